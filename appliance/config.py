@@ -1,0 +1,289 @@
+"""Settings: one object, built once from defaults < config.yml < YTP_* environment.
+
+Every setting is declared once in ``FIELDS``; the README table is generated from the same
+declarations (``appliance settings``), so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "YTP_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with. The message names the setting."""
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def _to_str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _to_list(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    default: Any
+    convert: Callable[[Any], Any]
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("host", "0.0.0.0", _to_str, "Address the HTTP API listens on."),
+    Field("port", 8081, _to_int, "HTTP API port.", 1, 65535),
+    Field("ws_port", 0, _to_int, "Websocket port; 0 means HTTP port + 1.", 0, 65535),
+    Field("config_path", "./var/config", _to_str, "Database, logs, archive and config.yml."),
+    Field("download_path", "./var/downloads", _to_str, "Where finished files land."),
+    Field("temp_path", "./var/tmp", _to_str, "Partial downloads (kept across restarts)."),
+    Field("base_path", "/", _to_str, "URL prefix when behind a reverse proxy."),
+    Field("max_workers", 3, _to_int, "Downloads running at once.", 1, 64),
+    Field(
+        "max_workers_per_extractor", 2, _to_int, "Downloads at once from one site.", 1, 64
+    ),
+    Field("warm_workers", 1, _to_int, "yt-dlp processes kept ready ahead of need.", 0, 16),
+    Field(
+        "worker_idle_timeout", 120.0, _to_float,
+        "Seconds before an idle yt-dlp process is retired.", 1,
+    ),
+    Field("extract_info_timeout", 70.0, _to_float, "Seconds allowed to read a URL's info.", 1),
+    Field(
+        "extract_info_concurrency", 2, _to_int, "URL info extractions at once.", 1, 16
+    ),
+    Field(
+        "stall_timeout", 300.0, _to_float,
+        "Seconds without progress before a download is stopped as stuck.", 5,
+    ),
+    Field("url_info_cache_ttl", 300.0, _to_float, "Seconds /api/yt-dlp/url/info is cached.", 0),
+    Field("output_template", "%(title)s.%(ext)s", _to_str, "Default yt-dlp output template."),
+    Field("ytdlp_cli", "", _to_str, "yt-dlp options applied to every download."),
+    Field("default_pagination", 50, _to_int, "Default per_page of paginated lists.", 1, 1000),
+    Field("folder_depth", 2, _to_int, "Folder levels listed in system/configuration.", 0, 10),
+    Field("max_body", 4 * 1024 * 1024, _to_int, "Largest request body in bytes.", 1024),
+    Field("auth_username", "", _to_str, "Basic auth user (with auth_password)."),
+    Field("auth_password", "", _to_str, "Basic auth password (with auth_username)."),
+    Field("console_enabled", False, _to_bool, "Allow the yt-dlp console endpoints."),
+    Field("remove_files", False, _to_bool, "Allow deleting files when items are deleted."),
+    Field("web_ui", True, _to_bool, "Serve the web UI (FlexGet's web_server.web_ui)."),
+    Field(
+        "log_level", "info", lambda v: str(v).strip().lower(), "Logging level.",
+        choices=("debug", "info", "warning", "error"),
+    ),
+    Field("cors_origins", [], _to_list, "Comma-separated origins allowed by CORS."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    ws_port: int
+    config_path: Path
+    download_path: Path
+    temp_path: Path
+    base_path: str
+    max_workers: int
+    max_workers_per_extractor: int
+    warm_workers: int
+    worker_idle_timeout: float
+    extract_info_timeout: float
+    extract_info_concurrency: int
+    stall_timeout: float
+    url_info_cache_ttl: float
+    output_template: str
+    ytdlp_cli: str
+    default_pagination: int
+    folder_depth: int
+    max_body: int
+    auth_username: str
+    auth_password: str
+    console_enabled: bool
+    remove_files: bool
+    web_ui: bool
+    log_level: str
+    cors_origins: list[str]
+
+    @property
+    def websocket_port(self) -> int:
+        return self.ws_port or self.port + 1
+
+    @property
+    def database_file(self) -> Path:
+        return self.config_path / "appliance.db"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def public(self) -> dict[str, Any]:
+        """Settings a client may see (no secrets), JSON-ready."""
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in {"auth_password", "auth_username"}
+        }
+        for key, value in data.items():
+            if isinstance(value, Path):
+                data[key] = str(value)
+        data["ws_port"] = self.websocket_port
+        data["auth_enabled"] = bool(self.auth_username and self.auth_password)
+        return data
+
+
+_PATH_FIELDS = {"config_path", "download_path", "temp_path"}
+
+
+def _web_server_section(value: Any) -> dict[str, Any]:
+    """FlexGet's ``web_server:`` forms: ``yes``, a port number, or a mapping."""
+    if isinstance(value, bool) or value is None:
+        return {}
+    if isinstance(value, int):
+        return {"port": value}
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit():
+            return {"port": int(text)}
+        if text in {"yes", "true", "on", "no", "false", "off"}:
+            return {}
+        raise SettingsError(f"web_server: expected yes, a port or a mapping, got {value!r}")
+    if isinstance(value, dict):
+        unknown = set(value) - {"bind", "port", "web_ui"}
+        if unknown:
+            raise SettingsError(f"web_server: unknown key(s) {', '.join(sorted(unknown))}")
+        out = {k: v for k, v in value.items() if k in {"port", "web_ui"}}
+        if "bind" in value:
+            out["host"] = value["bind"]
+        return out
+    raise SettingsError(f"web_server: expected yes, a port or a mapping, got {value!r}")
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SettingsError(f"{path}: cannot read config file: {reason}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping of settings at the top level")
+    known = {f.name for f in FIELDS}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).lower().removeprefix("ytp_")
+        if name == "web_server":
+            values.update(_web_server_section(value))
+        elif name in known:
+            values[name] = value
+        else:
+            raise SettingsError(f"{path}: unknown setting {key!r}")
+    return values
+
+
+def _convert(field: Field, raw: Any, source: str) -> Any:
+    try:
+        value = field.convert(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
+    if field.minimum is not None and value < field.minimum:
+        raise SettingsError(f"{source}: must be at least {field.minimum:g}, got {value!r}")
+    if field.maximum is not None and value > field.maximum:
+        raise SettingsError(f"{source}: must be at most {field.maximum:g}, got {value!r}")
+    if field.choices and value not in field.choices:
+        raise SettingsError(f"{source}: must be one of {', '.join(field.choices)}, got {raw!r}")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the settings. ``overrides`` (command-line flags) win over everything."""
+    environ = os.environ if environ is None else environ
+    by_name = {f.name: f for f in FIELDS}
+    config_path = Path(environ.get(by_name["config_path"].env, by_name["config_path"].default))
+    file_values = _read_config_file(config_path / "config.yml")
+    values: dict[str, Any] = {}
+    for field in FIELDS:
+        if overrides and overrides.get(field.name) is not None:
+            raw, source = overrides[field.name], f"--{field.name.replace('_', '-')}"
+        elif field.env in environ:
+            raw, source = environ[field.env], field.env
+        elif field.name in file_values:
+            raw, source = file_values[field.name], f"config.yml {field.name}"
+        else:
+            raw, source = field.default, field.name
+        values[field.name] = _convert(field, raw, source)
+    for name in _PATH_FIELDS:
+        values[name] = Path(values[name]).expanduser().resolve()
+    base = "/" + values["base_path"].strip("/")
+    values["base_path"] = base if base == "/" else base + "/"
+    if bool(values["auth_username"]) != bool(values["auth_password"]):
+        raise SettingsError(
+            "YTP_AUTH_USERNAME and YTP_AUTH_PASSWORD must be set together (one is empty)"
+        )
+    return Settings(**values)
+
+
+def ensure_folders(settings: Settings) -> None:
+    """Create the data folders; a folder that cannot be made is a settings error."""
+    for name in sorted(_PATH_FIELDS):
+        path: Path = getattr(settings, name)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot create {path}: "
+                                f"{exc.strerror}") from None
+        if not os.access(path, os.W_OK):
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {path} is not writable")
+
+
+def settings_table() -> str:
+    """Markdown table of every setting and its default, for the README."""
+    rows = ["| Environment | config.yml | Default | Meaning |", "|---|---|---|---|"]
+    for f in FIELDS:
+        default = ",".join(f.default) if isinstance(f.default, list) else f.default
+        rows.append(f"| `{f.env}` | `{f.name}` | `{default}` | {f.help} |")
+    return "\n".join(rows)

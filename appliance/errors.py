@@ -1,0 +1,59 @@
+"""The one error type. Raised anywhere below the API; the API turns it into
+``{"error": "<human text>", "code": "<MACHINE_CODE>"}`` with the status its code maps to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INVALID_REQUEST = "INVALID_REQUEST"
+UNAUTHORIZED = "UNAUTHORIZED"
+FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+CONFLICT = "CONFLICT"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+DOWNLOAD_ERROR = "DOWNLOAD_ERROR"
+DATABASE_ERROR = "DATABASE_ERROR"
+UNAVAILABLE = "UNAVAILABLE"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+STATUS_BY_CODE = {
+    INVALID_REQUEST: 400,
+    UNAUTHORIZED: 401,
+    FORBIDDEN: 403,
+    NOT_FOUND: 404,
+    METHOD_NOT_ALLOWED: 405,
+    NOT_ACCEPTABLE: 406,
+    CONFLICT: 409,
+    PAYLOAD_TOO_LARGE: 413,
+    UNSUPPORTED_MEDIA_TYPE: 415,
+    DOWNLOAD_ERROR: 400,
+    UNAVAILABLE: 503,
+    DATABASE_ERROR: 500,
+    INTERNAL_ERROR: 500,
+}
+
+
+class AppError(Exception):
+    def __init__(self, message: str, code: str = INVALID_REQUEST, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return STATUS_BY_CODE.get(self.code, 400)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "code": self.code, **self.extra}
+
+
+def invalid(message: str, **extra: Any) -> AppError:
+    return AppError(message, INVALID_REQUEST, **extra)
+
+
+def not_found(message: str = "Item not found.") -> AppError:
+    return AppError(message, NOT_FOUND)

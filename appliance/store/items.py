@@ -1,0 +1,183 @@
+"""Items: the queue and the history in one table, split by ``kind``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pony import orm
+
+from .database import open_database
+from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusFilter:
+    """``status=finished`` keeps one status; ``status=!finished`` drops it."""
+
+    status: str
+    exclude: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> StatusFilter | None:
+        if not text:
+            return None
+        if text.startswith("!"):
+            return cls(text[1:], exclude=True)
+        return cls(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+class ItemStore:
+    def __init__(self, path: Path) -> None:
+        self.db, entities = open_database(path)
+        self._row = entities.Item
+        self._clock_lock = threading.Lock()
+        self._last_stamp = 0.0
+
+    def close(self) -> None:
+        self.db.disconnect()
+
+    def stamp(self) -> float:
+        """A creation time strictly greater than the last one, so order is total."""
+        with self._clock_lock:
+            self._last_stamp = max(time.time(), self._last_stamp + 1e-6)
+            return self._last_stamp
+
+    @staticmethod
+    def _record(row: object) -> Item:
+        values = {name: getattr(row, name) for name in PERSISTED}
+        for name in ("info", "extras"):
+            values[name] = values[name] or {}
+        values["removed_options"] = values["removed_options"] or []
+        return Item(**values)
+
+    @staticmethod
+    def _columns(item: Item) -> dict[str, object]:
+        values = item.persisted()
+        for name in ("started_at", "finished_at", "file_size", "downloaded_bytes",
+                     "total_bytes"):
+            if values[name] is None:
+                values.pop(name)
+        return values
+
+    # --- writes -------------------------------------------------------------------------
+
+    def insert(self, items: Sequence[Item]) -> None:
+        """Insert records in one transaction: all are stored or none."""
+        with orm.db_session:
+            for item in items:
+                self._row(**self._columns(item))
+
+    def save(self, item: Item) -> None:
+        """Write every persisted field of ``item`` (a state change)."""
+        item.updated_at = time.time()
+        with orm.db_session:
+            row = self._row.get(id=item.id)
+            if row is None:
+                self._row(**self._columns(item))
+            else:
+                row.set(**self._columns(item))
+
+    def replace(self, removed: Iterable[str], added: Sequence[Item]) -> None:
+        """Swap records atomically (a playlist placeholder for its entries)."""
+        with orm.db_session:
+            for item_id in removed:
+                row = self._row.get(id=item_id)
+                if row is not None:
+                    row.delete()
+            for item in added:
+                self._row(**self._columns(item))
+
+    def delete(self, ids: Iterable[str]) -> list[Item]:
+        with orm.db_session:
+            rows = [r for r in (self._row.get(id=i) for i in ids) if r is not None]
+            records = [self._record(r) for r in rows]
+            for row in rows:
+                row.delete()
+        return records
+
+    def requeue_interrupted(self) -> int:
+        """After a crash, items that were running go back to waiting (their files resume)."""
+        with orm.db_session:
+            rows = orm.select(
+                r for r in self._row if r.kind == QUEUE and r.status in ACTIVE_STATUSES
+            )[:]
+            for row in rows:
+                row.set(status=PENDING, msg="Interrupted; will resume", updated_at=time.time())
+        return len(rows)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> Item | None:
+        with orm.db_session:
+            row = self._row.get(id=item_id)
+            return self._record(row) if row is not None else None
+
+    def queue(self) -> list[Item]:
+        with orm.db_session:
+            query = orm.select(r for r in self._row if r.kind == QUEUE)
+            return [self._record(r) for r in query.order_by(self._row.created_at)]
+
+    def _query(self, kind: str, status: StatusFilter | None) -> orm.core.Query:
+        query = orm.select(r for r in self._row if r.kind == kind)
+        if status is not None and status.exclude:
+            query = query.filter(lambda r: r.status != status.status)
+        elif status is not None:
+            query = query.filter(lambda r: r.status == status.status)
+        return query
+
+    def count(self, kind: str, status: StatusFilter | None = None) -> int:
+        with orm.db_session:
+            return self._query(kind, status).count()
+
+    def page(
+        self,
+        kind: str,
+        page: int,
+        per_page: int,
+        *,
+        newest_first: bool = True,
+        status: StatusFilter | None = None,
+    ) -> Page:
+        with orm.db_session:
+            query = self._query(kind, status)
+            total = query.count()
+            key = self._row.created_at
+            ordered = query.order_by(orm.desc(key) if newest_first else key)
+            rows = ordered.limit(per_page, offset=(page - 1) * per_page)
+            return Page([self._record(r) for r in rows], total, page, per_page)
+
+    def history(self, limit: int) -> list[Item]:
+        return self.page(DONE, 1, limit).items
+
+    def ids_matching(self, kind: str, status: StatusFilter) -> list[str]:
+        with orm.db_session:
+            return list(orm.select(r.id for r in self._query(kind, status)))
+
+    def batch(self, batch_id: str) -> list[Item]:
+        with orm.db_session:
+            query = orm.select(r for r in self._row if r.batch_id == batch_id)
+            return [self._record(r) for r in query.order_by(self._row.created_at)]
+
+    def status_counts(self) -> dict[tuple[str, str], int]:
+        with orm.db_session:
+            rows = orm.select((r.kind, r.status, orm.count(r)) for r in self._row)
+            return {(kind, status): n for kind, status, n in rows}

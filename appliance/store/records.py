@@ -1,0 +1,136 @@
+"""Typed records that leave the store, and their one JSON serializer.
+
+Entities never cross a ``db_session`` or a thread; these dataclasses do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from typing import Any
+
+# Status strings as in the contract.
+PENDING = "pending"
+PREPARING = "preparing"
+DOWNLOADING = "downloading"
+POSTPROCESSING = "postprocessing"
+FINISHED = "finished"
+ERROR = "error"
+CANCELLED = "cancelled"
+SKIP = "skip"
+
+ACTIVE_STATUSES = frozenset({PREPARING, DOWNLOADING, POSTPROCESSING})
+FINAL_STATUSES = frozenset({FINISHED, ERROR, CANCELLED, SKIP})
+ALL_STATUSES = frozenset({PENDING} | ACTIVE_STATUSES | FINAL_STATUSES)
+
+QUEUE = "queue"
+DONE = "done"
+
+# Columns of ItemRow that a record carries (progress fields live in memory only).
+PERSISTED = (
+    "id", "kind", "status", "url", "title", "preset", "folder", "template", "cookies", "cli",
+    "auto_start", "extractor", "video_id", "batch_id", "batch_name", "created_at",
+    "updated_at", "started_at", "finished_at", "filename", "file_size", "downloaded_bytes",
+    "total_bytes", "error", "msg", "info", "extras", "removed_options",
+)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclasses.dataclass
+class Item:
+    id: str
+    url: str
+    kind: str = QUEUE
+    status: str = PENDING
+    title: str = ""
+    preset: str = "default"
+    folder: str = ""
+    template: str = ""
+    cookies: str = ""
+    cli: str = ""
+    auto_start: bool = True
+    extractor: str = ""
+    video_id: str = ""
+    batch_id: str = ""
+    batch_name: str = ""
+    created_at: float = dataclasses.field(default_factory=time.time)
+    updated_at: float = dataclasses.field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    filename: str = ""
+    file_size: int | None = None
+    downloaded_bytes: int | None = None
+    total_bytes: int | None = None
+    error: str = ""
+    msg: str = ""
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    removed_options: list[str] = dataclasses.field(default_factory=list)
+    # Live progress: kept in memory, never written (a state change writes bytes/status).
+    percent: float | None = None
+    speed: float | None = None
+    eta: float | None = None
+
+    def persisted(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PERSISTED}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ItemDTO of the contract: ``_id`` and ``id`` both name the item."""
+        data = self.persisted()
+        data.pop("cookies")  # a secret: clients see only whether there are any
+        data.update(
+            _id=self.id,
+            has_cookies=bool(self.cookies),
+            timestamp=self.created_at,
+            download_dir=self.folder,
+        )
+        data.update(progress_fields(self))
+        return data
+
+    def progress_dict(self) -> dict[str, Any]:
+        """The small ``item_updated`` payload sent on progress."""
+        return {
+            "id": self.id,
+            "_id": self.id,
+            "status": self.status,
+            "downloaded_bytes": self.downloaded_bytes,
+            "total_bytes": self.total_bytes,
+            "filename": self.filename,
+            **progress_fields(self),
+        }
+
+
+def progress_fields(item: Item) -> dict[str, Any]:
+    percent = item.percent
+    if item.status == FINISHED:
+        percent = 100.0
+    return {
+        "percent": percent,
+        "progress": percent,
+        "speed": format_speed(item.speed),
+        "speed_bps": item.speed,
+        "eta": format_eta(item.eta),
+        "eta_seconds": item.eta,
+    }
+
+
+def format_speed(bps: float | None) -> str | None:
+    if bps is None:
+        return None
+    value = float(bps)
+    for unit in ("B/s", "KiB/s", "MiB/s", "GiB/s"):
+        if value < 1024 or unit == "GiB/s":
+            return f"{value:.1f} {unit}" if unit != "B/s" else f"{value:.0f} {unit}"
+        value /= 1024
+    return None  # pragma: no cover - loop always returns
+
+
+def format_eta(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    total = max(0, int(seconds))
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
