@@ -1,0 +1,208 @@
+"""The download process: a warm yt-dlp that runs one job at a time for the engine.
+
+Started as ``python -m appliance.engine.child`` in its own session (process group), so that a
+cancel kills it and every ffmpeg it started. It imports yt-dlp and compiles the extractors'
+URL patterns before it says ``ready``: that is the ~0.7 s of CPU a cold yt-dlp spends before
+its first byte, paid while nobody waits.
+
+Protocol: one JSON object per line. Commands arrive on stdin; messages leave on the file
+descriptor that was stdout when the process started (yt-dlp's own output goes to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger("appliance.child")
+
+# The hook may fire ~1,000 times a second; the engine needs at most two a second per item.
+PROGRESS_INTERVAL = 0.5
+# Fields of an info dict worth keeping on an item (the rest is big and changes nothing here).
+ITEM_INFO_KEYS = (
+    "id", "title", "extractor", "extractor_key", "webpage_url", "original_url", "duration",
+    "thumbnail", "uploader", "channel", "upload_date", "description", "is_live", "ext",
+    "playlist", "playlist_index", "filesize", "filesize_approx",
+)
+
+
+class Channel:
+    def __init__(self, fd: int) -> None:
+        self._out = os.fdopen(fd, "wb", buffering=0)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._out.write(json.dumps(message, default=str).encode() + b"\n")
+
+
+class _Logger:
+    """yt-dlp's logger: warnings and errors go to the engine with the job's id."""
+
+    def __init__(self, channel: Channel, job: str) -> None:
+        self.channel, self.job = channel, job
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        self.channel.send({"type": "log", "job": self.job, "level": "warning", "msg": msg})
+
+    def error(self, msg: str) -> None:
+        self.channel.send({"type": "log", "job": self.job, "level": "error", "msg": msg})
+
+
+class ProgressRelay:
+    """Forwards yt-dlp's hook calls: every state change, otherwise at most every 0.5 s."""
+
+    def __init__(self, channel: Channel, job: str) -> None:
+        self.channel, self.job = channel, job
+        self.last_status = ""
+        self.last_sent = 0.0
+
+    def download_hook(self, d: dict[str, Any]) -> None:
+        status = d.get("status", "")
+        now = time.monotonic()
+        if status == self.last_status and now - self.last_sent < PROGRESS_INTERVAL:
+            return
+        self.last_status, self.last_sent = status, now
+        self.channel.send({
+            "type": "progress",
+            "job": self.job,
+            "status": "downloading" if status == "downloading" else status,
+            "downloaded_bytes": d.get("downloaded_bytes"),
+            "total_bytes": d.get("total_bytes") or d.get("total_bytes_estimate"),
+            "speed": d.get("speed"),
+            "eta": d.get("eta"),
+            "filename": d.get("filename"),
+        })
+
+    def postprocessor_hook(self, d: dict[str, Any]) -> None:
+        if d.get("status") == "started" and self.last_status != "postprocessing":
+            self.last_status = "postprocessing"
+            self.channel.send({"type": "progress", "job": self.job, "status": "postprocessing",
+                               "postprocessor": d.get("postprocessor")})
+
+
+def warm_up() -> None:
+    import yt_dlp
+    from yt_dlp.extractor import gen_extractor_classes
+
+    # Compiling every extractor's _VALID_URL is most of a cold start; do it before 'ready'.
+    for extractor in gen_extractor_classes():
+        extractor.suitable("https://example.invalid/warm-up")
+    yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}).close()
+
+
+def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
+    import yt_dlp
+
+    params = yt_dlp.parse_options(job.get("args") or []).ydl_opts
+    params.update(
+        quiet=True,
+        no_warnings=False,
+        noprogress=True,
+        color={"stdout": "never", "stderr": "never"},
+        logger=_Logger(channel, job["job"]),
+        # parse_options defaults to ignoring download errors; the engine must see them.
+        ignoreerrors=False,
+        paths={"home": job["home"], "temp": job["temp"]},
+    )
+    outtmpl = dict(params.get("outtmpl") or {})
+    if job.get("template") or "default" not in outtmpl:
+        outtmpl["default"] = job.get("template") or job.get("default_template")
+    params["outtmpl"] = outtmpl
+    if job.get("cookiefile"):
+        params["cookiefile"] = job["cookiefile"]
+    if relay is not None:
+        params["progress_hooks"] = [relay.download_hook]
+        params["postprocessor_hooks"] = [relay.postprocessor_hook]
+    return params
+
+
+def summarize(info: dict[str, Any]) -> dict[str, Any]:
+    summary = {key: info.get(key) for key in ITEM_INFO_KEYS if info.get(key) is not None}
+    entries = info.get("entries")
+    if info.get("_type") in {"playlist", "multi_video"} and entries is not None:
+        summary["_type"] = "playlist"
+        summary["entries"] = [
+            {
+                "url": e.get("url") or e.get("webpage_url"),
+                "title": e.get("title") or "",
+                "id": e.get("id") or "",
+                "ie_key": e.get("ie_key") or e.get("extractor_key") or "",
+            }
+            for e in entries
+            if e and (e.get("url") or e.get("webpage_url"))
+        ]
+    return summary
+
+
+def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    import yt_dlp
+
+    params = _params(job, channel, None)
+    params.update(extract_flat="in_playlist", skip_download=True, lazy_playlist=False)
+    with yt_dlp.YoutubeDL(params) as ydl:
+        info = ydl.extract_info(job["url"], download=False)
+        info = ydl.sanitize_info(info)
+    result = {"summary": summarize(info)}
+    if job.get("full"):
+        result["info"] = info
+    return result
+
+
+def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    import yt_dlp
+
+    relay = ProgressRelay(channel, job["job"])
+    with yt_dlp.YoutubeDL(_params(job, channel, relay)) as ydl:
+        info = ydl.extract_info(job["url"], download=True)
+        info = ydl.sanitize_info(info) or {}
+    downloads = info.get("requested_downloads") or [{}]
+    filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
+    return {"summary": summarize(info), "filepath": filepath}
+
+
+RUNNERS = {"extract": run_extract, "download": run_download}
+
+
+def serve(channel: Channel) -> None:
+    from yt_dlp.utils import DownloadError
+
+    for line in sys.stdin.buffer:
+        command = json.loads(line)
+        op = command.get("op")
+        if op == "exit":
+            return
+        job = command.get("job", "")
+        try:
+            result = RUNNERS[op](command, channel)
+        except DownloadError as exc:
+            message = str(exc).removeprefix("ERROR: ")
+            channel.send({"type": "error", "job": job, "message": message})
+        except Exception as exc:
+            log.exception("job %s failed", job)
+            channel.send({"type": "error", "job": job, "message": f"{type(exc).__name__}: {exc}"})
+        else:
+            channel.send({"type": "result", "job": job, **result})
+
+
+def main() -> None:
+    # Keep the real stdout for messages; point fd 1 at stderr so nothing yt-dlp prints can
+    # corrupt the protocol.
+    channel = Channel(os.dup(1))
+    os.dup2(2, 1)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    warm_up()
+    channel.send({"type": "ready", "pid": os.getpid()})
+    serve(channel)
+
+
+if __name__ == "__main__":
+    main()

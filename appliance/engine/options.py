@@ -1,0 +1,191 @@
+"""yt-dlp command options: parsed with yt-dlp's own parser, stripped of what is unsafe.
+
+The options that survive are passed to the download process as an argv list; that process
+turns them into YoutubeDL params with ``yt_dlp.parse_options``, so there is one parser, yt-dlp's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import optparse
+import os
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import invalid
+
+# Options that run programs, read or write files outside the download folder, or replace what
+# the appliance controls (paths, cookies, archive). They are removed and reported.
+BLOCKED_DESTS = frozenset({
+    "exec_cmd", "exec_before_dl_cmd", "config_locations", "batchfile", "load_info_filename",
+    "cookiefile", "cookiesfrombrowser", "paths", "netrc_location", "netrc_cmd", "plugin_dirs",
+    "update_self", "external_downloader", "external_downloader_args", "postprocessor_args",
+    "ffmpeg_location", "cachedir", "rm_cachedir", "download_archive", "print_to_file",
+    "client_certificate", "client_certificate_key", "enable_file_urls", "load_pages",
+    "write_pages", "add_postprocessors", "ignoreconfig", "print_help",
+})
+BLOCKED_FLAGS = frozenset({"--alias", "--version", "--list-extractors", "--extractor-descriptions"})
+
+
+@dataclasses.dataclass(frozen=True)
+class CliOptions:
+    args: list[str]
+    removed: list[str]
+
+    @property
+    def text(self) -> str:
+        return shlex.join(self.args)
+
+
+@functools.cache
+def _parser() -> optparse.OptionParser:
+    from yt_dlp.options import create_parser
+
+    return create_parser()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.rsplit("error: ", 1)[-1].strip() if "error: " in text else text
+
+
+def parse_failure(reason: str) -> Exception:
+    return invalid(f"Failed to parse command options for yt-dlp. '{reason}'.")
+
+
+def _safe_template(template: str) -> bool:
+    """A template may name sub-folders but never leave the download folder."""
+    if ":" in template.split("%", 1)[0]:  # "TYPES:TEMPLATE" form
+        template = template.split(":", 1)[1]
+    path = PurePosixPath(template.replace("\\", "/"))
+    return not path.is_absolute() and ".." not in path.parts and not template.startswith("~")
+
+
+def _split(argv: list[str]) -> list[tuple[str, Any, list[str]]]:
+    """Group argv into (option string, Option, tokens) using yt-dlp's option table."""
+    parser = _parser()
+    groups: list[tuple[str, Any, list[str]]] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token.startswith("--") and len(token) > 2:
+            name, has_value, _ = token.partition("=")
+            try:
+                name = parser._match_long_opt(name)
+            except optparse.BadOptionError as exc:
+                raise parse_failure(f"no such option: {exc.opt_str}") from None
+            except optparse.AmbiguousOptionError as exc:
+                raise parse_failure(f"ambiguous option: {exc.opt_str}") from None
+            option = parser._long_opt[name]
+            takes = option.takes_value() and not has_value
+            tokens = argv[i : i + 1 + option.nargs] if takes else [token]
+            groups.append((name, option, tokens))
+            i += len(tokens)
+        elif token.startswith("-") and len(token) > 1:
+            option = parser._short_opt.get(token[:2])
+            if option is None:
+                raise parse_failure(f"no such option: {token[:2]}")
+            takes = option.takes_value() and len(token) == 2
+            tokens = argv[i : i + 1 + option.nargs] if takes else [token]
+            groups.append((option.get_opt_string(), option, tokens))
+            i += len(tokens)
+        else:
+            groups.append(("", None, [token]))
+            i += 1
+    return groups
+
+
+def parse_cli(cli: str) -> CliOptions:
+    """Parse ``cli`` as yt-dlp would; return the safe argv and the options removed.
+
+    Raises AppError (400) with yt-dlp's reason when the options do not parse.
+    """
+    if not cli or not cli.strip():
+        return CliOptions([], [])
+    try:
+        argv = shlex.split(cli)
+    except ValueError as exc:
+        raise parse_failure(str(exc)) from None
+    kept: list[str] = []
+    removed: list[str] = []
+    for name, option, tokens in _split(argv):
+        if option is None:
+            raise parse_failure(f"unexpected argument {tokens[0]!r}; URLs are not options")
+        blocked = name in BLOCKED_FLAGS or option.dest in BLOCKED_DESTS
+        if option.dest == "outtmpl" and len(tokens) > 1:
+            blocked = not _safe_template(tokens[-1])
+        if option.dest == "outtmpl" and len(tokens) == 1 and "=" in tokens[0]:
+            blocked = not _safe_template(tokens[0].split("=", 1)[1])
+        if blocked:
+            removed.append(name)
+        else:
+            kept.extend(tokens)
+    try:
+        from yt_dlp import parse_options
+
+        parse_options(kept)
+    except optparse.OptParseError as exc:
+        raise parse_failure(_reason(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise parse_failure(str(exc)) from None
+    return CliOptions(kept, removed)
+
+
+def convert(cli: str) -> dict[str, Any]:
+    """``POST /api/yt-dlp/convert``: the YoutubeDL params the options give."""
+    from yt_dlp import parse_options
+
+    options = parse_cli(cli)
+    params = _jsonable(parse_options(options.args).ydl_opts)
+    defaults = _default_params()
+    outtmpl = params.pop("outtmpl", {}) or {}
+    paths = params.pop("paths", {}) or {}
+    result: dict[str, Any] = {
+        # Only what the options change: the defaults are yt-dlp's business, not the user's.
+        "opts": {k: v for k, v in params.items() if k not in defaults or defaults[k] != v},
+        "output_template": outtmpl.get("default"),
+        "download_path": paths.get("home"),
+    }
+    if options.removed:
+        result["removed_options"] = options.removed
+    return result
+
+
+@functools.cache
+def _default_params() -> dict[str, Any]:
+    from yt_dlp import parse_options
+
+    return _jsonable(parse_options([]).ydl_opts)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+def resolve_folder(download_path: Path, folder: str) -> Path:
+    """The absolute folder for ``folder`` (relative to the download path), refusing escapes."""
+    folder = (folder or "").strip().replace("\\", "/")
+    if "\x00" in folder:
+        raise invalid("folder must not contain NUL characters.")
+    candidate = PurePosixPath(folder)
+    if candidate.is_absolute() or ".." in candidate.parts or folder.startswith("~"):
+        raise invalid(f"folder '{folder}' must be a path inside the download folder.")
+    target = Path(os.path.normpath(download_path / candidate))
+    if not target.is_relative_to(download_path):
+        raise invalid(f"folder '{folder}' must be a path inside the download folder.")
+    return target
+
+
+def check_template(template: str) -> str:
+    template = (template or "").strip()
+    if "\x00" in template or (template and not _safe_template(template)):
+        raise invalid(f"template '{template}' must stay inside the download folder.")
+    return template

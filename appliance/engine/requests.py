@@ -1,0 +1,74 @@
+"""What a client may ask to download, checked once for HTTP and websocket alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import invalid
+from .options import check_template, parse_cli
+
+MAX_URL_LENGTH = 8192
+MAX_COOKIES_LENGTH = 1024 * 1024
+TEXT_FIELDS = ("preset", "folder", "template", "cookies", "cli", "batch_id", "batch_name")
+
+
+@dataclasses.dataclass
+class AddRequest:
+    url: str
+    preset: str = "default"
+    folder: str = ""
+    template: str = ""
+    cookies: str = ""
+    cli: str = ""
+    auto_start: bool = True
+    batch_id: str = ""
+    batch_name: str = ""
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cli_args: list[str] = dataclasses.field(default_factory=list)
+    removed_options: list[str] = dataclasses.field(default_factory=list)
+
+
+def check_url(url: Any) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise invalid("url param is required.")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise invalid(f"url is longer than {MAX_URL_LENGTH} characters.")
+    parts = urlsplit(url)
+    # yt-dlp would read local files for file:// (and worse for others): only the web.
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        raise invalid(f"url '{url[:200]}' must be an http(s) URL.")
+    return url
+
+
+def parse_add_request(data: Any) -> AddRequest:
+    """Validate one item of ``POST /api/history`` (or ``add_url``); raise a 400 on anything off."""
+    if not isinstance(data, dict):
+        raise invalid("each item must be a JSON object with a url.")
+    values: dict[str, Any] = {"url": check_url(data.get("url"))}
+    for name in TEXT_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise invalid(f"{name} must be a string.")
+        values[name] = value.strip() if name != "cookies" else value
+    if not values.get("preset"):
+        values.pop("preset", None)
+    if len(values.get("cookies", "")) > MAX_COOKIES_LENGTH:
+        raise invalid("cookies are larger than 1 MiB.")
+    if "auto_start" in data and data["auto_start"] is not None:
+        if not isinstance(data["auto_start"], bool):
+            raise invalid("auto_start must be true or false.")
+        values["auto_start"] = data["auto_start"]
+    extras = data.get("extras")
+    if extras is not None and not isinstance(extras, dict):
+        raise invalid("extras must be an object.")
+    values["extras"] = extras or {}
+    request = AddRequest(**values)
+    request.template = check_template(request.template)
+    options = parse_cli(request.cli)
+    request.cli_args, request.removed_options = options.args, options.removed
+    return request

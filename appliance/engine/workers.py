@@ -1,0 +1,265 @@
+"""A pool of warm yt-dlp processes (``engine.child``): started ahead of need, replaced when
+killed, retired when idle so that an idle box holds no extra memory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# A process serves this many jobs, then is replaced: a long-lived yt-dlp accumulates caches.
+MAX_JOBS_PER_PROCESS = 50
+READY_TIMEOUT = 60.0
+
+
+class WorkerDied(Exception):
+    """The process ended (killed, crashed) before it answered."""
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance.engine.child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,  # yt-dlp's own chatter goes to the service's stderr (the journal)
+            start_new_session=True,  # its own process group: a kill reaches ffmpeg too
+            close_fds=True,
+        )
+        self.pid = self.proc.pid
+        self.jobs = 0
+        self.idle_since = time.monotonic()
+        self._buffer = b""
+        self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        message = self.read(deadline=time.monotonic() + timeout)
+        if message is None or message.get("type") != "ready":
+            self.kill()
+            raise WorkerDied(f"download process {self.pid} did not start")
+
+    def read(self, deadline: float | None = None, tick: float = 1.0) -> dict[str, Any] | None:
+        """The next message, or None when the deadline passes. Raises WorkerDied on EOF."""
+        while b"\n" not in self._buffer:
+            wait = tick if deadline is None else max(0.0, min(tick, deadline - time.monotonic()))
+            ready, _, _ = select.select([self._fd], [], [], wait)
+            if not ready:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                raise WorkerDied(self.exit_reason())
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def exit_reason(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "the download process stopped answering"
+        if code < 0:
+            return f"the download process was killed by {signal.Signals(-code).name}"
+        return f"the download process exited with code {code}"
+
+    def run(
+        self,
+        command: dict[str, Any],
+        on_message: Callable[[dict[str, Any]], None],
+        check: Callable[[], str | None] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one job and relay its messages until its result (or error) arrives.
+
+        ``check`` is called about once a second; a non-empty answer kills the job with that
+        reason. Raises WorkerDied when the process ends first.
+        """
+        self.jobs += 1
+        self._send(command)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            message = self.read(deadline=deadline)
+            if message is None:
+                self.kill()
+                raise WorkerDied(f"no answer within {timeout:g} s")
+            if message.get("type") in {"result", "error"}:
+                self.idle_since = time.monotonic()
+                return message
+            on_message(message)
+            reason = check() if check is not None else None
+            if reason:
+                self.kill()
+                raise WorkerDied(reason)
+
+    def _send(self, command: dict[str, Any]) -> None:
+        try:
+            self.proc.stdin.write(json.dumps(command).encode() + b"\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError):
+            raise WorkerDied(self.exit_reason()) from None
+
+    def signal_kill(self) -> None:
+        """Kill the process group from any thread; the owner sees EOF and reaps it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """Kill the process and everything it started (ffmpeg), and reap it. Owner only."""
+        self.signal_kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self._close_pipes()
+
+    def retire(self) -> None:
+        try:
+            self._send({"op": "exit"})
+            self.proc.wait(timeout=5)
+        except (WorkerDied, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+    def _close_pipes(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+
+
+class WorkerPool:
+    """Hands out warm workers; keeps ``spare`` ready while busy; retires idle ones."""
+
+    def __init__(self, spare: int, idle_timeout: float, capacity: int) -> None:
+        self.spare = spare
+        self.capacity = capacity
+        self.idle_timeout = idle_timeout
+        self._idle: list[Worker] = []
+        self._starting = 0
+        self._busy = 0
+        self._last_used = 0.0
+        self._closed = False
+        self._cond = threading.Condition()
+        self._keeper = threading.Thread(target=self._keep, name="pool-keeper", daemon=True)
+        self._keeper.start()
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {"idle": len(self._idle), "busy": self._busy, "starting": self._starting}
+
+    def pids(self) -> list[int]:
+        with self._cond:
+            return [w.pid for w in self._idle]
+
+    def acquire(self) -> Worker:
+        with self._cond:
+            if self._closed:
+                raise WorkerDied("the engine is stopping")
+            self._busy += 1
+            self._last_used = time.monotonic()
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    self._cond.notify_all()  # the keeper may start a replacement spare
+                    return worker
+                worker.kill()
+            self._cond.notify_all()
+        try:
+            worker = Worker()
+            worker.wait_ready()
+        except (OSError, WorkerDied):
+            with self._cond:
+                self._busy -= 1
+            raise
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        """Give back a worker that finished its job normally."""
+        with self._cond:
+            self._busy -= 1
+            self._last_used = time.monotonic()
+            if self._closed or not worker.alive() or worker.jobs >= MAX_JOBS_PER_PROCESS:
+                keep = False
+            else:
+                keep = len(self._idle) < self.capacity
+            if keep:
+                self._idle.append(worker)
+                self._cond.notify_all()
+                return
+        worker.retire()
+
+    def discard(self, worker: Worker) -> None:
+        """A worker that was killed or died: reap it; the keeper starts a spare if needed."""
+        worker.kill()
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in idle:
+            worker.retire()
+        self._keeper.join(timeout=10)
+
+    def _keep(self) -> None:
+        """Start spares while the pool is in use; retire everything idle after the timeout."""
+        while True:
+            start_one = False
+            retire: list[Worker] = []
+            with self._cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                recently_used = self._busy > 0 or now - self._last_used < self.idle_timeout
+                if recently_used and len(self._idle) + self._starting < self.spare:
+                    self._starting += 1
+                    start_one = True
+                    wait = None
+                elif not recently_used and self._idle:
+                    retire, self._idle = self._idle, []
+                    wait = None
+                elif recently_used and self._busy == 0:
+                    wait = self.idle_timeout - (now - self._last_used) + 0.05
+                else:
+                    wait = None  # nothing to do until somebody acquires or releases
+                if not start_one and not retire:
+                    self._cond.wait(timeout=wait)
+                    continue
+            for worker in retire:
+                log.debug("retiring idle download process %s", worker.pid)
+                worker.retire()
+            if start_one:
+                self._start_spare()
+
+    def _start_spare(self) -> None:
+        try:
+            worker = Worker()
+            worker.wait_ready()
+        except (OSError, WorkerDied) as exc:
+            log.warning("could not start a spare download process: %s", exc)
+            worker = None
+        with self._cond:
+            self._starting -= 1
+            if worker is not None and not self._closed:
+                self._idle.append(worker)
+            elif worker is not None:
+                worker.retire()
+            self._cond.notify_all()
+            if worker is None:
+                # Do not spin on a failing start: back off before the keeper tries again.
+                self._cond.wait(timeout=5)
