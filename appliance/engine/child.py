@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -172,14 +175,26 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 RUNNERS = {"extract": run_extract, "download": run_download}
 
 
+def read_commands(commands: queue.Queue[dict[str, Any]]) -> None:
+    """Read commands on a thread of their own, so that the end of stdin -- the engine died,
+    even by SIGKILL -- is seen at once, mid-download, and takes the process group with it."""
+    for line in sys.stdin.buffer:
+        commands.put(json.loads(line))
+    os.killpg(0, signal.SIGKILL)
+
+
 def serve(channel: Channel) -> None:
     from yt_dlp.utils import DownloadError
 
-    for line in sys.stdin.buffer:
-        command = json.loads(line)
+    commands: queue.Queue[dict[str, Any]] = queue.Queue()
+    threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
+    while True:
+        command = commands.get()
         op = command.get("op")
         if op == "exit":
-            return
+            # Not a normal return: the reader thread is blocked in stdin, and interpreter
+            # shutdown would abort on its buffer lock.
+            os._exit(0)
         job = command.get("job", "")
         try:
             result = RUNNERS[op](command, channel)

@@ -46,6 +46,10 @@ from .workers import Worker, WorkerDied, WorkerPool
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
+EDITABLE_ALWAYS: dict[str, type] = {"title": str, "extras": dict}
+EDITABLE_WAITING: dict[str, type] = {
+    "preset": str, "folder": str, "template": str, "cli": str, "cookies": str,
+}
 
 
 @dataclasses.dataclass
@@ -231,6 +235,50 @@ class DownloadEngine:
                     if (i.status == status.status) != status.exclude
                 ]
         return self.store.ids_matching(kind, status)
+
+    def update_item(self, item_id: str, changes: dict[str, Any]) -> tuple[Item, bool]:
+        """Edit an item (``POST /api/history/{id}``); returns the item and whether it changed.
+
+        Any item may be retitled or given new extras; a waiting item may also change where and
+        how it will download. A running item refuses the latter (409).
+        """
+        unknown = sorted(set(changes) - EDITABLE_ALWAYS.keys() - EDITABLE_WAITING.keys())
+        if unknown:
+            raise invalid(f"These fields cannot be changed: {', '.join(unknown)}.")
+        for name, value in changes.items():
+            expected = {**EDITABLE_ALWAYS, **EDITABLE_WAITING}[name]
+            if not isinstance(value, expected):
+                raise invalid(f"{name} must be a {expected.__name__}.")
+        with self._lock:
+            live = self._items.get(item_id)
+            item = live if live is not None else self.store.get(item_id)
+            if item is None:
+                raise not_found("Item not found.")
+            waiting = set(changes) & EDITABLE_WAITING.keys()
+            if waiting and (item.kind != QUEUE or item.id in self._runs):
+                raise AppError(f"{', '.join(sorted(waiting))} can only change while the item "
+                               "waits in the queue.", "CONFLICT")
+            checked = self._check_changes(changes)
+            changed = {k: v for k, v in checked.items() if getattr(item, k) != v}
+            if not changed:
+                return dataclasses.replace(item), False
+            for name, value in changed.items():
+                setattr(item, name, value)
+            self._commit(item)
+            return dataclasses.replace(item), True
+
+    def _check_changes(self, changes: dict[str, Any]) -> dict[str, Any]:
+        if not set(changes) & EDITABLE_WAITING.keys():
+            return dict(changes)
+        merged = {k: v for k, v in changes.items() if k in EDITABLE_WAITING}
+        request = parse_add_request({"url": "http://placeholder.invalid/", **merged})
+        resolve_folder(self.settings.download_path, request.folder)
+        checked = dict(changes)
+        if "cli" in checked:
+            checked["cli"] = shlex.join(request.cli_args)
+        if "template" in checked:
+            checked["template"] = request.template
+        return checked
 
     def set_paused(self, paused: bool) -> bool:
         """System pause: hold the whole queue (running downloads finish). False if no change."""

@@ -6,8 +6,9 @@ import dataclasses
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import invalid
+from ..errors import INVALID_REQUEST, invalid
 from .options import check_template, parse_cli
+from .presets import check_preset
 
 MAX_URL_LENGTH = 8192
 MAX_COOKIES_LENGTH = 1024 * 1024
@@ -57,6 +58,8 @@ def parse_add_request(data: Any) -> AddRequest:
         values[name] = value.strip() if name != "cookies" else value
     if not values.get("preset"):
         values.pop("preset", None)
+    else:
+        check_preset(values["preset"], INVALID_REQUEST)
     if len(values.get("cookies", "")) > MAX_COOKIES_LENGTH:
         raise invalid("cookies are larger than 1 MiB.")
     if "auto_start" in data and data["auto_start"] is not None:

@@ -88,7 +88,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if start < 0 or end < start:
+    if last and end < start:
+        # Invalid range-spec: RFC 9110 says ignore the header. ("N-" past EOF is a 416 instead.)
         return None
     if start >= size:
         raise _Unsatisfiable

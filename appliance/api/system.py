@@ -1,0 +1,126 @@
+"""``/api/ping``, ``/api/health``, ``/api/engine/stats``, ``/api/system/…``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from .. import __version__, errors, flasharr
+from ..engine.presets import list_presets
+from ..runtime import Runtime
+from ..store.records import DONE, QUEUE
+
+MAX_FOLDERS = 2000
+
+
+class Ping:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "pong"}
+
+
+class Health:
+    """Flasharr's health check, with the facts a monitor wants (database, disk)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self.runtime.store.count(QUEUE)
+            database = "ok"
+        except Exception as exc:  # the check exists to report this, not to raise it
+            database = f"error: {exc}"
+        free = shutil.disk_usage(self.runtime.settings.download_path).free
+        healthy = database == "ok"
+        resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
+        resp.media = {
+            "status": "ok" if healthy else "error",
+            "version": __version__,
+            "database": database,
+            "download_path_free_bytes": free,
+        }
+
+
+class EngineStats:
+    """Flasharr's ``/api/engine/stats`` from the same queue."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = engine_stats(self.runtime)
+
+
+def engine_stats(runtime: Runtime) -> dict[str, Any]:
+    return flasharr.engine_stats(runtime.engine.stats(), runtime.store.status_counts())
+
+
+def list_folders(root: Path, depth: int) -> list[dict[str, str]]:
+    """Folders under the download path, to ``depth`` levels, hidden ones skipped."""
+    folders: list[dict[str, str]] = []
+    if depth < 1:
+        return folders
+    for current, dirs, _files in os.walk(root):
+        rel = Path(current).relative_to(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if len(rel.parts) >= depth:
+            dirs[:] = []
+        for name in dirs:
+            path = (rel / name).as_posix()
+            folders.append({"name": name, "path": path})
+            if len(folders) >= MAX_FOLDERS:
+                return folders
+    return folders
+
+
+class Configuration:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        settings = self.runtime.settings
+        host = (req.host or "127.0.0.1").split(":")[0]
+        ws_scheme = "wss" if req.scheme == "https" else "ws"
+        ws_path = f"{settings.base_path}ws"
+        resp.media = {
+            "app": {**settings.public(), "version": __version__},
+            "presets": list_presets(),
+            "dl_fields": [],
+            "paused": self.runtime.engine.paused,
+            "folders": list_folders(settings.download_path, settings.folder_depth),
+            "history_count": self.runtime.store.count(DONE),
+            "queue": [i.to_dict() for i in self.runtime.engine.queue_items()],
+            "websocket": {
+                "port": settings.websocket_port,
+                "path": ws_path,
+                "url": f"{ws_scheme}://{host}:{settings.websocket_port}{ws_path}",
+                "flasharr_path": "/api/ws",
+            },
+        }
+
+
+class SystemPause:
+    def __init__(self, runtime: Runtime, paused: bool) -> None:
+        self.runtime, self.paused = runtime, paused
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not self.runtime.engine.set_paused(self.paused):
+            state = "already paused" if self.paused else "not paused"
+            raise errors.AppError(f"Downloads are {state}.", errors.NOT_ACCEPTABLE)
+        resp.media = {
+            "message": "Non-active downloads have been paused." if self.paused
+            else "Resumed all downloads."
+        }
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/ping", Ping())
+    app.add_route("/api/health", Health(runtime))
+    app.add_route("/api/engine/stats", EngineStats(runtime))
+    app.add_route("/api/system/configuration", Configuration(runtime))
+    app.add_route("/api/system/pause", SystemPause(runtime, True))
+    app.add_route("/api/system/resume", SystemPause(runtime, False))

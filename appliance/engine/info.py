@@ -1,0 +1,71 @@
+"""``GET /api/yt-dlp/url/info``: a URL's full info through a warm process, cached with a TTL."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import UNAVAILABLE, AppError
+from .options import parse_cli
+from .presets import check_preset
+from .requests import check_url
+
+MAX_ENTRIES = 256
+
+
+class UrlInfo:
+    def __init__(
+        self, extract: Callable[[str, list[str]], dict[str, Any]], ttl: float, concurrency: int,
+        wait: float,
+    ) -> None:
+        self._extract = extract
+        self.ttl = ttl
+        self._wait = wait
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def get(self, url: Any, preset: str | None, args: str | None, force: bool) -> dict[str, Any]:
+        url = check_url(url)
+        preset = check_preset(preset) if preset else "default"
+        cli = parse_cli(args or "")
+        key = hashlib.sha256(f"{url}\0{preset}\0{cli.text}".encode()).hexdigest()
+        now = time.time()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and not force and cached[0] > now:
+                self._cache.move_to_end(key)
+                return self._answer(cached[1], "hit", preset, cli.text, key, cached[0])
+        if not self._slots.acquire(timeout=self._wait):
+            raise AppError("Too many info requests at once; try again shortly.", UNAVAILABLE)
+        try:
+            info = self._extract(url, cli.args)
+        finally:
+            self._slots.release()
+        expires = time.time() + self.ttl
+        with self._lock:
+            self._cache[key] = (expires, info)
+            self._cache.move_to_end(key)
+            while len(self._cache) > MAX_ENTRIES:
+                self._cache.popitem(last=False)
+        return self._answer(info, "miss", preset, cli.text, key, expires)
+
+    def _answer(
+        self, info: dict[str, Any], status: str, preset: str, cli: str, key: str, expires: float
+    ) -> dict[str, Any]:
+        return {
+            **info,
+            "_cached": {
+                "status": status,
+                "preset": preset,
+                "cli_args": cli,
+                "key": key,
+                "ttl": self.ttl,
+                "ttl_left": round(max(0.0, expires - time.time()), 2),
+                "expires": expires,
+            },
+        }

@@ -1,0 +1,93 @@
+"""Everything the service runs, built once in the worker after fork and stopped on exit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import flasharr
+from .config import Settings, ensure_folders
+from .engine import DownloadEngine
+from .engine.info import UrlInfo
+from .events import EventBus
+from .store import ItemStore
+
+log = logging.getLogger(__name__)
+
+
+class QueueService:
+    """The queue as the websocket sees it: commands in, plain dicts out."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine = runtime.engine
+
+    def add(self, requests: list[Any]) -> list[dict[str, Any]]:
+        return [i.to_dict() for i in self.engine.add(requests)]
+
+    def start(self, ids: list[str]) -> dict[str, str]:
+        return self.engine.start_items(ids)
+
+    def pause(self, ids: list[str]) -> dict[str, str]:
+        return self.engine.pause_items(ids)
+
+    def cancel(self, ids: list[str]) -> dict[str, str]:
+        return self.engine.cancel_items(ids)
+
+    def delete(self, ids: list[str], remove_file: bool = False) -> dict[str, str]:
+        allowed = remove_file and self.runtime.settings.remove_files
+        return self.engine.delete_items(ids, remove_file=allowed)
+
+    def flasharr_tasks(self) -> list[dict[str, Any]]:
+        return [flasharr.task(i.to_dict()) for i in self.engine.queue_items()]
+
+    def flasharr_task(self, item: dict[str, Any]) -> dict[str, Any]:
+        return flasharr.task(item)
+
+    def active_count(self) -> int:
+        return len(self.engine.active_items())
+
+    def active_items(self) -> list[dict[str, Any]]:
+        return [i.progress_dict() for i in self.engine.active_items()]
+
+    def engine_stats(self) -> dict[str, Any]:
+        return flasharr.engine_stats(self.engine.stats(), self.runtime.store.status_counts())
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, websocket: bool = True) -> None:
+        ensure_folders(settings)
+        self.settings = settings
+        self.bus = EventBus()
+        self.store = ItemStore(settings.database_file)
+        self.engine = DownloadEngine(settings, self.store, self.bus)
+        self.url_info = UrlInfo(
+            self.engine.extract_url,
+            ttl=settings.url_info_cache_ttl,
+            concurrency=settings.extract_info_concurrency,
+            wait=settings.extract_info_timeout,
+        )
+        self.service = QueueService(self)
+        self.websocket = None
+        if websocket:
+            from .ws import WebsocketServer
+
+            self.websocket = WebsocketServer(settings, self.bus, self.service)
+
+    def start(self) -> None:
+        if not (self.settings.auth_username and self.settings.auth_password):
+            log.warning("no credentials are set (YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD): "
+                        "the API is open to anyone who can reach %s:%s",
+                        self.settings.host, self.settings.port)
+        self.engine.start()
+        if self.websocket is not None:
+            self.websocket.start()
+        log.info("appliance ready: downloads in %s, websocket on port %s",
+                 self.settings.download_path, self.settings.websocket_port)
+
+    def stop(self) -> None:
+        if self.websocket is not None:
+            self.websocket.stop()
+        self.engine.stop()
+        self.store.close()
+        log.info("appliance stopped")

@@ -1,0 +1,71 @@
+"""``appliance serve``: gunicorn started from Python, one gthread worker.
+
+One worker, always: the download engine holds in-memory state and must be single. Scale is
+threads and download processes inside that worker. The runtime (engine, websocket sidecar) is
+built in the worker after fork and started in ``post_worker_init``; threads made before a fork
+would not survive it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+REQUEST_THREADS = 8
+
+
+def post_worker_init(worker: Any) -> None:
+    worker.app.runtime.start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    runtime = getattr(worker.app, "runtime", None)
+    if runtime is not None:
+        runtime.stop()
+
+
+class ApplianceServer(BaseApplication):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings = self.settings
+        options = {
+            "bind": [f"{settings.host}:{settings.port}"],
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": REQUEST_THREADS,
+            "preload_app": False,
+            "max_requests": 0,
+            # Long requests (URL info up to the extract timeout) must not get the worker killed.
+            "timeout": max(60, int(settings.extract_info_timeout) + 30),
+            "graceful_timeout": 30,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": settings.log_level,
+            "proc_name": "appliance",
+            # gunicorn 27's control socket is one fixed path per user: two services (or tests)
+            # would fight over it, and nothing here uses it.
+            "control_socket_disable": True,
+            "post_worker_init": post_worker_init,
+            "worker_exit": worker_exit,
+            "worker_abort": lambda worker: worker_exit(None, worker),
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from .api.app import create_app
+        from .runtime import Runtime
+
+        self.runtime = Runtime(self.settings)
+        return create_app(self.runtime)

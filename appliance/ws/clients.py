@@ -1,0 +1,219 @@
+"""One connected websocket client: its bounded outgoing buffer and its sender task.
+
+Everything here runs on the sidecar's event loop thread; nothing is locked.
+
+The buffer holds encoded frames waiting to be written to the client. Two kinds of frame:
+
+- *state* frames (item added, moved, deleted, log messages, replies) are never dropped. If a
+  client falls so far behind that more than ``max_state`` of them wait, the client is closed
+  with 1013 (try again later): it will reconnect and resync, and the service does not grow
+  memory without bound for a peer that stopped reading.
+- *progress* frames carry a coalescing key (the item id). Only the newest frame per key is
+  kept, and it moves to the back of the queue so it never overtakes a state frame published
+  before it. When ``max_progress`` distinct keys already wait, a new progress frame is dropped.
+
+A slow client only ever fills its own buffer: publishing into it is O(1) and never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Hashable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+log = logging.getLogger("appliance.ws")
+
+# Close code sent to a client whose state backlog passed the cap ("try again later").
+CLOSE_TOO_SLOW = 1013
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class BufferClosed(Exception):
+    """The buffer was closed; the sender stops."""
+
+
+class ClientBuffer:
+    """Bounded, coalescing queue of encoded frames for one client (loop thread only)."""
+
+    def __init__(self, *, max_state: int, max_progress: int) -> None:
+        if max_state < 1 or max_progress < 1:
+            raise ValueError("buffer caps must be at least 1")
+        self.max_state = max_state
+        self.max_progress = max_progress
+        # Keys: int (a state frame, unique) or ("p", key) (a progress frame, coalesced).
+        self._frames: collections.OrderedDict[Hashable, bytes] = collections.OrderedDict()
+        self._seq = itertools.count()
+        self._state = 0
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.coalesced = 0
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._frames)
+
+    @property
+    def pending_state(self) -> int:
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def push_state(self, frame: bytes) -> bool:
+        """Queue a state frame. False when the backlog is already at the cap (not queued)."""
+        if self._closed:
+            return True
+        if self._state >= self.max_state:
+            return False
+        self._frames[next(self._seq)] = frame
+        self._state += 1
+        self._ready.set()
+        return True
+
+    def push_front(self, frame: bytes) -> None:
+        """Queue a state frame ahead of everything else, regardless of the cap."""
+        if self._closed:
+            return
+        key = next(self._seq)
+        self._frames[key] = frame
+        self._frames.move_to_end(key, last=False)
+        self._state += 1
+        self._ready.set()
+
+    def push_progress(self, key: Hashable, frame: bytes) -> None:
+        """Queue a progress frame, replacing a waiting one with the same key."""
+        if self._closed:
+            return
+        slot = ("p", key)
+        if slot in self._frames:
+            self._frames[slot] = frame
+            self._frames.move_to_end(slot)
+            self.coalesced += 1
+        elif len(self._frames) - self._state >= self.max_progress:
+            self.dropped += 1
+            return
+        else:
+            self._frames[slot] = frame
+        self._ready.set()
+
+    async def get(self) -> bytes:
+        """The oldest waiting frame; waits for one. Raises BufferClosed once closed."""
+        while not self._frames:
+            if self._closed:
+                raise BufferClosed
+            self._ready.clear()
+            await self._ready.wait()
+        key, frame = self._frames.popitem(last=False)
+        if isinstance(key, int):
+            self._state -= 1
+        return frame
+
+    def close(self) -> None:
+        """Drop everything waiting and wake the sender so it stops."""
+        self._closed = True
+        self._frames.clear()
+        self._state = 0
+        self._ready.set()
+
+
+class Client:
+    """A connected peer: its id, its buffer, the task that writes the buffer out."""
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        protocol: str,
+        *,
+        max_state: int,
+        max_progress: int,
+    ) -> None:
+        self.sid = str(uuid.uuid4())
+        self.connection = connection
+        self.protocol = protocol
+        self.buffer = ClientBuffer(max_state=max_state, max_progress=max_progress)
+        self.connected_at = time.time()
+        self.closing = False
+        self.sent = 0
+        self._sender: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    def send(self, frame: bytes, key: Hashable | None = None) -> None:
+        """Queue a frame: a state frame when ``key`` is None, else a coalescable progress
+        frame. Never waits; closes the client with 1013 when its state backlog overflows."""
+        if self.closing:
+            return
+        if key is not None:
+            self.buffer.push_progress(key, frame)
+        elif not self.buffer.push_state(frame):
+            log.warning(
+                "websocket client %s (%s) fell %d state events behind; closing it so it "
+                "reconnects and resyncs",
+                self.sid, self.protocol, self.buffer.pending_state,
+            )
+            self.close(CLOSE_TOO_SLOW, "client too slow; reconnect to resync")
+
+    def start(self) -> None:
+        """Start the sender task (call on the loop thread)."""
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(
+                self._send_loop(), name=f"ws-send-{self.sid}"
+            )
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                frame = await self.buffer.get()
+                await self.connection.send(frame, text=True)
+                self.sent += 1
+        except (BufferClosed, ConnectionClosed):
+            return
+        except Exception:
+            log.exception("websocket sender for client %s failed", self.sid)
+            self.close(CLOSE_INTERNAL_ERROR, "internal error")
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake without waiting for it (idempotent)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.buffer.close()
+        self._closer = asyncio.get_running_loop().create_task(
+            self.connection.close(code, reason), name=f"ws-close-{self.sid}"
+        )
+
+    async def finish(self) -> None:
+        """Stop the sender once the connection is gone."""
+        self.closing = True
+        self.buffer.close()
+        sender = self._sender
+        if sender is not None and not sender.done():
+            sender.cancel()
+            try:
+                await sender
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "protocol": self.protocol,
+            "connected_at": self.connected_at,
+            "pending": self.buffer.pending,
+            "pending_state": self.buffer.pending_state,
+            "coalesced": self.buffer.coalesced,
+            "dropped": self.buffer.dropped,
+            "sent": self.sent,
+            "closing": self.closing,
+        }
