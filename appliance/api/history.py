@@ -12,6 +12,7 @@ from ..engine.presets import check_preset
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
 from ..store.records import DONE, QUEUE
+from .middleware import not_modified
 from .requests import ids_from, json_object, read_json
 
 # The legacy unpaginated shape would send the whole history; past this many newest items it
@@ -142,7 +143,7 @@ class HistoryItem:
             raise errors.invalid("The request body is empty.")
         item, changed = self.runtime.engine.update_item(item_id, body)
         if not changed:
-            resp.status = falcon.HTTP_304
+            not_modified(resp)
             return
         resp.media = item.to_dict()
 

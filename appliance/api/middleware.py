@@ -59,6 +59,12 @@ class ETags:
         tag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         resp.etag = tag
         if tag in {t.strip() for t in (req.get_header("If-None-Match") or "").split(",")}:
-            resp.status = falcon.HTTP_304
-            resp.data = None
-            resp.text = None
+            not_modified(resp)
+
+
+def not_modified(resp: falcon.Response) -> None:
+    """304: no body and no Content-Type (RFC 9110)."""
+    resp.status = falcon.HTTP_304
+    resp.data = resp.text = resp.media = None
+    resp.content_type = None
+    resp.delete_header("Content-Type")

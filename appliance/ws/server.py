@@ -21,6 +21,7 @@ import base64
 import binascii
 import concurrent.futures
 import contextlib
+import functools
 import hmac
 import logging
 import threading
@@ -269,8 +270,8 @@ class WebsocketServer:
         """Start the loop thread and listen; returns once listening. Raises OSError when the
         address cannot be bound."""
         with self._lock:
-            if self._thread is not None:
-                raise RuntimeError("the websocket server was already started")
+            if self._thread is not None or self._stopping:
+                raise RuntimeError("the websocket server can only be started once")
             self._loop = asyncio.new_event_loop()
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._service_threads, thread_name_prefix="ws-service"
@@ -379,7 +380,7 @@ class WebsocketServer:
     def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         """Run a blocking service call in the server's thread pool."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, lambda: func(*args, **kwargs))
+        return loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
 
     # --- handshake ------------------------------------------------------------------------
 

@@ -1,0 +1,66 @@
+"""Fixtures: the local media origin, an in-process runtime for API tests, the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from support.origin import MediaOrigin
+from support.server import Server
+
+from appliance.api.app import create_app
+from appliance.config import Settings, load_settings
+from appliance.runtime import Runtime
+
+
+@pytest.fixture(scope="session")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaOrigin]:
+    # Shared by every xdist worker: generation is locked across processes and cached.
+    root = tmp_path_factory.getbasetemp().parent / "media-origin"
+    with MediaOrigin(root) as media:
+        yield media
+
+
+def make_settings(root: Path, **env: str) -> Settings:
+    return load_settings({
+        "YTP_CONFIG_PATH": str(root / "config"),
+        "YTP_DOWNLOAD_PATH": str(root / "downloads"),
+        "YTP_TEMP_PATH": str(root / "tmp"),
+        "YTP_WORKER_IDLE_TIMEOUT": "30",
+        **env,
+    })
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime(settings, websocket=False)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(runtime))
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def start(name: str = "server", **env: str) -> Server:
+        server = Server(tmp_path / name, env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc is not None:
+            server.stop()

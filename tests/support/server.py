@@ -1,0 +1,187 @@
+"""The real service, started as ``appliance serve`` in a child process, for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+             message: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as exc:  # the predicate may race the thing it watches
+            last_error = exc
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {message}"
+                         + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def free_port_pair() -> int:
+    """A port P such that P and P+1 are free (HTTP and websocket)."""
+    for _ in range(200):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port pair")
+
+
+class Server:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.port = free_port_pair()
+        self.env = {
+            **os.environ,
+            "YTP_HOST": "127.0.0.1",
+            "YTP_PORT": str(self.port),
+            "YTP_CONFIG_PATH": str(root / "config"),
+            "YTP_DOWNLOAD_PATH": str(root / "downloads"),
+            "YTP_TEMP_PATH": str(root / "tmp"),
+            "YTP_LOG_LEVEL": "info",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = root / "server.log"
+        self.session = requests.Session()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port + 1}/ws"
+
+    @property
+    def download_path(self) -> Path:
+        return self.root / "downloads"
+
+    def start(self) -> Server:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "serve"], env=self.env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        wait_for(self._ready, timeout=60, message=f"server on {self.url} ({self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"server exited: {self.log()[-3000:]}")
+        try:
+            ping = requests.get(self.url + "/api/ping", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+        if not ping:
+            return False
+        # The websocket starts in the same worker hook, right after the engine.
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port + 1)) == 0
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.url + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
+        return self.request("POST", path, **kwargs)
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        response = self.get(f"/api/history/{item_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_status(self, item_id: str, statuses: set[str], timeout: float = 60) -> dict:
+        return wait_for(lambda: (i := self.item(item_id))["status"] in statuses and i,
+                        timeout=timeout, message=f"item {item_id} to reach {statuses}")
+
+    def pids(self) -> list[int]:
+        """Every process of the service: master, worker, download processes."""
+        assert self.proc is not None
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True)
+        children: dict[int, list[int]] = {}
+        for line in out.stdout.splitlines():
+            pid, ppid = (int(x) for x in line.split())
+            children.setdefault(ppid, []).append(pid)
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int | None:
+        if self.proc is None:
+            return None
+        pids = self.pids()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, sig)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait()
+        wait_for(lambda: not any(_alive(p) for p in pids), timeout=30,
+                 message="every process of the service to exit")
+        self.proc = None
+        return code
+
+    def kill_hard(self) -> None:
+        """``kill -9`` the master and the worker at once (a power cut, an OOM kill)."""
+        pids = self.pids()
+        for pid in pids[:2]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait(timeout=10)
+        wait_for(lambda: not any(_alive(p) for p in pids), timeout=30,
+                 message="download processes to follow the killed service")
+        self.proc = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by a dead parent) counts as gone.
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        return state != "Z"
+    return False
