@@ -25,18 +25,23 @@ class QueueService:
     def add(self, requests: list[Any]) -> list[dict[str, Any]]:
         return [i.to_dict() for i in self.engine.add(requests)]
 
+    # The websocket protocol answers "ok" per id, or the reason it was not done.
+    @staticmethod
+    def _ok(results: dict[str, str]) -> dict[str, str]:
+        return {k: "ok" if v != "not found" else "item not found" for k, v in results.items()}
+
     def start(self, ids: list[str]) -> dict[str, str]:
-        return self.engine.start_items(ids)
+        return self._ok(self.engine.start_items(ids))
 
     def pause(self, ids: list[str]) -> dict[str, str]:
-        return self.engine.pause_items(ids)
+        return self._ok(self.engine.pause_items(ids))
 
     def cancel(self, ids: list[str]) -> dict[str, str]:
-        return self.engine.cancel_items(ids)
+        return self._ok(self.engine.cancel_items(ids))
 
     def delete(self, ids: list[str], remove_file: bool = False) -> dict[str, str]:
         allowed = remove_file and self.runtime.settings.remove_files
-        return self.engine.delete_items(ids, remove_file=allowed)
+        return self._ok(self.engine.delete_items(ids, remove_file=allowed))
 
     def flasharr_tasks(self) -> list[dict[str, Any]]:
         return [flasharr.task(i.to_dict()) for i in self.engine.queue_items()]

@@ -554,6 +554,12 @@ class DownloadEngine:
     # --- a download ---------------------------------------------------------------------
 
     def _run_download(self, run: Run) -> None:
+        try:
+            self._download(run)
+        finally:
+            self.store.release_thread()
+
+    def _download(self, run: Run) -> None:
         item = run.item
         try:
             worker = self.pool.acquire()

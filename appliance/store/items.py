@@ -55,6 +55,11 @@ class ItemStore:
     def close(self) -> None:
         self.db.disconnect()
 
+    def release_thread(self) -> None:
+        """Close this thread's connection. Pony keeps one per thread; a short-lived thread
+        that does not call this leaves three descriptors behind."""
+        self.db.disconnect()
+
     def stamp(self) -> float:
         """A creation time strictly greater than the last one, so order is total."""
         with self._clock_lock:

@@ -53,9 +53,10 @@ def free_port_pair() -> int:
 
 
 class Server:
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
         self.root = root
-        self.port = free_port_pair()
+        self.port = port or free_port_pair()
         self.env = {
             **os.environ,
             "YTP_HOST": "127.0.0.1",

@@ -1,0 +1,252 @@
+"""End to end: the real ``appliance serve`` (gunicorn), real yt-dlp, a real websocket client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.origin import MediaOrigin
+from support.server import Server, wait_for
+from websockets.sync.client import ClientConnection, connect
+
+pytestmark = pytest.mark.e2e
+
+
+class Feed:
+    """A websocket client that collects every envelope."""
+
+    def __init__(self, url: str) -> None:
+        self._context = connect(url, open_timeout=10)
+        self.ws: ClientConnection = self._context.__enter__()
+        self.events: list[dict[str, Any]] = []
+
+    def next(self, timeout: float = 30) -> dict[str, Any]:
+        event = json.loads(self.ws.recv(timeout=timeout))
+        self.events.append(event)
+        return event
+
+    def until(self, match: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict:
+        for event in self.events:
+            if match(event):
+                return event
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = self.next(timeout=max(0.1, deadline - time.monotonic()))
+            if match(event):
+                return event
+        raise AssertionError(f"no matching event in {len(self.events)} events")
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+
+def item_event(name: str, item_id: str, status: str | None = None) -> Callable[[dict], bool]:
+    def match(event: dict) -> bool:
+        data = event.get("data") or {}
+        return (event["event"] == name and isinstance(data, dict) and data.get("id") == item_id
+                and (status is None or data.get("status") == status))
+
+    return match
+
+
+def test_add_watch_live_finish(make_server: Callable[..., Server], origin: MediaOrigin) -> None:
+    server = make_server()
+    feed = Feed(server.ws_url)
+    connected = feed.next()
+    assert connected["event"] == "connected" and connected["data"]["sid"]
+    [queued] = server.post("/api/history", {"url": origin.clip_url}).json()
+    item_id = queued["id"]
+    added = feed.until(item_event("item_added", item_id))
+    assert added["data"]["status"] == "pending"
+    feed.until(item_event("item_updated", item_id, "downloading"))
+    finished = feed.until(item_event("item_updated", item_id, "finished"))
+    assert finished["data"]["percent"] == 100.0
+    moved = feed.until(item_event("item_moved", item_id))
+    assert moved["data"] == {"id": item_id, "_id": item_id, "from": "queue", "to": "done"}
+    path = server.download_path / finished["data"]["filename"]
+    assert path.read_bytes() == origin.path_for(origin.clip_url).read_bytes()
+    # order: the finished state is announced only after it is stored
+    names = [e["event"] for e in feed.events if (e.get("data") or {}).get("id") == item_id]
+    assert names.index("item_added") < names.index("item_moved")
+    feed.close()
+
+
+def test_progress_events_throttled_with_raw_numbers(
+    make_server: Callable[..., Server], origin: MediaOrigin
+) -> None:
+    server = make_server()
+    feed = Feed(server.ws_url)
+    url = origin.slow_url_at(2_000_000)
+    [queued] = server.post("/api/history", {"url": url}).json()
+    feed.until(item_event("item_updated", queued["id"], "finished"), timeout=90)
+    progress = [e["data"] for e in feed.events
+                if e["event"] == "item_updated" and e["data"].get("id") == queued["id"]
+                and e["data"].get("status") == "downloading" and "kind" not in e["data"]]
+    assert progress, "no progress events"
+    sample = next(p for p in progress if p["eta"] is not None and p["speed"] is not None)
+    assert isinstance(sample["progress"], float) and isinstance(sample["speed_bps"], float)
+    assert sample["speed"].endswith("/s") and ":" in sample["eta"]
+    assert isinstance(sample["eta_seconds"], int | float)
+    # ~3 s of transfer at <= 2 updates a second, never hundreds
+    assert len(progress) < 30
+
+
+def test_cancel_slow_download(make_server: Callable[..., Server], origin: MediaOrigin) -> None:
+    server = make_server()
+    feed = Feed(server.ws_url)
+    [queued] = server.post("/api/history", {"url": origin.slow_url}).json()
+    item_id = queued["id"]
+    feed.until(item_event("item_updated", item_id, "downloading"))
+    assert server.post("/api/history/cancel", {"ids": [item_id]}).json() == {item_id: "ok"}
+    cancelled = feed.until(item_event("item_cancelled", item_id))
+    assert cancelled["data"]["status"] == "cancelled"
+    item = server.item(item_id)
+    assert item["kind"] == "done" and item["status"] == "cancelled"
+    assert not (server.root / "tmp" / item_id).exists()
+    assert not any(server.download_path.rglob("*.part"))
+    wait_for(lambda: origin.active_connections == 0, message="origin connection to close")
+
+
+def test_pause_keeps_partial_and_start_resumes(
+    make_server: Callable[..., Server], origin: MediaOrigin
+) -> None:
+    server = make_server()
+    url = origin.slow_url_at(512 * 1024)
+    [queued] = server.post("/api/history", {"url": url}).json()
+    item_id = queued["id"]
+    wait_for(lambda: (server.item(item_id).get("downloaded_bytes") or 0) > 300_000,
+             timeout=60, message="some bytes")
+    assert server.post("/api/history/pause", {"ids": [item_id]}).json() == {item_id: "paused"}
+    paused = wait_for(lambda: (i := server.item(item_id))["status"] == "pending" and i,
+                      message="paused")
+    assert paused["auto_start"] is False and paused["kind"] == "queue"
+    parts = list((server.root / "tmp" / item_id).rglob("*.part"))
+    assert parts and parts[0].stat().st_size > 0
+    origin.clear_requests()
+    server.post("/api/history/start", {"ids": [item_id]})
+    done = server.wait_status(item_id, {"finished"}, timeout=120)
+    ranges = [r.range for r in origin.requests_for("/slow.mp4") if r.range]
+    assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges
+    path = server.download_path / done["filename"]
+    assert path.read_bytes() == origin.path_for(origin.slow_url).read_bytes()
+
+
+def test_kill_9_then_restart_resumes_without_loss(
+    make_server: Callable[..., Server], origin: MediaOrigin
+) -> None:
+    server = make_server()
+    url = origin.slow_url_at(512 * 1024)
+    [slow] = server.post("/api/history", {"url": url}).json()
+    waiting = server.post("/api/history", [{"url": origin.clip_url, "auto_start": False},
+                                            {"url": origin.clip2_url, "auto_start": False}]).json()
+    wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 200_000,
+             timeout=60, message="some bytes")
+    server.kill_hard()
+    restarted = Server(server.root, port=server.port).start()
+    try:
+        done = restarted.wait_status(slow["id"], {"finished"}, timeout=120)
+        assert (restarted.download_path / done["filename"]).read_bytes() == \
+            origin.path_for(origin.slow_url).read_bytes()
+        ranges = [r.range for r in origin.requests_for("/slow.mp4") if r.range]
+        assert any(not r.startswith("bytes=0-") for r in ranges), ranges
+        everything = restarted.get("/api/history").json()
+        ids = [i["id"] for i in everything["queue"] + everything["history"]]
+        assert sorted(ids) == sorted([slow["id"]] + [w["id"] for w in waiting])
+        assert len(ids) == len(set(ids))
+    finally:
+        restarted.stop()
+
+
+def test_sigterm_leaves_download_resumable(
+    make_server: Callable[..., Server], origin: MediaOrigin
+) -> None:
+    server = make_server()
+    [slow] = server.post("/api/history", {"url": origin.slow_url_at(512 * 1024)}).json()
+    wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 100_000,
+             timeout=60, message="some bytes")
+    pids = server.pids()
+    assert server.stop(signal.SIGTERM) == 0
+    assert not any(os.path.exists(f"/proc/{p}") and _not_zombie(p) for p in pids)
+    restarted = Server(server.root, port=server.port).start()
+    try:
+        item = restarted.item(slow["id"])
+        assert item["kind"] == "queue"
+        restarted.wait_status(slow["id"], {"finished"}, timeout=120)
+    finally:
+        restarted.stop()
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_websocket_client_commands(make_server: Callable[..., Server],
+                                   origin: MediaOrigin) -> None:
+    server = make_server()
+    feed = Feed(server.ws_url)
+    feed.next()
+    feed.ws.send(json.dumps({"event": "add_url",
+                             "data": {"url": origin.slow_url, "auto_start": False}}))
+    status = feed.until(lambda e: e["event"] == "item_status")
+    item_id = status["data"]["id"]
+    assert status["data"]["status"] == "queued"
+    feed.ws.send(json.dumps({"event": "item_cancel", "data": item_id}))
+    feed.until(item_event("item_cancelled", item_id))
+    feed.ws.send("not json")
+    error = feed.until(lambda e: e["event"] == "log_error")
+    assert error["data"]["message"]
+    feed.ws.send(json.dumps({"event": "add_url", "data": {"url": "ftp://x"}}))
+    feed.until(lambda e: e["event"] == "log_error" and "http(s)" in e["data"]["message"])
+    feed.ws.send(json.dumps({"event": "item_delete", "data": {"id": item_id}}))
+    feed.until(item_event("item_deleted", item_id))
+    assert server.get(f"/api/history/{item_id}").status_code == 404
+
+
+def test_bad_settings_stop_startup_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "YTP_PORT": "eighty", "YTP_CONFIG_PATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "appliance", "serve"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "appliance: bad setting: YTP_PORT: expected a whole number, got 'eighty'"]
+
+
+def test_no_descriptor_process_or_thread_leaks(
+    make_server: Callable[..., Server], origin: MediaOrigin
+) -> None:
+    """Identical batches: once the first two have filled the bounded pools (request threads,
+    extraction threads, their database connections), another must leave nothing behind."""
+    server = make_server(YTP_WORKER_IDLE_TIMEOUT="2")
+    worker = server.pids()[1]
+
+    def counts() -> tuple[int, int]:
+        return len(os.listdir(f"/proc/{worker}/fd")), len(os.listdir(f"/proc/{worker}/task"))
+
+    def run_batch(tag: str) -> None:
+        batch = server.post("/api/history", [
+            {"url": origin.short_url, "template": f"{tag}{n}.%(ext)s"} for n in range(10)
+        ]).json()
+        for queued in batch:
+            server.wait_status(queued["id"], {"finished"}, timeout=120)
+        wait_for(lambda: len(server.pids()) == 2, timeout=30,
+                 message="idle download processes to retire")
+
+    run_batch("a")
+    run_batch("b")
+    baseline = counts()
+    run_batch("c")
+    wait_for(lambda: counts() <= baseline, timeout=30,
+             message=f"fds/threads back to {baseline} (now {counts()})")
