@@ -52,15 +52,13 @@ class Worker:
             self.kill()
             raise WorkerDied(f"download process {self.pid} did not start")
 
-    def read(self, deadline: float | None = None, tick: float = 1.0) -> dict[str, Any] | None:
+    def read(self, deadline: float) -> dict[str, Any] | None:
         """The next message, or None when the deadline passes. Raises WorkerDied on EOF."""
         while b"\n" not in self._buffer:
-            wait = tick if deadline is None else max(0.0, min(tick, deadline - time.monotonic()))
+            wait = max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([self._fd], [], [], wait)
             if not ready:
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-                continue
+                return None
             chunk = os.read(self._fd, 1 << 16)
             if not chunk:
                 raise WorkerDied(self.exit_reason())
@@ -93,14 +91,17 @@ class Worker:
         self._send(command)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            message = self.read(deadline=deadline)
-            if message is None:
-                self.kill()
-                raise WorkerDied(f"no answer within {timeout:g} s")
-            if message.get("type") in {"result", "error"}:
+            # Wake at least once a second even when the process is silent, to run ``check``.
+            tick = time.monotonic() + 1.0
+            message = self.read(deadline=tick if deadline is None else min(tick, deadline))
+            if message is not None and message.get("type") in {"result", "error"}:
                 self.idle_since = time.monotonic()
                 return message
-            on_message(message)
+            if message is not None:
+                on_message(message)
+            elif deadline is not None and time.monotonic() >= deadline:
+                self.kill()
+                raise WorkerDied(f"no answer within {timeout:g} s")
             reason = check() if check is not None else None
             if reason:
                 self.kill()

@@ -256,8 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/slow.mp4":
             rate = self._rate(parsed.query, origin.slow_rate)
+            stall = urllib.parse.parse_qs(parsed.query).get("stall_after")
             if rate is not None:
-                self._send_file(origin.path_for(path), rate=rate)
+                self._send_file(origin.path_for(path), rate=rate,
+                                stall_after=int(stall[-1]) if stall else None)
             return
         page = origin._page(path)
         if page is not None:
@@ -317,7 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
                 self.close_connection = True
 
-    def _send_file(self, file: Path, rate: int | None = None) -> None:
+    def _send_file(
+        self, file: Path, rate: int | None = None, stall_after: int | None = None
+    ) -> None:
         content_type = _CONTENT_TYPES.get(file.suffix, "application/octet-stream")
         span = self._send_headers(file.stat().st_size, content_type)
         if span is None:
@@ -327,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
             if rate is None:
                 self._copy(fh, start, length)
             else:
-                self._trickle(fh, start, length, rate)
+                self._trickle(fh, start, length, rate, stall_after)
 
     def _copy(self, fh: IO[bytes], start: int, length: int) -> None:
         try:
@@ -335,7 +339,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             self.close_connection = True
 
-    def _trickle(self, fh: IO[bytes], start: int, length: int, rate: int) -> None:
+    def _trickle(
+        self, fh: IO[bytes], start: int, length: int, rate: int, stall_after: int | None = None
+    ) -> None:
         stop = self.server.origin._stop_event
         # ~20 writes a second keeps progress smooth without a syscall storm at high rates.
         chunk = max(1, min(rate // 20, _COPY_CHUNK))
@@ -344,6 +350,11 @@ class _Handler(BaseHTTPRequestHandler):
         began = time.monotonic()
         try:
             while sent < length:
+                if stall_after is not None and sent >= stall_after:
+                    # A server that stops sending but keeps the connection: a stuck download.
+                    stop.wait()
+                    self.close_connection = True
+                    return
                 # Pace against the start time rather than per chunk so timer slop does not add up.
                 delay = began + sent / rate - time.monotonic()
                 if (delay > 0 and stop.wait(delay)) or stop.is_set():
@@ -606,6 +617,10 @@ class MediaOrigin:
     @property
     def slow_url(self) -> str:
         return f"{self.base_url}/slow.mp4"
+
+    def stall_url(self, after: int = 200_000) -> str:
+        """slow_url that sends ``after`` bytes and then nothing, holding the connection."""
+        return f"{self.slow_url}?rate=1000000&stall_after={int(after)}"
 
     def slow_url_at(self, rate: int) -> str:
         """slow_url trickled at `rate` bytes per second instead of `slow_rate`."""

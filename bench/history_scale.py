@@ -1,0 +1,146 @@
+"""Paginated history on a big database: latency of ``GET /api/history?type=done``.
+
+The database of a fresh server root is filled with N history items (80% finished, 20% error)
+straight through ``ItemStore`` in batches of 5,000, before the server starts. Then, over one
+keep-alive ``requests.Session``, R requests each of:
+
+- ``type=done&per_page=50`` on page 1 and page 1,000,
+- the same with ``status=finished`` and with ``status=!finished``,
+- the legacy ``GET /api/history`` (queue + newest history, no pagination).
+
+When page 1,000 lies past the end of a filter's results (it is empty), the filter's last page
+is measured as well, so that a deep OFFSET is always covered.
+
+Goal: p99 <= 20 ms for every paginated request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+import requests
+
+log = logging.getLogger("bench.history_scale")
+
+BATCH = 5_000
+PER_PAGE = 50
+DEEP_PAGE = 1_000
+GOAL_P99_MS = 20.0
+
+
+def fill(db_path: Path, total: int) -> dict[str, int]:
+    """Insert ``total`` done items, 80/20 finished/error, in batches; return status counts."""
+    from appliance.store import Item, ItemStore
+    from appliance.store.records import new_id
+
+    store = ItemStore(db_path)
+    rng = random.Random(1234)
+    counts = {"finished": 0, "error": 0}
+    started = time.perf_counter()
+    try:
+        for first in range(0, total, BATCH):
+            batch = []
+            for n in range(first, min(total, first + BATCH)):
+                status = "finished" if rng.random() < 0.8 else "error"
+                counts[status] += 1
+                created = store.stamp()
+                batch.append(Item(
+                    id=new_id(), url=f"https://media.example/watch?v={n:07d}", kind="done",
+                    status=status, title=f"Item number {n}", extractor="Generic",
+                    video_id=f"{n:07d}", created_at=created, updated_at=created,
+                    started_at=created, finished_at=created,
+                    filename=f"Item number {n}.mp4" if status == "finished" else "",
+                    file_size=1_000_000 + n if status == "finished" else None,
+                    error="" if status == "finished" else "HTTP Error 404: Not Found",
+                    info={"id": f"{n:07d}", "title": f"Item number {n}", "ext": "mp4",
+                          "extractor_key": "Generic"},
+                ))
+            store.insert(batch)
+    finally:
+        store.close()
+    log.info("inserted %d items in %.1f s", total, time.perf_counter() - started)
+    return counts
+
+
+def timed(session: requests.Session, url: str, count: int) -> tuple[list[float], Any]:
+    samples = []
+    body: Any = None
+    for _ in range(count):
+        started = time.perf_counter()
+        response = session.get(url, timeout=30)
+        samples.append(time.perf_counter() - started)
+        response.raise_for_status()
+        body = response
+    return samples, body
+
+
+def scenarios(counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(label, query, matching items) for every measured request."""
+    matching = {"": counts["finished"] + counts["error"], "finished": counts["finished"],
+                "!finished": counts["error"]}
+    result = []
+    for status, total in matching.items():
+        suffix = f"&status={status}" if status else ""
+        label = f"status={status}" if status else "no filter"
+        last = max(1, math.ceil(total / PER_PAGE))
+        pages = [1, DEEP_PAGE] + ([last] if last < DEEP_PAGE else [])
+        for page in pages:
+            tag = "last " if page == last and page != 1 and page < DEEP_PAGE else ""
+            result.append((f"{label}, {tag}page {page}",
+                           f"/api/history?type=done&per_page={PER_PAGE}&page={page}{suffix}",
+                           total))
+    return result
+
+
+def main() -> int:
+    args = common.parse_args(__doc__.splitlines()[0])
+    total = 10_000 if args.quick else 100_000
+    count = 50 if args.quick else 200
+
+    def body(stack: contextlib.ExitStack) -> int:
+        root = common.temp_root(stack, "history", args.keep) / "server"
+        fill_started = time.perf_counter()
+        counts = fill(root / "config" / "appliance.db", total)
+        fill_seconds = time.perf_counter() - fill_started
+        server = common.start_server(stack, root, {"YTP_WARM_WORKERS": "0"})
+        session = stack.enter_context(requests.Session())
+        summary = common.Summary("history_scale" + (" (quick)" if args.quick else ""))
+        common.out(f"\n{total:,} history items ({counts['finished']:,} finished, "
+                   f"{counts['error']:,} error), filled in {fill_seconds:.1f} s; "
+                   f"{count} requests per row over one keep-alive session")
+        rows, worst = [], 0.0
+        for label, path, _matching in scenarios(counts):
+            timed(session, server.url + path, 5)  # warm-up: connection, caches, page cache
+            samples, response = timed(session, server.url + path, count)
+            stats = common.latency_ms(samples)
+            items = len(response.json()["items"])
+            rows.append([label, items, stats["p50"], stats["p99"], stats["max"]])
+            worst = max(worst, stats["p99"])
+            summary.check(f"p99 {label}", stats["p99"], GOAL_P99_MS, "{:.1f}", " ms")
+        samples, response = timed(session, server.url + "/api/history", max(10, count // 4))
+        legacy = common.latency_ms(samples)
+        legacy_items = len(response.json()["history"])
+        rows.append(["legacy GET /api/history", legacy_items, legacy["p50"], legacy["p99"],
+                     legacy["max"]])
+        common.table(("request", "items", "p50 ms", "p99 ms", "max ms"), rows)
+        common.out(f"legacy response: {len(response.content):,} bytes, "
+                   f"{legacy['n']} requests")
+        summary.info("legacy GET /api/history p50 / p99",
+                     f"{legacy['p50']:.1f} / {legacy['p99']:.1f} ms "
+                     f"({legacy_items} items, {len(response.content) / 1e6:.1f} MB)")
+        summary.info("worst paginated p99", f"{worst:.1f} ms")
+        summary.print()
+        return 0 if summary.passed else 1
+
+    return common.run(body, 600 if args.quick else 1800)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

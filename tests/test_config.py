@@ -1,0 +1,89 @@
+"""Settings: defaults < config.yml < environment < flags; bad values name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.config import FIELDS, SettingsError, ensure_folders, load_settings, settings_table
+
+
+def test_defaults_work_with_no_configuration(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.port == 8081 and settings.websocket_port == 8082
+    assert settings.download_path == tmp_path / "var" / "downloads"
+    assert settings.config_path == tmp_path / "var" / "config"
+    ensure_folders(settings)
+    assert settings.download_path.is_dir() and settings.temp_path.is_dir()
+
+
+def test_environment_wins_over_file_and_file_over_defaults(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text("port: 9000\nmax_workers: 5\nYTP_CONSOLE_ENABLED: yes\n")
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path), "YTP_MAX_WORKERS": "7"})
+    assert settings.port == 9000
+    assert settings.max_workers == 7
+    assert settings.console_enabled is True
+    flags = load_settings({"YTP_CONFIG_PATH": str(tmp_path)}, overrides={"port": 9100})
+    assert flags.port == 9100
+
+
+@pytest.mark.parametrize(("section", "host", "port", "web_ui"), [
+    ("web_server: yes", "0.0.0.0", 8081, True),
+    ("web_server: 8080", "0.0.0.0", 8080, True),
+    ("web_server:\n  bind: 127.0.0.1\n  port: 5050\n  web_ui: no", "127.0.0.1", 5050, False),
+])
+def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port: int,
+                                  web_ui: bool) -> None:
+    (tmp_path / "config.yml").write_text(section + "\n")
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
+    assert (settings.host, settings.port, settings.web_ui) == (host, port, web_ui)
+
+
+@pytest.mark.parametrize(("env", "text"), [
+    ({"YTP_PORT": "eighty"}, "YTP_PORT: expected a whole number, got 'eighty'"),
+    ({"YTP_PORT": "70000"}, "YTP_PORT: must be at most 65535"),
+    ({"YTP_MAX_WORKERS": "0"}, "YTP_MAX_WORKERS: must be at least 1"),
+    ({"YTP_CONSOLE_ENABLED": "maybe"}, "YTP_CONSOLE_ENABLED: expected true or false"),
+    ({"YTP_LOG_LEVEL": "loud"}, "YTP_LOG_LEVEL: must be one of"),
+    ({"YTP_AUTH_USERNAME": "me"}, "must be set together"),
+])
+def test_bad_settings_name_the_setting(tmp_path: Path, env: dict, text: str) -> None:
+    with pytest.raises(SettingsError, match=text):
+        load_settings({"YTP_CONFIG_PATH": str(tmp_path), **env})
+
+
+@pytest.mark.parametrize(("content", "text"), [
+    ("port: [1, 2\n", "cannot read config file"),
+    ("- a list\n", "expected a mapping"),
+    ("colour: blue\n", "unknown setting 'colour'"),
+    ("web_server: {bind: x, tls: y}\n", "web_server: unknown key"),
+    ("port: nope\n", "config.yml port: expected a whole number"),
+])
+def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
+    (tmp_path / "config.yml").write_text(content)
+    with pytest.raises(SettingsError, match=text):
+        load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
+
+
+def test_unwritable_folder_is_a_settings_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path),
+                              "YTP_DOWNLOAD_PATH": str(blocker / "sub")})
+    with pytest.raises(SettingsError, match="YTP_DOWNLOAD_PATH: cannot create"):
+        ensure_folders(settings)
+
+
+def test_public_settings_hide_secrets(tmp_path: Path) -> None:
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path), "YTP_AUTH_USERNAME": "u",
+                              "YTP_AUTH_PASSWORD": "secret"})
+    public = settings.public()
+    assert "secret" not in str(public) and public["auth_enabled"] is True
+
+
+def test_settings_table_lists_every_setting() -> None:
+    table = settings_table()
+    for field in FIELDS:
+        assert f"`{field.env}`" in table

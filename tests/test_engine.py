@@ -1,0 +1,141 @@
+"""The engine on real parts: limits, stalls, crashes, the warm process pool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance.engine.workers import WorkerPool
+from appliance.events import Event
+from appliance.runtime import Runtime
+
+
+@pytest.fixture
+def start_runtime(tmp_path: Path) -> Iterator:
+    runtimes: list[Runtime] = []
+
+    def start(**env: str) -> Runtime:
+        rt = Runtime(make_settings(tmp_path, **env), websocket=False)
+        rt.start()
+        runtimes.append(rt)
+        return rt
+
+    yield start
+    for rt in runtimes:
+        rt.stop()
+
+
+def item(rt: Runtime, item_id: str):
+    found = rt.engine.get(item_id)
+    assert found is not None
+    return found
+
+
+def test_per_site_limit_does_not_block_other_sites(start_runtime, origin: MediaOrigin) -> None:
+    rt = start_runtime(YTP_MAX_WORKERS="3", YTP_MAX_WORKERS_PER_EXTRACTOR="1")
+    running: dict[str, set[str]] = {}
+    peak: dict[str, int] = {}
+    started: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def watch(event: Event) -> None:
+        data = event.data if isinstance(event.data, dict) else {}
+        if event.name != "item_updated" or event.progress or "extractor" not in data:
+            return
+        with lock:
+            # the site an item was scheduled under (a finished item may report another)
+            site_name = started.setdefault(data["id"], data["extractor"])
+            site = running.setdefault(site_name, set())
+            if data["status"] in {"preparing", "downloading", "postprocessing"}:
+                site.add(data["id"])
+            else:
+                site.discard(data["id"])
+            peak[site_name] = max(peak.get(site_name, 0), len(site))
+
+    rt.bus.subscribe(watch)
+    slow = rt.engine.add([{"url": origin.slow_url_at(400_000), "template": f"s{n}.%(ext)s"}
+                          for n in range(2)])
+    # playlist entries are another extractor (HTML5MediaEmbed): they must not wait
+    rt.engine.add([{"url": origin.playlist_url}])
+    wait_for(lambda: rt.store.count("done") >= 3 and item(rt, slow[1].id).kind == "queue",
+             timeout=60, message="the playlist to finish while the slow site is busy")
+    wait_for(lambda: all(item(rt, s.id).status == "finished" for s in slow), timeout=120,
+             message="slow downloads")
+    assert peak["Generic"] == 1
+    assert peak["HTML5MediaEmbed"] == 1
+
+
+def test_stuck_download_is_stopped_and_marked(start_runtime, origin: MediaOrigin) -> None:
+    rt = start_runtime(YTP_STALL_TIMEOUT="5")
+    [added] = rt.engine.add([{"url": origin.stall_url()}])
+    failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                      message="the stall to be noticed")
+    assert failed.status == "error"
+    assert "No progress for 5 s" in failed.error
+
+
+def test_dead_download_process_is_an_error_not_a_hang(start_runtime,
+                                                      origin: MediaOrigin) -> None:
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.slow_url}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and item(rt, added.id).status == "downloading" and r,
+                   timeout=60, message="download to start")
+    os.kill(run.worker.pid, signal.SIGKILL)
+    failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=30,
+                      message="the crash to be reported")
+    assert failed.status == "error" and "SIGKILL" in failed.error
+
+
+def test_pool_keeps_a_spare_replaces_killed_and_retires_idle() -> None:
+    pool = WorkerPool(spare=1, idle_timeout=3, capacity=2)
+    try:
+        worker = pool.acquire()
+        # while in use, a spare is started ahead of need
+        wait_for(lambda: pool.stats()["idle"] == 1, timeout=30, message="a warm spare")
+        spare_pid = pool.pids()[0]
+        worker.signal_kill()
+        pool.discard(worker)
+        again = pool.acquire()
+        assert again.pid == spare_pid, "a warm process is handed out, not a cold one"
+        wait_for(lambda: pool.stats()["idle"] == 1, timeout=30, message="a replacement spare")
+        pool.release(again)
+        # idle for longer than the timeout: every process is retired
+        wait_for(lambda: pool.stats() == {"idle": 0, "busy": 0, "starting": 0}, timeout=30,
+                 message="idle processes retired")
+        wait_for(lambda: not _alive(spare_pid), timeout=10, message="the process to exit")
+    finally:
+        pool.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_restart_extracts_items_that_never_got_info(tmp_path: Path, origin: MediaOrigin) -> None:
+    settings = make_settings(tmp_path, YTP_WARM_WORKERS="0")
+    rt = Runtime(settings, websocket=False)
+    rt.engine.set_paused(True)
+    # stored but never started: as if the service died right after acknowledging
+    [added] = rt.engine.add([{"url": origin.clip_url}])
+    rt.stop()
+    again = Runtime(settings, websocket=False)
+    again.start()
+    try:
+        done = wait_for(lambda: (i := again.engine.get(added.id)) and i.kind == "done" and i,
+                        timeout=60, message="the item to finish after restart")
+        assert done.status == "finished"
+    finally:
+        again.stop()
