@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(overrides={"host": args.host, "port": args.port})
     ensure_folders(settings)
+    from .engine.options import parse_cli
+    from .errors import AppError
+
+    try:
+        parse_cli(settings.ytdlp_cli)
+    except AppError as exc:
+        raise SettingsError(f"YTP_YTDLP_CLI: {exc.message}") from None
     configure_logging(settings.log_level)
     from .server import ApplianceServer
 

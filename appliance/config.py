@@ -52,12 +52,6 @@ def _to_str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _to_list(value: Any) -> list[str]:
-    if isinstance(value, list | tuple):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.strip() for v in str(value or "").split(",") if v.strip()]
-
-
 @dataclasses.dataclass(frozen=True)
 class Field:
     name: str
@@ -80,7 +74,7 @@ FIELDS: tuple[Field, ...] = (
     Field("config_path", "./var/config", _to_str, "Database, logs, archive and config.yml."),
     Field("download_path", "./var/downloads", _to_str, "Where finished files land."),
     Field("temp_path", "./var/tmp", _to_str, "Partial downloads (kept across restarts)."),
-    Field("base_path", "/", _to_str, "URL prefix when behind a reverse proxy."),
+    Field("base_path", "/", _to_str, "URL prefix of the API and websocket (reverse proxy)."),
     Field("max_workers", 3, _to_int, "Downloads running at once.", 1, 64),
     Field(
         "max_workers_per_extractor", 2, _to_int, "Downloads at once from one site.", 1, 64
@@ -100,7 +94,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("url_info_cache_ttl", 300.0, _to_float, "Seconds /api/yt-dlp/url/info is cached.", 0),
     Field("output_template", "%(title)s.%(ext)s", _to_str, "Default yt-dlp output template."),
-    Field("ytdlp_cli", "", _to_str, "yt-dlp options applied to every download."),
+    Field("ytdlp_cli", "", _to_str, "yt-dlp options for every download (item options win)."),
     Field("default_pagination", 50, _to_int, "Default per_page of paginated lists.", 1, 1000),
     Field("folder_depth", 2, _to_int, "Folder levels listed in system/configuration.", 0, 10),
     Field("max_body", 4 * 1024 * 1024, _to_int, "Largest request body in bytes.", 1024),
@@ -108,12 +102,10 @@ FIELDS: tuple[Field, ...] = (
     Field("auth_password", "", _to_str, "Basic auth password (with auth_username)."),
     Field("console_enabled", False, _to_bool, "Allow the yt-dlp console endpoints."),
     Field("remove_files", False, _to_bool, "Allow deleting files when items are deleted."),
-    Field("web_ui", True, _to_bool, "Serve the web UI (FlexGet's web_server.web_ui)."),
     Field(
         "log_level", "info", lambda v: str(v).strip().lower(), "Logging level.",
         choices=("debug", "info", "warning", "error"),
     ),
-    Field("cors_origins", [], _to_list, "Comma-separated origins allowed by CORS."),
 )
 
 
@@ -143,9 +135,7 @@ class Settings:
     auth_password: str
     console_enabled: bool
     remove_files: bool
-    web_ui: bool
     log_level: str
-    cors_origins: list[str]
 
     @property
     def websocket_port(self) -> int:
@@ -193,7 +183,8 @@ def _web_server_section(value: Any) -> dict[str, Any]:
         unknown = set(value) - {"bind", "port", "web_ui"}
         if unknown:
             raise SettingsError(f"web_server: unknown key(s) {', '.join(sorted(unknown))}")
-        out = {k: v for k, v in value.items() if k in {"port", "web_ui"}}
+        # web_ui is accepted for FlexGet compatibility; there is no bundled web UI to switch.
+        out = {k: v for k, v in value.items() if k == "port"}
         if "bind" in value:
             out["host"] = value["bind"]
         return out
@@ -284,6 +275,6 @@ def settings_table() -> str:
     """Markdown table of every setting and its default, for the README."""
     rows = ["| Environment | config.yml | Default | Meaning |", "|---|---|---|---|"]
     for f in FIELDS:
-        default = ",".join(f.default) if isinstance(f.default, list) else f.default
-        rows.append(f"| `{f.env}` | `{f.name}` | `{default}` | {f.help} |")
+        default = f"`{f.default}`" if f.default != "" else "(empty)"
+        rows.append(f"| `{f.env}` | `{f.name}` | {default} | {f.help} |")
     return "\n".join(rows)

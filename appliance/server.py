@@ -64,8 +64,8 @@ class ApplianceServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from .api.app import create_app
+        from .api.app import create_app, mount
         from .runtime import Runtime
 
         self.runtime = Runtime(self.settings)
-        return create_app(self.runtime)
+        return mount(create_app(self.runtime), self.settings.base_path)

@@ -328,3 +328,11 @@ def test_url_info_cache(client: TestClient, origin: MediaOrigin) -> None:
                                params={"url": origin.clip_url, "preset": "x"}).status_code == 404
     failed = client.simulate_get("/api/yt-dlp/url/info", params={"url": origin.fail_url})
     assert failed.status_code == 400 and "404" in failed.json["error"]
+
+
+def test_base_path_mount(runtime: Runtime) -> None:
+    from appliance.api.app import create_app, mount
+
+    client = TestClient(mount(create_app(runtime), "/ytp/"))
+    assert client.simulate_get("/ytp/api/ping").json == {"status": "pong"}
+    assert client.simulate_get("/api/ping").json == {"status": "pong"}

@@ -29,16 +29,15 @@ def test_environment_wins_over_file_and_file_over_defaults(tmp_path: Path) -> No
     assert flags.port == 9100
 
 
-@pytest.mark.parametrize(("section", "host", "port", "web_ui"), [
-    ("web_server: yes", "0.0.0.0", 8081, True),
-    ("web_server: 8080", "0.0.0.0", 8080, True),
-    ("web_server:\n  bind: 127.0.0.1\n  port: 5050\n  web_ui: no", "127.0.0.1", 5050, False),
+@pytest.mark.parametrize(("section", "host", "port"), [
+    ("web_server: yes", "0.0.0.0", 8081),
+    ("web_server: 8080", "0.0.0.0", 8080),
+    ("web_server:\n  bind: 127.0.0.1\n  port: 5050\n  web_ui: no", "127.0.0.1", 5050),
 ])
-def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port: int,
-                                  web_ui: bool) -> None:
+def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port: int) -> None:
     (tmp_path / "config.yml").write_text(section + "\n")
     settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
-    assert (settings.host, settings.port, settings.web_ui) == (host, port, web_ui)
+    assert (settings.host, settings.port) == (host, port)
 
 
 @pytest.mark.parametrize(("env", "text"), [

@@ -139,3 +139,14 @@ def test_restart_extracts_items_that_never_got_info(tmp_path: Path, origin: Medi
         assert done.status == "finished"
     finally:
         again.stop()
+
+
+def test_configured_default_options_apply_and_items_override(start_runtime,
+                                                             origin: MediaOrigin) -> None:
+    rt = start_runtime(YTP_YTDLP_CLI="-o '%(id)s-default.%(ext)s'")
+    plain, own = rt.engine.add([{"url": origin.clip_url},
+                                {"url": origin.clip2_url, "template": "%(id)s-own.%(ext)s"}])
+    for added, name in ((plain, "clip-default.mp4"), (own, "clip2-own.mp4")):
+        done = wait_for(lambda a=added: (i := item(rt, a.id)).kind == "done" and i,
+                        timeout=60, message="download")
+        assert done.filename == name

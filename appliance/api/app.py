@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 import falcon.media
 import orjson
@@ -31,3 +33,19 @@ def create_app(runtime: Runtime) -> falcon.App:
         family.add_routes(app, runtime)
     app.add_sink(NotFound(), prefix="/")
     return app
+
+
+def mount(app: falcon.App, base_path: str) -> Any:
+    """Serve the app under ``base_path`` too, for a reverse proxy that keeps the prefix."""
+    prefix = base_path.rstrip("/")
+    if not prefix:
+        return app
+
+    def prefixed(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == prefix or path.startswith(prefix + "/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+            environ["PATH_INFO"] = path[len(prefix):] or "/"
+        return app(environ, start_response)
+
+    return prefixed

@@ -39,7 +39,7 @@ from ..store.records import (
     QUEUE,
     new_id,
 )
-from .options import resolve_folder
+from .options import parse_cli, resolve_folder
 from .requests import AddRequest, parse_add_request
 from .workers import Worker, WorkerDied, WorkerPool
 
@@ -81,6 +81,8 @@ class DownloadEngine:
             settings.extract_info_concurrency, thread_name_prefix="extract"
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="dispatcher", daemon=True)
+        # Configured defaults come first so that an item's own options override them.
+        self._default_args = parse_cli(settings.ytdlp_cli).args
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -467,7 +469,7 @@ class DownloadEngine:
     def extract_url(self, url: str, cli_args: list[str]) -> dict[str, Any]:
         """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
         item = Item(id=new_id(), url=url)
-        result = self.run_job("extract", item, args=cli_args, full=True)
+        result = self.run_job("extract", item, args=self._default_args + cli_args, full=True)
         if result.get("type") == "error":
             raise AppError(result.get("message") or "could not read the URL's info",
                            "DOWNLOAD_ERROR")
@@ -501,7 +503,7 @@ class DownloadEngine:
             "op": op,
             "job": item.id,
             "url": item.url,
-            "args": _split_cli(item.cli),
+            "args": self._default_args + _split_cli(item.cli),
             "home": str(home),
             "temp": str(temp),
             "template": item.template,
