@@ -86,3 +86,9 @@ def test_settings_table_lists_every_setting() -> None:
     table = settings_table()
     for field in FIELDS:
         assert f"`{field.env}`" in table
+
+
+def test_readme_lists_every_setting_with_its_default() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for row in settings_table().splitlines()[2:]:
+        assert row in readme, f"README is missing or outdated for: {row}"
