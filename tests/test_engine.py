@@ -150,3 +150,39 @@ def test_configured_default_options_apply_and_items_override(start_runtime,
         done = wait_for(lambda a=added: (i := item(rt, a.id)).kind == "done" and i,
                         timeout=60, message="download")
         assert done.filename == name
+
+
+COOKIES = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tabc\n"
+
+
+def test_cookies_live_in_a_private_file_removed_after_use(start_runtime,
+                                                          origin: MediaOrigin) -> None:
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.slow_url, "cookies": COOKIES}])
+    cookie_file = rt.settings.temp_path / added.id / "cookies.txt"
+    wait_for(lambda: item(rt, added.id).status == "downloading", timeout=60,
+             message="download to start")
+    assert cookie_file.read_text() == COOKIES
+    assert cookie_file.stat().st_mode & 0o777 == 0o600
+    rt.engine.cancel_items([added.id])
+    wait_for(lambda: item(rt, added.id).kind == "done", message="cancel")
+    assert not cookie_file.exists()
+
+
+@pytest.mark.parametrize("cookies", ["session=abc", "a\tb\tc\n", "h\tF\t/\tF\tsoon\tn\tv"])
+def test_cookies_not_in_netscape_format_are_refused(start_runtime, cookies: str) -> None:
+    from appliance.errors import AppError
+
+    rt = start_runtime()
+    with pytest.raises(AppError, match="Netscape format"):
+        rt.engine.add([{"url": "http://127.0.0.1:9/x", "cookies": cookies}])
+    assert rt.engine.queue_items() == []
+
+
+def test_hls_stream_downloads(start_runtime, origin: MediaOrigin) -> None:
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.hls_url}])
+    done = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=90,
+                    message="HLS download")
+    assert done.status == "finished", done.error
+    assert (rt.settings.download_path / done.filename).stat().st_size > 10_000

@@ -44,6 +44,21 @@ def check_url(url: Any) -> str:
     return url
 
 
+def check_cookies(text: str) -> None:
+    """Netscape cookie format, as the contract requires: seven tab-separated fields a line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or (stripped.startswith("#") and not stripped.startswith("#HttpOnly_")):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 7:
+            raise invalid(f"cookies must be in Netscape format: line {number} has "
+                          f"{len(fields)} tab-separated fields, not 7.")
+        if not fields[4].strip().lstrip("-").isdigit():
+            raise invalid(f"cookies must be in Netscape format: line {number} has a "
+                          f"non-numeric expiry {fields[4][:20]!r}.")
+
+
 def parse_add_request(data: Any) -> AddRequest:
     """Validate one item of ``POST /api/history`` (or ``add_url``); raise a 400 on anything off."""
     if not isinstance(data, dict):
@@ -62,6 +77,8 @@ def parse_add_request(data: Any) -> AddRequest:
         check_preset(values["preset"], INVALID_REQUEST)
     if len(values.get("cookies", "")) > MAX_COOKIES_LENGTH:
         raise invalid("cookies are larger than 1 MiB.")
+    if values.get("cookies"):
+        check_cookies(values["cookies"])
     if "auto_start" in data and data["auto_start"] is not None:
         if not isinstance(data["auto_start"], bool):
             raise invalid("auto_start must be true or false.")
