@@ -74,7 +74,8 @@ def test_add_array_and_folder_and_template(
     assert wait_done(client, second["id"])["status"] == "finished"
 
 
-def test_playlist_expands_into_batch(client: TestClient, origin: MediaOrigin) -> None:
+def test_playlist_expands_into_batch(client: TestClient, runtime: Runtime,
+                                     origin: MediaOrigin) -> None:
     [queued] = post(client, "/api/history", {"url": origin.playlist_url}).json
 
     def entries() -> list[dict] | None:
@@ -85,8 +86,9 @@ def test_playlist_expands_into_batch(client: TestClient, origin: MediaOrigin) ->
     assert {i["status"] for i in items} == {"finished"}
     assert {i["batch_id"] for i in items} == {queued["id"]}
     assert sorted(i["url"] for i in items) == sorted(origin.playlist_entry_urls)
-    # the placeholder is gone, replaced by its entries
+    # the placeholder is gone, replaced by its entries, and so is its temp folder
     assert client.simulate_get(f"/api/history/{queued['id']}").status_code == 404
+    assert not (runtime.settings.temp_path / queued["id"]).exists()
 
 
 def test_failing_url_goes_to_history_as_error(client: TestClient, origin: MediaOrigin) -> None:
@@ -313,7 +315,7 @@ def test_ytdlp_convert_and_options(client: TestClient) -> None:
     assert "--format" in flags and options["version"]
 
 
-def test_url_info_cache(client: TestClient, origin: MediaOrigin) -> None:
+def test_url_info_cache(client: TestClient, runtime: Runtime, origin: MediaOrigin) -> None:
     first = client.simulate_get("/api/yt-dlp/url/info", params={"url": origin.clip_url})
     assert first.status_code == 200, first.text
     assert first.json["_cached"]["status"] == "miss" and first.json["title"] == "clip"
@@ -328,6 +330,8 @@ def test_url_info_cache(client: TestClient, origin: MediaOrigin) -> None:
                                params={"url": origin.clip_url, "preset": "x"}).status_code == 404
     failed = client.simulate_get("/api/yt-dlp/url/info", params={"url": origin.fail_url})
     assert failed.status_code == 400 and "404" in failed.json["error"]
+    # nothing is left behind in the temp folder
+    assert list(runtime.settings.temp_path.iterdir()) == []
 
 
 def test_base_path_mount(runtime: Runtime) -> None:

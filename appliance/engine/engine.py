@@ -459,6 +459,7 @@ class DownloadEngine:
         ]
         self.store.replace([item.id], children)
         self._items.pop(item.id, None)
+        self._remove_temp(item)
         for child in children:
             self._items[child.id] = child
         self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
@@ -469,7 +470,11 @@ class DownloadEngine:
     def extract_url(self, url: str, cli_args: list[str]) -> dict[str, Any]:
         """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
         item = Item(id=new_id(), url=url)
-        result = self.run_job("extract", item, args=self._default_args + cli_args, full=True)
+        try:
+            result = self.run_job("extract", item, args=self._default_args + cli_args,
+                                  full=True)
+        finally:
+            self._remove_temp(item)
         if result.get("type") == "error":
             raise AppError(result.get("message") or "could not read the URL's info",
                            "DOWNLOAD_ERROR")
