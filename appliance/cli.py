@@ -1,15 +1,19 @@
-"""``appliance``: serve, daemon start, add, status, settings."""
+"""``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, settings."""
 
 from __future__ import annotations
 
 import argparse
 import base64
+import getpass
 import json
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
+from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
+from .auth import USERNAME as AUTH_USERNAME
+from .auth import gen_token, read_token, set_password, show_token
 from .config import SettingsError, ensure_folders, load_settings, settings_table
 from .logs import configure_logging
 
@@ -31,6 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--preset")
     add.add_argument("--folder")
     commands.add_parser("status", help="show the running service's queue")
+    web = commands.add_parser(
+        "web", help="FlexGet's web commands: passwd, showtoken, gentoken",
+        description="Change the API's password and token. They write the auth file in the "
+                    "config folder; a running service picks the change up at once.",
+    )
+    web_commands = web.add_subparsers(dest="web_command", required=True)
+    passwd = web_commands.add_parser(
+        "passwd", help="set the API password (login user: appliance); ends every login session"
+    )
+    passwd.add_argument("password", help="at least 8 characters; '-' reads it from stdin")
+    web_commands.add_parser("showtoken", help="print the API token (made on first use)")
+    web_commands.add_parser("gentoken", help="replace the API token (the old one stops working)")
     commands.add_parser("settings", help="list every setting with its default")
     return parser
 
@@ -60,14 +76,24 @@ def _call(method: str, path: str, body: Any = None) -> Any:
         data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
-    if settings.auth_username:
+    api_token = read_token(settings.config_path)  # same box: the service's auth file
+    if api_token:
+        request.add_header("Authorization", f"Token {api_token}")
+    elif settings.auth_username:
         token = base64.b64encode(f"{settings.auth_username}:{settings.auth_password}".encode())
         request.add_header("Authorization", "Basic " + token.decode())
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        try:
+            detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        if exc.code == 401:
+            detail = (f"{detail} (the command sends the token from the config folder's "
+                      "auth.json — run `appliance web showtoken` once as the service's user — "
+                      "or YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD)")
         raise SystemExit(f"appliance: {detail}") from None
     except OSError as exc:
         raise SystemExit(f"appliance: the service is not reachable on port {settings.port}: "
@@ -92,6 +118,32 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web(args: argparse.Namespace) -> int:
+    config_path = load_settings().config_path
+    try:
+        if args.web_command == "passwd":
+            password = args.password
+            if password == "-" and sys.stdin.isatty():
+                password = getpass.getpass("New password: ")
+            elif password == "-":
+                password = sys.stdin.readline().rstrip("\r\n")
+            if len(password) < MIN_PASSWORD_LENGTH:
+                sys.stderr.write(f"appliance: the password must be at least "
+                                 f"{MIN_PASSWORD_LENGTH} characters long\n")
+                return 2
+            set_password(config_path, password)
+            sys.stdout.write(f"Password updated. Log in as user '{AUTH_USERNAME}'; existing "
+                             f"login sessions have been ended.\n")
+        elif args.web_command == "showtoken":
+            sys.stdout.write(show_token(config_path) + "\n")
+        else:
+            sys.stdout.write(gen_token(config_path) + "\n")
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"appliance: cannot update the auth file: {exc}\n")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -101,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             return _add(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "web":
+            return _web(args)
         sys.stdout.write(settings_table() + "\n")
         return 0
     except SettingsError as exc:

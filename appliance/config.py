@@ -1,4 +1,5 @@
-"""Settings: one object, built once from defaults < config.yml < YTP_* environment.
+"""Settings: one object, built once from defaults < config.yml < settings.json (changes made
+through ``PUT /api/settings``) < YTP_* environment < command-line flags.
 
 Every setting is declared once in ``FIELDS``; the README table is generated from the same
 declarations (``appliance settings``), so the documentation cannot drift from the code.
@@ -6,15 +7,23 @@ declarations (``appliance settings``), so the documentation cannot drift from th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import logging
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 ENV_PREFIX = "YTP_"
+OVERRIDES_FILE = "settings.json"
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -50,6 +59,23 @@ def _to_float(value: Any) -> float:
 
 def _to_str(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _to_origins(value: Any) -> tuple[str, ...]:
+    """Comma-separated (or a YAML list of) browser origins: ``scheme://host[:port]``."""
+    if value is None:
+        return ()
+    parts = value if isinstance(value, list | tuple) else str(value).split(",")
+    origins: list[str] = []
+    for part in (str(p).strip().rstrip("/") for p in parts):
+        if not part:
+            continue
+        url = urlsplit(part)
+        if url.scheme.lower() not in {"http", "https"} or not url.netloc or url.path \
+                or url.query or url.fragment or "*" in part:
+            raise ValueError(f"expected origins like https://host:port, got {part!r}")
+        origins.append(f"{url.scheme.lower()}://{url.netloc.lower()}")
+    return tuple(dict.fromkeys(origins))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +124,59 @@ FIELDS: tuple[Field, ...] = (
     Field("default_pagination", 50, _to_int, "Default per_page of paginated lists.", 1, 1000),
     Field("folder_depth", 2, _to_int, "Folder levels listed in system/configuration.", 0, 10),
     Field("max_body", 4 * 1024 * 1024, _to_int, "Largest request body in bytes.", 1024),
+    Field(
+        "cors_origins", "", _to_origins,
+        "Browser origins allowed to call the API (comma-separated); empty: CORS off.",
+    ),
     Field("auth_username", "", _to_str, "Basic auth user (with auth_password)."),
     Field("auth_password", "", _to_str, "Basic auth password (with auth_username)."),
     Field("console_enabled", False, _to_bool, "Allow the yt-dlp console endpoints."),
     Field("remove_files", False, _to_bool, "Allow deleting files when items are deleted."),
     Field(
+        "keep_archive", True, _to_bool,
+        "Record downloads in the default archive and skip what it holds.",
+    ),
+    Field(
         "log_level", "info", lambda v: str(v).strip().lower(), "Logging level.",
         choices=("debug", "info", "warning", "error"),
+    ),
+    Field(
+        "file_logging", True, _to_bool,
+        "Also log to logs/appliance.log in the config folder (5 MB x 5 kept); for /api/logs.",
+    ),
+    Field(
+        "max_streams", 3, _to_int,
+        "Live streams (log stream, terminal) open at once; each holds a request thread.", 1, 6,
+    ),
+    Field(
+        "console_timeout", 300.0, _to_float,
+        "Seconds a /api/system/terminal command may run before it is killed.", 1,
+    ),
+    Field("dev_mode", False, _to_bool, "Enable the /api/dev/* diagnostics."),
+    Field(
+        "check_for_updates", False, _to_bool,
+        "Let POST /api/system/check-updates ask update_check_url for a newer release.",
+    ),
+    Field(
+        "update_check_url", "https://pypi.org/pypi/appliance/json", _to_str,
+        "PyPI JSON API address the update check reads (3 s timeout).",
+    ),
+    Field(
+        "notify_timeout", 10.0, _to_float,
+        "Seconds one notification send may take (webhook or Apprise).", 0.1, 300,
+    ),
+    Field(
+        "notify_retries", 3, _to_int,
+        "Retries of a notification after a transient failure (timeout, 5xx, 429).", 0, 10,
+    ),
+    Field(
+        "notify_retry_delay", 2.0, _to_float,
+        "Seconds before the first notification retry; doubled for each next one.", 0.01, 300,
+    ),
+    Field(
+        "notify_burst_window", 5.0, _to_float,
+        "Quiet seconds before a chat (Apprise) target gets one summary of a burst; 0: no "
+        "merging.", 0, 600,
     ),
 )
 
@@ -135,7 +207,23 @@ class Settings:
     auth_password: str
     console_enabled: bool
     remove_files: bool
+    keep_archive: bool
     log_level: str
+    cors_origins: tuple[str, ...]
+    file_logging: bool
+    max_streams: int
+    console_timeout: float
+    dev_mode: bool
+    check_for_updates: bool
+    update_check_url: str
+    notify_timeout: float
+    notify_retries: int
+    notify_retry_delay: float
+    notify_burst_window: float
+    # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
+    sources: Mapping[str, str] = dataclasses.field(
+        default_factory=dict, kw_only=True, compare=False, repr=False
+    )
 
     @property
     def websocket_port(self) -> int:
@@ -153,7 +241,7 @@ class Settings:
         data = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in {"auth_password", "auth_username"}
+            if f.name not in {"auth_password", "auth_username", "sources"}
         }
         for key, value in data.items():
             if isinstance(value, Path):
@@ -231,21 +319,31 @@ def _convert(field: Field, raw: Any, source: str) -> Any:
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Settings:
-    """Build the settings. ``overrides`` (command-line flags) win over everything."""
+    """Build the settings. ``overrides`` (command-line flags) win over everything, then the
+    environment, then ``settings.json`` (changes saved through the API), then config.yml."""
     environ = os.environ if environ is None else environ
     by_name = {f.name: f for f in FIELDS}
     config_path = Path(environ.get(by_name["config_path"].env, by_name["config_path"].default))
     file_values = _read_config_file(config_path / "config.yml")
+    saved = read_saved_settings(config_path)
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for field in FIELDS:
         if overrides and overrides.get(field.name) is not None:
             raw, source = overrides[field.name], f"--{field.name.replace('_', '-')}"
+            sources[field.name] = source
         elif field.env in environ:
             raw, source = environ[field.env], field.env
+            sources[field.name] = source
+        elif field.name in saved:
+            raw, source = saved[field.name], f"{OVERRIDES_FILE} {field.name}"
+            sources[field.name] = OVERRIDES_FILE
         elif field.name in file_values:
             raw, source = file_values[field.name], f"config.yml {field.name}"
+            sources[field.name] = "config.yml"
         else:
             raw, source = field.default, field.name
+            sources[field.name] = "default"
         values[field.name] = _convert(field, raw, source)
     for name in _PATH_FIELDS:
         values[name] = Path(values[name]).expanduser().resolve()
@@ -255,7 +353,78 @@ def load_settings(
         raise SettingsError(
             "YTP_AUTH_USERNAME and YTP_AUTH_PASSWORD must be set together (one is empty)"
         )
-    return Settings(**values)
+    return Settings(**values, sources=sources)
+
+
+# Settings that may change while the service runs (``PUT /api/settings``). A change is saved in
+# ``<config_path>/settings.json``, which wins over config.yml but not over the environment: a
+# setting given as YTP_… is pinned and the API refuses to change it.
+API_EDITABLE = frozenset({
+    "max_workers", "max_workers_per_extractor", "download_path", "output_template",
+    "stall_timeout",
+})
+
+
+def read_saved_settings(config_path: Path) -> dict[str, Any]:
+    """The values saved through the API (``settings.json``); {} when there are none."""
+    path = config_path / OVERRIDES_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{path}: cannot read saved settings: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected an object of settings")
+    ignored = sorted(set(data) - API_EDITABLE)
+    if ignored:
+        log.warning("%s: ignoring setting(s) that cannot be saved there: %s", path,
+                    ", ".join(ignored))
+    return {k: v for k, v in data.items() if k in API_EDITABLE}
+
+
+def pinned_by(settings: Settings, name: str) -> str | None:
+    """The environment variable or flag that fixes ``name``, if any (the API cannot win)."""
+    source = settings.sources.get(name, "")
+    return source if source.startswith((ENV_PREFIX, "--")) else None
+
+
+def with_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
+    """``settings`` with ``changes`` (editable names) checked like any other source."""
+    by_name = {f.name: f for f in FIELDS}
+    values: dict[str, Any] = {}
+    for name, raw in changes.items():
+        if name not in API_EDITABLE:
+            raise SettingsError(f"{name}: cannot be changed while the service runs")
+        value = _convert(by_name[name], raw, name)
+        values[name] = Path(value).expanduser().resolve() if name in _PATH_FIELDS else value
+    sources = {**settings.sources, **dict.fromkeys(values, OVERRIDES_FILE)}
+    return dataclasses.replace(settings, **values, sources=sources)
+
+
+def save_settings(config_path: Path, changes: Mapping[str, Any]) -> None:
+    """Merge ``changes`` into ``settings.json``, atomically (a crash leaves old or new)."""
+    path = config_path / OVERRIDES_FILE
+    saved = read_saved_settings(config_path)
+    saved.update({k: str(v) if isinstance(v, Path) else v for k, v in changes.items()})
+    config_path.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=config_path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(saved, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(config_path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def ensure_folders(settings: Settings) -> None:

@@ -14,6 +14,7 @@ NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
 CONFLICT = "CONFLICT"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
 DOWNLOAD_ERROR = "DOWNLOAD_ERROR"
 DATABASE_ERROR = "DATABASE_ERROR"
 UNAVAILABLE = "UNAVAILABLE"
@@ -29,6 +30,7 @@ STATUS_BY_CODE = {
     CONFLICT: 409,
     PAYLOAD_TOO_LARGE: 413,
     UNSUPPORTED_MEDIA_TYPE: 415,
+    TOO_MANY_REQUESTS: 429,
     DOWNLOAD_ERROR: 400,
     UNAVAILABLE: 503,
     DATABASE_ERROR: 500,
@@ -37,11 +39,16 @@ STATUS_BY_CODE = {
 
 
 class AppError(Exception):
-    def __init__(self, message: str, code: str = INVALID_REQUEST, **extra: Any) -> None:
+    def __init__(
+        self, message: str, code: str = INVALID_REQUEST, *,
+        headers: dict[str, str] | None = None, **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.extra = extra
+        # Response headers the error needs (WWW-Authenticate on 401, Retry-After on 429).
+        self.headers = dict(headers or {})
 
     @property
     def status(self) -> int:

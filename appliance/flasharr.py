@@ -83,3 +83,55 @@ def engine_stats(live: dict[str, Any], counts: dict[tuple[str, str], int]) -> di
             "paused": live["paused"],
         },
     }
+
+
+# ``GET /api/downloads?status=…``: the queue states are read from the engine's memory, the
+# history states are paged in SQL on these statuses.
+QUEUE_STATES = ("queued", "downloading", "paused")
+HISTORY_STATUSES = {"completed": (FINISHED, SKIP), "failed": (ERROR, CANCELLED)}
+
+
+def batches(totals: list[dict[str, Any]], running: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flasharr batch summaries from the store's per-batch totals (running downloads left
+    out) and the running downloads' live item dicts.
+
+    ``progress`` is the share of the batch that is done: finished items count 100 %, running
+    ones their live percentage, the rest 0.
+    """
+    by_id = {t["batch_id"]: {**t, "statuses": dict(t["statuses"]), "live_percent": 0.0}
+             for t in totals}
+    order = list(by_id)
+    for item in running:
+        batch_id = item.get("batch_id")
+        if not batch_id:
+            continue
+        if batch_id not in by_id:
+            by_id[batch_id] = {"batch_id": batch_id, "batch_name": "", "statuses": {},
+                               "total_bytes": 0, "downloaded_bytes": 0, "live_percent": 0.0}
+            order.insert(0, batch_id)
+        batch = by_id[batch_id]
+        batch["batch_name"] = batch["batch_name"] or item.get("batch_name") or ""
+        status = item.get("status") or PENDING
+        batch["statuses"][status] = batch["statuses"].get(status, 0) + 1
+        batch["total_bytes"] += item.get("total_bytes") or 0
+        batch["downloaded_bytes"] += item.get("downloaded_bytes") or 0
+        batch["live_percent"] += item.get("percent") or 0
+    return [_batch(by_id[b]) for b in order]
+
+
+def _batch(batch: dict[str, Any]) -> dict[str, Any]:
+    statuses = batch["statuses"]
+    total = sum(statuses.values())
+    completed = statuses.get(FINISHED, 0) + statuses.get(SKIP, 0)
+    failed = statuses.get(ERROR, 0) + statuses.get(CANCELLED, 0)
+    progress = (100.0 * completed + batch["live_percent"]) / total if total else 0.0
+    return {
+        "batch_id": batch["batch_id"],
+        "batch_name": batch["batch_name"],
+        "total_items": total,
+        "completed_items": completed,
+        "failed_items": failed,
+        "progress": round(min(progress, 100.0), 1),
+        "total_size": batch["total_bytes"],
+        "downloaded_size": batch["downloaded_bytes"],
+    }

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from . import flasharr
+from .auth import Authenticator
 from .config import Settings, ensure_folders
 from .engine import DownloadEngine
 from .engine.info import UrlInfo
 from .events import EventBus
+from .logs import (
+    attach_file_logging,
+    detach_file_logging,
+    forward_to_bus,
+    log_file_path,
+    stop_forwarding,
+)
+from .notify import Notifier
 from .store import ItemStore
+from .store.notifications import NotificationStore
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +74,20 @@ class Runtime:
     def __init__(self, settings: Settings, *, websocket: bool = True) -> None:
         ensure_folders(settings)
         self.settings = settings
+        self.auth = Authenticator(settings)
         self.bus = EventBus()
+        # Set when the service begins to stop (SIGTERM or stop()): live streams end at once
+        # instead of holding the graceful shutdown.
+        self.stopping = threading.Event()
+        self._log_file: Any = None
+        self._log_forwarder: Any = None
         self.store = ItemStore(settings.database_file)
         self.engine = DownloadEngine(settings, self.store, self.bus)
+        self.notifications = NotificationStore(self.store.entities.NotificationTarget)
+        self.notifier = Notifier(settings, self.notifications, self.bus)
         self.url_info = UrlInfo(
             self.engine.extract_url,
+            self.engine.presets,
             ttl=settings.url_info_cache_ttl,
             concurrency=settings.extract_info_concurrency,
             wait=settings.extract_info_timeout,
@@ -77,13 +97,21 @@ class Runtime:
         if websocket:
             from .ws import WebsocketServer
 
-            self.websocket = WebsocketServer(settings, self.bus, self.service)
+            self.websocket = WebsocketServer(
+                settings, self.bus, self.service, authenticator=self.auth
+            )
 
     def start(self) -> None:
-        if not (self.settings.auth_username and self.settings.auth_password):
-            log.warning("no credentials are set (YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD): "
-                        "the API is open to anyone who can reach %s:%s",
-                        self.settings.host, self.settings.port)
+        if self.settings.file_logging:
+            self._log_file = attach_file_logging(log_file_path(self.settings.config_path))
+        self._log_forwarder = forward_to_bus(self.bus)
+        if not self.auth.enabled:
+            log.warning("no credentials are set (YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD or "
+                        "`appliance web passwd`): the API is open to anyone who can reach "
+                        "%s:%s", self.settings.host, self.settings.port)
+        else:
+            log.info("authentication is on: %s", self.auth.describe())
+        self.notifier.start()  # before the engine, so that no event of the start is missed
         self.engine.start()
         if self.websocket is not None:
             self.websocket.start()
@@ -91,8 +119,16 @@ class Runtime:
                  self.settings.download_path, self.settings.websocket_port)
 
     def stop(self) -> None:
+        self.stopping.set()
         if self.websocket is not None:
             self.websocket.stop()
         self.engine.stop()
+        self.notifier.stop()  # after the engine: its last events are delivered (bounded wait)
         self.store.close()
         log.info("appliance stopped")
+        if self._log_forwarder is not None:
+            stop_forwarding(self._log_forwarder)
+            self._log_forwarder = None
+        if self._log_file is not None:
+            detach_file_logging(self._log_file)
+            self._log_file = None

@@ -9,6 +9,7 @@ would not survive it.
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -21,7 +22,19 @@ REQUEST_THREADS = 8
 
 
 def post_worker_init(worker: Any) -> None:
-    worker.app.runtime.start()
+    runtime = worker.app.runtime
+    runtime.start()
+    # gunicorn's SIGTERM only stops the accept loop and then waits (graceful_timeout) for open
+    # requests; live streams (SSE) would hold that wait to the end. Tell them to finish first.
+    graceful = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        runtime.stopping.set()
+        if callable(graceful):
+            graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -71,7 +71,7 @@ def main() -> int:
         summary.print()
         return 0 if summary.passed else 1
 
-    return common.run(body, 300 if args.quick else 600)
+    return common.run(body, 300 if args.quick else 600, quiet_wait=10 if args.quick else 180)
 
 
 if __name__ == "__main__":

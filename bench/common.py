@@ -80,15 +80,52 @@ def _on_term(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def run(body: Callable[[contextlib.ExitStack], int], limit_seconds: int) -> int:
-    """Run ``body(stack)`` under a hard time limit; always unwind ``stack`` afterwards."""
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def machine_busy(interval: float = 1.0) -> float:
+    """Fraction of all cores busy over ``interval`` (other people's tests, builds...)."""
+    busy0, total0 = _cpu_times()
+    time.sleep(interval)
+    busy1, total1 = _cpu_times()
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+# Busy fraction of the machine before the benchmark started; shown with the summary.
+MACHINE: dict[str, float] = {}
+QUIET = 0.15
+
+
+def wait_for_quiet(max_wait: float) -> float:
+    """Wait (up to ``max_wait`` s) until the machine is nearly idle; figures taken on a busy
+    box are not comparable. Returns the last busy fraction measured."""
+    deadline = time.monotonic() + max_wait
+    busy = machine_busy()
+    while busy > QUIET and time.monotonic() < deadline:
+        log.warning("machine busy (%.0f%% of %d cores); waiting for quiet", busy * 100,
+                    os.cpu_count() or 1)
+        time.sleep(4)
+        busy = machine_busy()
+    return busy
+
+
+def run(body: Callable[[contextlib.ExitStack], int], limit_seconds: int,
+        quiet_wait: float = 60.0) -> int:
+    """Run ``body(stack)`` under a hard time limit; always unwind ``stack`` afterwards.
+
+    Waits up to ``quiet_wait`` s first for the machine to be idle (not counted in the limit).
+    """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("support").setLevel(logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGTERM, _on_term)
+    MACHINE["busy_before"] = wait_for_quiet(quiet_wait)
+    signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(limit_seconds)
     stack = contextlib.ExitStack()
     try:
@@ -224,6 +261,24 @@ def py_spy_dump(pid: int) -> str:
     return done.stdout or done.stderr
 
 
+def fsync_latency(folder: Path, count: int = 50) -> list[float]:
+    """Seconds per small write + fsync in ``folder``: the floor under every SQLite commit
+    (the store runs with synchronous=FULL)."""
+    path = folder / ".fsync-probe"
+    samples = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for index in range(count):
+            started = time.perf_counter()
+            os.pwrite(fd, b"x" * 4096, index * 4096)
+            os.fsync(fd)
+            samples.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return samples
+
+
 # --- figures ----------------------------------------------------------------------------
 
 
@@ -307,6 +362,12 @@ class Summary:
         out()
         out(f"== summary: {self.name} ==")
         table(("figure", "value", "goal", "result"), self.rows)
+        busy = MACHINE.get("busy_before")
+        if busy is not None:
+            load = Path("/proc/loadavg").read_text().split()[:3]
+            note = "" if busy <= QUIET else "  (BUSY: other load, figures unreliable)"
+            out(f"  machine: {os.cpu_count()} cores, {busy * 100:.0f}% busy before the run, "
+                f"load average now {' '.join(load)}{note}")
         out(f"== {self.name}: {'PASS' if self.passed else 'MISS'} ==")
 
     def write_json(self, path: Path) -> None:

@@ -213,12 +213,16 @@ def main() -> int:
         })
         url = origin.big_file(size)
         results, seen = run_rounds(server, url, size, clients, rounds)
+        fsync = common.latency_ms(common.fsync_latency(root))
         summary = common.Summary("fanout" + (" (quick)" if args.quick else ""))
         report(results, seen, clients, size, summary)
+        # Every stamped state change is a SQLite commit (synchronous=FULL) before it is sent.
+        summary.info("disk fsync p50 / p99 (floor of each commit)",
+                     f"{fsync['p50']:.1f} / {fsync['p99']:.1f} ms")
         summary.print()
         return 0 if summary.passed else 1
 
-    return common.run(body, 300 if args.quick else 900)
+    return common.run(body, 300 if args.quick else 900, quiet_wait=10 if args.quick else 180)
 
 
 if __name__ == "__main__":

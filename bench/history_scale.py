@@ -139,7 +139,7 @@ def main() -> int:
         summary.print()
         return 0 if summary.passed else 1
 
-    return common.run(body, 600 if args.quick else 1800)
+    return common.run(body, 600 if args.quick else 1800, quiet_wait=10 if args.quick else 180)
 
 
 if __name__ == "__main__":

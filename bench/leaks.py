@@ -132,7 +132,7 @@ def main() -> int:
         summary.print()
         return 0 if summary.passed else 1
 
-    return common.run(body, 600 if args.quick else 2400)
+    return common.run(body, 600 if args.quick else 2400, quiet_wait=10 if args.quick else 180)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def make_settings(root: Path, **env: str) -> Settings:
         "YTP_DOWNLOAD_PATH": str(root / "downloads"),
         "YTP_TEMP_PATH": str(root / "tmp"),
         "YTP_WORKER_IDLE_TIMEOUT": "30",
+        # Tests download the same clips again and again; archive tests turn it on.
+        "YTP_KEEP_ARCHIVE": "false",
         **env,
     })
 

@@ -261,7 +261,8 @@ def test_live_and_configuration(client: TestClient, runtime: Runtime) -> None:
     assert {"name": "s1", "path": "shows/s1"} in config["folders"]
     assert config["websocket"]["port"] == runtime.settings.websocket_port
     assert "auth_password" not in config["app"]
-    assert [p["name"] for p in config["presets"]] == ["default"]
+    names = [p["name"] for p in config["presets"]]
+    assert names[0] == "default" and "audio-m4a" in names
 
 
 def test_system_pause_resume(client: TestClient) -> None:

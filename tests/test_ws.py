@@ -22,10 +22,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from appliance.auth import Authenticator
 from appliance.config import Settings, load_settings
 from appliance.errors import AppError, not_found
 from appliance.events import EventBus
-from appliance.ws import WebsocketServer, check_credentials
+from appliance.ws import WebsocketServer
 from appliance.ws.clients import BufferClosed, ClientBuffer
 
 TIMEOUT = 10.0
@@ -433,13 +434,21 @@ def test_apikey_is_accepted(auth_server: WebsocketServer, strip_padding: bool) -
         assert recv_json(ws)["type"] == "SYNC_ALL"
 
 
-def test_check_credentials_is_open_when_auth_is_off(settings: Settings) -> None:
-    assert check_credentials(settings, {}, "")
-    guarded = settings.replace(auth_username="u", auth_password="p")
-    assert not check_credentials(guarded, {}, "")
-    assert check_credentials(guarded, {}, {"apikey": apikey("u", "p")})
-    assert check_credentials(guarded, {}, {"apikey": ["junk", apikey("u", "p")]})
-    assert not check_credentials(guarded, {"Authorization": "Basic dTpx"}, "")  # u:q
+def test_authenticator_is_open_when_auth_is_off(settings: Settings) -> None:
+    def ok(auth: Authenticator, **request: Any) -> bool:
+        try:
+            auth.authenticate(address="127.0.0.1", **request)
+        except AppError as exc:
+            assert exc.status == 401
+            return False
+        return True
+
+    assert ok(Authenticator(settings))
+    guarded = Authenticator(settings.replace(auth_username="u", auth_password="p"))
+    assert not ok(guarded)
+    assert ok(guarded, query={"apikey": apikey("u", "p")})
+    assert ok(guarded, query={"apikey": ["junk", apikey("u", "p")]})
+    assert not ok(guarded, authorization="Basic dTpx")  # u:q
 
 
 # --- per-client buffer ------------------------------------------------------------------------

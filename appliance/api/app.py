@@ -9,8 +9,35 @@ import falcon.media
 import orjson
 
 from ..runtime import Runtime
-from . import errors, history, system, ytdlp
+from . import (
+    admin,
+    archive,
+    auth,
+    command,
+    conditions,
+    console,
+    dl_fields,
+    docs_files,
+    errors,
+    flasharr,
+    history,
+    logs,
+    notifications,
+    openapi,
+    presets,
+    system,
+    ytdlp,
+)
+from .cors import CORS
 from .middleware import BodyLimit, ETags, RequestContext
+
+# The route families: each module has add_routes(app, runtime) and PATHS (its OpenAPI path
+# items). create_app registers these and openapi.build() documents these — one list for both,
+# so a family added here must document its routes (tests/test_openapi.py checks).
+FAMILIES = (
+    system, auth, history, ytdlp, flasharr, logs, console, admin, docs_files, openapi,
+    presets, dl_fields, conditions, archive, command, notifications,
+)
 
 
 class NotFound:
@@ -22,14 +49,20 @@ class NotFound:
 
 def create_app(runtime: Runtime) -> falcon.App:
     app = falcon.App(
-        middleware=[RequestContext(), BodyLimit(runtime.settings.max_body), ETags()],
+        middleware=[
+            RequestContext(),
+            *([CORS(runtime.settings.cors_origins)] if runtime.settings.cors_origins else []),
+            auth.Authenticate(runtime.auth),  # after CORS (preflight), before everything else
+            BodyLimit(runtime.settings.max_body),
+            ETags(),
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     json = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json
     errors.install(app)
-    for family in (system, history, ytdlp):
+    for family in FAMILIES:
         family.add_routes(app, runtime)
     app.add_sink(NotFound(), prefix="/")
     return app

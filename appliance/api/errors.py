@@ -25,6 +25,8 @@ def _send(resp: falcon.Response, status: int, body: dict[str, Any]) -> None:
 def handle_app_error(
     req: falcon.Request, resp: falcon.Response, exc: errors.AppError, params: dict
 ) -> None:
+    for name, value in exc.headers.items():
+        resp.set_header(name, value)
     _send(resp, exc.status, exc.body())
 
 

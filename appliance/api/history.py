@@ -8,45 +8,31 @@ import falcon
 
 from .. import errors
 from ..engine import DownloadEngine
-from ..engine.presets import check_preset
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
 from ..store.records import DONE, QUEUE
 from .middleware import not_modified
+from .pagination import (
+    OPENAPI_HEADERS,
+    PageRequest,
+    openapi_parameters,
+    page_request,
+    pagination,
+)
 from .requests import ids_from, json_object, read_json
+from .schemas import URL, error, json_body, json_response, path_param, query, ref
 
 # The legacy unpaginated shape would send the whole history; past this many newest items it
 # is cut (documented in docs/API.md) so that 100,000 items never become one response.
 LEGACY_HISTORY_LIMIT = 1000
-MAX_PER_PAGE = 1000
 
 
-def _pagination(page: int, per_page: int, total: int) -> dict[str, Any]:
-    total_pages = max(1, -(-total // per_page))
-    return {
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "total_pages": total_pages,
-        "has_next": page < total_pages,
-        "has_prev": page > 1,
-    }
-
-
-def _page_params(req: falcon.Request, default_per_page: int) -> tuple[int, int, bool]:
-    try:
-        page = int(req.get_param("page") or 1)
-        per_page = int(req.get_param("per_page") or default_per_page)
-    except ValueError:
-        raise errors.invalid("page and per_page must be valid integers.") from None
-    if page < 1:
-        raise errors.invalid("page must be >= 1.")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise errors.invalid(f"per_page must be between 1 and {MAX_PER_PAGE}.")
+def _page_params(req: falcon.Request, default_per_page: int) -> tuple[PageRequest, bool]:
+    paging = page_request(req, default_per_page)
     order = (req.get_param("order") or "DESC").upper()
     if order not in {"ASC", "DESC"}:
         raise errors.invalid("order must be ASC or DESC.")
-    return page, per_page, order == "DESC"
+    return paging, order == "DESC"
 
 
 class History:
@@ -64,7 +50,8 @@ class History:
                 "history": [i.to_dict() for i in self.runtime.store.history(LEGACY_HISTORY_LIMIT)],
             }
             return
-        page, per_page, newest_first = _page_params(req, self.runtime.settings.default_pagination)
+        paging, newest_first = _page_params(req, self.runtime.settings.default_pagination)
+        page, per_page = paging.page, paging.per_page
         status = StatusFilter.parse(req.get_param("status"))
         if kind == DONE:
             result = self.runtime.store.page(DONE, page, per_page, newest_first=newest_first,
@@ -73,7 +60,7 @@ class History:
         else:
             items, total = self._queue_page(page, per_page, newest_first, status)
         resp.media = {
-            "pagination": _pagination(page, per_page, total),
+            "pagination": pagination(req, resp, paging, total, len(items)),
             "items": [i.to_dict() for i in items],
         }
 
@@ -104,7 +91,7 @@ class History:
         kind = body.get("type")
         if not kind:
             raise errors.invalid("type is required.")
-        if kind not in {QUEUE, DONE}:
+        if not isinstance(kind, str) or kind not in {QUEUE, DONE}:
             raise errors.invalid("type must be 'queue' or 'done'.")
         remove_file = body.get("remove_file", True)
         if not isinstance(remove_file, bool):
@@ -112,7 +99,7 @@ class History:
         remove_file = remove_file and self.runtime.settings.remove_files
         ids, status = body.get("ids"), body.get("status")
         if ids:
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
                 raise errors.invalid("ids must be an array of item ids.")
             resp.media = self.engine.delete_items(ids, remove_file=remove_file, kind=kind)
             return
@@ -162,7 +149,7 @@ class QuickAdd:
             return
         try:
             if preset:
-                check_preset(preset)
+                self.runtime.engine.presets.check(preset)
             self.runtime.engine.add([{"url": url, **({"preset": preset} if preset else {})}])
         except errors.AppError as exc:
             resp.status = exc.status
@@ -204,3 +191,169 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
     for action in ("start", "pause", "cancel"):
         app.add_route(f"/api/history/{action}", Bulk(runtime, action))
     app.add_route("/api/history/{item_id}", HistoryItem(runtime))
+
+
+# OpenAPI path items of this family (the rule: appliance/api/openapi.py).
+_item_id = path_param("item_id", "The item's id (UUID).")
+_history_all = {
+    "type": "object", "required": ["queue", "history"],
+    "description": f"type=all: the queue and the newest {LEGACY_HISTORY_LIMIT} history items.",
+    "properties": {"queue": {"type": "array", "items": ref("Item")},
+                   "history": {"type": "array", "items": ref("Item")}},
+}
+_history_page = {
+    "type": "object", "required": ["pagination", "items"],
+    "description": "type=queue or type=done: one page.",
+    "properties": {"pagination": ref("Pagination"),
+                   "items": {"type": "array", "items": ref("Item")}},
+}
+_quick_add = {
+    "type": "object", "required": ["status", "message"],
+    "properties": {"status": {"type": "boolean"}, "message": {"type": "string"}},
+}
+_edit = {
+    "type": "object", "minProperties": 1, "additionalProperties": False,
+    "description": "title and extras on any item; the others only while it waits in the queue "
+                   "(409 otherwise). Any other field: 400.",
+    "properties": {
+        "title": {"type": "string"},
+        "extras": {"type": "object"},
+        **{name: {"type": "string"} for name in ("preset", "folder", "template", "cli",
+                                                  "cookies")},
+    },
+}
+_queued = {
+    "type": "array",
+    "items": {
+        "type": "object", "required": ["status", "id", "_id", "url"],
+        "properties": {
+            "status": {"const": "queued"},
+            "id": {"type": "string"}, "_id": {"type": "string"}, "url": {"type": "string"},
+            "removed_options": {"type": "array", "items": {"type": "string"},
+                                "description": "Unsafe yt-dlp options that were removed."},
+        },
+    },
+}
+
+
+def _bulk(action: str, answer: str) -> dict[str, Any]:
+    return {"post": {
+        "tags": ["history"], "operationId": f"history{action.title()}",
+        "summary": f"{action.title()} queued items (per id: `{answer}` or `not found`)",
+        "requestBody": json_body(ref("Ids")),
+        "responses": {"200": json_response("Per id.", ref("BulkResult")),
+                      "400": error("ids missing or not an array of strings."),
+                      "404": error("None of the ids is known.")},
+    }}
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/history": {
+        "get": {
+            "tags": ["history"], "operationId": "listHistory",
+            "summary": "The queue and the history; paginated with type=queue|done",
+            "parameters": [
+                query("type", {"enum": ["all", QUEUE, DONE], "default": "all"},
+                      "all: both lists (history cut to the newest "
+                      f"{LEGACY_HISTORY_LIMIT}); queue or done: one paginated list. Any case."),
+                *openapi_parameters(),
+                query("order", {"enum": ["DESC", "ASC", "desc", "asc"], "default": "DESC"},
+                      "Newest first (DESC) or oldest first. Any case."),
+                query("status", {"type": "string"},
+                      "`x` keeps status x, `!x` drops it (queue and done only).",),
+            ],
+            "responses": {
+                "200": json_response("The lists.", {"anyOf": [_history_all, _history_page]},
+                                     headers=dict(OPENAPI_HEADERS)),
+                "400": error("Bad type, page, per_page or order."),
+            },
+        },
+        "post": {
+            "tags": ["history"], "operationId": "addItems",
+            "summary": "Add downloads: one object or an array",
+            "description": "Info extraction and the downloads continue in the background. "
+                           "Nothing is stored when any item is refused.",
+            "requestBody": json_body({"anyOf": [
+                ref("AddRequest"),
+                {"type": "array", "items": ref("AddRequest"), "minItems": 1},
+            ]}),
+            "responses": {
+                "200": json_response("Queued, in the order given.", _queued),
+                "400": error("A bad item: URL not http(s), unknown preset, folder or template "
+                             "outside the download folder, options yt-dlp cannot parse."),
+                "503": error("The service is shutting down."),
+            },
+        },
+        "delete": {
+            "tags": ["history"], "operationId": "deleteItems",
+            "summary": "Delete items by ids or by a status filter",
+            "description": "Files are deleted only when remove_file is true (the default) and "
+                           "YTP_REMOVE_FILES=true. A running item is stopped first.",
+            "requestBody": json_body({
+                "type": "object", "required": ["type"],
+                "properties": {
+                    "type": {"enum": [QUEUE, DONE]},
+                    "ids": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "status": {"type": "string",
+                               "description": "Used when ids is empty: `x` or `!x`."},
+                    "remove_file": {"type": "boolean", "default": True},
+                },
+            }),
+            "responses": {
+                "200": json_response("By ids: per id. By status: per id, and the count.", {
+                    "anyOf": [
+                        ref("BulkResult"),
+                        {"type": "object", "required": ["items", "deleted"],
+                         "properties": {"items": ref("BulkResult"),
+                                        "deleted": {"type": "integer"}}},
+                    ]}),
+                "400": error("type missing or bad; neither ids nor status."),
+            },
+        },
+    },
+    "/api/history/add": {"get": {
+        "tags": ["history"], "operationId": "quickAdd",
+        "summary": "Add one URL from a bookmarklet; answers {status, message} even on errors",
+        "parameters": [query("url", URL, "The URL to download.", required=True),
+                       query("preset", {"type": "string"}, "A preset name.")],
+        "responses": {
+            "200": json_response("Added.", _quick_add),
+            "400": json_response("url missing or bad.", _quick_add),
+            "404": json_response("Unknown preset.", _quick_add),
+            "503": json_response("The service is shutting down.", _quick_add),
+        },
+    }},
+    "/api/history/live": {"get": {
+        "tags": ["history"], "operationId": "liveQueue",
+        "summary": "The queue with live progress, keyed by id",
+        "responses": {"200": json_response("The queue.", {
+            "type": "object", "required": ["history_count", "queue"],
+            "properties": {"history_count": {"type": "integer"},
+                           "queue": {"type": "object", "additionalProperties": ref("Item")}},
+        })},
+    }},
+    "/api/history/start": _bulk("start", "started"),
+    "/api/history/pause": _bulk("pause", "paused"),
+    "/api/history/cancel": _bulk("cancel", "ok"),
+    "/api/history/{item_id}": {
+        "parameters": [_item_id],
+        "get": {
+            "tags": ["history"], "operationId": "getItem",
+            "summary": "One item, from the queue or the history",
+            "responses": {"200": json_response("The item.", ref("Item")),
+                          "404": error("Item not found.")},
+        },
+        "post": {
+            "tags": ["history"], "operationId": "editItem",
+            "summary": "Edit an item",
+            "requestBody": json_body(_edit),
+            "responses": {
+                "200": json_response("The changed item.", ref("Item")),
+                "304": {"description": "Nothing changed."},
+                "400": error("Empty body, an unknown field, a wrong type or a bad value."),
+                "404": error("Item not found."),
+                "409": error("The field can only change while the item waits in the queue."),
+            },
+        },
+    },
+}

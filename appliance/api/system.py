@@ -10,9 +10,9 @@ from typing import Any
 import falcon
 
 from .. import __version__, errors, flasharr
-from ..engine.presets import list_presets
 from ..runtime import Runtime
 from ..store.records import DONE, QUEUE
+from .schemas import error, json_response, ref
 
 MAX_FOLDERS = 2000
 
@@ -88,7 +88,7 @@ class Configuration:
         ws_path = f"{settings.base_path}ws"
         resp.media = {
             "app": {**settings.public(), "version": __version__},
-            "presets": list_presets(),
+            "presets": self.runtime.engine.presets.all(),
             "dl_fields": [],
             "paused": self.runtime.engine.paused,
             "folders": list_folders(settings.download_path, settings.folder_depth),
@@ -124,3 +124,99 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route("/api/system/configuration", Configuration(runtime))
     app.add_route("/api/system/pause", SystemPause(runtime, True))
     app.add_route("/api/system/resume", SystemPause(runtime, False))
+
+
+# OpenAPI path items of this family (the rule: appliance/api/openapi.py).
+_stats = {
+    "type": "object",
+    "required": ["active_downloads", "queued", "completed", "failed", "paused", "total_speed",
+                 "system_paused", "db_counts"],
+    "properties": {
+        "active_downloads": {"type": "integer"},
+        "queued": {"type": "integer"},
+        "completed": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "paused": {"type": "integer"},
+        "total_speed": {"type": "number", "description": "Bytes per second, all downloads."},
+        "system_paused": {"type": "boolean"},
+        "db_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+_health = {
+    "type": "object",
+    "required": ["status", "version", "database", "download_path_free_bytes"],
+    "properties": {
+        "status": {"enum": ["ok", "error"]},
+        "version": {"type": "string"},
+        "database": {"type": "string", "description": "`ok` or `error: <reason>`."},
+        "download_path_free_bytes": {"type": "integer"},
+    },
+}
+_configuration = {
+    "type": "object",
+    "required": ["app", "presets", "dl_fields", "paused", "folders", "history_count", "queue",
+                 "websocket"],
+    "properties": {
+        "app": {"type": "object", "description": "Public settings (no secrets) and version."},
+        "presets": {"type": "array", "items": {"type": "object"}},
+        "dl_fields": {"type": "array", "items": {"type": "object"}},
+        "paused": {"type": "boolean"},
+        "folders": {
+            "type": "array",
+            "description": f"Folders under the download folder (at most {MAX_FOLDERS}).",
+            "items": {"type": "object", "required": ["name", "path"],
+                      "properties": {"name": {"type": "string"}, "path": {"type": "string"}}},
+        },
+        "history_count": {"type": "integer"},
+        "queue": {"type": "array", "items": ref("Item")},
+        "websocket": {
+            "type": "object",
+            "required": ["port", "path", "url", "flasharr_path"],
+            "properties": {"port": {"type": "integer"}, "path": {"type": "string"},
+                           "url": {"type": "string"}, "flasharr_path": {"type": "string"}},
+        },
+    },
+}
+
+
+def _system_pause(paused: bool) -> dict[str, Any]:
+    word = "pause" if paused else "resume"
+    return {"post": {
+        "tags": ["system"],
+        "operationId": f"system{word.title()}",
+        "summary": "Hold the whole queue (running downloads finish)" if paused
+        else "Let the queue run again",
+        "responses": {
+            "200": json_response("Done.", {"type": "object", "required": ["message"],
+                                           "properties": {"message": {"type": "string"}}}),
+            "406": error(f"Downloads are {'already paused' if paused else 'not paused'}."),
+        },
+    }}
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/ping": {"get": {
+        "tags": ["system"], "operationId": "ping", "summary": "Liveness check (always open)",
+        "responses": {"200": json_response("Pong.", {
+            "type": "object", "required": ["status"],
+            "properties": {"status": {"const": "pong"}}})},
+    }},
+    "/api/health": {"get": {
+        "tags": ["system"], "operationId": "health",
+        "summary": "Flasharr's health check: database and free disk (always open)",
+        "responses": {"200": json_response("Healthy.", _health),
+                      "503": json_response("The database fails.", _health)},
+    }},
+    "/api/engine/stats": {"get": {
+        "tags": ["system"], "operationId": "engineStats",
+        "summary": "Flasharr's engine figures, plus system_paused",
+        "responses": {"200": json_response("The figures.", _stats)},
+    }},
+    "/api/system/configuration": {"get": {
+        "tags": ["system"], "operationId": "configuration",
+        "summary": "What a client needs at start: settings, presets, folders, queue, websocket",
+        "responses": {"200": json_response("The configuration.", _configuration)},
+    }},
+    "/api/system/pause": _system_pause(True),
+    "/api/system/resume": _system_pause(False),
+}

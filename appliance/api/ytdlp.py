@@ -11,6 +11,7 @@ from .. import errors
 from ..engine import options
 from ..runtime import Runtime
 from .requests import json_object, query_bool
+from .schemas import URL, error, json_body, json_response, query
 
 
 class UrlInfo:
@@ -64,3 +65,84 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route("/api/yt-dlp/url/info", UrlInfo(runtime))
     app.add_route("/api/yt-dlp/convert", Convert(runtime))
     app.add_route("/api/yt-dlp/options", Options())
+
+
+# OpenAPI path items of this family (the rule: appliance/api/openapi.py).
+_cached = {
+    "type": "object",
+    "required": ["status", "preset", "cli_args", "key", "ttl", "ttl_left", "expires"],
+    "properties": {
+        "status": {"enum": ["hit", "miss"]},
+        "preset": {"type": "string"},
+        "cli_args": {"type": "string"},
+        "key": {"type": "string"},
+        "ttl": {"type": "number"},
+        "ttl_left": {"type": "number"},
+        "expires": {"type": "number"},
+    },
+}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/yt-dlp/url/info": {"get": {
+        "tags": ["yt-dlp"], "operationId": "urlInfo",
+        "summary": "yt-dlp's info for a URL (cached for YTP_URL_INFO_CACHE_TTL)",
+        "parameters": [
+            query("url", URL, "The URL to read.", required=True),
+            query("preset", {"type": "string"}, "A preset name (404 when unknown)."),
+            query("args", {"type": "string"}, "yt-dlp command options (400 when bad)."),
+            query("force", {"type": "boolean", "default": False}, "Skip the cache."),
+        ],
+        "responses": {
+            "200": json_response("yt-dlp's info dict, plus `_cached`.", {
+                "type": "object", "required": ["_cached"],
+                "properties": {"_cached": _cached}}),
+            "400": error("Missing or bad URL, bad options, or yt-dlp could not read the URL "
+                         "(code DOWNLOAD_ERROR)."),
+            "404": error("Unknown preset."),
+            "503": error("Too many info requests at once (YTP_EXTRACT_INFO_CONCURRENCY)."),
+        },
+    }},
+    "/api/yt-dlp/convert": {"post": {
+        "tags": ["yt-dlp"], "operationId": "convertOptions",
+        "summary": "The YoutubeDL params that yt-dlp command options give",
+        "requestBody": json_body({
+            "type": "object", "required": ["args"],
+            "properties": {"args": {"type": "string", "examples": ["-f best --no-playlist"]}},
+        }),
+        "responses": {
+            "200": json_response("Only what the options change from yt-dlp's defaults.", {
+                "type": "object", "required": ["opts", "output_template", "download_path"],
+                "properties": {
+                    "opts": {"type": "object"},
+                    "output_template": {"type": ["string", "null"]},
+                    "download_path": {"type": ["string", "null"]},
+                    "removed_options": {"type": "array", "items": {"type": "string"},
+                                        "description": "Unsafe options that were removed."},
+                },
+            }),
+            "400": error("args missing, or options yt-dlp cannot parse."),
+        },
+    }},
+    "/api/yt-dlp/options": {"get": {
+        "tags": ["yt-dlp"], "operationId": "ytdlpOptions",
+        "summary": "yt-dlp's options; blocked ones are removed when used",
+        "responses": {"200": json_response("The options.", {
+            "type": "object", "required": ["version", "options"],
+            "properties": {
+                "version": {"type": "string"},
+                "options": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["flags", "dest", "group", "help", "takes_value", "blocked"],
+                    "properties": {
+                        "flags": {"type": "array", "items": {"type": "string"}},
+                        "dest": {"type": ["string", "null"]},
+                        "group": {"type": "string"},
+                        "help": {"type": "string"},
+                        "takes_value": {"type": "boolean"},
+                        "blocked": {"type": "boolean"},
+                    },
+                }},
+            },
+        })},
+    }},
+}

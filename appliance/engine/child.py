@@ -25,12 +25,10 @@ log = logging.getLogger("appliance.child")
 
 # The hook may fire ~1,000 times a second; the engine needs at most two a second per item.
 PROGRESS_INTERVAL = 0.5
-# Fields of an info dict worth keeping on an item (the rest is big and changes nothing here).
-ITEM_INFO_KEYS = (
-    "id", "title", "extractor", "extractor_key", "webpage_url", "original_url", "duration",
-    "thumbnail", "uploader", "channel", "upload_date", "description", "is_live", "ext",
-    "playlist", "playlist_index", "filesize", "filesize_approx",
-)
+# An item keeps the scalar fields of its info (what conditions and NFO files read), never the
+# big nested ones (formats, thumbnails, subtitles).
+MAX_TEXT = 5000
+MAX_LIST = 50
 
 
 class Channel:
@@ -128,8 +126,21 @@ def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) 
     return params
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
 def summarize(info: dict[str, Any]) -> dict[str, Any]:
-    summary = {key: info.get(key) for key in ITEM_INFO_KEYS if info.get(key) is not None}
+    summary: dict[str, Any] = {}
+    for key, value in info.items():
+        if key.startswith("_") or value is None:
+            continue
+        if isinstance(value, str):
+            summary[key] = value[:MAX_TEXT]
+        elif _scalar(value) or (
+            isinstance(value, list) and len(value) <= MAX_LIST and all(map(_scalar, value))
+        ):
+            summary[key] = value
     entries = info.get("entries")
     if info.get("_type") in {"playlist", "multi_video"} and entries is not None:
         summary["_type"] = "playlist"
@@ -172,7 +183,42 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     return {"summary": summarize(info), "filepath": filepath}
 
 
-RUNNERS = {"extract": run_extract, "download": run_download}
+def generic_id(url: str) -> str:
+    """As yt-dlp's generic extractor names a file (its ``_generic_id``, which the lazy
+    extractor class does not expose)."""
+    from urllib.parse import unquote
+
+    from yt_dlp.utils import url_basename
+
+    return unquote(os.path.splitext(url_basename(url))[0])
+
+
+def archive_id_for(url: str) -> dict[str, Any]:
+    """The archive id yt-dlp would record for ``url``, found without touching the network."""
+    from yt_dlp.extractor import gen_extractor_classes
+
+    for extractor in gen_extractor_classes():
+        if not extractor.suitable(url):
+            continue
+        key = extractor.ie_key()
+        try:
+            # The generic extractor names a direct file by its basename; others match an id.
+            video_id = generic_id(url) if key == "Generic" else extractor.get_temp_id(url)
+        except Exception as exc:  # an extractor's own URL parsing: report, never crash
+            return {"url": url, "id": None, "ie_key": key, "archive_id": None,
+                    "error": f"{type(exc).__name__}: {exc}"}
+        archive = f"{key.lower()} {video_id}" if video_id else None
+        return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive,
+                "error": None if video_id else "the URL does not name a video id"}
+    return {"url": url, "id": None, "ie_key": None, "archive_id": None,
+            "error": "no extractor matches this URL"}
+
+
+def run_archive_ids(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    return {"ids": [archive_id_for(url) for url in job.get("urls") or []]}
+
+
+RUNNERS = {"extract": run_extract, "download": run_download, "archive_ids": run_archive_ids}
 
 
 def read_commands(commands: queue.Queue[dict[str, Any]]) -> None:

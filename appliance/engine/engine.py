@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shlex
@@ -27,6 +28,7 @@ from ..config import Settings
 from ..errors import AppError, invalid, not_found
 from ..events import EventBus
 from ..store import Item, ItemStore, StatusFilter
+from ..store.collections import Collection
 from ..store.records import (
     CANCELLED,
     DONE,
@@ -37,9 +39,20 @@ from ..store.records import (
     POSTPROCESSING,
     PREPARING,
     QUEUE,
+    SKIP,
     new_id,
 )
-from .options import parse_cli, resolve_folder
+from .archive import Archives, archive_id
+from .archiving import ArchiveService
+from .conditions import FIELDS as CONDITION_FIELDS
+from .conditions import Conditions
+from .dl_fields import FIELDS as DL_FIELDS
+from .dl_fields import DlFields
+from .nfo import write_nfo
+from .options import resolve_folder
+from .plans import Planner
+from .presets import FIELDS as PRESET_FIELDS
+from .presets import Presets
 from .requests import AddRequest, parse_add_request
 from .workers import Worker, WorkerDied, WorkerPool
 
@@ -75,18 +88,36 @@ class DownloadEngine:
         self._wake = threading.Condition(self._lock)
         self._stopping = False
         self._started = False
+        self.presets = Presets(
+            Collection(store.entities.Preset, PRESET_FIELDS, "preset"), settings.download_path
+        )
         capacity = settings.max_workers + settings.extract_info_concurrency
         self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout, capacity)
         self._extract = ThreadPoolExecutor(
             settings.extract_info_concurrency, thread_name_prefix="extract"
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="dispatcher", daemon=True)
-        # Configured defaults come first so that an item's own options override them.
-        self._default_args = parse_cli(settings.ytdlp_cli).args
+        entities = store.entities
+        self.conditions = Conditions(
+            Collection(entities.Condition, CONDITION_FIELDS, "condition"), self.presets
+        )
+        self.dl_fields = DlFields(Collection(entities.DlField, DL_FIELDS, "download field"))
+        for feature, service in (("presets", self.presets), ("conditions", self.conditions),
+                                 ("dl_fields", self.dl_fields)):
+            service.on_change = functools.partial(self._config_changed, feature)
+        self.planner = Planner(settings, self.presets)
+        self.archives = Archives()
+        self.archiving = ArchiveService(self.planner, self.archives, self.get,
+                                        self._archive_ids)
+
+    def _config_changed(self, feature: str, action: str, data: dict[str, Any]) -> None:
+        self.bus.publish(events.CONFIG_UPDATE,
+                         {"feature": feature, "action": action, "data": data})
 
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        self.presets.seed()
         resumed = self.store.requeue_interrupted()
         if resumed:
             log.info("recovered %d interrupted download(s); they will resume", resumed)
@@ -154,7 +185,7 @@ class DownloadEngine:
 
     def add(self, payloads: list[Any]) -> list[Item]:
         """Validate, store and announce new items; extraction continues in the background."""
-        requests = [parse_add_request(p) for p in payloads]
+        requests = [parse_add_request(p, self.presets, self.dl_fields) for p in payloads]
         for request in requests:
             resolve_folder(self.settings.download_path, request.folder)
         items = [self._new_item(r) for r in requests]
@@ -273,7 +304,8 @@ class DownloadEngine:
         if not set(changes) & EDITABLE_WAITING.keys():
             return dict(changes)
         merged = {k: v for k, v in changes.items() if k in EDITABLE_WAITING}
-        request = parse_add_request({"url": "http://placeholder.invalid/", **merged})
+        request = parse_add_request({"url": "http://placeholder.invalid/", **merged},
+                                    self.presets, self.dl_fields)
         resolve_folder(self.settings.download_path, request.folder)
         checked = dict(changes)
         if "cli" in checked:
@@ -292,6 +324,17 @@ class DownloadEngine:
         self.bus.publish(events.PAUSED if paused else events.RESUMED,
                          {"paused": paused, "at": time.time()})
         return True
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use changed settings from now on (``PUT /api/settings``): a higher limit starts
+        waiting downloads at once, a lower one lets running downloads finish; folders and
+        templates apply to downloads that start later."""
+        with self._lock:
+            self.settings = settings
+            self.planner.settings = settings
+            self.presets.download_path = settings.download_path
+            self.pool.capacity = settings.max_workers + settings.extract_info_concurrency
+            self._wake.notify_all()
 
     # --- per-item commands --------------------------------------------------------------
 
@@ -409,9 +452,13 @@ class DownloadEngine:
             self._extracting[item_id] = None
             snapshot = dataclasses.replace(item)
         try:
-            result = self.run_job("extract", snapshot, register=item_id)
+            skip = self._archived(snapshot, before_extraction=True)
+            result = {"type": "skip", "message": skip} if skip else \
+                self.run_job("extract", snapshot, register=item_id)
         except WorkerDied as exc:
             result = {"type": "error", "message": str(exc)}
+        except AppError as exc:  # its folder no longer resolves (settings changed)
+            result = {"type": "error", "message": exc.message}
         finally:
             with self._lock:
                 self._extracting.pop(item_id, None)
@@ -419,20 +466,73 @@ class DownloadEngine:
             item = self._items.get(item_id)
             if item is None or self._stopping or item.id in self._runs:
                 return
-            if result.get("type") == "error":
-                self._fail(item, result.get("message") or "could not read the URL's info")
-                return
-            summary = result.get("summary") or {}
-            if summary.get("_type") == "playlist":
-                self._expand_playlist(item, summary)
-                return
-            item.title = summary.get("title") or item.title
-            item.extractor = summary.get("extractor_key") or summary.get("extractor") or "generic"
-            item.video_id = str(summary.get("id") or "")
-            item.info = summary
-            item.msg = "" if item.msg == "Waiting for info" else item.msg
-            self._commit(item)
+            self._extracted(item, result)
             self._wake.notify_all()
+
+    def _extracted(self, item: Item, result: dict[str, Any]) -> None:
+        if result.get("type") == "skip":
+            self._skip(item, result["message"])
+            return
+        if result.get("type") == "error":
+            self._fail(item, result.get("message") or "could not read the URL's info")
+            return
+        summary = result.get("summary") or {}
+        if summary.get("_type") == "playlist":
+            self._expand_playlist(item, summary)
+            return
+        item.title = summary.get("title") or item.title
+        item.extractor = summary.get("extractor_key") or summary.get("extractor") or "generic"
+        item.video_id = str(summary.get("id") or "")
+        item.info = summary
+        item.msg = "" if item.msg == "Waiting for info" else item.msg
+        skip = self._archived(item, before_extraction=False) or self._apply_conditions(item)
+        if skip:
+            self._skip(item, skip)
+            return
+        self._commit(item)
+
+    def _archived(self, item: Item, *, before_extraction: bool) -> str | None:
+        """Why the item is skipped because its archive holds it, or None.
+
+        Before extraction the id comes from the URL alone (no network, a warm process); after,
+        from the extracted info.
+        """
+        archive = self.planner.plan(item).archive
+        if archive is None or item.extras.get("force"):
+            return None
+        if before_extraction:
+            ids = self.run_job("archive_ids", item, urls=[item.url]).get("ids") or [{}]
+            entry = ids[0].get("archive_id")
+        else:
+            entry = archive_id(item.extractor, item.video_id)
+        if entry and self.archives.contains(archive, entry):
+            item.extras = {**item.extras, "archive_id": entry}
+            return f"Already downloaded: '{entry}' is in the archive {archive.name}."
+        return None
+
+    def _apply_conditions(self, item: Item) -> str | None:
+        """Apply the first matching condition; returns a skip reason when it says skip."""
+        if item.extras.get("ignore_conditions"):
+            return None
+        condition = self.conditions.match(item.info)
+        if condition is None:
+            return None
+        extras = condition.get("extras") or {}
+        item.extras = {**item.extras, "condition": condition["name"]}
+        if extras.get("skip"):
+            return f"Skipped by condition '{condition['name']}'."
+        if extras.get("preset"):
+            item.preset = extras["preset"]
+        if condition.get("cli"):
+            item.cli = " ".join(filter(None, [item.cli, condition["cli"]]))
+        item.msg = f"Condition '{condition['name']}' applied."
+        return None
+
+    def _skip(self, item: Item, reason: str) -> None:
+        log.info("skipping item=%s url=%s: %s", item.id, item.url, reason)
+        self._remove_temp(item)
+        self._to_history(item, SKIP, msg=reason)
+        self.bus.message("info", "Skipped", f"{item.title or item.url}: {reason}", id=item.id)
 
     def _expand_playlist(self, item: Item, summary: dict[str, Any]) -> None:
         entries = summary.get("entries") or []
@@ -441,13 +541,15 @@ class DownloadEngine:
             return
         batch_id = item.batch_id or item.id
         batch_name = item.batch_name or summary.get("title") or item.url
+        # Entries carry enough to download; conditions need each entry's full info.
+        extract_each = self.conditions.enabled() and not item.extras.get("ignore_conditions")
         children = [
             dataclasses.replace(
                 item,
                 id=new_id(),
                 url=entry["url"],
                 title=entry.get("title") or entry["url"],
-                extractor=entry.get("ie_key") or "generic",
+                extractor="" if extract_each else entry.get("ie_key") or "generic",
                 video_id=entry.get("id") or "",
                 batch_id=batch_id,
                 batch_name=batch_name,
@@ -465,14 +567,33 @@ class DownloadEngine:
         self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
         for child in children:
             self.bus.publish(events.ITEM_ADDED, child.to_dict())
+        for child in children:
+            if extract_each:
+                self._submit_extraction(child)
+            elif reason := self._archived(child, before_extraction=False):
+                self._skip(child, reason)
         self._wake.notify_all()
 
-    def extract_url(self, url: str, cli_args: list[str]) -> dict[str, Any]:
-        """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
-        item = Item(id=new_id(), url=url)
+    def _archive_ids(self, urls: list[str]) -> list[dict[str, Any]]:
+        item = Item(id=new_id(), url=urls[0])
         try:
-            result = self.run_job("extract", item, args=self._default_args + cli_args,
-                                  full=True)
+            return self.run_job("archive_ids", item, urls=urls).get("ids") or []
+        finally:
+            self._remove_temp(item)
+
+    def command_line(self, payload: Any) -> str:
+        """The yt-dlp command an add request would run (``POST /api/yt-dlp/command/``)."""
+        request = parse_add_request(payload, self.presets, self.dl_fields)
+        item = self._new_item(request)
+        plan = self.planner.plan(item)
+        cookie_file = self.settings.temp_path / item.id / "cookies.txt" if plan.cookies else None
+        return plan.command_line(item.url, self.settings, cookie_file)
+
+    def extract_url(self, url: str, preset: str, cli_args: list[str]) -> dict[str, Any]:
+        """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
+        item = Item(id=new_id(), url=url, preset=preset, cli=shlex.join(cli_args))
+        try:
+            result = self.run_job("extract", item, full=True)
         finally:
             self._remove_temp(item)
         if result.get("type") == "error":
@@ -502,20 +623,19 @@ class DownloadEngine:
         return result
 
     def _job_command(self, op: str, item: Item) -> dict[str, Any]:
-        home = resolve_folder(self.settings.download_path, item.folder)
-        temp = self._temp_dir(item)
+        plan = self.planner.plan(item)
         command: dict[str, Any] = {
             "op": op,
             "job": item.id,
             "url": item.url,
-            "args": self._default_args + _split_cli(item.cli),
-            "home": str(home),
-            "temp": str(temp),
-            "template": item.template,
+            "args": plan.args,
+            "home": str(plan.home),
+            "temp": str(self._temp_dir(item)),
+            "template": plan.template,
             "default_template": self.settings.output_template,
         }
-        if item.cookies:
-            command["cookiefile"] = str(self._write_cookies(item))
+        if plan.cookies:
+            command["cookiefile"] = str(self._write_cookies(item, plan.cookies))
         return command
 
     def _log_child(self, message: dict[str, Any]) -> None:
@@ -670,23 +790,43 @@ class DownloadEngine:
             with contextlib.suppress(OSError):
                 size = os.path.getsize(filepath)
         summary = result.get("summary") or {}
+        item.title = summary.get("title") or item.title
+        item.extractor = summary.get("extractor_key") or item.extractor
+        item.video_id = str(summary.get("id") or item.video_id)
+        item.info = {**item.info, **summary}
+        notes = self._after_download(item, filepath)
         self._remove_temp(item)
         self._to_history(
             item, FINISHED,
             filename=self._relative(filepath) if filepath else item.filename,
             file_size=size,
-            title=summary.get("title") or item.title,
-            extractor=summary.get("extractor_key") or item.extractor,
-            video_id=str(summary.get("id") or item.video_id),
-            info={**item.info, **summary},
             percent=100.0,
             downloaded_bytes=size if size is not None else item.downloaded_bytes,
             total_bytes=size if size is not None else item.total_bytes,
-            msg="",
+            msg="; ".join(notes),
         )
         log.info("download finished: item=%s file=%s", item.id, item.filename)
         self.bus.publish(events.ITEM_COMPLETED, item.to_dict())
         self.bus.message("success", "Download completed", item.title or item.url, id=item.id)
+
+    def _after_download(self, item: Item, filepath: str) -> list[str]:
+        """Record the download in its archive and write its NFO file when the preset says so,
+        before the item is announced as finished. Returns notes on what failed; the download
+        itself stands."""
+        plan = self.planner.plan(item)
+        entry = archive_id(item.extractor, item.video_id)
+        notes = []
+        if plan.archive is not None and entry:
+            try:
+                self.archives.add(plan.archive, [entry])
+            except OSError as exc:
+                notes.append(f"could not record it in the archive: {exc.strerror}")
+        if plan.preset.nfo and filepath:
+            try:
+                write_nfo(Path(filepath), plan.preset.nfo, item.info, overwrite=True)
+            except (ValueError, OSError) as exc:
+                notes.append(f"no NFO file: {exc}")
+        return notes
 
     # --- files --------------------------------------------------------------------------
 
@@ -701,11 +841,11 @@ class DownloadEngine:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _write_cookies(self, item: Item) -> Path:
+    def _write_cookies(self, item: Item, cookies: str) -> Path:
         path = self._temp_dir(item) / "cookies.txt"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(item.cookies)
+            handle.write(cookies)
         return path
 
     def _remove_temp(self, item: Item) -> None:
@@ -722,7 +862,3 @@ class DownloadEngine:
             log.info("removed file %s of item %s", target, item.id)
         except OSError as exc:
             log.warning("could not remove %s: %s", target, exc)
-
-
-def _split_cli(cli: str) -> list[str]:
-    return shlex.split(cli) if cli else []

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import UNAVAILABLE, AppError
 from .options import parse_cli
-from .presets import check_preset
+from .presets import Presets
 from .requests import check_url
 
 MAX_ENTRIES = 256
@@ -19,10 +19,12 @@ MAX_ENTRIES = 256
 
 class UrlInfo:
     def __init__(
-        self, extract: Callable[[str, list[str]], dict[str, Any]], ttl: float, concurrency: int,
-        wait: float,
+        self, extract: Callable[[str, str, list[str]], dict[str, Any]], presets: Presets,
+        ttl: float,
+        concurrency: int, wait: float,
     ) -> None:
         self._extract = extract
+        self.presets = presets
         self.ttl = ttl
         self._wait = wait
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -31,7 +33,7 @@ class UrlInfo:
 
     def get(self, url: Any, preset: str | None, args: str | None, force: bool) -> dict[str, Any]:
         url = check_url(url)
-        preset = check_preset(preset) if preset else "default"
+        preset = self.presets.check(preset) if preset else "default"
         cli = parse_cli(args or "")
         key = hashlib.sha256(f"{url}\0{preset}\0{cli.text}".encode()).hexdigest()
         now = time.time()
@@ -43,7 +45,7 @@ class UrlInfo:
         if not self._slots.acquire(timeout=self._wait):
             raise AppError("Too many info requests at once; try again shortly.", UNAVAILABLE)
         try:
-            info = self._extract(url, cli.args)
+            info = self._extract(url, preset, cli.args)
         finally:
             self._slots.release()
         expires = time.time() + self.ttl

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import optparse
 import os
+import re
 import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,10 +30,17 @@ BLOCKED_DESTS = frozenset({
 BLOCKED_FLAGS = frozenset({"--alias", "--version", "--list-extractors", "--extractor-descriptions"})
 
 
+# Options that only built-in presets may use: ffmpeg arguments could name output files.
+TRUSTED_DESTS = frozenset({"postprocessor_args"})
+ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
 @dataclasses.dataclass(frozen=True)
 class CliOptions:
     args: list[str]
     removed: list[str]
+    # ``--download-archive NAME``: the engine keeps archives itself, in the config folder.
+    archive: str | None = None
 
     @property
     def text(self) -> str:
@@ -97,10 +105,26 @@ def _split(argv: list[str]) -> list[tuple[str, Any, list[str]]]:
     return groups
 
 
-def parse_cli(cli: str) -> CliOptions:
+def _value(tokens: list[str]) -> str | None:
+    if len(tokens) > 1:
+        return tokens[-1]
+    return tokens[0].split("=", 1)[1] if "=" in tokens[0] else None
+
+
+def _blocked(name: str, option: Any, tokens: list[str], trusted: bool) -> bool:
+    if option.dest == "outtmpl":
+        value = _value(tokens)
+        return value is not None and not _safe_template(value)
+    if trusted and option.dest in TRUSTED_DESTS:
+        return False
+    return name in BLOCKED_FLAGS or option.dest in BLOCKED_DESTS
+
+
+def parse_cli(cli: str, *, trusted: bool = False) -> CliOptions:
     """Parse ``cli`` as yt-dlp would; return the safe argv and the options removed.
 
-    Raises AppError (400) with yt-dlp's reason when the options do not parse.
+    ``trusted`` (built-in presets only) also allows ffmpeg post-processor arguments. Raises
+    AppError (400) with yt-dlp's reason when the options do not parse.
     """
     if not cli or not cli.strip():
         return CliOptions([], [])
@@ -110,15 +134,16 @@ def parse_cli(cli: str) -> CliOptions:
         raise parse_failure(str(exc)) from None
     kept: list[str] = []
     removed: list[str] = []
+    archive = None
     for name, option, tokens in _split(argv):
         if option is None:
             raise parse_failure(f"unexpected argument {tokens[0]!r}; URLs are not options")
-        blocked = name in BLOCKED_FLAGS or option.dest in BLOCKED_DESTS
-        if option.dest == "outtmpl" and len(tokens) > 1:
-            blocked = not _safe_template(tokens[-1])
-        if option.dest == "outtmpl" and len(tokens) == 1 and "=" in tokens[0]:
-            blocked = not _safe_template(tokens[0].split("=", 1)[1])
-        if blocked:
+        if option.dest == "download_archive":
+            value = _value(tokens)
+            if value is not None and ARCHIVE_NAME.match(value):
+                archive = value
+                continue
+        if _blocked(name, option, tokens, trusted):
             removed.append(name)
         else:
             kept.extend(tokens)
@@ -130,7 +155,7 @@ def parse_cli(cli: str) -> CliOptions:
         raise parse_failure(_reason(exc)) from None
     except (ValueError, TypeError) as exc:
         raise parse_failure(str(exc)) from None
-    return CliOptions(kept, removed)
+    return CliOptions(kept, removed, archive)
 
 
 def convert(cli: str) -> dict[str, Any]:

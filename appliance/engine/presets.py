@@ -1,31 +1,160 @@
-"""Presets known to the engine. Only the built-in ``default`` until presets get their store
-(issue 4); callers already go through ``check_preset`` so that change stays here."""
+"""Presets: named sets of folder, template, cookies and yt-dlp options, merged into each item
+with the priority request > preset > configured defaults.
+
+Built-in presets live in this module and are written to the database at start (so they have
+ids like any other); they cannot be changed or deleted through the API.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
+from pathlib import Path
 from typing import Any
 
-from ..errors import NOT_FOUND, AppError
+from ..errors import NOT_FOUND, AppError, invalid
+from ..store.collections import Collection
+from .options import check_template, parse_cli, resolve_folder
+from .records import RecordService, check_types
 
-DEFAULT_PRESETS: tuple[dict[str, Any], ...] = (
+NFO_KINDS = ("", "tv", "movie")
+_THUMBS = "--write-thumbnail --convert-thumbnails jpg --embed-metadata"
+
+BUILTIN: tuple[dict[str, str], ...] = (
+    {"name": "default", "description": "yt-dlp's choice of the best formats.", "cli": ""},
     {
-        "id": 1,
-        "name": "default",
-        "description": "yt-dlp's own choice of the best formats, with the configured template.",
-        "folder": "",
-        "template": "",
-        "cookies": "",
-        "cli": "",
-        "default": True,
+        "name": "video-1080p",
+        "description": "Best video up to 1080p with the best audio.",
+        "cli": '-f "bv*[height<=1080]+ba/b[height<=1080]/b"',
+    },
+    {
+        "name": "video-720p-mp4",
+        "description": "Video up to 720p, as mp4.",
+        "cli": '-f "bv*[height<=720]+ba/b[height<=720]/b" --merge-output-format mp4 '
+               "--remux-video mp4",
+    },
+    {
+        "name": "audio-m4a",
+        "description": "Audio only, m4a, with the thumbnail as cover and metadata.",
+        "cli": '-f "ba[ext=m4a]/ba/b" -x --audio-format m4a --embed-thumbnail --embed-metadata',
+    },
+    {
+        "name": "audio-mp3",
+        "description": "Audio only, mp3 (best quality), with cover and metadata.",
+        "cli": '-f "ba/b" -x --audio-format mp3 --audio-quality 0 --embed-thumbnail '
+               "--embed-metadata",
+    },
+    {
+        "name": "mobile-mp4",
+        "description": "Phone-friendly mp4 up to 720p: h264/aac, faststart, chapters, metadata.",
+        "cli": '-f "bv*[height<=720][vcodec^=avc]+ba[acodec^=mp4a]/b[height<=720]/b" '
+               "--merge-output-format mp4 --remux-video mp4 --embed-chapters --embed-metadata "
+               '--ppa "ffmpeg:-movflags +faststart"',
+    },
+    {
+        "name": "media-server-tv",
+        "description": "Jellyfin/Kodi/Plex TV layout: a show per uploader, a season per "
+                       "year, episode NFO and thumbnail beside each file.",
+        "template": "%(uploader|Unknown)s/Season %(upload_date>%Y|0)s/"
+                    "%(uploader|Unknown)s - S%(upload_date>%Y|0)sE%(upload_date>%m%d|0)s - "
+                    "%(title)s [%(id)s].%(ext)s",
+        "cli": _THUMBS,
+        "nfo": "tv",
+    },
+    {
+        "name": "media-server-movie",
+        "description": "Jellyfin/Kodi/Plex movie layout: a folder per title with a movie NFO "
+                       "and poster.",
+        "template": "%(title)s (%(upload_date>%Y|0)s)/%(title)s (%(upload_date>%Y|0)s) "
+                    "[%(id)s].%(ext)s",
+        "cli": _THUMBS,
+        "nfo": "movie",
     },
 )
 
+FIELDS = ("name", "description", "folder", "template", "cookies", "cli", "nfo", "builtin")
+# "default" is how clients see "builtin"; they may send it back unchanged.
 
-def list_presets() -> list[dict[str, Any]]:
-    return [dict(p) for p in DEFAULT_PRESETS]
+EDITABLE = ("name", "description", "folder", "template", "cookies", "cli", "nfo")
 
 
-def check_preset(name: str, code: str = NOT_FOUND) -> str:
-    if name not in {p["name"] for p in DEFAULT_PRESETS}:
-        raise AppError(f"Preset '{name}' not found.", code)
-    return name
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    folder: str = ""
+    template: str = ""
+    cookies: str = ""
+    cli_args: tuple[str, ...] = ()
+    archive: str | None = None
+    nfo: str = ""
+
+
+class Presets(RecordService):
+    label = "preset"
+    fields = (*EDITABLE, "default")  # clients may send a read preset back as it was
+    defaults = {**dict.fromkeys(EDITABLE, ""), "builtin": False}
+
+    def __init__(self, table: Collection, download_path: Path) -> None:
+        super().__init__(table)
+        self.download_path = download_path
+
+    def seed(self) -> None:
+        """Write the built-in presets (new releases may change them)."""
+        for builtin in BUILTIN:
+            values = {**dict.fromkeys(EDITABLE, ""), **builtin, "builtin": True}
+            existing = self.table.by_name(builtin["name"])
+            if existing is None:
+                self.table.create(values)
+            else:
+                self.table.update(existing["id"], values)
+
+    def public(self, record: dict[str, Any]) -> dict[str, Any]:
+        data = {k: v for k, v in record.items() if k != "builtin"}
+        data["default"] = bool(record.get("builtin"))
+        return data
+
+    def check(self, name: str, code: str = NOT_FOUND) -> str:
+        if self.table.by_name(name) is None:
+            raise AppError(f"Preset '{name}' not found.", code)
+        return name
+
+    def resolve(self, name: str) -> Preset:
+        """The preset an item names, as the engine uses it (unknown names: ``default``)."""
+        record = self.table.by_name(name or "default") or self.table.by_name("default") or {}
+        options = parse_cli(record.get("cli") or "", trusted=bool(record.get("builtin")))
+        return Preset(
+            name=record.get("name", "default"),
+            folder=record.get("folder") or "",
+            template=record.get("template") or "",
+            cookies=record.get("cookies") or "",
+            cli_args=tuple(options.args),
+            archive=options.archive,
+            nfo=record.get("nfo") or "",
+        )
+
+    def validate(self, values: dict[str, Any], partial: bool) -> dict[str, Any]:
+        from .requests import check_cookies
+
+        clean = {k: v for k, v in values.items() if k in EDITABLE}
+        check_types(clean, dict.fromkeys(EDITABLE, str))
+        if not partial or "name" in clean:
+            name = (clean.get("name") or "").strip()
+            if not name or len(name) > 100:
+                raise invalid("name is required (1 to 100 characters).")
+            clean["name"] = name
+        if clean.get("folder"):
+            resolve_folder(self.download_path, clean["folder"])
+        if "template" in clean:
+            clean["template"] = check_template(clean["template"])
+        if clean.get("cookies"):
+            check_cookies(clean["cookies"])
+        if clean.get("nfo", "") not in NFO_KINDS:
+            raise invalid("nfo must be '', 'tv' or 'movie'.")
+        if clean.get("cli"):
+            options = parse_cli(clean["cli"])
+            if options.removed:
+                raise invalid("These options are not allowed in a preset: "
+                              f"{', '.join(options.removed)}.")
+            archive = ["--download-archive", options.archive] if options.archive else []
+            clean["cli"] = shlex.join(archive + options.args)
+        return clean

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import INVALID_REQUEST, invalid
+from .dl_fields import DlFields
 from .options import check_template, parse_cli
-from .presets import check_preset
+from .presets import Presets
 
 MAX_URL_LENGTH = 8192
 MAX_COOKIES_LENGTH = 1024 * 1024
@@ -59,7 +61,7 @@ def check_cookies(text: str) -> None:
                           f"non-numeric expiry {fields[4][:20]!r}.")
 
 
-def parse_add_request(data: Any) -> AddRequest:
+def parse_add_request(data: Any, presets: Presets, dl_fields: DlFields) -> AddRequest:
     """Validate one item of ``POST /api/history`` (or ``add_url``); raise a 400 on anything off."""
     if not isinstance(data, dict):
         raise invalid("each item must be a JSON object with a url.")
@@ -74,7 +76,7 @@ def parse_add_request(data: Any) -> AddRequest:
     if not values.get("preset"):
         values.pop("preset", None)
     else:
-        check_preset(values["preset"], INVALID_REQUEST)
+        presets.check(values["preset"], INVALID_REQUEST)
     if len(values.get("cookies", "")) > MAX_COOKIES_LENGTH:
         raise invalid("cookies are larger than 1 MiB.")
     if values.get("cookies"):
@@ -86,9 +88,17 @@ def parse_add_request(data: Any) -> AddRequest:
     extras = data.get("extras")
     if extras is not None and not isinstance(extras, dict):
         raise invalid("extras must be an object.")
-    values["extras"] = extras or {}
+    values["extras"] = dict(extras or {})
+    force = data.get("force")
+    if force is not None and not isinstance(force, bool):
+        raise invalid("force must be true or false.")
+    if force:  # download even when the archive already holds it
+        values["extras"]["force"] = True
     request = AddRequest(**values)
     request.template = check_template(request.template)
-    options = parse_cli(request.cli)
+    field_args = dl_fields.arguments(data.get("dl_fields"))
+    options = parse_cli(" ".join(filter(None, [request.cli, shlex.join(field_args)])))
     request.cli_args, request.removed_options = options.args, options.removed
+    if options.archive:  # archives are named by presets, not by single items
+        request.removed_options.append("--download-archive")
     return request

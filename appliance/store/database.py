@@ -48,7 +48,56 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         extras = orm.Optional(orm.Json)
         removed_options = orm.Optional(orm.Json)
 
-    return SimpleNamespace(Item=ItemRow)
+    class PresetRow(db.Entity):
+        _table_ = "presets"
+        id = orm.PrimaryKey(int, auto=True)
+        name = orm.Required(str, unique=True)
+        description = orm.Optional(str)
+        folder = orm.Optional(str)
+        template = orm.Optional(str)
+        cookies = orm.Optional(orm.LongStr, lazy=False)
+        cli = orm.Optional(orm.LongStr, lazy=False)
+        nfo = orm.Optional(str)
+        builtin = orm.Required(bool, default=False)
+
+    class DlFieldRow(db.Entity):
+        _table_ = "dl_fields"
+        id = orm.PrimaryKey(int, auto=True)
+        name = orm.Required(str, unique=True)
+        description = orm.Optional(str)
+        field = orm.Required(str)
+        kind = orm.Required(str)
+        order = orm.Required(int, default=0)
+        value = orm.Optional(str)
+        icon = orm.Optional(str)
+        extras = orm.Optional(orm.Json)
+
+    class ConditionRow(db.Entity):
+        _table_ = "conditions"
+        id = orm.PrimaryKey(int, auto=True)
+        name = orm.Required(str, unique=True)
+        filter = orm.Required(orm.LongStr, lazy=False)
+        cli = orm.Optional(orm.LongStr, lazy=False)
+        extras = orm.Optional(orm.Json)
+        enabled = orm.Required(bool, default=True)
+        priority = orm.Required(int, default=0)
+        description = orm.Optional(str)
+
+    class NotificationTargetRow(db.Entity):
+        _table_ = "notification_targets"
+        id = orm.PrimaryKey(int, auto=True)
+        name = orm.Required(str, unique=True)
+        on = orm.Optional(orm.Json)  # event names; empty: all
+        presets = orm.Optional(orm.Json)  # preset names; empty: all
+        enabled = orm.Required(bool, default=True)
+        # {type: json|form, method: POST|PUT, url, data_key, headers: [{key, value}]}
+        request = orm.Required(orm.Json)
+        last_status = orm.Optional(str)  # ok | failed; empty until the first delivery
+        last_error = orm.Optional(orm.LongStr, lazy=False)
+        last_sent_at = orm.Optional(float)
+
+    return SimpleNamespace(Item=ItemRow, Preset=PresetRow, DlField=DlFieldRow,
+                           Condition=ConditionRow, NotificationTarget=NotificationTargetRow)
 
 
 # Every list the API offers filters on kind (+ status) and sorts by creation time. Pony refuses

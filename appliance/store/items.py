@@ -6,8 +6,9 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pony import orm
 
@@ -47,8 +48,8 @@ class Page:
 
 class ItemStore:
     def __init__(self, path: Path) -> None:
-        self.db, entities = open_database(path)
-        self._row = entities.Item
+        self.db, self.entities = open_database(path)
+        self._row = self.entities.Item
         self._clock_lock = threading.Lock()
         self._last_stamp = 0.0
 
@@ -113,7 +114,8 @@ class ItemStore:
 
     def delete(self, ids: Iterable[str]) -> list[Item]:
         with orm.db_session:
-            rows = [r for r in (self._row.get(id=i) for i in ids) if r is not None]
+            rows = [r for r in (self._row.get(id=i) for i in ids if self._possible(i))
+                    if r is not None]
             records = [self._record(r) for r in rows]
             for row in rows:
                 row.delete()
@@ -131,7 +133,15 @@ class ItemStore:
 
     # --- reads --------------------------------------------------------------------------
 
+    @staticmethod
+    def _possible(item_id: str) -> bool:
+        # Pony strips str values and refuses empty ones: an id of only whitespace or control
+        # characters would raise instead of simply not existing.
+        return bool(item_id) and item_id == item_id.strip() and len(item_id) <= 64
+
     def get(self, item_id: str) -> Item | None:
+        if not self._possible(item_id):
+            return None
         with orm.db_session:
             row = self._row.get(id=item_id)
             return self._record(row) if row is not None else None
@@ -181,6 +191,55 @@ class ItemStore:
         with orm.db_session:
             query = orm.select(r for r in self._row if r.batch_id == batch_id)
             return [self._record(r) for r in query.order_by(self._row.created_at)]
+
+    def window(
+        self,
+        kind: str,
+        offset: int,
+        limit: int,
+        *,
+        newest_first: bool = True,
+        statuses: Collection[str] | None = None,
+    ) -> tuple[list[Item], int]:
+        """``limit`` items of ``kind`` from ``offset`` (only ``statuses`` when given), and how
+        many there are in all. Paged in SQL on the (kind, status, created_at) indexes."""
+        wanted = tuple(statuses or ())
+        with orm.db_session:
+            query = orm.select(r for r in self._row if r.kind == kind)
+            if wanted:
+                query = query.filter(lambda r: r.status in wanted)
+            total = query.count()
+            if limit <= 0 or offset >= total:
+                return [], total
+            key = self._row.created_at
+            ordered = query.order_by(orm.desc(key) if newest_first else key)
+            return [self._record(r) for r in ordered.limit(limit, offset=offset)], total
+
+    def batch_totals(self, exclude: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together):
+        name, item count per status, summed ``total_bytes`` / ``downloaded_bytes``, first
+        creation time. Newest batch first. Items in ``exclude`` (running downloads, whose live
+        figures the caller has) are left out."""
+        skip = tuple(exclude)
+        # batch_id > '' is a range on the batch_id index: items without a batch are not read.
+        with orm.db_session:
+            rows = orm.select(
+                (r.batch_id, r.status, orm.max(r.batch_name), orm.count(r),
+                 orm.sum(r.total_bytes), orm.sum(r.downloaded_bytes), orm.min(r.created_at))
+                for r in self._row if r.batch_id > "" and r.id not in skip
+            )[:]
+        batches: dict[str, dict[str, Any]] = {}
+        for batch_id, status, name, count, total, downloaded, created in rows:
+            batch = batches.setdefault(batch_id, {
+                "batch_id": batch_id, "batch_name": "", "statuses": {}, "total_bytes": 0,
+                "downloaded_bytes": 0, "created_at": created,
+            })
+            batch["batch_name"] = max(batch["batch_name"], name or "")
+            batch["statuses"][status] = batch["statuses"].get(status, 0) + count
+            batch["total_bytes"] += total or 0
+            batch["downloaded_bytes"] += downloaded or 0
+            batch["created_at"] = min(batch["created_at"], created)
+        return sorted(batches.values(), key=lambda b: b["created_at"], reverse=True)
 
     def status_counts(self) -> dict[tuple[str, str], int]:
         with orm.db_session:

@@ -17,19 +17,16 @@ snapshots) run in a small thread pool owned by the server, never on the loop.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import concurrent.futures
 import contextlib
 import functools
-import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -38,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from appliance import errors, events
+from appliance.auth import Authenticator
 from appliance.config import Settings
 from appliance.events import Event, EventBus
 from appliance.ws.clients import CLOSE_INTERNAL_ERROR, Client
@@ -93,66 +91,6 @@ class WebsocketService(Protocol):
     def engine_stats(self) -> dict[str, Any]: ...
 
 
-# --- authentication ---------------------------------------------------------------------
-
-
-def _decode_b64(text: str, *, urlsafe: bool) -> bytes | None:
-    text = text.strip().replace(" ", "+")  # a query string turns an unescaped "+" into " "
-    if not text:
-        return None
-    text += "=" * (-len(text) % 4)
-    try:
-        if urlsafe:
-            return base64.urlsafe_b64decode(text)
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _basic_credentials(header: str | None) -> bytes | None:
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    return _decode_b64(token, urlsafe=False)
-
-
-def _apikeys(query: str | Mapping[str, Any]) -> list[str]:
-    if isinstance(query, str):
-        return parse_qs(query, keep_blank_values=True).get("apikey", [])
-    value = query.get("apikey")
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
-
-
-def check_credentials(
-    settings: Settings, headers: Mapping[str, str], query: str | Mapping[str, Any]
-) -> bool:
-    """True when authentication is off, or the request carries the configured credentials.
-
-    Accepted: ``Authorization: Basic base64(user:pass)``, or ``?apikey=`` with the URL-safe
-    base64 of ``user:pass``. ``headers`` must be a case-insensitive mapping (websockets'
-    ``Headers``); ``query`` is the raw query string or a mapping of parameters.
-    """
-    user, password = settings.auth_username, settings.auth_password
-    if not (user and password):
-        return True
-    expected = f"{user}:{password}".encode()
-    ok = False
-    presented = _basic_credentials(headers.get("Authorization"))
-    if presented is not None:
-        ok |= hmac.compare_digest(presented, expected)
-    for key in _apikeys(query):
-        decoded = _decode_b64(key, urlsafe=True)
-        if decoded is not None:
-            ok |= hmac.compare_digest(decoded, expected)
-    return ok
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -199,6 +137,7 @@ class WebsocketServer:
         service: WebsocketService,
         *,
         port: int | None = None,
+        authenticator: Authenticator | None = None,
         max_state_backlog: int = 10_000,
         max_progress_backlog: int = 1_000,
         batch_interval: float = 0.5,
@@ -209,6 +148,9 @@ class WebsocketServer:
         service_threads: int = 4,
     ) -> None:
         self._settings = settings
+        # The service passes its one Authenticator (shared with HTTP: same file, throttle and
+        # tickets); a stand-alone server makes its own from the settings.
+        self._auth = authenticator or Authenticator(settings)
         self._bus = bus
         self._service = service
         self._host = settings.host
@@ -387,13 +329,28 @@ class WebsocketServer:
     def _route(self, path: str) -> str | None:
         return self._routes.get(urlsplit(path).path)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         if self._route(request.path) is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         headers: Headers = request.headers
-        if not check_credentials(self._settings, headers, urlsplit(request.path).query):
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-            response.headers["WWW-Authenticate"] = 'Basic realm="appliance", charset="UTF-8"'
+        remote = connection.remote_address
+        try:
+            # In the pool: the check may stat the auth file or verify a scrypt hash.
+            await self._call(
+                self._auth.authenticate,
+                address=str(remote[0]) if remote else "-",
+                authorization=headers.get("Authorization"),
+                query=urlsplit(request.path).query,
+                cookie="; ".join(headers.get_all("Cookie")) or None,
+                allow_ticket=True,
+            )
+        except errors.AppError as exc:
+            status = HTTPStatus(exc.status)
+            response = connection.respond(status, f"{status.phrase}\n")
+            for name, value in exc.headers.items():
+                response.headers[name] = value
             return response
         return None
 

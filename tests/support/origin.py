@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import html
+import json
 import logging
 import os
 import shutil
@@ -102,6 +103,10 @@ def _run_ffmpeg(args: list[str]) -> None:
     if proc.returncode != 0:
         log.error("ffmpeg failed (%s): %s", proc.returncode, proc.stderr.strip()[-2000:])
         raise RuntimeError(f"ffmpeg failed with exit code {proc.returncode}: {' '.join(cmd)}")
+
+
+# Clip name -> (duration in seconds, upload date) for the /watch/ pages.
+WATCH_PAGES = {"clip": (3, "2024-01-02"), "clip2": (2, "2024-02-03"), "short": (1, "2024-03-04")}
 
 
 def _lavfi_av(video: str, freq: int, duration: float) -> list[str]:
@@ -501,7 +506,33 @@ class MediaOrigin:
             return self._playlist_html().encode(), _CONTENT_TYPES[".html"]
         if path == "/feed.rss":
             return self._feed_rss().encode(), _CONTENT_TYPES[".rss"]
+        if path.startswith("/watch/") and path.endswith(".html"):
+            name = path.removeprefix("/watch/").removesuffix(".html")
+            if name in WATCH_PAGES:
+                return self._watch_html(name).encode(), _CONTENT_TYPES[".html"]
         return None
+
+    def _watch_html(self, name: str) -> str:
+        # A page with schema.org JSON-LD, as video sites publish: yt-dlp's generic extractor
+        # reads duration, upload date and description from it (a bare .mp4 has none of them).
+        duration, uploaded = WATCH_PAGES[name]
+        meta = {
+            "@context": "https://schema.org", "@type": "VideoObject",
+            "name": f"Watch {name}", "description": f"The {name} clip, with metadata.",
+            "uploadDate": uploaded, "duration": f"PT{duration}S",
+            "contentUrl": f"{self.base_url}/media/{name}.mp4",
+        }
+        return (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f"<title>Watch {html.escape(name)}</title>\n"
+            f'<script type="application/ld+json">{json.dumps(meta)}</script>'
+            "</head><body></body></html>\n"
+        )
+
+    def watch_url(self, name: str) -> str:
+        """A page for clip ``name`` (clip, clip2, short) whose info has a duration, an upload
+        date and a description; its video id is ``name``."""
+        return f"{self.base_url}/watch/{name}.html"
 
     def _playlist_html(self) -> str:
         # Several <video> tags make yt-dlp's generic extractor return a playlist of HTML5 media

@@ -65,6 +65,8 @@ class Server:
             "YTP_DOWNLOAD_PATH": str(root / "downloads"),
             "YTP_TEMP_PATH": str(root / "tmp"),
             "YTP_LOG_LEVEL": "info",
+            # Tests download the same clips again and again; archive tests turn it on.
+            "YTP_KEEP_ARCHIVE": "false",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,203 @@
+"""Authentication over HTTP: the middleware that guards every route, and ``/api/auth/…``
+(login, logout, websocket tickets). The decisions themselves are :mod:`appliance.auth`'s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from .. import errors
+from ..auth import COOKIE_NAME, Authenticator, sessions
+from ..runtime import Runtime
+from .requests import json_object, query_bool
+from .schemas import error, json_body, json_response, query
+
+# The paths that answer without credentials (after the trailing slash is stripped; an entry
+# ending in "/*" is a prefix): health checks, the login itself, logout (it only ends the
+# session its own cookie names) and the API docs with their bundled assets. CORS preflight
+# (OPTIONS) is open too, on every path.
+OPEN_PATHS = frozenset({
+    "/api/ping",
+    "/api/health",
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/api",
+    "/api/openapi.json",
+    "/api/docs/assets/*",
+})
+_OPEN_EXACT = frozenset(p for p in OPEN_PATHS if not p.endswith("/*"))
+_OPEN_PREFIXES = tuple(p[:-1] for p in OPEN_PATHS if p.endswith("/*"))
+
+
+def is_open(path: str) -> bool:
+    """True when ``path`` is served without credentials (see :data:`OPEN_PATHS`)."""
+    return path in _OPEN_EXACT or path.startswith(_OPEN_PREFIXES)
+
+
+def _address(req: falcon.Request) -> str:
+    return req.remote_addr or "-"
+
+
+class Authenticate:
+    """Middleware: every request outside :data:`OPEN_PATHS` must authenticate (before
+    routing, so an unknown path is 401 for a stranger and 404 for a user)."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.auth = authenticator
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.method == "OPTIONS" or is_open(req.path):
+            req.context.identity = None
+            return
+        req.context.identity = self.auth.authenticate(
+            address=_address(req),
+            authorization=req.get_header("Authorization"),
+            query=req.params,
+            cookie=req.get_header("Cookie"),
+        )
+
+
+class Login:
+    """``POST /api/auth/login[?remember=true]`` with ``{"username", "password"}``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.auth = runtime.auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        remember = query_bool(req, "remember")
+        body = json_object(req, self.runtime.settings.max_body)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise errors.invalid("username and password are required and must be strings.")
+        session = self.auth.login(username, password, address=_address(req), remember=remember)
+        resp.set_cookie(
+            COOKIE_NAME, session.cookie, max_age=session.max_age, path="/",
+            secure=req.scheme == "https", http_only=True, same_site="Lax",
+        )
+        resp.media = {
+            "status": "success",
+            "message": "Logged in.",
+            "expires": session.expires,
+            "remember": remember,
+        }
+
+
+class Logout:
+    """``POST /api/auth/logout``: ends the cookie's session and clears the cookie."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.auth = runtime.auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.auth.logout(req.get_header("Cookie"))
+        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Lax")  # expires now: dropped
+        resp.media = {"status": "success", "message": "Logged out."}
+
+
+class WsTicket:
+    """``POST /api/auth/ws-ticket`` (authenticated): a single-use ``?ticket=`` for the
+    websocket handshake, for clients that cannot set headers there (browsers)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.auth = runtime.auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ticket, expires = self.auth.issue_ticket()
+        resp.media = {"ticket": ticket, "expires": int(expires)}
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/auth/login", Login(runtime))
+    app.add_route("/api/auth/logout", Logout(runtime))
+    app.add_route("/api/auth/ws-ticket", WsTicket(runtime))
+
+
+# --- OpenAPI ------------------------------------------------------------------------------
+
+_SET_COOKIE = {"Set-Cookie": {
+    "description": f"The `{COOKIE_NAME}` cookie (HttpOnly, SameSite=Lax, Path=/).",
+    "schema": {"type": "string"},
+}}
+_RETRY_AFTER = {"Retry-After": {
+    "description": "Seconds until this address may try again.",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}}
+_status = {"type": "object", "required": ["status", "message"],
+           "properties": {"status": {"const": "success"}, "message": {"type": "string"}}}
+
+
+def _unauthorized(description: str) -> dict[str, Any]:
+    response = error(description)
+    response["headers"] = {"WWW-Authenticate": {
+        "description": 'Basic realm="appliance"', "schema": {"type": "string"}}}
+    return response
+
+
+def _throttled() -> dict[str, Any]:
+    response = error("Too many failed attempts from this address; wait Retry-After seconds.")
+    response["headers"] = dict(_RETRY_AFTER)
+    return response
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/auth/login": {"post": {
+        "tags": ["auth"], "operationId": "login",
+        "summary": "Log in (also /api/auth/login/): sets the session cookie (always open)",
+        "description": (
+            "Either credential: user `appliance` (or YTP_AUTH_USERNAME) with the password set "
+            "by `appliance web passwd`, or YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD. The cookie is "
+            "signed, HttpOnly and SameSite=Lax; without `remember` it is a browser-session "
+            f"cookie honoured for at most {sessions.BROWSER_SECONDS // 3600} hours, with it a "
+            f"persistent cookie for {sessions.REMEMBER_SECONDS // 86400} days. After 5 failed "
+            "attempts from one address, further attempts are refused (429) for a growing "
+            "delay."
+        ),
+        "parameters": [query("remember", {"type": "boolean", "default": False},
+                             "A persistent cookie (Max-Age) instead of a browser-session one.")],
+        "requestBody": json_body({
+            "type": "object", "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        }),
+        "responses": {
+            "200": json_response("Logged in; the cookie is set.", {
+                **_status, "required": ["status", "message", "expires", "remember"],
+                "properties": {**_status["properties"],
+                               "expires": {"type": "integer",
+                                           "description": "Session end, epoch seconds."},
+                               "remember": {"type": "boolean"}},
+            }, headers=dict(_SET_COOKIE)),
+            "400": error("Missing username or password, a bad `remember`, or no credentials "
+                         "are configured (the API is open)."),
+            "401": _unauthorized("Wrong username or password."),
+            "429": _throttled(),
+            "503": error("The session could not be stored."),
+        },
+    }},
+    "/api/auth/logout": {"post": {
+        "tags": ["auth"], "operationId": "logout",
+        "summary": "End the cookie's session and clear the cookie (always open)",
+        "responses": {
+            "200": json_response("Logged out (also when there was no session).", _status,
+                                 headers=dict(_SET_COOKIE)),
+            "503": error("The session table could not be written."),
+        },
+    }},
+    "/api/auth/ws-ticket": {"post": {
+        "tags": ["auth"], "operationId": "wsTicket",
+        "summary": "A single-use websocket ticket (?ticket=), valid for a minute",
+        "description": "For clients that cannot send headers on a websocket (browsers): "
+                       "connect to `/ws?ticket=<ticket>` (or `/api/ws`) before `expires`.",
+        "responses": {
+            "200": json_response("The ticket.", {
+                "type": "object", "required": ["ticket", "expires"],
+                "properties": {"ticket": {"type": "string"},
+                               "expires": {"type": "integer",
+                                           "description": "Epoch seconds."}},
+            }),
+            "401": _unauthorized("Not authenticated."),
+            "429": _throttled(),
+        },
+    }},
+}

@@ -1,0 +1,346 @@
+"""``POST /api/system/terminal``: run yt-dlp with the given arguments and stream its output.
+
+Only with ``YTP_CONSOLE_ENABLED=true`` (403 otherwise). The command is split like a shell
+would (``shlex``) but never given to one: the process is
+``python -m yt_dlp --ignore-config <arguments>`` in the download folder, in its own process
+group, with no stdin. Its stdout and stderr lines come as SSE ``output`` events, then one
+``close`` event with the exit code. The process group is killed when the client leaves, when
+the service stops, or after ``YTP_CONSOLE_TIMEOUT`` seconds.
+
+The console is an admin feature, but still not a way around the download rules: options that
+run programs, read or write files outside the download folder, or load other configuration
+are refused (400), the same list as for downloads (``engine/options.py``) plus
+``--js-runtimes`` (it names a program to run). Information flags that downloads do not need
+(``--help``, ``--version``, ``--list-extractors``, …) are allowed here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import optparse
+import os
+import queue
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+import falcon
+
+from .. import errors
+from ..engine.options import BLOCKED_DESTS, _parser, _safe_template
+from ..runtime import Runtime
+from . import sse
+from .requests import json_object
+from .schemas import error, json_body
+
+log = logging.getLogger(__name__)
+
+# Downloads' list, less what only matters for a download (help, ignoring config), plus the
+# options that name a program.
+REFUSED_DESTS = (BLOCKED_DESTS - {"print_help", "ignoreconfig"}) | {"js_runtimes"}
+REFUSED_FLAGS = frozenset({"--alias"})  # defines new options: a way around this check
+
+MAX_LINE = 64 * 1024
+QUEUE_LINES = 2000
+MAX_BATCH = 200
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def _check(option: Any, name: str, value: str | None, refused: list[str]) -> None:
+    outside = option.dest == "outtmpl" and value is not None and not _safe_template(value)
+    reset = name.startswith("--no-") and not option.takes_value()  # --no-exec: back to off
+    if name in REFUSED_FLAGS or (option.dest in REFUSED_DESTS and not reset) or outside:
+        refused.append(name)
+
+
+def _long(argv: list[str], i: int, refused: list[str]) -> int:
+    """Check the long option at ``argv[i]``; return the index after it (and its values)."""
+    parser = _parser()
+    name, has_value, inline = argv[i].partition("=")
+    try:
+        name = parser._match_long_opt(name)
+    except (optparse.BadOptionError, optparse.AmbiguousOptionError):
+        return i + 1  # yt-dlp refuses it itself, with its own message
+    option = parser._long_opt[name]
+    if not option.takes_value():
+        _check(option, name, None, refused)
+        return i + 1
+    if has_value:
+        _check(option, name, inline, refused)
+        return i + 1
+    values = argv[i + 1 : i + 1 + option.nargs]
+    _check(option, name, values[-1] if values else None, refused)
+    return i + 1 + option.nargs
+
+
+def _short(argv: list[str], i: int, refused: list[str]) -> int:
+    """Check a cluster of short options (``-x``, ``-xv``, ``-o TMPL``, ``-oTMPL``, ``-xP/x``)."""
+    parser = _parser()
+    token = argv[i]
+    for j in range(1, len(token)):
+        option = parser._short_opt.get("-" + token[j])
+        if option is None:
+            return i + 1  # yt-dlp refuses it itself
+        name = option.get_opt_string()
+        if not option.takes_value():
+            _check(option, name, None, refused)
+            continue
+        rest = token[j + 1 :]
+        if rest:
+            _check(option, name, rest, refused)
+            return i + 1
+        values = argv[i + 1 : i + 1 + option.nargs]
+        _check(option, name, values[-1] if values else None, refused)
+        return i + 1 + option.nargs
+    return i + 1
+
+
+def refused_options(argv: list[str]) -> list[str]:
+    """The options in ``argv`` that the terminal refuses (long names, in order)."""
+    refused: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            break  # the rest are URLs
+        if token.startswith("--"):
+            i = _long(argv, i, refused)
+        elif token.startswith("-") and len(token) > 1:
+            i = _short(argv, i, refused)
+        else:
+            i += 1
+    return list(dict.fromkeys(refused))
+
+
+def parse_command(body: dict[str, Any]) -> list[str]:
+    command = body.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise errors.invalid("command is required: a string of yt-dlp arguments.")
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise errors.invalid(f"Cannot split the command: {exc}.") from None
+    if argv and argv[0] in {"yt-dlp", "yt_dlp"}:
+        argv = argv[1:]  # "yt-dlp --version" means "--version"
+    refused = refused_options(argv)
+    if refused:
+        raise errors.invalid(
+            "These options are not allowed in the terminal: " + ", ".join(refused) + ".",
+            blocked_options=refused,
+        )
+    return argv
+
+
+# --- the process -------------------------------------------------------------------------
+
+
+def _put(out: queue.Queue[tuple[str, str | None]], item: tuple[str, str | None],
+         stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=sse.POLL_SECONDS)
+            return True
+        except queue.Full:  # the client reads slowly: yt-dlp waits on its pipe meanwhile
+            continue
+    return False
+
+
+def _pump(pipe: IO[bytes], kind: str, out: queue.Queue[tuple[str, str | None]],
+          stop: threading.Event) -> None:
+    """Lines of ``pipe`` (split at ``\\n`` and ``\\r``, for progress lines) into ``out``."""
+    carry = b""
+    try:
+        while not stop.is_set():
+            data = pipe.read1(65536)  # type: ignore[attr-defined]
+            if not data:
+                break
+            *lines, carry = _LINE_BREAK.split(carry + data)
+            if len(carry) > MAX_LINE:
+                lines.append(carry)
+                carry = b""
+            for line in lines:
+                if not _put(out, (kind, line.decode("utf-8", "replace")), stop):
+                    return
+        if carry:
+            _put(out, (kind, carry.decode("utf-8", "replace")), stop)
+    except (OSError, ValueError):  # the pipe broke: the output is over
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()  # this thread's own: closing it from another would wait on a read
+        _put(out, (kind, None), stop)
+
+
+def _output(kind: str, line: str) -> bytes:
+    return sse.event("output", {"type": kind, "line": line})
+
+
+class _Process:
+    """One yt-dlp run: its process group, and its output lines through two pump threads."""
+
+    def __init__(self, argv: list[str], cwd: Any) -> None:
+        self.argv = argv
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.out: queue.Queue[tuple[str, str | None]] = queue.Queue(QUEUE_LINES)
+        self.stop_pumps = threading.Event()
+        self.open_pipes = 0
+
+    def start(self) -> str | None:
+        """Start yt-dlp; the reason when it cannot be started."""
+        log.info("terminal: yt-dlp %s", shlex.join(self.argv))
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "yt_dlp", "--ignore-config", *self.argv],
+                cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"},
+            )
+        except OSError as exc:
+            return f"Cannot start yt-dlp: {exc}"
+        for pipe, kind in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr")):
+            threading.Thread(target=_pump, args=(pipe, kind, self.out, self.stop_pumps),
+                             daemon=True, name=f"terminal-{kind}-{self.proc.pid}").start()
+            self.open_pipes += 1
+        return None
+
+    def next_chunk(self, timeout: float) -> bytes:
+        """The output events waiting (up to a batch), after waiting up to ``timeout``."""
+        chunk = bytearray()
+        try:
+            item = self.out.get(timeout=timeout)
+        except queue.Empty:
+            return b""
+        for taken in range(1, MAX_BATCH + 1):
+            kind, line = item
+            if line is None:
+                self.open_pipes -= 1
+            else:
+                chunk += _output(kind, line)
+            if taken == MAX_BATCH:
+                break
+            try:
+                item = self.out.get_nowait()
+            except queue.Empty:
+                break
+        return bytes(chunk)
+
+    def wait(self, watch: sse.Watch) -> int | None:
+        """The exit code; None when the stream must end first."""
+        assert self.proc is not None
+        while True:
+            try:
+                return self.proc.wait(timeout=sse.POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                if watch.should_end():
+                    return None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        self.stop_pumps.set()
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self.kill()
+            log.info("terminal: yt-dlp (pid %s) killed: the client left or the service is "
+                     "stopping", proc.pid)
+        proc.wait()  # the pump threads see the end of their pipes and close them
+
+
+def _run(argv: list[str], runtime: Runtime, watch: sse.Watch) -> Iterator[bytes]:
+    settings = runtime.settings
+    process = _Process(argv, settings.download_path)
+    try:
+        yield sse.HELLO
+        watch.wrote()
+        failure = process.start()
+        if failure is not None:
+            yield _output("stderr", failure) + sse.event("close", {"exitcode": -1})
+            return
+        deadline = time.monotonic() + settings.console_timeout
+        while process.open_pipes:
+            if watch.should_end():
+                return  # finally: the process group is killed
+            if time.monotonic() >= deadline:
+                process.kill()
+                yield _output("stderr", f"Stopped: the command ran longer than "
+                                        f"{settings.console_timeout:g} s (YTP_CONSOLE_TIMEOUT).")
+                break
+            chunk = process.next_chunk(sse.POLL_SECONDS)
+            if chunk:
+                yield chunk
+                watch.wrote()
+            elif watch.ping_due():
+                yield sse.PING
+                watch.wrote()
+        exitcode = process.wait(watch)
+        if exitcode is not None:
+            yield sse.event("close", {"exitcode": exitcode})
+    finally:
+        process.close()
+
+
+class Terminal:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not self.runtime.settings.console_enabled:
+            raise errors.AppError("Console feature is disabled.", errors.FORBIDDEN)
+        argv = parse_command(json_object(req, self.runtime.settings.max_body))
+        slots = sse.open_stream(self.runtime)
+        sse.respond(resp, _run(argv, self.runtime, sse.Watch(req, self.runtime)), slots)
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/system/terminal", Terminal(runtime))
+
+
+# --- OpenAPI (the rule: appliance/api/openapi.py) ----------------------------------------
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/system/terminal": {"post": {
+        "tags": ["system"],
+        "operationId": "terminal",
+        "summary": "Run yt-dlp with the given arguments; stream its output (Server-Sent Events)",
+        "description": "Only with YTP_CONSOLE_ENABLED=true. The command is split like a shell "
+                       "would but never run by one: `python -m yt_dlp --ignore-config "
+                       "<arguments>` in the download folder (a leading `yt-dlp` word is "
+                       "dropped). `text/event-stream`: `output` events `{\"type\": \"stdout\" "
+                       "| \"stderr\", \"line\"}` (progress lines split at carriage returns), "
+                       "then `close` `{\"exitcode\": N}` (negative: killed by that signal; -1: "
+                       "could not start). The process is killed when the client leaves, when "
+                       "the service stops, or after YTP_CONSOLE_TIMEOUT seconds. Refused "
+                       "(400, listed in `blocked_options`): options that run programs, read or "
+                       "write files outside the download folder or load other configuration "
+                       "(`--exec`, `--config-locations`, `--batch-file`, `--cookies`, "
+                       "`--paths`, `--js-runtimes`, `--alias`, an output template outside the "
+                       "download folder, …). Counts against YTP_MAX_STREAMS like the log "
+                       "stream.",
+        "requestBody": json_body({
+            "type": "object", "required": ["command"],
+            "properties": {"command": {"type": "string", "minLength": 1,
+                                       "examples": ["--version", "-F https://example.com/v"]}},
+        }),
+        "responses": {
+            "200": {"description": "The event stream.",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "400": error("No command, a command that cannot be split (bad quoting), or "
+                         "refused options (`blocked_options`)."),
+            "403": error("The console is disabled (YTP_CONSOLE_ENABLED=false)."),
+            "503": error("Too many live streams are open (Retry-After)."),
+        },
+    }},
+}

@@ -1,0 +1,501 @@
+"""Flasharr's REST view of the same queue: ``/api/downloads…``, ``/api/batches…``,
+``/api/settings``. Same items, same engine; only the shapes differ (mapping in
+``appliance.flasharr``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from .. import errors, events
+from .. import flasharr as mapping
+from ..config import SettingsError, pinned_by, save_settings, with_changes
+from ..engine.options import check_template
+from ..runtime import Runtime
+from ..store import Item
+from ..store.records import DONE, QUEUE
+from .pagination import (
+    OPENAPI_HEADERS,
+    openapi_parameters,
+    page_request,
+    pagination,
+)
+from .requests import json_object, query_bool
+from .schemas import error, json_body, json_response, nullable, path_param, query, ref
+
+# Flasharr's setting names → ours. These are the settings that change while the service runs.
+SETTING_NAMES = {
+    "max_concurrent_downloads": "max_workers",
+    "max_downloads_per_site": "max_workers_per_extractor",
+    "download_directory": "download_path",
+    "output_template": "output_template",
+    "stall_timeout": "stall_timeout",
+}
+
+
+def _task(item: Item) -> dict[str, Any]:
+    return mapping.task(item.to_dict())
+
+
+class Downloads:
+    """``GET /api/downloads`` (paginated) and ``POST /api/downloads``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = req.get_param("status")
+        if status is not None and status not in mapping.STATES:
+            raise errors.invalid(f"status must be one of {', '.join(mapping.STATES)}.")
+        paging = page_request(req, self.runtime.settings.default_pagination, size_param="limit")
+        start, limit = paging.offset, paging.per_page
+        if status in mapping.HISTORY_STATUSES:
+            items, total = self.runtime.store.window(
+                DONE, start, limit, statuses=mapping.HISTORY_STATUSES[status])
+            tasks = [_task(i) for i in items]
+        else:
+            # The queue lives in the engine's memory (at most a few thousand items), oldest
+            # first as it is dispatched; history follows, newest first, paged in SQL.
+            queue = sorted(self.runtime.engine.queue_items(), key=lambda i: i.created_at)
+            queued = [mapping.task(i.to_dict()) for i in queue]
+            if status is not None:
+                queued = [t for t in queued if t["state"] == status]
+            tasks = queued[start : start + limit]
+            total = len(queued)
+            if status is None:
+                history, done_total = self.runtime.store.window(
+                    DONE, max(0, start - len(queued)), limit - len(tasks))
+                tasks += [_task(i) for i in history]
+                total += done_total
+        body = pagination(req, resp, paging, total, len(tasks))
+        resp.media = {"tasks": tasks, "total": total, "page": paging.page,
+                      "pages": body["total_pages"]}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = json_object(req, self.runtime.settings.max_body)
+        [item] = self.runtime.engine.add([body])
+        task = _task(item)
+        resp.status = falcon.HTTP_201
+        resp.location = f"{req.forwarded_prefix}/api/downloads/{item.id}"
+        resp.media = {"id": item.id, "filename": task["filename"], "state": task["state"]}
+
+
+class Download:
+    """``GET|DELETE /api/downloads/{item_id}``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        resp.media = _task(_download(self.runtime, item_id))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        remove_file = query_bool(req, "remove_file") and self.runtime.settings.remove_files
+        _download(self.runtime, item_id)
+        result = self.runtime.engine.delete_items([item_id], remove_file=remove_file)
+        if result.get(item_id) != "deleted":
+            raise errors.not_found("Download not found.")
+        resp.media = {"success": True}
+
+
+def _download(runtime: Runtime, item_id: str) -> Item:
+    item = runtime.engine.get(item_id)
+    if item is None:
+        raise errors.not_found("Download not found.")
+    return item
+
+
+class DownloadAction:
+    """``POST /api/downloads/{item_id}/pause|resume``: only for items in the queue."""
+
+    def __init__(self, runtime: Runtime, action: str) -> None:
+        self.runtime = runtime
+        self.action = action
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        item = _download(self.runtime, item_id)
+        engine = self.runtime.engine
+        run = engine.pause_items if self.action == "pause" else engine.start_items
+        result = "not found"
+        if item.kind == QUEUE:
+            with contextlib.suppress(errors.AppError):  # finished in the meantime
+                result = run([item_id])[item_id]
+        if result == "not found":
+            state = mapping.state(item.to_dict())
+            raise errors.AppError(f"Only a queued or running download can be {self.action}d; "
+                                  f"this one is {state}.", errors.CONFLICT)
+        if self.action == "pause":
+            resp.media = {"id": item_id, "state": "paused"}
+        else:
+            running = mapping.state(item.to_dict()) == "downloading"
+            resp.media = {"id": item_id, "state": "downloading" if running else "queued"}
+
+
+class Batches:
+    """``GET /api/batches``: per ``batch_id``, totals from SQL plus live running downloads."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        running = [i.to_dict() for i in self.runtime.engine.active_items()]
+        totals = self.runtime.store.batch_totals(exclude=[i["id"] for i in running])
+        resp.media = {"batches": mapping.batches(totals, running)}
+
+
+def _queued_in_batch(runtime: Runtime, batch_id: str) -> list[str]:
+    return [i.id for i in runtime.engine.queue_items() if i.batch_id == batch_id]
+
+
+class BatchAction:
+    """``POST /api/batches/{batch_id}/pause|resume``: every queued item of the batch."""
+
+    def __init__(self, runtime: Runtime, action: str) -> None:
+        self.runtime = runtime
+        self.action = action
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
+        ids = _queued_in_batch(self.runtime, batch_id)
+        if not ids and not self.runtime.store.batch(batch_id):
+            raise errors.not_found("Batch not found.")
+        engine = self.runtime.engine
+        run = engine.pause_items if self.action == "pause" else engine.start_items
+        results: dict[str, str] = {}
+        if ids:
+            with contextlib.suppress(errors.AppError):  # all finished in the meantime
+                results = run(ids)
+        done = sum(1 for v in results.values() if v != "not found")
+        resp.media = {"batch_id": batch_id,
+                      "state": "paused" if self.action == "pause" else "queued",
+                      "items": done}
+
+
+class Batch:
+    """``DELETE /api/batches/{batch_id}``: every item of the batch, queue and history."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
+        remove_file = query_bool(req, "remove_file") and self.runtime.settings.remove_files
+        ids = list(dict.fromkeys(
+            _queued_in_batch(self.runtime, batch_id)
+            + [i.id for i in self.runtime.store.batch(batch_id)]))
+        if not ids:
+            raise errors.not_found("Batch not found.")
+        results = self.runtime.engine.delete_items(ids, remove_file=remove_file)
+        resp.media = {"success": True,
+                      "deleted": sum(1 for v in results.values() if v == "deleted")}
+
+
+class SettingsResource:
+    """``GET|PUT /api/settings``. A change applies at once and is saved in
+    ``<config_path>/settings.json`` (wins over config.yml after a restart); a setting given in
+    the environment (``YTP_…``) is pinned: PUT answers 409."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._lock = threading.Lock()
+
+    def view(self) -> dict[str, Any]:
+        settings = self.runtime.settings
+        out: dict[str, Any] = {}
+        for name, ours in SETTING_NAMES.items():
+            value = getattr(settings, ours)
+            out[name] = str(value) if isinstance(value, Path) else value
+        out["auth_enabled"] = bool(settings.auth_username and settings.auth_password)
+        out["cors_origins"] = list(settings.cors_origins)
+        out["pinned"] = {name: pin for name, ours in SETTING_NAMES.items()
+                         if (pin := pinned_by(settings, ours))}
+        return out
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.view()
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = json_object(req, self.runtime.settings.max_body)
+        if not body:
+            raise errors.invalid(f"No settings given; these can change: "
+                                 f"{', '.join(SETTING_NAMES)}.")
+        unknown = sorted(set(body) - SETTING_NAMES.keys())
+        if unknown:
+            raise errors.invalid(f"These settings cannot be changed here: {', '.join(unknown)}. "
+                                 f"These can: {', '.join(SETTING_NAMES)}.")
+        changes = {SETTING_NAMES[name]: _checked(name, value) for name, value in body.items()}
+        with self._lock:
+            current = self.runtime.settings
+            for name in body:
+                pin = pinned_by(current, SETTING_NAMES[name])
+                if pin:
+                    raise errors.AppError(
+                        f"{name} is pinned by {pin}, which wins over changes made here; "
+                        f"unset {pin} to change it through the API.", errors.CONFLICT)
+            try:
+                updated = with_changes(current, changes)
+            except SettingsError as exc:
+                raise errors.invalid(str(exc)) from None
+            if "download_path" in changes:
+                _check_folder(updated.download_path)
+            try:
+                save_settings(current.config_path, {k: getattr(updated, k) for k in changes})
+            except OSError as exc:
+                raise errors.AppError(f"Could not save the settings: {exc}.",
+                                      errors.INTERNAL_ERROR) from None
+            self.runtime.engine.apply_settings(updated)
+            self.runtime.settings = updated
+            view = self.view()
+        self.runtime.bus.publish(events.CONFIG_UPDATE,
+                                 {"feature": "settings", "action": "update", "data": view})
+        resp.media = {"success": True}
+
+
+_LIMITS = {"max_concurrent_downloads": (1, 64), "max_downloads_per_site": (1, 64)}
+
+
+def _checked(name: str, value: Any) -> Any:
+    """JSON types as they are (no "3" for 3), ranges as the settings declare them."""
+    if name in _LIMITS:
+        low, high = _LIMITS[name]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 2.0 is a whole number in JSON
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise errors.invalid(f"{name} must be a whole number.")
+        if not low <= value <= high:
+            raise errors.invalid(f"{name} must be between {low} and {high}.")
+        return value
+    if name == "stall_timeout":
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 5:
+            raise errors.invalid("stall_timeout must be a number of seconds, at least 5.")
+        return float(value)
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise errors.invalid(f"{name} must be a non-empty string.")
+    if name == "output_template":
+        return check_template(value)
+    path = Path(value.strip()).expanduser()
+    if not path.is_absolute():
+        raise errors.invalid("download_directory must be an absolute path.")
+    return str(path)
+
+
+def _check_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise errors.invalid(f"download_directory: cannot create {path}: "
+                             f"{exc.strerror or exc}.") from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise errors.invalid(f"download_directory: {path} is not a writable folder.")
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/downloads", Downloads(runtime))
+    app.add_route("/api/downloads/{item_id}", Download(runtime))
+    for action in ("pause", "resume"):
+        app.add_route(f"/api/downloads/{{item_id}}/{action}", DownloadAction(runtime, action))
+        app.add_route(f"/api/batches/{{batch_id}}/{action}", BatchAction(runtime, action))
+    app.add_route("/api/batches", Batches(runtime))
+    app.add_route("/api/batches/{batch_id}", Batch(runtime))
+    app.add_route("/api/settings", SettingsResource(runtime))
+
+
+# --- OpenAPI 3.1 path items -------------------------------------------------------------
+
+_STATE = {"type": "string", "enum": list(mapping.STATES)}
+_TASK = {
+    "type": "object",
+    "description": "Flasharr's DownloadTask: an item of the queue or history in its shape.",
+    "required": ["id", "filename", "state", "progress", "speed"],
+    "properties": {
+        "id": {"type": "string"},
+        "filename": {"type": "string", "description": "File name, or the title/URL until "
+                                                      "it is known."},
+        "state": _STATE,
+        "progress": {"type": "number", "description": "Percent."},
+        "speed": {"type": "number", "description": "Bytes per second."},
+        "eta": nullable({"type": "number"}),
+        "downloaded_bytes": nullable({"type": "integer"}),
+        "total_bytes": nullable({"type": "integer"}),
+        "url": {"type": "string"},
+        "title": {"type": "string"},
+        "batch_id": {"type": "string"},
+        "batch_name": {"type": "string"},
+        "error": {"type": "string"},
+        "created_at": nullable({"type": "string", "format": "date-time"}),
+        "started_at": nullable({"type": "string", "format": "date-time"}),
+    },
+}
+_ITEM_ID = path_param("item_id", "The download's id (the same as the item's id).")
+_BATCH_ID = path_param("batch_id", "The batch id shared by the batch's items.")
+_REMOVE_FILE = query("remove_file", {"type": "boolean"},
+                     "Also delete the file (only when YTP_REMOVE_FILES is true).")
+_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "max_concurrent_downloads": {"type": "integer", "minimum": 1, "maximum": 64,
+                                     "description": "YTP_MAX_WORKERS"},
+        "max_downloads_per_site": {"type": "integer", "minimum": 1, "maximum": 64,
+                                   "description": "YTP_MAX_WORKERS_PER_EXTRACTOR"},
+        "download_directory": {"type": "string", "description": "YTP_DOWNLOAD_PATH: an "
+                               "absolute path; applies to downloads that start later."},
+        "output_template": {"type": "string", "description": "YTP_OUTPUT_TEMPLATE"},
+        "stall_timeout": {"type": "number", "minimum": 5, "description": "YTP_STALL_TIMEOUT"},
+    },
+}
+_SUCCESS = {"type": "object", "required": ["success"],
+            "properties": {"success": {"type": "boolean"}}}
+_NOT_QUEUED = error("The download is no longer in the queue (completed or failed).")
+
+
+def _item_action(summary: str, state: str) -> dict[str, Any]:
+    return {"post": {
+        "tags": ["flasharr"], "summary": summary, "parameters": [_ITEM_ID],
+        "responses": {
+            "200": json_response("Done.", {
+                "type": "object", "required": ["id", "state"],
+                "properties": {"id": {"type": "string"},
+                               "state": {"enum": [state, "downloading"]}}}),
+            "404": error("No such download."),
+            "409": _NOT_QUEUED,
+        },
+    }}
+
+
+def _batch_action(summary: str, state: str) -> dict[str, Any]:
+    return {"post": {
+        "tags": ["flasharr"], "summary": summary, "parameters": [_BATCH_ID],
+        "responses": {
+            "200": json_response("Done; items counts the queued items it applied to.", {
+                "type": "object", "required": ["batch_id", "state", "items"],
+                "properties": {"batch_id": {"type": "string"}, "state": {"const": state},
+                               "items": {"type": "integer", "minimum": 0}}}),
+            "404": error("No such batch."),
+        },
+    }}
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/downloads": {
+        "get": {
+            "tags": ["flasharr"],
+            "summary": "Downloads: the queue (oldest first), then the history (newest first)",
+            "parameters": [
+                query("status", _STATE, "Only tasks in this state."),
+                *openapi_parameters("limit"),
+            ],
+            "responses": {
+                "200": json_response("A page of tasks.", {
+                    "type": "object", "required": ["tasks", "total", "page", "pages"],
+                    "properties": {"tasks": {"type": "array", "items": _TASK},
+                                   "total": {"type": "integer", "minimum": 0},
+                                   "page": {"type": "integer", "minimum": 1},
+                                   "pages": {"type": "integer", "minimum": 1}},
+                }, headers=dict(OPENAPI_HEADERS)),
+                "400": error("Bad status, page or limit."),
+            },
+        },
+        "post": {
+            "tags": ["flasharr"],
+            "summary": "Add a download (url, optional batch_id and batch_name)",
+            "requestBody": json_body(ref("AddRequest"),
+                                     "Flasharr's url, batch_id, batch_name; the other item "
+                                     "fields of POST /api/history are accepted too."),
+            "responses": {
+                "201": json_response("Queued; Location names the new download.", {
+                    "type": "object", "required": ["id", "filename", "state"],
+                    "properties": {"id": {"type": "string"}, "filename": {"type": "string"},
+                                   "state": _STATE}},
+                    headers={"Location": {"schema": {"type": "string"}}}),
+                "400": error("Bad input; nothing was added."),
+            },
+        },
+    },
+    "/api/downloads/{item_id}": {
+        "get": {
+            "tags": ["flasharr"], "summary": "One download", "parameters": [_ITEM_ID],
+            "responses": {"200": json_response("The task.", _TASK),
+                          "404": error("No such download.")},
+        },
+        "delete": {
+            "tags": ["flasharr"], "summary": "Delete a download (a running one is stopped)",
+            "parameters": [_ITEM_ID, _REMOVE_FILE],
+            "responses": {"200": json_response("Deleted.", _SUCCESS),
+                          "400": error("Bad remove_file."),
+                          "404": error("No such download.")},
+        },
+    },
+    "/api/downloads/{item_id}/pause": _item_action("Pause a download", "paused"),
+    "/api/downloads/{item_id}/resume": _item_action("Resume a paused download", "queued"),
+    "/api/batches": {
+        "get": {
+            "tags": ["flasharr"],
+            "summary": "Batches: items sharing a batch_id (a playlist, or added together)",
+            "responses": {"200": json_response("Every batch, newest first.", {
+                "type": "object", "required": ["batches"],
+                "properties": {"batches": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["batch_id", "batch_name", "total_items", "completed_items",
+                                 "progress", "total_size", "downloaded_size"],
+                    "properties": {
+                        "batch_id": {"type": "string"},
+                        "batch_name": {"type": "string"},
+                        "total_items": {"type": "integer", "minimum": 0},
+                        "completed_items": {"type": "integer", "minimum": 0},
+                        "failed_items": {"type": "integer", "minimum": 0},
+                        "progress": {"type": "number", "minimum": 0, "maximum": 100},
+                        "total_size": {"type": "integer", "minimum": 0},
+                        "downloaded_size": {"type": "integer", "minimum": 0},
+                    },
+                }}},
+            })},
+        },
+    },
+    "/api/batches/{batch_id}": {
+        "delete": {
+            "tags": ["flasharr"], "summary": "Delete every item of a batch",
+            "parameters": [_BATCH_ID, _REMOVE_FILE],
+            "responses": {
+                "200": json_response("Deleted.", {
+                    "type": "object", "required": ["success", "deleted"],
+                    "properties": {"success": {"type": "boolean"},
+                                   "deleted": {"type": "integer", "minimum": 0}}}),
+                "400": error("Bad remove_file."),
+                "404": error("No such batch."),
+            },
+        },
+    },
+    "/api/batches/{batch_id}/pause": _batch_action("Pause a batch's queued items", "paused"),
+    "/api/batches/{batch_id}/resume": _batch_action("Resume a batch's paused items",
+                                                    "queued"),
+    "/api/settings": {
+        "get": {
+            "tags": ["flasharr"], "summary": "The settings that can change while running",
+            "responses": {"200": json_response("Current values; pinned names the ones fixed "
+                                               "by an environment variable.", {
+                **_SETTINGS,
+                "required": list(SETTING_NAMES),
+                "properties": {
+                    **_SETTINGS["properties"],
+                    "auth_enabled": {"type": "boolean"},
+                    "cors_origins": {"type": "array", "items": {"type": "string"}},
+                    "pinned": {"type": "object", "additionalProperties": {"type": "string"}},
+                }})},
+        },
+        "put": {
+            "tags": ["flasharr"],
+            "summary": "Change settings: applied at once and kept across restarts",
+            "requestBody": json_body({**_SETTINGS, "minProperties": 1,
+                                      "additionalProperties": False}),
+            "responses": {
+                "200": json_response("Applied and saved in settings.json.", _SUCCESS),
+                "400": error("Unknown setting, wrong type, out of range, or a folder that "
+                             "cannot be written."),
+                "409": error("The setting is pinned by a YTP_ environment variable."),
+            },
+        },
+    },
+}

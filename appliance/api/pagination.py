@@ -1,0 +1,124 @@
+"""The one pagination helper of the API.
+
+Every paginated endpoint reads ``page`` and its page-size parameter here, and answers with
+``pagination(...)``: the contract's body ``pagination`` object, plus FlexGet's headers —
+RFC 5988 ``Link`` (``next``, ``prev``, ``last``, built from the request's own URL with every
+query parameter kept and only ``page`` replaced, as FlexGet and GitHub do), ``Total-Count``
+(entities in the whole list) and ``Count`` (entities in this page).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import falcon
+
+from .. import errors
+
+MAX_PER_PAGE = 1000
+# Far past any real list; keeps the SQL offset inside a 64-bit integer.
+MAX_PAGE = 10_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class PageRequest:
+    page: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def page_request(
+    req: falcon.Request, default_per_page: int, *, size_param: str = "per_page",
+    maximum: int = MAX_PER_PAGE,
+) -> PageRequest:
+    """``page`` and the page size (``per_page``, or ``limit`` for Flasharr), checked.
+
+    The texts are the contract's: "page must be >= 1.", "per_page must be between 1 and
+    1000.", "page and per_page must be valid integers." (with ``size_param`` in place of
+    ``per_page``).
+    """
+    try:
+        page = int(req.get_param("page") or 1)
+        per_page = int(req.get_param(size_param) or default_per_page)
+    except ValueError:
+        raise errors.invalid(f"page and {size_param} must be valid integers.") from None
+    if page < 1:
+        raise errors.invalid("page must be >= 1.")
+    if page > MAX_PAGE:
+        raise errors.invalid(f"page must be <= {MAX_PAGE}.")
+    if not 1 <= per_page <= maximum:
+        raise errors.invalid(f"{size_param} must be between 1 and {maximum}.")
+    return PageRequest(page, per_page)
+
+
+def total_pages(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
+
+
+def pagination(
+    req: falcon.Request, resp: falcon.Response, paging: PageRequest, total: int, count: int
+) -> dict[str, Any]:
+    """Set ``Link``, ``Total-Count`` and ``Count`` on ``resp``; return the body object."""
+    last = total_pages(total, paging.per_page)
+    links = []
+    if paging.page < last:
+        links.append((paging.page + 1, "next"))
+    if paging.page > 1:
+        links.append((min(paging.page - 1, last), "prev"))
+    links.append((last, "last"))
+    resp.set_header("Link", ", ".join(f'<{page_url(req, n)}>; rel="{rel}"' for n, rel in links))
+    resp.set_header("Total-Count", str(total))
+    resp.set_header("Count", str(count))
+    return {
+        "page": paging.page,
+        "per_page": paging.per_page,
+        "total": total,
+        "total_pages": last,
+        "has_next": paging.page < last,
+        "has_prev": paging.page > 1,
+    }
+
+
+def page_url(req: falcon.Request, page: int) -> str:
+    """The request's own URL (as the client sent it, through a reverse proxy too) with
+    ``page`` set to ``page``; every other query parameter is kept, in order."""
+    params = parse_qsl(req.query_string, keep_blank_values=True)
+    out: list[tuple[str, str]] = []
+    placed = False
+    for key, value in params:
+        if key != "page":
+            out.append((key, value))
+        elif not placed:
+            out.append(("page", str(page)))
+            placed = True
+    if not placed:
+        out.append(("page", str(page)))
+    return f"{req.forwarded_prefix}{req.path}?{urlencode(out)}"
+
+
+# OpenAPI fragments for the documents of paginated endpoints.
+OPENAPI_HEADERS: dict[str, dict[str, Any]] = {
+    "Link": {
+        "description": "RFC 5988 links to the next, prev and last pages (this URL with only "
+                       "page replaced).",
+        "schema": {"type": "string"},
+    },
+    "Total-Count": {"description": "Entities in the whole list.",
+                    "schema": {"type": "integer"}},
+    "Count": {"description": "Entities in this page.", "schema": {"type": "integer"}},
+}
+
+
+def openapi_parameters(size_param: str = "per_page", default: int = 50) -> list[dict[str, Any]]:
+    return [
+        {"name": "page", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
+        {"name": size_param, "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
+                    "default": default}},
+    ]

@@ -1,0 +1,39 @@
+"""``/api/presets``: named sets of folder, template, cookies and yt-dlp options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from ..engine.presets import EDITABLE
+from ..runtime import Runtime
+from .records import add_record_routes, record_paths
+
+_text = {"type": "string"}
+WRITE = {
+    "type": "object",
+    "properties": {
+        **dict.fromkeys(EDITABLE, _text),
+        "folder": {**_text, "description": "Relative to the download folder; never outside."},
+        "cookies": {**_text, "description": "Netscape cookie file text."},
+        "cli": {**_text, "description": "yt-dlp options, checked with yt-dlp's parser; "
+                                        "--download-archive NAME names this preset's archive."},
+        "nfo": {"enum": ["", "tv", "movie"],
+                "description": "Write a Jellyfin/Kodi NFO file beside each download."},
+        "default": {"type": "boolean", "description": "Read-only; ignored when sent back."},
+    },
+}
+READ: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "default"],
+    "properties": {**WRITE["properties"], "id": {"type": "integer"},
+                   "default": {"type": "boolean",
+                               "description": "A shipped preset: cannot change or be deleted."}},
+}
+
+PATHS = record_paths("/api/presets", "presets", "preset", READ, WRITE)
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    add_record_routes(app, runtime, "/api/presets", runtime.engine.presets)

@@ -1,0 +1,163 @@
+"""Server-Sent Events on the WSGI worker: the live log stream and the terminal.
+
+A stream holds one of gunicorn's request threads for as long as the client stays, so:
+
+- At most ``max_streams`` are open at once (:class:`StreamSlots`, one per runtime); one more
+  is answered 503 at once, before any body.
+- The body is a :class:`StreamBody`: gunicorn writes each chunk as it is produced and calls
+  ``close()`` when the response ends or the client is gone (a failed write); ``close()``
+  closes the generator (its ``finally`` runs: unsubscribe, kill the process) and frees the
+  slot even if the body was never iterated.
+- The client leaving is noticed without waiting for a write to fail: the generator checks the
+  connection's socket every half second (a peek that sees the end of the stream), and writes a
+  ``: ping`` comment every 15 s, which also ends the stream on a dead connection.
+- The service stopping (SIGTERM) ends every stream within half a second, so a browser tab left
+  open does not hold up a restart.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import falcon
+import orjson
+
+from .. import errors
+from ..runtime import Runtime
+
+POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 15.0
+PING = b": ping\n\n"
+HELLO = b"retry: 3000\n\n"  # sent first, so the client gets the headers at once
+
+_slots_lock = threading.Lock()
+_slots: weakref.WeakKeyDictionary[Runtime, StreamSlots] = weakref.WeakKeyDictionary()
+
+
+class StreamSlots:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._open = 0
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self._open >= self.limit:
+                return False
+            self._open += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._open = max(0, self._open - 1)
+
+    @property
+    def open(self) -> int:
+        with self._lock:
+            return self._open
+
+
+def slots_for(runtime: Runtime) -> StreamSlots:
+    with _slots_lock:
+        slots = _slots.get(runtime)
+        if slots is None:
+            slots = _slots[runtime] = StreamSlots(runtime.settings.max_streams)
+        return slots
+
+
+def event(name: str, data: Any) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def comment(text: str) -> bytes:
+    return b": " + text.replace("\n", " ").encode() + b"\n\n"
+
+
+class Watch:
+    """Whether the client is still there and the service still running; when to ping."""
+
+    def __init__(self, req: falcon.Request, runtime: Runtime) -> None:
+        self.sock: socket.socket | None = req.env.get("gunicorn.socket")
+        self.stopping = runtime.stopping
+        self.last_write = time.monotonic()
+
+    def client_gone(self) -> bool:
+        if self.sock is None:
+            return False
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        return data == b""  # the client closed its side
+
+    def should_end(self) -> bool:
+        return self.stopping.is_set() or self.client_gone()
+
+    def wrote(self) -> None:
+        self.last_write = time.monotonic()
+
+    def ping_due(self) -> bool:
+        return time.monotonic() - self.last_write >= HEARTBEAT_SECONDS
+
+
+class StreamBody:
+    """The WSGI body of a stream: iterates ``chunks``. The slot is freed as soon as the
+    chunks end, and by ``close()`` in any case (even when the body was never iterated)."""
+
+    def __init__(self, chunks: Iterator[bytes], slots: StreamSlots) -> None:
+        self._chunks = chunks
+        self._slots: StreamSlots | None = slots
+        self._running: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._running is None:
+            self._running = self._run()
+        return self._running
+
+    def _run(self) -> Iterator[bytes]:
+        try:
+            yield from self._chunks
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
+
+    def close(self) -> None:
+        try:
+            target = self._running if self._running is not None else self._chunks
+            close = getattr(target, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._release()
+
+    def __del__(self) -> None:  # a body never handed to the server still frees its slot
+        self._release()
+
+
+def open_stream(runtime: Runtime) -> StreamSlots:
+    """Take a stream slot or answer 503 (nothing started yet)."""
+    slots = slots_for(runtime)
+    if not slots.acquire():
+        raise errors.AppError(
+            f"Too many live streams are open ({slots.limit}, YTP_MAX_STREAMS); close one "
+            "and try again.", errors.UNAVAILABLE, headers={"Retry-After": "5"},
+        )
+    return slots
+
+
+def respond(resp: falcon.Response, chunks: Iterator[bytes], slots: StreamSlots) -> None:
+    resp.content_type = "text/event-stream"
+    resp.cache_control = ["no-cache"]
+    resp.set_header("X-Accel-Buffering", "no")  # nginx: pass chunks through as they come
+    resp.stream = StreamBody(chunks, slots)

@@ -1,0 +1,443 @@
+"""Authentication: the one place that decides whether a request (HTTP or websocket handshake)
+is authenticated. Nothing here knows Falcon or websockets; callers pass the raw
+``Authorization`` header, the query (string or mapping), the ``Cookie`` header and the client
+address.
+
+Credential sources (authentication is on when either is configured):
+
+1. ``YTP_AUTH_USERNAME`` / ``YTP_AUTH_PASSWORD``: ``Authorization: Basic …`` or
+   ``?apikey=<urlsafe base64 of user:password>``.
+2. The auth file (``appliance web passwd`` / ``showtoken`` / ``gentoken``, see
+   :mod:`appliance.auth.authfile`): the password for user ``appliance`` (or the YTP user) by
+   Basic, ``?apikey=`` or login; ``Authorization: Token <token>``.
+
+Plus what a login hands out: a signed session cookie (``POST /api/auth/login``) and, for the
+websocket, single-use ``?ticket=`` values (``POST /api/auth/ws-ticket``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from .. import errors
+from ..config import Settings
+from . import sessions
+from .authfile import MAX_SESSIONS, AuthFile, AuthState, new_secret, new_token, with_changes
+from .passwords import MIN_LENGTH, hash_password, verify_password
+from .sessions import COOKIE_NAME, Tickets
+from .throttle import Throttle
+
+__all__ = [
+    "COOKIE_NAME",
+    "MIN_LENGTH",
+    "USERNAME",
+    "Authenticator",
+    "Identity",
+    "Session",
+    "gen_token",
+    "read_token",
+    "set_password",
+    "show_token",
+]
+
+log = logging.getLogger("appliance.auth")
+
+USERNAME = "appliance"  # login name for the `web passwd` password (FlexGet's is "flexget")
+REALM = 'Basic realm="appliance", charset="UTF-8"'
+_VERIFIED_CACHE = 64
+# One request is checked against at most this many credentials (a request with a thousand
+# ?apikey= values must not cost a thousand scrypt runs), and at most this many scrypt
+# verifications run at once (16 MiB each).
+_MAX_PRESENTED = 4
+_SCRYPT_SLOTS = threading.BoundedSemaphore(2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who a request is. ``method``: open, basic, apikey, token, session, ticket."""
+
+    user: str
+    method: str
+    session_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """A login's cookie: its value, expiry (epoch) and ``max_age`` (None: browser session)."""
+
+    cookie: str
+    expires: int
+    max_age: int | None
+
+
+def unauthorized(message: str) -> errors.AppError:
+    return errors.AppError(message, errors.UNAUTHORIZED, headers={"WWW-Authenticate": REALM})
+
+
+def _decode_b64(text: str, *, urlsafe: bool) -> bytes | None:
+    text = text.strip().replace(" ", "+")  # a query string turns an unescaped "+" into " "
+    if not text:
+        return None
+    text += "=" * (-len(text) % 4)
+    try:
+        if urlsafe:
+            return base64.urlsafe_b64decode(text)
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _query_values(query: str | Mapping[str, Any] | None, name: str) -> list[str]:
+    if not query:
+        return []
+    if isinstance(query, str):
+        return parse_qs(query, keep_blank_values=True).get(name, [])
+    value = query.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+@dataclasses.dataclass
+class _Presented:
+    """Password-like credentials a request carries (the ones a guesser would send)."""
+
+    pairs: list[tuple[str, bytes, bytes]]  # (how, user, password)
+    tokens: list[str]
+    other: bool = False  # an Authorization scheme we do not take, or undecodable input
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs or self.tokens or self.other)
+
+    def kinds(self) -> str:
+        names = [how for how, _, _ in self.pairs] + ["token"] * len(self.tokens)
+        return ", ".join(dict.fromkeys(names + ["unreadable"] * self.other))
+
+
+def _presented(authorization: str | None, query: str | Mapping[str, Any] | None) -> _Presented:
+    found = _Presented([], [])
+
+    def add_pair(how: str, raw: bytes | None) -> None:
+        if raw is None or b":" not in raw:
+            found.other = True
+            return
+        user, _, password = raw.partition(b":")
+        if len(found.pairs) < _MAX_PRESENTED:
+            found.pairs.append((how, user, password))
+
+    if authorization and authorization.strip():
+        scheme, _, value = authorization.strip().partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            add_pair("basic", _decode_b64(value, urlsafe=False))
+        elif scheme == "token" and value.strip():
+            found.tokens.append(value.strip()[:256])
+        else:
+            found.other = True
+    for key in _query_values(query, "apikey"):
+        add_pair("apikey", _decode_b64(key, urlsafe=True))
+    return found
+
+
+class Authenticator:
+    """Thread-safe; one per service, shared by the HTTP middleware and the websocket.
+
+    ``clock`` (epoch seconds) is injectable so that tests can expire cookies and tickets and
+    step through the throttle without waiting.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        throttle: Throttle | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.file = AuthFile(settings.config_path)
+        self.throttle = throttle or Throttle()
+        self.tickets = Tickets()
+        self._env_pair = (
+            (settings.auth_username.encode(), settings.auth_password.encode())
+            if settings.auth_username and settings.auth_password else None
+        )
+        # Basic/apikey with the scrypt password would cost a slow hash per request; remember
+        # the HMAC (under a per-process key) of pairs that verified against the current hash.
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: dict[bytes, str] = {}
+        self._verified_lock = threading.Lock()
+
+    # --- state ---------------------------------------------------------------------------
+
+    def state(self) -> AuthState:
+        return self.file.current()
+
+    @property
+    def enabled(self) -> bool:
+        """Authentication is on: YTP credentials are set or a password was set with
+        ``web passwd`` (or the auth file is unreadable: fail closed)."""
+        state = self.state()
+        return self._env_pair is not None or state.password is not None or state.broken
+
+    def describe(self) -> str:
+        state = self.state()
+        sources = []
+        if self._env_pair is not None:
+            sources.append("YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD")
+        if state.password is not None:
+            sources.append(f"web passwd ({self.file.path})")
+        if state.broken:
+            sources.append(f"unreadable {self.file.path} (nothing accepted from it)")
+        return " and ".join(sources) or "none"
+
+    # --- checking a request ------------------------------------------------------------------
+
+    def authenticate(
+        self,
+        *,
+        address: str,
+        authorization: str | None = None,
+        query: str | Mapping[str, Any] | None = None,
+        cookie: str | None = None,
+        allow_ticket: bool = False,
+    ) -> Identity:
+        """The caller's identity, or :class:`AppError` ``UNAUTHORIZED`` (401, with
+        ``WWW-Authenticate``) or ``TOO_MANY_REQUESTS`` (429, with ``Retry-After``)."""
+        state = self.state()
+        if not (self._env_pair is not None or state.password is not None or state.broken):
+            return Identity("anonymous", "open")
+        now = self.clock()
+        cookies = sessions.cookie_values(cookie)
+        for value in cookies:
+            identity = self._session_identity(state, value, now)
+            if identity is not None:
+                return identity
+        tickets = _query_values(query, "ticket")[:_MAX_PRESENTED] if allow_ticket else []
+        for ticket in tickets:
+            if self.tickets.redeem(ticket, now):
+                return Identity("ticket", "ticket")
+        presented = _presented(authorization, query)
+        if presented:
+            self._check_throttle(address, now)
+            identity = self._check_presented(state, presented)
+            if identity is not None:
+                self.throttle.success(address)
+                return identity
+            self._failed(address, now, f"invalid credentials ({presented.kinds()})")
+            raise unauthorized("Invalid credentials.")
+        if tickets:
+            log.info("websocket ticket from %s is unknown, used or expired", address)
+            raise unauthorized("The ticket is unknown, already used or expired.")
+        if cookies:
+            raise unauthorized("The session has expired or was ended; log in again.")
+        raise unauthorized("Authentication required.")
+
+    def _check_throttle(self, address: str, now: float) -> None:
+        wait = self.throttle.retry_after(address, now)
+        if wait > 0:
+            raise errors.AppError(
+                "Too many failed attempts; try again later.", errors.TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    def _failed(self, address: str, now: float, what: str) -> None:
+        count = self.throttle.failure(address, now)
+        log.warning("authentication failed from %s: %s (failure %d)", address, what, count)
+
+    def _check_presented(self, state: AuthState, presented: _Presented) -> Identity | None:
+        ok: Identity | None = None
+        for how, user, password in presented.pairs:  # check every one: no early exit
+            name = self._check_pair(state, user, password)
+            if name is not None and ok is None:
+                ok = Identity(name, how)
+        token = state.token
+        for candidate in presented.tokens:
+            if (
+                token is not None
+                and hmac.compare_digest(candidate.encode(), token.encode())
+                and ok is None
+            ):
+                ok = Identity(USERNAME, "token")
+        return ok
+
+    def _check_pair(self, state: AuthState, user: bytes, password: bytes) -> str | None:
+        """The user name when ``user:password`` matches a configured credential."""
+        if self._env_pair is not None:
+            env_user, env_password = self._env_pair
+            user_ok = hmac.compare_digest(user, env_user)
+            if hmac.compare_digest(password, env_password) & user_ok:
+                return env_user.decode()
+        if state.password is None:
+            return None
+        names = [USERNAME.encode()] + ([self._env_pair[0]] if self._env_pair else [])
+        matches = [hmac.compare_digest(user, n) for n in names]  # all compared: no short cut
+        if not any(matches):
+            return None
+        try:
+            text = password.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if self._verify_cached(state.password, text):
+            return user.decode()
+        return None
+
+    def _verify_cached(self, encoded: str, password: str) -> bool:
+        mark = hmac.new(
+            self._cache_key, f"{encoded}\0{password}".encode(), hashlib.sha256
+        ).digest()
+        with self._verified_lock:
+            if self._verified.get(mark) == encoded:
+                return True
+        with _SCRYPT_SLOTS:
+            if not verify_password(password, encoded):
+                return False
+        with self._verified_lock:
+            if len(self._verified) >= _VERIFIED_CACHE:
+                self._verified.clear()
+            self._verified[mark] = encoded
+        return True
+
+    def _signing_key(self, secret: str) -> str:
+        """The cookie key: the file's secret, bound to the YTP credentials when they are set,
+        so that changing either (``web passwd`` makes a new secret) ends every session."""
+        if self._env_pair is None:
+            return secret
+        env = hashlib.sha256(b"\0".join(self._env_pair)).hexdigest()
+        return f"{secret}:{env}"
+
+    def _session_identity(self, state: AuthState, value: str, now: float) -> Identity | None:
+        if state.secret is None:
+            return None
+        parsed = sessions.verify(self._signing_key(state.secret), value)
+        if parsed is None:
+            return None
+        session_id, expires = parsed
+        if expires <= now or state.sessions.get(session_id, 0) <= now:
+            return None
+        return Identity("session", "session", session_id)
+
+    # --- login, logout, tickets --------------------------------------------------------------
+
+    def login(self, username: str, password: str, *, address: str, remember: bool) -> Session:
+        """Check ``username``/``password`` against either source and open a session."""
+        if not self.enabled:
+            raise errors.invalid(
+                "No credentials are configured, so the API is open and there is nothing to "
+                "log in to; set a password with `appliance web passwd`."
+            )
+        now = self.clock()
+        self._check_throttle(address, now)
+        state = self.state()
+        name = self._check_pair(state, username.encode(), password.encode())
+        if name is None:
+            self._failed(address, now, f"login as {username[:64]!r}")
+            raise unauthorized("Invalid username or password.")
+        self.throttle.success(address)
+        lifetime = sessions.REMEMBER_SECONDS if remember else sessions.BROWSER_SECONDS
+        expires = int(now) + lifetime
+        session_id = sessions.new_session_id()
+
+        def add(old: AuthState) -> AuthState:
+            live = {k: v for k, v in old.sessions.items() if v > now}
+            live[session_id] = expires
+            if len(live) > MAX_SESSIONS:
+                keep = sorted(live.items(), key=lambda kv: kv[1])[-MAX_SESSIONS:]
+                live = dict(keep)
+            return with_changes(old, secret=old.secret or new_secret(), sessions=live)
+
+        new = self._update(add)
+        assert new.secret is not None
+        log.info("login from %s as %s (%s)", address, name,
+                 "remembered" if remember else "browser session")
+        return Session(
+            cookie=sessions.sign(self._signing_key(new.secret), session_id, expires),
+            expires=expires,
+            max_age=lifetime if remember else None,
+        )
+
+    def logout(self, cookie: str | None) -> bool:
+        """End the session(s) named by the ``Cookie`` header; True when one was live."""
+        state = self.state()
+        ended = set()
+        for value in sessions.cookie_values(cookie):
+            parsed = (
+                sessions.verify(self._signing_key(state.secret), value) if state.secret else None
+            )
+            if parsed is not None and parsed[0] in state.sessions:
+                ended.add(parsed[0])
+        if not ended:
+            return False
+        now = self.clock()
+
+        def remove(old: AuthState) -> AuthState:
+            live = {k: v for k, v in old.sessions.items() if v > now and k not in ended}
+            return with_changes(old, sessions=live)
+
+        self._update(remove)
+        return True
+
+    def _update(self, change: Callable[[AuthState], AuthState]) -> AuthState:
+        try:
+            return self.file.update(change)
+        except (OSError, ValueError) as exc:
+            log.error("cannot update %s: %s", self.file.path, exc)
+            raise errors.AppError(
+                "The session store cannot be written; see the server log.", errors.UNAVAILABLE
+            ) from None
+
+    def issue_ticket(self) -> tuple[str, float]:
+        return self.tickets.issue(self.clock())
+
+
+# --- the CLI's side (appliance web …): they only write the file -----------------------------
+
+
+def set_password(config_path: Path, password: str) -> None:
+    """Store a new password hash; ends every login session (new signing key, empty table)."""
+    if len(password) < MIN_LENGTH:
+        raise ValueError(f"the password must be at least {MIN_LENGTH} characters long")
+    encoded = hash_password(password)
+    AuthFile(config_path).update(
+        lambda old: with_changes(old, password=encoded, secret=new_secret(), sessions={}),
+        replace_broken=True,
+    )
+
+
+def read_token(config_path: Path) -> str | None:
+    """The API token, or None when there is none (or the file cannot be read)."""
+    try:
+        return AuthFile(config_path).read().token
+    except (OSError, ValueError):
+        return None
+
+
+def show_token(config_path: Path) -> str:
+    """The API token, created on first use."""
+    state = AuthFile(config_path).update(
+        lambda old: old if old.token else with_changes(old, token=new_token())
+    )
+    assert state.token is not None
+    return state.token
+
+
+def gen_token(config_path: Path) -> str:
+    """A new API token; the old one stops working at once."""
+    state = AuthFile(config_path).update(lambda old: with_changes(old, token=new_token()))
+    assert state.token is not None
+    return state.token

@@ -1,0 +1,100 @@
+"""Download archives in yt-dlp's own format: one ``<extractor> <id>`` per line.
+
+The engine keeps them itself (yt-dlp never gets ``--download-archive``) so that many downloads
+finishing at once cannot lose or duplicate a line: every change happens under a per-file lock
+(a thread lock and ``flock`` for other processes) and is written whole to a temporary file that
+replaces the old one. Reads are cached and re-read when the file changes on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+def archive_id(extractor: str, video_id: str) -> str | None:
+    """The line yt-dlp writes for an item (``_make_archive_id``)."""
+    if not extractor or not video_id:
+        return None
+    return f"{extractor.lower()} {video_id}"
+
+
+class Archives:
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Path, threading.Lock] = {}
+        self._cache: dict[Path, tuple[tuple[int, int, int], list[str]]] = {}
+
+    def _lock(self, path: Path) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(path, threading.Lock())
+
+    @contextlib.contextmanager
+    def _exclusive(self, path: Path) -> Iterator[None]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock(path), open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self, path: Path) -> list[str]:
+        """The archive's lines, in file order (cached until the file changes)."""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return []
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line]
+        self._cache[path] = (key, lines)
+        return lines
+
+    def contains(self, path: Path, entry: str) -> bool:
+        return entry in set(self.read(path))
+
+    def _write(self, path: Path, lines: list[str]) -> None:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("".join(f"{line}\n" for line in lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+    def add(self, path: Path, entries: Iterable[str]) -> list[str]:
+        """Append the entries not yet present; returns those added."""
+        with self._exclusive(path):
+            lines = list(self.read(path))
+            present = set(lines)
+            added = []
+            for entry in entries:
+                entry = " ".join(entry.split())
+                if entry and entry not in present:
+                    present.add(entry)
+                    added.append(entry)
+            if added:
+                self._write(path, lines + added)
+            return added
+
+    def remove(self, path: Path, entries: Iterable[str]) -> list[str]:
+        """Drop the entries; returns those that were present."""
+        with self._exclusive(path):
+            lines = self.read(path)
+            gone = {" ".join(e.split()) for e in entries} & set(lines)
+            if gone:
+                self._write(path, [line for line in lines if line not in gone])
+            return sorted(gone)

@@ -1,0 +1,96 @@
+"""Conditions: a filter on an item's info and an action when it matches (more yt-dlp options,
+another preset, or skip). Filters are parsed once, when saved; enabled conditions are tried
+by priority (higher first) and the first match acts."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from typing import Any
+
+from ..errors import INVALID_REQUEST, invalid
+from ..store.collections import Collection
+from .filters import Filter, FilterSyntaxError, parse_filter
+from .options import parse_cli
+from .presets import Presets
+from .records import RecordService, check_types
+
+FIELDS = ("name", "filter", "cli", "extras", "enabled", "priority", "description")
+
+
+class Conditions(RecordService):
+    label = "condition"
+    fields = FIELDS
+    defaults = {"cli": "", "extras": {}, "enabled": True, "priority": 0, "description": ""}
+
+    def __init__(self, table: Collection, presets: Presets) -> None:
+        super().__init__(table)
+        self.presets = presets
+        self._lock = threading.Lock()
+        self._compiled: list[tuple[Filter, dict[str, Any]]] | None = None
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def _active(self) -> list[tuple[Filter, dict[str, Any]]]:
+        with self._lock:
+            if self._compiled is None:
+                records = [r for r in self.table.all() if r["enabled"]]
+                records.sort(key=lambda r: (-r["priority"], r["id"]))
+                self._compiled = [(parse_filter(r["filter"]), r) for r in records]
+            return self._compiled
+
+    def enabled(self) -> bool:
+        return bool(self._active())
+
+    def match(self, info: dict[str, Any]) -> dict[str, Any] | None:
+        """The first enabled condition (by priority) whose filter matches ``info``."""
+        for compiled, record in self._active():
+            if compiled.matches(info):
+                return record
+        return None
+
+    @staticmethod
+    def test(expression: str, info: dict[str, Any]) -> bool:
+        try:
+            return parse_filter(expression).matches(info)
+        except FilterSyntaxError as exc:
+            raise invalid(f"Invalid filter: {exc.message}", position=exc.position) from None
+
+    # --- records ------------------------------------------------------------------------
+
+    def _notify(self, action: str, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._compiled = None  # re-parse the enabled filters on next use
+        return super()._notify(action, record)
+
+    def validate(self, values: dict[str, Any], partial: bool) -> dict[str, Any]:
+        clean = dict(values)
+        check_types(clean, {"name": str, "filter": str, "cli": str, "description": str,
+                            "enabled": bool, "priority": int, "extras": dict})
+        for name in ("name", "filter"):
+            if not partial or name in clean:
+                clean[name] = (clean.get(name) or "").strip()
+                if not clean[name]:
+                    raise invalid(f"{name} is required.")
+        if "filter" in clean:
+            try:
+                parse_filter(clean["filter"])
+            except FilterSyntaxError as exc:
+                raise invalid(f"Invalid filter: {exc.message}", position=exc.position) from None
+        if clean.get("cli"):
+            options = parse_cli(clean["cli"])
+            if options.removed or options.archive:
+                bad = options.removed + (["--download-archive"] if options.archive else [])
+                raise invalid(f"These options are not allowed here: {', '.join(bad)}.")
+            clean["cli"] = shlex.join(options.args)
+        if clean.get("extras"):
+            self._check_extras(clean["extras"])
+        return clean
+
+    def _check_extras(self, extras: dict[str, Any]) -> None:
+        if "preset" in extras:
+            if not isinstance(extras["preset"], str):
+                raise invalid("extras.preset must be a preset name.")
+            self.presets.check(extras["preset"], INVALID_REQUEST)
+        if "skip" in extras and not isinstance(extras["skip"], bool):
+            raise invalid("extras.skip must be true or false.")

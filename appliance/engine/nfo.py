@@ -1,0 +1,60 @@
+"""NFO files for Jellyfin, Kodi, Emby and Plex (through its agents), beside the media file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+
+def _date(info: dict[str, Any]) -> dt.date | None:
+    raw = str(info.get("upload_date") or info.get("release_date") or "")
+    try:
+        return dt.datetime.strptime(raw, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _element(kind: str, info: dict[str, Any], date: dt.date) -> ET.Element:
+    root = ET.Element("episodedetails" if kind == "tv" else "movie")
+
+    def add(tag: str, value: Any, **attrs: str) -> None:
+        if value not in (None, ""):
+            ET.SubElement(root, tag, attrs).text = str(value)
+
+    add("title", info.get("title"))
+    add("plot", info.get("description"))
+    if kind == "tv":
+        add("showtitle", info.get("uploader") or info.get("channel"))
+        add("season", date.year)
+        add("episode", int(date.strftime("%m%d")))
+        add("aired", date.isoformat())
+    else:
+        add("year", date.year)
+        add("premiered", date.isoformat())
+        add("studio", info.get("uploader") or info.get("channel"))
+    if info.get("duration"):
+        add("runtime", max(1, round(float(info["duration"]) / 60)))
+    add("uniqueid", info.get("id"), type=str(info.get("extractor") or "ytdlp").lower(),
+        default="true")
+    for tag in info.get("tags") or []:
+        add("tag", tag)
+    return root
+
+
+def write_nfo(media: Path, kind: str, info: dict[str, Any], *, overwrite: bool = False) -> Path:
+    """Write ``<media stem>.nfo``. Raises ValueError when the info has no usable date (media
+    servers sort episodes by it) and FileExistsError when one exists and ``overwrite`` is off."""
+    date = _date(info)
+    if date is None:
+        raise ValueError("the item has no upload or release date to put in an NFO file")
+    target = media.with_suffix(".nfo")
+    if target.exists() and not overwrite:
+        raise FileExistsError(str(target))
+    tree = ET.ElementTree(_element(kind, info, date))
+    ET.indent(tree)
+    temp = target.with_name(f".{target.name}.tmp")
+    tree.write(temp, encoding="utf-8", xml_declaration=True)
+    temp.replace(target)
+    return target

@@ -1,0 +1,71 @@
+"""How an item will download: its preset merged in (request > preset > configured defaults),
+the archive that applies to it, and the exact yt-dlp command line that results."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+
+from ..config import Settings
+from ..store import Item
+from .options import parse_cli, resolve_folder
+from .presets import Preset, Presets
+
+DEFAULT_ARCHIVE = "archive.txt"
+ARCHIVE_FOLDER = "archives"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    preset: Preset
+    home: Path
+    template: str
+    cookies: str
+    args: list[str]
+    archive: Path | None
+
+    def command_line(self, url: str, settings: Settings, cookie_file: Path | None) -> str:
+        """The yt-dlp command as it runs (``POST /api/yt-dlp/command/``)."""
+        argv = ["yt-dlp", "--paths", str(self.home), "--output",
+                self.template or settings.output_template]
+        if cookie_file is not None:
+            argv += ["--cookies", str(cookie_file)]
+        if self.archive is not None:
+            argv += ["--download-archive", str(self.archive)]
+        return shlex.join([*argv, *self.args, url])
+
+
+class Planner:
+    def __init__(self, settings: Settings, presets: Presets) -> None:
+        self.settings = settings
+        self.presets = presets
+        self._defaults: tuple[str, list[str]] = ("", [])
+
+    @property
+    def _default_args(self) -> list[str]:
+        cli = self.settings.ytdlp_cli
+        if self._defaults[0] != cli:  # settings may change at run time
+            self._defaults = (cli, parse_cli(cli).args)
+        return list(self._defaults[1])
+
+    def archive_path(self, preset: Preset) -> Path | None:
+        if preset.archive:
+            return self.settings.config_path / ARCHIVE_FOLDER / preset.archive
+        if self.settings.keep_archive:
+            return self.settings.config_path / DEFAULT_ARCHIVE
+        return None
+
+    def plan(self, item: Item) -> Plan:
+        preset = self.presets.resolve(item.preset)
+        folder = item.folder or preset.folder
+        # Later options win in yt-dlp's parser: defaults, then the preset, then the item.
+        args = [*self._default_args, *preset.cli_args, *shlex.split(item.cli or "")]
+        return Plan(
+            preset=preset,
+            home=resolve_folder(self.settings.download_path, folder),
+            template=item.template or preset.template,
+            cookies=item.cookies or preset.cookies,
+            args=args,
+            archive=self.archive_path(preset),
+        )

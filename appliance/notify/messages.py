@@ -1,0 +1,188 @@
+"""What a notification says: a title and body for people (Apprise), a JSON envelope for
+machines (webhooks), and the one summary a chat target gets for a burst."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from typing import Any
+
+from .. import __version__, events
+from .catalog import TEST
+
+# Apprise's notify types (apprise.NotifyType values).
+INFO, SUCCESS, WARNING, FAILURE = "info", "success", "warning", "failure"
+
+# Lines listed in a summary before "… and N more".
+SUMMARY_LINES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    type: str = INFO
+    attach: str | None = None  # an http(s) image URL (the thumbnail), where supported
+
+
+def human_size(size: Any) -> str | None:
+    if not isinstance(size, int | float) or size <= 0:
+        return None
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return None  # pragma: no cover - the loop always returns
+
+
+def human_duration(seconds: Any) -> str | None:
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return None
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    minutes = round(total / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+
+
+def _info(item: dict[str, Any]) -> dict[str, Any]:
+    info = item.get("info")
+    return info if isinstance(info, dict) else {}
+
+
+def item_title(item: dict[str, Any]) -> str:
+    return str(item.get("title") or item.get("url") or item.get("id") or "an item")
+
+
+def _facts(item: dict[str, Any]) -> str:
+    size = human_size(item.get("file_size") or item.get("total_bytes"))
+    duration = human_duration(_info(item).get("duration"))
+    facts = ", ".join(f for f in (size, duration) if f)
+    return f" ({facts})" if facts else ""
+
+
+def thumbnail(item: dict[str, Any]) -> str | None:
+    url = _info(item).get("thumbnail")
+    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
+        return url
+    return None
+
+
+def _item_message(name: str, item: dict[str, Any]) -> Message | None:
+    title = item_title(item)
+    source = item.get("url") or ""
+    if name == events.ITEM_COMPLETED:
+        lines = [f"Downloaded: {title}{_facts(item)}"]
+        if item.get("filename"):
+            lines.append(f"Saved as {item['filename']}")
+        return Message(f"Downloaded: {title}", "\n".join(lines), SUCCESS, thumbnail(item))
+    if name == events.ITEM_ERROR:
+        error = item.get("error") or "unknown error"
+        return Message(f"Download failed: {title}", f"Download failed: {title} — {error}\n{source}",
+                       FAILURE, thumbnail(item))
+    if name == events.ITEM_CANCELLED:
+        return Message(f"Download cancelled: {title}", f"Cancelled: {title}\n{source}", WARNING)
+    if name == events.ITEM_ADDED:
+        return Message(f"Queued: {title}", f"Queued: {title}\n{source}", INFO)
+    if name == events.ITEM_DELETED:
+        return Message(f"Removed: {title}", f"Removed from the list: {title}", INFO)
+    return None
+
+
+def describe(name: str, data: Any) -> Message:
+    """The message for people about one event."""
+    data = data if isinstance(data, dict) else {"message": str(data)}
+    message = _item_message(name, data)
+    if message is not None:
+        return message
+    if name == events.PAUSED:
+        return Message("Downloads paused",
+                       "The download queue is paused; running downloads finish.", WARNING)
+    if name == events.RESUMED:
+        return Message("Downloads resumed", "The download queue runs again.", INFO)
+    if name == TEST:
+        return Message("Test notification",
+                       str(data.get("message") or f"A test from appliance {__version__}."), INFO)
+    if name.startswith("log_"):
+        level = name.removeprefix("log_")
+        kind = {"error": FAILURE, "warning": WARNING, "success": SUCCESS}.get(level, INFO)
+        return Message(str(data.get("title") or level.capitalize()),
+                       str(data.get("message") or ""), kind)
+    return Message(name.replace("_", " ").capitalize(), str(data), INFO)
+
+
+def envelope(name: str, data: Any, at: float) -> dict[str, Any]:
+    """What a webhook receives under its ``data_key``: the event, text for people, the data."""
+    message = describe(name, data)
+    return {
+        "id": str(uuid.uuid4()),
+        "event": name,
+        "title": message.title,
+        "message": message.body,
+        "created_at": datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(),
+        "data": data,
+    }
+
+
+# --- bursts ---------------------------------------------------------------------------------
+
+
+def brief(name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The little a summary needs from an item event (groups never hold whole items)."""
+    return {
+        "event": name,
+        "title": item_title(item),
+        "size": item.get("file_size") or item.get("total_bytes"),
+        "error": item.get("error") or "",
+        "thumbnail": thumbnail(item),
+        "data": item,
+    }
+
+
+def _listed(lines: list[str], total: int) -> list[str]:
+    shown = lines[:SUMMARY_LINES]
+    if total > len(shown):
+        shown.append(f"… and {total - len(shown)} more")
+    return shown
+
+
+def summarize(group: str, batch_name: str, briefs: list[dict[str, Any]]) -> Message:
+    """One message for a burst of item events of one group (``added``, ``finished``,
+    ``deleted``) of one batch (``batch_name``; empty for items that came one by one)."""
+    if len(briefs) == 1:
+        return describe(briefs[0]["event"], briefs[0]["data"])
+    source = f" from {batch_name}" if batch_name else ""
+    count = len(briefs)
+    if group == "added":
+        lines = _listed([f"- {b['title']}" for b in briefs], count)
+        return Message(f"Queued {count} items{source}", "\n".join(lines), INFO)
+    if group == "deleted":
+        lines = _listed([f"- {b['title']}" for b in briefs], count)
+        return Message(f"Removed {count} items{source}", "\n".join(lines), INFO)
+    done = [b for b in briefs if b["event"] == events.ITEM_COMPLETED]
+    failed = [b for b in briefs if b["event"] == events.ITEM_ERROR]
+    cancelled = [b for b in briefs if b["event"] == events.ITEM_CANCELLED]
+    if len(done) == count:
+        title = f"Downloaded {count} items{source}"
+    else:
+        title = f"Downloaded {len(done)} of {count} items{source}"
+    lines = []
+    if failed or cancelled:
+        lines.append(", ".join(p for p in (f"{len(failed)} failed" if failed else "",
+                                           f"{len(cancelled)} cancelled" if cancelled else "")
+                               if p))
+    total = sum(b["size"] for b in done if isinstance(b["size"], int | float))
+    if done and human_size(total):
+        lines.append(f"{human_size(total)} in all")
+    entries = [f"✗ {b['title']} — {b['error'] or 'failed'}" for b in failed]
+    entries += [f"✓ {b['title']}" + (f" ({human_size(b['size'])})" if human_size(b["size"])
+                                     else "") for b in done]
+    entries += [f"○ {b['title']} (cancelled)" for b in cancelled]
+    lines += _listed(entries, len(entries))
+    kind = SUCCESS if not failed else (FAILURE if not done else WARNING)
+    picture = next((b["thumbnail"] for b in done if b["thumbnail"]), None)
+    return Message(title, "\n".join(lines), kind, picture)

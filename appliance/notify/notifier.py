@@ -1,0 +1,561 @@
+"""Delivery of notifications, off the engine's path.
+
+- The bus subscriber only filters and puts the event on a bounded queue (``put_nowait``; when
+  the queue is full the event is dropped and logged). It never blocks the publisher.
+- One dispatcher thread (``notify-dispatch``) takes events off that queue, keeps track of
+  which playlist entries are still queued, picks the targets that want each event and hands
+  it to each target's lane. It never sends anything itself, so it never waits on a network.
+- One lane per target: a thread (``notify-<target>``) with its own bounded queue that sends,
+  with a timeout per send and retries with exponential backoff for transient failures. A
+  slow, hanging or failing target only ever delays itself: downloads and other targets are
+  on other threads. Targets on a home server are a handful, so a thread each is cheap and the
+  isolation is total (a shared pool would let a hanging target hold a worker that others
+  need).
+- Chat (Apprise) lanes merge bursts; webhooks get every event as it comes. See
+  ``Lane`` for the rule.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import apprise
+import requests
+
+from .. import events
+from ..config import Settings
+from ..events import Event, EventBus
+from ..store.notifications import NotificationStore
+from . import messages
+from .catalog import DUPLICATES, EVENTS, FINAL_EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
+from .senders import Outcome, send_apprise, send_webhook
+from .targets import ASSET, default_request, is_webhook, masked_request
+
+log = logging.getLogger("appliance.notify")
+
+QUEUE_SIZE = 2000  # events waiting for the dispatcher
+LANE_SIZE = 1000  # events waiting for one target
+MAX_BACKOFF = 300.0  # seconds; the longest wait between two retries
+# A chat summary waits for the rest of its playlist at most this long, so a long playlist
+# still reports what it has done every so often.
+BURST_MAX_HOLD = 600.0
+CONFIG_FILE = "apprise.yml"
+_STOP = object()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Target:
+    """A target as delivery sees it (a snapshot; the store holds the truth)."""
+
+    key: str  # db:<id> or file:<n>
+    id: int | None
+    name: str
+    on: tuple[str, ...]
+    presets: tuple[str, ...]
+    enabled: bool
+    request: dict[str, Any]
+
+    @property
+    def chat(self) -> bool:
+        return not is_webhook(self.request["url"])
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Target:
+        return cls(f"db:{record['id']}", record["id"], record["name"], tuple(record["on"]),
+                   tuple(record["presets"]), record["enabled"], record["request"])
+
+    def wants(self, notice: Notice) -> bool:
+        if not self.enabled:
+            return False
+        if notice.event == TEST:
+            return True
+        wanted = self.on or EVENTS
+        if notice.event not in wanted:
+            return False
+        duplicate_of = DUPLICATES.get(notice.event)
+        if duplicate_of and notice.item_id and duplicate_of in wanted:
+            return False
+        if self.presets and notice.event in ITEM_EVENTS:
+            return notice.preset in self.presets
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """One event on its way to targets."""
+
+    event: str
+    data: Any  # exactly what the bus carried (webhooks get it as is)
+    at: float
+    item: dict[str, Any]  # the item as far as known (for the text people read)
+    item_id: str = ""
+    preset: str = ""
+    batch_id: str = ""
+    batch_name: str = ""
+    batch_open: bool = False  # entries of the same playlist are still queued
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchClosed:
+    batch_id: str
+
+
+class BatchTracker:
+    """Which queued items belong to which playlist (dispatcher thread only).
+
+    Learns items from ``item_added`` (and ``item_updated`` of queue items it has not seen,
+    e.g. after a restart); forgets them on their final event or deletion.
+    """
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, set[str]] = {}
+
+    def _remember(self, item: dict[str, Any]) -> None:
+        item_id = str(item.get("id") or "")
+        if not item_id:
+            return
+        self.items[item_id] = {k: item.get(k) for k in (
+            "id", "title", "url", "preset", "batch_id", "batch_name")}
+        if item.get("batch_id"):
+            self.batches.setdefault(item["batch_id"], set()).add(item_id)
+
+    def observe(self, event: Event) -> tuple[Notice | None, list[str]]:
+        data = event.data if isinstance(event.data, dict) else {}
+        item_id = str(data.get("id") or "") if event.name in ITEM_EVENTS or \
+            event.name.startswith("log_") else ""
+        if event.name == events.ITEM_UPDATED:
+            if data.get("kind") == "queue" and str(data.get("id")) not in self.items:
+                self._remember(data)
+            return None, []
+        if event.name == events.ITEM_ADDED:
+            self._remember(data)
+        known = self.items.get(item_id, {})
+        item = {**known, **data}
+        batch_id = str(item.get("batch_id") or "")
+        closed: list[str] = []
+        if event.name in FINAL_EVENTS or event.name == events.ITEM_DELETED:
+            self.items.pop(item_id, None)
+            members = self.batches.get(batch_id)
+            if members is not None:
+                members.discard(item_id)
+                if not members:
+                    del self.batches[batch_id]
+                    closed.append(batch_id)
+        notice = Notice(
+            event.name, event.data, event.at, item, item_id, str(item.get("preset") or ""),
+            batch_id, str(item.get("batch_name") or ""), bool(self.batches.get(batch_id)),
+        )
+        return notice, closed
+
+
+@dataclasses.dataclass
+class Group:
+    """A burst being merged for one chat target: one kind, one batch."""
+
+    kind: str
+    batch_id: str
+    batch_name: str
+    target: Target
+    first: float
+    last: float
+    batch_open: bool = False
+    briefs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def due_at(self, window: float) -> float:
+        hold_until = self.first + BURST_MAX_HOLD
+        return hold_until if self.batch_open else min(self.last + window, hold_until)
+
+
+class Lane:
+    """One target's queue and thread.
+
+    The merging rule (chat targets only, when ``notify_burst_window`` > 0): item events are
+    held in groups — ``added``, ``finished`` (completed, failed, cancelled together) and
+    ``deleted`` — one group per playlist (``batch_id``; items added one by one share the
+    group of no batch). A group is sent as ONE message when no new event has joined it for
+    the window and, for ``finished``, when no entry of its playlist is still queued; it is
+    sent anyway once it has been held ``BURST_MAX_HOLD`` seconds. A group of one event is
+    sent as that event's own message. Other events (pause, resume, log messages, test) are
+    sent at once. Webhooks get every event, one request each, at once.
+    """
+
+    def __init__(self, notifier: Notifier, target: Target) -> None:
+        self.notifier = notifier
+        self.key = target.key
+        self.name = target.name
+        self.jobs: queue.Queue[Any] = queue.Queue(maxsize=LANE_SIZE)
+        self.groups: dict[tuple[str, str], Group] = {}
+        self.closing = False
+        self.discard = False
+        self.session: requests.Session | None = None
+        self.thread = threading.Thread(target=self._run, name=f"notify-{target.key}",
+                                       daemon=True)
+
+    def put(self, job: Any) -> None:
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            log.warning("notification target %r is %d events behind: dropping one",
+                        self.name, LANE_SIZE)
+
+    def close(self, *, discard: bool = False) -> None:
+        self.discard = self.discard or discard
+        self.closing = True
+        # When the queue is full the lane is busy: it sees ``closing`` after the job in hand.
+        with contextlib.suppress(queue.Full):
+            self.jobs.put_nowait(_STOP)
+
+    def _next_timeout(self) -> float | None:
+        if not self.groups:
+            return None
+        window = self.notifier.window
+        return max(0.0, min(g.due_at(window) for g in self.groups.values()) - time.monotonic())
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    job = self.jobs.get(timeout=self._next_timeout())
+                except queue.Empty:
+                    job = None
+                if self.discard or self.notifier.abandoned:
+                    break
+                if job is not None and job is not _STOP:
+                    self._handle(job)
+                if self.closing and self.jobs.empty():
+                    self._flush(everything=True)
+                    break
+                self._flush()
+        except Exception:
+            log.exception("notification lane %r failed", self.name)
+        finally:
+            if self.session is not None:
+                self.session.close()
+            self.notifier.store.release_thread()
+
+    def _handle(self, job: Any) -> None:
+        if isinstance(job, BatchClosed):
+            for group in self.groups.values():
+                if group.batch_id == job.batch_id:
+                    group.batch_open = False
+            return
+        target, notice = job
+        if target.chat and notice.event in MERGE_GROUP and self.notifier.window > 0:
+            self._join(target, notice)
+            return
+        if target.chat:
+            self.deliver(target, messages.describe(notice.event, notice.item or notice.data))
+        else:
+            self.deliver(target, messages.envelope(notice.event, notice.data, notice.at))
+
+    def _join(self, target: Target, notice: Notice) -> None:
+        if notice.event == events.ITEM_ADDED and notice.batch_id:
+            # A playlist's entries replace the item it was added as: that item's own
+            # "queued" and "removed" need not reach people.
+            for group in self.groups.values():
+                group.briefs = [b for b in group.briefs if b["data"].get("id") != notice.batch_id]
+            self.groups = {k: g for k, g in self.groups.items() if g.briefs}
+        kind = MERGE_GROUP[notice.event]
+        now = time.monotonic()
+        group = self.groups.get((kind, notice.batch_id))
+        if group is None:
+            group = Group(kind, notice.batch_id, notice.batch_name, target, now, now)
+            self.groups[(kind, notice.batch_id)] = group
+        group.target, group.last = target, now
+        group.batch_open = notice.batch_open and kind == "finished"
+        group.batch_name = group.batch_name or notice.batch_name
+        group.briefs.append(messages.brief(notice.event, notice.item))
+
+    def _flush(self, *, everything: bool = False) -> None:
+        now, window = time.monotonic(), self.notifier.window
+        for key, group in list(self.groups.items()):
+            if everything or group.due_at(window) <= now:
+                del self.groups[key]
+                if group.target.chat:
+                    self.deliver(group.target, messages.summarize(
+                        group.kind, group.batch_name, group.briefs))
+                else:  # the target became a webhook meanwhile
+                    for b in group.briefs:
+                        self.deliver(group.target, messages.envelope(b["event"], b["data"],
+                                                                     time.time()))
+
+    def deliver(self, target: Target, payload: Any) -> Outcome:
+        """Send with retries (transient failures only, backoff doubling), record the result."""
+        notifier = self.notifier
+        attempt = 0
+        while True:
+            if self.session is None and not target.chat:
+                self.session = requests.Session()
+            outcome = notifier.send_once(target, payload, self.session)
+            if outcome.ok or not outcome.transient or attempt >= notifier.retries:
+                break
+            delay = min(MAX_BACKOFF, notifier.retry_delay * 2 ** attempt)
+            if outcome.retry_after:
+                delay = max(delay, min(outcome.retry_after, MAX_BACKOFF))
+            attempt += 1
+            log.info("notification to %r failed (%s); retry %d of %d in %.1f s", target.name,
+                     outcome.error, attempt, notifier.retries, delay)
+            if notifier.stopping.wait(delay):
+                break  # stopping: no more retries
+        if not outcome.ok:
+            log.warning("notification to %r failed after %d attempt(s): %s", target.name,
+                        attempt + 1, outcome.error)
+            if attempt:
+                outcome = dataclasses.replace(
+                    outcome, error=f"{outcome.error} ({attempt + 1} attempts)")
+        notifier.record(target, outcome)
+        return outcome
+
+
+class Notifier:
+    def __init__(self, settings: Settings, store: NotificationStore, bus: EventBus) -> None:
+        self.store = store
+        self.bus = bus
+        self.timeout = settings.notify_timeout
+        self.retries = settings.notify_retries
+        self.retry_delay = settings.notify_retry_delay
+        self.window = settings.notify_burst_window
+        self.config_file: Path = settings.config_path / CONFIG_FILE
+        self.stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._events: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._lock = threading.Lock()
+        self._lanes: dict[str, Lane] = {}
+        self._retired: list[Lane] = []
+        self._dirty = True
+        self._targets: list[Target] = []
+        self._file_targets: list[Target] = []
+        self._file_status: dict[str, dict[str, Any]] = {}
+        self._tracker = BatchTracker()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandon.is_set()
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._file_targets = self._load_config_file()
+        self._thread = threading.Thread(target=self._dispatch_loop, name="notify-dispatch",
+                                        daemon=True)
+        self._thread.start()
+        self._unsubscribe = self.bus.subscribe(self._on_event)
+
+    def stop(self, drain: float = 3.0) -> None:
+        """Deliver what is pending within ``drain`` seconds (no retries), then drop the rest.
+        Returns once every thread has ended, or after a send in flight has had its timeout."""
+        if self._thread is None:
+            return
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.stopping.set()
+        deadline = time.monotonic() + drain
+        try:
+            self._events.put(_STOP, timeout=drain)
+        except queue.Full:
+            self._abandon.set()  # the dispatcher checks it between events
+        self._thread.join(max(0.1, deadline - time.monotonic()))
+        with self._lock:
+            lanes = [*self._lanes.values(), *self._retired]
+            for lane in lanes:
+                lane.close()
+        for lane in lanes:
+            lane.thread.join(max(0.0, deadline - time.monotonic()))
+        if any(lane.thread.is_alive() for lane in lanes) or self._thread.is_alive():
+            self._abandon.set()
+            for thread in [self._thread, *(lane.thread for lane in lanes)]:
+                thread.join(self.timeout + 2)
+        left = [lane.name for lane in lanes if lane.thread.is_alive()]
+        if left:
+            log.warning("notification threads still sending after the stop: %s", left)
+        if self.dropped:
+            log.warning("%d notification event(s) were dropped (queue full)", self.dropped)
+        self._thread = None
+
+    # --- the hand-off (publisher's thread) ------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if event.progress:
+            return
+        if event.name == events.CONFIG_UPDATE:
+            if isinstance(event.data, dict) and event.data.get("feature") == "notifications":
+                self._dirty = True
+            return
+        if event.name not in EVENTS and event.name != events.ITEM_UPDATED:
+            return
+        if isinstance(event.data, dict) and str(event.data.get("logger", "")).startswith(
+                log.name):
+            return  # our own warnings (a target failing) must not become notifications
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                log.warning("notification queue full (%d events): dropped %d so far",
+                            QUEUE_SIZE, self.dropped)
+
+    # --- the dispatcher ---------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        try:
+            while True:
+                event = self._events.get()
+                if event is _STOP or self._abandon.is_set():
+                    break
+                try:
+                    self._dispatch(event)
+                except Exception:
+                    log.exception("notification dispatch failed for %s", event.name)
+        finally:
+            self.store.release_thread()
+
+    def _dispatch(self, event: Event) -> None:
+        notice, closed = self._tracker.observe(event)
+        if notice is None:
+            return
+        for target in self._current_targets():
+            if target.wants(notice):
+                self._lane(target).put((target, notice))
+        if closed:
+            with self._lock:
+                lanes = list(self._lanes.values())
+            for lane in lanes:
+                for batch_id in closed:
+                    lane.put(BatchClosed(batch_id))
+
+    def _current_targets(self) -> list[Target]:
+        if self._dirty:
+            self._dirty = False
+            try:
+                self._targets = [Target.from_record(r) for r in self.store.all()]
+            except Exception:
+                self._dirty = True
+                log.exception("cannot read the notification targets")
+            keys = {t.key for t in self._targets + self._file_targets}
+            with self._lock:
+                for key in [k for k in self._lanes if k not in keys]:
+                    lane = self._lanes.pop(key)
+                    lane.close(discard=True)
+                    self._retired.append(lane)
+                self._retired = [lane for lane in self._retired if lane.thread.is_alive()]
+        return self._targets + self._file_targets
+
+    def _lane(self, target: Target) -> Lane:
+        with self._lock:
+            lane = self._lanes.get(target.key)
+            if lane is None:
+                lane = Lane(self, target)
+                self._lanes[target.key] = lane
+                lane.thread.start()
+            return lane
+
+    # --- sending --------------------------------------------------------------------------
+
+    def send_once(self, target: Target, payload: Any,
+                  session: requests.Session | None = None) -> Outcome:
+        if target.chat:
+            return send_apprise(target.request["url"], payload, self.timeout)
+        return send_webhook(target.request, payload, self.timeout, session)
+
+    def record(self, target: Target, outcome: Outcome) -> None:
+        at = time.time()
+        if target.id is None:
+            with self._lock:
+                self._file_status[target.key] = {
+                    "last_status": "ok" if outcome.ok else "failed",
+                    "last_error": outcome.error or None, "last_sent_at": at,
+                }
+            return
+        try:
+            self.store.record_delivery(target.id, outcome.ok, outcome.error, at)
+        except Exception:
+            log.exception("cannot record the delivery status of %r", target.name)
+
+    def test(self) -> list[dict[str, Any]]:
+        """Send a ``test`` event to every enabled target at once (no retries); each answer,
+        within the send timeout."""
+        targets = [Target.from_record(r) for r in self.store.all()] + self._file_targets
+        targets = [t for t in targets if t.enabled]
+        if not targets:
+            return []
+        at = time.time()
+        data = {"message": "This is a test notification from appliance.", "timestamp": at}
+
+        def one(target: Target) -> Outcome:
+            try:
+                payload = messages.describe(TEST, data) if target.chat else \
+                    messages.envelope(TEST, data, at)
+                outcome = self.send_once(target, payload)
+                self.record(target, outcome)
+                return outcome
+            finally:
+                self.store.release_thread()
+
+        pool = concurrent.futures.ThreadPoolExecutor(min(8, len(targets)),
+                                                     thread_name_prefix="notify-test")
+        try:
+            futures = [pool.submit(one, t) for t in targets]
+            concurrent.futures.wait(futures, timeout=self.timeout * 2 + 5)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        results = []
+        for target, future in zip(targets, futures, strict=True):
+            outcome = future.result() if future.done() and not future.cancelled() \
+                and future.exception() is None else Outcome(
+                    False, None, f"No answer within {self.timeout:g} s.")
+            results.append({"id": target.id, "name": target.name, **outcome.as_dict()})
+        return results
+
+    # --- apprise.yml ----------------------------------------------------------------------
+
+    def _load_config_file(self) -> list[Target]:
+        path = self.config_file
+        if not path.is_file():
+            return []
+        config = apprise.AppriseConfig(asset=ASSET)
+        if not config.add(str(path)):
+            log.warning("%s: Apprise could not read it; no targets loaded from it", path)
+            return []
+        try:
+            read = getattr(config, "services", None) or config.servers  # Apprise 2 / 1
+            services = list(read())
+        except Exception as exc:
+            log.warning("%s: %s; no targets loaded from it", path, exc)
+            return []
+        targets = [
+            Target(f"file:{n}", None, f"{CONFIG_FILE} #{n} ({service.service_name})", (), (),
+                   True, {**default_request(), "url": service.url()})
+            for n, service in enumerate(services, start=1)
+        ]
+        if not targets:
+            log.warning("%s holds no usable Apprise URL", path)
+        log.info("%s: %d notification target(s) loaded (all events)", path, len(targets))
+        return targets
+
+    def file_targets(self) -> dict[str, Any]:
+        """The targets of apprise.yml as the API shows them (read-only, secrets masked)."""
+        with self._lock:
+            status = dict(self._file_status)
+        return {
+            "path": str(self.config_file),
+            "targets": [
+                {"name": t.name, "on": [], "presets": [], "enabled": True,
+                 "request": masked_request(t.request),
+                 **status.get(t.key, {"last_status": None, "last_error": None,
+                                      "last_sent_at": None})}
+                for t in self._file_targets
+            ],
+        }

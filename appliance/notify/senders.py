@@ -1,0 +1,115 @@
+"""One delivery attempt to one target: a plain webhook (requests) or an Apprise URL.
+
+Each attempt is bounded by ``timeout`` and says whether a failure is worth retrying:
+connection errors, timeouts, 5xx and 429 are; any other 4xx is not (the request itself is
+wrong and will stay wrong).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from typing import Any
+
+import apprise
+import orjson
+import requests
+
+from .. import __version__
+from .messages import Message
+from .targets import ASSET, scrub
+
+log = logging.getLogger("appliance.notify")
+
+USER_AGENT = f"appliance/{__version__}"
+_APPRISE_STATUS = re.compile(r"error=(\d{3})")
+_ATTACH_WORDS = re.compile(r"attach", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status: int | None = None  # the HTTP status, when one came back
+    error: str = ""
+    transient: bool = False  # worth a retry
+    retry_after: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "status": self.status, "error": self.error}
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: float,
+                 session: requests.Session | None = None) -> Outcome:
+    """POST/PUT ``envelope`` under ``data_key`` as JSON or a form, with the target's headers."""
+    headers = {"User-Agent": USER_AGENT}
+    headers.update({h["key"]: h["value"] for h in request.get("headers", [])})
+    key = request.get("data_key") or "data"
+    if request.get("type") == "form":
+        body: Any = {key: orjson.dumps(envelope).decode()}
+    else:
+        body = orjson.dumps({key: envelope})
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+    sender = session or requests
+    try:
+        response = sender.request(
+            request.get("method", "POST"), request["url"], data=body, headers=headers,
+            timeout=(timeout, timeout), allow_redirects=False,
+        )
+    except requests.Timeout:
+        return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)
+    except requests.RequestException as exc:
+        text = scrub(f"Connection failed: {type(exc).__name__}: {exc}", request)
+        return Outcome(False, None, text, transient=True)
+    with response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return Outcome(True, status)
+        reason = f"HTTP {status} {response.reason or ''}".strip()
+        if 300 <= status < 400:
+            reason += f" (redirected to {response.headers.get('Location', '?')}; use that URL)"
+        transient = status >= 500 or status == 429
+        return Outcome(False, status, scrub(reason, request), transient,
+                       _retry_after(response) if status == 429 else None)
+
+
+def _apprise_outcome(result: Any, timeout: float) -> Outcome:
+    if result:
+        return Outcome(True)
+    lines = [entry.message for entry in result.logs()
+             if entry.level in {"WARNING", "ERROR", "CRITICAL"}]
+    error = lines[-1] if lines else "Apprise could not deliver the notification."
+    statuses = [int(m.group(1)) for line in lines for m in [_APPRISE_STATUS.search(line)] if m]
+    status = statuses[-1] if statuses else None
+    if result.status == apprise.AppriseResultStatus.TIMEOUT:
+        return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)
+    transient = status is None or status >= 500 or status == 429
+    return Outcome(False, status, error, transient)
+
+
+def send_apprise(url: str, message: Message, timeout: float) -> Outcome:
+    """Send through Apprise; the thumbnail is attached where the service takes attachments."""
+    notifier = apprise.Apprise(asset=ASSET)
+    if not notifier.add(url):
+        return Outcome(False, None, "Apprise cannot load this URL.", transient=False)
+    attach = message.attach if message.attach and all(
+        getattr(s, "attachment_support", False) for s in notifier) else None
+    try:
+        result = notifier.notify(body=message.body, title=message.title,
+                                 notify_type=message.type, attach=attach, timeout=timeout)
+        outcome = _apprise_outcome(result, timeout)
+        if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
+            # The picture could not be fetched: the message matters more than the picture.
+            result = notifier.notify(body=message.body, title=message.title,
+                                     notify_type=message.type, timeout=timeout)
+            outcome = _apprise_outcome(result, timeout)
+    except Exception as exc:  # a plugin bug must not kill the delivery thread
+        log.exception("Apprise failed on %s", type(notifier).__name__)
+        return Outcome(False, None, f"Apprise failed: {type(exc).__name__}: {exc}", True)
+    return outcome

@@ -1,0 +1,346 @@
+"""Notification targets: checking what a client sends, and masking secrets in what it reads.
+
+A target's ``request.url`` is either a plain ``http(s)://`` webhook (sent as the ``request``
+block says) or any Apprise URL (``discord://``, ``tgram://``, ``ntfys://``, ``mailto://``,
+``json://`` …), checked with Apprise when it is saved.
+
+Masking (what ``GET`` shows): in a webhook URL the password, the values of query parameters
+whose names look secret (``token``, ``key``, ``secret``, ``sig``, ``auth`` …) and path segments
+that look like tokens (16+ characters mixing letters and digits); an Apprise URL is shown as
+Apprise's own privacy form (``tgram://1...G/12345/``, passwords as ``****``) with only the
+query parameters the user wrote; header values other than a few plain ones (``Content-Type``,
+``Accept``, ``User-Agent`` …) become ``****`` (``Authorization`` keeps its scheme:
+``Bearer ****``). A write that sends a masked value back unchanged keeps the stored secret.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import apprise
+
+from .. import errors
+from .catalog import EVENTS
+
+MASK = "****"
+MAX_NAME = 255
+MAX_URL = 8192
+TYPES = ("json", "form")
+METHODS = ("POST", "PUT")
+FIELDS = ("name", "on", "presets", "enabled", "request")
+REQUEST_FIELDS = ("type", "method", "url", "data_key", "headers")
+# Read-only fields of a target as the API shows it: a client may send them back (GET, edit,
+# PUT) and they are ignored.
+READ_ONLY = frozenset({"id", "kind", "last_status", "last_error", "last_sent_at"})
+
+ASSET = apprise.AppriseAsset(app_id="appliance", app_desc="appliance: downloads with yt-dlp")
+
+_SECRET_NAME = re.compile(
+    r"pass|pwd|secret|token|key|auth|sig|session|cred|jwt|hash|code|bearer", re.IGNORECASE
+)
+_PUBLIC_HEADERS = frozenset({
+    "accept", "accept-language", "cache-control", "content-language", "content-type",
+    "user-agent", "x-requested-with",
+})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+
+
+def default_request() -> dict[str, Any]:
+    return {"type": "json", "method": "POST", "url": "", "data_key": "data", "headers": []}
+
+
+def is_webhook(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in {"http", "https"}
+
+
+# --- checking input -------------------------------------------------------------------------
+
+
+def build(body: dict[str, Any], stored: dict[str, Any] | None = None, *,
+          partial: bool = False) -> dict[str, Any]:
+    """The target fields to store from a request ``body``.
+
+    ``partial`` (PATCH): ``body`` changes ``stored`` (``request`` is merged key by key).
+    Otherwise (POST, PUT) ``body`` is the whole target: ``name`` and ``request.url`` are
+    required and the rest takes defaults. ``stored`` (PATCH, PUT) lets masked values sent back
+    keep the secrets they stand for.
+    """
+    unknown = sorted(set(body) - set(FIELDS) - READ_ONLY)
+    if unknown:
+        raise errors.invalid(f"Unknown field(s): {', '.join(unknown)}.")
+    if partial and stored is not None:
+        target = {k: stored[k] for k in FIELDS}
+        target["request"] = dict(stored["request"])
+    else:
+        target = {"name": None, "on": [], "presets": [], "enabled": True,
+                  "request": default_request()}
+    for key in ("name", "on", "presets", "enabled"):
+        if key in body:
+            target[key] = body[key]
+    if "request" in body or not partial:
+        request = body.get("request")
+        if not isinstance(request, dict):
+            raise errors.invalid("request is required and must be an object.")
+        unknown = sorted(set(request) - set(REQUEST_FIELDS))
+        if unknown:
+            raise errors.invalid(f"Unknown field(s) in request: {', '.join(unknown)}.")
+        target["request"] = {**target["request"], **request}
+    if stored is not None:
+        target["request"] = restore_secrets(target["request"], stored["request"])
+    return {
+        "name": _name(target["name"]),
+        "on": _names(target["on"], "on", allowed=EVENTS),
+        "presets": _names(target["presets"], "presets"),
+        "enabled": _bool(target["enabled"], "enabled"),
+        "request": _request(target["request"]),
+    }
+
+
+def _name(value: Any) -> str:
+    if value is None:
+        raise errors.invalid("name is required.")
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_NAME:
+        raise errors.invalid(f"name must be a non-empty string of at most {MAX_NAME} characters.")
+    return value.strip()
+
+
+def _names(value: Any, field: str, allowed: tuple[str, ...] | None = None) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise errors.invalid(f"{field} must be an array of names (empty: all).")
+    if allowed is not None:
+        wrong = [v for v in value if v not in allowed]
+        if wrong:
+            raise errors.invalid(f"Unknown event(s) in {field}: {', '.join(wrong)}. "
+                                 f"Allowed: {', '.join(allowed)}.")
+    return list(dict.fromkeys(value))
+
+
+def _bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise errors.invalid(f"{field} must be true or false.")
+    return value
+
+
+def _request(request: dict[str, Any]) -> dict[str, Any]:
+    kind = request.get("type")
+    if not isinstance(kind, str) or kind.lower() not in TYPES:
+        raise errors.invalid("request.type must be json or form.")
+    method = request.get("method")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise errors.invalid("request.method must be POST or PUT.")
+    data_key = request.get("data_key")
+    if data_key is None:
+        data_key = "data"
+    if not isinstance(data_key, str) or not data_key.strip():
+        raise errors.invalid("request.data_key must be a non-empty string.")
+    return {
+        "type": kind.lower(),
+        "method": method.upper(),
+        "url": check_url(request.get("url")),
+        "data_key": data_key.strip(),
+        "headers": _headers(request.get("headers")),
+    }
+
+
+def _headers(value: Any) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.invalid("request.headers must be an array of {key, value} objects.")
+    headers = []
+    for n, header in enumerate(value):
+        if not isinstance(header, dict) or set(header) - {"key", "value"}:
+            raise errors.invalid("request.headers must be an array of {key, value} objects.")
+        key, text = header.get("key"), header.get("value", "")
+        if not isinstance(key, str) or not _HEADER_NAME.match(key):
+            raise errors.invalid(f"request.headers[{n}].key is not a valid header name.")
+        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
+            raise errors.invalid(f"request.headers[{n}].value must be a string on one line.")
+        headers.append({"key": key, "value": text})
+    return headers
+
+
+def check_url(url: Any) -> str:
+    """A webhook or Apprise URL, stripped; 400 with the reason otherwise."""
+    if not isinstance(url, str) or not url.strip():
+        raise errors.invalid("request.url is required.")
+    url = url.strip()
+    if len(url) > MAX_URL:
+        raise errors.invalid(f"request.url is longer than {MAX_URL} characters.")
+    if any(c.isspace() for c in url):
+        raise errors.invalid("request.url must not contain spaces.")
+    if is_webhook(url):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - a bad port raises here
+        except ValueError as exc:
+            raise errors.invalid(f"request.url is not a valid URL: {exc}.") from None
+        if not parts.hostname:
+            raise errors.invalid("request.url must name a host (http(s)://host/…).")
+        return url
+    if "://" not in url:
+        raise errors.invalid("request.url must be an http(s):// webhook or an Apprise URL "
+                             "(scheme://…, e.g. discord://, tgram://, ntfys://, json://).")
+    problem = apprise_problem(url)
+    if problem:
+        raise errors.invalid(f"request.url is not a valid Apprise URL: {problem}")
+    return url
+
+
+class _ThreadLog(logging.Handler):
+    """Apprise explains a refused URL only in its log: catch this thread's lines of it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(record.getMessage())
+
+
+def apprise_problem(url: str) -> str | None:
+    """Why Apprise cannot use ``url`` (its own words), or None when it can."""
+    catcher = _ThreadLog()
+    logger = logging.getLogger("apprise")
+    logger.addHandler(catcher)
+    try:
+        plugin = apprise.Apprise.instantiate(url, asset=ASSET, suppress_exceptions=False)
+    except Exception as exc:
+        return str(exc).strip() or type(exc).__name__
+    finally:
+        logger.removeHandler(catcher)
+    if plugin is None:
+        reason = catcher.lines[-1] if catcher.lines else ""
+        scheme = url.split("://", 1)[0]
+        return reason or f"Apprise does not support {scheme}:// here."
+    return None
+
+
+# --- masking --------------------------------------------------------------------------------
+
+
+def _token_like(segment: str) -> bool:
+    return len(segment) >= 16 and any(c.isalpha() for c in segment) \
+        and any(c.isdigit() for c in segment)
+
+
+def _mask_query(query: str, keep: set[str] | None = None) -> str:
+    pairs = []
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if keep is not None and key.lower() not in keep:
+            continue
+        secret = value and (_SECRET_NAME.search(key) or _token_like(value))
+        pairs.append((key, MASK if secret else value))
+    return urlencode(pairs, safe="*:/,")
+
+
+def _mask_netloc(parts: Any) -> str:
+    netloc = parts.netloc
+    if parts.password:
+        user = quote(parts.username or "", safe="")
+        host = netloc.rpartition("@")[2]
+        netloc = f"{user}:{MASK}@{host}"
+    return netloc
+
+
+def _mask_plain(url: str) -> str:
+    parts = urlsplit(url)
+    path = "/".join(MASK if _token_like(s) else s for s in parts.path.split("/"))
+    return urlunsplit((parts.scheme, _mask_netloc(parts), path, _mask_query(parts.query),
+                       parts.fragment))
+
+
+@functools.lru_cache(maxsize=512)
+def _mask_apprise(url: str) -> str:
+    try:
+        plugin = apprise.Apprise.instantiate(url, asset=ASSET)
+        private = plugin.url(privacy=True) if plugin is not None else None
+    except Exception:
+        private = None
+    if not private:
+        return f"{url.split('://', 1)[0]}://{MASK}"
+    given = {k.lower() for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    parts = urlsplit(private)
+    return urlunsplit((parts.scheme, _mask_netloc(parts), parts.path,
+                       _mask_query(parts.query, keep=given), ""))
+
+
+def mask_url(url: str) -> str:
+    if not url:
+        return url
+    return _mask_plain(url) if is_webhook(url) else _mask_apprise(url)
+
+
+def mask_header(key: str, value: str) -> str:
+    if not value or key.lower() in _PUBLIC_HEADERS:
+        return value
+    scheme, space, rest = value.partition(" ")
+    if key.lower() in {"authorization", "proxy-authorization"} and space and rest:
+        return f"{scheme} {MASK}"
+    return MASK
+
+
+def masked_request(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **request,
+        "url": mask_url(request.get("url", "")),
+        "headers": [{"key": h["key"], "value": mask_header(h["key"], h["value"])}
+                    for h in request.get("headers", [])],
+    }
+
+
+def restore_secrets(request: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with masked values sent back unchanged replaced by the stored secrets."""
+    request = dict(request)
+    stored_url = stored.get("url", "")
+    url = request.get("url")
+    if isinstance(url, str) and stored_url and url.strip() == mask_url(stored_url) \
+            and url.strip() != stored_url:
+        request["url"] = stored_url
+    headers = request.get("headers")
+    if isinstance(headers, list):
+        old = {h["key"].lower(): h["value"] for h in stored.get("headers", [])}
+        restored = []
+        for header in headers:
+            if isinstance(header, dict) and isinstance(header.get("key"), str):
+                previous = old.get(header["key"].lower())
+                if previous is not None and header.get("value") == mask_header(
+                        header["key"], previous) and header.get("value") != previous:
+                    header = {**header, "value": previous}
+            restored.append(header)
+        request["headers"] = restored
+    return request
+
+
+def secrets_of(request: dict[str, Any]) -> list[str]:
+    """Values that must not appear in an error text shown to clients or logged."""
+    url = request.get("url", "")
+    found: list[str] = []
+    if url:
+        parts = urlsplit(url)
+        with_secrets = [parts.password or ""]
+        with_secrets += [v for k, v in parse_qsl(parts.query) if _SECRET_NAME.search(k)
+                         or _token_like(v)]
+        with_secrets += [s for s in parts.path.split("/") if _token_like(s)]
+        found += with_secrets
+    found += [h["value"] for h in request.get("headers", [])
+              if mask_header(h["key"], h["value"]) != h["value"]]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def scrub(text: str, request: dict[str, Any]) -> str:
+    url = request.get("url", "")
+    if url and url in text:
+        text = text.replace(url, mask_url(url))
+    for secret in secrets_of(request):
+        text = text.replace(secret, MASK)
+    return text

@@ -1,0 +1,81 @@
+"""The small configuration tables (presets, download fields, conditions): named records with
+an integer id, read and written as plain dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pony import orm
+
+from ..errors import CONFLICT, AppError
+
+
+class Collection:
+    def __init__(self, entity: Any, fields: tuple[str, ...], label: str,
+                 order: Callable[[Any], Any] | None = None) -> None:
+        self._entity = entity
+        self.fields = fields
+        self.label = label
+        self._order = order
+
+    def _dict(self, row: Any) -> dict[str, Any]:
+        data = {"id": row.id}
+        for name in self.fields:
+            value = getattr(row, name)
+            data[name] = value if value is not None else None
+        return data
+
+    def _rows(self) -> Any:
+        query = orm.select(r for r in self._entity)
+        return query.order_by(self._order) if self._order else query.order_by(self._entity.id)
+
+    def all(self) -> list[dict[str, Any]]:
+        with orm.db_session:
+            return [self._dict(r) for r in self._rows()]
+
+    def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        with orm.db_session:
+            query = self._rows()
+            rows = query.limit(per_page, offset=(page - 1) * per_page)
+            return [self._dict(r) for r in rows], query.count()
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        with orm.db_session:
+            row = self._entity.get(id=record_id)
+            return self._dict(row) if row is not None else None
+
+    def by_name(self, name: str) -> dict[str, Any] | None:
+        with orm.db_session:
+            row = self._entity.get(name=name)
+            return self._dict(row) if row is not None else None
+
+    def _check_name(self, name: Any, record_id: int | None) -> None:
+        clash = self._entity.get(name=name) if name is not None else None
+        if clash is not None and clash.id != record_id:
+            raise AppError(f"A {self.label} named '{name}' already exists.", CONFLICT)
+
+    def create(self, values: dict[str, Any]) -> dict[str, Any]:
+        with orm.db_session:
+            self._check_name(values.get("name"), None)
+            row = self._entity(**{k: v for k, v in values.items() if k in self.fields})
+            orm.flush()
+            return self._dict(row)
+
+    def update(self, record_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
+        with orm.db_session:
+            row = self._entity.get(id=record_id)
+            if row is None:
+                return None
+            self._check_name(values.get("name"), record_id)
+            row.set(**{k: v for k, v in values.items() if k in self.fields})
+            return self._dict(row)
+
+    def delete(self, record_id: int) -> dict[str, Any] | None:
+        with orm.db_session:
+            row = self._entity.get(id=record_id)
+            if row is None:
+                return None
+            data = self._dict(row)
+            row.delete()
+            return data

@@ -1,0 +1,449 @@
+"""Flasharr's REST view of the queue (downloads, batches, settings) through falcon.testing, on
+a real engine with real yt-dlp downloading from the local origin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_settings
+from falcon.testing import TestClient
+from support.origin import MediaOrigin
+from support.server import wait_for
+from test_api_history import seed_history
+
+from appliance.api.app import create_app
+from appliance.config import SettingsError, load_settings
+from appliance.runtime import Runtime
+from appliance.store.records import new_id
+
+Start = Callable[..., tuple[Runtime, TestClient]]
+
+
+def send(client: TestClient, method: str, path: str, body: Any) -> Any:
+    return client.simulate_request(method, path, body=json.dumps(body),
+                                   headers={"Content-Type": "application/json"})
+
+
+def add(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = send(client, "POST", "/api/downloads", body)
+    assert response.status_code == 201, response.text
+    return response.json
+
+
+def task(client: TestClient, item_id: str) -> dict[str, Any]:
+    response = client.simulate_get(f"/api/downloads/{item_id}")
+    assert response.status_code == 200, response.text
+    return response.json
+
+
+def wait_state(client: TestClient, item_id: str, states: set[str],
+               timeout: float = 90) -> dict[str, Any]:
+    return wait_for(lambda: (t := task(client, item_id))["state"] in states and t,
+                    timeout=timeout, message=f"download {item_id} to reach {states}")
+
+
+def batch(client: TestClient, batch_id: str) -> dict[str, Any] | None:
+    found = [b for b in client.simulate_get("/api/batches").json["batches"]
+             if b["batch_id"] == batch_id]
+    return found[0] if found else None
+
+
+def assert_error(response: Any, status: int, code: str, text: str = "") -> None:
+    assert response.status_code == status, response.text
+    assert set(response.json) == {"error", "code"}
+    assert response.json["code"] == code
+    assert text in response.json["error"]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """Runtimes on one folder (a restart is a second call after ``stop``)."""
+    runtimes: list[Runtime] = []
+
+    def start(env: dict[str, str] | None = None, **extra: str) -> tuple[Runtime, TestClient]:
+        settings = (load_settings(env) if env is not None
+                    else make_settings(tmp_path, **extra))
+        rt = Runtime(settings, websocket=False)
+        rt.start()
+        runtimes.append(rt)
+        return rt, TestClient(create_app(rt))
+
+    yield start
+    for rt in runtimes:
+        rt.stop()
+
+
+# --- downloads --------------------------------------------------------------------------
+
+
+def test_add_download_get_and_finish(client: TestClient, runtime: Runtime,
+                                     origin: MediaOrigin) -> None:
+    response = send(client, "POST", "/api/downloads", {"url": origin.clip_url})
+    assert response.status_code == 201
+    added = response.json
+    assert set(added) == {"id", "filename", "state"} and added["state"] == "queued"
+    assert response.headers["Location"].endswith(f"/api/downloads/{added['id']}")
+    done = wait_state(client, added["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+    assert done["filename"] == "clip.mp4" and done["progress"] == 100
+    size = (runtime.settings.download_path / "clip.mp4").stat().st_size
+    assert done["downloaded_bytes"] == done["total_bytes"] == size > 0
+    assert done["created_at"].endswith("Z") and done["started_at"].endswith("Z")
+    assert done["created_at"] <= done["started_at"]
+    # the same item in YTPTube's shape
+    item = client.simulate_get(f"/api/history/{added['id']}").json
+    assert item["status"] == "finished" and item["id"] == added["id"]
+
+
+def test_add_download_bad_input(client: TestClient) -> None:
+    assert_error(send(client, "POST", "/api/downloads", {}), 400, "INVALID_REQUEST",
+                 "url param is required.")
+    assert_error(send(client, "POST", "/api/downloads", {"url": "file:///etc/passwd"}), 400,
+                 "INVALID_REQUEST", "http(s)")
+    assert_error(send(client, "POST", "/api/downloads", {"url": "http://x.invalid/",
+                                                         "batch_id": 5}),
+                 400, "INVALID_REQUEST", "batch_id must be a string.")
+    assert_error(send(client, "POST", "/api/downloads", [{"url": "http://x.invalid/"}]), 400,
+                 "INVALID_REQUEST", "JSON object")
+    malformed = client.simulate_post("/api/downloads", body="{nope",
+                                     headers={"Content-Type": "application/json"})
+    assert_error(malformed, 400, "INVALID_REQUEST", "Invalid JSON")
+    form = client.simulate_post("/api/downloads", body="url=x",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(form, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert client.simulate_get("/api/downloads").json["total"] == 0
+
+
+def test_unknown_ids_are_404(client: TestClient) -> None:
+    unknown = new_id()
+    assert_error(client.simulate_get(f"/api/downloads/{unknown}"), 404, "NOT_FOUND",
+                 "Download not found.")
+    assert_error(client.simulate_delete(f"/api/downloads/{unknown}"), 404, "NOT_FOUND")
+    for action in ("pause", "resume"):
+        assert_error(client.simulate_post(f"/api/downloads/{unknown}/{action}"), 404,
+                     "NOT_FOUND", "Download not found.")
+        assert_error(client.simulate_post(f"/api/batches/{unknown}/{action}"), 404,
+                     "NOT_FOUND", "Batch not found.")
+    assert_error(client.simulate_delete(f"/api/batches/{unknown}"), 404, "NOT_FOUND",
+                 "Batch not found.")
+    assert_error(client.simulate_put(f"/api/downloads/{unknown}"), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_list_states_order_and_pages(client: TestClient, runtime: Runtime,
+                                     origin: MediaOrigin) -> None:
+    finished = seed_history(runtime, 3)
+    skipped = seed_history(runtime, 1, status="skip")
+    errored = seed_history(runtime, 2, status="error")
+    cancelled = seed_history(runtime, 1, status="cancelled")
+    runtime.engine.set_paused(True)  # waiting items stay waiting
+    queued = [add(client, {"url": origin.clip_url})["id"] for _ in range(2)]
+    paused = add(client, {"url": origin.clip2_url, "auto_start": False})["id"]
+    assert task(client, paused)["state"] == "paused"
+
+    def ids(query: str) -> list[str]:
+        response = client.simulate_get(f"/api/downloads?{query}")
+        assert response.status_code == 200, response.text
+        return [t["id"] for t in response.json["tasks"]]
+
+    assert ids("status=queued") == queued
+    assert ids("status=paused") == [paused]
+    assert ids("status=downloading") == []
+    # history: newest first; completed = finished + skip, failed = error + cancelled
+    assert ids("status=completed") == [i.id for i in reversed(finished + skipped)]
+    assert ids("status=failed") == [i.id for i in reversed(errored + cancelled)]
+    # everything: the queue (oldest first), then the history (newest first)
+    history = [i.id for i in reversed(finished + skipped + errored + cancelled)]
+    everything = [*queued, paused, *history]
+    assert ids("limit=100") == everything
+    pages = [client.simulate_get(f"/api/downloads?limit=2&page={n}").json for n in range(1, 7)]
+    assert [t["id"] for p in pages for t in p["tasks"]] == everything
+    assert {(p["total"], p["pages"]) for p in pages} == {(10, 5)}
+    assert pages[1]["tasks"][0]["state"] == "paused"  # a page across queue and history
+    assert pages[1]["tasks"][1]["state"] == "failed"
+    assert pages[5]["tasks"] == []
+    runtime.engine.set_paused(False)
+
+
+@pytest.mark.parametrize(("query", "text"), [
+    ("status=done", "status must be one of queued, downloading, paused, completed, failed."),
+    ("status=", "status must be one of"),
+    ("limit=0", "limit must be between 1 and 1000."),
+    ("limit=1001", "limit must be between 1 and 1000."),
+    ("limit=ten", "page and limit must be valid integers."),
+    ("page=0", "page must be >= 1."),
+    ("page=-1&limit=5", "page must be >= 1."),
+])
+def test_list_bad_query(client: TestClient, query: str, text: str) -> None:
+    assert_error(client.simulate_get(f"/api/downloads?{query}"), 400, "INVALID_REQUEST", text)
+
+
+def test_list_pages_in_sql_over_a_large_history(client: TestClient, runtime: Runtime) -> None:
+    seed_history(runtime, 3000)
+    seed_history(runtime, 500, status="error")
+    deep = client.simulate_get("/api/downloads?status=completed&limit=1000&page=3")
+    assert deep.headers["Total-Count"] == "3000" and deep.headers["Count"] == "1000"
+    assert {t["state"] for t in deep.json["tasks"]} == {"completed"}
+    tail = client.simulate_get("/api/downloads?limit=1000&page=4").json
+    assert (tail["total"], tail["pages"], len(tail["tasks"])) == (3500, 4, 500)
+
+
+def test_pause_resume_and_delete_a_running_download(client: TestClient, runtime: Runtime,
+                                                    origin: MediaOrigin) -> None:
+    added = add(client, {"url": origin.slow_url})
+    wait_state(client, added["id"], {"downloading"})
+    wait_for(lambda: (task(client, added["id"])["downloaded_bytes"] or 0) > 0,
+             message="bytes to arrive")
+    paused = client.simulate_post(f"/api/downloads/{added['id']}/pause")
+    assert paused.status_code == 200 and paused.json == {"id": added["id"], "state": "paused"}
+    wait_state(client, added["id"], {"paused"})
+    assert client.simulate_get("/api/downloads?status=paused").json["total"] == 1
+    resumed = client.simulate_post(f"/api/downloads/{added['id']}/resume")
+    assert resumed.json == {"id": added["id"], "state": "queued"}
+    wait_state(client, added["id"], {"downloading"})
+    deleted = client.simulate_delete(f"/api/downloads/{added['id']}")
+    assert deleted.status_code == 200 and deleted.json == {"success": True}
+    wait_for(lambda: client.simulate_get(f"/api/downloads/{added['id']}").status_code == 404,
+             message="the running download to be deleted")
+    assert_error(client.simulate_delete(f"/api/downloads/{added['id']}"), 404, "NOT_FOUND")
+    assert_error(client.simulate_delete(f"/api/downloads/{new_id()}?remove_file=maybe"), 400,
+                 "INVALID_REQUEST", "remove_file must be true or false.")
+
+
+def test_pause_or_resume_of_history_is_a_conflict(client: TestClient,
+                                                  runtime: Runtime) -> None:
+    [done] = seed_history(runtime, 1)
+    for action in ("pause", "resume"):
+        assert_error(client.simulate_post(f"/api/downloads/{done.id}/{action}"), 409,
+                     "CONFLICT", "this one is completed")
+    assert client.simulate_delete(f"/api/downloads/{done.id}").json == {"success": True}
+    assert runtime.store.get(done.id) is None
+
+
+# --- batches ----------------------------------------------------------------------------
+
+
+def test_playlist_is_a_batch_with_counts(client: TestClient, runtime: Runtime,
+                                         origin: MediaOrigin) -> None:
+    added = add(client, {"url": origin.playlist_url})
+
+    def finished() -> dict | None:
+        found = batch(client, added["id"])
+        return found if found and found["completed_items"] == 3 else None
+
+    summary = wait_for(finished, timeout=120, message="the playlist's 3 entries to finish")
+    sizes = sum((origin.path_for(u)).stat().st_size for u in origin.playlist_entry_urls)
+    assert summary == {
+        "batch_id": added["id"],
+        "batch_name": summary["batch_name"],
+        "total_items": 3,
+        "completed_items": 3,
+        "failed_items": 0,
+        "progress": 100.0,
+        "total_size": sizes,
+        "downloaded_size": sizes,
+    }
+    assert summary["batch_name"]  # the playlist's title
+    tasks = client.simulate_get("/api/downloads?status=completed").json["tasks"]
+    assert {t["batch_id"] for t in tasks} == {added["id"]}
+    # a batch can be deleted whole
+    deleted = client.simulate_delete(f"/api/batches/{added['id']}")
+    assert deleted.json == {"success": True, "deleted": 3}
+    assert batch(client, added["id"]) is None
+    assert client.simulate_get("/api/downloads").json["total"] == 0
+    assert_error(client.simulate_delete(f"/api/batches/{added['id']}"), 404, "NOT_FOUND")
+
+
+def test_batch_pause_resume_and_partial_counts(client: TestClient, runtime: Runtime,
+                                               origin: MediaOrigin) -> None:
+    runtime.engine.set_paused(True)
+    members = [add(client, {"url": url, "batch_id": "season-1", "batch_name": "Season 1"})
+               for url in (origin.clip_url, origin.clip2_url)]
+    other = add(client, {"url": origin.short_url, "auto_start": False})
+    summary = batch(client, "season-1")
+    assert summary is not None
+    assert (summary["batch_name"], summary["total_items"], summary["completed_items"],
+            summary["progress"]) == ("Season 1", 2, 0, 0.0)
+
+    paused = client.simulate_post("/api/batches/season-1/pause")
+    assert paused.status_code == 200
+    assert paused.json == {"batch_id": "season-1", "state": "paused", "items": 2}
+    assert {task(client, m["id"])["state"] for m in members} == {"paused"}
+    assert task(client, other["id"])["state"] == "paused"
+    runtime.engine.set_paused(False)  # the system runs again; the batch stays paused
+    assert {task(client, m["id"])["state"] for m in members} == {"paused"}
+
+    resumed = client.simulate_post("/api/batches/season-1/resume")
+    assert resumed.json == {"batch_id": "season-1", "state": "queued", "items": 2}
+    for member in members:
+        assert wait_state(client, member["id"], {"completed", "failed"})["state"] == "completed"
+    summary = batch(client, "season-1")
+    assert summary is not None
+    assert (summary["total_items"], summary["completed_items"], summary["progress"]) == (
+        2, 2, 100.0)
+    assert task(client, other["id"])["state"] == "paused"  # not in the batch
+    # a batch with nothing left in the queue: found, nothing to pause
+    again = client.simulate_post("/api/batches/season-1/pause")
+    assert again.json == {"batch_id": "season-1", "state": "paused", "items": 0}
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def test_settings_view(client: TestClient, runtime: Runtime) -> None:
+    view = client.simulate_get("/api/settings").json
+    assert view["max_concurrent_downloads"] == runtime.settings.max_workers == 3
+    assert view["download_directory"] == str(runtime.settings.download_path)
+    assert view["max_downloads_per_site"] == 2
+    assert view["output_template"] == "%(title)s.%(ext)s"
+    assert view["auth_enabled"] is False and view["cors_origins"] == []
+    # the test settings give the folders in the environment: they are pinned
+    assert view["pinned"] == {"download_directory": "YTP_DOWNLOAD_PATH"}
+    assert "auth_password" not in view
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    ({}, "No settings given"),
+    ({"max_concurrent_downloads": "3"}, "max_concurrent_downloads must be a whole number."),
+    ({"max_concurrent_downloads": True}, "max_concurrent_downloads must be a whole number."),
+    ({"max_concurrent_downloads": 2.5}, "max_concurrent_downloads must be a whole number."),
+    ({"max_concurrent_downloads": 0}, "max_concurrent_downloads must be between 1 and 64."),
+    ({"max_concurrent_downloads": 65}, "max_concurrent_downloads must be between 1 and 64."),
+    ({"max_downloads_per_site": None}, "max_downloads_per_site must be a whole number."),
+    ({"stall_timeout": 1}, "stall_timeout must be a number of seconds, at least 5."),
+    ({"stall_timeout": "10"}, "stall_timeout must be a number"),
+    ({"output_template": "../../%(title)s"}, "must stay inside the download folder"),
+    ({"output_template": ""}, "output_template must be a non-empty string."),
+    ({"download_directory": 5}, "download_directory must be a non-empty string."),
+    ({"max_concurrent_downloads": 2, "colour": "blue"},
+     "These settings cannot be changed here: colour."),
+    ({"auth_enabled": False}, "cannot be changed here: auth_enabled"),
+])
+def test_settings_put_bad_input(client: TestClient, runtime: Runtime, body: dict,
+                                text: str) -> None:
+    assert_error(send(client, "PUT", "/api/settings", body), 400, "INVALID_REQUEST", text)
+    assert runtime.settings.max_workers == 3  # nothing was applied
+    assert not (runtime.settings.config_path / "settings.json").exists()
+
+
+def test_settings_put_malformed_bodies(client: TestClient) -> None:
+    malformed = client.simulate_put("/api/settings", body="{",
+                                    headers={"Content-Type": "application/json"})
+    assert_error(malformed, 400, "INVALID_REQUEST", "Invalid JSON")
+    assert_error(send(client, "PUT", "/api/settings", [1]), 400, "INVALID_REQUEST",
+                 "JSON object")
+    assert_error(client.simulate_put("/api/settings"), 400, "INVALID_REQUEST")
+    assert_error(client.simulate_put("/api/settings", body="max=1",
+                                     headers={"Content-Type": "text/plain"}),
+                 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_env_pinned_setting_is_a_conflict(start, tmp_path: Path) -> None:
+    runtime, client = start(YTP_MAX_WORKERS="3")
+    assert client.simulate_get("/api/settings").json["pinned"]["max_concurrent_downloads"] \
+        == "YTP_MAX_WORKERS"
+    conflict = send(client, "PUT", "/api/settings", {"max_concurrent_downloads": 1})
+    assert_error(conflict, 409, "CONFLICT", "pinned by YTP_MAX_WORKERS")
+    assert_error(send(client, "PUT", "/api/settings", {"download_directory": str(tmp_path)}),
+                 409, "CONFLICT", "pinned by YTP_DOWNLOAD_PATH")
+    assert runtime.settings.max_workers == 3
+
+
+def test_raising_the_limit_starts_a_waiting_download_at_once(start,
+                                                             origin: MediaOrigin) -> None:
+    runtime, client = start()
+    assert send(client, "PUT", "/api/settings",
+                {"max_concurrent_downloads": 1}).json == {"success": True}
+    ids = [add(client, {"url": origin.slow_url, "template": f"{n}.%(ext)s"})["id"]
+           for n in ("first", "second")]
+
+    def one_runs_one_waits() -> tuple[str, str] | None:
+        # whichever got its info first runs; the other has its info and waits for a slot
+        states = {i: task(client, i)["state"] for i in ids}
+        running = [i for i in ids if states[i] == "downloading"]
+        waiting = [i for i in ids if states[i] == "queued" and runtime.engine.get(i).extractor]
+        return (running[0], waiting[0]) if len(running) == len(waiting) == 1 else None
+
+    running, waiting = wait_for(one_runs_one_waits, timeout=90,
+                                message="one download running and one waiting")
+    assert runtime.engine.stats()["active_downloads"] == 1
+
+    assert send(client, "PUT", "/api/settings",
+                {"max_concurrent_downloads": 2}).json == {"success": True}
+    wait_state(client, waiting, {"downloading"}, timeout=30)
+    assert task(client, running)["state"] == "downloading"  # both at once
+    assert client.simulate_get("/api/settings").json["max_concurrent_downloads"] == 2
+    assert client.simulate_get("/api/engine/stats").json["active_downloads"] == 2
+
+
+def test_settings_survive_a_restart_and_win_over_config_yml(start, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.yml").write_text("max_workers: 4\nstall_timeout: 60\n")
+    runtime, client = start()
+    assert runtime.settings.max_workers == 4
+    changed = send(client, "PUT", "/api/settings", {"max_concurrent_downloads": 2,
+                                                    "output_template": "%(id)s.%(ext)s"})
+    assert changed.json == {"success": True}
+    assert runtime.engine.settings.max_workers == 2
+    assert json.loads((config / "settings.json").read_text()) == {
+        "max_workers": 2, "output_template": "%(id)s.%(ext)s"}
+    runtime.stop()
+
+    again, client = start()  # the same config folder
+    assert again.settings.max_workers == 2  # settings.json wins over config.yml
+    assert again.settings.stall_timeout == 60  # untouched values still come from config.yml
+    view = client.simulate_get("/api/settings").json
+    assert view["max_concurrent_downloads"] == 2
+    assert view["output_template"] == "%(id)s.%(ext)s"
+    again.stop()
+
+    # an environment variable still wins, and pins the setting
+    pinned, client = start(YTP_MAX_WORKERS="5")
+    assert pinned.settings.max_workers == 5
+    assert client.simulate_get("/api/settings").json["max_concurrent_downloads"] == 5
+
+
+def test_download_directory_change_applies_to_new_downloads(start, tmp_path: Path,
+                                                            origin: MediaOrigin) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.yml").write_text(f"download_path: {tmp_path / 'downloads'}\n")
+    env = {"YTP_CONFIG_PATH": str(config), "YTP_TEMP_PATH": str(tmp_path / "tmp")}
+    runtime, client = start(env)
+    assert "download_directory" not in client.simulate_get("/api/settings").json["pinned"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_error(send(client, "PUT", "/api/settings",
+                      {"download_directory": str(blocker / "sub")}),
+                 400, "INVALID_REQUEST", "cannot create")
+    assert_error(send(client, "PUT", "/api/settings", {"download_directory": "relative/x"}),
+                 400, "INVALID_REQUEST", "absolute path")
+    target = tmp_path / "new" / "media"
+    assert send(client, "PUT", "/api/settings",
+                {"download_directory": str(target)}).json == {"success": True}
+    assert target.is_dir()
+    added = add(client, {"url": origin.clip_url})
+    done = wait_state(client, added["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+    assert (target / "clip.mp4").is_file()
+    assert not (tmp_path / "downloads" / "clip.mp4").exists()
+    runtime.stop()
+    again, _client = start(env)
+    assert again.settings.download_path == target
+
+
+def test_corrupt_saved_settings_name_the_file(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text("{not json")
+    with pytest.raises(SettingsError, match=r"settings\.json: cannot read saved settings"):
+        make_settings(tmp_path)
+    (tmp_path / "config" / "settings.json").write_text('{"max_workers": 0}')
+    with pytest.raises(SettingsError, match=r"settings\.json max_workers: must be at least 1"):
+        make_settings(tmp_path)
+    (tmp_path / "config" / "settings.json").write_text('{"port": 1, "max_workers": 2}')
+    settings = make_settings(tmp_path)  # keys that cannot be saved there are ignored
+    assert settings.max_workers == 2 and settings.port == 8081

@@ -1,0 +1,326 @@
+"""Logs: the rotating log file, ``GET /api/logs`` paging, the SSE stream (through the real
+gunicorn server: new lines arrive, the stream cap holds, a client that leaves frees its
+thread, a stopping server ends streams cleanly) and log records forwarded to the bus."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pathlib
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+import requests
+from conftest import make_settings
+from support.server import Server, wait_for
+from support.sse import SseClient, data
+
+from appliance import logs
+from appliance.api.app import create_app
+from appliance.events import EventBus
+from appliance.runtime import Runtime
+
+LOGGER = "appliance.test_logs"
+
+
+@pytest.fixture
+def test_log() -> Iterator[logging.Logger]:
+    logger = logging.getLogger(LOGGER)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield logger
+    logger.setLevel(level)
+
+
+def _all_pages(client: falcon.testing.TestClient, limit: int) -> list[dict[str, Any]]:
+    """Every entry, following next_offset until end_is_reached; checks each page's shape."""
+    entries: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        response = client.simulate_get("/api/logs", params={"offset": offset, "limit": limit})
+        assert response.status_code == 200, response.text
+        page = response.json
+        assert (page["offset"], page["limit"]) == (offset, limit)
+        entries += page["logs"]
+        if page["end_is_reached"]:
+            assert page["next_offset"] is None
+            assert len(page["logs"]) <= limit
+            return entries
+        assert len(page["logs"]) == limit
+        assert page["next_offset"] == offset + limit
+        offset = page["next_offset"]
+
+
+# --- the file and /api/logs --------------------------------------------------------------
+
+
+def test_log_file_pages_newest_first(
+    runtime: Runtime, client: falcon.testing.TestClient, test_log: logging.Logger
+) -> None:
+    for n in range(25):
+        test_log.info("record %d", n)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        test_log.exception("failed with a traceback")
+
+    path = runtime.settings.config_path / "logs" / "appliance.log"
+    assert path.is_file()
+    entries = _all_pages(client, limit=7)
+    ours = [e for e in entries if e["logger"] == LOGGER]
+    # A record with a traceback is one entry; the newest comes first.
+    assert ours[0]["level"] == "ERROR"
+    assert ours[0]["message"].startswith("failed with a traceback\nTraceback")
+    assert ours[0]["message"].endswith("ValueError: boom")
+    assert [e["message"] for e in ours[1:]] == [f"record {n}" for n in reversed(range(25))]
+    assert {e["level"] for e in ours[1:]} == {"INFO"}
+    assert len({e["id"] for e in entries}) == len(entries)
+    for entry in ours:
+        assert datetime.fromisoformat(entry["timestamp"]).utcoffset() is not None
+        assert entry["datetime"] == entry["timestamp"]
+    # The id is the SHA-256 of the record's text as written in the file.
+    text = path.read_text(encoding="utf-8")
+    last_record = text[text.rindex(f" ERROR {LOGGER}: failed with") - 23:].rstrip("\n")
+    assert ours[0]["id"] == hashlib.sha256(last_record.encode()).hexdigest()
+
+
+def test_log_query_defaults_and_bad_values(
+    client: falcon.testing.TestClient, test_log: logging.Logger
+) -> None:
+    test_log.info("one record at least")
+    page = client.simulate_get("/api/logs").json
+    assert (page["offset"], page["limit"]) == (0, 100)
+    assert page["logs"][0]["message"] == "one record at least"
+    assert client.simulate_get("/api/logs", params={"limit": "150"}).status_code == 200
+    for params in ({"limit": "151"}, {"limit": "0"}, {"limit": "x"}, {"offset": "-1"},
+                   {"offset": "1.5"}):
+        response = client.simulate_get("/api/logs", params=params)
+        assert response.status_code == 400, params
+        assert response.json["code"] == "INVALID_REQUEST"
+        assert next(iter(params)) in response.json["error"]
+
+
+def test_file_logging_off_answers_404(tmp_path: Path) -> None:
+    runtime = Runtime(make_settings(tmp_path, YTP_FILE_LOGGING="false"), websocket=False)
+    runtime.start()
+    try:
+        client = falcon.testing.TestClient(create_app(runtime))
+        logging.getLogger(LOGGER).warning("not in any file")
+        for path in ("/api/logs", "/api/logs/stream"):
+            response = client.simulate_get(path)
+            assert response.status_code == 404, path
+            assert response.json == {"error": "File logging is not enabled.",
+                                     "code": "NOT_FOUND"}
+        assert not (runtime.settings.config_path / "logs").exists()
+    finally:
+        runtime.stop()
+
+
+def _record(n: int, *, lines: int = 1) -> str:
+    head = f"2024-05-0{1 + n % 9} 12:{n % 60:02d}:00,{n % 1000:03d} WARNING appliance.x{n}: "
+    return head + "\n".join(f"message {n} part {i}" for i in range(lines))
+
+
+@pytest.mark.parametrize("block", [5, 64, 1 << 16])
+def test_reading_backwards_across_blocks_and_rotated_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(logs, "READ_BLOCK", block)
+    older = [_record(n, lines=1 + n % 3) for n in range(12)]
+    newer = [_record(n, lines=1 + n % 4) for n in range(12, 30)]
+    path = tmp_path / "appliance.log"
+    path.with_name("appliance.log.1").write_text("\n".join(older) + "\n", encoding="utf-8")
+    # The file ends in a line still being written: not an entry yet.
+    path.write_text("\n".join(newer) + "\n2024-05-01 12:00:00,000 INFO half", encoding="utf-8")
+    expected = list(reversed(newer)) + list(reversed(older))
+
+    for offset, limit in ((0, 1), (0, 7), (5, 10), (17, 3), (25, 150), (29, 1), (30, 5)):
+        entries, end = logs.read_entries(path, offset, limit)
+        want = expected[offset : offset + limit]
+        assert [e["message"] for e in entries] == [t.split(": ", 1)[1] for t in want]
+        assert [e["logger"] for e in entries] == [t.split(" ")[3][:-1] for t in want]
+        assert [e["id"] for e in entries] == [logs.line_id(t) for t in want]
+        assert end is (offset + limit >= len(expected))
+
+
+class _CountingReads:
+    def __init__(self, handle: Any, counter: list[int]) -> None:
+        self.handle, self.counter = handle, counter
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        self.counter[0] += len(chunk)
+        return chunk
+
+    def seek(self, *args: int) -> int:
+        return self.handle.seek(*args)
+
+    def __enter__(self) -> _CountingReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def test_reading_a_large_file_reads_only_what_the_page_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "appliance.log"
+    line = "2024-05-01 12:00:00,000 INFO appliance.big: line {:06d} " + "x" * 60 + "\n"
+    with path.open("w", encoding="utf-8") as handle:
+        for n in range(100_000):
+            handle.write(line.format(n))
+    size = path.stat().st_size
+    assert size > 9_000_000
+
+    counter = [0]
+    real_open = pathlib.Path.open
+
+    def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        return _CountingReads(real_open(self, *args, **kwargs), counter)
+
+    monkeypatch.setattr(pathlib.Path, "open", counting_open)
+    entries, end = logs.read_entries(path, 0, 100)
+    assert [e["message"][:11] for e in entries[:2]] == ["line 099999", "line 099998"]
+    assert not end
+    assert counter[0] <= 2 * logs.READ_BLOCK
+
+    counter[0] = 0
+    entries, end = logs.read_entries(path, 50_000, 150)
+    assert entries[0]["message"].startswith("line 049999")
+    assert counter[0] <= (50_000 + 151) * len(line) + 2 * logs.READ_BLOCK < size
+
+
+# --- log records on the bus --------------------------------------------------------------
+
+
+def test_warnings_and_errors_reach_the_bus(runtime: Runtime, test_log: logging.Logger) -> None:
+    seen: list[Any] = []
+    runtime.bus.subscribe(lambda e: seen.append(e) if e.name.startswith("log_") else None)
+    test_log.info("info stays in the log")
+    test_log.warning("disk is %d%% full", 91)
+    test_log.error("cannot write\nsecond line")
+    logging.getLogger("appliance.ws").warning("websocket records are not forwarded")
+    test_log.warning("already announced", extra={"announce": False})
+    assert [(e.name, e.data["message"], e.data["logger"]) for e in seen] == [
+        ("log_warning", "disk is 91% full", LOGGER),
+        ("log_error", "cannot write", LOGGER),
+    ]
+    assert seen[0].data["title"] == "Warning" and seen[1].data["title"] == "Error"
+
+
+def test_forwarding_never_recurses(runtime: Runtime, test_log: logging.Logger) -> None:
+    """A bus subscriber that logs a warning for each message must not start a loop."""
+    seen: list[Any] = []
+
+    def noisy(event: Any) -> None:
+        if event.name.startswith("log_"):
+            seen.append(event)
+            logging.getLogger("appliance.noisy").warning("saw %s", event.name)
+
+    runtime.bus.subscribe(noisy)
+    test_log.warning("first")
+    assert [e.data["message"] for e in seen] == ["first"]
+
+
+def test_a_log_storm_is_rate_limited() -> None:
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    now = [1000.0]
+    forwarder = logs.BusForwarder(bus, rate=1.0, burst=3, clock=lambda: now[0])
+    logger = logging.getLogger("appliance.test_storm")
+    logger.addHandler(forwarder)
+    logger.propagate = False
+    try:
+        for n in range(50):
+            logger.error("storm %d", n)
+        assert [e.data["message"] for e in seen] == ["storm 0", "storm 1", "storm 2"]
+        now[0] += 1.0  # one token back
+        logger.error("after the storm")
+        assert seen[-1].data["message"] == \
+            "after the storm (47 more log message(s) were held back)"
+        logger.error("no token left")
+        assert len(seen) == 4
+    finally:
+        logger.removeHandler(forwarder)
+        logger.propagate = True
+
+
+# --- the live stream, through the real server --------------------------------------------
+
+
+def _open_stream(server: Server) -> requests.Response:
+    return requests.get(server.url + "/api/logs/stream", stream=True, timeout=30)
+
+
+@pytest.mark.e2e
+def test_stream_sends_lines_logged_after_connecting(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    response = _open_stream(server)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    stream = SseClient(response)
+    try:
+        marker = f"marker-{uuid.uuid4().hex}"
+        # A URL nothing answers: the engine logs the failure (with the URL) when it fails.
+        assert server.post("/api/history", {"url": f"http://127.0.0.1:9/{marker}"}).ok
+        event = stream.until(
+            lambda e: e["event"] == "log_lines" and marker in data(e)["line"], timeout=60
+        )
+        payload = data(event)
+        assert payload["id"] == hashlib.sha256(payload["line"].encode()).hexdigest()
+        assert datetime.fromisoformat(payload["datetime"]).utcoffset() is not None
+        # The same record is in the file, under the same id.
+        page = server.get("/api/logs", params={"limit": 150}).json()
+        assert payload["id"] in {entry["id"] for entry in page["logs"]}
+    finally:
+        stream.close()
+
+
+@pytest.mark.e2e
+def test_stream_cap_and_leaving_clients_free_their_threads(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server()  # YTP_MAX_STREAMS: 3 by default
+    streams = [_open_stream(server) for _ in range(3)]
+    try:
+        assert [s.status_code for s in streams] == [200, 200, 200]
+        assert server.get("/api/ping").status_code == 200  # other requests still served
+        over = requests.get(server.url + "/api/logs/stream", timeout=10)
+        assert over.status_code == 503
+        assert over.json()["code"] == "UNAVAILABLE"
+        assert "streams" in over.json()["error"]
+        assert over.headers["Retry-After"]
+
+        streams.pop(0).close()  # the client goes away without a word
+
+        def accepted() -> requests.Response | None:
+            response = _open_stream(server)
+            if response.status_code == 200:
+                return response
+            response.close()
+            return None
+
+        streams.append(wait_for(accepted, timeout=20, message="a freed stream slot"))
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+@pytest.mark.e2e
+def test_streams_end_cleanly_when_the_server_stops(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    stream = SseClient(_open_stream(server))
+    try:
+        assert server.stop() == 0
+        assert stream.ended.wait(10)
+        # A clean end of the chunked body, not a connection cut by a killed worker.
+        assert stream.error is None
+    finally:
+        stream.close()

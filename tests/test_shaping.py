@@ -1,0 +1,393 @@
+"""Presets, download fields, conditions, archives and the command console, on the real engine
+with real yt-dlp against the local media origin."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yt_dlp
+from conftest import make_settings
+from falcon.testing import TestClient
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance.api.app import create_app
+from appliance.engine.archive import Archives
+from appliance.engine.nfo import write_nfo
+from appliance.engine.options import parse_cli
+from appliance.engine.presets import BUILTIN
+from appliance.events import Event
+from appliance.runtime import Runtime
+
+
+@pytest.fixture
+def shaped(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
+    rt = Runtime(make_settings(tmp_path, YTP_KEEP_ARCHIVE="true", YTP_CONSOLE_ENABLED="true"),
+                 websocket=False)
+    rt.start()
+    yield rt, TestClient(create_app(rt))
+    rt.stop()
+
+
+def add(client: TestClient, body: Any) -> Any:
+    response = client.simulate_post("/api/history", json=body)
+    assert response.status_code == 200, response.text
+    return response.json
+
+
+def finished(client: TestClient, item_id: str, timeout: float = 90) -> dict:
+    return wait_for(lambda: (i := client.simulate_get(f"/api/history/{item_id}").json)
+                    ["kind"] == "done" and i, timeout=timeout, message=f"{item_id} done")
+
+
+# --- presets --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", BUILTIN, ids=[p["name"] for p in BUILTIN])
+def test_builtin_preset_options_parse_with_ytdlp(preset: dict) -> None:
+    options = parse_cli(preset.get("cli", ""), trusted=True)
+    assert options.removed == []
+    params = yt_dlp.parse_options(options.args).ydl_opts
+    if "-x" in shlex.split(preset.get("cli", "")):
+        assert any(pp["key"] == "FFmpegExtractAudio" for pp in params["postprocessors"])
+
+
+def test_preset_crud_and_rules(shaped) -> None:
+    _rt, client = shaped
+    listed = client.simulate_get("/api/presets?per_page=100").json
+    names = [p["name"] for p in listed["items"]]
+    assert names[:2] == ["default", "video-1080p"] and len(names) == len(BUILTIN)
+    assert all(p["default"] for p in listed["items"])
+    created = client.simulate_post("/api/presets", json={"name": "subs", "cli": "--write-subs",
+                                                         "folder": "tv"})
+    assert created.status_code == 200 and created.json["default"] is False
+    preset_id = created.json["id"]
+    assert client.simulate_post("/api/presets", json={"name": "subs"}).status_code == 409
+    patched = client.simulate_patch(f"/api/presets/{preset_id}", json={"description": "x"})
+    assert patched.json["description"] == "x" and patched.json["cli"] == "--write-subs"
+    replaced = client.simulate_put(f"/api/presets/{preset_id}", json={"name": "subs2"})
+    assert replaced.json["cli"] == "" and replaced.json["name"] == "subs2"
+    default_id = listed["items"][0]["id"]
+    for response in (client.simulate_patch(f"/api/presets/{default_id}", json={"cli": "-x"}),
+                     client.simulate_delete(f"/api/presets/{default_id}")):
+        assert response.status_code == 400 and "default preset" in response.json["error"]
+    assert client.simulate_get("/api/presets/9999").status_code == 404
+    assert client.simulate_delete(f"/api/presets/{preset_id}").json["name"] == "subs2"
+    assert client.simulate_get(f"/api/presets/{preset_id}").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    ({"name": "x", "cli": "--no-such-thing"}, "no such option: --no-such-thing"),
+    ({"name": "x", "cli": "--exec ls"}, "not allowed in a preset: --exec"),
+    ({"name": "x", "folder": "../up"}, "inside the download folder"),
+    ({"name": "x", "cookies": "nope"}, "Netscape format"),
+    ({"name": "x", "nfo": "series"}, "nfo must be"),
+    ({"name": ""}, "name is required"),
+    ({"name": 3}, "name must be a string"),
+    ({"name": "x", "colour": "red"}, "Unknown preset field"),
+])
+def test_preset_bad_input(shaped, body: dict, text: str) -> None:
+    _rt, client = shaped
+    response = client.simulate_post("/api/presets", json=body)
+    assert response.status_code == 400 and text in response.json["error"], response.json
+
+
+def test_config_update_events(shaped) -> None:
+    rt, client = shaped
+    seen: list[Event] = []
+    rt.bus.subscribe(lambda e: seen.append(e) if e.name == "config_update" else None)
+    preset = client.simulate_post("/api/presets", json={"name": "p1"}).json
+    client.simulate_delete(f"/api/presets/{preset['id']}")
+    client.simulate_post("/api/conditions", json={"name": "c", "filter": "is_live"})
+    assert [(e.data["feature"], e.data["action"]) for e in seen] == [
+        ("presets", "create"), ("presets", "delete"), ("conditions", "create")]
+    assert seen[0].data["data"]["name"] == "p1"
+
+
+def test_audio_preset_produces_audio_file(shaped, origin: MediaOrigin) -> None:
+    rt, client = shaped
+    [queued] = add(client, {"url": origin.clip_url, "preset": "audio-m4a"})
+    item = finished(client, queued["id"])
+    assert item["status"] == "finished", item
+    path = rt.settings.download_path / item["filename"]
+    assert path.suffix == ".m4a"
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True).stdout)
+    kinds = {s["codec_type"] for s in probe["streams"] if s["codec_type"] != "video"
+             or s.get("disposition", {}).get("attached_pic") != 1}
+    assert kinds == {"audio"}
+
+
+def test_priority_merge_request_over_preset_over_defaults(tmp_path: Path) -> None:
+    rt = Runtime(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true",
+                               YTP_YTDLP_CLI="--retries 3 -f worst"), websocket=False)
+    rt.start()
+    try:
+        client = TestClient(create_app(rt))
+        client.simulate_post("/api/presets", json={
+            "name": "p", "folder": "from-preset", "template": "%(id)s.%(ext)s",
+            "cli": "-f bestaudio"})
+        command = client.simulate_post("/api/yt-dlp/command", json={
+            "url": "http://x.invalid/v", "preset": "p", "cli": "-f best"}).json["command"]
+        argv = shlex.split(command)
+        home = rt.settings.download_path / "from-preset"
+        assert argv[:5] == ["yt-dlp", "--paths", str(home), "--output", "%(id)s.%(ext)s"]
+        # defaults, then the preset, then the request: the last -f wins in yt-dlp
+        formats = [argv[i + 1] for i, a in enumerate(argv) if a == "-f"]
+        assert formats == ["worst", "bestaudio", "best"] and argv[-1] == "http://x.invalid/v"
+        own = client.simulate_post("/api/yt-dlp/command", json={
+            "url": "http://x.invalid/v", "preset": "p", "folder": "mine",
+            "template": "%(title)s.%(ext)s", "cookies": "h\tFALSE\t/\tFALSE\t0\tn\tv"}).json
+        argv = shlex.split(own["command"])
+        assert argv[2] == str(rt.settings.download_path / "mine")
+        assert argv[4] == "%(title)s.%(ext)s" and "--cookies" in argv
+        bad = client.simulate_post("/api/yt-dlp/command", json={"url": "x"})
+        assert bad.status_code == 400
+    finally:
+        rt.stop()
+
+
+def test_command_console_disabled_is_403(client: TestClient) -> None:
+    response = client.simulate_post("/api/yt-dlp/command", json={"url": "http://x.invalid/"})
+    assert response.status_code == 403 and response.json["code"] == "FORBIDDEN"
+
+
+# --- download fields ------------------------------------------------------------------
+
+
+def test_dl_fields_apply_as_options(shaped) -> None:
+    _rt, client = shaped
+    created = client.simulate_post("/api/dl_fields", json={
+        "name": "Proxy", "field": "--proxy", "kind": "text", "order": 1})
+    assert created.status_code == 200
+    client.simulate_post("/api/dl_fields", json={"name": "Subs", "field": "--write-subs",
+                                                 "kind": "bool"})
+    command = client.simulate_post("/api/yt-dlp/command", json={
+        "url": "http://x.invalid/v", "dl_fields": {"--proxy": "http://127.0.0.1:9",
+                                                   "Subs": True}}).json["command"]
+    assert "--proxy http://127.0.0.1:9" in command and "--write-subs" in command
+    [queued] = add(client, {"url": "http://127.0.0.1:9/x.mp4", "auto_start": False,
+                            "dl_fields": {"--proxy": "http://127.0.0.1:9"}})
+    item = client.simulate_get(f"/api/history/{queued['id']}").json
+    assert "--proxy" in item["cli"]
+    for fields, text in (({"--nope": "x"}, "not a configured download field"),
+                         ({"Subs": "yes"}, "must be true or false"),
+                         ("x", "dl_fields must be an object")):
+        response = client.simulate_post("/api/history", json={"url": "http://x.invalid/",
+                                                              "dl_fields": fields})
+        assert response.status_code == 400 and text in response.json["error"]
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    ({"name": "E", "field": "--exec", "kind": "text"}, "not allowed"),
+    ({"name": "N", "field": "--nope", "kind": "text"}, "not a yt-dlp option"),
+    ({"name": "K", "field": "--proxy", "kind": "bool"}, "takes a value"),
+    ({"name": "K", "field": "--write-subs", "kind": "text"}, "takes no value"),
+    ({"name": "K", "field": "--proxy", "kind": "colour"}, "kind must be one of"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "order": "1"}, "order must be"),
+])
+def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
+    _rt, client = shaped
+    response = client.simulate_post("/api/dl_fields", json=body)
+    assert response.status_code == 400 and text in response.json["error"], response.json
+
+
+# --- conditions -----------------------------------------------------------------------
+
+
+def test_condition_skips_short_clip_and_says_why(shaped, origin: MediaOrigin) -> None:
+    _rt, client = shaped
+    client.simulate_post("/api/conditions", json={
+        "name": "too short", "filter": "duration < 2", "extras": {"skip": True},
+        "priority": 5})
+    client.simulate_post("/api/conditions", json={
+        "name": "low priority", "filter": "duration < 100", "cli": "--write-info-json"})
+    [short] = add(client, {"url": origin.watch_url("short")})
+    [clip] = add(client, {"url": origin.watch_url("clip")})
+    [opted_out] = add(client, {"url": origin.watch_url("short"), "template": "o.%(ext)s",
+                               "extras": {"ignore_conditions": True}})
+    skipped = finished(client, short["id"])
+    assert skipped["status"] == "skip"
+    assert skipped["msg"] == "Skipped by condition 'too short'."
+    assert skipped["extras"]["condition"] == "too short"
+    other = finished(client, clip["id"])
+    assert other["status"] == "finished" and "--write-info-json" in other["cli"]
+    assert other["extras"]["condition"] == "low priority"
+    assert finished(client, opted_out["id"])["status"] == "finished"
+
+
+def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
+    _rt, client = shaped
+    client.simulate_post("/api/conditions", json={
+        "name": "audio for short", "filter": "duration < 2 || title ~= '(?i)^nothing$'",
+        "extras": {"preset": "audio-m4a"}})
+    [short] = add(client, {"url": origin.watch_url("short")})
+    item = finished(client, short["id"])
+    assert item["preset"] == "audio-m4a" and item["filename"].endswith(".m4a")
+
+
+@pytest.mark.parametrize(("body", "status", "text"), [
+    ({"name": "c", "filter": "(duration > 5"}, 400, "position"),
+    ({"name": "c", "filter": "title ~= '('"}, 400, "Invalid filter"),
+    ({"name": "c", "filter": ""}, 400, "filter is required"),
+    ({"name": "c", "filter": "is_live", "priority": "high"}, 400, "priority must be"),
+    ({"name": "c", "filter": "is_live", "extras": {"preset": "nope"}}, 400, "not found"),
+    ({"name": "c", "filter": "is_live", "cli": "--exec ls"}, 400, "not allowed"),
+])
+def test_condition_bad_input(shaped, body: dict, status: int, text: str) -> None:
+    _rt, client = shaped
+    response = client.simulate_post("/api/conditions", json=body)
+    assert response.status_code == status and text in response.json["error"], response.json
+
+
+def test_condition_syntax_error_names_position(shaped) -> None:
+    _rt, client = shaped
+    response = client.simulate_post("/api/conditions", json={"name": "c",
+                                                             "filter": "duration >"})
+    assert response.status_code == 400
+    assert isinstance(response.json["position"], int)
+
+
+def test_condition_test_endpoint(shaped, origin: MediaOrigin) -> None:
+    _rt, client = shaped
+    yes = client.simulate_post("/api/conditions/test", json={
+        "url": origin.watch_url("clip"), "condition": "duration > 1 & duration < 10"}).json
+    assert yes["status"] is True and yes["data"]["title"] == "Watch clip"
+    assert "formats" not in yes["data"] and "http_headers" not in yes["data"]
+    no = client.simulate_post("/api/conditions/test", json={
+        "url": origin.watch_url("clip"), "condition": "duration > 100"}).json
+    assert no["status"] is False
+    bad = client.simulate_post("/api/conditions/test", json={"url": origin.clip_url,
+                                                             "condition": "duration >"})
+    assert bad.status_code == 400
+    missing = client.simulate_post("/api/conditions/test", json={"condition": "x"})
+    assert missing.status_code == 400
+
+
+# --- archives -------------------------------------------------------------------------
+
+
+def test_archived_url_is_skipped_without_extraction_until_removed(
+    shaped, origin: MediaOrigin
+) -> None:
+    rt, client = shaped
+    [first] = add(client, {"url": origin.clip_url})
+    done = finished(client, first["id"])
+    archive = rt.settings.config_path / "archive.txt"
+    assert archive.read_text() == "generic clip\n"
+    origin.clear_requests()
+    [again] = add(client, {"url": origin.clip_url})
+    skipped = finished(client, again["id"])
+    assert skipped["status"] == "skip" and "generic clip" in skipped["msg"]
+    assert origin.requests_for(origin.clip_url) == [], "no request for an archived URL"
+    # forced: downloads anyway
+    [forced] = add(client, {"url": origin.clip_url, "force": True, "template": "f.%(ext)s"})
+    assert finished(client, forced["id"])["status"] == "finished"
+    # remove the entry through the item: it can download again
+    conflict = client.simulate_post(f"/api/history/{done['id']}/archive")
+    assert conflict.status_code == 409
+    removed = client.simulate_delete(f"/api/history/{done['id']}/archive")
+    assert removed.status_code == 200 and "removed from" in removed.json["message"]
+    assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 404
+    [third] = add(client, {"url": origin.clip_url, "template": "t.%(ext)s"})
+    assert finished(client, third["id"])["status"] == "finished"
+    assert client.simulate_post("/api/history/nope/archive").status_code == 404
+
+
+def test_archiver_endpoints(shaped) -> None:
+    _rt, client = shaped
+    empty = client.simulate_get("/api/archiver", params={"preset": "default"}).json
+    assert empty["count"] == 0 and empty["file"].endswith("archive.txt")
+    added = client.simulate_post("/api/archiver", json={
+        "preset": "default", "items": ["youtube abc", "vimeo 1"]})
+    assert added.status_code == 200 and added.json["items"] == ["youtube abc", "vimeo 1"]
+    same = client.simulate_post("/api/archiver", json={"preset": "default",
+                                                       "items": ["youtube abc"]})
+    assert same.status_code == 304
+    read = client.simulate_get("/api/archiver", params={"preset": "default", "ids": "abc"})
+    assert read.json["items"] == ["youtube abc"]
+    gone = client.simulate_delete("/api/archiver", json={"preset": "default",
+                                                         "items": ["vimeo 1"]})
+    assert gone.status_code == 200 and gone.json["items"] == ["vimeo 1"]
+    assert client.simulate_delete("/api/archiver", json={
+        "preset": "default", "items": ["vimeo 1"]}).status_code == 304
+    for bad in ({"items": ["a b"]}, {"preset": "default", "items": []},
+                {"preset": "default", "items": ["onlyone"]}, {"preset": "nope", "items": ["a b"]}):
+        assert client.simulate_post("/api/archiver", json=bad).status_code == 400
+    assert client.simulate_get("/api/archiver").status_code == 400
+
+
+def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
+    _rt, client = shaped
+    result = client.simulate_post("/api/yt-dlp/archive_id", json=[
+        origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw"]).json
+    assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw"]
+    assert result[1]["error"] and result[2]["index"] == 2
+    assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
+
+
+def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
+    path = tmp_path / "archive.txt"
+    archives = Archives()
+    archives.add(path, ["youtube seed"])
+    barrier = threading.Barrier(20)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        # every writer adds its own ids and some that others add too
+        archives.add(path, [f"youtube w{n}-{i}" for i in range(25)] + ["youtube shared"])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(set(lines)) == 1 + 20 * 25 + 1
+    assert archives.remove(path, ["youtube shared", "youtube missing"]) == ["youtube shared"]
+    assert "youtube shared" not in path.read_text()
+
+
+def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "archive.txt"
+    archives = Archives()
+    archives.add(path, ["youtube a"])
+    assert archives.contains(path, "youtube a")
+    path.write_text("youtube b\n")  # another program edits the file
+    assert not archives.contains(path, "youtube a") and archives.contains(path, "youtube b")
+
+
+def test_media_server_preset_writes_nfo_and_layout(shaped, origin: MediaOrigin) -> None:
+    rt, client = shaped
+    [queued] = add(client, {"url": origin.watch_url("clip"), "preset": "media-server-tv"})
+    item = finished(client, queued["id"])
+    assert item["status"] == "finished", item
+    media = rt.settings.download_path / item["filename"]
+    assert item["filename"].startswith("Unknown/Season 2024/")
+    nfo = media.with_suffix(".nfo").read_text()
+    assert "<aired>2024-01-02</aired>" in nfo and "<title>Watch clip</title>" in nfo
+
+
+def test_nfo_files(tmp_path: Path) -> None:
+    media = tmp_path / "Show - S2024E0102 - Title [abc].mp4"
+    media.write_bytes(b"x")
+    info = {"title": "Title & <more>", "id": "abc", "upload_date": "20240102",
+            "uploader": "Chan", "description": "d", "duration": 125, "extractor": "youtube"}
+    nfo = write_nfo(media, "tv", info)
+    text = nfo.read_text()
+    assert "<episodedetails>" in text and "<season>2024</season>" in text
+    assert "<episode>102</episode>" in text and "Title &amp; &lt;more&gt;" in text
+    with pytest.raises(FileExistsError):
+        write_nfo(media, "tv", info)
+    movie = write_nfo(media, "movie", info, overwrite=True).read_text()
+    assert "<movie>" in movie and "<year>2024</year>" in movie
+    with pytest.raises(ValueError, match="no upload or release date"):
+        write_nfo(media, "tv", {"title": "x"}, overwrite=True)
