@@ -13,7 +13,6 @@ from .pagination import OPENAPI_HEADERS, openapi_parameters, page_request, pagin
 from .requests import json_object
 from .schemas import error, json_body, json_response, path_param, ref
 
-
 # Pony stores these ids as 32-bit integers: a larger id cannot exist.
 MAX_ID = 2**31 - 1
 
