@@ -258,3 +258,27 @@ def test_no_descriptor_process_or_thread_leaks(
     run_batch("c")
     wait_for(lambda: counts() <= baseline, timeout=30,
              message=f"fds/threads back to {baseline} (now {counts()})")
+
+
+def test_presets_conditions_and_archive_through_the_real_server(
+    make_server: Callable[..., Server], origin: MediaOrigin
+) -> None:
+    server = make_server(YTP_KEEP_ARCHIVE="true")
+    feed = Feed(server.ws_url)
+    feed.next()
+    created = server.post("/api/presets", {"name": "music", "cli": "-x --audio-format m4a",
+                                           "folder": "music"})
+    assert created.status_code == 200, created.text
+    update = feed.until(lambda e: e["event"] == "config_update")
+    assert update["data"]["feature"] == "presets" and update["data"]["action"] == "create"
+    server.post("/api/conditions", {"name": "skip short", "filter": "duration < 2",
+                                    "extras": {"skip": True}})
+    [audio] = server.post("/api/history", {"url": origin.clip_url, "preset": "music"}).json()
+    [short] = server.post("/api/history", {"url": origin.watch_url("short")}).json()
+    done = server.wait_status(audio["id"], {"finished"})
+    assert done["filename"].startswith("music/") and done["filename"].endswith(".m4a")
+    skipped = server.wait_status(short["id"], {"skip"})
+    assert "skip short" in skipped["msg"]
+    [again] = server.post("/api/history", {"url": origin.clip_url, "preset": "music"}).json()
+    assert "archive" in server.wait_status(again["id"], {"skip"})["msg"]
+    feed.close()
