@@ -257,10 +257,10 @@ def test_login_sets_a_browser_session_cookie_that_authenticates(web_app: App) ->
     assert result.status_code == 200, result.text
     assert result.json["status"] == "success"
     cookie = result.cookies[COOKIE_NAME]
-    assert cookie.http_only and cookie.same_site == "Lax" and cookie.path == "/"
+    assert cookie.http_only and cookie.same_site == "Strict" and cookie.path == "/"
     assert cookie.max_age is None and cookie.expires is None  # browser session
     header = result.headers["set-cookie"]
-    assert "HttpOnly" in header and "SameSite=Lax" in header and "Max-Age" not in header
+    assert "HttpOnly" in header and "SameSite=Strict" in header and "Max-Age" not in header
     assert PASSWORD not in cookie.value and WEB_PASSWORD not in cookie.value
     assert web_app.cookie_get(cookie.value).status_code == 200
 
@@ -271,7 +271,7 @@ def test_remember_sets_a_persistent_cookie(web_app: App) -> None:
     cookie = result.cookies[COOKIE_NAME]
     assert cookie.max_age == sessions.REMEMBER_SECONDS
     assert f"Max-Age={sessions.REMEMBER_SECONDS}" in result.headers["set-cookie"]
-    assert cookie.http_only and cookie.same_site == "Lax"
+    assert cookie.http_only and cookie.same_site == "Strict"
     web_app.offset = 2 * 24 * 3600  # past a browser session's day, within 30 days
     assert web_app.cookie_get(cookie.value).status_code == 200
     web_app.offset = sessions.REMEMBER_SECONDS + 60

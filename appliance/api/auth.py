@@ -72,9 +72,11 @@ class Login:
         if not isinstance(username, str) or not isinstance(password, str):
             raise errors.invalid("username and password are required and must be strings.")
         session = self.auth.login(username, password, address=_address(req), remember=remember)
+        # Strict, not Lax: GET /api/history/add changes state, and a Lax cookie would ride
+        # along on a link from another site.
         resp.set_cookie(
             COOKIE_NAME, session.cookie, max_age=session.max_age, path="/",
-            secure=req.scheme == "https", http_only=True, same_site="Lax",
+            secure=req.scheme == "https", http_only=True, same_site="Strict",
         )
         resp.media = {
             "status": "success",
@@ -92,7 +94,7 @@ class Logout:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.auth.logout(req.get_header("Cookie"))
-        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Lax")  # expires now: dropped
+        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")  # expires now: dropped
         resp.media = {"status": "success", "message": "Logged out."}
 
 
@@ -117,7 +119,7 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
 # --- OpenAPI ------------------------------------------------------------------------------
 
 _SET_COOKIE = {"Set-Cookie": {
-    "description": f"The `{COOKIE_NAME}` cookie (HttpOnly, SameSite=Lax, Path=/).",
+    "description": f"The `{COOKIE_NAME}` cookie (HttpOnly, SameSite=Strict, Path=/).",
     "schema": {"type": "string"},
 }}
 _RETRY_AFTER = {"Retry-After": {
@@ -148,7 +150,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "description": (
             "Either credential: user `appliance` (or YTP_AUTH_USERNAME) with the password set "
             "by `appliance web passwd`, or YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD. The cookie is "
-            "signed, HttpOnly and SameSite=Lax; without `remember` it is a browser-session "
+            "signed, HttpOnly and SameSite=Strict; without `remember` it is a browser-session "
             f"cookie honoured for at most {sessions.BROWSER_SECONDS // 3600} hours, with it a "
             f"persistent cookie for {sessions.REMEMBER_SECONDS // 86400} days. After 5 failed "
             "attempts from one address, further attempts are refused (429) for a growing "

@@ -252,6 +252,7 @@ class _Process:
         proc = self.proc
         if proc is None:
             return
+        # Only while yt-dlp is not reaped: after that its pid (the group id) may be reused.
         if proc.poll() is None:
             self.kill()
             log.info("terminal: yt-dlp (pid %s) killed: the client left or the service is "
@@ -270,14 +271,13 @@ def _run(argv: list[str], runtime: Runtime, watch: sse.Watch) -> Iterator[bytes]
             yield _output("stderr", failure) + sse.event("close", {"exitcode": -1})
             return
         deadline = time.monotonic() + settings.console_timeout
-        while process.open_pipes:
+        timed_out = False
+        while process.open_pipes:  # after a kill too: what was written before still comes
             if watch.should_end():
                 return  # finally: the process group is killed
-            if time.monotonic() >= deadline:
+            if not timed_out and time.monotonic() >= deadline:
                 process.kill()
-                yield _output("stderr", f"Stopped: the command ran longer than "
-                                        f"{settings.console_timeout:g} s (YTP_CONSOLE_TIMEOUT).")
-                break
+                timed_out = True
             chunk = process.next_chunk(sse.POLL_SECONDS)
             if chunk:
                 yield chunk
@@ -286,8 +286,12 @@ def _run(argv: list[str], runtime: Runtime, watch: sse.Watch) -> Iterator[bytes]
                 yield sse.PING
                 watch.wrote()
         exitcode = process.wait(watch)
-        if exitcode is not None:
-            yield sse.event("close", {"exitcode": exitcode})
+        if exitcode is None:
+            return
+        if timed_out:
+            yield _output("stderr", f"Stopped: the command ran longer than "
+                                    f"{settings.console_timeout:g} s (YTP_CONSOLE_TIMEOUT).")
+        yield sse.event("close", {"exitcode": exitcode})
     finally:
         process.close()
 

@@ -87,7 +87,8 @@ class Configuration:
         ws_scheme = "wss" if req.scheme == "https" else "ws"
         ws_path = f"{settings.base_path}ws"
         resp.media = {
-            "app": {**settings.public(), "version": __version__},
+            "app": {**settings.public(), "version": __version__,
+                    "auth_enabled": self.runtime.auth.enabled},
             "presets": self.runtime.engine.presets.all(),
             "dl_fields": [],
             "paused": self.runtime.engine.paused,
