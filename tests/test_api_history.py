@@ -130,6 +130,19 @@ def test_malformed_json_and_content_type_and_size(client: TestClient, runtime: R
     assert huge.status_code == 413 and huge.json["code"] == "PAYLOAD_TOO_LARGE"
 
 
+@pytest.mark.parametrize(("cli", "removed"), [
+    ("-xP/tmp/evil", ["--paths"]),  # a blocked option hidden in a short-option cluster
+    ("-x -P /tmp", ["--paths"]),
+    ("--js-runtimes deno:/bin/sh", ["--js-runtimes"]),  # names a program to run
+    ("--exec-before-download 'rm x' --netrc-cmd cat", ["--exec-before-download", "--netrc-cmd"]),
+])
+def test_unsafe_options_removed_wherever_they_hide(client: TestClient, cli: str,
+                                                   removed: list[str]) -> None:
+    [queued] = post(client, "/api/history", {"url": "http://127.0.0.1:9/x.mp4", "cli": cli,
+                                             "auto_start": False}).json
+    assert queued["removed_options"] == removed
+
+
 def test_cli_removed_options_reported(client: TestClient, origin: MediaOrigin) -> None:
     response = post(client, "/api/history", {
         "url": origin.clip_url, "cli": "--exec 'touch /tmp/pwned' -o /etc/x.%(ext)s",

@@ -302,3 +302,26 @@ def test_api_conforms_to_document(runtime: Runtime) -> None:
                 failures.append(f"{operation.label} ({mode.value}): {exc}")
     assert ran >= 20
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    # Found by the property-based run; each was a 500 before.
+    ("DELETE", "/api/history", {"type": ["queue"], "ids": ["x"]}, 400),
+    ("DELETE", "/api/history", {"type": "done", "ids": [""]}, 400),
+    ("DELETE", "/api/history", {"type": "queue", "ids": ["\u001e"]}, 400),
+    ("GET", "/api/history/%1E", None, 404),
+    ("POST", "/api/history/%1E", {"title": "x"}, 404),
+])
+def test_found_by_schemathesis(
+    client: TestClient, method: str, path: str, body: Any, status: int
+) -> None:
+    response = client.simulate_request(
+        method, path, json=body) if body is not None else client.simulate_request(method, path)
+    assert response.status_code == status, response.text
+    assert set(response.json) >= {"error", "code"}
+
+
+def test_docs_page_has_etag(client: TestClient) -> None:
+    page = client.simulate_get("/api/")
+    again = client.simulate_get("/api/", headers={"If-None-Match": page.headers["ETag"]})
+    assert again.status_code == 304

@@ -99,7 +99,7 @@ class History:
         remove_file = remove_file and self.runtime.settings.remove_files
         ids, status = body.get("ids"), body.get("status")
         if ids:
-            if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
                 raise errors.invalid("ids must be an array of item ids.")
             resp.media = self.engine.delete_items(ids, remove_file=remove_file, kind=kind)
             return
@@ -115,7 +115,14 @@ class HistoryItem:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
+    @staticmethod
+    def _check_id(item_id: str) -> None:
+        # A blank id names no item (and the store cannot look one up: it would be a 500).
+        if not item_id.strip():
+            raise errors.not_found("Item not found.")
+
     def _item(self, item_id: str) -> Item:
+        self._check_id(item_id)
         item = self.runtime.engine.get(item_id)
         if item is None:
             raise errors.not_found("Item not found.")
@@ -128,6 +135,7 @@ class HistoryItem:
         body = json_object(req, self.runtime.settings.max_body)
         if not body:
             raise errors.invalid("The request body is empty.")
+        self._check_id(item_id)
         item, changed = self.runtime.engine.update_item(item_id, body)
         if not changed:
             not_modified(resp)

@@ -427,7 +427,9 @@ class DownloadEngine:
         self.bus.publish(events.ITEM_CANCELLED, item.to_dict())
 
     def _fail(self, item: Item, message: str) -> None:
-        log.warning("download failed: item=%s url=%s: %s", item.id, item.url, message)
+        # Not forwarded to websocket clients: the log_error below already tells them.
+        log.warning("download failed: item=%s url=%s: %s", item.id, item.url, message,
+                    extra={"announce": False})
         self._remove_temp(item)
         self._to_history(item, ERROR, error=message, msg="")
         self.bus.publish(events.ITEM_ERROR, item.to_dict())
@@ -641,7 +643,8 @@ class DownloadEngine:
     def _log_child(self, message: dict[str, Any]) -> None:
         if message.get("type") == "log":
             level = logging.ERROR if message.get("level") == "error" else logging.WARNING
-            log.log(level, "yt-dlp [%s]: %s", message.get("job"), message.get("msg"))
+            log.log(level, "yt-dlp [%s]: %s", message.get("job"), message.get("msg"),
+                    extra={"announce": False})
 
     # --- dispatch -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ BLOCKED_DESTS = frozenset({
     "update_self", "external_downloader", "external_downloader_args", "postprocessor_args",
     "ffmpeg_location", "cachedir", "rm_cachedir", "download_archive", "print_to_file",
     "client_certificate", "client_certificate_key", "enable_file_urls", "load_pages",
-    "write_pages", "add_postprocessors", "ignoreconfig", "print_help",
+    "write_pages", "add_postprocessors", "ignoreconfig", "print_help", "js_runtimes",
 })
 BLOCKED_FLAGS = frozenset({"--alias", "--version", "--list-extractors", "--extractor-descriptions"})
 
@@ -92,17 +92,36 @@ def _split(argv: list[str]) -> list[tuple[str, Any, list[str]]]:
             groups.append((name, option, tokens))
             i += len(tokens)
         elif token.startswith("-") and len(token) > 1:
-            option = parser._short_opt.get(token[:2])
-            if option is None:
-                raise parse_failure(f"no such option: {token[:2]}")
-            takes = option.takes_value() and len(token) == 2
-            tokens = argv[i : i + 1 + option.nargs] if takes else [token]
-            groups.append((option.get_opt_string(), option, tokens))
-            i += len(tokens)
+            consumed = _split_short(parser, argv, i, groups)
+            i += consumed
         else:
             groups.append(("", None, [token]))
             i += 1
     return groups
+
+
+def _split_short(parser: Any, argv: list[str], i: int,
+                 groups: list[tuple[str, Any, list[str]]]) -> int:
+    """A short-option token, which may be a cluster (``-xk``) ending in one that takes a
+    value (``-xP/tmp``): every option in it is grouped, so each is checked. Returns how many
+    argv tokens were used."""
+    token = argv[i]
+    for pos in range(1, len(token)):
+        flag = "-" + token[pos]
+        option = parser._short_opt.get(flag)
+        if option is None:
+            raise parse_failure(f"no such option: {flag}")
+        if not option.takes_value():
+            groups.append((option.get_opt_string(), option, [flag]))
+            continue
+        rest = token[pos + 1:]
+        if rest:
+            groups.append((option.get_opt_string(), option, [flag, rest]))
+            return 1
+        values = argv[i + 1 : i + 1 + option.nargs]
+        groups.append((option.get_opt_string(), option, [flag, *values]))
+        return 1 + option.nargs
+    return 1
 
 
 def _value(tokens: list[str]) -> str | None:

@@ -356,7 +356,7 @@ class Notifier:
 
     def stop(self, drain: float = 3.0) -> None:
         """Deliver what is pending within ``drain`` seconds (no retries), then drop the rest.
-        Returns once every thread has ended, or after a send in flight has had its timeout."""
+        Returns once every thread has ended, or at most ~5 s later for a send in flight."""
         if self._thread is None:
             return
         if self._unsubscribe is not None:
@@ -376,8 +376,11 @@ class Notifier:
             lane.thread.join(max(0.0, deadline - time.monotonic()))
         if any(lane.thread.is_alive() for lane in lanes) or self._thread.is_alive():
             self._abandon.set()
+            # A send in flight ends within its timeout; the threads then see the abandon
+            # and end (they are daemons: they never hold up the process's exit).
+            give_up = time.monotonic() + min(self.timeout + 1, 5)
             for thread in [self._thread, *(lane.thread for lane in lanes)]:
-                thread.join(self.timeout + 2)
+                thread.join(max(0.0, give_up - time.monotonic()))
         left = [lane.name for lane in lanes if lane.thread.is_alive()]
         if left:
             log.warning("notification threads still sending after the stop: %s", left)
@@ -444,7 +447,8 @@ class Notifier:
             except Exception:
                 self._dirty = True
                 log.exception("cannot read the notification targets")
-            keys = {t.key for t in self._targets + self._file_targets}
+            # A deleted or disabled target's lane ends, dropping what it still holds.
+            keys = {t.key for t in self._targets + self._file_targets if t.enabled}
             with self._lock:
                 for key in [k for k in self._lanes if k not in keys]:
                     lane = self._lanes.pop(key)

@@ -46,6 +46,9 @@ class Collection:
             return self._dict(row) if row is not None else None
 
     def by_name(self, name: str) -> dict[str, Any] | None:
+        # Pony strips str values and refuses empty ones; such a name cannot exist.
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            return None
         with orm.db_session:
             row = self._entity.get(name=name)
             return self._dict(row) if row is not None else None
