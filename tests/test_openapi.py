@@ -226,8 +226,9 @@ CONFIG = {
         "response_headers_conformance": {"enabled": True},
     },
 }
-# Examples per operation: valid input, then input that breaks the documented schema.
-EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 10}
+# Examples per operation: valid input, then input that breaks the documented schema. Bounded
+# so that the run stays well under two minutes on two busy cores.
+EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 8}
 # Not run here, each with its reason; every other documented operation is.
 SKIPPED = {
     # Changes the running service's real settings, the download folder included (generated
@@ -258,7 +259,8 @@ def _streamed(operation: Any) -> bool:
 
 
 def _check(operation: Any, mode: GenerationMode) -> None:
-    examples = EXAMPLES[mode]
+    # With nothing to vary (no body, no constrained parameter) a few cases say it all.
+    examples = EXAMPLES[mode] if _breakable(operation) else 3
 
     @given(case=operation.as_strategy(generation_mode=mode))
     # Deterministic (the same cases on every run) and not shrunk: bounded, repeatable time.

@@ -381,6 +381,10 @@ class Notifier:
             give_up = time.monotonic() + min(self.timeout + 1, 5)
             for thread in [self._thread, *(lane.thread for lane in lanes)]:
                 thread.join(max(0.0, give_up - time.monotonic()))
+        with self._lock:  # a lane the dispatcher made while it was being stopped
+            for lane in self._lanes.values():
+                if lane not in lanes:
+                    lane.close(discard=True)
         left = [lane.name for lane in lanes if lane.thread.is_alive()]
         if left:
             log.warning("notification threads still sending after the stop: %s", left)
