@@ -102,6 +102,8 @@ def test_failing_url_goes_to_history_as_error(client: TestClient, origin: MediaO
     ({}, 400, "url param is required."),
     ({"url": 5}, 400, "url param is required."),
     ({"url": "file:///etc/passwd"}, 400, "must be an http(s) URL"),
+    ({"url": "http://x.invalid/a\x00b"}, 400, "control characters"),
+    ({"url": "http://x.invalid/a b"}, 400, "control characters"),
     ({"url": "http://x.invalid/", "folder": "../etc"}, 400, "inside the download folder"),
     ({"url": "http://x.invalid/", "folder": "/etc"}, 400, "inside the download folder"),
     ({"url": "http://x.invalid/", "template": "../../%(title)s"}, 400, "stay inside"),

@@ -39,6 +39,8 @@ def check_url(url: Any) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise invalid(f"url is longer than {MAX_URL_LENGTH} characters.")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise invalid("url must not contain spaces or control characters.")
     parts = urlsplit(url)
     # yt-dlp would read local files for file:// (and worse for others): only the web.
     if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
