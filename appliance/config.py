@@ -7,18 +7,18 @@ declarations (``appliance settings``), so the documentation cannot drift from th
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from .atomic import write_atomic
 
 ENV_PREFIX = "YTP_"
 OVERRIDES_FILE = "settings.json"
@@ -407,24 +407,7 @@ def save_settings(config_path: Path, changes: Mapping[str, Any]) -> None:
     path = config_path / OVERRIDES_FILE
     saved = read_saved_settings(config_path)
     saved.update({k: str(v) if isinstance(v, Path) else v for k, v in changes.items()})
-    config_path.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=config_path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(saved, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(config_path, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
 
 def ensure_folders(settings: Settings) -> None:

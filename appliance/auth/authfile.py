@@ -34,6 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..atomic import write_atomic
+
 log = logging.getLogger("appliance.auth")
 
 FILE_NAME = "auth.json"
@@ -186,26 +188,8 @@ class AuthFile:
         return new
 
     def _write(self, state: AuthState) -> None:
-        body = json.dumps(_data_from(state), indent=2, sort_keys=True).encode() + b"\n"
-        tmp = self.folder / f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            try:
-                os.write(fd, body)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._bump_mtime(tmp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        dir_fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        body = json.dumps(_data_from(state), indent=2, sort_keys=True) + "\n"
+        write_atomic(self.path, body, mode=0o600, before_rename=self._bump_mtime)
 
     def _bump_mtime(self, tmp: Path) -> None:
         """Make the new file's mtime strictly later than the old one's, so that a reader

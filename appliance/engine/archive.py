@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ..atomic import write_atomic
 
 
 def archive_id(extractor: str, video_id: str) -> str | None:
@@ -63,17 +63,7 @@ class Archives:
         return entry in set(self.read(path))
 
     def _write(self, path: Path, lines: list[str]) -> None:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("".join(f"{line}\n" for line in lines))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_atomic(path, "".join(f"{line}\n" for line in lines))
 
     def add(self, path: Path, entries: Iterable[str]) -> list[str]:
         """Append the entries not yet present; returns those added."""

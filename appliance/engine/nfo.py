@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic
+
 
 def _date(info: dict[str, Any]) -> dt.date | None:
     raw = str(info.get("upload_date") or info.get("release_date") or "")
@@ -54,7 +56,6 @@ def write_nfo(media: Path, kind: str, info: dict[str, Any], *, overwrite: bool =
         raise FileExistsError(str(target))
     tree = ET.ElementTree(_element(kind, info, date))
     ET.indent(tree)
-    temp = target.with_name(f".{target.name}.tmp")
-    tree.write(temp, encoding="utf-8", xml_declaration=True)
-    temp.replace(target)
+    body = ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
+    write_atomic(target, body)
     return target
