@@ -178,6 +178,8 @@ def test_dl_fields_apply_as_options(shaped) -> None:
                             "dl_fields": {"--proxy": "http://127.0.0.1:9"}})
     item = client.simulate_get(f"/api/history/{queued['id']}").json
     assert "--proxy" in item["cli"]
+    config = client.simulate_get("/api/system/configuration").json
+    assert [f["name"] for f in config["dl_fields"]] == ["Proxy", "Subs"]
     for fields, text in (({"--nope": "x"}, "not a configured download field"),
                          ({"Subs": "yes"}, "must be true or false"),
                          ("x", "dl_fields must be an object")):

@@ -208,7 +208,7 @@ class SettingsResource:
         for name, ours in SETTING_NAMES.items():
             value = getattr(settings, ours)
             out[name] = str(value) if isinstance(value, Path) else value
-        out["auth_enabled"] = bool(settings.auth_username and settings.auth_password)
+        out["auth_enabled"] = self.runtime.auth.enabled
         out["cors_origins"] = list(settings.cors_origins)
         out["pinned"] = {name: pin for name, ours in SETTING_NAMES.items()
                          if (pin := pinned_by(settings, ours))}

@@ -90,7 +90,7 @@ class Configuration:
             "app": {**settings.public(), "version": __version__,
                     "auth_enabled": self.runtime.auth.enabled},
             "presets": self.runtime.engine.presets.all(),
-            "dl_fields": [],
+            "dl_fields": self.runtime.engine.dl_fields.all(),
             "paused": self.runtime.engine.paused,
             "folders": list_folders(settings.download_path, settings.folder_depth),
             "history_count": self.runtime.store.count(DONE),
