@@ -150,7 +150,9 @@ class WorkerPool:
         self._idle: list[Worker] = []
         self._starting = 0
         self._busy = 0
-        self._last_used = 0.0
+        # Counts as just used: a spare is warmed at start, so the first download after a boot
+        # does not pay for a cold yt-dlp; unused, it retires after the idle timeout.
+        self._last_used = time.monotonic()
         self._closed = False
         self._cond = threading.Condition()
         self._keeper = threading.Thread(target=self._keep, name="pool-keeper", daemon=True)

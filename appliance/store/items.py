@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ class ItemStore:
         self.db, self.entities = open_database(path)
         self._row = self.entities.Item
         self._clock_lock = threading.Lock()
+        self._tally_lock = threading.RLock()
+        self._tally: Counter[tuple[str, str]] | None = None
         self._last_stamp = 0.0
 
     def close(self) -> None:
@@ -86,48 +90,71 @@ class ItemStore:
 
     # --- writes -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Counter[tuple[str, str]]]:
+        """A write transaction that also keeps the (kind, status) counts.
+
+        Every paginated list needs its total; counting 100,000 rows costs milliseconds each
+        time, so the counts are kept here, by the only writer, and changed only once a
+        transaction has committed.
+        """
+        deltas: Counter[tuple[str, str]] = Counter()
+        with self._tally_lock:
+            with orm.db_session:
+                yield deltas
+            if self._tally is not None:
+                self._tally.update(deltas)
+
     def insert(self, items: Sequence[Item]) -> None:
         """Insert records in one transaction: all are stored or none."""
-        with orm.db_session:
+        with self._write() as counts:
             for item in items:
                 self._row(**self._columns(item))
+                counts[(item.kind, item.status)] += 1
 
     def save(self, item: Item) -> None:
         """Write every persisted field of ``item`` (a state change)."""
         item.updated_at = time.time()
-        with orm.db_session:
+        with self._write() as counts:
             row = self._row.get(id=item.id)
             if row is None:
                 self._row(**self._columns(item))
             else:
+                counts[(row.kind, row.status)] -= 1
                 row.set(**self._columns(item))
+            counts[(item.kind, item.status)] += 1
 
     def replace(self, removed: Iterable[str], added: Sequence[Item]) -> None:
         """Swap records atomically (a playlist placeholder for its entries)."""
-        with orm.db_session:
+        with self._write() as counts:
             for item_id in removed:
                 row = self._row.get(id=item_id)
                 if row is not None:
+                    counts[(row.kind, row.status)] -= 1
                     row.delete()
             for item in added:
                 self._row(**self._columns(item))
+                counts[(item.kind, item.status)] += 1
 
     def delete(self, ids: Iterable[str]) -> list[Item]:
-        with orm.db_session:
+        with self._write() as counts:
             rows = [r for r in (self._row.get(id=i) for i in ids if self._possible(i))
                     if r is not None]
             records = [self._record(r) for r in rows]
             for row in rows:
+                counts[(row.kind, row.status)] -= 1
                 row.delete()
         return records
 
     def requeue_interrupted(self) -> int:
         """After a crash, items that were running go back to waiting (their files resume)."""
-        with orm.db_session:
+        with self._write() as counts:
             rows = orm.select(
                 r for r in self._row if r.kind == QUEUE and r.status in ACTIVE_STATUSES
             )[:]
             for row in rows:
+                counts[(row.kind, row.status)] -= 1
+                counts[(QUEUE, PENDING)] += 1
                 row.set(status=PENDING, msg="Interrupted; will resume", updated_at=time.time())
         return len(rows)
 
@@ -160,8 +187,7 @@ class ItemStore:
         return query
 
     def count(self, kind: str, status: StatusFilter | None = None) -> int:
-        with orm.db_session:
-            return self._query(kind, status).count()
+        return self._count(kind, status)
 
     def page(
         self,
@@ -172,13 +198,38 @@ class ItemStore:
         newest_first: bool = True,
         status: StatusFilter | None = None,
     ) -> Page:
+        # The page is chosen by rowid from the index alone, then only its rows are read: with
+        # a deep OFFSET, SQLite would otherwise read every row it skips.
+        where = "kind = $kind"
+        value = status.status if status is not None else None
+        if status is not None:
+            where += " AND status != $value" if status.exclude else " AND status = $value"
+        direction = "DESC" if newest_first else "ASC"
+        limit, offset = per_page, (page - 1) * per_page
+        sql = (f"SELECT * FROM items WHERE rowid IN (SELECT rowid FROM items WHERE {where} "
+               f"ORDER BY created_at {direction} LIMIT $limit OFFSET $offset) "
+               f"ORDER BY created_at {direction}")
+        scope = {"kind": kind, "value": value, "limit": limit, "offset": offset}
         with orm.db_session:
-            query = self._query(kind, status)
-            total = query.count()
-            key = self._row.created_at
-            ordered = query.order_by(orm.desc(key) if newest_first else key)
-            rows = ordered.limit(per_page, offset=(page - 1) * per_page)
-            return Page([self._record(r) for r in rows], total, page, per_page)
+            rows = self._row.select_by_sql(sql, globals={}, locals=scope)
+            return Page([self._record(r) for r in rows], self._count(kind, status), page,
+                        per_page)
+
+    def _counts(self) -> Counter[tuple[str, str]]:
+        with self._tally_lock:
+            if self._tally is None:
+                with orm.db_session:
+                    rows = orm.select((r.kind, r.status, orm.count(r)) for r in self._row)[:]
+                self._tally = Counter({(kind, status): n for kind, status, n in rows})
+            return Counter(self._tally)
+
+    def _count(self, kind: str, status: StatusFilter | None) -> int:
+        tally = self._counts()
+        total = sum(n for (k, _), n in tally.items() if k == kind)
+        if status is None:
+            return total
+        matching = tally[(kind, status.status)]
+        return total - matching if status.exclude else matching
 
     def history(self, limit: int) -> list[Item]:
         return self.page(DONE, 1, limit).items
@@ -242,6 +293,4 @@ class ItemStore:
         return sorted(batches.values(), key=lambda b: b["created_at"], reverse=True)
 
     def status_counts(self) -> dict[tuple[str, str], int]:
-        with orm.db_session:
-            rows = orm.select((r.kind, r.status, orm.count(r)) for r in self._row)
-            return {(kind, status): n for kind, status, n in rows}
+        return {key: n for key, n in self._counts().items() if n > 0}
