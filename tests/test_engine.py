@@ -186,3 +186,15 @@ def test_hls_stream_downloads(start_runtime, origin: MediaOrigin) -> None:
                     message="HLS download")
     assert done.status == "finished", done.error
     assert (rt.settings.download_path / done.filename).stat().st_size > 10_000
+
+
+def test_site_is_asked_once_for_info(start_runtime, origin: MediaOrigin) -> None:
+    """The info read when the item was added is reused by its download (not read again)."""
+    rt = start_runtime()
+    origin.clear_requests()
+    [added] = rt.engine.add([{"url": origin.watch_url("clip"), "template": "once.%(ext)s"}])
+    done = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                    message="download")
+    assert done.status == "finished", done.error
+    pages = [r for r in origin.requests if r.path == "/watch/clip.html"]
+    assert len(pages) == 1, pages

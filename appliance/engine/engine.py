@@ -59,6 +59,10 @@ from .workers import Worker, WorkerDied, WorkerPool
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
+# Info dicts kept between an item's extraction and its download (a YouTube one can be
+# hundreds of KB, so only a few, and only briefly: the media URLs in them expire).
+INFO_CACHE_SIZE = 20
+INFO_CACHE_TTL = 300.0
 EDITABLE_ALWAYS: dict[str, type] = {"title": str, "extras": dict}
 EDITABLE_WAITING: dict[str, type] = {
     "preset": str, "folder": str, "template": str, "cli": str, "cookies": str,
@@ -84,6 +88,7 @@ class DownloadEngine:
         self._items: dict[str, Item] = {}
         self._runs: dict[str, Run] = {}
         self._extracting: dict[str, Worker | None] = {}
+        self._infos: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
@@ -456,7 +461,7 @@ class DownloadEngine:
         try:
             skip = self._archived(snapshot, before_extraction=True)
             result = {"type": "skip", "message": skip} if skip else \
-                self.run_job("extract", snapshot, register=item_id)
+                self.run_job("extract", snapshot, register=item_id, full=True)
         except WorkerDied as exc:
             result = {"type": "error", "message": str(exc)}
         except AppError as exc:  # its folder no longer resolves (settings changed)
@@ -491,7 +496,23 @@ class DownloadEngine:
         if skip:
             self._skip(item, skip)
             return
+        self._keep_info(item.id, result.get("info"))
         self._commit(item)
+
+    def _keep_info(self, item_id: str, info: dict[str, Any] | None) -> None:
+        """Keep a fresh info dict for the item's download, so the site is asked once."""
+        if not info:
+            return
+        self._infos[item_id] = (time.monotonic(), info)
+        while len(self._infos) > INFO_CACHE_SIZE:
+            self._infos.pop(next(iter(self._infos)))
+
+    def _fresh_info(self, item_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            kept = self._infos.pop(item_id, None)
+        if kept is None or time.monotonic() - kept[0] > INFO_CACHE_TTL:
+            return None  # media URLs in an old info may have expired: read it again
+        return kept[1]
 
     def _archived(self, item: Item, *, before_extraction: bool) -> str | None:
         """Why the item is skipped because its archive holds it, or None.
@@ -706,6 +727,9 @@ class DownloadEngine:
         run.last_progress = time.monotonic()
         try:
             command = self._job_command("download", item)
+            info = self._fresh_info(item.id)
+            if info is not None:
+                command["info"] = info
             result = worker.run(command, lambda m: self._on_message(run, m),
                                 check=lambda: self._check_stall(run))
         except WorkerDied as exc:
