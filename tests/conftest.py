@@ -54,6 +54,37 @@ def client(runtime: Runtime) -> falcon.testing.TestClient:
 
 
 @pytest.fixture
+def start_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
+    """Started runtimes on the test's folder (a restart is a second call after ``stop``);
+    ``env`` replaces the whole environment, keywords add settings to the test defaults."""
+    runtimes: list[Runtime] = []
+
+    def start(env: dict[str, str] | None = None, **extra: str) -> Runtime:
+        rt = Runtime(load_settings(env) if env is not None else make_settings(tmp_path, **extra),
+                     websocket=False)
+        rt.start()
+        runtimes.append(rt)
+        return rt
+
+    yield start
+    for rt in runtimes:
+        rt.stop()
+
+
+@pytest.fixture
+def app_with(start_runtime: Callable[..., Runtime]
+             ) -> Callable[..., tuple[Runtime, falcon.testing.TestClient]]:
+    """A started runtime and a test client on its app."""
+
+    def start(env: dict[str, str] | None = None, **extra: str
+              ) -> tuple[Runtime, falcon.testing.TestClient]:
+        rt = start_runtime(env, **extra)
+        return rt, falcon.testing.TestClient(create_app(rt))
+
+    return start
+
+
+@pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,6 @@ from support.server import wait_for
 from appliance.engine.workers import WorkerPool
 from appliance.events import Event
 from appliance.runtime import Runtime
-
-
-@pytest.fixture
-def start_runtime(tmp_path: Path) -> Iterator:
-    runtimes: list[Runtime] = []
-
-    def start(**env: str) -> Runtime:
-        rt = Runtime(make_settings(tmp_path, **env), websocket=False)
-        rt.start()
-        runtimes.append(rt)
-        return rt
-
-    yield start
-    for rt in runtimes:
-        rt.stop()
 
 
 def item(rt: Runtime, item_id: str):

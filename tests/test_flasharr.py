@@ -4,7 +4,7 @@ a real engine with real yt-dlp downloading from the local origin."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 from test_api_history import seed_history
 
-from appliance.api.app import create_app
-from appliance.config import SettingsError, load_settings
+from appliance.config import SettingsError
 from appliance.runtime import Runtime
 from appliance.store.records import new_id
 
@@ -60,21 +59,9 @@ def assert_error(response: Any, status: int, code: str, text: str = "") -> None:
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
+def start(app_with: Start) -> Start:
     """Runtimes on one folder (a restart is a second call after ``stop``)."""
-    runtimes: list[Runtime] = []
-
-    def start(env: dict[str, str] | None = None, **extra: str) -> tuple[Runtime, TestClient]:
-        settings = (load_settings(env) if env is not None
-                    else make_settings(tmp_path, **extra))
-        rt = Runtime(settings, websocket=False)
-        rt.start()
-        runtimes.append(rt)
-        return rt, TestClient(create_app(rt))
-
-    yield start
-    for rt in runtimes:
-        rt.stop()
+    return app_with
 
 
 # --- downloads --------------------------------------------------------------------------

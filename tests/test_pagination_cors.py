@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,21 +27,6 @@ def links(header: str) -> dict[str, str]:
 
 def query_of(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query, keep_blank_values=True)
-
-
-@pytest.fixture
-def app_with(tmp_path: Path) -> Iterator[Callable[..., tuple[Runtime, TestClient]]]:
-    runtimes: list[Runtime] = []
-
-    def start(**env: str) -> tuple[Runtime, TestClient]:
-        rt = Runtime(make_settings(tmp_path, **env), websocket=False)
-        rt.start()
-        runtimes.append(rt)
-        return rt, TestClient(create_app(rt))
-
-    yield start
-    for rt in runtimes:
-        rt.stop()
 
 
 # --- pagination -------------------------------------------------------------------------
