@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import apprise
 import requests
 
 from .. import events
@@ -38,7 +37,7 @@ from ..store.notifications import NotificationStore
 from . import messages
 from .catalog import DUPLICATES, EVENTS, FINAL_EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
 from .senders import Outcome, send_apprise, send_webhook
-from .targets import ASSET, default_request, is_webhook, masked_request
+from .targets import asset, default_request, is_webhook, masked_request
 
 log = logging.getLogger("appliance.notify")
 
@@ -533,7 +532,9 @@ class Notifier:
         path = self.config_file
         if not path.is_file():
             return []
-        config = apprise.AppriseConfig(asset=ASSET)
+        import apprise
+
+        config = apprise.AppriseConfig(asset=asset())
         if not config.add(str(path)):
             log.warning("%s: Apprise could not read it; no targets loaded from it", path)
             return []

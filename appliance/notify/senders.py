@@ -12,13 +12,12 @@ import logging
 import re
 from typing import Any
 
-import apprise
 import orjson
 import requests
 
 from .. import __version__
 from .messages import Message
-from .targets import ASSET, scrub
+from .targets import asset, scrub
 
 log = logging.getLogger("appliance.notify")
 
@@ -87,6 +86,8 @@ def _apprise_outcome(result: Any, timeout: float) -> Outcome:
     error = lines[-1] if lines else "Apprise could not deliver the notification."
     statuses = [int(m.group(1)) for line in lines for m in [_APPRISE_STATUS.search(line)] if m]
     status = statuses[-1] if statuses else None
+    import apprise
+
     if result.status == apprise.AppriseResultStatus.TIMEOUT:
         return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)
     transient = status is None or status >= 500 or status == 429
@@ -95,7 +96,9 @@ def _apprise_outcome(result: Any, timeout: float) -> Outcome:
 
 def send_apprise(url: str, message: Message, timeout: float) -> Outcome:
     """Send through Apprise; the thumbnail is attached where the service takes attachments."""
-    notifier = apprise.Apprise(asset=ASSET)
+    import apprise
+
+    notifier = apprise.Apprise(asset=asset())
     if not notifier.add(url):
         return Outcome(False, None, "Apprise cannot load this URL.", transient=False)
     attach = message.attach if message.attach and all(

@@ -22,8 +22,6 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import apprise
-
 from .. import errors
 from .catalog import EVENTS
 
@@ -38,7 +36,13 @@ REQUEST_FIELDS = ("type", "method", "url", "data_key", "headers")
 # PUT) and they are ignored.
 READ_ONLY = frozenset({"id", "kind", "last_status", "last_error", "last_sent_at"})
 
-ASSET = apprise.AppriseAsset(app_id="appliance", app_desc="appliance: downloads with yt-dlp")
+@functools.cache
+def asset() -> Any:
+    """Apprise's description of this app. Apprise is imported on first use: it adds ~17 MB
+    to the service, which a box without chat targets should not carry."""
+    import apprise
+
+    return apprise.AppriseAsset(app_id="appliance", app_desc="appliance: downloads with yt-dlp")
 
 _SECRET_NAME = re.compile(
     r"pass|pwd|secret|token|key|auth|sig|session|cred|jwt|hash|code|bearer", re.IGNORECASE
@@ -212,8 +216,10 @@ def apprise_problem(url: str) -> str | None:
     catcher = _ThreadLog()
     logger = logging.getLogger("apprise")
     logger.addHandler(catcher)
+    import apprise
+
     try:
-        plugin = apprise.Apprise.instantiate(url, asset=ASSET, suppress_exceptions=False)
+        plugin = apprise.Apprise.instantiate(url, asset=asset(), suppress_exceptions=False)
     except Exception as exc:
         return str(exc).strip() or type(exc).__name__
     finally:
@@ -261,8 +267,10 @@ def _mask_plain(url: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _mask_apprise(url: str) -> str:
+    import apprise
+
     try:
-        plugin = apprise.Apprise.instantiate(url, asset=ASSET)
+        plugin = apprise.Apprise.instantiate(url, asset=asset())
         private = plugin.url(privacy=True) if plugin is not None else None
     except Exception:
         private = None

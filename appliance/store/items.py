@@ -210,10 +210,12 @@ class ItemStore:
                f"ORDER BY created_at {direction} LIMIT $limit OFFSET $offset) "
                f"ORDER BY created_at {direction}")
         scope = {"kind": kind, "value": value, "limit": limit, "offset": offset}
+        total = self._count(kind, status)
+        if offset >= total:  # past the end: the index walk would find nothing, slowly
+            return Page([], total, page, per_page)
         with orm.db_session:
             rows = self._row.select_by_sql(sql, globals={}, locals=scope)
-            return Page([self._record(r) for r in rows], self._count(kind, status), page,
-                        per_page)
+            return Page([self._record(r) for r in rows], total, page, per_page)
 
     def _counts(self) -> Counter[tuple[str, str]]:
         with self._tally_lock:
