@@ -51,16 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings(overrides={"host": args.host, "port": args.port})
-    ensure_folders(settings)
+def _check_default_options(cli: str) -> None:
+    """Refuse bad YTP_YTDLP_CLI before start. Imported only when set: the gunicorn master
+    forks the worker, and the engine package would cost both of them memory for nothing."""
     from .engine.options import parse_cli
     from .errors import AppError
 
     try:
-        parse_cli(settings.ytdlp_cli)
+        parse_cli(cli)
     except AppError as exc:
         raise SettingsError(f"YTP_YTDLP_CLI: {exc.message}") from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(overrides={"host": args.host, "port": args.port})
+    ensure_folders(settings)
+    if settings.ytdlp_cli:
+        _check_default_options(settings.ytdlp_cli)
     configure_logging(settings.log_level)
     from .server import ApplianceServer
 
