@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import optparse
 import os
 import queue
 import re
@@ -34,7 +33,7 @@ from typing import IO, Any
 import falcon
 
 from .. import errors
-from ..engine.options import BLOCKED_DESTS, _parser, _safe_template
+from ..engine.options import BLOCKED_DESTS, _safe_template, option_value, split_options
 from ..runtime import Runtime
 from . import sse
 from .requests import json_object
@@ -60,62 +59,13 @@ def _check(option: Any, name: str, value: str | None, refused: list[str]) -> Non
         refused.append(name)
 
 
-def _long(argv: list[str], i: int, refused: list[str]) -> int:
-    """Check the long option at ``argv[i]``; return the index after it (and its values)."""
-    parser = _parser()
-    name, has_value, inline = argv[i].partition("=")
-    try:
-        name = parser._match_long_opt(name)
-    except (optparse.BadOptionError, optparse.AmbiguousOptionError):
-        return i + 1  # yt-dlp refuses it itself, with its own message
-    option = parser._long_opt[name]
-    if not option.takes_value():
-        _check(option, name, None, refused)
-        return i + 1
-    if has_value:
-        _check(option, name, inline, refused)
-        return i + 1
-    values = argv[i + 1 : i + 1 + option.nargs]
-    _check(option, name, values[-1] if values else None, refused)
-    return i + 1 + option.nargs
-
-
-def _short(argv: list[str], i: int, refused: list[str]) -> int:
-    """Check a cluster of short options (``-x``, ``-xv``, ``-o TMPL``, ``-oTMPL``, ``-xP/x``)."""
-    parser = _parser()
-    token = argv[i]
-    for j in range(1, len(token)):
-        option = parser._short_opt.get("-" + token[j])
-        if option is None:
-            return i + 1  # yt-dlp refuses it itself
-        name = option.get_opt_string()
-        if not option.takes_value():
-            _check(option, name, None, refused)
-            continue
-        rest = token[j + 1 :]
-        if rest:
-            _check(option, name, rest, refused)
-            return i + 1
-        values = argv[i + 1 : i + 1 + option.nargs]
-        _check(option, name, values[-1] if values else None, refused)
-        return i + 1 + option.nargs
-    return i + 1
-
-
 def refused_options(argv: list[str]) -> list[str]:
     """The options in ``argv`` that the terminal refuses (long names, in order)."""
     refused: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":
-            break  # the rest are URLs
-        if token.startswith("--"):
-            i = _long(argv, i, refused)
-        elif token.startswith("-") and len(token) > 1:
-            i = _short(argv, i, refused)
-        else:
-            i += 1
+    for name, option, tokens in split_options(argv, strict=False):
+        if option is not None:
+            value = option_value(tokens) if option.takes_value() else None
+            _check(option, name, value, refused)
     return list(dict.fromkeys(refused))
 
 

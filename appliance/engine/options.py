@@ -71,37 +71,55 @@ def _safe_template(template: str) -> bool:
     return not path.is_absolute() and ".." not in path.parts and not template.startswith("~")
 
 
-def _split(argv: list[str]) -> list[tuple[str, Any, list[str]]]:
-    """Group argv into (option string, Option, tokens) using yt-dlp's option table."""
+Group = tuple[str, Any, list[str]]
+
+
+def split_options(argv: list[str], *, strict: bool = True) -> list[Group]:
+    """Group argv into (option string, Option, tokens) using yt-dlp's option table.
+
+    Positional arguments come as ("", None, [token]). ``strict`` refuses unknown options with
+    yt-dlp's reason; otherwise they pass as positionals (for a caller that lets yt-dlp itself
+    refuse them), and ``--`` ends the options.
+    """
     parser = _parser()
-    groups: list[tuple[str, Any, list[str]]] = []
+    groups: list[Group] = []
     i = 0
     while i < len(argv):
         token = argv[i]
+        if token == "--" and not strict:
+            groups += [("", None, [rest]) for rest in argv[i:]]
+            break
         if token.startswith("--") and len(token) > 2:
-            name, has_value, _ = token.partition("=")
-            try:
-                name = parser._match_long_opt(name)
-            except optparse.BadOptionError as exc:
-                raise parse_failure(f"no such option: {exc.opt_str}") from None
-            except optparse.AmbiguousOptionError as exc:
-                raise parse_failure(f"ambiguous option: {exc.opt_str}") from None
-            option = parser._long_opt[name]
-            takes = option.takes_value() and not has_value
-            tokens = argv[i : i + 1 + option.nargs] if takes else [token]
-            groups.append((name, option, tokens))
-            i += len(tokens)
+            i += _split_long(parser, argv, i, groups, strict)
         elif token.startswith("-") and len(token) > 1:
-            consumed = _split_short(parser, argv, i, groups)
-            i += consumed
+            i += _split_short(parser, argv, i, groups, strict)
         else:
             groups.append(("", None, [token]))
             i += 1
     return groups
 
 
-def _split_short(parser: Any, argv: list[str], i: int,
-                 groups: list[tuple[str, Any, list[str]]]) -> int:
+def _split_long(parser: Any, argv: list[str], i: int, groups: list[Group],
+                strict: bool) -> int:
+    token = argv[i]
+    name, has_value, _ = token.partition("=")
+    try:
+        name = parser._match_long_opt(name)
+    except (optparse.BadOptionError, optparse.AmbiguousOptionError) as exc:
+        if not strict:
+            groups.append(("", None, [token]))
+            return 1
+        kind = "no such" if isinstance(exc, optparse.BadOptionError) else "ambiguous"
+        raise parse_failure(f"{kind} option: {exc.opt_str}") from None
+    option = parser._long_opt[name]
+    takes = option.takes_value() and not has_value
+    tokens = argv[i : i + 1 + option.nargs] if takes else [token]
+    groups.append((name, option, tokens))
+    return len(tokens)
+
+
+def _split_short(parser: Any, argv: list[str], i: int, groups: list[Group],
+                 strict: bool) -> int:
     """A short-option token, which may be a cluster (``-xk``) ending in one that takes a
     value (``-xP/tmp``): every option in it is grouped, so each is checked. Returns how many
     argv tokens were used."""
@@ -110,6 +128,8 @@ def _split_short(parser: Any, argv: list[str], i: int,
         flag = "-" + token[pos]
         option = parser._short_opt.get(flag)
         if option is None:
+            if not strict:
+                return 1  # yt-dlp refuses it itself
             raise parse_failure(f"no such option: {flag}")
         if not option.takes_value():
             groups.append((option.get_opt_string(), option, [flag]))
@@ -124,7 +144,7 @@ def _split_short(parser: Any, argv: list[str], i: int,
     return 1
 
 
-def _value(tokens: list[str]) -> str | None:
+def option_value(tokens: list[str]) -> str | None:
     if len(tokens) > 1:
         return tokens[-1]
     return tokens[0].split("=", 1)[1] if "=" in tokens[0] else None
@@ -132,7 +152,7 @@ def _value(tokens: list[str]) -> str | None:
 
 def _blocked(name: str, option: Any, tokens: list[str], trusted: bool) -> bool:
     if option.dest == "outtmpl":
-        value = _value(tokens)
+        value = option_value(tokens)
         return value is not None and not _safe_template(value)
     if trusted and option.dest in TRUSTED_DESTS:
         return False
@@ -154,11 +174,11 @@ def parse_cli(cli: str, *, trusted: bool = False) -> CliOptions:
     kept: list[str] = []
     removed: list[str] = []
     archive = None
-    for name, option, tokens in _split(argv):
+    for name, option, tokens in split_options(argv):
         if option is None:
             raise parse_failure(f"unexpected argument {tokens[0]!r}; URLs are not options")
         if option.dest == "download_archive":
-            value = _value(tokens)
+            value = option_value(tokens)
             if value is not None and ARCHIVE_NAME.match(value):
                 archive = value
                 continue
