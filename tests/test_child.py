@@ -1,0 +1,99 @@
+"""The download process's job runner, driven in this process over a real pipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.origin import MediaOrigin
+from yt_dlp.downloader.common import FileDownloader
+
+from appliance.engine import child
+
+
+class Messages:
+    """The child's message channel: a pipe, read on a thread into a list."""
+
+    def __init__(self) -> None:
+        read_fd, write_fd = os.pipe()
+        self.channel = child.Channel(write_fd)
+        self.received: list[dict[str, Any]] = []
+        self._reader = os.fdopen(read_fd, "rb")
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._reader:
+            self.received.append(json.loads(line))
+
+    def close(self) -> list[dict[str, Any]]:
+        self.channel._out.close()
+        self._thread.join(timeout=10)
+        self._reader.close()
+        return self.received
+
+
+@pytest.fixture
+def messages() -> Iterator[Messages]:
+    pipe = Messages()
+    yield pipe
+    if not pipe._reader.closed:
+        pipe.close()
+
+
+def download_job(tmp_path: Path, url: str) -> dict[str, Any]:
+    return {"op": "download", "job": "j1", "url": url, "args": [],
+            "home": str(tmp_path / "home"), "temp": str(tmp_path / "temp"),
+            "template": "out.%(ext)s", "default_template": "%(title)s.%(ext)s"}
+
+
+def test_progress_reaches_the_engine_throttled_with_every_state(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
+    url = origin.slow_url
+    size = origin.path_for(url).stat().st_size
+    # About two seconds of trickle: yt-dlp's hook fires on every small read meanwhile.
+    result = child.run_download(download_job(tmp_path, origin.slow_url_at(size // 2)),
+                                messages.channel)
+    progress = [m for m in messages.close() if m["type"] == "progress"]
+
+    assert Path(result["filepath"]) == tmp_path / "home" / "out.mp4"
+    assert Path(result["filepath"]).stat().st_size == size
+    assert progress[0]["status"] == "downloading"
+    [finished] = [m for m in progress if m["status"] == "finished"]
+    assert finished["downloaded_bytes"] == size
+    assert progress[-1]["status"] == "postprocessing"  # the move from temp to home
+    # at most one update per PROGRESS_INTERVAL, plus the state changes
+    assert 3 <= len(progress) <= 2.0 / child.PROGRESS_INTERVAL + 4, progress
+
+
+def test_console_progress_line_is_not_formatted_per_block(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """yt-dlp formats its (unseen) console line on every block unless told otherwise."""
+    formatted: list[str] = []
+    report = FileDownloader._report_progress_status
+
+    def counting(self: FileDownloader, s: dict[str, Any], template: str) -> None:
+        formatted.append(s["status"])
+        report(self, s, template)
+
+    monkeypatch.setattr(FileDownloader, "_report_progress_status", counting)
+    blocks: list[int] = []
+    relay_hook = child.ProgressRelay.download_hook
+
+    def count_blocks(self: child.ProgressRelay, d: dict[str, Any]) -> None:
+        blocks.append(d.get("downloaded_bytes") or 0)
+        relay_hook(self, d)
+
+    monkeypatch.setattr(child.ProgressRelay, "download_hook", count_blocks)
+    size = 40_000_000
+    result = child.run_download(download_job(tmp_path, origin.big_file(size)), messages.channel)
+
+    assert Path(result["filepath"]).stat().st_size == size
+    assert len(blocks) > 10  # the hook saw many blocks...
+    assert formatted.count("downloading") <= 1  # ...and the console line was built once
