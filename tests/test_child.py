@@ -97,3 +97,28 @@ def test_console_progress_line_is_not_formatted_per_block(
     assert Path(result["filepath"]).stat().st_size == size
     assert len(blocks) > 10  # the hook saw many blocks...
     assert formatted.count("downloading") <= 1  # ...and the console line was built once
+
+
+def test_tables_are_rendered_only_for_something_to_print(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """yt-dlp renders the formats table at every stage of a download to fill --print
+    templates; without one nothing is rendered, with one the template is still printed."""
+    rendered: list[str] = []
+    render = child.YoutubeDL.render_formats_table
+
+    def counting(self: child.YoutubeDL, info: dict[str, Any]) -> Any:
+        rendered.append(info.get("id") or "")
+        return render(self, info)
+
+    monkeypatch.setattr(child.YoutubeDL, "render_formats_table", counting)
+    plain = child.run_download(download_job(tmp_path / "a", origin.clip_url), messages.channel)
+    assert Path(plain["filepath"]).is_file()
+    assert rendered == []
+
+    job = {**download_job(tmp_path / "b", origin.clip_url),
+           "args": ["--print", "after_move:printed %(filepath)s"]}
+    printed = child.run_download(job, messages.channel)
+    assert Path(printed["filepath"]).is_file()
+    assert rendered  # the --print stage had its tables
+    assert f"printed {printed['filepath']}" in capsys.readouterr().out

@@ -11,6 +11,7 @@ descriptor that was stdout when the process started (yt-dlp's own output goes to
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -21,6 +22,11 @@ import sys
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote
+
+import yt_dlp
+from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.utils import DownloadError, url_basename
 
 log = logging.getLogger("appliance.child")
 
@@ -95,21 +101,37 @@ class ProgressRelay:
                                "postprocessor": d.get("postprocessor")})
 
 
+# yt-dlp's options that print an item's fields (--get-title, --get-url, -j, ...).
+PRINTING_PARAMS = ("forcetitle", "forceid", "forceurl", "forcethumbnail", "forcedescription",
+                   "forcefilename", "forceformat", "forceduration", "forcejson")
+
+
+class YoutubeDL(yt_dlp.YoutubeDL):
+    def _forceprint(self, key: str, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        """yt-dlp renders the formats, thumbnails and subtitles tables at each of the ~7
+        stages of a download, to fill in --print templates, printed or not: 24 ms with the
+        one format of a plain file, far more with a site's hundred. Only when something is
+        to be printed."""
+        if info_dict is None or self.params.get("forceprint", {}).get(key) \
+                or self.params.get("print_to_file", {}).get(key) \
+                or any(self.params.get(name) for name in PRINTING_PARAMS):
+            return super()._forceprint(key, info_dict, *args, **kwargs)
+        return info_dict
+
+
 _EXTRACTORS: list[Any] = []
 
 
-def new_ydl(params: dict[str, Any]) -> Any:
+def new_ydl(params: dict[str, Any]) -> YoutubeDL:
     """A YoutubeDL with the default extractors, in about 1 ms instead of about 50.
 
     YoutubeDL orders its ~1,800 extractors with a quadratic helper on every construction;
     the order never changes within a process, so it is taken once (at warm-up) and copied.
     A job that restricts the extractors (--use-extractors) gets yt-dlp's own loading.
     """
-    import yt_dlp
-
     if not _EXTRACTORS or params.get("allowed_extractors", ["default"]) != ["default"]:
-        return yt_dlp.YoutubeDL(params)
-    ydl = yt_dlp.YoutubeDL(params, auto_init=False)
+        return YoutubeDL(params)
+    ydl = YoutubeDL(params, auto_init=False)
     for extractor in _EXTRACTORS:
         if isinstance(extractor, type):
             ydl._ies[extractor.ie_key()] = extractor
@@ -132,9 +154,6 @@ def share_ssl_contexts() -> None:
 
 
 def warm_up() -> None:
-    import yt_dlp
-    from yt_dlp.extractor import gen_extractor_classes
-
     # Compiling every extractor's _VALID_URL is most of a cold start; do it before 'ready'.
     for extractor in gen_extractor_classes():
         extractor.suitable("https://example.invalid/warm-up")
@@ -143,10 +162,15 @@ def warm_up() -> None:
         _EXTRACTORS.extend(probe._ies.values())
 
 
-def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
-    import yt_dlp
+@functools.lru_cache(maxsize=32)
+def _parsed_options(args: tuple[str, ...]) -> dict[str, Any]:
+    # yt-dlp builds its 325-option parser on every call (~3 ms); an item's extraction and its
+    # download, and most items of a queue, pass the same arguments.
+    return yt_dlp.parse_options(list(args)).ydl_opts
 
-    params = yt_dlp.parse_options(job.get("args") or []).ydl_opts
+
+def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
+    params = copy.deepcopy(_parsed_options(tuple(job.get("args") or ())))
     params.update(
         quiet=True,
         no_warnings=False,
@@ -231,17 +255,11 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 def generic_id(url: str) -> str:
     """As yt-dlp's generic extractor names a file (its ``_generic_id``, which the lazy
     extractor class does not expose)."""
-    from urllib.parse import unquote
-
-    from yt_dlp.utils import url_basename
-
     return unquote(os.path.splitext(url_basename(url))[0])
 
 
 def archive_id_for(url: str) -> dict[str, Any]:
     """The archive id yt-dlp would record for ``url``, found without touching the network."""
-    from yt_dlp.extractor import gen_extractor_classes
-
     for extractor in gen_extractor_classes():
         if not extractor.suitable(url):
             continue
@@ -275,8 +293,6 @@ def read_commands(commands: queue.Queue[dict[str, Any]]) -> None:
 
 
 def serve(channel: Channel) -> None:
-    from yt_dlp.utils import DownloadError
-
     commands: queue.Queue[dict[str, Any]] = queue.Queue()
     threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
     while True:
