@@ -13,7 +13,7 @@ import pytest
 from support.origin import MediaOrigin
 from yt_dlp.downloader.common import FileDownloader
 
-from appliance.engine import child
+from appliance.engine import child, ytdlp_tuning
 
 
 class Messages:
@@ -105,13 +105,13 @@ def test_tables_are_rendered_only_for_something_to_print(
     """yt-dlp renders the formats table at every stage of a download to fill --print
     templates; without one nothing is rendered, with one the template is still printed."""
     rendered: list[str] = []
-    render = child.YoutubeDL.render_formats_table
+    render = ytdlp_tuning.YoutubeDL.render_formats_table
 
-    def counting(self: child.YoutubeDL, info: dict[str, Any]) -> Any:
+    def counting(self: ytdlp_tuning.YoutubeDL, info: dict[str, Any]) -> Any:
         rendered.append(info.get("id") or "")
         return render(self, info)
 
-    monkeypatch.setattr(child.YoutubeDL, "render_formats_table", counting)
+    monkeypatch.setattr(ytdlp_tuning.YoutubeDL, "render_formats_table", counting)
     plain = child.run_download(download_job(tmp_path / "a", origin.clip_url), messages.channel)
     assert Path(plain["filepath"]).is_file()
     assert rendered == []
@@ -122,3 +122,50 @@ def test_tables_are_rendered_only_for_something_to_print(
     assert Path(printed["filepath"]).is_file()
     assert rendered  # the --print stage had its tables
     assert f"printed {printed['filepath']}" in capsys.readouterr().out
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: memoryview) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("size", [0, 1, ytdlp_tuning.WRITE_SLICE, 4 * 2**20 + 3])
+def test_sliced_writer_passes_every_byte_in_bounded_pieces(size: int) -> None:
+    data = os.urandom(size)
+    recorder = Recorder()
+    writer = ytdlp_tuning.SlicedWriter(recorder)
+
+    assert writer.write(data) == size
+    assert b"".join(recorder.writes) == data
+    assert all(0 < len(w) <= ytdlp_tuning.WRITE_SLICE for w in recorder.writes)
+    writer.close()  # everything else reaches the file itself
+    assert recorder.closed
+
+
+def test_http_downloads_write_through_the_sliced_writer(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ytdlp_tuning.write_http_downloads_in_slices()
+    ytdlp_tuning.write_http_downloads_in_slices()  # a second call changes nothing
+    written: list[int] = []
+    write = ytdlp_tuning.SlicedWriter.write
+
+    def counting(self: ytdlp_tuning.SlicedWriter, data: bytes) -> int:
+        written.append(len(data))
+        return write(self, data)
+
+    monkeypatch.setattr(ytdlp_tuning.SlicedWriter, "write", counting)
+    size = 20_000_000
+    result = child.run_download(download_job(tmp_path, origin.big_file(size)), messages.channel)
+
+    assert Path(result["filepath"]).stat().st_size == size
+    assert sum(written) == size
+    assert max(written) > ytdlp_tuning.WRITE_SLICE  # yt-dlp's own blocks were bigger

@@ -12,7 +12,6 @@ descriptor that was stdout when the process started (yt-dlp's own output goes to
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import os
@@ -24,18 +23,15 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.utils import DownloadError, url_basename
+
+from .ytdlp_tuning import CONSOLE_PROGRESS_DELTA, new_ydl, parsed_options, warm_up
 
 log = logging.getLogger("appliance.child")
 
 # The hook may fire ~1,000 times a second; the engine needs at most two a second per item.
 PROGRESS_INTERVAL = 0.5
-# yt-dlp formats its console progress line (through its output-template engine, ~0.3 ms)
-# on every block it reads, even when quiet; nobody sees it here. Its --progress-delta gate
-# lets one through per download: about a tenth of the child's CPU on a fast link.
-CONSOLE_PROGRESS_DELTA = 1e9
 # An item keeps the scalar fields of its info (what conditions and NFO files read), never the
 # big nested ones (formats, thumbnails, subtitles).
 MAX_TEXT = 5000
@@ -101,76 +97,8 @@ class ProgressRelay:
                                "postprocessor": d.get("postprocessor")})
 
 
-# yt-dlp's options that print an item's fields (--get-title, --get-url, -j, ...).
-PRINTING_PARAMS = ("forcetitle", "forceid", "forceurl", "forcethumbnail", "forcedescription",
-                   "forcefilename", "forceformat", "forceduration", "forcejson")
-
-
-class YoutubeDL(yt_dlp.YoutubeDL):
-    def _forceprint(self, key: str, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
-        """yt-dlp renders the formats, thumbnails and subtitles tables at each of the ~7
-        stages of a download, to fill in --print templates, printed or not: 24 ms with the
-        one format of a plain file, far more with a site's hundred. Only when something is
-        to be printed."""
-        if info_dict is None or self.params.get("forceprint", {}).get(key) \
-                or self.params.get("print_to_file", {}).get(key) \
-                or any(self.params.get(name) for name in PRINTING_PARAMS):
-            return super()._forceprint(key, info_dict, *args, **kwargs)
-        return info_dict
-
-
-_EXTRACTORS: list[Any] = []
-
-
-def new_ydl(params: dict[str, Any]) -> YoutubeDL:
-    """A YoutubeDL with the default extractors, in about 1 ms instead of about 50.
-
-    YoutubeDL orders its ~1,800 extractors with a quadratic helper on every construction;
-    the order never changes within a process, so it is taken once (at warm-up) and copied.
-    A job that restricts the extractors (--use-extractors) gets yt-dlp's own loading.
-    """
-    if not _EXTRACTORS or params.get("allowed_extractors", ["default"]) != ["default"]:
-        return YoutubeDL(params)
-    ydl = YoutubeDL(params, auto_init=False)
-    for extractor in _EXTRACTORS:
-        if isinstance(extractor, type):
-            ydl._ies[extractor.ie_key()] = extractor
-        else:  # the catch-all instance ("end") belongs to one YoutubeDL
-            ydl.add_info_extractor(type(extractor)())
-    return ydl
-
-
-def share_ssl_contexts() -> None:
-    """Build each TLS context once per process, not once per job: loading the CA bundle
-    costs ~20 ms, and every YoutubeDL would do it again for the same settings. (yt-dlp
-    internals: skipped quietly if they ever move.)"""
-    try:
-        from yt_dlp.networking import common
-    except ImportError:
-        return
-    make = getattr(common, "make_ssl_context", None)
-    if make is not None and not hasattr(make, "cache_info"):
-        common.make_ssl_context = functools.lru_cache(maxsize=8)(make)
-
-
-def warm_up() -> None:
-    # Compiling every extractor's _VALID_URL is most of a cold start; do it before 'ready'.
-    for extractor in gen_extractor_classes():
-        extractor.suitable("https://example.invalid/warm-up")
-    share_ssl_contexts()
-    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as probe:
-        _EXTRACTORS.extend(probe._ies.values())
-
-
-@functools.lru_cache(maxsize=32)
-def _parsed_options(args: tuple[str, ...]) -> dict[str, Any]:
-    # yt-dlp builds its 325-option parser on every call (~3 ms); an item's extraction and its
-    # download, and most items of a queue, pass the same arguments.
-    return yt_dlp.parse_options(list(args)).ydl_opts
-
-
 def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
-    params = copy.deepcopy(_parsed_options(tuple(job.get("args") or ())))
+    params = copy.deepcopy(parsed_options(tuple(job.get("args") or ())))
     params.update(
         quiet=True,
         no_warnings=False,
