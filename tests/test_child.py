@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -138,10 +139,10 @@ class Recorder:
 
 
 @pytest.mark.parametrize("size", [0, 1, ytdlp_tuning.WRITE_SLICE, 4 * 2**20 + 3])
-def test_sliced_writer_passes_every_byte_in_bounded_pieces(size: int) -> None:
+def test_streaming_writer_passes_every_byte_in_bounded_pieces(size: int) -> None:
     data = os.urandom(size)
     recorder = Recorder()
-    writer = ytdlp_tuning.SlicedWriter(recorder)
+    writer = ytdlp_tuning.StreamingWriter(recorder)
 
     assert writer.write(data) == size
     assert b"".join(recorder.writes) == data
@@ -150,19 +151,52 @@ def test_sliced_writer_passes_every_byte_in_bounded_pieces(size: int) -> None:
     assert recorder.closed
 
 
-def test_http_downloads_write_through_the_sliced_writer(
+def test_streaming_writer_hands_each_written_range_to_the_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    handed: list[tuple[int, int]] = []
+    fadvise = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED
+        handed.append((offset, length))
+        fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    block = os.urandom(4 * 2**20)
+    target = tmp_path / "file.part"
+    with target.open("wb") as stream:
+        writer = ytdlp_tuning.StreamingWriter(stream)
+        for _ in range(10):
+            writer.write(block)
+
+    assert target.read_bytes() == block * 10
+    # contiguous from the start, each at least WRITEBACK_EVERY, the tail left to the close
+    assert [offset for offset, _ in handed] == [0, *itertools.accumulate(n for _, n in handed)][:-1]
+    assert all(n >= ytdlp_tuning.WRITEBACK_EVERY for _, n in handed)
+    assert 40 * 2**20 - sum(n for _, n in handed) < ytdlp_tuning.WRITEBACK_EVERY
+
+    handed.clear()  # a resumed download: the ranges follow what was there
+    with target.open("ab") as stream:
+        writer = ytdlp_tuning.StreamingWriter(stream)
+        for _ in range(5):
+            writer.write(block)
+    assert target.stat().st_size == 60 * 2**20
+    assert handed[0][0] == 40 * 2**20
+
+
+def test_http_downloads_write_through_the_streaming_writer(
         tmp_path: Path, origin: MediaOrigin, messages: Messages,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    ytdlp_tuning.write_http_downloads_in_slices()
-    ytdlp_tuning.write_http_downloads_in_slices()  # a second call changes nothing
+    ytdlp_tuning.stream_http_downloads_to_disk()
+    ytdlp_tuning.stream_http_downloads_to_disk()  # a second call changes nothing
     written: list[int] = []
-    write = ytdlp_tuning.SlicedWriter.write
+    write = ytdlp_tuning.StreamingWriter.write
 
-    def counting(self: ytdlp_tuning.SlicedWriter, data: bytes) -> int:
+    def counting(self: ytdlp_tuning.StreamingWriter, data: bytes) -> int:
         written.append(len(data))
         return write(self, data)
 
-    monkeypatch.setattr(ytdlp_tuning.SlicedWriter, "write", counting)
+    monkeypatch.setattr(ytdlp_tuning.StreamingWriter, "write", counting)
     size = 20_000_000
     result = child.run_download(download_job(tmp_path, origin.big_file(size)), messages.channel)
 
