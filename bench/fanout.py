@@ -1,8 +1,10 @@
 """Websocket fan-out: 50 clients watching 5 parallel downloads.
 
 The server runs 5 downloads at once (YTP_MAX_WORKERS=5, YTP_MAX_WORKERS_PER_EXTRACTOR=5) of a
-~50 MB file each. Rounds alternate between no websocket client and 50 clients (asyncio, one
-thread); a first round with no clients warms the pool.
+~500 MB file each (about two seconds a round here: long enough for progress to flow and for
+the burst of state events at start and end not to be the whole round). Rounds alternate
+between no websocket client and 50 clients (asyncio, in a process of their own); a first
+round with no clients warms the pool.
 
 - Delay, engine event -> client: state events carry the time the change was stored
   (``item_added``: ``created_at``; full ``item_updated`` / ``item_completed``: ``updated_at``),
@@ -14,7 +16,7 @@ thread); a first round with no clients warms the pool.
   with clients / without is the cost of the fan-out.
 
 Goals: p99 delay <= 100 ms; throughput with 50 clients >= 0.90x without (unchanged within
-noise). --quick: 10 clients, 20 MB files, one round of each.
+noise). Five rounds each way. --quick: 10 clients, 20 MB files, one round of each.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
+import multiprocessing
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 import common
@@ -41,44 +44,35 @@ ROUND_TIMEOUT = 300.0
 
 
 class Audience:
-    """N websocket clients on one asyncio loop in a thread, recording (recv time, frame)."""
+    """N websocket clients on one asyncio loop in a process of their own, recording
+    (recv time, frame). Not a thread of this process: the media origin serves from here,
+    and 50 clients decoding frames would hold the GIL it needs between sendfile calls, which
+    slowed the downloads in a way no real client elsewhere on the network could."""
 
     def __init__(self, url: str, count: int) -> None:
-        self.url = url
         self.count = count
-        self.received: list[list[tuple[float, str | bytes]]] = [[] for _ in range(count)]
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="audience",
-                                       daemon=True)
-        self.thread.start()
-        self._conns: list[ClientConnection] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(60)
-
-    async def _open(self) -> None:
-        for index in range(self.count):
-            conn = await connect(self.url, open_timeout=10, max_size=None)
-            hello = json.loads(await conn.recv())
-            assert hello["event"] == "connected", hello
-            self._conns.append(conn)
-            self._tasks.append(asyncio.create_task(self._listen(index, conn)))
-
-    async def _listen(self, index: int, conn: ClientConnection) -> None:
-        sink = self.received[index]
-        with contextlib.suppress(ConnectionClosed):
-            async for frame in conn:
-                sink.append((time.time(), frame))
-
-    async def _close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self._conns), return_exceptions=True)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.received: list[list[tuple[float, str | bytes]]] = []
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(target=_audience, args=(url, count, child_end),
+                                        name="audience", daemon=True)
+        self._process.start()
+        if not self._pipe.poll(60):
+            self._process.kill()
+            raise TimeoutError(f"{count} websocket clients did not connect within 60 s")
+        ready = self._pipe.recv()
+        if ready != "ready":
+            raise RuntimeError(f"the audience failed: {ready}")
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
+        try:
+            self._pipe.send("close")
+            if self._pipe.poll(60):
+                self.received = self._pipe.recv()
+        finally:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
 
     def delays(self) -> dict[str, Any]:
         """Delays (s) of stamped state events per kind, and counts per client."""
@@ -101,6 +95,37 @@ class Audience:
                     progress += 1
             state_counts.append(state)
         return {"by_kind": by_kind, "state_counts": state_counts, "progress": progress}
+
+
+def _audience(url: str, count: int, pipe: Connection) -> None:
+    """The audience process: connect, say ready, record until told to close, send back."""
+    received: list[list[tuple[float, str | bytes]]] = [[] for _ in range(count)]
+
+    async def listen(index: int, conn: ClientConnection) -> None:
+        sink = received[index]
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in conn:
+                sink.append((time.time(), frame))
+
+    async def main() -> None:
+        conns, tasks = [], []
+        for index in range(count):
+            conn = await connect(url, open_timeout=10, max_size=None)
+            hello = json.loads(await conn.recv())
+            assert hello["event"] == "connected", hello
+            conns.append(conn)
+            tasks.append(asyncio.create_task(listen(index, conn)))
+        pipe.send("ready")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # reported to the bench, which stops
+        pipe.send(f"{type(exc).__name__}: {exc}")
+        return
+    pipe.send(received)
 
 
 def one_round(server: common.Server, url: str, size: int, tag: str) -> dict[str, float]:
@@ -202,8 +227,8 @@ def report(results: dict[int, list[dict[str, float]]], seen: dict[str, Any], cli
 def main() -> int:
     args = common.parse_args(__doc__.splitlines()[0])
     clients = 10 if args.quick else 50
-    size = (20 if args.quick else 50) * MB
-    rounds = 1 if args.quick else 3
+    size = (20 if args.quick else 500) * MB
+    rounds = 1 if args.quick else 5
 
     def body(stack: contextlib.ExitStack) -> int:
         root = common.temp_root(stack, "fanout", args.keep)

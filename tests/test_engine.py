@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_settings
+from support.disk import DiskSyncs
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -182,3 +183,20 @@ def test_site_is_asked_once_for_info(start_runtime, origin: MediaOrigin) -> None
     assert done.status == "finished", done.error
     pages = [r for r in origin.requests if r.path == "/watch/clip.html"]
     assert len(pages) == 1, pages
+
+
+def test_a_download_waits_for_the_disk_only_where_a_person_asked(
+        start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The add and the delete are on the disk before they are acknowledged; the engine's
+    transitions in between (preparing ... finished) do not wait for it."""
+    rt = start_runtime()
+    wal = str(rt.settings.database_file) + "-wal"
+    syncs = DiskSyncs(monkeypatch, under=rt.settings.config_path)
+    [added] = rt.engine.add([{"url": origin.clip_url, "template": "durable.%(ext)s"}])
+    assert syncs.take() == [wal]
+    done = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                    message="download")
+    assert done.status == "finished", done.error
+    assert syncs.take() == []
+    assert rt.engine.delete_items([added.id]) == {added.id: "deleted"}
+    assert syncs.take() == [wal]

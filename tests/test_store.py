@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 from pony import orm
+from support.disk import DiskSyncs
 
 from appliance.store import Item, ItemStore, StatusFilter
+from appliance.store.collections import Collection
+from appliance.store.database import sync_to_disk
 from appliance.store.records import new_id
 
 
@@ -107,6 +110,42 @@ def test_wal_mode(tmp_path: Path) -> None:
     store = ItemStore(tmp_path / "db.sqlite")
     with orm.db_session:
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # commits reach the OS; the store puts the log on the disk where a write needs it
+        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_durable_writes_put_the_log_on_the_disk_engine_transitions_do_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    wal = str(tmp_path / "db.sqlite-wal")
+    syncs = DiskSyncs(monkeypatch, under=tmp_path)
+
+    [item] = make(store, 1)
+    assert syncs.take() == [wal]  # an added item survives a power cut once acknowledged
+
+    item.status = "downloading"
+    store.save(item, durable=False)
+    item.status = "finished"
+    store.save(item, durable=False)
+    assert syncs.take() == []
+    assert store.get(item.id).status == "finished"  # written all the same
+
+    store.delete([item.id])
+    assert syncs.take() == [wal]
+
+    presets = Collection(store.entities.Preset, ("name", "cli"), "preset")
+    created = presets.create({"name": "p", "cli": "-x"})
+    presets.update(created["id"], {"name": "q"})
+    presets.delete(created["id"])
+    assert syncs.take() == [wal, wal, wal]
+
+
+def test_a_closed_log_needs_no_sync(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    make(store, 1)
+    store.close()  # the last connection checkpoints the log and removes it
+    assert not (tmp_path / "db.sqlite-wal").exists()
+    sync_to_disk(store.db)  # nothing to do, and no error
 
 
 def test_kept_counts_match_the_table_after_any_writes(tmp_path: Path) -> None:

@@ -211,6 +211,16 @@ def test_connected_message_carries_a_sid(make_server: Callable[..., WebsocketSer
     assert first_a["data"]["sid"] != first_b["data"]["sid"]
 
 
+def test_frames_are_not_compressed_even_when_the_client_offers(
+        make_server: Callable[..., WebsocketServer]) -> None:
+    """Compression would be one zlib stream per client per frame: CPU a small box spends
+    for every watcher, to save bytes on a LAN."""
+    server = make_server()
+    with connect(url(server), compression="deflate") as ws:
+        assert recv_json(ws)["event"] == "connected"
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
 def test_bus_events_arrive_as_envelopes_in_order(
     make_server: Callable[..., WebsocketServer], bus: EventBus
 ) -> None:

@@ -408,11 +408,16 @@ class DownloadEngine:
 
     # --- state changes (write, then announce) -------------------------------------------
 
-    def _commit(self, item: Item, event: str = events.ITEM_UPDATED) -> None:
-        self.store.save(item)
+    # ``durable=False`` marks the engine's own transitions: after a power cut took one back,
+    # the restarted engine makes it again (store/database.py says why they skip the disk).
+
+    def _commit(self, item: Item, event: str = events.ITEM_UPDATED, *,
+                durable: bool = True) -> None:
+        self.store.save(item, durable=durable)
         self.bus.publish(event, item.to_dict())
 
-    def _to_history(self, item: Item, status: str, **fields: Any) -> None:
+    def _to_history(self, item: Item, status: str, *, durable: bool = True,
+                    **fields: Any) -> None:
         """Move a queue item to history with its final status (stored, then announced)."""
         with self._lock:
             self._items.pop(item.id, None)
@@ -420,7 +425,7 @@ class DownloadEngine:
             item.speed = item.eta = None
             for name, value in fields.items():
                 setattr(item, name, value)
-            self.store.save(item)
+            self.store.save(item, durable=durable)
         self.bus.publish(events.ITEM_UPDATED, item.to_dict())
         self.bus.publish(events.ITEM_MOVED, {"id": item.id, "_id": item.id, "from": QUEUE,
                                              "to": DONE})
@@ -436,7 +441,7 @@ class DownloadEngine:
         log.warning("download failed: item=%s url=%s: %s", item.id, item.url, message,
                     extra={"announce": False})
         self._remove_temp(item)
-        self._to_history(item, ERROR, error=message, msg="")
+        self._to_history(item, ERROR, durable=False, error=message, msg="")
         self.bus.publish(events.ITEM_ERROR, item.to_dict())
         self.bus.message("error", "Download failed", f"{item.title or item.url}: {message}",
                          id=item.id)
@@ -497,7 +502,7 @@ class DownloadEngine:
             self._skip(item, skip)
             return
         self._keep_info(item.id, result.get("info"))
-        self._commit(item)
+        self._commit(item, durable=False)
 
     def _keep_info(self, item_id: str, info: dict[str, Any] | None) -> None:
         """Keep a fresh info dict for the item's download, so the site is asked once."""
@@ -554,7 +559,7 @@ class DownloadEngine:
     def _skip(self, item: Item, reason: str) -> None:
         log.info("skipping item=%s url=%s: %s", item.id, item.url, reason)
         self._remove_temp(item)
-        self._to_history(item, SKIP, msg=reason)
+        self._to_history(item, SKIP, durable=False, msg=reason)
         self.bus.message("info", "Skipped", f"{item.title or item.url}: {reason}", id=item.id)
 
     def _expand_playlist(self, item: Item, summary: dict[str, Any]) -> None:
@@ -694,7 +699,7 @@ class DownloadEngine:
     def _launch(self, item: Item) -> None:
         item.status, item.msg, item.error = PREPARING, "", ""
         item.started_at = item.started_at or time.time()
-        self._commit(item)
+        self._commit(item, durable=False)
         run = Run(item)
         self._runs[item.id] = run
         run.thread = threading.Thread(
@@ -774,7 +779,7 @@ class DownloadEngine:
                 item.filename = self._relative(message["filename"])
             if new_status != item.status:
                 item.status = new_status
-                self._commit(item)
+                self._commit(item, durable=False)
                 return
         self.bus.publish(events.ITEM_UPDATED, item.progress_dict(), progress=True)
 
@@ -824,7 +829,7 @@ class DownloadEngine:
         notes = self._after_download(item, filepath)
         self._remove_temp(item)
         self._to_history(
-            item, FINISHED,
+            item, FINISHED, durable=False,
             filename=self._relative(filepath) if filepath else item.filename,
             file_size=size,
             percent=100.0,

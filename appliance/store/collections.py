@@ -9,6 +9,7 @@ from typing import Any
 from pony import orm
 
 from ..errors import CONFLICT, AppError
+from .database import write_session
 
 
 class Collection:
@@ -59,14 +60,14 @@ class Collection:
             raise AppError(f"A {self.label} named '{name}' already exists.", CONFLICT)
 
     def create(self, values: dict[str, Any]) -> dict[str, Any]:
-        with orm.db_session:
+        with write_session(self._entity._database_):
             self._check_name(values.get("name"), None)
             row = self._entity(**{k: v for k, v in values.items() if k in self.fields})
             orm.flush()
             return self._dict(row)
 
     def update(self, record_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
-        with orm.db_session:
+        with write_session(self._entity._database_):
             row = self._entity.get(id=record_id)
             if row is None:
                 return None
@@ -75,7 +76,7 @@ class Collection:
             return self._dict(row)
 
     def delete(self, record_id: int) -> dict[str, Any] | None:
-        with orm.db_session:
+        with write_session(self._entity._database_):
             row = self._entity.get(id=record_id)
             if row is None:
                 return None

@@ -14,7 +14,7 @@ from typing import Any
 
 from pony import orm
 
-from .database import open_database
+from .database import open_database, sync_to_disk
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,12 @@ class ItemStore:
     # --- writes -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Counter[tuple[str, str]]]:
+    def _write(self, durable: bool = True) -> Iterator[Counter[tuple[str, str]]]:
         """A write transaction that also keeps the (kind, status) counts.
 
         Every paginated list needs its total; counting 100,000 rows costs milliseconds each
         time, so the counts are kept here, by the only writer, and changed only once a
-        transaction has committed.
+        transaction has committed. ``durable``: see ``write_session``.
         """
         deltas: Counter[tuple[str, str]] = Counter()
         with self._tally_lock:
@@ -104,6 +104,8 @@ class ItemStore:
                 yield deltas
             if self._tally is not None:
                 self._tally.update(deltas)
+        if durable:  # other writers need not wait for this one's disk
+            sync_to_disk(self.db)
 
     def insert(self, items: Sequence[Item]) -> None:
         """Insert records in one transaction: all are stored or none."""
@@ -112,10 +114,11 @@ class ItemStore:
                 self._row(**self._columns(item))
                 counts[(item.kind, item.status)] += 1
 
-    def save(self, item: Item) -> None:
-        """Write every persisted field of ``item`` (a state change)."""
+    def save(self, item: Item, *, durable: bool = True) -> None:
+        """Write every persisted field of ``item`` (a state change). Not ``durable``: a
+        transition the engine makes again if a power cut takes it back."""
         item.updated_at = time.time()
-        with self._write() as counts:
+        with self._write(durable) as counts:
             row = self._row.get(id=item.id)
             if row is None:
                 self._row(**self._columns(item))

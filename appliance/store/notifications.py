@@ -10,6 +10,7 @@ from typing import Any
 from pony import orm
 
 from ..errors import CONFLICT, AppError
+from .database import write_session
 
 CONFIG_FIELDS = ("name", "on", "presets", "enabled", "request")
 STATUS_FIELDS = ("last_status", "last_error", "last_sent_at")
@@ -63,7 +64,7 @@ class NotificationStore:
 
     def create(self, values: dict[str, Any]) -> dict[str, Any]:
         try:
-            with orm.db_session:
+            with write_session(self._row._database_):
                 self._check_name(values["name"], None)
                 row = self._row(**{k: values[k] for k in CONFIG_FIELDS})
                 orm.flush()
@@ -75,7 +76,7 @@ class NotificationStore:
     def update(self, target_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
         # Not optimistic: a delivery recording its status at the same moment is no conflict.
         try:
-            with orm.db_session(optimistic=False):
+            with write_session(self._row._database_, optimistic=False):
                 row = self._row.get(id=target_id)
                 if row is None:
                     return None
@@ -87,7 +88,7 @@ class NotificationStore:
                            CONFLICT) from None
 
     def delete(self, target_id: int) -> dict[str, Any] | None:
-        with orm.db_session(optimistic=False):
+        with write_session(self._row._database_, optimistic=False):
             row = self._row.get(id=target_id)
             if row is None:
                 return None
@@ -96,8 +97,9 @@ class NotificationStore:
             return data
 
     def record_delivery(self, target_id: int, ok: bool, error: str, at: float) -> None:
-        """The outcome of the last delivery; nothing when the target was deleted meanwhile."""
-        with orm.db_session(optimistic=False):
+        """The outcome of the last delivery; nothing when the target was deleted meanwhile.
+        Not durable: after a power cut the next delivery records it again."""
+        with write_session(self._row._database_, durable=False, optimistic=False):
             row = self._row.get(id=target_id)
             if row is not None:
                 row.set(last_status="ok" if ok else "failed", last_error=error[:2000],
