@@ -14,7 +14,7 @@ from typing import Any
 from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from .auth import USERNAME as AUTH_USERNAME
 from .auth import gen_token, read_token, set_password, show_token
-from .config import SettingsError, ensure_folders, load_settings, settings_table
+from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
 from .logs import configure_logging
 
 
@@ -66,6 +66,7 @@ def _check_default_options(cli: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(overrides={"host": args.host, "port": args.port})
     ensure_folders(settings)
+    check_ports(settings)
     if settings.ytdlp_cli:
         _check_default_options(settings.ytdlp_cli)
     configure_logging(settings.log_level)

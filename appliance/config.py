@@ -8,9 +8,11 @@ declarations (``appliance settings``), so the documentation cannot drift from th
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -421,6 +423,40 @@ def ensure_folders(settings: Settings) -> None:
                                 f"{exc.strerror}") from None
         if not os.access(path, os.W_OK):
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {path} is not writable")
+
+
+def check_ports(settings: Settings) -> None:
+    """Both ports can be listened on; else a settings error that says which and why, before
+    gunicorn retries for five seconds and the websocket fails with a traceback."""
+    ports = {"port": settings.port, "ws_port": settings.websocket_port}
+    if ports["port"] == ports["ws_port"]:
+        raise SettingsError(f"{ENV_PREFIX}WS_PORT: must differ from {ENV_PREFIX}PORT "
+                            f"({settings.port})")
+    for name, port in ports.items():
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                settings.host or None, port, type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE)[0]
+        except socket.gaierror as exc:
+            raise SettingsError(f"{ENV_PREFIX}HOST: {settings.host!r} is not an address here: "
+                                f"{exc.strerror}") from None
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                # as the servers themselves bind: a port left in TIME_WAIT is free
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            setting, why = name, exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                why = "already in use (is the appliance already running?)"
+            elif exc.errno == errno.EACCES:
+                why = "needs privileges (ports below 1024)"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                setting, why = "host", "not an address of this machine"
+            if name == "ws_port" and not settings.ws_port:
+                why += f"; the websocket uses the HTTP port + 1 unless {ENV_PREFIX}WS_PORT is set"
+            raise SettingsError(f"{ENV_PREFIX}{setting.upper()}: cannot listen on "
+                                f"{settings.host}:{port}: {why}") from None
 
 
 def settings_table() -> str:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from appliance.config import FIELDS, SettingsError, ensure_folders, load_settings, settings_table
+from appliance.cli import main
+from appliance.config import (
+    FIELDS,
+    SettingsError,
+    check_ports,
+    ensure_folders,
+    load_settings,
+    settings_table,
+)
 
 
 def test_defaults_work_with_no_configuration(tmp_path: Path, monkeypatch) -> None:
@@ -92,3 +101,47 @@ def test_readme_lists_every_setting_with_its_default() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for row in settings_table().splitlines()[2:]:
         assert row in readme, f"README is missing or outdated for: {row}"
+
+
+def listening() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_a_port_in_use_is_one_clear_line_before_any_server_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("CONFIG", "DOWNLOAD", "TEMP"):
+        monkeypatch.setenv(f"YTP_{name}_PATH", str(tmp_path / name.lower()))
+    monkeypatch.setenv("YTP_HOST", "127.0.0.1")
+    with listening() as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+        assert capsys.readouterr().err == (
+            f"appliance: bad setting: YTP_PORT: cannot listen on 127.0.0.1:{port}: "
+            "already in use (is the appliance already running?)\n")
+        monkeypatch.setenv("YTP_WS_PORT", str(port))  # the websocket's port, this time
+        with listening() as free_now:
+            http = free_now.getsockname()[1]
+        assert main(["serve", "--port", str(http)]) == 2
+        assert f"YTP_WS_PORT: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("env", "text"), [
+    ({"YTP_PORT": "9000", "YTP_WS_PORT": "9000"}, "YTP_WS_PORT: must differ from YTP_PORT"),
+    ({"YTP_HOST": "no-such-host.invalid"}, "YTP_HOST: 'no-such-host.invalid' is not an address"),
+    ({"YTP_HOST": "192.0.2.1"}, "YTP_HOST: cannot listen on 192.0.2.1"),
+])
+def test_ports_that_cannot_be_listened_on(tmp_path: Path, env: dict, text: str) -> None:
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path), **env})
+    with pytest.raises(SettingsError, match=text):
+        check_ports(settings)
+
+
+def test_free_ports_pass(tmp_path: Path) -> None:
+    with listening() as probe:
+        port = probe.getsockname()[1]
+    check_ports(load_settings({"YTP_CONFIG_PATH": str(tmp_path), "YTP_HOST": "127.0.0.1",
+                               "YTP_PORT": str(port), "YTP_WS_PORT": "0"}))
