@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -200,3 +201,22 @@ def test_a_download_waits_for_the_disk_only_where_a_person_asked(
     assert syncs.take() == []
     assert rt.engine.delete_items([added.id]) == {added.id: "deleted"}
     assert syncs.take() == [wal]
+
+
+def test_a_full_disk_is_said_plainly(start_runtime, origin: MediaOrigin) -> None:
+    """The part file is /dev/full: every write fails as on a full disk (ENOSPC)."""
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.clip_url, "template": "full.%(ext)s",
+                              "auto_start": False}])
+    wait_for(lambda: item(rt, added.id).extractor, timeout=30, message="the item's info")
+    temp = rt.settings.temp_path / added.id
+    temp.mkdir(parents=True, exist_ok=True)
+    (temp / "full.mp4.part").symlink_to("/dev/full")
+    rt.engine.start_items([added.id])
+    failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                      message="the download to fail")
+    assert failed.status == "error"
+    assert re.fullmatch(
+        rf"The disk is full: .+ free in {re.escape(str(rt.settings.temp_path))}, where a "
+        r"download stays until it is complete\. Free some space, then add it again\. "
+        r"\(.*\[Errno 28\] No space left on device\)", failed.error), failed.error

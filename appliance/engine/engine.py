@@ -48,6 +48,7 @@ from .conditions import FIELDS as CONDITION_FIELDS
 from .conditions import Conditions
 from .dl_fields import FIELDS as DL_FIELDS
 from .dl_fields import DlFields
+from .failures import explain
 from .nfo import write_nfo
 from .options import resolve_folder
 from .plans import Planner
@@ -437,6 +438,7 @@ class DownloadEngine:
         self.bus.publish(events.ITEM_CANCELLED, item.to_dict())
 
     def _fail(self, item: Item, message: str) -> None:
+        message = explain(message, self.settings)
         # Not forwarded to websocket clients: the log_error below already tells them.
         log.warning("download failed: item=%s url=%s: %s", item.id, item.url, message,
                     extra={"announce": False})
