@@ -34,6 +34,26 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert "cookies" not in loaded.to_dict() and loaded.to_dict()["has_cookies"] is True
 
 
+def test_a_page_reads_every_field_as_an_entity_would(tmp_path: Path) -> None:
+    """Pages read plain columns (fast), single records go through Pony: the same record."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    full = Item(id=new_id(), url="http://x.invalid/a", kind="done", status="finished",
+                title="é", cookies="c", cli="-f best", auto_start=False, started_at=1.5,
+                finished_at=2.5, file_size=2**40, downloaded_bytes=0, total_bytes=7,
+                extras={"a": [1, {"b": None}]}, info={"duration": 3.5, "tags": ["x"]},
+                removed_options=["--exec"], error="e", msg="m", created_at=store.stamp())
+    bare = Item(id=new_id(), url="http://x.invalid/b", kind="done", status="error",
+                created_at=store.stamp())
+    store.insert([full, bare])
+    listed = {i.id: i for i in store.page("done", 1, 10).items}
+    for item in (full, bare):
+        loaded = store.get(item.id)
+        assert loaded is not None
+        assert listed[item.id].persisted() == loaded.persisted() == item.persisted()
+        assert listed[item.id].to_dict() == loaded.to_dict()
+    assert listed[full.id].auto_start is False and listed[bare.id].auto_start is True
+
+
 def test_pages_and_status_filters(tmp_path: Path) -> None:
     store = ItemStore(tmp_path / "db.sqlite")
     finished = make(store, 25, kind="done", status="finished")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,26 @@ class Page:
         return max(1, -(-self.total // self.per_page))
 
 
+# The persisted columns, in PERSISTED order, for raw selects.
+COLUMNS = ", ".join(PERSISTED)
+
+
+def _column_reader(attribute: Any) -> Callable[[Any], Any]:
+    """How one column's stored value becomes the field's value, as Pony would read it."""
+    if issubclass(attribute.py_type, orm.Json):
+        return lambda value: None if value is None else json.loads(value)
+    if attribute.py_type is bool:
+        return lambda value: None if value is None else bool(value)
+    if issubclass(attribute.py_type, str):
+        return lambda value: "" if value is None else value
+    return lambda value: value
+
+
 class ItemStore:
     def __init__(self, path: Path) -> None:
         self.db, self.entities = open_database(path)
         self._row = self.entities.Item
+        self._readers = [(name, _column_reader(getattr(self._row, name))) for name in PERSISTED]
         self._clock_lock = threading.Lock()
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
@@ -72,12 +89,22 @@ class ItemStore:
             return self._last_stamp
 
     @staticmethod
-    def _record(row: object) -> Item:
-        values = {name: getattr(row, name) for name in PERSISTED}
+    def _item(values: dict[str, Any]) -> Item:
         for name in ("info", "extras"):
             values[name] = values[name] or {}
         values["removed_options"] = values["removed_options"] or []
         return Item(**values)
+
+    def _record(self, row: object) -> Item:
+        """The record of an entity (a row Pony loaded)."""
+        return self._item({name: getattr(row, name) for name in PERSISTED})
+
+    def _record_of_columns(self, columns: Sequence[Any]) -> Item:
+        """The record of a row read as plain columns (``SELECT {COLUMNS}``): a list page reads
+        its rows so, because Pony builds an entity at ~90 us a row (a 1,000-item history took
+        98 ms; as columns, 8 ms)."""
+        return self._item({name: read(value) for (name, read), value
+                           in zip(self._readers, columns, strict=True)})
 
     @staticmethod
     def _columns(item: Item) -> dict[str, object]:
@@ -209,16 +236,16 @@ class ItemStore:
             where += " AND status != $value" if status.exclude else " AND status = $value"
         direction = "DESC" if newest_first else "ASC"
         limit, offset = per_page, (page - 1) * per_page
-        sql = (f"SELECT * FROM items WHERE rowid IN (SELECT rowid FROM items WHERE {where} "
-               f"ORDER BY created_at {direction} LIMIT $limit OFFSET $offset) "
+        sql = (f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items "
+               f"WHERE {where} ORDER BY created_at {direction} LIMIT $limit OFFSET $offset) "
                f"ORDER BY created_at {direction}")
         scope = {"kind": kind, "value": value, "limit": limit, "offset": offset}
         total = self._count(kind, status)
         if offset >= total:  # past the end: the index walk would find nothing, slowly
             return Page([], total, page, per_page)
         with orm.db_session:
-            rows = self._row.select_by_sql(sql, globals={}, locals=scope)
-            return Page([self._record(r) for r in rows], total, page, per_page)
+            rows = self.db.select(sql, globals={}, locals=scope)
+        return Page([self._record_of_columns(r) for r in rows], total, page, per_page)
 
     def _counts(self) -> Counter[tuple[str, str]]:
         with self._tally_lock:
