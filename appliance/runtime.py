@@ -81,7 +81,7 @@ class Runtime:
         self.stopping = threading.Event()
         self._log_file: Any = None
         self._log_forwarder: Any = None
-        self.store = ItemStore(settings.database_file)
+        self.store = ItemStore(settings.database_file, settings.download_path)
         self.engine = DownloadEngine(settings, self.store, self.bus)
         self.notifications = NotificationStore(self.store.entities.NotificationTarget)
         self.notifier = Notifier(settings, self.notifications, self.bus)

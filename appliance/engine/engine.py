@@ -51,7 +51,7 @@ from .dl_fields import DlFields
 from .failures import explain
 from .nfo import write_nfo
 from .options import resolve_folder
-from .plans import Planner
+from .plans import Plan, Planner
 from .presets import FIELDS as PRESET_FIELDS
 from .presets import Presets
 from .requests import AddRequest, parse_add_request
@@ -75,7 +75,9 @@ class Run:
     item: Item
     worker: Worker | None = None
     stop_reason: str | None = None  # cancel | pause | delete | shutdown | stall
-    remove_file: bool = False
+    # Where the job writes, fixed when it starts: the settings may change while it runs.
+    home: Path | None = None
+    temp: Path | None = None
     last_progress: float = dataclasses.field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
 
@@ -124,6 +126,7 @@ class DownloadEngine:
 
     def start(self) -> None:
         self.presets.seed()
+        self.store.add_download_folder(self.settings.download_path)
         resumed = self.store.requeue_interrupted()
         if resumed:
             log.info("recovered %d interrupted download(s); they will resume", resumed)
@@ -243,10 +246,11 @@ class DownloadEngine:
             with self._lock:
                 item = self._items.get(item_id)
                 if item is not None and kind in (None, QUEUE):
-                    results[item_id] = self._delete_queued(item, remove_file)
+                    results[item_id] = self._delete_queued(item)
                     continue
             history.append(item_id)
         if history:
+            folders = self._download_folders() if remove_file else set()
             deleted = {i.id: i for i in self.store.delete(
                 [i for i in history if self._is_kind(i, kind)])}
             for item_id in history:
@@ -255,7 +259,7 @@ class DownloadEngine:
                     results[item_id] = "not found"
                     continue
                 if remove_file:
-                    self._remove_file(item)
+                    self._remove_file(item, folders)
                 results[item_id] = "deleted"
                 self.bus.publish(events.ITEM_DELETED, {"id": item_id, "_id": item_id})
         return results
@@ -341,6 +345,7 @@ class DownloadEngine:
             self.presets.download_path = settings.download_path
             self.pool.capacity = settings.max_workers + settings.extract_info_concurrency
             self._wake.notify_all()
+        self.store.add_download_folder(settings.download_path)
 
     # --- per-item commands --------------------------------------------------------------
 
@@ -390,10 +395,11 @@ class DownloadEngine:
             self._finish_cancel(item)
         return "ok"
 
-    def _delete_queued(self, item: Item, remove_file: bool) -> str:
+    def _delete_queued(self, item: Item) -> str:
+        """A queued item has no file of its own yet: a running one writes in its temp folder
+        until yt-dlp moves the finished files home, so deleting it removes only that."""
         run = self._runs.get(item.id)
         if run is not None:
-            run.remove_file = remove_file
             self._request_stop(run, "delete")
             return "deleted"
         self._items.pop(item.id, None)
@@ -652,8 +658,8 @@ class DownloadEngine:
         self.pool.release(worker)
         return result
 
-    def _job_command(self, op: str, item: Item) -> dict[str, Any]:
-        plan = self.planner.plan(item)
+    def _job_command(self, op: str, item: Item, plan: Plan | None = None) -> dict[str, Any]:
+        plan = plan or self.planner.plan(item)
         command: dict[str, Any] = {
             "op": op,
             "job": item.id,
@@ -733,7 +739,11 @@ class DownloadEngine:
             return
         run.last_progress = time.monotonic()
         try:
-            command = self._job_command("download", item)
+            plan = self.planner.plan(item)
+            command = self._job_command("download", item, plan)
+            with self._lock:
+                item.download_folder = str(plan.root)
+                run.home, run.temp = plan.home, Path(command["temp"])
             info = self._fresh_info(item.id)
             if info is not None:
                 command["info"] = info
@@ -778,7 +788,7 @@ class DownloadEngine:
                 item.percent = round(min(100.0, 100.0 * item.downloaded_bytes
                                          / item.total_bytes), 2)
             if message.get("filename"):
-                item.filename = self._relative(message["filename"])
+                item.filename = self._file_name(run, message["filename"])
             if new_status != item.status:
                 item.status = new_status
                 self._commit(item, durable=False)
@@ -805,8 +815,6 @@ class DownloadEngine:
                 self._items.pop(item.id, None)
             self.store.delete([item.id])
             self._remove_temp(item)
-            if run.remove_file:
-                self._remove_file(item)
             self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
         elif failure is not None or result is None or result.get("type") == "error":
             message = failure or (result or {}).get("message") or "download failed"
@@ -814,10 +822,11 @@ class DownloadEngine:
                 message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
             self._fail(item, message)
         else:
-            self._finish(item, result)
+            self._finish(run, result)
         self._wake_dispatcher()
 
-    def _finish(self, item: Item, result: dict[str, Any]) -> None:
+    def _finish(self, run: Run, result: dict[str, Any]) -> None:
+        item = run.item
         filepath = result.get("filepath") or ""
         size = None
         if filepath:
@@ -832,7 +841,7 @@ class DownloadEngine:
         self._remove_temp(item)
         self._to_history(
             item, FINISHED, durable=False,
-            filename=self._relative(filepath) if filepath else item.filename,
+            filename=self._file_name(run, filepath) if filepath else item.filename,
             file_size=size,
             percent=100.0,
             downloaded_bytes=size if size is not None else item.downloaded_bytes,
@@ -864,11 +873,20 @@ class DownloadEngine:
 
     # --- files --------------------------------------------------------------------------
 
-    def _relative(self, path: str) -> str:
-        try:
-            return str(Path(path).resolve().relative_to(self.settings.download_path))
-        except ValueError:
-            return Path(path).name
+    @staticmethod
+    def _file_name(run: Run, path: str) -> str:
+        """``path`` relative to the download folder the run writes in. A file still in the
+        job's temp folder is named where yt-dlp will move it (the same relative path under
+        home). Empty for a path elsewhere: a name that is not where the file really is would
+        be a wrong file to show or to delete."""
+        file = Path(os.path.normpath(path))
+        if run.temp is not None and run.home is not None and file.is_relative_to(run.temp):
+            file = run.home / file.relative_to(run.temp)
+        root = Path(run.item.download_folder)
+        if run.item.download_folder and file.is_relative_to(root):
+            return str(file.relative_to(root))
+        log.warning("item %s: %s is outside its download folder %s", run.item.id, path, root)
+        return ""
 
     def _temp_dir(self, item: Item) -> Path:
         path = self.settings.temp_path / item.id
@@ -885,11 +903,24 @@ class DownloadEngine:
     def _remove_temp(self, item: Item) -> None:
         shutil.rmtree(self.settings.temp_path / item.id, ignore_errors=True)
 
-    def _remove_file(self, item: Item) -> None:
-        if not self.settings.remove_files or not item.filename:
+    def _download_folders(self) -> set[str]:
+        """The download folder configured now and those the settings named before, where
+        finished files of items may still be. A folder an item merely names is not one."""
+        return {str(self.settings.download_path), *self.store.download_folders()}
+
+    def _remove_file(self, item: Item, folders: set[str]) -> None:
+        """Delete the file of a finished item: only the one it recorded, only inside the
+        download folder it was written in, only while that is one of ``folders``, and never
+        through a symlink (the file itself, or a folder on the way that leads out)."""
+        if (not self.settings.remove_files or item.status != FINISHED or not item.filename
+                or item.download_folder not in folders):
             return
-        target = (self.settings.download_path / item.filename).resolve()
-        if not target.is_relative_to(self.settings.download_path) or not target.is_file():
+        root = Path(item.download_folder).resolve()
+        path = Path(item.download_folder) / item.filename
+        target = path.resolve()
+        if path.is_symlink() or not target.is_relative_to(root) or not target.is_file():
+            log.warning("not removing %s of item %s: not a file inside %s", path, item.id,
+                        item.download_folder)
             return
         try:
             target.unlink()

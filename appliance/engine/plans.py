@@ -19,6 +19,7 @@ ARCHIVE_FOLDER = "archives"
 @dataclasses.dataclass(frozen=True)
 class Plan:
     preset: Preset
+    root: Path  # the download folder ``home`` lies in, as configured when planned
     home: Path
     template: str
     cookies: str
@@ -61,9 +62,11 @@ class Planner:
         folder = item.folder or preset.folder
         # Later options win in yt-dlp's parser: defaults, then the preset, then the item.
         args = [*self._default_args, *preset.cli_args, *shlex.split(item.cli or "")]
+        root = self.settings.download_path  # read once: the settings may change meanwhile
         return Plan(
             preset=preset,
-            home=resolve_folder(self.settings.download_path, folder),
+            root=root,
+            home=resolve_folder(root, folder),
             template=item.template or preset.template,
             cookies=item.cookies or preset.cookies,
             args=args,

@@ -64,6 +64,13 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         info = orm.Optional(orm.Json)
         extras = orm.Optional(orm.Json)
         removed_options = orm.Optional(orm.Json)
+        download_folder = orm.Optional(str)
+
+    class DownloadFolderRow(db.Entity):
+        """Every folder the settings have named as the download folder: files of items may
+        be there, and nowhere else."""
+        _table_ = "download_folders"
+        path = orm.PrimaryKey(str)
 
     class PresetRow(db.Entity):
         _table_ = "presets"
@@ -113,8 +120,9 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         last_error = orm.Optional(orm.LongStr, lazy=False)
         last_sent_at = orm.Optional(float)
 
-    return SimpleNamespace(Item=ItemRow, Preset=PresetRow, DlField=DlFieldRow,
-                           Condition=ConditionRow, NotificationTarget=NotificationTargetRow)
+    return SimpleNamespace(Item=ItemRow, DownloadFolder=DownloadFolderRow, Preset=PresetRow,
+                           DlField=DlFieldRow, Condition=ConditionRow,
+                           NotificationTarget=NotificationTargetRow)
 
 
 # Every list the API offers filters on kind (+ status) and sorts by creation time. Pony refuses
@@ -129,7 +137,24 @@ _INDEXES = (
 )
 
 
-def open_database(path: Path) -> tuple[orm.Database, SimpleNamespace]:
+def _add_download_folder(db: orm.Database, download_folder: Path | None) -> None:
+    """Databases made before items recorded their download folder get the column. Their
+    rows are taken to be in the folder configured now, at the migration: the only folder
+    the service knows, and the one their ``filename`` was joined to until then."""
+    with orm.db_session:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(items)").fetchall()}
+        if not columns or "download_folder" in columns:
+            return  # a new database, or one already migrated
+        db.execute("ALTER TABLE items ADD COLUMN download_folder TEXT NOT NULL DEFAULT ''")
+        if download_folder is not None:
+            db.execute("UPDATE items SET download_folder = $folder WHERE filename != ''",
+                       {"folder": str(download_folder)})
+    log.info("database migrated: items record their download folder")
+
+
+def open_database(path: Path, download_folder: Path | None = None
+                  ) -> tuple[orm.Database, SimpleNamespace]:
+    """``download_folder``: the folder configured now (see ``_add_download_folder``)."""
     db = orm.Database()
     entities = _define_entities(db)
 
@@ -145,6 +170,7 @@ def open_database(path: Path) -> tuple[orm.Database, SimpleNamespace]:
     path.parent.mkdir(parents=True, exist_ok=True)
     db.bind(provider="sqlite", filename=str(path), create_db=True)
     _WAL_FILES[db] = path.with_name(path.name + "-wal")
+    _add_download_folder(db, download_folder)
     db.generate_mapping(create_tables=True)
     with orm.db_session:
         for statement in _INDEXES:

@@ -65,8 +65,8 @@ def _column_reader(attribute: Any) -> Callable[[Any], Any]:
 
 
 class ItemStore:
-    def __init__(self, path: Path) -> None:
-        self.db, self.entities = open_database(path)
+    def __init__(self, path: Path, download_folder: Path | None = None) -> None:
+        self.db, self.entities = open_database(path, download_folder)
         self._row = self.entities.Item
         self._readers = [(name, _column_reader(getattr(self._row, name))) for name in PERSISTED]
         self._clock_lock = threading.Lock()
@@ -323,6 +323,17 @@ class ItemStore:
             batch["downloaded_bytes"] += downloaded or 0
             batch["created_at"] = min(batch["created_at"], created)
         return sorted(batches.values(), key=lambda b: b["created_at"], reverse=True)
+
+    def add_download_folder(self, path: Path) -> None:
+        """Record ``path`` as a download folder (the settings name it now)."""
+        with self._write():
+            if self.entities.DownloadFolder.get(path=str(path)) is None:
+                self.entities.DownloadFolder(path=str(path))
+
+    def download_folders(self) -> set[str]:
+        """Every folder recorded as a download folder."""
+        with orm.db_session:
+            return set(orm.select(f.path for f in self.entities.DownloadFolder))
 
     def status_counts(self) -> dict[tuple[str, str], int]:
         return {key: n for key, n in self._counts().items() if n > 0}

@@ -32,7 +32,7 @@ PERSISTED = (
     "id", "kind", "status", "url", "title", "preset", "folder", "template", "cookies", "cli",
     "auto_start", "extractor", "video_id", "batch_id", "batch_name", "created_at",
     "updated_at", "started_at", "finished_at", "filename", "file_size", "downloaded_bytes",
-    "total_bytes", "error", "msg", "info", "extras", "removed_options",
+    "total_bytes", "error", "msg", "info", "extras", "removed_options", "download_folder",
 )
 
 
@@ -70,6 +70,9 @@ class Item:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
     removed_options: list[str] = dataclasses.field(default_factory=list)
+    # The download folder (absolute) that ``filename`` is relative to: the one the download
+    # ran in, which the settings may have changed since. Never sent: clients get ``filename``.
+    download_folder: str = ""
     # Live progress: kept in memory, never written (a state change writes bytes/status).
     percent: float | None = None
     speed: float | None = None
@@ -82,6 +85,7 @@ class Item:
         """The ItemDTO of the contract: ``_id`` and ``id`` both name the item."""
         data = self.persisted()
         data.pop("cookies")  # a secret: clients see only whether there are any
+        data.pop("download_folder")
         data.update(
             _id=self.id,
             has_cookies=bool(self.cookies),

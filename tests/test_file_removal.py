@@ -1,0 +1,213 @@
+"""Deleting an item with its file (``YTP_REMOVE_FILES=true``): only the item's own file, in
+the download folder it was written in, never through a symlink or a tampered name. Through the
+real API on a real engine (real yt-dlp from the local origin, real SQLite)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from falcon.testing import TestClient
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance.runtime import Runtime
+from appliance.store import Item, ItemStore
+from appliance.store.records import DONE, FINISHED, new_id
+
+AppWith = Callable[..., tuple[Runtime, TestClient]]
+App = Callable[..., tuple[Runtime, TestClient]]
+
+
+@pytest.fixture
+def app(app_with: AppWith, tmp_path: Path) -> App:
+    """A runtime whose download folder is set in config.yml, not pinned by the environment,
+    so that ``PUT /api/settings`` can move it."""
+
+    def start(remove_files: str = "true") -> tuple[Runtime, TestClient]:
+        config = tmp_path / "config"
+        config.mkdir(exist_ok=True)
+        (config / "config.yml").write_text(f"download_path: {tmp_path / 'downloads'}\n")
+        return app_with({
+            "YTP_CONFIG_PATH": str(config), "YTP_TEMP_PATH": str(tmp_path / "tmp"),
+            "YTP_REMOVE_FILES": remove_files, "YTP_KEEP_ARCHIVE": "false",
+            "YTP_WORKER_IDLE_TIMEOUT": "30",
+        })
+
+    return start
+
+
+def send(client: TestClient, method: str, path: str, body: Any) -> Any:
+    response = client.simulate_request(method, path, body=json.dumps(body),
+                                       headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    return response.json
+
+
+def download(client: TestClient, url: str, **fields: Any) -> dict[str, Any]:
+    [queued] = send(client, "POST", "/api/history", {"url": url, **fields})
+    return wait_finished(client, queued["id"])
+
+
+def wait_finished(client: TestClient, item_id: str) -> dict[str, Any]:
+    item = wait_for(lambda: (i := client.simulate_get(f"/api/history/{item_id}").json)
+                    ["kind"] == "done" and i, timeout=120, message=f"{item_id} to end")
+    assert item["status"] == "finished", item
+    return item
+
+
+def delete(client: TestClient, item_id: str, remove_file: bool = True) -> None:
+    answer = send(client, "DELETE", "/api/history",
+                  {"type": "done", "ids": [item_id], "remove_file": remove_file})
+    assert answer == {item_id: "deleted"}
+
+
+def move_download_folder(client: TestClient, folder: Path) -> None:
+    assert send(client, "PUT", "/api/settings", {"download_directory": str(folder)}) == {
+        "success": True}
+
+
+def tamper(runtime: Runtime, item_id: str, **columns: str) -> None:
+    """Change the item's row behind the service's back, as a hand edit of the database."""
+    with sqlite3.connect(runtime.settings.database_file) as db:
+        for column, value in columns.items():
+            db.execute(f"UPDATE items SET {column} = ? WHERE id = ?", (value, item_id))
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A file outside every download folder, named like the downloads."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    secret = folder / "show.mp4"
+    secret.write_bytes(b"not a download")
+    return secret
+
+
+def test_delete_after_the_folder_changed_removes_the_items_own_file_only(
+        app: App, origin: MediaOrigin, tmp_path: Path) -> None:
+    runtime, client = app()
+    first = runtime.settings.download_path
+    item = download(client, origin.short_url, template="show.%(ext)s")
+    assert item["filename"] == "show.mp4" and (first / "show.mp4").is_file()
+    second = tmp_path / "second"
+    move_download_folder(client, second)
+    unrelated = second / "show.mp4"
+    unrelated.write_bytes(b"another show, not this item's")
+    delete(client, item["id"])
+    assert unrelated.read_bytes() == b"another show, not this item's"
+    assert not (first / "show.mp4").exists()
+
+
+def test_download_running_while_the_folder_changes_lands_and_is_recorded_in_its_folder(
+        app: App, origin: MediaOrigin, tmp_path: Path) -> None:
+    runtime, client = app()
+    first = runtime.settings.download_path
+    [queued] = send(client, "POST", "/api/history",
+                    {"url": origin.slow_url_at(1_000_000), "folder": "shows"})
+    wait_for(lambda: (client.simulate_get(f"/api/history/{queued['id']}").json
+                      .get("downloaded_bytes") or 0) > 0, timeout=60, message="some bytes")
+    second = tmp_path / "second"
+    move_download_folder(client, second)
+    item = wait_finished(client, queued["id"])
+    # the name is relative to the folder the download ran in, and the file is there
+    assert item["filename"] == "shows/slow.mp4"
+    assert (first / "shows" / "slow.mp4").read_bytes() == \
+        origin.path_for(origin.slow_url).read_bytes()
+    assert not (second / "shows").exists()
+    (second / "shows").mkdir()
+    (second / "shows" / "slow.mp4").write_bytes(b"unrelated")
+    delete(client, item["id"])
+    assert not (first / "shows" / "slow.mp4").exists()
+    assert (second / "shows" / "slow.mp4").read_bytes() == b"unrelated"
+
+
+def test_without_remove_file_the_file_stays(app: App, origin: MediaOrigin) -> None:
+    runtime, client = app()
+    item = download(client, origin.short_url, template="kept.%(ext)s")
+    delete(client, item["id"], remove_file=False)
+    assert (runtime.settings.download_path / "kept.mp4").is_file()
+
+
+def test_files_stay_unless_the_setting_allows_removing_them(
+        app: App, origin: MediaOrigin) -> None:
+    runtime, client = app("false")
+    item = download(client, origin.short_url, template="kept.%(ext)s")
+    delete(client, item["id"])
+    assert (runtime.settings.download_path / "kept.mp4").is_file()
+
+
+def test_a_symlinked_file_is_not_followed_out(
+        app: App, origin: MediaOrigin, outside: Path) -> None:
+    runtime, client = app()
+    item = download(client, origin.short_url, template="show.%(ext)s")
+    link = runtime.settings.download_path / "show.mp4"
+    link.unlink()
+    link.symlink_to(outside)
+    delete(client, item["id"])
+    assert outside.read_bytes() == b"not a download"
+
+
+def test_a_symlinked_folder_is_not_followed_out(
+        app: App, origin: MediaOrigin, outside: Path) -> None:
+    runtime, client = app()
+    item = download(client, origin.short_url, template="show.%(ext)s", folder="sub")
+    assert item["filename"] == "sub/show.mp4"
+    sub = runtime.settings.download_path / "sub"
+    (sub / "show.mp4").unlink()
+    sub.rmdir()
+    sub.symlink_to(outside.parent, target_is_directory=True)
+    delete(client, item["id"])
+    assert outside.read_bytes() == b"not a download"
+
+
+@pytest.mark.parametrize("name", ["../show.mp4", "sub/../../show.mp4"])
+def test_a_tampered_filename_cannot_reach_out(
+        app: App, origin: MediaOrigin, name: str) -> None:
+    runtime, client = app()
+    item = download(client, origin.short_url, template="show.%(ext)s")
+    beside = runtime.settings.download_path.parent / "show.mp4"
+    beside.write_bytes(b"next to the download folder")
+    tamper(runtime, item["id"], filename=name)
+    delete(client, item["id"])
+    assert beside.read_bytes() == b"next to the download folder"
+    assert (runtime.settings.download_path / "show.mp4").is_file()
+
+
+def test_a_tampered_folder_is_not_a_download_folder(
+        app: App, origin: MediaOrigin, outside: Path) -> None:
+    runtime, client = app()
+    item = download(client, origin.short_url, template="show.%(ext)s")
+    tamper(runtime, item["id"], download_folder=str(outside.parent))
+    delete(client, item["id"])
+    assert outside.read_bytes() == b"not a download"
+
+
+def test_an_old_database_gets_the_folder_configured_when_it_is_migrated(
+        app: App, tmp_path: Path) -> None:
+    """A database from before items recorded their folder: its rows are taken to be in the
+    download folder configured at the migration, and their files can be deleted there."""
+    database = tmp_path / "config" / "appliance.db"
+    store = ItemStore(database)
+    old = Item(id=new_id(), url="http://x.invalid/old", kind=DONE, status=FINISHED,
+               filename="old.mp4", created_at=store.stamp())
+    waiting = Item(id=new_id(), url="http://x.invalid/waiting", auto_start=False,
+                   created_at=store.stamp())
+    store.insert([old, waiting])
+    store.close()
+    with sqlite3.connect(database) as db:
+        db.execute("ALTER TABLE items DROP COLUMN download_folder")
+        db.execute("DROP TABLE download_folders")
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    migrated = runtime.store.get(old.id)
+    assert migrated is not None and migrated.download_folder == str(folder)
+    assert runtime.store.get(waiting.id).download_folder == ""  # type: ignore[union-attr]
+    assert "download_folder" not in client.simulate_get(f"/api/history/{old.id}").json
+    (folder / "old.mp4").write_bytes(b"old download")
+    delete(client, old.id)
+    assert not (folder / "old.mp4").exists()
