@@ -127,6 +127,11 @@ FIELDS: tuple[Field, ...] = (
     Field("folder_depth", 2, _to_int, "Folder levels listed in system/configuration.", 0, 10),
     Field("max_body", 4 * 1024 * 1024, _to_int, "Largest request body in bytes.", 1024),
     Field(
+        "max_connections_per_address", 64, _to_int,
+        "Connections one client address may hold open, on each port; more are closed at once. "
+        "Behind a reverse proxy all clients share its address.", 1, 1000,
+    ),
+    Field(
         "cors_origins", "", _to_origins,
         "Browser origins allowed to call the API (comma-separated); empty: CORS off.",
     ),
@@ -205,6 +210,7 @@ class Settings:
     default_pagination: int
     folder_depth: int
     max_body: int
+    max_connections_per_address: int
     auth_username: str
     auth_password: str
     console_enabled: bool

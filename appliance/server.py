@@ -54,7 +54,8 @@ class ApplianceServer(BaseApplication):
         options = {
             "bind": [f"{settings.host}:{settings.port}"],
             "workers": 1,
-            "worker_class": "gthread",
+            # gthread, with requests read whole in its poller before a thread gets them.
+            "worker_class": "appliance.http_worker.RequestBufferingWorker",
             "threads": REQUEST_THREADS,
             "preload_app": False,
             "max_requests": 0,

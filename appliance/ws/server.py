@@ -39,6 +39,7 @@ from appliance.auth import Authenticator
 from appliance.config import Settings
 from appliance.events import Event, EventBus
 from appliance.ws.clients import CLOSE_INTERNAL_ERROR, Client
+from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections
 
 log = logging.getLogger("appliance.ws")
 
@@ -303,6 +304,8 @@ class WebsocketServer:
             self._host,
             self._requested_port,
             process_request=self._process_request,
+            open_timeout=HANDSHAKE_TIMEOUT,
+            create_connection=capped_connections(self._settings.max_connections_per_address),
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             close_timeout=self._close_timeout,

@@ -1,0 +1,181 @@
+"""When has a request fully arrived? Decided on the bytes as they come, for the HTTP worker's
+poller (``http_worker.py``), which holds a request until it is whole and only then hands it to a
+request thread.
+
+The head is parsed by gunicorn's own parser, so the poller and the thread agree on the body's
+framing (Content-Length, chunked, neither). The body is followed without being decoded: a
+byte count for a Content-Length, the chunk sizes for a chunked body. Whatever gunicorn will
+refuse (a malformed or oversized head, broken chunk framing) ends the wait at once: the thread
+then parses the same bytes and answers 400 as gunicorn always did, reading nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.http.body import ChunkedReader, LengthReader
+from gunicorn.http.message import Request
+from gunicorn.http.unreader import IterUnreader, Unreader
+
+HEAD_END = b"\r\n\r\n"
+
+
+class ReceivedBytes(Unreader):
+    """The parser's source in a request thread: the bytes the poller received, nothing else.
+    Running dry is the end of the input, never a wait on the socket."""
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        return b""
+
+    def feed(self, data: bytes) -> None:
+        self.buf.seek(0, os.SEEK_END)
+        self.buf.write(data)
+
+
+class ChunkedBodyEnd:
+    """Finds the end of a chunked body (RFC 9112 section 7.1): size lines, the data they
+    announce with its CRLF, the last chunk, the trailer section. Counts the data bytes."""
+
+    def __init__(self, line_limit: int, trailer_limit: int) -> None:
+        self.line_limit = line_limit
+        self.trailer_limit = trailer_limit
+        self.line = bytearray()  # the size line being received
+        self.skip = 0  # bytes of the current chunk (and its CRLF) still to come
+        self.data_left = 0  # of those, data bytes
+        self.trailers: bytearray | None = None  # after the last chunk
+        self.received = 0
+        self.broken = False
+
+    def feed(self, data: bytes) -> bool:
+        """True once the body has ended, or its framing is broken."""
+        pos = 0
+        while pos < len(data):
+            if self.skip:
+                step = min(self.skip, len(data) - pos)
+                data_step = min(step, self.data_left)
+                self.data_left -= data_step
+                self.received += data_step
+                self.skip -= step
+                pos += step
+            elif self.trailers is not None:
+                self.trailers += data[pos:]
+                return self._trailers_end()
+            else:
+                end = data.find(b"\n", pos)
+                self.line += data[pos:] if end < 0 else data[pos:end + 1]
+                if len(self.line) > self.line_limit:
+                    self.broken = True
+                    return True
+                if end < 0:
+                    return False
+                pos = end + 1
+                if not self._chunk_size():
+                    return True
+        return False
+
+    def _chunk_size(self) -> bool:
+        line, self.line = bytes(self.line), bytearray()
+        size = line[:-2].split(b";", 1)[0].strip(b" \t")
+        try:
+            chunk = int(size, 16) if line.endswith(b"\r\n") and size else -1
+        except ValueError:
+            chunk = -1
+        if chunk < 0:
+            self.broken = True
+            return False
+        if chunk == 0:
+            self.trailers = bytearray()
+        else:
+            self.data_left, self.skip = chunk, chunk + 2
+        return True
+
+    def _trailers_end(self) -> bool:
+        assert self.trailers is not None
+        if self.trailers.startswith(b"\r\n") or HEAD_END in self.trailers:
+            return True
+        if len(self.trailers) > self.trailer_limit:
+            self.broken = True
+            return True
+        return False
+
+
+class RequestFraming:
+    """Follows one request's bytes: its head up to the blank line, then its body.
+
+    ``feed`` says True once the thread may have the request: it is all there, or the poller
+    should stop waiting for it. ``cut`` then says the request goes without all of its body
+    (over ``max_body``: the app answers 413 from the head or from ``max_body + 1`` bytes) and
+    the connection must close after it, since where the next request starts is unknown.
+    """
+
+    def __init__(self, cfg: Any, peer: Any, max_body: int) -> None:
+        self.cfg = cfg
+        self.peer = peer
+        self.max_body = max_body
+        # gunicorn's own bound on a head: the request line and Message.max_buffer_headers
+        line = cfg.limit_request_line if cfg.limit_request_line > 0 else 8190
+        fields = cfg.limit_request_fields if cfg.limit_request_fields > 0 else 32768
+        field = cfg.limit_request_field_size if cfg.limit_request_field_size > 0 else 8190
+        self.head_limit = line + 2 + fields * (field + 2) + 4
+        self.head = bytearray()
+        self.in_head = True
+        self.length_left = 0
+        self.chunked: ChunkedBodyEnd | None = None
+        self.body_received = 0
+        self.expects_continue = False
+        self.cut = False
+        self.done = False
+
+    @property
+    def started(self) -> bool:
+        return bool(self.head)
+
+    def feed(self, data: bytes) -> bool:
+        if self.done:
+            return True
+        if self.in_head:
+            searched = max(0, len(self.head) - 3)
+            self.head += data
+            end = self.head.find(HEAD_END, searched)
+            if end < 0:
+                self.done = len(self.head) > self.head_limit
+                return self.done
+            data = bytes(self.head[end + 4:])
+            del self.head[end + 4:]
+            self.in_head = False
+            if self._read_head():
+                self.done = True
+                return True
+        self.done = self._feed_body(data)
+        return self.done
+
+    def _read_head(self) -> bool:
+        """Learn the body's framing from the head; True when there is nothing to wait for."""
+        try:
+            request = Request(self.cfg, IterUnreader([bytes(self.head)]), self.peer)
+        except Exception:  # gunicorn refuses this head; the thread will say how (400)
+            return True
+        reader = request.body.reader
+        if isinstance(reader, LengthReader):
+            self.length_left = reader.length
+            if reader.length > self.max_body:
+                self.cut = True
+                return True
+        elif isinstance(reader, ChunkedReader):
+            self.chunked = ChunkedBodyEnd(reader.limit_chunk_size_line,
+                                          reader.limit_trailer_section)
+        self.expects_continue = request._expected_100_continue
+        return not (self.length_left or self.chunked)
+
+    def _feed_body(self, data: bytes) -> bool:
+        if self.chunked is None:
+            self.body_received += len(data)
+            self.length_left -= len(data)
+            return self.length_left <= 0
+        ended = self.chunked.feed(data)
+        self.body_received = self.chunked.received
+        if self.body_received > self.max_body:
+            self.cut = True
+            return True
+        return ended

@@ -1,0 +1,279 @@
+"""The HTTP worker: gunicorn's gthread worker, with every request read in its poller.
+
+gthread hands a connection to a request thread as soon as its first byte is there; the thread
+then reads the rest with blocking reads that have no deadline. Eight clients that send ``GE``
+and stop hold all eight threads, and the API stops answering (issue 9). Here the poller reads
+each request whole, without blocking and against deadlines: the head, then the body up to
+``max_body`` (Content-Length or chunked). A thread gets the request only once it is all there;
+its parser reads those bytes from memory, never from the socket. One address may hold
+``max_connections_per_address`` connections; new ones over that are closed at once.
+
+The rest is gthread's own: keep-alive (an idle connection is closed after ``keepalive``
+seconds), the graceful stop, ``max_requests``, the access log, error pages. One thing changes
+hands: gthread's graceful close waits (up to 2 s) for the client's FIN in the poller itself, so
+a client that never closes its side would stall every other connection; here the poller
+lingers without blocking.
+
+HTTP/1.1 without TLS only, as ``appliance serve`` configures gunicorn (TLS ends at a reverse
+proxy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import selectors
+import socket
+import time
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http.parser import RequestParser
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+
+from . import errors
+from .http_framing import ReceivedBytes, RequestFraming
+from .peers import PeerLimit, peer_address
+
+log = logging.getLogger(__name__)
+
+# A whole request head (request line and headers) must arrive within this many seconds of the
+# connection opening, or of its first byte after a keep-alive wait. A real client sends its
+# head in one packet; 10 s leaves room for a phone on a bad link.
+HEAD_TIMEOUT = 10.0
+# A body must start arriving within this many seconds of its head, and keep coming at
+# MIN_BODY_RATE after that: a body of n bytes may take BODY_TIMEOUT + n / MIN_BODY_RATE
+# seconds. 32 KiB/s is a 256 kbit/s uplink; a full 4 MiB body (the default max_body) may then
+# take 138 s, a 10 kB JSON body 10 s.
+BODY_TIMEOUT = 10.0
+MIN_BODY_RATE = 32 * 1024
+# gunicorn's graceful close: after the last response, wait this long for the client's FIN
+# (reading at most LINGER_DRAIN bytes) so that unread request bytes do not turn the close into
+# a reset that truncates that response (RFC 9112 section 9.6).
+LINGER_TIME = 2.0
+LINGER_DRAIN = 64 * 1024
+# Out of file descriptors, the listener stays readable; accepting again at once would spin.
+ACCEPT_PAUSE = 0.5
+RECV_SIZE = 64 * 1024
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _timeout_response() -> bytes:
+    body = json.dumps(errors.AppError(
+        f"The request did not arrive in time (its head within {HEAD_TIMEOUT:g} s, its body "
+        f"within {BODY_TIMEOUT:g} s plus 1 s per {MIN_BODY_RATE // 1024} KiB); the connection "
+        "is closed.", errors.REQUEST_TIMEOUT).body()).encode()
+    return (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+TIMEOUT_RESPONSE = _timeout_response()
+
+
+class BufferedConn(TConn):
+    """A connection whose requests are received by the poller before a thread sees them."""
+
+    def __init__(self, worker: RequestBufferingWorker, sock: socket.socket, client: Any,
+                 server: Any) -> None:
+        super().__init__(worker.cfg, sock, client, server)
+        self.peer = peer_address(client)
+        self.release = worker.peers.release
+        self.max_body = worker.max_body
+        self.buffer = ReceivedBytes()
+        # Made here rather than in init() (in the thread) so that its source is the buffer.
+        self.parser = RequestParser(self.cfg, sock, client)
+        self.parser.unreader = self.buffer
+        # gthread's handle() would first wait for a byte on the socket; a thread here only
+        # ever gets a request that is all there.
+        self.data_ready = True
+        self.next_request(time.monotonic())
+        self.body_started = 0.0
+        self.linger_until: float | None = None
+        self.drained = 0
+        self.closed = False
+
+    def next_request(self, now: float) -> None:
+        self.framing = RequestFraming(self.cfg, self.client, self.max_body)
+        self.head_deadline = now + HEAD_TIMEOUT
+
+    def receive(self, data: bytes, now: float) -> bool:
+        """Take bytes from the socket; True once the request may go to a thread."""
+        self.buffer.feed(data)
+        in_head = self.framing.in_head
+        ready = self.framing.feed(data)
+        if in_head and not self.framing.in_head:
+            self.body_started = now
+            if self.framing.expects_continue and not ready:
+                # A full send buffer: the client sends its body after its own wait.
+                with contextlib.suppress(OSError):
+                    self.sock.send(CONTINUE)
+        return ready
+
+    def expired(self, now: float) -> bool:
+        if self.linger_until is not None:
+            return now > self.linger_until
+        if self.framing.in_head:
+            return now > self.head_deadline
+        allowed = BODY_TIMEOUT + self.framing.body_received / MIN_BODY_RATE
+        return now > self.body_started + allowed
+
+    def close(self, graceful: bool = False) -> None:
+        if not self.closed:
+            self.closed = True
+            self.release(self.peer)
+        super().close(graceful)
+
+
+class RequestBufferingWorker(ThreadWorker):
+    """gthread with requests read whole in the poller, deadlines, and a per-address cap."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = self.app.settings
+        self.max_body: int = settings.max_body
+        self.peers = PeerLimit(settings.max_connections_per_address, "HTTP")
+        # Connections the poller reads a request from, or lingers on before closing.
+        self.waiting: set[BufferedConn] = set()
+        self.accept_paused_until = 0.0
+
+    def init_process(self) -> None:
+        if self.cfg.is_ssl:
+            raise RuntimeError("RequestBufferingWorker serves plain HTTP/1.1 only")
+        super().init_process()
+
+    # --- accepting ----------------------------------------------------------------------
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled and time.monotonic() >= self.accept_paused_until)
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log.warning("cannot accept connections: %s; pausing %g s", exc.strerror,
+                            ACCEPT_PAUSE)
+                self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+                self.set_accept_enabled(False)
+            elif exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        if not self.peers.admit(peer_address(client)):
+            util.close(sock)
+            return
+        self.nr_conns += 1
+        self.read_request(BufferedConn(self, sock, client, listener.getsockname()))
+
+    # --- reading a request in the poller ------------------------------------------------
+
+    def read_request(self, conn: BufferedConn, received: bytes = b"") -> None:
+        """Wait in the poller for the rest of the request (``received`` is its start)."""
+        if received and conn.receive(received, time.monotonic()):
+            self.enqueue_req(conn)
+            return
+        conn.sock.setblocking(False)
+        self.waiting.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ,
+                             partial(self.on_request_bytes, conn))
+
+    def on_request_bytes(self, conn: BufferedConn, _sock: socket.socket) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # gone (or reset) before its request was whole
+            self.drop(conn)
+            return
+        if conn.receive(data, time.monotonic()):
+            self.stop_waiting(conn)
+            self.enqueue_req(conn)
+
+    def on_client_socket_readable(self, conn: BufferedConn, client: socket.socket) -> None:
+        """A kept-alive connection has bytes of its next request."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.next_request(time.monotonic())
+        self.read_request(conn)
+
+    def murder_pending(self) -> None:
+        """Close what passed its deadline (gthread's own pending list stays empty here: its
+        handle() never sends a connection back, as ``data_ready`` is always set)."""
+        now = time.monotonic()
+        for conn in [c for c in self.waiting if c.expired(now)]:
+            if conn.linger_until is None:
+                log.debug("closing %s: request not received in time", conn.peer)
+                if conn.framing.started:
+                    with contextlib.suppress(OSError, KeyError, ValueError):
+                        conn.sock.send(TIMEOUT_RESPONSE)
+            self.drop(conn)
+        if not self.alive:
+            # Stopping: connections that have not begun a request go soon, as gthread's
+            # kept-alive ones do.
+            stop_by = now + STOP_KEEPALIVE_LINGER
+            for conn in self.waiting:
+                if conn.linger_until is None and not conn.framing.started:
+                    conn.head_deadline = min(conn.head_deadline, stop_by)
+
+    def stop_waiting(self, conn: BufferedConn) -> None:
+        self.waiting.discard(conn)
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            self.poller.unregister(conn.sock)
+
+    def drop(self, conn: BufferedConn) -> None:
+        self.stop_waiting(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    # --- after the request thread -------------------------------------------------------
+
+    def _keepalive_after(self, conn: BufferedConn, keepalive: bool) -> bool:
+        # A request sent on without all its body: where the next one starts is unknown.
+        return not conn.framing.cut and super()._keepalive_after(conn, keepalive)
+
+    def handle_request(self, req: Any, conn: BufferedConn) -> bool:
+        # The poller answered Expect: 100-continue when it waited for the body, and not for a
+        # body it would not take; gunicorn must not say it (again) now.
+        req._expected_100_continue = False
+        return super().handle_request(req, conn)
+
+    def finish_request(self, conn: BufferedConn, fs: Future) -> None:
+        if fs.cancelled() or fs.exception() is not None or not fs.result():
+            self.linger(conn)
+            return
+        pipelined = conn.buffer.take_buffered()
+        if pipelined:  # gthread would hand these to a thread at once
+            conn.next_request(time.monotonic())
+            self.read_request(conn, pipelined)
+            return
+        super().finish_request(conn, fs)  # keep-alive: gthread's idle wait
+
+    def linger(self, conn: BufferedConn) -> None:
+        """Close after the client's FIN, LINGER_TIME at most, without blocking the poller."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+        except OSError:
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.linger_until = time.monotonic() + LINGER_TIME
+        self.waiting.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_linger_bytes, conn))
+
+    def on_linger_bytes(self, conn: BufferedConn, _sock: socket.socket) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= LINGER_DRAIN:
+            self.drop(conn)

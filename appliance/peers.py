@@ -1,0 +1,73 @@
+"""A cap on the connections one address may hold open, on the HTTP port and the websocket port.
+
+An open connection costs a file descriptor and a buffer, even while its client sends nothing;
+without a cap one client could hold them all. The cap counts the socket's peer address: behind
+a reverse proxy every client shares the proxy's, which is why the cap is a setting
+(``YTP_MAX_CONNECTIONS_PER_ADDRESS``) and generous by default.
+
+Not thread-safe: each user keeps it on one thread (the HTTP worker's poller, the websocket
+loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# One warning per address per minute is enough to tell that something hammers the service;
+# one per refused connection would let that client flood the log.
+REFUSAL_LOG_INTERVAL = 60.0
+# Addresses remembered for the rate limit of that warning, at most (many-address floods).
+REMEMBERED_REFUSALS = 1024
+
+
+def peer_address(peer: Any) -> str:
+    """The address part of a socket's peer name (``("10.0.0.5", 51000)`` → ``"10.0.0.5"``)."""
+    return str(peer[0]) if isinstance(peer, tuple | list) and peer else str(peer or "")
+
+
+class PeerLimit:
+    """Counts open connections per address and refuses those over ``cap``."""
+
+    def __init__(self, cap: int, port_name: str) -> None:
+        self.cap = cap
+        self.port_name = port_name
+        self.open: Counter[str] = Counter()
+        # address → (when it was last logged, refusals since then)
+        self._refusals: dict[str, tuple[float, int]] = {}
+
+    def admit(self, address: str) -> bool:
+        """Count a new connection from ``address``; False (not counted) when over the cap."""
+        if self.open[address] >= self.cap:
+            self._log_refusal(address)
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        """An admitted connection from ``address`` closed."""
+        left = self.open[address] - 1
+        if left > 0:
+            self.open[address] = left
+        else:
+            self.open.pop(address, None)
+
+    def _log_refusal(self, address: str) -> None:
+        now = time.monotonic()
+        logged, since = self._refusals.get(address, (-math.inf, 0))
+        if now - logged < REFUSAL_LOG_INTERVAL:
+            self._refusals[address] = (logged, since + 1)
+            return
+        if len(self._refusals) >= REMEMBERED_REFUSALS:
+            self._refusals = {a: v for a, v in self._refusals.items()
+                              if now - v[0] < REFUSAL_LOG_INTERVAL}
+        self._refusals[address] = (now, 0)
+        log.warning(
+            "%s: %s already holds %d connections, the most one address may "
+            "(YTP_MAX_CONNECTIONS_PER_ADDRESS); closing its new ones%s", self.port_name,
+            address, self.cap, f" ({since} more since the last warning)" if since else "")

@@ -1,0 +1,247 @@
+"""Slow and idle clients cannot take the service down (issue 9 §3).
+
+Every attack opens far more connections than the worker has request threads (8): with
+gunicorn's gthread worker, eight connections that sent ``GE`` and stopped were enough to make
+``/api/ping`` time out for as long as they stayed open. Here the API, an authenticated
+request, a download and a websocket client keep working, and the server closes every slow
+connection after a bounded time. The client timeouts are deadlines, not measurements.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from support.origin import MediaOrigin
+from support.server import Server, wait_for
+from support.slow import HTTP_ATTACKS, WS_ATTACKS, SlowClients, loopback_addresses
+from websockets.sync.client import connect
+
+from appliance.http_worker import HEAD_TIMEOUT
+
+pytestmark = pytest.mark.e2e
+
+USER, PASSWORD = "admin", "secret-for-slow-clients"
+AUTH = (USER, PASSWORD)
+SLOW = 200  # connections per flood: 25 times the request threads
+# A client's patience for one answer during a flood; well above what an answer takes.
+ANSWER_DEADLINE = 5
+# Every slow connection must be gone by then: the head deadline (10 s), the body deadline
+# (10 s plus 1 s per 32 KiB) for a trickled body, and room for a busy test machine.
+CLOSE_DEADLINE = 3 * HEAD_TIMEOUT
+
+
+AUTH_HEADER = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+
+
+def service_answers(server: Server) -> None:
+    """The API, an authenticated request and a websocket client are served."""
+    assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).status_code == 200
+    live = requests.get(server.url + "/api/history/live", auth=AUTH, timeout=ANSWER_DEADLINE)
+    assert live.status_code == 200, live.text
+    assert "queue" in live.json()
+    with connect(server.ws_url, additional_headers=AUTH_HEADER,
+                 open_timeout=ANSWER_DEADLINE) as ws:
+        assert json.loads(ws.recv(timeout=ANSWER_DEADLINE))["event"] == "connected"
+
+
+def flood(server: Server, sources: list[str]) -> tuple[SlowClients, SlowClients]:
+    per_kind_http = SLOW // len(HTTP_ATTACKS) + 1
+    per_kind_ws = SLOW // len(WS_ATTACKS)
+    return (SlowClients(server.port, HTTP_ATTACKS.values(), per_kind_http, sources),
+            SlowClients(server.port + 1, WS_ATTACKS.values(), per_kind_ws, sources))
+
+
+def survive_flood(server: Server, sources: list[str], origin: MediaOrigin) -> None:
+    http, ws = flood(server, sources)
+    with http, ws:
+        assert http.open_count() >= SLOW and ws.open_count() >= SLOW  # all in, none refused
+        [queued] = requests.post(server.url + "/api/history", json={"url": origin.clip_url},
+                                 auth=AUTH, timeout=ANSWER_DEADLINE).json()
+        for _ in range(3):
+            service_answers(server)
+        wait_for(lambda: http.open_count() == 0, timeout=CLOSE_DEADLINE,
+                 message="the server to close every slow HTTP connection")
+        wait_for(lambda: ws.open_count() == 0, timeout=CLOSE_DEADLINE,
+                 message="the server to close every slow websocket connection")
+        # A client that had begun its request is told why (408, JSON error body).
+        for answer in http.answers(HTTP_ATTACKS["body"]):
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+            assert b'"code": "REQUEST_TIMEOUT"' in answer
+        assert all(a == b"" for a in http.answers(HTTP_ATTACKS["idle"]))
+        server.session.auth = AUTH
+        assert server.wait_status(queued["id"], {"finished", "error"})["status"] == "finished"
+    service_answers(server)
+
+
+def test_flood_from_one_address(make_server: Callable[..., Server],
+                                origin: MediaOrigin) -> None:
+    """Every attack form from 127.0.0.1, the cap raised so that all of it gets in."""
+    server = make_server(YTP_AUTH_USERNAME=USER, YTP_AUTH_PASSWORD=PASSWORD,
+                         YTP_MAX_CONNECTIONS_PER_ADDRESS="1000")
+    survive_flood(server, ["127.0.0.1"], origin)
+
+
+def test_flood_from_many_addresses(make_server: Callable[..., Server],
+                                   origin: MediaOrigin) -> None:
+    """Every attack form from 200 loopback addresses, one connection each per form, under
+    the default cap."""
+    server = make_server(YTP_AUTH_USERNAME=USER, YTP_AUTH_PASSWORD=PASSWORD)
+    survive_flood(server, loopback_addresses(SLOW), origin)
+
+
+# --- the rest share one server with a small cap ---------------------------------------------
+
+CAP = 8
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root: Path = tmp_path_factory.mktemp("slow-clients")
+    running = Server(root, {"YTP_MAX_CONNECTIONS_PER_ADDRESS": str(CAP),
+                            "YTP_MAX_BODY": "65536"}).start()
+    yield running
+    if running.proc is not None:
+        running.stop()
+
+
+def _closed_at_once(sock: socket.socket) -> bool:
+    """The server closed it; well within HEAD_TIMEOUT, so not by the head deadline."""
+    sock.settimeout(HEAD_TIMEOUT / 2)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def _connect(port: int, source: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+
+
+@pytest.mark.parametrize(("port_offset", "port_name"), [(0, "HTTP"), (1, "websocket")])
+def test_cap_per_address(server: Server, port_offset: int, port_name: str) -> None:
+    source = f"127.0.1.{10 + port_offset}"
+    port = server.port + port_offset
+    held = [_connect(port, source) for _ in range(CAP)]
+    with SlowClients(port, [HTTP_ATTACKS["idle"]], 1, [source]) as probe:
+        wait_for(lambda: probe.open_count() == 0, timeout=HEAD_TIMEOUT / 2,
+                 message="a connection over the cap to be closed at once")
+    over = [_connect(port, source) for _ in range(3)]
+    assert all(_closed_at_once(s) for s in over)
+    # Other addresses are served meanwhile.
+    assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
+    # Refusals are logged, once per address (rate limited), not once per connection.
+    wait_for(lambda: f"{port_name}: {source} already holds" in server.log(), timeout=10,
+             message="the refusal warning")
+    assert server.log().count(f"{port_name}: {source} already holds") == 1
+    # A closed connection frees its place.
+    held.pop().close()
+    wait_for(lambda: _accepted(port, source), timeout=10,
+             message="a place under the cap to be given back")
+    for sock in held + over:
+        sock.close()
+
+
+def _accepted(port: int, source: str) -> bool:
+    with _connect(port, source) as sock:
+        sock.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return _read_response(sock).startswith(b"HTTP/1.1 ")
+
+
+def _read_response(sock: socket.socket, until: bytes | None = None) -> bytes:
+    """Read until the server closes (or ``until`` appears); HEAD_TIMEOUT is the deadline for
+    each read (TimeoutError past it)."""
+    sock.settimeout(HEAD_TIMEOUT)
+    data = b""
+    while until is None or until not in data:
+        try:
+            piece = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def _statuses(data: bytes) -> list[int]:
+    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+
+def _post(body: bytes, extra: bytes = b"") -> bytes:
+    return (b"POST /api/history HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n%s\r\n" % (len(body), extra))
+
+
+def test_slow_but_steady_upload_is_served(server: Server) -> None:
+    """A body trickled in small pieces over a few seconds, under the limit, is a request."""
+    body = json.dumps([{"url": f"https://example.invalid/{n}", "auto_start": False}
+                       for n in range(40)]).encode()
+    with _connect(server.port) as sock:
+        sock.sendall(_post(body, b"Connection: close\r\n"))
+        for start in range(0, len(body), 100):
+            sock.sendall(body[start:start + 100])
+            time.sleep(0.1)  # the pace of the upload under test, not a wait for the server
+        answer = _read_response(sock)
+    assert _statuses(answer) == [200], answer[:300]
+    assert len(json.loads(answer.split(b"\r\n\r\n", 1)[1])) == 40
+
+
+def test_pipelined_requests_and_100_continue(server: Server) -> None:
+    body = json.dumps({"url": "https://example.invalid/continue", "auto_start": False}).encode()
+    with _connect(server.port) as sock:
+        # Three requests in one packet: all answered, in order, on the connection.
+        sock.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+                     + b"GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _statuses(_read_response(sock)) == [200, 200, 200]
+    with _connect(server.port) as sock:
+        # Expect: 100-continue is answered by the worker before the body is sent, once.
+        sock.sendall(_post(body, b"Expect: 100-continue\r\n"))
+        assert _read_response(sock, until=b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body + b"GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _statuses(_read_response(sock)) == [200, 200]
+
+
+def test_body_over_the_limit_is_refused_from_its_head(server: Server) -> None:
+    with _connect(server.port) as sock:
+        sock.sendall(b"POST /api/history HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: 65537\r\nExpect: 100-continue\r\n\r\n")
+        answer = _read_response(sock)  # the server closes after it: the body never came
+    assert _statuses(answer) == [413], answer[:300]
+    assert b'"code":"PAYLOAD_TOO_LARGE"' in answer.replace(b" ", b"")
+
+
+def test_kept_alive_connection_is_reused_then_closed_when_idle(server: Server) -> None:
+    with _connect(server.port) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _statuses(_read_response(sock, until=b"pong")) == [200]
+        # then gunicorn's keepalive (5 s) closes it, before the read's deadline
+        assert _read_response(sock) == b""
+
+
+def test_clients_that_never_close_do_not_stall_the_others(server: Server) -> None:
+    """gthread waited up to 2 s in its poller for each such client's FIN after the last
+    response; 30 of them stalled every other connection for a minute."""
+    stuck = [_connect(server.port, f"127.0.2.{n}") for n in range(1, 31)]
+    for sock in stuck:
+        sock.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for _ in range(3):
+        assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
+    for sock in stuck:  # answered, then closed by the server
+        assert _statuses(_read_response(sock)) == [200]
+        sock.close()
+
+
+def test_stop_is_not_held_by_slow_clients(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    with SlowClients(server.port, [HTTP_ATTACKS["idle"], HTTP_ATTACKS["request-line"]], 4,
+                     loopback_addresses(8, first=300)):
+        assert server.stop(timeout=3 * HEAD_TIMEOUT) == 0
