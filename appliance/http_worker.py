@@ -214,11 +214,12 @@ class RequestBufferingWorker(ThreadWorker):
                         conn.sock.send(TIMEOUT_RESPONSE)
             self.drop(conn)
         if not self.alive:
-            # Stopping: connections that have not begun a request go soon, as gthread's
-            # kept-alive ones do.
+            # Stopping: a connection still without a whole head goes soon, as gthread's
+            # kept-alive ones do (a real client sends its head in one packet); a body being
+            # uploaded keeps its deadline, within gunicorn's graceful_timeout.
             stop_by = now + STOP_KEEPALIVE_LINGER
             for conn in self.waiting:
-                if conn.linger_until is None and not conn.framing.started:
+                if conn.linger_until is None and conn.framing.in_head:
                     conn.head_deadline = min(conn.head_deadline, stop_by)
 
     def stop_waiting(self, conn: BufferedConn) -> None:
