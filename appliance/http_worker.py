@@ -101,6 +101,15 @@ class BufferedConn(TConn):
         self.framing = RequestFraming(self.cfg, self.client, self.max_body)
         self.head_deadline = now + HEAD_TIMEOUT
 
+    def recv(self) -> bytes | None:
+        """What the socket has (b"": closed or reset; None: nothing yet)."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
+
     def receive(self, data: bytes, now: float) -> bool:
         """Take bytes from the socket; True once the request may go to a thread."""
         self.buffer.feed(data)
@@ -109,7 +118,8 @@ class BufferedConn(TConn):
         if in_head and not self.framing.in_head:
             self.body_started = now
             if self.framing.expects_continue and not ready:
-                # A full send buffer: the client sends its body after its own wait.
+                # Best effort: if it cannot be sent now, the client sends its body after
+                # its own wait.
                 with contextlib.suppress(OSError):
                     self.sock.send(CONTINUE)
         return ready
@@ -182,12 +192,9 @@ class RequestBufferingWorker(ThreadWorker):
                              partial(self.on_request_bytes, conn))
 
     def on_request_bytes(self, conn: BufferedConn, _sock: socket.socket) -> None:
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = conn.recv()
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # gone (or reset) before its request was whole
             self.drop(conn)
             return
@@ -269,12 +276,9 @@ class RequestBufferingWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_linger_bytes, conn))
 
     def on_linger_bytes(self, conn: BufferedConn, _sock: socket.socket) -> None:
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = conn.recv()
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         if not data or conn.drained >= LINGER_DRAIN:
             self.drop(conn)

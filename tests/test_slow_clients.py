@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import resource
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -245,3 +247,25 @@ def test_stop_is_not_held_by_slow_clients(make_server: Callable[..., Server]) ->
     with SlowClients(server.port, [HTTP_ATTACKS["idle"], HTTP_ATTACKS["request-line"]], 4,
                      loopback_addresses(8, first=300)):
         assert server.stop(timeout=3 * HEAD_TIMEOUT) == 0
+
+
+def test_out_of_file_descriptors_the_worker_waits_instead_of_dying(
+        make_server: Callable[..., Server]) -> None:
+    """gthread's accept() raised on EMFILE, which ended the worker (and the engine in it)."""
+    server = make_server()
+    worker = next(p for p in server.pids() if _parent(p) == server.proc.pid)
+    in_use = len(os.listdir(f"/proc/{worker}/fd"))
+    _, hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (in_use + 10, hard))
+    with SlowClients(server.port, [HTTP_ATTACKS["idle"]], 30, loopback_addresses(30, first=400)):
+        wait_for(lambda: "cannot accept connections" in server.log(), timeout=HEAD_TIMEOUT,
+                 message="the worker to run out of descriptors")
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (hard, hard))
+    wait_for(lambda: requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok,
+             timeout=3 * HEAD_TIMEOUT, message="the service to answer again")
+    assert worker in server.pids()
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[1])

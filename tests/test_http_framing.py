@@ -1,0 +1,76 @@
+"""The poller's view of when a request has fully arrived (appliance/http_framing.py), on any
+split of the bytes into reads."""
+
+from __future__ import annotations
+
+import itertools
+
+from gunicorn.config import Config
+from hypothesis import given
+from hypothesis import strategies as st
+
+from appliance.http_framing import RequestFraming
+
+CFG = Config()
+LIMIT = 1000
+POST = b"POST /x HTTP/1.1\r\nHost: x\r\n"
+
+
+def chunked(pieces: list[bytes], trailers: bytes = b"") -> bytes:
+    body = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in pieces if p)
+    return POST + b"Transfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n" + trailers + b"\r\n"
+
+
+def feed_split(data: bytes, cuts: list[int]) -> tuple[RequestFraming, int]:
+    """Feed ``data`` in reads cut at ``cuts``; the framing and how many bytes it took to say
+    the request is whole (len(data) + 1 when it never did)."""
+    framing = RequestFraming(CFG, ("127.0.0.1", 1), LIMIT)
+    bounds = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        if end > start and framing.feed(data[start:end]):
+            return framing, end
+    return framing, len(data) + 1
+
+
+SPLITS = st.lists(st.integers(min_value=0, max_value=10_000), max_size=12)
+PIECES = st.lists(st.binary(min_size=0, max_size=60), max_size=8)
+
+
+@given(PIECES, SPLITS, st.sampled_from([b"", b"X-Sum: 1\r\n"]))
+def test_a_chunked_body_is_whole_at_its_last_byte(pieces: list[bytes], cuts: list[int],
+                                                  trailers: bytes) -> None:
+    data = chunked(pieces, trailers)
+    framing, taken = feed_split(data + b"GET /next HTTP/1.1\r\n", cuts)
+    assert taken >= len(data) and not framing.cut
+    assert framing.body_received == sum(map(len, pieces))
+    # ... and not a byte before it
+    assert feed_split(data[:-1], cuts)[1] == len(data)
+
+
+@given(st.binary(min_size=1, max_size=LIMIT), SPLITS)
+def test_a_length_body_is_whole_at_its_last_byte(body: bytes, cuts: list[int]) -> None:
+    data = POST + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    assert feed_split(data, cuts)[1] >= len(data)
+    assert feed_split(data[:-1], cuts)[1] == len(data)
+
+
+def test_over_the_limit_goes_at_once_and_is_cut() -> None:
+    head = POST + b"Content-Length: %d\r\n\r\n" % (LIMIT + 1)
+    framing, taken = feed_split(head, [])
+    assert framing.cut and taken == len(head)  # with the head, before any of the body
+    data = chunked([b"a" * 600, b"b" * 600])
+    framing, taken = feed_split(data, list(range(len(data))))
+    assert framing.cut and taken < len(data) and framing.body_received == LIMIT + 1
+
+
+def test_what_gunicorn_refuses_goes_at_once() -> None:
+    for bad in (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+                POST + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n"):
+        framing, taken = feed_split(bad, [])
+        assert taken == len(bad) and not framing.cut
+
+
+def test_100_continue_is_noticed() -> None:
+    framing, _ = feed_split(POST + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n", [])
+    assert framing.expects_continue and not framing.done
