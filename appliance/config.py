@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import ipaddress
 import json
 import logging
 import os
@@ -63,13 +64,18 @@ def _to_str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _list(value: Any) -> list[str]:
+    """The non-empty items of a comma-separated string or a YAML list."""
+    if value is None:
+        return []
+    parts = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [text for text in (str(p).strip() for p in parts) if text]
+
+
 def _to_origins(value: Any) -> tuple[str, ...]:
     """Comma-separated (or a YAML list of) browser origins: ``scheme://host[:port]``."""
-    if value is None:
-        return ()
-    parts = value if isinstance(value, list | tuple) else str(value).split(",")
     origins: list[str] = []
-    for part in (str(p).strip().rstrip("/") for p in parts):
+    for part in (p.rstrip("/") for p in _list(value)):
         if not part:
             continue
         url = urlsplit(part)
@@ -78,6 +84,18 @@ def _to_origins(value: Any) -> tuple[str, ...]:
             raise ValueError(f"expected origins like https://host:port, got {part!r}")
         origins.append(f"{url.scheme.lower()}://{url.netloc.lower()}")
     return tuple(dict.fromkeys(origins))
+
+
+def _to_networks(value: Any) -> tuple[str, ...]:
+    """Comma-separated (or a YAML list of) IP addresses or networks (``10.0.0.0/8``)."""
+    networks: list[str] = []
+    for part in _list(value):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks like 10.0.0.0/8, got {part!r}"
+                             ) from None
+    return tuple(dict.fromkeys(networks))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +152,11 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "cors_origins", "", _to_origins,
         "Browser origins allowed to call the API (comma-separated); empty: CORS off.",
+    ),
+    Field(
+        "trusted_proxies", "", _to_networks,
+        "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
+        "names the client; empty: none.",
     ),
     Field("auth_username", "", _to_str, "Basic auth user (with auth_password)."),
     Field("auth_password", "", _to_str, "Basic auth password (with auth_username)."),
@@ -218,6 +241,7 @@ class Settings:
     keep_archive: bool
     log_level: str
     cors_origins: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
     file_logging: bool
     max_streams: int
     console_timeout: float

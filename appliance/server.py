@@ -70,6 +70,10 @@ class ApplianceServer(BaseApplication):
             # gunicorn 27's control socket is one fixed path per user: two services (or tests)
             # would fight over it, and nothing here uses it.
             "control_socket_disable": True,
+            # Who may say the client used https (X-Forwarded-Proto): the same proxies that may
+            # name the client; unset, gunicorn's own default (loopback) stays.
+            **({"forwarded_allow_ips": ",".join(settings.trusted_proxies)}
+               if settings.trusted_proxies else {}),
             "post_worker_init": post_worker_init,
             "worker_exit": worker_exit,
             "worker_abort": lambda worker: worker_exit(None, worker),

@@ -28,7 +28,7 @@ from . import (
     system,
     ytdlp,
 )
-from .cors import CORS
+from .cors import CORS, ForeignPages
 from .middleware import BodyLimit, ETags, RequestContext
 
 # The route families: each module has add_routes(app, runtime) and PATHS (its OpenAPI path
@@ -52,6 +52,7 @@ def create_app(runtime: Runtime) -> falcon.App:
         middleware=[
             RequestContext(),
             *([CORS(runtime.settings.cors_origins)] if runtime.settings.cors_origins else []),
+            ForeignPages(runtime.auth.browsers),  # after CORS (preflight), before auth
             auth.Authenticate(runtime.auth),  # after CORS (preflight), before everything else
             BodyLimit(runtime.settings.max_body),
             ETags(),

@@ -35,8 +35,9 @@ def is_open(path: str) -> bool:
     return path in _OPEN_EXACT or path.startswith(_OPEN_PREFIXES)
 
 
-def _address(req: falcon.Request) -> str:
-    return req.remote_addr or "-"
+def _client_address(auth: Authenticator, req: falcon.Request) -> str:
+    """The client's address (``X-Forwarded-For`` is read only from a trusted proxy)."""
+    return auth.client_address(req.remote_addr, req.get_header("X-Forwarded-For"))
 
 
 class Authenticate:
@@ -51,7 +52,7 @@ class Authenticate:
             req.context.identity = None
             return
         req.context.identity = self.auth.authenticate(
-            address=_address(req),
+            address=_client_address(self.auth, req),
             authorization=req.get_header("Authorization"),
             query=req.params,
             cookie=req.get_header("Cookie"),
@@ -71,7 +72,8 @@ class Login:
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise errors.invalid("username and password are required and must be strings.")
-        session = self.auth.login(username, password, address=_address(req), remember=remember)
+        address = _client_address(self.auth, req)
+        session = self.auth.login(username, password, address=address, remember=remember)
         # Strict, not Lax: GET /api/history/add changes state, and a Lax cookie would ride
         # along on a link from another site.
         resp.set_cookie(
@@ -123,7 +125,7 @@ _SET_COOKIE = {"Set-Cookie": {
     "schema": {"type": "string"},
 }}
 _RETRY_AFTER = {"Retry-After": {
-    "description": "Seconds until this address may try again.",
+    "description": "Seconds until this address may try again (1 when the server was busy).",
     "schema": {"type": "string", "pattern": "^[0-9]+$"},
 }}
 _status = {"type": "object", "required": ["status", "message"],
@@ -138,7 +140,8 @@ def _unauthorized(description: str) -> dict[str, Any]:
 
 
 def _throttled() -> dict[str, Any]:
-    response = error("Too many failed attempts from this address; wait Retry-After seconds.")
+    response = error("Too many failed attempts from this address, or every password-hashing "
+                     "slot is busy; wait Retry-After seconds.")
     response["headers"] = dict(_RETRY_AFTER)
     return response
 

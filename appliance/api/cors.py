@@ -8,6 +8,10 @@ here with 204 for every path, before routing and authentication (a browser never
 credentials on a preflight). Unlisted origins get no CORS headers at all.
 
 This middleware must come before the authentication middleware in the app's list.
+
+:class:`ForeignPages` refuses what CORS cannot: a page on another origin may still *send* a
+"simple" request (a form post, a ``fetch`` in ``no-cors`` mode) even though it cannot read the
+answer — and with auth off the request alone does the harm.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import re
 from collections.abc import Iterable
 
 import falcon
+
+from .. import errors
+from ..auth.browsers import UNSAFE_METHODS, BrowserPolicy
 
 ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, If-None-Match, X-Request-ID"
@@ -62,3 +69,19 @@ class CORS:
         resp.set_header("Access-Control-Allow-Origin", origin)
         resp.set_header("Access-Control-Allow-Credentials", "true")
         resp.set_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
+
+
+class ForeignPages:
+    """Middleware: a ``POST``, ``PUT``, ``PATCH`` or ``DELETE`` sent by a browser page on
+    another origin (not the service's own, not in ``YTP_CORS_ORIGINS``) is refused with 403
+    before routing and authentication (see :mod:`appliance.auth.browsers`)."""
+
+    def __init__(self, policy: BrowserPolicy) -> None:
+        self.policy = policy
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.method not in UNSAFE_METHODS:
+            return
+        refusal = self.policy.origin_refusal(req.get_header)
+        if refusal is not None:
+            raise errors.AppError(refusal, errors.FORBIDDEN)

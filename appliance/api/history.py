@@ -150,6 +150,13 @@ class QuickAdd:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        refusal = self.runtime.auth.browsers.quick_add_refusal(req.get_header)
+        if refusal is not None:
+            # The contract's own shape ({status, message}) and the API's (error, code).
+            resp.status = falcon.HTTP_403
+            resp.media = {"status": False, "message": refusal, "error": refusal,
+                          "code": errors.FORBIDDEN}
+            return
         url, preset = req.get_param("url"), req.get_param("preset")
         if not url:
             resp.status = falcon.HTTP_400
@@ -327,6 +334,10 @@ PATHS: dict[str, dict[str, Any]] = {
         "responses": {
             "200": json_response("Added.", _quick_add),
             "400": json_response("url missing or bad.", _quick_add),
+            "403": json_response(
+                "A browser loaded it as an image, script, frame or fetch from another page, "
+                "or another page navigated here without a click (see docs/API.md); the body "
+                "also has `error` and `code`.", _quick_add),
             "404": json_response("Unknown preset.", _quick_add),
             "503": json_response("The service is shutting down.", _quick_add),
         },

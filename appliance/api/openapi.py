@@ -15,7 +15,8 @@ documented as ``/api/presets/{record_id}`` (with an integer path parameter).
 What middleware gives every endpoint is added here, once, not in each ``PATHS``:
 ``API-Version`` and ``X-Request-ID`` on every response, ``ETag`` on a GET's 200 and the 304
 that ``If-None-Match`` gets (not for a streamed answer: ``text/event-stream``, or mark the
-operation ``"x-etag": False``), 413 and 415 where a JSON body is read, 401 and 429 (and the
+operation ``"x-etag": False``), 403 on the methods that change state (pages on other
+origins), 413 and 415 where a JSON body is read, 401 and 429 (and the
 security schemes) unless ``auth.is_open`` says the path is open, 500 everywhere. A new
 cross-cutting rule (middleware that can answer for any endpoint) belongs in ``_conventions``.
 """
@@ -54,8 +55,10 @@ FlexGet's and Flasharr's conventions are laid over all of them.
 - **Authentication** (when credentials are configured; else the API is open): Basic,
   `Authorization: Token <token>`, `?apikey=`, or the cookie from `POST /api/auth/login`.
   `/api/ping`, `/api/health`, the login and these docs are always open.
-- **Bodies**: JSON only (`application/json`, else 415), at most `YTP_MAX_BODY` bytes (413,
-  refused before it is read).
+- **Bodies**: JSON only (`application/json`, else 415 — a missing type too), at most
+  `YTP_MAX_BODY` bytes (413, refused before it is read).
+- **Other sites' pages**: a `POST`, `PUT`, `PATCH` or `DELETE` whose `Origin` is neither the
+  service's own nor in `YTP_CORS_ORIGINS` is refused (403); so is a websocket handshake.
 - **Pagination**: `page` and `per_page`; the body's `pagination` object plus the `Link`
   (RFC 5988), `Total-Count` and `Count` headers.
 
@@ -127,6 +130,13 @@ def _conventions(method: str, operation: dict[str, Any], protected: bool) -> Non
         for status in ("200", "304"):
             if status in responses:
                 responses[status].setdefault("headers", {}).update(_header_refs(["ETag"]))
+    if method in {"post", "put", "patch", "delete"}:
+        foreign = ("Sent by a browser page on another origin (not the service's own, not in "
+                   "YTP_CORS_ORIGINS).")
+        if "403" in responses:
+            responses["403"]["description"] += f" Or: {foreign[0].lower()}{foreign[1:]}"
+        else:
+            responses["403"] = error(foreign)
     body = operation.get("requestBody")
     if body is not None:
         responses.setdefault("413", error("The body is over the limit (YTP_MAX_BODY)."))
@@ -141,7 +151,8 @@ def _conventions(method: str, operation: dict[str, Any], protected: bool) -> Non
                                              "description": 'Basic realm="appliance"'}},
         })
         responses.setdefault("429", {
-            **error("Too many failed attempts from this address."),
+            **error("Too many failed attempts from this address, or every password-hashing "
+                    "slot is busy (Retry-After: 1)."),
             "headers": {"Retry-After": {"schema": {"type": "string"}}},
         })
     responses.setdefault("500", error("Unexpected failure; the body names the request id."))

@@ -10,8 +10,27 @@ import orjson
 from .. import errors
 
 
+def require_json(req: falcon.Request) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``application/*+json``).
+
+    Checked before the body is read. Without a ``Content-Type`` too: a page on any site can
+    make a browser send a body with none (a ``fetch`` with a Blob) or with ``text/plain``
+    without asking first (no CORS preflight), while ``application/json`` from another origin
+    needs the preflight that only ``YTP_CORS_ORIGINS`` pass.
+    """
+    if not req.content_length and req.get_header("Transfer-Encoding") is None:
+        return  # no body at all: the caller says it is missing (400)
+    media_type = (req.content_type or "").split(";")[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    if kind != "application" or (subtype != "json" and not subtype.endswith("+json")):
+        shown = f"{media_type[:80]!r}" if media_type else "missing"
+        raise errors.AppError(f"Content-Type must be application/json (it is {shown}).",
+                              errors.UNSUPPORTED_MEDIA_TYPE)
+
+
 def read_json(req: falcon.Request, max_body: int, *, required: bool = True) -> Any:
     """The decoded JSON body. 415 for another content type, 400 for malformed or missing."""
+    require_json(req)
     raw = req.bounded_stream.read(max_body + 1)
     if len(raw) > max_body:
         raise errors.AppError(f"Request body is over the limit of {max_body} bytes.",
@@ -20,10 +39,6 @@ def read_json(req: falcon.Request, max_body: int, *, required: bool = True) -> A
         if required:
             raise errors.invalid("A JSON request body is required.")
         return None
-    content_type = (req.content_type or "").split(";")[0].strip().lower()
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise errors.AppError("Content-Type must be application/json.",
-                              errors.UNSUPPORTED_MEDIA_TYPE)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -13,6 +13,10 @@ Credential sources (authentication is on when either is configured):
 
 Plus what a login hands out: a signed session cookie (``POST /api/auth/login``) and, for the
 websocket, single-use ``?ticket=`` values (``POST /api/auth/ws-ticket``).
+
+Beside it, on the same object: who the client is behind trusted proxies
+(:mod:`~appliance.auth.proxies`, the throttle's key) and what a browser page may make the
+service do (:mod:`~appliance.auth.browsers`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ import hashlib
 import hmac
 import logging
 import math
-import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,7 +38,10 @@ from .. import errors
 from ..config import Settings
 from . import sessions
 from .authfile import MAX_SESSIONS, AuthFile, AuthState, new_secret, new_token, with_changes
-from .passwords import MIN_LENGTH, hash_password, verify_password
+from .browsers import BrowserPolicy
+from .checker import PasswordChecker
+from .passwords import MIN_LENGTH, hash_password
+from .proxies import TrustedProxies
 from .sessions import COOKIE_NAME, Tickets
 from .throttle import Throttle
 
@@ -57,12 +62,9 @@ log = logging.getLogger("appliance.auth")
 
 USERNAME = "appliance"  # login name for the `web passwd` password (FlexGet's is "flexget")
 REALM = 'Basic realm="appliance", charset="UTF-8"'
-_VERIFIED_CACHE = 64
 # One request is checked against at most this many credentials (a request with a thousand
-# ?apikey= values must not cost a thousand scrypt runs), and at most this many scrypt
-# verifications run at once (16 MiB each).
+# ?apikey= values must not cost a thousand scrypt runs).
 _MAX_PRESENTED = 4
-_SCRYPT_SLOTS = threading.BoundedSemaphore(2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,21 +169,20 @@ class Authenticator:
         *,
         clock: Callable[[], float] = time.time,
         throttle: Throttle | None = None,
+        checker: PasswordChecker | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.file = AuthFile(settings.config_path)
         self.throttle = throttle or Throttle()
+        self.checker = checker or PasswordChecker()
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.browsers = BrowserPolicy(settings.cors_origins, settings.port)
         self.tickets = Tickets()
         self._env_pair = (
             (settings.auth_username.encode(), settings.auth_password.encode())
             if settings.auth_username and settings.auth_password else None
         )
-        # Basic/apikey with the scrypt password would cost a slow hash per request; remember
-        # the HMAC (under a per-process key) of pairs that verified against the current hash.
-        self._cache_key = secrets.token_bytes(32)
-        self._verified: dict[bytes, str] = {}
-        self._verified_lock = threading.Lock()
 
     # --- state ---------------------------------------------------------------------------
 
@@ -207,6 +208,10 @@ class Authenticator:
         return " and ".join(sources) or "none"
 
     # --- checking a request ------------------------------------------------------------------
+
+    def client_address(self, peer: str | None, forwarded_for: str | None = None) -> str:
+        """The address a request is throttled under (see :mod:`appliance.auth.proxies`)."""
+        return self.proxies.client(peer, forwarded_for)
 
     def authenticate(
         self,
@@ -293,25 +298,9 @@ class Authenticator:
             text = password.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        if self._verify_cached(state.password, text):
+        if self.checker.verify(text, state.password):
             return user.decode()
         return None
-
-    def _verify_cached(self, encoded: str, password: str) -> bool:
-        mark = hmac.new(
-            self._cache_key, f"{encoded}\0{password}".encode(), hashlib.sha256
-        ).digest()
-        with self._verified_lock:
-            if self._verified.get(mark) == encoded:
-                return True
-        with _SCRYPT_SLOTS:
-            if not verify_password(password, encoded):
-                return False
-        with self._verified_lock:
-            if len(self._verified) >= _VERIFIED_CACHE:
-                self._verified.clear()
-            self._verified[mark] = encoded
-        return True
 
     def _signing_key(self, secret: str) -> str:
         """The cookie key: the file's secret, bound to the YTP credentials when they are set,

@@ -7,6 +7,9 @@ Two protocols on the same event bus:
   client only (``SYNC_ALL``, ``TASK_ADDED``, ``TASK_UPDATED``, ``TASK_REMOVED``,
   ``TASK_BATCH_UPDATE``, ``ENGINE_STATS``).
 
+The handshake refuses pages on foreign origins (403, see :mod:`appliance.auth.browsers`),
+then authenticates like HTTP.
+
 Threading: the bus calls :meth:`WebsocketServer._on_event` in engine threads; it only hands
 the event to the loop with ``call_soon_threadsafe``. On the loop each event is encoded once
 and queued into every client's own bounded buffer (see :mod:`appliance.ws.clients`), from
@@ -342,12 +345,21 @@ class WebsocketServer:
         if self._route(request.path) is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         headers: Headers = request.headers
+
+        def header(name: str) -> str | None:  # repeated headers joined, as WSGI does
+            return ", ".join(headers.get_all(name)) or None
+
         remote = connection.remote_address
+        refusal = self._auth.browsers.origin_refusal(header)
+        if refusal is not None:
+            log.warning("websocket handshake from %s refused: %s", remote, refusal)
+            return connection.respond(HTTPStatus.FORBIDDEN, f"Forbidden: {refusal}\n")
         try:
             # In the pool: the check may stat the auth file or verify a scrypt hash.
             await self._call(
                 self._auth.authenticate,
-                address=str(remote[0]) if remote else "-",
+                address=self._auth.client_address(str(remote[0]) if remote else None,
+                                                  header("X-Forwarded-For")),
                 authorization=headers.get("Authorization"),
                 query=urlsplit(request.path).query,
                 cookie="; ".join(headers.get_all("Cookie")) or None,
