@@ -1,4 +1,5 @@
-"""``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, settings."""
+"""``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, settings,
+db backup|restore."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import argparse
 import base64
 import getpass
 import json
+import os
+import sqlite3
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from .auth import USERNAME as AUTH_USERNAME
 from .auth import gen_token, read_token, set_password, show_token
 from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
+from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
+from .store.backups import DatabaseProblem, backup_folder, check_database, make_backup, restore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     web_commands.add_parser("showtoken", help="print the API token (made on first use)")
     web_commands.add_parser("gentoken", help="replace the API token (the old one stops working)")
     commands.add_parser("settings", help="list every setting with its default")
+    db = commands.add_parser(
+        "db", help="database backups: backup, restore",
+        description="The service keeps daily backups of its database in the config folder's "
+                    "backups/ (YTP_DB_BACKUPS of them).",
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("backup", help="back the database up now (the service may run)")
+    restore_cmd = db_commands.add_parser(
+        "restore", help="put a backup in place of the database (the service must be stopped); "
+                        "the old file is kept beside it",
+    )
+    restore_cmd.add_argument("file", nargs="?",
+                             help="a backup file or its name in backups/; default: the newest "
+                                  "sound one")
     return parser
 
 
@@ -66,13 +86,19 @@ def _check_default_options(cli: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(overrides={"host": args.host, "port": args.port})
     ensure_folders(settings)
-    check_ports(settings)
-    if settings.ytdlp_cli:
-        _check_default_options(settings.ytdlp_cli)
-    configure_logging(settings.log_level)
-    from .server import ApplianceServer
+    # Held while the service runs (the worker shares it): see appliance.instance.
+    lock = hold_lock(settings.config_path)
+    try:
+        check_database(settings.database_file)
+        check_ports(settings)
+        if settings.ytdlp_cli:
+            _check_default_options(settings.ytdlp_cli)
+        configure_logging(settings.log_level)
+        from .server import ApplianceServer
 
-    ApplianceServer(settings).run()
+        ApplianceServer(settings).run()
+    finally:
+        os.close(lock)
     return 0
 
 
@@ -152,6 +178,38 @@ def _web(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup_file(database: Path, name: str | None) -> Path | None:
+    """The backup that ``appliance db restore NAME`` means: a path, or a name in backups/."""
+    if not name:
+        return None
+    in_folder = backup_folder(database) / name
+    return in_folder if not Path(name).exists() and in_folder.exists() else Path(name)
+
+
+def _db(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    database = settings.database_file
+    try:
+        if args.db_command == "backup":
+            path = make_backup(database, settings.db_backups)
+            sys.stdout.write(f"backed up {database} to {path}\n")
+            return 0
+        lock = hold_lock(settings.config_path)
+        try:
+            restored, aside = restore(database, _backup_file(database, args.file))
+        finally:
+            os.close(lock)
+    except AlreadyRunning as exc:
+        sys.stderr.write(f"appliance: {exc}: stop it first (systemctl stop appliance)\n")
+        return 1
+    except (OSError, sqlite3.Error) as exc:
+        sys.stderr.write(f"appliance: db {args.db_command} failed: {exc}\n")
+        return 1
+    kept = f"; the old file is kept as {aside}" if aside else ""
+    sys.stdout.write(f"restored {database} from {restored}{kept}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -163,10 +221,16 @@ def main(argv: list[str] | None = None) -> int:
             return _status(args)
         if args.command == "web":
             return _web(args)
+        if args.command == "db":
+            return _db(args)
         sys.stdout.write(settings_table() + "\n")
         return 0
     except SettingsError as exc:
         sys.stderr.write(f"appliance: bad setting: {exc}\n")
+        return 2
+    except (AlreadyRunning, DatabaseProblem) as exc:
+        # Starting again would not help: systemd's RestartPreventExitStatus=2 stops there.
+        sys.stderr.write(f"appliance: {exc}\n")
         return 2
 
 

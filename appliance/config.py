@@ -150,6 +150,10 @@ FIELDS: tuple[Field, ...] = (
         "Behind a reverse proxy all clients share its address.", 1, 1000,
     ),
     Field(
+        "db_backups", 3, _to_int,
+        "Daily database backups kept in the config folder's backups/; 0: none.", 0, 100,
+    ),
+    Field(
         "cors_origins", "", _to_origins,
         "Browser origins allowed to call the API (comma-separated); empty: CORS off.",
     ),
@@ -234,6 +238,7 @@ class Settings:
     folder_depth: int
     max_body: int
     max_connections_per_address: int
+    db_backups: int
     auth_username: str
     auth_password: str
     console_enabled: bool

@@ -21,6 +21,7 @@ from .logs import (
 )
 from .notify import Notifier
 from .store import ItemStore
+from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Runtime:
         self._log_file: Any = None
         self._log_forwarder: Any = None
         self.store = ItemStore(settings.database_file, settings.download_path)
+        self.backups = BackupSchedule(settings.database_file, settings.db_backups)
         self.engine = DownloadEngine(settings, self.store, self.bus)
         self.notifications = NotificationStore(self.store.entities.NotificationTarget)
         self.notifier = Notifier(settings, self.notifications, self.bus)
@@ -115,6 +117,7 @@ class Runtime:
         self.engine.start()
         if self.websocket is not None:
             self.websocket.start()
+        self.backups.start()
         log.info("appliance ready: downloads in %s, websocket on port %s",
                  self.settings.download_path, self.settings.websocket_port)
 
@@ -122,6 +125,7 @@ class Runtime:
         self.stopping.set()
         if self.websocket is not None:
             self.websocket.stop()
+        self.backups.stop()
         self.engine.stop()
         self.notifier.stop()  # after the engine: its last events are delivered (bounded wait)
         self.store.close()

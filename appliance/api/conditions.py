@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from .. import errors
+from ..engine.conditions import PRIORITY_RANGE
 from ..runtime import Runtime
 from .records import add_record_routes, record_paths
 from .requests import json_object
@@ -28,7 +29,8 @@ WRITE = {
         "extras": {"type": "object", "description": "preset: switch to this preset; "
                                                     "skip: true to skip the item."},
         "enabled": {"type": "boolean"},
-        "priority": {"type": "integer", "description": "Higher first."},
+        "priority": {"type": "integer", "minimum": PRIORITY_RANGE[0],
+                     "maximum": PRIORITY_RANGE[1], "description": "Higher first."},
         "description": {"type": "string"},
     },
 }
@@ -70,8 +72,9 @@ PATHS = {
                 "type": "object", "required": ["status", "condition", "data"],
                 "properties": {"status": {"type": "boolean"}, "condition": {"type": "string"},
                                "data": {"type": "object"}}}),
-            "400": error("Bad body, a filter syntax error (with its position), or a URL "
-                         "yt-dlp cannot read."),
+            "400": error("Bad body, a filter syntax error (with its position), a URL "
+                         "yt-dlp cannot read, or a regular expression that took longer than "
+                         "its bound (code REGEX_TIMEOUT)."),
             "404": error("Unknown preset."),
             "503": error("Too many info extractions at once."),
         },

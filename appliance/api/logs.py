@@ -18,9 +18,12 @@ from .schemas import error, json_response, query
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 150
 MAX_BATCH = 200  # log lines in one write of the stream
+# Far more entries than five 5 MB files hold; a larger offset is a client's mistake (and past
+# 2**63 it could not even be written back in the JSON answer).
+MAX_OFFSET = 2**31 - 1
 
 
-def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int | None) -> int:
+def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
     raw = req.get_param(name)
     if raw is None or raw.strip() == "":
         return default
@@ -28,9 +31,8 @@ def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int
         value = int(raw.strip())
     except ValueError:
         raise errors.invalid(f"{name} must be a whole number.") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise errors.invalid(f"{name} must be {bounds}.")
+    if not low <= value <= high:
+        raise errors.invalid(f"{name} must be between {low} and {high}.")
     return value
 
 
@@ -46,7 +48,7 @@ class Logs:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         path = _log_file(self.runtime)
-        offset = _int_param(req, "offset", 0, 0, None)
+        offset = _int_param(req, "offset", 0, 0, MAX_OFFSET)
         limit = _int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         entries, end = read_entries(path, offset, limit)
         resp.media = {
@@ -133,7 +135,7 @@ _page = {
     "required": ["logs", "offset", "limit", "next_offset", "end_is_reached"],
     "properties": {
         "logs": {"type": "array", "items": _entry, "description": "Newest first."},
-        "offset": {"type": "integer", "minimum": 0},
+        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         "next_offset": {"type": ["integer", "null"],
                         "description": "The offset of the next (older) page; null at the end."},
@@ -153,7 +155,8 @@ PATHS: dict[str, dict[str, Any]] = {
                        "through them. New records shift the offsets; use the stream for "
                        "live lines.",
         "parameters": [
-            query("offset", {"type": "integer", "minimum": 0, "default": 0},
+            query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
+                             "default": 0},
                   "Entries to skip, counted from the newest."),
             query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                             "default": DEFAULT_LIMIT}, "Entries to return."),

@@ -25,7 +25,8 @@ class RequestContext:
 
 
 class BodyLimit:
-    """Refuse a body over the limit before it is read (413)."""
+    """Refuse a body whose Content-Length is over the limit before it is read (413); a
+    chunked body has no length up front and is counted as it is read (api.requests)."""
 
     def __init__(self, max_body: int) -> None:
         self.max_body = max_body

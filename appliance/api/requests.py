@@ -9,6 +9,37 @@ import orjson
 
 from .. import errors
 
+# Bytes read at a time from a chunked body: the limit is checked after each piece.
+BODY_PIECE = 64 * 1024
+
+
+def _body_stream(req: falcon.Request) -> Any:
+    """Where the body is read from: bounded by Content-Length, or a chunked body that the
+    server de-chunks and ends itself (``wsgi.input_terminated``, as gunicorn sets it); None
+    when there is no body to read."""
+    if req.content_length is not None:
+        return req.bounded_stream
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    if chunked and req.env.get("wsgi.input_terminated"):
+        return req.stream
+    return None
+
+
+def read_body(req: falcon.Request, max_body: int) -> bytes:
+    """The request body, read in bounded pieces; 413 as soon as it is over ``max_body``
+    (a Content-Length over it was refused before, by the BodyLimit middleware)."""
+    stream = _body_stream(req)
+    body = bytearray()
+    while stream is not None and len(body) <= max_body:
+        piece = stream.read(min(BODY_PIECE, max_body + 1 - len(body)))
+        if not piece:
+            break
+        body += piece
+    if len(body) > max_body:
+        raise errors.AppError(f"Request body is over the limit of {max_body} bytes.",
+                              errors.PAYLOAD_TOO_LARGE)
+    return bytes(body)
+
 
 def require_json(req: falcon.Request) -> None:
     """415 unless the body is declared JSON (``application/json`` or ``application/*+json``).
@@ -31,10 +62,7 @@ def require_json(req: falcon.Request) -> None:
 def read_json(req: falcon.Request, max_body: int, *, required: bool = True) -> Any:
     """The decoded JSON body. 415 for another content type, 400 for malformed or missing."""
     require_json(req)
-    raw = req.bounded_stream.read(max_body + 1)
-    if len(raw) > max_body:
-        raise errors.AppError(f"Request body is over the limit of {max_body} bytes.",
-                              errors.PAYLOAD_TOO_LARGE)
+    raw = read_body(req, max_body)
     if not raw.strip():
         if required:
             raise errors.invalid("A JSON request body is required.")

@@ -1,20 +1,30 @@
 """Conditions: a filter on an item's info and an action when it matches (more yt-dlp options,
 another preset, or skip). Filters are parsed once, when saved; enabled conditions are tried
-by priority (higher first) and the first match acts."""
+by priority (higher first) and the first match acts.
+
+A condition whose regular expressions run out of their time bound (see appliance.patterns) has
+failed: when an item is added it is logged as a warning (which reaches clients as a
+``log_warning`` event) and treated as not matching; the condition test answers 400."""
 
 from __future__ import annotations
 
+import logging
 import shlex
 import threading
 from typing import Any
 
-from ..errors import INVALID_REQUEST, invalid
+from ..errors import INVALID_REQUEST, REGEX_TIMEOUT, AppError, invalid
+from ..patterns import PatternTimeout
 from ..store.collections import Collection
 from .filters import Filter, FilterSyntaxError, parse_filter
 from .options import parse_cli
 from .presets import Presets
 from .records import RecordService, check_types
 
+log = logging.getLogger(__name__)
+
+# Priorities are stored in a 32-bit column.
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)
 FIELDS = ("name", "filter", "cli", "extras", "enabled", "priority", "description")
 
 
@@ -45,8 +55,12 @@ class Conditions(RecordService):
     def match(self, info: dict[str, Any]) -> dict[str, Any] | None:
         """The first enabled condition (by priority) whose filter matches ``info``."""
         for compiled, record in self._active():
-            if compiled.matches(info):
-                return record
+            try:
+                if compiled.matches(info):
+                    return record
+            except PatternTimeout as exc:
+                log.warning("Condition '%s' failed on '%s' and was skipped: %s.",
+                            record["name"], info.get("title") or info.get("webpage_url"), exc)
         return None
 
     @staticmethod
@@ -55,6 +69,8 @@ class Conditions(RecordService):
             return parse_filter(expression).matches(info)
         except FilterSyntaxError as exc:
             raise invalid(f"Invalid filter: {exc.message}", position=exc.position) from None
+        except PatternTimeout as exc:
+            raise AppError(f"The condition failed: {exc}.", REGEX_TIMEOUT) from None
 
     # --- records ------------------------------------------------------------------------
 
@@ -72,6 +88,10 @@ class Conditions(RecordService):
                 clean[name] = (clean.get(name) or "").strip()
                 if not clean[name]:
                     raise invalid(f"{name} is required.")
+        low, high = PRIORITY_RANGE
+        priority = clean.get("priority")
+        if isinstance(priority, int) and not low <= priority <= high:
+            raise invalid(f"priority must be between {low} and {high}.")
         if "filter" in clean:
             try:
                 parse_filter(clean["filter"])

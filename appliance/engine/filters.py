@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..patterns import Budget, Pattern, PatternError, compile_pattern
+
 # yt-dlp's own parsers, so that "500k", "1.5G" or "10:00" mean exactly what they mean to yt-dlp.
 
 __all__ = ["Filter", "FilterSyntaxError", "parse_filter"]
@@ -34,14 +36,15 @@ __all__ = ["Filter", "FilterSyntaxError", "parse_filter"]
 # Deep nesting is never useful and would otherwise end in a RecursionError, not a syntax error.
 MAX_DEPTH = 64
 
-_STRING_OPS: dict[str, Callable[[Any, Any], Any]] = {
+_STRING_OPS: dict[str, Callable[..., Any]] = {
     "*=": operator.contains,
     "^=": lambda actual, value: actual.startswith(value),
     "$=": lambda actual, value: actual.endswith(value),
-    "~=": lambda actual, pattern: pattern.search(actual),
+    # The one operator that can take long: its searches share the evaluation's time budget.
+    "~=": lambda actual, pattern, budget: pattern.search(actual, budget),
 }
 # Same order as yt-dlp's table: a two-character operator is tried before its one-character prefix.
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
+_OPS: dict[str, Callable[..., Any]] = {
     **_STRING_OPS,
     "<=": operator.le,
     "<": operator.lt,
@@ -74,7 +77,7 @@ class _Presence:
     path: tuple[str, ...]
     negated: bool
 
-    def evaluate(self, info: Any) -> bool:
+    def evaluate(self, info: Any, budget: Budget) -> bool:
         value = _lookup(info, self.path)
         present = value is True if isinstance(value, bool) else value is not None
         return present != self.negated
@@ -86,10 +89,10 @@ class _Comparison:
     op: str
     negated: bool
     none_inclusive: bool
-    operand: Any  # the string, or the compiled pattern for '~='
+    operand: Any  # the string, or the Pattern for '~='
     number: int | float | None  # the value read as a number, as yt-dlp reads it
 
-    def evaluate(self, info: Any) -> bool:
+    def evaluate(self, info: Any, budget: Budget) -> bool:
         actual = _lookup(info, self.path)
         operand = self.operand
         # As in yt-dlp: a number field is compared with the value read as a number; a string
@@ -101,7 +104,8 @@ class _Comparison:
         if actual is None:
             return self.none_inclusive
         try:
-            result = bool(_OPS[self.op](actual, operand))
+            args = (actual, operand, budget) if self.op == "~=" else (actual, operand)
+            result = bool(_OPS[self.op](*args))  # PatternTimeout goes up
         except _COMPARE_ERRORS:
             return False  # yt-dlp raises (e.g. 600 > 'abc'); a condition just doesn't match
         return result != self.negated
@@ -111,16 +115,16 @@ class _Comparison:
 class _All:
     items: tuple[_Node, ...]
 
-    def evaluate(self, info: Any) -> bool:
-        return all(item.evaluate(info) for item in self.items)
+    def evaluate(self, info: Any, budget: Budget) -> bool:
+        return all(item.evaluate(info, budget) for item in self.items)
 
 
 @dataclass(frozen=True)
 class _Any:
     items: tuple[_Node, ...]
 
-    def evaluate(self, info: Any) -> bool:
-        return any(item.evaluate(info) for item in self.items)
+    def evaluate(self, info: Any, budget: Budget) -> bool:
+        return any(item.evaluate(info, budget) for item in self.items)
 
 
 _Node = _Presence | _Comparison | _All | _Any
@@ -318,13 +322,11 @@ class _Parser:
             operand = self.compile_regex(text, value_start)
         return _Comparison(path, op, negated, none_inclusive, operand, _as_number(text))
 
-    def compile_regex(self, text: str, position: int) -> re.Pattern[str]:
+    def compile_regex(self, text: str, position: int) -> Pattern:
         try:
-            return re.compile(text)
-        except re.error as exc:
-            raise self.error(f"invalid regular expression ({exc.msg})", position) from None
-        except (OverflowError, RecursionError, ValueError) as exc:
-            raise self.error(f"invalid regular expression ({exc})", position) from None
+            return compile_pattern(text)
+        except PatternError as exc:
+            raise self.error(exc.message, position) from None
 
     def parse_value(self, op: str) -> str:
         if self.at_end() or self.src[self.pos] in "&)" or self.peek("||"):
@@ -426,9 +428,10 @@ class Filter:
         object.__setattr__(self, "_root", root)
         object.__setattr__(self, "_fields", frozenset(_fields(root)))
 
-    def matches(self, info: dict[str, Any]) -> bool:
-        """Whether a yt-dlp info dict passes the filter; never raises."""
-        return self._root.evaluate(info)
+    def matches(self, info: dict[str, Any], budget: Budget | None = None) -> bool:
+        """Whether a yt-dlp info dict passes the filter. Its regular expressions share one
+        time budget: raises PatternTimeout when they run out of it."""
+        return self._root.evaluate(info, budget or Budget())
 
     def fields(self) -> set[str]:
         """The field names (dotted paths, without ``yt:``) the filter reads."""

@@ -41,9 +41,13 @@ def check_url(url: Any) -> str:
         raise invalid(f"url is longer than {MAX_URL_LENGTH} characters.")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise invalid("url must not contain spaces or control characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range or not a number raises here
+    except ValueError as exc:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        raise invalid(f"url '{url[:200]}' is not a valid URL: {exc}.") from None
     # yt-dlp would read local files for file:// (and worse for others): only the web.
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
         raise invalid(f"url '{url[:200]}' must be an http(s) URL.")
     return url
 

@@ -59,7 +59,9 @@ def default_request() -> dict[str, Any]:
 
 
 def is_webhook(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in {"http", "https"}
+    # Not urlsplit: it raises on a malformed address ("http://[::1"), which check_url reports.
+    scheme, colon, _ = url.partition(":")
+    return bool(colon) and scheme.strip().lower() in {"http", "https"}
 
 
 # --- checking input -------------------------------------------------------------------------

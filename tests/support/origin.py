@@ -266,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_file(origin.path_for(path), rate=rate,
                                 stall_after=int(stall[-1]) if stall else None)
             return
-        page = origin._page(path)
+        page = origin._page(path, parsed.query)
         if page is not None:
             self._send_bytes(*page)
             return
@@ -500,8 +500,11 @@ class MediaOrigin:
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
 
-    def _page(self, path: str) -> tuple[bytes, str] | None:
+    def _page(self, path: str, query: str = "") -> tuple[bytes, str] | None:
         """Documents rendered per request, since they embed this origin's port."""
+        if path == "/titled.html":
+            title = urllib.parse.parse_qs(query).get("title", ["clip"])[-1]
+            return self._watch_html("clip", title).encode(), _CONTENT_TYPES[".html"]
         if path == "/playlist.html":
             return self._playlist_html().encode(), _CONTENT_TYPES[".html"]
         if path == "/feed.rss":
@@ -512,22 +515,27 @@ class MediaOrigin:
                 return self._watch_html(name).encode(), _CONTENT_TYPES[".html"]
         return None
 
-    def _watch_html(self, name: str) -> str:
+    def _watch_html(self, name: str, title: str | None = None) -> str:
         # A page with schema.org JSON-LD, as video sites publish: yt-dlp's generic extractor
         # reads duration, upload date and description from it (a bare .mp4 has none of them).
         duration, uploaded = WATCH_PAGES[name]
+        title = f"Watch {name}" if title is None else title
         meta = {
             "@context": "https://schema.org", "@type": "VideoObject",
-            "name": f"Watch {name}", "description": f"The {name} clip, with metadata.",
+            "name": title, "description": f"The {name} clip, with metadata.",
             "uploadDate": uploaded, "duration": f"PT{duration}S",
             "contentUrl": f"{self.base_url}/media/{name}.mp4",
         }
         return (
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-            f"<title>Watch {html.escape(name)}</title>\n"
+            f"<title>{html.escape(title)}</title>\n"
             f'<script type="application/ld+json">{json.dumps(meta)}</script>'
             "</head><body></body></html>\n"
         )
+
+    def titled_url(self, title: str) -> str:
+        """A page like ``watch_url("clip")`` whose video has the given title."""
+        return f"{self.base_url}/titled.html?title={urllib.parse.quote(title)}"
 
     def watch_url(self, name: str) -> str:
         """A page for clip ``name`` (clip, clip2, short) whose info has a duration, an upload

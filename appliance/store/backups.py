@@ -1,0 +1,221 @@
+"""The database file's health and its rolling backups: checked before the service starts,
+copied once a day with SQLite's online backup API, restored by ``appliance db restore``.
+
+Plain ``sqlite3``, no Pony: the command line and the gunicorn master use this module, and
+they should not load the ORM for it.
+
+Backups are ``<config>/backups/appliance-YYYYmmdd-HHMMSS.db`` (UTC), written to a temporary
+file and renamed, in rollback-journal mode so that opening one leaves no ``-wal`` beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FOLDER = "backups"
+PREFIX = "appliance-"
+SUFFIX = ".db"
+DAY = 24 * 3600.0
+# After a start, the first backup (if one is due) waits this long: a start is not slowed, and
+# a service that crashes at once does not replace good backups with copies of a bad state.
+FIRST_DELAY = 300.0
+# Files beside the database that belong to it: they move aside with it on a restore.
+COMPANIONS = ("-wal", "-shm")
+
+
+class DatabaseProblem(Exception):
+    """The database cannot be used; the message is one line that names the file and what to
+    do."""
+
+
+def backup_folder(database: Path) -> Path:
+    return database.parent / FOLDER
+
+
+def backups(database: Path) -> list[Path]:
+    """The backups of ``database``, newest first."""
+    folder = backup_folder(database)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir()
+             if p.name.startswith(PREFIX) and p.name.endswith(SUFFIX) and p.is_file()]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    # mode=rw/ro: never create a file that is not there. The live database is opened for
+    # writing so that a log left by a crash is replayed, as the service would.
+    return sqlite3.connect(f"file:{path}?mode={'ro' if readonly else 'rw'}", uri=True)
+
+
+def _check(db: sqlite3.Connection, pragma: str) -> str | None:
+    rows = db.execute(f"PRAGMA {pragma}(1)").fetchall()
+    result = rows[0][0] if rows else "no answer"
+    return None if result == "ok" else str(result)
+
+
+def soundness(path: Path) -> str | None:
+    """None when the backup ``path`` is a sound SQLite database, else what is wrong with it
+    (``integrity_check``: every page, every index against its table)."""
+    try:
+        with contextlib.closing(_connect(path, readonly=True)) as db:
+            return _check(db, "integrity_check")
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+
+
+def check_database(database: Path) -> None:
+    """Raise DatabaseProblem when the database exists but cannot be used. A missing file is
+    fine: the service creates it. ``quick_check`` reads every page (a second or two for a
+    large history on a Raspberry Pi) but skips the index cross-checks."""
+    if not database.exists():
+        return
+    try:
+        with contextlib.closing(_connect(database, readonly=False)) as db:
+            problem = _check(db, "quick_check")
+    except sqlite3.OperationalError as exc:
+        raise DatabaseProblem(
+            f"the database {database} cannot be opened ({exc}): check that the service's "
+            "user may read and write it and its folder") from None
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    if problem is None:
+        return
+    newest = backups(database)
+    remedy = (f"stop the service and restore the newest backup ({newest[0].name}) with "
+              "`appliance db restore`" if newest else
+              f"there is no backup in {backup_folder(database)}; move the file aside to "
+              "start with an empty database")
+    raise DatabaseProblem(f"the database {database} is damaged ({problem}): {remedy}")
+
+
+def make_backup(database: Path, keep: int) -> Path:
+    """Copy the live database (the service may be writing) to a new backup; keep the newest
+    ``keep`` and delete older ones. Returns the new backup."""
+    folder = backup_folder(database)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{PREFIX}{_stamp()}{SUFFIX}"
+    temp = folder / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        with contextlib.closing(_connect(database, readonly=False)) as src, \
+                contextlib.closing(sqlite3.connect(temp)) as dst:
+            src.backup(dst)  # one step: a consistent snapshot; WAL writers are not blocked
+            dst.execute("PRAGMA journal_mode = DELETE")
+        _fsync(temp)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync(folder)
+    for old in backups(database)[max(keep, 1):]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+    return target
+
+
+def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | None]:
+    """Put ``backup`` (else the newest sound one) in place of ``database``, which is kept
+    aside as ``<name>.corrupt-<time>`` (``.replaced-<time>`` when it was sound). Returns
+    (the backup restored, where the old file went). The service must not be running."""
+    candidates = [backup] if backup is not None else backups(database)
+    if not candidates:
+        raise DatabaseProblem(f"there is no backup in {backup_folder(database)}")
+    chosen = None
+    for candidate in candidates:
+        problem = soundness(candidate) if candidate.is_file() else "no such file"
+        if problem is None:
+            chosen = candidate
+            break
+        log.warning("backup %s is not usable: %s", candidate, problem)
+        if backup is not None:
+            raise DatabaseProblem(f"the backup {candidate} is not usable ({problem})")
+    if chosen is None:
+        raise DatabaseProblem(f"no backup in {backup_folder(database)} is sound")
+    aside = None
+    if database.exists():
+        try:
+            check_database(database)
+            label = "replaced"
+        except DatabaseProblem:
+            label = "corrupt"
+        aside = database.with_name(f"{database.name}.{label}-{_stamp()}")
+        # The old log must not be replayed into the restored file: it goes aside too, named
+        # so that SQLite finds it beside the kept file.
+        for companion in COMPANIONS:
+            old = database.with_name(database.name + companion)
+            if old.exists():
+                old.rename(aside.with_name(aside.name + companion))
+        database.rename(aside)
+    temp = database.with_name(f".{database.name}.restore.tmp")
+    shutil.copyfile(chosen, temp)
+    _fsync(temp)
+    os.replace(temp, database)
+    _fsync(database.parent)
+    return chosen, aside
+
+
+class BackupSchedule:
+    """A daily backup in a thread of its own (never a request thread): due when the newest
+    backup is a day old; checked every hour, so a suspended or restarted box catches up."""
+
+    def __init__(self, database: Path, keep: int, *, interval: float = DAY,
+                 first_delay: float = FIRST_DELAY, check_every: float = 3600.0) -> None:
+        self.database = database
+        self.keep = keep
+        self.interval = interval
+        self.first_delay = first_delay
+        self.check_every = check_every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def due(self) -> bool:
+        newest = backups(self.database)
+        return not newest or time.time() - newest[0].stat().st_mtime >= self.interval
+
+    def start(self) -> None:
+        if self.keep <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="db-backup", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        wait = self.first_delay
+        while not self._stop.wait(wait):
+            wait = min(self.check_every, self.interval)
+            if not self.due():
+                continue
+            try:
+                path = make_backup(self.database, self.keep)
+            except (OSError, sqlite3.Error) as exc:
+                log.error("database backup failed: %s", exc)
+            else:
+                log.info("database backed up to %s", path)

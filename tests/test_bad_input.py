@@ -1,0 +1,109 @@
+"""Input that once gave a 500 (found by schemathesis) is a 400 with a clear error; chunked
+request bodies are read, with the same size limit."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import falcon.testing
+import pytest
+from support.server import Server
+
+from appliance.runtime import Runtime
+
+MALFORMED_URLS = [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("https://[zz]/", "does not appear to be an IPv4 or IPv6 address"),
+    ("http://host:99999/x", "Port out of range"),
+    ("http://host:port/x", "Port could not be cast"),
+]
+
+
+@pytest.fixture
+def console_client(app_with: Callable[..., tuple[Runtime, falcon.testing.TestClient]]
+                   ) -> falcon.testing.TestClient:
+    return app_with(YTP_CONSOLE_ENABLED="true")[1]
+
+
+def _calls(url: str) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+    """Every endpoint that takes a URL: (method, path, JSON body)."""
+    yield "POST", "/api/history", {"url": url}
+    yield "GET", f"/api/history/add?url={url}", None
+    yield "GET", f"/api/yt-dlp/url/info?url={url}", None
+    yield "POST", "/api/yt-dlp/command", {"url": url}
+    yield "POST", "/api/downloads", {"url": url}
+    yield "POST", "/api/conditions/test", {"url": url, "condition": "title"}
+    yield "POST", "/api/notifications", {"name": "hook", "request": {"url": url}}
+
+
+@pytest.mark.parametrize(("url", "reason"), MALFORMED_URLS)
+def test_malformed_url_is_a_400_everywhere(
+        console_client: falcon.testing.TestClient, url: str, reason: str) -> None:
+    for method, path, body in _calls(url):
+        if body is None:
+            response = console_client.simulate_request(method, path)
+        else:
+            response = console_client.simulate_request(method, path, json=body)
+        assert response.status_code == 400, (path, response.text)
+        if path.startswith("/api/history/add"):  # YTPTube's quick add answers in its own shape
+            assert response.json["status"] is False and reason in response.json["message"]
+        else:
+            assert response.json["code"] == "INVALID_REQUEST", (path, response.text)
+            assert "not a valid URL" in response.json["error"], (path, response.text)
+            assert reason in response.json["error"], (path, response.text)
+
+
+def test_logs_offset_past_any_log_is_a_400(client: falcon.testing.TestClient) -> None:
+    for offset in ("99999999999999999999999", str(2**31)):
+        response = client.simulate_get("/api/logs", params={"offset": offset})
+        assert response.status_code == 400, response.text
+        assert response.json == {"error": "offset must be between 0 and 2147483647.",
+                                 "code": "INVALID_REQUEST"}
+    far = client.simulate_get("/api/logs", params={"offset": str(2**31 - 1)})
+    assert far.status_code == 200 and far.json["logs"] == [] and far.json["end_is_reached"]
+
+
+# --- chunked bodies through the real gunicorn -----------------------------------------------
+
+
+def _chunked_post(server: Server, path: str, body: bytes, piece: int = 1000) -> tuple[int, Any]:
+    """POST ``body`` with Transfer-Encoding: chunked over a plain socket; (status, JSON)."""
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i:i + piece]), body[i:i + piece])
+        for i in range(0, len(body), piece)
+    )
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + chunks + b"0\r\n\r\n")
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), json.loads(payload)
+
+
+@pytest.mark.e2e
+def test_chunked_bodies_are_read_with_the_same_limit(
+        make_server: Callable[..., Server]) -> None:
+    limit = 64 * 1024
+    server = make_server(YTP_MAX_BODY=str(limit))
+    condition = {"name": "chunked", "filter": "title ~= '(?i)live'",
+                 "description": "x" * 20_000}  # many chunks
+    status, created = _chunked_post(server, "/api/conditions", json.dumps(condition).encode())
+    assert status == 200, created
+    assert created["name"] == "chunked" and len(created["description"]) == 20_000
+    assert server.get(f"/api/conditions/{created['id']}").json()["filter"] == condition[
+        "filter"]
+
+    over = json.dumps({**condition, "name": "big", "description": "x" * limit}).encode()
+    status, refused = _chunked_post(server, "/api/conditions", over, piece=8192)
+    assert status == 413, refused
+    assert refused["code"] == "PAYLOAD_TOO_LARGE" and str(limit) in refused["error"]
+    names = [c["name"] for c in server.get("/api/conditions").json()["items"]]
+    assert "big" not in names
+    assert server.get("/api/ping").status_code == 200  # the worker is fine afterwards

@@ -1,0 +1,161 @@
+"""A damaged database stops the start with one line and exit 2 (systemd does not restart on 2),
+and rolling backups (SQLite's online backup API) can be restored with ``appliance db restore``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support.server import Server, wait_for
+
+from appliance.store.backups import (
+    BackupSchedule,
+    DatabaseProblem,
+    backups,
+    check_database,
+    make_backup,
+    restore,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance", *args], env=server.env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _database(path: Path, rows: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+        db.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(rows)])
+    db.close()
+    return path
+
+
+def _rows(path: Path) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT count(*) FROM t").fetchone()[0]
+    finally:
+        db.close()
+
+
+@pytest.mark.e2e
+def test_damaged_database_backup_and_restore_end_to_end(
+        make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    created = server.post("/api/conditions", {"name": "kept", "filter": "title"})
+    assert created.status_code == 200, created.text
+    database = server.root / "config" / "appliance.db"
+
+    # A backup while the service runs; a restore and a second service are refused meanwhile.
+    made = _cli(server, "db", "backup")
+    assert made.returncode == 0, made.stderr
+    assert len(backups(database)) == 1 and backups(database)[0].name in made.stdout
+    refused = _cli(server, "db", "restore")
+    assert refused.returncode == 1 and "the service is running" in refused.stderr
+    second = _cli(server, "serve", "--port", str(server.port + 10))
+    assert second.returncode == 2 and "the service is running" in second.stderr
+    assert server.get("/api/conditions").json()["items"][0]["name"] == "kept"
+    server.stop()
+
+    garbage = os.urandom(64 * 1024)
+    database.write_bytes(garbage)
+    started = _cli(server, "serve")
+    assert started.returncode == 2
+    lines = started.stderr.splitlines()
+    assert len(lines) == 1, started.stderr
+    assert str(database) in lines[0] and "damaged" in lines[0]
+    assert "`appliance db restore`" in lines[0]
+
+    restored = _cli(server, "db", "restore")
+    assert restored.returncode == 0, restored.stderr
+    aside = [p for p in database.parent.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes() == garbage
+    assert str(aside[0]) in restored.stdout
+
+    server.start()
+    names = [c["name"] for c in server.get("/api/conditions").json()["items"]]
+    assert names == ["kept"]
+
+
+def test_page_damage_is_found_too(tmp_path: Path) -> None:
+    """A file that is a database but has damaged pages (not only a wrong header)."""
+    database = _database(tmp_path / "appliance.db", 5000)
+    data = bytearray(database.read_bytes())
+    page = 4096
+    data[2 * page:3 * page] = b"\xff" * page  # a table page
+    database.write_bytes(bytes(data))
+    with pytest.raises(DatabaseProblem, match="damaged"):
+        check_database(database)
+
+
+def test_backups_roll_and_restore_takes_the_newest_sound_one(tmp_path: Path) -> None:
+    database = _database(tmp_path / "appliance.db", 3)
+    first = make_backup(database, keep=3)
+    folder = first.parent
+    # Older ones, as earlier days left them.
+    for day in ("20200101", "20200102", "20200103"):
+        shutil.copy(first, folder / f"appliance-{day}-000000.db")
+    newest = make_backup(database, keep=3)
+    assert backups(database)[0].name == newest.name
+    assert len(backups(database)) == 3  # the oldest two were deleted
+    assert not list(folder.glob("*-wal")) and not list(folder.glob(".*tmp"))
+
+    newest.write_bytes(b"not a database at all" * 100)  # the newest one went bad
+    _database(database, 10)  # the live file moved on
+    chosen, aside = restore(database)
+    assert chosen != newest and _rows(database) == 3
+    assert aside is not None and ".replaced-" in aside.name and _rows(aside) == 13
+    with pytest.raises(DatabaseProblem, match="not usable"):
+        restore(database, newest)
+
+
+def test_restore_leaves_the_old_log_aside(tmp_path: Path) -> None:
+    """A write-ahead log of the old file must not be replayed into the restored one."""
+    database = _database(tmp_path / "appliance.db", 2)
+    make_backup(database, keep=3)
+    holder = sqlite3.connect(database)  # keeps the log from being folded in on close
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(50)])
+    holder.commit()
+    wal = database.with_name(database.name + "-wal")
+    assert wal.stat().st_size > 0
+    log_copy, db_copy = wal.read_bytes(), database.read_bytes()
+    holder.close()
+    database.write_bytes(db_copy)
+    wal.write_bytes(log_copy)  # as a crash leaves them
+    restore(database)
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert _rows(database) == 2
+
+
+def test_daily_backup_runs_in_its_own_thread(tmp_path: Path) -> None:
+    database = _database(tmp_path / "appliance.db", 4)
+    schedule = BackupSchedule(database, keep=2, interval=3600, first_delay=0.01,
+                              check_every=0.01)
+    schedule.start()
+    try:
+        made = wait_for(lambda: backups(database), timeout=30, message="a backup")
+        assert _rows(made[0]) == 4
+        assert not schedule.due()  # the next one waits for the interval
+    finally:
+        schedule.stop()
+    assert "db-backup" not in {t.name for t in threading.enumerate()}
+    off = BackupSchedule(tmp_path / "other.db", keep=0, first_delay=0)
+    off.start()  # 0 backups kept: no thread at all
+    assert "db-backup" not in {t.name for t in threading.enumerate()}
+    off.stop()

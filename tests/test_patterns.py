@@ -1,0 +1,172 @@
+"""Users' regular expressions are bounded: ``^(a|a)+$`` against forty a's and a '!' once held
+the GIL for ~100 s and froze the service. Now it is an error on that condition, and the
+service answers meanwhile."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from support.origin import MediaOrigin
+from support.server import Server, wait_for
+
+from appliance.engine.filters import FilterSyntaxError, parse_filter
+from appliance.patterns import (
+    MAX_LENGTH,
+    Budget,
+    PatternError,
+    PatternTimeout,
+    compile_pattern,
+)
+from appliance.runtime import Runtime
+
+ATTACK = "^(a|a)+$"
+VICTIM = "a" * 40 + "!"
+
+
+def test_catastrophic_backtracking_stops_at_the_bound() -> None:
+    pattern = compile_pattern(ATTACK)
+    with pytest.raises(PatternTimeout, match=r"took longer than 0\.2 s"):
+        pattern.search(VICTIM, Budget(0.2))
+
+
+def test_other_threads_run_while_a_search_backtracks() -> None:
+    """The search releases the GIL: a thread that counts keeps counting meanwhile (Python's
+    re would leave it at 0 until the search ended)."""
+    ticks = 0
+    searching = threading.Event()
+
+    def tick() -> None:
+        nonlocal ticks
+        while searching.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    searching.set()
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        with pytest.raises(PatternTimeout):
+            compile_pattern(ATTACK).search(VICTIM, Budget(0.3))
+        during = ticks
+    finally:
+        searching.clear()
+        ticker.join()
+    assert during > 10
+
+
+def test_one_budget_for_every_search_of_an_evaluation() -> None:
+    """Twenty slow expressions in one filter share the bound instead of adding twenty."""
+    source = " || ".join([f"title ~= '{ATTACK}'"] * 20)
+    budget = Budget(0.3)
+    with pytest.raises(PatternTimeout):
+        parse_filter(source).matches({"title": VICTIM}, budget)
+    with pytest.raises(PatternTimeout):  # nothing left of it: the next search stops at once
+        compile_pattern("a").search("a", budget)
+
+
+def test_sensible_expressions_match_as_re_does() -> None:
+    cases = [("(?i)live", "A LIVE show", True), (r"^\w+$", "Ünïcode", True),
+             (r"^(?!.*trailer)", "the trailer", False), (r"(\w)\1", "aa", True),
+             (r"\bcat\b", "concat", False)]
+    for source, subject, expected in cases:
+        assert compile_pattern(source).search(subject) is expected, source
+    assert parse_filter("title ~= '(?i)live' & duration > 5").matches(
+        {"title": "Live now", "duration": 6})
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("(", "missing ), unterminated subpattern"),
+    ("a" * (MAX_LENGTH + 1), f"longer than {MAX_LENGTH} characters"),
+    # regex builds counted repeats out: this one alone took ~3 GB and 6 s to compile.
+    ("(?:(?:a{1000}){1000}){10}", "repeats too much"),
+    ("a{1000000}", "repeats too much"),
+])
+def test_refused_at_compile_time(source: str, reason: str) -> None:
+    with pytest.raises(PatternError, match=re.escape(reason)):
+        compile_pattern(source)
+    with pytest.raises(FilterSyntaxError, match=re.escape(reason)) as error:
+        parse_filter(f"title ~= '{source}'")
+    assert error.value.position == len("title ~= ")
+
+
+def test_condition_over_the_bound_is_skipped_when_an_item_is_added(
+        runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    conditions = runtime.engine.conditions
+    conditions.create({"name": "slow", "filter": f"title ~= '{ATTACK}'", "priority": 10,
+                       "extras": {"skip": True}})
+    conditions.create({"name": "fine", "filter": "title *= a", "extras": {"skip": True}})
+    with caplog.at_level("WARNING", logger="appliance.engine.conditions"):
+        matched = conditions.match({"title": VICTIM})
+    assert matched is not None and matched["name"] == "fine"
+    assert "Condition 'slow' failed" in caplog.text and "took longer than" in caplog.text
+
+
+def test_priority_is_a_32_bit_number(client: Any) -> None:
+    for priority in (2**31, -(2**31) - 1, 2**40):
+        response = client.simulate_post("/api/conditions", json={
+            "name": f"p{priority}", "filter": "title", "priority": priority})
+        assert response.status_code == 400, response.text
+        assert response.json["code"] == "INVALID_REQUEST"
+        assert "priority must be between" in response.json["error"]
+    response = client.simulate_post("/api/conditions", json={
+        "name": "top", "filter": "title", "priority": 2**31 - 1})
+    assert response.status_code == 200 and response.json["priority"] == 2**31 - 1
+
+
+# --- the attack through the real service --------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_attack_through_http_while_ping_answers(
+        make_server: Callable[..., Server], origin: MediaOrigin) -> None:
+    server = make_server()
+    url = origin.titled_url(VICTIM)
+    answer: dict[str, requests.Response] = {}
+
+    def attack() -> None:
+        answer["response"] = requests.post(
+            server.url + "/api/conditions/test", timeout=120,
+            json={"url": url, "condition": f"title ~= '{ATTACK}'"})
+
+    attacker = threading.Thread(target=attack)
+    pings = 0
+    attacker.start()
+    with requests.Session() as second:
+        while attacker.is_alive():  # the second client is served all the while
+            assert second.get(server.url + "/api/ping", timeout=5).status_code == 200
+            pings += 1
+    attacker.join()
+    response = answer["response"]
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "REGEX_TIMEOUT"
+    assert "took longer than" in response.json()["error"]
+    assert pings > 1
+    # The same page with a sensible expression is evaluated as before.
+    fine = server.post("/api/conditions/test", {"url": url, "condition": "title ~= '^a+!$'"})
+    assert fine.status_code == 200 and fine.json()["status"] is True
+
+
+@pytest.mark.e2e
+def test_add_time_failure_is_reported_and_the_item_goes_on(
+        make_server: Callable[..., Server], origin: MediaOrigin) -> None:
+    server = make_server()
+    created = server.post("/api/conditions", {
+        "name": "slow skip", "filter": f"title ~= '{ATTACK}'", "extras": {"skip": True}})
+    assert created.status_code == 200, created.text
+    added = server.post("/api/history", {"url": origin.titled_url(VICTIM)})
+    assert added.status_code == 200, added.text
+    item = server.wait_status(added.json()[0]["id"], {"finished", "skip", "error"})
+    assert item["status"] == "finished", item  # not skipped: the condition failed
+
+    def reported() -> bool:
+        logs = server.get("/api/logs").json()["logs"]
+        return any("Condition 'slow skip' failed" in e["message"] for e in logs)
+
+    wait_for(reported, timeout=10, message="the condition's failure in the log")
+    assert server.get("/api/ping").status_code == 200
