@@ -10,6 +10,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file (or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_with(path: Path, fill: Callable[[Path], None]) -> None:
+    """Replace ``path`` with the file that ``fill`` writes at the temporary path it is given.
+    Readers see the old file or the new one, never a mix; if ``fill`` fails, nothing changes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fill(temp)
+        fsync_path(temp)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    fsync_path(path.parent)
+
+
 def write_atomic(
     path: Path, data: str | bytes, *, mode: int = 0o644,
     before_rename: Callable[[Path], None] | None = None,
@@ -18,27 +44,17 @@ def write_atomic(
 
     ``before_rename`` gets the finished temporary file (e.g. to adjust its mtime).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = data.encode() if isinstance(data, str) else data
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
+
+    def fill(temp: Path) -> None:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             view = memoryview(body)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
         finally:
             os.close(fd)
         if before_rename is not None:
             before_rename(temp)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+
+    replace_with(path, fill)

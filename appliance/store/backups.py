@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from ..atomic import replace_with
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,6 @@ def backups(database: Path) -> list[Path]:
 
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -114,22 +107,15 @@ def check_database(database: Path) -> None:
 def make_backup(database: Path, keep: int) -> Path:
     """Copy the live database (the service may be writing) to a new backup; keep the newest
     ``keep`` and delete older ones. Returns the new backup."""
-    folder = backup_folder(database)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{PREFIX}{_stamp()}{SUFFIX}"
-    temp = folder / f".{target.name}.{os.getpid()}.tmp"
-    try:
+    target = backup_folder(database) / f"{PREFIX}{_stamp()}{SUFFIX}"
+
+    def fill(temp: Path) -> None:
         with contextlib.closing(_connect(database, readonly=False)) as src, \
                 contextlib.closing(sqlite3.connect(temp)) as dst:
             src.backup(dst)  # one step: a consistent snapshot; WAL writers are not blocked
             dst.execute("PRAGMA journal_mode = DELETE")
-        _fsync(temp)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    _fsync(folder)
+
+    replace_with(target, fill)
     for old in backups(database)[max(keep, 1):]:
         with contextlib.suppress(OSError):
             old.unlink()
@@ -169,11 +155,7 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
             if old.exists():
                 old.rename(aside.with_name(aside.name + companion))
         database.rename(aside)
-    temp = database.with_name(f".{database.name}.restore.tmp")
-    shutil.copyfile(chosen, temp)
-    _fsync(temp)
-    os.replace(temp, database)
-    _fsync(database.parent)
+    replace_with(database, lambda temp: shutil.copyfile(chosen, temp))
     return chosen, aside
 
 
