@@ -170,3 +170,17 @@ def test_add_time_failure_is_reported_and_the_item_goes_on(
 
     wait_for(reported, timeout=10, message="the condition's failure in the log")
     assert server.get("/api/ping").status_code == 200
+
+
+def test_a_saved_filter_refused_now_is_passed_over(
+        runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """A condition saved before expressions were bounded does not break every add."""
+    conditions = runtime.engine.conditions
+    conditions.table.create({"name": "old", "filter": "title ~= 'a{100000}'", "cli": "",
+                             "extras": {"skip": True}, "enabled": True, "priority": 5,
+                             "description": ""})
+    conditions.create({"name": "fine", "filter": "title *= a", "extras": {"skip": True}})
+    with caplog.at_level("WARNING", logger="appliance.engine.conditions"):
+        matched = conditions.match({"title": "a" * 10})
+    assert matched is not None and matched["name"] == "fine"
+    assert "Condition 'old' is passed over" in caplog.text and "repeats too much" in caplog.text

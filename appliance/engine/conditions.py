@@ -46,8 +46,19 @@ class Conditions(RecordService):
             if self._compiled is None:
                 records = [r for r in self.table.all() if r["enabled"]]
                 records.sort(key=lambda r: (-r["priority"], r["id"]))
-                self._compiled = [(parse_filter(r["filter"]), r) for r in records]
+                self._compiled = [(f, r) for r in records if (f := self._parsed(r))]
             return self._compiled
+
+    @staticmethod
+    def _parsed(record: dict[str, Any]) -> Filter | None:
+        """A saved filter, or None (with a warning) if it no longer passes the checks, e.g. a
+        regular expression saved before expressions were bounded."""
+        try:
+            return parse_filter(record["filter"])
+        except FilterSyntaxError as exc:
+            log.warning("Condition '%s' is passed over: its filter is refused now (%s).",
+                        record["name"], exc.message)
+            return None
 
     def enabled(self) -> bool:
         return bool(self._active())
