@@ -121,6 +121,7 @@ class RequestFraming:
         self.head = bytearray()
         self.in_head = True
         self.length_left = 0
+        self.body_bound = 0  # the most body bytes this request may bring
         self.chunked: ChunkedBodyEnd | None = None
         self.body_received = 0
         self.expects_continue = False
@@ -158,13 +159,14 @@ class RequestFraming:
             return True
         reader = request.body.reader
         if isinstance(reader, LengthReader):
-            self.length_left = reader.length
+            self.length_left = self.body_bound = reader.length
             if reader.length > self.max_body:
                 self.cut = True
                 return True
         elif isinstance(reader, ChunkedReader):
             self.chunked = ChunkedBodyEnd(reader.limit_chunk_size_line,
                                           reader.limit_trailer_section)
+            self.body_bound = self.max_body + 1
         self.expects_continue = request._expected_100_continue
         return not (self.length_left or self.chunked)
 

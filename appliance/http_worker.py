@@ -24,6 +24,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import selectors
 import socket
 import time
@@ -37,7 +38,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from . import errors
 from .http_framing import ReceivedBytes, RequestFraming
-from .peers import PeerLimit, peer_address
+from .peers import REFUSAL_LOG_INTERVAL, PeerLimit, peer_address
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,13 @@ MIN_BODY_RATE = 32 * 1024
 # a reset that truncates that response (RFC 9112 section 9.6).
 LINGER_TIME = 2.0
 LINGER_DRAIN = 64 * 1024
+# Request bodies in memory at once: at most this many full ones (max_body each). A body that
+# does not come with its head reserves its size (its Content-Length, or max_body when chunked)
+# until its request is done; one that does not fit waits unread, first come first served, its
+# deadline running. Heads are always read, and a request whose body comes in the same packet
+# as its head always gets in. Without it, 1,000 connections could hold a max_body each: 4 GiB
+# at the default.
+BODIES_IN_MEMORY = 16
 # Out of file descriptors, the listener stays readable; accepting again at once would spin.
 ACCEPT_PAUSE = 0.5
 RECV_SIZE = 64 * 1024
@@ -95,6 +103,7 @@ class BufferedConn(TConn):
         self.body_started = 0.0
         self.linger_until: float | None = None
         self.drained = 0
+        self.reserved = 0  # body bytes reserved in the worker's budget
         self.closed = False
 
     def next_request(self, now: float) -> None:
@@ -149,6 +158,11 @@ class RequestBufferingWorker(ThreadWorker):
         self.peers = PeerLimit(settings.max_connections_per_address, "HTTP")
         # Connections the poller reads a request from, or lingers on before closing.
         self.waiting: set[BufferedConn] = set()
+        # Of those, the ones waiting for memory for their body, in order (an ordered set).
+        self.paused: dict[BufferedConn, None] = {}
+        self.body_budget = BODIES_IN_MEMORY * self.max_body
+        self.reserved = 0
+        self.budget_warned = -math.inf
         self.accept_paused_until = 0.0
 
     def init_process(self) -> None:
@@ -183,13 +197,14 @@ class RequestBufferingWorker(ThreadWorker):
 
     def read_request(self, conn: BufferedConn, received: bytes = b"") -> None:
         """Wait in the poller for the rest of the request (``received`` is its start)."""
-        if received and conn.receive(received, time.monotonic()):
+        if received and self.take(conn, received):
             self.enqueue_req(conn)
             return
         conn.sock.setblocking(False)
         self.waiting.add(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ,
-                             partial(self.on_request_bytes, conn))
+        if conn not in self.paused:
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 partial(self.on_request_bytes, conn))
 
     def on_request_bytes(self, conn: BufferedConn, _sock: socket.socket) -> None:
         data = conn.recv()
@@ -198,9 +213,45 @@ class RequestBufferingWorker(ThreadWorker):
         if not data:  # gone (or reset) before its request was whole
             self.drop(conn)
             return
-        if conn.receive(data, time.monotonic()):
+        if self.take(conn, data):
             self.stop_waiting(conn)
             self.enqueue_req(conn)
+        elif conn in self.paused:
+            self.poller.unregister(conn.sock)
+
+    def take(self, conn: BufferedConn, data: bytes) -> bool:
+        """``conn.receive``; a body that has begun gets its memory reserved, or waits."""
+        ready = conn.receive(data, time.monotonic())
+        begun = not (ready or conn.framing.in_head or conn.reserved or conn in self.paused)
+        if begun and not self.reserve(conn):
+            self.paused[conn] = None
+            self.warn_memory()
+        return ready
+
+    def reserve(self, conn: BufferedConn) -> bool:
+        if self.reserved + conn.framing.body_bound > self.body_budget:
+            return False
+        conn.reserved = conn.framing.body_bound
+        self.reserved += conn.reserved
+        return True
+
+    def give_back(self, conn: BufferedConn) -> None:
+        """``conn``'s body is done with: its memory goes to the bodies waiting for it."""
+        self.reserved -= conn.reserved
+        conn.reserved = 0
+        self.paused.pop(conn, None)
+        while self.paused and self.reserve(waiting := next(iter(self.paused))):
+            del self.paused[waiting]
+            self.poller.register(waiting.sock, selectors.EVENT_READ,
+                                 partial(self.on_request_bytes, waiting))
+
+    def warn_memory(self) -> None:
+        now = time.monotonic()
+        if now - self.budget_warned >= REFUSAL_LOG_INTERVAL:
+            self.budget_warned = now
+            log.warning("request bodies being received hold %d MiB, the most kept in memory "
+                        "(%d x YTP_MAX_BODY); others wait", self.reserved >> 20,
+                        BODIES_IN_MEMORY)
 
     def on_client_socket_readable(self, conn: BufferedConn, client: socket.socket) -> None:
         """A kept-alive connection has bytes of its next request."""
@@ -236,6 +287,7 @@ class RequestBufferingWorker(ThreadWorker):
 
     def drop(self, conn: BufferedConn) -> None:
         self.stop_waiting(conn)
+        self.give_back(conn)
         self.nr_conns -= 1
         conn.close()
 
@@ -252,6 +304,7 @@ class RequestBufferingWorker(ThreadWorker):
         return super().handle_request(req, conn)
 
     def finish_request(self, conn: BufferedConn, fs: Future) -> None:
+        self.give_back(conn)
         if fs.cancelled() or fs.exception() is not None or not fs.result():
             self.linger(conn)
             return

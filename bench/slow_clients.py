@@ -9,8 +9,9 @@ trickled handshake), 200 connections of it are opened, from 127.0.0.1 and then f
 loopback addresses, and the same requests are timed while they are open (a websocket
 connect + first message too); then the time until the server has closed all 200.
 
-Goals: p99 <= 1 s for every request under every flood (the issue's bar); every slow
-connection closed within 15 s. --quick: 50 connections, 20 samples, two forms per port.
+Goals: p99 <= 1 s for every request under every flood (the issue's bar; the summary shows the
+worst of the three); every slow connection closed within 15 s. --quick: 50 connections,
+20 samples, two forms per port.
 """
 
 from __future__ import annotations
@@ -107,13 +108,15 @@ def main() -> int:
                     label = f"{count} {port_name} {attack_name}, {where}"
                     log.info("flood: %s", label)
                     result = flood(server, port, attack, count, sources, samples)
+                    worst = ("", 0.0)
                     for probe_name, times in result.latencies.items():
                         figures = common.latency_ms(times)
                         rows.append([f"{port_name} {attack_name}", where, result.admitted,
                                      probe_name, figures["p50"], figures["p99"],
                                      result.closed_after])
-                        summary.check(f"{label}: {probe_name} p99", figures["p99"],
-                                      GOAL_P99_MS, "{:.1f}", " ms")
+                        worst = max(worst, (probe_name, figures["p99"]), key=lambda w: w[1])
+                    summary.check(f"{label}: worst p99 ({worst[0]})", worst[1], GOAL_P99_MS,
+                                  "{:.1f}", " ms")
                     summary.check(f"{label}: all closed after", result.closed_after,
                                   GOAL_CLOSED_S, "{:.1f}", " s")
         common.out(f"\nLatency on a fresh connection ({samples} samples each), with {count} "

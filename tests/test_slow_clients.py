@@ -23,7 +23,7 @@ import pytest
 import requests
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
-from support.slow import HTTP_ATTACKS, WS_ATTACKS, SlowClients, loopback_addresses
+from support.slow import HTTP_ATTACKS, WS_ATTACKS, Attack, SlowClients, loopback_addresses
 from websockets.sync.client import connect
 
 from appliance.http_worker import HEAD_TIMEOUT
@@ -269,3 +269,21 @@ def test_out_of_file_descriptors_the_worker_waits_instead_of_dying(
 def _parent(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def test_bodies_held_in_memory_are_bounded(server: Server) -> None:
+    """16 x YTP_MAX_BODY (1 MiB here) of bodies at once: past that, a body waits unread for
+    memory to be given back, while a request with its body in its first packet gets in."""
+    hog = Attack(_post(b"x" * 65_536) + b"x" * 60_000)
+    body = json.dumps({"url": "https://example.invalid/late", "auto_start": False}).encode()
+    with SlowClients(server.port, [hog], 20, loopback_addresses(20, first=500)) as hogs:
+        wait_for(lambda: "request bodies being received hold 1 MiB" in server.log(),
+                 timeout=10, message="the worker to keep bodies waiting")
+        assert requests.post(server.url + "/api/history", data=body, timeout=ANSWER_DEADLINE,
+                             headers={"Content-Type": "application/json"}).ok
+        with _connect(server.port) as sock:
+            sock.sendall(_post(body, b"Connection: close\r\n"))
+            sock.sendall(body)  # may wait unread until the hogs let go
+            for conn, _ in hogs.conns:
+                conn.close()
+            assert _statuses(_read_response(sock)) == [200]
