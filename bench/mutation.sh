@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
+# catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine.
+#
+# Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
+# tests that exercise the target, so that a run fits on a 2-core box. Prints mutmut's summary
+# and the share killed; the survivors are listed by `mutmut results` in the scratch folder.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+py="$here/.venv/bin/python"
+target="${1:?usage: bench/mutation.sh auth|options|engine}"
+
+case "$target" in
+  auth)    mutate="appliance/auth/*";           tests="tests/test_auth.py" ;;
+  options) mutate="appliance/engine/options.py"
+           tests="tests/test_shaping.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
+  # The engine's state transitions: only the methods that change an item's state are
+  # mutated (see bench/mutation_engine.txt); the tests are the ones that drive them.
+  engine)  mutate="appliance/engine/engine.py"
+           tests="tests/test_store_before_announce.py tests/test_file_removal.py tests/test_engine.py" ;;
+  *) echo "unknown target: $target" >&2; exit 2 ;;
+esac
+
+"$py" -c "import mutmut" 2>/dev/null || "$py" -m pip install -q "mutmut>=3.8,<4"
+
+scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
+mkdir -p "$scratch"
+cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$scratch/"
+{
+  echo "[mutmut]"
+  echo "source_paths = appliance"
+  echo "only_mutate = $mutate"
+  echo "pytest_add_cli_args_test_selection = $tests"
+  echo "pytest_add_cli_args = -p no:xdist -p no:cacheprovider -q"
+} > "$scratch/setup.cfg"
+cd "$scratch"
+names=()
+if [ "$target" = engine ]; then
+  while read -r method; do
+    [ -n "$method" ] && names+=("appliance.engine.engine.xǁDownloadEngineǁ${method}__mutmut_*")
+  done < "$here/bench/mutation_engine.txt"
+fi
+"$here/.venv/bin/mutmut" run --max-children "${MUTATION_JOBS:-2}" "${names[@]}" || true
+"$here/.venv/bin/mutmut" export-cicd-stats >/dev/null 2>&1 || true
+"$py" - "$scratch" <<'PY'
+import json, pathlib, sys
+stats = pathlib.Path(sys.argv[1], "mutants", "mutmut-cicd-stats.json")
+if stats.exists():
+    s = json.loads(stats.read_text())
+    judged = s["killed"] + s["survived"] + s.get("timeout", 0)
+    share = 100 * (s["killed"] + s.get("timeout", 0)) / judged if judged else 0
+    print(f"killed {s['killed']} + timeout {s.get('timeout', 0)} of {judged} judged "
+          f"({share:.1f} %); no tests {s.get('no_tests', 0)}, survived {s['survived']}")
+PY
+echo "scratch folder: $scratch"
