@@ -140,10 +140,6 @@ class LogFileHandler(RotatingFileHandler):
         with self._subscribers_lock:
             self._subscribers = tuple(s for s in self._subscribers if s is not subscription)
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
 
 _file_lock = threading.Lock()
 _file_handler: LogFileHandler | None = None
