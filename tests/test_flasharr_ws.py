@@ -4,41 +4,15 @@ read it (the stand-in service of test_ws.py computes them with the code under te
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
-from websockets.sync.client import connect
+from test_e2e import Feed
 
 pytestmark = pytest.mark.e2e
-
-
-class FlasharrFeed:
-    """A Flasharr client: every message kept, waits with a deadline."""
-
-    def __init__(self, url: str) -> None:
-        self._context = connect(url, open_timeout=10)
-        self.ws = self._context.__enter__()
-        self.messages: list[dict[str, Any]] = []
-
-    def until(self, match: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict:
-        for message in self.messages:
-            if match(message):
-                return message
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            self.messages.append(message)
-            if match(message):
-                return message
-        raise AssertionError(f"no matching message in {len(self.messages)}")
-
-    def close(self) -> None:
-        self._context.__exit__(None, None, None)
 
 
 def task_message(kind: str, item_id: str, state: str) -> Callable[[dict[str, Any]], bool]:
@@ -54,7 +28,7 @@ def test_sync_states_batches_stats_and_deletes_over_the_real_engine(
     wait_for(lambda: server.item(waiting["id"])["title"] == "clip", message="the clip's info")
     wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 0,
              timeout=60, message="the slow download to run")
-    feed = FlasharrFeed(f"ws://127.0.0.1:{server.port + 1}/api/ws")
+    feed = Feed(f"ws://127.0.0.1:{server.port + 1}/api/ws")
     try:
         sync = feed.until(lambda m: True)
         assert sync["type"] == "SYNC_ALL"
@@ -89,7 +63,7 @@ def test_sync_states_batches_stats_and_deletes_over_the_real_engine(
         assert (done["filename"], done["progress"], done["error"]) == ("clip.mp4", 100, "")
         assert done["total_bytes"] == origin.path_for(origin.clip_url).stat().st_size
         assert any(task_message("TASK_UPDATED", waiting["id"], "downloading")(m)
-                   for m in feed.messages)
+                   for m in feed.events)
 
         # cancelled and failed downloads are both "failed"
         server.post("/api/history/cancel", {"ids": [slow["id"]]})
