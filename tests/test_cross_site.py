@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import make_settings
 from falcon.testing import Result, TestClient
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
@@ -18,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from appliance import events
+from appliance.api.app import create_app
 from appliance.auth.browsers import BrowserPolicy
 from appliance.runtime import Runtime
 
@@ -27,9 +29,15 @@ HOST = "nas.local:8081"
 BLOB = json.dumps({"url": "http://127.0.0.1:9/never"})
 
 
-@pytest.fixture
-def app(app_with: Callable[..., tuple[Runtime, TestClient]]) -> tuple[Runtime, TestClient]:
-    return app_with(YTP_CORS_ORIGINS=UI)
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    """One real runtime for the module: the rules hold per request, and a runtime costs
+    seconds to start and stop."""
+    runtime = Runtime(make_settings(tmp_path_factory.mktemp("cross-site"),
+                                    YTP_CORS_ORIGINS=UI), websocket=False)
+    runtime.start()
+    yield runtime, TestClient(create_app(runtime))
+    runtime.stop()
 
 
 @pytest.fixture
@@ -98,6 +106,7 @@ def test_a_post_from_a_foreign_page_is_403_before_it_does_anything(
     app: tuple[Runtime, TestClient], added: list[Any]
 ) -> None:
     runtime, client = app
+    runtime.engine.set_paused(False)
     # A bodyless POST (fetch with mode "no-cors") has no content type to refuse.
     for origin in (EVIL, "null", "http://nas.local:9999", "http://nas.local.evil.example:8081",
                    f"{EVIL}, http://{HOST}"):
@@ -127,6 +136,7 @@ def test_a_post_from_the_own_origin_a_cors_origin_or_no_browser_works(
     app: tuple[Runtime, TestClient], headers: dict[str, str]
 ) -> None:
     runtime, client = app
+    runtime.engine.set_paused(False)
     assert client.simulate_post("/api/system/pause", headers=headers).status_code == 200
     assert runtime.engine.paused is True
 
