@@ -46,7 +46,8 @@ class Conditions(RecordService):
             if self._compiled is None:
                 records = [r for r in self.table.all() if r["enabled"]]
                 records.sort(key=lambda r: (-r["priority"], r["id"]))
-                self._compiled = [(f, r) for r in records if (f := self._parsed(r))]
+                self._compiled = [(f, r) for r in records
+                                  if (f := self._parsed(r)) is not None]
             return self._compiled
 
     @staticmethod
