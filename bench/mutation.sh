@@ -28,12 +28,14 @@ esac
 scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
 mkdir -p "$scratch"
 cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$scratch/"
-{
+{  # lists: one value a line
   echo "[mutmut]"
   echo "source_paths = appliance"
   echo "only_mutate = $mutate"
-  echo "pytest_add_cli_args_test_selection = $tests"
-  echo "pytest_add_cli_args = -p no:xdist -p no:cacheprovider -q"
+  echo "pytest_add_cli_args_test_selection ="
+  for test in $tests; do echo "    $test"; done
+  echo "pytest_add_cli_args ="
+  printf '    %s\n' -p no:xdist -p no:cacheprovider
 } > "$scratch/setup.cfg"
 cd "$scratch"
 names=()

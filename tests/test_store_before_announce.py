@@ -108,6 +108,10 @@ def test_every_announced_state_is_already_stored(
         assert client.simulate_delete("/api/history", body=json.dumps(
             {"type": "queue", "ids": [waiting["id"]]}),
             headers={"Content-Type": "application/json"}).status_code == 200
+        # gone from the queue too, not only from the store
+        assert client.simulate_get(f"/api/history/{waiting['id']}").status_code == 404
+        assert waiting["id"] not in {i["id"] for i in client.simulate_get(
+            "/api/history").json["queue"]}
     finally:
         witness.unsubscribe()
     # the witness saw every kind of state change, and none ahead of the store
