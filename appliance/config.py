@@ -147,7 +147,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "max_connections_per_address", 64, _to_int,
         "Connections one client address may hold open, on each port; more are closed at once. "
-        "Behind a reverse proxy all clients share its address.", 1, 1000,
+        "YTP_TRUSTED_PROXIES are not capped.", 1, 1000,
     ),
     Field(
         "db_backups", 3, _to_int,

@@ -38,7 +38,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from . import errors
 from .http_framing import ReceivedBytes, RequestFraming
-from .peers import REFUSAL_LOG_INTERVAL, PeerLimit, peer_address
+from .peers import REFUSAL_LOG_INTERVAL, peer_address, peer_limit
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class RequestBufferingWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         settings = self.app.settings
         self.max_body: int = settings.max_body
-        self.peers = PeerLimit(settings.max_connections_per_address, "HTTP")
+        self.peers = peer_limit(settings, "HTTP")
         # Connections the poller reads a request from, or lingers on before closing.
         self.waiting: set[BufferedConn] = set()
         # Of those, the ones waiting for memory for their body, in order (an ordered set).

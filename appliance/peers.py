@@ -3,7 +3,8 @@
 An open connection costs a file descriptor and a buffer, even while its client sends nothing;
 without a cap one client could hold them all. The cap counts the socket's peer address: behind
 a reverse proxy every client shares the proxy's, which is why the cap is a setting
-(``YTP_MAX_CONNECTIONS_PER_ADDRESS``) and generous by default.
+(``YTP_MAX_CONNECTIONS_PER_ADDRESS``), generous by default, and trusted proxies
+(``YTP_TRUSTED_PROXIES``) are not capped at all.
 
 Not thread-safe: each user keeps it on one thread (the HTTP worker's poller, the websocket
 loop).
@@ -15,7 +16,11 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
+
+from .auth.proxies import TrustedProxies
+from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +36,29 @@ def peer_address(peer: Any) -> str:
     return str(peer[0]) if isinstance(peer, tuple | list) and peer else str(peer or "")
 
 
-class PeerLimit:
-    """Counts open connections per address and refuses those over ``cap``."""
+def peer_limit(settings: Settings, port_name: str) -> PeerLimit:
+    """The cap of ``settings`` for one port, trusted proxies exempt."""
+    return PeerLimit(settings.max_connections_per_address, port_name,
+                     TrustedProxies(settings.trusted_proxies).trusts_peer)
 
-    def __init__(self, cap: int, port_name: str) -> None:
+
+class PeerLimit:
+    """Counts open connections per address and refuses those over ``cap``; addresses that
+    ``exempt`` says are not counted."""
+
+    def __init__(self, cap: int, port_name: str,
+                 exempt: Callable[[str], bool] = lambda address: False) -> None:
         self.cap = cap
         self.port_name = port_name
+        self.exempt = exempt
         self.open: Counter[str] = Counter()
         # address → (when it was last logged, refusals since then)
         self._refusals: dict[str, tuple[float, int]] = {}
 
     def admit(self, address: str) -> bool:
         """Count a new connection from ``address``; False (not counted) when over the cap."""
+        if self.exempt(address):
+            return True
         if self.open[address] >= self.cap:
             self._log_refusal(address)
             return False
@@ -50,7 +66,7 @@ class PeerLimit:
         return True
 
     def release(self, address: str) -> None:
-        """An admitted connection from ``address`` closed."""
+        """An admitted connection from ``address`` closed (exempt ones were never counted)."""
         left = self.open[address] - 1
         if left > 0:
             self.open[address] = left

@@ -102,13 +102,15 @@ def test_flood_from_many_addresses(make_server: Callable[..., Server],
 # --- the rest share one server with a small cap ---------------------------------------------
 
 CAP = 8
+TRUSTED_PROXY = "127.0.4.1"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root: Path = tmp_path_factory.mktemp("slow-clients")
     running = Server(root, {"YTP_MAX_CONNECTIONS_PER_ADDRESS": str(CAP),
-                            "YTP_MAX_BODY": "65536"}).start()
+                            "YTP_MAX_BODY": "65536",
+                            "YTP_TRUSTED_PROXIES": TRUSTED_PROXY}).start()
     yield running
     if running.proc is not None:
         running.stop()
@@ -148,6 +150,16 @@ def test_cap_per_address(server: Server, port_offset: int, port_name: str) -> No
     wait_for(lambda: _accepted(port, source), timeout=10,
              message="a place under the cap to be given back")
     for sock in held + over:
+        sock.close()
+
+
+def test_trusted_proxies_are_not_capped(server: Server) -> None:
+    """Behind a reverse proxy every client has the proxy's address."""
+    held = [_connect(server.port, TRUSTED_PROXY) for _ in range(CAP + 4)]
+    for sock in held:
+        sock.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for sock in held:
+        assert _statuses(_read_response(sock)) == [200]
         sock.close()
 
 

@@ -50,6 +50,10 @@ class TrustedProxies:
             address.version == n.version and address in n for n in self.networks
         )
 
+    def trusts_peer(self, peer: str) -> bool:
+        """Whether a socket's peer address (as text) is one of the trusted proxies."""
+        return self.trusts(_parse(peer))
+
     def client(self, peer: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, unless the peer is a trusted proxy and
         ``X-Forwarded-For`` (all its values, comma-joined) names someone it does not trust."""

@@ -10,7 +10,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from appliance.peers import PeerLimit, peer_address
+from appliance.config import Settings
+from appliance.peers import PeerLimit, peer_address, peer_limit
 
 # The opening handshake (the HTTP upgrade request, authentication included) must be done
 # within this many seconds of the connection opening, as on the HTTP port (HEAD_TIMEOUT).
@@ -40,6 +41,6 @@ class CappedConnection(ServerConnection):
         super().connection_lost(exc)
 
 
-def capped_connections(cap: int) -> Callable[..., ServerConnection]:
-    """``create_connection`` for ``websockets.serve``: at most ``cap`` per address."""
-    return functools.partial(CappedConnection, limit=PeerLimit(cap, "websocket"))
+def capped_connections(settings: Settings) -> Callable[..., ServerConnection]:
+    """``create_connection`` for ``websockets.serve``: the per-address cap of ``settings``."""
+    return functools.partial(CappedConnection, limit=peer_limit(settings, "websocket"))

@@ -308,7 +308,7 @@ class WebsocketServer:
             self._requested_port,
             process_request=self._process_request,
             open_timeout=HANDSHAKE_TIMEOUT,
-            create_connection=capped_connections(self._settings.max_connections_per_address),
+            create_connection=capped_connections(self._settings),
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             close_timeout=self._close_timeout,
