@@ -57,13 +57,14 @@ MIN_BODY_RATE = 32 * 1024
 # a reset that truncates that response (RFC 9112 section 9.6).
 LINGER_TIME = 2.0
 LINGER_DRAIN = 64 * 1024
-# Request bodies in memory at once: at most this many full ones (max_body each). A body that
-# does not come with its head reserves its size (its Content-Length, or max_body when chunked)
-# until its request is done; one that does not fit waits unread, first come first served, its
-# deadline running. Heads are always read, and a request whose body comes in the same packet
-# as its head always gets in. Without it, 1,000 connections could hold a max_body each: 4 GiB
-# at the default.
+# Request bodies in memory at once: at most this many full ones (max_body each). A body over
+# SMALL_BODY (or chunked) reserves its size (its Content-Length, or max_body) until its request
+# is done; one that does not fit waits unread, first come first served, its deadline running.
+# Without it, 1,000 connections could hold a max_body each: 4 GiB at the default.
 BODIES_IN_MEMORY = 16
+# Heads and bodies up to this size (every JSON request of the API) are always read: a flood of
+# big bodies cannot hold them up, and they cost at most this much per connection.
+SMALL_BODY = 64 * 1024
 # Out of file descriptors, the listener stays readable; accepting again at once would spin.
 ACCEPT_PAUSE = 0.5
 RECV_SIZE = 64 * 1024
@@ -220,10 +221,10 @@ class RequestBufferingWorker(ThreadWorker):
             self.poller.unregister(conn.sock)
 
     def take(self, conn: BufferedConn, data: bytes) -> bool:
-        """``conn.receive``; a body that has begun gets its memory reserved, or waits."""
+        """``conn.receive``; a big body that has begun gets its memory reserved, or waits."""
         ready = conn.receive(data, time.monotonic())
         begun = not (ready or conn.framing.in_head or conn.reserved or conn in self.paused)
-        if begun and not self.reserve(conn):
+        if begun and conn.framing.body_bound > SMALL_BODY and not self.reserve(conn):
             self.paused[conn] = None
             self.warn_memory()
         return ready

@@ -102,6 +102,7 @@ def test_flood_from_many_addresses(make_server: Callable[..., Server],
 # --- the rest share one server with a small cap ---------------------------------------------
 
 CAP = 8
+MAX_BODY = 256 * 1024
 TRUSTED_PROXY = "127.0.4.1"
 
 
@@ -109,7 +110,7 @@ TRUSTED_PROXY = "127.0.4.1"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root: Path = tmp_path_factory.mktemp("slow-clients")
     running = Server(root, {"YTP_MAX_CONNECTIONS_PER_ADDRESS": str(CAP),
-                            "YTP_MAX_BODY": "65536",
+                            "YTP_MAX_BODY": str(MAX_BODY),
                             "YTP_TRUSTED_PROXIES": TRUSTED_PROXY}).start()
     yield running
     if running.proc is not None:
@@ -226,7 +227,7 @@ def test_pipelined_requests_and_100_continue(server: Server) -> None:
 def test_body_over_the_limit_is_refused_from_its_head(server: Server) -> None:
     with _connect(server.port) as sock:
         sock.sendall(b"POST /api/history HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                     b"\r\nContent-Length: 65537\r\nExpect: 100-continue\r\n\r\n")
+                     b"\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (MAX_BODY + 1))
         answer = _read_response(sock)  # the server closes after it: the body never came
     assert _statuses(answer) == [413], answer[:300]
     assert b'"code":"PAYLOAD_TOO_LARGE"' in answer.replace(b" ", b"")
@@ -284,18 +285,18 @@ def _parent(pid: int) -> int:
 
 
 def test_bodies_held_in_memory_are_bounded(server: Server) -> None:
-    """16 x YTP_MAX_BODY (1 MiB here) of bodies at once: past that, a body waits unread for
-    memory to be given back, while a request with its body in its first packet gets in."""
-    hog = Attack(_post(b"x" * 65_536) + b"x" * 60_000)
+    """16 x YTP_MAX_BODY (4 MiB here) of big bodies at once: past that, a big body waits
+    unread for memory to be given back, while small ones (JSON requests) are read."""
+    hog = Attack(_post(b"x" * MAX_BODY) + b"x" * 1000)  # reserves MAX_BODY
     body = json.dumps({"url": "https://example.invalid/late", "auto_start": False}).encode()
     with SlowClients(server.port, [hog], 20, loopback_addresses(20, first=500)) as hogs:
-        wait_for(lambda: "request bodies being received hold 1 MiB" in server.log(),
+        wait_for(lambda: "request bodies being received hold 4 MiB" in server.log(),
                  timeout=10, message="the worker to keep bodies waiting")
         assert requests.post(server.url + "/api/history", data=body, timeout=ANSWER_DEADLINE,
                              headers={"Content-Type": "application/json"}).ok
         with _connect(server.port) as sock:
             sock.sendall(_post(body, b"Connection: close\r\n"))
-            sock.sendall(body)  # may wait unread until the hogs let go
+            sock.sendall(body)
             for conn, _ in hogs.conns:
                 conn.close()
             assert _statuses(_read_response(sock)) == [200]
