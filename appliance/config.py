@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .atomic import write_atomic
+from .download_folder import download_folder_problem
 
 ENV_PREFIX = "YTP_"
 OVERRIDES_FILE = "settings.json"
@@ -386,6 +387,8 @@ def load_settings(
         values[name] = Path(values[name]).expanduser().resolve()
     base = "/" + values["base_path"].strip("/")
     values["base_path"] = base if base == "/" else base + "/"
+    _check_download_path(values["download_path"], values["config_path"], values["temp_path"],
+                         sources["download_path"])
     if bool(values["auth_username"]) != bool(values["auth_password"]):
         raise SettingsError(
             "YTP_AUTH_USERNAME and YTP_AUTH_PASSWORD must be set together (one is empty)"
@@ -436,7 +439,17 @@ def with_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
         value = _convert(by_name[name], raw, name)
         values[name] = Path(value).expanduser().resolve() if name in _PATH_FIELDS else value
     sources = {**settings.sources, **dict.fromkeys(values, OVERRIDES_FILE)}
+    if "download_path" in values:
+        _check_download_path(values["download_path"], settings.config_path, settings.temp_path,
+                             "download_path")
     return dataclasses.replace(settings, **values, sources=sources)
+
+
+def _check_download_path(download: Path, config: Path, temp: Path, source: str) -> None:
+    problem = download_folder_problem(download, config, temp)
+    if problem is not None:
+        raise SettingsError(f"download_path ({source}): {problem}; choose a folder of its own "
+                            f"for downloads")
 
 
 def save_settings(config_path: Path, changes: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 from support.disk import DiskSyncs
+from support.mounts import tmpfs
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -204,17 +205,15 @@ def test_a_download_waits_for_the_disk_only_where_a_person_asked(
 
 
 def test_a_full_disk_is_said_plainly(start_runtime, origin: MediaOrigin) -> None:
-    """The part file is /dev/full: every write fails as on a full disk (ENOSPC)."""
+    """The item's temp folder is a 16 KiB disk: the part file fills it (ENOSPC)."""
     rt = start_runtime()
     [added] = rt.engine.add([{"url": origin.clip_url, "template": "full.%(ext)s",
                               "auto_start": False}])
     wait_for(lambda: item(rt, added.id).extractor, timeout=30, message="the item's info")
-    temp = rt.settings.temp_path / added.id
-    temp.mkdir(parents=True, exist_ok=True)
-    (temp / "full.mp4.part").symlink_to("/dev/full")
-    rt.engine.start_items([added.id])
-    failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
-                      message="the download to fail")
+    with tmpfs(rt.settings.temp_path / added.id, "size=16k"):
+        rt.engine.start_items([added.id])
+        failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                          message="the download to fail")
     assert failed.status == "error"
     assert re.fullmatch(
         rf"The disk is full: .+ free in {re.escape(str(rt.settings.temp_path))}, where a "

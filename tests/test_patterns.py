@@ -126,7 +126,7 @@ def test_priority_is_a_32_bit_number(client: Any) -> None:
 def test_attack_through_http_while_ping_answers(
         make_server: Callable[..., Server], origin: MediaOrigin) -> None:
     server = make_server()
-    url = origin.titled_url(VICTIM)
+    url = origin.watch_url("clip", title=VICTIM)
     answer: dict[str, requests.Response] = {}
 
     def attack() -> None:
@@ -159,7 +159,7 @@ def test_add_time_failure_is_reported_and_the_item_goes_on(
     created = server.post("/api/conditions", {
         "name": "slow skip", "filter": f"title ~= '{ATTACK}'", "extras": {"skip": True}})
     assert created.status_code == 200, created.text
-    added = server.post("/api/history", {"url": origin.titled_url(VICTIM)})
+    added = server.post("/api/history", {"url": origin.watch_url("clip", title=VICTIM)})
     assert added.status_code == 200, added.text
     item = server.wait_status(added.json()[0]["id"], {"finished", "skip", "error"})
     assert item["status"] == "finished", item  # not skipped: the condition failed

@@ -1,17 +1,19 @@
 """``POST /api/system/terminal``: run yt-dlp with the given arguments and stream its output.
 
 Only with ``YTP_CONSOLE_ENABLED=true`` (403 otherwise). The command is split like a shell
-would (``shlex``) but never given to one: the process is
-``python -m yt_dlp --ignore-config <arguments>`` in the download folder, in its own process
+would (``shlex``) but never given to one: the process is yt-dlp's own command line,
+``--ignore-config <arguments>``, saving to the download folder, run by an isolated
+interpreter (``engine/contained_cli.py``: every file it writes is checked on its final path,
+and nothing in a download folder can be imported in place of yt-dlp), in its own process
 group, with no stdin. Its stdout and stderr lines come as SSE ``output`` events, then one
 ``close`` event with the exit code. The process group is killed when the client leaves, when
 the service stops, or after ``YTP_CONSOLE_TIMEOUT`` seconds.
 
 The console is an admin feature, but still not a way around the download rules: options that
 run programs, read or write files outside the download folder, or load other configuration
-are refused (400), the same list as for downloads (``engine/options.py``) plus
-``--js-runtimes`` (it names a program to run). Information flags that downloads do not need
-(``--help``, ``--version``, ``--list-extractors``, …) are allowed here.
+are refused (400), by the same policy as downloads (``engine/options.py``, ``refusal``).
+Information flags that downloads do not need (``--help``, ``--version``,
+``--list-extractors``, …) are allowed here.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import falcon
 
 from .. import errors
-from ..engine.options import BLOCKED_DESTS, _safe_template, option_value, split_options
+from ..engine.options import Context, option_value, refusal, split_options
 from ..runtime import Runtime
 from . import sse
 from .requests import json_object
@@ -41,22 +44,13 @@ from .schemas import error, json_body
 
 log = logging.getLogger(__name__)
 
-# Downloads' list, less what only matters for a download (help, ignoring config), plus the
-# options that name a program.
-REFUSED_DESTS = (BLOCKED_DESTS - {"print_help", "ignoreconfig"}) | {"js_runtimes"}
-REFUSED_FLAGS = frozenset({"--alias"})  # defines new options: a way around this check
-
+# The console's partial files and working directory: in the temp folder, where no request
+# names files (a download's temp folder is its item id).
+CONSOLE_TEMP = "console"
 MAX_LINE = 64 * 1024
 QUEUE_LINES = 2000
 MAX_BATCH = 200
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-
-
-def _check(option: Any, name: str, value: str | None, refused: list[str]) -> None:
-    outside = option.dest == "outtmpl" and value is not None and not _safe_template(value)
-    reset = name.startswith("--no-") and not option.takes_value()  # --no-exec: back to off
-    if name in REFUSED_FLAGS or (option.dest in REFUSED_DESTS and not reset) or outside:
-        refused.append(name)
 
 
 def refused_options(argv: list[str]) -> list[str]:
@@ -65,7 +59,8 @@ def refused_options(argv: list[str]) -> list[str]:
     for name, option, tokens in split_options(argv, strict=False):
         if option is not None:
             value = option_value(tokens) if option.takes_value() else None
-            _check(option, name, value, refused)
+            if refusal(name, option, value, Context.CONSOLE) is not None:
+                refused.append(name)
     return list(dict.fromkeys(refused))
 
 
@@ -135,9 +130,9 @@ def _output(kind: str, line: str) -> bytes:
 class _Process:
     """One yt-dlp run: its process group, and its output lines through two pump threads."""
 
-    def __init__(self, argv: list[str], cwd: Any) -> None:
+    def __init__(self, argv: list[str], home: Path, temp: Path) -> None:
         self.argv = argv
-        self.cwd = cwd
+        self.home, self.temp = home, temp
         self.proc: subprocess.Popen[bytes] | None = None
         self.out: queue.Queue[tuple[str, str | None]] = queue.Queue(QUEUE_LINES)
         self.stop_pumps = threading.Event()
@@ -147,9 +142,11 @@ class _Process:
         """Start yt-dlp; the reason when it cannot be started."""
         log.info("terminal: yt-dlp %s", shlex.join(self.argv))
         try:
+            self.temp.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "yt_dlp", "--ignore-config", *self.argv],
-                cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                [sys.executable, "-I", "-m", "appliance.engine.contained_cli", str(self.home),
+                 str(self.temp), *self.argv],
+                cwd=self.temp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"},
             )
@@ -212,7 +209,7 @@ class _Process:
 
 def _run(argv: list[str], runtime: Runtime, watch: sse.Watch) -> Iterator[bytes]:
     settings = runtime.settings
-    process = _Process(argv, settings.download_path)
+    process = _Process(argv, settings.download_path, settings.temp_path / CONSOLE_TEMP)
     try:
         yield sse.HELLO
         watch.wrote()
@@ -270,9 +267,11 @@ PATHS: dict[str, dict[str, Any]] = {
         "operationId": "terminal",
         "summary": "Run yt-dlp with the given arguments; stream its output (Server-Sent Events)",
         "description": "Only with YTP_CONSOLE_ENABLED=true. The command is split like a shell "
-                       "would but never run by one: `python -m yt_dlp --ignore-config "
-                       "<arguments>` in the download folder (a leading `yt-dlp` word is "
-                       "dropped). `text/event-stream`: `output` events `{\"type\": \"stdout\" "
+                       "would but never run by one: yt-dlp's command line with `--ignore-config "
+                       "<arguments>`, saving to the download folder, in an isolated "
+                       "interpreter that refuses any write outside the download and temp "
+                       "folders (a leading `yt-dlp` word is dropped). `text/event-stream`: "
+                       "`output` events `{\"type\": \"stdout\" "
                        "| \"stderr\", \"line\"}` (progress lines split at carriage returns), "
                        "then `close` `{\"exitcode\": N}` (negative: killed by that signal; -1: "
                        "could not start). The process is killed when the client leaves, when "

@@ -48,8 +48,8 @@ def option_list() -> list[dict[str, Any]]:
                 "group": group.title,
                 "help": (option.help or "").replace("%default", str(option.default)),
                 "takes_value": option.takes_value(),
-                "blocked": option.dest in options.BLOCKED_DESTS
-                or bool(set(option._long_opts) & options.BLOCKED_FLAGS),
+                "blocked": options.refusal(option.get_opt_string(), option, None,
+                                           options.Context.DOWNLOAD) is not None,
             })
     return out
 

@@ -11,6 +11,7 @@ descriptor that was stdout when the process started (yt-dlp's own output goes to
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -20,13 +21,21 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
 from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.utils import DownloadError, url_basename
 
-from .ytdlp_tuning import CONSOLE_PROGRESS_DELTA, new_ydl, parsed_options, warm_up
+from .containment import (
+    Containment,
+    OutsideDownloadFolder,
+    cache_dir,
+    contained,
+    guard_writes,
+)
+from .ytdlp_tuning import CONSOLE_PROGRESS_DELTA, YoutubeDL, new_ydl, parsed_options, warm_up
 
 log = logging.getLogger("appliance.child")
 
@@ -153,10 +162,33 @@ def summarize(info: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
+    """The folders this job may write in; refuses a home outside the download folder (a
+    symlinked sub-folder that leads elsewhere, say)."""
+    containment = Containment(job["home"], job["temp"], extra=(cache_dir(params),))
+    root = job.get("root")
+    if root and not Containment(root, "").allows(job["home"]):
+        raise OutsideDownloadFolder(
+            f"Refused: the folder {job['home']!r} leads outside the download folder {root!r}.")
+    return containment
+
+
+@contextlib.contextmanager
+def contained_ydl(job: dict[str, Any], params: dict[str, Any]) -> Iterator[YoutubeDL]:
+    """A YoutubeDL for ``job`` whose every write is held inside the job's folders."""
+    containment = containment_for(job, params)
+    with contained(containment), new_ydl(params, containment) as ydl:
+        yield ydl
+    if containment.refused:  # yt-dlp may have reported a refused write as a mere warning
+        raise OutsideDownloadFolder(
+            f"Refused: {containment.refused[0]!r} is outside the download folder; the job "
+            f"was stopped.")
+
+
 def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     params = _params(job, channel, None)
     params.update(extract_flat="in_playlist", skip_download=True, lazy_playlist=False)
-    with new_ydl(params) as ydl:
+    with contained_ydl(job, params) as ydl:
         info = ydl.extract_info(job["url"], download=False)
         info = ydl.sanitize_info(info)
     result = {"summary": summarize(info)}
@@ -167,7 +199,7 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
 def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     relay = ProgressRelay(channel, job["job"])
-    with new_ydl(_params(job, channel, relay)) as ydl:
+    with contained_ydl(job, _params(job, channel, relay)) as ydl:
         if job.get("info"):
             # The info read moments ago for this item: formats are chosen again with this
             # job's options, but the site is not asked twice (as --load-info-json does).
@@ -220,9 +252,7 @@ def read_commands(commands: queue.Queue[dict[str, Any]]) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
-def serve(channel: Channel) -> None:
-    commands: queue.Queue[dict[str, Any]] = queue.Queue()
-    threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
+def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> None:
     while True:
         command = commands.get()
         op = command.get("op")
@@ -249,9 +279,20 @@ def main() -> None:
     channel = Channel(os.dup(1))
     os.dup2(2, 1)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    # Reading commands starts before the warm-up, so a service that dies meanwhile (even by
+    # SIGKILL) takes this process with it at once, not after a second of warming up.
+    commands: queue.Queue[dict[str, Any]] = queue.Queue()
+    threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
+    # The audit hook refuses writes outside a job's folders; Python's own bytecode cache
+    # (a lazy import during a job writing into site-packages) is not one of them.
+    sys.dont_write_bytecode = True
+    guard_writes()
     warm_up()
-    channel.send({"type": "ready", "pid": os.getpid()})
-    serve(channel)
+    try:
+        channel.send({"type": "ready", "pid": os.getpid()})
+    except BrokenPipeError:  # the service is gone: nothing to say, nobody to say it to
+        os._exit(0)
+    serve(channel, commands)
 
 
 if __name__ == "__main__":

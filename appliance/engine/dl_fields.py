@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import invalid
-from .options import BLOCKED_DESTS, BLOCKED_FLAGS, _parser
+from .options import Context, _parser, refusal
 from .records import RecordService, check_types
 
 FIELDS = ("name", "description", "field", "kind", "order", "value", "icon", "extras")
@@ -18,8 +18,11 @@ def _option(flag: str) -> Any:
     option = parser._long_opt.get(flag) or parser._short_opt.get(flag)
     if option is None:
         raise invalid(f"field '{flag}' is not a yt-dlp option.")
-    if flag in BLOCKED_FLAGS or option.dest in BLOCKED_DESTS or option.dest == "outtmpl":
-        raise invalid(f"field '{flag}' is an option that is not allowed.")
+    reason = refusal(option.get_opt_string(), option, None, Context.DOWNLOAD)
+    if option.dest == "outtmpl":
+        reason = "sets the output template, which has a field of its own (template)"
+    if reason:
+        raise invalid(f"field '{flag}' is an option that is not allowed: it {reason}.")
     return option
 
 

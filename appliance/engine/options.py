@@ -7,6 +7,7 @@ turns them into YoutubeDL params with ``yt_dlp.parse_options``, so there is one 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import optparse
 import os
@@ -18,7 +19,8 @@ from typing import Any
 from ..errors import invalid
 
 # Options that run programs, read or write files outside the download folder, or replace what
-# the appliance controls (paths, cookies, archive). They are removed and reported.
+# the appliance controls (paths, cookies, archive). Refused everywhere (downloads, presets,
+# download fields, the console), except where POLICY_EXCEPTIONS says.
 BLOCKED_DESTS = frozenset({
     "exec_cmd", "exec_before_dl_cmd", "config_locations", "batchfile", "load_info_filename",
     "cookiefile", "cookiesfrombrowser", "paths", "netrc_location", "netrc_cmd", "plugin_dirs",
@@ -27,12 +29,84 @@ BLOCKED_DESTS = frozenset({
     "client_certificate", "client_certificate_key", "enable_file_urls", "load_pages",
     "write_pages", "add_postprocessors", "ignoreconfig", "print_help", "js_runtimes",
 })
-BLOCKED_FLAGS = frozenset({"--alias", "--version", "--list-extractors", "--extractor-descriptions"})
+# Information flags: they make yt-dlp print and stop, which a download must not do.
+INFO_FLAGS = frozenset({"--version", "--list-extractors", "--extractor-descriptions"})
+# Defines new options: a way around every check here.
+ALIAS_FLAG = "--alias"
+# Options whose value is a path-shaped name: checked by value, not refused outright.
+NAMED_PATH_DESTS = frozenset({"outtmpl", "outtmpl_na_placeholder"})
 
 
-# Options that only built-in presets may use: ffmpeg arguments could name output files.
-TRUSTED_DESTS = frozenset({"postprocessor_args"})
+class Context(enum.Enum):
+    """Who passes the options: the policy differs only where this says."""
+
+    DOWNLOAD = "download"  # an item's, a preset's or a download field's options
+    BUILTIN_PRESET = "builtin preset"  # the shipped presets: ffmpeg arguments are ours
+    CONSOLE = "console"  # POST /api/system/terminal: information flags are its purpose
+
+
+# (dest, context) pairs allowed despite BLOCKED_DESTS; and flags allowed in a context.
+POLICY_EXCEPTIONS = frozenset({
+    ("postprocessor_args", Context.BUILTIN_PRESET),
+    ("print_help", Context.CONSOLE),
+    ("ignoreconfig", Context.CONSOLE),  # the console always ignores configuration anyway
+})
 ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+def refusal(name: str, option: Any, value: str | None, context: Context) -> str | None:
+    """Why option ``name`` (with ``value``, None when it takes none or is not known yet) is
+    refused in ``context``; None when it is allowed. The one option policy of the service:
+    downloads, presets, download fields, the console and the options list all ask here.
+
+    Output templates are checked here on their text, for a clear answer at once; the final
+    word is the download process's, on the rendered path (``engine/containment.py``).
+    """
+    if name == ALIAS_FLAG:
+        return "defines new options"
+    if name in INFO_FLAGS:
+        return None if context is Context.CONSOLE else "prints information instead of downloading"
+    if option.dest in BLOCKED_DESTS and (option.dest, context) not in POLICY_EXCEPTIONS:
+        if name.startswith("--no-") and not option.takes_value():
+            return None  # --no-exec, --no-cookies: back to the default, which is safe
+        return "runs programs or reads or writes files outside the download folder"
+    if option.dest == "outtmpl" and value is not None:
+        return _outtmpl_problem(value)
+    if option.dest == "outtmpl_na_placeholder" and value is not None:
+        return name_problem(value)
+    return None
+
+
+def _outtmpl_problem(value: str) -> str | None:
+    try:  # "TYPES:TEMPLATE" exactly as yt-dlp splits it (only on its known output types)
+        templates = _parser().parse_args(["--output", value])[0].outtmpl
+    except optparse.OptParseError as exc:
+        return _reason(exc)
+    for template in templates.values():
+        if problem := template_problem(template):
+            return problem
+    return None
+
+
+def template_problem(template: str) -> str | None:
+    """Why an output template's text would leave the download folder; None when it stays."""
+    if "\x00" in template:
+        return "contains a NUL character"
+    if template.strip() == "-":
+        return "writes to standard output"
+    path = PurePosixPath(template.replace("\\", "/"))
+    if path.is_absolute() or template.startswith("~"):
+        return "is an absolute path"
+    if ".." in path.parts:
+        return "climbs out of the download folder with '..'"
+    return None
+
+
+def name_problem(value: str) -> str | None:
+    """Why a value that becomes one path component (the N/A placeholder) is unsafe."""
+    if value.strip() in {".", ".."} or "/" in value or "\x00" in value:
+        return "would become a path component other than a plain name"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +135,6 @@ def _reason(exc: BaseException) -> str:
 
 def parse_failure(reason: str) -> Exception:
     return invalid(f"Failed to parse command options for yt-dlp. '{reason}'.")
-
-
-def _safe_template(template: str) -> bool:
-    """A template may name sub-folders but never leave the download folder."""
-    if ":" in template.split("%", 1)[0]:  # "TYPES:TEMPLATE" form
-        template = template.split(":", 1)[1]
-    path = PurePosixPath(template.replace("\\", "/"))
-    return not path.is_absolute() and ".." not in path.parts and not template.startswith("~")
 
 
 Group = tuple[str, Any, list[str]]
@@ -150,20 +216,9 @@ def option_value(tokens: list[str]) -> str | None:
     return tokens[0].split("=", 1)[1] if "=" in tokens[0] else None
 
 
-def _blocked(name: str, option: Any, tokens: list[str], trusted: bool) -> bool:
-    if option.dest == "outtmpl":
-        value = option_value(tokens)
-        return value is not None and not _safe_template(value)
-    if trusted and option.dest in TRUSTED_DESTS:
-        return False
-    return name in BLOCKED_FLAGS or option.dest in BLOCKED_DESTS
-
-
-def parse_cli(cli: str, *, trusted: bool = False) -> CliOptions:
-    """Parse ``cli`` as yt-dlp would; return the safe argv and the options removed.
-
-    ``trusted`` (built-in presets only) also allows ffmpeg post-processor arguments. Raises
-    AppError (400) with yt-dlp's reason when the options do not parse.
+def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
+    """Parse ``cli`` as yt-dlp would; return the argv the policy allows and the options it
+    removed. Raises AppError (400) with yt-dlp's reason when the options do not parse.
     """
     if not cli or not cli.strip():
         return CliOptions([], [])
@@ -182,7 +237,8 @@ def parse_cli(cli: str, *, trusted: bool = False) -> CliOptions:
             if value is not None and ARCHIVE_NAME.match(value):
                 archive = value
                 continue
-        if _blocked(name, option, tokens, trusted):
+        value = option_value(tokens) if option.takes_value() else None
+        if refusal(name, option, value, context) is not None:
             removed.append(name)
         else:
             kept.extend(tokens)
@@ -250,6 +306,7 @@ def resolve_folder(download_path: Path, folder: str) -> Path:
 
 def check_template(template: str) -> str:
     template = (template or "").strip()
-    if "\x00" in template or (template and not _safe_template(template)):
-        raise invalid(f"template '{template}' must stay inside the download folder.")
+    if template and (problem := template_problem(template)):
+        raise invalid(f"template '{template}' must stay inside the download folder: it "
+                      f"{problem}.")
     return template

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import NOT_FOUND, AppError, invalid
 from ..store.collections import Collection
-from .options import check_template, parse_cli, resolve_folder
+from .options import Context, check_template, parse_cli, resolve_folder
 from .records import RecordService, check_types
 
 NFO_KINDS = ("", "tv", "movie")
@@ -121,7 +121,8 @@ class Presets(RecordService):
     def resolve(self, name: str) -> Preset:
         """The preset an item names, as the engine uses it (unknown names: ``default``)."""
         record = self.table.by_name(name or "default") or self.table.by_name("default") or {}
-        options = parse_cli(record.get("cli") or "", trusted=bool(record.get("builtin")))
+        context = Context.BUILTIN_PRESET if record.get("builtin") else Context.DOWNLOAD
+        options = parse_cli(record.get("cli") or "", context=context)
         return Preset(
             name=record.get("name", "default"),
             folder=record.get("folder") or "",

@@ -30,7 +30,9 @@ class WorkerDied(Exception):
 class Worker:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance.engine.child"],
+            # -I: the working directory (perhaps a download folder) is not on sys.path, so a
+            # downloaded yt_dlp.py can never be imported in place of yt-dlp.
+            [sys.executable, "-I", "-m", "appliance.engine.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # yt-dlp's own chatter goes to the service's stderr (the journal)

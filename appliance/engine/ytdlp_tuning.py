@@ -15,6 +15,8 @@ from typing import Any
 import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
 
+from .containment import ContainedYoutubeDL, Containment
+
 # yt-dlp formats its console progress line (through its output-template engine, ~0.3 ms)
 # on every block it reads, even when quiet; nobody sees it here. Its --progress-delta gate
 # lets one through per download: about a tenth of the child's CPU on a fast link.
@@ -28,7 +30,7 @@ WRITE_SLICE = 256 * 1024
 WRITEBACK_EVERY = 16 * 2**20
 
 
-class YoutubeDL(yt_dlp.YoutubeDL):
+class YoutubeDL(ContainedYoutubeDL):
     def _forceprint(self, key: str, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
         """yt-dlp renders the formats, thumbnails and subtitles tables at each of the ~7
         stages of a download, to fill in --print templates, printed or not: 24 ms with the
@@ -44,16 +46,20 @@ class YoutubeDL(yt_dlp.YoutubeDL):
 _EXTRACTORS: list[Any] = []
 
 
-def new_ydl(params: dict[str, Any]) -> YoutubeDL:
-    """A YoutubeDL with the default extractors, in about 1 ms instead of about 50.
+def new_ydl(params: dict[str, Any], containment: Containment) -> YoutubeDL:
+    """A YoutubeDL with the default extractors, in about 1 ms instead of about 50, whose
+    every output path is checked against ``containment``.
 
     YoutubeDL orders its ~1,800 extractors with a quadratic helper on every construction;
     the order never changes within a process, so it is taken once (at warm-up) and copied.
     A job that restricts the extractors (--use-extractors) gets yt-dlp's own loading.
     """
     if not _EXTRACTORS or params.get("allowed_extractors", ["default"]) != ["default"]:
-        return YoutubeDL(params)
+        ydl = YoutubeDL(params)
+        ydl.containment = containment
+        return ydl
     ydl = YoutubeDL(params, auto_init=False)
+    ydl.containment = containment
     for extractor in _EXTRACTORS:
         if isinstance(extractor, type):
             ydl._ies[extractor.ie_key()] = extractor

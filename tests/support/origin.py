@@ -107,6 +107,7 @@ def _run_ffmpeg(args: list[str]) -> None:
 
 # Clip name -> (duration in seconds, upload date) for the /watch/ pages.
 WATCH_PAGES = {"clip": (3, "2024-01-02"), "clip2": (2, "2024-02-03"), "short": (1, "2024-03-04")}
+WATCH_META = ("title", "uploader")
 
 
 def _lavfi_av(video: str, freq: int, duration: float) -> list[str]:
@@ -266,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_file(origin.path_for(path), rate=rate,
                                 stall_after=int(stall[-1]) if stall else None)
             return
-        page = origin._page(path, parsed.query)
+        page = origin._page(path, urllib.parse.parse_qs(parsed.query))
         if page is not None:
             self._send_bytes(*page)
             return
@@ -500,11 +501,8 @@ class MediaOrigin:
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
 
-    def _page(self, path: str, query: str = "") -> tuple[bytes, str] | None:
+    def _page(self, path: str, query: dict[str, list[str]]) -> tuple[bytes, str] | None:
         """Documents rendered per request, since they embed this origin's port."""
-        if path == "/titled.html":
-            title = urllib.parse.parse_qs(query).get("title", ["clip"])[-1]
-            return self._watch_html("clip", title).encode(), _CONTENT_TYPES[".html"]
         if path == "/playlist.html":
             return self._playlist_html().encode(), _CONTENT_TYPES[".html"]
         if path == "/feed.rss":
@@ -512,20 +510,24 @@ class MediaOrigin:
         if path.startswith("/watch/") and path.endswith(".html"):
             name = path.removeprefix("/watch/").removesuffix(".html")
             if name in WATCH_PAGES:
-                return self._watch_html(name).encode(), _CONTENT_TYPES[".html"]
+                meta = {key: values[-1] for key, values in query.items()
+                        if key in WATCH_META}
+                return self._watch_html(name, meta).encode(), _CONTENT_TYPES[".html"]
         return None
 
-    def _watch_html(self, name: str, title: str | None = None) -> str:
+    def _watch_html(self, name: str, given: dict[str, str]) -> str:
         # A page with schema.org JSON-LD, as video sites publish: yt-dlp's generic extractor
         # reads duration, upload date and description from it (a bare .mp4 has none of them).
         duration, uploaded = WATCH_PAGES[name]
-        title = f"Watch {name}" if title is None else title
+        title = given.get("title", f"Watch {name}")
         meta = {
             "@context": "https://schema.org", "@type": "VideoObject",
             "name": title, "description": f"The {name} clip, with metadata.",
             "uploadDate": uploaded, "duration": f"PT{duration}S",
             "contentUrl": f"{self.base_url}/media/{name}.mp4",
         }
+        if "uploader" in given:
+            meta["author"] = {"@type": "Person", "name": given["uploader"]}
         return (
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title>\n"
@@ -533,14 +535,12 @@ class MediaOrigin:
             "</head><body></body></html>\n"
         )
 
-    def titled_url(self, title: str) -> str:
-        """A page like ``watch_url("clip")`` whose video has the given title."""
-        return f"{self.base_url}/titled.html?title={urllib.parse.quote(title)}"
-
-    def watch_url(self, name: str) -> str:
+    def watch_url(self, name: str, **meta: str) -> str:
         """A page for clip ``name`` (clip, clip2, short) whose info has a duration, an upload
-        date and a description; its video id is ``name``."""
-        return f"{self.base_url}/watch/{name}.html"
+        date and a description; its video id is ``name``. ``meta`` sets what the site says
+        of it (WATCH_META: title, uploader), hostile values included."""
+        query = f"?{urllib.parse.urlencode(meta)}" if meta else ""
+        return f"{self.base_url}/watch/{name}.html{query}"
 
     def _playlist_html(self) -> str:
         # Several <video> tags make yt-dlp's generic extractor return a playlist of HTML5 media

@@ -1,0 +1,198 @@
+"""Where a download may write: inside its download folder, or its temp folder for partial files.
+
+Decided on the *final* path, in the process that writes, before a file is opened: after yt-dlp
+has rendered the output template with the site's metadata. The template's text alone says
+little: metadata (an uploader called ``..``), defaults (``%(x|..)s``) and the N/A placeholder
+become path components only when it is rendered.
+
+Two layers, each enough for what it covers:
+
+1. ``ContainedYoutubeDL``: templates are names, never expanded (``$HOME``, ``~``); a rendered
+   component that is ``.`` or ``..`` becomes ``_`` (as yt-dlp names an empty field); output to
+   stdout (``-``) is refused; the path, with symlinks resolved, must lie inside a root, or the
+   job stops with ``OutsideDownloadFolder`` before anything is opened.
+2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
+   rename, removal, link, directory, time and attribute change the process makes. It is the
+   backstop for what does not pass through ``prepare_filename`` (post-processors, a future
+   yt-dlp); what it refuses fails the job even if yt-dlp swallowed the error.
+
+Both run in the download processes (``engine.child``) and the console (``engine.console``),
+never in the service itself: an audit hook cannot be removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import yt_dlp
+from yt_dlp.utils import DownloadError
+
+# Components that would name the folder itself or its parent once joined.
+_DOT_NAMES = frozenset({".", ".."})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+# Audit events that change the file system, with the positions of their path arguments and of
+# the dir_fd each path is relative to (None: absolute or relative to the working directory).
+_PATH_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
+    "os.rename": ((0, 2), (1, 3)),  # os.replace too
+    "os.remove": ((0, 1),),
+    "os.rmdir": ((0, 1),),
+    "os.mkdir": ((0, 2),),
+    "os.symlink": ((1, 2),),
+    "os.link": ((0, 2), (1, 3)),
+    "os.truncate": ((0, None),),
+    "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),),
+    "os.utime": ((0, 3),),
+    "os.setxattr": ((0, None),),
+    "os.removexattr": ((0, None),),
+    "shutil.copyfile": ((1, None),),
+    "shutil.copytree": ((1, None),),
+    "shutil.rmtree": ((0, 1),),
+}
+_ALWAYS_WRITABLE = frozenset({os.devnull})
+
+
+class OutsideDownloadFolder(DownloadError):
+    """A file of the job would land outside its download or temp folder."""
+
+
+class WriteRefused(PermissionError):
+    """The audit hook refused a write outside the job's folders (an OSError, so yt-dlp's own
+    error handling reports it as a failed write)."""
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class Containment:
+    """The folders one job may write in: its download folder (``home``), its temp folder, and
+    yt-dlp's own cache. ``refused`` keeps what the audit hook stopped."""
+
+    def __init__(self, home: str, temp: str, *, extra: tuple[str, ...] = ()) -> None:
+        self.home, self.temp = home, temp
+        self.roots = tuple(dict.fromkeys(_real(r) for r in (home, temp, *extra) if r))
+        self.refused: list[str] = []
+
+    def allows(self, path: str) -> bool:
+        real = _real(path)
+        return real in _ALWAYS_WRITABLE or any(_inside(real, root) for root in self.roots)
+
+    def name_safely(self, path: str) -> str:
+        """``path`` with every ``.``/``..`` component after its root replaced by ``_``."""
+        for root in sorted((self.home, self.temp), key=len, reverse=True):
+            prefix = root.rstrip("/") + "/"
+            if root and path.startswith(prefix):
+                rest = path[len(prefix):].split("/")
+                return prefix + "/".join("_" if part in _DOT_NAMES else part for part in rest)
+        return path
+
+    def check(self, path: str, what: str) -> str:
+        if path == "-":
+            raise OutsideDownloadFolder(
+                f"Refused: the {what} output is standard output ('-'); a download must be "
+                f"written to a file inside the download folder.")
+        path = self.name_safely(path)
+        if not self.allows(path):
+            raise OutsideDownloadFolder(
+                f"Refused: the {what} file would be written outside the download folder: "
+                f"{path!r}. Output templates (and the site's metadata in them) must stay "
+                f"inside the download folder.")
+        return path
+
+
+_active: Containment | None = None
+
+
+@contextlib.contextmanager
+def contained(containment: Containment) -> Iterator[Containment]:
+    """Make ``containment`` the one the audit hook enforces for the duration of a job."""
+    global _active
+    _active = containment
+    try:
+        yield containment
+    finally:
+        _active = None
+
+
+def _absolute(path: Any, dir_fd: Any) -> str | None:
+    if isinstance(path, int) or path is None:
+        return None  # an open file descriptor: its path was checked when it was opened
+    path = os.fsdecode(os.fspath(path))
+    if isinstance(dir_fd, int) and not os.path.isabs(path):
+        with contextlib.suppress(OSError):
+            return os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+    return os.path.abspath(path)
+
+
+def _written_paths(event: str, args: tuple[Any, ...]) -> Iterator[str]:
+    if event == "open":
+        path, _mode, flags = args
+        writes = isinstance(flags, int) and flags & _WRITE_FLAGS
+        if writes and (absolute := _absolute(path, None)) is not None:
+            yield absolute
+        return
+    for position, fd_position in _PATH_EVENTS[event]:
+        dir_fd = args[fd_position] if fd_position is not None else None
+        if (absolute := _absolute(args[position], dir_fd)) is not None:
+            yield absolute
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    containment = _active
+    if containment is None or (event != "open" and event not in _PATH_EVENTS):
+        return
+    for path in _written_paths(event, args):
+        if not containment.allows(path):
+            containment.refused.append(path)
+            raise WriteRefused(
+                f"Refused: {path!r} is outside the download folder ({event}).")
+
+
+def guard_writes() -> None:
+    """Install the audit hook in this process (once; it cannot be removed)."""
+    if not getattr(guard_writes, "installed", False):
+        sys.addaudithook(_audit)
+        guard_writes.installed = True  # type: ignore[attr-defined]
+
+
+def cache_dir(params: dict[str, Any]) -> str:
+    """yt-dlp's cache folder for these params ('' when caching is off)."""
+    with contextlib.suppress(Exception):  # yt-dlp internals: no cache is the safe answer
+        return yt_dlp.cache.Cache(_Params(params))._get_root_dir() if params.get(
+            "cachedir", True) is not False else ""
+    return ""
+
+
+class _Params:
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+
+class ContainedYoutubeDL(yt_dlp.YoutubeDL):
+    """A YoutubeDL whose every output path is checked once rendered (layer 1 above).
+
+    ``containment`` is set by the job before any download starts."""
+
+    containment: Containment | None = None
+
+    @staticmethod
+    def _outtmpl_expandpath(outtmpl: str) -> str:
+        # yt-dlp expands $VARIABLES and ~ in templates: the paths are the appliance's own
+        # (home, temp), so a template is only ever names.
+        return outtmpl
+
+    def prepare_filename(self, info_dict: dict[str, Any], dir_type: str = "", *,
+                         outtmpl: str | None = None, warn: bool = False) -> str:
+        filename = super().prepare_filename(info_dict, dir_type, outtmpl=outtmpl, warn=warn)
+        if not filename or self.containment is None:
+            return filename
+        return self.containment.check(filename, dir_type or "media")
