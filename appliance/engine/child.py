@@ -165,8 +165,8 @@ def summarize(info: dict[str, Any]) -> dict[str, Any]:
 def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
     """The folders this job may write in; refuses a home outside the download folder (a
     symlinked sub-folder that leads elsewhere, say)."""
-    containment = Containment(job["home"], job["temp"], extra=(cache_dir(params),))
-    root = job.get("root")
+    root = job.get("root") or ""
+    containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),))
     if root and not Containment(root, "").allows(job["home"]):
         raise OutsideDownloadFolder(
             f"Refused: the folder {job['home']!r} leads outside the download folder {root!r}.")

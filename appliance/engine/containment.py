@@ -74,12 +74,14 @@ def _inside(path: str, root: str) -> bool:
 
 
 class Containment:
-    """The folders one job may write in: its download folder (``home``), its temp folder, and
-    yt-dlp's own cache. ``refused`` keeps what the audit hook stopped."""
+    """The folders one job may write in: the download folder (``root``; its own folder
+    ``home`` when none is given), its temp folder, and yt-dlp's own cache. ``refused`` keeps
+    what the audit hook stopped."""
 
-    def __init__(self, home: str, temp: str, *, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, home: str, temp: str, *, root: str = "",
+                 extra: tuple[str, ...] = ()) -> None:
         self.home, self.temp = home, temp
-        self.roots = tuple(dict.fromkeys(_real(r) for r in (home, temp, *extra) if r))
+        self.roots = tuple(dict.fromkeys(_real(r) for r in (root or home, temp, *extra) if r))
         self.refused: list[str] = []
 
     def allows(self, path: str) -> bool:
