@@ -78,7 +78,7 @@ def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
 def test_unwritable_folder_is_a_settings_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path),
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path / "config"),
                               "YTP_DOWNLOAD_PATH": str(blocker / "sub")})
     with pytest.raises(SettingsError, match="YTP_DOWNLOAD_PATH: cannot create"):
         ensure_folders(settings)

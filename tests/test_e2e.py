@@ -231,7 +231,8 @@ def test_bad_settings_stop_startup_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "appliance: bad setting: YTP_PORT: expected a whole number, got 'eighty'"]
-    env = {**os.environ, "YTP_YTDLP_CLI": "--no-such-flag", "YTP_CONFIG_PATH": str(tmp_path),
+    env = {**os.environ, "YTP_YTDLP_CLI": "--no-such-flag",
+           "YTP_CONFIG_PATH": str(tmp_path / "c"),
            "YTP_DOWNLOAD_PATH": str(tmp_path / "d"), "YTP_TEMP_PATH": str(tmp_path / "t")}
     result = subprocess.run([sys.executable, "-m", "appliance", "serve"], env=env,
                             capture_output=True, text=True, timeout=60)

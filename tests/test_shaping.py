@@ -21,7 +21,7 @@ from support.server import wait_for
 from appliance.api.app import create_app
 from appliance.engine.archive import Archives
 from appliance.engine.nfo import write_nfo
-from appliance.engine.options import parse_cli
+from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
 from appliance.events import Event
 from appliance.runtime import Runtime
@@ -52,7 +52,7 @@ def finished(client: TestClient, item_id: str, timeout: float = 90) -> dict:
 
 @pytest.mark.parametrize("preset", BUILTIN, ids=[p["name"] for p in BUILTIN])
 def test_builtin_preset_options_parse_with_ytdlp(preset: dict) -> None:
-    options = parse_cli(preset.get("cli", ""), trusted=True)
+    options = parse_cli(preset.get("cli", ""), context=Context.BUILTIN_PRESET)
     assert options.removed == []
     params = yt_dlp.parse_options(options.args).ydl_opts
     if "-x" in shlex.split(preset.get("cli", "")):

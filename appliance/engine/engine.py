@@ -665,7 +665,7 @@ class DownloadEngine:
             "job": item.id,
             "url": item.url,
             "args": plan.args,
-            "root": str(self.settings.download_path),
+            "root": str(plan.root),
             "home": str(plan.home),
             "temp": str(self._temp_dir(item)),
             "template": plan.template,
