@@ -8,9 +8,11 @@ publisher or the other subscribers.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +46,24 @@ class Event:
     at: float = dataclasses.field(default_factory=time.time)
 
     def envelope(self) -> dict[str, Any]:
-        return {"event": self.name, "data": self.data}
+        """YTPTube's frame: ``{"event": name, "data": Event}`` (see :func:`envelope`)."""
+        return envelope(self.name, self.data, self.at)
+
+
+def envelope(name: str, data: Any, at: float | None = None) -> dict[str, Any]:
+    """YTPTube's websocket frame ``{"event": name, "data": Event}``, where Event is ``{id,
+    created_at, event, title, message, data}`` and ``data`` the payload. A message
+    (``log_*``) also lifts its title and message into the Event, where YTPTube has them."""
+    stamp = time.time() if at is None else at
+    text = data if isinstance(data, dict) and name.startswith("log_") else {}
+    return {"event": name, "data": {
+        "id": str(uuid.uuid4()),
+        "created_at": datetime.datetime.fromtimestamp(stamp, datetime.UTC).isoformat(),
+        "event": name,
+        "title": text.get("title"),
+        "message": text.get("message"),
+        "data": data,
+    }}
 
 
 Subscriber = Callable[[Event], None]

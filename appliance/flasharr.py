@@ -2,14 +2,17 @@
 
 States: waiting → ``queued`` (``paused`` when auto-start is off), preparing / downloading /
 postprocessing → ``downloading``, finished and skip → ``completed``, error and cancelled →
-``failed``.
+``failed``. They are lower case, as the seed document has them (current Flasharr sends them
+upper case; its status filters are read in any case here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
+from .errors import invalid
 from .store.records import (
     ACTIVE_STATUSES,
     CANCELLED,
@@ -22,6 +25,18 @@ from .store.records import (
 )
 
 STATES = ("queued", "downloading", "paused", "completed", "failed")
+# ``?status=`` also takes ``cancelled`` (a part of ``failed``, as Flasharr counts it apart).
+FILTERS = (*STATES, "cancelled")
+
+
+def parse_filter(value: str | None) -> str | None:
+    """A ``?status=`` value in any case (current Flasharr sends ``DOWNLOADING``), or None."""
+    if value is None or not value.strip():
+        return None
+    state_name = value.strip().lower()
+    if state_name not in FILTERS:
+        raise invalid(f"status must be one of {', '.join(FILTERS)} (any case).")
+    return state_name
 
 
 def state(item: dict[str, Any]) -> str:
@@ -41,18 +56,36 @@ def _iso(stamp: float | None) -> str | None:
     return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def _host(item: dict[str, Any]) -> str:
+    extractor = str(item.get("extractor") or "")
+    if extractor:
+        return extractor.lower()
+    return (urlsplit(str(item.get("url") or "")).hostname or "").lower()
+
+
 def task(item: dict[str, Any]) -> dict[str, Any]:
-    """A Flasharr DownloadTask from an item dict (full or a progress update)."""
-    filename = item.get("filename") or ""
+    """A Flasharr DownloadTask from an item dict (:meth:`Item.to_dict`).
+
+    ``filename`` is always a string: the file's name, else the title, else the URL (the row
+    of a download whose name is not known yet still shows something)."""
+    filename = str(item.get("filename") or "").rsplit("/", 1)[-1]
+    downloaded = item.get("downloaded_bytes")
+    total = item.get("total_bytes") or item.get("file_size")
     out = {
         "id": item.get("id"),
-        "filename": filename.rsplit("/", 1)[-1] or item.get("title") or item.get("url"),
+        "filename": filename or item.get("title") or item.get("url") or str(item.get("id")),
         "state": state(item),
         "progress": item.get("percent") or 0,
-        "speed": item.get("speed_bps") or 0,
-        "eta": item.get("eta_seconds"),
-        "downloaded_bytes": item.get("downloaded_bytes"),
+        "speed": item.get("speed") or 0,
+        "eta": item.get("eta"),
+        "downloaded_bytes": downloaded,
         "total_bytes": item.get("total_bytes"),
+        # Today's Flasharr names for the same figures.
+        "size": total or 0,
+        "downloaded": downloaded or 0,
+        "error_message": item.get("error") or None,
+        "original_url": item.get("url"),
+        "host": _host(item),
     }
     for key in ("url", "title", "batch_id", "batch_name", "error"):
         if key in item:
@@ -60,78 +93,112 @@ def task(item: dict[str, Any]) -> dict[str, Any]:
     if "created_at" in item:
         out["created_at"] = _iso(item.get("created_at"))
         out["started_at"] = _iso(item.get("started_at"))
+        out["completed_at"] = _iso(item.get("finished_at"))
     return out
 
 
-def engine_stats(live: dict[str, Any], counts: dict[tuple[str, str], int]) -> dict[str, Any]:
-    """``/api/engine/stats`` from the engine's live figures and the store's status counts."""
+def _per_state(live: dict[str, Any], counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    """Items per Flasharr state (``cancelled`` counted apart, and within ``failed``)."""
     completed = counts.get((DONE, FINISHED), 0) + counts.get((DONE, SKIP), 0)
-    failed = counts.get((DONE, ERROR), 0) + counts.get((DONE, CANCELLED), 0)
+    cancelled = counts.get((DONE, CANCELLED), 0)
+    failed = counts.get((DONE, ERROR), 0) + cancelled
+    queued = max(0, counts.get((QUEUE, PENDING), 0) - live["paused"])
+    return {"downloading": live["active_downloads"], "queued": queued,
+            "paused": live["paused"], "completed": completed, "failed": failed,
+            "cancelled": cancelled,
+            "all": sum(counts.values())}
+
+
+def engine_stats(live: dict[str, Any], counts: dict[tuple[str, str], int]) -> dict[str, Any]:
+    """``/api/engine/stats`` (and ENGINE_STATS) from the engine's live figures and the
+    store's status counts."""
+    per_state = _per_state(live, counts)
     return {
         "active_downloads": live["active_downloads"],
         "queued": live["queued"],
-        "completed": completed,
-        "failed": failed,
+        "completed": per_state["completed"],
+        "failed": per_state["failed"],
         "paused": live["paused"],
+        "cancelled": per_state["cancelled"],
         "total_speed": live["total_speed"],
         "system_paused": live["system_paused"],
-        "db_counts": {
-            "queued": max(0, counts.get((QUEUE, PENDING), 0) - live["paused"]),
-            "downloading": live["active_downloads"],
-            "completed": completed,
-            "failed": failed,
-            "paused": live["paused"],
-        },
+        "db_counts": per_state,
     }
+
+
+def status_counts(live: dict[str, Any], counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    """The list answers' ``status_counts`` (Flasharr's filter menu)."""
+    return _per_state(live, counts)
 
 
 # ``GET /api/downloads?status=…``: the queue states are read from the engine's memory, the
 # history states are paged in SQL on these statuses.
 QUEUE_STATES = ("queued", "downloading", "paused")
-HISTORY_STATUSES = {"completed": (FINISHED, SKIP), "failed": (ERROR, CANCELLED)}
+HISTORY_STATUSES = {"completed": (FINISHED, SKIP), "failed": (ERROR, CANCELLED),
+                    "cancelled": (CANCELLED,)}
 
 
-def batches(totals: list[dict[str, Any]], running: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flasharr batch summaries from the store's per-batch totals (running downloads left
-    out) and the running downloads' live item dicts.
+def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flasharr batch summaries from the store's per-batch totals (queue items left out) and
+    the queue's live item dicts.
 
     ``progress`` is the share of the batch that is done: finished items count 100 %, running
     ones their live percentage, the rest 0.
     """
-    by_id = {t["batch_id"]: {**t, "statuses": dict(t["statuses"]), "live_percent": 0.0}
+    by_id = {t["batch_id"]: {**t, "statuses": dict(t["statuses"]), "live_percent": 0.0,
+                             "states": {}, "speed": 0.0}
              for t in totals}
     order = list(by_id)
-    for item in running:
+    for item in queue:
         batch_id = item.get("batch_id")
         if not batch_id:
             continue
         if batch_id not in by_id:
             by_id[batch_id] = {"batch_id": batch_id, "batch_name": "", "statuses": {},
-                               "total_bytes": 0, "downloaded_bytes": 0, "live_percent": 0.0}
+                               "total_bytes": 0, "downloaded_bytes": 0, "live_percent": 0.0,
+                               "states": {}, "speed": 0.0,
+                               "created_at": item.get("created_at")}
             order.insert(0, batch_id)
         batch = by_id[batch_id]
         batch["batch_name"] = batch["batch_name"] or item.get("batch_name") or ""
         status = item.get("status") or PENDING
         batch["statuses"][status] = batch["statuses"].get(status, 0) + 1
+        item_state = state(item)
+        batch["states"][item_state] = batch["states"].get(item_state, 0) + 1
         batch["total_bytes"] += item.get("total_bytes") or 0
         batch["downloaded_bytes"] += item.get("downloaded_bytes") or 0
         batch["live_percent"] += item.get("percent") or 0
+        batch["speed"] += item.get("speed") or 0
+        created = item.get("created_at")
+        if created and (not batch.get("created_at") or created < batch["created_at"]):
+            batch["created_at"] = created
     return [_batch(by_id[b]) for b in order]
 
 
 def _batch(batch: dict[str, Any]) -> dict[str, Any]:
-    statuses = batch["statuses"]
+    statuses, states = batch["statuses"], batch["states"]
     total = sum(statuses.values())
     completed = statuses.get(FINISHED, 0) + statuses.get(SKIP, 0)
     failed = statuses.get(ERROR, 0) + statuses.get(CANCELLED, 0)
     progress = (100.0 * completed + batch["live_percent"]) / total if total else 0.0
+    counts = {"downloading": states.get("downloading", 0), "paused": states.get("paused", 0),
+              "queued": states.get("queued", 0), "failed": failed, "completed": completed}
+    # The batch's state: the first of these that any of its items is in.
+    overall = next((name for name in ("downloading", "queued", "paused", "failed")
+                    if counts[name]), "completed")
     return {
         "batch_id": batch["batch_id"],
         "batch_name": batch["batch_name"],
         "total_items": total,
         "completed_items": completed,
         "failed_items": failed,
+        "downloading_items": counts["downloading"],
+        "paused_items": counts["paused"],
+        "queued_items": counts["queued"],
         "progress": round(min(progress, 100.0), 1),
         "total_size": batch["total_bytes"],
         "downloaded_size": batch["downloaded_bytes"],
+        "speed": batch["speed"],
+        "state": overall,
+        "created_at": _iso(batch.get("created_at")),
     }

@@ -65,7 +65,7 @@ class QueueService:
         return len(self.engine.active_items())
 
     def active_items(self) -> list[dict[str, Any]]:
-        return [i.progress_dict() for i in self.engine.active_items()]
+        return [i.to_dict() for i in self.engine.active_items()]
 
     def engine_stats(self) -> dict[str, Any]:
         return flasharr.engine_stats(self.engine.stats(), self.runtime.store.status_counts())

@@ -266,7 +266,7 @@ def test_real_server_refuses_foreign_pages_and_serves_its_own(
             while True:
                 message = json.loads(ws.recv(timeout=30))
                 if message["event"] == "item_status":
-                    return message["data"]
+                    return message["data"]["data"]
 
     # The service's own page (HTTP port), the handshake's own host:port, a CORS origin, and a
     # client that is not a browser: each can add.

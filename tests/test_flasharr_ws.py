@@ -81,5 +81,17 @@ def test_sync_states_batches_stats_and_deletes_over_the_real_engine(
         stats = feed.until(lambda m: m["type"] == "ENGINE_STATS"
                            and m["stats"]["active_downloads"] == 0, timeout=30)["stats"]
         assert stats["db_counts"]["failed"] == 2 and stats["completed"] == 0
+        assert stats["cancelled"] == stats["db_counts"]["cancelled"] == 1
+
+        # a row never goes blank: every task names a file, a title or the URL
+        frames = [m for m in feed.events if m["type"] != "ENGINE_STATS"]
+        rows = [t for m in frames for t in (m.get("tasks") or [m.get("task") or {}]) if t]
+        assert rows and all(isinstance(t["filename"], str) and t["filename"] for t in rows)
+        # once completed, a download stays completed until it is removed (the move to the
+        # history was a "queued" frame between two "completed" ones)
+        states = [m["task"]["state"] for m in frames
+                  if m["type"] == "TASK_UPDATED" and m["task"]["id"] == waiting["id"]]
+        after = states[states.index("completed"):]
+        assert set(after) == {"completed"}, states
     finally:
         feed.close()

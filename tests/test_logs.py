@@ -97,8 +97,13 @@ def test_log_query_defaults_and_bad_values(
     assert (page["offset"], page["limit"]) == (0, 100)
     assert page["logs"][0]["message"] == "one record at least"
     assert client.simulate_get("/api/logs", params={"limit": "150"}).status_code == 200
-    for params in ({"limit": "151"}, {"limit": "0"}, {"limit": "x"}, {"offset": "-1"},
-                   {"offset": "1.5"}):
+    # the contract's "limit (max 150)": a larger limit (its own example asks 1000) is
+    # clamped to 150, as YTPTube does, and so is one below 1
+    for asked, taken in (("151", 150), ("1000", 150), ("0", 1), ("-5", 1)):
+        response = client.simulate_get("/api/logs", params={"limit": asked})
+        assert response.status_code == 200, asked
+        assert response.json["limit"] == taken
+    for params in ({"limit": "x"}, {"offset": "-1"}, {"offset": "1.5"}):
         response = client.simulate_get("/api/logs", params=params)
         assert response.status_code == 400, params
         assert response.json["code"] == "INVALID_REQUEST"

@@ -20,6 +20,7 @@ from . import (
     docs_files,
     errors,
     flasharr,
+    flasharr_queue,
     history,
     logs,
     notifications,
@@ -35,8 +36,8 @@ from .middleware import BodyLimit, ETags, RequestContext
 # items). create_app registers these and openapi.build() documents these — one list for both,
 # so a family added here must document its routes (tests/test_openapi.py checks).
 FAMILIES = (
-    system, auth, history, ytdlp, flasharr, logs, console, admin, docs_files, openapi,
-    presets, dl_fields, conditions, archive, command, notifications,
+    system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
+    openapi, presets, dl_fields, conditions, archive, command, notifications,
 )
 
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import falcon
 
 from .. import errors
-from ..auth import COOKIE_NAME, Authenticator, sessions
+from ..auth import COOKIE_NAME, USERNAME, Authenticator, sessions
 from ..runtime import Runtime
 from .requests import json_object, query_bool
 from .schemas import error, json_body, json_response, query
@@ -22,6 +23,7 @@ OPEN_PATHS = frozenset({
     "/api/health",
     "/api/auth/login",
     "/api/auth/logout",
+    "/api/auth/status",
     "/api",
     "/api/openapi.json",
     "/api/docs/assets/*",
@@ -85,7 +87,32 @@ class Login:
             "message": "Logged in.",
             "expires": session.expires,
             "remember": remember,
+            "user": {"username": username},  # what YTPTube's login answers with
         }
+
+
+class Status:
+    """``GET /api/auth/status`` (always open): YTPTube's clients ask it before any page.
+    ``setup_required`` is always false: credentials are set on the box (environment or
+    ``appliance web passwd``), never through the API."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.auth = runtime.auth
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        user = None
+        if self.auth.enabled:
+            with contextlib.suppress(errors.AppError):  # not signed in (or throttled)
+                identity = self.auth.authenticate(
+                    address=_client_address(self.auth, req),
+                    authorization=req.get_header("Authorization"),
+                    query=req.params, cookie=req.get_header("Cookie"))
+                # A session or ticket names no user: the service has one (the login's).
+                name = identity.user if identity.method not in {"session", "ticket"} else (
+                    self.auth.settings.auth_username or USERNAME)
+                user = {"username": name}
+        resp.media = {"disabled": not self.auth.enabled, "setup_required": False,
+                      "authenticated": user is not None, "user": user}
 
 
 class Logout:
@@ -115,6 +142,7 @@ class WsTicket:
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route("/api/auth/login", Login(runtime))
     app.add_route("/api/auth/logout", Logout(runtime))
+    app.add_route("/api/auth/status", Status(runtime))
     app.add_route("/api/auth/ws-ticket", WsTicket(runtime))
 
 
@@ -146,7 +174,23 @@ def _throttled() -> dict[str, Any]:
     return response
 
 
+_USER = {"type": "object", "required": ["username"],
+         "properties": {"username": {"type": "string"}}}
+
 PATHS: dict[str, dict[str, Any]] = {
+    "/api/auth/status": {"get": {
+        "tags": ["auth"], "operationId": "authStatus",
+        "summary": "Whether auth is on and who the caller is (always open; YTPTube's)",
+        "responses": {"200": json_response("The caller's state.", {
+            "type": "object",
+            "required": ["disabled", "setup_required", "authenticated", "user"],
+            "properties": {
+                "disabled": {"type": "boolean", "description": "No credentials are set."},
+                "setup_required": {"const": False},
+                "authenticated": {"type": "boolean"},
+                "user": {"anyOf": [_USER, {"type": "null"}]},
+            }})},
+    }},
     "/api/auth/login": {"post": {
         "tags": ["auth"], "operationId": "login",
         "summary": "Log in (also /api/auth/login/): sets the session cookie (always open)",
@@ -171,7 +215,8 @@ PATHS: dict[str, dict[str, Any]] = {
                 "properties": {**_status["properties"],
                                "expires": {"type": "integer",
                                            "description": "Session end, epoch seconds."},
-                               "remember": {"type": "boolean"}},
+                               "remember": {"type": "boolean"},
+                               "user": _USER},
             }, headers=dict(_SET_COOKIE)),
             "400": error("Missing username or password, a bad `remember`, or no credentials "
                          "are configured (the API is open)."),

@@ -42,6 +42,13 @@ def _task(item: Item) -> dict[str, Any]:
     return mapping.task(item.to_dict())
 
 
+def overview(runtime: Runtime) -> dict[str, Any]:
+    """``stats`` and ``status_counts``, which Flasharr's list answers carry."""
+    live, counts = runtime.engine.stats(), runtime.store.status_counts()
+    return {"stats": mapping.engine_stats(live, counts),
+            "status_counts": mapping.status_counts(live, counts)}
+
+
 class Downloads:
     """``GET /api/downloads`` (paginated) and ``POST /api/downloads``."""
 
@@ -49,9 +56,7 @@ class Downloads:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        status = req.get_param("status")
-        if status is not None and status not in mapping.STATES:
-            raise errors.invalid(f"status must be one of {', '.join(mapping.STATES)}.")
+        status = mapping.parse_filter(req.get_param("status"))
         paging = page_request(req, self.runtime.settings.default_pagination, size_param="limit")
         start, limit = paging.offset, paging.per_page
         if status in mapping.HISTORY_STATUSES:
@@ -74,7 +79,10 @@ class Downloads:
                 total += done_total
         body = pagination(req, resp, paging, total, len(tasks))
         resp.media = {"tasks": tasks, "total": total, "page": paging.page,
-                      "pages": body["total_pages"]}
+                      "pages": body["total_pages"],
+                      # Today's Flasharr clients read these names.
+                      "downloads": tasks, "limit": limit, "total_pages": body["total_pages"],
+                      **overview(self.runtime)}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = json_object(req, self.runtime.settings.max_body)
@@ -143,9 +151,14 @@ class Batches:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        running = [i.to_dict() for i in self.runtime.engine.active_items()]
-        totals = self.runtime.store.batch_totals(exclude=[i["id"] for i in running])
-        resp.media = {"batches": mapping.batches(totals, running)}
+        resp.media = {"batches": batch_summaries(self.runtime)}
+
+
+def batch_summaries(runtime: Runtime) -> list[dict[str, Any]]:
+    """Every batch, newest first: history totals from SQL, queue items live from memory."""
+    queue = [i.to_dict() for i in runtime.engine.queue_items()]
+    totals = runtime.store.batch_totals(exclude=[i["id"] for i in queue])
+    return mapping.batches(totals, queue)
 
 
 def _queued_in_batch(runtime: Runtime, batch_id: str) -> list[str]:
@@ -172,7 +185,7 @@ class BatchAction:
         done = sum(1 for v in results.values() if v != "not found")
         resp.media = {"batch_id": batch_id,
                       "state": "paused" if self.action == "pause" else "queued",
-                      "items": done}
+                      "items": done, "success": True, "affected": done}
 
 
 class Batch:
@@ -189,8 +202,8 @@ class Batch:
         if not ids:
             raise errors.not_found("Batch not found.")
         results = self.runtime.engine.delete_items(ids, remove_file=remove_file)
-        resp.media = {"success": True,
-                      "deleted": sum(1 for v in results.values() if v == "deleted")}
+        deleted = sum(1 for v in results.values() if v == "deleted")
+        resp.media = {"success": True, "deleted": deleted, "affected": deleted}
 
 
 class SettingsResource:
@@ -212,13 +225,16 @@ class SettingsResource:
         out["cors_origins"] = list(settings.cors_origins)
         out["pinned"] = {name: pin for name, ours in SETTING_NAMES.items()
                          if (pin := pinned_by(settings, ours))}
+        # Today's Flasharr reads its settings nested; the flat names stay for the seed.
+        out["downloads"] = {"directory": out["download_directory"],
+                            "max_concurrent": out["max_concurrent_downloads"]}
         return out
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.view()
 
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = json_object(req, self.runtime.settings.max_body)
+        body = _flat(json_object(req, self.runtime.settings.max_body))
         if not body:
             raise errors.invalid(f"No settings given; these can change: "
                                  f"{', '.join(SETTING_NAMES)}.")
@@ -252,6 +268,19 @@ class SettingsResource:
         self.runtime.bus.publish(events.CONFIG_UPDATE,
                                  {"feature": "settings", "action": "update", "data": view})
         resp.media = {"success": True}
+
+
+NESTED = {"directory": "download_directory", "max_concurrent": "max_concurrent_downloads"}
+
+
+def _flat(body: dict[str, Any]) -> dict[str, Any]:
+    """Today's Flasharr nests ``downloads: {directory, max_concurrent}``; the seed is flat."""
+    if "downloads" not in body:
+        return body
+    nested = body.pop("downloads")
+    if not isinstance(nested, dict) or not set(nested) <= NESTED.keys():
+        raise errors.invalid(f"downloads must be an object with {', '.join(NESTED)}.")
+    return {**body, **{NESTED[name]: value for name, value in nested.items()}}
 
 
 _LIMITS = {"max_concurrent_downloads": (1, 64), "max_downloads_per_site": (1, 64)}
@@ -327,8 +356,17 @@ _TASK = {
         "error": {"type": "string"},
         "created_at": nullable({"type": "string", "format": "date-time"}),
         "started_at": nullable({"type": "string", "format": "date-time"}),
+        # today's Flasharr names
+        "size": {"type": "integer", "minimum": 0, "description": "Total bytes (0: unknown)."},
+        "downloaded": {"type": "integer", "minimum": 0},
+        "error_message": nullable({"type": "string"}),
+        "original_url": {"type": "string"},
+        "host": {"type": "string", "description": "The extractor, or the URL's host."},
+        "completed_at": nullable({"type": "string", "format": "date-time"}),
     },
 }
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+           "description": "Downloads per state (cancelled apart, and within failed), all."}
 _ITEM_ID = path_param("item_id", "The download's id (the same as the item's id).")
 _BATCH_ID = path_param("batch_id", "The batch id shared by the batch's items.")
 _REMOVE_FILE = query("remove_file", {"type": "boolean"},
@@ -346,6 +384,10 @@ _SETTINGS = {
         "stall_timeout": {"type": "number", "minimum": 5, "description": "YTP_STALL_TIMEOUT"},
     },
 }
+_NESTED = {"type": "object", "additionalProperties": False,
+           "description": "Today's Flasharr form of two of the settings.",
+           "properties": {"directory": _SETTINGS["properties"]["download_directory"],
+                          "max_concurrent": _SETTINGS["properties"]["max_concurrent_downloads"]}}
 _SUCCESS = {"type": "object", "required": ["success"],
             "properties": {"success": {"type": "boolean"}}}
 _NOT_QUEUED = error("The download is no longer in the queue (completed or failed).")
@@ -384,16 +426,24 @@ PATHS: dict[str, dict[str, Any]] = {
             "tags": ["flasharr"],
             "summary": "Downloads: the queue (oldest first), then the history (newest first)",
             "parameters": [
-                query("status", _STATE, "Only tasks in this state."),
+                query("status", {"type": "string"},
+                      f"Only tasks in this state: {', '.join(mapping.FILTERS)} (any case)."),
                 *openapi_parameters("limit"),
             ],
             "responses": {
-                "200": json_response("A page of tasks.", {
-                    "type": "object", "required": ["tasks", "total", "page", "pages"],
+                "200": json_response("A page of tasks (tasks and downloads are the same).", {
+                    "type": "object",
+                    "required": ["tasks", "total", "page", "pages", "downloads", "limit",
+                                 "total_pages", "stats", "status_counts"],
                     "properties": {"tasks": {"type": "array", "items": _TASK},
                                    "total": {"type": "integer", "minimum": 0},
                                    "page": {"type": "integer", "minimum": 1},
-                                   "pages": {"type": "integer", "minimum": 1}},
+                                   "pages": {"type": "integer", "minimum": 1},
+                                   "downloads": {"type": "array", "items": _TASK},
+                                   "limit": {"type": "integer", "minimum": 1},
+                                   "total_pages": {"type": "integer", "minimum": 1},
+                                   "stats": {"type": "object"},
+                                   "status_counts": _COUNTS},
                 }, headers=dict(OPENAPI_HEADERS)),
                 "400": error("Bad status, page or limit."),
             },
@@ -483,12 +533,15 @@ PATHS: dict[str, dict[str, Any]] = {
                     "auth_enabled": {"type": "boolean"},
                     "cors_origins": {"type": "array", "items": {"type": "string"}},
                     "pinned": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "downloads": _NESTED,
                 }})},
         },
         "put": {
             "tags": ["flasharr"],
             "summary": "Change settings: applied at once and kept across restarts",
             "requestBody": json_body({**_SETTINGS, "minProperties": 1,
+                                      "properties": {**_SETTINGS["properties"],
+                                                     "downloads": _NESTED},
                                       "additionalProperties": False}),
             "responses": {
                 "200": json_response("Applied and saved in settings.json.", _SUCCESS),

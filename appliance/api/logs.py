@@ -23,7 +23,10 @@ MAX_BATCH = 200  # log lines in one write of the stream
 MAX_OFFSET = 2**31 - 1
 
 
-def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
+def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int,
+               *, clamp: bool = False) -> int:
+    """A whole-number query parameter; out of range is a 400, or with ``clamp`` the nearest
+    bound (the contract's "limit (max 150)": a bigger limit gets 150, as YTPTube does)."""
     raw = req.get_param(name)
     if raw is None or raw.strip() == "":
         return default
@@ -31,6 +34,8 @@ def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int
         value = int(raw.strip())
     except ValueError:
         raise errors.invalid(f"{name} must be a whole number.") from None
+    if clamp:
+        return min(max(value, low), high)
     if not low <= value <= high:
         raise errors.invalid(f"{name} must be between {low} and {high}.")
     return value
@@ -49,7 +54,7 @@ class Logs:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         path = _log_file(self.runtime)
         offset = _int_param(req, "offset", 0, 0, MAX_OFFSET)
-        limit = _int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        limit = _int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, clamp=True)
         entries, end = read_entries(path, offset, limit)
         resp.media = {
             "logs": entries,
@@ -158,12 +163,14 @@ PATHS: dict[str, dict[str, Any]] = {
             query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
                              "default": 0},
                   "Entries to skip, counted from the newest."),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                            "default": DEFAULT_LIMIT}, "Entries to return."),
+            query("limit", {"type": "integer", "default": DEFAULT_LIMIT},
+                  f"Entries to return, at most {MAX_LIMIT}: a larger limit is taken as "
+                  f"{MAX_LIMIT}, one below 1 as 1 (as YTPTube does)."),
         ],
         "responses": {
             "200": json_response("A page of entries.", _page),
-            "400": error("offset or limit is not a whole number in range."),
+            "400": error("offset is not a whole number in range, or limit not a whole "
+                         "number."),
             "404": error("File logging is not enabled (YTP_FILE_LOGGING=false)."),
         },
     }},

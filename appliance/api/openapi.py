@@ -64,9 +64,11 @@ FlexGet's and Flasharr's conventions are laid over all of them.
 
 **Websocket** (not an HTTP endpoint, so described here and under `x-websocket`): a separate
 port (HTTP port + 1 by default; `GET /api/system/configuration` says where under
-`websocket`), path `/ws`. Messages are JSON envelopes `{{"event", "data"}}`: the server sends
-`connected` (with `sid`), `item_added`, `item_updated` (full item on a state change, a small
-progress update otherwise), `item_cancelled`, `item_deleted`, `item_moved`, `item_status`,
+`websocket`), path `/ws`. The client sends `{{"event", "data"}}`; the server sends YTPTube's
+`{{"event", "data": Event}}`, Event being `{{id, created_at, event, title, message, data}}`
+with the payload in its `data`. Events: `connected` (with `sid`), `item_added`,
+`item_updated` (the full item, on state changes and progress), `item_cancelled`,
+`item_deleted`, `item_moved` (`{{to: "history", item}}`), `item_status`,
 `item_completed`, `item_error`, `paused`, `resumed`, `log_info`, `log_success`,
 `log_warning`, `log_error`, `config_update`; the client may send `add_url`, `item_cancel`,
 `item_delete`, `item_start`, `item_pause`. Flasharr's protocol is on `/api/ws` of the same
@@ -78,7 +80,10 @@ WEBSOCKET = {
     "port": "HTTP port + 1 unless configured; see GET /api/system/configuration `websocket`",
     "paths": {
         "/ws": {
-            "envelope": {"event": "string", "data": "any"},
+            "envelope": {"event": "string", "data": {
+                "id": "string", "created_at": "date-time string", "event": "string",
+                "title": "string or null", "message": "string or null", "data": "payload"}},
+            "client_envelope": {"event": "string", "data": "any"},
             "server_events": [
                 "connected", "item_added", "item_updated", "item_cancelled", "item_deleted",
                 "item_moved", "item_status", "item_completed", "item_error", "paused",

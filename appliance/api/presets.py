@@ -6,7 +6,7 @@ from typing import Any
 
 import falcon
 
-from ..engine.presets import EDITABLE
+from ..engine.presets import EDITABLE, YTPTUBE_ONLY
 from ..runtime import Runtime
 from .records import add_record_routes, record_paths
 
@@ -22,7 +22,11 @@ WRITE = {
         "nfo": {"enum": ["", "tv", "movie"],
                 "description": "Write a Jellyfin/Kodi NFO file beside each download."},
         "default": {"type": "boolean", "description": "Read-only; ignored when sent back."},
+        "priority": {"type": "integer", "minimum": 0,
+                     "description": "YTPTube's preset priority, kept and returned (0)."},
     },
+    "description": "Fields of YTPTube's preset objects that have no meaning here (" + ", ".join(
+        YTPTUBE_ONLY) + ") are ignored; other unknown fields are refused.",
 }
 READ: dict[str, Any] = {
     "type": "object",

@@ -13,6 +13,7 @@ from .. import __version__, errors, flasharr
 from ..runtime import Runtime
 from ..store.records import DONE, QUEUE
 from .schemas import error, json_response, ref
+from .ytdlp import ytdlp_version
 
 MAX_FOLDERS = 2000
 
@@ -88,7 +89,10 @@ class Configuration:
         ws_path = f"{settings.base_path}ws"
         resp.media = {
             "app": {**settings.public(), "version": __version__,
-                    "auth_enabled": self.runtime.auth.enabled},
+                    "auth_enabled": self.runtime.auth.enabled,
+                    # The names YTPTube's web UI reads (items without a preset use "default").
+                    "default_preset": "default", "app_version": __version__,
+                    "ytdlp_version": ytdlp_version()},
             "presets": self.runtime.engine.presets.all(),
             "dl_fields": self.runtime.engine.dl_fields.all(),
             "paused": self.runtime.engine.paused,
@@ -158,7 +162,12 @@ _configuration = {
     "required": ["app", "presets", "dl_fields", "paused", "folders", "history_count", "queue",
                  "websocket"],
     "properties": {
-        "app": {"type": "object", "description": "Public settings (no secrets) and version."},
+        "app": {"type": "object", "description": "Public settings (no secrets) and version.",
+                "required": ["version", "default_preset", "app_version", "ytdlp_version"],
+                "properties": {"version": {"type": "string"},
+                               "default_preset": {"type": "string"},
+                               "app_version": {"type": "string"},
+                               "ytdlp_version": {"type": "string"}}},
         "presets": {"type": "array", "items": {"type": "object"}},
         "dl_fields": {"type": "array", "items": {"type": "object"}},
         "paused": {"type": "boolean"},

@@ -38,27 +38,34 @@ class Convert:
 
 @functools.cache
 def option_list() -> list[dict[str, Any]]:
+    """yt-dlp's options as YTPTube lists them (``flags``, ``description``, ``group``,
+    ``ignored``: removed when used), plus ``dest`` and ``takes_value``."""
     parser = options._parser()
     out = []
     for group in parser.option_groups:
         for option in group.option_list:
             out.append({
                 "flags": option._short_opts + option._long_opts,
-                "dest": option.dest,
+                "description": (option.help or "").replace("%default", str(option.default)),
                 "group": group.title,
-                "help": (option.help or "").replace("%default", str(option.default)),
-                "takes_value": option.takes_value(),
-                "blocked": options.refusal(option.get_opt_string(), option, None,
+                "ignored": options.refusal(option.get_opt_string(), option, None,
                                            options.Context.DOWNLOAD) is not None,
+                "dest": option.dest,
+                "takes_value": option.takes_value(),
             })
     return out
 
 
+@functools.cache
+def ytdlp_version() -> str:
+    from yt_dlp.version import __version__
+
+    return __version__
+
+
 class Options:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        from yt_dlp.version import __version__ as ytdlp_version
-
-        resp.media = {"version": ytdlp_version, "options": option_list()}
+        resp.media = option_list()
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
@@ -125,23 +132,21 @@ PATHS: dict[str, dict[str, Any]] = {
     }},
     "/api/yt-dlp/options": {"get": {
         "tags": ["yt-dlp"], "operationId": "ytdlpOptions",
-        "summary": "yt-dlp's options; blocked ones are removed when used",
+        "summary": "yt-dlp's options (a bare array, as YTPTube's); ignored ones are removed "
+                   "when used",
         "responses": {"200": json_response("The options.", {
-            "type": "object", "required": ["version", "options"],
-            "properties": {
-                "version": {"type": "string"},
-                "options": {"type": "array", "items": {
-                    "type": "object",
-                    "required": ["flags", "dest", "group", "help", "takes_value", "blocked"],
-                    "properties": {
-                        "flags": {"type": "array", "items": {"type": "string"}},
-                        "dest": {"type": ["string", "null"]},
-                        "group": {"type": "string"},
-                        "help": {"type": "string"},
-                        "takes_value": {"type": "boolean"},
-                        "blocked": {"type": "boolean"},
-                    },
-                }},
+            "type": "array", "items": {
+                "type": "object",
+                "required": ["flags", "description", "group", "ignored", "dest",
+                             "takes_value"],
+                "properties": {
+                    "flags": {"type": "array", "items": {"type": "string"}},
+                    "description": {"type": "string"},
+                    "group": {"type": "string"},
+                    "ignored": {"type": "boolean"},
+                    "dest": {"type": ["string", "null"]},
+                    "takes_value": {"type": "boolean"},
+                },
             },
         })},
     }},

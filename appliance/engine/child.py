@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError, url_basename
 
 from .containment import (
@@ -106,8 +107,13 @@ class ProgressRelay:
                                "postprocessor": d.get("postprocessor")})
 
 
+# --parse-metadata and --replace-in-metadata name their action by one of these objects, which
+# the parser checks by identity: a deep copy must keep them (a copy made the parser refuse).
+_KEEP = {id(action): action for action in vars(MetadataParserPP.Actions).values()}
+
+
 def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
-    params = copy.deepcopy(parsed_options(tuple(job.get("args") or ())))
+    params = copy.deepcopy(parsed_options(tuple(job.get("args") or ())), dict(_KEEP))
     params.update(
         quiet=True,
         no_warnings=False,

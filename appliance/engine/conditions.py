@@ -111,8 +111,9 @@ class Conditions(RecordService):
                 raise invalid(f"Invalid filter: {exc.message}", position=exc.position) from None
         if clean.get("cli"):
             options = parse_cli(clean["cli"])
-            if options.removed or options.archive:
-                bad = options.removed + (["--download-archive"] if options.archive else [])
+            if options.removed or options.archive or options.folder:
+                bad = (options.removed + (["--download-archive"] if options.archive else [])
+                       + (["--paths"] if options.folder else []))
                 raise invalid(f"These options are not allowed here: {', '.join(bad)}.")
             clean["cli"] = shlex.join(options.args)
         if clean.get("extras"):

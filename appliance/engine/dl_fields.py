@@ -1,8 +1,16 @@
-"""Download fields: extra inputs a client shows when adding a URL, each setting one yt-dlp
-option. An add request carries their values as ``"dl_fields": {"<option>": value}``."""
+"""Download fields: extra inputs a client shows when adding a URL. An add request carries
+their values as ``"dl_fields": {"<field>": value}``.
+
+A field is either a yt-dlp option (``--embed-subs``, ``--format``): the value is that
+option's; or, like the contract's own example ``"field": "title"``, the name of a metadata
+field of the download (title, artist, album, …): the value replaces that field before the
+file is named and tagged (yt-dlp's ``--parse-metadata``), so ``%(title)s`` in the output
+template and ``--embed-metadata`` use what the person typed.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import invalid
@@ -11,6 +19,22 @@ from .records import RecordService, check_types
 
 FIELDS = ("name", "description", "field", "kind", "order", "value", "icon", "extras")
 KINDS = ("text", "string", "number", "bool")
+# A metadata field's name: an info-dict key as output templates name them. Names starting
+# with "_" are yt-dlp's internals and are not offered.
+METADATA_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+MAX_METADATA_VALUE = 1000
+
+
+def is_option(field: str) -> bool:
+    return field.startswith("-")
+
+
+def metadata_arguments(field: str, value: str) -> list[str]:
+    """yt-dlp arguments that set metadata ``field`` to ``value``. ``--parse-metadata
+    FROM:TO`` reads FROM as an output template (``%`` doubled) split at the first colon that
+    has no backslash; the leading "=" keeps a plain word from being read as a field name."""
+    literal = value.replace("%", "%%").replace(":", "\\:")
+    return ["--parse-metadata", f"={literal}:(?s)=(?P<{field}>.+)"]
 
 
 def _option(flag: str) -> Any:
@@ -42,7 +66,13 @@ class DlFields(RecordService):
                     raise invalid(f"{name} is required.")
         if clean.get("kind") and clean["kind"] not in KINDS:
             raise invalid(f"kind must be one of {', '.join(KINDS)}.")
-        if "field" in clean:
+        if "field" in clean and not is_option(clean["field"]):
+            if not METADATA_FIELD.match(clean["field"]):
+                raise invalid(f"field '{clean['field']}' is neither a yt-dlp option (--name) "
+                              "nor a metadata field name (letters, digits, _).")
+            if clean.get("kind") == "bool":
+                raise invalid(f"{clean['field']} is a metadata field; its kind cannot be bool.")
+        elif "field" in clean:
             option = _option(clean["field"])
             clean["field"] = option.get_opt_string()
             kind = clean.get("kind")
@@ -72,9 +102,17 @@ class DlFields(RecordService):
             elif record["kind"] == "number":
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise invalid(f"{record['name']} must be a number.")
-                args += [record["field"], str(value)]
+                args += self._value_arguments(record, str(value))
             elif value not in (None, ""):
                 if not isinstance(value, str):
                     raise invalid(f"{record['name']} must be a string.")
-                args += [record["field"], value]
+                args += self._value_arguments(record, value)
         return args
+
+    @staticmethod
+    def _value_arguments(record: dict[str, Any], value: str) -> list[str]:
+        if is_option(record["field"]):
+            return [record["field"], value]
+        if len(value) > MAX_METADATA_VALUE:
+            raise invalid(f"{record['name']} is longer than {MAX_METADATA_VALUE} characters.")
+        return metadata_arguments(record["field"], value)

@@ -434,8 +434,7 @@ class DownloadEngine:
                 setattr(item, name, value)
             self.store.save(item, durable=durable)
         self.bus.publish(events.ITEM_UPDATED, item.to_dict())
-        self.bus.publish(events.ITEM_MOVED, {"id": item.id, "_id": item.id, "from": QUEUE,
-                                             "to": DONE})
+        self.bus.publish(events.ITEM_MOVED, {"to": "history", "item": item.to_dict()})
         self._wake_dispatcher()
 
     def _finish_cancel(self, item: Item) -> None:
@@ -794,7 +793,7 @@ class DownloadEngine:
                 item.status = new_status
                 self._commit(item, durable=False)
                 return
-        self.bus.publish(events.ITEM_UPDATED, item.progress_dict(), progress=True)
+        self.bus.publish(events.ITEM_UPDATED, item.to_dict(), progress=True)
 
     def _end_run(self, run: Run, result: dict[str, Any] | None, failure: str | None) -> None:
         item = run.item

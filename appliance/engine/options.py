@@ -115,6 +115,9 @@ class CliOptions:
     removed: list[str]
     # ``--download-archive NAME``: the engine keeps archives itself, in the config folder.
     archive: str | None = None
+    # ``-P PATH`` (or ``home:PATH``) naming a folder inside the download folder: taken as the
+    # item's folder, never passed to yt-dlp (the download process sets the paths itself).
+    folder: str | None = None
 
     @property
     def text(self) -> str:
@@ -216,6 +219,25 @@ def option_value(tokens: list[str]) -> str | None:
     return tokens[0].split("=", 1)[1] if "=" in tokens[0] else None
 
 
+def paths_folder(value: str | None) -> str | None:
+    """The folder ``-P VALUE`` names when it is a relative path inside the download folder
+    (the home path, without a type or as ``home:``); None for anything else, which stays
+    refused with the rest of ``--paths``."""
+    if value is None:
+        return None
+    try:
+        paths = _parser().parse_args(["--paths", value])[0].paths
+    except optparse.OptParseError:
+        return None
+    home = paths.get("home") if set(paths) == {"home"} else None
+    if not home or "\x00" in home or home.startswith("~"):
+        return None
+    path = PurePosixPath(home.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    return str(path)
+
+
 def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
     """Parse ``cli`` as yt-dlp would; return the argv the policy allows and the options it
     removed. Raises AppError (400) with yt-dlp's reason when the options do not parse.
@@ -228,7 +250,7 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
         raise parse_failure(str(exc)) from None
     kept: list[str] = []
     removed: list[str] = []
-    archive = None
+    archive = folder = None
     for name, option, tokens in split_options(argv):
         if option is None:
             raise parse_failure(f"unexpected argument {tokens[0]!r}; URLs are not options")
@@ -237,6 +259,9 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
             if value is not None and ARCHIVE_NAME.match(value):
                 archive = value
                 continue
+        if option.dest == "paths" and (inside := paths_folder(option_value(tokens))):
+            folder = inside
+            continue
         value = option_value(tokens) if option.takes_value() else None
         if refusal(name, option, value, context) is not None:
             removed.append(name)
@@ -250,7 +275,7 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
         raise parse_failure(_reason(exc)) from None
     except (ValueError, TypeError) as exc:
         raise parse_failure(str(exc)) from None
-    return CliOptions(kept, removed, archive)
+    return CliOptions(kept, removed, archive, folder)
 
 
 def convert(cli: str) -> dict[str, Any]:
@@ -261,12 +286,12 @@ def convert(cli: str) -> dict[str, Any]:
     params = _jsonable(parse_options(options.args).ydl_opts)
     defaults = _default_params()
     outtmpl = params.pop("outtmpl", {}) or {}
-    paths = params.pop("paths", {}) or {}
     result: dict[str, Any] = {
         # Only what the options change: the defaults are yt-dlp's business, not the user's.
         "opts": {k: v for k, v in params.items() if k not in defaults or defaults[k] != v},
         "output_template": outtmpl.get("default"),
-        "download_path": paths.get("home"),
+        # -P inside the download folder, relative to it (a -P that escapes was removed).
+        "download_path": options.folder,
     }
     if options.removed:
         result["removed_options"] = options.removed

@@ -72,10 +72,15 @@ BUILTIN: tuple[dict[str, str], ...] = (
     },
 )
 
-FIELDS = ("name", "description", "folder", "template", "cookies", "cli", "nfo", "builtin")
+FIELDS = ("name", "description", "folder", "template", "cookies", "cli", "nfo", "builtin",
+          "priority")
 # "default" is how clients see "builtin"; they may send it back unchanged.
 
-EDITABLE = ("name", "description", "folder", "template", "cookies", "cli", "nfo")
+EDITABLE = ("name", "description", "folder", "template", "cookies", "cli", "nfo", "priority")
+# Fields of YTPTube's preset objects that have no meaning here: its web UI sends a preset back
+# as it read it, so these are ignored rather than refused (an unknown name is still refused).
+YTPTUBE_ONLY = ("created_at", "updated_at", "_id", "id", "cookies_file", "args", "format",
+                "postprocessors", "output_template", "default_preset")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +97,8 @@ class Preset:
 class Presets(RecordService):
     label = "preset"
     fields = (*EDITABLE, "default")  # clients may send a read preset back as it was
-    defaults = {**dict.fromkeys(EDITABLE, ""), "builtin": False}
+    ignored = YTPTUBE_ONLY
+    defaults = {**dict.fromkeys(EDITABLE, ""), "builtin": False, "priority": 0}
 
     def __init__(self, table: Collection, download_path: Path) -> None:
         super().__init__(table)
@@ -101,7 +107,8 @@ class Presets(RecordService):
     def seed(self) -> None:
         """Write the built-in presets (new releases may change them)."""
         for builtin in BUILTIN:
-            values = {**dict.fromkeys(EDITABLE, ""), **builtin, "builtin": True}
+            values = {**dict.fromkeys(EDITABLE, ""), **builtin, "builtin": True,
+                      "priority": 0}
             existing = self.table.by_name(builtin["name"])
             if existing is None:
                 self.table.create(values)
@@ -137,7 +144,13 @@ class Presets(RecordService):
         from .requests import check_cookies
 
         clean = {k: v for k, v in values.items() if k in EDITABLE}
-        check_types(clean, dict.fromkeys(EDITABLE, str))
+        if isinstance(clean.get("priority"), str) and clean["priority"].strip().isdigit():
+            clean["priority"] = int(clean["priority"])  # YTPTube takes "5" too
+        check_types(clean, {**dict.fromkeys(EDITABLE, str), "priority": int})
+        if clean.get("priority") is None:
+            clean.pop("priority", None)
+        elif clean["priority"] < 0:
+            raise invalid("priority must be 0 or more.")
         if not partial or "name" in clean:
             name = (clean.get("name") or "").strip()
             if not name or len(name) > 100:
@@ -156,6 +169,11 @@ class Presets(RecordService):
             if options.removed:
                 raise invalid("These options are not allowed in a preset: "
                               f"{', '.join(options.removed)}.")
+            if options.folder:  # -P inside the download folder: the preset's folder
+                if clean.get("folder") and clean["folder"] != options.folder:
+                    raise invalid("folder and -P name different folders; give one.")
+                clean["folder"] = options.folder
+                resolve_folder(self.download_path, options.folder)
             archive = ["--download-archive", options.archive] if options.archive else []
             clean["cli"] = shlex.join(archive + options.args)
         return clean

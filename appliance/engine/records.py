@@ -28,6 +28,8 @@ def check_types(values: dict[str, Any], types: dict[str, type | tuple[type, ...]
 class RecordService(abc.ABC):
     label = "record"
     fields: tuple[str, ...] = ()
+    # Names a client may send that are dropped, not refused (fields of YTPTube's objects).
+    ignored: tuple[str, ...] = ()
     defaults: dict[str, Any] = {}
 
     def __init__(self, table: Collection) -> None:
@@ -48,7 +50,7 @@ class RecordService(abc.ABC):
                           f"{action}.")
 
     def _known(self, values: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(values) - set(self.fields) - {"id"})
+        unknown = sorted(set(values) - set(self.fields) - set(self.ignored) - {"id"})
         if unknown:
             raise invalid(f"Unknown {self.label} field(s): {', '.join(unknown)}.")
         return {k: v for k, v in values.items() if k in self.fields}

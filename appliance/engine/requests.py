@@ -102,9 +102,18 @@ def parse_add_request(data: Any, presets: Presets, dl_fields: DlFields) -> AddRe
         values["extras"]["force"] = True
     request = AddRequest(**values)
     request.template = check_template(request.template)
-    field_args = dl_fields.arguments(data.get("dl_fields"))
+    _add_options(request, dl_fields.arguments(data.get("dl_fields")))
+    return request
+
+
+def _add_options(request: AddRequest, field_args: list[str]) -> None:
+    """The request's yt-dlp options (its ``cli`` and download fields) after the policy."""
     options = parse_cli(" ".join(filter(None, [request.cli, shlex.join(field_args)])))
     request.cli_args, request.removed_options = options.args, options.removed
     if options.archive:  # archives are named by presets, not by single items
         request.removed_options.append("--download-archive")
-    return request
+    if options.folder:  # -P inside the download folder: the item's folder, unless it has one
+        if request.folder:
+            request.removed_options.append("--paths")
+        else:
+            request.folder = options.folder

@@ -83,6 +83,7 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         cli = orm.Optional(orm.LongStr, lazy=False)
         nfo = orm.Optional(str)
         builtin = orm.Required(bool, default=False)
+        priority = orm.Required(int, default=0)
 
     class DlFieldRow(db.Entity):
         _table_ = "dl_fields"
@@ -152,6 +153,16 @@ def _add_download_folder(db: orm.Database, download_folder: Path | None) -> None
     log.info("database migrated: items record their download folder")
 
 
+def _add_preset_priority(db: orm.Database) -> None:
+    """Databases made before presets had YTPTube's ``priority`` get the column (0)."""
+    with orm.db_session:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(presets)").fetchall()}
+        if not columns or "priority" in columns:
+            return  # a new database, or one already migrated
+        db.execute("ALTER TABLE presets ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    log.info("database migrated: presets have a priority")
+
+
 def open_database(path: Path, download_folder: Path | None = None
                   ) -> tuple[orm.Database, SimpleNamespace]:
     """``download_folder``: the folder configured now (see ``_add_download_folder``)."""
@@ -171,6 +182,7 @@ def open_database(path: Path, download_folder: Path | None = None
     db.bind(provider="sqlite", filename=str(path), create_db=True)
     _WAL_FILES[db] = path.with_name(path.name + "-wal")
     _add_download_folder(db, download_folder)
+    _add_preset_priority(db)
     db.generate_mapping(create_tables=True)
     with orm.db_session:
         for statement in _INDEXES:

@@ -283,14 +283,18 @@ class ItemStore:
         *,
         newest_first: bool = True,
         statuses: Collection[str] | None = None,
+        standalone: bool = False,
     ) -> tuple[list[Item], int]:
-        """``limit`` items of ``kind`` from ``offset`` (only ``statuses`` when given), and how
-        many there are in all. Paged in SQL on the (kind, status, created_at) indexes."""
+        """``limit`` items of ``kind`` from ``offset`` (only ``statuses`` when given, only
+        items of no batch when ``standalone``), and how many there are in all. Paged in SQL
+        on the (kind, status, created_at) indexes."""
         wanted = tuple(statuses or ())
         with orm.db_session:
             query = orm.select(r for r in self._row if r.kind == kind)
             if wanted:
                 query = query.filter(lambda r: r.status in wanted)
+            if standalone:
+                query = query.filter(lambda r: r.batch_id == "")
             total = query.count()
             if limit <= 0 or offset >= total:
                 return [], total

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from email.utils import formatdate
 from typing import Any
 
 # Status strings as in the contract.
@@ -82,30 +83,23 @@ class Item:
         return {name: getattr(self, name) for name in PERSISTED}
 
     def to_dict(self) -> dict[str, Any]:
-        """The ItemDTO of the contract: ``_id`` and ``id`` both name the item."""
+        """The ItemDTO of the contract, as YTPTube sends it: ``_id`` and ``id`` both name the
+        item, ``timestamp`` is the creation time in nanoseconds and ``datetime`` the same as
+        an RFC 2822 date, ``speed`` (bytes/s) and ``eta`` (seconds) are yt-dlp's numbers.
+        Progress events carry the whole item too: YTPTube's clients replace their row with
+        it."""
         data = self.persisted()
         data.pop("cookies")  # a secret: clients see only whether there are any
         data.pop("download_folder")
         data.update(
             _id=self.id,
             has_cookies=bool(self.cookies),
-            timestamp=self.created_at,
+            timestamp=int(self.created_at * 1_000_000_000),
+            datetime=formatdate(self.created_at, usegmt=True),
             download_dir=self.folder,
         )
         data.update(progress_fields(self))
         return data
-
-    def progress_dict(self) -> dict[str, Any]:
-        """The small ``item_updated`` payload sent on progress."""
-        return {
-            "id": self.id,
-            "_id": self.id,
-            "status": self.status,
-            "downloaded_bytes": self.downloaded_bytes,
-            "total_bytes": self.total_bytes,
-            "filename": self.filename,
-            **progress_fields(self),
-        }
 
 
 def progress_fields(item: Item) -> dict[str, Any]:
@@ -115,10 +109,11 @@ def progress_fields(item: Item) -> dict[str, Any]:
     return {
         "percent": percent,
         "progress": percent,
-        "speed": format_speed(item.speed),
-        "speed_bps": item.speed,
-        "eta": format_eta(item.eta),
-        "eta_seconds": item.eta,
+        "speed": item.speed,
+        "eta": item.eta,
+        # The contract's examples show these forms; YTPTube's clients compute their own.
+        "speed_text": format_speed(item.speed),
+        "eta_text": format_eta(item.eta),
     }
 
 

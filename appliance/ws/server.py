@@ -2,7 +2,9 @@
 
 Two protocols on the same event bus:
 
-- ``/ws`` (and ``{base_path}ws``): YTPTube's ``{"event", "data"}`` envelopes, both ways.
+- ``/ws`` (and ``{base_path}ws``): YTPTube's frames, ``{"event", "data"}`` from the client
+  and ``{"event", "data": Event}`` to it, Event being ``{id, created_at, event, title,
+  message, data: payload}`` (:func:`appliance.events.envelope`) for every event.
 - ``/api/ws`` (and ``{base_path}api/ws``): Flasharr's ``{"type": ...}`` messages, server to
   client only (``SYNC_ALL``, ``TASK_ADDED``, ``TASK_UPDATED``, ``TASK_REMOVED``,
   ``TASK_BATCH_UPDATE``, ``ENGINE_STATS``).
@@ -54,11 +56,11 @@ YTPTUBE = "ytptube"
 FLASHARR = "flasharr"
 
 # Bus events that become Flasharr TASK_UPDATED (item_added → TASK_ADDED, item_deleted →
-# TASK_REMOVED are handled on their own).
+# TASK_REMOVED are handled on their own). Not item_moved: it repeats the item_updated sent
+# just before it, and Flasharr has no frame for a move.
 FLASHARR_UPDATES = frozenset({
     events.ITEM_UPDATED,
     events.ITEM_CANCELLED,
-    events.ITEM_MOVED,
     events.ITEM_STATUS,
     events.ITEM_COMPLETED,
     events.ITEM_ERROR,
@@ -440,8 +442,8 @@ class WebsocketServer:
 
     async def _serve_ytptube(self, connection: ServerConnection) -> None:
         client = self._new_client(connection, YTPTUBE)
-        hello = encode({"event": "connected", "data": {"sid": client.sid,
-                                                       "timestamp": time.time()}})
+        hello = encode(events.envelope("connected", {"sid": client.sid,
+                                                    "timestamp": time.time()}))
         assert hello is not None
         client.send(hello)
         self._ytp_clients[client.sid] = client
@@ -457,7 +459,7 @@ class WebsocketServer:
             log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
 
     def _reply(self, client: Client, event: str, data: dict[str, Any]) -> None:
-        frame = encode({"event": event, "data": data})
+        frame = encode(events.envelope(event, data))
         if frame is not None:
             client.send(frame)
 
