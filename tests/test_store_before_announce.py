@@ -50,6 +50,8 @@ class StoreWitness:
 
     def check(self, event: events.Event) -> None:
         data = event.data
+        if event.name == events.ITEM_MOVED:  # YTPTube's {to, item}
+            data = {**data["item"], "to": data["to"]}
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             return
         row = self.store.get(data["id"])
@@ -66,7 +68,8 @@ class StoreWitness:
         if row is None:
             return "no row stored"
         if name == events.ITEM_MOVED:
-            return None if row.kind == data["to"] else f"stored in {row.kind}"
+            kind = {"history": "done", "queue": "queue"}[data["to"]]
+            return None if row.kind == kind else f"stored in {row.kind}"
         status = data.get("status")
         if status is not None:
             if ORDER[row.status] < ORDER[status]:
@@ -119,7 +122,7 @@ def test_every_announced_state_is_already_stored(
                      (events.ITEM_UPDATED, DOWNLOADING), (events.ITEM_UPDATED, FINISHED),
                      (events.ITEM_COMPLETED, FINISHED), (events.ITEM_UPDATED, ERROR),
                      (events.ITEM_ERROR, ERROR), (events.ITEM_UPDATED, CANCELLED),
-                     (events.ITEM_CANCELLED, CANCELLED), (events.ITEM_MOVED, None),
+                     (events.ITEM_CANCELLED, CANCELLED), (events.ITEM_MOVED, FINISHED),
                      (events.ITEM_UPDATED, PENDING), (events.ITEM_DELETED, None)]:
         assert expected in witness.seen, expected
     assert witness.behind == []

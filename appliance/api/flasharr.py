@@ -21,6 +21,7 @@ from ..store import Item
 from ..store.records import DONE, QUEUE
 from .pagination import (
     OPENAPI_HEADERS,
+    PageRequest,
     openapi_parameters,
     page_request,
     pagination,
@@ -42,6 +43,12 @@ def _task(item: Item) -> dict[str, Any]:
     return mapping.task(item.to_dict())
 
 
+def list_request(req: falcon.Request, runtime: Runtime) -> tuple[str | None, PageRequest]:
+    """A Flasharr list's ``status`` filter (any case) and page (``page``, ``limit``)."""
+    status = mapping.parse_filter(req.get_param("status"))
+    return status, page_request(req, runtime.settings.default_pagination, size_param="limit")
+
+
 def overview(runtime: Runtime) -> dict[str, Any]:
     """``stats`` and ``status_counts``, which Flasharr's list answers carry."""
     live, counts = runtime.engine.stats(), runtime.store.status_counts()
@@ -56,8 +63,7 @@ class Downloads:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        status = mapping.parse_filter(req.get_param("status"))
-        paging = page_request(req, self.runtime.settings.default_pagination, size_param="limit")
+        status, paging = list_request(req, self.runtime)
         start, limit = paging.offset, paging.per_page
         if status in mapping.HISTORY_STATUSES:
             items, total = self.runtime.store.window(

@@ -25,9 +25,10 @@ from .flasharr import (
     _download,
     _task,
     batch_summaries,
+    list_request,
     overview,
 )
-from .pagination import openapi_parameters, page_request, pagination
+from .pagination import openapi_parameters, pagination
 from .schemas import error, json_response, query
 
 
@@ -93,8 +94,7 @@ class BatchRows:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        status = mapping.parse_filter(req.get_param("status"))
-        paging = page_request(req, self.runtime.settings.default_pagination, size_param="limit")
+        status, paging = list_request(req, self.runtime)
         start, limit = paging.offset, paging.per_page
         batches = [b for b in batch_summaries(self.runtime)
                    if status is None or _batch_has(b, status)]
