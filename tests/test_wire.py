@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 from falcon.testing import TestClient
+from pony import orm
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
 from test_e2e import Feed
 
 from appliance.runtime import Runtime
+from appliance.store.database import open_database
 
 Start = Callable[..., tuple[Runtime, TestClient]]
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -359,3 +361,18 @@ def test_flasharr_pause_all_resume_all_batches_and_nested_settings(
     wrong = send(client, "PUT", "/api/settings", {"downloads": {"segments": 4}})
     assert wrong.status_code == 400
 
+
+
+def test_a_database_from_before_preset_priority_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db, _ = open_database(path)
+    with orm.db_session:
+        db.execute("INSERT INTO presets (name, description, folder, template, cookies, cli, "
+                   "nfo, builtin, priority) VALUES ('old', '', '', '', '', '', '', 0, 0)")
+        db.execute("ALTER TABLE presets DROP COLUMN priority")  # as databases before it were
+    db.disconnect()
+    db, entities = open_database(path)
+    with orm.db_session:
+        [old] = orm.select(p for p in entities.Preset)[:]
+        assert (old.name, old.priority) == ("old", 0)
+    db.disconnect()
