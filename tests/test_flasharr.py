@@ -72,7 +72,8 @@ def test_add_download_get_and_finish(client: TestClient, runtime: Runtime,
     response = send(client, "POST", "/api/downloads", {"url": origin.clip_url})
     assert response.status_code == 201
     added = response.json
-    assert set(added) == {"id", "filename", "state"} and added["state"] == "queued"
+    assert {"id", "filename", "state", "batch_id", "size"} <= set(added)
+    assert added["state"] == "queued" and added["filename"] == origin.clip_url
     assert response.headers["Location"].endswith(f"/api/downloads/{added['id']}")
     done = wait_state(client, added["id"], {"completed", "failed"})
     assert done["state"] == "completed", done

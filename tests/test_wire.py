@@ -118,6 +118,10 @@ def test_ytptube_frames_and_item_fields_through_a_real_download(
             assert item["url"] == url and item["preset"] == "from-ui"
         assert any(isinstance(i["speed"], float) and i["speed"] > 0
                    and isinstance(i["eta"], int | float) for i in updates), updates
+        # a reply to a client's message is a frame like any other
+        feed.ws.send("not json")
+        error = feed.until(lambda e: e["event"] == "log_error")
+        assert error["event_object"]["title"] == "Invalid message"
         for frame in feed.events:
             check_event_object(frame)
     finally:

@@ -96,7 +96,9 @@ class Downloads:
         task = _task(item)
         resp.status = falcon.HTTP_201
         resp.location = f"{req.forwarded_prefix}/api/downloads/{item.id}"
-        resp.media = {"id": item.id, "filename": task["filename"], "state": task["state"]}
+        # The seed answers {id, filename, state}; today's Flasharr the whole task (it reads
+        # batch_id from it): the task has all of these.
+        resp.media = task
 
 
 class Download:
@@ -461,11 +463,9 @@ PATHS: dict[str, dict[str, Any]] = {
                                      "Flasharr's url, batch_id, batch_name; the other item "
                                      "fields of POST /api/history are accepted too."),
             "responses": {
-                "201": json_response("Queued; Location names the new download.", {
-                    "type": "object", "required": ["id", "filename", "state"],
-                    "properties": {"id": {"type": "string"}, "filename": {"type": "string"},
-                                   "state": _STATE}},
-                    headers={"Location": {"schema": {"type": "string"}}}),
+                "201": json_response("Queued; Location names the new download. The whole "
+                                     "task (the seed lists id, filename, state).", _TASK,
+                                     headers={"Location": {"schema": {"type": "string"}}}),
                 "400": error("Bad input; nothing was added."),
             },
         },
