@@ -1,6 +1,10 @@
 """Settings: one object, built once from defaults < config.yml < settings.json (changes made
 through ``PUT /api/settings``) < YTP_* environment < command-line flags.
 
+Owner: ``SettingsHolder``. The running service has one; every component keeps a reference to
+it and reads ``holder.current`` when it uses a value, and ``PUT /api/settings`` swaps
+``current`` in one place (``SettingsHolder.change``), so a change reaches all of them at once.
+
 Every setting is declared once in ``FIELDS``; the README table is generated from the same
 declarations (``appliance settings``), so the documentation cannot drift from the code.
 """
@@ -14,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -443,6 +448,49 @@ def with_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
         _check_download_path(values["download_path"], settings.config_path, settings.temp_path,
                              "download_path")
     return dataclasses.replace(settings, **values, sources=sources)
+
+
+Listener = Callable[["Settings", "Settings"], None]
+
+
+class SettingsHolder:
+    """The service's live settings: ``current`` is one immutable ``Settings``, replaced whole.
+
+    Components read ``current`` each time (never a value copied from it earlier), so no
+    component can run on old settings while another runs on new ones. Changes are made one at
+    a time through ``change``; listeners (``on_change``) hear of each after the swap.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._current = settings
+        self._lock = threading.Lock()
+        self._listeners: tuple[Listener, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings | SettingsHolder) -> SettingsHolder:
+        """``settings`` if it is a holder, else a holder of its own (a component used alone)."""
+        return settings if isinstance(settings, SettingsHolder) else cls(settings)
+
+    @property
+    def current(self) -> Settings:
+        return self._current
+
+    def on_change(self, listener: Listener) -> None:
+        """Call ``listener(old, new)`` after each change (on the changing thread)."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+    def change(self, edit: Callable[[Settings], Settings]) -> Settings:
+        """Replace ``current`` with ``edit(current)``; ``edit`` may raise to change nothing.
+        Changes are serialised: ``edit`` sees the settings no other change replaces meanwhile."""
+        with self._lock:
+            old = self._current
+            new = edit(old)
+            self._current = new
+            listeners = self._listeners
+            for listener in listeners:
+                listener(old, new)
+        return new
 
 
 def _check_download_path(download: Path, config: Path, temp: Path, source: str) -> None:

@@ -1,4 +1,7 @@
-"""Everything the service runs, built once in the worker after fork and stopped on exit."""
+"""Everything the service runs, built once in the worker after fork and stopped on exit.
+
+The runtime owns the one ``SettingsHolder`` and hands it to every component it builds.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 
 from . import flasharr
 from .auth import Authenticator
-from .config import Settings, ensure_folders
+from .config import Settings, SettingsHolder, ensure_folders
 from .engine import DownloadEngine
 from .engine.info import UrlInfo
 from .events import EventBus
@@ -74,8 +77,8 @@ class QueueService:
 class Runtime:
     def __init__(self, settings: Settings, *, websocket: bool = True) -> None:
         ensure_folders(settings)
-        self.settings = settings
-        self.auth = Authenticator(settings)
+        self.settings_holder = held = SettingsHolder(settings)
+        self.auth = Authenticator(held)
         self.bus = EventBus()
         # Set when the service begins to stop (SIGTERM or stop()): live streams end at once
         # instead of holding the graceful shutdown.
@@ -84,24 +87,23 @@ class Runtime:
         self._log_forwarder: Any = None
         self.store = ItemStore(settings.database_file, settings.download_path)
         self.backups = BackupSchedule(settings.database_file, settings.db_backups)
-        self.engine = DownloadEngine(settings, self.store, self.bus)
+        self.engine = DownloadEngine(held, self.store, self.bus)
         self.notifications = NotificationStore(self.store.entities.NotificationTarget)
-        self.notifier = Notifier(settings, self.notifications, self.bus)
-        self.url_info = UrlInfo(
-            self.engine.extract_url,
-            self.engine.presets,
-            ttl=settings.url_info_cache_ttl,
-            concurrency=settings.extract_info_concurrency,
-            wait=settings.extract_info_timeout,
-        )
+        self.notifier = Notifier(held, self.notifications, self.bus)
+        self.url_info = UrlInfo(self.engine.extract_url, self.engine.presets, held)
         self.service = QueueService(self)
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer
 
             self.websocket = WebsocketServer(
-                settings, self.bus, self.service, authenticator=self.auth
+                held, self.bus, self.service, authenticator=self.auth
             )
+
+    @property
+    def settings(self) -> Settings:
+        """The settings now (``settings_holder.current``)."""
+        return self.settings_holder.current
 
     def start(self) -> None:
         if self.settings.file_logging:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import falcon
 
 from .. import errors, events
 from .. import flasharr as mapping
-from ..config import SettingsError, pinned_by, save_settings, with_changes
+from ..config import Settings, SettingsError, pinned_by, save_settings, with_changes
 from ..engine.options import check_template
 from ..runtime import Runtime
 from ..store import Item
@@ -221,7 +220,6 @@ class SettingsResource:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._lock = threading.Lock()
 
     def view(self) -> dict[str, Any]:
         settings = self.runtime.settings
@@ -251,8 +249,8 @@ class SettingsResource:
             raise errors.invalid(f"These settings cannot be changed here: {', '.join(unknown)}. "
                                  f"These can: {', '.join(SETTING_NAMES)}.")
         changes = {SETTING_NAMES[name]: _checked(name, value) for name, value in body.items()}
-        with self._lock:
-            current = self.runtime.settings
+
+        def edit(current: Settings) -> Settings:
             for name in body:
                 pin = pinned_by(current, SETTING_NAMES[name])
                 if pin:
@@ -270,9 +268,11 @@ class SettingsResource:
             except OSError as exc:
                 raise errors.AppError(f"Could not save the settings: {exc}.",
                                       errors.INTERNAL_ERROR) from None
-            self.runtime.engine.apply_settings(updated)
-            self.runtime.settings = updated
-            view = self.view()
+            return updated
+
+        # One swap reaches every component: they all read the runtime's settings holder.
+        self.runtime.settings_holder.change(edit)
+        view = self.view()
         self.runtime.bus.publish(events.CONFIG_UPDATE,
                                  {"feature": "settings", "action": "update", "data": view})
         resp.media = {"success": True}

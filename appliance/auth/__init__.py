@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .. import errors
-from ..config import Settings
+from ..config import Settings, SettingsHolder
 from . import sessions
 from .authfile import MAX_SESSIONS, AuthFile, AuthState, new_secret, new_token, with_changes
 from .browsers import BrowserPolicy
@@ -156,6 +156,15 @@ def _presented(authorization: str | None, query: str | Mapping[str, Any] | None)
     return found
 
 
+@dataclasses.dataclass(frozen=True)
+class _Rules:
+    """The parts of the settings authentication decides by."""
+
+    proxies: TrustedProxies
+    browsers: BrowserPolicy
+    env_pair: tuple[bytes, bytes] | None
+
+
 class Authenticator:
     """Thread-safe; one per service, shared by the HTTP middleware and the websocket.
 
@@ -165,24 +174,46 @@ class Authenticator:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | SettingsHolder,
         *,
         clock: Callable[[], float] = time.time,
         throttle: Throttle | None = None,
         checker: PasswordChecker | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings = SettingsHolder.of(settings)
         self.clock = clock
-        self.file = AuthFile(settings.config_path)
+        # The config folder is where the service keeps its state: fixed while it runs.
+        self.file = AuthFile(self.settings.current.config_path)
         self.throttle = throttle or Throttle()
         self.checker = checker or PasswordChecker()
-        self.proxies = TrustedProxies(settings.trusted_proxies)
-        self.browsers = BrowserPolicy(settings.cors_origins, settings.port)
         self.tickets = Tickets()
-        self._env_pair = (
+        self._rules: tuple[Settings, _Rules] | None = None
+
+    def _current_rules(self) -> _Rules:
+        """What the settings now say, rebuilt only when the settings object was replaced."""
+        settings, kept = self.settings.current, self._rules
+        if kept is not None and kept[0] is settings:
+            return kept[1]
+        rules = _Rules(
+            TrustedProxies(settings.trusted_proxies),
+            BrowserPolicy(settings.cors_origins, settings.port),
             (settings.auth_username.encode(), settings.auth_password.encode())
-            if settings.auth_username and settings.auth_password else None
+            if settings.auth_username and settings.auth_password else None,
         )
+        self._rules = (settings, rules)
+        return rules
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return self._current_rules().proxies
+
+    @property
+    def browsers(self) -> BrowserPolicy:
+        return self._current_rules().browsers
+
+    @property
+    def _env_pair(self) -> tuple[bytes, bytes] | None:
+        return self._current_rules().env_pair
 
     # --- state ---------------------------------------------------------------------------
 

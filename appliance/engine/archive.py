@@ -4,6 +4,8 @@ The engine keeps them itself (yt-dlp never gets ``--download-archive``) so that 
 finishing at once cannot lose or duplicate a line: every change happens under a per-file lock
 (a thread lock and ``flock`` for other processes) and is written whole to a temporary file that
 replaces the old one. Reads are cached and re-read when the file changes on disk.
+
+Owner: ``Archives``, one per engine; each file's lock owns that file.
 """
 
 from __future__ import annotations

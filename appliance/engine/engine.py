@@ -1,15 +1,22 @@
 """The download queue: admission, info extraction, scheduling under limits, runs, recovery.
 
-Rules kept here:
-- Every state change of an item is written to the store before it is announced on the bus.
-- A running download belongs to one thread ("dl-<id>") which alone reaps its process; other
-  threads stop it by killing the process group and setting ``stop_reason``.
+Owners:
+- The engine's lock (``_lock``, not re-entrant) guards what is in memory: the queue, the runs,
+  and the fields of waiting items. It is held only for that: never across a store write, a
+  process start or stop, or ``bus.publish`` (subscribers run on the publishing thread).
+- A running item belongs to its download thread (``dl-<id>``, see ``runs.py``), which alone
+  changes it and reaps its process; other threads send it requests (stop, edit).
+- Every state change of an item is written to the store before it is announced, in one order:
+  ``_order`` is held from the write to the end of its announcement, and the write takes the
+  item as it is at that moment (``_commit``), so the store never keeps an older state than
+  memory and clients see states in the order they were stored.
+- Settings are read from the service's ``SettingsHolder`` (``self.settings`` is its current
+  value) each time they are used.
 - The dispatcher thread sleeps on a condition: an idle engine uses no CPU.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import events
-from ..config import Settings
+from ..config import Settings, SettingsHolder
 from ..errors import AppError, invalid, not_found
 from ..events import EventBus
 from ..store import Item, ItemStore, StatusFilter
@@ -32,59 +39,43 @@ from ..store.collections import Collection
 from ..store.records import (
     CANCELLED,
     DONE,
-    DOWNLOADING,
     ERROR,
     FINISHED,
     PENDING,
-    POSTPROCESSING,
     PREPARING,
     QUEUE,
-    SKIP,
     new_id,
 )
-from .archive import Archives, archive_id
+from .archive import Archives
 from .archiving import ArchiveService
 from .conditions import FIELDS as CONDITION_FIELDS
 from .conditions import Conditions
 from .dl_fields import FIELDS as DL_FIELDS
 from .dl_fields import DlFields
+from .downloading import Downloading
+from .extraction import Extraction
 from .failures import explain
-from .nfo import write_nfo
 from .options import resolve_folder
 from .plans import Plan, Planner
 from .presets import FIELDS as PRESET_FIELDS
 from .presets import Presets
 from .requests import AddRequest, parse_add_request
+from .runs import Run, StopReason
 from .workers import Worker, WorkerDied, WorkerPool
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = "Interrupted; will resume"
-# Info dicts kept between an item's extraction and its download (a YouTube one can be
-# hundreds of KB, so only a few, and only briefly: the media URLs in them expire).
-INFO_CACHE_SIZE = 20
-INFO_CACHE_TTL = 300.0
 EDITABLE_ALWAYS: dict[str, type] = {"title": str, "extras": dict}
 EDITABLE_WAITING: dict[str, type] = {
     "preset": str, "folder": str, "template": str, "cli": str, "cookies": str,
 }
 
 
-@dataclasses.dataclass
-class Run:
-    item: Item
-    worker: Worker | None = None
-    stop_reason: str | None = None  # cancel | pause | delete | shutdown | stall
-    # Where the job writes, fixed when it starts: the settings may change while it runs.
-    home: Path | None = None
-    temp: Path | None = None
-    last_progress: float = dataclasses.field(default_factory=time.monotonic)
-    thread: threading.Thread | None = None
-
-
-class DownloadEngine:
-    def __init__(self, settings: Settings, store: ItemStore, bus: EventBus) -> None:
-        self.settings = settings
+class DownloadEngine(Extraction, Downloading):
+    def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
+                 ) -> None:
+        self.settings_holder = holder = SettingsHolder.of(settings)
+        settings = holder.current
         self.store = store
         self.bus = bus
         self.paused = False
@@ -92,15 +83,16 @@ class DownloadEngine:
         self._runs: dict[str, Run] = {}
         self._extracting: dict[str, Worker | None] = {}
         self._infos: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
+        self._order = threading.Lock()  # a store write and its announcement, one at a time
         self._stopping = False
         self._started = False
         self.presets = Presets(
-            Collection(store.entities.Preset, PRESET_FIELDS, "preset"), settings.download_path
+            Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder
         )
-        capacity = settings.max_workers + settings.extract_info_concurrency
-        self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout, capacity)
+        self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout,
+                               capacity=self._pool_capacity)
         self._extract = ThreadPoolExecutor(
             settings.extract_info_concurrency, thread_name_prefix="extract"
         )
@@ -113,10 +105,20 @@ class DownloadEngine:
         for feature, service in (("presets", self.presets), ("conditions", self.conditions),
                                  ("dl_fields", self.dl_fields)):
             service.on_change = functools.partial(self._config_changed, feature)
-        self.planner = Planner(settings, self.presets)
+        self.planner = Planner(holder, self.presets)
         self.archives = Archives()
         self.archiving = ArchiveService(self.planner, self.archives, self.get,
                                         self._archive_ids)
+        holder.on_change(self._settings_changed)
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_holder.current
+
+    def _pool_capacity(self) -> int:
+        """Processes worth keeping: one per download and per extraction at once."""
+        settings = self.settings
+        return settings.max_workers + settings.extract_info_concurrency
 
     def _config_changed(self, feature: str, action: str, data: dict[str, Any]) -> None:
         self.bus.publish(events.CONFIG_UPDATE,
@@ -130,8 +132,9 @@ class DownloadEngine:
         resumed = self.store.requeue_interrupted()
         if resumed:
             log.info("recovered %d interrupted download(s); they will resume", resumed)
+        queued = self.store.queue()
         with self._lock:
-            for item in self.store.queue():
+            for item in queued:
                 self._items[item.id] = item
             waiting = [i for i in self._items.values() if not i.extractor]
         for item in waiting:
@@ -147,7 +150,7 @@ class DownloadEngine:
             self._stopping = True
             runs = list(self._runs.values())
             for run in runs:
-                self._request_stop(run, "shutdown")
+                run.request_stop(StopReason.SHUTDOWN)
             for worker in self._extracting.values():
                 if worker is not None:
                     worker.signal_kill()
@@ -175,12 +178,13 @@ class DownloadEngine:
 
     def active_items(self) -> list[Item]:
         with self._lock:
-            return [dataclasses.replace(r.item) for r in self._runs.values()]
+            return [dataclasses.replace(r.item) for r in self._runs.values()
+                    if not r.handed_back]
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             items = list(self._items.values())
-            running = [r.item for r in self._runs.values()]
+            running = [r.item for r in self._runs.values() if not r.handed_back]
         return {
             "active_downloads": len(running),
             "queued": sum(1 for i in items if i.status == PENDING and i.auto_start),
@@ -201,13 +205,17 @@ class DownloadEngine:
         with self._lock:
             if self._stopping:
                 raise AppError("The service is shutting down.", "UNAVAILABLE")
+        with self._order:
             self.store.insert(items)
-            for item in items:
-                self._items[item.id] = item
+            with self._lock:
+                for item in items:
+                    self._items[item.id] = item
+                added = [item.to_dict() for item in items]
+            for data in added:
+                self.bus.publish(events.ITEM_ADDED, data)
         for item in items:
-            self.bus.publish(events.ITEM_ADDED, item.to_dict())
             self._submit_extraction(item)
-        return items
+        return [dataclasses.replace(item) for item in items]
 
     def _new_item(self, request: AddRequest) -> Item:
         return Item(
@@ -243,11 +251,9 @@ class DownloadEngine:
         results: dict[str, str] = {}
         history: list[str] = []
         for item_id in ids:
-            with self._lock:
-                item = self._items.get(item_id)
-                if item is not None and kind in (None, QUEUE):
-                    results[item_id] = self._delete_queued(item)
-                    continue
+            if kind in (None, QUEUE) and self._delete_queued(item_id):
+                results[item_id] = "deleted"
+                continue
             history.append(item_id)
         if history:
             folders = self._download_folders() if remove_file else set()
@@ -292,23 +298,56 @@ class DownloadEngine:
             expected = {**EDITABLE_ALWAYS, **EDITABLE_WAITING}[name]
             if not isinstance(value, expected):
                 raise invalid(f"{name} must be a {expected.__name__}.")
+        waiting = set(changes) & EDITABLE_WAITING.keys()
         with self._lock:
-            live = self._items.get(item_id)
-            item = live if live is not None else self.store.get(item_id)
+            live = item_id in self._items
+            running = self._live_run(item_id) is not None
+        if waiting and running:
+            raise self._not_waiting(waiting)
+        checked = self._check_changes(changes)
+        if not live:
+            return self._update_record(item_id, checked, waiting)
+        with self._lock:
+            item = self._items.get(item_id)
+            run = self._live_run(item_id)
             if item is None:
-                raise not_found("Item not found.")
-            waiting = set(changes) & EDITABLE_WAITING.keys()
-            if waiting and (item.kind != QUEUE or item.id in self._runs):
-                raise AppError(f"{', '.join(sorted(waiting))} can only change while the item "
-                               "waits in the queue.", "CONFLICT")
-            checked = self._check_changes(changes)
-            changed = {k: v for k, v in checked.items() if getattr(item, k) != v}
-            if not changed:
-                return dataclasses.replace(item), False
+                raise AppError("The item just left the queue; try again.", "CONFLICT")
+            if waiting and run is not None:
+                raise self._not_waiting(waiting)
+            pending = run.edits if run is not None else {}
+            changed = {k: v for k, v in checked.items() if pending.get(k, getattr(item, k)) != v}
+            if run is not None:  # its download thread sets them (it alone changes the item)
+                if changed and not run.request_edit(changed):
+                    raise AppError("The item is ending right now; try again.", "CONFLICT")
+                return dataclasses.replace(item, **changed), bool(changed)
             for name, value in changed.items():
                 setattr(item, name, value)
+        if changed:
             self._commit(item)
-            return dataclasses.replace(item), True
+        return self.get(item_id) or dataclasses.replace(item), bool(changed)
+
+    @staticmethod
+    def _not_waiting(fields: set[str]) -> AppError:
+        return AppError(f"{', '.join(sorted(fields))} can only change while the item waits in "
+                        "the queue.", "CONFLICT")
+
+    def _update_record(self, item_id: str, checked: dict[str, Any], waiting: set[str]
+                       ) -> tuple[Item, bool]:
+        """Edit an item in the history (its record only: nothing in memory holds it)."""
+        with self._order:
+            item = self.store.get(item_id)
+            if item is None:
+                raise not_found("Item not found.")
+            if waiting and item.kind != QUEUE:
+                raise self._not_waiting(waiting)
+            changed = {k: v for k, v in checked.items() if getattr(item, k) != v}
+            if not changed:
+                return item, False
+            for name, value in changed.items():
+                setattr(item, name, value)
+            self.store.save(item)
+            self.bus.publish(events.ITEM_UPDATED, item.to_dict())
+        return item, True
 
     def _check_changes(self, changes: dict[str, Any]) -> dict[str, Any]:
         if not set(changes) & EDITABLE_WAITING.keys():
@@ -335,17 +374,13 @@ class DownloadEngine:
                          {"paused": paused, "at": time.time()})
         return True
 
-    def apply_settings(self, settings: Settings) -> None:
-        """Use changed settings from now on (``PUT /api/settings``): a higher limit starts
-        waiting downloads at once, a lower one lets running downloads finish; folders and
-        templates apply to downloads that start later."""
-        with self._lock:
-            self.settings = settings
-            self.planner.settings = settings
-            self.presets.download_path = settings.download_path
-            self.pool.capacity = settings.max_workers + settings.extract_info_concurrency
-            self._wake.notify_all()
-        self.store.add_download_folder(settings.download_path)
+    def _settings_changed(self, old: Settings, new: Settings) -> None:
+        """After ``PUT /api/settings``: a higher limit starts waiting downloads at once, a lower
+        one lets running downloads finish; folders and templates apply to downloads that start
+        later (a run keeps the folder it started in)."""
+        if new.download_path != old.download_path:
+            self.store.add_download_folder(new.download_path)
+        self._wake_dispatcher()
 
     # --- per-item commands --------------------------------------------------------------
 
@@ -362,11 +397,16 @@ class DownloadEngine:
             item = self._items.get(item_id)
             if item is None:
                 return "not found"
-            if not item.auto_start:
+            run = self._live_run(item_id)
+            changed = not item.auto_start if run is None else run.reason is StopReason.PAUSE
+            if run is not None and changed:  # it starts again once it has stopped
+                changed = run.request_edit({"auto_start": True})
+            elif changed:
                 item.auto_start = True
                 item.msg = "" if item.msg == "Paused" else item.msg
-                self._commit(item)
             self._wake.notify_all()
+        if changed and run is None:
+            self._commit(item)
         return "started"
 
     def _pause_one(self, item_id: str) -> str:
@@ -374,13 +414,14 @@ class DownloadEngine:
             item = self._items.get(item_id)
             if item is None:
                 return "not found"
-            item.auto_start = False
-            run = self._runs.get(item_id)
+            run = self._live_run(item_id)
             if run is not None:
-                self._request_stop(run, "pause")
-            else:
-                item.msg = "Paused"
-                self._commit(item)
+                run.edits.pop("auto_start", None)
+                run.request_stop(StopReason.PAUSE)
+                return "paused"
+            item.auto_start = False
+            item.msg = "Paused"
+        self._commit(item)
         return "paused"
 
     def _cancel_one(self, item_id: str) -> str:
@@ -388,226 +429,134 @@ class DownloadEngine:
             item = self._items.get(item_id)
             if item is None:
                 return "not found"
-            run = self._runs.get(item_id)
+            run = self._live_run(item_id)
             if run is not None:
-                self._request_stop(run, "cancel")
+                run.request_stop(StopReason.CANCEL)
                 return "ok"
-            self._finish_cancel(item)
+        if not self._finish_cancel(item):
+            self._ask_run(item_id, StopReason.CANCEL)  # it started meanwhile
         return "ok"
 
-    def _delete_queued(self, item: Item) -> str:
-        """A queued item has no file of its own yet: a running one writes in its temp folder
-        until yt-dlp moves the finished files home, so deleting it removes only that."""
-        run = self._runs.get(item.id)
-        if run is not None:
-            self._request_stop(run, "delete")
-            return "deleted"
-        self._items.pop(item.id, None)
-        self.store.delete([item.id])
-        self._remove_temp(item)
-        self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
-        return "deleted"
+    def _ask_run(self, item_id: str, reason: StopReason) -> None:
+        with self._lock:
+            run = self._live_run(item_id)
+            if run is not None:
+                run.request_stop(reason)
 
-    def _request_stop(self, run: Run, reason: str) -> None:
-        run.stop_reason = reason
-        if run.worker is not None:
-            run.worker.signal_kill()
+    def _delete_queued(self, item_id: str) -> bool:
+        """Delete a queue item; False when the queue has none of that id. A queued item has
+        no file of its own yet: a running one writes in its temp folder until yt-dlp moves the
+        finished files home, so deleting it removes only that."""
+        with self._lock:
+            item = self._items.get(item_id)
+            if item is None:
+                return False
+            run = self._live_run(item_id)
+            if run is not None:
+                run.request_stop(StopReason.DELETE)
+                return True
+        if not self._drop(item):
+            self._ask_run(item_id, StopReason.DELETE)  # it started meanwhile
+        return True
+
+    def _live_run(self, item_id: str) -> Run | None:
+        """The run that owns the item now (under the lock); None once it handed the item
+        back to the queue."""
+        run = self._runs.get(item_id)
+        return run if run is not None and not run.handed_back else None
+
+    def _take(self, item: Item, run: Run | None) -> bool:
+        """Take ``item`` out of the queue to end it (under the lock). Only its run may take a
+        running item; False when the item is not there to take (another end came first)."""
+        if self._items.get(item.id) is not item:
+            return False
+        if run is None and self._live_run(item.id) is not None:
+            return False
+        del self._items[item.id]
+        self._infos.pop(item.id, None)
+        if run is None:
+            self._wake.notify_all()
+        return True
+
+    def _drop(self, item: Item, run: Run | None = None) -> bool:
+        """Remove a queue item from memory, the store and its temp folder, and say so."""
+        with self._lock:
+            if not self._take(item, run):
+                return False
+        self._remove_temp(item)
+        with self._order:
+            self.store.delete([item.id])
+            self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
+        return True
 
     # --- state changes (write, then announce) -------------------------------------------
 
     # ``durable=False`` marks the engine's own transitions: after a power cut took one back,
     # the restarted engine makes it again (store/database.py says why they skip the disk).
 
+    # Call these without the engine's lock: they take it for the memory part only.
+
     def _commit(self, item: Item, event: str = events.ITEM_UPDATED, *,
                 durable: bool = True) -> None:
-        self.store.save(item, durable=durable)
-        self.bus.publish(event, item.to_dict())
+        """Store a queue item as it is now, then announce it; nothing when it has left the
+        queue meanwhile (whoever took it out stores its end)."""
+        with self._order:
+            with self._lock:
+                if self._items.get(item.id) is not item:
+                    return
+                snapshot = dataclasses.replace(item)
+            self.store.save(snapshot, durable=durable)
+            self.bus.publish(event, snapshot.to_dict())
 
-    def _to_history(self, item: Item, status: str, *, durable: bool = True,
-                    **fields: Any) -> None:
-        """Move a queue item to history with its final status (stored, then announced)."""
+    def _to_history(self, item: Item, status: str, *, run: Run | None = None,
+                    durable: bool = True, also: tuple[str, ...] = (), **fields: Any) -> bool:
+        """Move a queue item to history with its final status (stored, then announced with
+        ``item_updated``, ``item_moved`` and the events in ``also``). False when it is not
+        this caller's to end (see ``_take``): the first end wins."""
         with self._lock:
-            self._items.pop(item.id, None)
-            item.kind, item.status, item.finished_at = DONE, status, time.time()
-            item.speed = item.eta = None
-            for name, value in fields.items():
-                setattr(item, name, value)
-            self.store.save(item, durable=durable)
-        self.bus.publish(events.ITEM_UPDATED, item.to_dict())
-        self.bus.publish(events.ITEM_MOVED, {"to": "history", "item": item.to_dict()})
-        self._wake_dispatcher()
-
-    def _finish_cancel(self, item: Item) -> None:
+            if not self._take(item, run):
+                return False
+            self._mark_ended(item, status, **fields)
+        # Whoever sees the end finds nothing left of the item in the temp folder.
         self._remove_temp(item)
-        self._to_history(item, CANCELLED, msg="Cancelled")
-        self.bus.publish(events.ITEM_CANCELLED, item.to_dict())
+        # Out of the queue, the item is this thread's alone.
+        with self._order:
+            self.store.save(item, durable=durable)
+            self._announce_end(item, also)
+        return True
 
-    def _fail(self, item: Item, message: str) -> None:
+    @staticmethod
+    def _mark_ended(item: Item, status: str, **fields: Any) -> None:
+        item.kind, item.status, item.finished_at = DONE, status, time.time()
+        item.speed = item.eta = None
+        for name, value in fields.items():
+            setattr(item, name, value)
+
+    def _announce_end(self, item: Item, also: tuple[str, ...] = ()) -> None:
+        data = item.to_dict()
+        self.bus.publish(events.ITEM_UPDATED, data)
+        self.bus.publish(events.ITEM_MOVED, {"to": "history", "item": data})
+        for event in also:
+            self.bus.publish(event, data)
+
+    def _finish_cancel(self, item: Item, run: Run | None = None) -> bool:
+        return self._to_history(item, CANCELLED, run=run, msg="Cancelled",
+                                also=(events.ITEM_CANCELLED,))
+
+    def _fail(self, item: Item, message: str, run: Run | None = None) -> None:
         message = explain(message, self.settings)
+        if not self._to_history(item, ERROR, run=run, durable=False, error=message, msg="",
+                                also=(events.ITEM_ERROR,)):
+            return
         # Not forwarded to websocket clients: the log_error below already tells them.
         log.warning("download failed: item=%s url=%s: %s", item.id, item.url, message,
                     extra={"announce": False})
-        self._remove_temp(item)
-        self._to_history(item, ERROR, durable=False, error=message, msg="")
-        self.bus.publish(events.ITEM_ERROR, item.to_dict())
         self.bus.message("error", "Download failed", f"{item.title or item.url}: {message}",
                          id=item.id)
 
     def _wake_dispatcher(self) -> None:
         with self._lock:
             self._wake.notify_all()
-
-    # --- extraction ---------------------------------------------------------------------
-
-    def _submit_extraction(self, item: Item) -> None:
-        with contextlib.suppress(RuntimeError):  # executor already shut down: we are stopping
-            self._extract.submit(self._extract_info, item.id)
-
-    def _extract_info(self, item_id: str) -> None:
-        with self._lock:
-            item = self._items.get(item_id)
-            if item is None or self._stopping:
-                return
-            self._extracting[item_id] = None
-            snapshot = dataclasses.replace(item)
-        try:
-            skip = self._archived(snapshot, before_extraction=True)
-            result = {"type": "skip", "message": skip} if skip else \
-                self.run_job("extract", snapshot, register=item_id, full=True)
-        except WorkerDied as exc:
-            result = {"type": "error", "message": str(exc)}
-        except AppError as exc:  # its folder no longer resolves (settings changed)
-            result = {"type": "error", "message": exc.message}
-        finally:
-            with self._lock:
-                self._extracting.pop(item_id, None)
-        with self._lock:
-            item = self._items.get(item_id)
-            if item is None or self._stopping or item.id in self._runs:
-                return
-            self._extracted(item, result)
-            self._wake.notify_all()
-
-    def _extracted(self, item: Item, result: dict[str, Any]) -> None:
-        if result.get("type") == "skip":
-            self._skip(item, result["message"])
-            return
-        if result.get("type") == "error":
-            self._fail(item, result.get("message") or "could not read the URL's info")
-            return
-        summary = result.get("summary") or {}
-        if summary.get("_type") == "playlist":
-            self._expand_playlist(item, summary)
-            return
-        item.title = summary.get("title") or item.title
-        item.extractor = summary.get("extractor_key") or summary.get("extractor") or "generic"
-        item.video_id = str(summary.get("id") or "")
-        item.info = summary
-        item.msg = "" if item.msg == "Waiting for info" else item.msg
-        skip = self._archived(item, before_extraction=False) or self._apply_conditions(item)
-        if skip:
-            self._skip(item, skip)
-            return
-        self._keep_info(item.id, result.get("info"))
-        self._commit(item, durable=False)
-
-    def _keep_info(self, item_id: str, info: dict[str, Any] | None) -> None:
-        """Keep a fresh info dict for the item's download, so the site is asked once."""
-        if not info:
-            return
-        self._infos[item_id] = (time.monotonic(), info)
-        while len(self._infos) > INFO_CACHE_SIZE:
-            self._infos.pop(next(iter(self._infos)))
-
-    def _fresh_info(self, item_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            kept = self._infos.pop(item_id, None)
-        if kept is None or time.monotonic() - kept[0] > INFO_CACHE_TTL:
-            return None  # media URLs in an old info may have expired: read it again
-        return kept[1]
-
-    def _archived(self, item: Item, *, before_extraction: bool) -> str | None:
-        """Why the item is skipped because its archive holds it, or None.
-
-        Before extraction the id comes from the URL alone (no network, a warm process); after,
-        from the extracted info.
-        """
-        archive = self.planner.plan(item).archive
-        if archive is None or item.extras.get("force"):
-            return None
-        if before_extraction:
-            ids = self.run_job("archive_ids", item, urls=[item.url]).get("ids") or [{}]
-            entry = ids[0].get("archive_id")
-        else:
-            entry = archive_id(item.extractor, item.video_id)
-        if entry and self.archives.contains(archive, entry):
-            item.extras = {**item.extras, "archive_id": entry}
-            return f"Already downloaded: '{entry}' is in the archive {archive.name}."
-        return None
-
-    def _apply_conditions(self, item: Item) -> str | None:
-        """Apply the first matching condition; returns a skip reason when it says skip."""
-        if item.extras.get("ignore_conditions"):
-            return None
-        condition = self.conditions.match(item.info)
-        if condition is None:
-            return None
-        extras = condition.get("extras") or {}
-        item.extras = {**item.extras, "condition": condition["name"]}
-        if extras.get("skip"):
-            return f"Skipped by condition '{condition['name']}'."
-        if extras.get("preset"):
-            item.preset = extras["preset"]
-        if condition.get("cli"):
-            item.cli = " ".join(filter(None, [item.cli, condition["cli"]]))
-        item.msg = f"Condition '{condition['name']}' applied."
-        return None
-
-    def _skip(self, item: Item, reason: str) -> None:
-        log.info("skipping item=%s url=%s: %s", item.id, item.url, reason)
-        self._remove_temp(item)
-        self._to_history(item, SKIP, durable=False, msg=reason)
-        self.bus.message("info", "Skipped", f"{item.title or item.url}: {reason}", id=item.id)
-
-    def _expand_playlist(self, item: Item, summary: dict[str, Any]) -> None:
-        entries = summary.get("entries") or []
-        if not entries:
-            self._fail(item, "The playlist has no entries.")
-            return
-        batch_id = item.batch_id or item.id
-        batch_name = item.batch_name or summary.get("title") or item.url
-        # Entries carry enough to download; conditions need each entry's full info.
-        extract_each = self.conditions.enabled() and not item.extras.get("ignore_conditions")
-        children = [
-            dataclasses.replace(
-                item,
-                id=new_id(),
-                url=entry["url"],
-                title=entry.get("title") or entry["url"],
-                extractor="" if extract_each else entry.get("ie_key") or "generic",
-                video_id=entry.get("id") or "",
-                batch_id=batch_id,
-                batch_name=batch_name,
-                created_at=self.store.stamp(),
-                info={"playlist": summary.get("title"), "playlist_index": index},
-                msg="",
-            )
-            for index, entry in enumerate(entries, start=1)
-        ]
-        self.store.replace([item.id], children)
-        self._items.pop(item.id, None)
-        self._remove_temp(item)
-        for child in children:
-            self._items[child.id] = child
-        self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
-        for child in children:
-            self.bus.publish(events.ITEM_ADDED, child.to_dict())
-        for child in children:
-            if extract_each:
-                self._submit_extraction(child)
-            elif reason := self._archived(child, before_extraction=False):
-                self._skip(child, reason)
-        self._wake.notify_all()
 
     def _archive_ids(self, urls: list[str]) -> list[dict[str, Any]]:
         item = Item(id=new_id(), url=urls[0])
@@ -643,10 +592,12 @@ class DownloadEngine:
         worker = self.pool.acquire()
         if register is not None:
             with self._lock:
-                if self._stopping:
-                    self.pool.release(worker)
-                    raise WorkerDied("the engine is stopping")
-                self._extracting[register] = worker
+                stopping = self._stopping
+                if not stopping:
+                    self._extracting[register] = worker
+            if stopping:
+                self.pool.release(worker)
+                raise WorkerDied("the engine is stopping")
         command = {**self._job_command(op, item), **extra}
         try:
             result = worker.run(command, self._log_child,
@@ -683,210 +634,45 @@ class DownloadEngine:
     # --- dispatch -----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        with self._lock:
-            while not self._stopping:
-                self._start_eligible()
-                self._wake.wait()
+        while True:
+            with self._lock:
+                while not self._stopping and not (runs := self._launchable()):
+                    self._wake.wait()
+                if self._stopping:
+                    return
+            for run in runs:
+                # The dispatcher owns a run until its thread starts: PREPARING is stored and
+                # announced before the thread can store anything later.
+                self._commit(run.item, durable=False)
+                assert run.thread is not None
+                run.thread.start()
 
-    def _start_eligible(self) -> None:
+    def _launchable(self) -> list[Run]:
+        """Register runs for the items the limits let start now (under the lock)."""
         if self.paused:
-            return
-        limit = self.settings.max_workers
-        per_site = self.settings.max_workers_per_extractor
+            return []
+        settings = self.settings
         busy = Counter(r.item.extractor.lower() for r in self._runs.values())
+        runs: list[Run] = []
         for item in sorted(self._items.values(), key=lambda i: i.created_at):
-            if len(self._runs) >= limit:
-                return
+            if len(self._runs) >= settings.max_workers:
+                break
             if item.status != PENDING or not item.auto_start or not item.extractor:
                 continue
-            if item.id in self._runs or busy[item.extractor.lower()] >= per_site:
+            site = item.extractor.lower()
+            if item.id in self._runs or busy[site] >= settings.max_workers_per_extractor:
                 continue
-            busy[item.extractor.lower()] += 1
-            self._launch(item)
-
-    def _launch(self, item: Item) -> None:
-        item.status, item.msg, item.error = PREPARING, "", ""
-        item.started_at = item.started_at or time.time()
-        self._commit(item, durable=False)
-        run = Run(item)
-        self._runs[item.id] = run
-        run.thread = threading.Thread(
-            target=self._run_download, args=(run,), name=f"dl-{item.id[:8]}", daemon=True
-        )
-        run.thread.start()
-
-    # --- a download ---------------------------------------------------------------------
-
-    def _run_download(self, run: Run) -> None:
-        try:
-            self._download(run)
-        finally:
-            self.store.release_thread()
-
-    def _download(self, run: Run) -> None:
-        item = run.item
-        try:
-            worker = self.pool.acquire()
-        except WorkerDied as exc:
-            self._end_run(run, None, str(exc))
-            return
-        with self._lock:
-            run.worker = worker
-            stop_early = run.stop_reason is not None
-        if stop_early:
-            self.pool.release(worker)
-            self._end_run(run, None, "stopped before it started")
-            return
-        run.last_progress = time.monotonic()
-        try:
-            plan = self.planner.plan(item)
-            command = self._job_command("download", item, plan)
-            with self._lock:
-                item.download_folder = str(plan.root)
-                run.home, run.temp = plan.home, Path(command["temp"])
-            info = self._fresh_info(item.id)
-            if info is not None:
-                command["info"] = info
-            result = worker.run(command, lambda m: self._on_message(run, m),
-                                check=lambda: self._check_stall(run))
-        except WorkerDied as exc:
-            self.pool.discard(worker)
-            self._end_run(run, None, str(exc))
-            return
-        except AppError as exc:  # the folder became invalid (settings changed)
-            self.pool.release(worker)
-            self._end_run(run, None, exc.message)
-            return
-        self.pool.release(worker)
-        self._end_run(run, result, None)
-
-    def _check_stall(self, run: Run) -> str | None:
-        if run.item.status != DOWNLOADING:
-            return None
-        idle = time.monotonic() - run.last_progress
-        if idle > self.settings.stall_timeout:
-            run.stop_reason = "stall"
-            return f"No progress for {idle:.0f} s; the download was stopped."
-        return None
-
-    def _on_message(self, run: Run, message: dict[str, Any]) -> None:
-        if message.get("type") != "progress":
-            self._log_child(message)
-            return
-        run.last_progress = time.monotonic()
-        item = run.item
-        status = message.get("status")
-        new_status = POSTPROCESSING if status == "postprocessing" else DOWNLOADING
-        with self._lock:
-            if run.stop_reason is not None:
-                return
-            for field in ("downloaded_bytes", "total_bytes"):
-                if message.get(field) is not None:
-                    setattr(item, field, int(message[field]))
-            item.speed, item.eta = message.get("speed"), message.get("eta")
-            if item.total_bytes and item.downloaded_bytes is not None:
-                item.percent = round(min(100.0, 100.0 * item.downloaded_bytes
-                                         / item.total_bytes), 2)
-            if message.get("filename"):
-                item.filename = self._file_name(run, message["filename"])
-            if new_status != item.status:
-                item.status = new_status
-                self._commit(item, durable=False)
-                return
-        self.bus.publish(events.ITEM_UPDATED, item.to_dict(), progress=True)
-
-    def _end_run(self, run: Run, result: dict[str, Any] | None, failure: str | None) -> None:
-        item = run.item
-        with self._lock:
-            self._runs.pop(item.id, None)
-            reason = run.stop_reason
-        item.speed = item.eta = None
-        if reason == "shutdown":
-            item.status, item.msg = PENDING, INTERRUPTED
-            self.store.save(item)
-        elif reason == "pause":
-            with self._lock:
-                item.status, item.msg = PENDING, "Paused"
-                self._commit(item)
-        elif reason == "cancel":
-            self._finish_cancel(item)
-        elif reason == "delete":
-            with self._lock:
-                self._items.pop(item.id, None)
-            self.store.delete([item.id])
-            self._remove_temp(item)
-            self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
-        elif failure is not None or result is None or result.get("type") == "error":
-            message = failure or (result or {}).get("message") or "download failed"
-            if reason == "stall":
-                message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
-            self._fail(item, message)
-        else:
-            self._finish(run, result)
-        self._wake_dispatcher()
-
-    def _finish(self, run: Run, result: dict[str, Any]) -> None:
-        item = run.item
-        filepath = result.get("filepath") or ""
-        size = None
-        if filepath:
-            with contextlib.suppress(OSError):
-                size = os.path.getsize(filepath)
-        summary = result.get("summary") or {}
-        item.title = summary.get("title") or item.title
-        item.extractor = summary.get("extractor_key") or item.extractor
-        item.video_id = str(summary.get("id") or item.video_id)
-        item.info = {**item.info, **summary}
-        notes = self._after_download(item, filepath)
-        self._remove_temp(item)
-        self._to_history(
-            item, FINISHED, durable=False,
-            filename=self._file_name(run, filepath) if filepath else item.filename,
-            file_size=size,
-            percent=100.0,
-            downloaded_bytes=size if size is not None else item.downloaded_bytes,
-            total_bytes=size if size is not None else item.total_bytes,
-            msg="; ".join(notes),
-        )
-        log.info("download finished: item=%s file=%s", item.id, item.filename)
-        self.bus.publish(events.ITEM_COMPLETED, item.to_dict())
-        self.bus.message("success", "Download completed", item.title or item.url, id=item.id)
-
-    def _after_download(self, item: Item, filepath: str) -> list[str]:
-        """Record the download in its archive and write its NFO file when the preset says so,
-        before the item is announced as finished. Returns notes on what failed; the download
-        itself stands."""
-        plan = self.planner.plan(item)
-        entry = archive_id(item.extractor, item.video_id)
-        notes = []
-        if plan.archive is not None and entry:
-            try:
-                self.archives.add(plan.archive, [entry])
-            except OSError as exc:
-                notes.append(f"could not record it in the archive: {exc.strerror}")
-        if plan.preset.nfo and filepath:
-            try:
-                write_nfo(Path(filepath), plan.preset.nfo, item.info, overwrite=True)
-            except (ValueError, OSError) as exc:
-                notes.append(f"no NFO file: {exc}")
-        return notes
+            busy[site] += 1
+            item.status, item.msg, item.error = PREPARING, "", ""
+            item.started_at = item.started_at or time.time()
+            run = self._runs[item.id] = Run(item)
+            run.thread = threading.Thread(
+                target=self._run_download, args=(run,), name=f"dl-{item.id[:8]}", daemon=True
+            )
+            runs.append(run)
+        return runs
 
     # --- files --------------------------------------------------------------------------
-
-    @staticmethod
-    def _file_name(run: Run, path: str) -> str:
-        """``path`` relative to the download folder the run writes in. A file still in the
-        job's temp folder is named where yt-dlp will move it (the same relative path under
-        home). Empty for a path elsewhere: a name that is not where the file really is would
-        be a wrong file to show or to delete."""
-        file = Path(os.path.normpath(path))
-        if run.temp is not None and run.home is not None and file.is_relative_to(run.temp):
-            file = run.home / file.relative_to(run.temp)
-        root = Path(run.item.download_folder)
-        if run.item.download_folder and file.is_relative_to(root):
-            return str(file.relative_to(root))
-        log.warning("item %s: %s is outside its download folder %s", run.item.id, path, root)
-        return ""
 
     def _temp_dir(self, item: Item) -> Path:
         path = self.settings.temp_path / item.id

@@ -1,4 +1,8 @@
-"""``GET /api/yt-dlp/url/info``: a URL's full info through a warm process, cached with a TTL."""
+"""``GET /api/yt-dlp/url/info``: a URL's full info through a warm process, cached with a TTL.
+
+Owners: the cache belongs to ``UrlInfo``'s lock (held only for the cache, never across an
+extraction). Settings are read from the service's ``SettingsHolder`` when used (the number of
+extractions at once is fixed when the service starts: it is not a setting the API changes)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from ..config import SettingsHolder
 from ..errors import UNAVAILABLE, AppError
 from .options import parse_cli
 from .presets import Presets
@@ -20,14 +25,12 @@ MAX_ENTRIES = 256
 class UrlInfo:
     def __init__(
         self, extract: Callable[[str, str, list[str]], dict[str, Any]], presets: Presets,
-        ttl: float,
-        concurrency: int, wait: float,
+        settings: SettingsHolder,
     ) -> None:
         self._extract = extract
         self.presets = presets
-        self.ttl = ttl
-        self._wait = wait
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self.settings = settings
+        self._slots = threading.BoundedSemaphore(settings.current.extract_info_concurrency)
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -42,13 +45,13 @@ class UrlInfo:
             if cached is not None and not force and cached[0] > now:
                 self._cache.move_to_end(key)
                 return self._answer(cached[1], "hit", preset, cli.text, key, cached[0])
-        if not self._slots.acquire(timeout=self._wait):
+        if not self._slots.acquire(timeout=self.settings.current.extract_info_timeout):
             raise AppError("Too many info requests at once; try again shortly.", UNAVAILABLE)
         try:
             info = self._extract(url, preset, cli.args)
         finally:
             self._slots.release()
-        expires = time.time() + self.ttl
+        expires = time.time() + self.settings.current.url_info_cache_ttl
         with self._lock:
             self._cache[key] = (expires, info)
             self._cache.move_to_end(key)
@@ -66,7 +69,7 @@ class UrlInfo:
                 "preset": preset,
                 "cli_args": cli,
                 "key": key,
-                "ttl": self.ttl,
+                "ttl": self.settings.current.url_info_cache_ttl,
                 "ttl_left": round(max(0.0, expires - time.time()), 2),
                 "expires": expires,
             },

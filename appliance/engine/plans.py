@@ -1,5 +1,8 @@
 """How an item will download: its preset merged in (request > preset > configured defaults),
-the archive that applies to it, and the exact yt-dlp command line that results."""
+the archive that applies to it, and the exact yt-dlp command line that results.
+
+Settings are read from the service's ``SettingsHolder`` at each plan: a plan is made with the
+settings of its moment, and a download keeps the plan it started with."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from ..config import Settings
+from ..config import Settings, SettingsHolder
 from ..store import Item
 from .options import parse_cli, resolve_folder
 from .presets import Preset, Presets
@@ -38,31 +41,40 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, settings: Settings, presets: Presets) -> None:
-        self.settings = settings
+    def __init__(self, settings: SettingsHolder, presets: Presets) -> None:
+        self.settings_holder = settings
         self.presets = presets
         self._defaults: tuple[str, list[str]] = ("", [])
 
     @property
-    def _default_args(self) -> list[str]:
-        cli = self.settings.ytdlp_cli
-        if self._defaults[0] != cli:  # settings may change at run time
-            self._defaults = (cli, parse_cli(cli).args)
-        return list(self._defaults[1])
+    def settings(self) -> Settings:
+        return self.settings_holder.current
+
+    def _parsed_defaults(self, cli: str) -> list[str]:
+        kept = self._defaults
+        if kept[0] != cli:  # parsed once per value of the setting
+            kept = self._defaults = (cli, parse_cli(cli).args)
+        return list(kept[1])
 
     def archive_path(self, preset: Preset) -> Path | None:
+        return self._archive_path(preset, self.settings)
+
+    @staticmethod
+    def _archive_path(preset: Preset, settings: Settings) -> Path | None:
         if preset.archive:
-            return self.settings.config_path / ARCHIVE_FOLDER / preset.archive
-        if self.settings.keep_archive:
-            return self.settings.config_path / DEFAULT_ARCHIVE
+            return settings.config_path / ARCHIVE_FOLDER / preset.archive
+        if settings.keep_archive:
+            return settings.config_path / DEFAULT_ARCHIVE
         return None
 
     def plan(self, item: Item) -> Plan:
         preset = self.presets.resolve(item.preset)
         folder = item.folder or preset.folder
         # Later options win in yt-dlp's parser: defaults, then the preset, then the item.
-        args = [*self._default_args, *preset.cli_args, *shlex.split(item.cli or "")]
-        root = self.settings.download_path  # read once: the settings may change meanwhile
+        settings = self.settings  # read once: they may change meanwhile
+        args = [*self._parsed_defaults(settings.ytdlp_cli), *preset.cli_args,
+                *shlex.split(item.cli or "")]
+        root = settings.download_path
         return Plan(
             preset=preset,
             root=root,
@@ -70,5 +82,5 @@ class Planner:
             template=item.template or preset.template,
             cookies=item.cookies or preset.cookies,
             args=args,
-            archive=self.archive_path(preset),
+            archive=self._archive_path(preset, settings),
         )

@@ -3,15 +3,18 @@ with the priority request > preset > configured defaults.
 
 Built-in presets live in this module and are written to the database at start (so they have
 ids like any other); they cannot be changed or deleted through the API.
+
+Owners: the database holds the presets (the ``Collection``); a preset's folder is checked
+against the download folder the service's ``SettingsHolder`` names at that moment.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shlex
-from pathlib import Path
 from typing import Any
 
+from ..config import SettingsHolder
 from ..errors import NOT_FOUND, AppError, invalid
 from ..store.collections import Collection
 from .options import Context, check_template, parse_cli, resolve_folder
@@ -100,9 +103,9 @@ class Presets(RecordService):
     ignored = YTPTUBE_ONLY
     defaults = {**dict.fromkeys(EDITABLE, ""), "builtin": False, "priority": 0}
 
-    def __init__(self, table: Collection, download_path: Path) -> None:
+    def __init__(self, table: Collection, settings: SettingsHolder) -> None:
         super().__init__(table)
-        self.download_path = download_path
+        self.settings = settings
 
     def seed(self) -> None:
         """Write the built-in presets (new releases may change them)."""
@@ -157,7 +160,7 @@ class Presets(RecordService):
                 raise invalid("name is required (1 to 100 characters).")
             clean["name"] = name
         if clean.get("folder"):
-            resolve_folder(self.download_path, clean["folder"])
+            resolve_folder(self.settings.current.download_path, clean["folder"])
         if "template" in clean:
             clean["template"] = check_template(clean["template"])
         if clean.get("cookies"):

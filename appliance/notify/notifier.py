@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from .. import events
-from ..config import Settings
+from ..config import Settings, SettingsHolder
 from ..events import Event, EventBus
 from ..store.notifications import NotificationStore
 from . import messages
@@ -317,14 +317,12 @@ class Lane:
 
 
 class Notifier:
-    def __init__(self, settings: Settings, store: NotificationStore, bus: EventBus) -> None:
+    def __init__(self, settings: Settings | SettingsHolder, store: NotificationStore,
+                 bus: EventBus) -> None:
         self.store = store
         self.bus = bus
-        self.timeout = settings.notify_timeout
-        self.retries = settings.notify_retries
-        self.retry_delay = settings.notify_retry_delay
-        self.window = settings.notify_burst_window
-        self.config_file: Path = settings.config_path / CONFIG_FILE
+        self.settings = SettingsHolder.of(settings)
+        self.config_file: Path = self.settings.current.config_path / CONFIG_FILE
         self.stopping = threading.Event()
         self._abandon = threading.Event()
         self._events: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -339,6 +337,23 @@ class Notifier:
         self._unsubscribe: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
         self.dropped = 0
+
+    # Read from the settings each time they are used.
+    @property
+    def timeout(self) -> float:
+        return self.settings.current.notify_timeout
+
+    @property
+    def retries(self) -> int:
+        return self.settings.current.notify_retries
+
+    @property
+    def retry_delay(self) -> float:
+        return self.settings.current.notify_retry_delay
+
+    @property
+    def window(self) -> float:
+        return self.settings.current.notify_burst_window
 
     @property
     def abandoned(self) -> bool:

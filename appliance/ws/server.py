@@ -41,7 +41,7 @@ from websockets.http11 import Request, Response
 
 from appliance import errors, events
 from appliance.auth import Authenticator
-from appliance.config import Settings
+from appliance.config import Settings, SettingsHolder
 from appliance.events import Event, EventBus
 from appliance.ws.clients import CLOSE_INTERNAL_ERROR, Client
 from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections
@@ -138,7 +138,7 @@ class WebsocketServer:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | SettingsHolder,
         bus: EventBus,
         service: WebsocketService,
         *,
@@ -153,12 +153,14 @@ class WebsocketServer:
         close_timeout: float = 3.0,
         service_threads: int = 4,
     ) -> None:
-        self._settings = settings
+        self._settings = SettingsHolder.of(settings)
         # The service passes its one Authenticator (shared with HTTP: same file, throttle and
         # tickets); a stand-alone server makes its own from the settings.
-        self._auth = authenticator or Authenticator(settings)
+        self._auth = authenticator or Authenticator(self._settings)
         self._bus = bus
         self._service = service
+        # Where it listens is fixed when it starts (the API changes none of these settings).
+        settings = self._settings.current
         self._host = settings.host
         self._requested_port = settings.websocket_port if port is None else port
         self._max_state = max_state_backlog
@@ -310,7 +312,7 @@ class WebsocketServer:
             self._requested_port,
             process_request=self._process_request,
             open_timeout=HANDSHAKE_TIMEOUT,
-            create_connection=capped_connections(self._settings),
+            create_connection=capped_connections(self._settings.current),
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             close_timeout=self._close_timeout,

@@ -1,0 +1,234 @@
+"""The engine's downloads: one thread per running item (``dl-<id>``), the item's owner while it
+runs (``runs.py``). It starts the job in a pooled process, turns its messages into progress,
+applies the requests other threads leave on the run, and ends the item as the first stop
+reason says.
+
+Part of ``DownloadEngine`` (engine.py), under its owners and rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import events
+from ..errors import AppError
+from ..store import Item
+from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING
+from .archive import archive_id
+from .nfo import write_nfo
+from .runs import Run, StopReason
+from .workers import WorkerDied
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "Interrupted; will resume"
+
+
+class Downloading:
+    """The download threads of ``DownloadEngine``."""
+
+    def _run_download(self, run: Run) -> None:
+        try:
+            self._download(run)
+        finally:
+            self.store.release_thread()
+
+    def _download(self, run: Run) -> None:
+        item = run.item
+        try:
+            worker = self.pool.acquire()
+        except WorkerDied as exc:
+            self._end_run(run, None, str(exc))
+            return
+        with self._lock:
+            run.worker = worker
+            run.last_progress = time.monotonic()
+            stop_early = run.reason is not None
+        if stop_early:
+            self.pool.release(worker)
+            self._end_run(run, None, "stopped before it started")
+            return
+        try:
+            plan = self.planner.plan(item)
+            command = self._job_command("download", item, plan)
+            with self._lock:
+                item.download_folder = str(plan.root)
+                run.home, run.temp = plan.home, Path(command["temp"])
+            info = self._fresh_info(item.id)
+            if info is not None:
+                command["info"] = info
+            result = worker.run(command, lambda m: self._on_message(run, m),
+                                check=lambda: self._tick(run))
+        except WorkerDied as exc:
+            self.pool.discard(worker)
+            self._end_run(run, None, str(exc))
+            return
+        except AppError as exc:  # the folder became invalid (settings changed)
+            self.pool.release(worker)
+            self._end_run(run, None, exc.message)
+            return
+        self.pool.release(worker)
+        self._end_run(run, result, None)
+
+    def _tick(self, run: Run) -> str | None:
+        """About once a second and after each message: notice a stall, apply edits. A stall
+        is a stop request like any other: if a pause or cancel came first, it wins."""
+        now = time.monotonic()
+        with self._lock:
+            stall_timeout = self.settings.stall_timeout
+            idle = now - run.last_progress
+            if (run.item.status == DOWNLOADING and idle > stall_timeout
+                    and run.request_stop(StopReason.STALL)):
+                return f"No progress for {idle:.0f} s; the download was stopped."
+            edited = self._apply_edits(run)
+        if edited:
+            self._commit(run.item)
+        return None
+
+    @staticmethod
+    def _apply_edits(run: Run) -> bool:
+        """Set the fields other threads asked for (under the lock, by the owner)."""
+        edits = run.take_edits()
+        item = run.item
+        for name, value in edits.items():
+            setattr(item, name, value)
+        if edits.get("auto_start") and item.msg == "Paused":
+            item.msg = ""
+        return bool(edits)
+
+    def _on_message(self, run: Run, message: dict[str, Any]) -> None:
+        if message.get("type") != "progress":
+            self._log_child(message)
+            return
+        item = run.item
+        new_status = POSTPROCESSING if message.get("status") == "postprocessing" \
+            else DOWNLOADING
+        # named before the lock: a file outside the folder is logged, and logs reach the bus
+        filename = self._file_name(run, message["filename"]) if message.get("filename") \
+            else None
+        with self._lock:
+            run.last_progress = time.monotonic()
+            if run.reason is not None:
+                return
+            for field in ("downloaded_bytes", "total_bytes"):
+                if message.get(field) is not None:
+                    setattr(item, field, int(message[field]))
+            item.speed, item.eta = message.get("speed"), message.get("eta")
+            if item.total_bytes and item.downloaded_bytes is not None:
+                item.percent = round(min(100.0, 100.0 * item.downloaded_bytes
+                                         / item.total_bytes), 2)
+            if filename is not None:
+                item.filename = filename
+            changed = new_status != item.status
+            item.status = new_status
+            progress = None if changed else item.to_dict()
+        if progress is None:
+            self._commit(item, durable=False)
+        else:
+            self.bus.publish(events.ITEM_UPDATED, progress, progress=True)
+
+    def _end_run(self, run: Run, result: dict[str, Any] | None, failure: str | None) -> None:
+        """The run's last step: its stop reason (the first one asked for) decides the item's
+        end. From here on no request changes it."""
+        item = run.item
+        failed = failure is not None or result is None or result.get("type") == "error"
+        with self._lock:
+            run.ended = True
+            reason = run.reason
+            item.speed = item.eta = None
+            if reason in (StopReason.SHUTDOWN, StopReason.PAUSE):
+                item.status = PENDING
+                item.msg = INTERRUPTED if reason is StopReason.SHUTDOWN else "Paused"
+                if reason is StopReason.PAUSE:
+                    item.auto_start = False
+                self._apply_edits(run)
+                run.handed_back = True
+            elif reason is not StopReason.DELETE and (reason is not None or failed):
+                self._apply_edits(run)  # a finished download applies them in _finish
+        if reason in (StopReason.SHUTDOWN, StopReason.PAUSE):
+            self._commit(item)
+        elif reason is StopReason.CANCEL:
+            self._finish_cancel(item, run)
+        elif reason is StopReason.DELETE:
+            self._drop(item, run)
+        elif failed:
+            message = failure or (result or {}).get("message") or "download failed"
+            if reason is StopReason.STALL:
+                message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
+            self._fail(item, message, run)
+        else:
+            self._finish(run, result)
+        with self._lock:  # the slot is free once the item's end is announced
+            del self._runs[item.id]
+            self._wake.notify_all()
+
+    def _finish(self, run: Run, result: dict[str, Any]) -> None:
+        item = run.item
+        filepath = result.get("filepath") or ""
+        size = None
+        if filepath:
+            with contextlib.suppress(OSError):
+                size = os.path.getsize(filepath)
+        summary = result.get("summary") or {}
+        with self._lock:
+            item.extractor = summary.get("extractor_key") or item.extractor
+            item.video_id = str(summary.get("id") or item.video_id)
+            item.info = {**item.info, **summary}
+            # a title the person gave while it ran wins over the site's
+            titled = "title" in run.edits
+            item.title = item.title if titled else summary.get("title") or item.title
+            self._apply_edits(run)
+            done = dataclasses.replace(item)
+        notes = self._after_download(done, filepath)
+        self._to_history(
+            item, FINISHED, run=run, durable=False, also=(events.ITEM_COMPLETED,),
+            filename=self._file_name(run, filepath) if filepath else done.filename,
+            file_size=size,
+            percent=100.0,
+            downloaded_bytes=size if size is not None else done.downloaded_bytes,
+            total_bytes=size if size is not None else done.total_bytes,
+            msg="; ".join(notes),
+        )
+        log.info("download finished: item=%s file=%s", item.id, item.filename)
+        self.bus.message("success", "Download completed", item.title or item.url, id=item.id)
+
+    def _after_download(self, item: Item, filepath: str) -> list[str]:
+        """Record the download in its archive and write its NFO file when the preset says so,
+        before the item is announced as finished. Returns notes on what failed; the download
+        itself stands."""
+        plan = self.planner.plan(item)
+        entry = archive_id(item.extractor, item.video_id)
+        notes = []
+        if plan.archive is not None and entry:
+            try:
+                self.archives.add(plan.archive, [entry])
+            except OSError as exc:
+                notes.append(f"could not record it in the archive: {exc.strerror}")
+        if plan.preset.nfo and filepath:
+            try:
+                write_nfo(Path(filepath), plan.preset.nfo, item.info, overwrite=True)
+            except (ValueError, OSError) as exc:
+                notes.append(f"no NFO file: {exc}")
+        return notes
+
+
+    @staticmethod
+    def _file_name(run: Run, path: str) -> str:
+        """``path`` relative to the download folder the run writes in. A file still in the
+        job's temp folder is named where yt-dlp will move it (the same relative path under
+        home). Empty for a path elsewhere: a name that is not where the file really is would
+        be a wrong file to show or to delete."""
+        file = Path(os.path.normpath(path))
+        if run.temp is not None and run.home is not None and file.is_relative_to(run.temp):
+            file = run.home / file.relative_to(run.temp)
+        root = Path(run.item.download_folder)
+        if run.item.download_folder and file.is_relative_to(root):
+            return str(file.relative_to(root))
+        log.warning("item %s: %s is outside its download folder %s", run.item.id, path, root)
+        return ""

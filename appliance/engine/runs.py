@@ -1,0 +1,95 @@
+"""A running download and why it stops.
+
+Owner: the run's download thread (``dl-<id>``). While an item runs, only that thread changes
+it. Other threads send it requests under the engine's lock: a stop (``Run.request_stop``; the
+thread then sees its process end) or an edit (``Run.request_edit``, applied by the thread at
+its next tick). The thread reads the requests, changes the item, and stores and announces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..store import Item
+from .workers import Worker
+
+
+class StopReason(enum.Enum):
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    DELETE = "delete"
+    SHUTDOWN = "shutdown"
+    STALL = "stall"
+
+
+# The reasons that may replace the one a run already stops for. The first reason wins: a
+# stall noticed while a pause is on its way does not turn the paused item into an error, and
+# a pause after a cancel does not bring the item back. Only a delete replaces another: the
+# person wants the item gone, whatever else was stopping it.
+_ANY_BUT_FIRST = frozenset({StopReason.DELETE})
+STOP_AFTER: dict[StopReason | None, frozenset[StopReason]] = {
+    None: frozenset(StopReason),
+    StopReason.CANCEL: _ANY_BUT_FIRST,
+    StopReason.PAUSE: _ANY_BUT_FIRST,
+    StopReason.STALL: _ANY_BUT_FIRST,
+    StopReason.SHUTDOWN: _ANY_BUT_FIRST,
+    StopReason.DELETE: frozenset(),
+}
+
+
+def next_reason(current: StopReason | None, requested: StopReason) -> StopReason | None:
+    """The reason a run stops for once ``requested`` arrives while it stops for ``current``."""
+    return requested if requested in STOP_AFTER[current] else current
+
+
+@dataclasses.dataclass(eq=False)
+class Run:
+    """One download in progress. Fields other than ``item`` are read and written under the
+    engine's lock; ``item`` belongs to the run's thread (see the module docstring)."""
+
+    item: Item
+    worker: Worker | None = None
+    reason: StopReason | None = None
+    # Set by the owner once it has read ``reason`` for the last time: later requests are
+    # too late (the item's end is decided).
+    ended: bool = False
+    # Set by the owner when the item goes back to waiting (paused, interrupted): from then on
+    # it is a waiting item that other threads may change, though the run keeps its slot until
+    # the item's new state is announced.
+    handed_back: bool = False
+    edits: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Where the job writes, fixed when it starts: the settings may change while it runs.
+    home: Path | None = None
+    temp: Path | None = None
+    last_progress: float = dataclasses.field(default_factory=time.monotonic)
+    thread: threading.Thread | None = None
+
+    def request_stop(self, reason: StopReason) -> bool:
+        """Ask the run to stop for ``reason``; False when an earlier reason (or its end) wins.
+        Kills the process group at once: the owner sees its process end."""
+        if self.ended:
+            return False
+        chosen = next_reason(self.reason, reason)
+        if chosen is self.reason:
+            return False
+        self.reason = chosen
+        if self.worker is not None:
+            self.worker.signal_kill()
+        return True
+
+    def request_edit(self, changes: dict[str, Any]) -> bool:
+        """Fields (title, extras, auto_start) the owner sets on the item at its next tick;
+        False once its end is decided (the edits would be lost)."""
+        if self.ended:
+            return False
+        self.edits.update(changes)
+        return True
+
+    def take_edits(self) -> dict[str, Any]:
+        edits, self.edits = self.edits, {}
+        return edits

@@ -1,0 +1,177 @@
+"""The engine's commands on waiting, running and finished items, on one real runtime: edits,
+start after pause, delete of a running item, and what a playlist's entries inherit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import make_settings
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance import events
+from appliance.errors import AppError
+from appliance.runtime import Runtime
+from appliance.store import Item
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    runtime = Runtime(make_settings(tmp_path_factory.mktemp("commands")), websocket=False)
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+def _waiting(rt: Runtime, url: str) -> Item:
+    """An item with its info, held (auto_start false)."""
+    [added] = rt.engine.add([{"url": url, "auto_start": False}])
+    return wait_for(lambda: (i := rt.engine.get(added.id)) and i.extractor and i, timeout=60,
+                    message="its info")
+
+
+def _running(rt: Runtime, origin: MediaOrigin) -> Item:
+    [added] = rt.engine.add([{"url": origin.stall_url()}])
+    wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+             and r.item.status == "downloading", timeout=60, message="the download to run")
+    return added
+
+
+def _conflict(call) -> AppError:
+    with pytest.raises(AppError) as caught:
+        call()
+    assert caught.value.code == "CONFLICT"
+    return caught.value
+
+
+def test_editing_a_waiting_item(rt: Runtime, origin: MediaOrigin) -> None:
+    item = _waiting(rt, origin.clip_url)
+    seen: list[dict] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_UPDATED
+                            and e.data.get("id") == item.id and seen.append(e.data))
+    try:
+        edited, changed = rt.engine.update_item(item.id, {"title": "mine", "cli": "-f  best",
+                                                          "folder": "sub"})
+        assert changed and (edited.title, edited.cli, edited.folder) == ("mine", "-f best", "sub")
+        stored = rt.store.get(item.id)
+        assert (stored.title, stored.cli, stored.folder) == ("mine", "-f best", "sub")
+        assert seen and seen[-1]["title"] == "mine"
+        again, changed = rt.engine.update_item(item.id, {"title": "mine"})
+        assert not changed and again.title == "mine" and len(seen) == 1
+        with pytest.raises(AppError, match="must be a path inside"):
+            rt.engine.update_item(item.id, {"folder": "../out"})
+    finally:
+        stop()
+        rt.engine.delete_items([item.id])
+
+
+def test_editing_a_finished_item_and_its_waiting_fields(rt: Runtime,
+                                                        origin: MediaOrigin) -> None:
+    [added] = rt.engine.add([{"url": origin.fail_url}])
+    wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done", timeout=60,
+             message="the item to fail")
+    failed = rt.store.get(added.id)
+    assert (failed.status, failed.msg) == ("error", "") and failed.error
+    edited, changed = rt.engine.update_item(added.id, {"title": "kept"})
+    assert changed and edited.title == "kept" and rt.store.get(added.id).title == "kept"
+    assert rt.engine.update_item(added.id, {"title": "kept"})[1] is False
+    error = _conflict(lambda: rt.engine.update_item(added.id, {"cli": "-f best"}))
+    assert error.message == "cli can only change while the item waits in the queue."
+    with pytest.raises(AppError) as missing:
+        rt.engine.update_item("no-such-item", {"title": "x"})
+    assert missing.value.code == "NOT_FOUND"
+
+
+def test_a_running_item_is_edited_by_its_run_and_restarts_after_a_pause(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    added = _running(rt, origin)
+    error = _conflict(lambda: rt.engine.update_item(added.id, {"template": "x.%(ext)s"}))
+    assert "template can only change" in error.message
+    edited, changed = rt.engine.update_item(added.id, {"title": "while it runs"})
+    assert changed and edited.title == "while it runs"
+    assert rt.engine.update_item(added.id, {"title": "while it runs"})[1] is False
+    wait_for(lambda: rt.store.get(added.id).title == "while it runs", timeout=10,
+             message="the run to apply the edit")
+    run = rt.engine._runs[added.id]
+    rt.engine.pause_items([added.id])
+    assert rt.engine.start_items([added.id]) == {added.id: "started"}  # before it stopped
+    run.thread.join(timeout=30)
+    again = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r is not run
+                     and r.worker and r, timeout=60, message="the item to start again")
+    stored = rt.store.get(added.id)
+    assert stored.auto_start is True and stored.msg != "Paused"
+    rt.engine.delete_items([added.id])
+    again.thread.join(timeout=30)
+    assert rt.store.get(added.id) is None
+    assert added.id not in {i.id for i in rt.engine.queue_items()}
+
+
+def test_start_clears_only_a_pause_message(rt: Runtime, origin: MediaOrigin) -> None:
+    paused = _waiting(rt, origin.clip2_url)
+    rt.engine.pause_items([paused.id])
+    assert rt.store.get(paused.id).msg == "Paused"
+    held = _waiting(rt, origin.short_url)
+    with rt.engine._lock:  # a held item that says something else
+        rt.engine._items[held.id].msg = "Look at me"
+    rt.engine.set_paused(True)  # the queue holds: they stay waiting while we look
+    try:
+        rt.engine.start_items([held.id, paused.id])
+        assert (rt.store.get(held.id).msg, rt.store.get(held.id).auto_start) == (
+            "Look at me", True)
+        assert (rt.store.get(paused.id).msg, rt.store.get(paused.id).auto_start) == ("", True)
+    finally:
+        rt.engine.set_paused(False)
+    for item_id in (held.id, paused.id):
+        wait_for(lambda i=item_id: rt.store.get(i).kind == "done", timeout=90,
+                 message="the started items to finish")
+
+
+def test_deleting_a_running_item_removes_it_everywhere(rt: Runtime,
+                                                      origin: MediaOrigin) -> None:
+    added = _running(rt, origin)
+    deleted: list[str] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_DELETED
+                            and deleted.append(e.data["id"]))
+    try:
+        run = rt.engine._runs[added.id]
+        assert rt.engine.delete_items([added.id]) == {added.id: "deleted"}
+        run.thread.join(timeout=30)
+        assert rt.store.get(added.id) is None
+        assert rt.engine.get(added.id) is None and added.id not in rt.engine._runs
+        assert deleted == [added.id]
+        assert not (rt.settings.temp_path / added.id).exists()
+    finally:
+        stop()
+
+
+def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
+                                                        origin: MediaOrigin) -> None:
+    [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
+    children = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+                        timeout=60, message="the playlist's entries")
+    assert rt.store.get(parent.id) is None  # the placeholder is replaced
+    assert len(children) == len(origin.playlist_entry_urls)
+    assert {c.url for c in children} == set(origin.playlist_entry_urls)
+    for child in children:
+        assert child.batch_name and child.batch_name != origin.playlist_url
+        assert child.video_id and child.info["playlist_index"] >= 1
+        assert child.info["playlist"] == child.batch_name  # the playlist's title
+    rt.engine.delete_items([c.id for c in children])
+
+
+def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:
+    with pytest.raises(AppError):
+        rt.engine.add([{"url": "http://127.0.0.1:9/x", "folder": "/etc"}])
+
+
+def test_commands_on_unknown_items(rt: Runtime, origin: MediaOrigin) -> None:
+    for command in (rt.engine.start_items, rt.engine.pause_items, rt.engine.cancel_items):
+        with pytest.raises(AppError) as caught:
+            command(["no-such-item"])
+        assert caught.value.code == "NOT_FOUND"
+    item = _waiting(rt, origin.clip_url)
+    assert rt.engine.pause_items([item.id, "no-such-item"]) == {
+        item.id: "paused", "no-such-item": "not found"}
+    assert rt.engine.cancel_items([item.id, "no-such-item"]) == {
+        item.id: "ok", "no-such-item": "not found"}
