@@ -1,9 +1,14 @@
 """A pool of warm yt-dlp processes (``engine.child``): started ahead of need, replaced when
-killed, retired when idle so that an idle box holds no extra memory."""
+killed, retired when idle so that an idle box holds no extra memory.
+
+Owners: a ``Worker`` belongs to the thread that holds it (the pool, or the caller between
+``acquire`` and ``release``/``discard``); any thread may ``signal_kill`` it, only the holder
+reaps it. The pool's own state belongs to its lock (see ``WorkerPool``)."""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import logging
 import os
@@ -13,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -142,16 +148,32 @@ class Worker:
                 stream.close()  # type: ignore[union-attr]
 
 
-class WorkerPool:
-    """Hands out warm workers; keeps ``spare`` ready while busy; retires idle ones."""
+class State(enum.Enum):
+    """Where a pool's process is. The pool counts its processes by state."""
 
-    def __init__(self, spare: int, idle_timeout: float, capacity: int) -> None:
+    STARTING = "starting"  # launched for the pool, importing yt-dlp (not yet any caller's)
+    IDLE = "idle"  # warm, waiting for a job
+    BUSY = "busy"  # handed out by ``acquire`` (or being started for that caller)
+
+
+class WorkerPool:
+    """Hands out warm workers; keeps ``spare`` ready while busy; retires idle ones.
+
+    Owner: the pool's condition lock guards its idle list and its counts. It is never held
+    across a process start, a wait for one to be ready, a retire or a kill (each may take
+    seconds); those run on the calling thread (or the keeper thread) after it is released.
+    The interface is what a download needs (``acquire``, ``release``, ``discard``, ``close``,
+    ``stats``), so another way of starting processes can take this one's place.
+    """
+
+    def __init__(self, spare: int, idle_timeout: float,
+                 capacity: int | Callable[[], int]) -> None:
         self.spare = spare
-        self.capacity = capacity
+        # Idle processes worth keeping; a function, so that it follows the settings.
+        self._capacity = capacity if callable(capacity) else lambda: capacity
         self.idle_timeout = idle_timeout
         self._idle: list[Worker] = []
-        self._starting = 0
-        self._busy = 0
+        self._count: Counter[State] = Counter()
         # Counts as just used: a spare is warmed at start, so the first download after a boot
         # does not pay for a cold yt-dlp; unused, it retires after the idle timeout.
         self._last_used = time.monotonic()
@@ -162,54 +184,59 @@ class WorkerPool:
 
     def stats(self) -> dict[str, int]:
         with self._cond:
-            return {"idle": len(self._idle), "busy": self._busy, "starting": self._starting}
+            return {"idle": len(self._idle), "busy": self._count[State.BUSY],
+                    "starting": self._count[State.STARTING]}
 
     def pids(self) -> list[int]:
         with self._cond:
             return [w.pid for w in self._idle]
 
     def acquire(self) -> Worker:
+        dead: list[Worker] = []
+        worker = None
         with self._cond:
             if self._closed:
                 raise WorkerDied("the engine is stopping")
-            self._busy += 1
+            self._count[State.BUSY] += 1
             self._last_used = time.monotonic()
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.alive():
-                    self._cond.notify_all()  # the keeper may start a replacement spare
-                    return worker
-                worker.kill()
-            self._cond.notify_all()
+            while self._idle and worker is None:
+                candidate = self._idle.pop()
+                if candidate.alive():
+                    worker = candidate
+                else:
+                    dead.append(candidate)
+            self._cond.notify_all()  # the keeper may start a replacement spare
+        for gone in dead:
+            gone.kill()
+        if worker is not None:
+            return worker
         try:
             worker = Worker()
             worker.wait_ready()
         except (OSError, WorkerDied):
             with self._cond:
-                self._busy -= 1
+                self._count[State.BUSY] -= 1
             raise
         return worker
 
     def release(self, worker: Worker) -> None:
         """Give back a worker that finished its job normally."""
         with self._cond:
-            self._busy -= 1
+            self._count[State.BUSY] -= 1
             self._last_used = time.monotonic()
-            if self._closed or not worker.alive() or worker.jobs >= MAX_JOBS_PER_PROCESS:
-                keep = False
-            else:
-                keep = len(self._idle) < self.capacity
+            keep = (not self._closed and worker.alive() and worker.jobs < MAX_JOBS_PER_PROCESS
+                    and len(self._idle) < self._capacity())
             if keep:
                 self._idle.append(worker)
                 self._cond.notify_all()
-                return
-        worker.retire()
+        if not keep:
+            worker.retire()
 
     def discard(self, worker: Worker) -> None:
         """A worker that was killed or died: reap it; the keeper starts a spare if needed."""
         worker.kill()
         with self._cond:
-            self._busy -= 1
+            self._count[State.BUSY] -= 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -230,15 +257,16 @@ class WorkerPool:
                 if self._closed:
                     return
                 now = time.monotonic()
-                recently_used = self._busy > 0 or now - self._last_used < self.idle_timeout
-                if recently_used and len(self._idle) + self._starting < self.spare:
-                    self._starting += 1
+                busy = self._count[State.BUSY]
+                recently_used = busy > 0 or now - self._last_used < self.idle_timeout
+                if recently_used and len(self._idle) + self._count[State.STARTING] < self.spare:
+                    self._count[State.STARTING] += 1
                     start_one = True
                     wait = None
                 elif not recently_used and self._idle:
                     retire, self._idle = self._idle, []
                     wait = None
-                elif recently_used and self._busy == 0:
+                elif recently_used and busy == 0:
                     wait = self.idle_timeout - (now - self._last_used) + 0.05
                 else:
                     wait = None  # nothing to do until somebody acquires or releases
@@ -252,19 +280,24 @@ class WorkerPool:
                 self._start_spare()
 
     def _start_spare(self) -> None:
+        worker: Worker | None
         try:
             worker = Worker()
             worker.wait_ready()
         except (OSError, WorkerDied) as exc:
             log.warning("could not start a spare download process: %s", exc)
             worker = None
+        late = None  # a spare that became ready after the pool closed
         with self._cond:
-            self._starting -= 1
+            self._count[State.STARTING] -= 1
             if worker is not None and not self._closed:
                 self._idle.append(worker)
-            elif worker is not None:
-                worker.retire()
+            else:
+                late = worker
             self._cond.notify_all()
             if worker is None:
-                # Do not spin on a failing start: back off before the keeper tries again.
+                # Do not spin on a failing start: back off before the keeper tries again
+                # (waiting releases the lock).
                 self._cond.wait(timeout=5)
+        if late is not None:
+            late.retire()

@@ -1,0 +1,60 @@
+"""The worker pool on real processes: its capacity follows the settings, and a process that
+takes its time to retire holds nobody else up (the pool's lock is never held across it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from support.server import wait_for
+
+from appliance.engine.workers import State, WorkerPool
+
+
+def test_capacity_is_read_when_a_worker_comes_back() -> None:
+    capacity = [0]
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=lambda: capacity[0])
+    try:
+        first = pool.acquire()
+        pool.release(first)  # room for none: retired
+        assert pool.stats() == {"idle": 0, "busy": 0, "starting": 0}
+        assert first.proc.poll() is not None
+        capacity[0] = 1  # the settings changed: now one is kept
+        second = pool.acquire()
+        pool.release(second)
+        assert pool.stats() == {"idle": 1, "busy": 0, "starting": 0}
+        assert pool.pids() == [second.pid]
+    finally:
+        pool.close()
+
+
+def test_a_slow_retire_holds_up_no_one() -> None:
+    """A process that does not answer its exit (stopped here) takes seconds to retire; the
+    pool answers and hands out processes meanwhile."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=0)
+    try:
+        stuck = pool.acquire()
+        os.kill(stuck.pid, signal.SIGSTOP)
+        releasing = threading.Thread(target=pool.release, args=(stuck,))
+        releasing.start()
+        wait_for(lambda: pool.stats()["busy"] == 0, timeout=10,
+                 message="the release to give the worker up")
+        assert releasing.is_alive(), "the stopped process retired at once"
+        answered = threading.Event()
+
+        def use_the_pool() -> None:
+            pool.stats()
+            pool.release(pool.acquire())
+            answered.set()
+
+        threading.Thread(target=use_the_pool, daemon=True).start()
+        assert answered.wait(timeout=60), "the pool waited for a retiring process"
+        releasing.join(timeout=30)
+        assert stuck.proc.poll() is not None  # killed in the end
+    finally:
+        pool.close()
+
+
+def test_states_are_named() -> None:
+    assert {s.value for s in State} == {"starting", "idle", "busy"}
