@@ -2,6 +2,9 @@
 
 The options that survive are passed to the download process as an argv list; that process
 turns them into YoutubeDL params with ``yt_dlp.parse_options``, so there is one parser, yt-dlp's.
+
+Owner of the option policy: ``refusal``. Downloads, presets, download fields, the console and
+the options list all ask it; nothing else decides whether an option is allowed.
 """
 
 from __future__ import annotations
@@ -78,10 +81,8 @@ def refusal(name: str, option: Any, value: str | None, context: Context) -> str 
 
 
 def _outtmpl_problem(value: str) -> str | None:
-    try:  # "TYPES:TEMPLATE" exactly as yt-dlp splits it (only on its known output types)
-        templates = _parser().parse_args(["--output", value])[0].outtmpl
-    except optparse.OptParseError as exc:
-        return _reason(exc)
+    # "TYPES:TEMPLATE" exactly as yt-dlp splits it (only on its known output types)
+    templates = _parser().parse_args(["--output", value])[0].outtmpl
     for template in templates.values():
         if problem := template_problem(template):
             return problem
@@ -178,7 +179,8 @@ def _split_long(parser: Any, argv: list[str], i: int, groups: list[Group],
         if not strict:
             groups.append(("", None, [token]))
             return 1
-        kind = "no such" if isinstance(exc, optparse.BadOptionError) else "ambiguous"
+        # AmbiguousOptionError is a kind of BadOptionError: ask for it first
+        kind = "ambiguous" if isinstance(exc, optparse.AmbiguousOptionError) else "no such"
         raise parse_failure(f"{kind} option: {exc.opt_str}") from None
     option = parser._long_opt[name]
     takes = option.takes_value() and not has_value
@@ -197,8 +199,9 @@ def _split_short(parser: Any, argv: list[str], i: int, groups: list[Group],
         flag = "-" + token[pos]
         option = parser._short_opt.get(flag)
         if option is None:
-            if not strict:
-                return 1  # yt-dlp refuses it itself
+            if not strict:  # the rest passes on as it is, and yt-dlp refuses it itself
+                groups.append(("", None, ["-" + token[pos:]]))
+                return 1
             raise parse_failure(f"no such option: {flag}")
         if not option.takes_value():
             groups.append((option.get_opt_string(), option, [flag]))
@@ -242,7 +245,7 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
     """Parse ``cli`` as yt-dlp would; return the argv the policy allows and the options it
     removed. Raises AppError (400) with yt-dlp's reason when the options do not parse.
     """
-    if not cli or not cli.strip():
+    if not cli.strip():
         return CliOptions([], [])
     try:
         argv = shlex.split(cli)
@@ -254,15 +257,14 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
     for name, option, tokens in split_options(argv):
         if option is None:
             raise parse_failure(f"unexpected argument {tokens[0]!r}; URLs are not options")
-        if option.dest == "download_archive":
-            value = option_value(tokens)
-            if value is not None and ARCHIVE_NAME.match(value):
-                archive = value
-                continue
-        if option.dest == "paths" and (inside := paths_folder(option_value(tokens))):
+        value = option_value(tokens)
+        if option.dest == "download_archive" and value is not None \
+                and ARCHIVE_NAME.match(value):
+            archive = value
+            continue
+        if option.dest == "paths" and (inside := paths_folder(value)):
             folder = inside
             continue
-        value = option_value(tokens) if option.takes_value() else None
         if refusal(name, option, value, context) is not None:
             removed.append(name)
         else:
