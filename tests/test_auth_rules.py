@@ -1,0 +1,440 @@
+"""The rules authentication decides by, each on its own and table-driven: the guessing
+throttle, who the client is behind proxies, signed cookies and tickets, password hashes, the
+bounded password checker and what a browser page may do."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+
+from appliance.auth import (
+    COOKIE_NAME,
+    Authenticator,
+    Identity,
+    gen_token,
+    sessions,
+    set_password,
+)
+from appliance.auth.browsers import BrowserPolicy
+from appliance.auth.checker import PasswordChecker
+from appliance.auth.passwords import hash_password, verify_password
+from appliance.auth.proxies import MAX_HOPS, TrustedProxies
+from appliance.auth.throttle import Throttle
+from appliance.errors import AppError
+
+# --- throttle -----------------------------------------------------------------------------
+
+
+def test_the_fifth_failure_blocks_and_the_wait_doubles_up_to_the_cap() -> None:
+    throttle = Throttle(threshold=5, base=0.5, cap=4.0)
+    waits = []
+    for n in range(1, 10):
+        assert throttle.failure("a", now=100.0) == n
+        waits.append(throttle.retry_after("a", now=100.0))
+    assert waits == [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 2.0, 4.0, 4.0]
+    assert throttle.retry_after("a", now=103.0) == 1.0
+    assert throttle.retry_after("a", now=105.0) == 0.0
+    assert throttle.retry_after("b", now=100.0) == 0.0
+
+
+def test_success_resets_and_silence_forgets() -> None:
+    throttle = Throttle(threshold=2, base=1.0, cap=10.0, forget_after=60.0)
+    throttle.failure("a", now=0.0)
+    throttle.failure("a", now=0.0)
+    throttle.success("a")
+    assert throttle.retry_after("a", now=0.0) == 0.0 and len(throttle) == 0
+    throttle.failure("a", now=0.0)
+    assert throttle.failure("a", now=60.0) == 2  # exactly forget_after later: remembered
+    assert throttle.failure("a", now=120.5) == 1  # longer: starts over
+    throttle.success("nobody")  # no entry: nothing happens
+    assert len(throttle) == 1
+
+
+def test_the_table_drops_the_least_recently_failed() -> None:
+    throttle = Throttle(threshold=1, base=1.0, max_entries=2)
+    throttle.failure("a", now=0.0)
+    throttle.failure("b", now=0.0)
+    throttle.failure("a", now=0.0)  # a is now the most recent
+    throttle.failure("c", now=0.0)
+    assert len(throttle) == 2
+    assert throttle.retry_after("b", now=0.0) == 0.0  # dropped
+    assert throttle.retry_after("a", now=0.0) > 0 and throttle.retry_after("c", now=0.0) > 0
+
+
+# --- proxies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("trusted", "peer", "forwarded", "client"), [
+    ((), "192.0.2.9", "198.51.100.1", "192.0.2.9"),  # nobody trusted: the peer
+    (("10.0.0.0/8",), "10.0.0.1", None, "10.0.0.1"),
+    (("10.0.0.0/8",), "10.0.0.1", "", "10.0.0.1"),
+    (("10.0.0.0/8",), "10.0.0.1", "198.51.100.1", "198.51.100.1"),
+    (("10.0.0.0/8",), "10.0.0.1", "6.6.6.6, 198.51.100.1, 10.0.0.2", "198.51.100.1"),
+    (("10.0.0.0/8",), "10.0.0.1", "10.0.0.3, 10.0.0.2", "10.0.0.3"),  # all trusted
+    (("10.0.0.0/8",), "10.0.0.1", "6.6.6.6, unknown", "10.0.0.1"),  # garbage stops it
+    (("10.0.0.0/8",), "10.0.0.1", "198.51.100.1:4711", "198.51.100.1"),
+    (("10.0.0.0/8",), "10.0.0.1", "[2001:db8::1]:443", "2001:db8::1"),
+    (("10.0.0.0/8",), "::ffff:10.0.0.1", "198.51.100.1", "198.51.100.1"),  # mapped peer
+    (("10.0.0.0/8",), "[::ffff:10.0.0.1]:80", "198.51.100.1", "198.51.100.1"),
+    (("10.0.0.0/8",), "not an address", "198.51.100.1", "not an address"),
+    (("10.0.0.0/8",), None, "198.51.100.1", "-"),
+    (("10.0.0.0/8",), "  ", None, "-"),
+    (("2001:db8::/32",), "10.0.0.1", "198.51.100.1", "10.0.0.1"),  # other IP version
+    (("10.0.0.0/8",), "192.0.2.9", "198.51.100.1", "192.0.2.9"),  # untrusted peer
+])
+def test_the_client_behind_proxies(trusted: tuple[str, ...], peer: str | None,
+                                   forwarded: str | None, client: str) -> None:
+    assert TrustedProxies(trusted).client(peer, forwarded) == client
+
+
+def test_only_the_last_hops_are_read() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    chain = ["198.51.100.7"] + ["10.0.0.5"] * MAX_HOPS
+    assert proxies.client("10.0.0.1", ", ".join(chain)) == "10.0.0.5"
+    assert proxies.client("10.0.0.1", ", ".join([*chain[1:], "198.51.100.8"])) == \
+        "198.51.100.8"
+    assert bool(proxies) and not TrustedProxies()
+    assert proxies.trusts_peer("10.1.2.3") and not proxies.trusts_peer("11.0.0.1")
+    assert not proxies.trusts_peer("garbage")
+
+
+# --- cookies and tickets --------------------------------------------------------------------
+
+
+def test_a_signed_cookie_verifies_and_any_change_does_not() -> None:
+    value = sessions.sign("secret", "sid", 1234)
+    assert value.startswith("v1.sid.1234.")
+    assert sessions.verify("secret", value) == ("sid", 1234)
+    version, sid, expires, mac = value.split(".")
+    for bad in (f"v2.{sid}.{expires}.{mac}", f"{version}.other.{expires}.{mac}",
+                f"{version}.{sid}.9999.{mac}", f"{version}.{sid}.{expires}.{mac[:-1]}x",
+                f"{value}.extra", f"{version}.{sid}.{expires}", ""):
+        assert sessions.verify("secret", bad) is None, bad
+    assert sessions.verify("other secret", value) is None
+    odd = sessions.sign("secret", "sid", 0).replace(".0.", ".zz.")
+    assert sessions.verify("secret", odd) is None
+    not_a_number = "v1.sid.soon." + sessions._mac("secret", "v1.sid.soon")
+    assert sessions.verify("secret", not_a_number) is None
+
+
+@pytest.mark.parametrize(("header", "values"), [
+    (None, []), ("", []),
+    ("appliance_session=abc", ["abc"]),
+    ('other=1; appliance_session="q"; appliance_session=two', ["q", "two"]),
+    ("appliance_session", []),
+    (" appliance_session = spaced ", ["spaced"]),
+    ("xappliance_session=no", []),
+])
+def test_cookie_values(header: str | None, values: list[str]) -> None:
+    assert sessions.cookie_values(header) == values
+
+
+def test_tickets_are_single_use_expire_and_are_bounded() -> None:
+    tickets = sessions.Tickets(ttl=10.0, limit=2)
+    first, expires = tickets.issue(now=100.0)
+    assert expires == 110.0
+    assert tickets.redeem(first, now=105.0) is True
+    assert tickets.redeem(first, now=105.0) is False
+    late, _ = tickets.issue(now=100.0)
+    assert tickets.redeem(late, now=110.0) is False  # expires is not "still good"
+    a, _ = tickets.issue(now=200.0)
+    b, _ = tickets.issue(now=200.0)
+    c, _ = tickets.issue(now=200.0)  # over the limit: the oldest goes
+    assert not tickets.redeem(a, now=200.0)
+    assert tickets.redeem(b, now=200.0) and tickets.redeem(c, now=200.0)
+    assert tickets.redeem("never issued", now=200.0) is False
+
+
+def test_expired_tickets_are_pruned_when_new_ones_are_issued() -> None:
+    tickets = sessions.Tickets(ttl=10.0, limit=100)
+    for _ in range(3):
+        tickets.issue(now=0.0)
+    keep, _ = tickets.issue(now=5.0)
+    tickets.issue(now=10.0)  # the first three expired at 10.0
+    assert len(tickets._tickets) == 2
+    assert tickets.redeem(keep, now=10.0)
+
+
+# --- passwords ----------------------------------------------------------------------------
+
+
+def test_a_hash_is_self_describing_and_verifies() -> None:
+    encoded = hash_password("correct horse")
+    scheme, n, r, p, salt, key = encoded.split("$")
+    assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
+    assert salt and key and "correct" not in encoded
+    assert verify_password("correct horse", encoded)
+    assert not verify_password("correct horsE", encoded)
+    assert hash_password("correct horse") != encoded  # a new salt each time
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda e: "",
+    lambda e: e.replace("scrypt$", "bcrypt$"),
+    lambda e: e.replace(f"${2**14}$", "$1$"),
+    lambda e: e.replace(f"${2**14}$", "$3000$"),  # not a power of two
+    lambda e: e.replace(f"${2**14}$", f"${2**21}$"),  # asks for too much memory
+    lambda e: e.replace("$8$1$", "$0$1$"),
+    lambda e: e.replace("$8$1$", "$8$0$"),
+    lambda e: e.replace("$8$1$", "$x$1$"),
+    lambda e: e.rsplit("$", 1)[0] + "$",  # no key
+    lambda e: e.rsplit("$", 1)[0] + "$!!!",
+    lambda e: e + "$extra",
+])
+def test_a_hash_string_that_cannot_be_read_verifies_nothing(mangle) -> None:
+    encoded = hash_password("pw-123456")
+    assert verify_password("pw-123456", mangle(encoded)) is False
+
+
+def test_the_checker_caches_successes_only_for_a_while() -> None:
+    now = [0.0]
+    checker = PasswordChecker(slots=1, ttl=60.0, limit=1, clock=lambda: now[0])
+    encoded = hash_password("pw-123456")
+    assert checker.verify("pw-123456", encoded)
+    assert not checker.verify("wrong-pass", encoded)
+    checker._slots.acquire()  # every slot busy: only a remembered success answers
+    try:
+        assert checker.verify("pw-123456", encoded)
+        with pytest.raises(AppError) as busy:
+            checker.verify("wrong-pass", encoded)
+        assert busy.value.code == "TOO_MANY_REQUESTS"
+        assert busy.value.headers == {"Retry-After": "1"}
+        now[0] = 60.0  # remembered for less than ttl
+        with pytest.raises(AppError):
+            checker.verify("pw-123456", encoded)
+    finally:
+        checker._slots.release()
+
+
+def test_the_checker_remembers_at_most_limit() -> None:
+    checker = PasswordChecker(slots=1, ttl=60.0, limit=1)
+    one, two = hash_password("first-pass"), hash_password("second-pass")
+    assert checker.verify("first-pass", one) and checker.verify("second-pass", two)
+    assert len(checker._verified) == 1
+    checker._slots.acquire()
+    try:
+        assert checker.verify("second-pass", two)  # the newest is kept
+        with pytest.raises(AppError):
+            checker.verify("first-pass", one)
+    finally:
+        checker._slots.release()
+
+
+# --- browsers -----------------------------------------------------------------------------
+
+POLICY = BrowserPolicy(["https://ui.example/", "HTTP://Other.example:8080"], http_port=8081)
+
+
+def _headers(**values: str):
+    named = {k.replace("_", "-").lower(): v for k, v in values.items()}
+    return lambda name: named.get(name.lower())
+
+
+@pytest.mark.parametrize(("headers", "allowed"), [
+    ({}, True),  # not a browser
+    ({"Origin": "https://evil.example"}, False),
+    ({"Origin": "https://evil.example", "Sec_Fetch_Site": "same-origin"}, True),
+    ({"Origin": "https://evil.example", "Sec_Fetch_Site": "cross-site"}, False),
+    ({"Origin": "https://ui.example"}, True),
+    ({"Origin": "https://UI.example/"}, True),
+    ({"Origin": "http://other.example:8080"}, True),
+    ({"Origin": "http://other.example"}, False),
+    ({"Origin": "http://box:8081", "Host": "box:8081"}, True),
+    ({"Origin": "http://box:8081", "Host": "box:8082"}, True),  # the HTTP port, from the ws
+    ({"Origin": "http://box:9000", "Host": "box:8082"}, False),
+    ({"Origin": "http://BOX", "Host": "box:80"}, True),
+    ({"Origin": "https://box", "Host": "box"}, True),  # 443 both
+    ({"Origin": "https://box", "Host": "box:80"}, False),
+    ({"Origin": "http://box:8081", "Host": "other:8081"}, False),
+    ({"Origin": "http://box:8081"}, False),  # no Host
+    ({"Origin": "null", "Host": "box"}, False),
+    ({"Origin": "http://box/path", "Host": "box"}, False),
+    ({"Origin": "http://box?q", "Host": "box"}, False),
+    ({"Origin": "http://u@box", "Host": "box"}, False),
+    ({"Origin": "ftp://box", "Host": "box"}, False),
+    ({"Origin": "http://box:99999", "Host": "box"}, False),
+    ({"Origin": "http://box", "Host": "box:99999"}, False),
+    ({"Origin": "http://box", "Host": "u@box"}, False),
+    ({"Origin": "http://box", "Host": "box/x"}, False),
+])
+def test_which_pages_may_change_something(headers: dict[str, str], allowed: bool) -> None:
+    refusal = POLICY.origin_refusal(_headers(**headers))
+    assert (refusal is None) == allowed, refusal
+    if refusal:
+        assert "YTP_CORS_ORIGINS" in refusal and headers["Origin"][:200] in refusal
+
+
+@pytest.mark.parametrize(("headers", "allowed", "says"), [
+    ({}, True, None),
+    ({"Sec_Fetch_Site": "same-origin", "Sec_Fetch_Mode": "cors"}, True, None),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "cors", "Origin": "https://ui.example"},
+     True, None),
+    ({"Sec_Fetch_Site": "none", "Sec_Fetch_Mode": "navigate", "Sec_Fetch_Dest": "document"},
+     True, None),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "navigate",
+      "Sec_Fetch_Dest": "document", "Sec_Fetch_User": "?1"}, True, None),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "navigate"}, False, "without a click"),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "navigate",
+      "Sec_Fetch_Dest": "document"}, False, "without a click"),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "no-cors",
+      "Sec_Fetch_Dest": "image"}, False, "as a image request"),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "cors", "Sec_Fetch_Dest": "empty"},
+     False, "as a cors-mode request"),
+    ({"Sec_Fetch_Site": "cross-site"}, False, "as a unknown-mode request"),
+    ({"Sec_Fetch_Site": "cross-site", "Sec_Fetch_Mode": "navigate",
+      "Sec_Fetch_Dest": "iframe", "Sec_Fetch_User": "?1"}, False, "as a iframe request"),
+])
+def test_which_quick_adds_are_refused(headers: dict[str, str], allowed: bool,
+                                      says: str | None) -> None:
+    refusal = POLICY.quick_add_refusal(_headers(**headers))
+    assert (refusal is None) == allowed
+    if says:
+        assert says in refusal
+
+
+def test_listed_origins_are_compared_without_case_or_trailing_slash() -> None:
+    assert POLICY.listed(" https://UI.example/ ") and not POLICY.listed(None)
+    assert not POLICY.listed("https://ui.example.evil")
+
+
+# --- the authenticator ------------------------------------------------------------------------
+
+
+def _authenticator(tmp_path: Path, **env: str) -> Authenticator:
+    return Authenticator(make_settings(tmp_path, **env))
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_each_credential_names_how_it_was_given(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    token = gen_token(auth.settings.current.config_path)
+    assert auth.authenticate(address="a", authorization=_basic("u", "pw-123456")) == \
+        Identity("u", "basic")
+    key = base64.urlsafe_b64encode(b"u:pw-123456").decode()
+    assert auth.authenticate(address="a", query={"apikey": key}) == Identity("u", "apikey")
+    assert auth.authenticate(address="a", authorization=f"Token {token}") == \
+        Identity("appliance", "token")
+    session = auth.login("u", "pw-123456", address="a", remember=False)
+    session_id = session.cookie.split(".")[1]
+    assert auth.authenticate(address="a", cookie=f"{COOKIE_NAME}={session.cookie}") == \
+        Identity("session", "session", session_id)
+
+
+def test_an_apikey_whose_plus_became_a_space_still_works(tmp_path: Path) -> None:
+    password = "pw>>>>>~~"  # "u:pw>>>>>~~" in standard base64 has a "+" (and no "/")
+    assert "+" in base64.b64encode(f"u:{password}".encode()).decode()
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD=password)
+    key = base64.b64encode(f"u:{password}".encode()).decode()
+    assert auth.authenticate(address="a", query=f"apikey={key}") == Identity("u", "apikey")
+
+
+@pytest.mark.parametrize(("authorization", "kind"), [
+    ("Token wrong", "token"), (_basic("u", "nope-nope"), "basic"), ("Bearer x", "unreadable"),
+])
+def test_failures_are_logged_by_kind(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                     authorization: str, kind: str) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    with pytest.raises(AppError) as caught:
+        auth.authenticate(address="203.0.113.5", authorization=authorization)
+    assert caught.value.code == "UNAUTHORIZED"
+    assert f"authentication failed from 203.0.113.5: invalid credentials ({kind}) " \
+           f"(failure 1)" in caplog.text
+
+
+def test_logout_says_whether_a_session_ended(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    assert auth.logout(f"{COOKIE_NAME}=v1.x.1.y") is False  # no secret yet: nothing to end
+    session = auth.login("u", "pw-123456", address="a", remember=True)
+    cookie = f"{COOKIE_NAME}={session.cookie}"
+    assert auth.logout(cookie) is True
+    assert auth.logout(cookie) is False
+    with pytest.raises(AppError):
+        auth.authenticate(address="a", cookie=cookie)
+
+
+def test_a_session_store_that_cannot_be_written_is_a_503(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    auth.file.path.mkdir(parents=True)  # the auth file's name is taken by a folder
+    with pytest.raises(AppError) as caught:
+        auth.login("u", "pw-123456", address="a", remember=False)
+    assert caught.value.code == "UNAVAILABLE"
+    assert caught.value.message == "The session store cannot be written; see the server log."
+    assert f"cannot update {auth.file.path}: " in caplog.text
+
+
+def test_quick_add_refusals_say_what_to_do() -> None:
+    loaded = POLICY.quick_add_refusal(_headers(Sec_Fetch_Site="cross-site",
+                                               Sec_Fetch_Mode="no-cors", Sec_Fetch_Dest="script"))
+    assert loaded == ("Refused: another page loaded this URL as a script request. It adds to "
+                      "the queue only when a person opens it (a link, a bookmark or a "
+                      "bookmarklet) or a program that is not a browser calls it.")
+    pushed = POLICY.quick_add_refusal(_headers(Sec_Fetch_Site="cross-site",
+                                               Sec_Fetch_Mode="navigate"))
+    assert pushed == ("Refused: another page navigated here without a click. It adds to the "
+                      "queue only when a person opens it (a link, a bookmark or a bookmarklet).")
+
+
+def test_describe_names_every_source(tmp_path: Path) -> None:
+    assert _authenticator(tmp_path / "open").describe() == "none"
+    auth = _authenticator(tmp_path / "env", YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    assert auth.describe() == "YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD"
+    set_password(auth.settings.current.config_path, "web-pass-1")
+    assert auth.describe() == ("YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD and web passwd "
+                               f"({auth.file.path})")
+    broken = _authenticator(tmp_path / "broken")
+    broken.file.folder.mkdir(parents=True)
+    broken.file.path.write_text("{not json")
+    assert broken.describe() == f"unreadable {broken.file.path} (nothing accepted from it)"
+
+
+def test_an_open_service_names_everyone_anonymous(tmp_path: Path) -> None:
+    assert _authenticator(tmp_path).authenticate(address="a") == Identity("anonymous", "open")
+
+
+def test_a_blocked_address_is_told_when_to_come_back(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    for _ in range(5):
+        with pytest.raises(AppError):
+            auth.authenticate(address="b", authorization="Token wrong")
+    with pytest.raises(AppError) as blocked:
+        auth.authenticate(address="b", authorization=_basic("u", "pw-123456"))
+    assert blocked.value.code == "TOO_MANY_REQUESTS"
+    assert blocked.value.message == "Too many failed attempts; try again later."
+    assert blocked.value.headers == {"Retry-After": "1"}
+
+
+def test_a_login_clears_the_addresss_failures_and_is_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="appliance.auth")
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    for _ in range(4):
+        with pytest.raises(AppError):
+            auth.login("u", "wrong-pass", address="c", remember=False)
+    auth.login("u", "pw-123456", address="c", remember=True)
+    assert "login from c as u (remembered)" in caplog.text
+    assert auth.throttle.retry_after("c", now=auth.clock()) == 0.0 and len(auth.throttle) == 0
+
+
+def test_the_auth_file_says_when_it_is_reloaded_or_refused(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="appliance.auth")
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    assert auth.state().password is not None  # first read: nothing said
+    assert "reloaded" not in caplog.text
+    gen_token(config)
+    assert auth.state().token is not None
+    assert f"{auth.file.path} changed; reloaded" in caplog.text
+    auth.file.path.write_text("[]")
+    assert auth.state().broken
+    assert f"{auth.file.path}: cannot read: " in caplog.text
+    assert "refusing every credential from it until it is fixed (appliance web passwd " \
+           "rewrites it)" in caplog.text
