@@ -8,18 +8,22 @@
 # folder; reusing one resumes a run), MUTATION_JOBS (mutants at a time, default 2),
 # MUTATION_SAMPLE=N (every Nth mutant only, for a figure within the time at hand).
 set -euo pipefail
+
+# The whole script is read before it runs: editing it meanwhile cannot derail a long run.
+main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
 target="${1:?usage: bench/mutation.sh auth|options|engine}"
 
 case "$target" in
-  auth)    mutate="appliance/auth/*";           tests="tests/test_auth.py" ;;
+  auth)    mutate="appliance/auth/*"
+           tests="tests/test_auth.py tests/test_auth_rules.py tests/test_cross_site.py tests/test_guessing.py" ;;
   options) mutate="appliance/engine/options.py"
-           tests="tests/test_shaping.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
-  # The engine's state transitions: only the methods that change an item's state are
-  # mutated (see bench/mutation_engine.txt); the tests are the ones that drive them.
-  engine)  mutate="appliance/engine/engine.py"
-           tests="tests/test_store_before_announce.py tests/test_file_removal.py tests/test_engine.py" ;;
+           tests="tests/test_option_policy.py tests/test_shaping.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
+  # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine
+  # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
+  engine)  mutate="appliance/engine/engine.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py"
+           tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_engine.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
@@ -27,11 +31,15 @@ esac
 
 scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
 mkdir -p "$scratch"
-cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$scratch/"
+cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" "$here/docs" \
+  "$scratch/"
 {  # lists: one value a line
   echo "[mutmut]"
   echo "source_paths = appliance"
-  echo "only_mutate = $mutate"
+  echo "also_copy ="
+  printf '    %s\n' README.md docs  # the documents some tests compare the service's answers with
+  echo "only_mutate ="
+  for path in $mutate; do echo "    $path"; done
   echo "pytest_add_cli_args_test_selection ="
   for test in $tests; do echo "    $test"; done
   echo "pytest_add_cli_args ="
@@ -40,8 +48,10 @@ cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$scratch/"
 cd "$scratch"
 names=()
 if [ "$target" = engine ]; then
-  while read -r method; do
-    [ -n "$method" ] && names+=("appliance.engine.engine.xǁDownloadEngineǁ${method}__mutmut_*")
+  names+=("appliance.engine.runs.*")
+  while read -r module class method; do
+    [[ -z "$module" || "$module" == \#* ]] && continue
+    names+=("appliance.engine.${module}.xǁ${class}ǁ${method}__mutmut_*")
   done < "$here/bench/mutation_engine.txt"
 fi
 if [ -n "${MUTATION_SAMPLE:-}" ]; then
@@ -77,3 +87,6 @@ if stats.exists():
           f"({share:.1f} %); no tests {s.get('no_tests', 0)}, survived {s['survived']}")
 PY
 echo "scratch folder: $scratch"
+}
+
+main "$@"
