@@ -438,3 +438,50 @@ def test_the_auth_file_says_when_it_is_reloaded_or_refused(
     assert f"{auth.file.path}: cannot read: " in caplog.text
     assert "refusing every credential from it until it is fixed (appliance web passwd " \
            "rewrites it)" in caplog.text
+
+
+def test_what_a_foreign_page_is_told() -> None:
+    assert POLICY.origin_refusal(_headers(Origin="https://evil.example")) == (
+        "Requests from pages on https://evil.example are refused: only the service's own "
+        "pages and the origins listed in YTP_CORS_ORIGINS may send them.")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({}, "Authentication required."),
+    ({"query": "apikey="}, "Invalid credentials."),  # an empty key is a wrong key
+    ({"authorization": "Token  wrong"}, "Invalid credentials."),
+])
+def test_401s_name_the_realm_and_the_reason(tmp_path: Path, kwargs: dict, message: str) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    with pytest.raises(AppError) as caught:
+        auth.authenticate(address="a", **kwargs)
+    assert (caught.value.code, caught.value.message) == ("UNAUTHORIZED", message)
+    assert caught.value.headers == {"WWW-Authenticate": 'Basic realm="appliance", '
+                                                        'charset="UTF-8"'}
+
+
+def test_credentials_in_every_form_a_client_sends_them(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    token = gen_token(auth.settings.current.config_path)
+    key = base64.urlsafe_b64encode(b"u:pw-123456").decode()
+    assert auth.authenticate(address="a", query={"apikey": [key]}).method == "apikey"
+    assert auth.authenticate(address="a", authorization=f"Token  {token}").method == "token"
+
+
+def test_logout_before_any_login_ends_nothing(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path)
+    set_password(auth.settings.current.config_path, "web-pass-1")  # no secret until a login
+    assert auth.logout(f"{COOKIE_NAME}=v1.x.1.y") is False
+
+
+def test_log_lines_are_whole(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="appliance.auth")
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    auth.login("u", "pw-123456", address="d", remember=False)
+    assert "login from d as u (browser session)" in [r.getMessage() for r in caplog.records]
+    auth.file.path.unlink()
+    auth.file.path.mkdir()
+    with pytest.raises(AppError):
+        auth.login("u", "pw-123456", address="d", remember=False)
+    [line] = [r.getMessage() for r in caplog.records if "cannot update" in r.getMessage()]
+    assert line.startswith(f"cannot update {auth.file.path}: ") and "Is a directory" in line
