@@ -4,6 +4,7 @@ start after pause, delete of a running item, and what a playlist's entries inher
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import make_settings
@@ -175,3 +176,23 @@ def test_commands_on_unknown_items(rt: Runtime, origin: MediaOrigin) -> None:
         item.id: "paused", "no-such-item": "not found"}
     assert rt.engine.cancel_items([item.id, "no-such-item"]) == {
         item.id: "ok", "no-such-item": "not found"}
+
+
+def test_progress_and_a_finished_download_record_its_bytes(rt: Runtime,
+                                                           origin: MediaOrigin) -> None:
+    progress: list[dict] = []
+    [added] = rt.engine.add([{"url": origin.slow_url_at(400_000), "template": "bytes.%(ext)s"}])
+    stop = rt.bus.subscribe(lambda e: e.progress and e.data.get("id") == added.id
+                            and progress.append(e.data))
+    try:
+        done = wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done" and i,
+                        timeout=120, message="the download to finish")
+    finally:
+        stop()
+    assert done.status == "finished", done.error
+    size = (Path(done.download_folder) / done.filename).stat().st_size
+    assert done.file_size == done.downloaded_bytes == done.total_bytes == size
+    assert done.video_id == "slow"  # from the download's own info
+    seen = [p for p in progress if p["downloaded_bytes"] is not None]
+    assert seen and all(0 < p["downloaded_bytes"] <= size for p in seen)
+    assert all(p["percent"] is None or 0 <= p["percent"] <= 100 for p in seen)
