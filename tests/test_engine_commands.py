@@ -58,8 +58,9 @@ def test_editing_a_waiting_item(rt: Runtime, origin: MediaOrigin) -> None:
         stored = rt.store.get(item.id)
         assert (stored.title, stored.cli, stored.folder) == ("mine", "-f best", "sub")
         assert seen and seen[-1]["title"] == "mine"
+        announced = len(seen)
         again, changed = rt.engine.update_item(item.id, {"title": "mine"})
-        assert not changed and again.title == "mine" and len(seen) == 1
+        assert not changed and again.title == "mine" and len(seen) == announced
         with pytest.raises(AppError, match="must be a path inside"):
             rt.engine.update_item(item.id, {"folder": "../out"})
     finally:
@@ -178,13 +179,15 @@ def test_commands_on_unknown_items(rt: Runtime, origin: MediaOrigin) -> None:
         item.id: "ok", "no-such-item": "not found"}
 
 
-def test_progress_and_a_finished_download_record_its_bytes(rt: Runtime,
+def test_progress_and_a_finished_download_record_its_bytes_and_title(rt: Runtime,
                                                            origin: MediaOrigin) -> None:
     progress: list[dict] = []
     [added] = rt.engine.add([{"url": origin.slow_url_at(400_000), "template": "bytes.%(ext)s"}])
     stop = rt.bus.subscribe(lambda e: e.progress and e.data.get("id") == added.id
                             and progress.append(e.data))
     try:
+        wait_for(lambda: progress, timeout=60, message="progress")
+        assert rt.engine.update_item(added.id, {"title": "named while running"})[1]
         done = wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done" and i,
                         timeout=120, message="the download to finish")
     finally:
@@ -193,6 +196,7 @@ def test_progress_and_a_finished_download_record_its_bytes(rt: Runtime,
     size = (Path(done.download_folder) / done.filename).stat().st_size
     assert done.file_size == done.downloaded_bytes == done.total_bytes == size
     assert done.video_id == "slow"  # from the download's own info
+    assert done.title == "named while running"  # a person's title wins over the site's
     seen = [p for p in progress if p["downloaded_bytes"] is not None]
     assert seen and all(0 < p["downloaded_bytes"] <= size for p in seen)
     assert all(p["percent"] is None or 0 <= p["percent"] <= 100 for p in seen)

@@ -181,7 +181,7 @@ class Downloading:
             item.video_id = str(summary.get("id") or item.video_id)
             item.info = {**item.info, **summary}
             # a title the person gave while it ran wins over the site's
-            titled = "title" in run.edits
+            titled = "title" in run.edited
             item.title = item.title if titled else summary.get("title") or item.title
             self._apply_edits(run)
             done = dataclasses.replace(item)

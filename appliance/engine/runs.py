@@ -63,6 +63,7 @@ class Run:
     # the item's new state is announced.
     handed_back: bool = False
     edits: dict[str, Any] = dataclasses.field(default_factory=dict)
+    edited: set[str] = dataclasses.field(default_factory=set)  # every field ever asked for
     # Where the job writes, fixed when it starts: the settings may change while it runs.
     home: Path | None = None
     temp: Path | None = None
@@ -88,6 +89,7 @@ class Run:
         if self.ended:
             return False
         self.edits.update(changes)
+        self.edited.update(changes)
         return True
 
     def take_edits(self) -> dict[str, Any]:
