@@ -13,6 +13,7 @@ import html
 import json
 import logging
 import os
+import select
 import shutil
 import socket
 import struct
@@ -345,6 +346,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             self.close_connection = True
 
+    def _client_gone(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+
     def _trickle(
         self, fh: IO[bytes], start: int, length: int, rate: int, stall_after: int | None = None
     ) -> None:
@@ -358,7 +366,10 @@ class _Handler(BaseHTTPRequestHandler):
             while sent < length:
                 if stall_after is not None and sent >= stall_after:
                     # A server that stops sending but keeps the connection: a stuck download.
-                    stop.wait()
+                    # It lets go once the client hangs up, so that a later count of open
+                    # connections (active_connections) is not fooled by a stall long gone.
+                    while not stop.wait(0.2) and not self._client_gone():
+                        pass
                     self.close_connection = True
                     return
                 # Pace against the start time rather than per chunk so timer slop does not add up.
