@@ -97,6 +97,7 @@ class Status:
     ``appliance web passwd``), never through the API."""
 
     def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.auth = runtime.auth
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -109,7 +110,7 @@ class Status:
                     query=req.params, cookie=req.get_header("Cookie"))
                 # A session or ticket names no user: the service has one (the login's).
                 name = identity.user if identity.method not in {"session", "ticket"} else (
-                    self.auth.settings.auth_username or USERNAME)
+                    self.runtime.settings.auth_username or USERNAME)
                 user = {"username": name}
         resp.media = {"disabled": not self.auth.enabled, "setup_required": False,
                       "authenticated": user is not None, "user": user}
