@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,17 @@ def _to_origins(value: Any) -> tuple[str, ...]:
             raise ValueError(f"expected origins like https://host:port, got {part!r}")
         origins.append(f"{url.scheme.lower()}://{url.netloc.lower()}")
     return tuple(dict.fromkeys(origins))
+
+
+def _to_zone(value: Any) -> str:
+    """An IANA time zone name (``Europe/Berlin``); empty: the system's."""
+    name = _to_str(value).strip()
+    if name:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected a time zone like Europe/Berlin, got {name!r}") from None
+    return name
 
 
 def _to_networks(value: Any) -> tuple[str, ...]:
@@ -218,6 +230,19 @@ FIELDS: tuple[Field, ...] = (
         "Quiet seconds before a chat (Apprise) target gets one summary of a burst; 0: no "
         "merging.", 0, 600,
     ),
+    Field("tasks_timezone", "", _to_zone,
+          "Time zone of task timers (IANA name, e.g. Europe/Berlin); empty: the system's."),
+    Field(
+        "tasks_spread", 30.0, _to_float,
+        "Largest random delay in seconds added to a timed task run, so that tasks due in the "
+        "same minute do not all start at once.", 0, 3600,
+    ),
+    Field("tasks_concurrency", 2, _to_int, "Task runs (feed reads, listings) at once.", 1, 16),
+    Field("executions_kept", 500, _to_int, "Task executions kept (the newest).", 10, 100000),
+    Field(
+        "youtube_base_url", "https://www.youtube.com", _to_str,
+        "Where YouTube channel and playlist feeds (feeds/videos.xml) are read.",
+    ),
 )
 
 
@@ -263,6 +288,11 @@ class Settings:
     notify_retries: int
     notify_retry_delay: float
     notify_burst_window: float
+    tasks_timezone: str
+    tasks_spread: float
+    tasks_concurrency: int
+    executions_kept: int
+    youtube_base_url: str
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

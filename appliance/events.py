@@ -35,6 +35,8 @@ LOG_INFO = "log_info"
 LOG_SUCCESS = "log_success"
 LOG_WARNING = "log_warning"
 LOG_ERROR = "log_error"
+# A scheduled task's run queued something (appliance.tasks).
+TASK_DISPATCHED = "task_dispatched"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ from .notify import Notifier
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
+from .store.tasks import TaskStore
+from .tasks import TaskService
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ class Runtime:
         self.notifier = Notifier(held, self.notifications, self.bus)
         self.url_info = UrlInfo(self.engine.extract_url, self.engine.presets, held)
         self.service = QueueService(self)
+        self.tasks = TaskService(lambda: self.settings, TaskStore(self.store.entities),
+                                 self.store, self.engine, self.bus)
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer
@@ -117,6 +121,7 @@ class Runtime:
             log.info("authentication is on: %s", self.auth.describe())
         self.notifier.start()  # before the engine, so that no event of the start is missed
         self.engine.start()
+        self.tasks.start()
         if self.websocket is not None:
             self.websocket.start()
         self.backups.start()
@@ -128,6 +133,7 @@ class Runtime:
         if self.websocket is not None:
             self.websocket.stop()
         self.backups.stop()
+        self.tasks.stop()  # before the engine: a run may be queuing items
         self.engine.stop()
         self.notifier.stop()  # after the engine: its last events are delivered (bounded wait)
         self.store.close()

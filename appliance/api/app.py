@@ -19,6 +19,7 @@ from . import (
     dl_fields,
     docs_files,
     errors,
+    executions,
     flasharr,
     flasharr_queue,
     history,
@@ -27,6 +28,7 @@ from . import (
     openapi,
     presets,
     system,
+    tasks,
     ytdlp,
 )
 from .cors import CORS, ForeignPages
@@ -37,7 +39,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 # so a family added here must document its routes (tests/test_openapi.py checks).
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
-    openapi, presets, dl_fields, conditions, archive, command, notifications,
+    openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
 )
 
 

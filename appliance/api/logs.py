@@ -17,7 +17,6 @@ from .schemas import error, json_response, query
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 150
-MAX_BATCH = 200  # log lines in one write of the stream
 # Far more entries than five 5 MB files hold; a larger offset is a client's mistake (and past
 # 2**63 it could not even be written back in the JSON answer).
 MAX_OFFSET = 2**31 - 1
@@ -74,30 +73,9 @@ def _line_event(line: str, created: float) -> bytes:
 
 
 def _log_lines(handler: LogFileHandler, watch: sse.Watch) -> Iterator[bytes]:
-    subscription = handler.subscribe()
-    try:
-        yield sse.HELLO
-        watch.wrote()
-        while not watch.should_end():
-            item = subscription.get(sse.POLL_SECONDS)
-            if item is None:
-                if watch.ping_due():
-                    yield sse.PING
-                    watch.wrote()
-                continue
-            chunk = bytearray(_line_event(*item))
-            for _ in range(MAX_BATCH - 1):  # what else is waiting goes in the same write
-                item = subscription.get_nowait()
-                if item is None:
-                    break
-                chunk += _line_event(*item)
-            dropped = subscription.take_dropped()
-            if dropped:
-                chunk += sse.comment(f"{dropped} line(s) dropped: the client reads too slowly")
-            yield bytes(chunk)
-            watch.wrote()
-    finally:
-        handler.unsubscribe(subscription)
+    subscription = handler.subscribe()  # on first iteration: a body never sent subscribes not
+    yield from sse.lines(subscription, lambda: handler.unsubscribe(subscription), watch,
+                         _line_event)
 
 
 class LogStream:

@@ -21,17 +21,19 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import falcon
 import orjson
 
 from .. import errors
+from ..logs import LogSubscription
 from ..runtime import Runtime
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
+MAX_BATCH = 200  # lines in one write of a stream
 PING = b": ping\n\n"
 HELLO = b"retry: 3000\n\n"  # sent first, so the client gets the headers at once
 
@@ -161,3 +163,36 @@ def respond(resp: falcon.Response, chunks: Iterator[bytes], slots: StreamSlots) 
     resp.cache_control = ["no-cache"]
     resp.set_header("X-Accel-Buffering", "no")  # nginx: pass chunks through as they come
     resp.stream = StreamBody(chunks, slots)
+
+
+def lines(subscription: LogSubscription, release: Callable[[], None], watch: Watch,
+          render: Callable[[str, float], bytes],
+          finished: Callable[[], bool] = lambda: False) -> Iterator[bytes]:
+    """A stream of the lines ``subscription`` receives, each rendered as an event, batched
+    while more wait; ends when the client leaves, the service stops, or ``finished()`` says
+    so and nothing is left to send. ``release`` ends the subscription."""
+    try:
+        yield HELLO
+        watch.wrote()
+        while not watch.should_end():
+            item = subscription.get(POLL_SECONDS)
+            if item is None:
+                if finished():
+                    return
+                if watch.ping_due():
+                    yield PING
+                    watch.wrote()
+                continue
+            chunk = bytearray(render(*item))
+            for _ in range(MAX_BATCH - 1):  # what else is waiting goes in the same write
+                item = subscription.get_nowait()
+                if item is None:
+                    break
+                chunk += render(*item)
+            dropped = subscription.take_dropped()
+            if dropped:
+                chunk += comment(f"{dropped} line(s) dropped: the client reads too slowly")
+            yield bytes(chunk)
+            watch.wrote()
+    finally:
+        release()

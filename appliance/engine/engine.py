@@ -585,6 +585,20 @@ class DownloadEngine(Extraction, Downloading):
                            "DOWNLOAD_ERROR")
         return result.get("info") or {}
 
+    def list_entries(self, url: str, preset: str) -> dict[str, Any]:
+        """What yt-dlp lists behind ``url`` without reading each entry (a flat playlist:
+        title, id and ``entries`` of url/title/id/ie_key; a single video's summary
+        otherwise), through a warm process. For scheduled tasks."""
+        item = Item(id=new_id(), url=url, preset=preset)
+        try:
+            result = self.run_job("extract", item)
+        finally:
+            self._remove_temp(item)
+        if result.get("type") == "error":
+            raise AppError(result.get("message") or "could not list the URL's entries",
+                           "DOWNLOAD_ERROR")
+        return result.get("summary") or {}
+
     def run_job(
         self, op: str, item: Item, *, register: str | None = None, **extra: Any
     ) -> dict[str, Any]:

@@ -21,6 +21,7 @@ EVENTS: tuple[str, ...] = (
     events.LOG_SUCCESS,
     events.LOG_WARNING,
     events.LOG_ERROR,
+    events.TASK_DISPATCHED,
     TEST,
 )
 

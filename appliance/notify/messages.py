@@ -85,6 +85,10 @@ def describe(name: str, data: Any) -> Message:
     if name == TEST:
         return Message("Test notification",
                        str(data.get("message") or f"A test from appliance {__version__}."), INFO)
+    if name == events.TASK_DISPATCHED:
+        return Message(f"Task {data.get('name')}: {data.get('queued')} new",
+                       f"Task {data.get('name')} queued {data.get('queued')} new item(s) of "
+                       f"{data.get('found')} found.\n{data.get('url') or ''}", INFO)
     if name.startswith("log_"):
         level = name.removeprefix("log_")
         kind = {"error": FAILURE, "warning": WARNING, "success": SUCCESS}.get(level, INFO)

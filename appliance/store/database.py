@@ -33,6 +33,8 @@ _WAL_FILES: weakref.WeakKeyDictionary[orm.Database, Path] = weakref.WeakKeyDicti
 
 
 def _define_entities(db: orm.Database) -> SimpleNamespace:
+    from .tasks import define_task_entities  # tasks.py uses write_session from here
+
     class ItemRow(db.Entity):
         _table_ = "items"
         id = orm.PrimaryKey(str)
@@ -123,7 +125,8 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
 
     return SimpleNamespace(Item=ItemRow, DownloadFolder=DownloadFolderRow, Preset=PresetRow,
                            DlField=DlFieldRow, Condition=ConditionRow,
-                           NotificationTarget=NotificationTargetRow)
+                           NotificationTarget=NotificationTargetRow,
+                           **define_task_entities(db))
 
 
 # Every list the API offers filters on kind (+ status) and sorts by creation time. Pony refuses

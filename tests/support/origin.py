@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, NamedTuple
 
+from .feeds import Feeds
+
 log = logging.getLogger(__name__)
 
 # Bump when the generation recipe changes so stale caches in a reused root are not served.
@@ -268,6 +270,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_file(origin.path_for(path), rate=rate,
                                 stall_after=int(stall[-1]) if stall else None)
             return
+        feed = origin.feeds.answer(path, urllib.parse.parse_qs(parsed.query))
+        if feed is not None:
+            status, body, content_type = feed
+            if status != HTTPStatus.OK:
+                self.send_error(status)
+            else:
+                self._send_bytes(body, content_type)
+            return
         page = origin._page(path, urllib.parse.parse_qs(parsed.query))
         if page is not None:
             self._send_bytes(*page)
@@ -403,6 +413,8 @@ class MediaOrigin:
         self._big_lock = threading.Lock()
         self._big: dict[str, Path] = {}
         self._routes: dict[str, Path] = {}
+        # Feeds with entry lists a test sets (tests/support/feeds.py).
+        self.feeds = Feeds(self._stop_event)
 
     # ---- lifecycle -------------------------------------------------------------------------
 

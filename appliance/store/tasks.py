@@ -1,0 +1,266 @@
+"""Scheduled tasks, their executions (runs) and the entries a task was told to treat as done.
+
+Read and written as plain dicts; rows never leave a ``db_session``. The entities are defined
+by ``define_task_entities``, which ``database._define_entities`` calls: one database, one
+mapping.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pony import orm
+
+from ..errors import CONFLICT, AppError
+from .database import write_session
+
+# What a task holds (the contract's fields, then what a person asks first).
+TASK_FIELDS = (
+    "name", "url", "timer", "preset", "folder", "template", "cli", "cookies", "config",
+    "auto_start", "handler_enabled", "enabled", "published_after", "keep_newest", "keep_days",
+)
+STATE_FIELDS = ("created_at", "last_run_at", "last_status", "last_error", "last_found",
+                "last_queued", "failures")
+EXECUTION_FIELDS = ("task_id", "task_name", "trigger", "status", "started_at", "finished_at",
+                    "found", "queued", "skipped", "failed", "error", "handler")
+# An execution's log, kept with it: its newest lines only.
+MAX_LOG_LINES = 500
+
+RUNNING = "running"
+SUCCESS = "success"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+
+
+def define_task_entities(db: orm.Database) -> dict[str, Any]:
+    class TaskRow(db.Entity):
+        _table_ = "tasks"
+        id = orm.PrimaryKey(int, auto=True)
+        name = orm.Required(str, unique=True)
+        url = orm.Required(str, 8192)
+        timer = orm.Optional(str)
+        preset = orm.Optional(str)
+        folder = orm.Optional(str)
+        template = orm.Optional(str)
+        cli = orm.Optional(orm.LongStr, lazy=False)
+        cookies = orm.Optional(orm.LongStr, lazy=False)
+        config = orm.Optional(orm.Json)
+        auto_start = orm.Required(bool, default=True)
+        handler_enabled = orm.Required(bool, default=True)
+        enabled = orm.Required(bool, default=True)
+        published_after = orm.Optional(str)  # ISO date; empty: every entry
+        keep_newest = orm.Optional(int)  # retention: 0 keeps all
+        keep_days = orm.Optional(int)  # retention: 0 keeps all
+        created_at = orm.Required(float)
+        last_run_at = orm.Optional(float)
+        last_status = orm.Optional(str)
+        last_error = orm.Optional(orm.LongStr, lazy=False)
+        last_found = orm.Optional(int)
+        last_queued = orm.Optional(int)
+        failures = orm.Required(int, default=0)  # runs failed in a row
+
+    class ExecutionRow(db.Entity):
+        _table_ = "executions"
+        id = orm.PrimaryKey(int, auto=True)
+        task_id = orm.Required(int, index=True)
+        task_name = orm.Required(str)
+        trigger = orm.Required(str)  # timer | manual | startup | create
+        status = orm.Required(str, index=True)
+        handler = orm.Optional(str)
+        started_at = orm.Required(float)
+        finished_at = orm.Optional(float)
+        found = orm.Required(int, default=0)
+        queued = orm.Required(int, default=0)
+        skipped = orm.Required(int, default=0)
+        failed = orm.Required(int, default=0)
+        error = orm.Optional(orm.LongStr, lazy=False)
+        log = orm.Optional(orm.Json)
+
+    class TaskEntryRow(db.Entity):
+        """An entry ``mark`` (or retention) recorded as done for a task: never queued again
+        by it, whether or not a download archive applies."""
+        _table_ = "task_entries"
+        task_id = orm.Required(int)
+        key = orm.Required(str, 2048)
+        orm.PrimaryKey(task_id, key)
+
+    return {"Task": TaskRow, "Execution": ExecutionRow, "TaskEntry": TaskEntryRow}
+
+
+def _task(row: Any) -> dict[str, Any]:
+    data = {"id": row.id}
+    for name in (*TASK_FIELDS, *STATE_FIELDS):
+        data[name] = getattr(row, name)
+    data["config"] = dict(row.config or {})
+    for name in ("keep_newest", "keep_days", "last_found", "last_queued"):
+        data[name] = data[name] or 0
+    data["last_error"] = row.last_error or ""
+    return data
+
+
+def _execution(row: Any, with_log: bool = False) -> dict[str, Any]:
+    data = {"id": row.id, **{name: getattr(row, name) for name in EXECUTION_FIELDS}}
+    data["error"] = row.error or ""
+    if with_log:
+        data["log"] = list(row.log or [])
+    return data
+
+
+class TaskStore:
+    def __init__(self, entities: Any) -> None:
+        self._task = entities.Task
+        self._execution = entities.Execution
+        self._entry = entities.TaskEntry
+        self._db = self._task._database_
+
+    def release_thread(self) -> None:
+        self._db.disconnect()
+
+    # --- tasks --------------------------------------------------------------------------
+
+    def all(self) -> list[dict[str, Any]]:
+        with orm.db_session:
+            return [_task(r) for r in orm.select(r for r in self._task).order_by(self._task.id)]
+
+    def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        offset = (page - 1) * per_page
+        with orm.db_session:
+            query = orm.select(r for r in self._task).order_by(self._task.id)
+            total = query.count()
+            if offset >= total:
+                return [], total
+            return [_task(r) for r in query.limit(per_page, offset=offset)], total
+
+    def get(self, task_id: int) -> dict[str, Any] | None:
+        with orm.db_session:
+            row = self._task.get(id=task_id)
+            return _task(row) if row is not None else None
+
+    def names(self) -> set[str]:
+        with orm.db_session:
+            return set(orm.select(r.name for r in self._task))
+
+    def _check_name(self, name: str, task_id: int | None) -> None:
+        clash = self._task.get(name=name)
+        if clash is not None and clash.id != task_id:
+            raise AppError(f"A task named '{name}' already exists.", CONFLICT)
+
+    def create(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert every task or none (one transaction); 409 when a name is taken."""
+        with write_session(self._db):
+            rows = []
+            for values in tasks:
+                self._check_name(values["name"], None)
+                rows.append(self._task(created_at=time.time(), **values))
+                orm.flush()
+            return [_task(r) for r in rows]
+
+    def update(self, task_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
+        with write_session(self._db):
+            row = self._task.get(id=task_id)
+            if row is None:
+                return None
+            if "name" in values:
+                self._check_name(values["name"], task_id)
+            row.set(**values)
+            return _task(row)
+
+    def record_run(self, task_id: int, **state: Any) -> dict[str, Any] | None:
+        """The outcome of a run on the task (``last_*``, ``failures``); not waited to disk:
+        a power cut that takes it back makes the run due again, and its entries are known
+        by then (they are items)."""
+        with write_session(self._db, durable=False):
+            row = self._task.get(id=task_id)
+            if row is None:
+                return None
+            row.set(**state)
+            return _task(row)
+
+    def delete(self, task_id: int) -> dict[str, Any] | None:
+        with write_session(self._db):
+            row = self._task.get(id=task_id)
+            if row is None:
+                return None
+            data = _task(row)
+            orm.delete(e for e in self._entry if e.task_id == task_id)
+            row.delete()
+            return data
+
+    # --- entries marked as done ----------------------------------------------------------
+
+    def marked(self, task_id: int) -> set[str]:
+        with orm.db_session:
+            return set(orm.select(e.key for e in self._entry if e.task_id == task_id))
+
+    def mark(self, task_id: int, keys: list[str]) -> int:
+        with write_session(self._db):
+            present = set(orm.select(e.key for e in self._entry if e.task_id == task_id))
+            new = [k for k in dict.fromkeys(keys) if k and k not in present]
+            for key in new:
+                self._entry(task_id=task_id, key=key)
+            return len(new)
+
+    def unmark(self, task_id: int, keys: list[str] | None = None) -> int:
+        """Forget the marked entries (``keys``; all of the task's when None)."""
+        with write_session(self._db):
+            query = orm.select(e for e in self._entry if e.task_id == task_id)
+            rows = [e for e in query if keys is None or e.key in set(keys)]
+            for row in rows:
+                row.delete()
+            return len(rows)
+
+    # --- executions ---------------------------------------------------------------------
+
+    def start_execution(self, task: dict[str, Any], trigger: str) -> dict[str, Any]:
+        """Written to disk before the run does anything: after a crash it is found."""
+        with write_session(self._db):
+            row = self._execution(task_id=task["id"], task_name=task["name"], trigger=trigger,
+                                  status=RUNNING, started_at=time.time(), log=[])
+            orm.flush()
+            return _execution(row)
+
+    def finish_execution(self, execution_id: int, log: list[str], **values: Any) -> None:
+        with write_session(self._db, durable=False):
+            row = self._execution.get(id=execution_id)
+            if row is not None:
+                row.set(finished_at=time.time(), log=log[-MAX_LOG_LINES:], **values)
+
+    def execution(self, execution_id: int, with_log: bool = False) -> dict[str, Any] | None:
+        with orm.db_session:
+            row = self._execution.get(id=execution_id)
+            return _execution(row, with_log) if row is not None else None
+
+    def executions(self, page: int, per_page: int, task_id: int | None = None,
+                   status: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        offset = (page - 1) * per_page
+        with orm.db_session:
+            query = orm.select(r for r in self._execution)
+            if task_id is not None:
+                query = query.filter(lambda r: r.task_id == task_id)
+            if status:
+                query = query.filter(lambda r: r.status == status)
+            total = query.count()
+            if offset >= total:
+                return [], total
+            rows = query.order_by(orm.desc(self._execution.id)).limit(per_page, offset=offset)
+            return [_execution(r) for r in rows], total
+
+    def interrupted(self) -> list[dict[str, Any]]:
+        """Executions a crash left running: marked interrupted; their tasks run again."""
+        with write_session(self._db):
+            rows = orm.select(r for r in self._execution if r.status == RUNNING)[:]
+            for row in rows:
+                row.set(status=INTERRUPTED, finished_at=time.time(),
+                        error="The service stopped during this run; it runs again at start.")
+            return [_execution(r) for r in rows]
+
+    def prune_executions(self, keep: int) -> int:
+        """Keep the newest ``keep`` finished executions (running ones always stay)."""
+        with write_session(self._db, durable=False):
+            ids = orm.select(r.id for r in self._execution if r.status != RUNNING).order_by(
+                orm.desc(1))[:]
+            old = ids[keep:]
+            if old:
+                orm.delete(r for r in self._execution if r.id in old)
+            return len(old)

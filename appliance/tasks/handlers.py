@@ -1,0 +1,252 @@
+"""Handlers: how a task finds the entries behind its URL, cheaply.
+
+Tried in order, the first that can handle the URL wins:
+
+1. ``YoutubeHandler``: channel, ``@handle``, ``/c/``, ``/user/`` and playlist URLs read the
+   channel's or playlist's Atom feed (``feeds/videos.xml``: the 15 newest videos, one small
+   request) instead of listing the whole channel.
+2. ``RssHandler``: RSS/Atom feeds (feedparser): a ``.rss``/``.atom``/``.rdf`` address, a
+   ``feed``/``rss``/``atom`` path segment, or ``#handler=rss``.
+3. ``GenericTaskHandler``: yt-dlp's own flat listing (in a warm download process, never in
+   the service) for everything else yt-dlp can list.
+
+Feeds are read over http(s) only, with a time limit and a size limit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import feedparser
+import requests
+
+from ..errors import AppError
+
+FETCH_TIMEOUT = 20.0
+MAX_FEED_BYTES = 10 * 1024 * 1024
+USER_AGENT = "appliance (feed reader)"
+YOUTUBE_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com",
+                           "music.youtube.com"})
+CHANNEL_ID = re.compile(r"UC[\w-]{22}")
+_PAGE_CHANNEL_ID = (
+    re.compile(r'<meta itemprop="(?:identifier|channelId)" content="(UC[\w-]{22})"'),
+    re.compile(r'<link rel="canonical" href="[^"]*/channel/(UC[\w-]{22})"'),
+    re.compile(r'"(?:channelId|externalId|browseId)":"(UC[\w-]{22})"'),
+)
+FEED_SUFFIXES = (".rss", ".atom", ".rdf")
+FEED_SEGMENTS = frozenset({"feed", "feeds", "rss", "atom"})
+MEDIA_TYPES = ("video/", "audio/")
+
+
+class HandlerError(Exception):
+    """The handler could not list the entries (the text says why, for a person)."""
+
+
+@dataclasses.dataclass
+class Entry:
+    url: str
+    title: str = ""
+    # yt-dlp's archive line (``youtube dQw4w9WgXcQ``) when the handler knows it.
+    archive_id: str = ""
+    published: float | None = None  # a timestamp, when the source says
+
+    def keys(self) -> set[str]:
+        """What the entry is known by in archives, marks and earlier items."""
+        return {k for k in (self.url, self.archive_id) if k}
+
+    def public(self, handler: str, source: str) -> dict[str, Any]:
+        return {"url": self.url, "title": self.title, "archive_id": self.archive_id or None,
+                "published": self.published,
+                "metadata": {"source_id": source, "source_name": source,
+                             "source_handler": handler}}
+
+
+@dataclasses.dataclass
+class Listing:
+    title: str
+    entries: list[Entry]
+
+
+def fetch(url: str, timeout: float = FETCH_TIMEOUT) -> bytes:
+    """The body at ``url`` (http(s) only, at most MAX_FEED_BYTES), or HandlerError."""
+    if urlsplit(url).scheme.lower() not in {"http", "https"}:
+        raise HandlerError(f"{url[:200]} is not an http(s) address.")
+    try:
+        with requests.get(url, timeout=timeout, stream=True,
+                          headers={"User-Agent": USER_AGENT}) as response:
+            if response.status_code >= 400:
+                raise HandlerError(f"{url[:200]} answered HTTP {response.status_code}.")
+            body = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > MAX_FEED_BYTES:
+                    raise HandlerError(f"{url[:200]} is larger than "
+                                       f"{MAX_FEED_BYTES // (1024 * 1024)} MiB.")
+            return bytes(body)
+    except requests.RequestException as exc:
+        raise HandlerError(f"could not read {url[:200]}: {type(exc).__name__}") from None
+
+
+def _timestamp(entry: Any) -> float | None:
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    return float(calendar.timegm(parsed)) if parsed else None
+
+
+def parse_feed(body: bytes, where: str) -> Any:
+    feed = feedparser.parse(body)
+    if not feed.get("version") and not feed.entries:
+        reason = feed.get("bozo_exception") or "no RSS or Atom document"
+        raise HandlerError(f"{where[:200]} is not a feed: {reason}.")
+    return feed
+
+
+def _media_url(entry: Any) -> str:
+    """An enclosure that is media (a podcast's file), else the entry's page."""
+    for enclosure in entry.get("enclosures") or []:
+        if str(enclosure.get("type", "")).startswith(MEDIA_TYPES) and enclosure.get("href"):
+            return str(enclosure["href"])
+    if entry.get("link"):
+        return str(entry["link"])
+    for enclosure in entry.get("enclosures") or []:
+        if enclosure.get("href"):
+            return str(enclosure["href"])
+    return ""
+
+
+class Handler:
+    name = "Handler"
+
+    def can_handle(self, url: str) -> bool:
+        raise NotImplementedError
+
+    def list(self, url: str, preset: str, timeout: float = FETCH_TIMEOUT) -> Listing:
+        raise NotImplementedError
+
+
+class YoutubeHandler(Handler):
+    name = "YoutubeHandler"
+
+    def __init__(self, base_url: Callable[[], str]) -> None:
+        self._base_url = base_url
+
+    @staticmethod
+    def _kind(url: str) -> tuple[str, str] | None:
+        """(feed parameter, value) or ("page", path) for a handle that needs the page."""
+        parts = urlsplit(url)
+        if (parts.hostname or "").lower() not in YOUTUBE_HOSTS:
+            return None
+        segments = [s for s in parts.path.split("/") if s]
+        playlist = parse_qs(parts.query).get("list")
+        if segments[:1] == ["playlist"] and playlist:
+            return "playlist_id", playlist[0]
+        if len(segments) >= 2 and segments[0] == "channel" and CHANNEL_ID.fullmatch(segments[1]):
+            return "channel_id", segments[1]
+        if len(segments) >= 2 and segments[0] == "user":
+            return "user", segments[1]
+        if segments and (segments[0].startswith("@") or segments[0] == "c") and (
+                len(segments) >= 2 or segments[0] != "c"):
+            handle = segments[0] if segments[0].startswith("@") else "/".join(segments[:2])
+            return "page", handle
+        return None
+
+    def can_handle(self, url: str) -> bool:
+        return self._kind(url) is not None
+
+    def feed_url(self, url: str, timeout: float = FETCH_TIMEOUT) -> str:
+        kind = self._kind(url)
+        if kind is None:
+            raise HandlerError("not a YouTube channel or playlist address.")
+        base = self._base_url().rstrip("/") + "/"
+        param, value = kind
+        if param == "page":
+            page = fetch(urljoin(base, value), timeout).decode("utf-8", "replace")
+            found = next((m.group(1) for p in _PAGE_CHANNEL_ID if (m := p.search(page))), None)
+            if found is None:
+                raise HandlerError(f"could not find the channel id of {value} on its page.")
+            param, value = "channel_id", found
+        return urljoin(base, "feeds/videos.xml") + "?" + urlencode({param: value})
+
+    def list(self, url: str, preset: str, timeout: float = FETCH_TIMEOUT) -> Listing:
+        where = self.feed_url(url, timeout)
+        feed = parse_feed(fetch(where, timeout), where)
+        entries = []
+        for item in feed.entries:
+            video_id = str(item.get("yt_videoid") or "")
+            link = str(item.get("link") or "") or (
+                f"https://www.youtube.com/watch?v={video_id}" if video_id else "")
+            if link:
+                entries.append(Entry(url=link, title=str(item.get("title") or ""),
+                                     archive_id=f"youtube {video_id}" if video_id else "",
+                                     published=_timestamp(item)))
+        return Listing(str(feed.feed.get("title") or ""), entries)
+
+
+class RssHandler(Handler):
+    name = "RssHandler"
+
+    def can_handle(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if "handler=rss" in parts.fragment:
+            return True
+        path = parts.path.lower()
+        segments = {s.rsplit(".", 1)[0] for s in path.split("/") if s}
+        return path.endswith(FEED_SUFFIXES) or bool(segments & FEED_SEGMENTS)
+
+    def list(self, url: str, preset: str, timeout: float = FETCH_TIMEOUT) -> Listing:
+        where = url.split("#", 1)[0]
+        feed = parse_feed(fetch(where, timeout), where)
+        entries = []
+        for item in feed.entries:
+            link = _media_url(item)
+            if link:
+                entries.append(Entry(url=urljoin(where, link),
+                                     title=str(item.get("title") or ""),
+                                     published=_timestamp(item)))
+        return Listing(str(feed.feed.get("title") or ""), entries)
+
+
+class GenericTaskHandler(Handler):
+    """yt-dlp's flat listing, run by the engine in a warm download process."""
+
+    name = "GenericTaskHandler"
+
+    def __init__(self, list_entries: Callable[[str, str], dict[str, Any]]) -> None:
+        self._list_entries = list_entries
+
+    def can_handle(self, url: str) -> bool:
+        return True
+
+    def list(self, url: str, preset: str, timeout: float = FETCH_TIMEOUT) -> Listing:
+        try:
+            summary = self._list_entries(url, preset or "default")
+        except AppError as exc:
+            raise HandlerError(exc.message) from None
+        if summary.get("_type") != "playlist":  # one video: the URL is its only entry
+            key = summary.get("extractor_key") or summary.get("extractor") or ""
+            video_id = str(summary.get("id") or "")
+            archive = f"{key.lower()} {video_id}" if key and video_id else ""
+            page = summary.get("webpage_url") or url
+            return Listing(str(summary.get("title") or ""),
+                           [Entry(page, str(summary.get("title") or ""), archive)])
+        entries = []
+        for entry in summary.get("entries") or []:
+            key, video_id = entry.get("ie_key") or "", str(entry.get("id") or "")
+            archive = f"{key.lower()} {video_id}" if key and video_id else ""
+            entries.append(Entry(entry["url"], entry.get("title") or "", archive))
+        return Listing(str(summary.get("title") or ""), entries)
+
+
+class Handlers:
+    def __init__(self, handlers: list[Handler]) -> None:
+        self.handlers = handlers
+
+    def by_name(self, name: str) -> Handler | None:
+        return next((h for h in self.handlers if h.name.lower() == name.lower()), None)
+
+    def choose(self, url: str) -> Handler:
+        return next(h for h in self.handlers if h.can_handle(url))

@@ -1,0 +1,320 @@
+"""One run of a task (an execution): list the entries, queue the new ones, record the outcome.
+
+What a task has seen, so that no entry is queued twice, is read from what lasts on disk, not
+kept in memory: the download archive that applies to the task (its preset's, or the default
+one), the entries marked for it, and the items it queued before (its batch, ``task-<id>``,
+written to the database in one transaction when queued). A run killed at any point is done
+again at start-up and finds what the killed one queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import events
+from ..engine import DownloadEngine
+from ..engine.archive import archive_id
+from ..errors import CONFLICT, AppError
+from ..events import EventBus
+from ..logs import LogSubscription
+from ..store import ItemStore
+from ..store.records import ERROR, FINISHED, Item
+from ..store.tasks import FAILED, SUCCESS, TaskStore
+from .handlers import Entry, HandlerError, Handlers, Listing
+from .retention import expired
+
+log = logging.getLogger(__name__)
+
+# An entry whose downloads failed this often is not queued again by its task.
+MAX_ATTEMPTS = 3
+MAX_ARCHIVE_IDS = 500  # URLs per archive-id job (the engine's bound)
+
+
+def batch_id(task_id: int) -> str:
+    return f"task-{task_id}"
+
+
+class ExecutionLog:
+    """The lines of one running execution, fanned out to live readers as they come."""
+
+    def __init__(self, execution_id: int) -> None:
+        self.execution_id = execution_id
+        self.lines: list[str] = []
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._subscribers: tuple[LogSubscription, ...] = ()
+
+    def write(self, level: str, message: str) -> None:
+        now = time.time()
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        line = f"{stamp} {level.upper()} {message}"
+        with self._lock:
+            self.lines.append(line)
+            subscribers = self._subscribers
+        for subscriber in subscribers:
+            subscriber.put(line, now)
+        log.log(logging.WARNING if level == "error" else logging.INFO, "execution %s: %s",
+                self.execution_id, message, extra={"announce": False})
+
+    def subscribe(self, maxsize: int = 1000) -> tuple[LogSubscription, list[str]]:
+        """A live subscription and the lines written before it (none lost between)."""
+        subscription = LogSubscription(maxsize)
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscription)
+            return subscription, list(self.lines)
+
+    def unsubscribe(self, subscription: LogSubscription) -> None:
+        with self._lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscription)
+
+
+@dataclasses.dataclass
+class Outcome:
+    handler: str = ""
+    found: int = 0
+    queued: int = 0
+    skipped: int = 0
+    failed: int = 0
+    error: str = ""
+    title: str = ""
+
+
+class TaskRunner:
+    def __init__(self, store: TaskStore, items: ItemStore, engine: DownloadEngine,
+                 handlers: Handlers, bus: EventBus,
+                 on_task_change: Callable[[str, dict[str, Any]], None]) -> None:
+        self.store = store
+        self.items = items
+        self.engine = engine
+        self.handlers = handlers
+        self.bus = bus
+        self._on_task_change = on_task_change
+        self._lock = threading.Lock()
+        self._running: dict[int, ExecutionLog | None] = {}
+
+    # --- who runs -----------------------------------------------------------------------
+
+    def running(self, task_id: int) -> bool:
+        with self._lock:
+            return task_id in self._running
+
+    def live_log(self, execution_id: int) -> ExecutionLog | None:
+        with self._lock:
+            return next((x for x in self._running.values()
+                         if x is not None and x.execution_id == execution_id), None)
+
+    @contextlib.contextmanager
+    def claim(self, task_id: int) -> Iterator[None]:
+        """The task for this thread alone (a run, a mark); 409 when it is busy."""
+        with self._lock:
+            if task_id in self._running:
+                raise AppError("The task is running; try again when it has finished.",
+                               CONFLICT)
+            self._running[task_id] = None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.pop(task_id, None)
+
+    # --- entries ------------------------------------------------------------------------
+
+    def listing(self, task: dict[str, Any], handler_name: str | None = None
+                ) -> tuple[str, Listing]:
+        handler = (self.handlers.by_name(handler_name) if handler_name
+                   else self.handlers.choose(task["url"]))
+        if handler is None:
+            raise HandlerError(f"no handler is named {handler_name!r}.")
+        return handler.name, handler.list(task["url"], task.get("preset") or "")
+
+    def archive_path(self, task: dict[str, Any]) -> Path | None:
+        preset = self.engine.presets.resolve(task.get("preset") or "default")
+        return self.engine.planner.archive_path(preset)
+
+    def with_archive_ids(self, entries: list[Entry]) -> list[Entry]:
+        """Fill in the archive ids the handler did not know, as yt-dlp would name them (in a
+        warm download process, without the network)."""
+        unknown = [e for e in entries if not e.archive_id]
+        for start in range(0, len(unknown), MAX_ARCHIVE_IDS):
+            chunk = unknown[start:start + MAX_ARCHIVE_IDS]
+            found = self.engine.archiving.archive_ids([e.url for e in chunk])
+            for entry, answer in zip(chunk, found, strict=False):
+                entry.archive_id = answer.get("archive_id") or ""
+        return entries
+
+    def seen(self, task: dict[str, Any]) -> set[str]:
+        """Every key of an entry the task must not queue again."""
+        keys = set(self.store.marked(task["id"]))
+        archive = self.archive_path(task)
+        if archive is not None:
+            keys.update(self.engine.archives.read(archive))
+        failures: Counter[str] = Counter()
+        for item in self.items.batch(batch_id(task["id"])):
+            item_keys = _item_keys(item)
+            if item.status == ERROR:
+                failures.update(item_keys)
+                continue
+            keys.update(item_keys)
+        keys.update(k for k, n in failures.items() if n >= MAX_ATTEMPTS)
+        return keys
+
+    def mark(self, task: dict[str, Any], entries: list[Entry]) -> int:
+        """Record entries as done: in the task's marks, and in its archive when one applies."""
+        archive = self.archive_path(task)
+        if archive is not None:
+            self.with_archive_ids(entries)
+            self.engine.archives.add(archive, [e.archive_id for e in entries if e.archive_id])
+        keys = [k for e in entries for k in sorted(e.keys())]
+        return self.store.mark(task["id"], keys)
+
+    def unmark(self, task: dict[str, Any], entries: list[Entry]) -> int:
+        archive = self.archive_path(task)
+        removed = 0
+        if archive is not None and entries:
+            self.with_archive_ids(entries)
+            removed = len(self.engine.archives.remove(
+                archive, [e.archive_id for e in entries if e.archive_id]))
+        return max(removed, self.store.unmark(task["id"]))
+
+    # --- a run --------------------------------------------------------------------------
+
+    def execute(self, task: dict[str, Any], trigger: str,
+                on_start: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Run ``task`` now in this thread; the finished execution. 409 when it runs.
+        ``on_start`` gets the execution once it is recorded."""
+        with self.claim(task["id"]):
+            execution = self.store.start_execution(task, trigger)
+            journal = ExecutionLog(execution["id"])
+            with self._lock:
+                self._running[task["id"]] = journal
+            if on_start is not None:
+                on_start(execution)
+            try:
+                outcome = self._run(task, journal)
+            finally:
+                journal.done.set()
+        return self._record(task, execution, journal, outcome)
+
+    def _run(self, task: dict[str, Any], journal: ExecutionLog) -> Outcome:
+        outcome = Outcome()
+        journal.write("info", f"task '{task['name']}': {task['url']}")
+        try:
+            if not task["handler_enabled"]:
+                outcome.handler = "none"
+                journal.write("info", "handler off: the URL is queued as one item")
+                outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
+                return outcome
+            outcome.handler = self.handlers.choose(task["url"]).name
+            _, listing = self.listing(task)
+            outcome.title = listing.title
+            entries = listing.entries
+            outcome.found = len(entries)
+            journal.write("info", f"{outcome.handler} found {len(entries)} entries")
+            fresh = self._new(task, entries, journal)
+            outcome.skipped = outcome.found - len(fresh)
+            outcome.queued = len(self._queue(task, fresh))
+            journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}")
+            self._apply_retention(task, journal)
+        except (HandlerError, AppError) as exc:
+            outcome.error = exc.message if isinstance(exc, AppError) else str(exc)
+        except Exception as exc:  # a bug must not stop the scheduler or the other tasks
+            log.exception("task %s failed", task["id"])
+            outcome.error = f"internal error: {type(exc).__name__}"
+        if outcome.error:
+            outcome.failed = max(1, outcome.found - outcome.skipped - outcome.queued)
+            journal.write("error", outcome.error)
+        return outcome
+
+    def _new(self, task: dict[str, Any], entries: list[Entry],
+             journal: ExecutionLog) -> list[Entry]:
+        after = task.get("published_after") or ""
+        if after:
+            limit = datetime.combine(date.fromisoformat(after), datetime.min.time(),
+                                     UTC).timestamp()
+            kept = [e for e in entries if e.published is None or e.published >= limit]
+            if len(kept) != len(entries):
+                journal.write("info", f"{len(entries) - len(kept)} published before {after}")
+            entries = kept
+        if self.archive_path(task) is not None:
+            self.with_archive_ids(entries)
+        seen = self.seen(task)
+        fresh, keys = [], set()
+        for entry in entries:
+            if entry.keys() & (seen | keys):
+                continue
+            keys.update(entry.keys())
+            fresh.append(entry)
+        return fresh
+
+    def _queue(self, task: dict[str, Any], entries: list[Entry]) -> list[Item]:
+        if not entries:
+            return []
+        base = {
+            "preset": task.get("preset") or None, "folder": task.get("folder") or "",
+            "template": task.get("template") or "", "cli": task.get("cli") or "",
+            "cookies": task.get("cookies") or "", "auto_start": task["auto_start"],
+            "batch_id": batch_id(task["id"]), "batch_name": task["name"],
+        }
+        return self.engine.add([
+            {**base, "url": e.url,
+             "extras": {"task": task["name"], "task_id": task["id"],
+                        **({"task_entry": e.archive_id} if e.archive_id else {})}}
+            for e in entries
+        ])
+
+    def _apply_retention(self, task: dict[str, Any], journal: ExecutionLog) -> None:
+        if not (task.get("keep_newest") or task.get("keep_days")):
+            return
+        if not self.engine.settings.remove_files:
+            journal.write("error", "retention is set but YTP_REMOVE_FILES is off: no file "
+                                   "was deleted")
+            return
+        finished = [i for i in self.items.batch(batch_id(task["id"]))
+                    if i.status == FINISHED and i.filename]
+        old = expired(finished, task.get("keep_newest") or 0, task.get("keep_days") or 0,
+                      time.time())
+        if not old:
+            return
+        # Marked first: the entries stay done for the task once their items are gone.
+        self.store.mark(task["id"], [k for i in old for k in sorted(_item_keys(i))])
+        self.engine.delete_items([i.id for i in old], remove_file=True)
+        journal.write("info", f"retention removed {len(old)} file(s)")
+
+    def _record(self, task: dict[str, Any], execution: dict[str, Any], journal: ExecutionLog,
+                outcome: Outcome) -> dict[str, Any]:
+        status = FAILED if outcome.error else SUCCESS
+        counts = {"found": outcome.found, "queued": outcome.queued,
+                  "skipped": outcome.skipped, "failed": outcome.failed}
+        self.store.finish_execution(execution["id"], journal.lines, status=status,
+                                    error=outcome.error, handler=outcome.handler, **counts)
+        failures = (task.get("failures") or 0) + 1 if outcome.error else 0
+        updated = self.store.record_run(
+            task["id"], last_run_at=time.time(), last_status=status, last_error=outcome.error,
+            last_found=outcome.found, last_queued=outcome.queued, failures=failures)
+        if updated is not None:
+            self._on_task_change("update", updated)
+        if outcome.queued:
+            self.bus.publish(events.TASK_DISPATCHED, {
+                "task_id": task["id"], "name": task["name"], "url": task["url"],
+                "execution_id": execution["id"], "handler": outcome.handler, **counts})
+        if outcome.error and failures == 1:  # one message per failure streak
+            self.bus.message("error", f"Task {task['name']} failed", outcome.error,
+                             task_id=task["id"])
+        return {**execution, **counts, "status": status, "error": outcome.error,
+                "handler": outcome.handler, "finished_at": time.time()}
+
+
+def _item_keys(item: Item) -> set[str]:
+    keys = {item.url, str(item.extras.get("task_entry") or ""),
+            str(item.extras.get("archive_id") or ""),
+            archive_id(item.extractor, item.video_id) or ""}
+    return {k for k in keys if k}

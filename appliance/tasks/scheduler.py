@@ -1,0 +1,162 @@
+"""When tasks run: one thread that sleeps until the next cron slot (no busy loop), hands each
+due run to a small pool, and runs the service's periodic jobs (the ``schedule`` package).
+
+- A slot missed while the service was down runs once at start-up, not once per missed slot;
+  so does a run a crash interrupted.
+- Runs due in the same minute start after a random delay of up to ``tasks_spread`` seconds.
+- A task never runs twice at once: a slot that comes while it still runs is skipped.
+- The clock is injectable; ``tick()`` is one step of the loop, for tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import tzinfo
+from typing import Any
+
+import schedule
+
+from ..errors import AppError
+from .cron import next_run
+
+log = logging.getLogger(__name__)
+
+# The longest sleep: a changed clock or time zone is noticed within this.
+MAX_SLEEP = 60.0
+
+
+class TaskScheduler:
+    def __init__(
+        self,
+        tasks: Callable[[], list[dict[str, Any]]],
+        run: Callable[[int, str], Any],
+        *,
+        zone: Callable[[], tzinfo],
+        spread: Callable[[], float],
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._tasks = tasks
+        self._run = run
+        self._zone = zone
+        self._spread = spread
+        self._clock = clock
+        self._rng = rng
+        self._lock = threading.Lock()
+        # task id -> (the cron slot, when its run starts: the slot plus a random delay)
+        self._next: dict[int, tuple[float, float]] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="task")
+        self.jobs = schedule.Scheduler()
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def start(self, interrupted: set[int]) -> None:
+        """Plan every task; run once now those whose slot passed while the service was down
+        and those a crash interrupted (``interrupted``: their ids)."""
+        now = self._clock()
+        for task in self._tasks():
+            if not task["enabled"]:
+                continue
+            reference = task.get("last_run_at") or task["created_at"]
+            slot = next_run(task["timer"], reference, self._zone())
+            missed = slot is not None and slot <= now
+            if missed or task["id"] in interrupted:
+                log.info("task %s (%s): %s; it runs now", task["id"], task["name"],
+                         "interrupted by a stop" if not missed else "a run was missed")
+                self._submit(task["id"], "startup")
+            self._plan(task, now)
+        self._thread = threading.Thread(target=self._loop, name="task-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- plans ------------------------------------------------------------------------
+
+    def _plan(self, task: dict[str, Any], now: float) -> None:
+        slot = next_run(task["timer"], now, self._zone()) if task["enabled"] else None
+        with self._lock:
+            if slot is None:
+                self._next.pop(task["id"], None)
+            else:
+                self._next[task["id"]] = (slot, slot + self._rng() * self._spread())
+
+    def changed(self, task: dict[str, Any] | None, task_id: int) -> None:
+        """A task was created, changed (``task``) or deleted (``task`` None)."""
+        if task is None:
+            with self._lock:
+                self._next.pop(task_id, None)
+        else:
+            self._plan(task, self._clock())
+        self._wake.set()
+
+    def next_run_at(self, task_id: int) -> float | None:
+        with self._lock:
+            planned = self._next.get(task_id)
+        return planned[0] if planned else None
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def tick(self) -> list[int]:
+        """Start the runs that are due; returns their task ids."""
+        now = self._clock()
+        with self._lock:
+            due = [task_id for task_id, (_, start) in self._next.items() if start <= now]
+        if due:
+            by_id = {t["id"]: t for t in self._tasks()}
+            for task_id in due:
+                task = by_id.get(task_id)
+                if task is None:
+                    self.changed(None, task_id)
+                    continue
+                self._submit(task_id, "timer")
+                self._plan(task, now)
+        self.jobs.run_pending()
+        return due
+
+    def _sleep_seconds(self) -> float:
+        now = self._clock()
+        with self._lock:
+            starts = [start for _, start in self._next.values()]
+        wait = min([MAX_SLEEP, *(s - now for s in starts)])
+        idle = self.jobs.idle_seconds
+        if idle is not None:
+            wait = min(wait, idle)
+        return max(0.0, wait)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("task scheduler step failed")
+            self._wake.wait(self._sleep_seconds())
+            self._wake.clear()
+
+    def _submit(self, task_id: int, trigger: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the pool is shut down: we are stopping
+            self._pool.submit(self._run_guarded, task_id, trigger)
+
+    def _run_guarded(self, task_id: int, trigger: str) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._run(task_id, trigger)
+        except AppError as exc:  # already running, or deleted meanwhile: skipped
+            log.info("task %s: %s run skipped: %s", task_id, trigger, exc.message)
+        except Exception:
+            log.exception("task %s: run failed", task_id)

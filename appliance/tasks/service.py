@@ -1,0 +1,288 @@
+"""The tasks room's face to the API: checked task records, runs on demand, marks, previews.
+
+Fields are checked in ``fields.py`` with the policy that checks an item's, so a task cannot
+queue what a person could not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .. import events
+from ..config import Settings
+from ..engine import DownloadEngine
+from ..engine.requests import check_url
+from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
+from ..events import EventBus
+from ..store import ItemStore
+from ..store.tasks import TaskStore
+from .cron import staggered, time_zone
+from .fields import Context, check_name, check_task
+from .handlers import (
+    FETCH_TIMEOUT,
+    GenericTaskHandler,
+    HandlerError,
+    Handlers,
+    RssHandler,
+    YoutubeHandler,
+)
+from .runner import TaskRunner
+from .scheduler import TaskScheduler
+
+log = logging.getLogger(__name__)
+
+MAX_TASKS_AT_ONCE = 500
+# Seconds a name inference may spend reading a feed (it runs in the request).
+NAME_TIMEOUT = 5.0
+
+
+def _refusal(message: str, **extra: Any) -> AppError:
+    """The contract's inspect failure: ``error`` and ``message`` say the same."""
+    refusal = AppError(message, INVALID_REQUEST, **extra)
+    refusal.extra["message"] = message
+    return refusal
+
+
+class TaskService:
+    def __init__(self, settings: Callable[[], Settings], store: TaskStore, items: ItemStore,
+                 engine: DownloadEngine, bus: EventBus) -> None:
+        self._settings = settings
+        self.store = store
+        self.engine = engine
+        self.bus = bus
+        self.handlers = Handlers([
+            YoutubeHandler(lambda: self._settings().youtube_base_url),
+            RssHandler(),
+            GenericTaskHandler(engine.list_entries),
+        ])
+        self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
+        self.scheduler = TaskScheduler(
+            store.all, self._run_by_id,
+            zone=lambda: time_zone(self._settings().tasks_timezone),
+            spread=lambda: self._settings().tasks_spread,
+            concurrency=self._settings().tasks_concurrency,
+        )
+        self.scheduler.jobs.every(1).hours.do(self.prune)
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        interrupted = {e["task_id"] for e in self.store.interrupted()}
+        self.prune()
+        self.scheduler.start(interrupted)
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    def prune(self) -> None:
+        removed = self.store.prune_executions(self._settings().executions_kept)
+        if removed:
+            log.info("removed %d old task execution(s)", removed)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def public(self, task: dict[str, Any]) -> dict[str, Any]:
+        data = dict(task)
+        data["next_run_at"] = self.scheduler.next_run_at(task["id"])
+        data["running"] = self.runner.running(task["id"])
+        return data
+
+    def _task(self, task_id: int) -> dict[str, Any]:
+        task = self.store.get(task_id)
+        if task is None:
+            raise not_found("Task not found.")
+        return task
+
+    def get(self, task_id: int) -> dict[str, Any]:
+        return self.public(self._task(task_id))
+
+    def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        tasks, total = self.store.page(page, per_page)
+        return [self.public(t) for t in tasks], total
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return [
+            {"task_id": t["id"], "name": t["name"], "timer": t["timer"],
+             "last_run_at": t["last_run_at"], "last_status": t["last_status"],
+             "next_run_at": self.scheduler.next_run_at(t["id"]),
+             "running": self.runner.running(t["id"])}
+            for t in self.store.all() if t["enabled"] and t["timer"]
+        ]
+
+    def validate(self, values: Any, *, partial: bool) -> dict[str, Any]:
+        settings = self._settings()
+        return check_task(values, Context(settings.download_path, self.engine.presets),
+                          partial=partial)
+
+    # --- changes ----------------------------------------------------------------------
+
+    def _announce(self, action: str, task: dict[str, Any]) -> dict[str, Any]:
+        if action == "delete":
+            self.scheduler.changed(None, task["id"])
+        else:
+            self.scheduler.changed(task, task["id"])
+        public = self.public(task)
+        self.bus.publish(events.CONFIG_UPDATE,
+                         {"feature": "tasks", "action": action, "data": public})
+        return public
+
+    def create(self, body: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        """One task (an object) or several (an array: the first complete, the rest filled
+        in from it; names inferred, timers staggered)."""
+        many = isinstance(body, list)
+        bodies = body if many else [body]
+        if not bodies:
+            raise invalid("At least one task is required.")
+        if len(bodies) > MAX_TASKS_AT_ONCE:
+            raise invalid(f"At most {MAX_TASKS_AT_ONCE} tasks at once.")
+        first = self.validate(bodies[0], partial=False)
+        tasks = [first]
+        marks = [bool(bodies[0].get("mark"))]
+        taken = self.store.names() | {first["name"]}
+        for index, raw in enumerate(bodies[1:], start=1):
+            if not isinstance(raw, dict) or not raw.get("url"):
+                raise invalid(f"Task {index + 1}: url is required.")
+            values = self.validate(raw, partial=True)
+            filled = {**first, "name": "", "timer": staggered(first["timer"], index), **values}
+            if not values.get("name"):
+                filled["name"] = self._infer_name(filled, index + 1, taken)
+            taken.add(filled["name"])
+            tasks.append(filled)
+            marks.append(bool(raw.get("mark", bodies[0].get("mark"))))
+        for index, mark in enumerate(marks):
+            if not isinstance(mark, bool):
+                raise invalid(f"Task {index + 1}: mark must be true or false.")
+        created = self.store.create(tasks)
+        try:
+            for task, mark in zip(created, marks, strict=True):
+                if mark:
+                    self._mark_entries(task)
+        except AppError:
+            for task in created:
+                self.store.delete(task["id"])
+            raise
+        public = [self._announce("create", t) for t in created]
+        return public if many else public[0]
+
+    def _infer_name(self, task: dict[str, Any], position: int, taken: set[str]) -> str:
+        """The feed's title when a feed handler answers quickly, else ``task-{position}``;
+        made unique among the tasks."""
+        name = f"task-{position}"
+        handler = self.handlers.choose(task["url"])
+        if not isinstance(handler, GenericTaskHandler):  # never a slow yt-dlp listing here
+            try:
+                title = handler.list(task["url"], task["preset"], timeout=NAME_TIMEOUT).title
+                name = check_name(title[:100]) if title.strip() else name
+            except (HandlerError, AppError):
+                pass
+        unique, n = name, 2
+        while unique in taken:
+            unique, n = f"{name} ({n})", n + 1
+        return unique
+
+    def update(self, task_id: int, body: Any, *, partial: bool) -> dict[str, Any]:
+        self._task(task_id)
+        clean = self.validate(body, partial=partial)
+        task = self.store.update(task_id, clean)
+        if task is None:
+            raise not_found("Task not found.")
+        return self._announce("update", task)
+
+    def delete(self, task_id: int) -> dict[str, Any]:
+        task = self.store.delete(task_id)
+        if task is None:
+            raise not_found("Task not found.")
+        return self._announce("delete", task)
+
+    # --- runs -------------------------------------------------------------------------
+
+    def _run_by_id(self, task_id: int, trigger: str) -> dict[str, Any]:
+        return self.runner.execute(self._task(task_id), trigger)
+
+    def execute(self, task_id: int) -> dict[str, Any]:
+        """Start a run now, in the background; the execution as it starts. 409 if running."""
+        task = self._task(task_id)
+        if self.runner.running(task_id):
+            raise AppError("The task is running; try again when it has finished.", CONFLICT)
+        started = threading.Event()
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                self.runner.execute(task, "manual", on_start=lambda e: (
+                    result.update(e), started.set()))
+            except AppError as exc:
+                result["error"] = exc
+            except Exception:
+                log.exception("task %s: manual run failed", task_id)
+            finally:
+                started.set()
+                self.store.release_thread()
+
+        threading.Thread(target=run, name=f"task-run-{task_id}", daemon=True).start()
+        started.wait(FETCH_TIMEOUT)
+        if isinstance(result.get("error"), AppError):
+            raise result["error"]
+        return result
+
+    def _mark_entries(self, task: dict[str, Any]) -> int:
+        try:
+            _, listing = self.runner.listing(task)
+        except HandlerError as exc:
+            raise invalid(f"Could not list the task's entries: {exc}") from None
+        return self.runner.mark(task, listing.entries)
+
+    def mark(self, task_id: int) -> dict[str, Any]:
+        task = self._task(task_id)
+        with self.runner.claim(task_id):
+            count = self._mark_entries(task)
+        return {"message": f"Marked {count} entr{'y' if count == 1 else 'ies'} of task "
+                           f"'{task['name']}' as downloaded."}
+
+    def unmark(self, task_id: int) -> dict[str, Any]:
+        task = self._task(task_id)
+        with self.runner.claim(task_id):
+            try:
+                _, listing = self.runner.listing(task)
+                entries = listing.entries
+            except HandlerError:
+                entries = []  # the marks still go; the archive keeps what it has
+            count = self.runner.unmark(task, entries)
+        return {"message": f"Removed {count} entr{'y' if count == 1 else 'ies'} of task "
+                           f"'{task['name']}' from the archive."}
+
+    def inspect(self, body: Any) -> dict[str, Any]:
+        """What the URL's handler would queue (``static_only``: only which handler)."""
+        if not isinstance(body, dict):
+            raise invalid("The body must be a JSON object with a url.")
+        url = check_url(body.get("url"))
+        preset = body.get("preset") or ""
+        if not isinstance(preset, str):
+            raise invalid("preset must be a string.")
+        if preset:
+            self.engine.presets.check(preset, INVALID_REQUEST)
+        name = body.get("handler")
+        if name is not None and not isinstance(name, str):
+            raise invalid("handler must be a string.")
+        handler = self.handlers.by_name(name) if name else self.handlers.choose(url)
+        if handler is None or not handler.can_handle(url):
+            message = (f"Handler '{name}' cannot process the supplied URL." if name
+                       else "No handler matched the supplied URL.")
+            raise _refusal(message, matched=False, handler=None,
+                           metadata={"supported": handler is not None})
+        if body.get("static_only"):
+            return {"items": [], "metadata": {"matched": True, "handler": handler.name}}
+        try:
+            listing = handler.list(url, preset)
+        except HandlerError as exc:
+            message = f"Inspection failed: {exc}"
+            raise _refusal(message, matched=True, handler=handler.name,
+                           metadata={"supported": True}) from None
+        return {
+            "matched": True, "handler": handler.name, "supported": True,
+            "items": [e.public(handler.name, listing.title or url) for e in listing.entries],
+            "metadata": {"raw_count": len(listing.entries), "title": listing.title},
+        }

@@ -1,0 +1,358 @@
+"""Tasks in process: the contract's checks and shapes (falcon TestClient on the real runtime),
+cron timers, and the scheduler on an injected clock (no test waits for a minute)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import falcon.testing
+import pytest
+
+from appliance import events
+from appliance.errors import AppError
+from appliance.events import Event
+from appliance.runtime import Runtime
+from appliance.store.records import FINISHED, Item
+from appliance.tasks.cron import check_timer, next_run, staggered
+from appliance.tasks.retention import expired
+from appliance.tasks.scheduler import TaskScheduler
+
+Client = falcon.testing.TestClient
+UNREACHABLE = "http://127.0.0.1:9/feeds/nothing.rss"
+
+
+@pytest.fixture
+def app(app_with: Callable[..., tuple[Runtime, Client]]) -> tuple[Runtime, Client]:
+    return app_with(YTP_TASKS_SPREAD="0")
+
+
+def post(client: Client, body: Any) -> falcon.testing.Result:
+    return client.simulate_post("/api/tasks", json=body)
+
+
+# --- the contract -------------------------------------------------------------------------
+
+
+def test_create_one_and_read_it_back(app: tuple[Runtime, Client]) -> None:
+    runtime, client = app
+    seen: list[Event] = []
+    runtime.bus.subscribe(seen.append)
+    created = post(client, {"name": "News", "url": UNREACHABLE, "timer": "5 */2 * * *",
+                            "preset": "default", "folder": "news", "auto_start": False})
+    assert created.status_code == 200, created.text
+    task = created.json
+    assert {k: task[k] for k in ("name", "timer", "preset", "folder", "auto_start",
+                                 "handler_enabled", "enabled")} == {
+        "name": "News", "timer": "5 */2 * * *", "preset": "default", "folder": "news",
+        "auto_start": False, "handler_enabled": True, "enabled": True}
+    assert task["next_run_at"] is not None and task["last_run_at"] is None
+    assert client.simulate_get(f"/api/tasks/{task['id']}").json["name"] == "News"
+    listed = client.simulate_get("/api/tasks")
+    assert listed.headers["Total-Count"] == "1" and listed.json["pagination"]["total"] == 1
+    updates = [e.data for e in seen if e.name == events.CONFIG_UPDATE]
+    assert updates == [{"feature": "tasks", "action": "create", "data": task}]
+
+
+def test_array_backfills_infers_names_and_staggers_timers(app: tuple[Runtime, Client]
+                                                          ) -> None:
+    _, client = app
+    created = post(client, [
+        {"name": "First", "url": UNREACHABLE, "timer": "50 */2 * * *", "preset": "audio-mp3",
+         "folder": "music"},
+        {"url": "http://127.0.0.1:9/b"},
+        {"url": "http://127.0.0.1:9/c", "folder": "other"},
+        {"url": "http://127.0.0.1:9/d", "name": "Named"},
+    ])
+    assert created.status_code == 200, created.text
+    assert [(t["name"], t["timer"], t["preset"], t["folder"]) for t in created.json] == [
+        ("First", "50 */2 * * *", "audio-mp3", "music"),
+        ("task-2", "55 */2 * * *", "audio-mp3", "music"),
+        ("task-3", "0 1-23/2 * * *", "audio-mp3", "other"),
+        ("Named", "5 1-23/2 * * *", "audio-mp3", "music"),
+    ]
+    again = post(client, [{"name": "Again", "url": UNREACHABLE},
+                          {"url": "http://127.0.0.1:9/e"}])
+    assert [t["timer"] for t in again.json] == ["", ""]  # no timer in the first: none at all
+    assert again.json[1]["name"] == "task-2 (2)"
+
+
+def test_duplicate_name_is_409_and_nothing_is_created(app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    assert post(client, {"name": "One", "url": UNREACHABLE}).status_code == 200
+    clash = post(client, [{"name": "Two", "url": UNREACHABLE},
+                          {"url": UNREACHABLE, "name": "One"}])
+    assert clash.status_code == 409 and clash.json["code"] == "CONFLICT"
+    assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 1
+    second = post(client, {"name": "Other", "url": UNREACHABLE}).json
+    renamed = client.simulate_patch(f"/api/tasks/{second['id']}", json={"name": "One"})
+    assert renamed.status_code == 409
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"timer": "61 * * * *"}, "timer"),
+    ({"timer": "* * * *"}, "5 fields"),
+    ({"timer": "0 0 * * * *"}, "5 fields"),
+    ({"preset": "no-such-preset"}, "Preset"),
+    ({"folder": ".."}, "inside the download folder"),
+    ({"folder": "../elsewhere"}, "inside the download folder"),
+    ({"folder": "/etc"}, "inside the download folder"),
+    ({"folder": "~/x"}, "inside the download folder"),
+    ({"template": "../%(title)s.%(ext)s"}, "template"),
+    ({"template": "/tmp/%(title)s.%(ext)s"}, "template"),
+    ({"template": "~/%(title)s.%(ext)s"}, "template"),
+    ({"name": ".."}, "plain name"),
+    ({"name": "a/b"}, "plain name"),
+    ({"name": "line\nbreak"}, "plain name"),
+    ({"cli": "--exec 'rm -rf /'"}, "not allowed"),
+    ({"cli": "--download-archive x.txt"}, "not allowed"),
+    ({"cli": "-o /etc/%(title)s"}, "not allowed"),
+    ({"cli": "--no-such-option"}, "no such option"),
+    ({"url": "file:///etc/passwd"}, "http(s)"),
+    ({"url": ""}, "url"),
+    ({"cookies": "not a cookie file"}, "Netscape"),
+    ({"published_after": "yesterday"}, "published_after"),
+    ({"keep_newest": -1}, "keep_newest"),
+    ({"enabled": "yes"}, "enabled"),
+    ({"config": []}, "config"),
+    ({"surprise": 1}, "Unknown task field"),
+])
+def test_bad_fields_are_400_with_a_clear_error(app: tuple[Runtime, Client],
+                                              fields: dict[str, Any], says: str) -> None:
+    _, client = app
+    response = post(client, {"name": "bad", "url": UNREACHABLE, **fields})
+    assert response.status_code == 400, response.text
+    assert response.json["code"] == "INVALID_REQUEST" and says in response.json["error"]
+    assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 0
+
+
+def test_a_dollar_folder_stays_a_plain_folder_inside(app: tuple[Runtime, Client]) -> None:
+    runtime, client = app
+    task = post(client, {"name": "dollar", "url": UNREACHABLE, "folder": "$HOME/x",
+                         "template": "$HOME/%(title)s.%(ext)s"})
+    assert task.status_code == 200, task.text
+    from appliance.engine.options import resolve_folder
+    home = resolve_folder(runtime.settings.download_path, task.json["folder"])
+    assert home.is_relative_to(runtime.settings.download_path) and "$HOME" in home.parts
+
+
+def test_put_patch_delete_and_404(app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    task = post(client, {"name": "P", "url": UNREACHABLE, "timer": "0 1 * * *"}).json
+    patched = client.simulate_patch(f"/api/tasks/{task['id']}",
+                                    json={"enabled": False, "timer": "0 */6 * * *"}).json
+    assert (patched["enabled"], patched["timer"], patched["next_run_at"]) == (
+        False, "0 */6 * * *", None)
+    replaced = client.simulate_put(f"/api/tasks/{task['id']}",
+                                   json={**patched, "name": "Q", "url": UNREACHABLE})
+    assert replaced.status_code == 200 and replaced.json["name"] == "Q"
+    assert replaced.json["enabled"] is False  # sent back as read: read-only fields ignored
+    assert client.simulate_delete(f"/api/tasks/{task['id']}").json["name"] == "Q"
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        response = client.simulate_request(method, f"/api/tasks/{task['id']}",
+                                           json={"name": "x", "url": UNREACHABLE})
+        assert response.status_code == 404 and response.json["code"] == "NOT_FOUND"
+    assert client.simulate_post("/api/tasks/999/mark").status_code == 404
+    assert client.simulate_post("/api/tasks/999/execute").status_code == 404
+
+
+def test_inspect(app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    static = client.simulate_post("/api/tasks/inspect",
+                                  json={"url": UNREACHABLE, "static_only": True})
+    assert static.json == {"items": [], "metadata": {"matched": True,
+                                                     "handler": "RssHandler"}}
+    youtube = client.simulate_post("/api/tasks/inspect", json={
+        "url": "https://www.youtube.com/@someone", "static_only": True})
+    assert youtube.json["metadata"]["handler"] == "YoutubeHandler"
+    failed = client.simulate_post("/api/tasks/inspect", json={"url": UNREACHABLE})
+    assert failed.status_code == 400
+    assert failed.json["matched"] is True and failed.json["message"] == failed.json["error"]
+    wrong = client.simulate_post("/api/tasks/inspect", json={
+        "url": UNREACHABLE, "handler": "NoSuchHandler"})
+    assert wrong.status_code == 400 and wrong.json["matched"] is False
+
+
+def test_failure_streak_is_told_once(app: tuple[Runtime, Client]) -> None:
+    runtime, client = app
+    told: list[Event] = []
+    runtime.bus.subscribe(lambda e: told.append(e) if e.name == events.LOG_ERROR else None)
+    task = post(client, {"name": "Flaky", "url": UNREACHABLE}).json
+    for _ in range(3):
+        execution = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+        assert execution["status"] == "failed" and "could not read" in execution["error"]
+    assert [e.data["title"] for e in told if "Flaky" in e.data["title"]] == [
+        "Task Flaky failed"]
+    assert runtime.tasks.get(task["id"])["failures"] == 3
+
+
+def test_executions_are_kept_bounded(app_with: Callable[..., tuple[Runtime, Client]]
+                                     ) -> None:
+    runtime, client = app_with(YTP_EXECUTIONS_KEPT="10")
+    task = post(client, {"name": "Many", "url": UNREACHABLE}).json
+    for _ in range(14):
+        runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+    runtime.tasks.prune()
+    listed = client.simulate_get("/api/executions", params={"per_page": 100})
+    assert listed.json["pagination"]["total"] == 10
+    assert listed.json["items"][0]["id"] > listed.json["items"][-1]["id"]  # newest first
+    assert client.simulate_get("/api/executions/1").status_code == 404
+
+
+# --- cron ---------------------------------------------------------------------------------
+
+
+def test_staggering_carries_into_hours() -> None:
+    assert staggered("5 */2 * * *", 1) == "10 */2 * * *"
+    assert staggered("55 3 * * *", 1) == "0 4 * * *"
+    assert staggered("55 23 * * *", 2) == "5 0 * * *"
+    assert staggered("58 * * * *", 1) == "3 * * * *"
+    assert staggered("*/15 * * * *", 3) == "*/15 * * * *"  # not one minute: left alone
+    for index in range(30):  # every staggered timer is itself valid
+        check_timer(staggered("50 */3 * * *", index))
+
+
+def test_next_run_in_the_configured_zone_across_daylight_saving() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    before = datetime(2026, 3, 28, 12, 0, tzinfo=berlin).timestamp()
+    first = next_run("30 2 * * *", before, berlin)
+    assert first is not None
+    # 02:30 does not exist on 29 March in Berlin: cron runs at 03:00 that day.
+    assert datetime.fromtimestamp(first, berlin).strftime("%d %H:%M") == "29 03:00"
+    assert next_run("", before, berlin) is None
+    assert next_run("0 0 30 2 *", before, berlin) is None  # 30 February never comes
+
+
+# --- the scheduler on an injected clock ---------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _scheduler(tasks: list[dict[str, Any]], runs: list[tuple[int, str]], clock: Clock,
+               spread: float = 0.0, rng: Callable[[], float] = lambda: 0.5,
+               run: Callable[[int, str], Any] | None = None) -> TaskScheduler:
+    return TaskScheduler(lambda: tasks, run or (lambda i, t: runs.append((i, t))),
+                         zone=lambda: ZoneInfo("UTC"), spread=lambda: spread,
+                         concurrency=2, clock=clock, rng=rng)
+
+
+def _wait_runs(runs: list[Any], count: int) -> None:
+    import time
+    deadline = time.monotonic() + 10
+    while len(runs) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _task(task_id: int, timer: str, created: float, last: float | None = None) -> dict:
+    return {"id": task_id, "name": f"t{task_id}", "timer": timer, "enabled": True,
+            "created_at": created, "last_run_at": last}
+
+
+T0 = datetime(2026, 1, 1, 12, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+
+
+def test_missed_slots_run_once_at_start_and_interrupted_runs_again() -> None:
+    clock, runs = Clock(T0), []
+    tasks = [_task(1, "*/5 * * * *", T0 - 7200, T0 - 3600),  # 12 slots missed
+             _task(2, "0 0 1 1 *", T0 - 60),  # next slot next year
+             _task(3, "0 0 1 1 *", T0 - 60)]  # interrupted by a crash
+    scheduler = _scheduler(tasks, runs, clock)
+    scheduler.start(interrupted={3})
+    try:
+        _wait_runs(runs, 2)
+        assert sorted(runs) == [(1, "startup"), (3, "startup")]
+        assert scheduler.next_run_at(1) == T0 + 270  # 12:05:00
+    finally:
+        scheduler.stop()
+
+
+def test_due_runs_start_on_time_and_spread_within_the_bound() -> None:
+    clock, runs = Clock(T0), []
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2)]
+    rngs = iter([0.0, 0.99])
+    scheduler = _scheduler(tasks, runs, clock, spread=30, rng=lambda: next(rngs, 0.5))
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    slot = T0 + 30  # 12:01:00
+    assert scheduler.next_run_at(1) == slot
+    clock.now = slot - 1
+    assert scheduler.tick() == []
+    clock.now = slot
+    assert scheduler.tick() == [1]  # no delay drawn for the first
+    clock.now = slot + 29.9
+    assert scheduler.tick() == [2]  # the second within the 30 s bound
+    _wait_runs(runs, 2)
+    assert sorted(runs) == [(1, "timer"), (2, "timer")]
+    assert scheduler.next_run_at(1) == slot + 86400  # tomorrow
+    scheduler.stop()
+
+
+def test_a_task_never_runs_twice_at_once(app: tuple[Runtime, Client]) -> None:
+    runtime, client = app
+    task = post(client, {"name": "Once", "url": UNREACHABLE}).json
+    with runtime.tasks.runner.claim(task["id"]):
+        busy = client.simulate_post(f"/api/tasks/{task['id']}/execute")
+        assert busy.status_code == 409 and busy.json["code"] == "CONFLICT"
+        assert client.simulate_post(f"/api/tasks/{task['id']}/mark").status_code == 409
+        with pytest.raises(AppError):
+            runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "timer")
+    assert client.simulate_get("/api/executions").json["pagination"]["total"] == 0
+
+
+def test_slow_run_skips_the_slot_that_comes_meanwhile() -> None:
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    calls: list[int] = []
+    busy = threading.Lock()
+
+    def run(task_id: int, trigger: str) -> None:
+        if not busy.acquire(blocking=False):
+            raise AppError("The task is running.", "CONFLICT")
+        calls.append(task_id)
+        try:
+            release.wait(10)
+        finally:
+            busy.release()
+
+    task = _task(1, "* * * * *", T0)
+    scheduler = _scheduler([task], runs, clock, run=run)
+    scheduler.changed(task, 1)
+    clock.now = T0 + 30
+    scheduler.tick()
+    _wait_runs(calls, 1)
+    clock.now = T0 + 90
+    scheduler.tick()  # still running: this slot is skipped, not queued behind it
+    release.set()
+    scheduler.stop()
+    assert calls == [1]
+
+
+# --- retention ----------------------------------------------------------------------------
+
+
+def test_retention_keeps_newest_and_recent() -> None:
+    now = 1_000_000.0
+    items = [Item(id=str(n), url=f"u{n}", status=FINISHED, filename=f"f{n}",
+                  finished_at=now - n * 86400) for n in range(5)]
+    assert sorted(i.id for i in expired(items, 2, 0, now)) == ["2", "3", "4"]
+    assert sorted(i.id for i in expired(items, 0, 3, now)) == ["4"]
+    assert expired(items, 0, 0, now) == []
+
+
+def test_settings_refuse_an_unknown_time_zone(tmp_path: Path) -> None:
+    from conftest import make_settings
+
+    from appliance.config import SettingsError
+    with pytest.raises(SettingsError, match="time zone"):
+        make_settings(tmp_path, YTP_TASKS_TIMEZONE="Mars/Olympus")
+    assert make_settings(tmp_path, YTP_TASKS_TIMEZONE="Europe/Berlin").tasks_timezone

@@ -1,0 +1,220 @@
+"""Scheduled tasks end to end: the real service, its real scheduler and download processes,
+against feeds, a YouTube-like channel feed and a playlist page served by the local origin."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.feeds import FeedEntry
+from support.origin import MediaOrigin
+from support.server import Server, wait_for
+from test_e2e import Feed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tasks_e2e")]
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("tasks-server")
+    server = Server(root, {"YTP_YOUTUBE_BASE_URL": origin.base_url,
+                           "YTP_TASKS_SPREAD": "0"}).start()
+    yield server
+    server.stop()
+
+
+def entries(origin: MediaOrigin, *names: str) -> list[FeedEntry]:
+    """Feed entries for the origin's watch pages (clip, clip2, short); a name may carry a
+    suffix (``clip-2``) to make a distinct entry of the same clip."""
+    made = []
+    for name in names:
+        clip, _, tag = name.partition("-")
+        url = origin.watch_url(clip, title=name) if tag else origin.watch_url(clip)
+        made.append(FeedEntry(id=name.ljust(11, "x")[:11], url=url, title=name))
+    return made
+
+
+def create(server: Server, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("name", f"task {next(_names)}")
+    fields.setdefault("auto_start", False)  # the entries wait: counting them is the point
+    response = server.post("/api/tasks", fields)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def run(server: Server, task_id: int) -> dict[str, Any]:
+    response = server.post(f"/api/tasks/{task_id}/execute")
+    assert response.status_code == 202, response.text
+    execution_id = response.json()["id"]
+    return wait_for(lambda: (e := server.get(f"/api/executions/{execution_id}").json())
+                    ["status"] != "running" and e, timeout=60, message="the run to finish")
+
+
+def task_items(server: Server, name: str) -> list[dict[str, Any]]:
+    body = server.get("/api/history", params={"type": "all"}).json()
+    return [i for i in body["queue"] + body["history"] if i["extras"].get("task") == name]
+
+
+def test_rss_feed_queues_each_new_entry_once(server: Server, origin: MediaOrigin) -> None:
+    origin.feeds.set("rss-once", entries(origin, "clip", "clip2"))
+    task = create(server, url=f"{origin.base_url}/feeds/rss-once.rss")
+    first = run(server, task["id"])
+    assert (first["status"], first["handler"], first["found"], first["queued"]) == \
+        ("success", "RssHandler", 2, 2)
+    again = run(server, task["id"])
+    assert (again["queued"], again["skipped"]) == (0, 2)
+    origin.feeds.add("rss-once", entries(origin, "short")[0])
+    third = run(server, task["id"])
+    assert (third["found"], third["queued"]) == (3, 1)
+    urls = [i["url"] for i in task_items(server, task["name"])]
+    assert sorted(urls) == sorted(e.url for e in entries(origin, "clip", "clip2", "short"))
+    state = server.get(f"/api/tasks/{task['id']}").json()
+    assert (state["last_status"], state["last_found"], state["last_queued"]) == \
+        ("success", 3, 1)
+    assert state["last_run_at"] is not None and state["failures"] == 0
+
+
+def test_atom_feed_and_published_after(server: Server, origin: MediaOrigin) -> None:
+    old, new = entries(origin, "clip-old", "clip-new")
+    old.published = "2020-01-01T00:00:00+00:00"
+    origin.feeds.set("atom-dates", [new, old])
+    task = create(server, url=f"{origin.base_url}/feeds/atom-dates.atom",
+                  published_after="2023-06-01")
+    first = run(server, task["id"])
+    assert (first["handler"], first["found"], first["queued"]) == ("RssHandler", 2, 1)
+    assert [i["url"] for i in task_items(server, task["name"])] == [new.url]
+    assert run(server, task["id"])["queued"] == 0
+
+
+def test_youtube_channel_and_handle_read_the_channel_feed(server: Server,
+                                                          origin: MediaOrigin) -> None:
+    channel = "UC" + "a1b2c3d4e5f6g7h8i9j0kL"
+    origin.feeds.set(channel, entries(origin, "clip-yt1", "clip-yt2"))
+    task = create(server, url=f"https://www.youtube.com/channel/{channel}")
+    first = run(server, task["id"])
+    assert (first["handler"], first["queued"]) == ("YoutubeHandler", 2), first
+    assert run(server, task["id"])["queued"] == 0
+    items = task_items(server, task["name"])
+    assert {i["extras"]["task_entry"] for i in items} == {"youtube clip-yt1xxx",
+                                                          "youtube clip-yt2xxx"}
+    origin.feeds.handles["@someone"] = channel
+    by_handle = create(server, url="https://www.youtube.com/@someone")
+    assert run(server, by_handle["id"])["queued"] == 2
+
+
+def test_playlist_page_through_ytdlp_flat_listing(server: Server, origin: MediaOrigin) -> None:
+    task = create(server, url=origin.playlist_url)
+    first = run(server, task["id"])
+    assert (first["handler"], first["found"], first["queued"]) == ("GenericTaskHandler", 3, 3)
+    assert run(server, task["id"])["queued"] == 0
+
+
+def test_mark_then_run_queues_only_what_comes_later(server: Server,
+                                                    origin: MediaOrigin) -> None:
+    origin.feeds.set("marked", entries(origin, "clip", "clip2"))
+    task = create(server, url=f"{origin.base_url}/feeds/marked.rss", mark=True)
+    assert run(server, task["id"])["queued"] == 0
+    origin.feeds.add("marked", entries(origin, "short")[0])
+    assert run(server, task["id"])["queued"] == 1
+    unmark = server.request("DELETE", f"/api/tasks/{task['id']}/mark")
+    assert unmark.status_code == 200 and "message" in unmark.json()
+    assert run(server, task["id"])["queued"] == 2  # the back catalogue, now wanted
+    again = server.post(f"/api/tasks/{task['id']}/mark")
+    assert again.status_code == 200 and "Marked 3" in again.json()["message"]
+
+
+def test_handler_off_queues_the_url_as_one_item(server: Server, origin: MediaOrigin) -> None:
+    task = create(server, url=origin.playlist_url, handler_enabled=False)
+    first = run(server, task["id"])
+    assert (first["handler"], first["queued"]) == ("none", 1)
+
+
+def test_failures_are_recorded_and_do_not_stop_other_tasks(server: Server,
+                                                           origin: MediaOrigin) -> None:
+    origin.feeds.set("down", [])
+    origin.feeds.fail("down", 500)
+    origin.feeds.set("junk", [])
+    origin.feeds.junk("junk", b"\x00\x01 this is not xml <<<")
+    origin.feeds.set("fine", entries(origin, "clip"))
+    down = create(server, url=f"{origin.base_url}/feeds/down.rss")
+    junk = create(server, url=f"{origin.base_url}/feeds/junk.rss")
+    fine = create(server, url=f"{origin.base_url}/feeds/fine.rss")
+    failed = run(server, down["id"])
+    assert failed["status"] == "failed" and "HTTP 500" in failed["error"]
+    assert "not a feed" in run(server, junk["id"])["error"]
+    assert run(server, fine["id"])["queued"] == 1
+    run(server, down["id"])
+    state = server.get(f"/api/tasks/{down['id']}").json()
+    assert (state["last_status"], state["failures"]) == ("failed", 2)
+    assert "HTTP 500" in state["last_error"]
+    log = server.get(f"/api/executions/{failed['id']}/log").json()
+    assert any("HTTP 500" in line for line in log["lines"])
+
+
+def test_dispatch_is_announced_on_the_websocket(server: Server, origin: MediaOrigin) -> None:
+    origin.feeds.set("told", entries(origin, "clip-told"))
+    task = create(server, url=f"{origin.base_url}/feeds/told.rss")
+    feed = Feed(server.ws_url)
+    try:
+        run(server, task["id"])
+        event = feed.until(lambda e: e["event"] == "task_dispatched"
+                           and e["data"]["name"] == task["name"])
+        assert (event["data"]["queued"], event["data"]["found"]) == (1, 1)
+        change = feed.until(lambda e: e["event"] == "config_update"
+                            and e["data"]["feature"] == "tasks")
+        assert change["data"]["action"] in {"create", "update"}
+    finally:
+        feed.close()
+
+
+def test_schedules_and_executions_list(server: Server, origin: MediaOrigin) -> None:
+    task = create(server, url=f"{origin.base_url}/feeds/none.rss", timer="0 3 * * *")
+    schedules = server.get("/api/schedules").json()["items"]
+    mine = next(s for s in schedules if s["task_id"] == task["id"])
+    assert mine["timer"] == "0 3 * * *" and mine["next_run_at"] > time.time()
+    run(server, task["id"])
+    listed = server.get("/api/executions", params={"task_id": task["id"]})
+    assert listed.status_code == 200 and listed.headers["Total-Count"] == "1"
+    assert listed.json()["items"][0]["status"] == "failed"  # the feed does not exist: 404
+
+
+def _due(config: Path, task_id: int, seconds_ago: float) -> None:
+    """Make the task's last run lie far in the past (as after a long stop)."""
+    with sqlite3.connect(config / "appliance.db") as db:
+        db.execute("UPDATE tasks SET last_run_at = ?, created_at = ? WHERE id = ?",
+                   (time.time() - seconds_ago, time.time() - seconds_ago, task_id))
+
+
+def test_kill_during_a_run_then_restart(make_server: Any, origin: MediaOrigin) -> None:
+    """kill -9 while a run reads its feed; the restart runs it once and queues each entry
+    once; a slot missed while down runs once, not once per missed slot."""
+    server = make_server(YTP_YOUTUBE_BASE_URL=origin.base_url, YTP_TASKS_SPREAD="0")
+    origin.feeds.set("killed", entries(origin, "clip", "clip2"))
+    task = create(server, url=f"{origin.base_url}/feeds/killed.rss", timer="0 * * * *")
+    assert run(server, task["id"])["queued"] == 2
+    origin.feeds.add("killed", entries(origin, "short")[0])
+    gate = origin.feeds.hold("killed")
+    assert server.post(f"/api/tasks/{task['id']}/execute").status_code == 202
+    wait_for(lambda: origin.feeds.waiting.get("killed"), message="the run to read the feed")
+    server.kill_hard()
+    gate.set()
+    # Down for three hours: three hourly slots missed.
+    _due(server.root / "config", task["id"], 3 * 3600)
+    server.start()
+    done = wait_for(lambda: [e for e in server.get("/api/executions", params={
+        "task_id": task["id"]}).json()["items"] if e["trigger"] == "startup"
+        and e["status"] != "running"], timeout=60, message="the start-up run")
+    assert len(done) == 1 and done[0]["queued"] == 1
+    statuses = [e["status"] for e in server.get("/api/executions", params={
+        "task_id": task["id"]}).json()["items"]]
+    assert statuses.count("interrupted") == 1
+    urls = [i["url"] for i in task_items(server, task["name"])]
+    assert len(urls) == len(set(urls)) == 3
+    assert server.get(f"/api/tasks/{task['id']}").json()["next_run_at"] > time.time()
