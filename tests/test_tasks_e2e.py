@@ -218,3 +218,30 @@ def test_kill_during_a_run_then_restart(make_server: Any, origin: MediaOrigin) -
     urls = [i["url"] for i in task_items(server, task["name"])]
     assert len(urls) == len(set(urls)) == 3
     assert server.get(f"/api/tasks/{task['id']}").json()["next_run_at"] > time.time()
+
+
+def test_a_running_execution_streams_its_log(server: Server, origin: MediaOrigin) -> None:
+    from support.sse import SseClient
+
+    origin.feeds.set("streamed", entries(origin, "clip-streamed"))
+    task = create(server, url=f"{origin.base_url}/feeds/streamed.rss")
+    gate = origin.feeds.hold("streamed")
+    try:
+        started = server.post(f"/api/tasks/{task['id']}/execute").json()
+        wait_for(lambda: origin.feeds.waiting.get("streamed"), message="the feed read")
+        stream = SseClient(server.get(f"/api/executions/{started['id']}/log", stream=True,
+                                      headers={"Accept": "text/event-stream"}))
+        first = stream.until(lambda e: e["event"] == "log")
+        assert task["url"] in first["data"]
+        gate.set()
+        rest = stream.rest(timeout=60)
+        lines = [e["data"] for e in rest if e["event"] == "log"]
+        assert any("queued 1" in line for line in lines)
+        assert rest[-1]["event"] == "end"
+    finally:
+        gate.set()
+    finished = server.get(f"/api/executions/{started['id']}/log").json()
+    assert finished["status"] == "success" and any("queued 1" in x for x in finished["lines"])
+    page = server.get(f"/api/tasks/{task['id']}/items").json()
+    assert [i["url"] for i in page["items"]] == [entries(origin, "clip-streamed")[0].url]
+    assert page["pagination"]["total"] == 1

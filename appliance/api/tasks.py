@@ -69,6 +69,19 @@ class TaskExecute:
         resp.media = self.runtime.tasks.execute(task_id)
 
 
+class TaskItems:
+    """The downloads a task queued (its history), newest first."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, task_id: int) -> None:
+        paging = page_request(req, self.runtime.settings.default_pagination)
+        items, total = self.runtime.tasks.items(task_id, paging.offset, paging.per_page)
+        resp.media = {"items": [i.to_dict() for i in items],
+                      "pagination": pagination(req, resp, paging, total, len(items))}
+
+
 class TaskInspect:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -84,6 +97,7 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route(f"/api/tasks/{TASK_ID}", TaskItem(runtime))
     app.add_route(f"/api/tasks/{TASK_ID}/mark", TaskMark(runtime))
     app.add_route(f"/api/tasks/{TASK_ID}/execute", TaskExecute(runtime))
+    app.add_route(f"/api/tasks/{TASK_ID}/items", TaskItems(runtime))
 
 
 # --- OpenAPI (the rule: appliance/api/openapi.py) ----------------------------------------
@@ -230,5 +244,18 @@ PATHS: dict[str, dict[str, Any]] = {
                  "operationId": "execute_task",
                  "responses": {"202": json_response("The execution, started.", EXECUTION),
                                "404": _missing, "409": error("The task is running.")}},
+    },
+    "/api/tasks/{task_id}/items": {
+        "parameters": [_task_id],
+        "get": {"tags": ["tasks"], "summary": "The items the task queued, newest first",
+                "description": "Queued and finished alike (each item's extras.task names "
+                               "its task); a playlist's entries count as the task's too.",
+                "operationId": "task_items", "parameters": openapi_parameters(),
+                "responses": {"200": json_response("A page.", {
+                    "type": "object", "required": ["items", "pagination"],
+                    "properties": {"items": {"type": "array", "items": ref("Item")},
+                                   "pagination": ref("Pagination")}},
+                    headers=OPENAPI_HEADERS),
+                    "400": error("Bad page parameters."), "404": _missing}},
     },
 }

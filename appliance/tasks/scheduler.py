@@ -3,7 +3,8 @@ due run to a small pool, and runs the service's periodic jobs (the ``schedule`` 
 
 - A slot missed while the service was down runs once at start-up, not once per missed slot;
   so does a run a crash interrupted.
-- Runs due in the same minute start after a random delay of up to ``tasks_spread`` seconds.
+- Runs due at once (the same minute, or at start-up) start after a random delay of up to
+  ``tasks_spread`` seconds, and at most ``tasks_concurrency`` run at a time.
 - A task never runs twice at once: a slot that comes while it still runs is skipped.
 - The clock is injectable; ``tick()`` is one step of the loop, for tests.
 """
@@ -50,8 +51,9 @@ class TaskScheduler:
         self._clock = clock
         self._rng = rng
         self._lock = threading.Lock()
-        # task id -> (the cron slot, when its run starts: the slot plus a random delay)
-        self._next: dict[int, tuple[float, float]] = {}
+        # task id -> (the cron slot, when its run starts: the slot plus a random delay, and
+        # what starts it: "timer", or "startup" for a run made up at start)
+        self._next: dict[int, tuple[float, float, str]] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,8 +75,10 @@ class TaskScheduler:
             if missed or task["id"] in interrupted:
                 log.info("task %s (%s): %s; it runs now", task["id"], task["name"],
                          "interrupted by a stop" if not missed else "a run was missed")
-                self._submit(task["id"], "startup")
-            self._plan(task, now)
+                with self._lock:
+                    self._next[task["id"]] = (now, now + self._delay(), "startup")
+            else:
+                self._plan(task, now)
         self._thread = threading.Thread(target=self._loop, name="task-scheduler", daemon=True)
         self._thread.start()
 
@@ -93,7 +97,10 @@ class TaskScheduler:
             if slot is None:
                 self._next.pop(task["id"], None)
             else:
-                self._next[task["id"]] = (slot, slot + self._rng() * self._spread())
+                self._next[task["id"]] = (slot, slot + self._delay(), "timer")
+
+    def _delay(self) -> float:
+        return self._rng() * self._spread()
 
     def changed(self, task: dict[str, Any] | None, task_id: int) -> None:
         """A task was created, changed (``task``) or deleted (``task`` None)."""
@@ -115,23 +122,24 @@ class TaskScheduler:
         """Start the runs that are due; returns their task ids."""
         now = self._clock()
         with self._lock:
-            due = [task_id for task_id, (_, start) in self._next.items() if start <= now]
+            due = [(task_id, trigger) for task_id, (_, start, trigger) in self._next.items()
+                   if start <= now]
         if due:
             by_id = {t["id"]: t for t in self._tasks()}
-            for task_id in due:
+            for task_id, trigger in due:
                 task = by_id.get(task_id)
                 if task is None:
                     self.changed(None, task_id)
                     continue
-                self._submit(task_id, "timer")
+                self._submit(task_id, trigger)
                 self._plan(task, now)
         self.jobs.run_pending()
-        return due
+        return [task_id for task_id, _ in due]
 
     def _sleep_seconds(self) -> float:
         now = self._clock()
         with self._lock:
-            starts = [start for _, start in self._next.values()]
+            starts = [start for _, start, _ in self._next.values()]
         wait = min([MAX_SLEEP, *(s - now for s in starts)])
         idle = self.jobs.idle_seconds
         if idle is not None:

@@ -18,6 +18,7 @@ from ..engine.requests import check_url
 from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
 from ..store import ItemStore
+from ..store.records import Item
 from ..store.tasks import TaskStore
 from .cron import staggered, time_zone
 from .fields import Context, check_name, check_task
@@ -29,7 +30,7 @@ from .handlers import (
     RssHandler,
     YoutubeHandler,
 )
-from .runner import TaskRunner
+from .runner import TaskRunner, batch_id
 from .scheduler import TaskScheduler
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,12 @@ class TaskService:
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         tasks, total = self.store.page(page, per_page)
         return [self.public(t) for t in tasks], total
+
+    def items(self, task_id: int, offset: int, limit: int) -> tuple[list[Item], int]:
+        """A page of the items the task queued, newest first, and how many there are."""
+        self._task(task_id)
+        items = self.runner.items.batch(batch_id(task_id))[::-1]
+        return items[offset:offset + limit], len(items)
 
     def schedules(self) -> list[dict[str, Any]]:
         return [

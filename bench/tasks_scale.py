@@ -1,0 +1,144 @@
+"""Scheduled tasks at scale: 500 tasks due in the same minute against local feeds of 50.
+
+Each task follows its own RSS feed on the local origin (50 entries), created with
+``"mark": true`` (only new entries from then on); then one new entry appears in every feed.
+The service is stopped and the tasks' last runs are put an hour back, so that at the next
+start all 500 are due at once (a missed hourly slot), as after a night's power cut: no
+test waits for a real minute. Measured over that round:
+
+- the time from the start until every task has run (with YTP_TASKS_SPREAD=10),
+- how many items were queued (goal: exactly one per task),
+- the peak resident memory of the service's processes (sampled every 0.25 s),
+- the API's p99 (``GET /api/tasks?per_page=10``) while the round runs against its idle p99
+  measured before (goal: within 2x).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import common
+import requests
+from support.feeds import FeedEntry
+
+log = logging.getLogger("bench.tasks_scale")
+
+SPREAD = 10
+GOAL_RATIO = 2.0
+
+
+def feed_entries(origin: common.MediaOrigin, feed: int, count: int) -> list[FeedEntry]:
+    return [FeedEntry(id=f"{feed}-{n}", url=f"{origin.clip_url}?feed={feed}&entry={n}",
+                      title=f"feed {feed} entry {n}") for n in range(count)]
+
+
+def timed(session: requests.Session, url: str, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        session.get(url, timeout=30).raise_for_status()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def rss_kb(server: common.Server) -> int:
+    total = 0
+    for pid in server.pids():
+        with contextlib.suppress(OSError, ValueError):
+            total += common.status_kb(pid, "VmRSS")
+    return total
+
+
+def main() -> int:
+    args = common.parse_args(__doc__.splitlines()[0])
+    tasks, per_feed = (50, 10) if args.quick else (500, 50)
+
+    def body(stack: contextlib.ExitStack) -> int:
+        root = common.temp_root(stack, "tasks", args.keep)
+        origin = common.start_origin(stack, root)
+        for feed in range(tasks):
+            origin.feeds.set(f"f{feed}", feed_entries(origin, feed, per_feed))
+        env = {"YTP_TASKS_SPREAD": str(SPREAD), "YTP_WARM_WORKERS": "1"}
+        server = common.start_server(stack, root / "server", env)
+        session = stack.enter_context(requests.Session())
+        api = server.url + "/api/tasks?per_page=10"
+        started = time.perf_counter()
+        for feed in range(tasks):
+            response = session.post(server.url + "/api/tasks", json={
+                "name": f"feed {feed}", "url": f"{origin.base_url}/feeds/f{feed}.rss",
+                "timer": "0 * * * *", "auto_start": False, "mark": True}, timeout=60)
+            response.raise_for_status()
+        log.info("%d tasks created and marked in %.1f s", tasks, time.perf_counter() - started)
+        for feed in range(tasks):
+            origin.feeds.add(f"f{feed}", FeedEntry(
+                id=f"{feed}-new", url=f"{origin.clip_url}?feed={feed}&entry=new"))
+        timed(session, api, 20)  # warm-up
+        idle = common.latency_ms(timed(session, api, 200))
+        common.stop_server(server)
+        with sqlite3.connect(server.root / "config" / "appliance.db") as db:
+            db.execute("UPDATE tasks SET last_run_at = ?", (time.time() - 3600,))
+        round_started = time.perf_counter()
+        server.start()
+        samples: list[float] = []
+        peak = [0]
+        done = threading.Event()
+
+        def load() -> None:
+            with requests.Session() as own:
+                while not done.is_set():
+                    samples.extend(timed(own, api, 1))
+
+        def memory() -> None:
+            while not done.wait(0.25):
+                with contextlib.suppress(Exception):
+                    peak[0] = max(peak[0], rss_kb(server))
+
+        threads = [common.background(load, "api-load"), common.background(memory, "rss")]
+
+        def finished() -> dict[str, Any] | None:
+            body = session.get(server.url + "/api/executions", params={
+                "per_page": 1, "status": "running"}, timeout=30).json()
+            ran = session.get(server.url + "/api/executions", params={"per_page": 1},
+                              timeout=30).json()["pagination"]["total"]
+            return ran if body["pagination"]["total"] == 0 and ran >= tasks else None
+
+        try:
+            common.wait_for(finished, timeout=1200, interval=0.5, message="the round")
+            round_seconds = time.perf_counter() - round_started
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        executions = session.get(server.url + "/api/executions",
+                                 params={"per_page": 1000}, timeout=30).json()["items"]
+        startup = [e for e in executions if e["trigger"] == "startup"]
+        queued = sum(e["queued"] for e in startup)
+        failed = sum(1 for e in startup if e["status"] != "success")
+        during = common.latency_ms(samples)
+        summary = common.Summary("tasks_scale" + (" (quick)" if args.quick else ""))
+        common.out(f"\n{tasks} tasks, feeds of {per_feed} (+1 new each), spread {SPREAD} s")
+        common.table(("", "p50 ms", "p99 ms", "max ms", "requests"), [
+            ["API idle", idle["p50"], idle["p99"], idle["max"], idle["n"]],
+            ["API during the round", during["p50"], during["p99"], during["max"],
+             during["n"]]])
+        summary.info("round (start to every task run)", f"{round_seconds:.1f} s")
+        summary.info("peak RSS of the service's processes", f"{peak[0] / 1024:.0f} MiB")
+        summary.verdict("runs at start-up", str(len(startup)), str(tasks),
+                        len(startup) == tasks)
+        summary.verdict("items queued", str(queued), str(tasks), queued == tasks)
+        summary.verdict("failed runs", str(failed), "0", failed == 0)
+        summary.check("API p99 during / idle", during["p99"] / max(idle["p99"], 1e-9),
+                      GOAL_RATIO, "{:.2f}", "x")
+        summary.print()
+        return 0 if summary.passed else 1
+
+    return common.run(body, 900 if args.quick else 2400, quiet_wait=10 if args.quick else 120)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
