@@ -78,9 +78,7 @@ class Pattern:
     source: str
     _compiled: regex.Pattern[str]
 
-    def search(self, subject: str, budget: Budget | None = None) -> bool:
-        """Whether the expression matches somewhere in ``subject``. Raises PatternTimeout
-        when the budget runs out, TypeError when ``subject`` is not a string."""
+    def _match(self, subject: str, budget: Budget | None) -> regex.Match[str] | None:
         budget = budget or Budget()
         if not isinstance(subject, str):
             raise TypeError("only strings are searched")
@@ -88,9 +86,22 @@ class Pattern:
         if left <= 0:
             raise PatternTimeout(self.source, budget.seconds)
         try:
-            return self._compiled.search(subject, timeout=left) is not None
+            return self._compiled.search(subject, timeout=left)
         except TimeoutError:
             raise PatternTimeout(self.source, budget.seconds) from None
+
+    def search(self, subject: str, budget: Budget | None = None) -> bool:
+        """Whether the expression matches somewhere in ``subject``. Raises PatternTimeout
+        when the budget runs out, TypeError when ``subject`` is not a string."""
+        return self._match(subject, budget) is not None
+
+    def extract(self, subject: str, budget: Budget | None = None) -> str | None:
+        """The first group of the first match (the whole match when the expression has no
+        group); None when nothing matches. Bounded like ``search``."""
+        found = self._match(subject, budget)
+        if found is None:
+            return None
+        return found.group(1) if self._compiled.groups else found.group(0)
 
 
 def _weight(node: object) -> int:

@@ -356,3 +356,58 @@ def test_settings_refuse_an_unknown_time_zone(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="time zone"):
         make_settings(tmp_path, YTP_TASKS_TIMEZONE="Mars/Olympus")
     assert make_settings(tmp_path, YTP_TASKS_TIMEZONE="Europe/Berlin").tasks_timezone
+
+
+# --- task definitions ---------------------------------------------------------------------
+
+_GOOD = {"match_url": ["https://example.invalid/*"],
+         "parse": {"items": {"type": "css", "expression": "li", "fields": {
+             "url": {"type": "css", "expression": "a::attr(href)"}}}}}
+
+
+@pytest.mark.parametrize(("definition", "says"), [
+    ({**_GOOD, "engine": {"type": "selenium"}}, "engine.type: the 'selenium' engine"),
+    ({**_GOOD, "parse": {"items": {**_GOOD["parse"]["items"], "expression": "li[[["}}},
+     "definition.parse.items.expression"),
+    ({**_GOOD, "parse": {"items": {**_GOOD["parse"]["items"], "fields": {
+        "url": {"type": "xpath", "expression": "//a[@"}}}}},
+     "definition.parse.items.fields.url.expression"),
+    ({**_GOOD, "parse": {"items": {**_GOOD["parse"]["items"], "fields": {
+        "url": {"type": "regex", "expression": "(a"}}}}}, "fields.url.expression"),
+    ({**_GOOD, "parse": {"items": {**_GOOD["parse"]["items"], "fields": {
+        "title": {"type": "css", "expression": "h2"}}}}}, "'url' is a required property"),
+    ({**_GOOD, "match_url": []}, "definition.match_url"),
+    ({**_GOOD, "request": {"method": "DELETE"}}, "definition.request.method"),
+    ({**_GOOD, "response": {"type": "json"}}, "jsonpath reads json"),
+])
+def test_broken_definitions_are_refused_with_their_path(
+        app: tuple[Runtime, Client], definition: dict[str, Any], says: str) -> None:
+    _, client = app
+    response = client.simulate_post("/api/tasks/definitions",
+                                    json={"name": "d", "definition": definition})
+    assert response.status_code == 400, response.text
+    assert says in response.json["error"] and response.json["code"] == "INVALID_REQUEST"
+
+
+def test_definition_crud(app: tuple[Runtime, Client]) -> None:
+    runtime, client = app
+    seen: list[Event] = []
+    runtime.bus.subscribe(seen.append)
+    made = client.simulate_post("/api/tasks/definitions", json={"name": "d",
+                                                                "definition": _GOOD})
+    assert made.status_code == 201
+    record = made.json
+    patched = client.simulate_patch(f"/api/tasks/definitions/{record['id']}",
+                                    json={"enabled": False})
+    assert patched.json["enabled"] is False
+    inspect = client.simulate_post("/api/tasks/inspect", json={
+        "url": "https://example.invalid/x", "static_only": True})
+    assert inspect.json["metadata"]["handler"] == "GenericTaskHandler"  # disabled: not used
+    client.simulate_patch(f"/api/tasks/definitions/{record['id']}", json={"enabled": True})
+    inspect = client.simulate_post("/api/tasks/inspect", json={
+        "url": "https://example.invalid/x", "static_only": True})
+    assert inspect.json["metadata"]["handler"] == "DefinitionHandler"
+    assert client.simulate_delete(f"/api/tasks/definitions/{record['id']}").status_code == 200
+    assert client.simulate_get(f"/api/tasks/definitions/{record['id']}").status_code == 404
+    features = {e.data["feature"] for e in seen if e.name == events.CONFIG_UPDATE}
+    assert features == {"task_definitions"}

@@ -245,3 +245,44 @@ def test_a_running_execution_streams_its_log(server: Server, origin: MediaOrigin
     page = server.get(f"/api/tasks/{task['id']}/items").json()
     assert [i["url"] for i in page["items"]] == [entries(origin, "clip-streamed")[0].url]
     assert page["pagination"]["total"] == 1
+
+
+HTML_DEFINITION = {
+    "match_url": ["*/pages/shows*"],
+    "request": {"method": "GET"},
+    "response": {"type": "html"},
+    "parse": {"items": {"type": "css", "expression": "article.video", "fields": {
+        "url": {"type": "css", "expression": "a.watch::attr(href)"},
+        "title": {"type": "xpath", "expression": "string(.//h2)"},
+        "published": {"type": "css", "expression": "time::attr(datetime)"},
+        "description": {"type": "regex", "expression": "<p>(.*?)</p>"}}}},
+}
+
+
+def _page(origin: MediaOrigin, names: list[str]) -> bytes:
+    articles = "".join(
+        f'<article class="video"><h2>{name}</h2><p>about {name}</p>'
+        f'<time datetime="2024-05-0{n + 1}T10:00:00+00:00"></time>'
+        f'<a class="watch" href="/watch/{name.partition("-")[0]}.html?title={name}">go</a>'
+        f"</article>" for n, name in enumerate(names))
+    return f"<html><body>{articles}<article>no link</article></body></html>".encode()
+
+
+def test_definition_parses_a_page(server: Server, origin: MediaOrigin) -> None:
+    created = server.post("/api/tasks/definitions", {"name": "shows", "description": "html",
+                                                     "definition": HTML_DEFINITION})
+    assert created.status_code == 201, created.text
+    origin.feeds.pages["shows"] = (_page(origin, ["clip-d1", "clip2-d2"]), "text/html")
+    preview = server.post("/api/tasks/inspect", {"url": f"{origin.base_url}/pages/shows"})
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["handler"] == "DefinitionHandler"
+    assert [i["title"] for i in preview.json()["items"]] == ["clip-d1", "clip2-d2"]
+    task = create(server, url=f"{origin.base_url}/pages/shows")
+    assert run(server, task["id"])["queued"] == 2
+    origin.feeds.pages["shows"] = (_page(origin, ["short-d3", "clip-d1", "clip2-d2"]),
+                                   "text/html")
+    assert run(server, task["id"])["queued"] == 1
+    listed = server.get("/api/tasks/definitions").json()["items"]
+    assert "definition" not in listed[0]
+    full = server.get("/api/tasks/definitions", params={"include": "definition"}).json()
+    assert full["items"][0]["definition"]["match_url"] == ["*/pages/shows*"]

@@ -28,6 +28,7 @@ from . import (
     openapi,
     presets,
     system,
+    task_definitions,
     tasks,
     ytdlp,
 )
@@ -40,6 +41,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
     openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
+    task_definitions,
 )
 
 

@@ -22,6 +22,7 @@ TASK_FIELDS = (
 )
 STATE_FIELDS = ("created_at", "last_run_at", "last_status", "last_error", "last_found",
                 "last_queued", "failures")
+DEFINITION_FIELDS = ("name", "description", "enabled", "definition")
 EXECUTION_FIELDS = ("task_id", "task_name", "trigger", "status", "started_at", "finished_at",
                     "found", "queued", "skipped", "failed", "error", "handler")
 # An execution's log, kept with it: its newest lines only.
@@ -85,7 +86,16 @@ def define_task_entities(db: orm.Database) -> dict[str, Any]:
         key = orm.Required(str, 2048)
         orm.PrimaryKey(task_id, key)
 
-    return {"Task": TaskRow, "Execution": ExecutionRow, "TaskEntry": TaskEntryRow}
+    class TaskDefinitionRow(db.Entity):
+        _table_ = "task_definitions"
+        id = orm.PrimaryKey(int, auto=True)
+        name = orm.Required(str, unique=True)
+        description = orm.Optional(str)
+        enabled = orm.Required(bool, default=True)
+        definition = orm.Required(orm.Json)
+
+    return {"Task": TaskRow, "Execution": ExecutionRow, "TaskEntry": TaskEntryRow,
+            "TaskDefinition": TaskDefinitionRow}
 
 
 def _task(row: Any) -> dict[str, Any]:

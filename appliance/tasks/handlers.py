@@ -7,7 +7,8 @@ Tried in order, the first that can handle the URL wins:
    request) instead of listing the whole channel.
 2. ``RssHandler``: RSS/Atom feeds (feedparser): a ``.rss``/``.atom``/``.rdf`` address, a
    ``feed``/``rss``/``atom`` path segment, or ``#handler=rss``.
-3. ``GenericTaskHandler``: yt-dlp's own flat listing (in a warm download process, never in
+3. ``DefinitionHandler`` (``definitions.py``): pages a task definition describes.
+4. ``GenericTaskHandler``: yt-dlp's own flat listing (in a warm download process, never in
    the service) for everything else yt-dlp can list.
 
 Feeds are read over http(s) only, with a time limit and a size limit.
@@ -73,21 +74,29 @@ class Listing:
 
 
 def fetch(url: str, timeout: float = FETCH_TIMEOUT) -> bytes:
+    return fetch_request(url, timeout=timeout)
+
+
+def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+                  params: dict[str, str] | None = None, body: Any = None,
+                  timeout: float = FETCH_TIMEOUT) -> bytes:
     """The body at ``url`` (http(s) only, at most MAX_FEED_BYTES), or HandlerError."""
     if urlsplit(url).scheme.lower() not in {"http", "https"}:
         raise HandlerError(f"{url[:200]} is not an http(s) address.")
+    sent = {"json": body} if isinstance(body, dict) else {"data": body}
     try:
-        with requests.get(url, timeout=timeout, stream=True,
-                          headers={"User-Agent": USER_AGENT}) as response:
+        with requests.request(method, url, timeout=timeout, stream=True, params=params,
+                              headers={"User-Agent": USER_AGENT, **(headers or {})},
+                              **sent) as response:
             if response.status_code >= 400:
                 raise HandlerError(f"{url[:200]} answered HTTP {response.status_code}.")
-            body = bytearray()
+            data = bytearray()
             for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_FEED_BYTES:
+                data += chunk
+                if len(data) > MAX_FEED_BYTES:
                     raise HandlerError(f"{url[:200]} is larger than "
                                        f"{MAX_FEED_BYTES // (1024 * 1024)} MiB.")
-            return bytes(body)
+            return bytes(data)
     except requests.RequestException as exc:
         raise HandlerError(f"could not read {url[:200]}: {type(exc).__name__}") from None
 

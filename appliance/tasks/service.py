@@ -6,6 +6,7 @@ queue what a person could not.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -18,9 +19,11 @@ from ..engine.requests import check_url
 from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
 from ..store import ItemStore
+from ..store.collections import Collection
 from ..store.records import Item
-from ..store.tasks import TaskStore
+from ..store.tasks import DEFINITION_FIELDS, TaskStore
 from .cron import staggered, time_zone
+from .definitions import DefinitionHandler, Definitions
 from .fields import Context, check_name, check_task
 from .handlers import (
     FETCH_TIMEOUT,
@@ -54,9 +57,13 @@ class TaskService:
         self.store = store
         self.engine = engine
         self.bus = bus
+        self.definitions = Definitions(
+            Collection(items.entities.TaskDefinition, DEFINITION_FIELDS, "task definition"))
+        self.definitions.on_change = functools.partial(self._config_changed, "task_definitions")
         self.handlers = Handlers([
             YoutubeHandler(lambda: self._settings().youtube_base_url),
             RssHandler(),
+            DefinitionHandler(self.definitions.all),
             GenericTaskHandler(engine.list_entries),
         ])
         self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
@@ -126,14 +133,17 @@ class TaskService:
 
     # --- changes ----------------------------------------------------------------------
 
+    def _config_changed(self, feature: str, action: str, data: dict[str, Any]) -> None:
+        self.bus.publish(events.CONFIG_UPDATE,
+                         {"feature": feature, "action": action, "data": data})
+
     def _announce(self, action: str, task: dict[str, Any]) -> dict[str, Any]:
         if action == "delete":
             self.scheduler.changed(None, task["id"])
         else:
             self.scheduler.changed(task, task["id"])
         public = self.public(task)
-        self.bus.publish(events.CONFIG_UPDATE,
-                         {"feature": "tasks", "action": action, "data": public})
+        self._config_changed("tasks", action, public)
         return public
 
     def create(self, body: Any) -> dict[str, Any] | list[dict[str, Any]]:

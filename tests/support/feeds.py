@@ -1,6 +1,7 @@
 """Feeds the media origin serves, with entry lists a test sets: RSS and Atom at
 ``/feeds/<name>.rss`` / ``.atom``, YouTube's channel feed at ``/feeds/videos.xml?channel_id=``
-(or ``playlist_id=``), and ``/@<handle>`` channel pages that name a channel id.
+(or ``playlist_id=``), ``/@<handle>`` channel pages that name a channel id, and pages a
+test writes (``/pages/<name>``) for task definitions to parse.
 
 A feed can answer 500, serve junk, or hold its answer until the test releases it (to kill
 the service in the middle of a run).
@@ -35,6 +36,7 @@ class Feeds:
         self._raw: dict[str, bytes] = {}
         self._gates: dict[str, threading.Event] = {}
         self.handles: dict[str, str] = {}  # "@name" -> channel id
+        self.pages: dict[str, tuple[bytes, str]] = {}  # /pages/<name> -> body, type
         self.hits: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
 
@@ -69,6 +71,9 @@ class Feeds:
             page = (f'<html><head><meta itemprop="identifier" content="{channel}">'
                     f"</head><body>{html.escape(path[1:])}</body></html>")
             return 200, page.encode(), HTML
+        page = self.pages.get(path.removeprefix("/pages/"))
+        if path.startswith("/pages/") and page is not None:
+            return 200, *page
         if path == "/feeds/videos.xml":
             name = (query.get("channel_id") or query.get("playlist_id") or [""])[-1]
             return self._serve(name, self._youtube)
