@@ -286,3 +286,29 @@ def test_definition_parses_a_page(server: Server, origin: MediaOrigin) -> None:
     assert "definition" not in listed[0]
     full = server.get("/api/tasks/definitions", params={"include": "definition"}).json()
     assert full["items"][0]["definition"]["match_url"] == ["*/pages/shows*"]
+
+
+def test_channel_metadata_for_media_servers(server: Server, origin: MediaOrigin) -> None:
+    picture = b"\xff\xd8\xff\xe0 not really a jpeg"
+    origin.feeds.pages["poster.jpg"] = (picture, "image/jpeg")
+    page = (f'<html><head><title>../../Evil / Channel</title>'
+            f'<meta property="og:image" content="{origin.base_url}/pages/poster.jpg">'
+            f'</head><body><video><source src="{origin.clip_url}" type="video/mp4"></video>'
+            f'<video><source src="{origin.clip2_url}" type="video/mp4"></video></body></html>')
+    origin.feeds.pages["channel"] = (page.encode(), "text/html")
+    task = create(server, url=f"{origin.base_url}/pages/channel", folder="tv/Evil")
+    answer = server.post(f"/api/tasks/{task['id']}/metadata")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    home = server.download_path / "tv" / "Evil"
+    assert body["nfo_file"] == "tv/Evil/tvshow.nfo"
+    assert body["thumbnails"]["poster"] == "tv/Evil/poster.jpg"
+    assert (home / "poster.jpg").read_bytes() == picture
+    nfo = (home / "tvshow.nfo").read_text()
+    assert "<tvshow>" in nfo and "Evil / Channel" in nfo
+    info_file = server.download_path / body["json_file"]
+    assert info_file.parent == home and info_file.name.endswith("[channel].info.json")
+    assert not (server.download_path.parent / "etc").exists()
+    broken = create(server, url=origin.fail_url)
+    failed = server.post(f"/api/tasks/{broken['id']}/metadata")
+    assert failed.status_code == 400 and failed.json()["error"]

@@ -69,6 +69,14 @@ class TaskExecute:
         resp.media = self.runtime.tasks.execute(task_id)
 
 
+class TaskMetadata:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, task_id: int) -> None:
+        resp.media = self.runtime.tasks.metadata(task_id)
+
+
 class TaskItems:
     """The downloads a task queued (its history), newest first."""
 
@@ -98,6 +106,7 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route(f"/api/tasks/{TASK_ID}/mark", TaskMark(runtime))
     app.add_route(f"/api/tasks/{TASK_ID}/execute", TaskExecute(runtime))
     app.add_route(f"/api/tasks/{TASK_ID}/items", TaskItems(runtime))
+    app.add_route(f"/api/tasks/{TASK_ID}/metadata", TaskMetadata(runtime))
 
 
 # --- OpenAPI (the rule: appliance/api/openapi.py) ----------------------------------------
@@ -244,6 +253,27 @@ PATHS: dict[str, dict[str, Any]] = {
                  "operationId": "execute_task",
                  "responses": {"202": json_response("The execution, started.", EXECUTION),
                                "404": _missing, "409": error("The task is running.")}},
+    },
+    "/api/tasks/{task_id}/metadata": {
+        "parameters": [_task_id],
+        "post": {"tags": ["tasks"], "summary": "Write the channel's NFO, info.json and images",
+                 "description": "tvshow.nfo (Kodi), '<title> [<id>].info.json' and "
+                                "poster/fanart/thumb/banner/icon/landscape .jpg where the "
+                                "source has them, written atomically into the task's folder "
+                                "(existing files are replaced). Paths are relative to the "
+                                "download folder.",
+                 "operationId": "task_metadata",
+                 "responses": {"200": json_response("What was written.", {
+                     "type": "object", "required": ["id", "title", "nfo_file", "json_file",
+                                                    "thumbnails"],
+                     "properties": {"id": _text, "id_type": _text, "title": _text,
+                                    "description": _text, "uploader": _text,
+                                    "tags": {"type": "array"},
+                                    "year": {"type": ["integer", "null"]},
+                                    "json_file": _text, "nfo_file": _text,
+                                    "thumbnails": {"type": "object"}}}),
+                     "400": error("The folder is invalid or the metadata could not be read."),
+                     "404": _missing}},
     },
     "/api/tasks/{task_id}/items": {
         "parameters": [_task_id],

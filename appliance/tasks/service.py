@@ -15,6 +15,7 @@ from typing import Any
 from .. import events
 from ..config import Settings
 from ..engine import DownloadEngine
+from ..engine.options import resolve_folder
 from ..engine.requests import check_url
 from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
@@ -32,7 +33,9 @@ from .handlers import (
     Handlers,
     RssHandler,
     YoutubeHandler,
+    fetch,
 )
+from .metadata import write_metadata
 from .runner import TaskRunner, batch_id
 from .scheduler import TaskScheduler
 
@@ -270,6 +273,17 @@ class TaskService:
             count = self.runner.unmark(task, entries)
         return {"message": f"Removed {count} entr{'y' if count == 1 else 'ies'} of task "
                            f"'{task['name']}' from the archive."}
+
+    def metadata(self, task_id: int) -> dict[str, Any]:
+        """Write the channel's tvshow.nfo, info.json and pictures into the task's folder."""
+        task = self._task(task_id)
+        settings = self._settings()
+        folder = resolve_folder(settings.download_path, task["folder"])
+        info = self.engine.extract_url(task["url"], task["preset"] or "default", [])
+        try:
+            return write_metadata(settings.download_path, folder, info, fetch)
+        except OSError as exc:
+            raise invalid(f"Could not write the metadata files: {exc.strerror}.") from None
 
     def inspect(self, body: Any) -> dict[str, Any]:
         """What the URL's handler would queue (``static_only``: only which handler)."""

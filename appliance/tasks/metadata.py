@@ -1,0 +1,136 @@
+"""Channel metadata for media servers (``POST /api/tasks/{id}/metadata``): ``tvshow.nfo``
+(Kodi's format, which Jellyfin, Emby and Plex's agents read), the channel's ``.info.json``
+and its images (poster, fanart, thumb, banner, icon, landscape) where the source has them.
+
+Everything is written atomically into the task's folder, which must lie inside the download
+folder once symlinks are resolved; file names made from the site's title are reduced to one
+plain path component.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_atomic
+from ..errors import invalid
+
+IMAGE_KINDS = ("poster", "fanart", "thumb", "banner", "icon", "landscape")
+# Which picture each kind takes: YouTube names its channel pictures; anything else has one.
+_SOURCES = {
+    "poster": ("avatar_uncropped", "avatar"), "thumb": ("avatar_uncropped", "avatar"),
+    "icon": ("avatar_uncropped", "avatar"), "fanart": ("banner_uncropped", "banner"),
+    "banner": ("banner_uncropped", "banner"), "landscape": ("banner_uncropped", "banner"),
+}
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]+')
+MAX_NAME = 150
+
+
+def safe_name(text: str) -> str:
+    """One plain path component for ``text`` (never ``..``, a slash or a control byte)."""
+    name = _UNSAFE.sub("_", text).strip().lstrip(".").strip()
+    return name[:MAX_NAME] or "channel"
+
+
+def _pictures(info: dict[str, Any]) -> dict[str, str]:
+    urls = {str(t.get("id")): str(t["url"]) for t in info.get("thumbnails") or []
+            if isinstance(t, dict) and str(t.get("url", "")).startswith(("http://",
+                                                                         "https://"))}
+    fallback = info.get("thumbnail") if str(info.get("thumbnail", "")).startswith(
+        ("http://", "https://")) else next(reversed(list(urls.values())), None)
+    chosen = {}
+    for kind, names in _SOURCES.items():
+        url = next((urls[n] for n in names if n in urls), None)
+        if url is None and kind in ("poster", "thumb", "fanart", "landscape"):
+            url = fallback
+        if url:
+            chosen[kind] = url
+    return chosen
+
+
+def _year(info: dict[str, Any]) -> int | None:
+    for key in ("release_year", "upload_date", "release_date"):
+        text = str(info.get(key) or "")
+        if text[:4].isdigit():
+            return int(text[:4])
+    return None
+
+
+def _nfo(info: dict[str, Any], images: dict[str, str]) -> bytes:
+    root = ET.Element("tvshow")
+
+    def add(tag: str, value: Any, parent: ET.Element = root, **attrs: str) -> None:
+        if value not in (None, ""):
+            ET.SubElement(parent, tag, attrs).text = str(value)
+
+    add("title", info.get("title"))
+    add("plot", info.get("description"))
+    add("studio", info.get("uploader") or info.get("channel"))
+    add("year", _year(info))
+    add("uniqueid", info.get("channel_id") or info.get("id"),
+        type=str(info.get("extractor_key") or info.get("extractor") or "ytdlp").lower(),
+        default="true")
+    for tag in info.get("tags") or []:
+        add("tag", tag)
+    for kind in ("poster", "banner", "landscape"):
+        if kind in images:
+            add("thumb", images[kind], aspect=kind)
+    if "fanart" in images:
+        add("thumb", images["fanart"], ET.SubElement(root, "fanart"))
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def contained_folder(download_path: Path, folder: Path) -> Path:
+    """``folder`` made, and refused when it leads outside the download folder (a symlink)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    real, root = Path(os.path.realpath(folder)), Path(os.path.realpath(download_path))
+    if not real.is_relative_to(root):
+        raise invalid("The task's folder leads outside the download folder.")
+    return real
+
+
+def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
+                   fetch_image: Callable[[str], bytes]) -> dict[str, Any]:
+    """Write the files; the answer of the contract (paths relative to the download
+    folder). An image that cannot be fetched is left out."""
+    home = contained_folder(download_path, folder)
+    root = Path(os.path.realpath(download_path))
+    channel_id = str(info.get("channel_id") or info.get("id") or "")
+    title = str(info.get("title") or info.get("channel") or channel_id or "channel")
+    fetched: dict[str, bytes | None] = {}
+    images: dict[str, str] = {}
+    for kind, url in _pictures(info).items():
+        if url not in fetched:
+            try:
+                fetched[url] = fetch_image(url)
+            except Exception:  # one missing picture does not spoil the rest
+                fetched[url] = None
+        data = fetched[url]
+        if data:
+            write_atomic(home / f"{kind}.jpg", data)
+            images[kind] = f"{kind}.jpg"
+    json_file = home / f"{safe_name(title)} [{safe_name(channel_id)}].info.json"
+    kept = {k: v for k, v in info.items() if k != "entries" and not k.startswith("_")}
+    write_atomic(json_file, json.dumps(kept, ensure_ascii=False, indent=2, default=str))
+    nfo_file = home / "tvshow.nfo"
+    write_atomic(nfo_file, _nfo(info, images))
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(root))
+
+    return {
+        "id": channel_id, "id_type": str(info.get("extractor_key") or info.get("extractor")
+                                         or "").lower(),
+        "title": title, "description": info.get("description") or "",
+        "uploader": info.get("uploader") or info.get("channel") or "",
+        "tags": list(info.get("tags") or []), "year": _year(info),
+        "json_file": shown(json_file), "nfo_file": shown(nfo_file),
+        "thumbnails": {kind: shown(home / name) for kind, name in images.items()},
+    }
