@@ -411,3 +411,39 @@ def test_definition_crud(app: tuple[Runtime, Client]) -> None:
     assert client.simulate_get(f"/api/tasks/definitions/{record['id']}").status_code == 404
     features = {e.data["feature"] for e in seen if e.name == events.CONFIG_UPDATE}
     assert features == {"task_definitions"}
+
+
+# --- retention, for real ------------------------------------------------------------------
+
+
+def test_retention_deletes_only_the_tasks_older_files(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: Any) -> None:
+    from support.feeds import FeedEntry
+    from support.server import wait_for
+
+    runtime, client = app_with(YTP_REMOVE_FILES="true", YTP_TASKS_SPREAD="0")
+    downloads = runtime.settings.download_path
+    mine = downloads / "kept" / "mine.txt"  # not the task's: never touched
+    mine.parent.mkdir(parents=True)
+    mine.write_text("keep me")
+    origin.feeds.set("retained", [FeedEntry("clip2", origin.clip2_url, "older")])
+    task = post(client, {"name": "Retained", "url": f"{origin.base_url}/feeds/retained.rss",
+                         "folder": "kept", "keep_newest": 1}).json
+
+    def finished(count: int) -> list[Item]:
+        items = runtime.tasks.items(task["id"], 0, 10)[0]
+        done = [i for i in items if i.status == FINISHED]
+        return done if len(done) == count else []
+
+    assert runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")["queued"] == 1
+    older = wait_for(lambda: finished(1), timeout=60, message="the first download")[0]
+    origin.feeds.add("retained", FeedEntry("clip", origin.clip_url, "newer"))
+    assert runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")["queued"] == 1
+    wait_for(lambda: finished(2), timeout=60, message="the second download")
+    third = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+    assert third["queued"] == 0  # the removed entry stays done: never downloaded again
+    left = runtime.tasks.items(task["id"], 0, 10)[0]
+    assert len(left) == 1 and left[0].id != older.id
+    assert older.filename and not (Path(older.download_folder) / older.filename).exists()
+    assert (Path(left[0].download_folder) / left[0].filename).is_file()
+    assert mine.read_text() == "keep me"

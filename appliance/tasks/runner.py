@@ -28,7 +28,7 @@ from ..events import EventBus
 from ..logs import LogSubscription
 from ..store import ItemStore
 from ..store.records import ERROR, FINISHED, Item
-from ..store.tasks import FAILED, SUCCESS, TaskStore
+from ..store.tasks import FAILED, RUNNING, SUCCESS, TaskStore
 from .handlers import Entry, HandlerError, Handlers, Listing
 from .retention import expired
 
@@ -100,6 +100,9 @@ class TaskRunner:
         self._on_task_change = on_task_change
         self._lock = threading.Lock()
         self._running: dict[int, ExecutionLog | None] = {}
+        # Set when the service stops: a run that fails from then on was cut short, not
+        # failed.
+        self.stopping = threading.Event()
 
     # --- who runs -----------------------------------------------------------------------
 
@@ -294,6 +297,12 @@ class TaskRunner:
         status = FAILED if outcome.error else SUCCESS
         counts = {"found": outcome.found, "queued": outcome.queued,
                   "skipped": outcome.skipped, "failed": outcome.failed}
+        if outcome.error and self.stopping.is_set():
+            # Left "running" with its log: the next start marks it interrupted and runs the
+            # task again, as after a crash.
+            self.store.finish_execution(execution["id"], journal.lines, status=RUNNING,
+                                        error=outcome.error, handler=outcome.handler, **counts)
+            return {**execution, **counts}
         self.store.finish_execution(execution["id"], journal.lines, status=status,
                                     error=outcome.error, handler=outcome.handler, **counts)
         failures = (task.get("failures") or 0) + 1 if outcome.error else 0

@@ -87,7 +87,9 @@ class TaskScheduler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # Runs in flight are not waited for: one cut short by the stop is recorded as
+        # interrupted and runs again at the next start.
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- plans ------------------------------------------------------------------------
 

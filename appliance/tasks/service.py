@@ -86,6 +86,7 @@ class TaskService:
         self.scheduler.start(interrupted)
 
     def stop(self) -> None:
+        self.runner.stopping.set()
         self.scheduler.stop()
 
     def prune(self) -> None:
