@@ -447,3 +447,12 @@ def test_retention_deletes_only_the_tasks_older_files(
     assert older.filename and not (Path(older.download_folder) / older.filename).exists()
     assert (Path(left[0].download_folder) / left[0].filename).is_file()
     assert mine.read_text() == "keep me"
+
+
+def test_mark_must_be_a_boolean(app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    response = post(client, {"name": "m", "url": UNREACHABLE, "mark": "yes"})
+    assert response.status_code == 400 and "mark must be true or false" in response.json["error"]
+    failed = post(client, {"name": "m", "url": UNREACHABLE, "mark": True})
+    assert failed.status_code == 400 and "Could not list" in failed.json["error"]
+    assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 0

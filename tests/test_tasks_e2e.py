@@ -188,8 +188,8 @@ def test_schedules_and_executions_list(server: Server, origin: MediaOrigin) -> N
 def _due(config: Path, task_id: int, seconds_ago: float) -> None:
     """Make the task's last run lie far in the past (as after a long stop)."""
     with sqlite3.connect(config / "appliance.db") as db:
-        db.execute("UPDATE tasks SET last_run_at = ?, created_at = ? WHERE id = ?",
-                   (time.time() - seconds_ago, time.time() - seconds_ago, task_id))
+        db.execute("UPDATE tasks SET last_run_at = ? WHERE id = ?",
+                   (time.time() - seconds_ago, task_id))
 
 
 def test_kill_during_a_run_then_restart(make_server: Any, origin: MediaOrigin) -> None:

@@ -53,7 +53,7 @@ class Execution:
         execution = _execution(self.runtime, execution_id)
         live = self.runtime.tasks.runner.live_log(execution_id)
         if live is not None:
-            execution["log"] = list(live.lines)
+            execution["log"] = live.lines
         resp.media = execution
 
 
@@ -64,7 +64,8 @@ def _line_event(line: str, created: float) -> bytes:
 
 def _live_lines(journal: ExecutionLog, watch: sse.Watch) -> Iterator[bytes]:
     subscription, earlier = journal.subscribe()
-    yield b"".join(_line_event(line, 0.0) for line in earlier)
+    if earlier:
+        yield b"".join(_line_event(*entry) for entry in earlier)
     yield from sse.lines(subscription, lambda: journal.unsubscribe(subscription), watch,
                          _line_event, finished=journal.done.is_set)
     yield sse.event("end", {"execution_id": journal.execution_id})
@@ -83,7 +84,7 @@ class ExecutionLogResource:
         accept = (req.accept or "*/*").strip()
         stream = "text/event-stream" in accept or accept == "*/*"
         if live is None or not stream:
-            lines = list(live.lines) if live is not None else execution["log"]
+            lines = live.lines if live is not None else execution["log"]
             resp.media = {"id": execution_id, "status": execution["status"], "lines": lines}
             return
         slots = sse.open_stream(self.runtime)

@@ -2,9 +2,9 @@
 
 What a task has seen, so that no entry is queued twice, is read from what lasts on disk, not
 kept in memory: the download archive that applies to the task (its preset's, or the default
-one), the entries marked for it, and the items it queued before (its batch, ``task-<id>``,
-written to the database in one transaction when queued). A run killed at any point is done
-again at start-up and finds what the killed one queued.
+one), the entries marked for it, and the items it queued before (its batch,
+``task-<id>-<created>``, written to the database in one transaction when queued). A run
+killed at any point is done again at start-up and finds what the killed one queued.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ MAX_ATTEMPTS = 3
 MAX_ARCHIVE_IDS = 500  # URLs per archive-id job (the engine's bound)
 
 
-def batch_id(task_id: int) -> str:
-    return f"task-{task_id}"
+def batch_id(task: dict[str, Any]) -> str:
+    """The batch of the task's items. SQLite may give a deleted task's id to a new one: the
+    creation time keeps their items apart."""
+    return f"task-{task['id']}-{int(task['created_at'])}"
 
 
 class ExecutionLog:
@@ -48,7 +50,7 @@ class ExecutionLog:
 
     def __init__(self, execution_id: int) -> None:
         self.execution_id = execution_id
-        self.lines: list[str] = []
+        self.entries: list[tuple[str, float]] = []  # (line, time written)
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._subscribers: tuple[LogSubscription, ...] = ()
@@ -58,19 +60,25 @@ class ExecutionLog:
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
         line = f"{stamp} {level.upper()} {message}"
         with self._lock:
-            self.lines.append(line)
+            self.entries.append((line, now))
             subscribers = self._subscribers
         for subscriber in subscribers:
             subscriber.put(line, now)
         log.log(logging.WARNING if level == "error" else logging.INFO, "execution %s: %s",
                 self.execution_id, message, extra={"announce": False})
 
-    def subscribe(self, maxsize: int = 1000) -> tuple[LogSubscription, list[str]]:
+    @property
+    def lines(self) -> list[str]:
+        with self._lock:
+            return [line for line, _ in self.entries]
+
+    def subscribe(self, maxsize: int = 1000
+                  ) -> tuple[LogSubscription, list[tuple[str, float]]]:
         """A live subscription and the lines written before it (none lost between)."""
         subscription = LogSubscription(maxsize)
         with self._lock:
             self._subscribers = (*self._subscribers, subscription)
-            return subscription, list(self.lines)
+            return subscription, list(self.entries)
 
     def unsubscribe(self, subscription: LogSubscription) -> None:
         with self._lock:
@@ -161,7 +169,7 @@ class TaskRunner:
         if archive is not None:
             keys.update(self.engine.archives.read(archive))
         failures: Counter[str] = Counter()
-        for item in self.items.batch(batch_id(task["id"])):
+        for item in self.items.batch(batch_id(task)):
             item_keys = _item_keys(item)
             if item.status == ERROR:
                 failures.update(item_keys)
@@ -265,7 +273,7 @@ class TaskRunner:
             "preset": task.get("preset") or None, "folder": task.get("folder") or "",
             "template": task.get("template") or "", "cli": task.get("cli") or "",
             "cookies": task.get("cookies") or "", "auto_start": task["auto_start"],
-            "batch_id": batch_id(task["id"]), "batch_name": task["name"],
+            "batch_id": batch_id(task), "batch_name": task["name"],
         }
         return self.engine.add([
             {**base, "url": e.url,
@@ -281,7 +289,7 @@ class TaskRunner:
             journal.write("error", "retention is set but YTP_REMOVE_FILES is off: no file "
                                    "was deleted")
             return
-        finished = [i for i in self.items.batch(batch_id(task["id"]))
+        finished = [i for i in self.items.batch(batch_id(task))
                     if i.status == FINISHED and i.filename]
         old = expired(finished, task.get("keep_newest") or 0, task.get("keep_days") or 0,
                       time.time())

@@ -117,8 +117,7 @@ class TaskService:
 
     def items(self, task_id: int, offset: int, limit: int) -> tuple[list[Item], int]:
         """A page of the items the task queued, newest first, and how many there are."""
-        self._task(task_id)
-        items = self.runner.items.batch(batch_id(task_id))[::-1]
+        items = self.runner.items.batch(batch_id(self._task(task_id)))[::-1]
         return items[offset:offset + limit], len(items)
 
     def schedules(self) -> list[dict[str, Any]]:
@@ -161,7 +160,7 @@ class TaskService:
             raise invalid(f"At most {MAX_TASKS_AT_ONCE} tasks at once.")
         first = self.validate(bodies[0], partial=False)
         tasks = [first]
-        marks = [bool(bodies[0].get("mark"))]
+        marks = [bodies[0].get("mark", False)]
         taken = self.store.names() | {first["name"]}
         for index, raw in enumerate(bodies[1:], start=1):
             if not isinstance(raw, dict) or not raw.get("url"):
@@ -172,7 +171,7 @@ class TaskService:
                 filled["name"] = self._infer_name(filled, index + 1, taken)
             taken.add(filled["name"])
             tasks.append(filled)
-            marks.append(bool(raw.get("mark", bodies[0].get("mark"))))
+            marks.append(raw.get("mark", marks[0]))
         for index, mark in enumerate(marks):
             if not isinstance(mark, bool):
                 raise invalid(f"Task {index + 1}: mark must be true or false.")
