@@ -456,3 +456,49 @@ def test_mark_must_be_a_boolean(app: tuple[Runtime, Client]) -> None:
     failed = post(client, {"name": "m", "url": UNREACHABLE, "mark": True})
     assert failed.status_code == 400 and "Could not list" in failed.json["error"]
     assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 0
+
+
+# --- reading feeds ------------------------------------------------------------------------
+
+_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Pod</title>
+<item><title>One</title><link>https://site.invalid/1</link>
+<enclosure url="https://cdn.invalid/1.mp3" type="audio/mpeg" length="1"/>
+<pubDate>Tue, 02 Jan 2024 10:00:00 +0000</pubDate></item>
+<item><title>Two</title><link>https://site.invalid/2</link></item></channel></rss>"""
+
+
+def test_feeds_fast_and_slow_paths_agree() -> None:
+    from appliance.tasks import feeds
+
+    fast = feeds.read_feed(_RSS)
+    slow = feeds._slow(_RSS)
+    assert fast == slow
+    assert fast.title == "Pod" and fast.items[0].enclosures == [
+        ("https://cdn.invalid/1.mp3", "audio/mpeg")]
+    assert fast.items[0].published == datetime(2024, 1, 2, 10, tzinfo=ZoneInfo("UTC")
+                                               ).timestamp()
+
+
+def test_feeds_that_lxml_refuses_go_to_feedparser() -> None:
+    from appliance.tasks import feeds
+
+    rdf = b"""<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    xmlns="http://purl.org/rss/1.0/"><channel><title>Old</title></channel>
+    <item><title>A</title><link>https://site.invalid/a</link></item></rdf:RDF>"""
+    assert [i.link for i in feeds.read_feed(rdf).items] == ["https://site.invalid/a"]
+    broken = _RSS.replace(b"<title>One</title>", b"<title>Fish & Chips</title>")
+    assert [i.title for i in feeds.read_feed(broken).items] == ["Fish & Chips", "Two"]
+    with pytest.raises(feeds.NotAFeed):
+        feeds.read_feed(b"\x00\x01 junk <<<")
+
+
+def test_feed_entities_are_never_loaded(tmp_path: Path) -> None:
+    from appliance.tasks import feeds
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    hostile = (f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file://{secret}">]>'
+               f"<rss><channel><title>&x;</title><item><title>&x;</title>"
+               f"<link>https://site.invalid/1</link></item></channel></rss>").encode()
+    feed = feeds.read_feed(hostile)
+    assert "TOP SECRET" not in feed.title + "".join(i.title for i in feed.items)

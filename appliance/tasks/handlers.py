@@ -5,7 +5,7 @@ Tried in order, the first that can handle the URL wins:
 1. ``YoutubeHandler``: channel, ``@handle``, ``/c/``, ``/user/`` and playlist URLs read the
    channel's or playlist's Atom feed (``feeds/videos.xml``: the 15 newest videos, one small
    request) instead of listing the whole channel.
-2. ``RssHandler``: RSS/Atom feeds (feedparser): a ``.rss``/``.atom``/``.rdf`` address, a
+2. ``RssHandler``: RSS/Atom feeds (``feeds.py``): a ``.rss``/``.atom``/``.rdf`` address, a
    ``feed``/``rss``/``atom`` path segment, or ``#handler=rss``.
 3. ``DefinitionHandler`` (``definitions.py``): pages a task definition describes.
 4. ``GenericTaskHandler``: yt-dlp's own flat listing (in a warm download process, never in
@@ -16,17 +16,16 @@ Feeds are read over http(s) only, with a time limit and a size limit.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-import feedparser
 import requests
 
 from ..errors import AppError
+from .feeds import Feed, FeedItem, NotAFeed, read_feed
 
 FETCH_TIMEOUT = 20.0
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -101,30 +100,17 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
         raise HandlerError(f"could not read {url[:200]}: {type(exc).__name__}") from None
 
 
-def _timestamp(entry: Any) -> float | None:
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
-    return float(calendar.timegm(parsed)) if parsed else None
+def parse_feed(body: bytes, where: str) -> Feed:
+    try:
+        return read_feed(body)
+    except NotAFeed as exc:
+        raise HandlerError(f"{where[:200]} is not a feed: {exc}.") from None
 
 
-def parse_feed(body: bytes, where: str) -> Any:
-    feed = feedparser.parse(body)
-    if not feed.get("version") and not feed.entries:
-        reason = feed.get("bozo_exception") or "no RSS or Atom document"
-        raise HandlerError(f"{where[:200]} is not a feed: {reason}.")
-    return feed
-
-
-def _media_url(entry: Any) -> str:
+def _media_url(item: FeedItem) -> str:
     """An enclosure that is media (a podcast's file), else the entry's page."""
-    for enclosure in entry.get("enclosures") or []:
-        if str(enclosure.get("type", "")).startswith(MEDIA_TYPES) and enclosure.get("href"):
-            return str(enclosure["href"])
-    if entry.get("link"):
-        return str(entry["link"])
-    for enclosure in entry.get("enclosures") or []:
-        if enclosure.get("href"):
-            return str(enclosure["href"])
-    return ""
+    media = next((url for url, kind in item.enclosures if kind.startswith(MEDIA_TYPES)), "")
+    return media or item.link or next((url for url, _ in item.enclosures), "")
 
 
 class Handler:
@@ -184,15 +170,15 @@ class YoutubeHandler(Handler):
         where = self.feed_url(url, timeout)
         feed = parse_feed(fetch(where, timeout), where)
         entries = []
-        for item in feed.entries:
-            video_id = str(item.get("yt_videoid") or "")
-            link = str(item.get("link") or "") or (
+        for item in feed.items:
+            video_id = item.video_id
+            link = item.link or (
                 f"https://www.youtube.com/watch?v={video_id}" if video_id else "")
             if link:
-                entries.append(Entry(url=link, title=str(item.get("title") or ""),
+                entries.append(Entry(url=link, title=item.title,
                                      archive_id=f"youtube {video_id}" if video_id else "",
-                                     published=_timestamp(item)))
-        return Listing(str(feed.feed.get("title") or ""), entries)
+                                     published=item.published))
+        return Listing(feed.title, entries)
 
 
 class RssHandler(Handler):
@@ -209,14 +195,9 @@ class RssHandler(Handler):
     def list(self, url: str, preset: str, timeout: float = FETCH_TIMEOUT) -> Listing:
         where = url.split("#", 1)[0]
         feed = parse_feed(fetch(where, timeout), where)
-        entries = []
-        for item in feed.entries:
-            link = _media_url(item)
-            if link:
-                entries.append(Entry(url=urljoin(where, link),
-                                     title=str(item.get("title") or ""),
-                                     published=_timestamp(item)))
-        return Listing(str(feed.feed.get("title") or ""), entries)
+        entries = [Entry(url=urljoin(where, link), title=item.title, published=item.published)
+                   for item in feed.items if (link := _media_url(item))]
+        return Listing(feed.title, entries)
 
 
 class GenericTaskHandler(Handler):
