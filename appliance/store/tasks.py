@@ -223,8 +223,10 @@ class TaskStore:
     # --- executions ---------------------------------------------------------------------
 
     def start_execution(self, task: dict[str, Any], trigger: str) -> dict[str, Any]:
-        """Written to disk before the run does anything: after a crash it is found."""
-        with write_session(self._db):
+        """Committed before the run does anything, so that a crash leaves it "running" (and
+        the next start runs the task again). Not waited to disk: after a power cut took it
+        back, the task's last run is older than its slot, and the next start runs it too."""
+        with write_session(self._db, durable=False):
             row = self._execution(task_id=task["id"], task_name=task["name"], trigger=trigger,
                                   status=RUNNING, started_at=time.time(), log=[])
             orm.flush()
