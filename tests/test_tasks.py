@@ -502,3 +502,28 @@ def test_feed_entities_are_never_loaded(tmp_path: Path) -> None:
                f"<link>https://site.invalid/1</link></item></channel></rss>").encode()
     feed = feeds.read_feed(hostile)
     assert "TOP SECRET" not in feed.title + "".join(i.title for i in feed.items)
+
+
+def test_dispatch_reaches_notification_targets(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: Any) -> None:
+    from support.feeds import FeedEntry
+    from support.server import wait_for
+    from test_notify import Receiver, event_of
+
+    receiver = Receiver()
+    try:
+        runtime, client = app_with(YTP_TASKS_SPREAD="0")
+        made = client.simulate_post("/api/notifications", json={
+            "name": "hook", "on": ["task_dispatched"],
+            "request": {"url": receiver.url("/hook")}})
+        assert made.status_code == 200, made.text
+        origin.feeds.set("notified", [FeedEntry("clip", origin.watch_url("clip"))])
+        task = post(client, {"name": "Told", "auto_start": False,
+                             "url": f"{origin.base_url}/feeds/notified.rss"}).json
+        runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+        hit = wait_for(lambda: receiver.to("/hook"), timeout=30, message="the webhook")[0]
+        sent = event_of(hit)
+        assert sent["event"] == "task_dispatched" and "Told" in sent["title"]
+        assert sent["data"]["queued"] == 1 and sent["data"]["name"] == "Told"
+    finally:
+        receiver.close()
