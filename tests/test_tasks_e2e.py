@@ -107,6 +107,9 @@ def test_youtube_channel_and_handle_read_the_channel_feed(server: Server,
     origin.feeds.handles["@someone"] = channel
     by_handle = create(server, url="https://www.youtube.com/@someone")
     assert run(server, by_handle["id"])["queued"] == 2
+    origin.feeds.set("PLlist1", entries(origin, "clip-pl1"))
+    playlist = create(server, url="https://www.youtube.com/playlist?list=PLlist1")
+    assert run(server, playlist["id"])["queued"] == 1
 
 
 def test_playlist_page_through_ytdlp_flat_listing(server: Server, origin: MediaOrigin) -> None:

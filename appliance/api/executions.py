@@ -72,8 +72,8 @@ def _live_lines(journal: ExecutionLog, watch: sse.Watch) -> Iterator[bytes]:
 
 
 class ExecutionLogResource:
-    """The run's log lines: a live event stream while it runs (unless the client asks for
-    JSON only), the stored lines as JSON once it has finished."""
+    """The run's log lines: a live event stream while it runs, for a client that accepts
+    ``text/event-stream`` (as EventSource does); JSON otherwise, and once it has finished."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -81,9 +81,7 @@ class ExecutionLogResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, execution_id: int) -> None:
         execution = _execution(self.runtime, execution_id)
         live = self.runtime.tasks.runner.live_log(execution_id)
-        accept = (req.accept or "*/*").strip()
-        stream = "text/event-stream" in accept or accept == "*/*"
-        if live is None or not stream:
+        if live is None or "text/event-stream" not in (req.accept or ""):
             lines = live.lines if live is not None else execution["log"]
             resp.media = {"id": execution_id, "status": execution["status"], "lines": lines}
             return
@@ -144,9 +142,9 @@ PATHS: dict[str, dict[str, Any]] = {
         "parameters": [_execution_id],
         "get": {"tags": ["tasks"], "summary": "A run's log (Server-Sent Events while it runs)",
                 "description": "While the run lasts and the client accepts "
-                               "`text/event-stream`: the lines so far, then each new one as "
-                               "a `log` event, then an `end` event. Otherwise (or with "
-                               "`Accept: application/json`): `{id, status, lines}`.",
+                               "`text/event-stream` (EventSource does): the lines so far, "
+                               "then each new one as a `log` event, then an `end` event. "
+                               "Otherwise: `{id, status, lines}`.",
                 "operationId": "execution_log",
                 "responses": {
                     "200": {"description": "The lines, or their stream.", "content": {

@@ -64,7 +64,10 @@ def add_record_routes(app: falcon.App, runtime: Runtime, prefix: str,
 def record_paths(prefix: str, tag: str, label: str, read_schema: dict[str, Any],
                  write_schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """OpenAPI path items for ``add_record_routes``."""
-    one = json_response(f"The {label}.", read_schema)
+
+    def one() -> dict[str, Any]:  # one per operation: a GET's gets the ETag header added
+        return json_response(f"The {label}.", read_schema)
+
     bad = error("Invalid body or fields (the text says which).")
     missing = error(f"No {label} with that id.")
     clash = error(f"Another {label} has that name.")
@@ -83,19 +86,19 @@ def record_paths(prefix: str, tag: str, label: str, read_schema: dict[str, Any],
             "post": {"tags": [tag], "summary": f"Create a {label}",
                      "operationId": f"create_{tag}",
                      "requestBody": json_body({**write_schema, "required": ["name"]}),
-                     "responses": {"200": one, "400": bad, "409": clash}},
+                     "responses": {"200": one(), "400": bad, "409": clash}},
         },
         prefix + "/{record_id}": {
             "parameters": [record_id],
             "get": {"tags": [tag], "summary": f"One {label}", "operationId": f"get_{tag}",
-                    "responses": {"200": one, "404": missing}},
+                    "responses": {"200": one(), "404": missing}},
             "patch": {"tags": [tag], "summary": f"Change some fields of a {label}",
                       "operationId": f"patch_{tag}", "requestBody": json_body(write_schema),
-                      "responses": {"200": one, "400": bad, "404": missing, "409": clash}},
+                      "responses": {"200": one(), "400": bad, "404": missing, "409": clash}},
             "put": {"tags": [tag], "summary": f"Replace a {label}",
                     "operationId": f"put_{tag}",
                     "requestBody": json_body({**write_schema, "required": ["name"]}),
-                    "responses": {"200": one, "400": bad, "404": missing, "409": clash}},
+                    "responses": {"200": one(), "400": bad, "404": missing, "409": clash}},
             "delete": {"tags": [tag], "summary": f"Delete a {label}",
                        "operationId": f"delete_{tag}",
                        "responses": {"200": json_response(f"The deleted {label}.", read_schema),

@@ -184,7 +184,12 @@ _inspected = {
 }
 _task_id = path_param("task_id", "The task's id.",
                       {"type": "integer", "minimum": 1, "maximum": MAX_ID})
-_one = json_response("The task.", READ)
+
+
+def _one() -> dict[str, Any]:  # one per operation: a GET's gets the ETag header added
+    return json_response("The task.", READ)
+
+
 _missing = error("No task with that id.")
 _bad = error("Invalid body or field (the text says which).")
 _clash = error("Another task has that name.")
@@ -222,13 +227,13 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/tasks/{task_id}": {
         "parameters": [_task_id],
         "get": {"tags": ["tasks"], "summary": "One task", "operationId": "get_task",
-                "responses": {"200": _one, "404": _missing}},
+                "responses": {"200": _one(), "404": _missing}},
         "patch": {"tags": ["tasks"], "summary": "Change some fields of a task",
                   "operationId": "patch_task", "requestBody": json_body(WRITE),
-                  "responses": {"200": _one, "400": _bad, "404": _missing, "409": _clash}},
+                  "responses": {"200": _one(), "400": _bad, "404": _missing, "409": _clash}},
         "put": {"tags": ["tasks"], "summary": "Replace a task", "operationId": "put_task",
                 "requestBody": json_body({**WRITE, "required": ["name", "url"]}),
-                "responses": {"200": _one, "400": _bad, "404": _missing, "409": _clash}},
+                "responses": {"200": _one(), "400": _bad, "404": _missing, "409": _clash}},
         "delete": {"tags": ["tasks"], "summary": "Delete a task", "operationId": "delete_task",
                    "responses": {"200": json_response("The deleted task.", READ),
                                  "404": _missing}},
