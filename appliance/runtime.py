@@ -94,7 +94,7 @@ class Runtime:
         self.notifier = Notifier(held, self.notifications, self.bus)
         self.url_info = UrlInfo(self.engine.extract_url, self.engine.presets, held)
         self.service = QueueService(self)
-        self.tasks = TaskService(lambda: self.settings, TaskStore(self.store.entities),
+        self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
         self.websocket = None
         if websocket:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from .. import events
-from ..config import Settings
+from ..config import SettingsHolder
 from ..engine import DownloadEngine
 from ..engine.options import resolve_folder
 from ..engine.requests import check_url
@@ -54,7 +53,7 @@ def _refusal(message: str, **extra: Any) -> AppError:
 
 
 class TaskService:
-    def __init__(self, settings: Callable[[], Settings], store: TaskStore, items: ItemStore,
+    def __init__(self, settings: SettingsHolder, store: TaskStore, items: ItemStore,
                  engine: DownloadEngine, bus: EventBus) -> None:
         self._settings = settings
         self.store = store
@@ -64,7 +63,7 @@ class TaskService:
             Collection(items.entities.TaskDefinition, DEFINITION_FIELDS, "task definition"))
         self.definitions.on_change = functools.partial(self._config_changed, "task_definitions")
         self.handlers = Handlers([
-            YoutubeHandler(lambda: self._settings().youtube_base_url),
+            YoutubeHandler(lambda: self._settings.current.youtube_base_url),
             RssHandler(),
             DefinitionHandler(self.definitions.all),
             GenericTaskHandler(engine.list_entries),
@@ -72,9 +71,9 @@ class TaskService:
         self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
         self.scheduler = TaskScheduler(
             store.all, self._run_by_id,
-            zone=lambda: time_zone(self._settings().tasks_timezone),
-            spread=lambda: self._settings().tasks_spread,
-            concurrency=self._settings().tasks_concurrency,
+            zone=lambda: time_zone(self._settings.current.tasks_timezone),
+            spread=lambda: self._settings.current.tasks_spread,
+            concurrency=self._settings.current.tasks_concurrency,
         )
         self.scheduler.jobs.every(1).hours.do(self.prune)
 
@@ -90,7 +89,7 @@ class TaskService:
         self.scheduler.stop()
 
     def prune(self) -> None:
-        removed = self.store.prune_executions(self._settings().executions_kept)
+        removed = self.store.prune_executions(self._settings.current.executions_kept)
         if removed:
             log.info("removed %d old task execution(s)", removed)
 
@@ -130,7 +129,7 @@ class TaskService:
         ]
 
     def validate(self, values: Any, *, partial: bool) -> dict[str, Any]:
-        settings = self._settings()
+        settings = self._settings.current
         return check_task(values, Context(settings.download_path, self.engine.presets),
                           partial=partial)
 
@@ -277,7 +276,7 @@ class TaskService:
     def metadata(self, task_id: int) -> dict[str, Any]:
         """Write the channel's tvshow.nfo, info.json and pictures into the task's folder."""
         task = self._task(task_id)
-        settings = self._settings()
+        settings = self._settings.current
         folder = resolve_folder(settings.download_path, task["folder"])
         info = self.engine.extract_url(task["url"], task["preset"] or "default", [])
         try:
