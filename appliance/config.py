@@ -243,6 +243,21 @@ FIELDS: tuple[Field, ...] = (
         "youtube_base_url", "https://www.youtube.com", _to_str,
         "Where YouTube channel and playlist feeds (feeds/videos.xml) are read.",
     ),
+    # --- files and player (issue 13) ---
+    Field("browser_enabled", True, _to_bool, "Allow the file browser (/api/file/browser)."),
+    Field(
+        "browser_control_enabled", False, _to_bool,
+        "Allow the file browser's actions: rename, delete, move, new folder.",
+    ),
+    Field(
+        "file_watch", True, _to_bool,
+        "Watch the download folder (inotify); off for a network share, which only rescans.",
+    ),
+    Field(
+        "file_rescan_interval", 60.0, _to_float,
+        "Seconds between rescans of a download folder that is not watched (10x that when "
+        "watched, for lost events).", 1,
+    ),
 )
 
 
@@ -293,6 +308,10 @@ class Settings:
     tasks_concurrency: int
     executions_kept: int
     youtube_base_url: str
+    browser_enabled: bool
+    browser_control_enabled: bool
+    file_watch: bool
+    file_rescan_interval: float
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

@@ -37,6 +37,10 @@ LOG_WARNING = "log_warning"
 LOG_ERROR = "log_error"
 # A scheduled task's run queued something (appliance.tasks).
 TASK_DISPATCHED = "task_dispatched"
+# The file browser: an action done (rename, delete, move, directory), and folders whose listing
+# changed (by anyone: a download, an action, a shell).
+FILE_ACTION = "file_action"
+FILES_CHANGED = "files_changed"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

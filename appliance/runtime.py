@@ -15,6 +15,7 @@ from .config import Settings, SettingsHolder, ensure_folders
 from .engine import DownloadEngine
 from .engine.info import UrlInfo
 from .events import EventBus
+from .files import FileService
 from .logs import (
     attach_file_logging,
     detach_file_logging,
@@ -96,6 +97,7 @@ class Runtime:
         self.service = QueueService(self)
         self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
+        self.files = FileService(held, self.bus)
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer
@@ -122,6 +124,7 @@ class Runtime:
         self.notifier.start()  # before the engine, so that no event of the start is missed
         self.engine.start()
         self.tasks.start()
+        self.files.start()
         if self.websocket is not None:
             self.websocket.start()
         self.backups.start()
@@ -134,6 +137,7 @@ class Runtime:
             self.websocket.stop()
         self.backups.stop()
         self.tasks.stop()  # before the engine: a run may be queuing items
+        self.files.stop()
         self.engine.stop()
         self.notifier.stop()  # after the engine: its last events are delivered (bounded wait)
         self.store.close()

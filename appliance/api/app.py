@@ -20,6 +20,7 @@ from . import (
     docs_files,
     errors,
     executions,
+    files,
     flasharr,
     flasharr_queue,
     history,
@@ -41,7 +42,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
     openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
-    task_definitions,
+    task_definitions, files,
 )
 
 

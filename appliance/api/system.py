@@ -105,6 +105,7 @@ class Configuration:
                 "url": f"{ws_scheme}://{host}:{settings.websocket_port}{ws_path}",
                 "flasharr_path": "/api/ws",
             },
+            "files": self.runtime.files.status(),
         }
 
 
@@ -178,6 +179,14 @@ _configuration = {
                       "properties": {"name": {"type": "string"}, "path": {"type": "string"}}},
         },
         "history_count": {"type": "integer"},
+        "files": {
+            "type": "object",
+            "description": "How the download folder's index is kept: watching (inotify) or "
+                           "polling (rescans every rescan_interval s; reason says why).",
+            "properties": {"mode": {"enum": ["watching", "polling"]},
+                           "reason": {"type": "string"}, "indexed": {"type": "boolean"},
+                           "rescan_interval": {"type": "number"}},
+        },
         "queue": {"type": "array", "items": ref("Item")},
         "websocket": {
             "type": "object",

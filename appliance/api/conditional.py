@@ -1,0 +1,46 @@
+"""ETag and Last-Modified for answers the ETag middleware does not see (files, zips, media:
+streamed, so never hashed whole): a validator from what the answer is made of, and the 304."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime
+
+import falcon
+
+from .middleware import not_modified
+
+
+def file_etag(info: os.stat_result, *extra: object) -> str:
+    """A strong validator from a file's identity, size and modification time."""
+    key = f"{info.st_ino}-{info.st_size}-{info.st_mtime_ns}-{extra}".encode()
+    return '"' + hashlib.blake2b(key, digest_size=12).hexdigest() + '"'
+
+
+def matches(header: str | None, etag: str) -> bool:
+    """If-None-Match / If-Range comparison (weak comparison for If-None-Match, RFC 9110)."""
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def validate(req: falcon.Request, resp: falcon.Response, etag: str,
+             modified: float | None = None) -> bool:
+    """Set ETag (and Last-Modified); True, with the 304 made, when the client has it."""
+    resp.etag = etag
+    if modified is not None:
+        resp.last_modified = datetime.fromtimestamp(int(modified), tz=UTC)
+    if matches(req.get_header("If-None-Match"), etag):
+        not_modified(resp)
+        return True
+    if modified is not None and req.get_header("If-None-Match") is None:
+        try:
+            since = req.get_header_as_datetime("If-Modified-Since")
+        except falcon.HTTPInvalidHeader:  # a date that cannot be read is no condition
+            since = None
+        if since is not None and int(modified) <= since.replace(tzinfo=UTC).timestamp():
+            not_modified(resp)
+            return True
+    return False

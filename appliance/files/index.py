@@ -1,0 +1,287 @@
+"""The file index: every entry of the download folder, in memory, by folder.
+
+Memory rather than a SQLite table (bench/files_scale.py measures both): a listing is a dict
+lookup and a slice of a sorted view cached per folder and order, so page 1 and the last page
+cost the same; an entry costs ~200 bytes (20 MB at 100,000 files), and the index is rebuilt
+from the disk at each start anyway (the disk is the truth; a table would be a second copy to
+keep in step across restarts).
+
+Hidden entries (a leading dot) and partial-download artefacts (``.part``, ``.ytdl``,
+``.temp``) are not indexed. Symlinks are indexed with what they point to when that lies
+inside the folder, and left out when it does not (or is broken); the walk never descends
+through a symlink (the real folder is indexed where it is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import kinds
+
+log = logging.getLogger(__name__)
+
+SKIPPED_SUFFIXES = (".part", ".ytdl", ".temp")
+SORTS = ("name", "size", "date", "type")
+
+
+@dataclasses.dataclass(slots=True)
+class Entry:
+    name: str
+    is_dir: bool
+    size: int
+    mtime: float
+    ctime: float
+    is_symlink: bool
+
+    def to_dict(self, folder: str) -> dict[str, Any]:
+        kind = kinds.content_type(self.name, self.is_dir)
+        return {
+            "type": "dir" if self.is_dir else "file",
+            "content_type": kind,
+            "name": self.name,
+            "path": f"{folder}/{self.name}" if folder else self.name,
+            "size": self.size,
+            "mime": kinds.mime_type(self.name, self.is_dir),
+            "mtime": _iso(self.mtime),
+            "ctime": _iso(self.ctime),
+            "is_dir": self.is_dir,
+            "is_file": not self.is_dir,
+            "is_symlink": self.is_symlink,
+        }
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def indexed_name(name: str) -> bool:
+    return not name.startswith(".") and not name.endswith(SKIPPED_SUFFIXES)
+
+
+def make_entry(path: str, name: str, real_root: str) -> Entry | None:
+    """The entry for ``path`` (absolute), or None when it is gone or must not be listed."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    link = stat.S_ISLNK(info.st_mode)
+    if link:
+        target = os.path.realpath(path)
+        if not (target == real_root or target.startswith(real_root + os.sep)):
+            return None
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+    is_dir = stat.S_ISDIR(info.st_mode)
+    if not is_dir and not stat.S_ISREG(info.st_mode):
+        return None  # sockets, fifos, devices: nothing to list or serve
+    return Entry(name, is_dir, 0 if is_dir else info.st_size, info.st_mtime, info.st_ctime, link)
+
+
+@dataclasses.dataclass
+class Page:
+    entries: list[dict[str, Any]]
+    total: int
+
+
+class FileIndex:
+    """The entries of ``root``, kept current by ``watcher.FolderWatcher`` (or rescans)."""
+
+    def __init__(self, root: Path, on_change: Callable[[list[str]], None] | None = None) -> None:
+        self.root = Path(os.path.realpath(root))
+        self._real_root = str(self.root)
+        self._lock = threading.RLock()
+        self._dirs: dict[str, dict[str, Entry]] = {}
+        # Sorted views per folder: {folder: {(sort_by, descending): (entries, folded names)}}
+        self._views: dict[str, dict[tuple[str, bool], tuple[list[Entry], list[str] | None]]] = {}
+        self.ready = threading.Event()
+        self.on_change = on_change
+
+    # --- building -------------------------------------------------------------------------
+
+    def _walk(self, folder: str) -> dict[str, dict[str, Entry]]:
+        """Every folder under ``folder`` (relative), read from the disk."""
+        found: dict[str, dict[str, Entry]] = {}
+        pending = [folder]
+        while pending:
+            current = pending.pop()
+            base = os.path.join(self._real_root, current) if current else self._real_root
+            entries: dict[str, Entry] = {}
+            try:
+                with os.scandir(base) as it:
+                    for item in it:
+                        if not indexed_name(item.name):
+                            continue
+                        entry = make_entry(item.path, item.name, self._real_root)
+                        if entry is None:
+                            continue
+                        entries[item.name] = entry
+                        if entry.is_dir and not entry.is_symlink:
+                            pending.append(f"{current}/{item.name}" if current else item.name)
+            except OSError as exc:
+                log.debug("cannot read %s: %s", base, exc)
+                continue
+            found[current] = entries
+        return found
+
+    def rescan(self) -> None:
+        """Read the whole folder again and swap it in at once."""
+        fresh = self._walk("")
+        with self._lock:
+            self._dirs = fresh
+            self._views.clear()
+        self.ready.set()
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._dirs.values())
+
+    # --- keeping current ------------------------------------------------------------------
+
+    def refresh(self, paths: Iterable[str]) -> list[str]:
+        """Bring the entries of ``paths`` (absolute; changed, created or gone) up to date, in
+        one go; returns the folders whose listing changed."""
+        changed: set[str] = set()
+        with self._lock:
+            for path in sorted(set(paths), key=len):
+                rel = self._relative(path)
+                if rel is not None and rel:
+                    self._refresh_one(rel, changed)
+            for folder in changed:
+                self._views.pop(folder, None)
+        if changed and self.on_change is not None:
+            self.on_change(sorted(changed))
+        return sorted(changed)
+
+    def _relative(self, path: str) -> str | None:
+        path = os.path.normpath(path)
+        if path == self._real_root:
+            return ""
+        if not path.startswith(self._real_root + os.sep):
+            return None
+        rel = path[len(self._real_root) + 1:]
+        parts = rel.split(os.sep)
+        return rel if all(indexed_name(p) for p in parts) else None
+
+    def _refresh_one(self, rel: str, changed: set[str]) -> None:
+        folder, _, name = rel.rpartition("/")
+        entry = make_entry(os.path.join(self._real_root, rel), name, self._real_root)
+        if folder not in self._dirs:
+            if entry is None:
+                return  # its folder is gone or unknown: nothing here to drop
+            if folder:
+                self._refresh_one(folder, changed)
+            if folder not in self._dirs:
+                return
+        entries = self._dirs[folder]
+        old = entries.get(name)
+        if entry is None:
+            if old is not None:
+                del entries[name]
+                changed.add(folder)
+            if old is None or old.is_dir:
+                self._drop_tree(rel, changed)
+            return
+        if old != entry:
+            entries[name] = entry
+            changed.add(folder)
+        if entry.is_dir and not entry.is_symlink and rel not in self._dirs:
+            # A new folder: what landed in it before its watch was set is read now.
+            for sub, sub_entries in self._walk(rel).items():
+                self._dirs[sub] = sub_entries
+                changed.add(sub)
+        elif (old is not None and old.is_dir and not old.is_symlink
+              and (not entry.is_dir or entry.is_symlink)):
+            self._drop_tree(rel, changed)
+
+    def _drop_tree(self, rel: str, changed: set[str]) -> None:
+        prefix = rel + "/"
+        for folder in [f for f in self._dirs if f == rel or f.startswith(prefix)]:
+            del self._dirs[folder]
+            self._views.pop(folder, None)
+            changed.add(folder)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def has_folder(self, folder: str) -> bool:
+        with self._lock:
+            return folder in self._dirs
+
+    def names(self, folder: str) -> list[str]:
+        """The names in ``folder`` (relative), from the index, or the disk before it is ready."""
+        if not self.ready.is_set():
+            return list(self._walk_one(folder))
+        with self._lock:
+            return list(self._dirs.get(folder, {}))
+
+    def _walk_one(self, folder: str) -> dict[str, Entry]:
+        base = os.path.join(self._real_root, folder) if folder else self._real_root
+        entries: dict[str, Entry] = {}
+        try:
+            with os.scandir(base) as it:
+                for item in it:
+                    if indexed_name(item.name):
+                        entry = make_entry(item.path, item.name, self._real_root)
+                        if entry is not None:
+                            entries[item.name] = entry
+        except OSError:
+            pass
+        return entries
+
+    def _view(self, folder: str, sort_by: str, descending: bool, folded: bool
+              ) -> tuple[list[Entry], list[str] | None]:
+        views = self._views.setdefault(folder, {})
+        key = (sort_by, descending)
+        view = views.get(key)
+        if view is None:
+            view = (_sorted(list(self._dirs.get(folder, {}).values()), sort_by, descending), None)
+            views[key] = view
+        if folded and view[1] is None:
+            view = (view[0], [e.name.casefold() for e in view[0]])
+            views[key] = view
+        return view
+
+    def page(self, folder: str, *, offset: int, limit: int, sort_by: str = "name",
+             descending: bool = False, search: str = "") -> Page:
+        """One page of ``folder``: folders first, then files, in the order asked for; ties
+        broken by name, so pages are stable."""
+        needle = search.casefold()
+        if not self.ready.is_set():
+            entries = _sorted(list(self._walk_one(folder).values()), sort_by, descending)
+            if needle:
+                entries = [e for e in entries if needle in e.name.casefold()]
+        else:
+            with self._lock:
+                entries, names = self._view(folder, sort_by, descending, bool(needle))
+            if needle and names is not None:
+                entries = [e for e, n in zip(entries, names, strict=True) if needle in n]
+        chosen = entries[offset:offset + limit]
+        return Page([e.to_dict(folder) for e in chosen], len(entries))
+
+    def sidecars(self, rel: str) -> dict[str, list[dict[str, Any]]]:
+        folder, _, name = rel.rpartition("/")
+        return kinds.sidecars(name, self.names(folder), folder)
+
+
+def _sorted(entries: list[Entry], sort_by: str, descending: bool) -> list[Entry]:
+    entries.sort(key=lambda e: e.name)
+    if sort_by == "name":
+        entries.sort(key=lambda e: e.name.casefold(), reverse=descending)
+    elif sort_by == "size":
+        entries.sort(key=lambda e: e.size, reverse=descending)
+    elif sort_by == "date":
+        entries.sort(key=lambda e: e.mtime, reverse=descending)
+    else:
+        entries.sort(key=lambda e: (kinds.content_type(e.name, e.is_dir),
+                                    e.name.rpartition(".")[2].lower()), reverse=descending)
+    entries.sort(key=lambda e: not e.is_dir)
+    return entries

@@ -1,0 +1,90 @@
+"""What a file is, from its name: the contract's ``content_type``, its MIME type, and which of
+its neighbours are its sidecars (subtitles, thumbnail, NFO, info.json beside the media)."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterable
+from typing import Any
+
+VIDEO = "video"
+AUDIO = "audio"
+SUBTITLE = "subtitle"
+IMAGE = "image"
+TEXT = "text"
+METADATA = "metadata"
+DIR = "dir"
+DOWNLOAD = "download"
+
+_BY_SUFFIX: dict[str, str] = {
+    **dict.fromkeys(("mp4", "mkv", "webm", "avi", "mov", "m4v", "ts", "mpv", "ogm", "flv",
+                     "wmv", "3gp", "mpg", "mpeg"), VIDEO),
+    **dict.fromkeys(("mp3", "flac", "aac", "opus", "wav", "m4a", "ogg", "oga", "m4b", "wma"),
+                    AUDIO),
+    **dict.fromkeys(("srt", "ass", "ssa", "vtt", "smi", "sub", "idx", "lrc"), SUBTITLE),
+    **dict.fromkeys(("jpg", "jpeg", "png", "gif", "bmp", "webp", "avif"), IMAGE),
+    **dict.fromkeys(("txt", "md", "yml", "yaml", "description", "plexmatch", "log"), TEXT),
+    **dict.fromkeys(("nfo", "json", "torrent", "xml"), METADATA),
+}
+# Subtitles the player converts to WebVTT (what yt-dlp writes; YTPTube's list).
+PLAYABLE_SUBTITLES = frozenset({".srt", ".vtt", ".ass"})
+# Folder-level artwork that media centers read (beside every file of the folder).
+FOLDER_IMAGES = ("poster", "thumbnail", "artwork", "cover", "fanart")
+_LANG = re.compile(r"\.(?P<lang>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)\.[^.]+$")
+
+_MIME_EXTRA = {
+    ".mkv": "video/x-matroska", ".webm": "video/webm", ".ts": "video/mp2t",
+    ".m4a": "audio/mp4", ".opus": "audio/ogg", ".flac": "audio/flac",
+    ".vtt": "text/vtt", ".srt": "application/x-subrip", ".ass": "text/x-ssa",
+    ".nfo": "text/xml", ".webp": "image/webp", ".avif": "image/avif",
+}
+
+
+def content_type(name: str, is_dir: bool = False) -> str:
+    if is_dir:
+        return DIR
+    lowered = name.lower()
+    if lowered.endswith(".info.json"):
+        return METADATA
+    return _BY_SUFFIX.get(lowered.rpartition(".")[2] if "." in lowered else "", DOWNLOAD)
+
+
+def mime_type(name: str, is_dir: bool = False) -> str:
+    if is_dir:
+        return "directory"
+    suffix = "." + name.lower().rpartition(".")[2] if "." in name else ""
+    return _MIME_EXTRA.get(suffix) or mimetypes.guess_type(name, strict=False)[0] \
+        or "application/octet-stream"
+
+
+def stem(name: str) -> str:
+    return name.rpartition(".")[0] if "." in name else name
+
+
+def sidecars(name: str, siblings: Iterable[str], folder: str) -> dict[str, list[dict[str, Any]]]:
+    """The sidecars of ``name`` among ``siblings`` (names in the same folder, non-empty files),
+    grouped by content type; paths are relative to the download folder (``folder`` is the
+    file's folder there). Subtitles get ``lang`` and a display ``name``, as YTPTube's do."""
+    prefix = stem(name) + "."
+    found: dict[str, list[dict[str, Any]]] = {}
+    index = 0
+    for other in sorted(siblings):
+        if other == name:
+            continue
+        folder_image = stem(other).lower() in FOLDER_IMAGES and content_type(other) == IMAGE
+        if not other.startswith(prefix) and not folder_image:
+            continue
+        kind = content_type(other)
+        path = f"{folder}/{other}" if folder else other
+        entry: dict[str, Any] = {"file": path}
+        if kind == SUBTITLE:
+            suffix = "." + other.rpartition(".")[2].lower()
+            if suffix not in PLAYABLE_SUBTITLES:
+                continue
+            match = _LANG.search(other[len(prefix) - 1:])
+            lang = match.group("lang") if match else "und"
+            entry.update(lang=lang, name=f"{suffix[1:].upper()} ({index}) - {lang}")
+            index += 1
+        found.setdefault(kind, []).append(entry)
+    return found

@@ -1,0 +1,88 @@
+"""Paths from requests, resolved inside the download folder or refused.
+
+A path a client sends is relative to the download folder ("/" and "" are the folder itself; a
+leading "/" is the folder's root, never the machine's). Refused before anything touches the
+disk: NUL bytes and other control characters, ``..`` components, and slashes that arrived
+percent-encoded (``%2F``: a path is split by the router, and an encoded slash is a way round
+that). Then the path is resolved (symlinks followed) and must still lie inside the folder: a
+symlink that leads out is refused (403) and never followed. A name given for a new entry (a
+rename, a new folder) is checked in its final form: one component, not ``.``/``..``, not
+hidden, no control characters, at most 255 bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .. import errors
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ENCODED_SLASH = re.compile(r"%2f|%5c", re.IGNORECASE)
+MAX_NAME_BYTES = 255
+
+
+def outside() -> errors.AppError:
+    return errors.AppError("The path leads outside the download folder.", errors.FORBIDDEN)
+
+
+def relative_parts(requested: str) -> list[str]:
+    """The components of a request path, or 400 for a path that may not be asked for."""
+    if _CONTROL.search(requested):
+        raise errors.invalid("The path contains control characters (a NUL byte?).")
+    parts = [p for p in requested.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise errors.invalid("The path may not contain '..'.")
+    return parts
+
+
+def refuse_encoded_slash(raw_uri: str | None) -> None:
+    """400 when the request's raw URI has a percent-encoded slash (or backslash) in its path."""
+    if raw_uri and _ENCODED_SLASH.search(raw_uri.split("?", 1)[0]):
+        raise errors.invalid("The path may not contain percent-encoded slashes (%2F).")
+
+
+def canonical(requested: str) -> str:
+    """The normal form of a request path: components joined by one slash, no leading one."""
+    return "/".join(relative_parts(requested))
+
+
+def resolve(root: Path, requested: str) -> Path:
+    """The real path that ``requested`` names inside ``root`` (which need not exist yet).
+    400 for a refused form, 403 when it resolves outside the folder."""
+    real_root = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(real_root.joinpath(*relative_parts(requested))))
+    if target != real_root and not target.is_relative_to(real_root):
+        raise outside()
+    return target
+
+
+def relative(root: Path, path: Path) -> str:
+    """``path`` (real, inside ``root``) as the API names it: relative, with forward slashes."""
+    rel = path.relative_to(os.path.realpath(root)).as_posix()
+    return "" if rel == "." else rel
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """A name for a new entry, checked in its final form; 400 otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise errors.invalid(f"{what} is required and must be a non-empty string.")
+    if _CONTROL.search(name):
+        raise errors.invalid(f"{what} may not contain control characters.")
+    if "/" in name or "\\" in name:
+        raise errors.invalid(f"{what} must be a single name, without slashes.")
+    if name in (".", "..") or name.startswith("."):
+        raise errors.invalid(f"{what} may not be '.', '..' or start with a dot.")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise errors.invalid(f"{what} is longer than {MAX_NAME_BYTES} bytes.")
+    if name != name.strip():
+        raise errors.invalid(f"{what} may not begin or end with spaces.")
+    return name
+
+
+def check_subpath(value: object, what: str) -> list[str]:
+    """A relative folder path for a new folder: every component a valid name."""
+    if not isinstance(value, str) or not value.strip("/ "):
+        raise errors.invalid(f"{what} is required and must be a non-empty string.")
+    return [check_name(part, what) for part in value.strip("/").split("/") if part]

@@ -1,0 +1,152 @@
+"""Keeps the file index current: one watchdog observer (inotify on Linux) whose handler only
+notes paths; one thread that indexes the folder at start, then takes the noted paths in
+batches (a burst — a playlist finishing, ``rm -r`` of a folder — is one batch) and rescans the
+whole folder now and then, since events can be lost (a full inotify queue).
+
+When the folder cannot be watched (inotify limits, or ``YTP_FILE_WATCH=false`` for a network
+share, where inotify sees only this machine's own changes) the index is kept by rescans every
+``file_rescan_interval`` seconds; that is logged once and shown by ``mode``/``reason``
+(``/api/system/configuration`` → ``files``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+from .index import FileIndex
+
+log = logging.getLogger(__name__)
+
+# A batch is taken once no event came for QUIET seconds, or BATCH_MAX after its first event.
+QUIET = 0.1
+BATCH_MAX = 0.5
+# While watching, a full rescan every this many file_rescan_intervals (lost events).
+WATCHED_RESCAN_FACTOR = 10
+EVENTS = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent,
+          FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
+
+WATCHING = "watching"
+POLLING = "polling"
+
+
+class _Noter(FileSystemEventHandler):
+    def __init__(self, watcher: FolderWatcher) -> None:
+        self.watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = [event.src_path]
+        if getattr(event, "dest_path", ""):
+            paths.append(event.dest_path)
+        self.watcher.note(*(p.decode() if isinstance(p, bytes) else p for p in paths))
+
+
+class FolderWatcher:
+    def __init__(self, index: FileIndex, *, watch: bool, rescan_interval: float) -> None:
+        self.index = index
+        self.want_watch = watch
+        self.rescan_interval = rescan_interval
+        self.mode = POLLING
+        self.reason = "" if watch else "YTP_FILE_WATCH is off"
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._observer: Any = None
+        self._thread: threading.Thread | None = None
+
+    def note(self, *paths: str) -> None:
+        with self._lock:
+            self._pending.update(paths)
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        return {"mode": self.mode, "reason": self.reason, "indexed": self.index.ready.is_set(),
+                "rescan_interval": self.rescan_interval * (
+                    WATCHED_RESCAN_FACTOR if self.mode == WATCHING else 1)}
+
+    def start(self) -> None:
+        if self.want_watch:
+            self._start_observer()
+        if self.mode == POLLING:
+            log.warning("the download folder %s is not watched (%s): new files show within "
+                        "%g s (rescans)", self.index.root, self.reason, self.rescan_interval)
+        self._thread = threading.Thread(target=self._run, name="file-index", daemon=True)
+        self._thread.start()
+
+    def _start_observer(self) -> None:
+        observer = Observer()
+        try:
+            observer.schedule(_Noter(self), str(self.index.root), recursive=True,
+                              event_filter=EVENTS)
+            observer.start()
+        except OSError as exc:
+            self.reason = f"cannot watch: {exc}"
+            observer.stop()
+            return
+        self._observer = observer
+        self.mode = WATCHING
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        self.index.rescan()
+        log.info("indexed %d entries of %s in %.2f s", self.index.count(), self.index.root,
+                 time.monotonic() - started)
+        interval = self.rescan_interval * (WATCHED_RESCAN_FACTOR if self.mode == WATCHING else 1)
+        next_rescan = time.monotonic() + interval
+        while not self._stop.is_set():
+            self._wake.wait(timeout=max(0.0, next_rescan - time.monotonic()))
+            if self._stop.is_set():
+                return
+            if self._wake.is_set():
+                self._settle()
+                self._take_batch()
+            if time.monotonic() >= next_rescan:
+                self.index.rescan()
+                next_rescan = time.monotonic() + interval
+
+    def _settle(self) -> None:
+        """Wait for a burst to end (no event for QUIET s), BATCH_MAX at most."""
+        first = time.monotonic()
+        while time.monotonic() - first < BATCH_MAX and not self._stop.is_set():
+            self._wake.clear()
+            if not self._wake.wait(QUIET):
+                return
+
+    def _take_batch(self) -> None:
+        self._wake.clear()
+        with self._lock:
+            batch, self._pending = self._pending, set()
+        if batch:
+            try:
+                self.index.refresh(batch)
+            except Exception:  # the thread must live on; the next rescan repairs the index
+                log.exception("updating the file index failed")

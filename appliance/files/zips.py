@@ -1,0 +1,90 @@
+"""Zip downloads: ``POST /api/file/download`` checks the files and hands out a token; ``GET
+/api/file/download/{token}`` streams them (and their sidecars) as one zip.
+
+zipstream-ng writes the archive as it is read, file by file in small pieces (constant memory
+whatever the size), stored rather than deflated (media does not compress, and a stored zip's
+size is known before the first byte: ``Content-Length``, so browsers show progress).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from zipstream import ZIP_STORED, ZipStream
+
+from .. import errors
+from . import paths
+from .index import FileIndex
+
+TOKEN_TTL = 600.0
+MAX_TOKENS = 256
+MAX_FILES = 10_000
+
+
+class ZipTokens:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[float, str, list[str]]] = {}
+
+    def prepare(self, index: FileIndex, body: Any, owner: str) -> dict[str, Any]:
+        if not isinstance(body, list) or not body:
+            raise errors.invalid("Invalid parameters.")
+        if len(body) > MAX_FILES:
+            raise errors.invalid(f"At most {MAX_FILES} files at once.")
+        root = index.root
+        chosen: dict[str, None] = {}
+        for requested in body:
+            if not isinstance(requested, str):
+                continue
+            path = paths.resolve(root, requested)
+            if not path.is_file():
+                continue
+            rel = paths.relative(root, path)
+            chosen[rel] = None
+            for group in index.sidecars(rel).values():
+                for sidecar in group:
+                    chosen[sidecar["file"]] = None
+        if not chosen:
+            raise errors.invalid("No valid files.")
+        token = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with self._lock:
+            self._tokens = {k: v for k, v in self._tokens.items() if v[0] > now}
+            if len(self._tokens) >= MAX_TOKENS:
+                raise errors.AppError("Too many zip downloads prepared; try again in a few "
+                                      "minutes.", errors.TOO_MANY_REQUESTS)
+            self._tokens[token] = (now + TOKEN_TTL, owner, list(chosen))
+        return {"token": token, "files": list(chosen)}
+
+    def files(self, token: str, owner: str) -> list[str]:
+        with self._lock:
+            found = self._tokens.get(token)
+        if found is None or found[0] <= time.monotonic() or found[1] != owner:
+            raise errors.invalid("Invalid or expired download token.")
+        return found[2]
+
+
+def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
+    """The archive of ``files`` (relative), each checked again now: a file that went away or
+    whose path now leads outside (a symlink put in its place) is left out. With it, what its
+    bytes depend on (names, sizes, modification times) for a validator."""
+    stream = ZipStream(compress_type=ZIP_STORED, sized=True)
+    real_root = os.path.realpath(root)
+    made_of = []
+    for rel in files:
+        try:
+            path = paths.resolve(root, rel)
+        except errors.AppError:
+            continue
+        if path.is_file() and str(path).startswith(real_root + os.sep):
+            info = path.stat()
+            stream.add_path(str(path), rel)
+            made_of.append(f"{rel}:{info.st_size}:{info.st_mtime_ns}")
+    if not made_of:
+        raise errors.invalid("No valid files.")
+    return stream, "/".join(made_of)
