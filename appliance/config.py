@@ -258,6 +258,11 @@ FIELDS: tuple[Field, ...] = (
         "Seconds between rescans of a download folder that is not watched (10x that when "
         "watched, for lost events).", 1,
     ),
+    Field(
+        "send_timeout", 30.0, _to_float,
+        "Seconds a response may make no progress (a client that stopped reading) before the "
+        "connection is closed; after that long it must also average 16 KiB/s.", 1, 3600,
+    ),
 )
 
 
@@ -312,6 +317,7 @@ class Settings:
     browser_control_enabled: bool
     file_watch: bool
     file_rescan_interval: float
+    send_timeout: float
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

@@ -6,7 +6,9 @@ and stop hold all eight threads, and the API stops answering (issue 9). Here the
 each request whole, without blocking and against deadlines: the head, then the body up to
 ``max_body`` (Content-Length or chunked). A thread gets the request only once it is all there;
 its parser reads those bytes from memory, never from the socket. One address may hold
-``max_connections_per_address`` connections; new ones over that are closed at once.
+``max_connections_per_address`` connections; new ones over that are closed at once. Answers
+are written through ``http_pacing.PacedSocket``: a client that stops reading is cut off after
+``send_timeout`` seconds, one that reads too slowly soon after.
 
 The rest is gthread's own: keep-alive (an idle connection is closed after ``keepalive``
 seconds), the graceful stop, ``max_requests``, the access log, error pages. One thing changes
@@ -38,6 +40,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from . import errors
 from .http_framing import ReceivedBytes, RequestFraming
+from .http_pacing import PacedSocket, SendTimeout
 from .peers import REFUSAL_LOG_INTERVAL, peer_address, peer_limit
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,7 @@ class RequestBufferingWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         settings = self.app.settings
         self.max_body: int = settings.max_body
+        self.send_timeout: float = settings.send_timeout
         self.peers = peer_limit(settings, "HTTP")
         # Connections the poller reads a request from, or lingers on before closing.
         self.waiting: set[BufferedConn] = set()
@@ -302,7 +306,16 @@ class RequestBufferingWorker(ThreadWorker):
         # The poller answered Expect: 100-continue when it waited for the body, and not for a
         # body it would not take; gunicorn must not say it (again) now.
         req._expected_100_continue = False
-        return super().handle_request(req, conn)
+        paced = PacedSocket(conn.sock, self.send_timeout)
+        conn.sock = paced  # type: ignore[assignment]  # the response writes through it
+        try:
+            return super().handle_request(req, conn)
+        except SendTimeout as exc:
+            log.info("closing %s: the answer to %s %s was not taken in time (%s)", conn.peer,
+                     req.method, req.path, exc)
+            return False
+        finally:
+            conn.sock = paced.release()
 
     def finish_request(self, conn: BufferedConn, fs: Future) -> None:
         self.give_back(conn)

@@ -18,6 +18,7 @@ from . import (
     console,
     dl_fields,
     docs_files,
+    downloads,
     errors,
     executions,
     files,
@@ -42,7 +43,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
     openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
-    task_definitions, files,
+    task_definitions, files, downloads,
 )
 
 

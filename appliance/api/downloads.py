@@ -1,0 +1,189 @@
+"""``GET|HEAD /api/download/{filename}``: a file of the download folder, with ranges and
+validators, sent by the kernel (``wsgi.file_wrapper`` → gunicorn's ``sendfile``) so that a
+4 GB file costs no memory and little CPU."""
+
+from __future__ import annotations
+
+import os
+import re
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import falcon
+
+from .. import errors
+from ..files import kinds, paths
+from ..runtime import Runtime
+from .conditional import file_etag, matches, validate
+from .files import file_service, request_path
+from .schemas import error, path_param
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+# YTPTube's file ids: "[<11 characters>]" in the name (a YouTube id), found again in a file
+# renamed around it.
+_VIDEO_ID = re.compile(r"\[(?:youtube-)?([A-Za-z0-9_-]{11})\]")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive span one ``Range`` asks for; None to send the whole file (no header, or a
+    form not served: several ranges, another unit); 416 for a range outside the file."""
+    if not header:
+        return None
+    match = _RANGE.match(header)
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last n bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> errors.AppError:
+    return errors.AppError(f"The range is outside the file ({size} bytes).",
+                           errors.RANGE_NOT_SATISFIABLE,
+                           headers={"Content-Range": f"bytes */{size}"})
+
+
+def disposition(name: str, kind: str = "inline") -> str:
+    """RFC 6266 with RFC 5987's ``filename*`` for names that are not plain ASCII."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
+
+
+def same_id_file(requested: Path) -> Path | None:
+    """A file beside ``requested`` with the same video id and extension (YTPTube's 302)."""
+    match = _VIDEO_ID.search(requested.name)
+    if not match or not requested.parent.is_dir():
+        return None
+    for other in sorted(requested.parent.iterdir()):
+        if f"[{match.group(1)}]" in other.name and other.suffix == requested.suffix \
+                and other.is_file():
+            return other
+    return None
+
+
+def redirect(req: falcon.Request, prefix: str, rel: str) -> falcon.HTTPFound:
+    location = f"{req.forwarded_prefix}{prefix}{quote(rel)}"
+    if req.query_string:
+        location += f"?{req.query_string}"
+    return falcon.HTTPFound(location)
+
+
+def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str
+               ) -> tuple[Path, str]:
+    """The file ``requested`` names (real path, relative path), or the contract's answers:
+    302 to the normal form of the path (or to the file that has its id now), 404."""
+    root = file_service(runtime).root
+    request_path(req, requested)
+    normal = paths.canonical(requested)
+    if normal != requested:
+        raise redirect(req, prefix, normal)
+    path = paths.resolve(root, requested)
+    if not path.is_file():
+        moved = None if path.exists() else same_id_file(path)
+        if moved is not None:
+            raise redirect(req, prefix, paths.relative(root, moved))
+        raise errors.not_found(f"File '{requested}' does not exist.")
+    return path, paths.relative(root, path)
+
+
+class Download:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, filename: str) -> None:
+        path, _ = local_file(req, self.runtime, filename, "/api/download/")
+        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - the response closes it
+        try:
+            span = self._headers(req, resp, path, os.fstat(handle.fileno()))
+            if span is None or req.method == "HEAD":
+                handle.close()
+                return
+            handle.seek(span[0])
+            # A raw file object: Falcon hands it to wsgi.file_wrapper, gunicorn to sendfile.
+            resp.stream = handle
+        except BaseException:
+            handle.close()
+            raise
+
+    on_head = on_get
+
+    @staticmethod
+    def _headers(req: falcon.Request, resp: falcon.Response, path: Path,
+                 info: os.stat_result) -> tuple[int, int] | None:
+        """Headers for ``path``; the span to send, or None when there is no body (304)."""
+        size = info.st_size
+        etag = file_etag(info)
+        resp.accept_ranges = "bytes"
+        resp.content_type = kinds.mime_type(path.name)
+        resp.set_header("Content-Disposition", disposition(path.name))
+        if validate(req, resp, etag, info.st_mtime):
+            return None
+        span = byte_range(req.get_header("Range"), size)
+        if_range = req.get_header("If-Range")
+        if span is not None and if_range and not matches(if_range, etag) \
+                and if_range.strip() != _http_date(info.st_mtime):
+            span = None  # the client's copy is older: all of the file, not a piece
+        if span is None:
+            span = (0, size - 1)
+        else:
+            resp.status = falcon.HTTP_206
+            resp.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{size}")
+        resp.content_length = span[1] - span[0] + 1
+        return span
+
+
+def _http_date(timestamp: float) -> str:
+    return formatdate(int(timestamp), usegmt=True)
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/download/{filename:path}", Download(runtime))
+
+
+_file_response = {"description": "The file (or the asked range of it).", "content": {
+    "*/*": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {name: {"schema": {"type": "string"}} for name in (
+        "Content-Disposition", "Accept-Ranges", "Last-Modified", "Content-Range")}}
+
+
+def _operation(method: str) -> dict[str, Any]:
+    return {
+        "tags": ["files"], "operationId": f"download{method.title()}",
+        "summary": "A file of the download folder (ranges, validators, sendfile)",
+        "parameters": [
+            path_param("filename", "Relative to the download folder."),
+            {"name": "Range", "in": "header", "schema": {"type": "string"},
+             "description": "One range: bytes=a-b, a- or -n (several: the whole file)."},
+            {"name": "If-Range", "in": "header", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": _file_response,
+            "206": _file_response,
+            "302": {"description": "The path's normal form, or the file that has its id now.",
+                    "headers": {"Location": {"schema": {"type": "string"}}}},
+            "400": error("A refused path ('..', control characters, an encoded slash)."),
+            "403": error("The path leads outside the download folder."),
+            "404": error("No such file."),
+            "416": error("The range is outside the file (Content-Range: bytes */size)."),
+        },
+    }
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/download/{filename}": {"get": _operation("get"), "head": _operation("head")},
+}

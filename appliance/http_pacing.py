@@ -1,0 +1,83 @@
+"""Responses must keep moving: a client that stops reading (or reads a big file a few bytes at
+a time) cannot hold a request thread.
+
+gunicorn writes a response with blocking ``sendall`` and ``sendfile`` calls that have no
+deadline; with eight threads, eight clients that stop reading a big download stop the API.
+The worker hands gunicorn a ``PacedSocket`` instead: every send waits at most ``stall``
+seconds for the client (``send_timeout``), and once ``stall`` seconds have passed the answer
+must average MIN_SEND_RATE — checked before each piece (1 MiB of a file, 64 KiB of other
+bodies). Otherwise the send fails with TimeoutError and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+# 16 KiB/s is a 128 kbit/s link: a phone on a bad one still gets its file.
+MIN_SEND_RATE = 16 * 1024
+SEND_PIECE = 64 * 1024
+SENDFILE_PIECE = 1024 * 1024
+
+
+class SendTimeout(TimeoutError):
+    """The client did not take the answer in time."""
+
+
+class PacedSocket:
+    """A connection's socket as a response writer sees it (everything else is the socket's)."""
+
+    def __init__(self, sock: socket.socket, stall: float) -> None:
+        self._sock = sock
+        self._stall = stall
+        self._started = time.monotonic()
+        self._sent = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def _wait_for(self, piece: int) -> float:
+        """Seconds the next ``piece`` bytes may take."""
+        elapsed = time.monotonic() - self._started
+        allowed = self._stall + (self._sent + piece) / MIN_SEND_RATE - elapsed
+        if allowed <= 0:
+            raise SendTimeout(f"the client took {self._sent} bytes in {elapsed:.0f} s")
+        return min(self._stall, allowed)
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_PIECE):
+            piece = view[start:start + SEND_PIECE]
+            # sendall's timeout bounds the whole call (Python 3.5+): the piece must go in time
+            self._sock.settimeout(self._wait_for(len(piece)))
+            try:
+                self._sock.sendall(piece)
+            except TimeoutError:
+                raise SendTimeout(f"no progress for {self._stall:g} s") from None
+            self._sent += len(piece)
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        total = 0
+        while count is None or total < count:
+            piece = SENDFILE_PIECE if count is None else min(SENDFILE_PIECE, count - total)
+            # sendfile's timeout bounds each wait for the client, not the whole call
+            self._sock.settimeout(self._wait_for(piece))
+            try:
+                sent = self._sock.sendfile(file, offset + total, piece)
+            except TimeoutError:
+                raise SendTimeout(f"no progress for {self._stall:g} s") from None
+            if not sent:
+                break
+            total += sent
+            self._sent += sent
+        return total
+
+    def release(self) -> socket.socket:
+        """The socket, blocking again, for the next request or the poller."""
+        self._sock.settimeout(None)
+        return self._sock

@@ -1,0 +1,214 @@
+"""``/api/download/{filename}`` on the real service (gunicorn, our worker, sendfile) with a
+file a real download made: ranges, validators, names, redirects, hostile paths, and a client
+that stops reading."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from falcon.testing import TestClient
+from support.origin import MediaOrigin
+from support.server import Server, wait_for
+
+from appliance.runtime import Runtime
+
+pytestmark = pytest.mark.e2e
+
+SEND_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin
+           ) -> Iterator[tuple[Server, Path]]:
+    """The service, and a file it downloaded from the origin."""
+    server = Server(tmp_path_factory.mktemp("download"),
+                    {"YTP_SEND_TIMEOUT": str(SEND_TIMEOUT)}).start()
+    try:
+        [queued] = server.post("/api/history", {"url": origin.clip_url}).json()
+        item = server.wait_status(queued["id"], {"finished"})
+        yield server, server.download_path / item["filename"]
+    finally:
+        server.stop()
+
+
+def raw(server: Server, path: str, headers: dict[str, str] | None = None,
+        method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """A request sent with its path exactly as given (no client normalising it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def where(headers: dict[str, str]) -> str:
+    """The path a redirect leads to (Falcon makes the Location absolute)."""
+    return urlsplit(headers["location"]).path
+
+
+def test_whole_file_and_headers(served: tuple[Server, Path]) -> None:
+    server, path = served
+    data = path.read_bytes()
+    status, headers, body = raw(server, "/api/download/" + quote(path.name))
+    assert status == 200 and body == data
+    assert headers["content-length"] == str(len(data))
+    assert headers["content-type"] == "video/mp4"
+    assert headers["accept-ranges"] == "bytes"
+    assert headers["etag"].startswith('"') and headers["last-modified"].endswith("GMT")
+    assert headers["content-disposition"].startswith("inline; filename=")
+    status, head_headers, body = raw(server, "/api/download/" + quote(path.name), method="HEAD")
+    assert status == 200 and body == b""
+    assert head_headers["content-length"] == str(len(data))
+    assert head_headers["etag"] == headers["etag"]
+
+
+def test_ranges_are_the_bytes_of_the_file(served: tuple[Server, Path]) -> None:
+    server, path = served
+    data = path.read_bytes()
+    url = "/api/download/" + quote(path.name)
+    size = len(data)
+    for header, expected, content_range in [
+        ("bytes=0-99", data[:100], f"bytes 0-99/{size}"),
+        ("bytes=100-", data[100:], f"bytes 100-{size - 1}/{size}"),
+        ("bytes=-500", data[-500:], f"bytes {size - 500}-{size - 1}/{size}"),
+        (f"bytes=10-{size + 1000}", data[10:], f"bytes 10-{size - 1}/{size}"),
+    ]:
+        status, headers, body = raw(server, url, {"Range": header})
+        assert status == 206, header
+        assert body == expected, header
+        assert headers["content-range"] == content_range
+        assert headers["content-length"] == str(len(expected))
+    status, headers, body = raw(server, url, {"Range": f"bytes={size}-"})
+    assert status == 416 and headers["content-range"] == f"bytes */{size}"
+    # several ranges are not served piecewise: the whole file
+    status, _, body = raw(server, url, {"Range": "bytes=0-1,5-6"})
+    assert status == 200 and body == data
+
+
+def test_conditional_requests(served: tuple[Server, Path]) -> None:
+    server, path = served
+    url = "/api/download/" + quote(path.name)
+    _, headers, _ = raw(server, url)
+    etag = headers["etag"]
+    status, again, body = raw(server, url, {"If-None-Match": etag})
+    assert status == 304 and body == b"" and again["etag"] == etag
+    status, _, body = raw(server, url, {"Range": "bytes=0-9", "If-Range": etag})
+    assert status == 206 and len(body) == 10
+    status, _, body = raw(server, url, {"Range": "bytes=0-9", "If-Range": '"old"'})
+    assert status == 200 and body == path.read_bytes()
+
+
+def test_names_and_redirects(served: tuple[Server, Path]) -> None:
+    server, _ = served
+    folder = server.download_path / "Ünï 日本"
+    folder.mkdir(exist_ok=True)
+    named = folder / 'Ñame "quoted" [abcdefghijk].mp4'
+    named.write_bytes(b"named")
+    url = "/api/download/" + quote(f"{folder.name}/{named.name}")
+    status, headers, body = raw(server, url)
+    assert status == 200 and body == b"named"
+    assert headers["content-disposition"] == (
+        "inline; filename=\"_ame _quoted_ [abcdefghijk].mp4\"; "
+        "filename*=UTF-8''%C3%91ame%20%22quoted%22%20%5Babcdefghijk%5D.mp4")
+    status, headers, _ = raw(server, "/api/download//" + quote(f"{folder.name}//{named.name}"))
+    assert status == 302 and where(headers) == url
+    # the id in brackets finds the file after a rename (YTPTube's 302)
+    old = "/api/download/" + quote(f"{folder.name}/Old title [abcdefghijk].mp4")
+    status, headers, _ = raw(server, old)
+    assert status == 302 and where(headers) == url
+    status, _, _ = raw(server, "/api/download/" + quote(f"{folder.name}/missing.mp4"))
+    assert status == 404
+
+
+@pytest.mark.parametrize("path", [
+    "/api/download/../config/appliance.db", "/api/download/%2e%2e/config/appliance.db",
+    "/api/download/..%2Fconfig%2Fappliance.db", "/api/download/a%00.mp4",
+    "/api/download/x/%2E%2E/%2E%2E/config/appliance.db",
+])
+def test_hostile_paths_refused(served: tuple[Server, Path], path: str) -> None:
+    server, _ = served
+    status, _, body = raw(server, path)
+    assert status == 400, body
+    assert b"SQLite" not in body
+
+
+def test_absolute_and_symlinked_paths(served: tuple[Server, Path], tmp_path: Path) -> None:
+    server, _ = served
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    status, headers, body = raw(server, "/api/download//etc/passwd")
+    assert status == 302 and where(headers) == "/api/download/etc/passwd"
+    assert raw(server, "/api/download/etc/passwd")[0] == 404
+    link = server.download_path / "leak.txt"
+    link.symlink_to(secret)
+    status, _, body = raw(server, "/api/download/leak.txt")
+    assert status == 403 and b"secret" not in body
+    (server.download_path / "target.txt").write_bytes(b"inside")
+    (server.download_path / "inside.txt").symlink_to(server.download_path / "target.txt")
+    assert raw(server, "/api/download/inside.txt")[2] == b"inside"
+
+
+def test_a_client_that_stops_reading_loses_its_connection(served: tuple[Server, Path]) -> None:
+    """Eight clients (every request thread) that stop reading a big file: each is cut off
+    after YTP_SEND_TIMEOUT, and the API answers again."""
+    server, _ = served
+    big = server.download_path / "big.bin"
+    size = 1 << 30
+    with big.open("wb") as fh:
+        fh.truncate(size)  # sparse: costs no disk, reads as zeros
+    stalled = []
+    for _ in range(8):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"GET /api/download/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        stalled.append(sock)
+    wait_for(lambda: server.log().count("was not taken in time") >= 8, timeout=60,
+             message="the eight stalled answers to be cut off")
+    assert server.get("/api/ping", timeout=10).status_code == 200
+    for sock in stalled:
+        received = 0
+        sock.settimeout(60)
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+        assert received < size  # closed before the end
+        sock.close()
+    big.unlink()
+
+
+# --- in process: the file goes to wsgi.file_wrapper -------------------------------------------
+
+class Recorder:
+    wrapped: list[Any] = []
+
+    def __init__(self, filelike: Any, block_size: int = 8192) -> None:
+        Recorder.wrapped.append(filelike)
+        self.filelike = filelike
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.filelike.read(65536):
+            yield chunk
+
+    def close(self) -> None:
+        self.filelike.close()
+
+
+def test_body_is_the_open_file_for_sendfile(client: TestClient, runtime: Runtime) -> None:
+    (runtime.settings.download_path / "f.mp4").write_bytes(b"0123456789")
+    result = client.simulate_get("/api/download/f.mp4", headers={"Range": "bytes=2-5"},
+                                 extras={"wsgi.file_wrapper": Recorder})
+    # the file, positioned at the range's start (gunicorn sends Content-Length bytes of it)
+    assert result.status_code == 206 and result.headers["content-length"] == "4"
+    assert result.content.startswith(b"2345")
+    [wrapped] = Recorder.wrapped
+    assert hasattr(wrapped, "fileno") and os.path.basename(wrapped.name) == "f.mp4"
+    assert wrapped.closed
