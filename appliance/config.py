@@ -263,6 +263,14 @@ FIELDS: tuple[Field, ...] = (
         "Seconds a response may make no progress (a client that stopped reading) before the "
         "connection is closed; after that long it must also average 16 KiB/s.", 1, 3600,
     ),
+    Field(
+        "fetch_private_addresses", False, _to_bool,
+        "Let /api/thumbnail fetch from this machine's own and private network addresses.",
+    ),
+    Field(
+        "background_url", "", _to_str,
+        "Image URL that /api/random/background fetches (a random-image service); empty: 404.",
+    ),
 )
 
 
@@ -318,6 +326,8 @@ class Settings:
     file_watch: bool
     file_rescan_interval: float
     send_timeout: float
+    fetch_private_addresses: bool
+    background_url: str
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

@@ -4,9 +4,11 @@ a time) cannot hold a request thread.
 gunicorn writes a response with blocking ``sendall`` and ``sendfile`` calls that have no
 deadline; with eight threads, eight clients that stop reading a big download stop the API.
 The worker hands gunicorn a ``PacedSocket`` instead: every send waits at most ``stall``
-seconds for the client (``send_timeout``), and once ``stall`` seconds have passed the answer
-must average MIN_SEND_RATE — checked before each piece (1 MiB of a file, 64 KiB of other
-bodies). Otherwise the send fails with TimeoutError and the connection is closed.
+seconds for the client (``send_timeout``), and once the sends have waited ``stall`` seconds in
+all, the client must have taken MIN_SEND_RATE for each further second it made them wait —
+checked before each piece (1 MiB of a file, 64 KiB of other bodies). Only time spent in sends
+counts: a live stream (logs, terminal) that has nothing to say for minutes is not slow.
+Otherwise the send fails with SendTimeout and the connection is closed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class PacedSocket:
     def __init__(self, sock: socket.socket, stall: float) -> None:
         self._sock = sock
         self._stall = stall
-        self._started = time.monotonic()
+        self._waited = 0.0  # seconds spent in sends
         self._sent = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -39,11 +41,16 @@ class PacedSocket:
 
     def _wait_for(self, piece: int) -> float:
         """Seconds the next ``piece`` bytes may take."""
-        elapsed = time.monotonic() - self._started
-        allowed = self._stall + (self._sent + piece) / MIN_SEND_RATE - elapsed
+        allowed = self._stall + (self._sent + piece) / MIN_SEND_RATE - self._waited
         if allowed <= 0:
-            raise SendTimeout(f"the client took {self._sent} bytes in {elapsed:.0f} s")
+            raise SendTimeout(f"the client took {self._sent} bytes in {self._waited:.0f} s")
         return min(self._stall, allowed)
+
+    def _done_waiting(self, started: float) -> None:
+        self._waited += time.monotonic() - started
+        # Blocking again between sends: others use the socket too (a live stream peeks at it
+        # with MSG_DONTWAIT to see the client leave, which a timeout would turn into a wait).
+        self._sock.settimeout(None)
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
@@ -51,10 +58,13 @@ class PacedSocket:
             piece = view[start:start + SEND_PIECE]
             # sendall's timeout bounds the whole call (Python 3.5+): the piece must go in time
             self._sock.settimeout(self._wait_for(len(piece)))
+            started = time.monotonic()
             try:
                 self._sock.sendall(piece)
             except TimeoutError:
                 raise SendTimeout(f"no progress for {self._stall:g} s") from None
+            finally:
+                self._done_waiting(started)
             self._sent += len(piece)
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
@@ -67,10 +77,13 @@ class PacedSocket:
             piece = SENDFILE_PIECE if count is None else min(SENDFILE_PIECE, count - total)
             # sendfile's timeout bounds each wait for the client, not the whole call
             self._sock.settimeout(self._wait_for(piece))
+            started = time.monotonic()
             try:
                 sent = self._sock.sendfile(file, offset + total, piece)
             except TimeoutError:
                 raise SendTimeout(f"no progress for {self._stall:g} s") from None
+            finally:
+                self._done_waiting(started)
             if not sent:
                 break
             total += sent

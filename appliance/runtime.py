@@ -24,6 +24,7 @@ from .logs import (
     stop_forwarding,
 )
 from .notify import Notifier
+from .player import Prober
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
@@ -98,6 +99,7 @@ class Runtime:
         self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
+        self.prober = Prober()
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer

@@ -1,6 +1,6 @@
 """The rest of the contract's system family: ``/api/system/shutdown``,
-``/api/system/check-updates``, ``/api/dev/loop``, ``/api/dev/pip`` and
-``/api/random/background``."""
+``/api/system/check-updates``, ``/api/dev/loop`` and ``/api/dev/pip``
+(``/api/random/background``: api/images.py)."""
 
 from __future__ import annotations
 
@@ -229,17 +229,11 @@ class DevPip:
         resp.media = versions
 
 
-class RandomBackground:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raise errors.not_found("No background image backend is configured.")
-
-
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route("/api/system/shutdown", Shutdown())
     app.add_route("/api/system/check-updates", CheckUpdates(runtime))
     app.add_route("/api/dev/loop", DevLoop(runtime))
     app.add_route("/api/dev/pip", DevPip(runtime))
-    app.add_route("/api/random/background", RandomBackground())
 
 
 # --- OpenAPI (the rule: appliance/api/openapi.py) ----------------------------------------
@@ -333,16 +327,5 @@ PATHS: dict[str, dict[str, Any]] = {
                 "examples": [{"falcon": "4.4.0", "apprise": None}]}),
             "403": _dev_only,
         },
-    }},
-    "/api/random/background": {"get": {
-        "tags": ["system"],
-        "operationId": "randomBackground",
-        "summary": "A random background image (no backend here: always 404)",
-        "description": "The contract fetches images from configured online backends; this "
-                       "appliance has none (and often no internet), so the answer is 404.",
-        "parameters": [{"name": "force", "in": "query", "required": False,
-                        "schema": {"type": "string"},
-                        "description": "Accepted for compatibility; no effect."}],
-        "responses": {"404": error("No background image backend is configured.")},
     }},
 }

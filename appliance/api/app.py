@@ -25,6 +25,7 @@ from . import (
     flasharr,
     flasharr_queue,
     history,
+    images,
     logs,
     notifications,
     openapi,
@@ -43,7 +44,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
     openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
-    task_definitions, files, downloads,
+    task_definitions, files, downloads, images,
 )
 
 

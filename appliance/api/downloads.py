@@ -14,16 +14,13 @@ from urllib.parse import quote
 import falcon
 
 from .. import errors
-from ..files import kinds, paths
+from ..files import kinds
 from ..runtime import Runtime
 from .conditional import file_etag, matches, validate
-from .files import file_service, request_path
+from .local_files import local_file
 from .schemas import error, path_param
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-# YTPTube's file ids: "[<11 characters>]" in the name (a YouTube id), found again in a file
-# renamed around it.
-_VIDEO_ID = re.compile(r"\[(?:youtube-)?([A-Za-z0-9_-]{11})\]")
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -64,41 +61,44 @@ def disposition(name: str, kind: str = "inline") -> str:
     return value
 
 
-def same_id_file(requested: Path) -> Path | None:
-    """A file beside ``requested`` with the same video id and extension (YTPTube's 302)."""
-    match = _VIDEO_ID.search(requested.name)
-    if not match or not requested.parent.is_dir():
+def send_file(req: falcon.Request, resp: falcon.Response, path: Path) -> None:
+    """Answer with the file at ``path`` (real, checked): validators, one range, sendfile."""
+    handle = open(path, "rb", buffering=0)  # noqa: SIM115 - the response closes it
+    try:
+        span = _headers(req, resp, path, os.fstat(handle.fileno()))
+        if span is None or req.method == "HEAD":
+            handle.close()
+            return
+        handle.seek(span[0])
+        # A raw file object: Falcon hands it to wsgi.file_wrapper, gunicorn to sendfile.
+        resp.stream = handle
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _headers(req: falcon.Request, resp: falcon.Response, path: Path,
+             info: os.stat_result) -> tuple[int, int] | None:
+    """Headers for ``path``; the span to send, or None when there is no body (304)."""
+    size = info.st_size
+    etag = file_etag(info)
+    resp.accept_ranges = "bytes"
+    resp.content_type = kinds.mime_type(path.name)
+    resp.set_header("Content-Disposition", disposition(path.name))
+    if validate(req, resp, etag, info.st_mtime):
         return None
-    for other in sorted(requested.parent.iterdir()):
-        if f"[{match.group(1)}]" in other.name and other.suffix == requested.suffix \
-                and other.is_file():
-            return other
-    return None
-
-
-def redirect(req: falcon.Request, prefix: str, rel: str) -> falcon.HTTPFound:
-    location = f"{req.forwarded_prefix}{prefix}{quote(rel)}"
-    if req.query_string:
-        location += f"?{req.query_string}"
-    return falcon.HTTPFound(location)
-
-
-def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str
-               ) -> tuple[Path, str]:
-    """The file ``requested`` names (real path, relative path), or the contract's answers:
-    302 to the normal form of the path (or to the file that has its id now), 404."""
-    root = file_service(runtime).root
-    request_path(req, requested)
-    normal = paths.canonical(requested)
-    if normal != requested:
-        raise redirect(req, prefix, normal)
-    path = paths.resolve(root, requested)
-    if not path.is_file():
-        moved = None if path.exists() else same_id_file(path)
-        if moved is not None:
-            raise redirect(req, prefix, paths.relative(root, moved))
-        raise errors.not_found(f"File '{requested}' does not exist.")
-    return path, paths.relative(root, path)
+    span = byte_range(req.get_header("Range"), size)
+    if_range = req.get_header("If-Range")
+    if span is not None and if_range and not matches(if_range, etag) \
+            and if_range.strip() != _http_date(info.st_mtime):
+        span = None  # the client's copy is older: all of the file, not a piece
+    if span is None:
+        span = (0, size - 1)
+    else:
+        resp.status = falcon.HTTP_206
+        resp.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{size}")
+    resp.content_length = span[1] - span[0] + 1
+    return span
 
 
 class Download:
@@ -107,44 +107,9 @@ class Download:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, filename: str) -> None:
         path, _ = local_file(req, self.runtime, filename, "/api/download/")
-        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - the response closes it
-        try:
-            span = self._headers(req, resp, path, os.fstat(handle.fileno()))
-            if span is None or req.method == "HEAD":
-                handle.close()
-                return
-            handle.seek(span[0])
-            # A raw file object: Falcon hands it to wsgi.file_wrapper, gunicorn to sendfile.
-            resp.stream = handle
-        except BaseException:
-            handle.close()
-            raise
+        send_file(req, resp, path)
 
     on_head = on_get
-
-    @staticmethod
-    def _headers(req: falcon.Request, resp: falcon.Response, path: Path,
-                 info: os.stat_result) -> tuple[int, int] | None:
-        """Headers for ``path``; the span to send, or None when there is no body (304)."""
-        size = info.st_size
-        etag = file_etag(info)
-        resp.accept_ranges = "bytes"
-        resp.content_type = kinds.mime_type(path.name)
-        resp.set_header("Content-Disposition", disposition(path.name))
-        if validate(req, resp, etag, info.st_mtime):
-            return None
-        span = byte_range(req.get_header("Range"), size)
-        if_range = req.get_header("If-Range")
-        if span is not None and if_range and not matches(if_range, etag) \
-                and if_range.strip() != _http_date(info.st_mtime):
-            span = None  # the client's copy is older: all of the file, not a piece
-        if span is None:
-            span = (0, size - 1)
-        else:
-            resp.status = falcon.HTTP_206
-            resp.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{size}")
-        resp.content_length = span[1] - span[0] + 1
-        return span
 
 
 def _http_date(timestamp: float) -> str:

@@ -8,23 +8,18 @@ from typing import Any
 import falcon
 
 from .. import errors
-from ..files import paths
+from ..files import kinds, paths
 from ..files import zips as zipfiles
 from ..files.index import SORTS
+from ..player.probe import ProbeError, html5_mime
 from ..runtime import Runtime
 from .conditional import validate
+from .local_files import file_service, local_file, request_path
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
 from .schemas import error, json_body, json_response, path_param, query
 
 ZIP_PIECE = 1024 * 1024
-
-
-def request_path(req: falcon.Request, value: str) -> str:
-    """A path from the URL, as sent: 400 when a slash in it arrived percent-encoded."""
-    paths.refuse_encoded_slash(req.env.get("RAW_URI") or req.env.get("REQUEST_URI"))
-    paths.relative_parts(value)
-    return value
 
 
 def owner(req: falcon.Request) -> str:
@@ -112,7 +107,45 @@ def _pieces(stream: zipfiles.ZipStream) -> Any:
         yield bytes(buffer)
 
 
+class Probe:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
+        path, rel = local_file(req, self.runtime, file, "/api/file/ffprobe/")
+        resp.media = _shown(self.runtime.prober.probe(path), rel)
+
+
+def _shown(probed: dict[str, Any], rel: str) -> dict[str, Any]:
+    """ffprobe's answer as a client sees it: the file named as the API names it, never by
+    its place on this machine."""
+    return {**probed, "format": {**probed.get("format", {}), "filename": rel}}
+
+
+class Info:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
+        path, rel = local_file(req, self.runtime, file, "/api/file/info/")
+        try:
+            probed = self.runtime.prober.probe(path)
+        except ProbeError:
+            probed = {}  # not media: the rest is still worth telling
+        sidecar = file_service(self.runtime).index.sidecars(rel)
+        if "subtitle" in sidecar:
+            sidecar["subtitles"] = sidecar["subtitle"]  # the contract's name for YTPTube's
+        resp.media = {
+            "title": kinds.stem(path.name),
+            "ffprobe": _shown(probed, rel) if probed else {},
+            "mimetype": html5_mime(probed, kinds.mime_type(path.name)),
+            "sidecar": sidecar,
+        }
+
+
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/file/ffprobe/{file:path}", Probe(runtime))
+    app.add_route("/api/file/info/{file:path}", Info(runtime))
     browser = Browser(runtime)
     app.add_route("/api/file/browser", browser)
     app.add_route("/api/file/browser/{path:path}", browser)
@@ -206,7 +239,34 @@ _result = {
     },
 }
 
+def _probe_doc(which: str) -> dict[str, Any]:
+    info = which == "info"
+    return {"get": {
+        "tags": ["files"], "operationId": "fileInfo" if info else "fileFfprobe",
+        "summary": "ffprobe, MIME type and sidecars of a file" if info
+        else "ffprobe's JSON for a file (cached by path, size and mtime)",
+        "parameters": [path_param("file", _PATH_DOC)],
+        "responses": {
+            "200": json_response("The facts.", {
+                "type": "object", "required": ["title", "ffprobe", "mimetype", "sidecar"],
+                "properties": {"title": {"type": "string"}, "ffprobe": {"type": "object"},
+                               "mimetype": {"type": "string"},
+                               "sidecar": {"type": "object"}}} if info else {
+                "type": "object", "required": ["format", "streams"],
+                "properties": {"format": {"type": "object"},
+                               "streams": {"type": "array", "items": {"type": "object"}}}}),
+            "302": {"description": "The path's normal form, or the file that has its id now.",
+                    "headers": {"Location": {"schema": {"type": "string"}}}},
+            "400": error("A refused path" + ("." if info else ", or not media ffprobe reads.")),
+            "403": error("The path leads outside the download folder."),
+            "404": error("No such file."),
+        },
+    }}
+
+
 PATHS: dict[str, dict[str, Any]] = {
+    "/api/file/ffprobe/{file}": _probe_doc("ffprobe"),
+    "/api/file/info/{file}": _probe_doc("info"),
     "/api/file/browser": _browser(False),
     "/api/file/browser/{path}": _browser(True),
     "/api/file/actions": {"post": {

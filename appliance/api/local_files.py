@@ -1,0 +1,69 @@
+"""Files of the download folder named in a URL: the path checked (see files.paths), put in
+its normal form (302), found again by its video id after a rename (302), or 404."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import falcon
+
+from .. import errors
+from ..files import paths
+from ..runtime import Runtime
+
+# YTPTube's file ids: "[<11 characters>]" in the name (a YouTube id), found again in a file
+# renamed around it.
+_VIDEO_ID = re.compile(r"\[(?:youtube-)?([A-Za-z0-9_-]{11})\]")
+
+
+def request_path(req: falcon.Request, value: str) -> str:
+    """A path from the URL, as sent: 400 when a slash in it arrived percent-encoded."""
+    paths.refuse_encoded_slash(req.env.get("RAW_URI") or req.env.get("REQUEST_URI"))
+    paths.relative_parts(value)
+    return value
+
+
+def file_service(runtime: Runtime) -> Any:
+    """The files room, following the download folder if the settings changed it."""
+    runtime.files.follow(runtime.settings)
+    return runtime.files
+
+
+def same_id_file(requested: Path) -> Path | None:
+    """A file beside ``requested`` with the same video id and extension (YTPTube's 302)."""
+    match = _VIDEO_ID.search(requested.name)
+    if not match or not requested.parent.is_dir():
+        return None
+    for other in sorted(requested.parent.iterdir()):
+        if f"[{match.group(1)}]" in other.name and other.suffix == requested.suffix \
+                and other.is_file():
+            return other
+    return None
+
+
+def redirect(req: falcon.Request, prefix: str, rel: str) -> falcon.HTTPFound:
+    location = f"{req.forwarded_prefix}{prefix}{quote(rel)}"
+    if req.query_string:
+        location += f"?{req.query_string}"
+    return falcon.HTTPFound(location)
+
+
+def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str
+               ) -> tuple[Path, str]:
+    """The file ``requested`` names (real path, relative path), or the contract's answers:
+    302 to the normal form of the path (or to the file that has its id now), 404."""
+    root = file_service(runtime).root
+    request_path(req, requested)
+    normal = paths.canonical(requested)
+    if normal != requested:
+        raise redirect(req, prefix, normal)
+    path = paths.resolve(root, requested)
+    if not path.is_file():
+        moved = None if path.exists() else same_id_file(path)
+        if moved is not None:
+            raise redirect(req, prefix, paths.relative(root, moved))
+        raise errors.not_found(f"File '{requested}' does not exist.")
+    return path, paths.relative(root, path)

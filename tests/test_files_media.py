@@ -1,0 +1,228 @@
+"""ffprobe and file info on media ffmpeg made; remote thumbnails through the SSRF-safe fetcher
+(against a real image server on loopback); history thumbnails; the random background."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+from conftest import make_settings
+from falcon.testing import Result, TestClient
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance import errors
+from appliance.api.app import create_app
+from appliance.files import fetch
+from appliance.runtime import Runtime
+
+
+class ImageServer:
+    """Serves a real JPEG and the ways a thumbnail's server can go wrong; counts requests."""
+
+    def __init__(self, image: bytes) -> None:
+        self.image = image
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                routes = {
+                    "/thumb.jpg": (200, "image/jpeg", owner.image),
+                    "/page.html": (200, "text/html", b"<html></html>"),
+                    "/huge.jpg": (200, "image/jpeg", b"x" * (fetch.MAX_BYTES + 1)),
+                    "/gone.jpg": (404, "text/plain", b"gone"),
+                }
+                if self.path.startswith("/redirect?to="):
+                    self.send_response(302)
+                    self.send_header("Location", unquote(self.path.split("=", 1)[1]))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status, kind, body = routes.get(self.path, (404, "text/plain", b""))
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        # every loopback address reaches it (127.0.0.2 too): a refused redirect must be the
+        # fetcher's doing, not an unreachable address
+        self.httpd = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def redirect(self, to: str, host: str = "127.0.0.1") -> str:
+        return self.url(f"/redirect?to={quote(to, safe='')}", host)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageServer]:
+    out = tmp_path_factory.mktemp("image") / "thumb.jpg"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48", "-frames:v", "1", str(out)], check=True)
+    server = ImageServer(out.read_bytes())
+    yield server
+    server.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, images: ImageServer
+        ) -> Iterator[tuple[Runtime, TestClient]]:
+    """Loopback allowed (the test's image server is on it); refusal has its own runtime."""
+    root = tmp_path_factory.mktemp("media")
+    runtime = Runtime(make_settings(root, YTP_FETCH_PRIVATE_ADDRESSES="true",
+                                    YTP_BACKGROUND_URL=images.url("/thumb.jpg")),
+                      websocket=False)
+    runtime.start()
+    yield runtime, TestClient(create_app(runtime))
+    runtime.stop()
+
+
+def assert_error(result: Result, status: int) -> None:
+    assert result.status_code == status, result.text
+    assert result.json["error"] and result.json["code"]
+
+
+def test_ffprobe_and_info(app: tuple[Runtime, TestClient], origin: MediaOrigin) -> None:
+    runtime, client = app
+    folder = runtime.settings.download_path / "show"
+    folder.mkdir(exist_ok=True)
+    video = folder / "clip.mp4"
+    shutil.copyfile(origin.path_for(origin.clip_url), video)
+    (folder / "clip.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHi\n")
+    (folder / "clip.jpg").write_bytes(b"jpg")
+    wait_for(lambda: len(runtime.files.index.names("show")) == 3, 5,
+             message="the files to be indexed")
+    probed = client.simulate_get("/api/file/ffprobe/show/clip.mp4")
+    assert probed.status_code == 200, probed.text
+    assert float(probed.json["format"]["duration"]) == pytest.approx(3, abs=0.2)
+    assert {s["codec_name"] for s in probed.json["streams"]} == {"h264", "aac"}
+    info = client.simulate_get("/api/file/info/show/clip.mp4").json
+    assert info["title"] == "clip" and info["mimetype"] == "video/mp4"
+    assert info["ffprobe"] == probed.json
+    assert info["sidecar"]["subtitle"] == [{"file": "show/clip.en.srt", "lang": "en",
+                                            "name": "SRT (0) - en"}]
+    assert info["sidecar"]["subtitles"] == info["sidecar"]["subtitle"]
+    assert info["sidecar"]["image"] == [{"file": "show/clip.jpg"}]
+    # cached by path, size and mtime: the same answer until the file changes
+    assert runtime.prober.probe(video) is runtime.prober.probe(video)
+    first = runtime.prober.probe(video)
+    os.utime(video, (1, 1))
+    assert runtime.prober.probe(video) is not first
+    assert probed.json["format"]["filename"] == "show/clip.mp4"  # not where it is here
+    (folder / "notes.txt").write_text("not media")
+    assert_error(client.simulate_get("/api/file/ffprobe/show/notes.txt"), 400)
+    assert client.simulate_get("/api/file/info/show/notes.txt").json["ffprobe"] == {}
+    assert_error(client.simulate_get("/api/file/ffprobe/show/nope.mp4"), 404)
+
+
+@pytest.mark.parametrize("path", ["..%2F..%2Fetc%2Fpasswd", "../config/appliance.db",
+                                  "show/%2e%2e/%2e%2e/x", "a%00.mp4"])
+def test_probe_refuses_hostile_paths(app: tuple[Runtime, TestClient], path: str) -> None:
+    _, client = app
+    for endpoint in ("ffprobe", "info"):
+        assert_error(client.simulate_get(f"/api/file/{endpoint}/{path}"), 400)
+
+
+def test_probe_refuses_symlinks_out(app: tuple[Runtime, TestClient], tmp_path: Path,
+                                    origin: MediaOrigin) -> None:
+    runtime, client = app
+    outside = tmp_path / "outside.mp4"
+    shutil.copyfile(origin.path_for(origin.clip_url), outside)
+    (runtime.settings.download_path / "leak.mp4").symlink_to(outside)
+    for endpoint in ("ffprobe", "info"):
+        assert_error(client.simulate_get(f"/api/file/{endpoint}/leak.mp4"), 403)
+
+
+# --- remote thumbnails ------------------------------------------------------------------------
+
+def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer) -> None:
+    _, client = app
+    result = client.simulate_get("/api/thumbnail", params={"url": images.url("/thumb.jpg")})
+    assert result.status_code == 200
+    assert result.content == images.image and result.headers["content-type"] == "image/jpeg"
+    again = client.simulate_get("/api/thumbnail", params={"url": images.url("/thumb.jpg")},
+                                headers={"If-None-Match": result.headers["etag"]})
+    assert again.status_code == 304
+    redirected = client.simulate_get("/api/thumbnail",
+                                     params={"url": images.redirect(images.url("/thumb.jpg"))})
+    assert redirected.content == images.image
+    for bad in ("/page.html", "/huge.jpg", "/gone.jpg"):
+        assert_error(client.simulate_get("/api/thumbnail", params={"url": images.url(bad)}),
+                     502)
+    assert_error(client.simulate_get("/api/thumbnail"), 400)
+    for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg", "http:///x.jpg"):
+        assert_error(client.simulate_get("/api/thumbnail", params={"url": url}), 400)
+
+
+def test_thumbnail_refuses_this_machine_and_private_networks(
+        app_with: Any, images: ImageServer) -> None:
+    _, client = app_with()  # the default: public addresses only
+    before = images.requests.count("/thumb.jpg")
+    for host in ("127.0.0.1", "localhost", "[::1]", "0.0.0.0", "169.254.169.254",
+                 "10.0.0.1", "192.168.1.1", "2130706433", "[::ffff:127.0.0.1]"):
+        result = client.simulate_get("/api/thumbnail",
+                                     params={"url": images.url("/thumb.jpg", host)})
+        assert_error(result, 403)
+    assert images.requests.count("/thumb.jpg") == before  # nothing was asked for
+
+
+def test_every_redirect_is_checked(images: ImageServer) -> None:
+    """A redirect to an address the policy refuses is not followed (127.0.0.2 would reach the
+    image server: it is the fetcher that stops)."""
+    only_first = lambda address: str(address) == "127.0.0.1"  # noqa: E731
+    before = len(images.requests)
+    first_hop = images.redirect(images.url("/thumb.jpg", "127.0.0.2"))
+    with pytest.raises(errors.AppError) as refused:
+        fetch.fetch_image(first_hop, only_first)
+    assert refused.value.status == 403
+    assert len(images.requests) == before + 1  # the first hop only
+    assert images.requests[before].startswith("/redirect?to=")
+    assert fetch.fetch_image(images.url("/thumb.jpg"), only_first).data == images.image
+
+
+# --- history thumbnails and the background ----------------------------------------------------
+
+def test_history_thumbnail(app: tuple[Runtime, TestClient], origin: MediaOrigin) -> None:
+    runtime, client = app
+    [queued] = client.simulate_post("/api/history", json={"url": origin.clip_url}).json
+    item = wait_for(lambda: (i := runtime.engine.get(queued["id"])) and i.status == "finished"
+                    and i, 60, message="the download to finish")
+    url = f"/api/history/{item.id}/thumbnail"
+    assert_error(client.simulate_get(url), 404)
+    media = runtime.settings.download_path / item.filename
+    media.with_suffix(".webp").write_bytes(b"webp")
+    result = client.simulate_get(url)
+    assert result.status_code == 200 and result.content == b"webp"
+    assert result.headers["content-type"] == "image/webp"
+    assert_error(client.simulate_get("/api/history/nope/thumbnail"), 404)
+
+
+def test_random_background(app: tuple[Runtime, TestClient], images: ImageServer,
+                           app_with: Any) -> None:
+    _, client = app
+    first = client.simulate_get("/api/random/background")
+    assert first.status_code == 200 and first.content == images.image
+    fetched = images.requests.count("/thumb.jpg")
+    assert client.simulate_get("/api/random/background").content == images.image
+    assert images.requests.count("/thumb.jpg") == fetched  # kept
+    assert client.simulate_get("/api/random/background", params={"force": "true"}).content
+    assert images.requests.count("/thumb.jpg") == fetched + 1
+    _, unconfigured = app_with()
+    assert_error(unconfigured.simulate_get("/api/random/background"), 404)
