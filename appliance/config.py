@@ -271,6 +271,11 @@ FIELDS: tuple[Field, ...] = (
         "background_url", "", _to_str,
         "Image URL that /api/random/background fetches (a random-image service); empty: 404.",
     ),
+    Field("player_max_ffmpeg", 2, _to_int, "ffmpeg processes the player runs at once.", 1, 16),
+    Field(
+        "player_encoder", "libx264", _to_str,
+        "ffmpeg video encoder for segments whose codec a browser cannot play.",
+    ),
 )
 
 
@@ -328,6 +333,8 @@ class Settings:
     send_timeout: float
     fetch_private_addresses: bool
     background_url: str
+    player_max_ffmpeg: int
+    player_encoder: str
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

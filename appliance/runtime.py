@@ -24,7 +24,7 @@ from .logs import (
     stop_forwarding,
 )
 from .notify import Notifier
-from .player import Prober
+from .player import Player
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
@@ -99,7 +99,7 @@ class Runtime:
         self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
-        self.prober = Prober()
+        self.player = Player(settings)
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer

@@ -19,7 +19,7 @@ from support.server import Server, wait_for
 
 from appliance.runtime import Runtime
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("download")]
 
 SEND_TIMEOUT = 2
 

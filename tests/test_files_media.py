@@ -121,10 +121,10 @@ def test_ffprobe_and_info(app: tuple[Runtime, TestClient], origin: MediaOrigin) 
     assert info["sidecar"]["subtitles"] == info["sidecar"]["subtitle"]
     assert info["sidecar"]["image"] == [{"file": "show/clip.jpg"}]
     # cached by path, size and mtime: the same answer until the file changes
-    assert runtime.prober.probe(video) is runtime.prober.probe(video)
-    first = runtime.prober.probe(video)
+    assert runtime.player.prober.probe(video) is runtime.player.prober.probe(video)
+    first = runtime.player.prober.probe(video)
     os.utime(video, (1, 1))
-    assert runtime.prober.probe(video) is not first
+    assert runtime.player.prober.probe(video) is not first
     assert probed.json["format"]["filename"] == "show/clip.mp4"  # not where it is here
     (folder / "notes.txt").write_text("not media")
     assert_error(client.simulate_get("/api/file/ffprobe/show/notes.txt"), 400)

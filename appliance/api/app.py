@@ -29,6 +29,7 @@ from . import (
     logs,
     notifications,
     openapi,
+    player,
     presets,
     system,
     task_definitions,
@@ -44,7 +45,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
     openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
-    task_definitions, files, downloads, images,
+    task_definitions, files, downloads, images, player,
 )
 
 

@@ -113,7 +113,7 @@ class Probe:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = local_file(req, self.runtime, file, "/api/file/ffprobe/")
-        resp.media = _shown(self.runtime.prober.probe(path), rel)
+        resp.media = _shown(self.runtime.player.prober.probe(path), rel)
 
 
 def _shown(probed: dict[str, Any], rel: str) -> dict[str, Any]:
@@ -129,7 +129,7 @@ class Info:
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = local_file(req, self.runtime, file, "/api/file/info/")
         try:
-            probed = self.runtime.prober.probe(path)
+            probed = self.runtime.player.prober.probe(path)
         except ProbeError:
             probed = {}  # not media: the rest is still worth telling
         sidecar = file_service(self.runtime).index.sidecars(rel)

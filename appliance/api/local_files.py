@@ -44,26 +44,27 @@ def same_id_file(requested: Path) -> Path | None:
     return None
 
 
-def redirect(req: falcon.Request, prefix: str, rel: str) -> falcon.HTTPFound:
-    location = f"{req.forwarded_prefix}{prefix}{quote(rel)}"
+def redirect(req: falcon.Request, prefix: str, rel: str, suffix: str = "") -> falcon.HTTPFound:
+    location = f"{req.forwarded_prefix}{prefix}{quote(rel)}{suffix}"
     if req.query_string:
         location += f"?{req.query_string}"
     return falcon.HTTPFound(location)
 
 
-def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str
-               ) -> tuple[Path, str]:
+def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str,
+               suffix: str = "") -> tuple[Path, str]:
     """The file ``requested`` names (real path, relative path), or the contract's answers:
-    302 to the normal form of the path (or to the file that has its id now), 404."""
+    302 to the normal form of the path (or to the file that has its id now), 404. The route
+    is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``, ``.vtt``)."""
     root = file_service(runtime).root
     request_path(req, requested)
     normal = paths.canonical(requested)
     if normal != requested:
-        raise redirect(req, prefix, normal)
+        raise redirect(req, prefix, normal, suffix)
     path = paths.resolve(root, requested)
     if not path.is_file():
         moved = None if path.exists() else same_id_file(path)
         if moved is not None:
-            raise redirect(req, prefix, paths.relative(root, moved))
+            raise redirect(req, prefix, paths.relative(root, moved), suffix)
         raise errors.not_found(f"File '{requested}' does not exist.")
     return path, paths.relative(root, path)

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +31,31 @@ class ProbeError(errors.AppError):
 class Prober:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()
 
-    def probe(self, path: Path) -> dict[str, Any]:
-        """ffprobe's JSON (format, streams) for ``path``; ProbeError (400) when ffprobe cannot
-        read it as media."""
+    def _cached(self, what: str, path: Path, make: Callable[[Path], Any]) -> Any:
         info = os.stat(path)
-        key = (str(path), info.st_size, info.st_mtime_ns)
+        key = (what, str(path), info.st_size, info.st_mtime_ns)
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        data = _run_ffprobe(path)
+        made = make(path)
         with self._lock:
-            self._cache[key] = data
+            self._cache[key] = made
             while len(self._cache) > CACHED:
                 self._cache.popitem(last=False)
-        return data
+        return made
+
+    def probe(self, path: Path) -> dict[str, Any]:
+        """ffprobe's JSON (format, streams) for ``path``; ProbeError (400) when ffprobe cannot
+        read it as media."""
+        return self._cached("probe", path, _run_ffprobe)
+
+    def keyframes(self, path: Path) -> list[float]:
+        """The times of the first video stream's keyframes (from its packets: no decoding)."""
+        return self._cached("keyframes", path, _read_keyframes)
 
 
 def _run_ffprobe(path: Path) -> dict[str, Any]:
@@ -68,6 +76,25 @@ def _run_ffprobe(path: Path) -> dict[str, Any]:
         raise ProbeError(f"ffprobe cannot read '{path.name}' as media: "
                          f"{reason[0].replace(str(path), path.name)[:300]}")
     return data
+
+
+def _read_keyframes(path: Path) -> list[float]:
+    command = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries",
+               "packet=pts_time,flags", "-of", "csv=p=0", "-i", f"file:{path}"]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT * 4,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        return []
+    times = []
+    for line in done.stdout.decode(errors="replace").splitlines():
+        pts, _, flags = line.partition(",")
+        if "K" in flags:
+            try:
+                times.append(float(pts))
+            except ValueError:
+                continue
+    return sorted(times)
 
 
 def duration(data: dict[str, Any]) -> float | None:

@@ -1,0 +1,174 @@
+"""``/api/player/…``: HLS for any media file of the download folder (YTPTube's contract)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from .. import errors
+from ..files import kinds
+from ..player import playlists
+from ..player.segments import SegmentStream, segment_command, to_webvtt
+from ..runtime import Runtime
+from .conditional import file_etag, validate
+from .local_files import file_service, local_file
+from .schemas import error, path_param, query
+
+M3U8 = "application/x-mpegURL"
+MAX_DURATION = 10_000_000.0
+
+
+def _named(file: str, suffix: str) -> str:
+    """The file's path from a route that ends in ``suffix``; 404 without it (not a route)."""
+    if not file.endswith(suffix) or len(file) == len(suffix):
+        raise errors.not_found(f"No such endpoint (the path must end in {suffix}).")
+    return file[: -len(suffix)]
+
+
+def _send_text(resp: falcon.Response, text: str, content_type: str) -> None:
+    resp.content_type = content_type
+    resp.cache_control = ["no-cache"]
+    resp.data = text.encode()  # the ETag middleware tags it
+
+
+class Player:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def file(self, req: falcon.Request, file: str, route: str, suffix: str
+             ) -> tuple[Path, str]:
+        return local_file(req, self.runtime, _named(file, suffix), f"/api/player/{route}/",
+                          suffix)
+
+    def plan(self, path: Path, convert_video: bool = False) -> playlists.Plan:
+        prober = self.runtime.player.prober
+        data = prober.probe(path)
+        keyframes = prober.keyframes(path) if playlists.copyable(data) else []
+        return playlists.plan(data, keyframes, convert_video)
+
+
+class Playlist(Player):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
+        path, rel = self.file(req, file, "playlist", ".m3u8")
+        data = self.runtime.player.prober.probe(path)
+        self.plan(path)  # a file that cannot be played is refused here, not per segment
+        subtitles = file_service(self.runtime).index.sidecars(rel).get(kinds.SUBTITLE, [])
+        _send_text(resp, playlists.master(req.root_path, rel, data, subtitles), M3U8)
+
+
+class MediaPlaylist(Player):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, mode: str, file: str) -> None:
+        if mode not in ("video", "subtitle"):
+            raise errors.invalid("Only video and subtitle modes are supported.")
+        path, rel = self.file(req, file, f"m3u8/{mode}", ".m3u8")
+        if mode == "video":
+            text = playlists.video(req.root_path, rel, self.plan(path))
+        else:
+            duration = req.get_param_as_float("duration", min_value=0.001,
+                                               max_value=MAX_DURATION)
+            if duration is None or not math.isfinite(duration):
+                raise errors.invalid("duration is required.")
+            text = playlists.subtitle(req.root_path, rel, duration)
+        _send_text(resp, text, M3U8)
+
+
+class Segment(Player):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, segment: int,
+               file: str) -> None:
+        path, _ = self.file(req, file, f"segments/{segment}", ".ts")
+        convert = req.get_param_as_int("vc", min_value=0, max_value=1) == 1
+        made = self.plan(path, convert)
+        if not 0 <= segment < len(made.spans):
+            raise errors.not_found(f"The file has {len(made.spans)} segments.")
+        player = self.runtime.player
+        tag = file_etag(os.stat(path), segment, made.copy_video, player.encoder)
+        resp.cache_control = ["public, max-age=31536000"]
+        if validate(req, resp, tag, os.stat(path).st_mtime):
+            return
+        resp.content_type = "video/MP2T"
+        resp.set_header("X-Accel-Buffering", "no")
+        player.slots.take()
+        resp.stream = SegmentStream(segment_command(path, made, segment, player.encoder),
+                                    player.slots)
+
+
+class Subtitle(Player):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
+        path, _ = self.file(req, file, "subtitle", ".vtt")
+        if path.suffix.lower() not in kinds.PLAYABLE_SUBTITLES:
+            raise errors.invalid("Only srt, ass and vtt subtitles can be played.")
+        tag = file_etag(os.stat(path), "vtt")
+        if validate(req, resp, tag, os.stat(path).st_mtime):
+            return
+        resp.content_type = "text/vtt; charset=UTF-8"
+        resp.data = to_webvtt(path, self.runtime.player.slots)
+
+
+def add_routes(app: falcon.App, runtime: Runtime) -> None:
+    app.add_route("/api/player/playlist/{file:path}", Playlist(runtime))
+    app.add_route("/api/player/m3u8/{mode}/{file:path}", MediaPlaylist(runtime))
+    app.add_route("/api/player/segments/{segment:int}/{file:path}", Segment(runtime))
+    app.add_route("/api/player/subtitle/{file:path}", Subtitle(runtime))
+
+
+_FILE = ("Relative path of the file in the download folder, then the route's suffix "
+         "(.m3u8, .ts, .vtt).")
+_path_errors = {
+    "302": {"description": "The path's normal form, or the file that has its id now.",
+            "headers": {"Location": {"schema": {"type": "string"}}}},
+    "400": error("A refused path, or a file that cannot be played (no duration)."),
+    "403": error("The path leads outside the download folder."),
+    "404": error("No such file (or the path lacks the route's suffix)."),
+}
+
+
+def _text(description: str, kind: str) -> dict[str, Any]:
+    return {"description": description, "content": {kind: {"schema": {"type": "string"}}}}
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/player/playlist/{file}": {"get": {
+        "tags": ["player"], "operationId": "playerPlaylist",
+        "summary": "The master HLS playlist: the video and a track per subtitle sidecar",
+        "parameters": [path_param("file", _FILE)],
+        "responses": {"200": _text("The playlist.", M3U8), **_path_errors},
+    }},
+    "/api/player/m3u8/{mode}/{file}": {"get": {
+        "tags": ["player"], "operationId": "playerMediaPlaylist",
+        "summary": "The video's segments, or a subtitle's one-entry playlist",
+        "parameters": [path_param("mode", "video or subtitle", {"enum": ["video", "subtitle"]}),
+                       path_param("file", _FILE),
+                       query("duration", {"type": "number", "exclusiveMinimum": 0},
+                             "subtitle: the video's duration in seconds (required).")],
+        "responses": {"200": _text("The playlist.", M3U8), **_path_errors},
+    }},
+    "/api/player/segments/{segment}/{file}": {"get": {
+        "tags": ["player"], "operationId": "playerSegment",
+        "summary": "One MPEG-TS segment, made by ffmpeg as it is sent",
+        "parameters": [
+            path_param("segment", "Segment number, from 0.", {"type": "integer", "minimum": 0}),
+            path_param("file", _FILE),
+            query("sd", {"type": "number"}, "Segment duration (the playlist's; informative)."),
+            query("vc", {"enum": [0, 1]}, "1: transcode the video (YTP_PLAYER_ENCODER)."),
+            query("ac", {"enum": [0, 1]}, "1: the audio is encoded to AAC (it is whenever it "
+                                          "is not AAC already)."),
+        ],
+        "responses": {
+            "200": {"description": "The segment.", "content": {"video/MP2T": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            **_path_errors,
+            "503": error("Every ffmpeg slot is busy (YTP_PLAYER_MAX_FFMPEG) for 3 s."),
+        },
+    }},
+    "/api/player/subtitle/{file}": {"get": {
+        "tags": ["player"], "operationId": "playerSubtitle",
+        "summary": "A subtitle file (srt, ass, vtt) as WebVTT",
+        "parameters": [path_param("file", _FILE)],
+        "responses": {"200": _text("WebVTT.", "text/vtt"), **_path_errors,
+                      "503": error("Every ffmpeg slot is busy for 3 s.")},
+    }},
+}

@@ -1,0 +1,109 @@
+"""HLS playlists for a file of the download folder (YTPTube's three): the master playlist
+(the video, and a subtitle track per subtitle sidecar), the video's VOD media playlist, and a
+subtitle's one-entry playlist.
+
+Segments are about SEGMENT seconds. A video whose codec a browser plays (H.264, 8-bit 4:2:0)
+is copied, so its segments must begin at keyframes: they are cut at the first keyframe at or
+after each SEGMENT mark (``plan``). A video that is transcoded is cut at the marks
+themselves. The segment endpoint rebuilds the same plan from the same (cached) facts, so a
+segment's number is all it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+from urllib.parse import quote
+
+from . import probe
+
+SEGMENT = 6.0
+# The boundary keyframe belongs to the next segment: a copied segment stops just before it.
+EDGE = 0.0005
+PLAYABLE_VIDEO = {"h264"}
+PLAYABLE_PIXELS = {"yuv420p", "yuvj420p"}
+AAC = "aac"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    spans: list[tuple[float, float]]  # (start, duration) of each segment
+    copy_video: bool
+    copy_audio: bool
+    has_video: bool
+    has_audio: bool
+
+
+def copyable(data: dict[str, Any]) -> bool:
+    videos = probe.streams(data, "video")
+    return bool(videos) and videos[0].get("codec_name") in PLAYABLE_VIDEO \
+        and videos[0].get("pix_fmt") in PLAYABLE_PIXELS
+
+
+def plan(data: dict[str, Any], keyframes: list[float], convert_video: bool = False) -> Plan:
+    total = probe.duration(data)
+    if total is None:
+        raise probe.ProbeError("The file has no duration ffprobe can read; it cannot be played.")
+    has_video = bool(probe.streams(data, "video"))
+    copy_video = has_video and not convert_video and copyable(data) and bool(keyframes)
+    audios = probe.streams(data, "audio")
+    spans: list[tuple[float, float]] = []
+    if copy_video:
+        cuts = [0.0]
+        for time in keyframes:
+            if time >= cuts[-1] + SEGMENT and time < total:
+                cuts.append(time)
+        cuts.append(total)
+        spans = [(a, b - a) for a, b in itertools.pairwise(cuts) if b > a]
+    else:
+        count = max(1, math.ceil(total / SEGMENT))
+        spans = [(i * SEGMENT, min(SEGMENT, total - i * SEGMENT)) for i in range(count)]
+    return Plan(spans, copy_video, copy_video and bool(audios)
+                and audios[0].get("codec_name") == AAC, has_video, bool(audios))
+
+
+def _url(prefix: str, route: str, rel: str, suffix: str) -> str:
+    return f"{prefix}/api/player/{route}/{quote(rel)}{suffix}"
+
+
+def master(prefix: str, rel: str, data: dict[str, Any],
+           subtitles: list[dict[str, Any]]) -> str:
+    total = probe.duration(data) or 0.0
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3"]
+    group = ""
+    for sub in subtitles:
+        group = ',SUBTITLES="subs"'
+        uri = _url(prefix, "m3u8/subtitle", sub["file"], f".m3u8?duration={total:.6f}")
+        name = sub["name"].replace('"', "'")
+        lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",DEFAULT=NO,'
+                     f'AUTOSELECT=NO,FORCED=NO,LANGUAGE="{sub["lang"]}",URI="{uri}"')
+    try:
+        bandwidth = int(data.get("format", {}).get("bit_rate") or 0)
+    except ValueError:
+        bandwidth = 0
+    lines.append(f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={bandwidth or 1_000_000}{group}")
+    lines.append(_url(prefix, "m3u8/video", rel, ".m3u8"))
+    return "\n".join(lines) + "\n"
+
+
+def video(prefix: str, rel: str, made: Plan) -> str:
+    target = max(1, math.ceil(max(d for _, d in made.spans)))
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
+             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]
+    flags = f"&vc={0 if made.copy_video or not made.has_video else 1}" \
+            f"&ac={0 if made.copy_audio or not made.has_audio else 1}"
+    for index, (_, length) in enumerate(made.spans):
+        lines.append(f"#EXTINF:{length:.6f},")
+        lines.append(_url(prefix, f"segments/{index}", rel, f".ts?sd={length:.6f}{flags}"))
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def subtitle(prefix: str, rel: str, duration: float) -> str:
+    return "\n".join([
+        "#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{max(1, math.ceil(duration))}",
+        "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", f"#EXTINF:{duration:.6f},",
+        _url(prefix, "subtitle", rel, ".vtt"), "#EXT-X-ENDLIST",
+    ]) + "\n"

@@ -1,0 +1,143 @@
+"""Segments and subtitles made by ffmpeg, one process per request, a bounded number at once.
+
+A segment is streamed as ffmpeg writes it; when the client goes away gunicorn closes the
+answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once: a request over that
+waits SLOT_WAIT seconds for one to end, then gets 503 (Retry-After), so the player can never
+take every request thread or CPU core.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .. import errors
+from .playlists import EDGE, Plan
+
+log = logging.getLogger(__name__)
+
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
+SLOT_WAIT = 3.0
+# A segment (SEGMENT seconds of media) that takes this long is stuck: ffmpeg is killed.
+SEGMENT_TIMEOUT = 120.0
+SUBTITLE_TIMEOUT = 30.0
+MAX_SUBTITLE = 10 * 1024 * 1024
+CHUNK = 64 * 1024
+_BASE = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
+
+
+class Slots:
+    """The ffmpeg processes the player may run at once."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._free = threading.BoundedSemaphore(count)
+
+    def take(self) -> None:
+        if not self._free.acquire(timeout=SLOT_WAIT):
+            raise errors.AppError(
+                f"The player is busy ({self.count} ffmpeg processes, YTP_PLAYER_MAX_FFMPEG); "
+                "try again.", errors.UNAVAILABLE, headers={"Retry-After": "2"})
+
+    def give_back(self) -> None:
+        self._free.release()
+
+
+def segment_command(path: Path, made: Plan, index: int, encoder: str) -> list[str]:
+    start, length = made.spans[index]
+    trim: list[str] = []
+    if made.copy_video:
+        # Seek to the keyframe itself (a hair after it), stop a hair before the next one, and
+        # drop the packets from before the keyframe that the seek brings along (the audio
+        # frame across the boundary, which the previous segment has): no duplicates.
+        seek, length = (start + EDGE if start else 0.0), length - EDGE
+        # (an output -ss moves the timestamps back by itself; the offset puts them back)
+        cut = f"{max(0.0, start - EDGE):.6f}"
+        trim = ["-ss", cut, "-output_ts_offset", cut]
+    else:
+        seek = start
+    # -copyts: every segment keeps the file's own timestamps, so they follow on in a player
+    args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
+            "-i", f"file:{path}", *trim, "-map_metadata", "-1"]
+    if made.has_video:
+        args += ["-map", "0:v:0"]
+        if made.copy_video:
+            args += ["-c:v", "copy"]
+        else:
+            args += ["-c:v", encoder, "-pix_fmt", "yuv420p"]
+            if encoder == "libx264":
+                # no B-frames: decoding timestamps then start at the segment's own start
+                # instead of reaching into the previous segment
+                args += ["-preset", "veryfast", "-crf", "23", "-bf", "0"]
+    if made.has_audio:
+        args += ["-map", "0:a:0"]
+        args += ["-c:a", "copy"] if made.copy_audio else ["-c:a", "aac", "-ac", "2",
+                                                          "-b:a", "160k"]
+    return [*args, "-sn", "-dn", "-muxdelay", "0", "-f", "mpegts", "pipe:1"]
+
+
+class SegmentStream:
+    """ffmpeg's output, as a WSGI body: iterating reads it, ``close`` (gunicorn calls it when
+    the answer ends, the client gone or not) kills ffmpeg if it still runs and frees its slot."""
+
+    def __init__(self, command: list[str], slots: Slots) -> None:
+        self._slots = slots
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        try:
+            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=self._errors)
+        except BaseException:
+            self._errors.close()
+            slots.give_back()
+            raise
+        self._timer = threading.Timer(SEGMENT_TIMEOUT, self._proc.kill)
+        self._timer.daemon = True
+        self._timer.start()
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert self._proc.stdout is not None
+        while chunk := self._proc.stdout.read1(CHUNK):
+            yield chunk
+        if self._proc.wait() != 0:
+            self._errors.seek(0)
+            reason = self._errors.read(2000).decode(errors="replace").strip()
+            log.warning("ffmpeg failed on a segment (%s): %s", self._proc.returncode, reason)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.cancel()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._errors.close()
+        self._slots.give_back()
+
+
+def to_webvtt(path: Path, slots: Slots) -> bytes:
+    """A subtitle file (srt, ass, vtt) as WebVTT."""
+    if path.stat().st_size > MAX_SUBTITLE:
+        raise errors.invalid("The subtitle file is too big to convert.")
+    if path.suffix.lower() == ".vtt":
+        return path.read_bytes()
+    slots.take()
+    try:
+        done = subprocess.run([*_BASE, "-i", f"file:{path}", "-f", "webvtt", "pipe:1"],
+                              capture_output=True, timeout=SUBTITLE_TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        raise errors.invalid("Converting the subtitles took too long.") from None
+    finally:
+        slots.give_back()
+    if done.returncode != 0 or not done.stdout.startswith(b"WEBVTT"):
+        raise errors.invalid(f"ffmpeg cannot convert '{path.name}' to WebVTT.")
+    return done.stdout
