@@ -147,6 +147,9 @@ def test_missing_folder_and_file_path(app: tuple[Runtime, TestClient], folder: P
     assert_error(listing(client, f"{folder.name}/nope"), 404)
     assert_error(listing(client, f"{folder.name}/f.mp4"), 400)
     assert listing(client, "").json["path"] == "/"
+    files = client.simulate_get("/api/system/configuration").json["files"]
+    assert files == {"mode": "watching", "reason": "", "indexed": True,
+                     "rescan_interval": 600.0}
 
 
 # --- changes made outside the service ---------------------------------------------------------
@@ -340,3 +343,16 @@ def test_zip_holds_the_files_and_sidecars_byte_for_byte(app: tuple[Runtime, Test
         assert sorted(archive.namelist()) == sorted(prepared.json["files"])
         assert archive.read(f"{folder.name}/v.mp4") == video.read_bytes()
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+
+
+def test_a_new_download_folder_is_indexed(app_with: Any, tmp_path: Path) -> None:
+    runtime, client = app_with()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    make(other / "there.mp4")
+    # as PUT /api/settings changes it (the environment pins it in tests)
+    runtime.settings = runtime.settings.replace(download_path=other.resolve())
+    listed(client, "", {"there.mp4"})
+    make(other / "later.mp4")
+    listed(client, "", {"there.mp4", "later.mp4"})  # and watched
+    assert runtime.files.root == other.resolve()
