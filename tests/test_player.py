@@ -23,10 +23,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("player")]
 
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
 SOURCES = {
-    # H.264 with a keyframe every 2 s: played by copying, cut at keyframes
+    # H.264 with a keyframe every 1.4 s (off the 6 s marks): played by copying, cut at the
+    # keyframes before the marks
     "show/h264.mp4": ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi",
                       "-i", "sine=frequency=440", "-t", "14", "-c:v", "libx264", "-preset",
-                      "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+                      "ultrafast", "-g", "35", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+                      "-c:a", "aac"],
     # MPEG-4 part 2 and MP3 in Matroska: no browser plays it, so it is transcoded
     "show/mpeg4.mkv": ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi",
                        "-i", "sine=frequency=660", "-t", "8", "-c:v", "mpeg4", "-c:a",
@@ -88,11 +90,19 @@ def test_copied_video_plays_start_to_end(served: Server) -> None:
             in master.text) and 'LANGUAGE="en"' in master.text
     video = served.get("/api/player/m3u8/video/show/h264.mp4.m3u8").text
     durations = [float(d) for d in re.findall(r"#EXTINF:([\d.]+),", video)]
-    assert durations == [6.0, 6.0, 2.0]  # cut at the keyframes (every 2 s)
+    assert durations == [6.0, 6.0, 2.0]  # nominal: the cuts are the keyframes before them
     assert "vc=0" in video and "#EXT-X-ENDLIST" in video
     done, decoded = play(f"{served.url}/api/player/playlist/show/h264.mp4.m3u8")
-    assert done.returncode == 0 and done.stderr == ""  # no error on the way
+    assert done.returncode == 0 and done.stderr == ""  # no error, no overlap on the way
     assert abs(decoded - 14.0) <= SEGMENT
+    # segment 1 runs from the keyframe at 5.6 s to just before the one at 11.2 s
+    one = served.get("/api/player/segments/1/show/h264.mp4.ts").content
+    packets = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0",
+                             "-show_entries", "packet=pts_time", "-of", "csv=p=0", "-"],
+                            input=one, capture_output=True, timeout=60).stdout.split()
+    times = [float(line.split(b",")[0]) for line in packets if line.split(b",")[0]]
+    assert min(times) == pytest.approx(5.6, abs=0.01)
+    assert max(times) == pytest.approx(11.16, abs=0.01)
 
 
 def test_downloaded_file_plays(served: Server, origin: MediaOrigin) -> None:

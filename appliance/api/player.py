@@ -45,10 +45,7 @@ class Player:
                           suffix)
 
     def plan(self, path: Path, convert_video: bool = False) -> playlists.Plan:
-        prober = self.runtime.player.prober
-        data = prober.probe(path)
-        keyframes = prober.keyframes(path) if playlists.copyable(data) else []
-        return playlists.plan(data, keyframes, convert_video)
+        return playlists.plan(self.runtime.player.prober.probe(path), convert_video)
 
 
 class Playlist(Player):
@@ -91,9 +88,13 @@ class Segment(Player):
             return
         resp.content_type = "video/MP2T"
         resp.set_header("X-Accel-Buffering", "no")
+        command = segment_command(path, made, segment, player.encoder,
+                                  lambda time: player.prober.keyframe(path, time))
+        if command is None:
+            resp.data = b""
+            return
         player.slots.take()
-        resp.stream = SegmentStream(segment_command(path, made, segment, player.encoder),
-                                    player.slots)
+        resp.stream = SegmentStream(command, player.slots)
 
 
 class Subtitle(Player):

@@ -2,17 +2,18 @@
 (the video, and a subtitle track per subtitle sidecar), the video's VOD media playlist, and a
 subtitle's one-entry playlist.
 
-Segments are about SEGMENT seconds. A video whose codec a browser plays (H.264, 8-bit 4:2:0)
-is copied, so its segments must begin at keyframes: they are cut at the first keyframe at or
-after each SEGMENT mark (``plan``). A video that is transcoded is cut at the marks
-themselves. The segment endpoint rebuilds the same plan from the same (cached) facts, so a
-segment's number is all it needs.
+Segments are SEGMENT seconds in the playlist. A video that is transcoded is cut at the SEGMENT
+marks themselves. A video whose codec a browser plays (H.264, 8-bit 4:2:0) is copied, so it
+can only be cut at keyframes: segment n runs from the last keyframe at or before its mark to
+just before the last keyframe at or before the next mark (found by one seek each, see
+``segments.segment_command``), so segments neither overlap nor leave gaps, and each lasts
+SEGMENT seconds give or take a keyframe interval. The segment endpoint rebuilds the same
+plan from the same (cached) facts, so a segment's number is all it needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from typing import Any
 from urllib.parse import quote
@@ -42,24 +43,15 @@ def copyable(data: dict[str, Any]) -> bool:
         and videos[0].get("pix_fmt") in PLAYABLE_PIXELS
 
 
-def plan(data: dict[str, Any], keyframes: list[float], convert_video: bool = False) -> Plan:
+def plan(data: dict[str, Any], convert_video: bool = False) -> Plan:
     total = probe.duration(data)
     if total is None:
         raise probe.ProbeError("The file has no duration ffprobe can read; it cannot be played.")
     has_video = bool(probe.streams(data, "video"))
-    copy_video = has_video and not convert_video and copyable(data) and bool(keyframes)
+    copy_video = has_video and not convert_video and copyable(data)
     audios = probe.streams(data, "audio")
-    spans: list[tuple[float, float]] = []
-    if copy_video:
-        cuts = [0.0]
-        for time in keyframes:
-            if time >= cuts[-1] + SEGMENT and time < total:
-                cuts.append(time)
-        cuts.append(total)
-        spans = [(a, b - a) for a, b in itertools.pairwise(cuts) if b > a]
-    else:
-        count = max(1, math.ceil(total / SEGMENT))
-        spans = [(i * SEGMENT, min(SEGMENT, total - i * SEGMENT)) for i in range(count)]
+    count = max(1, math.ceil(total / SEGMENT - EDGE))
+    spans = [(i * SEGMENT, min(SEGMENT, total - i * SEGMENT)) for i in range(count)]
     return Plan(spans, copy_video, copy_video and bool(audios)
                 and audios[0].get("codec_name") == AAC, has_video, bool(audios))
 

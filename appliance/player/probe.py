@@ -53,9 +53,11 @@ class Prober:
         read it as media."""
         return self._cached("probe", path, _run_ffprobe)
 
-    def keyframes(self, path: Path) -> list[float]:
-        """The times of the first video stream's keyframes (from its packets: no decoding)."""
-        return self._cached("keyframes", path, _read_keyframes)
+    def keyframe(self, path: Path, time: float) -> float:
+        """The time of the first video stream's last keyframe at or before ``time``: one seek
+        and a few packets read (the file is never scanned whole)."""
+        return self._cached(f"keyframe {time:.6f}", path,
+                            lambda p: _keyframe_before(p, time))
 
 
 def _run_ffprobe(path: Path) -> dict[str, Any]:
@@ -78,23 +80,24 @@ def _run_ffprobe(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_keyframes(path: Path) -> list[float]:
-    command = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries",
-               "packet=pts_time,flags", "-of", "csv=p=0", "-i", f"file:{path}"]
+def _keyframe_before(path: Path, time: float) -> float:
+    command = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-read_intervals",
+               f"{time:.6f}%+#5", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0",
+               "-i", f"file:{path}"]
     try:
-        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT * 4,
+        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        return []
-    times = []
+        raise ProbeError(f"ffprobe took longer than {PROBE_TIMEOUT:g} s on '{path.name}'.")\
+            from None
     for line in done.stdout.decode(errors="replace").splitlines():
         pts, _, flags = line.partition(",")
         if "K" in flags:
             try:
-                times.append(float(pts))
+                return float(pts)
             except ValueError:
-                continue
-    return sorted(times)
+                break
+    raise ProbeError(f"No keyframe found near {time:.3f} s in '{path.name}'.")
 
 
 def duration(data: dict[str, Any]) -> float | None:

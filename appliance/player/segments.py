@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import errors
@@ -48,16 +48,24 @@ class Slots:
         self._free.release()
 
 
-def segment_command(path: Path, made: Plan, index: int, encoder: str) -> list[str]:
+def segment_command(path: Path, made: Plan, index: int, encoder: str,
+                    keyframe: Callable[[float], float]) -> list[str] | None:
+    """ffmpeg's arguments for segment ``index``; None when a copied segment holds nothing (a
+    keyframe interval longer than a segment: the next segment has its frames)."""
     start, length = made.spans[index]
     trim: list[str] = []
     if made.copy_video:
-        # Seek to the keyframe itself (a hair after it), stop a hair before the next one, and
+        first = keyframe(start + EDGE) if index else 0.0
+        end = keyframe(start + length + EDGE) if index + 1 < len(made.spans) \
+            else start + length
+        if end - first <= 2 * EDGE:
+            return None
+        # Seek to the keyframe itself (a hair after it), stop a hair before the next cut, and
         # drop the packets from before the keyframe that the seek brings along (the audio
         # frame across the boundary, which the previous segment has): no duplicates.
-        seek, length = (start + EDGE if start else 0.0), length - EDGE
-        # (an output -ss moves the timestamps back by itself; the offset puts them back)
-        cut = f"{max(0.0, start - EDGE):.6f}"
+        # (An output -ss moves the timestamps back by itself; the offset puts them back.)
+        seek, length = (first + EDGE if first else 0.0), end - first - EDGE
+        cut = f"{max(0.0, first - EDGE):.6f}"
         trim = ["-ss", cut, "-output_ts_offset", cut]
     else:
         seek = start
