@@ -86,7 +86,12 @@ def browser(server: common.Server, session: requests.Session, count: int, larges
             folders: int, summary: common.Summary) -> None:
     big = "Channel%200000"
     last = -(-largest // PER_PAGE)
-    rows = []
+    # the floor on this machine now: the cheapest request there is
+    samples, _ = timed(session, f"{server.url}/api/ping", count)
+    floor = common.latency_ms(samples)
+    rows = [["baseline GET /api/ping", "-", floor["p50"], floor["p99"]]]
+    summary.info("baseline GET /api/ping p50 / p99",
+                 f"{floor['p50']:.1f} / {floor['p99']:.1f} ms")
     for label, query in [
         ("name asc, page 1", "sort_by=name&page=1"),
         ("name asc, last page", f"sort_by=name&page={last}"),
