@@ -28,9 +28,21 @@ IMAGE_MAX_AGE = 86400
 BACKGROUND_TTL = 3600.0
 
 
+# Remote fetches at once (each may take the fetcher's 10 s): the rest of the request threads
+# stay free for everything else.
+FETCHES_AT_ONCE = 3
+_fetches = threading.BoundedSemaphore(FETCHES_AT_ONCE)
+
+
 def fetch(runtime: Runtime, url: str) -> Image:
     allow = any_address if runtime.settings.fetch_private_addresses else public_only
-    return fetch_image(url, allow)
+    if not _fetches.acquire(timeout=1.0):
+        raise errors.AppError(f"{FETCHES_AT_ONCE} remote images are being fetched; try again.",
+                              errors.UNAVAILABLE, headers={"Retry-After": "2"})
+    try:
+        return fetch_image(url, allow)
+    finally:
+        _fetches.release()
 
 
 def send_image(req: falcon.Request, resp: falcon.Response, image: Image) -> None:
@@ -124,6 +136,7 @@ _fetch_errors = {
                  "(YTP_FETCH_PRIVATE_ADDRESSES)."),
     "502": error("The image's server failed, timed out (10 s), sent more than 10 MiB, or sent "
                  "something else than an image."),
+    "503": error("Three remote images are being fetched already (for over a second)."),
 }
 
 PATHS: dict[str, dict[str, Any]] = {
