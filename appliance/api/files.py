@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import falcon
@@ -95,7 +96,7 @@ class ZipDownload:
         resp.stream = _pieces(stream)
 
 
-def _pieces(stream: zipfiles.ZipStream) -> Any:
+def _pieces(stream: Iterable[bytes]) -> Iterator[bytes]:
     """The archive in pieces of at most ZIP_PIECE bytes (zipstream-ng yields small ones)."""
     buffer = bytearray()
     for chunk in stream:

@@ -13,13 +13,14 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
-
-from zipstream import ZIP_STORED, ZipStream
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from . import paths
 from .index import FileIndex
+
+if TYPE_CHECKING:
+    from zipstream import ZipStream
 
 TOKEN_TTL = 600.0
 MAX_TOKENS = 256
@@ -73,6 +74,9 @@ def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
     """The archive of ``files`` (relative), each checked again now: a file that went away or
     whose path now leads outside (a symlink put in its place) is left out. With it, what its
     bytes depend on (names, sizes, modification times) for a validator."""
+    # imported here: only a zip download needs it, and the idle service stays smaller
+    from zipstream import ZIP_STORED, ZipStream
+
     stream = ZipStream(compress_type=ZIP_STORED, sized=True)
     real_root = os.path.realpath(root)
     made_of = []
