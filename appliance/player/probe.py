@@ -60,15 +60,18 @@ class Prober:
                             lambda p: _keyframe_before(p, time))
 
 
-def _run_ffprobe(path: Path) -> dict[str, Any]:
-    command = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-               "-i", f"file:{path}"]
+def _ffprobe(path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    command = [FFPROBE, "-v", "error", *args, "-i", f"file:{path}"]
     try:
-        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
+        return subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         raise ProbeError(f"ffprobe took longer than {PROBE_TIMEOUT:g} s on '{path.name}'.")\
             from None
+
+
+def _run_ffprobe(path: Path) -> dict[str, Any]:
+    done = _ffprobe(path, "-print_format", "json", "-show_format", "-show_streams")
     try:
         data = json.loads(done.stdout or b"{}")
     except ValueError:
@@ -81,15 +84,8 @@ def _run_ffprobe(path: Path) -> dict[str, Any]:
 
 
 def _keyframe_before(path: Path, time: float) -> float:
-    command = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-read_intervals",
-               f"{time:.6f}%+#5", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0",
-               "-i", f"file:{path}"]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        raise ProbeError(f"ffprobe took longer than {PROBE_TIMEOUT:g} s on '{path.name}'.")\
-            from None
+    done = _ffprobe(path, "-select_streams", "v:0", "-read_intervals", f"{time:.6f}%+#5",
+                    "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
     for line in done.stdout.decode(errors="replace").splitlines():
         pts, _, flags = line.partition(",")
         if "K" in flags:
