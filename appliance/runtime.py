@@ -99,7 +99,7 @@ class Runtime:
         self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
-        self.player = Player(settings)
+        self.player = Player(held)
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer

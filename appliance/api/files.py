@@ -15,7 +15,7 @@ from ..files.index import SORTS
 from ..player.probe import ProbeError, html5_mime
 from ..runtime import Runtime
 from .conditional import validate
-from .local_files import file_service, local_file, request_path
+from .local_files import local_file, request_path
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
 from .schemas import error, json_body, json_response, path_param, query
@@ -133,7 +133,7 @@ class Info:
             probed = self.runtime.player.prober.probe(path)
         except ProbeError:
             probed = {}  # not media: the rest is still worth telling
-        sidecar = file_service(self.runtime).index.sidecars(rel)
+        sidecar = self.runtime.files.index.sidecars(rel)
         if "subtitle" in sidecar:
             sidecar["subtitles"] = sidecar["subtitle"]  # the contract's name for YTPTube's
         resp.media = {

@@ -19,7 +19,6 @@ from ..files.fetch import Image, any_address, fetch_image, public_only
 from ..runtime import Runtime
 from .conditional import validate
 from .downloads import send_file
-from .local_files import file_service
 from .requests import query_bool
 from .schemas import error, path_param, query
 
@@ -87,7 +86,7 @@ class HistoryThumbnail:
         """The thumbnail file beside the item's file (``name.jpg``, ``name.webp``…)."""
         if not filename:
             return None
-        root = Path(folder) if folder else file_service(self.runtime).root
+        root = Path(folder) if folder else self.runtime.files.root
         try:
             media = paths.resolve(root, filename)
         except errors.AppError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import falcon
@@ -24,12 +23,6 @@ def request_path(req: falcon.Request, value: str) -> str:
     paths.refuse_encoded_slash(req.env.get("RAW_URI") or req.env.get("REQUEST_URI"))
     paths.relative_parts(value)
     return value
-
-
-def file_service(runtime: Runtime) -> Any:
-    """The files room, following the download folder if the settings changed it."""
-    runtime.files.follow(runtime.settings)
-    return runtime.files
 
 
 def same_id_file(requested: Path) -> Path | None:
@@ -56,7 +49,7 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
     """The file ``requested`` names (real path, relative path), or the contract's answers:
     302 to the normal form of the path (or to the file that has its id now), 404. The route
     is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``, ``.vtt``)."""
-    root = file_service(runtime).root
+    root = runtime.files.root
     request_path(req, requested)
     normal = paths.canonical(requested)
     if normal != requested:

@@ -15,7 +15,7 @@ from ..player import playlists
 from ..player.segments import SegmentStream, segment_command, to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
-from .local_files import file_service, local_file
+from .local_files import local_file
 from .schemas import error, path_param, query
 
 M3U8 = "application/x-mpegURL"
@@ -53,7 +53,7 @@ class Playlist(Player):
         path, rel = self.file(req, file, "playlist", ".m3u8")
         data = self.runtime.player.prober.probe(path)
         self.plan(path)  # a file that cannot be played is refused here, not per segment
-        subtitles = file_service(self.runtime).index.sidecars(rel).get(kinds.SUBTITLE, [])
+        subtitles = self.runtime.files.index.sidecars(rel).get(kinds.SUBTITLE, [])
         _send_text(resp, playlists.master(req.root_path, rel, data, subtitles), M3U8)
 
 
