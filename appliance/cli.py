@@ -1,5 +1,5 @@
 """``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, settings,
-db backup|restore."""
+db backup|restore, service install."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ from .auth import gen_token, read_token, set_password, show_token
 from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
 from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
+from .service_install import DEFAULT_DOWNLOADS, InstallError, Options
+from .service_install import install as install_service
 from .store.backups import DatabaseProblem, backup_folder, check_database, make_backup, restore
+from .systemd import claim_notify_socket
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +71,35 @@ def _parser() -> argparse.ArgumentParser:
     restore_cmd.add_argument("file", nargs="?",
                              help="a backup file or its name in backups/; default: the newest "
                                   "sound one")
+    service = commands.add_parser(
+        "service", help="install as a systemd service: service install [--dry-run]",
+        description="Create the service's user and folders, write its systemd unit with this "
+                    "checkout's paths and print the systemctl lines that enable it.",
+    )
+    service_commands = service.add_subparsers(dest="service_command", required=True)
+    install = service_commands.add_parser("install", help="install the systemd service")
+    install.add_argument("--dry-run", action="store_true",
+                         help="show what would be done and the unit; change nothing")
+    install.add_argument("--user", default="appliance", help="the service's user and group")
+    install.add_argument("--download-path", type=Path, default=DEFAULT_DOWNLOADS,
+                         help=f"the media folder (default {DEFAULT_DOWNLOADS})")
+    install.add_argument("--root", type=Path, default=Path("/"),
+                         help="stage the system's files under this folder instead of /")
+    install.add_argument("--venv", type=Path, default=Path(sys.prefix),
+                         help="the virtual environment the service runs from")
     return parser
+
+
+def _service(args: argparse.Namespace) -> int:
+    options = Options(root=args.root.resolve(), user=args.user,
+                      download_path=args.download_path, venv=args.venv.absolute())
+    try:
+        install_service(options, dry_run=args.dry_run,
+                        say=lambda text: sys.stdout.write(text + "\n"))
+    except (InstallError, OSError) as exc:
+        sys.stderr.write(f"appliance: service install: {exc}\n")
+        return 1
+    return 0
 
 
 def _check_default_options(cli: str) -> None:
@@ -84,6 +115,7 @@ def _check_default_options(cli: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    claim_notify_socket()  # the worker says READY=1, not gunicorn's master (appliance.systemd)
     settings = load_settings(overrides={"host": args.host, "port": args.port})
     ensure_folders(settings)
     # Held while the service runs (the worker shares it): see appliance.instance.
@@ -223,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             return _web(args)
         if args.command == "db":
             return _db(args)
+        if args.command == "service":
+            return _service(args)
         sys.stdout.write(settings_table() + "\n")
         return 0
     except SettingsError as exc:

@@ -26,6 +26,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
+from .systemd import stderr_formatter
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_DIR = "logs"
 LOG_FILE = "appliance.log"
@@ -44,7 +46,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_appliance", False) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(stderr_formatter(FORMAT))
         handler._appliance = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())

@@ -30,6 +30,7 @@ from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
 from .store.tasks import TaskStore
 from .tasks import TaskService
+from .systemd import ServiceAgent
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class Runtime:
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
         self.player = Player(held)
+        # systemd's notify protocol: a no-op unless `appliance serve` runs under systemd.
+        self.systemd = ServiceAgent.from_claimed(self.engine.alive, self.engine.stats)
         self.websocket = None
         if websocket:
             from .ws import WebsocketServer
@@ -132,9 +135,12 @@ class Runtime:
         self.backups.start()
         log.info("appliance ready: downloads in %s, websocket on port %s",
                  self.settings.download_path, self.settings.websocket_port)
+        self.bus.subscribe(self.systemd.changed)
+        self.systemd.ready()  # the database is open, the queue recovered, the websocket up
 
     def stop(self) -> None:
         self.stopping.set()
+        self.systemd.stop()
         if self.websocket is not None:
             self.websocket.stop()
         self.backups.stop()

@@ -13,8 +13,10 @@ import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from .config import Settings
+from .systemd import JournalFormatter, stderr_is_journal
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ def post_worker_init(worker: Any) -> None:
 
     def on_sigterm(signum: int, frame: Any) -> None:
         runtime.stopping.set()
+        runtime.systemd.stopping()
         if callable(graceful):
             graceful(signum, frame)
 
@@ -41,6 +44,16 @@ def worker_exit(server: Any, worker: Any) -> None:
     runtime = getattr(worker.app, "runtime", None)
     if runtime is not None:
         runtime.stop()
+
+
+class JournalLogger(Logger):
+    """gunicorn's logger; its lines carry journald priorities when stderr is the journal."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        if stderr_is_journal():
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JournalFormatter("gunicorn: %(message)s"))
 
 
 class ApplianceServer(BaseApplication):
@@ -65,6 +78,7 @@ class ApplianceServer(BaseApplication):
             "keepalive": 5,
             "accesslog": None,
             "errorlog": "-",
+            "logger_class": JournalLogger,
             "loglevel": settings.log_level,
             "proc_name": "appliance",
             # gunicorn 27's control socket is one fixed path per user: two services (or tests)

@@ -8,6 +8,12 @@ service processes over an idle window, as % of one core.
 
 RSS counts pages shared by master and worker (fork) twice; PSS, which splits them, is shown too.
 
+The service runs as under systemd: NOTIFY_SOCKET is a datagram socket this script reads and
+WATCHDOG_USEC is the unit's WatchdogSec, so the worker's heartbeat (a WATCHDOG=1 every half
+period, each one a round of the engine's dispatcher) runs through the idle window; the
+heartbeats received are counted. --quick shortens the period to 4 s so that some fall in its
+window.
+
 Goals: idle RSS <= 80 MB (summed VmRSS of master + worker; MB = 10^6 bytes, MiB shown too);
 idle CPU <= 0.5% of one core over 60 s. --quick: a 10 s idle window.
 """
@@ -20,12 +26,14 @@ import logging
 import time
 
 import common
+from support.notify import NotifySocket
 
 log = logging.getLogger("bench.footprint")
 
 GOAL_RSS_MB = 80.0
 GOAL_CPU_PCT = 0.5
 IDLE_TIMEOUT = 5
+WATCHDOG_SEC = 60  # systemd/appliance.service
 
 
 @dataclasses.dataclass
@@ -79,8 +87,15 @@ def main() -> int:
     def body(stack: contextlib.ExitStack) -> int:
         root = common.temp_root(stack, "footprint", args.keep)
         origin = common.start_origin(stack, root)
-        server = common.start_server(stack, root / "server",
-                                     {"YTP_WORKER_IDLE_TIMEOUT": str(IDLE_TIMEOUT)})
+        notify = NotifySocket()
+        stack.callback(notify.close)
+        watchdog = 4 if args.quick else WATCHDOG_SEC
+        server = common.start_server(stack, root / "server", {
+            "YTP_WORKER_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
+            "NOTIFY_SOCKET": notify.path,
+            "WATCHDOG_USEC": str(watchdog * 1_000_000),
+        })
+        notify.wait(lambda m: m.fields.get("READY") == "1", message="READY=1")
         fresh = memory(server)
         response = server.post("/api/history", {"url": origin.clip_url})
         response.raise_for_status()
@@ -92,7 +107,10 @@ def main() -> int:
                         interval=0.2, message="idle download processes to retire")
         time.sleep(1.0)  # let the retire settle (reaped pipes, logging)
         idle = memory(server)
+        beats = lambda: sum(m.fields.get("WATCHDOG") == "1" for m in notify.received())  # noqa: E731
+        beats_before = beats()
         cpu = idle_cpu(server, window)
+        beats_idle = beats() - beats_before
         show_memory("fresh server, before any download", fresh)
         show_memory("right after one download (warm yt-dlp process alive)", busy)
         show_memory("idle, download processes retired", idle)
@@ -107,6 +125,9 @@ def main() -> int:
         summary.info("RSS fresh server", f"{fresh.rss / 1e6:.1f} MB")
         summary.check(f"idle CPU over {window:.0f} s", cpu["pct"], GOAL_CPU_PCT, "{:.3f}",
                       "% of a core")
+        summary.verdict(f"watchdog heartbeats in the idle window (WatchdogSec={watchdog})",
+                        str(beats_idle), f">= {int(window // (watchdog / 2)) - 1}",
+                        beats_idle >= int(window // (watchdog / 2)) - 1)
         summary.verdict("processes when idle", str(len(idle.pids)), "2 (master + worker)",
                         len(idle.pids) == 2)
         summary.print()

@@ -29,6 +29,7 @@ from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError, url_basename
 
+from ..systemd import stderr_formatter
 from .containment import (
     Containment,
     OutsideDownloadFolder,
@@ -284,7 +285,9 @@ def main() -> None:
     # corrupt the protocol.
     channel = Channel(os.dup(1))
     os.dup2(2, 1)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(stderr_formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     # Reading commands starts before the warm-up, so a service that dies meanwhile (even by
     # SIGKILL) takes this process with it at once, not after a second of warming up.
     commands: queue.Queue[dict[str, Any]] = queue.Queue()

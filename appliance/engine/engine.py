@@ -88,6 +88,7 @@ class DownloadEngine(Extraction, Downloading):
         self._order = threading.Lock()  # a store write and its announcement, one at a time
         self._stopping = False
         self._started = False
+        self._pings: list[threading.Event] = []
         self.presets = Presets(
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder
         )
@@ -162,6 +163,21 @@ class DownloadEngine(Extraction, Downloading):
         if self._started:
             self._dispatcher.join(timeout=10)
         self.pool.close()
+
+    def alive(self, timeout: float) -> bool:
+        """Whether the dispatcher loop answers within ``timeout``: it takes the engine's lock
+        and runs a round (systemd's watchdog asks; a hung engine gets no heartbeat)."""
+        answered = threading.Event()
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            if self._stopping or not self._dispatcher.is_alive():
+                return False
+            self._pings.append(answered)
+            self._wake.notify_all()
+        finally:
+            self._lock.release()
+        return answered.wait(timeout)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -650,7 +666,14 @@ class DownloadEngine(Extraction, Downloading):
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                while not self._stopping and not (runs := self._launchable()):
+                while not self._stopping:
+                    runs = self._launchable()
+                    # systemd's watchdog (alive()): this loop took the lock and ran a round.
+                    for ping in self._pings:
+                        ping.set()
+                    self._pings.clear()
+                    if runs:
+                        break
                     self._wake.wait()
                 if self._stopping:
                     return

@@ -1,0 +1,184 @@
+"""``appliance service install``: the service's user, folders, environment file and systemd
+unit, with the real paths of this checkout and virtual environment.
+
+The unit is ``systemd/appliance.service`` of the checkout with its path lines rewritten; the
+steps are planned first (``--dry-run`` prints them and does nothing) and each one skips what
+is already there, so running it again after an upgrade only rewrites the unit. ``--root``
+stages the system's side (user database, /etc, /var/lib, the media folder) under another
+folder, as the unit will name them once that folder is ``/``; the checkout and the virtual
+environment are the ones this command runs from (or ``--venv``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+UNIT_TEMPLATE = PROJECT / "systemd" / "appliance.service"
+ENV_EXAMPLE = PROJECT / "systemd" / "appliance.env.example"
+UNIT_PATH = Path("/etc/systemd/system/appliance.service")
+ENV_PATH = Path("/etc/appliance/appliance.env")
+STATE_PATH = Path("/var/lib/appliance")
+DEFAULT_DOWNLOADS = Path("/srv/media/downloads")
+NOLOGIN = "/usr/sbin/nologin"
+SYSTEMCTL_LINES = (
+    "systemctl daemon-reload",
+    "systemctl enable --now appliance",
+    "systemctl status appliance",
+    "journalctl -u appliance -f",
+)
+
+
+class InstallError(Exception):
+    """A step cannot be done; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    root: Path = Path("/")
+    user: str = "appliance"
+    download_path: Path = DEFAULT_DOWNLOADS
+    venv: Path = Path(sys.prefix)
+    project: Path = PROJECT
+
+    def under_root(self, path: Path) -> Path:
+        return self.root / path.relative_to("/")
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    says: str
+    run: Callable[[], None]
+
+
+def render_unit(template: str, options: Options) -> str:
+    """The unit with this installation's user and paths on its path lines."""
+    values = {
+        "User": options.user,
+        "Group": options.user,
+        "WorkingDirectory": str(options.project),
+        "Documentation": f"file://{options.project}/README.md",
+        "ExecStart": f"{options.venv}/bin/appliance serve",
+        "Environment=YTP_DOWNLOAD_PATH": str(options.download_path),
+    }
+    writable = [str(options.download_path), str(options.venv)]
+    lines: list[str] = []
+    for line in template.splitlines():
+        key = next((k for k in values if line.startswith(k + "=")), None)
+        if key is not None:
+            line = f"{key}={values[key]}"
+        elif line.startswith("ReadWritePaths="):
+            if not writable:
+                continue  # the template's lines are replaced by this installation's, in order
+            line = f"ReadWritePaths={writable.pop(0)}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _ids(root: Path, user: str) -> tuple[int, int] | None:
+    """The user's uid and gid as the root's own passwd file says (not this machine's)."""
+    try:
+        for line in (root / "etc" / "passwd").read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) >= 4 and fields[0] == user:
+                return int(fields[2]), int(fields[3])
+    except OSError:
+        return None
+    return None
+
+
+def _useradd(options: Options) -> None:
+    command = ["useradd", "--system", "--user-group", "--home-dir", str(STATE_PATH),
+               "--no-create-home", "--shell", NOLOGIN, options.user]
+    if options.root != Path("/"):
+        command[1:1] = ["--prefix", str(options.root)]
+    try:
+        subprocess.run(command, check=True, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise InstallError("useradd is not installed (Debian: the passwd package)") from None
+    except subprocess.CalledProcessError as exc:
+        raise InstallError(f"useradd failed: {exc.stderr.strip() or exc.returncode}") from None
+
+
+def _owner(options: Options) -> tuple[int, int]:
+    ids = _ids(options.root, options.user)
+    if ids is None:
+        raise InstallError(f"user {options.user!r} does not exist under {options.root}")
+    return ids
+
+
+def _make_folder(options: Options, path: Path, mode: int) -> None:
+    target = options.under_root(path)
+    target.mkdir(parents=True, exist_ok=True)
+    os.chown(target, *_owner(options))
+    target.chmod(mode)
+
+
+def _write(target: Path, text: str, mode: int, group: int | None = None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.new")
+    temporary.write_text(text)
+    temporary.chmod(mode)
+    if group is not None:
+        os.chown(temporary, 0, group)
+    temporary.replace(target)
+
+
+def _own_tree(options: Options, path: Path) -> None:
+    uid, gid = _owner(options)
+    for folder, dirs, files in os.walk(path):
+        for name in (folder, *(os.path.join(folder, n) for n in dirs + files)):
+            os.chown(name, uid, gid, follow_symlinks=False)
+
+
+def plan(options: Options) -> list[Step]:
+    """What installing does here, in order; what is already done is left out."""
+    if not UNIT_TEMPLATE.is_file():
+        raise InstallError(f"{UNIT_TEMPLATE} is missing: run this from the project's checkout")
+    if not (options.venv / "bin" / "appliance").exists():
+        raise InstallError(f"{options.venv} is not this project's virtual environment "
+                           f"(no bin/appliance): run ./bootstrap.sh serve once first")
+    steps: list[Step] = []
+    user = options.user
+    if _ids(options.root, user) is None:
+        steps.append(Step(f"create the system user and group {user!r} (home {STATE_PATH}, "
+                          f"no login)", lambda: _useradd(options)))
+    for path, mode in ((options.download_path, 0o2775), (STATE_PATH, 0o750),
+                       (STATE_PATH / "config", 0o750)):
+        if not options.under_root(path).is_dir():
+            steps.append(Step(f"create {path} (owner {user}, mode {mode:o})",
+                              lambda p=path, m=mode: _make_folder(options, p, m)))
+    steps.append(Step(f"give {options.venv} to {user} (the service updates yt-dlp in it)",
+                      lambda: _own_tree(options, options.venv)))
+    env_file = options.under_root(ENV_PATH)
+    if not env_file.exists():
+        steps.append(Step(f"write {ENV_PATH} from {ENV_EXAMPLE.name} (mode 640, group {user})",
+                          lambda: _write(env_file, ENV_EXAMPLE.read_text(), 0o640,
+                                         _owner(options)[1])))
+    unit = render_unit(UNIT_TEMPLATE.read_text(), options)
+    steps.append(Step(f"write {UNIT_PATH}", lambda: _write(options.under_root(UNIT_PATH), unit,
+                                                           0o644)))
+    return steps
+
+
+def install(options: Options, *, dry_run: bool, say: Callable[[str], None]) -> None:
+    steps = plan(options)
+    if not dry_run and os.geteuid() != 0:
+        raise InstallError("installing a service needs root: run it with sudo "
+                           "(or --dry-run to see what it would do)")
+    for step in steps:
+        say(("would " if dry_run else "") + step.says)
+        if not dry_run:
+            step.run()
+    if dry_run:
+        say(f"\n{UNIT_PATH} would read:\n")
+        say(render_unit(UNIT_TEMPLATE.read_text(), options))
+    where = "" if options.root == Path("/") else f" (on the system installed in {options.root})"
+    say(f"\nThen enable and start it{where}:")
+    for line in SYSTEMCTL_LINES:
+        say(f"  sudo {line}")

@@ -1,0 +1,115 @@
+"""The systemd unit and ``appliance service install``: the unit passes ``systemd-analyze
+verify`` and scores at most 2.0 in ``systemd-analyze security``; the install command plans
+without changing anything under ``--dry-run`` and, for real, creates the user (in a temporary
+root's own user database), the folders and the files, with the real paths in the unit."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.service_install import UNIT_TEMPLATE
+
+MAX_EXPOSURE = 2.0
+ETC_FILES = ("passwd", "group", "shadow", "gshadow", "login.defs")
+
+pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                                reason="systemd-analyze is missing (bootstrap.sh installs it)")
+
+
+def exposure(unit: Path) -> float:
+    out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
+                         capture_output=True, text=True, check=False).stdout
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def verify(unit: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                          text=True, check=False)
+
+
+def install(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance", "service", "install", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def staging_root(tmp_path: Path) -> tuple[Path, Path]:
+    """A root with a user database of its own, and a stand-in virtual environment whose
+    bin/appliance is the real one (verify checks that ExecStart can be executed)."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for name in ETC_FILES:
+        if Path("/etc", name).exists():
+            shutil.copy2(Path("/etc", name), root / "etc" / name)
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "appliance").symlink_to(Path(sys.prefix) / "bin" / "appliance")
+    return root, venv
+
+
+def tree(root: Path) -> dict[str, tuple[int, int, int, bytes | None]]:
+    return {str(p.relative_to(root)): (p.stat().st_mode, p.stat().st_uid, p.stat().st_gid,
+                                       p.read_bytes() if p.is_file() else None)
+            for p in root.rglob("*")}
+
+
+def test_the_shipped_unit_is_hardened() -> None:
+    assert exposure(UNIT_TEMPLATE) <= MAX_EXPOSURE
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(tmp_path: Path) -> None:
+    root, venv = staging_root(tmp_path)
+    before, venv_before = tree(root), tree(venv)
+    result = install("--dry-run", "--root", str(root), "--venv", str(venv))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "would create the system user and group 'appliance'" in out
+    assert "would create /srv/media/downloads" in out
+    assert "would write /etc/systemd/system/appliance.service" in out
+    assert f"ExecStart={venv}/bin/appliance serve" in out
+    assert "sudo systemctl enable --now appliance" in out
+    assert tree(root) == before
+    assert tree(venv) == venv_before  # nothing given away either
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a user and owning folders needs root")
+def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) -> None:
+    root, venv = staging_root(tmp_path)
+    media = "/srv/media/films"
+    host_users = Path("/etc/passwd").read_text()
+    result = install("--root", str(root), "--venv", str(venv), "--download-path", media)
+    assert result.returncode == 0, result.stderr
+    [user] = [line.split(":") for line in (root / "etc/passwd").read_text().splitlines()
+              if line.startswith("appliance:")]
+    uid, gid = int(user[2]), int(user[3])
+    assert user[5:] == ["/var/lib/appliance", "/usr/sbin/nologin"]
+    assert Path("/etc/passwd").read_text() == host_users
+    for folder in (media, "/var/lib/appliance/config"):
+        stat = (root / folder.lstrip("/")).stat()
+        assert (stat.st_uid, stat.st_gid) == (uid, gid), folder
+    assert (venv / "bin").stat().st_uid == uid  # the service may update yt-dlp in it
+    env = root / "etc/appliance/appliance.env"
+    assert env.stat().st_mode & 0o777 == 0o640 and env.stat().st_gid == gid
+    unit = root / "etc/systemd/system/appliance.service"
+    text = unit.read_text()
+    assert f"ExecStart={venv}/bin/appliance serve" in text
+    assert f"WorkingDirectory={UNIT_TEMPLATE.parents[1]}" in text
+    assert f"Environment=YTP_DOWNLOAD_PATH={media}" in text
+    assert re.findall(r"^ReadWritePaths=(.*)$", text, re.M) == [media, str(venv)]
+    checked = verify(unit)
+    assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+    assert exposure(unit) <= MAX_EXPOSURE
+    assert "sudo systemctl daemon-reload" in result.stdout
+
+    again = install("--root", str(root), "--venv", str(venv), "--download-path", media)
+    assert again.returncode == 0, again.stderr
+    assert "create" not in again.stdout  # the user and folders are there: only the unit
+    assert "write /etc/systemd/system/appliance.service" in again.stdout
