@@ -1,5 +1,5 @@
 """``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, settings,
-db backup|restore, service install."""
+db backup|restore, service install, ytdlp status|update."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -87,7 +88,66 @@ def _parser() -> argparse.ArgumentParser:
                          help="stage the system's files under this folder instead of /")
     install.add_argument("--venv", type=Path, default=Path(sys.prefix),
                          help="the virtual environment the service runs from")
+    ytdlp = commands.add_parser(
+        "ytdlp", help="yt-dlp kept current: ytdlp status | update",
+        description="Show the installed and the newest yt-dlp, or install the newest into the "
+                    "service's virtual environment (checked, rolled back if it fails). With "
+                    "the service running, the service does it and retires its warm download "
+                    "processes; otherwise this command does it itself.",
+    )
+    ytdlp_commands = ytdlp.add_subparsers(dest="ytdlp_command", required=True)
+    ytdlp_commands.add_parser("status", help="installed and newest version, last update")
+    ytdlp_update = ytdlp_commands.add_parser("update", help="install the newest yt-dlp")
+    ytdlp_update.add_argument("--venv", type=Path, default=Path(sys.prefix),
+                              help="the virtual environment to update when the service is "
+                                   "not running (default: this one)")
     return parser
+
+
+def _ytdlp(args: argparse.Namespace) -> int:
+    if _service_running():
+        if args.ytdlp_command == "update":
+            _call("POST", "/api/system/ytdlp/update")
+            sys.stdout.write("the service is updating yt-dlp ...\n")
+            status = _wait_for_update()
+        else:
+            status = _call("GET", "/api/system/ytdlp")
+        update = status["update"]
+        sys.stdout.write(f"yt-dlp {status['installed']} installed, newest {status['latest']}"
+                         f"{': ' + update['message'] if update.get('message') else ''}\n")
+        return 0 if update["state"] not in {"failed", "rolled_back"} else 1
+    from .ytdlp_update import Updater
+
+    settings = load_settings()
+    updater = Updater(args.venv / "bin" / "python", settings.ytdlp_index_url,
+                      settings.config_path / "ytdlp-releases",
+                      check_url=settings.ytdlp_check_url,
+                      say=lambda text: sys.stdout.write(text + "\n"))
+    if args.ytdlp_command == "status":
+        sys.stdout.write(f"yt-dlp {updater.installed()} installed, newest "
+                         f"{updater.latest() or 'unknown'} (the service is not running)\n")
+        return 0
+    outcome = updater.update()
+    sys.stdout.write(outcome.message + "\n")
+    return 0 if outcome.state in {"updated", "up_to_date"} else 1
+
+
+def _service_running() -> bool:
+    settings = load_settings()
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
+    try:
+        with urllib.request.urlopen(f"http://{host}:{settings.port}/api/ping", timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_for_update() -> dict[str, Any]:
+    while True:
+        status = _call("GET", "/api/system/ytdlp")
+        if status["update"]["state"] != "running":
+            return status
+        time.sleep(1)  # a person waits for pip: a poll a second is plenty
 
 
 def _service(args: argparse.Namespace) -> int:
@@ -257,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             return _db(args)
         if args.command == "service":
             return _service(args)
+        if args.command == "ytdlp":
+            return _ytdlp(args)
         sys.stdout.write(settings_table() + "\n")
         return 0
     except SettingsError as exc:

@@ -276,6 +276,20 @@ FIELDS: tuple[Field, ...] = (
         "player_encoder", "libx264", _to_str,
         "ffmpeg video encoder for segments whose codec a browser cannot play.",
     ),
+    Field(
+        "ytdlp_index_url", "https://pypi.org/simple", _to_str,
+        "Package index (PEP 503 simple API) that yt-dlp updates come from.",
+    ),
+    Field(
+        "ytdlp_update_interval", 0.0, _to_float,
+        "Hours between scheduled yt-dlp updates; 0: off (POST /api/system/ytdlp/update or "
+        "`appliance ytdlp update` still work).", 0,
+    ),
+    Field(
+        "ytdlp_check_url", "", _to_str,
+        "A URL the new yt-dlp must read after an update, else it is rolled back; empty: an "
+        "offline check (it imports and knows its extractors).",
+    ),
 )
 
 
@@ -335,6 +349,9 @@ class Settings:
     background_url: str
     player_max_ffmpeg: int
     player_encoder: str
+    ytdlp_index_url: str
+    ytdlp_update_interval: float
+    ytdlp_check_url: str
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

@@ -31,6 +31,7 @@ from .store.notifications import NotificationStore
 from .store.tasks import TaskStore
 from .tasks import TaskService
 from .systemd import ServiceAgent
+from .ytdlp_update import YtdlpUpdates
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Runtime:
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
         self.player = Player(held)
+        self.ytdlp = YtdlpUpdates(settings, self.engine.pool.renew, self.bus)
         # systemd's notify protocol: a no-op unless `appliance serve` runs under systemd.
         self.systemd = ServiceAgent.from_claimed(self.engine.alive, self.engine.stats)
         self.websocket = None
@@ -133,6 +135,7 @@ class Runtime:
         if self.websocket is not None:
             self.websocket.start()
         self.backups.start()
+        self.ytdlp.start()
         log.info("appliance ready: downloads in %s, websocket on port %s",
                  self.settings.download_path, self.settings.websocket_port)
         self.bus.subscribe(self.systemd.changed)
@@ -146,6 +149,7 @@ class Runtime:
         self.backups.stop()
         self.tasks.stop()  # before the engine: a run may be queuing items
         self.files.stop()
+        self.ytdlp.stop()
         self.engine.stop()
         self.notifier.stop()  # after the engine: its last events are delivered (bounded wait)
         self.store.close()

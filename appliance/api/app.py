@@ -35,6 +35,7 @@ from . import (
     task_definitions,
     tasks,
     ytdlp,
+    ytdlp_updates,
 )
 from .cors import CORS, ForeignPages
 from .middleware import BodyLimit, ETags, RequestContext
@@ -45,7 +46,7 @@ from .middleware import BodyLimit, ETags, RequestContext
 FAMILIES = (
     system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
     openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
-    task_definitions, files, downloads, images, player,
+    task_definitions, files, downloads, images, player, ytdlp_updates,
 )
 
 

@@ -34,7 +34,9 @@ class WorkerDied(Exception):
 
 
 class Worker:
-    def __init__(self) -> None:
+    def __init__(self, generation: int = 0) -> None:
+        # The pool's generation when it started: an older process is not used again.
+        self.generation = generation
         self.proc = subprocess.Popen(
             # -I: the working directory (perhaps a download folder) is not on sys.path, so a
             # downloaded yt_dlp.py can never be imported in place of yt-dlp.
@@ -178,6 +180,7 @@ class WorkerPool:
         # does not pay for a cold yt-dlp; unused, it retires after the idle timeout.
         self._last_used = time.monotonic()
         self._closed = False
+        self._generation = 0
         self._cond = threading.Condition()
         self._keeper = threading.Thread(target=self._keep, name="pool-keeper", daemon=True)
         self._keeper.start()
@@ -190,6 +193,16 @@ class WorkerPool:
     def pids(self) -> list[int]:
         with self._cond:
             return [w.pid for w in self._idle]
+
+    def renew(self) -> None:
+        """Processes started before now are not used again (a new yt-dlp was installed):
+        idle ones retire at once, busy ones when their job ends; running jobs go on."""
+        with self._cond:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in idle:
+            worker.retire()
 
     def acquire(self) -> Worker:
         dead: list[Worker] = []
@@ -205,13 +218,14 @@ class WorkerPool:
                     worker = candidate
                 else:
                     dead.append(candidate)
+            generation = self._generation
             self._cond.notify_all()  # the keeper may start a replacement spare
         for gone in dead:
             gone.kill()
         if worker is not None:
             return worker
         try:
-            worker = Worker()
+            worker = Worker(generation)
             worker.wait_ready()
         except (OSError, WorkerDied):
             with self._cond:
@@ -225,6 +239,7 @@ class WorkerPool:
             self._count[State.BUSY] -= 1
             self._last_used = time.monotonic()
             keep = (not self._closed and worker.alive() and worker.jobs < MAX_JOBS_PER_PROCESS
+                    and worker.generation == self._generation
                     and len(self._idle) < self._capacity())
             if keep:
                 self._idle.append(worker)
@@ -281,8 +296,10 @@ class WorkerPool:
 
     def _start_spare(self) -> None:
         worker: Worker | None
+        with self._cond:
+            generation = self._generation
         try:
-            worker = Worker()
+            worker = Worker(generation)
             worker.wait_ready()
         except (OSError, WorkerDied) as exc:
             log.warning("could not start a spare download process: %s", exc)
@@ -290,7 +307,8 @@ class WorkerPool:
         late = None  # a spare that became ready after the pool closed
         with self._cond:
             self._count[State.STARTING] -= 1
-            if worker is not None and not self._closed:
+            if (worker is not None and not self._closed
+                    and worker.generation == self._generation):
                 self._idle.append(worker)
             else:
                 late = worker

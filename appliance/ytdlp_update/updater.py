@@ -1,0 +1,176 @@
+"""Installing a newer yt-dlp into a virtual environment: pip from the configured index, a
+check that the new one imports and extracts, and a roll back to the wheel kept of the old one
+when it does not. The environment is named by its Python (the service's own by default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from .index import newer, newest_version, version_key
+from .wheels import build_wheel, distribution, installed_files, installed_version, site_packages
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "yt-dlp"
+SOLVER = "yt-dlp-ejs"  # YouTube's challenge solver scripts: yt-dlp pins the release it runs
+PIP_TIMEOUT = 900.0
+CHECK_TIMEOUT = 180.0
+INDEX_TIMEOUT = 5.0
+
+# Run by the environment's own Python: yt-dlp imports, has its extractors and reads a URL
+# (the check URL when one is set; without one, no network: the YouTube extractor must know a
+# video address).
+CHECK = """
+import json, sys
+import yt_dlp
+from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.version import __version__
+found = {"version": __version__, "extractors": sum(1 for _ in gen_extractor_classes())}
+if len(sys.argv) > 1:
+    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "skip_download": True}) as ydl:
+        found["title"] = ydl.extract_info(sys.argv[1], download=False).get("title")
+else:
+    from yt_dlp.extractor.youtube import YoutubeIE
+    assert YoutubeIE.suitable("https://www.youtube.com/watch?v=BaW_jenozKc")
+print(json.dumps(found))
+"""
+MIN_EXTRACTORS = 100
+
+
+class PipFailed(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """``state``: updated | up_to_date | rolled_back | failed."""
+
+    state: str
+    installed: str | None
+    previous: str | None = None
+    target: str | None = None
+    message: str = ""
+
+
+def _pin(site: Path, package: str, dependency: str) -> str | None:
+    """The exact release of ``dependency`` that ``package``'s metadata asks for, if any."""
+    dist = distribution(site, package)
+    for requirement in (dist.requires or []) if dist is not None else []:
+        match = re.match(rf"{re.escape(dependency)}\s*==\s*([\w.]+)", requirement, re.I)
+        if match:
+            return match.group(1)
+    return None
+
+
+class Updater:
+    def __init__(self, python: Path, index_url: str, keep: Path, *, check_url: str = "",
+                 say: Callable[[str], None] = log.info) -> None:
+        self.python = python
+        self.index_url = index_url
+        self.keep = keep  # where the replaced releases are kept as wheels
+        self.check_url = check_url
+        self.say = say
+        self._site: Path | None = None
+
+    @property
+    def site(self) -> Path:
+        if self._site is None:
+            self._site = site_packages(self.python)
+        return self._site
+
+    def installed(self) -> str | None:
+        return installed_version(self.site, PACKAGE)
+
+    def latest(self, timeout: float = INDEX_TIMEOUT) -> str | None:
+        return newest_version(self.index_url, PACKAGE, timeout)
+
+    def update(self) -> Outcome:
+        previous = self.installed()
+        target = self.latest()
+        if target is None:
+            return Outcome("failed", previous, previous, None,
+                           f"the package index {self.index_url} cannot be reached")
+        if not newer(target, previous):
+            return Outcome("up_to_date", previous, previous, target,
+                           f"yt-dlp {previous} is the newest release")
+        kept: list[Path] = []
+        try:
+            if previous is not None:
+                kept.append(self._keep(PACKAGE))
+            self.say(f"installing yt-dlp {target} (replacing {previous}) ...")
+            self._pip("--no-deps", f"{PACKAGE}=={target}")
+            solver = _pin(self.site, PACKAGE, SOLVER)
+            current_solver = installed_version(self.site, SOLVER)
+            if solver and current_solver and version_key(solver) != version_key(current_solver):
+                kept.append(self._keep(SOLVER))
+                self.say(f"installing {SOLVER} {solver}, which yt-dlp {target} runs ...")
+                self._pip("--no-deps", f"{SOLVER}=={solver}")
+            problem = self.check(target)
+        except (PipFailed, OSError, subprocess.SubprocessError) as exc:
+            problem = f"the install failed: {exc}"
+        if problem is None:
+            return Outcome("updated", target, previous, target,
+                           f"yt-dlp {target} installed (was {previous})")
+        self.say(f"yt-dlp {target} failed its check ({problem}); rolling back to {previous}")
+        if not kept:
+            return Outcome("failed", self.installed(), previous, target, problem)
+        try:
+            self._pip("--no-deps", "--force-reinstall", *map(str, kept), index=False)
+        except PipFailed as exc:
+            return Outcome("failed", self.installed(), previous, target,
+                           f"{problem}; the roll back failed too: {exc}")
+        again = self.check(previous or "")
+        return Outcome("rolled_back", self.installed(), previous, target,
+                       f"yt-dlp {target} failed its check: {problem}"
+                       + (f"; and {previous} after the roll back: {again}" if again else ""))
+
+    def check(self, version: str) -> str | None:
+        """None when the environment's yt-dlp is ``version``, imports and extracts."""
+        command = [str(self.python), "-I", "-c", CHECK, *([self.check_url] if self.check_url
+                                                         else [])]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  timeout=CHECK_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            return f"the check took longer than {CHECK_TIMEOUT:g} s"
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            return lines[-1] if lines else f"the check exited with {done.returncode}"
+        try:
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return "the check said nothing readable"
+        if version_key(found["version"]) != version_key(version):
+            return f"yt-dlp {found['version']} answered, not {version}"
+        if found["extractors"] < MIN_EXTRACTORS:
+            return f"only {found['extractors']} extractors"
+        return None
+
+    def _keep(self, package: str) -> Path:
+        version = installed_version(self.site, package)
+        assert version is not None
+        return build_wheel(installed_files(self.site, package), package, version, self.keep)
+
+    def _pip(self, *args: str, index: bool = True) -> None:
+        # Only the configured index: the box's pip configuration (a mirror, find-links) must
+        # not send the service elsewhere.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        command = [str(self.python), "-m", "pip", "install", "-qq", "--disable-pip-version-check",
+                   "--no-input", "--no-cache-dir"]
+        command += ["--index-url", self.index_url] if index else ["--no-index"]
+        try:
+            done = subprocess.run([*command, *args], capture_output=True, text=True, env=env,
+                                  timeout=PIP_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise PipFailed(f"pip took longer than {PIP_TIMEOUT:g} s") from None
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            raise PipFailed(lines[-1] if lines else f"pip exited with {done.returncode}")

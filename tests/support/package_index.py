@@ -1,0 +1,83 @@
+"""A package index on 127.0.0.1: a PEP 503 folder served by ``http.server``, holding yt-dlp
+wheels made from the installed one (the same files, another version number; or broken)."""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from appliance.ytdlp_update.wheels import build_wheel, installed_files, installed_version
+
+HERE_SITE = Path(__import__("yt_dlp").__file__).parents[1]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class PackageIndex:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files = root / "files"
+        self.files.mkdir(parents=True, exist_ok=True)
+        self.wheels: dict[str, Path] = {}
+        self.current = installed_version(HERE_SITE, "yt-dlp") or ""
+        self._sources = installed_files(HERE_SITE, "yt-dlp")
+        handler = functools.partial(_Quiet, directory=str(root))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/simple"
+
+    def add(self, version: str, *, broken: bool = False) -> Path:
+        """A yt-dlp wheel of ``version``: the installed one's files, renumbered; a broken one
+        fails on import."""
+        files = dict(self._sources)
+        files["yt_dlp/version.py"] = re.sub(
+            rb"(?m)^__version__ = .*$", f"__version__ = '{version}'".encode(),
+            files["yt_dlp/version.py"])
+        if broken:
+            files["yt_dlp/__init__.py"] = b"raise ImportError('a broken release')\n"
+        self.wheels[version] = build_wheel(files, "yt-dlp", version, self.files)
+        return self.wheels[version]
+
+    def publish(self, *versions: str) -> None:
+        """The index offers exactly these versions."""
+        page = self.root / "simple" / "yt-dlp" / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        links = "".join(f'<a href="../../files/{html.escape(self.wheels[v].name)}">'
+                        f"{html.escape(self.wheels[v].name)}</a><br>\n" for v in versions)
+        page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def make_venv(folder: Path, wheel: Path) -> Path:
+    """A throwaway virtual environment (never the tests' own) with ``wheel`` installed."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+    python = folder / "bin" / "python"
+    install(python, wheel)
+    return python
+
+
+def install(python: Path, wheel: Path) -> None:
+    subprocess.run([str(python), "-m", "pip", "install", "-qq", "--no-index", "--no-deps",
+                    "--force-reinstall", "--disable-pip-version-check", str(wheel)],
+                   check=True, timeout=300)
+
+
+def version_in(python: Path) -> str:
+    return subprocess.run([str(python), "-I", "-c",
+                           "from yt_dlp.version import __version__; print(__version__)"],
+                          capture_output=True, text=True, check=True).stdout.strip()

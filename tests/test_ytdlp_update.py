@@ -1,0 +1,170 @@
+"""yt-dlp kept current: a package index on 127.0.0.1 offering the installed yt-dlp renumbered
+higher (and a broken release), a throwaway virtual environment that gets updated (never the
+tests' own), a real runtime whose warm download processes are retired while a real download
+runs on, and the command without a service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+from support.origin import MediaOrigin
+from support.package_index import PackageIndex, install, make_venv, version_in
+from support.server import free_port_pair, wait_for
+
+from appliance.runtime import Runtime
+from appliance.ytdlp_update import YtdlpUpdates
+from appliance.ytdlp_update.index import newest_version, release_versions
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ytdlp_update")]
+
+NEWER, BROKEN = "2099.1.1", "2099.2.2"
+AppWith = Callable[..., tuple[Runtime, falcon.testing.TestClient]]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackageIndex]:
+    index = PackageIndex(tmp_path_factory.mktemp("index"))
+    index.add(index.current)
+    index.add(NEWER)
+    index.add(BROKEN, broken=True)
+    yield index
+    index.close()
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, index: PackageIndex) -> Path:
+    return make_venv(tmp_path_factory.mktemp("venv") / "venv", index.wheels[index.current])
+
+
+@pytest.fixture
+def updates(app_with: AppWith, index: PackageIndex, venv: Path, origin: MediaOrigin
+            ) -> tuple[Runtime, falcon.testing.TestClient]:
+    install(venv, index.wheels[index.current])
+    rt, client = app_with(YTP_YTDLP_INDEX_URL=index.url, YTP_YTDLP_CHECK_URL=origin.clip_url)
+    rt.ytdlp = YtdlpUpdates(rt.settings, rt.engine.pool.renew, rt.bus, python=venv)
+    return rt, client
+
+
+def finished(client: falcon.testing.TestClient) -> dict[str, Any]:
+    return wait_for(lambda: (s := client.simulate_get("/api/system/ytdlp").json)["update"]
+                    ["state"] not in {"running", "idle"} and s, timeout=300,
+                    message="the update to end")
+
+
+def download_processes() -> set[int]:
+    """This test process's download processes (the runtime runs in it)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() \
+                    and b"appliance.engine.child" in cmdline:
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_index_page_is_read_as_pip_reads_it(index: PackageIndex) -> None:
+    index.publish(index.current, NEWER)
+    assert newest_version(index.url, "yt-dlp", 5) == NEWER
+    assert newest_version(index.url, "yt_dlp", 5) == NEWER
+    assert newest_version("http://127.0.0.1:9/simple", "yt-dlp", 5) is None
+    page = ('<a href="a">yt_dlp-2026.1.5-py3-none-any.whl</a>'
+            '<a href="b" data-yanked="">yt_dlp-2099.9.9-py3-none-any.whl</a>'
+            '<a href="c">yt_dlp-2099.9.10.dev0-py3-none-any.whl</a>'
+            '<a href="d">yt-dlp-2026.2.1.tar.gz</a><a href="e">other-2100.1.1.tar.gz</a>')
+    assert release_versions(page, "yt-dlp") == {"2026.1.5", "2026.2.1"}
+
+
+def test_an_unreachable_index_is_unknown_not_an_error(app_with: AppWith) -> None:
+    _, client = app_with(YTP_YTDLP_INDEX_URL="http://127.0.0.1:9/simple")
+    response = client.simulate_get("/api/system/ytdlp")
+    assert response.status_code == 200
+    assert response.json["latest"] == "unknown"
+    assert response.json["update_available"] is None
+    assert response.json["installed"] not in {"", "unknown"}
+
+
+def test_update_installs_checks_and_retires_warm_processes_only(
+        updates: tuple[Runtime, falcon.testing.TestClient], index: PackageIndex, venv: Path,
+        origin: MediaOrigin) -> None:
+    rt, client = updates
+    index.publish(index.current, NEWER)
+    status = client.simulate_get("/api/system/ytdlp").json
+    assert (status["installed"], status["latest"], status["update_available"]) == (
+        index.current, NEWER, True)
+    [slow] = client.simulate_post("/api/history", json={"url": origin.slow_url}).json
+    item = lambda: client.simulate_get(f"/api/history/{slow['id']}").json  # noqa: E731
+    wait_for(lambda: (item().get("downloaded_bytes") or 0) > 0, timeout=60,
+             message="the slow download to run")
+    warm = wait_for(lambda: set(rt.engine.pool.pids()), message="a warm spare")
+    [running] = download_processes() - warm
+
+    started = client.simulate_post("/api/system/ytdlp/update")
+    assert started.status_code == 202
+    assert client.simulate_post("/api/system/ytdlp/update").status_code == 409
+    status = finished(client)
+
+    assert status["update"]["state"] == "updated", status
+    assert (status["installed"], status["update"]["previous"]) == (NEWER, index.current)
+    assert version_in(venv) == NEWER
+    wait_for(lambda: not any(alive(pid) for pid in warm), message="warm processes retired")
+    assert alive(running) and item()["status"] == "downloading"
+    before = item()["downloaded_bytes"]
+    wait_for(lambda: item()["downloaded_bytes"] > before, message="the download to go on")
+    client.simulate_post("/api/history/cancel", json={"ids": [slow["id"]]})
+    wait_for(lambda: item()["status"] == "cancelled", message="the cancel")
+    assert running not in rt.engine.pool.pids()
+
+
+def test_a_release_that_fails_its_check_is_rolled_back(
+        updates: tuple[Runtime, falcon.testing.TestClient], index: PackageIndex,
+        venv: Path) -> None:
+    rt, client = updates
+    index.publish(index.current, BROKEN)
+    warm = wait_for(lambda: set(rt.engine.pool.pids()), message="a warm spare")
+    assert client.simulate_post("/api/system/ytdlp/update").status_code == 202
+    status = finished(client)
+    assert status["update"]["state"] == "rolled_back", status
+    assert "a broken release" in status["update"]["message"]
+    assert status["installed"] == index.current
+    assert version_in(venv) == index.current
+    wait_for(lambda: not any(alive(pid) for pid in warm), message="warm processes retired")
+
+
+def test_the_command_updates_a_venv_without_a_service(
+        index: PackageIndex, venv: Path, tmp_path: Path, origin: MediaOrigin) -> None:
+    install(venv, index.wheels[index.current])
+    index.publish(index.current, NEWER)
+    env = {**os.environ, "YTP_PORT": str(free_port_pair()),
+           "YTP_CONFIG_PATH": str(tmp_path / "config"),
+           "YTP_DOWNLOAD_PATH": str(tmp_path / "downloads"),
+           "YTP_YTDLP_INDEX_URL": index.url, "YTP_YTDLP_CHECK_URL": origin.clip_url}
+    done = subprocess.run([sys.executable, "-m", "appliance", "ytdlp", "update", "--venv",
+                           str(venv.parents[1])], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"installing yt-dlp {NEWER}" in done.stdout
+    assert f"yt-dlp {NEWER} installed (was {index.current})" in done.stdout
+    assert version_in(venv) == NEWER
+    again = subprocess.run([sys.executable, "-m", "appliance", "ytdlp", "update", "--venv",
+                            str(venv.parents[1])], capture_output=True, text=True, env=env,
+                           timeout=600, check=False)
+    assert again.returncode == 0 and "is the newest release" in again.stdout
