@@ -10,6 +10,7 @@ from typing import Any
 import falcon
 
 from .. import __version__, errors, flasharr
+from ..engine.js_runtime import js_runtime
 from ..runtime import Runtime
 from ..store.records import DONE, QUEUE
 from .schemas import error, json_response, ref
@@ -106,6 +107,7 @@ class Configuration:
                 "flasharr_path": "/api/ws",
             },
             "files": self.runtime.files.status(),
+            "js_runtime": js_runtime(),
         }
 
 
@@ -161,7 +163,7 @@ _health = {
 _configuration = {
     "type": "object",
     "required": ["app", "presets", "dl_fields", "paused", "folders", "history_count", "queue",
-                 "websocket"],
+                 "websocket", "js_runtime"],
     "properties": {
         "app": {"type": "object", "description": "Public settings (no secrets) and version.",
                 "required": ["version", "default_preset", "app_version", "ytdlp_version"],
@@ -193,6 +195,14 @@ _configuration = {
             "required": ["port", "path", "url", "flasharr_path"],
             "properties": {"port": {"type": "integer"}, "path": {"type": "string"},
                            "url": {"type": "string"}, "flasharr_path": {"type": "string"}},
+        },
+        "js_runtime": {
+            "type": ["object", "null"],
+            "description": "The JavaScript runtime yt-dlp uses for YouTube's challenges "
+                           "(null: none found), and the yt-dlp-ejs solver's version.",
+            "properties": {"name": {"enum": ["deno", "node"]}, "path": {"type": "string"},
+                           "version": {"type": "string"},
+                           "solver": {"type": ["string", "null"]}},
         },
     },
 }

@@ -132,6 +132,8 @@ def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) 
     params["outtmpl"] = outtmpl
     if job.get("cookiefile"):
         params["cookiefile"] = job["cookiefile"]
+    if job.get("js_runtimes"):  # the service's choice; requests cannot name one
+        params["js_runtimes"] = job["js_runtimes"]
     if relay is not None:
         params["progress_hooks"] = [relay.download_hook]
         params["postprocessor_hooks"] = [relay.postprocessor_hook]

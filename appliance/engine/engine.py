@@ -55,6 +55,7 @@ from .dl_fields import DlFields
 from .downloading import Downloading
 from .extraction import Extraction
 from .failures import explain
+from .js_runtime import ytdlp_param
 from .options import resolve_folder
 from .plans import Plan, Planner
 from .presets import FIELDS as PRESET_FIELDS
@@ -651,6 +652,9 @@ class DownloadEngine(Extraction, Downloading):
             "template": plan.template,
             "default_template": self.settings.output_template,
         }
+        js_runtimes = ytdlp_param()
+        if js_runtimes:
+            command["js_runtimes"] = js_runtimes
         if plan.cookies:
             command["cookiefile"] = str(self._write_cookies(item, plan.cookies))
         return command

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import errors
 from ..config import Settings
+from ..engine.js_runtime import js_runtime
 from ..events import EventBus
 from .index import newer
 from .updater import Outcome, Updater
@@ -107,6 +108,7 @@ class YtdlpUpdates:
         outcome = self.updater.update()
         if outcome.state in {"updated", "rolled_back"}:
             self.renew_processes()
+            js_runtime.cache_clear()  # the solver may have changed with it
         with self._lock:
             self._running = False
             self._latest = None
