@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 LATEST_TTL = 600.0  # the index is asked at most this often for GET /api/system/ytdlp ...
 UNKNOWN_TTL = 60.0  # ... and again after a minute when it could not be reached
 KEEP_FOLDER = "ytdlp-releases"
+INDEX_WAIT = 6.0
 
 
 class YtdlpUpdates:
@@ -53,7 +54,14 @@ class YtdlpUpdates:
         now = time.monotonic()
         if cached is not None and now - cached[0] < (LATEST_TTL if cached[1] else UNKNOWN_TTL):
             return cached[1]
-        value = self.updater.latest()
+        # In a thread of its own, waited for a few seconds at most: name resolution is not
+        # bounded by the socket's timeout, and this runs on a request thread.
+        found: list[str | None] = []
+        asking = threading.Thread(target=lambda: found.append(self.updater.latest()),
+                                  name="ytdlp-index", daemon=True)
+        asking.start()
+        asking.join(INDEX_WAIT)
+        value = found[0] if found else None
         with self._lock:
             self._latest = (now, value)
         return value

@@ -154,8 +154,11 @@ class Updater:
         return None
 
     def _keep(self, package: str) -> Path:
+        """The installed release as a wheel; the one kept before it is removed."""
         version = installed_version(self.site, package)
         assert version is not None
+        for old in self.keep.glob(f"{re.sub(r'[-_.]+', '_', package)}-*.whl"):
+            old.unlink()
         return build_wheel(installed_files(self.site, package), package, version, self.keep)
 
     def _pip(self, *args: str, index: bool = True) -> None:
