@@ -23,6 +23,9 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaOrigin]:
         yield media
 
 
+CLOSED_INDEX = "http://127.0.0.1:9/simple"
+
+
 def make_settings(root: Path, **env: str) -> Settings:
     return load_settings({
         "YTP_CONFIG_PATH": str(root / "config"),
@@ -31,6 +34,9 @@ def make_settings(root: Path, **env: str) -> Settings:
         "YTP_WORKER_IDLE_TIMEOUT": "30",
         # Tests download the same clips again and again; archive tests turn it on.
         "YTP_KEEP_ARCHIVE": "false",
+        # A closed loopback port: no test asks the internet, and a yt-dlp update that a test
+        # (or the API fuzzing) starts can never change the tests' own virtual environment.
+        "YTP_YTDLP_INDEX_URL": CLOSED_INDEX,
         **env,
     })
 

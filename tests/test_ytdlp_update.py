@@ -8,16 +8,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import falcon.testing
 import pytest
+from conftest import make_settings
 from support.origin import MediaOrigin
 from support.package_index import PackageIndex, install, make_venv, version_in
 from support.server import free_port_pair, wait_for
 
+from appliance.events import EventBus
 from appliance.runtime import Runtime
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import newest_version, release_versions
@@ -168,3 +171,21 @@ def test_the_command_updates_a_venv_without_a_service(
                             str(venv.parents[1])], capture_output=True, text=True, env=env,
                            timeout=600, check=False)
     assert again.returncode == 0 and "is the newest release" in again.stdout
+
+
+def test_the_scheduled_update_runs_by_itself(
+        index: PackageIndex, venv: Path, tmp_path: Path) -> None:
+    install(venv, index.wheels[index.current])
+    index.publish(index.current, NEWER)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url,
+                             YTP_YTDLP_UPDATE_INTERVAL=str(1 / 3600))  # every second
+    renewed = threading.Event()
+    updates = YtdlpUpdates(settings, renewed.set, EventBus(), python=venv)
+    updates.start()
+    try:
+        # Processes are renewed only after an install that changed something (an update or a
+        # roll back); the version says which.
+        wait_for(renewed.is_set, timeout=300, message="the scheduled update")
+        assert updates.updater.installed() == version_in(venv) == NEWER
+    finally:
+        updates.stop()

@@ -12,7 +12,14 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from appliance.ytdlp_update.wheels import build_wheel, installed_files, installed_version
+import pip
+
+from appliance.ytdlp_update.wheels import (
+    build_wheel,
+    installed_files,
+    installed_version,
+    site_packages,
+)
 
 HERE_SITE = Path(__import__("yt_dlp").__file__).parents[1]
 
@@ -64,16 +71,23 @@ class PackageIndex:
 
 
 def make_venv(folder: Path, wheel: Path) -> Path:
-    """A throwaway virtual environment (never the tests' own) with ``wheel`` installed."""
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+    """A throwaway virtual environment (never the tests' own) with ``wheel`` installed. Its
+    pip is the tests' own, put on its path by a .pth file: ensurepip would take half a minute
+    on a busy box, and pip installs into whichever environment runs it."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True,
+                   timeout=300)
     python = folder / "bin" / "python"
+    shelf = folder / "pip-shelf"
+    shelf.mkdir()
+    (shelf / "pip").symlink_to(Path(pip.__file__).parent)
+    (site_packages(python) / "pip-shelf.pth").write_text(f"{shelf}\n")
     install(python, wheel)
     return python
 
 
 def install(python: Path, wheel: Path) -> None:
     subprocess.run([str(python), "-m", "pip", "install", "-qq", "--no-index", "--no-deps",
-                    "--force-reinstall", "--disable-pip-version-check", str(wheel)],
+                    "--force-reinstall", "--no-compile", "--disable-pip-version-check", str(wheel)],
                    check=True, timeout=300)
 
 

@@ -67,6 +67,8 @@ class Server:
             "YTP_LOG_LEVEL": "info",
             # Tests download the same clips again and again; archive tests turn it on.
             "YTP_KEEP_ARCHIVE": "false",
+            # No yt-dlp update from the internet into the tests' own virtual environment.
+            "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
