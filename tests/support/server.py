@@ -54,8 +54,10 @@ def free_port_pair() -> int:
 
 class Server:
     def __init__(self, root: Path, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, output: Any = None) -> None:
+        """``output``: where stdout and stderr go (a file or socket); default server.log."""
         self.root = root
+        self.output = output
         self.port = port or free_port_pair()
         self.env = {
             **os.environ,
@@ -89,12 +91,13 @@ class Server:
 
     def start(self) -> Server:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log = self.output if self.output is not None else self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "serve"], env=self.env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-        log.close()
+        if self.output is None:
+            log.close()
         wait_for(self._ready, timeout=60, message=f"server on {self.url} ({self.log_path})")
         return self
 
