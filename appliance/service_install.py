@@ -26,6 +26,7 @@ ENV_PATH = Path("/etc/appliance/appliance.env")
 STATE_PATH = Path("/var/lib/appliance")
 DEFAULT_DOWNLOADS = Path("/srv/media/downloads")
 NOLOGIN = "/usr/sbin/nologin"
+HIDDEN = (Path("/home"), Path("/root"), Path("/run/user"))  # by the unit's ProtectHome=yes
 SYSTEMCTL_LINES = (
     "systemctl daemon-reload",
     "systemctl enable --now appliance",
@@ -138,6 +139,12 @@ def _own_tree(options: Options, path: Path) -> None:
 
 def plan(options: Options) -> list[Step]:
     """What installing does here, in order; what is already done is left out."""
+    for what, path in (("the checkout", options.project), ("the virtual environment",
+                                                            options.venv)):
+        if any(path.is_relative_to(hidden) for hidden in HIDDEN):
+            raise InstallError(f"{what} is in {path}, which the service cannot see "
+                               f"(ProtectHome=yes hides /home and /root): clone it to "
+                               f"/opt/appliance")
     if not UNIT_TEMPLATE.is_file():
         raise InstallError(f"{UNIT_TEMPLATE} is missing: run this from the project's checkout")
     if not (options.venv / "bin" / "appliance").exists():
