@@ -115,7 +115,7 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     assert "write /etc/systemd/system/appliance.service" in again.stdout
 
 
-def test_a_checkout_the_service_could_not_see_is_refused(tmp_path: Path) -> None:
+def test_a_checkout_the_service_could_not_see_is_refused() -> None:
     result = install("--dry-run", "--venv", "/home/pi/appliance/.venv")
     assert result.returncode == 1
     assert "ProtectHome=yes hides /home" in result.stderr
