@@ -16,7 +16,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from .config import Settings
-from .systemd import JournalFormatter, stderr_is_journal
+from .systemd import JournalFormatter, announce_stopping, stderr_is_journal
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,25 @@ def post_worker_init(worker: Any) -> None:
 
     def on_sigterm(signum: int, frame: Any) -> None:
         runtime.stopping.set()
-        runtime.systemd.stopping()
         if callable(graceful):
             graceful(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it
+
+
+def when_ready(arbiter: Any) -> None:
+    """In the master: tell systemd STOPPING=1 when told to stop (TERM, INT, QUIT), before
+    gunicorn's own handler queues the signal."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        queue_it = signal.getsignal(signum)
+
+        def stopping(sig: int, frame: Any, queue_it: Any = queue_it) -> None:
+            announce_stopping()
+            if callable(queue_it):
+                queue_it(sig, frame)
+
+        signal.signal(signum, stopping)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -88,6 +101,7 @@ class ApplianceServer(BaseApplication):
             # name the client; unset, gunicorn's own default (loopback) stays.
             **({"forwarded_allow_ips": ",".join(settings.trusted_proxies)}
                if settings.trusted_proxies else {}),
+            "when_ready": when_ready,
             "post_worker_init": post_worker_init,
             "worker_exit": worker_exit,
             "worker_abort": lambda worker: worker_exit(None, worker),

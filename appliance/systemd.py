@@ -1,5 +1,5 @@
-"""systemd's side of the service: the notify protocol (readiness, status, watchdog,
-stopping) spoken by the worker, and journald priorities on stderr.
+"""systemd's side of the service: the notify protocol (readiness, status and watchdog from
+the worker, stopping from the master), and journald priorities on stderr.
 
 - :func:`claim_notify_socket` runs in ``appliance serve`` before gunicorn starts. It takes
   ``NOTIFY_SOCKET`` (and the watchdog's period) out of the environment: gunicorn's master
@@ -8,7 +8,8 @@ stopping) spoken by the worker, and journald priorities on stderr.
   The forked worker inherits what was kept here.
 - :class:`ServiceAgent` (the runtime, in the worker): ``READY=1`` once the runtime has
   started, ``STATUS=`` with a short summary whenever it changes, ``WATCHDOG=1`` only while the
-  engine's dispatcher loop answers (a hung engine is restarted by systemd), ``STOPPING=1``.
+  engine's dispatcher loop answers (a hung engine is restarted by systemd).
+- :func:`announce_stopping`: ``STOPPING=1`` from gunicorn's master when it is told to stop.
 - :class:`JournalFormatter`: ``<N>`` syslog priority prefixes on every line when stderr is the
   journal (``JOURNAL_STREAM``), so ``journalctl -p warning`` finds warnings.
 """
@@ -93,6 +94,12 @@ class Notifier:
                 self._sock = None
 
 
+def announce_stopping() -> None:
+    """STOPPING=1, from gunicorn's master as it begins to shut the whole service down."""
+    Notifier(_claimed.get(NOTIFY_SOCKET)).send(
+        stopping="1", status="stopping: running downloads are left resumable")
+
+
 def status_line(stats: Mapping[str, Any]) -> str:
     """``2 downloading, 14 queued, paused`` from the engine's figures."""
     parts = [f"{stats.get('active_downloads', 0)} downloading",
@@ -144,15 +151,12 @@ class ServiceAgent:
         """Something the status line shows may have changed (a bus subscriber: no work)."""
         self._changed.set()
 
-    def stopping(self) -> None:
-        if self.notifier.enabled and not self._stop.is_set():
-            self._stop.set()
-            self.notifier.send(stopping="1", status="stopping: downloads are left resumable")
+    def stop(self) -> None:
+        """The worker's runtime stops. Not STOPPING=1: a worker also stops when gunicorn
+        replaces it (reload, crash), and systemd would take that for the service stopping;
+        the master says it (:func:`announce_stopping`)."""
         self._stop.set()
         self._changed.set()
-
-    def stop(self) -> None:
-        self.stopping()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
