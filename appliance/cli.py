@@ -96,11 +96,12 @@ def _parser() -> argparse.ArgumentParser:
                     "processes; otherwise this command does it itself.",
     )
     ytdlp_commands = ytdlp.add_subparsers(dest="ytdlp_command", required=True)
-    ytdlp_commands.add_parser("status", help="installed and newest version, last update")
-    ytdlp_update = ytdlp_commands.add_parser("update", help="install the newest yt-dlp")
-    ytdlp_update.add_argument("--venv", type=Path, default=Path(sys.prefix),
-                              help="the virtual environment to update when the service is "
-                                   "not running (default: this one)")
+    for name, text in (("status", "installed and newest version, last update"),
+                       ("update", "install the newest yt-dlp")):
+        ytdlp_commands.add_parser(name, help=text).add_argument(
+            "--venv", type=Path, default=Path(sys.prefix),
+            help="the virtual environment to use when the service is not running "
+                 "(default: this one)")
     return parser
 
 
@@ -115,11 +116,17 @@ def _ytdlp(args: argparse.Namespace) -> int:
         update = status["update"]
         sys.stdout.write(f"yt-dlp {status['installed']} installed, newest {status['latest']}"
                          f"{': ' + update['message'] if update.get('message') else ''}\n")
-        return 0 if update["state"] not in {"failed", "rolled_back"} else 1
+        failed = args.ytdlp_command == "update" and update["state"] in {"failed", "rolled_back"}
+        return 1 if failed else 0
     from .ytdlp_update import Updater
 
     settings = load_settings()
-    updater = Updater(args.venv / "bin" / "python", settings.ytdlp_index_url,
+    python = args.venv / "bin" / "python"
+    if not python.exists():
+        sys.stderr.write(f"appliance: {args.venv} is not a virtual environment "
+                         f"(no bin/python)\n")
+        return 1
+    updater = Updater(python, settings.ytdlp_index_url,
                       settings.config_path / "ytdlp-releases",
                       check_url=settings.ytdlp_check_url,
                       say=lambda text: sys.stdout.write(text + "\n"))

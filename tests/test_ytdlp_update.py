@@ -18,7 +18,7 @@ import pytest
 from conftest import make_settings
 from support.origin import MediaOrigin
 from support.package_index import PackageIndex, install, make_venv, version_in
-from support.server import free_port_pair, wait_for
+from support.server import Server, free_port_pair, wait_for
 
 from appliance.events import EventBus
 from appliance.runtime import Runtime
@@ -189,3 +189,22 @@ def test_the_scheduled_update_runs_by_itself(
         assert updates.updater.installed() == version_in(venv) == NEWER
     finally:
         updates.stop()
+
+
+def test_the_command_asks_the_running_service(make_server: Callable[..., Server]) -> None:
+    """With the service up, the command goes through its API (the service updates its own
+    environment and retires its processes); here its index is a closed port: nothing can be
+    installed, which the command reports with a failing exit status."""
+    server = make_server()
+    command = [sys.executable, "-m", "appliance", "ytdlp"]
+    done = subprocess.run([*command, "update"], env=server.env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the service is updating yt-dlp" in done.stdout
+    assert "newest unknown: the package index http://127.0.0.1:9/simple cannot be reached" \
+        in done.stdout
+    status = server.get("/api/system/ytdlp").json()
+    assert status["update"]["state"] == "failed"
+    shown = subprocess.run([*command, "status"], env=server.env, capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert shown.returncode == 0 and "newest unknown" in shown.stdout
