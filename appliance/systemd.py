@@ -128,7 +128,6 @@ class ServiceAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._status = ""
-        self.beats = 0
 
     @classmethod
     def from_claimed(cls, alive: Callable[[float], bool],
@@ -173,7 +172,6 @@ class ServiceAgent:
                 answering = self.alive(interval / 2)
                 if answering:
                     self.notifier.send(watchdog="1")
-                    self.beats += 1
                 else:
                     log.error("the download engine did not answer within %g s; systemd's "
                               "watchdog will restart the service if it stays so",
