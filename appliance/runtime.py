@@ -29,8 +29,8 @@ from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
 from .store.tasks import TaskStore
-from .tasks import TaskService
 from .systemd import ServiceAgent
+from .tasks import TaskService
 from .ytdlp_update import YtdlpUpdates
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class Runtime:
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
         self.player = Player(held)
-        self.ytdlp = YtdlpUpdates(settings, self.engine.pool.renew, self.bus)
+        self.ytdlp = YtdlpUpdates(held, self.engine.pool.renew, self.bus)
         # systemd's notify protocol: a no-op unless `appliance serve` runs under systemd.
         self.systemd = ServiceAgent.from_claimed(self.engine.alive, self.engine.stats)
         self.websocket = None

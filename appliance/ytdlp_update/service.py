@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..config import Settings
+from ..config import Settings, SettingsHolder
 from ..engine.js_runtime import js_runtime
 from ..events import EventBus
 from .index import newer
@@ -31,9 +31,10 @@ INDEX_WAIT = 6.0
 
 
 class YtdlpUpdates:
-    def __init__(self, settings: Settings, renew_processes: Callable[[], None], bus: EventBus,
-                 *, python: Path | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings | SettingsHolder, renew_processes: Callable[[], None],
+                 bus: EventBus, *, python: Path | None = None) -> None:
+        self._settings = held = SettingsHolder.of(settings)
+        settings = held.current
         self.renew_processes = renew_processes
         self.bus = bus
         self.updater = Updater(python or Path(sys.executable), settings.ytdlp_index_url,
@@ -45,6 +46,14 @@ class YtdlpUpdates:
         self._last: dict[str, Any] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        held.on_change(self._settings_changed)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
+
+    def _settings_changed(self, _old: Settings, new: Settings) -> None:
+        self.updater.index_url, self.updater.check_url = new.ytdlp_index_url, new.ytdlp_check_url
 
     # --- what GET shows -------------------------------------------------------------------
 
