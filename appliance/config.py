@@ -290,6 +290,11 @@ FIELDS: tuple[Field, ...] = (
         "A URL the new yt-dlp must read after an update, else it is rolled back; empty: an "
         "offline check (it imports and knows its extractors).",
     ),
+    Field(
+        "zeroconf", True, _to_bool,
+        "Announce the service on the local network (mDNS `_appliance._tcp`) so Home "
+        "Assistant finds it.",
+    ),
 )
 
 
@@ -352,6 +357,7 @@ class Settings:
     ytdlp_index_url: str
     ytdlp_update_interval: float
     ytdlp_check_url: str
+    zeroconf: bool
     # Where each value came from: default, config.yml, settings.json, YTP_… or --flag.
     sources: Mapping[str, str] = dataclasses.field(
         default_factory=dict, kw_only=True, compare=False, repr=False

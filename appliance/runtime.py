@@ -16,6 +16,7 @@ from .engine import DownloadEngine
 from .engine.info import UrlInfo
 from .events import EventBus
 from .files import FileService
+from .instance import instance_id
 from .logs import (
     attach_file_logging,
     detach_file_logging,
@@ -84,6 +85,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, websocket: bool = True) -> None:
         ensure_folders(settings)
         self.settings_holder = held = SettingsHolder(settings)
+        self.instance_id = instance_id(settings.config_path)
         self.auth = Authenticator(held)
         self.bus = EventBus()
         # Set when the service begins to stop (SIGTERM or stop()): live streams end at once
@@ -106,12 +108,19 @@ class Runtime:
         # systemd's notify protocol: a no-op unless `appliance serve` runs under systemd.
         self.systemd = ServiceAgent.from_claimed(self.engine.alive, self.engine.stats)
         self.websocket = None
+        self.announcer = None
         if websocket:
             from .ws import WebsocketServer
 
             self.websocket = WebsocketServer(
                 held, self.bus, self.service, authenticator=self.auth
             )
+        # Only the serving runtime (the one whose sidecar listens) announces itself; the API
+        # tests' runtimes have neither.
+        if websocket and settings.zeroconf:
+            from .discovery import Announcer
+
+            self.announcer = Announcer(settings, self.instance_id)
 
     @property
     def settings(self) -> Settings:
@@ -136,6 +145,8 @@ class Runtime:
             self.websocket.start()
         self.backups.start()
         self.ytdlp.start()
+        if self.announcer is not None:
+            self.announcer.start()
         log.info("appliance ready: downloads in %s, websocket on port %s",
                  self.settings.download_path, self.settings.websocket_port)
         self.bus.subscribe(self.systemd.changed)
@@ -144,6 +155,8 @@ class Runtime:
     def stop(self) -> None:
         self.stopping.set()
         self.systemd.stop()
+        if self.announcer is not None:
+            self.announcer.stop()
         if self.websocket is not None:
             self.websocket.stop()
         self.backups.stop()

@@ -42,6 +42,7 @@ class Health:
         resp.media = {
             "status": "ok" if healthy else "error",
             "version": __version__,
+            "instance_id": self.runtime.instance_id,
             "database": database,
             "download_path_free_bytes": free,
         }
@@ -90,6 +91,7 @@ class Configuration:
         ws_path = f"{settings.base_path}ws"
         resp.media = {
             "app": {**settings.public(), "version": __version__,
+                    "instance_id": self.runtime.instance_id,
                     "auth_enabled": self.runtime.auth.enabled,
                     # The names YTPTube's web UI reads (items without a preset use "default").
                     "default_preset": "default", "app_version": __version__,
@@ -135,6 +137,8 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
 
 
 # OpenAPI path items of this family (the rule: appliance/api/openapi.py).
+_INSTANCE_ID = ("This service's id (32 hex digits), kept in the config folder across restarts "
+                "and address changes: what tells one appliance from another.")
 _stats = {
     "type": "object",
     "required": ["active_downloads", "queued", "completed", "failed", "paused", "total_speed",
@@ -152,10 +156,11 @@ _stats = {
 }
 _health = {
     "type": "object",
-    "required": ["status", "version", "database", "download_path_free_bytes"],
+    "required": ["status", "version", "instance_id", "database", "download_path_free_bytes"],
     "properties": {
         "status": {"enum": ["ok", "error"]},
         "version": {"type": "string"},
+        "instance_id": {"type": "string", "description": _INSTANCE_ID},
         "database": {"type": "string", "description": "`ok` or `error: <reason>`."},
         "download_path_free_bytes": {"type": "integer"},
     },
@@ -165,12 +170,15 @@ _configuration = {
     "required": ["app", "presets", "dl_fields", "paused", "folders", "history_count", "queue",
                  "websocket", "js_runtime"],
     "properties": {
-        "app": {"type": "object", "description": "Public settings (no secrets) and version.",
+        "app": {"type": "object", "description": "Public settings (no secrets), version and "
+                "instance_id.",
                 "required": ["version", "default_preset", "app_version", "ytdlp_version"],
                 "properties": {"version": {"type": "string"},
                                "default_preset": {"type": "string"},
                                "app_version": {"type": "string"},
-                               "ytdlp_version": {"type": "string"}}},
+                               "ytdlp_version": {"type": "string"},
+                               "instance_id": {"type": "string",
+                                               "description": _INSTANCE_ID}}},
         "presets": {"type": "array", "items": {"type": "object"}},
         "dl_fields": {"type": "array", "items": {"type": "object"}},
         "paused": {"type": "boolean"},

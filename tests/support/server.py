@@ -53,6 +53,10 @@ def free_port_pair() -> int:
 
 
 class Server:
+    # The interpreter that runs ``appliance serve``: this one, or the main environment's when
+    # another environment (Home Assistant's tests) drives the service.
+    python = sys.executable
+
     def __init__(self, root: Path, env: dict[str, str] | None = None,
                  port: int | None = None, output: Any = None) -> None:
         """``output``: where stdout and stderr go (a file or socket); default server.log."""
@@ -71,6 +75,8 @@ class Server:
             "YTP_KEEP_ARCHIVE": "false",
             # No yt-dlp update from the internet into the tests' own virtual environment.
             "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple",
+            # Test servers stay off the LAN; the discovery test turns it on, on loopback.
+            "YTP_ZEROCONF": "false",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -93,7 +99,7 @@ class Server:
         self.root.mkdir(parents=True, exist_ok=True)
         log = self.output if self.output is not None else self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "serve"], env=self.env, stdout=log,
+            [self.python, "-m", "appliance", "serve"], env=self.env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         if self.output is None:

@@ -1,0 +1,120 @@
+"""The service announces itself on the local network (mDNS / DNS-SD, ``_appliance._tcp``) so
+Home Assistant and other clients find it without being told its address.
+
+python-zeroconf answers queries from its own thread. Registering probes the network for
+name conflicts (about two seconds), so it runs in a thread of its own and start-up never
+waits for it; a network that refuses multicast costs one warning, never the service. It is
+started in the worker after fork (threads made before a fork do not survive it).
+
+The TXT record carries what a client needs before it asks anything: ``id`` (the instance id
+of :mod:`appliance.instance`, stable across restarts and address changes), ``version``,
+``base_path`` and ``ws_port``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+
+import ifaddr
+from zeroconf import IPVersion, ServiceInfo, Zeroconf
+
+from . import __version__
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_TYPE = "_appliance._tcp.local."
+STOP_WAIT = 5.0
+_ANY = {"", "0.0.0.0", "::"}
+
+
+def local_addresses(host: str) -> list[str]:
+    """The IPv4 addresses to announce: the listening address, or every non-loopback
+    address of this machine when the service listens on all of them."""
+    if host not in _ANY:
+        return [host]
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if ip.is_IPv4 and not ipaddress.ip_address(ip.ip).is_loopback:
+                found.append(str(ip.ip))
+    return list(dict.fromkeys(found))
+
+
+def service_info(settings: Settings, instance_id: str, addresses: list[str]) -> ServiceInfo:
+    hostname = socket.gethostname().split(".")[0] or "appliance"
+    return ServiceInfo(
+        SERVICE_TYPE,
+        f"appliance {hostname} {instance_id[:6]}.{SERVICE_TYPE}",
+        port=settings.port,
+        properties={
+            "id": instance_id,
+            "version": __version__,
+            "base_path": settings.base_path,
+            "ws_port": str(settings.websocket_port),
+        },
+        server=f"{hostname}.local.",
+        parsed_addresses=addresses,
+    )
+
+
+class Announcer:
+    """``start()`` returns at once; ``stop()`` says goodbye on the network and closes."""
+
+    def __init__(self, settings: Settings, instance_id: str) -> None:
+        self.settings = settings
+        self.instance_id = instance_id
+        self.name: str | None = None  # the registered name, once announced
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._zeroconf: Zeroconf | None = None
+        self._thread: threading.Thread | None = None
+        self.announced = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._announce, name="zeroconf", daemon=True)
+        self._thread.start()
+
+    def _announce(self) -> None:
+        host = self.settings.host
+        addresses = local_addresses(host)
+        if not addresses:
+            log.warning("zeroconf: no network address to announce; not announced")
+            return
+        try:
+            zeroconf = Zeroconf(interfaces=[host] if host not in _ANY else addresses,
+                                ip_version=IPVersion.V4Only)
+        except OSError as exc:
+            log.warning("zeroconf: cannot use the network for announcements (%s); "
+                        "set YTP_ZEROCONF=false to silence this", exc)
+            return
+        with self._lock:
+            if self._stopping:
+                zeroconf.close()
+                return
+            self._zeroconf = zeroconf
+        info = service_info(self.settings, self.instance_id, addresses)
+        try:
+            zeroconf.register_service(info, allow_name_change=True)
+        except Exception as exc:  # the announcement is a convenience: never the service's end
+            log.warning("zeroconf: announcement failed (%s)", exc)
+            return
+        self.name = info.name
+        self.announced.set()
+        log.info("announced on the local network as %r (%s port %d)",
+                 info.name, ", ".join(addresses), self.settings.port)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT)
+        zeroconf = self._zeroconf
+        if zeroconf is not None:
+            try:
+                zeroconf.unregister_all_services()
+            finally:
+                zeroconf.close()

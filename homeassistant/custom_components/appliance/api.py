@@ -1,0 +1,192 @@
+"""A thin async client for the appliance's HTTP API and websocket (its wire protocol only).
+
+It uses the aiohttp session it is given (Home Assistant's shared one) and knows nothing of
+Home Assistant, so it could be published as a library of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+
+
+class ApplianceError(Exception):
+    """The service could not do what was asked."""
+
+
+class CannotConnect(ApplianceError):
+    """The service is unreachable, or answered with a server error."""
+
+
+class InvalidAuth(ApplianceError):
+    """The credentials are refused (or missing while the service requires them)."""
+
+
+class RequestRefused(ApplianceError):
+    """The service refused the request (4xx): its ``error`` text says why."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Token {self.token}"}
+        if self.username and self.password:
+            return {"Authorization": aiohttp.BasicAuth(self.username, self.password).encode()}
+        return {}
+
+
+def unwrap_event(message: Any) -> tuple[str, Any] | None:
+    """``(event, payload)`` of a ``/ws`` frame, or None when it is not an event.
+
+    Two envelopes reach a client: ``{"event", "data": payload}`` and YTPTube's
+    ``{"event", "data": {id, created_at, event, title, message, data: payload}}``.
+    """
+    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+        return None
+    data = message.get("data")
+    if (isinstance(data, dict) and isinstance(data.get("event"), str)
+            and "created_at" in data and "data" in data):
+        data = data["data"]
+    return message["event"], data
+
+
+class ApplianceClient:
+    def __init__(self, session: aiohttp.ClientSession, host: str, port: int,
+                 credentials: Credentials) -> None:
+        self.session = session
+        self.host = host
+        self.port = port
+        self.credentials = credentials
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      auth: bool = True) -> Any:
+        headers = self.credentials.headers() if auth else {}
+        try:
+            async with self.session.request(
+                method, self.base_url + path, json=json, headers=headers,
+                timeout=REQUEST_TIMEOUT,
+            ) as response:
+                if response.status == 401:
+                    raise InvalidAuth(await _error_text(response))
+                if response.status >= 500 or response.status == 429:
+                    raise CannotConnect(f"HTTP {response.status}: {await _error_text(response)}")
+                if response.status >= 400:
+                    body = await _json_or_none(response)
+                    text = body.get("error") if isinstance(body, dict) else None
+                    raise RequestRefused(response.status, str(text or f"HTTP {response.status}"),
+                                         body.get("code") if isinstance(body, dict) else None)
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise CannotConnect(f"{self.base_url}: {err or type(err).__name__}") from err
+
+    async def health(self) -> dict[str, Any]:
+        """Open to anyone: the instance id, version, free disk."""
+        result: dict[str, Any] = await self.request("GET", "/api/health", auth=False)
+        return result
+
+    async def configuration(self) -> dict[str, Any]:
+        """Needs the credentials: the first call that proves them."""
+        result: dict[str, Any] = await self.request("GET", "/api/system/configuration")
+        return result
+
+    async def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/api/engine/stats")
+        return result
+
+    async def last_finished(self) -> dict[str, Any] | None:
+        page = await self.request(
+            "GET", "/api/history?type=done&status=finished&per_page=1&order=DESC")
+        items = page.get("items") or []
+        return items[0] if items else None
+
+    async def finished_items(self, per_page: int) -> list[dict[str, Any]]:
+        page = await self.request(
+            "GET", f"/api/history?type=done&status=finished&per_page={per_page}&order=DESC")
+        return list(page.get("items") or [])
+
+    async def item(self, item_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/api/history/{quote(item_id)}")
+        return result
+
+    async def add(self, payloads: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.request("POST", "/api/history",
+                                                          json=list(payloads))
+        return result
+
+    async def cancel(self, ids: list[str]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", "/api/history/cancel",
+                                                    json={"ids": ids})
+        return result
+
+    async def forget(self, ids: list[str]) -> None:
+        """Remove finished-list entries (never their files)."""
+        await self.request("DELETE", "/api/history",
+                           json={"type": "done", "ids": ids, "remove_file": False})
+
+    async def set_paused(self, paused: bool) -> None:
+        try:
+            await self.request("POST", "/api/system/pause" if paused else "/api/system/resume")
+        except RequestRefused as err:
+            if err.status != 406:  # 406: already in that state, which is what was asked
+                raise
+
+    async def check_updates(self) -> dict[str, Any] | None:
+        """The service's release check, or None when the service has it turned off."""
+        try:
+            result: dict[str, Any] = await self.request("POST", "/api/system/check-updates")
+        except RequestRefused:
+            return None
+        return result
+
+    async def connect(self, configuration: Mapping[str, Any]) -> aiohttp.ClientWebSocketResponse:
+        """The ``/ws`` event stream, on the port the service's configuration names."""
+        websocket = configuration.get("websocket") or {}
+        port = int(websocket.get("port") or self.port + 1)
+        path = str(websocket.get("path") or "/ws")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        try:
+            return await self.session.ws_connect(
+                f"ws://{host}:{port}{path}", headers=self.credentials.headers(),
+                heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=10),
+            )
+        except aiohttp.WSServerHandshakeError as err:
+            if err.status == 401:
+                raise InvalidAuth(err.message) from err
+            raise CannotConnect(f"websocket: HTTP {err.status}") from err
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise CannotConnect(f"websocket: {err or type(err).__name__}") from err
+
+
+async def _json_or_none(response: aiohttp.ClientResponse) -> Any:
+    try:
+        return await response.json(content_type=None)
+    except ValueError:
+        return None
+
+
+async def _error_text(response: aiohttp.ClientResponse) -> str:
+    body = await _json_or_none(response)
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    return f"HTTP {response.status}"

@@ -1,0 +1,203 @@
+"""Config flow: by hand (host, port, token or user and password) or found by zeroconf;
+reauth when the credentials stop working; reconfigure; options.
+
+Every path proves the connection before it saves anything: the open ``/api/health`` gives
+the instance id (the entry's unique id, so one appliance is one entry whatever its address),
+then ``/api/system/configuration`` proves the credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+
+from . import client_for
+from .api import CannotConnect, InvalidAuth
+from .const import (
+    CONF_CHECK_UPDATES,
+    CONF_DEFAULT_PRESET,
+    DEFAULT_PORT,
+    DEFAULT_PRESET,
+    DOMAIN,
+)
+from .coordinator import ApplianceConfigEntry
+
+LOGGER = logging.getLogger(__package__)
+
+_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+CREDENTIALS = {
+    vol.Optional(CONF_TOKEN): _PASSWORD,
+    vol.Optional(CONF_USERNAME): str,
+    vol.Optional(CONF_PASSWORD): _PASSWORD,
+}
+CREDENTIAL_KEYS = (CONF_TOKEN, CONF_USERNAME, CONF_PASSWORD)
+
+
+def _address_schema(host: str | None = None, port: int = DEFAULT_PORT) -> dict[Any, Any]:
+    return {
+        vol.Required(CONF_HOST, default=host or vol.UNDEFINED): str,
+        vol.Required(CONF_PORT, default=port): vol.All(vol.Coerce(int),
+                                                       vol.Range(min=1, max=65535)),
+    }
+
+
+def _credentials(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """The credentials given, empty ones dropped (a token wins over a user and password)."""
+    given = {key: str(user_input[key]) for key in CREDENTIAL_KEYS if user_input.get(key)}
+    if given.get(CONF_TOKEN):
+        return {CONF_TOKEN: given[CONF_TOKEN]}
+    return given
+
+
+class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
+    VERSION = 1
+
+    def __init__(self) -> None:
+        self._discovered: dict[str, Any] = {}
+        self._title = ""
+
+    async def _probe(self, data: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+        """(instance id, errors) for an address and credentials; errors empty on success."""
+        client = client_for(self.hass, dict(data))
+        try:
+            health = await client.health()
+            await client.configuration()
+        except InvalidAuth:
+            return "", {"base": "invalid_auth"}
+        except CannotConnect:
+            return "", {"base": "cannot_connect"}
+        except Exception:
+            LOGGER.exception("unexpected answer from the appliance at %s", client.base_url)
+            return "", {"base": "unknown"}
+        instance_id = str(health.get("instance_id") or "")
+        if not instance_id:
+            return "", {"base": "no_instance_id"}
+        host = data[CONF_HOST]
+        self._title = f"Appliance ({host})"
+        return instance_id, {}
+
+    # --- by hand -----------------------------------------------------------------------------
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None
+                              ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {CONF_HOST: user_input[CONF_HOST], CONF_PORT: user_input[CONF_PORT],
+                    **_credentials(user_input)}
+            instance_id, errors = await self._probe(data)
+            if not errors:
+                await self.async_set_unique_id(instance_id)
+                self._abort_if_unique_id_configured(
+                    updates={CONF_HOST: data[CONF_HOST], CONF_PORT: data[CONF_PORT]})
+                return self.async_create_entry(title=self._title, data=data)
+        schema = vol.Schema({**_address_schema(), **CREDENTIALS})
+        return self.async_show_form(
+            step_id="user", data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors)
+
+    # --- found on the network ----------------------------------------------------------------
+
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo
+                                  ) -> ConfigFlowResult:
+        instance_id = discovery_info.properties.get("id")
+        if not instance_id:
+            return self.async_abort(reason="no_instance_id")
+        await self.async_set_unique_id(instance_id)
+        self._abort_if_unique_id_configured(
+            updates={CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port})
+        self._discovered = {CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port}
+        self.context["title_placeholders"] = {"host": discovery_info.host}
+        return await self.async_step_zeroconf_confirm()
+
+    async def async_step_zeroconf_confirm(self, user_input: dict[str, Any] | None = None
+                                          ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**self._discovered, **_credentials(user_input)}
+            instance_id, errors = await self._probe(data)
+            if not errors:
+                if instance_id != self.unique_id:
+                    return self.async_abort(reason="unique_id_mismatch")
+                return self.async_create_entry(title=self._title, data=data)
+        return self.async_show_form(
+            step_id="zeroconf_confirm", data_schema=vol.Schema(CREDENTIALS), errors=errors,
+            description_placeholders={"host": str(self._discovered[CONF_HOST]),
+                                      "port": str(self._discovered[CONF_PORT])})
+
+    # --- when the credentials stop working --------------------------------------------------
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None
+                                        ) -> ConfigFlowResult:
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {CONF_HOST: entry.data[CONF_HOST], CONF_PORT: entry.data[CONF_PORT],
+                    **_credentials(user_input)}
+            instance_id, errors = await self._probe(data)
+            if not errors:
+                await self.async_set_unique_id(instance_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_appliance")
+                return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reauth_confirm", data_schema=vol.Schema(CREDENTIALS), errors=errors,
+            description_placeholders={"title": entry.title})
+
+    # --- a new address or new credentials ----------------------------------------------------
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None
+                                     ) -> ConfigFlowResult:
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {CONF_HOST: user_input[CONF_HOST], CONF_PORT: user_input[CONF_PORT],
+                    **_credentials(user_input)}
+            instance_id, errors = await self._probe(data)
+            if not errors:
+                await self.async_set_unique_id(instance_id)
+                self._abort_if_unique_id_mismatch(reason="wrong_appliance")
+                return self.async_update_reload_and_abort(entry, data=data)
+        schema = vol.Schema({**_address_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]),
+                             **CREDENTIALS})
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors)
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ApplianceConfigEntry) -> ApplianceOptionsFlow:
+        return ApplianceOptionsFlow()
+
+
+class ApplianceOptionsFlow(OptionsFlow):
+    """The preset ``add_url`` uses when none is given, and whether to look for releases."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None
+                              ) -> ConfigFlowResult:
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        options = self.config_entry.options
+        coordinator = getattr(self.config_entry, "runtime_data", None)
+        presets = list(coordinator.data.presets) if coordinator and coordinator.data else []
+        current = options.get(CONF_DEFAULT_PRESET, DEFAULT_PRESET)
+        preset_field = vol.In(sorted({*presets, current})) if presets else str
+        return self.async_show_form(step_id="init", data_schema=vol.Schema({
+            vol.Required(CONF_DEFAULT_PRESET, default=current): preset_field,
+            vol.Required(CONF_CHECK_UPDATES,
+                         default=options.get(CONF_CHECK_UPDATES, True)): bool,
+        }))

@@ -1,0 +1,236 @@
+"""Push updates: one websocket per entry feeds the coordinator; REST fills in on (re)connect.
+
+The coordinator never polls. Its ``_async_update_data`` takes a REST snapshot, used at setup
+and after every reconnect (what happened while the link was down). Between snapshots, the
+service's ``/ws`` events change the data in place. While the service is unreachable the
+coordinator holds an error, so every entity is unavailable; the coordinator logs once when
+that starts and once when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.debounce import Debouncer
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .api import ApplianceClient, ApplianceError, CannotConnect, InvalidAuth, unwrap_event
+from .const import (
+    ACTIVE_STATUSES,
+    CONF_CHECK_UPDATES,
+    DOMAIN,
+    EVENT_FAILED,
+    EVENT_FINISHED,
+    EVENT_QUEUED,
+    STATUS_PENDING,
+)
+
+LOGGER = logging.getLogger(__package__)
+
+RECONNECT_MIN = 1.0
+RECONNECT_MAX = 30.0
+RELEASE_CHECK_INTERVAL = timedelta(hours=12)
+# Counters the event stream does not carry (failed total, free disk) are re-read this long
+# after the last state change of a burst.
+COUNTS_COOLDOWN = 1.0
+
+type ApplianceConfigEntry = ConfigEntry[ApplianceCoordinator]
+
+
+@dataclasses.dataclass
+class ApplianceData:
+    version: str
+    paused: bool
+    queue: dict[str, dict[str, Any]]
+    failed: int
+    disk_free: int | None
+    last_finished: dict[str, Any] | None
+    presets: list[str]
+    release: dict[str, Any] | None = None
+
+    @property
+    def active(self) -> int:
+        return sum(1 for item in self.queue.values() if item.get("status") in ACTIVE_STATUSES)
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for item in self.queue.values() if item.get("status") == STATUS_PENDING)
+
+    @property
+    def speed(self) -> float:
+        return float(sum(item.get("speed_bps") or 0 for item in self.queue.values()
+                         if item.get("status") in ACTIVE_STATUSES))
+
+
+def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
+    """What an automation gets for a download: the service's own names for its fields."""
+    return {
+        "instance_id": instance_id,
+        "id": item.get("id"),
+        "title": item.get("title") or "",
+        "url": item.get("url") or "",
+        "preset": item.get("preset") or "",
+        "folder": item.get("folder") or "",
+        "filename": item.get("filename") or "",
+        "error": item.get("error") or "",
+        "status": item.get("status") or "",
+    }
+
+
+class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
+    config_entry: ApplianceConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: ApplianceConfigEntry,
+                 client: ApplianceClient) -> None:
+        super().__init__(hass, LOGGER, config_entry=entry,
+                         name=f"{DOMAIN} {client.host}:{client.port}")
+        self.client = client
+        self.configuration: dict[str, Any] = {}
+        self._snapshot_is_fresh = False
+        self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
+                                 function=self._refresh_counts)
+
+    async def _async_update_data(self) -> ApplianceData:
+        try:
+            return await self._snapshot()
+        except InvalidAuth as err:
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
+                                        translation_key="invalid_auth") from err
+        except ApplianceError as err:
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="cannot_connect",
+                               translation_placeholders={"error": str(err)}) from err
+
+    async def _snapshot(self) -> ApplianceData:
+        configuration = await self.client.configuration()
+        stats, health, last = await asyncio.gather(
+            self.client.stats(), self.client.health(), self.client.last_finished())
+        self.configuration = configuration
+        self._snapshot_is_fresh = True
+        return ApplianceData(
+            version=str(configuration.get("app", {}).get("version", "")),
+            paused=bool(configuration.get("paused")),
+            queue={item["id"]: item for item in configuration.get("queue", [])},
+            failed=int(stats.get("failed") or 0),
+            disk_free=health.get("download_path_free_bytes"),
+            last_finished=last,
+            presets=[p["name"] for p in configuration.get("presets", []) if "name" in p],
+            release=self.data.release if self.data else None,
+        )
+
+    async def _refresh_counts(self) -> None:
+        try:
+            stats, health = await asyncio.gather(self.client.stats(), self.client.health())
+        except ApplianceError as err:  # the event stream notices an outage on its own
+            LOGGER.debug("counter refresh failed: %s", err)
+            return
+        if self.data is not None:
+            self.data.failed = int(stats.get("failed") or 0)
+            self.data.disk_free = health.get("download_path_free_bytes")
+            self.async_set_updated_data(self.data)
+
+    # --- the release check -------------------------------------------------------------------
+
+    async def async_check_release(self, _now: Any = None) -> None:
+        if not self.config_entry.options.get(CONF_CHECK_UPDATES, True):
+            return
+        try:
+            release = await self.client.check_updates()
+        except ApplianceError as err:
+            LOGGER.debug("release check failed: %s", err)
+            return
+        if self.data is not None and release is not None:
+            self.data.release = release
+            self.async_set_updated_data(self.data)
+
+    def async_start(self) -> None:
+        """Start the event stream and the release check for the entry's lifetime."""
+        entry = self.config_entry
+        entry.async_create_background_task(self.hass, self._listen(), f"{DOMAIN} events")
+        entry.async_on_unload(async_track_time_interval(
+            self.hass, self.async_check_release, RELEASE_CHECK_INTERVAL))
+        entry.async_on_unload(self._counts.async_shutdown)
+
+    # --- the event stream --------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        delay = RECONNECT_MIN
+        while True:
+            try:
+                websocket = await self.client.connect(self.configuration)
+            except InvalidAuth:
+                self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
+                self.config_entry.async_start_reauth(self.hass)
+                return
+            except CannotConnect as err:
+                self._snapshot_is_fresh = False
+                self.async_set_update_error(UpdateFailed(str(err)))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            try:
+                if not self._snapshot_is_fresh:
+                    await self.async_refresh()  # what happened while the stream was down
+                if isinstance(self.last_exception, ConfigEntryAuthFailed):
+                    return  # the refresh started reauth; a new entry setup restarts this
+                if self.last_update_success:
+                    delay = RECONNECT_MIN
+                await self._read(websocket)
+            finally:
+                await websocket.close()
+            self._snapshot_is_fresh = False
+            self.async_set_update_error(UpdateFailed("the event stream closed"))
+            await asyncio.sleep(delay)
+
+    async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in websocket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            try:
+                event = unwrap_event(message.json())
+            except ValueError:
+                continue
+            if event is not None:
+                self._apply(*event)
+        self._snapshot_is_fresh = False
+
+    @callback
+    def _apply(self, event: str, payload: Any) -> None:
+        data = self.data
+        if data is None:
+            return
+        if event in ("paused", "resumed"):
+            data.paused = event == "paused"
+        elif isinstance(payload, dict) and isinstance(payload.get("id"), str):
+            self._apply_item(data, event, payload)
+        else:
+            return
+        self.async_set_updated_data(data)
+
+    def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]) -> None:
+        item_id = item["id"]
+        instance = self.config_entry.unique_id
+        if event in ("item_added", "item_updated", "item_status"):
+            if item.get("kind", "queue") == "queue":
+                data.queue[item_id] = {**data.queue.get(item_id, {}), **item}
+            else:
+                data.queue.pop(item_id, None)
+            if event == "item_added":
+                self.hass.bus.async_fire(EVENT_QUEUED, event_data(item, instance))
+            return
+        data.queue.pop(item_id, None)
+        if event == "item_completed":
+            data.last_finished = item
+            self.hass.bus.async_fire(EVENT_FINISHED, event_data(item, instance))
+        elif event == "item_error":
+            self.hass.bus.async_fire(EVENT_FAILED, event_data(item, instance))
+        if event in ("item_completed", "item_error", "item_deleted"):
+            self._counts.async_schedule_call()

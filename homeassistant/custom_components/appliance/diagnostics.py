@@ -1,0 +1,28 @@
+"""Diagnostics: the entry (credentials redacted), the link's state and the service's data."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .coordinator import ApplianceConfigEntry
+
+TO_REDACT = {CONF_TOKEN, CONF_PASSWORD, CONF_USERNAME, "auth_username", "cookies"}
+
+
+async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ApplianceConfigEntry
+                                             ) -> dict[str, Any]:
+    coordinator = entry.runtime_data
+    data = dataclasses.asdict(coordinator.data) if coordinator.data else None
+    return {
+        "entry": {"data": async_redact_data(dict(entry.data), TO_REDACT),
+                  "options": dict(entry.options), "unique_id": entry.unique_id},
+        "connected": coordinator.last_update_success,
+        "last_error": str(coordinator.last_exception) if coordinator.last_exception else None,
+        "data": async_redact_data(data, TO_REDACT) if data else None,
+        "configuration": async_redact_data(coordinator.configuration, TO_REDACT),
+    }

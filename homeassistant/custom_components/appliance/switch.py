@@ -1,0 +1,41 @@
+"""The queue's pause switch: on while the service holds its queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import ApplianceConfigEntry
+from .entity import ApplianceEntity
+from .services import call_service
+
+# One request at a time per entity is plenty for a queue switch.
+PARALLEL_UPDATES = 1
+
+QUEUE_PAUSED = SwitchEntityDescription(key="queue_paused", translation_key="queue_paused")
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry,
+                            async_add_entities: AddConfigEntryEntitiesCallback) -> None:
+    async_add_entities([ApplianceQueuePaused(entry.runtime_data, QUEUE_PAUSED)])
+
+
+class ApplianceQueuePaused(ApplianceEntity, SwitchEntity):
+    @property
+    def is_on(self) -> bool:
+        return self.coordinator.data.paused
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._set(True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._set(False)
+
+    async def _set(self, paused: bool) -> None:
+        await call_service(self.coordinator, self.coordinator.client.set_paused(paused))
+        # The service announces the change on the event stream too; show it at once.
+        self.coordinator.data.paused = paused
+        self.async_write_ha_state()
