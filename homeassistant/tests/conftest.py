@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import pytest_socket
+import requests
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import HomeAssistant
@@ -29,12 +30,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.server import Server  # noqa: E402  (the main suite's server harness)
-
 from custom_components.appliance.const import DOMAIN  # noqa: E402
+from support.server import Server, free_port_pair, wait_for  # noqa: E402  (the main suite's)
 
 APPLIANCE_PYTHON = os.environ.get("APPLIANCE_PYTHON") or str(REPO / ".venv" / "bin" / "python")
 Server.python = APPLIANCE_PYTHON
+NEWER_RELEASE = "99.0.0"
 
 _ORIGIN = """
 import json, sys
@@ -87,6 +88,24 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     proc.wait(timeout=30)
 
 
+@pytest.fixture(scope="session")
+def release_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A package index answer (PyPI's JSON API form) naming a newer appliance release, served
+    on 127.0.0.1 for the service's release check."""
+    allow_loopback()
+    root = tmp_path_factory.mktemp("index")
+    (root / "appliance.json").write_text(json.dumps({"info": {"version": NEWER_RELEASE}}))
+    port = free_port_pair()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                             str(port), "--directory", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/appliance.json"
+    wait_for(lambda: requests.get(url, timeout=1).ok, message="the release index")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def appliance_cli(server: Server, *args: str) -> str:
     """``appliance …`` on the server's config folder (e.g. ``web gentoken``)."""
     out = subprocess.run([APPLIANCE_PYTHON, "-m", "appliance", *args], env=server.env,
@@ -95,13 +114,14 @@ def appliance_cli(server: Server, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory, media: dict[str, str]
-              ) -> Iterator[Server]:
+def appliance(tmp_path_factory: pytest.TempPathFactory, media: dict[str, str],
+              release_index: str) -> Iterator[Server]:
     """One real service for the module, with token authentication on."""
     allow_loopback()
     server = Server(tmp_path_factory.mktemp("appliance"),
                     {"YTP_WORKER_IDLE_TIMEOUT": "30", "YTP_FILE_LOGGING": "false",
-                     "YTP_AUTH_USERNAME": "ha", "YTP_AUTH_PASSWORD": "a long enough password"})
+                     "YTP_AUTH_USERNAME": "ha", "YTP_AUTH_PASSWORD": "a long enough password",
+                     "YTP_CHECK_FOR_UPDATES": "true", "YTP_UPDATE_CHECK_URL": release_index})
     server.token = appliance_cli(server, "web", "gentoken")  # type: ignore[attr-defined]
     server.session.headers["Authorization"] = f"Token {server.token}"  # type: ignore[attr-defined]
     server.start()
@@ -119,16 +139,16 @@ def instance_id(server: Server) -> str:
     return str(server.get("/api/health").json()["instance_id"])
 
 
-async def until(condition: Callable[[], Any], timeout: float = 30.0,
+async def until(condition: Callable[[], Any], within: float = 30.0,
                 message: str = "condition") -> Any:
     """Wait (letting Home Assistant run) until ``condition()`` is truthy."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
+    raise AssertionError(f"timed out after {within:g} s waiting for {message}")
 
 
 @pytest.fixture

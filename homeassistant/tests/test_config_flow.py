@@ -11,9 +11,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from support.server import Server, free_port_pair
 
 from custom_components.appliance.const import CONF_CHECK_UPDATES, CONF_DEFAULT_PRESET, DOMAIN
+from support.server import Server, free_port_pair
 
 from .conftest import entry_data, instance_id
 

@@ -53,11 +53,16 @@ def client_for(hass: HomeAssistant, data: dict[str, object]) -> ApplianceClient:
 
 async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) -> bool:
     coordinator = ApplianceCoordinator(hass, entry, client_for(hass, dict(entry.data)))
-    await coordinator.async_config_entry_first_refresh()
-    await coordinator.async_check_release()
+    websocket = await coordinator.async_connect()
+    try:
+        await coordinator.async_config_entry_first_refresh()
+        await coordinator.async_check_release()
+    except BaseException:
+        await websocket.close()
+        raise
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    coordinator.async_start()
+    coordinator.async_start(websocket)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 

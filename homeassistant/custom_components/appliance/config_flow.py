@@ -74,16 +74,14 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             health = await client.health()
             await client.configuration()
+            instance_id = str(health["instance_id"])
         except InvalidAuth:
             return "", {"base": "invalid_auth"}
         except CannotConnect:
             return "", {"base": "cannot_connect"}
-        except Exception:
+        except Exception:  # not an appliance, or one that answers what it should not
             LOGGER.exception("unexpected answer from the appliance at %s", client.base_url)
             return "", {"base": "unknown"}
-        instance_id = str(health.get("instance_id") or "")
-        if not instance_id:
-            return "", {"base": "no_instance_id"}
         host = data[CONF_HOST]
         self._title = f"Appliance ({host})"
         return instance_id, {}

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -95,7 +95,6 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                          name=f"{DOMAIN} {client.host}:{client.port}")
         self.client = client
         self.configuration: dict[str, Any] = {}
-        self._snapshot_is_fresh = False
         self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
                                  function=self._refresh_counts)
 
@@ -114,7 +113,6 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         stats, health, last = await asyncio.gather(
             self.client.stats(), self.client.health(), self.client.last_finished())
         self.configuration = configuration
-        self._snapshot_is_fresh = True
         return ApplianceData(
             version=str(configuration.get("app", {}).get("version", "")),
             paused=bool(configuration.get("paused")),
@@ -151,42 +149,56 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.data.release = release
             self.async_set_updated_data(self.data)
 
-    def async_start(self) -> None:
-        """Start the event stream and the release check for the entry's lifetime."""
+    async def async_connect(self) -> aiohttp.ClientWebSocketResponse:
+        """The event stream, opened before the snapshot it completes: nothing that happens
+        in between is missed. Setup fails (and is retried, or asks for reauth) without it."""
+        try:
+            self.configuration = await self.client.configuration()
+            return await self.client.connect(self.configuration)
+        except InvalidAuth as err:
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
+                                        translation_key="invalid_auth") from err
+        except ApplianceError as err:
+            raise ConfigEntryNotReady(translation_domain=DOMAIN,
+                                      translation_key="cannot_connect",
+                                      translation_placeholders={"error": str(err)}) from err
+
+    def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
+        """Read the event stream and check for releases for the entry's lifetime."""
         entry = self.config_entry
-        entry.async_create_background_task(self.hass, self._listen(), f"{DOMAIN} events")
+        entry.async_create_background_task(self.hass, self._listen(websocket),
+                                           f"{DOMAIN} events")
         entry.async_on_unload(async_track_time_interval(
             self.hass, self.async_check_release, RELEASE_CHECK_INTERVAL))
         entry.async_on_unload(self._counts.async_shutdown)
 
     # --- the event stream --------------------------------------------------------------------
 
-    async def _listen(self) -> None:
+    async def _listen(self, websocket: aiohttp.ClientWebSocketResponse | None) -> None:
         delay = RECONNECT_MIN
         while True:
-            try:
-                websocket = await self.client.connect(self.configuration)
-            except InvalidAuth:
-                self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
-                self.config_entry.async_start_reauth(self.hass)
-                return
-            except CannotConnect as err:
-                self._snapshot_is_fresh = False
-                self.async_set_update_error(UpdateFailed(str(err)))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
-                continue
-            try:
-                if not self._snapshot_is_fresh:
-                    await self.async_refresh()  # what happened while the stream was down
+            if websocket is None:
+                try:
+                    websocket = await self.client.connect(self.configuration)
+                except InvalidAuth:
+                    self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
+                    self.config_entry.async_start_reauth(self.hass)
+                    return
+                except CannotConnect as err:
+                    self.async_set_update_error(UpdateFailed(str(err)))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    continue
+                await self.async_refresh()  # what happened while the stream was down
                 if isinstance(self.last_exception, ConfigEntryAuthFailed):
-                    return  # the refresh started reauth; a new entry setup restarts this
-                if self.last_update_success:
-                    delay = RECONNECT_MIN
+                    await websocket.close()
+                    return  # the refresh started reauth; its new setup starts a new stream
+                delay = RECONNECT_MIN
+            try:
                 await self._read(websocket)
             finally:
                 await websocket.close()
-            self._snapshot_is_fresh = False
+            websocket = None
             self.async_set_update_error(UpdateFailed("the event stream closed"))
             await asyncio.sleep(delay)
 
@@ -200,7 +212,6 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 continue
             if event is not None:
                 self._apply(*event)
-        self._snapshot_is_fresh = False
 
     @callback
     def _apply(self, event: str, payload: Any) -> None:

@@ -6,11 +6,10 @@ Registered once in ``async_setup``; each names the config entry (the appliance) 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
-
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
@@ -21,7 +20,6 @@ from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, RETRYABLE_STATUS
 if TYPE_CHECKING:
     from .coordinator import ApplianceCoordinator
 
-T = TypeVar("T")
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_URL = "url"
@@ -62,7 +60,7 @@ def _coordinator(hass: HomeAssistant, call: ServiceCall) -> ApplianceCoordinator
     return coordinator
 
 
-async def call_service(coordinator: ApplianceCoordinator, request: Awaitable[T]) -> T:
+async def call_service[T](coordinator: ApplianceCoordinator, request: Awaitable[T]) -> T:
     """Await a request to the service; its failures become Home Assistant's errors."""
     try:
         return await request
