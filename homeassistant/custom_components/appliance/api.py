@@ -6,7 +6,7 @@ Home Assistant, so it could be published as a library of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -129,7 +129,7 @@ class ApplianceClient:
         result: dict[str, Any] = await self.request("GET", f"/api/history/{quote(item_id)}")
         return result
 
-    async def add(self, payloads: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    async def add(self, payloads: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.request("POST", "/api/history",
                                                           json=list(payloads))
         return result

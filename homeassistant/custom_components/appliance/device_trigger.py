@@ -8,12 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.components.device_automation import (
-    DEVICE_TRIGGER_BASE_SCHEMA,
+from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
+from homeassistant.components.device_automation.exceptions import (
     InvalidDeviceAutomationConfig,
 )
 from homeassistant.components.homeassistant.triggers import event as event_trigger
-from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
+from homeassistant.const import (
+    CONF_DEVICE_ID,
+    CONF_DOMAIN,
+    CONF_EVENT_DATA,
+    CONF_PLATFORM,
+    CONF_TYPE,
+)
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
@@ -53,9 +59,9 @@ async def async_attach_trigger(hass: HomeAssistant, config: ConfigType,
                                action: TriggerActionType, trigger_info: TriggerInfo
                                ) -> CALLBACK_TYPE:
     event_config = event_trigger.TRIGGER_SCHEMA({
-        event_trigger.CONF_PLATFORM: "event",
+        CONF_PLATFORM: "event",
         event_trigger.CONF_EVENT_TYPE: TRIGGER_EVENTS[config[CONF_TYPE]],
-        event_trigger.CONF_EVENT_DATA: {
+        CONF_EVENT_DATA: {
             "instance_id": _instance_id(hass, config[CONF_DEVICE_ID]),
         },
     })

@@ -13,6 +13,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util.json import JsonValueType
 
 from .api import CannotConnect, InvalidAuth, RequestRefused
 from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, RETRYABLE_STATUSES
@@ -32,7 +33,7 @@ ATTR_TASK_ID = "task_id"
 # What a retried download keeps from the failed one.
 RETRY_FIELDS = ("url", "preset", "folder", "template", "cli", "auto_start")
 
-_ENTRY = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+_ENTRY: dict[vol.Marker, Any] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 ADD_URL_SCHEMA = vol.Schema({
     **_ENTRY,
     vol.Required(ATTR_URL): vol.All(cv.ensure_list, [cv.string], vol.Length(min=1)),
@@ -104,7 +105,7 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
     """A failed or cancelled download queued again with what it had; the old entry goes."""
     coordinator = _coordinator(call.hass, call)
     client = coordinator.client
-    retried = []
+    retried: list[JsonValueType] = []
     for item_id in call.data[ATTR_ITEM_ID]:
         item = await call_service(coordinator, client.item(item_id))
         if item.get("status") not in RETRYABLE_STATUSES:
