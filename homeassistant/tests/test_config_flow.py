@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 from typing import Any
 
+import pytest
 from homeassistant import config_entries
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -138,7 +139,7 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
 async def test_zeroconf_of_a_known_appliance_updates_its_address(
         hass: HomeAssistant, appliance: Server) -> None:
     entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
-                            data=entry_data(appliance, host="10.9.9.9"))
+                            data=entry_data(appliance, host="127.0.0.2"))
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
@@ -188,22 +189,9 @@ async def test_reauth(hass: HomeAssistant, appliance: Server) -> None:
     await _unload_all(hass)
 
 
-async def test_reauth_answered_by_another_appliance(hass: HomeAssistant,
-                                                    appliance: Server) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, unique_id="e" * 32,
-                            data=entry_data(appliance, token="old-token"))
-    entry.add_to_hass(hass)
-    result = await entry.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: appliance.token})  # type: ignore[attr-defined]
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_appliance"
-    assert entry.data[CONF_TOKEN] == "old-token"
-
-
 async def test_reconfigure(hass: HomeAssistant, appliance: Server) -> None:
     entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
-                            data=entry_data(appliance, host="10.9.9.9"))
+                            data=entry_data(appliance, host="127.0.0.2"))
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
@@ -219,17 +207,23 @@ async def test_reconfigure(hass: HomeAssistant, appliance: Server) -> None:
     await _unload_all(hass)
 
 
-async def test_reconfigure_to_another_appliance_is_refused(hass: HomeAssistant,
-                                                           appliance: Server) -> None:
+@pytest.mark.parametrize("flow", ["reauth", "reconfigure"])
+async def test_another_appliance_at_the_address_is_refused(
+        hass: HomeAssistant, appliance: Server, flow: str) -> None:
+    """The entry is for one appliance; the address answers as another."""
     entry = MockConfigEntry(domain=DOMAIN, unique_id="e" * 32,
-                            data=entry_data(appliance, host="10.9.9.9"))
+                            data=entry_data(appliance, token="old"))
     entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], entry_data(appliance))
+    if flow == "reauth":
+        result = await entry.start_reauth_flow(hass)
+        form: dict[str, Any] = {CONF_TOKEN: appliance.token}  # type: ignore[attr-defined]
+    else:
+        result = await entry.start_reconfigure_flow(hass)
+        form = entry_data(appliance, host="localhost")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_appliance"
-    assert entry.data[CONF_HOST] == "10.9.9.9"
+    assert entry.data == entry_data(appliance, token="old")
 
 
 async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:

@@ -61,6 +61,14 @@ def _credentials(user_input: Mapping[str, Any]) -> dict[str, str]:
     return given
 
 
+def _entry_data(user_input: Mapping[str, Any], address: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """An entry's data: host and port (from the form, or ``address``) and credentials."""
+    where = address if address is not None else user_input
+    return {CONF_HOST: where[CONF_HOST], CONF_PORT: where[CONF_PORT],
+            **_credentials(user_input)}
+
+
 class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
 
@@ -86,14 +94,23 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         self._title = f"Appliance ({host})"
         return instance_id, {}
 
+    async def _update_entry(self, entry: ApplianceConfigEntry, data: dict[str, Any]
+                            ) -> tuple[ConfigFlowResult | None, dict[str, str]]:
+        """Reauth's and reconfigure's end: the same appliance, proven, or the errors."""
+        instance_id, errors = await self._probe(data)
+        if errors:
+            return None, errors
+        await self.async_set_unique_id(instance_id)
+        self._abort_if_unique_id_mismatch(reason="wrong_appliance")
+        return self.async_update_reload_and_abort(entry, data=data), {}
+
     # --- by hand -----------------------------------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None
                               ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_HOST: user_input[CONF_HOST], CONF_PORT: user_input[CONF_PORT],
-                    **_credentials(user_input)}
+            data = _entry_data(user_input)
             instance_id, errors = await self._probe(data)
             if not errors:
                 await self.async_set_unique_id(instance_id)
@@ -144,13 +161,9 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_HOST: entry.data[CONF_HOST], CONF_PORT: entry.data[CONF_PORT],
-                    **_credentials(user_input)}
-            instance_id, errors = await self._probe(data)
-            if not errors:
-                await self.async_set_unique_id(instance_id)
-                self._abort_if_unique_id_mismatch(reason="wrong_appliance")
-                return self.async_update_reload_and_abort(entry, data=data)
+            result, errors = await self._update_entry(entry, _entry_data(user_input, entry.data))
+            if result is not None:
+                return result
         return self.async_show_form(
             step_id="reauth_confirm", data_schema=vol.Schema(CREDENTIALS), errors=errors,
             description_placeholders={"title": entry.title})
@@ -162,13 +175,9 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_HOST: user_input[CONF_HOST], CONF_PORT: user_input[CONF_PORT],
-                    **_credentials(user_input)}
-            instance_id, errors = await self._probe(data)
-            if not errors:
-                await self.async_set_unique_id(instance_id)
-                self._abort_if_unique_id_mismatch(reason="wrong_appliance")
-                return self.async_update_reload_and_abort(entry, data=data)
+            result, errors = await self._update_entry(entry, _entry_data(user_input))
+            if result is not None:
+                return result
         schema = vol.Schema({**_address_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]),
                              **CREDENTIALS})
         return self.async_show_form(
