@@ -13,7 +13,7 @@ from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_TOKEN, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -286,17 +286,31 @@ async def test_restart_unavailable_then_back(
     assert len(went) == 1 and len(back) == 1, [r.message for r in caplog.records]
 
 
+async def test_setup_with_refused_credentials_asks_for_reauth(hass: HomeAssistant,
+                                                              appliance: Server) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
+                            data=entry_data(appliance, token="not-the-token"))
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+
+
 async def test_reauth_after_gentoken(hass: HomeAssistant, loaded_entry: MockConfigEntry,
                                      appliance: Server) -> None:
+    """A new token while Home Assistant is connected: the next request is refused, Home
+    Assistant asks for the new token, and the entry comes back with it."""
     new_token = await in_executor(hass, appliance_cli, appliance, "web", "gentoken")
     appliance.session.headers["Authorization"] = f"Token {new_token}"
     old_token = appliance.token  # type: ignore[attr-defined]
     appliance.token = new_token  # type: ignore[attr-defined]
     assert new_token != old_token
 
-    await hass.config_entries.async_reload(loaded_entry.entry_id)
+    with pytest.raises(HomeAssistantError, match="reauthenticate"):
+        await hass.services.async_call("switch", "turn_on", {"entity_id": PAUSED},
+                                       blocking=True)
     await hass.async_block_till_done()
-    assert loaded_entry.state is ConfigEntryState.SETUP_ERROR
     [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert flow["context"]["source"] == "reauth"
     result = await hass.config_entries.flow.async_configure(flow["flow_id"],
@@ -306,3 +320,7 @@ async def test_reauth_after_gentoken(hass: HomeAssistant, loaded_entry: MockConf
     assert loaded_entry.state is ConfigEntryState.LOADED
     assert loaded_entry.data[CONF_TOKEN] == new_token
     assert state(hass, ACTIVE) == "0"
+    await hass.services.async_call("switch", "turn_on", {"entity_id": PAUSED}, blocking=True)
+    assert (await in_executor(hass, appliance.get, "/api/system/configuration")
+            ).json()["paused"] is True
+    await hass.services.async_call("switch", "turn_off", {"entity_id": PAUSED}, blocking=True)

@@ -127,6 +127,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
     async def _refresh_counts(self) -> None:
         try:
             stats, health = await asyncio.gather(self.client.stats(), self.client.health())
+        except InvalidAuth:  # the open event stream outlives a new token; requests do not
+            self.config_entry.async_start_reauth(self.hass)
+            return
         except ApplianceError as err:  # the event stream notices an outage on its own
             LOGGER.debug("counter refresh failed: %s", err)
             return
