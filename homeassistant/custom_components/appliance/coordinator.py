@@ -43,6 +43,10 @@ RELEASE_CHECK_INTERVAL = timedelta(hours=12)
 # after the last state change of a burst.
 COUNTS_COOLDOWN = 1.0
 
+# Events of the service's /ws that change an item; each carries the item (or its id).
+ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
+                         "item_cancelled", "item_deleted", "item_moved"})
+
 type ApplianceConfigEntry = ConfigEntry[ApplianceCoordinator]
 
 
@@ -223,16 +227,17 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             return
         if event in ("paused", "resumed"):
             data.paused = event == "paused"
-        elif isinstance(payload, dict) and isinstance(payload.get("id"), str):
+        elif event in ITEM_EVENTS and isinstance(payload, dict) \
+                and isinstance(payload.get("id"), str):
             self._apply_item(data, event, payload)
-        else:
+        else:  # messages (log_*), replies to other clients' commands, the greeting
             return
         self.async_set_updated_data(data)
 
     def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]) -> None:
         item_id = item["id"]
         instance = self.config_entry.unique_id
-        if event in ("item_added", "item_updated", "item_status"):
+        if event in ("item_added", "item_updated"):
             if item.get("kind", "queue") == "queue":
                 data.queue[item_id] = {**data.queue.get(item_id, {}), **item}
             else:
@@ -246,5 +251,5 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.hass.bus.async_fire(EVENT_FINISHED, event_data(item, instance))
         elif event == "item_error":
             self.hass.bus.async_fire(EVENT_FAILED, event_data(item, instance))
-        if event in ("item_completed", "item_error", "item_deleted"):
+        if event != "item_moved":  # a move is followed by the event that says how it ended
             self._counts.async_schedule_call()
