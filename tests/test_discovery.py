@@ -82,6 +82,9 @@ def test_a_zeroconf_browser_finds_the_running_service_and_sees_it_go(
         instance = server.get("/api/health").json()["instance_id"]
         wait_for(lambda: server.log().count("announced on the local network") == 1,
                  timeout=30, message="the announcement")
+        # Start-up did not wait for it: zeroconf probes the network for a second or two.
+        log = server.log()
+        assert log.index("appliance ready") < log.index("announced on the local network")
         name = wait_for(lambda: next(iter(seen.names), None), timeout=15,
                         message="the browser to see the service")
         info = browser_zc.get_service_info(SERVICE_TYPE, name, timeout=5000)
