@@ -1,24 +1,30 @@
-"""``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, settings,
-db backup|restore, service install, ytdlp status|update."""
+"""``appliance``: serve, daemon start, web passwd|showtoken|gentoken, add, status, tui,
+settings, db backup|restore, service install, ytdlp status|update."""
 
 from __future__ import annotations
 
 import argparse
-import base64
 import getpass
-import json
 import os
 import sqlite3
 import sys
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from .auth import USERNAME as AUTH_USERNAME
 from .auth import gen_token, read_token, set_password, show_token
+from .client import (
+    ApiClient,
+    ApiError,
+    Connection,
+    ConnectionFileProblem,
+    LocalService,
+    Unreachable,
+    resolve,
+)
 from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
 from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
@@ -40,11 +46,25 @@ def _parser() -> argparse.ArgumentParser:
     daemon = commands.add_parser("daemon", help="FlexGet's wording: daemon start")
     daemon.add_argument("action", choices=["start"])
     server_flags(daemon)
-    add = commands.add_parser("add", help="queue a URL on the running service")
-    add.add_argument("url")
+    def service_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", dest="service_url", metavar="URL",
+                       help="the service (default: APPLIANCE_URL, the client file, or the "
+                            "local service on its configured port)")
+        p.add_argument("--user", help="log in as this user; the password is asked for")
+
+    add = commands.add_parser("add", help="queue URLs on the running service")
+    add.add_argument("urls", nargs="+", metavar="url")
     add.add_argument("--preset")
     add.add_argument("--folder")
-    commands.add_parser("status", help="show the running service's queue")
+    service_flags(add)
+    service_flags(commands.add_parser("status", help="show the running service's queue"))
+    service_flags(commands.add_parser(
+        "tui", help="the terminal dashboard: queue, history, logs and settings at a keyboard",
+        description="Talks to the service over its HTTP API and websocket, on this box or "
+                    "another one. Credentials: APPLIANCE_TOKEN, the client file "
+                    "(~/.config/appliance/client.toml, mode 0600), the local auth file, or "
+                    "--user and a password prompt.",
+    ))
     web = commands.add_parser(
         "web", help="FlexGet's web commands: passwd, showtoken, gentoken",
         description="Change the API's password and token. They write the auth file in the "
@@ -106,18 +126,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ytdlp(args: argparse.Namespace) -> int:
-    if _service_running():
-        if args.ytdlp_command == "update":
-            _call("POST", "/api/system/ytdlp/update")
-            sys.stdout.write("the service is updating yt-dlp ...\n")
-            status = _wait_for_update()
-        else:
-            status = _call("GET", "/api/system/ytdlp")
-        update = status["update"]
-        sys.stdout.write(f"yt-dlp {status['installed']} installed, newest {status['latest']}"
-                         f"{': ' + update['message'] if update.get('message') else ''}\n")
-        failed = args.ytdlp_command == "update" and update["state"] in {"failed", "rolled_back"}
-        return 1 if failed else 0
+    """``appliance ytdlp status|update``: through the local service when it runs (it renews
+    its download processes), else on the virtual environment directly."""
+    local = _local_service()
+    client = ApiClient(Connection(local.url, token=local.token, user=local.user,
+                                  password=local.password, source="the local service"))
+    try:
+        client.request("GET", "/api/ping")
+    except Unreachable:
+        return _ytdlp_offline(args)
+    if args.ytdlp_command == "update":
+        client.request("POST", "/api/system/ytdlp/update")
+        sys.stdout.write("the service is updating yt-dlp ...\n")
+        status = _wait_for_update(client)
+    else:
+        status = client.request("GET", "/api/system/ytdlp")
+    update = status["update"]
+    sys.stdout.write(f"yt-dlp {status['installed']} installed, newest {status['latest']}"
+                     f"{': ' + update['message'] if update.get('message') else ''}\n")
+    failed = args.ytdlp_command == "update" and update["state"] in {"failed", "rolled_back"}
+    return 1 if failed else 0
+
+
+def _ytdlp_offline(args: argparse.Namespace) -> int:
     from .ytdlp_update import Updater
 
     settings = load_settings()
@@ -139,19 +170,9 @@ def _ytdlp(args: argparse.Namespace) -> int:
     return 0 if outcome.state in {"updated", "up_to_date"} else 1
 
 
-def _service_running() -> bool:
-    settings = load_settings()
-    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
-    try:
-        with urllib.request.urlopen(f"http://{host}:{settings.port}/api/ping", timeout=3):
-            return True
-    except OSError:
-        return False
-
-
-def _wait_for_update() -> dict[str, Any]:
+def _wait_for_update(client: ApiClient) -> dict[str, Any]:
     while True:
-        status = _call("GET", "/api/system/ytdlp")
+        status = client.request("GET", "/api/system/ytdlp")
         if status["update"]["state"] != "running":
             return status
         time.sleep(1)  # a person waits for pip: a poll a second is plenty
@@ -201,54 +222,78 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call(method: str, path: str, body: Any = None) -> Any:
+def _local_service() -> LocalService:
+    """The service on this box, from its own settings and auth file."""
     settings = load_settings()
     host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
-    request = urllib.request.Request(
-        f"http://{host}:{settings.port}{path}", method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+    if ":" in host:
+        host = f"[{host}]"
+    base = settings.base_path.rstrip("/")
+    return LocalService(
+        url=f"http://{host}:{settings.port}{base}",
+        token=read_token(settings.config_path),  # None when this user may not read it
+        user=settings.auth_username or None,
+        password=settings.auth_password or None,
     )
-    api_token = read_token(settings.config_path)  # same box: the service's auth file
-    if api_token:
-        request.add_header("Authorization", f"Token {api_token}")
-    elif settings.auth_username:
-        token = base64.b64encode(f"{settings.auth_username}:{settings.auth_password}".encode())
-        request.add_header("Authorization", "Basic " + token.decode())
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    password = None
+    if args.user:
+        password = getpass.getpass(f"Password for {args.user}: ")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
-        except ValueError:
-            detail = exc.reason
-        if exc.code == 401:
-            detail = (f"{detail} (the command sends the token from the config folder's "
-                      "auth.json — run `appliance web showtoken` once as the service's user — "
-                      "or YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD)")
-        raise SystemExit(f"appliance: {detail}") from None
-    except OSError as exc:
-        raise SystemExit(f"appliance: the service is not reachable on port {settings.port}: "
-                         f"{exc}") from None
+        local = _local_service()
+    except SettingsError:
+        local = None  # a remote service needs no local settings
+    return ApiClient(resolve(url=args.service_url, user=args.user, password=password,
+                             local=local))
+
+
+def _unauthorized_hint() -> str:
+    return (" (the command sends APPLIANCE_TOKEN, the token of the client file or of the local "
+            "auth file — `appliance web showtoken` as the service's user prints it — or asks "
+            "for a password with --user)")
 
 
 def _add(args: argparse.Namespace) -> int:
-    body = {"url": args.url}
-    body.update({k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v})
-    result = _call("POST", "/api/history", body)
-    sys.stdout.write(f"queued {result[0]['id']}\n")
+    client = _client(args)
+    fields = {k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v}
+    for answer in client.add([{"url": url, **fields} for url in args.urls]):
+        removed = answer.get("removed_options") or []
+        note = f" (removed options: {' '.join(removed)})" if removed else ""
+        sys.stdout.write(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
+                         f"{answer.get('url', '')}{note}\n")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    live = _call("GET", "/api/history/live")
+    live = _client(args).live()
     for item in live["queue"].values():
         percent = item.get("percent")
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
         sys.stdout.write(f"{item['status']:<15} {done} {item['title']}\n")
     sys.stdout.write(f"{len(live['queue'])} in queue, {live['history_count']} in history\n")
     return 0
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from .tui.app import run
+
+    return run(_client(args))
+
+
+def _over_api(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return command(args)
+    except ConnectionFileProblem as exc:
+        sys.stderr.write(f"appliance: {exc}\n")
+    except Unreachable as exc:
+        sys.stderr.write(f"appliance: the service is not reachable at {exc.url}: {exc.reason} "
+                         "(is it running? systemctl status appliance)\n")
+    except ApiError as exc:
+        hint = _unauthorized_hint() if exc.unauthorized else ""
+        sys.stderr.write(f"appliance: {exc.message}{hint}\n")
+    return 1
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -309,15 +354,18 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+API_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "add": _add, "status": _status, "tui": _tui,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in {"serve", "daemon"}:
             return _serve(args)
-        if args.command == "add":
-            return _add(args)
-        if args.command == "status":
-            return _status(args)
+        if args.command in API_COMMANDS:
+            return _over_api(API_COMMANDS[args.command], args)
         if args.command == "web":
             return _web(args)
         if args.command == "db":
@@ -325,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "service":
             return _service(args)
         if args.command == "ytdlp":
-            return _ytdlp(args)
+            return _over_api(_ytdlp, args)
         sys.stdout.write(settings_table() + "\n")
         return 0
     except SettingsError as exc:

@@ -1,0 +1,305 @@
+"""The HTTP API, one typed method per call the clients make.
+
+Blocking (``requests``), thread-safe for the calls the TUI makes from its worker threads.
+Every call has a timeout; an answer that is not 2xx raises :class:`ApiError` carrying the
+error body's ``error`` text as the service wrote it, and no answer at all raises
+:class:`Unreachable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from .connection import Connection
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+# The log stream sends a ping comment after 15 s of silence.
+STREAM_READ_TIMEOUT = 40.0
+
+Json = Any
+
+
+class Unreachable(Exception):
+    """No answer from the service (refused, timed out, name unknown)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+class ApiError(Exception):
+    """The service answered with an error; ``message`` is its ``error`` text as is."""
+
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+    @property
+    def unauthorized(self) -> bool:
+        return self.status == 401
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    page: int
+    total: int
+    total_pages: int
+
+
+def _error_from(response: requests.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return ApiError(response.status_code, body["error"], str(body.get("code") or ""))
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return ApiError(response.status_code, body["message"])
+    return ApiError(response.status_code, f"HTTP {response.status_code} {response.reason}")
+
+
+class ApiClient:
+    def __init__(self, connection: Connection, *, timeout: float = READ_TIMEOUT) -> None:
+        self.connection = connection
+        self.timeout = timeout
+        self.session = requests.Session()
+        # No proxy from the environment for a service that is usually on the LAN or loopback.
+        self.session.trust_env = False
+        auth = connection.authorization()
+        if auth:
+            self.session.headers["Authorization"] = auth
+
+    @property
+    def url(self) -> str:
+        return self.connection.url
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, body: Json = None,
+                params: dict[str, Any] | None = None) -> Json:
+        response = self._send(method, path, body=body, params=params,
+                              timeout=(CONNECT_TIMEOUT, self.timeout))
+        if response.status_code == 304 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(response.status_code, "the answer is not JSON") from None
+
+    def _send(self, method: str, path: str, *, body: Json = None,
+              params: dict[str, Any] | None = None, timeout: Any,
+              stream: bool = False) -> requests.Response:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            response = self.session.request(
+                method, self.url + path, data=None if body is None else json.dumps(body),
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                headers=headers, timeout=timeout, stream=stream, allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise Unreachable(self.url, "no answer in time") from None
+        except requests.RequestException as exc:
+            raise Unreachable(self.url, _reason(exc)) from None
+        if response.status_code >= 400:
+            error = _error_from(response)
+            response.close()
+            raise error
+        return response
+
+    # --- service ---------------------------------------------------------------------------
+
+    def configuration(self) -> dict[str, Any]:
+        return self.request("GET", "/api/system/configuration")
+
+    def websocket_url(self, configuration: dict[str, Any]) -> str:
+        """``/ws`` on the host this client reaches the API by (the service's own idea of its
+        host may not be reachable from here), on the port and path the service names."""
+        ws = configuration.get("websocket") or {}
+        parts = urlsplit(self.url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        host = parts.hostname or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{ws.get('port')}{ws.get('path') or '/ws'}"
+
+    def live(self) -> dict[str, Any]:
+        """``{"history_count", "queue": {id: item}}``."""
+        return self.request("GET", "/api/history/live")
+
+    def engine_stats(self) -> dict[str, Any]:
+        return self.request("GET", "/api/engine/stats")
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/api/health")
+
+    def pause_all(self) -> str:
+        return self.request("POST", "/api/system/pause")["message"]
+
+    def resume_all(self) -> str:
+        return self.request("POST", "/api/system/resume")["message"]
+
+    # --- items -------------------------------------------------------------------------------
+
+    def add(self, requests_: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Queue items; one answer per request (``status``, ``id``, ``removed_options``…)."""
+        return self.request("POST", "/api/history", body=requests_)
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/history/{item_id}")
+
+    def start(self, ids: list[str]) -> dict[str, str]:
+        return self.request("POST", "/api/history/start", body={"ids": ids})
+
+    def pause(self, ids: list[str]) -> dict[str, str]:
+        return self.request("POST", "/api/history/pause", body={"ids": ids})
+
+    def cancel(self, ids: list[str]) -> dict[str, str]:
+        return self.request("POST", "/api/history/cancel", body={"ids": ids})
+
+    def delete(self, ids: list[str], *, kind: str, remove_file: bool) -> dict[str, str]:
+        """Delete items of the ``queue`` (stopped first) or of the history (``done``)."""
+        return self.request("DELETE", "/api/history",
+                            body={"type": kind, "ids": ids, "remove_file": remove_file})
+
+    def retry(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        """Queue a finished, failed or cancelled item again with what it was added with, then
+        remove the old record (its file stays)."""
+        again = {k: item[k] for k in ("url", "preset", "folder", "template", "cli")
+                 if item.get(k)}
+        answers = self.add([again])
+        self.delete([item["id"]], kind="done", remove_file=False)
+        return answers
+
+    def archive(self, item_id: str) -> None:
+        """Add the item to its preset's download archive."""
+        self.request("POST", f"/api/history/{item_id}/archive")
+
+    def unarchive(self, item_id: str) -> None:
+        self.request("DELETE", f"/api/history/{item_id}/archive")
+
+    def command(self, item: dict[str, Any]) -> str:
+        """The yt-dlp command the service would run for the item (the console must be on)."""
+        body = {k: item[k] for k in ("url", "preset", "folder", "template", "cli")
+                if item.get(k)}
+        return self.request("POST", "/api/yt-dlp/command", body=body)["command"]
+
+    def history(self, *, page: int = 1, per_page: int = 50, status: str | None = None,
+                newest_first: bool = True) -> Page:
+        body = self.request("GET", "/api/history", params={
+            "type": "done", "page": page, "per_page": per_page, "status": status or None,
+            "order": "DESC" if newest_first else "ASC",
+        })
+        paging = body["pagination"]
+        return Page(body["items"], paging["page"], paging["total"], paging["total_pages"])
+
+    # --- records: presets, conditions, dl_fields, notifications --------------------------
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """Every record of ``presets``, ``conditions``, ``dl_fields`` or ``notifications``."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.request("GET", f"/api/{kind}", params={"page": page, "per_page": 1000})
+            items = body["items"] if isinstance(body, dict) else body
+            found.extend(items)
+            if not isinstance(body, dict) or not body.get("pagination", {}).get("has_next"):
+                return found
+            page += 1
+
+    def create(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/api/{kind}", body=record)
+
+    def update(self, kind: str, record_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", f"/api/{kind}/{record_id}", body=changes)
+
+    def remove(self, kind: str, record_id: int) -> dict[str, Any]:
+        return self.request("DELETE", f"/api/{kind}/{record_id}")
+
+    def test_targets(self) -> list[dict[str, Any]]:
+        return self.request("POST", "/api/notifications/test", body={})["results"]
+
+    def settings(self) -> dict[str, Any]:
+        return self.request("GET", "/api/settings")
+
+    def change_settings(self, changes: dict[str, Any]) -> None:
+        self.request("PUT", "/api/settings", body=changes)
+
+    # --- logs ----------------------------------------------------------------------------
+
+    def logs(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        """A page of log records, newest first."""
+        return self.request("GET", "/api/logs", params={"offset": offset, "limit": limit})
+
+    def log_stream(self) -> LogStream:
+        """Records as they are written, until closed. Holds one of the service's stream
+        slots while open."""
+        return LogStream(self.url, self._send("GET", "/api/logs/stream", stream=True,
+                                              timeout=(CONNECT_TIMEOUT, STREAM_READ_TIMEOUT)))
+
+
+class LogStream:
+    """Iterate for ``{"id", "line", "datetime"}`` records; ``close()`` from any thread ends the
+    iteration."""
+
+    def __init__(self, url: str, response: requests.Response) -> None:
+        self.url, self.response = url, response
+        self.closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            # chunk_size=None: each chunk as it arrives (a fixed size would wait to fill it).
+            yield from _sse_events(self.response.iter_lines(chunk_size=None,
+                                                            decode_unicode=True))
+        except (requests.RequestException, AttributeError, ValueError) as exc:
+            # close() from another thread pulls the socket away mid-read.
+            if not self.closed:
+                raise Unreachable(self.url, str(exc)) from None
+
+    def close(self) -> None:
+        """Ends the stream without waiting: closing the response itself would wait for the
+        reading thread's lock, i.e. for the next line or ping (up to 15 s). Shutting the
+        socket down wakes that thread at once."""
+        self.closed = True
+        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        threading.Thread(target=self.response.close, name="log-stream-close",
+                         daemon=True).start()
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    event, data = "", []
+    for line in lines:
+        if line == "":
+            if event == "log_lines" and data:
+                payload = json.loads("\n".join(data))
+                yield from payload if isinstance(payload, list) else [payload]
+            event, data = "", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+
+
+def _reason(exc: requests.RequestException) -> str:
+    text = str(exc)
+    for known in ("Connection refused", "Name or service not known", "No route to host",
+                  "timed out", "Temporary failure in name resolution"):
+        if known in text:
+            return known.lower()
+    return text

@@ -1,0 +1,327 @@
+"""The Textual application: connection, the live feed, the views and the item actions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Static
+
+from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
+from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, LiveFeed
+
+from .model import QueueModel
+from .screens.add import AddScreen
+from .screens.confirm import DeleteScreen
+from .screens.details import DetailsScreen
+from .screens.problem import ProblemScreen
+from .views.history import HistoryView
+from .views.logs import LogsView
+from .views.queue import QueueView
+from .views.settings import SettingsView
+
+log = logging.getLogger(__name__)
+
+REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows that changed
+SPEED_SAMPLE_SECONDS = 1.0
+DISK_REFRESH_SECONDS = 30.0
+VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings"}
+
+
+class MainScreen(Screen):
+    def compose(self) -> ComposeResult:
+        yield Static(id="banner")
+        yield Static(id="nav")
+        with ContentSwitcher(initial="queue", id="views"):
+            yield QueueView(self.app.model, id="queue")
+            yield HistoryView(id="history")
+            yield LogsView(id="logs")
+            yield SettingsView(id="settings")
+        yield Footer(show_command_palette=False, compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#banner").display = False
+        self.query_one("#queue-table").focus()
+        self.show_nav("queue")
+        self.app.main_ready()
+
+    def show_nav(self, current: str) -> None:
+        """One line naming the views and their keys, the current one marked."""
+        nav = Text()
+        for key, (name, title) in enumerate(VIEWS.items(), start=1):
+            nav.append(f" {key} {title} ", style="reverse bold" if name == current else "")
+        nav.append("  a Add  ? Help  ^p Commands  q Quit", style="dim")
+        self.query_one("#nav", Static).update(nav)
+
+
+class ApplianceApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "appliance"
+    BINDINGS = [
+        # The nav line shows these; the footer keeps its room for the view's own keys.
+        Binding("1", "view('queue')", "Queue", show=False),
+        Binding("2", "view('history')", "History", show=False),
+        Binding("3", "view('logs')", "Logs", show=False),
+        Binding("4", "view('settings')", "Settings", show=False),
+        Binding("question_mark", "toggle_help", "Help", show=False),
+        Binding("q", "quit", "Quit", show=False),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__()
+        self.client = client
+        self.model = QueueModel()
+        self.configuration: dict[str, Any] = {}
+        self.connection_state = ""
+        self._feed_started = False
+        self._disk_checked = 0.0
+        self.disk_free: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Connecting to {self.client.url} …", id="connecting")
+
+    def on_mount(self) -> None:
+        self.connect()
+
+    # --- connecting ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="connect")
+    def connect(self) -> None:
+        try:
+            configuration = self.client.configuration()
+            health = self.client.health()
+        except Unreachable as exc:
+            self.call_from_thread(self.show_problem, "unreachable", exc.reason)
+        except ApiError as exc:
+            self.call_from_thread(self.show_problem,
+                                  "refused" if exc.unauthorized else "error", exc.message)
+        else:
+            self.call_from_thread(self.connected, configuration, health)
+
+    def show_problem(self, kind: str, reason: str) -> None:
+        if isinstance(self.screen, ProblemScreen):
+            return
+        self.push_screen(ProblemScreen(kind, self.client.url, reason), self._problem_closed)
+
+    def _problem_closed(self, retry: bool | None) -> None:
+        if retry:
+            self.connect() if not self._feed_started else self.start_feed()
+
+    def connected(self, configuration: dict[str, Any], health: dict[str, Any]) -> None:
+        self.configuration = configuration
+        self.model.paused = bool(configuration.get("paused"))
+        self.disk_free = health.get("download_path_free_bytes")
+        self.push_screen(MainScreen())
+
+    def main_ready(self) -> None:
+        self.queue_view.disk_free = self.disk_free
+        self.set_interval(REPAINT_SECONDS, self.repaint_queue)
+        self.set_interval(SPEED_SAMPLE_SECONDS, self.queue_view.sample_speed)
+        self.start_feed()
+
+    def start_feed(self) -> None:
+        self._feed_started = True
+        feed = LiveFeed(self.client, self.client.websocket_url(self.configuration),
+                        on_event=self.on_live_event, on_snapshot=self.on_snapshot,
+                        on_state=self.on_feed_state)
+        self.run_worker(feed.run(), group="feed", exclusive=True)
+
+    @property
+    def queue_view(self) -> QueueView:
+        return self.get_screen_main().query_one(QueueView)
+
+    def get_screen_main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    # --- the feed --------------------------------------------------------------------------
+
+    def on_snapshot(self, live: dict[str, Any]) -> None:
+        vanished = self.model.snapshot(live)
+        if vanished:
+            self.fetch_final(vanished)
+        self.repaint_queue()
+
+    @work(thread=True, group="final")
+    def fetch_final(self, ids: list[str]) -> None:
+        """Items that ended while the TUI was disconnected: their state from the history."""
+        for item_id in ids:
+            try:
+                item = self.client.item(item_id)
+            except ApiError:
+                self.call_from_thread(self.model.remove, item_id)
+            except Unreachable:
+                return
+            else:
+                self.call_from_thread(self.model.upsert, item)
+
+    def on_live_event(self, event: LiveEvent) -> None:
+        self.model.apply(event)
+        if event.name in {"log_error", "log_warning"} and isinstance(event.data, dict):
+            text = event.message or str(event.data.get("message") or "")
+            self.notify(text, title=event.title or str(event.data.get("title") or ""),
+                        severity="error" if event.name == "log_error" else "warning")
+        elif event.name == "item_completed":
+            self.refresh_disk()
+        elif event.name == "config_update":
+            self.refresh_configuration()
+
+    def on_feed_state(self, state: FeedState) -> None:
+        self.connection_state = state.state
+        if state.state == REFUSED:
+            self.show_problem("refused", state.reason)
+            return
+        banner = self.get_screen_main().query_one("#banner", Static)
+        if state.state == DISCONNECTED:
+            banner.update(Text(f"Disconnected from {self.client.url}: {state.reason}. "
+                               f"Reconnecting in {state.retry_in:g} s …", style="bold"))
+            banner.display = True
+        elif state.state == CONNECTED:
+            banner.display = False
+
+    def repaint_queue(self) -> None:
+        if any(isinstance(s, MainScreen) for s in self.screen_stack):
+            self.queue_view.repaint()
+
+    @work(thread=True, exclusive=True, group="disk")
+    def refresh_disk(self) -> None:
+        if time.monotonic() - self._disk_checked < DISK_REFRESH_SECONDS:
+            return
+        self._disk_checked = time.monotonic()
+        try:
+            free = self.client.health().get("download_path_free_bytes")
+        except (ApiError, Unreachable):
+            return
+        self.queue_view.disk_free = free
+
+    @work(thread=True, exclusive=True, group="configuration")
+    def refresh_configuration(self) -> None:
+        try:
+            self.configuration = self.client.configuration()
+        except (ApiError, Unreachable):
+            return
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def action_view(self, name: str) -> None:
+        main = self.get_screen_main()
+        main.query_one(ContentSwitcher).current = name
+        main.query_one(f"#{name}").focus_first()
+        main.show_nav(name)
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_add(self) -> None:
+        self.push_screen(AddScreen())
+
+    def action_pause_all(self) -> None:
+        self.api(self.client.resume_all if self.model.paused else self.client.pause_all)
+
+    def item_action(self, action: str, item: dict[str, Any] | None,
+                    after: Callable[[], None] | None = None) -> None:
+        """``start``, ``pause``, ``cancel``, ``delete``, ``retry`` or ``details`` on an item."""
+        if item is None:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        item_id = str(item["id"])
+        if action == "details":
+            self.push_screen(DetailsScreen(item))
+        elif action == "delete":
+            may_remove = bool(self.configuration.get("app", {}).get("remove_files"))
+            self.push_screen(DeleteScreen(item, may_remove),
+                             lambda files: files is not None and self.api(
+                                 self.client.delete, [item_id], kind=item.get("kind") or "done",
+                                 remove_file=files, then=after))
+        elif action == "retry":
+            self.api(self.client.retry, item, then=after)
+        else:
+            self.api(getattr(self.client, action), [item_id], then=after)
+
+    @work(thread=True, group="api")
+    def api(self, call: Callable[..., Any], *args: Any,
+            then: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        """Run one API call off the UI; its answer, or the service's error text, is shown."""
+        try:
+            answer = call(*args, **kwargs)
+        except (ApiError, Unreachable) as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self.notify, describe(answer))
+        if then is not None:
+            self.call_from_thread(then)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not any(isinstance(s, MainScreen) for s in self.screen_stack):
+            return
+        for name, title in VIEWS.items():
+            yield SystemCommand(title, f"Show the {title.lower()} view",
+                                lambda name=name: self.action_view(name))
+        yield SystemCommand("Add URLs", "Queue one or more URLs", self.action_add)
+        yield SystemCommand("Pause or resume all", "Waiting downloads wait, or go on",
+                            self.action_pause_all)
+
+    # A crash: a short line on the terminal and the details in a file (Textual's hook for an
+    # unhandled exception; it would print a full-screen traceback with locals).
+    def _fatal_error(self) -> None:
+        error = self._exception
+        path = write_crash_log(error)
+        self._exit_renderables.append(Text(
+            f"appliance tui stopped on an error: {type(error).__name__}: {error}\n"
+            f"The details are in {path}"))
+        self._close_messages_no_wait()
+
+
+def describe(answer: Any) -> str:
+    """A one-line account of an API answer for a notification."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, list):
+        return "; ".join(describe(a) for a in answer) or "done"
+    if isinstance(answer, dict):
+        if "status" in answer and "url" in answer:
+            return f"{answer['status']}: {answer['url']}"
+        if "message" in answer:
+            return str(answer["message"])
+        return ", ".join(f"{v}" for v in answer.values()) or "done"
+    return "done"
+
+
+def crash_log_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "appliance" / "tui.log"
+
+
+def write_crash_log(error: BaseException | None) -> Path:
+    path = crash_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "appliance tui crashed\n")
+            if error is not None:
+                fh.writelines(traceback.format_exception(error))
+    except OSError:
+        log.exception("cannot write %s", path)
+    return path
+
+
+def run(client: ApiClient) -> int:
+    """``appliance tui``: run until the person quits; the exit code."""
+    app = ApplianceApp(client)
+    app.run()
+    client.close()
+    return app.return_code or 0

@@ -1,0 +1,54 @@
+"""How numbers look in the TUI: sizes, speeds, times, progress bars. Plain functions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+BAR_WIDTH = 6
+
+
+def size(value: Any) -> str:
+    if not isinstance(value, int | float) or value < 0:
+        return ""
+    amount = float(value)
+    for unit in _UNITS:
+        if amount < 1024 or unit == _UNITS[-1]:
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return ""  # unreachable: the loop returns on its last unit
+
+
+def speed(bps: float | None) -> str:
+    return f"{size(bps)}/s" if bps else ""
+
+
+def eta(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def when(epoch: Any) -> str:
+    if not isinstance(epoch, int | float):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def bar(percent: float | None, status: str) -> Text:
+    """``████░░  75%``: six cells and the percentage; no colour needed to read it."""
+    if percent is None:
+        return Text("")
+    percent = max(0.0, min(100.0, percent))
+    eighths = round(percent / 100 * BAR_WIDTH * 8)
+    full, part = divmod(eighths, 8)
+    cells = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    cells = cells.ljust(BAR_WIDTH, "░")
+    style = "green" if status == "finished" else "cyan"
+    return Text.assemble((cells, style), f" {percent:3.0f}%")

@@ -1,0 +1,145 @@
+"""The queue as the TUI knows it, kept from the websocket's events. No Textual here.
+
+Items stay after they leave the service's queue (finished, failed, cancelled while the TUI
+watched) so that one can see them end and retry them; ``clear_ended`` drops them. Every
+change marks the item dirty; the view repaints dirty rows on its own clock, so a burst of
+progress events costs one repaint.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from appliance.client import LiveEvent
+
+ACTIVE = frozenset({"preparing", "downloading", "postprocessing"})
+ENDED = frozenset({"finished", "error", "cancelled", "skip"})
+SPEED_SAMPLES = 60
+
+_FULL_ITEM_EVENTS = frozenset({
+    "item_added", "item_updated", "item_completed", "item_error", "item_cancelled",
+    "item_status",
+})
+
+
+def speed_of(item: dict[str, Any]) -> float | None:
+    """Bytes per second: ``speed_bps``, or ``speed`` when it is a number."""
+    for key in ("speed_bps", "speed"):
+        value = item.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def eta_of(item: dict[str, Any]) -> float | None:
+    for key in ("eta_seconds", "eta"):
+        value = item.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def percent_of(item: dict[str, Any]) -> float | None:
+    for key in ("percent", "progress"):
+        value = item.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    if item.get("status") == "finished":
+        return 100.0
+    done, total = item.get("downloaded_bytes"), item.get("total_bytes")
+    if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
+        return 100.0 * done / total
+    return None
+
+
+class QueueModel:
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.dirty: set[str] = set()
+        self.removed: set[str] = set()
+        self.paused = False
+        self.history_count = 0
+        self.failed = 0  # failures seen since the TUI connected
+        self.speeds: collections.deque[float] = collections.deque(maxlen=SPEED_SAMPLES)
+
+    # --- what the websocket says ---------------------------------------------------------
+
+    def snapshot(self, live: dict[str, Any]) -> list[str]:
+        """Take ``/api/history/live``. Returns the ids that were waiting or running here but
+        are no longer in the queue: they ended while the TUI was away (the caller asks for
+        their final state)."""
+        queue = live.get("queue") or {}
+        self.history_count = int(live.get("history_count") or 0)
+        vanished = [i for i, item in self.items.items()
+                    if i not in queue and item.get("status") not in ENDED]
+        for item_id, item in queue.items():
+            self.items[item_id] = dict(item)
+            self.dirty.add(item_id)
+        return vanished
+
+    def apply(self, event: LiveEvent) -> None:
+        data = event.data
+        name = event.name
+        if name in {"paused", "resumed"}:
+            self.paused = name == "paused"
+        elif name == "item_deleted" and isinstance(data, dict):
+            self.remove(str(data.get("id")))
+        elif name == "item_moved" and isinstance(data, dict):
+            moved = data.get("item")
+            if isinstance(moved, dict):
+                self.upsert(moved)
+        elif name in _FULL_ITEM_EVENTS and isinstance(data, dict) and data.get("id"):
+            if name == "item_error" and self.items.get(data["id"], {}).get("status") != "error":
+                self.failed += 1
+            if "kind" in data or name == "item_added":
+                self.upsert(data)
+            elif self.items.get(data["id"], {}).get("kind") == "queue":
+                # progress: only the fields that move
+                self.items[data["id"]].update(data)
+                self.dirty.add(data["id"])
+
+    def upsert(self, item: dict[str, Any]) -> None:
+        item_id = str(item.get("id"))
+        known = self.items.get(item_id)
+        if known is not None and item.get("kind") == "queue" and known.get("kind") == "done":
+            return  # a late state event of an item that has already ended
+        if item.get("kind") == "done" and (known is None or known.get("kind") != "done"):
+            self.history_count += 1
+        self.items[item_id] = {**(known or {}), **item}
+        self.removed.discard(item_id)
+        self.dirty.add(item_id)
+
+    def remove(self, item_id: str) -> None:
+        if self.items.pop(item_id, None) is not None:
+            self.removed.add(item_id)
+            self.dirty.discard(item_id)
+
+    def clear_ended(self) -> None:
+        for item_id in [i for i, item in self.items.items() if item.get("status") in ENDED]:
+            self.remove(item_id)
+
+    # --- what the header shows -----------------------------------------------------------
+
+    def totals(self) -> dict[str, Any]:
+        active = queued = 0
+        total_speed = 0.0
+        for item in self.items.values():
+            status = item.get("status")
+            if status in ACTIVE:
+                active += 1
+                total_speed += speed_of(item) or 0.0
+            elif status == "pending":
+                queued += 1
+        return {"active": active, "queued": queued, "speed": total_speed,
+                "failed": self.failed, "paused": self.paused}
+
+    def sample_speed(self) -> float:
+        speed = self.totals()["speed"]
+        self.speeds.append(speed)
+        return speed
+
+    def take_changes(self) -> tuple[set[str], set[str]]:
+        dirty, removed = self.dirty, self.removed
+        self.dirty, self.removed = set(), set()
+        return dirty, removed

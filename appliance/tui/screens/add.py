@@ -1,0 +1,126 @@
+"""Add: one or many URLs (a paste of several lines), preset, folder, the download fields,
+auto-start; then what the service answered for each URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TextArea
+
+from appliance.client import ApiError, Unreachable
+
+
+def urls_in(text: str) -> list[str]:
+    """The URLs of a paste: one per line or separated by spaces; blank lines and ``#``
+    comments skipped."""
+    found: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            found.extend(line.split())
+    return found
+
+
+def answer_line(url: str, answer: dict[str, Any] | None, error: str | None) -> Text:
+    if error is not None:
+        return Text.assemble(("✗ ", "red"), f"{url}: {error}")
+    assert answer is not None
+    line = Text.assemble(("✓ ", "green"), f"{answer.get('status', 'queued')}: {url}")
+    removed = answer.get("removed_options") or []
+    if removed:
+        line.append(f" (removed options: {' '.join(map(str, removed))})", style="yellow")
+    return line
+
+
+class AddScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Queue them"),
+        Binding("escape", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        configuration = self.app.configuration
+        presets = [(p["name"], p["name"]) for p in configuration.get("presets") or []]
+        folders = [f["path"] for f in configuration.get("folders") or []]
+        with VerticalScroll(id="add"):
+            yield Label("URLs (one per line):")
+            yield TextArea(id="add-urls", soft_wrap=True)
+            with Horizontal(classes="add-row"):
+                yield Label("Preset")
+                yield Select(presets, id="add-preset", allow_blank=True, prompt="default")
+            with Horizontal(classes="add-row"):
+                yield Label("Folder")
+                yield Input(id="add-folder", placeholder="in the download folder",
+                            suggester=SuggestFromList(folders, case_sensitive=False))
+            with Horizontal(classes="add-row"):
+                yield Label("Template")
+                yield Input(id="add-template", placeholder="%(title)s.%(ext)s")
+            with Horizontal(classes="add-row"):
+                yield Label("Options")
+                yield Input(id="add-cli", placeholder="yt-dlp options")
+            for field in configuration.get("dl_fields") or []:
+                with Horizontal(classes="add-row"):
+                    yield Label(str(field.get("name") or field.get("field")))
+                    if field.get("kind") == "bool":
+                        yield Checkbox(classes="dl-field", name=str(field["field"]))
+                    else:
+                        yield Input(classes="dl-field", name=str(field["field"]),
+                                    placeholder=str(field.get("description") or ""))
+            yield Checkbox("Start at once", value=True, id="add-auto-start")
+            yield Static("", id="add-answers")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#add-urls").focus()
+
+    def fields(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        preset = self.query_one("#add-preset", Select).value
+        if isinstance(preset, str):
+            body["preset"] = preset
+        for name in ("folder", "template", "cli"):
+            value = self.query_one(f"#add-{name}", Input).value.strip()
+            if value:
+                body[name] = value
+        body["auto_start"] = self.query_one("#add-auto-start", Checkbox).value
+        dl_fields = {}
+        for widget in self.query(".dl-field"):
+            value = widget.value
+            if value not in ("", False):
+                dl_fields[widget.name] = value
+        if dl_fields:
+            body["dl_fields"] = dl_fields
+        return body
+
+    def action_submit(self) -> None:
+        urls = urls_in(self.query_one("#add-urls", TextArea).text)
+        if not urls:
+            self.notify("Paste at least one URL.", severity="warning")
+            return
+        self.query_one("#add-answers", Static).update("Queueing …")
+        self.submit(urls, self.fields())
+
+    @work(thread=True, exclusive=True)
+    def submit(self, urls: list[str], fields: dict[str, Any]) -> None:
+        # One request per URL: a URL the service refuses does not hold the others back.
+        lines = []
+        for url in urls:
+            try:
+                answer = self.app.client.add([{"url": url, **fields}])[0]
+            except (ApiError, Unreachable) as exc:
+                lines.append(answer_line(url, None, str(exc)))
+            else:
+                lines.append(answer_line(url, answer, None))
+        self.app.call_from_thread(self.show_answers, lines)
+
+    def show_answers(self, lines: list[Text]) -> None:
+        self.query_one("#add-answers", Static).update(Text("\n").join(lines))
+        if all(line.plain.startswith("✓") for line in lines):
+            self.query_one("#add-urls", TextArea).text = ""

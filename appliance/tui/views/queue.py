@@ -1,0 +1,153 @@
+"""The Queue view: a header of totals and a table of items with their progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from .. import format as fmt
+from ..model import ENDED, QueueModel, eta_of, percent_of, speed_of
+
+WIDE = 110  # from this width on the table also shows the site
+
+STATUS_STYLE = {"error": "red", "cancelled": "yellow", "finished": "green", "skip": "dim"}
+
+
+def row_of(item: dict[str, Any], wide: bool) -> tuple[Any, ...]:
+    status = str(item.get("status") or "")
+    msg = item.get("msg") or ""
+    shown = "paused" if status == "pending" and msg == "Paused" else status
+    size = item.get("total_bytes") or item.get("file_size")
+    cells: list[Any] = [
+        Text(str(item.get("title") or item.get("url") or ""), no_wrap=True,
+             overflow="ellipsis"),
+        Text(shown, style=STATUS_STYLE.get(status, "")),
+        fmt.bar(percent_of(item), status),
+        Text(fmt.size(size)),
+        Text(fmt.speed(speed_of(item)) if status not in ENDED else ""),
+        Text(fmt.eta(eta_of(item)) if status not in ENDED else ""),
+    ]
+    if wide:
+        cells.insert(1, Text(str(item.get("extractor") or ""), no_wrap=True))
+    return tuple(cells)
+
+
+class QueueTable(DataTable):
+    BINDINGS = [
+        Binding("a", "app.add", "Add"),
+        Binding("s", "item('start')", "Start"),
+        Binding("p", "item('pause')", "Pause"),
+        Binding("c", "item('cancel')", "Cancel"),
+        Binding("d", "item('delete')", "Delete"),
+        Binding("r", "item('retry')", "Retry"),
+        Binding("P", "app.pause_all", "Pause all"),
+        Binding("x", "clear_ended", "Clear ended", show=False),
+        Binding("enter", "item('details')", "Details", show=False),
+    ]
+
+    def selected(self) -> dict[str, Any] | None:
+        if not self.row_count:
+            return None
+        row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.app.model.items.get(str(row_key))
+
+    def action_item(self, action: str) -> None:
+        self.app.item_action(action, self.selected())
+
+    def action_clear_ended(self) -> None:
+        self.app.model.clear_ended()
+        self.app.repaint_queue()
+
+
+class QueueView(Vertical):
+    """Repainted by :meth:`repaint` on the app's clock: only rows whose cells changed."""
+
+    def __init__(self, model: QueueModel, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.rows: dict[str, tuple[Any, ...]] = {}
+        self.wide = False
+        self.disk_free: int | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="totals"):
+            yield Static(id="totals-text")
+            yield Sparkline([0.0], id="speed-sparkline")
+        yield QueueTable(id="queue-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.build_columns()
+
+    def focus_first(self) -> None:
+        self.query_one(QueueTable).focus()
+
+    def build_columns(self) -> None:
+        table = self.query_one(QueueTable)
+        self.wide = self.app.size.width >= WIDE
+        table.clear(columns=True)
+        widths = {"status": 11, "progress": fmt.BAR_WIDTH + 5, "size": 9, "speed": 10,
+                  "eta": 7}
+        if self.wide:
+            widths["site"] = 10
+        # Each column has one cell of padding on both sides; the scrollbar takes 2.
+        used = sum(widths.values()) + 2 * (len(widths) + 1) + 2
+        table.add_column("Title", key="title", width=max(10, self.app.size.width - used))
+        if self.wide:
+            table.add_column("Site", key="site", width=widths["site"])
+        table.add_column("Status", key="status", width=widths["status"])
+        table.add_column("Progress", key="progress", width=widths["progress"])
+        table.add_column("Size", key="size", width=widths["size"])
+        table.add_column("Speed", key="speed", width=widths["speed"])
+        table.add_column("ETA", key="eta", width=widths["eta"])
+        self.rows.clear()
+        self.model.dirty.update(self.model.items)
+
+    def on_resize(self) -> None:
+        self.build_columns()
+        self.repaint()
+
+    def repaint(self) -> None:
+        table = self.query_one(QueueTable)
+        dirty, removed = self.model.take_changes()
+        for item_id in removed:
+            if self.rows.pop(item_id, None) is not None:
+                table.remove_row(item_id)
+        keys = [str(c.value) for c in table.columns]
+        new_rows = []
+        for item_id in dirty:
+            item = self.model.items.get(item_id)
+            if item is None:
+                continue
+            row = row_of(item, self.wide)
+            old = self.rows.get(item_id)
+            self.rows[item_id] = row
+            if old is None:
+                new_rows.append((item.get("created_at") or 0, item_id, row))
+                continue
+            for key, before, after in zip(keys, old, row, strict=True):
+                if before != after:
+                    table.update_cell(item_id, key, after)
+        for _, item_id, row in sorted(new_rows, key=lambda r: r[0]):
+            table.add_row(*row, key=item_id)
+        self.repaint_totals()
+
+    def repaint_totals(self) -> None:
+        totals = self.model.totals()
+        parts = [f"{totals['active']} active", f"{totals['queued']} queued"]
+        if totals["failed"]:
+            parts.append(f"{totals['failed']} failed")
+        parts.append(fmt.speed(totals["speed"]) or "0 B/s")
+        if self.disk_free is not None:
+            parts.append(f"{fmt.size(self.disk_free)} free")
+        if totals["paused"]:
+            parts.append("PAUSED")
+        self.query_one("#totals-text", Static).update(" · ".join(parts))
+
+    def sample_speed(self) -> None:
+        self.model.sample_speed()
+        self.query_one(Sparkline).data = list(self.model.speeds) or [0.0]

@@ -1,0 +1,342 @@
+"""``appliance tui`` driven by Textual's pilot against the real service (gunicorn, yt-dlp, the
+local media origin): the queue moving, add, cancel, retry, pause all, details, history,
+logs, settings; unreachable service, refused credentials, a restart under the TUI."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+from support.origin import MediaOrigin
+from support.server import Server
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, RichLog, Static, TextArea
+
+from appliance.client import ApiClient, Connection
+from appliance.tui.app import ApplianceApp
+from appliance.tui.views import history
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("tui"), {
+        "YTP_AUTH_USERNAME": "admin", "YTP_AUTH_PASSWORD": "correct horse",
+        "YTP_REMOVE_FILES": "true", "YTP_CONSOLE_ENABLED": "true"}).start()
+    server.session.auth = ("admin", "correct horse")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def token(service: Server) -> str:
+    shown = subprocess.run([sys.executable, "-m", "appliance", "web", "showtoken"],
+                           env=service.env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.strip()
+
+
+def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, None]]) -> None:
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await scenario(pilot)
+
+    asyncio.run(run())
+
+
+async def until(pilot: Pilot, predicate: Callable[[], Any], what: str,
+                seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+
+
+def cell(app: ApplianceApp, table_id: str, row: str, column: str) -> str:
+    table = app.screen.query_one(f"#{table_id}", DataTable)
+    try:
+        return str(getattr(value := table.get_cell(row, column), "plain", value))
+    except Exception:  # the row is not (or no longer) there
+        return ""
+
+
+def text_of(app: ApplianceApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def by_url(app: ApplianceApp, url: str) -> list[dict[str, Any]]:
+    return [i for i in app.model.items.values() if i.get("url") == url]
+
+
+async def connected(pilot: Pilot) -> None:
+    await until(pilot, lambda: pilot.app.connection_state == "connected", "the live feed")
+
+
+def select(app: ApplianceApp, table_id: str, row: str) -> None:
+    table = app.screen.query_one(f"#{table_id}", DataTable)
+    table.move_cursor(row=table.get_row_index(row))
+
+
+def test_add_three_urls_watch_them_cancel_and_retry(service: Server, token: str,
+                                                    origin: MediaOrigin) -> None:
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+    clip, slow, fail = origin.clip_url, origin.slow_url_at(32 * 1024), origin.fail_url
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("a")
+        urls = app.screen.query_one("#add-urls", TextArea)
+        app.post_message(events.Paste(f"{clip}\n{slow}\n\n{fail}\n"))
+        await until(pilot, lambda: fail in urls.text, "the paste")
+        await pilot.press("ctrl+s")
+        answers = await until(
+            pilot, lambda: (t := text_of(app, "#add-answers")).count("✓") == 3 and t,
+            "three answers")
+        for url in (clip, slow, fail):
+            assert f"queued: {url}" in answers
+        await pilot.press("escape")
+
+        # The queue moves: the clip reaches finished in the table, the failure shows.
+        item = await until(pilot, lambda: by_url(app, clip), "the clip in the queue")
+        clip_id = item[0]["id"]
+        await until(pilot, lambda: cell(app, "queue-table", clip_id, "status") == "finished",
+                    "the clip finished in the table")
+        assert "100%" in cell(app, "queue-table", clip_id, "progress")
+        fail_id = by_url(app, fail)[0]["id"]
+        await until(pilot, lambda: cell(app, "queue-table", fail_id, "status") == "error",
+                    "the failure in the table")
+
+        # Cancel the slow one with its key.
+        slow_id = by_url(app, slow)[0]["id"]
+        select(app, "queue-table", slow_id)
+        await pilot.press("c")
+        await until(pilot, lambda: cell(app, "queue-table", slow_id, "status") == "cancelled",
+                    "the slow download cancelled")
+        assert service.item(slow_id)["status"] == "cancelled"
+
+        # Retry the failure: queued again as a new item, the old record gone.
+        select(app, "queue-table", fail_id)
+        await pilot.press("r")
+        await until(pilot, lambda: fail_id not in app.model.items and by_url(app, fail),
+                    "the failure queued again")
+        assert service.get(f"/api/history/{fail_id}").status_code == 404
+
+        # Details of the clip, with its file and the yt-dlp command (the console is on).
+        select(app, "queue-table", clip_id)
+        await pilot.press("enter")
+        await until(pilot, lambda: "clip.mp4" in text_of(app, "#details-fields"),
+                    "the details with the file")
+        await pilot.press("y")
+        await until(pilot, lambda: "yt-dlp" in text_of(app, "#details-command"),
+                    "the command")
+        await pilot.press("escape")
+
+        # Delete the cancelled one, files too (YTP_REMOVE_FILES=true): confirm first.
+        select(app, "queue-table", slow_id)
+        await pilot.press("d")
+        await until(pilot, lambda: "Delete" in text_of(app, "#confirm Static"), "the question")
+        await pilot.press("f")
+        await until(pilot, lambda: slow_id not in app.model.items, "the row deleted")
+        assert service.get(f"/api/history/{slow_id}").status_code == 404
+
+    drive(app, scenario)
+
+
+def test_pause_all_and_resume(service: Server, token: str) -> None:
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("P")
+        await until(pilot, lambda: "PAUSED" in text_of(app, "#totals-text"), "PAUSED shown")
+        assert service.get("/api/engine/stats").json()["system_paused"] is True
+        await pilot.press("P")
+        await until(pilot, lambda: "PAUSED" not in text_of(app, "#totals-text"),
+                    "PAUSED gone")
+        assert service.get("/api/engine/stats").json()["system_paused"] is False
+
+    drive(app, scenario)
+
+
+def test_history_pages_filter_search_and_requeue(service: Server, token: str,
+                                                  origin: MediaOrigin,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [service.post("/api/history", {"url": url}).json()[0]["id"]
+           for url in (origin.clip2_url, origin.fail_url + "?h=1", origin.short_url)]
+    for item_id in ids:
+        service.wait_status(item_id, {"finished", "error"})
+    total = service.get("/api/history?type=done&per_page=1").json()["pagination"]["total"]
+    monkeypatch.setattr(history, "PER_PAGE", 2)
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("2")
+        state = await until(pilot, lambda: "page 1/" in (t := text_of(app, "#history-state"))
+                            and t, "the first page")
+        assert f"{total} items" in state and f"1/{(total + 1) // 2}" in state
+        table = app.screen.query_one("#history-table", DataTable)
+        first_page = set(table.rows)
+        assert len(first_page) == 2
+        await pilot.press("n")
+        await until(pilot, lambda: "page 2/" in text_of(app, "#history-state"), "page 2")
+        assert not set(table.rows) & first_page
+
+        # Oldest first, status filter: only errors.
+        await pilot.press("o")
+        await until(pilot, lambda: "oldest first" in text_of(app, "#history-state"), "order")
+        await pilot.press("f", "f")
+        await until(pilot, lambda: "status error" in text_of(app, "#history-state"),
+                    "the error filter")
+        await until(pilot, lambda: table.row_count > 0, "errors listed")
+        assert {cell(app, "history-table", str(k.value), "status") for k in table.rows} == {
+            "error"}
+
+        # Search within the page; Enter goes back to the table; re-queue the match.
+        await pilot.press("f", "f", "f", "f")  # on to all statuses
+        await until(pilot, lambda: "status all" in text_of(app, "#history-state"), "all")
+        monkeypatch.setattr(history, "PER_PAGE", 100)
+        await pilot.press("g")
+        await until(pilot, lambda: table.row_count >= 3, "a long page")
+        await pilot.press("slash", *"h=1", "enter")
+        await until(pilot, lambda: table.row_count == 1, "one match")
+        assert app.focused is table
+        await pilot.press("r")
+        await until(pilot, lambda: service.get(f"/api/history/{ids[1]}").status_code == 404,
+                    "the old record replaced")
+
+    drive(app, scenario)
+
+
+def test_logs_follow_filter_and_pause(service: Server, token: str,
+                                      origin: MediaOrigin) -> None:
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+
+    def shown() -> str:
+        log = app.screen.query_one("#logs-log", RichLog)
+        return "\n".join("".join(s.text for s in line) for line in log.lines)
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("3")
+        await until(pilot, lambda: "INFO" in shown(), "the newest records")
+        item_id = service.post("/api/history", {"url": origin.short_url}).json()[0]["id"]
+        await until(pilot, lambda: f"item={item_id}" in shown(),
+                    "the live line")
+        await pilot.press("l")  # WARNING and above
+        await until(pilot, lambda: "WARNING and above" in text_of(app, "#logs-state"),
+                    "the level")
+        assert " INFO " not in shown()
+        await pilot.press("l", "l", "l")  # back to INFO via ERROR and DEBUG
+        await pilot.press("slash", *item_id[:8])
+        await until(pilot, lambda: f"item={item_id}" in shown() and "connection open"
+                    not in shown(), "only the matching records")
+        await pilot.press("enter", "space")
+        assert "PAUSED" in text_of(app, "#logs-state")
+        app.screen.query_one("#logs-search", Input).value = ""
+        await pilot.press("space")
+        assert "following" in text_of(app, "#logs-state")
+
+    drive(app, scenario)
+
+
+def test_settings_lists_edits_and_tests_targets(service: Server, token: str) -> None:
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("4")
+        table = app.screen.query_one("#settings-table", DataTable)
+        await until(pilot, lambda: table.row_count > 0, "the presets")
+        assert "Presets" in text_of(app, "#settings-state")
+        await pilot.press("k", "k", "k")
+        await until(pilot, lambda: "Notification targets" in text_of(app, "#settings-state"),
+                    "the targets")
+        await pilot.press("n")
+        editor = app.screen.query_one("#record-json", TextArea)
+        editor.text = ('{"name": "hook", "request": {"url": "not a url"}}')
+        await pilot.press("ctrl+s")
+        error = await until(pilot, lambda: text_of(app, "#record-error"), "the refusal")
+        assert "request.url" in error  # the service's own words, the editor still open
+        editor.text = f'{{"name": "hook", "request": {{"url": "{service.url}/api/ping"}}}}'
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: table.row_count == 1, "the new target listed")
+        await pilot.press("t")
+        await until(pilot, lambda: service.get("/api/notifications").json()["items"][0][
+            "last_status"] is not None, "the test sent")
+        await pilot.press("k")
+        await until(pilot, lambda: "Engine settings" in text_of(app, "#settings-state"),
+                    "the engine settings")
+        names = [cell(app, "settings-table", str(k.value), "name") for k in table.rows]
+        assert "max_concurrent_downloads" in names
+
+    drive(app, scenario)
+
+
+def test_unreachable_service_gets_one_clear_screen() -> None:
+    app = ApplianceApp(ApiClient(Connection("http://127.0.0.1:9")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.screen.id == "problem-unreachable", "the screen")
+        text = text_of(app, "#problem-advice")
+        assert "systemctl status appliance" in text
+        assert "connection refused" in text_of(app, "#problem-reason")
+        await pilot.press("q")
+
+    drive(app, scenario)
+    assert app.return_code == 0
+
+
+def test_refused_credentials_get_one_clear_screen(service: Server) -> None:
+    app = ApplianceApp(ApiClient(Connection(service.url, token="wrong")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.screen.id == "problem-refused", "the screen")
+        assert "appliance web showtoken" in text_of(app, "#problem-advice")
+        assert "Invalid credentials." in text_of(app, "#problem-reason")
+
+    drive(app, scenario)
+
+
+def test_reconnects_after_a_restart_and_misses_nothing(make_server: Callable[..., Server],
+                                                       origin: MediaOrigin) -> None:
+    server = make_server("restart")
+    app = ApplianceApp(ApiClient(Connection(server.url)))
+    running = origin.slow_url_at(512 * 1024)
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        first = server.post("/api/history", {"url": running}).json()[0]["id"]
+        await until(pilot, lambda: app.model.items.get(first, {}).get("status") ==
+                    "downloading", "the download running")
+        await asyncio.to_thread(server.stop)
+        await until(pilot, lambda: app.screen.query_one("#banner").display, "the banner")
+        assert "Disconnected" in text_of(app, "#banner")
+        restarted = await asyncio.to_thread(
+            lambda: Server(server.root, server.env, port=server.port).start())
+        try:
+            # Added while the TUI is still away: it must come with the catch-up.
+            second = restarted.post("/api/history", {"url": origin.clip2_url}).json()[0]["id"]
+            await until(pilot, lambda: not app.screen.query_one("#banner").display,
+                        "the banner gone", seconds=60)
+            await until(pilot, lambda: second in app.model.items, "the item added meanwhile")
+            await until(pilot, lambda: app.model.items[first]["status"] == "finished",
+                        "the interrupted download finished", seconds=90)
+            await until(pilot, lambda: app.model.items[second]["status"] == "finished",
+                        "the other one finished")
+        finally:
+            await asyncio.to_thread(restarted.stop)
+
+    drive(app, scenario)
