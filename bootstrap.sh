@@ -50,6 +50,11 @@ if [ "$mode" = test ] && ! command -v systemd-analyze >/dev/null 2>&1; then
   apt_install systemd
 fi
 
+# The TUI's terminal test drives `appliance tui` in a tmux pane.
+if [ "$mode" = test ] && ! command -v tmux >/dev/null 2>&1; then
+  apt_install tmux
+fi
+
 if [ ! -x .venv/bin/python ]; then
   say "creating the virtual environment in .venv ..."
   "$PYTHON" -m venv .venv

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from textual.widgets import DataTable, Input, RichLog, Static, TextArea
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.views import history
+from appliance.tui.views.queue import QueueView
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
 
@@ -276,6 +278,11 @@ def test_settings_lists_edits_and_tests_targets(service: Server, token: str) -> 
         await pilot.press("t")
         await until(pilot, lambda: service.get("/api/notifications").json()["items"][0][
             "last_status"] is not None, "the test sent")
+        await pilot.press("d")
+        await until(pilot, lambda: "Delete hook?" in text_of(app, "#confirm Static"), "ask")
+        await pilot.press("y")
+        await until(pilot, lambda: table.row_count == 0, "the target deleted")
+        assert service.get("/api/notifications").json()["items"] == []
         await pilot.press("k")
         await until(pilot, lambda: "Engine settings" in text_of(app, "#settings-state"),
                     "the engine settings")
@@ -340,3 +347,27 @@ def test_reconnects_after_a_restart_and_misses_nothing(make_server: Callable[...
             await asyncio.to_thread(restarted.stop)
 
     drive(app, scenario)
+
+
+def test_a_crash_prints_one_line_and_writes_the_details(
+        service: Server, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+
+    def broken() -> None:
+        raise RuntimeError("a bug in a view")
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        app.get_screen_main().query_one(QueueView).repaint = broken
+        await until(pilot, lambda: app.return_code == 1, "the app to stop")
+
+    with pytest.raises(RuntimeError, match="a bug in a view"):
+        drive(app, scenario)
+    log = tmp_path / "appliance" / "tui.log"
+    printed = " ".join(capfd.readouterr().err.split())  # the console wraps long lines
+    assert ("appliance tui stopped on an error: RuntimeError: a bug in a view "
+            f"The details are in {log}") in printed
+    assert "Traceback" not in printed
+    assert "Traceback" in log.read_text() and "a bug in a view" in log.read_text()

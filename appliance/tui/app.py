@@ -242,7 +242,8 @@ class ApplianceApp(App[int]):
             self.push_screen(DetailsScreen(item))
         elif action == "delete":
             may_remove = bool(self.configuration.get("app", {}).get("remove_files"))
-            self.push_screen(DeleteScreen(item, may_remove),
+            name = str(item.get("title") or item.get("url"))
+            self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
                                  self.client.delete, [item_id], kind=item.get("kind") or "done",
                                  remove_file=files, then=after))

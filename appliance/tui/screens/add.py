@@ -50,30 +50,33 @@ class AddScreen(ModalScreen[None]):
         presets = [(p["name"], p["name"]) for p in configuration.get("presets") or []]
         folders = [f["path"] for f in configuration.get("folders") or []]
         with VerticalScroll(id="add"):
-            yield Label("URLs (one per line):")
-            yield TextArea(id="add-urls", soft_wrap=True)
+            yield Label("URLs (one per line) · Ctrl+S queues them · Esc closes")
+            yield TextArea(id="add-urls", soft_wrap=True, compact=True)
             with Horizontal(classes="add-row"):
                 yield Label("Preset")
-                yield Select(presets, id="add-preset", allow_blank=True, prompt="default")
+                yield Select(presets, id="add-preset", allow_blank=True, prompt="default",
+                             compact=True)
             with Horizontal(classes="add-row"):
                 yield Label("Folder")
                 yield Input(id="add-folder", placeholder="in the download folder",
-                            suggester=SuggestFromList(folders, case_sensitive=False))
+                            suggester=SuggestFromList(folders, case_sensitive=False),
+                            compact=True)
             with Horizontal(classes="add-row"):
                 yield Label("Template")
-                yield Input(id="add-template", placeholder="%(title)s.%(ext)s")
+                yield Input(id="add-template", placeholder="%(title)s.%(ext)s", compact=True)
             with Horizontal(classes="add-row"):
                 yield Label("Options")
-                yield Input(id="add-cli", placeholder="yt-dlp options")
+                yield Input(id="add-cli", placeholder="yt-dlp options", compact=True)
             for field in configuration.get("dl_fields") or []:
                 with Horizontal(classes="add-row"):
                     yield Label(str(field.get("name") or field.get("field")))
                     if field.get("kind") == "bool":
-                        yield Checkbox(classes="dl-field", name=str(field["field"]))
+                        yield Checkbox(classes="dl-field", name=str(field["field"]), compact=True)
                     else:
                         yield Input(classes="dl-field", name=str(field["field"]),
-                                    placeholder=str(field.get("description") or ""))
-            yield Checkbox("Start at once", value=True, id="add-auto-start")
+                                    placeholder=str(field.get("description") or ""),
+                                    compact=True)
+            yield Checkbox("Start at once", value=True, id="add-auto-start", compact=True)
             yield Static("", id="add-answers")
         yield Footer()
 

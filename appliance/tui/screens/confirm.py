@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,9 +18,11 @@ class DeleteScreen(ModalScreen[bool | None]):
         Binding("escape,n", "dismiss(None)", "Keep it"),
     ]
 
-    def __init__(self, item: dict[str, Any], may_remove_files: bool) -> None:
+    def __init__(self, name: str, *, has_files: bool = False,
+                 may_remove_files: bool = False) -> None:
         super().__init__()
-        self.item, self.may_remove_files = item, may_remove_files
+        self.name_text, self.has_files = name, has_files
+        self.may_remove_files = has_files and may_remove_files
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool:
         return action != "with_files" or self.may_remove_files
@@ -31,10 +31,13 @@ class DeleteScreen(ModalScreen[bool | None]):
         self.dismiss(True)
 
     def compose(self) -> ComposeResult:
-        title = self.item.get("title") or self.item.get("url")
-        files = ("f deletes its files too." if self.may_remove_files
-                 else "Its files stay (the service keeps files: YTP_REMOVE_FILES=false).")
+        if self.may_remove_files:
+            files = " f deletes its files too."
+        elif self.has_files:
+            files = " Its files stay (the service keeps files: YTP_REMOVE_FILES=false)."
+        else:
+            files = ""
         with Vertical(id="confirm"):
-            yield Static(f"Delete {title}?", markup=False)
-            yield Static(f"y deletes the record; {files} n or Esc keeps it.", markup=False)
+            yield Static(f"Delete {self.name_text}?", markup=False)
+            yield Static(f"y deletes it.{files} n or Esc keeps it.", markup=False)
         yield Footer()

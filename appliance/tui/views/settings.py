@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 
 from appliance.client import ApiError, Unreachable
 
+from ..screens.confirm import DeleteScreen
 from ..screens.record import RecordScreen
 
 KINDS = {
@@ -170,7 +171,11 @@ class SettingsView(Vertical):
         record = self.selected()
         if record is None or self.kind == "engine":
             return
-        self.app.api(self.app.client.remove, self.kind, record["id"], then=self.load)
+        kind = self.kind
+        self.app.push_screen(
+            DeleteScreen(str(record.get("name") or record["id"])),
+            lambda answer: answer is not None and self.app.api(
+                self.app.client.remove, kind, record["id"], then=self.load))
 
     def test(self) -> None:
         if self.kind == "notifications":
