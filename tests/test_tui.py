@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Input, RichLog, Static, TextArea
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.views import history
-from appliance.tui.views.queue import QueueView
+from appliance.tui.views.queue import QueueTable, QueueView
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
 
@@ -145,6 +145,18 @@ def test_add_three_urls_watch_them_cancel_and_retry(service: Server, token: str,
                     "the command")
         await pilot.press("escape")
 
+        # The selection follows its item when a row above it goes (deleted elsewhere).
+        other = service.post("/api/history", {"url": origin.short_url}).json()[0]["id"]
+        again = by_url(app, fail)[0]["id"]
+        await until(pilot, lambda: other in app.screen.query_one("#queue-table",
+                                                                 DataTable).rows, "its row")
+        select(app, "queue-table", again)
+        service.request("DELETE", "/api/history", json={"type": "done", "ids": [clip_id],
+                                                         "remove_file": False})
+        await until(pilot, lambda: clip_id not in app.screen.query_one(
+            "#queue-table", DataTable).rows, "the clip's row gone")
+        assert app.screen.query_one("#queue-table", QueueTable).selected()["id"] == again
+
         # Delete the cancelled one, files too (YTP_REMOVE_FILES=true): confirm first.
         select(app, "queue-table", slow_id)
         await pilot.press("d")
@@ -161,7 +173,16 @@ def test_pause_all_and_resume(service: Server, token: str) -> None:
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
-        await pilot.press("P")
+        # ? shows the keys; the command palette reaches every view.
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen.query("HelpPanel"), "the help panel")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: not app.screen.query("HelpPanel"), "help closed")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"History", "enter")
+        await until(pilot, lambda: app.screen.query_one("#views").current == "history",
+                    "the history view from the palette")
+        await pilot.press("1", "P")
         await until(pilot, lambda: "PAUSED" in text_of(app, "#totals-text"), "PAUSED shown")
         assert service.get("/api/engine/stats").json()["system_paused"] is True
         await pilot.press("P")

@@ -114,9 +114,15 @@ class QueueView(Vertical):
     def repaint(self) -> None:
         table = self.query_one(QueueTable)
         dirty, removed = self.model.take_changes()
+        selected = table.selected()
         for item_id in removed:
             if self.rows.pop(item_id, None) is not None:
                 table.remove_row(item_id)
+        # The cursor stays on its item, not on its row number, when rows above it go.
+        if removed and selected is not None and str(selected.get("id")) in self.rows:
+            row = table.get_row_index(str(selected["id"]))
+            if row != table.cursor_row:
+                table.move_cursor(row=row, scroll=False)
         keys = [str(c.value) for c in table.columns]
         new_rows = []
         for item_id in dirty:
