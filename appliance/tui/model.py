@@ -23,28 +23,29 @@ _FULL_ITEM_EVENTS = frozenset({
 })
 
 
-def speed_of(item: dict[str, Any]) -> float | None:
-    """Bytes per second: ``speed_bps``, or ``speed`` when it is a number."""
-    for key in ("speed_bps", "speed"):
+def _number(item: dict[str, Any], *keys: str) -> float | None:
+    """The first of ``keys`` that holds a number (the wire gives speed and ETA as numbers,
+    older services as text beside ``speed_bps``/``eta_seconds``)."""
+    for key in keys:
         value = item.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None
+
+
+def speed_of(item: dict[str, Any]) -> float | None:
+    """Bytes per second."""
+    return _number(item, "speed_bps", "speed")
 
 
 def eta_of(item: dict[str, Any]) -> float | None:
-    for key in ("eta_seconds", "eta"):
-        value = item.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
+    return _number(item, "eta_seconds", "eta")
 
 
 def percent_of(item: dict[str, Any]) -> float | None:
-    for key in ("percent", "progress"):
-        value = item.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+    percent = _number(item, "percent", "progress")
+    if percent is not None:
+        return percent
     if item.get("status") == "finished":
         return 100.0
     done, total = item.get("downloaded_bytes"), item.get("total_bytes")
