@@ -115,8 +115,12 @@ class ApplianceApp(App[int]):
         self.push_screen(ProblemScreen(kind, self.client.url, reason), self._problem_closed)
 
     def _problem_closed(self, retry: bool | None) -> None:
-        if retry:
-            self.connect() if not self._feed_started else self.start_feed()
+        if not retry:
+            return
+        if self._feed_started:  # the websocket refused us after a good start
+            self.start_feed()
+        else:
+            self.connect()
 
     def connected(self, configuration: dict[str, Any], health: dict[str, Any]) -> None:
         self.configuration = configuration
