@@ -115,12 +115,13 @@ def body(stack: contextlib.ExitStack) -> int:
                                  {"YTP_MAX_WORKERS": str(DOWNLOADS), "YTP_WARM_WORKERS": "2"})
     session = requests.Session()
     session.headers["Content-Type"] = "application/json"
-    queued = [{"url": f"{origin.clip_url}?n={i}", "auto_start": False} for i in range(items)]
-    session.post(server.url + "/api/history", data=json.dumps(queued), timeout=120)
+    # The downloads first: items have their info read in the order they were added.
     # 64 KiB/s each: minutes of progress, ten or so progress events a second in all.
     running = [{"url": origin.slow_url_at(64 * 1024) + f"&d={i}"} for i in range(DOWNLOADS)]
     answers = session.post(server.url + "/api/history", data=json.dumps(running),
                            timeout=60).json()
+    queued = [{"url": f"{origin.clip_url}?n={i}", "auto_start": False} for i in range(items)]
+    session.post(server.url + "/api/history", data=json.dumps(queued), timeout=120)
     ids = [a["id"] for a in answers]
 
     def downloading() -> int:
