@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -87,6 +88,7 @@ class ApplianceApp(App[int]):
         self._feed_started = False
         self._disk_checked = 0.0
         self.disk_free: int | None = None
+        self.crash_report = ""
 
     def compose(self) -> ComposeResult:
         yield Static(f"Connecting to {self.client.url} …", id="connecting")
@@ -280,14 +282,14 @@ class ApplianceApp(App[int]):
         yield SystemCommand("Pause or resume all", "Waiting downloads wait, or go on",
                             self.action_pause_all)
 
-    # A crash: a short line on the terminal and the details in a file (Textual's hook for an
-    # unhandled exception; it would print a full-screen traceback with locals).
+    # A crash: the details go to a file and run() prints two short lines once the terminal
+    # is restored (Textual's hook for an unhandled exception; it would print a full-screen
+    # traceback with locals).
     def _fatal_error(self) -> None:
         error = self._exception
         path = write_crash_log(error)
-        self._exit_renderables.append(Text(
-            f"appliance tui stopped on an error: {type(error).__name__}: {error}\n"
-            f"The details are in {path}"))
+        self.crash_report = (f"appliance tui stopped on an error: {type(error).__name__}: "
+                             f"{error}\nThe details are in {path}\n")
         self._close_messages_no_wait()
 
 
@@ -329,4 +331,6 @@ def run(client: ApiClient) -> int:
     app = ApplianceApp(client)
     app.run()
     client.close()
+    if app.crash_report:
+        sys.stderr.write(app.crash_report)
     return app.return_code or 0
