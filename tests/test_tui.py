@@ -317,11 +317,17 @@ def test_unreachable_service_gets_one_clear_screen() -> None:
     app = ApplianceApp(ApiClient(Connection("http://127.0.0.1:9")))
 
     async def scenario(pilot: Pilot) -> None:
-        await until(pilot, lambda: app.screen.id == "problem-unreachable"
+        await until(pilot, lambda: getattr(app.screen, "kind", "") == "unreachable"
                     and app.screen.query("#problem-advice"), "the screen")
         text = text_of(app, "#problem-advice")
         assert "systemctl status appliance" in text
         assert "connection refused" in text_of(app, "#problem-reason")
+        await pilot.press("1", "a", "P")  # nothing behind it to act on: no crash
+        first = app.screen
+        await pilot.press("r")  # try again: a new answer, the same screen
+        await until(pilot, lambda: app.screen is not first
+                    and getattr(app.screen, "kind", "") == "unreachable"
+                    and app.screen.query("#problem-advice"), "the screen again")
         await pilot.press("q")
 
     drive(app, scenario)
@@ -332,7 +338,7 @@ def test_refused_credentials_get_one_clear_screen(service: Server) -> None:
     app = ApplianceApp(ApiClient(Connection(service.url, token="wrong")))
 
     async def scenario(pilot: Pilot) -> None:
-        await until(pilot, lambda: app.screen.id == "problem-refused"
+        await until(pilot, lambda: getattr(app.screen, "kind", "") == "refused"
                     and app.screen.query("#problem-advice"), "the screen")
         assert "appliance web showtoken" in text_of(app, "#problem-advice")
         assert "Invalid credentials." in text_of(app, "#problem-reason")

@@ -219,6 +219,13 @@ class ApplianceApp(App[int]):
 
     # --- actions ---------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Views and queue-wide actions only from the main screen (not under a dialog, not
+        # before the service answered).
+        if action in {"view", "add", "pause_all"}:
+            return isinstance(self.screen, MainScreen)
+        return True
+
     def action_view(self, name: str) -> None:
         main = self.get_screen_main()
         main.query_one(ContentSwitcher).current = name

@@ -33,7 +33,7 @@ class ProblemScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, kind: str, url: str, reason: str) -> None:
-        super().__init__(id=f"problem-{kind}")
+        super().__init__()
         self.kind, self.url, self.reason = kind, url, reason
 
     def compose(self) -> ComposeResult:
