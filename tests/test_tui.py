@@ -119,6 +119,8 @@ def test_add_three_urls_watch_them_cancel_and_retry(service: Server, token: str,
         fail_id = by_url(app, fail)[0]["id"]
         await until(pilot, lambda: cell(app, "queue-table", fail_id, "status") == "error",
                     "the failure in the table")
+        assert f"{app.model.failed} failed today" in text_of(app, "#totals-text")
+        assert app.model.failed >= 1
 
         # Cancel the slow one with its key.
         slow_id = by_url(app, slow)[0]["id"]

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows that changed
 SPEED_SAMPLE_SECONDS = 1.0
 DISK_REFRESH_SECONDS = 30.0
+FAILED_PAGE = 500  # "failed today" counts up to this many
 VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings"}
 
 
@@ -103,13 +104,20 @@ class ApplianceApp(App[int]):
         try:
             configuration = self.client.configuration()
             health = self.client.health()
+            failed_today = self.failed_today()
         except Unreachable as exc:
             self.call_from_thread(self.show_problem, "unreachable", exc.reason)
         except ApiError as exc:
             self.call_from_thread(self.show_problem,
                                   "refused" if exc.unauthorized else "error", exc.message)
         else:
-            self.call_from_thread(self.connected, configuration, health)
+            self.call_from_thread(self.connected, configuration, health, failed_today)
+
+    def failed_today(self) -> int:
+        """Failures since local midnight: the newest errors, one page (once, at connect)."""
+        midnight = time.mktime((*time.localtime()[:3], 0, 0, 0, 0, 0, -1))
+        page = self.client.history(per_page=FAILED_PAGE, status="error")
+        return sum(1 for i in page.items if (i.get("finished_at") or 0) >= midnight)
 
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
@@ -124,8 +132,10 @@ class ApplianceApp(App[int]):
         else:
             self.connect()
 
-    def connected(self, configuration: dict[str, Any], health: dict[str, Any]) -> None:
+    def connected(self, configuration: dict[str, Any], health: dict[str, Any],
+                  failed_today: int) -> None:
         self.configuration = configuration
+        self.model.failed = failed_today
         self.model.paused = bool(configuration.get("paused"))
         self.disk_free = health.get("download_path_free_bytes")
         self.push_screen(MainScreen())

@@ -61,7 +61,8 @@ class QueueModel:
         self.removed: set[str] = set()
         self.paused = False
         self.history_count = 0
-        self.failed = 0  # failures seen since the TUI connected
+        self.failed = 0  # failures today: counted from the history at connect, then events
+        self.counted_failures: set[str] = set()
         self.speeds: collections.deque[float] = collections.deque(maxlen=SPEED_SAMPLES)
 
     # --- what the websocket says ---------------------------------------------------------
@@ -91,7 +92,8 @@ class QueueModel:
             if isinstance(moved, dict):
                 self.upsert(moved)
         elif name in _FULL_ITEM_EVENTS and isinstance(data, dict) and data.get("id"):
-            if name == "item_error" and self.items.get(data["id"], {}).get("status") != "error":
+            if name == "item_error" and data["id"] not in self.counted_failures:
+                self.counted_failures.add(data["id"])
                 self.failed += 1
             if "kind" in data or name == "item_added":
                 self.upsert(data)

@@ -146,7 +146,7 @@ class QueueView(Vertical):
         totals = self.model.totals()
         parts = [f"{totals['active']} active", f"{totals['queued']} queued"]
         if totals["failed"]:
-            parts.append(f"{totals['failed']} failed")
+            parts.append(f"{totals['failed']} failed today")
         parts.append(fmt.speed(totals["speed"]) or "0 B/s")
         if self.disk_free is not None:
             parts.append(f"{fmt.size(self.disk_free)} free")
