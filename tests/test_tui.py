@@ -47,9 +47,10 @@ def token(service: Server) -> str:
     return shown.stdout.strip()
 
 
-def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, None]]) -> None:
+def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, None]],
+          size: tuple[int, int] = SIZE) -> None:
     async def run() -> None:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await scenario(pilot)
 
     asyncio.run(run())
@@ -175,6 +176,9 @@ def test_pause_all_and_resume(service: Server, token: str) -> None:
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
+        table = app.screen.query_one("#queue-table", DataTable)
+        assert "site" not in [str(c.value) for c in table.columns]
+        assert table.virtual_size.width <= table.size.width  # 80 columns: all of it fits
         # ? shows the keys; the command palette reaches every view.
         await pilot.press("question_mark")
         await until(pilot, lambda: app.screen.query("HelpPanel"), "the help panel")
@@ -193,6 +197,19 @@ def test_pause_all_and_resume(service: Server, token: str) -> None:
         assert service.get("/api/engine/stats").json()["system_paused"] is False
 
     drive(app, scenario)
+
+
+def test_wider_terminals_get_more_columns(service: Server, token: str) -> None:
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        table = app.screen.query_one("#queue-table", DataTable)
+        assert "site" in [str(c.value) for c in table.columns]
+        # Every column fits: no horizontal scrolling at 120 columns.
+        assert table.virtual_size.width <= table.size.width
+
+    drive(app, scenario, size=(120, 40))
 
 
 def test_history_pages_filter_search_and_requeue(service: Server, token: str,
