@@ -39,7 +39,7 @@ def table_of(item: dict[str, Any]) -> Text:
             text = json.dumps(value, indent=1, ensure_ascii=False, default=str)
         else:
             text = str(value)
-        table.append(f"{key:<16}", style="bold")
+        table.append(f"{key:<17}", style="bold")
         table.append(text + "\n")
     return table
 
