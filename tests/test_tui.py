@@ -199,6 +199,36 @@ def test_pause_all_and_resume(service: Server, token: str) -> None:
     drive(app, scenario)
 
 
+class CountingClient(ApiClient):
+    """The real client, counting the HTTP requests it sends."""
+
+    sent: list[str]
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.sent.append(f"{method} {path}")
+        return super()._send(method, path, **kwargs)
+
+
+def test_live_updates_come_from_the_websocket_only(service: Server, token: str,
+                                                   origin: MediaOrigin) -> None:
+    client = CountingClient(Connection(service.url, token=token))
+    client.sent = []
+    app = ApplianceApp(client)
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        before = len(client.sent)
+        item_id = service.post("/api/history", {"url": origin.clip_url + "?ws=1"}).json()[0][
+            "id"]
+        await until(pilot, lambda: cell(app, "queue-table", item_id, "status") == "finished",
+                    "the item finished on screen")
+        # Added, progressing and finished without one request from the TUI, except the
+        # disk-free figure it refreshes when a download completes.
+        assert client.sent[before:] in ([], ["GET /api/health"])
+
+    drive(app, scenario)
+
+
 def test_wider_terminals_get_more_columns(service: Server, token: str) -> None:
     app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
 
