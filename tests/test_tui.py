@@ -76,7 +76,9 @@ def cell(app: ApplianceApp, table_id: str, row: str, column: str) -> str:
 
 
 def text_of(app: ApplianceApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+    """The text of a Static on the current screen ("" while the screen is being built)."""
+    found = app.screen.query(selector)
+    return str(found.first(Static).render()) if found else ""
 
 
 def by_url(app: ApplianceApp, url: str) -> list[dict[str, Any]]:

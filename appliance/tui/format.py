@@ -9,6 +9,7 @@ from rich.text import Text
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
+NANOSECONDS_FROM = 1e14  # seconds that large are far past year 3000000: nanoseconds
 
 
 def size(value: Any) -> str:
@@ -36,9 +37,15 @@ def eta(seconds: float | None) -> str:
 
 
 def when(epoch: Any) -> str:
-    if not isinstance(epoch, int | float):
+    """Local time of Unix seconds (or nanoseconds, as YTPTube's ``timestamp`` has them)."""
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
         return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+    if epoch > NANOSECONDS_FROM:
+        epoch = epoch / 1e9
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
 
 
 def bar(percent: float | None, status: str) -> Text:
