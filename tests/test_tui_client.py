@@ -254,3 +254,16 @@ def test_client_errors_carry_the_error_body(service: Server) -> None:
         client.item("no-such-id")
     assert (caught.value.status, caught.value.message, caught.value.code) == (
         404, "Item not found.", "NOT_FOUND")
+
+
+def test_numbers_as_the_tui_shows_them() -> None:
+    from appliance.tui import format as fmt
+
+    assert (fmt.size(0), fmt.size(1536), fmt.size(5 * 2**30)) == ("0 B", "1.5 KiB", "5.0 GiB")
+    assert fmt.speed(2048.0) == "2.0 KiB/s" and fmt.speed(None) == ""
+    assert (fmt.eta(59), fmt.eta(3725), fmt.eta(None)) == ("0:59", "1:02:05", "")
+    seconds = 1_796_256_136.2
+    assert fmt.when(seconds) == fmt.when(int(seconds * 1e9)) != ""  # ns as YTPTube sends
+    assert fmt.when(1e300).startswith("1")  # out of range: shown, not a crash
+    assert fmt.bar(50, "downloading").plain == "███░░░  50%"
+    assert fmt.bar(None, "pending").plain == ""
