@@ -351,7 +351,7 @@ def test_a_new_download_folder_is_indexed(app_with: Any, tmp_path: Path) -> None
     other.mkdir()
     make(other / "there.mp4")
     # as PUT /api/settings changes it (the environment pins it in tests)
-    runtime.settings = runtime.settings.replace(download_path=other.resolve())
+    runtime.settings_holder.change(lambda s: s.replace(download_path=other.resolve()))
     listed(client, "", {"there.mp4"})
     make(other / "later.mp4")
     listed(client, "", {"there.mp4", "later.mp4"})  # and watched
