@@ -71,8 +71,10 @@ class ApplianceData:
 
     @property
     def speed(self) -> float:
-        return float(sum(item.get("speed_bps") or 0 for item in self.queue.values()
-                         if item.get("status") in ACTIVE_STATUSES))
+        # ``speed`` is yt-dlp's bytes per second (``speed_text`` is its display form).
+        return float(sum(speed for item in self.queue.values()
+                         if item.get("status") in ACTIVE_STATUSES
+                         and isinstance(speed := item.get("speed"), int | float)))
 
 
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
