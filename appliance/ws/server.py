@@ -9,6 +9,10 @@ Two protocols on the same event bus:
   client only (``SYNC_ALL``, ``TASK_ADDED``, ``TASK_UPDATED``, ``TASK_REMOVED``,
   ``TASK_BATCH_UPDATE``, ``ENGINE_STATS``).
 
+Each protocol's half lives in its own module (:mod:`appliance.ws.ytptube`,
+:mod:`appliance.ws.flasharr`); this one owns the thread, the loop, the handshake and the
+routing of bus events to clients.
+
 The handshake refuses pages on foreign origins (403, see :mod:`appliance.auth.browsers`),
 then authenticates like HTTP.
 
@@ -27,24 +31,24 @@ import contextlib
 import functools
 import logging
 import threading
-import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from appliance import errors, events
+from appliance import errors
 from appliance.auth import Authenticator
 from appliance.config import Settings, SettingsHolder
 from appliance.events import Event, EventBus
-from appliance.ws.clients import CLOSE_INTERNAL_ERROR, Client
+from appliance.ws.clients import Client
+from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
+from appliance.ws.frames import encode
 from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections
+from appliance.ws.ytptube import YTPTUBE, YtptubeProtocol
 
 log = logging.getLogger("appliance.ws")
 
@@ -52,28 +56,6 @@ T = TypeVar("T")
 
 THREAD_NAME = "ws-sidecar"
 MAX_MESSAGE = 2**20  # client → server messages over 1 MiB are refused (close 1009)
-YTPTUBE = "ytptube"
-FLASHARR = "flasharr"
-
-# Bus events that become Flasharr TASK_UPDATED (item_added → TASK_ADDED, item_deleted →
-# TASK_REMOVED are handled on their own). Not item_moved: it repeats the item_updated sent
-# just before it, and Flasharr has no frame for a move.
-FLASHARR_UPDATES = frozenset({
-    events.ITEM_UPDATED,
-    events.ITEM_CANCELLED,
-    events.ITEM_STATUS,
-    events.ITEM_COMPLETED,
-    events.ITEM_ERROR,
-})
-
-# Client → server commands on /ws and the title of the log_error sent when one fails.
-COMMAND_TITLES = {
-    "add_url": "Add URL failed",
-    "item_cancel": "Cancel failed",
-    "item_delete": "Delete failed",
-    "item_start": "Start failed",
-    "item_pause": "Pause failed",
-}
 
 
 class WebsocketService(Protocol):
@@ -100,40 +82,14 @@ class WebsocketService(Protocol):
 # --- helpers ----------------------------------------------------------------------------
 
 
-def encode(obj: Any) -> bytes | None:
-    """JSON bytes for a frame, or None (logged) when the object cannot be encoded."""
-    try:
-        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:
-        log.exception("cannot encode websocket frame %r", obj)
-        return None
-
-
 def _item_key(data: Any) -> Any:
     return data.get("id") if isinstance(data, dict) else None
-
-
-def _ids(event: str, data: Any) -> list[str]:
-    if isinstance(data, str) and data.strip():
-        return [data]
-    if (
-        isinstance(data, list)
-        and data
-        and all(isinstance(i, str) and i.strip() for i in data)
-    ):
-        return list(data)
-    raise errors.invalid(f"{event}: data must be an item id or a non-empty list of item ids.")
-
-
-def _advance(deadline: float, interval: float, now: float) -> float:
-    deadline += interval
-    return deadline if deadline > now else now + interval
 
 
 # --- the server -------------------------------------------------------------------------
 
 
-class WebsocketServer:
+class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
     """The sidecar. ``start()`` it once, ``stop()`` it once (stop is idempotent)."""
 
     def __init__(
@@ -414,215 +370,3 @@ class WebsocketServer:
                     client.send(frame, key)
         if self._fa_clients:
             self._dispatch_flasharr(event)
-
-    def _dispatch_flasharr(self, event: Event) -> None:
-        data = event.data
-        if not isinstance(data, dict):
-            return
-        if event.name == events.ITEM_DELETED:
-            if data.get("id") is None:
-                return
-            message: dict[str, Any] = {"type": "TASK_REMOVED", "task_id": data["id"]}
-        elif event.name == events.ITEM_ADDED or event.name in FLASHARR_UPDATES:
-            try:
-                task = self._service.flasharr_task(data)
-            except Exception:
-                log.exception("flasharr_task failed for %s event", event.name)
-                return
-            kind = "TASK_ADDED" if event.name == events.ITEM_ADDED else "TASK_UPDATED"
-            message = {"type": kind, "task": task}
-        else:
-            return
-        frame = encode(message)
-        if frame is None:
-            return
-        key = ("TASK_UPDATED", data.get("id")) if event.progress else None
-        for client in tuple(self._fa_clients.values()):
-            client.send(frame, key)
-
-    # --- /ws: YTPTube ------------------------------------------------------------------------
-
-    async def _serve_ytptube(self, connection: ServerConnection) -> None:
-        client = self._new_client(connection, YTPTUBE)
-        hello = encode(events.envelope("connected", {"sid": client.sid,
-                                                    "timestamp": time.time()}))
-        assert hello is not None
-        client.send(hello)
-        self._ytp_clients[client.sid] = client
-        client.start()
-        try:
-            async for raw in connection:
-                await self._handle_command(client, raw)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._ytp_clients.pop(client.sid, None)
-            await client.finish()
-            log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
-
-    def _reply(self, client: Client, event: str, data: dict[str, Any]) -> None:
-        frame = encode(events.envelope(event, data))
-        if frame is not None:
-            client.send(frame)
-
-    def _reply_error(self, client: Client, title: str, message: str, code: str) -> None:
-        self._reply(client, events.LOG_ERROR, {
-            "title": title, "message": message, "code": code, "timestamp": time.time(),
-        })
-
-    @staticmethod
-    def _parse(raw: str | bytes) -> tuple[str, Any]:
-        try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise errors.invalid("Message is not valid JSON.") from None
-        if not isinstance(message, dict):
-            raise errors.invalid('Message must be a JSON object: {"event": ..., "data": ...}.')
-        event = message.get("event")
-        if not isinstance(event, str) or event not in COMMAND_TITLES:
-            raise errors.invalid(
-                f"Unknown event {event!r}; expected one of {', '.join(COMMAND_TITLES)}."
-            )
-        return event, message.get("data")
-
-    async def _handle_command(self, client: Client, raw: str | bytes) -> None:
-        event = None
-        try:
-            event, data = self._parse(raw)
-            await self._commands[event](client, data)
-        except errors.AppError as exc:
-            title = COMMAND_TITLES.get(event or "", "Invalid message")
-            self._reply_error(client, title, exc.message, exc.code)
-        except Exception:
-            log.exception("websocket command %s from client %s failed", event, client.sid)
-            self._reply_error(
-                client, COMMAND_TITLES.get(event or "", "Internal error"),
-                f"The server failed to handle {event}; see the server log.",
-                errors.INTERNAL_ERROR,
-            )
-
-    def _report(self, client: Client, event: str, results: dict[str, str]) -> None:
-        for item_id, outcome in results.items():
-            if outcome != "ok":
-                self._reply_error(
-                    client, COMMAND_TITLES[event], f"{item_id}: {outcome}", errors.INVALID_REQUEST
-                )
-
-    async def _cmd_add_url(self, client: Client, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise errors.invalid('add_url: data must be an object like {"url": "..."}.')
-        items = await self._call(self._service.add, [data])
-        if not items:
-            self._reply(client, events.LOG_WARNING, {
-                "title": "Add URL", "message": "Nothing was added to the queue.",
-                "timestamp": time.time(),
-            })
-        for item in items:
-            self._reply(client, events.ITEM_STATUS, {
-                **item, "id": item.get("id"), "status": "queued",
-                "message": "Item added to queue",
-            })
-
-    async def _cmd_cancel(self, client: Client, data: Any) -> None:
-        if not isinstance(data, str) or not data.strip():
-            raise errors.invalid("item_cancel: data must be an item id.")
-        self._report(client, "item_cancel", await self._call(self._service.cancel, [data]))
-
-    async def _cmd_delete(self, client: Client, data: Any) -> None:
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
-            raise errors.invalid(
-                'item_delete: data must be an object like {"id": "...", "remove_file": false}.'
-            )
-        remove_file = data.get("remove_file", False)
-        if not isinstance(remove_file, bool):
-            raise errors.invalid("item_delete: remove_file must be true or false.")
-        results = await self._call(self._service.delete, [data["id"]], remove_file=remove_file)
-        self._report(client, "item_delete", results)
-
-    async def _cmd_start(self, client: Client, data: Any) -> None:
-        ids = _ids("item_start", data)
-        self._report(client, "item_start", await self._call(self._service.start, ids))
-
-    async def _cmd_pause(self, client: Client, data: Any) -> None:
-        ids = _ids("item_pause", data)
-        self._report(client, "item_pause", await self._call(self._service.pause, ids))
-
-    # --- /api/ws: Flasharr ---------------------------------------------------------------------
-
-    async def _serve_flasharr(self, connection: ServerConnection) -> None:
-        client = self._new_client(connection, FLASHARR)
-        # Listen before taking the snapshot: an event racing the snapshot may arrive twice
-        # (harmless upsert), never zero times.
-        self._fa_clients[client.sid] = client
-        self._ensure_ticker()
-        try:
-            try:
-                tasks = await self._call(self._service.flasharr_tasks)
-            except Exception:
-                log.exception("flasharr_tasks failed; closing client %s", client.sid)
-                await connection.close(CLOSE_INTERNAL_ERROR, "cannot list tasks")
-                return
-            frame = encode({"type": "SYNC_ALL", "tasks": tasks})
-            if frame is None:
-                await connection.close(CLOSE_INTERNAL_ERROR, "cannot encode tasks")
-                return
-            client.buffer.push_front(frame)
-            client.start()
-            async for _ in connection:  # the protocol has no client messages; ignore them
-                pass
-        except ConnectionClosed:
-            pass
-        finally:
-            self._fa_clients.pop(client.sid, None)
-            await client.finish()
-            log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
-
-    def _ensure_ticker(self) -> None:
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.get_running_loop().create_task(
-                self._tick_loop(), name="ws-flasharr-ticker"
-            )
-
-    async def _tick_loop(self) -> None:
-        """TASK_BATCH_UPDATE and ENGINE_STATS timers. Ends (without awaiting anything after
-        the check) as soon as no Flasharr client is connected, so an idle box never polls."""
-        loop = asyncio.get_running_loop()
-        next_batch = loop.time() + self._batch_interval
-        next_stats = loop.time() + self._stats_interval
-        while True:
-            await asyncio.sleep(max(0.0, min(next_batch, next_stats) - loop.time()))
-            if not self._fa_clients:
-                return
-            now = loop.time()
-            if now >= next_batch:
-                next_batch = _advance(next_batch, self._batch_interval, now)
-                await self._tick(self._batch_snapshot, "TASK_BATCH_UPDATE", "tasks")
-                if not self._fa_clients:
-                    return
-            if now >= next_stats:
-                next_stats = _advance(next_stats, self._stats_interval, now)
-                await self._tick(self._service.engine_stats, "ENGINE_STATS", "stats")
-
-    def _batch_snapshot(self) -> list[dict[str, Any]] | None:
-        """(Pool thread.) The active downloads as Flasharr tasks, or None when idle."""
-        if self._service.active_count() <= 0:
-            return None
-        return [self._service.flasharr_task(item) for item in self._service.active_items()]
-
-    async def _tick(self, snapshot: Callable[[], Any], kind: str, field: str) -> None:
-        try:
-            value = await self._call(snapshot)
-        except Exception:
-            if not self._tick_failing:
-                log.exception("websocket %s snapshot failed", kind)
-            self._tick_failing = True
-            return
-        self._tick_failing = False
-        if value is None:
-            return
-        frame = encode({"type": kind, field: value})
-        if frame is None:
-            return
-        key: Hashable = (kind,)
-        for client in tuple(self._fa_clients.values()):
-            client.send(frame, key)
