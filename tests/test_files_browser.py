@@ -252,7 +252,7 @@ def test_actions_refuse_existing_and_bad_names(app: tuple[Runtime, TestClient],
 # --- hostile paths -----------------------------------------------------------------------------
 
 HOSTILE = ["..", "../..", "a/../../x", "..%2F..%2Fetc", "%2e%2e/%2e%2e", "a%00b",
-           "sub%2Fx", "x/%2E%2E/%2E%2E"]
+           "x/%2E%2E/%2E%2E", "x%5C..%5C..", "sub%2F..%2F..%2Fx"]
 
 
 @pytest.mark.parametrize("path", HOSTILE)
@@ -260,6 +260,18 @@ def test_hostile_browser_paths_refused(app: tuple[Runtime, TestClient], path: st
     _, client = app
     result = client.simulate_get(f"/api/file/browser/{path}")
     assert_error(result, 400)
+
+
+def test_a_path_encoded_whole_lists_the_same_folder(app: tuple[Runtime, TestClient],
+                                                    folder: Path) -> None:
+    # Clients that encodeURIComponent the whole path (slashes too) and send "." for the
+    # folder itself, as some YTPTube clients do.
+    _, client = app
+    make(folder / "show" / "e1.mp4")
+    listed(client, f"{folder.name}/show", {"e1.mp4"})
+    assert names(client, f"{folder.name}%2Fshow") == ["e1.mp4"]
+    assert names(client, f"{folder.name}%5Cshow") == ["e1.mp4"]
+    assert folder.name in names(client, ".")
 
 
 def test_absolute_path_is_inside_the_folder(app: tuple[Runtime, TestClient]) -> None:

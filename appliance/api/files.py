@@ -15,7 +15,7 @@ from ..files.index import SORTS
 from ..player.probe import ProbeError, html5_mime
 from ..runtime import Runtime
 from .conditional import validate
-from .local_files import local_file, request_path
+from .local_files import local_file
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
 from .schemas import error, json_body, json_response, path_param, query
@@ -37,7 +37,7 @@ class Browser:
         if not settings.browser_enabled:
             raise errors.AppError("File browser is disabled.", errors.FORBIDDEN)
         files = self.runtime.files
-        requested = request_path(req, path)
+        requested = path
         target = paths.resolve(files.root, requested)
         if not target.exists():
             raise errors.not_found(f"path '{requested or '/'}' does not exist.")

@@ -18,13 +18,6 @@ from ..runtime import Runtime
 _VIDEO_ID = re.compile(r"\[(?:youtube-)?([A-Za-z0-9_-]{11})\]")
 
 
-def request_path(req: falcon.Request, value: str) -> str:
-    """A path from the URL, as sent: 400 when a slash in it arrived percent-encoded."""
-    paths.refuse_encoded_slash(req.env.get("RAW_URI") or req.env.get("REQUEST_URI"))
-    paths.relative_parts(value)
-    return value
-
-
 def same_id_file(requested: Path) -> Path | None:
     """A file beside ``requested`` with the same video id and extension (YTPTube's 302)."""
     match = _VIDEO_ID.search(requested.name)
@@ -50,7 +43,6 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
     302 to the normal form of the path (or to the file that has its id now), 404. The route
     is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``, ``.vtt``)."""
     root = runtime.files.root
-    request_path(req, requested)
     normal = paths.canonical(requested)
     if normal != requested:
         raise redirect(req, prefix, normal, suffix)

@@ -2,9 +2,10 @@
 
 A path a client sends is relative to the download folder ("/" and "" are the folder itself; a
 leading "/" is the folder's root, never the machine's). Refused before anything touches the
-disk: NUL bytes and other control characters, ``..`` components, and slashes that arrived
-percent-encoded (``%2F``: a path is split by the router, and an encoded slash is a way round
-that). Then the path is resolved (symlinks followed) and must still lie inside the folder: a
+disk: NUL bytes and other control characters and ``..`` components, checked on the decoded
+path (a slash or backslash that arrived percent-encoded, ``%2F``/``%5C``, is a separator like
+any other: clients that encode a whole path with encodeURIComponent work, and ``..%2F`` is
+still ``..``). Then the path is resolved (symlinks followed) and must still lie inside the folder: a
 symlink that leads out is refused (403) and never followed. A name given for a new entry (a
 rename, a new folder) is checked in its final form: one component, not ``.``/``..``, not
 hidden, no control characters, at most 255 bytes.
@@ -19,7 +20,6 @@ from pathlib import Path
 from .. import errors
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENCODED_SLASH = re.compile(r"%2f|%5c", re.IGNORECASE)
 MAX_NAME_BYTES = 255
 
 
@@ -35,12 +35,6 @@ def relative_parts(requested: str) -> list[str]:
     if ".." in parts:
         raise errors.invalid("The path may not contain '..'.")
     return parts
-
-
-def refuse_encoded_slash(raw_uri: str | None) -> None:
-    """400 when the request's raw URI has a percent-encoded slash (or backslash) in its path."""
-    if raw_uri and _ENCODED_SLASH.search(raw_uri.split("?", 1)[0]):
-        raise errors.invalid("The path may not contain percent-encoded slashes (%2F).")
 
 
 def canonical(requested: str) -> str:
