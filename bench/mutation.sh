@@ -22,7 +22,7 @@ case "$target" in
            tests="tests/test_option_policy.py tests/test_shaping.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
   # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine
   # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
-  engine)  mutate="appliance/engine/engine.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py"
+  engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py"
            tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_engine.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac

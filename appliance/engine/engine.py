@@ -20,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
 import shlex
-import shutil
 import threading
 import time
 from collections import Counter
@@ -53,26 +51,21 @@ from .conditions import Conditions
 from .dl_fields import FIELDS as DL_FIELDS
 from .dl_fields import DlFields
 from .downloading import Downloading
+from .edits import Edits
 from .extraction import Extraction
 from .failures import explain
-from .js_runtime import ytdlp_param
+from .jobs import Jobs
 from .options import resolve_folder
-from .plans import Plan, Planner
+from .plans import Planner
 from .presets import FIELDS as PRESET_FIELDS
 from .presets import Presets
 from .requests import AddRequest, parse_add_request
 from .runs import Run, StopReason
-from .workers import Worker, WorkerDied, WorkerPool
+from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
-EDITABLE_ALWAYS: dict[str, type] = {"title": str, "extras": dict}
-EDITABLE_WAITING: dict[str, type] = {
-    "preset": str, "folder": str, "template": str, "cli": str, "cookies": str,
-}
-
-
-class DownloadEngine(Extraction, Downloading):
+class DownloadEngine(Extraction, Downloading, Jobs, Edits):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:
         self.settings_holder = holder = SettingsHolder.of(settings)
@@ -302,84 +295,6 @@ class DownloadEngine(Extraction, Downloading):
                 ]
         return self.store.ids_matching(kind, status)
 
-    def update_item(self, item_id: str, changes: dict[str, Any]) -> tuple[Item, bool]:
-        """Edit an item (``POST /api/history/{id}``); returns the item and whether it changed.
-
-        Any item may be retitled or given new extras; a waiting item may also change where and
-        how it will download. A running item refuses the latter (409).
-        """
-        unknown = sorted(set(changes) - EDITABLE_ALWAYS.keys() - EDITABLE_WAITING.keys())
-        if unknown:
-            raise invalid(f"These fields cannot be changed: {', '.join(unknown)}.")
-        for name, value in changes.items():
-            expected = {**EDITABLE_ALWAYS, **EDITABLE_WAITING}[name]
-            if not isinstance(value, expected):
-                raise invalid(f"{name} must be a {expected.__name__}.")
-        waiting = set(changes) & EDITABLE_WAITING.keys()
-        with self._lock:
-            live = item_id in self._items
-            running = self._live_run(item_id) is not None
-        if waiting and running:
-            raise self._not_waiting(waiting)
-        checked = self._check_changes(changes)
-        if not live:
-            return self._update_record(item_id, checked, waiting)
-        with self._lock:
-            item = self._items.get(item_id)
-            run = self._live_run(item_id)
-            if item is None:
-                raise AppError("The item just left the queue; try again.", "CONFLICT")
-            if waiting and run is not None:
-                raise self._not_waiting(waiting)
-            pending = run.edits if run is not None else {}
-            changed = {k: v for k, v in checked.items() if pending.get(k, getattr(item, k)) != v}
-            if run is not None:  # its download thread sets them (it alone changes the item)
-                if changed and not run.request_edit(changed):
-                    raise AppError("The item is ending right now; try again.", "CONFLICT")
-                return dataclasses.replace(item, **changed), bool(changed)
-            for name, value in changed.items():
-                setattr(item, name, value)
-        if changed:
-            self._commit(item)
-        return self.get(item_id) or dataclasses.replace(item), bool(changed)
-
-    @staticmethod
-    def _not_waiting(fields: set[str]) -> AppError:
-        return AppError(f"{', '.join(sorted(fields))} can only change while the item waits in "
-                        "the queue.", "CONFLICT")
-
-    def _update_record(self, item_id: str, checked: dict[str, Any], waiting: set[str]
-                       ) -> tuple[Item, bool]:
-        """Edit an item in the history (its record only: nothing in memory holds it)."""
-        with self._order:
-            item = self.store.get(item_id)
-            if item is None:
-                raise not_found("Item not found.")
-            if waiting and item.kind != QUEUE:
-                raise self._not_waiting(waiting)
-            changed = {k: v for k, v in checked.items() if getattr(item, k) != v}
-            if not changed:
-                return item, False
-            for name, value in changed.items():
-                setattr(item, name, value)
-            self.store.save(item)
-            self.bus.publish(events.ITEM_UPDATED, item.to_dict())
-        return item, True
-
-    def _check_changes(self, changes: dict[str, Any]) -> dict[str, Any]:
-        if not set(changes) & EDITABLE_WAITING.keys():
-            return dict(changes)
-        merged = {k: v for k, v in changes.items() if k in EDITABLE_WAITING}
-        request = parse_add_request({"url": "http://placeholder.invalid/", **merged},
-                                    self.presets, self.dl_fields)
-        resolve_folder(self.settings.download_path, request.folder)
-        checked = dict(changes)
-        if "cli" in checked:
-            checked["cli"] = shlex.join(request.cli_args)
-        if "template" in checked:
-            checked["template"] = request.template
-        return checked
-
     def set_paused(self, paused: bool) -> bool:
         """System pause: hold the whole queue (running downloads finish). False if no change."""
         with self._lock:
@@ -575,96 +490,6 @@ class DownloadEngine(Extraction, Downloading):
         with self._lock:
             self._wake.notify_all()
 
-    def _archive_ids(self, urls: list[str]) -> list[dict[str, Any]]:
-        item = Item(id=new_id(), url=urls[0])
-        try:
-            return self.run_job("archive_ids", item, urls=urls).get("ids") or []
-        finally:
-            self._remove_temp(item)
-
-    def command_line(self, payload: Any) -> str:
-        """The yt-dlp command an add request would run (``POST /api/yt-dlp/command/``)."""
-        request = parse_add_request(payload, self.presets, self.dl_fields)
-        item = self._new_item(request)
-        plan = self.planner.plan(item)
-        cookie_file = self.settings.temp_path / item.id / "cookies.txt" if plan.cookies else None
-        return plan.command_line(item.url, self.settings, cookie_file)
-
-    def extract_url(self, url: str, preset: str, cli_args: list[str]) -> dict[str, Any]:
-        """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
-        item = Item(id=new_id(), url=url, preset=preset, cli=shlex.join(cli_args))
-        try:
-            result = self.run_job("extract", item, full=True)
-        finally:
-            self._remove_temp(item)
-        if result.get("type") == "error":
-            raise AppError(result.get("message") or "could not read the URL's info",
-                           "DOWNLOAD_ERROR")
-        return result.get("info") or {}
-
-    def list_entries(self, url: str, preset: str) -> dict[str, Any]:
-        """What yt-dlp lists behind ``url`` without reading each entry (a flat playlist:
-        title, id and ``entries`` of url/title/id/ie_key; a single video's summary
-        otherwise), through a warm process. For scheduled tasks."""
-        item = Item(id=new_id(), url=url, preset=preset)
-        try:
-            result = self.run_job("extract", item)
-        finally:
-            self._remove_temp(item)
-        if result.get("type") == "error":
-            raise AppError(result.get("message") or "could not list the URL's entries",
-                           "DOWNLOAD_ERROR")
-        return result.get("summary") or {}
-
-    def run_job(
-        self, op: str, item: Item, *, register: str | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        """Run an extraction job in a pooled process, bounded by the extract timeout."""
-        worker = self.pool.acquire()
-        if register is not None:
-            with self._lock:
-                stopping = self._stopping
-                if not stopping:
-                    self._extracting[register] = worker
-            if stopping:
-                self.pool.release(worker)
-                raise WorkerDied("the engine is stopping")
-        command = {**self._job_command(op, item), **extra}
-        try:
-            result = worker.run(command, self._log_child,
-                                timeout=self.settings.extract_info_timeout)
-        except WorkerDied:
-            self.pool.discard(worker)
-            raise
-        self.pool.release(worker)
-        return result
-
-    def _job_command(self, op: str, item: Item, plan: Plan | None = None) -> dict[str, Any]:
-        plan = plan or self.planner.plan(item)
-        command: dict[str, Any] = {
-            "op": op,
-            "job": item.id,
-            "url": item.url,
-            "args": plan.args,
-            "root": str(plan.root),
-            "home": str(plan.home),
-            "temp": str(self._temp_dir(item)),
-            "template": plan.template,
-            "default_template": self.settings.output_template,
-        }
-        js_runtimes = ytdlp_param()
-        if js_runtimes:
-            command["js_runtimes"] = js_runtimes
-        if plan.cookies:
-            command["cookiefile"] = str(self._write_cookies(item, plan.cookies))
-        return command
-
-    def _log_child(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "log":
-            level = logging.ERROR if message.get("level") == "error" else logging.WARNING
-            log.log(level, "yt-dlp [%s]: %s", message.get("job"), message.get("msg"),
-                    extra={"announce": False})
-
     # --- dispatch -----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
@@ -714,21 +539,6 @@ class DownloadEngine(Extraction, Downloading):
         return runs
 
     # --- files --------------------------------------------------------------------------
-
-    def _temp_dir(self, item: Item) -> Path:
-        path = self.settings.temp_path / item.id
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def _write_cookies(self, item: Item, cookies: str) -> Path:
-        path = self._temp_dir(item) / "cookies.txt"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(cookies)
-        return path
-
-    def _remove_temp(self, item: Item) -> None:
-        shutil.rmtree(self.settings.temp_path / item.id, ignore_errors=True)
 
     def _download_folders(self) -> set[str]:
         """The download folder configured now and those the settings named before, where

@@ -1,0 +1,135 @@
+"""The engine's jobs in pooled yt-dlp processes that are not downloads: info for a URL, a
+flat listing for a task, the archive ids of URLs, the command line an add would run — and
+the per-item temp folder every job works in.
+
+Part of ``DownloadEngine`` (engine.py), under its owners and rules: a job runs on the calling
+thread with a worker of its own, bounded by the extract timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import AppError
+from ..store import Item
+from ..store.records import new_id
+from .js_runtime import ytdlp_param
+from .plans import Plan
+from .requests import parse_add_request
+from .workers import WorkerDied
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """Pooled non-download jobs and temp folders for ``DownloadEngine``."""
+
+    def _archive_ids(self, urls: list[str]) -> list[dict[str, Any]]:
+        item = Item(id=new_id(), url=urls[0])
+        try:
+            return self.run_job("archive_ids", item, urls=urls).get("ids") or []
+        finally:
+            self._remove_temp(item)
+
+    def command_line(self, payload: Any) -> str:
+        """The yt-dlp command an add request would run (``POST /api/yt-dlp/command/``)."""
+        request = parse_add_request(payload, self.presets, self.dl_fields)
+        item = self._new_item(request)
+        plan = self.planner.plan(item)
+        cookie_file = self.settings.temp_path / item.id / "cookies.txt" if plan.cookies else None
+        return plan.command_line(item.url, self.settings, cookie_file)
+
+    def extract_url(self, url: str, preset: str, cli_args: list[str]) -> dict[str, Any]:
+        """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
+        item = Item(id=new_id(), url=url, preset=preset, cli=shlex.join(cli_args))
+        try:
+            result = self.run_job("extract", item, full=True)
+        finally:
+            self._remove_temp(item)
+        if result.get("type") == "error":
+            raise AppError(result.get("message") or "could not read the URL's info",
+                           "DOWNLOAD_ERROR")
+        return result.get("info") or {}
+
+    def list_entries(self, url: str, preset: str) -> dict[str, Any]:
+        """What yt-dlp lists behind ``url`` without reading each entry (a flat playlist:
+        title, id and ``entries`` of url/title/id/ie_key; a single video's summary
+        otherwise), through a warm process. For scheduled tasks."""
+        item = Item(id=new_id(), url=url, preset=preset)
+        try:
+            result = self.run_job("extract", item)
+        finally:
+            self._remove_temp(item)
+        if result.get("type") == "error":
+            raise AppError(result.get("message") or "could not list the URL's entries",
+                           "DOWNLOAD_ERROR")
+        return result.get("summary") or {}
+
+    def run_job(
+        self, op: str, item: Item, *, register: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Run an extraction job in a pooled process, bounded by the extract timeout."""
+        worker = self.pool.acquire()
+        if register is not None:
+            with self._lock:
+                stopping = self._stopping
+                if not stopping:
+                    self._extracting[register] = worker
+            if stopping:
+                self.pool.release(worker)
+                raise WorkerDied("the engine is stopping")
+        command = {**self._job_command(op, item), **extra}
+        try:
+            result = worker.run(command, self._log_child,
+                                timeout=self.settings.extract_info_timeout)
+        except WorkerDied:
+            self.pool.discard(worker)
+            raise
+        self.pool.release(worker)
+        return result
+
+    def _job_command(self, op: str, item: Item, plan: Plan | None = None) -> dict[str, Any]:
+        plan = plan or self.planner.plan(item)
+        command: dict[str, Any] = {
+            "op": op,
+            "job": item.id,
+            "url": item.url,
+            "args": plan.args,
+            "root": str(plan.root),
+            "home": str(plan.home),
+            "temp": str(self._temp_dir(item)),
+            "template": plan.template,
+            "default_template": self.settings.output_template,
+        }
+        js_runtimes = ytdlp_param()
+        if js_runtimes:
+            command["js_runtimes"] = js_runtimes
+        if plan.cookies:
+            command["cookiefile"] = str(self._write_cookies(item, plan.cookies))
+        return command
+
+    def _log_child(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "log":
+            level = logging.ERROR if message.get("level") == "error" else logging.WARNING
+            log.log(level, "yt-dlp [%s]: %s", message.get("job"), message.get("msg"),
+                    extra={"announce": False})
+
+    def _temp_dir(self, item: Item) -> Path:
+        path = self.settings.temp_path / item.id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _write_cookies(self, item: Item, cookies: str) -> Path:
+        path = self._temp_dir(item) / "cookies.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(cookies)
+        return path
+
+    def _remove_temp(self, item: Item) -> None:
+        shutil.rmtree(self.settings.temp_path / item.id, ignore_errors=True)
