@@ -68,13 +68,27 @@ def test_editing_a_waiting_item(rt: Runtime, origin: MediaOrigin) -> None:
         rt.engine.delete_items([item.id])
 
 
-def test_editing_a_finished_item_and_its_waiting_fields(rt: Runtime,
-                                                        origin: MediaOrigin) -> None:
-    [added] = rt.engine.add([{"url": origin.fail_url}])
-    wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done", timeout=60,
-             message="the item to fail")
+def test_editing_a_finished_item_and_its_waiting_fields(
+        rt: Runtime, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    told: list[events.Event] = []
+    unsubscribe = rt.bus.subscribe(lambda e: told.append(e) if e.name == events.LOG_ERROR
+                                   else None)
+    try:
+        [added] = rt.engine.add([{"url": origin.fail_url}])
+        wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done", timeout=60,
+                 message="the item to fail")
+        wait_for(lambda: any(e.data.get("id") == added.id for e in told), timeout=10,
+                 message="the failure told to clients")
+    finally:
+        unsubscribe()
     failed = rt.store.get(added.id)
     assert (failed.status, failed.msg) == ("error", "") and failed.error
+    # The person is told plainly: which download, and why (the reason yt-dlp gave).
+    [message] = [e.data for e in told if e.data.get("id") == added.id]
+    assert message["title"] == "Download failed"
+    assert message["message"] == f"{failed.title or failed.url}: {failed.error}"
+    assert any(r.levelname == "WARNING" and added.id in r.getMessage()
+               and failed.error in r.getMessage() for r in caplog.records)
     edited, changed = rt.engine.update_item(added.id, {"title": "kept"})
     assert changed and edited.title == "kept" and rt.store.get(added.id).title == "kept"
     assert rt.engine.update_item(added.id, {"title": "kept"})[1] is False

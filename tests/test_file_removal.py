@@ -5,6 +5,7 @@ real API on a real engine (real yt-dlp from the local origin, real SQLite)."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +125,22 @@ def test_download_running_while_the_folder_changes_lands_and_is_recorded_in_its_
     delete(client, item["id"])
     assert not (first / "shows" / "slow.mp4").exists()
     assert (second / "shows" / "slow.mp4").read_bytes() == b"unrelated"
+
+
+def test_only_a_finished_items_file_is_removed_and_the_log_names_it(
+        app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="appliance.engine")
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    failed = download(client, origin.short_url, template="failed.%(ext)s")
+    done = download(client, origin.short_url, template="done.%(ext)s")
+    # An item that ended in error keeps the name of a file it did not finish: not its to delete.
+    tamper(runtime, failed["id"], status="error")
+    delete(client, failed["id"])
+    delete(client, done["id"])
+    assert (folder / "failed.mp4").is_file() and not (folder / "done.mp4").exists()
+    assert any(f"removed file {folder.resolve() / 'done.mp4'} of item {done['id']}"
+               == r.getMessage() for r in caplog.records)
 
 
 def test_without_remove_file_the_file_stays(app: App, origin: MediaOrigin) -> None:
