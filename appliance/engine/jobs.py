@@ -47,28 +47,25 @@ class Jobs:
     def extract_url(self, url: str, preset: str, cli_args: list[str]) -> dict[str, Any]:
         """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
         item = Item(id=new_id(), url=url, preset=preset, cli=shlex.join(cli_args))
-        try:
-            result = self.run_job("extract", item, full=True)
-        finally:
-            self._remove_temp(item)
-        if result.get("type") == "error":
-            raise AppError(result.get("message") or "could not read the URL's info",
-                           "DOWNLOAD_ERROR")
-        return result.get("info") or {}
+        return self._read_url(item, "could not read the URL's info", full=True).get("info") or {}
 
     def list_entries(self, url: str, preset: str) -> dict[str, Any]:
         """What yt-dlp lists behind ``url`` without reading each entry (a flat playlist:
         title, id and ``entries`` of url/title/id/ie_key; a single video's summary
         otherwise), through a warm process. For scheduled tasks."""
         item = Item(id=new_id(), url=url, preset=preset)
+        return self._read_url(item, "could not list the URL's entries").get("summary") or {}
+
+    def _read_url(self, item: Item, failure: str, **extra: Any) -> dict[str, Any]:
+        """An ``extract`` job for a throwaway item; yt-dlp's own reason (or ``failure``) as
+        an AppError when it cannot read the URL."""
         try:
-            result = self.run_job("extract", item)
+            result = self.run_job("extract", item, **extra)
         finally:
             self._remove_temp(item)
         if result.get("type") == "error":
-            raise AppError(result.get("message") or "could not list the URL's entries",
-                           "DOWNLOAD_ERROR")
-        return result.get("summary") or {}
+            raise AppError(result.get("message") or failure, "DOWNLOAD_ERROR")
+        return result
 
     def run_job(
         self, op: str, item: Item, *, register: str | None = None, **extra: Any

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Hashable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from appliance import events
 from appliance.events import Event
@@ -51,9 +51,10 @@ class FlasharrProtocol:
     _batch_interval: float
     _stats_interval: float
 
-    # The server's own (see WebsocketServer): a client for a connection, and a blocking
-    # service call run in its thread pool.
-    _new_client: Callable[[ServerConnection, str], Client]
+    # The server's own (see WebsocketServer): a client for a connection while it lasts,
+    # and a blocking service call run in its thread pool.
+    _connected: Callable[[ServerConnection, str, dict[str, Client]],
+                         AbstractAsyncContextManager[Client]]
     _call: Callable[..., asyncio.Future[Any]]
 
     def _dispatch_flasharr(self, event: Event) -> None:
@@ -82,12 +83,11 @@ class FlasharrProtocol:
             client.send(frame, key)
 
     async def _serve_flasharr(self, connection: ServerConnection) -> None:
-        client = self._new_client(connection, FLASHARR)
-        # Listen before taking the snapshot: an event racing the snapshot may arrive twice
-        # (harmless upsert), never zero times.
-        self._fa_clients[client.sid] = client
-        self._ensure_ticker()
-        try:
+        async with self._connected(connection, FLASHARR, self._fa_clients) as client:
+            # Listen before taking the snapshot: an event racing the snapshot may arrive
+            # twice (harmless upsert), never zero times.
+            self._fa_clients[client.sid] = client
+            self._ensure_ticker()
             try:
                 tasks = await self._call(self._service.flasharr_tasks)
             except Exception:
@@ -102,12 +102,6 @@ class FlasharrProtocol:
             client.start()
             async for _ in connection:  # the protocol has no client messages; ignore them
                 pass
-        except ConnectionClosed:
-            pass
-        finally:
-            self._fa_clients.pop(client.sid, None)
-            await client.finish()
-            log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():

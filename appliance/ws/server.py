@@ -31,13 +31,14 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from appliance import errors
@@ -341,7 +342,12 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         else:
             await self._serve_ytptube(connection)
 
-    def _new_client(self, connection: ServerConnection, protocol: str) -> Client:
+    @contextlib.asynccontextmanager
+    async def _connected(self, connection: ServerConnection, protocol: str,
+                         clients: dict[str, Client]) -> AsyncIterator[Client]:
+        """A client for ``connection`` while it lasts. The protocol registers it in
+        ``clients`` when its first frames are queued; on the way out (the peer gone, or the
+        protocol done) it is removed, its buffer drained, and the disconnect logged."""
         client = Client(
             connection, protocol, max_state=self._max_state, max_progress=self._max_progress
         )
@@ -349,7 +355,14 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             "websocket client %s connected (%s) from %s",
             client.sid, protocol, connection.remote_address,
         )
-        return client
+        try:
+            yield client
+        except ConnectionClosed:
+            pass
+        finally:
+            clients.pop(client.sid, None)
+            await client.finish()
+            log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
 
     # --- bus → clients ----------------------------------------------------------------------
 

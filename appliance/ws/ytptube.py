@@ -8,11 +8,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from appliance import errors, events
 from appliance.ws.clients import Client
@@ -53,30 +53,24 @@ class YtptubeProtocol:
     _service: WebsocketService
     _ytp_clients: dict[str, Client]
 
-    # The server's own (see WebsocketServer): a client for a connection, and a blocking
-    # service call run in its thread pool.
-    _new_client: Callable[[ServerConnection, str], Client]
+    # The server's own (see WebsocketServer): a client for a connection while it lasts,
+    # and a blocking service call run in its thread pool.
+    _connected: Callable[[ServerConnection, str, dict[str, Client]],
+                         AbstractAsyncContextManager[Client]]
     _call: Callable[..., asyncio.Future[Any]]
 
     _commands: dict[str, Callable[[Client, Any], Any]]
 
     async def _serve_ytptube(self, connection: ServerConnection) -> None:
-        client = self._new_client(connection, YTPTUBE)
-        hello = encode(events.envelope("connected", {"sid": client.sid,
-                                                    "timestamp": time.time()}))
-        assert hello is not None
-        client.send(hello)
-        self._ytp_clients[client.sid] = client
-        client.start()
-        try:
+        async with self._connected(connection, YTPTUBE, self._ytp_clients) as client:
+            hello = encode(events.envelope("connected", {"sid": client.sid,
+                                                        "timestamp": time.time()}))
+            assert hello is not None
+            client.send(hello)  # before it is registered: the hello comes first
+            self._ytp_clients[client.sid] = client
+            client.start()
             async for raw in connection:
                 await self._handle_command(client, raw)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._ytp_clients.pop(client.sid, None)
-            await client.finish()
-            log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
 
     def _reply(self, client: Client, event: str, data: dict[str, Any]) -> None:
         frame = encode(events.envelope(event, data))
