@@ -163,10 +163,19 @@ def test_deleting_a_running_item_removes_it_everywhere(rt: Runtime,
 
 def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
                                                         origin: MediaOrigin) -> None:
-    [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
-    children = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
-                        timeout=60, message="the playlist's entries")
+    announced: list[dict] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_ADDED and announced.append(e.data))
+    try:
+        [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
+        children = wait_for(
+            lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+            timeout=60, message="the playlist's entries")
+    finally:
+        stop()
     assert rt.store.get(parent.id) is None  # the placeholder is replaced
+    # every entry is announced to clients as an item of its own
+    assert {(d["id"], d["url"]) for d in announced if d.get("batch_id") == parent.id} == \
+        {(c.id, c.url) for c in children}
     assert len(children) == len(origin.playlist_entry_urls)
     assert {c.url for c in children} == set(origin.playlist_entry_urls)
     for child in children:
