@@ -358,3 +358,34 @@ def test_base_path_mount(runtime: Runtime) -> None:
     client = TestClient(mount(create_app(runtime), "/ytp/"))
     assert client.simulate_get("/ytp/api/ping").json == {"status": "pong"}
     assert client.simulate_get("/api/ping").json == {"status": "pong"}
+
+
+def test_history_items_carry_their_sidecars_from_the_index(
+        client: TestClient, runtime: Runtime, origin: MediaOrigin) -> None:
+    [queued] = post(client, "/api/history",
+                    {"url": origin.clip_url, "folder": "sides", "template": "show.%(ext)s"}).json
+    item = wait_done(client, queued["id"])
+    assert item["filename"] == "sides/show.mp4" and item["sidecar"] == {}
+    folder = runtime.settings.download_path / "sides"
+    for name in ("show.en.srt", "show.nfo", "show.jpg", "poster.png", "shows.srt",
+                 "show2.mp4", "other.en.srt"):
+        (folder / name).write_bytes(b"x")
+    expected = {
+        "subtitle": [{"file": "sides/show.en.srt", "lang": "en", "name": "SRT (0) - en"}],
+        "metadata": [{"file": "sides/show.nfo"}],
+        "image": [{"file": "sides/poster.png"}, {"file": "sides/show.jpg"}],
+    }
+
+    def listed_sidecars() -> dict | None:
+        page = client.simulate_get("/api/history", params={"type": "done", "per_page": 100})
+        [row] = [i for i in page.json["items"] if i["id"] == item["id"]]
+        return row["sidecar"] if row["sidecar"].get("metadata") else None
+
+    # the index sees the new files (watchdog); the page and the item agree
+    sidecar = wait_for(listed_sidecars, timeout=10, message="the sidecars in the history page")
+    assert {k: sorted(v, key=lambda e: e["file"]) for k, v in sidecar.items()} == expected
+    single = client.simulate_get(f"/api/history/{item['id']}").json["sidecar"]
+    assert {k: sorted(v, key=lambda e: e["file"]) for k, v in single.items()} == expected
+    # an item that did not finish has none, whatever lies in the folder
+    [failed] = seed_history(runtime, 1, status="error")
+    assert client.simulate_get(f"/api/history/{failed.id}").json["sidecar"] == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import falcon
@@ -10,7 +11,7 @@ from .. import errors
 from ..engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
-from ..store.records import DONE, QUEUE
+from ..store.records import DONE, FINISHED, QUEUE
 from .middleware import not_modified
 from .pagination import (
     OPENAPI_HEADERS,
@@ -25,6 +26,27 @@ from .schemas import URL, error, json_body, json_response, path_param, query, re
 # The legacy unpaginated shape would send the whole history; past this many newest items it
 # is cut (documented in docs/API.md) so that 100,000 items never become one response.
 LEGACY_HISTORY_LIMIT = 1000
+
+
+def listed(runtime: Runtime, items: list[Item]) -> list[dict[str, Any]]:
+    """Items as history answers carry them: each with ``sidecar`` (YTPTube's name), the
+    subtitles, thumbnail, NFO and info.json beside a finished item's file — from the file
+    index, in one pass per folder for the whole page (never a folder scan per row). A file in
+    a folder that is no longer the download folder has none (it is not indexed)."""
+    files = runtime.files
+    root = str(files.root)
+    homes: dict[str, bool] = {}
+    rels: dict[str, str] = {}
+    for item in items:
+        if item.status != FINISHED or not item.filename or not item.download_folder:
+            continue
+        if item.download_folder not in homes:
+            homes[item.download_folder] = os.path.realpath(item.download_folder) == root
+        if homes[item.download_folder]:
+            rels[item.id] = item.filename
+    found = files.index.sidecars_of(rels.values())
+    return [{**item.to_dict(), "sidecar": found[rels[item.id]] if item.id in rels else {}}
+            for item in items]
 
 
 def _page_params(req: falcon.Request, default_per_page: int) -> tuple[PageRequest, bool]:
@@ -47,7 +69,8 @@ class History:
         if kind == "all":
             resp.media = {
                 "queue": [i.to_dict() for i in self.engine.queue_items()],
-                "history": [i.to_dict() for i in self.runtime.store.history(LEGACY_HISTORY_LIMIT)],
+                "history": listed(self.runtime,
+                                  self.runtime.store.history(LEGACY_HISTORY_LIMIT)),
             }
             return
         paging, newest_first = _page_params(req, self.runtime.settings.default_pagination)
@@ -61,7 +84,7 @@ class History:
             items, total = self._queue_page(page, per_page, newest_first, status)
         resp.media = {
             "pagination": pagination(req, resp, paging, total, len(items)),
-            "items": [i.to_dict() for i in items],
+            "items": listed(self.runtime, items),
         }
 
     def _queue_page(
@@ -129,7 +152,7 @@ class HistoryItem:
         return item
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        resp.media = self._item(item_id).to_dict()
+        [resp.media] = listed(self.runtime, [self._item(item_id)])
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         body = json_object(req, self.runtime.settings.max_body)

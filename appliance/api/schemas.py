@@ -107,6 +107,11 @@ ITEM = {
         "speed_text": nullable({**_string, "examples": ["2.5 MiB/s"]}),
         "eta": nullable({**_number, "description": "Seconds, as yt-dlp gives it."}),
         "eta_text": nullable({**_string, "examples": ["00:05:23"]}),
+        "sidecar": {"type": "object", "description": (
+            "In /api/history answers: the files beside a finished item's file (subtitles, "
+            "thumbnail, NFO, info.json) by content type, as /api/file/info gives them; {} "
+            "otherwise. Not in websocket events."),
+            "additionalProperties": {"type": "array", "items": {"type": "object"}}},
     },
 }
 

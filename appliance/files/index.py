@@ -14,6 +14,7 @@ through a symlink (the real folder is indexed where it is).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import os
@@ -268,8 +269,29 @@ class FileIndex:
         return Page([e.to_dict(folder) for e in chosen], len(entries))
 
     def sidecars(self, rel: str) -> dict[str, list[dict[str, Any]]]:
-        folder, _, name = rel.rpartition("/")
-        return kinds.sidecars(name, self.names(folder), folder)
+        return self.sidecars_of([rel])[rel]
+
+    def sidecars_of(self, rels: Iterable[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """The sidecars of many files at once (a page of history), by relative path: each
+        folder's names are sorted once and a file's own (``<stem>.*``) found by bisection,
+        not by a scan of its folder per file."""
+        by_folder: dict[str, list[str]] = {}
+        for rel in rels:
+            folder, _, name = rel.rpartition("/")
+            by_folder.setdefault(folder, []).append(name)
+        found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for folder, files in by_folder.items():
+            names = sorted(self.names(folder))
+            shared = [n for n in names if kinds.stem(n).lower() in kinds.FOLDER_IMAGES]
+            for name in files:
+                own = kinds.stem(name)
+                # every name that starts with "<stem>." sorts between it and "<stem>/"
+                start, end = bisect.bisect_left(names, own + "."), bisect.bisect_left(
+                    names, own + "/")
+                rel = f"{folder}/{name}" if folder else name
+                candidates = dict.fromkeys([*names[start:end], *shared])
+                found[rel] = kinds.sidecars(name, candidates, folder)
+        return found
 
 
 def _sorted(entries: list[Entry], sort_by: str, descending: bool) -> list[Entry]:
