@@ -63,7 +63,8 @@ def create_app(runtime: Runtime) -> falcon.App:
             RequestContext(),
             *([CORS(runtime.settings.cors_origins)] if runtime.settings.cors_origins else []),
             ForeignPages(runtime.auth.browsers),  # after CORS (preflight), before auth
-            auth.Authenticate(runtime.auth),  # after CORS (preflight), before everything else
+            # after CORS (preflight), before everything else
+            auth.Authenticate(runtime.auth, lambda: runtime.files.root),
             BodyLimit(runtime.settings.max_body),
             ETags(),
         ],

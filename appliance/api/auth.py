@@ -1,15 +1,21 @@
 """Authentication over HTTP: the middleware that guards every route, and ``/api/auth/…``
-(login, logout, websocket tickets). The decisions themselves are :mod:`appliance.auth`'s."""
+(login, logout, websocket and file tickets). The decisions themselves are
+:mod:`appliance.auth`'s."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import falcon
 
 from .. import errors
 from ..auth import COOKIE_NAME, USERNAME, Authenticator, sessions
+from ..files import kinds, paths
 from ..runtime import Runtime
 from .requests import json_object, query_bool
 from .schemas import error, json_body, json_response, query
@@ -30,6 +36,8 @@ OPEN_PATHS = frozenset({
 })
 _OPEN_EXACT = frozenset(p for p in OPEN_PATHS if not p.endswith("/*"))
 _OPEN_PREFIXES = tuple(p[:-1] for p in OPEN_PATHS if p.endswith("/*"))
+# The route a file ticket opens: the file's path follows it.
+FILE_TICKET_ROUTE = "/api/download/"
 
 
 def is_open(path: str) -> bool:
@@ -42,12 +50,27 @@ def _client_address(auth: Authenticator, req: falcon.Request) -> str:
     return auth.client_address(req.remote_addr, req.get_header("X-Forwarded-For"))
 
 
+def final_path(req: falcon.Request, root: Path, requested: str) -> str:
+    """The normal path, relative to the download folder, that ``requested`` leads to with
+    symlinks followed: what a file ticket is issued for and checked against. 400 for a
+    refused form ('..', an encoded slash), 403 when it leads outside the folder."""
+    paths.refuse_encoded_slash(req.env.get("RAW_URI") or req.env.get("REQUEST_URI"))
+    return paths.relative(root, paths.resolve(root, requested))
+
+
 class Authenticate:
     """Middleware: every request outside :data:`OPEN_PATHS` must authenticate (before
-    routing, so an unknown path is 401 for a stranger and 404 for a user)."""
+    routing, so an unknown path is 401 for a stranger and 404 for a user). A request for a
+    file of :data:`FILE_TICKET_ROUTE` may instead carry a ``?ticket=`` issued for that file."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, download_root: Callable[[], Path]) -> None:
         self.auth = authenticator
+        self.download_root = download_root
+
+    def _file_scope(self, req: falcon.Request) -> str | None:
+        if not req.path.startswith(FILE_TICKET_ROUTE) or "ticket" not in req.params:
+            return None
+        return final_path(req, self.download_root(), req.path[len(FILE_TICKET_ROUTE):])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.method == "OPTIONS" or is_open(req.path):
@@ -58,6 +81,7 @@ class Authenticate:
             authorization=req.get_header("Authorization"),
             query=req.params,
             cookie=req.get_header("Cookie"),
+            file_scope=self._file_scope(req),
         )
 
 
@@ -140,11 +164,35 @@ class WsTicket:
         resp.media = {"ticket": ticket, "expires": int(expires)}
 
 
+class FileTicket:
+    """``POST /api/auth/file-ticket`` (authenticated) with ``{"path"}``: a ``?ticket=`` that
+    opens that one file of the download folder (ranges and all) for a few hours, for players
+    that cannot send credentials (cast devices, Home Assistant's apps)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.auth = runtime.auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        requested = json_object(req, self.runtime.settings.max_body).get("path")
+        if not isinstance(requested, str) or not requested.strip("/ "):
+            raise errors.invalid("path is required: a file of the download folder.")
+        root = self.runtime.files.root
+        rel = final_path(req, root, requested)
+        if not os.path.isfile(root / rel):  # False, not an error, for a name too long
+            raise errors.not_found(f"File '{requested}' does not exist.")
+        ticket, expires = self.auth.issue_file_ticket(rel)
+        resp.media = {"ticket": ticket, "expires": int(expires), "path": rel,
+                      "mime": kinds.mime_type(rel),
+                      "url": f"{FILE_TICKET_ROUTE}{quote(rel)}?ticket={ticket}"}
+
+
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
     app.add_route("/api/auth/login", Login(runtime))
     app.add_route("/api/auth/logout", Logout(runtime))
     app.add_route("/api/auth/status", Status(runtime))
     app.add_route("/api/auth/ws-ticket", WsTicket(runtime))
+    app.add_route("/api/auth/file-ticket", FileTicket(runtime))
 
 
 # --- OpenAPI ------------------------------------------------------------------------------
@@ -248,6 +296,40 @@ PATHS: dict[str, dict[str, Any]] = {
                                            "description": "Epoch seconds."}},
             }),
             "401": _unauthorized("Not authenticated."),
+            "429": _throttled(),
+        },
+    }},
+    "/api/auth/file-ticket": {"post": {
+        "tags": ["auth"], "operationId": "fileTicket",
+        "summary": "A ticket that opens one file for "
+                   f"{sessions.FILE_TICKET_SECONDS // 3600} hours (?ticket=)",
+        "description": (
+            "For players that cannot send credentials (cast devices, Home Assistant's apps): "
+            "`url` (`/api/download/<path>?ticket=<ticket>`) serves the file, ranges and "
+            "all, to anyone until `expires`, and nothing else. The ticket names the file's "
+            "final path (symlinks followed); a request for another file with it is 403, an "
+            "unknown or expired ticket 401. Tickets are kept in memory: a restart of the "
+            "service ends them."),
+        "requestBody": json_body({
+            "type": "object", "required": ["path"],
+            "properties": {"path": {"type": "string",
+                                    "description": "Relative to the download folder."}},
+        }),
+        "responses": {
+            "200": json_response("The ticket.", {
+                "type": "object", "required": ["ticket", "expires", "path", "mime", "url"],
+                "properties": {
+                    "ticket": {"type": "string"},
+                    "expires": {"type": "integer", "description": "Epoch seconds."},
+                    "path": {"type": "string", "description": "The file's normal path."},
+                    "mime": {"type": "string"},
+                    "url": {"type": "string",
+                            "description": "Relative to the service's root."}},
+            }),
+            "400": error("No path, or a refused one ('..', control characters)."),
+            "401": _unauthorized("Not authenticated."),
+            "403": error("The path leads outside the download folder."),
+            "404": error("No such file."),
             "429": _throttled(),
         },
     }},

@@ -18,7 +18,7 @@ from ..files import kinds
 from ..runtime import Runtime
 from .conditional import file_etag, matches, validate
 from .local_files import local_file
-from .schemas import error, path_param
+from .schemas import error, path_param, query
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
@@ -135,6 +135,9 @@ def _operation(method: str) -> dict[str, Any]:
             {"name": "Range", "in": "header", "schema": {"type": "string"},
              "description": "One range: bytes=a-b, a- or -n (several: the whole file)."},
             {"name": "If-Range", "in": "header", "schema": {"type": "string"}},
+            query("ticket", {"type": "string"},
+                  "Instead of credentials: a ticket from POST /api/auth/file-ticket for this "
+                  "file (401 when unknown or expired, 403 for another file)."),
         ],
         "responses": {
             "200": _file_response,
@@ -142,7 +145,8 @@ def _operation(method: str) -> dict[str, Any]:
             "302": {"description": "The path's normal form, or the file that has its id now.",
                     "headers": {"Location": {"schema": {"type": "string"}}}},
             "400": error("A refused path ('..', control characters, an encoded slash)."),
-            "403": error("The path leads outside the download folder."),
+            "403": error("The path leads outside the download folder, or the ticket is for "
+                         "another file."),
             "404": error("No such file."),
             "416": error("The range is outside the file (Content-Range: bytes */size)."),
         },

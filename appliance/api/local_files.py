@@ -3,6 +3,7 @@ its normal form (302), found again by its video id after a rename (302), or 404.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -47,8 +48,9 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
     if normal != requested:
         raise redirect(req, prefix, normal, suffix)
     path = paths.resolve(root, requested)
-    if not path.is_file():
-        moved = None if path.exists() else same_id_file(path)
+    # os.path's tests: a name too long for the file system is no file, not an OSError.
+    if not os.path.isfile(path):
+        moved = None if os.path.exists(path) else same_id_file(path)
         if moved is not None:
             raise redirect(req, prefix, paths.relative(root, moved), suffix)
         raise errors.not_found(f"File '{requested}' does not exist.")

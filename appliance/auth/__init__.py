@@ -11,8 +11,10 @@ Credential sources (authentication is on when either is configured):
    :mod:`appliance.auth.authfile`): the password for user ``appliance`` (or the YTP user) by
    Basic, ``?apikey=`` or login; ``Authorization: Token <token>``.
 
-Plus what a login hands out: a signed session cookie (``POST /api/auth/login``) and, for the
-websocket, single-use ``?ticket=`` values (``POST /api/auth/ws-ticket``).
+Plus what a login hands out: a signed session cookie (``POST /api/auth/login``), for the
+websocket single-use ``?ticket=`` values (``POST /api/auth/ws-ticket``), and for players that
+cannot send credentials ``?ticket=`` values that open one file for a few hours
+(``POST /api/auth/file-ticket``).
 
 Beside it, on the same object: who the client is behind trusted proxies
 (:mod:`~appliance.auth.proxies`, the throttle's key) and what a browser page may make the
@@ -187,6 +189,7 @@ class Authenticator:
         self.throttle = throttle or Throttle()
         self.checker = checker or PasswordChecker()
         self.tickets = Tickets()
+        self.file_tickets = Tickets(ttl=sessions.FILE_TICKET_SECONDS)
         self._rules: tuple[Settings, _Rules] | None = None
 
     def _current_rules(self) -> _Rules:
@@ -252,9 +255,14 @@ class Authenticator:
         query: str | Mapping[str, Any] | None = None,
         cookie: str | None = None,
         allow_ticket: bool = False,
+        file_scope: str | None = None,
     ) -> Identity:
         """The caller's identity, or :class:`AppError` ``UNAUTHORIZED`` (401, with
-        ``WWW-Authenticate``) or ``TOO_MANY_REQUESTS`` (429, with ``Retry-After``)."""
+        ``WWW-Authenticate``) or ``TOO_MANY_REQUESTS`` (429, with ``Retry-After``).
+
+        ``allow_ticket``: a websocket ticket is taken. ``file_scope``: the request reads this
+        file (its final normal path, as :meth:`issue_file_ticket` was given it), and a file
+        ticket for it is taken; one for another file is 403."""
         state = self.state()
         if not (self._env_pair is not None or state.password is not None or state.broken):
             return Identity("anonymous", "open")
@@ -264,9 +272,12 @@ class Authenticator:
             identity = self._session_identity(state, value, now)
             if identity is not None:
                 return identity
-        tickets = _query_values(query, "ticket")[:_MAX_PRESENTED] if allow_ticket else []
-        for ticket in tickets:
-            if self.tickets.redeem(ticket, now):
+        asked = allow_ticket or file_scope is not None
+        tickets = _query_values(query, "ticket")[:_MAX_PRESENTED] if asked else []
+        scopes = [self.file_tickets.scope(t, now) for t in tickets] if file_scope else []
+        for ticket, scope in zip(tickets, scopes or [None] * len(tickets), strict=True):
+            if (allow_ticket and self.tickets.redeem(ticket, now)) or (
+                    scope is not None and scope == file_scope):
                 return Identity("ticket", "ticket")
         presented = _presented(authorization, query)
         if presented:
@@ -277,8 +288,11 @@ class Authenticator:
                 return identity
             self._failed(address, now, f"invalid credentials ({presented.kinds()})")
             raise unauthorized("Invalid credentials.")
+        if any(scope is not None for scope in scopes):
+            log.info("file ticket from %s is for another file than %r", address, file_scope)
+            raise errors.AppError("The ticket is for another file.", errors.FORBIDDEN)
         if tickets:
-            log.info("websocket ticket from %s is unknown, used or expired", address)
+            log.info("ticket from %s is unknown, used or expired", address)
             raise unauthorized("The ticket is unknown, already used or expired.")
         if cookies:
             raise unauthorized("The session has expired or was ended; log in again.")
@@ -423,6 +437,10 @@ class Authenticator:
 
     def issue_ticket(self) -> tuple[str, float]:
         return self.tickets.issue(self.clock())
+
+    def issue_file_ticket(self, path: str) -> tuple[str, float]:
+        """A ticket that opens the file at ``path`` (its final normal path) until it expires."""
+        return self.file_tickets.issue(self.clock(), scope=path)
 
 
 # --- the CLI's side (appliance web …): they only write the file -----------------------------

@@ -1,4 +1,4 @@
-"""Signed session cookies and single-use websocket tickets.
+"""Signed session cookies, single-use websocket tickets and file tickets.
 
 Cookie value: ``v1.<session id>.<expiry>.<mac>``, where ``mac`` is the URL-safe base64 of
 HMAC-SHA256(secret, ``v1.<session id>.<expiry>``). A cookie is good when the MAC matches, the
@@ -20,6 +20,9 @@ VERSION = "v1"
 REMEMBER_SECONDS = 30 * 24 * 3600  # ?remember=true: a persistent cookie for 30 days
 BROWSER_SECONDS = 24 * 3600  # otherwise a browser-session cookie, valid at most a day
 TICKET_SECONDS = 60
+# A file ticket lets a player that cannot send credentials (a cast device, a phone app) read
+# one file for long enough to watch it, seeking as it goes.
+FILE_TICKET_SECONDS = 3 * 3600
 MAX_TICKETS = 1000
 
 
@@ -67,35 +70,45 @@ def cookie_values(header: str | None, name: str = COOKIE_NAME) -> list[str]:
 
 
 class Tickets:
-    """Short-lived, single-use websocket tickets, kept in memory (the websocket runs in the
-    same process as the API). At most ``MAX_TICKETS`` are outstanding; the oldest go first."""
+    """Short-lived tickets, kept in memory (the websocket and the API run in one process).
+    At most ``limit`` are outstanding; the oldest go first. A ticket may carry a scope (what
+    it opens, e.g. one file): a websocket ticket has none and is redeemed once; a scoped
+    ticket is asked for its scope as often as its holder likes until it expires."""
 
     def __init__(self, ttl: float = TICKET_SECONDS, limit: int = MAX_TICKETS) -> None:
         self.ttl = ttl
         self.limit = limit
         self._lock = threading.Lock()
-        self._tickets: OrderedDict[str, float] = OrderedDict()
+        self._tickets: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 
-    def issue(self, now: float) -> tuple[str, float]:
+    def issue(self, now: float, scope: str | None = None) -> tuple[str, float]:
         ticket = secrets.token_urlsafe(32)
         expires = now + self.ttl
         with self._lock:
             self._prune(now)
-            self._tickets[ticket] = expires
+            self._tickets[ticket] = (expires, scope)
             while len(self._tickets) > self.limit:
                 self._tickets.popitem(last=False)
         return ticket, expires
 
     def redeem(self, ticket: str, now: float) -> bool:
-        """True once for a ticket that was issued and has not expired."""
+        """True once for an unscoped ticket that was issued and has not expired."""
         with self._lock:
-            expires = self._tickets.pop(ticket, None)
-        return expires is not None and expires > now
+            if ticket not in self._tickets or self._tickets[ticket][1] is not None:
+                return False
+            expires, _ = self._tickets.pop(ticket)
+        return expires > now
+
+    def scope(self, ticket: str, now: float) -> str | None:
+        """What a live scoped ticket opens (it stays live); None when unknown or expired."""
+        with self._lock:
+            expires, scope = self._tickets.get(ticket, (0.0, None))
+        return scope if expires > now else None
 
     def _prune(self, now: float) -> None:
         # Issued in order with one ttl, so the expired ones are at the front.
         while self._tickets:
-            first, expires = next(iter(self._tickets.items()))
+            first, (expires, _) = next(iter(self._tickets.items()))
             if expires > now:
                 return
             del self._tickets[first]

@@ -112,15 +112,6 @@ async def test_actions_name_a_loaded_appliance(hass: HomeAssistant,
         await add_url(hass, other, "http://x/")
 
 
-async def test_run_task_says_what_the_service_lacks(hass: HomeAssistant,
-                                                    loaded_entry: MockConfigEntry) -> None:
-    """The service has no tasks API yet: the action says the service refused, no more."""
-    with pytest.raises(ServiceValidationError, match="refused"):
-        await hass.services.async_call(DOMAIN, "run_task", {
-            "config_entry_id": loaded_entry.entry_id, "task_id": "1"},
-            blocking=True, return_response=True)
-
-
 async def test_a_real_download_moves_the_entities_and_fires_events(
         hass: HomeAssistant, loaded_entry: MockConfigEntry, media: dict[str, str]) -> None:
     queued = async_capture_events(hass, EVENT_QUEUED)

@@ -20,9 +20,11 @@ from .api import ApplianceClient, Credentials
 from .const import DOMAIN
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 from .services import async_setup_services
+from .subscriptions import async_track_task_devices
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.BUTTON,
     Platform.SENSOR,
     Platform.SWITCH,
     Platform.UPDATE,
@@ -62,6 +64,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
         raise
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    async_track_task_devices(hass, entry)
     coordinator.async_start(websocket)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True

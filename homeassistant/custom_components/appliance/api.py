@@ -14,6 +14,7 @@ from urllib.parse import quote
 import aiohttp
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+TASK_PAGE = 1000
 
 
 class ApplianceError(Exception):
@@ -150,6 +151,29 @@ class ApplianceClient:
         except RequestRefused as err:
             if err.status != 406:  # 406: already in that state, which is what was asked
                 raise
+
+    async def tasks(self) -> list[dict[str, Any]]:
+        """Every scheduled task (subscription), read a page of 1000 at a time."""
+        tasks: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = await self.request("GET", f"/api/tasks?page={page}&per_page={TASK_PAGE}")
+            tasks.extend(body.get("items") or [])
+            if not (body.get("pagination") or {}).get("has_next"):
+                return tasks
+            page += 1
+
+    async def set_task_enabled(self, task_id: int, enabled: bool) -> dict[str, Any]:
+        """The task as it is now."""
+        result: dict[str, Any] = await self.request("PATCH", f"/api/tasks/{int(task_id)}",
+                                                    json={"enabled": enabled})
+        return result
+
+    async def run_task(self, task_id: int) -> dict[str, Any]:
+        """Start a run now; the execution as it starts (409 while the task runs)."""
+        result: dict[str, Any] = await self.request("POST",
+                                                    f"/api/tasks/{int(task_id)}/execute")
+        return result
 
     async def check_updates(self) -> dict[str, Any] | None:
         """The service's release check, or None when the service has it turned off."""

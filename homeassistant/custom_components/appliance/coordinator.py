@@ -59,6 +59,7 @@ class ApplianceData:
     disk_free: int | None
     last_finished: dict[str, Any] | None
     presets: list[str]
+    tasks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     release: dict[str, Any] | None = None
 
     @property
@@ -116,8 +117,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
 
     async def _snapshot(self) -> ApplianceData:
         configuration = await self.client.configuration()
-        stats, health, last = await asyncio.gather(
-            self.client.stats(), self.client.health(), self.client.last_finished())
+        stats, health, last, tasks = await asyncio.gather(
+            self.client.stats(), self.client.health(), self.client.last_finished(),
+            self.client.tasks())
         self.configuration = configuration
         return ApplianceData(
             version=str(configuration.get("app", {}).get("version", "")),
@@ -127,6 +129,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             disk_free=health.get("download_path_free_bytes"),
             last_finished=last,
             presets=[p["name"] for p in configuration.get("presets", []) if "name" in p],
+            tasks={task["id"]: task for task in tasks if isinstance(task.get("id"), int)},
             release=self.data.release if self.data else None,
         )
 
@@ -232,6 +235,14 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         elif event in ITEM_EVENTS and isinstance(payload, dict) \
                 and isinstance(payload.get("id"), str):
             self._apply_item(data, event, payload)
+        elif event == "config_update" and isinstance(payload, dict) \
+                and payload.get("feature") == "tasks" and isinstance(payload.get("data"), dict) \
+                and isinstance(payload["data"].get("id"), int):
+            task = payload["data"]
+            if payload.get("action") == "delete":
+                data.tasks.pop(task["id"], None)
+            else:  # create, update
+                data.tasks[task["id"]] = task
         else:  # messages (log_*), replies to other clients' commands, the greeting
             return
         self.async_set_updated_data(data)

@@ -45,7 +45,8 @@ ITEMS_SCHEMA = vol.Schema({
     **_ENTRY,
     vol.Required(ATTR_ITEM_ID): vol.All(cv.ensure_list, [cv.string], vol.Length(min=1)),
 })
-TASK_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_TASK_ID): cv.string})
+TASK_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_TASK_ID): vol.All(
+    vol.Coerce(int), vol.Range(min=1))})
 
 
 def _coordinator(hass: HomeAssistant, call: ServiceCall) -> ApplianceCoordinator:
@@ -121,15 +122,11 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
 
 
 async def _run_task(call: ServiceCall) -> ServiceResponse:
-    """A scheduled task run now: its URL queued with the task's settings, as the service's
-    own "run now" does (needs the service's tasks API)."""
+    """A subscription run now, as its "run now" button does; answers the run as it starts."""
     coordinator = _coordinator(call.hass, call)
-    client = coordinator.client
-    task = await call_service(
-        coordinator, client.request("GET", f"/api/tasks/{call.data[ATTR_TASK_ID]}"))
-    payload = {key: task[key] for key in RETRY_FIELDS if task.get(key) not in (None, "")}
-    items = await call_service(coordinator, client.add([payload]))
-    return {"items": [{"id": i.get("id"), "url": i.get("url")} for i in items]}
+    execution = await call_service(
+        coordinator, coordinator.client.run_task(call.data[ATTR_TASK_ID]))
+    return {"execution": execution}
 
 
 def async_setup_services(hass: HomeAssistant) -> None:

@@ -1,0 +1,168 @@
+"""File tickets (``POST /api/auth/file-ticket``): a ``?ticket=`` that opens one file of the
+download folder, ranges and all, for a player that cannot send credentials — on the real
+service (gunicorn, auth on), with hostile paths, foreign files and other routes; expiry on
+the runtime's clock."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from conftest import make_settings
+from support.server import Server
+
+from appliance.api.app import create_app
+from appliance.auth import sessions
+from appliance.runtime import Runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("file_tickets")]
+
+USER, PASSWORD = "alice", "a long enough password"
+CLIP = os.urandom(64 * 1024)
+OTHER = b"another file entirely"
+BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("tickets")
+    downloads = root / "downloads"
+    (downloads / "show").mkdir(parents=True)
+    (downloads / "show" / "clip one.mp4").write_bytes(CLIP)
+    (downloads / "show" / "other.mp4").write_bytes(OTHER)
+    (root / "secret.txt").write_text("outside the download folder")
+    (downloads / "alias.mp4").symlink_to(downloads / "show" / "clip one.mp4")
+    (downloads / "escape.txt").symlink_to(root / "secret.txt")
+    server = Server(root, {"YTP_AUTH_USERNAME": USER, "YTP_AUTH_PASSWORD": PASSWORD}).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def mint(server: Server, path: object, auth: tuple[str, str] | None = (USER, PASSWORD)
+         ) -> tuple[int, dict]:
+    response = server.post("/api/auth/file-ticket", {"path": path}, auth=auth)
+    return response.status_code, response.json()
+
+
+def raw_get(server: Server, path: str, headers: dict[str, str] | None = None
+            ) -> tuple[int, bytes]:
+    """A GET with its path exactly as given (no client normalising '..' away), no credentials."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("GET", path, skip_accept_encoding=True)
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, body
+
+
+def test_a_ticket_opens_its_file_with_ranges_and_without_credentials(server: Server) -> None:
+    status, body = mint(server, "show/clip one.mp4")
+    assert status == 200
+    assert body["path"] == "show/clip one.mp4" and body["mime"] == "video/mp4"
+    assert body["url"] == f"/api/download/show/clip%20one.mp4?ticket={body['ticket']}"
+    assert server.get("/api/download/show/clip%20one.mp4").status_code == 401
+    status, content = raw_get(server, body["url"])
+    assert status == 200 and content == CLIP
+    status, content = raw_get(server, body["url"], {"Range": "bytes=100-199"})
+    assert status == 206 and content == CLIP[100:200]
+    # Many requests (a player seeking): the ticket stays good until it expires.
+    assert raw_get(server, body["url"], {"Range": "bytes=-10"}) == (206, CLIP[-10:])
+
+
+def test_a_ticket_is_checked_on_the_final_path(server: Server) -> None:
+    ticket = mint(server, "/show//./clip one.mp4")[1]["ticket"]
+    # The same file by a symlink: the final path is the ticket's.
+    assert raw_get(server, f"/api/download/alias.mp4?ticket={ticket}") == (200, CLIP)
+    response = server.get(f"/api/download/show/other.mp4?ticket={ticket}")
+    assert response.status_code == 403 and "another file" in response.json()["error"]
+    for hostile, code in [
+        ("show/../secret.txt", 400),
+        ("show/%2E%2E/%2E%2E/secret.txt", 400),
+        ("show%2Fclip%20one.mp4", 400),
+        ("show/..%2F..%2Fsecret.txt", 400),
+        ("escape.txt", 403),
+    ]:
+        status, body = raw_get(server, f"/api/download/{hostile}?ticket={ticket}")
+        assert status == code, hostile
+        assert b'"error"' in body, hostile
+
+
+def test_a_ticket_opens_nothing_else(server: Server) -> None:
+    ticket = mint(server, "show/clip one.mp4")[1]["ticket"]
+    for path in ("/api/history/live", "/api/file/browser/show", "/api/auth/file-ticket",
+                 "/api/player/playlist/show/clip%20one.mp4.m3u8"):
+        response = server.get(f"{path}?ticket={ticket}")
+        assert response.status_code == 401, path
+        assert response.json()["error"]
+    # Not a websocket ticket either, and a websocket ticket opens no file.
+    ws_ticket = server.post("/api/auth/ws-ticket", auth=(USER, PASSWORD)).json()["ticket"]
+    response = server.get(f"/api/download/show/clip%20one.mp4?ticket={ws_ticket}")
+    assert response.status_code == 401 and "ticket" in response.json()["error"]
+    response = server.get("/api/download/show/clip%20one.mp4?ticket=forged")
+    assert response.status_code == 401 and "ticket" in response.json()["error"]
+
+
+def test_minting_needs_credentials_and_a_file_inside(server: Server) -> None:
+    assert mint(server, "show/clip one.mp4", auth=None)[0] == 401
+    for path, code in [("../secret.txt", 400), ("show/\x00.mp4", 400), ("escape.txt", 403),
+                       ("show/missing.mp4", 404), ("show", 404), ("n" * 300, 404),
+                       ("", 400), (7, 400),
+                       (None, 400), (["show/clip one.mp4"], 400)]:
+        status, body = mint(server, path)
+        assert status == code, path
+        assert body["error"], path
+    response = server.get("/api/download/" + "n" * 300 + ".mp4", auth=(USER, PASSWORD))
+    assert response.status_code == 404 and response.json()["error"]
+    response = server.post("/api/auth/file-ticket", ["show/clip one.mp4"],
+                           auth=(USER, PASSWORD))
+    assert response.status_code == 400 and response.json()["error"]
+    response = server.post("/api/auth/file-ticket", {"path": "x" * 5_000_000},
+                           auth=(USER, PASSWORD))
+    assert response.status_code == 413 and response.json()["error"]
+
+
+def test_a_ticket_expires(tmp_path: Path) -> None:
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "a.mp4").write_bytes(CLIP)
+    runtime = Runtime(make_settings(tmp_path, YTP_AUTH_USERNAME=USER,
+                                    YTP_AUTH_PASSWORD=PASSWORD), websocket=False)
+    runtime.start()
+    try:
+        offset = [0.0]
+        clock = runtime.auth.clock
+        runtime.auth.clock = lambda: clock() + offset[0]
+        client = falcon.testing.TestClient(create_app(runtime))
+        url = client.simulate_post("/api/auth/file-ticket", json={"path": "a.mp4"},
+                                   headers={"Authorization": BASIC}).json["url"]
+        path, _, query = url.partition("?")
+        assert client.simulate_get(path, query_string=query).content == CLIP
+        offset[0] = sessions.FILE_TICKET_SECONDS + 1
+        result = client.simulate_get(path, query_string=query)
+        assert result.status_code == 401 and "expired" in result.json["error"]
+    finally:
+        runtime.stop()
+
+
+def test_tickets_keep_their_scope_and_are_bounded() -> None:
+    tickets = sessions.Tickets(ttl=10.0, limit=2)
+    a, _ = tickets.issue(now=100.0, scope="a.mp4")
+    assert tickets.scope(a, now=105.0) == "a.mp4" and tickets.scope(a, now=105.0) == "a.mp4"
+    assert not tickets.redeem(a, now=105.0)  # a scoped ticket is never a websocket ticket
+    assert tickets.scope(a, now=110.0) is None
+    b, _ = tickets.issue(now=200.0)
+    assert tickets.scope(b, now=200.0) is None and tickets.redeem(b, now=200.0)
+    c, _ = tickets.issue(now=300.0, scope="c")
+    tickets.issue(now=300.0, scope="d")
+    tickets.issue(now=300.0, scope="e")  # over the limit: the oldest goes
+    assert tickets.scope(c, now=300.0) is None
+
