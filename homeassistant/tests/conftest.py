@@ -10,6 +10,7 @@ Python, and nothing of the service is imported here.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import subprocess
@@ -141,10 +142,13 @@ def instance_id(server: Server) -> str:
 
 async def until(condition: Callable[[], Any], within: float = 30.0,
                 message: str = "condition") -> Any:
-    """Wait (letting Home Assistant run) until ``condition()`` is truthy."""
+    """Wait (letting Home Assistant run) until ``condition()`` is truthy (awaited when it
+    is a coroutine function)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         await asyncio.sleep(0.05)

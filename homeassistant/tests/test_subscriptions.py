@@ -14,11 +14,17 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.appliance.const import DOMAIN
 from support.server import Server, wait_for
 
 from .conftest import in_executor, until
+
+COOKIES = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tsid\tsecret-session\n"
 
 
 def task_entity(hass: HomeAssistant, entry: MockConfigEntry, task_id: int,
@@ -113,8 +119,15 @@ async def test_switch_enables_and_button_runs_the_real_task(
 
 
 async def test_run_task_action(hass: HomeAssistant, loaded_entry: MockConfigEntry,
-                               appliance: Server, media: dict[str, str]) -> None:
-    task = await create_task(hass, appliance, "Action", url=media["short"], folder="action")
+                               appliance: Server, media: dict[str, str],
+                               hass_client: ClientSessionGenerator) -> None:
+    task = await create_task(hass, appliance, "Action", url=media["short"], folder="action",
+                             cookies=COOKIES)
+    await until(lambda: task["id"] in loaded_entry.runtime_data.data.tasks,
+                message="the task in the coordinator")
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    assert diagnostics["data"]["tasks"][str(task["id"])]["cookies"] == "**REDACTED**"
+    assert "secret-session" not in str(diagnostics)
     response = await hass.services.async_call(DOMAIN, "run_task", {
         "config_entry_id": loaded_entry.entry_id, "task_id": task["id"]},
         blocking=True, return_response=True)

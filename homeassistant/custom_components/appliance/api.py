@@ -15,6 +15,7 @@ import aiohttp
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 TASK_PAGE = 1000
+BROWSE_PAGE = 1000
 
 
 class ApplianceError(Exception):
@@ -173,6 +174,22 @@ class ApplianceClient:
         """Start a run now; the execution as it starts (409 while the task runs)."""
         result: dict[str, Any] = await self.request("POST",
                                                     f"/api/tasks/{int(task_id)}/execute")
+        return result
+
+    async def browse(self, folder: str) -> dict[str, Any]:
+        """A folder of the download folder: folders first, then the newest files
+        (``BROWSE_PAGE`` entries at most)."""
+        result: dict[str, Any] = await self.request(
+            "GET", f"/api/file/browser/{quote(folder.strip('/'))}"
+                   f"?per_page={BROWSE_PAGE}&sort_by=date&sort_order=desc")
+        return result
+
+    async def file_ticket(self, path: str) -> dict[str, Any]:
+        """A ticket that opens one file for a few hours without credentials, and the URL
+        (absolute) that serves the file with it (ranges and all)."""
+        result: dict[str, Any] = await self.request("POST", "/api/auth/file-ticket",
+                                                    json={"path": path})
+        result["url"] = self.base_url + str(result["url"])
         return result
 
     async def check_updates(self) -> dict[str, Any] | None:

@@ -1,0 +1,113 @@
+"""The download folder in Home Assistant's media browser, against a real appliance: browse,
+resolve to a file ticket URL, then fetch that URL from the real service without credentials
+(the whole file, a range), and see it open no other file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from homeassistant.components import media_source
+from homeassistant.components.media_player import BrowseError, MediaClass
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from support.server import Server
+
+from .conftest import in_executor, until
+
+CLIP = os.urandom(96 * 1024)
+OTHER = b"not the clip"
+ROOT = "media-source://appliance"
+
+
+@pytest.fixture(scope="module")
+def files(appliance: Server) -> Iterator[Path]:
+    """Files in the real service's download folder: two videos, a song and a sidecar."""
+    shows = appliance.download_path / "shows"
+    shows.mkdir(parents=True, exist_ok=True)
+    (shows / "clip [abcdefghijk].mp4").write_bytes(CLIP)
+    (shows / "clip [abcdefghijk].en.vtt").write_text("WEBVTT\n")
+    (shows / "other.mp4").write_bytes(OTHER)
+    (appliance.download_path / "song.mp3").write_bytes(b"ID3")
+    yield shows
+
+
+@pytest.fixture
+async def browser(hass: HomeAssistant, loaded_entry: MockConfigEntry, files: Path) -> None:
+    assert await async_setup_component(hass, "media_source", {})
+    await hass.async_block_till_done()
+
+
+async def browse(hass: HomeAssistant, uri: str) -> media_source.BrowseMediaSource:
+    return await media_source.async_browse_media(hass, uri)
+
+
+async def test_browse_the_download_folder(hass: HomeAssistant, browser: None,
+                                          loaded_entry: MockConfigEntry) -> None:
+    root = await until_listed(hass, ROOT, "shows")
+    assert root["shows"].can_expand and not root["shows"].can_play
+    assert root["song.mp3"].media_class == MediaClass.MUSIC and root["song.mp3"].can_play
+    shows = await until_listed(hass, root["shows"].media_content_id, "other.mp4")
+    clip = shows["clip [abcdefghijk].mp4"]
+    assert clip.media_class == MediaClass.VIDEO and clip.media_content_type == "video/mp4"
+    assert clip.media_content_id == f"{ROOT}/{loaded_entry.entry_id}/shows/clip [abcdefghijk].mp4"
+    assert not any(t.endswith(".vtt") for t in shows)  # sidecars are not media
+    by_entry = await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/")
+    assert {c.title for c in by_entry.children} == set(root)
+
+    with pytest.raises(BrowseError):
+        await browse(hass, f"{ROOT}/not-an-entry/shows")
+    with pytest.raises(BrowseError, match="does not exist"):
+        await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/missing")
+    with pytest.raises(BrowseError, match=r"'\.\.'"):
+        await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/shows/../..")
+
+
+async def until_listed(hass: HomeAssistant, uri: str, name: str
+                       ) -> dict[str, media_source.BrowseMediaSource]:
+    """The folder's children by title, once ``name`` is among them (the service indexes new
+    files as its watcher sees them)."""
+    async def listed() -> dict[str, media_source.BrowseMediaSource] | None:
+        found = {c.title: c for c in (await browse(hass, uri)).children}
+        return found if name in found else None
+
+    found: dict[str, media_source.BrowseMediaSource] = await until(
+        listed, message=f"{name} in {uri}")
+    return found
+
+
+async def test_resolve_plays_the_file_from_the_service(
+        hass: HomeAssistant, browser: None, loaded_entry: MockConfigEntry,
+        appliance: Server) -> None:
+    uri = f"{ROOT}/{loaded_entry.entry_id}/shows/clip [abcdefghijk].mp4"
+    await until_listed(hass, f"{ROOT}/{loaded_entry.entry_id}/shows", "clip [abcdefghijk].mp4")
+    played = await media_source.async_resolve_media(hass, uri, None)
+    assert played.mime_type == "video/mp4"
+    assert played.url.startswith(f"http://127.0.0.1:{appliance.port}/api/download/shows/")
+
+    def fetch(url: str, **headers: str) -> requests.Response:
+        return requests.get(url, headers=headers, timeout=30)  # no credentials at all
+
+    whole = await in_executor(hass, fetch, played.url)
+    assert whole.status_code == 200 and whole.content == CLIP
+    part = await in_executor(hass, lambda: fetch(played.url, Range="bytes=1000-1999"))
+    assert part.status_code == 206 and part.content == CLIP[1000:2000]
+    other = played.url.replace("clip%20%5Babcdefghijk%5D.mp4", "other.mp4")
+    assert other != played.url
+    refused = await in_executor(hass, fetch, other)
+    assert refused.status_code == 403 and "another file" in refused.json()["error"]
+    plain = await in_executor(hass, fetch, played.url.partition("?")[0])
+    assert plain.status_code == 401
+
+    for bad in ("shows/missing.mp4", "shows", "../secret", ""):
+        with pytest.raises(media_source.Unresolvable):
+            await media_source.async_resolve_media(
+                hass, f"{ROOT}/{loaded_entry.entry_id}/{bad}", None)
+    with pytest.raises(media_source.Unresolvable):
+        await media_source.async_resolve_media(hass, f"{ROOT}/not-an-entry/shows/other.mp4",
+                                               None)
