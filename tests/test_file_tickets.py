@@ -6,7 +6,6 @@ the runtime's clock."""
 from __future__ import annotations
 
 import base64
-import http.client
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import falcon.testing
 import pytest
 from conftest import make_settings
-from support.server import Server
+from support.server import Server, raw_request
 
 from appliance.api.app import create_app
 from appliance.auth import sessions
@@ -54,15 +53,8 @@ def mint(server: Server, path: object, auth: tuple[str, str] | None = (USER, PAS
 def raw_get(server: Server, path: str, headers: dict[str, str] | None = None
             ) -> tuple[int, bytes]:
     """A GET with its path exactly as given (no client normalising '..' away), no credentials."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.putrequest("GET", path, skip_accept_encoding=True)
-    for name, value in (headers or {}).items():
-        conn.putheader(name, value)
-    conn.endheaders()
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, body
+    status, _, body = raw_request(server, path, headers)
+    return status, body
 
 
 def test_a_ticket_opens_its_file_with_ranges_and_without_credentials(server: Server) -> None:

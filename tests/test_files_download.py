@@ -4,7 +4,6 @@ that stops reading."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
+from support.server import raw_request as raw
 
 from appliance.runtime import Runtime
 
@@ -36,20 +36,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin
         yield server, server.download_path / item["filename"]
     finally:
         server.stop()
-
-
-def raw(server: Server, path: str, headers: dict[str, str] | None = None,
-        method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    """A request sent with its path exactly as given (no client normalising it)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.putrequest(method, path, skip_accept_encoding=True)
-    for name, value in (headers or {}).items():
-        conn.putheader(name, value)
-    conn.endheaders()
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
 def where(headers: dict[str, str]) -> str:

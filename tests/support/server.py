@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -50,6 +51,20 @@ def free_port_pair() -> int:
                     continue
                 return port
     raise RuntimeError("no free port pair")
+
+
+def raw_request(server: Server, path: str, headers: dict[str, str] | None = None,
+                method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """A request sent with its path exactly as given (no client normalising it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
 class Server:
