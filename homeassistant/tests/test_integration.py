@@ -52,6 +52,7 @@ LAST = "sensor.appliance_127_0_0_1_last_finished"
 DOWNLOADING = "binary_sensor.appliance_127_0_0_1_downloading"
 PAUSED = "switch.appliance_127_0_0_1_queue_paused"
 RELEASE = "update.appliance_127_0_0_1_appliance_release"
+YTDLP = "update.appliance_127_0_0_1_yt_dlp"
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -77,7 +78,7 @@ async def test_device_and_entities(hass: HomeAssistant, loaded_entry: MockConfig
     entities = er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
     assert {e.translation_key for e in entities} == {
         "active", "queued", "failed", "speed", "disk_free", "last_finished", "downloading",
-        "queue_paused", "release"}
+        "queue_paused", "release", "ytdlp"}
     assert all(e.device_id == device.id for e in entities)
     disk = next(e for e in entities if e.translation_key == "disk_free")
     assert disk.disabled_by is er.RegistryEntryDisabler.INTEGRATION
@@ -110,6 +111,29 @@ async def test_actions_name_a_loaded_appliance(hass: HomeAssistant,
     other.add_to_hass(hass)
     with pytest.raises(ServiceValidationError, match="not loaded"):
         await add_url(hass, other, "http://x/")
+
+
+async def test_ytdlp_update_entity_installs_through_the_service(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server) -> None:
+    """The service's yt-dlp as an update entity. The test service's package index is a
+    closed port (no test may change the environment the service runs from), so the newest
+    release is unknown: Home Assistant offers no install, and the entity's install, run
+    anyway, ends in the service's own refusal, shown as an error."""
+    served = (await in_executor(hass, appliance.get, "/api/system/ytdlp")).json()
+    entity = hass.states.get(YTDLP)
+    assert entity is not None
+    assert entity.attributes["installed_version"] == served["installed"]
+    assert served["latest"] == "unknown" and entity.attributes["latest_version"] is None
+    with pytest.raises(HomeAssistantError, match="No update available"):
+        await hass.services.async_call("update", "install", {"entity_id": YTDLP},
+                                       blocking=True)
+    update = hass.data["entity_components"]["update"].get_entity(YTDLP)
+    with pytest.raises(HomeAssistantError, match="cannot be reached"):
+        await update.async_install(None, False)
+    after = (await in_executor(hass, appliance.get, "/api/system/ytdlp")).json()
+    assert after["update"]["state"] == "failed"
+    assert after["installed"] == served["installed"]
+    assert hass.states.get(YTDLP).attributes["in_progress"] is False
 
 
 async def test_a_real_download_moves_the_entities_and_fires_events(

@@ -58,7 +58,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
     websocket = await coordinator.async_connect()
     try:
         await coordinator.async_config_entry_first_refresh()
-        await coordinator.async_check_release()
+        await coordinator.async_check_releases()
     except BaseException:
         await websocket.close()
         raise

@@ -200,6 +200,19 @@ class ApplianceClient:
             return None
         return result
 
+    async def ytdlp(self) -> dict[str, Any] | None:
+        """yt-dlp's installed and newest release and the last update (never an error on the
+        service's side: an unreachable index is "unknown"); None from a service without it."""
+        try:
+            result: dict[str, Any] = await self.request("GET", "/api/system/ytdlp")
+        except RequestRefused:
+            return None
+        return result
+
+    async def update_ytdlp(self) -> None:
+        """Start the service's yt-dlp update (409 while one runs)."""
+        await self.request("POST", "/api/system/ytdlp/update")
+
     async def connect(self, configuration: Mapping[str, Any]) -> aiohttp.ClientWebSocketResponse:
         """The ``/ws`` event stream, on the port the service's configuration names."""
         websocket = configuration.get("websocket") or {}

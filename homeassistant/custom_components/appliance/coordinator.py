@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +40,10 @@ LOGGER = logging.getLogger(__package__)
 RECONNECT_MIN = 1.0
 RECONNECT_MAX = 30.0
 RELEASE_CHECK_INTERVAL = timedelta(hours=12)
+# A yt-dlp update (pip, an import and extract check, perhaps a roll back) is followed this
+# often, for at most this long.
+YTDLP_UPDATE_POLL = 1.0
+YTDLP_UPDATE_TIMEOUT = 900.0
 # Counters the event stream does not carry (failed total, free disk) are re-read this long
 # after the last state change of a burst.
 COUNTS_COOLDOWN = 1.0
@@ -61,6 +66,7 @@ class ApplianceData:
     presets: list[str]
     tasks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     release: dict[str, Any] | None = None
+    ytdlp: dict[str, Any] | None = None
 
     @property
     def active(self) -> int:
@@ -131,6 +137,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             presets=[p["name"] for p in configuration.get("presets", []) if "name" in p],
             tasks={task["id"]: task for task in tasks if isinstance(task.get("id"), int)},
             release=self.data.release if self.data else None,
+            ytdlp=self.data.ytdlp if self.data else None,
         )
 
     async def _refresh_counts(self) -> None:
@@ -147,9 +154,17 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.data.disk_free = health.get("download_path_free_bytes")
             self.async_set_updated_data(self.data)
 
-    # --- the release check -------------------------------------------------------------------
+    # --- the release checks ------------------------------------------------------------------
 
-    async def async_check_release(self, _now: Any = None) -> None:
+    async def async_check_releases(self, _now: Any = None) -> None:
+        """yt-dlp's release (always: the service answers from its own cache, off-line safe)
+        and the appliance's (when the entry's option asks for it)."""
+        try:
+            ytdlp = await self.client.ytdlp()
+        except ApplianceError as err:
+            LOGGER.debug("yt-dlp release check failed: %s", err)
+        else:
+            self._set_ytdlp(ytdlp)
         if not self.config_entry.options.get(CONF_CHECK_UPDATES, True):
             return
         try:
@@ -160,6 +175,25 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         if self.data is not None and release is not None:
             self.data.release = release
             self.async_set_updated_data(self.data)
+
+    def _set_ytdlp(self, status: dict[str, Any] | None) -> None:
+        if self.data is not None and status is not None:
+            self.data.ytdlp = status
+            self.async_set_updated_data(self.data)
+
+    async def async_update_ytdlp(self) -> dict[str, Any]:
+        """Start the service's yt-dlp update and follow it to its end (it installs, checks
+        and may roll back, in a thread of its own); the service's last word on it."""
+        await self.client.update_ytdlp()
+        deadline = time.monotonic() + YTDLP_UPDATE_TIMEOUT
+        while True:
+            status = await self.client.ytdlp() or {}
+            if (status.get("update") or {}).get("state") != "running" \
+                    or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(YTDLP_UPDATE_POLL)
+        self._set_ytdlp(status)
+        return status
 
     async def async_connect(self) -> aiohttp.ClientWebSocketResponse:
         """The event stream, opened before the snapshot it completes: nothing that happens
@@ -181,7 +215,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         entry.async_create_background_task(self.hass, self._listen(websocket),
                                            f"{DOMAIN} events")
         entry.async_on_unload(async_track_time_interval(
-            self.hass, self.async_check_release, RELEASE_CHECK_INTERVAL))
+            self.hass, self.async_check_releases, RELEASE_CHECK_INTERVAL))
         entry.async_on_unload(self._counts.async_shutdown)
 
     # --- the event stream --------------------------------------------------------------------
