@@ -102,6 +102,9 @@ def test_a_ticket_opens_nothing_else(server: Server) -> None:
     assert response.status_code == 401 and "ticket" in response.json()["error"]
     response = server.get("/api/download/show/clip%20one.mp4?ticket=forged")
     assert response.status_code == 401 and "ticket" in response.json()["error"]
+    # A made-up ticket learns nothing of the folder: not even what leads out of it.
+    for path in ("escape.txt", "show/../secret.txt", "show%2Fother.mp4"):
+        assert raw_get(server, f"/api/download/{path}?ticket=forged")[0] == 401, path
 
 
 def test_minting_needs_credentials_and_a_file_inside(server: Server) -> None:

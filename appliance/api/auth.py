@@ -67,10 +67,10 @@ class Authenticate:
         self.auth = authenticator
         self.download_root = download_root
 
-    def _file_scope(self, req: falcon.Request) -> str | None:
-        if not req.path.startswith(FILE_TICKET_ROUTE) or "ticket" not in req.params:
+    def _file_scope(self, req: falcon.Request) -> Callable[[], str] | None:
+        if not req.path.startswith(FILE_TICKET_ROUTE):
             return None
-        return final_path(req, self.download_root(), req.path[len(FILE_TICKET_ROUTE):])
+        return lambda: final_path(req, self.download_root(), req.path[len(FILE_TICKET_ROUTE):])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.method == "OPTIONS" or is_open(req.path):

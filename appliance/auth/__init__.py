@@ -255,14 +255,15 @@ class Authenticator:
         query: str | Mapping[str, Any] | None = None,
         cookie: str | None = None,
         allow_ticket: bool = False,
-        file_scope: str | None = None,
+        file_scope: Callable[[], str] | None = None,
     ) -> Identity:
         """The caller's identity, or :class:`AppError` ``UNAUTHORIZED`` (401, with
         ``WWW-Authenticate``) or ``TOO_MANY_REQUESTS`` (429, with ``Retry-After``).
 
-        ``allow_ticket``: a websocket ticket is taken. ``file_scope``: the request reads this
-        file (its final normal path, as :meth:`issue_file_ticket` was given it), and a file
-        ticket for it is taken; one for another file is 403."""
+        ``allow_ticket``: a websocket ticket is taken. ``file_scope``: the request reads a
+        file, and this gives its final normal path (as :meth:`issue_file_ticket` was given
+        it; it may raise the path's own 400/403); a file ticket for it is taken, one for
+        another file is 403."""
         state = self.state()
         if not (self._env_pair is not None or state.password is not None or state.broken):
             return Identity("anonymous", "open")
@@ -274,11 +275,14 @@ class Authenticator:
                 return identity
         asked = allow_ticket or file_scope is not None
         tickets = _query_values(query, "ticket")[:_MAX_PRESENTED] if asked else []
-        scopes = [self.file_tickets.scope(t, now) for t in tickets] if file_scope else []
-        for ticket, scope in zip(tickets, scopes or [None] * len(tickets), strict=True):
-            if (allow_ticket and self.tickets.redeem(ticket, now)) or (
-                    scope is not None and scope == file_scope):
-                return Identity("ticket", "ticket")
+        if allow_ticket and any(self.tickets.redeem(t, now) for t in tickets):
+            return Identity("ticket", "ticket")
+        scopes = {scope for t in tickets if file_scope is not None
+                  and (scope := self.file_tickets.scope(t, now)) is not None}
+        # The path is resolved only for a live file ticket: a stranger learns nothing of
+        # the folder (what is a symlink out of it) by sending a made-up one.
+        if scopes and file_scope is not None and file_scope() in scopes:
+            return Identity("ticket", "ticket")
         presented = _presented(authorization, query)
         if presented:
             self._check_throttle(address, now)
@@ -288,8 +292,8 @@ class Authenticator:
                 return identity
             self._failed(address, now, f"invalid credentials ({presented.kinds()})")
             raise unauthorized("Invalid credentials.")
-        if any(scope is not None for scope in scopes):
-            log.info("file ticket from %s is for another file than %r", address, file_scope)
+        if scopes:
+            log.info("file ticket from %s is for another file", address)
             raise errors.AppError("The ticket is for another file.", errors.FORBIDDEN)
         if tickets:
             log.info("ticket from %s is unknown, used or expired", address)
