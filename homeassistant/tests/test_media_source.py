@@ -16,9 +16,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.appliance.const import DOMAIN
 from support.server import Server
 
-from .conftest import in_executor, until
+from .conftest import entry_data, in_executor, until
 
 CLIP = os.urandom(96 * 1024)
 OTHER = b"not the clip"
@@ -111,3 +112,24 @@ async def test_resolve_plays_the_file_from_the_service(
     with pytest.raises(media_source.Unresolvable):
         await media_source.async_resolve_media(hass, f"{ROOT}/not-an-entry/shows/other.mp4",
                                                None)
+
+
+async def test_two_appliances_are_two_folders(
+        hass: HomeAssistant, browser: None, loaded_entry: MockConfigEntry,
+        appliance: Server) -> None:
+    second = MockConfigEntry(domain=DOMAIN, title="Second", unique_id="second",
+                             data=entry_data(appliance))
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await hass.async_block_till_done()
+    try:
+        root = await browse(hass, ROOT)
+        assert {c.title: c.media_content_id for c in root.children} == {
+            loaded_entry.title: f"{ROOT}/{loaded_entry.entry_id}/",
+            "Second": f"{ROOT}/{second.entry_id}/"}
+        shows = await until_listed(hass, f"{ROOT}/{second.entry_id}/shows", "other.mp4")
+        assert shows["other.mp4"].media_content_id.startswith(f"{ROOT}/{second.entry_id}/")
+    finally:
+        assert await hass.config_entries.async_unload(second.entry_id)
+        await hass.async_block_till_done()
+    assert [c.title for c in (await browse(hass, ROOT)).children] == ["shows", "song.mp3"]
