@@ -154,11 +154,18 @@ class ApplianceClient:
                 raise
 
     async def tasks(self) -> list[dict[str, Any]]:
-        """Every scheduled task (subscription), read a page of 1000 at a time."""
+        """Every scheduled task (subscription), read a page of 1000 at a time; none from a
+        service older than its tasks API."""
         tasks: list[dict[str, Any]] = []
         page = 1
         while True:
-            body = await self.request("GET", f"/api/tasks?page={page}&per_page={TASK_PAGE}")
+            try:
+                body = await self.request("GET",
+                                          f"/api/tasks?page={page}&per_page={TASK_PAGE}")
+            except RequestRefused as err:
+                if err.status == 404 and page == 1:
+                    return []
+                raise
             tasks.extend(body.get("items") or [])
             if not (body.get("pagination") or {}).get("has_next"):
                 return tasks

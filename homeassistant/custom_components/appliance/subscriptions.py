@@ -81,18 +81,24 @@ def async_add_task_entities(entry: ApplianceConfigEntry,
     entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
+def _task_id(key: str, prefix: str) -> int | None:
+    """The task id a device key names, or None for another device (the appliance's)."""
+    rest = key.removeprefix(prefix)
+    return int(rest) if rest != key and rest.isdigit() else None
+
+
 @callback
 def async_sync_task_devices(hass: HomeAssistant, entry: ApplianceConfigEntry) -> None:
     """Remove the devices (and so the entities) of tasks that are gone; follow renames."""
     tasks = entry.runtime_data.data.tasks
-    prefix = task_device_key(str(entry.unique_id), 0)[:-1]
+    prefix = task_device_key(str(entry.unique_id), 0).removesuffix("0")
     registry = dr.async_get(hass)
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
-        key = next((k for d, k in device.identifiers if d == DOMAIN and k.startswith(prefix)),
-                   None)
-        if key is None:
+        ids = [task_id for domain, key in device.identifiers
+               if domain == DOMAIN and (task_id := _task_id(key, prefix)) is not None]
+        if not ids:
             continue
-        task = tasks.get(int(key.removeprefix(prefix))) if key[len(prefix):].isdigit() else None
+        task = tasks.get(ids[0])
         if task is None:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
         elif task.get("name") and device.name != task["name"]:
