@@ -50,11 +50,10 @@ def _client_address(auth: Authenticator, req: falcon.Request) -> str:
     return auth.client_address(req.remote_addr, req.get_header("X-Forwarded-For"))
 
 
-def final_path(req: falcon.Request, root: Path, requested: str) -> str:
+def final_path(root: Path, requested: str) -> str:
     """The normal path, relative to the download folder, that ``requested`` leads to with
     symlinks followed: what a file ticket is issued for and checked against. 400 for a
-    refused form ('..', an encoded slash), 403 when it leads outside the folder."""
-    paths.refuse_encoded_slash(req.env.get("RAW_URI") or req.env.get("REQUEST_URI"))
+    refused form ('..', control characters), 403 when it leads outside the folder."""
     return paths.relative(root, paths.resolve(root, requested))
 
 
@@ -70,7 +69,7 @@ class Authenticate:
     def _file_scope(self, req: falcon.Request) -> Callable[[], str] | None:
         if not req.path.startswith(FILE_TICKET_ROUTE):
             return None
-        return lambda: final_path(req, self.download_root(), req.path[len(FILE_TICKET_ROUTE):])
+        return lambda: final_path(self.download_root(), req.path[len(FILE_TICKET_ROUTE):])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.method == "OPTIONS" or is_open(req.path):
@@ -178,7 +177,7 @@ class FileTicket:
         if not isinstance(requested, str) or not requested.strip("/ "):
             raise errors.invalid("path is required: a file of the download folder.")
         root = self.runtime.files.root
-        rel = final_path(req, root, requested)
+        rel = final_path(root, requested)
         if not os.path.isfile(root / rel):  # False, not an error, for a name too long
             raise errors.not_found(f"File '{requested}' does not exist.")
         ticket, expires = self.auth.issue_file_ticket(rel)
