@@ -12,7 +12,9 @@ from pathlib import Path
 
 import falcon.testing
 import pytest
+import requests
 from conftest import make_settings
+from support.origin import MediaOrigin
 from support.server import Server, raw_request
 
 from appliance.api.app import create_app
@@ -28,10 +30,12 @@ BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("tickets")
     downloads = root / "downloads"
     (downloads / "show").mkdir(parents=True)
+    (downloads / "show" / "real.mp4").write_bytes(requests.get(origin.clip_url, timeout=30).content)
+    (downloads / "show" / "real.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
     (downloads / "show" / "clip one.mp4").write_bytes(CLIP)
     (downloads / "show" / "other.mp4").write_bytes(OTHER)
     (root / "secret.txt").write_text("outside the download folder")
@@ -90,10 +94,37 @@ def test_a_ticket_is_checked_on_the_final_path(server: Server) -> None:
         assert b'"error"' in body, hostile
 
 
+def test_a_ticket_plays_its_file_over_hls(server: Server) -> None:
+    """The playlists read with a ticket carry it on to the next playlist and the segments;
+    no subtitle track (another file); the ticket opens no other file's playlist."""
+    body = mint(server, "show/real.mp4")[1]
+    assert body["playlist"] == f"/api/player/playlist/show/real.mp4.m3u8?ticket={body['ticket']}"
+    status, master = raw_get(server, body["playlist"])
+    assert status == 200, master
+    assert b"SUBTITLES" not in master
+    [video] = [line for line in master.decode().splitlines() if line.startswith("/")]
+    assert video.startswith("/api/player/m3u8/video/show/real.mp4.m3u8?ticket=")
+    status, media = raw_get(server, video)
+    assert status == 200, media
+    segments = [line for line in media.decode().splitlines() if line.startswith("/")]
+    assert segments and all(f"ticket={body['ticket']}" in line for line in segments)
+    status, segment = raw_get(server, segments[0])
+    assert status == 200 and segment[:1] == b"\x47"  # an MPEG-TS packet
+    # With credentials instead, the subtitle track is there (the ticket adds nothing).
+    with_auth = server.get("/api/player/playlist/show/real.mp4.m3u8", auth=(USER, PASSWORD))
+    assert b"SUBTITLES" in with_auth.content and b"ticket=" not in with_auth.content
+    for other in ("/api/player/playlist/show/other.mp4.m3u8",
+                  "/api/player/segments/0/show/other.mp4.ts",
+                  "/api/player/subtitle/show/real.en.srt.vtt"):
+        status, _ = raw_get(server, f"{other}?ticket={body['ticket']}")
+        assert status == (401 if "subtitle" in other else 403), other
+
+
 def test_a_ticket_opens_nothing_else(server: Server) -> None:
     ticket = mint(server, "show/clip one.mp4")[1]["ticket"]
     for path in ("/api/history/live", "/api/file/browser/show", "/api/auth/file-ticket",
-                 "/api/player/playlist/show/clip%20one.mp4.m3u8"):
+                 "/api/file/info/show/clip%20one.mp4",
+                 "/api/file/ffprobe/show/clip%20one.mp4"):
         response = server.get(f"{path}?ticket={ticket}")
         assert response.status_code == 401, path
         assert response.json()["error"]

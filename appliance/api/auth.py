@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,16 @@ OPEN_PATHS = frozenset({
 })
 _OPEN_EXACT = frozenset(p for p in OPEN_PATHS if not p.endswith("/*"))
 _OPEN_PREFIXES = tuple(p[:-1] for p in OPEN_PATHS if p.endswith("/*"))
-# The route a file ticket opens: the file's path follows it.
+# The routes a file ticket opens, each naming the file (its path as the route has it): the
+# ranged download and the HLS playlists and segments of the player (not its subtitles: those
+# are other files).
 FILE_TICKET_ROUTE = "/api/download/"
+FILE_TICKET_ROUTES = (
+    re.compile(r"/api/download/(?P<file>.+)"),
+    re.compile(r"/api/player/playlist/(?P<file>.+)\.m3u8"),
+    re.compile(r"/api/player/m3u8/video/(?P<file>.+)\.m3u8"),
+    re.compile(r"/api/player/segments/[0-9]+/(?P<file>.+)\.ts"),
+)
 
 
 def is_open(path: str) -> bool:
@@ -60,16 +69,18 @@ def final_path(root: Path, requested: str) -> str:
 class Authenticate:
     """Middleware: every request outside :data:`OPEN_PATHS` must authenticate (before
     routing, so an unknown path is 401 for a stranger and 404 for a user). A request for a
-    file of :data:`FILE_TICKET_ROUTE` may instead carry a ``?ticket=`` issued for that file."""
+    file on one of :data:`FILE_TICKET_ROUTES` may instead carry a ``?ticket=`` issued for
+    that file."""
 
     def __init__(self, authenticator: Authenticator, download_root: Callable[[], Path]) -> None:
         self.auth = authenticator
         self.download_root = download_root
 
     def _file_scope(self, req: falcon.Request) -> Callable[[], str] | None:
-        if not req.path.startswith(FILE_TICKET_ROUTE):
-            return None
-        return lambda: final_path(self.download_root(), req.path[len(FILE_TICKET_ROUTE):])
+        for route in FILE_TICKET_ROUTES:
+            if match := route.fullmatch(req.path):
+                return lambda: final_path(self.download_root(), match["file"])
+        return None
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.method == "OPTIONS" or is_open(req.path):
@@ -183,7 +194,8 @@ class FileTicket:
         ticket, expires = self.auth.issue_file_ticket(rel)
         resp.media = {"ticket": ticket, "expires": int(expires), "path": rel,
                       "mime": kinds.mime_type(rel),
-                      "url": f"{FILE_TICKET_ROUTE}{quote(rel)}?ticket={ticket}"}
+                      "url": f"{FILE_TICKET_ROUTE}{quote(rel)}?ticket={ticket}",
+                      "playlist": f"/api/player/playlist/{quote(rel)}.m3u8?ticket={ticket}"}
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
@@ -305,7 +317,9 @@ PATHS: dict[str, dict[str, Any]] = {
         "description": (
             "For players that cannot send credentials (cast devices, Home Assistant's apps): "
             "`url` (`/api/download/<path>?ticket=<ticket>`) serves the file, ranges and "
-            "all, to anyone until `expires`, and nothing else. The ticket names the file's "
+            "all, to anyone until `expires`, and `playlist` its HLS form (the playlists and "
+            "segments carry the ticket on; no subtitle tracks: those are other files); "
+            "nothing else. The ticket names the file's "
             "final path (symlinks followed); a request for another file with it is 403, an "
             "unknown or expired ticket 401. Tickets are kept in memory: a restart of the "
             "service ends them."),
@@ -316,14 +330,17 @@ PATHS: dict[str, dict[str, Any]] = {
         }),
         "responses": {
             "200": json_response("The ticket.", {
-                "type": "object", "required": ["ticket", "expires", "path", "mime", "url"],
+                "type": "object",
+                "required": ["ticket", "expires", "path", "mime", "url", "playlist"],
                 "properties": {
                     "ticket": {"type": "string"},
                     "expires": {"type": "integer", "description": "Epoch seconds."},
                     "path": {"type": "string", "description": "The file's normal path."},
                     "mime": {"type": "string"},
                     "url": {"type": "string",
-                            "description": "Relative to the service's root."}},
+                            "description": "Relative to the service's root."},
+                    "playlist": {"type": "string",
+                                 "description": "The HLS master playlist, relative too."}},
             }),
             "400": error("No path, or a refused one ('..', control characters)."),
             "401": _unauthorized("Not authenticated."),

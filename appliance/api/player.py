@@ -29,6 +29,14 @@ def _named(file: str, suffix: str) -> str:
     return file[: -len(suffix)]
 
 
+def _ticket(req: falcon.Request) -> str | None:
+    """The file ticket the request was let in with, for the playlist's own URLs."""
+    identity = getattr(req.context, "identity", None)
+    if identity is None or identity.method != "ticket":
+        return None
+    return req.get_param("ticket")
+
+
 def _send_text(resp: falcon.Response, text: str, content_type: str) -> None:
     resp.content_type = content_type
     resp.cache_control = ["no-cache"]
@@ -54,7 +62,8 @@ class Playlist(Player):
         data = self.runtime.player.prober.probe(path)
         self.plan(path)  # a file that cannot be played is refused here, not per segment
         subtitles = self.runtime.files.index.sidecars(rel).get(kinds.SUBTITLE, [])
-        _send_text(resp, playlists.master(req.root_path, rel, data, subtitles), M3U8)
+        _send_text(resp, playlists.master(req.root_path, rel, data, subtitles, _ticket(req)),
+                   M3U8)
 
 
 class MediaPlaylist(Player):
@@ -63,7 +72,7 @@ class MediaPlaylist(Player):
             raise errors.invalid("Only video and subtitle modes are supported.")
         path, rel = self.file(req, file, f"m3u8/{mode}", ".m3u8")
         if mode == "video":
-            text = playlists.video(req.root_path, rel, self.plan(path))
+            text = playlists.video(req.root_path, rel, self.plan(path), _ticket(req))
         else:
             duration = req.get_param_as_float("duration", min_value=0.001,
                                                max_value=MAX_DURATION)

@@ -56,16 +56,22 @@ def plan(data: dict[str, Any], convert_video: bool = False) -> Plan:
                 and audios[0].get("codec_name") == AAC, has_video, bool(audios))
 
 
-def _url(prefix: str, route: str, rel: str, suffix: str) -> str:
-    return f"{prefix}/api/player/{route}/{quote(rel)}{suffix}"
+def _url(prefix: str, route: str, rel: str, suffix: str, ticket: str | None = None) -> str:
+    """A player URL; with the file ticket the playlist was read with, carried on."""
+    url = f"{prefix}/api/player/{route}/{quote(rel)}{suffix}"
+    if ticket is None:
+        return url
+    return f"{url}{'&' if '?' in suffix else '?'}ticket={quote(ticket, safe='')}"
 
 
 def master(prefix: str, rel: str, data: dict[str, Any],
-           subtitles: list[dict[str, Any]]) -> str:
+           subtitles: list[dict[str, Any]], ticket: str | None = None) -> str:
+    """The master playlist. Read with a file ticket it has no subtitle tracks: the ticket
+    opens the one file, and the subtitles are files of their own."""
     total = probe.duration(data) or 0.0
     lines = ["#EXTM3U", "#EXT-X-VERSION:3"]
     group = ""
-    for sub in subtitles:
+    for sub in subtitles if ticket is None else []:
         group = ',SUBTITLES="subs"'
         uri = _url(prefix, "m3u8/subtitle", sub["file"], f".m3u8?duration={total:.6f}")
         name = sub["name"].replace('"', "'")
@@ -76,11 +82,11 @@ def master(prefix: str, rel: str, data: dict[str, Any],
     except ValueError:
         bandwidth = 0
     lines.append(f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={bandwidth or 1_000_000}{group}")
-    lines.append(_url(prefix, "m3u8/video", rel, ".m3u8"))
+    lines.append(_url(prefix, "m3u8/video", rel, ".m3u8", ticket))
     return "\n".join(lines) + "\n"
 
 
-def video(prefix: str, rel: str, made: Plan) -> str:
+def video(prefix: str, rel: str, made: Plan, ticket: str | None = None) -> str:
     target = max(1, math.ceil(max(d for _, d in made.spans)))
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]
@@ -88,7 +94,8 @@ def video(prefix: str, rel: str, made: Plan) -> str:
             f"&ac={0 if made.copy_audio or not made.has_audio else 1}"
     for index, (_, length) in enumerate(made.spans):
         lines.append(f"#EXTINF:{length:.6f},")
-        lines.append(_url(prefix, f"segments/{index}", rel, f".ts?sd={length:.6f}{flags}"))
+        lines.append(_url(prefix, f"segments/{index}", rel, f".ts?sd={length:.6f}{flags}",
+                          ticket))
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
 
