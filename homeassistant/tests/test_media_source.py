@@ -5,6 +5,7 @@ resolve to a file ticket URL, then fetch that URL from the real service without 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,10 +28,15 @@ ROOT = "media-source://appliance"
 
 
 @pytest.fixture(scope="module")
-def files(appliance: Server) -> Iterator[Path]:
-    """Files in the real service's download folder: two videos, a song and a sidecar."""
+def files(appliance: Server, media: dict[str, str]) -> Iterator[Path]:
+    """Files in the real service's download folder: videos, a song and a sidecar, and a
+    real clip as Matroska (what a cast device does not play as it is)."""
     shows = appliance.download_path / "shows"
     shows.mkdir(parents=True, exist_ok=True)
+    clip = shows / "real.mp4"
+    clip.write_bytes(requests.get(media["clip"], timeout=30).content)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy",
+                    str(shows / "real.mkv")], check=True, timeout=60)
     (shows / "clip [abcdefghijk].mp4").write_bytes(CLIP)
     (shows / "clip [abcdefghijk].en.vtt").write_text("WEBVTT\n")
     (shows / "other.mp4").write_bytes(OTHER)
@@ -114,6 +120,31 @@ async def test_resolve_plays_the_file_from_the_service(
                                                None)
 
 
+async def test_what_casts_do_not_take_plays_over_hls(
+        hass: HomeAssistant, browser: None, loaded_entry: MockConfigEntry) -> None:
+    folder = f"{ROOT}/{loaded_entry.entry_id}/shows"
+    await until_listed(hass, folder, "real.mkv")
+    played = await media_source.async_resolve_media(hass, f"{folder}/real.mkv", None)
+    assert played.mime_type == "application/x-mpegURL"
+    assert "/api/player/playlist/shows/real.mkv.m3u8?ticket=" in played.url
+
+    def fetch(url: str) -> requests.Response:
+        return requests.get(url, timeout=60)  # no credentials: the ticket carries on
+
+    master = await in_executor(hass, fetch, played.url)
+    assert master.status_code == 200, master.text
+    base = played.url.split("/api/")[0]
+    [video] = [line for line in master.text.splitlines() if line.startswith("/")]
+    media = await in_executor(hass, fetch, base + video)
+    assert media.status_code == 200, media.text
+    first = next(line for line in media.text.splitlines() if line.startswith("/"))
+    segment = await in_executor(hass, fetch, base + first)
+    assert segment.status_code == 200 and segment.content[:1] == b"\x47"  # MPEG-TS
+    # An MP4 plays as it is.
+    direct = await media_source.async_resolve_media(hass, f"{folder}/real.mp4", None)
+    assert direct.mime_type == "video/mp4" and "/api/download/" in direct.url
+
+
 async def test_two_appliances_are_two_folders(
         hass: HomeAssistant, browser: None, loaded_entry: MockConfigEntry,
         appliance: Server) -> None:
@@ -132,4 +163,4 @@ async def test_two_appliances_are_two_folders(
     finally:
         assert await hass.config_entries.async_unload(second.entry_id)
         await hass.async_block_till_done()
-    assert [c.title for c in (await browse(hass, ROOT)).children] == ["shows", "song.mp3"]
+    assert {c.title for c in (await browse(hass, ROOT)).children} == {"shows", "song.mp3"}

@@ -192,11 +192,12 @@ class ApplianceClient:
         return result
 
     async def file_ticket(self, path: str) -> dict[str, Any]:
-        """A ticket that opens one file for a few hours without credentials, and the URL
-        (absolute) that serves the file with it (ranges and all)."""
+        """A ticket that opens one file for a few hours without credentials, and the URLs
+        (absolute) that serve the file with it: ``url`` (ranges and all), ``playlist`` (HLS)."""
         result: dict[str, Any] = await self.request("POST", "/api/auth/file-ticket",
                                                     json={"path": path})
         result["url"] = self.base_url + str(result["url"])
+        result["playlist"] = self.base_url + str(result["playlist"])
         return result
 
     async def check_updates(self) -> dict[str, Any] | None:

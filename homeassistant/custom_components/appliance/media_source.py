@@ -2,9 +2,9 @@
 
 Browsing reads the service's file browser (``GET /api/file/browser/{path}``). Playing asks
 the service for a file ticket (``POST /api/auth/file-ticket``) and hands the player the
-service's own ranged download URL with it: a cast device or a phone app fetches the file
-straight from the appliance, without credentials, for a few hours, and that URL opens no
-other file.
+service's own ranged download URL with it (or, for what players do not take as it is, the
+service's HLS playlist of it): a cast device or a phone app fetches the file straight from
+the appliance, without credentials, for a few hours, and that URL opens no other file.
 
 Identifiers: ``<config entry id>/<path in the download folder>``.
 """
@@ -28,6 +28,12 @@ from homeassistant.core import HomeAssistant
 from .api import ApplianceError
 from .const import DOMAIN
 from .coordinator import ApplianceConfigEntry
+
+# What cast devices and browsers play as it is; anything else (an MKV, an AVI) is played
+# through the service's HLS player, which remuxes or transcodes it.
+DIRECT_TYPES = frozenset({"video/mp4", "video/webm", "audio/mpeg", "audio/mp4", "audio/aac",
+                          "audio/ogg", "audio/flac", "audio/wav", "audio/webm"})
+HLS_TYPE = "application/x-mpegURL"
 
 # What the browser shows of a folder, by the service's content_type; sidecars (subtitles,
 # metadata, thumbnails' text) are left out.
@@ -108,7 +114,10 @@ class ApplianceMediaSource(MediaSource):
         except ApplianceError as err:
             raise Unresolvable(translation_domain=DOMAIN, translation_key="refused",
                                translation_placeholders={"error": str(err)}) from err
-        return PlayMedia(ticket["url"], str(ticket.get("mime") or "application/octet-stream"))
+        mime = str(ticket.get("mime") or "")
+        if mime in DIRECT_TYPES or mime.startswith("image/"):
+            return PlayMedia(ticket["url"], mime)
+        return PlayMedia(ticket["playlist"], HLS_TYPE)
 
 
 def _child(entry: ApplianceConfigEntry, found: dict[str, Any]) -> BrowseMediaSource | None:
