@@ -202,6 +202,29 @@ def test_commands_on_unknown_items(rt: Runtime, origin: MediaOrigin) -> None:
         item.id: "ok", "no-such-item": "not found"}
 
 
+def test_a_postprocessor_that_renames_the_file_is_recorded(rt: Runtime,
+                                                          origin: MediaOrigin) -> None:
+    told: list[events.Event] = []
+    stop = rt.bus.subscribe(lambda e: told.append(e) if e.name == events.LOG_SUCCESS else None)
+    try:
+        [added] = rt.engine.add([{"url": origin.clip_url, "template": "remuxed.%(ext)s",
+                                  "cli": "--remux-video mkv"}])
+        done = wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done" and i,
+                        timeout=120, message="the download to finish")
+        wait_for(lambda: any(e.data.get("id") == added.id for e in told), timeout=10,
+                 message="the success told to clients")
+    finally:
+        stop()
+    assert done.status == "finished", done.error
+    # the item names the file the remux left, not the one yt-dlp downloaded
+    assert done.filename == "remuxed.mkv"
+    assert (Path(done.download_folder) / "remuxed.mkv").is_file()
+    assert not (Path(done.download_folder) / "remuxed.mp4").exists()
+    [message] = [e.data for e in told if e.data.get("id") == added.id]
+    assert message["title"] == "Download completed"
+    assert message["message"] == done.title
+
+
 def test_progress_and_a_finished_download_record_its_bytes_and_title(rt: Runtime,
                                                            origin: MediaOrigin) -> None:
     progress: list[dict] = []
