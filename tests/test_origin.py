@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 import yt_dlp
-from support import origin as origin_module
-from support.origin import DEFAULT_SLOW_RATE, MediaOrigin, RequestRecord, parse_range
+from support import origin_http
+from support.origin import DEFAULT_SLOW_RATE, MediaOrigin
+from support.origin_http import RequestRecord, parse_range
 
 FFPROBE = shutil.which("ffprobe") or "/usr/bin/ffprobe"
 
@@ -240,7 +241,7 @@ def test_parse_range(header: str | None, size: int, expected: tuple[int, int] | 
 
 @pytest.mark.parametrize("header", ["bytes=100-", "bytes=-0"])
 def test_parse_range_unsatisfiable(header: str) -> None:
-    with pytest.raises(origin_module._Unsatisfiable):
+    with pytest.raises(origin_http.Unsatisfiable):
         parse_range(header, 100)
 
 
@@ -291,7 +292,7 @@ def test_slow_url_at_high_rate_delivers_the_whole_file(origin: MediaOrigin) -> N
 def test_client_disconnect_mid_trickle_is_quiet(
     fresh_origin: MediaOrigin, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger=origin_module.log.name)
+    caplog.set_level(logging.DEBUG, logger=origin_http.log.name)
     conn, resp = open_stream(fresh_origin.slow_url)
     assert len(resp.read1(1024)) > 0
     assert fresh_origin.active_connections == 1
