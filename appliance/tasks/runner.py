@@ -255,11 +255,14 @@ class TaskRunner:
             if len(kept) != len(entries):
                 journal.write("info", f"{len(entries) - len(kept)} published before {after}")
             entries = kept
-        if self.archive_path(task) is not None:
-            self.with_archive_ids(entries)
         seen = self.seen(task)
+        # What the task has seen by URL needs no archive id: only the rest is named by yt-dlp
+        # (a job in a warm process), so a feed of 50 with one new entry costs one name, not 50.
+        unseen = [e for e in entries if not e.keys() & seen]
+        if unseen and self.archive_path(task) is not None:
+            self.with_archive_ids(unseen)
         fresh, keys = [], set()
-        for entry in entries:
+        for entry in unseen:
             if entry.keys() & (seen | keys):
                 continue
             keys.update(entry.keys())
