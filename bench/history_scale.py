@@ -6,7 +6,9 @@ keep-alive ``requests.Session``, R requests each of:
 
 - ``type=done&per_page=50`` on page 1 and page 1,000,
 - the same with ``status=finished`` and with ``status=!finished``,
-- the legacy ``GET /api/history`` (queue + newest history, no pagination).
+- the legacy ``GET /api/history`` (queue + newest history, no pagination),
+- ``search=`` (title and URL) finding 1, 100, 11,111 and every item, and a two-character word
+  (no trigram: read with LIKE), on page 1 and, when there is one, page 100.
 
 When page 1,000 lies past the end of a filter's results (it is empty), the filter's last page
 is measured as well, so that a deep OFFSET is always covered.
@@ -23,6 +25,7 @@ import random
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import common
 import requests
@@ -33,6 +36,9 @@ BATCH = 5_000
 PER_PAGE = 50
 DEEP_PAGE = 1_000
 GOAL_P99_MS = 20.0
+# (words, matching items at 100,000): "Item number {n}" titles, "...?v={n:07d}" URLs.
+SEARCHES = (("number 99999", 1), ("v=00042", 100), ("NUMBER 1", 11_111), ("item", 100_000),
+            ("99", 1_900))
 
 
 def fill(db_path: Path, total: int) -> dict[str, int]:
@@ -96,6 +102,11 @@ def scenarios(counts: dict[str, int]) -> list[tuple[str, str, int]]:
             result.append((f"{label}, {tag}page {page}",
                            f"/api/history?type=done&per_page={PER_PAGE}&page={page}{suffix}",
                            total))
+    for words, found in SEARCHES:
+        for page in (1, 100) if found > 100 * PER_PAGE else (1,):
+            result.append((f"search={words!r}, page {page}",
+                           f"/api/history?type=done&per_page={PER_PAGE}&page={page}"
+                           f"&search={quote(words)}", found))
     return result
 
 

@@ -247,11 +247,15 @@ def test_wider_terminals_get_more_columns(service: Server, token: str) -> None:
 def test_history_pages_filter_search_and_requeue(service: Server, token: str,
                                                   origin: MediaOrigin,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The needle first: four newer items put it on page 5 at one item a page.
     ids = [service.post("/api/history", {"url": url}).json()[0]["id"]
-           for url in (origin.clip2_url, origin.fail_url + "?h=1", origin.short_url)]
+           for url in (origin.fail_url + "?needle=1", origin.clip2_url, origin.fail_url + "?h=1",
+                       origin.short_url, origin.fail_url + "?h=2")]
     for item_id in ids:
         service.wait_status(item_id, {"finished", "error"})
     total = service.get("/api/history?type=done&per_page=1").json()["pagination"]["total"]
+    page5 = service.get("/api/history?type=done&per_page=1&page=5").json()["items"]
+    assert [i["id"] for i in page5] == [ids[0]]
     monkeypatch.setattr(history, "PER_PAGE", 2)
     app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
 
@@ -278,17 +282,22 @@ def test_history_pages_filter_search_and_requeue(service: Server, token: str,
         assert {cell(app, "history-table", str(k.value), "status") for k in table.rows} == {
             "error"}
 
-        # Search within the page; Enter goes back to the table; re-queue the match.
-        await pilot.press("f", "f", "f", "f")  # on to all statuses
-        await until(pilot, lambda: "status all" in text_of(app, "#history-state"), "all")
-        monkeypatch.setattr(history, "PER_PAGE", 100)
-        await pilot.press("g")
-        await until(pilot, lambda: table.row_count >= 3, "a long page")
-        await pilot.press("slash", *"h=1", "enter")
-        await until(pilot, lambda: table.row_count == 1, "one match")
+        # The service searches the whole history: the needle of page 5 comes first.
+        await pilot.press("f", "f", "f", "f", "o")  # all statuses, newest first
+        await until(pilot, lambda: "status all · newest" in text_of(app, "#history-state"),
+                    "all, newest first")
+        monkeypatch.setattr(history, "PER_PAGE", 1)
+        await pilot.press("slash", *"NEEDLE", "enter")
+        await until(pilot, lambda: list(table.rows) == [ids[0]]
+                    and "search 'NEEDLE'" in text_of(app, "#history-state"), "the needle")
+        assert "page 1/1 · 1 items" in text_of(app, "#history-state")
         assert app.focused is table
+
+        # Another search; re-queue the match.
+        await pilot.press("slash", *["backspace"] * 6, *"h=1", "enter")
+        await until(pilot, lambda: list(table.rows) == [ids[2]], "one match")
         await pilot.press("r")
-        await until(pilot, lambda: service.get(f"/api/history/{ids[1]}").status_code == 404,
+        await until(pilot, lambda: service.get(f"/api/history/{ids[2]}").status_code == 404,
                     "the old record replaced")
 
     drive(app, scenario)

@@ -12,6 +12,7 @@ from ..engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
 from ..store.records import DONE, FINISHED, QUEUE
+from ..store.search import TextSearch
 from .middleware import not_modified
 from .pagination import (
     OPENAPI_HEADERS,
@@ -26,6 +27,18 @@ from .schemas import URL, error, json_body, json_response, path_param, query, re
 # The legacy unpaginated shape would send the whole history; past this many newest items it
 # is cut (documented in docs/API.md) so that 100,000 items never become one response.
 LEGACY_HISTORY_LIMIT = 1000
+MAX_SEARCH = 200  # characters; a longer search is a mistake or an attack
+
+
+def _search(req: falcon.Request) -> TextSearch | None:
+    text = req.get_param("search")
+    if text is None:
+        return None
+    if len(text) > MAX_SEARCH:
+        raise errors.invalid(f"search must be at most {MAX_SEARCH} characters.")
+    if any((ord(c) < 32 and not c.isspace()) or ord(c) == 127 for c in text):
+        raise errors.invalid("search must not contain control characters.")
+    return TextSearch.parse(text)
 
 
 def listed(runtime: Runtime, items: list[Item]) -> list[dict[str, Any]]:
@@ -66,7 +79,10 @@ class History:
         kind = (req.get_param("type") or "all").lower()
         if kind not in {"all", QUEUE, DONE}:
             raise errors.invalid("type must be one of all, queue, done.")
+        search = _search(req)
         if kind == "all":
+            if search is not None:
+                raise errors.invalid("search needs type=queue or type=done.")
             resp.media = {
                 "queue": [i.to_dict() for i in self.engine.queue_items()],
                 "history": listed(self.runtime,
@@ -78,22 +94,25 @@ class History:
         status = StatusFilter.parse(req.get_param("status"))
         if kind == DONE:
             result = self.runtime.store.page(DONE, page, per_page, newest_first=newest_first,
-                                             status=status)
+                                             status=status, search=search)
             items, total = result.items, result.total
         else:
-            items, total = self._queue_page(page, per_page, newest_first, status)
+            items, total = self._queue_page(page, per_page, newest_first, status, search)
         resp.media = {
             "pagination": pagination(req, resp, paging, total, len(items)),
             "items": listed(self.runtime, items),
         }
 
     def _queue_page(
-        self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None
+        self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None,
+        search: TextSearch | None,
     ) -> tuple[list[Item], int]:
         items = sorted(self.engine.queue_items(), key=lambda i: i.created_at,
                        reverse=newest_first)
         if status is not None:
             items = [i for i in items if (i.status == status.status) != status.exclude]
+        if search is not None:
+            items = [i for i in items if search.finds(i.title, i.url)]
         start = (page - 1) * per_page
         return items[start : start + per_page], len(items)
 
@@ -299,11 +318,14 @@ PATHS: dict[str, dict[str, Any]] = {
                       "Newest first (DESC) or oldest first. Any case."),
                 query("status", {"type": "string"},
                       "`x` keeps status x, `!x` drops it (queue and done only).",),
+                query("search", {"type": "string", "maxLength": MAX_SEARCH},
+                      "Words that must each appear in the title or URL, in any case, taken "
+                      "literally (queue and done only)."),
             ],
             "responses": {
                 "200": json_response("The lists.", {"anyOf": [_history_all, _history_page]},
                                      headers=dict(OPENAPI_HEADERS)),
-                "400": error("Bad type, page, per_page or order."),
+                "400": error("Bad type, page, per_page, order or search."),
             },
         },
         "post": {

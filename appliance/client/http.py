@@ -198,10 +198,11 @@ class ApiClient:
         return self.request("POST", "/api/yt-dlp/command", body=body)["command"]
 
     def history(self, *, page: int = 1, per_page: int = 50, status: str | None = None,
-                newest_first: bool = True) -> Page:
+                newest_first: bool = True, search: str | None = None) -> Page:
+        """A page of the history; ``search``: words each in the title or the URL."""
         body = self.request("GET", "/api/history", params={
             "type": "done", "page": page, "per_page": per_page, "status": status or None,
-            "order": "DESC" if newest_first else "ASC",
+            "order": "DESC" if newest_first else "ASC", "search": search or None,
         })
         paging = body["pagination"]
         return Page(body["items"], paging["page"], paging["total"], paging["total_pages"])

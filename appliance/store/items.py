@@ -15,8 +15,9 @@ from typing import Any
 
 from pony import orm
 
-from .database import open_database, sync_to_disk
+from .database import has_search_index, open_database, sync_to_disk
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
+from .search import TextSearch
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,11 @@ class Page:
 
 
 # The persisted columns, in PERSISTED order, for raw selects.
-COLUMNS = ", ".join(PERSISTED)
+COLUMNS = ", ".join(f"items.{name}" for name in PERSISTED)
+# A search with at most this many matches reads them from the index and sorts them (a few ms);
+# with more, the (kind, created_at) index is walked and each row is looked up in the search
+# index instead, which stops once the page is full.
+SORT_MATCHES_UP_TO = 5000
 
 
 def _column_reader(attribute: Any) -> Callable[[Any], Any]:
@@ -73,6 +78,7 @@ class ItemStore:
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
         self._last_stamp = 0.0
+        self._search_indexed = has_search_index(self.db)
 
     def close(self) -> None:
         self.db.disconnect()
@@ -227,25 +233,53 @@ class ItemStore:
         *,
         newest_first: bool = True,
         status: StatusFilter | None = None,
+        search: TextSearch | None = None,
     ) -> Page:
-        # The page is chosen by rowid from the index alone, then only its rows are read: with
-        # a deep OFFSET, SQLite would otherwise read every row it skips.
-        where = "kind = $kind"
-        value = status.status if status is not None else None
+        conditions, scope = ["items.kind = $kind"], {"kind": kind}
         if status is not None:
-            where += " AND status != $value" if status.exclude else " AND status = $value"
+            scope["value"] = status.status
+            conditions.append("items.status != $value" if status.exclude
+                              else "items.status = $value")
+        match = ""
+        if search is not None:
+            match, more, words = search.indexed(self._search_indexed)
+            conditions += more
+            scope.update(words, match=match)
         direction = "DESC" if newest_first else "ASC"
         limit, offset = per_page, (page - 1) * per_page
-        sql = (f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items "
-               f"WHERE {where} ORDER BY created_at {direction} LIMIT $limit OFFSET $offset) "
-               f"ORDER BY created_at {direction}")
-        scope = {"kind": kind, "value": value, "limit": limit, "offset": offset}
-        total = self._count(kind, status)
-        if offset >= total:  # past the end: the index walk would find nothing, slowly
-            return Page([], total, page, per_page)
+        scope.update(limit=limit, offset=offset)
+        order = f"ORDER BY items.created_at {direction} LIMIT $limit OFFSET $offset"
         with orm.db_session:
+            if search is None:
+                total = self._count(kind, status)
+            else:
+                total = self.db.select(self._matching(match, "count(*)", conditions),
+                                       globals={}, locals=scope)[0]
+            if offset >= total:  # past the end: the index walk would find nothing, slowly
+                return Page([], total, page, per_page)
+            if match and total <= SORT_MATCHES_UP_TO:
+                sql = self._matching(match, COLUMNS, conditions) + f" {order}"
+            else:
+                if match:
+                    conditions.append("items.rowid IN (SELECT rowid FROM items_search "
+                                      "WHERE items_search MATCH $match)")
+                # The page is chosen by rowid from the index alone, then only its rows are
+                # read: with a deep OFFSET, SQLite would otherwise read every row it skips.
+                sql = (f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items "
+                       f"WHERE {' AND '.join(conditions)} {order}) "
+                       f"ORDER BY items.created_at {direction}")
             rows = self.db.select(sql, globals={}, locals=scope)
         return Page([self._record_of_columns(r) for r in rows], total, page, per_page)
+
+    @staticmethod
+    def _matching(match: str, columns: str, conditions: list[str]) -> str:
+        """``SELECT columns`` of the rows meeting ``conditions``; with a ``match``, read from
+        the search index's matches (CROSS JOIN keeps SQLite from walking ``items`` instead)."""
+        if not match:
+            return f"SELECT {columns} FROM items WHERE {' AND '.join(conditions)}"
+        return (f"SELECT {columns} FROM items_search CROSS JOIN items "
+                f"ON items.rowid = items_search.rowid WHERE items_search MATCH $match AND "
+                + " AND ".join(conditions))
 
     def _counts(self) -> Counter[tuple[str, str]]:
         with self._tally_lock:

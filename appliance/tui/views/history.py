@@ -1,5 +1,5 @@
-"""History: one page at a time from the API, status filter, sort, search within the page;
-delete (with or without files) and re-queue."""
+"""History: one page at a time from the API, status filter, sort, search (by the service,
+over the whole history); delete (with or without files) and re-queue."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
+from textual.worker import get_current_worker
 
 from appliance.client import ApiError, Page, Unreachable
 
@@ -19,12 +21,8 @@ from .queue import STATUS_STYLE
 
 PER_PAGE = 100
 STATUSES = ("", "finished", "error", "cancelled", "skip", "!finished")
-
-
-def matches(item: dict[str, Any], words: list[str]) -> bool:
-    text = " ".join(str(item.get(k) or "") for k in ("title", "url", "filename", "error"))
-    text = text.lower()
-    return all(word in text for word in words)
+SEARCH_DELAY = 0.4  # seconds of no typing before the service is asked
+MAX_SEARCH = 200  # the service's limit
 
 
 class HistoryTable(DataTable):
@@ -66,13 +64,15 @@ class HistoryView(Vertical):
         self.page_number = 1
         self.status = ""
         self.newest_first = True
+        self.search = ""
         self.current: Page | None = None
         self.shown: list[dict[str, Any]] = []
+        self._typing: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="history-state")
-        yield Input(placeholder="/ search this page (title, URL, file, error); Enter to go back",
-                    id="history-search")
+        yield Input(placeholder="/ search the history (title, URL); Enter to go back",
+                    id="history-search", max_length=MAX_SEARCH)
         yield HistoryTable(id="history-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -111,27 +111,40 @@ class HistoryView(Vertical):
         try:
             page = self.app.client.history(page=self.page_number, per_page=PER_PAGE,
                                            status=self.status or None,
-                                           newest_first=self.newest_first)
+                                           newest_first=self.newest_first,
+                                           search=self.search or None)
         except (ApiError, Unreachable) as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self.show, page)
+        if not get_current_worker().is_cancelled:  # a newer request is on its way
+            self.app.call_from_thread(self.show, page)
 
     def show(self, page: Page) -> None:
         self.current = page
         self.fill()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.fill()
+        if self._typing is not None:
+            self._typing.stop()
+        self._typing = self.set_timer(SEARCH_DELAY, self.search_now)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.search_now()
         self.query_one(HistoryTable).focus()
+
+    def search_now(self) -> None:
+        if self._typing is not None:
+            self._typing.stop()
+        wanted = " ".join(self.query_one(Input).value.split())
+        if wanted != self.search:
+            self.search = wanted
+            self.page_number = 1
+            self.load()
 
     def fill(self) -> None:
         if self.current is None:
             return
-        words = self.query_one(Input).value.lower().split()
-        self.shown = [i for i in self.current.items if matches(i, words)]
+        self.shown = list(self.current.items)
         table = self.query_one(HistoryTable)
         table.clear()
         for item in self.shown:
@@ -145,7 +158,7 @@ class HistoryView(Vertical):
                 key=str(item["id"]),
             )
         order = "newest first" if self.newest_first else "oldest first"
-        found = f" · {len(self.shown)} match" if words else ""
+        found = f" · search {self.search!r}" if self.search else ""
         self.query_one("#history-state", Static).update(
             f"History page {self.current.page}/{max(1, self.current.total_pages)} · "
             f"{self.current.total} items · status {self.status or 'all'} · {order}{found}")

@@ -1,0 +1,59 @@
+"""Searching the items' titles and URLs: the words of a search, as SQL.
+
+Words of three characters or more are looked up in ``items_search``, an FTS5 index with the
+trigram tokenizer over ``items.title`` and ``items.url`` (kept by triggers, see
+``database.py``): a substring match in any case (Unicode case folding) that reads only the
+matching rows. Shorter words cannot be trigram-indexed and become ``LIKE`` on the rows (the
+same folding). At 100,000 items, ``LIKE`` alone read every row on every request (45 ms a
+query, twice per page for the total); the index answers a selective search in about
+1 ms (``bench/history_scale.py``, whose figures docs/API.md gives).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+TRIGRAM = 3  # the shortest word the trigram index can find
+
+
+def _phrase(word: str) -> str:
+    """An FTS5 string: every character literal (quotes doubled), no operators."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _like(word: str) -> str:
+    """A LIKE pattern finding ``word`` anywhere, ``%`` ``_`` and ``\\`` taken literally."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclasses.dataclass(frozen=True)
+class TextSearch:
+    """Words that must each appear in an item's title or URL, in any case."""
+
+    words: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str | None) -> TextSearch | None:
+        words = tuple(dict.fromkeys((text or "").split()))
+        return cls(words) if words else None
+
+    def indexed(self, indexed: bool = True) -> tuple[str, list[str], dict[str, Any]]:
+        """``(match, conditions, scope)``: the FTS5 query for the long words ('' when there
+        is none, or no index), SQL conditions on ``items`` for the others and their
+        parameters."""
+        long_words = [w for w in self.words if indexed and len(w) >= TRIGRAM]
+        conditions, scope = [], {}
+        for n, word in enumerate(w for w in self.words if w not in long_words):
+            scope[f"word{n}"] = _like(word.lower())
+            # Pony makes LIKE case-sensitive (PRAGMA case_sensitive_like) and registers
+            # py_lower, Python's str.lower: Unicode folding, as the trigram index does.
+            conditions.append(f"(py_lower(items.title) LIKE $word{n} ESCAPE '\\' "
+                              f"OR py_lower(items.url) LIKE $word{n} ESCAPE '\\')")
+        return " AND ".join(_phrase(w) for w in long_words), conditions, scope
+
+    def finds(self, title: str, url: str) -> bool:
+        """The same test on values in memory (the queue)."""
+        text = f"{title}\n{url}".casefold()
+        return all(word.casefold() in text for word in self.words)

@@ -1,0 +1,123 @@
+"""``GET /api/history?search=``: words in the title or URL, in any case, taken literally,
+with the usual pagination and filters (falcon.testing on a real runtime and SQLite)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from falcon.testing import TestClient
+
+from appliance.runtime import Runtime
+from appliance.store import Item
+from appliance.store import items as item_store
+from appliance.store.records import new_id
+
+TITLES = ["Ärger im Büro", "100% cotton_shirt", 'She said "hi" AND left', "Cat video one",
+          "cat video two", "Dogs (NEAR cats*)", r"back\slash", "plain"]
+
+
+def seed(runtime: Runtime, titles: list[str], status: str = "finished") -> list[Item]:
+    items = [Item(id=new_id(), url=f"https://media.example/watch?v={n:04d}", kind="done",
+                  status=status, title=title, created_at=runtime.store.stamp())
+             for n, title in enumerate(titles)]
+    runtime.store.insert(items)
+    return items
+
+
+def search(client: TestClient, words: str, **params: Any) -> dict[str, Any]:
+    response = client.simulate_get("/api/history", params={"type": "done", "search": words,
+                                                           **params})
+    assert response.status_code == 200, response.text
+    return response.json
+
+
+def titles(body: dict[str, Any]) -> list[str]:
+    return [i["title"] for i in body["items"]]
+
+
+@pytest.mark.parametrize(("words", "found"), [
+    ("ärger", ["Ärger im Büro"]),  # Unicode case folding
+    ("BÜRO ÄRGER", ["Ärger im Büro"]),  # every word, in any order
+    ("CAT video", ["cat video two", "Cat video one"]),
+    ("100%", ["100% cotton_shirt"]),
+    ("%", ["100% cotton_shirt"]),  # LIKE's wildcards are plain characters
+    ("n_s", ["100% cotton_shirt"]),
+    ("_", ["100% cotton_shirt"]),
+    ('"hi"', ['She said "hi" AND left']),  # FTS5 syntax is plain characters too
+    ("AND", ['She said "hi" AND left']),
+    ("(NEAR cats*)", ["Dogs (NEAR cats*)"]),
+    ("\\", [r"back\slash"]),
+    ("v=0007", ["plain"]),  # the URL
+    ("ca", ["Dogs (NEAR cats*)", "cat video two", "Cat video one"]),  # short: read with LIKE
+    ("zzz", []),
+    ("' OR 1=1 --", []),
+])
+def test_search_finds_words_literally(client: TestClient, runtime: Runtime, words: str,
+                                      found: list[str]) -> None:
+    seed(runtime, TITLES)
+    body = search(client, words)
+    assert titles(body) == found
+    assert body["pagination"]["total"] == len(found)
+
+
+@pytest.mark.parametrize("sorted_up_to", [5000, 2])
+def test_search_pages_filters_and_orders(client: TestClient, runtime: Runtime,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         sorted_up_to: int) -> None:
+    # Both ways of reading a page: the matches sorted, and the index walked (many matches).
+    monkeypatch.setattr(item_store, "SORT_MATCHES_UP_TO", sorted_up_to)
+    wanted = seed(runtime, [f"Wanted clip {n}" for n in range(7)])
+    seed(runtime, [f"other clip {n}" for n in range(5)])
+    seed(runtime, [f"Wanted failure {n}" for n in range(3)], status="error")
+    body = search(client, "wanted", per_page=4, page=2)
+    assert body["pagination"] == {"page": 2, "per_page": 4, "total": 10, "total_pages": 3,
+                                  "has_next": True, "has_prev": True}
+    assert titles(body) == ["Wanted clip 5", "Wanted clip 4", "Wanted clip 3", "Wanted clip 2"]
+    oldest = search(client, "wanted clip", per_page=2, order="ASC")
+    assert [i["id"] for i in oldest["items"]] == [wanted[0].id, wanted[1].id]
+    errors = search(client, "wanted", status="error", per_page=100)
+    assert titles(errors) == ["Wanted failure 2", "Wanted failure 1", "Wanted failure 0"]
+    finished = search(client, "wanted", status="!error", per_page=100)
+    assert finished["pagination"]["total"] == 7
+    assert search(client, "wanted", page=9)["items"] == []
+    assert search(client, "   ", per_page=100)["pagination"]["total"] == 15  # no words: all
+
+
+def test_search_follows_renames_and_deletions(client: TestClient, runtime: Runtime) -> None:
+    first, second = seed(runtime, ["Old name", "Keep me"])
+    renamed = client.simulate_post(f"/api/history/{first.id}", body=json.dumps(
+        {"title": "Brand new name"}), headers={"Content-Type": "application/json"})
+    assert renamed.status_code == 200, renamed.text
+    assert titles(search(client, "old name")) == []
+    assert titles(search(client, "brand new")) == ["Brand new name"]
+    deleted = client.simulate_delete("/api/history", body=json.dumps(
+        {"type": "done", "ids": [second.id]}), headers={"Content-Type": "application/json"})
+    assert deleted.json == {second.id: "deleted"}
+    assert titles(search(client, "keep")) == []
+
+
+def test_search_in_queue(client: TestClient) -> None:
+    assert client.simulate_post("/api/system/pause").status_code == 200
+    response = client.simulate_post("/api/history", body=json.dumps(
+        [{"url": "https://media.invalid/Find-Me", "auto_start": False},
+         {"url": "https://media.invalid/other", "auto_start": False}]),
+        headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    body = client.simulate_get("/api/history", params={"type": "queue",
+                                                       "search": "find-ME"}).json
+    assert [i["url"] for i in body["items"]] == ["https://media.invalid/Find-Me"]
+    assert body["pagination"]["total"] == 1
+
+
+@pytest.mark.parametrize(("query", "text"), [
+    ({"search": "x" * 201}, "search must be at most 200 characters."),
+    ({"search": "a\x00b"}, "search must not contain control characters."),
+    ({"search": "a\x1bb"}, "search must not contain control characters."),
+    ({"type": "all", "search": "x"}, "search needs type=queue or type=done."),
+])
+def test_search_refused(client: TestClient, query: dict[str, str], text: str) -> None:
+    response = client.simulate_get("/api/history", params={"type": "done", **query})
+    assert response.status_code == 400
+    assert response.json["error"] == text
