@@ -7,17 +7,17 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
 from support.server import Server
+from support.tui_pilot import cell, connected, drive, select, text_of, until
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RichLog, Static, TextArea
+from textual.widgets import DataTable, Input, RichLog, TextArea
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
@@ -25,8 +25,6 @@ from appliance.tui.views import history
 from appliance.tui.views.queue import QueueTable, QueueView
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
-
-SIZE = (80, 24)
 
 
 @pytest.fixture(scope="module")
@@ -47,51 +45,8 @@ def token(service: Server) -> str:
     return shown.stdout.strip()
 
 
-def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, None]],
-          size: tuple[int, int] = SIZE) -> None:
-    async def run() -> None:
-        async with app.run_test(size=size) as pilot:
-            await scenario(pilot)
-
-    asyncio.run(run())
-
-
-async def until(pilot: Pilot, predicate: Callable[[], Any], what: str,
-                seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
-
-
-def cell(app: ApplianceApp, table_id: str, row: str, column: str) -> str:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    try:
-        return str(getattr(value := table.get_cell(row, column), "plain", value))
-    except Exception:  # the row is not (or no longer) there
-        return ""
-
-
-def text_of(app: ApplianceApp, selector: str) -> str:
-    """The text of a Static on the current screen ("" while the screen is being built)."""
-    found = app.screen.query(selector)
-    return str(found.first(Static).render()) if found else ""
-
-
 def by_url(app: ApplianceApp, url: str) -> list[dict[str, Any]]:
     return [i for i in app.model.items.values() if i.get("url") == url]
-
-
-async def connected(pilot: Pilot) -> None:
-    await until(pilot, lambda: pilot.app.connection_state == "connected", "the live feed")
-
-
-def select(app: ApplianceApp, table_id: str, row: str) -> None:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    table.move_cursor(row=table.get_row_index(row))
 
 
 def test_add_three_urls_watch_them_cancel_and_retry(service: Server, token: str,

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -102,8 +102,11 @@ class ApiClient:
 
     def _send(self, method: str, path: str, *, body: Json = None,
               params: dict[str, Any] | None = None, timeout: Any,
-              stream: bool = False) -> requests.Response:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+              stream: bool = False, headers: dict[str, str] | None = None
+              ) -> requests.Response:
+        headers = dict(headers or {})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
             response = self.session.request(
                 method, self.url + path, data=None if body is None else json.dumps(body),
@@ -239,6 +242,67 @@ class ApiClient:
     def change_settings(self, changes: dict[str, Any]) -> None:
         self.request("PUT", "/api/settings", body=changes)
 
+    # --- subscriptions (tasks) and their runs ----------------------------------------------
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task, with ``last_run_at``, ``last_status``, ``next_run_at``, ``running``…"""
+        return self.records("tasks")
+
+    def run_task(self, task_id: int) -> dict[str, Any]:
+        """Start a run now; the execution as it starts (409 while one runs)."""
+        return self.request("POST", f"/api/tasks/{task_id}/execute")
+
+    def mark_task(self, task_id: int) -> str:
+        """Record what the task's source lists now as seen: those entries are not queued."""
+        return self.request("POST", f"/api/tasks/{task_id}/mark")["message"]
+
+    def unmark_task(self, task_id: int) -> str:
+        return self.request("DELETE", f"/api/tasks/{task_id}/mark")["message"]
+
+    def inspect(self, url: str, preset: str = "") -> dict[str, Any]:
+        """What a task for ``url`` would queue (its handler and entries), before adding it."""
+        return self.request("POST", "/api/tasks/inspect",
+                            body={"url": url, **({"preset": preset} if preset else {})})
+
+    def executions(self, task_id: int, per_page: int = 1) -> list[dict[str, Any]]:
+        """The task's runs, newest first."""
+        return self.request("GET", "/api/executions",
+                            params={"task_id": task_id, "per_page": per_page})["items"]
+
+    def execution_log(self, execution_id: int) -> LogStream:
+        """A run's log lines so far, then each new one, until the run ends."""
+        response = self._send("GET", f"/api/executions/{execution_id}/log", stream=True,
+                              timeout=(CONNECT_TIMEOUT, STREAM_READ_TIMEOUT),
+                              headers={"Accept": "text/event-stream"})
+        if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
+            # The run has ended: the answer is the whole log at once.
+            lines = response.json().get("lines") or []
+            response.close()
+            return LogStream.finished(self.url, lines)
+        return LogStream(self.url, response, event="log")
+
+    # --- files ---------------------------------------------------------------------------
+
+    def browse(self, path: str = "", *, page: int = 1, per_page: int = 200,
+               sort_by: str = "name", descending: bool = False, search: str = ""
+               ) -> tuple[str, Page]:
+        """A page of a folder of the download folder: its path and its entries."""
+        body = self.request("GET", "/api/file/browser/" + quote(path.strip("/")), params={
+            "page": page, "per_page": per_page, "sort_by": sort_by,
+            "sort_order": "desc" if descending else "asc", "search": search or None})
+        paging = body["pagination"]
+        return body["path"], Page(body["contents"], paging["page"], paging["total"],
+                                  paging["total_pages"])
+
+    def file_actions(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rename`` / ``delete`` / ``move`` / ``directory``: one result each, ``ok`` or
+        ``error``."""
+        return self.request("POST", "/api/file/actions", body=actions)
+
+    def file_info(self, path: str) -> dict[str, Any]:
+        """``{"title", "ffprobe", "mimetype", "sidecar"}`` of a file."""
+        return self.request("GET", "/api/file/info/" + quote(path.strip("/")))
+
     # --- logs ----------------------------------------------------------------------------
 
     def logs(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
@@ -253,18 +317,32 @@ class ApiClient:
 
 
 class LogStream:
-    """Iterate for ``{"id", "line", "datetime"}`` records; ``close()`` from any thread ends the
+    """Iterate for ``{"id", "line", "datetime"}`` records (the ``event`` frames of a
+    Server-Sent Events answer, until an ``end`` frame); ``close()`` from any thread ends the
     iteration."""
 
-    def __init__(self, url: str, response: requests.Response) -> None:
-        self.url, self.response = url, response
+    def __init__(self, url: str, response: requests.Response | None,
+                 event: str = "log_lines") -> None:
+        self.url, self.response, self.event = url, response, event
         self.closed = False
+        self.lines: list[dict[str, Any]] = []
+
+    @classmethod
+    def finished(cls, url: str, lines: list[Any]) -> LogStream:
+        """A stream that has ended: only ``lines``."""
+        stream = cls(url, None)
+        stream.lines = [line if isinstance(line, dict) else {"line": str(line)}
+                        for line in lines]
+        return stream
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.response is None:
+            yield from self.lines
+            return
         try:
             # chunk_size=None: each chunk as it arrives (a fixed size would wait to fill it).
             yield from _sse_events(self.response.iter_lines(chunk_size=None,
-                                                            decode_unicode=True))
+                                                            decode_unicode=True), self.event)
         except (requests.RequestException, AttributeError, ValueError) as exc:
             # close() from another thread pulls the socket away mid-read.
             if not self.closed:
@@ -275,6 +353,8 @@ class LogStream:
         reading thread's lock, i.e. for the next line or ping (up to 15 s). Shutting the
         socket down wakes that thread at once."""
         self.closed = True
+        if self.response is None:
+            return
         sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -283,11 +363,13 @@ class LogStream:
                          daemon=True).start()
 
 
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+def _sse_events(lines: Iterator[str], wanted: str) -> Iterator[dict[str, Any]]:
     event, data = "", []
     for line in lines:
         if line == "":
-            if event == "log_lines" and data:
+            if event == "end":
+                return
+            if event == wanted and data:
                 payload = json.loads("\n".join(data))
                 yield from payload if isinstance(payload, list) else [payload]
             event, data = "", []

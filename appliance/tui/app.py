@@ -26,10 +26,12 @@ from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
 from .screens.problem import ProblemScreen
+from .views.files import FilesView
 from .views.history import HistoryView
 from .views.logs import LogsView
 from .views.queue import QueueView
 from .views.settings import SettingsView
+from .views.subscriptions import SubscriptionsView
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows
 SPEED_SAMPLE_SECONDS = 1.0
 DISK_REFRESH_SECONDS = 30.0
 FAILED_PAGE = 500  # "failed today" counts up to this many
-VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings"}
+VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings",
+         "subscriptions": "Subs", "files": "Files"}
+WIDE_NAV = 100  # columns from which the nav line also names the palette and quit keys
 
 
 class MainScreen(Screen):
@@ -49,6 +53,8 @@ class MainScreen(Screen):
             yield HistoryView(id="history")
             yield LogsView(id="logs")
             yield SettingsView(id="settings")
+            yield SubscriptionsView(id="subscriptions")
+            yield FilesView(id="files")
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
@@ -62,7 +68,8 @@ class MainScreen(Screen):
         nav = Text()
         for key, (name, title) in enumerate(VIEWS.items(), start=1):
             nav.append(f" {key} {title} ", style="reverse bold" if name == current else "")
-        nav.append("  a Add  ? Help  ^p Commands  q Quit", style="dim")
+        nav.append("  a Add  ? Help" + ("  ^p Commands  q Quit" if self.size.width >= WIDE_NAV
+                                         else ""), style="dim")
         self.query_one("#nav", Static).update(nav)
 
 
@@ -75,6 +82,8 @@ class ApplianceApp(App[int]):
         Binding("2", "view('history')", "History", show=False),
         Binding("3", "view('logs')", "Logs", show=False),
         Binding("4", "view('settings')", "Settings", show=False),
+        Binding("5", "view('subscriptions')", "Subscriptions", show=False),
+        Binding("6", "view('files')", "Files", show=False),
         Binding("question_mark", "toggle_help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -167,6 +176,14 @@ class ApplianceApp(App[int]):
         if vanished:
             self.fetch_final(vanished)
         self.repaint_queue()
+        # Connected again: what the other views missed meanwhile.
+        main = self.get_screen_main()
+        subscriptions = main.query_one(SubscriptionsView)
+        if subscriptions.loaded:
+            subscriptions.load()
+        files = main.query_one(FilesView)
+        if files.current is not None:
+            files.load()
 
     @work(thread=True, group="final")
     def fetch_final(self, ids: list[str]) -> None:
@@ -189,8 +206,15 @@ class ApplianceApp(App[int]):
                         severity="error" if event.name == "log_error" else "warning")
         elif event.name == "item_completed":
             self.refresh_disk()
-        elif event.name == "config_update":
-            self.refresh_configuration()
+        elif event.name == "files_changed" and isinstance(event.data, dict):
+            self.get_screen_main().query_one(FilesView).folders_changed(event.data.get("folders"))
+        elif event.name == "config_update" and isinstance(event.data, dict):
+            feature = event.data.get("feature")
+            if feature == "tasks":
+                self.get_screen_main().query_one(SubscriptionsView).changed(
+                    str(event.data.get("action") or ""), event.data.get("data"))
+            elif feature != "task_definitions":
+                self.refresh_configuration()
 
     def on_feed_state(self, state: FeedState) -> None:
         self.connection_state = state.state

@@ -1,0 +1,100 @@
+"""A page of text: an answer to read (a URL inspected, a file's details) or a log that grows
+(a subscription's run, followed live)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, RichLog, Static
+
+from appliance.client import ApiError, Unreachable
+from appliance.client.http import LogStream
+
+
+class TextScreen(ModalScreen[None]):
+    """``load`` runs off the UI and gives what to show (a Text, or lines)."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, load: Callable[[], Text | Iterable[str]]) -> None:
+        super().__init__()
+        self.title_text, self.load = title, load
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="text"):
+            yield Static(self.title_text, id="text-title", markup=False)
+            yield RichLog(id="text-body", wrap=True, markup=False, max_lines=5000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RichLog).write("…")
+        self.fill()
+
+    @work(thread=True, exclusive=True)
+    def fill(self) -> None:
+        try:
+            shown = self.load()
+        except (ApiError, Unreachable) as exc:
+            shown = Text(str(exc), style="bold red")
+        self.app.call_from_thread(self.show, shown)
+
+    def show(self, shown: Text | Iterable[str]) -> None:
+        if not self.is_attached:
+            return
+        body = self.query_one(RichLog)
+        body.clear()
+        for part in [shown] if isinstance(shown, Text) else shown:
+            body.write(part)
+
+
+class LogScreen(ModalScreen[None]):
+    """The lines of ``open_stream()`` as they come, until its end or Esc."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, open_stream: Callable[[], LogStream]) -> None:
+        super().__init__()
+        self.title_text, self.open_stream = title, open_stream
+        self.stream: LogStream | None = None
+        self.ended = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="text"):
+            yield Static(self.title_text, id="text-title", markup=False)
+            yield RichLog(id="text-body", wrap=True, markup=False, max_lines=5000)
+            yield Static("following…", id="text-state")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.follow()
+
+    @work(thread=True, exclusive=True)
+    def follow(self) -> None:
+        try:
+            self.stream = self.open_stream()
+            for record in self.stream:
+                self.app.call_from_thread(self.add, record)
+        except (ApiError, Unreachable) as exc:
+            self.app.call_from_thread(self.finish, str(exc))
+            return
+        self.app.call_from_thread(self.finish, "the run has ended")
+
+    def add(self, record: dict[str, Any]) -> None:
+        if self.is_attached:  # lines still in flight when the screen was closed
+            self.query_one(RichLog).write(str(record.get("line") or ""))
+
+    def finish(self, why: str) -> None:
+        self.ended = True
+        if self.is_attached:
+            self.query_one("#text-state", Static).update(why)
+
+    def on_unmount(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
