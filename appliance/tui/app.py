@@ -74,7 +74,7 @@ class MainScreen(Screen):
 
 
 class ApplianceApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "appliance"
     BINDINGS = [
         # The nav line shows these; the footer keeps its room for the view's own keys.

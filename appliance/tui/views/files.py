@@ -94,7 +94,7 @@ class FilesTable(DataTable):
         Binding("backspace", "up", "Up"),
         Binding("slash", "search", "Search"),
         Binding("s", "sort", "Sort"),
-        Binding("o", "order", "Order"),
+        Binding("o", "order", "Order", show=False),
         Binding("n", "page(1)", "Next page", show=False),
         Binding("b", "page(-1)", "Prev page", show=False),
         Binding("i", "details", "Details"),

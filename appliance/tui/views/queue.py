@@ -90,7 +90,7 @@ class QueueView(Vertical):
         table = self.query_one(QueueTable)
         self.wide = self.app.size.width >= WIDE
         table.clear(columns=True)
-        widths = {"status": 11, "progress": fmt.BAR_WIDTH + 5, "size": 9, "speed": 10,
+        widths = {"status": 11, "progress": fmt.BAR_WIDTH + 5, "size": 9, "speed": 11,
                   "eta": 7}
         if self.wide:
             widths["site"] = 10

@@ -162,8 +162,7 @@ class SubscriptionsView(Vertical):
         running = sum(1 for t in ordered if t.get("running"))
         failing = sum(1 for t in ordered if t.get("last_status") == "failed")
         self.query_one("#subscriptions-state", Static).update(
-            f"Subscriptions ({len(ordered)}) · {running} running · {failing} failing · "
-            "r run · e on/off · l log · m/u mark · i inspect")
+            f"Subscriptions ({len(ordered)}) · {running} running · {failing} failing")
 
     @staticmethod
     def cells(task: dict[str, Any], wide: bool) -> list[Text]:
