@@ -67,16 +67,29 @@ def test_subscription_runs_and_its_outcome_comes_over_the_websocket(
                     == "never run", "the subscription listed")
         assert cell(app, "subscriptions-table", task_id, "next") not in {"", "-", "off"}
         select(app, "subscriptions-table", task_id)
-        await pilot.press("r")
+        gate = origin.feeds.hold("tui-subs")
+        try:
+            await pilot.press("r")
+            await until(pilot, lambda: cell(app, "subscriptions-table", task_id, "outcome")
+                        == "running", "the run started")
+            # Its log, live: the first line while the feed is held, the rest once it answers.
+            await pilot.press("l")
+            await until(pilot, lambda: feed in lines_of(app, "#text-body"), "the first line")
+            assert text_of(app, "#text-state") == "following…"
+        finally:
+            gate.set()
+        await until(pilot, lambda: "queued 1" in lines_of(app, "#text-body")
+                    and text_of(app, "#text-state") == "the run has ended", "the log's end")
+        await pilot.press("escape")
         await until(pilot, lambda: cell(app, "subscriptions-table", task_id, "outcome")
                     == "success +1", "the run's outcome")
         assert cell(app, "subscriptions-table", task_id, "last") != "—"
         assert len(listed) == 1  # the outcome came over the websocket, not a new listing
 
-        # The run's log.
+        # A finished run's log: all of it at once.
         await pilot.press("l")
         await until(pilot, lambda: "found 1 entries" in lines_of(app, "#text-body")
-                    and "ended" in text_of(app, "#text-state"), "the run's log")
+                    and "ended" in text_of(app, "#text-state"), "the finished run's log")
         await pilot.press("escape")
 
         # Off, then on again: the service is changed and the table follows.
