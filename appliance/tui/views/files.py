@@ -148,6 +148,7 @@ class FilesView(Vertical):
         self.search = ""
         self.current: Page | None = None
         self._typing: Timer | None = None
+        self.stale = False
 
     @property
     def may_act(self) -> bool:
@@ -171,7 +172,7 @@ class FilesView(Vertical):
 
     def focus_first(self) -> None:
         self.query_one(FilesTable).focus()
-        if self.current is None:
+        if self.current is None or self.stale:
             self.load()
 
     def go(self, folder: str) -> None:
@@ -199,10 +200,14 @@ class FilesView(Vertical):
             self.load()
 
     def folders_changed(self, folders: Any) -> None:
-        """``files_changed``: read the folder again when it is one of those named."""
+        """``files_changed``: read the folder again when it is one of those named — now if it
+        is shown, else when it is shown next (downloads change folders all the time)."""
         if self.current is not None and isinstance(folders, list) and any(
                 str(f).strip("/") == self.folder for f in folders):
-            self.load()
+            if self.display:
+                self.load()
+            else:
+                self.stale = True
 
     @work(thread=True, exclusive=True, group="files")
     def load(self) -> None:
@@ -217,6 +222,7 @@ class FilesView(Vertical):
             self.app.call_from_thread(self.show, folder, page)
 
     def show(self, folder: str, page: Page) -> None:
+        self.stale = False
         self.folder = folder.strip("/")
         self.current = page
         table = self.query_one(FilesTable)
