@@ -67,6 +67,11 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
                    timeout=30)
 
 
+def assert_grey(pane: Pane) -> None:
+    colours = {int(n) for n in re.findall(r"[34]8;5;(\d+)", pane.screen(escapes=True))}
+    assert colours and all(is_grey(n) for n in colours), sorted(colours)
+
+
 def test_tui_in_an_80x24_terminal(pane: Pane, make_server: Callable[..., Server],
                                   origin: MediaOrigin, tmp_path: Path) -> None:
     server = make_server("tmux")
@@ -95,8 +100,17 @@ def test_tui_in_an_80x24_terminal(pane: Pane, make_server: Callable[..., Server]
     assert all(len(line) <= 80 for line in screen.splitlines())
 
     # NO_COLOR: Textual draws in monochrome; every colour on the screen is a grey.
-    colours = {int(n) for n in re.findall(r"[34]8;5;(\d+)", pane.screen(escapes=True))}
-    assert colours and all(is_grey(n) for n in colours), sorted(colours)
+    assert_grey(pane)
+
+    # The subscriptions and files views fit 80 columns and stay grey too.
+    pane.keys("5")
+    screen = pane.wait("Subscriptions (0)")
+    assert "Next run" in screen and all(len(line) <= 80 for line in screen.splitlines())
+    assert_grey(pane)
+    pane.keys("6")
+    screen = pane.wait("entries · page 1/1")
+    assert " clip" in screen and all(len(line) <= 80 for line in screen.splitlines())
+    assert_grey(pane)
 
     pane.keys("q")
     pane.wait("TUI-EXIT=0")
