@@ -177,6 +177,32 @@ def test_dispatch_is_announced_on_the_websocket(server: Server, origin: MediaOri
         feed.close()
 
 
+def test_a_run_is_announced_when_it_starts_and_when_it_ends(server: Server,
+                                                             origin: MediaOrigin) -> None:
+    origin.feeds.set("announced", entries(origin, "clip-announced"))
+    task = create(server, url=f"{origin.base_url}/feeds/announced.rss")
+    feed = Feed(server.ws_url)
+    gate = origin.feeds.hold("announced")
+
+    def task_change(e: dict[str, Any]) -> bool:
+        return (e["event"] == "config_update" and e["data"]["feature"] == "tasks"
+                and e["data"]["data"]["id"] == task["id"])
+
+    try:
+        assert server.post(f"/api/tasks/{task['id']}/execute").status_code == 202
+        started = feed.until(task_change)
+        assert started["data"]["action"] == "update"
+        assert started["data"]["data"]["running"] is True
+        assert started["data"]["data"]["last_status"] == ""  # the run has not ended
+        gate.set()
+        ended = feed.until(lambda e: task_change(e) and e["data"]["data"]["last_status"])
+        assert ended["data"]["data"]["running"] is False
+        assert ended["data"]["data"]["last_status"] == "success"
+    finally:
+        gate.set()
+        feed.close()
+
+
 def test_schedules_and_executions_list(server: Server, origin: MediaOrigin) -> None:
     task = create(server, url=f"{origin.base_url}/feeds/none.rss", timer="0 3 * * *")
     schedules = server.get("/api/schedules").json()["items"]

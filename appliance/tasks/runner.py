@@ -209,6 +209,7 @@ class TaskRunner:
                 self._running[task["id"]] = journal
             if on_start is not None:
                 on_start(execution)
+            self._on_task_change("start", task)
             try:
                 outcome = self._run(task, journal)
             finally:

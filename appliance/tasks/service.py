@@ -140,12 +140,14 @@ class TaskService:
                          {"feature": feature, "action": action, "data": data})
 
     def _announce(self, action: str, task: dict[str, Any]) -> dict[str, Any]:
+        """``create``, ``update``, ``delete``, or ``start``: a run began (announced as an
+        update with ``running`` true, so that clients show it without asking)."""
         if action == "delete":
             self.scheduler.changed(None, task["id"])
-        else:
+        elif action != "start":  # a run that begins leaves the plan as it is
             self.scheduler.changed(task, task["id"])
         public = self.public(task)
-        self._config_changed("tasks", action, public)
+        self._config_changed("tasks", "update" if action == "start" else action, public)
         return public
 
     def create(self, body: Any) -> dict[str, Any] | list[dict[str, Any]]:
