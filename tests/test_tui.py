@@ -5,8 +5,6 @@ logs, settings; unreachable service, refused credentials, a restart under the TU
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,16 @@ from typing import Any
 import pytest
 from support.origin import MediaOrigin
 from support.server import Server
-from support.tui_pilot import cell, connected, drive, select, text_of, until
+from support.tui_pilot import (
+    cell,
+    connected,
+    drive,
+    select,
+    show_token,
+    start_service,
+    text_of,
+    until,
+)
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, TextArea
@@ -29,20 +36,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("tui"), {
-        "YTP_AUTH_USERNAME": "admin", "YTP_AUTH_PASSWORD": "correct horse",
-        "YTP_REMOVE_FILES": "true", "YTP_CONSOLE_ENABLED": "true"}).start()
-    server.session.auth = ("admin", "correct horse")
+    server = start_service(tmp_path_factory.mktemp("tui"), YTP_REMOVE_FILES="true",
+                           YTP_CONSOLE_ENABLED="true")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def token(service: Server) -> str:
-    shown = subprocess.run([sys.executable, "-m", "appliance", "web", "showtoken"],
-                           env=service.env, capture_output=True, text=True, timeout=60)
-    assert shown.returncode == 0, shown.stderr
-    return shown.stdout.strip()
+    return show_token(service)
 
 
 def by_url(app: ApplianceApp, url: str) -> list[dict[str, Any]]:

@@ -3,8 +3,6 @@ the real service (gunicorn, the tasks scheduler, the file index, the local media
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +10,16 @@ import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import Server
-from support.tui_pilot import cell, connected, drive, select, text_of, until
+from support.tui_pilot import (
+    cell,
+    connected,
+    drive,
+    select,
+    show_token,
+    start_service,
+    text_of,
+    until,
+)
 from textual.pilot import Pilot
 from textual.widgets import RichLog
 
@@ -24,21 +31,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui_views")]
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("tui-views"), {
-        "YTP_AUTH_USERNAME": "admin", "YTP_AUTH_PASSWORD": "correct horse",
-        "YTP_BROWSER_CONTROL_ENABLED": "true", "YTP_TASKS_SPREAD": "0",
-        "YTP_YOUTUBE_BASE_URL": origin.base_url}).start()
-    server.session.auth = ("admin", "correct horse")
+    server = start_service(tmp_path_factory.mktemp("tui-views"),
+                           YTP_BROWSER_CONTROL_ENABLED="true", YTP_TASKS_SPREAD="0",
+                           YTP_YOUTUBE_BASE_URL=origin.base_url)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def token(service: Server) -> str:
-    shown = subprocess.run([sys.executable, "-m", "appliance", "web", "showtoken"],
-                           env=service.env, capture_output=True, text=True, timeout=60)
-    assert shown.returncode == 0, shown.stderr
-    return shown.stdout.strip()
+    return show_token(service)
 
 
 def lines_of(app: ApplianceApp, selector: str) -> str:

@@ -9,13 +9,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Static
 
 from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
@@ -39,6 +40,7 @@ REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows
 SPEED_SAMPLE_SECONDS = 1.0
 DISK_REFRESH_SECONDS = 30.0
 FAILED_PAGE = 500  # "failed today" counts up to this many
+View = TypeVar("View", bound=Widget)
 VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings",
          "subscriptions": "Subs", "files": "Files"}
 WIDE_NAV = 100  # columns from which the nav line also names the palette and quit keys
@@ -169,6 +171,13 @@ class ApplianceApp(App[int]):
     def get_screen_main(self) -> MainScreen:
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))
 
+    def view(self, kind: type[View]) -> View | None:
+        """The view on the main screen; None before it is built and while the app closes
+        (a timer or the feed may still call then)."""
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        found = main.query(kind) if main is not None else None
+        return found.first() if found else None
+
     # --- the feed --------------------------------------------------------------------------
 
     def on_snapshot(self, live: dict[str, Any]) -> None:
@@ -177,12 +186,10 @@ class ApplianceApp(App[int]):
             self.fetch_final(vanished)
         self.repaint_queue()
         # Connected again: what the other views missed meanwhile.
-        main = self.get_screen_main()
-        subscriptions = main.query_one(SubscriptionsView)
-        if subscriptions.loaded:
+        subscriptions, files = self.view(SubscriptionsView), self.view(FilesView)
+        if subscriptions is not None and subscriptions.loaded:
             subscriptions.load()
-        files = main.query_one(FilesView)
-        if files.current is not None:
+        if files is not None and files.current is not None:
             files.load()
 
     @work(thread=True, group="final")
@@ -207,12 +214,14 @@ class ApplianceApp(App[int]):
         elif event.name == "item_completed":
             self.refresh_disk()
         elif event.name == "files_changed" and isinstance(event.data, dict):
-            self.get_screen_main().query_one(FilesView).folders_changed(event.data.get("folders"))
+            if (files := self.view(FilesView)) is not None:
+                files.folders_changed(event.data.get("folders"))
         elif event.name == "config_update" and isinstance(event.data, dict):
             feature = event.data.get("feature")
             if feature == "tasks":
-                self.get_screen_main().query_one(SubscriptionsView).changed(
-                    str(event.data.get("action") or ""), event.data.get("data"))
+                if (subscriptions := self.view(SubscriptionsView)) is not None:
+                    subscriptions.changed(str(event.data.get("action") or ""),
+                                          event.data.get("data"))
             elif feature != "task_definitions":
                 self.refresh_configuration()
 
@@ -221,7 +230,10 @@ class ApplianceApp(App[int]):
         if state.state == REFUSED:
             self.show_problem("refused", state.reason)
             return
-        banner = self.get_screen_main().query_one("#banner", Static)
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None or not (found := main.query("#banner")):
+            return  # closing
+        banner = found.first(Static)
         if state.state == DISCONNECTED:
             banner.update(Text(f"Disconnected from {self.client.url}: {state.reason}. "
                                f"Reconnecting in {state.retry_in:g} s …", style="bold"))
@@ -230,8 +242,8 @@ class ApplianceApp(App[int]):
             banner.display = False
 
     def repaint_queue(self) -> None:
-        if any(isinstance(s, MainScreen) for s in self.screen_stack):
-            self.queue_view.repaint()
+        if (queue := self.view(QueueView)) is not None:
+            queue.repaint()
 
     @work(thread=True, exclusive=True, group="disk")
     def refresh_disk(self) -> None:

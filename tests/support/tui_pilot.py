@@ -4,14 +4,19 @@ what the screen shows."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from appliance.tui.app import ApplianceApp
+
+from .server import Server
 
 SIZE = (80, 24)
 
@@ -59,3 +64,19 @@ def select(app: ApplianceApp, table_id: str, row: str) -> None:
     table.move_cursor(row=table.get_row_index(row))
 
 
+
+
+def start_service(root: Path, **env: str) -> Server:
+    """A service with a password (the TUI's tests also log in with it) and ``env``."""
+    server = Server(root, {"YTP_AUTH_USERNAME": "admin", "YTP_AUTH_PASSWORD": "correct horse",
+                           **env}).start()
+    server.session.auth = ("admin", "correct horse")
+    return server
+
+
+def show_token(server: Server) -> str:
+    """The service's API token, as ``appliance web showtoken`` prints it."""
+    shown = subprocess.run([sys.executable, "-m", "appliance", "web", "showtoken"],
+                           env=server.env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.strip()

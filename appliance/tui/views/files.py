@@ -13,10 +13,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
-from textual.worker import get_current_worker
+from textual.widgets import Input, Static
 
 from appliance.client import ApiError, Page, Unreachable
 
@@ -24,10 +21,10 @@ from .. import format as fmt
 from ..screens.confirm import DeleteScreen
 from ..screens.prompt import PromptScreen
 from ..screens.text import TextScreen
+from .paged import PagedTable, PagedView
 
 PER_PAGE = 200
 SORTS = ("name", "size", "date", "type")
-SEARCH_DELAY = 0.4
 ACTIONS = {"rename", "move", "delete", "new_folder"}
 
 
@@ -88,13 +85,12 @@ def _number(value: Any) -> float | None:
         return None
 
 
-class FilesTable(DataTable):
+class FilesTable(PagedTable):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("backspace", "up", "Up"),
-        Binding("slash", "search", "Search"),
         Binding("s", "sort", "Sort"),
-        Binding("o", "order", "Order", show=False),
+        Binding("o", "order", "Order", show=False),  # 80 columns hold the rest
         Binding("n", "page(1)", "Next page", show=False),
         Binding("b", "page(-1)", "Prev page", show=False),
         Binding("i", "details", "Details"),
@@ -102,7 +98,6 @@ class FilesTable(DataTable):
         Binding("m", "act('move')", "Move"),
         Binding("d", "act('delete')", "Delete"),
         Binding("c", "act('new_folder')", "New folder"),
-        Binding("g", "reload", "Reload", show=False),
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -116,17 +111,8 @@ class FilesTable(DataTable):
     def action_up(self) -> None:
         self.parent.go(parent_of(self.parent.folder))
 
-    def action_search(self) -> None:
-        self.parent.query_one(Input).focus()
-
     def action_sort(self) -> None:
         self.parent.next_sort()
-
-    def action_order(self) -> None:
-        self.parent.toggle_order()
-
-    def action_page(self, step: int) -> None:
-        self.parent.turn(step)
 
     def action_details(self) -> None:
         self.parent.details()
@@ -134,20 +120,12 @@ class FilesTable(DataTable):
     def action_act(self, action: str) -> None:
         self.parent.act(action)
 
-    def action_reload(self) -> None:
-        self.parent.load()
 
-
-class FilesView(Vertical):
+class FilesView(PagedView):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.folder = ""
-        self.page_number = 1
         self.sort_by = "name"
-        self.descending = False
-        self.search = ""
-        self.current: Page | None = None
-        self._typing: Timer | None = None
         self.stale = False
 
     @property
@@ -177,27 +155,13 @@ class FilesView(Vertical):
 
     def go(self, folder: str) -> None:
         if folder != self.folder or self.current is None:
-            self.folder, self.page_number, self.search = folder, 1, ""
+            self.folder, self.search = folder, ""
             self.query_one(Input).value = ""
-            self.load()
+            self.restart()
 
     def next_sort(self) -> None:
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
-        self.page_number = 1
-        self.load()
-
-    def toggle_order(self) -> None:
-        self.descending = not self.descending
-        self.page_number = 1
-        self.load()
-
-    def turn(self, step: int) -> None:
-        if self.current is None:
-            return
-        wanted = min(max(1, self.page_number + step), max(1, self.current.total_pages))
-        if wanted != self.page_number:
-            self.page_number = wanted
-            self.load()
+        self.restart()
 
     def folders_changed(self, folders: Any) -> None:
         """``files_changed``: read the folder again when it is one of those named — now if it
@@ -211,15 +175,11 @@ class FilesView(Vertical):
 
     @work(thread=True, exclusive=True, group="files")
     def load(self) -> None:
-        try:
-            folder, page = self.app.client.browse(
-                self.folder, page=self.page_number, per_page=PER_PAGE, sort_by=self.sort_by,
-                descending=self.descending, search=self.search)
-        except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
-            return
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.show, folder, page)
+        answer = self.fetched(lambda: self.app.client.browse(
+            self.folder, page=self.page_number, per_page=PER_PAGE, sort_by=self.sort_by,
+            descending=self.descending, search=self.search))
+        if answer is not None:
+            self.app.call_from_thread(self.show, *answer)
 
     def show(self, folder: str, page: Page) -> None:
         self.stale = False
@@ -246,23 +206,6 @@ class FilesView(Vertical):
         self.query_one("#files-state", Static).update(
             f"/{self.folder} · {page.total} entries · page {page.page}/{page.total_pages} · "
             f"sort {self.sort_by} {order}{found}")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if self._typing is not None:
-            self._typing.stop()
-        self._typing = self.set_timer(SEARCH_DELAY, self.search_now)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.search_now()
-        self.query_one(FilesTable).focus()
-
-    def search_now(self) -> None:
-        if self._typing is not None:
-            self._typing.stop()
-        wanted = self.query_one(Input).value.strip()
-        if wanted != self.search:
-            self.search, self.page_number = wanted, 1
-            self.load()
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one(FilesTable)
