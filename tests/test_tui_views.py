@@ -116,6 +116,11 @@ def test_subscription_runs_and_its_outcome_comes_over_the_websocket(
                     "the inspection")
         assert "a clip" in lines_of(app, "#text-body")
         await pilot.press("escape")
+        # A URL the service refuses: its error text, as it wrote it.
+        await pilot.press("i", *"ftp://x", "enter")
+        await until(pilot, lambda: "url 'ftp://x' must be an http(s) URL."
+                    in lines_of(app, "#text-body"), "the refusal")
+        await pilot.press("escape")
         assert len(listed) == 1
 
     drive(app, scenario)
@@ -149,17 +154,23 @@ def test_files_view_browses_renames_and_shows_details(service: Server, token: st
         assert "subtitle" in lines_of(app, "#text-body")
         await pilot.press("escape")
 
-        # Rename: on disk, with its sidecar; the listing follows.
-        await pilot.press("r", *["backspace"] * len("Old name.mp4"), *"New name.mp4", "enter")
-        await until(pilot, lambda: (folder / "New name.mp4").is_file(), "renamed on disk")
+        # Rename (a name a URL must escape): on disk, with its sidecar; the listing follows.
+        new = "Neu #1 100% ?ü.mp4"
+        await pilot.press("r", *["backspace"] * len("Old name.mp4"), *new, "enter")
+        await until(pilot, lambda: (folder / new).is_file(), "renamed on disk")
         assert not (folder / "Old name.mp4").exists()
-        assert (folder / "New name.en.srt").is_file()
-        await until(pilot, lambda: cell(app, "files-table", "tui-files/New name.mp4", "name"),
+        assert (folder / "Neu #1 100% ?ü.en.srt").is_file()
+        await until(pilot, lambda: cell(app, "files-table", f"tui-files/{new}", "name"),
                     "the new name listed")
+        select(app, "files-table", f"tui-files/{new}")
+        await pilot.press("i")
+        await until(pilot, lambda: "video" in lines_of(app, "#text-body"), "its details")
+        await pilot.press("escape")
 
         # Search, a new folder, back up.
-        await pilot.press("slash", *"new", "enter")
-        await until(pilot, lambda: "search 'new'" in text_of(app, "#files-state"), "search")
+        await pilot.press("slash", *"100%", "enter")
+        await until(pilot, lambda: "search '100%'" in text_of(app, "#files-state")
+                    and cell(app, "files-table", f"tui-files/{new}", "name"), "search")
         await pilot.press("c", *"made here", "enter")
         await until(pilot, lambda: (folder / "made here").is_dir(), "the new folder")
         await pilot.press("backspace")
