@@ -60,3 +60,28 @@ def test_view(snap_compare: Any, view: str, size: tuple[int, int]) -> None:
         await pilot.pause()
 
     assert snap_compare(FixedApp(), terminal_size=size, run_before=show)
+
+
+SCREENS = {
+    "run-log": (("5", "l"), lambda app: app.screen.query("#text-state")
+                and "ended" in str(app.screen.query_one("#text-state").render())),
+    "file-details": (("6", "down", "down", "i"), text("#text-body", "audio")),
+    "inspect-prompt": (("5", "i"), lambda app: app.screen.query("#prompt-input")),
+}
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare: Any, screen: str) -> None:
+    """The dialogs of the new views, at 80x24."""
+    keys, ready = SCREENS[screen]
+
+    async def show(pilot: Pilot) -> None:
+        await until(pilot, lambda: pilot.app.connection_state == "connected", "connected")
+        await pilot.press(keys[0])
+        await until(pilot, lambda: pilot.app.screen.query("DataTable").first().row_count,
+                    "the view filled")
+        await pilot.press(*keys[1:])
+        await until(pilot, lambda: ready(pilot.app), f"the {screen} screen")
+        await pilot.pause()
+
+    assert snap_compare(FixedApp(), terminal_size=(80, 24), run_before=show)

@@ -82,6 +82,24 @@ LOGS = [
 ][::-1]  # newest first, as the API gives them
 
 
+RUN_LOG = ["task 'Science channel': https://media.example/feeds/science.rss",
+           "RssHandler found 12 entries", "10 already seen", "queued 2, skipped 10"]
+
+FILE_INFO = {
+    "title": "Cooking with fire [0002]", "mimetype": "video/mp4",
+    "ffprobe": {
+        "format": {"format_long_name": "QuickTime / MOV", "duration": "754.2",
+                   "size": "80000000", "bit_rate": "848600"},
+        "streams": [
+            {"codec_type": "video", "codec_name": "h264", "width": 1920, "height": 1080,
+             "avg_frame_rate": "30000/1001"},
+            {"codec_type": "audio", "codec_name": "aac", "channels": 2,
+             "sample_rate": "48000", "tags": {"language": "eng"}},
+        ]},
+    "sidecar": {"subtitle": [{"file": "Cooking with fire [0002].en.srt", "lang": "en"}]},
+}
+
+
 class FixedClient:
     """The calls ``appliance tui`` makes, answered with the data above."""
 
@@ -109,6 +127,15 @@ class FixedClient:
         return [{"id": 1, "name": "default", "cli": "", "description": "yt-dlp's defaults"},
                 {"id": 2, "name": "audio", "cli": "-x --audio-format mp3"},
                 {"id": 3, "name": "1080p", "cli": "-f 'bv*[height<=1080]+ba/b'"}]
+
+    def executions(self, task_id: int, per_page: int = 1) -> list[dict[str, Any]]:
+        return [{"id": 7, "task_id": task_id, "status": "success"}]
+
+    def execution_log(self, execution_id: int) -> LogStream:
+        return LogStream.finished(self.url, RUN_LOG)
+
+    def file_info(self, path: str) -> dict[str, Any]:
+        return FILE_INFO
 
     def logs(self, **_: Any) -> dict[str, Any]:
         return {"logs": LOGS}
