@@ -3,8 +3,8 @@
 Words of three characters or more are looked up in ``items_search``, an FTS5 index with the
 trigram tokenizer over ``items.title`` and ``items.url`` (kept by triggers, see
 ``database.py``): a substring match in any case (Unicode case folding) that reads only the
-matching rows. Shorter words cannot be trigram-indexed and become ``LIKE`` on the rows (the
-same folding). At 100,000 items, ``LIKE`` alone read every row on every request (45 ms a
+matching rows. Shorter words cannot be trigram-indexed and become ``LIKE`` on the rows
+(ASCII case folding). At 100,000 items, ``LIKE`` alone read every row on every request (45 ms a
 query, twice per page for the total); the index answers a selective search in about
 1 ms (``bench/history_scale.py``, whose figures docs/API.md gives).
 """
@@ -47,10 +47,12 @@ class TextSearch:
         conditions, scope = [], {}
         for n, word in enumerate(w for w in self.words if w not in long_words):
             scope[f"word{n}"] = _like(word.lower())
-            # Pony makes LIKE case-sensitive (PRAGMA case_sensitive_like) and registers
-            # py_lower, Python's str.lower: Unicode folding, as the trigram index does.
-            conditions.append(f"(py_lower(items.title) LIKE $word{n} ESCAPE '\\' "
-                              f"OR py_lower(items.url) LIKE $word{n} ESCAPE '\\')")
+            # Pony makes LIKE case-sensitive (PRAGMA case_sensitive_like), so both sides are
+            # lowered. SQLite's lower() folds ASCII only; Pony's py_lower (Python's, Unicode)
+            # would call into Python for every row, holding the interpreter lock for the
+            # whole scan (0.2-0.4 s at 100,000 items) while the other requests wait.
+            conditions.append(f"(lower(items.title) LIKE $word{n} ESCAPE '\\' "
+                              f"OR lower(items.url) LIKE $word{n} ESCAPE '\\')")
         return " AND ".join(_phrase(w) for w in long_words), conditions, scope
 
     def finds(self, title: str, url: str) -> bool:
