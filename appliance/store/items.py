@@ -56,6 +56,7 @@ COLUMNS = ", ".join(f"items.{name}" for name in PERSISTED)
 # with more, the (kind, created_at) index is walked and each row is looked up in the search
 # index instead, which stops once the page is full.
 SORT_MATCHES_UP_TO = 5000
+MAX_SEARCH_TOTALS = 64
 
 
 def _column_reader(attribute: Any) -> Callable[[Any], Any]:
@@ -77,6 +78,10 @@ class ItemStore:
         self._clock_lock = threading.Lock()
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
+        # Totals of searches (a count reads every match), good until the next write: turning
+        # the pages of one search counts once.
+        self._search_totals: dict[tuple[Any, ...], int] = {}
+        self._writes = 0
         self._last_stamp = 0.0
         self._search_indexed = has_search_index(self.db)
 
@@ -137,6 +142,8 @@ class ItemStore:
                 yield deltas
             if self._tally is not None:
                 self._tally.update(deltas)
+            self._writes += 1
+            self._search_totals.clear()
         if durable:  # other writers need not wait for this one's disk
             sync_to_disk(self.db)
 
@@ -253,8 +260,7 @@ class ItemStore:
             if search is None:
                 total = self._count(kind, status)
             else:
-                total = self.db.select(self._matching(match, "count(*)", conditions),
-                                       globals={}, locals=scope)[0]
+                total = self._search_total((kind, status, search), match, conditions, scope)
             if offset >= total:  # past the end: the index walk would find nothing, slowly
                 return Page([], total, page, per_page)
             if match and total <= SORT_MATCHES_UP_TO:
@@ -270,6 +276,21 @@ class ItemStore:
                        f"ORDER BY items.created_at {direction}")
             rows = self.db.select(sql, globals={}, locals=scope)
         return Page([self._record_of_columns(r) for r in rows], total, page, per_page)
+
+    def _search_total(self, key: tuple[Any, ...], match: str, conditions: list[str],
+                      scope: dict[str, Any]) -> int:
+        with self._tally_lock:
+            known, writes = self._search_totals.get(key), self._writes
+        if known is not None:
+            return known
+        total = self.db.select(self._matching(match, "count(*)", conditions),
+                               globals={}, locals=scope)[0]
+        with self._tally_lock:
+            if writes == self._writes:  # no write since it was counted
+                if len(self._search_totals) >= MAX_SEARCH_TOTALS:
+                    self._search_totals.clear()
+                self._search_totals[key] = total
+        return total
 
     @staticmethod
     def _matching(match: str, columns: str, conditions: list[str]) -> str:
