@@ -183,11 +183,19 @@ class FilesView(PagedView):
 
     def show(self, folder: str, page: Page) -> None:
         self.stale = False
+        unchanged = self.current == page and self.folder == folder.strip("/")
         self.folder = folder.strip("/")
+        order = "desc" if self.descending else "asc"
+        found = f" · search {self.search!r}" if self.search else ""
+        self.query_one("#files-state", Static).update(
+            f"/{self.folder} · {page.total} entries · page {page.page}/{page.total_pages} · "
+            f"sort {self.sort_by} {order}{found}")
+        if unchanged:  # e.g. a files_changed that did not touch this page: no repaint
+            return
+        selected = self.selected()
         self.current = page
         table = self.query_one(FilesTable)
         wide = "type" in table.columns
-        selected = self.selected()
         table.clear()
         for entry in page.items:
             is_dir = entry.get("type") == "dir"
@@ -201,11 +209,6 @@ class FilesView(PagedView):
             table.add_row(*cells, key=str(entry.get("path")))
         if selected is not None and selected.get("path") in [e.get("path") for e in page.items]:
             table.move_cursor(row=table.get_row_index(str(selected["path"])))
-        order = "desc" if self.descending else "asc"
-        found = f" · search {self.search!r}" if self.search else ""
-        self.query_one("#files-state", Static).update(
-            f"/{self.folder} · {page.total} entries · page {page.page}/{page.total_pages} · "
-            f"sort {self.sort_by} {order}{found}")
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one(FilesTable)
