@@ -108,6 +108,10 @@ def test_subscription_runs_and_its_outcome_comes_over_the_websocket(
         await pilot.press("m")
         await until(pilot, lambda: any("Marked 1 entr" in str(n.message)
                                        for n in app._notifications), "the mark")
+        await pilot.press("u", "y")  # asks first
+        await until(pilot, lambda: any("from the archive" in str(n.message)
+                                       and "Removed" in str(n.message)
+                                       for n in app._notifications), "the unmark")
 
         # Inspect a URL before adding it.
         await pilot.press("i")
