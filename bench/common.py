@@ -203,6 +203,19 @@ def process_tree(server: Server) -> dict[str, Any]:
             "children": [p for p in pids if p not in (master, worker)]}
 
 
+def descendants(root: int) -> list[int]:
+    """Every process started, directly or not, by ``root``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (parent := ppid(int(entry.name))) is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        found.extend(kids := children.get(todo.pop(), []))
+        todo.extend(kids)
+    return found
+
+
 def ppid(pid: int) -> int | None:
     with contextlib.suppress(OSError, IndexError, ValueError):
         return int(_stat_fields(pid)[1])

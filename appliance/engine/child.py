@@ -1,12 +1,14 @@
 """The download process: a warm yt-dlp that runs one job at a time for the engine.
 
-Started as ``python -m appliance.engine.child`` in its own session (process group), so that a
-cancel kills it and every ffmpeg it started. It imports yt-dlp and compiles the extractors'
-URL patterns before it says ``ready``: that is the ~0.7 s of CPU a cold yt-dlp spends before
-its first byte, paid while nobody waits.
+Forked by the zygote (``python -m appliance.engine.child --zygote FD``, see ``zygote``), or,
+when no zygote can be had, started as ``python -m appliance.engine.child``; either way in a
+process group of its own, so that a cancel kills it and every ffmpeg it started. It has
+imported yt-dlp and compiled the extractors' URL patterns before it says ``ready``: that is
+the ~0.7 s of CPU a cold yt-dlp spends before its first byte, paid while nobody waits.
 
-Protocol: one JSON object per line. Commands arrive on stdin; messages leave on the file
-descriptor that was stdout when the process started (yt-dlp's own output goes to stderr).
+Protocol: one JSON object per line. Commands arrive on a pipe (stdin when spawned); messages
+leave on another (the file descriptor that was stdout when spawned; yt-dlp's own output goes
+to stderr).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
 from yt_dlp.extractor import gen_extractor_classes
@@ -30,6 +33,7 @@ from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError, url_basename
 
 from ..systemd import stderr_formatter
+from . import zygote
 from .containment import (
     Containment,
     OutsideDownloadFolder,
@@ -253,15 +257,22 @@ def run_archive_ids(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 RUNNERS = {"extract": run_extract, "download": run_download, "archive_ids": run_archive_ids}
 
 
-def read_commands(commands: queue.Queue[dict[str, Any]]) -> None:
-    """Read commands on a thread of their own, so that the end of stdin -- the engine died,
-    even by SIGKILL -- is seen at once, mid-download, and takes the process group with it."""
-    for line in sys.stdin.buffer:
+def read_commands(stream: BinaryIO, commands: queue.Queue[dict[str, Any]]) -> None:
+    """Read commands on a thread of their own, so that the end of the stream -- the engine
+    died, even by SIGKILL -- is seen at once, mid-download, and takes the process group with
+    it."""
+    for line in stream:
         commands.put(json.loads(line))
     os.killpg(0, signal.SIGKILL)
 
 
-def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> None:
+def start_reading(stream: BinaryIO) -> queue.Queue[dict[str, Any]]:
+    commands: queue.Queue[dict[str, Any]] = queue.Queue()
+    threading.Thread(target=read_commands, args=(stream, commands), daemon=True).start()
+    return commands
+
+
+def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
     while True:
         command = commands.get()
         op = command.get("op")
@@ -282,28 +293,46 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> None:
             channel.send({"type": "result", "job": job, **result})
 
 
-def main() -> None:
-    # Keep the real stdout for messages; point fd 1 at stderr so nothing yt-dlp prints can
-    # corrupt the protocol.
-    channel = Channel(os.dup(1))
-    os.dup2(2, 1)
-    handler = logging.StreamHandler()
-    handler.setFormatter(stderr_formatter("%(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    # Reading commands starts before the warm-up, so a service that dies meanwhile (even by
-    # SIGKILL) takes this process with it at once, not after a second of warming up.
-    commands: queue.Queue[dict[str, Any]] = queue.Queue()
-    threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
+def prepare() -> None:
+    """What a download process does once, before its first job (the zygote, for all the
+    processes it forks)."""
     # The audit hook refuses writes outside a job's folders; Python's own bytecode cache
     # (a lazy import during a job writing into site-packages) is not one of them.
     sys.dont_write_bytecode = True
     guard_writes()
     warm_up()
+
+
+def run(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
     try:
         channel.send({"type": "ready", "pid": os.getpid()})
     except BrokenPipeError:  # the service is gone: nothing to say, nobody to say it to
         os._exit(0)
     serve(channel, commands)
+
+
+def run_forked(commands_fd: int, messages_fd: int) -> None:
+    """A process the zygote forked: warm already, it only starts reading its commands."""
+    run(Channel(messages_fd), start_reading(os.fdopen(commands_fd, "rb")))
+
+
+def main() -> None:
+    # Keep the real stdout for messages; point fd 1 at stderr so nothing yt-dlp prints can
+    # corrupt the protocol.
+    messages = os.dup(1)
+    os.dup2(2, 1)
+    handler = logging.StreamHandler()
+    handler.setFormatter(stderr_formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    if sys.argv[1:2] == ["--zygote"]:
+        os.close(messages)
+        prepare()
+        zygote.serve(socket.socket(fileno=int(sys.argv[2])), run_forked)
+    # Reading commands starts before the warm-up, so a service that dies meanwhile (even by
+    # SIGKILL) takes this process with it at once, not after a second of warming up.
+    commands = start_reading(sys.stdin.buffer)
+    prepare()
+    run(Channel(messages), commands)
 
 
 if __name__ == "__main__":

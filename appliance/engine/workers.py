@@ -1,5 +1,6 @@
-"""A pool of warm yt-dlp processes (``engine.child``): started ahead of need, replaced when
-killed, retired when idle so that an idle box holds no extra memory.
+"""A pool of warm yt-dlp processes (``engine.child``): started ahead of need (forked from a
+zygote that shares yt-dlp's memory with them, see ``launcher``), replaced when killed, retired
+when idle -- the zygote too -- so that an idle box holds no extra memory.
 
 Owners: a ``Worker`` belongs to the thread that holds it (the pool, or the caller between
 ``acquire`` and ``release``/``discard``); any thread may ``signal_kill`` it, only the holder
@@ -15,12 +16,13 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+
+from .launcher import ForkedProcess, Launcher
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +36,11 @@ class WorkerDied(Exception):
 
 
 class Worker:
-    def __init__(self, generation: int = 0) -> None:
+    def __init__(self, proc: ForkedProcess | subprocess.Popen[bytes], generation: int = 0
+                 ) -> None:
         # The pool's generation when it started: an older process is not used again.
         self.generation = generation
-        self.proc = subprocess.Popen(
-            # -I: the working directory (perhaps a download folder) is not on sys.path, so a
-            # downloaded yt_dlp.py can never be imported in place of yt-dlp.
-            [sys.executable, "-I", "-m", "appliance.engine.child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=None,  # yt-dlp's own chatter goes to the service's stderr (the journal)
-            start_new_session=True,  # its own process group: a kill reaches ffmpeg too
-            close_fds=True,
-        )
+        self.proc = proc
         self.pid = self.proc.pid
         self.jobs = 0
         self.idle_since = time.monotonic()
@@ -181,6 +175,7 @@ class WorkerPool:
         self._last_used = time.monotonic()
         self._closed = False
         self._generation = 0
+        self._launcher = Launcher()
         self._cond = threading.Condition()
         self._keeper = threading.Thread(target=self._keep, name="pool-keeper", daemon=True)
         self._keeper.start()
@@ -201,6 +196,7 @@ class WorkerPool:
             self._generation += 1
             idle, self._idle = self._idle, []
             self._cond.notify_all()
+        self._launcher.rest()  # the next process comes from a zygote that imports the new one
         for worker in idle:
             worker.retire()
 
@@ -225,7 +221,7 @@ class WorkerPool:
         if worker is not None:
             return worker
         try:
-            worker = Worker(generation)
+            worker = Worker(self._launcher.start(generation), generation)
             worker.wait_ready()
         except (OSError, WorkerDied):
             with self._cond:
@@ -262,11 +258,13 @@ class WorkerPool:
         for worker in idle:
             worker.retire()
         self._keeper.join(timeout=10)
+        self._launcher.close()
 
     def _keep(self) -> None:
-        """Start spares while the pool is in use; retire everything idle after the timeout."""
+        """Start spares while the pool is in use; retire everything idle (and the zygote)
+        after the timeout."""
         while True:
-            start_one = False
+            start_one = rest = False
             retire: list[Worker] = []
             with self._cond:
                 if self._closed:
@@ -278,19 +276,22 @@ class WorkerPool:
                     self._count[State.STARTING] += 1
                     start_one = True
                     wait = None
-                elif not recently_used and self._idle:
+                elif not recently_used and (self._idle or self._launcher.warm):
                     retire, self._idle = self._idle, []
+                    rest = True
                     wait = None
                 elif recently_used and busy == 0:
                     wait = self.idle_timeout - (now - self._last_used) + 0.05
                 else:
                     wait = None  # nothing to do until somebody acquires or releases
-                if not start_one and not retire:
+                if not start_one and not rest:
                     self._cond.wait(timeout=wait)
                     continue
             for worker in retire:
                 log.debug("retiring idle download process %s", worker.pid)
                 worker.retire()
+            if rest:
+                self._launcher.rest()
             if start_one:
                 self._start_spare()
 
@@ -299,7 +300,7 @@ class WorkerPool:
         with self._cond:
             generation = self._generation
         try:
-            worker = Worker(generation)
+            worker = Worker(self._launcher.start(generation), generation)
             worker.wait_ready()
         except (OSError, WorkerDied) as exc:
             log.warning("could not start a spare download process: %s", exc)

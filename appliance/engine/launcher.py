@@ -1,0 +1,260 @@
+"""How the pool starts a download process: forked from a zygote (``zygote``), which shares
+yt-dlp's imported modules and compiled extractors with every process it forks, or -- when no
+zygote can be had -- spawned as a fresh interpreter, as before zygotes.
+
+The service never forks itself (its worker is threaded); the zygote is a process of its own,
+single-threaded, started like any other child. A zygote that dies or hangs costs its forks in
+flight a fallback to a spawned process; the next start makes a new zygote. The processes it
+forked run on without it: their pipes lead to the service, not to the zygote.
+
+Owners: the launcher's lock guards which zygote is current; a ``Zygote``'s reader thread owns
+its socket's receiving side and its exit codes (under its condition); one fork at a time is
+asked of a zygote (its fork lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+from . import zygote as protocol
+
+log = logging.getLogger(__name__)
+
+# Starting a zygote is the cold start of a yt-dlp process; a fork takes milliseconds.
+READY_TIMEOUT = 60.0
+FORK_TIMEOUT = 10.0
+# A forked process has ended (its pidfd says so); its zygote reports how within milliseconds.
+EXIT_CODE_WAIT = 2.0
+CHILD = [sys.executable, "-I", "-m", "appliance.engine.child"]
+
+
+class ZygoteFailed(Exception):
+    """The zygote did not start, did not fork, or is gone."""
+
+
+def spawn() -> subprocess.Popen[bytes]:
+    """A fresh download process that warms up yt-dlp by itself."""
+    return subprocess.Popen(
+        # -I: the working directory (perhaps a download folder) is not on sys.path, so a
+        # downloaded yt_dlp.py can never be imported in place of yt-dlp.
+        CHILD,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=None,  # yt-dlp's own chatter goes to the service's stderr (the journal)
+        start_new_session=True,  # its own process group: a kill reaches ffmpeg too
+        close_fds=True,
+    )
+
+
+def _ended(pidfd: int, timeout: float | None) -> bool:
+    return bool(select.select([pidfd], [], [], timeout)[0])
+
+
+class ForkedProcess:
+    """A download process forked by a zygote: what a ``Worker`` uses of a ``Popen``."""
+
+    def __init__(self, zygote: Zygote, pid: int, pidfd: int, commands: int,
+                 messages: int) -> None:
+        self.pid = pid
+        self.stdin = os.fdopen(commands, "wb")
+        self.stdout = os.fdopen(messages, "rb")
+        self.returncode: int | None = None
+        self._zygote = zygote
+        self._pidfd = pidfd  # readable once the process has ended, whoever reaps it
+
+    def poll(self) -> int | None:
+        if self.returncode is None and _ended(self._pidfd, 0):
+            self._ended(0.05)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not _ended(self._pidfd, timeout):
+                raise subprocess.TimeoutExpired(f"download process {self.pid}", timeout or 0)
+            self._ended(EXIT_CODE_WAIT)
+        assert self.returncode is not None
+        return self.returncode
+
+    def _ended(self, wait: float) -> None:
+        code = self._zygote.exit_code(self.pid, wait)
+        # Unknown when its zygote died first (init reaped it): 0, as subprocess says when
+        # another reaper took the status.
+        self.returncode = 0 if code is None else code
+        os.close(self._pidfd)
+
+
+class Zygote:
+    """One zygote process and the service's end of its socket."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation  # the pool's generation (a yt-dlp update) it started in
+        self._socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [*CHILD, "--zygote", str(theirs.fileno())], stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), start_new_session=True)
+        except OSError:
+            self._socket.close()
+            raise
+        finally:
+            theirs.close()
+        self.gone = False
+        self._replies: queue.Queue[tuple[int, int] | None] = queue.Queue()
+        self._codes: dict[int, int] = {}
+        self._cond = threading.Condition()
+        self._fork_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name=f"zygote-{self.proc.pid}")
+        self._reader.start()
+        if self._reply(READY_TIMEOUT) is None:
+            raise ZygoteFailed(f"the zygote {self.proc.pid} did not start")
+
+    def _reply(self, timeout: float) -> tuple[int, int] | None:
+        try:
+            return self._replies.get(timeout=timeout)
+        except queue.Empty:  # it hangs: the next start makes a new one
+            self.kill()
+            return None
+
+    def fork(self) -> ForkedProcess:
+        commands_read, commands = os.pipe()
+        messages, messages_write = os.pipe()
+        try:
+            with self._fork_lock:
+                if self.gone:
+                    raise ZygoteFailed("the zygote is gone")
+                socket.send_fds(self._socket, [protocol.FORK], [commands_read, messages_write])
+                reply = self._reply(FORK_TIMEOUT)
+        except BaseException:
+            os.close(commands)
+            os.close(messages)
+            raise
+        finally:  # the new process has its own copies; the service keeps the other ends
+            os.close(commands_read)
+            os.close(messages_write)
+        if reply is None:
+            os.close(commands)
+            os.close(messages)
+            raise ZygoteFailed(f"the zygote {self.proc.pid} did not fork")
+        pid, pidfd = reply
+        return ForkedProcess(self, pid, pidfd, commands, messages)
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        with self._cond:
+            self._cond.wait_for(lambda: pid in self._codes or self.gone, timeout)
+            return self._codes.pop(pid, None)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(self._socket, 64, 1)
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                break
+            kind, _, rest = message.partition(b" ")
+            if kind == protocol.READY:
+                self._replies.put((self.proc.pid, -1))
+            elif kind == b"forked" and fds:
+                self._replies.put((int(rest), fds[0]))
+            elif kind == b"exit":
+                pid, code = (int(x) for x in rest.split())
+                with self._cond:
+                    self._codes[pid] = code
+                    self._cond.notify_all()
+        with self._cond:
+            self.gone = True
+            self._cond.notify_all()
+        self._replies.put(None)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=READY_TIMEOUT)
+        self._socket.close()
+
+    def drain(self) -> None:
+        """No more forks: it exits once the processes it forked have ended."""
+        with contextlib.suppress(OSError):
+            self._socket.send(protocol.DRAIN)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Exit now (the service stops: the processes it forked are gone already)."""
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_WR)
+        self._reader.join(timeout=10)
+        if self._reader.is_alive():
+            self.kill()
+            self._reader.join(timeout=10)
+
+
+def _pidfds_work() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):  # Linux before 5.3, or not Linux
+        return False
+    return True
+
+
+class Launcher:
+    """Starts download processes for the pool: forked from the current zygote (made on first
+    need, replaced when it died or the pool moved to a newer generation), else spawned."""
+
+    def __init__(self) -> None:
+        self._forking = _pidfds_work()
+        self._lock = threading.Lock()
+        self._zygote: Zygote | None = None
+        self._draining: list[Zygote] = []
+
+    @property
+    def warm(self) -> bool:
+        """Whether a zygote is kept (and its memory)."""
+        return self._zygote is not None
+
+    def start(self, generation: int) -> ForkedProcess | subprocess.Popen[bytes]:
+        if self._forking:
+            try:
+                return self._zygote_for(generation).fork()
+            except (OSError, ZygoteFailed) as exc:
+                log.warning("could not fork a download process (%s); starting one afresh", exc)
+        return spawn()
+
+    def _zygote_for(self, generation: int) -> Zygote:
+        with self._lock:
+            current = self._zygote
+            if current is not None and (current.gone or current.generation < generation):
+                self._let_go(current)
+                current = None
+            if current is None:
+                self._zygote = None
+                current = self._zygote = Zygote(generation)
+            return current
+
+    def rest(self) -> None:
+        """Nothing to start for a while: the zygote goes once its processes have; the next
+        start makes a new one."""
+        with self._lock:
+            if self._zygote is not None:
+                self._let_go(self._zygote)
+
+    def _let_go(self, zygote: Zygote) -> None:
+        zygote.drain()
+        self._zygote = None
+        self._draining = [z for z in self._draining if not z.gone] + [zygote]
+
+    def close(self) -> None:
+        with self._lock:
+            zygotes = [z for z in (self._zygote, *self._draining) if z is not None]
+            self._zygote, self._draining = None, []
+        for zygote in zygotes:
+            zygote.close()
