@@ -62,19 +62,24 @@ def finished(client: falcon.testing.TestClient) -> dict[str, Any]:
 
 
 def download_processes() -> set[int]:
-    """This test process's download processes (the runtime runs in it)."""
-    found = set()
+    """This test process's download processes (the runtime runs in it): forked by its zygote
+    (which keeps the command line, ``--zygote`` too), or spawned by it."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
+                table[int(entry.name)] = (parent(int(entry.name)),
+                                          (entry / "cmdline").read_bytes())
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() \
-                    and b"appliance.engine.child" in cmdline:
-                found.add(int(entry.name))
-    return found
+    ours = {pid for pid, (ppid, cmdline) in table.items()
+            if ppid == os.getpid() and b"appliance.engine.child" in cmdline}
+    zygotes = {pid for pid in ours if b"--zygote" in table[pid][1]}
+    return (ours - zygotes) | {pid for pid, (ppid, _) in table.items() if ppid in zygotes}
+
+
+def parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def alive(pid: int) -> bool:
@@ -130,6 +135,9 @@ def test_update_installs_checks_and_retires_warm_processes_only(
     assert version_in(venv) == NEWER
     wait_for(lambda: not any(alive(pid) for pid in warm), message="warm processes retired")
     assert alive(running) and item()["status"] == "downloading"
+    # The spare that replaces them comes from a new zygote, which imported the new yt-dlp.
+    [spare] = wait_for(lambda: set(rt.engine.pool.pids()) - warm, message="a new warm spare")
+    assert parent(spare) != parent(running) and parent(spare) != os.getpid()
     before = item()["downloaded_bytes"]
     wait_for(lambda: item()["downloaded_bytes"] > before, message="the download to go on")
     client.simulate_post("/api/history/cancel", json={"ids": [slow["id"]]})
