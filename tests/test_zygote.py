@@ -1,0 +1,172 @@
+"""Download processes forked from a zygote, on real processes: each in a process group of its
+own; a zygote killed (between or during downloads) or hung costs no download and the next one
+works; all of them die with the service."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.origin import MediaOrigin
+from support.procs import processes
+from support.server import wait_for
+
+from appliance.engine import launcher
+from appliance.engine.launcher import ForkedProcess
+from appliance.engine.workers import Worker, WorkerPool
+
+ARCHIVE_IDS = {"op": "archive_ids", "job": "ids", "urls": ["https://example.com/a/clip.mp4"]}
+
+
+@pytest.fixture
+def pool() -> Iterator[WorkerPool]:
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=4)
+    yield pool
+    pool.close()
+
+
+def zygote_of(worker: Worker) -> int:
+    assert isinstance(worker.proc, ForkedProcess), "a spawned process, not a forked one"
+    return processes()[worker.pid].ppid
+
+
+def gone(pid: int) -> bool:
+    proc = processes().get(pid)
+    return proc is None or proc.state == "Z"
+
+
+def answers(worker: Worker) -> bool:
+    result = worker.run(ARCHIVE_IDS, lambda message: None, timeout=60)
+    return result["type"] == "result" and result["ids"][0]["ie_key"] == "Generic"
+
+
+def test_forked_processes_have_groups_of_their_own_under_one_zygote(pool: WorkerPool) -> None:
+    first, second = pool.acquire(), pool.acquire()
+    try:
+        zygote = zygote_of(first)
+        assert zygote_of(second) == zygote and processes()[zygote].ppid == os.getpid()
+        for worker in (first, second):
+            assert os.getpgid(worker.pid) == worker.pid  # killpg(pid) reaches what it starts
+            assert answers(worker)
+        assert os.getpgid(zygote) not in {os.getpgid(0), first.pid, second.pid}
+    finally:
+        pool.discard(first)
+        pool.discard(second)
+    assert gone(first.pid) and gone(second.pid)
+    assert first.proc.returncode == -signal.SIGKILL  # as the zygote reaped it
+
+
+def test_a_zygote_killed_between_downloads_costs_nothing(pool: WorkerPool) -> None:
+    warm = pool.acquire()
+    zygote = zygote_of(warm)
+    pool.release(warm)
+    os.kill(zygote, signal.SIGKILL)
+    wait_for(lambda: gone(zygote), message="the zygote to die")
+    again = pool.acquire()  # the warm process outlives its zygote
+    other = pool.acquire()  # forked from a new zygote
+    try:
+        assert again is warm and answers(again)
+        assert zygote_of(other) not in {zygote, os.getpid()} and answers(other)
+    finally:
+        pool.release(again)
+        pool.release(other)
+
+
+def download_job(tmp_path: Path, url: str) -> dict[str, Any]:
+    return {"op": "download", "job": "slow", "url": url, "args": [],
+            "home": str(tmp_path / "home"), "temp": str(tmp_path / "temp"),
+            "template": "out.%(ext)s", "default_template": "%(title)s.%(ext)s"}
+
+
+def test_a_zygote_killed_during_a_download_lets_it_finish(
+        pool: WorkerPool, tmp_path: Path, origin: MediaOrigin) -> None:
+    size = origin.path_for(origin.slow_url).stat().st_size
+    worker = pool.acquire()
+    zygote = zygote_of(worker)
+    downloading = threading.Event()
+    results: list[dict[str, Any]] = []
+
+    def progress(message: dict[str, Any]) -> None:
+        if message.get("status") == "downloading":
+            downloading.set()
+
+    runner = threading.Thread(target=lambda: results.append(worker.run(
+        download_job(tmp_path, origin.slow_url_at(size // 3)), progress, timeout=120)))
+    runner.start()
+    try:
+        assert downloading.wait(timeout=60), "the download did not start"
+        os.kill(zygote, signal.SIGKILL)
+        runner.join(timeout=120)
+        [result] = results
+        assert result["type"] == "result", result
+        assert Path(result["filepath"]).read_bytes() == origin.path_for(
+            origin.slow_url).read_bytes()
+    finally:
+        runner.join(timeout=120)
+        pool.release(worker)
+    fresh = pool.acquire()
+    try:
+        assert answers(fresh) and zygote_of(fresh) != zygote
+    finally:
+        pool.release(fresh)
+
+
+def test_a_hung_zygote_is_replaced_and_the_download_process_spawned(
+        pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launcher, "FORK_TIMEOUT", 1.0)
+    warm = pool.acquire()
+    zygote = zygote_of(warm)
+    pool.discard(warm)
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        spawned = pool.acquire()
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the pool killed it (it should have)
+            os.kill(zygote, signal.SIGCONT)
+    try:
+        assert processes()[spawned.pid].ppid == os.getpid() and answers(spawned)
+        wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
+    finally:
+        pool.discard(spawned)
+    forked = pool.acquire()
+    try:
+        assert zygote_of(forked) != zygote and answers(forked)
+    finally:
+        pool.release(forked)
+
+
+SERVICE = """
+import sys
+from appliance.engine.workers import WorkerPool
+pool = WorkerPool(spare=1, idle_timeout=60, capacity=2)
+busy = pool.acquire()
+print(busy.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_forked_processes_and_their_zygote_die_with_the_service() -> None:
+    service = subprocess.Popen([sys.executable, "-c", SERVICE], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE)
+    try:
+        assert service.stdout is not None
+        busy = int(service.stdout.readline())
+        zygote = processes()[busy].ppid
+        # the spare: a second process under the same zygote
+        spare = wait_for(lambda: [p.pid for p in processes().values()
+                                  if p.ppid == zygote and p.pid != busy], timeout=60,
+                         message="the spare")[0]
+        assert processes()[zygote].ppid == service.pid
+    finally:
+        service.kill()
+        service.wait(timeout=30)
+    wait_for(lambda: all(gone(p) for p in (busy, spare, zygote)), timeout=30,
+             message="the zygote and its processes to follow the killed service")
