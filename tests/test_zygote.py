@@ -18,6 +18,7 @@ import pytest
 from support.origin import MediaOrigin
 from support.procs import processes
 from support.server import wait_for
+from test_child import download_job
 
 from appliance.engine import launcher
 from appliance.engine.launcher import ForkedProcess
@@ -78,12 +79,6 @@ def test_a_zygote_killed_between_downloads_costs_nothing(pool: WorkerPool) -> No
     finally:
         pool.release(again)
         pool.release(other)
-
-
-def download_job(tmp_path: Path, url: str) -> dict[str, Any]:
-    return {"op": "download", "job": "slow", "url": url, "args": [],
-            "home": str(tmp_path / "home"), "temp": str(tmp_path / "temp"),
-            "template": "out.%(ext)s", "default_template": "%(title)s.%(ext)s"}
 
 
 def test_a_zygote_killed_during_a_download_lets_it_finish(

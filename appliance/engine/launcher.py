@@ -211,7 +211,7 @@ class Launcher:
     need, replaced when it died or the pool moved to a newer generation), else spawned."""
 
     def __init__(self) -> None:
-        self._forking = _pidfds_work()
+        self.forks = _pidfds_work()
         self._lock = threading.Lock()
         self._zygote: Zygote | None = None
         self._draining: list[Zygote] = []
@@ -222,7 +222,7 @@ class Launcher:
         return self._zygote is not None
 
     def start(self, generation: int) -> ForkedProcess | subprocess.Popen[bytes]:
-        if self._forking:
+        if self.forks:
             try:
                 return self._zygote_for(generation).fork()
             except (OSError, ZygoteFailed) as exc:

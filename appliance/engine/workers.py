@@ -229,6 +229,15 @@ class WorkerPool:
             raise
         return worker
 
+    def _room(self) -> int:
+        """Idle processes worth keeping. A spawned one costs a second of CPU to replace: up to
+        the capacity. A forked one costs milliseconds and is smaller fresh than used (a job
+        unshares the pages it touched): the spares, or one (an item's download follows its
+        extraction), within the capacity."""
+        if self._launcher.forks:
+            return min(self._capacity(), max(self.spare, 1))
+        return self._capacity()
+
     def release(self, worker: Worker) -> None:
         """Give back a worker that finished its job normally."""
         with self._cond:
@@ -236,7 +245,7 @@ class WorkerPool:
             self._last_used = time.monotonic()
             keep = (not self._closed and worker.alive() and worker.jobs < MAX_JOBS_PER_PROCESS
                     and worker.generation == self._generation
-                    and len(self._idle) < self._capacity())
+                    and len(self._idle) < self._room())
             if keep:
                 self._idle.append(worker)
                 self._cond.notify_all()
