@@ -248,7 +248,8 @@ class WorkerPool:
                     and len(self._idle) < self._room())
             if keep:
                 self._idle.append(worker)
-                self._cond.notify_all()
+            # Kept or not, the keeper's next step may change (no longer busy: time the idle).
+            self._cond.notify_all()
         if not keep:
             worker.retire()
 
