@@ -215,6 +215,7 @@ class Launcher:
         self._lock = threading.Lock()
         self._zygote: Zygote | None = None
         self._draining: list[Zygote] = []
+        self._closed = False
 
     @property
     def warm(self) -> bool:
@@ -231,6 +232,8 @@ class Launcher:
 
     def _zygote_for(self, generation: int) -> Zygote:
         with self._lock:
+            if self._closed:  # a start that raced the pool's close makes no new zygote
+                raise ZygoteFailed("the pool is closed")
             current = self._zygote
             if current is not None and (current.gone or current.generation < generation):
                 self._let_go(current)
@@ -255,6 +258,6 @@ class Launcher:
     def close(self) -> None:
         with self._lock:
             zygotes = [z for z in (self._zygote, *self._draining) if z is not None]
-            self._zygote, self._draining = None, []
+            self._zygote, self._draining, self._closed = None, [], True
         for zygote in zygotes:
             zygote.close()
