@@ -58,7 +58,8 @@ class FinishWatcher:
             for raw in self.ws:
                 now = time.perf_counter()
                 event = json.loads(raw)
-                data = event.get("data")
+                # {"event", "data": Event}: the item is the Event's own data
+                data = (event.get("data") or {}).get("data")
                 if event.get("event") != "item_updated" or not isinstance(data, dict):
                     continue
                 status = data.get("status")

@@ -232,10 +232,11 @@ class WorkerPool:
     def _room(self) -> int:
         """Idle processes worth keeping. A spawned one costs a second of CPU to replace: up to
         the capacity. A forked one costs milliseconds and is smaller fresh than used (a job
-        unshares the pages it touched): the spares, or one (an item's download follows its
-        extraction), within the capacity."""
+        unshares the pages it touched, ~20 MB), but a used one is faster (its first job paid
+        the page copies): the fresh spares and one used (the most recently released, taken
+        first: an item's download follows its extraction), within the capacity."""
         if self._launcher.forks:
-            return min(self._capacity(), max(self.spare, 1))
+            return min(self._capacity(), self.spare + 1)
         return self._capacity()
 
     def release(self, worker: Worker) -> None:

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 import yt_dlp
-from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.extractor import gen_extractor_classes, get_info_extractor
 
 from .containment import ContainedYoutubeDL, Containment
 
@@ -152,12 +152,36 @@ def stream_http_downloads_to_disk() -> None:
     HttpFD.sanitize_open = sanitize_open
 
 
+def load_generic_extractor() -> None:
+    """Import what a first job imports: the generic extractor's module (which imports YouTube's
+    too) is loaded on first use, ~0.3 s here -- in every freshly forked process, unless the
+    zygote loaded it before forking."""
+    with contextlib.suppress(Exception):  # yt-dlp internals: a cold first job is the fallback
+        getattr(get_info_extractor("Generic"), "real_class", None)
+
+
+# A direct file, as the generic extractor describes one: no network is asked for it.
+_REHEARSAL = {"id": "warm-up", "title": "warm-up", "url": "http://127.0.0.1:9/warm-up.mp4",
+              "ext": "mp4", "extractor": "generic", "extractor_key": "Generic",
+              "webpage_url": "http://127.0.0.1:9/warm-up.mp4"}
+
+
+def rehearse(ydl: yt_dlp.YoutubeDL) -> None:
+    """Choose formats and render a file name for a made-up item, without downloading: what a
+    first job would do once in each process -- probe ffmpeg's version (~0.1 s, a subprocess)
+    and compile some 40 regular expressions (~50 ms)."""
+    with contextlib.suppress(Exception):  # a cold first job is the fallback
+        ydl.process_ie_result(dict(_REHEARSAL), download=False)
+
+
 def warm_up() -> None:
     """What a process does once, before it says it is ready."""
     # Compiling every extractor's _VALID_URL is most of a cold start.
     for extractor in gen_extractor_classes():
         extractor.suitable("https://example.invalid/warm-up")
+    load_generic_extractor()
     share_ssl_contexts()
     stream_http_downloads_to_disk()
-    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as probe:
+    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "simulate": True}) as probe:
         _EXTRACTORS.extend(probe._ies.values())
+        rehearse(probe)
