@@ -168,15 +168,15 @@ def test_forked_processes_and_their_zygote_die_with_the_service() -> None:
 
 
 def test_after_the_idle_timeout_the_zygote_goes_with_the_idle_processes() -> None:
-    """Released processes beyond the spare retire at once (a fork replaces them in
-    milliseconds); the rest and the zygote once the pool has been idle for its timeout."""
+    """Released processes beyond the spare and one used retire at once (a fork replaces them
+    in milliseconds); the rest and the zygote once the pool has been idle for its timeout."""
     pool = WorkerPool(spare=1, idle_timeout=2, capacity=4)
     try:
         workers = [pool.acquire() for _ in range(3)]
         zygote = zygote_of(workers[0])
         for worker in workers:
             pool.release(worker)
-        assert pool.stats()["idle"] <= 2
+        assert sum(gone(w.pid) for w in workers) >= 1, "all three were kept"
         wait_for(lambda: pool.stats()["idle"] == 0 and all(gone(w.pid) for w in workers)
                  and gone(zygote), timeout=30, message="the idle processes and the zygote to go")
         assert not [p for p in processes().values() if p.ppid == os.getpid()
