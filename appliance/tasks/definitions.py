@@ -15,17 +15,14 @@ expression is compiled, so a broken selector is refused at once rather than at 3
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import jsonpath
-import jsonschema
-import parsel
-from cssselect import SelectorError
 from lxml import etree
 
 from ..engine.records import RecordService, check_types
@@ -33,6 +30,13 @@ from ..errors import invalid
 from ..patterns import Budget, PatternError, PatternTimeout, compile_pattern
 from ..store.tasks import DEFINITION_FIELDS
 from .handlers import FETCH_TIMEOUT, Entry, Handler, HandlerError, Listing, fetch_request
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# jsonschema, parsel (cssselect) and python-jsonpath are imported when a definition is first
+# checked or read, not with the service: ~25 MB of resident memory a box without definitions
+# never pays.
 
 ENGINES = ("http",)
 FIELDS = ("url", "title", "thumbnail", "description", "published")
@@ -79,7 +83,13 @@ SCHEMA: dict[str, Any] = {
                                      "properties": dict.fromkeys(FIELDS, _rule)}}}}},
     },
 }
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(SCHEMA)
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -88,6 +98,10 @@ def _path(error: jsonschema.ValidationError) -> str:
 
 
 def _compile(kind: str, expression: str, where: str) -> None:
+    import jsonpath
+    import parsel
+    from cssselect import SelectorError
+
     try:
         if kind == "css":
             parsel.Selector(text="<html/>").css(expression)
@@ -106,7 +120,7 @@ def _compile(kind: str, expression: str, where: str) -> None:
 
 def check_definition(definition: Any) -> dict[str, Any]:
     """The definition as saved, or a 400 naming the path of the first problem."""
-    errors = sorted(_VALIDATOR.iter_errors(definition),
+    errors = sorted(_validator().iter_errors(definition),
                     key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise invalid(f"{_path(errors[0])}: {errors[0].message}")
@@ -162,6 +176,9 @@ class _Reader:
         self.budget = Budget()
 
     def _rule(self, rule: dict[str, Any], node: Any) -> str:
+        import jsonpath
+        import parsel
+
         kind, expression = rule["type"], rule["expression"]
         if kind == "jsonpath":
             found = jsonpath.findall(expression, node)
@@ -180,6 +197,9 @@ class _Reader:
         return text
 
     def containers(self, body: bytes, kind: str) -> list[Any]:
+        import jsonpath
+        import parsel
+
         if kind == "json":
             try:
                 data = json.loads(body)

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import feedparser
 from lxml import etree
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -103,6 +102,8 @@ def _timestamp(entry: Any) -> float | None:
 
 
 def _slow(body: bytes) -> Feed:
+    import feedparser  # the slow path's parser, loaded when a feed first needs it (~10 MB)
+
     parsed = feedparser.parse(body)
     if not parsed.get("version") and not parsed.entries:
         raise NotAFeed(str(parsed.get("bozo_exception") or "no RSS or Atom document"))
