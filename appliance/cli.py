@@ -11,20 +11,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from .auth import USERNAME as AUTH_USERNAME
 from .auth import gen_token, read_token, set_password, show_token
-from .client import (
-    ApiClient,
-    ApiError,
-    Connection,
-    ConnectionFileProblem,
-    LocalService,
-    Unreachable,
-    resolve,
-)
 from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
 from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
@@ -32,6 +23,12 @@ from .service_install import DEFAULT_DOWNLOADS, InstallError, Options
 from .service_install import install as install_service
 from .store.backups import DatabaseProblem, backup_folder, check_database, make_backup, restore
 from .systemd import claim_notify_socket
+
+if TYPE_CHECKING:
+    from .client import ApiClient, LocalService
+
+# The API client (and requests under it) is imported by the commands that talk to a service,
+# not by `appliance serve`, whose process stays as gunicorn's master: ~20 MB it never uses.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
 def _ytdlp(args: argparse.Namespace) -> int:
     """``appliance ytdlp status|update``: through the local service when it runs (it renews
     its download processes), else on the virtual environment directly."""
+    from .client import ApiClient, Connection, Unreachable
+
     local = _local_service()
     client = ApiClient(Connection(local.url, token=local.token, user=local.user,
                                   password=local.password, source="the local service"))
@@ -224,6 +223,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _local_service() -> LocalService:
     """The service on this box, from its own settings and auth file."""
+    from .client import LocalService
+
     settings = load_settings()
     host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
     if ":" in host:
@@ -238,6 +239,8 @@ def _local_service() -> LocalService:
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
+    from .client import ApiClient, resolve
+
     password = None
     if args.user:
         password = getpass.getpass(f"Password for {args.user}: ")
@@ -283,6 +286,8 @@ def _tui(args: argparse.Namespace) -> int:
 
 
 def _over_api(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from .client import ApiError, ConnectionFileProblem, Unreachable
+
     try:
         return command(args)
     except ConnectionFileProblem as exc:
