@@ -114,7 +114,7 @@ def test_a_zygote_killed_during_a_download_lets_it_finish(
         pool.release(fresh)
 
 
-def test_a_hung_zygote_is_replaced_and_the_download_process_spawned(
+def test_a_hung_zygote_is_killed_and_a_new_one_forks(
         pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(launcher, "FORK_TIMEOUT", 1.0)
     warm = pool.acquire()
@@ -122,20 +122,39 @@ def test_a_hung_zygote_is_replaced_and_the_download_process_spawned(
     pool.discard(warm)
     os.kill(zygote, signal.SIGSTOP)
     try:
-        spawned = pool.acquire()
+        forked = pool.acquire()
     finally:
         with contextlib.suppress(ProcessLookupError):  # the pool killed it (it should have)
+            os.kill(zygote, signal.SIGCONT)
+    try:
+        assert zygote_of(forked) not in {zygote, os.getpid()} and answers(forked)
+        wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
+    finally:
+        pool.release(forked)
+
+
+def test_without_a_zygote_the_download_process_is_spawned(
+        pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launcher, "FORK_TIMEOUT", 1.0)
+    warm = pool.acquire()
+    zygote = zygote_of(warm)
+    pool.discard(warm)
+
+    def cannot_start(self: launcher.Zygote, generation: int) -> None:
+        raise launcher.ZygoteFailed("no zygote today")
+
+    monkeypatch.setattr(launcher.Zygote, "__init__", cannot_start)
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        spawned = pool.acquire()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(zygote, signal.SIGCONT)
     try:
         assert processes()[spawned.pid].ppid == os.getpid() and answers(spawned)
         wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
     finally:
         pool.discard(spawned)
-    forked = pool.acquire()
-    try:
-        assert zygote_of(forked) != zygote and answers(forked)
-    finally:
-        pool.release(forked)
 
 
 SERVICE = """

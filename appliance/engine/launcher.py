@@ -224,11 +224,28 @@ class Launcher:
 
     def start(self, generation: int) -> ForkedProcess | subprocess.Popen[bytes]:
         if self.forks:
-            try:
-                return self._zygote_for(generation).fork()
-            except (OSError, ZygoteFailed) as exc:
-                log.warning("could not fork a download process (%s); starting one afresh", exc)
+            failure: Exception | None = None
+            # A zygote found dead (or hung) when asked is replaced once, at once: it may have
+            # died a moment before its reader noticed.
+            for _ in range(2):
+                zygote = None
+                try:
+                    zygote = self._zygote_for(generation)
+                    return zygote.fork()
+                except (OSError, ZygoteFailed) as exc:
+                    failure = exc
+                    if zygote is None:  # none could be had (closed, or it did not start)
+                        break
+                    self._replace(zygote)
+            log.warning("could not fork a download process (%s); starting one afresh", failure)
         return spawn()
+
+    def _replace(self, zygote: Zygote) -> None:
+        """A zygote that failed a fork is not asked again; the next start makes a new one."""
+        zygote.kill()
+        with self._lock:
+            if self._zygote is zygote:
+                self._let_go(zygote)
 
     def _zygote_for(self, generation: int) -> Zygote:
         with self._lock:
