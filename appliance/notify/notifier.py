@@ -26,9 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..config import Settings, SettingsHolder
@@ -38,6 +36,9 @@ from . import messages
 from .catalog import DUPLICATES, EVENTS, FINAL_EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
 from .senders import Outcome, send_apprise, send_webhook
 from .targets import asset, default_request, is_webhook, masked_request
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("appliance.notify")
 
@@ -294,6 +295,8 @@ class Lane:
         attempt = 0
         while True:
             if self.session is None and not target.chat:
+                import requests  # with the first webhook, not with the service (~15 MB)
+
                 self.session = requests.Session()
             outcome = notifier.send_once(target, payload, self.session)
             if outcome.ok or not outcome.transient or attempt >= notifier.retries:

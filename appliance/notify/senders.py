@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import requests
 
 from .. import __version__
 from .messages import Message
 from .targets import asset, scrub
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("appliance.notify")
 
@@ -55,6 +57,8 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
         body = orjson.dumps({key: envelope})
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
+    import requests  # with the first webhook, not with the service (~15 MB)
+
     sender = session or requests
     try:
         response = sender.request(

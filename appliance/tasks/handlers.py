@@ -22,8 +22,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-import requests
-
 from ..errors import AppError
 from .feeds import Feed, FeedItem, NotAFeed, read_feed
 
@@ -82,6 +80,8 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
     """The body at ``url`` (http(s) only, at most MAX_FEED_BYTES), or HandlerError."""
     if urlsplit(url).scheme.lower() not in {"http", "https"}:
         raise HandlerError(f"{url[:200]} is not an http(s) address.")
+    import requests  # with the first task's fetch, not with the service (~15 MB)
+
     sent = {"json": body} if isinstance(body, dict) else {"data": body}
     try:
         with requests.request(method, url, timeout=timeout, stream=True, params=params,
