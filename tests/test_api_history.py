@@ -386,6 +386,12 @@ def test_history_items_carry_their_sidecars_from_the_index(
     assert {k: sorted(v, key=lambda e: e["file"]) for k, v in sidecar.items()} == expected
     single = client.simulate_get(f"/api/history/{item['id']}").json["sidecar"]
     assert {k: sorted(v, key=lambda e: e["file"]) for k, v in single.items()} == expected
+    # a stored name that leads out of the folder (a tampered row) is never looked up
+    outside = Item(id=new_id(), url="http://x.invalid/o", kind="done", status="finished",
+                   filename="../config/appliance.db", created_at=runtime.store.stamp(),
+                   download_folder=str(runtime.settings.download_path))
+    runtime.store.insert([outside])
+    assert client.simulate_get(f"/api/history/{outside.id}").json["sidecar"] == {}
     # an item that did not finish has none, whatever lies in the folder
     [failed] = seed_history(runtime, 1, status="error")
     assert client.simulate_get(f"/api/history/{failed.id}").json["sidecar"] == {}

@@ -276,10 +276,14 @@ class FileIndex:
         folder's names are sorted once and a file's own (``<stem>.*``) found by bisection,
         not by a scan of its folder per file."""
         by_folder: dict[str, list[str]] = {}
+        found: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for rel in rels:
+            parts = rel.split("/")
+            if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                found[rel] = {}  # a stored name that is not a plain path inside: never looked up
+                continue
             folder, _, name = rel.rpartition("/")
             by_folder.setdefault(folder, []).append(name)
-        found: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for folder, files in by_folder.items():
             names = sorted(self.names(folder))
             shared = [n for n in names if kinds.stem(n).lower() in kinds.FOLDER_IMAGES]
