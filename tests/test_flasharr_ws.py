@@ -1,6 +1,7 @@
 """Flasharr's websocket (``/api/ws``) on the real service: real gunicorn, the real engine, real
 downloads from the local origin. Every expected value is written out here, as Flasharr would
-read it (the stand-in service of test_ws.py computes them with the code under test)."""
+read it (the stand-in service of tests/support/ws_sidecar.py computes them with the code
+under test)."""
 
 from __future__ import annotations
 

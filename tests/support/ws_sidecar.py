@@ -1,0 +1,160 @@
+"""The websocket sidecar's tests: a stand-in service that records calls and publishes on
+the bus what the real engine publishes (end-to-end tests with the real engine live elsewhere),
+and a real ``websockets`` client's helpers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from websockets.sync.client import ClientConnection
+
+from appliance.errors import AppError, not_found
+from appliance.events import EventBus
+from appliance.ws import WebsocketServer
+
+TIMEOUT = 10.0
+
+
+class FakeService:
+    """Records calls; publishes the events a real engine would."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.calls: list[tuple[Any, ...]] = []
+        self.items: dict[str, dict[str, Any]] = {}
+        self.active: list[dict[str, Any]] = []
+        self.polled = threading.Event()
+        self.fail_with: Exception | None = None
+        self._lock = threading.Lock()
+
+    def seed(self, url: str) -> dict[str, Any]:
+        item = {"id": uuid.uuid4().hex, "url": url, "title": url.rsplit("/", 1)[-1],
+                "status": "pending"}
+        with self._lock:
+            self.items[item["id"]] = item
+        return item
+
+    def add(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.calls.append(("add", requests))
+        if self.fail_with is not None:
+            raise self.fail_with
+        out = []
+        for request in requests:
+            url = request.get("url")
+            if not isinstance(url, str) or not url:
+                raise AppError("url param is required.")
+            item = self.seed(url)
+            self.bus.publish("item_added", item)
+            out.append(item)
+        return out
+
+    def _each(self, name: str, ids: list[str], event: str, status: str) -> dict[str, str]:
+        results = {}
+        for item_id in ids:
+            with self._lock:
+                item = self.items.get(item_id)
+            if item is None:
+                results[item_id] = "Item not found."
+                continue
+            item["status"] = status
+            self.bus.publish(event, dict(item))
+            results[item_id] = "ok"
+        return results
+
+    def start(self, ids: list[str]) -> dict[str, str]:
+        self.calls.append(("start", ids))
+        return self._each("start", ids, "item_updated", "pending")
+
+    def pause(self, ids: list[str]) -> dict[str, str]:
+        self.calls.append(("pause", ids))
+        return self._each("pause", ids, "item_updated", "paused")
+
+    def cancel(self, ids: list[str]) -> dict[str, str]:
+        self.calls.append(("cancel", ids))
+        return self._each("cancel", ids, "item_cancelled", "cancelled")
+
+    def delete(self, ids: list[str], remove_file: bool = False) -> dict[str, str]:
+        self.calls.append(("delete", ids, remove_file))
+        results = {}
+        for item_id in ids:
+            with self._lock:
+                item = self.items.pop(item_id, None)
+            if item is None:
+                raise not_found()
+            self.bus.publish("item_deleted", {"id": item_id})
+            results[item_id] = "ok"
+        return results
+
+    def flasharr_task(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"id": item["id"], "state": item.get("status"), "progress": item.get("pct", 0)}
+
+    def flasharr_tasks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self.flasharr_task(i) for i in self.items.values()]
+
+    def active_count(self) -> int:
+        self.polled.set()
+        return len(self.active)
+
+    def active_items(self) -> list[dict[str, Any]]:
+        return list(self.active)
+
+    def engine_stats(self) -> dict[str, Any]:
+        self.polled.set()
+        return {"active_downloads": len(self.active), "queued": 0, "total_speed": 0}
+
+
+def url(server: WebsocketServer, path: str = "/ws") -> str:
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def recv_frame(ws: ClientConnection, timeout: float = TIMEOUT) -> Any:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_json(ws: ClientConnection, timeout: float = TIMEOUT) -> Any:
+    """The next message; a ``/ws`` frame ``{"event", "data": Event}`` as ``{"event", "data":
+    payload}`` (test_bus_events_arrive_as_envelopes_in_order checks the Event itself)."""
+    frame = recv_frame(ws, timeout)
+    if "event" in frame:
+        return {"event": frame["event"], "data": frame["data"]["data"]}
+    return frame
+
+
+def recv_until(
+    ws: ClientConnection, predicate: Callable[[Any], bool], timeout: float = TIMEOUT
+) -> tuple[Any, list[Any]]:
+    """The first message matching ``predicate`` and the ones skipped before it."""
+    deadline = time.monotonic() + timeout
+    skipped = []
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no matching message before the deadline; got {skipped!r}"
+        message = recv_json(ws, remaining)
+        if predicate(message):
+            return message, skipped
+        skipped.append(message)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        time.sleep(0.01)
+
+
+def event(name: str) -> Callable[[Any], bool]:
+    return lambda m: m.get("event") == name
+
+
+def send(ws: ClientConnection, name: str, data: Any) -> None:
+    ws.send(json.dumps({"event": name, "data": data}))
+
+
+def stats_of(server: WebsocketServer, sid: str) -> dict[str, Any] | None:
+    return next((s for s in server.client_stats() if s["sid"] == sid), None)

@@ -1,0 +1,170 @@
+"""Delivery to each client: its buffer, slow clients, dead peers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.ws_sidecar import TIMEOUT, event, recv_json, recv_until, stats_of, url, wait_until
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from appliance.events import EventBus
+from appliance.ws import WebsocketServer
+from appliance.ws.clients import BufferClosed, ClientBuffer
+
+# --- per-client buffer ------------------------------------------------------------------------
+
+
+def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None:
+    async def scenario() -> tuple[list[bytes], bool, int]:
+        buf = ClientBuffer(max_state=3, max_progress=2)
+        buf.push_progress("x", b"x1")
+        buf.push_state(b"A")
+        buf.push_progress("x", b"x2")  # replaces x1 and moves behind A
+        buf.push_progress("y", b"y1")
+        buf.push_progress("z", b"z1")  # a third progress key: over max_progress, dropped
+        buf.push_state(b"B")
+        buf.push_front(b"HELLO")  # ahead of everything, cap or not
+        full = buf.push_state(b"C")  # 3 state frames wait already: refused
+        order = [await buf.get() for _ in range(buf.pending)]
+        coalesced_dropped = buf.coalesced * 10 + buf.dropped
+        buf.push_state(b"D")
+        buf.close()
+        with pytest.raises(BufferClosed):  # D was discarded with the buffer
+            await buf.get()
+        return order, full, coalesced_dropped
+
+    order, full, counts = asyncio.run(scenario())
+    assert order == [b"HELLO", b"A", b"x2", b"y1", b"B"]
+    assert full is False
+    assert counts == 11
+
+
+# --- slow clients ------------------------------------------------------------------------------
+
+
+PAD = os.urandom(32 * 1024).hex()  # 64 KiB that deflate cannot shrink much
+
+
+def slow_connect(server: WebsocketServer) -> ClientConnection:
+    """A client that stops reading: tiny receive buffer, no compression, a 1-frame queue."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", server.port))
+    return connect(url(server), sock=sock, compression=None, max_queue=1)
+
+
+def fill_until(
+    bus: EventBus, fast: ClientConnection, start: int, done: Callable[[], bool]
+) -> int:
+    """Publish 64 KiB state events, each paced by the fast client receiving it, until
+    ``done()``; returns the next filler number. The fast client must never lag."""
+    n = start
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, "the slow client never backed up"
+        bus.publish("filler", {"n": n, "pad": PAD})
+        message = recv_json(fast)
+        assert message["event"] == "filler"
+        assert message["data"]["n"] == n
+        n += 1
+    return n
+
+
+def test_slow_client_never_blocks_others_and_its_progress_is_coalesced(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    server = make_server(max_state_backlog=1000)
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+        # Back the slow client up until its own buffer holds state events.
+        fillers = fill_until(
+            bus, fast, 0, lambda: (stats_of(server, sid) or {}).get("pending_state", 0) >= 3
+        )
+        for pct in range(300):
+            bus.publish("item_updated", {"id": "p1", "pct": pct}, progress=True)
+        bus.publish("marker", {"after": "progress"})
+        # The fast client gets everything up to the marker while the slow one sits still.
+        marker, fast_got = recv_until(fast, event("marker"))
+        slow_stats = stats_of(server, sid)
+        # Now let the slow client read everything it was sent.
+        slow_got: list[Any] = []
+        while not slow_got or slow_got[-1]["event"] != "marker":
+            slow_got.append(recv_json(slow))
+    # The fast client kept up: progress in order, ending with the newest, then the marker.
+    fast_progress = [m["data"]["pct"] for m in fast_got if m["event"] == "item_updated"]
+    assert fast_progress == sorted(fast_progress)
+    assert fast_progress[-1] == 299
+    assert marker["data"] == {"after": "progress"}
+    # Meanwhile the slow client's backlog held (no frame of it was written) and coalesced.
+    assert slow_stats is not None
+    assert slow_stats["pending_state"] >= 3
+    assert slow_stats["coalesced"] > 0
+    # The slow client: every state event, in order; progress coalesced to the newest.
+    assert [m["data"]["n"] for m in slow_got if m["event"] == "filler"] == list(range(fillers))
+    progress = [m["data"]["pct"] for m in slow_got if m["event"] == "item_updated"]
+    assert 1 <= len(progress) < 300
+    assert progress[-1] == 299
+    assert progress == sorted(progress)
+
+
+def test_slow_client_past_the_state_cap_is_closed_with_1013(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    server = make_server(max_state_backlog=20, close_timeout=10)
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+
+        def slow_is_closing() -> bool:
+            stats = stats_of(server, sid)
+            return stats is None or stats["closing"]
+
+        fillers = fill_until(bus, fast, 0, slow_is_closing)
+        # The fast client is unaffected.
+        bus.publish("marker", {"after": "overflow"})
+        assert recv_json(fast) == {"event": "marker", "data": {"after": "overflow"}}
+        received: list[int] = []
+        with pytest.raises(ConnectionClosed) as exc:
+            while True:
+                message = recv_json(slow)
+                received.append(message["data"]["n"])
+    assert exc.value.rcvd is not None
+    assert exc.value.rcvd.code == 1013
+    # What did reach it is an unbroken prefix (state events are dropped only with the client).
+    assert received == list(range(len(received)))
+    assert len(received) < fillers
+    wait_until(lambda: stats_of(server, sid) is None)
+
+
+def test_dead_peer_is_dropped_by_the_heartbeat(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    server = make_server(ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as dead, \
+            connect(url(server)) as live:
+        live_sid = recv_json(live)["data"]["sid"]
+        dead.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += dead.recv(4096)
+        assert response.startswith(b"HTTP/1.1 101")
+        wait_until(lambda: len(server.client_stats()) == 2)
+        # The dead peer never answers a ping; the live one does.
+        wait_until(lambda: [s["sid"] for s in server.client_stats()] == [live_sid])
+        bus.publish("marker", {"still": "alive"})
+        assert recv_json(live) == {"event": "marker", "data": {"still": "alive"}}

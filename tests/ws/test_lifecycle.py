@@ -1,0 +1,50 @@
+"""Start and stop of the sidecar."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from support.ws_sidecar import TIMEOUT, FakeService, recv_json, url
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from appliance.config import Settings
+from appliance.events import EventBus
+from appliance.ws import WebsocketServer
+
+
+def test_stop_closes_clients_and_ends_the_thread(
+    settings: Settings, bus: EventBus, service: FakeService
+) -> None:
+    server = WebsocketServer(settings, bus, service, port=0)
+    server.start()
+    assert server.port > 0
+    threads = [t for t in threading.enumerate() if t.name == "ws-sidecar"]
+    assert threads
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        server.stop()
+        with pytest.raises(ConnectionClosed) as exc:
+            ws.recv(timeout=TIMEOUT)
+    assert exc.value.rcvd is not None
+    assert exc.value.rcvd.code == 1001
+    assert not any(t.is_alive() for t in threads)
+    assert not [t for t in threading.enumerate() if t.name == "ws-sidecar"]
+    server.stop()  # idempotent
+    bus.publish("after_stop", {})  # no subscriber left to fail
+    assert server.client_stats() == []
+
+
+def test_start_raises_oserror_when_the_port_is_taken(
+    settings: Settings, bus: EventBus, service: FakeService
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = WebsocketServer(settings, bus, service, port=taken.getsockname()[1])
+        with pytest.raises(OSError):
+            server.start()
+        server.stop()
+    assert not [t for t in threading.enumerate() if t.name == "ws-sidecar"]

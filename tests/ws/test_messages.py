@@ -1,0 +1,225 @@
+"""/ws: the connected message, bus events as envelopes, client commands and their errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from support.ws_sidecar import (
+    TIMEOUT,
+    FakeService,
+    event,
+    recv_frame,
+    recv_json,
+    recv_until,
+    send,
+    url,
+)
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from appliance.config import Settings
+from appliance.events import EventBus
+from appliance.ws import WebsocketServer
+
+
+def test_connected_message_carries_a_sid(make_server: Callable[..., WebsocketServer]) -> None:
+    server = make_server()
+    with connect(url(server)) as a, connect(url(server)) as b:
+        first_a, first_b = recv_json(a), recv_json(b)
+    assert first_a["event"] == "connected"
+    assert uuid.UUID(first_a["data"]["sid"])
+    assert abs(first_a["data"]["timestamp"] - time.time()) < 60
+    assert first_a["data"]["sid"] != first_b["data"]["sid"]
+
+
+def test_frames_are_not_compressed_even_when_the_client_offers(
+        make_server: Callable[..., WebsocketServer]) -> None:
+    """Compression would be one zlib stream per client per frame: CPU a small box spends
+    for every watcher, to save bytes on a LAN."""
+    server = make_server()
+    with connect(url(server), compression="deflate") as ws:
+        assert recv_json(ws)["event"] == "connected"
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+def test_bus_events_arrive_as_envelopes_in_order(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    server = make_server()
+    with connect(url(server)) as ws:
+        assert recv_json(ws)["event"] == "connected"
+        for i in range(200):
+            bus.publish("item_updated", {"id": f"item-{i}", "n": i}, progress=i % 2 == 0)
+        bus.message("info", "Hello", "world")
+        frames = [recv_frame(ws) for _ in range(201)]
+    # YTPTube's frame: {"event", "data": Event}, the payload in the Event's data
+    for frame in frames:
+        assert set(frame) == {"event", "data"}
+        assert set(frame["data"]) == {"id", "created_at", "event", "title", "message", "data"}
+        assert frame["data"]["event"] == frame["event"]
+        assert datetime.fromisoformat(frame["data"]["created_at"]).utcoffset() is not None
+    assert len({f["data"]["id"] for f in frames}) == 201
+    assert [f["data"]["data"]["n"] for f in frames[:200]] == list(range(200))
+    assert all(f["event"] == "item_updated" for f in frames[:200])
+    assert all(f["data"]["title"] is None for f in frames[:200])
+    # a message's title and text are the Event's own, and stay in its data too
+    assert frames[200]["event"] == "log_info"
+    assert (frames[200]["data"]["title"], frames[200]["data"]["message"]) == ("Hello", "world")
+    assert frames[200]["data"]["data"]["title"] == "Hello"
+
+
+def test_base_path_also_serves_the_websocket(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    server = make_server(settings.replace(base_path="/ytp/"))
+    with connect(url(server, "/ytp/ws")) as a, connect(url(server, "/ws")) as b:
+        assert recv_json(a)["event"] == "connected"
+        assert recv_json(b)["event"] == "connected"
+
+
+def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> None:
+    server = make_server()
+    with pytest.raises(InvalidStatus) as exc:
+        connect(url(server, "/nope"))
+    assert exc.value.response.status_code == 404
+
+
+def test_add_url_dispatches_and_replies_item_status(
+    make_server: Callable[..., WebsocketServer], service: FakeService, bus: EventBus
+) -> None:
+    server = make_server()
+    with connect(url(server)) as ws, connect(url(server)) as other:
+        recv_json(ws), recv_json(other)
+        send(ws, "add_url", {"url": "https://example.com/v/clip", "preset": "default"})
+        status, skipped = recv_until(ws, event("item_status"))
+        added = [m for m in skipped if m["event"] == "item_added"]
+        if not added:
+            added = [recv_until(ws, event("item_added"))[0]]
+        # Everyone sees item_added; only the sender gets the item_status reply.
+        bus.publish("marker", {})
+        assert [m["event"] for m in (recv_json(other), recv_json(other))] == [
+            "item_added", "marker"
+        ]
+    assert service.calls == [("add", [{"url": "https://example.com/v/clip",
+                                       "preset": "default"}])]
+    assert status["data"]["status"] == "queued"
+    assert status["data"]["message"] == "Item added to queue"
+    assert status["data"]["id"] == added[0]["data"]["id"]
+    assert status["data"]["url"] == "https://example.com/v/clip"
+
+
+def test_item_commands_reach_the_service(
+    make_server: Callable[..., WebsocketServer], service: FakeService
+) -> None:
+    a, b, c = (service.seed(f"https://example.com/{n}") for n in "abc")
+    server = make_server()
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        send(ws, "item_start", [a["id"], b["id"]])
+        first, _ = recv_until(ws, event("item_updated"))
+        second, _ = recv_until(ws, event("item_updated"))
+        send(ws, "item_pause", c["id"])
+        paused, _ = recv_until(ws, event("item_updated"))
+        send(ws, "item_cancel", a["id"])
+        cancelled, _ = recv_until(ws, event("item_cancelled"))
+        send(ws, "item_delete", {"id": b["id"], "remove_file": True})
+        deleted, _ = recv_until(ws, event("item_deleted"))
+    assert {first["data"]["id"], second["data"]["id"]} == {a["id"], b["id"]}
+    assert paused["data"] == {**c, "status": "paused"}
+    assert cancelled["data"]["status"] == "cancelled"
+    assert deleted["data"] == {"id": b["id"]}
+    assert service.calls == [
+        ("start", [a["id"], b["id"]]),
+        ("pause", [c["id"]]),
+        ("cancel", [a["id"]]),
+        ("delete", [b["id"]], True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("this is not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"event": "reboot", "data": null}', "Unknown event 'reboot'"),
+        ('{"data": "x"}', "Unknown event None"),
+        ('{"event": "item_cancel", "data": 5}', "data must be an item id"),
+        ('{"event": "item_start", "data": []}', "list of item ids"),
+        ('{"event": "item_pause", "data": ["a", 3]}', "list of item ids"),
+        ('{"event": "item_delete", "data": "abc"}', "data must be an object"),
+        ('{"event": "item_delete", "data": {"id": "a", "remove_file": "yes"}}',
+         "remove_file must be true or false"),
+        ('{"event": "add_url", "data": "https://example.com"}', "data must be an object"),
+        ('{"event": "add_url", "data": {"preset": "x"}}', "url param is required."),
+        ('{"event": "item_cancel", "data": "missing"}', "missing: Item not found."),
+        ('{"event": "item_delete", "data": {"id": "missing"}}', "Item not found."),
+    ],
+)
+def test_bad_client_message_gets_log_error_and_connection_stays(
+    make_server: Callable[..., WebsocketServer], raw: str, reason: str
+) -> None:
+    server = make_server()
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        ws.send(raw)
+        error = recv_json(ws)
+        assert error["event"] == "log_error"
+        assert reason in error["data"]["message"]
+        assert error["data"]["title"]
+        assert isinstance(error["data"]["timestamp"], float)
+        send(ws, "add_url", {"url": "https://example.com/after"})
+        status, _ = recv_until(ws, event("item_status"))
+    assert status["data"]["url"] == "https://example.com/after"
+
+
+def test_unexpected_service_failure_is_logged_and_reported(
+    make_server: Callable[..., WebsocketServer],
+    service: FakeService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = make_server()
+    service.fail_with = RuntimeError("disk on fire")
+    with caplog.at_level(logging.ERROR, logger="appliance.ws"), connect(url(server)) as ws:
+        recv_json(ws)
+        send(ws, "add_url", {"url": "https://example.com/x"})
+        error = recv_json(ws)
+        service.fail_with = None
+        send(ws, "add_url", {"url": "https://example.com/y"})
+        status, _ = recv_until(ws, event("item_status"))
+    assert error["event"] == "log_error"
+    assert "disk on fire" not in error["data"]["message"]
+    assert "see the server log" in error["data"]["message"]
+    assert any(r.exc_info and "disk on fire" in str(r.exc_info[1]) for r in caplog.records)
+    assert status["data"]["url"] == "https://example.com/y"
+
+
+def test_error_reply_goes_to_the_sender_only(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    server = make_server()
+    with connect(url(server)) as a, connect(url(server)) as b:
+        recv_json(a), recv_json(b)
+        a.send("garbage")
+        assert recv_json(a)["event"] == "log_error"
+        bus.publish("marker", {"n": 1})
+        assert recv_json(b) == {"event": "marker", "data": {"n": 1}}
+        assert recv_json(a) == {"event": "marker", "data": {"n": 1}}
+
+
+def test_message_over_one_mebibyte_is_refused(
+    make_server: Callable[..., WebsocketServer],
+) -> None:
+    server = make_server()
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        ws.send(json.dumps({"event": "add_url", "data": {"url": "x" * (2**20)}}))
+        with pytest.raises(ConnectionClosed) as exc:
+            ws.recv(timeout=TIMEOUT)
+    assert exc.value.rcvd is not None
+    assert exc.value.rcvd.code == 1009
