@@ -241,7 +241,8 @@ class Clock:
 def _scheduler(tasks: list[dict[str, Any]], runs: list[tuple[int, str]], clock: Clock,
                spread: float = 0.0, rng: Callable[[], float] = lambda: 0.5,
                run: Callable[[int, str], Any] | None = None) -> TaskScheduler:
-    return TaskScheduler(lambda: tasks, run or (lambda i, t: runs.append((i, t))),
+    return TaskScheduler(lambda: tasks, lambda ids: [t for t in tasks if t["id"] in ids],
+                         run or (lambda i, t: runs.append((i, t))),
                          zone=lambda: ZoneInfo("UTC"), spread=lambda: spread,
                          concurrency=2, clock=clock, rng=rng)
 

@@ -133,6 +133,13 @@ class TaskStore:
         with orm.db_session:
             return [_task(r) for r in orm.select(r for r in self._task).order_by(self._task.id)]
 
+    def some(self, ids: list[int]) -> list[dict[str, Any]]:
+        """The tasks among ``ids`` that exist (one query, whatever their number)."""
+        if not ids:
+            return []
+        with orm.db_session:
+            return [_task(r) for r in orm.select(r for r in self._task if r.id in ids)]
+
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         offset = (page - 1) * per_page
         with orm.db_session:

@@ -70,7 +70,7 @@ class TaskService:
         ])
         self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
         self.scheduler = TaskScheduler(
-            store.all, self._run_by_id,
+            store.all, store.some, self._run_by_id,
             zone=lambda: time_zone(self._settings.current.tasks_timezone),
             spread=lambda: self._settings.current.tasks_spread,
             concurrency=self._settings.current.tasks_concurrency,
