@@ -1,6 +1,7 @@
 """The engine's jobs in pooled yt-dlp processes that are not downloads: info for a URL, a
-flat listing for a task, the archive ids of URLs, the command line an add would run — and
-the per-item temp folder every job works in.
+flat listing for a task, the archive ids of URLs, a function of the service's own code that
+is better run outside the service (``call``), the command line an add would run — and the
+per-item temp folder every job works in.
 
 Part of ``DownloadEngine`` (engine.py), under its owners and rules: a job runs on the calling
 thread with a worker of its own, bounded by the extract timeout.
@@ -21,7 +22,7 @@ from ..store.records import new_id
 from .js_runtime import ytdlp_param
 from .plans import Plan
 from .requests import parse_add_request
-from .workers import WorkerDied
+from .workers import Worker, WorkerDied
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,18 @@ class Jobs:
             raise AppError(result.get("message") or failure, "DOWNLOAD_ERROR")
         return result
 
+    def call(self, target: str, seconds: float, /, **kwargs: Any) -> Any:
+        """What ``target`` (``appliance.module:function``) returns for ``kwargs`` (JSON both
+        ways), run in a pooled process: CPU-bound work (reading a feed) that would otherwise
+        hold the interpreter lock the API's threads need. AppError when the function raised;
+        WorkerDied when the process died or gave no answer within ``seconds``."""
+        worker = self.pool.acquire()
+        command = {"op": "call", "job": new_id(), "target": target, "kwargs": kwargs}
+        result = self._run_on(worker, command, seconds)
+        if result.get("type") == "error":
+            raise AppError(result.get("message") or f"{target} failed", "DOWNLOAD_ERROR")
+        return result.get("value")
+
     def run_job(
         self, op: str, item: Item, *, register: str | None = None, **extra: Any
     ) -> dict[str, Any]:
@@ -81,9 +94,14 @@ class Jobs:
                 self.pool.release(worker)
                 raise WorkerDied("the engine is stopping")
         command = {**self._job_command(op, item), **extra}
+        return self._run_on(worker, command, self.settings.extract_info_timeout)
+
+    def _run_on(self, worker: Worker, command: dict[str, Any], timeout: float
+                ) -> dict[str, Any]:
+        """``command`` on an acquired ``worker``, which goes back to the pool (or is reaped
+        when it died)."""
         try:
-            result = worker.run(command, self._log_child,
-                                timeout=self.settings.extract_info_timeout)
+            result = worker.run(command, self._log_child, timeout=timeout)
         except WorkerDied:
             self.pool.discard(worker)
             raise

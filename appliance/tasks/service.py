@@ -16,6 +16,7 @@ from ..config import SettingsHolder
 from ..engine import DownloadEngine
 from ..engine.options import resolve_folder
 from ..engine.requests import check_url
+from ..engine.workers import WorkerDied
 from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
 from ..store import ItemStore
@@ -25,15 +26,8 @@ from ..store.tasks import DEFINITION_FIELDS, TaskStore
 from .cron import staggered, time_zone
 from .definitions import DefinitionHandler, Definitions
 from .fields import Context, check_name, check_task
-from .handlers import (
-    FETCH_TIMEOUT,
-    GenericTaskHandler,
-    HandlerError,
-    Handlers,
-    RssHandler,
-    YoutubeHandler,
-    fetch,
-)
+from .handlers import FETCH_TIMEOUT, GenericTaskHandler, HandlerError, Handlers, fetch
+from .isolated import TARGET, Isolated, call_timeout, reading_handlers
 from .metadata import write_metadata
 from .runner import TaskRunner, batch_id
 from .scheduler import TaskScheduler
@@ -62,12 +56,10 @@ class TaskService:
         self.definitions = Definitions(
             Collection(items.entities.TaskDefinition, DEFINITION_FIELDS, "task definition"))
         self.definitions.on_change = functools.partial(self._config_changed, "task_definitions")
-        self.handlers = Handlers([
-            YoutubeHandler(lambda: self._settings.current.youtube_base_url),
-            RssHandler(),
-            DefinitionHandler(self.definitions.all),
-            GenericTaskHandler(engine.list_entries),
-        ])
+        reading = reading_handlers(lambda: self._settings.current.youtube_base_url,
+                                   self.definitions.all)
+        self.handlers = Handlers([*(Isolated(h, self._list_in_child) for h in reading),
+                                  GenericTaskHandler(engine.list_entries)])
         self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
         self.scheduler = TaskScheduler(
             store.all, store.some, self._run_by_id,
@@ -92,6 +84,22 @@ class TaskService:
         removed = self.store.prune_executions(self._settings.current.executions_kept)
         if removed:
             log.info("removed %d old task execution(s)", removed)
+
+    def _list_in_child(self, handler: str, url: str, preset: str, timeout: float
+                       ) -> dict[str, Any]:
+        """A reading handler's listing, run in a download process (``isolated.py``)."""
+        settings = self._settings.current
+        definitions = [d for d in self.definitions.all() if d["enabled"]] \
+            if handler == DefinitionHandler.name else []
+        try:
+            return self.engine.call(
+                TARGET, call_timeout(timeout, settings.extract_info_timeout), handler=handler,
+                url=url, preset=preset, timeout=timeout, base_url=settings.youtube_base_url,
+                definitions=definitions)
+        except AppError as exc:  # the listing raised (a bug, or a parser's own failure)
+            raise HandlerError(f"could not list {url[:200]}: {exc.message[:500]}") from None
+        except WorkerDied as exc:  # killed at its time limit, or crashed
+            raise HandlerError(f"could not list {url[:200]}: {exc}") from None
 
     # --- reads ------------------------------------------------------------------------
 
