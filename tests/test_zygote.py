@@ -20,7 +20,7 @@ from support.procs import processes
 from support.server import wait_for
 from test_child import download_job
 
-from appliance.engine import launcher
+from appliance.engine import child, launcher
 from appliance.engine.launcher import ForkedProcess
 from appliance.engine.workers import Worker, WorkerPool
 
@@ -37,6 +37,12 @@ def pool() -> Iterator[WorkerPool]:
 def zygote_of(worker: Worker) -> int:
     assert isinstance(worker.proc, ForkedProcess), "a spawned process, not a forked one"
     return processes()[worker.pid].ppid
+
+
+def below_the_service(pid: int) -> bool:
+    """The process yields the CPU to the service (its niceness is the service's plus ten)."""
+    return (os.getpriority(os.PRIO_PROCESS, pid)
+            == os.getpriority(os.PRIO_PROCESS, 0) + child.NICENESS)
 
 
 def gone(pid: int) -> bool:
@@ -57,6 +63,7 @@ def test_forked_processes_have_groups_of_their_own_under_one_zygote(pool: Worker
         for worker in (first, second):
             assert os.getpgid(worker.pid) == worker.pid  # killpg(pid) reaches what it starts
             assert answers(worker)
+            assert below_the_service(worker.pid)
         assert os.getpgid(zygote) not in {os.getpgid(0), first.pid, second.pid}
     finally:
         pool.discard(first)
@@ -152,6 +159,7 @@ def test_without_a_zygote_the_download_process_is_spawned(
             os.kill(zygote, signal.SIGCONT)
     try:
         assert processes()[spawned.pid].ppid == os.getpid() and answers(spawned)
+        assert below_the_service(spawned.pid)
         wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
     finally:
         pool.discard(spawned)

@@ -52,6 +52,7 @@ PROGRESS_INTERVAL = 0.5
 # big nested ones (formats, thumbnails, subtitles).
 MAX_TEXT = 5000
 MAX_LIST = 50
+NICENESS = 10  # added to the service's: yt-dlp's work waits for the API, not the reverse
 
 
 class Channel:
@@ -314,6 +315,9 @@ def prepare() -> None:
     # (a lazy import during a job writing into site-packages) is not one of them.
     sys.dont_write_bytecode = True
     guard_writes()
+    # Below the service in the CPU's queue: on a small box busy with a round of task
+    # listings and extractions, the API's threads are served first (bench/tasks_scale.py).
+    os.nice(NICENESS)
     warm_up()
 
 
