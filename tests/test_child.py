@@ -209,3 +209,18 @@ def test_http_downloads_write_through_the_streaming_writer(
     assert Path(result["filepath"]).stat().st_size == size
     assert sum(written) == size
     assert max(written) > ytdlp_tuning.WRITE_SLICE  # yt-dlp's own blocks were bigger
+
+
+@pytest.mark.parametrize("target", ["os:system", "appliance.engine.child", "appliance.x:a b",
+                                    "appliancex.y:z", "", None])
+def test_a_call_runs_only_a_function_of_the_service(target: Any) -> None:
+    with pytest.raises(ValueError, match="not a function of the service"):
+        child.run_call({"op": "call", "job": "c", "target": target, "kwargs": {}},
+                       child.Channel(os.open(os.devnull, os.O_WRONLY)))
+
+
+def test_a_call_returns_what_the_function_returns() -> None:
+    job = {"op": "call", "job": "c", "target": "appliance.engine.child:generic_id",
+           "kwargs": {"url": "https://example.com/a/clip%20one.mp4"}}
+    assert child.run_call(job, child.Channel(os.open(os.devnull, os.O_WRONLY))) == {
+        "value": "clip one"}

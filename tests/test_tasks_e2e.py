@@ -161,6 +161,64 @@ def test_failures_are_recorded_and_do_not_stop_other_tasks(server: Server,
     assert any("HTTP 500" in line for line in log["lines"])
 
 
+def _plain(error: str) -> bool:
+    """An error a person can read: one short paragraph, no traceback."""
+    return bool(error) and len(error) < 1000 and "Traceback" not in error
+
+
+def test_hostile_feeds_fail_their_run_not_the_service(server: Server,
+                                                      origin: MediaOrigin) -> None:
+    """Read in a download process (tasks/isolated.py): a feed too big, one whose entries
+    lead off the web, one whose titles are huge and broken -- each fails or bounds its own
+    run, and the service answers throughout."""
+    origin.feeds.set("huge", [])
+    origin.feeds.junk("huge", b"<rss><channel>" + b"<item>x</item>" * 800_000)  # 11 MB
+    origin.feeds.set("offweb", [FeedEntry("evil", "file:///etc/passwd", "passwd"),
+                                *entries(origin, "clip-ow")])
+    garbage = "<script>alert(1)</script>\x01" + "A" * 100_000  # \x01: not XML, feedparser's
+    origin.feeds.set("titles", [FeedEntry("t1", origin.watch_url("clip", title="t1"), garbage)])
+    huge = run(server, create(server, url=f"{origin.base_url}/feeds/huge.rss")["id"])
+    assert huge["status"] == "failed" and "larger than 10 MiB" in huge["error"]
+    offweb = create(server, url=f"{origin.base_url}/feeds/offweb.rss")
+    failed = run(server, offweb["id"])
+    assert failed["status"] == "failed" and "http(s)" in failed["error"]
+    state = server.get(f"/api/tasks/{offweb['id']}").json()
+    assert _plain(state["last_error"]) and task_items(server, offweb["name"]) == []
+    preview = server.post("/api/tasks/inspect", {"url": f"{origin.base_url}/feeds/titles.rss"})
+    assert preview.status_code == 200, preview.text
+    assert [len(i["title"]) for i in preview.json()["items"]] == [1000]
+    assert run(server, create(server, url=f"{origin.base_url}/feeds/titles.rss")["id"])[
+        "queued"] == 1
+    assert server.get("/api/tasks").status_code == 200
+
+
+def test_a_feed_of_thousands_comes_back_bounded(server: Server, origin: MediaOrigin) -> None:
+    origin.feeds.set("thousands", [FeedEntry(f"e{n}", f"{origin.clip_url}?n={n}")
+                                   for n in range(6000)])
+    preview = server.post("/api/tasks/inspect",
+                          {"url": f"{origin.base_url}/feeds/thousands.rss"})
+    assert preview.status_code == 200, preview.text
+    items = preview.json()["items"]
+    assert len(items) == 5000 and items[0]["url"].endswith("?n=0")  # the newest kept
+
+
+def test_a_feed_that_never_answers_is_cut_off(make_server: Any, origin: MediaOrigin) -> None:
+    """A listing is bounded by the extract timeout: its process is killed, the run fails
+    with the reason, and the next listing gets a fresh process."""
+    server = make_server(YTP_EXTRACT_INFO_TIMEOUT="3", YTP_TASKS_SPREAD="0")
+    origin.feeds.set("stuck", entries(origin, "clip"))
+    origin.feeds.set("after", entries(origin, "clip2"))
+    gate = origin.feeds.hold("stuck")
+    try:
+        stuck = run(server, create(server, url=f"{origin.base_url}/feeds/stuck.rss")["id"])
+    finally:
+        gate.set()
+    assert stuck["status"] == "failed" and "no answer within 3 s" in stuck["error"]
+    assert _plain(stuck["error"])
+    assert run(server, create(server, url=f"{origin.base_url}/feeds/after.rss")["id"])[
+        "queued"] == 1
+
+
 def test_dispatch_is_announced_on_the_websocket(server: Server, origin: MediaOrigin) -> None:
     origin.feeds.set("told", entries(origin, "clip-told"))
     task = create(server, url=f"{origin.base_url}/feeds/told.rss")
