@@ -20,7 +20,7 @@ from appliance.runtime import Runtime
 from appliance.store.records import FINISHED, Item
 from appliance.tasks.cron import check_timer, next_run, staggered
 from appliance.tasks.retention import expired
-from appliance.tasks.scheduler import TaskScheduler
+from appliance.tasks.scheduler import MIN_SLEEP, TaskScheduler
 
 Client = falcon.testing.TestClient
 UNREACHABLE = "http://127.0.0.1:9/feeds/nothing.rss"
@@ -295,6 +295,24 @@ def test_due_runs_start_on_time_and_spread_within_the_bound() -> None:
     _wait_runs(runs, 2)
     assert sorted(runs) == [(1, "timer"), (2, "timer")]
     assert scheduler.next_run_at(1) == slot + 86400  # tomorrow
+    scheduler.stop()
+
+
+def test_runs_due_a_moment_apart_start_in_one_step() -> None:
+    """The loop never wakes sooner than MIN_SLEEP: 500 runs spread over 10 s take at most
+    40 steps (each reads the due tasks and scans the plan), not 500."""
+    clock, runs = Clock(T0), []
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3)]
+    rngs = iter([0.0, 0.001, 0.002])
+    scheduler = _scheduler(tasks, runs, clock, spread=30, rng=lambda: next(rngs, 0.5))
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    slot = T0 + 30
+    clock.now = slot - 0.01
+    assert scheduler._sleep_seconds() == MIN_SLEEP
+    clock.now += MIN_SLEEP
+    assert sorted(scheduler.tick()) == [1, 2, 3]
+    _wait_runs(runs, 3)
     scheduler.stop()
 
 
