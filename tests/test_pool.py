@@ -1,5 +1,6 @@
-"""The worker pool on real processes: its capacity follows the settings, and a process that
-takes its time to retire holds nobody else up (the pool's lock is never held across it)."""
+"""The worker pool on real processes: its capacity follows the settings, a burst keeps its
+processes until it ends, and a process that takes its time to retire holds nobody else up
+(the pool's lock is never held across it)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,29 @@ def test_capacity_is_read_when_a_worker_comes_back() -> None:
         pool.release(second)
         assert pool.stats() == {"idle": 1, "busy": 0, "starting": 0}
         assert pool.pids() == [second.pid]
+    finally:
+        pool.close()
+
+
+def test_a_burst_keeps_its_processes_until_it_ends() -> None:
+    """While others still work, a released process is kept for the next job (not a fresh
+    one forked for it); when the last comes back, the pool keeps one used, as when idle."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=4)
+    try:
+        first, second, third = pool.acquire(), pool.acquire(), pool.acquire()
+        pool.release(first)
+        pool.release(second)
+        assert pool.stats() == {"idle": 2, "busy": 1, "starting": 0}
+        again = pool.acquire()
+        assert again.pid == second.pid  # a used one, not a new fork
+        pool.release(again)
+        pool.release(third)
+        assert pool.stats() == {"idle": 1, "busy": 0, "starting": 0}
+        kept = pool.pids()[0]
+        others = [w for w in (first, second, third) if w.pid != kept]
+        assert len(others) == 2
+        wait_for(lambda: all(w.proc.poll() is not None for w in others),
+                 timeout=10, message="the burst's other processes to retire")
     finally:
         pool.close()
 

@@ -230,12 +230,17 @@ class WorkerPool:
         return worker
 
     def _room(self) -> int:
-        """Idle processes worth keeping. A spawned one costs a second of CPU to replace: up to
-        the capacity. A forked one costs milliseconds and is smaller fresh than used (a job
-        unshares the pages it touched, ~20 MB), but a used one is faster (its first job paid
-        the page copies): the fresh spares and one used (the most recently released, taken
-        first: an item's download follows its extraction), within the capacity."""
-        if self._launcher.forks:
+        """Idle processes worth keeping (under the lock). A spawned one costs a second of CPU
+        to replace: up to the capacity. A forked one costs milliseconds and is smaller fresh
+        than used (a job unshares the pages it touched, ~20 MB), but a used one is faster
+        (its first job paid the page copies and lazy imports): the fresh spares and one used
+        (the most recently released, taken first: an item's download follows its
+        extraction), within the capacity -- except while other callers still hold
+        processes: in a burst (a round of task listings and extractions) a used process is
+        kept for the next job rather than a fresh one forked for it (a round of 500 tasks
+        forked 179 processes, for twice the CPU and time of 24-72, bench/tasks_scale.py); the
+        burst's extra ones retire when its last job ends."""
+        if self._launcher.forks and self._count[State.BUSY] == 0:
             return min(self._capacity(), self.spare + 1)
         return self._capacity()
 
@@ -249,10 +254,12 @@ class WorkerPool:
                     and len(self._idle) < self._room())
             if keep:
                 self._idle.append(worker)
+            cut = max(0, len(self._idle) - self._room())  # oldest first
+            surplus, self._idle = self._idle[:cut], self._idle[cut:]
             # Kept or not, the keeper's next step may change (no longer busy: time the idle).
             self._cond.notify_all()
-        if not keep:
-            worker.retire()
+        for extra in surplus if keep else [*surplus, worker]:
+            extra.retire()
 
     def discard(self, worker: Worker) -> None:
         """A worker that was killed or died: reap it; the keeper starts a spare if needed."""
