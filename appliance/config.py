@@ -47,6 +47,7 @@ class Settings:
     max_workers_per_extractor: int
     warm_workers: int
     worker_idle_timeout: float
+    worker_linger: float
     extract_info_timeout: float
     extract_info_concurrency: int
     stall_timeout: float

@@ -121,10 +121,21 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "max_workers_per_extractor", 2, _to_int, "Downloads at once from one site.", 1, 64
     ),
-    Field("warm_workers", 1, _to_int, "yt-dlp processes kept ready ahead of need.", 0, 16),
+    Field(
+        "warm_workers", 1, _to_int,
+        "yt-dlp processes kept ready ahead of need; with a zygote (Linux 5.3 or later) any "
+        "value above 0 keeps the zygote ready and each download process is forked from it "
+        "on demand.", 0, 16,
+    ),
     Field(
         "worker_idle_timeout", 120.0, _to_float,
-        "Seconds before an idle yt-dlp process is retired.", 1,
+        "Seconds the yt-dlp processes made ready at start wait for a first download before "
+        "they are retired.", 1,
+    ),
+    Field(
+        "worker_linger", 5.0, _to_float,
+        "Seconds the zygote and the last used yt-dlp process stay after the last download "
+        "or extraction; a later one starts them afresh (about a second of CPU).", 0,
     ),
     Field("extract_info_timeout", 70.0, _to_float, "Seconds allowed to read a URL's info.", 1),
     Field(

@@ -262,7 +262,7 @@ def test_no_descriptor_process_or_thread_leaks(
 ) -> None:
     """Identical batches: once the first two have filled the bounded pools (request threads,
     extraction threads, their database connections), another must leave nothing behind."""
-    server = make_server(YTP_WORKER_IDLE_TIMEOUT="2")
+    server = make_server(YTP_WORKER_LINGER="1")
     worker = server.pids()[1]
 
     def counts() -> tuple[int, int]:

@@ -15,6 +15,7 @@ from support.mounts import tmpfs
 from support.origin import MediaOrigin
 from support.server import wait_for
 
+from appliance.engine import launcher
 from appliance.engine.workers import WorkerPool
 from appliance.events import Event
 from appliance.runtime import Runtime
@@ -82,8 +83,11 @@ def test_dead_download_process_is_an_error_not_a_hang(start_runtime,
     assert failed.status == "error" and "SIGKILL" in failed.error
 
 
-def test_pool_keeps_a_spare_replaces_killed_and_retires_idle() -> None:
-    pool = WorkerPool(spare=1, idle_timeout=3, capacity=2)
+def test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a zygote to fork from (Linux before 5.3), spares are spawned ahead of need."""
+    monkeypatch.setattr(launcher, "_pidfds_work", lambda: False)
+    pool = WorkerPool(spare=1, idle_timeout=3, capacity=2, linger=1)
     try:
         worker = pool.acquire()
         # while in use, a spare is started ahead of need

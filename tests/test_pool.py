@@ -15,7 +15,7 @@ from appliance.engine.workers import State, WorkerPool
 
 def test_capacity_is_read_when_a_worker_comes_back() -> None:
     capacity = [0]
-    pool = WorkerPool(spare=0, idle_timeout=60, capacity=lambda: capacity[0])
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=lambda: capacity[0], linger=60)
     try:
         first = pool.acquire()
         pool.release(first)  # room for none: retired
@@ -56,7 +56,7 @@ def test_a_burst_keeps_its_processes_until_it_ends() -> None:
 def test_a_slow_retire_holds_up_no_one() -> None:
     """A process that does not answer its exit (stopped here) takes seconds to retire; the
     pool answers and hands out processes meanwhile."""
-    pool = WorkerPool(spare=0, idle_timeout=60, capacity=0)
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=0, linger=60)
     try:
         stuck = pool.acquire()
         os.kill(stuck.pid, signal.SIGSTOP)

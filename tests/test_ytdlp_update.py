@@ -61,9 +61,7 @@ def finished(client: falcon.testing.TestClient) -> dict[str, Any]:
                     message="the update to end")
 
 
-def download_processes() -> set[int]:
-    """This test process's download processes (the runtime runs in it): forked by its zygote
-    (which keeps the command line, ``--zygote`` too), or spawned by it."""
+def process_table() -> dict[int, tuple[int, bytes]]:
     table = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -72,9 +70,23 @@ def download_processes() -> set[int]:
                                           (entry / "cmdline").read_bytes())
             except OSError:
                 continue
+    return table
+
+
+def zygote_pids(table: dict[int, tuple[int, bytes]] | None = None) -> set[int]:
+    """This test process's zygotes (the runtime runs in it)."""
+    table = process_table() if table is None else table
+    return {pid for pid, (ppid, cmdline) in table.items()
+            if ppid == os.getpid() and b"--zygote" in cmdline}
+
+
+def download_processes() -> set[int]:
+    """This test process's download processes: forked by its zygotes (which keep the command
+    line, ``--zygote`` too), or spawned by it."""
+    table = process_table()
     ours = {pid for pid, (ppid, cmdline) in table.items()
             if ppid == os.getpid() and b"appliance.engine.child" in cmdline}
-    zygotes = {pid for pid in ours if b"--zygote" in table[pid][1]}
+    zygotes = zygote_pids(table)
     return (ours - zygotes) | {pid for pid, (ppid, _) in table.items() if ppid in zygotes}
 
 
@@ -122,8 +134,9 @@ def test_update_installs_checks_and_retires_warm_processes_only(
     item = lambda: client.simulate_get(f"/api/history/{slow['id']}").json  # noqa: E731
     wait_for(lambda: (item().get("downloaded_bytes") or 0) > 0, timeout=60,
              message="the slow download to run")
-    warm = wait_for(lambda: set(rt.engine.pool.pids()), message="a warm spare")
-    [running] = download_processes() - warm
+    idle = set(rt.engine.pool.pids())  # the used process kept idle, if any
+    [running] = download_processes() - idle
+    old = parent(running)
 
     started = client.simulate_post("/api/system/ytdlp/update")
     assert started.status_code == 202
@@ -133,31 +146,37 @@ def test_update_installs_checks_and_retires_warm_processes_only(
     assert status["update"]["state"] == "updated", status
     assert (status["installed"], status["update"]["previous"]) == (NEWER, index.current)
     assert version_in(venv) == NEWER
-    wait_for(lambda: not any(alive(pid) for pid in warm), message="warm processes retired")
+    wait_for(lambda: not any(alive(pid) for pid in idle), message="idle processes retired")
     assert alive(running) and item()["status"] == "downloading"
-    # The spare that replaces them comes from a new zygote, which imported the new yt-dlp.
-    [spare] = wait_for(lambda: set(rt.engine.pool.pids()) - warm, message="a new warm spare")
-    assert parent(spare) != parent(running) and parent(spare) != os.getpid()
+    # The next process comes from a new zygote (warmed at once), which imported the new
+    # yt-dlp; the old one stays for the download it forked.
+    [new] = wait_for(lambda: zygote_pids() - {old}, timeout=60, message="a new zygote")
+    fresh = rt.engine.pool.acquire()
+    try:
+        assert parent(fresh.pid) == new
+    finally:
+        rt.engine.pool.discard(fresh)
     before = item()["downloaded_bytes"]
     wait_for(lambda: item()["downloaded_bytes"] > before, message="the download to go on")
     client.simulate_post("/api/history/cancel", json={"ids": [slow["id"]]})
     wait_for(lambda: item()["status"] == "cancelled", message="the cancel")
     assert running not in rt.engine.pool.pids()
+    wait_for(lambda: not alive(old), message="the old zygote to go after its download")
 
 
 def test_a_release_that_fails_its_check_is_rolled_back(
         updates: tuple[Runtime, falcon.testing.TestClient], index: PackageIndex,
         venv: Path) -> None:
-    rt, client = updates
+    _, client = updates
     index.publish(index.current, BROKEN)
-    warm = wait_for(lambda: set(rt.engine.pool.pids()), message="a warm spare")
+    [warm] = wait_for(zygote_pids, timeout=60, message="the zygote made at start")
     assert client.simulate_post("/api/system/ytdlp/update").status_code == 202
     status = finished(client)
     assert status["update"]["state"] == "rolled_back", status
     assert "a broken release" in status["update"]["message"]
     assert status["installed"] == index.current
     assert version_in(venv) == index.current
-    wait_for(lambda: not any(alive(pid) for pid in warm), message="warm processes retired")
+    wait_for(lambda: not alive(warm), message="the zygote retired")
 
 
 def test_the_command_updates_a_venv_without_a_service(

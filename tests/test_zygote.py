@@ -1,6 +1,7 @@
 """Download processes forked from a zygote, on real processes: each in a process group of its
 own; a zygote killed (between or during downloads) or hung costs no download and the next one
-works; all of them die with the service."""
+works; all of them die with the service; the zygote made at start waits for the first download,
+and after a download it goes with the used process once the linger has passed."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ ARCHIVE_IDS = {"op": "archive_ids", "job": "ids", "urls": ["https://example.com/
 
 @pytest.fixture
 def pool() -> Iterator[WorkerPool]:
-    pool = WorkerPool(spare=0, idle_timeout=60, capacity=4)
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=4, linger=60)
     yield pool
     pool.close()
 
@@ -168,9 +169,10 @@ def test_without_a_zygote_the_download_process_is_spawned(
 SERVICE = """
 import sys
 from appliance.engine.workers import WorkerPool
-pool = WorkerPool(spare=1, idle_timeout=60, capacity=2)
-busy = pool.acquire()
-print(busy.pid, flush=True)
+pool = WorkerPool(spare=1, idle_timeout=60, capacity=2, linger=60)
+busy, used = pool.acquire(), pool.acquire()
+pool.release(used)  # kept idle: the used one
+print(busy.pid, used.pid, flush=True)
 sys.stdin.read()
 """
 
@@ -180,12 +182,9 @@ def test_forked_processes_and_their_zygote_die_with_the_service() -> None:
                                stdout=subprocess.PIPE)
     try:
         assert service.stdout is not None
-        busy = int(service.stdout.readline())
+        busy, spare = (int(pid) for pid in service.stdout.readline().split())
         zygote = processes()[busy].ppid
-        # the spare: a second process under the same zygote
-        spare = wait_for(lambda: [p.pid for p in processes().values()
-                                  if p.ppid == zygote and p.pid != busy], timeout=60,
-                         message="the spare")[0]
+        assert processes()[spare].ppid == zygote  # the idle one, under the same zygote
         assert processes()[zygote].ppid == service.pid
     finally:
         service.kill()
@@ -194,20 +193,40 @@ def test_forked_processes_and_their_zygote_die_with_the_service() -> None:
              message="the zygote and its processes to follow the killed service")
 
 
-def test_after_the_idle_timeout_the_zygote_goes_with_the_idle_processes() -> None:
-    """Released processes beyond the spare and one used retire at once (a fork replaces them
-    in milliseconds); the rest and the zygote once the pool has been idle for its timeout."""
-    pool = WorkerPool(spare=1, idle_timeout=2, capacity=4)
+def zygotes() -> list[int]:
+    """The zygotes this test process started."""
+    return [p.pid for p in processes().values() if p.ppid == os.getpid() and p.state != "Z"
+            and p.comm.startswith("python")]
+
+
+def test_the_zygote_made_at_start_waits_for_the_first_download() -> None:
+    """Made ahead of need, it follows the idle timeout, not the linger (0 here): the first
+    download forks from it."""
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=4, linger=0)
+    try:
+        [zygote] = wait_for(zygotes, timeout=60, message="the zygote made at start")
+        wait_for(lambda: pool.stats()["starting"] == 0, message="the zygote to be ready")
+        first = pool.acquire()
+        assert zygote_of(first) == zygote and answers(first)
+        pool.release(first)
+    finally:
+        pool.close()
+
+
+def test_after_the_linger_the_zygote_goes_with_the_used_process() -> None:
+    """Released processes beyond one used retire at once (a fork replaces them in
+    milliseconds); that one and the zygote once the pool has been idle for the linger; a later
+    download forks from a new zygote."""
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=4, linger=1)
     try:
         workers = [pool.acquire() for _ in range(3)]
         zygote = zygote_of(workers[0])
         for worker in workers:
             pool.release(worker)
-        assert sum(gone(w.pid) for w in workers) >= 1, "all three were kept"
+        assert sum(gone(w.pid) for w in workers) == 2, "more than one used process was kept"
         wait_for(lambda: pool.stats()["idle"] == 0 and all(gone(w.pid) for w in workers)
-                 and gone(zygote), timeout=30, message="the idle processes and the zygote to go")
-        assert not [p for p in processes().values() if p.ppid == os.getpid()
-                    and p.state != "Z" and p.comm.startswith("python")], "a spare stayed"
+                 and gone(zygote), timeout=30, message="the used process and the zygote to go")
+        assert not zygotes(), "a process stayed"
         again = pool.acquire()  # a new zygote, on demand
         assert zygote_of(again) != zygote and answers(again)
         pool.release(again)

@@ -87,7 +87,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder
         )
         self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout,
-                               capacity=self._pool_capacity)
+                               capacity=self._pool_capacity, linger=settings.worker_linger)
         self._extract = ThreadPoolExecutor(
             settings.extract_info_concurrency, thread_name_prefix="extract"
         )

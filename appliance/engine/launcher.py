@@ -219,8 +219,13 @@ class Launcher:
 
     @property
     def warm(self) -> bool:
-        """Whether a zygote is kept (and its memory)."""
-        return self._zygote is not None
+        """Whether a zygote is ready to fork (and holds its memory)."""
+        return self._zygote is not None and not self._zygote.gone
+
+    def prepare(self, generation: int) -> None:
+        """Make the zygote ahead of need, so that the next start only forks. Raises
+        ZygoteFailed (or OSError) when none can be had."""
+        self._zygote_for(generation)
 
     def start(self, generation: int) -> ForkedProcess | subprocess.Popen[bytes]:
         if self.forks:

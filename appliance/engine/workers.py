@@ -1,6 +1,11 @@
-"""A pool of warm yt-dlp processes (``engine.child``): started ahead of need (forked from a
-zygote that shares yt-dlp's memory with them, see ``launcher``), replaced when killed, retired
-when idle -- the zygote too -- so that an idle box holds no extra memory.
+"""A pool of warm yt-dlp processes (``engine.child``): forked on demand from a zygote that
+shares yt-dlp's memory with them (see ``launcher``) -- or, when none can be had, spawned ahead
+of need -- replaced when killed, retired soon after the last download -- the zygote too -- so
+that a box between downloads holds no extra memory.
+
+Warm means: the zygote (or spawned spares) made at start waits ``idle_timeout`` for a first
+download; after a download the zygote and the last used process stay ``linger`` seconds, for
+the next job of a burst (an item's download follows its extraction), then go.
 
 Owners: a ``Worker`` belongs to the thread that holds it (the pool, or the caller between
 ``acquire`` and ``release``/``discard``); any thread may ``signal_kill`` it, only the holder
@@ -22,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from .launcher import ForkedProcess, Launcher
+from .launcher import ForkedProcess, Launcher, ZygoteFailed
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +158,8 @@ class State(enum.Enum):
 
 
 class WorkerPool:
-    """Hands out warm workers; keeps ``spare`` ready while busy; retires idle ones.
+    """Hands out warm workers; keeps the zygote (or ``spare`` spawned processes) ready while
+    busy; retires idle ones.
 
     Owner: the pool's condition lock guards its idle list and its counts. It is never held
     across a process start, a wait for one to be ready, a retire or a kill (each may take
@@ -163,16 +169,19 @@ class WorkerPool:
     """
 
     def __init__(self, spare: int, idle_timeout: float,
-                 capacity: int | Callable[[], int]) -> None:
+                 capacity: int | Callable[[], int], linger: float) -> None:
         self.spare = spare
         # Idle processes worth keeping; a function, so that it follows the settings.
         self._capacity = capacity if callable(capacity) else lambda: capacity
         self.idle_timeout = idle_timeout
+        self.linger = linger
         self._idle: list[Worker] = []
         self._count: Counter[State] = Counter()
-        # Counts as just used: a spare is warmed at start, so the first download after a boot
-        # does not pay for a cold yt-dlp; unused, it retires after the idle timeout.
+        # Counts as just used: the zygote (or a spare) is warmed at start, so the first
+        # download after a boot does not pay for a cold yt-dlp; unused, it retires after the
+        # idle timeout. Once a download has come, the linger counts instead.
         self._last_used = time.monotonic()
+        self._used = False
         self._closed = False
         self._generation = 0
         self._launcher = Launcher()
@@ -195,8 +204,9 @@ class WorkerPool:
         with self._cond:
             self._generation += 1
             idle, self._idle = self._idle, []
-            self._cond.notify_all()
         self._launcher.rest()  # the next process comes from a zygote that imports the new one
+        with self._cond:
+            self._cond.notify_all()  # the keeper may warm that zygote now
         for worker in idle:
             worker.retire()
 
@@ -208,6 +218,7 @@ class WorkerPool:
                 raise WorkerDied("the engine is stopping")
             self._count[State.BUSY] += 1
             self._last_used = time.monotonic()
+            self._used = True
             while self._idle and worker is None:
                 candidate = self._idle.pop()
                 if candidate.alive():
@@ -231,17 +242,16 @@ class WorkerPool:
 
     def _room(self) -> int:
         """Idle processes worth keeping (under the lock). A spawned one costs a second of CPU
-        to replace: up to the capacity. A forked one costs milliseconds and is smaller fresh
-        than used (a job unshares the pages it touched, ~20 MB), but a used one is faster
-        (its first job paid the page copies and lazy imports): the fresh spares and one used
-        (the most recently released, taken first: an item's download follows its
-        extraction), within the capacity -- except while other callers still hold
-        processes: in a burst (a round of task listings and extractions) a used process is
-        kept for the next job rather than a fresh one forked for it (a round of 500 tasks
-        forked 179 processes, for twice the CPU and time of 24-72, bench/tasks_scale.py); the
-        burst's extra ones retire when its last job ends."""
+        to replace: up to the capacity. A forked one costs milliseconds, but its first job is
+        slower (50-100 ms here: it copies the ~20 MB of pages that job touches, and pays lazy
+        imports), so one used process is kept (the most recently released, taken first: an
+        item's download follows its extraction), within the capacity -- except while other
+        callers still hold processes: in a burst (a round of task listings and extractions)
+        a used process is kept for the next job rather than a fresh one forked for it (a
+        round of 500 tasks forked 179 processes, for twice the CPU and time of 24-72,
+        bench/tasks_scale.py); the burst's extra ones retire when its last job ends."""
         if self._launcher.forks and self._count[State.BUSY] == 0:
-            return min(self._capacity(), self.spare + 1)
+            return min(self._capacity(), 1)
         return self._capacity()
 
     def release(self, worker: Worker) -> None:
@@ -279,27 +289,28 @@ class WorkerPool:
         self._launcher.close()
 
     def _keep(self) -> None:
-        """Start spares while the pool is in use; retire everything idle (and the zygote)
-        after the timeout."""
+        """Keep the zygote (or the spawned spares) ready while the pool is in use; retire
+        everything idle, the zygote too, once the pool has been idle for its window."""
         while True:
             start_one = rest = False
             retire: list[Worker] = []
             with self._cond:
                 if self._closed:
                     return
-                now = time.monotonic()
                 busy = self._count[State.BUSY]
-                recently_used = busy > 0 or now - self._last_used < self.idle_timeout
-                if recently_used and len(self._idle) + self._count[State.STARTING] < self.spare:
+                window = self.linger if self._used else self.idle_timeout
+                left = window - (time.monotonic() - self._last_used)
+                in_use = busy > 0 or left > 0
+                if in_use and self._count[State.STARTING] < self._wanted():
                     self._count[State.STARTING] += 1
                     start_one = True
                     wait = None
-                elif not recently_used and (self._idle or self._launcher.warm):
+                elif not in_use and (self._idle or self._launcher.warm):
                     retire, self._idle = self._idle, []
                     rest = True
                     wait = None
-                elif recently_used and busy == 0:
-                    wait = self.idle_timeout - (now - self._last_used) + 0.05
+                elif in_use and busy == 0:
+                    wait = left + 0.05
                 else:
                     wait = None  # nothing to do until somebody acquires or releases
                 if not start_one and not rest:
@@ -311,18 +322,32 @@ class WorkerPool:
             if rest:
                 self._launcher.rest()
             if start_one:
-                self._start_spare()
+                self._warm_one()
 
-    def _start_spare(self) -> None:
-        worker: Worker | None
+    def _wanted(self) -> int:
+        """How many starts ahead of need are missing (the lock held): the zygote, when there
+        is one to fork from (a pre-forked spare would buy only the fork's milliseconds: its
+        first job copies its pages all the same), else the spawned spares."""
+        if self._launcher.forks:
+            return int(self.spare > 0 and not self._launcher.warm)
+        return max(0, self.spare - len(self._idle))
+
+    def _warm_one(self) -> None:
+        """Start the zygote, or a spawned spare, ahead of need."""
+        worker: Worker | None = None
         with self._cond:
             generation = self._generation
         try:
-            worker = Worker(self._launcher.start(generation), generation)
-            worker.wait_ready()
-        except (OSError, WorkerDied) as exc:
-            log.warning("could not start a spare download process: %s", exc)
-            worker = None
+            if self._launcher.forks:
+                self._launcher.prepare(generation)
+            else:
+                worker = Worker(self._launcher.start(generation), generation)
+                worker.wait_ready()
+            failed = False
+        except (OSError, WorkerDied, ZygoteFailed) as exc:
+            if not self._closed:  # a start that raced the close is no failure
+                log.warning("could not start a download process ahead of need: %s", exc)
+            failed = True
         late = None  # a spare that became ready after the pool closed
         with self._cond:
             self._count[State.STARTING] -= 1
@@ -332,7 +357,7 @@ class WorkerPool:
             else:
                 late = worker
             self._cond.notify_all()
-            if worker is None:
+            if failed:
                 # Do not spin on a failing start: back off before the keeper tries again
                 # (waiting releases the lock).
                 self._cond.wait(timeout=5)
