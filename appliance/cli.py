@@ -13,9 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
-from .auth import USERNAME as AUTH_USERNAME
-from .auth import gen_token, read_token, set_password, show_token
 from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
 from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
@@ -27,8 +24,9 @@ from .systemd import claim_notify_socket
 if TYPE_CHECKING:
     from .client import ApiClient, LocalService
 
-# The API client (and requests under it) is imported by the commands that talk to a service,
-# not by `appliance serve`, whose process stays as gunicorn's master: ~20 MB it never uses.
+# The API client (and requests under it) and the auth package are imported by the commands
+# that use them, not by `appliance serve`, whose process stays as gunicorn's master: whatever
+# it imports is memory it never uses, and the worker's own copy is not shared with it.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -223,6 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _local_service() -> LocalService:
     """The service on this box, from its own settings and auth file."""
+    from .auth import read_token
     from .client import LocalService
 
     settings = load_settings()
@@ -302,6 +301,10 @@ def _over_api(command: Callable[[argparse.Namespace], int], args: argparse.Names
 
 
 def _web(args: argparse.Namespace) -> int:
+    from .auth import MIN_LENGTH as MIN_PASSWORD_LENGTH
+    from .auth import USERNAME as AUTH_USERNAME
+    from .auth import gen_token, set_password, show_token
+
     config_path = load_settings().config_path
     try:
         if args.web_command == "passwd":

@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .atomic import write_atomic
 from .download_folder import download_folder_problem
 from .setting_fields import ENV_PREFIX, FIELDS, Field, SettingsError
@@ -157,6 +155,8 @@ def _web_server_section(value: Any) -> dict[str, Any]:
 def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    import yaml  # with a config file only: gunicorn's master holds what it imports
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:

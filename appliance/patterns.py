@@ -24,8 +24,10 @@ from dataclasses import dataclass
 # is private, but it is what re.compile itself runs, and its shape has not changed in years.
 from re import _constants as _sre  # type: ignore[attr-defined]
 from re import _parser as _sre_parse  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 __all__ = ["MATCH_TIMEOUT", "Budget", "Pattern", "PatternError", "PatternTimeout",
            "compile_pattern"]
@@ -140,6 +142,8 @@ def compile_pattern(source: str) -> Pattern:
             f"the regular expression repeats too much (counted repeats such as a{{1000}} "
             f"multiply to more than {MAX_WEIGHT:,} elements)"
         )
+    import regex  # with the first expression, not with the service (~2 MB it may never use)
+
     try:
         compiled = regex.compile(source, regex.VERSION0)
     except (regex.error, OverflowError, RecursionError, ValueError) as exc:

@@ -17,10 +17,10 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .auth.proxies import TrustedProxies
-from .config import Settings
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ def peer_address(peer: Any) -> str:
 
 def peer_limit(settings: Settings, port_name: str) -> PeerLimit:
     """The cap of ``settings`` for one port, trusted proxies exempt."""
+    # Here, not at the top: gunicorn's master imports this module (with the worker class) and
+    # would hold the whole auth package it never uses.
+    from .auth.proxies import TrustedProxies
+
     return PeerLimit(settings.max_connections_per_address, port_name,
                      TrustedProxies(settings.trusted_proxies).trusts_peer)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import zoneinfo
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,6 +74,8 @@ def _to_zone(value: Any) -> str:
     """An IANA time zone name (``Europe/Berlin``); empty: the system's."""
     name = _to_str(value).strip()
     if name:
+        import zoneinfo  # with a zone only: gunicorn's master holds what it imports
+
         try:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -14,8 +14,6 @@ import os
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
-
 from ..errors import invalid
 
 log = logging.getLogger(__name__)
@@ -51,6 +49,9 @@ def check_timer(timer: str) -> str:
     if len(timer.split()) != 5:
         raise invalid(f"timer '{timer[:100]}' is not a cron expression: it needs 5 fields "
                       "(minute hour day month weekday), e.g. '5 */2 * * *'.")
+    # cronsim loads with the first timer, not with the service (~1 MB it may never use).
+    from cronsim import CronSim, CronSimError
+
     try:
         CronSim(timer, datetime(2000, 1, 1))
     except CronSimError as exc:
@@ -63,6 +64,8 @@ def next_run(timer: str, after: float, zone: tzinfo) -> float | None:
     if not timer:
         return None
     start = datetime.fromtimestamp(after, zone)
+    from cronsim import CronSim, CronSimError
+
     try:
         return next(iter(CronSim(timer, start))).timestamp()
     except (CronSimError, StopIteration):  # e.g. "0 0 30 2 *": a day that never comes

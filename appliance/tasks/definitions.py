@@ -23,8 +23,6 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from lxml import etree
-
 from ..engine.records import RecordService, check_types
 from ..errors import invalid
 from ..patterns import Budget, PatternError, PatternTimeout, compile_pattern
@@ -101,6 +99,7 @@ def _compile(kind: str, expression: str, where: str) -> None:
     import jsonpath
     import parsel
     from cssselect import SelectorError
+    from lxml import etree
 
     try:
         if kind == "css":
