@@ -11,22 +11,31 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from . import heap
 from .config import Settings
 from .systemd import JournalFormatter, announce_stopping, stderr_is_journal
 
 log = logging.getLogger(__name__)
 
 REQUEST_THREADS = 8
+# Seconds after the worker's start when its start-up has settled.
+HEAP_SETTLE = 10.0
 
 
 def post_worker_init(worker: Any) -> None:
     runtime = worker.app.runtime
     runtime.start()
+    # What start-up allocated and freed, its threads' first rounds too (the file index's scan,
+    # zeroconf's probes): given back once they have settled.
+    settled = threading.Timer(HEAP_SETTLE, heap.give_back)
+    settled.daemon = True
+    settled.start()
     # gunicorn's SIGTERM only stops the accept loop and then waits (graceful_timeout) for open
     # requests; live streams (SSE) would hold that wait to the end. Tell them to finish first.
     graceful = signal.getsignal(signal.SIGTERM)
@@ -60,6 +69,7 @@ def pre_fork(arbiter: Any, worker: Any) -> None:
     copy) the pages it shares with the master."""
     gc.collect()
     gc.freeze()
+    heap.give_back()  # the worker starts from the master's heap as it is now
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from .. import heap
 from .launcher import ForkedProcess, Launcher, ZygoteFailed
 
 log = logging.getLogger(__name__)
@@ -321,6 +322,7 @@ class WorkerPool:
                 worker.retire()
             if rest:
                 self._launcher.rest()
+                heap.give_back()  # what the burst's messages and events allocated and freed
             if start_one:
                 self._warm_one()
 
