@@ -3,7 +3,7 @@
 500 downloads of the origin's small clip, in batches of 50, each with its own output template
 (``"template": "<n>.%(ext)s"``). The gunicorn worker's open fds and threads and the number of
 service processes are counted on the fresh server and after each batch, once the pool has
-retired its idle yt-dlp processes (YTP_WORKER_IDLE_TIMEOUT=5).
+retired its idle yt-dlp processes and the zygote (YTP_WORKER_LINGER=5 after the last one).
 
 Thread pools (gunicorn's
 request threads, the extraction threads) grow lazily to their size and each thread keeps its
@@ -24,7 +24,7 @@ import common
 
 log = logging.getLogger("bench.leaks")
 
-IDLE_TIMEOUT = 5
+LINGER = 5
 BATCH_TIMEOUT = 600.0
 
 
@@ -61,7 +61,7 @@ def fd_kinds(pid: int) -> dict[str, int]:
 
 def settle(server: common.Server) -> None:
     """Wait for the idle yt-dlp processes to retire: only master and worker left."""
-    common.wait_for(lambda: len(server.pids()) == 2, timeout=IDLE_TIMEOUT + 60, interval=0.2,
+    common.wait_for(lambda: len(server.pids()) == 2, timeout=LINGER + 60, interval=0.2,
                     message="idle download processes to retire")
     time.sleep(0.5)
 
@@ -93,7 +93,7 @@ def main() -> int:
         root = common.temp_root(stack, "leaks", args.keep)
         origin = common.start_origin(stack, root)
         server = common.start_server(stack, root / "server",
-                                     {"YTP_WORKER_IDLE_TIMEOUT": str(IDLE_TIMEOUT)})
+                                     {"YTP_WORKER_LINGER": str(LINGER)})
         snapshots = [census(server, "fresh server")]
         seconds = []
         for first in range(0, total, batch):
