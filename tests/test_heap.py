@@ -1,0 +1,34 @@
+"""The C heap's free pages go back to the system: freed memory in the middle of the heap (that
+glibc would keep for later) leaves the process's RSS once ``give_back`` has run."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import pytest
+
+from appliance import heap
+
+pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc_trim")
+
+PIECES = 400  # of 100 KiB each: below the size glibc would map apart, so they are on the heap
+
+
+def anon_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+def test_freed_heap_pages_leave_the_process() -> None:
+    pieces = [bytearray(100 * 1024) for _ in range(PIECES)]  # zero-filled: resident
+    pin = bytearray(100 * 1024)  # above them: the heap's top cannot shrink by itself
+    held = anon_kib()
+    del pieces
+    kept = anon_kib()
+    heap.give_back()
+    given = anon_kib()
+    assert kept - given > PIECES * 100 // 2, (held, kept, given)
+    assert len(pin) == 100 * 1024
