@@ -33,7 +33,7 @@ def test_capacity_is_read_when_a_worker_comes_back() -> None:
 def test_a_burst_keeps_its_processes_until_it_ends() -> None:
     """While others still work, a released process is kept for the next job (not a fresh
     one forked for it); when the last comes back, the pool keeps one used, as when idle."""
-    pool = WorkerPool(spare=0, idle_timeout=60, capacity=4)
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=4, linger=60)
     try:
         first, second, third = pool.acquire(), pool.acquire(), pool.acquire()
         pool.release(first)
