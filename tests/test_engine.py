@@ -33,9 +33,12 @@ def test_per_site_limit_does_not_block_other_sites(start_runtime, origin: MediaO
     peak: dict[str, int] = {}
     started: dict[str, str] = {}
     lock = threading.Lock()
+    finished: dict[str, str] = {}
 
     def watch(event: Event) -> None:
         data = event.data if isinstance(event.data, dict) else {}
+        if event.name == "item_completed":
+            finished[data["url"]] = data["video_id"]
         if event.name != "item_updated" or event.progress or "extractor" not in data:
             return
         with lock:
@@ -59,6 +62,10 @@ def test_per_site_limit_does_not_block_other_sites(start_runtime, origin: MediaO
              message="slow downloads")
     assert peak["Generic"] == 1
     assert peak["HTML5MediaEmbed"] == 1
+    # an entry is named by the playlist page ("playlist-2"); once downloaded, it records the
+    # id of the video it got (what its archive entry says too)
+    assert {url: finished[url] for url in origin.playlist_entry_urls} == {
+        url: Path(url).stem for url in origin.playlist_entry_urls}
 
 
 def test_stuck_download_is_stopped_and_marked(start_runtime, origin: MediaOrigin) -> None:
