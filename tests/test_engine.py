@@ -200,8 +200,8 @@ def test_site_is_asked_once_for_info(start_runtime, origin: MediaOrigin) -> None
 
 def test_a_download_waits_for_the_disk_only_where_a_person_asked(
         start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The add and the delete are on the disk before they are acknowledged; the engine's
-    transitions in between (preparing ... finished) do not wait for it."""
+    """The add, the delete, a pause and an edit are on the disk before they are acknowledged;
+    the engine's transitions in between (preparing ... finished) do not wait for it."""
     rt = start_runtime()
     wal = str(rt.settings.database_file) + "-wal"
     syncs = DiskSyncs(monkeypatch, under=rt.settings.config_path)
@@ -212,6 +212,14 @@ def test_a_download_waits_for_the_disk_only_where_a_person_asked(
     assert done.status == "finished", done.error
     assert syncs.take() == []
     assert rt.engine.delete_items([added.id]) == {added.id: "deleted"}
+    assert syncs.take() == [wal]
+    # a pause and an edit a person asked for are on the disk before they are acknowledged
+    [held] = rt.engine.add([{"url": origin.clip2_url, "auto_start": False}])
+    wait_for(lambda: item(rt, held.id).extractor, timeout=30, message="the item's info")
+    syncs.take()
+    assert rt.engine.pause_items([held.id]) == {held.id: "paused"}
+    assert syncs.take() == [wal]
+    assert rt.engine.update_item(held.id, {"title": "mine"})[1]
     assert syncs.take() == [wal]
 
 

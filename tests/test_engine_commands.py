@@ -65,6 +65,14 @@ def test_editing_a_waiting_item(rt: Runtime, origin: MediaOrigin) -> None:
         assert not changed and again.title == "mine" and len(seen) == announced
         with pytest.raises(AppError, match="must be a path inside"):
             rt.engine.update_item(item.id, {"folder": "../out"})
+        # fields no edit may change, and values of the wrong type, are refused as invalid
+        for changes, text in (({"status": "finished", "title": "x"},
+                               "These fields cannot be changed: status."),
+                              ({"title": 5}, "title must be a str.")):
+            with pytest.raises(AppError) as refused:
+                rt.engine.update_item(item.id, changes)
+            assert (refused.value.code, refused.value.message) == ("INVALID_REQUEST", text)
+        assert rt.store.get(item.id).title == "mine"
     finally:
         stop()
         rt.engine.delete_items([item.id])
