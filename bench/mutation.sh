@@ -55,9 +55,18 @@ if [ "$target" = engine ]; then
   done < "$here/bench/mutation_engine.txt"
 fi
 if [ -n "${MUTATION_SAMPLE:-}" ]; then
-  # Every Nth mutant only (a figure within the time at hand): generate them all first (a run
-  # filtered on a name that matches nothing), then pick by name.
-  "$here/.venv/bin/mutmut" run "generate-only" >/dev/null 2>&1 || true
+  # Every Nth mutant only (a figure within the time at hand): generate them all first, then
+  # pick by name. Generated the way `mutmut run` starts (its own steps, mutmut 3.8): a run
+  # filtered on a name that matches nothing would also run the whole test list twice.
+  "$py" - <<'PY'
+import os
+from mutmut.__main__ import copy_also_copy_files, copy_src_dir, create_mutants, setup_source_paths
+os.makedirs("mutants", exist_ok=True)
+copy_src_dir()
+copy_also_copy_files()
+setup_source_paths()
+create_mutants(os.cpu_count() or 2)
+PY
   mapfile -t all < <("$here/.venv/bin/mutmut" results --all true | sed -nE 's/^ *([^ ]+): .*/\1/p')
   selected=()
   for full in "${all[@]}"; do

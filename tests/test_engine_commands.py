@@ -26,9 +26,9 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     runtime.stop()
 
 
-def _waiting(rt: Runtime, url: str) -> Item:
+def _waiting(rt: Runtime, url: str, **fields: str) -> Item:
     """An item with its info, held (auto_start false)."""
-    [added] = rt.engine.add([{"url": url, "auto_start": False}])
+    [added] = rt.engine.add([{"url": url, "auto_start": False, **fields}])
     return wait_for(lambda: (i := rt.engine.get(added.id)) and i.extractor and i, timeout=60,
                     message="its info")
 
@@ -197,7 +197,7 @@ def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
 
 def test_a_cancel_as_the_download_starts_ends_it_cancelled(rt: Runtime,
                                                            origin: MediaOrigin) -> None:
-    item = _waiting(rt, origin.clip2_url)
+    item = _waiting(rt, origin.clip2_url, template="cancelled-at-start.%(ext)s")
     answers: list[dict[str, str]] = []
 
     def cancel_when_preparing(event: events.Event) -> None:
@@ -216,7 +216,7 @@ def test_a_cancel_as_the_download_starts_ends_it_cancelled(rt: Runtime,
     assert answers == [{item.id: "ok"}]
     assert (ended.status, ended.msg) == ("cancelled", "Cancelled")
     assert item.id not in {i.id for i in rt.engine.queue_items()}
-    assert not list(rt.settings.download_path.glob("clip2*"))
+    assert not list(rt.settings.download_path.rglob("cancelled-at-start*"))
 
 
 def test_a_condition_reads_each_playlist_entry_before_it_applies(rt: Runtime,
