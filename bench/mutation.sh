@@ -9,7 +9,8 @@
 # MUTATION_SAMPLE=N (every Nth mutant only, for a figure within the time at hand).
 set -euo pipefail
 
-# The whole script is read before it runs: editing it meanwhile cannot derail a long run.
+# The whole script is read before it runs, and exits with main: editing it meanwhile cannot
+# derail a long run (bash would read on where the old file ended).
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
@@ -99,4 +100,4 @@ PY
 echo "scratch folder: $scratch"
 }
 
-main "$@"
+main "$@"; exit
