@@ -328,5 +328,7 @@ def test_progress_and_a_finished_download_record_its_bytes_and_title(
                for p in seen_bytes)
     assert all(p["filename"] == "bytes.mp4" for p in seen_bytes)
     assert any(p["eta"] is not None and p["speed"] for p in seen_bytes)
-    assert f"download finished: item={added.id} file=bytes.mp4" in \
-        [r.getMessage() for r in caplog.records]
+    # logged once it is announced, by the download's thread
+    logged = f"download finished: item={added.id} file=bytes.mp4"
+    wait_for(lambda: logged in [r.getMessage() for r in caplog.records], timeout=10,
+             message="the end logged")
