@@ -310,10 +310,11 @@ def median(values: Iterable[float]) -> float:
 
 
 def latency_ms(samples: Sequence[float]) -> dict[str, float]:
-    """p50 / p99 / max of ``samples`` (seconds), in milliseconds."""
+    """p50 / p95 / p99 / max of ``samples`` (seconds), in milliseconds."""
     return {
         "n": len(samples),
         "p50": percentile(samples, 50) * 1000,
+        "p95": percentile(samples, 95) * 1000,
         "p99": percentile(samples, 99) * 1000,
         "max": (max(samples) if samples else math.nan) * 1000,
     }
