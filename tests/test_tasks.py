@@ -240,9 +240,9 @@ class Clock:
 
 def _scheduler(tasks: list[dict[str, Any]], runs: list[tuple[int, str]], clock: Clock,
                spread: float = 0.0, rng: Callable[[], float] = lambda: 0.5,
-               run: Callable[[int, str], Any] | None = None) -> TaskScheduler:
+               run: Callable[[dict[str, Any], str], Any] | None = None) -> TaskScheduler:
     return TaskScheduler(lambda: tasks, lambda ids: [t for t in tasks if t["id"] in ids],
-                         run or (lambda i, t: runs.append((i, t))),
+                         run or (lambda task, trigger: runs.append((task["id"], trigger))),
                          zone=lambda: ZoneInfo("UTC"), spread=lambda: spread,
                          concurrency=2, clock=clock, rng=rng)
 
@@ -334,10 +334,10 @@ def test_slow_run_skips_the_slot_that_comes_meanwhile() -> None:
     calls: list[int] = []
     busy = threading.Lock()
 
-    def run(task_id: int, trigger: str) -> None:
+    def run(task: dict[str, Any], trigger: str) -> None:
         if not busy.acquire(blocking=False):
             raise AppError("The task is running.", "CONFLICT")
-        calls.append(task_id)
+        calls.append(task["id"])
         try:
             release.wait(10)
         finally:
@@ -354,6 +354,40 @@ def test_slow_run_skips_the_slot_that_comes_meanwhile() -> None:
     release.set()
     scheduler.stop()
     assert calls == [1]
+
+
+def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -> None:
+    """The step that starts runs reads their tasks once; a task changed or deleted before its
+    run leaves the pool's queue is read again (the change wins), not run as it was."""
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    got: list[dict[str, Any]] = []
+
+    def run(task: dict[str, Any], trigger: str) -> None:
+        got.append(task)
+        if task["id"] in (1, 2):  # both of the pool's threads busy: the rest wait
+            release.wait(10)
+
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3, 4, 5)]
+    scheduler = _scheduler(tasks, runs, clock, run=run)
+    try:
+        for task in tasks:
+            scheduler.changed(task, task["id"])
+        clock.now = T0 + 30
+        assert sorted(scheduler.tick()) == [1, 2, 3, 4, 5]
+        _wait_runs(got, 2)
+        tasks[2] = {**tasks[2], "url": "changed"}
+        scheduler.changed(tasks[2], 3)
+        del tasks[3]
+        scheduler.changed(None, 4)
+        release.set()
+        _wait_runs(got, 4)
+        by_id = {t["id"]: t for t in got}
+        assert sorted(by_id) == [1, 2, 3, 5]  # 4 was deleted before its run
+        assert by_id[3]["url"] == "changed" and "url" not in by_id[5]
+    finally:
+        release.set()
+        scheduler.stop()
 
 
 # --- retention ----------------------------------------------------------------------------

@@ -30,7 +30,8 @@ class Archives:
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[Path, threading.Lock] = {}
-        self._cache: dict[Path, tuple[tuple[int, int, int], list[str]]] = {}
+        # path -> (its stat key, its lines, the same as a set)
+        self._cache: dict[Path, tuple[tuple[int, int, int], list[str], frozenset[str]]] = {}
 
     def _lock(self, path: Path) -> threading.Lock:
         with self._guard:
@@ -46,23 +47,33 @@ class Archives:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def read(self, path: Path) -> list[str]:
-        """The archive's lines, in file order (cached until the file changes)."""
+    def _cached(self, path: Path) -> tuple[list[str], frozenset[str]]:
         try:
             stat = path.stat()
         except FileNotFoundError:
-            return []
+            return [], frozenset()
         key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached[1], cached[2]
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         lines = [line for line in lines if line]
-        self._cache[path] = (key, lines)
-        return lines
+        members = frozenset(lines)
+        self._cache[path] = (key, lines, members)
+        return lines, members
+
+    def read(self, path: Path) -> list[str]:
+        """The archive's lines, in file order (cached until the file changes)."""
+        return self._cached(path)[0]
+
+    def members(self, path: Path) -> frozenset[str]:
+        """The archive's lines as a set, cached with them: an archive shared by 500 tasks
+        holds tens of thousands, and a set built per lookup (each extraction, each task
+        run) was most of a run's time in the service (bench/tasks_scale.py)."""
+        return self._cached(path)[1]
 
     def contains(self, path: Path, entry: str) -> bool:
-        return entry in set(self.read(path))
+        return entry in self.members(path)
 
     def _write(self, path: Path, lines: list[str]) -> None:
         write_atomic(path, "".join(f"{line}\n" for line in lines))

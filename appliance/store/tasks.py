@@ -183,17 +183,6 @@ class TaskStore:
             row.set(**values)
             return _task(row)
 
-    def record_run(self, task_id: int, **state: Any) -> dict[str, Any] | None:
-        """The outcome of a run on the task (``last_*``, ``failures``); not waited to disk:
-        a power cut that takes it back makes the run due again, and its entries are known
-        by then (they are items)."""
-        with write_session(self._db, durable=False):
-            row = self._task.get(id=task_id)
-            if row is None:
-                return None
-            row.set(**state)
-            return _task(row)
-
     def delete(self, task_id: int) -> dict[str, Any] | None:
         with write_session(self._db):
             row = self._task.get(id=task_id)
@@ -241,9 +230,26 @@ class TaskStore:
 
     def finish_execution(self, execution_id: int, log: list[str], **values: Any) -> None:
         with write_session(self._db, durable=False):
-            row = self._execution.get(id=execution_id)
-            if row is not None:
-                row.set(finished_at=time.time(), log=log[-MAX_LOG_LINES:], **values)
+            self._finish(execution_id, log, values)
+
+    def _finish(self, execution_id: int, log: list[str], values: dict[str, Any]) -> None:
+        row = self._execution.get(id=execution_id)
+        if row is not None:
+            row.set(finished_at=time.time(), log=log[-MAX_LOG_LINES:], **values)
+
+    def finish_run(self, task_id: int, execution_id: int, log: list[str],
+                   outcome: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
+        """The end of a run in one transaction: the execution's ``outcome`` and log, and the
+        task's ``state`` (``last_*``, ``failures``); the task as it is now (None: deleted).
+        Not waited to disk: a power cut that takes it back makes the run due again, and its
+        entries are known by then (they are items)."""
+        with write_session(self._db, durable=False):
+            self._finish(execution_id, log, outcome)
+            row = self._task.get(id=task_id)
+            if row is None:
+                return None
+            row.set(**state)
+            return _task(row)
 
     def execution(self, execution_id: int, with_log: bool = False) -> dict[str, Any] | None:
         with orm.db_session:

@@ -86,6 +86,19 @@ class ExecutionLog:
 
 
 @dataclasses.dataclass
+class Seen:
+    """The keys a task has seen: its marks and earlier items, and its archive's lines (the
+    archive's cached set as it is, not copied: it may hold tens of thousands)."""
+
+    keys: set[str]
+    archive: frozenset[str]
+
+    def knows(self, entry: Entry) -> bool:
+        keys = entry.keys()
+        return not (keys.isdisjoint(self.keys) and keys.isdisjoint(self.archive))
+
+
+@dataclasses.dataclass
 class Outcome:
     handler: str = ""
     found: int = 0
@@ -162,12 +175,9 @@ class TaskRunner:
                 entry.archive_id = answer.get("archive_id") or ""
         return entries
 
-    def seen(self, task: dict[str, Any]) -> set[str]:
-        """Every key of an entry the task must not queue again."""
+    def seen(self, task: dict[str, Any], archive: Path | None) -> Seen:
+        """What the task must not queue again (``archive``: the one that applies to it)."""
         keys = set(self.store.marked(task["id"]))
-        archive = self.archive_path(task)
-        if archive is not None:
-            keys.update(self.engine.archives.read(archive))
         failures: Counter[str] = Counter()
         for item in self.items.batch(batch_id(task)):
             item_keys = _item_keys(item)
@@ -176,7 +186,7 @@ class TaskRunner:
                 continue
             keys.update(item_keys)
         keys.update(k for k, n in failures.items() if n >= MAX_ATTEMPTS)
-        return keys
+        return Seen(keys, self.engine.archives.members(archive) if archive else frozenset())
 
     def mark(self, task: dict[str, Any], entries: list[Entry]) -> int:
         """Record entries as done: in the task's marks, and in its archive when one applies."""
@@ -256,15 +266,16 @@ class TaskRunner:
             if len(kept) != len(entries):
                 journal.write("info", f"{len(entries) - len(kept)} published before {after}")
             entries = kept
-        seen = self.seen(task)
+        archive = self.archive_path(task)
+        seen = self.seen(task, archive)
         # What the task has seen by URL needs no archive id: only the rest is named by yt-dlp
         # (a job in a warm process), so a feed of 50 with one new entry costs one name, not 50.
-        unseen = [e for e in entries if not e.keys() & seen]
-        if unseen and self.archive_path(task) is not None:
+        unseen = [e for e in entries if not seen.knows(e)]
+        if unseen and archive is not None:
             self.with_archive_ids(unseen)
         fresh, keys = [], set()
         for entry in unseen:
-            if entry.keys() & (seen | keys):
+            if seen.knows(entry) or entry.keys() & keys:
                 continue
             keys.update(entry.keys())
             fresh.append(entry)
@@ -315,12 +326,12 @@ class TaskRunner:
             self.store.finish_execution(execution["id"], journal.lines, status=RUNNING,
                                         error=outcome.error, handler=outcome.handler, **counts)
             return {**execution, **counts}
-        self.store.finish_execution(execution["id"], journal.lines, status=status,
-                                    error=outcome.error, handler=outcome.handler, **counts)
         failures = (task.get("failures") or 0) + 1 if outcome.error else 0
-        updated = self.store.record_run(
-            task["id"], last_run_at=time.time(), last_status=status, last_error=outcome.error,
-            last_found=outcome.found, last_queued=outcome.queued, failures=failures)
+        updated = self.store.finish_run(
+            task["id"], execution["id"], journal.lines,
+            {"status": status, "error": outcome.error, "handler": outcome.handler, **counts},
+            {"last_run_at": time.time(), "last_status": status, "last_error": outcome.error,
+             "last_found": outcome.found, "last_queued": outcome.queued, "failures": failures})
         if updated is not None:
             self._on_task_change("update", updated)
         if outcome.queued:

@@ -6,6 +6,8 @@ due run to a small pool, and runs the service's periodic jobs (the ``schedule`` 
 - Runs due at once (the same minute, or at start-up) start after a random delay of up to
   ``tasks_spread`` seconds, and at most ``tasks_concurrency`` run at a time.
 - A task never runs twice at once: a slot that comes while it still runs is skipped.
+- A run gets the task as the step that started it read it (not read again: 500 reads in a
+  round were GIL time the API needed), unless the task changed since, then it is read again.
 - The clock is injectable; ``tick()`` is one step of the loop, for tests.
 """
 
@@ -41,7 +43,7 @@ class TaskScheduler:
         self,
         tasks: Callable[[], list[dict[str, Any]]],
         some: Callable[[list[int]], list[dict[str, Any]]],
-        run: Callable[[int, str], Any],
+        run: Callable[[dict[str, Any], str], Any],
         *,
         zone: Callable[[], tzinfo],
         spread: Callable[[], float],
@@ -60,6 +62,9 @@ class TaskScheduler:
         # task id -> (the cron slot, when its run starts: the slot plus a random delay, and
         # what starts it: "timer", or "startup" for a run made up at start)
         self._next: dict[int, tuple[float, float, str]] = {}
+        # task id -> how often it changed: a run whose task changed after it was read reads
+        # it again
+        self._changes: dict[int, int] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,6 +117,8 @@ class TaskScheduler:
 
     def changed(self, task: dict[str, Any] | None, task_id: int) -> None:
         """A task was created, changed (``task``) or deleted (``task`` None)."""
+        with self._lock:
+            self._changes[task_id] = self._changes.get(task_id, 0) + 1
         if task is None:
             with self._lock:
                 self._next.pop(task_id, None)
@@ -142,7 +149,7 @@ class TaskScheduler:
                 if task is None:
                     self.changed(None, task_id)
                     continue
-                self._submit(task_id, trigger)
+                self._submit(task, trigger)
                 self._plan(task, now)
         self.jobs.run_pending()
         return [task_id for task_id, _ in due]
@@ -166,15 +173,26 @@ class TaskScheduler:
             self._wake.wait(self._sleep_seconds())
             self._wake.clear()
 
-    def _submit(self, task_id: int, trigger: str) -> None:
+    def _submit(self, task: dict[str, Any], trigger: str) -> None:
+        with self._lock:
+            version = self._changes.get(task["id"], 0)
         with contextlib.suppress(RuntimeError):  # the pool is shut down: we are stopping
-            self._pool.submit(self._run_guarded, task_id, trigger)
+            self._pool.submit(self._run_guarded, task, version, trigger)
 
-    def _run_guarded(self, task_id: int, trigger: str) -> None:
+    def _run_guarded(self, task: dict[str, Any], version: int, trigger: str) -> None:
         if self._stop.is_set():
             return
+        task_id = task["id"]
+        with self._lock:
+            changed = self._changes.get(task_id, 0) != version
         try:
-            self._run(task_id, trigger)
+            if changed:
+                fresh = self._some([task_id])
+                if not fresh or not fresh[0]["enabled"]:
+                    log.info("task %s: %s run skipped: deleted or disabled", task_id, trigger)
+                    return
+                task = fresh[0]
+            self._run(task, trigger)
         except AppError as exc:  # already running, or deleted meanwhile: skipped
             log.info("task %s: %s run skipped: %s", task_id, trigger, exc.message)
         except Exception:

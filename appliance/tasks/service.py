@@ -62,7 +62,7 @@ class TaskService:
                                   GenericTaskHandler(engine.list_entries)])
         self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
         self.scheduler = TaskScheduler(
-            store.all, store.some, self._run_by_id,
+            store.all, store.some, self.runner.execute,
             zone=lambda: time_zone(self._settings.current.tasks_timezone),
             spread=lambda: self._settings.current.tasks_spread,
             concurrency=self._settings.current.tasks_concurrency,
@@ -227,9 +227,6 @@ class TaskService:
         return self._announce("delete", task)
 
     # --- runs -------------------------------------------------------------------------
-
-    def _run_by_id(self, task_id: int, trigger: str) -> dict[str, Any]:
-        return self.runner.execute(self._task(task_id), trigger)
 
     def execute(self, task_id: int) -> dict[str, Any]:
         """Start a run now, in the background; the execution as it starts. 409 if running."""
