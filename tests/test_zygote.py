@@ -122,18 +122,25 @@ def test_a_zygote_killed_during_a_download_lets_it_finish(
         pool.release(fresh)
 
 
-def test_a_hung_zygote_is_killed_and_a_new_one_forks(
-        pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+@contextlib.contextmanager
+def zygote_stopped(pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The pool's zygote hung (SIGSTOP) while the block runs; its pid."""
     monkeypatch.setattr(launcher, "FORK_TIMEOUT", 1.0)
     warm = pool.acquire()
     zygote = zygote_of(warm)
     pool.discard(warm)
     os.kill(zygote, signal.SIGSTOP)
     try:
-        forked = pool.acquire()
+        yield zygote
     finally:
         with contextlib.suppress(ProcessLookupError):  # the pool killed it (it should have)
             os.kill(zygote, signal.SIGCONT)
+
+
+def test_a_hung_zygote_is_killed_and_a_new_one_forks(
+        pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    with zygote_stopped(pool, monkeypatch) as zygote:
+        forked = pool.acquire()
     try:
         assert zygote_of(forked) not in {zygote, os.getpid()} and answers(forked)
         wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
@@ -143,21 +150,12 @@ def test_a_hung_zygote_is_killed_and_a_new_one_forks(
 
 def test_without_a_zygote_the_download_process_is_spawned(
         pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(launcher, "FORK_TIMEOUT", 1.0)
-    warm = pool.acquire()
-    zygote = zygote_of(warm)
-    pool.discard(warm)
-
     def cannot_start(self: launcher.Zygote, generation: int) -> None:
         raise launcher.ZygoteFailed("no zygote today")
 
-    monkeypatch.setattr(launcher.Zygote, "__init__", cannot_start)
-    os.kill(zygote, signal.SIGSTOP)
-    try:
+    with zygote_stopped(pool, monkeypatch) as zygote:
+        monkeypatch.setattr(launcher.Zygote, "__init__", cannot_start)
         spawned = pool.acquire()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(zygote, signal.SIGCONT)
     try:
         assert processes()[spawned.pid].ppid == os.getpid() and answers(spawned)
         assert below_the_service(spawned.pid)
