@@ -12,7 +12,7 @@ from typing import Any
 from . import flasharr
 from .auth import Authenticator
 from .config import Settings, SettingsHolder, ensure_folders
-from .engine import DownloadEngine
+from .engine.engine import DownloadEngine
 from .engine.info import UrlInfo
 from .events import EventBus
 from .files import FileService
@@ -31,7 +31,7 @@ from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
 from .store.tasks import TaskStore
 from .systemd import ServiceAgent
-from .tasks import TaskService
+from .tasks.service import TaskService
 from .ytdlp_update import YtdlpUpdates
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 import falcon
 
 from .. import errors
-from ..engine import DownloadEngine
+from ..engine.engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
 from ..store.records import DONE, FINISHED, QUEUE

@@ -23,10 +23,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from ..engine.records import RecordService, check_types
 from ..errors import invalid
 from ..patterns import Budget, PatternError, PatternTimeout, compile_pattern
-from ..store.tasks import DEFINITION_FIELDS
 from .handlers import FETCH_TIMEOUT, Entry, Handler, HandlerError, Listing, fetch_request
 
 if TYPE_CHECKING:
@@ -255,25 +253,3 @@ class DefinitionHandler(Handler):
             raise HandlerError(str(exc)) from None
         return Listing(record["name"], entries)
 
-
-class Definitions(RecordService):
-    """The saved definitions: named, enabled or not, each checked on every save."""
-
-    label = "task definition"
-    fields = DEFINITION_FIELDS
-    defaults = {"description": "", "enabled": True}
-
-    def validate(self, values: dict[str, Any], partial: bool) -> dict[str, Any]:
-        check_types(values, {"name": str, "description": str, "enabled": bool,
-                             "definition": dict})
-        clean = dict(values)
-        if not partial or "name" in clean:
-            name = (clean.get("name") or "").strip()
-            if not name or len(name) > 100:
-                raise invalid("name is required (1 to 100 characters).")
-            clean["name"] = name
-        if not partial and "definition" not in clean:
-            raise invalid("definition is required.")
-        if "definition" in clean:
-            clean["definition"] = check_definition(clean["definition"])
-        return clean

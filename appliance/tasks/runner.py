@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import events
-from ..engine import DownloadEngine
 from ..engine.archive import archive_id
+from ..engine.engine import DownloadEngine
 from ..errors import CONFLICT, AppError
 from ..events import EventBus
 from ..logs import LogSubscription

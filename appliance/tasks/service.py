@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import events
 from ..config import SettingsHolder
-from ..engine import DownloadEngine
+from ..engine.engine import DownloadEngine
 from ..engine.options import resolve_folder
 from ..engine.requests import check_url
 from ..engine.workers import WorkerDied
@@ -24,7 +24,8 @@ from ..store.collections import Collection
 from ..store.records import Item
 from ..store.tasks import DEFINITION_FIELDS, TaskStore
 from .cron import staggered, time_zone
-from .definitions import DefinitionHandler, Definitions
+from .definition_records import Definitions
+from .definitions import DefinitionHandler
 from .fields import Context, check_name, check_task
 from .handlers import FETCH_TIMEOUT, GenericTaskHandler, HandlerError, Handlers, fetch
 from .isolated import TARGET, Isolated, call_timeout, reading_handlers
