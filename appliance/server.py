@@ -70,6 +70,7 @@ def pre_fork(arbiter: Any, worker: Any) -> None:
     gc.collect()
     gc.freeze()
     heap.give_back()  # the worker starts from the master's heap as it is now
+    heap.one_arena()  # the worker's threads share its main heap
 
 
 def worker_exit(server: Any, worker: Any) -> None:

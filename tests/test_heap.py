@@ -1,9 +1,12 @@
 """The C heap's free pages go back to the system: freed memory in the middle of the heap (that
-glibc would keep for later) leaves the process's RSS once ``give_back`` has run."""
+glibc would keep for later) leaves the process's RSS once ``give_back`` has run. After
+``one_arena``, new threads allocate from the main arena instead of making arenas of their own."""
 
 from __future__ import annotations
 
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,32 @@ def test_freed_heap_pages_leave_the_process() -> None:
     given = anon_kib()
     assert kept - given > PIECES * 100 // 2, (held, kept, given)
     assert len(pin) == 100 * 1024
+
+
+# A process that starts THREADS threads, each allocating from the C heap (blocks of 100 KiB:
+# Python hands them to malloc), then prints glibc's per-arena statistics to stderr.
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from appliance import heap
+if sys.argv[1] == "one":
+    heap.one_arena()
+held = []
+threads = [threading.Thread(target=lambda: held.append(bytearray(100 * 1024)))
+           for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def arenas(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, mode], capture_output=True,
+                          text=True, timeout=60, check=True)
+    return done.stderr.count("Arena ")
+
+
+def test_threads_share_one_arena() -> None:
+    assert arenas("default") > 1  # glibc's own choice: an arena per new thread
+    assert arenas("one") == 1
