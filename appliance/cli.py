@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import sqlite3
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,15 +18,15 @@ from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
 from .service_install import DEFAULT_DOWNLOADS, InstallError, Options
 from .service_install import install as install_service
-from .store.backups import DatabaseProblem, backup_folder, check_database, make_backup, restore
 from .systemd import claim_notify_socket
 
 if TYPE_CHECKING:
     from .client import ApiClient, LocalService
 
-# The API client (and requests under it) and the auth package are imported by the commands
-# that use them, not by `appliance serve`, whose process stays as gunicorn's master: whatever
-# it imports is memory it never uses, and the worker's own copy is not shared with it.
+# The API client (and requests under it), the auth package and the database's backups (and
+# SQLite under them) are imported by the commands that use them, not by `appliance serve`,
+# whose process stays as gunicorn's master: whatever it imports is memory it never uses, and
+# the worker's own copy is not shared with it.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -206,7 +206,11 @@ def _serve(args: argparse.Namespace) -> int:
     # Held while the service runs (the worker shares it): see appliance.instance.
     lock = hold_lock(settings.config_path)
     try:
-        check_database(settings.database_file)
+        problem = _database_problem(settings.database_file)
+        if problem:
+            # Starting again would not help: systemd's RestartPreventExitStatus=2 stops there.
+            sys.stderr.write(f"appliance: {problem}\n")
+            return 2
         check_ports(settings)
         if settings.ytdlp_cli:
             _check_default_options(settings.ytdlp_cli)
@@ -217,6 +221,37 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         os.close(lock)
     return 0
+
+
+def _database_problem(database: Path) -> str | None:
+    """What ``check_database`` finds wrong with the database, found by a child process: SQLite
+    is never loaded into this process, which goes on as gunicorn's master (1.1 MiB of its
+    memory, for the life of the service)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # no thread runs yet: a fork of this process is safe
+        code = 1
+        try:
+            os.close(read)
+            from .store.backups import DatabaseProblem, check_database
+
+            try:
+                check_database(database)
+                code = 0
+            except DatabaseProblem as exc:
+                os.write(write, str(exc).encode())
+                code = 2
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code not in (0, 2):
+        raise RuntimeError(f"the check of the database {database} failed (exit code {code})")
+    return said or None
 
 
 def _local_service() -> LocalService:
@@ -332,6 +367,8 @@ def _web(args: argparse.Namespace) -> int:
 
 def _backup_file(database: Path, name: str | None) -> Path | None:
     """The backup that ``appliance db restore NAME`` means: a path, or a name in backups/."""
+    from .store.backups import backup_folder
+
     if not name:
         return None
     in_folder = backup_folder(database) / name
@@ -339,6 +376,10 @@ def _backup_file(database: Path, name: str | None) -> Path | None:
 
 
 def _db(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from .store.backups import DatabaseProblem, make_backup, restore
+
     settings = load_settings()
     database = settings.database_file
     try:
@@ -354,6 +395,9 @@ def _db(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         sys.stderr.write(f"appliance: {exc}: stop it first (systemctl stop appliance)\n")
         return 1
+    except DatabaseProblem as exc:
+        sys.stderr.write(f"appliance: {exc}\n")
+        return 2
     except (OSError, sqlite3.Error) as exc:
         sys.stderr.write(f"appliance: db {args.db_command} failed: {exc}\n")
         return 1
@@ -387,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"appliance: bad setting: {exc}\n")
         return 2
-    except (AlreadyRunning, DatabaseProblem) as exc:
+    except AlreadyRunning as exc:
         # Starting again would not help: systemd's RestartPreventExitStatus=2 stops there.
         sys.stderr.write(f"appliance: {exc}\n")
         return 2
