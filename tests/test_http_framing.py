@@ -74,3 +74,23 @@ def test_what_gunicorn_refuses_goes_at_once() -> None:
 def test_100_continue_is_noticed() -> None:
     framing, _ = feed_split(POST + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n", [])
     assert framing.expects_continue and not framing.done
+
+
+@given(st.sampled_from([b"Content-Length: 5", b"content-length: 5", b"CONTENT-LENGTH:5",
+                        b"Transfer-Encoding: chunked", b"transfer-encoding: chunked"]),
+       st.sampled_from([b"GET", b"DELETE", b"POST"]))
+def test_a_head_naming_a_body_in_any_case_waits_for_it(header: bytes, method: bytes) -> None:
+    """A head is passed on without being parsed only when no word of a body's framing is in
+    it: any spelling gunicorn reads as one keeps the poller waiting for that body."""
+    head = method + b" /x HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n"
+    framing, taken = feed_split(head, [])
+    assert taken == len(head) + 1 and not framing.done  # the body has not come
+    body = b"abcde" if b"ength" in header.lower() else b"5\r\nabcde\r\n0\r\n\r\n"
+    assert feed_split(head + body, [])[1] == len(head + body)
+
+
+def test_a_head_without_a_body_goes_at_once() -> None:
+    head = b"GET /api/tasks?per_page=10 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"
+    framing, taken = feed_split(head, list(range(len(head))))  # byte by byte
+    assert taken == len(head) and framing.done and framing.body_bound == 0
+    assert not framing.cut and not framing.expects_continue

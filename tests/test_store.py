@@ -9,6 +9,7 @@ import pytest
 from pony import orm
 from support.disk import DiskSyncs
 
+from appliance.errors import AppError
 from appliance.store import Item, ItemStore, StatusFilter
 from appliance.store.collections import Collection
 from appliance.store.database import sync_to_disk
@@ -158,6 +159,28 @@ def test_durable_writes_put_the_log_on_the_disk_engine_transitions_do_not(
     presets.update(created["id"], {"name": "q"})
     presets.delete(created["id"])
     assert syncs.take() == [wal, wal, wal]
+
+
+def test_a_lookup_by_name_follows_every_write(tmp_path: Path) -> None:
+    """Names are looked up in memory (read once); each write here makes the next lookup read
+    the table again, and what a lookup gives is the caller's own copy."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    presets = Collection(store.entities.Preset, ("name", "cli"), "preset")
+    assert presets.by_name("p") is None
+    created = presets.create({"name": "p", "cli": "-x"})
+    assert presets.by_name("p") == created
+    presets.by_name("p")["cli"] = "changed by a caller"
+    assert presets.by_name("p")["cli"] == "-x"
+    presets.update(created["id"], {"cli": "-y"})
+    assert presets.by_name("p")["cli"] == "-y"
+    presets.update(created["id"], {"name": "q"})
+    assert presets.by_name("p") is None and presets.by_name("q")["cli"] == "-y"
+    with pytest.raises(AppError):  # a refused write changes nothing
+        presets.create({"name": "q"})
+    assert presets.by_name("q")["id"] == created["id"]
+    presets.delete(created["id"])
+    assert presets.by_name("q") is None
+    assert presets.by_name(" q ") is None and presets.by_name("") is None
 
 
 def test_a_closed_log_needs_no_sync(tmp_path: Path) -> None:
