@@ -66,11 +66,13 @@ class PatternTimeout(Exception):
 
 
 class Budget:
-    """The time left for the searches of one evaluation."""
+    """The time the searches of one evaluation may spend together. Only their own time
+    counts: a task definition's page is parsed (and its parser imported) between its
+    searches, which on a busy box took the whole budget and failed sensible expressions."""
 
     def __init__(self, seconds: float = MATCH_TIMEOUT) -> None:
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+        self.spent = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,13 +86,16 @@ class Pattern:
         budget = budget or Budget()
         if not isinstance(subject, str):
             raise TypeError("only strings are searched")
-        left = budget.deadline - time.monotonic()
+        left = budget.seconds - budget.spent
         if left <= 0:
             raise PatternTimeout(self.source, budget.seconds)
+        started = time.monotonic()
         try:
             return self._compiled.search(subject, timeout=left)
         except TimeoutError:
             raise PatternTimeout(self.source, budget.seconds) from None
+        finally:
+            budget.spent += time.monotonic() - started
 
     def search(self, subject: str, budget: Budget | None = None) -> bool:
         """Whether the expression matches somewhere in ``subject``. Raises PatternTimeout
