@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import SettingsError, check_ports, ensure_folders, load_settings, settings_table
+from .config import (
+    Settings,
+    SettingsError,
+    check_ports,
+    ensure_folders,
+    load_settings,
+    settings_table,
+)
 from .instance import AlreadyRunning, hold_lock
 from .logs import configure_logging
 from .service_install import DEFAULT_DOWNLOADS, InstallError, Options
@@ -187,14 +194,16 @@ def _service(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_default_options(cli: str) -> None:
+def _check_default_options(settings: Settings) -> None:
     """Refuse bad YTP_YTDLP_CLI before start. Imported only when set: the gunicorn master
     forks the worker, and the engine package would cost both of them memory for nothing."""
+    from .engine.option_table import tables
     from .engine.options import parse_cli
     from .errors import AppError
 
+    tables.keep_in(settings.config_path)  # the worker finds the table made here
     try:
-        parse_cli(cli)
+        parse_cli(settings.ytdlp_cli)
     except AppError as exc:
         raise SettingsError(f"YTP_YTDLP_CLI: {exc.message}") from None
 
@@ -213,7 +222,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         check_ports(settings)
         if settings.ytdlp_cli:
-            _check_default_options(settings.ytdlp_cli)
+            _check_default_options(settings)
         configure_logging(settings.log_level)
         from .server import ApplianceServer
 

@@ -14,6 +14,7 @@ from .auth import Authenticator
 from .config import Settings, SettingsHolder, ensure_folders
 from .engine.engine import DownloadEngine
 from .engine.info import UrlInfo
+from .engine.option_table import tables
 from .events import EventBus
 from .files import FileService
 from .instance import instance_id
@@ -95,6 +96,8 @@ class Runtime:
         self._log_forwarder: Any = None
         self.store = ItemStore(settings.database_file, settings.download_path)
         self.backups = BackupSchedule(settings.database_file, settings.db_backups)
+        # yt-dlp's option table (engine.option_table), kept for the installed yt-dlp version.
+        tables.keep_in(settings.config_path)
         self.engine = DownloadEngine(held, self.store, self.bus)
         self.notifications = NotificationStore(self.store.entities.NotificationTarget)
         self.notifier = Notifier(held, self.notifications, self.bus)
@@ -139,6 +142,9 @@ class Runtime:
             log.info("authentication is on: %s", self.auth.describe())
         self.notifier.start()  # before the engine, so that no event of the start is missed
         self.engine.start()
+        # yt-dlp's option table, on a first start or a new version: made now, by a process of
+        # its own, so that no request waits for it (engine.option_table).
+        threading.Thread(target=tables.prepare, name="option-table", daemon=True).start()
         self.tasks.start()
         self.files.start()
         if self.websocket is not None:

@@ -9,6 +9,8 @@ import falcon
 
 from .. import errors
 from ..engine import options
+from ..engine.option_table import tables
+from ..engine.workers import WorkerDied
 from ..runtime import Runtime
 from .requests import json_object, query_bool
 from .schemas import URL, error, json_body, json_response, query
@@ -25,6 +27,9 @@ class UrlInfo:
         )
 
 
+CONVERT = "appliance.engine.options:convert_answer"
+
+
 class Convert:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -33,20 +38,33 @@ class Convert:
         args = json_object(req, self.runtime.settings.max_body).get("args")
         if not isinstance(args, str):
             raise errors.invalid("args is required and must be a string.")
-        resp.media = options.convert(args)
+        options.parse_cli(args)  # what the option table refuses: at once, without yt-dlp
+        # The params are yt-dlp's to make: a download process makes them (options.convert).
+        try:
+            answer = self.runtime.engine.call(CONVERT, self.runtime.settings.extract_info_timeout,
+                                              cli=args)
+        except WorkerDied as exc:
+            raise errors.AppError(f"yt-dlp could not convert the options: {exc}",
+                                  errors.UNAVAILABLE) from None
+        if "error" in answer:
+            raise errors.invalid(answer["error"])
+        resp.media = answer["params"]
 
 
-@functools.cache
 def option_list() -> list[dict[str, Any]]:
     """yt-dlp's options as YTPTube lists them (``flags``, ``description``, ``group``,
     ``ignored``: removed when used), plus ``dest`` and ``takes_value``."""
-    parser = options._parser()
+    return _option_list(options._parser())
+
+
+@functools.lru_cache(maxsize=1)
+def _option_list(parser: Any) -> list[dict[str, Any]]:  # once per installed yt-dlp's table
     out = []
     for group in parser.option_groups:
         for option in group.option_list:
             out.append({
                 "flags": option._short_opts + option._long_opts,
-                "description": (option.help or "").replace("%default", str(option.default)),
+                "description": option.help or "",  # its default filled in (option_table)
                 "group": group.title,
                 "ignored": options.refusal(option.get_opt_string(), option, None,
                                            options.Context.DOWNLOAD) is not None,
@@ -56,11 +74,9 @@ def option_list() -> list[dict[str, Any]]:
     return out
 
 
-@functools.cache
 def ytdlp_version() -> str:
-    from yt_dlp.version import __version__
-
-    return __version__
+    """The installed yt-dlp's version, without importing it (it may be updated in place)."""
+    return tables.version()
 
 
 class Options:

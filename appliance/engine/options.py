@@ -1,7 +1,12 @@
-"""yt-dlp command options: parsed with yt-dlp's own parser, stripped of what is unsafe.
+"""yt-dlp command options: split and checked on yt-dlp's own option table, stripped of what is
+unsafe.
 
-The options that survive are passed to the download process as an argv list; that process
-turns them into YoutubeDL params with ``yt_dlp.parse_options``, so there is one parser, yt-dlp's.
+The table is yt-dlp's parser's, read without importing yt-dlp here (``option_table``: the
+service's worker stays ~9 MB smaller): the same names, value counts and types, so the same
+splits, refusals and optparse errors. The options that survive are passed to the download
+process as an argv list; that process turns them into YoutubeDL params with
+``yt_dlp.parse_options`` (``ytdlp_tuning.parsed_options``), which also says what yt-dlp finds
+wrong with the values themselves (``--retries lots``): there is one parser, yt-dlp's.
 
 Owner of the option policy: ``refusal``. Downloads, presets, download fields, the console and
 the options list all ask it; nothing else decides whether an option is allowed.
@@ -19,7 +24,8 @@ import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import invalid
+from ..errors import AppError, invalid
+from .option_table import tables
 
 # Options that run programs, read or write files outside the download folder, or replace what
 # the appliance controls (paths, cookies, archive). Refused everywhere (downloads, presets,
@@ -125,16 +131,19 @@ class CliOptions:
         return shlex.join(self.args)
 
 
-@functools.cache
 def _parser() -> optparse.OptionParser:
-    from yt_dlp.options import create_parser
-
-    return create_parser()
+    return tables.parser()
 
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.rsplit("error: ", 1)[-1].strip() if "error: " in text else text
+
+
+def failure_text(exc: BaseException) -> str:
+    """The answer's text for options yt-dlp's parser refused with ``exc``."""
+    reason = _reason(exc) if isinstance(exc, optparse.OptParseError) else str(exc)
+    return f"Failed to parse command options for yt-dlp. '{reason}'."
 
 
 def parse_failure(reason: str) -> Exception:
@@ -269,23 +278,26 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
             removed.append(name)
         else:
             kept.extend(tokens)
-    try:
-        from yt_dlp import parse_options
-
-        parse_options(kept)
+    try:  # what optparse checks (values' count and type, choices), as yt-dlp's parser would
+        _parser().parse_args(kept)
     except optparse.OptParseError as exc:
         raise parse_failure(_reason(exc)) from None
-    except (ValueError, TypeError) as exc:
-        raise parse_failure(str(exc)) from None
     return CliOptions(kept, removed, archive, folder)
 
 
 def convert(cli: str) -> dict[str, Any]:
-    """``POST /api/yt-dlp/convert``: the YoutubeDL params the options give."""
-    from yt_dlp import parse_options
+    """``POST /api/yt-dlp/convert``: the YoutubeDL params the options give. They are
+    yt-dlp's to make: this runs where yt-dlp is imported, a download process
+    (``convert_answer``)."""
+    from yt_dlp.utils import DownloadError
+
+    from .ytdlp_tuning import parsed_options
 
     options = parse_cli(cli)
-    params = _jsonable(parse_options(options.args).ydl_opts)
+    try:
+        params = _jsonable(parsed_options(tuple(options.args)))
+    except DownloadError as exc:  # yt-dlp refused a value (failure_text)
+        raise invalid(str(exc)) from None
     defaults = _default_params()
     outtmpl = params.pop("outtmpl", {}) or {}
     result: dict[str, Any] = {
@@ -300,11 +312,20 @@ def convert(cli: str) -> dict[str, Any]:
     return result
 
 
+def convert_answer(cli: str) -> dict[str, Any]:
+    """``convert`` as a download process answers the service (``engine.call``): a refusal
+    comes back as its text, for the service to answer 400 with."""
+    try:
+        return {"params": convert(cli)}
+    except AppError as exc:
+        return {"error": exc.message}
+
+
 @functools.cache
 def _default_params() -> dict[str, Any]:
-    from yt_dlp import parse_options
+    from .ytdlp_tuning import parsed_options
 
-    return _jsonable(parse_options([]).ydl_opts)
+    return _jsonable(parsed_options(()))
 
 
 def _jsonable(value: Any) -> Any:

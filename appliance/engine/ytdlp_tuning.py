@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import optparse
 import os
 from typing import Any
 
 import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes, get_info_extractor
+from yt_dlp.utils import DownloadError
 
 from .containment import ContainedYoutubeDL, Containment
+from .options import failure_text
 
 # yt-dlp formats its console progress line (through its output-template engine, ~0.3 ms)
 # on every block it reads, even when quiet; nobody sees it here. Its --progress-delta gate
@@ -72,8 +75,13 @@ def new_ydl(params: dict[str, Any], containment: Containment) -> YoutubeDL:
 def parsed_options(args: tuple[str, ...]) -> dict[str, Any]:
     """yt-dlp's params for a command line; callers copy before changing them. yt-dlp builds
     its 325-option parser on every call (~3 ms), and an item's extraction and its download,
-    like most items of a queue, pass the same arguments."""
-    return yt_dlp.parse_options(list(args)).ydl_opts
+    like most items of a queue, pass the same arguments. DownloadError (the job's error) with
+    yt-dlp's reason when it refuses them: the values' meaning (``--retries lots``) is checked
+    here, not where the service split them (``options.parse_cli``)."""
+    try:
+        return yt_dlp.parse_options(list(args)).ydl_opts
+    except (optparse.OptParseError, ValueError, TypeError) as exc:
+        raise DownloadError(failure_text(exc)) from None
 
 
 def share_ssl_contexts() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from .. import errors
 from ..config import Settings, SettingsHolder
 from ..engine.js_runtime import js_runtime
+from ..engine.option_table import tables
 from ..events import EventBus
 from .index import newer
 from .updater import Outcome, Updater
@@ -126,6 +127,7 @@ class YtdlpUpdates:
         if outcome.state in {"updated", "rolled_back"}:
             self.renew_processes()
             js_runtime.cache_clear()  # the solver may have changed with it
+            tables.prepare()  # the new version's option table, made now, not by a request
         with self._lock:
             self._running = False
             self._latest = None
