@@ -412,3 +412,36 @@ def test_every_operator_and_negation_is_covered_by_the_table() -> None:
             if any(f" {neg}{op} " in s or f" {neg}{op}? " in s for s in YTDLP_FILTERS)}
     assert {(op, "") for op in ops} <= seen
     assert {("*=", "!"), ("^=", "!"), ("$=", "!"), ("~=", "!")} <= seen
+
+
+# --- the number readers: the worker's copy of yt-dlp's (engine/ytdlp_numbers.py) -----------
+
+NUMBER_ALPHABET = "0123456789٣.,: \tPTZYMWDHSptzymwdhsKGEiBbkilobytesnuecr"
+NUMBER_TEXT = st.text(NUMBER_ALPHABET, max_size=16) | st.from_regex(
+    r"\A\d{1,4}([.,:]\d{1,3})?\s?(KiB|kB|Mb|gb|TB|bytes|mebibytes|min|minutes|hours|h|m|s)?\Z")
+
+
+def _outcome(read: Any, text: str) -> Any:
+    try:
+        return read(text)
+    except Exception as exc:  # a crash must be the same crash
+        return type(exc)
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(text=NUMBER_TEXT)
+def test_the_number_readers_read_as_ytdlp(text: str) -> None:
+    from yt_dlp.utils import parse_duration, parse_filesize
+
+    from appliance.engine import ytdlp_numbers
+
+    for ours, theirs in ((ytdlp_numbers.parse_filesize, parse_filesize),
+                         (ytdlp_numbers.parse_duration, parse_duration)):
+        assert _outcome(ours, text) == _outcome(theirs, text), (ours.__name__, text)
+
+
+@pytest.mark.parametrize("text", ["500k", "500kB", "1.5GiB", "1,5 MB", "10:00", "1:02:03.5",
+                                  "PT1H2M", "T", "ptz", "90 min", "2 hours", "5 yobibytes",
+                                  "1e3", ". hours", "", "  ", "9" * 400 + "PB"])
+def test_the_number_readers_on_known_forms(text: str) -> None:
+    test_the_number_readers_read_as_ytdlp.hypothesis.inner_test(text=text)

@@ -29,7 +29,9 @@ from typing import Any
 
 from ..patterns import Budget, Pattern, PatternError, compile_pattern
 
-# yt-dlp's own parsers, so that "500k", "1.5G" or "10:00" mean exactly what they mean to yt-dlp.
+# yt-dlp's own readers, so that "500k", "1.5G" or "10:00" mean exactly what they mean to yt-dlp
+# (a copy: yt_dlp.utils would load all of yt-dlp into the worker).
+from .ytdlp_numbers import parse_duration, parse_filesize
 
 __all__ = ["Filter", "FilterSyntaxError", "parse_filter"]
 
@@ -152,10 +154,6 @@ def _as_number(text: str) -> int | float | None:
         return int(text)
     except ValueError:
         pass
-    # Imported here: yt_dlp at module level would load all of yt-dlp into the gunicorn master
-    # and worker (about 16 MB each) for a function only a condition with units ever needs.
-    from yt_dlp.utils import parse_duration, parse_filesize
-
     try:
         number = parse_filesize(text)
         if number is None:
