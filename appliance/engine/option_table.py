@@ -216,13 +216,13 @@ class _Tables:
 
     def prepare(self) -> None:
         """Make the installed yt-dlp's table now, off any request's path, if it is not on
-        disk (a first start, an update); it is read when first needed."""
+        disk (a first start, an update); it is read when first needed, not here."""
         try:
             with self._lock:
                 self._follow()
                 if self._folder is not None and not self._path().exists():
-                    self._stored()
-        except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+                    self._keep(self._make())
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             log.warning("yt-dlp's option table could not be made: %s", exc)
 
     def _follow(self) -> None:
@@ -244,23 +244,31 @@ class _Tables:
 
     def _stored(self) -> dict[str, Any]:
         """The table of ``self._version``: from the config folder, or made (and kept)."""
-        path = self._path() if self._folder is not None else None
-        if path is not None:
+        if self._folder is not None:
             try:
-                table = json.loads(path.read_text(encoding="utf-8"))
+                table = json.loads(self._path().read_text(encoding="utf-8"))
                 if table.get("layout") == LAYOUT and table.get("version") == self._version:
                     return table
             except (OSError, ValueError):
                 pass  # none yet, or unreadable: made again
-        done = subprocess.run(MAKE, capture_output=True, timeout=MAKE_TIMEOUT, check=True)
-        table = json.loads(done.stdout)
-        if path is not None and table.get("version") == self._version:
-            for old in path.parent.glob(FILE.format(version="*")):
-                old.unlink(missing_ok=True)
-            temp = path.with_suffix(".tmp")
-            temp.write_bytes(done.stdout)
-            os.replace(temp, path)
-        return table
+        made = self._make()
+        if self._folder is not None:
+            self._keep(made)
+        return json.loads(made)
+
+    @staticmethod
+    def _make() -> bytes:
+        return subprocess.run(MAKE, capture_output=True, timeout=MAKE_TIMEOUT,
+                              check=True).stdout
+
+    def _keep(self, made: bytes) -> None:
+        """``made`` as the table of ``self._version``, in place of any other version's."""
+        path = self._path()
+        for old in path.parent.glob(FILE.format(version="*")):
+            old.unlink(missing_ok=True)
+        temp = path.with_suffix(".tmp")
+        temp.write_bytes(made)
+        os.replace(temp, path)
 
 
 tables = _Tables()
