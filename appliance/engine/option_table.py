@@ -188,6 +188,7 @@ class _Tables:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._parsing = threading.Lock()
         self._folder: Path | None = None
         self._version_path: Path | None = None
         self._stamp: tuple[int, int, int] | None = None
@@ -213,6 +214,13 @@ class _Tables:
                 imported = "yt_dlp.options" in sys.modules  # no process, no file needed
                 self._parser = build(made_here() if imported else self._stored())
             return self._parser
+
+    def parse(self, args: list[str]) -> optparse.Values:
+        """``args`` parsed by ``parser()``; OptParseError as yt-dlp's parser words it. One
+        parse at a time: optparse keeps a parse's state on the parser, which threads share."""
+        parser = self.parser()
+        with self._parsing:
+            return parser.parse_args(args)[0]
 
     def prepare(self) -> None:
         """Make the installed yt-dlp's table now, off any request's path, if it is not on

@@ -88,7 +88,7 @@ def refusal(name: str, option: Any, value: str | None, context: Context) -> str 
 
 def _outtmpl_problem(value: str) -> str | None:
     # "TYPES:TEMPLATE" exactly as yt-dlp splits it (only on its known output types)
-    templates = _parser().parse_args(["--output", value])[0].outtmpl
+    templates = tables.parse(["--output", value]).outtmpl
     for template in templates.values():
         if problem := template_problem(template):
             return problem
@@ -238,7 +238,7 @@ def paths_folder(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        paths = _parser().parse_args(["--paths", value])[0].paths
+        paths = tables.parse(["--paths", value]).paths
     except optparse.OptParseError:
         return None
     home = paths.get("home") if set(paths) == {"home"} else None
@@ -279,7 +279,7 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
         else:
             kept.extend(tokens)
     try:  # what optparse checks (values' count and type, choices), as yt-dlp's parser would
-        _parser().parse_args(kept)
+        tables.parse(kept)
     except optparse.OptParseError as exc:
         raise parse_failure(_reason(exc)) from None
     return CliOptions(kept, removed, archive, folder)
