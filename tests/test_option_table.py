@@ -62,7 +62,8 @@ WORKER = textwrap.dedent("""
     root = sys.argv[1]
     rt = Runtime(load_settings({
         "YTP_CONFIG_PATH": root + "/config", "YTP_DOWNLOAD_PATH": root + "/downloads",
-        "YTP_TEMP_PATH": root + "/tmp", "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple"}),
+        "YTP_TEMP_PATH": root + "/tmp", "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "YTP_CONSOLE_ENABLED": "true"}),
         websocket=False)
     rt.start()
     client = falcon.testing.TestClient(create_app(rt))
@@ -85,6 +86,8 @@ WORKER = textwrap.dedent("""
         ("/api/presets", {"name": "bad", "cli": "--batch-file /etc/passwd"}),
         ("/api/tasks", {"name": "bad", "url": url, "cli": "--paths /tmp"}),
         ("/api/conditions", {"name": "bad", "filter": "is_live", "cli": "--alias a b"}),
+        ("/api/system/terminal", {"command": "--exec ls --batch-file /etc/passwd"}),
+        ("/api/yt-dlp/command", {"url": url, "cli": "--no-mtime -f best"}),
     ]
     answers = []
     for path, body in requests:
@@ -107,15 +110,17 @@ def test_the_worker_checks_options_without_importing_ytdlp(tmp_path: Path) -> No
     assert report["yt_dlp"] == []
     statuses = [status for _path, status, _body in report["answers"]]
     assert statuses[:6] == [200, 200, 200, 200, 200, 200], report["answers"][:6]
-    assert statuses[6:16] == [400] * 10, report["answers"][6:16]
-    assert statuses[16:] == [200, 200, 200]
-    errors = [body["error"] for _path, _status, body in report["answers"][6:16]]
+    assert statuses[6:17] == [400] * 11, report["answers"][6:17]
+    assert statuses[17:] == [200, 200, 200, 200], report["answers"][17:]
+    errors = [body["error"] for _path, _status, body in report["answers"][6:17]]
     assert errors[:3] == [
         "Failed to parse command options for yt-dlp. 'No closing quotation'.",
         "Failed to parse command options for yt-dlp. 'no such option: --nope'.",
         "Failed to parse command options for yt-dlp. '--format option requires 1 argument'."]
     assert "not allowed in a preset: --exec" in errors[4]
     assert all("not allowed" in error for error in errors[5:])
+    assert report["answers"][16][2]["blocked_options"] == ["--exec", "--batch-file"]
+    assert "--no-mtime -f best" in report["answers"][17][2]["command"]
     kept = report["answers"][-1][2]
     assert kept["cli"] == "-f 'bv*+ba'" and kept["folder"] == "sub"
     assert report["answers"][-2][2]["app"]["ytdlp_version"] == made_here()["version"]
