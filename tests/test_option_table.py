@@ -17,6 +17,8 @@ from support.server import Server
 from yt_dlp.options import create_parser
 
 from appliance.engine.option_table import FILE, build, made_here
+from appliance.engine.options import parse_cli
+from appliance.errors import AppError
 
 
 def _shape(parser: object) -> list[tuple]:
@@ -178,3 +180,16 @@ def test_a_value_ytdlp_refuses_fails_the_item_with_its_reason(
     assert failed["status"] == "error"
     assert failed["error"] == ("Failed to parse command options for yt-dlp. "
                                "'invalid download retry count \"lots\" given'.")
+
+
+@pytest.mark.parametrize(("cli", "refused"), [
+    ("-u me", "--username"), ("--username=me -f best", "--username"),
+    ("--ap-username me -u x -p y", "--ap-username")])
+def test_a_user_name_without_its_password_is_refused(cli: str, refused: str) -> None:
+    # yt-dlp would ask for the password on a terminal (a download process has none)
+    with pytest.raises(AppError) as caught:
+        parse_cli(cli)
+    assert caught.value.message == ("Failed to parse command options for yt-dlp. "
+                                    f"'{refused} is given without its password: yt-dlp would "
+                                    "ask for it on a terminal'.")
+    assert parse_cli("-u me -p secret").args == ["-u", "me", "-p", "secret"]

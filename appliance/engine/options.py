@@ -60,6 +60,10 @@ POLICY_EXCEPTIONS = frozenset({
     ("print_help", Context.CONSOLE),
     ("ignoreconfig", Context.CONSOLE),  # the console always ignores configuration anyway
 })
+# A user name without its password makes yt-dlp ask for it on a terminal, which a download
+# process has not (its stdin may be its command pipe): (user dest, password dest, option).
+PASSWORD_PROMPTS = (("username", "password", "--username"),
+                    ("ap_username", "ap_password", "--ap-username"))
 ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 
 
@@ -279,9 +283,13 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
         else:
             kept.extend(tokens)
     try:  # what optparse checks (values' count and type, choices), as yt-dlp's parser would
-        tables.parse(kept)
+        values = tables.parse(kept)
     except optparse.OptParseError as exc:
         raise parse_failure(_reason(exc)) from None
+    for user, password, name in PASSWORD_PROMPTS:
+        if getattr(values, user, None) is not None and getattr(values, password, None) is None:
+            raise parse_failure(f"{name} is given without its password: yt-dlp would ask for "
+                                "it on a terminal")
     return CliOptions(kept, removed, archive, folder)
 
 
