@@ -64,6 +64,7 @@ POLICY_EXCEPTIONS = frozenset({
 # process has not (its stdin may be its command pipe): (user dest, password dest, option).
 PASSWORD_PROMPTS = (("username", "password", "--username"),
                     ("ap_username", "ap_password", "--ap-username"))
+FAILURE = "Failed to parse command options for yt-dlp. '{}'."
 ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 
 
@@ -146,12 +147,11 @@ def _reason(exc: BaseException) -> str:
 
 def failure_text(exc: BaseException) -> str:
     """The answer's text for options yt-dlp's parser refused with ``exc``."""
-    reason = _reason(exc) if isinstance(exc, optparse.OptParseError) else str(exc)
-    return f"Failed to parse command options for yt-dlp. '{reason}'."
+    return FAILURE.format(_reason(exc) if isinstance(exc, optparse.OptParseError) else exc)
 
 
 def parse_failure(reason: str) -> Exception:
-    return invalid(f"Failed to parse command options for yt-dlp. '{reason}'.")
+    return invalid(FAILURE.format(reason))
 
 
 Group = tuple[str, Any, list[str]]
