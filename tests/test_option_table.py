@@ -73,7 +73,8 @@ WORKER = textwrap.dedent("""
     requests = [
         ("/api/history", {"url": url, "cli": "--no-mtime", "auto_start": False}),
         ("/api/history", {"url": url, "cli": "-f 'bv*+ba' --exec x -P sub", "auto_start": False}),
-        ("/api/presets", {"name": "music", "cli": "-x --audio-format mp3 -o '%(title)s.%(ext)s'"}),
+        ("/api/presets", {"name": "music",
+                          "cli": "-x --audio-format mp3 -o '%(title)s.%(ext)s' -P sub"}),
         ("/api/tasks", {"name": "News", "url": url, "cli": "--write-subs --sub-langs en"}),
         ("/api/conditions", {"name": "c", "filter": "title *= live & filesize > 1.5M",
                              "cli": "--write-info-json"}),
@@ -88,6 +89,9 @@ WORKER = textwrap.dedent("""
         ("/api/presets", {"name": "bad", "cli": "--batch-file /etc/passwd"}),
         ("/api/tasks", {"name": "bad", "url": url, "cli": "--paths /tmp"}),
         ("/api/conditions", {"name": "bad", "filter": "is_live", "cli": "--alias a b"}),
+        ("/api/presets", {"name": "bad", "cli": "-x --retries lots"}),
+        ("/api/tasks", {"name": "bad", "url": url, "cli": "--retries lots"}),
+        ("/api/conditions", {"name": "bad", "filter": "is_live", "cli": "--retries lots"}),
         ("/api/system/terminal", {"command": "--exec ls --batch-file /etc/passwd"}),
         ("/api/yt-dlp/command", {"url": url, "cli": "--no-mtime -f best"}),
     ]
@@ -98,6 +102,18 @@ WORKER = textwrap.dedent("""
     for path in ("/api/yt-dlp/options", "/api/system/configuration",
                  "/api/history/" + answers[1][2][0]["id"]):
         response = client.simulate_get(path)
+        answers.append([path, response.status_code, response.json])
+    # No download process to be had from here on: a save that leaves cli alone needs none,
+    # one that changes it is a 503 at once, never a wait.
+    rt.engine.pool.close()
+    patches = [
+        ("/api/presets/%d" % answers[2][2]["id"], {"description": "kept"}),
+        ("/api/tasks/%d" % answers[3][2]["id"], {"name": "News 2"}),
+        ("/api/conditions/%d" % answers[4][2]["id"], {"priority": 3}),
+        ("/api/presets/%d" % answers[2][2]["id"], {"cli": "--no-mtime"}),
+    ]
+    for path, body in patches:
+        response = client.simulate_patch(path, json=body)
         answers.append([path, response.status_code, response.json])
     rt.stop()
     loaded = sorted(m for m in sys.modules if m == "yt_dlp" or m.startswith("yt_dlp."))
@@ -112,20 +128,29 @@ def test_the_worker_checks_options_without_importing_ytdlp(tmp_path: Path) -> No
     assert report["yt_dlp"] == []
     statuses = [status for _path, status, _body in report["answers"]]
     assert statuses[:6] == [200, 200, 200, 200, 200, 200], report["answers"][:6]
-    assert statuses[6:17] == [400] * 11, report["answers"][6:17]
-    assert statuses[17:] == [200, 200, 200, 200], report["answers"][17:]
-    errors = [body["error"] for _path, _status, body in report["answers"][6:17]]
+    assert statuses[6:20] == [400] * 14, report["answers"][6:20]
+    assert statuses[20:] == [200] * 7 + [503], report["answers"][20:]
+    errors = [body["error"] for _path, _status, body in report["answers"][6:20]]
     assert errors[:3] == [
         "Failed to parse command options for yt-dlp. 'No closing quotation'.",
         "Failed to parse command options for yt-dlp. 'no such option: --nope'.",
         "Failed to parse command options for yt-dlp. '--format option requires 1 argument'."]
     assert "not allowed in a preset: --exec" in errors[4]
-    assert all("not allowed" in error for error in errors[5:])
-    assert report["answers"][16][2]["blocked_options"] == ["--exec", "--batch-file"]
-    assert "--no-mtime -f best" in report["answers"][17][2]["command"]
-    kept = report["answers"][-1][2]
+    assert all("not allowed" in error for error in errors[5:10] + errors[13:])
+    # what only yt-dlp judges, a value's meaning, refuses a save (never an add: the item fails)
+    assert errors[10:13] == ["Failed to parse command options for yt-dlp. "
+                             "'invalid download retry count \"lots\" given'."] * 3
+    assert report["answers"][19][2]["blocked_options"] == ["--exec", "--batch-file"]
+    assert "--no-mtime -f best" in report["answers"][20][2]["command"]
+    kept = report["answers"][23][2]
     assert kept["cli"] == "-f 'bv*+ba'" and kept["folder"] == "sub"
-    assert report["answers"][-2][2]["app"]["ytdlp_version"] == made_here()["version"]
+    assert report["answers"][22][2]["app"]["ytdlp_version"] == made_here()["version"]
+    music = report["answers"][2][2]
+    assert music["folder"] == "sub" and "-P" not in music["cli"]
+    patched = [body for _path, _status, body in report["answers"][24:27]]
+    assert (patched[0]["description"], patched[1]["name"], patched[2]["priority"]) == \
+        ("kept", "News 2", 3)
+    assert report["answers"][27][2]["error"].startswith("yt-dlp could not check the options")
     # the table was made once, for the installed version, and kept in the config folder
     version = made_here()["version"]
     table = json.loads((tmp_path / "config" / FILE.format(version=version)).read_text())

@@ -10,7 +10,6 @@ import falcon
 from .. import errors
 from ..engine import options
 from ..engine.option_table import tables
-from ..engine.workers import WorkerDied
 from ..runtime import Runtime
 from .requests import json_object, query_bool
 from .schemas import URL, error, json_body, json_response, query
@@ -27,9 +26,6 @@ class UrlInfo:
         )
 
 
-CONVERT = "appliance.engine.options:convert_answer"
-
-
 class Convert:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -40,15 +36,7 @@ class Convert:
             raise errors.invalid("args is required and must be a string.")
         options.parse_cli(args)  # what the option table refuses: at once, without yt-dlp
         # The params are yt-dlp's to make: a download process makes them (options.convert).
-        try:
-            answer = self.runtime.engine.call(CONVERT, self.runtime.settings.extract_info_timeout,
-                                              cli=args)
-        except WorkerDied as exc:
-            raise errors.AppError(f"yt-dlp could not convert the options: {exc}",
-                                  errors.UNAVAILABLE) from None
-        if "error" in answer:
-            raise errors.invalid(answer["error"])
-        resp.media = answer["params"]
+        resp.media = self.runtime.engine.converted(args)
 
 
 def option_list() -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shlex
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import INVALID_REQUEST, REGEX_TIMEOUT, AppError, invalid
@@ -33,9 +34,12 @@ class Conditions(RecordService):
     fields = FIELDS
     defaults = {"cli": "", "extras": {}, "enabled": True, "priority": 0, "description": ""}
 
-    def __init__(self, table: Collection, presets: Presets) -> None:
+    def __init__(self, table: Collection, presets: Presets,
+                 check_values: Callable[[str], object]) -> None:
         super().__init__(table)
         self.presets = presets
+        # yt-dlp's own word on the options' values, in a download process (engine.converted)
+        self.check_values = check_values
         self._lock = threading.Lock()
         self._compiled: list[tuple[Filter, dict[str, Any]]] | None = None
 
@@ -116,6 +120,8 @@ class Conditions(RecordService):
                        + (["--paths"] if options.folder else []))
                 raise invalid(f"These options are not allowed here: {', '.join(bad)}.")
             clean["cli"] = shlex.join(options.args)
+            if options.args:
+                self.check_values(clean["cli"])
         if clean.get("extras"):
             self._check_extras(clean["extras"])
         return clean

@@ -84,7 +84,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         self._started = False
         self._pings: list[threading.Event] = []
         self.presets = Presets(
-            Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder
+            Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder, self.converted
         )
         self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout,
                                capacity=self._pool_capacity, linger=settings.worker_linger)
@@ -94,8 +94,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         self._dispatcher = threading.Thread(target=self._dispatch, name="dispatcher", daemon=True)
         entities = store.entities
         self.conditions = Conditions(
-            Collection(entities.Condition, CONDITION_FIELDS, "condition"), self.presets
-        )
+            Collection(entities.Condition, CONDITION_FIELDS, "condition"), self.presets,
+            self.converted)
         self.dl_fields = DlFields(Collection(entities.DlField, DL_FIELDS, "download field"))
         for feature, service in (("presets", self.presets), ("conditions", self.conditions),
                                  ("dl_fields", self.dl_fields)):

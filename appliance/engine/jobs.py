@@ -1,7 +1,7 @@
 """The engine's jobs in pooled yt-dlp processes that are not downloads: info for a URL, a
 flat listing for a task, the archive ids of URLs, a function of the service's own code that
-is better run outside the service (``call``), the command line an add would run — and the
-per-item temp folder every job works in.
+is better run outside the service (``call``), yt-dlp's params for options (``converted``), the
+command line an add would run — and the per-item temp folder every job works in.
 
 Part of ``DownloadEngine`` (engine.py), under its owners and rules: a job runs on the calling
 thread with a worker of its own, bounded by the extract timeout.
@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import AppError
+from ..errors import UNAVAILABLE, AppError, invalid
 from ..store import Item
 from ..store.records import new_id
 from .js_runtime import ytdlp_param
@@ -25,6 +25,8 @@ from .requests import parse_add_request
 from .workers import Worker, WorkerDied
 
 log = logging.getLogger(__name__)
+
+CONVERT = "appliance.engine.options:convert_answer"
 
 
 class Jobs:
@@ -79,6 +81,19 @@ class Jobs:
         if result.get("type") == "error":
             raise AppError(result.get("message") or f"{target} failed", "DOWNLOAD_ERROR")
         return result.get("value")
+
+    def converted(self, cli: str) -> dict[str, Any]:
+        """yt-dlp's params for the options ``cli`` (``options.convert``), made by yt-dlp in a
+        download process: the only place that judges a value's meaning (``--retries lots``).
+        400 with yt-dlp's reason when it refuses one; 503 when no process answers (none could
+        be started, within the pool's start bound, or it died): never a wait without end."""
+        try:
+            answer = self.call(CONVERT, self.settings.extract_info_timeout, cli=cli)
+        except WorkerDied as exc:
+            raise AppError(f"yt-dlp could not check the options: {exc}", UNAVAILABLE) from None
+        if "error" in answer:
+            raise invalid(answer["error"])
+        return answer["params"]
 
     def run_job(
         self, op: str, item: Item, *, register: str | None = None, **extra: Any

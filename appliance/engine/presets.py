@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from ..config import SettingsHolder
@@ -103,9 +104,12 @@ class Presets(RecordService):
     ignored = YTPTUBE_ONLY
     defaults = {**dict.fromkeys(EDITABLE, ""), "builtin": False, "priority": 0}
 
-    def __init__(self, table: Collection, settings: SettingsHolder) -> None:
+    def __init__(self, table: Collection, settings: SettingsHolder,
+                 check_values: Callable[[str], object]) -> None:
         super().__init__(table)
         self.settings = settings
+        # yt-dlp's own word on the options' values, in a download process (engine.converted)
+        self.check_values = check_values
 
     def seed(self) -> None:
         """Write the built-in presets (new releases may change them)."""
@@ -168,15 +172,22 @@ class Presets(RecordService):
         if clean.get("nfo", "") not in NFO_KINDS:
             raise invalid("nfo must be '', 'tv' or 'movie'.")
         if clean.get("cli"):
-            options = parse_cli(clean["cli"])
-            if options.removed:
-                raise invalid("These options are not allowed in a preset: "
-                              f"{', '.join(options.removed)}.")
-            if options.folder:  # -P inside the download folder: the preset's folder
-                if clean.get("folder") and clean["folder"] != options.folder:
-                    raise invalid("folder and -P name different folders; give one.")
-                clean["folder"] = options.folder
-                resolve_folder(self.download_path, options.folder)
-            archive = ["--download-archive", options.archive] if options.archive else []
-            clean["cli"] = shlex.join(archive + options.args)
+            self._check_cli(clean)
         return clean
+
+    def _check_cli(self, clean: dict[str, Any]) -> None:
+        """``cli`` on the option table and the policy, then on yt-dlp itself; a ``-P`` inside
+        the download folder becomes the preset's folder."""
+        options = parse_cli(clean["cli"])
+        if options.removed:
+            raise invalid("These options are not allowed in a preset: "
+                          f"{', '.join(options.removed)}.")
+        if options.folder:  # -P inside the download folder: the preset's folder
+            if clean.get("folder") and clean["folder"] != options.folder:
+                raise invalid("folder and -P name different folders; give one.")
+            clean["folder"] = options.folder
+            resolve_folder(self.settings.current.download_path, options.folder)
+        archive = ["--download-archive", options.archive] if options.archive else []
+        clean["cli"] = shlex.join(archive + options.args)
+        if options.args:
+            self.check_values(shlex.join(options.args))

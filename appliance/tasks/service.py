@@ -139,8 +139,11 @@ class TaskService:
 
     def validate(self, values: Any, *, partial: bool) -> dict[str, Any]:
         settings = self._settings.current
-        return check_task(values, Context(settings.download_path, self.engine.presets),
-                          partial=partial)
+        clean = check_task(values, Context(settings.download_path, self.engine.presets),
+                           partial=partial)
+        if clean.get("cli"):  # what the option table cannot judge: yt-dlp, in a process
+            self.engine.converted(clean["cli"])
+        return clean
 
     # --- changes ----------------------------------------------------------------------
 
