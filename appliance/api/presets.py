@@ -17,8 +17,10 @@ WRITE = {
         **dict.fromkeys(EDITABLE, _text),
         "folder": {**_text, "description": "Relative to the download folder; never outside."},
         "cookies": {**_text, "description": "Netscape cookie file text."},
-        "cli": {**_text, "description": "yt-dlp options, checked on yt-dlp's option table; "
-                                        "--download-archive NAME names this preset's archive."},
+        "cli": {**_text, "description": "yt-dlp options, checked on yt-dlp's option table, "
+                                        "then by yt-dlp itself in a download process (a value "
+                                        "it refuses: 400); --download-archive NAME names this "
+                                        "preset's archive."},
         "nfo": {"enum": ["", "tv", "movie"],
                 "description": "Write a Jellyfin/Kodi NFO file beside each download."},
         "default": {"type": "boolean", "description": "Read-only; ignored when sent back."},

@@ -27,6 +27,9 @@ from .workers import Worker, WorkerDied
 log = logging.getLogger(__name__)
 
 CONVERT = "appliance.engine.options:convert_answer"
+# yt-dlp parses options in milliseconds on a ready process (its start is bounded apart, by
+# the pool): a conversion that takes longer is a hung process, and a save waits on it.
+CONVERT_TIMEOUT = 15.0
 
 
 class Jobs:
@@ -88,8 +91,8 @@ class Jobs:
         400 with yt-dlp's reason when it refuses one; 503 when no process answers (none could
         be started, within the pool's start bound, or it died): never a wait without end."""
         try:
-            answer = self.call(CONVERT, self.settings.extract_info_timeout, cli=cli)
-        except WorkerDied as exc:
+            answer = self.call(CONVERT, CONVERT_TIMEOUT, cli=cli)
+        except (WorkerDied, OSError) as exc:  # OSError: a process could not even be spawned
             raise AppError(f"yt-dlp could not check the options: {exc}", UNAVAILABLE) from None
         if "error" in answer:
             raise invalid(answer["error"])
