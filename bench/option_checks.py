@@ -2,7 +2,8 @@
 
 A fresh server (default settings) with its yt-dlp option table made at start; then, one after
 the other: an add with ``"cli": "--no-mtime"``, a second add with options, a preset, a task and
-a condition saved with options, and ``POST /api/yt-dlp/convert`` (made by a warm download
+a condition saved with options (each save's values judged by yt-dlp in a download process: the
+preset's waits for the first one), and ``POST /api/yt-dlp/convert`` (made by a warm download
 process). The gunicorn worker's RSS (VmRSS) is read 3 s after start and 2 s after the last
 request: the worker checks options on yt-dlp's option table (``engine/option_table.py``) and
 never imports yt-dlp, which used to cost it ~9 MB for its life.
