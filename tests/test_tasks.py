@@ -81,6 +81,24 @@ def test_array_backfills_infers_names_and_staggers_timers(app: tuple[Runtime, Cl
     assert again.json[1]["name"] == "task-2 (2)"
 
 
+def test_a_value_ytdlp_refuses_in_any_task_of_an_array_creates_none(
+        app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    refused = post(client, [{"name": "First", "url": UNREACHABLE, "cli": "--retries 3"},
+                            {"url": "http://127.0.0.1:9/b"},
+                            {"url": "http://127.0.0.1:9/c", "cli": "--retries lots"}])
+    assert refused.status_code == 400 and refused.json["code"] == "INVALID_REQUEST"
+    assert refused.json["error"] == ("Failed to parse command options for yt-dlp. "
+                                     "'invalid download retry count \"lots\" given'.")
+    assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 0
+    created = post(client, {"name": "Kept", "url": UNREACHABLE, "cli": "--retries 3"})
+    assert created.status_code == 200 and created.json["cli"] == "--retries 3"
+    put = client.simulate_put(f"/api/tasks/{created.json['id']}",
+                              json={**created.json, "cli": "--limit-rate x"})
+    assert put.status_code == 400
+    assert put.json["error"].endswith("'invalid rate limit \"x\" given'.")
+
+
 def test_duplicate_name_is_409_and_nothing_is_created(app: tuple[Runtime, Client]) -> None:
     _, client = app
     assert post(client, {"name": "One", "url": UNREACHABLE}).status_code == 200

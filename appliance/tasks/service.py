@@ -138,12 +138,16 @@ class TaskService:
         ]
 
     def validate(self, values: Any, *, partial: bool) -> dict[str, Any]:
+        """The checked fields of a task body; its ``cli`` is left to ``_check_values``."""
         settings = self._settings.current
-        clean = check_task(values, Context(settings.download_path, self.engine.presets),
-                           partial=partial)
-        if clean.get("cli"):  # what the option table cannot judge: yt-dlp, in a process
-            self.engine.converted(clean["cli"])
-        return clean
+        return check_task(values, Context(settings.download_path, self.engine.presets),
+                          partial=partial)
+
+    def _check_values(self, tasks: list[dict[str, Any]]) -> None:
+        """What the option table cannot judge, the options' values: yt-dlp's word, in a
+        download process, once per distinct ``cli`` (an array of tasks mostly shares one)."""
+        for cli in dict.fromkeys(t["cli"] for t in tasks if t.get("cli")):
+            self.engine.converted(cli)
 
     # --- changes ----------------------------------------------------------------------
 
@@ -188,6 +192,7 @@ class TaskService:
         for index, mark in enumerate(marks):
             if not isinstance(mark, bool):
                 raise invalid(f"Task {index + 1}: mark must be true or false.")
+        self._check_values(tasks)
         created = self.store.create(tasks)
         try:
             for task, mark in zip(created, marks, strict=True):
@@ -219,6 +224,7 @@ class TaskService:
     def update(self, task_id: int, body: Any, *, partial: bool) -> dict[str, Any]:
         self._task(task_id)
         clean = self.validate(body, partial=partial)
+        self._check_values([clean])
         task = self.store.update(task_id, clean)
         if task is None:
             raise not_found("Task not found.")
