@@ -3,9 +3,10 @@ an integer id, read and written as plain dicts."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pony import orm
@@ -83,36 +84,36 @@ class Collection:
         if clash is not None and clash.id != record_id:
             raise AppError(f"A {self.label} named '{name}' already exists.", CONFLICT)
 
-    def create(self, values: dict[str, Any]) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write here: the names read before it are forgotten, whatever its outcome."""
         try:
             with write_session(self._entity._database_):
-                self._check_name(values.get("name"), None)
-                row = self._entity(**{k: v for k, v in values.items() if k in self.fields})
-                orm.flush()
-                return self._dict(row)
+                yield
         finally:
             self._forget()
+
+    def create(self, values: dict[str, Any]) -> dict[str, Any]:
+        with self._writing():
+            self._check_name(values.get("name"), None)
+            row = self._entity(**{k: v for k, v in values.items() if k in self.fields})
+            orm.flush()
+            return self._dict(row)
 
     def update(self, record_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            with write_session(self._entity._database_):
-                row = self._entity.get(id=record_id)
-                if row is None:
-                    return None
-                self._check_name(values.get("name"), record_id)
-                row.set(**{k: v for k, v in values.items() if k in self.fields})
-                return self._dict(row)
-        finally:
-            self._forget()
+        with self._writing():
+            row = self._entity.get(id=record_id)
+            if row is None:
+                return None
+            self._check_name(values.get("name"), record_id)
+            row.set(**{k: v for k, v in values.items() if k in self.fields})
+            return self._dict(row)
 
     def delete(self, record_id: int) -> dict[str, Any] | None:
-        try:
-            with write_session(self._entity._database_):
-                row = self._entity.get(id=record_id)
-                if row is None:
-                    return None
-                data = self._dict(row)
-                row.delete()
-                return data
-        finally:
-            self._forget()
+        with self._writing():
+            row = self._entity.get(id=record_id)
+            if row is None:
+                return None
+            data = self._dict(row)
+            row.delete()
+            return data
