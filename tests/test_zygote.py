@@ -40,10 +40,21 @@ def zygote_of(worker: Worker) -> int:
     return processes()[worker.pid].ppid
 
 
+def session_niceness(pid: int) -> int | None:
+    """The niceness of the process's session where the kernel shares the CPU between sessions
+    first (autogroup: ``/autogroup-7 nice 10``), else None."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except FileNotFoundError:
+        return None
+
+
 def below_the_service(pid: int) -> bool:
-    """The process yields the CPU to the service (its niceness is the service's plus ten)."""
-    return (os.getpriority(os.PRIO_PROCESS, pid)
-            == os.getpriority(os.PRIO_PROCESS, 0) + child.NICENESS)
+    """The process yields the CPU to the service: its niceness is the service's plus ten, and
+    so is its session's (a process here leads a session of its own)."""
+    niceness = os.getpriority(os.PRIO_PROCESS, pid)
+    return (niceness == os.getpriority(os.PRIO_PROCESS, 0) + child.NICENESS
+            and session_niceness(pid) in (None, niceness))
 
 
 def gone(pid: int) -> bool:

@@ -315,10 +315,21 @@ def prepare() -> None:
     # (a lazy import during a job writing into site-packages) is not one of them.
     sys.dont_write_bytecode = True
     guard_writes()
-    # Below the service in the CPU's queue: on a small box busy with a round of task
-    # listings and extractions, the API's threads are served first (bench/tasks_scale.py).
-    os.nice(NICENESS)
+    yield_cpu()
     warm_up()
+
+
+def yield_cpu() -> None:
+    """Below the service in the CPU's queue: on a small box busy with a round of task listings
+    and extractions, the API's threads are served first (bench/tasks_scale.py).
+
+    A niceness alone is not enough: where the kernel shares the CPU between sessions first
+    (autogroup, on by default in Debian's and Raspberry Pi OS's kernels), a download process,
+    leader of a session of its own, got as much CPU as the whole service whatever its
+    niceness. So its session gets the same niceness."""
+    niceness = os.nice(NICENESS)
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as session:
+        session.write(str(niceness))
 
 
 def run(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
