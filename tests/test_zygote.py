@@ -241,3 +241,25 @@ def test_after_the_linger_the_zygote_goes_with_the_used_process() -> None:
         pool.release(again)
     finally:
         pool.close()
+
+
+def test_a_pool_closed_while_its_zygote_starts_does_not_wait_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service stops at once although the zygote made at start has not imported yt-dlp
+    yet (here: it never will, and would be waited for an hour); that zygote is killed."""
+    monkeypatch.setattr(launcher, "CHILD", [sys.executable, "-c", "import time; time.sleep(3600)"])
+    monkeypatch.setattr(launcher, "READY_TIMEOUT", 3600.0)
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=4, linger=60)
+    closer = threading.Thread(target=pool.close, daemon=True)
+    try:
+        [zygote] = wait_for(zygotes, message="the zygote made at start")
+        assert pool.stats()["starting"] == 1  # not ready: it waits for the zygote's word
+        closer.start()
+        wait_for(lambda: not closer.is_alive(), message="the pool to close")
+        wait_for(lambda: gone(zygote), message="the starting zygote to be killed")
+    finally:
+        for pid in zygotes():  # a close that failed to kill it is waiting for it
+            os.kill(pid, signal.SIGKILL)
+        if closer.ident is None:
+            pool.close()
+        closer.join(timeout=30)

@@ -115,6 +115,10 @@ class Zygote:
         self._reader = threading.Thread(target=self._read, daemon=True,
                                         name=f"zygote-{self.proc.pid}")
         self._reader.start()
+
+    def wait_ready(self) -> None:
+        """Until it has imported yt-dlp (a cold start: seconds); ZygoteFailed if it died (or
+        was killed) first, or hung."""
         if self._reply(READY_TIMEOUT) is None:
             raise ZygoteFailed(f"the zygote {self.proc.pid} did not start")
 
@@ -214,6 +218,7 @@ class Launcher:
         self.forks = _pidfds_work()
         self._lock = threading.Lock()
         self._zygote: Zygote | None = None
+        self._starting: Zygote | None = None  # made, not ready yet (the lock is held)
         self._draining: list[Zygote] = []
         self._closed = False
 
@@ -262,7 +267,14 @@ class Launcher:
                 current = None
             if current is None:
                 self._zygote = None
-                current = self._zygote = Zygote(generation)
+                current = self._starting = Zygote(generation)
+                try:
+                    if self._closed:  # close() came after the check above, and may have
+                        current.kill()  # read _starting before it was set
+                    current.wait_ready()
+                finally:
+                    self._starting = None
+                self._zygote = current
             return current
 
     def rest(self) -> None:
@@ -278,8 +290,14 @@ class Launcher:
         self._draining = [z for z in self._draining if not z.gone] + [zygote]
 
     def close(self) -> None:
+        # Before the lock, which a zygote's start holds until it is ready: the service's stop
+        # does not wait out a cold start (up to READY_TIMEOUT when it hangs); that start fails.
+        self._closed = True
+        starting = self._starting
+        if starting is not None:
+            starting.kill()
         with self._lock:
             zygotes = [z for z in (self._zygote, *self._draining) if z is not None]
-            self._zygote, self._draining, self._closed = None, [], True
+            self._zygote, self._draining = None, []
         for zygote in zygotes:
             zygote.close()

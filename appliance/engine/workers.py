@@ -286,8 +286,8 @@ class WorkerPool:
             self._cond.notify_all()
         for worker in idle:
             worker.retire()
+        self._launcher.close()  # first: a zygote the keeper is warming is killed, not waited for
         self._keeper.join(timeout=10)
-        self._launcher.close()
 
     def _keep(self) -> None:
         """Keep the zygote (or the spawned spares) ready while the pool is in use; retire
@@ -359,7 +359,7 @@ class WorkerPool:
             else:
                 late = worker
             self._cond.notify_all()
-            if failed:
+            if failed and not self._closed:
                 # Do not spin on a failing start: back off before the keeper tries again
                 # (waiting releases the lock).
                 self._cond.wait(timeout=5)
