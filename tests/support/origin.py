@@ -42,7 +42,8 @@ class MediaOrigin:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.media_dir = self.root / f"media-{MEDIA_VERSION}"
-        # Bytes per second for /slow.mp4; read per request so a test can change it live.
+        # Bytes per second for /slow.mp4 (without ?rate=); read as it sends, so a test can
+        # change it live: a running transfer follows (a slow download the test lets go).
         self.slow_rate: int = DEFAULT_SLOW_RATE
         self.requests: list[RequestRecord] = []
         self._requests_lock = threading.Lock()

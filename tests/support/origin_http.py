@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR)
             return
         if path == "/slow.mp4":
-            rate = self._rate(parsed.query, origin.slow_rate)
+            rate = self._rate(parsed.query, lambda: origin.slow_rate)
             stall = urllib.parse.parse_qs(parsed.query).get("stall_after")
             if rate is not None:
                 self._send_file(origin.path_for(path), rate=rate,
@@ -197,7 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_file(file)
 
-    def _rate(self, query: str, default: int) -> int | None:
+    def _rate(self, query: str, default: Callable[[], int]) -> Callable[[], int] | None:
+        """The transfer's rate, read as it sends: ``?rate=`` fixes it, else ``default``."""
         values = urllib.parse.parse_qs(query).get("rate")
         if not values:
             return default
@@ -208,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rate <= 0:
             self.send_error(HTTPStatus.BAD_REQUEST, "rate must be a positive integer")
             return None
-        return rate
+        return lambda: rate
 
     def _send_headers(self, size: int, content_type: str) -> tuple[int, int] | None:
         """Send status and headers for a (possibly ranged) body; return the span to send."""
@@ -245,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     def _send_file(
-        self, file: Path, rate: int | None = None, stall_after: int | None = None
+        self, file: Path, rate: Callable[[], int] | None = None, stall_after: int | None = None
     ) -> None:
         content_type = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
         span = self._send_headers(file.stat().st_size, content_type)
@@ -272,16 +274,19 @@ class _Handler(BaseHTTPRequestHandler):
             return True
 
     def _trickle(
-        self, fh: IO[bytes], start: int, length: int, rate: int, stall_after: int | None = None
+        self, fh: IO[bytes], start: int, length: int, rate: Callable[[], int],
+        stall_after: int | None = None,
     ) -> None:
         stop = self.server.origin._stop_event
-        # ~20 writes a second keeps progress smooth without a syscall storm at high rates.
-        chunk = max(1, min(rate // 20, _COPY_CHUNK))
         fh.seek(start)
-        sent = 0
-        began = time.monotonic()
+        sent = paced_from = current = chunk = 0
+        began = 0.0
         try:
             while sent < length:
+                if (now := rate()) != current:  # first, or a test changed origin.slow_rate:
+                    current, paced_from, began = now, sent, time.monotonic()  # paced anew
+                    # ~20 writes a second keeps progress smooth without a syscall storm.
+                    chunk = max(1, min(current // 20, _COPY_CHUNK))
                 if stall_after is not None and sent >= stall_after:
                     # A server that stops sending but keeps the connection: a stuck download.
                     # It lets go once the client hangs up, so that a later count of open
@@ -291,7 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
                 # Pace against the start time rather than per chunk so timer slop does not add up.
-                delay = began + sent / rate - time.monotonic()
+                delay = began + (sent - paced_from) / current - time.monotonic()
                 if (delay > 0 and stop.wait(delay)) or stop.is_set():
                     log.debug("media origin: aborting slow transfer at %d/%d", sent, length)
                     self.close_connection = True
