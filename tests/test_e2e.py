@@ -21,6 +21,9 @@ from appliance.engine.child import PROGRESS_INTERVAL
 pytestmark = pytest.mark.e2e
 
 DELIVERY_SLACK = 2.0
+# The interrupted downloads: trickled (origin.slow_rate, followed live) until the test has
+# interrupted one, then the rest comes at once: the resume is what they test, not the wait.
+SLOW, FAST = 512 * 1024, 200_000_000
 
 
 def unwrap(frame: dict[str, Any]) -> dict[str, Any]:
@@ -140,11 +143,11 @@ def test_cancel_slow_download(make_server: Callable[..., Server], origin: MediaO
 
 
 def test_pause_keeps_partial_and_start_resumes(
-    make_server: Callable[..., Server], origin: MediaOrigin
+    make_server: Callable[..., Server], origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = make_server()
-    url = origin.slow_url_at(512 * 1024)
-    [queued] = server.post("/api/history", {"url": url}).json()
+    monkeypatch.setattr(origin, "slow_rate", SLOW)
+    [queued] = server.post("/api/history", {"url": origin.slow_url}).json()
     item_id = queued["id"]
     wait_for(lambda: (server.item(item_id).get("downloaded_bytes") or 0) > 300_000,
              timeout=60, message="some bytes")
@@ -155,6 +158,7 @@ def test_pause_keeps_partial_and_start_resumes(
     parts = list((server.root / "tmp" / item_id).rglob("*.part"))
     assert parts and parts[0].stat().st_size > 0
     origin.clear_requests()
+    origin.slow_rate = FAST  # the rest, once resumed
     server.post("/api/history/start", {"ids": [item_id]})
     done = server.wait_status(item_id, {"finished"}, timeout=120)
     ranges = [r.range for r in origin.requests_for("/slow.mp4") if r.range]
@@ -164,16 +168,17 @@ def test_pause_keeps_partial_and_start_resumes(
 
 
 def test_kill_9_then_restart_resumes_without_loss(
-    make_server: Callable[..., Server], origin: MediaOrigin
+    make_server: Callable[..., Server], origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = make_server()
-    url = origin.slow_url_at(512 * 1024)
-    [slow] = server.post("/api/history", {"url": url}).json()
+    monkeypatch.setattr(origin, "slow_rate", SLOW)
+    [slow] = server.post("/api/history", {"url": origin.slow_url}).json()
     waiting = server.post("/api/history", [{"url": origin.clip_url, "auto_start": False},
                                             {"url": origin.clip2_url, "auto_start": False}]).json()
     wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 200_000,
              timeout=60, message="some bytes")
     server.kill_hard()
+    origin.slow_rate = FAST  # the rest, once resumed
     restarted = Server(server.root, port=server.port).start()
     try:
         done = restarted.wait_status(slow["id"], {"finished"}, timeout=120)
@@ -190,15 +195,17 @@ def test_kill_9_then_restart_resumes_without_loss(
 
 
 def test_sigterm_leaves_download_resumable(
-    make_server: Callable[..., Server], origin: MediaOrigin
+    make_server: Callable[..., Server], origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = make_server()
-    [slow] = server.post("/api/history", {"url": origin.slow_url_at(512 * 1024)}).json()
+    monkeypatch.setattr(origin, "slow_rate", SLOW)
+    [slow] = server.post("/api/history", {"url": origin.slow_url}).json()
     wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 100_000,
              timeout=60, message="some bytes")
     pids = server.pids()
     assert server.stop(signal.SIGTERM) == 0
     assert not any(os.path.exists(f"/proc/{p}") and _not_zombie(p) for p in pids)
+    origin.slow_rate = FAST  # the rest, once resumed
     restarted = Server(server.root, port=server.port).start()
     try:
         item = restarted.item(slow["id"])
