@@ -289,11 +289,14 @@ def test_a_postprocessor_that_renames_the_file_is_recorded(rt: Runtime,
 
 
 def test_progress_and_a_finished_download_record_its_bytes_and_title(
-        rt: Runtime, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+        rt: Runtime, origin: MediaOrigin, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.INFO, logger="appliance.engine")
     progress: list[dict] = []
     completed: list[dict] = []
-    [added] = rt.engine.add([{"url": origin.slow_url_at(400_000), "template": "bytes.%(ext)s"}])
+    # Trickled (origin.slow_rate, followed live) while the test renames it, then at once.
+    monkeypatch.setattr(origin, "slow_rate", 400_000)
+    [added] = rt.engine.add([{"url": origin.slow_url, "template": "bytes.%(ext)s"}])
 
     def seen(event: events.Event) -> None:
         if event.data.get("id") != added.id:
@@ -307,6 +310,7 @@ def test_progress_and_a_finished_download_record_its_bytes_and_title(
     try:
         wait_for(lambda: progress, timeout=60, message="progress")
         assert rt.engine.update_item(added.id, {"title": "named while running"})[1]
+        origin.slow_rate = 200_000_000
         done = wait_for(lambda: (i := rt.store.get(added.id)) and i.kind == "done" and i,
                         timeout=120, message="the download to finish")
         wait_for(lambda: completed, timeout=10, message="the end told to clients")
