@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from support.server import Server
 
 from appliance.api.app import create_app
 from appliance.config import Settings, load_settings
+from appliance.engine.option_table import FILE, MAKE, MAKE_TIMEOUT, tables
 from appliance.runtime import Runtime
 
 
@@ -41,6 +44,31 @@ def make_settings(root: Path, **env: str) -> Settings:
     })
 
 
+_option_tables: dict[str, bytes] = {}
+
+
+def started(settings: Settings) -> Runtime:
+    """A started runtime on ``settings``, whose config folder holds yt-dlp's option table
+    already, as a service that started before keeps it: without it, every start makes it in a
+    process that imports yt-dlp (0.3 s of CPU, and the next runtime's start waits for it).
+    Made here once per test process instead; a first start's making of it is
+    test_option_table's."""
+    _keep_option_table(settings.config_path)
+    rt = Runtime(settings, websocket=False)
+    rt.start()
+    return rt
+
+
+def _keep_option_table(config: Path) -> None:
+    version = tables.version()
+    if version not in _option_tables:
+        _option_tables[version] = subprocess.run(MAKE, capture_output=True, check=True,
+                                                 timeout=MAKE_TIMEOUT).stdout
+    with contextlib.suppress(OSError):  # a folder a test made unusable: the runtime says so
+        config.mkdir(parents=True, exist_ok=True)
+        (config / FILE.format(version=version)).write_bytes(_option_tables[version])
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
@@ -48,8 +76,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings, websocket=False)
-    rt.start()
+    rt = started(settings)
     yield rt
     rt.stop()
 
@@ -66,9 +93,7 @@ def start_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
     runtimes: list[Runtime] = []
 
     def start(env: dict[str, str] | None = None, **extra: str) -> Runtime:
-        rt = Runtime(load_settings(env) if env is not None else make_settings(tmp_path, **extra),
-                     websocket=False)
-        rt.start()
+        rt = started(load_settings(env) if env is not None else make_settings(tmp_path, **extra))
         runtimes.append(rt)
         return rt
 
