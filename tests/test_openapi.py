@@ -13,7 +13,7 @@ import falcon
 import falcon.inspect
 import pytest
 import schemathesis
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -301,8 +301,7 @@ def _check(operation: Any, mode: GenerationMode) -> None:
 def fuzzed_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The document loaded by schemathesis from one app on one real runtime, shared by the
     operations a worker runs (each xdist worker makes its own)."""
-    runtime = Runtime(make_settings(tmp_path_factory.mktemp("fuzzed")), websocket=False)
-    runtime.start()
+    runtime = started(make_settings(tmp_path_factory.mktemp("fuzzed")))
     try:
         yield schemathesis.openapi.from_wsgi(
             "/api/openapi.json", create_app(runtime), config=SchemathesisConfig.from_dict(CONFIG))
