@@ -156,4 +156,6 @@ class QueueView(Vertical):
 
     def sample_speed(self) -> None:
         self.model.sample_speed()
-        self.query_one(Sparkline).data = list(self.model.speeds) or [0.0]
+        # The app's clock calls this; while the app closes, the sparkline may be gone already.
+        for sparkline in self.query(Sparkline):
+            sparkline.data = list(self.model.speeds) or [0.0]
