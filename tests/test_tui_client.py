@@ -26,7 +26,7 @@ from appliance.client import (
     resolve,
 )
 from appliance.client.connection import config_file
-from appliance.tui.model import QueueModel
+from appliance.tui.model import Missed, QueueModel
 
 PACKAGE = Path(__file__).resolve().parent.parent / "appliance"
 ALLOWED = ("appliance.client", "appliance.tui")
@@ -183,10 +183,16 @@ def test_model_takes_progress_with_numbers_and_moves() -> None:
 
 def test_snapshot_names_items_that_ended_while_away() -> None:
     model = QueueModel()
-    model.snapshot({"queue": {"a": {"id": "a", "kind": "queue", "status": "downloading"},
-                              "b": {"id": "b", "kind": "queue", "status": "pending"}}})
-    assert model.snapshot({"queue": {"b": {"id": "b", "kind": "queue",
-                                           "status": "downloading"}}}) == ["a"]
+    first = model.snapshot({"history_count": 7, "queue": {
+        "a": {"id": "a", "kind": "queue", "status": "downloading"},
+        "b": {"id": "b", "kind": "queue", "status": "pending"}}})
+    assert first == Missed([], 0)  # the first connect: the history is not the queue's
+    # "a" ended while away, and another item was added and ended unseen: 2 more in history.
+    assert model.snapshot({"history_count": 9, "queue": {
+        "b": {"id": "b", "kind": "queue", "status": "downloading"}}}) == Missed(["a"], 2)
+    for item_id in ("a", "c"):
+        model.ended_meanwhile({"id": item_id, "kind": "done", "status": "finished"})
+    assert model.items["c"]["status"] == "finished" and model.history_count == 9
 
 
 # --- against the real service --------------------------------------------------------------

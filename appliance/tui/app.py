@@ -22,7 +22,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
 from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, LiveFeed
 
-from .model import QueueModel
+from .model import Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
@@ -40,6 +40,7 @@ REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows
 SPEED_SAMPLE_SECONDS = 1.0
 DISK_REFRESH_SECONDS = 30.0
 FAILED_PAGE = 500  # "failed today" counts up to this many
+CATCH_UP_ITEMS = 50  # after a reconnect, the newest items that ended meanwhile shown in the queue
 View = TypeVar("View", bound=Widget)
 VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings",
          "subscriptions": "Subs", "files": "Files"}
@@ -181,9 +182,9 @@ class ApplianceApp(App[int]):
     # --- the feed --------------------------------------------------------------------------
 
     def on_snapshot(self, live: dict[str, Any]) -> None:
-        vanished = self.model.snapshot(live)
-        if vanished:
-            self.fetch_final(vanished)
+        missed = self.model.snapshot(live)
+        if missed.vanished or missed.ended:
+            self.fetch_final(missed)
         self.repaint_queue()
         # Connected again: what the other views missed meanwhile.
         subscriptions, files = self.view(SubscriptionsView), self.view(FilesView)
@@ -193,9 +194,11 @@ class ApplianceApp(App[int]):
             files.load()
 
     @work(thread=True, group="final")
-    def fetch_final(self, ids: list[str]) -> None:
-        """Items that ended while the TUI was disconnected: their state from the history."""
-        for item_id in ids:
+    def fetch_final(self, missed: Missed) -> None:
+        """Items that ended while the TUI was disconnected, their state from the history:
+        those it showed, and the newest the history gained meanwhile (an item added and
+        ended while it was away came by no event)."""
+        for item_id in missed.vanished:
             try:
                 item = self.client.item(item_id)
             except ApiError:
@@ -203,7 +206,14 @@ class ApplianceApp(App[int]):
             except Unreachable:
                 return
             else:
-                self.call_from_thread(self.model.upsert, item)
+                self.call_from_thread(self.model.ended_meanwhile, item)
+        if missed.ended:
+            try:
+                newest = self.client.history(per_page=min(missed.ended, CATCH_UP_ITEMS))
+            except (ApiError, Unreachable):
+                return
+            for item in newest.items:
+                self.call_from_thread(self.model.ended_meanwhile, item)
 
     def on_live_event(self, event: LiveEvent) -> None:
         self.model.apply(event)

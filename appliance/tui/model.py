@@ -9,6 +9,7 @@ progress events costs one repaint.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from typing import Any
 
 from appliance.client import LiveEvent
@@ -54,6 +55,14 @@ def percent_of(item: dict[str, Any]) -> float | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Missed:
+    """What ended while the TUI was away, as a snapshot after a reconnect tells it."""
+
+    vanished: list[str]  # waiting or running here, no longer in the queue
+    ended: int  # items the history gained meanwhile: those, and any added and ended unseen
+
+
 class QueueModel:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -61,24 +70,26 @@ class QueueModel:
         self.removed: set[str] = set()
         self.paused = False
         self.history_count = 0
+        self.synced = False  # a snapshot was taken: the next one is a catch-up
         self.failed = 0  # failures today: counted from the history at connect, then events
         self.counted_failures: set[str] = set()
         self.speeds: collections.deque[float] = collections.deque(maxlen=SPEED_SAMPLES)
 
     # --- what the websocket says ---------------------------------------------------------
 
-    def snapshot(self, live: dict[str, Any]) -> list[str]:
-        """Take ``/api/history/live``. Returns the ids that were waiting or running here but
-        are no longer in the queue: they ended while the TUI was away (the caller asks for
-        their final state)."""
+    def snapshot(self, live: dict[str, Any]) -> Missed:
+        """Take ``/api/history/live``; what ended while the TUI was away (the caller asks the
+        history for it)."""
         queue = live.get("queue") or {}
-        self.history_count = int(live.get("history_count") or 0)
+        count = int(live.get("history_count") or 0)
+        ended = max(0, count - self.history_count) if self.synced else 0
+        self.history_count, self.synced = count, True
         vanished = [i for i, item in self.items.items()
                     if i not in queue and item.get("status") not in ENDED]
         for item_id, item in queue.items():
             self.items[item_id] = dict(item)
             self.dirty.add(item_id)
-        return vanished
+        return Missed(vanished, ended)
 
     def apply(self, event: LiveEvent) -> None:
         data = event.data
@@ -109,7 +120,15 @@ class QueueModel:
             return  # a late state event of an item that has already ended
         if item.get("kind") == "done" and (known is None or known.get("kind") != "done"):
             self.history_count += 1
-        self.items[item_id] = {**(known or {}), **item}
+        self._store(item_id, item)
+
+    def ended_meanwhile(self, item: dict[str, Any]) -> None:
+        """An item of the history that ended while the TUI was away (the snapshot's count
+        has it already)."""
+        self._store(str(item.get("id")), item)
+
+    def _store(self, item_id: str, item: dict[str, Any]) -> None:
+        self.items[item_id] = {**self.items.get(item_id, {}), **item}
         self.removed.discard(item_id)
         self.dirty.add(item_id)
 
