@@ -71,6 +71,10 @@ SMALL_BODY = 64 * 1024
 # Out of file descriptors, the listener stays readable; accepting again at once would spin.
 ACCEPT_PAUSE = 0.5
 RECV_SIZE = 64 * 1024
+# gthread tells the master it is alive on every turn of its loop: a ``utime`` of its heartbeat
+# file, which dirties an inode (on a disk-backed /tmp a journal write). The master only looks
+# at it against gunicorn's ``timeout`` (60 s at least here), so once a second is plenty.
+HEARTBEAT_INTERVAL = 1.0
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -169,11 +173,18 @@ class RequestBufferingWorker(ThreadWorker):
         self.reserved = 0
         self.budget_warned = -math.inf
         self.accept_paused_until = 0.0
+        self.next_heartbeat = 0.0
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:
             raise RuntimeError("RequestBufferingWorker serves plain HTTP/1.1 only")
         super().init_process()
+
+    def notify(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_heartbeat:
+            self.next_heartbeat = now + HEARTBEAT_INTERVAL
+            super().notify()
 
     # --- accepting ----------------------------------------------------------------------
 
@@ -259,11 +270,16 @@ class RequestBufferingWorker(ThreadWorker):
                         BODIES_IN_MEMORY)
 
     def on_client_socket_readable(self, conn: BufferedConn, client: socket.socket) -> None:
-        """A kept-alive connection has bytes of its next request."""
+        """A kept-alive connection has bytes of its next request: read at once, a request
+        that came in one packet (most do) goes to a thread on this turn of the loop."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         conn.next_request(time.monotonic())
-        self.read_request(conn)
+        received = conn.recv()
+        if received == b"":  # closed (or reset) instead
+            self.drop(conn)
+            return
+        self.read_request(conn, received or b"")
 
     def murder_pending(self) -> None:
         """Close what passed its deadline (gthread's own pending list stays empty here: its

@@ -242,6 +242,31 @@ def test_kept_alive_connection_is_reused_then_closed_when_idle(server: Server) -
         assert _read_response(sock) == b""
 
 
+def test_kept_alive_connection_takes_its_next_request_in_pieces(server: Server) -> None:
+    """The poller reads a kept-alive connection's next request as soon as it is readable:
+    whole, it goes to a thread at once; in pieces, the rest is waited for as for a new one."""
+    with _connect(server.port) as sock:
+        sock.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _statuses(_read_response(sock, until=b"pong")) == [200]
+        for piece in (b"GET /api/pi", b"ng HTTP/1.1\r\nHo", b"st: x\r\nConnection: close\r\n\r\n"):
+            sock.sendall(piece)
+            time.sleep(0.2)  # the pace of the client under test, not a wait for the server
+        assert _statuses(_read_response(sock)) == [200]
+
+
+def test_idle_worker_keeps_telling_the_master_it_is_alive(server: Server) -> None:
+    """The worker's heartbeat (gunicorn's file, whose time the master checks against its
+    timeout) moves on while nothing happens, though no longer on every turn of its loop."""
+    assert server.proc is not None
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
+    [heartbeat] = [link for pid in children.split()
+                   for link in Path(f"/proc/{pid}/fd").iterdir()
+                   if "wgunicorn-" in os.readlink(link)]
+    first = heartbeat.stat().st_mtime
+    wait_for(lambda: heartbeat.stat().st_mtime > first, timeout=10,
+             message="the worker's heartbeat to move on")
+
+
 def test_clients_that_never_close_do_not_stall_the_others(server: Server) -> None:
     """gthread waited up to 2 s in its poller for each such client's FIN after the last
     response; 30 of them stalled every other connection for a minute."""
