@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pony import orm
 
+from .columns import column_readers, read_columns
 from .database import has_search_index, open_database, sync_to_disk
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
@@ -59,22 +59,11 @@ SORT_MATCHES_UP_TO = 5000
 MAX_SEARCH_TOTALS = 64
 
 
-def _column_reader(attribute: Any) -> Callable[[Any], Any]:
-    """How one column's stored value becomes the field's value, as Pony would read it."""
-    if issubclass(attribute.py_type, orm.Json):
-        return lambda value: None if value is None else json.loads(value)
-    if attribute.py_type is bool:
-        return lambda value: None if value is None else bool(value)
-    if issubclass(attribute.py_type, str):
-        return lambda value: "" if value is None else value
-    return lambda value: value
-
-
 class ItemStore:
     def __init__(self, path: Path, download_folder: Path | None = None) -> None:
         self.db, self.entities = open_database(path, download_folder)
         self._row = self.entities.Item
-        self._readers = [(name, _column_reader(getattr(self._row, name))) for name in PERSISTED]
+        self._readers = column_readers(self._row, PERSISTED)
         self._clock_lock = threading.Lock()
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
@@ -114,8 +103,7 @@ class ItemStore:
         """The record of a row read as plain columns (``SELECT {COLUMNS}``): a list page reads
         its rows so, because Pony builds an entity at ~90 us a row (a 1,000-item history took
         98 ms; as columns, 8 ms)."""
-        return self._item({name: read(value) for (name, read), value
-                           in zip(self._readers, columns, strict=True)})
+        return self._item(read_columns(self._readers, columns))
 
     @staticmethod
     def _columns(item: Item) -> dict[str, object]:

@@ -7,12 +7,14 @@ mapping.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from pony import orm
 
 from ..errors import CONFLICT, AppError
+from .columns import column_readers, read_columns
 from .database import write_session
 
 # What a task holds (the contract's fields, then what a person asks first).
@@ -22,6 +24,7 @@ TASK_FIELDS = (
 )
 STATE_FIELDS = ("created_at", "last_run_at", "last_status", "last_error", "last_found",
                 "last_queued", "failures")
+TASK_COLUMNS = ("id", *TASK_FIELDS, *STATE_FIELDS)
 DEFINITION_FIELDS = ("name", "description", "enabled", "definition")
 EXECUTION_FIELDS = ("task_id", "task_name", "trigger", "status", "started_at", "finished_at",
                     "found", "queued", "skipped", "failed", "error", "handler")
@@ -98,15 +101,17 @@ def define_task_entities(db: orm.Database) -> dict[str, Any]:
             "TaskDefinition": TaskDefinitionRow}
 
 
-def _task(row: Any) -> dict[str, Any]:
-    data = {"id": row.id}
-    for name in (*TASK_FIELDS, *STATE_FIELDS):
-        data[name] = getattr(row, name)
-    data["config"] = dict(row.config or {})
+def _task(values: dict[str, Any]) -> dict[str, Any]:
+    """A task as the service passes it around, from its stored ``values`` (TASK_COLUMNS)."""
+    values["config"] = dict(values["config"] or {})
     for name in ("keep_newest", "keep_days", "last_found", "last_queued"):
-        data[name] = data[name] or 0
-    data["last_error"] = row.last_error or ""
-    return data
+        values[name] = values[name] or 0
+    values["last_error"] = values["last_error"] or ""
+    return values
+
+
+def _task_of_row(row: Any) -> dict[str, Any]:
+    return _task({name: getattr(row, name) for name in TASK_COLUMNS})
 
 
 def _execution(row: Any, with_log: bool = False) -> dict[str, Any]:
@@ -123,6 +128,15 @@ class TaskStore:
         self._execution = entities.Execution
         self._entry = entities.TaskEntry
         self._db = self._task._database_
+        # Tasks are read as plain columns: the scheduler reads every task due (500 at once
+        # after a night's power cut), the API a page of them on every poll.
+        self._readers = column_readers(self._task, TASK_COLUMNS)
+        self._select = f"SELECT {', '.join(TASK_COLUMNS)} FROM {self._task._table_}"
+
+    def _read(self, clauses: str, **scope: Any) -> list[dict[str, Any]]:
+        with orm.db_session:
+            rows = self._db.select(f"{self._select} {clauses}", globals={}, locals=scope)
+        return [_task(read_columns(self._readers, row)) for row in rows]
 
     def release_thread(self) -> None:
         self._db.disconnect()
@@ -130,29 +144,27 @@ class TaskStore:
     # --- tasks --------------------------------------------------------------------------
 
     def all(self) -> list[dict[str, Any]]:
-        with orm.db_session:
-            return [_task(r) for r in orm.select(r for r in self._task).order_by(self._task.id)]
+        return self._read("ORDER BY id")
 
     def some(self, ids: list[int]) -> list[dict[str, Any]]:
         """The tasks among ``ids`` that exist (one query, whatever their number)."""
         if not ids:
             return []
-        with orm.db_session:
-            return [_task(r) for r in orm.select(r for r in self._task if r.id in ids)]
+        return self._read("WHERE id IN (SELECT value FROM json_each($ids)) ORDER BY id",
+                          ids=json.dumps(ids))
 
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         offset = (page - 1) * per_page
         with orm.db_session:
-            query = orm.select(r for r in self._task).order_by(self._task.id)
-            total = query.count()
-            if offset >= total:
-                return [], total
-            return [_task(r) for r in query.limit(per_page, offset=offset)], total
+            total = orm.select(r for r in self._task).count()
+        if offset >= total:
+            return [], total
+        return self._read("ORDER BY id LIMIT $limit OFFSET $offset", limit=per_page,
+                          offset=offset), total
 
     def get(self, task_id: int) -> dict[str, Any] | None:
-        with orm.db_session:
-            row = self._task.get(id=task_id)
-            return _task(row) if row is not None else None
+        found = self._read("WHERE id = $task_id", task_id=task_id)
+        return found[0] if found else None
 
     def names(self) -> set[str]:
         with orm.db_session:
@@ -171,7 +183,7 @@ class TaskStore:
                 self._check_name(values["name"], None)
                 rows.append(self._task(created_at=time.time(), **values))
                 orm.flush()
-            return [_task(r) for r in rows]
+            return [_task_of_row(r) for r in rows]
 
     def update(self, task_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
         with write_session(self._db):
@@ -181,14 +193,14 @@ class TaskStore:
             if "name" in values:
                 self._check_name(values["name"], task_id)
             row.set(**values)
-            return _task(row)
+            return _task_of_row(row)
 
     def delete(self, task_id: int) -> dict[str, Any] | None:
         with write_session(self._db):
             row = self._task.get(id=task_id)
             if row is None:
                 return None
-            data = _task(row)
+            data = _task_of_row(row)
             orm.delete(e for e in self._entry if e.task_id == task_id)
             row.delete()
             return data
@@ -251,7 +263,7 @@ class TaskStore:
             if row is None:
                 return None
             row.set(**state)
-            return _task(row)
+            return _task_of_row(row)
 
     def execution(self, execution_id: int, with_log: bool = False) -> dict[str, Any] | None:
         with orm.db_session:
