@@ -54,6 +54,15 @@ class PacedSocket:
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
+        if len(view) <= SEND_PIECE:
+            # Most answers fit in the socket's buffer: sent without waiting, they need no
+            # deadline (three system calls fewer per send, two sends per answer).
+            try:
+                sent = self._sock.send(view, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            self._sent += sent
+            view = view[sent:]
         for start in range(0, len(view), SEND_PIECE):
             piece = view[start:start + SEND_PIECE]
             # sendall's timeout bounds the whole call (Python 3.5+): the piece must go in time
