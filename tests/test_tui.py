@@ -197,9 +197,12 @@ def test_wider_terminals_get_more_columns(service: Server, token: str) -> None:
         assert "site" in [str(c.value) for c in table.columns]
         # Every column fits: no horizontal scrolling at 120 columns.
         assert table.virtual_size.width <= table.size.width
-        # The app's clock samples the speed while the app closes, its sparkline gone already.
+        # The app's clock samples the speed and repaints the queue while the app closes, its
+        # sparkline and table gone already.
         await app.screen.query_one(Sparkline).remove()
         app.queue_view.sample_speed()
+        await table.remove()
+        app.queue_view.repaint()
 
     drive(app, scenario, size=(120, 40))
 

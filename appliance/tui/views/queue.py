@@ -112,7 +112,10 @@ class QueueView(Vertical):
         self.repaint()
 
     def repaint(self) -> None:
-        table = self.query_one(QueueTable)
+        # The app's clock calls this; while the app closes, the table may be gone already.
+        table = next(iter(self.query(QueueTable)), None)
+        if table is None:
+            return
         dirty, removed = self.model.take_changes()
         selected = table.selected()
         for item_id in removed:
