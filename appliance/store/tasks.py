@@ -155,12 +155,12 @@ class TaskStore:
 
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         offset = (page - 1) * per_page
-        with orm.db_session:
+        with orm.db_session:  # one transaction: the total is the page's
             total = orm.select(r for r in self._task).count()
-        if offset >= total:
-            return [], total
-        return self._read("ORDER BY id LIMIT $limit OFFSET $offset", limit=per_page,
-                          offset=offset), total
+            if offset >= total:
+                return [], total
+            return self._read("ORDER BY id LIMIT $limit OFFSET $offset", limit=per_page,
+                              offset=offset), total
 
     def get(self, task_id: int) -> dict[str, Any] | None:
         found = self._read("WHERE id = $task_id", task_id=task_id)
