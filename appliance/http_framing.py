@@ -11,6 +11,7 @@ then parses the same bytes and answers 400 as gunicorn always did, reading nothi
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -103,6 +104,17 @@ class ChunkedBodyEnd:
         return False
 
 
+@functools.lru_cache(maxsize=4)
+def head_limit(cfg: Any) -> int:
+    """gunicorn's own bound on a head: the request line and Message.max_buffer_headers. Read
+    once per configuration: a gunicorn setting takes microseconds to read, and the poller
+    frames every request."""
+    line = cfg.limit_request_line if cfg.limit_request_line > 0 else 8190
+    fields = cfg.limit_request_fields if cfg.limit_request_fields > 0 else 32768
+    field = cfg.limit_request_field_size if cfg.limit_request_field_size > 0 else 8190
+    return line + 2 + fields * (field + 2) + 4
+
+
 class RequestFraming:
     """Follows one request's bytes: its head up to the blank line, then its body.
 
@@ -116,11 +128,7 @@ class RequestFraming:
         self.cfg = cfg
         self.peer = peer
         self.max_body = max_body
-        # gunicorn's own bound on a head: the request line and Message.max_buffer_headers
-        line = cfg.limit_request_line if cfg.limit_request_line > 0 else 8190
-        fields = cfg.limit_request_fields if cfg.limit_request_fields > 0 else 32768
-        field = cfg.limit_request_field_size if cfg.limit_request_field_size > 0 else 8190
-        self.head_limit = line + 2 + fields * (field + 2) + 4
+        self.head_limit = head_limit(cfg)
         self.head = bytearray()
         self.in_head = True
         self.length_left = 0

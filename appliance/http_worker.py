@@ -100,6 +100,7 @@ class BufferedConn(TConn):
         self.peer = peer_address(client)
         self.release = worker.peers.release
         self.max_body = worker.max_body
+        self.keepalive = worker.keepalive
         self.buffer = ReceivedBytes()
         # Made here rather than in init() (in the thread) so that its source is the buffer.
         self.parser = RequestParser(self.cfg, sock, client)
@@ -117,6 +118,10 @@ class BufferedConn(TConn):
     def next_request(self, now: float) -> None:
         self.framing = RequestFraming(self.cfg, self.client, self.max_body)
         self.head_deadline = now + HEAD_TIMEOUT
+
+    def set_timeout(self) -> None:
+        # gthread's reads cfg.keepalive, microseconds a time, after every request
+        self.timeout = time.monotonic() + self.keepalive
 
     def recv(self) -> bytes | None:
         """What the socket has (b"": closed or reset; None: nothing yet)."""
@@ -163,6 +168,7 @@ class RequestBufferingWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         settings = self.app.settings
         self.max_body: int = settings.max_body
+        self.keepalive: float = self.cfg.keepalive
         self.send_timeout: float = settings.send_timeout
         self.peers = peer_limit(settings, "HTTP")
         # Connections the poller reads a request from, or lingers on before closing.
