@@ -27,10 +27,11 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 
 def _waiting(rt: Runtime, url: str, **fields: str) -> Item:
-    """An item with its info, held (auto_start false)."""
+    """An item with its info, held (auto_start false), stored: the engine's memory has the
+    info a moment before its store does."""
     [added] = rt.engine.add([{"url": url, "auto_start": False, **fields}])
-    return wait_for(lambda: (i := rt.engine.get(added.id)) and i.extractor and i, timeout=60,
-                    message="its info")
+    return wait_for(lambda: (i := rt.engine.get(added.id)) and i.extractor
+                    and rt.store.get(added.id).extractor and i, timeout=60, message="its info")
 
 
 def _running(rt: Runtime, origin: MediaOrigin) -> Item:
