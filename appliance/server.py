@@ -8,7 +8,6 @@ would not survive it.
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
@@ -31,9 +30,10 @@ HEAP_SETTLE = 10.0
 def post_worker_init(worker: Any) -> None:
     runtime = worker.app.runtime
     runtime.start()
-    # What start-up allocated and freed, its threads' first rounds too (the file index's scan,
-    # zeroconf's probes): given back once they have settled.
-    settled = threading.Timer(HEAP_SETTLE, heap.give_back)
+    heap.settle()  # before the first request: a full collection of start-up stops every thread
+    # What start-up's threads allocated and freed in their first rounds (the file index's
+    # scan, zeroconf's probes): given back once they have settled, what they built frozen.
+    settled = threading.Timer(HEAP_SETTLE, heap.settle)
     settled.daemon = True
     settled.start()
     # gunicorn's SIGTERM only stops the accept loop and then waits (graceful_timeout) for open
@@ -67,9 +67,7 @@ def pre_fork(arbiter: Any, worker: Any) -> None:
     """In the master, before it forks the worker: what it has imported lives as long as the
     process; out of the collector's sight, the worker's collections do not write to (and so
     copy) the pages it shares with the master."""
-    gc.collect()
-    gc.freeze()
-    heap.give_back()  # the worker starts from the master's heap as it is now
+    heap.settle()  # the worker starts from the master's heap as it is now
     heap.one_arena()  # the worker's threads share its main heap
 
 
