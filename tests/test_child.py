@@ -224,3 +224,26 @@ def test_a_call_returns_what_the_function_returns() -> None:
            "kwargs": {"url": "https://example.com/a/clip%20one.mp4"}}
     assert child.run_call(job, child.Channel(os.open(os.devnull, os.O_WRONLY))) == {
         "value": "clip one"}
+
+
+def test_a_new_youtubedl_has_yt_dlps_own_extractors_in_its_order() -> None:
+    ytdlp_tuning.warm_up()
+    containment = ytdlp_tuning.Containment("/tmp", "/tmp")
+    with ytdlp_tuning.YoutubeDL({"quiet": True}) as own, \
+            ytdlp_tuning.new_ydl({"quiet": True}, containment) as first, \
+            ytdlp_tuning.new_ydl({"quiet": True}, containment) as second:
+        assert list(first._ies) == list(own._ies)  # the catch-all one last, as yt-dlp has it
+        assert all(first._ies[key] is value for key, value in own._ies.items()
+                   if isinstance(value, type))
+        # Extractors yt-dlp holds as instances (a catch-all one, in some versions) are
+        # instances of their own, each bound to its YoutubeDL.
+        catch_all = [key for key, value in first._ies.items() if not isinstance(value, type)]
+        assert catch_all == [
+            key for key, value in own._ies.items() if not isinstance(value, type)]
+        for key in catch_all:
+            assert first._ies[key] is not second._ies[key]
+            assert first._ies[key]._downloader is first
+            assert first._ies_instances[key] is first._ies[key]
+        assert first._ies is not second._ies  # a copy each: one job's changes stay its own
+        first._ies.pop(next(iter(first._ies)))
+        assert len(second._ies) == len(own._ies)

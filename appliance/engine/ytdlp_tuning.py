@@ -46,15 +46,19 @@ class YoutubeDL(ContainedYoutubeDL):
         return info_dict
 
 
-_EXTRACTORS: list[Any] = []
+# The default extractors by key, in yt-dlp's order (a catch-all one, which a YoutubeDL needs
+# an instance of its own of, by its class), and those catch-all ones.
+_EXTRACTORS: dict[str, Any] = {}
+_OWN_INSTANCES: list[type] = []
 
 
 def new_ydl(params: dict[str, Any], containment: Containment) -> YoutubeDL:
-    """A YoutubeDL with the default extractors, in about 1 ms instead of about 50, whose
+    """A YoutubeDL with the default extractors, in about 0.2 ms instead of about 50, whose
     every output path is checked against ``containment``.
 
     YoutubeDL orders its ~1,800 extractors with a quadratic helper on every construction;
-    the order never changes within a process, so it is taken once (at warm-up) and copied.
+    the order never changes within a process, so it is taken once (at warm-up) and the
+    table copied (one dict copy: setting its entries one by one took 0.55 ms a job).
     A job that restricts the extractors (--use-extractors) gets yt-dlp's own loading.
     """
     if not _EXTRACTORS or params.get("allowed_extractors", ["default"]) != ["default"]:
@@ -63,11 +67,9 @@ def new_ydl(params: dict[str, Any], containment: Containment) -> YoutubeDL:
         return ydl
     ydl = YoutubeDL(params, auto_init=False)
     ydl.containment = containment
-    for extractor in _EXTRACTORS:
-        if isinstance(extractor, type):
-            ydl._ies[extractor.ie_key()] = extractor
-        else:  # the catch-all instance ("end") belongs to one YoutubeDL
-            ydl.add_info_extractor(type(extractor)())
+    ydl._ies = dict(_EXTRACTORS)
+    for extractor in _OWN_INSTANCES:  # its key is there already: it keeps its place
+        ydl.add_info_extractor(extractor())
     return ydl
 
 
@@ -191,5 +193,12 @@ def warm_up() -> None:
     share_ssl_contexts()
     stream_http_downloads_to_disk()
     with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "simulate": True}) as probe:
-        _EXTRACTORS.extend(probe._ies.values())
+        _EXTRACTORS.clear()
+        _OWN_INSTANCES.clear()
+        for key, extractor in probe._ies.items():
+            if isinstance(extractor, type):
+                _EXTRACTORS[key] = extractor
+            else:  # the catch-all instance ("end") belongs to one YoutubeDL
+                _EXTRACTORS[key] = type(extractor)
+                _OWN_INSTANCES.append(type(extractor))
         rehearse(probe)
