@@ -29,12 +29,12 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
-from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.extractor import get_info_extractor
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError, url_basename
 
 from ..systemd import stderr_formatter
-from . import zygote
+from . import url_matching, zygote
 from .containment import (
     Containment,
     OutsideDownloadFolder,
@@ -42,7 +42,14 @@ from .containment import (
     contained,
     guard_writes,
 )
-from .ytdlp_tuning import CONSOLE_PROGRESS_DELTA, YoutubeDL, new_ydl, parsed_options, warm_up
+from .ytdlp_tuning import (
+    CONSOLE_PROGRESS_DELTA,
+    YoutubeDL,
+    extract_info,
+    new_ydl,
+    parsed_options,
+    warm_up,
+)
 
 log = logging.getLogger("appliance.child")
 
@@ -204,7 +211,7 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     params = _params(job, channel, None)
     params.update(extract_flat="in_playlist", skip_download=True, lazy_playlist=False)
     with contained_ydl(job, params) as ydl:
-        info = ydl.extract_info(job["url"], download=False)
+        info = extract_info(ydl, job["url"], download=False)
         info = ydl.sanitize_info(info)
     result = {"summary": summarize(info)}
     if job.get("full"):
@@ -220,7 +227,7 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
             # job's options, but the site is not asked twice (as --load-info-json does).
             info = ydl.process_ie_result(job["info"], download=True)
         else:
-            info = ydl.extract_info(job["url"], download=True)
+            info = extract_info(ydl, job["url"], download=True)
         info = ydl.sanitize_info(info) or {}
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
@@ -235,21 +242,19 @@ def generic_id(url: str) -> str:
 
 def archive_id_for(url: str) -> dict[str, Any]:
     """The archive id yt-dlp would record for ``url``, found without touching the network."""
-    for extractor in gen_extractor_classes():
-        if not extractor.suitable(url):
-            continue
-        key = extractor.ie_key()
-        try:
-            # The generic extractor names a direct file by its basename; others match an id.
-            video_id = generic_id(url) if key == "Generic" else extractor.get_temp_id(url)
-        except Exception as exc:  # an extractor's own URL parsing: report, never crash
-            return {"url": url, "id": None, "ie_key": key, "archive_id": None,
-                    "error": f"{type(exc).__name__}: {exc}"}
-        archive = f"{key.lower()} {video_id}" if video_id else None
-        return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive,
-                "error": None if video_id else "the URL does not name a video id"}
-    return {"url": url, "id": None, "ie_key": None, "archive_id": None,
-            "error": "no extractor matches this URL"}
+    key = url_matching.extractor_key(url)
+    if key is None:
+        return {"url": url, "id": None, "ie_key": None, "archive_id": None,
+                "error": "no extractor matches this URL"}
+    try:
+        # The generic extractor names a direct file by its basename; others match an id.
+        video_id = generic_id(url) if key == "Generic" else get_info_extractor(key).get_temp_id(url)
+    except Exception as exc:  # an extractor's own URL parsing: report, never crash
+        return {"url": url, "id": None, "ie_key": key, "archive_id": None,
+                "error": f"{type(exc).__name__}: {exc}"}
+    archive = f"{key.lower()} {video_id}" if video_id else None
+    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive,
+            "error": None if video_id else "the URL does not name a video id"}
 
 
 def run_archive_ids(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
