@@ -10,6 +10,7 @@ connection after a bounded time. The client timeouts are deadlines, not measurem
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -254,14 +255,23 @@ def test_kept_alive_connection_takes_its_next_request_in_pieces(server: Server) 
         assert _statuses(_read_response(sock)) == [200]
 
 
+def _open_files(pid: int) -> list[tuple[Path, str]]:
+    """``pid``'s open file descriptors (/proc links) and what they point to; one closed while
+    they are read is left out (the worker opens and closes sockets all the time)."""
+    found = []
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            found.append((link, os.readlink(link)))
+    return found
+
+
 def test_idle_worker_keeps_telling_the_master_it_is_alive(server: Server) -> None:
     """The worker's heartbeat (gunicorn's file, whose time the master checks against its
     timeout) moves on while nothing happens, though no longer on every turn of its loop."""
     assert server.proc is not None
     children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
-    [heartbeat] = [link for pid in children.split()
-                   for link in Path(f"/proc/{pid}/fd").iterdir()
-                   if "wgunicorn-" in os.readlink(link)]
+    [(heartbeat, _)] = [entry for pid in children.split() for entry in _open_files(int(pid))
+                        if "wgunicorn-" in entry[1]]
     first = heartbeat.stat().st_mtime
     wait_for(lambda: heartbeat.stat().st_mtime > first, timeout=10,
              message="the worker's heartbeat to move on")
