@@ -16,7 +16,7 @@ Elsewhere than glibc (musl, macOS) both are no-ops.
 The collector's full collections walk every object the process holds; in the worker, what
 start-up built (modules, the app and its routes, the engine, the stores) is most of them and
 lives as long as the process. A full collection stopped every thread of the worker for 19-25
-ms, four times in a round of 500 task runs; with start-up's objects frozen, 3.7-4.4 ms
+ms, four times in a round of 500 task runs; with start-up's objects frozen, 0.4-3.2 ms
 (``bench/tasks_scale.py``; the collector's own callbacks timed each one).
 """
 
