@@ -1,14 +1,17 @@
 """Which extractor takes a URL: ``url_matching`` gives yt-dlp's own answer (the first
 extractor, in its order, whose ``suitable`` says yes) for every URL, those that extractors
-with a ``suitable`` of their own decide among them; and a job's extraction is told that
+with a ``suitable`` of their own decide among them, and those whose site the URL does not
+name; a pattern's literal is in every URL it matches; and a job's extraction is told that
 extractor."""
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 import pytest
-from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.utils import variadic
 
 from appliance.engine import url_matching, ytdlp_tuning
 from appliance.engine.containment import Containment
@@ -41,8 +44,15 @@ URLS = [
 ]
 
 
+@functools.cache
+def default_extractors() -> list[Any]:
+    """What a YoutubeDL of yt-dlp's own asks, in its order (some extractors are disabled)."""
+    with ytdlp_tuning.YoutubeDL({"quiet": True}) as ydl:
+        return list(ydl._ies.values())
+
+
 def yt_dlps_own(url: str) -> str | None:
-    return next((e.ie_key() for e in gen_extractor_classes() if e.suitable(url)), None)
+    return next((e.ie_key() for e in default_extractors() if e.suitable(url)), None)
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +60,68 @@ def warm() -> None:
     ytdlp_tuning.warm_up()
 
 
+@pytest.fixture(scope="module")
+def site_urls() -> list[tuple[Any, str]]:
+    """Every extractor of yt-dlp with the URLs its own tests use (~5,800)."""
+    from yt_dlp.extractor import _extractors
+
+    found = []
+    for name, extractor in vars(_extractors).items():
+        if name.endswith("IE") and isinstance(extractor, type):
+            for test in extractor.__dict__.get("_TESTS") or []:
+                if isinstance(test.get("url"), str):
+                    found.append((extractor, test["url"]))
+    assert len(found) > 3000
+    return found
+
+
 @pytest.mark.parametrize("url", URLS)
 def test_the_extractor_is_yt_dlps_own_choice(warm: None, url: str) -> None:
     assert url_matching.extractor_key(url) == yt_dlps_own(url)
+
+
+def test_yt_dlps_own_choice_for_the_urls_of_its_tests(
+        warm: None, site_urls: list[tuple[Any, str]]) -> None:
+    """A sample of the sites' own URLs, and each in capitals (a case-sensitive literal must
+    not be taken for a case-insensitive pattern's)."""
+    for _, url in site_urls[::7]:
+        for variant in (url, url.upper()):
+            assert url_matching.extractor_key(variant) == yt_dlps_own(variant), variant
+
+
+def test_a_patterns_literal_is_in_every_url_it_matches(
+        site_urls: list[tuple[Any, str]]) -> None:
+    literals = matched = 0
+    for extractor, url in site_urls:
+        if extractor._VALID_URL is False:
+            continue
+        for source in variadic(extractor._VALID_URL):
+            literal = url_matching.required_literal(source)
+            literals += literal is not None
+            if literal is not None and re.match(source, url):
+                matched += 1
+                assert literal in url, (extractor.__name__, literal, url)
+    assert literals > 0.75 * len(site_urls) and matched > 3000
+
+
+@pytest.mark.parametrize(("source", "literal"), [
+    (r"https?://(?:www\.)?vimeo\.com/(?P<id>\d+)", "vimeo.com/"),
+    # Verbose: the spaces are not part of it, the comment is not in it.
+    ("(?x) https?:// (?:www\\.)? tele \\.example (?:\\.com)? /v/(?P<id>\\d+)  # .org/watch",
+     "tele.example"),
+    (r"https?://(?:video\.)?news\.example\.org/(?:embed/)?(?P<id>\d+)", "news.example.org/"),
+    (r"https?://(?P<host>cdn)\.example\.net/(?:a|b)/x", "://cdn.example.net/"),
+    (r"(?i)https?://(?:www\.)?example\.com/", None),  # any spelling of it
+    (r"https?://examp(?i:le\.com)/path/", "://examp"),  # it stops where case is ignored
+    (r"https?://ab?cdefgh", "cdefgh"),  # the optional b is not part of it
+    (r"https?://(?:example\.com)?/watch/", "/watch/"),  # nor an optional group's
+    (r"https?://(?:example\.com|other\.org)/", None),  # one of two is in it, neither always
+    (r"https?://(?:[^/]+\.)?x/", None),
+    (r"https?://www\.", None),
+    (r"(unbalanced", None),
+])
+def test_the_literal_of_a_pattern(source: str, literal: str | None) -> None:
+    assert url_matching.required_literal(source) == literal
 
 
 def test_extractors_with_their_own_suitable_are_asked(warm: None) -> None:
