@@ -6,20 +6,27 @@ generator for each) until one says yes: 2.85 ms of a download process's CPU for 
 only the generic extractor takes, as a feed's entries are, for each job that names or reads
 one. The answer is the same when the loop asks the patterns themselves, in the same order:
 the first extractor whose pattern matches. An extractor that decides otherwise (a
-``suitable`` of its own: about 80) is still asked.
+``suitable`` of its own: about 80) is still asked -- only when the URL names its site, where
+its ``suitable`` is seen (in its source) to say yes only when its own pattern matches, as
+nearly all do (``False if OtherIE.suitable(url) else super().suitable(url)``).
 
 Nearly every pattern names its site (``https?://(?:www\\.)?vimeo\\.com/...``): a run of
 characters that every URL it matches contains. The loop reads that literal and tries the
 pattern only when the URL contains it. Besides the time, that matters to a forked download
 process's memory: each compiled pattern the loop touched (reference counts are written) was
 a page copied from its zygote, ~1,100 of them (4 MB) on its first job; the literals, made
-one after the other at warm-up, fill a few dozen pages.
+one after the other at warm-up, fill a few dozen pages; asking the extractors with a
+``suitable`` of their own, another ~800.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
+import linecache
 import re
+import textwrap
 from collections.abc import Iterable
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
@@ -33,16 +40,19 @@ from yt_dlp.utils import variadic
 # start (``http`` before an ``s?``, ``://www.``).
 SHORTEST_LITERAL = 4
 EVERY_URLS_START = "https://www."
+# A pattern is tried when the URL holds any of its literals: a branch of more alternatives
+# (a site's dozens of mirrors) would cost more to look for than to try the pattern.
+MOST_ALTERNATIVES = 4
 
 
 class Pattern:
     """One of an extractor's patterns, compiled on its first use."""
 
-    __slots__ = ("_compiled", "literal", "source")
+    __slots__ = ("_compiled", "literals", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.literal = required_literal(source)
+        self.literals = required_literals(source)
         self._compiled: re.Pattern[str] | None = None
 
     def match(self, url: str) -> bool:
@@ -51,48 +61,63 @@ class Pattern:
         return self._compiled.match(url) is not None
 
 
-# (ie key, the extractor to ask, or None when its patterns say it all, its patterns)
-_TABLE: list[tuple[str, Any, tuple[Pattern, ...]]] = []
+# One row per literal of a pattern, in yt-dlp's order (see ``_rows``).
+_TABLE: list[tuple[str, str | None, Any, Any]] = []
 
 
-def _literal_runs(parsed: Any) -> list[str]:
-    """The runs of literal characters in a parsed sequence that every match contains: its
-    own literals, joined through groups that hold only literals and set no flag; a group
-    that holds more gives its own runs; anything else (a branch, a repeat, a class, an
-    assertion, a group that sets a flag) ends a run."""
-    runs: list[str] = []
+def _telling(option: tuple[str, ...] | None) -> bool:
+    return bool(option) and len(option) <= MOST_ALTERNATIVES and all(  # type: ignore[arg-type]
+        len(literal) >= SHORTEST_LITERAL and literal not in EVERY_URLS_START
+        for literal in option)  # type: ignore[union-attr]
+
+
+def _strength(option: tuple[str, ...]) -> tuple[int, int]:
+    """The shortest of its literals first (how much it sifts out), then the fewest."""
+    return min(map(len, option)), -len(option)
+
+
+def _requirement(parsed: Any) -> tuple[str, ...] | None:
+    """The strongest set of literals (one of them, at least, in every string that the parsed
+    sequence matches): a run of its literals, joined through groups that hold only literals
+    and set no flag; or what a group that sets no flag requires, a branch (one of its
+    alternatives' each), or something repeated at least once. None when nothing telling is
+    required."""
+    options: list[tuple[str, ...]] = []
     run: list[str] = []
     for op, arg in parsed:
         if op is sre.LITERAL:
             run.append(chr(arg))
             continue
-        if op is sre.SUBPATTERN and not (arg[1] or arg[2]):
-            inner = arg[3]
-            if all(inner_op is sre.LITERAL for inner_op, _ in inner):
-                run.extend(chr(char) for _, char in inner)
-                continue
-            runs.append("".join(run))
-            run = []
-            runs.extend(_literal_runs(inner))
+        flagless_group = op is sre.SUBPATTERN and not (arg[1] or arg[2])
+        if flagless_group and all(inner_op is sre.LITERAL for inner_op, _ in arg[3]):
+            run.extend(chr(char) for _, char in arg[3])
             continue
-        runs.append("".join(run))
+        options.append(("".join(run),))
         run = []
-    runs.append("".join(run))
-    return runs
+        if flagless_group:
+            options.append(_requirement(arg[3]) or ())
+        elif op is sre.BRANCH:
+            each = [_requirement(branch) for branch in arg[1][:MOST_ALTERNATIVES + 1]]
+            if len(arg[1]) <= MOST_ALTERNATIVES and all(_telling(option) for option in each):
+                options.append(tuple(dict.fromkeys(
+                    literal for option in each for literal in option)))  # type: ignore[union-attr]
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] >= 1:
+            options.append(_requirement(arg[2]) or ())
+    options.append(("".join(run),))
+    return max((option for option in options if _telling(option)), key=_strength,
+               default=None)
 
 
-def required_literal(source: str) -> str | None:
-    """The longest telling run of characters that every string ``source`` matches contains,
-    case for case; None when there is none (or the pattern ignores case)."""
+def required_literals(source: str) -> tuple[str, ...] | None:
+    """Literals of which every string ``source`` matches holds one (case for case); None when
+    there are none telling enough (or the pattern ignores case)."""
     try:
         parsed = sre_parse.parse(source)
     except (re.error, RecursionError, OverflowError, TypeError):
         return None
     if parsed.state.flags & re.IGNORECASE:
         return None
-    telling = [run for run in _literal_runs(parsed)
-               if len(run) >= SHORTEST_LITERAL and run not in EVERY_URLS_START]
-    return max(telling, key=len, default=None)
+    return _requirement(parsed)
 
 
 @functools.cache
@@ -109,10 +134,9 @@ def _base_functions(name: str) -> set[Any]:
 
 
 def _patterns(extractor: type) -> tuple[Pattern, ...] | None:
-    """The patterns that alone decide for ``extractor``; None when it decides otherwise."""
-    suitable = getattr(extractor.suitable, "__func__", None)
-    match = getattr(extractor._match_valid_url, "__func__", None)
-    if suitable not in _base_functions("suitable") or match not in _base_functions(
+    """The patterns of ``extractor`` (None when they are not where the base class keeps
+    them, or it reads them its own way)."""
+    if getattr(extractor._match_valid_url, "__func__", None) not in _base_functions(
             "_match_valid_url"):
         return None
     if extractor._VALID_URL is False:
@@ -123,28 +147,148 @@ def _patterns(extractor: type) -> tuple[Pattern, ...] | None:
     return tuple(Pattern(source) for source in sources)
 
 
+def _suitable_of(extractor: type, after: type | None = None) -> tuple[Any, type] | None:
+    """The ``suitable`` function ``extractor`` uses (or, ``after`` one of its classes, the one
+    the classes after it give: what ``super()`` calls) and the class that defines it."""
+    mro = extractor.__mro__
+    start = 0 if after is None else mro.index(after) + 1
+    for kind in mro[start:]:
+        if "suitable" in vars(kind):
+            return getattr(vars(kind)["suitable"], "__func__", None), kind
+    return None
+
+
+def _readable_definition(function: Any) -> tuple[ast.FunctionDef, str, str] | None:
+    """The parsed definition of a ``suitable`` and the names of its two parameters, when it
+    is one that can be read: two plain parameters never bound again, nothing nested, no
+    ``yield``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    definition = tree.body[0] if tree.body else None
+    if not isinstance(definition, ast.FunctionDef):
+        return None
+    arguments = definition.args
+    if len(arguments.args) != 2 or arguments.vararg or arguments.kwarg or \
+            arguments.kwonlyargs or arguments.posonlyargs:
+        return None
+    cls, url = (argument.arg for argument in arguments.args)
+    for node in list(ast.walk(definition))[1:]:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+                             ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal)):
+            return None
+        if isinstance(node, ast.Name) and node.id in (cls, url) and \
+                not isinstance(node.ctx, ast.Load):
+            return None
+    return definition, cls, url
+
+
+class _SuitableReading:
+    """One ``suitable`` read: which of the values it returns hold its own pattern's match."""
+
+    def __init__(self, extractor: type, defined_in: type, cls: str, url: str) -> None:
+        self.extractor = extractor
+        self.defined_in = defined_in
+        self.cls = cls
+        self.url = url
+
+    def requires(self, value: ast.expr | None) -> bool:
+        if value is None or (isinstance(value, ast.Constant) and not value.value):
+            return True
+        if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.And):
+            return any(self.requires(part) for part in value.values)
+        if isinstance(value, ast.IfExp):
+            return self.requires(value.body) and self.requires(value.orelse)
+        if isinstance(value, ast.Compare) and len(value.ops) == 1 \
+                and isinstance(value.ops[0], ast.IsNot) \
+                and isinstance(value.comparators[0], ast.Constant) \
+                and value.comparators[0].value is None:
+            return self.requires(value.left)
+        if self.calls_with_the_url(value, "_match_valid_url"):
+            owner = value.func.value  # type: ignore[attr-defined]
+            return isinstance(owner, ast.Name) and owner.id == self.cls
+        if self.calls_with_the_url(value, "suitable"):
+            return self.super_requires(value.func.value)  # type: ignore[attr-defined]
+        return False
+
+    def calls_with_the_url(self, call: ast.expr, name: str) -> bool:
+        return (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == name and not call.keywords and len(call.args) == 1
+                and isinstance(call.args[0], ast.Name) and call.args[0].id == self.url)
+
+    def super_requires(self, owner: ast.expr) -> bool:
+        """Whether ``owner`` is ``super()`` (or ``super(SomeIE, cls)``) and the ``suitable``
+        it leads to requires the pattern."""
+        if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
+                and owner.func.id == "super" and not owner.keywords):
+            return False
+        if not owner.args:
+            return requires_own_pattern(self.extractor, self.defined_in)
+        if len(owner.args) != 2:
+            return False
+        first, second = owner.args
+        if not (isinstance(first, ast.Name) and isinstance(second, ast.Name)
+                and second.id == self.cls):
+            return False
+        named = [kind for kind in self.extractor.__mro__ if kind.__name__ == first.id]
+        return len(named) == 1 and requires_own_pattern(self.extractor, named[0])
+
+
+def requires_own_pattern(extractor: type, after: type | None = None) -> bool:
+    """Whether ``extractor``'s ``suitable`` (or ``super()``'s, after its class ``after``)
+    says yes only when the extractor's own pattern matches: read from its source, every value
+    it returns is false or holds (through ``and``, ``x if c else y``, ``is not None``) a call
+    of ``cls._match_valid_url(url)``, or of ``super().suitable(url)`` that does."""
+    found = _suitable_of(extractor, after)
+    if found is None:
+        return False
+    function, defined_in = found
+    if function in _base_functions("suitable"):
+        return True
+    readable = _readable_definition(function)
+    if readable is None:
+        return False
+    definition, cls, url = readable
+    reading = _SuitableReading(extractor, defined_in, cls, url)
+    return all(reading.requires(node.value) for node in ast.walk(definition)
+               if isinstance(node, ast.Return))
+
+
+def _rows(extractor: Any) -> list[tuple[str, str | None, Pattern | None, Any]]:
+    """``extractor``'s rows of the table: (its key, a literal the URL must hold for the row
+    to be tried, the pattern to try, or else the extractor to ask)."""
+    kind = extractor if isinstance(extractor, type) else type(extractor)
+    key = extractor.ie_key()
+    patterns = _patterns(kind)
+    found = _suitable_of(kind)
+    if patterns is not None and found is not None and found[0] in _base_functions("suitable"):
+        return [(key, literal, pattern, None) for pattern in patterns
+                for literal in pattern.literals or (None,)]
+    if patterns and all(pattern.literals for pattern in patterns) \
+            and requires_own_pattern(kind):
+        # Asked where the URL names its site (asked again for another literal in it: the
+        # same answer).
+        return [(key, literal, None, extractor) for pattern in patterns
+                for literal in pattern.literals]  # type: ignore[union-attr]
+    return [(key, None, None, extractor)]
+
+
 def prepare(extractors: Iterable[Any]) -> None:
     """Take ``extractors`` (classes, or the instances a YoutubeDL holds), in yt-dlp's order."""
-    table = []
-    for extractor in extractors:
-        kind = extractor if isinstance(extractor, type) else type(extractor)
-        patterns = _patterns(kind)
-        table.append((extractor.ie_key(), extractor if patterns is None else None,
-                      patterns or ()))
-    _TABLE[:] = table
+    _TABLE[:] = [row for extractor in extractors for row in _rows(extractor)]
+    # Reading the suitable()s loaded yt-dlp's 11,000 lines of lazy extractors into the line
+    # cache (1.4 MB), for nothing else to read: only a traceback reads it, and it reloads.
+    linecache.clearcache()
 
 
 def extractor_key(url: str) -> str | None:
     """The key of the extractor yt-dlp would use for ``url``; None when none would."""
     if not _TABLE:  # not warmed up: yt-dlp's own order
         prepare(gen_extractor_classes())
-    for key, ask, patterns in _TABLE:
-        if ask is not None:
-            if ask.suitable(url):
-                return key
+    for key, literal, pattern, ask in _TABLE:
+        if literal is not None and literal not in url:
             continue
-        for pattern in patterns:
-            literal = pattern.literal
-            if (literal is None or literal in url) and pattern.match(url):
-                return key
+        if (pattern.match(url) if ask is None else ask.suitable(url)):
+            return key
     return None
