@@ -86,7 +86,7 @@ def role(pid: int, master: int) -> str:
         # A forked download process keeps its zygote's command line.
         return "yt-dlp (forked)" if b"--zygote" in _cmdline(common.ppid(pid) or 0) \
             else "zygote"
-    return "yt-dlp (spawned)" if b"appliance.engine.child" in _cmdline(pid) else "other"
+    return "yt-dlp (spawned)" if b"appliance.engine." in _cmdline(pid) else "other"
 
 
 def _cmdline(pid: int) -> bytes:

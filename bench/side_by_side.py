@@ -52,7 +52,7 @@ def worker_pid(server: Server) -> int:
     assert server.proc is not None
     return next(pid for pid in common.descendants(server.proc.pid)
                 if common.ppid(pid) == server.proc.pid
-                and "engine.child" not in Path(f"/proc/{pid}/cmdline").read_text())
+                and "appliance.engine." not in Path(f"/proc/{pid}/cmdline").read_text())
 
 
 def main() -> int:

@@ -85,7 +85,7 @@ def download_processes() -> set[int]:
     line, ``--zygote`` too), or spawned by it."""
     table = process_table()
     ours = {pid for pid, (ppid, cmdline) in table.items()
-            if ppid == os.getpid() and b"appliance.engine.child" in cmdline}
+            if ppid == os.getpid() and b"appliance.engine.download_process" in cmdline}
     zygotes = zygote_pids(table)
     return (ours - zygotes) | {pid for pid, (ppid, _) in table.items() if ppid in zygotes}
 

@@ -68,6 +68,25 @@ def answers(worker: Worker) -> bool:
     return result["type"] == "result" and result["ids"][0]["ie_key"] == "Generic"
 
 
+def test_a_download_process_leaves_out_what_it_never_uses(pool: WorkerPool) -> None:
+    """The text-encoding guesser that requests imports for yt-dlp is not loaded in the
+    zygote or what it forks (its compiled modules would be mapped), and a job runs."""
+    import charset_normalizer
+
+    compiled = [path.name for path in Path(charset_normalizer.__file__).parent.glob("*.so")]
+    assert compiled, "a pure-Python charset_normalizer here: its absence cannot be seen"
+    worker = pool.acquire()
+    try:
+        for pid in (worker.pid, zygote_of(worker)):
+            mapped = Path(f"/proc/{pid}/maps").read_text()
+            assert not any(name in mapped for name in compiled), pid
+        assert answers(worker)
+        pool.release(worker)
+    except BaseException:
+        pool.discard(worker)
+        raise
+
+
 def test_forked_processes_have_groups_of_their_own_under_one_zygote(pool: WorkerPool) -> None:
     first, second = pool.acquire(), pool.acquire()
     try:

@@ -1,7 +1,8 @@
 """The download process: a warm yt-dlp that runs one job at a time for the engine.
 
-Forked by the zygote (``python -m appliance.engine.child --zygote FD``, see ``zygote``), or,
-when no zygote can be had, started as ``python -m appliance.engine.child``; either way in a
+Forked by the zygote (``python -m appliance.engine.download_process --zygote FD``, see
+``zygote`` and ``download_process``), or, when no zygote can be had, started without
+``--zygote``; either way in a
 process group of its own, so that a cancel kills it and every ffmpeg it started. It has
 imported yt-dlp and compiled the extractors' URL patterns before it says ``ready``: that is
 the ~0.7 s of CPU a cold yt-dlp spends before its first byte, paid while nobody waits.
@@ -368,6 +369,3 @@ def main() -> None:
     prepare()
     run(Channel(messages), commands)
 
-
-if __name__ == "__main__":
-    main()

@@ -34,7 +34,7 @@ READY_TIMEOUT = 60.0
 FORK_TIMEOUT = 10.0
 # A forked process has ended (its pidfd says so); its zygote reports how within milliseconds.
 EXIT_CODE_WAIT = 2.0
-CHILD = [sys.executable, "-I", "-m", "appliance.engine.child"]
+CHILD = [sys.executable, "-I", "-m", "appliance.engine.download_process"]
 
 
 class ZygoteFailed(Exception):

@@ -3,8 +3,8 @@ every download process from itself. A fork shares the zygote's memory copy-on-wr
 download process costs a few MB of its own and a fork (milliseconds), not a 50 MB interpreter
 and a second of CPU.
 
-It runs ``engine.child`` with ``--zygote FD`` (see ``launcher.Zygote`` for the service's side)
-and speaks on FD, a SOCK_SEQPACKET socket, one message per packet:
+It runs ``engine.download_process`` with ``--zygote FD`` (see ``launcher.Zygote`` for the
+service's side) and speaks on FD, a SOCK_SEQPACKET socket, one message per packet:
 
 - service -> zygote: ``fork`` with two descriptors attached (the end of the job pipe the new
   process reads, the end of the message pipe it writes); ``drain`` (exit once every process
