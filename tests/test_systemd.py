@@ -26,6 +26,9 @@ from support.server import Server, wait_for
 from appliance.runtime import Runtime
 from appliance.systemd import JournalFormatter, Notifier, ServiceAgent, stderr_is_journal
 
+# In the command line of the download processes (the zygote's, which they keep, too).
+DOWNLOAD_PROCESS = "appliance.engine.download_process"
+
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("systemd")]
 
 WATCHDOG_SEC = 2
@@ -50,7 +53,7 @@ class Service:
     @property
     def worker(self) -> int:
         return next(p for p in self.server.pids() if _ppid(p) == self.master
-                    and "child" not in _cmdline(p))
+                    and DOWNLOAD_PROCESS not in _cmdline(p))
 
     def statuses(self, after: int = 0) -> list[str]:
         return [m.fields["STATUS"] for m in self.notify.received()[after:]
@@ -140,7 +143,8 @@ def test_watchdog_beats_while_the_engine_loop_answers(service: Service) -> None:
 
 
 def test_download_processes_cannot_speak_for_the_service(service: Service) -> None:
-    children = wait_for(lambda: [p for p in service.server.pids() if "child" in _cmdline(p)],
+    children = wait_for(lambda: [p for p in service.server.pids()
+                                 if DOWNLOAD_PROCESS in _cmdline(p)],
                         message="the warm download process")
     environ = Path(f"/proc/{children[0]}/environ").read_bytes().split(b"\0")
     names = {entry.split(b"=", 1)[0] for entry in environ}
