@@ -4,9 +4,8 @@ of need -- replaced when killed, retired soon after the last download -- the zyg
 that a box between downloads holds no extra memory.
 
 Warm means: the zygote (or spawned spares) made at start waits ``idle_timeout`` for a first
-download; a burst's used processes stay for its next jobs until the pool has been idle for
-``BURST_GAP``; then the zygote and the last used process stay ``linger`` seconds, for the next
-job (an item's download follows its extraction), then go.
+download; after a download the zygote and the last used process stay ``linger`` seconds, for
+the next job of a burst (an item's download follows its extraction), then go.
 
 Owners: a ``Worker`` belongs to the thread that holds it (the pool, or the caller between
 ``acquire`` and ``release``/``discard``); any thread may ``signal_kill`` it, only the holder
