@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 # A process serves this many jobs, then is replaced: a long-lived yt-dlp accumulates caches.
 MAX_JOBS_PER_PROCESS = 50
 READY_TIMEOUT = 60.0
-# Seconds the pool is idle before a burst's extra forked processes retire (see ``_room``).
-BURST_GAP = 1.0
 
 
 class WorkerDied(Exception):
@@ -246,26 +244,16 @@ class WorkerPool:
     def _room(self) -> int:
         """Idle processes worth keeping (under the lock). A spawned one costs a second of CPU
         to replace: up to the capacity. A forked one costs milliseconds, but its first job is
-        slower (40-60 ms here: it copies the ~17 MB of pages that job touches, and pays lazy
-        imports), so in a burst (a round of task listings and extractions, whose jobs come
-        milliseconds apart) the used processes are kept for the burst's next jobs, within the
-        capacity: a round of 500 tasks forked 179 processes when none was kept, 44-46 when the
-        extra ones retired each time the pool was briefly idle between two jobs, ~21 when they
-        wait for BURST_GAP of idleness (bench/tasks_scale.py). Then only one used process is
-        kept (the most recently released, taken first: an item's download follows its
-        extraction)."""
-        if self._launcher.forks and self._count[State.BUSY] == 0 \
-                and time.monotonic() - self._last_used >= BURST_GAP:
+        slower (50-100 ms here: it copies the ~20 MB of pages that job touches, and pays lazy
+        imports), so one used process is kept (the most recently released, taken first: an
+        item's download follows its extraction), within the capacity -- except while other
+        callers still hold processes: in a burst (a round of task listings and extractions)
+        a used process is kept for the next job rather than a fresh one forked for it (a
+        round of 500 tasks forked 179 processes, for twice the CPU and time of 24-72,
+        bench/tasks_scale.py); the burst's extra ones retire when its last job ends."""
+        if self._launcher.forks and self._count[State.BUSY] == 0:
             return min(self._capacity(), 1)
         return self._capacity()
-
-    def _surplus_due(self) -> float | None:
-        """Seconds until the burst's extra idle processes are due to retire (under the lock);
-        None when there are none to retire."""
-        if not self._launcher.forks or self._count[State.BUSY] or len(self._idle) <= min(
-                self._capacity(), 1):
-            return None
-        return BURST_GAP - (time.monotonic() - self._last_used)
 
     def release(self, worker: Worker) -> None:
         """Give back a worker that finished its job normally."""
@@ -314,7 +302,6 @@ class WorkerPool:
                 window = self.linger if self._used else self.idle_timeout
                 left = window - (time.monotonic() - self._last_used)
                 in_use = busy > 0 or left > 0
-                surplus = self._surplus_due()
                 if in_use and self._count[State.STARTING] < self._wanted():
                     self._count[State.STARTING] += 1
                     start_one = True
@@ -323,15 +310,11 @@ class WorkerPool:
                     retire, self._idle = self._idle, []
                     rest = True
                     wait = None
-                elif surplus is not None and surplus <= 0:
-                    cut = len(self._idle) - self._room()  # oldest first
-                    retire, self._idle = self._idle[:cut], self._idle[cut:]
-                    wait = None
                 elif in_use and busy == 0:
-                    wait = left + 0.05 if surplus is None else min(left, surplus) + 0.05
+                    wait = left + 0.05
                 else:
                     wait = None  # nothing to do until somebody acquires or releases
-                if not start_one and not rest and not retire:
+                if not start_one and not rest:
                     self._cond.wait(timeout=wait)
                     continue
             for worker in retire:
