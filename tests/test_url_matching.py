@@ -206,6 +206,27 @@ def test_a_suitable_read_from_its_source(extractor: type, requires: bool) -> Non
     assert url_matching.requires_own_pattern(extractor) is requires
 
 
+def test_what_cannot_be_read_is_tried_for_every_url(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pattern or a suitable() that the reading fails on (a newer yt-dlp's, a newer
+    Python's parse) is tried for every URL: the answers stay yt-dlp's own."""
+    def fails(*args: Any) -> Any:
+        raise IndexError("a shape this reading does not know")
+
+    monkeypatch.setattr(url_matching, "_requirement", fails)
+    monkeypatch.setattr(url_matching._SuitableReading, "requires", fails)
+    assert url_matching.required_literals(r"https?://(?:www\.)?vimeo\.com/(\d+)") is None
+    assert not url_matching.requires_own_pattern(Excluding)
+    try:
+        url_matching.prepare(default_extractors())
+        assert all(literal is None for _, literal, _, _ in url_matching._TABLE)
+        for url in URLS:
+            assert url_matching.extractor_key(url) == yt_dlps_own(url), url
+    finally:
+        monkeypatch.undo()
+        url_matching.prepare(default_extractors())
+
+
 def test_extractors_with_their_own_suitable_are_asked_where_the_url_names_their_site(
         warm: None) -> None:
     asked = {key for key, _, _, ask in url_matching._TABLE if ask is not None}

@@ -113,11 +113,11 @@ def required_literals(source: str) -> tuple[str, ...] | None:
     there are none telling enough (or the pattern ignores case)."""
     try:
         parsed = sre_parse.parse(source)
-    except (re.error, RecursionError, OverflowError, TypeError):
-        return None
-    if parsed.state.flags & re.IGNORECASE:
-        return None
-    return _requirement(parsed)
+        if parsed.state.flags & re.IGNORECASE:
+            return None
+        return _requirement(parsed)
+    except Exception:  # a pattern (a newer yt-dlp's) or a parse (a newer Python's) this
+        return None  # reading does not follow: tried for every URL, as yt-dlp does.
 
 
 @functools.cache
@@ -251,8 +251,11 @@ def requires_own_pattern(extractor: type, after: type | None = None) -> bool:
         return False
     definition, cls, url = readable
     reading = _SuitableReading(extractor, defined_in, cls, url)
-    return all(reading.requires(node.value) for node in ast.walk(definition)
-               if isinstance(node, ast.Return))
+    try:
+        return all(reading.requires(node.value) for node in ast.walk(definition)
+                   if isinstance(node, ast.Return))
+    except Exception:  # a suitable() this reading does not follow: asked for every URL,
+        return False  # as yt-dlp does.
 
 
 def _rows(extractor: Any) -> list[tuple[str, str | None, Pattern | None, Any]]:
