@@ -251,3 +251,11 @@ def test_a_new_youtubedl_has_yt_dlps_own_extractors_in_its_order() -> None:
         assert second._ies["Vimeo"] is own._ies["Vimeo"] and isinstance(own._ies["Vimeo"], type)
         assert len(first._ies) == len(second._ies) == len(own._ies)
         assert list(first._ies) == list(own._ies)
+        # Taken out of one, it is still in the others; put back, there again.
+        taken = first._ies.pop("Vimeo")
+        assert taken is vimeo and "Vimeo" not in first._ies and "Vimeo" in second._ies
+        assert len(first._ies) == len(own._ies) - 1 == len(list(first._ies))
+        with pytest.raises(KeyError):
+            first._ies["Vimeo"]
+        first._ies.update(Vimeo=own._ies["Vimeo"])
+        assert list(first._ies) == list(own._ies) and len(first._ies) == len(own._ies)

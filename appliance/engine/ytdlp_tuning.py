@@ -11,7 +11,7 @@ import contextlib
 import functools
 import optparse
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import yt_dlp
@@ -58,37 +58,51 @@ _EXTRACTORS: dict[str, Any] = {}
 _OWN_INSTANCES: list[type] = []
 
 
-class ExtractorTable(Mapping[str, Any]):
+class ExtractorTable(MutableMapping[str, Any]):
     """A YoutubeDL's extractors by key (its ``_ies``): the process's table of yt-dlp's
     default ones, read, never copied, and what this YoutubeDL put in an entry's place (the
-    instance it made of an extractor) or after them.
+    instance it made of an extractor), after them, or took out.
 
     A copy of the ~1,800 entries wrote each extractor class's reference count: in a process
     forked from the zygote, ~900 pages copied from it (3.5 MB of its own memory, ~8 ms) on its
-    first job."""
+    first job. A whole mapping, not just what yt-dlp uses of it today, so that a yt-dlp
+    installed later that removes or updates entries still runs its jobs."""
 
-    __slots__ = ("_own", "_shared")
+    __slots__ = ("_hidden", "_own", "_shared")
 
     def __init__(self, shared: dict[str, Any]) -> None:
         self._shared = shared
         self._own: dict[str, Any] = {}
+        self._hidden: set[str] = set()  # shared ones taken out
 
     def __getitem__(self, key: str) -> Any:
         own = self._own.get(key)
-        return self._shared[key] if own is None else own
+        if own is not None:
+            return own
+        if key in self._hidden:
+            raise KeyError(key)
+        return self._shared[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._own[key] = value
 
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._own.pop(key, None)
+        if key in self._shared:
+            self._hidden.add(key)
+
     def __contains__(self, key: object) -> bool:
-        return key in self._own or key in self._shared
+        return key in self._own or (key in self._shared and key not in self._hidden)
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._shared
+        yield from (key for key in self._shared if key in self._own or key not in self._hidden)
         yield from (key for key in self._own if key not in self._shared)
 
     def __len__(self) -> int:
-        return len(self._shared) + sum(key not in self._shared for key in self._own)
+        hidden = sum(key not in self._own for key in self._hidden)
+        return len(self._shared) - hidden + sum(key not in self._shared for key in self._own)
 
 
 def new_ydl(params: dict[str, Any], containment: Containment) -> YoutubeDL:
