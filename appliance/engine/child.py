@@ -2,10 +2,10 @@
 
 Forked by the zygote (``python -m appliance.engine.download_process --zygote FD``, see
 ``zygote`` and ``download_process``), or, when no zygote can be had, started without
-``--zygote``; either way in a
-process group of its own, so that a cancel kills it and every ffmpeg it started. It has
-imported yt-dlp and compiled the extractors' URL patterns before it says ``ready``: that is
-the ~0.7 s of CPU a cold yt-dlp spends before its first byte, paid while nobody waits.
+``--zygote``; either way in a process group of its own, so that a cancel kills it and every
+ffmpeg it started. It has imported yt-dlp and read the extractors' URL patterns before it
+says ``ready``: that is the ~0.7 s of CPU a cold yt-dlp spends before its first byte, paid
+while nobody waits.
 
 Protocol: one JSON object per line. Commands arrive on a pipe (stdin when spawned); messages
 leave on another (the file descriptor that was stdout when spawned; yt-dlp's own output goes
