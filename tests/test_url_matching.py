@@ -42,6 +42,11 @@ URLS = [
     "not a url",
     "",
     "https://www.youtube.com/watch?v=" + "a" * 5000,
+    # An attacker's URL that names other sites where it does not count (query, path, user):
+    # their patterns are tried, and refuse it.
+    "https://evil.example/?next=https://vimeo.com/76979871",
+    "https://evil.example/vimeo.com/76979871/www.youtube.com/watch?v=dQw4w9WgXcQ",
+    "https://vimeo.com@evil.example/76979871",
 ]
 
 
@@ -204,6 +209,14 @@ class SkippingToEither(Either):
 def test_a_suitable_read_from_its_source(extractor: type, requires: bool) -> None:
     """Only a suitable() that says yes only when its own pattern matches is read as one."""
     assert url_matching.requires_own_pattern(extractor) is requires
+
+
+def test_a_url_holding_every_sites_literal_gets_yt_dlps_answer(warm: None) -> None:
+    """The slowest case for the sifting (every pattern with a literal is tried) still gives
+    yt-dlp's own answer."""
+    literals = sorted({literal for _, literal, _, _ in url_matching._TABLE if literal})
+    url = "https://evil.example/?" + "&".join(f"a={literal}" for literal in literals)
+    assert url_matching.extractor_key(url) == yt_dlps_own(url)
 
 
 def test_what_cannot_be_read_is_tried_for_every_url(
