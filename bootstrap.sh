@@ -66,10 +66,16 @@ if [ ! -f "$stamp" ]; then
   say "updating pip ..."
   .venv/bin/python -m pip install -qq --upgrade pip
   say "installing appliance${extras} and its dependencies (a few minutes on a Raspberry Pi) ..."
-  .venv/bin/python -m pip install -qq -e ".${extras}"
+  # zeroconf without its optional compiled modules: the service only announces itself, and
+  # they would cost its worker 2.7 MiB (pyproject.toml says more).
+  SKIP_CYTHON=1 .venv/bin/python -m pip install -qq --no-binary zeroconf -e ".${extras}"
   say "installed: $(.venv/bin/python -c 'import importlib.metadata as m; print(", ".join(f"{n} {m.version(n)}" for n in ("appliance", "yt-dlp", "yt-dlp-ejs", "deno")))')"
   touch "$stamp"
 fi
+# The bytecode of the optimized interpreters the service runs (appliance/bytecode.py); quick
+# when it is there already.
+say "compiling yt-dlp for the service's interpreters ..."
+.venv/bin/python -m appliance.bytecode
 
 if [ "$mode" = serve ]; then
   say "starting the service (Ctrl-C stops it) ..."

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import bytecode
 from .config import (
     Settings,
     SettingsError,
@@ -208,7 +209,10 @@ def _check_default_options(settings: Settings) -> None:
         raise SettingsError(f"YTP_YTDLP_CLI: {exc.message}") from None
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, arguments: list[str]) -> int:
+    optimized = bytecode.reexec_command(arguments)
+    if optimized is not None:  # the same process (systemd's main pid), optimized
+        os.execv(optimized[0], optimized)
     claim_notify_socket()  # the worker says READY=1, not gunicorn's master (appliance.systemd)
     settings = load_settings(overrides={"host": args.host, "port": args.port})
     ensure_folders(settings)
@@ -424,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in {"serve", "daemon"}:
-            return _serve(args)
+            return _serve(args, sys.argv[1:] if argv is None else argv)
         if args.command in API_COMMANDS:
             return _over_api(API_COMMANDS[args.command], args)
         if args.command == "web":

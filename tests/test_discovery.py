@@ -100,3 +100,11 @@ def test_a_zeroconf_browser_finds_the_running_service_and_sees_it_go(
     finally:
         browser.cancel()
         browser_zc.close()
+
+
+def test_zeroconf_runs_without_its_compiled_modules() -> None:
+    """As bootstrap.sh installs it (pyproject.toml): 2.7 MiB less of the worker resident."""
+    import zeroconf._dns
+
+    assert zeroconf._dns.__file__.endswith(".py"), (
+        f"{zeroconf._dns.__file__}: install zeroconf as bootstrap.sh does")

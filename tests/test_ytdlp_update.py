@@ -183,6 +183,8 @@ def test_the_command_updates_a_venv_without_a_service(
         index: PackageIndex, venv: Path, tmp_path: Path, origin: MediaOrigin) -> None:
     install(venv, index.wheels[index.current])
     index.publish(index.current, NEWER)
+    cache = venv.parents[1] / "bytecode"  # as the service makes it on its first start
+    cache.mkdir(mode=0o700, exist_ok=True)
     env = {**os.environ, "YTP_PORT": str(free_port_pair()),
            "YTP_CONFIG_PATH": str(tmp_path / "config"),
            "YTP_DOWNLOAD_PATH": str(tmp_path / "downloads"),
@@ -194,6 +196,8 @@ def test_the_command_updates_a_venv_without_a_service(
     assert f"installing yt-dlp {NEWER}" in done.stdout
     assert f"yt-dlp {NEWER} installed (was {index.current})" in done.stdout
     assert version_in(venv) == NEWER
+    # What a download job will import of the new release is compiled for the service.
+    assert list(cache.rglob(f"yt_dlp/extractor/vimeo.{sys.implementation.cache_tag}.opt-2.pyc"))
     again = subprocess.run([sys.executable, "-m", "appliance", "ytdlp", "update", "--venv",
                             str(venv.parents[1])], capture_output=True, text=True, env=env,
                            timeout=600, check=False)

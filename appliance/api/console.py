@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import falcon
 
-from .. import errors
+from .. import bytecode, errors
 from ..engine.options import Context, option_value, refusal, split_options
 from ..runtime import Runtime
 from . import sse
@@ -144,8 +144,8 @@ class _Process:
         try:
             self.temp.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "appliance.engine.contained_cli", str(self.home),
-                 str(self.temp), *self.argv],
+                [sys.executable, "-I", *bytecode.inherited(), "-m",
+                 "appliance.engine.contained_cli", str(self.home), str(self.temp), *self.argv],
                 cwd=self.temp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"},

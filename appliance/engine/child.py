@@ -317,12 +317,12 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
 def prepare() -> None:
     """What a download process does once, before its first job (the zygote, for all the
     processes it forks)."""
-    # The audit hook refuses writes outside a job's folders; Python's own bytecode cache
-    # (a lazy import during a job writing into site-packages) is not one of them.
-    sys.dont_write_bytecode = True
     guard_writes()
     yield_cpu()
-    warm_up()
+    warm_up()  # no job yet: what it imports is cached (appliance.bytecode)
+    # The audit hook refuses writes outside a job's folders; Python's own bytecode cache
+    # (a lazy import during a job) is not one of them.
+    sys.dont_write_bytecode = True
 
 
 def yield_cpu() -> None:

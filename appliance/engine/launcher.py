@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 
+from .. import bytecode
 from . import zygote as protocol
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ READY_TIMEOUT = 60.0
 FORK_TIMEOUT = 10.0
 # A forked process has ended (its pidfd says so); its zygote reports how within milliseconds.
 EXIT_CODE_WAIT = 2.0
-CHILD = [sys.executable, "-I", "-m", "appliance.engine.download_process"]
+CHILD = [sys.executable, "-I", *bytecode.inherited(), "-m", "appliance.engine.download_process"]
 
 
 class ZygoteFailed(Exception):

@@ -30,12 +30,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .. import bytecode
+
 log = logging.getLogger(__name__)
 
 FILE = "ytdlp-options-{version}.json"  # in the config folder; the last version's only
 LAYOUT = 1  # of the table's JSON: a table of another layout is made again
 MAKE_TIMEOUT = 60.0
-MAKE = [sys.executable, "-I", "-m", "appliance.engine.option_table"]
+MAKE = [sys.executable, "-I", *bytecode.inherited(), "-m", "appliance.engine.option_table"]
 # yt-dlp's callback that reads "KEYS:VALUE" into a dict (--output, --paths): its keys are data
 # (the table carries them), so its result is the same here; other callbacks' values are
 # checked by yt-dlp itself, where the params are made.

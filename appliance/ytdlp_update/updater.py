@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import bytecode
 from .index import newer, newest_version, version_key
 from .wheels import build_wheel, distribution, installed_files, installed_version, site_packages
 
@@ -116,6 +117,7 @@ class Updater:
         except (PipFailed, OSError, subprocess.SubprocessError) as exc:
             problem = f"the install failed: {exc}"
         if problem is None:
+            bytecode.compile_ytdlp(self.python)
             return Outcome("updated", target, previous, target,
                            f"yt-dlp {target} installed (was {previous})")
         self.say(f"yt-dlp {target} failed its check ({problem}); rolling back to {previous}")
@@ -127,14 +129,15 @@ class Updater:
             return Outcome("failed", self.installed(), previous, target,
                            f"{problem}; the roll back failed too: {exc}")
         again = self.check(previous or "")
+        bytecode.compile_ytdlp(self.python)
         return Outcome("rolled_back", self.installed(), previous, target,
                        f"yt-dlp {target} failed its check: {problem}"
                        + (f"; and {previous} after the roll back: {again}" if again else ""))
 
     def check(self, version: str) -> str | None:
         """None when the environment's yt-dlp is ``version``, imports and extracts."""
-        command = [str(self.python), "-I", "-c", CHECK, *([self.check_url] if self.check_url
-                                                         else [])]
+        command = [str(self.python), "-I", *bytecode.inherited(), "-c", CHECK,
+                   *([self.check_url] if self.check_url else [])]
         try:
             done = subprocess.run(command, capture_output=True, text=True,
                                   timeout=CHECK_TIMEOUT, check=False)

@@ -1,0 +1,110 @@
+"""The service's interpreters run optimized (-OO) with their bytecode cached in the virtual
+environment's own folder (appliance/bytecode.py): the real service's processes, the zygote
+that writes what it warms up but never what a job imports, the re-exec that happens once,
+and a cache folder others could write that is never used."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yt_dlp
+from support.server import Server, wait_for
+
+from appliance import bytecode
+
+VENV_CACHE = Path(sys.prefix).resolve() / bytecode.FOLDER
+TAG = sys.implementation.cache_tag
+
+
+def cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
+
+
+def cached(prefix: Path, source: Path) -> Path:
+    return prefix / str(source.parent).lstrip("/") / f"{source.stem}.{TAG}.opt-2.pyc"
+
+
+def test_the_service_runs_optimized_from_the_venvs_cache(
+        make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    master, worker = server.pids()[:2]
+    assert master == server.proc.pid  # the re-exec kept the process (systemd's main pid)
+    wanted = ["-OO", "-X", f"pycache_prefix={VENV_CACHE}"]
+    for pid in (master, worker):
+        assert cmdline(pid)[1:4] == wanted, cmdline(pid)
+    [zygote] = wait_for(lambda: [p for p in server.pids() if "--zygote" in cmdline(p)],
+                        timeout=60, message="the zygote")
+    assert cmdline(zygote)[1:5] == ["-I", *wanted], cmdline(zygote)
+    # The mark of the one re-exec is not passed on.
+    assert bytecode.REEXEC_MARK not in Path(f"/proc/{zygote}/environ").read_text()
+    server_module = Path(bytecode.__file__).with_name("server.py")
+    assert cached(VENV_CACHE, server_module).is_file()
+
+
+def test_the_zygote_caches_its_warm_up_but_no_job_import(tmp_path: Path) -> None:
+    prefix = tmp_path / "cache"
+    extractors = Path(yt_dlp.__file__).parent / "extractor"
+    done = subprocess.run(
+        [sys.executable, "-I", "-OO", "-X", f"pycache_prefix={prefix}", "-c",
+         "import sys; from appliance.engine import child; child.prepare();"
+         "import yt_dlp.extractor.vimeo; print(sys.dont_write_bytecode)"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "True"
+    assert cached(prefix, extractors / "lazy_extractors.py").is_file()  # warm-up's import
+    assert not cached(prefix, extractors / "vimeo.py").exists()  # as in a job
+
+
+def test_serve_is_run_again_optimized_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(bytecode.REEXEC_MARK, raising=False)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    command = bytecode.reexec_command(["serve", "--port", "1"])
+    assert command == [sys.executable, "-OO", "-X", f"pycache_prefix={VENV_CACHE}", "-m",
+                       "appliance", "serve", "--port", "1"]
+    assert os.environ[bytecode.REEXEC_MARK] == "1"
+    assert "PYTHONDONTWRITEBYTECODE" not in os.environ  # the cache is written
+    # The process run again (the mark set) never runs a third.
+    assert bytecode.reexec_command(["serve"]) is None
+    assert bytecode.REEXEC_MARK not in os.environ
+
+
+def fake_venv(root: Path) -> Path:
+    root.mkdir()
+    (root / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return root
+
+
+def test_a_cache_others_may_write_is_not_used(tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    venv = fake_venv(tmp_path / "venv")
+    folder = bytecode.cache_folder(venv)
+    assert folder == venv.resolve() / bytecode.FOLDER
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o777)
+    assert bytecode.cache_folder(venv) is None
+    assert "not used" in caplog.text
+    folder.rmdir()
+    folder.symlink_to(tmp_path)  # a link to a folder: not the folder itself
+    assert bytecode.cache_folder(venv) is None
+
+
+def test_no_cache_outside_a_venv_or_where_none_was_made(tmp_path: Path) -> None:
+    assert bytecode.cache_folder(tmp_path) is None
+    assert not (tmp_path / bytecode.FOLDER).exists()
+    venv = fake_venv(tmp_path / "venv")
+    assert bytecode.cache_folder(venv, make=False) is None
+    assert not (venv / bytecode.FOLDER).exists()
+    assert bytecode.flags(None) == []
+
+
+def test_every_ytdlp_module_is_compiled_into_the_cache() -> None:
+    assert bytecode.cache_folder() == VENV_CACHE
+    vimeo = cached(VENV_CACHE, Path(yt_dlp.__file__).parent / "extractor" / "vimeo.py")
+    vimeo.unlink(missing_ok=True)
+    bytecode.compile_ytdlp()
+    assert vimeo.is_file()
