@@ -209,8 +209,10 @@ def _check_default_options(settings: Settings) -> None:
         raise SettingsError(f"YTP_YTDLP_CLI: {exc.message}") from None
 
 
-def _serve(args: argparse.Namespace, arguments: list[str]) -> int:
-    optimized = bytecode.reexec_command(arguments)
+def _serve(args: argparse.Namespace, command_line: list[str] | None) -> int:
+    """``command_line``: the process's own arguments when it was started as this command
+    (it runs itself again optimized: appliance.bytecode); None when called from Python."""
+    optimized = None if command_line is None else bytecode.reexec_command(command_line)
     if optimized is not None:  # the same process (systemd's main pid), optimized
         os.execv(optimized[0], optimized)
     claim_notify_socket()  # the worker says READY=1, not gunicorn's master (appliance.systemd)
@@ -428,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in {"serve", "daemon"}:
-            return _serve(args, sys.argv[1:] if argv is None else argv)
+            return _serve(args, sys.argv[1:] if argv is None else None)
         if args.command in API_COMMANDS:
             return _over_api(API_COMMANDS[args.command], args)
         if args.command == "web":
