@@ -2,8 +2,8 @@
 of the virtual environment.
 
 ``-OO`` leaves docstrings (and asserts) out of the code every process holds for its whole
-life: 30 s after start, 4 MiB less resident over the master, the worker and the zygote
-(0.6 + 2.0 + 1.6), and each forked download process shares the zygote's smaller heap
+life: 30 s after start, 4.5 MiB less resident over the master, the worker and the zygote
+(0.9 + 2.0 + 1.7), and each forked download process shares the zygote's smaller heap
 (``bench/footprint.py``). Such bytecode is cached apart from the usual (``.opt-2.pyc``); pip
 writes none, and the standard library's folder is the system's, read-only to the service:
 without a cache of their own, every process would compile those modules from source at each
@@ -97,9 +97,10 @@ def compile_ytdlp(python: Path | str = sys.executable, make: bool = False) -> No
     options = flags(cache_folder(venv, make))
     if not options:
         return
+    # Every core, but below the service in the CPU's queue: an update runs while it serves.
     command = [str(python), *options, "-c",
-               "import compileall, os, sys, yt_dlp; sys.exit(not compileall.compile_dir("
-               "os.path.dirname(yt_dlp.__file__), quiet=1, workers=0))"]
+               "import compileall, os, sys, yt_dlp; os.nice(10); sys.exit(not "
+               "compileall.compile_dir(os.path.dirname(yt_dlp.__file__), quiet=1, workers=0))"]
     try:
         done = subprocess.run(command, capture_output=True, text=True,
                               timeout=COMPILE_TIMEOUT, check=False)
