@@ -518,15 +518,19 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         if self.paused:
             return []
         settings = self.settings
+        if len(self._runs) >= settings.max_workers:
+            return []
         busy = Counter(r.item.extractor.lower() for r in self._runs.values())
         runs: list[Run] = []
-        for item in sorted(self._items.values(), key=lambda i: i.created_at):
+        # Only what may start is sorted: a queue of thousands held back (not auto-started, a
+        # subscription's back catalogue) was sorted whole, under the lock, at every wake.
+        ready = [i for i in self._items.values()
+                 if i.status == PENDING and i.auto_start and i.extractor and i.id not in self._runs]
+        for item in sorted(ready, key=lambda i: i.created_at):
             if len(self._runs) >= settings.max_workers:
                 break
-            if item.status != PENDING or not item.auto_start or not item.extractor:
-                continue
             site = item.extractor.lower()
-            if item.id in self._runs or busy[site] >= settings.max_workers_per_extractor:
+            if busy[site] >= settings.max_workers_per_extractor:
                 continue
             busy[site] += 1
             item.status, item.msg, item.error = PREPARING, "", ""
