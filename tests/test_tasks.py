@@ -20,7 +20,7 @@ from appliance.runtime import Runtime
 from appliance.store.records import FINISHED, Item
 from appliance.tasks.cron import check_timer, next_run, staggered
 from appliance.tasks.retention import expired
-from appliance.tasks.scheduler import MIN_SLEEP, TaskScheduler
+from appliance.tasks.scheduler import MAX_SLEEP, MIN_SLEEP, TaskScheduler
 
 Client = falcon.testing.TestClient
 UNREACHABLE = "http://127.0.0.1:9/feeds/nothing.rss"
@@ -332,6 +332,23 @@ def test_runs_due_a_moment_apart_start_in_one_step() -> None:
     assert sorted(scheduler.tick()) == [1, 2, 3]
     _wait_runs(runs, 3)
     scheduler.stop()
+
+
+def test_a_change_wakes_the_loop_only_when_it_plans_a_run_sooner() -> None:
+    """Each run's end changes its task (its last run): a round of 500 runs woke the loop 500
+    times to find nothing due."""
+    clock, runs = Clock(T0), []
+    next_year, next_minute = _task(1, "0 0 1 1 *", T0), _task(2, "1 12 * * *", T0)
+    scheduler = _scheduler([next_year, next_minute], runs, clock)
+    scheduler.changed(next_year, 1)
+    assert scheduler._sleep_seconds() == MAX_SLEEP  # the loop wakes at 12:01:30 by itself
+    scheduler._wake.clear()
+    scheduler.changed(next_year, 1)
+    scheduler.changed(None, 1)
+    assert not scheduler._wake.is_set()
+    scheduler.changed(next_minute, 2)  # due at 12:01:00
+    assert scheduler._wake.is_set()
+    assert scheduler._sleep_seconds() == 30
 
 
 def test_a_task_never_runs_twice_at_once(app: tuple[Runtime, Client]) -> None:
