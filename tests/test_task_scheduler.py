@@ -1,0 +1,204 @@
+"""Cron timers and the task scheduler on an injected clock (no test waits for a minute)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from appliance.errors import AppError
+from appliance.tasks.cron import check_timer, next_run, staggered
+from appliance.tasks.scheduler import MAX_SLEEP, MIN_SLEEP, TaskScheduler
+
+# --- cron ---------------------------------------------------------------------------------
+
+
+def test_staggering_carries_into_hours() -> None:
+    assert staggered("5 */2 * * *", 1) == "10 */2 * * *"
+    assert staggered("55 3 * * *", 1) == "0 4 * * *"
+    assert staggered("55 23 * * *", 2) == "5 0 * * *"
+    assert staggered("58 * * * *", 1) == "3 * * * *"
+    assert staggered("*/15 * * * *", 3) == "*/15 * * * *"  # not one minute: left alone
+    for index in range(30):  # every staggered timer is itself valid
+        check_timer(staggered("50 */3 * * *", index))
+
+
+def test_next_run_in_the_configured_zone_across_daylight_saving() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    before = datetime(2026, 3, 28, 12, 0, tzinfo=berlin).timestamp()
+    first = next_run("30 2 * * *", before, berlin)
+    assert first is not None
+    # 02:30 does not exist on 29 March in Berlin: cron runs at 03:00 that day.
+    assert datetime.fromtimestamp(first, berlin).strftime("%d %H:%M") == "29 03:00"
+    assert next_run("", before, berlin) is None
+    assert next_run("0 0 30 2 *", before, berlin) is None  # 30 February never comes
+
+
+# --- the scheduler on an injected clock ---------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _scheduler(tasks: list[dict[str, Any]], runs: list[tuple[int, str]], clock: Clock,
+               spread: float = 0.0, rng: Callable[[], float] = lambda: 0.5,
+               run: Callable[[dict[str, Any], str], Any] | None = None) -> TaskScheduler:
+    return TaskScheduler(lambda: tasks, lambda ids: [t for t in tasks if t["id"] in ids],
+                         run or (lambda task, trigger: runs.append((task["id"], trigger))),
+                         zone=lambda: ZoneInfo("UTC"), spread=lambda: spread,
+                         concurrency=2, clock=clock, rng=rng)
+
+
+def _wait_runs(runs: list[Any], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(runs) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _task(task_id: int, timer: str, created: float, last: float | None = None) -> dict:
+    return {"id": task_id, "name": f"t{task_id}", "timer": timer, "enabled": True,
+            "created_at": created, "last_run_at": last}
+
+
+T0 = datetime(2026, 1, 1, 12, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+
+
+def test_missed_slots_run_once_at_start_and_interrupted_runs_again() -> None:
+    clock, runs = Clock(T0), []
+    tasks = [_task(1, "*/5 * * * *", T0 - 7200, T0 - 3600),  # 12 slots missed
+             _task(2, "0 0 1 1 *", T0 - 60),  # next slot next year
+             _task(3, "0 0 1 1 *", T0 - 60)]  # interrupted by a crash
+    scheduler = _scheduler(tasks, runs, clock)
+    scheduler.start(interrupted={3})
+    try:
+        _wait_runs(runs, 2)
+        assert sorted(runs) == [(1, "startup"), (3, "startup")]
+        assert scheduler.next_run_at(1) == T0 + 270  # 12:05:00
+    finally:
+        scheduler.stop()
+
+
+def test_due_runs_start_on_time_and_spread_within_the_bound() -> None:
+    clock, runs = Clock(T0), []
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2)]
+    rngs = iter([0.0, 0.99])
+    scheduler = _scheduler(tasks, runs, clock, spread=30, rng=lambda: next(rngs, 0.5))
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    slot = T0 + 30  # 12:01:00
+    assert scheduler.next_run_at(1) == slot
+    clock.now = slot - 1
+    assert scheduler.tick() == []
+    clock.now = slot
+    assert scheduler.tick() == [1]  # no delay drawn for the first
+    clock.now = slot + 29.9
+    assert scheduler.tick() == [2]  # the second within the 30 s bound
+    _wait_runs(runs, 2)
+    assert sorted(runs) == [(1, "timer"), (2, "timer")]
+    assert scheduler.next_run_at(1) == slot + 86400  # tomorrow
+    scheduler.stop()
+
+
+def test_runs_due_a_moment_apart_start_in_one_step() -> None:
+    """The loop never wakes sooner than MIN_SLEEP: 500 runs spread over 10 s take at most
+    40 steps (each reads the due tasks and scans the plan), not 500."""
+    clock, runs = Clock(T0), []
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3)]
+    rngs = iter([0.0, 0.001, 0.002])
+    scheduler = _scheduler(tasks, runs, clock, spread=30, rng=lambda: next(rngs, 0.5))
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    slot = T0 + 30
+    clock.now = slot - 0.01
+    assert scheduler._sleep_seconds() == MIN_SLEEP
+    clock.now += MIN_SLEEP
+    assert sorted(scheduler.tick()) == [1, 2, 3]
+    _wait_runs(runs, 3)
+    scheduler.stop()
+
+
+def test_a_change_wakes_the_loop_only_when_it_plans_a_run_sooner() -> None:
+    """Each run's end changes its task (its last run): a round of 500 runs woke the loop 500
+    times to find nothing due."""
+    clock, runs = Clock(T0), []
+    next_year, next_minute = _task(1, "0 0 1 1 *", T0), _task(2, "1 12 * * *", T0)
+    scheduler = _scheduler([next_year, next_minute], runs, clock)
+    scheduler.changed(next_year, 1)
+    assert scheduler._sleep_seconds() == MAX_SLEEP  # the loop wakes at 12:01:30 by itself
+    scheduler._wake.clear()
+    scheduler.changed(next_year, 1)
+    scheduler.changed(None, 1)
+    assert not scheduler._wake.is_set()
+    scheduler.changed(next_minute, 2)  # due at 12:01:00
+    assert scheduler._wake.is_set()
+    assert scheduler._sleep_seconds() == 30
+
+
+def test_slow_run_skips_the_slot_that_comes_meanwhile() -> None:
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    calls: list[int] = []
+    busy = threading.Lock()
+
+    def run(task: dict[str, Any], trigger: str) -> None:
+        if not busy.acquire(blocking=False):
+            raise AppError("The task is running.", "CONFLICT")
+        calls.append(task["id"])
+        try:
+            release.wait(10)
+        finally:
+            busy.release()
+
+    task = _task(1, "* * * * *", T0)
+    scheduler = _scheduler([task], runs, clock, run=run)
+    scheduler.changed(task, 1)
+    clock.now = T0 + 30
+    scheduler.tick()
+    _wait_runs(calls, 1)
+    clock.now = T0 + 90
+    scheduler.tick()  # still running: this slot is skipped, not queued behind it
+    release.set()
+    scheduler.stop()
+    assert calls == [1]
+
+
+def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -> None:
+    """The step that starts runs reads their tasks once; a task changed or deleted before its
+    run leaves the pool's queue is read again (the change wins), not run as it was."""
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    got: list[dict[str, Any]] = []
+
+    def run(task: dict[str, Any], trigger: str) -> None:
+        got.append(task)
+        if task["id"] in (1, 2):  # both of the pool's threads busy: the rest wait
+            release.wait(10)
+
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3, 4, 5)]
+    scheduler = _scheduler(tasks, runs, clock, run=run)
+    try:
+        for task in tasks:
+            scheduler.changed(task, task["id"])
+        clock.now = T0 + 30
+        assert sorted(scheduler.tick()) == [1, 2, 3, 4, 5]
+        _wait_runs(got, 2)
+        tasks[2] = {**tasks[2], "url": "changed"}
+        scheduler.changed(tasks[2], 3)
+        del tasks[3]
+        scheduler.changed(None, 4)
+        release.set()
+        _wait_runs(got, 4)
+        by_id = {t["id"]: t for t in got}
+        assert sorted(by_id) == [1, 2, 3, 5]  # 4 was deleted before its run
+        assert by_id[3]["url"] == "changed" and "url" not in by_id[5]
+    finally:
+        release.set()
+        scheduler.stop()
