@@ -190,6 +190,16 @@ def test_inspect(app: tuple[Runtime, Client]) -> None:
     wrong = client.simulate_post("/api/tasks/inspect", json={
         "url": UNREACHABLE, "handler": "NoSuchHandler"})
     assert wrong.status_code == 400 and wrong.json["matched"] is False
+    # a string is not a switch: "false" must not mean a (slow) full inspection, nor "maybe"
+    # a static one
+    for value in ("maybe", "false", 1):
+        odd = client.simulate_post("/api/tasks/inspect", json={
+            "url": UNREACHABLE, "static_only": value})
+        assert odd.status_code == 400
+        assert odd.json["error"] == "static_only must be true or false."
+    explicit = client.simulate_post("/api/tasks/inspect", json={
+        "url": UNREACHABLE, "static_only": None})
+    assert explicit.status_code == 400 and explicit.json["matched"] is True  # full: fetched
 
 
 def test_failure_streak_is_told_once(app: tuple[Runtime, Client]) -> None:

@@ -96,7 +96,7 @@ def _date(value: str) -> str:
         raise invalid("published_after must be a date like 2024-01-31.") from None
 
 
-def _flag(name: str) -> Callable[[Any], bool]:
+def flag(name: str) -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
         if not isinstance(value, bool):
             raise invalid(f"{name} must be true or false.")
@@ -121,8 +121,8 @@ TEXT_CHECKS: dict[str, Callable[..., Any]] = {
 CONTEXT_CHECKS: dict[str, Callable[[str, Context], str]] = {"preset": _preset,
                                                             "folder": _folder}
 OTHER_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "config": _config, "auto_start": _flag("auto_start"),
-    "handler_enabled": _flag("handler_enabled"), "enabled": _flag("enabled"),
+    "config": _config, "auto_start": flag("auto_start"),
+    "handler_enabled": flag("handler_enabled"), "enabled": flag("enabled"),
     "keep_newest": _count("keep_newest"), "keep_days": _count("keep_days"),
 }
 

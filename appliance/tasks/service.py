@@ -26,7 +26,7 @@ from ..store.tasks import DEFINITION_FIELDS, TaskStore
 from .cron import staggered, time_zone
 from .definition_records import Definitions
 from .definitions import DefinitionHandler
-from .fields import Context, check_name, check_task
+from .fields import Context, check_name, check_task, flag
 from .handlers import FETCH_TIMEOUT, GenericTaskHandler, HandlerError, Handlers, fetch
 from .isolated import TARGET, Isolated, call_timeout, reading_handlers
 from .metadata import write_metadata
@@ -320,7 +320,8 @@ class TaskService:
                        else "No handler matched the supplied URL.")
             raise _refusal(message, matched=False, handler=None,
                            metadata={"supported": handler is not None})
-        if body.get("static_only"):
+        static_only = body.get("static_only")
+        if static_only is not None and flag("static_only")(static_only):
             return {"items": [], "metadata": {"matched": True, "handler": handler.name}}
         try:
             listing = handler.list(url, preset)
