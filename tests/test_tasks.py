@@ -166,6 +166,11 @@ def test_put_patch_delete_and_404(app: tuple[Runtime, Client]) -> None:
                                    json={**patched, "name": "Q", "url": UNREACHABLE})
     assert replaced.status_code == 200 and replaced.json["name"] == "Q"
     assert replaced.json["enabled"] is False  # sent back as read: read-only fields ignored
+    for method in ("PATCH", "PUT"):  # marking is creating's, or the mark endpoint's
+        marking = client.simulate_request(method, f"/api/tasks/{task['id']}",
+                                          json={**replaced.json, "mark": True})
+        assert marking.status_code == 400
+        assert f"POST /api/tasks/{task['id']}/mark" in marking.json["error"]
     assert client.simulate_delete(f"/api/tasks/{task['id']}").json["name"] == "Q"
     for method in ("GET", "PATCH", "PUT", "DELETE"):
         response = client.simulate_request(method, f"/api/tasks/{task['id']}",

@@ -142,11 +142,15 @@ WRITE: dict[str, Any] = {
                                                    "sees now as done (only new ones later)."},
     },
 }
+# A change of a task: everything it is created with but ``mark``, which only creating does
+# (an existing task's entries are marked with POST /api/tasks/{id}/mark).
+CHANGE: dict[str, Any] = {
+    **WRITE, "properties": {k: v for k, v in WRITE["properties"].items() if k != "mark"}}
 READ: dict[str, Any] = {
     "type": "object",
     "required": ["id", "name", "url", "timer", "enabled"],
     "properties": {
-        **{k: v for k, v in WRITE["properties"].items() if k != "mark"},
+        **CHANGE["properties"],
         "id": {"type": "integer"},
         "created_at": {"type": "number"},
         "last_run_at": _time,
@@ -229,10 +233,10 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": {"tags": ["tasks"], "summary": "One task", "operationId": "get_task",
                 "responses": {"200": _one(), "404": _missing}},
         "patch": {"tags": ["tasks"], "summary": "Change some fields of a task",
-                  "operationId": "patch_task", "requestBody": json_body(WRITE),
+                  "operationId": "patch_task", "requestBody": json_body(CHANGE),
                   "responses": {"200": _one(), "400": _bad, "404": _missing, "409": _clash}},
         "put": {"tags": ["tasks"], "summary": "Replace a task", "operationId": "put_task",
-                "requestBody": json_body({**WRITE, "required": ["name", "url"]}),
+                "requestBody": json_body({**CHANGE, "required": ["name", "url"]}),
                 "responses": {"200": _one(), "400": _bad, "404": _missing, "409": _clash}},
         "delete": {"tags": ["tasks"], "summary": "Delete a task", "operationId": "delete_task",
                    "responses": {"200": json_response("The deleted task.", READ),

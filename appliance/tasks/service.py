@@ -223,6 +223,9 @@ class TaskService:
 
     def update(self, task_id: int, body: Any, *, partial: bool) -> dict[str, Any]:
         self._task(task_id)
+        if isinstance(body, dict) and "mark" in body:
+            raise invalid("mark applies when a task is created; to mark the entries of this "
+                          f"task, POST /api/tasks/{task_id}/mark.")
         clean = self.validate(body, partial=partial)
         self._check_values([clean])
         task = self.store.update(task_id, clean)
