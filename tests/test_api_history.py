@@ -259,10 +259,13 @@ def test_quick_add(client: TestClient, origin: MediaOrigin) -> None:
     assert ok.status_code == 200 and ok.json["status"] is True
     missing = client.simulate_get("/api/history/add")
     assert missing.status_code == 400
-    assert missing.json == {"status": False, "message": "url param is required."}
+    # the contract's shape, and the API's error and code as every other refusal has
+    assert missing.json == {"status": False, "message": "url param is required.",
+                            "error": "url param is required.", "code": "INVALID_REQUEST"}
     preset = client.simulate_get("/api/history/add",
                                  params={"url": origin.clip_url, "preset": "nope"})
     assert preset.status_code == 404 and preset.json["status"] is False
+    assert preset.json["code"] == "NOT_FOUND" and preset.json["error"] == preset.json["message"]
 
 
 def test_live_and_configuration(client: TestClient, runtime: Runtime) -> None:

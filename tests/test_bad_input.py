@@ -48,12 +48,11 @@ def test_malformed_url_is_a_400_everywhere(
         else:
             response = console_client.simulate_request(method, path, json=body)
         assert response.status_code == 400, (path, response.text)
-        if path.startswith("/api/history/add"):  # YTPTube's quick add answers in its own shape
+        if path.startswith("/api/history/add"):  # YTPTube's quick add: its own shape too
             assert response.json["status"] is False and reason in response.json["message"]
-        else:
-            assert response.json["code"] == "INVALID_REQUEST", (path, response.text)
-            assert "not a valid URL" in response.json["error"], (path, response.text)
-            assert reason in response.json["error"], (path, response.text)
+        assert response.json["code"] == "INVALID_REQUEST", (path, response.text)
+        assert "not a valid URL" in response.json["error"], (path, response.text)
+        assert reason in response.json["error"], (path, response.text)
 
 
 def test_logs_offset_past_any_log_is_a_400(client: falcon.testing.TestClient) -> None:

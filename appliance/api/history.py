@@ -192,27 +192,25 @@ class QuickAdd:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            url = self._add(req)
+        except errors.AppError as exc:
+            # The contract's own shape ({status, message}) besides the API's (error, code).
+            exc.extra = {"status": False, "message": exc.message, **exc.extra}
+            raise
+        resp.media = {"status": True, "message": f"Added '{url}' to the download queue."}
+
+    def _add(self, req: falcon.Request) -> str:
         refusal = self.runtime.auth.browsers.quick_add_refusal(req.get_header)
         if refusal is not None:
-            # The contract's own shape ({status, message}) and the API's (error, code).
-            resp.status = falcon.HTTP_403
-            resp.media = {"status": False, "message": refusal, "error": refusal,
-                          "code": errors.FORBIDDEN}
-            return
+            raise errors.AppError(refusal, errors.FORBIDDEN)
         url, preset = req.get_param("url"), req.get_param("preset")
         if not url:
-            resp.status = falcon.HTTP_400
-            resp.media = {"status": False, "message": "url param is required."}
-            return
-        try:
-            if preset:
-                self.runtime.engine.presets.check(preset)
-            self.runtime.engine.add([{"url": url, **({"preset": preset} if preset else {})}])
-        except errors.AppError as exc:
-            resp.status = exc.status
-            resp.media = {"status": False, "message": exc.message}
-            return
-        resp.media = {"status": True, "message": f"Added '{url}' to the download queue."}
+            raise errors.invalid("url param is required.")
+        if preset:
+            self.runtime.engine.presets.check(preset)
+        self.runtime.engine.add([{"url": url, **({"preset": preset} if preset else {})}])
+        return url
 
 
 class Live:
