@@ -24,6 +24,7 @@ from appliance.events import EventBus
 from appliance.runtime import Runtime
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import newest_version, release_versions
+from appliance.ytdlp_update.updater import CHECK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ytdlp_update")]
 
@@ -177,6 +178,25 @@ def test_a_release_that_fails_its_check_is_rolled_back(
     assert status["installed"] == index.current
     assert version_in(venv) == index.current
     wait_for(lambda: not alive(warm), message="the zygote retired")
+
+
+def test_the_offline_check_holds_in_an_optimized_interpreter(tmp_path: Path) -> None:
+    """Without a check URL the check asks the YouTube extractor to know a video address; the
+    service's interpreters run -OO, which would drop that test if it were an assert."""
+    fake = tmp_path / "yt_dlp"
+    (fake / "extractor").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "version.py").write_text("__version__ = '2099.1.1'\n")
+    (fake / "extractor" / "__init__.py").write_text(
+        "def gen_extractor_classes():\n    return iter(range(1000))\n")
+    youtube = fake / "extractor" / "youtube.py"
+    for suitable, refused in (("False", True), ("True", False)):
+        youtube.write_text("class YoutubeIE:\n    @staticmethod\n"
+                           f"    def suitable(url):\n        return {suitable}\n")
+        done = subprocess.run([sys.executable, "-OO", "-c", CHECK], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert (done.returncode != 0) is refused, done
+        assert ("YouTube extractor" in done.stderr) is refused
 
 
 def test_the_command_updates_a_venv_without_a_service(
