@@ -142,14 +142,16 @@ def test_a_ticket_opens_nothing_else(server: Server) -> None:
 def test_minting_needs_credentials_and_a_file_inside(server: Server) -> None:
     assert mint(server, "show/clip one.mp4", auth=None)[0] == 401
     for path, code in [("../secret.txt", 400), ("show/\x00.mp4", 400), ("escape.txt", 403),
-                       ("show/missing.mp4", 404), ("show", 404), ("n" * 300, 404),
+                       ("show/missing.mp4", 404), ("show", 404), ("n" * 300, 400),
                        ("", 400), (7, 400),
                        (None, 400), (["show/clip one.mp4"], 400)]:
         status, body = mint(server, path)
         assert status == code, path
         assert body["error"], path
+    # a name no file can have here (over 255 bytes): told as such, not "not found"
     response = server.get("/api/download/" + "n" * 300 + ".mp4", auth=(USER, PASSWORD))
-    assert response.status_code == 404 and response.json()["error"]
+    assert response.status_code == 400
+    assert response.json()["error"] == "The path has a name longer than 255 bytes."
     response = server.post("/api/auth/file-ticket", ["show/clip one.mp4"],
                            auth=(USER, PASSWORD))
     assert response.status_code == 400 and response.json()["error"]

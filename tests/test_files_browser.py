@@ -252,7 +252,8 @@ def test_actions_refuse_existing_and_bad_names(app: tuple[Runtime, TestClient],
 # --- hostile paths -----------------------------------------------------------------------------
 
 HOSTILE = ["..", "../..", "a/../../x", "..%2F..%2Fetc", "%2e%2e/%2e%2e", "a%00b",
-           "x/%2E%2E/%2E%2E", "x%5C..%5C..", "sub%2F..%2F..%2Fx"]
+           "x/%2E%2E/%2E%2E", "x%5C..%5C..", "sub%2F..%2F..%2Fx",
+           "a" * 256, "/".join(["a" * 200] * 21)]  # a name, a path, too long for the system
 
 
 @pytest.mark.parametrize("path", HOSTILE)

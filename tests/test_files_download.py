@@ -120,7 +120,7 @@ def test_names_and_redirects(served: tuple[Server, Path]) -> None:
 @pytest.mark.parametrize("path", [
     "/api/download/../config/appliance.db", "/api/download/%2e%2e/config/appliance.db",
     "/api/download/..%2Fconfig%2Fappliance.db", "/api/download/a%00.mp4",
-    "/api/download/x/%2E%2E/%2E%2E/config/appliance.db",
+    "/api/download/x/%2E%2E/%2E%2E/config/appliance.db", "/api/download/" + "a" * 300,
 ])
 def test_hostile_paths_refused(served: tuple[Server, Path], path: str) -> None:
     server, _ = served

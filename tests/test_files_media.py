@@ -136,7 +136,7 @@ def test_ffprobe_and_info(app: tuple[Runtime, TestClient], origin: MediaOrigin) 
 
 
 @pytest.mark.parametrize("path", ["..%2F..%2Fetc%2Fpasswd", "../config/appliance.db",
-                                  "show/%2e%2e/%2e%2e/x", "a%00.mp4"])
+                                  "show/%2e%2e/%2e%2e/x", "a%00.mp4", "a" * 300 + ".mp4"])
 def test_probe_refuses_hostile_paths(app: tuple[Runtime, TestClient], path: str) -> None:
     _, client = app
     for endpoint in ("ffprobe", "info"):

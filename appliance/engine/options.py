@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import AppError, invalid
+from ..path_limits import too_long
 from .option_table import tables
 
 # Options that run programs, read or write files outside the download folder, or replace what
@@ -357,6 +358,8 @@ def resolve_folder(download_path: Path, folder: str) -> Path:
     target = Path(os.path.normpath(download_path / candidate))
     if not target.is_relative_to(download_path):
         raise invalid(f"folder '{folder}' must be a path inside the download folder.")
+    if problem := too_long(str(target), candidate.parts):
+        raise invalid(f"folder '{folder[:100]}' {problem}: no file could be written there.")
     return target
 
 

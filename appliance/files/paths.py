@@ -2,7 +2,8 @@
 
 A path a client sends is relative to the download folder ("/" and "" are the folder itself; a
 leading "/" is the folder's root, never the machine's). Refused before anything touches the
-disk: NUL bytes and other control characters and ``..`` components, checked on the decoded
+disk: NUL bytes and other control characters, ``..`` components, names longer than 255 bytes
+and paths longer than 4096 (the system's limits), checked on the decoded
 path (a slash or backslash that arrived percent-encoded, ``%2F``/``%5C``, is a separator like
 any other: clients that encode a whole path with encodeURIComponent work, and ``..%2F`` is
 still ``..``). Then the path is resolved (symlinks followed) and must still lie inside the folder: a
@@ -18,9 +19,9 @@ import re
 from pathlib import Path
 
 from .. import errors
+from ..path_limits import NAME_MAX, byte_length, too_long
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_NAME_BYTES = 255
 
 
 def outside() -> errors.AppError:
@@ -34,6 +35,8 @@ def relative_parts(requested: str) -> list[str]:
     parts = [p for p in requested.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
         raise errors.invalid("The path may not contain '..'.")
+    if problem := too_long(requested, parts):
+        raise errors.invalid(f"The path {problem}.")
     return parts
 
 
@@ -68,8 +71,8 @@ def check_name(name: object, what: str = "name") -> str:
         raise errors.invalid(f"{what} must be a single name, without slashes.")
     if name in (".", "..") or name.startswith("."):
         raise errors.invalid(f"{what} may not be '.', '..' or start with a dot.")
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
-        raise errors.invalid(f"{what} is longer than {MAX_NAME_BYTES} bytes.")
+    if byte_length(name) > NAME_MAX:
+        raise errors.invalid(f"{what} is longer than {NAME_MAX} bytes.")
     if name != name.strip():
         raise errors.invalid(f"{what} may not begin or end with spaces.")
     return name

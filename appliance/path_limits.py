@@ -1,0 +1,22 @@
+"""How long a name and a path may be on the machine: what Linux's file systems hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+NAME_MAX = 255  # bytes in one name
+PATH_MAX = 4096  # bytes in a whole path
+
+
+def byte_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def too_long(path: str, names: Iterable[str]) -> str | None:
+    """Why ``path`` (made of ``names``) could never be a file here, or None. Asked of the
+    disk, such a path is an error (ENAMETOOLONG), not "no such file"."""
+    if byte_length(path) > PATH_MAX:
+        return f"is longer than {PATH_MAX} bytes"
+    if any(byte_length(name) > NAME_MAX for name in names):
+        return f"has a name longer than {NAME_MAX} bytes"
+    return None
