@@ -321,6 +321,35 @@ def test_definition_crud(app: tuple[Runtime, Client]) -> None:
     assert features == {"task_definitions"}
 
 
+
+def test_a_definition_whose_match_url_backtracks_is_named_on_every_path(
+        app: tuple[Runtime, Client]) -> None:
+    """A ``regex:`` pattern that backtracks past its bound on a task's URL is that
+    definition's error, named, wherever the URL is matched: inspect answered 500, creating
+    a task whose name was to be inferred too, and a run failed with "internal error: PatternTimeout"."""
+    runtime, client = app
+    slow = client.simulate_post("/api/tasks/definitions", json={
+        "name": "slow", "definition": {**_GOOD, "match_url": ["regex:(a|a)+b"]}}).json
+    url = "https://example.invalid/" + "a" * 40 + "!"
+    said = "task definition 'slow': match_url: the regular expression"
+    inspect = client.simulate_post("/api/tasks/inspect", json={"url": url, "static_only": True})
+    assert inspect.status_code == 400, inspect.text
+    assert said in inspect.json["error"] and "took longer than" in inspect.json["error"]
+    assert inspect.json["matched"] is False
+    created = post(client, [{"name": "First", "url": UNREACHABLE}, {"url": url}])
+    assert created.status_code == 200, created.text
+    task = created.json[1]
+    assert task["name"] == "task-2"  # its name not inferred, as for any URL that fails
+    execution = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+    assert execution["status"] == "failed" and said in execution["error"], execution
+    mark = client.simulate_post(f"/api/tasks/{task['id']}/mark")
+    assert mark.status_code == 400 and said in mark.json["error"], mark.text
+    # disabled, as the error suggests, it is not consulted: the URL goes to yt-dlp
+    client.simulate_patch(f"/api/tasks/definitions/{slow['id']}", json={"enabled": False})
+    inspect = client.simulate_post("/api/tasks/inspect", json={"url": url, "static_only": True})
+    assert inspect.json["metadata"]["handler"] == "GenericTaskHandler"
+
+
 # --- retention, for real ------------------------------------------------------------------
 
 

@@ -144,10 +144,11 @@ def check_definition(definition: Any) -> dict[str, Any]:
     return definition
 
 
-def matches(definition: dict[str, Any], url: str) -> bool:
+def matches(definition: dict[str, Any], url: str, budget: Budget | None = None) -> bool:
+    """Whether a ``match_url`` pattern takes ``url``; PatternTimeout once ``budget`` is out."""
     for pattern in definition["match_url"]:
         if pattern.startswith("regex:"):
-            if compile_pattern(pattern.removeprefix("regex:")).search(url):
+            if compile_pattern(pattern.removeprefix("regex:")).search(url, budget):
                 return True
         elif fnmatch.fnmatchcase(url, pattern):
             return True
@@ -227,8 +228,19 @@ class DefinitionHandler(Handler):
         self._definitions = definitions
 
     def find(self, url: str) -> dict[str, Any] | None:
-        return next((d for d in self._definitions()
-                     if d["enabled"] and matches(d["definition"], url)), None)
+        """The first enabled definition that matches ``url``. Its ``regex:`` patterns share
+        one time budget (fifty definitions of slow ones cost no more than one), and one
+        that runs out of it is that definition's fault, said as such: HandlerError (another
+        handler taking the URL instead would queue what the definition was written for)."""
+        budget = Budget()
+        for record in self._definitions():
+            try:
+                if record["enabled"] and matches(record["definition"], url, budget):
+                    return record
+            except PatternTimeout as exc:
+                raise HandlerError(f"task definition '{record['name']}': match_url: {exc}; "
+                                   "fix or disable the definition.") from None
+        return None
 
     def can_handle(self, url: str) -> bool:
         return self.find(url) is not None

@@ -29,7 +29,7 @@ from ..logs import LogSubscription
 from ..store import ItemStore
 from ..store.records import ERROR, FINISHED, Item
 from ..store.tasks import FAILED, RUNNING, SUCCESS, TaskStore
-from .handlers import Entry, HandlerError, Handlers, Listing
+from .handlers import Entry, Handler, HandlerError, Handlers, Listing
 from .retention import expired
 
 log = logging.getLogger(__name__)
@@ -152,13 +152,13 @@ class TaskRunner:
 
     # --- entries ------------------------------------------------------------------------
 
-    def listing(self, task: dict[str, Any], handler_name: str | None = None
-                ) -> tuple[str, Listing]:
-        handler = (self.handlers.by_name(handler_name) if handler_name
-                   else self.handlers.choose(task["url"]))
-        if handler is None:
-            raise HandlerError(f"no handler is named {handler_name!r}.")
-        return handler.name, handler.list(task["url"], task.get("preset") or "")
+    def listing(self, task: dict[str, Any]) -> Listing:
+        """The entries behind the task's URL, from the first handler that takes it."""
+        return self._list(self.handlers.choose(task["url"]), task)
+
+    @staticmethod
+    def _list(handler: Handler, task: dict[str, Any]) -> Listing:
+        return handler.list(task["url"], task.get("preset") or "")
 
     def archive_path(self, task: dict[str, Any]) -> Path | None:
         preset = self.engine.presets.resolve(task.get("preset") or "default")
@@ -235,8 +235,9 @@ class TaskRunner:
                 journal.write("info", "handler off: the URL is queued as one item")
                 outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
                 return outcome
-            outcome.handler = self.handlers.choose(task["url"]).name
-            _, listing = self.listing(task)
+            handler = self.handlers.choose(task["url"])
+            outcome.handler = handler.name
+            listing = self._list(handler, task)
             outcome.title = listing.title
             entries = listing.entries
             outcome.found = len(entries)

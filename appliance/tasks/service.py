@@ -209,13 +209,13 @@ class TaskService:
         """The feed's title when a feed handler answers quickly, else ``task-{position}``;
         made unique among the tasks."""
         name = f"task-{position}"
-        handler = self.handlers.choose(task["url"])
-        if not isinstance(handler, GenericTaskHandler):  # never a slow yt-dlp listing here
-            try:
+        try:
+            handler = self.handlers.choose(task["url"])
+            if not isinstance(handler, GenericTaskHandler):  # never a slow yt-dlp listing
                 title = handler.list(task["url"], task["preset"], timeout=NAME_TIMEOUT).title
                 name = check_name(title[:100]) if title.strip() else name
-            except (HandlerError, AppError):
-                pass
+        except (HandlerError, AppError):
+            pass  # the task's runs will say what is wrong
         unique, n = name, 2
         while unique in taken:
             unique, n = f"{name} ({n})", n + 1
@@ -269,7 +269,7 @@ class TaskService:
 
     def _mark_entries(self, task: dict[str, Any]) -> int:
         try:
-            _, listing = self.runner.listing(task)
+            listing = self.runner.listing(task)
         except HandlerError as exc:
             raise invalid(f"Could not list the task's entries: {exc}") from None
         return self.runner.mark(task, listing.entries)
@@ -285,7 +285,7 @@ class TaskService:
         task = self._task(task_id)
         with self.runner.claim(task_id):
             try:
-                _, listing = self.runner.listing(task)
+                listing = self.runner.listing(task)
                 entries = listing.entries
             except HandlerError:
                 entries = []  # the marks still go; the archive keeps what it has
@@ -317,8 +317,13 @@ class TaskService:
         name = body.get("handler")
         if name is not None and not isinstance(name, str):
             raise invalid("handler must be a string.")
-        handler = self.handlers.by_name(name) if name else self.handlers.choose(url)
-        if handler is None or not handler.can_handle(url):
+        try:
+            handler = self.handlers.by_name(name) if name else self.handlers.choose(url)
+            usable = handler is not None and (not name or handler.can_handle(url))
+        except HandlerError as exc:  # a task definition's match_url ran out of time
+            raise _refusal(f"Inspection failed: {exc}", matched=False, handler=None,
+                           metadata={"supported": False}) from None
+        if not usable:
             message = (f"Handler '{name}' cannot process the supplied URL." if name
                        else "No handler matched the supplied URL.")
             raise _refusal(message, matched=False, handler=None,
