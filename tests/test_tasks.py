@@ -326,7 +326,8 @@ def test_a_definition_whose_match_url_backtracks_is_named_on_every_path(
         app: tuple[Runtime, Client]) -> None:
     """A ``regex:`` pattern that backtracks past its bound on a task's URL is that
     definition's error, named, wherever the URL is matched: inspect answered 500, creating
-    a task whose name was to be inferred too, and a run failed with "internal error: PatternTimeout"."""
+    a task whose name was to be inferred too, and a run failed with "internal error:
+    PatternTimeout"."""
     runtime, client = app
     slow = client.simulate_post("/api/tasks/definitions", json={
         "name": "slow", "definition": {**_GOOD, "match_url": ["regex:(a|a)+b"]}}).json
