@@ -210,6 +210,14 @@ def test_history_thumbnail(app: tuple[Runtime, TestClient], origin: MediaOrigin)
     url = f"/api/history/{item.id}/thumbnail"
     assert_error(client.simulate_get(url), 404)
     media = runtime.settings.download_path / item.filename
+    # Beside it, images that are not files of the folder: a FIFO (it blocked the thread for
+    # good), a symlink to a file outside (served), a directory (a 500). Passed over.
+    secret = runtime.settings.config_path / "secret.jpg"
+    secret.write_bytes(b"SECRET")
+    os.mkfifo(media.with_suffix(".gif"))
+    media.with_suffix(".jpg").symlink_to(secret)
+    media.with_suffix(".png").mkdir()
+    assert_error(client.simulate_get(url), 404)
     media.with_suffix(".webp").write_bytes(b"webp")
     result = client.simulate_get(url)
     assert result.status_code == 200 and result.content == b"webp"

@@ -15,12 +15,21 @@ import falcon
 
 from .. import errors
 from ..files import kinds
+from ..files.reading import open_regular
 from ..runtime import Runtime
 from .conditional import file_etag, matches, validate
 from .local_files import local_file
 from .schemas import error, path_param, query
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+# Past any file's size (2**63 bytes): where a position of more than 18 digits lies. Such a
+# number is not read (Python refuses one of over 4,300 digits: that was a 500).
+_BEYOND = 2**63
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 18 else _BEYOND
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -35,13 +44,13 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:  # the last n bytes
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             raise _unsatisfiable(size)
         return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
+    if start >= size or (last and _position(last) < start):
         raise _unsatisfiable(size)
     return start, end
 
@@ -61,9 +70,10 @@ def disposition(name: str, kind: str = "inline") -> str:
     return value
 
 
-def send_file(req: falcon.Request, resp: falcon.Response, path: Path) -> None:
-    """Answer with the file at ``path`` (real, checked): validators, one range, sendfile."""
-    handle = open(path, "rb", buffering=0)  # noqa: SIM115 - the response closes it
+def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path) -> None:
+    """Answer with the file at ``path`` (real, inside ``root``), judged as opened (see
+    files.reading): validators, one range, sendfile."""
+    handle = open_regular(path, root)
     try:
         span = _headers(req, resp, path, os.fstat(handle.fileno()))
         if span is None or req.method == "HEAD":
@@ -107,7 +117,7 @@ class Download:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, filename: str) -> None:
         path, _ = local_file(req, self.runtime, filename, "/api/download/")
-        send_file(req, resp, path)
+        send_file(req, resp, path, self.runtime.files.root)
 
     on_head = on_get
 

@@ -72,9 +72,10 @@ class HistoryThumbnail:
         item = self.runtime.engine.get(item_id)
         if item is None:
             raise errors.not_found()
-        local = self._local(item.download_folder, item.filename)
+        root = Path(item.download_folder) if item.download_folder else self.runtime.files.root
+        local = self._local(root, item.filename)
         if local is not None:
-            send_file(req, resp, local)
+            send_file(req, resp, local, root)
             resp.cache_control = [f"public, max-age={IMAGE_MAX_AGE}"]
             return
         remote = (item.info or {}).get("thumbnail") or (item.extras or {}).get("thumbnail")
@@ -82,11 +83,13 @@ class HistoryThumbnail:
             raise errors.not_found("The item has no thumbnail.")
         send_image(req, resp, fetch(self.runtime, remote))
 
-    def _local(self, folder: str, filename: str) -> Path | None:
-        """The thumbnail file beside the item's file (``name.jpg``, ``name.webp``…)."""
+    @staticmethod
+    def _local(root: Path, filename: str) -> Path | None:
+        """The thumbnail file beside the item's file (``name.jpg``, ``name.webp``…): a
+        regular file inside ``root`` once its symlinks are followed (send_file checks it
+        again as it opens it)."""
         if not filename:
             return None
-        root = Path(folder) if folder else self.runtime.files.root
         try:
             media = paths.resolve(root, filename)
         except errors.AppError:
@@ -98,7 +101,12 @@ class HistoryThumbnail:
             return None
         for name in names:
             if name.startswith(prefix) and kinds.content_type(name) == kinds.IMAGE:
-                return media.parent / name
+                try:
+                    image = paths.resolve(root, paths.relative(root, media.parent / name))
+                except errors.AppError:
+                    continue  # leads outside
+                if image.is_file():
+                    return image
         return None
 
 

@@ -1,0 +1,110 @@
+"""A file of the download folder is judged as it is opened, not as it was checked: whoever can
+write in the folder may put a FIFO, a directory or a symlink under a checked name before the
+service opens it (a FIFO blocked request threads for good, a symlink leaked a file from
+outside, a directory or a vanished file was a 500). Real files, FIFOs and sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from appliance import errors
+from appliance.files import zips
+from appliance.files.reading import open_regular
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "downloads"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "clip.mp4").write_bytes(b"inside")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.mp4").write_bytes(b"SECRET")
+    return root
+
+
+def status_of(path: Path, root: Path) -> int:
+    with pytest.raises(errors.AppError) as refused:
+        open_regular(path, root)
+    return refused.value.status
+
+
+def test_a_regular_file_inside_is_read(folder: Path) -> None:
+    with open_regular(folder / "sub" / "clip.mp4", folder) as handle:
+        assert handle.read() == b"inside"
+        assert handle.name == str(folder / "sub" / "clip.mp4")
+
+
+def test_what_is_not_a_regular_file_is_404_at_once(folder: Path, tmp_path: Path) -> None:
+    fifo = folder / "sub" / "fifo.mp4"
+    os.mkfifo(fifo)  # no writer: a blocking open would never return
+    assert status_of(fifo, folder) == 404
+    (folder / "sub" / "dir.mp4").mkdir()
+    assert status_of(folder / "sub" / "dir.mp4", folder) == 404
+    assert status_of(folder / "sub" / "gone.mp4", folder) == 404
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(folder / "sub" / "sock.mp4"))
+        assert status_of(folder / "sub" / "sock.mp4", folder) == 404
+
+
+def test_a_symlink_swapped_in_is_not_followed(folder: Path, tmp_path: Path) -> None:
+    checked = folder / "sub" / "clip.mp4"
+    checked.unlink()
+    checked.symlink_to(tmp_path / "outside" / "secret.mp4")
+    assert status_of(checked, folder) == 404
+
+
+def test_a_folder_swapped_for_a_symlink_leads_outside(folder: Path, tmp_path: Path) -> None:
+    (folder / "sub" / "clip.mp4").unlink()
+    (folder / "sub").rmdir()
+    (folder / "sub").symlink_to(tmp_path / "outside")
+    (tmp_path / "outside" / "clip.mp4").write_bytes(b"SECRET")
+    assert status_of(folder / "sub" / "clip.mp4", folder) == 403
+
+
+# --- a zip reads each file when its turn comes ------------------------------------------------
+
+def test_a_zip_member_swapped_after_the_check_is_not_sent(folder: Path, tmp_path: Path
+                                                          ) -> None:
+    (folder / "sub" / "b.srt").write_bytes(b"subtitle")
+    stream, _ = zips.build(folder, ["sub/clip.mp4", "sub/b.srt"])
+    (folder / "sub" / "b.srt").unlink()
+    (folder / "sub" / "b.srt").symlink_to(tmp_path / "outside" / "secret.mp4")
+    sent = bytearray()
+    with pytest.raises(errors.AppError):
+        for chunk in stream:
+            sent += chunk
+    assert b"inside" in sent and b"SECRET" not in sent
+
+
+def test_a_zip_member_swapped_for_a_fifo_ends_the_zip(folder: Path) -> None:
+    stream, _ = zips.build(folder, ["sub/clip.mp4"])
+    (folder / "sub" / "clip.mp4").unlink()
+    os.mkfifo(folder / "sub" / "clip.mp4")
+    with pytest.raises(errors.AppError):
+        b"".join(stream)
+
+
+def test_a_zip_member_replaced_by_another_file_ends_the_zip(folder: Path) -> None:
+    stream, _ = zips.build(folder, ["sub/clip.mp4"])
+    replacement = folder / "sub" / "new.mp4"
+    replacement.write_bytes(b"other!")  # the same size, another file
+    replacement.replace(folder / "sub" / "clip.mp4")
+    with pytest.raises(zips.FileChanged):
+        b"".join(stream)
+
+
+def test_an_unchanged_zip_has_the_files(folder: Path) -> None:
+    import io
+    import zipfile
+
+    (folder / "sub" / "b.srt").write_bytes(b"subtitle")
+    stream, _ = zips.build(folder, ["sub/clip.mp4", "sub/b.srt"])
+    data = b"".join(stream)
+    assert len(data) == len(zips.build(folder, ["sub/clip.mp4", "sub/b.srt"])[0])
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.read("sub/clip.mp4") == b"inside"
+        assert archive.read("sub/b.srt") == b"subtitle"
