@@ -106,3 +106,35 @@ def test_chunked_bodies_are_read_with_the_same_limit(
     names = [c["name"] for c in server.get("/api/conditions").json()["items"]]
     assert "big" not in names
     assert server.get("/api/ping").status_code == 200  # the worker is fine afterwards
+
+
+
+def _nested(depth: int) -> str:
+    """JSON text of ``depth`` arrays and objects in turn, nested (json.dumps cannot write it)."""
+    opening = "".join('{"a":' if level % 2 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 else "]" for level in reversed(range(depth)))
+    return opening + '"x"' + closing
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/tasks", '{"name": "t", "url": "http://127.0.0.1:9/f.rss", "config": DEEP}'),
+    ("/api/conditions", '{"name": "c", "filter": "title", "extras": DEEP}'),
+    ("/api/tasks/definitions", '{"name": "d", "definition": {"match_url": '
+     '["https://example.invalid/*"], "request": {"body": DEEP}, "parse": {"items": {'
+     '"type": "css", "expression": "li", "fields": {"url": {"type": "css", '
+     '"expression": "a::attr(href)"}}}}}}'),
+    ("/api/history", '{"url": "http://127.0.0.1:9/v", "extras": DEEP}'),
+    ("/api/yt-dlp/archive_id", "DEEP"),
+])
+def test_json_nested_too_deep_is_a_400(client: falcon.testing.TestClient, path: str,
+                                       body: str) -> None:
+    """Bodies of 255-1024 levels passed the parser, then broke what encodes them again
+    (orjson, pony's JSON columns, the recursion limit): a 500 each, one with an empty body."""
+    for depth in (65, 300, 600, 1000):
+        result = client.simulate_post(path, body=body.replace("DEEP", _nested(depth)),
+                                      headers={"Content-Type": "application/json"})
+        assert result.status_code == 400, (depth, result.text[:200])
+        assert "more than 64 levels deep" in result.json["error"]
+    shallow = client.simulate_post(path, body=body.replace("DEEP", _nested(20)),
+                                   headers={"Content-Type": "application/json"})
+    assert shallow.status_code < 500 and "levels deep" not in shallow.text

@@ -8,6 +8,7 @@ import falcon
 import falcon.media
 import orjson
 
+from ..json_input import load_json
 from ..runtime import Runtime
 from . import (
     admin,
@@ -70,7 +71,7 @@ def create_app(runtime: Runtime) -> falcon.App:
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
-    json = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    json = falcon.media.JSONHandler(dumps=orjson.dumps, loads=load_json)
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json
     errors.install(app)

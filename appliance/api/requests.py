@@ -8,6 +8,7 @@ import falcon
 import orjson
 
 from .. import errors
+from ..json_input import load_json
 
 # Bytes read at a time from a chunked body: the limit is checked after each piece.
 BODY_PIECE = 64 * 1024
@@ -68,9 +69,10 @@ def read_json(req: falcon.Request, max_body: int, *, required: bool = True) -> A
             raise errors.invalid("A JSON request body is required.")
         return None
     try:
-        return orjson.loads(raw)
+        return load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.invalid(f"Invalid JSON body: {exc}.") from None
+
 
 
 def json_object(req: falcon.Request, max_body: int) -> dict[str, Any]:

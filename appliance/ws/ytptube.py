@@ -15,6 +15,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 
 from appliance import errors, events
+from appliance.json_input import load_json
 from appliance.ws.clients import Client
 from appliance.ws.frames import encode
 
@@ -85,7 +86,7 @@ class YtptubeProtocol:
     @staticmethod
     def _parse(raw: str | bytes) -> tuple[str, Any]:
         try:
-            message = orjson.loads(raw)
+            message = load_json(raw)
         except orjson.JSONDecodeError:
             raise errors.invalid("Message is not valid JSON.") from None
         if not isinstance(message, dict):

@@ -159,6 +159,8 @@ def test_item_commands_reach_the_service(
         ('{"event": "add_url", "data": {"preset": "x"}}', "url param is required."),
         ('{"event": "item_cancel", "data": "missing"}', "missing: Item not found."),
         ('{"event": "item_delete", "data": {"id": "missing"}}', "Item not found."),
+        ('{"event": "add_url", "data": {"url": "https://example.com", "extras": '
+         + "[" * 300 + "]" * 300 + "}}", "more than 64 levels deep"),
     ],
 )
 def test_bad_client_message_gets_log_error_and_connection_stays(
