@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
+from . import source
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Prober:
 
 
 def _ffprobe(path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    command = [FFPROBE, "-v", "error", *args, "-i", f"file:{path}"]
+    command = [FFPROBE, "-v", "error", *args, *source.input_args(f"file:{path}")]
     try:
         return subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
                               stdin=subprocess.DEVNULL, check=False)
@@ -77,7 +78,11 @@ def _run_ffprobe(path: Path) -> dict[str, Any]:
     except ValueError:
         data = {}
     if done.returncode != 0 or "format" not in data:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        stderr = done.stderr.decode(errors="replace")
+        if source.refused(stderr):
+            raise ProbeError(f"'{path.name}' is not a playable media file (its content is "
+                             "not an audio or video format the player opens).")
+        reason = stderr.strip().splitlines()[-1:] or ["no output"]
         raise ProbeError(f"ffprobe cannot read '{path.name}' as media: "
                          f"{reason[0].replace(str(path), path.name)[:300]}")
     return data

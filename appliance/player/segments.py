@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import errors
+from . import source
 from .playlists import EDGE, Plan
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def segment_command(path: Path, made: Plan, index: int, encoder: str,
         seek = start
     # -copyts: every segment keeps the file's own timestamps, so they follow on in a player
     args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
-            "-i", f"file:{path}", *trim, "-map_metadata", "-1"]
+            *source.input_args(f"file:{path}"), *trim, "-map_metadata", "-1"]
     if made.has_video:
         args += ["-map", "0:v:0"]
         if made.copy_video:
@@ -139,7 +140,8 @@ def to_webvtt(path: Path, slots: Slots) -> bytes:
         return path.read_bytes()
     slots.take()
     try:
-        done = subprocess.run([*_BASE, "-i", f"file:{path}", "-f", "webvtt", "pipe:1"],
+        done = subprocess.run([*_BASE, *source.input_args(f"file:{path}", source.SUBTITLE_FORMATS),
+                               "-f", "webvtt", "pipe:1"],
                               capture_output=True, timeout=SUBTITLE_TIMEOUT,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
@@ -147,5 +149,8 @@ def to_webvtt(path: Path, slots: Slots) -> bytes:
     finally:
         slots.give_back()
     if done.returncode != 0 or not done.stdout.startswith(b"WEBVTT"):
+        if source.refused(done.stderr.decode(errors="replace")):
+            raise errors.invalid(f"'{path.name}' is not a subtitle file the player plays "
+                                 "(srt, ass, vtt).")
         raise errors.invalid(f"ffmpeg cannot convert '{path.name}' to WebVTT.")
     return done.stdout
