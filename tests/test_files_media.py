@@ -23,6 +23,7 @@ from support.server import wait_for
 from appliance import errors
 from appliance.api.app import create_app
 from appliance.files import fetch
+from appliance.player.source import open_media
 from appliance.runtime import Runtime
 
 
@@ -123,11 +124,15 @@ def test_ffprobe_and_info(app: tuple[Runtime, TestClient], origin: MediaOrigin) 
                                             "name": "SRT (0) - en"}]
     assert info["sidecar"]["subtitles"] == info["sidecar"]["subtitle"]
     assert info["sidecar"]["image"] == [{"file": "show/clip.jpg"}]
-    # cached by path, size and mtime: the same answer until the file changes
-    assert runtime.player.prober.probe(video) is runtime.player.prober.probe(video)
-    first = runtime.player.prober.probe(video)
+    # cached by file, size and mtime: the same answer until the file changes
+    def probe() -> dict[str, Any]:
+        with open_media(video, runtime.files.root) as media:
+            return runtime.player.prober.probe(media)
+
+    first = probe()
+    assert probe() is first
     os.utime(video, (1, 1))
-    assert runtime.player.prober.probe(video) is not first
+    assert probe() is not first
     assert probed.json["format"]["filename"] == "show/clip.mp4"  # not where it is here
     (folder / "notes.txt").write_text("not media")
     assert_error(client.simulate_get("/api/file/ffprobe/show/notes.txt"), 400)

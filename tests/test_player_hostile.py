@@ -1,19 +1,28 @@
 """Hostile files in the download folder against the player and the probe endpoints, in
 process on real files and the real ffmpeg/ffprobe: playlists and concat lists dressed as
 media (ffmpeg picks its demuxer from the content, and those demuxers open other files), and
-the media formats the player plays, which must still play."""
+the media formats the player plays, which must still play; a file swapped for a symlink or
+a FIFO between the API's check and ffmpeg's read; the bound on ffprobe processes."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import make_settings, started
 from falcon.testing import Result, TestClient
+from support.server import wait_for
 
+from appliance.api import files as files_api
+from appliance.api import player as player_api
 from appliance.api.app import create_app
+from appliance.player import probe, slots, source
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -121,3 +130,166 @@ def test_media_the_player_plays_still_plays(app: tuple[Runtime, TestClient],
                              capture_output=True, timeout=60, check=True)
     kinds = set(decoded.stdout.decode().split())
     assert "audio" in kinds and ("video" in kinds or name.startswith("tone."))
+
+
+# --- F3: files that stall ffprobe, files swapped under the check -----------------------------
+
+def has_reader(fifo: Path) -> bool:
+    """Whether a process has the FIFO open for reading (opening its write end then succeeds;
+    closing it at once hands that reader an end of file, so it never stays blocked)."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # ENXIO: no reader
+        return False
+    return True
+
+
+def test_a_fifo_named_by_a_playlist_is_never_opened(app: tuple[Runtime, TestClient]) -> None:
+    """The F3 file: an HLS playlist naming a FIFO beside it kept ffprobe (and its request
+    thread) waiting for a writer until the probe timeout, on every request."""
+    runtime, client = app
+    root = runtime.settings.download_path
+    os.mkfifo(root / "hang.ts")
+    (root / "hang.mp4").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:5\n#EXTINF:5.0,\n"
+                                   "hang.ts\n#EXT-X-ENDLIST\n")
+    answers: list[Result] = []
+    asking = threading.Thread(target=lambda: answers.extend(
+        client.simulate_get(f"/api/file/{route}/hang.mp4") for route in ("info", "ffprobe")))
+    asking.start()
+    opened = wait_for(lambda: "opened" if has_reader(root / "hang.ts")
+                      else "answered" if answers[1:] else None, message="an answer")
+    asking.join()
+    assert opened == "answered"
+    info, probed = answers
+    assert info.status_code == 200 and info.json["ffprobe"] == {}
+    refused(probed)
+
+
+def swap(path: Path, make: Callable[[Path], None]) -> None:
+    """Put what ``make`` makes in ``path``'s place, in one rename."""
+    new = path.with_name(".swap")
+    make(new)
+    os.replace(new, path)
+
+
+def swap_folder(path: Path, outside: Path) -> None:
+    """The folder holding ``path`` becomes a symlink to ``outside`` (which has a file by the
+    same name)."""
+    shutil.copyfile(outside / "private.mp3", outside / path.name)
+    shutil.rmtree(path.parent)
+    path.parent.symlink_to(outside)
+
+
+@pytest.mark.parametrize("change, status", [("symlink", 404), ("fifo", 404), ("folder", 403)])
+@pytest.mark.parametrize("route", ["file/ffprobe/{}", "player/playlist/{}.m3u8",
+                                   "player/segments/0/{}.ts", "player/subtitle/{}.vtt"])
+def test_a_file_swapped_after_the_check_is_not_followed(
+        app: tuple[Runtime, TestClient], outside: Path, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, route: str, change: str, status: int) -> None:
+    """Between the API's check of the path and ffmpeg's open, the file becomes a symlink to
+    a file outside the folder, a FIFO, or its folder a symlink out: refused, never read."""
+    runtime, client = app
+    subtitle = route.endswith(".vtt")
+    folder = runtime.settings.download_path / f"swap-{tmp_path.name}"
+    folder.mkdir()
+    victim = folder / ("victim.srt" if subtitle else "victim.mp3")
+    shutil.copyfile(runtime.settings.download_path / "tone.mp3", victim)
+    secret = outside / ("secret.srt" if subtitle else "private.mp3")
+    changes: dict[str, Callable[[], None]] = {
+        "symlink": lambda: swap(victim, lambda new: new.symlink_to(secret)),
+        "fifo": lambda: swap(victim, os.mkfifo),
+        "folder": lambda: swap_folder(victim, outside),
+    }
+
+    def checked_then_changed(*args: Any, **kwargs: Any) -> tuple[Path, str]:
+        found = checked(*args, **kwargs)
+        changes[change]()
+        return found
+
+    checked = player_api.local_file
+    monkeypatch.setattr(player_api, "local_file", checked_then_changed)
+    monkeypatch.setattr(files_api, "local_file", checked_then_changed)
+    rel = victim.relative_to(runtime.settings.download_path).as_posix()
+    result = client.simulate_get("/api/" + route.format(rel))
+    assert result.status_code == status, result.text
+    assert result.json["error"] and SECRET not in result.text
+    if change == "fifo":
+        assert not has_reader(victim)
+
+
+@pytest.mark.parametrize("route", ["file/ffprobe/{}", "player/segments/0/{}.ts",
+                                   "player/subtitle/{}.vtt"])
+def test_ffmpeg_reads_the_file_the_api_opened(
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        route: str) -> None:
+    """Once the API has opened the file, what its path names no longer matters: swapped for
+    a FIFO right after the open, the file opened is the one probed, cut and converted."""
+    runtime, client = app
+    root = runtime.settings.download_path
+    subtitle = route.endswith(".vtt")
+    victim = root / f"opened-{tmp_path.name}.{'srt' if subtitle else 'mp3'}"
+    if subtitle:
+        victim.write_text("1\n00:00:00,000 --> 00:00:01,000\nThe opened one\n")
+    else:
+        shutil.copyfile(root / "tone.mp3", victim)
+
+    def opened_then_changed(path: Path, top: Path) -> Any:
+        media = opened(path, top)
+        swap(path, os.mkfifo)
+        return media
+
+    opened = source.open_media
+    monkeypatch.setattr(source, "open_media", opened_then_changed)
+    monkeypatch.setattr(files_api, "open_media", opened_then_changed)
+    result = client.simulate_get("/api/" + route.format(victim.name))
+    assert result.status_code == 200, result.text
+    assert not has_reader(victim)
+    if subtitle:
+        assert "The opened one" in result.text
+    elif route.startswith("file/"):
+        assert float(result.json["format"]["duration"]) == pytest.approx(2, abs=0.2)
+    else:
+        assert len(result.content) > 1000
+
+
+def test_probes_are_bounded(app: tuple[Runtime, TestClient],
+                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every ffprobe slot taken (as by probes that stall): a probe that needs ffprobe waits
+    SLOT_WAIT, then 503 with Retry-After, as the player's ffmpeg does; a cached answer still
+    comes; a slot given back, the probe runs."""
+    runtime, client = app
+    monkeypatch.setattr(slots, "SLOT_WAIT", 0.05)  # the wait is not under test
+    root = runtime.settings.download_path
+    fresh = root / f"fresh-{tmp_path.name}.mp3"
+    shutil.copyfile(root / "tone.mp3", fresh)
+    assert client.simulate_get("/api/file/ffprobe/tone.mp3").status_code == 200
+    held = runtime.player.prober.slots
+    for _ in range(probe.PROBE_SLOTS):
+        held.take()
+    try:
+        for route in ("file/ffprobe", "file/info", "player/playlist"):
+            busy = client.simulate_get(f"/api/{route}/{fresh.name}"
+                                       + (".m3u8" if route.startswith("player") else ""))
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["Retry-After"] == "2"
+            assert "ffprobe processes" in busy.json["error"]
+        assert client.simulate_get("/api/file/ffprobe/tone.mp3").status_code == 200
+    finally:
+        for _ in range(probe.PROBE_SLOTS):
+            held.give_back()
+    assert client.simulate_get(f"/api/file/ffprobe/{fresh.name}").status_code == 200
+
+
+def test_a_file_ffprobe_cannot_read_is_not_probed_again(
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """The verdict is cached with the file's size and mtime: asked again, the same 400
+    without a second ffprobe (none could run: its path is gone)."""
+    runtime, client = app
+    junk = runtime.settings.download_path / f"junk-{tmp_path.name}.mp4"
+    junk.write_bytes(b"\0" * 4096)
+    first = client.simulate_get(f"/api/file/ffprobe/{junk.name}")
+    assert first.status_code == 400, first.text
+    monkeypatch.setattr(probe, "FFPROBE", str(tmp_path / "no-ffprobe"))
+    again = client.simulate_get(f"/api/file/ffprobe/{junk.name}")
+    assert again.status_code == 400 and again.json == first.json

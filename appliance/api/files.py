@@ -13,6 +13,7 @@ from ..files import kinds, paths
 from ..files import zips as zipfiles
 from ..files.index import SORTS
 from ..player.probe import ProbeError, html5_mime
+from ..player.source import open_media
 from ..runtime import Runtime
 from .conditional import validate
 from .local_files import local_file
@@ -114,7 +115,8 @@ class Probe:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = local_file(req, self.runtime, file, "/api/file/ffprobe/")
-        resp.media = _shown(self.runtime.player.prober.probe(path), rel)
+        with open_media(path, self.runtime.files.root) as media:
+            resp.media = _shown(self.runtime.player.prober.probe(media), rel)
 
 
 def _shown(probed: dict[str, Any], rel: str) -> dict[str, Any]:
@@ -130,7 +132,8 @@ class Info:
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = local_file(req, self.runtime, file, "/api/file/info/")
         try:
-            probed = self.runtime.player.prober.probe(path)
+            with open_media(path, self.runtime.files.root) as media:
+                probed = self.runtime.player.prober.probe(media)
         except ProbeError:
             probed = {}  # not media: the rest is still worth telling
         sidecar = self.runtime.files.index.sidecars(rel)

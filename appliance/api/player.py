@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import falcon
 
 from .. import errors
 from ..files import kinds
-from ..player import playlists
+from ..player import playlists, source
 from ..player.segments import SegmentStream, segment_command, to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
@@ -52,15 +53,20 @@ class Player:
         return local_file(req, self.runtime, _named(file, suffix), f"/api/player/{route}/",
                           suffix)
 
-    def plan(self, path: Path, convert_video: bool = False) -> playlists.Plan:
-        return playlists.plan(self.runtime.player.prober.probe(path), convert_video)
+    def open(self, path: Path) -> io.FileIO:
+        """The file ffmpeg will read, as it is now (``source.open_media``)."""
+        return source.open_media(path, self.runtime.files.root)
+
+    def plan(self, media: io.FileIO, convert_video: bool = False) -> playlists.Plan:
+        return playlists.plan(self.runtime.player.prober.probe(media), convert_video)
 
 
 class Playlist(Player):
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = self.file(req, file, "playlist", ".m3u8")
-        data = self.runtime.player.prober.probe(path)
-        self.plan(path)  # a file that cannot be played is refused here, not per segment
+        with self.open(path) as media:
+            data = self.runtime.player.prober.probe(media)
+            self.plan(media)  # a file that cannot be played is refused here, not per segment
         subtitles = self.runtime.files.index.sidecars(rel).get(kinds.SUBTITLE, [])
         _send_text(resp, playlists.master(req.root_path, rel, data, subtitles, _ticket(req)),
                    M3U8)
@@ -72,7 +78,8 @@ class MediaPlaylist(Player):
             raise errors.invalid("Only video and subtitle modes are supported.")
         path, rel = self.file(req, file, f"m3u8/{mode}", ".m3u8")
         if mode == "video":
-            text = playlists.video(req.root_path, rel, self.plan(path), _ticket(req))
+            with self.open(path) as media:
+                text = playlists.video(req.root_path, rel, self.plan(media), _ticket(req))
         else:
             duration = req.get_param_as_float("duration", min_value=0.001,
                                                max_value=MAX_DURATION)
@@ -87,23 +94,30 @@ class Segment(Player):
                file: str) -> None:
         path, _ = self.file(req, file, f"segments/{segment}", ".ts")
         convert = req.get_param_as_int("vc", min_value=0, max_value=1) == 1
-        made = self.plan(path, convert)
+        with self.open(path) as media:
+            self.segment(req, resp, media, segment, convert)
+
+    def segment(self, req: falcon.Request, resp: falcon.Response, media: io.FileIO,
+                segment: int, convert: bool) -> None:
+        made = self.plan(media, convert)
         if not 0 <= segment < len(made.spans):
             raise errors.not_found(f"The file has {len(made.spans)} segments.")
         player = self.runtime.player
-        tag = file_etag(os.stat(path), segment, made.copy_video, player.encoder)
+        info = os.fstat(media.fileno())
+        tag = file_etag(info, segment, made.copy_video, player.encoder)
         resp.cache_control = ["public, max-age=31536000"]
-        if validate(req, resp, tag, os.stat(path).st_mtime):
+        if validate(req, resp, tag, info.st_mtime):
             return
         resp.content_type = "video/MP2T"
         resp.set_header("X-Accel-Buffering", "no")
-        command = segment_command(path, made, segment, player.encoder,
-                                  lambda time: player.prober.keyframe(path, time))
+        command = segment_command(media, made, segment, player.encoder,
+                                  lambda time: player.prober.keyframe(media, time))
         if command is None:
             resp.data = b""
             return
         player.slots.take()
-        resp.stream = SegmentStream(command, player.slots)
+        # ffmpeg inherits the descriptor: ours is closed when the answer starts
+        resp.stream = SegmentStream(command, player.slots, media)
 
 
 class Subtitle(Player):
@@ -111,11 +125,12 @@ class Subtitle(Player):
         path, _ = self.file(req, file, "subtitle", ".vtt")
         if path.suffix.lower() not in kinds.PLAYABLE_SUBTITLES:
             raise errors.invalid("Only srt, ass and vtt subtitles can be played.")
-        tag = file_etag(os.stat(path), "vtt")
-        if validate(req, resp, tag, os.stat(path).st_mtime):
-            return
-        resp.content_type = "text/vtt; charset=UTF-8"
-        resp.data = to_webvtt(path, self.runtime.player.slots)
+        with self.open(path) as media:
+            info = os.fstat(media.fileno())
+            if validate(req, resp, file_etag(info, "vtt"), info.st_mtime):
+                return
+            resp.content_type = "text/vtt; charset=UTF-8"
+            resp.data = to_webvtt(media, self.runtime.player.slots)
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:

@@ -1,8 +1,10 @@
-"""ffprobe, cached by (path, size, mtime): the info endpoints, the playlists and every segment
-ask about the same file again and again."""
+"""ffprobe, cached by (file, size, mtime): the info endpoints, the playlists and every segment
+ask about the same file again and again. A file ffprobe cannot read stays that way until it
+changes: the verdict is cached too. At most PROBE_SLOTS ffprobe run at once (``slots``)."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -16,11 +18,14 @@ from typing import Any
 
 from .. import errors
 from . import source
+from .slots import Slots
 
 log = logging.getLogger(__name__)
 
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
 PROBE_TIMEOUT = 30.0
+# A probe reads a few packets; more at once than this is a flood (or files that stall it).
+PROBE_SLOTS = 3
 CACHED = 512
 
 
@@ -29,50 +34,81 @@ class ProbeError(errors.AppError):
         super().__init__(message, errors.INVALID_REQUEST)
 
 
-class Prober:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()
+class ProbeTimeout(ProbeError):
+    """Not cached: a busy machine may read the file in time on the next try."""
 
-    def _cached(self, what: str, path: Path, make: Callable[[Path], Any]) -> Any:
-        info = os.stat(path)
-        key = (what, str(path), info.st_size, info.st_mtime_ns)
+
+class Prober:
+    def __init__(self, slots: Slots | None = None) -> None:
+        self.slots = slots or Slots(PROBE_SLOTS, "ffprobe processes")
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, int, int, int, int], Any] = OrderedDict()
+
+    def _cached(self, what: str, media: io.FileIO, make: Callable[[io.FileIO], Any]) -> Any:
+        info = os.fstat(media.fileno())
+        key = (what, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
-                return found
-        made = make(path)
+        if isinstance(found, _Failed):
+            raise ProbeError(found.message)
+        if found is not None:
+            return found
+        self.slots.take()
+        try:
+            made = make(media)
+        except ProbeTimeout:
+            raise
+        except ProbeError as exc:
+            made = _Failed(exc.message)
+        finally:
+            self.slots.give_back()
         with self._lock:
             self._cache[key] = made
             while len(self._cache) > CACHED:
                 self._cache.popitem(last=False)
+        if isinstance(made, _Failed):
+            raise ProbeError(made.message)
         return made
 
-    def probe(self, path: Path) -> dict[str, Any]:
-        """ffprobe's JSON (format, streams) for ``path``; ProbeError (400) when ffprobe cannot
-        read it as media."""
-        return self._cached("probe", path, _run_ffprobe)
+    def probe(self, media: io.FileIO) -> dict[str, Any]:
+        """ffprobe's JSON (format, streams) for ``media`` (opened by ``source.open_media``);
+        ProbeError (400) when ffprobe cannot read it as media, 503 when every slot is busy."""
+        return self._cached("probe", media, _run_ffprobe)
 
-    def keyframe(self, path: Path, time: float) -> float:
+    def keyframe(self, media: io.FileIO, time: float) -> float:
         """The time of the first video stream's last keyframe at or before ``time``: one seek
         and a few packets read (the file is never scanned whole)."""
-        return self._cached(f"keyframe {time:.6f}", path,
-                            lambda p: _keyframe_before(p, time))
+        return self._cached(f"keyframe {time:.6f}", media,
+                            lambda m: _keyframe_before(m, time))
 
 
-def _ffprobe(path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    command = [FFPROBE, "-v", "error", *args, *source.input_args(f"file:{path}")]
+class _Failed:
+    """A cached verdict: ffprobe cannot read this file (as it is now)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _name(media: io.FileIO) -> str:
+    return Path(str(media.name)).name
+
+
+def _ffprobe(media: io.FileIO, *args: str) -> subprocess.CompletedProcess[bytes]:
+    command = [FFPROBE, "-v", "error", *args, *source.input_args(source.url(media))]
     try:
         return subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+                              stdin=subprocess.DEVNULL, check=False,
+                              pass_fds=(media.fileno(),))
     except subprocess.TimeoutExpired:
-        raise ProbeError(f"ffprobe took longer than {PROBE_TIMEOUT:g} s on '{path.name}'.")\
-            from None
+        raise ProbeTimeout(f"ffprobe took longer than {PROBE_TIMEOUT:g} s on "
+                           f"'{_name(media)}'.") from None
 
 
-def _run_ffprobe(path: Path) -> dict[str, Any]:
-    done = _ffprobe(path, "-print_format", "json", "-show_format", "-show_streams")
+def _run_ffprobe(media: io.FileIO) -> dict[str, Any]:
+    path = Path(_name(media))
+    done = _ffprobe(media, "-print_format", "json", "-show_format", "-show_streams")
     try:
         data = json.loads(done.stdout or b"{}")
     except ValueError:
@@ -84,12 +120,12 @@ def _run_ffprobe(path: Path) -> dict[str, Any]:
                              "not an audio or video format the player opens).")
         reason = stderr.strip().splitlines()[-1:] or ["no output"]
         raise ProbeError(f"ffprobe cannot read '{path.name}' as media: "
-                         f"{reason[0].replace(str(path), path.name)[:300]}")
+                         f"{reason[0].replace(source.url(media), path.name)[:300]}")
     return data
 
 
-def _keyframe_before(path: Path, time: float) -> float:
-    done = _ffprobe(path, "-select_streams", "v:0", "-read_intervals", f"{time:.6f}%+#5",
+def _keyframe_before(media: io.FileIO, time: float) -> float:
+    done = _ffprobe(media, "-select_streams", "v:0", "-read_intervals", f"{time:.6f}%+#5",
                     "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
     for line in done.stdout.decode(errors="replace").splitlines():
         pts, _, flags = line.partition(",")
@@ -98,7 +134,7 @@ def _keyframe_before(path: Path, time: float) -> float:
                 return float(pts)
             except ValueError:
                 break
-    raise ProbeError(f"No keyframe found near {time:.3f} s in '{path.name}'.")
+    raise ProbeError(f"No keyframe found near {time:.3f} s in '{_name(media)}'.")
 
 
 def duration(data: dict[str, Any]) -> float | None:

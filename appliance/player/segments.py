@@ -1,29 +1,29 @@
 """Segments and subtitles made by ffmpeg, one process per request, a bounded number at once.
 
 A segment is streamed as ffmpeg writes it; when the client goes away gunicorn closes the
-answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once: a request over that
-waits SLOT_WAIT seconds for one to end, then gets 503 (Retry-After), so the player can never
-take every request thread or CPU core.
+answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once (``slots.Slots``).
+ffmpeg reads the file the API opened (``source.open_media``), by its descriptor.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from .. import errors
 from . import source
 from .playlists import EDGE, Plan
+from .slots import Slots
 
 log = logging.getLogger(__name__)
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
-SLOT_WAIT = 3.0
 # A segment (SEGMENT seconds of media) that takes this long is stuck: ffmpeg is killed.
 SEGMENT_TIMEOUT = 120.0
 SUBTITLE_TIMEOUT = 30.0
@@ -32,24 +32,7 @@ CHUNK = 64 * 1024
 _BASE = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
 
 
-class Slots:
-    """The ffmpeg processes the player may run at once."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self._free = threading.BoundedSemaphore(count)
-
-    def take(self) -> None:
-        if not self._free.acquire(timeout=SLOT_WAIT):
-            raise errors.AppError(
-                f"The player is busy ({self.count} ffmpeg processes, YTP_PLAYER_MAX_FFMPEG); "
-                "try again.", errors.UNAVAILABLE, headers={"Retry-After": "2"})
-
-    def give_back(self) -> None:
-        self._free.release()
-
-
-def segment_command(path: Path, made: Plan, index: int, encoder: str,
+def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
                     keyframe: Callable[[float], float]) -> list[str] | None:
     """ffmpeg's arguments for segment ``index``; None when a copied segment holds nothing (a
     keyframe interval longer than a segment: the next segment has its frames)."""
@@ -72,7 +55,7 @@ def segment_command(path: Path, made: Plan, index: int, encoder: str,
         seek = start
     # -copyts: every segment keeps the file's own timestamps, so they follow on in a player
     args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
-            *source.input_args(f"file:{path}"), *trim, "-map_metadata", "-1"]
+            *source.input_args(source.url(media)), *trim, "-map_metadata", "-1"]
     if made.has_video:
         args += ["-map", "0:v:0"]
         if made.copy_video:
@@ -94,12 +77,13 @@ class SegmentStream:
     """ffmpeg's output, as a WSGI body: iterating reads it, ``close`` (gunicorn calls it when
     the answer ends, the client gone or not) kills ffmpeg if it still runs and frees its slot."""
 
-    def __init__(self, command: list[str], slots: Slots) -> None:
+    def __init__(self, command: list[str], slots: Slots, media: io.FileIO) -> None:
         self._slots = slots
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
             self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=self._errors)
+                                          stdout=subprocess.PIPE, stderr=self._errors,
+                                          pass_fds=(media.fileno(),))
         except BaseException:
             self._errors.close()
             slots.give_back()
@@ -132,25 +116,28 @@ class SegmentStream:
         self._slots.give_back()
 
 
-def to_webvtt(path: Path, slots: Slots) -> bytes:
-    """A subtitle file (srt, ass, vtt) as WebVTT."""
-    if path.stat().st_size > MAX_SUBTITLE:
+def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
+    """A subtitle file (srt, ass, vtt), opened by ``source.open_media``, as WebVTT."""
+    name = os.path.basename(str(media.name))
+    if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
         raise errors.invalid("The subtitle file is too big to convert.")
-    if path.suffix.lower() == ".vtt":
-        return path.read_bytes()
+    if name.lower().endswith(".vtt"):
+        return media.read(MAX_SUBTITLE)
     slots.take()
     try:
-        done = subprocess.run([*_BASE, *source.input_args(f"file:{path}", source.SUBTITLE_FORMATS),
+        done = subprocess.run([*_BASE, *source.input_args(source.url(media),
+                                                          source.SUBTITLE_FORMATS),
                                "-f", "webvtt", "pipe:1"],
                               capture_output=True, timeout=SUBTITLE_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+                              stdin=subprocess.DEVNULL, check=False,
+                              pass_fds=(media.fileno(),))
     except subprocess.TimeoutExpired:
         raise errors.invalid("Converting the subtitles took too long.") from None
     finally:
         slots.give_back()
     if done.returncode != 0 or not done.stdout.startswith(b"WEBVTT"):
         if source.refused(done.stderr.decode(errors="replace")):
-            raise errors.invalid(f"'{path.name}' is not a subtitle file the player plays "
+            raise errors.invalid(f"'{name}' is not a subtitle file the player plays "
                                  "(srt, ass, vtt).")
-        raise errors.invalid(f"ffmpeg cannot convert '{path.name}' to WebVTT.")
+        raise errors.invalid(f"ffmpeg cannot convert '{name}' to WebVTT.")
     return done.stdout
