@@ -23,7 +23,7 @@ from support.server import wait_for
 from appliance import errors
 from appliance.api.app import create_app
 from appliance.files import fetch
-from appliance.player.source import open_media
+from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
 
 
@@ -126,7 +126,7 @@ def test_ffprobe_and_info(app: tuple[Runtime, TestClient], origin: MediaOrigin) 
     assert info["sidecar"]["image"] == [{"file": "show/clip.jpg"}]
     # cached by file, size and mtime: the same answer until the file changes
     def probe() -> dict[str, Any]:
-        with open_media(video, runtime.files.root) as media:
+        with open_regular(video, runtime.files.root) as media:
             return runtime.player.prober.probe(media)
 
     first = probe()

@@ -22,7 +22,8 @@ from support.server import wait_for
 from appliance.api import files as files_api
 from appliance.api import player as player_api
 from appliance.api.app import create_app
-from appliance.player import probe, slots, source
+from appliance.files import reading
+from appliance.player import probe, slots
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -238,9 +239,9 @@ def test_ffmpeg_reads_the_file_the_api_opened(
         swap(path, os.mkfifo)
         return media
 
-    opened = source.open_media
-    monkeypatch.setattr(source, "open_media", opened_then_changed)
-    monkeypatch.setattr(files_api, "open_media", opened_then_changed)
+    opened = reading.open_regular
+    monkeypatch.setattr(player_api, "open_regular", opened_then_changed)
+    monkeypatch.setattr(files_api, "open_regular", opened_then_changed)
     result = client.simulate_get("/api/" + route.format(victim.name))
     assert result.status_code == 200, result.text
     assert not has_reader(victim)

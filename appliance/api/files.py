@@ -12,8 +12,8 @@ from .. import errors
 from ..files import kinds, paths
 from ..files import zips as zipfiles
 from ..files.index import SORTS
+from ..files.reading import open_regular
 from ..player.probe import ProbeError, html5_mime
-from ..player.source import open_media
 from ..runtime import Runtime
 from .conditional import validate
 from .local_files import local_file
@@ -115,7 +115,7 @@ class Probe:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = local_file(req, self.runtime, file, "/api/file/ffprobe/")
-        with open_media(path, self.runtime.files.root) as media:
+        with open_regular(path, self.runtime.files.root) as media:
             resp.media = _shown(self.runtime.player.prober.probe(media), rel)
 
 
@@ -132,7 +132,7 @@ class Info:
     def on_get(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         path, rel = local_file(req, self.runtime, file, "/api/file/info/")
         try:
-            with open_media(path, self.runtime.files.root) as media:
+            with open_regular(path, self.runtime.files.root) as media:
                 probed = self.runtime.player.prober.probe(media)
         except ProbeError:
             probed = {}  # not media: the rest is still worth telling

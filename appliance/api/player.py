@@ -12,7 +12,8 @@ import falcon
 
 from .. import errors
 from ..files import kinds
-from ..player import playlists, source
+from ..files.reading import open_regular
+from ..player import playlists
 from ..player.segments import SegmentStream, segment_command, to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
@@ -54,8 +55,8 @@ class Player:
                           suffix)
 
     def open(self, path: Path) -> io.FileIO:
-        """The file ffmpeg will read, as it is now (``source.open_media``)."""
-        return source.open_media(path, self.runtime.files.root)
+        """The file ffmpeg will read, as it is now (``files.reading.open_regular``)."""
+        return open_regular(path, self.runtime.files.root)
 
     def plan(self, media: io.FileIO, convert_video: bool = False) -> playlists.Plan:
         return playlists.plan(self.runtime.player.prober.probe(media), convert_video)

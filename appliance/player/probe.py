@@ -73,7 +73,7 @@ class Prober:
         return made
 
     def probe(self, media: io.FileIO) -> dict[str, Any]:
-        """ffprobe's JSON (format, streams) for ``media`` (opened by ``source.open_media``);
+        """ffprobe's JSON (format, streams) for ``media`` (from ``files.reading.open_regular``);
         ProbeError (400) when ffprobe cannot read it as media, 503 when every slot is busy."""
         return self._cached("probe", media, _run_ffprobe)
 

@@ -2,7 +2,7 @@
 
 A segment is streamed as ffmpeg writes it; when the client goes away gunicorn closes the
 answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once (``slots.Slots``).
-ffmpeg reads the file the API opened (``source.open_media``), by its descriptor.
+ffmpeg reads the file the API opened (``files.reading.open_regular``), by its descriptor.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class SegmentStream:
 
 
 def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
-    """A subtitle file (srt, ass, vtt), opened by ``source.open_media``, as WebVTT."""
+    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT."""
     name = os.path.basename(str(media.name))
     if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
         raise errors.invalid("The subtitle file is too big to convert.")

@@ -8,23 +8,15 @@ that is a user's file is opened with a whitelist of the demuxers the player play
 ffmpeg 5.1 refuses anything else with "Format not on whitelist".
 
 And ffmpeg is handed the file the API checked, not a path it opens again later: the API opens
-it (``open_media``: no symlink followed, no blocking on a FIFO, a regular file inside the
-download folder, else 404/403) and the child reads that descriptor as
+it (``files.reading.open_regular``: no symlink followed, no blocking on a FIFO, a regular file
+inside the download folder, else 404/403) and the child reads that descriptor as
 ``file:/proc/self/fd/N``, which opens the same inode again (so seeking works), whatever the
-path names by then. ``files.reading.open_regular`` does the same open for the plain file
-routes; ``open_media`` can become a call to it.
+path names by then.
 """
 
 from __future__ import annotations
 
-import errno
 import io
-import os
-import stat
-from pathlib import Path
-
-from .. import errors
-from ..files import paths
 
 # The audio and video containers of files.kinds' media suffixes (by ffmpeg's demuxer names):
 # no playlist or indirection demuxer (hls, concat, image2, tee, data, …) is among them.
@@ -44,34 +36,6 @@ def input_args(url: str, formats: tuple[str, ...] = MEDIA_FORMATS) -> list[str]:
 def refused(stderr: str) -> bool:
     """Whether ffmpeg refused the input for its format (the whitelist), not for damage."""
     return REFUSED in stderr
-
-
-def open_media(path: Path, root: Path) -> io.FileIO:
-    """``path`` (resolved inside ``root`` by the API) opened for reading: 404 when it is no
-    longer a regular file (a symlink or a FIFO put in its place since the check), 403 when
-    what was opened lies outside ``root``."""
-    try:
-        media = io.FileIO(path, "rb", opener=_no_follow)  # close-on-exec, as Python opens
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise errors.not_found(f"'{path.name}' is not a regular file.") from None
-        raise errors.not_found(f"File '{path.name}' does not exist.") from None
-    try:
-        if not stat.S_ISREG(os.fstat(media.fileno()).st_mode):
-            raise errors.not_found(f"'{path.name}' is not a regular file.")
-        # a folder on the way swapped for a symlink leads elsewhere: judge what was opened
-        opened = Path(os.readlink(f"/proc/self/fd/{media.fileno()}"))
-        if not opened.is_relative_to(os.path.realpath(root)):
-            raise paths.outside()
-    except BaseException:
-        media.close()
-        raise
-    return media
-
-
-def _no_follow(path: str, flags: int) -> int:
-    # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 def url(media: io.FileIO) -> str:
