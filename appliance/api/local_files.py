@@ -12,6 +12,7 @@ import falcon
 
 from .. import errors
 from ..files import paths
+from ..files.index import nameable
 from ..runtime import Runtime
 
 # YTPTube's file ids: "[<11 characters>]" in the name (a YouTube id), found again in a file
@@ -25,8 +26,9 @@ def same_id_file(requested: Path) -> Path | None:
     if not match or not requested.parent.is_dir():
         return None
     for other in sorted(requested.parent.iterdir()):
-        if f"[{match.group(1)}]" in other.name and other.suffix == requested.suffix \
-                and other.is_file():
+        # a name that is not valid UTF-8 cannot be sent in the redirect (the index leaves it out)
+        if nameable(other.name) and f"[{match.group(1)}]" in other.name \
+                and other.suffix == requested.suffix and other.is_file():
             return other
     return None
 
@@ -54,4 +56,9 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
         if moved is not None:
             raise redirect(req, prefix, paths.relative(root, moved), suffix)
         raise errors.not_found(f"File '{requested}' does not exist.")
-    return path, paths.relative(root, path)
+    rel = paths.relative(root, path)
+    if not nameable(rel):
+        # reached through a symlink to a name that is not valid UTF-8: every answer names the
+        # file (JSON, playlist URLs), and that name cannot be written (the index leaves it out)
+        raise errors.not_found(f"File '{requested}' does not exist.")
+    return path, rel

@@ -11,6 +11,7 @@ import falcon
 
 from .. import __version__, errors, flasharr
 from ..engine.js_runtime import js_runtime
+from ..files.index import nameable
 from ..runtime import Runtime
 from ..store.records import DONE, QUEUE
 from .schemas import error, json_response, ref
@@ -69,7 +70,8 @@ def list_folders(root: Path, depth: int) -> list[dict[str, str]]:
         return folders
     for current, dirs, _files in os.walk(root):
         rel = Path(current).relative_to(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        # a name that is not valid UTF-8 cannot be sent (the file index leaves it out too)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and nameable(d))
         if len(rel.parts) >= depth:
             dirs[:] = []
         for name in dirs:

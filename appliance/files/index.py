@@ -10,6 +10,12 @@ Hidden entries (a leading dot) and partial-download artefacts (``.part``, ``.ytd
 ``.temp``) are not indexed. Symlinks are indexed with what they point to when that lies
 inside the folder, and left out when it does not (or is broken); the walk never descends
 through a symlink (the real folder is indexed where it is).
+
+A name that is not valid UTF-8 (Python reads it with its undecodable bytes as surrogate
+escapes) is not indexed either, nor is anything below a folder so named, nor a symlink leading
+to one: it cannot be written in JSON or in a URL, so no listing, event or route could name it.
+Each such name is logged once, bytes escaped, with the folder it lies in: it must be renamed
+on the disk to be seen.
 """
 
 from __future__ import annotations
@@ -67,6 +73,22 @@ def indexed_name(name: str) -> bool:
     return not name.startswith(".") and not name.endswith(SKIPPED_SUFFIXES)
 
 
+def nameable(name: str) -> bool:
+    """Whether a name read from the disk is valid UTF-8 (so JSON and URLs can carry it)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode's surrogate escapes of undecodable bytes
+        return False
+    return True
+
+
+def shown(name: str) -> str:
+    """A name for the log: its bytes escaped when it is not valid UTF-8."""
+    return name if nameable(name) else repr(os.fsencode(name))
+
+
 def make_entry(path: str, name: str, real_root: str) -> Entry | None:
     """The entry for ``path`` (absolute), or None when it is gone or must not be listed."""
     try:
@@ -78,6 +100,8 @@ def make_entry(path: str, name: str, real_root: str) -> Entry | None:
         target = os.path.realpath(path)
         if not (target == real_root or target.startswith(real_root + os.sep)):
             return None
+        if not nameable(target):
+            return None  # the routes would answer with the target's name, which JSON cannot carry
         try:
             info = os.stat(path)
         except OSError:
@@ -106,6 +130,9 @@ class FileIndex:
         self._views: dict[str, dict[tuple[str, bool], tuple[list[Entry], list[str] | None]]] = {}
         self.ready = threading.Event()
         self.on_change = on_change
+        # Names not valid UTF-8 already logged (relative paths, escaped): once each, not at
+        # every rescan.
+        self._unnamed: set[str] = set()
 
     # --- building -------------------------------------------------------------------------
 
@@ -120,7 +147,7 @@ class FileIndex:
             try:
                 with os.scandir(base) as it:
                     for item in it:
-                        if not indexed_name(item.name):
+                        if not indexed_name(item.name) or not self._nameable(current, item.name):
                             continue
                         entry = make_entry(item.path, item.name, self._real_root)
                         if entry is None:
@@ -171,7 +198,27 @@ class FileIndex:
             return None
         rel = path[len(self._real_root) + 1:]
         parts = rel.split(os.sep)
-        return rel if all(indexed_name(p) for p in parts) else None
+        if not all(indexed_name(p) for p in parts):
+            return None
+        for depth, part in enumerate(parts):
+            if not self._nameable("/".join(parts[:depth]), part):
+                return None  # a watcher's event for a name the index leaves out
+        return rel
+
+    def _nameable(self, folder: str, name: str) -> bool:
+        """Whether ``name`` in ``folder`` (relative) can be indexed; a name that is not valid
+        UTF-8 is logged the first time it is met."""
+        if nameable(name):
+            return True
+        key = f"{folder}/{shown(name)}"
+        with self._lock:
+            if key in self._unnamed:
+                return False
+            self._unnamed.add(key)
+        log.warning("%s holds a name that is not valid UTF-8, %s: it is left out of the file "
+                    "browser and the API (with all it holds, if a folder); rename it on the disk "
+                    "to see it", os.path.join(self._real_root, folder), shown(name))
+        return False
 
     def _refresh_one(self, rel: str, changed: set[str]) -> None:
         folder, _, name = rel.rpartition("/")
@@ -230,7 +277,7 @@ class FileIndex:
         try:
             with os.scandir(base) as it:
                 for item in it:
-                    if indexed_name(item.name):
+                    if indexed_name(item.name) and self._nameable(folder, item.name):
                         entry = make_entry(item.path, item.name, self._real_root)
                         if entry is not None:
                             entries[item.name] = entry

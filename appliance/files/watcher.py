@@ -12,6 +12,7 @@ share, where inotify sees only this machine's own changes) the index is kept by 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -55,7 +56,8 @@ class _Noter(FileSystemEventHandler):
         paths = [event.src_path]
         if getattr(event, "dest_path", ""):
             paths.append(event.dest_path)
-        self.watcher.note(*(p.decode() if isinstance(p, bytes) else p for p in paths))
+        # as os.scandir names them (undecodable bytes escaped): the index leaves those out
+        self.watcher.note(*(os.fsdecode(p) for p in paths))
 
 
 class FolderWatcher:
