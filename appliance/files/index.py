@@ -162,12 +162,19 @@ class FileIndex:
         return found
 
     def rescan(self) -> None:
-        """Read the whole folder again and swap it in at once."""
+        """Read the whole folder again and swap it in at once; the folders that differ from
+        what was indexed are announced (a rescan finds what lost events did not tell)."""
         fresh = self._walk("")
         with self._lock:
-            self._dirs = fresh
+            old, self._dirs = self._dirs, fresh
             self._views.clear()
+        first = not self.ready.is_set()
         self.ready.set()
+        if first or self.on_change is None:
+            return
+        changed = sorted(f for f in old.keys() | fresh.keys() if old.get(f) != fresh.get(f))
+        if changed:
+            self.on_change(changed)
 
     def count(self) -> int:
         with self._lock:

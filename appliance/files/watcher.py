@@ -1,7 +1,13 @@
 """Keeps the file index current: one watchdog observer (inotify on Linux) whose handler only
 notes paths; one thread that indexes the folder at start, then takes the noted paths in
 batches (a burst — a playlist finishing, ``rm -r`` of a folder — is one batch) and rescans the
-whole folder now and then, since events can be lost (a full inotify queue).
+whole folder now and then, since events can be lost.
+
+When they are (the kernel's inotify queue overflowed: 100,000 files made in seconds), watchdog
+sends no event; it logs a warning and calls each watch group's ``on_queue_overflow`` (which
+sets its watches again). Chained there, an overflow asks for a full rescan OVERFLOW_DELAY
+later: every overflow of one burst falls in that window and the burst is read once, not per
+overflow, and not only at the next periodic rescan.
 
 When the folder cannot be watched (inotify limits, or ``YTP_FILE_WATCH=false`` for a network
 share, where inotify sees only this machine's own changes) the index is kept by rescans every
@@ -15,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from watchdog.events import (
@@ -41,6 +48,8 @@ QUIET = 0.1
 BATCH_MAX = 0.5
 # While watching, a full rescan every this many file_rescan_intervals (lost events).
 WATCHED_RESCAN_FACTOR = 10
+# A rescan this long after an inotify queue overflow (and the overflows of its burst).
+OVERFLOW_DELAY = 1.0
 EVENTS = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent,
           FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
 
@@ -73,10 +82,20 @@ class FolderWatcher:
         self._stop = threading.Event()
         self._observer: Any = None
         self._thread: threading.Thread | None = None
+        self._rescan_due: float | None = None  # monotonic; set by an overflow
 
     def note(self, *paths: str) -> None:
         with self._lock:
             self._pending.update(paths)
+        self._wake.set()
+
+    def overflowed(self) -> None:
+        """Events were lost: rescan soon; overflows until then are the same burst."""
+        with self._lock:
+            if self._rescan_due is None:
+                log.warning("file events of %s were lost (inotify queue overflow): rescanning "
+                            "in %g s", self.index.root, OVERFLOW_DELAY)
+                self._rescan_due = time.monotonic() + OVERFLOW_DELAY
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
@@ -105,6 +124,30 @@ class FolderWatcher:
             return
         self._observer = observer
         self.mode = WATCHING
+        if not self._hook_overflow(observer):
+            log.info("this watchdog does not report inotify queue overflows: lost events are "
+                     "found by the rescan every %g s", self.rescan_interval
+                     * WATCHED_RESCAN_FACTOR)
+
+    def _hook_overflow(self, observer: Any) -> bool:
+        """Chain ``overflowed`` to each inotify watch group's ``on_queue_overflow`` (watchdog
+        7.1's only signal; its emitter's ``_inotify``, set when the emitter started)."""
+        hooked = False
+        for emitter in observer.emitters:
+            group = getattr(emitter, "_inotify", None)
+            original = getattr(group, "on_queue_overflow", None)
+            if original is None:
+                continue
+
+            def on_queue_overflow(original: Callable[[], None] = original) -> None:
+                try:
+                    original()
+                finally:
+                    self.overflowed()
+
+            group.on_queue_overflow = on_queue_overflow
+            hooked = True
+        return hooked
 
     def stop(self) -> None:
         self._stop.set()
@@ -125,15 +168,31 @@ class FolderWatcher:
         interval = self.rescan_interval * (WATCHED_RESCAN_FACTOR if self.mode == WATCHING else 1)
         next_rescan = time.monotonic() + interval
         while not self._stop.is_set():
-            self._wake.wait(timeout=max(0.0, next_rescan - time.monotonic()))
+            with self._lock:
+                due = min(next_rescan, self._rescan_due or next_rescan)
+            self._wake.wait(timeout=max(0.0, due - time.monotonic()))
             if self._stop.is_set():
                 return
             if self._wake.is_set():
                 self._settle()
                 self._take_batch()
-            if time.monotonic() >= next_rescan:
-                self.index.rescan()
+            with self._lock:
+                overflow = self._rescan_due is not None and time.monotonic() >= self._rescan_due
+                if overflow:
+                    self._rescan_due = None  # an overflow from now on is a new burst
+            if overflow or time.monotonic() >= next_rescan:
+                self._rescan(overflow)
                 next_rescan = time.monotonic() + interval
+
+    def _rescan(self, overflow: bool) -> None:
+        try:
+            self.index.rescan()
+        except Exception:  # the thread must live on; the next rescan tries again
+            log.exception("rescanning the download folder failed")
+            return
+        if overflow:
+            log.info("rescanned %s after lost events: %d entries", self.index.root,
+                     self.index.count())
 
     def _settle(self) -> None:
         """Wait for a burst to end (no event for QUIET s), BATCH_MAX at most."""

@@ -1,0 +1,114 @@
+"""An inotify queue overflow (events lost) makes the file watcher rescan soon, once per burst:
+driven through watchdog's own overflow path (the kernel's IN_Q_OVERFLOW record handed to its
+inotify reader), on a real folder and a real observer; the lost events are the watcher's notes
+thrown away, so only a rescan can find the files made meanwhile."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.server import wait_for
+from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
+
+from appliance.files import watcher as watcher_module
+from appliance.files.index import FileIndex
+from appliance.files.watcher import WATCHING, FolderWatcher
+
+DEADLINE = 10.0
+
+
+class Rescans:
+    """Counts the index's rescans; the first one after ``hold()`` waits for ``release()``."""
+
+    def __init__(self, index: FileIndex) -> None:
+        self.rescan = index.rescan
+        self.lock = threading.Lock()
+        self.started = self.finished = 0
+        self.held = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+        index.rescan = self  # type: ignore[method-assign]
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.started += 1
+        if not self.gate.is_set():
+            self.held.set()
+            self.gate.wait(DEADLINE)
+        self.rescan()
+        with self.lock:
+            self.finished += 1
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+@pytest.fixture
+def watched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> Iterator[tuple[FileIndex, FolderWatcher]]:
+    monkeypatch.setattr(watcher_module, "OVERFLOW_DELAY", 0.0)
+    index = FileIndex(tmp_path)
+    # a periodic rescan would find the files too: far away, only an overflow's can
+    watcher = FolderWatcher(index, watch=True, rescan_interval=3600)
+    watcher.start()
+    assert watcher.mode == WATCHING, watcher.reason
+    wait_for(index.ready.is_set, DEADLINE, message="the first index")
+    yield index, watcher
+    watcher.stop()
+
+
+def overflow(watcher: FolderWatcher) -> None:
+    """What watchdog's inotify reader does with the kernel's IN_Q_OVERFLOW record (wd -1)."""
+    reader = watcher._observer._inotify_fd
+    reader.handle_event(InotifyEvent(-1, InotifyConstants.IN_Q_OVERFLOW, 0, b""))
+
+
+def test_an_overflow_rescans_once_per_burst_and_finds_what_was_lost(
+        watched: tuple[FileIndex, FolderWatcher], tmp_path: Path) -> None:
+    index, watcher = watched
+    rescans = Rescans(index)
+    watcher.note = lambda *paths: None  # type: ignore[method-assign]  # the kernel drops them
+    made = {f"lost{i}.mp4" for i in range(20)}
+    for name in made:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "deep.mp4").write_bytes(b"x")
+    assert index.names("") == []
+
+    rescans.hold()
+    overflow(watcher)
+    wait_for(rescans.held.is_set, DEADLINE, message="the overflow's rescan to start")
+    for _ in range(49):  # the rest of the burst, while its rescan runs: one more, not 49
+        overflow(watcher)
+    rescans.release()
+    wait_for(lambda: rescans.finished == 2, DEADLINE, message="the two rescans to end")
+    assert set(index.names("")) == made | {"inner"}
+    assert index.names("inner") == ["deep.mp4"]
+    assert rescans.started == 2
+
+    # a later overflow is a new burst: rescanned again
+    (tmp_path / "later.mp4").write_bytes(b"x")
+    overflow(watcher)
+    wait_for(lambda: "later.mp4" in index.names(""), DEADLINE,
+             message="the later overflow's rescan")
+    assert rescans.started == 3
+
+
+def test_a_rescan_announces_the_folders_it_found_changed(tmp_path: Path) -> None:
+    told: list[list[str]] = []
+    index = FileIndex(tmp_path, on_change=told.append)
+    (tmp_path / "kept").mkdir()
+    index.rescan()
+    assert told == []  # the first index is no change
+    (tmp_path / "kept" / "new.mp4").write_bytes(b"x")
+    (tmp_path / "made").mkdir()
+    index.rescan()
+    assert told == [["", "kept", "made"]]
+    index.rescan()
+    assert len(told) == 1  # nothing differs: nothing announced
