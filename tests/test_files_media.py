@@ -222,6 +222,10 @@ def test_history_thumbnail(app: tuple[Runtime, TestClient], origin: MediaOrigin)
     os.mkfifo(media.with_suffix(".gif"))
     media.with_suffix(".jpg").symlink_to(secret)
     media.with_suffix(".png").mkdir()
+    # and one whose name is not UTF-8 (no URL or JSON can name it: a 500 once chosen)
+    undecodable = os.fsencode(media.with_suffix("")) + b".0\xff.jpg"
+    with open(undecodable, "wb") as image:
+        image.write(b"jpeg")
     assert_error(client.simulate_get(url), 404)
     media.with_suffix(".webp").write_bytes(b"webp")
     result = client.simulate_get(url)

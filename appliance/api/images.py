@@ -16,6 +16,7 @@ import falcon
 from .. import errors
 from ..files import kinds, paths
 from ..files.fetch import Image, any_address, fetch_image, public_only
+from ..files.index import nameable
 from ..runtime import Runtime
 from .conditional import validate
 from .downloads import send_file
@@ -100,7 +101,8 @@ class HistoryThumbnail:
         except OSError:
             return None
         for name in names:
-            if name.startswith(prefix) and kinds.content_type(name) == kinds.IMAGE:
+            if name.startswith(prefix) and nameable(name) \
+                    and kinds.content_type(name) == kinds.IMAGE:
                 try:
                     image = paths.resolve(root, paths.relative(root, media.parent / name))
                 except errors.AppError:
