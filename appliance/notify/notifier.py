@@ -35,7 +35,7 @@ from ..store.notifications import NotificationStore
 from . import messages
 from .catalog import DUPLICATES, EVENTS, FINAL_EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
 from .senders import Outcome, send_apprise, send_webhook
-from .targets import asset, default_request, is_webhook, masked_request
+from .targets import asset, default_request, is_webhook, masked_request, scrub
 
 if TYPE_CHECKING:
     import requests
@@ -231,17 +231,25 @@ class Lane:
                 if self.discard or self.notifier.abandoned:
                     break
                 if job is not None and job is not _STOP:
-                    self._handle(job)
+                    self._guarded(self._handle, job)
                 if self.closing and self.jobs.empty():
-                    self._flush(everything=True)
+                    self._guarded(self._flush, everything=True)
                     break
-                self._flush()
-        except Exception:
-            log.exception("notification lane %r failed", self.name)
+                self._guarded(self._flush)
         finally:
             if self.session is not None:
                 self.session.close()
             self.notifier.store.release_thread()
+
+    def _guarded(self, step: Callable[..., None], job: Any = None, **kwargs: Any) -> None:
+        """One step of the lane; whatever it raises fails that step only (recorded on the
+        target when the step was an event for it), and the lane goes on with the next."""
+        try:
+            step(*([job] if job is not None else []), **kwargs)
+        except Exception as exc:
+            log.exception("notification lane %r could not handle an event", self.name)
+            if isinstance(job, tuple):
+                self.notifier.record(job[0], _internal_error(exc, job[0]))
 
     def _handle(self, job: Any) -> None:
         if isinstance(job, BatchClosed):
@@ -311,12 +319,17 @@ class Lane:
                 break  # stopping: no more retries
         if not outcome.ok:
             log.warning("notification to %r failed after %d attempt(s): %s", target.name,
-                        attempt + 1, outcome.error)
+                        attempt + 1, outcome.error, exc_info=outcome.bug)
             if attempt:
                 outcome = dataclasses.replace(
                     outcome, error=f"{outcome.error} ({attempt + 1} attempts)")
         notifier.record(target, outcome)
         return outcome
+
+
+def _internal_error(exc: Exception, target: Target) -> Outcome:
+    return Outcome(False, None, scrub(f"Internal error: {type(exc).__name__}: {exc}",
+                                      target.request), bug=exc)
 
 
 class Notifier:
@@ -481,7 +494,8 @@ class Notifier:
     def _lane(self, target: Target) -> Lane:
         with self._lock:
             lane = self._lanes.get(target.key)
-            if lane is None:
+            if lane is None or not lane.thread.is_alive():
+                # (a lane never ends on its own; if one did, its queue would keep events for good)
                 lane = Lane(self, target)
                 self._lanes[target.key] = lane
                 lane.thread.start()
@@ -491,9 +505,12 @@ class Notifier:
 
     def send_once(self, target: Target, payload: Any,
                   session: requests.Session | None = None) -> Outcome:
-        if target.chat:
-            return send_apprise(target.request["url"], payload, self.timeout)
-        return send_webhook(target.request, payload, self.timeout, session)
+        try:
+            if target.chat:
+                return send_apprise(target.request["url"], payload, self.timeout)
+            return send_webhook(target.request, payload, self.timeout, session)
+        except Exception as exc:  # a bug: that delivery fails, the lane goes on
+            return _internal_error(exc, target)
 
     def record(self, target: Target, outcome: Outcome) -> None:
         at = time.time()
@@ -524,6 +541,9 @@ class Notifier:
                 payload = messages.describe(TEST, data) if target.chat else \
                     messages.envelope(TEST, data, at)
                 outcome = self.send_once(target, payload)
+                if outcome.bug is not None:
+                    log.warning("test notification to %r failed: %s", target.name,
+                                outcome.error, exc_info=outcome.bug)
                 self.record(target, outcome)
                 return outcome
             finally:
@@ -538,9 +558,13 @@ class Notifier:
             pool.shutdown(wait=False, cancel_futures=True)
         results = []
         for target, future in zip(targets, futures, strict=True):
-            outcome = future.result() if future.done() and not future.cancelled() \
-                and future.exception() is None else Outcome(
-                    False, None, f"No answer within {self.timeout:g} s.")
+            if not future.done() or future.cancelled():
+                outcome = Outcome(False, None, f"No answer within {self.timeout:g} s.")
+            elif (exc := future.exception()) is not None:  # a bug outside the send itself
+                log.warning("test notification to %r failed", target.name, exc_info=exc)
+                outcome = _internal_error(exc, target)
+            else:
+                outcome = future.result()
             results.append({"id": target.id, "name": target.name, **outcome.as_dict()})
         return results
 

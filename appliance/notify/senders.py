@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .. import __version__
+from .. import __version__, errors
 from .messages import Message
-from .targets import asset, scrub
+from .targets import asset, check_headers, check_url, scrub
 
 if TYPE_CHECKING:
     import requests
@@ -35,6 +35,8 @@ class Outcome:
     error: str = ""
     transient: bool = False  # worth a retry
     retry_after: float | None = None
+    # An exception no sender expects (a bug): logged with its traceback, once, by the caller.
+    bug: BaseException | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "status": self.status, "error": self.error}
@@ -47,9 +49,18 @@ def _retry_after(response: requests.Response) -> float | None:
 
 def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: float,
                  session: requests.Session | None = None) -> Outcome:
-    """POST/PUT ``envelope`` under ``data_key`` as JSON or a form, with the target's headers."""
+    """POST/PUT ``envelope`` under ``data_key`` as JSON or a form, with the target's headers.
+
+    The URL and headers are checked as when they are saved: a target stored before those
+    checks (or written around them) fails with the same words, and never with an exception.
+    """
+    try:
+        check_url(request.get("url"))
+        checked = check_headers(request.get("headers"))
+    except errors.AppError as exc:
+        return Outcome(False, None, scrub(f"Cannot send: {exc.message}", request))
     headers = {"User-Agent": USER_AGENT}
-    headers.update({h["key"]: h["value"] for h in request.get("headers", [])})
+    headers.update({h["key"]: h["value"] for h in checked})
     key = request.get("data_key") or "data"
     if request.get("type") == "form":
         body: Any = {key: orjson.dumps(envelope).decode()}
@@ -67,9 +78,13 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
         )
     except requests.Timeout:
         return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)
+    except (requests.InvalidURL, requests.InvalidHeader) as exc:
+        return Outcome(False, None, scrub(f"Cannot send: {type(exc).__name__}: {exc}", request))
     except requests.RequestException as exc:
         text = scrub(f"Connection failed: {type(exc).__name__}: {exc}", request)
         return Outcome(False, None, text, transient=True)
+    except ValueError as exc:  # raised below requests (urllib3, http.client): will not change
+        return Outcome(False, None, scrub(f"Cannot send: {type(exc).__name__}: {exc}", request))
     with response:
         status = response.status_code
         if 200 <= status < 300:
@@ -117,6 +132,6 @@ def send_apprise(url: str, message: Message, timeout: float) -> Outcome:
                                      notify_type=message.type, timeout=timeout)
             outcome = _apprise_outcome(result, timeout)
     except Exception as exc:  # a plugin bug must not kill the delivery thread
-        log.exception("Apprise failed on %s", type(notifier).__name__)
-        return Outcome(False, None, f"Apprise failed: {type(exc).__name__}: {exc}", True)
+        return Outcome(False, None, f"Apprise failed: {type(exc).__name__}: {exc}", True,
+                       bug=exc)
     return outcome

@@ -52,6 +52,9 @@ _PUBLIC_HEADERS = frozenset({
     "user-agent", "x-requested-with",
 })
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed
+# Underscores too: container and LAN names use them, and resolvers take them.
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 
 def default_request() -> dict[str, Any]:
@@ -151,11 +154,12 @@ def _request(request: dict[str, Any]) -> dict[str, Any]:
         "method": method.upper(),
         "url": check_url(request.get("url")),
         "data_key": data_key.strip(),
-        "headers": _headers(request.get("headers")),
+        "headers": check_headers(request.get("headers")),
     }
 
 
-def _headers(value: Any) -> list[dict[str, str]]:
+def check_headers(value: Any) -> list[dict[str, str]]:
+    """The headers to store and send (values trimmed); 400 naming the first wrong one."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -166,10 +170,20 @@ def _headers(value: Any) -> list[dict[str, str]]:
             raise errors.invalid("request.headers must be an array of {key, value} objects.")
         key, text = header.get("key"), header.get("value", "")
         if not isinstance(key, str) or not _HEADER_NAME.match(key):
-            raise errors.invalid(f"request.headers[{n}].key is not a valid header name.")
-        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
-            raise errors.invalid(f"request.headers[{n}].value must be a string on one line.")
-        headers.append({"key": key, "value": text})
+            raise errors.invalid(f"request.headers[{n}].key is not a valid header name. "
+                                 "Use letters, digits and !#$%&'*+-.^_`|~ only.")
+        if not isinstance(text, str) or _HEADER_CONTROL.search(text):
+            raise errors.invalid(f"request.headers[{n}].value must be a string on one line. "
+                                 "Control characters other than tab are not allowed.")
+        try:
+            text.encode("latin-1")  # what http.client sends a header value as
+        except UnicodeEncodeError as exc:
+            raise errors.invalid(
+                f"request.headers[{n}].value holds {text[exc.start]!r}, which an HTTP header "
+                "cannot carry (Latin-1 characters only; encode the value, e.g. as "
+                "base64 or %XX).") from None
+        # Spaces around a value are not part of it in HTTP (and requests refuses a leading one).
+        headers.append({"key": key, "value": text.strip(" \t")})
     return headers
 
 
@@ -183,13 +197,7 @@ def check_url(url: Any) -> str:
     if any(c.isspace() for c in url):
         raise errors.invalid("request.url must not contain spaces.")
     if is_webhook(url):
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - a bad port raises here
-        except ValueError as exc:
-            raise errors.invalid(f"request.url is not a valid URL: {exc}.") from None
-        if not parts.hostname:
-            raise errors.invalid("request.url must name a host (http(s)://host/…).")
+        _check_webhook_url(url)
         return url
     if "://" not in url:
         raise errors.invalid("request.url must be an http(s):// webhook or an Apprise URL "
@@ -198,6 +206,34 @@ def check_url(url: Any) -> str:
     if problem:
         raise errors.invalid(f"request.url is not a valid Apprise URL: {problem}")
     return url
+
+
+def _check_webhook_url(url: str) -> None:
+    """Parsed as requests parses it when sending, with the host checked as urllib3 checks it
+    only when it connects (a label over 63 characters or an empty one raised there)."""
+    import requests  # a webhook is being saved: it will be sent with requests anyway
+    from urllib3.util import parse_url
+
+    try:
+        parts = urlsplit(url)  # as masking splits it
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        raise errors.invalid(f"request.url is not a valid URL: {exc}.") from None
+    if not parts.hostname:
+        raise errors.invalid("request.url must name a host (http(s)://host/…).")
+    try:
+        prepared = requests.models.PreparedRequest()
+        prepared.prepare_url(url, None)
+        host = parse_url(prepared.url).host or ""
+    except (requests.RequestException, ValueError) as exc:
+        raise errors.invalid(f"request.url is not a valid URL: {exc}") from None
+    if host.startswith("["):
+        return  # an IPv6 address: urllib3 has checked it
+    name = host.removesuffix(".")
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        raise errors.invalid(
+            f"request.url has an invalid host {host[:80]!r}: a host name is labels of 1 to 63 "
+            "letters, digits or hyphens, separated by single dots.")
 
 
 class _ThreadLog(logging.Handler):
@@ -347,10 +383,20 @@ def secrets_of(request: dict[str, Any]) -> list[str]:
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
 
 
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    """Where ``secret`` is to be masked in a text: a short value (a header "lead") only where it
+    stands as a whole, not inside a longer word ("leading"); a long one wherever it is."""
+    if len(secret) >= 16:
+        return re.compile(re.escape(secret))
+    before = r"(?<!\w)" if secret[0].isalnum() else ""
+    after = r"(?!\w)" if secret[-1].isalnum() else ""
+    return re.compile(before + re.escape(secret) + after)
+
+
 def scrub(text: str, request: dict[str, Any]) -> str:
     url = request.get("url", "")
     if url and url in text:
         text = text.replace(url, mask_url(url))
     for secret in secrets_of(request):
-        text = text.replace(secret, MASK)
+        text = _secret_pattern(secret).sub(MASK, text)
     return text
