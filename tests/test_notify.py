@@ -571,7 +571,8 @@ def test_messages_for_people() -> None:
 
 
 def test_dispatch_filters_by_event_preset_and_duplicates(tmp_path: Path) -> None:
-    from appliance.notify.notifier import BatchTracker, Target
+    from appliance.notify.batches import BatchTracker
+    from appliance.notify.notifier import Target
 
     tracker = BatchTracker()
     hook = Target("db:1", 1, "h", ("item_error", "log_error"), ("audio",), True,

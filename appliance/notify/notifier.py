@@ -33,7 +33,8 @@ from ..config import Settings, SettingsHolder
 from ..events import Event, EventBus
 from ..store.notifications import NotificationStore
 from . import messages
-from .catalog import DUPLICATES, EVENTS, FINAL_EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
+from .batches import BatchClosed, BatchTracker, Notice
+from .catalog import DUPLICATES, EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
 from .senders import Outcome, send_apprise, send_webhook
 from .targets import asset, default_request, is_webhook, masked_request, scrub
 
@@ -87,75 +88,6 @@ class Target:
         if self.presets and notice.event in ITEM_EVENTS:
             return notice.preset in self.presets
         return True
-
-
-@dataclasses.dataclass(frozen=True)
-class Notice:
-    """One event on its way to targets."""
-
-    event: str
-    data: Any  # exactly what the bus carried (webhooks get it as is)
-    at: float
-    item: dict[str, Any]  # the item as far as known (for the text people read)
-    item_id: str = ""
-    preset: str = ""
-    batch_id: str = ""
-    batch_name: str = ""
-    batch_open: bool = False  # entries of the same playlist are still queued
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchClosed:
-    batch_id: str
-
-
-class BatchTracker:
-    """Which queued items belong to which playlist (dispatcher thread only).
-
-    Learns items from ``item_added`` (and ``item_updated`` of queue items it has not seen,
-    e.g. after a restart); forgets them on their final event or deletion.
-    """
-
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-        self.batches: dict[str, set[str]] = {}
-
-    def _remember(self, item: dict[str, Any]) -> None:
-        item_id = str(item.get("id") or "")
-        if not item_id:
-            return
-        self.items[item_id] = {k: item.get(k) for k in (
-            "id", "title", "url", "preset", "batch_id", "batch_name")}
-        if item.get("batch_id"):
-            self.batches.setdefault(item["batch_id"], set()).add(item_id)
-
-    def observe(self, event: Event) -> tuple[Notice | None, list[str]]:
-        data = event.data if isinstance(event.data, dict) else {}
-        item_id = str(data.get("id") or "") if event.name in ITEM_EVENTS or \
-            event.name.startswith("log_") else ""
-        if event.name == events.ITEM_UPDATED:
-            if data.get("kind") == "queue" and str(data.get("id")) not in self.items:
-                self._remember(data)
-            return None, []
-        if event.name == events.ITEM_ADDED:
-            self._remember(data)
-        known = self.items.get(item_id, {})
-        item = {**known, **data}
-        batch_id = str(item.get("batch_id") or "")
-        closed: list[str] = []
-        if event.name in FINAL_EVENTS or event.name == events.ITEM_DELETED:
-            self.items.pop(item_id, None)
-            members = self.batches.get(batch_id)
-            if members is not None:
-                members.discard(item_id)
-                if not members:
-                    del self.batches[batch_id]
-                    closed.append(batch_id)
-        notice = Notice(
-            event.name, event.data, event.at, item, item_id, str(item.get("preset") or ""),
-            batch_id, str(item.get("batch_name") or ""), bool(self.batches.get(batch_id)),
-        )
-        return notice, closed
 
 
 @dataclasses.dataclass
