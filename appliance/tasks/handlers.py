@@ -74,12 +74,42 @@ def fetch(url: str, timeout: float = FETCH_TIMEOUT) -> bytes:
     return fetch_request(url, timeout=timeout)
 
 
+# RFC 9110 token characters: what a header name may be made of.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as given (http.client would raise while sending), or
+    None: a name is an HTTP token, a value latin-1 text on one line."""
+    if not _TOKEN.fullmatch(name):
+        return ("a header name is letters, digits and !#$%&'*+-.^_`|~ only (no spaces, "
+                "colons or accented letters)")
+    if any(c in value for c in "\r\n\0"):
+        return "a header value cannot hold line breaks or NUL characters"
+    if value != value.strip(" \t"):
+        return "a header value cannot start or end with a space"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return ("a header value is latin-1 text: characters such as '€' cannot be sent "
+                "(percent-encode them if the site expects that)")
+    return None
+
+
 def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
                   params: dict[str, str] | None = None, body: Any = None,
                   timeout: float = FETCH_TIMEOUT) -> bytes:
     """The body at ``url`` (http(s) only, at most MAX_FEED_BYTES), or HandlerError."""
-    if urlsplit(url).scheme.lower() not in {"http", "https"}:
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # "http://[::1": not an address at all
+        scheme = ""
+    if scheme not in {"http", "https"}:
         raise HandlerError(f"{url[:200]} is not an http(s) address.")
+    for name, value in (headers or {}).items():
+        # Checked here too: a definition saved before headers were checked on save.
+        if (problem := header_problem(name, value)) is not None:
+            raise HandlerError(f"request header {name[:100]!r}: {problem}.")
     import requests  # with the first task's fetch, not with the service (~15 MB)
 
     sent = {"json": body} if isinstance(body, dict) else {"data": body}
@@ -98,6 +128,8 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
             return bytes(data)
     except requests.RequestException as exc:
         raise HandlerError(f"could not read {url[:200]}: {type(exc).__name__}") from None
+    except (UnicodeError, ValueError) as exc:  # what requests and http.client leave raw
+        raise HandlerError(f"could not send the request to {url[:200]}: {exc}") from None
 
 
 def parse_feed(body: bytes, where: str) -> Feed:
