@@ -6,7 +6,13 @@ how to read items from it (``response.type`` html or json; ``parse.items``: a co
 selector and a rule per field: url, title, thumbnail, description, published). Rules are
 css or xpath (parsel), jsonpath (python-jsonpath, RFC 9535) or regex (bounded,
 ``appliance.patterns``); a rule's ``post_filter`` keeps the first group of its match, and an
-item whose url has no match is dropped.
+item whose url has no match is dropped, and so is one whose url is not an http(s) address
+once joined to the page's (the listing keeps the others).
+
+Regular expressions run only where they are bounded: a ``regex`` rule or a ``post_filter``.
+XPath's EXSLT ``re:`` functions and JSONPath's ``match()``/``search()``/``=~`` run Python's
+``re`` with no time bound (one backtracking expression held a download process at 100% CPU
+until it was killed, naming nothing), so they are not available, and refused on save.
 
 Checked on save against a JSON Schema (400 names the path of the first error), then each
 expression is compiled, so a broken selector is refused at once rather than at 3 a.m.
@@ -17,18 +23,32 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import invalid
 from ..patterns import Budget, PatternError, PatternTimeout, compile_pattern
-from .handlers import FETCH_TIMEOUT, Entry, Handler, HandlerError, Listing, fetch_request
+from .handlers import (
+    FETCH_TIMEOUT,
+    Entry,
+    Handler,
+    HandlerError,
+    Listing,
+    fetch_request,
+    header_problem,
+)
 
 if TYPE_CHECKING:
+    import jsonpath
     import jsonschema
+    import parsel
+
+log = logging.getLogger(__name__)
 
 # jsonschema, parsel (cssselect) and python-jsonpath are imported when a definition is first
 # checked or read, not with the service: ~25 MB of resident memory a box without definitions
@@ -37,6 +57,30 @@ if TYPE_CHECKING:
 ENGINES = ("http",)
 FIELDS = ("url", "title", "thumbnail", "description", "published")
 MAX_ITEMS = 1000
+NO_REGEX = ("regular expressions are not available in {kind} expressions (they would run "
+            "without a time bound): use a rule of type regex, or a post_filter, which are "
+            "bounded")
+# JSONPath's filter functions that run Python's re.
+_JSONPATH_REGEX = ("match", "search")
+# What an xpath is evaluated against on save. libxml2 resolves prefixes, variables and
+# functions only where it evaluates them (not in a predicate that selects nothing), so the
+# expression is also read for them: its string literals, then its names.
+_PROBE = "<html><head><title>t</title></head><body><a href='/x'>a</a></body></html>"
+_XPATH_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+_XPATH_QNAME = re.compile(r"(?<![\w.$-])([A-Za-z_][\w.-]*):([A-Za-z_*][\w.-]*)")
+_XPATH_VARIABLE = re.compile(r"\$[A-Za-z_]")
+_XPATH_CALL = re.compile(r"(?<![\w.:@$-])([A-Za-z_][\w.-]*)\s*\(")
+_XPATH_PREFIXES = frozenset({"set", "xml"})  # bound by parsel, and by XML itself
+_XPATH_FUNCTIONS = frozenset((
+    "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string",
+    "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
+    "string-length", "normalize-space", "translate", "boolean", "not", "true", "false",
+    "lang", "number", "sum", "floor", "ceiling", "round",
+    "node", "text", "comment", "processing-instruction",  # node tests
+    "and", "or", "div", "mod"))  # operators before a parenthesis
+# What a page's parser may raise on hostile input (a deep JSON page, an xpath that fails as
+# it runs): its definition's error, named, not a traceback.
+_READ_ERRORS = (RecursionError, ValueError, UnicodeError, TypeError)
 _text = {"type": "string", "maxLength": 2000}
 _rule = {
     "type": "object",
@@ -93,26 +137,100 @@ def _path(error: jsonschema.ValidationError) -> str:
                                   for p in error.absolute_path)
 
 
+@functools.cache
+def _selector() -> type[parsel.Selector]:
+    """parsel's Selector without the ``re:`` prefix (EXSLT regular expressions)."""
+    import parsel
+
+    class Selector(parsel.Selector):
+        _default_namespaces = {prefix: uri for prefix, uri
+                               in parsel.Selector._default_namespaces.items() if prefix != "re"}
+
+    return Selector
+
+
+@functools.cache
+def _jsonpath() -> jsonpath.JSONPathEnvironment:
+    """python-jsonpath without its regular expressions: no match()/search() functions and no
+    ``=~ /pattern/`` (a syntax error naming why), the same on save and when a page is read."""
+    import jsonpath
+    from jsonpath.parse import Parser
+
+    class NoRegexParser(Parser):
+        def parse_regex(self, stream: Any) -> Any:
+            raise jsonpath.JSONPathSyntaxError(NO_REGEX.format(kind="jsonpath"),
+                                               token=stream.current())
+
+    class Environment(jsonpath.JSONPathEnvironment):
+        parser_class = NoRegexParser
+
+        def setup_function_extensions(self) -> None:
+            super().setup_function_extensions()
+            for name in _JSONPATH_REGEX:
+                self.function_extensions.pop(name, None)
+
+    return Environment()
+
+
+def _reason(kind: str, expression: str, exc: BaseException) -> str:
+    """What is wrong with an expression that failed, in one line."""
+    import jsonpath
+
+    if isinstance(exc, jsonpath.JSONPathNameError) and getattr(
+            getattr(exc, "token", None), "value", None) in _JSONPATH_REGEX:
+        return NO_REGEX.format(kind=kind)
+    if kind == "xpath" and (problem := _xpath_problem(expression)) is not None:
+        return problem  # said plainly, where lxml says "Undefined namespace prefix"
+    if isinstance(exc, RecursionError):
+        return "the data nests too deeply to read"
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _xpath_problem(expression: str) -> str | None:
+    """What an xpath uses that is not defined here (found only as it runs), or None."""
+    code = _XPATH_LITERAL.sub("''", expression).replace("::", " / ")
+    for prefix, _name in _XPATH_QNAME.findall(code):
+        if prefix == "re":
+            return NO_REGEX.format(kind="xpath")
+        if prefix not in _XPATH_PREFIXES:
+            return f"the namespace prefix '{prefix}:' is not defined (only set: is)"
+    if _XPATH_VARIABLE.search(code):
+        return "variables ($name) are not defined"
+    unknown = sorted(set(_XPATH_CALL.findall(code)) - _XPATH_FUNCTIONS)
+    if unknown:
+        return f"the function {unknown[0]}() is not defined (XPath 1.0 functions only)"
+    return None
+
+
 def _compile(kind: str, expression: str, where: str) -> None:
     import jsonpath
-    import parsel
     from cssselect import SelectorError
-    from lxml import etree
 
     try:
         if kind == "css":
-            parsel.Selector(text="<html/>").css(expression)
+            _selector()(text=_PROBE).css(expression)
         elif kind == "xpath":
-            etree.XPath(expression)
+            _selector()(text=_PROBE).xpath(expression)
+            if (problem := _xpath_problem(expression)) is not None:
+                raise ValueError(problem)
         elif kind == "jsonpath":
-            jsonpath.compile(expression)
+            _jsonpath().compile(expression)
         else:
             compile_pattern(expression)
     except PatternError as exc:
         raise invalid(f"{where}: {exc.message}") from None
-    except (SelectorError, etree.XPathError, jsonpath.JSONPathError, ValueError) as exc:
-        raise invalid(f"{where}: the {kind} expression {expression[:200]!r} does not "
-                      f"compile: {exc}") from None
+    except (SelectorError, jsonpath.JSONPathError, ValueError) as exc:
+        reason = _reason(kind, expression, exc)
+        said = "is refused" if reason == NO_REGEX.format(kind=kind) else "does not compile"
+        raise invalid(f"{where}: the {kind} expression {expression[:200]!r} {said}: "
+                      f"{reason}") from None
+
+
+def _check_headers(headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        if (problem := header_problem(name, value)) is not None:
+            raise invalid(f"definition.request.headers.{name[:100] or '(empty)'}: "
+                          f"{problem}.")
 
 
 def check_definition(definition: Any) -> dict[str, Any]:
@@ -125,6 +243,7 @@ def check_definition(definition: Any) -> dict[str, Any]:
     if engine not in ENGINES:
         raise invalid(f"definition.engine.type: the '{engine}' engine is not available "
                       f"here (only {', '.join(ENGINES)}); a remote browser is not supported.")
+    _check_headers((definition.get("request") or {}).get("headers") or {})
     items = definition["parse"]["items"]
     kind = (definition.get("response") or {}).get("type", "html")
     if (items["type"] == "jsonpath") != (kind == "json"):
@@ -160,26 +279,44 @@ def _published(text: str) -> float | None:
     for parse in (datetime.fromisoformat, parsedate_to_datetime):
         try:
             moment = parse(text)
-        except (ValueError, TypeError):
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, TypeError, OverflowError):  # year 99999999999999: not a date
             continue
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     return None
+
+
+def _http_url(base: str, found: str) -> str | None:
+    """``found`` joined to the page's address if that is an http(s) URL with a host."""
+    try:
+        url = urljoin(base, found)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:  # "http://[::1": not an address
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
 
 
 class _Reader:
     """Applies one definition's rules to one page, in one time budget for its regexes."""
 
-    def __init__(self, definition: dict[str, Any]) -> None:
+    def __init__(self, definition: dict[str, Any], page: str) -> None:
         self.items = definition["parse"]["items"]
+        self.page = page
         self.budget = Budget()
+        self.skipped = 0  # entries whose url is not an http(s) address
+
+    def _failed(self, where: str, rule: dict[str, Any], exc: BaseException) -> HandlerError:
+        kind, expression = rule["type"], rule["expression"]
+        return HandlerError(f"parse.items.{where}: the {kind} expression "
+                            f"{expression[:200]!r} failed on {self.page[:200]}: "
+                            f"{_reason(kind, expression, exc)}")
 
     def _rule(self, rule: dict[str, Any], node: Any) -> str:
-        import jsonpath
         import parsel
 
         kind, expression = rule["type"], rule["expression"]
         if kind == "jsonpath":
-            found = jsonpath.findall(expression, node)
+            found = _jsonpath().findall(expression, node)
             value = found[0] if found else ""
             text = value if isinstance(value, str) else json.dumps(value) if value else ""
         elif kind == "regex":
@@ -196,25 +333,41 @@ class _Reader:
 
     def containers(self, body: bytes, kind: str) -> list[Any]:
         import jsonpath
-        import parsel
 
         if kind == "json":
             try:
                 data = json.loads(body)
+            except RecursionError:
+                raise HandlerError(f"{self.page[:200]} nests its JSON too deeply to read."
+                                   ) from None
             except ValueError as exc:
                 raise HandlerError(f"the page is not JSON: {exc}") from None
-            found = jsonpath.findall(self.items["expression"], data)
-            return [x for x in found if isinstance(x, dict | list)][:MAX_ITEMS]
-        page = parsel.Selector(text=body.decode("utf-8", "replace"))
-        select = page.css if self.items["type"] == "css" else page.xpath
-        return list(select(self.items["expression"]))[:MAX_ITEMS]
+        try:
+            if kind == "json":
+                found = _jsonpath().findall(self.items["expression"], data)
+                return [x for x in found if isinstance(x, dict | list)][:MAX_ITEMS]
+            page = _selector()(text=body.decode("utf-8", "replace"))
+            select = page.css if self.items["type"] == "css" else page.xpath
+            return list(select(self.items["expression"]))[:MAX_ITEMS]
+        except (*_READ_ERRORS, jsonpath.JSONPathError) as exc:
+            raise self._failed("expression", self.items, exc) from None
 
-    def entry(self, node: Any, base: str) -> Entry | None:
-        fields = self.items["fields"]
-        values = {name: self._rule(rule, node) for name, rule in fields.items()}
+    def entry(self, node: Any) -> Entry | None:
+        import jsonpath
+
+        values = {}
+        for name, rule in self.items["fields"].items():
+            try:
+                values[name] = self._rule(rule, node)
+            except (*_READ_ERRORS, jsonpath.JSONPathError) as exc:
+                raise self._failed(f"fields.{name}", rule, exc) from None
         if not values.get("url"):
             return None
-        return Entry(url=urljoin(base, values["url"]), title=values.get("title", ""),
+        url = _http_url(self.page, values["url"])
+        if url is None:
+            self.skipped += 1
+            return None
+        return Entry(url=url, title=values.get("title", ""),
                      published=_published(values.get("published") or "") if
                      values.get("published") else None)
 
@@ -256,12 +409,18 @@ class DefinitionHandler(Handler):
                              headers=request.get("headers") or {},
                              params=request.get("params") or {}, body=request.get("body"),
                              timeout=min(timeout, request.get("timeout") or timeout))
-        reader = _Reader(definition)
+        reader = _Reader(definition, where)
         kind = (definition.get("response") or {}).get("type", "html")
         try:
             entries = [e for node in reader.containers(body, kind)
-                       if (e := reader.entry(node, where)) is not None]
+                       if (e := reader.entry(node)) is not None]
         except PatternTimeout as exc:
             raise HandlerError(str(exc)) from None
+        except HandlerError as exc:
+            raise HandlerError(f"task definition '{record['name']}': {exc}") from None
+        if reader.skipped:
+            # One bad link does not cost the page's others; the count says it was seen.
+            log.warning("task definition '%s': %d entries of %s skipped: their url is not an "
+                        "http(s) address", record["name"], reader.skipped, where[:200])
         return Listing(record["name"], entries)
 

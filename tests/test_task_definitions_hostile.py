@@ -1,0 +1,218 @@
+"""Hostile task definitions and pages: what is refused on save (with the path and why), and
+what a definition saved before those checks does when its page is read -- a named
+HandlerError, never a raw exception or an unbounded regular expression -- and one bad link
+that costs only itself. Pages are served by the local origin; the reading runs in process
+(``DefinitionHandler.list``, what a download process runs), so this worktree's code runs."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import falcon.testing
+import pytest
+from support.origin import MediaOrigin
+
+from appliance.runtime import Runtime
+from appliance.tasks.definitions import DefinitionHandler
+from appliance.tasks.handlers import HandlerError
+
+Client = falcon.testing.TestClient
+NO_REGEX = "regular expressions are not available in"
+
+HTML = {"match_url": ["*/pages/hostile-*"],
+        "parse": {"items": {"type": "css", "expression": "li", "fields": {
+            "url": {"type": "css", "expression": "a::attr(href)"},
+            "title": {"type": "css", "expression": "a::text"}}}}}
+JSON = {"match_url": ["*/pages/hostile-*"], "response": {"type": "json"},
+        "parse": {"items": {"type": "jsonpath", "expression": "$.items[*]", "fields": {
+            "url": {"type": "jsonpath", "expression": "$.u"}}}}}
+LINKS = b"<ul><li><a href='/watch/a'>a</a></li><li><a href='/watch/b'>b</a></li></ul>"
+
+
+@pytest.fixture
+def app(app_with: Callable[..., tuple[Runtime, Client]]) -> tuple[Runtime, Client]:
+    return app_with(YTP_TASKS_SPREAD="0")
+
+
+def items(definition: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    made = copy.deepcopy(definition)
+    made["parse"]["items"].update(changes)
+    return made
+
+
+def url_rule(kind: str, expression: str) -> dict[str, Any]:
+    return {"url": {"type": kind, "expression": expression}}
+
+
+def listing(origin: MediaOrigin, name: str, definition: dict[str, Any], page: bytes,
+            kind: str = "text/html") -> list[tuple[str, str]]:
+    """The entries the definition reads off ``page``, served by the origin."""
+    origin.feeds.pages[f"hostile-{name}"] = (page, kind)
+    handler = DefinitionHandler(lambda: [{"name": name, "enabled": True,
+                                          "definition": definition}])
+    found = handler.list(f"{origin.base_url}/pages/hostile-{name}", "default", timeout=10)
+    return [(e.url, e.title) for e in found.entries]
+
+
+# --- refused on save -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("definition", "where", "says"), [
+    (items(HTML, type="xpath", expression="//li[re:test(.//a/@href, '^(a|a)+$')]"),
+     "definition.parse.items.expression", NO_REGEX + " xpath"),
+    (items(HTML, fields=url_rule("xpath", "re:match(.//a/@href, '(a|a)+')")),
+     "definition.parse.items.fields.url.expression", NO_REGEX + " xpath"),
+    (items(HTML, fields=url_rule("xpath", "re:replace(.//a/@href, 'a', 'g', 'b')")),
+     "definition.parse.items.fields.url.expression", NO_REGEX + " xpath"),
+    (items(JSON, expression="$.items[?search(@.u, '^(a|a)+$')]"),
+     "definition.parse.items.expression", NO_REGEX + " jsonpath"),
+    (items(JSON, fields=url_rule("jsonpath", "$[?match(@, 'x')]")),
+     "definition.parse.items.fields.url.expression", NO_REGEX + " jsonpath"),
+    (items(JSON, expression="$.items[?@.u =~ /(a|a)+/]"),
+     "definition.parse.items.expression", NO_REGEX + " jsonpath"),
+    (items(HTML, type="xpath", expression="foo:bar()"),
+     "definition.parse.items.expression", "the namespace prefix 'foo:' is not defined"),
+    (items(HTML, fields=url_rule("xpath", "$x")),
+     "definition.parse.items.fields.url.expression", "variables ($name) are not defined"),
+    # in a predicate that selects nothing on save: libxml2 never looks at it there
+    (items(HTML, type="xpath", expression="//li[foo:bar()]"),
+     "definition.parse.items.expression", "the namespace prefix 'foo:' is not defined"),
+    (items(HTML, type="xpath", expression="//li[$x]"),
+     "definition.parse.items.expression", "variables ($name) are not defined"),
+    (items(HTML, type="xpath", expression="//li[nothing(.)]"),
+     "definition.parse.items.expression", "the function nothing() is not defined"),
+    ({**HTML, "request": {"headers": {"X-A": "€"}}}, "definition.request.headers.X-A",
+     "latin-1"),
+    ({**HTML, "request": {"headers": {"X-é": "v"}}}, "definition.request.headers.X-é",
+     "header name"),
+    ({**HTML, "request": {"headers": {"X-A": "a\r\nX-B: b"}}},
+     "definition.request.headers.X-A", "line breaks"),
+    ({**HTML, "request": {"headers": {"": "v"}}}, "definition.request.headers.(empty)",
+     "header name"),
+])
+def test_what_cannot_run_is_refused_on_save_naming_its_path(
+        app: tuple[Runtime, Client], definition: dict[str, Any], where: str, says: str) -> None:
+    _, client = app
+    response = client.simulate_post("/api/tasks/definitions",
+                                    json={"name": "d", "definition": definition})
+    assert response.status_code == 400, response.text
+    error = response.json["error"]
+    assert error.startswith(where + ":") and says in error, error
+    if says.startswith(NO_REGEX):
+        assert "a rule of type regex, or a post_filter" in error
+
+
+def test_the_line_between_refused_and_saved(app: tuple[Runtime, Client]) -> None:
+    """Only what cannot run is refused: its neighbours (a literal that looks like re:, the
+    sets prefix, xml:lang, axes, operators, jsonpath's other functions, latin-1) are not."""
+    _, client = app
+    refused = client.simulate_post("/api/tasks/definitions", json={"name": "d", "definition": (
+        items(HTML, type="xpath", expression="//li[re:test(@class, 'x')]"))})
+    assert refused.status_code == 400 and NO_REGEX in refused.json["error"], refused.text
+    for definition in (items(HTML, type="xpath", expression="//li[set:distinct(.)]"),
+                       items(HTML, type="xpath", expression=(
+                           "//li[contains(@class, 're:test(') and not(@xml:lang)]"
+                           "/descendant-or-self::node()[position() > 1 or (1 div 1)]")),
+                       items(JSON, expression="$.items[?length(@.u) > 1]"),
+                       {**HTML, "request": {"headers": {"Accept": "*/*", "X-Empty": "",
+                                                        "X-Latin": "café"}}}):
+        response = client.simulate_post("/api/tasks/definitions",
+                                        json={"name": "d", "definition": definition})
+        assert response.status_code == 201, response.text
+        client.simulate_delete(f"/api/tasks/definitions/{response.json['id']}")
+
+
+# --- saved before those checks: named when the page is read ----------------------------------
+
+
+def test_regular_expressions_do_not_run_when_a_page_is_read(origin: MediaOrigin) -> None:
+    """A harmless pattern, so that running it (the old behaviour) lists the page instead."""
+    xpath = items(HTML, fields=url_rule("xpath", ".//a[re:test(@href, 'a')]/@href"))
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "xre", xpath, LINKS)
+    said = str(raised.value)
+    assert said.startswith("task definition 'xre': parse.items.fields.url: the xpath "
+                           "expression") and NO_REGEX + " xpath" in said, said
+    assert "/pages/hostile-xre" in said
+    for name, expression in (("jsearch", "$.items[?search(@.u, 'a')]"),
+                             ("jre", "$.items[?@.u =~ /.*a/]")):
+        page = b'{"items": [{"u": "/watch/a"}, {"u": "/watch/b"}]}'
+        with pytest.raises(HandlerError) as raised:
+            listing(origin, name, items(JSON, expression=expression), page,
+                    "application/json")
+        said = str(raised.value)
+        assert f"task definition '{name}': parse.items.expression" in said, said
+        assert NO_REGEX + " jsonpath" in said or "is not defined" in said, said
+
+
+def test_a_failing_xpath_is_named_not_raised(origin: MediaOrigin) -> None:
+    for name, expression, says in (("var", "$x", "variables ($name) are not defined"),
+                                   ("prefix", "foo:bar()", "prefix 'foo:' is not defined")):
+        with pytest.raises(HandlerError) as raised:
+            listing(origin, name, items(HTML, fields=url_rule("xpath", expression)), LINKS)
+        said = str(raised.value)
+        assert said.startswith(f"task definition '{name}': parse.items.fields.url: the "
+                               f"xpath expression {expression!r} failed on ") and says in said
+
+
+def test_a_json_page_nested_too_deeply_is_named(origin: MediaOrigin) -> None:
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "deep", JSON, b"[" * 100_000, "application/json")
+    assert "nests its JSON too deeply" in str(raised.value)
+    # deep, but within what json reads: the recursive descent is what gives up, named
+    deep = b'{"items": [' + b'{"u": ' * 500 + b'"x"' + b"}" * 500 + b"]}"
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "descent", items(JSON, fields=url_rule("jsonpath", "$..u")), deep,
+                "application/json")
+    assert "parse.items.fields.url" in str(raised.value)
+
+
+@pytest.mark.parametrize(("headers", "says"), [
+    ({"X-A": "€"}, "latin-1"), ({"X-é": "v"}, "header name"),
+    ({"X-A": "a\r\nX-B: b"}, "line breaks"), ({"": "v"}, "header name")])
+def test_headers_that_cannot_be_sent_are_named(origin: MediaOrigin, headers: dict[str, str],
+                                               says: str) -> None:
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "headers", {**HTML, "request": {"headers": headers}}, LINKS)
+    said = str(raised.value)
+    assert f"request header {next(iter(headers))!r}" in said and says in said, said
+
+
+def test_a_request_url_that_is_no_address_is_named(origin: MediaOrigin) -> None:
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "rurl", {**HTML, "request": {"url": "http://[::1/{url}"}}, LINKS)
+    assert "is not an http(s) address" in str(raised.value)
+
+
+# --- one bad link costs only itself ---------------------------------------------------------
+
+
+def test_links_that_are_not_http_addresses_are_skipped(origin: MediaOrigin,
+                                                       caplog: pytest.LogCaptureFixture
+                                                       ) -> None:
+    bad = ["http://[::1", "javascript:alert(1)", "data:text/html,x", "file:///etc/passwd",
+           "mailto:a@b.invalid", "http://host.invalid:99999/"]
+    links = "".join(f"<li><a href='{href}'>bad</a></li>" for href in bad)
+    page = f"<ul><li><a href='/watch/a'>a</a></li>{links}" \
+           f"<li><a href='https://elsewhere.invalid/b'>b</a></li></ul>".encode()
+    with caplog.at_level(logging.WARNING, "appliance.tasks.definitions"):
+        found = listing(origin, "links", HTML, page)
+    assert found == [(f"{origin.base_url}/watch/a", "a"), ("https://elsewhere.invalid/b", "b")]
+    assert any(f"{len(bad)} entries" in r.getMessage() and "'links'" in r.getMessage()
+               for r in caplog.records), caplog.text
+
+
+def test_a_date_past_the_calendar_is_no_date(origin: MediaOrigin) -> None:
+    definition = items(HTML, fields={**HTML["parse"]["items"]["fields"], "published": {
+        "type": "css", "expression": "time::text"}})
+    page = (b"<ul><li><a href='/watch/a'>a</a><time>Mon, 1 Jan 99999999999999 00:00:00"
+            b"</time></li></ul>")
+    origin.feeds.pages["hostile-date"] = (page, "text/html")
+    handler = DefinitionHandler(lambda: [{"name": "date", "enabled": True,
+                                          "definition": definition}])
+    found = handler.list(f"{origin.base_url}/pages/hostile-date", "default", timeout=10)
+    assert [(e.url, e.published) for e in found.entries] == [
+        (f"{origin.base_url}/watch/a", None)]
