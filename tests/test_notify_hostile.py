@@ -53,7 +53,7 @@ def stored_request(fields: dict[str, Any], receiver: Receiver) -> dict[str, Any]
     ({"url": "http://127.0.0.1/x", "headers": [{"key": "X-Token", "value": "€"}]},
      "request.headers[0].value holds '€'"),
     ({"url": "http://127.0.0.1/x", "headers": [{"key": "X", "value": "a\x01b"}]},
-     "request.headers[0].value must be a string on one line."),
+     "request.headers[0].value must be on one line"),
     ({"url": LONG_LABEL}, "request.url has an invalid host"),
     ({"url": "http://a..b/"}, "request.url has an invalid host 'a..b'"),
 ])

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .. import errors
+from ..http_headers import header_problem
 from .catalog import EVENTS
 
 MASK = "****"
@@ -51,8 +52,6 @@ _PUBLIC_HEADERS = frozenset({
     "accept", "accept-language", "cache-control", "content-language", "content-type",
     "user-agent", "x-requested-with",
 })
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
-_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed
 # Underscores too: container and LAN names use them, and resolvers take them.
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
@@ -169,19 +168,12 @@ def check_headers(value: Any) -> list[dict[str, str]]:
         if not isinstance(header, dict) or set(header) - {"key", "value"}:
             raise errors.invalid("request.headers must be an array of {key, value} objects.")
         key, text = header.get("key"), header.get("value", "")
-        if not isinstance(key, str) or not _HEADER_NAME.match(key):
-            raise errors.invalid(f"request.headers[{n}].key is not a valid header name. "
-                                 "Use letters, digits and !#$%&'*+-.^_`|~ only.")
-        if not isinstance(text, str) or _HEADER_CONTROL.search(text):
-            raise errors.invalid(f"request.headers[{n}].value must be a string on one line. "
-                                 "Control characters other than tab are not allowed.")
-        try:
-            text.encode("latin-1")  # what http.client sends a header value as
-        except UnicodeEncodeError as exc:
-            raise errors.invalid(
-                f"request.headers[{n}].value holds {text[exc.start]!r}, which an HTTP header "
-                "cannot carry (Latin-1 characters only; encode the value, e.g. as "
-                "base64 or %XX).") from None
+        if not isinstance(key, str) or not isinstance(text, str):
+            raise errors.invalid(f"request.headers[{n}]: key and value must be strings.")
+        if (problem := header_problem(key, text.strip(" \t"))) is not None:
+            part, why = problem
+            raise errors.invalid(f"request.headers[{n}].{'key' if part == 'name' else part} "
+                                 f"{why}.")
         # Spaces around a value are not part of it in HTTP (and requests refuses a leading one).
         headers.append({"key": key, "value": text.strip(" \t")})
     return headers

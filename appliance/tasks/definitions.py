@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import invalid
+from ..http_headers import header_problem
 from ..patterns import Budget, PatternError, PatternTimeout, compile_pattern
 from .handlers import (
     FETCH_TIMEOUT,
@@ -40,7 +41,6 @@ from .handlers import (
     HandlerError,
     Listing,
     fetch_request,
-    header_problem,
 )
 
 if TYPE_CHECKING:
@@ -228,9 +228,9 @@ def _compile(kind: str, expression: str, where: str) -> None:
 
 def _check_headers(headers: dict[str, str]) -> None:
     for name, value in headers.items():
-        if (problem := header_problem(name, value)) is not None:
-            raise invalid(f"definition.request.headers.{name[:100] or '(empty)'}: "
-                          f"{problem}.")
+        if (problem := header_problem(name, value.strip(" \t"))) is not None:
+            raise invalid(f"definition.request.headers.{name[:100] or '(empty)'}: the "
+                          f"{problem[0]} {problem[1]}.")
 
 
 def check_definition(definition: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from ..errors import AppError
+from ..http_headers import header_problem
 from .feeds import Feed, FeedItem, NotAFeed, read_feed
 
 FETCH_TIMEOUT = 20.0
@@ -75,25 +76,6 @@ def fetch(url: str, timeout: float = FETCH_TIMEOUT) -> bytes:
 
 
 # RFC 9110 token characters: what a header name may be made of.
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def header_problem(name: str, value: str) -> str | None:
-    """Why a header cannot be sent as given (http.client would raise while sending), or
-    None: a name is an HTTP token, a value latin-1 text on one line."""
-    if not _TOKEN.fullmatch(name):
-        return ("a header name is letters, digits and !#$%&'*+-.^_`|~ only (no spaces, "
-                "colons or accented letters)")
-    if any(c in value for c in "\r\n\0"):
-        return "a header value cannot hold line breaks or NUL characters"
-    if value != value.strip(" \t"):
-        return "a header value cannot start or end with a space"
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return ("a header value is latin-1 text: characters such as '€' cannot be sent "
-                "(percent-encode them if the site expects that)")
-    return None
 
 
 def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
@@ -106,16 +88,18 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
         scheme = ""
     if scheme not in {"http", "https"}:
         raise HandlerError(f"{url[:200]} is not an http(s) address.")
-    for name, value in (headers or {}).items():
+    headers = {name: value.strip(" \t") for name, value in (headers or {}).items()}
+    for name, value in headers.items():
         # Checked here too: a definition saved before headers were checked on save.
         if (problem := header_problem(name, value)) is not None:
-            raise HandlerError(f"request header {name[:100]!r}: {problem}.")
+            raise HandlerError(f"request header {name[:100]!r}: its {problem[0]} "
+                               f"{problem[1]}.")
     import requests  # with the first task's fetch, not with the service (~15 MB)
 
     sent = {"json": body} if isinstance(body, dict) else {"data": body}
     try:
         with requests.request(method, url, timeout=timeout, stream=True, params=params,
-                              headers={"User-Agent": USER_AGENT, **(headers or {})},
+                              headers={"User-Agent": USER_AGENT, **headers},
                               **sent) as response:
             if response.status_code >= 400:
                 raise HandlerError(f"{url[:200]} answered HTTP {response.status_code}.")
