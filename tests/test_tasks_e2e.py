@@ -168,9 +168,9 @@ def _plain(error: str) -> bool:
 
 def test_hostile_feeds_fail_their_run_not_the_service(server: Server,
                                                       origin: MediaOrigin) -> None:
-    """Read in a download process (tasks/isolated.py): a feed too big, one whose entries
-    lead off the web, one whose titles are huge and broken -- each fails or bounds its own
-    run, and the service answers throughout."""
+    """Read in a download process (tasks/isolated.py): a feed too big, one with an entry
+    that leads off the web, one whose titles are huge and broken -- each fails, refuses or
+    bounds its own, and the service answers throughout."""
     origin.feeds.set("huge", [])
     origin.feeds.junk("huge", b"<rss><channel>" + b"<item>x</item>" * 800_000)  # 11 MB
     origin.feeds.set("offweb", [FeedEntry("evil", "file:///etc/passwd", "passwd"),
@@ -180,10 +180,13 @@ def test_hostile_feeds_fail_their_run_not_the_service(server: Server,
     huge = run(server, create(server, url=f"{origin.base_url}/feeds/huge.rss")["id"])
     assert huge["status"] == "failed" and "larger than 10 MiB" in huge["error"]
     offweb = create(server, url=f"{origin.base_url}/feeds/offweb.rss")
-    failed = run(server, offweb["id"])
-    assert failed["status"] == "failed" and "http(s)" in failed["error"]
+    refused = run(server, offweb["id"])  # the entry off the web only: the rest is queued
+    assert (refused["status"], refused["queued"], refused["failed"]) == ("success", 1, 1)
+    assert "1 entry refused, not queued" in refused["error"] and "http(s)" in refused["error"]
     state = server.get(f"/api/tasks/{offweb['id']}").json()
-    assert _plain(state["last_error"]) and task_items(server, offweb["name"]) == []
+    assert _plain(state["last_error"])
+    assert [i["url"] for i in task_items(server, offweb["name"])] == \
+        [e.url for e in entries(origin, "clip-ow")]
     preview = server.post("/api/tasks/inspect", {"url": f"{origin.base_url}/feeds/titles.rss"})
     assert preview.status_code == 200, preview.text
     assert [len(i["title"]) for i in preview.json()["items"]] == [1000]

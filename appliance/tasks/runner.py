@@ -23,6 +23,7 @@ from typing import Any
 from .. import events
 from ..engine.archive import archive_id
 from ..engine.engine import DownloadEngine
+from ..engine.requests import check_url
 from ..errors import CONFLICT, AppError
 from ..events import EventBus
 from ..logs import LogSubscription
@@ -106,6 +107,8 @@ class Outcome:
     skipped: int = 0
     failed: int = 0
     error: str = ""
+    # Entries refused (a URL no item may have): the run still succeeds with the rest.
+    warning: str = ""
     title: str = ""
 
 
@@ -242,10 +245,13 @@ class TaskRunner:
             entries = listing.entries
             outcome.found = len(entries)
             journal.write("info", f"{outcome.handler} found {len(entries)} entries")
-            fresh = self._new(task, entries, journal)
-            outcome.skipped = outcome.found - len(fresh)
+            fresh, refused = self._new(task, entries, journal)
+            outcome.failed = len(refused)
+            outcome.warning = _refusals(refused)
+            outcome.skipped = outcome.found - len(fresh) - outcome.failed
             outcome.queued = len(self._queue(task, fresh))
-            journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}")
+            journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
+                          + (f", refused {outcome.failed}" if refused else ""))
             self._apply_retention(task, journal)
         except (HandlerError, AppError) as exc:
             outcome.error = exc.message if isinstance(exc, AppError) else str(exc)
@@ -255,10 +261,14 @@ class TaskRunner:
         if outcome.error:
             outcome.failed = max(1, outcome.found - outcome.skipped - outcome.queued)
             journal.write("error", outcome.error)
+        elif outcome.warning:
+            journal.write("warning", outcome.warning)
         return outcome
 
-    def _new(self, task: dict[str, Any], entries: list[Entry],
-             journal: ExecutionLog) -> list[Entry]:
+    def _new(self, task: dict[str, Any], entries: list[Entry], journal: ExecutionLog
+             ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+        """The entries to queue, and those refused with why (after the date filter: what
+        the task does not want is skipped, not refused)."""
         after = task.get("published_after") or ""
         if after:
             limit = datetime.combine(date.fromisoformat(after), datetime.min.time(),
@@ -267,6 +277,7 @@ class TaskRunner:
             if len(kept) != len(entries):
                 journal.write("info", f"{len(entries) - len(kept)} published before {after}")
             entries = kept
+        entries, refused = _checked(entries, journal)
         archive = self.archive_path(task)
         seen = self.seen(task, archive)
         # What the task has seen by URL needs no archive id: only the rest is named by yt-dlp
@@ -280,7 +291,7 @@ class TaskRunner:
                 continue
             keys.update(entry.keys())
             fresh.append(entry)
-        return fresh
+        return fresh, refused
 
     def _queue(self, task: dict[str, Any], entries: list[Entry]) -> list[Item]:
         if not entries:
@@ -319,6 +330,8 @@ class TaskRunner:
     def _record(self, task: dict[str, Any], execution: dict[str, Any], journal: ExecutionLog,
                 outcome: Outcome) -> dict[str, Any]:
         status = FAILED if outcome.error else SUCCESS
+        # A success with refused entries says why in ``error``; it is no failure streak.
+        said = outcome.error or outcome.warning
         counts = {"found": outcome.found, "queued": outcome.queued,
                   "skipped": outcome.skipped, "failed": outcome.failed}
         if outcome.error and self.stopping.is_set():
@@ -330,8 +343,8 @@ class TaskRunner:
         failures = (task.get("failures") or 0) + 1 if outcome.error else 0
         updated = self.store.finish_run(
             task["id"], execution["id"], journal.lines,
-            {"status": status, "error": outcome.error, "handler": outcome.handler, **counts},
-            {"last_run_at": time.time(), "last_status": status, "last_error": outcome.error,
+            {"status": status, "error": said, "handler": outcome.handler, **counts},
+            {"last_run_at": time.time(), "last_status": status, "last_error": said,
              "last_found": outcome.found, "last_queued": outcome.queued, "failures": failures})
         if updated is not None:
             self._on_task_change("update", updated)
@@ -342,8 +355,34 @@ class TaskRunner:
         if outcome.error and failures == 1:  # one message per failure streak
             self.bus.message("error", f"Task {task['name']} failed", outcome.error,
                              task_id=task["id"])
-        return {**execution, **counts, "status": status, "error": outcome.error,
+        return {**execution, **counts, "status": status, "error": said,
                 "handler": outcome.handler, "finished_at": time.time()}
+
+
+def _checked(entries: list[Entry], journal: ExecutionLog
+             ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+    """The entries whose URL an item may have (the engine's own check, so that one bad entry
+    cannot make the engine refuse the whole batch), and the others with the reason, each
+    told in the journal. A kept entry's URL is the one the item will have (stripped)."""
+    kept, refused = [], []
+    for entry in entries:
+        try:
+            entry.url = check_url(entry.url)
+        except AppError as exc:
+            refused.append((entry, exc.message))
+            journal.write("warning", f"entry refused, not queued: {exc.message} "
+                                     f"(entry {entry.url[:200]!r})")
+            continue
+        kept.append(entry)
+    return kept, refused
+
+
+def _refusals(refused: list[tuple[Entry, str]]) -> str:
+    if not refused:
+        return ""
+    count = len(refused)
+    return (f"{count} entr{'y' if count == 1 else 'ies'} refused, not queued: "
+            f"{refused[0][1]}" + (" (and others; see the log)" if count > 1 else ""))
 
 
 def _item_keys(item: Item) -> set[str]:
