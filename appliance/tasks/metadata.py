@@ -10,6 +10,7 @@ plain path component.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -18,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
-from ..errors import invalid
+from ..errors import AppError, invalid
+from ..path_limits import NAME_MAX, byte_length
+from ..xml_text import xml_text
+
+log = logging.getLogger(__name__)
 
 IMAGE_KINDS = ("poster", "fanart", "thumb", "banner", "icon", "landscape")
 # Which picture each kind takes: YouTube names its channel pictures; anything else has one.
@@ -27,14 +32,26 @@ _SOURCES = {
     "icon": ("avatar_uncropped", "avatar"), "fanart": ("banner_uncropped", "banner"),
     "banner": ("banner_uncropped", "banner"), "landscape": ("banner_uncropped", "banner"),
 }
-_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]+')
-MAX_NAME = 150
+# Lone surrogates too: a JSON title may hold one, and no file name can.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|\ud800-\udfff]+')
+MAX_NAME = 150  # bytes of a title in a file name
+MAX_ID = 64  # bytes of a channel id in a file name
+INFO_SUFFIX = ".info.json"
 
 
-def safe_name(text: str) -> str:
-    """One plain path component for ``text`` (never ``..``, a slash or a control byte)."""
+def safe_name(text: str, limit: int = MAX_NAME) -> str:
+    """One plain path component for ``text`` (never ``..``, a slash or a control byte), at
+    most ``limit`` bytes in UTF-8: the file system counts bytes, and a character is never
+    cut in half."""
     name = _UNSAFE.sub("_", text).strip().lstrip(".").strip()
-    return name[:MAX_NAME] or "channel"
+    name = name.encode("utf-8")[:limit].decode("utf-8", "ignore").strip()
+    return name or "channel"
+
+
+def info_name(title: str, channel_id: str) -> str:
+    """``<title> [<id>].info.json`` within the file system's limit on a name."""
+    tail = f" [{safe_name(channel_id, MAX_ID)}]{INFO_SUFFIX}"
+    return safe_name(title, min(MAX_NAME, NAME_MAX - byte_length(tail))) + tail
 
 
 def _pictures(info: dict[str, Any]) -> dict[str, str]:
@@ -65,8 +82,10 @@ def _nfo(info: dict[str, Any], images: dict[str, str]) -> bytes:
     root = ET.Element("tvshow")
 
     def add(tag: str, value: Any, parent: ET.Element = root, **attrs: str) -> None:
+        # Dropped: the characters XML 1.0 forbids, which would make the file unreadable.
         if value not in (None, ""):
-            ET.SubElement(parent, tag, attrs).text = str(value)
+            ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()}
+                          ).text = xml_text(value)
 
     add("title", info.get("title"))
     add("plot", info.get("description"))
@@ -96,27 +115,40 @@ def contained_folder(download_path: Path, folder: Path) -> Path:
     return real
 
 
+def _fetch(fetch_image: Callable[[str], bytes], url: str) -> bytes | str:
+    """The picture's bytes, or why it was refused."""
+    try:
+        return fetch_image(url) or "the picture is empty"
+    except AppError as exc:
+        return exc.message
+    except Exception as exc:  # one missing picture does not spoil the rest
+        log.exception("channel picture %s", url[:200])
+        return f"internal error: {type(exc).__name__}"
+
+
 def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
                    fetch_image: Callable[[str], bytes]) -> dict[str, Any]:
     """Write the files; the answer of the contract (paths relative to the download
-    folder). An image that cannot be fetched is left out."""
+    folder). ``fetch_image`` is the SSRF-safe fetcher with the service's address policy: a
+    picture it refuses is left out of ``thumbnails`` and named in ``thumbnails_refused``
+    with the reason."""
     home = contained_folder(download_path, folder)
     root = Path(os.path.realpath(download_path))
     channel_id = str(info.get("channel_id") or info.get("id") or "")
     title = str(info.get("title") or info.get("channel") or channel_id or "channel")
-    fetched: dict[str, bytes | None] = {}
+    fetched: dict[str, bytes | str] = {}
     images: dict[str, str] = {}
+    refused: dict[str, str] = {}
     for kind, url in _pictures(info).items():
         if url not in fetched:
-            try:
-                fetched[url] = fetch_image(url)
-            except Exception:  # one missing picture does not spoil the rest
-                fetched[url] = None
+            fetched[url] = _fetch(fetch_image, url)
         data = fetched[url]
-        if data:
-            write_atomic(home / f"{kind}.jpg", data)
-            images[kind] = f"{kind}.jpg"
-    json_file = home / f"{safe_name(title)} [{safe_name(channel_id)}].info.json"
+        if isinstance(data, str):
+            refused[kind] = data
+            continue
+        write_atomic(home / f"{kind}.jpg", data)
+        images[kind] = f"{kind}.jpg"
+    json_file = home / info_name(title, channel_id)
     kept = {k: v for k, v in info.items() if k != "entries" and not k.startswith("_")}
     write_atomic(json_file, json.dumps(kept, ensure_ascii=False, indent=2, default=str))
     nfo_file = home / "tvshow.nfo"
@@ -133,4 +165,5 @@ def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
         "tags": list(info.get("tags") or []), "year": _year(info),
         "json_file": shown(json_file), "nfo_file": shown(nfo_file),
         "thumbnails": {kind: shown(home / name) for kind, name in images.items()},
+        "thumbnails_refused": refused,
     }

@@ -19,6 +19,7 @@ from ..engine.requests import check_url
 from ..engine.workers import WorkerDied
 from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
+from ..files.fetch import any_address, fetch_image, public_only
 from ..store import ItemStore
 from ..store.collections import Collection
 from ..store.records import Item
@@ -27,7 +28,7 @@ from .cron import staggered, time_zone
 from .definition_records import Definitions
 from .definitions import DefinitionHandler
 from .fields import Context, check_name, check_task, flag
-from .handlers import FETCH_TIMEOUT, GenericTaskHandler, HandlerError, Handlers, fetch
+from .handlers import FETCH_TIMEOUT, GenericTaskHandler, HandlerError, Handlers
 from .isolated import TARGET, Isolated, call_timeout, reading_handlers
 from .metadata import write_metadata
 from .runner import TaskRunner, batch_id
@@ -299,8 +300,12 @@ class TaskService:
         settings = self._settings.current
         folder = resolve_folder(settings.download_path, task["folder"])
         info = self.engine.extract_url(task["url"], task["preset"] or "default", [])
+        # The site names the pictures: fetched as /api/thumbnail fetches, SSRF-safe (no
+        # address of this machine or its network unless the setting allows, images only).
+        allow = any_address if settings.fetch_private_addresses else public_only
         try:
-            return write_metadata(settings.download_path, folder, info, fetch)
+            return write_metadata(settings.download_path, folder, info,
+                                  lambda url: fetch_image(url, allow).data)
         except OSError as exc:
             raise invalid(f"Could not write the metadata files: {exc.strerror}.") from None
 
