@@ -20,6 +20,7 @@ from ..errors import AppError
 from ..store import Item
 from ..store.records import QUEUE, SKIP, new_id
 from .archive import archive_id
+from .requests import check_url
 from .workers import WorkerDied
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,36 @@ def _log_crash(future: Future[None]) -> None:
     """An extraction that raised would otherwise leave its item waiting without a word."""
     if not future.cancelled() and (exc := future.exception()) is not None:
         log.error("info extraction failed", exc_info=exc)
+
+
+def _acceptable_entries(item: Item, entries: list[dict[str, Any]]
+                        ) -> tuple[list[dict[str, Any]], str]:
+    """The entries whose URL a person could have added (a feed can list file:, data: or
+    javascript: URLs, which yt-dlp would read or write as files), and why the others were
+    refused, said for the person ("" when none was)."""
+    kept: list[dict[str, Any]] = []
+    reasons: dict[str, int] = {}
+    for index, entry in enumerate(entries, start=1):
+        try:
+            # the index it has in the playlist, which the refused ones do not shift
+            entry = {**entry, "url": check_url(entry.get("url")), "index": index}
+        except AppError as exc:
+            reason = _reason(exc.message)
+            reasons[reason] = reasons.get(reason, 0) + 1
+            log.warning("playlist item=%s url=%s: entry %d refused: %s", item.id, item.url,
+                        index, exc.message)
+            continue
+        kept.append(entry)
+    return kept, "; ".join(f"{reason}: {count}" for reason, count in reasons.items())
+
+
+def _reason(message: str) -> str:
+    """check_url's message without the URL it quotes, so refusals group by their cause."""
+    if "must be an http(s) URL" in message:
+        return "not an http(s) URL"
+    if "is not a valid URL" in message:
+        return "not a valid URL"
+    return message.removeprefix("url ").rstrip(".")
 
 
 class Extraction:
@@ -175,6 +206,19 @@ class Extraction:
         if not entries:
             self._fail(item, "The playlist has no entries.")
             return
+        kept, why = _acceptable_entries(item, entries)
+        if not kept:
+            self._fail(item, f"All {len(entries)} of the playlist's entries were refused "
+                             f"({why}): only http(s) URLs are downloaded.")
+            return
+        if len(kept) < len(entries):
+            refused = len(entries) - len(kept)
+            noun = "entry was" if refused == 1 else "entries were"
+            self.bus.message(
+                "warning", "Playlist entries refused",
+                f"{summary.get('title') or item.url}: {refused} of the playlist's "
+                f"{len(entries)} {noun} refused ({why}); the others are queued.", id=item.id)
+        entries = kept
         batch_id = item.batch_id or item.id
         batch_name = item.batch_name or summary.get("title") or item.url
         # Entries carry enough to download; conditions need each entry's full info.
@@ -192,10 +236,10 @@ class Extraction:
                 batch_id=batch_id,
                 batch_name=batch_name,
                 created_at=self.store.stamp(),
-                info={"playlist": summary.get("title"), "playlist_index": index},
+                info={"playlist": summary.get("title"), "playlist_index": entry["index"]},
                 msg="",
             )
-            for index, entry in enumerate(entries, start=1)
+            for entry in entries
         ]
         added = [child.to_dict() for child in children]
         # An entry the archive holds is stored as skipped at once: it never waits where the

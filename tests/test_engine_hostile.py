@@ -1,0 +1,74 @@
+"""What a site hands the engine that a person could not: playlist entries that are not web
+URLs, a typed metadata value that yt-dlp's argument syntax would misread, site text that is
+not XML."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from conftest import make_settings
+from support.feeds import FeedEntry
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance import events
+from appliance.runtime import Runtime
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    runtime = Runtime(make_settings(tmp_path_factory.mktemp("hostile")), websocket=False)
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+HOSTILE = ("javascript:alert(1)", "file:///etc/passwd", "data:video/mp4;base64,AAAAIGZ0eXBpc29t")
+
+
+def test_a_playlists_entries_that_are_not_web_urls_are_refused(
+        rt: Runtime, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="appliance.engine")
+    origin.feeds.set("hostile", [FeedEntry(f"bad{n}", url) for n, url in enumerate(HOSTILE)]
+                     + [FeedEntry("clip", origin.clip_url, "the clip")])
+    said: list[events.Event] = []
+    stop = rt.bus.subscribe(lambda e: e.name == "log_warning" and said.append(e))
+    try:
+        [parent] = rt.engine.add([{"url": f"{origin.base_url}/feeds/hostile.rss",
+                                   "auto_start": False}])
+        [child] = wait_for(
+            lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+            timeout=60, message="the playlist's entries")
+        warning = wait_for(lambda: [e for e in said if e.data.get("id") == parent.id],
+                           timeout=10, message="the refusal said")
+    finally:
+        stop()
+    try:
+        assert child.url.split("#")[0] == origin.clip_url
+        assert child.info["playlist_index"] == 4  # its place in the feed, refused ones counted
+        assert [i.url for i in rt.store.batch(parent.id)] == [child.url]
+        message = warning[0].data["message"]
+        assert "3 of the playlist's 4 entries were refused" in message
+        assert "not an http(s) URL: 3" in message
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()
+                    and parent.id in r.getMessage()]
+        assert len(refusals) == 3 and not any(r.exc_info for r in refusals)
+        for record, url in zip(refusals, HOSTILE, strict=True):
+            assert url.split(";")[0] in record.getMessage()
+    finally:
+        rt.engine.delete_items([child.id])
+
+
+def test_a_playlist_of_refused_entries_fails_saying_why(rt: Runtime,
+                                                        origin: MediaOrigin) -> None:
+    origin.feeds.set("all-hostile", [FeedEntry(f"bad{n}", url)
+                                     for n, url in enumerate(HOSTILE)])
+    [parent] = rt.engine.add([{"url": f"{origin.base_url}/feeds/all-hostile.rss"}])
+    failed = wait_for(lambda: (i := rt.store.get(parent.id)) and i.kind == "done" and i,
+                      timeout=60, message="the playlist to fail")
+    assert failed.status == "error"
+    assert "All 3 of the playlist's entries were refused" in failed.error
+    assert "only http(s) URLs" in failed.error
+    assert not rt.store.batch(parent.id)
