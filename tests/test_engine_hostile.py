@@ -12,8 +12,11 @@ from conftest import make_settings
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
+from yt_dlp import YoutubeDL, parse_options
+from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 
 from appliance import events
+from appliance.engine.dl_fields import metadata_arguments
 from appliance.runtime import Runtime
 
 
@@ -72,3 +75,17 @@ def test_a_playlist_of_refused_entries_fails_saying_why(rt: Runtime,
     assert "All 3 of the playlist's entries were refused" in failed.error
     assert "only http(s) URLs" in failed.error
     assert not rt.store.batch(parent.id)
+
+
+@pytest.mark.parametrize("value", [
+    "abc\\", "\\\\\\", "\\", "a:b", "a\\:b", ":", "\\:", "a\\\\:b:", "%(title)s",
+    "%(title)s:%(id)s\\", "%s %d %% %", "(?P<x>", "^.*$", "(a|a)+$", "[]\\d{", "=x=", "=", "x=",
+    "pre_process:x", "after_move:%(id)s", "a\nb\r\n", " lead", "tail ", "é😀", "\\A", "\\Z"])
+def test_a_typed_metadata_value_is_the_field_exactly(value: str) -> None:
+    """The arguments go through yt-dlp's own option parsing and its metadata parser, as a
+    download's do: the field ends up holding the value, character for character."""
+    opts = parse_options(metadata_arguments("title", value))
+    [parser] = [p for p in opts.ydl_opts["postprocessors"] if p["key"] == "MetadataParser"]
+    with YoutubeDL({"quiet": True}) as ydl:
+        _, info = MetadataParserPP(ydl, parser["actions"]).run({"title": "site's", "id": "i"})
+    assert info["title"] == value

@@ -30,11 +30,17 @@ def is_option(field: str) -> bool:
 
 
 def metadata_arguments(field: str, value: str) -> list[str]:
-    """yt-dlp arguments that set metadata ``field`` to ``value``. ``--parse-metadata
-    FROM:TO`` reads FROM as an output template (``%`` doubled) split at the first colon that
-    has no backslash; the leading "=" keeps a plain word from being read as a field name."""
+    """yt-dlp arguments that set metadata ``field`` to ``value``, whatever its characters.
+
+    ``--parse-metadata FROM:TO`` reads FROM as an output template (``%`` doubled), split at
+    the first colon with no backslash before it, and then turns every ``\\:`` into ``:``.
+    A backslash is only special there before a colon, so escaping each colon alone
+    round-trips, except a backslash at the end of the value, which would escape the
+    separator: FROM is wrapped in "=" on both sides, so it never ends in one (the leading
+    "=" also keeps a plain word from being read as a field name). TO takes what is between
+    the first and the last "=" of the evaluated text, which is exactly the value."""
     literal = value.replace("%", "%%").replace(":", "\\:")
-    return ["--parse-metadata", f"={literal}:(?s)=(?P<{field}>.+)"]
+    return ["--parse-metadata", f"={literal}=:(?s)\\A=(?P<{field}>.*)=\\Z"]
 
 
 def _option(flag: str) -> Any:
