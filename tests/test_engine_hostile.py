@@ -5,7 +5,9 @@ not XML."""
 from __future__ import annotations
 
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import make_settings
@@ -17,6 +19,7 @@ from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 
 from appliance import events
 from appliance.engine.dl_fields import metadata_arguments
+from appliance.engine.nfo import write_nfo
 from appliance.runtime import Runtime
 
 
@@ -89,3 +92,21 @@ def test_a_typed_metadata_value_is_the_field_exactly(value: str) -> None:
     with YoutubeDL({"quiet": True}) as ydl:
         _, info = MetadataParserPP(ydl, parser["actions"]).run({"title": "site's", "id": "i"})
     assert info["title"] == value
+
+
+@pytest.mark.parametrize("kind", ["tv", "movie"])
+def test_an_nfo_holds_site_text_with_characters_xml_forbids(tmp_path: Path, kind: str) -> None:
+    """Control characters, a lone surrogate and U+FFFE/U+FFFF are dropped from every text
+    and attribute; the rest of the text is kept as it was."""
+    bad = "\x00\x01\x08\x0b\x0c\x1b\x7f\ud800\ufffe\uffff"
+    info = {"title": "a\x0bb\x00c", "description": f"line\none\ttab{bad}",
+            "upload_date": "20240102", "uploader": f"up{bad}", "channel": "ch", "id": f"id{bad}",
+            "extractor": f"Ex{bad}", "tags": [f"t{bad}", bad, "ok"], "duration": 120}
+    written = write_nfo(tmp_path / "clip.mp4", kind, info)
+    root = ET.parse(written).getroot()  # raised "not well-formed" before
+    assert root.findtext("title") == "abc"
+    assert root.findtext("plot") == "line\none\ttab\x7f"
+    assert root.findtext("showtitle" if kind == "tv" else "studio") == "up\x7f"
+    unique = root.find("uniqueid")
+    assert unique is not None and unique.text == "id\x7f" and unique.get("type") == "ex\x7f"
+    assert [t.text for t in root.findall("tag")] == ["t\x7f", "\x7f", "ok"]
