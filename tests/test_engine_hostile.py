@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_settings
+from falcon.testing import TestClient
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -20,6 +21,7 @@ from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from appliance import events
 from appliance.engine.dl_fields import metadata_arguments
 from appliance.engine.nfo import write_nfo
+from appliance.engine.options import template_length_problem
 from appliance.runtime import Runtime
 
 
@@ -110,3 +112,57 @@ def test_an_nfo_holds_site_text_with_characters_xml_forbids(tmp_path: Path, kind
     unique = root.find("uniqueid")
     assert unique is not None and unique.text == "id\x7f" and unique.get("type") == "ex\x7f"
     assert [t.text for t in root.findall("tag")] == ["t\x7f", "\x7f", "ok"]
+
+
+LONG = "b" * 300 + ".%(ext)s"
+
+
+def test_a_template_with_a_name_no_file_could_have_is_refused_where_it_is_saved(
+        client: TestClient) -> None:
+    """Its fixed text alone is longer than a file name may be: every download of it failed
+    "File name too long", showing the server's paths."""
+    for method, path, body in (
+            ("POST", "/api/presets", {"name": "too-long", "template": LONG}),
+            ("POST", "/api/history", {"url": "http://127.0.0.1:9/v", "template": LONG}),
+            ("POST", "/api/tasks", {"name": "too-long", "url": "http://127.0.0.1:9/feed.rss",
+                                    "template": f"%(uploader)s/{LONG}"}),
+            ("PUT", "/api/settings", {"output_template": LONG})):
+        answer = client.simulate_request(method, path, json=body)
+        assert answer.status_code == 400, (path, answer.text)
+        assert "template" in answer.json["error"] and "301 bytes" in answer.json["error"]
+    option = client.simulate_post("/api/presets", json={"name": "too-long", "cli": f"-o {LONG}"})
+    assert option.status_code == 400 and "--output" in option.json["error"], option.text
+
+
+@pytest.mark.parametrize(("template", "refused"), [
+    ("b" * 255 + "%(ext)s", False), ("b" * 256 + "%(ext)s", True),
+    ("é" * 127 + "%(ext)s", False), ("é" * 128, True),  # bytes, not characters
+    ("%(title)s" * 100, False), ("a" * 200 + "%(title)s" + "a" * 56, True),
+    ("a" * 255 + "/" + "b" * 255, False), ("%%" * 255, False), ("%%" * 256, True),
+    ("%(upload_date>%Y|0)s/" + "c" * 256, True)])
+def test_a_templates_fixed_text_is_measured_per_name(template: str, refused: bool) -> None:
+    assert (template_length_problem(template) is not None) == refused
+
+
+@pytest.mark.parametrize(("cli", "said"), [
+    ("--match-filters 'title~=\"(?P<x>\"'", "'(?P<x>', which is not accepted: invalid"),
+    ("--break-match-filters \"title~='[a-'\"", "'[a-', which is not accepted: invalid"),
+    ("--match-filters 'duration>60 & title~=(' --match-filters is_live", "'(', which"),
+    ("--match-filters 'title~=a{1000}{1000}'", "is not accepted"),
+    ("--match-filters 'title=a&'", "cannot read as a filter"),
+    ("--match-filters -", "asks on a terminal"),
+    ("--reject-title '(x'", "--reject-title '(x' is not accepted")])
+def test_a_presets_filters_yt_dlp_could_not_run_are_refused_when_saved(
+        client: TestClient, cli: str, said: str) -> None:
+    """yt-dlp reads a filter's expressions only when it filters a video: saved, the preset
+    failed every item with a traceback."""
+    answer = client.simulate_post("/api/presets", json={"name": "filters", "cli": cli})
+    assert answer.status_code == 400 and said in answer.json["error"], answer.text
+
+
+def test_a_presets_filters_yt_dlp_runs_are_saved(client: TestClient) -> None:
+    cli = ("--match-filters '!is_live' --match-filters \"like_count>?100 & "
+           "description~='(?i)\\bcats \\& dogs\\b'\" --break-match-filters 'title~=^(a|b)+$'")
+    answer = client.simulate_post("/api/presets", json={"name": "good-filters", "cli": cli})
+    assert answer.status_code == 200, answer.text
+    assert client.simulate_delete(f"/api/presets/{answer.json['id']}").status_code == 200

@@ -25,7 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import AppError, invalid
-from ..path_limits import too_long
+from ..path_limits import NAME_MAX, byte_length, too_long
+from ..patterns import PatternError, compile_pattern
 from .option_table import tables
 
 # Options that run programs, read or write files outside the download folder, or replace what
@@ -67,6 +68,10 @@ PASSWORD_PROMPTS = (("username", "password", "--username"),
                     ("ap_username", "ap_password", "--ap-username"))
 FAILURE = "Failed to parse command options for yt-dlp. '{}'."
 ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+# An output template's field (``%(title)s``, ``%(upload_date>%Y|0)s``, ``%(id)05d``) as
+# yt-dlp reads one, or its escaped "%%"; what is left is the template's fixed text.
+TEMPLATE_FIELD = re.compile(
+    r"%%|%\([^)]*\)[#0\-+ ]*\d*(?:\.\d+)?[hlL]?[diouxXeEfFgGcrsaljhqBUDS]")
 
 
 def refusal(name: str, option: Any, value: str | None, context: Context) -> str | None:
@@ -96,7 +101,7 @@ def _outtmpl_problem(value: str) -> str | None:
     # "TYPES:TEMPLATE" exactly as yt-dlp splits it (only on its known output types)
     templates = tables.parse(["--output", value]).outtmpl
     for template in templates.values():
-        if problem := template_problem(template):
+        if problem := template_problem(template) or template_length_problem(template):
             return problem
     return None
 
@@ -112,6 +117,80 @@ def template_problem(template: str) -> str | None:
         return "is an absolute path"
     if ".." in path.parts:
         return "climbs out of the download folder with '..'"
+    return None
+
+
+# One part of a --match-filters value, read exactly as yt-dlp's utils._match_one reads it.
+_FILTER_OPERATORS = ("*=", "^=", "$=", "~=", "<=", "<", ">=", ">", "=")
+_FILTER_COMPARISON = re.compile(r"""(?x)
+    (?P<key>[a-z_]+)
+    \s*(?P<negation>!\s*)?(?P<op>{})(?P<none_inclusive>\s*\?)?\s*
+    (?:
+        (?P<quote>["\'])(?P<quotedstrval>.+?)(?P=quote)|
+        (?P<strval>.+?)
+    )
+    """.format("|".join(map(re.escape, _FILTER_OPERATORS))))
+_FILTER_PRESENCE = re.compile(r"(?:!)?\s*[a-z_]+")
+
+
+def filter_problem(value: str, *, interactive: bool = False) -> str | None:
+    """Why yt-dlp would fail on a --match-filters / --break-match-filters value only when it
+    filters a video (it reads the value then, not when it starts): a part it cannot read, or
+    a "~=" expression that is no regular expression or one the service refuses to run
+    (``patterns.compile_pattern``); and "-", which asks on a terminal, unless one is there."""
+    if value == "-":
+        return None if interactive else "asks on a terminal ('-'), which a download has not"
+    for part in re.split(r"(?<!\\)&", value):
+        part = part.replace("\\&", "&").strip()
+        if _FILTER_PRESENCE.fullmatch(part):
+            continue
+        match = _FILTER_COMPARISON.fullmatch(part)
+        if match is None:
+            return f"has a part yt-dlp cannot read as a filter: {part[:100]!r}"
+        if match["op"] != "~=":
+            continue
+        pattern = match["quotedstrval"] or match["strval"]
+        if match["quote"]:
+            pattern = pattern.replace("\\" + match["quote"], match["quote"])
+        try:
+            compile_pattern(pattern)
+            re.compile(pattern)  # what yt-dlp runs it with
+        except PatternError as exc:
+            return f"has {pattern[:100]!r}, which is not accepted: {exc.message}"
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            return f"has {pattern[:100]!r}, an invalid regular expression ({exc})"
+    return None
+
+
+def _values_problem(values: Any, context: Context) -> str | None:
+    """The option values yt-dlp reads only later, checked now: a preset is saved once and
+    then fails every item."""
+    for name, dest in (("--match-filters", "match_filter"),
+                       ("--break-match-filters", "breaking_match_filter")):
+        for value in getattr(values, dest, None) or []:
+            if problem := filter_problem(value, interactive=context is Context.CONSOLE):
+                return f"{name} {value[:200]!r} {problem}"
+    for name, dest in (("--match-title", "matchtitle"), ("--reject-title", "rejecttitle")):
+        if (pattern := getattr(values, dest, None)) is not None:
+            try:
+                compile_pattern(pattern)
+                re.compile(pattern)
+            except PatternError as exc:
+                return f"{name} {pattern[:200]!r} is not accepted: {exc.message}"
+            except (re.error, RecursionError, OverflowError, ValueError) as exc:
+                return f"{name} {pattern[:200]!r} is an invalid regular expression ({exc})"
+    return None
+
+
+def template_length_problem(template: str) -> str | None:
+    """Why a template could name no file: a folder or file name whose fixed text alone is
+    longer than a name may be (every download failed "File name too long"); None otherwise.
+    Fields count for nothing here, so what a site's title adds is the download's to meet."""
+    fixed = TEMPLATE_FIELD.sub(lambda match: "%" if match[0] == "%%" else "", template)
+    longest = max(fixed.split("/"), key=byte_length)
+    if (size := byte_length(longest)) > NAME_MAX:
+        return (f"has a name of {size} bytes in its fixed text ('{longest[:40]}…'), longer than "
+                f"the {NAME_MAX} bytes a file or folder name may have")
     return None
 
 
@@ -287,6 +366,8 @@ def parse_cli(cli: str, *, context: Context = Context.DOWNLOAD) -> CliOptions:
         values = tables.parse(kept)
     except optparse.OptParseError as exc:
         raise parse_failure(_reason(exc)) from None
+    if problem := _values_problem(values, context):
+        raise parse_failure(problem)
     for user, password, name in PASSWORD_PROMPTS:
         if getattr(values, user, None) is not None and getattr(values, password, None) is None:
             raise parse_failure(f"{name} is given without its password: yt-dlp would ask for "
@@ -368,4 +449,6 @@ def check_template(template: str) -> str:
     if template and (problem := template_problem(template)):
         raise invalid(f"template '{template}' must stay inside the download folder: it "
                       f"{problem}.")
+    if template and (problem := template_length_problem(template)):
+        raise invalid(f"template '{template[:100]}' {problem}: shorten it.")
     return template
