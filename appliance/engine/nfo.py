@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
-
-# What XML 1.0 cannot hold at all, not even escaped: a site's title with one of these made
-# the whole file unreadable to the media server.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml_text(value: Any) -> str:
-    return _NOT_XML.sub("", str(value))
+from ..xml_text import xml_text
 
 
 def _date(info: dict[str, Any]) -> dt.date | None:
@@ -31,9 +23,9 @@ def _element(kind: str, info: dict[str, Any], date: dt.date) -> ET.Element:
     root = ET.Element("episodedetails" if kind == "tv" else "movie")
 
     def add(tag: str, value: Any, **attrs: str) -> None:
-        text = "" if value is None else _xml_text(value)
+        text = "" if value is None else xml_text(value)
         if text:
-            ET.SubElement(root, tag, {k: _xml_text(v) for k, v in attrs.items()}).text = text
+            ET.SubElement(root, tag, {k: xml_text(v) for k, v in attrs.items()}).text = text
 
     add("title", info.get("title"))
     add("plot", info.get("description"))
