@@ -59,6 +59,15 @@ def started(settings: Settings) -> Runtime:
     return rt
 
 
+def runtime_of_module(factory: pytest.TempPathFactory, name: str, **extra: str
+                      ) -> Iterator[Runtime]:
+    """For a module-scoped fixture (``yield from``): a started runtime on a folder of its own,
+    stopped after the module's tests."""
+    runtime = started(make_settings(factory.mktemp(name), **extra))
+    yield runtime
+    runtime.stop()
+
+
 def _keep_option_table(config: Path) -> None:
     version = tables.version()
     if version not in _option_tables:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import runtime_of_module
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -20,10 +20,7 @@ from appliance.store import Item
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    runtime = Runtime(make_settings(tmp_path_factory.mktemp("commands")), websocket=False)
-    runtime.start()
-    yield runtime
-    runtime.stop()
+    yield from runtime_of_module(tmp_path_factory, "commands")
 
 
 def _waiting(rt: Runtime, url: str, **fields: str) -> Item:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import runtime_of_module
 from falcon.testing import TestClient
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
@@ -27,10 +27,7 @@ from appliance.runtime import Runtime
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    runtime = Runtime(make_settings(tmp_path_factory.mktemp("hostile")), websocket=False)
-    runtime.start()
-    yield runtime
-    runtime.stop()
+    yield from runtime_of_module(tmp_path_factory, "hostile")
 
 
 HOSTILE = ("javascript:alert(1)", "file:///etc/passwd", "data:video/mp4;base64,AAAAIGZ0eXBpc29t")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
+from conftest import runtime_of_module
 from falcon.testing import Result, TestClient
 from support.server import wait_for
 
@@ -29,11 +29,9 @@ LISTED_DEADLINE = 5.0
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
-    root = tmp_path_factory.mktemp("browser")
-    runtime = Runtime(make_settings(root, YTP_BROWSER_CONTROL_ENABLED="true"), websocket=False)
-    runtime.start()
-    yield runtime, TestClient(create_app(runtime))
-    runtime.stop()
+    for runtime in runtime_of_module(tmp_path_factory, "browser",
+                                     YTP_BROWSER_CONTROL_ENABLED="true"):
+        yield runtime, TestClient(create_app(runtime))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, started
+from conftest import runtime_of_module
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -31,9 +31,8 @@ DEADLINE = 10.0
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
-    runtime = started(make_settings(tmp_path_factory.mktemp("names")))
-    yield runtime, TestClient(create_app(runtime))
-    runtime.stop()
+    for runtime in runtime_of_module(tmp_path_factory, "names"):
+        yield runtime, TestClient(create_app(runtime))
 
 
 @pytest.fixture
