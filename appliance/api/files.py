@@ -263,7 +263,9 @@ def _probe_doc(which: str) -> dict[str, Any]:
                     "headers": {"Location": {"schema": {"type": "string"}}}},
             "400": error("A refused path" + ("." if info else ", or not media ffprobe reads.")),
             "403": error("The path leads outside the download folder."),
-            "404": error("No such file."),
+            "404": error("No such file, or no longer a regular file when opened."),
+            "503": error("Every ffprobe slot is busy (Retry-After); a cached answer still "
+                         "comes."),
         },
     }}
 

@@ -280,7 +280,11 @@ PATHS: dict[str, dict[str, Any]] = {
                                     "tags": {"type": "array"},
                                     "year": {"type": ["integer", "null"]},
                                     "json_file": _text, "nfo_file": _text,
-                                    "thumbnails": {"type": "object"}}}),
+                                    "thumbnails": {"type": "object"},
+                                    "thumbnails_refused": {
+                                        "type": "object", "description": (
+                                            "Pictures not written, by kind, with why (a "
+                                            "private address, not an image, too large)")}}}),
                      "400": error("The folder is invalid or the metadata could not be read."),
                      "404": _missing}},
     },
