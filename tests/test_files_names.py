@@ -124,6 +124,9 @@ def test_a_folder_holding_undecodable_names_lists_the_rest(
     bad(folder, b"bad\xff.txt")
     os.mkdir(os.fsencode(folder) + b"/wsbad\xffdir")
     bad(folder, b"wsbad\xffdir/inside.txt")
+    # names no request can reach (a control character is refused, a backslash a separator)
+    for unreachable in (b"new\nline.txt", b"tab\there.txt", b"back\\slash.txt"):
+        bad(folder, unreachable)
     # a symlink with a plain name leading to such a name: its target cannot be named either
     os.symlink(b"bad\xff.txt", os.fsencode(folder) + b"/link.txt")
     indexed(runtime, folder, good)

@@ -24,6 +24,7 @@ import bisect
 import dataclasses
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -73,8 +74,17 @@ def indexed_name(name: str) -> bool:
     return not name.startswith(".") and not name.endswith(SKIPPED_SUFFIXES)
 
 
+# What a request path cannot hold as part of a name: control characters are refused, a
+# backslash is a separator (files.paths). Listed, such a name led nowhere (400, or 302 to
+# another path and 404).
+_UNREACHABLE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def nameable(name: str) -> bool:
-    """Whether a name read from the disk is valid UTF-8 (so JSON and URLs can carry it)."""
+    """Whether the API can name a name (or path) read from the disk: valid UTF-8 (so JSON and
+    URLs can carry it), without a control character or a backslash (so a request can)."""
+    if _UNREACHABLE.search(name):
+        return False
     if name.isascii():
         return True
     try:
@@ -85,7 +95,7 @@ def nameable(name: str) -> bool:
 
 
 def shown(name: str) -> str:
-    """A name for the log: its bytes escaped when it is not valid UTF-8."""
+    """A name for the log: its bytes escaped when the API cannot name it."""
     return name if nameable(name) else repr(os.fsencode(name))
 
 
@@ -222,9 +232,10 @@ class FileIndex:
             if key in self._unnamed:
                 return False
             self._unnamed.add(key)
-        log.warning("%s holds a name that is not valid UTF-8, %s: it is left out of the file "
-                    "browser and the API (with all it holds, if a folder); rename it on the disk "
-                    "to see it", os.path.join(self._real_root, folder), shown(name))
+        log.warning("%s holds a name the API cannot name (not valid UTF-8, or with a control "
+                    "character or a backslash), %s: it is left out of the file browser and the "
+                    "API (with all it holds, if a folder); rename it on the disk to see it",
+                    os.path.join(self._real_root, folder), shown(name))
         return False
 
     def _refresh_one(self, rel: str, changed: set[str]) -> None:
