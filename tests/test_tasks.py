@@ -465,3 +465,26 @@ def test_dispatch_reaches_notification_targets(
         assert sent["data"]["queued"] == 1 and sent["data"]["name"] == "Told"
     finally:
         receiver.close()
+
+
+def test_a_preset_in_use_is_neither_deleted_nor_renamed(app: tuple[Runtime, Client]) -> None:
+    """Deleted, a condition choosing it fell back to the default preset without a word and a
+    task naming it failed every run ("Preset 'x' not found."); renamed, the same."""
+    _, client = app
+    preset = client.simulate_post("/api/presets", json={"name": "shows"}).json
+    condition = client.simulate_post("/api/conditions", json={
+        "name": "cats", "filter": "title~='cat'", "extras": {"preset": "shows"}}).json
+    task = post(client, {"name": "Channel", "url": UNREACHABLE, "preset": "shows"}).json
+    for action, answer in (
+            ("deleted", client.simulate_delete(f"/api/presets/{preset['id']}")),
+            ("renamed", client.simulate_patch(f"/api/presets/{preset['id']}",
+                                              json={"name": "series"}))):
+        assert answer.status_code == 409, answer.text
+        assert answer.json["error"] == (f"Preset 'shows' cannot be {action}: condition 'cats', "
+                                        "task 'Channel' use it. Give them another preset "
+                                        "first.")
+    assert client.simulate_patch(f"/api/presets/{preset['id']}",
+                                 json={"folder": "shows"}).status_code == 200
+    client.simulate_patch(f"/api/tasks/{task['id']}", json={"preset": ""})
+    client.simulate_delete(f"/api/conditions/{condition['id']}")
+    assert client.simulate_delete(f"/api/presets/{preset['id']}").status_code == 200

@@ -126,6 +126,11 @@ class Conditions(RecordService):
             self._check_extras(clean["extras"])
         return clean
 
+    def naming_preset(self, name: str) -> list[str]:
+        """The conditions whose extras choose the preset ``name``, for the people who ask."""
+        return [f"condition '{record['name']}'" for record in self.table.all()
+                if (record.get("extras") or {}).get("preset") == name]
+
     def _check_extras(self, extras: dict[str, Any]) -> None:
         if "preset" in extras:
             if not isinstance(extras["preset"], str):

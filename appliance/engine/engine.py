@@ -96,6 +96,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         self.conditions = Conditions(
             Collection(entities.Condition, CONDITION_FIELDS, "condition"), self.presets,
             self.converted)
+        self.presets.users.append(self.conditions.naming_preset)
         self.dl_fields = DlFields(Collection(entities.DlField, DL_FIELDS, "download field"))
         for feature, service in (("presets", self.presets), ("conditions", self.conditions),
                                  ("dl_fields", self.dl_fields)):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import SettingsHolder
-from ..errors import NOT_FOUND, AppError, invalid
+from ..errors import CONFLICT, NOT_FOUND, AppError, invalid
 from ..store.collections import Collection
 from .options import Context, check_template, parse_cli, resolve_folder
 from .records import RecordService, check_types
@@ -110,6 +110,8 @@ class Presets(RecordService):
         self.settings = settings
         # yt-dlp's own word on the options' values, in a download process (engine.converted)
         self.check_values = check_values
+        # What names a preset (conditions, tasks: "task 'x'"), told by whoever knows them.
+        self.users: list[Callable[[str], list[str]]] = []
 
     def seed(self) -> None:
         """Write the built-in presets (new releases may change them)."""
@@ -126,6 +128,27 @@ class Presets(RecordService):
         data = {k: v for k, v in record.items() if k != "builtin"}
         data["default"] = bool(record.get("builtin"))
         return data
+
+    def update(self, record_id: int, values: dict[str, Any], *, partial: bool
+               ) -> dict[str, Any]:
+        name = self._record(record_id)["name"]
+        renamed = values.get("name") if isinstance(values, dict) else None
+        if isinstance(renamed, str) and renamed.strip() and renamed.strip() != name:
+            self._refuse_if_used(name, "renamed")
+        return super().update(record_id, values, partial=partial)
+
+    def delete(self, record_id: int) -> dict[str, Any]:
+        self._refuse_if_used(self._record(record_id)["name"], "deleted")
+        return super().delete(record_id)
+
+    def _refuse_if_used(self, name: str, action: str) -> None:
+        """409 while something names the preset: a condition then fell back to the default
+        preset without a word, and a task failed every run ("Preset not found")."""
+        users = [user for named_by in self.users for user in named_by(name)]
+        if users:
+            more = f" and {len(users) - 5} more" if len(users) > 5 else ""
+            raise AppError(f"Preset '{name}' cannot be {action}: {', '.join(users[:5])}{more} "
+                           "use it. Give them another preset first.", CONFLICT)
 
     def check(self, name: str, code: str = NOT_FOUND) -> str:
         if self.table.by_name(name) is None:

@@ -70,6 +70,10 @@ class TaskService:
             concurrency=self._settings.current.tasks_concurrency,
         )
         self.scheduler.jobs.every(1).hours.do(self.prune)
+        engine.presets.users.append(self._naming_preset)
+
+    def _naming_preset(self, name: str) -> list[str]:
+        return [f"task '{task['name']}'" for task in self.store.all() if task["preset"] == name]
 
     # --- life cycle -------------------------------------------------------------------
 
