@@ -13,6 +13,7 @@ Otherwise the send fails with SendTimeout and the connection is closed.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from typing import Any
@@ -25,6 +26,11 @@ SENDFILE_PIECE = 1024 * 1024
 
 class SendTimeout(TimeoutError):
     """The client did not take the answer in time."""
+
+
+class ResponseAborted(OSError):
+    """The application cannot finish an answer it has begun (its length is announced): the
+    worker closes the connection, saying why in one line, and the rest never comes."""
 
 
 class PacedSocket:
@@ -101,5 +107,6 @@ class PacedSocket:
 
     def release(self) -> socket.socket:
         """The socket, blocking again, for the next request or the poller."""
-        self._sock.settimeout(None)
+        with contextlib.suppress(OSError):  # closed already, after an answer that broke off
+            self._sock.settimeout(None)
         return self._sock

@@ -40,7 +40,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from . import errors
 from .http_framing import ReceivedBytes, RequestFraming
-from .http_pacing import PacedSocket, SendTimeout
+from .http_pacing import PacedSocket, ResponseAborted, SendTimeout
 from .peers import REFUSAL_LOG_INTERVAL, peer_address, peer_limit
 
 log = logging.getLogger(__name__)
@@ -335,6 +335,10 @@ class RequestBufferingWorker(ThreadWorker):
         except SendTimeout as exc:
             log.info("closing %s: the answer to %s %s was not taken in time (%s)", conn.peer,
                      req.method, req.path, exc)
+            return False
+        except ResponseAborted as exc:
+            log.warning("closing %s: the answer to %s %s broke off: %s", conn.peer, req.method,
+                        req.path, exc)
             return False
         finally:
             conn.sock = paced.release()

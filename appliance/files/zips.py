@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from ..http_pacing import ResponseAborted
 from . import paths
 from .index import FileIndex
 from .reading import open_regular
@@ -103,7 +104,11 @@ def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
 def _contents(path: Path, root: Path, checked: os.stat_result) -> Iterator[bytes]:
     """The file's bytes when its turn comes, if it is still the file that was checked (the
     zip's sizes are written already): else the download stops, a truncated zip."""
-    with open_regular(path, root) as handle:
+    try:
+        opened = open_regular(path, root)
+    except errors.AppError as exc:
+        raise FileChanged(f"{path}: {exc.message}") from None
+    with opened as handle:
         now = os.fstat(handle.fileno())
         if (now.st_dev, now.st_ino, now.st_size) != (
                 checked.st_dev, checked.st_ino, checked.st_size):
@@ -117,5 +122,5 @@ def _contents(path: Path, root: Path, checked: os.stat_result) -> Iterator[bytes
             yield piece
 
 
-class FileChanged(OSError):
+class FileChanged(ResponseAborted):
     """A file of a zip being sent is no longer the one whose size the zip announced."""
