@@ -6,7 +6,8 @@ The head is parsed by gunicorn's own parser, so the poller and the thread agree 
 framing (Content-Length, chunked, neither). The body is followed without being decoded: a
 byte count for a Content-Length, the chunk sizes for a chunked body. Whatever gunicorn will
 refuse (a malformed or oversized head, broken chunk framing) ends the wait at once: the thread
-then parses the same bytes and answers 400 as gunicorn always did, reading nothing more.
+then answers 400, reading nothing more (a head gunicorn refuses: as gunicorn says; broken chunk
+framing: as ``ChunkedBodyEnd.broken`` says, before the API would read the body and hit it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.http.message import Request
 from gunicorn.http.unreader import IterUnreader, Unreader
 
+CRLF = b"\r\n"
 HEAD_END = b"\r\n\r\n"
 # Words without which a head cannot frame a body (Content-Length, Transfer-Encoding, in any
 # spelling gunicorn might map to them) nor ask for 100-continue (Expect).
@@ -39,7 +41,8 @@ class ReceivedBytes(Unreader):
 
 class ChunkedBodyEnd:
     """Finds the end of a chunked body (RFC 9112 section 7.1): size lines, the data they
-    announce with its CRLF, the last chunk, the trailer section. Counts the data bytes."""
+    announce with its CRLF, the last chunk, the trailer section. Counts the data bytes.
+    ``broken`` says what breaks the framing ("" while nothing does)."""
 
     def __init__(self, line_limit: int, trailer_limit: int) -> None:
         self.line_limit = line_limit
@@ -49,7 +52,7 @@ class ChunkedBodyEnd:
         self.data_left = 0  # of those, data bytes
         self.trailers: bytearray | None = None  # after the last chunk
         self.received = 0
-        self.broken = False
+        self.broken = ""
 
     def feed(self, data: bytes) -> bool:
         """True once the body has ended, or its framing is broken."""
@@ -58,6 +61,11 @@ class ChunkedBodyEnd:
             if self.skip:
                 step = min(self.skip, len(data) - pos)
                 data_step = min(step, self.data_left)
+                due = self.skip - self.data_left  # bytes of the CRLF after the data
+                ending = data[pos + data_step:pos + step]
+                if ending != CRLF[2 - due:2 - due + len(ending)]:
+                    self.broken = "a chunk's data does not end with CRLF where its size says"
+                    return True
                 self.data_left -= data_step
                 self.received += data_step
                 self.skip -= step
@@ -69,7 +77,7 @@ class ChunkedBodyEnd:
                 end = data.find(b"\n", pos)
                 self.line += data[pos:] if end < 0 else data[pos:end + 1]
                 if len(self.line) > self.line_limit:
-                    self.broken = True
+                    self.broken = f"a chunk size line is longer than {self.line_limit} bytes"
                     return True
                 if end < 0:
                     return False
@@ -86,7 +94,7 @@ class ChunkedBodyEnd:
         except ValueError:
             chunk = -1
         if chunk < 0:
-            self.broken = True
+            self.broken = "a chunk size line is not a hexadecimal size ending with CRLF"
             return False
         if chunk == 0:
             self.trailers = bytearray()
@@ -99,7 +107,7 @@ class ChunkedBodyEnd:
         if self.trailers.startswith(b"\r\n") or HEAD_END in self.trailers:
             return True
         if len(self.trailers) > self.trailer_limit:
-            self.broken = True
+            self.broken = f"the trailer section is longer than {self.trailer_limit} bytes"
             return True
         return False
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import http
 import json
 import logging
 import math
@@ -35,6 +36,17 @@ from functools import partial
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http.errors import (
+    ConfigurationProblem,
+    ExpectationFailed,
+    ForbiddenProxyRequest,
+    InvalidResponseHeader,
+    InvalidResponseHeaderName,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    ParseException,
+    UnsupportedTransferCoding,
+)
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
@@ -79,16 +91,43 @@ HEARTBEAT_INTERVAL = 1.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-def _timeout_response() -> bytes:
-    body = json.dumps(errors.AppError(
-        f"The request did not arrive in time (its head within {HEAD_TIMEOUT:g} s, its body "
-        f"within {BODY_TIMEOUT:g} s plus 1 s per {MIN_BODY_RATE // 1024} KiB); the connection "
-        "is closed.", errors.REQUEST_TIMEOUT).body()).encode()
-    return (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+# What gunicorn's parser refuses, by the code it is answered with (any other: 400).
+PARSE_REFUSALS = (
+    (LimitRequestLine, errors.URI_TOO_LONG),
+    (LimitRequestHeaders, errors.HEADERS_TOO_LARGE),
+    (ExpectationFailed, errors.EXPECTATION_FAILED),
+    (UnsupportedTransferCoding, errors.NOT_IMPLEMENTED),
+    (ForbiddenProxyRequest, errors.FORBIDDEN),
+)
+# The parser's errors that are this server's fault, not the request's: gunicorn's 500.
+SERVER_FAULTS = (InvalidResponseHeader, InvalidResponseHeaderName, ConfigurationProblem)
+# The part of a refused request's text (its request line, a header) the answer repeats.
+REFUSAL_QUOTE = 200
 
 
-TIMEOUT_RESPONSE = _timeout_response()
+def error_response(error: errors.AppError) -> bytes:
+    """A whole HTTP answer carrying ``error``'s body; the connection closes after it."""
+    body = json.dumps(error.body()).encode()
+    head = (f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}\r\n"
+            "Connection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+def parse_refusal(exc: BaseException) -> errors.AppError | None:
+    """What answers a request gunicorn's parser refused; None: not the request's fault."""
+    if not isinstance(exc, ParseException) or isinstance(exc, SERVER_FAULTS):
+        return None
+    code = next((code for kind, code in PARSE_REFUSALS if isinstance(exc, kind)),
+                errors.INVALID_REQUEST)
+    detail = str(exc)[:REFUSAL_QUOTE] or type(exc).__name__
+    return errors.AppError(f"The request could not be read: {detail}.", code)
+
+
+TIMEOUT_RESPONSE = error_response(errors.AppError(
+    f"The request did not arrive in time (its head within {HEAD_TIMEOUT:g} s, its body within "
+    f"{BODY_TIMEOUT:g} s plus 1 s per {MIN_BODY_RATE // 1024} KiB); the connection is closed.",
+    errors.REQUEST_TIMEOUT))
 
 
 class BufferedConn(TConn):
@@ -324,10 +363,32 @@ class RequestBufferingWorker(ThreadWorker):
         # A request sent on without all its body: where the next one starts is unknown.
         return not conn.framing.cut and super()._keepalive_after(conn, keepalive)
 
+    def handle_error(self, req: Any, client: socket.socket, addr: Any,
+                     exc: BaseException) -> None:
+        """A request gunicorn's parser refused gets the API's JSON error, not its HTML page."""
+        refusal = parse_refusal(exc)
+        if refusal is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        self.refuse(client, addr, refusal)
+
+    def refuse(self, client: socket.socket, addr: Any, refusal: errors.AppError) -> None:
+        peer = addr[0] if isinstance(addr, tuple) and addr else "a local socket"
+        log.warning("refused a request from %s: %s", peer, refusal.message)
+        with contextlib.suppress(OSError):
+            util.write_nonblock(client, error_response(refusal))
+
     def handle_request(self, req: Any, conn: BufferedConn) -> bool:
         # The poller answered Expect: 100-continue when it waited for the body, and not for a
         # body it would not take; gunicorn must not say it (again) now.
         req._expected_100_continue = False
+        chunked = conn.framing.chunked
+        if chunked is not None and chunked.broken:
+            # gunicorn would raise it from the body's read, inside the API: a 500.
+            self.refuse(conn.sock, conn.client, errors.invalid(
+                f"The request could not be read: its chunked body is malformed "
+                f"({chunked.broken})."))
+            return False
         paced = PacedSocket(conn.sock, self.send_timeout)
         conn.sock = paced  # type: ignore[assignment]  # the response writes through it
         try:

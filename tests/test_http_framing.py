@@ -42,6 +42,7 @@ def test_a_chunked_body_is_whole_at_its_last_byte(pieces: list[bytes], cuts: lis
     data = chunked(pieces, trailers)
     framing, taken = feed_split(data + b"GET /next HTTP/1.1\r\n", cuts)
     assert taken >= len(data) and not framing.cut
+    assert framing.chunked is not None and framing.chunked.broken == ""
     assert framing.body_received == sum(map(len, pieces))
     # ... and not a byte before it
     assert feed_split(data[:-1], cuts)[1] == len(data)
@@ -69,6 +70,18 @@ def test_what_gunicorn_refuses_goes_at_once() -> None:
                 POST + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n"):
         framing, taken = feed_split(bad, [])
         assert taken == len(bad) and not framing.cut
+    assert feed_split(POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", [])[0].chunked.broken
+
+
+@given(SPLITS)
+def test_chunk_data_not_ending_where_its_size_says_is_broken_there(cuts: list[int]) -> None:
+    # the body, and the index of its first byte that breaks the framing
+    for body, bad in ((b"3\r\nabcd\r\n0\r\n\r\n", 6), (b"3\r\nabc\rx0\r\n\r\n", 7),
+                      (b"3\r\nabc\n\r0\r\n\r\n", 6)):
+        data = POST + b"Transfer-Encoding: chunked\r\n\r\n" + body
+        framing, taken = feed_split(data, cuts)
+        assert framing.chunked is not None and "does not end with CRLF" in framing.chunked.broken
+        assert len(data) - len(body) + bad < taken <= len(data)  # at that byte's read
 
 
 def test_100_continue_is_noticed() -> None:

@@ -234,6 +234,36 @@ def test_body_over_the_limit_is_refused_from_its_head(server: Server) -> None:
     assert b'"code":"PAYLOAD_TOO_LARGE"' in answer.replace(b" ", b"")
 
 
+@pytest.mark.parametrize(("request_bytes", "status", "code"), [
+    (b"GET /api/ping?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI_TOO_LONG"),
+    (b"GET /api/ping HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431,
+     "HEADERS_TOO_LARGE"),
+    (b"GET /api/ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431,
+     "HEADERS_TOO_LARGE"),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 <b>\r\n\r\n", 400, "INVALID_REQUEST"),
+    (b"GET /api/ping HTTP/9.1\r\nHost: x\r\n\r\n", 400, "INVALID_REQUEST"),
+    (b"GET /api/ping HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n", 400, "INVALID_REQUEST"),
+    (b"POST /api/history HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n"
+     b"0\r\n\r\n", 501, "NOT_IMPLEMENTED"),
+    (b"POST /api/history HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, "INVALID_REQUEST"),
+])
+def test_requests_the_parser_refuses_get_the_apis_json_error(
+        server: Server, request_bytes: bytes, status: int, code: str) -> None:
+    """gunicorn answered these with an HTML page; a client of this API reads ``error``."""
+    with _connect(server.port) as sock:
+        sock.sendall(request_bytes)
+        answer = _read_response(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert _statuses(head) == [status], answer[:300]
+    assert b"Content-Type: application/json" in head
+    refusal = json.loads(body)
+    assert refusal["code"] == code
+    assert refusal["error"].startswith("The request could not be read: ")
+    # The service goes on answering.
+    assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
+
+
 def test_kept_alive_connection_is_reused_then_closed_when_idle(server: Server) -> None:
     with _connect(server.port) as sock:
         for _ in range(2):
