@@ -12,6 +12,13 @@ def byte_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
+def cut_to_bytes(text: str, limit: int) -> str:
+    """``text``, or its longest start of at most ``limit`` bytes in UTF-8 (the file system
+    counts bytes); a character is never cut in half."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
+
+
 def too_long(path: str, names: Iterable[str]) -> str | None:
     """Why ``path`` (made of ``names``) could never be a file here, or None. Asked of the
     disk, such a path is an error (ENAMETOOLONG), not "no such file"."""

@@ -19,7 +19,7 @@ from support.server import Server, wait_for
 from websockets.sync.client import connect
 
 from appliance.engine import child
-from appliance.engine.containment import OutsideDownloadFolder
+from appliance.engine.containment import STEM_MAX, OutsideDownloadFolder, fit_name
 from appliance.engine.presets import BUILTIN
 
 
@@ -131,6 +131,33 @@ def test_what_renders_to_a_way_out_is_named_inside(
     assert Path(result["filepath"]).is_relative_to(folders.root)
     assert folders.files_outside() == []
     assert folders.files_inside() == expected
+
+
+def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
+        folders: Folders, origin: MediaOrigin) -> None:
+    """A title or uploader of 100 CJK characters is 300 bytes: yt-dlp failed the download on
+    it (ENAMETOOLONG). The names are cut; the media file and its sidecar share their stem."""
+    url = origin.watch_url("short", title="音" * 100, uploader="上" * 100)
+    result = run(folders.job(url, "%(uploader)s/%(title)s [%(id)s].%(ext)s",
+                             ["--write-info-json"]))
+    assert Path(result["filepath"]).is_file()
+    assert folders.files_outside() == []
+    [info, media] = folders.files_inside()
+    folder, _, media_name = media.partition("/")
+    assert folder == "上" * 85  # 255 bytes
+    assert media_name.endswith(".mp4") and info == f"{folder}/{media_name[:-4]}.info.json"
+    assert media_name.startswith("音" * 63) and len(media_name.encode()) <= STEM_MAX + 4
+
+
+@pytest.mark.parametrize(("name", "ext", "expected"), [
+    ("short [id].mp4", "mp4", "short [id].mp4"),
+    ("..", "", "_"),
+    ("a" * 300 + ".info.json", "info.json", "a" * STEM_MAX + ".info.json"),
+    ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
+    ("é" * 100 + " .mp4", "mp4", "é" * (STEM_MAX // 2) + ".mp4"),  # never half a character
+])
+def test_a_rendered_name_is_cut_to_its_limit(name: str, ext: str, expected: str) -> None:
+    assert fit_name(name, STEM_MAX, ext) == expected
 
 
 def test_the_tv_preset_keeps_an_uploader_called_dotdot_inside(

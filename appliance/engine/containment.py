@@ -8,9 +8,10 @@ become path components only when it is rendered.
 Two layers, each enough for what it covers:
 
 1. ``ContainedYoutubeDL``: templates are names, never expanded (``$HOME``, ``~``); a rendered
-   component that is ``.`` or ``..`` becomes ``_`` (as yt-dlp names an empty field); output to
-   stdout (``-``) is refused; the path, with symlinks resolved, must lie inside a root, or the
-   job stops with ``OutsideDownloadFolder`` before anything is opened.
+   component that is ``.`` or ``..`` becomes ``_`` (as yt-dlp names an empty field), one
+   longer than a name may be is cut (``fit_name``); output to stdout (``-``) is refused;
+   the path, with symlinks resolved, must lie inside a root, or the job stops with
+   ``OutsideDownloadFolder`` before anything is opened.
 2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
    rename, removal, link, directory, time and attribute change the process makes. It is the
    backstop for what does not pass through ``prepare_filename`` (post-processors, a future
@@ -29,7 +30,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import yt_dlp
-from yt_dlp.utils import DownloadError
+from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
+
+from ..path_limits import NAME_MAX, cut_to_bytes
 
 # Components that would name the folder itself or its parent once joined.
 _DOT_NAMES = frozenset({".", ".."})
@@ -54,6 +57,10 @@ _PATH_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
     "shutil.rmtree": ((0, 1),),
 }
 _ALWAYS_WRITABLE = frozenset({os.devnull})
+# Bytes of a file name before its extension. Past it the name is cut: what follows must still
+# fit in a name -- the extension (".info.json"), and what yt-dlp adds while it works: a
+# format's ".f251-drc", ".part", a fragment's "-Frag1234", ".temp", a subtitle's ".en-US".
+STEM_MAX = NAME_MAX - 64
 
 
 class OutsideDownloadFolder(DownloadError):
@@ -88,27 +95,44 @@ class Containment:
         real = _real(path)
         return real in _ALWAYS_WRITABLE or any(_inside(real, root) for root in self.roots)
 
-    def name_safely(self, path: str) -> str:
-        """``path`` with every ``.``/``..`` component after its root replaced by ``_``."""
+    def name_safely(self, path: str, ext: str = "") -> str:
+        """``path`` with every component after its root a name it can have: ``.`` and ``..``
+        replaced by ``_``, one too long cut (``fit_name``; ``ext``: the file's extension)."""
         for root in sorted((self.home, self.temp), key=len, reverse=True):
             prefix = root.rstrip("/") + "/"
             if root and path.startswith(prefix):
-                rest = path[len(prefix):].split("/")
-                return prefix + "/".join("_" if part in _DOT_NAMES else part for part in rest)
+                *folders, name = path[len(prefix):].split("/")
+                return prefix + "/".join([*(fit_name(part, NAME_MAX) for part in folders),
+                                          fit_name(name, STEM_MAX, ext)])
         return path
 
-    def check(self, path: str, what: str) -> str:
+    def check(self, path: str, what: str, ext: str = "") -> str:
         if path == "-":
             raise OutsideDownloadFolder(
                 f"Refused: the {what} output is standard output ('-'); a download must be "
                 f"written to a file inside the download folder.")
-        path = self.name_safely(path)
+        path = self.name_safely(path, ext)
         if not self.allows(path):
             raise OutsideDownloadFolder(
                 f"Refused: the {what} file would be written outside the download folder: "
                 f"{path!r}. Output templates (and the site's metadata in them) must stay "
                 f"inside the download folder.")
         return path
+
+
+def fit_name(name: str, limit: int, ext: str = "") -> str:
+    """``name`` as one path component: at most ``limit`` bytes before its ``.ext``.
+
+    Site metadata makes names of any length (a title of 100 CJK characters is 300 bytes), and
+    yt-dlp fails a download on a name the file system refuses (ENAMETOOLONG). A cut name keeps
+    its start. The stem is cut the same whatever the extension, so that a media file and its
+    sidecars (``.info.json``, ``.en.vtt``) keep one stem."""
+    if name in _DOT_NAMES:
+        return "_"
+    stem = name.removesuffix(f".{ext}") if ext else name
+    if cut_to_bytes(stem, limit) == stem:
+        return name
+    return (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
 
 
 _active: Containment | None = None
@@ -197,4 +221,5 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
         filename = super().prepare_filename(info_dict, dir_type, outtmpl=outtmpl, warn=warn)
         if not filename or self.containment is None:
             return filename
-        return self.containment.check(filename, dir_type or "media")
+        ext = OUTTMPL_TYPES.get(dir_type) or str(info_dict.get("ext") or "")
+        return self.containment.check(filename, dir_type or "media", ext)

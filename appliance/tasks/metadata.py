@@ -20,7 +20,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from ..errors import AppError, invalid
-from ..path_limits import NAME_MAX, byte_length
+from ..path_limits import NAME_MAX, byte_length, cut_to_bytes
 from ..xml_text import xml_text
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def safe_name(text: str, limit: int = MAX_NAME) -> str:
     most ``limit`` bytes in UTF-8: the file system counts bytes, and a character is never
     cut in half."""
     name = _UNSAFE.sub("_", text).strip().lstrip(".").strip()
-    name = name.encode("utf-8")[:limit].decode("utf-8", "ignore").strip()
+    name = cut_to_bytes(name, limit).strip()
     return name or "channel"
 
 
