@@ -26,6 +26,8 @@ DOWNLOAD_ERROR = "DOWNLOAD_ERROR"
 # A user's regular expression ran out of its time bound (appliance.patterns).
 REGEX_TIMEOUT = "REGEX_TIMEOUT"
 DATABASE_ERROR = "DATABASE_ERROR"
+# The disk under the database is full (store.database.StorageFailure).
+INSUFFICIENT_STORAGE = "INSUFFICIENT_STORAGE"
 UNAVAILABLE = "UNAVAILABLE"
 # A server this one fetched from (a remote thumbnail) failed or sent something unusable.
 UPSTREAM_ERROR = "UPSTREAM_ERROR"
@@ -53,6 +55,7 @@ STATUS_BY_CODE = {
     UNAVAILABLE: 503,
     UPSTREAM_ERROR: 502,
     DATABASE_ERROR: 500,
+    INSUFFICIENT_STORAGE: 507,
     INTERNAL_ERROR: 500,
 }
 

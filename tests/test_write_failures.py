@@ -1,5 +1,7 @@
 """A read-only disk and a folder the service may not write, end to end: a real download from
 the local origin fails on the real error, and the item says so in words, naming the folders.
+A full disk under the database: the API says so (507), a running download waits for the disk
+and goes on by itself once there is space.
 
 The download's temp folder is made unwritable before it starts: as root (here and in CI) a
 read-only tmpfs is mounted on it, or it is made immutable (root ignores permission bits);
@@ -9,18 +11,24 @@ as another user, its permission bits are enough for the second case.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import re
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
 from support.server import wait_for
 
+from appliance.engine import storing
 from appliance.runtime import Runtime
 from appliance.store import Item
+from appliance.store.backups import DatabaseProblem, check_database
 
 ROOT = os.geteuid() == 0
 
@@ -95,3 +103,85 @@ def test_a_folder_the_service_may_not_write_is_said_plainly(
     assert re.fullmatch(
         rf"The service may not write there: check that the user it runs as owns {folders(rt)}"
         rf"\. \(.*{errno}.*\)", failed.error), failed.error
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path) -> Iterator[None]:
+    """``folder`` on a disk of its own, of 8 MiB (a tmpfs)."""
+    if not ROOT:
+        pytest.skip("a disk of its own (a tmpfs) needs root")
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+def fill(folder: Path) -> Path:
+    """Write to ``folder``'s disk until it is full; the file that filled it."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, bytes(1 << 16))
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_under_the_database_is_said_and_waited_out(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A download thread whose state write failed died holding its download process; the item
+    stayed in the queue as it was until a restart, and the API answered 500."""
+    monkeypatch.setattr(storing, "RETRY_SECONDS", 0.5)
+    config = tmp_path / "config"
+    with small_disk(config):
+        rt, client = app_with()
+        monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+        [queued] = client.simulate_post("/api/history", json={"url": origin.slow_url}).json
+        wait_for(lambda: (rt.engine.get(queued["id"]).downloaded_bytes or 0) > 0,
+                 timeout=60, message="the download to begin")
+        filler = fill(config)
+        refused = client.simulate_post("/api/history", json={"url": origin.clip_url})
+        assert refused.status_code == 507, refused.text
+        assert refused.json["code"] == "INSUFFICIENT_STORAGE"
+        assert refused.json["error"].startswith(
+            f"The database in {config} could not be written: the disk is full (")
+        said = wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR],
+                        timeout=30, message="the download's write to be refused")
+        origin.slow_rate = 200_000_000
+        assert "Downloads wait until their state can be stored" in said[0].getMessage()
+        assert rt.store.get(queued["id"]).status != "finished"
+        filler.unlink()
+        done = wait_for(lambda: (i := rt.store.get(queued["id"])) and i.status == "finished"
+                        and i, timeout=60, message="the download to end once there is space")
+        assert (rt.settings.download_path / done.filename).stat().st_size == \
+            origin.path_for(origin.slow_url).stat().st_size
+        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+        assert any("written again" in r.getMessage() for r in caplog.records)
+        # Its download process went back to the pool: the next download runs.
+        [after] = rt.engine.add([{"url": origin.clip_url}])
+        wait_for(lambda: (i := rt.store.get(after.id)) and i.status == "finished",
+                 timeout=60, message="a download after the disk was freed")
+
+
+
+def test_a_database_on_a_full_disk_is_said_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "config"
+    with small_disk(folder):
+        database = folder / "appliance.db"
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("CREATE TABLE t (x)")
+        fill(folder)
+        with pytest.raises(DatabaseProblem, match=re.escape(
+                f"the database {database} cannot be opened (disk I/O error): the disk "
+                f"holding it is full (")):
+            check_database(database)

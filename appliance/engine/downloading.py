@@ -35,7 +35,11 @@ class Downloading:
 
     def _run_download(self, run: Run) -> None:
         try:
-            self._download(run)
+            with self._state_writes.patiently():
+                # PREPARING (set by the dispatcher), stored and announced before anything
+                # later; by this thread, so that the dispatcher never waits for the disk.
+                self._commit(run.item, durable=False)
+                self._download(run)
         finally:
             self.store.release_thread()
 

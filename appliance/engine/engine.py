@@ -61,6 +61,7 @@ from .presets import FIELDS as PRESET_FIELDS
 from .presets import Presets
 from .requests import AddRequest, parse_add_request
 from .runs import Run, StopReason
+from .storing import StateWrites
 from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         self._stopping = False
         self._started = False
         self._pings: list[threading.Event] = []
+        self._state_writes = StateWrites()
         self.presets = Presets(
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder, self.converted
         )
@@ -144,6 +146,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
             if self._stopping:
                 return
             self._stopping = True
+            self._state_writes.stop()
             runs = list(self._runs.values())
             for run in runs:
                 run.request_stop(StopReason.SHUTDOWN)
@@ -432,14 +435,19 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
     def _commit(self, item: Item, event: str = events.ITEM_UPDATED, *,
                 durable: bool = True) -> None:
         """Store a queue item as it is now, then announce it; nothing when it has left the
-        queue meanwhile (whoever took it out stores its end)."""
-        with self._order:
-            with self._lock:
-                if self._items.get(item.id) is not item:
-                    return
-                snapshot = dataclasses.replace(item)
-            self.store.save(snapshot, durable=durable)
-            self.bus.publish(event, snapshot.to_dict())
+        queue meanwhile (whoever took it out stores its end). A disk that refuses the write
+        is waited on (``storing``), without the locks."""
+
+        def store() -> None:
+            with self._order:
+                with self._lock:
+                    if self._items.get(item.id) is not item:
+                        return
+                    snapshot = dataclasses.replace(item)
+                self.store.save(snapshot, durable=durable)
+                self.bus.publish(event, snapshot.to_dict())
+
+        self._state_writes.store(store)
 
     def _to_history(self, item: Item, status: str, *, run: Run | None = None,
                     durable: bool = True, also: tuple[str, ...] = (), **fields: Any) -> bool:
@@ -453,9 +461,13 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         # Whoever sees the end finds nothing left of the item in the temp folder.
         self._remove_temp(item)
         # Out of the queue, the item is this thread's alone.
-        with self._order:
-            self.store.save(item, durable=durable)
-            self._announce_end(item, also)
+
+        def store() -> None:
+            with self._order:
+                self.store.save(item, durable=durable)
+                self._announce_end(item, also)
+
+        self._state_writes.store(store)
         return True
 
     @staticmethod
@@ -508,9 +520,6 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
                 if self._stopping:
                     return
             for run in runs:
-                # The dispatcher owns a run until its thread starts: PREPARING is stored and
-                # announced before the thread can store anything later.
-                self._commit(run.item, durable=False)
                 assert run.thread is not None
                 run.thread.start()
 

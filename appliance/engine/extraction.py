@@ -75,6 +75,10 @@ class Extraction:
             self._extract.submit(self._extract_info, item.id).add_done_callback(_log_crash)
 
     def _extract_info(self, item_id: str) -> None:
+        with self._state_writes.patiently():  # an extraction's writes wait for the disk
+            self._extract_one(item_id)
+
+    def _extract_one(self, item_id: str) -> None:
         with self._lock:
             item = self._items.get(item_id)
             if item is None or self._stopping:

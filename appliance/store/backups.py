@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..atomic import replace_with
+from .database import disk_full, free_space
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,11 @@ def check_database(database: Path) -> None:
         with contextlib.closing(_connect(database, readonly=False)) as db:
             problem = _check(db, "quick_check")
     except sqlite3.OperationalError as exc:
-        raise DatabaseProblem(
-            f"the database {database} cannot be opened ({exc}): check that the service's "
-            "user may read and write it and its folder") from None
+        remedy = (f"the disk holding it is full ({free_space(database.parent)}): free some "
+                  "space" if disk_full(database.parent) else "check that the service's user "
+                  "may read and write it and its folder")
+        raise DatabaseProblem(f"the database {database} cannot be opened ({exc}): {remedy}"
+                              ) from None
     except sqlite3.DatabaseError as exc:
         problem = str(exc)
     if problem is None:

@@ -16,8 +16,10 @@ cut can take them back to an earlier state, and on restart the engine does that 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import shutil
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +27,32 @@ from types import SimpleNamespace
 from typing import Any
 
 from pony import orm
+from pony.orm.dbapiprovider import DBException
+
+from ..errors import INSUFFICIENT_STORAGE, UNAVAILABLE, AppError
+from ..units import human_size
 
 log = logging.getLogger(__name__)
+
+# What SQLite (or the disk under it) says when the disk, not the write, is at fault: the
+# words for it, and whether it is a full disk (507) or one that cannot be written at all (503).
+_DISK_FAULTS = (
+    ("database or disk is full", "the disk is full", True),
+    ("disk I/O error", "the disk failed to write (an I/O error)", False),
+    ("readonly database", "the disk or the database file is read-only", False),
+)
+_DISK_ERRNOS = {errno.ENOSPC: _DISK_FAULTS[0], errno.EDQUOT: _DISK_FAULTS[0],
+                errno.EIO: _DISK_FAULTS[1], errno.EROFS: _DISK_FAULTS[2]}
+
+
+# Free bytes under which a disk is full for SQLite: opening a database in WAL mode makes its
+# 32 KiB index and the first write its log.
+FULL_BELOW = 1 << 20
+
+
+class StorageFailure(AppError):
+    """A write the database's disk refused: full, read-only or failing. Nothing of the
+    refused write was stored; what was stored before is kept."""
 
 # The write-ahead log of each open database (see write_session).
 _WAL_FILES: weakref.WeakKeyDictionary[orm.Database, Path] = weakref.WeakKeyDictionary()
@@ -238,11 +264,51 @@ def open_database(path: Path, download_folder: Path | None = None
 @contextlib.contextmanager
 def write_session(db: orm.Database, *, durable: bool = True, **options: Any) -> Iterator[None]:
     """A ``db_session`` for writes. Durable: once it returns, its commit survives a power cut
-    (what ``synchronous = FULL`` does for every commit)."""
-    with orm.db_session(**options):
+    (what ``synchronous = FULL`` does for every commit). A disk that refuses the write is a
+    ``StorageFailure``."""
+    with disk_faults_said(db), orm.db_session(**options):
         yield
     if durable:
         sync_to_disk(db)
+
+
+def free_space(folder: Path) -> str:
+    """``folder``'s disk's free space in words: "12 KiB free"."""
+    try:
+        return f"{human_size(shutil.disk_usage(folder).free) or 'nothing'} free"
+    except OSError:
+        return "free space unknown"
+
+
+def disk_full(folder: Path) -> bool:
+    """Whether ``folder``'s disk has no room left for SQLite's files (its log, its index)."""
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def disk_faults_said(db: orm.Database) -> Iterator[None]:
+    """Turn the error of a write the disk refused into a ``StorageFailure`` that says so in
+    words, naming the folder and its free space; any other error passes as it is."""
+    try:
+        yield
+    except (orm.core.OrmError, DBException, OSError) as exc:
+        if isinstance(exc, OSError):
+            fault = _DISK_ERRNOS.get(exc.errno or 0)
+        else:
+            fault = next((f for f in _DISK_FAULTS if f[0] in str(exc)), None)
+        if fault is None:
+            raise
+        _, words, full = fault
+        folder = _WAL_FILES[db].parent
+        raise StorageFailure(
+            f"The database in {folder} could not be written: {words} "
+            f"({free_space(folder)}). Nothing of this change was stored; what was stored "
+            f"before is kept. Free some space or fix the disk, then try again.",
+            INSUFFICIENT_STORAGE if full else UNAVAILABLE
+        ) from exc
 
 
 def sync_to_disk(db: orm.Database) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from pony import orm
 
 from .columns import column_readers, read_columns
-from .database import has_search_index, open_database, sync_to_disk
+from .database import disk_faults_said, has_search_index, open_database, sync_to_disk
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
 
@@ -126,7 +126,7 @@ class ItemStore:
         """
         deltas: Counter[tuple[str, str]] = Counter()
         with self._tally_lock:
-            with orm.db_session:
+            with disk_faults_said(self.db), orm.db_session:
                 yield deltas
             if self._tally is not None:
                 self._tally.update(deltas)
