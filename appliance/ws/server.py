@@ -17,7 +17,11 @@ The handshake refuses pages on foreign origins (403, see :mod:`appliance.auth.br
 then authenticates like HTTP.
 
 Threading: the bus calls :meth:`WebsocketServer._on_event` in engine threads; it only hands
-the event to the loop with ``call_soon_threadsafe``. On the loop each event is encoded once
+the event to the loop: appended to a list that the loop drains, woken (``call_soon_threadsafe``)
+only when the list was empty, and not at all while no client is connected. A wake-up is a
+write to the loop's pipe and a turn of the loop's thread at the interpreter's lock, which the
+API's threads wait for: a round of 500 tasks and their downloads published some 10,000 events
+(``bench/tasks_scale.py``). On the loop each event is encoded once
 and queued into every client's own bounded buffer (see :mod:`appliance.ws.clients`), from
 which that client's sender task writes. Blocking service calls (client commands, the Flasharr
 snapshots) run in a small thread pool owned by the server, never on the loop.
@@ -149,7 +153,11 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._stopping = False
         self._bound_port: int | None = None
 
-        # Loop-thread state.
+        # Events handed over, not yet dispatched; a drain is scheduled while it is not empty.
+        self._pending: list[Event] = []
+        self._pending_lock = threading.Lock()
+
+        # Loop-thread state (the publishing threads only look whether the dicts are empty).
         self._ytp_clients: dict[str, Client] = {}
         self._fa_clients: dict[str, Client] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -369,10 +377,20 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
     def _on_event(self, event: Event) -> None:
         """Bus subscriber, called in the publishing thread: hand off, never block."""
         loop = self._loop
-        if loop is None or self._stopping:
-            return
+        if loop is None or self._stopping or not (self._ytp_clients or self._fa_clients):
+            return  # a client that connects later gets the state as it is then
+        with self._pending_lock:
+            self._pending.append(event)
+            if len(self._pending) > 1:
+                return  # a drain is scheduled already
         with contextlib.suppress(RuntimeError):  # the loop closed under us during shutdown
-            loop.call_soon_threadsafe(self._dispatch, event)
+            loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for event in pending:
+            self._dispatch(event)
 
     def _dispatch(self, event: Event) -> None:
         if self._ytp_clients:
