@@ -122,6 +122,7 @@ def engine_stats(live: dict[str, Any], counts: dict[tuple[str, str], int]) -> di
         "cancelled": per_state["cancelled"],
         "total_speed": live["total_speed"],
         "system_paused": live["system_paused"],
+        "download_folder_problem": live["download_folder_problem"],
         "db_counts": per_state,
     }
 

@@ -106,6 +106,8 @@ def status_line(stats: Mapping[str, Any]) -> str:
              f"{stats.get('queued', 0)} queued"]
     if stats.get("system_paused"):
         parts.append("paused")
+    if stats.get("download_folder_problem"):
+        parts.append("waiting for the download folder's disk")
     return ", ".join(parts)
 
 

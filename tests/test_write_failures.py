@@ -11,7 +11,6 @@ as another user, its permission bits are enough for the second case.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.mounts import fill, mount, tmpfs, unplug
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -29,6 +29,7 @@ from appliance.engine import storing
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.backups import DatabaseProblem, check_database
+from appliance.systemd import status_line
 
 ROOT = os.geteuid() == 0
 
@@ -105,36 +106,6 @@ def test_a_folder_the_service_may_not_write_is_said_plainly(
         rf"\. \(.*{errno}.*\)", failed.error), failed.error
 
 
-@contextlib.contextmanager
-def small_disk(folder: Path) -> Iterator[None]:
-    """``folder`` on a disk of its own, of 8 MiB (a tmpfs)."""
-    if not ROOT:
-        pytest.skip("a disk of its own (a tmpfs) needs root")
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "--lazy", str(folder)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    """Write to ``folder``'s disk until it is full; the file that filled it."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, bytes(1 << 16))
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
-
-
 def test_a_full_disk_under_the_database_is_said_and_waited_out(
         tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
@@ -142,7 +113,7 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
     stayed in the queue as it was until a restart, and the API answered 500."""
     monkeypatch.setattr(storing, "RETRY_SECONDS", 0.5)
     config = tmp_path / "config"
-    with small_disk(config):
+    with tmpfs(config, "size=8m"):
         rt, client = app_with()
         monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
         [queued] = client.simulate_post("/api/history", json={"url": origin.slow_url}).json
@@ -175,7 +146,7 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
 
 def test_a_database_on_a_full_disk_is_said_at_start(tmp_path: Path) -> None:
     folder = tmp_path / "config"
-    with small_disk(folder):
+    with tmpfs(folder, "size=8m"):
         database = folder / "appliance.db"
         with contextlib.closing(sqlite3.connect(database)) as db:
             db.execute("PRAGMA journal_mode = WAL")
@@ -185,3 +156,36 @@ def test_a_database_on_a_full_disk_is_said_at_start(tmp_path: Path) -> None:
                 f"the database {database} cannot be opened (disk I/O error): the disk "
                 f"holding it is full (")):
             check_database(database)
+
+
+def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Unplugged, a USB disk leaves its mount point: an empty folder on the system's disk.
+    Downloads went on there, filling the system's disk, hidden once the disk came back."""
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=8m"):
+        rt = start_runtime()
+        [first] = rt.engine.add([{"url": origin.clip_url}])
+        wait_for(lambda: (i := rt.engine.get(first.id)) and i.status == "finished",
+                 timeout=60, message="a download onto the disk")
+        unplug(downloads)
+        problem = wait_for(lambda: rt.engine.stats()["download_folder_problem"], timeout=30,
+                           message="the periodic check to notice")
+        assert problem.startswith(f"The download folder {downloads} is on the disk mounted "
+                                  f"at {downloads}, which is not mounted any more")
+        assert status_line(rt.engine.stats()).endswith(", waiting for the download folder's disk")
+        [second] = rt.engine.add([{"url": origin.clip2_url}])
+        wait_for(lambda: (i := rt.engine.get(second.id)) and i.extractor, timeout=60,
+                 message="the second item's info")
+        assert rt.engine.alive(10)  # the dispatcher ran a round with the item ready
+        assert rt.engine.get(second.id).status == "pending"
+        assert list(downloads.iterdir()) == []  # nothing under the bare mount point
+        mount(downloads, "size=8m")
+        done = wait_for(lambda: (i := rt.engine.get(second.id)) and i.status == "finished"
+                        and i, timeout=60, message="the download once the disk is back")
+        assert rt.engine.stats()["download_folder_problem"] is None
+        assert (downloads / done.filename).stat().st_dev == os.stat(downloads).st_dev != \
+            os.stat(tmp_path).st_dev
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert errors == [problem]

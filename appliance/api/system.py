@@ -153,6 +153,10 @@ _stats = {
         "paused": {"type": "integer"},
         "total_speed": {"type": "number", "description": "Bytes per second, all downloads."},
         "system_paused": {"type": "boolean"},
+        "download_folder_problem": {
+            "type": ["string", "null"],
+            "description": "Why no download starts now: the download folder's disk is not "
+                           "mounted, or the folder is missing (null: nothing)."},
         "db_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
     },
 }

@@ -54,6 +54,7 @@ from .downloading import Downloading
 from .edits import Edits
 from .extraction import Extraction
 from .failures import explain
+from .folder_disk import FolderDisk
 from .jobs import Jobs
 from .options import resolve_folder
 from .plans import Planner
@@ -85,6 +86,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         self._started = False
         self._pings: list[threading.Event] = []
         self._state_writes = StateWrites()
+        self.folder_disk = FolderDisk(lambda: self.settings.download_path, self._wake_dispatcher)
         self.presets = Presets(
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder, self.converted
         )
@@ -125,6 +127,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        self.folder_disk.note()
         self.presets.seed()
         self.store.add_download_folder(self.settings.download_path)
         resumed = self.store.requeue_interrupted()
@@ -205,6 +208,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
             "paused": sum(1 for i in items if i.status == PENDING and not i.auto_start),
             "total_speed": sum(i.speed or 0 for i in running),
             "system_paused": self.paused,
+            "download_folder_problem": self.folder_disk.problem,
             "workers": self.pool.stats(),
         }
 
@@ -525,7 +529,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
 
     def _launchable(self) -> list[Run]:
         """Register runs for the items the limits let start now (under the lock)."""
-        if self.paused:
+        if self.paused or self.folder_disk.problem:
             return []
         settings = self.settings
         if len(self._runs) >= settings.max_workers:

@@ -1,4 +1,5 @@
-"""Small file systems mounted for a test: a disk that fills up, a disk that is read-only.
+"""Small file systems mounted for a test: a disk that fills up, a disk that is read-only, a
+disk that is unplugged.
 
 Real mounts (tmpfs), because the service decides where it may write on resolved paths: a
 symlink to /dev/full is, rightly, a path outside the download folder. The tests run as root
@@ -8,6 +9,8 @@ symlink to /dev/full is, rightly, a path outside the download folder. The tests 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +25,33 @@ def _run(*argv: str) -> None:
 @contextlib.contextmanager
 def tmpfs(path: Path, options: str) -> Iterator[Path]:
     """A tmpfs on ``path`` (made if missing) with mount ``options`` (e.g. ``size=64k``)."""
-    path.mkdir(parents=True, exist_ok=True)
-    _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path))
+    mount(path, options)
     try:
         yield path
     finally:
-        _run("umount", "-l", str(path))
+        if os.path.ismount(path):  # not unplugged by the test
+            unplug(path)
+
+
+def mount(path: Path, options: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    _run("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path))
+
+
+def unplug(path: Path) -> None:
+    """Unmount at once, as an unplugged disk goes (files still open on it stay usable)."""
+    _run("umount", "-l", str(path))
+
+
+def fill(folder: Path) -> Path:
+    """Write to ``folder``'s disk until it is full; the file that filled it."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, bytes(1 << 16))
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
