@@ -30,6 +30,9 @@ ITEM_COMPLETED = "item_completed"
 ITEM_ERROR = "item_error"
 PAUSED = "paused"
 RESUMED = "resumed"
+# The download folder's disk went (``{"problem": "<why downloads wait>"}``) or came back
+# (``{"problem": null}``): appliance.engine.folder_disk.
+DOWNLOAD_FOLDER = "download_folder"
 CONFIG_UPDATE = "config_update"
 LOG_INFO = "log_info"
 LOG_SUCCESS = "log_success"

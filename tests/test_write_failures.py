@@ -166,6 +166,8 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
     downloads = tmp_path / "downloads"
     with tmpfs(downloads, "size=8m"):
         rt = start_runtime()
+        said: list[Any] = []
+        rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
         [first] = rt.engine.add([{"url": origin.clip_url}])
         wait_for(lambda: (i := rt.engine.get(first.id)) and i.status == "finished",
                  timeout=60, message="a download onto the disk")
@@ -189,3 +191,4 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
             os.stat(tmp_path).st_dev
         errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert errors == [problem]
+        assert said == [{"problem": problem}, {"problem": None}]  # the websocket's event

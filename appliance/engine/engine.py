@@ -86,7 +86,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
         self._started = False
         self._pings: list[threading.Event] = []
         self._state_writes = StateWrites()
-        self.folder_disk = FolderDisk(lambda: self.settings.download_path, self._wake_dispatcher)
+        self.folder_disk = FolderDisk(lambda: self.settings.download_path,
+                                      self._folder_disk_changed)
         self.presets = Presets(
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder, self.converted
         )
@@ -502,6 +503,10 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
                     extra={"announce": False})
         self.bus.message("error", "Download failed", f"{item.title or item.url}: {message}",
                          id=item.id)
+
+    def _folder_disk_changed(self) -> None:
+        self.bus.publish(events.DOWNLOAD_FOLDER, {"problem": self.folder_disk.problem})
+        self._wake_dispatcher()
 
     def _wake_dispatcher(self) -> None:
         with self._lock:

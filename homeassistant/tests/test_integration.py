@@ -78,7 +78,7 @@ async def test_device_and_entities(hass: HomeAssistant, loaded_entry: MockConfig
     entities = er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
     assert {e.translation_key for e in entities} == {
         "active", "queued", "failed", "speed", "disk_free", "last_finished", "downloading",
-        "queue_paused", "release", "ytdlp"}
+        "download_folder_problem", "queue_paused", "release", "ytdlp"}
     assert all(e.device_id == device.id for e in entities)
     disk = next(e for e in entities if e.translation_key == "disk_free")
     assert disk.disabled_by is er.RegistryEntryDisabler.INTEGRATION
@@ -90,6 +90,28 @@ async def test_device_and_entities(hass: HomeAssistant, loaded_entry: MockConfig
     assert release is not None and release.state == STATE_ON
     assert release.attributes["latest_version"] == NEWER_RELEASE
     assert release.attributes["installed_version"] == device.sw_version
+
+
+async def test_a_missing_download_folder_is_a_problem_while_it_lasts(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server) -> None:
+    """The service holds downloads back while the download folder's disk is gone (its periodic
+    check, every 5 s, logs the change once each way); the sensor follows."""
+    [problem] = [e.entity_id for e in er.async_entries_for_config_entry(
+        er.async_get(hass), loaded_entry.entry_id)
+        if e.translation_key == "download_folder_problem"]
+    assert state(hass, problem) == STATE_OFF
+    folder = appliance.download_path
+    aside = folder.with_name(folder.name + "-unplugged")
+    await in_executor(hass, folder.rename, aside)
+    try:
+        await until(lambda: state(hass, problem) == STATE_ON, message="the problem on")
+        said = hass.states.get(problem)
+        assert said is not None and said.attributes["problem"] == (
+            f"The download folder {folder} is missing (is its disk mounted?): downloads wait "
+            "until it is back.")
+    finally:
+        await in_executor(hass, aside.rename, folder)
+    await until(lambda: state(hass, problem) == STATE_OFF, message="the problem off")
 
 
 async def test_setup_while_the_service_is_down_is_retried(hass: HomeAssistant,

@@ -67,6 +67,8 @@ class ApplianceData:
     tasks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     release: dict[str, Any] | None = None
     ytdlp: dict[str, Any] | None = None
+    # Why no download starts (the download folder's disk is not mounted), or None.
+    folder_problem: str | None = None
 
     @property
     def active(self) -> int:
@@ -82,6 +84,13 @@ class ApplianceData:
         return float(sum(speed for item in self.queue.values()
                          if item.get("status") in ACTIVE_STATUSES
                          and isinstance(speed := item.get("speed"), int | float)))
+
+
+def _problem(figures: dict[str, Any]) -> str | None:
+    """Why the service's downloads wait for its download folder's disk: from its figures
+    (``download_folder_problem``) or the event that says it changed (``problem``)."""
+    problem = figures.get("download_folder_problem", figures.get("problem"))
+    return problem if isinstance(problem, str) and problem else None
 
 
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
@@ -133,6 +142,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             queue={item["id"]: item for item in configuration.get("queue", [])},
             failed=int(stats.get("failed") or 0),
             disk_free=health.get("download_path_free_bytes"),
+            folder_problem=_problem(stats),
             last_finished=last,
             presets=[p["name"] for p in configuration.get("presets", []) if "name" in p],
             tasks={task["id"]: task for task in tasks if isinstance(task.get("id"), int)},
@@ -152,6 +162,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         if self.data is not None:
             self.data.failed = int(stats.get("failed") or 0)
             self.data.disk_free = health.get("download_path_free_bytes")
+            self.data.folder_problem = _problem(stats)
             self.async_set_updated_data(self.data)
 
     # --- the release checks ------------------------------------------------------------------
@@ -277,7 +288,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 data.tasks.pop(task["id"], None)
             else:  # create, update
                 data.tasks[task["id"]] = task
-        else:  # messages (log_*), replies to other clients' commands, the greeting
+        elif event == "download_folder" and isinstance(payload, dict):
+            data.folder_problem = _problem(payload)
+        else:  # other messages, replies to other clients' commands, the greeting
             return
         self.async_set_updated_data(data)
 
