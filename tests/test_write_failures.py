@@ -159,13 +159,13 @@ def test_a_database_on_a_full_disk_is_said_at_start(tmp_path: Path) -> None:
 
 
 def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
-        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin,
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
         caplog: pytest.LogCaptureFixture) -> None:
     """Unplugged, a USB disk leaves its mount point: an empty folder on the system's disk.
     Downloads went on there, filling the system's disk, hidden once the disk came back."""
     downloads = tmp_path / "downloads"
     with tmpfs(downloads, "size=8m"):
-        rt = start_runtime()
+        rt, client = app_with()
         said: list[Any] = []
         rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
         [first] = rt.engine.add([{"url": origin.clip_url}])
@@ -177,6 +177,8 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         assert problem.startswith(f"The download folder {downloads} is on the disk mounted "
                                   f"at {downloads}, which is not mounted any more")
         assert status_line(rt.engine.stats()).endswith(", waiting for the download folder's disk")
+        health = client.simulate_get("/api/health")
+        assert health.status_code == 200 and health.json["download_folder"] == problem
         [second] = rt.engine.add([{"url": origin.clip2_url}])
         wait_for(lambda: (i := rt.engine.get(second.id)) and i.extractor, timeout=60,
                  message="the second item's info")

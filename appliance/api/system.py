@@ -37,7 +37,10 @@ class Health:
             database = "ok"
         except Exception as exc:  # the check exists to report this, not to raise it
             database = f"error: {exc}"
-        free = shutil.disk_usage(self.runtime.settings.download_path).free
+        try:
+            free: int | None = shutil.disk_usage(self.runtime.settings.download_path).free
+        except OSError:  # its disk unplugged: the engine says so (download_folder below)
+            free = None
         healthy = database == "ok"
         resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
         resp.media = {
@@ -46,6 +49,7 @@ class Health:
             "instance_id": self.runtime.instance_id,
             "database": database,
             "download_path_free_bytes": free,
+            "download_folder": self.runtime.engine.folder_disk.problem or "ok",
         }
 
 
@@ -168,7 +172,12 @@ _health = {
         "version": {"type": "string"},
         "instance_id": {"type": "string", "description": _INSTANCE_ID},
         "database": {"type": "string", "description": "`ok` or `error: <reason>`."},
-        "download_path_free_bytes": {"type": "integer"},
+        "download_path_free_bytes": {"type": ["integer", "null"],
+                                     "description": "null while the download folder is "
+                                                    "missing."},
+        "download_folder": {"type": "string", "description": (
+            "`ok`, or why downloads wait for the download folder's disk (not mounted, or the "
+            "folder missing): the same text as the engine's `download_folder_problem`.")},
     },
 }
 _configuration = {

@@ -109,6 +109,9 @@ async def test_a_missing_download_folder_is_a_problem_while_it_lasts(
         assert said is not None and said.attributes["problem"] == (
             f"The download folder {folder} is missing (is its disk mounted?): downloads wait "
             "until it is back.")
+        health = await in_executor(hass, appliance.get, "/api/health")  # was a 500
+        assert health.status_code == 200 and health.json()["download_path_free_bytes"] is None
+        assert health.json()["download_folder"] == said.attributes["problem"]
     finally:
         await in_executor(hass, aside.rename, folder)
     await until(lambda: state(hass, problem) == STATE_OFF, message="the problem off")
