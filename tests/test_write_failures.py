@@ -169,8 +169,8 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         said: list[Any] = []
         rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
         [first] = rt.engine.add([{"url": origin.clip_url}])
-        wait_for(lambda: (i := rt.engine.get(first.id)) and i.status == "finished",
-                 timeout=60, message="a download onto the disk")
+        landed = wait_for(lambda: (i := rt.engine.get(first.id)) and i.status == "finished"
+                          and i, timeout=60, message="a download onto the disk")
         unplug(downloads)
         problem = wait_for(lambda: rt.engine.stats()["download_folder_problem"], timeout=30,
                            message="the periodic check to notice")
@@ -179,6 +179,10 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         assert status_line(rt.engine.stats()).endswith(", waiting for the download folder's disk")
         health = client.simulate_get("/api/health")
         assert health.status_code == 200 and health.json["download_folder"] == problem
+        # The bare mount point is not listed as if the files were gone.
+        for gone in ("/api/file/browser/", f"/api/download/{landed.filename}"):
+            answer = client.simulate_get(gone)
+            assert (answer.status_code, answer.json["error"]) == (503, problem), gone
         [second] = rt.engine.add([{"url": origin.clip2_url}])
         wait_for(lambda: (i := rt.engine.get(second.id)) and i.extractor, timeout=60,
                  message="the second item's info")

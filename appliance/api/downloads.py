@@ -18,7 +18,7 @@ from ..files import kinds
 from ..files.reading import open_regular
 from ..runtime import Runtime
 from .conditional import file_etag, matches, validate
-from .local_files import local_file
+from .local_files import FOLDER_GONE, local_file
 from .schemas import error, path_param, query
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -158,6 +158,7 @@ def _operation(method: str) -> dict[str, Any]:
             "403": error("The path leads outside the download folder, or the ticket is for "
                          "another file."),
             "404": error("No such file."),
+            "503": error(FOLDER_GONE),
             "416": error("The range is outside the file (Content-Range: bytes */size)."),
         },
     }

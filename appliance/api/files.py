@@ -16,7 +16,7 @@ from ..files.reading import open_regular
 from ..player.probe import ProbeError, html5_mime
 from ..runtime import Runtime
 from .conditional import validate
-from .local_files import local_file
+from .local_files import FOLDER_GONE, download_folder_there, local_file
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
 from .schemas import error, json_body, json_response, path_param, query
@@ -38,6 +38,7 @@ class Browser:
         if not settings.browser_enabled:
             raise errors.AppError("File browser is disabled.", errors.FORBIDDEN)
         files = self.runtime.files
+        download_folder_there(self.runtime)
         requested = path
         target = paths.resolve(files.root, requested)
         if not target.exists():
@@ -212,6 +213,7 @@ def _browser(with_path: bool) -> dict[str, Any]:
             "400": error("A refused path, a file's path, or bad paging/sort parameters."),
             "403": error("The browser is off (YTP_BROWSER_ENABLED), or the path leads outside."),
             "404": error("No such folder."),
+            "503": error(FOLDER_GONE),
         },
     }}
 
@@ -265,7 +267,7 @@ def _probe_doc(which: str) -> dict[str, Any]:
             "403": error("The path leads outside the download folder."),
             "404": error("No such file, or no longer a regular file when opened."),
             "503": error("Every ffprobe slot is busy (Retry-After); a cached answer still "
-                         "comes."),
+                         "comes. Or: " + FOLDER_GONE),
         },
     }}
 

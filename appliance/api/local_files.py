@@ -40,12 +40,29 @@ def redirect(req: falcon.Request, prefix: str, rel: str, suffix: str = "") -> fa
     return falcon.HTTPFound(location)
 
 
+# The OpenAPI answer of every route that reads the download folder.
+FOLDER_GONE = ("The download folder's disk is gone (not mounted any more, or the folder "
+               "missing): the error says which.")
+
+
+def download_folder_there(runtime: Runtime) -> None:
+    """503 saying why while the download folder's disk is gone (the engine's periodic check,
+    or the folder missing now): a 404 for each file, or an empty listing of the bare mount
+    point, would say the files are gone."""
+    problem = runtime.engine.folder_disk.problem
+    if problem is None and not runtime.files.root.is_dir():
+        problem = f"The download folder {runtime.files.root} is missing (is its disk mounted?)."
+    if problem is not None:
+        raise errors.AppError(problem, errors.UNAVAILABLE)
+
+
 def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str,
                suffix: str = "") -> tuple[Path, str]:
     """The file ``requested`` names (real path, relative path), or the contract's answers:
     302 to the normal form of the path (or to the file that has its id now), 404. The route
     is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``, ``.vtt``)."""
     root = runtime.files.root
+    download_folder_there(runtime)
     normal = paths.canonical(requested)
     if normal != requested:
         raise redirect(req, prefix, normal, suffix)

@@ -17,7 +17,7 @@ from ..player import playlists
 from ..player.segments import SegmentStream, segment_command, to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
-from .local_files import local_file
+from .local_files import FOLDER_GONE, local_file
 from .schemas import error, path_param, query
 
 M3U8 = "application/x-mpegURL"
@@ -149,6 +149,7 @@ _path_errors = {
     "400": error("A refused path, or a file that cannot be played (no duration)."),
     "403": error("The path leads outside the download folder."),
     "404": error("No such file (or the path lacks the route's suffix)."),
+    "503": error(FOLDER_GONE),
 }
 
 

@@ -112,6 +112,9 @@ async def test_a_missing_download_folder_is_a_problem_while_it_lasts(
         health = await in_executor(hass, appliance.get, "/api/health")  # was a 500
         assert health.status_code == 200 and health.json()["download_path_free_bytes"] is None
         assert health.json()["download_folder"] == said.attributes["problem"]
+        listing = await in_executor(hass, appliance.get, "/api/file/browser/")
+        assert listing.status_code == 503  # not 404 'path / does not exist'
+        assert listing.json()["error"] == said.attributes["problem"]
     finally:
         await in_executor(hass, aside.rename, folder)
     await until(lambda: state(hass, problem) == STATE_OFF, message="the problem off")
