@@ -160,9 +160,10 @@ def test_a_database_on_a_full_disk_is_said_at_start(tmp_path: Path) -> None:
 
 def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
-        caplog: pytest.LogCaptureFixture) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Unplugged, a USB disk leaves its mount point: an empty folder on the system's disk.
-    Downloads went on there, filling the system's disk, hidden once the disk came back."""
+    Downloads went on there, filling the system's disk, hidden once the disk came back. A
+    download running then goes back to the queue, its partial file kept, and resumes."""
     downloads = tmp_path / "downloads"
     with tmpfs(downloads, "size=8m"):
         rt, client = app_with()
@@ -171,12 +172,21 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         [first] = rt.engine.add([{"url": origin.clip_url}])
         landed = wait_for(lambda: (i := rt.engine.get(first.id)) and i.status == "finished"
                           and i, timeout=60, message="a download onto the disk")
+        monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+        [running] = rt.engine.add([{"url": origin.slow_url}])
+        wait_for(lambda: (rt.engine.get(running.id).downloaded_bytes or 0) > 0, timeout=60,
+                 message="a download to be running")
         unplug(downloads)
         problem = wait_for(lambda: rt.engine.stats()["download_folder_problem"], timeout=30,
                            message="the periodic check to notice")
         assert problem.startswith(f"The download folder {downloads} is on the disk mounted "
                                   f"at {downloads}, which is not mounted any more")
         assert status_line(rt.engine.stats()).endswith(", waiting for the download folder's disk")
+        waiting = wait_for(lambda: (i := rt.engine.get(running.id)) and i.status == "pending"
+                           and i, timeout=30, message="the running download back in the queue")
+        assert waiting.msg == "Waiting for the download folder's disk; will resume"
+        assert waiting.auto_start
+        assert list((rt.settings.temp_path / running.id).rglob("*.part"))
         health = client.simulate_get("/api/health")
         assert health.status_code == 200 and health.json["download_folder"] == problem
         # The bare mount point is not listed as if the files were gone.
@@ -189,9 +199,17 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         assert rt.engine.alive(10)  # the dispatcher ran a round with the item ready
         assert rt.engine.get(second.id).status == "pending"
         assert list(downloads.iterdir()) == []  # nothing under the bare mount point
+        origin.clear_requests()
+        origin.slow_rate = 200_000_000  # the rest, once resumed
         mount(downloads, "size=8m")
         done = wait_for(lambda: (i := rt.engine.get(second.id)) and i.status == "finished"
                         and i, timeout=60, message="the download once the disk is back")
+        resumed = wait_for(lambda: (i := rt.engine.get(running.id)) and i.status == "finished"
+                           and i, timeout=60, message="the waiting download to resume")
+        assert (downloads / resumed.filename).read_bytes() == \
+            origin.path_for(origin.slow_url).read_bytes()
+        ranges = [r.range for r in origin.requests_for("/slow.mp4") if r.range]
+        assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges
         assert rt.engine.stats()["download_folder_problem"] is None
         assert (downloads / done.filename).stat().st_dev == os.stat(downloads).st_dev != \
             os.stat(tmp_path).st_dev

@@ -28,6 +28,10 @@ from .workers import WorkerDied
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
+WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
+# Why a run went back to the queue, as its item says it; its partial files stay for the resume.
+HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
+               StopReason.PAUSE: "Paused"}
 
 
 class Downloading:
@@ -146,16 +150,16 @@ class Downloading:
             run.ended = True
             reason = run.reason
             item.speed = item.eta = None
-            if reason in (StopReason.SHUTDOWN, StopReason.PAUSE):
+            if reason in HANDED_BACK:
                 item.status = PENDING
-                item.msg = INTERRUPTED if reason is StopReason.SHUTDOWN else "Paused"
+                item.msg = HANDED_BACK[reason]
                 if reason is StopReason.PAUSE:
                     item.auto_start = False
                 self._apply_edits(run)
                 run.handed_back = True
             elif reason is not StopReason.DELETE and (reason is not None or failed):
                 self._apply_edits(run)  # a finished download applies them in _finish
-        if reason in (StopReason.SHUTDOWN, StopReason.PAUSE):
+        if reason in HANDED_BACK:
             self._commit(item)
         elif reason is StopReason.CANCEL:
             self._finish_cancel(item, run)

@@ -505,8 +505,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
                          id=item.id)
 
     def _folder_disk_changed(self) -> None:
-        self.bus.publish(events.DOWNLOAD_FOLDER, {"problem": self.folder_disk.problem})
-        self._wake_dispatcher()
+        """The download folder's disk went or came back. Gone: the running downloads go back
+        to the queue, their partial files kept (finished, yt-dlp would move their files onto
+        the bare mount point); back: the dispatcher starts them again, and they resume."""
+        problem = self.folder_disk.problem
+        self.bus.publish(events.DOWNLOAD_FOLDER, {"problem": problem})
+        with self._lock:
+            if problem is not None:
+                for run in self._runs.values():
+                    run.request_stop(StopReason.DISK)
+            self._wake.notify_all()
 
     def _wake_dispatcher(self) -> None:
         with self._lock:

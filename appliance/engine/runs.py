@@ -25,6 +25,8 @@ class StopReason(enum.Enum):
     DELETE = "delete"
     SHUTDOWN = "shutdown"
     STALL = "stall"
+    # The download folder's disk went (folder_disk): back to the queue, resumed once it is back.
+    DISK = "disk"
 
 
 # The reasons that may replace the one a run already stops for. The first reason wins: a
@@ -38,6 +40,7 @@ STOP_AFTER: dict[StopReason | None, frozenset[StopReason]] = {
     StopReason.PAUSE: _ANY_BUT_FIRST,
     StopReason.STALL: _ANY_BUT_FIRST,
     StopReason.SHUTDOWN: _ANY_BUT_FIRST,
+    StopReason.DISK: _ANY_BUT_FIRST,
     StopReason.DELETE: frozenset(),
 }
 
