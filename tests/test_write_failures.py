@@ -115,6 +115,7 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
     config = tmp_path / "config"
     with tmpfs(config, "size=8m"):
         rt, client = app_with()
+        [held] = rt.engine.add([{"url": origin.clip2_url, "auto_start": False}])
         monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
         [queued] = client.simulate_post("/api/history", json={"url": origin.slow_url}).json
         wait_for(lambda: (rt.engine.get(queued["id"]).downloaded_bytes or 0) > 0,
@@ -125,6 +126,11 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
         assert refused.json["code"] == "INSUFFICIENT_STORAGE"
         assert refused.json["error"].startswith(
             f"The database in {config} could not be written: the disk is full (")
+        # A request's end the disk refused: the item stays in the queue, as stored.
+        cancel = client.simulate_post("/api/history/cancel", json={"ids": [held.id]})
+        assert (cancel.status_code, cancel.json["code"]) == (507, "INSUFFICIENT_STORAGE")
+        kept = rt.engine.get(held.id)
+        assert kept is not None and (kept.kind, kept.status) == ("queue", "pending")
         said = wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR],
                         timeout=30, message="the download's write to be refused")
         origin.slow_rate = 200_000_000
@@ -137,6 +143,9 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
             origin.path_for(origin.slow_url).stat().st_size
         assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
         assert any("written again" in r.getMessage() for r in caplog.records)
+        assert client.simulate_post("/api/history/cancel", json={"ids": [held.id]}).json == {
+            held.id: "ok"}
+        assert rt.store.get(held.id).status == "cancelled"
         # Its download process went back to the pool: the next download runs.
         [after] = rt.engine.add([{"url": origin.clip_url}])
         wait_for(lambda: (i := rt.store.get(after.id)) and i.status == "finished",

@@ -36,7 +36,6 @@ from ..store import Item, ItemStore, StatusFilter
 from ..store.collections import Collection
 from ..store.records import (
     CANCELLED,
-    DONE,
     ERROR,
     FINISHED,
     PENDING,
@@ -62,12 +61,13 @@ from .presets import FIELDS as PRESET_FIELDS
 from .presets import Presets
 from .requests import AddRequest, parse_add_request
 from .runs import Run, StopReason
+from .states import StateChanges
 from .storing import StateWrites
 from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
-class DownloadEngine(Extraction, Downloading, Jobs, Edits):
+class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:
         self.settings_holder = holder = SettingsHolder.of(settings)
@@ -430,64 +430,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits):
             self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
         return True
 
-    # --- state changes (write, then announce) -------------------------------------------
-
-    # ``durable=False`` marks the engine's own transitions: after a power cut took one back,
-    # the restarted engine makes it again (store/database.py says why they skip the disk).
-
-    # Call these without the engine's lock: they take it for the memory part only.
-
-    def _commit(self, item: Item, event: str = events.ITEM_UPDATED, *,
-                durable: bool = True) -> None:
-        """Store a queue item as it is now, then announce it; nothing when it has left the
-        queue meanwhile (whoever took it out stores its end). A disk that refuses the write
-        is waited on (``storing``), without the locks."""
-
-        def store() -> None:
-            with self._order:
-                with self._lock:
-                    if self._items.get(item.id) is not item:
-                        return
-                    snapshot = dataclasses.replace(item)
-                self.store.save(snapshot, durable=durable)
-                self.bus.publish(event, snapshot.to_dict())
-
-        self._state_writes.store(store)
-
-    def _to_history(self, item: Item, status: str, *, run: Run | None = None,
-                    durable: bool = True, also: tuple[str, ...] = (), **fields: Any) -> bool:
-        """Move a queue item to history with its final status (stored, then announced with
-        ``item_updated``, ``item_moved`` and the events in ``also``). False when it is not
-        this caller's to end (see ``_take``): the first end wins."""
-        with self._lock:
-            if not self._take(item, run):
-                return False
-            self._mark_ended(item, status, **fields)
-        # Whoever sees the end finds nothing left of the item in the temp folder.
-        self._remove_temp(item)
-        # Out of the queue, the item is this thread's alone.
-
-        def store() -> None:
-            with self._order:
-                self.store.save(item, durable=durable)
-                self._announce_end(item, also)
-
-        self._state_writes.store(store)
-        return True
-
-    @staticmethod
-    def _mark_ended(item: Item, status: str, **fields: Any) -> None:
-        item.kind, item.status, item.finished_at = DONE, status, time.time()
-        item.speed = item.eta = None
-        for name, value in fields.items():
-            setattr(item, name, value)
-
-    def _announce_end(self, item: Item, also: tuple[str, ...] = ()) -> None:
-        data = item.to_dict()
-        self.bus.publish(events.ITEM_UPDATED, data)
-        self.bus.publish(events.ITEM_MOVED, {"to": "history", "item": data})
-        for event in also:
-            self.bus.publish(event, data)
+    # --- state changes (states.py: write, then announce) -------------------------------
 
     def _finish_cancel(self, item: Item, run: Run | None = None) -> bool:
         return self._to_history(item, CANCELLED, run=run, msg="Cancelled",

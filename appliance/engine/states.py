@@ -1,0 +1,85 @@
+"""An item's state changes, for ``DownloadEngine`` (engine.py): written, then announced.
+
+``durable=False`` marks the engine's own transitions: after a power cut took one back, the
+restarted engine makes it again (store/database.py says why they skip the disk). Call these
+without the engine's lock: they take it for the memory part only. A write the disk refuses is
+waited on in the engine's own threads and raises in a request's (``storing``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from .. import events
+from ..store import Item
+from ..store.database import StorageFailure
+from ..store.records import DONE
+from .runs import Run
+
+
+class StateChanges:
+    """Storing and announcing an item's state for ``DownloadEngine``."""
+
+    def _commit(self, item: Item, event: str = events.ITEM_UPDATED, *,
+                durable: bool = True) -> None:
+        """Store a queue item as it is now, then announce it; nothing when it has left the
+        queue meanwhile (whoever took it out stores its end). A disk that refuses the write
+        is waited on (``storing``), without the locks."""
+
+        def store() -> None:
+            with self._order:
+                with self._lock:
+                    if self._items.get(item.id) is not item:
+                        return
+                    snapshot = dataclasses.replace(item)
+                self.store.save(snapshot, durable=durable)
+                self.bus.publish(event, snapshot.to_dict())
+
+        self._state_writes.store(store)
+
+    def _to_history(self, item: Item, status: str, *, run: Run | None = None,
+                    durable: bool = True, also: tuple[str, ...] = (), **fields: Any) -> bool:
+        """Move a queue item to history with its final status (stored, then announced with
+        ``item_updated``, ``item_moved`` and the events in ``also``). False when it is not
+        this caller's to end (see ``_take``): the first end wins. A request's end that the
+        disk refuses (``StorageFailure``) leaves the item in the queue as it was."""
+        with self._lock:
+            if not self._take(item, run):
+                return False
+            before = dataclasses.replace(item)
+            self._mark_ended(item, status, **fields)
+        # Out of the queue, the item is this thread's alone.
+
+        def save() -> None:
+            with self._order:
+                self.store.save(item, durable=durable)
+
+        try:
+            self._state_writes.store(save)
+        except StorageFailure:
+            with self._lock:
+                for field in dataclasses.fields(Item):
+                    setattr(item, field.name, getattr(before, field.name))
+                self._items.setdefault(item.id, item)
+            raise
+        # Whoever sees the end finds nothing left of the item in the temp folder.
+        self._remove_temp(item)
+        with self._order:
+            self._announce_end(item, also)
+        return True
+
+    @staticmethod
+    def _mark_ended(item: Item, status: str, **fields: Any) -> None:
+        item.kind, item.status, item.finished_at = DONE, status, time.time()
+        item.speed = item.eta = None
+        for name, value in fields.items():
+            setattr(item, name, value)
+
+    def _announce_end(self, item: Item, also: tuple[str, ...] = ()) -> None:
+        data = item.to_dict()
+        self.bus.publish(events.ITEM_UPDATED, data)
+        self.bus.publish(events.ITEM_MOVED, {"to": "history", "item": data})
+        for event in also:
+            self.bus.publish(event, data)
