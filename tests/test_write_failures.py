@@ -129,6 +129,9 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
         # A request's end the disk refused: the item stays in the queue, as stored.
         cancel = client.simulate_post("/api/history/cancel", json={"ids": [held.id]})
         assert (cancel.status_code, cancel.json["code"]) == (507, "INSUFFICIENT_STORAGE")
+        delete = client.simulate_delete("/api/history", json={"type": "queue",
+                                                              "ids": [held.id]})
+        assert (delete.status_code, delete.json["code"]) == (507, "INSUFFICIENT_STORAGE")
         kept = rt.engine.get(held.id)
         assert kept is not None and (kept.kind, kept.status) == ("queue", "pending")
         said = wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR],

@@ -34,6 +34,7 @@ from ..errors import AppError, invalid, not_found
 from ..events import EventBus
 from ..store import Item, ItemStore, StatusFilter
 from ..store.collections import Collection
+from ..store.database import StorageFailure
 from ..store.records import (
     CANCELLED,
     ERROR,
@@ -420,13 +421,24 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
         return True
 
     def _drop(self, item: Item, run: Run | None = None) -> bool:
-        """Remove a queue item from memory, the store and its temp folder, and say so."""
+        """Remove a queue item from memory, the store and its temp folder, and say so. A
+        request's delete that the disk refuses leaves the item in the queue."""
         with self._lock:
             if not self._take(item, run):
                 return False
+
+        def delete() -> None:
+            with self._order:
+                self.store.delete([item.id])
+
+        try:
+            self._state_writes.store(delete)
+        except StorageFailure:
+            with self._lock:
+                self._items.setdefault(item.id, item)
+            raise
         self._remove_temp(item)
         with self._order:
-            self.store.delete([item.id])
             self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
         return True
 

@@ -57,9 +57,9 @@ class StateWrites:
             try:
                 write()
             except StorageFailure as exc:
-                self._failed(exc)
                 if not patient:
-                    raise
+                    raise  # the request's answer (507) says it
+                self._failed(exc)
             else:
                 self._succeeded()
                 return True
