@@ -13,7 +13,6 @@ from . import flasharr
 from .auth import Authenticator
 from .config import Settings, SettingsHolder, ensure_folders
 from .engine.engine import DownloadEngine
-from .engine.folder_disk import CHECK_SECONDS as FOLDER_CHECK_SECONDS
 from .engine.info import UrlInfo
 from .engine.option_table import tables
 from .events import EventBus
@@ -106,8 +105,6 @@ class Runtime:
         self.service = QueueService(self)
         self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
-        self.tasks.scheduler.jobs.every(FOLDER_CHECK_SECONDS).seconds.do(
-            self.engine.folder_disk.check)
         self.files = FileService(held, self.bus)
         self.player = Player(held)
         self.ytdlp = YtdlpUpdates(held, self.engine.pool.renew, self.bus)

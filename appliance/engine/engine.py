@@ -129,7 +129,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self.folder_disk.note()
+        self.folder_disk.start()
         self.presets.seed()
         self.store.add_download_folder(self.settings.download_path)
         resumed = self.store.requeue_interrupted()
@@ -152,6 +152,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                 return
             self._stopping = True
             self._state_writes.stop()
+            self.folder_disk.stop()
             runs = list(self._runs.values())
             for run in runs:
                 run.request_stop(StopReason.SHUTDOWN)

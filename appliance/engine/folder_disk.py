@@ -5,7 +5,9 @@ disk is unplugged or unmounted, what is left is its mount point: an empty folder
 system's own disk (or no folder at all, when the download folder lies deeper on the disk).
 Downloads written there would fill the system's disk -- the database's too -- and be hidden
 under the disk once it is mounted again. So the mount point the download folder lies on is
-noted, and checked every few seconds (``check``, a periodic job): while it is not mounted, or
+noted, and checked every few seconds (``check``) in a thread of its own -- not the
+scheduler's: a network share that stops answering blocks whoever looks at it, and only this
+thread should wait for it. While it is not mounted, or
 the folder is missing, no download starts; the queue waits and goes on by itself once the disk
 is back. The change is logged once each way (an error reaches websocket clients and
 notification targets).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +45,23 @@ class FolderDisk:
         self._on_change = on_change
         self._watched: tuple[Path, Path] | None = None  # (the folder, its mount point)
         self.problem: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.note()
+        self._thread = threading.Thread(target=self._watch, name="folder-disk", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()  # not joined: a check stuck on a hung share must not hold the stop
+
+    def _watch(self) -> None:
+        while not self._stop.wait(CHECK_SECONDS):
+            try:
+                self.check()
+            except Exception:  # a bug must not end the watch: the queue would never resume
+                log.exception("checking the download folder's disk failed")
 
     def note(self) -> None:
         """Note the folder's mount point as it is now (at start, and for a new folder)."""
