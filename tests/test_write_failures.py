@@ -178,7 +178,7 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
     download running then goes back to the queue, its partial file kept, and resumes."""
     downloads = tmp_path / "downloads"
     with tmpfs(downloads, "size=8m"):
-        rt, client = app_with()
+        rt, client = app_with(YTP_BROWSER_CONTROL_ENABLED="true")
         said: list[Any] = []
         rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
         [first] = rt.engine.add([{"url": origin.clip_url}])
@@ -204,6 +204,11 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         # The bare mount point is not listed as if the files were gone.
         for gone in ("/api/file/browser/", f"/api/download/{landed.filename}"):
             answer = client.simulate_get(gone)
+            assert (answer.status_code, answer.json["error"]) == (503, problem), gone
+        for gone, body in (("/api/file/actions", [{"action": "directory", "path": "/",
+                                                   "new_dir": "made-while-unplugged"}]),
+                           ("/api/file/download", [landed.filename])):
+            answer = client.simulate_post(gone, json=body)
             assert (answer.status_code, answer.json["error"]) == (503, problem), gone
         [second] = rt.engine.add([{"url": origin.clip2_url}])
         wait_for(lambda: (i := rt.engine.get(second.id)) and i.extractor, timeout=60,

@@ -67,6 +67,8 @@ class Actions:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not self.runtime.settings.browser_control_enabled:
             raise errors.AppError("File browser actions is disabled.", errors.FORBIDDEN)
+        # A folder made (or a file moved) under a bare mount point lands on the system's disk.
+        download_folder_there(self.runtime)
         files = self.runtime.files
         body = read_json(req, self.runtime.settings.max_body)
         resp.media = files.actions.run(files.root, body)
@@ -77,6 +79,7 @@ class ZipPrepare:
         self.runtime = runtime
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        download_folder_there(self.runtime)
         files = self.runtime.files
         body = read_json(req, self.runtime.settings.max_body)
         resp.media = files.zips.prepare(files.index, body, owner(req))
@@ -286,6 +289,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "400": error("An invalid action, field or path (nothing was done)."),
             "403": error("Actions are off (YTP_BROWSER_CONTROL_ENABLED), or a path leads "
                          "outside (nothing was done)."),
+            "503": error(FOLDER_GONE + " Nothing was done."),
         },
     }},
     "/api/file/download": {"post": {
@@ -300,6 +304,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "400": error("Not an array of paths, a refused path, or no existing file."),
             "403": error("A path leads outside the download folder."),
             "429": error("Too many zips prepared at once."),
+            "503": error(FOLDER_GONE),
         },
     }},
     "/api/file/download/{token}": {"get": {
