@@ -120,7 +120,9 @@ def parse_refusal(exc: BaseException) -> errors.AppError | None:
         return None
     code = next((code for kind, code in PARSE_REFUSALS if isinstance(exc, kind)),
                 errors.INVALID_REQUEST)
-    detail = str(exc)[:REFUSAL_QUOTE] or type(exc).__name__
+    # The client's own bytes: shown escaped, never as terminal controls in a log or a chat.
+    detail = "".join(c if c.isprintable() else f"\\x{ord(c):02x}"
+                     for c in str(exc)[:REFUSAL_QUOTE]) or type(exc).__name__
     return errors.AppError(f"The request could not be read: {detail}.", code)
 
 
@@ -374,7 +376,9 @@ class RequestBufferingWorker(ThreadWorker):
 
     def refuse(self, client: socket.socket, addr: Any, refusal: errors.AppError) -> None:
         peer = addr[0] if isinstance(addr, tuple) and addr else "a local socket"
-        log.warning("refused a request from %s: %s", peer, refusal.message)
+        # Not announced: anyone who can connect would choose the text of a notification.
+        log.warning("refused a request from %s: %s", peer, refusal.message,
+                    extra={"announce": False})
         with contextlib.suppress(OSError):
             util.write_nonblock(client, error_response(refusal))
 

@@ -154,6 +154,7 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
     ("..", "", "_"),
     ("a" * 300 + ".info.json", "info.json", "a" * STEM_MAX + ".info.json"),
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
+    ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"
     ("é" * 100 + " .mp4", "mp4", "é" * (STEM_MAX // 2) + ".mp4"),  # never half a character
 ])
 def test_a_rendered_name_is_cut_to_its_limit(name: str, ext: str, expected: str) -> None:

@@ -242,6 +242,7 @@ def test_body_over_the_limit_is_refused_from_its_head(server: Server) -> None:
      "HEADERS_TOO_LARGE"),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 <b>\r\n\r\n", 400, "INVALID_REQUEST"),
     (b"GET /api/ping HTTP/9.1\r\nHost: x\r\n\r\n", 400, "INVALID_REQUEST"),
+    (b"GET /\x1b[2J\x1b]0;owned\x07 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "INVALID_REQUEST"),
     (b"GET /api/ping HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n", 400, "INVALID_REQUEST"),
     (b"POST /api/history HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n"
      b"0\r\n\r\n", 501, "NOT_IMPLEMENTED"),
@@ -260,6 +261,7 @@ def test_requests_the_parser_refuses_get_the_apis_json_error(
     refusal = json.loads(body)
     assert refusal["code"] == code
     assert refusal["error"].startswith("The request could not be read: ")
+    assert refusal["error"].isprintable()  # the client's bytes, escaped
     # The service goes on answering.
     assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
 

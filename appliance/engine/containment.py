@@ -61,6 +61,8 @@ _ALWAYS_WRITABLE = frozenset({os.devnull})
 # fit in a name -- the extension (".info.json"), and what yt-dlp adds while it works: a
 # format's ".f251-drc", ".part", a fragment's "-Frag1234", ".temp", a subtitle's ".en-US".
 STEM_MAX = NAME_MAX - 64
+# The longest extension kept whole when a name is cut; the site names it ("info.json" is 9).
+EXT_MAX = 16
 
 
 class OutsideDownloadFolder(DownloadError):
@@ -129,7 +131,7 @@ def fit_name(name: str, limit: int, ext: str = "") -> str:
     sidecars (``.info.json``, ``.en.vtt``) keep one stem."""
     if name in _DOT_NAMES:
         return "_"
-    stem = name.removesuffix(f".{ext}") if ext else name
+    stem = name.removesuffix(f".{ext}") if 0 < len(ext) <= EXT_MAX else name
     if cut_to_bytes(stem, limit) == stem:
         return name
     return (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
