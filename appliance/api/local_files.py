@@ -11,6 +11,7 @@ from urllib.parse import quote
 import falcon
 
 from .. import errors
+from ..engine.folder_disk import missing
 from ..files import paths
 from ..files.index import nameable
 from ..runtime import Runtime
@@ -50,8 +51,8 @@ def download_folder_there(runtime: Runtime) -> None:
     or the folder missing now): a 404 for each file, or an empty listing of the bare mount
     point, would say the files are gone."""
     problem = runtime.engine.folder_disk.problem
-    if problem is None and not runtime.files.root.is_dir():
-        problem = f"The download folder {runtime.files.root} is missing (is its disk mounted?)."
+    if problem is None and not runtime.files.root.is_dir():  # before the engine's check saw it
+        problem = missing(runtime.files.root)
     if problem is not None:
         raise errors.AppError(problem, errors.UNAVAILABLE)
 

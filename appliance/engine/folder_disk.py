@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 5
 
 
+def missing(folder: Path) -> str:
+    """What is said while the download folder is not there."""
+    return (f"The download folder {folder} is missing (is its disk mounted?): downloads wait "
+            "until it is back.")
+
+
 def mount_point(folder: Path) -> Path:
     """The mount point of the disk ``folder`` lies on (of its nearest existing parent)."""
     path = Path(os.path.realpath(folder))
@@ -78,8 +84,7 @@ class FolderDisk:
                        "which is not mounted any more: downloads wait until it is back "
                        "(written there, they would fill the system's disk).")
         elif not folder.is_dir():
-            problem = (f"The download folder {folder} is missing (is its disk mounted?): "
-                       "downloads wait until it is back.")
+            problem = missing(folder)
         else:
             problem = None
         if problem == self.problem:
