@@ -4,6 +4,7 @@ against feeds, a YouTube-like channel feed and a playlist page served by the loc
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
+from support.procs import processes, thread_niceness
 from support.server import Server, wait_for
 from test_e2e import Feed
 
@@ -79,6 +81,22 @@ def test_rss_feed_queues_each_new_entry_once(server: Server, origin: MediaOrigin
     assert (state["last_status"], state["last_found"], state["last_queued"]) == \
         ("success", 3, 1)
     assert state["last_run_at"] is not None and state["failures"] == 0
+
+
+def test_a_run_works_below_the_threads_that_answer_requests(server: Server,
+                                                            origin: MediaOrigin) -> None:
+    """A round of runs (and the extractions of what it queues) does not take the CPU from the
+    API: their threads stand below the worker's main thread, which hands requests out."""
+    origin.feeds.set("rss-below", entries(origin, "clip"))
+    task = create(server, url=f"{origin.base_url}/feeds/rss-below.rss")
+    assert run(server, task["id"])["queued"] == 1
+    assert server.proc is not None
+    worker = next(p.pid for p in processes().values()
+                  if p.ppid == server.proc.pid and p.comm.startswith("python"))
+    threads = thread_niceness(worker)
+    main = threads[worker]
+    assert main == os.getpriority(os.PRIO_PROCESS, server.proc.pid)  # as the service started
+    assert sorted(set(threads.values())) == [main, min(main + 10, 19)], threads
 
 
 def test_atom_feed_and_published_after(server: Server, origin: MediaOrigin) -> None:

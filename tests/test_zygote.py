@@ -21,11 +21,11 @@ from support.procs import processes
 from support.server import wait_for
 from test_child import download_job
 
-from appliance.engine import child, launcher
+from appliance import cpu_share
+from appliance.engine import launcher
 from appliance.engine.launcher import ForkedProcess
 from appliance.engine.workers import Worker, WorkerPool
 
-MAX_NICENESS = 19  # the kernel stops there: a test run at nice 10 forks processes at 19
 ARCHIVE_IDS = {"op": "archive_ids", "job": "ids", "urls": ["https://example.com/a/clip.mp4"]}
 
 
@@ -54,7 +54,9 @@ def below_the_service(pid: int) -> bool:
     """The process yields the CPU to the service: its niceness is the service's plus ten, and
     so is its session's (a process here leads a session of its own)."""
     niceness = os.getpriority(os.PRIO_PROCESS, pid)
-    return (niceness == min(os.getpriority(os.PRIO_PROCESS, 0) + child.NICENESS, MAX_NICENESS)
+    # The kernel stops at 19: a test run at nice 10 forks processes at 19.
+    return (niceness == min(os.getpriority(os.PRIO_PROCESS, 0) + cpu_share.BACKGROUND_NICENESS,
+                            cpu_share.MAX_NICENESS)
             and session_niceness(pid) in (None, niceness))
 
 
@@ -177,6 +179,26 @@ def test_a_hung_zygote_is_killed_and_a_new_one_forks(
         wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
     finally:
         pool.release(forked)
+
+
+def test_a_zygote_made_by_a_background_thread_stands_one_step_below(pool: WorkerPool) -> None:
+    """The first download of a round may come from a task's thread, already below the
+    service: its processes stand one step below the service too, not two."""
+    made: list[Worker] = []
+
+    def from_background() -> None:
+        cpu_share.lower_this_thread()
+        made.append(pool.acquire())
+
+    maker = threading.Thread(target=from_background)
+    maker.start()
+    maker.join(timeout=120)
+    [worker] = made
+    try:
+        assert answers(worker)
+        assert below_the_service(worker.pid) and below_the_service(zygote_of(worker))
+    finally:
+        pool.release(worker)
 
 
 def test_without_a_zygote_the_download_process_is_spawned(

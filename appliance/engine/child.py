@@ -34,6 +34,7 @@ from yt_dlp.extractor import get_info_extractor
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError, url_basename
 
+from .. import cpu_share
 from ..systemd import stderr_formatter
 from . import url_matching, zygote
 from .containment import (
@@ -60,7 +61,6 @@ PROGRESS_INTERVAL = 0.5
 # big nested ones (formats, thumbnails, subtitles).
 MAX_TEXT = 5000
 MAX_LIST = 50
-NICENESS = 10  # added to the service's: yt-dlp's work waits for the API, not the reverse
 
 
 class Channel:
@@ -326,14 +326,13 @@ def prepare() -> None:
 
 
 def yield_cpu() -> None:
-    """Below the service in the CPU's queue: on a small box busy with a round of task listings
-    and extractions, the API's threads are served first (bench/tasks_scale.py).
+    """Below the service in the CPU's queue (appliance.cpu_share).
 
     A niceness alone is not enough: where the kernel shares the CPU between sessions first
     (autogroup, on by default in Debian's and Raspberry Pi OS's kernels), a download process,
     leader of a session of its own, got as much CPU as the whole service whatever its
     niceness. So its session gets the same niceness."""
-    niceness = os.nice(NICENESS)
+    niceness = cpu_share.lower_this_process()
     with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as session:
         session.write(str(niceness))
 

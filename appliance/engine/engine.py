@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .. import events
+from .. import cpu_share, events
 from ..config import Settings, SettingsHolder
 from ..errors import AppError, invalid, not_found
 from ..events import EventBus
@@ -95,7 +95,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
         self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout,
                                capacity=self._pool_capacity, linger=settings.worker_linger)
         self._extract = ThreadPoolExecutor(
-            settings.extract_info_concurrency, thread_name_prefix="extract"
+            settings.extract_info_concurrency, thread_name_prefix="extract",
+            initializer=cpu_share.lower_this_thread,
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="dispatcher", daemon=True)
         entities = store.entities

@@ -25,6 +25,7 @@ from typing import Any
 
 import schedule
 
+from .. import cpu_share
 from ..errors import AppError
 from .cron import next_run
 
@@ -71,7 +72,8 @@ class TaskScheduler:
         self._wakes_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="task")
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="task",
+                                        initializer=cpu_share.lower_this_thread)
         self.jobs = schedule.Scheduler()
 
     # --- life cycle -------------------------------------------------------------------

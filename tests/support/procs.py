@@ -64,3 +64,14 @@ def ffmpeg_group(root: int, argument: str) -> int | None:
 def living_in_group(pgid: int) -> list[Proc]:
     """The processes of group ``pgid`` that still run (zombies are dead, only not reaped)."""
     return [p for p in processes().values() if p.pgid == pgid and p.state != "Z"]
+
+
+def thread_niceness(pid: int) -> dict[int, int]:
+    """The niceness of each living thread of process ``pid``: {thread id: niceness}."""
+    found = {}
+    for entry in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found[int(entry.name)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
+        except OSError:  # it ended while we looked
+            continue
+    return found
