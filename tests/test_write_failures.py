@@ -11,6 +11,7 @@ as another user, its permission bits are enough for the second case.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.mounts import fill, mount, tmpfs, unplug
+from support.mounts import fill, removable, tmpfs, unplug
 from support.origin import MediaOrigin
 from support.server import wait_for
 
-from appliance.engine import storing
+from appliance.engine import folder_disk, storing
+from appliance.engine.folder_disk import FolderDisk
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.backups import DatabaseProblem, check_database
@@ -177,7 +179,7 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
     Downloads went on there, filling the system's disk, hidden once the disk came back. A
     download running then goes back to the queue, its partial file kept, and resumes."""
     downloads = tmp_path / "downloads"
-    with tmpfs(downloads, "size=8m"):
+    with removable(downloads, "size=8m") as plug_back:
         rt, client = app_with(YTP_BROWSER_CONTROL_ENABLED="true")
         said: list[Any] = []
         rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
@@ -218,7 +220,7 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         assert list(downloads.iterdir()) == []  # nothing under the bare mount point
         origin.clear_requests()
         origin.slow_rate = 200_000_000  # the rest, once resumed
-        mount(downloads, "size=8m")
+        plug_back()
         done = wait_for(lambda: (i := rt.engine.get(second.id)) and i.status == "finished"
                         and i, timeout=60, message="the download once the disk is back")
         resumed = wait_for(lambda: (i := rt.engine.get(running.id)) and i.status == "finished"
@@ -233,3 +235,58 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert errors == [problem]
         assert said == [{"problem": problem}, {"problem": None}]  # the websocket's event
+
+
+def test_a_start_without_the_download_folders_disk_waits_for_it(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]],
+        origin: MediaOrigin) -> None:
+    """A USB disk slower to mount than the service to start: the folder found then is the bare
+    mount point, on the system's disk, and (under the systemd unit) a mount point itself. The
+    service knows it by its missing mark: no download lands there, the queue waits, and goes
+    on once the disk is plugged."""
+    downloads = tmp_path / "downloads"
+    with removable(downloads, "size=8m") as plug_back:
+        before, _ = app_with()
+        before.stop()
+        unplug(downloads)
+        downloads.mkdir(exist_ok=True)  # the bare mount point (the service makes it if not)
+        rt, client = app_with()
+        problem = rt.engine.stats()["download_folder_problem"]  # at once: no download started
+        record = rt.settings.config_path / folder_disk.RECORD
+        assert problem == (
+            f"The download folder {downloads} is not the folder downloads went to until now "
+            f"(the file .appliance-folder the service keeps in it is missing): is its disk "
+            f"mounted? Downloads wait until it is back. To use this folder from now on, "
+            f"remove {record}.")
+        assert client.simulate_get("/api/health").json["download_folder"] == problem
+        [item] = rt.engine.add([{"url": origin.clip_url}])
+        wait_for(lambda: (i := rt.engine.get(item.id)) and i.extractor, timeout=60,
+                 message="the item's info")
+        assert rt.engine.alive(10)  # the dispatcher ran a round with the item ready
+        assert rt.engine.get(item.id).status == "pending"
+        assert list(downloads.iterdir()) == []  # not even a mark on the bare mount point
+        plug_back()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "finished"
+                        and i, timeout=60, message="the download once the disk is plugged")
+        assert (downloads / done.filename).stat().st_dev != os.stat(tmp_path).st_dev
+        assert rt.engine.stats()["download_folder_problem"] is None
+
+
+def test_a_new_download_folder_is_taken_once_its_record_is_removed(tmp_path: Path) -> None:
+    """The way out the text gives: the record removed, the folder as it is now is the one."""
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    config.mkdir()
+    folder.mkdir()
+    changes: list[str | None] = []
+    first = FolderDisk(lambda: folder, lambda: None, config)
+    first.note()
+    (folder / folder_disk.MARKER).unlink()  # the folder emptied, or another disk's
+    disk = FolderDisk(lambda: folder, lambda: changes.append(disk.problem), config)
+    disk.note()
+    disk.check()
+    assert changes and changes[-1] is not None and "is not the folder" in changes[-1]
+    (config / folder_disk.RECORD).unlink()
+    disk.check()
+    assert changes[-1] is None
+    assert (folder / folder_disk.MARKER).read_text().strip() == \
+        json.loads((config / folder_disk.RECORD).read_text())["token"]

@@ -88,7 +88,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
         self._pings: list[threading.Event] = []
         self._state_writes = StateWrites()
         self.folder_disk = FolderDisk(lambda: self.settings.download_path,
-                                      self._folder_disk_changed)
+                                      self._folder_disk_changed,
+                                      settings.config_path)
         self.presets = Presets(
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder, self.converted
         )

@@ -13,25 +13,54 @@ is back. The change is logged once each way (an error reaches websocket clients 
 notification targets).
 
 A folder on the system's own disk (its mount point is ``/``) is only checked for being there.
+
+The disk can also be missing when the service starts (a USB disk slower to mount than the
+service to start, an fstab line with ``nofail``). Its mount point cannot tell then: the folder
+found lies on the system's disk as if it always had, and under the systemd unit the folder is
+a mount point of its own anyway (``ReadWritePaths=`` mounts it in the service's namespace). So
+the folder carries a mark: a hidden file (``MARKER``) holding a token the config folder keeps
+too (``RECORD``). A folder without the token it was last seen with is not the one downloads
+went to: downloads wait the same way, and the text says how to take the new folder instead.
+Nothing can tell on the very first start, before the mark is made.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from ..atomic import write_atomic
+
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5
+MARKER = ".appliance-folder"  # in the download folder (hidden: the file index skips it)
+RECORD = "download_folder.json"  # in the config folder: {"folder": ..., "token": ...}
 
 
 def missing(folder: Path) -> str:
     """What is said while the download folder is not there."""
     return (f"The download folder {folder} is missing (is its disk mounted?): downloads wait "
             "until it is back.")
+
+
+def not_the_one(folder: Path, record: Path) -> str:
+    """What is said while the download folder lacks its mark."""
+    return (f"The download folder {folder} is not the folder downloads went to until now (the "
+            f"file {MARKER} the service keeps in it is missing): is its disk mounted? "
+            f"Downloads wait until it is back. To use this folder from now on, remove {record}.")
+
+
+def _token_in(folder: Path) -> str | None:
+    try:
+        return (folder / MARKER).read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def mount_point(folder: Path) -> Path:
@@ -46,16 +75,20 @@ class FolderDisk:
     """The download folder's disk, as ``check`` last found it: ``problem`` says why
     downloads wait (None: they need not)."""
 
-    def __init__(self, folder_of: Callable[[], Path], on_change: Callable[[], None]) -> None:
+    def __init__(self, folder_of: Callable[[], Path], on_change: Callable[[], None],
+                 config_path: Path) -> None:
         self._folder_of = folder_of
         self._on_change = on_change
+        self._record = config_path / RECORD
         self._watched: tuple[Path, Path] | None = None  # (the folder, its mount point)
+        self._token: str | None = None  # the folder's mark (None: it could not be made)
         self.problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.note()
+        self.check()  # before the first download: the disk may be missing already
         self._thread = threading.Thread(target=self._watch, name="folder-disk", daemon=True)
         self._thread.start()
 
@@ -70,13 +103,48 @@ class FolderDisk:
                 log.exception("checking the download folder's disk failed")
 
     def note(self) -> None:
-        """Note the folder's mount point as it is now (at start, and for a new folder)."""
+        """Note the folder's mount point as it is now and the mark it was last seen with (at
+        start, and for a new folder); a folder never seen before is marked."""
         folder = self._folder_of()
         self._watched = (folder, mount_point(folder))
+        self._token = self._recorded(folder)
+        if self._token is None:
+            self._token = self._mark(folder)
+
+    def _recorded(self, folder: Path) -> str | None:
+        """The token ``folder`` was last seen with, if the record is about that folder."""
+        try:
+            record = json.loads(self._record.read_text())
+            if record["folder"] == str(folder) and isinstance(record["token"], str):
+                return record["token"]
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring %s, which cannot be read (%s)", self._record, exc)
+        return None
+
+    def _mark(self, folder: Path) -> str | None:
+        """Mark ``folder`` (or take the mark it has) and keep its token in the record."""
+        if not folder.is_dir():
+            return None
+        token = _token_in(folder)
+        try:
+            if token is None:
+                token = secrets.token_hex(16)
+                write_atomic(folder / MARKER, token + "\n")
+            write_atomic(self._record, json.dumps({"folder": str(folder), "token": token}))
+        except OSError as exc:  # the downloads themselves will say what is wrong
+            log.warning("cannot mark the download folder %s (%s): a start without its disk "
+                        "will not be noticed", folder, exc)
+            return None
+        return token
 
     def check(self) -> None:
-        if self._watched is None or self._watched[0] != self._folder_of():
-            self.note()  # the settings named another folder: its disk is as found now
+        if (self._watched is None or self._watched[0] != self._folder_of()
+                or (self._token is not None and not self._record.exists())):
+            # The settings named another folder, or the record was removed to take the
+            # folder as it is: its disk and its mark are as found now.
+            self.note()
         assert self._watched is not None
         folder, mounted_at = self._watched
         if mounted_at != Path("/") and not os.path.ismount(mounted_at):
@@ -85,6 +153,8 @@ class FolderDisk:
                        "(written there, they would fill the system's disk).")
         elif not folder.is_dir():
             problem = missing(folder)
+        elif self._token is not None and _token_in(folder) != self._token:
+            problem = not_the_one(folder, self._record)
         else:
             problem = None
         if problem == self.problem:

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -31,6 +31,25 @@ def tmpfs(path: Path, options: str) -> Iterator[Path]:
     finally:
         if os.path.ismount(path):  # not unplugged by the test
             unplug(path)
+
+
+@contextlib.contextmanager
+def removable(path: Path, options: str) -> Iterator[Callable[[], None]]:
+    """A disk on ``path`` that can be unplugged (``unplug(path)``) and plugged back with what
+    it held (the callable this yields): a tmpfs out of sight, bound onto ``path``."""
+    disk = path.with_name(f".{path.name}-disk")
+    with tmpfs(disk, options):
+
+        def plug() -> None:
+            path.mkdir(parents=True, exist_ok=True)
+            _run("mount", "--bind", str(disk), str(path))
+
+        plug()
+        try:
+            yield plug
+        finally:
+            if os.path.ismount(path):
+                unplug(path)
 
 
 def mount(path: Path, options: str) -> None:
