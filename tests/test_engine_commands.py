@@ -13,6 +13,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance import events
+from appliance.engine.workers import Worker
 from appliance.errors import AppError
 from appliance.runtime import Runtime
 from appliance.store import Item
@@ -334,3 +335,31 @@ def test_progress_and_a_finished_download_record_its_bytes_and_title(
     logged = f"download finished: item={added.id} file=bytes.mp4"
     wait_for(lambda: logged in [r.getMessage() for r in caplog.records], timeout=10,
              message="the end logged")
+
+
+def test_a_stop_asked_as_the_job_ends_spares_the_process_given_back(
+        rt: Runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the job's end and the run's, the process is back in the pool, perhaps already
+    another item's: a pause arriving then must not kill it (that item's download would die)."""
+    item = _waiting(rt, origin.clip_url, template="paused-as-it-ended.%(ext)s")
+    given_back: list[int] = []
+    killed: list[int] = []
+    pool, release, kill = rt.engine.pool, rt.engine.pool.release, Worker.signal_kill
+
+    def release_then_pause(worker: Worker) -> None:
+        release(worker)
+        if worker.jobs and not given_back:
+            given_back.append(worker.pid)
+            rt.engine.pause_items([item.id])
+
+    def recorded_kill(worker: Worker) -> None:
+        killed.append(worker.pid)
+        kill(worker)
+
+    monkeypatch.setattr(pool, "release", release_then_pause)
+    monkeypatch.setattr(Worker, "signal_kill", recorded_kill)
+    rt.engine.start_items([item.id])
+    ended = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg == "Paused" and i,
+                     timeout=60, message="the pause to end the run")
+    assert given_back and given_back[0] not in killed
+    assert ended.status == "pending"  # the first stop reason decides, as for any pause

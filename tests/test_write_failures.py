@@ -290,3 +290,32 @@ def test_a_new_download_folder_is_taken_once_its_record_is_removed(tmp_path: Pat
     assert changes[-1] is None
     assert (folder / folder_disk.MARKER).read_text().strip() == \
         json.loads((config / folder_disk.RECORD).read_text())["token"]
+
+
+def test_a_disk_gone_as_a_download_ends_keeps_its_files_back(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The periodic check looks every few seconds; a download that ends in between would move
+    its files onto the bare mount point. The download process looks at the folder's mark
+    right before the move: the files stay in the temporary folder, the item waits, and
+    finishes once the folder is back."""
+    monkeypatch.setattr(folder_disk, "CHECK_SECONDS", 3600)  # only the check at start
+    rt, _ = app_with()
+    downloads = rt.settings.download_path
+    mark = downloads / folder_disk.MARKER
+    token = mark.read_text()
+    mark.unlink()  # the disk gone since the last check, as the service sees it
+    [item] = rt.engine.add([{"url": origin.clip_url}])
+    waiting = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg.endswith("resume")
+                       and i, timeout=60, message="the download to end")
+    assert (waiting.status, waiting.msg) == \
+        ("pending", "Waiting for the download folder's disk; will resume")
+    assert rt.engine.stats()["download_folder_problem"].startswith(
+        f"The download folder {downloads} is not the folder downloads went to")
+    assert list(downloads.iterdir()) == []
+    mark.write_text(token)  # the disk back
+    rt.engine.folder_disk.check()  # as the next periodic check
+    done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "finished" and i,
+                    timeout=60, message="the download once the folder is back")
+    assert (downloads / done.filename).read_bytes() == \
+        origin.path_for(origin.clip_url).read_bytes()

@@ -22,8 +22,8 @@ from ..store import Item
 from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING
 from .archive import archive_id
 from .nfo import write_nfo
-from .runs import Run, StopReason
-from .workers import WorkerDied
+from .runs import Run, StopReason, next_reason
+from .workers import Worker, WorkerDied
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,15 @@ class Downloading:
             run.last_progress = time.monotonic()
             stop_early = run.reason is not None
         if stop_early:
-            self.pool.release(worker)
+            self._give_back(run, worker)
             self._end_run(run, None, "stopped before it started")
             return
         try:
             plan = self.planner.plan(item)
             command = self._job_command("download", item, plan)
+            mark = self.folder_disk.mark(plan.root)
+            if mark is not None:
+                command["folder_mark"] = mark
             with self._lock:
                 item.download_folder = str(plan.root)
                 run.home, run.temp = plan.home, Path(command["temp"])
@@ -78,11 +81,19 @@ class Downloading:
             self._end_run(run, None, str(exc))
             return
         except AppError as exc:  # the folder became invalid (settings changed)
-            self.pool.release(worker)
+            self._give_back(run, worker)
             self._end_run(run, None, exc.message)
             return
-        self.pool.release(worker)
+        self._give_back(run, worker)
         self._end_run(run, result, None)
+
+    def _give_back(self, run: Run, worker: Worker) -> None:
+        """The job is over: the process goes back to the pool, no longer the run's. A stop
+        asked for from now until the run's end must not kill it: another item's job may have
+        it already."""
+        with self._lock:
+            run.worker = None
+        self.pool.release(worker)
 
     def _tick(self, run: Run) -> str | None:
         """About once a second and after each message: notice a stall, apply edits. A stall
@@ -146,8 +157,13 @@ class Downloading:
         end. From here on no request changes it."""
         item = run.item
         failed = failure is not None or result is None or result.get("type") == "error"
+        folder_gone = bool(result and result.get("folder_gone"))
+        if folder_gone:  # said now, not at the next periodic check; its files wait in temp
+            self.folder_disk.check()
         with self._lock:
             run.ended = True
+            if folder_gone:
+                run.reason = next_reason(run.reason, StopReason.DISK)
             reason = run.reason
             item.speed = item.eta = None
             if reason in HANDED_BACK:

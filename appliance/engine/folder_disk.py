@@ -21,7 +21,9 @@ a mount point of its own anyway (``ReadWritePaths=`` mounts it in the service's 
 the folder carries a mark: a hidden file (``MARKER``) holding a token the config folder keeps
 too (``RECORD``). A folder without the token it was last seen with is not the one downloads
 went to: downloads wait the same way, and the text says how to take the new folder instead.
-Nothing can tell on the very first start, before the mark is made.
+Nothing can tell on the very first start, before the mark is made. A download that ends
+between two checks looks at the mark itself, right before yt-dlp moves its files into the
+folder (``child.FolderMarkCheck``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def not_the_one(folder: Path, record: Path) -> str:
             f"Downloads wait until it is back. To use this folder from now on, remove {record}.")
 
 
-def _token_in(folder: Path) -> str | None:
+def token_in(folder: Path) -> str | None:
+    """The token of ``folder``'s mark; None without one (or unreadable)."""
     try:
         return (folder / MARKER).read_text().strip() or None
     except (OSError, UnicodeDecodeError):
@@ -82,6 +85,8 @@ class FolderDisk:
         self._record = config_path / RECORD
         self._watched: tuple[Path, Path] | None = None  # (the folder, its mount point)
         self._token: str | None = None  # the folder's mark (None: it could not be made)
+        # check() runs in its thread, and in a download's that found the mark gone
+        self._checking = threading.Lock()
         self.problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -127,7 +132,7 @@ class FolderDisk:
         """Mark ``folder`` (or take the mark it has) and keep its token in the record."""
         if not folder.is_dir():
             return None
-        token = _token_in(folder)
+        token = token_in(folder)
         try:
             if token is None:
                 token = secrets.token_hex(16)
@@ -139,7 +144,22 @@ class FolderDisk:
             return None
         return token
 
+    def mark(self, folder: Path) -> dict[str, str] | None:
+        """What a download checks right before its files move into ``folder`` (the last
+        seconds before a periodic check): the mark, while ``folder`` is the one watched."""
+        watched, token = self._watched, self._token
+        if watched is None or watched[0] != folder or token is None:
+            return None
+        return {"folder": str(folder), "token": token}
+
     def check(self) -> None:
+        with self._checking:
+            changed = self._check()
+        if changed:
+            self._on_change()
+
+    def _check(self) -> bool:
+        """Look again; whether the problem changed (logged here, announced by ``check``)."""
         if (self._watched is None or self._watched[0] != self._folder_of()
                 or (self._token is not None and not self._record.exists())):
             # The settings named another folder, or the record was removed to take the
@@ -153,15 +173,15 @@ class FolderDisk:
                        "(written there, they would fill the system's disk).")
         elif not folder.is_dir():
             problem = missing(folder)
-        elif self._token is not None and _token_in(folder) != self._token:
+        elif self._token is not None and token_in(folder) != self._token:
             problem = not_the_one(folder, self._record)
         else:
             problem = None
         if problem == self.problem:
-            return
+            return False
         if problem is not None:
             log.error("%s", problem)
         else:
             log.warning("The download folder %s is back: waiting downloads go on.", folder)
         self.problem = problem
-        self._on_change()
+        return True
