@@ -136,6 +136,16 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
         assert (delete.status_code, delete.json["code"]) == (507, "INSUFFICIENT_STORAGE")
         kept = rt.engine.get(held.id)
         assert kept is not None and (kept.kind, kept.status) == ("queue", "pending")
+        # A change the disk refused has not happened: the held item does not start, nor
+        # does it take the new title, though neither could be stored.
+        title = kept.title
+        start = client.simulate_post("/api/history/start", json={"ids": [held.id]})
+        edit = client.simulate_post(f"/api/history/{held.id}", json={"title": "renamed"})
+        for refused in (start, edit):
+            assert (refused.status_code, refused.json["code"]) == \
+                (507, "INSUFFICIENT_STORAGE"), refused.text
+        kept = rt.engine.get(held.id)
+        assert (kept.auto_start, kept.title, kept.status) == (False, title, "pending")
         said = wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR],
                         timeout=30, message="the download's write to be refused")
         origin.slow_rate = 200_000_000

@@ -63,10 +63,9 @@ class Edits:
                 if changed and not run.request_edit(changed):
                     raise AppError("The item is ending right now; try again.", "CONFLICT")
                 return dataclasses.replace(item, **changed), bool(changed)
-            for name, value in changed.items():
-                setattr(item, name, value)
+            before = self._set(item, changed)
         if changed:
-            self._commit(item)
+            self._commit_change(item, before, changed)
         return self.get(item_id) or dataclasses.replace(item), bool(changed)
 
     @staticmethod

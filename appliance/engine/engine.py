@@ -345,13 +345,15 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
             run = self._live_run(item_id)
             changed = not item.auto_start if run is None else run.reason is StopReason.PAUSE
             if run is not None and changed:  # it starts again once it has stopped
-                changed = run.request_edit({"auto_start": True})
-            elif changed:
-                item.auto_start = True
-                item.msg = "" if item.msg == "Paused" else item.msg
+                run.request_edit({"auto_start": True})
+            if run is not None or not changed:
+                self._wake.notify_all()
+                return "started"
+            after = {"auto_start": True, "msg": "" if item.msg == "Paused" else item.msg}
+            before = self._set(item, after)
+        self._commit_change(item, before, after)
+        with self._lock:
             self._wake.notify_all()
-        if changed and run is None:
-            self._commit(item)
         return "started"
 
     def _pause_one(self, item_id: str) -> str:
@@ -364,9 +366,9 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                 run.edits.pop("auto_start", None)
                 run.request_stop(StopReason.PAUSE)
                 return "paused"
-            item.auto_start = False
-            item.msg = "Paused"
-        self._commit(item)
+            after = {"auto_start": False, "msg": "Paused"}
+            before = self._set(item, after)
+        self._commit_change(item, before, after)
         return "paused"
 
     def _cancel_one(self, item_id: str) -> str:

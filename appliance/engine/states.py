@@ -39,6 +39,28 @@ class StateChanges:
 
         self._state_writes.store(store)
 
+    @staticmethod
+    def _set(item: Item, changes: dict[str, Any]) -> dict[str, Any]:
+        """Set ``changes`` on ``item`` (under the lock); what they replaced."""
+        before = {name: getattr(item, name) for name in changes}
+        for name, value in changes.items():
+            setattr(item, name, value)
+        return before
+
+    def _commit_change(self, item: Item, before: dict[str, Any],
+                       after: dict[str, Any]) -> None:
+        """``_commit`` a person's change (``after``, set over ``before``). One the disk refuses
+        (``StorageFailure``) is undone: the answer says it failed, so it has not happened --
+        unless another change came since."""
+        try:
+            self._commit(item)
+        except StorageFailure:
+            with self._lock:
+                for name, value in before.items():
+                    if getattr(item, name) == after[name]:
+                        setattr(item, name, value)
+            raise
+
     def _to_history(self, item: Item, status: str, *, run: Run | None = None,
                     durable: bool = True, also: tuple[str, ...] = (), **fields: Any) -> bool:
         """Move a queue item to history with its final status (stored, then announced with
