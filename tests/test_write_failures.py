@@ -269,6 +269,11 @@ def test_a_start_without_the_download_folders_disk_waits_for_it(
             f"mounted? Downloads wait until it is back. To use this folder from now on, "
             f"remove {record}.")
         assert client.simulate_get("/api/health").json["download_folder"] == problem
+        task = client.simulate_post("/api/tasks", json={
+            "name": "channel", "url": f"{origin.base_url}/feeds/channel.rss",
+            "auto_start": False}).json
+        metadata = client.simulate_post(f"/api/tasks/{task['id']}/metadata")
+        assert (metadata.status_code, metadata.json["error"]) == (503, problem)
         [item] = rt.engine.add([{"url": origin.clip_url}])
         wait_for(lambda: (i := rt.engine.get(item.id)) and i.extractor, timeout=60,
                  message="the item's info")

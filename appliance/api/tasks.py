@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 
 from ..runtime import Runtime
+from .local_files import FOLDER_GONE, download_folder_there
 from .pagination import OPENAPI_HEADERS, openapi_parameters, page_request, pagination
 from .records import MAX_ID
 from .requests import json_object, read_json
@@ -74,6 +75,7 @@ class TaskMetadata:
         self.runtime = runtime
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, task_id: int) -> None:
+        download_folder_there(self.runtime)  # not onto the bare mount point of a gone disk
         resp.media = self.runtime.tasks.metadata(task_id)
 
 
@@ -286,7 +288,8 @@ PATHS: dict[str, dict[str, Any]] = {
                                             "Pictures not written, by kind, with why (a "
                                             "private address, not an image, too large)")}}}),
                      "400": error("The folder is invalid or the metadata could not be read."),
-                     "404": _missing}},
+                     "404": _missing,
+                     "503": error(FOLDER_GONE + " Nothing was written.")}},
     },
     "/api/tasks/{task_id}/items": {
         "parameters": [_task_id],
