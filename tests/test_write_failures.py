@@ -334,3 +334,33 @@ def test_a_disk_gone_as_a_download_ends_keeps_its_files_back(
                     timeout=60, message="the download once the folder is back")
     assert (downloads / done.filename).read_bytes() == \
         origin.path_for(origin.clip_url).read_bytes()
+
+
+@pytest.mark.parametrize("planted", ["fifo", "link to /dev/zero", "link to the real mark",
+                                     "huge file"])
+def test_a_mark_planted_by_someone_else_is_no_mark_and_no_hang(tmp_path: Path,
+                                                                planted: str) -> None:
+    """Whoever can write in a shared download folder can put anything where the mark goes:
+    it is not the mark (downloads wait, said plainly), and nothing blocks or fills memory."""
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    config.mkdir()
+    folder.mkdir()
+    FolderDisk(lambda: folder, lambda: None, config).note()
+    mark = folder / folder_disk.MARKER
+    token = mark.read_text().strip()
+    real = tmp_path / "elsewhere"
+    real.write_text(token)
+    mark.unlink()
+    if planted == "fifo":
+        os.mkfifo(mark)
+    elif planted == "link to /dev/zero":
+        mark.symlink_to("/dev/zero")
+    elif planted == "link to the real mark":
+        mark.symlink_to(real)
+    else:
+        mark.write_bytes(b"x" * (64 << 20))
+    disk = FolderDisk(lambda: folder, lambda: None, config)
+    disk.note()
+    disk.check()
+    assert disk.problem is not None and "is not the folder downloads went to" in disk.problem
+    assert folder_disk.token_in(folder) in (None, "x" * folder_disk.MARK_BYTES)

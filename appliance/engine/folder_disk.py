@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5
 MARKER = ".appliance-folder"  # in the download folder (hidden: the file index skips it)
+MARK_BYTES = 64  # a token is 32 hex digits
 RECORD = "download_folder.json"  # in the config folder: {"folder": ..., "token": ...}
 
 
@@ -59,11 +61,22 @@ def not_the_one(folder: Path, record: Path) -> str:
 
 
 def token_in(folder: Path) -> str | None:
-    """The token of ``folder``'s mark; None without one (or unreadable)."""
+    """The token of ``folder``'s mark; None without one (or unreadable). The download folder
+    may be shared (Samba, a media group): whoever can write there may put a FIFO, a link to
+    /dev/zero or a huge file in the mark's place, so only a regular file's first bytes are
+    read, without following a link or waiting for a writer."""
     try:
-        return (folder / MARKER).read_text().strip() or None
+        fd = os.open(folder / MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, MARK_BYTES).decode("ascii").strip() or None
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(fd)
 
 
 def mount_point(folder: Path) -> Path:
