@@ -123,6 +123,12 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
         wait_for(lambda: (rt.engine.get(queued["id"]).downloaded_bytes or 0) > 0,
                  timeout=60, message="the download to begin")
         filler = fill(config)
+        # A change the disk refused has not happened: the held item does not start (it did,
+        # though the answer said it failed). The first write after the disk filled up.
+        start = client.simulate_post("/api/history/start", json={"ids": [held.id]})
+        assert (start.status_code, start.json["code"]) == (507, "INSUFFICIENT_STORAGE")
+        kept = rt.engine.get(held.id)
+        assert (kept.auto_start, kept.status) == (False, "pending")
         refused = client.simulate_post("/api/history", json={"url": origin.clip_url})
         assert refused.status_code == 507, refused.text
         assert refused.json["code"] == "INSUFFICIENT_STORAGE"
@@ -136,16 +142,11 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
         assert (delete.status_code, delete.json["code"]) == (507, "INSUFFICIENT_STORAGE")
         kept = rt.engine.get(held.id)
         assert kept is not None and (kept.kind, kept.status) == ("queue", "pending")
-        # A change the disk refused has not happened: the held item does not start, nor
-        # does it take the new title, though neither could be stored.
-        title = kept.title
-        start = client.simulate_post("/api/history/start", json={"ids": [held.id]})
+        # SQLite may still commit a small change into its log's room without asking the
+        # disk: whatever the answer, the item in memory is the one stored.
         edit = client.simulate_post(f"/api/history/{held.id}", json={"title": "renamed"})
-        for refused in (start, edit):
-            assert (refused.status_code, refused.json["code"]) == \
-                (507, "INSUFFICIENT_STORAGE"), refused.text
-        kept = rt.engine.get(held.id)
-        assert (kept.auto_start, kept.title, kept.status) == (False, title, "pending")
+        assert edit.status_code in (200, 507), edit.text
+        assert rt.engine.get(held.id).title == rt.store.get(held.id).title
         said = wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR],
                         timeout=30, message="the download's write to be refused")
         origin.slow_rate = 200_000_000
