@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
-from support.server import Server
+from support.server import Server, wait_for
 from support.tui_pilot import (
     cell,
     connected,
@@ -420,3 +420,34 @@ def test_a_crash_prints_one_line_and_writes_the_details(
     assert app.crash_report == ("appliance tui stopped on an error: RuntimeError: a bug in a "
                                 f"view\nThe details are in {log}\n")
     assert "Traceback" in log.read_text() and "a bug in a view" in log.read_text()
+
+
+def test_a_gone_download_folder_is_shown_until_it_is_back(
+        make_server: Callable[..., Server]) -> None:
+    """Why downloads wait stays on the queue's screen while they do (a toast would be long
+    gone): known at connect from the health check, then kept by the websocket's events."""
+    server = make_server("folder")
+    downloads = server.download_path
+    away = downloads.with_name("downloads-away")
+    app = ApplianceApp(ApiClient(Connection(server.url)))
+
+    def said() -> str:
+        problem = app.screen.query("#folder-problem")
+        return text_of(app, "#folder-problem") if problem and problem.first().display else ""
+
+    downloads.rename(away)
+    server_saw = wait_for(lambda: (h := server.get("/api/health").json())["download_folder"]
+                          != "ok" and h["download_folder"], timeout=30,
+                          message="the service to notice")
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        assert said() == server_saw
+        assert "is missing" in server_saw
+        await asyncio.to_thread(away.rename, downloads)
+        await until(pilot, lambda: not said(), "the problem gone once the folder is back")
+        await asyncio.to_thread(downloads.rename, away)
+        await until(pilot, lambda: said() == server_saw, "the problem shown again")
+        await asyncio.to_thread(away.rename, downloads)
+
+    drive(app, scenario)

@@ -76,6 +76,12 @@ class MainScreen(Screen):
         self.query_one("#nav", Static).update(nav)
 
 
+def folder_problem(health: dict[str, Any]) -> str | None:
+    """Why downloads wait for the download folder's disk (``GET /api/health``), if they do."""
+    said = health.get("download_folder")
+    return str(said) if said and said != "ok" else None
+
+
 class ApplianceApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "appliance"
@@ -101,6 +107,7 @@ class ApplianceApp(App[int]):
         self._feed_started = False
         self._disk_checked = 0.0
         self.disk_free: int | None = None
+        self.folder_problem: str | None = None
         self.crash_report = ""
 
     def compose(self) -> ComposeResult:
@@ -150,10 +157,12 @@ class ApplianceApp(App[int]):
         self.model.failed = failed_today
         self.model.paused = bool(configuration.get("paused"))
         self.disk_free = health.get("download_path_free_bytes")
+        self.folder_problem = folder_problem(health)
         self.push_screen(MainScreen())
 
     def main_ready(self) -> None:
         self.queue_view.disk_free = self.disk_free
+        self.queue_view.show_folder_problem(self.folder_problem)
         self.set_interval(REPAINT_SECONDS, self.repaint_queue)
         self.set_interval(SPEED_SAMPLE_SECONDS, self.queue_view.sample_speed)
         self.start_feed()
@@ -192,6 +201,7 @@ class ApplianceApp(App[int]):
             subscriptions.load()
         if files is not None and files.current is not None:
             files.load()
+        self.refresh_disk(force=True)  # the disk may have gone or come back meanwhile
 
     @work(thread=True, group="final")
     def fetch_final(self, missed: Missed) -> None:
@@ -223,6 +233,9 @@ class ApplianceApp(App[int]):
                         severity="error" if event.name == "log_error" else "warning")
         elif event.name == "item_completed":
             self.refresh_disk()
+        elif event.name == "download_folder" and isinstance(event.data, dict):
+            if (queue := self.view(QueueView)) is not None:
+                queue.show_folder_problem(str(event.data.get("problem") or "") or None)
         elif event.name == "files_changed" and isinstance(event.data, dict):
             if (files := self.view(FilesView)) is not None:
                 files.folders_changed(event.data.get("folders"))
@@ -256,15 +269,20 @@ class ApplianceApp(App[int]):
             queue.repaint()
 
     @work(thread=True, exclusive=True, group="disk")
-    def refresh_disk(self) -> None:
-        if time.monotonic() - self._disk_checked < DISK_REFRESH_SECONDS:
+    def refresh_disk(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._disk_checked < DISK_REFRESH_SECONDS:
             return
         self._disk_checked = time.monotonic()
         try:
-            free = self.client.health().get("download_path_free_bytes")
+            health = self.client.health()
         except (ApiError, Unreachable):
             return
-        self.queue_view.disk_free = free
+        self.call_from_thread(self.disk_refreshed, health)
+
+    def disk_refreshed(self, health: dict[str, Any]) -> None:
+        if (queue := self.view(QueueView)) is not None:
+            queue.disk_free = health.get("download_path_free_bytes")
+            queue.show_folder_problem(folder_problem(health))
 
     @work(thread=True, exclusive=True, group="configuration")
     def refresh_configuration(self) -> None:

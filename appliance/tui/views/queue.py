@@ -78,7 +78,15 @@ class QueueView(Vertical):
         with Horizontal(id="totals"):
             yield Static(id="totals-text")
             yield Sparkline([0.0], id="speed-sparkline")
+        yield Static(id="folder-problem")
         yield QueueTable(id="queue-table", cursor_type="row", zebra_stripes=True)
+
+    def show_folder_problem(self, problem: str | None) -> None:
+        """Why downloads wait for the download folder's disk, in full, while they do: a
+        toast would be gone long before the disk is back."""
+        shown = self.query_one("#folder-problem", Static)
+        shown.update(problem or "")
+        shown.display = bool(problem)
 
     def on_mount(self) -> None:
         self.build_columns()
