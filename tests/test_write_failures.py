@@ -365,3 +365,23 @@ def test_a_mark_planted_by_someone_else_is_no_mark_and_no_hang(tmp_path: Path,
     disk.check()
     assert disk.problem is not None and "is not the folder downloads went to" in disk.problem
     assert folder_disk.token_in(folder) in (None, "x" * folder_disk.MARK_BYTES)
+
+
+def test_a_link_planted_before_the_first_start_is_replaced_not_written_through(
+        tmp_path: Path) -> None:
+    """The first mark is written where a link may already stand: the link is replaced, the
+    file it points to (outside the download folder) is left as it was."""
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    config.mkdir()
+    folder.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours")
+    (folder / folder_disk.MARKER).symlink_to(outside)
+    disk = FolderDisk(lambda: folder, lambda: None, config)
+    disk.note()
+    disk.check()
+    mark = folder / folder_disk.MARKER
+    assert outside.read_text() == "not yours"
+    assert not mark.is_symlink() and mark.read_text().strip() == \
+        json.loads((config / folder_disk.RECORD).read_text())["token"]
+    assert disk.problem is None
