@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
-# catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine.
+# catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
+# files, tasks.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -14,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -26,6 +27,12 @@ case "$target" in
   engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py"
            # (and the one test of an item the archive skips before its info is read)
            tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_engine.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed" ;;
+  # The file browser's actions (delete, move, rename, zips) and the paths they are confined to.
+  files)   mutate="appliance/files/*"
+           tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py" ;;
+  # Subscriptions: timers, runs, handlers, definitions, retention (which deletes files).
+  tasks)   mutate="appliance/tasks/*"
+           tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
@@ -45,7 +52,7 @@ cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" 
   echo "pytest_add_cli_args_test_selection ="
   for test in $tests; do echo "    $test"; done
   echo "pytest_add_cli_args ="
-  printf '    %s\n' -p no:xdist -p no:cacheprovider
+  printf '    %s\n' -n0 -p no:cacheprovider  # xdist stays loaded: some modules group tests for it
 } > "$scratch/setup.cfg"
 cd "$scratch"
 names=()

@@ -195,6 +195,7 @@ class Recorder:
 
 def test_body_is_the_open_file_for_sendfile(client: TestClient, runtime: Runtime) -> None:
     (runtime.settings.download_path / "f.mp4").write_bytes(b"0123456789")
+    Recorder.wrapped.clear()  # a second pytest run in this process (mutmut's) sees the first's
     result = client.simulate_get("/api/download/f.mp4", headers={"Range": "bytes=2-5"},
                                  extras={"wsgi.file_wrapper": Recorder})
     # the file, positioned at the range's start (gunicorn sends Content-Length bytes of it)
