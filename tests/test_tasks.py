@@ -387,6 +387,43 @@ def test_retention_deletes_only_the_tasks_older_files(
     assert mine.read_text() == "keep me"
 
 
+def test_retention_leaves_a_file_another_download_also_has(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: Any) -> None:
+    """The task's entry was the clip a person had downloaded by hand into the same folder:
+    yt-dlp found the file there and the task's item records it too. Retention removed the
+    task's item and, with it, the person's file, which their own item still listed."""
+    from support.feeds import FeedEntry
+    from support.server import wait_for
+
+    runtime, client = app_with(YTP_REMOVE_FILES="true", YTP_TASKS_SPREAD="0")
+    shared = runtime.settings.download_path / "shared"
+
+    def finished(count: int) -> list[Item]:
+        done = [i for i in runtime.engine.store.history(50) if i.status == FINISHED]
+        return done if len(done) == count else []
+
+    by_hand = client.simulate_post("/api/history", json={"url": origin.clip_url,
+                                                         "folder": "shared"})
+    assert by_hand.status_code == 200, by_hand.text
+    mine = wait_for(lambda: finished(1), timeout=60, message="the download by hand")[0]
+    origin.feeds.set("shared", [FeedEntry("clip", f"{origin.clip_url}?from=feed", "same")])
+    task = post(client, {"name": "Shared", "url": f"{origin.base_url}/feeds/shared.rss",
+                         "folder": "shared", "keep_newest": 1}).json
+    assert runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")["queued"] == 1
+    wait_for(lambda: finished(2), timeout=60, message="the task's download")
+    theirs = runtime.tasks.items(task["id"], 0, 10)[0][0]
+    assert (theirs.download_folder, theirs.filename) == (mine.download_folder, mine.filename)
+    origin.feeds.add("shared", FeedEntry("clip2", origin.clip2_url, "newer"))
+    assert runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")["queued"] == 1
+    wait_for(lambda: finished(3), timeout=60, message="the task's second download")
+    runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+    left = runtime.tasks.items(task["id"], 0, 10)[0]
+    assert [i.id for i in left] != [theirs.id] and len(left) == 1  # the rule still applied
+    assert (Path(mine.download_folder) / mine.filename).is_file()
+    assert runtime.engine.store.get(mine.id) is not None
+    assert sorted(p.name for p in shared.iterdir()) == ["clip.mp4", "clip2.mp4"]
+
+
 def test_mark_must_be_a_boolean(app: tuple[Runtime, Client]) -> None:
     _, client = app
     response = post(client, {"name": "m", "url": UNREACHABLE, "mark": "yes"})

@@ -91,8 +91,9 @@ def test_a_run_works_below_the_threads_that_answer_requests(server: Server,
     task = create(server, url=f"{origin.base_url}/feeds/rss-below.rss")
     assert run(server, task["id"])["queued"] == 1
     assert server.proc is not None
-    worker = next(p.pid for p in processes().values()
-                  if p.ppid == server.proc.pid and p.comm.startswith("python"))
+    # gunicorn names its worker "gunicorn: worker" when setproctitle is installed
+    worker = next(p.pid for p in processes().values() if p.ppid == server.proc.pid
+                  and p.comm.startswith(("python", "gunicorn: worke")))
     threads = thread_niceness(worker)
     main = threads[worker]
     assert main == os.getpriority(os.PRIO_PROCESS, server.proc.pid)  # as the service started
