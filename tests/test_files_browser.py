@@ -305,6 +305,38 @@ def test_symlinks_out_are_neither_listed_nor_followed(app: tuple[Runtime, TestCl
     assert (folder / "real.mp4").read_bytes() == b"xxxx"
 
 
+def test_a_link_an_earlier_action_turns_outward_is_not_followed(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """A relative symlink means another place once moved: ``a/link`` -> ``../../<outside>``
+    leads inside from ``a``, outside from the folder above. Every action of a request was
+    checked before the first ran, so the actions after the move went through the link:
+    a file outside was deleted, renamed, and a folder made there."""
+    runtime, client = app
+    base = folder.name
+    escape = runtime.settings.download_path.parent / f"outside-{base}"
+    escape.mkdir()
+    (escape / "secret.txt").write_text("secret")
+    (escape / "other.txt").write_text("other")
+    make(folder / "a" / "x.mp4")
+    (folder / "a" / "link").symlink_to(Path("..") / ".." / escape.name)
+    assert (folder / "a" / "link").resolve() == (runtime.settings.download_path / escape.name)
+    results = act(
+        client,
+        {"action": "move", "path": f"{base}/a/link", "new_path": base},
+        {"action": "delete", "path": f"{base}/link/secret.txt"},
+        {"action": "rename", "path": f"{base}/link/other.txt", "new_name": "moved.txt"},
+        {"action": "move", "path": f"{base}/a/x.mp4", "new_path": f"{base}/link"},
+        {"action": "directory", "path": f"{base}/link", "new_dir": "made"},
+    )
+    assert results.status_code == 200, results.text
+    assert [r["ok"] for r in results.json] == [True, False, False, False, False]
+    assert {r["error"] for r in results.json[1:]} == {
+        "The path leads outside the download folder."}
+    assert sorted(os.listdir(escape)) == ["other.txt", "secret.txt"]
+    assert (escape / "secret.txt").read_text() == "secret"
+    assert (folder / "a" / "x.mp4").is_file()
+
+
 def test_zip_refuses_hostile_paths(app: tuple[Runtime, TestClient], folder: Path,
                                    outside: Path) -> None:
     _, client = app

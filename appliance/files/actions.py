@@ -6,6 +6,11 @@ anything is done. Then each runs and gets a result (``ok``, and ``error`` when i
 already there); each result is published on the bus (``file_action``) and the index is
 refreshed at once, so the next listing shows it whatever the watcher does.
 
+Each action's paths are checked again just before it runs, on the folder as the actions before
+it left it: a relative symlink that one of them moved leads elsewhere (``a/link`` ->
+``../../x`` is inside from ``a``, outside from the folder above), and the checks made before
+the first action had let the next ones delete, rename and write outside through it.
+
 The entry an action works on is the link itself when it is a symlink (a delete removes the
 link, never what it points to); a symlink that leads outside the folder is refused. A file
 renamed or moved takes its sidecars along (``name.en.srt``, ``name.info.json``…), as YTPTube
@@ -37,7 +42,7 @@ _NEEDS = {"rename": "new_name", "move": "new_path", "directory": "new_dir"}
 @dataclasses.dataclass
 class Planned:
     action: str
-    requested: str
+    params: dict[str, Any]  # as the request gave them: checked again when the action runs
     source: Path  # the entry itself (its last component not followed)
     argument: Any = None  # new name / target folder (real) / components of the new folder
 
@@ -63,34 +68,35 @@ def plan(root: Path, body: Any) -> list[Planned]:
         raise errors.invalid("Invalid parameters expecting list of dicts.")
     if len(body) > MAX_ACTIONS:
         raise errors.invalid(f"At most {MAX_ACTIONS} actions at once.")
-    planned = []
-    for params in body:
-        if not isinstance(params, dict):
-            raise errors.invalid("Invalid parameters expecting list of dicts.")
-        action = str(params.get("action") or "").lower()
-        if action not in ACTIONS:
-            raise errors.invalid(f"Invalid action '{params.get('action')}'. Must be one of "
-                                 f"{', '.join(ACTIONS)}.")
-        requested = params.get("path")
-        if not isinstance(requested, str) or not requested:
-            raise errors.invalid(f"path is required for the {action} action.")
-        need = _NEEDS.get(action)
-        if need and not params.get(need):
-            raise errors.invalid(f"{need} is required for the {action} action.")
-        if action == "directory":
-            planned.append(Planned(action, requested, paths.resolve(root, requested),
-                                   paths.check_subpath(params[need], need)))
-        elif action == "rename":
-            planned.append(Planned(action, requested, entry_path(root, requested),
-                                   paths.check_name(params[need], need)))
-        elif action == "move":
-            if not isinstance(params[need], str):
-                raise errors.invalid(f"{need} must be a string.")
-            planned.append(Planned(action, requested, entry_path(root, requested),
-                                   paths.resolve(root, params[need])))
-        else:
-            planned.append(Planned(action, requested, entry_path(root, requested)))
-    return planned
+    return [plan_one(root, params) for params in body]
+
+
+def plan_one(root: Path, params: Any) -> Planned:
+    """One action checked on the folder as it is now; 400/403 when refused."""
+    if not isinstance(params, dict):
+        raise errors.invalid("Invalid parameters expecting list of dicts.")
+    action = str(params.get("action") or "").lower()
+    if action not in ACTIONS:
+        raise errors.invalid(f"Invalid action '{params.get('action')}'. Must be one of "
+                             f"{', '.join(ACTIONS)}.")
+    requested = params.get("path")
+    if not isinstance(requested, str) or not requested:
+        raise errors.invalid(f"path is required for the {action} action.")
+    need = _NEEDS.get(action)
+    if need and not params.get(need):
+        raise errors.invalid(f"{need} is required for the {action} action.")
+    if action == "directory":
+        return Planned(action, params, paths.resolve(root, requested),
+                       paths.check_subpath(params[need], need))
+    if action == "rename":
+        return Planned(action, params, entry_path(root, requested),
+                       paths.check_name(params[need], need))
+    if action == "move":
+        if not isinstance(params[need], str):
+            raise errors.invalid(f"{need} must be a string.")
+        return Planned(action, params, entry_path(root, requested),
+                       paths.resolve(root, params[need]))
+    return Planned(action, params, entry_path(root, requested))
 
 
 class Failed(Exception):
@@ -104,12 +110,19 @@ class FileActions:
 
     def run(self, root: Path, body: Any) -> list[dict[str, Any]]:
         results = []
-        for item in plan(root, body):
+        for checked in plan(root, body):
+            item = checked
             touched: list[Path] = [item.source]
             result: dict[str, Any] = {"path": _rel(root, item.source), "action": item.action}
             try:
+                item = plan_one(root, checked.params)  # on what the actions before left
+                touched = [item.source]
                 extra = getattr(self, "_" + item.action)(root, item, touched)
                 result.update(ok=True, status=True, **extra)
+            except errors.AppError as exc:
+                log.warning("%s of %s refused as it ran: %s", item.action, item.source,
+                            exc.message)
+                result.update(ok=False, status=False, error=exc.message)
             except Failed as exc:
                 result.update(ok=False, status=False, error=str(exc))
             except OSError as exc:
