@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from conftest import make_settings
@@ -33,6 +35,7 @@ class ImageServer:
     def __init__(self, image: bytes) -> None:
         self.image = image
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []  # of each request, in the same order
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,22 +44,39 @@ class ImageServer:
 
             def do_GET(self) -> None:
                 owner.requests.append(self.path)
+                owner.headers.append(dict(self.headers))
                 routes = {
                     "/thumb.jpg": (200, "image/jpeg", owner.image),
                     "/page.html": (200, "text/html", b"<html></html>"),
                     "/huge.jpg": (200, "image/jpeg", b"x" * (fetch.MAX_BYTES + 1)),
                     "/gone.jpg": (404, "text/plain", b"gone"),
                 }
-                if self.path.startswith("/redirect?to="):
-                    self.send_response(302)
-                    self.send_header("Location", unquote(self.path.split("=", 1)[1]))
+                if self.path.startswith("/redirect"):  # ?to=URL, &status= (302)
+                    query = parse_qs(urlsplit(self.path).query)
+                    self.send_response(int(query.get("status", ["302"])[0]))
+                    self.send_header("Location", query["to"][0])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if self.path == "/endless.jpg":
+                    # no Content-Length: the body ends when the connection does, after more
+                    # than the limit (unless the fetcher hangs up first)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.end_headers()
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        for _ in range(fetch.MAX_BYTES // 65536 + 2):
+                            self.wfile.write(bytes(65536))
+                    return
                 status, kind, body = routes.get(self.path, (404, "text/plain", b""))
+                length = len(body)
+                if self.path == "/announced-huge.jpg":
+                    # says it is over the limit, then sends a few bytes and hangs up
+                    status, kind, body = 200, "image/jpeg", owner.image[:10]
+                    length = fetch.MAX_BYTES + 1
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(length))
                 self.end_headers()
                 # the fetcher hangs up on /huge.jpg once it has read its limit
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -71,8 +91,8 @@ class ImageServer:
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
-    def redirect(self, to: str, host: str = "127.0.0.1") -> str:
-        return self.url(f"/redirect?to={quote(to, safe='')}", host)
+    def redirect(self, to: str, host: str = "127.0.0.1", status: int = 302) -> str:
+        return self.url(f"/redirect?to={quote(to, safe='')}&status={status}", host)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +195,8 @@ def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer)
         assert_error(client.simulate_get("/api/thumbnail", params={"url": images.url(bad)}),
                      502)
     assert_error(client.simulate_get("/api/thumbnail"), 400)
-    for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg", "http:///x.jpg"):
+    for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg", "http:///x.jpg",
+                "http://127.0.0.1:99999/x.jpg"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": url}), 400)
 
 
@@ -203,6 +224,73 @@ def test_every_redirect_is_checked(images: ImageServer) -> None:
     assert len(images.requests) == before + 1  # the first hop only
     assert images.requests[before].startswith("/redirect?to=")
     assert fetch.fetch_image(images.url("/thumb.jpg"), only_first).data == images.image
+
+
+@pytest.mark.parametrize(("address", "allowed"), [
+    ("93.184.216.34", True),
+    ("2606:2800:220:1:248:1893:25c8:1946", True),
+    ("::ffff:93.184.216.34", True),  # a public IPv4 address written as IPv6
+    ("127.0.0.1", False), ("::1", False), ("0.0.0.0", False), ("::", False),
+    ("10.0.0.1", False), ("172.16.0.1", False), ("192.168.1.1", False),
+    ("100.64.0.1", False),  # carrier-grade NAT
+    ("169.254.169.254", False), ("fe80::1", False), ("fd00::1", False),
+    ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", False),
+    # multicast is "global" to the ipaddress module: refused all the same
+    ("224.0.0.1", False), ("239.255.255.250", False), ("ff0e::1", False),
+    ("::ffff:224.0.0.1", False),
+])
+def test_the_default_policy_lets_through_public_addresses_only(address: str,
+                                                                allowed: bool) -> None:
+    assert fetch.public_only(ipaddress.ip_address(address)) is allowed
+
+
+def test_a_fetch_says_who_asks_and_for_what(images: ImageServer) -> None:
+    # Image hosts refuse (or answer with a web page) a request that looks like nobody's.
+    before = len(images.requests)
+    assert fetch.fetch_image(images.url("/thumb.jpg"), fetch.any_address).data == images.image
+    [asked] = images.headers[before:]
+    assert asked["User-Agent"] == fetch.USER_AGENT
+    assert asked["Accept"] == "image/*"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_kind_of_redirect_is_followed(images: ImageServer, status: int) -> None:
+    for to in (images.url("/thumb.jpg"), "/thumb.jpg"):  # a Location may be relative
+        redirect = images.redirect(to, status=status)
+        assert fetch.fetch_image(redirect, fetch.any_address).data == images.image
+
+
+@pytest.mark.parametrize("path", ["/announced-huge.jpg", "/endless.jpg"])
+def test_an_image_over_the_limit_is_refused(images: ImageServer, path: str) -> None:
+    """Whether its Content-Length says so (refused before the body is read; the body that
+    follows is shorter) or it only shows as the bytes come."""
+    with pytest.raises(errors.AppError) as refused:
+        fetch.fetch_image(images.url(path), fetch.any_address)
+    assert refused.value.status == 502
+    assert f"over {fetch.MAX_BYTES // (1024 * 1024)} MiB" in refused.value.message
+
+
+def test_a_server_that_never_answers_costs_the_fetch_its_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """It takes the connection (the kernel's backlog) and never says a word: the fetch gives
+    up at its deadline rather than hold a request thread for good."""
+    monkeypatch.setattr(fetch, "TIMEOUT", 0.5)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/thumb.jpg"
+        outcome: list[BaseException | fetch.Image] = []
+
+        def attempt() -> None:
+            try:
+                outcome.append(fetch.fetch_image(url, fetch.any_address))
+            except BaseException as exc:  # the test reads what it was
+                outcome.append(exc)
+
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(timeout=10)
+    assert outcome, "the fetch was still waiting after 10 s"
+    [error] = outcome
+    assert isinstance(error, errors.AppError) and error.status == 502
 
 
 # --- history thumbnails and the background ----------------------------------------------------

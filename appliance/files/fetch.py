@@ -32,8 +32,10 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def public_only(address: Address) -> bool:
     """The default policy: only addresses on the public internet."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_global and not address.is_multicast
+    # An IPv4 address written as IPv6 (::ffff:a.b.c.d) is judged as the IPv4 one it is: the
+    # IPv6 form of a multicast address is not multicast to the ipaddress module.
+    real = getattr(address, "ipv4_mapped", None) or address
+    return real.is_global and not real.is_multicast
 
 
 def any_address(address: Address) -> bool:
