@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from conftest import runtime_of_module
 from falcon.testing import Result, TestClient
+from support.mounts import tmpfs
 from support.server import wait_for
 
 from appliance import events
@@ -117,6 +118,15 @@ def test_listing_sorts_folders_first_with_stable_ties(app: tuple[Runtime, TestCl
                      "is_file": True, "is_symlink": False,
                      "mtime": "1970-01-01T00:16:40Z"}
     assert body["path"] == folder.name
+    # a folder is a folder whatever its name looks like
+    (folder / "adir.mp4").mkdir()
+    listed(client, folder.name, {"A.mkv", "b.mp4", "c.en.srt", "d.jpg", "adir", "zdir",
+                                 "adir.mp4"})
+    entry = next(e for e in listing(client, folder.name).json["contents"]
+                 if e["name"] == "adir.mp4")
+    assert entry == {**entry, "type": "dir", "content_type": "dir", "mime": "directory",
+                     "size": 0, "is_dir": True, "is_file": False, "is_symlink": False,
+                     "path": f"{folder.name}/adir.mp4"}
 
 
 def test_pagination_and_search(app: tuple[Runtime, TestClient], folder: Path) -> None:
@@ -221,6 +231,114 @@ def test_actions_rename_move_delete_directory(app: tuple[Runtime, TestClient],
                                                       "Pilot.info.json", "Pilot.mp4"}
 
 
+def test_a_delete_removes_what_it_names_and_says_so(app: tuple[Runtime, TestClient],
+                                                    folder: Path) -> None:
+    _, client = app
+    base = folder.name
+    make(folder / "show.mp4", 3)
+    make(folder / "other.mp4")
+    make(folder / "kept" / "inside.mp4")
+    (folder / "alias").symlink_to(folder / "kept", target_is_directory=True)
+    results = act(client, {"action": "delete", "path": f"{base}/show.mp4"},
+                  {"action": "delete", "path": f"{base}/alias"})
+    assert results.status_code == 200, results.text
+    assert results.json == [
+        {"path": f"{base}/show.mp4", "action": "delete", "ok": True, "status": True,
+         "deleted": True},
+        {"path": f"{base}/alias", "action": "delete", "ok": True, "status": True,
+         "deleted": True},
+    ]
+    # a link to a folder goes, the folder and what it holds stay
+    assert sorted(os.listdir(folder)) == ["kept", "other.mp4"]
+    assert (folder / "kept" / "inside.mp4").is_file()
+    assert set(names(client, base)) == {"kept", "other.mp4"}
+
+
+def test_a_folder_renamed_and_moved_leaves_the_files_named_like_it(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    # A file's sidecars go with it; a folder has none: "show.nfo" beside the folder "show"
+    # is the show's, not the folder's.
+    _, client = app
+    base = folder.name
+    make(folder / "show" / "e1.mp4", 5)
+    make(folder / "show.nfo")
+    make(folder / "show.jpg")
+    (folder / "archive").mkdir()
+    results = act(
+        client,
+        {"action": "rename", "path": f"{base}/show", "new_name": "Show (2024)"},
+        {"action": "move", "path": f"{base}/Show (2024)", "new_path": f"{base}/archive"},
+    )
+    assert results.status_code == 200, results.text
+    assert results.json == [
+        {"path": f"{base}/show", "action": "rename", "ok": True, "status": True,
+         "new_path": f"{base}/Show (2024)"},
+        {"path": f"{base}/Show (2024)", "action": "move", "ok": True, "status": True,
+         "new_path": f"{base}/archive/Show (2024)"},
+    ]
+    assert sorted(os.listdir(folder)) == ["archive", "show.jpg", "show.nfo"]
+    assert os.listdir(folder / "archive" / "Show (2024)") == ["e1.mp4"]
+
+
+def test_moves_and_folders_that_cannot_be_made_change_nothing(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    _, client = app
+    base = folder.name
+    make(folder / "a" / "b" / "x.mp4")
+    make(folder / "y.mp4")
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    results = act(
+        client,
+        {"action": "move", "path": f"{base}/a", "new_path": f"{base}/a"},
+        {"action": "move", "path": f"{base}/a", "new_path": f"{base}/a/b"},
+        {"action": "move", "path": f"{base}/y.mp4", "new_path": base},
+        {"action": "move", "path": f"{base}/y.mp4", "new_path": f"{base}/a/b/x.mp4"},
+        {"action": "move", "path": f"{base}/y.mp4", "new_path": f"{base}/nowhere"},
+        {"action": "directory", "path": f"{base}/y.mp4", "new_dir": "x"},
+        {"action": "directory", "path": base, "new_dir": "y.mp4/x"},
+        {"action": "directory", "path": base, "new_dir": "a/b"},
+    )
+    assert results.status_code == 200, results.text
+    assert [(r["ok"], r["status"], r["error"]) for r in results.json] == [
+        (False, False, "Cannot move a folder into itself."),
+        (False, False, "Cannot move a folder into itself."),
+        (False, False, "Source and destination are the same."),
+        (False, False, "Destination path is invalid."),
+        (False, False, "Destination path is invalid."),
+        (False, False, "Path is not a directory."),
+        (False, False, "A part of the new path is a file."),
+        (False, False, "Directory already exists."),
+    ]
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+    # a new folder under folders that exist: only its last part is made
+    deeper = act(client, {"action": "directory", "path": base, "new_dir": "a/b/c/d"})
+    assert deeper.json[0]["new_dir"] == f"{base}/a/b/c/d"
+    assert os.listdir(folder / "a" / "b" / "c") == ["d"]
+    # made from the download folder itself, which the API names "/"
+    top = act(client, {"action": "directory", "path": "/", "new_dir": f"{base}/made"})
+    assert top.json[0]["path"] == "/" and top.json[0]["new_dir"] == f"{base}/made"
+
+
+def test_an_action_the_disk_refuses_fails_with_its_reason(app: tuple[Runtime, TestClient],
+                                                          folder: Path) -> None:
+    """A disk mounted read-only inside the download folder: the system's refusal is the
+    action's result (and the next actions still run), the file stays."""
+    _, client = app
+    disk = folder / "disk"
+    with tmpfs(disk, "size=1m"):
+        make(disk / "a.mp4")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        make(folder / "b.mp4")
+        results = act(client, {"action": "delete", "path": f"{folder.name}/disk/a.mp4"},
+                      {"action": "delete", "path": f"{folder.name}/b.mp4"})
+        assert results.status_code == 200, results.text
+        assert results.json[0] == {"path": f"{folder.name}/disk/a.mp4", "action": "delete",
+                                   "ok": False, "status": False,
+                                   "error": "Read-only file system"}
+        assert results.json[1]["ok"] is True
+        assert (disk / "a.mp4").is_file()
+
+
 def test_actions_refuse_existing_and_bad_names(app: tuple[Runtime, TestClient],
                                                folder: Path) -> None:
     _, client = app
@@ -234,7 +352,14 @@ def test_actions_refuse_existing_and_bad_names(app: tuple[Runtime, TestClient],
         assert_error(result, 400)
     for bad in ("../x", "a/../../x", "ok/.hidden"):
         assert_error(act(client, {"action": "directory", "path": base, "new_dir": bad}), 400)
-    assert_error(act(client, {"action": "fly", "path": f"{base}/a.mp4"}), 400)
+    # the error names what was wrong, so a client can tell its user which field to fix
+    named = act(client, {"action": "rename", "path": f"{base}/a.mp4", "new_name": ".."})
+    assert "new_name" in named.json["error"]
+    named = act(client, {"action": "directory", "path": base, "new_dir": "ok/.hidden"})
+    assert "new_dir" in named.json["error"]
+    unknown = act(client, {"action": "fly", "path": f"{base}/a.mp4"})
+    assert_error(unknown, 400)
+    assert "'fly'" in unknown.json["error"]
     assert_error(act(client, {"action": "move", "path": f"{base}/a.mp4"}), 400)
     assert_error(act(client), 400)
     assert_error(client.simulate_post("/api/file/actions", json={"action": "delete"}), 400)
@@ -299,6 +424,7 @@ def test_symlinks_out_are_neither_listed_nor_followed(app: tuple[Runtime, TestCl
         assert_error(act(client, action), 403)
     made = act(client, {"action": "directory", "path": base, "new_dir": "out/x"})
     assert made.json[0]["ok"] is False
+    assert made.json[0]["error"] == "Destination outside root."
     assert sorted(os.listdir(outside)) == ["secret.txt"]
     # deleting a link inside removes the link, not what it points to
     assert act(client, {"action": "delete", "path": f"{base}/in.mp4"}).json[0]["ok"]

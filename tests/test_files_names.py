@@ -20,7 +20,7 @@ from support.server import wait_for
 
 from appliance import events
 from appliance.api.app import create_app
-from appliance.files.index import SORTS
+from appliance.files.index import SORTS, FileIndex
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.records import new_id
@@ -181,3 +181,25 @@ def test_files_changed_events_never_carry_undecodable_names(
     for event in told:
         assert frames.encode(event.envelope()) is not None, event
     assert set(runtime.files.index.names(folder.name)) == {"after"}
+
+
+@pytest.mark.parametrize("stored", ["../x.mp4", "./x.mp4", "sub/./x.mp4", "sub//x.mp4",
+                                    "/sub/x.mp4", "sub/../x.mp4", ""])
+def test_a_stored_name_that_is_not_a_plain_path_finds_no_sidecars(tmp_path: Path,
+                                                                  stored: str) -> None:
+    """History answers carry the sidecars of each item's file, looked up by the name stored in
+    its row (a hand edit of the database can make it anything). Only a plain relative path is
+    looked up, also before the first index is read, when the names come from the disk:
+    ``..`` would list the folder above the download folder, ``.`` names what no route does."""
+    root = tmp_path / "downloads"
+    (root / "sub").mkdir(parents=True)
+    for folder in (tmp_path, root, root / "sub"):
+        (folder / "x.mp4").write_bytes(b"x")
+        (folder / "x.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+    index = FileIndex(root)  # not read yet
+    assert not index.ready.is_set()
+    assert index.sidecars_of([stored, "sub/x.mp4"]) == {
+        stored: {},
+        "sub/x.mp4": {"subtitle": [{"file": "sub/x.en.srt", "lang": "en",
+                                    "name": "SRT (0) - en"}]},
+    }

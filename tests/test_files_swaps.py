@@ -6,8 +6,10 @@ outside, a directory or a vanished file was a 500). Real files, FIFOs and socket
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,10 +103,23 @@ def test_a_zip_member_replaced_by_another_file_ends_the_zip(folder: Path) -> Non
         b"".join(stream)
 
 
-def test_an_unchanged_zip_has_the_files(folder: Path) -> None:
-    import io
-    import zipfile
+def test_a_zip_leaves_out_what_is_no_longer_a_file(folder: Path) -> None:
+    # Checked when the zip was prepared; by the time it is fetched one went away and one is a
+    # folder now: the zip is what is left, not a 500.
+    (folder / "sub" / "gone.mp4").write_bytes(b"gone")
+    (folder / "sub" / "now a folder.mp4").write_bytes(b"file")
+    (folder / "sub" / "gone.mp4").unlink()
+    (folder / "sub" / "now a folder.mp4").unlink()
+    (folder / "sub" / "now a folder.mp4").mkdir()
+    stream, _ = zips.build(folder, ["sub/gone.mp4", "sub/now a folder.mp4", "sub/clip.mp4"])
+    with zipfile.ZipFile(io.BytesIO(b"".join(stream))) as archive:
+        assert archive.namelist() == ["sub/clip.mp4"]
+    with pytest.raises(errors.AppError) as nothing:
+        zips.build(folder, ["sub/gone.mp4"])
+    assert nothing.value.status == 400
 
+
+def test_an_unchanged_zip_has_the_files(folder: Path) -> None:
     (folder / "sub" / "b.srt").write_bytes(b"subtitle")
     stream, _ = zips.build(folder, ["sub/clip.mp4", "sub/b.srt"])
     data = b"".join(stream)
