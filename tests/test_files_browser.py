@@ -21,6 +21,8 @@ from support.server import wait_for
 
 from appliance import events
 from appliance.api.app import create_app
+from appliance.files import zips
+from appliance.files.index import FileIndex
 from appliance.runtime import Runtime
 
 # Changes from outside must be listed within 2 s (the goal); the deadline leaves room for a
@@ -127,6 +129,36 @@ def test_listing_sorts_folders_first_with_stable_ties(app: tuple[Runtime, TestCl
     assert entry == {**entry, "type": "dir", "content_type": "dir", "mime": "directory",
                      "size": 0, "is_dir": True, "is_file": False, "is_symlink": False,
                      "path": f"{folder.name}/adir.mp4"}
+
+
+def test_type_sort_goes_by_the_last_extension(app: tuple[Runtime, TestClient],
+                                              folder: Path) -> None:
+    _, client = app
+    make(folder / "x.b.mp4")  # an .mp4 whose name holds a dot
+    make(folder / "y.mkv")
+    listed(client, folder.name, {"x.b.mp4", "y.mkv"})
+    assert names(client, folder.name, sort_by="type") == ["y.mkv", "x.b.mp4"]
+
+
+def test_a_listing_before_the_first_index_is_read_from_the_disk(tmp_path: Path) -> None:
+    """A big folder takes a while to index at start: a listing asked meanwhile is read from
+    the disk, in the order asked, searched the same way."""
+    root = tmp_path / "downloads"
+    make(root / "b.mp4", 3)
+    make(root / "a.mp4", 1)
+    make(root / "Clip.mkv", 2)
+    (root / "sub").mkdir()
+    index = FileIndex(root)
+    assert not index.ready.is_set()
+
+    def page_names(**asked: Any) -> list[str]:
+        return [e["name"] for e in index.page("", offset=0, limit=10, **asked).entries]
+
+    assert page_names() == ["sub", "a.mp4", "b.mp4", "Clip.mkv"]
+    assert page_names(sort_by="size", descending=True) == ["sub", "b.mp4", "Clip.mkv",
+                                                           "a.mp4"]
+    assert page_names(search="CLIP") == ["Clip.mkv"]
+    assert index.page("", offset=1, limit=2).total == 4
 
 
 def test_pagination_and_search(app: tuple[Runtime, TestClient], folder: Path) -> None:
@@ -491,6 +523,18 @@ def test_unwatched_folder_is_rescanned(app_with: Any, caplog: pytest.LogCaptureF
     assert len(warnings) == 1
     make(runtime.settings.download_path / "later.mp4")
     listed(client, "", {"later.mp4"})
+
+
+def test_a_zip_takes_up_to_its_limit_of_paths(app: tuple[Runtime, TestClient],
+                                             folder: Path) -> None:
+    _, client = app
+    make(folder / "v.mp4")
+    asked = [f"{folder.name}/v.mp4"] + [f"{folder.name}/gone.mp4"] * (zips.MAX_FILES - 1)
+    prepared = client.simulate_post("/api/file/download", json=asked)
+    assert prepared.status_code == 200, prepared.text
+    assert prepared.json["files"] == [f"{folder.name}/v.mp4"]
+    over = client.simulate_post("/api/file/download", json=[*asked, f"{folder.name}/v.mp4"])
+    assert_error(over, 400)
 
 
 def test_zip_holds_the_files_and_sidecars_byte_for_byte(app: tuple[Runtime, TestClient],
