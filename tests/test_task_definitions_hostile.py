@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
@@ -216,3 +218,63 @@ def test_a_date_past_the_calendar_is_no_date(origin: MediaOrigin) -> None:
     found = handler.list(f"{origin.base_url}/pages/hostile-date", "default", timeout=10)
     assert [(e.url, e.published) for e in found.entries] == [
         (f"{origin.base_url}/watch/a", None)]
+
+
+# --- what a page gives, field by field --------------------------------------------------------
+
+
+def _entries(origin: MediaOrigin, name: str, definition: dict[str, Any], page: bytes,
+             kind: str = "text/html") -> list[tuple[str, str, float | None]]:
+    origin.feeds.pages[f"hostile-{name}"] = (page, kind)
+    handler = DefinitionHandler(lambda: [{"name": name, "enabled": True,
+                                          "definition": definition}])
+    found = handler.list(f"{origin.base_url}/pages/hostile-{name}", "default", timeout=10)
+    return [(e.url, e.title, e.published) for e in found.entries]
+
+
+def test_each_field_is_read_by_its_own_rule(origin: MediaOrigin) -> None:
+    """A regex rule for the url, a css title tidied of its line breaks and cut by its
+    post_filter, dates with and without a zone (none: UTC); a field a rule finds nothing
+    for is empty, never made up."""
+    definition = items(HTML, fields={
+        "url": {"type": "regex", "expression": 'href="([^"]+)"'},  # as parsel writes it
+        "title": {"type": "css", "expression": "span.t::text",
+                  "post_filter": "Episode (\\d+ of \\d+)"},
+        "published": {"type": "css", "expression": "time::attr(datetime)"}})
+    page = (b"<ul><li><a href='/watch/a'>x</a><span class='t'>  Episode\n   12 \n of 20 "
+            b"</span><time datetime='2024-05-01T10:00:00+02:00'></time></li>"
+            b"<li><a href='/watch/b'>y</a><time datetime='2024-05-01T10:00:00'></time></li>"
+            b"<li><a href='/watch/c'>z</a></li></ul>")
+    utc = ZoneInfo("UTC")
+    assert _entries(origin, "fields", definition, page) == [
+        (f"{origin.base_url}/watch/a", "12 of 20", datetime(2024, 5, 1, 8, tzinfo=utc
+                                                            ).timestamp()),
+        (f"{origin.base_url}/watch/b", "", datetime(2024, 5, 1, 10, tzinfo=utc).timestamp()),
+        (f"{origin.base_url}/watch/c", "", None)]
+    json_definition = items(JSON, fields={"url": {"type": "jsonpath", "expression": "$.u"},
+                                          "title": {"type": "jsonpath", "expression": "$.t"}})
+    page = b'{"items": [{"u": "/watch/a", "t": "A"}, {"u": "/watch/b"}]}'
+    assert _entries(origin, "jfields", json_definition, page, "application/json") == [
+        (f"{origin.base_url}/watch/a", "A", None), (f"{origin.base_url}/watch/b", "", None)]
+
+
+def test_the_definitions_request_method_is_the_one_sent(origin: MediaOrigin) -> None:
+    """The origin serves GET only: a POST reaches it as a POST, refused, and the run's
+    error says how the site answered."""
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "posted", {**HTML, "request": {"method": "POST"}}, LINKS)
+    assert "/pages/hostile-posted answered HTTP 501." in str(raised.value)
+    assert listing(origin, "got", {**HTML, "request": {"method": "GET"}}, LINKS) == [
+        (f"{origin.base_url}/watch/a", "a"), (f"{origin.base_url}/watch/b", "b")]
+
+
+def test_a_regex_match_url_takes_the_urls_it_matches(app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    made = client.simulate_post("/api/tasks/definitions", json={"name": "numbered", "definition": {
+        **HTML, "match_url": ["https://other.invalid/*", r"regex:^https://shows\.invalid/\d+$"]}})
+    assert made.status_code == 201, made.text
+    for url, handler in (("https://shows.invalid/12", "DefinitionHandler"),
+                         ("https://shows.invalid/twelve", "GenericTaskHandler")):
+        inspect = client.simulate_post("/api/tasks/inspect", json={"url": url,
+                                                                   "static_only": True})
+        assert inspect.json["metadata"]["handler"] == handler, url

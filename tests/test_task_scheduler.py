@@ -202,3 +202,104 @@ def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -
     finally:
         release.set()
         scheduler.stop()
+
+
+def test_a_disabled_task_never_runs_at_start() -> None:
+    """Not when its slot passed while the service was down, nor when a crash interrupted
+    its last run: it is off, and stays unplanned."""
+    clock, runs = Clock(T0), []
+    off = {**_task(1, "*/5 * * * *", T0 - 7200, T0 - 3600), "enabled": False}
+    on = _task(2, "0 0 1 1 *", T0 - 60)
+    scheduler = _scheduler([off, on], runs, clock)
+    scheduler.start(interrupted={1, 2})
+    try:
+        _wait_runs(runs, 1)
+        assert runs == [(2, "startup")]
+        assert scheduler.next_run_at(1) is None
+        assert sorted(scheduler.tick()) == []  # nothing of the disabled one left to start
+    finally:
+        scheduler.stop()
+    assert runs == [(2, "startup")]
+
+
+def test_a_task_gone_when_its_slot_comes_is_dropped_not_run() -> None:
+    clock, runs = Clock(T0), []
+    tasks = [_task(1, "1 12 * * *", T0), _task(2, "1 12 * * *", T0)]
+    scheduler = _scheduler(tasks, runs, clock)
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    del tasks[0]  # deleted without a word to the scheduler (e.g. by another process)
+    clock.now = T0 + 30
+    assert sorted(scheduler.tick()) == [1, 2]
+    _wait_runs(runs, 1)
+    scheduler.stop()
+    assert runs == [(2, "timer")]
+    assert scheduler.next_run_at(1) is None and scheduler.next_run_at(2) == T0 + 30 + 86400
+
+
+def test_a_task_disabled_before_its_run_leaves_the_queue_is_not_run() -> None:
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    got: list[int] = []
+
+    def run(task: dict[str, Any], trigger: str) -> None:
+        got.append(task["id"])
+        if task["id"] in (1, 2):  # both of the pool's threads busy: 3 waits
+            release.wait(10)
+
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3)]
+    scheduler = _scheduler(tasks, runs, clock, run=run)
+    try:
+        for task in tasks:
+            scheduler.changed(task, task["id"])
+        clock.now = T0 + 30
+        assert sorted(scheduler.tick()) == [1, 2, 3]
+        _wait_runs(got, 2)
+        tasks[2] = {**tasks[2], "enabled": False}
+        scheduler.changed(tasks[2], 3)
+        assert scheduler.next_run_at(3) is None
+        release.set()
+    finally:
+        release.set()
+        scheduler.stop()
+    assert sorted(got) == [1, 2]
+
+
+def test_a_step_that_fails_does_not_stop_the_loop() -> None:
+    """A read of the due tasks that fails (a locked database, say) is logged; the loop
+    goes on, and the run starts at a later step."""
+    clock, runs = Clock(T0), []
+    task = _task(1, "0 0 1 1 *", T0 - 60)
+    failures = iter([RuntimeError("database is locked")])
+
+    def some(ids: list[int]) -> list[dict[str, Any]]:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return [task] if 1 in ids else []
+
+    scheduler = TaskScheduler(lambda: [task], some,
+                              lambda t, trigger: runs.append((t["id"], trigger)),
+                              zone=lambda: ZoneInfo("UTC"), spread=lambda: 0.0,
+                              concurrency=1, clock=clock, rng=lambda: 0.5)
+    scheduler.start(interrupted={1})
+    try:
+        _wait_runs(runs, 1)
+        assert runs == [(1, "startup")]
+    finally:
+        scheduler.stop()
+
+
+def test_cron_timers_are_checked_and_normalised() -> None:
+    assert check_timer("  5   */2 * * * ") == "5 */2 * * *"
+    assert check_timer("") == check_timer("   ") == ""
+    t = datetime(2026, 1, 1, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
+    utc = ZoneInfo("UTC")
+    # strictly after: a run at its slot's very second is not planned again for it
+    assert next_run("0 * * * *", t, utc) == t + 3600
+    assert next_run("0 * * * *", t - 0.5, utc) == t
+    new_york = ZoneInfo("America/New_York")  # 12:00 UTC is 07:00 there
+    assert next_run("0 8 * * *", t, new_york) == t + 3600
+    assert staggered("50 */3 * * *", 2) == "0 1-23/3 * * *"
+    assert staggered("0 */2 * * *", 24) == "0 */2 * * *"  # two hours on: the same slots
+    assert staggered("5 1-5 * * *", 0) == "5 1-5 * * *"

@@ -176,6 +176,7 @@ def test_put_patch_delete_and_404(app: tuple[Runtime, Client]) -> None:
         response = client.simulate_request(method, f"/api/tasks/{task['id']}",
                                            json={"name": "x", "url": UNREACHABLE})
         assert response.status_code == 404 and response.json["code"] == "NOT_FOUND"
+        assert response.json["error"] == "Task not found."
     assert client.simulate_post("/api/tasks/999/mark").status_code == 404
     assert client.simulate_post("/api/tasks/999/execute").status_code == 404
 
@@ -192,6 +193,11 @@ def test_inspect(app: tuple[Runtime, Client]) -> None:
     failed = client.simulate_post("/api/tasks/inspect", json={"url": UNREACHABLE})
     assert failed.status_code == 400
     assert failed.json["matched"] is True and failed.json["message"] == failed.json["error"]
+    assert (failed.json["handler"], failed.json["metadata"]) == ("RssHandler",
+                                                                 {"supported": True})
+    unknown = client.simulate_post("/api/tasks/inspect", json={"url": UNREACHABLE,
+                                                               "preset": "no-such-preset"})
+    assert unknown.status_code == 400 and "no-such-preset" in unknown.json["error"]
     wrong = client.simulate_post("/api/tasks/inspect", json={
         "url": UNREACHABLE, "handler": "NoSuchHandler"})
     assert wrong.status_code == 400 and wrong.json["matched"] is False
@@ -205,6 +211,36 @@ def test_inspect(app: tuple[Runtime, Client]) -> None:
     explicit = client.simulate_post("/api/tasks/inspect", json={
         "url": UNREACHABLE, "static_only": None})
     assert explicit.status_code == 400 and explicit.json["matched"] is True  # full: fetched
+
+
+def test_execute_answers_as_the_run_starts_and_the_run_goes_on(
+        app: tuple[Runtime, Client], origin: Any) -> None:
+    """POST .../execute answers once the execution is recorded, while the feed is still
+    being read; the run then ends on its own and its items are listed newest first."""
+    from support.feeds import FeedEntry
+    from support.server import wait_for
+
+    _, client = app
+    origin.feeds.set("started", [FeedEntry("a", f"{origin.clip_url}?n=1"),
+                                 FeedEntry("b", f"{origin.clip_url}?n=2")])
+    task = post(client, {"name": "Started", "url": f"{origin.base_url}/feeds/started.rss",
+                         "auto_start": False}).json
+    gate = origin.feeds.hold("started")
+    try:
+        started = client.simulate_post(f"/api/tasks/{task['id']}/execute")
+        assert started.status_code == 202, started.text
+        assert (started.json["task_id"], started.json["status"]) == (task["id"], "running")
+        assert client.simulate_get(f"/api/tasks/{task['id']}").json["running"] is True
+    finally:
+        gate.set()
+    done = wait_for(lambda: (e := client.simulate_get(
+        f"/api/executions/{started.json['id']}").json)["status"] != "running" and e,
+        timeout=30, message="the run to end")
+    assert (done["status"], done["queued"]) == ("success", 2)
+    page = client.simulate_get(f"/api/tasks/{task['id']}/items",
+                               params={"per_page": 1, "page": 2})
+    assert page.json["pagination"]["total"] == 2
+    assert [i["url"] for i in page.json["items"]] == [f"{origin.clip_url}?n=1"]
 
 
 def test_failure_streak_is_told_once(app: tuple[Runtime, Client]) -> None:
@@ -336,7 +372,7 @@ def test_a_definition_whose_match_url_backtracks_is_named_on_every_path(
     inspect = client.simulate_post("/api/tasks/inspect", json={"url": url, "static_only": True})
     assert inspect.status_code == 400, inspect.text
     assert said in inspect.json["error"] and "took longer than" in inspect.json["error"]
-    assert inspect.json["matched"] is False
+    assert inspect.json["matched"] is False and inspect.json["handler"] is None
     created = post(client, [{"name": "First", "url": UNREACHABLE}, {"url": url}])
     assert created.status_code == 200, created.text
     task = created.json[1]
@@ -452,6 +488,27 @@ def test_feeds_fast_and_slow_paths_agree() -> None:
         ("https://cdn.invalid/1.mp3", "audio/mpeg")]
     assert fast.items[0].published == datetime(2024, 1, 2, 10, tzinfo=ZoneInfo("UTC")
                                                ).timestamp()
+
+
+def test_a_feed_date_without_a_zone_is_utc_whatever_the_zone_of_the_box(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """published_after compares with it: on a box set to New York, such dates moved by
+    five hours."""
+    import time
+
+    from appliance.tasks import feeds
+
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+    <entry><title>A</title><link href="https://site.invalid/a"/>
+    <updated>2024-01-02T10:00:00</updated></entry></feed>"""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        published = [i.published for i in feeds.read_feed(atom).items]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert published == [datetime(2024, 1, 2, 10, tzinfo=ZoneInfo("UTC")).timestamp()]
 
 
 def test_feeds_that_lxml_refuses_go_to_feedparser() -> None:

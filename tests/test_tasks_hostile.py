@@ -1,10 +1,12 @@
 """Tasks against what a feed or a site says on purpose or by mistake: entries no item may
 have, pictures at this machine's own addresses or that are not pictures, channel titles that
-XML or the file system cannot hold. Real feeds and pages from the local origin, the real
-runtime in process."""
+XML or the file system cannot hold; and what a run must not queue again: what the archive,
+the task's marks and its earlier items hold, an entry listed twice, a download that keeps
+failing. Real feeds and pages from the local origin, the real runtime in process."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +17,11 @@ import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 
+from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.files.fetch import any_address, fetch_image
 from appliance.path_limits import NAME_MAX, byte_length
 from appliance.runtime import Runtime
+from appliance.store.records import ERROR
 from appliance.tasks.metadata import safe_name, write_metadata
 
 Client = falcon.testing.TestClient
@@ -179,3 +183,174 @@ def test_a_long_title_is_cut_by_bytes_whole_characters_only(tmp_path: Path, titl
     cut = safe_name(title, 100)
     assert byte_length(cut) <= 100 and title.startswith(cut)
     assert byte_length(cut) > 100 - len(title[-1].encode())  # no more than a character lost
+
+
+# --- what a run has seen: the archive, marks, earlier items ---------------------------------
+
+
+def _archive_lines(runtime: Runtime) -> set[str]:
+    archive = runtime.settings.config_path / DEFAULT_ARCHIVE
+    return set(archive.read_text().splitlines()) if archive.exists() else set()
+
+
+def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
+    return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+
+
+def test_marks_go_to_the_archive_and_unmarking_takes_them_back(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """With the archive on (the service's default), marking a channel's back catalogue
+    writes its entries to the archive, where yt-dlp itself looks; a line already there (a
+    download by hand) is skipped as well; unmarking takes the task's lines out again."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true",
+                               YTP_YOUTUBE_BASE_URL=origin.base_url)
+    channel = "UC" + "m" * 22
+    origin.feeds.set(channel, [FeedEntry(f"markedvid0{n}", origin.watch_url(
+        "clip", title=f"m{n}"), f"m{n}") for n in (1, 2)])
+    task = create(client, name="marked", url=f"https://www.youtube.com/channel/{channel}",
+                  mark=True)
+    marked = {"youtube markedvid01", "youtube markedvid02"}
+    assert _archive_lines(runtime) == marked
+    first = _run(runtime, task)
+    assert (first["found"], first["queued"], first["skipped"]) == (2, 0, 2)
+
+    (runtime.settings.config_path / DEFAULT_ARCHIVE).write_text(
+        "\n".join([*sorted(marked), "youtube byhandvid03"]) + "\n")
+    origin.feeds.add(channel, FeedEntry("byhandvid03", origin.watch_url("clip", title="h"),
+                                        "h"))
+    assert _run(runtime, task)["queued"] == 0  # the archive has it: never queued
+
+    unmark = client.simulate_delete(f"/api/tasks/{task['id']}/mark")
+    assert unmark.status_code == 200, unmark.text
+    assert _archive_lines(runtime) == set()
+    again = _run(runtime, task)
+    assert (again["queued"], again["skipped"]) == (3, 0)
+    entries = {i.extras["task_entry"] for i in runtime.tasks.items(task["id"], 0, 10)[0]}
+    assert entries == {*marked, "youtube byhandvid03"}
+    assert _run(runtime, task)["queued"] == 0  # its own items: never twice
+
+
+def test_an_entry_listed_twice_is_queued_once(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The same video under two links (one archive id), and the same link twice."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true",
+                               YTP_YOUTUBE_BASE_URL=origin.base_url)
+    channel = "UC" + "d" * 22
+    origin.feeds.set(channel, [
+        FeedEntry("twicevid001", origin.watch_url("clip", title="a"), "a"),
+        FeedEntry("twicevid001", origin.watch_url("clip", title="b"), "b"),
+        FeedEntry("oncevid0002", origin.watch_url("clip2"), "c")])
+    by_id = create(client, name="twice", url=f"https://www.youtube.com/channel/{channel}")
+    run = _run(runtime, by_id)
+    assert (run["found"], run["queued"], run["skipped"]) == (3, 2, 1)
+    origin.feeds.set("twice", [FeedEntry("x", origin.clip_url), FeedEntry("y", origin.clip_url)])
+    by_url = create(client, name="same link", url=f"{origin.base_url}/feeds/twice.rss")
+    assert _run(runtime, by_url)["queued"] == 1
+    assert [i.url for i in runtime.tasks.items(by_url["id"], 0, 10)[0]] == [origin.clip_url]
+
+
+def test_a_download_that_keeps_failing_is_tried_three_times(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    from support.server import wait_for
+
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("failing", [FeedEntry("f", origin.fail_url, "broken")])
+    task = create(client, name="failing", url=f"{origin.base_url}/feeds/failing.rss",
+                  auto_start=True)
+    for attempt in (1, 2, 3):
+        assert _run(runtime, task)["queued"] == 1, attempt
+        wait_for(lambda n=attempt: [i for i in runtime.tasks.items(task["id"], 0, 10)[0]
+                                    if i.status == ERROR][n - 1:], timeout=60,
+                 message=f"failed attempt {attempt}")
+    fourth = _run(runtime, task)
+    assert (fourth["queued"], fourth["skipped"]) == (0, 1)
+
+
+def test_what_a_run_queues_carries_the_tasks_fields(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("fields", [FeedEntry("a", origin.clip_url, "a")])
+    cookies = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tname\tvalue\n"
+    task = create(client, name="Fielded", url=f"{origin.base_url}/feeds/fields.rss",
+                  preset="audio-mp3", folder="shows/fielded", template="%(id)s.%(ext)s",
+                  cli="--retries 3", cookies=cookies)
+    assert _run(runtime, task)["queued"] == 1
+    [item] = runtime.tasks.items(task["id"], 0, 10)[0]
+    assert (item.url, item.preset, item.folder, item.template, item.cli, item.cookies,
+            item.auto_start, item.batch_name) == (
+        origin.clip_url, "audio-mp3", "shows/fielded", "%(id)s.%(ext)s", "--retries 3",
+        cookies.strip(), False, "Fielded")
+    assert item.extras == {"task": "Fielded", "task_id": task["id"]}
+    assert item.batch_id == f"task-{task['id']}-{int(task['created_at'])}"
+
+
+def test_an_entry_whose_link_changes_is_not_queued_again(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A channel's feed links the same video another way (its archive id unchanged), before
+    its item was even looked at (queued, not started): the task knows it by that id."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_YOUTUBE_BASE_URL=origin.base_url)
+    channel = "UC" + "l" * 22
+    origin.feeds.set(channel, [FeedEntry("movedlink01", origin.watch_url("clip"), "a")])
+    task = create(client, name="moved", url=f"https://www.youtube.com/channel/{channel}")
+    assert _run(runtime, task)["queued"] == 1
+    origin.feeds.set(channel, [FeedEntry("movedlink01", origin.watch_url("clip", title="b"),
+                                         "a")])
+    again = _run(runtime, task)
+    assert (again["queued"], again["skipped"]) == (0, 1)
+
+
+def test_a_config_up_to_its_bound_is_taken(
+        app_with: Callable[..., tuple[Runtime, Client]]) -> None:
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    bound = 64 * 1024 - len('{"k":""}')
+    for size, status in ((bound, 200), (bound + 1, 400)):
+        response = client.simulate_post("/api/tasks", json={
+            "name": f"c{size}", "url": "http://127.0.0.1:9/feed.rss", "config": {"k": "x" * size}})
+        assert response.status_code == status, response.text
+
+
+def test_the_nfo_carries_what_media_servers_read(tmp_path: Path) -> None:
+    info = {"id": "UCxyz", "channel_id": "UCchan", "title": "Show", "extractor_key": "Youtube",
+            "release_year": 2020, "upload_date": "20190301", "channel": "Chan", "tags": ["a"],
+            "thumbnails": [
+                {"id": "avatar_uncropped", "url": "https://img.invalid/avatar.jpg"},
+                {"id": "banner_uncropped", "url": "https://img.invalid/banner.jpg"}],
+            "_type": "playlist", "entries": [{"id": "v1"}] * 3}
+    answer = write_metadata(tmp_path, tmp_path / "show", info, lambda url: PICTURE)
+    assert (answer["uploader"], answer["tags"], answer["id_type"]) == ("Chan", ["a"], "youtube")
+    written = json.loads((tmp_path / answer["json_file"]).read_text())
+    assert "entries" not in written and "_type" not in written  # the channel, not its videos
+    assert written["title"] == "Show"
+    root = ET.parse(tmp_path / "show" / "tvshow.nfo").getroot()
+    assert (root.findtext("title"), root.findtext("year")) == ("Show", "2020")
+    unique = root.find("uniqueid")
+    assert unique is not None and (unique.text, unique.get("type")) == ("UCchan", "youtube")
+    assert [(t.get("aspect"), t.text) for t in root.findall("thumb")] == [
+        ("poster", "poster.jpg"), ("banner", "banner.jpg"), ("landscape", "landscape.jpg")]
+    assert root.findtext("fanart/thumb") == "fanart.jpg"
+    assert (answer["id"], answer["year"]) == ("UCchan", 2020)
+    bare = write_metadata(tmp_path, tmp_path / "bare", {"id": "c1", "channel": "Chan",
+                                                        "extractor": "Gen"}, _no_pictures)
+    assert (bare["id"], bare["title"], bare["id_type"]) == ("c1", "Chan", "gen")
+    assert bare["json_file"] == "bare/Chan [c1].info.json"
+    unique = ET.parse(tmp_path / "bare" / "tvshow.nfo").getroot().find("uniqueid")
+    assert unique is not None and (unique.text, unique.get("type")) == ("c1", "gen")
+    nothing = write_metadata(tmp_path, tmp_path / "none", {}, _no_pictures)
+    assert (nothing["id"], nothing["json_file"]) == ("", "none/channel [channel].info.json")
+
+
+def test_names_of_an_array_come_from_the_feeds_titles(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Cut to a name's 100 characters; made unique among the tasks."""
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    long_title = "L" * 150
+    for name, title in (("named.rss", "Podcast"), ("long.rss", long_title)):
+        origin.feeds.pages[name] = (f"<rss><channel><title>{title}</title><item><title>a"
+                                    f"</title><link>{origin.clip_url}</link></item></channel>"
+                                    f"</rss>".encode(), "application/rss+xml")
+    created = client.simulate_post("/api/tasks", json=[
+        {"name": "Podcast", "url": "http://127.0.0.1:9/x.rss"},
+        {"url": f"{origin.base_url}/pages/named.rss"},
+        {"url": f"{origin.base_url}/pages/long.rss"}])
+    assert created.status_code == 200, created.text
+    assert [t["name"] for t in created.json] == ["Podcast", "Podcast (2)", long_title[:100]]
