@@ -131,6 +131,23 @@ def test_listing_sorts_folders_first_with_stable_ties(app: tuple[Runtime, TestCl
                      "path": f"{folder.name}/adir.mp4"}
 
 
+def test_entries_say_what_a_file_is_by_its_last_extension(app: tuple[Runtime, TestClient],
+                                                          folder: Path) -> None:
+    _, client = app
+    for name in ("srt", "show.nfo", "Show.MKV", "x.info.json", "a.en.SRT"):
+        make(folder / name)
+    listed(client, folder.name, {"srt", "show.nfo", "Show.MKV", "x.info.json", "a.en.SRT"})
+    kinds = {e["name"]: (e["content_type"], e["mime"])
+             for e in listing(client, folder.name).json["contents"]}
+    assert kinds == {
+        "srt": ("download", "application/octet-stream"),  # a name, not an extension
+        "show.nfo": ("metadata", "text/xml"),
+        "Show.MKV": ("video", "video/x-matroska"),
+        "x.info.json": ("metadata", "application/json"),
+        "a.en.SRT": ("subtitle", "application/x-subrip"),
+    }
+
+
 def test_type_sort_goes_by_the_last_extension(app: tuple[Runtime, TestClient],
                                               folder: Path) -> None:
     _, client = app

@@ -25,6 +25,7 @@ from support.server import wait_for
 from appliance import errors
 from appliance.api.app import create_app
 from appliance.files import fetch
+from appliance.files.index import FileIndex
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
 
@@ -176,6 +177,24 @@ def test_probe_refuses_symlinks_out(app: tuple[Runtime, TestClient], tmp_path: P
     (runtime.settings.download_path / "leak.mp4").symlink_to(outside)
     for endpoint in ("ffprobe", "info"):
         assert_error(client.simulate_get(f"/api/file/{endpoint}/leak.mp4"), 403)
+
+
+def test_a_files_sidecars_are_its_own_and_the_folders_art(tmp_path: Path) -> None:
+    """What the player and the history show beside a file: its subtitles (with their
+    language, "und" when the name gives none; the player's kinds only), its images, NFO and
+    info.json, and the folder's artwork that media centers read (poster, cover, ...)."""
+    folder = tmp_path / "show"
+    folder.mkdir()
+    for name in ("e1.mp4", "e1.en.srt", "e1.srt", "e1.lrc", "e1.nfo", "e1.info.json",
+                 "e1.jpg", "poster.jpg", "Cover.png", "poster.txt", "e2.mp4", "e2.en.srt"):
+        (folder / name).write_bytes(b"x")
+    assert FileIndex(tmp_path).sidecars("show/e1.mp4") == {
+        "subtitle": [{"file": "show/e1.en.srt", "lang": "en", "name": "SRT (0) - en"},
+                     {"file": "show/e1.srt", "lang": "und", "name": "SRT (1) - und"}],
+        "metadata": [{"file": "show/e1.info.json"}, {"file": "show/e1.nfo"}],
+        "image": [{"file": "show/Cover.png"}, {"file": "show/e1.jpg"},
+                  {"file": "show/poster.jpg"}],
+    }
 
 
 # --- remote thumbnails ------------------------------------------------------------------------
