@@ -222,12 +222,18 @@ def test_marks_go_to_the_archive_and_unmarking_takes_them_back(
 
     unmark = client.simulate_delete(f"/api/tasks/{task['id']}/mark")
     assert unmark.status_code == 200, unmark.text
+    # entries, not keys (a URL and an archive id each): it said 4
+    assert unmark.json["message"] == "Removed 3 entries of task 'marked' from the archive."
     assert _archive_lines(runtime) == set()
     again = _run(runtime, task)
     assert (again["queued"], again["skipped"]) == (3, 0)
     entries = {i.extras["task_entry"] for i in runtime.tasks.items(task["id"], 0, 10)[0]}
     assert entries == {*marked, "youtube byhandvid03"}
     assert _run(runtime, task)["queued"] == 0  # its own items: never twice
+    mark = client.simulate_post(f"/api/tasks/{task['id']}/mark")
+    assert mark.json["message"] == "Marked 3 entries of task 'marked' as downloaded."
+    again = client.simulate_post(f"/api/tasks/{task['id']}/mark")
+    assert again.json["message"] == "Marked 0 entries of task 'marked' as downloaded."
 
 
 def test_an_entry_listed_twice_is_queued_once(

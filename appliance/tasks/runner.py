@@ -194,22 +194,31 @@ class TaskRunner:
         return Seen(keys, self.engine.archives.members(archive) if archive else frozenset())
 
     def mark(self, task: dict[str, Any], entries: list[Entry]) -> int:
-        """Record entries as done: in the task's marks, and in its archive when one applies."""
+        """Record entries as done: in the task's marks, and in its archive when one applies.
+        How many entries were not marked before (an entry is marked by its URL and its
+        archive id: counting those said twice the number of a channel's entries)."""
         archive = self.archive_path(task)
         if archive is not None:
             self.with_archive_ids(entries)
             self.engine.archives.add(archive, [e.archive_id for e in entries if e.archive_id])
-        keys = [k for e in entries for k in sorted(e.keys())]
-        return self.store.mark(task["id"], keys)
+        before = self.store.marked(task["id"])
+        self.store.mark(task["id"], [k for e in entries for k in sorted(e.keys())])
+        return _count_entries(entries, lambda keys: keys.isdisjoint(before))
 
     def unmark(self, task: dict[str, Any], entries: list[Entry]) -> int:
+        """Forget the task's marks, and take ``entries`` out of its archive; how many of them
+        were marked or archived (when the entries could not be listed: how many marks)."""
         archive = self.archive_path(task)
-        removed = 0
+        removed: set[str] = set()
         if archive is not None and entries:
             self.with_archive_ids(entries)
-            removed = len(self.engine.archives.remove(
+            removed = set(self.engine.archives.remove(
                 archive, [e.archive_id for e in entries if e.archive_id]))
-        return max(removed, self.store.unmark(task["id"]))
+        known = self.store.marked(task["id"]) | removed
+        dropped = self.store.unmark(task["id"])
+        if not entries:
+            return dropped
+        return _count_entries(entries, lambda keys: not keys.isdisjoint(known))
 
     # --- a run --------------------------------------------------------------------------
 
@@ -403,6 +412,18 @@ def _refusals(refused: list[tuple[Entry, str]]) -> str:
     count = len(refused)
     return (f"{count} entr{'y' if count == 1 else 'ies'} refused, not queued: "
             f"{refused[0][1]}" + (" (and others; see the log)" if count > 1 else ""))
+
+
+def _count_entries(entries: list[Entry], counts: Callable[[set[str]], bool]) -> int:
+    """How many distinct entries ``counts`` takes (one listed twice, or under another link
+    with the same archive id, is one)."""
+    count, seen = 0, set[str]()
+    for entry in entries:
+        keys = entry.keys()
+        if keys.isdisjoint(seen) and counts(keys):
+            count += 1
+        seen |= keys
+    return count
 
 
 def _item_keys(item: Item) -> set[str]:
