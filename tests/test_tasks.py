@@ -3,6 +3,7 @@ retention, definitions and feeds. Cron timers and the scheduler: test_task_sched
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -237,6 +238,13 @@ def test_execute_answers_as_the_run_starts_and_the_run_goes_on(
         f"/api/executions/{started.json['id']}").json)["status"] != "running" and e,
         timeout=30, message="the run to end")
     assert (done["status"], done["queued"]) == ("success", 2)
+    lines = client.simulate_get(f"/api/executions/{done['id']}/log").json["lines"]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO task 'Started': ", lines[0])
+    assert any("found 2 entries" in x for x in lines) and any("queued 2" in x for x in lines)
+    preview = client.simulate_post("/api/tasks/inspect", json={"url": task["url"]}).json
+    assert [i["url"] for i in preview["items"]] == [f"{origin.clip_url}?n=1",
+                                                    f"{origin.clip_url}?n=2"]
+    assert preview["metadata"] == {"raw_count": 2, "title": "Feed started"}
     page = client.simulate_get(f"/api/tasks/{task['id']}/items",
                                params={"per_page": 1, "page": 2})
     assert page.json["pagination"]["total"] == 2
@@ -323,6 +331,16 @@ _GOOD = {"match_url": ["https://example.invalid/*"],
     ({**_GOOD, "match_url": []}, "definition.match_url"),
     ({**_GOOD, "request": {"method": "DELETE"}}, "definition.request.method"),
     ({**_GOOD, "response": {"type": "json"}}, "jsonpath reads json"),
+    ({**_GOOD, "response": {"type": "json"}, "parse": {"items": {
+        "type": "jsonpath", "expression": "$.items[*]", "fields": {
+            "url": {"type": "css", "expression": "a::attr(href)"}}}}},
+     "fields.url.type: css does not read json"),
+    ({**_GOOD, "parse": {"items": {**_GOOD["parse"]["items"], "fields": {"url": {
+        "type": "css", "expression": "a::attr(href)", "post_filter": "(a"}}}}},
+     "definition.parse.items.fields.url.post_filter"),
+    ({**_GOOD, "match_url": ["regex:(a"]}, "definition.match_url[0]"),
+    # two errors: the one nearest the top is named
+    ({**_GOOD, "match_url": [], "request": {"method": "DELETE"}}, "definition.match_url:"),
 ])
 def test_broken_definitions_are_refused_with_their_path(
         app: tuple[Runtime, Client], definition: dict[str, Any], says: str) -> None:

@@ -2,11 +2,14 @@
 have, pictures at this machine's own addresses or that are not pictures, channel titles that
 XML or the file system cannot hold; and what a run must not queue again: what the archive,
 the task's marks and its earlier items hold, an entry listed twice, a download that keeps
-failing. Real feeds and pages from the local origin, the real runtime in process."""
+failing; retention by age, and with removing files off. Real feeds and pages from the local
+origin, the real runtime in process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +24,7 @@ from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.files.fetch import any_address, fetch_image
 from appliance.path_limits import NAME_MAX, byte_length
 from appliance.runtime import Runtime
-from appliance.store.records import ERROR
+from appliance.store.records import ERROR, FINISHED, Item
 from appliance.tasks.metadata import safe_name, write_metadata
 
 Client = falcon.testing.TestClient
@@ -360,3 +363,81 @@ def test_names_of_an_array_come_from_the_feeds_titles(
         {"url": f"{origin.base_url}/pages/long.rss"}])
     assert created.status_code == 200, created.text
     assert [t["name"] for t in created.json] == ["Podcast", "Podcast (2)", long_title[:100]]
+
+
+def test_published_after_skips_what_came_before_the_day(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("dated", [
+        FeedEntry("old", f"{origin.clip_url}?old", published="2024-01-31T23:59:59+00:00"),
+        FeedEntry("new", f"{origin.clip_url}?new", published="2024-02-01T00:00:00+00:00")])
+    task = create(client, name="dated", url=f"{origin.base_url}/feeds/dated.rss",
+                  published_after="2024-02-01")
+    run = _run(runtime, task)
+    assert (run["found"], run["queued"], run["skipped"]) == (2, 1, 1)
+    assert [i.url for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [
+        f"{origin.clip_url}?new"]
+
+
+def test_the_tasks_preset_applies_to_its_listing(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A playlist page is listed by yt-dlp with the task's preset (its cookies, its proxy):
+    here a proxy that answers nothing, so the listing fails, where the default succeeds."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    made = client.simulate_post("/api/presets", json={"name": "dead-proxy",
+                                                      "cli": "--proxy http://127.0.0.1:9"})
+    assert made.status_code in (200, 201), made.text
+    proxied = create(client, name="proxied", url=origin.playlist_url, preset="dead-proxy")
+    failed = _run(runtime, proxied)
+    assert failed["status"] == "failed" and failed["queued"] == 0, failed
+    direct = create(client, name="direct", url=origin.playlist_url)
+    assert _run(runtime, direct)["queued"] == 3
+
+
+# --- retention by age ------------------------------------------------------------------------
+
+
+def _aged_task(app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
+               name: str, **env: str) -> tuple[Runtime, dict[str, Any], list[Item]]:
+    """A task keeping 2 days whose two downloads finished; the first made 3 days old, the
+    second a minute short of 2 days."""
+    from support.server import wait_for
+
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", **env)
+    origin.feeds.set(name, [FeedEntry("a", origin.clip_url, "a"),
+                            FeedEntry("b", origin.clip2_url, "b")])
+    task = create(client, name=name, url=f"{origin.base_url}/feeds/{name}.rss", folder=name,
+                  keep_days=2, auto_start=True)
+    assert _run(runtime, task)["queued"] == 2
+
+    def finished() -> list[Item]:
+        items = runtime.tasks.items(task["id"], 0, 10)[0]
+        return items if [i.status for i in items] == [FINISHED, FINISHED] else []
+
+    done = wait_for(finished, timeout=60, message="the downloads")
+    old, recent = sorted(done, key=lambda i: i.url != origin.clip_url)
+    now = time.time()
+    runtime.engine.store.save(dataclasses.replace(old, finished_at=now - 3 * 86400))
+    runtime.engine.store.save(dataclasses.replace(recent, finished_at=now - 2 * 86400 + 60))
+    return runtime, task, [old, recent]
+
+
+def test_retention_by_age_removes_only_what_finished_before_the_days(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, task, (old, recent) = _aged_task(app_with, origin, "aged",
+                                              YTP_REMOVE_FILES="true")
+    assert _run(runtime, task)["queued"] == 0  # the removed entry stays done
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+    assert not (Path(old.download_folder) / old.filename).exists()
+    assert (Path(recent.download_folder) / recent.filename).is_file()
+
+
+def test_retention_deletes_nothing_while_removing_files_is_off(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, task, (old, _) = _aged_task(app_with, origin, "unremoved")
+    run = _run(runtime, task)
+    assert run["status"] == "success"
+    assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
+    assert (Path(old.download_folder) / old.filename).is_file()
+    log = runtime.tasks.store.execution(run["id"], with_log=True)
+    assert any("YTP_REMOVE_FILES is off" in line for line in log["log"]), log
