@@ -531,6 +531,29 @@ def test_browser_and_actions_off(app_with: Any) -> None:
     assert_error(act(client, {"action": "delete", "path": "x"}), 403)
 
 
+def test_an_action_is_listed_at_once_without_the_watcher(app_with: Any,
+                                                         tmp_path: Path) -> None:
+    """Its own service (not the module's, whose index the watcher also keeps): with no
+    watching and no rescan in sight, only the action's own refresh of the index can list
+    what it did."""
+    make(tmp_path / "downloads" / "a.mp4")  # the download folder of app_with's settings
+    runtime, client = app_with(YTP_BROWSER_CONTROL_ENABLED="true", YTP_FILE_WATCH="false",
+                               YTP_FILE_RESCAN_INTERVAL="3600")
+    wait_for(runtime.files.index.ready.is_set, LISTED_DEADLINE, message="the first index")
+    assert names(client, "") == ["a.mp4"]
+    seen: list[Any] = []
+    unsubscribe = runtime.bus.subscribe(
+        lambda e: seen.append(e.data) if e.name == events.FILE_ACTION else None)
+    try:
+        done = act(client, {"action": "rename", "path": "a.mp4", "new_name": "b.mp4"},
+                   {"action": "directory", "path": "/", "new_dir": "new"})
+    finally:
+        unsubscribe()
+    assert [r["ok"] for r in done.json] == [True, True]
+    assert seen == done.json
+    assert names(client, "") == ["new", "b.mp4"]
+
+
 def test_unwatched_folder_is_rescanned(app_with: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="appliance.files.watcher"):
         runtime, client = app_with(YTP_FILE_WATCH="false", YTP_FILE_RESCAN_INTERVAL="1")
