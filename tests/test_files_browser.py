@@ -552,6 +552,12 @@ def test_an_action_is_listed_at_once_without_the_watcher(app_with: Any,
     assert [r["ok"] for r in done.json] == [True, True]
     assert seen == done.json
     assert names(client, "") == ["new", "b.mp4"]
+    # into folders made from a shell, that nothing has indexed yet: indexed with it
+    (runtime.settings.download_path / "shell" / "made").mkdir(parents=True)
+    moved = act(client, {"action": "move", "path": "b.mp4", "new_path": "shell/made"})
+    assert moved.json[0]["ok"] is True, moved.text
+    assert names(client, "shell/made") == ["b.mp4"]
+    assert names(client, "") == ["new", "shell"]
 
 
 def test_unwatched_folder_is_rescanned(app_with: Any, caplog: pytest.LogCaptureFixture) -> None:
