@@ -20,7 +20,9 @@ import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 
+from appliance import events
 from appliance.engine.plans import DEFAULT_ARCHIVE
+from appliance.events import Event
 from appliance.files.fetch import any_address, fetch_image
 from appliance.path_limits import NAME_MAX, byte_length
 from appliance.runtime import Runtime
@@ -426,7 +428,8 @@ def test_retention_by_age_removes_only_what_finished_before_the_days(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
     runtime, task, (old, recent) = _aged_task(app_with, origin, "aged",
                                               YTP_REMOVE_FILES="true")
-    assert _run(runtime, task)["queued"] == 0  # the removed entry stays done
+    run = _run(runtime, task)
+    assert (run["status"], run["queued"]) == ("success", 0)  # the removed entry stays done
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
     assert not (Path(old.download_folder) / old.filename).exists()
     assert (Path(recent.download_folder) / recent.filename).is_file()
@@ -441,3 +444,88 @@ def test_retention_deletes_nothing_while_removing_files_is_off(
     assert (Path(old.download_folder) / old.filename).is_file()
     log = runtime.tasks.store.execution(run["id"], with_log=True)
     assert any("YTP_REMOVE_FILES is off" in line for line in log["log"]), log
+
+
+# --- a run's life: announced, cut short by a stop -------------------------------------------
+
+
+def test_a_run_is_announced_as_it_starts_and_as_it_ends(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("told", [FeedEntry("a", origin.clip_url)])
+    task = create(client, name="told", url=f"{origin.base_url}/feeds/told.rss")
+    seen: list[Event] = []
+    runtime.bus.subscribe(seen.append)
+    _run(runtime, task)
+    changes = [(e.data["action"], e.data["data"]["running"], e.data["data"]["last_status"])
+               for e in seen if e.name == events.CONFIG_UPDATE
+               and e.data["feature"] == "tasks" and e.data["data"]["id"] == task["id"]]
+    assert changes == [("update", True, ""), ("update", False, "success")]
+    dispatched = [e.data for e in seen if e.name == events.TASK_DISPATCHED]
+    assert [(d["task_id"], d["name"], d["queued"]) for d in dispatched] == [
+        (task["id"], "told", 1)]
+
+
+def test_a_run_cut_short_by_the_stop_runs_again_at_the_next_start(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """Not a failure (no streak, no last status): left running, marked interrupted at the
+    next start, and run then."""
+    from support.server import wait_for
+
+    from appliance.api.app import create_app
+
+    runtime = start_runtime(YTP_TASKS_SPREAD="0")
+    client = falcon.testing.TestClient(create_app(runtime))
+    origin.feeds.set("cut", [FeedEntry("a", origin.clip_url)])
+    origin.feeds.fail("cut", 500)  # as a listing fails when its process is stopped
+    task = create(client, name="cut", url=f"{origin.base_url}/feeds/cut.rss")
+    runtime.tasks.runner.stopping.set()  # the first thing the service's stop does
+    cut = _run(runtime, task)
+    state = runtime.tasks.get(task["id"])
+    assert (state["failures"], state["last_status"], state["last_run_at"]) == (0, "", None)
+    assert runtime.tasks.store.execution(cut["id"])["status"] == "running"
+    runtime.stop()
+    origin.feeds.set("cut", [FeedEntry("a", origin.clip_url)])
+    again = start_runtime(YTP_TASKS_SPREAD="0")
+    assert again.tasks.store.execution(cut["id"])["status"] == "interrupted"
+    done = wait_for(lambda: [e for e in again.tasks.store.executions(1, 10, task["id"])[0]
+                             if e["trigger"] == "startup" and e["status"] != "running"],
+                    timeout=30, message="the run at start")
+    assert [(e["status"], e["queued"]) for e in done] == [("success", 1)]
+
+
+# --- which handler reads a URL ---------------------------------------------------------------
+
+
+def test_the_handler_a_url_goes_to(app_with: Callable[..., tuple[Runtime, Client]]) -> None:
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    for url, handler in (
+            ("https://blog.invalid/feed/", "RssHandler"),
+            ("https://blog.invalid/podcast/rss", "RssHandler"),
+            ("https://blog.invalid/show.atom", "RssHandler"),
+            ("https://blog.invalid/show#handler=rss", "RssHandler"),
+            ("https://blog.invalid/feedback", "GenericTaskHandler"),
+            ("https://www.youtube.com/c", "GenericTaskHandler"),
+            ("https://www.youtube.com/watch?v=abc", "GenericTaskHandler"),
+            ("https://www.youtube.com/channel/not-a-channel-id", "GenericTaskHandler"),
+            ("https://www.youtube.com/c/someone", "YoutubeHandler"),
+            ("https://m.youtube.com/@someone/videos", "YoutubeHandler")):
+        inspect = client.simulate_post("/api/tasks/inspect", json={"url": url,
+                                                                   "static_only": True})
+        assert inspect.json["metadata"]["handler"] == handler, url
+
+
+def test_youtube_addresses_read_their_feed(origin: MediaOrigin) -> None:
+    """Each kind of address is read as the feed it has; a handle through its page."""
+    from appliance.tasks.handlers import YoutubeHandler
+
+    channel = "UC" + "f" * 22
+    origin.feeds.handles["@feeds"] = channel
+    handler = YoutubeHandler(lambda: origin.base_url)
+    feeds = f"{origin.base_url}/feeds/videos.xml?"
+    for url, query in (
+            ("https://www.youtube.com/playlist?list=PLabc", "playlist_id=PLabc"),
+            (f"https://www.youtube.com/channel/{channel}/videos", f"channel_id={channel}"),
+            ("https://www.youtube.com/user/someone", "user=someone"),
+            ("https://www.youtube.com/@feeds", f"channel_id={channel}")):
+        assert handler.feed_url(url, timeout=10) == feeds + query, url
