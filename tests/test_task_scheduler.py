@@ -9,7 +9,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import falcon.testing
+
 from appliance.errors import AppError
+from appliance.runtime import Runtime
 from appliance.tasks.cron import check_timer, next_run, staggered
 from appliance.tasks.scheduler import MAX_SLEEP, MIN_SLEEP, TaskScheduler
 
@@ -326,3 +329,29 @@ def test_stop_does_not_wait_for_a_run_in_flight() -> None:
         assert not finished.is_set()
     finally:
         release.set()
+
+
+def test_a_task_that_ran_at_its_last_slot_does_not_run_again_at_start() -> None:
+    """Its last run is the reference, not its creation: an hourly task created hours ago that
+    ran at noon waits for 13:00."""
+    clock, runs = Clock(T0), []  # 12:00:30
+    task = _task(1, "0 * * * *", T0 - 7200, T0 - 30)
+    scheduler = _scheduler([task], runs, clock)
+    scheduler.start(interrupted=set())
+    try:
+        assert scheduler.next_run_at(1) == T0 + 3570
+        assert scheduler._sleep_seconds() == MAX_SLEEP  # nothing to start meanwhile
+    finally:
+        scheduler.stop()
+    assert runs == []
+
+
+def test_timers_follow_the_services_time_zone(
+        app_with: Callable[..., tuple[Runtime, falcon.testing.TestClient]]) -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")  # nine hours from the test machines' UTC
+    _, client = app_with(YTP_TASKS_TIMEZONE="Asia/Tokyo")
+    task = client.simulate_post("/api/tasks", json={
+        "name": "morning", "url": "http://127.0.0.1:9/feed.rss", "timer": "0 9 * * *"}).json
+    planned = datetime.fromtimestamp(task["next_run_at"], tokyo)
+    assert (planned.hour, planned.minute) == (9, 0)
+    assert task["next_run_at"] - time.time() <= 86400
