@@ -355,3 +355,20 @@ def test_timers_follow_the_services_time_zone(
     planned = datetime.fromtimestamp(task["next_run_at"], tokyo)
     assert (planned.hour, planned.minute) == (9, 0)
     assert task["next_run_at"] - time.time() <= 86400
+
+
+def test_the_loop_wakes_by_itself_when_a_run_is_due() -> None:
+    """Nothing tells it: it slept until the start it had planned."""
+    clock, runs = Clock(T0 + 29.9), []  # a tenth of a second before 12:01:00
+    task = _task(1, "1 12 * * *", T0, T0 - 60)
+    scheduler = _scheduler([task], runs, clock)
+    scheduler.start(interrupted=set())
+    try:
+        deadline = time.monotonic() + 10
+        while scheduler._wakes_at == 0 and time.monotonic() < deadline:  # asleep
+            time.sleep(0.01)
+        clock.now = T0 + 30
+        _wait_runs(runs, 1)
+        assert runs == [(1, "timer")]
+    finally:
+        scheduler.stop()
