@@ -278,3 +278,10 @@ def test_a_regex_match_url_takes_the_urls_it_matches(app: tuple[Runtime, Client]
         inspect = client.simulate_post("/api/tasks/inspect", json={"url": url,
                                                                    "static_only": True})
         assert inspect.json["metadata"]["handler"] == handler, url
+
+
+def test_a_page_past_the_size_bound_is_named_not_read(origin: MediaOrigin) -> None:
+    big = origin.big_file(16 * 1024 * 1024)
+    with pytest.raises(HandlerError) as raised:
+        listing(origin, "big", {**HTML, "request": {"url": big}}, LINKS)
+    assert str(raised.value) == f"{big} is larger than 10 MiB."
