@@ -5,6 +5,7 @@ thrown away, so only a rescan can find the files made meanwhile."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +113,43 @@ def test_a_rescan_announces_the_folders_it_found_changed(tmp_path: Path) -> None
     assert told == [["", "kept", "made"]]
     index.rescan()
     assert len(told) == 1  # nothing differs: nothing announced
+
+
+def test_a_rescan_reads_past_what_it_leaves_out(tmp_path: Path) -> None:
+    """Hidden names and partial downloads are left out of the index: the walk goes on to the
+    rest of the folder (the disk's order puts them anywhere among the others)."""
+    visible = {f"clip{i:02d}.mp4" for i in range(40)} | {f"show{i:02d}" for i in range(10)}
+    for name in visible:
+        if name.startswith("show"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "e1.mp4").write_bytes(b"x")
+        else:
+            (tmp_path / name).write_bytes(b"x")
+    for name in (".hidden", ".cache", "a.mp4.part", "b.ytdl", "c.temp"):
+        (tmp_path / name).write_bytes(b"x")
+    index = FileIndex(tmp_path)
+    index.rescan()
+    assert set(index.names("")) == visible
+    assert all(index.names(f"show{i:02d}") == ["e1.mp4"] for i in range(10))
+
+
+def test_a_folder_replaced_by_a_link_or_a_file_takes_what_was_indexed_under_it(
+        tmp_path: Path) -> None:
+    """Only the folder's own change is seen (the events of what it held were lost): what was
+    indexed below it goes, or history answers would list the old folder's subtitles."""
+    for folder in ("d", "f"):
+        (tmp_path / folder / "sub").mkdir(parents=True)
+        (tmp_path / folder / "sub" / "x.mp4").write_bytes(b"x")
+        (tmp_path / folder / "sub" / "x.en.srt").write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    index = FileIndex(tmp_path)
+    index.rescan()
+    assert index.sidecars("d/sub/x.mp4") != {}
+    shutil.rmtree(tmp_path / "d")
+    (tmp_path / "d").symlink_to(tmp_path / "elsewhere")
+    shutil.rmtree(tmp_path / "f")
+    (tmp_path / "f").write_bytes(b"now a file")
+    index.refresh([str(tmp_path / "d"), str(tmp_path / "f")])
+    for gone in ("d/sub", "f", "f/sub"):
+        assert not index.has_folder(gone), gone
+    assert index.sidecars("d/sub/x.mp4") == {} and index.sidecars("f/sub/x.mp4") == {}
