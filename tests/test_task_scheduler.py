@@ -241,30 +241,32 @@ def test_a_task_gone_when_its_slot_comes_is_dropped_not_run() -> None:
 
 def test_a_task_disabled_before_its_run_leaves_the_queue_is_not_run() -> None:
     clock, runs = Clock(T0), []
-    release = threading.Event()
+    releases = {1: threading.Event(), 2: threading.Event()}
     got: list[int] = []
 
     def run(task: dict[str, Any], trigger: str) -> None:
         got.append(task["id"])
-        if task["id"] in (1, 2):  # both of the pool's threads busy: 3 waits
-            release.wait(10)
+        if task["id"] in releases:  # both of the pool's threads busy: 3 and 4 wait
+            releases[task["id"]].wait(10)
 
-    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3)]
+    tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3, 4)]
     scheduler = _scheduler(tasks, runs, clock, run=run)
     try:
         for task in tasks:
             scheduler.changed(task, task["id"])
         clock.now = T0 + 30
-        assert sorted(scheduler.tick()) == [1, 2, 3]
+        assert sorted(scheduler.tick()) == [1, 2, 3, 4]
         _wait_runs(got, 2)
         tasks[2] = {**tasks[2], "enabled": False}
         scheduler.changed(tasks[2], 3)
         assert scheduler.next_run_at(3) is None
-        release.set()
+        releases[1].set()  # one thread free: it takes 3, then 4, in that order
+        _wait_runs(got, 3)
+        assert sorted(got) == [1, 2, 4]
     finally:
-        release.set()
+        for release in releases.values():
+            release.set()
         scheduler.stop()
-    assert sorted(got) == [1, 2]
 
 
 def test_a_step_that_fails_does_not_stop_the_loop() -> None:

@@ -509,27 +509,6 @@ def test_feeds_fast_and_slow_paths_agree() -> None:
                                                ).timestamp()
 
 
-def test_a_feed_date_without_a_zone_is_utc_whatever_the_zone_of_the_box(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """published_after compares with it: on a box set to New York, such dates moved by
-    five hours."""
-    import time
-
-    from appliance.tasks import feeds
-
-    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
-    <entry><title>A</title><link href="https://site.invalid/a"/>
-    <updated>2024-01-02T10:00:00</updated></entry></feed>"""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    try:
-        published = [i.published for i in feeds.read_feed(atom).items]
-    finally:
-        monkeypatch.undo()
-        time.tzset()
-    assert published == [datetime(2024, 1, 2, 10, tzinfo=ZoneInfo("UTC")).timestamp()]
-
-
 def test_feeds_that_lxml_refuses_go_to_feedparser() -> None:
     from appliance.tasks import feeds
 

@@ -12,8 +12,10 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
@@ -190,6 +192,51 @@ def test_a_long_title_is_cut_by_bytes_whole_characters_only(tmp_path: Path, titl
     assert byte_length(cut) > 100 - len(title[-1].encode())  # no more than a character lost
 
 
+def test_an_atom_feed_read_field_by_field_its_dates_in_utc_whatever_the_zone_of_the_box(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """published_after compares with the dates: on a box set to New York, a date without a
+    zone moved by five hours. The page link is the one without a rel (or rel alternate),
+    the media the enclosure."""
+    from appliance.tasks import feeds
+
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+    <entry><title>A</title>
+    <link rel="enclosure" type="audio/mpeg" href="https://cdn.invalid/a.mp3"/>
+    <link href="https://site.invalid/a"/><updated>2024-01-02T10:00:00</updated></entry></feed>"""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        feed = feeds.read_feed(atom)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert feed.title == "T"
+    assert [(i.title, i.link, i.enclosures, i.published) for i in feed.items] == [
+        ("A", "https://site.invalid/a", [("https://cdn.invalid/a.mp3", "audio/mpeg")],
+         datetime(2024, 1, 2, 10, tzinfo=ZoneInfo("UTC")).timestamp())]
+
+
+def test_what_ytdlp_lists_is_what_a_task_sees(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A playlist page: each entry with the archive id yt-dlp gives it; one video: the page
+    itself, once."""
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    playlist = client.simulate_post("/api/tasks/inspect", json={"url": origin.playlist_url})
+    assert playlist.status_code == 200, playlist.text
+    assert playlist.json["metadata"] == {"raw_count": 3, "title": "Origin playlist"}
+    assert [(i["url"], i["title"], i["archive_id"]) for i in playlist.json["items"]] == [
+        (url, f"Origin playlist ({n})", f"html5mediaembed playlist-{n}")
+        for n, url in enumerate(origin.playlist_entry_urls, start=1)]
+    assert playlist.json["items"][0]["metadata"] == {
+        "source_id": "Origin playlist", "source_name": "Origin playlist",
+        "source_handler": "GenericTaskHandler"}
+    single = client.simulate_post("/api/tasks/inspect",
+                                  json={"url": origin.watch_url("clip")}).json
+    assert [(i["url"], i["title"], i["archive_id"]) for i in single["items"]] == [
+        (origin.watch_url("clip"), "Watch clip", "generic clip")]
+    assert single["metadata"]["title"] == "Watch clip"
+
+
 # --- what a run has seen: the archive, marks, earlier items ---------------------------------
 
 
@@ -308,6 +355,8 @@ def test_an_entry_whose_link_changes_is_not_queued_again(
                                          "a")])
     again = _run(runtime, task)
     assert (again["queued"], again["skipped"]) == (0, 1)
+    unmark = client.simulate_delete(f"/api/tasks/{task['id']}/mark")  # no archive, no marks
+    assert unmark.json == {"message": "Removed 0 entries of task 'moved' from the archive."}
 
 
 def test_a_config_up_to_its_bound_is_taken(
