@@ -318,6 +318,18 @@ class ItemStore:
             query = orm.select(r for r in self._row if r.batch_id == batch_id)
             return [self._record(r) for r in query.order_by(self._row.created_at)]
 
+    def sharing_a_file(self, leaving: Sequence[Item]) -> set[str]:
+        """The ids of ``leaving`` items whose file an item not among them records too (a
+        download by hand that yt-dlp then found on disk for another item): a file both have
+        is the other's as much."""
+        names = sorted({i.filename for i in leaving if i.filename})
+        ids = {i.id for i in leaving}
+        with orm.db_session:
+            rows = orm.select((r.id, r.download_folder, r.filename) for r in self._row
+                              if r.filename in names)[:]
+        kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
+        return {i.id for i in leaving if (i.download_folder, i.filename) in kept}
+
     def window(
         self,
         kind: str,

@@ -20,8 +20,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pony import orm
-
 from .. import events
 from ..engine.archive import archive_id
 from ..engine.engine import DownloadEngine
@@ -335,26 +333,15 @@ class TaskRunner:
             return
         # Marked first: the entries stay done for the task once their items are gone.
         self.store.mark(task["id"], [k for i in old for k in sorted(_item_keys(i))])
-        shared = self._shared_files(old)
+        # A file another item records too (a download by hand that yt-dlp found on disk
+        # for this entry) is not the task's to delete: the item goes, the file stays.
+        shared = self.items.sharing_a_file(old)
         self.engine.delete_items([i.id for i in old if i.id not in shared], remove_file=True)
         if shared:
             self.engine.delete_items(sorted(shared))
             journal.write("info", f"retention kept the file(s) of {len(shared)} item(s): "
                                   "another download has the same file")
         journal.write("info", f"retention removed {len(old) - len(shared)} file(s)")
-
-    def _shared_files(self, old: list[Item]) -> set[str]:
-        """The ids of ``old`` items whose file an item that stays records too: a download of
-        the same file by hand, or a later entry of the task that yt-dlp found already on
-        disk. The file is that item's as much, and is not the task's to delete."""
-        names = sorted({i.filename for i in old})
-        leaving = {i.id for i in old}
-        entity = self.items.entities.Item
-        with orm.db_session:
-            rows = orm.select((r.id, r.download_folder, r.filename) for r in entity
-                              if r.filename in names)[:]
-        kept = {(folder, name) for item_id, folder, name in rows if item_id not in leaving}
-        return {i.id for i in old if (i.download_folder, i.filename) in kept}
 
     def _record(self, task: dict[str, Any], execution: dict[str, Any], journal: ExecutionLog,
                 outcome: Outcome) -> dict[str, Any]:
