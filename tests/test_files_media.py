@@ -257,6 +257,10 @@ def test_every_redirect_is_checked(images: ImageServer) -> None:
     # multicast is "global" to the ipaddress module: refused all the same
     ("224.0.0.1", False), ("239.255.255.250", False), ("ff0e::1", False),
     ("::ffff:224.0.0.1", False),
+    # NAT64 (a gateway on the LAN reaches the IPv4 address in its last 32 bits) and 6to4
+    ("64:ff9b::808:808", True), ("2002:808:808::1", True),
+    ("64:ff9b::c0a8:101", False), ("64:ff9b::7f00:1", False), ("64:ff9b:1::808:808", False),
+    ("2002:c0a8:101::1", False), ("2002:7f00:1::", False),
 ])
 def test_the_default_policy_lets_through_public_addresses_only(address: str,
                                                                 allowed: bool) -> None:
