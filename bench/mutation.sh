@@ -36,7 +36,7 @@ case "$target" in
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
-"$py" -c "import mutmut" 2>/dev/null || "$py" -m pip install -q "mutmut>=3.8,<4"
+"$py" -c "import mutmut" 2>/dev/null || "$py" -m pip install -q "mutmut>=3.8,<3.9"  # mutmut_run.py patches 3.8
 
 scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
 mkdir -p "$scratch"
@@ -92,7 +92,7 @@ PY
   done
   echo "sample: ${#names[@]} of ${#selected[@]} mutants" >&2
 fi
-"$here/.venv/bin/mutmut" run --max-children "${MUTATION_JOBS:-2}" "${names[@]}" || true
+"$py" "$here/bench/mutmut_run.py" run --max-children "${MUTATION_JOBS:-2}" "${names[@]}" || true
 "$here/.venv/bin/mutmut" export-cicd-stats >/dev/null 2>&1 || true
 "$py" - "$scratch" <<'PY'
 import json, pathlib, sys
