@@ -276,3 +276,21 @@ def test_an_action_is_listed_at_once_without_the_watcher(app_with: Any,
     assert moved.json[0]["ok"] is True, moved.text
     assert names(client, "shell/made") == ["b.mp4"]
     assert names(client, "") == ["new", "shell"]
+
+
+def test_a_rename_takes_its_own_sidecars_only(app: tuple[Runtime, TestClient],
+                                              folder: Path) -> None:
+    """Not another video named like it (``Show.Extended.mp4``), nor that one's subtitles, nor
+    an audio file: each is a file of its own, which a rename of ``Show.mp4`` renamed too."""
+    _, client = app
+    base = folder.name
+    for name in ("Show.mp4", "Show.en.srt", "Show.info.json", "Show.Extended.mp4",
+                 "Show.Extended.en.srt", "Show.m4a"):
+        make(folder / name, 2)
+    results = act(client, {"action": "rename", "path": f"{base}/Show.mp4",
+                           "new_name": "Pilot.mp4"})
+    assert results.status_code == 200, results.text
+    assert results.json[0]["ok"] and results.json[0]["sidecar_count"] == 2
+    assert sorted(os.listdir(folder)) == ["Pilot.en.srt", "Pilot.info.json", "Pilot.mp4",
+                                          "Show.Extended.en.srt", "Show.Extended.mp4",
+                                          "Show.m4a"]

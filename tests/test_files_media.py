@@ -197,6 +197,21 @@ def test_a_files_sidecars_are_its_own_and_the_folders_art(tmp_path: Path) -> Non
     }
 
 
+def test_another_media_file_named_like_it_is_not_its_sidecar(tmp_path: Path) -> None:
+    """``Show.Extended.mp4`` beside ``Show.mp4`` is a video of its own, and its subtitles are
+    its own too; a second version in another container (``Show.mkv``) shares the stem's."""
+    for name in ("Show.mp4", "Show.en.srt", "Show.Extended.mp4", "Show.Extended.en.srt",
+                 "Show.Extended.info.json", "Show.m4a", "Show.mkv"):
+        (tmp_path / name).write_bytes(b"x")
+    index = FileIndex(tmp_path)
+    assert index.sidecars("Show.mp4") == {
+        "subtitle": [{"file": "Show.en.srt", "lang": "en", "name": "SRT (0) - en"}]}
+    assert index.sidecars("Show.Extended.mp4") == {
+        "subtitle": [{"file": "Show.Extended.en.srt", "lang": "en", "name": "SRT (0) - en"}],
+        "metadata": [{"file": "Show.Extended.info.json"}]}
+    assert index.sidecars("Show.mkv") == index.sidecars("Show.mp4")
+
+
 # --- remote thumbnails ------------------------------------------------------------------------
 
 def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer) -> None:

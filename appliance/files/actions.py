@@ -186,15 +186,14 @@ class FileActions:
 
     @staticmethod
     def _sidecars(source: Path, target: Path) -> list[tuple[Path, Path]]:
-        """(old, new) for each file beside ``source`` named after it (``stem.*``)."""
-        old_prefix = kinds.stem(source.name) + "."
+        """(old, new) for each of ``source``'s own sidecars (``kinds.own_sidecars``)."""
+        old_stem = kinds.stem(source.name)
         new_stem = kinds.stem(target.name)
         pairs = []
-        for name in os.listdir(source.parent):
+        for name in kinds.own_sidecars(source.name, os.listdir(source.parent)):
             sibling = source.parent / name
-            if name != source.name and name.startswith(old_prefix) and sibling.is_file() \
-                    and not sibling.is_symlink():
-                pairs.append((sibling, target.parent / (new_stem + name[len(old_prefix) - 1:])))
+            if sibling.is_file() and not sibling.is_symlink():
+                pairs.append((sibling, target.parent / (new_stem + name[len(old_stem):])))
         return pairs
 
     def _directory(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:

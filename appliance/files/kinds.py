@@ -68,18 +68,31 @@ def stem(name: str) -> str:
     return name.rpartition(".")[0] if "." in name else name
 
 
-def sidecars(name: str, siblings: Iterable[str], folder: str) -> dict[str, list[dict[str, Any]]]:
-    """The sidecars of ``name`` among ``siblings`` (names in the same folder, non-empty files),
-    grouped by content type; paths are relative to the download folder (``folder`` is the
-    file's folder there). Subtitles get ``lang`` and a display ``name``, as YTPTube's do."""
+def own_sidecars(name: str, siblings: Iterable[str]) -> list[str]:
+    """The files among ``siblings`` (names in the same folder) that are ``name``'s own: named
+    ``<stem>.*``, but never a media file (``Show.Extended.mp4`` beside ``Show.mp4`` is a video
+    of its own) nor what such a file's longer name claims (``Show.Extended.en.srt`` is
+    ``Show.Extended.mp4``'s). What a rename or a move takes along, what a zip adds."""
     prefix = stem(name) + "."
+    named = [o for o in siblings if o != name and o.startswith(prefix)]
+    media = [o for o in named if content_type(o) in (VIDEO, AUDIO)]
+    claimed = tuple(stem(o) + "." for o in media if stem(o) + "." != prefix)
+    return [o for o in named if o not in media and not o.startswith(claimed)]
+
+
+def sidecars(name: str, siblings: Iterable[str], folder: str) -> dict[str, list[dict[str, Any]]]:
+    """The sidecars of ``name`` among ``siblings`` (names in the same folder, non-empty files):
+    its own (``own_sidecars``) and the folder's artwork, grouped by content type; paths are
+    relative to the download folder (``folder`` is the file's folder there). Subtitles get
+    ``lang`` and a display ``name``, as YTPTube's do."""
+    siblings = list(siblings)
+    prefix = stem(name) + "."
+    own = set(own_sidecars(name, siblings))
     found: dict[str, list[dict[str, Any]]] = {}
     index = 0
     for other in sorted(siblings):
-        if other == name:
-            continue
         folder_image = stem(other).lower() in FOLDER_IMAGES and content_type(other) == IMAGE
-        if not other.startswith(prefix) and not folder_image:
+        if other == name or (other not in own and not folder_image):
             continue
         kind = content_type(other)
         path = f"{folder}/{other}" if folder else other
