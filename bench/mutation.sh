@@ -24,7 +24,7 @@ case "$target" in
            tests="tests/test_option_policy.py tests/test_shaping.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
   # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine
   # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
-  engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py"
+  engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py appliance/engine/file_removal.py"
            # (and the one test of an item the archive skips before its info is read)
            tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_engine.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed" ;;
   # The file browser's actions (delete, move, rename, zips) and the paths they are confined to.
@@ -57,7 +57,7 @@ cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" 
 cd "$scratch"
 names=()
 if [ "$target" = engine ]; then
-  names+=("appliance.engine.runs.*")
+  names+=("appliance.engine.runs.*" "appliance.engine.file_removal.*")
   while read -r module class method; do
     [[ -z "$module" || "$module" == \#* ]] && continue
     names+=("appliance.engine.${module}.xǁ${class}ǁ${method}__mutmut_*")

@@ -143,6 +143,37 @@ def test_only_a_finished_items_file_is_removed_and_the_log_names_it(
                == r.getMessage() for r in caplog.records)
 
 
+def test_its_own_sidecars_go_with_it_and_nothing_else(
+        app: App, origin: MediaOrigin, outside: Path) -> None:
+    """Subtitles, NFO, info.json and thumbnail named after the file went nowhere: a task's
+    retention left them behind for ever. Another video named like it, that one's subtitles,
+    the folder's artwork and a link named like a sidecar stay (and what it points to)."""
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    item = download(client, origin.short_url, template="Show.%(ext)s")
+    own = ["Show.en.srt", "Show.nfo", "Show.info.json", "Show.webp"]
+    others = ["Show.Extended.mp4", "Show.Extended.en.srt", "poster.jpg", "Other.en.srt"]
+    for name in own + others:
+        (folder / name).write_bytes(b"x")
+    (folder / "Show.jpg").symlink_to(outside)
+    delete(client, item["id"])
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
+        [*others, "Show.jpg"])
+    assert outside.read_bytes() == b"not a download"
+
+
+def test_sidecars_stay_while_another_media_file_of_the_name_does(
+        app: App, origin: MediaOrigin) -> None:
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    item = download(client, origin.short_url, template="Show.%(ext)s")
+    (folder / "Show.mkv").write_bytes(b"the same show, another container")
+    (folder / "Show.en.srt").write_bytes(b"x")
+    delete(client, item["id"])
+    assert not (folder / "Show.mp4").exists()
+    assert (folder / "Show.en.srt").is_file() and (folder / "Show.mkv").is_file()
+
+
 def test_without_remove_file_the_file_stays(app: App, origin: MediaOrigin) -> None:
     runtime, client = app()
     item = download(client, origin.short_url, template="kept.%(ext)s")

@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import falcon
 
-from .. import errors
+from .. import errors, kinds
 from ..auth import COOKIE_NAME, USERNAME, Authenticator, sessions
-from ..files import kinds, paths
+from ..files import paths
 from ..runtime import Runtime
 from .requests import json_object, query_bool
 from .schemas import error, json_body, json_response, query

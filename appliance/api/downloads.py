@@ -13,8 +13,7 @@ from urllib.parse import quote
 
 import falcon
 
-from .. import errors
-from ..files import kinds
+from .. import errors, kinds
 from ..files.reading import open_regular
 from ..runtime import Runtime
 from .conditional import file_etag, matches, validate

@@ -8,8 +8,8 @@ from typing import Any
 
 import falcon
 
-from .. import errors
-from ..files import kinds, paths
+from .. import errors, kinds
+from ..files import paths
 from ..files import zips as zipfiles
 from ..files.index import SORTS
 from ..files.reading import open_regular

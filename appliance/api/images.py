@@ -13,8 +13,8 @@ from typing import Any
 
 import falcon
 
-from .. import errors
-from ..files import kinds, paths
+from .. import errors, kinds
+from ..files import paths
 from ..files.fetch import Image, any_address, fetch_image, public_only
 from ..files.index import nameable
 from ..runtime import Runtime

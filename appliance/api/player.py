@@ -10,8 +10,7 @@ from typing import Any
 
 import falcon
 
-from .. import errors
-from ..files import kinds
+from .. import errors, kinds
 from ..files.reading import open_regular
 from ..player import playlists
 from ..player.segments import SegmentStream, segment_command, to_webvtt

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from .. import cpu_share, events
@@ -38,7 +37,6 @@ from ..store.database import StorageFailure
 from ..store.records import (
     CANCELLED,
     ERROR,
-    FINISHED,
     PENDING,
     PREPARING,
     QUEUE,
@@ -54,6 +52,7 @@ from .downloading import Downloading
 from .edits import Edits
 from .extraction import Extraction
 from .failures import explain
+from .file_removal import remove_files_of
 from .folder_disk import FolderDisk
 from .jobs import Jobs
 from .options import resolve_folder
@@ -287,8 +286,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                 if item is None:
                     results[item_id] = "not found"
                     continue
-                if remove_file:
-                    self._remove_file(item, folders)
+                if remove_file and self.settings.remove_files:
+                    remove_files_of(item, folders)
                 results[item_id] = "deleted"
                 self.bus.publish(events.ITEM_DELETED, {"id": item_id, "_id": item_id})
         return results
@@ -535,23 +534,3 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
         """The download folder configured now and those the settings named before, where
         finished files of items may still be. A folder an item merely names is not one."""
         return {str(self.settings.download_path), *self.store.download_folders()}
-
-    def _remove_file(self, item: Item, folders: set[str]) -> None:
-        """Delete the file of a finished item: only the one it recorded, only inside the
-        download folder it was written in, only while that is one of ``folders``, and never
-        through a symlink (the file itself, or a folder on the way that leads out)."""
-        if (not self.settings.remove_files or item.status != FINISHED or not item.filename
-                or item.download_folder not in folders):
-            return
-        root = Path(item.download_folder).resolve()
-        path = Path(item.download_folder) / item.filename
-        target = path.resolve()
-        if path.is_symlink() or not target.is_relative_to(root) or not target.is_file():
-            log.warning("not removing %s of item %s: not a file inside %s", path, item.id,
-                        item.download_folder)
-            return
-        try:
-            target.unlink()
-            log.info("removed file %s of item %s", target, item.id)
-        except OSError as exc:
-            log.warning("could not remove %s: %s", target, exc)

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import errors
-from . import kinds, paths
+from .. import errors, kinds
+from . import paths
 from .index import FileIndex
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from . import kinds
+from .. import kinds
 
 log = logging.getLogger(__name__)
 

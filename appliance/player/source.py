@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 
-# The audio and video containers of files.kinds' media suffixes (by ffmpeg's demuxer names):
+# The audio and video containers of appliance.kinds' media suffixes (by ffmpeg's demuxer names):
 # no playlist or indirection demuxer (hls, concat, image2, tee, data, …) is among them.
 MEDIA_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "mpegts",
                  "mpeg", "mp3", "aac", "flac", "ogg", "wav", "avi", "flv", "asf")

@@ -17,6 +17,7 @@ TEXT = "text"
 METADATA = "metadata"
 DIR = "dir"
 DOWNLOAD = "download"
+MEDIA = (VIDEO, AUDIO)
 
 _BY_SUFFIX: dict[str, str] = {
     **dict.fromkeys(("mp4", "mkv", "webm", "avi", "mov", "m4v", "ts", "mpv", "ogm", "flv",
@@ -75,7 +76,7 @@ def own_sidecars(name: str, siblings: Iterable[str]) -> list[str]:
     ``Show.Extended.mp4``'s). What a rename or a move takes along, what a zip adds."""
     prefix = stem(name) + "."
     named = [o for o in siblings if o != name and o.startswith(prefix)]
-    media = [o for o in named if content_type(o) in (VIDEO, AUDIO)]
+    media = [o for o in named if content_type(o) in MEDIA]
     claimed = tuple(stem(o) + "." for o in media if stem(o) + "." != prefix)
     return [o for o in named if o not in media and not o.startswith(claimed)]
 

@@ -1,0 +1,60 @@
+"""Deleting a finished item's files from disk (``remove_file``, with ``YTP_REMOVE_FILES``).
+
+Only the file the item recorded, only inside the download folder it was written in, never
+through a symlink; and with it its own sidecars (``Show.en.srt``, ``Show.info.json``,
+``Show.jpg``… — ``kinds.own_sidecars``: never another media file named like it nor that
+file's sidecars, never the folder's artwork), which retention and a delete left behind for
+ever, orphaned NFO files and all. While another media file of the same name stays
+(``Show.mkv`` beside ``Show.mp4``), the sidecars are its too and stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .. import kinds
+from ..store import Item
+from ..store.records import FINISHED
+
+log = logging.getLogger(__name__)
+
+
+def remove_files_of(item: Item, folders: set[str]) -> None:
+    """Delete ``item``'s file and its own sidecars, if it finished, in a download folder that
+    is one of ``folders`` (a folder an item merely names is not one)."""
+    if item.status != FINISHED or not item.filename or item.download_folder not in folders:
+        return
+    root = Path(item.download_folder).resolve()
+    path = Path(item.download_folder) / item.filename
+    target = path.resolve()
+    if path.is_symlink() or not target.is_relative_to(root) or not target.is_file():
+        log.warning("not removing %s of item %s: not a file inside %s", path, item.id,
+                    item.download_folder)
+        return
+    try:
+        sidecars = own_sidecars(target)
+        target.unlink()
+    except OSError as exc:
+        log.warning("could not remove %s: %s", target, exc)
+        return
+    log.info("removed file %s of item %s", target, item.id)
+    for sidecar in sidecars:
+        try:
+            sidecar.unlink()
+            log.info("removed %s with it", sidecar.name)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", sidecar, exc)
+
+
+def own_sidecars(media: Path) -> list[Path]:
+    """The regular files (not links) beside ``media`` that are its own sidecars; none while
+    another media file of its name is there."""
+    names = os.listdir(media.parent)
+    stem = kinds.stem(media.name)
+    if any(n != media.name and kinds.stem(n) == stem and kinds.content_type(n) in kinds.MEDIA
+           for n in names):
+        return []
+    return [path for name in kinds.own_sidecars(media.name, names)
+            if not (path := media.parent / name).is_symlink() and path.is_file()]
