@@ -183,6 +183,20 @@ def test_an_action_the_disk_refuses_fails_with_its_reason(app: tuple[Runtime, Te
         assert (disk / "a.mp4").is_file()
 
 
+def test_a_move_to_another_disk_says_so(app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """A disk mounted inside the download folder: a rename cannot cross it, and the answer says
+    why in words, not the system's "Invalid cross-device link"."""
+    _, client = app
+    make(folder / "a.mp4")
+    with tmpfs(folder / "usb", "size=1m"):
+        results = act(client, {"action": "move", "path": f"{folder.name}/a.mp4",
+                               "new_path": f"{folder.name}/usb"})
+        assert results.status_code == 200, results.text
+        assert results.json[0]["ok"] is False
+        assert results.json[0]["error"].startswith("The destination is on another disk")
+        assert (folder / "a.mp4").is_file() and not (folder / "usb" / "a.mp4").exists()
+
+
 def test_actions_refuse_existing_and_bad_names(app: tuple[Runtime, TestClient],
                                                folder: Path) -> None:
     _, client = app

@@ -20,6 +20,7 @@ does.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import shutil
@@ -99,6 +100,13 @@ def plan_one(root: Path, params: Any) -> Planned:
     return Planned(action, params, entry_path(root, requested))
 
 
+def _said(exc: OSError) -> str:
+    if exc.errno == errno.EXDEV:  # the system says "Invalid cross-device link"
+        return ("The destination is on another disk: the file browser moves files within "
+                "one disk only.")
+    return exc.strerror or str(exc)
+
+
 class Failed(Exception):
     """One action could not be done; its result says why."""
 
@@ -127,7 +135,7 @@ class FileActions:
                 result.update(ok=False, status=False, error=str(exc))
             except OSError as exc:
                 log.warning("%s of %s failed: %s", item.action, item.source, exc)
-                result.update(ok=False, status=False, error=exc.strerror or str(exc))
+                result.update(ok=False, status=False, error=_said(exc))
             self.index.refresh([str(p) for p in touched] + [str(p.parent) for p in touched])
             if result["ok"]:
                 log.info("file %s: %s", item.action, {k: v for k, v in result.items()
