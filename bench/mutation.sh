@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks.
+# files, tasks, player.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -33,6 +33,9 @@ case "$target" in
   # Subscriptions: timers, runs, handlers, definitions, retention (which deletes files).
   tasks)   mutate="appliance/tasks/*"
            tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py" ;;
+  # The HLS player: probes, playlists, segments and subtitles via ffmpeg, the ffmpeg slots.
+  player)  mutate="appliance/player/*"
+           tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

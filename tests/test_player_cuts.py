@@ -1,0 +1,211 @@
+"""The player's cuts and bounds, in process on real files and the real ffmpeg/ffprobe: copied
+segments that meet at keyframes lying exactly on the SEGMENT marks (no gap, no overlap), a
+file whose duration is a whole number of segments, the exact playlists, which H.264 is copied,
+transcoded segments without B-frames, the ffmpeg bound following the setting, and what a
+segment and a subtitle conversion leave behind (their pipe, their slot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from conftest import runtime_of_module
+from falcon.testing import TestClient
+
+from appliance.api.app import create_app
+from appliance.player import segments, slots
+from appliance.runtime import Runtime
+
+pytestmark = pytest.mark.xdist_group("player")
+
+FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+VIDEO = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25"]
+SOURCES = {
+    # 12 s exactly (video only), a keyframe every second: on the 6 s mark itself
+    "marks.mp4": [*VIDEO, "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+                  "-sc_threshold", "0", "-pix_fmt", "yuv420p"],
+    # H.264 that browsers do not play (4:4:4): transcoded, never copied
+    "h264-444.mp4": [*VIDEO, "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+                     "-pix_fmt", "yuv444p"],
+    # transcoded: MPEG-4 part 2
+    "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
+                  "-c:v", "mpeg4", "-c:a", "libmp3lame"],
+}
+FRAME = 0.04  # 25 frames a second
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    for runtime in runtime_of_module(tmp_path_factory, "player-cuts"):
+        root = runtime.settings.download_path
+        for name, args in SOURCES.items():
+            subprocess.run([*FFMPEG, *args, str(root / name)], check=True, timeout=120)
+        yield runtime, TestClient(create_app(runtime))
+
+
+def probe_bytes(data: bytes, *args: str) -> str:
+    return subprocess.run(["ffprobe", "-v", "error", *args, "-"], input=data,
+                          capture_output=True, timeout=60, check=True).stdout.decode()
+
+
+def video_times(segment: bytes) -> list[float]:
+    out = probe_bytes(segment, "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                      "-of", "csv=p=0")
+    return sorted(float(line.strip(",")) for line in out.split() if line.strip(","))
+
+
+def test_copied_segments_meet_at_keyframes_on_the_marks(
+        app: tuple[Runtime, TestClient]) -> None:
+    """A keyframe exactly on the 6 s mark belongs to the second segment: the first stops
+    one frame before it, the second starts on it. 12 s make two segments, not a third of
+    nothing. The playlists, exactly."""
+    runtime, client = app
+    bit_rate = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-of", "json",
+         str(runtime.settings.download_path / "marks.mp4")],
+        capture_output=True, check=True, timeout=60).stdout)["format"]["bit_rate"]
+    master = client.simulate_get("/api/player/playlist/marks.mp4.m3u8")
+    assert master.status_code == 200, master.text
+    assert master.text == ("#EXTM3U\n#EXT-X-VERSION:3\n"
+                           f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={int(bit_rate)}\n"
+                           "/api/player/m3u8/video/marks.mp4.m3u8\n")
+    video = client.simulate_get("/api/player/m3u8/video/marks.mp4.m3u8")
+    assert video.text == (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        "#EXT-X-PLAYLIST-TYPE:VOD\n"
+        "#EXTINF:6.000000,\n/api/player/segments/0/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
+        "#EXTINF:6.000000,\n/api/player/segments/1/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
+        "#EXT-X-ENDLIST\n")
+    cuts = []
+    for index in (0, 1):
+        segment = client.simulate_get(f"/api/player/segments/{index}/marks.mp4.ts")
+        assert segment.status_code == 200, segment.text
+        assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_name",
+                           "-of", "csv=p=0").split()) == {"h264"}  # copied
+        cuts.append(video_times(segment.content))
+    first, second = cuts
+    assert first[0] == pytest.approx(0.0, abs=0.001)
+    assert first[-1] == pytest.approx(6.0 - FRAME, abs=0.001)
+    assert second[0] == pytest.approx(6.0, abs=0.001)
+    assert second[-1] == pytest.approx(12.0 - FRAME, abs=0.001)
+    assert len(first) + len(second) == 12 * 25  # every frame once
+    assert client.simulate_get("/api/player/segments/2/marks.mp4.ts").status_code == 404
+
+
+def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    (runtime.settings.download_path / "a b.en.srt").write_text("")
+    playlist = client.simulate_get("/api/player/m3u8/subtitle/a b.en.srt.m3u8",
+                                   query_string="duration=12.5")
+    assert playlist.status_code == 200, playlist.text
+    assert playlist.text == (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:13\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:12.500000,\n/api/player/subtitle/a%20b.en.srt.vtt\n"
+        "#EXT-X-ENDLIST\n")
+
+
+def test_h264_a_browser_does_not_play_is_transcoded(app: tuple[Runtime, TestClient]) -> None:
+    _, client = app
+    video = client.simulate_get("/api/player/m3u8/video/h264-444.mp4.m3u8")
+    assert video.status_code == 200, video.text
+    assert "vc=1&ac=0" in video.text and "vc=0" not in video.text
+    segment = client.simulate_get("/api/player/segments/0/h264-444.mp4.ts",
+                                  query_string="vc=1")
+    assert segment.status_code == 200, segment.text
+    assert set(probe_bytes(segment.content, "-show_entries", "stream=pix_fmt",
+                       "-of", "csv=p=0").split()) == {"yuv420p"}
+
+
+def test_transcoded_segments_have_no_b_frames(app: tuple[Runtime, TestClient]) -> None:
+    """Without B-frames a transcoded segment's decoding times start at its own start, never
+    reaching back into the previous segment."""
+    _, client = app
+    segment = client.simulate_get("/api/player/segments/1/mpeg4.mkv.ts",
+                                  query_string="vc=1&ac=1")
+    assert segment.status_code == 200, segment.text
+    streams = json.loads(probe_bytes(segment.content, "-select_streams", "v:0",
+                                     "-show_streams", "-of", "json"))["streams"]
+    assert [(s["codec_name"], s["has_b_frames"]) for s in streams] == [("h264", 0)]
+    out = probe_bytes(segment.content, "-select_streams", "v:0", "-show_entries",
+                      "packet=dts_time", "-of", "csv=p=0")
+    times = [float(line.strip(",")) for line in out.split() if line.strip(",")]
+    assert times and min(times) >= 6.0 - 0.001
+
+
+def pipes() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("pipe:"):
+            found.add(target)
+    return found
+
+
+def test_segments_and_subtitles_leave_nothing_behind(app: tuple[Runtime, TestClient]) -> None:
+    """Every segment answered gives its ffmpeg slot back and closes its pipe: many segments
+    later, every slot is free and no pipe more is open."""
+    runtime, client = app
+    (runtime.settings.download_path / "marks.en.srt").write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
+    client.simulate_get("/api/player/segments/0/marks.mp4.ts")  # whatever a first one opens
+    before = pipes()
+    for _ in range(3):
+        for index in (0, 1):
+            assert client.simulate_get(
+                f"/api/player/segments/{index}/marks.mp4.ts").status_code == 200
+        assert client.simulate_get("/api/player/subtitle/marks.en.srt.vtt").status_code == 200
+    assert pipes() <= before
+    held = runtime.player.slots
+    for _ in range(held.count):  # all free: none waits
+        assert held._free.acquire(blocking=False)
+    for _ in range(held.count):
+        held.give_back()
+
+
+def test_the_ffmpeg_bound_follows_the_setting(app: tuple[Runtime, TestClient],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """YTP_PLAYER_MAX_FFMPEG changed while the service runs: the new bound holds at once."""
+    runtime, client = app
+    monkeypatch.setattr(slots, "SLOT_WAIT", 0.05)  # the wait is not under test
+    old = runtime.settings.player_max_ffmpeg
+    try:
+        for bound in (1, 3):
+            runtime.settings_holder.change(lambda s, n=bound: s.replace(player_max_ffmpeg=n))
+            held = runtime.player.slots
+            for _ in range(bound - 1):
+                held.take()
+            try:
+                url = "/api/player/segments/0/marks.mp4.ts"
+                assert client.simulate_get(url).status_code == 200  # the last slot
+                held.take()
+                try:
+                    busy = client.simulate_get(url)
+                    assert busy.status_code == 503, busy.text
+                    assert f"busy ({bound} ffmpeg processes" in busy.json["error"]
+                finally:
+                    held.give_back()
+            finally:
+                for _ in range(bound - 1):
+                    held.give_back()
+    finally:
+        runtime.settings_holder.change(lambda s: s.replace(player_max_ffmpeg=old))
+
+
+def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conversion that outlasts SUBTITLE_TIMEOUT is given up (400) and its slot given back
+    (here: a timeout no ffmpeg can start within)."""
+    runtime, client = app
+    (runtime.settings.download_path / "slow.en.srt").write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
+    monkeypatch.setattr(segments, "SUBTITLE_TIMEOUT", 0.000001)
+    slow = client.simulate_get("/api/player/subtitle/slow.en.srt.vtt")
+    assert slow.status_code == 400 and "took too long" in slow.json["error"], slow.text
+    monkeypatch.undo()
+    assert client.simulate_get("/api/player/subtitle/slow.en.srt.vtt").status_code == 200
