@@ -24,12 +24,17 @@ pytestmark = pytest.mark.xdist_group("player")
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
 VIDEO = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25"]
 SOURCES = {
-    # 12 s exactly (video only), a keyframe every second: on the 6 s mark itself
-    "marks.mp4": [*VIDEO, "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+    # 18 s exactly (video only), a keyframe every second: on the 6 s marks themselves
+    "marks.mp4": [*VIDEO, "-t", "18", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
                   "-sc_threshold", "0", "-pix_fmt", "yuv420p"],
     # H.264 that browsers do not play (4:4:4): transcoded, never copied
     "h264-444.mp4": [*VIDEO, "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
                      "-pix_fmt", "yuv444p"],
+    # copied with its AAC; copied with its MP3 transcoded
+    "aac.mp4": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-c:v", "libx264",
+                "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    "mp3.mp4": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-c:v", "libx264",
+                "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "libmp3lame"],
     # transcoded: MPEG-4 part 2
     "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
                   "-c:v", "mpeg4", "-c:a", "libmp3lame"],
@@ -43,6 +48,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Tes
         root = runtime.settings.download_path
         for name, args in SOURCES.items():
             subprocess.run([*FFMPEG, *args, str(root / name)], check=True, timeout=120)
+        (root / "mpeg4.en.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHi\n")
         yield runtime, TestClient(create_app(runtime))
 
 
@@ -59,8 +65,8 @@ def video_times(segment: bytes) -> list[float]:
 
 def test_copied_segments_meet_at_keyframes_on_the_marks(
         app: tuple[Runtime, TestClient]) -> None:
-    """A keyframe exactly on the 6 s mark belongs to the second segment: the first stops
-    one frame before it, the second starts on it. 12 s make two segments, not a third of
+    """A keyframe exactly on a 6 s mark belongs to the next segment: a segment stops one
+    frame before it, the next starts on it. 18 s make three segments, not a fourth of
     nothing. The playlists, exactly."""
     runtime, client = app
     bit_rate = json.loads(subprocess.run(
@@ -78,21 +84,57 @@ def test_copied_segments_meet_at_keyframes_on_the_marks(
         "#EXT-X-PLAYLIST-TYPE:VOD\n"
         "#EXTINF:6.000000,\n/api/player/segments/0/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
         "#EXTINF:6.000000,\n/api/player/segments/1/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
+        "#EXTINF:6.000000,\n/api/player/segments/2/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
         "#EXT-X-ENDLIST\n")
     cuts = []
-    for index in (0, 1):
+    for index in (0, 1, 2):
         segment = client.simulate_get(f"/api/player/segments/{index}/marks.mp4.ts")
         assert segment.status_code == 200, segment.text
         assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_name",
                            "-of", "csv=p=0").split()) == {"h264"}  # copied
         cuts.append(video_times(segment.content))
-    first, second = cuts
-    assert first[0] == pytest.approx(0.0, abs=0.001)
-    assert first[-1] == pytest.approx(6.0 - FRAME, abs=0.001)
-    assert second[0] == pytest.approx(6.0, abs=0.001)
-    assert second[-1] == pytest.approx(12.0 - FRAME, abs=0.001)
-    assert len(first) + len(second) == 12 * 25  # every frame once
-    assert client.simulate_get("/api/player/segments/2/marks.mp4.ts").status_code == 404
+    for index, times in enumerate(cuts):
+        assert times[0] == pytest.approx(6.0 * index, abs=0.001)
+        assert times[-1] == pytest.approx(6.0 * (index + 1) - FRAME, abs=0.001)
+    assert sum(len(times) for times in cuts) == 18 * 25  # every frame once
+    assert client.simulate_get("/api/player/segments/3/marks.mp4.ts").status_code == 404
+
+
+def test_transcoded_playlists_exactly(app: tuple[Runtime, TestClient]) -> None:
+    """The last segment is what is left of the file; the subtitle sidecar is a track."""
+    runtime, client = app
+    probed = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-of", "json",
+         str(runtime.settings.download_path / "mpeg4.mkv")],
+        capture_output=True, check=True, timeout=60).stdout)["format"]
+    total = float(probed["duration"])
+    master = client.simulate_get("/api/player/playlist/mpeg4.mkv.m3u8")
+    assert master.text == (
+        "#EXTM3U\n#EXT-X-VERSION:3\n"
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="SRT (0) - en",DEFAULT=NO,'
+        'AUTOSELECT=NO,FORCED=NO,LANGUAGE="en",'
+        f'URI="/api/player/m3u8/subtitle/mpeg4.en.srt.m3u8?duration={total:.6f}"\n'
+        f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={int(probed['bit_rate'])},"
+        'SUBTITLES="subs"\n/api/player/m3u8/video/mpeg4.mkv.m3u8\n')
+    video = client.simulate_get("/api/player/m3u8/video/mpeg4.mkv.m3u8").text
+    last = total - 6
+    assert video.splitlines()[5:] == [
+        "#EXTINF:6.000000,", "/api/player/segments/0/mpeg4.mkv.ts?sd=6.000000&vc=1&ac=1",
+        f"#EXTINF:{last:.6f},", f"/api/player/segments/1/mpeg4.mkv.ts?sd={last:.6f}&vc=1&ac=1",
+        "#EXT-X-ENDLIST"]
+
+
+@pytest.mark.parametrize(("name", "flags"), [("aac.mp4", "vc=0&ac=0"),
+                                             ("mp3.mp4", "vc=0&ac=1")])
+def test_aac_is_copied_along_with_the_video(app: tuple[Runtime, TestClient], name: str,
+                                            flags: str) -> None:
+    _, client = app
+    video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8").text
+    assert flags in video, video
+    segment = client.simulate_get(f"/api/player/segments/0/{name}.ts")
+    assert segment.status_code == 200, segment.text
+    assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_name",
+                           "-of", "csv=p=0").split()) == {"h264", "aac"}
 
 
 def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
