@@ -13,8 +13,8 @@ the first action had let the next ones delete, rename and write outside through 
 
 The entry an action works on is the link itself when it is a symlink (a delete removes the
 link, never what it points to); a symlink that leads outside the folder is refused. A file
-renamed or moved takes its sidecars along (``name.en.srt``, ``name.info.json``…), as YTPTube
-does.
+renamed or moved takes its own sidecars along (``name.en.srt``, ``name.info.json``…;
+``kinds.own_sidecars``): YTPTube took every ``name.*``, another video named like it too.
 """
 
 from __future__ import annotations
