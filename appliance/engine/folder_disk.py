@@ -21,9 +21,14 @@ a mount point of its own anyway (``ReadWritePaths=`` mounts it in the service's 
 the folder carries a mark: a hidden file (``MARKER``) holding a token the config folder keeps
 too (``RECORD``). A folder without the token it was last seen with is not the one downloads
 went to: downloads wait the same way, and the text says how to take the new folder instead.
-Nothing can tell on the very first start, before the mark is made. A download that ends
-between two checks looks at the mark itself, right before yt-dlp moves its files into the
-folder (``child.FolderMarkCheck``).
+On the very first start there is no mark yet; what tells then is the system's table of disks
+(``FSTAB``): a mount point it lists, at or above the folder, that lies on the same disk as its
+parent folder is not mounted (a bind mount onto it would not change that, so the unit's own
+``ReadWritePaths=`` cannot hide it). Downloads wait, and the folder is not marked until the
+disk is there: a mark on the bare mount point would make the disk's folder "not the one" later.
+A disk no table lists (mounted by hand or by a desktop) cannot be told on the first start.
+A download that ends between two checks looks at the mark itself, right before yt-dlp moves
+its files into the folder (``child.FolderMarkCheck``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import stat
 import threading
@@ -45,6 +51,10 @@ CHECK_SECONDS = 5
 MARKER = ".appliance-folder"  # in the download folder (hidden: the file index skips it)
 MARK_BYTES = 64  # a token is 32 hex digits
 RECORD = "download_folder.json"  # in the config folder: {"folder": ..., "token": ...}
+FSTAB = Path("/etc/fstab")
+FSTAB_BYTES = 1 << 20
+# fstab lines that are no disk of their own: a bind mount is on its source's disk
+NOT_A_DISK = {"swap", "none"}
 
 
 def missing(folder: Path) -> str:
@@ -79,6 +89,44 @@ def token_in(folder: Path) -> str | None:
         os.close(fd)
 
 
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda octal: chr(int(octal[1], 8)), field)
+
+
+def listed_mount_points(folder: Path, fstab: Path) -> list[Path]:
+    """The mount points ``fstab`` lists at or above ``folder`` (resolved), outermost first.
+    Its mount points are taken as written (canonical, as ``mount`` needs them): resolving one
+    would touch every network share it lists, and a share that hangs would hang the start."""
+    try:
+        with open(fstab, encoding="utf-8", errors="replace") as table:
+            lines = table.read(FSTAB_BYTES).splitlines()
+    except OSError:
+        return []
+    real = Path(os.path.realpath(folder))
+    points = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[0].startswith("#") or fields[2] in NOT_A_DISK:
+            continue
+        if {"bind", "rbind"} & set(fields[3].split(",") if len(fields) > 3 else ()):
+            continue
+        point = Path(os.path.normpath(_unescape(fields[1])))
+        if point.is_absolute() and point != Path("/") and real.is_relative_to(point):
+            points.add(point)
+    return sorted(points, key=lambda point: len(point.parts))
+
+
+def not_mounted(points: list[Path]) -> Path | None:
+    """The first of ``points`` with no disk mounted on it: on its parent's disk, or gone."""
+    for point in points:
+        try:
+            if os.stat(point).st_dev == os.stat(point.parent).st_dev:
+                return point
+        except OSError:
+            return point
+    return None
+
+
 def mount_point(folder: Path) -> Path:
     """The mount point of the disk ``folder`` lies on (of its nearest existing parent)."""
     path = Path(os.path.realpath(folder))
@@ -97,6 +145,8 @@ class FolderDisk:
         self._on_change = on_change
         self._record = config_path / RECORD
         self._watched: tuple[Path, Path] | None = None  # (the folder, its mount point)
+        self._listed: list[Path] = []  # the mount points the fstab lists above the folder
+        self._unmarked = False  # the folder's disk was not mounted, so no mark was made
         self._token: str | None = None  # the folder's mark (None: it could not be made)
         # check() runs in its thread, and in a download's that found the mark gone
         self._checking = threading.Lock()
@@ -125,8 +175,10 @@ class FolderDisk:
         start, and for a new folder); a folder never seen before is marked."""
         folder = self._folder_of()
         self._watched = (folder, mount_point(folder))
+        self._listed = listed_mount_points(folder, FSTAB)
         self._token = self._recorded(folder)
-        if self._token is None:
+        self._unmarked = self._token is None and not_mounted(self._listed) is not None
+        if self._token is None and not self._unmarked:
             self._token = self._mark(folder)
 
     def _recorded(self, folder: Path) -> str | None:
@@ -178,9 +230,16 @@ class FolderDisk:
             # The settings named another folder, or the record was removed to take the
             # folder as it is: its disk and its mark are as found now.
             self.note()
+        elif self._unmarked and not_mounted(self._listed) is None:
+            self.note()  # the disk came: its mount point, and the mark, are made now
         assert self._watched is not None
         folder, mounted_at = self._watched
-        if mounted_at != Path("/") and not os.path.ismount(mounted_at):
+        unmounted = not_mounted(self._listed)
+        if unmounted is not None:
+            problem = (f"The download folder {folder} is on the disk {FSTAB} mounts at "
+                       f"{unmounted}, which is not mounted: downloads wait until it is "
+                       "(written there, they would fill the system's disk).")
+        elif mounted_at != Path("/") and not os.path.ismount(mounted_at):
             problem = (f"The download folder {folder} is on the disk mounted at {mounted_at}, "
                        "which is not mounted any more: downloads wait until it is back "
                        "(written there, they would fill the system's disk).")
