@@ -3,10 +3,10 @@
 Words of three characters or more are looked up in ``items_search``, an FTS5 index with the
 trigram tokenizer over ``items.title`` and ``items.url`` (kept by triggers, see
 ``database.py``): a substring match in any case (Unicode case folding) that reads only the
-matching rows. Shorter words cannot be trigram-indexed and become ``LIKE`` on the rows
-(ASCII case folding). At 100,000 items, ``LIKE`` alone read every row on every request (45 ms a
-query, twice per page for the total); the index answers a selective search in about
-1 ms (``bench/history_scale.py``, whose figures docs/API.md gives).
+matching rows. Shorter words cannot be trigram-indexed and become ``LIKE`` on the rows, in
+any case too (see ``_forms``). At 100,000 items, ``LIKE`` alone read every row on every
+request (45 ms a query, twice per page for the total); the index answers a selective search
+in about 1 ms (``bench/history_scale.py``, whose figures docs/API.md gives).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import dataclasses
 from typing import Any
 
 TRIGRAM = 3  # the shortest word the trigram index can find
+# The most case forms a word is looked for in (see _forms); only a long word read without the
+# index can have more, and it is then looked for as typed and in lower case.
+MAX_FORMS = 8
 
 
 def _phrase(word: str) -> str:
@@ -26,6 +29,26 @@ def _like(word: str) -> str:
     """A LIKE pattern finding ``word`` anywhere, ``%`` ``_`` and ``\\`` taken literally."""
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _ascii_lower(text: str) -> str:
+    """``text`` lowered as SQLite's ``lower()`` lowers it: ASCII letters only."""
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+def _forms(word: str) -> list[str]:
+    """What ``lower(column)`` holds where ``word`` is written in any case. SQLite's
+    ``lower()`` folds ASCII only and leaves "Öl" as it is: a word lowered in Python alone
+    ("öl") never matched it, nor did "Öl" typed as written. So each other letter is looked
+    for in both cases."""
+    forms = [""]
+    for char in word:
+        options = [char.lower()] if char.isascii() else list(dict.fromkeys(
+            _ascii_lower(c) for c in (char, char.lower(), char.upper())))
+        forms = [form + option for form in forms for option in options]
+        if len(forms) > MAX_FORMS:
+            return list(dict.fromkeys((_ascii_lower(word), _ascii_lower(word.lower()))))
+    return forms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +69,17 @@ class TextSearch:
         long_words = [w for w in self.words if indexed and len(w) >= TRIGRAM]
         conditions, scope = [], {}
         for n, word in enumerate(w for w in self.words if w not in long_words):
-            scope[f"word{n}"] = _like(word.lower())
-            # Pony makes LIKE case-sensitive (PRAGMA case_sensitive_like), so both sides are
-            # lowered. SQLite's lower() folds ASCII only; Pony's py_lower (Python's, Unicode)
-            # would call into Python for every row, holding the interpreter lock for the
-            # whole scan (0.2-0.4 s at 100,000 items) while the other requests wait.
-            conditions.append(f"(lower(items.title) LIKE $word{n} ESCAPE '\\' "
-                              f"OR lower(items.url) LIKE $word{n} ESCAPE '\\')")
+            # Pony makes LIKE case-sensitive (PRAGMA case_sensitive_like), so the columns are
+            # lowered and the word is looked for in each of its forms. SQLite's lower() folds
+            # ASCII only; Pony's py_lower (Python's, Unicode) would call into Python for every
+            # row, holding the interpreter lock for the whole scan (0.2-0.4 s at 100,000
+            # items) while the other requests wait.
+            alternatives = []
+            for m, form in enumerate(_forms(word)):
+                scope[f"word{n}_{m}"] = _like(form)
+                alternatives += [f"lower(items.title) LIKE $word{n}_{m} ESCAPE '\\'",
+                                 f"lower(items.url) LIKE $word{n}_{m} ESCAPE '\\'"]
+            conditions.append(f"({' OR '.join(alternatives)})")
         return " AND ".join(_phrase(w) for w in long_words), conditions, scope
 
     def finds(self, title: str, url: str) -> bool:
