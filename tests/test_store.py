@@ -9,11 +9,13 @@ import pytest
 from pony import orm
 from support.disk import DiskSyncs
 
+from appliance.engine.requests import MAX_URL_LENGTH
 from appliance.errors import AppError
 from appliance.store import Item, ItemStore, StatusFilter
 from appliance.store.collections import Collection
 from appliance.store.database import sync_to_disk
 from appliance.store.records import new_id
+from appliance.store.tasks import TaskStore
 
 
 def make(store: ItemStore, n: int, **fields) -> list[Item]:
@@ -233,3 +235,18 @@ def test_kept_counts_match_the_table_after_any_writes(tmp_path: Path) -> None:
             assert store.count(kind, status) == store.page(kind, 1, 1000, status=status).total
             assert store.count(kind, status) == len(store.page(kind, 1, 1000,
                                                                status=status).items)
+
+
+def test_a_task_marks_entries_whatever_the_length_of_their_url(tmp_path: Path) -> None:
+    """An entry is marked by its URL; an item's URL may be 8,192 characters long (a feed's
+    longer), and a mark of one refused the whole list: "mark as downloaded" failed, and
+    retention deleted nothing."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    tasks = TaskStore(store.entities)
+    [task] = tasks.create([{"name": "feed", "url": "https://feed.invalid/rss"}])
+    long_url = "https://media.invalid/watch?v=" + "x" * MAX_URL_LENGTH
+    assert tasks.mark(task["id"], [long_url, "https://media.invalid/a", long_url, ""]) == 2
+    assert tasks.marked(task["id"]) == {long_url, "https://media.invalid/a"}
+    assert tasks.mark(task["id"], [long_url]) == 0  # already marked
+    assert tasks.unmark(task["id"], [long_url, "https://media.invalid/never"]) == 1
+    assert tasks.marked(task["id"]) == {"https://media.invalid/a"}

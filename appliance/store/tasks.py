@@ -86,7 +86,10 @@ def define_task_entities(db: orm.Database) -> dict[str, Any]:
         by it, whether or not a download archive applies."""
         _table_ = "task_entries"
         task_id = orm.Required(int)
-        key = orm.Required(str, 2048)
+        # An entry's URL (or archive id): as long as the URL is. A length here is Pony's
+        # check, not SQLite's (older tables say VARCHAR(2048) and take any length): at 2048
+        # a longer URL refused the whole mark, and with it a task's retention.
+        key = orm.Required(str)
         orm.PrimaryKey(task_id, key)
 
     class TaskDefinitionRow(db.Entity):
