@@ -16,7 +16,7 @@ import pytest
 from conftest import make_settings
 from falcon.testing import TestClient
 from support.server import wait_for
-from test_notify import Receiver, event_of, post, send, target
+from support.webhooks import Receiver, event_of, post, send, target
 
 from appliance.api.app import create_app
 from appliance.notify.targets import scrub

@@ -78,7 +78,7 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
         )
     except requests.Timeout:
         return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)
-    except (requests.InvalidURL, requests.InvalidHeader) as exc:
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as exc:
         return Outcome(False, None, scrub(f"Cannot send: {type(exc).__name__}: {exc}", request))
     except requests.RequestException as exc:
         text = scrub(f"Connection failed: {type(exc).__name__}: {exc}", request)

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .. import errors
 from ..http_headers import header_problem
@@ -359,17 +359,32 @@ def restore_secrets(request: dict[str, Any], stored: dict[str, Any]) -> dict[str
     return request
 
 
+# What requests.utils.requote_uri leaves as it is: the rest of a URL goes on the wire, and into
+# the sender's error texts, percent-encoded ("|" as %7C, "é" as %C3%A9).
+_WIRE_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The secret parts of ``url`` as it writes them and as they read decoded."""
+    parts = urlsplit(url)
+    found = [parts.password or "", unquote(parts.password or "")]
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        plain = unquote_plus(value)
+        if plain and (_SECRET_NAME.search(unquote_plus(key)) or _token_like(plain)):
+            found += [value, plain]
+    for segment in parts.path.split("/"):
+        if _token_like(unquote(segment)):
+            found += [segment, unquote(segment)]
+    return found
+
+
 def secrets_of(request: dict[str, Any]) -> list[str]:
     """Values that must not appear in an error text shown to clients or logged."""
     url = request.get("url", "")
     found: list[str] = []
     if url:
-        parts = urlsplit(url)
-        with_secrets = [parts.password or ""]
-        with_secrets += [v for k, v in parse_qsl(parts.query) if _SECRET_NAME.search(k)
-                         or _token_like(v)]
-        with_secrets += [s for s in parts.path.split("/") if _token_like(s)]
-        found += with_secrets
+        found += _url_secrets(url) + _url_secrets(quote(url, safe=_WIRE_SAFE))
     found += [h["value"] for h in request.get("headers", [])
               if mask_header(h["key"], h["value"]) != h["value"]]
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)

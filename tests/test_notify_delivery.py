@@ -1,0 +1,101 @@
+"""Webhook deliveries that fail on the way: a connection refused or dropped is worth a retry,
+and what the failure says (``last_error``, the test endpoint's answer, the log) never holds a
+secret of the target's URL, in whatever encoding the sender put it on the wire.
+
+Every receiver is a real socket on 127.0.0.1 in this process.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from falcon.testing import TestClient
+from support.server import wait_for
+from support.webhooks import Receiver, event_of, target
+
+from appliance.api.app import create_app
+from appliance.notify.senders import send_webhook
+from appliance.runtime import Runtime
+
+
+@pytest.fixture(name="receiver")
+def _receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(name="refused_port")
+def _refused_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that is bound but never listens: a connection there is refused,
+    and no other program can take the port while the test runs."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture(name="service")
+def _service(tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
+                               YTP_NOTIFY_RETRY_DELAY="0.05"), websocket=False)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+def test_a_refused_connection_is_a_transient_connection_failure(refused_port: int) -> None:
+    request = {"url": f"http://127.0.0.1:{refused_port}/hook", "type": "json",
+               "method": "POST", "data_key": "data", "headers": []}
+    outcome = send_webhook(request, {"event": "test"}, 5)
+    assert outcome.ok is False and outcome.status is None
+    assert outcome.transient is True
+    assert outcome.bug is None
+    assert outcome.error.startswith("Connection failed: ConnectionError: "), outcome.error
+    assert "Connection refused" in outcome.error
+
+
+def test_a_dropped_connection_is_retried_and_the_event_delivered(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    hook = target(client, "drops once", receiver.url("/drop"), on=["paused"])
+    assert client.simulate_post("/api/system/pause").status_code == 200
+    row = wait_for(lambda: (t := service.notifications.get(hook["id"]))["last_status"] and t,
+                   message="the delivery's outcome")
+    assert (row["last_status"], row["last_error"]) == ("ok", None)
+    first, second = receiver.to("/drop")
+    assert event_of(first)["event"] == event_of(second)["event"] == "paused"
+
+
+# A secret as the URL writes it, and the forms the sender's error text may carry it in.
+SECRETS = {
+    "query token, percent-encoded": ("token=abc%2Fdef123456", ["abc%2Fdef123456",
+                                                                "abc/def123456"]),
+    "query token, quoted on the wire": ("sig=pipe|12345678", ["pipe%7C12345678",
+                                                              "pipe|12345678"]),
+    "query token with a plus": ("key=plus+12345678", ["plus+12345678", "plus 12345678"]),
+    "token-like value, not ASCII": ("room=caféTokenValue12345", ["caf%C3%A9TokenValue12345",
+                                                                  "caféTokenValue12345"]),
+}
+
+
+@pytest.mark.parametrize("case", SECRETS)
+def test_a_failure_never_shows_a_secret_of_the_url(
+        case: str, refused_port: int, service: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    query, forms = SECRETS[case]
+    client = TestClient(create_app(service))
+    hook = target(client, "refused", f"http://127.0.0.1:{refused_port}/hook?{query}")
+    [result] = client.simulate_post("/api/notifications/test").json["results"]
+    assert result["ok"] is False
+    assert result["error"].startswith("Connection failed: "), result["error"]
+    assert "/hook?" in result["error"] and "****" in result["error"]  # masked where it was
+    shown = client.simulate_get(f"/api/notifications/{hook['id']}")
+    for form in forms:
+        assert form not in result["error"]
+        assert form not in shown.text
+        assert form not in caplog.text
