@@ -99,7 +99,9 @@ def build(body: dict[str, Any], stored: dict[str, Any] | None = None, *,
             raise errors.invalid(f"Unknown field(s) in request: {', '.join(unknown)}.")
         target["request"] = {**target["request"], **request}
     if stored is not None:
-        target["request"] = restore_secrets(target["request"], stored["request"])
+        kept = partial and "headers" not in (body.get("request") or {})
+        target["request"] = restore_secrets(target["request"], stored["request"],
+                                            headers_kept=kept)
     return {
         "name": _name(target["name"]),
         "on": _names(target["on"], "on", allowed=EVENTS),
@@ -336,21 +338,45 @@ def masked_request(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def restore_secrets(request: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
-    """``request`` with masked values sent back unchanged replaced by the stored secrets."""
+def _destination(url: Any) -> tuple[str, str | None, int | None] | None:
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except (AttributeError, ValueError):  # no text, or a bad port: _request reports it
+        return None
+
+
+def restore_secrets(request: dict[str, Any], stored: dict[str, Any], *,
+                    headers_kept: bool = False) -> dict[str, Any]:
+    """``request`` with masked values sent back unchanged replaced by the stored secrets.
+
+    A stored secret header stays with the host it was written for: whoever may edit a target
+    cannot read its secrets, and must not be able to have them sent to a host of their own.
+    A request naming another host that keeps one (``headers_kept``: a PATCH without
+    ``headers``) or sends its masked form back is refused; sending the value itself is fine.
+    """
     request = dict(request)
     stored_url = stored.get("url", "")
     url = request.get("url")
     if isinstance(url, str) and stored_url and url.strip() == mask_url(stored_url) \
             and url.strip() != stored_url:
         request["url"] = stored_url
+    moved = _destination(request.get("url")) != _destination(stored_url)
     headers = request.get("headers")
     if isinstance(headers, list):
         old = {h["key"].lower(): h["value"] for h in stored.get("headers", [])}
         restored = []
-        for header in headers:
+        for n, header in enumerate(headers):
             if isinstance(header, dict) and isinstance(header.get("key"), str):
                 previous = old.get(header["key"].lower())
+                secret = previous is not None and mask_header(header["key"], previous) \
+                    != previous
+                if secret and moved and (headers_kept or header.get("value") == mask_header(
+                        header["key"], previous)):
+                    raise errors.invalid(
+                        f"request.headers[{n}] ({header['key']}): its stored value is kept "
+                        "for the host it was written for; to send it to another host, send "
+                        "the value itself.")
                 if previous is not None and header.get("value") == mask_header(
                         header["key"], previous) and header.get("value") != previous:
                     header = {**header, "value": previous}
