@@ -250,3 +250,15 @@ def test_a_task_marks_entries_whatever_the_length_of_their_url(tmp_path: Path) -
     assert tasks.mark(task["id"], [long_url]) == 0  # already marked
     assert tasks.unmark(task["id"], [long_url, "https://media.invalid/never"]) == 1
     assert tasks.marked(task["id"]) == {"https://media.invalid/a"}
+
+
+def test_an_id_given_twice_is_deleted_once(tmp_path: Path) -> None:
+    """``DELETE /api/history`` with an id twice: the kept total went one below the rows, and
+    the history's last item fell off its last page."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    first, second, third = make(store, 3, kind="done", status="finished")
+    assert [i.id for i in store.delete([first.id, first.id, "missing"])] == [first.id]
+    store.replace([second.id, second.id], [])
+    assert store.count("done") == 1 and store.status_counts() == {("done", "finished"): 1}
+    page = store.page("done", 1, 10)
+    assert page.total == 1 and [i.id for i in page.items] == [third.id]

@@ -158,7 +158,7 @@ class ItemStore:
     def replace(self, removed: Iterable[str], added: Sequence[Item]) -> None:
         """Swap records atomically (a playlist placeholder for its entries)."""
         with self._write() as counts:
-            for item_id in removed:
+            for item_id in dict.fromkeys(removed):  # an id twice is one row (see delete)
                 row = self._row.get(id=item_id)
                 if row is not None:
                     counts[(row.kind, row.status)] -= 1
@@ -168,9 +168,12 @@ class ItemStore:
                 counts[(item.kind, item.status)] += 1
 
     def delete(self, ids: Iterable[str]) -> list[Item]:
+        """The records deleted, each once. An id given twice names one row: counted twice,
+        it took one more from the kept totals than was deleted, and the history's last
+        page lost an item that was still there."""
         with self._write() as counts:
-            rows = [r for r in (self._row.get(id=i) for i in ids if self._possible(i))
-                    if r is not None]
+            rows = [r for r in (self._row.get(id=i) for i in dict.fromkeys(ids)
+                                if self._possible(i)) if r is not None]
             records = [self._record(r) for r in rows]
             for row in rows:
                 counts[(row.kind, row.status)] -= 1
