@@ -1,0 +1,139 @@
+"""What people and programs are told: each event's title, text and kind (Apprise shows the kind
+as the message's colour or icon), a burst's one summary, the webhook envelope, and which
+playlist an event belongs to (what decides when a chat summary may go out)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import pytest
+
+from appliance import __version__
+from appliance.events import Event
+from appliance.notify.batches import BatchTracker
+from appliance.notify.messages import Message, brief, describe, envelope, summarize
+
+ITEM = {"id": "7", "title": "Clip", "url": "https://example.org/v/7", "preset": "audio"}
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("item_cancelled", ITEM,
+     Message("Download cancelled: Clip", "Cancelled: Clip\nhttps://example.org/v/7", "warning")),
+    ("item_added", ITEM, Message("Queued: Clip", "Queued: Clip\nhttps://example.org/v/7")),
+    ("item_deleted", ITEM, Message("Removed: Clip", "Removed from the list: Clip")),
+    ("item_error", {"id": "7", "url": "https://example.org/v/7"},
+     Message("Download failed: https://example.org/v/7", "Download failed: "
+             "https://example.org/v/7 — unknown error\nhttps://example.org/v/7", "failure")),
+    ("item_added", {"id": "7"}, Message("Queued: 7", "Queued: 7\n")),
+    ("item_added", {}, Message("Queued: an item", "Queued: an item\n")),
+    ("item_completed", {"title": "Clip", "filename": "a/Clip.mp4", "total_bytes": 999,
+                        "info": {"duration": 59.6, "thumbnail": "HTTP://127.0.0.1/t.jpg"}},
+     Message("Downloaded: Clip", "Downloaded: Clip (999 B, 1 min)\nSaved as a/Clip.mp4",
+             "success", "HTTP://127.0.0.1/t.jpg")),
+    ("item_completed", {"title": "Clip", "info": "not a dict"},
+     Message("Downloaded: Clip", "Downloaded: Clip", "success")),
+    ("paused", {"paused": True}, Message(
+        "Downloads paused", "The download queue is paused; running downloads finish.",
+        "warning")),
+    ("resumed", {}, Message("Downloads resumed", "The download queue runs again.")),
+    ("test", {}, Message("Test notification", f"A test from appliance {__version__}.")),
+    ("test", {"message": "Hello"}, Message("Test notification", "Hello")),
+    ("task_dispatched", {"name": "News", "queued": 2, "found": 5, "url": "https://e.org/c"},
+     Message("Task News: 2 new", "Task News queued 2 new item(s) of 5 found.\n"
+             "https://e.org/c")),
+    ("log_error", {"message": "Disk full"}, Message("Error", "Disk full", "failure")),
+    ("log_warning", {"title": "Careful", "message": "x"}, Message("Careful", "x", "warning")),
+    ("log_success", {}, Message("Success", "", "success")),
+    ("log_info", {"message": "Hi"}, Message("Info", "Hi", "info")),
+    ("something_new", "plain text", Message("Something new", "{'message': 'plain text'}")),
+])
+def test_each_event_tells_people_what_happened(name: str, data: Any,
+                                               expected: Message) -> None:
+    assert describe(name, data) == expected
+
+
+def test_the_webhook_envelope() -> None:
+    at = 1_700_000_000.25
+    sent = envelope("item_deleted", ITEM, at)
+    assert uuid.UUID(sent.pop("id")).version == 4
+    assert sent == {"event": "item_deleted", "title": "Removed: Clip",
+                    "message": "Removed from the list: Clip",
+                    "created_at": "2023-11-14T22:13:20.250000+00:00", "data": ITEM}
+    assert datetime.datetime.fromisoformat(sent["created_at"]).timestamp() == at
+    assert envelope("paused", {}, at)["id"] != envelope("paused", {}, at)["id"]
+
+
+def _briefs(event: str, titles: list[str], **item: Any) -> list[dict[str, Any]]:
+    return [brief(event, {"id": t, "title": t, **item}) for t in titles]
+
+
+def test_a_brief_keeps_what_a_summary_shows() -> None:
+    item = {"id": "1", "url": "u", "total_bytes": 5, "error": None,
+            "info": {"thumbnail": "ftp://x/t.jpg"}}
+    assert brief("item_error", item) == {"event": "item_error", "title": "u", "size": 5,
+                                         "error": "", "thumbnail": None, "data": item}
+
+
+def test_summaries_of_a_burst() -> None:
+    added = summarize("added", "My list", _briefs("item_added", [f"t{n}" for n in range(11)]))
+    assert added == Message("Queued 11 items from My list", "\n".join(
+        [f"- t{n}" for n in range(10)] + ["… and 1 more"]))
+    deleted = summarize("deleted", "", _briefs("item_deleted", ["a", "b"]))
+    assert deleted == Message("Removed 2 items", "- a\n- b")
+    # A group of one is that event's own message.
+    [one] = _briefs("item_deleted", ["a"])
+    assert summarize("deleted", "My list", [one]) == describe("item_deleted", one["data"])
+
+    done = _briefs("item_completed", ["a", "b"], file_size=1500,
+                   info={"thumbnail": "https://h/b.jpg"})
+    done[0]["thumbnail"] = None
+    assert summarize("finished", "L", done) == Message(
+        "Downloaded 2 items from L", "3.0 KB in all\n✓ a (1.5 KB)\n✓ b (1.5 KB)", "success",
+        "https://h/b.jpg")
+    unsized = _briefs("item_completed", ["a", "b"])
+    assert summarize("finished", "", unsized).body == "✓ a\n✓ b"
+
+    failed = _briefs("item_error", ["x"], error="HTTP 404") + _briefs("item_error", ["y"])
+    cancelled = _briefs("item_cancelled", ["z"])
+    assert summarize("finished", "", failed + cancelled) == Message(
+        "Downloaded 0 of 3 items", "2 failed, 1 cancelled\n✗ x — HTTP 404\n✗ y — failed\n"
+        "○ z (cancelled)", "failure")
+    assert summarize("finished", "", unsized + cancelled) == Message(
+        "Downloaded 2 of 3 items", "1 cancelled\n✓ a\n✓ b\n○ z (cancelled)", "success")
+    mixed = summarize("finished", "", unsized + failed)
+    assert mixed.type == "warning" and mixed.body.splitlines()[0] == "2 failed"
+
+
+def test_a_playlist_stays_open_until_its_last_entry_ends() -> None:
+    tracker = BatchTracker()
+    entry = {"preset": "audio", "batch_id": "P", "batch_name": "My list"}
+    for n in (1, 2):
+        notice, closed = tracker.observe(Event("item_added", {"id": f"e{n}", **entry}))
+        assert notice is not None and notice.batch_open and closed == []
+    # An entry known only from an update (the service restarted): it counts as queued.
+    assert tracker.observe(Event("item_updated", {"id": "e3", "kind": "queue", **entry})) \
+        == (None, [])
+    assert tracker.observe(Event("item_updated", {"id": "x", "kind": "done", **entry})) \
+        == (None, [])
+    assert set(tracker.items) == {"e1", "e2", "e3"}
+
+    # The final events carry only the id: what the tracker knew fills in the rest.
+    notice, closed = tracker.observe(Event("item_completed", {"id": "e1"}))
+    assert notice is not None and closed == []
+    assert (notice.item_id, notice.preset, notice.batch_id, notice.batch_name,
+            notice.batch_open) == ("e1", "audio", "P", "My list", True)
+    assert notice.item["title"] is None and notice.data == {"id": "e1"}
+    tracker.observe(Event("item_deleted", {"id": "e3"}))
+    notice, closed = tracker.observe(Event("item_cancelled", {"id": "e2"}))
+    assert notice is not None and not notice.batch_open and closed == ["P"]
+    assert tracker.items == {} and tracker.batches == {}
+
+    # Not about one item: no id, whatever the data holds.
+    notice, _ = tracker.observe(Event("paused", {"id": "e9"}))
+    assert notice is not None and notice.item_id == "" and notice.batch_id == ""
+    notice, _ = tracker.observe(Event("log_error", {"id": "e9", "message": "m"}))
+    assert notice is not None and notice.item_id == "e9"
+    notice, _ = tracker.observe(Event("item_added", {"title": "no id"}))
+    assert notice is not None and tracker.items == {}
