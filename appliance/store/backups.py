@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..atomic import replace_with
-from .database import disk_full, free_space
+from .space import disk_full, free_space
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ import contextlib
 import errno
 import logging
 import os
-import shutil
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from pony import orm
 from pony.orm.dbapiprovider import DBException
 
 from ..errors import INSUFFICIENT_STORAGE, UNAVAILABLE, AppError
-from ..units import human_size
+from .space import free_space
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +42,6 @@ _DISK_FAULTS = (
 )
 _DISK_ERRNOS = {errno.ENOSPC: _DISK_FAULTS[0], errno.EDQUOT: _DISK_FAULTS[0],
                 errno.EIO: _DISK_FAULTS[1], errno.EROFS: _DISK_FAULTS[2]}
-
-
-# Free bytes under which a disk is full for SQLite: opening a database in WAL mode makes its
-# 32 KiB index and the first write its log.
-FULL_BELOW = 1 << 20
 
 
 class StorageFailure(AppError):
@@ -270,22 +264,6 @@ def write_session(db: orm.Database, *, durable: bool = True, **options: Any) -> 
         yield
     if durable:
         sync_to_disk(db)
-
-
-def free_space(folder: Path) -> str:
-    """``folder``'s disk's free space in words: "12 KiB free"."""
-    try:
-        return f"{human_size(shutil.disk_usage(folder).free) or 'nothing'} free"
-    except OSError:
-        return "free space unknown"
-
-
-def disk_full(folder: Path) -> bool:
-    """Whether ``folder``'s disk has no room left for SQLite's files (its log, its index)."""
-    try:
-        return shutil.disk_usage(folder).free < FULL_BELOW
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
