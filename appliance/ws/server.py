@@ -329,7 +329,9 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
                 self._auth.authenticate,
                 address=self._auth.client_address(str(remote[0]) if remote else None,
                                                   header("X-Forwarded-For")),
-                authorization=headers.get("Authorization"),
+                # Joined, not headers.get: that raises on a repeated header (a stranger's
+                # 500 and a traceback in the log); joined, it is refused as on HTTP.
+                authorization=header("Authorization"),
                 query=urlsplit(request.path).query,
                 cookie="; ".join(headers.get_all("Cookie")) or None,
                 allow_ticket=True,

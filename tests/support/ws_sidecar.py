@@ -4,6 +4,7 @@ and a real ``websockets`` client's helpers."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -11,7 +12,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from websockets.sync.client import ClientConnection
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+from websockets.sync.client import ClientConnection, connect
 
 from appliance.errors import AppError, not_found
 from appliance.events import EventBus
@@ -109,8 +113,26 @@ class FakeService:
         return {"active_downloads": len(self.active), "queued": 0, "total_speed": 0}
 
 
+def basic(user: str, password: str) -> dict[str, str]:
+    """An ``Authorization: Basic`` header for ``user:password``."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def apikey(user: str, password: str) -> str:
+    """The ``?apikey=`` value for ``user:password``."""
+    return base64.urlsafe_b64encode(f"{user}:{password}".encode()).decode()
+
+
 def url(server: WebsocketServer, path: str = "/ws") -> str:
     return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def refusal(target: str, **kwargs: Any) -> Response:
+    """The HTTP answer of a handshake the server refuses (the test fails if it opens)."""
+    with pytest.raises(InvalidStatus) as exc:
+        connect(target, open_timeout=TIMEOUT, **kwargs)
+    return exc.value.response
 
 
 def recv_frame(ws: ClientConnection, timeout: float = TIMEOUT) -> Any:

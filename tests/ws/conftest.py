@@ -44,3 +44,9 @@ def make_server(
             return server
 
         yield make
+
+
+@pytest.fixture
+def guarded(settings: Settings) -> Settings:
+    """Settings with authentication on: alice / s3cr:et."""
+    return settings.replace(auth_username="alice", auth_password="s3cr:et")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.ws_sidecar import recv_json, url
-from websockets.exceptions import InvalidStatus
+from support.ws_sidecar import apikey, basic, recv_json, refusal, url
 from websockets.sync.client import connect
 
 from appliance.auth import Authenticator
@@ -19,18 +17,9 @@ from appliance.ws import WebsocketServer
 
 @pytest.fixture
 def auth_server(
-    make_server: Callable[..., WebsocketServer], settings: Settings
+    make_server: Callable[..., WebsocketServer], guarded: Settings
 ) -> WebsocketServer:
-    return make_server(settings.replace(auth_username="alice", auth_password="s3cr:et"))
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-def apikey(user: str, password: str) -> str:
-    return base64.urlsafe_b64encode(f"{user}:{password}".encode()).decode()
+    return make_server(guarded)
 
 
 @pytest.mark.parametrize(
@@ -49,10 +38,9 @@ def apikey(user: str, password: str) -> str:
 def test_handshake_without_good_credentials_is_401(
     auth_server: WebsocketServer, path: str, headers: dict[str, str] | None
 ) -> None:
-    with pytest.raises(InvalidStatus) as exc:
-        connect(url(auth_server, path), additional_headers=headers)
-    assert exc.value.response.status_code == 401
-    assert exc.value.response.headers["WWW-Authenticate"].startswith("Basic")
+    response = refusal(url(auth_server, path), additional_headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
 
 
 def test_basic_header_is_accepted(auth_server: WebsocketServer) -> None:

@@ -1,0 +1,168 @@
+"""Who gets past the handshake besides a password: pages on other origins (refused), tickets
+and session cookies (taken, as on HTTP), guessers (throttled); and how many sockets one
+address may hold, how long a handshake may take."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from support.ws_sidecar import TIMEOUT, basic, recv_json, refusal, url
+from websockets.sync.client import connect
+
+from appliance.auth import Authenticator
+from appliance.auth.sessions import COOKIE_NAME
+from appliance.config import Settings
+from appliance.ws import WebsocketServer
+from appliance.ws import server as ws_server
+
+EVIL = "http://evil.example"
+UI = "http://ui.example:3000"
+GOOD = basic("alice", "s3cr:et")
+BAD = basic("alice", "guess")
+FIRST = {"/ws": "connected", "/api/ws": "SYNC_ALL"}  # each protocol's first frame
+
+
+def opens(server: WebsocketServer, path: str, **kwargs: Any) -> bool:
+    """The socket at ``path`` opens and its protocol's first frame arrives."""
+    with connect(url(server, path), open_timeout=TIMEOUT, **kwargs) as ws:
+        first = recv_json(ws)
+    return first.get("event", first.get("type")) == FIRST[urlsplit(path).path]
+
+
+@pytest.mark.parametrize("path", list(FIRST))
+def test_page_on_a_foreign_origin_is_refused_403_even_with_the_password(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, path: str
+) -> None:
+    server = make_server(guarded.replace(cors_origins=(UI,)))
+    response = refusal(url(server, path), origin=EVIL, additional_headers=GOOD)
+    assert response.status_code == 403
+    assert EVIL in response.body.decode()
+    # the service's own pages (on the websocket port or the HTTP port) and a listed origin
+    for origin in (f"http://127.0.0.1:{server.port}", f"http://127.0.0.1:{guarded.port}", UI):
+        assert opens(server, path, origin=origin, additional_headers=GOOD)
+    # the browser's own word that the page is the service's
+    assert opens(server, path, origin=EVIL,
+                 additional_headers={**GOOD, "Sec-Fetch-Site": "same-origin"})
+    # a foreign page with no credentials is refused as a page, not as a guess
+    assert refusal(url(server, path), origin=EVIL).status_code == 403
+
+
+@pytest.mark.parametrize("path", list(FIRST))
+def test_a_ticket_opens_one_socket_once(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, path: str
+) -> None:
+    auth = Authenticator(guarded)
+    server = make_server(guarded, authenticator=auth)
+    ticket, _ = auth.issue_ticket()
+    assert opens(server, f"{path}?ticket={ticket}")
+    again = refusal(url(server, f"{path}?ticket={ticket}"))
+    assert again.status_code == 401
+    assert refusal(url(server, f"{path}?ticket=made-up")).status_code == 401
+
+
+def test_a_session_cookie_opens_the_socket_until_logout(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    auth = Authenticator(guarded)
+    server = make_server(guarded, authenticator=auth)
+    session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
+    # An HTTP/2 proxy may split the cookies over several Cookie headers; the session is in
+    # the second one here.
+    cookies = [("Cookie", "theme=dark"), ("Cookie", f"{COOKIE_NAME}={session.cookie}")]
+    assert opens(server, "/ws", additional_headers=cookies)
+    assert opens(server, "/api/ws", additional_headers=cookies)
+    assert auth.logout(f"{COOKIE_NAME}={session.cookie}")
+    assert refusal(url(server), additional_headers=cookies).status_code == 401
+
+
+def test_guessing_is_answered_429_with_retry_after_even_for_the_right_password(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    # A clock that stands still: the block the guesses earn cannot run out during the test.
+    auth = Authenticator(guarded, clock=lambda: 1_000_000.0)
+    server = make_server(guarded, authenticator=auth)
+    answers = [refusal(url(server), additional_headers=BAD).status_code for _ in range(5)]
+    assert answers == [401] * 5
+    blocked = refusal(url(server, "/api/ws"), additional_headers=GOOD)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("behind_proxy", [True, False])
+def test_the_throttle_believes_x_forwarded_for_only_from_a_trusted_proxy(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, behind_proxy: bool
+) -> None:
+    custom = guarded.replace(trusted_proxies=("127.0.0.1/32",) if behind_proxy else ())
+    auth = Authenticator(custom, clock=lambda: 1_000_000.0)
+    server = make_server(custom, authenticator=auth)
+    guesser = {**BAD, "X-Forwarded-For": "10.0.0.1"}
+    for _ in range(5):
+        assert refusal(url(server), additional_headers=guesser).status_code == 401
+    neighbour = {**GOOD, "X-Forwarded-For": "10.0.0.2"}
+    if behind_proxy:
+        # the proxy's other clients are not punished for one client's guesses
+        assert opens(server, "/ws", additional_headers=neighbour)
+        assert refusal(url(server), additional_headers=guesser).status_code == 429
+    else:
+        # a guesser cannot escape the throttle by writing a new X-Forwarded-For each time
+        assert refusal(url(server), additional_headers=neighbour).status_code == 429
+
+
+def test_two_authorization_headers_are_refused_401_not_a_server_error(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    server = make_server(guarded)
+    both = [("Authorization", GOOD["Authorization"]), ("Authorization", BAD["Authorization"])]
+    response = refusal(url(server), additional_headers=both)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def raw_socket(server: WebsocketServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """The server ended the connection (reset, or end of stream) before TIMEOUT."""
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_one_address_holds_at_most_its_cap_of_sockets(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    server = make_server(settings.replace(max_connections_per_address=2))
+    with connect(url(server)) as first, connect(url(server, "/api/ws")) as second:
+        recv_json(first), recv_json(second)
+        with raw_socket(server) as third:
+            assert closed_by_server(third)
+    # both closed: the address's count went back down, so two more are admitted
+    with connect(url(server)) as first, connect(url(server)) as second:
+        assert recv_json(first)["event"] == recv_json(second)["event"] == "connected"
+
+
+def test_a_trusted_proxy_is_not_capped(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    server = make_server(settings.replace(max_connections_per_address=1,
+                                          trusted_proxies=("127.0.0.1",)))
+    with connect(url(server)) as a, connect(url(server)) as b, connect(url(server)) as c:
+        assert {recv_json(ws)["event"] for ws in (a, b, c)} == {"connected"}
+
+
+def test_a_handshake_that_never_finishes_is_dropped(
+    make_server: Callable[..., WebsocketServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deadline is 10 s in service; shortened so that the test waits a second, not ten.
+    monkeypatch.setattr(ws_server, "HANDSHAKE_TIMEOUT", 0.5)
+    server = make_server()
+    with raw_socket(server) as slow:
+        slow.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        assert closed_by_server(slow)
+    assert opens(server, "/ws")
