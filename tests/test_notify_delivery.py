@@ -7,9 +7,13 @@ Every receiver is a real socket on 127.0.0.1 in this process.
 
 from __future__ import annotations
 
+import itertools
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from conftest import make_settings
@@ -18,7 +22,7 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, target
 
 from appliance.api.app import create_app
-from appliance.notify.senders import send_webhook
+from appliance.notify.senders import USER_AGENT, Outcome, send_webhook
 from appliance.runtime import Runtime
 
 
@@ -99,3 +103,68 @@ def test_a_failure_never_shows_a_secret_of_the_url(
         assert form not in result["error"]
         assert form not in shown.text
         assert form not in caplog.text
+
+
+def _hook(url: str, **request: Any) -> dict[str, Any]:
+    return {"url": url, "type": "json", "method": "POST", "data_key": "data", "headers": [],
+            **request}
+
+
+def test_each_answer_and_whether_it_is_worth_a_retry(receiver: Receiver) -> None:
+    def outcome(path: str) -> Outcome:
+        return send_webhook(_hook(receiver.url(path)), {"event": "test"}, 5)
+
+    assert outcome("/status/204") == Outcome(True, 204)
+    assert outcome("/status/404") == Outcome(False, 404, "HTTP 404 Not Found")
+    assert outcome("/status/500") == Outcome(False, 500, "HTTP 500 Internal Server Error",
+                                             transient=True)
+    # A redirect is not followed (it could lead anywhere, with the target's headers).
+    assert outcome("/status/302?Location=/elsewhere") == Outcome(
+        False, 302, "HTTP 302 Found (redirected to /elsewhere; use that URL)")
+    assert outcome("/status/301") == Outcome(
+        False, 301, "HTTP 301 Moved Permanently (redirected to ?; use that URL)")
+    assert receiver.to("/elsewhere") == []
+    # 429 is worth a retry, after the wait it asks for (in seconds; a date is not read).
+    assert outcome("/status/429?Retry-After=7") == Outcome(
+        False, 429, "HTTP 429 Too Many Requests", transient=True, retry_after=7.0)
+    assert outcome("/status/429").retry_after is None
+    date = quote("Wed, 21 Oct 2015 07:28:00 GMT")
+    assert outcome(f"/status/429?Retry-After={date}").retry_after is None
+    assert outcome("/status/503?Retry-After=7") == Outcome(
+        False, 503, "HTTP 503 Service Unavailable", transient=True)
+
+
+def test_what_the_webhook_sends(receiver: Receiver) -> None:
+    envelope = {"event": "paused", "data": {"paused": True}}
+    typed = [{"key": "content-type", "value": "application/vnd.hook+json"},
+             {"key": "User-Agent", "value": "mine"}]
+    assert send_webhook(_hook(receiver.url("/typed"), headers=typed, data_key=""),
+                        envelope, 5).ok
+    [hit] = receiver.to("/typed")
+    assert hit.headers["content-type"] == "application/vnd.hook+json"
+    assert hit.headers["user-agent"] == "mine"
+    assert hit.json() == {"data": envelope}
+    assert send_webhook(_hook(receiver.url("/form"), type="form", method="PUT",
+                              data_key="event"), envelope, 5).ok
+    [form] = receiver.to("/form")
+    assert form.method == "PUT" and form.headers["user-agent"] == USER_AGENT
+    assert event_of(form, "event") == envelope
+
+
+def test_a_wait_asked_for_by_429_is_honoured_and_a_stop_ends_it(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    target(client, "busy", receiver.url("/status/429?Retry-After=1"), on=["paused"])
+    target(client, "very busy", receiver.url("/status/429?Retry-After=100000"),
+           on=["paused"])
+    assert client.simulate_post("/api/system/pause").status_code == 200
+    hits = wait_for(lambda: len(h := receiver.to("/status/429?Retry-After=1")) == 3 and h,
+                    message="the first send and its 2 retries")
+    # retry_delay is 0.05 s: only the answer's Retry-After makes the lane wait a second.
+    assert [b.at - a.at >= 1.0 for a, b in itertools.pairwise(hits)] == [True, True]
+    # A wait (here of more than a day) ends at once when the service stops: no more tries.
+    assert len(receiver.to("/status/429?Retry-After=100000")) == 1
+    started = time.monotonic()
+    service.notifier.stop()
+    assert time.monotonic() - started < 3.0  # the stop's drain time, not the wait
+    assert len(receiver.to("/status/429?Retry-After=100000")) == 1

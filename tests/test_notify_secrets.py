@@ -15,6 +15,7 @@ import pytest
 from falcon.testing import TestClient
 from support.webhooks import Receiver, send, target
 
+from appliance.notify.targets import scrub
 from appliance.runtime import Runtime
 
 SECRET_HEADERS = [{"key": "Authorization", "value": "Bearer tok-secret-1"},
@@ -84,3 +85,10 @@ def test_plain_headers_follow_the_url_anywhere(receivers: tuple[Receiver, Receiv
     hook = target(client, "hook", owner.url("/hook"), request={"headers": plain})
     assert _patch(client, hook, {"url": other.url("/new")}).status_code == 200
     assert runtime.notifications.get(hook["id"])["request"]["headers"] == plain
+
+
+def test_a_short_secret_is_masked_where_it_stands_whole() -> None:
+    # Where a secret begins or ends with a sign, the sign is its edge: it may touch a word.
+    request = {"url": "http://h/", "headers": [{"key": "X-Key", "value": ".sec-ret"},
+                                               {"key": "X-B64", "value": "c2Vj="}]}
+    assert scrub("a.sec-ret c2Vj=x c2Vjx a.sec-retx", request) == "a**** ****x c2Vjx a.sec-retx"

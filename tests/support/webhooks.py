@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from falcon.testing import TestClient
 
@@ -19,6 +20,7 @@ class Hit:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = dataclasses.field(default_factory=time.monotonic)  # when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -51,7 +53,14 @@ class _Handler(BaseHTTPRequestHandler):
             receiver.released.wait()  # never answers while the test runs (close() releases)
         status = 500 if self.path.startswith("/fail") else 400 if self.path.startswith(
             "/bad") else 200
+        extra: list[tuple[str, str]] = []
+        if self.path.startswith("/status/"):
+            path, _, query = self.path.partition("?")
+            status = int(path.split("/")[2])
+            extra = parse_qsl(query)
         self.send_response(status)
+        for name, value in extra:
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -66,7 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
 class Receiver:
     """A webhook receiver: records every request; /fail answers 500, /bad 400, /hang never
     (until ``release``), /drop… hangs up on its first request (a connection error for the
-    sender) and answers the next ones, anything else 200."""
+    sender) and answers the next ones, /status/CODE?Header=value… answers CODE with those
+    headers, anything else 200."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
