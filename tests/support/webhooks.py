@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, parse_qsl
 
 from falcon.testing import TestClient
 
+# What /thumb… serves: the 8-byte PNG signature and a little more (nobody decodes it).
+PICTURE = b"\x89PNG\r\n\x1a\n" + b"picture" * 8
+
 
 @dataclasses.dataclass
 class Hit:
@@ -68,6 +71,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = _answer
 
+    def do_GET(self) -> None:
+        """/thumb…: a picture (an attachment Apprise fetches); anything else 404."""
+        self.server.receiver.record(Hit("GET", self.path, dict(self.headers.items()), b""))
+        found = self.path.startswith("/thumb")
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "image/png" if found else "text/plain")
+        self.send_header("Content-Length", str(len(PICTURE) if found else 0))
+        self.end_headers()
+        if found:
+            self.wfile.write(PICTURE)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -76,7 +90,7 @@ class Receiver:
     """A webhook receiver: records every request; /fail answers 500, /bad 400, /hang never
     (until ``release``), /drop… hangs up on its first request (a connection error for the
     sender) and answers the next ones, /status/CODE?Header=value… answers CODE with those
-    headers, anything else 200."""
+    headers, anything else 200; a GET of /thumb… is a picture."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []

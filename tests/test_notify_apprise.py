@@ -1,0 +1,76 @@
+"""Chat targets through real Apprise: what a failure says and whether it is worth a retry, and
+the thumbnail attached where the service takes attachments (and left out, not the message,
+when it cannot be fetched).
+
+Apprise's ``json://`` service posts to a real receiver on 127.0.0.1 in this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+from collections.abc import Iterator
+
+import pytest
+from support.webhooks import PICTURE, Receiver
+
+from appliance.notify.messages import Message
+from appliance.notify.senders import Outcome, send_apprise
+
+MESSAGE = Message("Downloaded: Clip", "Downloaded: Clip (1.0 MB)", "success")
+
+
+@pytest.fixture(name="receiver")
+def _receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_answers_and_whether_each_is_worth_a_retry(receiver: Receiver) -> None:
+    def outcome(path: str, timeout: float = 5) -> Outcome:
+        return send_apprise(receiver.url(path, scheme="json"), MESSAGE, timeout)
+
+    assert outcome("/ok") == Outcome(True)
+    [sent] = receiver.to("/ok")
+    assert {k: sent.json()[k] for k in ("title", "message", "type")} == {
+        "title": "Downloaded: Clip", "message": "Downloaded: Clip (1.0 MB)", "type": "success"}
+    failed = outcome("/fail")
+    assert (failed.ok, failed.status, failed.transient) == (False, 500, True)
+    assert failed.error.startswith("Failed to send JSON POST notification: ")
+    refused = outcome("/bad")
+    assert (refused.ok, refused.status, refused.transient) == (False, 400, False)
+    assert "error=400" in refused.error
+    busy = outcome("/status/429")
+    assert (busy.status, busy.transient) == (429, True)
+    assert outcome("/hang", timeout=1) == Outcome(False, None, "No answer within 1 s.",
+                                                  transient=True)
+    assert send_apprise("nosuchservice://x", MESSAGE, 5) == Outcome(
+        False, None, "Apprise cannot load this URL.")
+
+
+def test_no_connection_is_worth_a_retry() -> None:
+    with socket.socket() as closed:  # bound, never listening: refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        outcome = send_apprise(f"json://127.0.0.1:{port}/x", MESSAGE, 5)
+    assert (outcome.ok, outcome.status, outcome.transient) == (False, None, True)
+    assert "Connection error" in outcome.error
+
+
+def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:
+    pictured = Message(MESSAGE.title, MESSAGE.body, MESSAGE.type, receiver.url("/thumb.png"))
+    assert send_apprise(receiver.url("/with", scheme="json"), pictured, 5) == Outcome(True)
+    [sent] = receiver.to("/with")
+    [attachment] = sent.json()["attachments"]
+    assert base64.b64decode(attachment["base64"]) == PICTURE
+
+    # A picture that cannot be fetched: the message goes without it, once.
+    lost = Message(MESSAGE.title, MESSAGE.body, MESSAGE.type, receiver.url("/gone.png"))
+    assert send_apprise(receiver.url("/without", scheme="json"), lost, 5) == Outcome(True)
+    [sent] = receiver.to("/without")
+    assert sent.json()["title"] == MESSAGE.title
+    assert not sent.json().get("attachments")
+    # A failure that is not the picture's is not sent again without it.
+    assert not send_apprise(receiver.url("/fail", scheme="json"), pictured, 5).ok
+    assert len(receiver.to("/fail")) == 1
