@@ -4,6 +4,7 @@ and rolling backups (SQLite's online backup API) can be restored with ``applianc
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -98,8 +99,10 @@ def test_page_damage_is_found_too(tmp_path: Path) -> None:
     page = 4096
     data[2 * page:3 * page] = b"\xff" * page  # a table page
     database.write_bytes(bytes(data))
-    with pytest.raises(DatabaseProblem, match="damaged"):
+    with pytest.raises(DatabaseProblem, match="damaged") as raised:
         check_database(database)
+    # SQLite's own words, in the one line a failed start prints (its report spans two).
+    assert "Page 3" in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_backups_roll_and_restore_takes_the_newest_sound_one(tmp_path: Path) -> None:
@@ -170,3 +173,61 @@ def test_the_backup_module_leaves_the_orm_out() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60, cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_damaged_database_names_the_newest_backup_to_restore(tmp_path: Path) -> None:
+    database = _database(tmp_path / "appliance.db", 3)
+    folder = make_backup(database, keep=5).parent
+    older = folder / "appliance-20200101-000000.db"
+    shutil.copy(backups(database)[0], older)
+    newest = backups(database)[0]
+    database.write_bytes(os.urandom(8192))
+    with pytest.raises(DatabaseProblem) as raised:
+        check_database(database)
+    assert f"restore the newest backup ({newest.name})" in str(raised.value)
+    assert older.name not in str(raised.value)
+
+
+def test_a_database_the_service_cannot_open_says_what_to_check(tmp_path: Path) -> None:
+    database = tmp_path / "appliance.db"
+    database.mkdir()  # in place of the file: opened by no one, whoever the user is
+    with pytest.raises(DatabaseProblem) as raised:
+        check_database(database)
+    assert str(raised.value) == (
+        f"the database {database} cannot be opened (unable to open database file): check "
+        "that the service's user may read and write it and its folder")
+
+
+def test_a_restore_takes_no_damaged_backup(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    database = _database(tmp_path / "appliance.db", 3)
+    with pytest.raises(DatabaseProblem, match=r"there is no backup in .*backups$"):
+        restore(database)
+    first = make_backup(database, keep=5)
+    second = first.with_name("appliance-20200101-000000.db")
+    for backup in (first, second):
+        backup.write_bytes(b"not a database at all" * 100)
+    with caplog.at_level(logging.WARNING, logger="appliance.store.backups"), \
+            pytest.raises(DatabaseProblem, match=r"no backup in .* is sound"):
+        restore(database)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"backup {b} is not usable: file is not a database" for b in (first, second)]
+    assert _rows(database) == 3 and backups(database) == [first, second]  # all left as is
+    missing = first.with_name("appliance-20190101-000000.db")
+    with pytest.raises(DatabaseProblem) as raised:
+        restore(database, missing)
+    assert str(raised.value) == f"the backup {missing} is not usable (no such file)"
+
+
+def test_a_restore_over_a_damaged_database_keeps_it_and_its_log_aside(tmp_path: Path) -> None:
+    database = _database(tmp_path / "appliance.db", 3)
+    make_backup(database, keep=3)
+    garbage, log = os.urandom(64 * 1024), os.urandom(4096)
+    database.write_bytes(garbage)
+    database.with_name(database.name + "-wal").write_bytes(log)  # as a crash leaves it
+    chosen, aside = restore(database)
+    assert chosen == backups(database)[0] and _rows(database) == 3
+    assert aside is not None and aside.name.startswith("appliance.db.corrupt-")
+    assert aside.read_bytes() == garbage
+    assert aside.with_name(aside.name + "-wal").read_bytes() == log
+    assert not database.with_name(database.name + "-wal").exists()

@@ -67,7 +67,9 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 def _check(db: sqlite3.Connection, pragma: str) -> str | None:
     rows = db.execute(f"PRAGMA {pragma}(1)").fetchall()
     result = rows[0][0] if rows else "no answer"
-    return None if result == "ok" else str(result)
+    # SQLite's report spans lines ("*** in database main ***\nPage 3: ..."); the problem is
+    # said in one line (see DatabaseProblem).
+    return None if result == "ok" else " ".join(str(result).split())
 
 
 def soundness(path: Path) -> str | None:
@@ -145,11 +147,9 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
         raise DatabaseProblem(f"no backup in {backup_folder(database)} is sound")
     aside = None
     if database.exists():
-        try:
-            check_database(database)
-            label = "replaced"
-        except DatabaseProblem:
-            label = "corrupt"
+        # Read-only: a check that may write replays the old log into the file it judges, or
+        # deletes a log it cannot use, and the damaged file was kept aside without it.
+        label = "replaced" if soundness(database) is None else "corrupt"
         aside = database.with_name(f"{database.name}.{label}-{_stamp()}")
         # The old log must not be replayed into the restored file: it goes aside too, named
         # so that SQLite finds it beside the kept file.
