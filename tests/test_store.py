@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pony import orm
@@ -11,7 +12,7 @@ from support.disk import DiskSyncs
 
 from appliance.engine.requests import MAX_URL_LENGTH
 from appliance.errors import AppError
-from appliance.store import Item, ItemStore, StatusFilter
+from appliance.store import Item, ItemStore, Page, StatusFilter
 from appliance.store.collections import Collection
 from appliance.store.database import sync_to_disk
 from appliance.store.records import new_id
@@ -99,6 +100,7 @@ def test_requeue_interrupted(tmp_path: Path) -> None:
     for item in running:
         loaded = store.get(item.id)
         assert loaded is not None and loaded.status == "pending"
+        assert loaded.msg == "Interrupted; will resume"  # what the queue shows for it
 
 
 def test_list_queries_use_indexes(tmp_path: Path) -> None:
@@ -262,3 +264,87 @@ def test_an_id_given_twice_is_deleted_once(tmp_path: Path) -> None:
     assert store.count("done") == 1 and store.status_counts() == {("done", "finished"): 1}
     page = store.page("done", 1, 10)
     assert page.total == 1 and [i.id for i in page.items] == [third.id]
+
+
+def test_a_status_filter_picks_the_ids_to_delete(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    finished = make(store, 2, kind="done", status="finished")
+    failed = make(store, 1, kind="done", status="error")
+    make(store, 1, kind="queue", status="error")  # the other list: never picked
+    assert set(store.ids_matching("done", StatusFilter("error"))) == {failed[0].id}
+    assert set(store.ids_matching("done", StatusFilter("error", exclude=True))) == {
+        i.id for i in finished}
+
+
+def test_a_page_past_the_end_is_empty_with_the_total(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    make(store, 3, kind="done", status="finished")
+    assert store.page("done", 9, 2) == Page([], 3, 9, 2)
+    assert store.history(2) == store.page("done", 1, 2).items
+
+
+def test_batches_are_summed_per_batch_newest_first(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    old = make(store, 2, kind="done", status="finished", batch_id="b1", batch_name="Old list",
+               total_bytes=100, downloaded_bytes=100)
+    [failed] = make(store, 1, kind="done", status="error", batch_id="b1")
+    [running] = make(store, 1, status="downloading", batch_id="b1", total_bytes=50,
+                     downloaded_bytes=10)
+    new = make(store, 1, status="pending", batch_id="b2", batch_name="New list")
+    make(store, 1, kind="done", status="finished", total_bytes=7)  # of no batch
+    assert [i.id for i in store.batch("b1")] == [*(i.id for i in old), failed.id, running.id]
+    assert store.batch_totals(exclude=[running.id]) == [
+        {"batch_id": "b2", "batch_name": "New list", "statuses": {"pending": 1},
+         "total_bytes": 0, "downloaded_bytes": 0, "created_at": new[0].created_at},
+        {"batch_id": "b1", "batch_name": "Old list", "statuses": {"finished": 2, "error": 1},
+         "total_bytes": 200, "downloaded_bytes": 200, "created_at": old[0].created_at},
+    ]
+    b1 = store.batch_totals()[1]
+    assert b1["statuses"]["downloading"] == 1
+    assert (b1["total_bytes"], b1["downloaded_bytes"]) == (250, 210)
+
+
+def test_a_window_of_the_queue(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    pending = make(store, 3, status="pending")
+    [batched] = make(store, 1, status="pending", batch_id="b")
+    [running] = make(store, 1, status="downloading")
+    make(store, 2, kind="done", status="finished")
+
+    def window(offset: int, limit: int, **options: Any) -> tuple[list[str], int]:
+        items, total = store.window("queue", offset, limit, **options)
+        return [i.id for i in items], total
+
+    assert window(1, 2) == ([batched.id, pending[2].id], 5)
+    assert window(0, 2, newest_first=False) == ([pending[0].id, pending[1].id], 5)
+    assert window(0, 9, statuses=["downloading"]) == ([running.id], 1)
+    assert window(0, 9, statuses=["pending"], standalone=True) == (
+        [pending[2].id, pending[1].id, pending[0].id], 3)
+    assert window(5, 9) == ([], 5) and window(0, 0) == ([], 5)
+
+
+def test_items_sharing_a_file(tmp_path: Path) -> None:
+    """Retention deletes a task's old items and their files, but not a file another item
+    records in the same folder (a download by hand that yt-dlp then found on disk)."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    folder = str(tmp_path / "downloads")
+    [shared, alone, elsewhere, bare] = make(store, 4, kind="done", status="finished")
+    for item, name, where in ((shared, "a.mp4", folder), (alone, "b.mp4", folder),
+                              (elsewhere, "c.mp4", folder), (bare, "", "")):
+        item.filename, item.download_folder = name, where
+        store.save(item)
+    [other, moved] = make(store, 2, kind="done", status="finished")
+    other.filename, other.download_folder = "a.mp4", folder
+    moved.filename, moved.download_folder = "c.mp4", str(tmp_path / "old")
+    store.save(other)
+    store.save(moved)
+    assert store.sharing_a_file([shared, alone, elsewhere, bare]) == {shared.id}
+    assert store.sharing_a_file([shared, other]) == set()  # both leave: no one keeps it
+
+
+def test_download_folders_are_recorded_once(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    assert store.download_folders() == set()
+    for path in (tmp_path / "a", tmp_path / "b", tmp_path / "a"):
+        store.add_download_folder(path)
+    assert store.download_folders() == {str(tmp_path / "a"), str(tmp_path / "b")}
