@@ -231,7 +231,14 @@ class FolderDisk:
             # folder as it is: its disk and its mark are as found now.
             self.note()
         elif self._unmarked and not_mounted(self._listed) is None:
-            self.note()  # the disk came: its mount point, and the mark, are made now
+            # The disk came: the folder is made on it, as at a start with the disk there
+            # (the start made it on the bare mount point), then noted and marked.
+            try:
+                self._watched[0].mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                log.warning("cannot make the download folder %s on its disk (%s)",
+                            self._watched[0], exc)
+            self.note()
         assert self._watched is not None
         folder, mounted_at = self._watched
         unmounted = not_mounted(self._listed)
