@@ -5,7 +5,10 @@ and a real ``websockets`` client's helpers."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import os
+import socket
 import threading
 import time
 import uuid
@@ -17,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 from websockets.sync.client import ClientConnection, connect
 
-from appliance.errors import AppError, not_found
+from appliance.errors import AppError
 from appliance.events import EventBus
 from appliance.ws import WebsocketServer
 
@@ -34,6 +37,10 @@ class FakeService:
         self.active: list[dict[str, Any]] = []
         self.polled = threading.Event()
         self.fail_with: Exception | None = None
+        # Methods that raise RuntimeError("disk on fire"), as a service with a broken store would
+        self.broken: set[str] = set()
+        # URLs the service adds nothing for (as yt-dlp's download archive skips them)
+        self.archived: set[str] = set()
         self._lock = threading.Lock()
 
     def seed(self, url: str) -> dict[str, Any]:
@@ -52,6 +59,8 @@ class FakeService:
             url = request.get("url")
             if not isinstance(url, str) or not url:
                 raise AppError("url param is required.")
+            if url in self.archived:
+                continue
             item = self.seed(url)
             self.bus.publish("item_added", item)
             out.append(item)
@@ -89,15 +98,22 @@ class FakeService:
             with self._lock:
                 item = self.items.pop(item_id, None)
             if item is None:
-                raise not_found()
+                results[item_id] = "Item not found."
+                continue
             self.bus.publish("item_deleted", {"id": item_id})
             results[item_id] = "ok"
         return results
 
+    def _fail_if_broken(self, name: str) -> None:
+        if name in self.broken:
+            raise RuntimeError("disk on fire")
+
     def flasharr_task(self, item: dict[str, Any]) -> dict[str, Any]:
+        self._fail_if_broken("flasharr_task")
         return {"id": item["id"], "state": item.get("status"), "progress": item.get("pct", 0)}
 
     def flasharr_tasks(self) -> list[dict[str, Any]]:
+        self._fail_if_broken("flasharr_tasks")
         with self._lock:
             return [self.flasharr_task(i) for i in self.items.values()]
 
@@ -110,6 +126,7 @@ class FakeService:
 
     def engine_stats(self) -> dict[str, Any]:
         self.polled.set()
+        self._fail_if_broken("engine_stats")
         return {"active_downloads": len(self.active), "queued": 0, "total_speed": 0}
 
 
@@ -180,3 +197,51 @@ def send(ws: ClientConnection, name: str, data: Any) -> None:
 
 def stats_of(server: WebsocketServer, sid: str) -> dict[str, Any] | None:
     return next((s for s in server.client_stats() if s["sid"] == sid), None)
+
+
+# --- slow clients ------------------------------------------------------------------------------
+
+PAD = os.urandom(32 * 1024).hex()  # 64 KiB that deflate cannot shrink much
+
+
+def slow_connect(
+    server: WebsocketServer, path: str = "/ws", close_timeout: float = TIMEOUT
+) -> ClientConnection:
+    """A client that stops reading: tiny receive buffer, no compression, a 1-frame queue.
+    While frames keep coming its full queue hides the server's close frame: a client of a
+    socket that never goes quiet (Flasharr's timers) stops waiting for it after
+    ``close_timeout``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", server.port))
+    return connect(url(server, path), sock=sock, compression=None, max_queue=1,
+                   close_timeout=close_timeout)
+
+
+def backed_up(server: WebsocketServer, sid: str) -> bool:
+    """The client's own buffer holds state frames: its socket takes no more."""
+    return (stats_of(server, sid) or {}).get("pending_state", 0) >= 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Filler:
+    """Big state events of one protocol: ``publish(n)`` sends the n-th on the bus, and
+    ``number(message)`` is n for a message that is one of them (None for anything else)."""
+
+    publish: Callable[[int], None]
+    number: Callable[[Any], int | None]
+
+
+def fill_until(fast: ClientConnection, filler: Filler, done: Callable[[], bool]) -> int:
+    """Publish fillers, each paced by the fast client receiving it, until ``done()``; returns
+    how many were published. The fast client must never lag."""
+    n = 0
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, "the slow client never backed up"
+        filler.publish(n)
+        message, _ = recv_until(fast, lambda m: filler.number(m) is not None)
+        assert filler.number(message) == n
+        n += 1
+    return n

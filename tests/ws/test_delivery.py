@@ -6,14 +6,26 @@ import asyncio
 import base64
 import os
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.ws_sidecar import TIMEOUT, event, recv_json, recv_until, stats_of, url, wait_until
+from support.ws_sidecar import (
+    PAD,
+    TIMEOUT,
+    Filler,
+    backed_up,
+    event,
+    fill_until,
+    recv_json,
+    recv_until,
+    slow_connect,
+    stats_of,
+    url,
+    wait_until,
+)
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
 from appliance.events import EventBus
 from appliance.ws import WebsocketServer
@@ -30,11 +42,15 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
         buf.push_progress("x", b"x2")  # replaces x1 and moves behind A
         buf.push_progress("y", b"y1")
         buf.push_progress("z", b"z1")  # a third progress key: over max_progress, dropped
+        buf.push_progress("w", b"w1")  # and a fourth
         buf.push_state(b"B")
         buf.push_front(b"HELLO")  # ahead of everything, cap or not
         full = buf.push_state(b"C")  # 3 state frames wait already: refused
         order = [await buf.get() for _ in range(buf.pending)]
         coalesced_dropped = buf.coalesced * 10 + buf.dropped
+        # drained, the whole cap is free again (the hello took no slot for good)
+        assert (buf.pending, buf.pending_state) == (0, 0)
+        assert all(buf.push_state(f"S{n}".encode()) for n in range(3))
         buf.push_state(b"D")
         buf.close()
         with pytest.raises(BufferClosed):  # D was discarded with the buffer
@@ -44,39 +60,16 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
     order, full, counts = asyncio.run(scenario())
     assert order == [b"HELLO", b"A", b"x2", b"y1", b"B"]
     assert full is False
-    assert counts == 11
+    assert counts == 12
 
 
 # --- slow clients ------------------------------------------------------------------------------
 
 
-PAD = os.urandom(32 * 1024).hex()  # 64 KiB that deflate cannot shrink much
-
-
-def slow_connect(server: WebsocketServer) -> ClientConnection:
-    """A client that stops reading: tiny receive buffer, no compression, a 1-frame queue."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(TIMEOUT)
-    sock.connect(("127.0.0.1", server.port))
-    return connect(url(server), sock=sock, compression=None, max_queue=1)
-
-
-def fill_until(
-    bus: EventBus, fast: ClientConnection, start: int, done: Callable[[], bool]
-) -> int:
-    """Publish 64 KiB state events, each paced by the fast client receiving it, until
-    ``done()``; returns the next filler number. The fast client must never lag."""
-    n = start
-    deadline = time.monotonic() + 30
-    while not done():
-        assert time.monotonic() < deadline, "the slow client never backed up"
-        bus.publish("filler", {"n": n, "pad": PAD})
-        message = recv_json(fast)
-        assert message["event"] == "filler"
-        assert message["data"]["n"] == n
-        n += 1
-    return n
+def ytp_filler(bus: EventBus) -> Filler:
+    """64 KiB events on /ws: ``filler`` with its number."""
+    return Filler(lambda n: bus.publish("filler", {"n": n, "pad": PAD}),
+                  lambda m: m["data"]["n"] if m["event"] == "filler" else None)
 
 
 def test_slow_client_never_blocks_others_and_its_progress_is_coalesced(
@@ -87,9 +80,7 @@ def test_slow_client_never_blocks_others_and_its_progress_is_coalesced(
         sid = recv_json(slow)["data"]["sid"]
         recv_json(fast)
         # Back the slow client up until its own buffer holds state events.
-        fillers = fill_until(
-            bus, fast, 0, lambda: (stats_of(server, sid) or {}).get("pending_state", 0) >= 3
-        )
+        fillers = fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
         for pct in range(300):
             bus.publish("item_updated", {"id": "p1", "pct": pct}, progress=True)
         bus.publish("marker", {"after": "progress"})
@@ -129,7 +120,7 @@ def test_slow_client_past_the_state_cap_is_closed_with_1013(
             stats = stats_of(server, sid)
             return stats is None or stats["closing"]
 
-        fillers = fill_until(bus, fast, 0, slow_is_closing)
+        fillers = fill_until(fast, ytp_filler(bus), slow_is_closing)
         # The fast client is unaffected.
         bus.publish("marker", {"after": "overflow"})
         assert recv_json(fast) == {"event": "marker", "data": {"after": "overflow"}}

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import pytest
 from support.ws_sidecar import (
@@ -115,56 +116,92 @@ def test_add_url_dispatches_and_replies_item_status(
 
 
 def test_item_commands_reach_the_service(
-    make_server: Callable[..., WebsocketServer], service: FakeService
+    make_server: Callable[..., WebsocketServer], service: FakeService, bus: EventBus
 ) -> None:
     a, b, c = (service.seed(f"https://example.com/{n}") for n in "abc")
     server = make_server()
+    seen = []
+
+    def until(name: str) -> dict[str, Any]:
+        found, skipped = recv_until(ws, event(name))
+        seen.extend([*skipped, found])
+        return found
+
     with connect(url(server)) as ws:
         recv_json(ws)
         send(ws, "item_start", [a["id"], b["id"]])
-        first, _ = recv_until(ws, event("item_updated"))
-        second, _ = recv_until(ws, event("item_updated"))
+        first, second = until("item_updated"), until("item_updated")
         send(ws, "item_pause", c["id"])
-        paused, _ = recv_until(ws, event("item_updated"))
+        paused = until("item_updated")
         send(ws, "item_cancel", a["id"])
-        cancelled, _ = recv_until(ws, event("item_cancelled"))
+        cancelled = until("item_cancelled")
         send(ws, "item_delete", {"id": b["id"], "remove_file": True})
-        deleted, _ = recv_until(ws, event("item_deleted"))
+        deleted = until("item_deleted")
+        send(ws, "item_delete", {"id": c["id"]})
+        until("item_deleted")
+        bus.publish("marker", {})
+        until("marker")
     assert {first["data"]["id"], second["data"]["id"]} == {a["id"], b["id"]}
     assert paused["data"] == {**c, "status": "paused"}
     assert cancelled["data"]["status"] == "cancelled"
     assert deleted["data"] == {"id": b["id"]}
+    # what the service did is not reported as a failure
+    assert [m for m in seen if m["event"].startswith("log_")] == []
     assert service.calls == [
         ("start", [a["id"], b["id"]]),
         ("pause", [c["id"]]),
         ("cancel", [a["id"]]),
         ("delete", [b["id"]], True),
+        ("delete", [c["id"]], False),  # the file stays unless asked for
     ]
 
 
+UNKNOWN = "expected one of add_url, item_cancel, item_delete, item_start, item_pause."
+
+
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("raw", "title", "reason"),
     [
-        ("this is not json", "not valid JSON"),
-        ("[1, 2]", "must be a JSON object"),
-        ('{"event": "reboot", "data": null}', "Unknown event 'reboot'"),
-        ('{"data": "x"}', "Unknown event None"),
-        ('{"event": "item_cancel", "data": 5}', "data must be an item id"),
-        ('{"event": "item_start", "data": []}', "list of item ids"),
-        ('{"event": "item_pause", "data": ["a", 3]}', "list of item ids"),
-        ('{"event": "item_delete", "data": "abc"}', "data must be an object"),
+        ("this is not json", "Invalid message", "Message is not valid JSON."),
+        ("[1, 2]", "Invalid message",
+         'Message must be a JSON object: {"event": ..., "data": ...}.'),
+        ('{"event": "reboot", "data": null}', "Invalid message",
+         f"Unknown event 'reboot'; {UNKNOWN}"),
+        ('{"data": "x"}', "Invalid message", f"Unknown event None; {UNKNOWN}"),
+        ('{"event": "item_cancel", "data": 5}', "Cancel failed",
+         "item_cancel: data must be an item id."),
+        ('{"event": "item_start", "data": []}', "Start failed",
+         "item_start: data must be an item id or a non-empty list of item ids."),
+        ('{"event": "item_pause", "data": ["a", 3]}', "Pause failed",
+         "item_pause: data must be an item id or a non-empty list of item ids."),
+        ('{"event": "item_pause", "data": " "}', "Pause failed",
+         "item_pause: data must be an item id or a non-empty list of item ids."),
+        ('{"event": "item_delete", "data": "abc"}', "Delete failed",
+         'item_delete: data must be an object like {"id": "...", "remove_file": false}.'),
+        ('{"event": "item_delete", "data": {"id": ""}}', "Delete failed",
+         'item_delete: data must be an object like {"id": "...", "remove_file": false}.'),
         ('{"event": "item_delete", "data": {"id": "a", "remove_file": "yes"}}',
-         "remove_file must be true or false"),
-        ('{"event": "add_url", "data": "https://example.com"}', "data must be an object"),
-        ('{"event": "add_url", "data": {"preset": "x"}}', "url param is required."),
-        ('{"event": "item_cancel", "data": "missing"}', "missing: Item not found."),
-        ('{"event": "item_delete", "data": {"id": "missing"}}', "Item not found."),
+         "Delete failed", "item_delete: remove_file must be true or false."),
+        ('{"event": "add_url", "data": "https://example.com"}', "Add URL failed",
+         'add_url: data must be an object like {"url": "..."}.'),
+        ('{"event": "add_url", "data": {"preset": "x"}}', "Add URL failed",
+         "url param is required."),
+        # the service's answer for each id it could not act on
+        ('{"event": "item_cancel", "data": "missing"}', "Cancel failed",
+         "missing: Item not found."),
+        ('{"event": "item_start", "data": ["missing"]}', "Start failed",
+         "missing: Item not found."),
+        ('{"event": "item_pause", "data": "missing"}', "Pause failed",
+         "missing: Item not found."),
+        ('{"event": "item_delete", "data": {"id": "missing"}}', "Delete failed",
+         "missing: Item not found."),
         ('{"event": "add_url", "data": {"url": "https://example.com", "extras": '
-         + "[" * 300 + "]" * 300 + "}}", "more than 64 levels deep"),
+         + "[" * 300 + "]" * 300 + "}}", "Invalid message",
+         "The JSON nests arrays and objects more than 64 levels deep."),
     ],
 )
 def test_bad_client_message_gets_log_error_and_connection_stays(
-    make_server: Callable[..., WebsocketServer], raw: str, reason: str
+    make_server: Callable[..., WebsocketServer], raw: str, title: str, reason: str
 ) -> None:
     server = make_server()
     with connect(url(server)) as ws:
@@ -172,12 +209,27 @@ def test_bad_client_message_gets_log_error_and_connection_stays(
         ws.send(raw)
         error = recv_json(ws)
         assert error["event"] == "log_error"
-        assert reason in error["data"]["message"]
-        assert error["data"]["title"]
+        assert error["data"]["message"] == reason
+        assert (error["data"]["title"], error["data"]["code"]) == (title, "INVALID_REQUEST")
         assert isinstance(error["data"]["timestamp"], float)
         send(ws, "add_url", {"url": "https://example.com/after"})
         status, _ = recv_until(ws, event("item_status"))
     assert status["data"]["url"] == "https://example.com/after"
+
+
+def test_add_url_that_adds_nothing_gets_a_warning(
+    make_server: Callable[..., WebsocketServer], service: FakeService
+) -> None:
+    service.archived.add("https://example.com/seen")
+    server = make_server()
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        send(ws, "add_url", {"url": "https://example.com/seen"})
+        warning = recv_json(ws)
+    assert warning["event"] == "log_warning"
+    assert (warning["data"]["title"], warning["data"]["message"]) == (
+        "Add URL", "Nothing was added to the queue.")
+    assert abs(warning["data"]["timestamp"] - time.time()) < 60
 
 
 def test_unexpected_service_failure_is_logged_and_reported(
@@ -195,6 +247,7 @@ def test_unexpected_service_failure_is_logged_and_reported(
         send(ws, "add_url", {"url": "https://example.com/y"})
         status, _ = recv_until(ws, event("item_status"))
     assert error["event"] == "log_error"
+    assert (error["data"]["title"], error["data"]["code"]) == ("Add URL failed", "INTERNAL_ERROR")
     assert "disk on fire" not in error["data"]["message"]
     assert "see the server log" in error["data"]["message"]
     assert any(r.exc_info and "disk on fire" in str(r.exc_info[1]) for r in caplog.records)
