@@ -110,7 +110,8 @@ def test_a_playlist_stays_open_until_its_last_entry_ends() -> None:
     tracker = BatchTracker()
     entry = {"preset": "audio", "batch_id": "P", "batch_name": "My list"}
     for n in (1, 2):
-        notice, closed = tracker.observe(Event("item_added", {"id": f"e{n}", **entry}))
+        notice, closed = tracker.observe(Event("item_added", {"id": f"e{n}", "title": f"E{n}",
+                                                              **entry}))
         assert notice is not None and notice.batch_open and closed == []
     # An entry known only from an update (the service restarted): it counts as queued.
     assert tracker.observe(Event("item_updated", {"id": "e3", "kind": "queue", **entry})) \
@@ -124,7 +125,7 @@ def test_a_playlist_stays_open_until_its_last_entry_ends() -> None:
     assert notice is not None and closed == []
     assert (notice.item_id, notice.preset, notice.batch_id, notice.batch_name,
             notice.batch_open) == ("e1", "audio", "P", "My list", True)
-    assert notice.item["title"] is None and notice.data == {"id": "e1"}
+    assert notice.item["title"] == "E1" and notice.data == {"id": "e1"}
     tracker.observe(Event("item_deleted", {"id": "e3"}))
     notice, closed = tracker.observe(Event("item_cancelled", {"id": "e2"}))
     assert notice is not None and not notice.batch_open and closed == ["P"]

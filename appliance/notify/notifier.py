@@ -221,13 +221,17 @@ class Lane:
         for key, group in list(self.groups.items()):
             if everything or group.due_at(window) <= now:
                 del self.groups[key]
-                if group.target.chat:
-                    self.deliver(group.target, messages.summarize(
+                # Where the target points now: it may have been edited while the group waited.
+                target = self.notifier.latest(group.target)
+                if not target.enabled:
+                    continue
+                if target.chat:
+                    self.deliver(target, messages.summarize(
                         group.kind, group.batch_name, group.briefs))
                 else:  # the target became a webhook meanwhile
                     for b in group.briefs:
-                        self.deliver(group.target, messages.envelope(b["event"], b["data"],
-                                                                     time.time()))
+                        self.deliver(target, messages.envelope(b["event"], b["data"],
+                                                               time.time()))
 
     def deliver(self, target: Target, payload: Any) -> Outcome:
         """Send with retries (transient failures only, backoff doubling), record the result."""
@@ -422,6 +426,12 @@ class Notifier:
                     self._retired.append(lane)
                 self._retired = [lane for lane in self._retired if lane.thread.is_alive()]
         return self._targets + self._file_targets
+
+    def latest(self, target: Target) -> Target:
+        """``target`` as the dispatcher last read it from the store (or as it was, once gone).
+        The dispatcher replaces its lists whole and never edits one: reading is safe here."""
+        return next((t for t in self._targets + self._file_targets if t.key == target.key),
+                    target)
 
     def _lane(self, target: Target) -> Lane:
         with self._lock:

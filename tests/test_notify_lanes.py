@@ -1,0 +1,158 @@
+"""How a target's lane merges and delivers what the bus carries: a playlist's entries replace
+the item it was added as, a playlist's finished entries wait for its last one, no merging when
+the window is 0, a target that stops being a chat target mid-burst, a deleted or disabled
+target's lane ending, and a target's failures never notified to targets themselves.
+
+Events are published on the service's real bus; chat targets are real Apprise (``json://``)
+and webhooks real requests, both to a receiver on 127.0.0.1 in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from falcon.testing import TestClient
+from support.server import wait_for
+from support.webhooks import Receiver, event_of, send, target
+
+from appliance.api.app import create_app
+from appliance.runtime import Runtime
+
+WINDOW = 0.3
+
+
+@pytest.fixture(name="receiver")
+def _receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(name="service")
+def _service(start_runtime: Callable[..., Runtime]) -> Runtime:
+    return start_runtime(YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="0",
+                         YTP_NOTIFY_BURST_WINDOW=str(WINDOW))
+
+
+def _titles(receiver: Receiver, path: str) -> list[str]:
+    return [hit.json()["title"] for hit in receiver.to(path)]
+
+
+def _entry(n: int, **extra: Any) -> dict[str, Any]:
+    return {"id": f"e{n}", "title": f"Entry {n}", "batch_id": "P", "batch_name": "My list",
+            **extra}
+
+
+def test_a_playlists_entries_replace_the_item_it_was_added_as(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    target(client, "chat", receiver.url("/chat", scheme="json"),
+           on=["item_added", "item_deleted"])
+    service.bus.publish("item_added", {"id": "P", "title": "https://example.org/list"})
+    service.bus.publish("item_added", {"id": "other", "title": "Other"})
+    service.bus.publish("item_deleted", {"id": "P", "title": "https://example.org/list"})
+    for n in (1, 2):
+        service.bus.publish("item_added", _entry(n))
+    wait_for(lambda: len(receiver.to("/chat")) == 2, message="two queued summaries")
+    assert sorted(_titles(receiver, "/chat")) == ["Queued 2 items from My list",
+                                                  "Queued: Other"]
+
+
+def test_a_playlists_finished_entries_wait_for_its_last_one(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    target(client, "chat", receiver.url("/chat", scheme="json"),
+           on=["item_completed", "item_error", "paused"])
+    for n in (1, 2, 3):
+        service.bus.publish("item_added", _entry(n))
+    service.bus.publish("item_completed", {"id": "e1", "status": "finished"})
+    service.bus.publish("item_error", {"id": "e2", "error": "HTTP 403"})
+    # Other events are not held: this one passes the held entries.
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: receiver.to("/chat"), message="the paused message")
+    # The window passes several times over while entry 3 is still queued: nothing is sent.
+    quiet_until = time.monotonic() + 4 * WINDOW
+    wait_for(lambda: time.monotonic() > quiet_until, message="a quiet while")
+    assert _titles(receiver, "/chat") == ["Downloads paused"]
+    service.bus.publish("item_completed", {"id": "e3", "status": "finished"})
+    wait_for(lambda: len(receiver.to("/chat")) == 2, message="the playlist's summary")
+    summary = receiver.to("/chat")[1].json()
+    assert summary["title"] == "Downloaded 2 of 3 items from My list"
+    assert summary["type"] == "warning"
+    assert summary["message"].splitlines() == ["1 failed", "✗ Entry 2 — HTTP 403",
+                                               "✓ Entry 1", "✓ Entry 3"]
+
+
+def test_no_merging_when_the_window_is_zero(receiver: Receiver,
+                                            start_runtime: Callable[..., Runtime]) -> None:
+    service = start_runtime(YTP_NOTIFY_BURST_WINDOW="0")
+    client = TestClient(create_app(service))
+    target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])
+    for n in (1, 2):
+        service.bus.publish("item_added", _entry(n))
+        service.bus.publish("item_completed", {"id": f"e{n}", "status": "finished"})
+    wait_for(lambda: len(receiver.to("/chat")) == 2, message="one message per download")
+    assert _titles(receiver, "/chat") == ["Downloaded: Entry 1", "Downloaded: Entry 2"]
+
+
+def test_a_burst_held_for_a_chat_target_that_became_a_webhook(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    chat = target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])
+    for n in (1, 2, 3):
+        service.bus.publish("item_added", _entry(n))
+    service.bus.publish("item_completed", {"id": "e1", "status": "finished"})
+    lane = wait_for(lambda: service.notifier._lanes.get(f"db:{chat['id']}"),
+                    message="the chat target's lane")
+    wait_for(lambda: lane.groups, message="the completion held")
+    changed = send(client, "PATCH", f"/api/notifications/{chat['id']}",
+                   {"request": {"url": receiver.url("/hook")}})
+    assert changed.status_code == 200, changed.text
+    service.bus.publish("item_completed", {"id": "e2", "status": "finished"})
+    service.bus.publish("item_completed", {"id": "e3", "status": "finished"})
+    hits = wait_for(lambda: len(h := receiver.to("/hook")) == 3 and h,
+                    message="each completion as its own webhook call")
+    assert sorted(event_of(h)["data"]["id"] for h in hits) == ["e1", "e2", "e3"]
+    assert {event_of(h)["event"] for h in hits} == {"item_completed"}
+    assert receiver.to("/chat") == []
+
+
+def test_a_deleted_or_disabled_targets_lane_ends(receiver: Receiver,
+                                                 service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    gone = target(client, "gone", receiver.url("/gone"), on=["paused", "resumed"])
+    off = target(client, "off", receiver.url("/off"), on=["paused", "resumed"])
+    target(client, "stays", receiver.url("/stays"), on=["paused", "resumed"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: all(receiver.to(p) for p in ("/gone", "/off", "/stays")),
+             message="the first event at each target")
+    lanes = dict(service.notifier._lanes)
+    assert client.simulate_delete(f"/api/notifications/{gone['id']}").status_code == 200
+    assert send(client, "PATCH", f"/api/notifications/{off['id']}",
+                {"enabled": False}).status_code == 200
+    service.bus.publish("resumed", {"paused": False})
+    wait_for(lambda: len(receiver.to("/stays")) == 2, message="the second event")
+    for key in (f"db:{gone['id']}", f"db:{off['id']}"):
+        wait_for(lambda key=key: not lanes[key].thread.is_alive(), message=f"{key}'s lane end")
+        assert key not in service.notifier._lanes
+    assert len(receiver.to("/gone")) == len(receiver.to("/off")) == 1
+
+
+def test_a_targets_failure_is_never_notified_itself(receiver: Receiver,
+                                                    service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    failing = target(client, "fails", receiver.url("/bad"), on=["paused"])
+    target(client, "logs", receiver.url("/logs"), on=["log_warning", "log_error", "paused"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: service.notifications.get(failing["id"])["last_status"],
+             message="the failure recorded")
+    # Any other warning is news for the target that asked for warnings.
+    service.bus.message("warning", "Disk", "Disk almost full")
+    wait_for(lambda: any(event_of(h)["data"].get("message") == "Disk almost full"
+                         for h in receiver.to("/logs")), message="the disk warning")
+    told = [event_of(h) for h in receiver.to("/logs")]
+    assert told[0]["event"] == "paused"
+    assert not [e for e in told if "fails" in str(e["data"])], told
