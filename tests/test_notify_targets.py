@@ -1,0 +1,93 @@
+"""A target as it is checked when saved and masked when read back (the rules docs/API.md gives
+for ``request.url``, headers and masking), table by table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from appliance import errors
+from appliance.notify.targets import MAX_URL, build, check_url, mask_header, mask_url
+
+
+@pytest.mark.parametrize(("url", "stored"), [
+    (" http://h.example/x ", "http://h.example/x"),
+    ("HTTPS://h.example/x", "HTTPS://h.example/x"),
+    ("http://h.example./x", "http://h.example./x"),  # the root's dot
+    ("http://a_b.lan/", "http://a_b.lan/"),  # container names
+    ("http://[::1]:8080/", "http://[::1]:8080/"),
+    ("http://" + "a" * 63 + ".example/", "http://" + "a" * 63 + ".example/"),
+    ("http://h/" + "p" * (MAX_URL - 9), "http://h/" + "p" * (MAX_URL - 9)),
+    ("ntfys://my-topic", "ntfys://my-topic"),
+])
+def test_urls_saved(url: str, stored: str) -> None:
+    assert check_url(url) == stored
+
+
+@pytest.mark.parametrize(("url", "error"), [
+    (None, "request.url is required."),
+    ("  ", "request.url is required."),
+    ("http://h/" + "p" * (MAX_URL - 8), f"request.url is longer than {MAX_URL} characters."),
+    ("http://h/a\tb", "request.url must not contain spaces."),
+    ("http://h:99999/", "request.url is not a valid URL: Port out of range 0-65535."),
+    ("http://-a.example/", "request.url has an invalid host '-a.example'"),
+    ("http://" + ("a" * 60 + ".") * 5 + "example/", "request.url has an invalid host"),
+    ("http://[::1/", "request.url is not a valid URL: "),
+    ("h.example/hook", "request.url must be an http(s):// webhook or an Apprise URL"),
+])
+def test_urls_refused(url: Any, error: str) -> None:
+    with pytest.raises(errors.AppError) as refused:
+        check_url(url)
+    assert refused.value.message.startswith(error), refused.value.message
+
+
+def test_what_is_stored_from_a_body() -> None:
+    stored = build({"name": "  phone ", "on": ["item_error", "item_added", "item_error"],
+                    "presets": None, "request": {"url": "http://h/x", "type": "Json",
+                                                 "method": "put", "data_key": " event ",
+                                                 "headers": None}})
+    assert stored == {"name": "phone", "on": ["item_error", "item_added"], "presets": [],
+                      "enabled": True, "request": {
+                          "type": "json", "method": "PUT", "url": "http://h/x",
+                          "data_key": "event", "headers": []}}
+    assert build({"name": "a", "request": {"url": "http://h/", "data_key": None}})[
+        "request"]["data_key"] == "data"
+    with pytest.raises(errors.AppError, match="name must be a non-empty string of at most 255"):
+        build({"name": "n" * 256, "request": {"url": "http://h/"}})
+    with pytest.raises(errors.AppError, match=r"Unknown field\(s\) in request: body\."):
+        build({"name": "a", "request": {"url": "http://h/", "body": "x"}})
+    # What GET shows may be sent back as it is: the read-only fields are ignored.
+    assert build({"name": "a", "id": 4, "last_status": "ok", "request": {"url": "http://h/"}})[
+        "name"] == "a"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://u:pw@h/x?token=abc&Room=general&key=", "http://u:****@h/x?token=****&Room=general"
+                                                    "&key="),
+    ("http://h/hook/AAbb11ddEEff22hh?id=ABCDEFGH12345678", "http://h/hook/****?id=****"),
+    ("http://h/hook/short1?page=2", "http://h/hook/short1?page=2"),
+    ("https://[::1]:8443/p/ABCDEFGH12345678", "https://[::1]:8443/p/****"),
+    # Apprise's privacy form, with only the query parameters the user wrote.
+    ("tgram://123456789:AAbbCCddEEffGGhh/12345?format=markdown",
+     "tgram://1...h/12345/?format=markdown"),
+    ("mailto://user:secretpw@example.com?to=a@b.c", "mailto://user:****@example.com/"),
+    ("json://u:pw12@127.0.0.1:8/x", "json://u:****@127.0.0.1:8/x"),
+    ("", ""),
+])
+def test_urls_masked(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    ("Authorization", "Bearer tok-1", "Bearer ****"),
+    ("proxy-authorization", "Basic abc", "Basic ****"),
+    ("Authorization", "tok-1", "****"),  # no scheme: all of it is the secret
+    ("Authorization", "Bearer ", "****"),
+    ("Cookie", "session=abc", "****"),
+    ("Accept", "application/json", "application/json"),
+    ("USER-AGENT", "mine", "mine"),
+    ("X-Api-Key", "", ""),
+])
+def test_headers_masked(key: str, value: str, shown: str) -> None:
+    assert mask_header(key, value) == shown
