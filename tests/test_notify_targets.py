@@ -67,6 +67,10 @@ def test_what_is_stored_from_a_body() -> None:
                                                     "&key="),
     ("http://h/hook/AAbb11ddEEff22hh?id=ABCDEFGH12345678", "http://h/hook/****?id=****"),
     ("http://h/hook/short1?page=2", "http://h/hook/short1?page=2"),
+    # A token as the user name, without a password, is the credential.
+    ("https://sk1live2abcdefgh345@api.h/v1", "https://****@api.h/v1"),
+    ("https://me@h/x", "https://me@h/x"),
+    ("https://AC1234567890abcdef:pw@h/x", "https://AC1234567890abcdef:****@h/x"),
     ("https://[::1]:8443/p/ABCDEFGH12345678", "https://[::1]:8443/p/****"),
     # Apprise's privacy form, with only the query parameters the user wrote.
     ("tgram://123456789:AAbbCCddEEffGGhh/12345?format=markdown",

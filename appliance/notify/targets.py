@@ -281,12 +281,20 @@ def _mask_query(query: str, keep: set[str] | None = None) -> str:
     return urlencode(pairs, safe="*:/,")
 
 
+def _lone_user_secret(parts: Any) -> bool:
+    """A token-like user name without a password is the credential itself
+    (``https://<api key>@host/``)."""
+    return not parts.password and _token_like(unquote(parts.username or ""))
+
+
 def _mask_netloc(parts: Any) -> str:
     netloc = parts.netloc
     if parts.password:
         user = quote(parts.username or "", safe="")
         host = netloc.rpartition("@")[2]
         netloc = f"{user}:{MASK}@{host}"
+    elif _lone_user_secret(parts):
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
     return netloc
 
 
@@ -394,6 +402,8 @@ def _url_secrets(url: str) -> list[str]:
     """The secret parts of ``url`` as it writes them and as they read decoded."""
     parts = urlsplit(url)
     found = [parts.password or "", unquote(parts.password or "")]
+    if _lone_user_secret(parts):
+        found += [parts.username, unquote(parts.username)]
     for pair in parts.query.split("&"):
         key, _, value = pair.partition("=")
         plain = unquote_plus(value)
