@@ -34,6 +34,8 @@ log = logging.getLogger("appliance.ws")
 # Close code sent to a client whose state backlog passed the cap ("try again later").
 CLOSE_TOO_SLOW = 1013
 CLOSE_INTERNAL_ERROR = 1011
+# Close code sent to a client whose credentials are no longer accepted (policy violation).
+CLOSE_POLICY = 1008
 
 
 class BufferClosed(Exception):

@@ -35,6 +35,7 @@ import contextlib
 import functools
 import logging
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
@@ -49,7 +50,9 @@ from appliance import errors
 from appliance.auth import Authenticator
 from appliance.config import Settings, SettingsHolder
 from appliance.events import Event, EventBus
-from appliance.ws.clients import Client
+from appliance.ws import admission
+from appliance.ws.admission import Admission
+from appliance.ws.clients import CLOSE_POLICY, Client
 from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
 from appliance.ws.frames import encode
 from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections
@@ -113,6 +116,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         ping_timeout: float | None = 20.0,
         close_timeout: float = 3.0,
         service_threads: int = 4,
+        auth_check_interval: float = 2.0,
     ) -> None:
         self._settings = SettingsHolder.of(settings)
         # The service passes its one Authenticator (shared with HTTP: same file, throttle and
@@ -132,6 +136,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._ping_timeout = ping_timeout
         self._close_timeout = close_timeout
         self._service_threads = service_threads
+        self._auth_check_interval = auth_check_interval
 
         base = settings.base_path if settings.base_path.endswith("/") else settings.base_path + "/"
         self._routes = {"/ws": YTPTUBE, f"{base}ws": YTPTUBE,
@@ -162,6 +167,12 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._fa_clients: dict[str, Client] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._tick_failing = False
+        # What each connection was let in with: by connection from the handshake until it
+        # becomes a client, then by the client's sid while it lasts (see ws/admission.py).
+        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, Admission] = (
+            weakref.WeakKeyDictionary())
+        self._admitted: dict[str, Admission] = {}
+        self._guard: asyncio.Task[None] | None = None
 
     # --- lifecycle (any thread) ---------------------------------------------------------
 
@@ -292,8 +303,9 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         return server
 
     async def _shutdown(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for task in (self._ticker, self._guard):
+            if task is not None:
+                task.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -325,8 +337,8 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             return connection.respond(HTTPStatus.FORBIDDEN, f"Forbidden: {refusal}\n")
         try:
             # In the pool: the check may stat the auth file or verify a scrypt hash.
-            await self._call(
-                self._auth.authenticate,
+            self._handshakes[connection] = await self._call(
+                self._admit,
                 address=self._auth.client_address(str(remote[0]) if remote else None,
                                                   header("X-Forwarded-For")),
                 # Joined, not headers.get: that raises on a repeated header (a stranger's
@@ -334,7 +346,6 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
                 authorization=header("Authorization"),
                 query=urlsplit(request.path).query,
                 cookie="; ".join(headers.get_all("Cookie")) or None,
-                allow_ticket=True,
             )
         except errors.AppError as exc:
             status = HTTPStatus(exc.status)
@@ -343,6 +354,15 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
                 response.headers[name] = value
             return response
         return None
+
+    def _admit(self, *, address: str, authorization: str | None, query: str,
+               cookie: str | None) -> Admission:
+        """(Pool thread.) Authenticate a handshake; what it was let in with, or AppError."""
+        # Read before asking: a change while it is asked is then seen by the next check.
+        under = admission.credentials(self._auth, self._settings.current)
+        identity = self._auth.authenticate(address=address, authorization=authorization,
+                                           query=query, cookie=cookie, allow_ticket=True)
+        return Admission(under, address, authorization, query, cookie, identity.session_id)
 
     async def _handle(self, connection: ServerConnection) -> None:
         request = connection.request
@@ -365,14 +385,52 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             "websocket client %s connected (%s) from %s",
             client.sid, protocol, connection.remote_address,
         )
+        let_in = self._handshakes.pop(connection, None)
+        if let_in is not None:
+            self._admitted[client.sid] = let_in
+            self._ensure_guard()
         try:
             yield client
         except ConnectionClosed:
             pass
         finally:
             clients.pop(client.sid, None)
+            self._admitted.pop(client.sid, None)
             await client.finish()
             log.info("websocket client %s disconnected (%s)", client.sid, connection.close_code)
+
+    # --- credentials that change under open sockets ------------------------------------------
+
+    def _ensure_guard(self) -> None:
+        if self._guard is None or self._guard.done():
+            self._guard = asyncio.get_running_loop().create_task(
+                self._guard_loop(), name="ws-auth-guard"
+            )
+
+    async def _guard_loop(self) -> None:
+        """Close the connections the credentials no longer let in (see ws/admission.py);
+        ends when no connection is left to watch."""
+        while self._admitted:
+            await asyncio.sleep(self._auth_check_interval)
+            try:
+                verdicts = await self._call(admission.recheck, self._auth,
+                                            self._settings.current, tuple(self._admitted.items()))
+            except Exception:
+                log.exception("websocket credential check failed")
+                continue
+            for sid, verdict in verdicts:
+                if sid not in self._admitted:
+                    continue  # gone meanwhile
+                if verdict is not None:
+                    self._admitted[sid] = verdict
+                    continue
+                client = self._ytp_clients.get(sid) or self._fa_clients.get(sid)
+                if client is None:
+                    continue  # not serving yet: asked again at the next check
+                log.info("websocket client %s closed: its credentials are no longer accepted",
+                         sid)
+                self._admitted.pop(sid, None)
+                client.close(CLOSE_POLICY, "credentials no longer accepted")
 
     # --- bus → clients ----------------------------------------------------------------------
 

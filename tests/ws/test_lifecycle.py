@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 import pytest
 from support.ws_sidecar import TIMEOUT, FakeService, recv_json, url
@@ -21,6 +22,8 @@ def test_stop_closes_clients_and_ends_the_thread(
     server = WebsocketServer(settings, bus, service, port=0)
     server.start()
     assert server.port > 0
+    with pytest.raises(RuntimeError):  # one sidecar per server: a second start is refused
+        server.start()
     threads = [t for t in threading.enumerate() if t.name == "ws-sidecar"]
     assert threads
     with connect(url(server)) as ws:
@@ -48,3 +51,14 @@ def test_start_raises_oserror_when_the_port_is_taken(
             server.start()
         server.stop()
     assert not [t for t in threading.enumerate() if t.name == "ws-sidecar"]
+
+
+def test_it_listens_only_on_the_configured_address(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    # 127.0.0.2 is loopback too (all of 127/8 is, on Linux): a second address to miss.
+    server = make_server(settings.replace(host="127.0.0.2"))
+    with connect(f"ws://127.0.0.2:{server.port}/ws") as ws:
+        assert recv_json(ws)["event"] == "connected"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT).close()

@@ -82,6 +82,24 @@ def test_base_path_also_serves_the_websocket(
     with connect(url(server, "/ytp/ws")) as a, connect(url(server, "/ws")) as b:
         assert recv_json(a)["event"] == "connected"
         assert recv_json(b)["event"] == "connected"
+    for path in ("/ytp/api/ws", "/api/ws"):
+        with connect(url(server, path)) as flasharr:
+            assert recv_json(flasharr)["type"] == "SYNC_ALL"
+
+
+def test_an_event_that_cannot_be_encoded_is_logged_and_skipped(
+    make_server: Callable[..., WebsocketServer], bus: EventBus,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = make_server()
+    with caplog.at_level(logging.ERROR, logger="appliance.ws"), connect(url(server)) as ws:
+        recv_json(ws)
+        bus.publish("item_updated", {"id": "x", "total_bytes": 2**70})  # past 64-bit JSON
+        # keys that are not text are written as text, as the HTTP API's JSON writes them
+        bus.publish("marker", {"counts": {1: "one"}})
+        assert recv_json(ws) == {"event": "marker", "data": {"counts": {"1": "one"}}}
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage().startswith("cannot encode websocket frame")
 
 
 def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> None:

@@ -1,0 +1,82 @@
+"""What each connection was let in with, asked again when the credentials change.
+
+HTTP authenticates every request; a socket is authenticated once, at its handshake, and may
+then stay open for days. So that a new password (or token, or ``YTP_AUTH_*`` pair) ends the
+sockets it no longer lets in, logout ends its session's sockets, and a socket opened while
+authentication was off does not outlive it being turned on, the sidecar keeps what each
+connection presented and, once the credentials have changed, asks the authenticator again:
+a connection it no longer lets in is closed (1008).
+
+A ticket is single-use and cannot be asked twice: a connection let in by one stands, after a
+change, on whatever else it presented (a browser sends its session cookie along), else it
+ends. Logins and logouts change the auth file too, but only the session a socket was let in
+by matters to it: another login does not end anyone's socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Iterable
+from urllib.parse import parse_qsl, urlencode
+
+from appliance import errors
+from appliance.auth import Authenticator
+from appliance.config import Settings
+
+
+def credentials(auth: Authenticator, settings: Settings) -> Hashable:
+    """What decides who is let in, logins aside: equal while nothing of it changed."""
+    state = auth.state()
+    return (state.password, state.token, state.secret, state.broken,
+            settings.auth_username, settings.auth_password)
+
+
+@dataclasses.dataclass(frozen=True)
+class Admission:
+    """A connection's handshake: what it presented, under which credentials it was let in."""
+
+    credentials: Hashable
+    address: str
+    authorization: str | None
+    query: str
+    cookie: str | None
+    session_id: str | None  # the login session that let it in, if one did
+
+
+def _asked_again(auth: Authenticator, admission: Admission) -> Admission | None:
+    """``admission`` as the authenticator lets it in now (a used ticket left out); None
+    when it does not."""
+    query = urlencode([(k, v) for k, v in parse_qsl(admission.query, keep_blank_values=True)
+                       if k != "ticket"])
+    try:
+        identity = auth.authenticate(address=admission.address,
+                                     authorization=admission.authorization, query=query,
+                                     cookie=admission.cookie)
+    except errors.AppError as exc:
+        # Throttled is not refused (its address guessed, or shares one with a guesser):
+        # asked again at the next check.
+        return admission if exc.status == 429 else None
+    return dataclasses.replace(admission, session_id=identity.session_id)
+
+
+def recheck(
+    auth: Authenticator, settings: Settings, admitted: Iterable[tuple[str, Admission]]
+) -> list[tuple[str, Admission | None]]:
+    """(Pool thread.) For each ``(sid, admission)`` whose credentials changed or whose login
+    session ended: the admission under the credentials now, or None when it is no longer
+    let in. Connections nothing changed for are left out."""
+    now_credentials = credentials(auth, settings)
+    sessions = auth.state().sessions
+    now = auth.clock()
+    verdicts: list[tuple[str, Admission | None]] = []
+    for sid, admission in admitted:
+        session_ended = (admission.session_id is not None
+                         and sessions.get(admission.session_id, 0) <= now)
+        if admission.credentials == now_credentials and not session_ended:
+            continue
+        again = _asked_again(auth, admission)
+        if again is None or again is admission:
+            verdicts.append((sid, again))
+        else:
+            verdicts.append((sid, dataclasses.replace(again, credentials=now_credentials)))
+    return verdicts

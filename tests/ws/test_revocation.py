@@ -1,0 +1,97 @@
+"""Sockets outlive their handshake: when the credentials change under them, those no longer
+let in are closed (1008), as HTTP would refuse their next request; the others stay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, refusal, url
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from appliance.auth import Authenticator, set_password, show_token
+from appliance.auth.sessions import COOKIE_NAME
+from appliance.config import Settings
+from appliance.events import EventBus
+from appliance.ws import WebsocketServer
+
+CHECK = 0.05  # how often the sidecar looks at the credentials here (2 s in service)
+
+
+def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    """Read until the server closes the socket; its close code and reason."""
+    with pytest.raises(ConnectionClosed) as exc:
+        while True:
+            ws.recv(timeout=TIMEOUT)
+    assert exc.value.rcvd is not None
+    return exc.value.rcvd.code, exc.value.rcvd.reason
+
+
+def still_served(ws: ClientConnection, bus: EventBus, n: int) -> bool:
+    """The socket still gets the bus's events (marker ``n``; frames before it skipped)."""
+    bus.publish("marker", {"n": n})
+    while True:
+        message = recv_json(ws)
+        if message.get("event") == "marker":
+            return bool(message["data"] == {"n": n})
+
+
+def test_turning_authentication_on_closes_the_sockets_opened_while_it_was_off(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    server = make_server(auth_check_interval=CHECK)
+    with connect(url(server)) as ytp, connect(url(server, "/api/ws")) as flasharr:
+        recv_json(ytp), recv_json(flasharr)
+        set_password(settings.config_path, "correct horse")  # appliance web passwd
+        assert closed_with(ytp) == (1008, "credentials no longer accepted")
+        assert closed_with(flasharr)[0] == 1008
+    assert refusal(url(server)).status_code == 401
+    with connect(url(server), additional_headers=basic("appliance", "correct horse")) as ws:
+        assert recv_json(ws)["event"] == "connected"
+
+
+def test_logout_closes_its_sessions_sockets_and_no_others(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+) -> None:
+    auth = Authenticator(guarded)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+
+    def cookie(session: Any) -> dict[str, str]:
+        return {"Cookie": f"{COOKIE_NAME}={session.cookie}"}
+
+    ending, staying = (auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
+                       for _ in range(2))
+    with connect(url(server), additional_headers=cookie(ending)) as ended, \
+            connect(url(server), additional_headers=cookie(staying)) as other, \
+            connect(url(server), additional_headers=basic("alice", "s3cr:et")) as basic_ws:
+        for ws in (ended, other, basic_ws):
+            recv_json(ws)
+        assert auth.logout(cookie(ending)["Cookie"])
+        assert closed_with(ended)[0] == 1008
+        assert still_served(other, bus, 1)
+        assert still_served(basic_ws, bus, 1)
+
+
+def test_a_new_password_closes_the_sockets_it_no_longer_lets_in(
+    make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
+) -> None:
+    set_password(settings.config_path, "first password")
+    token = show_token(settings.config_path)
+    auth = Authenticator(settings)
+    server = make_server(auth_check_interval=CHECK, authenticator=auth)
+    ticket, _ = auth.issue_ticket()
+    old = apikey("appliance", "first password")
+    with connect(url(server, f"/ws?apikey={old}")) as by_password, \
+            connect(url(server, f"/ws?ticket={ticket}")) as by_ticket, \
+            connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
+            as by_token:
+        for ws in (by_password, by_ticket, by_token):
+            recv_json(ws)
+        set_password(settings.config_path, "second password")
+        assert closed_with(by_password)[0] == 1008
+        # a used ticket cannot be asked again, and it came with nothing else
+        assert closed_with(by_ticket)[0] == 1008
+        # the token did not change with the password
+        assert still_served(by_token, bus, 1)
