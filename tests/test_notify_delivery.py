@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,12 @@ def test_a_wait_asked_for_by_429_is_honoured_and_a_stop_ends_it(
     service.notifier.stop()
     assert time.monotonic() - started < 3.0  # the stop's drain time, not the wait
     assert len(receiver.to("/status/429?Retry-After=100000")) == 1
+
+
+def test_an_endless_answer_is_not_read(receiver: Receiver) -> None:
+    outcomes: list[Outcome] = []
+    sending = threading.Thread(target=lambda: outcomes.append(send_webhook(
+        _hook(receiver.url("/endless")), {"event": "test"}, 5)), daemon=True)
+    sending.start()
+    sending.join(10)  # reading that body would take forever, and all the memory
+    assert outcomes == [Outcome(True, 200)]

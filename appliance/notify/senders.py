@@ -75,6 +75,9 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
         response = sender.request(
             request.get("method", "POST"), request["url"], data=body, headers=headers,
             timeout=(timeout, timeout), allow_redirects=False,
+            # The answer's status is all a delivery needs: a body is never read (one that
+            # never ends filled the memory, with no timeout while bytes kept coming).
+            stream=True,
         )
     except requests.Timeout:
         return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)

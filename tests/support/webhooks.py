@@ -54,6 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path.startswith("/hang"):
             receiver.released.wait()  # never answers while the test runs (close() releases)
+        if self.path.startswith("/endless"):
+            self._endless()
+            return
         status = 500 if self.path.startswith("/fail") else 400 if self.path.startswith(
             "/bad") else 200
         extra: list[tuple[str, str]] = []
@@ -70,6 +73,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"{}")
 
     do_POST = do_PUT = _answer
+
+    def _endless(self) -> None:
+        """200 and a body that never ends (until the sender hangs up or ``release``)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        self.close_connection = True
+        chunk = b"x" * 65536
+        try:
+            while not self.server.receiver.released.is_set():
+                self.wfile.write(chunk)
+        except OSError:
+            pass  # the sender hung up: what it should do
 
     def do_GET(self) -> None:
         """/thumb…: a picture (an attachment Apprise fetches); anything else 404."""
@@ -90,7 +106,8 @@ class Receiver:
     """A webhook receiver: records every request; /fail answers 500, /bad 400, /hang never
     (until ``release``), /drop… hangs up on its first request (a connection error for the
     sender) and answers the next ones, /status/CODE?Header=value… answers CODE with those
-    headers, anything else 200; a GET of /thumb… is a picture."""
+    headers, /endless a body that never ends, anything else 200; a GET of /thumb… is a
+    picture."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
