@@ -153,7 +153,11 @@ def refusal(target: str, **kwargs: Any) -> Response:
 
 
 def recv_frame(ws: ClientConnection, timeout: float = TIMEOUT) -> Any:
-    return json.loads(ws.recv(timeout=timeout))
+    raw = ws.recv(timeout=timeout)
+    # Text frames: a browser hands a binary one to the page as a Blob, which JSON.parse
+    # cannot read.
+    assert isinstance(raw, str), "a binary frame"
+    return json.loads(raw)
 
 
 def recv_json(ws: ClientConnection, timeout: float = TIMEOUT) -> Any:

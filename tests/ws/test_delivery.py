@@ -63,6 +63,13 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
     assert counts == 12
 
 
+@pytest.mark.parametrize(("max_state", "max_progress"), [(0, 1), (1, 0), (0, 0)])
+def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int) -> None:
+    # a cap of 0 would close every client at its first event, or drop all progress
+    with pytest.raises(ValueError):
+        ClientBuffer(max_state=max_state, max_progress=max_progress)
+
+
 # --- slow clients ------------------------------------------------------------------------------
 
 

@@ -62,3 +62,14 @@ def test_it_listens_only_on_the_configured_address(
         assert recv_json(ws)["event"] == "connected"
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT).close()
+
+
+def test_a_server_stopped_before_it_started_never_starts(
+    settings: Settings, bus: EventBus, service: FakeService
+) -> None:
+    # A service that began to stop while starting must not bring the sidecar up after it.
+    server = WebsocketServer(settings, bus, service, port=0)
+    server.stop()
+    with pytest.raises(RuntimeError):
+        server.start()
+    assert not server.running
