@@ -95,3 +95,17 @@ def test_a_new_password_closes_the_sockets_it_no_longer_lets_in(
         assert closed_with(by_ticket)[0] == 1008
         # the token did not change with the password
         assert still_served(by_token, bus, 1)
+
+
+def test_a_session_that_runs_out_closes_its_sockets(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    clock = [1_000_000.0]
+    auth = Authenticator(guarded, clock=lambda: clock[0])
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
+    with connect(url(server), additional_headers={
+            "Cookie": f"{COOKIE_NAME}={session.cookie}"}) as ws:
+        recv_json(ws)
+        clock[0] = session.expires + 1.0  # nothing else changes: no new password, no logout
+        assert closed_with(ws)[0] == 1008
