@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import __version__, errors
+from .addresses import RefusedAddress, checked_session
 from .messages import Message
 from .targets import asset, check_headers, check_url, scrub
 
@@ -49,7 +50,9 @@ def _retry_after(response: requests.Response) -> float | None:
 
 def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: float,
                  session: requests.Session | None = None) -> Outcome:
-    """POST/PUT ``envelope`` under ``data_key`` as JSON or a form, with the target's headers.
+    """POST/PUT ``envelope`` under ``data_key`` as JSON or a form, with the target's headers,
+    through ``session`` (made by ``checked_session``: where it may connect is checked) or a
+    session of its own.
 
     The URL and headers are checked as when they are saved: a target stored before those
     checks (or written around them) fails with the same words, and never with an exception.
@@ -70,7 +73,8 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
             headers["Content-Type"] = "application/json"
     import requests  # with the first webhook, not with the service (~15 MB)
 
-    sender = session or requests
+    own = session is None  # (the test endpoint's single sends)
+    sender = checked_session() if session is None else session
     try:
         response = sender.request(
             request.get("method", "POST"), request["url"], data=body, headers=headers,
@@ -86,8 +90,13 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
     except requests.RequestException as exc:
         text = scrub(f"Connection failed: {type(exc).__name__}: {exc}", request)
         return Outcome(False, None, text, transient=True)
+    except RefusedAddress as exc:
+        return Outcome(False, None, scrub(f"Cannot send: {exc}", request))
     except ValueError as exc:  # raised below requests (urllib3, http.client): will not change
         return Outcome(False, None, scrub(f"Cannot send: {type(exc).__name__}: {exc}", request))
+    finally:
+        if own:
+            sender.close()
     with response:
         status = response.status_code
         if 200 <= status < 300:

@@ -15,6 +15,7 @@ query parameters the user wrote; header values other than a few plain ones (``Co
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, url
 
 from .. import errors
 from ..http_headers import header_problem
+from .addresses import literal_problem
 from .catalog import EVENTS
 
 MASK = "****"
@@ -192,13 +194,14 @@ def check_url(url: Any) -> str:
         raise errors.invalid("request.url must not contain spaces.")
     if is_webhook(url):
         _check_webhook_url(url)
-        return url
-    if "://" not in url:
+    elif "://" not in url:
         raise errors.invalid("request.url must be an http(s):// webhook or an Apprise URL "
                              "(scheme://…, e.g. discord://, tgram://, ntfys://, json://).")
-    problem = apprise_problem(url)
-    if problem:
+    elif problem := apprise_problem(url):
         raise errors.invalid(f"request.url is not a valid Apprise URL: {problem}")
+    with contextlib.suppress(ValueError):  # (an Apprise URL need not parse as one)
+        if (refused := literal_problem(urlsplit(url).hostname)) is not None:
+            raise errors.invalid(f"request.url: {refused}.")
     return url
 
 

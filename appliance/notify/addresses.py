@@ -1,0 +1,120 @@
+"""Where a notification may connect: a target's URL is whatever a client wrote, so the address
+a webhook goes to is checked when it connects (every address its host resolves to, and the
+connection made to the one checked: a second lookup could answer otherwise).
+
+This machine's loopback and the LAN are allowed: they are where a home server's targets live
+(Home Assistant, ntfy, Gotify, a script). Refused: link-local addresses (the cloud's metadata
+service at 169.254.169.254, which hands out the machine's credentials; no one's webhook),
+the metadata services' other addresses, the unspecified address and multicast, also in the
+IPv6 forms that carry an IPv4 address (mapped, NAT64, 6to4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import socket
+from typing import Any
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+METADATA = frozenset(ipaddress.ip_address(a) for a in (
+    "fd00:ec2::254",  # AWS over IPv6 (a unique-local address, LAN-like otherwise)
+    "100.100.100.200",  # Alibaba Cloud (shared address space)
+))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class RefusedAddress(ValueError):
+    """A webhook's host is, or resolves to, an address no notification may go to."""
+
+
+def _forms(address: Address) -> list[Address]:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return [address]
+    carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else \
+        address.ipv4_mapped or address.sixtofour
+    return [address] if carried is None else [address, carried]
+
+
+def why_refused(address: Address) -> str | None:
+    """Why a notification may not go to ``address``; None when it may."""
+    for form in _forms(address):
+        if form in METADATA or form.is_link_local:
+            return "a link-local or cloud metadata address"
+        if form.is_unspecified:
+            return "the unspecified address"
+        if form.is_multicast:
+            return "a multicast address"
+    return None
+
+
+def literal_problem(host: str | None) -> str | None:
+    """Why ``host``, when it is an IP address written out, is refused (a URL being saved)."""
+    try:
+        address = ipaddress.ip_address((host or "").strip("[]").split("%")[0])
+    except ValueError:
+        return None  # a name: checked when it is resolved, on connecting
+    reason = why_refused(address)
+    return f"its host {host} is {reason}, where notifications may not go" if reason else None
+
+
+def _checked(host: str, port: int) -> str:
+    """The address to connect to for ``host``: every one it resolves to must be allowed."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if (reason := why_refused(address)) is not None:
+            raise RefusedAddress(f"{host} is {address}, {reason}: notifications may not go "
+                                 "there.")
+    return str(infos[0][4][0])
+
+
+def checked_session() -> Any:
+    """A requests session whose every connection goes to an address checked here (the
+    senders' only kind). requests and urllib3 load with the first webhook, not with the
+    service."""
+    import requests
+
+    session = requests.Session()
+    for scheme in ("http://", "https://"):
+        adapter = requests.adapters.HTTPAdapter()
+        adapter.poolmanager.pool_classes_by_scheme = _pool_classes()
+        session.mount(scheme, adapter)
+    return session
+
+
+@functools.cache
+def _pool_classes() -> dict[str, type]:
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Checked:
+        """Connects to the address it checked, under the host's name (Host header, TLS)."""
+
+        _dns_host: str
+        port: int
+
+        def _new_conn(self) -> Any:
+            name = self._dns_host
+            with contextlib.suppress(socket.gaierror):  # urllib3 words a name not found
+                self._dns_host = _checked(name, self.port)
+            try:
+                return super()._new_conn()  # type: ignore[misc]
+            finally:
+                self._dns_host = name
+
+    class CheckedHTTP(Checked, HTTPConnection):
+        pass
+
+    class CheckedHTTPS(Checked, HTTPSConnection):
+        pass
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = CheckedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = CheckedHTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}

@@ -1,0 +1,103 @@
+"""Where a notification may connect. A target's URL is whatever an API client wrote: the LAN
+and this machine are a home server's own targets and stay allowed, but the cloud's metadata
+service (which hands out the machine's credentials), link-local, unspecified and multicast
+addresses are refused — when the URL is saved if it names one, and when a webhook connects
+if its host resolves to one (the connection goes to the address that was checked).
+
+Nothing here connects anywhere but 127.0.0.1: the refused addresses are refused before a
+connection is tried. ``0`` resolves to 0.0.0.0 without DNS, which Linux connects to this
+machine: the old sender reached the local receiver through it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+
+import pytest
+from falcon.testing import TestClient
+from support.server import wait_for
+from support.webhooks import Receiver, post, target
+
+from appliance.api.app import create_app
+from appliance.notify.addresses import why_refused
+from appliance.notify.senders import Outcome, send_webhook
+from appliance.runtime import Runtime
+
+
+@pytest.fixture(name="receiver")
+def _receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    ("169.254.169.254", "a link-local or cloud metadata address"),
+    ("::ffff:169.254.169.254", "a link-local or cloud metadata address"),
+    ("64:ff9b::a9fe:a9fe", "a link-local or cloud metadata address"),  # NAT64
+    ("2002:a9fe:a9fe::1", "a link-local or cloud metadata address"),  # 6to4
+    ("fe80::1", "a link-local or cloud metadata address"),
+    ("fd00:ec2::254", "a link-local or cloud metadata address"),
+    ("100.100.100.200", "a link-local or cloud metadata address"),
+    ("0.0.0.0", "the unspecified address"),
+    ("::", "the unspecified address"),
+    ("224.0.0.251", "a multicast address"),
+    ("ff02::1", "a multicast address"),
+    ("127.0.0.1", None), ("::1", None), ("192.168.1.20", None), ("10.0.0.2", None),
+    ("fd12:3456::1", None), ("100.64.0.1", None), ("93.184.216.34", None),
+    ("2606:2800:220:1::1", None),
+])
+def test_which_addresses_are_refused(address: str, reason: str | None) -> None:
+    assert why_refused(ipaddress.ip_address(address)) == reason
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/",
+    "https://[::ffff:169.254.169.254]/",
+    "http://[fe80::1%25eth0]:8080/",
+    "http://0.0.0.0:8123/api/webhook/x",
+    "json://169.254.169.254/hook",  # Apprise connects there itself
+])
+def test_a_url_naming_a_refused_address_is_not_saved(client: TestClient, url: str) -> None:
+    response = post(client, "/api/notifications", {"name": "a", "request": {"url": url}})
+    assert response.status_code == 400, response.text
+    assert response.json["error"].startswith("request.url: its host ")
+    assert response.json["error"].endswith(", where notifications may not go.")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://localhost:9/x",
+                                 "http://192.168.1.20:8123/api/webhook/abc",
+                                 "http://[::1]:9/x", "json://10.0.0.2/x"])
+def test_this_machine_and_the_lan_are_allowed(client: TestClient, url: str) -> None:
+    response = post(client, "/api/notifications",
+                    {"name": "a", "enabled": False, "request": {"url": url}})
+    assert response.status_code == 200, response.text
+
+
+def test_a_host_resolving_to_a_refused_address_is_not_connected_to(receiver: Receiver) -> None:
+    port = receiver.server.server_address[1]
+    request = {"url": f"http://0:{port}/x", "type": "json", "method": "POST",
+               "data_key": "data", "headers": []}
+    assert send_webhook(request, {"event": "test"}, 5) == Outcome(
+        False, None, "Cannot send: 0 is 0.0.0.0, the unspecified address: notifications may "
+                     "not go there.")
+    assert receiver.to("/x") == []
+    # The same receiver by an allowed name is reached (the check is no blanket refusal).
+    allowed = {**request, "url": f"http://localhost:{port}/x"}
+    assert send_webhook(allowed, {"event": "test"}, 5) == Outcome(True, 200)
+
+
+def test_a_lane_refuses_it_once_and_records_why(
+        receiver: Receiver, start_runtime: Callable[..., Runtime]) -> None:
+    service = start_runtime(YTP_NOTIFY_RETRIES="3", YTP_NOTIFY_RETRY_DELAY="0.05")
+    client = TestClient(create_app(service))
+    port = receiver.server.server_address[1]
+    hook = target(client, "disguised", f"http://0:{port}/x", on=["paused"])
+    assert client.simulate_post("/api/system/pause").status_code == 200
+    row = wait_for(lambda: (t := service.notifications.get(hook["id"]))["last_status"] and t,
+                   message="the refusal recorded")
+    assert row["last_status"] == "failed"
+    assert row["last_error"] == ("Cannot send: 0 is 0.0.0.0, the unspecified address: "
+                                 "notifications may not go there.")  # no retries either
+    assert receiver.to("/x") == []
