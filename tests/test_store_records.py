@@ -3,6 +3,8 @@ notification targets, and the named tables (presets, conditions, download fields
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +217,93 @@ def test_named_tables(store: ItemStore) -> None:
     made = [fields.create({"name": n, "field": "--x", "kind": "string"}) for n in "zy"]
     assert [f["name"] for f in fields.all()] == ["z", "y"]  # no order given: by id
     assert fields.delete(made[0]["id"]) == made[0] and fields.all() == [made[1]]
+
+
+def racing(store_class: type, first: Callable[[], object], second: Callable[[], object]
+           ) -> tuple[object, object]:
+    """Two requests that both find a name free: each checks the name before either writes,
+    then ``first`` commits and ``second`` after it. What each returned or raised."""
+    checked = threading.Barrier(2, timeout=30)
+    first_done = threading.Event()
+    check = store_class._check_name
+    state = threading.local()
+
+    def checked_then_wait(self: object, *args: object) -> None:
+        check(self, *args)
+        if getattr(state, "waited", True):  # a write of several names waits once
+            return
+        state.waited = True
+        checked.wait()
+        if state.second:
+            assert first_done.wait(timeout=30)
+
+    outcomes: dict[bool, object] = {}
+
+    def run(write: Callable[[], object], second: bool) -> None:
+        state.waited, state.second = False, second
+        try:
+            outcomes[second] = write()
+        except Exception as exc:  # the outcome under test
+            outcomes[second] = exc
+        if not second:
+            first_done.set()
+
+    threads = [threading.Thread(target=run, args=(write, n == 1))
+               for n, write in enumerate((first, second))]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_class, "_check_name", checked_then_wait)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    return outcomes[False], outcomes[True]
+
+
+def one_conflict(outcomes: tuple[object, object], message: str) -> None:
+    """The first write stored, the second refused with 409 and ``message``."""
+    stored, refused = outcomes
+    assert not isinstance(stored, Exception), stored
+    assert isinstance(refused, AppError), refused
+    assert (refused.status, refused.message) == (409, message)
+
+
+def test_a_name_taken_by_a_racing_request_is_a_conflict(store: ItemStore,
+                                                        tasks: TaskStore) -> None:
+    """Both requests found the name free; the second to commit got a 500 (the database's
+    unique index refused it) where a 409 was due."""
+    presets = Collection(store.entities.Preset, ("name", "cli"), "preset")
+    one_conflict(racing(Collection,
+                        lambda: presets.create({"name": "p", "cli": ""}),
+                        lambda: presets.create({"name": "p", "cli": "-x"})),
+                 "A preset named 'p' already exists.")
+    other = presets.create({"name": "q"})
+    one_conflict(racing(Collection,
+                        lambda: presets.create({"name": "r"}),
+                        lambda: presets.update(other["id"], {"name": "r"})),
+                 "A preset named 'r' already exists.")
+    assert {p["name"] for p in presets.all()} >= {"p", "r"}
+
+    one_conflict(racing(TaskStore,
+                        lambda: tasks.create([{"name": "t", "url": "https://feed.invalid/1"}]),
+                        lambda: tasks.create([{"name": "u", "url": "https://feed.invalid/2"},
+                                              {"name": "t", "url": "https://feed.invalid/3"}])),
+                 "A task named 't' already exists.")
+    [task] = tasks.create([{"name": "v", "url": "https://feed.invalid/4"}])
+    one_conflict(racing(TaskStore,
+                        lambda: tasks.create([{"name": "w", "url": "https://feed.invalid/5"}]),
+                        lambda: tasks.update(task["id"], {"name": "w"})),
+                 "A task named 'w' already exists.")
+    targets = NotificationStore(store.entities.NotificationTarget)
+    target = {"on": [], "presets": [], "enabled": True,
+              "request": {"type": "json", "method": "POST", "url": "https://hook.invalid/"}}
+    one_conflict(racing(NotificationStore,
+                        lambda: targets.create({**target, "name": "n"}),
+                        lambda: targets.create({**target, "name": "n"})),
+                 "A notification target named 'n' already exists.")
+    other_target = targets.create({**target, "name": "o"})
+    # An update holds the write lock from its first read (not optimistic): only a create
+    # can lose to it.
+    one_conflict(racing(NotificationStore,
+                        lambda: targets.update(other_target["id"], {**target, "name": "m"}),
+                        lambda: targets.create({**target, "name": "m"})),
+                 "A notification target named 'm' already exists.")

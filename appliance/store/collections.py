@@ -12,7 +12,7 @@ from typing import Any
 from pony import orm
 
 from ..errors import CONFLICT, AppError
-from .database import write_session
+from .database import UNIQUE_REFUSED, write_session
 
 
 class Collection:
@@ -79,29 +79,38 @@ class Collection:
             self._names = None
             self._generation += 1
 
+    def _taken(self, name: Any) -> AppError:
+        return AppError(f"A {self.label} named '{name}' already exists.", CONFLICT)
+
     def _check_name(self, name: Any, record_id: int | None) -> None:
         clash = self._entity.get(name=name) if name is not None else None
         if clash is not None and clash.id != record_id:
-            raise AppError(f"A {self.label} named '{name}' already exists.", CONFLICT)
+            raise self._taken(name)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """A write here: the names read before it are forgotten, whatever its outcome."""
+    def _writing(self, name: Any = None) -> Iterator[None]:
+        """A write here: the names read before it are forgotten, whatever its outcome. A
+        ``name`` another request stored between this one's check and its commit is a 409
+        too (it was a 500)."""
         try:
             with write_session(self._entity._database_):
                 yield
+        except UNIQUE_REFUSED:
+            if name is None:
+                raise
+            raise self._taken(name) from None
         finally:
             self._forget()
 
     def create(self, values: dict[str, Any]) -> dict[str, Any]:
-        with self._writing():
+        with self._writing(values.get("name")):
             self._check_name(values.get("name"), None)
             row = self._entity(**{k: v for k, v in values.items() if k in self.fields})
             orm.flush()
             return self._dict(row)
 
     def update(self, record_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
-        with self._writing():
+        with self._writing(values.get("name")):
             row = self._entity.get(id=record_id)
             if row is None:
                 return None

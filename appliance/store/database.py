@@ -44,6 +44,11 @@ _DISK_ERRNOS = {errno.ENOSPC: _DISK_FAULTS[0], errno.EDQUOT: _DISK_FAULTS[0],
                 errno.EIO: _DISK_FAULTS[1], errno.EROFS: _DISK_FAULTS[2]}
 
 
+# A unique index refusing a row: at an explicit flush (the driver's error) or at the commit.
+# A name checked free, then taken by another request before this one's write, ends here.
+UNIQUE_REFUSED = (orm.IntegrityError, orm.TransactionIntegrityError)
+
+
 class StorageFailure(AppError):
     """A write the database's disk refused: full, read-only or failing. Nothing of the
     refused write was stored; what was stored before is kept."""

@@ -7,15 +7,17 @@ mapping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pony import orm
 
 from ..errors import CONFLICT, AppError
 from .columns import column_readers, read_columns
-from .database import write_session
+from .database import UNIQUE_REFUSED, write_session
 
 # What a task holds (the contract's fields, then what a person asks first).
 TASK_FIELDS = (
@@ -125,6 +127,10 @@ def _execution(row: Any, with_log: bool = False) -> dict[str, Any]:
     return data
 
 
+def _taken(name: str) -> AppError:
+    return AppError(f"A task named '{name}' already exists.", CONFLICT)
+
+
 class TaskStore:
     def __init__(self, entities: Any) -> None:
         self._task = entities.Task
@@ -176,11 +182,24 @@ class TaskStore:
     def _check_name(self, name: str, task_id: int | None) -> None:
         clash = self._task.get(name=name)
         if clash is not None and clash.id != task_id:
-            raise AppError(f"A task named '{name}' already exists.", CONFLICT)
+            raise _taken(name)
+
+    @contextlib.contextmanager
+    def _naming(self, names: list[str]) -> Iterator[None]:
+        """A write of tasks named ``names``: a name another request stored between this
+        one's check and its commit is a 409 too (it was a 500)."""
+        try:
+            yield
+        except UNIQUE_REFUSED:
+            with orm.db_session:
+                taken = [name for name in names if self._task.get(name=name) is not None]
+            if not taken:
+                raise
+            raise _taken(taken[0]) from None
 
     def create(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert every task or none (one transaction); 409 when a name is taken."""
-        with write_session(self._db):
+        with self._naming([values["name"] for values in tasks]), write_session(self._db):
             rows = []
             for values in tasks:
                 self._check_name(values["name"], None)
@@ -189,7 +208,8 @@ class TaskStore:
             return [_task_of_row(r) for r in rows]
 
     def update(self, task_id: int, values: dict[str, Any]) -> dict[str, Any] | None:
-        with write_session(self._db):
+        with self._naming([values["name"]] if "name" in values else []), \
+                write_session(self._db):
             row = self._task.get(id=task_id)
             if row is None:
                 return None
