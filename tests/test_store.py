@@ -15,7 +15,7 @@ from appliance.errors import AppError
 from appliance.store import Item, ItemStore, Page, StatusFilter
 from appliance.store.collections import Collection
 from appliance.store.database import sync_to_disk
-from appliance.store.records import new_id
+from appliance.store.records import format_eta, format_speed, new_id
 from appliance.store.tasks import TaskStore
 
 
@@ -348,3 +348,42 @@ def test_download_folders_are_recorded_once(tmp_path: Path) -> None:
     for path in (tmp_path / "a", tmp_path / "b", tmp_path / "a"):
         store.add_download_folder(path)
     assert store.download_folders() == {str(tmp_path / "a"), str(tmp_path / "b")}
+
+
+def test_an_item_as_clients_get_it() -> None:
+    """YTPTube's ItemDTO: both ids, the creation time in nanoseconds and as an RFC 2822
+    date, progress with the contract's text forms; never the cookies or the server's
+    folder."""
+    item = Item(id="i", url="https://media.invalid/v", status="downloading", cookies="secret",
+                folder="sub", download_folder="/srv/downloads", created_at=1_700_000_000.5,
+                percent=12.5, speed=1536.0, eta=3725.9)
+    data = item.to_dict()
+    assert "cookies" not in data and "download_folder" not in data
+    assert (data["id"], data["_id"], data["has_cookies"], data["download_dir"]) == (
+        "i", "i", True, "sub")
+    assert data["timestamp"] == 1_700_000_000_500_000_000
+    assert data["datetime"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert {k: data[k] for k in ("percent", "progress", "speed", "eta", "speed_text",
+                                 "eta_text")} == {
+        "percent": 12.5, "progress": 12.5, "speed": 1536.0, "eta": 3725.9,
+        "speed_text": "1.5 KiB/s", "eta_text": "01:02:05"}
+    item.status, item.percent, item.speed, item.eta = "finished", None, None, None
+    done = item.to_dict()
+    assert (done["percent"], done["progress"], done["speed_text"], done["eta_text"]) == (
+        100.0, 100.0, None, None)
+    assert Item(id="j", url="u").to_dict()["has_cookies"] is False
+
+
+@pytest.mark.parametrize(("speed", "text"), [
+    (0, "0 B/s"), (1023.4, "1023 B/s"), (1024, "1.0 KiB/s"), (5 * 1024**2, "5.0 MiB/s"),
+    (3.25 * 1024**3, "3.2 GiB/s"), (2048 * 1024**3, "2048.0 GiB/s"),
+])
+def test_speeds_in_words(speed: float, text: str) -> None:
+    assert format_speed(speed) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (-5, "00:00:00"), (59.9, "00:00:59"), (61, "00:01:01"), (360_000, "100:00:00"),
+])
+def test_times_left_in_words(seconds: float, text: str) -> None:
+    assert format_eta(seconds) == text
