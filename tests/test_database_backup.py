@@ -112,9 +112,14 @@ def test_backups_roll_and_restore_takes_the_newest_sound_one(tmp_path: Path) -> 
     # Older ones, as earlier days left them.
     for day in ("20200101", "20200102", "20200103"):
         shutil.copy(first, folder / f"appliance-{day}-000000.db")
+    # What else a person keeps in the folder is no backup: never restored, never rolled away.
+    notes = folder / "notes.txt"
+    notes.write_text("moved the old ones to the NAS")
+    (folder / "appliance-20300101-000000.db").mkdir()
     newest = make_backup(database, keep=3)
     assert backups(database)[0].name == newest.name
     assert len(backups(database)) == 3  # the oldest two were deleted
+    assert notes.exists() and (folder / "appliance-20300101-000000.db").is_dir()
     assert not list(folder.glob("*-wal")) and not list(folder.glob(".*tmp"))
 
     newest.write_bytes(b"not a database at all" * 100)  # the newest one went bad
