@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,15 @@ def test_speeds_in_words(speed: float, text: str) -> None:
 ])
 def test_times_left_in_words(seconds: float, text: str) -> None:
     assert format_eta(seconds) == text
+
+
+def test_the_package_names_load_on_first_use() -> None:
+    """``appliance.store`` imports nothing of the ORM until one of its names is asked for
+    (the command line's ``store.backups`` goes through it; see test_database_backup)."""
+    package = importlib.import_module("appliance.store")
+    from appliance.store import items, records
+
+    assert (package.Item, package.ItemStore, package.Page, package.StatusFilter) == (
+        records.Item, items.ItemStore, items.Page, items.StatusFilter)
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        _ = package.Nothing
