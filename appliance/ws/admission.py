@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable, Iterable
-from urllib.parse import parse_qsl, urlencode
 
 from appliance import errors
 from appliance.auth import Authenticator
@@ -44,14 +43,12 @@ class Admission:
 
 
 def _asked_again(auth: Authenticator, admission: Admission) -> Admission | None:
-    """``admission`` as the authenticator lets it in now (a used ticket left out); None
-    when it does not."""
-    query = urlencode([(k, v) for k, v in parse_qsl(admission.query, keep_blank_values=True)
-                       if k != "ticket"])
+    """``admission`` as the authenticator lets it in now; None when it does not. Asked
+    without ``allow_ticket``: the ticket it may have come with was used at its handshake."""
     try:
         identity = auth.authenticate(address=admission.address,
-                                     authorization=admission.authorization, query=query,
-                                     cookie=admission.cookie)
+                                     authorization=admission.authorization,
+                                     query=admission.query, cookie=admission.cookie)
     except errors.AppError as exc:
         # Throttled is not refused (its address guessed, or shares one with a guesser):
         # asked again at the next check.

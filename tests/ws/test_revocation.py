@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, refusal, url
+from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, recv_until, refusal, url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from appliance.auth import Authenticator, set_password, show_token
+from appliance.auth import Authenticator, gen_token, set_password, show_token
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
 from appliance.events import EventBus
@@ -74,27 +74,33 @@ def test_logout_closes_its_sessions_sockets_and_no_others(
         assert still_served(basic_ws, bus, 1)
 
 
-def test_a_new_password_closes_the_sockets_it_no_longer_lets_in(
-    make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
+def test_new_credentials_close_the_sockets_they_no_longer_let_in(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
 ) -> None:
-    set_password(settings.config_path, "first password")
-    token = show_token(settings.config_path)
-    auth = Authenticator(settings)
-    server = make_server(auth_check_interval=CHECK, authenticator=auth)
+    set_password(guarded.config_path, "first password")
+    token = show_token(guarded.config_path)
+    auth = Authenticator(guarded)
+    server = make_server(guarded, auth_check_interval=CHECK, authenticator=auth)
     ticket, _ = auth.issue_ticket()
     old = apikey("appliance", "first password")
     with connect(url(server, f"/ws?apikey={old}")) as by_password, \
             connect(url(server, f"/ws?ticket={ticket}")) as by_ticket, \
             connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
-            as by_token:
-        for ws in (by_password, by_ticket, by_token):
+            as by_token, \
+            connect(url(server, f"/api/ws?apikey={apikey('alice', 's3cr:et')}")) as by_env:
+        for ws in (by_password, by_ticket, by_token, by_env):
             recv_json(ws)
-        set_password(settings.config_path, "second password")
+        set_password(guarded.config_path, "second password")  # appliance web passwd
         assert closed_with(by_password)[0] == 1008
         # a used ticket cannot be asked again, and it came with nothing else
         assert closed_with(by_ticket)[0] == 1008
-        # the token did not change with the password
+        # the token and the YTP_AUTH_* pair did not change with the password
         assert still_served(by_token, bus, 1)
+        gen_token(guarded.config_path)  # appliance web gentoken: the next change
+        assert closed_with(by_token)[0] == 1008
+        bus.publish("item_deleted", {"id": "marker"})
+        assert recv_until(by_env, lambda m: m.get("type") == "TASK_REMOVED")[0] == {
+            "type": "TASK_REMOVED", "task_id": "marker"}
 
 
 def test_a_session_that_runs_out_closes_its_sockets(
