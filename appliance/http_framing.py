@@ -71,8 +71,11 @@ class ChunkedBodyEnd:
                 self.skip -= step
                 pos += step
             elif self.trailers is not None:
+                # Searched from where the last read ended: a section trickled in byte by
+                # byte and searched whole each time would cost the poller its square.
+                searched = max(0, len(self.trailers) - 3)
                 self.trailers += data[pos:]
-                return self._trailers_end()
+                return self._trailers_end(searched)
             else:
                 end = data.find(b"\n", pos)
                 self.line += data[pos:] if end < 0 else data[pos:end + 1]
@@ -102,9 +105,9 @@ class ChunkedBodyEnd:
             self.data_left, self.skip = chunk, chunk + 2
         return True
 
-    def _trailers_end(self) -> bool:
+    def _trailers_end(self, searched: int) -> bool:
         assert self.trailers is not None
-        if self.trailers.startswith(b"\r\n") or HEAD_END in self.trailers:
+        if self.trailers.startswith(CRLF) or self.trailers.find(HEAD_END, searched) >= 0:
             return True
         if len(self.trailers) > self.trailer_limit:
             self.broken = f"the trailer section is longer than {self.trailer_limit} bytes"

@@ -107,3 +107,57 @@ def test_a_head_without_a_body_goes_at_once() -> None:
     framing, taken = feed_split(head, list(range(len(head))))  # byte by byte
     assert taken == len(head) and framing.done and framing.body_bound == 0
     assert not framing.cut and not framing.expects_continue
+
+
+def byte_by_byte(data: bytes) -> list[int]:
+    return list(range(len(data)))
+
+
+def test_trailers_end_on_any_split_and_are_bounded_however_they_trickle() -> None:
+    body = chunked([b"abc"], b"X-Sum: 1\r\nX-Other: 2\r\n")
+    framing, taken = feed_split(body, byte_by_byte(body))
+    assert taken == len(body) and framing.chunked is not None and not framing.chunked.broken
+    start = POST + b"Transfer-Encoding: chunked\r\n\r\n0\r\n"
+    framing, _ = feed_split(start, [])
+    assert framing.chunked is not None
+    limit = framing.chunked.trailer_limit
+    trickled = start + b"X: " + b"y" * limit
+    framing, taken = feed_split(trickled, list(range(len(start), len(trickled), 1000)))
+    assert framing.chunked is not None
+    assert framing.chunked.broken == f"the trailer section is longer than {limit} bytes"
+    assert taken <= len(start) + limit + 1000  # at the read that passed the bound
+
+
+def test_a_size_line_is_bounded_however_it_trickles_and_must_be_hexadecimal() -> None:
+    long_line = POST + b"Transfer-Encoding: chunked\r\n\r\n" + b"0" * 20_000 + b"1\r\n"
+    framing, taken = feed_split(long_line, list(range(0, len(long_line), 5)))
+    assert framing.chunked is not None
+    limit = framing.chunked.line_limit
+    assert framing.chunked.broken == f"a chunk size line is longer than {limit} bytes"
+    assert taken < len(long_line)
+    for size in (b"zz", b"-1", b"", b"3 3"):
+        data = POST + b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\nabc\r\n0\r\n\r\n"
+        framing, _ = feed_split(data, [])
+        assert framing.chunked is not None and framing.chunked.broken == (
+            "a chunk size line is not a hexadecimal size ending with CRLF"), size
+    data = POST + b"Transfer-Encoding: chunked\r\n\r\n3;name=a;b=c\r\nabc\r\n0\r\n\r\n"
+    framing, taken = feed_split(data, [])
+    assert taken == len(data) and not framing.chunked.broken and framing.body_received == 3
+
+
+def test_the_body_bound_and_the_bytes_received_are_what_the_worker_budgets_by() -> None:
+    """The worker reserves memory by ``body_bound`` before a body comes, and gives a slow
+    body time by ``body_received``: every byte counts, however the body is split."""
+    body = b"x" * 300
+    data = POST + b"Content-Length: 300\r\n\r\n" + body
+    framing, _ = feed_split(data, list(range(len(data) - 300, len(data), 10)))
+    assert framing.body_bound == 300 and framing.body_received == 300
+    data = chunked([b"a" * 100, b"b" * 50])
+    framing, _ = feed_split(data, byte_by_byte(data))
+    assert framing.body_bound == LIMIT + 1 and framing.body_received == 150
+
+
+def test_a_head_of_blank_lines_goes_at_once_and_stays_gone() -> None:
+    framing = RequestFraming(CFG, ("127.0.0.1", 1), LIMIT)
+    assert framing.feed(b"\r\n\r\n")
+    assert framing.feed(b"GET / HTTP/1.1\r\n")  # once handed over, it stays handed over
