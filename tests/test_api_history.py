@@ -225,12 +225,22 @@ def test_delete_by_ids_and_by_status(client: TestClient, runtime: Runtime) -> No
     assert by_status.json["deleted"] == 2
     assert set(by_status.json["items"]) == {i.id for i in failed}
     assert runtime.store.count("done") == 2
+    for mistyped in ("!finsihed", "! finished", "!Finished"):
+        refused = client.simulate_delete("/api/history", json={"type": "done",
+                                                               "status": mistyped})
+        assert refused.status_code == 400 and "would delete every item" in refused.json["error"]
+    assert runtime.store.count("done") == 2
+    nothing = client.simulate_delete("/api/history", json={"type": "done", "status": "finsihed"})
+    assert nothing.json["deleted"] == 0 and runtime.store.count("done") == 2
 
 
 @pytest.mark.parametrize(("body", "text"), [
     ({"ids": ["x"]}, "type is required."),
     ({"type": "all", "ids": ["x"]}, "type must be 'queue' or 'done'."),
     ({"type": "done"}, "either 'ids' or 'status' filter is required."),
+    ({"type": "done", "status": "!"}, "status '!' excludes no status there is, so it would "
+     "delete every item; use one of: cancelled, downloading, error, finished, pending, "
+     "postprocessing, preparing, skip, or '!' and one of them."),
 ])
 def test_delete_errors(client: TestClient, body: dict, text: str) -> None:
     response = client.simulate_delete("/api/history", json=body)

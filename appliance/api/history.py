@@ -11,7 +11,7 @@ from .. import errors
 from ..engine.engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
-from ..store.records import DONE, FINISHED, QUEUE
+from ..store.records import ALL_STATUSES, DONE, FINISHED, QUEUE
 from ..store.search import TextSearch
 from .middleware import not_modified
 from .pagination import (
@@ -147,7 +147,14 @@ class History:
             return
         if not status or not isinstance(status, str):
             raise errors.invalid("either 'ids' or 'status' filter is required.")
-        matching = self.engine.matching_ids(kind, StatusFilter.parse(status))
+        wanted = StatusFilter.parse(status)
+        if wanted is not None and wanted.exclude and wanted.status not in ALL_STATUSES:
+            # "all but nothing" (a bare "!", or a mistyped name) would delete every item:
+            # the very thing the required filter is there to stop.
+            raise errors.invalid(f"status {status!r} excludes no status there is, so it would "
+                                 f"delete every item; use one of: "
+                                 f"{', '.join(sorted(ALL_STATUSES))}, or '!' and one of them.")
+        matching = self.engine.matching_ids(kind, wanted)
         results = self.engine.delete_items(matching, remove_file=remove_file, kind=kind)
         deleted = sum(1 for v in results.values() if v == "deleted")
         resp.media = {"items": results, "deleted": deleted}
