@@ -101,6 +101,12 @@ def test_sensible_expressions_match_as_re_does() -> None:
     # regex builds counted repeats out: this one alone took ~3 GB and 6 s to compile.
     ("(?:(?:a{1000}){1000}){10}", "repeats too much"),
     ("a{1000000}", "repeats too much"),
+    ("a{20000}", "repeats too much"),  # one past the bound (a{19999} is 20,000 elements)
+    # a group's contents count too, a capturing group's as a non-capturing one's
+    ("(a{1000}){1000}", "repeats too much"),
+    ("(?P<x>a{200}|b{200}){100}", "repeats too much"),
+    ("(" * 300 + ")" * 300, "the regular expression is nested too deeply"),
+    ("[a-\\d]", "invalid regular expression (bad character range a-\\d)"),
 ])
 def test_refused_at_compile_time(source: str, reason: str) -> None:
     with pytest.raises(PatternError, match=re.escape(reason)):
@@ -199,3 +205,20 @@ def test_a_saved_filter_refused_now_is_passed_over(
         matched = conditions.match({"title": "a" * 10})
     assert matched is not None and matched["name"] == "fine"
     assert "Condition 'old' is passed over" in caplog.text and "repeats too much" in caplog.text
+
+
+def test_the_bound_itself_is_accepted_and_extract_gives_the_match_or_its_group() -> None:
+    assert compile_pattern("a{19999}").search("a" * 19999)
+    assert compile_pattern("b+").extract("abbc") == "bb"  # no group: the whole match
+    assert compile_pattern("a(b+)").extract("abbc") == "bb"
+    assert compile_pattern("z").extract("abc") is None
+    with pytest.raises(TypeError, match="only strings are searched"):
+        compile_pattern("a").search(b"a")  # type: ignore[arg-type]
+
+
+def test_extract_spends_the_evaluations_budget() -> None:
+    spent = Budget(0.5)
+    spent.spent = 0.5
+    with pytest.raises(PatternTimeout, match=re.escape("took longer than 0.5 s (it backtracks "
+                                                       "too much; simplify it")):
+        compile_pattern("(.*)").extract("abc", spent)
