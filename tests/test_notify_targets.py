@@ -35,6 +35,12 @@ def test_urls_saved(url: str, stored: str) -> None:
     ("http://" + ("a" * 60 + ".") * 5 + "example/", "request.url has an invalid host"),
     ("http://[::1/", "request.url is not a valid URL: "),
     ("h.example/hook", "request.url must be an http(s):// webhook or an Apprise URL"),
+    # Apprise's own reason, as docs/API.md shows it.
+    ("tgram://abc", "request.url is not a valid Apprise URL: Unparseable Telegram URL "
+                    "tgram://abc"),
+    ("nosuchservice://abc", "request.url is not a valid Apprise URL: Unparseable URL "
+                            "nosuchservice://abc"),
+    ("discord://x", "request.url is not a valid Apprise URL: An invalid Discord Webhook Token"),
 ])
 def test_urls_refused(url: Any, error: str) -> None:
     with pytest.raises(errors.AppError) as refused:
