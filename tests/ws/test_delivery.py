@@ -68,6 +68,7 @@ def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int) ->
     # a cap of 0 would close every client at its first event, or drop all progress
     with pytest.raises(ValueError):
         ClientBuffer(max_state=max_state, max_progress=max_progress)
+    assert ClientBuffer(max_state=1, max_progress=1).pending == 0  # one of each is enough
 
 
 # --- slow clients ------------------------------------------------------------------------------

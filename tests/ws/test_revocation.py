@@ -4,14 +4,13 @@ let in are closed (1008), as HTTP would refuse their next request; the others st
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, recv_until, refusal, url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from appliance.auth import Authenticator, gen_token, set_password, show_token
+from appliance.auth import Authenticator, Session, gen_token, set_password, show_token
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
 from appliance.events import EventBus
@@ -52,26 +51,30 @@ def test_turning_authentication_on_closes_the_sockets_opened_while_it_was_off(
         assert recv_json(ws)["event"] == "connected"
 
 
+def cookie(session: Session) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE_NAME}={session.cookie}"}
+
+
 def test_logout_closes_its_sessions_sockets_and_no_others(
     make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
 ) -> None:
     auth = Authenticator(guarded)
     server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
-
-    def cookie(session: Any) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE_NAME}={session.cookie}"}
-
     ending, staying = (auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
                        for _ in range(2))
+    ticket, _ = auth.issue_ticket()
     with connect(url(server), additional_headers=cookie(ending)) as ended, \
             connect(url(server), additional_headers=cookie(staying)) as other, \
-            connect(url(server), additional_headers=basic("alice", "s3cr:et")) as basic_ws:
-        for ws in (ended, other, basic_ws):
+            connect(url(server), additional_headers=basic("alice", "s3cr:et")) as basic_ws, \
+            connect(url(server, f"/ws?ticket={ticket}")) as by_ticket:
+        for ws in (ended, other, basic_ws, by_ticket):
             recv_json(ws)
         assert auth.logout(cookie(ending)["Cookie"])
         assert closed_with(ended)[0] == 1008
-        assert still_served(other, bus, 1)
-        assert still_served(basic_ws, bus, 1)
+        # judged in the same pass: another session's end changes nothing for them (a
+        # ticket, which cannot be asked twice, included)
+        for ws in (other, basic_ws, by_ticket):
+            assert still_served(ws, bus, 1)
 
 
 def test_new_credentials_close_the_sockets_they_no_longer_let_in(
@@ -82,22 +85,27 @@ def test_new_credentials_close_the_sockets_they_no_longer_let_in(
     auth = Authenticator(guarded)
     server = make_server(guarded, auth_check_interval=CHECK, authenticator=auth)
     ticket, _ = auth.issue_ticket()
+    session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
     old = apikey("appliance", "first password")
     with connect(url(server, f"/ws?apikey={old}")) as by_password, \
             connect(url(server, f"/ws?ticket={ticket}")) as by_ticket, \
             connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
             as by_token, \
+            connect(url(server), additional_headers=cookie(session)) as by_session, \
             connect(url(server, f"/api/ws?apikey={apikey('alice', 's3cr:et')}")) as by_env:
-        for ws in (by_password, by_ticket, by_token, by_env):
+        for ws in (by_password, by_ticket, by_token, by_session, by_env):
             recv_json(ws)
-        set_password(guarded.config_path, "second password")  # appliance web passwd
-        assert closed_with(by_password)[0] == 1008
+        gen_token(guarded.config_path)  # appliance web gentoken
+        assert closed_with(by_token)[0] == 1008
         # a used ticket cannot be asked again, and it came with nothing else
         assert closed_with(by_ticket)[0] == 1008
-        # the token and the YTP_AUTH_* pair did not change with the password
-        assert still_served(by_token, bus, 1)
-        gen_token(guarded.config_path)  # appliance web gentoken: the next change
-        assert closed_with(by_token)[0] == 1008
+        # the password and the login session did not change with the token
+        assert still_served(by_password, bus, 1)
+        assert still_served(by_session, bus, 1)
+        set_password(guarded.config_path, "second password")  # also ends every login
+        assert closed_with(by_password)[0] == 1008
+        assert closed_with(by_session)[0] == 1008
+        # the YTP_AUTH_* pair changed with neither
         bus.publish("item_deleted", {"id": "marker"})
         assert recv_until(by_env, lambda m: m.get("type") == "TASK_REMOVED")[0] == {
             "type": "TASK_REMOVED", "task_id": "marker"}
