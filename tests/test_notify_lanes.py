@@ -9,6 +9,7 @@ and webhooks real requests, both to a receiver on 127.0.0.1 in this process.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, send, target
 
 from appliance.api.app import create_app
+from appliance.notify.notifier import LANE_SIZE
 from appliance.runtime import Runtime
 
 WINDOW = 0.3
@@ -156,3 +158,23 @@ def test_a_targets_failure_is_never_notified_itself(receiver: Receiver,
     told = [event_of(h) for h in receiver.to("/logs")]
     assert told[0]["event"] == "paused"
     assert not [e for e in told if "fails" in str(e["data"])], told
+
+
+def test_a_hanging_target_holds_a_bounded_backlog_and_never_the_exit(
+        receiver: Receiver, service: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(create_app(service))
+    hook = target(client, "hangs", receiver.url("/hang"), on=["log_info"])
+    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+        service.bus.message("info", "first", "first")
+        wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
+        # One in flight, LANE_SIZE waiting: the next one is dropped, and said so.
+        for n in range(LANE_SIZE + 1):
+            service.bus.message("info", "more", f"event {n}")
+        lane = service.notifier._lanes[f"db:{hook['id']}"]
+        wait_for(lambda: lane.jobs.full(), message="the lane's queue full")
+        [dropped] = wait_for(lambda: [r for r in caplog.records if "behind" in r.getMessage()],
+                             message="the warning about the dropped event")
+    assert dropped.getMessage() == (f"notification target 'hangs' is {LANE_SIZE} events "
+                                    "behind: dropping one")
+    # A send still hanging when the service stops must not keep the process alive.
+    assert lane.thread.daemon
