@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws.
+# files, tasks, player, store, notify, ws, edge.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -38,13 +38,18 @@ case "$target" in
            tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py" ;;
   # The history's store: items, filters, search, pagination, backups, the tasks' records.
   store)   mutate="appliance/store/*"
-           tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py" ;;
+           tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py" ;;
   # Notifications: targets, batching, Apprise and webhook senders (and where they may connect).
   notify)  mutate="appliance/notify/*"
            tests="tests/test_notify.py tests/test_notify_hostile.py" ;;
   # The websocket sidecar: handshake and its auth, frames, limits, delivery to clients.
   ws)      mutate="appliance/ws/*"
            tests="tests/ws tests/test_flasharr_ws.py" ;;
+  # What stands between hostile input and the service at its edges: a request's framing and
+  # JSON body, a person's regular expression, which folder may hold downloads and whether its
+  # disk is there, a name cut to the file system's limits.
+  edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/path_limits.py appliance/engine/folder_disk.py"
+           tests="tests/test_http_framing.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

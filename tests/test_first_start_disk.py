@@ -138,3 +138,18 @@ def test_a_first_start_without_the_disk_downloads_nothing_until_it_is_mounted(
         assert (downloads / done.filename).stat().st_dev != os.stat(tmp_path).st_dev
         assert (downloads / folder_disk.MARKER).is_file()
         assert rt.engine.stats()["download_folder_problem"] is None
+
+
+def test_a_record_that_cannot_be_read_is_said_and_made_again(
+        tmp_path: Path, table: Callable[[str], Path], caplog: pytest.LogCaptureFixture) -> None:
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    folder.mkdir()
+    config.mkdir()
+    table("")
+    record = config / folder_disk.RECORD
+    record.write_text("{not json")
+    disk, changes = problem_of(folder, config)
+    assert changes == [] and disk.problem is None
+    assert f"ignoring {record}, which cannot be read (" in caplog.text
+    assert json.loads(record.read_text())["token"] == \
+        (folder / folder_disk.MARKER).read_text().strip()
