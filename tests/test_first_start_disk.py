@@ -153,3 +153,19 @@ def test_a_record_that_cannot_be_read_is_said_and_made_again(
     assert f"ignoring {record}, which cannot be read (" in caplog.text
     assert json.loads(record.read_text())["token"] == \
         (folder / folder_disk.MARKER).read_text().strip()
+
+
+def test_a_marked_folder_keeps_its_mark_when_the_config_folder_is_new(
+        tmp_path: Path, table: Callable[[str], Path]) -> None:
+    """A reinstall (a new config folder) takes the disk's mark as it is: another install
+    that kept its record of the same disk still knows it."""
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    folder.mkdir()
+    config.mkdir()
+    table("")
+    (folder / folder_disk.MARKER).write_text("0123456789abcdef0123456789abcdef\n")
+    disk, changes = problem_of(folder, config)
+    assert changes == [] and disk.problem is None
+    assert (folder / folder_disk.MARKER).read_text() == "0123456789abcdef0123456789abcdef\n"
+    assert json.loads((config / folder_disk.RECORD).read_text()) == {
+        "folder": str(folder), "token": "0123456789abcdef0123456789abcdef"}
