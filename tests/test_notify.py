@@ -8,6 +8,7 @@ Every receiver is an HTTP server in this process on 127.0.0.1; nothing leaves th
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -418,7 +419,10 @@ def test_full_queue_drops_and_never_blocks(tmp_path: Path) -> None:
     assert notifier._events.qsize() == 2
 
 
-def test_stop_is_bounded_and_leaves_no_thread(receiver: Receiver, tmp_path: Path) -> None:
+def test_stop_is_bounded_and_leaves_no_thread(receiver: Receiver, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    crashed: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
     rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="5"),
                  websocket=False)
     rt.start()
@@ -434,6 +438,7 @@ def test_stop_is_bounded_and_leaves_no_thread(receiver: Receiver, tmp_path: Path
     assert len(lanes) == 2
     rt.stop()
     assert not any(lane.thread.is_alive() for lane in lanes)
+    assert crashed == []  # each lane ended cleanly, chat and webhook
     assert notifier._thread is None
     # the held message was delivered on the way out, not lost
     assert receiver.to("/chat")[0].json()["title"] == "Downloaded: A"
