@@ -47,8 +47,8 @@ def problem_of(folder: Path, config: Path) -> tuple[FolderDisk, list[str | None]
 def test_the_table_says_the_disk_is_not_mounted_and_nothing_is_marked_until_it_is(
         tmp_path: Path, table: Callable[[str], Path]) -> None:
     disk_at, config = tmp_path / "usb", tmp_path / "config"
-    folder = disk_at / "videos"
-    folder.mkdir(parents=True)  # on the system's disk: the bare mount point and a folder in it
+    folder = disk_at / "media" / "videos"
+    folder.mkdir(parents=True)  # on the system's disk: the bare mount point and folders in it
     config.mkdir()
     table(f"UUID=1234-ABCD  {disk_at}  vfat  defaults,nofail  0  2\n")
     disk, changes = problem_of(folder, config)
@@ -169,3 +169,18 @@ def test_a_marked_folder_keeps_its_mark_when_the_config_folder_is_new(
     assert (folder / folder_disk.MARKER).read_text() == "0123456789abcdef0123456789abcdef\n"
     assert json.loads((config / folder_disk.RECORD).read_text()) == {
         "folder": str(folder), "token": "0123456789abcdef0123456789abcdef"}
+
+
+def test_a_folder_gone_from_the_systems_disk_is_said(
+        tmp_path: Path, table: Callable[[str], Path]) -> None:
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    folder.mkdir()
+    config.mkdir()
+    table("")
+    disk, changes = problem_of(folder, config)
+    assert changes == []
+    for name in (folder / folder_disk.MARKER, folder):
+        name.unlink() if name.is_file() else name.rmdir()
+    disk.check()
+    assert changes == [f"The download folder {folder} is missing (is its disk mounted?): "
+                       "downloads wait until it is back."]
