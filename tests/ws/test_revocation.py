@@ -63,8 +63,9 @@ def test_logout_closes_its_sessions_sockets_and_no_others(
     ending, staying = (auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
                        for _ in range(2))
     ticket, _ = auth.issue_ticket()
-    with connect(url(server), additional_headers=cookie(ending)) as ended, \
-            connect(url(server), additional_headers=cookie(staying)) as other, \
+    # the sockets nothing changed for first: each is judged, not just those before one
+    with connect(url(server), additional_headers=cookie(staying)) as other, \
+            connect(url(server), additional_headers=cookie(ending)) as ended, \
             connect(url(server), additional_headers=basic("alice", "s3cr:et")) as basic_ws, \
             connect(url(server, f"/ws?ticket={ticket}")) as by_ticket:
         for ws in (ended, other, basic_ws, by_ticket):
@@ -86,8 +87,8 @@ def test_new_credentials_close_the_sockets_they_no_longer_let_in(
     server = make_server(guarded, auth_check_interval=CHECK, authenticator=auth)
     ticket, _ = auth.issue_ticket()
     session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
-    old = apikey("appliance", "first password")
-    with connect(url(server, f"/ws?apikey={old}")) as by_password, \
+    with connect(url(server), additional_headers=basic("appliance", "first password")) \
+            as by_password, \
             connect(url(server, f"/ws?ticket={ticket}")) as by_ticket, \
             connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
             as by_token, \
