@@ -178,3 +178,22 @@ def test_a_hanging_target_holds_a_bounded_backlog_and_never_the_exit(
                                     "behind: dropping one")
     # A send still hanging when the service stops must not keep the process alive.
     assert lane.thread.daemon
+
+
+def test_a_stop_gives_a_send_in_flight_a_bounded_while_then_leaves_it(
+        receiver: Receiver, start_runtime: Callable[..., Runtime],
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A send may take 10 s: longer than the stop's 3 s drain and the 5 s it then gives.
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="10", YTP_NOTIFY_RETRIES="0")
+    client = TestClient(create_app(service))
+    target(client, "hangs", receiver.url("/hang"), on=["paused"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: receiver.to("/hang"), message="the hanging send")
+    [lane] = service.notifier._lanes.values()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+        service.notifier.stop()
+    took = time.monotonic() - started
+    assert 3 + 5 <= took < 10, took  # the drain and the grace, not the send's own timeout
+    assert lane.thread.is_alive()
+    assert "notification threads still sending after the stop: ['hangs']" in caplog.text
