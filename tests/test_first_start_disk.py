@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.disk_waits import queued_while_the_disk_is_missing
 from support.mounts import tmpfs
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -126,12 +127,7 @@ def test_a_first_start_without_the_disk_downloads_nothing_until_it_is_mounted(
     problem = rt.engine.stats()["download_folder_problem"]
     assert problem is not None and f"mounts at {downloads}, which is not mounted" in problem
     assert client.simulate_get("/api/health").json["download_folder"] == problem
-    [item] = rt.engine.add([{"url": origin.clip_url}])
-    wait_for(lambda: (i := rt.engine.get(item.id)) and i.extractor, timeout=60,
-             message="the item's info")
-    assert rt.engine.alive(10)  # the dispatcher ran a round with the item ready
-    assert rt.engine.get(item.id).status == "pending"
-    assert list(downloads.iterdir()) == []  # not even a mark on the bare mount point
+    item = queued_while_the_disk_is_missing(rt, origin, downloads)
     with tmpfs(downloads, "size=8m"):
         done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "finished"
                         and i, timeout=60, message="the download once the disk is mounted")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.disk_waits import queued_while_the_disk_is_missing
 from support.mounts import fill, removable, tmpfs, unplug
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -275,12 +276,7 @@ def test_a_start_without_the_download_folders_disk_waits_for_it(
             "auto_start": False}).json
         metadata = client.simulate_post(f"/api/tasks/{task['id']}/metadata")
         assert (metadata.status_code, metadata.json["error"]) == (503, problem)
-        [item] = rt.engine.add([{"url": origin.clip_url}])
-        wait_for(lambda: (i := rt.engine.get(item.id)) and i.extractor, timeout=60,
-                 message="the item's info")
-        assert rt.engine.alive(10)  # the dispatcher ran a round with the item ready
-        assert rt.engine.get(item.id).status == "pending"
-        assert list(downloads.iterdir()) == []  # not even a mark on the bare mount point
+        item = queued_while_the_disk_is_missing(rt, origin, downloads)
         plug_back()
         done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "finished"
                         and i, timeout=60, message="the download once the disk is plugged")
