@@ -121,7 +121,7 @@ def test_trailers_end_on_any_split_and_are_bounded_however_they_trickle() -> Non
     framing, _ = feed_split(start, [])
     assert framing.chunked is not None
     limit = framing.chunked.trailer_limit
-    trickled = start + b"X: " + b"y" * limit
+    trickled = start + b"X: " + b"y" * (limit + 10_000)
     framing, taken = feed_split(trickled, list(range(len(start), len(trickled), 1000)))
     assert framing.chunked is not None
     assert framing.chunked.broken == f"the trailer section is longer than {limit} bytes"
@@ -155,6 +155,27 @@ def test_the_body_bound_and_the_bytes_received_are_what_the_worker_budgets_by() 
     data = chunked([b"a" * 100, b"b" * 50])
     framing, _ = feed_split(data, byte_by_byte(data))
     assert framing.body_bound == LIMIT + 1 and framing.body_received == 150
+
+
+def test_a_head_over_gunicorns_bound_goes_at_once() -> None:
+    """Without its blank line, a head past the bound is handed over (gunicorn answers 431)
+    instead of being waited for."""
+    cfg = Config()
+    for name, value in (("limit_request_line", 100), ("limit_request_fields", 1),
+                        ("limit_request_field_size", 100)):
+        cfg.set(name, value)
+    framing = RequestFraming(cfg, ("127.0.0.1", 1), LIMIT)
+    assert framing.head_limit == 100 + 2 + 1 * (100 + 2) + 4
+    head = b"GET / HTTP/1.1\r\nX: " + b"y" * 300
+    assert not framing.feed(head[:200])
+    assert framing.feed(head[200:]) and framing.done
+
+
+def test_a_head_with_every_word_of_a_body_still_waits_for_it() -> None:
+    head = (POST + b"Content-Length: 5\r\nX-Transfer-Note: a\r\nX-Expect-Nothing: b\r\n\r\n")
+    framing, taken = feed_split(head, [])
+    assert taken == len(head) + 1 and not framing.done
+    assert feed_split(head + b"abcde", [])[1] == len(head) + 5
 
 
 def test_a_head_of_blank_lines_goes_at_once_and_stays_gone() -> None:
