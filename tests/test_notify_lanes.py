@@ -9,6 +9,7 @@ and webhooks real requests, both to a receiver on 127.0.0.1 in this process.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -107,11 +108,13 @@ def test_a_burst_held_for_a_chat_target_that_became_a_webhook(
     for n in (1, 2, 3):
         service.bus.publish("item_added", _entry(n))
     service.bus.publish("item_completed", {"id": "e1", "status": "finished"})
+    published = time.time()
     lane = wait_for(lambda: service.notifier._lanes.get(f"db:{chat['id']}"),
                     message="the chat target's lane")
     wait_for(lambda: lane.groups, message="the completion held")
     changed = send(client, "PATCH", f"/api/notifications/{chat['id']}",
                    {"request": {"url": receiver.url("/hook")}})
+    patched = time.time()
     assert changed.status_code == 200, changed.text
     service.bus.publish("item_completed", {"id": "e2", "status": "finished"})
     service.bus.publish("item_completed", {"id": "e3", "status": "finished"})
@@ -120,6 +123,9 @@ def test_a_burst_held_for_a_chat_target_that_became_a_webhook(
     assert sorted(event_of(h)["data"]["id"] for h in hits) == ["e1", "e2", "e3"]
     assert {event_of(h)["event"] for h in hits} == {"item_completed"}
     assert receiver.to("/chat") == []
+    # each as it happened: e1 before the change, not when the burst was sent after it
+    [first] = [event_of(h) for h in hits if event_of(h)["data"]["id"] == "e1"]
+    assert datetime.datetime.fromisoformat(first["created_at"]).timestamp() <= published < patched
 
 
 def test_a_deleted_or_disabled_targets_lane_ends(receiver: Receiver,

@@ -66,14 +66,15 @@ def test_the_webhook_envelope() -> None:
 
 
 def _briefs(event: str, titles: list[str], **item: Any) -> list[dict[str, Any]]:
-    return [brief(event, {"id": t, "title": t, **item}) for t in titles]
+    return [brief(event, {"id": t, "title": t, **item}, 0.0) for t in titles]
 
 
 def test_a_brief_keeps_what_a_summary_shows() -> None:
     item = {"id": "1", "url": "u", "total_bytes": 5, "error": None,
             "info": {"thumbnail": "ftp://x/t.jpg"}}
-    assert brief("item_error", item) == {"event": "item_error", "title": "u", "size": 5,
-                                         "error": "", "thumbnail": None, "data": item}
+    assert brief("item_error", item, 5.5) == {
+        "event": "item_error", "at": 5.5, "title": "u", "size": 5, "error": "",
+        "thumbnail": None, "data": item}
 
 
 def test_summaries_of_a_burst() -> None:

@@ -113,10 +113,12 @@ def envelope(name: str, data: Any, at: float) -> dict[str, Any]:
 # --- bursts ---------------------------------------------------------------------------------
 
 
-def brief(name: str, item: dict[str, Any]) -> dict[str, Any]:
-    """The little a summary needs from an item event (groups never hold whole items)."""
+def brief(name: str, item: dict[str, Any], at: float) -> dict[str, Any]:
+    """The little a summary needs from an item event (groups never hold whole items), and
+    when it happened (a burst re-sent as webhooks carries each event's own time)."""
     return {
         "event": name,
+        "at": at,
         "title": item_title(item),
         "size": item.get("file_size") or item.get("total_bytes"),
         "error": item.get("error") or "",

@@ -215,7 +215,7 @@ class Lane:
         group.target, group.last = target, now
         group.batch_open = notice.batch_open and kind == "finished"
         group.batch_name = group.batch_name or notice.batch_name
-        group.briefs.append(messages.brief(notice.event, notice.item))
+        group.briefs.append(messages.brief(notice.event, notice.item, notice.at))
 
     def _flush(self, *, everything: bool = False) -> None:
         now, window = time.monotonic(), self.notifier.window
@@ -231,8 +231,7 @@ class Lane:
                         group.kind, group.batch_name, group.briefs))
                 else:  # the target became a webhook meanwhile
                     for b in group.briefs:
-                        self.deliver(target, messages.envelope(b["event"], b["data"],
-                                                               time.time()))
+                        self.deliver(target, messages.envelope(b["event"], b["data"], b["at"]))
 
     def deliver(self, target: Target, payload: Any) -> Outcome:
         """Send with retries (transient failures only, backoff doubling), record the result."""
