@@ -21,30 +21,12 @@ from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 from .. import errors
+from ..ip_addresses import NAT64_LOCAL, Address, carried_ipv4
 
 MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT = 10.0
 MAX_REDIRECTS = 5
 USER_AGENT = "appliance (thumbnail fetch)"
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-# NAT64's well-known prefix carries an IPv4 address in its last 32 bits, which a NAT64 gateway
-# on the LAN reaches on its IPv4 side (64:ff9b::c0a8:101 is 192.168.1.1); the ipaddress module
-# calls the whole prefix global. The local-use prefix (RFC 8215) is never public.
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
-
-
-def _carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one stands for: mapped (::ffff:a.b.c.d), NAT64 or 6to4."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address in NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address.ipv4_mapped or address.sixtofour
-
 
 def public_only(address: Address) -> bool:
     """The default policy: only addresses on the public internet."""
@@ -53,7 +35,7 @@ def public_only(address: Address) -> bool:
     if address in NAT64_LOCAL:
         return False
     return all(real.is_global and not real.is_multicast
-               for real in (address, _carried_ipv4(address) or address))
+               for real in (address, carried_ipv4(address) or address))
 
 
 def any_address(address: Address) -> bool:

@@ -17,13 +17,12 @@ import ipaddress
 import socket
 from typing import Any
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+from ..ip_addresses import Address, carried_ipv4
 
 METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "fd00:ec2::254",  # AWS over IPv6 (a unique-local address, LAN-like otherwise)
     "100.100.100.200",  # Alibaba Cloud (shared address space)
 ))
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class RefusedAddress(ValueError):
@@ -31,10 +30,7 @@ class RefusedAddress(ValueError):
 
 
 def _forms(address: Address) -> list[Address]:
-    if not isinstance(address, ipaddress.IPv6Address):
-        return [address]
-    carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else \
-        address.ipv4_mapped or address.sixtofour
+    carried = carried_ipv4(address)
     return [address] if carried is None else [address, carried]
 
 

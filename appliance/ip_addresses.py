@@ -1,0 +1,25 @@
+"""What an IP address stands for: the IPv6 forms that carry an IPv4 address, which the
+ipaddress module judges as IPv6 only (the IPv6 form of a multicast or a private address is
+neither multicast nor private to it). Shared by every policy on where the service connects
+(remote images, notifications)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# NAT64's well-known prefix carries an IPv4 address in its last 32 bits, which a NAT64 gateway
+# on the LAN reaches on its IPv4 side (64:ff9b::c0a8:101 is 192.168.1.1); the ipaddress module
+# calls the whole prefix global. The local-use prefix (RFC 8215) is never public.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: mapped (::ffff:a.b.c.d), NAT64 or 6to4."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
