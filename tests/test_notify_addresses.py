@@ -101,3 +101,27 @@ def test_a_lane_refuses_it_once_and_records_why(
     assert row["last_error"] == ("Cannot send: 0 is 0.0.0.0, the unspecified address: "
                                  "notifications may not go there.")  # no retries either
     assert receiver.to("/x") == []
+
+
+def test_a_proxy_does_not_carry_a_webhook_past_the_check(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTP_PROXY set (requests follows it), the connection goes to the proxy, which
+    resolves the webhook's host itself: the host is checked here first, as without one. The
+    receiver stands for the proxy: it would get ``POST http://0:PORT/x``."""
+    port = receiver.server.server_address[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    request = {"url": f"http://0:{port}/x", "type": "json", "method": "POST",
+               "data_key": "data", "headers": []}
+    assert send_webhook(request, {"event": "test"}, 5) == Outcome(
+        False, None, "Cannot send: 0 is 0.0.0.0, the unspecified address: notifications may "
+                     "not go there.")
+    assert receiver.hits == []
+    # Through the proxy as before otherwise; a name this machine cannot resolve is the
+    # proxy's to resolve (a network where only the proxy reaches out).
+    for host in (f"localhost:{port}", "hooks.invalid"):
+        allowed = {**request, "url": f"http://{host}/hook"}
+        assert send_webhook(allowed, {"event": "test"}, 5) == Outcome(True, 200)
+    assert [hit.path for hit in receiver.hits] == [f"http://localhost:{port}/hook",
+                                                   "http://hooks.invalid/hook"]

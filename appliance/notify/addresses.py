@@ -75,10 +75,32 @@ def checked_session() -> Any:
 
     session = requests.Session()
     for scheme in ("http://", "https://"):
-        adapter = requests.adapters.HTTPAdapter()
+        adapter = _adapter_class()()
         adapter.poolmanager.pool_classes_by_scheme = _pool_classes()
         session.mount(scheme, adapter)
     return session
+
+
+@functools.cache
+def _adapter_class() -> type:
+    from urllib.parse import urlsplit
+
+    from requests.adapters import HTTPAdapter
+    from requests.utils import select_proxy
+
+    class CheckedAdapter(HTTPAdapter):
+        """Through a proxy (HTTP(S)_PROXY, which requests follows) the connection is the
+        proxy's and the proxy resolves the host: the host is checked here first. A name this
+        machine cannot resolve is left to the proxy (a network where only it reaches out)."""
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if select_proxy(request.url, kwargs.get("proxies")):
+                url = urlsplit(request.url)
+                with contextlib.suppress(socket.gaierror):
+                    _checked(url.hostname or "", url.port or 0)
+            return super().send(request, *args, **kwargs)
+
+    return CheckedAdapter
 
 
 @functools.cache
