@@ -65,6 +65,7 @@ class Settings:
     log_level: str
     cors_origins: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    allowed_hosts: tuple[str, ...]
     file_logging: bool
     max_streams: int
     console_timeout: float

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from .host_names import is_host_name
+
 ENV_PREFIX = "YTP_"
 
 
@@ -95,6 +97,18 @@ def _to_networks(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(networks))
 
 
+def _to_host_names(value: Any) -> tuple[str, ...]:
+    """Comma-separated (or a YAML list of) host names, ``*.domain`` or ``*``."""
+    names: list[str] = []
+    for part in _list(value):
+        name = part.lower().removesuffix(".") if part != "*" else part
+        if part != "*" and not is_host_name(name.removeprefix("*.")):
+            raise ValueError(f"expected host names like media.example.com or *.example.com "
+                             f"(no scheme or port), got {part!r}")
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     name: str
@@ -169,6 +183,13 @@ FIELDS: tuple[Field, ...] = (
         "trusted_proxies", "", _to_networks,
         "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
         "names the client; empty: none.",
+    ),
+    Field(
+        "allowed_hosts", "", _to_host_names,
+        "While auth is off, host names the service answers to besides IP addresses, "
+        "localhost, one-label and LAN names (.local, .lan, .home.arpa, .internal) and "
+        "YTP_CORS_ORIGINS: comma-separated, *.example.com for a domain, * for any (DNS "
+        "rebinding guard).",
     ),
     Field("auth_username", "", _to_str, "Basic auth user (with auth_password)."),
     Field("auth_password", "", _to_str, "Basic auth password (with auth_username)."),

@@ -127,7 +127,7 @@ def test_a_post_from_a_foreign_page_is_403_before_it_does_anything(
     {},  # not a browser
     {"Origin": f"http://{HOST}", "Host": HOST},  # the service's own page
     {"Origin": "http://NAS.local:8081/", "Host": HOST},
-    {"Origin": "https://media.example", "Host": "media.example"},  # default port both sides
+    {"Origin": "https://media.lan", "Host": "media.lan"},  # default port both sides
     # A reverse proxy that rewrites Host: the browser still says it is same-origin.
     {"Origin": "https://media.example", "Host": "127.0.0.1:8081", "Sec-Fetch-Site": "same-origin"},
     {"Origin": UI},  # YTP_CORS_ORIGINS

@@ -65,7 +65,7 @@ WORKER = textwrap.dedent("""
     rt = Runtime(load_settings({
         "YTP_CONFIG_PATH": root + "/config", "YTP_DOWNLOAD_PATH": root + "/downloads",
         "YTP_TEMP_PATH": root + "/tmp", "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple",
-        "YTP_CONSOLE_ENABLED": "true"}),
+        "YTP_CONSOLE_ENABLED": "true", "YTP_ALLOWED_HOSTS": "falconframework.org"}),
         websocket=False)
     rt.start()
     client = falcon.testing.TestClient(create_app(rt))

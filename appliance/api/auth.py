@@ -83,6 +83,7 @@ class Authenticate:
         return None
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.auth.check_host(req.get_header("Host"))
         if req.method == "OPTIONS" or is_open(req.path):
             req.context.identity = None
             return

@@ -42,6 +42,7 @@ from . import sessions
 from .authfile import MAX_SESSIONS, AuthFile, AuthState, new_secret, new_token, with_changes
 from .browsers import BrowserPolicy
 from .checker import PasswordChecker
+from .hosts import HostPolicy
 from .passwords import MIN_LENGTH, hash_password
 from .proxies import TrustedProxies
 from .sessions import COOKIE_NAME, Tickets
@@ -164,6 +165,7 @@ class _Rules:
 
     proxies: TrustedProxies
     browsers: BrowserPolicy
+    hosts: HostPolicy
     env_pair: tuple[bytes, bytes] | None
 
 
@@ -200,6 +202,7 @@ class Authenticator:
         rules = _Rules(
             TrustedProxies(settings.trusted_proxies),
             BrowserPolicy(settings.cors_origins, settings.port),
+            HostPolicy(settings.allowed_hosts, settings.cors_origins),
             (settings.auth_username.encode(), settings.auth_password.encode())
             if settings.auth_username and settings.auth_password else None,
         )
@@ -242,6 +245,13 @@ class Authenticator:
         return " and ".join(sources) or "none"
 
     # --- checking a request ------------------------------------------------------------------
+
+    def check_host(self, host: str | None) -> None:
+        """While auth is off, :class:`AppError` ``MISDIRECTED`` (421) for a request whose
+        ``Host`` a stranger's DNS could answer for (see :mod:`appliance.auth.hosts`)."""
+        refusal = self._current_rules().hosts.refusal(host)
+        if refusal is not None and not self.enabled:
+            raise refusal
 
     def client_address(self, peer: str | None, forwarded_for: str | None = None) -> str:
         """The address a request is throttled under (see :mod:`appliance.auth.proxies`)."""

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .. import errors
+from ..host_names import is_host_name
 from ..http_headers import header_problem
 from .addresses import literal_problem
 from .catalog import EVENTS
@@ -54,8 +55,6 @@ _PUBLIC_HEADERS = frozenset({
     "accept", "accept-language", "cache-control", "content-language", "content-type",
     "user-agent", "x-requested-with",
 })
-# Underscores too: container and LAN names use them, and resolvers take them.
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 
 def default_request() -> dict[str, Any]:
@@ -227,7 +226,7 @@ def _check_webhook_url(url: str) -> None:
     if host.startswith("["):
         return  # an IPv6 address: urllib3 has checked it
     name = host.removesuffix(".")
-    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+    if not is_host_name(name):
         raise errors.invalid(
             f"request.url has an invalid host {host[:80]!r}: a host name is labels of 1 to 63 "
             "letters, digits or hyphens, separated by single dots.")

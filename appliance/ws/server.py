@@ -346,18 +346,20 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
                 authorization=header("Authorization"),
                 query=urlsplit(request.path).query,
                 cookie="; ".join(headers.get_all("Cookie")) or None,
+                host=header("Host"),
             )
         except errors.AppError as exc:
             status = HTTPStatus(exc.status)
-            response = connection.respond(status, f"{status.phrase}\n")
+            response = connection.respond(status, f"{status.phrase}: {exc.message}\n")
             for name, value in exc.headers.items():
                 response.headers[name] = value
             return response
         return None
 
     def _admit(self, *, address: str, authorization: str | None, query: str,
-               cookie: str | None) -> Admission:
+               cookie: str | None, host: str | None) -> Admission:
         """(Pool thread.) Authenticate a handshake; what it was let in with, or AppError."""
+        self._auth.check_host(host)
         # Read before asking: a change while it is asked is then seen by the next check.
         under = admission.credentials(self._auth, self._settings.current)
         identity = self._auth.authenticate(address=address, authorization=authorization,
