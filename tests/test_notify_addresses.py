@@ -20,8 +20,8 @@ from support.server import wait_for
 from support.webhooks import Receiver, post, target
 
 from appliance.api.app import create_app
-from appliance.notify.addresses import why_refused
 from appliance.notify.senders import Outcome, send_webhook
+from appliance.outbound import why_refused
 from appliance.runtime import Runtime
 
 

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from .. import events
 from ..config import Settings, SettingsHolder
 from ..events import Event, EventBus
+from ..outbound import checked_session
 from ..store.notifications import NotificationStore
 from . import messages
-from .addresses import checked_session
 from .batches import BatchClosed, BatchTracker, Notice
 from .catalog import DUPLICATES, EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
 from .senders import Outcome, send_apprise, send_webhook
@@ -239,7 +239,7 @@ class Lane:
         attempt = 0
         while True:
             if self.session is None and not target.chat:
-                self.session = checked_session()  # (requests loads here: ~15 MB)
+                self.session = checked_session("notifications")  # (requests loads here: ~15 MB)
             outcome = notifier.send_once(target, payload, self.session)
             if outcome.ok or not outcome.transient or attempt >= notifier.retries:
                 break

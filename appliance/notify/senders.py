@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import __version__, errors
-from .addresses import RefusedAddress, checked_session
+from ..outbound import RefusedAddress, checked_session
 from .messages import Message
 from .targets import asset, check_headers, check_url, scrub
 
@@ -74,7 +74,7 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
     import requests  # with the first webhook, not with the service (~15 MB)
 
     own = session is None  # (the test endpoint's single sends)
-    sender = checked_session() if session is None else session
+    sender = checked_session("notifications") if session is None else session
     try:
         response = sender.request(
             request.get("method", "POST"), request["url"], data=body, headers=headers,

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, url
 from .. import errors
 from ..host_names import is_host_name
 from ..http_headers import header_problem
-from .addresses import literal_problem
+from ..outbound import literal_problem
 from .catalog import EVENTS
 
 MASK = "****"
@@ -199,7 +199,7 @@ def check_url(url: Any) -> str:
     elif problem := apprise_problem(url):
         raise errors.invalid(f"request.url is not a valid Apprise URL: {problem}")
     with contextlib.suppress(ValueError):  # (an Apprise URL need not parse as one)
-        if (refused := literal_problem(urlsplit(url).hostname)) is not None:
+        if (refused := literal_problem(urlsplit(url).hostname, "notifications")) is not None:
             raise errors.invalid(f"request.url: {refused}.")
     return url
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from ..errors import AppError
 from ..http_headers import header_problem
+from ..outbound import RefusedAddress, checked_session
 from .feeds import Feed, FeedItem, NotAFeed, read_feed
 
 FETCH_TIMEOUT = 20.0
@@ -98,9 +99,9 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
 
     sent = {"json": body} if isinstance(body, dict) else {"data": body}
     try:
-        with requests.request(method, url, timeout=timeout, stream=True, params=params,
-                              headers={"User-Agent": USER_AGENT, **headers},
-                              **sent) as response:
+        with checked_session("task requests") as session, session.request(
+                method, url, timeout=timeout, stream=True, params=params,
+                headers={"User-Agent": USER_AGENT, **headers}, **sent) as response:
             if response.status_code >= 400:
                 raise HandlerError(f"{url[:200]} answered HTTP {response.status_code}.")
             data = bytearray()
@@ -112,6 +113,8 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
             return bytes(data)
     except requests.RequestException as exc:
         raise HandlerError(f"could not read {url[:200]}: {type(exc).__name__}") from None
+    except RefusedAddress as exc:
+        raise HandlerError(str(exc)) from None
     except (UnicodeError, ValueError) as exc:  # what requests and http.client leave raw
         raise HandlerError(f"could not send the request to {url[:200]}: {exc}") from None
 

@@ -88,7 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the sender hung up: what it should do
 
     def do_GET(self) -> None:
-        """/thumb…: a picture (an attachment Apprise fetches); anything else 404."""
+        """/thumb…: a picture (an attachment Apprise fetches); /status/… as for a POST;
+        anything else 404."""
+        if self.path.startswith("/status/"):
+            self._answer()
+            return
         self.server.receiver.record(Hit("GET", self.path, dict(self.headers.items()), b""))
         found = self.path.startswith("/thumb")
         self.send_response(200 if found else 404)

@@ -1,12 +1,14 @@
-"""Where a notification may connect: a target's URL is whatever a client wrote, so the address
-a webhook goes to is checked when it connects (every address its host resolves to, and the
-connection made to the one checked: a second lookup could answer otherwise).
+"""Where the service's own requests may connect — webhooks, and the pages and feeds tasks
+read. Their URLs are whatever a client wrote, so the address a request goes to is checked when
+it connects (every address its host resolves to, and the connection made to the one checked:
+a second lookup could answer otherwise), redirects included.
 
-This machine's loopback and the LAN are allowed: they are where a home server's targets live
-(Home Assistant, ntfy, Gotify, a script). Refused: link-local addresses (the cloud's metadata
-service at 169.254.169.254, which hands out the machine's credentials; no one's webhook),
-the metadata services' other addresses, the unspecified address and multicast, also in the
-IPv6 forms that carry an IPv4 address (mapped, NAT64, 6to4).
+This machine's loopback and the LAN are allowed: they are where a home server's targets and
+feeds live (Home Assistant, ntfy, Gotify, a script, a podcast server). Refused: link-local
+addresses (the cloud's metadata service at 169.254.169.254, which hands out the machine's
+credentials; no one's webhook or feed), the metadata services' other addresses, the
+unspecified address and multicast, also in the IPv6 forms that carry an IPv4 address (mapped,
+NAT64, 6to4).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from ..ip_addresses import Address, carried_ipv4
+from .ip_addresses import Address, carried_ipv4
 
 METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "fd00:ec2::254",  # AWS over IPv6 (a unique-local address, LAN-like otherwise)
@@ -26,7 +28,7 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
 
 
 class RefusedAddress(ValueError):
-    """A webhook's host is, or resolves to, an address no notification may go to."""
+    """A request's host is, or resolves to, an address the service does not connect to."""
 
 
 def _forms(address: Address) -> list[Address]:
@@ -46,43 +48,43 @@ def why_refused(address: Address) -> str | None:
     return None
 
 
-def literal_problem(host: str | None) -> str | None:
-    """Why ``host``, when it is an IP address written out, is refused (a URL being saved)."""
+def literal_problem(host: str | None, what: str) -> str | None:
+    """Why ``host``, when it is an IP address written out, is refused (a URL being saved);
+    ``what`` names the requests (``notifications``)."""
     try:
         address = ipaddress.ip_address((host or "").strip("[]").split("%")[0])
     except ValueError:
         return None  # a name: checked when it is resolved, on connecting
     reason = why_refused(address)
-    return f"its host {host} is {reason}, where notifications may not go" if reason else None
+    return f"its host {host} is {reason}, where {what} may not go" if reason else None
 
 
-def _checked(host: str, port: int) -> str:
+def _checked(host: str, port: int, what: str) -> str:
     """The address to connect to for ``host``: every one it resolves to must be allowed."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
         if (reason := why_refused(address)) is not None:
-            raise RefusedAddress(f"{host} is {address}, {reason}: notifications may not go "
-                                 "there.")
+            raise RefusedAddress(f"{host} is {address}, {reason}: {what} may not go there.")
     return str(infos[0][4][0])
 
 
-def checked_session() -> Any:
-    """A requests session whose every connection goes to an address checked here (the
-    senders' only kind). requests and urllib3 load with the first webhook, not with the
-    service."""
+def checked_session(what: str) -> Any:
+    """A requests session whose every connection goes to an address checked here; ``what``
+    names its requests in a refusal (``notifications``). requests and urllib3 load with the
+    first such request, not with the service."""
     import requests
 
     session = requests.Session()
     for scheme in ("http://", "https://"):
-        adapter = _adapter_class()()
-        adapter.poolmanager.pool_classes_by_scheme = _pool_classes()
+        adapter = _adapter_class(what)()
+        adapter.poolmanager.pool_classes_by_scheme = _pool_classes(what)
         session.mount(scheme, adapter)
     return session
 
 
 @functools.cache
-def _adapter_class() -> type:
+def _adapter_class(what: str) -> type:
     from urllib.parse import urlsplit
 
     from requests.adapters import HTTPAdapter
@@ -97,14 +99,14 @@ def _adapter_class() -> type:
             if select_proxy(request.url, kwargs.get("proxies")):
                 url = urlsplit(request.url)
                 with contextlib.suppress(socket.gaierror):
-                    _checked(url.hostname or "", url.port or 0)
+                    _checked(url.hostname or "", url.port or 0, what)
             return super().send(request, *args, **kwargs)
 
     return CheckedAdapter
 
 
 @functools.cache
-def _pool_classes() -> dict[str, type]:
+def _pool_classes(what: str) -> dict[str, type]:
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -117,7 +119,7 @@ def _pool_classes() -> dict[str, type]:
         def _new_conn(self) -> Any:
             name = self._dns_host
             with contextlib.suppress(socket.gaierror):  # urllib3 words a name not found
-                self._dns_host = _checked(name, self.port)
+                self._dns_host = _checked(name, self.port, what)
             try:
                 return super()._new_conn()  # type: ignore[misc]
             finally:
