@@ -25,9 +25,11 @@ from support.tui_pilot import (
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Sparkline, TextArea
+from textual.widgets._toast import Toast
 
-from appliance.client import ApiClient, Connection
+from appliance.client import ApiClient, Connection, LiveEvent
 from appliance.tui.app import ApplianceApp
+from appliance.tui.controls import shown_lines
 from appliance.tui.views import history
 from appliance.tui.views.queue import QueueTable, QueueView
 
@@ -451,3 +453,28 @@ def test_a_gone_download_folder_is_shown_until_it_is_back(
         await asyncio.to_thread(away.rename, downloads)
 
     drive(app, scenario)
+
+
+def test_a_message_from_the_service_is_text_never_markup(service: Server, token: str) -> None:
+    """A failed download's error names the site's title; ``[/b]`` in it stopped the TUI (the
+    toast could not be drawn) and ``[@click=app.quit]`` made a link to one of its actions."""
+    app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
+    message = "Download failed: [/b] a [@click=app.quit]title[/]"
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        app.on_live_event(LiveEvent("log_error", {}, title="[b]Error[/x]", message=message))
+        toast = await until(pilot, lambda: app.screen.query(Toast).first(Toast)
+                            if app.screen.query(Toast) else None, "the toast")
+        await pilot.pause()
+        assert str(toast.render()) == f"[b]Error[/x]\n{message}"
+        await pilot.click(toast, offset=(20, 2))  # on the would-be link
+        await pilot.pause()
+        assert app.is_running
+
+    drive(app, scenario, notifications=True)
+
+
+def test_a_crash_report_shows_control_characters() -> None:
+    assert shown_lines("stopped: \x1b]2;PWNED\x07\nsee \x9b2J") == (
+        "stopped: ␛]2;PWNED␇\nsee �2J\n")

@@ -119,3 +119,26 @@ def test_tui_in_an_80x24_terminal(pane: Pane, make_server: Callable[..., Server]
     assert pane.flag("cursor_flag") == "1"
     assert pane.flag("mouse_any_flag") == "0"
     assert "1 Queue" not in pane.screen()
+
+
+def test_what_the_service_sends_is_shown_never_obeyed(
+        pane: Pane, make_server: Callable[..., Server], origin: MediaOrigin,
+        tmp_path: Path) -> None:
+    """A title a site gives its video, with terminal sequences in it: shown as control
+    pictures; the terminal's title stays, as does its colour (a raw ``ESC [ 41 m`` would
+    paint the rest of the line)."""
+    server = make_server("hostile")
+    title = "\x1b]2;PWNED\x07\x9b41m\x1b[41m"
+    server.session.post(server.url + "/api/history", json={
+        "url": origin.watch_url("clip", title=title)}, timeout=30).raise_for_status()
+    env = {"APPLIANCE_URL": server.url, "HOME": str(tmp_path), "TERM": "xterm-256color",
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "XDG_STATE_HOME": str(tmp_path / "st"),
+           "PATH": "/usr/bin:/bin"}
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    pane.tmux("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24",
+              "sh", "-c", f"env -i {exports} {shlex.quote(sys.executable)} -m appliance tui")
+    before = pane.flag("pane_title")
+    screen = pane.wait("finished")
+    assert "␛]2;PWNED�41m␛[41m" in screen, screen  # (Rich drops the BEL itself)
+    assert pane.flag("pane_title") == before
+    assert "41m" not in pane.screen(escapes=True).replace("␛[41m", "").replace("�41m", "")

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +15,8 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.filter import LineFilter
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Static
@@ -22,6 +24,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
 from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, LiveFeed
 
+from .controls import ShownControls, shown_lines
 from .model import Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
@@ -109,6 +112,19 @@ class ApplianceApp(App[int]):
         self.disk_free: int | None = None
         self.folder_problem: str | None = None
         self.crash_report = ""
+        self._shown_controls = ShownControls()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Textual's, except that a message is text, not markup: most come from the service
+        (a site's title in an error), where ``[/b]`` stopped the TUI (the toast could not be
+        drawn) and ``[@click=app.quit]`` made a link that runs one of its actions."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        # Every line any widget draws passes here: see appliance.tui.controls.
+        return [*super().get_line_filters(), self._shown_controls]
 
     def compose(self) -> ComposeResult:
         yield Static(f"Connecting to {self.client.url} …", id="connecting")
@@ -413,5 +429,5 @@ def run(client: ApiClient) -> int:
     app.run()
     client.close()
     if app.crash_report:
-        sys.stderr.write(app.crash_report)
+        sys.stderr.write(shown_lines(app.crash_report))
     return app.return_code or 0

@@ -22,9 +22,11 @@ SIZE = (80, 24)
 
 
 def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, None]],
-          size: tuple[int, int] = SIZE) -> None:
+          size: tuple[int, int] = SIZE, notifications: bool = False) -> None:
+    """Run ``scenario`` on ``app`` under the pilot (``notifications``: toasts are drawn,
+    which Textual's test runs leave out unless asked)."""
     async def run() -> None:
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             await scenario(pilot)
 
     asyncio.run(run())
