@@ -308,22 +308,26 @@ def _unauthorized_hint() -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from .client.shown import shown
+
     client = _client(args)
     fields = {k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v}
     for answer in client.add([{"url": url, **fields} for url in args.urls]):
         removed = answer.get("removed_options") or []
         note = f" (removed options: {' '.join(removed)})" if removed else ""
-        sys.stdout.write(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
-                         f"{answer.get('url', '')}{note}\n")
+        sys.stdout.write(shown(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
+                               f"{answer.get('url', '')}{note}") + "\n")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
+    from .client.shown import shown
+
     live = _client(args).live()
     for item in live["queue"].values():
         percent = item.get("percent")
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
-        sys.stdout.write(f"{item['status']:<15} {done} {item['title']}\n")
+        sys.stdout.write(shown(f"{item['status']:<15} {done} {item['title']}") + "\n")
     sys.stdout.write(f"{len(live['queue'])} in queue, {live['history_count']} in history\n")
     return 0
 
@@ -336,6 +340,7 @@ def _tui(args: argparse.Namespace) -> int:
 
 def _over_api(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     from .client import ApiError, ConnectionFileProblem, Unreachable
+    from .client.shown import shown
 
     try:
         return command(args)
@@ -346,7 +351,7 @@ def _over_api(command: Callable[[argparse.Namespace], int], args: argparse.Names
                          "(is it running? systemctl status appliance)\n")
     except ApiError as exc:
         hint = _unauthorized_hint() if exc.unauthorized else ""
-        sys.stderr.write(f"appliance: {exc.message}{hint}\n")
+        sys.stderr.write(f"appliance: {shown(exc.message)}{hint}\n")
     return 1
 
 

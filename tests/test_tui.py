@@ -28,8 +28,8 @@ from textual.widgets import DataTable, Input, RichLog, Sparkline, TextArea
 from textual.widgets._toast import Toast
 
 from appliance.client import ApiClient, Connection, LiveEvent
+from appliance.client.shown import shown_lines
 from appliance.tui.app import ApplianceApp
-from appliance.tui.controls import shown_lines
 from appliance.tui.views import history
 from appliance.tui.views.queue import QueueTable, QueueView
 

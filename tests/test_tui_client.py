@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.origin import MediaOrigin
-from support.server import Server
+from support.server import Server, wait_for
 
 from appliance.client import (
     ApiClient,
@@ -273,3 +273,16 @@ def test_numbers_as_the_tui_shows_them() -> None:
     assert fmt.when(1e300).startswith("1")  # out of range: shown, not a crash
     assert fmt.bar(50, "downloading").plain == "███░░░  50%"
     assert fmt.bar(None, "pending").plain == ""
+
+
+def test_status_shows_a_sites_terminal_sequences_never_sends_them(
+        service: Server, origin: MediaOrigin) -> None:
+    title = "\x1b]2;PWNED\x07\x1b[2J\x9b1m"
+    added = service.post("/api/history", {"url": origin.watch_url("clip2", title=title),
+                                          "auto_start": False}).json()
+    wait_for(lambda: service.item(added[0]["id"]).get("title") == title,
+             message="the site's title on the waiting item")
+    status = _cli(service, "status")
+    assert status.returncode == 0, status.stderr
+    assert "␛]2;PWNED␇␛[2J�1m" in status.stdout
+    assert not any(ch in status.stdout for ch in "\x1b\x07\x9b")

@@ -23,8 +23,9 @@ from textual.widgets import ContentSwitcher, Footer, Static
 
 from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
 from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, LiveFeed
+from appliance.client.shown import shown_lines
 
-from .controls import ShownControls, shown_lines
+from .controls import ShownControls
 from .model import Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen

@@ -1,0 +1,24 @@
+"""Text from the service, made safe to write to a terminal.
+
+Titles, uploaders, file names, log lines and error texts come from sites and from whoever
+uses the API. Written as they are, an ``ESC`` in a video's title is a terminal sequence on the
+reader's screen: ``ESC ] 2 ;`` retitles the window, others hide or forge what is shown, write
+the clipboard (OSC 52) or make the terminal answer with text it then reads as typed input.
+Here C0 controls become their Unicode control pictures (``␛``), DEL ``␡`` and C1 controls
+``�``. Only what is shown changes: a name the client sends back is never passed through this.
+"""
+
+from __future__ import annotations
+
+PICTURES = ({code: 0x2400 + code for code in range(0x20)} | {0x7F: 0x2421}
+            | dict.fromkeys(range(0x80, 0xA0), 0xFFFD))
+
+
+def shown(text: str) -> str:
+    """``text`` with every control character replaced by a printable stand-in."""
+    return text.translate(PICTURES)
+
+
+def shown_lines(text: str) -> str:
+    """:func:`shown` line by line, the line ends kept (a report written to a terminal)."""
+    return "".join(shown(line) + "\n" for line in text.splitlines())
