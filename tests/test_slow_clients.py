@@ -266,6 +266,20 @@ def test_requests_the_parser_refuses_get_the_apis_json_error(
     assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
 
 
+def test_a_chunked_body_of_extensions_is_refused_at_its_bound(server: Server) -> None:
+    """One-byte chunks behind 8 KB extensions: the worker kept every byte (1.7 GB in 8 s
+    from one connection); the request is refused once its size lines take YTP_MAX_BODY."""
+    line = b"1;" + b"e" * 8000 + b"\r\nx\r\n"
+    with _connect(server.port) as sock:
+        sock.sendall(b"POST /api/history HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nTransfer-Encoding: chunked\r\n\r\n" + line * (MAX_BODY // len(line) + 2))
+        answer = _read_response(sock)
+    assert _statuses(answer) == [400], answer[:300]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"] == (
+        "The request could not be read: its chunked body is malformed (its size lines and "
+        f"line ends take more than {MAX_BODY} bytes).")
+
+
 def test_kept_alive_connection_is_reused_then_closed_when_idle(server: Server) -> None:
     with _connect(server.port) as sock:
         for _ in range(2):
