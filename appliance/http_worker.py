@@ -73,12 +73,15 @@ MIN_BODY_RATE = 32 * 1024
 LINGER_TIME = 2.0
 LINGER_DRAIN = 64 * 1024
 # Request bodies in memory at once: at most this many full ones (max_body each). A body over
-# SMALL_BODY (or chunked) reserves its size (its Content-Length, or max_body) until its request
-# is done; one that does not fit waits unread, first come first served, its deadline running.
-# Without it, 1,000 connections could hold a max_body each: 4 GiB at the default.
+# SMALL_BODY (or chunked) reserves its bound (its Content-Length, or what a chunked body may
+# take) until its request is done; one that does not fit waits unread, first come first
+# served, its deadline running. Without it, 1,000 connections could hold a max_body each:
+# 4 GiB at the default. A head that grows past SMALL_BODY reserves gunicorn's bound on a head
+# (~800 KB) the same way: 400 connections holding a head just under that bound (6 addresses)
+# took 280 MB; gunicorn allows 1,000 connections.
 BODIES_IN_MEMORY = 16
 # Heads and bodies up to this size (every JSON request of the API) are always read: a flood of
-# big bodies cannot hold them up, and they cost at most this much per connection.
+# big ones cannot hold them up, and they cost at most this much per connection.
 SMALL_BODY = 64 * 1024
 # Out of file descriptors, the listener stays readable; accepting again at once would spin.
 ACCEPT_PAUSE = 0.5
@@ -283,19 +286,29 @@ class RequestBufferingWorker(ThreadWorker):
             self.poller.unregister(conn.sock)
 
     def take(self, conn: BufferedConn, data: bytes) -> bool:
-        """``conn.receive``; a big body that has begun gets its memory reserved, or waits."""
+        """``conn.receive``; a big head or body being received gets its memory reserved, or
+        waits."""
         ready = conn.receive(data, time.monotonic())
-        begun = not (ready or conn.framing.in_head or conn.reserved or conn in self.paused)
-        if begun and conn.framing.body_bound > SMALL_BODY and not self.reserve(conn):
+        if not (ready or conn in self.paused) and not self.reserve(conn):
             self.paused[conn] = None
             self.warn_memory()
         return ready
 
     def reserve(self, conn: BufferedConn) -> bool:
-        if self.reserved + conn.framing.body_bound > self.body_budget:
+        """Reserve what ``conn``'s request may still need in memory; False: it does not fit."""
+        framing = conn.framing
+        if framing.in_head:
+            need = framing.head_limit if len(framing.head) > SMALL_BODY else 0
+        else:
+            need = framing.body_bound if framing.body_bound > SMALL_BODY else 0
+        more = need - conn.reserved
+        if more <= 0:
+            return True
+        # (one request alone may pass the budget: a big head with a small max_body)
+        if self.reserved and self.reserved + more > self.body_budget:
             return False
-        conn.reserved = conn.framing.body_bound
-        self.reserved += conn.reserved
+        conn.reserved = need
+        self.reserved += more
         return True
 
     def give_back(self, conn: BufferedConn) -> None:
@@ -312,7 +325,7 @@ class RequestBufferingWorker(ThreadWorker):
         now = time.monotonic()
         if now - self.budget_warned >= REFUSAL_LOG_INTERVAL:
             self.budget_warned = now
-            log.warning("request bodies being received hold %d MiB, the most kept in memory "
+            log.warning("requests being received hold %d MiB, the most kept in memory "
                         "(%d x YTP_MAX_BODY); others wait", self.reserved >> 20,
                         BODIES_IN_MEMORY)
 
