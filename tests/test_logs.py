@@ -153,6 +153,47 @@ def test_reading_backwards_across_blocks_and_rotated_files(
         assert end is (offset + limit >= len(expected))
 
 
+def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
+    """Lines above the first record line (a file cut mid-traceback, or not ours) are one
+    entry of their own, the oldest, not an error."""
+    path = tmp_path / "appliance.log"
+    path.write_text("  File \"x.py\", line 1\nValueError: boom\n" + _record(1) + "\n",
+                    encoding="utf-8")
+    entries, end = logs.read_entries(path, 0, 10)
+    assert end is True and len(entries) == 2
+    assert entries[0]["logger"] == "appliance.x1"
+    assert entries[1] == {**entries[1], "message": '  File "x.py", line 1\nValueError: boom',
+                          "level": "", "logger": "", "timestamp": None}
+
+
+def test_the_file_handler_fans_out_rotates_and_lets_go(tmp_path: Path,
+                                                        test_log: logging.Logger) -> None:
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        assert logs.file_handler_for(path) is handler
+        assert logs.attach_file_logging(path) is handler  # shared, counted
+        logs.detach_file_logging(handler)
+        subscription = handler.subscribe()
+        test_log.info("first line")
+        line, created = subscription.get(timeout=5) or ("", 0.0)
+        assert line.endswith(f"INFO {LOGGER}: first line") and created > 0
+        handler.maxBytes = 300  # rotate soon: five old files are kept, no more
+        for n in range(40):
+            test_log.info("filler %d %s", n, "x" * 50)
+        assert sorted(p.name for p in path.parent.iterdir()) == [
+            "appliance.log", *(f"appliance.log.{n}" for n in range(1, logs.BACKUP_COUNT + 1))]
+        handler.unsubscribe(subscription)
+    finally:
+        logs.detach_file_logging(handler)
+    assert logs.file_handler_for(path) is None
+    again = logs.attach_file_logging(path)  # a new handler, not the closed one
+    try:
+        assert again is not handler and logs.file_handler_for(path) is again
+    finally:
+        logs.detach_file_logging(again)
+
+
 class _CountingReads:
     def __init__(self, handle: Any, counter: list[int]) -> None:
         self.handle, self.counter = handle, counter
