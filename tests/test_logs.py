@@ -75,7 +75,7 @@ def test_log_file_pages_newest_first(
     ours = [e for e in entries if e["logger"] == LOGGER]
     # A record with a traceback is one entry; the newest comes first.
     assert ours[0]["level"] == "ERROR"
-    assert ours[0]["message"].startswith("failed with a traceback\nTraceback")
+    assert ours[0]["message"].startswith("failed with a traceback\n Traceback")
     assert ours[0]["message"].endswith("ValueError: boom")
     assert [e["message"] for e in ours[1:]] == [f"record {n}" for n in reversed(range(25))]
     assert {e["level"] for e in ours[1:]} == {"INFO"}
@@ -151,6 +151,33 @@ def test_reading_backwards_across_blocks_and_rotated_files(
         assert [e["logger"] for e in entries] == [t.split(" ")[3][:-1] for t in want]
         assert [e["id"] for e in entries] == [logs.line_id(t) for t in want]
         assert end is (offset + limit >= len(expected))
+
+
+def test_a_line_break_in_a_message_cannot_start_a_record(tmp_path: Path,
+                                                          test_log: logging.Logger) -> None:
+    """A URL or a site's error text with a line break, quoted in a message, made what
+    followed it an entry of its own in /api/logs: an ERROR of any logger, at any time."""
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        subscription = handler.subscribe()
+        forged = "2024-05-01 12:00:00,000 ERROR appliance.auth: password reset, see evil.example"
+        test_log.info("download failed: url=%s", f"https://a.example/x\n{forged}")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            test_log.exception("with a traceback")
+        streamed = [subscription.get(timeout=5), subscription.get(timeout=5)]
+        handler.unsubscribe(subscription)
+    finally:
+        logs.detach_file_logging(handler)
+    entries, _ = logs.read_entries(path, 0, 10)
+    assert [(e["level"], e["logger"]) for e in entries] == [("ERROR", LOGGER), ("INFO", LOGGER)]
+    assert entries[1]["message"] == f"download failed: url=https://a.example/x\n {forged}"
+    assert entries[0]["message"].startswith("with a traceback\n Traceback (most recent call")
+    assert entries[0]["message"].endswith("\n ValueError: boom")
+    # The live stream's lines are the file's, with the same ids.
+    assert [logs.line_id(line) for line, _ in streamed if line] == [e["id"] for e in entries[::-1]]
 
 
 def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
