@@ -26,6 +26,7 @@ from gunicorn.glogging import Logger
 from gunicorn.http.errors import InvalidHeader, InvalidResponseHeader, LimitRequestLine
 
 from appliance import errors
+from appliance.http_pacing import PacedSocket, ResponseAborted
 from appliance.http_worker import (
     BODIES_IN_MEMORY,
     CONTINUE,
@@ -306,3 +307,90 @@ def test_refusals_carry_the_apis_error_with_the_clients_bytes_escaped() -> None:
                                    b"Connection: close", b"Content-Type: application/json",
                                    b"Content-Length: %d" % len(body)]
     assert json.loads(body) == {"error": "Too big.", "code": "PAYLOAD_TOO_LARGE"}
+
+
+# --- a request thread's side: what handle() makes of a request the poller gave it -----------
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+    """Answers ``/big`` with 32 MiB (more than a socket's buffers), ``/broken`` with half
+    of what it announced, anything else with its body's length (413 past max_body)."""
+    path = environ["PATH_INFO"]
+    if path == "/big":
+        start_response("200 OK", [("Content-Length", str(32 << 20))])
+        return iter([b"x" * (32 << 20)])
+    if path == "/broken":
+        start_response("200 OK", [("Content-Length", "10")])
+
+        def half() -> Iterator[bytes]:
+            yield b"12345"
+            raise ResponseAborted("the file went away")
+        return half()
+    body = environ["wsgi.input"].read(MAX_BODY + 1)  # as the API reads: no more than that
+    status = "413 Content Too Large" if len(body) > MAX_BODY else "200 OK"
+    start_response(status, [("Content-Length", str(len(str(len(body)))))])
+    return iter([str(len(body)).encode()])
+
+
+def handled(worker: Poller, client: socket.socket, request: bytes) -> tuple[Any, bytes]:
+    """What a request thread's handle() says of ``request`` (keep the connection?) and what
+    the client received."""
+    client.sendall(request)
+    [conn] = turn_until(worker, lambda: worker.ready, "the request")
+    worker.ready.clear()
+    keep = worker.handle(conn)
+    assert not isinstance(conn.sock, PacedSocket)  # the socket itself again, for what follows
+    conn.sock.shutdown(socket.SHUT_WR)  # (the worker's part after the thread, in short)
+    client.settimeout(DEADLINE)
+    received = b""
+    while data := client.recv(65536):
+        received += data
+    return keep, received
+
+
+@pytest.fixture
+def serving(worker: Poller) -> Poller:
+    worker.wsgi = app
+    return worker
+
+
+def test_an_answer_is_sent_and_the_connection_kept(serving: Poller) -> None:
+    client = connect(serving)
+    keep, answer = handled(serving, client, post(4) + b"abcd")
+    assert keep is True and answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"4")
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "text"), [
+    (b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+     400, "its chunked body is malformed (a chunk size line is not a hexadecimal size ending "
+     "with CRLF)"),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI_TOO_LONG"),
+    (b"GET /\x1b[2J HTTP/1.1\r\nHost: x\r\n\r\n", 400, "\\x1b[2J"),
+])
+def test_a_request_the_thread_cannot_read_gets_the_apis_error(
+        serving: Poller, request_bytes: bytes, status: int, text: str) -> None:
+    keep, answer = handled(serving, connect(serving), request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert keep is False and head.startswith(b"HTTP/1.1 %d " % status)
+    refusal = json.loads(body)
+    assert text in refusal["error"] + refusal["code"] and refusal["error"].isprintable()
+
+
+def test_a_body_over_the_limit_is_answered_and_the_connection_closed(serving: Poller) -> None:
+    client = connect(serving)
+    client.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    keep, answer = handled(serving, client, b"%x\r\n" % (MAX_BODY + 1) + b"x" * (MAX_BODY + 1))
+    # Where the next request would start is unknown: the connection is not kept.
+    assert keep is False and answer.startswith(b"HTTP/1.1 413 ")
+
+
+@pytest.mark.parametrize("path", ["/big", "/broken"])
+def test_an_answer_that_cannot_be_finished_closes_the_connection(serving: Poller,
+                                                                 path: str) -> None:
+    serving.send_timeout = 0.2  # a client that reads nothing is cut off after that
+    client = connect(serving)
+    client.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    [conn] = turn_until(serving, lambda: serving.ready, "the request")
+    assert serving.handle(conn) is False
+    assert not isinstance(conn.sock, PacedSocket)
+    conn.sock.close()
