@@ -80,11 +80,13 @@ def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
 def test_values_are_read_as_written_and_normalised(tmp_path: Path) -> None:
     settings = load_settings({
         "YTP_CONFIG_PATH": str(tmp_path), "YTP_KEEP_ARCHIVE": "0", "YTP_FILE_WATCH": " Off ",
+        "YTP_CONSOLE_ENABLED": "Yes", "YTP_REMOVE_FILES": "1",
         "YTP_CORS_ORIGINS": "HTTPS://Example.COM:8443/, http://a.lan,https://example.com:8443",
         "YTP_TRUSTED_PROXIES": "10.1.2.3/8, ::1", "YTP_TASKS_TIMEZONE": " Europe/Berlin ",
         "YTP_BASE_PATH": "ytp",
     })
     assert settings.keep_archive is False and settings.file_watch is False
+    assert settings.console_enabled is True and settings.remove_files is True
     assert settings.cors_origins == ("https://example.com:8443", "http://a.lan")
     assert settings.trusted_proxies == ("10.0.0.0/8", "::1/128")
     assert settings.tasks_timezone == "Europe/Berlin"

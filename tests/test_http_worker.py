@@ -131,6 +131,12 @@ def test_a_request_goes_to_a_thread_when_whole_with_what_follows_kept(worker: Po
     assert conn in worker.waiting and not worker.ready
     client.sendall(b"Host: x\r\n\r\n")
     assert turn_until(worker, lambda: worker.ready, "the pipelined request") == [conn]
+    # A next request that came whole with this one goes on at once: no byte more will come.
+    worker.ready.clear()
+    conn.buffer.take_buffered()
+    conn.buffer.feed(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    worker.finish_request(conn, finished)
+    assert worker.ready == [conn] and conn not in worker.waiting
 
 
 def test_a_kept_alive_connection_takes_its_next_request(worker: Poller) -> None:
@@ -159,12 +165,14 @@ def test_a_kept_alive_connection_takes_its_next_request(worker: Poller) -> None:
     assert worker.nr_conns == 0 and not worker.peers.open
 
 
-def test_one_address_holds_at_most_its_cap(worker: Poller) -> None:
+def test_one_address_holds_at_most_its_cap(worker: Poller,
+                                          caplog: pytest.LogCaptureFixture) -> None:
     held = [connect(worker) for _ in range(CAP)]
     assert worker.peers.open["127.0.0.1"] == CAP
-    refused = connect(worker)
-    assert closed(refused)
+    for _ in range(3):  # refused at once, each time; said once a minute at most
+        assert closed(connect(worker))
     assert worker.nr_conns == CAP
+    assert caplog.text.count("127.0.0.1 already holds 3 connections") == 1
     other = connect(worker, "127.0.0.2")  # another address has its own count
     assert not closed(other, wait=False)
     # A client that leaves before its request is whole frees its place.
@@ -175,7 +183,8 @@ def test_one_address_holds_at_most_its_cap(worker: Poller) -> None:
     assert not closed(again, wait=False) and worker.peers.open["127.0.0.1"] == CAP
 
 
-def test_big_bodies_wait_for_memory_first_come_first_served(worker: Poller) -> None:
+def test_big_bodies_wait_for_memory_first_come_first_served(
+        worker: Poller, caplog: pytest.LogCaptureFixture) -> None:
     hogs = []
     for n in range(BODIES_IN_MEMORY + 2):
         hog = connect(worker, f"127.0.1.{n + 1}")
@@ -186,6 +195,7 @@ def test_big_bodies_wait_for_memory_first_come_first_served(worker: Poller) -> N
             worker.reserved == held * MAX_BODY and len(worker.paused) == waiting),
             "the body to be reserved or to wait")
     assert worker.reserved == worker.body_budget
+    assert caplog.text.count("requests being received hold 1 MiB") == 1  # once a minute
     first, second = list(worker.paused)
     # A small JSON body is read however full memory is.
     small = connect(worker, "127.0.2.1")

@@ -210,7 +210,17 @@ def test_the_file_handler_fans_out_rotates_and_lets_go(tmp_path: Path,
             test_log.info("filler %d %s", n, "x" * 50)
         assert sorted(p.name for p in path.parent.iterdir()) == [
             "appliance.log", *(f"appliance.log.{n}" for n in range(1, logs.BACKUP_COUNT + 1))]
+        while subscription.get_nowait() is not None:  # the filler
+            pass
+        other = handler.subscribe(maxsize=1)
         handler.unsubscribe(subscription)
+        test_log.info("after")
+        test_log.info("dropped")
+        test_log.info("dropped too")
+        assert subscription.get_nowait() is None  # gone; the other still hears
+        assert other.take_dropped() == 2 and other.take_dropped() == 0
+        line, _ = other.get_nowait() or ("", 0.0)
+        assert line.endswith(": after")
     finally:
         logs.detach_file_logging(handler)
     assert logs.file_handler_for(path) is None
