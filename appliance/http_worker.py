@@ -222,6 +222,7 @@ class RequestBufferingWorker(ThreadWorker):
         self.body_budget = BODIES_IN_MEMORY * self.max_body
         self.reserved = 0
         self.budget_warned = -math.inf
+        self.cap_warned = -math.inf
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
 
@@ -257,7 +258,34 @@ class RequestBufferingWorker(ThreadWorker):
             util.close(sock)
             return
         self.nr_conns += 1
-        self.read_request(BufferedConn(self, sock, client, listener.getsockname()))
+        conn = BufferedConn(self, sock, client, listener.getsockname())
+        self.read_request(conn)
+        if self.nr_conns >= self.worker_connections:
+            self.make_room(conn)
+
+    def make_room(self, newest: BufferedConn) -> None:
+        """At gunicorn's cap on connections (1,000) gthread stops accepting until one closes:
+        1,000 connections that send nothing, from 16 addresses, kept every new client waiting
+        up to HEAD_TIMEOUT, again and again. Here the idle connection that has waited longest
+        goes instead: one kept alive between requests, else one whose head has not all come
+        (a body being uploaded, a request in a thread and a lingering close stay; with none
+        of those, gthread stops accepting as it would)."""
+        now = time.monotonic()
+        if now - self.cap_warned >= REFUSAL_LOG_INTERVAL:
+            self.cap_warned = now
+            log.warning("%d connections open, the most the HTTP worker takes: closing the idle "
+                        "ones that waited longest", self.nr_conns)
+        if self.keepalived_conns:
+            conn = self.keepalived_conns.popleft()
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        heads = [c for c in self.waiting
+                 if c.linger_until is None and c.framing.in_head and c is not newest]
+        if heads:
+            self.drop(min(heads, key=lambda c: c.head_deadline))
 
     # --- reading a request in the poller ------------------------------------------------
 

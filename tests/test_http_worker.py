@@ -49,6 +49,10 @@ class Poller(RequestBufferingWorker):
     def enqueue_req(self, conn: BufferedConn) -> None:
         self.ready.append(conn)
 
+    def accept(self, listener: socket.socket) -> None:
+        super().accept(listener)
+        self.accepts += 1
+
 
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[Poller]:
@@ -59,6 +63,7 @@ def worker(tmp_path: Path) -> Iterator[Poller]:
     worker = Poller(0, os.getpid(), [listener], SimpleNamespace(settings=settings), 30, cfg,
                     Logger(cfg))
     worker.ready = []
+    worker.accepts = 0
     worker.poller = selectors.DefaultSelector()
     worker.set_accept_enabled(True)
     yield worker
@@ -80,9 +85,8 @@ def turn_until(worker: Poller, done: Callable[[], Any], what: str) -> Any:
 def connect(worker: Poller, source: str = "127.0.0.1") -> socket.socket:
     sock = socket.create_connection(worker.sockets[0].getsockname(), timeout=DEADLINE,
                                     source_address=(source, 0))
-    count = worker.nr_conns
-    turn_until(worker, lambda: worker.nr_conns > count or closed(sock, wait=False),
-               "the connection to be accepted or refused")
+    count = worker.accepts
+    turn_until(worker, lambda: worker.accepts > count, "the connection to be accepted")
     return sock
 
 
@@ -181,6 +185,42 @@ def test_one_address_holds_at_most_its_cap(worker: Poller,
     turn_until(worker, lambda: worker.peers.open["127.0.0.1"] == CAP - 1, "the place back")
     again = connect(worker)
     assert not closed(again, wait=False) and worker.peers.open["127.0.0.1"] == CAP
+
+
+def test_at_gunicorns_cap_the_idle_connection_that_waited_longest_goes(
+        worker: Poller, caplog: pytest.LogCaptureFixture) -> None:
+    """gthread stopped accepting at its cap: idle connections from many addresses kept every
+    new client waiting for their deadline. A connection kept alive goes first, then the one
+    whose head began longest ago; an upload and the newest connection stay."""
+    worker.worker_connections = 4
+    upload = connect(worker, "127.0.3.1")
+    upload.sendall(post(MAX_BODY) + b"{")
+    turn_until(worker, lambda: not conn_of(worker).framing.in_head, "the upload")
+    idle = [connect(worker, f"127.0.3.{n}") for n in (2, 3)]
+    kept = connect(worker, "127.0.3.4")  # 4 connections: at the cap, an idle one went
+    assert closed(idle[0]) and not closed(idle[1], wait=False)
+    assert caplog.text.count("4 connections open, the most the HTTP worker takes") == 1
+    kept.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    [conn] = turn_until(worker, lambda: worker.ready, "the request")
+    worker.ready.clear()
+    conn.buffer.take_buffered()
+    finished: Future[bool] = Future()
+    finished.set_result(True)
+    worker.finish_request(conn, finished)  # kept alive, idle between requests
+    newest = connect(worker, "127.0.3.5")
+    assert closed(kept) and not closed(idle[1], wait=False)
+    assert not closed(upload, wait=False) and not closed(newest, wait=False)
+    assert worker.nr_conns == 3 and sum(worker.peers.open.values()) == 3
+    # With nothing idle but the newest, nothing goes (and gthread stops accepting).
+    idle[1].close()
+    turn_until(worker, lambda: worker.nr_conns == 2, "the idle one to leave")
+    extra = connect(worker, "127.0.3.6")
+    for sock in (newest, extra):
+        sock.sendall(post(MAX_BODY) + b"{")
+    turn_until(worker, lambda: not any(c.framing.in_head for c in worker.waiting), "uploads")
+    last = connect(worker, "127.0.3.7")
+    assert not any(closed(s, wait=False) for s in (upload, newest, extra, last))
+    assert worker.nr_conns == 4
 
 
 def test_big_bodies_wait_for_memory_first_come_first_served(

@@ -400,3 +400,32 @@ def test_big_heads_held_in_memory_are_bounded(make_server: Callable[..., Server]
             for conn, _ in hogs.conns:
                 conn.close()
             assert _statuses(_read_response(sock)) == [200]
+
+
+def test_idle_connections_past_gunicorns_cap_do_not_hold_new_clients(
+        make_server: Callable[..., Server]) -> None:
+    """1,100 connections that send nothing, from 18 addresses (64 each, the default cap):
+    gthread stopped accepting at its 1,000 and a new client waited for their deadline (10 s);
+    the worker now closes the idle one that waited longest."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Room for 1,100 descriptors here and in the server, which inherits the limit.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(limit[0], min(4096, limit[1])), limit[1]))
+    server = make_server()
+    sources = loopback_addresses(18, first=700)
+    held = []
+    try:
+        for n in range(1100):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.bind((sources[n // 64], 0))
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", server.port))
+            held.append(sock)
+        wait_for(lambda: "the most the HTTP worker takes" in server.log(), timeout=HEAD_TIMEOUT,
+                 message="the worker to reach its cap")
+        for _ in range(3):
+            assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, limit)
