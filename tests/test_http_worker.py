@@ -364,8 +364,11 @@ def test_refusals_carry_the_apis_error_with_the_clients_bytes_escaped() -> None:
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
     """Answers ``/big`` with 32 MiB (more than a socket's buffers), ``/broken`` with half
-    of what it announced, anything else with its body's length (413 past max_body)."""
+    of what it announced, ``/crash`` not at all, anything else with its body's length (413
+    past max_body)."""
     path = environ["PATH_INFO"]
+    if path == "/crash":
+        raise RuntimeError("a bug")
     if path == "/big":
         start_response("200 OK", [("Content-Length", str(32 << 20))])
         return iter([b"x" * (32 << 20)])
@@ -418,12 +421,22 @@ def test_an_answer_is_sent_and_the_connection_kept(serving: Poller) -> None:
     (b"GET /\x1b[2J HTTP/1.1\r\nHost: x\r\n\r\n", 400, "\\x1b[2J"),
 ])
 def test_a_request_the_thread_cannot_read_gets_the_apis_error(
-        serving: Poller, request_bytes: bytes, status: int, text: str) -> None:
+        serving: Poller, request_bytes: bytes, status: int, text: str,
+        caplog: pytest.LogCaptureFixture) -> None:
     keep, answer = handled(serving, connect(serving), request_bytes)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert keep is False and head.startswith(b"HTTP/1.1 %d " % status)
     refusal = json.loads(body)
     assert text in refusal["error"] + refusal["code"] and refusal["error"].isprintable()
+    # Logged, never announced: anyone who can connect would choose a notification's text.
+    [record] = [r for r in caplog.records if r.getMessage().startswith("refused a request")]
+    assert record.announce is False
+
+
+def test_an_app_that_fails_gets_gunicorns_500(serving: Poller) -> None:
+    keep, answer = handled(serving, connect(serving), b"GET /crash HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert keep is False and answer.startswith(b"HTTP/1.1 500 ")
+    assert b"a bug" not in answer  # no traceback
 
 
 def test_a_body_over_the_limit_is_answered_and_the_connection_closed(serving: Poller) -> None:
