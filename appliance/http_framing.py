@@ -42,16 +42,23 @@ class ReceivedBytes(Unreader):
 class ChunkedBodyEnd:
     """Finds the end of a chunked body (RFC 9112 section 7.1): size lines, the data they
     announce with its CRLF, the last chunk, the trailer section. Counts the data bytes.
-    ``broken`` says what breaks the framing ("" while nothing does)."""
+    ``broken`` says what breaks the framing ("" while nothing does).
 
-    def __init__(self, line_limit: int, trailer_limit: int) -> None:
+    The size lines and the CRLFs after data may take ``framing_limit`` bytes in all: the
+    poller keeps every byte of a request until its thread takes it, and one-byte chunks behind
+    8 KB extensions (each line within ``line_limit``) would otherwise make a body of max_body
+    data bytes take 8,000 times that in memory, as fast as the client sends them."""
+
+    def __init__(self, line_limit: int, trailer_limit: int, framing_limit: int) -> None:
         self.line_limit = line_limit
         self.trailer_limit = trailer_limit
+        self.framing_limit = framing_limit
         self.line = bytearray()  # the size line being received
         self.skip = 0  # bytes of the current chunk (and its CRLF) still to come
         self.data_left = 0  # of those, data bytes
         self.trailers: bytearray | None = None  # after the last chunk
         self.received = 0
+        self.framing = 0  # bytes of size lines and CRLFs after data so far
         self.broken = ""
 
     def feed(self, data: bytes) -> bool:
@@ -68,6 +75,7 @@ class ChunkedBodyEnd:
                     return True
                 self.data_left -= data_step
                 self.received += data_step
+                self.framing += step - data_step
                 self.skip -= step
                 pos += step
             elif self.trailers is not None:
@@ -78,9 +86,15 @@ class ChunkedBodyEnd:
                 return self._trailers_end(searched)
             else:
                 end = data.find(b"\n", pos)
-                self.line += data[pos:] if end < 0 else data[pos:end + 1]
+                piece = data[pos:] if end < 0 else data[pos:end + 1]
+                self.line += piece
+                self.framing += len(piece)
                 if len(self.line) > self.line_limit:
                     self.broken = f"a chunk size line is longer than {self.line_limit} bytes"
+                    return True
+                if self.framing > self.framing_limit:
+                    self.broken = (f"its size lines and line ends take more than "
+                                   f"{self.framing_limit} bytes")
                     return True
                 if end < 0:
                     return False
@@ -193,9 +207,11 @@ class RequestFraming:
                 self.cut = True
                 return True
         elif isinstance(reader, ChunkedReader):
+            # Its size lines may take as many bytes as its data may (chunks of a few bytes
+            # each are refused, not kept); its trailers are bounded like a head.
             self.chunked = ChunkedBodyEnd(reader.limit_chunk_size_line,
-                                          reader.limit_trailer_section)
-            self.body_bound = self.max_body + 1
+                                          reader.limit_trailer_section, self.max_body)
+            self.body_bound = 2 * self.max_body + 1
         self.expects_continue = request._expected_100_continue
         return not (self.length_left or self.chunked)
 

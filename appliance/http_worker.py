@@ -73,12 +73,15 @@ MIN_BODY_RATE = 32 * 1024
 LINGER_TIME = 2.0
 LINGER_DRAIN = 64 * 1024
 # Request bodies in memory at once: at most this many full ones (max_body each). A body over
-# SMALL_BODY (or chunked) reserves its size (its Content-Length, or max_body) until its request
-# is done; one that does not fit waits unread, first come first served, its deadline running.
-# Without it, 1,000 connections could hold a max_body each: 4 GiB at the default.
+# SMALL_BODY (or chunked) reserves its bound (its Content-Length, or what a chunked body may
+# take) until its request is done; one that does not fit waits unread, first come first
+# served, its deadline running. Without it, 1,000 connections could hold a max_body each:
+# 4 GiB at the default. A head that grows past SMALL_BODY reserves gunicorn's bound on a head
+# (~800 KB) the same way: 400 connections holding a head just under that bound (6 addresses)
+# took 280 MB; gunicorn allows 1,000 connections.
 BODIES_IN_MEMORY = 16
 # Heads and bodies up to this size (every JSON request of the API) are always read: a flood of
-# big bodies cannot hold them up, and they cost at most this much per connection.
+# big ones cannot hold them up, and they cost at most this much per connection.
 SMALL_BODY = 64 * 1024
 # Out of file descriptors, the listener stays readable; accepting again at once would spin.
 ACCEPT_PAUSE = 0.5
@@ -219,6 +222,7 @@ class RequestBufferingWorker(ThreadWorker):
         self.body_budget = BODIES_IN_MEMORY * self.max_body
         self.reserved = 0
         self.budget_warned = -math.inf
+        self.cap_warned = -math.inf
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
 
@@ -254,7 +258,34 @@ class RequestBufferingWorker(ThreadWorker):
             util.close(sock)
             return
         self.nr_conns += 1
-        self.read_request(BufferedConn(self, sock, client, listener.getsockname()))
+        conn = BufferedConn(self, sock, client, listener.getsockname())
+        self.read_request(conn)
+        if self.nr_conns >= self.worker_connections:
+            self.make_room(conn)
+
+    def make_room(self, newest: BufferedConn) -> None:
+        """At gunicorn's cap on connections (1,000) gthread stops accepting until one closes:
+        1,000 connections that send nothing, from 16 addresses, kept every new client waiting
+        up to HEAD_TIMEOUT, again and again. Here the idle connection that has waited longest
+        goes instead: one kept alive between requests, else one whose head has not all come
+        (a body being uploaded, a request in a thread and a lingering close stay; with none
+        of those, gthread stops accepting as it would)."""
+        now = time.monotonic()
+        if now - self.cap_warned >= REFUSAL_LOG_INTERVAL:
+            self.cap_warned = now
+            log.warning("%d connections open, the most the HTTP worker takes: closing the idle "
+                        "ones that waited longest", self.nr_conns)
+        if self.keepalived_conns:
+            conn = self.keepalived_conns.popleft()
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        heads = [c for c in self.waiting
+                 if c.linger_until is None and c.framing.in_head and c is not newest]
+        if heads:
+            self.drop(min(heads, key=lambda c: c.head_deadline))
 
     # --- reading a request in the poller ------------------------------------------------
 
@@ -283,19 +314,29 @@ class RequestBufferingWorker(ThreadWorker):
             self.poller.unregister(conn.sock)
 
     def take(self, conn: BufferedConn, data: bytes) -> bool:
-        """``conn.receive``; a big body that has begun gets its memory reserved, or waits."""
+        """``conn.receive``; a big head or body being received gets its memory reserved, or
+        waits."""
         ready = conn.receive(data, time.monotonic())
-        begun = not (ready or conn.framing.in_head or conn.reserved or conn in self.paused)
-        if begun and conn.framing.body_bound > SMALL_BODY and not self.reserve(conn):
+        if not (ready or conn in self.paused) and not self.reserve(conn):
             self.paused[conn] = None
             self.warn_memory()
         return ready
 
     def reserve(self, conn: BufferedConn) -> bool:
-        if self.reserved + conn.framing.body_bound > self.body_budget:
+        """Reserve what ``conn``'s request may still need in memory; False: it does not fit."""
+        framing = conn.framing
+        if framing.in_head:
+            need = framing.head_limit if len(framing.head) > SMALL_BODY else 0
+        else:
+            need = framing.body_bound if framing.body_bound > SMALL_BODY else 0
+        more = need - conn.reserved
+        if more <= 0:
+            return True
+        # (one request alone may pass the budget: a big head with a small max_body)
+        if self.reserved and self.reserved + more > self.body_budget:
             return False
-        conn.reserved = conn.framing.body_bound
-        self.reserved += conn.reserved
+        conn.reserved = need
+        self.reserved += more
         return True
 
     def give_back(self, conn: BufferedConn) -> None:
@@ -312,7 +353,7 @@ class RequestBufferingWorker(ThreadWorker):
         now = time.monotonic()
         if now - self.budget_warned >= REFUSAL_LOG_INTERVAL:
             self.budget_warned = now
-            log.warning("request bodies being received hold %d MiB, the most kept in memory "
+            log.warning("requests being received hold %d MiB, the most kept in memory "
                         "(%d x YTP_MAX_BODY); others wait", self.reserved >> 20,
                         BODIES_IN_MEMORY)
 

@@ -116,7 +116,10 @@ class LogFileHandler(RotatingFileHandler):
         # The rollover check, the write and the fan-out all need the line: format it once.
         line = record.__dict__.get("_appliance_line")
         if line is None:
-            line = super().format(record)
+            # A record's later lines (a traceback, a message with line breaks) start with a
+            # space: a line break in a URL, a site's error text or a name that a message
+            # quotes cannot start a forged record of its own (say, an ERROR) in /api/logs.
+            line = super().format(record).replace("\n", "\n ")
             record._appliance_line = line  # type: ignore[attr-defined]
         return line
 

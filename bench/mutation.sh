@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws, edge.
+# files, tasks, player, store, notify, ws, edge, edge2.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -50,6 +50,11 @@ case "$target" in
   # disk is there, a name cut to the file system's limits.
   edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/path_limits.py appliance/engine/folder_disk.py"
            tests="tests/test_http_framing.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py" ;;
+  # The service's other edges: the HTTP worker's poller (in process: test_http_worker.py), a
+  # response's pacing, the per-address cap, configured headers, the settings and the logs,
+  # and the wire client the TUI and Home Assistant use.
+  edge2)   mutate="appliance/http_worker.py appliance/http_pacing.py appliance/peers.py appliance/http_headers.py appliance/config.py appliance/setting_fields.py appliance/logs.py appliance/client/*"
+           tests="tests/test_http_worker.py tests/test_http_pacing.py tests/test_config.py tests/test_settings_holder.py tests/test_download_folder.py tests/test_logs.py tests/test_tui_client.py tests/ws/test_admission.py tests/test_notify_hostile.py tests/test_task_definitions_hostile.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

@@ -42,6 +42,8 @@ def test_environment_wins_over_file_and_file_over_defaults(tmp_path: Path) -> No
     ("web_server: yes", "0.0.0.0", 8081),
     ("web_server: 8080", "0.0.0.0", 8080),
     ("web_server:\n  bind: 127.0.0.1\n  port: 5050\n  web_ui: no", "127.0.0.1", 5050),
+    ('web_server: " 8090 "', "0.0.0.0", 8090),  # quoted: a string, as a template may write it
+    ('web_server: "On"', "0.0.0.0", 8081),
 ])
 def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port: int) -> None:
     (tmp_path / "config.yml").write_text(section + "\n")
@@ -75,6 +77,43 @@ def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
         load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
 
 
+def test_values_are_read_as_written_and_normalised(tmp_path: Path) -> None:
+    settings = load_settings({
+        "YTP_CONFIG_PATH": str(tmp_path), "YTP_KEEP_ARCHIVE": "0", "YTP_FILE_WATCH": " Off ",
+        "YTP_CONSOLE_ENABLED": "Yes", "YTP_REMOVE_FILES": "1",
+        "YTP_CORS_ORIGINS": "HTTPS://Example.COM:8443/, http://a.lan,https://example.com:8443",
+        "YTP_TRUSTED_PROXIES": "10.1.2.3/8, ::1", "YTP_TASKS_TIMEZONE": " Europe/Berlin ",
+        "YTP_BASE_PATH": "ytp",
+    })
+    assert settings.keep_archive is False and settings.file_watch is False
+    assert settings.console_enabled is True and settings.remove_files is True
+    assert settings.cors_origins == ("https://example.com:8443", "http://a.lan")
+    assert settings.trusted_proxies == ("10.0.0.0/8", "::1/128")
+    assert settings.tasks_timezone == "Europe/Berlin"
+    assert settings.base_path == "/ytp/"
+
+
+@pytest.mark.parametrize(("env", "text"), [
+    ({"YTP_CORS_ORIGINS": "https://a.lan/app"}, "expected origins like"),
+    ({"YTP_CORS_ORIGINS": "https://a.lan?x=1"}, "expected origins like"),
+    ({"YTP_CORS_ORIGINS": "https://a.lan#top"}, "expected origins like"),
+    ({"YTP_CORS_ORIGINS": "https://*.lan"}, "expected origins like"),
+    ({"YTP_CORS_ORIGINS": "ftp://a.lan"}, "expected origins like"),
+    ({"YTP_TRUSTED_PROXIES": "10.0.0.0/33"}, "expected IP addresses or networks"),
+    ({"YTP_TASKS_TIMEZONE": "Mars/Olympus"}, "expected a time zone like Europe/Berlin"),
+    ({"YTP_MAX_WORKERS": "true"}, "YTP_MAX_WORKERS: expected a whole number, got 'true'"),
+])
+def test_values_a_setting_cannot_take(tmp_path: Path, env: dict, text: str) -> None:
+    with pytest.raises(SettingsError, match=text):
+        load_settings({"YTP_CONFIG_PATH": str(tmp_path), **env})
+
+
+def test_a_yaml_true_is_not_a_number(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text("max_workers: yes\n")
+    with pytest.raises(SettingsError, match="expected a whole number, got True"):
+        load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
+
+
 def test_unwritable_folder_is_a_settings_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -89,6 +128,9 @@ def test_public_settings_hide_secrets(tmp_path: Path) -> None:
                               "YTP_AUTH_PASSWORD": "secret"})
     public = settings.public()
     assert "secret" not in str(public) and public["auth_enabled"] is True
+    assert "auth_username" not in public and "sources" not in public
+    # the port the websocket really listens on (0 means the HTTP port + 1)
+    assert public["ws_port"] == settings.port + 1 and settings.ws_port == 0
 
 
 def test_settings_table_lists_every_setting() -> None:

@@ -75,7 +75,7 @@ def test_log_file_pages_newest_first(
     ours = [e for e in entries if e["logger"] == LOGGER]
     # A record with a traceback is one entry; the newest comes first.
     assert ours[0]["level"] == "ERROR"
-    assert ours[0]["message"].startswith("failed with a traceback\nTraceback")
+    assert ours[0]["message"].startswith("failed with a traceback\n Traceback")
     assert ours[0]["message"].endswith("ValueError: boom")
     assert [e["message"] for e in ours[1:]] == [f"record {n}" for n in reversed(range(25))]
     assert {e["level"] for e in ours[1:]} == {"INFO"}
@@ -151,6 +151,84 @@ def test_reading_backwards_across_blocks_and_rotated_files(
         assert [e["logger"] for e in entries] == [t.split(" ")[3][:-1] for t in want]
         assert [e["id"] for e in entries] == [logs.line_id(t) for t in want]
         assert end is (offset + limit >= len(expected))
+
+
+def test_a_line_break_in_a_message_cannot_start_a_record(tmp_path: Path,
+                                                          test_log: logging.Logger) -> None:
+    """A URL or a site's error text with a line break, quoted in a message, made what
+    followed it an entry of its own in /api/logs: an ERROR of any logger, at any time."""
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        subscription = handler.subscribe()
+        forged = "2024-05-01 12:00:00,000 ERROR appliance.auth: password reset, see evil.example"
+        test_log.info("download failed: url=%s", f"https://a.example/x\n{forged}")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            test_log.exception("with a traceback")
+        streamed = [subscription.get(timeout=5), subscription.get(timeout=5)]
+        handler.unsubscribe(subscription)
+    finally:
+        logs.detach_file_logging(handler)
+    entries, _ = logs.read_entries(path, 0, 10)
+    assert [(e["level"], e["logger"]) for e in entries] == [("ERROR", LOGGER), ("INFO", LOGGER)]
+    assert entries[1]["message"] == f"download failed: url=https://a.example/x\n {forged}"
+    assert entries[0]["message"].startswith("with a traceback\n Traceback (most recent call")
+    assert entries[0]["message"].endswith("\n ValueError: boom")
+    # The live stream's lines are the file's, with the same ids.
+    assert [logs.line_id(line) for line, _ in streamed if line] == [e["id"] for e in entries[::-1]]
+
+
+def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
+    """Lines above the first record line (a file cut mid-traceback, or not ours) are one
+    entry of their own, the oldest, not an error."""
+    path = tmp_path / "appliance.log"
+    path.write_text("  File \"x.py\", line 1\nValueError: boom\n" + _record(1) + "\n",
+                    encoding="utf-8")
+    entries, end = logs.read_entries(path, 0, 10)
+    assert end is True and len(entries) == 2
+    assert entries[0]["logger"] == "appliance.x1"
+    assert entries[1] == {**entries[1], "message": '  File "x.py", line 1\nValueError: boom',
+                          "level": "", "logger": "", "timestamp": None}
+
+
+def test_the_file_handler_fans_out_rotates_and_lets_go(tmp_path: Path,
+                                                        test_log: logging.Logger) -> None:
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        assert logs.file_handler_for(path) is handler
+        assert logs.attach_file_logging(path) is handler  # shared, counted
+        logs.detach_file_logging(handler)
+        subscription = handler.subscribe()
+        test_log.info("first line")
+        line, created = subscription.get(timeout=5) or ("", 0.0)
+        assert line.endswith(f"INFO {LOGGER}: first line") and created > 0
+        handler.maxBytes = 300  # rotate soon: five old files are kept, no more
+        for n in range(40):
+            test_log.info("filler %d %s", n, "x" * 50)
+        assert sorted(p.name for p in path.parent.iterdir()) == [
+            "appliance.log", *(f"appliance.log.{n}" for n in range(1, logs.BACKUP_COUNT + 1))]
+        while subscription.get_nowait() is not None:  # the filler
+            pass
+        other = handler.subscribe(maxsize=1)
+        handler.unsubscribe(subscription)
+        test_log.info("after")
+        test_log.info("dropped")
+        test_log.info("dropped too")
+        assert subscription.get_nowait() is None  # gone; the other still hears
+        assert other.take_dropped() == 2 and other.take_dropped() == 0
+        line, _ = other.get_nowait() or ("", 0.0)
+        assert line.endswith(": after")
+    finally:
+        logs.detach_file_logging(handler)
+    assert logs.file_handler_for(path) is None
+    again = logs.attach_file_logging(path)  # a new handler, not the closed one
+    try:
+        assert again is not handler and logs.file_handler_for(path) is again
+    finally:
+        logs.detach_file_logging(again)
 
 
 class _CountingReads:

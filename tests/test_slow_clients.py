@@ -266,6 +266,20 @@ def test_requests_the_parser_refuses_get_the_apis_json_error(
     assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
 
 
+def test_a_chunked_body_of_extensions_is_refused_at_its_bound(server: Server) -> None:
+    """One-byte chunks behind 8 KB extensions: the worker kept every byte (1.7 GB in 8 s
+    from one connection); the request is refused once its size lines take YTP_MAX_BODY."""
+    line = b"1;" + b"e" * 8000 + b"\r\nx\r\n"
+    with _connect(server.port) as sock:
+        sock.sendall(b"POST /api/history HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nTransfer-Encoding: chunked\r\n\r\n" + line * (MAX_BODY // len(line) + 2))
+        answer = _read_response(sock)
+    assert _statuses(answer) == [400], answer[:300]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"] == (
+        "The request could not be read: its chunked body is malformed (its size lines and "
+        f"line ends take more than {MAX_BODY} bytes).")
+
+
 def test_kept_alive_connection_is_reused_then_closed_when_idle(server: Server) -> None:
     with _connect(server.port) as sock:
         for _ in range(2):
@@ -357,7 +371,7 @@ def test_bodies_held_in_memory_are_bounded(server: Server) -> None:
     hog = Attack(_post(b"x" * MAX_BODY) + b"x" * 1000)  # reserves MAX_BODY
     body = json.dumps({"url": "https://example.invalid/late", "auto_start": False}).encode()
     with SlowClients(server.port, [hog], 20, loopback_addresses(20, first=500)) as hogs:
-        wait_for(lambda: "request bodies being received hold 4 MiB" in server.log(),
+        wait_for(lambda: "requests being received hold 4 MiB" in server.log(),
                  timeout=10, message="the worker to keep bodies waiting")
         assert requests.post(server.url + "/api/history", data=body, timeout=ANSWER_DEADLINE,
                              headers={"Content-Type": "application/json"}).ok
@@ -367,3 +381,51 @@ def test_bodies_held_in_memory_are_bounded(server: Server) -> None:
             for conn, _ in hogs.conns:
                 conn.close()
             assert _statuses(_read_response(sock)) == [200]
+
+
+def test_big_heads_held_in_memory_are_bounded(make_server: Callable[..., Server]) -> None:
+    """A head past 64 KiB reserves gunicorn's bound on a head (~800 KB) in the same budget as
+    big bodies (16 x YTP_MAX_BODY, 4 MiB here): 1,000 connections holding a head just under
+    that bound held some 700 MB. Past the budget a big head waits unread; small requests are
+    read, and a big head that completes is still served once memory is given back."""
+    server = make_server(YTP_MAX_BODY=str(MAX_BODY))
+    pad = b"X-Pad: " + b"a" * 8000 + b"\r\n"
+    big_head = b"GET /api/ping HTTP/1.1\r\nHost: x\r\n" + pad * 12  # ~96 KB, never ended
+    with SlowClients(server.port, [Attack(big_head)], 6, loopback_addresses(6, first=600)) as hogs:
+        wait_for(lambda: "requests being received hold 3 MiB" in server.log(),
+                 timeout=10, message="the worker to keep a big head waiting")
+        assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
+        with _connect(server.port) as sock:
+            sock.sendall(big_head + b"Connection: close\r\n\r\n")
+            for conn, _ in hogs.conns:
+                conn.close()
+            assert _statuses(_read_response(sock)) == [200]
+
+
+def test_idle_connections_past_gunicorns_cap_do_not_hold_new_clients(
+        make_server: Callable[..., Server]) -> None:
+    """1,100 connections that send nothing, from 18 addresses (64 each, the default cap):
+    gthread stopped accepting at its 1,000 and a new client waited for their deadline (10 s);
+    the worker now closes the idle one that waited longest."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Room for 1,100 descriptors here and in the server, which inherits the limit.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(limit[0], min(4096, limit[1])), limit[1]))
+    server = make_server()
+    sources = loopback_addresses(18, first=700)
+    held = []
+    try:
+        for n in range(1100):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.bind((sources[n // 64], 0))
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", server.port))
+            held.append(sock)
+        wait_for(lambda: "the most the HTTP worker takes" in server.log(), timeout=HEAD_TIMEOUT,
+                 message="the worker to reach its cap")
+        for _ in range(3):
+            assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).ok
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, limit)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
 
@@ -26,6 +27,7 @@ from appliance.client import (
     resolve,
 )
 from appliance.client.connection import config_file
+from appliance.client.http import _error_from
 from appliance.tui.model import Missed, QueueModel
 
 PACKAGE = Path(__file__).resolve().parent.parent / "appliance"
@@ -136,6 +138,24 @@ def test_a_bad_client_file_says_which_and_why(tmp_path: Path) -> None:
         resolve(env=_env(tmp_path), local=LOCAL)
 
 
+def test_a_client_file_with_a_password_makes_basic_auth(tmp_path: Path) -> None:
+    path = _client_file(tmp_path, 'url = "http://nas:8081"\npassword = "pw"\n')
+    assert path == tmp_path / "xdg" / "appliance" / "client.toml"
+    connection = resolve(env=_env(tmp_path), local=LOCAL)
+    assert (connection.user, connection.source) == ("appliance", str(path))
+    assert connection.authorization() == "Basic YXBwbGlhbmNlOnB3"
+
+
+def test_the_local_services_password_goes_to_the_local_service(tmp_path: Path) -> None:
+    local = LocalService("http://127.0.0.1:8081", user="admin", password="pw")
+    connection = resolve(url="127.0.0.1:8081/", env=_env(tmp_path), local=local)
+    assert connection.authorization() == "Basic YWRtaW46cHc="
+
+
+def test_the_client_file_is_under_home_without_xdg() -> None:
+    assert config_file({"HOME": "/home/ann"}) == Path("/home/ann/.config/appliance/client.toml")
+
+
 def test_no_address_anywhere_says_where_to_give_one(tmp_path: Path) -> None:
     with pytest.raises(ConnectionFileProblem, match="--url"):
         resolve(env=_env(tmp_path), local=None)
@@ -150,9 +170,8 @@ def test_frames_in_ytptube_envelope_and_bare() -> None:
                           '"event": "item_added", "title": "Added", "message": "m", '
                           '"data": {"id": "a", "kind": "queue"}}}')
     assert wrapped is not None
-    assert (wrapped.name, wrapped.data, wrapped.title) == ("item_added", {"id": "a",
-                                                                          "kind": "queue"},
-                                                           "Added")
+    assert (wrapped.name, wrapped.data, wrapped.title, wrapped.message) == (
+        "item_added", {"id": "a", "kind": "queue"}, "Added", "m")
     bare = parse_frame('{"event": "item_added", "data": ' + str(item).replace("'", '"') + "}")
     assert bare is not None and bare.data == item
     assert parse_frame("not json") is None
@@ -260,6 +279,36 @@ def test_client_errors_carry_the_error_body(service: Server) -> None:
         client.item("no-such-id")
     assert (caught.value.status, caught.value.message, caught.value.code) == (
         404, "Item not found.", "NOT_FOUND")
+
+
+def test_client_calls_send_their_body_and_query_and_read_the_answer(
+        service: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy in the environment is not for a service on the LAN or this box.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    client = ApiClient(Connection(service.url, user="admin", password="correct horse"))
+    [answer] = client.add([{"url": "https://example.invalid/client-call", "auto_start": False}])
+    assert answer["status"] == "queued", answer
+    assert client.item(answer["id"])["url"] == "https://example.invalid/client-call"
+    page = client.logs(limit=1)
+    assert page["limit"] == 1 and len(page["logs"]) == 1
+    assert client.delete([answer["id"]], kind="queue", remove_file=False)
+    with pytest.raises(ApiError) as caught:
+        client.item(answer["id"])
+    assert caught.value.status == 404
+
+
+def test_error_answers_without_the_apis_body(service: Server) -> None:
+    """A proxy's or an older service's error: its ``message``, else the status line."""
+    def answer(status: int, body: bytes, reason: str = "Bad Gateway") -> requests.Response:
+        response = requests.Response()
+        response.status_code, response.reason, response._content = status, reason, body
+        return response
+
+    error = _error_from(answer(502, b'{"message": "upstream down"}'))
+    assert (error.status, error.message, error.code) == (502, "upstream down", "")
+    assert _error_from(answer(502, b'{"detail": 1}')).message == "HTTP 502 Bad Gateway"
+    assert _error_from(answer(502, b"<html>")).message == "HTTP 502 Bad Gateway"
 
 
 def test_numbers_as_the_tui_shows_them() -> None:
