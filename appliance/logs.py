@@ -42,11 +42,34 @@ _HEADER = re.compile(
 )
 
 
+# Control characters but line ends and tabs, written as \xNN: a site's title or error text
+# with ESC sequences in it would otherwise act on the terminal of whoever reads the log
+# (`tail -f`, the service run by hand), and a CR would hide what came before it on the line.
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))
+            if code not in (0x09, 0x0A)}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (line ends and tabs aside) written as ``\\xNN``."""
+    return text.translate(_ESCAPED)
+
+
+class PrintableFormatter(logging.Formatter):
+    """``inner``'s lines, :func:`printable`."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(self.inner.format(record))
+
+
 def configure_logging(level: str) -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_appliance", False) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(stderr_formatter(FORMAT))
+        handler.setFormatter(PrintableFormatter(stderr_formatter(FORMAT)))
         handler._appliance = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
@@ -119,7 +142,7 @@ class LogFileHandler(RotatingFileHandler):
             # A record's later lines (a traceback, a message with line breaks) start with a
             # space: a line break in a URL, a site's error text or a name that a message
             # quotes cannot start a forged record of its own (say, an ERROR) in /api/logs.
-            line = super().format(record).replace("\n", "\n ")
+            line = printable(super().format(record)).replace("\n", "\n ")
             record._appliance_line = line  # type: ignore[attr-defined]
         return line
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pathlib
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -178,6 +181,31 @@ def test_a_line_break_in_a_message_cannot_start_a_record(tmp_path: Path,
     assert entries[0]["message"].endswith("\n ValueError: boom")
     # The live stream's lines are the file's, with the same ids.
     assert [logs.line_id(line) for line, _ in streamed if line] == [e["id"] for e in entries[::-1]]
+
+
+def test_control_characters_are_written_out_never_sent_to_a_terminal(
+        tmp_path: Path, test_log: logging.Logger) -> None:
+    """A site's title with ESC sequences (or a CR that hides what came before it) would act
+    on the terminal of whoever reads the log with ``tail -f`` or runs the service by hand:
+    in the file and on stderr it is written as ``\\xNN``; tabs and line ends stay."""
+    title = "\x1b]2;PWNED\x07\tover\rwritten\x9b2J"
+    shown = "\\x1b]2;PWNED\\x07\tover\\x0dwritten\\x9b2J"
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        test_log.info("finished: %s", title)
+    finally:
+        logs.detach_file_logging(handler)
+    text = path.read_text()
+    assert f"finished: {shown}\n" in text and "\x1b" not in text
+    entries, _ = logs.read_entries(path, 0, 10)
+    assert entries[0]["message"] == f"finished: {shown}"
+    script = ("import logging; from appliance.logs import configure_logging; "
+              "configure_logging('info'); "
+              f"logging.getLogger('appliance.test').warning('finished: %s', {title!r})")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "JOURNAL_STREAM": ""})
+    assert run.stderr.endswith(f" WARNING appliance.test: finished: {shown}\n"), run.stderr
 
 
 def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
