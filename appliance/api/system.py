@@ -92,7 +92,9 @@ class Configuration:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         settings = self.runtime.settings
-        host = (req.host or "127.0.0.1").split(":")[0]
+        host = req.host or "127.0.0.1"  # falcon's: without the port, an IPv6 one unbracketed
+        if ":" in host:
+            host = f"[{host}]"
         ws_scheme = "wss" if req.scheme == "https" else "ws"
         ws_path = f"{settings.base_path}ws"
         resp.media = {
