@@ -55,7 +55,7 @@ case "$target" in
   # event streams; the tests that call them through falcon's in-process client.
   api-config)
            mutate="appliance/api/tasks.py appliance/api/executions.py appliance/api/task_definitions.py appliance/api/presets.py appliance/api/conditions.py appliance/api/notifications.py appliance/api/archive.py appliance/api/admin.py appliance/api/system.py appliance/api/ytdlp.py appliance/api/ytdlp_updates.py appliance/api/console.py appliance/api/command.py appliance/api/logs.py appliance/api/sse.py"
-           tests="tests/test_api_config.py tests/test_system_endpoints.py tests/test_logs.py tests/test_bad_input.py tests/test_task_definitions_hostile.py tests/test_tasks.py tests/test_tasks_hostile.py tests/test_notify.py tests/test_notify_hostile.py tests/test_notify_secrets.py tests/test_ytdlp_update.py tests/test_wire.py tests/test_api_history.py tests/test_shaping.py" ;;
+           tests="tests/test_api_config.py tests/test_api_streams.py tests/test_system_endpoints.py tests/test_logs.py tests/test_bad_input.py tests/test_task_definitions_hostile.py tests/test_tasks.py tests/test_tasks_hostile.py tests/test_notify.py tests/test_notify_hostile.py tests/test_notify_secrets.py tests/test_ytdlp_update.py tests/test_wire.py tests/test_api_history.py tests/test_shaping.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
