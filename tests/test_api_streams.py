@@ -16,6 +16,9 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
+from support.feeds import FeedEntry
+from support.origin import MediaOrigin
+from support.server import wait_for
 
 from appliance.api import sse
 from appliance.api.app import create_app
@@ -30,14 +33,15 @@ Open = Callable[..., tuple[str, dict[str, str], Iterable[bytes]]]
 
 @pytest.fixture
 def open_stream(runtime: Runtime) -> Iterator[Open]:
-    """``open(path, sock=None)``: call the app as gunicorn does; the status, the headers and
-    the body (not iterated yet). Every body is closed at the end, as gunicorn closes it."""
+    """``open(path, sock=None, **headers)``: call the app as gunicorn does; the status, the
+    headers and the body (not iterated yet). Every body is closed at the end, as gunicorn
+    closes it."""
     app = create_app(runtime)
     bodies: list[Iterable[bytes]] = []
 
-    def open_(path: str, sock: socket.socket | None = None) -> tuple[str, dict[str, str],
-                                                                     Iterable[bytes]]:
-        env = falcon.testing.create_environ(path=path)
+    def open_(path: str, sock: socket.socket | None = None, **headers: str
+              ) -> tuple[str, dict[str, str], Iterable[bytes]]:
+        env = falcon.testing.create_environ(path=path, headers=headers)
         if sock is not None:
             env["gunicorn.socket"] = sock
         started: list[tuple[str, list[tuple[str, str]]]] = []
@@ -142,6 +146,46 @@ def test_a_stream_ends_when_its_client_closes_the_connection(
         assert _next(chunks, pool, runtime) is None  # the end, without a write to fail
         assert _subscribers(runtime) == before
         assert sse.slots_for(runtime).open == 0
+
+
+def test_a_running_execution_streams_its_log_then_ends(
+        runtime: Runtime, client: falcon.testing.TestClient, open_stream: Open,
+        pool: concurrent.futures.ThreadPoolExecutor, origin: MediaOrigin) -> None:
+    origin.feeds.set("live-log", [FeedEntry("a", f"{origin.clip_url}?n=live")])
+    task = client.simulate_post("/api/tasks", json={
+        "name": "Live log", "url": f"{origin.base_url}/feeds/live-log.rss",
+        "auto_start": False}).json
+    gate = origin.feeds.hold("live-log")
+    try:
+        execution = client.simulate_post(f"/api/tasks/{task['id']}/execute").json
+        wait_for(lambda: origin.feeds.waiting.get("live-log"), message="the feed read")
+        path = f"/api/executions/{execution['id']}/log"
+        # A client that does not ask for events gets the lines so far, as JSON.
+        so_far = client.simulate_get(path).json
+        assert (so_far["id"], so_far["status"]) == (execution["id"], "running")
+        assert so_far["lines"] and task["url"] in so_far["lines"][0]
+        assert client.simulate_get(f"/api/executions/{execution['id']}").json["log"] == \
+            so_far["lines"]
+        status, headers, body = open_stream(path, Accept="text/event-stream")
+        assert status == "200 OK" and headers["content-type"] == "text/event-stream"
+        chunks = iter(body)
+        earlier = _events(_next(chunks, pool, runtime) or b"")  # the lines so far, at once
+        assert [d["line"] for _, d in earlier] == so_far["lines"]
+        assert {name for name, _ in earlier} == {"log"}
+        assert earlier[0][1]["datetime"].endswith("+00:00")
+        gate.set()
+        rest = b""
+        while (chunk := _next(chunks, pool, runtime)) is not None:
+            rest += chunk
+    finally:
+        gate.set()
+    events = _events(rest)
+    assert any("queued 1" in d["line"] for name, d in events if name == "log")
+    assert events[-1] == ("end", {"execution_id": execution["id"]})
+    assert sse.slots_for(runtime).open == 0
+    finished = client.simulate_get(path, headers={"Accept": "text/event-stream"})
+    assert finished.json["status"] == "success"  # over: JSON whatever the client accepts
+    assert any("queued 1" in line for line in finished.json["lines"])
 
 
 def _watch(runtime: Runtime, sock: socket.socket | None) -> sse.Watch:
