@@ -275,6 +275,21 @@ def test_check_updates_against_a_local_release_server(
         releases.answer = (200, json.dumps({"info": {"version": "0.0.1"}}).encode())
         result = check()
         assert (result["status"], result["new_version"]) == ("up_to_date", None)
+        assert "error" not in result
+
+        releases.answer = (200, json.dumps({"info": {"version": __version__}}).encode())
+        assert check()["status"] == "up_to_date"
+        assert len([e for e in seen if e.name == "log_info"]) == 1  # only when newer
+
+        releases.answer = (200, json.dumps({"info": {"version": "the newest"}}).encode())
+        result = check()
+        assert result["status"] == "error" and result["new_version"] is None
+        assert result["error"] == f"Cannot compare versions {__version__!r} and 'the newest'."
+        for answer in ({"info": {"version": ""}}, {"info": {"version": 3}}, {"info": {}}):
+            releases.answer = (200, json.dumps(answer).encode())
+            result = check()
+            assert result["status"] == "error", answer
+            assert result["error"].startswith(f"Unexpected answer from {releases.url}: "), answer
 
         releases.answer = (500, b"oops")
         result = check()
@@ -284,10 +299,16 @@ def test_check_updates_against_a_local_release_server(
         result = check()
         assert result["status"] == "error" and "Unexpected answer" in result["error"]
 
+        releases.answer = (200, b" " * (8 * 1024 * 1024 + 1))  # more than any release says
+        result = check()
+        assert result["status"] == "error" and "too large" in result["error"]
+
         releases.hang.set()  # accepts, never answers: a short timeout, not a hang
         result = check()
         assert result["status"] == "error"
         assert result["new_version"] is None
+        assert result["error"] in (f"Cannot reach {releases.url}: timed out.",
+                                   f"No answer from {releases.url} within 3 s.")
     finally:
         releases.close()
 
