@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from support.server import Server, wait_for
 from support.sse import SseClient, data
 
 from appliance import __version__
+from appliance.api import console, sse
 from appliance.api.app import create_app
 from appliance.runtime import Runtime
 
@@ -136,6 +139,51 @@ def test_terminal_refuses_unsafe_options(
     assert response.status_code == 400
     assert response.json["blocked_options"] == refused
     assert all(name in response.json["error"] for name in refused)
+
+
+def test_terminal_runs_yt_dlp_and_streams_both_outputs(
+    make_client: Callable[..., falcon.testing.TestClient],
+) -> None:
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    response = client.simulate_post("/api/system/terminal",
+                                    json={"command": "yt-dlp --version"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.text.startswith("retry: 3000\n\n")
+    assert _events(response.text) == [
+        ("output", {"type": "stdout", "line": yt_dlp.version.__version__}),
+        ("close", {"exitcode": 0})]
+    failed = _events(client.simulate_post("/api/system/terminal",
+                                          json={"command": "--no-such-option"}).text)
+    assert failed[-1] == ("close", {"exitcode": 2})
+    assert ("output", {"type": "stderr", "line": "contained_cli.py: error: no such option: "
+                                                 "--no-such-option"}) in failed
+    assert {name for name, _ in failed[:-1]} == {"output"}
+    assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+
+
+def test_terminal_output_is_split_at_line_ends_and_carriage_returns() -> None:
+    read_end, write_end = os.pipe()
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    long = b"x" * (3 * console.MAX_LINE + 7)  # no line end: sent in pieces, none lost
+
+    def write() -> None:
+        with open(write_end, "wb") as pipe:
+            pipe.write(b"one\r\ntwo\rthree\n\xffbad\n" + long + b"\nlast")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with open(read_end, "rb") as pipe:
+        console._pump(pipe, "stderr", lines, threading.Event())
+    writer.join()
+    got = [lines.get_nowait() for _ in range(lines.qsize())]
+    assert got[:4] == [("stderr", "one"), ("stderr", "two"), ("stderr", "three"),
+                       ("stderr", "\ufffdbad")]
+    assert got[-2:] == [("stderr", "last"), ("stderr", None)]  # the rest, then the end
+    pieces = [line for _, line in got[4:-2]]
+    assert "".join(pieces) == long.decode() and len(pieces) > 1  # type: ignore[arg-type]
+    assert all(console.MAX_LINE < len(p) <= 2 * console.MAX_LINE  # type: ignore[arg-type]
+               for p in pieces[:-1])
 
 
 def test_terminal_time_limit_kills_the_command(
