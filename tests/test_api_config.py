@@ -7,8 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yt_dlp.version
 from falcon.testing import TestClient
 
+from appliance import __version__
 from appliance.api.system import MAX_FOLDERS, list_folders
 from appliance.runtime import Runtime
 
@@ -58,3 +60,36 @@ def test_the_configuration_lists_folders_to_the_depth_set(app_with: AppWith) -> 
     folders = client.simulate_get("/api/system/configuration").json["folders"]
     assert {"name": "shows", "path": "shows"} in folders
     assert not [f for f in folders if f["path"].startswith("shows/")]
+
+
+def test_health_says_what_a_monitor_checks(client: TestClient, runtime: Runtime) -> None:
+    health = client.simulate_get("/api/health")
+    assert health.status_code == 200
+    body = health.json
+    assert (body["status"], body["database"], body["download_folder"]) == ("ok", "ok", "ok")
+    assert (body["version"], body["instance_id"]) == (__version__, runtime.instance_id)
+    assert isinstance(body["download_path_free_bytes"], int)
+    assert body["download_path_free_bytes"] > 0
+    assert client.simulate_get("/api/ping").json == {"status": "pong"}
+
+
+def test_the_configuration_names_what_a_client_needs_at_start(app_with: AppWith) -> None:
+    runtime, client = app_with()
+    config = client.simulate_get("/api/system/configuration").json
+    app = config["app"]
+    assert (app["version"], app["app_version"], app["instance_id"]) == (
+        __version__, __version__, runtime.instance_id)
+    assert (app["auth_enabled"], app["default_preset"]) == (False, "default")
+    assert app["ytdlp_version"] == yt_dlp.version.__version__
+    assert (config["paused"], config["history_count"], config["queue"]) == (False, 0, [])
+    assert config["files"] == runtime.files.status()
+    assert config["js_runtime"] is None or config["js_runtime"]["name"] in {"deno", "node"}
+    assert [p["name"] for p in config["presets"]] == [
+        p["name"] for p in runtime.engine.presets.all()]
+    assert config["dl_fields"] == runtime.engine.dl_fields.all()
+    client.simulate_post("/api/system/pause")
+    assert client.simulate_get("/api/system/configuration").json["paused"] is True
+    _, guarded = app_with(YTP_AUTH_USERNAME="ann", YTP_AUTH_PASSWORD="s3cret-pass")
+    config = guarded.simulate_get("/api/system/configuration",
+                                  headers={"Authorization": "Basic YW5uOnMzY3JldC1wYXNz"}).json
+    assert config["app"]["auth_enabled"] is True
