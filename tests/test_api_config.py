@@ -93,3 +93,28 @@ def test_the_configuration_names_what_a_client_needs_at_start(app_with: AppWith)
     config = guarded.simulate_get("/api/system/configuration",
                                   headers={"Authorization": "Basic YW5uOnMzY3JldC1wYXNz"}).json
     assert config["app"]["auth_enabled"] is True
+
+
+_DEFINITION = {"match_url": ["https://example.invalid/*"],
+               "parse": {"items": {"type": "css", "expression": "li", "fields": {
+                   "url": {"type": "css", "expression": "a::attr(href)"}}}}}
+
+
+def test_task_definitions_are_listed_without_their_definition_unless_asked(
+        client: TestClient) -> None:
+    for name in ("first", "second"):
+        made = client.simulate_post("/api/tasks/definitions", json={
+            "name": name, "definition": _DEFINITION})
+        assert made.status_code == 201, made.text
+    listed = client.simulate_get("/api/tasks/definitions")
+    assert listed.status_code == 200
+    assert [i["name"] for i in listed.json["items"]] == ["first", "second"]
+    assert all("definition" not in i for i in listed.json["items"])
+    assert listed.json["pagination"]["total"] == 2 and listed.headers["Total-Count"] == "2"
+    full = client.simulate_get("/api/tasks/definitions",
+                               params={"include": "definition", "per_page": 1, "page": 2})
+    [second] = full.json["items"]
+    assert second["name"] == "second" and second["definition"]["match_url"] == [
+        "https://example.invalid/*"]
+    assert full.json["pagination"]["has_prev"] is True
+    assert full.json["pagination"]["has_next"] is False

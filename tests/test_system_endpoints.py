@@ -19,6 +19,7 @@ import pytest
 import requests
 import yt_dlp.version
 from conftest import make_settings
+from support.origin import MediaOrigin
 from support.server import Server, wait_for
 from support.sse import SseClient, data
 
@@ -160,6 +161,18 @@ def test_terminal_runs_yt_dlp_and_streams_both_outputs(
                                                  "--no-such-option"}) in failed
     assert {name for name, _ in failed[:-1]} == {"output"}
     assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+
+
+def test_terminal_downloads_into_the_download_folder(
+    make_client: Callable[..., falcon.testing.TestClient], origin: MediaOrigin,
+) -> None:
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    settings = client.runtime.settings  # type: ignore[attr-defined]
+    response = client.simulate_post("/api/system/terminal", json={
+        "command": f"-o 'got %(title)s.%(ext)s' {origin.clip_url}"})
+    assert _events(response.text)[-1] == ("close", {"exitcode": 0}), response.text
+    assert [p.name for p in settings.download_path.glob("*.mp4")] == ["got clip.mp4"]
+    assert not list((settings.temp_path / console.CONSOLE_TEMP).rglob("*.mp4"))
 
 
 def test_terminal_output_is_split_at_line_ends_and_carriage_returns() -> None:
