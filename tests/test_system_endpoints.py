@@ -18,9 +18,9 @@ import falcon.testing
 import pytest
 import requests
 import yt_dlp.version
-from conftest import make_settings
+from conftest import _keep_option_table, make_settings
 from support.origin import MediaOrigin
-from support.server import Server, wait_for
+from support.server import Server, free_port_pair, wait_for
 from support.sse import SseClient, data
 
 from appliance import __version__
@@ -346,11 +346,13 @@ def test_check_updates_against_a_local_release_server(
         result = check()
         assert result["status"] == "error" and result["new_version"] is None
         assert result["error"] == f"Cannot compare versions {__version__!r} and 'the newest'."
-        for answer in ({"info": {"version": ""}}, {"info": {"version": 3}}, {"info": {}}):
+        for answer, why in (({"info": {"version": ""}}, "the answer has no info.version"),
+                            ({"info": {"version": 3}}, "the answer has no info.version"),
+                            ({"info": {}}, "'version'")):
             releases.answer = (200, json.dumps(answer).encode())
             result = check()
             assert result["status"] == "error", answer
-            assert result["error"].startswith(f"Unexpected answer from {releases.url}: "), answer
+            assert result["error"] == f"Unexpected answer from {releases.url}: {why}.", answer
 
         releases.answer = (500, b"oops")
         result = check()
@@ -418,6 +420,22 @@ def test_dev_pip_and_threads_in_dev_mode(
     assert loop["total_threads"] == len(loop["threads"])
     main = next(t for t in loop["threads"] if t["name"] == "MainThread")
     assert any("on_get" in line for line in main["stack"])
+
+
+def test_dev_loop_reports_the_websocket_loop_in_process(tmp_path: Path) -> None:
+    port = free_port_pair()
+    settings = make_settings(tmp_path, YTP_DEV_MODE="true", YTP_HOST="127.0.0.1",
+                             YTP_PORT=str(port), YTP_ZEROCONF="false")
+    _keep_option_table(settings.config_path)
+    runtime = Runtime(settings)  # with its websocket sidecar, whose loop is the one asked
+    runtime.start()
+    try:
+        body = falcon.testing.TestClient(create_app(runtime)).simulate_get("/api/dev/loop").json
+    finally:
+        runtime.stop()
+    assert body["loop"] and "EventLoop" in body["loop"] and "note" not in body
+    assert body["total_tasks"] == len(body["tasks"]) >= 1
+    assert all(t["task"].startswith("<Task") for t in body["tasks"])
 
 
 @pytest.mark.e2e
