@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yt_dlp.version
 from falcon.testing import TestClient
+from support.origin import MediaOrigin
 
 from appliance import __version__
 from appliance.api.system import MAX_FOLDERS, list_folders
@@ -118,3 +119,14 @@ def test_task_definitions_are_listed_without_their_definition_unless_asked(
         "https://example.invalid/*"]
     assert full.json["pagination"]["has_prev"] is True
     assert full.json["pagination"]["has_next"] is False
+
+
+def test_url_info_reads_with_the_options_given(client: TestClient, origin: MediaOrigin) -> None:
+    bad = client.simulate_get("/api/yt-dlp/url/info",
+                              params={"url": origin.clip_url, "args": "--no-such-option"})
+    assert bad.status_code == 400
+    assert bad.json["error"].startswith("Failed to parse command options for yt-dlp.")
+    read = client.simulate_get("/api/yt-dlp/url/info",
+                               params={"url": origin.clip_url, "args": "--no-playlist"})
+    assert read.status_code == 200, read.text
+    assert read.json["_cached"]["cli_args"] == "--no-playlist"
