@@ -130,3 +130,14 @@ def test_url_info_reads_with_the_options_given(client: TestClient, origin: Media
                                params={"url": origin.clip_url, "args": "--no-playlist"})
     assert read.status_code == 200, read.text
     assert read.json["_cached"]["cli_args"] == "--no-playlist"
+
+
+def test_console_endpoints_say_why_they_refuse(client: TestClient) -> None:
+    command = client.simulate_post("/api/yt-dlp/command", json={"url": "http://x.invalid/"})
+    assert command.status_code == 403
+    assert command.json == {"error": "The console is disabled (YTP_CONSOLE_ENABLED=false).",
+                            "code": "FORBIDDEN"}
+    for body in ({}, {"args": 5}, {"args": ["-f", "best"]}):
+        convert = client.simulate_post("/api/yt-dlp/convert", json=body)
+        assert convert.status_code == 400, body
+        assert convert.json["error"] == "args is required and must be a string."
