@@ -141,3 +141,17 @@ def test_console_endpoints_say_why_they_refuse(client: TestClient) -> None:
         convert = client.simulate_post("/api/yt-dlp/convert", json=body)
         assert convert.status_code == 400, body
         assert convert.json["error"] == "args is required and must be a string."
+
+
+def test_health_reads_the_database_itself(app_with: AppWith) -> None:
+    runtime, client = app_with()
+    assert client.simulate_get("/api/health").json["database"] == "ok"  # counts now cached
+    database = runtime.settings.database_file
+    database.rename(database.with_name("moved.db"))  # the service's connections keep it
+    database.write_bytes(b"this is not a database" * 100)
+    runtime.store.release_thread()  # the next request on this thread opens the file anew
+    health = client.simulate_get("/api/health")
+    assert health.status_code == 503
+    assert health.json["status"] == "error"
+    assert health.json["database"] in {"error: file is not a database",  # SQLite's words
+                                       "error: database disk image is malformed"}
