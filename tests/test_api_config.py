@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yt_dlp.version
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
+from support.server import wait_for
 
 from appliance import __version__
 from appliance.api.system import MAX_FOLDERS, list_folders
@@ -155,3 +157,39 @@ def test_health_reads_the_database_itself(app_with: AppWith) -> None:
     assert health.json["status"] == "error"
     assert health.json["database"] in {"error: file is not a database",  # SQLite's words
                                        "error: database disk image is malformed"}
+
+
+def test_executions_are_filtered_by_task_and_status(
+        client: TestClient, origin: MediaOrigin) -> None:
+    origin.feeds.set("filtered-ok", [])
+    origin.feeds.fail("filtered-broken", 500)
+    ids = {}
+    for name in ("filtered-ok", "filtered-broken"):
+        task = client.simulate_post("/api/tasks", json={
+            "name": name, "url": f"{origin.base_url}/feeds/{name}.rss", "auto_start": False})
+        assert task.status_code == 200, task.text
+        ids[name] = task.json["id"]
+        client.simulate_post(f"/api/tasks/{ids[name]}/execute")
+
+    def finished() -> list[dict[str, Any]]:
+        items = client.simulate_get("/api/executions").json["items"]
+        return items if len(items) == 2 and all(
+            e["status"] != "running" for e in items) else []
+
+    wait_for(finished, timeout=60, message="both runs to end")
+
+    def listed(**params: Any) -> list[tuple[int, str]]:
+        response = client.simulate_get("/api/executions", params=params)
+        assert response.status_code == 200, response.text
+        return [(e["task_id"], e["status"]) for e in response.json["items"]]
+
+    assert listed(task_id=ids["filtered-ok"]) == [(ids["filtered-ok"], "success")]
+    assert listed(task_id=ids["filtered-broken"]) == [(ids["filtered-broken"], "failed")]
+    assert listed(status="failed") == [(ids["filtered-broken"], "failed")]
+    assert listed(task_id=ids["filtered-ok"], status="failed") == []
+    for params in ({"status": "done"}, {"task_id": "0"}, {"task_id": "x"}):
+        refused = client.simulate_get("/api/executions", params=params)
+        assert refused.status_code == 400, params
+        assert next(iter(params)) in refused.json["error"]
+    wrong = client.simulate_get("/api/executions", params={"status": "done"})
+    assert wrong.json["error"] == "status must be one of running, success, failed, interrupted."

@@ -163,6 +163,21 @@ def test_terminal_runs_yt_dlp_and_streams_both_outputs(
     assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
 
 
+def test_terminal_that_cannot_start_says_why(
+    make_client: Callable[..., falcon.testing.TestClient],
+) -> None:
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    settings = client.runtime.settings  # type: ignore[attr-defined]
+    (settings.temp_path / console.CONSOLE_TEMP).write_text("a file where its folder goes")
+    response = client.simulate_post("/api/system/terminal", json={"command": "--version"})
+    assert response.status_code == 200
+    [(name, said), close] = _events(response.text)
+    assert (name, said["type"]) == ("output", "stderr")
+    assert said["line"].startswith("Cannot start yt-dlp: [Errno 17] File exists")
+    assert close == ("close", {"exitcode": -1})
+    assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+
+
 def test_terminal_downloads_into_the_download_folder(
     make_client: Callable[..., falcon.testing.TestClient], origin: MediaOrigin,
 ) -> None:
