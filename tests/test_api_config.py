@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,21 @@ def test_executions_are_filtered_by_task_and_status(
         assert next(iter(params)) in refused.json["error"]
     wrong = client.simulate_get("/api/executions", params={"status": "done"})
     assert wrong.json["error"] == "status must be one of running, success, failed, interrupted."
+
+
+def test_schedules_list_each_enabled_timer_with_its_next_run(client: TestClient) -> None:
+    def task(name: str, **fields: Any) -> int:
+        made = client.simulate_post("/api/tasks", json={
+            "name": name, "url": f"http://127.0.0.1:9/{name}.rss", "auto_start": False,
+            **fields})
+        assert made.status_code == 200, made.text
+        return made.json["id"]
+
+    timed = task("timed", timer="0 3 * * *")
+    task("untimed")
+    task("disabled", timer="0 4 * * *", enabled=False)
+    [schedule] = client.simulate_get("/api/schedules").json["items"]
+    assert (schedule["task_id"], schedule["name"], schedule["timer"]) == (
+        timed, "timed", "0 3 * * *")
+    assert schedule["next_run_at"] > time.time() and schedule["last_run_at"] is None
+    assert schedule["running"] is False
