@@ -16,6 +16,7 @@ from support.server import wait_for
 
 from appliance import __version__
 from appliance.api.system import MAX_FOLDERS, list_folders
+from appliance.auth import set_password
 from appliance.runtime import Runtime
 
 AppWith = Callable[..., tuple[Runtime, TestClient]]
@@ -93,10 +94,12 @@ def test_the_configuration_names_what_a_client_needs_at_start(app_with: AppWith)
     assert config["dl_fields"] == runtime.engine.dl_fields.all()
     client.simulate_post("/api/system/pause")
     assert client.simulate_get("/api/system/configuration").json["paused"] is True
-    _, guarded = app_with(YTP_AUTH_USERNAME="ann", YTP_AUTH_PASSWORD="s3cret-pass")
-    config = guarded.simulate_get("/api/system/configuration",
-                                  headers={"Authorization": "Basic YW5uOnMzY3JldC1wYXNz"}).json
-    assert config["app"]["auth_enabled"] is True
+    # A password set with `appliance web passwd` (not in the settings) turns auth on too.
+    set_password(runtime.settings.config_path, "s3cret-pass")
+    config = client.simulate_get("/api/system/configuration",
+                                 headers={"Authorization": "Basic YXBwbGlhbmNlOnMzY3JldC1wYXNz"})
+    assert config.status_code == 200, config.text
+    assert config.json["app"]["auth_enabled"] is True
 
 
 _DEFINITION = {"match_url": ["https://example.invalid/*"],
