@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws, edge, edge2.
+# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -55,6 +55,12 @@ case "$target" in
   # and the wire client the TUI and Home Assistant use.
   edge2)   mutate="appliance/http_worker.py appliance/http_pacing.py appliance/peers.py appliance/http_headers.py appliance/config.py appliance/setting_fields.py appliance/logs.py appliance/client/*"
            tests="tests/test_http_worker.py tests/test_http_pacing.py tests/test_config.py tests/test_settings_holder.py tests/test_download_folder.py tests/test_logs.py tests/test_tui_client.py tests/ws/test_admission.py tests/test_notify_hostile.py tests/test_task_definitions_hostile.py" ;;
+  # The API's configuration side: tasks and their runs, definitions, presets, conditions,
+  # notification targets, archives, system and yt-dlp endpoints, the terminal, logs and their
+  # event streams; the tests that call them through falcon's in-process client.
+  api-config)
+           mutate="appliance/api/tasks.py appliance/api/executions.py appliance/api/task_definitions.py appliance/api/presets.py appliance/api/conditions.py appliance/api/notifications.py appliance/api/archive.py appliance/api/admin.py appliance/api/system.py appliance/api/ytdlp.py appliance/api/ytdlp_updates.py appliance/api/console.py appliance/api/command.py appliance/api/logs.py appliance/api/sse.py"
+           tests="tests/test_api_config.py tests/test_api_streams.py tests/test_system_endpoints.py tests/test_logs.py tests/test_bad_input.py tests/test_task_definitions_hostile.py tests/test_tasks.py tests/test_tasks_hostile.py tests/test_notify.py tests/test_notify_hostile.py tests/test_notify_secrets.py tests/test_ytdlp_update.py tests/test_wire.py tests/test_api_history.py tests/test_shaping.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -16,11 +18,13 @@ import falcon.testing
 import pytest
 import requests
 import yt_dlp.version
-from conftest import make_settings
-from support.server import Server, wait_for
+from conftest import _keep_option_table, make_settings
+from support.origin import MediaOrigin
+from support.server import Server, free_port_pair, wait_for
 from support.sse import SseClient, data
 
 from appliance import __version__
+from appliance.api import console, sse
 from appliance.api.app import create_app
 from appliance.runtime import Runtime
 
@@ -136,6 +140,78 @@ def test_terminal_refuses_unsafe_options(
     assert response.status_code == 400
     assert response.json["blocked_options"] == refused
     assert all(name in response.json["error"] for name in refused)
+
+
+def test_terminal_runs_yt_dlp_and_streams_both_outputs(
+    make_client: Callable[..., falcon.testing.TestClient],
+) -> None:
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    response = client.simulate_post("/api/system/terminal",
+                                    json={"command": "yt-dlp --version"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.text.startswith("retry: 3000\n\n")
+    assert _events(response.text) == [
+        ("output", {"type": "stdout", "line": yt_dlp.version.__version__}),
+        ("close", {"exitcode": 0})]
+    failed = _events(client.simulate_post("/api/system/terminal",
+                                          json={"command": "--no-such-option"}).text)
+    assert failed[-1] == ("close", {"exitcode": 2})
+    assert ("output", {"type": "stderr", "line": "contained_cli.py: error: no such option: "
+                                                 "--no-such-option"}) in failed
+    assert {name for name, _ in failed[:-1]} == {"output"}
+    assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+
+
+def test_terminal_that_cannot_start_says_why(
+    make_client: Callable[..., falcon.testing.TestClient],
+) -> None:
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    settings = client.runtime.settings  # type: ignore[attr-defined]
+    (settings.temp_path / console.CONSOLE_TEMP).write_text("a file where its folder goes")
+    response = client.simulate_post("/api/system/terminal", json={"command": "--version"})
+    assert response.status_code == 200
+    [(name, said), close] = _events(response.text)
+    assert (name, said["type"]) == ("output", "stderr")
+    assert said["line"].startswith("Cannot start yt-dlp: [Errno 17] File exists")
+    assert close == ("close", {"exitcode": -1})
+    assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+
+
+def test_terminal_downloads_into_the_download_folder(
+    make_client: Callable[..., falcon.testing.TestClient], origin: MediaOrigin,
+) -> None:
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    settings = client.runtime.settings  # type: ignore[attr-defined]
+    response = client.simulate_post("/api/system/terminal", json={
+        "command": f"-o 'got %(title)s.%(ext)s' {origin.clip_url}"})
+    assert _events(response.text)[-1] == ("close", {"exitcode": 0}), response.text
+    assert [p.name for p in settings.download_path.glob("*.mp4")] == ["got clip.mp4"]
+    assert not list((settings.temp_path / console.CONSOLE_TEMP).rglob("*.mp4"))
+
+
+def test_terminal_output_is_split_at_line_ends_and_carriage_returns() -> None:
+    read_end, write_end = os.pipe()
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    long = b"x" * (3 * console.MAX_LINE + 7)  # no line end: sent in pieces, none lost
+
+    def write() -> None:
+        with open(write_end, "wb") as pipe:
+            pipe.write(b"one\r\ntwo\rthree\n\xffbad\n" + long + b"\nlast")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with open(read_end, "rb") as pipe:
+        console._pump(pipe, "stderr", lines, threading.Event())
+    writer.join()
+    got = [lines.get_nowait() for _ in range(lines.qsize())]
+    assert got[:4] == [("stderr", "one"), ("stderr", "two"), ("stderr", "three"),
+                       ("stderr", "\ufffdbad")]
+    assert got[-2:] == [("stderr", "last"), ("stderr", None)]  # the rest, then the end
+    pieces = [line for _, line in got[4:-2]]
+    assert "".join(pieces) == long.decode() and len(pieces) > 1  # type: ignore[arg-type]
+    assert all(console.MAX_LINE < len(p) <= 2 * console.MAX_LINE  # type: ignore[arg-type]
+               for p in pieces[:-1])
 
 
 def test_terminal_time_limit_kills_the_command(
@@ -275,6 +351,23 @@ def test_check_updates_against_a_local_release_server(
         releases.answer = (200, json.dumps({"info": {"version": "0.0.1"}}).encode())
         result = check()
         assert (result["status"], result["new_version"]) == ("up_to_date", None)
+        assert "error" not in result
+
+        releases.answer = (200, json.dumps({"info": {"version": __version__}}).encode())
+        assert check()["status"] == "up_to_date"
+        assert len([e for e in seen if e.name == "log_info"]) == 1  # only when newer
+
+        releases.answer = (200, json.dumps({"info": {"version": "the newest"}}).encode())
+        result = check()
+        assert result["status"] == "error" and result["new_version"] is None
+        assert result["error"] == f"Cannot compare versions {__version__!r} and 'the newest'."
+        for answer, why in (({"info": {"version": ""}}, "the answer has no info.version"),
+                            ({"info": {"version": 3}}, "the answer has no info.version"),
+                            ({"info": {}}, "'version'")):
+            releases.answer = (200, json.dumps(answer).encode())
+            result = check()
+            assert result["status"] == "error", answer
+            assert result["error"] == f"Unexpected answer from {releases.url}: {why}.", answer
 
         releases.answer = (500, b"oops")
         result = check()
@@ -284,10 +377,16 @@ def test_check_updates_against_a_local_release_server(
         result = check()
         assert result["status"] == "error" and "Unexpected answer" in result["error"]
 
+        releases.answer = (200, b" " * (8 * 1024 * 1024 + 1))  # more than any release says
+        result = check()
+        assert result["status"] == "error" and "too large" in result["error"]
+
         releases.hang.set()  # accepts, never answers: a short timeout, not a hang
         result = check()
         assert result["status"] == "error"
         assert result["new_version"] is None
+        assert result["error"] in (f"Cannot reach {releases.url}: timed out.",
+                                   f"No answer from {releases.url} within 3 s.")
     finally:
         releases.close()
 
@@ -336,6 +435,22 @@ def test_dev_pip_and_threads_in_dev_mode(
     assert loop["total_threads"] == len(loop["threads"])
     main = next(t for t in loop["threads"] if t["name"] == "MainThread")
     assert any("on_get" in line for line in main["stack"])
+
+
+def test_dev_loop_reports_the_websocket_loop_in_process(tmp_path: Path) -> None:
+    port = free_port_pair()
+    settings = make_settings(tmp_path, YTP_DEV_MODE="true", YTP_HOST="127.0.0.1",
+                             YTP_PORT=str(port), YTP_ZEROCONF="false")
+    _keep_option_table(settings.config_path)
+    runtime = Runtime(settings)  # with its websocket sidecar, whose loop is the one asked
+    runtime.start()
+    try:
+        body = falcon.testing.TestClient(create_app(runtime)).simulate_get("/api/dev/loop").json
+    finally:
+        runtime.stop()
+    assert body["loop"] and "EventLoop" in body["loop"] and "note" not in body
+    assert body["total_tasks"] == len(body["tasks"]) >= 1
+    assert all(t["task"].startswith("<Task") for t in body["tasks"])
 
 
 @pytest.mark.e2e

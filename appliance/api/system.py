@@ -13,7 +13,7 @@ from .. import __version__, errors, flasharr
 from ..engine.js_runtime import js_runtime
 from ..files.index import nameable
 from ..runtime import Runtime
-from ..store.records import DONE, QUEUE
+from ..store.records import DONE
 from .schemas import error, json_response, ref
 from .ytdlp import ytdlp_version
 
@@ -33,7 +33,7 @@ class Health:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            self.runtime.store.count(QUEUE)
+            self.runtime.store.read_check()
             database = "ok"
         except Exception as exc:  # the check exists to report this, not to raise it
             database = f"error: {exc}"
@@ -92,7 +92,9 @@ class Configuration:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         settings = self.runtime.settings
-        host = (req.host or "127.0.0.1").split(":")[0]
+        host = req.host or "127.0.0.1"  # falcon's: without the port, an IPv6 one unbracketed
+        if ":" in host:
+            host = f"[{host}]"
         ws_scheme = "wss" if req.scheme == "https" else "ws"
         ws_path = f"{settings.base_path}ws"
         resp.media = {

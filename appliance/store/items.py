@@ -82,6 +82,12 @@ class ItemStore:
         that does not call this leaves three descriptors behind."""
         self.db.disconnect()
 
+    def read_check(self) -> None:
+        """Read the database file: raises what SQLite raises when it cannot (the counts come
+        from memory after their first read, so they say nothing of the file now)."""
+        with orm.db_session:
+            self.db.exists("SELECT 1 FROM items")
+
     def stamp(self) -> float:
         """A creation time strictly greater than the last one, so order is total."""
         with self._clock_lock:
