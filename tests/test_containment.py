@@ -113,6 +113,9 @@ RENDERED_INSIDE = [
                  ["_/_/esc5.mp4"], id="na-placeholder"),
     pytest.param("%(uploader)s/%(title)s.%(ext)s", [], {"uploader": "..", "title": "."},
                  ["_/..mp4"], id="metadata-dotdot"),
+    # ".." and spaces past a name's limit: cut, the spaces went and ".." was left.
+    pytest.param("%(uploader)s/%(title)s.%(ext)s", [], {"uploader": ".." + " " * 300},
+                 ["_/Watch short.mp4"], id="metadata-cut-to-dotdot"),
     # No $VARIABLE or ~ is expanded: they are names.
     pytest.param("$HOME/esc3.%(ext)s", [], {}, ["$HOME/esc3.mp4"], id="env-home"),
     pytest.param("${ESCAPE}/esc3.%(ext)s", [], {}, ["${ESCAPE}/esc3.mp4"], id="env-braces"),
@@ -152,6 +155,8 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
 @pytest.mark.parametrize(("name", "ext", "expected"), [
     ("short [id].mp4", "mp4", "short [id].mp4"),
     ("..", "", "_"),
+    (".." + " " * 300, "", "_"),  # cut to ".." once the spaces are stripped
+    ("." + " " * 300, "", "_"),
     ("a" * 300 + ".info.json", "info.json", "a" * STEM_MAX + ".info.json"),
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
     ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"

@@ -128,13 +128,12 @@ def fit_name(name: str, limit: int, ext: str = "") -> str:
     Site metadata makes names of any length (a title of 100 CJK characters is 300 bytes), and
     yt-dlp fails a download on a name the file system refuses (ENAMETOOLONG). A cut name keeps
     its start. The stem is cut the same whatever the extension, so that a media file and its
-    sidecars (``.info.json``, ``.en.vtt``) keep one stem."""
-    if name in _DOT_NAMES:
-        return "_"
+    sidecars (``.info.json``, ``.en.vtt``) keep one stem. A name that is, or is cut to,
+    ``.`` or ``..`` (``..`` and 300 spaces, from a site) becomes ``_``."""
     stem = name.removesuffix(f".{ext}") if 0 < len(ext) <= EXT_MAX else name
-    if cut_to_bytes(stem, limit) == stem:
-        return name
-    return (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
+    if cut_to_bytes(stem, limit) != stem:
+        name = (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
+    return "_" if name in _DOT_NAMES else name
 
 
 _active: Containment | None = None
