@@ -19,7 +19,14 @@ from support.server import Server, wait_for
 from websockets.sync.client import connect
 
 from appliance.engine import child
-from appliance.engine.containment import STEM_MAX, OutsideDownloadFolder, fit_name
+from appliance.engine.containment import (
+    STEM_MAX,
+    Containment,
+    OutsideDownloadFolder,
+    cache_dir,
+    fit_name,
+)
+from appliance.engine.options import check_template
 from appliance.engine.presets import BUILTIN
 
 
@@ -134,6 +141,26 @@ def test_what_renders_to_a_way_out_is_named_inside(
     assert Path(result["filepath"]).is_relative_to(folders.root)
     assert folders.files_outside() == []
     assert folders.files_inside() == expected
+
+
+def test_a_template_absolute_once_rendered_is_refused_in_ytdlps_cache(
+        folders: Folders, origin: MediaOrigin) -> None:
+    """Its first field renders empty: the text the policy checks is relative, the rendered
+    path absolute; yt-dlp's cache, where yt-dlp may write, took the download."""
+    cache = Path(cache_dir({}))
+    template = f"%(nonexist|)s{cache}/esc7.%(ext)s"
+    assert check_template(template) == template  # the text alone says nothing
+    with pytest.raises(OutsideDownloadFolder, match="outside the download folder"):
+        run(folders.job(origin.clip_url, template))
+    assert not cache.exists() or list(cache.rglob("esc7*")) == []
+
+
+def test_a_file_of_the_job_is_never_named_in_ytdlps_cache(tmp_path: Path) -> None:
+    home, temp, cache = (str(tmp_path / name) for name in ("home", "temp", "cache"))
+    box = Containment(home, temp, extra=(cache,))
+    assert box.allows(f"{cache}/x") and box.check(f"{home}/x", "media") == f"{home}/x"
+    with pytest.raises(OutsideDownloadFolder):
+        box.check(f"{cache}/x", "media")
 
 
 def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
