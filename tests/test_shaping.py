@@ -369,6 +369,23 @@ def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
     assert not archives.contains(path, "youtube a") and archives.contains(path, "youtube b")
 
 
+def test_an_archive_with_a_byte_not_utf8_still_decides_and_takes_entries(
+        shaped, origin: MediaOrigin) -> None:
+    """An archive brought from elsewhere (one line in another encoding): every read of it
+    raised, the archiver answered 500 and each download it decides on failed."""
+    rt, client = shaped
+    archive = rt.settings.config_path / "archive.txt"
+    archive.write_bytes(b"youtube caf\xe9\ngeneric clip\n")
+    read = client.simulate_get("/api/archiver", params={"preset": "default", "ids": "clip"})
+    assert read.status_code == 200 and read.json["items"] == ["generic clip"]
+    [item] = add(client, {"url": origin.clip_url})
+    assert finished(client, item["id"])["status"] == "skip"
+    added = client.simulate_post("/api/archiver", json={"preset": "default",
+                                                       "items": ["youtube b"]})
+    assert added.status_code == 200, added.text
+    assert archive.read_bytes().endswith(b"\ngeneric clip\nyoutube b\n")
+
+
 def test_media_server_preset_writes_nfo_and_layout(shaped, origin: MediaOrigin) -> None:
     rt, client = shaped
     [queued] = add(client, {"url": origin.watch_url("clip"), "preset": "media-server-tv"})

@@ -56,7 +56,11 @@ class Archives:
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        # yt-dlp writes UTF-8; a byte that is not (an archive brought from elsewhere) made
+        # every read fail, and with it each download the archive decides on. Such a line
+        # matches no id either way.
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = [line.strip() for line in text.splitlines()]
         lines = [line for line in lines if line]
         members = frozenset(lines)
         self._cache[path] = (key, lines, members)
