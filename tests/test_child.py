@@ -16,6 +16,7 @@ from support.origin import MediaOrigin
 from yt_dlp.downloader.common import FileDownloader
 
 from appliance.engine import child, ytdlp_tuning
+from appliance.engine.folder_disk import MARKER
 
 
 class Messages:
@@ -76,6 +77,41 @@ def test_progress_reaches_the_engine_throttled_with_every_state(
     downloading = [m for m in progress if m["status"] == "downloading"]
     assert 1 <= len(downloading) <= elapsed / child.PROGRESS_INTERVAL + 1, progress
     assert len(progress) == len(downloading) + 2, progress
+
+
+def test_a_job_without_a_template_names_its_file_by_the_default_one(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
+    job = {**download_job(tmp_path, origin.clip_url), "template": "",
+           "default_template": "default %(id)s.%(ext)s"}
+    result = child.run_download(job, messages.channel)
+    assert Path(result["filepath"]) == tmp_path / "home" / "default clip.mp4"
+
+
+def test_files_stay_in_the_temp_folder_when_the_download_folder_lost_its_mark(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
+    """The disk of the download folder went since the service last looked: the bare mount
+    point has no mark, and nothing is moved onto it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / MARKER).write_text("another\n")
+    job = {**download_job(tmp_path, origin.clip_url),
+           "folder_mark": {"folder": str(home), "token": "the-one"}}
+    with pytest.raises(child.FolderGone, match="lost its disk"):
+        child.run_download(job, messages.channel)
+    assert [p.name for p in home.iterdir()] == [MARKER]
+    assert [p.name for p in (tmp_path / "temp").iterdir()] == ["out.mp4"]
+    (home / MARKER).write_text("the-one\n")  # the disk is back
+    result = child.run_download(job, messages.channel)
+    assert Path(result["filepath"]) == home / "out.mp4"
+
+
+def test_a_playlist_is_summarised_with_its_entries(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
+    job = {**download_job(tmp_path, origin.playlist_url), "op": "extract"}
+    summary = child.run_extract(job, messages.channel)["summary"]
+    assert summary["_type"] == "playlist"
+    assert [e["url"] for e in summary["entries"]] == origin.playlist_entry_urls
+    assert all(e["id"] and e["ie_key"] for e in summary["entries"])
 
 
 def test_console_progress_line_is_not_formatted_per_block(

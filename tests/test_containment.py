@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 from appliance.engine import child
 from appliance.engine.containment import (
     STEM_MAX,
+    ContainedYoutubeDL,
     Containment,
     OutsideDownloadFolder,
     cache_dir,
@@ -161,6 +162,18 @@ def test_a_file_of_the_job_is_never_named_in_ytdlps_cache(tmp_path: Path) -> Non
     assert box.allows(f"{cache}/x") and box.check(f"{home}/x", "media") == f"{home}/x"
     with pytest.raises(OutsideDownloadFolder):
         box.check(f"{cache}/x", "media")
+
+
+def test_a_name_made_by_a_template_of_its_own_is_checked_too(tmp_path: Path) -> None:
+    """yt-dlp names some files by a template given with the call (--print-to-file's), not by
+    the job's; that name is the one checked."""
+    home = str(tmp_path / "home")
+    ydl = ContainedYoutubeDL({"paths": {"home": home}}, auto_init=False)
+    ydl.containment = Containment(home, str(tmp_path / "temp"))
+    info = {"id": "x", "title": "t", "ext": "mp4"}
+    assert ydl.prepare_filename(info, outtmpl="in/%(id)s.txt") == f"{home}/in/x.txt"
+    with pytest.raises(OutsideDownloadFolder):
+        ydl.prepare_filename(info, outtmpl=f"{tmp_path}/%(id)s.txt")
 
 
 def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(

@@ -195,6 +195,9 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": "K", "field": "--write-subs", "kind": "text"}, "takes no value"),
     ({"name": "K", "field": "--proxy", "kind": "colour"}, "kind must be one of"),
     ({"name": "K", "field": "--proxy", "kind": "text", "order": "1"}, "order must be"),
+    ({"name": 5, "field": "--proxy", "kind": "text"}, "name must be a string"),
+    ({"name": " ", "field": "--proxy", "kind": "text"}, "name is required"),
+    ({"name": "T", "field": "title", "kind": "bool"}, "its kind cannot be bool"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
@@ -245,6 +248,9 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
     ({"name": "c", "filter": "is_live", "priority": "high"}, 400, "priority must be"),
     ({"name": "c", "filter": "is_live", "extras": {"preset": "nope"}}, 400, "not found"),
     ({"name": "c", "filter": "is_live", "cli": "--exec ls"}, 400, "not allowed"),
+    # read as an object where a preset is renamed or deleted: a 500 there
+    ({"name": "c", "filter": "is_live", "extras": ["preset"]}, 400, "extras must be an object"),
+    ({"name": "c", "filter": "is_live", "extras": {"skip": "yes"}}, 400, "extras.skip must"),
 ])
 def test_condition_bad_input(shaped, body: dict, status: int, text: str) -> None:
     _rt, client = shaped
@@ -323,9 +329,12 @@ def test_archiver_endpoints(shaped) -> None:
     assert gone.status_code == 200 and gone.json["items"] == ["vimeo 1"]
     assert client.simulate_delete("/api/archiver", json={
         "preset": "default", "items": ["vimeo 1"]}).status_code == 304
-    for bad in ({"items": ["a b"]}, {"preset": "default", "items": []},
-                {"preset": "default", "items": ["onlyone"]}, {"preset": "nope", "items": ["a b"]}):
-        assert client.simulate_post("/api/archiver", json=bad).status_code == 400
+    for bad, text in (({"items": ["a b"]}, "preset is required"),
+                      ({"preset": "default", "items": []}, "items is required"),
+                      ({"preset": "default", "items": ["onlyone"]}, "is not an archive id"),
+                      ({"preset": "nope", "items": ["a b"]}, "not found")):
+        refused = client.simulate_post("/api/archiver", json=bad)
+        assert refused.status_code == 400 and text in refused.json["error"], refused.json
     assert client.simulate_get("/api/archiver").status_code == 400
 
 
