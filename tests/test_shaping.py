@@ -289,6 +289,8 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     shaped, origin: MediaOrigin
 ) -> None:
     rt, client = shaped
+    moved: list[Event] = []
+    rt.bus.subscribe(lambda e: moved.append(e) if e.name == "item_moved" else None)
     [first] = add(client, {"url": origin.clip_url})
     done = finished(client, first["id"])
     archive = rt.settings.config_path / "archive.txt"
@@ -297,6 +299,9 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     [again] = add(client, {"url": origin.clip_url})
     skipped = finished(client, again["id"])
     assert skipped["status"] == "skip" and "generic clip" in skipped["msg"]
+    wait_for(lambda: [e.data["item"]["status"] for e in moved if e.data["to"] == "history"
+                      and e.data["item"]["id"] == again["id"]] == ["skip"],
+             timeout=10, message="the skipped item's move to the history")
     assert origin.requests_for(origin.clip_url) == [], "no request for an archived URL"
     # forced: downloads anyway
     [forced] = add(client, {"url": origin.clip_url, "force": True, "template": "f.%(ext)s"})
