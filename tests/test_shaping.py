@@ -19,7 +19,8 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance.api.app import create_app
-from appliance.engine.archive import Archives
+from appliance.engine.archive import Archives, archive_id
+from appliance.engine.child import archive_id_for
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
@@ -334,6 +335,12 @@ def test_archiver_endpoints(shaped) -> None:
     assert gone.status_code == 200 and gone.json["items"] == ["vimeo 1"]
     assert client.simulate_delete("/api/archiver", json={
         "preset": "default", "items": ["vimeo 1"]}).status_code == 304
+    # an id with a space (a file's name, to the generic extractor) is one entry
+    spaced = client.simulate_post("/api/archiver", json={"preset": "default",
+                                                        "items": ["generic my  video"]})
+    assert spaced.status_code == 200 and spaced.json["items"] == ["generic my video"]
+    assert client.simulate_delete("/api/archiver", json={
+        "preset": "default", "items": ["generic my video"]}).status_code == 200
     for bad, text in (({"items": ["a b"]}, "preset is required"),
                       ({"preset": "default", "items": []}, "items is required"),
                       ({"preset": "default", "items": ["onlyone"]}, "is not an archive id"),
@@ -372,6 +379,19 @@ def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
     assert len(lines) == len(set(lines)) == 1 + 20 * 25 + 1
     assert archives.remove(path, ["youtube shared", "youtube missing"]) == ["youtube shared"]
     assert "youtube shared" not in path.read_text()
+
+
+def test_an_id_with_a_line_break_or_spaces_is_found_as_it_was_stored(tmp_path: Path) -> None:
+    """The generic extractor's id is a file's name from the URL ('my%20%20video%0A.mp4'):
+    the entry was stored with its whitespace joined, then looked up as it was, and never
+    found: every task run downloaded the file again."""
+    path = tmp_path / "archive.txt"
+    archives = Archives()
+    entry = archive_id_for("https://example.com/a/my%20%20video%0A.mp4")["archive_id"]
+    assert entry == archive_id("Generic", "my  video\n") == "generic my video"
+    assert archives.add(path, ["generic my  video\n"]) == [entry]
+    assert archives.contains(path, "generic my  video\n") and entry in archives.members(path)
+    assert archive_id("Generic", " ") is None
 
 
 def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from yt_dlp.utils import DownloadCancelled, DownloadError, url_basename
 from .. import cpu_share
 from ..systemd import stderr_formatter
 from . import url_matching, zygote
+from .archive import archive_id
 from .containment import (
     Containment,
     OutsideDownloadFolder,
@@ -279,8 +280,7 @@ def archive_id_for(url: str) -> dict[str, Any]:
     except Exception as exc:  # an extractor's own URL parsing: report, never crash
         return {"url": url, "id": None, "ie_key": key, "archive_id": None,
                 "error": f"{type(exc).__name__}: {exc}"}
-    archive = f"{key.lower()} {video_id}" if video_id else None
-    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive,
+    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive_id(key, video_id),
             "error": None if video_id else "the URL does not name a video id"}
 
 
