@@ -384,7 +384,7 @@ def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
 def test_an_id_with_a_line_break_or_spaces_is_found_as_it_was_stored(tmp_path: Path) -> None:
     """The generic extractor's id is a file's name from the URL ('my%20%20video%0A.mp4'):
     the entry was stored with its whitespace joined, then looked up as it was, and never
-    found: every task run downloaded the file again."""
+    found: the same URL added again downloaded again."""
     path = tmp_path / "archive.txt"
     archives = Archives()
     entry = archive_id_for("https://example.com/a/my%20%20video%0A.mp4")["archive_id"]
