@@ -194,7 +194,7 @@ def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
     symlinked sub-folder that leads elsewhere, say)."""
     root = job.get("root") or ""
     containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),))
-    if root and not Containment(root, "").allows(job["home"]):
+    if root and not Containment(root, "").holds(job["home"]):
         raise OutsideDownloadFolder(
             f"Refused: the folder {job['home']!r} leads outside the download folder {root!r}.")
     return containment
