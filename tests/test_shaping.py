@@ -171,18 +171,23 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     assert created.status_code == 200
     client.simulate_post("/api/dl_fields", json={"name": "Subs", "field": "--write-subs",
                                                  "kind": "bool"})
+    client.simulate_post("/api/dl_fields", json={"name": "Retries", "field": "--retries",
+                                                 "kind": "number"})
     command = client.simulate_post("/api/yt-dlp/command", json={
         "url": "http://x.invalid/v", "dl_fields": {"--proxy": "http://127.0.0.1:9",
-                                                   "Subs": True}}).json["command"]
+                                                   "Subs": True, "Retries": 3}}).json["command"]
     assert "--proxy http://127.0.0.1:9" in command and "--write-subs" in command
+    assert "--retries 3" in command
     [queued] = add(client, {"url": "http://127.0.0.1:9/x.mp4", "auto_start": False,
                             "dl_fields": {"--proxy": "http://127.0.0.1:9"}})
     item = client.simulate_get(f"/api/history/{queued['id']}").json
     assert "--proxy" in item["cli"]
     config = client.simulate_get("/api/system/configuration").json
-    assert [f["name"] for f in config["dl_fields"]] == ["Proxy", "Subs"]
+    assert [f["name"] for f in config["dl_fields"]] == ["Proxy", "Subs", "Retries"]
     for fields, text in (({"--nope": "x"}, "not a configured download field"),
                          ({"Subs": "yes"}, "must be true or false"),
+                         ({"Retries": "3"}, "must be a number"),
+                         ({"Retries": True}, "must be a number"),
                          ("x", "dl_fields must be an object")):
         response = client.simulate_post("/api/history", json={"url": "http://x.invalid/",
                                                               "dl_fields": fields})
