@@ -93,11 +93,39 @@ def test_preset_crud_and_rules(shaped) -> None:
     ({"name": ""}, "name is required"),
     ({"name": 3}, "name must be a string"),
     ({"name": "x", "colour": "red"}, "Unknown preset field"),
+    ({"name": "x", "priority": 2**31}, "priority must be between"),
 ])
 def test_preset_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
     response = client.simulate_post("/api/presets", json=body)
     assert response.status_code == 400 and text in response.json["error"], response.json
+
+
+# Each kind of record: the least it is made of, and its other fields.
+RECORDS = {
+    "/api/presets": ({"name": "n"}, ["description", "folder", "template", "cookies", "cli"]),
+    "/api/conditions": ({"name": "n", "filter": "is_live"},
+                        ["description", "cli", "extras", "enabled", "priority"]),
+    "/api/dl_fields": ({"name": "n", "field": "--proxy", "kind": "text"},
+                       ["description", "value", "icon", "order", "extras"]),
+}
+
+
+@pytest.mark.parametrize("path", RECORDS)
+def test_a_field_sent_as_null_is_a_field_not_given(shaped, path: str) -> None:
+    """A client sends a record back as it read it, an empty field as null: stored, null
+    failed the write (a 500)."""
+    _rt, client = shaped
+    least, others = RECORDS[path]
+    created = client.simulate_post(path, json={**least, **dict.fromkeys(others)})
+    assert created.status_code == 200, created.text
+    record = f"{path}/{created.json['id']}"
+    patched = client.simulate_patch(record, json=dict.fromkeys(others))
+    assert patched.status_code == 200 and patched.json == created.json
+    named = client.simulate_patch(record, json={"name": None})
+    assert named.status_code == 200 and named.json["name"] == "n"
+    replaced = client.simulate_put(record, json={"name": None})
+    assert replaced.status_code == 400 and "name is required" in replaced.json["error"]
 
 
 def test_config_update_events(shaped) -> None:
@@ -204,6 +232,7 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": 5, "field": "--proxy", "kind": "text"}, "name must be a string"),
     ({"name": " ", "field": "--proxy", "kind": "text"}, "name is required"),
     ({"name": "T", "field": "title", "kind": "bool"}, "its kind cannot be bool"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "order": 2**40}, "order must be between"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
@@ -257,6 +286,7 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
     # read as an object where a preset is renamed or deleted: a 500 there
     ({"name": "c", "filter": "is_live", "extras": ["preset"]}, 400, "extras must be an object"),
     ({"name": "c", "filter": "is_live", "extras": {"skip": "yes"}}, 400, "extras.skip must"),
+    ({"name": "c", "filter": "is_live", "priority": 2**31}, 400, "priority must be between"),
 ])
 def test_condition_bad_input(shaped, body: dict, status: int, text: str) -> None:
     _rt, client = shaped
@@ -358,9 +388,11 @@ def test_archiver_endpoints(shaped) -> None:
 def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
     _rt, client = shaped
     result = client.simulate_post("/api/yt-dlp/archive_id", json=[
-        origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw"]).json
-    assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw"]
+        origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw", "http://[::1"]).json
+    assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw",
+                                                 None]
     assert result[1]["error"] and result[2]["index"] == 2
+    assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
 
 
