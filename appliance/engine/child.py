@@ -270,16 +270,21 @@ def generic_id(url: str) -> str:
 
 def archive_id_for(url: str) -> dict[str, Any]:
     """The archive id yt-dlp would record for ``url``, found without touching the network."""
-    key = url_matching.extractor_key(url)
-    if key is None:
-        return {"url": url, "id": None, "ie_key": None, "archive_id": None,
-                "error": "no extractor matches this URL"}
+    key = video_id = None
     try:
-        # The generic extractor names a direct file by its basename; others match an id.
-        video_id = generic_id(url) if key == "Generic" else get_info_extractor(key).get_temp_id(url)
+        # An extractor's suitable() parses the URL too ("http://[::1" raised in one, and the
+        # whole answer was lost).
+        key = url_matching.extractor_key(url)
+        if key is not None:
+            # The generic extractor names a direct file by its basename; others match an id.
+            video_id = generic_id(url) if key == "Generic" else \
+                get_info_extractor(key).get_temp_id(url)
     except Exception as exc:  # an extractor's own URL parsing: report, never crash
         return {"url": url, "id": None, "ie_key": key, "archive_id": None,
                 "error": f"{type(exc).__name__}: {exc}"}
+    if key is None:
+        return {"url": url, "id": None, "ie_key": None, "archive_id": None,
+                "error": "no extractor matches this URL"}
     return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive_id(key, video_id),
             "error": None if video_id else "the URL does not name a video id"}
 
