@@ -24,7 +24,10 @@ from appliance.engine.containment import (
     ContainedYoutubeDL,
     Containment,
     OutsideDownloadFolder,
+    WriteRefused,
+    _audit,
     cache_dir,
+    contained,
     fit_name,
 )
 from appliance.engine.options import check_template
@@ -284,6 +287,64 @@ def test_the_audit_hook_refuses_every_kind_of_write_outside(tmp_path: Path) -> N
     }
     assert report["refused"] == 9
     assert sorted(p.name for p in outside.iterdir()) == ["i", "keep"]
+
+
+W = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+# (event, its arguments with {home}/{out} for the folders and "home-fd"/"out-fd" for a file
+# descriptor of them, refused?)
+HOOK_VERDICTS = [
+    ("open", ("{out}/a", "r", os.O_RDONLY), False),
+    ("open", ("{out}/a", "w", W), True),
+    ("open", ("{out}/a", None, os.O_RDWR), True),  # os.open
+    ("open", ("{out}/a", None, os.O_APPEND), True),
+    ("open", ("{home}/a", "w", W), False),
+    ("open", (7, "w", W), False),  # a file descriptor: checked when it was opened
+    ("os.rename", ("{home}/a", "{out}/b", None, None), True),
+    ("os.rename", ("{out}/a", "{home}/b", None, None), True),  # taken in from outside
+    ("os.rename", ("a", "b", "home-fd", "out-fd"), True),
+    ("os.rename", ("a", "b", "out-fd", "home-fd"), True),
+    ("os.rename", ("a", "b", "home-fd", "home-fd"), False),
+    ("os.remove", ("a", "out-fd"), True),
+    ("os.remove", ("a", "home-fd"), False),
+    ("os.remove", ("{out}/a", None), True),
+    ("os.symlink", ("{out}", "{home}/l", None), False),  # where it leads is checked on use
+    ("os.symlink", ("{home}", "l", "out-fd"), True),
+    ("os.link", ("{out}/a", "{home}/b", None, None), True),
+    ("os.mkdir", ("{out}/d", 0o777, None), True),
+    ("os.chmod", ("{out}/a", 0o777, None), True),
+    ("os.utime", ("{out}/a", None, None, None), True),
+    ("os.truncate", ("{out}/a", 0), True),
+    ("os.truncate", (7, 0), False),
+    ("shutil.copyfile", ("{out}/a", "{home}/b"), False),  # a read outside
+    ("shutil.copytree", ("{home}", "{out}/t"), True),
+    ("shutil.rmtree", ("{out}", None), True),
+    ("os.listdir", ("{out}",), False),  # not a write
+]
+
+
+@pytest.mark.parametrize(("event", "args", "refused"), HOOK_VERDICTS)
+def test_the_audit_hooks_verdict_on_each_kind_of_change(
+        tmp_path: Path, event: str, args: tuple[Any, ...], refused: bool) -> None:
+    """The hook's decisions, asked in this process (a process's hook is never removed: the
+    test above installs it in one of its own)."""
+    home, out = tmp_path / "home", tmp_path / "out"
+    home.mkdir(), out.mkdir()
+    fds = {"home-fd": os.open(home, os.O_RDONLY), "out-fd": os.open(out, os.O_RDONLY)}
+    try:
+        given = tuple(fds.get(a, a.format(home=home, out=out)) if isinstance(a, str) else a
+                      for a in args)
+        with contained(Containment(str(home), str(tmp_path / "temp"))) as box:
+            if refused:
+                with pytest.raises(WriteRefused, match="outside the download folder"):
+                    _audit(event, given)
+                assert box.refused and box.refused[0].startswith(f"{out}")
+            else:
+                _audit(event, given)
+                assert box.refused == []
+        _audit(event, given)  # no job: no verdict
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 # --- through the real service's entry points ---------------------------------------------
