@@ -429,6 +429,8 @@ def test_an_id_with_a_line_break_or_spaces_is_found_as_it_was_stored(tmp_path: P
     assert archives.add(path, ["generic my  video\n"]) == [entry]
     assert archives.contains(path, "generic my  video\n") and entry in archives.members(path)
     assert archive_id("Generic", " ") is None
+    path.write_text("generic my  video\n")  # as yt-dlp writes it
+    assert archives.contains(path, "generic my  video") and archives.read(path) == [entry]
 
 
 def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:

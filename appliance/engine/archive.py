@@ -67,8 +67,8 @@ class Archives:
         # every read fail, and with it each download the archive decides on. Such a line
         # matches no id either way.
         text = path.read_text(encoding="utf-8", errors="replace")
-        lines = [line.strip() for line in text.splitlines()]
-        lines = [line for line in lines if line]
+        # Read as entries are looked up: a line yt-dlp wrote keeps an id's run of spaces.
+        lines = [line for line in map(entry_line, text.splitlines()) if line]
         members = frozenset(lines)
         self._cache[path] = (key, lines, members)
         return lines, members
