@@ -392,6 +392,7 @@ def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
     assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw",
                                                  None]
     assert result[1]["error"] and result[2]["index"] == 2
+    assert (result[0]["id"], result[0]["ie_key"], result[0]["error"]) == ("clip", "Generic", None)
     assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
 
