@@ -71,7 +71,9 @@ def test_progress_reaches_the_engine_throttled_with_every_state(
     assert progress[0]["status"] == "downloading"
     [finished] = [m for m in progress if m["status"] == "finished"]
     assert finished["downloaded_bytes"] == size
+    assert finished["filename"] == str(tmp_path / "temp" / "out.mp4")
     assert progress[-1]["status"] == "postprocessing"  # the move from temp to home
+    assert progress[-1]["postprocessor"] == "MoveFiles"
     # at most one update per PROGRESS_INTERVAL while downloading (however long that took on
     # this box), plus one message per state change
     downloading = [m for m in progress if m["status"] == "downloading"]
@@ -103,6 +105,13 @@ def test_files_stay_in_the_temp_folder_when_the_download_folder_lost_its_mark(
     (home / MARKER).write_text("the-one\n")  # the disk is back
     result = child.run_download(job, messages.channel)
     assert Path(result["filepath"]) == home / "out.mp4"
+
+
+def test_a_playlists_entries_without_a_url_are_left_out_of_its_summary() -> None:
+    summary = child.summarize({"_type": "multi_video", "title": "p", "entries": [
+        None, {"title": "no url"}, {"webpage_url": "https://example.com/1", "id": "1"}]})
+    assert summary["entries"] == [{"url": "https://example.com/1", "title": "", "id": "1",
+                                   "ie_key": ""}]
 
 
 def test_a_playlist_is_summarised_with_its_entries(

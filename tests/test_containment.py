@@ -198,6 +198,7 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
 @pytest.mark.parametrize(("name", "ext", "expected"), [
     ("short [id].mp4", "mp4", "short [id].mp4"),
     ("..", "", "_"),
+    ("a" * 300 + ".x", "x", "a" * STEM_MAX + ".x"),  # a one-letter extension is kept too
     (".." + " " * 300, "", "_"),  # cut to ".." once the spaces are stripped
     ("." + " " * 300, "", "_"),
     ("a" * 300 + ".info.json", "info.json", "a" * STEM_MAX + ".info.json"),

@@ -348,6 +348,9 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     removed = client.simulate_delete(f"/api/history/{done['id']}/archive")
     assert removed.status_code == 200 and "removed from" in removed.json["message"]
     assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 404
+    again_in = client.simulate_post(f"/api/history/{done['id']}/archive")
+    assert again_in.status_code == 200 and "'generic clip' archived" in again_in.json["message"]
+    assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 200
     [third] = add(client, {"url": origin.clip_url, "template": "t.%(ext)s"})
     assert finished(client, third["id"])["status"] == "finished"
     assert client.simulate_post("/api/history/nope/archive").status_code == 404
