@@ -128,6 +128,20 @@ def test_a_field_sent_as_null_is_a_field_not_given(shaped, path: str) -> None:
     assert replaced.status_code == 400 and "name is required" in replaced.json["error"]
 
 
+def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> None:
+    _rt, client = shaped
+    preset = client.simulate_post("/api/presets", json={"name": "p"}).json
+    condition = client.simulate_post("/api/conditions", json={
+        "name": "c", "filter": "is_live", "extras": {"preset": "p"}}).json
+    for response in (client.simulate_delete(f"/api/presets/{preset['id']}"),
+                     client.simulate_patch(f"/api/presets/{preset['id']}", json={"name": "q"})):
+        assert response.status_code == 409
+        assert response.json["error"].startswith("Preset 'p' cannot be ")
+        assert "condition 'c' use it" in response.json["error"]
+    client.simulate_delete(f"/api/conditions/{condition['id']}")
+    assert client.simulate_delete(f"/api/presets/{preset['id']}").status_code == 200
+
+
 def test_config_update_events(shaped) -> None:
     rt, client = shaped
     seen: list[Event] = []
