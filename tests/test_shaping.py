@@ -128,6 +128,12 @@ def test_a_field_sent_as_null_is_a_field_not_given(shaped, path: str) -> None:
     assert replaced.status_code == 400 and "name is required" in replaced.json["error"]
 
 
+def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
+    _rt, client = shaped
+    created = client.simulate_post("/api/presets", json={"name": "p", "priority": " 5 "})
+    assert created.status_code == 200 and created.json["priority"] == 5, created.text
+
+
 def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> None:
     _rt, client = shaped
     preset = client.simulate_post("/api/presets", json={"name": "p"}).json
@@ -301,6 +307,7 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
     ({"name": "c", "filter": "is_live", "extras": ["preset"]}, 400, "extras must be an object"),
     ({"name": "c", "filter": "is_live", "extras": {"skip": "yes"}}, 400, "extras.skip must"),
     ({"name": "c", "filter": "is_live", "priority": 2**31}, 400, "priority must be between"),
+    ({"name": "c", "filter": "is_live", "cli": 5}, 400, "cli must be a string"),
 ])
 def test_condition_bad_input(shaped, body: dict, status: int, text: str) -> None:
     _rt, client = shaped
