@@ -61,6 +61,11 @@ case "$target" in
   api-config)
            mutate="appliance/api/tasks.py appliance/api/executions.py appliance/api/task_definitions.py appliance/api/presets.py appliance/api/conditions.py appliance/api/notifications.py appliance/api/archive.py appliance/api/admin.py appliance/api/system.py appliance/api/ytdlp.py appliance/api/ytdlp_updates.py appliance/api/console.py appliance/api/command.py appliance/api/logs.py appliance/api/sse.py"
            tests="tests/test_api_config.py tests/test_api_streams.py tests/test_system_endpoints.py tests/test_logs.py tests/test_bad_input.py tests/test_task_definitions_hostile.py tests/test_tasks.py tests/test_tasks_hostile.py tests/test_notify.py tests/test_notify_hostile.py tests/test_notify_secrets.py tests/test_ytdlp_update.py tests/test_wire.py tests/test_api_history.py tests/test_shaping.py" ;;
+  # The rest of the engine: where a download may write (containment), which extractor takes
+  # a URL, the condition language, presets and conditions, download archives, what a request
+  # and its preset make of a job, and the download process's job runner (in this process).
+  engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py"
+           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_api_history.py::test_url_info_cache" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

@@ -19,7 +19,18 @@ from support.server import Server, wait_for
 from websockets.sync.client import connect
 
 from appliance.engine import child
-from appliance.engine.containment import STEM_MAX, OutsideDownloadFolder, fit_name
+from appliance.engine.containment import (
+    STEM_MAX,
+    ContainedYoutubeDL,
+    Containment,
+    OutsideDownloadFolder,
+    WriteRefused,
+    _audit,
+    cache_dir,
+    contained,
+    fit_name,
+)
+from appliance.engine.options import check_template
 from appliance.engine.presets import BUILTIN
 
 
@@ -113,6 +124,9 @@ RENDERED_INSIDE = [
                  ["_/_/esc5.mp4"], id="na-placeholder"),
     pytest.param("%(uploader)s/%(title)s.%(ext)s", [], {"uploader": "..", "title": "."},
                  ["_/..mp4"], id="metadata-dotdot"),
+    # ".." and spaces past a name's limit: cut, the spaces went and ".." was left.
+    pytest.param("%(uploader)s/%(title)s.%(ext)s", [], {"uploader": ".." + " " * 300},
+                 ["_/Watch short.mp4"], id="metadata-cut-to-dotdot"),
     # No $VARIABLE or ~ is expanded: they are names.
     pytest.param("$HOME/esc3.%(ext)s", [], {}, ["$HOME/esc3.mp4"], id="env-home"),
     pytest.param("${ESCAPE}/esc3.%(ext)s", [], {}, ["${ESCAPE}/esc3.mp4"], id="env-braces"),
@@ -131,6 +145,38 @@ def test_what_renders_to_a_way_out_is_named_inside(
     assert Path(result["filepath"]).is_relative_to(folders.root)
     assert folders.files_outside() == []
     assert folders.files_inside() == expected
+
+
+def test_a_template_absolute_once_rendered_is_refused_in_ytdlps_cache(
+        folders: Folders, origin: MediaOrigin) -> None:
+    """Its first field renders empty: the text the policy checks is relative, the rendered
+    path absolute; yt-dlp's cache, where yt-dlp may write, took the download."""
+    cache = Path(cache_dir({}))
+    template = f"%(nonexist|)s{cache}/esc7.%(ext)s"
+    assert check_template(template) == template  # the text alone says nothing
+    with pytest.raises(OutsideDownloadFolder, match="outside the download folder"):
+        run(folders.job(origin.clip_url, template))
+    assert not cache.exists() or list(cache.rglob("esc7*")) == []
+
+
+def test_a_file_of_the_job_is_never_named_in_ytdlps_cache(tmp_path: Path) -> None:
+    home, temp, cache = (str(tmp_path / name) for name in ("home", "temp", "cache"))
+    box = Containment(home, temp, extra=(cache,))
+    assert box.allows(f"{cache}/x") and box.check(f"{home}/x", "media") == f"{home}/x"
+    with pytest.raises(OutsideDownloadFolder):
+        box.check(f"{cache}/x", "media")
+
+
+def test_a_name_made_by_a_template_of_its_own_is_checked_too(tmp_path: Path) -> None:
+    """yt-dlp names some files by a template given with the call (--print-to-file's), not by
+    the job's; that name is the one checked."""
+    home = str(tmp_path / "home")
+    ydl = ContainedYoutubeDL({"paths": {"home": home}}, auto_init=False)
+    ydl.containment = Containment(home, str(tmp_path / "temp"))
+    info = {"id": "x", "title": "t", "ext": "mp4"}
+    assert ydl.prepare_filename(info, outtmpl="in/%(id)s.txt") == f"{home}/in/x.txt"
+    with pytest.raises(OutsideDownloadFolder):
+        ydl.prepare_filename(info, outtmpl=f"{tmp_path}/%(id)s.txt")
 
 
 def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
@@ -152,6 +198,9 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
 @pytest.mark.parametrize(("name", "ext", "expected"), [
     ("short [id].mp4", "mp4", "short [id].mp4"),
     ("..", "", "_"),
+    ("a" * 300 + ".x", "x", "a" * STEM_MAX + ".x"),  # a one-letter extension is kept too
+    (".." + " " * 300, "", "_"),  # cut to ".." once the spaces are stripped
+    ("." + " " * 300, "", "_"),
     ("a" * 300 + ".info.json", "info.json", "a" * STEM_MAX + ".info.json"),
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
     ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"
@@ -239,6 +288,64 @@ def test_the_audit_hook_refuses_every_kind_of_write_outside(tmp_path: Path) -> N
     }
     assert report["refused"] == 9
     assert sorted(p.name for p in outside.iterdir()) == ["i", "keep"]
+
+
+W = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+# (event, its arguments with {home}/{out} for the folders and "home-fd"/"out-fd" for a file
+# descriptor of them, refused?)
+HOOK_VERDICTS = [
+    ("open", ("{out}/a", "r", os.O_RDONLY), False),
+    ("open", ("{out}/a", "w", W), True),
+    ("open", ("{out}/a", None, os.O_RDWR), True),  # os.open
+    ("open", ("{out}/a", None, os.O_APPEND), True),
+    ("open", ("{home}/a", "w", W), False),
+    ("open", (7, "w", W), False),  # a file descriptor: checked when it was opened
+    ("os.rename", ("{home}/a", "{out}/b", None, None), True),
+    ("os.rename", ("{out}/a", "{home}/b", None, None), True),  # taken in from outside
+    ("os.rename", ("a", "b", "home-fd", "out-fd"), True),
+    ("os.rename", ("a", "b", "out-fd", "home-fd"), True),
+    ("os.rename", ("a", "b", "home-fd", "home-fd"), False),
+    ("os.remove", ("a", "out-fd"), True),
+    ("os.remove", ("a", "home-fd"), False),
+    ("os.remove", ("{out}/a", None), True),
+    ("os.symlink", ("{out}", "{home}/l", None), False),  # where it leads is checked on use
+    ("os.symlink", ("{home}", "l", "out-fd"), True),
+    ("os.link", ("{out}/a", "{home}/b", None, None), True),
+    ("os.mkdir", ("{out}/d", 0o777, None), True),
+    ("os.chmod", ("{out}/a", 0o777, None), True),
+    ("os.utime", ("{out}/a", None, None, None), True),
+    ("os.truncate", ("{out}/a", 0), True),
+    ("os.truncate", (7, 0), False),
+    ("shutil.copyfile", ("{out}/a", "{home}/b"), False),  # a read outside
+    ("shutil.copytree", ("{home}", "{out}/t"), True),
+    ("shutil.rmtree", ("{out}", None), True),
+    ("os.listdir", ("{out}",), False),  # not a write
+]
+
+
+@pytest.mark.parametrize(("event", "args", "refused"), HOOK_VERDICTS)
+def test_the_audit_hooks_verdict_on_each_kind_of_change(
+        tmp_path: Path, event: str, args: tuple[Any, ...], refused: bool) -> None:
+    """The hook's decisions, asked in this process (a process's hook is never removed: the
+    test above installs it in one of its own)."""
+    home, out = tmp_path / "home", tmp_path / "out"
+    home.mkdir(), out.mkdir()
+    fds = {"home-fd": os.open(home, os.O_RDONLY), "out-fd": os.open(out, os.O_RDONLY)}
+    try:
+        given = tuple(fds.get(a, a.format(home=home, out=out)) if isinstance(a, str) else a
+                      for a in args)
+        with contained(Containment(str(home), str(tmp_path / "temp"))) as box:
+            if refused:
+                with pytest.raises(WriteRefused, match="outside the download folder"):
+                    _audit(event, given)
+                assert box.refused and box.refused[0].startswith(f"{out}")
+            else:
+                _audit(event, given)
+                assert box.refused == []
+        _audit(event, given)  # no job: no verdict
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 # --- through the real service's entry points ---------------------------------------------

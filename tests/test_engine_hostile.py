@@ -22,6 +22,8 @@ from appliance import events
 from appliance.engine.dl_fields import metadata_arguments
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import template_length_problem
+from appliance.engine.requests import check_cookies, check_url
+from appliance.errors import AppError
 from appliance.runtime import Runtime
 
 
@@ -31,6 +33,24 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 
 HOSTILE = ("javascript:alert(1)", "file:///etc/passwd", "data:video/mp4;base64,AAAAIGZ0eXBpc29t")
+
+
+@pytest.mark.parametrize("url", [*HOSTILE, "ftp://example.com/x.mp4", "http:///x.mp4",
+                                 "https://:80/x.mp4"])
+def test_a_url_to_download_is_one_of_the_web_with_a_host(url: str) -> None:
+    with pytest.raises(AppError, match=r"must be an http\(s\) URL"):
+        check_url(url)
+    assert check_url(" HTTPS://Example.com/x.mp4\n") == "HTTPS://Example.com/x.mp4"
+
+
+def test_cookies_are_netscape_lines_after_their_comments() -> None:
+    check_cookies("# Netscape HTTP Cookie File\n# comment\n\n"
+                  "#HttpOnly_.example.com\tTRUE\t/\tTRUE\t0\tn\tv\n"
+                  ".example.com\tTRUE\t/\tFALSE\t-1\tm\tw\n")
+    for text, reason in (("#HttpOnly_.example.com\tTRUE\n", "line 1 has 2 tab-separated"),
+                         ("a\tb\tc\td\tsoon\tn\tv", "non-numeric expiry 'soon'")):
+        with pytest.raises(AppError, match=reason):
+            check_cookies(text)
 
 
 def test_a_playlists_entries_that_are_not_web_urls_are_refused(

@@ -190,6 +190,10 @@ def ytdlp_raises_somewhere(source: str) -> bool:
     ('title = "say \\"hi\\""', {"title": 'say "hi"'}, True),
     ("title ~= '\\d+'", {"title": "part 12"}, True),  # other backslashes stay for the regex
     ("title = a\\&b", {"title": "a&b"}, True),
+    # a backslash before a backslash is read alone, as yt-dlp reads it: both stay
+    (r"title = 'a\\b'", {"title": r"a\\b"}, True),
+    (r"title = 'x\\&y' & id = 1", {"title": r"x\&y", "id": 1}, True),
+    (r"title = x\\&y", {"title": r"x\&y"}, True),  # and the '&' after it is still escaped
 ])
 def test_semantics(source: str, info: dict[str, Any], expected: bool) -> None:
     assert parse_filter(source).matches(info) is expected

@@ -19,7 +19,8 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance.api.app import create_app
-from appliance.engine.archive import Archives
+from appliance.engine.archive import Archives, archive_id
+from appliance.engine.child import archive_id_for
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
@@ -92,11 +93,59 @@ def test_preset_crud_and_rules(shaped) -> None:
     ({"name": ""}, "name is required"),
     ({"name": 3}, "name must be a string"),
     ({"name": "x", "colour": "red"}, "Unknown preset field"),
+    ({"name": "x", "priority": 2**31}, "priority must be between"),
 ])
 def test_preset_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
     response = client.simulate_post("/api/presets", json=body)
     assert response.status_code == 400 and text in response.json["error"], response.json
+
+
+# Each kind of record: the least it is made of, and its other fields.
+RECORDS = {
+    "/api/presets": ({"name": "n"}, ["description", "folder", "template", "cookies", "cli"]),
+    "/api/conditions": ({"name": "n", "filter": "is_live"},
+                        ["description", "cli", "extras", "enabled", "priority"]),
+    "/api/dl_fields": ({"name": "n", "field": "--proxy", "kind": "text"},
+                       ["description", "value", "icon", "order", "extras"]),
+}
+
+
+@pytest.mark.parametrize("path", RECORDS)
+def test_a_field_sent_as_null_is_a_field_not_given(shaped, path: str) -> None:
+    """A client sends a record back as it read it, an empty field as null: stored, null
+    failed the write (a 500)."""
+    _rt, client = shaped
+    least, others = RECORDS[path]
+    created = client.simulate_post(path, json={**least, **dict.fromkeys(others)})
+    assert created.status_code == 200, created.text
+    record = f"{path}/{created.json['id']}"
+    patched = client.simulate_patch(record, json=dict.fromkeys(others))
+    assert patched.status_code == 200 and patched.json == created.json
+    named = client.simulate_patch(record, json={"name": None})
+    assert named.status_code == 200 and named.json["name"] == "n"
+    replaced = client.simulate_put(record, json={"name": None})
+    assert replaced.status_code == 400 and "name is required" in replaced.json["error"]
+
+
+def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
+    _rt, client = shaped
+    created = client.simulate_post("/api/presets", json={"name": "p", "priority": " 5 "})
+    assert created.status_code == 200 and created.json["priority"] == 5, created.text
+
+
+def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> None:
+    _rt, client = shaped
+    preset = client.simulate_post("/api/presets", json={"name": "p"}).json
+    condition = client.simulate_post("/api/conditions", json={
+        "name": "c", "filter": "is_live", "extras": {"preset": "p"}}).json
+    for response in (client.simulate_delete(f"/api/presets/{preset['id']}"),
+                     client.simulate_patch(f"/api/presets/{preset['id']}", json={"name": "q"})):
+        assert response.status_code == 409
+        assert response.json["error"].startswith("Preset 'p' cannot be ")
+        assert "condition 'c' use it" in response.json["error"]
+    client.simulate_delete(f"/api/conditions/{condition['id']}")
+    assert client.simulate_delete(f"/api/presets/{preset['id']}").status_code == 200
 
 
 def test_config_update_events(shaped) -> None:
@@ -170,18 +219,23 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     assert created.status_code == 200
     client.simulate_post("/api/dl_fields", json={"name": "Subs", "field": "--write-subs",
                                                  "kind": "bool"})
+    client.simulate_post("/api/dl_fields", json={"name": "Retries", "field": "--retries",
+                                                 "kind": "number"})
     command = client.simulate_post("/api/yt-dlp/command", json={
         "url": "http://x.invalid/v", "dl_fields": {"--proxy": "http://127.0.0.1:9",
-                                                   "Subs": True}}).json["command"]
+                                                   "Subs": True, "Retries": 3}}).json["command"]
     assert "--proxy http://127.0.0.1:9" in command and "--write-subs" in command
+    assert "--retries 3" in command
     [queued] = add(client, {"url": "http://127.0.0.1:9/x.mp4", "auto_start": False,
                             "dl_fields": {"--proxy": "http://127.0.0.1:9"}})
     item = client.simulate_get(f"/api/history/{queued['id']}").json
     assert "--proxy" in item["cli"]
     config = client.simulate_get("/api/system/configuration").json
-    assert [f["name"] for f in config["dl_fields"]] == ["Proxy", "Subs"]
+    assert [f["name"] for f in config["dl_fields"]] == ["Proxy", "Subs", "Retries"]
     for fields, text in (({"--nope": "x"}, "not a configured download field"),
                          ({"Subs": "yes"}, "must be true or false"),
+                         ({"Retries": "3"}, "must be a number"),
+                         ({"Retries": True}, "must be a number"),
                          ("x", "dl_fields must be an object")):
         response = client.simulate_post("/api/history", json={"url": "http://x.invalid/",
                                                               "dl_fields": fields})
@@ -195,6 +249,10 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": "K", "field": "--write-subs", "kind": "text"}, "takes no value"),
     ({"name": "K", "field": "--proxy", "kind": "colour"}, "kind must be one of"),
     ({"name": "K", "field": "--proxy", "kind": "text", "order": "1"}, "order must be"),
+    ({"name": 5, "field": "--proxy", "kind": "text"}, "name must be a string"),
+    ({"name": " ", "field": "--proxy", "kind": "text"}, "name is required"),
+    ({"name": "T", "field": "title", "kind": "bool"}, "its kind cannot be bool"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "order": 2**40}, "order must be between"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
@@ -245,6 +303,11 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
     ({"name": "c", "filter": "is_live", "priority": "high"}, 400, "priority must be"),
     ({"name": "c", "filter": "is_live", "extras": {"preset": "nope"}}, 400, "not found"),
     ({"name": "c", "filter": "is_live", "cli": "--exec ls"}, 400, "not allowed"),
+    # read as an object where a preset is renamed or deleted: a 500 there
+    ({"name": "c", "filter": "is_live", "extras": ["preset"]}, 400, "extras must be an object"),
+    ({"name": "c", "filter": "is_live", "extras": {"skip": "yes"}}, 400, "extras.skip must"),
+    ({"name": "c", "filter": "is_live", "priority": 2**31}, 400, "priority must be between"),
+    ({"name": "c", "filter": "is_live", "cli": 5}, 400, "cli must be a string"),
 ])
 def test_condition_bad_input(shaped, body: dict, status: int, text: str) -> None:
     _rt, client = shaped
@@ -283,6 +346,8 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     shaped, origin: MediaOrigin
 ) -> None:
     rt, client = shaped
+    moved: list[Event] = []
+    rt.bus.subscribe(lambda e: moved.append(e) if e.name == "item_moved" else None)
     [first] = add(client, {"url": origin.clip_url})
     done = finished(client, first["id"])
     archive = rt.settings.config_path / "archive.txt"
@@ -291,6 +356,9 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     [again] = add(client, {"url": origin.clip_url})
     skipped = finished(client, again["id"])
     assert skipped["status"] == "skip" and "generic clip" in skipped["msg"]
+    wait_for(lambda: [e.data["item"]["status"] for e in moved if e.data["to"] == "history"
+                      and e.data["item"]["id"] == again["id"]] == ["skip"],
+             timeout=10, message="the skipped item's move to the history")
     assert origin.requests_for(origin.clip_url) == [], "no request for an archived URL"
     # forced: downloads anyway
     [forced] = add(client, {"url": origin.clip_url, "force": True, "template": "f.%(ext)s"})
@@ -301,6 +369,9 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     removed = client.simulate_delete(f"/api/history/{done['id']}/archive")
     assert removed.status_code == 200 and "removed from" in removed.json["message"]
     assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 404
+    again_in = client.simulate_post(f"/api/history/{done['id']}/archive")
+    assert again_in.status_code == 200 and "'generic clip' archived" in again_in.json["message"]
+    assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 200
     [third] = add(client, {"url": origin.clip_url, "template": "t.%(ext)s"})
     assert finished(client, third["id"])["status"] == "finished"
     assert client.simulate_post("/api/history/nope/archive").status_code == 404
@@ -323,18 +394,30 @@ def test_archiver_endpoints(shaped) -> None:
     assert gone.status_code == 200 and gone.json["items"] == ["vimeo 1"]
     assert client.simulate_delete("/api/archiver", json={
         "preset": "default", "items": ["vimeo 1"]}).status_code == 304
-    for bad in ({"items": ["a b"]}, {"preset": "default", "items": []},
-                {"preset": "default", "items": ["onlyone"]}, {"preset": "nope", "items": ["a b"]}):
-        assert client.simulate_post("/api/archiver", json=bad).status_code == 400
+    # an id with a space (a file's name, to the generic extractor) is one entry
+    spaced = client.simulate_post("/api/archiver", json={"preset": "default",
+                                                        "items": ["generic my  video"]})
+    assert spaced.status_code == 200 and spaced.json["items"] == ["generic my video"]
+    assert client.simulate_delete("/api/archiver", json={
+        "preset": "default", "items": ["generic my video"]}).status_code == 200
+    for bad, text in (({"items": ["a b"]}, "preset is required"),
+                      ({"preset": "default", "items": []}, "items is required"),
+                      ({"preset": "default", "items": ["onlyone"]}, "is not an archive id"),
+                      ({"preset": "nope", "items": ["a b"]}, "not found")):
+        refused = client.simulate_post("/api/archiver", json=bad)
+        assert refused.status_code == 400 and text in refused.json["error"], refused.json
     assert client.simulate_get("/api/archiver").status_code == 400
 
 
 def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
     _rt, client = shaped
     result = client.simulate_post("/api/yt-dlp/archive_id", json=[
-        origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw"]).json
-    assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw"]
+        origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw", "http://[::1"]).json
+    assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw",
+                                                 None]
     assert result[1]["error"] and result[2]["index"] == 2
+    assert (result[0]["id"], result[0]["ie_key"], result[0]["error"]) == ("clip", "Generic", None)
+    assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
 
 
@@ -360,6 +443,21 @@ def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
     assert "youtube shared" not in path.read_text()
 
 
+def test_an_id_with_a_line_break_or_spaces_is_found_as_it_was_stored(tmp_path: Path) -> None:
+    """The generic extractor's id is a file's name from the URL ('my%20%20video%0A.mp4'):
+    the entry was stored with its whitespace joined, then looked up as it was, and never
+    found: the same URL added again downloaded again."""
+    path = tmp_path / "archive.txt"
+    archives = Archives()
+    entry = archive_id_for("https://example.com/a/my%20%20video%0A.mp4")["archive_id"]
+    assert entry == archive_id("Generic", "my  video\n") == "generic my video"
+    assert archives.add(path, ["generic my  video\n"]) == [entry]
+    assert archives.contains(path, "generic my  video\n") and entry in archives.members(path)
+    assert archive_id("Generic", " ") is None
+    path.write_text("generic my  video\n")  # as yt-dlp writes it
+    assert archives.contains(path, "generic my  video") and archives.read(path) == [entry]
+
+
 def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "archive.txt"
     archives = Archives()
@@ -367,6 +465,23 @@ def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
     assert archives.contains(path, "youtube a")
     path.write_text("youtube b\n")  # another program edits the file
     assert not archives.contains(path, "youtube a") and archives.contains(path, "youtube b")
+
+
+def test_an_archive_with_a_byte_not_utf8_still_decides_and_takes_entries(
+        shaped, origin: MediaOrigin) -> None:
+    """An archive brought from elsewhere (one line in another encoding): every read of it
+    raised, the archiver answered 500 and each download it decides on failed."""
+    rt, client = shaped
+    archive = rt.settings.config_path / "archive.txt"
+    archive.write_bytes(b"youtube caf\xe9\ngeneric clip\n")
+    read = client.simulate_get("/api/archiver", params={"preset": "default", "ids": "clip"})
+    assert read.status_code == 200 and read.json["items"] == ["generic clip"]
+    [item] = add(client, {"url": origin.clip_url})
+    assert finished(client, item["id"])["status"] == "skip"
+    added = client.simulate_post("/api/archiver", json={"preset": "default",
+                                                       "items": ["youtube b"]})
+    assert added.status_code == 200, added.text
+    assert archive.read_bytes().endswith(b"\ngeneric clip\nyoutube b\n")
 
 
 def test_media_server_preset_writes_nfo_and_layout(shaped, origin: MediaOrigin) -> None:

@@ -194,6 +194,12 @@ class Skipping(Excluding):
         return super(Excluding, cls).suitable(url)
 
 
+class Delegating(Base):
+    @classmethod
+    def suitable(cls, url: str) -> bool:
+        return Other.suitable(url)
+
+
 class SkippingToEither(Either):
     @classmethod
     def suitable(cls, url: str) -> bool:
@@ -204,6 +210,7 @@ class SkippingToEither(Either):
     (Base, True), (Excluding, True), (Joined, True), (FromExcluding, True),
     (Skipping, True),  # super(Excluding, cls): Base's, which requires it
     (Either, False), (Negated, False), (Rebound, False), (OthersPattern, False),
+    (Delegating, False),  # another's suitable(), not super()'s
     (SkippingToEither, False),  # its own does, but Either's does not
 ])
 def test_a_suitable_read_from_its_source(extractor: type, requires: bool) -> None:

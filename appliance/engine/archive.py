@@ -19,11 +19,18 @@ from pathlib import Path
 from ..atomic import write_atomic
 
 
+def entry_line(entry: str) -> str:
+    """An entry as the file holds it: its words joined by single spaces. An id may have a
+    line break or a run of spaces (the generic extractor's is a file's name from the URL);
+    it is stored, and so looked up, as this line."""
+    return " ".join(entry.split())
+
+
 def archive_id(extractor: str, video_id: str) -> str | None:
     """The line yt-dlp writes for an item (``_make_archive_id``)."""
-    if not extractor or not video_id:
+    if not extractor or not str(video_id or "").strip():
         return None
-    return f"{extractor.lower()} {video_id}"
+    return entry_line(f"{extractor.lower()} {video_id}")
 
 
 class Archives:
@@ -56,8 +63,12 @@ class Archives:
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        lines = [line for line in lines if line]
+        # yt-dlp writes UTF-8; a byte that is not (an archive brought from elsewhere) made
+        # every read fail, and with it each download the archive decides on. Such a line
+        # matches no id either way.
+        text = path.read_text(encoding="utf-8", errors="replace")
+        # Read as entries are looked up: a line yt-dlp wrote keeps an id's run of spaces.
+        lines = [line for line in map(entry_line, text.splitlines()) if line]
         members = frozenset(lines)
         self._cache[path] = (key, lines, members)
         return lines, members
@@ -73,7 +84,7 @@ class Archives:
         return self._cached(path)[1]
 
     def contains(self, path: Path, entry: str) -> bool:
-        return entry in self.members(path)
+        return entry_line(entry) in self.members(path)
 
     def _write(self, path: Path, lines: list[str]) -> None:
         write_atomic(path, "".join(f"{line}\n" for line in lines))
@@ -84,8 +95,7 @@ class Archives:
             lines = list(self.read(path))
             present = set(lines)
             added = []
-            for entry in entries:
-                entry = " ".join(entry.split())
+            for entry in map(entry_line, entries):
                 if entry and entry not in present:
                     present.add(entry)
                     added.append(entry)
@@ -97,7 +107,7 @@ class Archives:
         """Drop the entries; returns those that were present."""
         with self._exclusive(path):
             lines = self.read(path)
-            gone = {" ".join(e.split()) for e in entries} & set(lines)
+            gone = set(map(entry_line, entries)) & set(lines)
             if gone:
                 self._write(path, [line for line in lines if line not in gone])
             return sorted(gone)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import CONFLICT, NOT_FOUND, AppError, invalid
 from ..store import Item
-from .archive import Archives, archive_id
+from .archive import Archives, archive_id, entry_line
 from .plans import Planner
 
 MAX_URLS = 500
@@ -39,9 +39,10 @@ class ArchiveService:
             raise invalid("items is required and must be a non-empty array.")
         entries = []
         for entry in items:
-            if not isinstance(entry, str) or len(entry.split()) != 2:
+            # An id may have spaces (a file's name): one word is all an entry cannot be.
+            if not isinstance(entry, str) or len(entry.split()) < 2:
                 raise invalid(f"'{entry}' is not an archive id ('<extractor> <id>').")
-            entries.append(" ".join(entry.split()))
+            entries.append(entry_line(entry))
         return entries
 
     def read(self, preset: Any, ids: str | None) -> dict[str, Any]:

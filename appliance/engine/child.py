@@ -39,6 +39,7 @@ from yt_dlp.utils import DownloadCancelled, DownloadError, url_basename
 from .. import cpu_share
 from ..systemd import stderr_formatter
 from . import url_matching, zygote
+from .archive import archive_id
 from .containment import (
     Containment,
     OutsideDownloadFolder,
@@ -193,7 +194,7 @@ def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
     symlinked sub-folder that leads elsewhere, say)."""
     root = job.get("root") or ""
     containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),))
-    if root and not Containment(root, "").allows(job["home"]):
+    if root and not Containment(root, "").holds(job["home"]):
         raise OutsideDownloadFolder(
             f"Refused: the folder {job['home']!r} leads outside the download folder {root!r}.")
     return containment
@@ -269,18 +270,22 @@ def generic_id(url: str) -> str:
 
 def archive_id_for(url: str) -> dict[str, Any]:
     """The archive id yt-dlp would record for ``url``, found without touching the network."""
-    key = url_matching.extractor_key(url)
-    if key is None:
-        return {"url": url, "id": None, "ie_key": None, "archive_id": None,
-                "error": "no extractor matches this URL"}
+    key = video_id = None
     try:
-        # The generic extractor names a direct file by its basename; others match an id.
-        video_id = generic_id(url) if key == "Generic" else get_info_extractor(key).get_temp_id(url)
+        # An extractor's suitable() parses the URL too ("http://[::1" raised in one, and the
+        # whole answer was lost).
+        key = url_matching.extractor_key(url)
+        if key is not None:
+            # The generic extractor names a direct file by its basename; others match an id.
+            video_id = generic_id(url) if key == "Generic" else \
+                get_info_extractor(key).get_temp_id(url)
     except Exception as exc:  # an extractor's own URL parsing: report, never crash
         return {"url": url, "id": None, "ie_key": key, "archive_id": None,
                 "error": f"{type(exc).__name__}: {exc}"}
-    archive = f"{key.lower()} {video_id}" if video_id else None
-    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive,
+    if key is None:
+        return {"url": url, "id": None, "ie_key": None, "archive_id": None,
+                "error": "no extractor matches this URL"}
+    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive_id(key, video_id),
             "error": None if video_id else "the URL does not name a video id"}
 
 

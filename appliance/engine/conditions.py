@@ -20,12 +20,12 @@ from ..store.collections import Collection
 from .filters import Filter, FilterSyntaxError, parse_filter
 from .options import parse_cli
 from .presets import Presets
-from .records import RecordService, check_types
+from .records import INT_RANGE, RecordService, check_types
 
 log = logging.getLogger(__name__)
 
-# Priorities are stored in a 32-bit column.
-PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+PRIORITY_RANGE = INT_RANGE  # what check_types holds every whole number to
+
 FIELDS = ("name", "filter", "cli", "extras", "enabled", "priority", "description")
 
 
@@ -104,10 +104,6 @@ class Conditions(RecordService):
                 clean[name] = (clean.get(name) or "").strip()
                 if not clean[name]:
                     raise invalid(f"{name} is required.")
-        low, high = PRIORITY_RANGE
-        priority = clean.get("priority")
-        if isinstance(priority, int) and not low <= priority <= high:
-            raise invalid(f"priority must be between {low} and {high}.")
         if "filter" in clean:
             try:
                 parse_filter(clean["filter"])

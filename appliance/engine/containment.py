@@ -10,7 +10,8 @@ Two layers, each enough for what it covers:
 1. ``ContainedYoutubeDL``: templates are names, never expanded (``$HOME``, ``~``); a rendered
    component that is ``.`` or ``..`` becomes ``_`` (as yt-dlp names an empty field), one
    longer than a name may be is cut (``fit_name``); output to stdout (``-``) is refused;
-   the path, with symlinks resolved, must lie inside a root, or the job stops with
+   the path, with symlinks resolved, must lie inside the download or temp folder (not
+   yt-dlp's cache, where yt-dlp alone writes), or the job stops with
    ``OutsideDownloadFolder`` before anything is opened.
 2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
    rename, removal, link, directory, time and attribute change the process makes. It is the
@@ -82,20 +83,35 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _under(real: str, roots: tuple[str, ...]) -> bool:
+    return any(_inside(real, root) for root in roots)
+
+
+def _reals(*folders: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_real(folder) for folder in folders if folder))
+
+
 class Containment:
     """The folders one job may write in: the download folder (``root``; its own folder
-    ``home`` when none is given), its temp folder, and yt-dlp's own cache. ``refused`` keeps
-    what the audit hook stopped."""
+    ``home`` when none is given) and its temp folder hold its files; yt-dlp may also write
+    its own cache (``extra``), which is never where a file of the job is named. ``refused``
+    keeps what the audit hook stopped."""
 
     def __init__(self, home: str, temp: str, *, root: str = "",
                  extra: tuple[str, ...] = ()) -> None:
         self.home, self.temp = home, temp
-        self.roots = tuple(dict.fromkeys(_real(r) for r in (root or home, temp, *extra) if r))
+        self.folders = _reals(root or home, temp)
+        self.roots = _reals(*self.folders, *extra)
         self.refused: list[str] = []
 
     def allows(self, path: str) -> bool:
+        """Whether the process may write ``path`` (the audit hook's question)."""
         real = _real(path)
-        return real in _ALWAYS_WRITABLE or any(_inside(real, root) for root in self.roots)
+        return real in _ALWAYS_WRITABLE or _under(real, self.roots)
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` may be a file of the job: inside its download or temp folder."""
+        return _under(_real(path), self.folders)
 
     def name_safely(self, path: str, ext: str = "") -> str:
         """``path`` with every component after its root a name it can have: ``.`` and ``..``
@@ -114,7 +130,7 @@ class Containment:
                 f"Refused: the {what} output is standard output ('-'); a download must be "
                 f"written to a file inside the download folder.")
         path = self.name_safely(path, ext)
-        if not self.allows(path):
+        if not self.holds(path):
             raise OutsideDownloadFolder(
                 f"Refused: the {what} file would be written outside the download folder: "
                 f"{path!r}. Output templates (and the site's metadata in them) must stay "
@@ -128,13 +144,12 @@ def fit_name(name: str, limit: int, ext: str = "") -> str:
     Site metadata makes names of any length (a title of 100 CJK characters is 300 bytes), and
     yt-dlp fails a download on a name the file system refuses (ENAMETOOLONG). A cut name keeps
     its start. The stem is cut the same whatever the extension, so that a media file and its
-    sidecars (``.info.json``, ``.en.vtt``) keep one stem."""
-    if name in _DOT_NAMES:
-        return "_"
+    sidecars (``.info.json``, ``.en.vtt``) keep one stem. A name that is, or is cut to,
+    ``.`` or ``..`` (``..`` and 300 spaces, from a site) becomes ``_``."""
     stem = name.removesuffix(f".{ext}") if 0 < len(ext) <= EXT_MAX else name
-    if cut_to_bytes(stem, limit) == stem:
-        return name
-    return (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
+    if cut_to_bytes(stem, limit) != stem:
+        name = (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
+    return "_" if name in _DOT_NAMES else name
 
 
 _active: Containment | None = None

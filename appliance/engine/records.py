@@ -12,6 +12,8 @@ from ..store.collections import Collection
 
 _KINDS = {str: "a string", bool: "true or false", int: "a whole number", dict: "an object",
           list: "an array"}
+# The store keeps whole numbers in 32 bits: a larger one failed the write (a 500).
+INT_RANGE = (-(2**31), 2**31 - 1)
 
 
 def check_types(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> None:
@@ -23,6 +25,9 @@ def check_types(values: dict[str, Any], types: dict[str, type | tuple[type, ...]
         if wrong_bool or not isinstance(value, expected):
             kind = _KINDS.get(expected, "valid")  # type: ignore[call-overload]
             raise invalid(f"{name} must be {kind}.")
+        low, high = INT_RANGE
+        if expected is int and not low <= value <= high:
+            raise invalid(f"{name} must be between {low} and {high}.")
 
 
 class RecordService(abc.ABC):
@@ -53,7 +58,10 @@ class RecordService(abc.ABC):
         unknown = sorted(set(values) - set(self.fields) - set(self.ignored) - {"id"})
         if unknown:
             raise invalid(f"Unknown {self.label} field(s): {', '.join(unknown)}.")
-        return {k: v for k, v in values.items() if k in self.fields}
+        # null is a field not given (a client sends a record back as it read it, an empty
+        # field as null): its default on a create or replace, unchanged on a patch. Stored,
+        # it failed the write (a 500).
+        return {k: v for k, v in values.items() if k in self.fields and v is not None}
 
     def _record(self, record_id: int) -> dict[str, Any]:
         record = self.table.get(record_id)
