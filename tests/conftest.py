@@ -27,6 +27,9 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaOrigin]:
 
 
 CLOSED_INDEX = "http://127.0.0.1:9/simple"
+# The name falcon's test client sends as Host: with auth off the service answers only to names
+# a stranger's DNS cannot serve (tests/test_host_names.py), and this is not one.
+TEST_CLIENT_HOST = {"YTP_ALLOWED_HOSTS": "falconframework.org"}
 
 
 def make_settings(root: Path, **env: str) -> Settings:
@@ -40,9 +43,7 @@ def make_settings(root: Path, **env: str) -> Settings:
         # A closed loopback port: no test asks the internet, and a yt-dlp update that a test
         # (or the API fuzzing) starts can never change the tests' own virtual environment.
         "YTP_YTDLP_INDEX_URL": CLOSED_INDEX,
-        # The name falcon's test client sends as Host: with auth off the service answers
-        # only to names a stranger's DNS cannot serve (tests/test_host_names.py).
-        "YTP_ALLOWED_HOSTS": "falconframework.org",
+        **TEST_CLIENT_HOST,
         **env,
     })
 
@@ -101,11 +102,13 @@ def client(runtime: Runtime) -> falcon.testing.TestClient:
 @pytest.fixture
 def start_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
     """Started runtimes on the test's folder (a restart is a second call after ``stop``);
-    ``env`` replaces the whole environment, keywords add settings to the test defaults."""
+    ``env`` replaces the whole environment (but for the test client's host name), keywords
+    add settings to the test defaults."""
     runtimes: list[Runtime] = []
 
     def start(env: dict[str, str] | None = None, **extra: str) -> Runtime:
-        rt = started(load_settings(env) if env is not None else make_settings(tmp_path, **extra))
+        rt = started(load_settings({**TEST_CLIENT_HOST, **env}) if env is not None
+                     else make_settings(tmp_path, **extra))
         runtimes.append(rt)
         return rt
 
