@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from appliance import events
 from appliance.engine.dl_fields import metadata_arguments
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import template_length_problem
+from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.engine.requests import check_cookies, check_url
 from appliance.errors import AppError
 from appliance.runtime import Runtime
@@ -183,3 +184,18 @@ def test_a_presets_filters_yt_dlp_runs_are_saved(client: TestClient) -> None:
     answer = client.simulate_post("/api/presets", json={"name": "good-filters", "cli": cli})
     assert answer.status_code == 200, answer.text
     assert client.simulate_delete(f"/api/presets/{answer.json['id']}").status_code == 200
+
+
+def test_an_extraction_that_raises_fails_its_item_saying_why(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """The archive that decides on the item cannot be read (here: a folder where the file
+    should be). The item stayed waiting for its info for good, without a word to the person;
+    it fails now, saying what could not be done."""
+    rt = start_runtime(YTP_KEEP_ARCHIVE="true")
+    (rt.settings.config_path / DEFAULT_ARCHIVE).mkdir()
+    [item] = rt.engine.add([{"url": origin.clip_url}])
+    failed = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                      timeout=60, message="the item to fail")
+    assert failed.status == "error"
+    assert failed.error.startswith("Could not read the URL's info: IsADirectoryError: ")
+    assert str(rt.settings.config_path / DEFAULT_ARCHIVE) in failed.error

@@ -37,6 +37,11 @@ def _log_crash(future: Future[None]) -> None:
         log.error("info extraction failed", exc_info=exc)
 
 
+def _unexpected(exc: BaseException) -> str:
+    """What an item's error says when reading or applying its info raised."""
+    return f"Could not read the URL's info: {type(exc).__name__}: {exc}"
+
+
 def _acceptable_entries(item: Item, entries: list[dict[str, Any]]
                         ) -> tuple[list[dict[str, Any]], str]:
     """The entries whose URL a person could have added (a feed can list file:, data: or
@@ -93,10 +98,18 @@ class Extraction:
             result = {"type": "error", "message": str(exc)}
         except AppError as exc:  # its folder no longer resolves (settings changed)
             result = {"type": "error", "message": exc.message}
+        except Exception as exc:  # e.g. an archive that cannot be read
+            # Else the item would wait for its info for good, without a word to anyone.
+            log.exception("info extraction of %s failed", item_id)
+            result = {"type": "error", "message": _unexpected(exc)}
         finally:
             with self._lock:
                 self._extracting.pop(item_id, None)
-        self._extracted(item, result)
+        try:
+            self._extracted(item, result)
+        except Exception as exc:  # the same: a condition, an archive, a playlist's entries
+            log.exception("applying the info of %s failed", item_id)
+            self._fail(item, _unexpected(exc))
         self._wake_dispatcher()
 
     def _waiting(self, item: Item) -> bool:
