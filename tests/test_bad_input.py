@@ -32,6 +32,7 @@ def _calls(url: str) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
     """Every endpoint that takes a URL: (method, path, JSON body)."""
     yield "POST", "/api/history", {"url": url}
     yield "GET", f"/api/history/add?url={url}", None
+    yield "GET", f"/api/thumbnail?url={url}", None
     yield "GET", f"/api/yt-dlp/url/info?url={url}", None
     yield "POST", "/api/yt-dlp/command", {"url": url}
     yield "POST", "/api/downloads", {"url": url}
