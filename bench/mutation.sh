@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws, edge.
+# files, tasks, player, store, notify, ws, edge, api-items.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|api-items}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -50,6 +50,11 @@ case "$target" in
   # disk is there, a name cut to the file system's limits.
   edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/path_limits.py appliance/engine/folder_disk.py"
            tests="tests/test_http_framing.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py" ;;
+  # The API's item side and its plumbing: history, Flasharr's view, files, downloads, player
+  # and image routes, and what every request passes (middleware, errors, bodies, pagination,
+  # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
+  api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py"
+           tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_settings_holder.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
