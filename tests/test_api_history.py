@@ -331,10 +331,13 @@ def test_health_and_engine_stats(client: TestClient, runtime: Runtime) -> None:
 
 def test_unknown_route_and_method(client: TestClient) -> None:
     missing = client.simulate_get("/api/does/not/exist")
-    assert missing.status_code == 404 and missing.json["code"] == "NOT_FOUND"
+    assert missing.status_code == 404
+    assert missing.json == {"error": "No such endpoint: /api/does/not/exist",
+                            "code": "NOT_FOUND"}
     wrong = client.simulate_put("/api/ping")
     assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
-    assert wrong.json["code"] == "METHOD_NOT_ALLOWED"
+    assert wrong.json == {"error": "Method PUT is not allowed on /api/ping.",
+                          "code": "METHOD_NOT_ALLOWED"}
 
 
 def test_ytdlp_convert_and_options(client: TestClient) -> None:

@@ -109,6 +109,40 @@ def test_chunked_bodies_are_read_with_the_same_limit(
     assert server.get("/api/ping").status_code == 200  # the worker is fine afterwards
 
 
+def _chunked_in_process(app: Any, body: bytes, terminated: bool = True
+                        ) -> falcon.testing.Result:
+    """POST /api/history with a chunked body as gunicorn hands it over: de-chunked, no
+    Content-Length, ended by the server (``wsgi.input_terminated``)."""
+    environ = falcon.testing.create_environ(
+        path="/api/history", method="POST", body=body,
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = terminated
+    start = falcon.testing.StartResponseMock()
+    answer = app(environ, start)
+    return falcon.testing.Result(answer, start.status, start.headers)
+
+
+def test_chunked_bodies_in_process(
+        app_with: Callable[..., tuple[Runtime, falcon.testing.TestClient]]) -> None:
+    """The same limit on a chunked body in process (mutmut judges only code run here)."""
+    limit = 64 * 1024
+    _, client = app_with(YTP_MAX_BODY=str(limit))
+    app = client.app
+    item = {"url": "http://127.0.0.1:9/v", "auto_start": False, "extras": {"x": "y" * 20_000}}
+    added = _chunked_in_process(app, json.dumps(item).encode())
+    assert added.status_code == 200, added.text
+    assert added.json[0]["url"] == item["url"]
+    over = {**item, "extras": {"x": "y" * limit}}
+    refused = _chunked_in_process(app, json.dumps(over).encode())
+    assert refused.status_code == 413, refused.text
+    assert refused.json == {"error": f"Request body is over the limit of {limit} bytes.",
+                            "code": "PAYLOAD_TOO_LARGE"}
+    # a chunked body the server does not end itself is not read (nothing bounds it)
+    unread = _chunked_in_process(app, json.dumps(item).encode(), terminated=False)
+    assert unread.status_code == 400
+    assert unread.json["error"] == "A JSON request body is required."
+
 
 def _nested(depth: int) -> str:
     """JSON text of ``depth`` arrays and objects in turn, nested (json.dumps cannot write it)."""
