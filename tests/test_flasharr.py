@@ -17,6 +17,7 @@ from test_api_history import seed_history
 
 from appliance.config import SettingsError
 from appliance.runtime import Runtime
+from appliance.store import Item
 from appliance.store.records import new_id
 
 Start = Callable[..., tuple[Runtime, TestClient]]
@@ -251,6 +252,22 @@ def test_playlist_is_a_batch_with_counts(client: TestClient, runtime: Runtime,
     assert batch(client, added["id"]) is None
     assert client.simulate_get("/api/downloads").json["total"] == 0
     assert_error(client.simulate_delete(f"/api/batches/{added['id']}"), 404, "NOT_FOUND")
+
+
+def test_batches_are_newest_first_wherever_their_items_are(
+        client: TestClient, runtime: Runtime) -> None:
+    """A batch still waiting in the queue was put before every batch of the history, however
+    old it was."""
+    waiting = add(client, {"url": "http://127.0.0.1:9/old", "batch_id": "older",
+                           "auto_start": False})
+    assert runtime.engine.get(waiting["id"]).kind == "queue"
+    done = [Item(id=new_id(), url="http://x.invalid/new", kind="done", status="finished",
+                 batch_id="newer", created_at=runtime.store.stamp())]
+    runtime.store.insert(done)
+    listed = [b["batch_id"] for b in client.simulate_get("/api/batches").json["batches"]]
+    assert listed == ["newer", "older"]
+    rows = client.simulate_get("/api/downloads/batches").json["batches"]
+    assert [b["batch_id"] for b in rows] == ["newer", "older"]
 
 
 def test_batch_pause_resume_and_partial_counts(client: TestClient, runtime: Runtime,
