@@ -261,13 +261,33 @@ def test_batches_are_newest_first_wherever_their_items_are(
     waiting = add(client, {"url": "http://127.0.0.1:9/old", "batch_id": "older",
                            "auto_start": False})
     assert runtime.engine.get(waiting["id"]).kind == "queue"
-    done = [Item(id=new_id(), url="http://x.invalid/new", kind="done", status="finished",
-                 batch_id="newer", created_at=runtime.store.stamp())]
+    done = [Item(id=new_id(), url=f"http://x.invalid/{status}", kind="done", status=status,
+                 batch_id="newer", created_at=runtime.store.stamp())
+            for status in ("finished", "error", "cancelled")]
     runtime.store.insert(done)
-    listed = [b["batch_id"] for b in client.simulate_get("/api/batches").json["batches"]]
-    assert listed == ["newer", "older"]
+    summaries = client.simulate_get("/api/batches").json["batches"]
+    assert [b["batch_id"] for b in summaries] == ["newer", "older"]
+    assert {k: summaries[0][k] for k in ("total_items", "completed_items", "failed_items",
+                                         "state")} == {
+        "total_items": 3, "completed_items": 1, "failed_items": 2, "state": "failed"}
     rows = client.simulate_get("/api/downloads/batches").json["batches"]
     assert [b["batch_id"] for b in rows] == ["newer", "older"]
+
+
+def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime) -> None:
+    failed = Item(id=new_id(), url="http://127.0.0.1:9/again", kind="done", status="error",
+                  batch_id="b9", batch_name="Nine", folder="sub", template="%(id)s.%(ext)s",
+                  cli="--no-mtime", extras={"note": "kept"}, auto_start=False,
+                  created_at=runtime.store.stamp())
+    runtime.store.insert([failed])
+    retried = client.simulate_post(f"/api/downloads/{failed.id}/retry")
+    assert retried.status_code == 200, retried.text
+    again = runtime.engine.get(retried.json["id"])
+    assert again is not None and again.id != failed.id
+    assert (again.url, again.batch_id, again.batch_name, again.folder, again.template,
+            again.cli, again.extras.get("note"), again.auto_start) == (
+        failed.url, "b9", "Nine", "sub", "%(id)s.%(ext)s", "--no-mtime", "kept", True)
+    assert runtime.engine.get(failed.id) is None
 
 
 def test_batch_pause_resume_and_partial_counts(client: TestClient, runtime: Runtime,

@@ -149,6 +149,18 @@ def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
         "#EXT-X-ENDLIST\n")
 
 
+def test_a_subtitle_has_its_validators(app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    (runtime.settings.download_path / "valid.en.srt").write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
+    first = client.simulate_get("/api/player/subtitle/valid.en.srt.vtt")
+    assert first.status_code == 200 and first.text.startswith("WEBVTT")
+    for condition in ({"If-None-Match": first.headers["etag"]},
+                      {"If-Modified-Since": first.headers["last-modified"]}):
+        again = client.simulate_get("/api/player/subtitle/valid.en.srt.vtt", headers=condition)
+        assert again.status_code == 304 and not again.content, condition
+
+
 def test_h264_a_browser_does_not_play_is_transcoded(app: tuple[Runtime, TestClient]) -> None:
     _, client = app
     video = client.simulate_get("/api/player/m3u8/video/h264-444.mp4.m3u8")
