@@ -147,6 +147,12 @@ def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:13\n#EXT-X-MEDIA-SEQUENCE:0\n"
         "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:12.500000,\n/api/player/subtitle/a%20b.en.srt.vtt\n"
         "#EXT-X-ENDLIST\n")
+    for bad in ("", "duration=0", "duration=-1", "duration=nan", "duration=inf",
+                "duration=1e12", "duration=ten"):
+        refused = client.simulate_get("/api/player/m3u8/subtitle/a b.en.srt.m3u8",
+                                      query_string=bad)
+        assert refused.status_code == 400, bad
+        assert "duration" in refused.json["error"], bad
 
 
 def test_a_subtitle_has_its_validators(app: tuple[Runtime, TestClient]) -> None:
