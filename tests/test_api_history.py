@@ -386,6 +386,9 @@ def test_history_items_carry_their_sidecars_from_the_index(
                     {"url": origin.clip_url, "folder": "sides", "template": "show.%(ext)s"}).json
     item = wait_done(client, queued["id"])
     assert item["filename"] == "sides/show.mp4" and item["sidecar"] == {}
+    # an item that did not finish has none, whatever lies in the folder; newer, it comes
+    # first in the page and the finished one after it still has its own
+    [failed] = seed_history(runtime, 1, status="error")
     folder = runtime.settings.download_path / "sides"
     for name in ("show.en.srt", "show.nfo", "show.jpg", "poster.png", "shows.srt",
                  "show2.mp4", "other.en.srt"):
@@ -412,6 +415,4 @@ def test_history_items_carry_their_sidecars_from_the_index(
                    download_folder=str(runtime.settings.download_path))
     runtime.store.insert([outside])
     assert client.simulate_get(f"/api/history/{outside.id}").json["sidecar"] == {}
-    # an item that did not finish has none, whatever lies in the folder
-    [failed] = seed_history(runtime, 1, status="error")
     assert client.simulate_get(f"/api/history/{failed.id}").json["sidecar"] == {}

@@ -7,11 +7,14 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import falcon.testing
 import pytest
 from support.server import Server
 
+from appliance import errors
+from appliance.api.requests import query_bool
 from appliance.runtime import Runtime
 
 MALFORMED_URLS = [
@@ -173,3 +176,21 @@ def test_json_nested_too_deep_is_a_400(client: falcon.testing.TestClient, path: 
     shallow = client.simulate_post(path, body=body.replace("DEEP", _nested(20)),
                                    headers={"Content-Type": "application/json"})
     assert shallow.status_code < 500 and "levels deep" not in shallow.text
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    *((t, True) for t in ("1", "true", "yes", "on", " TRUE ", "On")),
+    *((t, False) for t in ("0", "false", "no", "off", "", "NO", " Off ")),
+])
+def test_a_query_flag_reads_the_usual_words(text: str, value: bool) -> None:
+    req = falcon.testing.create_req(query_string=f"flag={quote(text)}")
+    assert query_bool(req, "flag") is value
+    assert query_bool(falcon.testing.create_req(), "flag", default=value) is value
+
+
+@pytest.mark.parametrize("text", ["2", "maybe", "tru", "yes please"])
+def test_a_query_flag_that_is_no_word_is_a_400(text: str) -> None:
+    req = falcon.testing.create_req(query_string=f"flag={quote(text)}")
+    with pytest.raises(errors.AppError) as refused:
+        query_bool(req, "flag")
+    assert refused.value.status == 400 and refused.value.message == "flag must be true or false."

@@ -4,6 +4,7 @@ names, redirects, hostile paths; and a client that stops reading."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -163,8 +164,10 @@ def test_names_and_redirects(served: tuple[Service, Path]) -> None:
     old = "/api/download/" + quote(f"{folder.name}/Old title [abcdefghijk].mp4")
     status, headers, _ = raw(server, old)
     assert status == 302 and where(headers) == url
-    status, _, _ = raw(server, "/api/download/" + quote(f"{folder.name}/missing.mp4"))
+    status, _, body = raw(server, "/api/download/" + quote(f"{folder.name}/missing.mp4"))
     assert status == 404
+    assert json.loads(body) == {"error": f"File '{folder.name}/missing.mp4' does not exist.",
+                                "code": "NOT_FOUND"}
 
 
 @pytest.mark.parametrize("path", [

@@ -15,6 +15,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 from test_api_history import seed_history
 
+from appliance import flasharr as mapping
 from appliance.config import SettingsError
 from appliance.runtime import Runtime
 from appliance.store import Item
@@ -274,6 +275,24 @@ def test_batches_are_newest_first_wherever_their_items_are(
     assert [b["batch_id"] for b in rows] == ["newer", "older"]
 
 
+def test_a_batch_sums_its_running_downloads_live() -> None:
+    """The queue's items count by their live figures; finished history by the store's."""
+    totals = [{"batch_id": "b", "batch_name": "", "statuses": {"finished": 1},
+               "total_bytes": 100, "downloaded_bytes": 100, "created_at": 5.0}]
+    queue = [{"id": "r1", "batch_id": "b", "batch_name": "B", "status": "downloading",
+              "percent": 50.0, "speed": 1000.0, "total_bytes": 200, "downloaded_bytes": 100,
+              "created_at": 3.0},
+             {"id": "w1", "batch_id": "b", "status": "pending", "auto_start": False,
+              "created_at": 4.0},
+             {"id": "x", "batch_id": "", "status": "downloading", "speed": 7.0}]
+    [summary] = mapping.batches(totals, queue)
+    assert summary == {
+        "batch_id": "b", "batch_name": "B", "total_items": 3, "completed_items": 1,
+        "failed_items": 0, "downloading_items": 1, "paused_items": 1, "queued_items": 0,
+        "progress": 50.0, "total_size": 300, "downloaded_size": 200, "speed": 1000.0,
+        "state": "downloading", "created_at": "1970-01-01T00:00:03Z"}
+
+
 def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime) -> None:
     failed = Item(id=new_id(), url="http://127.0.0.1:9/again", kind="done", status="error",
                   batch_id="b9", batch_name="Nine", folder="sub", template="%(id)s.%(ext)s",
@@ -458,6 +477,11 @@ def test_download_directory_change_applies_to_new_downloads(start, tmp_path: Pat
                  400, "INVALID_REQUEST", "cannot create")
     assert_error(send(client, "PUT", "/api/settings", {"download_directory": "relative/x"}),
                  400, "INVALID_REQUEST", "absolute path")
+    # a folder where a download's file would change the service: refused, and not made
+    for refused in (config / "media", tmp_path / "tmp"):
+        assert_error(send(client, "PUT", "/api/settings", {"download_directory": str(refused)}),
+                     400, "INVALID_REQUEST", "choose a folder of its own")
+    assert not (config / "media").exists()
     target = tmp_path / "new" / "media"
     assert send(client, "PUT", "/api/settings",
                 {"download_directory": str(target)}).json == {"success": True}
