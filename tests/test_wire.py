@@ -232,6 +232,7 @@ def test_auth_status_login_user_and_the_cookie_the_readme_describes(app_with: St
     login = send(client, "POST", "/api/auth/login",
                  {"username": "ann", "password": "s3cret-pass"})
     assert login.status_code == 200 and login.json["user"] == {"username": "ann"}
+    assert (login.json["status"], login.json["remember"]) == ("success", False)
     cookie = login.headers["Set-Cookie"]
     assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
     readme = README.read_text()
