@@ -140,8 +140,8 @@ HISTORY_STATUSES = {"completed": (FINISHED, SKIP), "failed": (ERROR, CANCELLED),
 
 
 def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flasharr batch summaries from the store's per-batch totals (queue items left out) and
-    the queue's live item dicts.
+    """Flasharr batch summaries, newest first (a batch's time is its first item's), from the
+    store's per-batch totals (queue items left out) and the queue's live item dicts.
 
     ``progress`` is the share of the batch that is done: finished items count 100 %, running
     ones their live percentage, the rest 0.
@@ -149,7 +149,6 @@ def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]]) -> list[d
     by_id = {t["batch_id"]: {**t, "statuses": dict(t["statuses"]), "live_percent": 0.0,
                              "states": {}, "speed": 0.0}
              for t in totals}
-    order = list(by_id)
     for item in queue:
         batch_id = item.get("batch_id")
         if not batch_id:
@@ -159,7 +158,6 @@ def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]]) -> list[d
                                "total_bytes": 0, "downloaded_bytes": 0, "live_percent": 0.0,
                                "states": {}, "speed": 0.0,
                                "created_at": item.get("created_at")}
-            order.insert(0, batch_id)
         batch = by_id[batch_id]
         batch["batch_name"] = batch["batch_name"] or item.get("batch_name") or ""
         status = item.get("status") or PENDING
@@ -173,7 +171,9 @@ def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]]) -> list[d
         created = item.get("created_at")
         if created and (not batch.get("created_at") or created < batch["created_at"]):
             batch["created_at"] = created
-    return [_batch(by_id[b]) for b in order]
+    # A batch waiting in the queue is not newer than the history's for being there.
+    newest_first = sorted(by_id.values(), key=lambda b: b.get("created_at") or 0, reverse=True)
+    return [_batch(b) for b in newest_first]
 
 
 def _batch(batch: dict[str, Any]) -> dict[str, Any]:

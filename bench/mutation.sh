@@ -66,6 +66,11 @@ case "$target" in
   # and its preset make of a job, and the download process's job runner (in this process).
   engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py"
            tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_api_history.py::test_url_info_cache" ;;
+  # The API's item side and its plumbing: history, Flasharr's view, files, downloads, player
+  # and image routes, and what every request passes (middleware, errors, bodies, pagination,
+  # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
+  api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py"
+           tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_settings_holder.py tests/test_wire.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

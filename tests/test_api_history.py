@@ -331,10 +331,13 @@ def test_health_and_engine_stats(client: TestClient, runtime: Runtime) -> None:
 
 def test_unknown_route_and_method(client: TestClient) -> None:
     missing = client.simulate_get("/api/does/not/exist")
-    assert missing.status_code == 404 and missing.json["code"] == "NOT_FOUND"
+    assert missing.status_code == 404
+    assert missing.json == {"error": "No such endpoint: /api/does/not/exist",
+                            "code": "NOT_FOUND"}
     wrong = client.simulate_put("/api/ping")
     assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
-    assert wrong.json["code"] == "METHOD_NOT_ALLOWED"
+    assert wrong.json == {"error": "Method PUT is not allowed on /api/ping.",
+                          "code": "METHOD_NOT_ALLOWED"}
 
 
 def test_ytdlp_convert_and_options(client: TestClient) -> None:
@@ -383,6 +386,9 @@ def test_history_items_carry_their_sidecars_from_the_index(
                     {"url": origin.clip_url, "folder": "sides", "template": "show.%(ext)s"}).json
     item = wait_done(client, queued["id"])
     assert item["filename"] == "sides/show.mp4" and item["sidecar"] == {}
+    # an item that did not finish has none, whatever lies in the folder; newer, it comes
+    # first in the page and the finished one after it still has its own
+    [failed] = seed_history(runtime, 1, status="error")
     folder = runtime.settings.download_path / "sides"
     for name in ("show.en.srt", "show.nfo", "show.jpg", "poster.png", "shows.srt",
                  "show2.mp4", "other.en.srt"):
@@ -409,6 +415,4 @@ def test_history_items_carry_their_sidecars_from_the_index(
                    download_folder=str(runtime.settings.download_path))
     runtime.store.insert([outside])
     assert client.simulate_get(f"/api/history/{outside.id}").json["sidecar"] == {}
-    # an item that did not finish has none, whatever lies in the folder
-    [failed] = seed_history(runtime, 1, status="error")
     assert client.simulate_get(f"/api/history/{failed.id}").json["sidecar"] == {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import falcon.testing
@@ -180,6 +180,30 @@ def test_a_ticket_expires(tmp_path: Path) -> None:
         assert result.status_code == 401 and "expired" in result.json["error"]
     finally:
         runtime.stop()
+
+
+def test_a_ticket_carries_on_through_the_playlists_in_process(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """What the real service's HLS test checks, in process (mutmut judges only code run
+    here): the playlists carry the ticket on; with credentials they carry none."""
+    runtime = start_runtime(YTP_AUTH_USERNAME=USER, YTP_AUTH_PASSWORD=PASSWORD)
+    (runtime.settings.download_path / "real.mp4").write_bytes(
+        requests.get(origin.clip_url, timeout=30).content)
+    client = falcon.testing.TestClient(create_app(runtime))
+    body = client.simulate_post("/api/auth/file-ticket", json={"path": "real.mp4"},
+                                headers={"Authorization": BASIC}).json
+    path, _, query = body["playlist"].partition("?")
+    master = client.simulate_get(path, query_string=query)
+    assert master.status_code == 200, master.text
+    [video] = [line for line in master.text.splitlines() if line.startswith("/")]
+    assert video.startswith("/api/player/m3u8/video/real.mp4.m3u8?ticket=")
+    path, _, query = video.partition("?")
+    media = client.simulate_get(path, query_string=query)
+    segments = [line for line in media.text.splitlines() if line.startswith("/")]
+    assert segments and all(f"ticket={body['ticket']}" in line for line in segments)
+    with_auth = client.simulate_get("/api/player/playlist/real.mp4.m3u8",
+                                    headers={"Authorization": BASIC})
+    assert with_auth.status_code == 200 and "ticket=" not in with_auth.text
 
 
 def test_tickets_keep_their_scope_and_are_bounded() -> None:

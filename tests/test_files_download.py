@@ -1,9 +1,10 @@
 """``/api/download/{filename}`` on the real service (gunicorn, our worker, sendfile) with a
-file a real download made: ranges, validators, names, redirects, hostile paths, and a client
-that stops reading."""
+file a real download made, and the same requests to the app in process: ranges, validators,
+names, redirects, hostile paths; and a client that stops reading."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -12,11 +13,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from conftest import runtime_of_module
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
-from support.server import Server, wait_for
-from support.server import raw_request as raw
+from support.server import Server, raw_request, wait_for
 
+from appliance.api.app import create_app
 from appliance.runtime import Runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("download")]
@@ -24,9 +26,37 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("download")]
 SEND_TIMEOUT = 2
 
 
+class InProcess:
+    """The app in this process, asked the same requests (mutmut judges only code that runs in
+    the test process: the real service's answers never kill a mutant)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.download_path = runtime.settings.download_path
+        self.client = TestClient(create_app(runtime))
+
+    def raw(self, path: str, headers: dict[str, str] | None = None,
+            method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        result = self.client.simulate_request(method, path, headers=headers)
+        headers = {k.lower(): v for k, v in result.headers.items()}
+        # The answer is the file positioned at the range's start: gunicorn sends Content-Length
+        # bytes of it, the test client reads it to its end.
+        body = result.content[:int(headers.get("content-length", len(result.content)))]
+        return result.status_code, headers, body
+
+
+Service = Server | InProcess
+
+
+def raw(service: Service, path: str, headers: dict[str, str] | None = None,
+        method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    if isinstance(service, InProcess):
+        return service.raw(path, headers, method)
+    return raw_request(service, path, headers, method)
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin
-           ) -> Iterator[tuple[Server, Path]]:
+def real_service(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin
+                 ) -> Iterator[tuple[Server, Path]]:
     """The service, and a file it downloaded from the origin."""
     server = Server(tmp_path_factory.mktemp("download"),
                     {"YTP_SEND_TIMEOUT": str(SEND_TIMEOUT)}).start()
@@ -38,12 +68,28 @@ def served(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcess, Path]]:
+    """The app in this process, and a file of its download folder."""
+    for runtime in runtime_of_module(tmp_path_factory, "download-in-process"):
+        clip = runtime.settings.download_path / "clip.mp4"
+        clip.write_bytes(os.urandom(4096))
+        yield InProcess(runtime), clip
+
+
+@pytest.fixture(params=["gunicorn", "in-process"])
+def served(request: pytest.FixtureRequest) -> tuple[Service, Path]:
+    """Each test on the real service and on the app in this process."""
+    return request.getfixturevalue("real_service" if request.param == "gunicorn"
+                                   else "in_process")
+
+
 def where(headers: dict[str, str]) -> str:
     """The path a redirect leads to (Falcon makes the Location absolute)."""
     return urlsplit(headers["location"]).path
 
 
-def test_whole_file_and_headers(served: tuple[Server, Path]) -> None:
+def test_whole_file_and_headers(served: tuple[Service, Path]) -> None:
     server, path = served
     data = path.read_bytes()
     status, headers, body = raw(server, "/api/download/" + quote(path.name))
@@ -59,7 +105,7 @@ def test_whole_file_and_headers(served: tuple[Server, Path]) -> None:
     assert head_headers["etag"] == headers["etag"]
 
 
-def test_ranges_are_the_bytes_of_the_file(served: tuple[Server, Path]) -> None:
+def test_ranges_are_the_bytes_of_the_file(served: tuple[Service, Path]) -> None:
     server, path = served
     data = path.read_bytes()
     url = "/api/download/" + quote(path.name)
@@ -87,7 +133,7 @@ def test_ranges_are_the_bytes_of_the_file(served: tuple[Server, Path]) -> None:
     assert status == 200 and body == data
 
 
-def test_conditional_requests(served: tuple[Server, Path]) -> None:
+def test_conditional_requests(served: tuple[Service, Path]) -> None:
     server, path = served
     url = "/api/download/" + quote(path.name)
     _, headers, _ = raw(server, url)
@@ -100,7 +146,7 @@ def test_conditional_requests(served: tuple[Server, Path]) -> None:
     assert status == 200 and body == path.read_bytes()
 
 
-def test_names_and_redirects(served: tuple[Server, Path]) -> None:
+def test_names_and_redirects(served: tuple[Service, Path]) -> None:
     server, _ = served
     folder = server.download_path / "Ünï 日本"
     folder.mkdir(exist_ok=True)
@@ -118,8 +164,10 @@ def test_names_and_redirects(served: tuple[Server, Path]) -> None:
     old = "/api/download/" + quote(f"{folder.name}/Old title [abcdefghijk].mp4")
     status, headers, _ = raw(server, old)
     assert status == 302 and where(headers) == url
-    status, _, _ = raw(server, "/api/download/" + quote(f"{folder.name}/missing.mp4"))
+    status, _, body = raw(server, "/api/download/" + quote(f"{folder.name}/missing.mp4"))
     assert status == 404
+    assert json.loads(body) == {"error": f"File '{folder.name}/missing.mp4' does not exist.",
+                                "code": "NOT_FOUND"}
 
 
 @pytest.mark.parametrize("path", [
@@ -127,14 +175,14 @@ def test_names_and_redirects(served: tuple[Server, Path]) -> None:
     "/api/download/..%2Fconfig%2Fappliance.db", "/api/download/a%00.mp4",
     "/api/download/x/%2E%2E/%2E%2E/config/appliance.db", "/api/download/" + "a" * 300,
 ])
-def test_hostile_paths_refused(served: tuple[Server, Path], path: str) -> None:
+def test_hostile_paths_refused(served: tuple[Service, Path], path: str) -> None:
     server, _ = served
     status, _, body = raw(server, path)
     assert status == 400, body
     assert b"SQLite" not in body
 
 
-def test_absolute_and_symlinked_paths(served: tuple[Server, Path], tmp_path: Path) -> None:
+def test_absolute_and_symlinked_paths(served: tuple[Service, Path], tmp_path: Path) -> None:
     server, _ = served
     secret = tmp_path / "secret.txt"
     secret.write_text("secret")
@@ -150,10 +198,11 @@ def test_absolute_and_symlinked_paths(served: tuple[Server, Path], tmp_path: Pat
     assert raw(server, "/api/download/inside.txt")[2] == b"inside"
 
 
-def test_a_client_that_stops_reading_loses_its_connection(served: tuple[Server, Path]) -> None:
+def test_a_client_that_stops_reading_loses_its_connection(
+        real_service: tuple[Server, Path]) -> None:
     """Eight clients (every request thread) that stop reading a big file: each is cut off
     after YTP_SEND_TIMEOUT, and the API answers again."""
-    server, _ = served
+    server, _ = real_service
     big = server.download_path / "big.bin"
     size = 1 << 30
     with big.open("wb") as fh:

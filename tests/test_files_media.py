@@ -260,6 +260,27 @@ def test_every_redirect_is_checked(images: ImageServer) -> None:
     assert fetch.fetch_image(images.url("/thumb.jpg"), only_first).data == images.image
 
 
+def test_a_malformed_image_url_is_a_400_from_a_client_a_server_or_an_item(
+        app: tuple[Runtime, TestClient], images: ImageServer) -> None:
+    """An unclosed IPv6 bracket, a bracketed host that is no address, a port that is not one:
+    asked for, kept as an item's thumbnail (site metadata, or extras a client set) or sent as a
+    redirect's Location (a 502: the other server's fault) — each was a 500."""
+    _, client = app
+    for url in ("http://[::1", "https://[zz]/x.jpg", "http://host:port/x.jpg"):
+        result = client.simulate_get("/api/thumbnail", params={"url": url})
+        assert_error(result, 400)
+        assert "is not a valid URL" in result.json["error"]
+        result = client.simulate_get("/api/thumbnail", params={"url": images.redirect(url)})
+        assert_error(result, 502)  # the image's server is at fault
+        assert "not valid" in result.json["error"]
+        [queued] = client.simulate_post("/api/history", json={
+            "url": "http://127.0.0.1:9/v", "auto_start": False,
+            "extras": {"thumbnail": url}}).json
+        result = client.simulate_get(f"/api/history/{queued['id']}/thumbnail")
+        assert_error(result, 400)
+        assert "is not a valid URL" in result.json["error"]
+
+
 @pytest.mark.parametrize(("address", "allowed"), [
     ("93.184.216.34", True),
     ("2606:2800:220:1:248:1893:25c8:1946", True),

@@ -15,8 +15,10 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 from test_api_history import seed_history
 
+from appliance import flasharr as mapping
 from appliance.config import SettingsError
 from appliance.runtime import Runtime
+from appliance.store import Item
 from appliance.store.records import new_id
 
 Start = Callable[..., tuple[Runtime, TestClient]]
@@ -253,6 +255,60 @@ def test_playlist_is_a_batch_with_counts(client: TestClient, runtime: Runtime,
     assert_error(client.simulate_delete(f"/api/batches/{added['id']}"), 404, "NOT_FOUND")
 
 
+def test_batches_are_newest_first_wherever_their_items_are(
+        client: TestClient, runtime: Runtime) -> None:
+    """A batch still waiting in the queue was put before every batch of the history, however
+    old it was."""
+    waiting = add(client, {"url": "http://127.0.0.1:9/old", "batch_id": "older",
+                           "auto_start": False})
+    assert runtime.engine.get(waiting["id"]).kind == "queue"
+    done = [Item(id=new_id(), url=f"http://x.invalid/{status}", kind="done", status=status,
+                 batch_id="newer", created_at=runtime.store.stamp())
+            for status in ("finished", "error", "cancelled")]
+    runtime.store.insert(done)
+    summaries = client.simulate_get("/api/batches").json["batches"]
+    assert [b["batch_id"] for b in summaries] == ["newer", "older"]
+    assert {k: summaries[0][k] for k in ("total_items", "completed_items", "failed_items",
+                                         "state")} == {
+        "total_items": 3, "completed_items": 1, "failed_items": 2, "state": "failed"}
+    rows = client.simulate_get("/api/downloads/batches").json["batches"]
+    assert [b["batch_id"] for b in rows] == ["newer", "older"]
+
+
+def test_a_batch_sums_its_running_downloads_live() -> None:
+    """The queue's items count by their live figures; finished history by the store's."""
+    totals = [{"batch_id": "b", "batch_name": "", "statuses": {"finished": 1},
+               "total_bytes": 100, "downloaded_bytes": 100, "created_at": 5.0}]
+    queue = [{"id": "r1", "batch_id": "b", "batch_name": "B", "status": "downloading",
+              "percent": 50.0, "speed": 1000.0, "total_bytes": 200, "downloaded_bytes": 100,
+              "created_at": 3.0},
+             {"id": "w1", "batch_id": "b", "status": "pending", "auto_start": False,
+              "created_at": 4.0},
+             {"id": "x", "batch_id": "", "status": "downloading", "speed": 7.0}]
+    [summary] = mapping.batches(totals, queue)
+    assert summary == {
+        "batch_id": "b", "batch_name": "B", "total_items": 3, "completed_items": 1,
+        "failed_items": 0, "downloading_items": 1, "paused_items": 1, "queued_items": 0,
+        "progress": 50.0, "total_size": 300, "downloaded_size": 200, "speed": 1000.0,
+        "state": "downloading", "created_at": "1970-01-01T00:00:03Z"}
+
+
+def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime) -> None:
+    failed = Item(id=new_id(), url="http://127.0.0.1:9/again", kind="done", status="error",
+                  batch_id="b9", batch_name="Nine", folder="sub", template="%(id)s.%(ext)s",
+                  cli="--no-mtime", extras={"note": "kept"}, auto_start=False,
+                  created_at=runtime.store.stamp())
+    runtime.store.insert([failed])
+    retried = client.simulate_post(f"/api/downloads/{failed.id}/retry")
+    assert retried.status_code == 200, retried.text
+    again = runtime.engine.get(retried.json["id"])
+    assert again is not None and again.id != failed.id
+    assert (again.url, again.batch_id, again.batch_name, again.folder, again.template,
+            again.cli, again.extras.get("note"), again.auto_start) == (
+        failed.url, "b9", "Nine", "sub", "%(id)s.%(ext)s", "--no-mtime", "kept", True)
+    assert runtime.engine.get(failed.id) is None
+
+
 def test_batch_pause_resume_and_partial_counts(client: TestClient, runtime: Runtime,
                                                origin: MediaOrigin) -> None:
     runtime.engine.set_paused(True)
@@ -421,6 +477,11 @@ def test_download_directory_change_applies_to_new_downloads(start, tmp_path: Pat
                  400, "INVALID_REQUEST", "cannot create")
     assert_error(send(client, "PUT", "/api/settings", {"download_directory": "relative/x"}),
                  400, "INVALID_REQUEST", "absolute path")
+    # a folder where a download's file would change the service: refused, and not made
+    for refused in (config / "media", tmp_path / "tmp"):
+        assert_error(send(client, "PUT", "/api/settings", {"download_directory": str(refused)}),
+                     400, "INVALID_REQUEST", "choose a folder of its own")
+    assert not (config / "media").exists()
     target = tmp_path / "new" / "media"
     assert send(client, "PUT", "/api/settings",
                 {"download_directory": str(target)}).json == {"success": True}

@@ -169,6 +169,19 @@ def test_cors_preflight_on_every_route(app_with, path: str) -> None:
     assert response.headers["API-Version"]
 
 
+def test_only_an_options_request_asking_for_a_method_is_a_preflight(app_with) -> None:
+    """A GET that carries Access-Control-Request-Method gets its answer; an OPTIONS without
+    it is not answered as a preflight."""
+    _rt, client = app_with(YTP_CORS_ORIGINS=ALLOWED)
+    asking = {"Origin": ALLOWED, "Access-Control-Request-Method": "GET"}
+    got = client.simulate_get("/api/ping", headers=asking)
+    assert got.status_code == 200 and got.json == {"status": "pong"}
+    assert "Access-Control-Allow-Methods" not in got.headers
+    plain = client.simulate_options("/api/ping", headers={"Origin": ALLOWED})
+    assert plain.status_code != 204
+    assert "Access-Control-Allow-Methods" not in plain.headers
+
+
 def test_cors_preflight_needs_no_credentials(app_with) -> None:
     _rt, client = app_with(YTP_CORS_ORIGINS=ALLOWED, YTP_AUTH_USERNAME="me",
                            YTP_AUTH_PASSWORD="secret-password")

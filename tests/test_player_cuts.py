@@ -147,6 +147,24 @@ def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:13\n#EXT-X-MEDIA-SEQUENCE:0\n"
         "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:12.500000,\n/api/player/subtitle/a%20b.en.srt.vtt\n"
         "#EXT-X-ENDLIST\n")
+    for bad in ("", "duration=0", "duration=-1", "duration=nan", "duration=inf",
+                "duration=1e12", "duration=ten"):
+        refused = client.simulate_get("/api/player/m3u8/subtitle/a b.en.srt.m3u8",
+                                      query_string=bad)
+        assert refused.status_code == 400, bad
+        assert "duration" in refused.json["error"], bad
+
+
+def test_a_subtitle_has_its_validators(app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    (runtime.settings.download_path / "valid.en.srt").write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
+    first = client.simulate_get("/api/player/subtitle/valid.en.srt.vtt")
+    assert first.status_code == 200 and first.text.startswith("WEBVTT")
+    for condition in ({"If-None-Match": first.headers["etag"]},
+                      {"If-Modified-Since": first.headers["last-modified"]}):
+        again = client.simulate_get("/api/player/subtitle/valid.en.srt.vtt", headers=condition)
+        assert again.status_code == 304 and not again.content, condition
 
 
 def test_h264_a_browser_does_not_play_is_transcoded(app: tuple[Runtime, TestClient]) -> None:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import make_settings, started
@@ -131,6 +132,25 @@ def test_media_the_player_plays_still_plays(app: tuple[Runtime, TestClient],
                              capture_output=True, timeout=60, check=True)
     kinds = set(decoded.stdout.decode().split())
     assert "audio" in kinds and ("video" in kinds or name.startswith("tone."))
+
+
+@pytest.mark.parametrize("route", ["playlist/{}.m3u8", "m3u8/video/{}.m3u8",
+                                   "m3u8/subtitle/{}.m3u8", "segments/3/{}.ts", "subtitle/{}.vtt"])
+def test_each_route_leads_to_the_normal_path_and_to_a_renamed_file(
+        app: tuple[Runtime, TestClient], route: str) -> None:
+    """302 to the path's normal form, or to the file that has the video id now: on the same
+    route (its mode, segment and suffix), the query kept."""
+    runtime, client = app
+    folder = runtime.settings.download_path / "moved"
+    folder.mkdir(exist_ok=True)
+    (folder / "Now [abcdefghijk].srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nx\n")
+    found = "/api/player/" + route.format(quote("moved/Now [abcdefghijk].srt"))
+    for asked in ("moved//Now [abcdefghijk].srt", "moved/Before [abcdefghijk].srt"):
+        result = client.simulate_get("/api/player/" + route.format(asked),
+                                     query_string="duration=2")
+        assert result.status_code == 302, result.text
+        location = urlsplit(result.headers["location"])
+        assert (location.path, location.query) == (found, "duration=2")
 
 
 # --- F3: files that stall ffprobe, files swapped under the check -----------------------------

@@ -232,6 +232,7 @@ def test_auth_status_login_user_and_the_cookie_the_readme_describes(app_with: St
     login = send(client, "POST", "/api/auth/login",
                  {"username": "ann", "password": "s3cret-pass"})
     assert login.status_code == 200 and login.json["user"] == {"username": "ann"}
+    assert (login.json["status"], login.json["remember"]) == ("success", False)
     cookie = login.headers["Set-Cookie"]
     assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
     readme = README.read_text()
@@ -243,6 +244,18 @@ def test_auth_status_login_user_and_the_cookie_the_readme_describes(app_with: St
     basic = client.simulate_get("/api/auth/status", headers={
         "Authorization": "Basic " + base64.b64encode(b"ann:wrong").decode()})
     assert basic.json["authenticated"] is False
+
+
+def test_failed_logins_are_counted_by_the_peer_not_a_forwarded_for_it_sets(
+        app_with: Start) -> None:
+    """Without a trusted proxy, X-Forwarded-For is the client's own word: a guesser that
+    changes it on every try is still one address, and throttled as one."""
+    _, client = app_with(YTP_AUTH_USERNAME="ann", YTP_AUTH_PASSWORD="s3cret-pass")
+    answers = [client.simulate_post("/api/auth/login", remote_addr="192.0.2.7",
+                                    json={"username": "ann", "password": f"guess{n}"},
+                                    headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code
+               for n in range(8)]
+    assert answers[0] == 401 and answers[-1] == 429, answers
 
 
 # --- today's Flasharr on the Flasharr view ------------------------------------------------

@@ -92,7 +92,11 @@ def fetch_image(url: str, allow: Callable[[Address], bool] = public_only) -> Ima
                 location = response.getheader("Location")
                 if not location:
                     raise upstream("A redirect without a Location.")
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                    urlsplit(url).port  # noqa: B018 - as _open reads it
+                except ValueError as exc:  # "http://[::1": the other end's fault
+                    raise upstream(f"A redirect to a URL that is not valid: {exc}.") from None
                 continue
             if response.status != 200:
                 raise upstream(f"The image's server answered {response.status}.")
@@ -107,14 +111,15 @@ def fetch_image(url: str, allow: Callable[[Address], bool] = public_only) -> Ima
 
 def _open(url: str, allow: Callable[[Address], bool], deadline: float
           ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
-    parts = urlsplit(url)
+    try:  # an unclosed "[::1", a bracketed host that is no address, a port out of range
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not one
+    except ValueError as exc:
+        raise errors.invalid(f"url '{url[:200]}' is not a valid URL: {exc}.") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise errors.invalid("Only http(s) URLs with a host can be fetched.")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise errors.invalid("The URL's port is not a number.") from None
+    port = parts.port or (443 if scheme == "https" else 80)
     addresses = _addresses(parts.hostname, port)
     refused = [a for a in addresses if not allow(a)]
     if refused or not addresses:
