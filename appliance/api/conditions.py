@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from .. import errors
-from ..engine.conditions import PRIORITY_RANGE
+from ..engine.records import INT_RANGE
 from ..runtime import Runtime
 from .records import add_record_routes, record_paths
 from .requests import json_object
@@ -29,8 +29,8 @@ WRITE = {
         "extras": {"type": "object", "description": "preset: switch to this preset; "
                                                     "skip: true to skip the item."},
         "enabled": {"type": "boolean"},
-        "priority": {"type": "integer", "minimum": PRIORITY_RANGE[0],
-                     "maximum": PRIORITY_RANGE[1], "description": "Higher first."},
+        "priority": {"type": "integer", "minimum": INT_RANGE[0],
+                     "maximum": INT_RANGE[1], "description": "Higher first."},
         "description": {"type": "string"},
     },
 }

@@ -41,15 +41,18 @@ def _origin(value: str) -> tuple[str, str, int] | None:
     return url.scheme, url.hostname.lower(), port or DEFAULT_PORTS[url.scheme]
 
 
-def _host(value: str, default_port: int) -> tuple[str, int] | None:
+def host_port(value: str, default_port: int) -> tuple[str, int] | None:
+    """``(name, port)`` of a ``Host`` header, the name in lower case without a final dot;
+    None when it is not a host and port at all."""
     try:
         url = urlsplit("//" + value.strip())
         port = url.port
     except ValueError:
         return None
-    if not url.hostname or url.path or url.username is not None:
+    if not url.hostname or url.path or url.query or url.fragment or url.username is not None:
         return None
-    return url.hostname.lower(), port or default_port
+    name = url.hostname.lower().rstrip(".")
+    return (name, port or default_port) if name else None
 
 
 class BrowserPolicy:
@@ -68,7 +71,7 @@ class BrowserPolicy:
         if parts is None or not host:
             return False
         scheme, name, port = parts
-        target = _host(host, DEFAULT_PORTS[scheme])
+        target = host_port(host, DEFAULT_PORTS[scheme])
         return target is not None and target[0] == name and port in {target[1], self.http_port}
 
     def origin_refusal(self, header: Header) -> str | None:

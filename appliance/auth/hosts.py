@@ -22,21 +22,9 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from .. import errors
+from .browsers import host_port
 
 LAN_SUFFIXES = ("localhost", "local", "lan", "home.arpa", "internal", "localdomain", "home")
-
-
-def host_name(header: str) -> str | None:
-    """The name (or address) in a ``Host`` header, lower case, without port or final dot;
-    None when it is not a host at all."""
-    try:
-        url = urlsplit("//" + header.strip())
-        url.port  # noqa: B018 - raises on a port that is not one
-    except ValueError:
-        return None
-    if not url.hostname or url.path or url.query or url.fragment or url.username is not None:
-        return None
-    return url.hostname.lower().rstrip(".") or None
 
 
 def _is_address(name: str) -> bool:
@@ -69,10 +57,10 @@ class HostPolicy:
         when it is not. A request without ``Host`` (HTTP/1.0, not a browser) is not."""
         if header is None:
             return None
-        name = host_name(header)
-        if name is not None and self.known(name):
+        parsed = host_port(header, 0)
+        if parsed is not None and self.known(parsed[0]):
             return None
-        shown = (name or header)[:253]
+        shown = (parsed[0] if parsed else header)[:253]
         return errors.AppError(
             f"This service does not answer to the name {shown!r} while authentication is off: "
             "a web page could reach it under a name of its own (DNS rebinding). Use its IP "

@@ -20,11 +20,9 @@ from ..store.collections import Collection
 from .filters import Filter, FilterSyntaxError, parse_filter
 from .options import parse_cli
 from .presets import Presets
-from .records import INT_RANGE, RecordService, check_types
+from .records import RecordService, check_types
 
 log = logging.getLogger(__name__)
-
-PRIORITY_RANGE = INT_RANGE  # what check_types holds every whole number to
 
 FIELDS = ("name", "filter", "cli", "extras", "enabled", "priority", "description")
 
