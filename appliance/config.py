@@ -68,6 +68,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     file_logging: bool
     max_streams: int
+    max_transfers: int
     console_timeout: float
     dev_mode: bool
     check_for_updates: bool

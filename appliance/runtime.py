@@ -27,6 +27,7 @@ from .logs import (
 )
 from .notify import Notifier
 from .player import Player
+from .slots import Slots
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
@@ -107,6 +108,13 @@ class Runtime:
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
         self.player = Player(held)
+        # Answers that last, each kind bounded (a thread is set aside for each place: slots.py)
+        self.transfers = Slots(
+            settings.max_transfers, f"Too many files are being sent ({settings.max_transfers} "
+            "at once, YTP_MAX_TRANSFERS); try again.")
+        self.streams = Slots(
+            settings.max_streams, f"Too many live streams are open ({settings.max_streams}, "
+            "YTP_MAX_STREAMS); close one and try again.", wait=0, retry_after=5)
         self.ytdlp = YtdlpUpdates(held, self.engine.pool.renew, self.bus)
         # systemd's notify protocol: a no-op unless `appliance serve` runs under systemd.
         self.systemd = ServiceAgent.from_claimed(self.engine.alive, self.engine.stats)

@@ -22,6 +22,9 @@ from .systemd import JournalFormatter, announce_stopping, stderr_is_journal
 
 log = logging.getLogger(__name__)
 
+# Threads for every request but the answers that last (files being sent, live streams, the
+# player's segments): those have threads of their own on top, one for each place of their
+# bounds (appliance/slots.py), so that however many of them run, these eight answer the rest.
 REQUEST_THREADS = 8
 # Seconds after the worker's start when its start-up has settled.
 HEAP_SETTLE = 10.0
@@ -77,6 +80,12 @@ def worker_exit(server: Any, worker: Any) -> None:
         runtime.stop()
 
 
+def request_threads(settings: Settings) -> int:
+    """The HTTP worker's threads: REQUEST_THREADS and one for each answer that may last."""
+    return (REQUEST_THREADS + settings.max_transfers + settings.max_streams
+            + settings.player_max_ffmpeg)
+
+
 class JournalLogger(Logger):
     """gunicorn's logger; its lines carry journald priorities when stderr is the journal."""
 
@@ -100,7 +109,7 @@ class ApplianceServer(BaseApplication):
             "workers": 1,
             # gthread, with requests read whole in its poller before a thread gets them.
             "worker_class": "appliance.http_worker.RequestBufferingWorker",
-            "threads": REQUEST_THREADS,
+            "threads": request_threads(settings),
             "preload_app": False,
             "max_requests": 0,
             # Long requests (URL info up to the extract timeout) must not get the worker killed.

@@ -209,7 +209,13 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "max_streams", 3, _to_int,
-        "Live streams (log stream, terminal) open at once; each holds a request thread.", 1, 6,
+        "Live streams (log stream, terminal) open at once; each has a request thread of its own.",
+        1, 6,
+    ),
+    Field(
+        "max_transfers", 16, _to_int,
+        "Files over 1 MiB being sent at once (downloads, direct play, zips); each has a request "
+        "thread of its own. One more waits 3 s, then gets 503.", 1, 64,
     ),
     Field(
         "console_timeout", 300.0, _to_float,

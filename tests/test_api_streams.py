@@ -114,14 +114,14 @@ def test_log_stream_sends_each_new_line_and_unsubscribes_when_closed(
     assert events[1][1]["line"].endswith("second line for the stream")
     body.close()  # type: ignore[attr-defined]
     assert _subscribers(runtime) == before
-    assert sse.slots_for(runtime).open == 0
+    assert runtime.streams.taken == 0
 
 
 def test_streams_past_the_cap_get_503_and_a_body_never_sent_frees_its_slot(
         runtime: Runtime, open_stream: Open) -> None:
     limit = runtime.settings.max_streams
     bodies = [open_stream("/api/logs/stream")[2] for _ in range(limit)]
-    assert sse.slots_for(runtime).open == limit
+    assert runtime.streams.taken == limit
     status, headers, body = open_stream("/api/logs/stream")
     assert status == "503 Service Unavailable" and headers["retry-after"] == "5"
     error = json.loads(b"".join(body))
@@ -129,7 +129,7 @@ def test_streams_past_the_cap_get_503_and_a_body_never_sent_frees_its_slot(
     assert f"Too many live streams are open ({limit}, YTP_MAX_STREAMS)" in error["error"]
     bodies[0].close()  # type: ignore[attr-defined]  # gunicorn closes a body it never sent
     bodies[0].close()  # type: ignore[attr-defined]  # (twice: still one slot)
-    assert sse.slots_for(runtime).open == limit - 1
+    assert runtime.streams.taken == limit - 1
     assert open_stream("/api/logs/stream")[0] == "200 OK"
 
 
@@ -145,7 +145,7 @@ def test_a_stream_ends_when_its_client_closes_the_connection(
         clients.close()
         assert _next(chunks, pool, runtime) is None  # the end, without a write to fail
         assert _subscribers(runtime) == before
-        assert sse.slots_for(runtime).open == 0
+        assert runtime.streams.taken == 0
 
 
 def test_a_running_execution_streams_its_log_then_ends(
@@ -182,7 +182,7 @@ def test_a_running_execution_streams_its_log_then_ends(
     events = _events(rest)
     assert any("queued 1" in d["line"] for name, d in events if name == "log")
     assert events[-1] == ("end", {"execution_id": execution["id"]})
-    assert sse.slots_for(runtime).open == 0
+    assert runtime.streams.taken == 0
     finished = client.simulate_get(path, headers={"Accept": "text/event-stream"})
     assert finished.json["status"] == "success"  # over: JSON whatever the client accepts
     assert any("queued 1" in line for line in finished.json["lines"])

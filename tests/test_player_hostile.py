@@ -24,7 +24,7 @@ from appliance.api import files as files_api
 from appliance.api import player as player_api
 from appliance.api.app import create_app
 from appliance.files import reading
-from appliance.player import probe, slots
+from appliance.player import probe
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -279,12 +279,12 @@ def test_probes_are_bounded(app: tuple[Runtime, TestClient],
     SLOT_WAIT, then 503 with Retry-After, as the player's ffmpeg does; a cached answer still
     comes; a slot given back, the probe runs."""
     runtime, client = app
-    monkeypatch.setattr(slots, "SLOT_WAIT", 0.05)  # the wait is not under test
     root = runtime.settings.download_path
     fresh = root / f"fresh-{tmp_path.name}.mp3"
     shutil.copyfile(root / "tone.mp3", fresh)
     assert client.simulate_get("/api/file/ffprobe/tone.mp3").status_code == 200
     held = runtime.player.prober.slots
+    monkeypatch.setattr(held, "wait", 0.05)  # the wait is not under test
     for _ in range(probe.PROBE_SLOTS):
         held.take()
     try:

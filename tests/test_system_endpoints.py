@@ -24,7 +24,7 @@ from support.server import Server, free_port_pair, wait_for
 from support.sse import SseClient, data
 
 from appliance import __version__
-from appliance.api import console, sse
+from appliance.api import console
 from appliance.api.app import create_app
 from appliance.runtime import Runtime
 
@@ -160,7 +160,7 @@ def test_terminal_runs_yt_dlp_and_streams_both_outputs(
     assert ("output", {"type": "stderr", "line": "contained_cli.py: error: no such option: "
                                                  "--no-such-option"}) in failed
     assert {name for name, _ in failed[:-1]} == {"output"}
-    assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+    assert client.runtime.streams.taken == 0  # type: ignore[attr-defined]
 
 
 def test_terminal_that_cannot_start_says_why(
@@ -175,7 +175,7 @@ def test_terminal_that_cannot_start_says_why(
     assert (name, said["type"]) == ("output", "stderr")
     assert said["line"].startswith("Cannot start yt-dlp: [Errno 17] File exists")
     assert close == ("close", {"exitcode": -1})
-    assert sse.slots_for(client.runtime).open == 0  # type: ignore[attr-defined]
+    assert client.runtime.streams.taken == 0  # type: ignore[attr-defined]
 
 
 def test_terminal_downloads_into_the_download_folder(

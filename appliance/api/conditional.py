@@ -26,21 +26,26 @@ def matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
+def fresh(req: falcon.Request, etag: str, modified: float | None = None) -> bool:
+    """Whether the client's copy is this one (If-None-Match, else If-Modified-Since)."""
+    if matches(req.get_header("If-None-Match"), etag):
+        return True
+    if modified is None or req.get_header("If-None-Match") is not None:
+        return False
+    try:
+        since = req.get_header_as_datetime("If-Modified-Since")
+    except falcon.HTTPInvalidHeader:  # a date that cannot be read is no condition
+        return False
+    return since is not None and int(modified) <= since.replace(tzinfo=UTC).timestamp()
+
+
 def validate(req: falcon.Request, resp: falcon.Response, etag: str,
              modified: float | None = None) -> bool:
     """Set ETag (and Last-Modified); True, with the 304 made, when the client has it."""
     resp.etag = etag
     if modified is not None:
         resp.last_modified = datetime.fromtimestamp(int(modified), tz=UTC)
-    if matches(req.get_header("If-None-Match"), etag):
+    if fresh(req, etag, modified):
         not_modified(resp)
         return True
-    if modified is not None and req.get_header("If-None-Match") is None:
-        try:
-            since = req.get_header_as_datetime("If-Modified-Since")
-        except falcon.HTTPInvalidHeader:  # a date that cannot be read is no condition
-            since = None
-        if since is not None and int(modified) <= since.replace(tzinfo=UTC).timestamp():
-            not_modified(resp)
-            return True
     return False

@@ -16,7 +16,8 @@ import falcon
 from .. import errors, kinds
 from ..files.reading import open_regular
 from ..runtime import Runtime
-from .conditional import file_etag, matches, validate
+from ..slots import HeldFile, Slots
+from .conditional import file_etag, fresh, matches, validate
 from .local_files import FOLDER_GONE, local_file
 from .schemas import error, path_param, query
 
@@ -24,6 +25,9 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 # Past any file's size (2**63 bytes): where a position of more than 18 digits lies. Such a
 # number is not read (Python refuses one of over 4,300 digits: that was a 500).
 _BEYOND = 2**63
+# A body larger than this holds a place among the transfers (YTP_MAX_TRANSFERS): what the
+# kernel's buffers and a client that reads take in moments, a thumbnail or a subtitle, does not.
+TRANSFER_SIZE = 1024 * 1024
 
 
 def _position(digits: str) -> int:
@@ -69,45 +73,61 @@ def disposition(name: str, kind: str = "inline") -> str:
     return value
 
 
-def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path) -> None:
+def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path,
+              transfers: Slots) -> None:
     """Answer with the file at ``path`` (real, inside ``root``), judged as opened (see
-    files.reading): validators, one range, sendfile."""
+    files.reading): validators, one range, sendfile. A body of over TRANSFER_SIZE bytes holds a
+    place among ``transfers`` until it is sent or the client has gone (none free: 503, before
+    any header)."""
     handle = open_regular(path, root)
+    body: Any = handle
     try:
-        span = _headers(req, resp, path, os.fstat(handle.fileno()))
-        if span is None or req.method == "HEAD":
-            handle.close()
+        info = os.fstat(handle.fileno())
+        span = _span(req, info)
+        sending = span is not None and req.method != "HEAD"
+        if span is not None and sending and span[1] - span[0] + 1 > TRANSFER_SIZE:
+            transfers.take()
+            body = HeldFile(handle, transfers)
+        _headers(req, resp, path, info, span)
+        if span is None or not sending:
+            body.close()
             return
         handle.seek(span[0])
-        # A raw file object: Falcon hands it to wsgi.file_wrapper, gunicorn to sendfile.
-        resp.stream = handle
+        # A file object: Falcon hands it to wsgi.file_wrapper, gunicorn to sendfile.
+        resp.stream = body
     except BaseException:
-        handle.close()
+        body.close()
         raise
 
 
-def _headers(req: falcon.Request, resp: falcon.Response, path: Path,
-             info: os.stat_result) -> tuple[int, int] | None:
-    """Headers for ``path``; the span to send, or None when there is no body (304)."""
-    size = info.st_size
+def _span(req: falcon.Request, info: os.stat_result) -> tuple[int, int, bool] | None:
+    """The bytes of the file to send (first, last, whether a range asked for them); None
+    when the client has this file (304)."""
     etag = file_etag(info)
-    resp.accept_ranges = "bytes"
-    resp.content_type = kinds.mime_type(path.name)
-    resp.set_header("Content-Disposition", disposition(path.name))
-    if validate(req, resp, etag, info.st_mtime):
+    if fresh(req, etag, info.st_mtime):
         return None
+    size = info.st_size
     span = byte_range(req.get_header("Range"), size)
     if_range = req.get_header("If-Range")
     if span is not None and if_range and not matches(if_range, etag) \
             and if_range.strip() != _http_date(info.st_mtime):
         span = None  # the client's copy is older: all of the file, not a piece
-    if span is None:
-        span = (0, size - 1)
-    else:
+    return (0, size - 1, False) if span is None else (*span, True)
+
+
+def _headers(req: falcon.Request, resp: falcon.Response, path: Path, info: os.stat_result,
+             span: tuple[int, int, bool] | None) -> None:
+    """Headers for ``path``: the 304 when ``span`` is None."""
+    resp.accept_ranges = "bytes"
+    resp.content_type = kinds.mime_type(path.name)
+    resp.set_header("Content-Disposition", disposition(path.name))
+    if validate(req, resp, file_etag(info), info.st_mtime) or span is None:
+        return
+    first, last, ranged = span
+    if ranged:
         resp.status = falcon.HTTP_206
-        resp.set_header("Content-Range", f"bytes {span[0]}-{span[1]}/{size}")
-    resp.content_length = span[1] - span[0] + 1
-    return span
+        resp.set_header("Content-Range", f"bytes {first}-{last}/{info.st_size}")
+    resp.content_length = last - first + 1
 
 
 class Download:
@@ -116,7 +136,7 @@ class Download:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, filename: str) -> None:
         path, _ = local_file(req, self.runtime, filename, "/api/download/")
-        send_file(req, resp, path, self.runtime.files.root)
+        send_file(req, resp, path, self.runtime.files.root, self.runtime.transfers)
 
     on_head = on_get
 

@@ -15,7 +15,9 @@ from ..files.index import SORTS
 from ..files.reading import open_regular
 from ..player.probe import ProbeError, html5_mime
 from ..runtime import Runtime
-from .conditional import validate
+from ..slots import HeldBody
+from .conditional import fresh, validate
+from .downloads import TRANSFER_SIZE
 from .local_files import FOLDER_GONE, download_folder_there, local_file
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
@@ -93,12 +95,16 @@ class ZipDownload:
         files = self.runtime.files
         stream, made_of = zipfiles.build(files.root, files.zips.files(token, owner(req)))
         tag = '"' + hashlib.blake2b(made_of.encode(), digest_size=12).hexdigest() + '"'
+        body: Iterable[bytes] = _pieces(stream)
+        if len(stream) > TRANSFER_SIZE and not fresh(req, tag):
+            self.runtime.transfers.take()  # before any header: a 503 says only why
+            body = HeldBody(body, self.runtime.transfers)
         if validate(req, resp, tag):
             return
         resp.content_type = "application/zip"
         resp.set_header("Content-Disposition", f'attachment; filename="{token}.zip"')
         resp.content_length = len(stream)
-        resp.stream = _pieces(stream)
+        resp.stream = body
 
 
 def _pieces(stream: Iterable[bytes]) -> Iterator[bytes]:

@@ -76,7 +76,7 @@ class HistoryThumbnail:
         root = Path(item.download_folder) if item.download_folder else self.runtime.files.root
         local = self._local(root, item.filename)
         if local is not None:
-            send_file(req, resp, local, root)
+            send_file(req, resp, local, root, self.runtime.transfers)
             resp.cache_control = [f"public, max-age={IMAGE_MAX_AGE}"]
             return
         remote = (item.info or {}).get("thumbnail") or (item.extras or {}).get("thumbnail")

@@ -2,12 +2,12 @@
 
 A stream holds one of gunicorn's request threads for as long as the client stays, so:
 
-- At most ``max_streams`` are open at once (:class:`StreamSlots`, one per runtime); one more
-  is answered 503 at once, before any body.
-- The body is a :class:`StreamBody`: gunicorn writes each chunk as it is produced and calls
+- At most ``max_streams`` are open at once (``runtime.streams``, a thread set aside for each);
+  one more is answered 503 at once, before any body.
+- The body is a ``slots.HeldBody``: gunicorn writes each chunk as it is produced and calls
   ``close()`` when the response ends or the client is gone (a failed write); ``close()``
   closes the generator (its ``finally`` runs: unsubscribe, kill the process) and frees the
-  slot even if the body was never iterated.
+  place even if the body was never iterated.
 - The client leaving is noticed without waiting for a write to fail: the generator checks the
   connection's socket every half second (a peek that sees the end of the stream), and writes a
   ``: ping`` comment every 15 s, which also ends the stream on a dead connection.
@@ -18,58 +18,22 @@ A stream holds one of gunicorn's request threads for as long as the client stays
 from __future__ import annotations
 
 import socket
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import falcon
 import orjson
 
-from .. import errors
 from ..logs import LogSubscription
 from ..runtime import Runtime
+from ..slots import HeldBody, Slots
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
 MAX_BATCH = 200  # lines in one write of a stream
 PING = b": ping\n\n"
 HELLO = b"retry: 3000\n\n"  # sent first, so the client gets the headers at once
-
-_slots_lock = threading.Lock()
-_slots: weakref.WeakKeyDictionary[Runtime, StreamSlots] = weakref.WeakKeyDictionary()
-
-
-class StreamSlots:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._open = 0
-
-    def acquire(self) -> bool:
-        with self._lock:
-            if self._open >= self.limit:
-                return False
-            self._open += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self._open = max(0, self._open - 1)
-
-    @property
-    def open(self) -> int:
-        with self._lock:
-            return self._open
-
-
-def slots_for(runtime: Runtime) -> StreamSlots:
-    with _slots_lock:
-        slots = _slots.get(runtime)
-        if slots is None:
-            slots = _slots[runtime] = StreamSlots(runtime.settings.max_streams)
-        return slots
 
 
 def event(name: str, data: Any) -> bytes:
@@ -109,60 +73,17 @@ class Watch:
         return time.monotonic() - self.last_write >= HEARTBEAT_SECONDS
 
 
-class StreamBody:
-    """The WSGI body of a stream: iterates ``chunks``. The slot is freed as soon as the
-    chunks end, and by ``close()`` in any case (even when the body was never iterated)."""
-
-    def __init__(self, chunks: Iterator[bytes], slots: StreamSlots) -> None:
-        self._chunks = chunks
-        self._slots: StreamSlots | None = slots
-        self._running: Iterator[bytes] | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._running is None:
-            self._running = self._run()
-        return self._running
-
-    def _run(self) -> Iterator[bytes]:
-        try:
-            yield from self._chunks
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        slots, self._slots = self._slots, None
-        if slots is not None:
-            slots.release()
-
-    def close(self) -> None:
-        try:
-            target = self._running if self._running is not None else self._chunks
-            close = getattr(target, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._release()
-
-    def __del__(self) -> None:  # a body never handed to the server still frees its slot
-        self._release()
+def open_stream(runtime: Runtime) -> Slots:
+    """Take a stream's place or answer 503 (nothing started yet)."""
+    runtime.streams.take()
+    return runtime.streams
 
 
-def open_stream(runtime: Runtime) -> StreamSlots:
-    """Take a stream slot or answer 503 (nothing started yet)."""
-    slots = slots_for(runtime)
-    if not slots.acquire():
-        raise errors.AppError(
-            f"Too many live streams are open ({slots.limit}, YTP_MAX_STREAMS); close one "
-            "and try again.", errors.UNAVAILABLE, headers={"Retry-After": "5"},
-        )
-    return slots
-
-
-def respond(resp: falcon.Response, chunks: Iterator[bytes], slots: StreamSlots) -> None:
+def respond(resp: falcon.Response, chunks: Iterator[bytes], slots: Slots) -> None:
     resp.content_type = "text/event-stream"
     resp.cache_control = ["no-cache"]
     resp.set_header("X-Accel-Buffering", "no")  # nginx: pass chunks through as they come
-    resp.stream = StreamBody(chunks, slots)
+    resp.stream = HeldBody(chunks, slots)
 
 
 def lines(subscription: LogSubscription, release: Callable[[], None], watch: Watch,

@@ -4,17 +4,20 @@ made by ffmpeg, subtitles as WebVTT."""
 from __future__ import annotations
 
 from ..config import Settings, SettingsHolder
+from ..slots import Slots
 from .probe import Prober
-from .slots import Slots
 
-FFMPEG_SLOTS = "ffmpeg processes, YTP_PLAYER_MAX_FFMPEG"
+
+def ffmpeg_slots(count: int) -> Slots:
+    return Slots(count, f"The player is busy ({count} ffmpeg processes, "
+                        "YTP_PLAYER_MAX_FFMPEG); try again.")
 
 
 class Player:
     def __init__(self, settings: SettingsHolder) -> None:
         self.settings = settings
         self.prober = Prober()
-        self.slots = Slots(settings.current.player_max_ffmpeg, FFMPEG_SLOTS)
+        self.slots = ffmpeg_slots(settings.current.player_max_ffmpeg)
         settings.on_change(self._settings_changed)
 
     @property
@@ -24,7 +27,7 @@ class Player:
     def _settings_changed(self, old: Settings, new: Settings) -> None:
         # Segments being made give their slot back to the Slots they took it from.
         if new.player_max_ffmpeg != old.player_max_ffmpeg:
-            self.slots = Slots(new.player_max_ffmpeg, FFMPEG_SLOTS)
+            self.slots = ffmpeg_slots(new.player_max_ffmpeg)
 
 
 __all__ = ["Player", "Prober"]

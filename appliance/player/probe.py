@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
+from ..slots import Slots
 from . import source
-from .slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ class ProbeTimeout(ProbeError):
 
 class Prober:
     def __init__(self, slots: Slots | None = None) -> None:
-        self.slots = slots or Slots(PROBE_SLOTS, "ffprobe processes")
+        self.slots = slots or Slots(
+            PROBE_SLOTS, f"The player is busy ({PROBE_SLOTS} ffprobe processes); try again.")
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, int, int, int], Any] = OrderedDict()
 

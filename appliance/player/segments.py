@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 from .. import errors
+from ..slots import Slots
 from . import source
 from .playlists import EDGE, Plan
-from .slots import Slots
 
 log = logging.getLogger(__name__)
 

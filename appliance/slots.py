@@ -1,0 +1,128 @@
+"""Bounds on the work that lasts: files being sent, live streams, the player's ffmpeg and
+ffprobe processes.
+
+An answer of those kinds holds one of the HTTP worker's request threads for as long as the
+client reads it (or the process runs). Each kind has a bound, and the worker has a thread for
+every place of every bound on top of the eight that answer everything else
+(``appliance.server.request_threads``): a house playing films, copying a season to a laptop
+and watching the log stream still gets its queue page at once.
+
+A request over a bound waits ``wait`` seconds for a place, then gets 503 with ``Retry-After``
+and a text saying what is busy. A body that holds a place (``HeldBody``, ``HeldFile``) gives it
+back when it ends or when the server closes it (a client gone mid-answer): gunicorn calls
+``close()`` on every body it was given, sent whole or not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import errors
+
+SLOT_WAIT = 3.0
+
+
+class Slots:
+    def __init__(self, count: int, busy: str, *, wait: float | None = None,
+                 retry_after: int = 2) -> None:
+        self.count = count
+        self.busy = busy  # the 503's text
+        self.wait = SLOT_WAIT if wait is None else wait
+        self.retry_after = retry_after
+        self._taken = 0
+        self._freed = threading.Condition()
+
+    @property
+    def taken(self) -> int:
+        with self._freed:
+            return self._taken
+
+    def take(self) -> None:
+        """A place, within ``wait`` seconds; else 503 (the request has started nothing)."""
+        deadline = time.monotonic() + self.wait
+        with self._freed:
+            while self._taken >= self.count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise errors.AppError(self.busy, errors.UNAVAILABLE,
+                                          headers={"Retry-After": str(self.retry_after)})
+                self._freed.wait(left)
+            self._taken += 1
+
+    def give_back(self) -> None:
+        with self._freed:
+            if self._taken <= 0:
+                raise RuntimeError(f"a place was given back that was not taken: {self.busy}")
+            self._taken -= 1
+            self._freed.notify()
+
+
+class _Place:
+    """One place taken from ``slots``, given back once however often it is let go."""
+
+    def __init__(self, slots: Slots) -> None:
+        self._slots: Slots | None = slots
+        self._lock = threading.Lock()
+
+    def let_go(self) -> None:
+        with self._lock:
+            slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.give_back()
+
+
+class HeldBody:
+    """A WSGI body (an iterable of bytes) holding a place: given back as soon as the body
+    ends, and by ``close()`` in any case (even when the body was never iterated)."""
+
+    def __init__(self, body: Iterable[bytes], slots: Slots) -> None:
+        self._body = body
+        self._place = _Place(slots)
+        self._running: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._running is None:
+            self._running = self._run()
+        return self._running
+
+    def _run(self) -> Iterator[bytes]:
+        try:
+            yield from self._body
+        finally:
+            self._place.let_go()
+
+    def close(self) -> None:
+        try:
+            for part in (self._running, self._body):
+                close = getattr(part, "close", None)
+                if close is not None:
+                    close()
+        finally:
+            self._place.let_go()
+
+    def __del__(self) -> None:  # a body never handed to the server still gives its place back
+        self._place.let_go()
+
+
+class HeldFile:
+    """A file being sent, holding a place until the server closes it. It is the file to
+    Falcon and gunicorn (``read``, ``fileno``…), so the kernel still sends it (sendfile)."""
+
+    def __init__(self, file: Any, slots: Slots) -> None:
+        self._file = file
+        self._place = _Place(slots)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            self._place.let_go()
+
+    def __del__(self) -> None:
+        self._place.let_go()
