@@ -258,6 +258,10 @@ def test_option_value(tokens: list[str], value: str | None) -> None:
 
 # --- templates, names and folders -------------------------------------------------------------
 
+EMPTY_FIRST = ("is an absolute path when its first fields are empty (yt-dlp's '%(field&{}/|)s' "
+               "makes a folder only when there is a value)")
+
+
 
 @pytest.mark.parametrize(("template", "problem"), [
     ("%(title)s.%(ext)s", None),
@@ -270,6 +274,16 @@ def test_option_value(tokens: list[str], value: str | None) -> None:
     ("a\\..\\x", "climbs out of the download folder with '..'"),
     (" - ", "writes to standard output"),
     ("x\x00y", "contains a NUL character"),
+    # Fields that may all render as nothing, then "/": yt-dlp's join makes it absolute.
+    ("%(playlist|)s/%(title)s.%(ext)s", EMPTY_FIRST),
+    ("%(a|)s%(b&|)s/x", EMPTY_FIRST),
+    ("%(a&)s\\x", EMPTY_FIRST),
+    ("%(playlist&{}/|)s%(title)s.%(ext)s", None),  # yt-dlp's way: a folder only when present
+    ("%(playlist|)s-%(title)s/x", None),
+    ("%(playlist|NA)s/x", None),
+    ("%(playlist)s/x", None),
+    ("%%/x", None),
+    ("%(title|)s", None),
 ])
 def test_template_problem(template: str, problem: str | None) -> None:
     assert template_problem(template) == problem

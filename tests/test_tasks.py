@@ -121,6 +121,7 @@ def test_duplicate_name_is_409_and_nothing_is_created(app: tuple[Runtime, Client
     ({"template": "../%(title)s.%(ext)s"}, "template"),
     ({"template": "/tmp/%(title)s.%(ext)s"}, "template"),
     ({"template": "~/%(title)s.%(ext)s"}, "template"),
+    ({"template": "%(playlist|)s/%(title)s.%(ext)s"}, "first fields are empty"),
     ({"name": ".."}, "plain name"),
     ({"name": "a/b"}, "plain name"),
     ({"name": "line\nbreak"}, "plain name"),

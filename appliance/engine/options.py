@@ -117,7 +117,32 @@ def template_problem(template: str) -> str | None:
         return "is an absolute path"
     if ".." in path.parts:
         return "climbs out of the download folder with '..'"
+    if _may_start_at_root(template.replace("\\", "/")):
+        return ("is an absolute path when its first fields are empty (yt-dlp's "
+                "'%(field&{}/|)s' makes a folder only when there is a value)")
     return None
+
+
+def _may_start_at_root(template: str) -> bool:
+    """Whether ``template`` begins with fields that may all render as nothing, then "/":
+    yt-dlp joins such a name to the download folder as an absolute path (the download
+    would be refused then; said here, when the template is given)."""
+    position = 0
+    for field in TEMPLATE_FIELD.finditer(template):
+        if position < field.start():
+            return template[position:field.start()].startswith("/")
+        if field[0] == "%%" or not _renders_empty(field[0]):
+            return False
+        position = field.end()
+    return position > 0 and template[position:].startswith("/")
+
+
+def _renders_empty(field: str) -> bool:
+    """Whether a template field may render as nothing: an empty default (``%(x|)s``) or an
+    empty replacement (``%(x&|)s``); a missing value is the N/A placeholder otherwise."""
+    inner = field[2:field.rindex(")")]
+    before, bar, default = inner.partition("|")
+    return bool(bar and not default) or ("&" in before and not before.partition("&")[2])
 
 
 # One part of a --match-filters value, read exactly as yt-dlp's utils._match_one reads it.
