@@ -24,7 +24,16 @@ from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .api import ApplianceClient, ApplianceError, CannotConnect, InvalidAuth, unwrap_event
+from .api import (
+    ApplianceClient,
+    ApplianceError,
+    BadAnswer,
+    InvalidAuth,
+    RequestRefused,
+    mapping,
+    records,
+    unwrap_event,
+)
 from .const import (
     ACTIVE_STATUSES,
     CONF_CHECK_UPDATES,
@@ -93,6 +102,21 @@ def _problem(figures: dict[str, Any]) -> str | None:
     return problem if isinstance(problem, str) and problem else None
 
 
+def failure(err: ApplianceError) -> dict[str, Any]:
+    """The translated reason of a failure, as an exception of Home Assistant's takes it."""
+    key = ("bad_answer" if isinstance(err, BadAnswer)
+           else "refused" if isinstance(err, RequestRefused) else "cannot_connect")
+    return {"translation_domain": DOMAIN, "translation_key": key,
+            "translation_placeholders": {"error": str(err)}}
+
+
+def count(value: Any) -> int | None:
+    """A whole number of the service's (an id, a count, bytes), or None when the answer has
+    something else there (a bool, a text, a negative number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
+
+
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
     """What an automation gets for a download: the service's own names for its fields."""
     return {
@@ -127,8 +151,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
         except ApplianceError as err:
-            raise UpdateFailed(translation_domain=DOMAIN, translation_key="cannot_connect",
-                               translation_placeholders={"error": str(err)}) from err
+            raise UpdateFailed(**failure(err)) from err
 
     async def _snapshot(self) -> ApplianceData:
         configuration = await self.client.configuration()
@@ -136,16 +159,21 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.client.stats(), self.client.health(), self.client.last_finished(),
             self.client.tasks())
         self.configuration = configuration
+        # A field of the wrong type counts as absent: one odd value must not keep every
+        # entity unavailable.
         return ApplianceData(
-            version=str(configuration.get("app", {}).get("version", "")),
-            paused=bool(configuration.get("paused")),
-            queue={item["id"]: item for item in configuration.get("queue", [])},
-            failed=int(stats.get("failed") or 0),
-            disk_free=health.get("download_path_free_bytes"),
+            version=str(mapping(configuration.get("app")).get("version") or ""),
+            paused=configuration.get("paused") is True,
+            queue={item["id"]: item for item in records(configuration.get("queue"))
+                   if isinstance(item.get("id"), str)},
+            failed=count(stats.get("failed")) or 0,
+            disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
             last_finished=last,
-            presets=[p["name"] for p in configuration.get("presets", []) if "name" in p],
-            tasks={task["id"]: task for task in tasks if isinstance(task.get("id"), int)},
+            presets=[p["name"] for p in records(configuration.get("presets"))
+                     if isinstance(p.get("name"), str)],
+            tasks={task_id: task for task in tasks
+                   if (task_id := count(task.get("id"))) is not None},
             release=self.data.release if self.data else None,
             ytdlp=self.data.ytdlp if self.data else None,
         )
@@ -160,8 +188,8 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             LOGGER.debug("counter refresh failed: %s", err)
             return
         if self.data is not None:
-            self.data.failed = int(stats.get("failed") or 0)
-            self.data.disk_free = health.get("download_path_free_bytes")
+            self.data.failed = count(stats.get("failed")) or 0
+            self.data.disk_free = count(health.get("download_path_free_bytes"))
             self.data.folder_problem = _problem(stats)
             self.async_set_updated_data(self.data)
 
@@ -199,12 +227,25 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         deadline = time.monotonic() + YTDLP_UPDATE_TIMEOUT
         while True:
             status = await self.client.ytdlp() or {}
-            if (status.get("update") or {}).get("state") != "running" \
+            if mapping(status.get("update")).get("state") != "running" \
                     or time.monotonic() > deadline:
                 break
             await asyncio.sleep(YTDLP_UPDATE_POLL)
         self._set_ytdlp(status)
         return status
+
+    async def async_first_refresh(self) -> None:
+        """The first snapshot; when it fails, setup is retried with the reason shown (Home
+        Assistant's own first refresh retries with none)."""
+        try:
+            await self.async_config_entry_first_refresh()
+        except ConfigEntryNotReady as err:
+            cause = err.__cause__
+            if isinstance(cause, UpdateFailed) and cause.translation_key:
+                raise ConfigEntryNotReady(
+                    translation_domain=DOMAIN, translation_key=cause.translation_key,
+                    translation_placeholders=cause.translation_placeholders) from cause
+            raise
 
     async def async_connect(self) -> aiohttp.ClientWebSocketResponse:
         """The event stream, opened before the snapshot it completes: nothing that happens
@@ -216,9 +257,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
         except ApplianceError as err:
-            raise ConfigEntryNotReady(translation_domain=DOMAIN,
-                                      translation_key="cannot_connect",
-                                      translation_placeholders={"error": str(err)}) from err
+            raise ConfigEntryNotReady(**failure(err)) from err
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         """Read the event stream and check for releases for the entry's lifetime."""
@@ -241,7 +280,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
                     self.config_entry.async_start_reauth(self.hass)
                     return
-                except CannotConnect as err:
+                except ApplianceError as err:
                     self.async_set_update_error(UpdateFailed(str(err)))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RECONNECT_MAX)
@@ -265,10 +304,14 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 break
             try:
                 event = unwrap_event(message.json())
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 continue
-            if event is not None:
+            if event is None:
+                continue
+            try:
                 self._apply(*event)
+            except Exception:  # one event that cannot be shown must not end the stream
+                LOGGER.exception("could not apply the appliance's %r event", event[0])
 
     @callback
     def _apply(self, event: str, payload: Any) -> None:
@@ -281,13 +324,12 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 and isinstance(payload.get("id"), str):
             self._apply_item(data, event, payload)
         elif event == "config_update" and isinstance(payload, dict) \
-                and payload.get("feature") == "tasks" and isinstance(payload.get("data"), dict) \
-                and isinstance(payload["data"].get("id"), int):
-            task = payload["data"]
+                and payload.get("feature") == "tasks" \
+                and (task_id := count(mapping(payload.get("data")).get("id"))) is not None:
             if payload.get("action") == "delete":
-                data.tasks.pop(task["id"], None)
+                data.tasks.pop(task_id, None)
             else:  # create, update
-                data.tasks[task["id"]] = task
+                data.tasks[task_id] = payload["data"]
         elif event == "download_folder" and isinstance(payload, dict):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting

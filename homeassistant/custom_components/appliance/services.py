@@ -15,7 +15,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
-from .api import CannotConnect, InvalidAuth, RequestRefused
+from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused
 from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, RETRYABLE_STATUSES
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ ITEMS_SCHEMA = vol.Schema({
     vol.Required(ATTR_ITEM_ID): vol.All(cv.ensure_list, [cv.string], vol.Length(min=1)),
 })
 TASK_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_TASK_ID): vol.All(
-    vol.Coerce(int), vol.Range(min=1))})
+    vol.Coerce(int), vol.Range(min=1, max=2**31 - 1))})
 
 
 def _coordinator(hass: HomeAssistant, call: ServiceCall) -> ApplianceCoordinator:
@@ -72,6 +72,9 @@ async def call_service[T](coordinator: ApplianceCoordinator, request: Awaitable[
                                  translation_key="invalid_auth") from err
     except CannotConnect as err:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="cannot_connect",
+                                 translation_placeholders={"error": str(err)}) from err
+    except BadAnswer as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bad_answer",
                                  translation_placeholders={"error": str(err)}) from err
     except RequestRefused as err:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="refused",

@@ -101,7 +101,7 @@ def async_sync_task_devices(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
         task = tasks.get(ids[0])
         if task is None:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
-        elif task.get("name") and device.name != task["name"]:
+        elif task.get("name") and device.name != str(task["name"]):
             registry.async_update_device(device.id, name=str(task["name"]))
 
 
