@@ -36,6 +36,7 @@ from custom_components.appliance.const import (
 from support.server import Server, free_port_pair
 
 from .conftest import (
+    CLI_SECRET,
     NEWER_RELEASE,
     appliance_cli,
     entry_data,
@@ -301,6 +302,8 @@ async def test_diagnostics_are_redacted(hass: HomeAssistant, loaded_entry: MockC
     assert diagnostics["connected"] is True
     assert diagnostics["configuration"]["app"]["instance_id"] == instance_id(appliance)
     assert appliance.token not in str(diagnostics)  # type: ignore[attr-defined]
+    assert diagnostics["configuration"]["app"]["ytdlp_cli"] == "**REDACTED**"
+    assert CLI_SECRET not in str(diagnostics)
 
 
 async def test_unload_and_reload(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:

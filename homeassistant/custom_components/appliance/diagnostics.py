@@ -11,7 +11,10 @@ from homeassistant.core import HomeAssistant
 
 from .coordinator import ApplianceConfigEntry
 
-TO_REDACT = {CONF_TOKEN, CONF_PASSWORD, CONF_USERNAME, "auth_username", "cookies"}
+# yt-dlp's options (the service's, a preset's, an item's) may hold "--password", "--cookies"
+# or a "--username": the whole command line goes.
+TO_REDACT = {CONF_TOKEN, CONF_PASSWORD, CONF_USERNAME, "auth_username", "cookies", "cli",
+             "ytdlp_cli"}
 
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ApplianceConfigEntry
