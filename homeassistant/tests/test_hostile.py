@@ -19,12 +19,22 @@ from aiohttp import web
 from homeassistant import config_entries
 from homeassistant.components import media_source
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_TOKEN,
+    CONF_USERNAME,
+    EVENT_STATE_CHANGED,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
 
 from custom_components.appliance import api
 from custom_components.appliance.const import DOMAIN
@@ -222,7 +232,9 @@ async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
     fake.answers["/api/system/configuration"] = lambda _: {
         "app": "1.0", "paused": "no", "presets": ["video", {"name": 3}, {"name": "audio"}],
         "queue": [1, {"no": "id"}, {"id": "a", "status": "downloading", "speed": "fast"},
-                  {"id": "b", "status": "downloading", "speed": 1000}],
+                  {"id": "b", "status": "downloading", "speed": 1000},
+                  {"id": "c", "status": "downloading", "speed": float("nan")},
+                  {"id": "d", "status": "downloading", "speed": float("-inf")}],
         "websocket": {"port": fake.port, "path": "/ws"}}
     fake.answers["/api/engine/stats"] = {"failed": "many"}
     fake.answers["/api/health"] = {"instance_id": INSTANCE, "download_path_free_bytes": "lots"}
@@ -233,7 +245,7 @@ async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
     assert entry.state is ConfigEntryState.LOADED
     data = entry.runtime_data.data
     assert (data.version, data.paused, data.presets) == ("", False, ["audio"])
-    assert (data.active, data.speed, data.failed, data.disk_free) == (2, 1000.0, 0, None)
+    assert (data.active, data.speed, data.failed, data.disk_free) == (4, 1000.0, 0, None)
     assert list(data.tasks) == [4]
     assert data.last_finished is None
     assert hass.states.get("switch.fake_queue_paused").state == "off"
@@ -309,3 +321,38 @@ async def test_a_file_ticket_to_elsewhere_is_not_played(hass: HomeAssistant,
     with pytest.raises(media_source.Unresolvable, match="no url path"):
         await media_source.async_resolve_media(
             hass, f"media-source://appliance/{entry.entry_id}/clip.mp4", None)
+
+
+async def test_a_burst_of_progress_is_a_few_state_changes(hass: HomeAssistant,
+                                                          fake: FakeAppliance) -> None:
+    """Each change of a sensor is a row in the recorder: a burst of progress events (or a
+    flood) is shown as its first and last state, not as every step."""
+    await _loaded(hass, fake)
+    speed = "sensor.fake_download_speed"
+    changes = async_capture_events(hass, EVENT_STATE_CHANGED)
+    for step in range(1, 201):
+        fake.frames.put_nowait(json.dumps({"event": "item_updated", "data": {
+            "id": "a", "status": "downloading", "speed": step * 1_000_000}}))
+    await until(lambda: hass.states.get(speed).state == "200.0", message="the last speed")
+    seen = [e for e in changes if e.data["entity_id"] == speed]
+    assert len(seen) < 10, [e.data["new_state"].state for e in seen]
+
+
+@pytest.mark.parametrize("credentials", [
+    {CONF_TOKEN: "abc\r\nX-Injected: 1"}, {CONF_USERNAME: "a:b", CONF_PASSWORD: "pw"},
+    {CONF_USERNAME: "ha", CONF_PASSWORD: "pw\nX-Injected: 1"}])
+async def test_credentials_that_cannot_be_sent(hass: HomeAssistant, fake: FakeAppliance,
+                                               credentials: dict[str, str]) -> None:
+    """Refused as credentials, not "Unexpected error", and no header is injected."""
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port,
+                                     **credentials})
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake.paths == ["/api/health"]  # the open one only: nothing sent them
+
+
+async def test_a_pasted_token_is_trimmed(hass: HomeAssistant, fake: FakeAppliance) -> None:
+    result = await _user_form(hass, {CONF_HOST: " 127.0.0.1 ", CONF_PORT: fake.port,
+                                     CONF_TOKEN: " the-token\n"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port,
+                              CONF_TOKEN: "the-token"}

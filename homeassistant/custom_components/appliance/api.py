@@ -59,6 +59,11 @@ class Credentials:
     password: str | None = None
 
     def headers(self) -> dict[str, str]:
+        # A line break would end the header (and start another); Basic auth has no room for
+        # a ":" in the user name: such credentials are refused here, not sent.
+        if any(c in (value or "") for value in (self.token, self.username, self.password)
+               for c in "\r\n\0") or ":" in (self.username or ""):
+            raise InvalidAuth("the credentials hold a line break, or the user name a ':'")
         if self.token:
             return {"Authorization": f"Token {self.token}"}
         if self.username and self.password:

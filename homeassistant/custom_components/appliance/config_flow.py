@@ -72,6 +72,9 @@ def _address_schema(host: str | None = None, port: int = DEFAULT_PORT) -> dict[A
 def _credentials(user_input: Mapping[str, Any]) -> dict[str, str]:
     """The credentials given, empty ones dropped (a token wins over a user and password)."""
     given = {key: str(user_input[key]) for key in CREDENTIAL_KEYS if user_input.get(key)}
+    for key in (CONF_TOKEN, CONF_USERNAME):  # pasted with a space or a line break around
+        if key in given:
+            given[key] = given[key].strip()
     if given.get(CONF_TOKEN):
         return {CONF_TOKEN: given[CONF_TOKEN]}
     return given

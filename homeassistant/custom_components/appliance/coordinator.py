@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -56,6 +57,12 @@ YTDLP_UPDATE_TIMEOUT = 900.0
 # Counters the event stream does not carry (failed total, free disk) are re-read this long
 # after the last state change of a burst.
 COUNTS_COOLDOWN = 1.0
+# The entities follow a download's progress (``item_updated``) at most this often, the first
+# change of a burst at once and the last at its end: progress comes twice a second per
+# running download, and every change of a sensor is a row in Home Assistant's recorder (on a
+# Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
+# Every other change is shown at once, in step with the bus event it fires.
+PUBLISH_COOLDOWN = 1.0
 
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
@@ -89,10 +96,12 @@ class ApplianceData:
 
     @property
     def speed(self) -> float:
-        # ``speed`` is yt-dlp's bytes per second (``speed_text`` is its display form).
+        # ``speed`` is yt-dlp's bytes per second (``speed_text`` is its display form); JSON
+        # as Python reads it may also say NaN or Infinity, which no sensor can show.
         return float(sum(speed for item in self.queue.values()
                          if item.get("status") in ACTIVE_STATUSES
-                         and isinstance(speed := item.get("speed"), int | float)))
+                         and isinstance(speed := item.get("speed"), int | float)
+                         and math.isfinite(speed) and speed >= 0))
 
 
 def _problem(figures: dict[str, Any]) -> str | None:
@@ -143,6 +152,8 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         self.configuration: dict[str, Any] = {}
         self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
                                  function=self._refresh_counts)
+        self._publish = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN, immediate=True,
+                                  function=self._async_publish)
 
     async def _async_update_data(self) -> ApplianceData:
         try:
@@ -267,6 +278,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         entry.async_on_unload(async_track_time_interval(
             self.hass, self.async_check_releases, RELEASE_CHECK_INTERVAL))
         entry.async_on_unload(self._counts.async_shutdown)
+        entry.async_on_unload(self._publish.async_shutdown)
 
     # --- the event stream --------------------------------------------------------------------
 
@@ -334,7 +346,14 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
             return
-        self.async_set_updated_data(data)
+        if event == "item_updated":
+            self._publish.async_schedule_call()
+        else:
+            self.async_update_listeners()
+
+    @callback
+    def _async_publish(self) -> None:
+        self.async_update_listeners()
 
     def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]) -> None:
         item_id = item["id"]
