@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 import voluptuous as vol
+from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_get_device_automations,
+)
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -75,6 +79,11 @@ async def test_tasks_come_and_go_with_their_devices(
     appliance_device = dr.async_get(hass).async_get_device({(DOMAIN, loaded_entry.unique_id)})
     assert device is not None and device.name == "Clips"
     assert device.via_device_id == appliance_device.id
+    # Its downloads' events carry the appliance's id: a "download finished" trigger on the
+    # subscription's device would never fire, so none is offered.
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER,
+                                                  device.id)
+    assert [t for t in triggers if t["domain"] == DOMAIN] == []
 
     # A rename elsewhere reaches the device.
     await patch_task(hass, appliance, task["id"], name="Clips renamed")

@@ -18,9 +18,11 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 
+TASK_KEY = "_task_"
+
 
 def task_device_key(instance_id: str, task_id: int) -> str:
-    return f"{instance_id}_task_{task_id}"
+    return f"{instance_id}{TASK_KEY}{task_id}"
 
 
 class ApplianceTaskEntity(CoordinatorEntity[ApplianceCoordinator]):
