@@ -132,11 +132,17 @@ async def test_run_task_action(hass: HomeAssistant, loaded_entry: MockConfigEntr
                                hass_client: ClientSessionGenerator) -> None:
     task = await create_task(hass, appliance, "Action", url=media["short"], folder="action",
                              cookies=COOKIES)
-    await until(lambda: task["id"] in loaded_entry.runtime_data.data.tasks,
-                message="the task in the coordinator")
+    # A private feed: its link's user, password and query are secrets as well.
+    feed = await create_task(hass, appliance, "Private feed", enabled=False,
+                             url="http://me:feed-password@127.0.0.1:9/rss?passkey=feed-key")
+    await until(lambda: {task["id"], feed["id"]} <= set(loaded_entry.runtime_data.data.tasks),
+                message="the tasks in the coordinator")
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
     assert diagnostics["data"]["tasks"][str(task["id"])]["cookies"] == "**REDACTED**"
-    assert "secret-session" not in str(diagnostics)
+    assert diagnostics["data"]["tasks"][str(feed["id"])]["url"] == "http://127.0.0.1:9/rss"
+    for secret in ("secret-session", "feed-password", "feed-key"):
+        assert secret not in str(diagnostics)
+    await delete_task(hass, appliance, feed["id"])
     response = await hass.services.async_call(DOMAIN, "run_task", {
         "config_entry_id": loaded_entry.entry_id, "task_id": task["id"]},
         blocking=True, return_response=True)
