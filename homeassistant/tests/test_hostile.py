@@ -36,7 +36,7 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
-from custom_components.appliance import api
+from custom_components.appliance import api, coordinator
 from custom_components.appliance.const import DOMAIN
 from support.server import Server
 
@@ -62,6 +62,8 @@ class FakeAppliance:
             "/api/tasks": {"items": [], "pagination": {"has_next": False}},
         }
         self.paths: list[str] = []
+        self.streams_opened = 0
+        self.close_streams_at_once = False
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self._streams = 0
         self.port = 0
@@ -99,6 +101,10 @@ class FakeAppliance:
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
+        self.streams_opened += 1
+        if self.close_streams_at_once:
+            await websocket.close()
+            return websocket
         self._streams += 1
         try:
             while not websocket.closed and (frame := await self.frames.get()) is not None:
@@ -356,3 +362,15 @@ async def test_a_pasted_token_is_trimmed(hass: HomeAssistant, fake: FakeApplianc
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port,
                               CONF_TOKEN: "the-token"}
+
+
+async def test_streams_that_close_at_once_are_reopened_less_and_less_often(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reconnect takes a full snapshot of the service: a service that closes every
+    stream at once gets them ever more slowly (to RECONNECT_MAX), not at a steady pace."""
+    monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
+    monkeypatch.setattr(coordinator, "RECONNECT_MAX", 0.08)
+    fake.close_streams_at_once = True
+    entry = await _loaded(hass, fake)
+    await until(lambda: fake.streams_opened >= 6, message="six streams")
+    assert entry.runtime_data.reconnect_delay == 0.08

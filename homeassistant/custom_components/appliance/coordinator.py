@@ -150,6 +150,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                          name=f"{DOMAIN} {client.host}:{client.port}")
         self.client = client
         self.configuration: dict[str, Any] = {}
+        # How long the event stream waits before its next connection: doubles up to
+        # RECONNECT_MAX while connections fail or streams end at once.
+        self.reconnect_delay = RECONNECT_MIN
         self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
                                  function=self._refresh_counts)
         self._publish = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN, immediate=True,
@@ -283,7 +286,6 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
     # --- the event stream --------------------------------------------------------------------
 
     async def _listen(self, websocket: aiohttp.ClientWebSocketResponse | None) -> None:
-        delay = RECONNECT_MIN
         while True:
             if websocket is None:
                 try:
@@ -293,22 +295,34 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     self.config_entry.async_start_reauth(self.hass)
                     return
                 except ApplianceError as err:
-                    self.async_set_update_error(UpdateFailed(str(err)))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RECONNECT_MAX)
+                    self.async_set_update_error(UpdateFailed(**failure(err)))
+                    await self._back_off()
                     continue
-                await self.async_refresh()  # what happened while the stream was down
+                try:
+                    await self.async_refresh()  # what happened while the stream was down
+                except BaseException:  # unloaded meanwhile (cancelled): no stream left open
+                    await websocket.close()
+                    raise
                 if isinstance(self.last_exception, ConfigEntryAuthFailed):
                     await websocket.close()
                     return  # the refresh started reauth; its new setup starts a new stream
-                delay = RECONNECT_MIN
+            opened = time.monotonic()
             try:
                 await self._read(websocket)
             finally:
                 await websocket.close()
             websocket = None
             self.async_set_update_error(UpdateFailed("the event stream closed"))
-            await asyncio.sleep(delay)
+            # Only a stream that lasted makes the next outage a new one: a service that
+            # closes each stream at once would otherwise get a reconnect and a full
+            # snapshot every second, for ever.
+            if time.monotonic() - opened >= RECONNECT_MAX:
+                self.reconnect_delay = RECONNECT_MIN
+            await self._back_off()
+
+    async def _back_off(self) -> None:
+        await asyncio.sleep(self.reconnect_delay)
+        self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
 
     async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         async for message in websocket:
