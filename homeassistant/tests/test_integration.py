@@ -370,3 +370,15 @@ async def test_reauth_after_gentoken(hass: HomeAssistant, loaded_entry: MockConf
     assert (await in_executor(hass, appliance.get, "/api/system/configuration")
             ).json()["paused"] is True
     await hass.services.async_call("switch", "turn_off", {"entity_id": PAUSED}, blocking=True)
+
+
+@pytest.mark.parametrize("fields", [
+    {"url": "file:///etc/passwd"}, {"url": "http://127.0.0.1:1/x", "folder": "../outside"},
+    {"url": "http://127.0.0.1:1/x", "folder": "/etc"},
+    {"url": "http://127.0.0.1:1/x", "preset": "../../x"}])
+async def test_add_url_refuses_what_the_appliance_refuses(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, fields: dict[str, str]) -> None:
+    """Hostile fields reach the real service, whose refusal is the action's error (not a
+    queued item that fails later, not an unexpected error)."""
+    with pytest.raises(ServiceValidationError, match=r"The appliance refused: .+"):
+        await add_url(hass, loaded_entry, **fields)
