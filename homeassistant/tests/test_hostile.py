@@ -174,6 +174,15 @@ async def test_not_an_appliance_says_so(hass: HomeAssistant, fake: FakeAppliance
     assert "/api/health" in result["description_placeholders"]["error"]
 
 
+async def test_a_redirect_is_not_followed(hass: HomeAssistant, fake: FakeAppliance) -> None:
+    fake.answers["/api/health"] = web.Response(
+        status=302, headers={"Location": "http://127.0.0.1:1/elsewhere"})
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert result["errors"] == {"base": "not_appliance"}
+    assert result["description_placeholders"]["error"] == (
+        "/api/health: HTTP 302 to http://127.0.0.1:1/elsewhere")
+
+
 async def test_a_huge_answer_is_not_read_whole(hass: HomeAssistant, fake: FakeAppliance,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api, "MAX_ANSWER", 10_000)

@@ -106,8 +106,13 @@ class ApplianceClient:
         try:
             async with self.session.request(
                 method, self.base_url + path, json=json, headers=headers,
-                timeout=REQUEST_TIMEOUT,
+                timeout=REQUEST_TIMEOUT, allow_redirects=False,
             ) as response:
+                if 300 <= response.status < 400:
+                    # The appliance never redirects: followed, a redirect would make Home
+                    # Assistant fetch whatever address the answer names.
+                    raise BadAnswer(f"{path.partition('?')[0]}: HTTP {response.status} to "
+                                    f"{_shorten(response.headers.get('Location'))}")
                 if response.status == 401:
                     raise InvalidAuth(await _error_text(response))
                 if response.status >= 500:
