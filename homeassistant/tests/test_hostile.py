@@ -106,11 +106,21 @@ class FakeAppliance:
             await websocket.close()
             return websocket
         self._streams += 1
+        # Reading answers the client's close at once, as a real server does.
+        reading = asyncio.ensure_future(websocket.receive())
         try:
-            while not websocket.closed and (frame := await self.frames.get()) is not None:
+            while True:
+                getting = asyncio.ensure_future(self.frames.get())
+                await asyncio.wait({reading, getting}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    break
+                if (frame := getting.result()) is None:
+                    break
                 await websocket.send_str(frame)
         finally:
             self._streams -= 1
+            reading.cancel()
         await websocket.close()
         return websocket
 
@@ -383,3 +393,24 @@ async def test_streams_that_close_at_once_are_reopened_less_and_less_often(
     entry = await _loaded(hass, fake)
     await until(lambda: fake.streams_opened >= 6, message="six streams")
     assert entry.runtime_data.reconnect_delay == 0.08
+
+
+async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeAppliance,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream reconnects but the snapshot that catches up fails (a 503 while the service
+    starts): the link is tried again until a snapshot works, and the entities come back."""
+    monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
+    await _loaded(hass, fake)
+    calls = 0
+
+    def starting(_: web.Request) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return web.json_response({"error": "starting", "code": "UNAVAILABLE"}, status=503)
+        return {"failed": 0}
+
+    fake.answers["/api/engine/stats"] = starting
+    fake.frames.put_nowait(None)  # the service ends the stream
+    await until(lambda: calls >= 2 and hass.states.get("sensor.fake_active_downloads").state
+                == "0", message="the entities back after a failed catch-up")

@@ -306,6 +306,13 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 if isinstance(self.last_exception, ConfigEntryAuthFailed):
                     await websocket.close()
                     return  # the refresh started reauth; its new setup starts a new stream
+                if not self.last_update_success:
+                    # No snapshot (the service still starting, say): events alone would
+                    # never make the entities available again; try the whole link again.
+                    await websocket.close()
+                    websocket = None
+                    await self._back_off()
+                    continue
             opened = time.monotonic()
             try:
                 await self._read(websocket)
