@@ -382,3 +382,29 @@ async def test_add_url_refuses_what_the_appliance_refuses(
     queued item that fails later, not an unexpected error)."""
     with pytest.raises(ServiceValidationError, match=r"The appliance refused: .+"):
         await add_url(hass, loaded_entry, **fields)
+
+
+async def test_retry_keeps_the_cookies_no_client_sees(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
+        media: dict[str, str]) -> None:
+    """A download added with cookies (a private video), then cancelled: the retry queues it
+    with its cookies (the service shows a client only ``has_cookies``), folder and all."""
+    cookies = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tsid\tsecret\n"
+    added = await in_executor(hass, appliance.post, "/api/history", {
+        "url": media["crawl"], "cookies": cookies, "folder": "private", "auto_start": False})
+    assert added.status_code == 200, added.text
+    item_id = added.json()[0]["id"]
+    await in_executor(hass, appliance.post, "/api/history/cancel", {"ids": [item_id]})
+    await in_executor(hass, appliance.wait_status, item_id, {"cancelled"})
+
+    response = await hass.services.async_call(
+        DOMAIN, "retry", {"config_entry_id": loaded_entry.entry_id, "item_id": item_id},
+        blocking=True, return_response=True)
+    assert isinstance(response, dict)
+    [again] = response["items"]
+    assert again["retry_of"] == item_id and again["url"] == media["crawl"]
+    new = await in_executor(hass, appliance.item, again["id"])
+    assert new["has_cookies"] is True and new["folder"] == "private"
+    await hass.services.async_call(DOMAIN, "cancel", {
+        "config_entry_id": loaded_entry.entry_id, "item_id": again["id"]}, blocking=True)
+    await in_executor(hass, appliance.wait_status, again["id"], {"cancelled"})

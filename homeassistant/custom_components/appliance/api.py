@@ -168,10 +168,14 @@ class ApplianceClient:
                                                     json={"ids": ids})
         return result
 
-    async def forget(self, ids: list[str]) -> None:
-        """Remove finished-list entries (never their files)."""
-        await self.request("DELETE", "/api/history",
-                           json={"type": "done", "ids": ids, "remove_file": False})
+    async def retry(self, item_id: str) -> str:
+        """Queue a finished download again with its whole request (cookies included, which
+        no client is shown) and remove the old entry, in one step; the new download's id."""
+        result = await self.request("POST",
+                                    f"/api/downloads/{quote(item_id, safe='')}/retry")
+        if not isinstance(new_id := result.get("id"), str):
+            raise BadAnswer("/api/downloads/…/retry: no id")
+        return new_id
 
     async def set_paused(self, paused: bool) -> None:
         try:

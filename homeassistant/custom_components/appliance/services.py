@@ -30,9 +30,6 @@ ATTR_AUTO_START = "auto_start"
 ATTR_ITEM_ID = "item_id"
 ATTR_TASK_ID = "task_id"
 
-# What a retried download keeps from the failed one.
-RETRY_FIELDS = ("url", "preset", "folder", "template", "cli", "auto_start")
-
 _ENTRY: dict[vol.Marker, Any] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 ADD_URL_SCHEMA = vol.Schema({
     **_ENTRY,
@@ -106,7 +103,9 @@ async def _cancel(call: ServiceCall) -> None:
 
 
 async def _retry(call: ServiceCall) -> ServiceResponse:
-    """A failed or cancelled download queued again with what it had; the old entry goes."""
+    """A failed or cancelled download queued again with what it had; the old entry goes.
+    The service's own retry does it: it alone knows the whole request (a download's cookies
+    are never shown to a client), and adding and removing are one step there."""
     coordinator = _coordinator(call.hass, call)
     client = coordinator.client
     retried: list[JsonValueType] = []
@@ -116,11 +115,8 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_retryable",
                 translation_placeholders={"id": item_id, "status": str(item.get("status"))})
-        payload = {key: item[key] for key in RETRY_FIELDS if item.get(key) not in (None, "")}
-        added = await call_service(coordinator, client.add([payload]))
-        await call_service(coordinator, client.forget([item_id]))
-        retried.extend({"id": i.get("id"), "url": i.get("url"), "retry_of": item_id}
-                       for i in added)
+        new_id = await call_service(coordinator, client.retry(item_id))
+        retried.append({"id": new_id, "url": item.get("url"), "retry_of": item_id})
     return {"items": retried}
 
 
