@@ -152,11 +152,15 @@ async def test_zeroconf_of_a_known_appliance_updates_its_address(
     await _unload_all(hass)
 
 
+@pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65])
 async def test_zeroconf_without_an_id_is_not_an_appliance(hass: HomeAssistant,
-                                                          appliance: Server) -> None:
+                                                          appliance: Server,
+                                                          announced: str) -> None:
+    """Anyone on the network may announce: an id that is none (it becomes the entry's unique
+    id and part of every device id) ends the flow."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
-        data=_discovery(appliance, id=""))
+        data=_discovery(appliance, id=announced))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_instance_id"
 
