@@ -37,6 +37,7 @@ from support.server import Server, free_port_pair, wait_for  # noqa: E402  (the 
 APPLIANCE_PYTHON = os.environ.get("APPLIANCE_PYTHON") or str(REPO / ".venv" / "bin" / "python")
 Server.python = APPLIANCE_PYTHON
 NEWER_RELEASE = "99.0.0"
+CLI_SECRET = "video-password-in-the-cli"
 
 _ORIGIN = """
 import json, sys
@@ -122,7 +123,9 @@ def appliance(tmp_path_factory: pytest.TempPathFactory, media: dict[str, str],
     server = Server(tmp_path_factory.mktemp("appliance"),
                     {"YTP_WORKER_IDLE_TIMEOUT": "30", "YTP_FILE_LOGGING": "false",
                      "YTP_AUTH_USERNAME": "ha", "YTP_AUTH_PASSWORD": "a long enough password",
-                     "YTP_CHECK_FOR_UPDATES": "true", "YTP_UPDATE_CHECK_URL": release_index})
+                     "YTP_CHECK_FOR_UPDATES": "true", "YTP_UPDATE_CHECK_URL": release_index,
+                     # A secret in yt-dlp's options, which diagnostics must not show.
+                     "YTP_YTDLP_CLI": f"--video-password {CLI_SECRET}"})
     server.token = appliance_cli(server, "web", "gentoken")  # type: ignore[attr-defined]
     server.session.headers["Authorization"] = f"Token {server.token}"  # type: ignore[attr-defined]
     server.start()

@@ -87,12 +87,14 @@ async def test_unreachable_then_reachable(hass: HomeAssistant, appliance: Server
 
 async def test_something_else_on_the_port(hass: HomeAssistant, appliance: Server,
                                           media: dict[str, str]) -> None:
-    """An HTTP server that is not an appliance (the media origin): "unknown", logged."""
+    """An HTTP server that is not an appliance (the media origin): said so, with what it
+    answered, not "Unexpected error"."""
     origin_port = int(media["clip"].split(":")[2].split("/")[0])
     result = await _user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], entry_data(appliance, port=origin_port))
-    assert result["errors"] == {"base": "unknown"}
+    assert result["errors"] == {"base": "not_appliance"}
+    assert result["description_placeholders"]["error"].startswith("HTTP 4")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], entry_data(appliance))
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -150,11 +152,15 @@ async def test_zeroconf_of_a_known_appliance_updates_its_address(
     await _unload_all(hass)
 
 
+@pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65])
 async def test_zeroconf_without_an_id_is_not_an_appliance(hass: HomeAssistant,
-                                                          appliance: Server) -> None:
+                                                          appliance: Server,
+                                                          announced: str) -> None:
+    """Anyone on the network may announce: an id that is none (it becomes the entry's unique
+    id and part of every device id) ends the flow."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
-        data=_discovery(appliance, id=""))
+        data=_discovery(appliance, id=announced))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_instance_id"
 

@@ -36,6 +36,7 @@ from custom_components.appliance.const import (
 from support.server import Server, free_port_pair
 
 from .conftest import (
+    CLI_SECRET,
     NEWER_RELEASE,
     appliance_cli,
     entry_data,
@@ -301,6 +302,8 @@ async def test_diagnostics_are_redacted(hass: HomeAssistant, loaded_entry: MockC
     assert diagnostics["connected"] is True
     assert diagnostics["configuration"]["app"]["instance_id"] == instance_id(appliance)
     assert appliance.token not in str(diagnostics)  # type: ignore[attr-defined]
+    assert diagnostics["configuration"]["app"]["ytdlp_cli"] == "**REDACTED**"
+    assert CLI_SECRET not in str(diagnostics)
 
 
 async def test_unload_and_reload(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
@@ -367,3 +370,41 @@ async def test_reauth_after_gentoken(hass: HomeAssistant, loaded_entry: MockConf
     assert (await in_executor(hass, appliance.get, "/api/system/configuration")
             ).json()["paused"] is True
     await hass.services.async_call("switch", "turn_off", {"entity_id": PAUSED}, blocking=True)
+
+
+@pytest.mark.parametrize("fields", [
+    {"url": "file:///etc/passwd"}, {"url": "http://127.0.0.1:1/x", "folder": "../outside"},
+    {"url": "http://127.0.0.1:1/x", "folder": "/etc"},
+    {"url": "http://127.0.0.1:1/x", "preset": "../../x"}])
+async def test_add_url_refuses_what_the_appliance_refuses(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, fields: dict[str, str]) -> None:
+    """Hostile fields reach the real service, whose refusal is the action's error (not a
+    queued item that fails later, not an unexpected error)."""
+    with pytest.raises(ServiceValidationError, match=r"The appliance refused: .+"):
+        await add_url(hass, loaded_entry, **fields)
+
+
+async def test_retry_keeps_the_cookies_no_client_sees(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
+        media: dict[str, str]) -> None:
+    """A download added with cookies (a private video), then cancelled: the retry queues it
+    with its cookies (the service shows a client only ``has_cookies``), folder and all."""
+    cookies = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tsid\tsecret\n"
+    added = await in_executor(hass, appliance.post, "/api/history", {
+        "url": media["crawl"], "cookies": cookies, "folder": "private", "auto_start": False})
+    assert added.status_code == 200, added.text
+    item_id = added.json()[0]["id"]
+    await in_executor(hass, appliance.post, "/api/history/cancel", {"ids": [item_id]})
+    await in_executor(hass, appliance.wait_status, item_id, {"cancelled"})
+
+    response = await hass.services.async_call(
+        DOMAIN, "retry", {"config_entry_id": loaded_entry.entry_id, "item_id": item_id},
+        blocking=True, return_response=True)
+    assert isinstance(response, dict)
+    [again] = response["items"]
+    assert again["retry_of"] == item_id and again["url"] == media["crawl"]
+    new = await in_executor(hass, appliance.item, again["id"])
+    assert new["has_cookies"] is True and new["folder"] == "private"
+    await hass.services.async_call(DOMAIN, "cancel", {
+        "config_entry_id": loaded_entry.entry_id, "item_id": again["id"]}, blocking=True)
+    await in_executor(hass, appliance.wait_status, again["id"], {"cancelled"})

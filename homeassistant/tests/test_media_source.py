@@ -111,7 +111,9 @@ async def test_resolve_plays_the_file_from_the_service(
     plain = await in_executor(hass, fetch, played.url.partition("?")[0])
     assert plain.status_code == 401
 
-    for bad in ("shows/missing.mp4", "shows", "../secret", ""):
+    # An absolute path is the appliance's to refuse: it opens files of its download folder.
+    for bad in ("shows/missing.mp4", "shows", "../secret", "", "/etc/hostname",
+                "shows\\..\\..\\x"):
         with pytest.raises(media_source.Unresolvable):
             await media_source.async_resolve_media(
                 hass, f"{ROOT}/{loaded_entry.entry_id}/{bad}", None)

@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 import voluptuous as vol
+from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_get_device_automations,
+)
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -75,6 +79,11 @@ async def test_tasks_come_and_go_with_their_devices(
     appliance_device = dr.async_get(hass).async_get_device({(DOMAIN, loaded_entry.unique_id)})
     assert device is not None and device.name == "Clips"
     assert device.via_device_id == appliance_device.id
+    # Its downloads' events carry the appliance's id: a "download finished" trigger on the
+    # subscription's device would never fire, so none is offered.
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER,
+                                                  device.id)
+    assert [t for t in triggers if t["domain"] == DOMAIN] == []
 
     # A rename elsewhere reaches the device.
     await patch_task(hass, appliance, task["id"], name="Clips renamed")
@@ -123,11 +132,17 @@ async def test_run_task_action(hass: HomeAssistant, loaded_entry: MockConfigEntr
                                hass_client: ClientSessionGenerator) -> None:
     task = await create_task(hass, appliance, "Action", url=media["short"], folder="action",
                              cookies=COOKIES)
-    await until(lambda: task["id"] in loaded_entry.runtime_data.data.tasks,
-                message="the task in the coordinator")
+    # A private feed: its link's user, password and query are secrets as well.
+    feed = await create_task(hass, appliance, "Private feed", enabled=False,
+                             url="http://me:feed-password@127.0.0.1:9/rss?passkey=feed-key")
+    await until(lambda: {task["id"], feed["id"]} <= set(loaded_entry.runtime_data.data.tasks),
+                message="the tasks in the coordinator")
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
     assert diagnostics["data"]["tasks"][str(task["id"])]["cookies"] == "**REDACTED**"
-    assert "secret-session" not in str(diagnostics)
+    assert diagnostics["data"]["tasks"][str(feed["id"])]["url"] == "http://127.0.0.1:9/rss"
+    for secret in ("secret-session", "feed-password", "feed-key"):
+        assert secret not in str(diagnostics)
+    await delete_task(hass, appliance, feed["id"])
     response = await hass.services.async_call(DOMAIN, "run_task", {
         "config_entry_id": loaded_entry.entry_id, "task_id": task["id"]},
         blocking=True, return_response=True)

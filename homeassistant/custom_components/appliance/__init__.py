@@ -57,7 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
     coordinator = ApplianceCoordinator(hass, entry, client_for(hass, dict(entry.data)))
     websocket = await coordinator.async_connect()
     try:
-        await coordinator.async_config_entry_first_refresh()
+        await coordinator.async_first_refresh()
         await coordinator.async_check_releases()
     except BaseException:
         await websocket.close()

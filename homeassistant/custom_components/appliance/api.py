@@ -6,6 +6,7 @@ Home Assistant, so it could be published as a library of its own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,14 @@ import aiohttp
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 TASK_PAGE = 1000
+# A service that says "there is a next page" for ever must not keep Home Assistant reading.
+MAX_TASK_PAGES = 100
 BROWSE_PAGE = 1000
+# The largest answer read (a queue of thousands of items is a few MiB): a broken or hostile
+# service cannot fill Home Assistant's memory.
+MAX_ANSWER = 32 * 1024 * 1024
+# The most of a service's error text shown to the user (it reaches forms and log lines).
+MAX_ERROR_TEXT = 300
 
 
 class ApplianceError(Exception):
@@ -28,6 +36,11 @@ class CannotConnect(ApplianceError):
 
 class InvalidAuth(ApplianceError):
     """The credentials are refused (or missing while the service requires them)."""
+
+
+class BadAnswer(ApplianceError):
+    """The service answered what the protocol does not allow (not JSON, the wrong shape, a
+    field missing): not an appliance, or a broken one."""
 
 
 class RequestRefused(ApplianceError):
@@ -46,6 +59,11 @@ class Credentials:
     password: str | None = None
 
     def headers(self) -> dict[str, str]:
+        # A line break would end the header (and start another); Basic auth has no room for
+        # a ":" in the user name: such credentials are refused here, not sent.
+        if any(c in (value or "") for value in (self.token, self.username, self.password)
+               for c in "\r\n\0") or ":" in (self.username or ""):
+            raise InvalidAuth("the credentials hold a line break, or the user name a ':'")
         if self.token:
             return {"Authorization": f"Token {self.token}"}
         if self.username and self.password:
@@ -81,30 +99,43 @@ class ApplianceClient:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    async def request(self, method: str, path: str, *, json: Any = None,
-                      auth: bool = True) -> Any:
+    async def request(self, method: str, path: str, *, json: Any = None, auth: bool = True,
+                      expect: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
+        """The service's JSON answer, which must be an ``expect`` (an object by default)."""
         headers = self.credentials.headers() if auth else {}
         try:
             async with self.session.request(
                 method, self.base_url + path, json=json, headers=headers,
-                timeout=REQUEST_TIMEOUT,
+                timeout=REQUEST_TIMEOUT, allow_redirects=False,
             ) as response:
+                if 300 <= response.status < 400:
+                    # The appliance never redirects: followed, a redirect would make Home
+                    # Assistant fetch whatever address the answer names.
+                    raise BadAnswer(f"{path.partition('?')[0]}: HTTP {response.status} to "
+                                    f"{_shorten(response.headers.get('Location'))}")
                 if response.status == 401:
                     raise InvalidAuth(await _error_text(response))
-                if response.status >= 500 or response.status == 429:
+                if response.status >= 500:
                     raise CannotConnect(f"HTTP {response.status}: {await _error_text(response)}")
                 if response.status >= 400:
                     body = await _json_or_none(response)
-                    text = body.get("error") if isinstance(body, dict) else None
-                    raise RequestRefused(response.status, str(text or f"HTTP {response.status}"),
+                    text = _shorten(body.get("error")) if isinstance(body, dict) else None
+                    raise RequestRefused(response.status, text or f"HTTP {response.status}",
                                          body.get("code") if isinstance(body, dict) else None)
-                return await response.json(content_type=None)
+                answer = await _read_json(response)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise CannotConnect(f"{self.base_url}: {err or type(err).__name__}") from err
+        if not isinstance(answer, expect):
+            raise BadAnswer(f"{path.partition('?')[0]}: expected a JSON "
+                            f"{'object' if expect is dict else 'list'}, got "
+                            f"{type(answer).__name__}")
+        return answer
 
     async def health(self) -> dict[str, Any]:
         """Open to anyone: the instance id, version, free disk."""
         result: dict[str, Any] = await self.request("GET", "/api/health", auth=False)
+        if not valid_instance_id(result.get("instance_id")):
+            raise BadAnswer("/api/health: no instance id")
         return result
 
     async def configuration(self) -> dict[str, Any]:
@@ -119,32 +150,32 @@ class ApplianceClient:
     async def last_finished(self) -> dict[str, Any] | None:
         page = await self.request(
             "GET", "/api/history?type=done&status=finished&per_page=1&order=DESC")
-        items = page.get("items") or []
+        items = records(page.get("items"))
         return items[0] if items else None
 
-    async def finished_items(self, per_page: int) -> list[dict[str, Any]]:
-        page = await self.request(
-            "GET", f"/api/history?type=done&status=finished&per_page={per_page}&order=DESC")
-        return list(page.get("items") or [])
-
     async def item(self, item_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("GET", f"/api/history/{quote(item_id)}")
+        # Quoted whole: an id such as "../system/x" must not name another endpoint.
+        result: dict[str, Any] = await self.request("GET",
+                                                    f"/api/history/{quote(item_id, safe='')}")
         return result
 
     async def add(self, payloads: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.request("POST", "/api/history",
-                                                          json=list(payloads))
-        return result
+        return records(await self.request("POST", "/api/history", json=list(payloads),
+                                          expect=list))
 
     async def cancel(self, ids: list[str]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", "/api/history/cancel",
                                                     json={"ids": ids})
         return result
 
-    async def forget(self, ids: list[str]) -> None:
-        """Remove finished-list entries (never their files)."""
-        await self.request("DELETE", "/api/history",
-                           json={"type": "done", "ids": ids, "remove_file": False})
+    async def retry(self, item_id: str) -> str:
+        """Queue a finished download again with its whole request (cookies included, which
+        no client is shown) and remove the old entry, in one step; the new download's id."""
+        result = await self.request("POST",
+                                    f"/api/downloads/{quote(item_id, safe='')}/retry")
+        if not isinstance(new_id := result.get("id"), str):
+            raise BadAnswer("/api/downloads/…/retry: no id")
+        return new_id
 
     async def set_paused(self, paused: bool) -> None:
         try:
@@ -157,8 +188,7 @@ class ApplianceClient:
         """Every scheduled task (subscription), read a page of 1000 at a time; none from a
         service older than its tasks API."""
         tasks: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        for page in range(1, MAX_TASK_PAGES + 1):
             try:
                 body = await self.request("GET",
                                           f"/api/tasks?page={page}&per_page={TASK_PAGE}")
@@ -166,10 +196,11 @@ class ApplianceClient:
                 if err.status == 404 and page == 1:
                     return []
                 raise
-            tasks.extend(body.get("items") or [])
-            if not (body.get("pagination") or {}).get("has_next"):
+            items = records(body.get("items"))
+            tasks.extend(items)
+            if not items or not mapping(body.get("pagination")).get("has_next"):
                 return tasks
-            page += 1
+        raise BadAnswer(f"/api/tasks: more than {MAX_TASK_PAGES} pages")
 
     async def set_task_enabled(self, task_id: int, enabled: bool) -> dict[str, Any]:
         """The task as it is now."""
@@ -196,8 +227,14 @@ class ApplianceClient:
         (absolute) that serve the file with it: ``url`` (ranges and all), ``playlist`` (HLS)."""
         result: dict[str, Any] = await self.request("POST", "/api/auth/file-ticket",
                                                     json={"path": path})
-        result["url"] = self.base_url + str(result["url"])
-        result["playlist"] = self.base_url + str(result["playlist"])
+        for key in ("url", "playlist"):
+            # A path on the service itself: never "//host/…" or "@host/…", which would send
+            # the player somewhere else.
+            value = result.get(key)
+            if not isinstance(value, str) or not value.startswith("/") \
+                    or value.startswith("//"):
+                raise BadAnswer(f"/api/auth/file-ticket: no {key} path")
+            result[key] = self.base_url + value
         return result
 
     async def check_updates(self) -> dict[str, Any] | None:
@@ -223,9 +260,13 @@ class ApplianceClient:
 
     async def connect(self, configuration: Mapping[str, Any]) -> aiohttp.ClientWebSocketResponse:
         """The ``/ws`` event stream, on the port the service's configuration names."""
-        websocket = configuration.get("websocket") or {}
-        port = int(websocket.get("port") or self.port + 1)
-        path = str(websocket.get("path") or "/ws")
+        websocket = mapping(configuration.get("websocket"))
+        port = websocket.get("port") or self.port + 1
+        path = websocket.get("path") or "/ws"
+        if not isinstance(port, int) or not 0 < port < 65536 \
+                or not isinstance(path, str) or not path.startswith("/"):
+            raise BadAnswer(f"/api/system/configuration: no websocket at port {port!r}, "
+                            f"path {path!r}")
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             return await self.session.ws_connect(
@@ -240,15 +281,54 @@ class ApplianceClient:
             raise CannotConnect(f"websocket: {err or type(err).__name__}") from err
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a field of an answer that has
+    the wrong type is treated as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def records(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else in it skipped); none when it is no list."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def valid_instance_id(value: Any) -> bool:
+    """An instance id as the service makes them (hex), never markup or a path: it becomes
+    the entry's unique id and part of every device and entity id."""
+    return isinstance(value, str) and 0 < len(value) <= 64 \
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+
+
+def _shorten(value: Any) -> str | None:
+    if not value:
+        return None
+    text = str(value)
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
+
+
+async def _read_json(response: aiohttp.ClientResponse) -> Any:
+    """The answer's JSON, read to ``MAX_ANSWER`` bytes at most."""
+    if (response.content_length or 0) > MAX_ANSWER:
+        raise BadAnswer(f"an answer of {response.content_length} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            raise BadAnswer(f"an answer of more than {MAX_ANSWER} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as err:  # RecursionError: "[[[[…" nested too deep
+        raise BadAnswer(f"{response.url.path}: not JSON ({type(err).__name__})") from err
+
+
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:
     try:
-        return await response.json(content_type=None)
-    except ValueError:
+        return await _read_json(response)
+    except BadAnswer:
         return None
 
 
 async def _error_text(response: aiohttp.ClientResponse) -> str:
     body = await _json_or_none(response)
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"])
-    return f"HTTP {response.status}"
+    text = _shorten(body.get("error")) if isinstance(body, dict) else None
+    return text or f"HTTP {response.status}"

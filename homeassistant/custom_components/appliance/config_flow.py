@@ -8,7 +8,9 @@ then ``/api/system/configuration`` proves the credentials.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +26,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from . import client_for
-from .api import CannotConnect, InvalidAuth
+from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, valid_instance_id
 from .const import (
     CONF_CHECK_UPDATES,
     CONF_DEFAULT_PRESET,
@@ -43,6 +45,20 @@ CREDENTIALS = {
     vol.Optional(CONF_PASSWORD): _PASSWORD,
 }
 CREDENTIAL_KEYS = (CONF_TOKEN, CONF_USERNAME, CONF_PASSWORD)
+# A host name (letters of any script, digits, "-", "_", dots); an IPv6 address is checked
+# apart. Anything else ("http://…", "host/path", "user@host", "host:port") would become
+# another URL than the appliance's.
+HOST_NAME = re.compile(r"[^\W][\w.-]{0,252}")
+
+
+def _valid_host(host: str) -> bool:
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return HOST_NAME.fullmatch(host) is not None
 
 
 def _address_schema(host: str | None = None, port: int = DEFAULT_PORT) -> dict[Any, Any]:
@@ -56,6 +72,9 @@ def _address_schema(host: str | None = None, port: int = DEFAULT_PORT) -> dict[A
 def _credentials(user_input: Mapping[str, Any]) -> dict[str, str]:
     """The credentials given, empty ones dropped (a token wins over a user and password)."""
     given = {key: str(user_input[key]) for key in CREDENTIAL_KEYS if user_input.get(key)}
+    for key in (CONF_TOKEN, CONF_USERNAME):  # pasted with a space or a line break around
+        if key in given:
+            given[key] = given[key].strip()
     if given.get(CONF_TOKEN):
         return {CONF_TOKEN: given[CONF_TOKEN]}
     return given
@@ -65,7 +84,7 @@ def _entry_data(user_input: Mapping[str, Any], address: Mapping[str, Any] | None
                 ) -> dict[str, Any]:
     """An entry's data: host and port (from the form, or ``address``) and credentials."""
     where = address if address is not None else user_input
-    return {CONF_HOST: where[CONF_HOST], CONF_PORT: where[CONF_PORT],
+    return {CONF_HOST: str(where[CONF_HOST]).strip(), CONF_PORT: where[CONF_PORT],
             **_credentials(user_input)}
 
 
@@ -75,9 +94,14 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         self._discovered: dict[str, Any] = {}
         self._title = ""
+        # What the service said when it refused, or why it is not an appliance: shown in
+        # the form's error ({error}).
+        self._placeholders: dict[str, str] = {"error": ""}
 
     async def _probe(self, data: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
         """(instance id, errors) for an address and credentials; errors empty on success."""
+        if not _valid_host(str(data[CONF_HOST])):
+            return "", {CONF_HOST: "invalid_host"}
         client = client_for(self.hass, dict(data))
         try:
             health = await client.health()
@@ -87,8 +111,17 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
             return "", {"base": "invalid_auth"}
         except CannotConnect:
             return "", {"base": "cannot_connect"}
-        except Exception:  # not an appliance, or one that answers what it should not
-            LOGGER.exception("unexpected answer from the appliance at %s", client.base_url)
+        except RequestRefused as err:
+            self._placeholders["error"] = str(err)
+            # The service's refusals carry a code (421: a host name it does not answer to;
+            # 429: too many attempts); another server's 404 does not.
+            return "", {"base": "refused" if err.code else "not_appliance"}
+        except BadAnswer as err:
+            self._placeholders["error"] = str(err)
+            return "", {"base": "not_appliance"}
+        except Exception:  # a fault of this integration: the log has its traceback
+            LOGGER.exception("unexpected failure probing the appliance at %s",
+                             client.base_url)
             return "", {"base": "unknown"}
         host = data[CONF_HOST]
         self._title = f"Appliance ({host})"
@@ -120,14 +153,14 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         schema = vol.Schema({**_address_schema(), **CREDENTIALS})
         return self.async_show_form(
             step_id="user", data_schema=self.add_suggested_values_to_schema(schema, user_input),
-            errors=errors)
+            errors=errors, description_placeholders=self._placeholders)
 
     # --- found on the network ----------------------------------------------------------------
 
     async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo
                                   ) -> ConfigFlowResult:
         instance_id = discovery_info.properties.get("id")
-        if not instance_id:
+        if not valid_instance_id(instance_id):
             return self.async_abort(reason="no_instance_id")
         await self.async_set_unique_id(instance_id)
         self._abort_if_unique_id_configured(
@@ -148,7 +181,8 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_create_entry(title=self._title, data=data)
         return self.async_show_form(
             step_id="zeroconf_confirm", data_schema=vol.Schema(CREDENTIALS), errors=errors,
-            description_placeholders={"host": str(self._discovered[CONF_HOST]),
+            description_placeholders={**self._placeholders,
+                                      "host": str(self._discovered[CONF_HOST]),
                                       "port": str(self._discovered[CONF_PORT])})
 
     # --- when the credentials stop working --------------------------------------------------
@@ -166,7 +200,7 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
                 return result
         return self.async_show_form(
             step_id="reauth_confirm", data_schema=vol.Schema(CREDENTIALS), errors=errors,
-            description_placeholders={"title": entry.title})
+            description_placeholders={**self._placeholders, "title": entry.title})
 
     # --- a new address or new credentials ----------------------------------------------------
 
@@ -183,7 +217,7 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
-            errors=errors)
+            errors=errors, description_placeholders=self._placeholders)
 
     @staticmethod
     @callback

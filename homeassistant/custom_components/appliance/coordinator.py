@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,16 @@ from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .api import ApplianceClient, ApplianceError, CannotConnect, InvalidAuth, unwrap_event
+from .api import (
+    ApplianceClient,
+    ApplianceError,
+    BadAnswer,
+    InvalidAuth,
+    RequestRefused,
+    mapping,
+    records,
+    unwrap_event,
+)
 from .const import (
     ACTIVE_STATUSES,
     CONF_CHECK_UPDATES,
@@ -47,6 +57,12 @@ YTDLP_UPDATE_TIMEOUT = 900.0
 # Counters the event stream does not carry (failed total, free disk) are re-read this long
 # after the last state change of a burst.
 COUNTS_COOLDOWN = 1.0
+# The entities follow a download's progress (``item_updated``) at most this often, the first
+# change of a burst at once and the last at its end: progress comes twice a second per
+# running download, and every change of a sensor is a row in Home Assistant's recorder (on a
+# Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
+# Every other change is shown at once, in step with the bus event it fires.
+PUBLISH_COOLDOWN = 1.0
 
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
@@ -80,10 +96,12 @@ class ApplianceData:
 
     @property
     def speed(self) -> float:
-        # ``speed`` is yt-dlp's bytes per second (``speed_text`` is its display form).
+        # ``speed`` is yt-dlp's bytes per second (``speed_text`` is its display form); JSON
+        # as Python reads it may also say NaN or Infinity, which no sensor can show.
         return float(sum(speed for item in self.queue.values()
                          if item.get("status") in ACTIVE_STATUSES
-                         and isinstance(speed := item.get("speed"), int | float)))
+                         and isinstance(speed := item.get("speed"), int | float)
+                         and math.isfinite(speed) and speed >= 0))
 
 
 def _problem(figures: dict[str, Any]) -> str | None:
@@ -91,6 +109,21 @@ def _problem(figures: dict[str, Any]) -> str | None:
     (``download_folder_problem``) or the event that says it changed (``problem``)."""
     problem = figures.get("download_folder_problem", figures.get("problem"))
     return problem if isinstance(problem, str) and problem else None
+
+
+def failure(err: ApplianceError) -> dict[str, Any]:
+    """The translated reason of a failure, as an exception of Home Assistant's takes it."""
+    key = ("bad_answer" if isinstance(err, BadAnswer)
+           else "refused" if isinstance(err, RequestRefused) else "cannot_connect")
+    return {"translation_domain": DOMAIN, "translation_key": key,
+            "translation_placeholders": {"error": str(err)}}
+
+
+def count(value: Any) -> int | None:
+    """A whole number of the service's (an id, a count, bytes), or None when the answer has
+    something else there (a bool, a text, a negative number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
 
 
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
@@ -117,8 +150,13 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                          name=f"{DOMAIN} {client.host}:{client.port}")
         self.client = client
         self.configuration: dict[str, Any] = {}
+        # How long the event stream waits before its next connection: doubles up to
+        # RECONNECT_MAX while connections fail or streams end at once.
+        self.reconnect_delay = RECONNECT_MIN
         self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
                                  function=self._refresh_counts)
+        self._publish = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN, immediate=True,
+                                  function=self._async_publish)
 
     async def _async_update_data(self) -> ApplianceData:
         try:
@@ -127,8 +165,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
         except ApplianceError as err:
-            raise UpdateFailed(translation_domain=DOMAIN, translation_key="cannot_connect",
-                               translation_placeholders={"error": str(err)}) from err
+            raise UpdateFailed(**failure(err)) from err
 
     async def _snapshot(self) -> ApplianceData:
         configuration = await self.client.configuration()
@@ -136,16 +173,21 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.client.stats(), self.client.health(), self.client.last_finished(),
             self.client.tasks())
         self.configuration = configuration
+        # A field of the wrong type counts as absent: one odd value must not keep every
+        # entity unavailable.
         return ApplianceData(
-            version=str(configuration.get("app", {}).get("version", "")),
-            paused=bool(configuration.get("paused")),
-            queue={item["id"]: item for item in configuration.get("queue", [])},
-            failed=int(stats.get("failed") or 0),
-            disk_free=health.get("download_path_free_bytes"),
+            version=str(mapping(configuration.get("app")).get("version") or ""),
+            paused=configuration.get("paused") is True,
+            queue={item["id"]: item for item in records(configuration.get("queue"))
+                   if isinstance(item.get("id"), str)},
+            failed=count(stats.get("failed")) or 0,
+            disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
             last_finished=last,
-            presets=[p["name"] for p in configuration.get("presets", []) if "name" in p],
-            tasks={task["id"]: task for task in tasks if isinstance(task.get("id"), int)},
+            presets=[p["name"] for p in records(configuration.get("presets"))
+                     if isinstance(p.get("name"), str)],
+            tasks={task_id: task for task in tasks
+                   if (task_id := count(task.get("id"))) is not None},
             release=self.data.release if self.data else None,
             ytdlp=self.data.ytdlp if self.data else None,
         )
@@ -160,8 +202,8 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             LOGGER.debug("counter refresh failed: %s", err)
             return
         if self.data is not None:
-            self.data.failed = int(stats.get("failed") or 0)
-            self.data.disk_free = health.get("download_path_free_bytes")
+            self.data.failed = count(stats.get("failed")) or 0
+            self.data.disk_free = count(health.get("download_path_free_bytes"))
             self.data.folder_problem = _problem(stats)
             self.async_set_updated_data(self.data)
 
@@ -199,12 +241,25 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         deadline = time.monotonic() + YTDLP_UPDATE_TIMEOUT
         while True:
             status = await self.client.ytdlp() or {}
-            if (status.get("update") or {}).get("state") != "running" \
+            if mapping(status.get("update")).get("state") != "running" \
                     or time.monotonic() > deadline:
                 break
             await asyncio.sleep(YTDLP_UPDATE_POLL)
         self._set_ytdlp(status)
         return status
+
+    async def async_first_refresh(self) -> None:
+        """The first snapshot; when it fails, setup is retried with the reason shown (Home
+        Assistant's own first refresh retries with none)."""
+        try:
+            await self.async_config_entry_first_refresh()
+        except ConfigEntryNotReady as err:
+            cause = err.__cause__
+            if isinstance(cause, UpdateFailed) and cause.translation_key:
+                raise ConfigEntryNotReady(
+                    translation_domain=DOMAIN, translation_key=cause.translation_key,
+                    translation_placeholders=cause.translation_placeholders) from cause
+            raise
 
     async def async_connect(self) -> aiohttp.ClientWebSocketResponse:
         """The event stream, opened before the snapshot it completes: nothing that happens
@@ -216,9 +271,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
         except ApplianceError as err:
-            raise ConfigEntryNotReady(translation_domain=DOMAIN,
-                                      translation_key="cannot_connect",
-                                      translation_placeholders={"error": str(err)}) from err
+            raise ConfigEntryNotReady(**failure(err)) from err
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         """Read the event stream and check for releases for the entry's lifetime."""
@@ -228,11 +281,11 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         entry.async_on_unload(async_track_time_interval(
             self.hass, self.async_check_releases, RELEASE_CHECK_INTERVAL))
         entry.async_on_unload(self._counts.async_shutdown)
+        entry.async_on_unload(self._publish.async_shutdown)
 
     # --- the event stream --------------------------------------------------------------------
 
     async def _listen(self, websocket: aiohttp.ClientWebSocketResponse | None) -> None:
-        delay = RECONNECT_MIN
         while True:
             if websocket is None:
                 try:
@@ -241,23 +294,42 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
                     self.config_entry.async_start_reauth(self.hass)
                     return
-                except CannotConnect as err:
-                    self.async_set_update_error(UpdateFailed(str(err)))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RECONNECT_MAX)
+                except ApplianceError as err:
+                    self.async_set_update_error(UpdateFailed(**failure(err)))
+                    await self._back_off()
                     continue
-                await self.async_refresh()  # what happened while the stream was down
+                try:
+                    await self.async_refresh()  # what happened while the stream was down
+                except BaseException:  # unloaded meanwhile (cancelled): no stream left open
+                    await websocket.close()
+                    raise
                 if isinstance(self.last_exception, ConfigEntryAuthFailed):
                     await websocket.close()
                     return  # the refresh started reauth; its new setup starts a new stream
-                delay = RECONNECT_MIN
+                if not self.last_update_success:
+                    # No snapshot (the service still starting, say): events alone would
+                    # never make the entities available again; try the whole link again.
+                    await websocket.close()
+                    websocket = None
+                    await self._back_off()
+                    continue
+            opened = time.monotonic()
             try:
                 await self._read(websocket)
             finally:
                 await websocket.close()
             websocket = None
             self.async_set_update_error(UpdateFailed("the event stream closed"))
-            await asyncio.sleep(delay)
+            # Only a stream that lasted makes the next outage a new one: a service that
+            # closes each stream at once would otherwise get a reconnect and a full
+            # snapshot every second, for ever.
+            if time.monotonic() - opened >= RECONNECT_MAX:
+                self.reconnect_delay = RECONNECT_MIN
+            await self._back_off()
+
+    async def _back_off(self) -> None:
+        await asyncio.sleep(self.reconnect_delay)
+        self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
 
     async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         async for message in websocket:
@@ -265,10 +337,14 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 break
             try:
                 event = unwrap_event(message.json())
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 continue
-            if event is not None:
+            if event is None:
+                continue
+            try:
                 self._apply(*event)
+            except Exception:  # one event that cannot be shown must not end the stream
+                LOGGER.exception("could not apply the appliance's %r event", event[0])
 
     @callback
     def _apply(self, event: str, payload: Any) -> None:
@@ -281,18 +357,24 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 and isinstance(payload.get("id"), str):
             self._apply_item(data, event, payload)
         elif event == "config_update" and isinstance(payload, dict) \
-                and payload.get("feature") == "tasks" and isinstance(payload.get("data"), dict) \
-                and isinstance(payload["data"].get("id"), int):
-            task = payload["data"]
+                and payload.get("feature") == "tasks" \
+                and (task_id := count(mapping(payload.get("data")).get("id"))) is not None:
             if payload.get("action") == "delete":
-                data.tasks.pop(task["id"], None)
+                data.tasks.pop(task_id, None)
             else:  # create, update
-                data.tasks[task["id"]] = task
+                data.tasks[task_id] = payload["data"]
         elif event == "download_folder" and isinstance(payload, dict):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
             return
-        self.async_set_updated_data(data)
+        if event == "item_updated":
+            self._publish.async_schedule_call()
+        else:
+            self.async_update_listeners()
+
+    @callback
+    def _async_publish(self) -> None:
+        self.async_update_listeners()
 
     def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]) -> None:
         item_id = item["id"]

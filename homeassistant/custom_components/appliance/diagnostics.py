@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -11,7 +12,28 @@ from homeassistant.core import HomeAssistant
 
 from .coordinator import ApplianceConfigEntry
 
-TO_REDACT = {CONF_TOKEN, CONF_PASSWORD, CONF_USERNAME, "auth_username", "cookies"}
+# yt-dlp's options (the service's, a preset's, an item's) may hold "--password", "--cookies"
+# or a "--username": the whole command line goes.
+TO_REDACT = {CONF_TOKEN, CONF_PASSWORD, CONF_USERNAME, "auth_username", "cookies", "cli",
+             "ytdlp_cli"}
+# A link's user and password ("https://me:secret@feeds.example/…") and its query (a private
+# feed's "?passkey=…", a signed media URL) are secrets too; scheme, host and path stay.
+URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?:[^/@\s?#]*@)?(?P<rest>[^\s?#]*)"
+                         r"(?:[?#]\S*)?")
+
+
+def _without_url_secrets(value: Any) -> Any:
+    if isinstance(value, str):
+        return URL_SECRETS.sub(r"\g<scheme>\g<rest>", value)
+    if isinstance(value, dict):
+        return {key: _without_url_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_url_secrets(item) for item in value]
+    return value
+
+
+def _redact(value: Any) -> Any:
+    return _without_url_secrets(async_redact_data(value, TO_REDACT))
 
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ApplianceConfigEntry
@@ -23,6 +45,6 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: Applian
                   "options": dict(entry.options), "unique_id": entry.unique_id},
         "connected": coordinator.last_update_success,
         "last_error": str(coordinator.last_exception) if coordinator.last_exception else None,
-        "data": async_redact_data(data, TO_REDACT) if data else None,
-        "configuration": async_redact_data(coordinator.configuration, TO_REDACT),
+        "data": _redact(data) if data else None,
+        "configuration": _redact(coordinator.configuration),
     }

@@ -25,7 +25,7 @@ from homeassistant.components.media_source import (
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .api import ApplianceError
+from .api import ApplianceError, records
 from .const import DOMAIN
 from .coordinator import ApplianceConfigEntry
 
@@ -100,7 +100,7 @@ class ApplianceMediaSource(MediaSource):
             domain=DOMAIN, identifier=f"{entry.entry_id}/{folder}",
             media_class=MediaClass.DIRECTORY, media_content_type="",
             title=folder.rpartition("/")[2] or entry.title, can_play=False, can_expand=True)
-        node.children = [child for found in listing.get("contents") or []
+        node.children = [child for found in records(listing.get("contents"))
                          if (child := _child(entry, found)) is not None]
         return node
 

@@ -12,7 +12,12 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfDataRate, UnitOfInformation
+from homeassistant.const import (
+    MAX_LENGTH_STATE_STATE,
+    EntityCategory,
+    UnitOfDataRate,
+    UnitOfInformation,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -27,6 +32,18 @@ PARALLEL_UPDATES = 0
 class ApplianceSensorDescription(SensorEntityDescription):
     value: Callable[[ApplianceData], Any]
     attributes: Callable[[ApplianceData], dict[str, Any]] | None = None
+
+
+def _title(data: ApplianceData) -> str | None:
+    """The last finished download's title, cut to what a state holds (a longer one, such as
+    a Reddit post's, would leave the sensor "unknown" and its attributes gone)."""
+    title = (data.last_finished or {}).get("title")
+    if not title:
+        return None
+    title = str(title)
+    if len(title) > MAX_LENGTH_STATE_STATE:
+        return title[:MAX_LENGTH_STATE_STATE - 1] + "…"
+    return title
 
 
 def _last_finished_attributes(data: ApplianceData) -> dict[str, Any]:
@@ -64,7 +81,7 @@ SENSORS: tuple[ApplianceSensorDescription, ...] = (
     ),
     ApplianceSensorDescription(
         key="last_finished", translation_key="last_finished",
-        value=lambda data: (data.last_finished or {}).get("title") or None,
+        value=_title,
         attributes=_last_finished_attributes,
     ),
 )

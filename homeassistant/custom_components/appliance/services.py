@@ -15,7 +15,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
-from .api import CannotConnect, InvalidAuth, RequestRefused
+from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused
 from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, RETRYABLE_STATUSES
 
 if TYPE_CHECKING:
@@ -30,9 +30,6 @@ ATTR_AUTO_START = "auto_start"
 ATTR_ITEM_ID = "item_id"
 ATTR_TASK_ID = "task_id"
 
-# What a retried download keeps from the failed one.
-RETRY_FIELDS = ("url", "preset", "folder", "template", "cli", "auto_start")
-
 _ENTRY: dict[vol.Marker, Any] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 ADD_URL_SCHEMA = vol.Schema({
     **_ENTRY,
@@ -46,7 +43,7 @@ ITEMS_SCHEMA = vol.Schema({
     vol.Required(ATTR_ITEM_ID): vol.All(cv.ensure_list, [cv.string], vol.Length(min=1)),
 })
 TASK_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_TASK_ID): vol.All(
-    vol.Coerce(int), vol.Range(min=1))})
+    vol.Coerce(int), vol.Range(min=1, max=2**31 - 1))})
 
 
 def _coordinator(hass: HomeAssistant, call: ServiceCall) -> ApplianceCoordinator:
@@ -72,6 +69,9 @@ async def call_service[T](coordinator: ApplianceCoordinator, request: Awaitable[
                                  translation_key="invalid_auth") from err
     except CannotConnect as err:
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="cannot_connect",
+                                 translation_placeholders={"error": str(err)}) from err
+    except BadAnswer as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bad_answer",
                                  translation_placeholders={"error": str(err)}) from err
     except RequestRefused as err:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="refused",
@@ -103,7 +103,9 @@ async def _cancel(call: ServiceCall) -> None:
 
 
 async def _retry(call: ServiceCall) -> ServiceResponse:
-    """A failed or cancelled download queued again with what it had; the old entry goes."""
+    """A failed or cancelled download queued again with what it had; the old entry goes.
+    The service's own retry does it: it alone knows the whole request (a download's cookies
+    are never shown to a client), and adding and removing are one step there."""
     coordinator = _coordinator(call.hass, call)
     client = coordinator.client
     retried: list[JsonValueType] = []
@@ -113,11 +115,8 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_retryable",
                 translation_placeholders={"id": item_id, "status": str(item.get("status"))})
-        payload = {key: item[key] for key in RETRY_FIELDS if item.get(key) not in (None, "")}
-        added = await call_service(coordinator, client.add([payload]))
-        await call_service(coordinator, client.forget([item_id]))
-        retried.extend({"id": i.get("id"), "url": i.get("url"), "retry_of": item_id}
-                       for i in added)
+        new_id = await call_service(coordinator, client.retry(item_id))
+        retried.append({"id": new_id, "url": item.get("url"), "retry_of": item_id})
     return {"items": retried}
 
 

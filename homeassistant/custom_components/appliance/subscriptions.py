@@ -18,9 +18,11 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 
+TASK_KEY = "_task_"
+
 
 def task_device_key(instance_id: str, task_id: int) -> str:
-    return f"{instance_id}_task_{task_id}"
+    return f"{instance_id}{TASK_KEY}{task_id}"
 
 
 class ApplianceTaskEntity(CoordinatorEntity[ApplianceCoordinator]):
@@ -101,7 +103,7 @@ def async_sync_task_devices(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
         task = tasks.get(ids[0])
         if task is None:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
-        elif task.get("name") and device.name != task["name"]:
+        elif task.get("name") and device.name != str(task["name"]):
             registry.async_update_device(device.id, name=str(task["name"]))
 
 

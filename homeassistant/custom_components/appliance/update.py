@@ -16,6 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .api import mapping
 from .const import DOMAIN
 from .coordinator import ApplianceConfigEntry
 from .entity import ApplianceEntity
@@ -80,7 +81,7 @@ class ApplianceYtdlp(ApplianceEntity, UpdateEntity):
     async def async_install(self, version: str | None, backup: bool, **kwargs: Any) -> None:
         coordinator = self.coordinator
         status = await call_service(coordinator, coordinator.async_update_ytdlp())
-        update = status.get("update") or {}
+        update = mapping(status.get("update"))
         if update.get("state") in FAILED_STATES or update.get("state") == "running":
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="ytdlp_update_failed",

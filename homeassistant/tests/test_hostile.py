@@ -1,0 +1,416 @@
+"""A broken or hostile appliance, and hostile input in the forms and actions.
+
+The real service never answers junk, so here a small HTTP and websocket server on 127.0.0.1
+plays the appliance (``FakeAppliance``): what it answers is what each test sets. Where the
+real service can give the answer (a 421 for a host name it does not answer to) it does: the
+fake one forwards to it, as a reverse proxy under a public name would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from homeassistant import config_entries
+from homeassistant.components import media_source
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_TOKEN,
+    CONF_USERNAME,
+    EVENT_STATE_CHANGED,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
+
+from custom_components.appliance import api, coordinator
+from custom_components.appliance.const import DOMAIN
+from support.server import Server
+
+from .conftest import allow_loopback, until
+
+INSTANCE = "ab" * 16
+Answer = Callable[[web.Request], Any]
+
+
+class FakeAppliance:
+    """Answers ``answers[path]`` (JSON, or a ``web.Response``, or a function of the request
+    giving one of those); a valid minimal appliance by default. Its ``/ws`` sends what is
+    put in ``frames`` (text as it is)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {
+            "/api/health": {"instance_id": INSTANCE, "version": "1.0"},
+            "/api/system/configuration": lambda _: {
+                "app": {"version": "1.0"}, "paused": False, "queue": [], "presets": [],
+                "websocket": {"port": self.port, "path": "/ws"}},
+            "/api/engine/stats": {"failed": 0},
+            "/api/history": {"items": []},
+            "/api/tasks": {"items": [], "pagination": {"has_next": False}},
+        }
+        self.paths: list[str] = []
+        self.streams_opened = 0
+        self.close_streams_at_once = False
+        self.frames: asyncio.Queue[str | None] = asyncio.Queue()
+        self._streams = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/ws", self._ws)
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        for _ in range(self._streams):  # each open /ws handler ends on a None
+            self.frames.put_nowait(None)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        self.paths.append(request.raw_path)
+        answer = self.answers.get(request.path)
+        if answer is None:
+            return web.json_response({"error": "not found", "code": "NOT_FOUND"}, status=404)
+        if callable(answer):
+            answer = answer(request)
+            if asyncio.iscoroutine(answer):
+                answer = await answer
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        return web.json_response(answer)
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        websocket = web.WebSocketResponse()
+        await websocket.prepare(request)
+        self.streams_opened += 1
+        if self.close_streams_at_once:
+            await websocket.close()
+            return websocket
+        self._streams += 1
+        # Reading answers the client's close at once, as a real server does.
+        reading = asyncio.ensure_future(websocket.receive())
+        try:
+            while True:
+                getting = asyncio.ensure_future(self.frames.get())
+                await asyncio.wait({reading, getting}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    break
+                if (frame := getting.result()) is None:
+                    break
+                await websocket.send_str(frame)
+        finally:
+            self._streams -= 1
+            reading.cancel()
+        await websocket.close()
+        return websocket
+
+
+@pytest.fixture
+async def fake(hass: HomeAssistant) -> AsyncIterator[FakeAppliance]:
+    server = FakeAppliance()
+    await server.start()
+    yield server
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await server.stop()
+
+
+def _entry(hass: HomeAssistant, fake: FakeAppliance) -> MockConfigEntry:
+    entry = MockConfigEntry(domain=DOMAIN, title="Fake", unique_id=INSTANCE,
+                            data={CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def _loaded(hass: HomeAssistant, fake: FakeAppliance) -> MockConfigEntry:
+    entry = _entry(hass, fake)
+    async with asyncio.timeout(60):  # a client that loops for ever fails here, not hangs
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    return entry
+
+
+async def _user_form(hass: HomeAssistant, form: dict[str, Any]) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER})
+    async with asyncio.timeout(60):
+        return dict(await hass.config_entries.flow.async_configure(result["flow_id"], form))
+
+
+# --- the config flow ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1", "127.0.0.1/api", "me@127.0.0.1",
+                                  "127.0.0.1:8081", "127.0.0.1?x", "::1]", " "])
+async def test_a_host_that_is_not_a_host_name(hass: HomeAssistant, host: str) -> None:
+    """What would make another URL than the appliance's is refused before any request."""
+    result = await _user_form(hass, {CONF_HOST: host, CONF_PORT: 8081})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+
+
+@pytest.mark.parametrize("health", [
+    web.Response(text="<html>a router's page</html>", content_type="text/html"),
+    web.Response(text="[" * 100_000, content_type="application/json"),
+    ["a", "list"],
+    {"status": "ok"},  # no instance id
+    {"instance_id": "../../x"},
+])
+async def test_not_an_appliance_says_so(hass: HomeAssistant, fake: FakeAppliance,
+                                        health: Any) -> None:
+    fake.answers["/api/health"] = health
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert result["errors"] == {"base": "not_appliance"}
+    assert "/api/health" in result["description_placeholders"]["error"]
+
+
+async def test_a_redirect_is_not_followed(hass: HomeAssistant, fake: FakeAppliance) -> None:
+    fake.answers["/api/health"] = web.Response(
+        status=302, headers={"Location": "http://127.0.0.1:1/elsewhere"})
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert result["errors"] == {"base": "not_appliance"}
+    assert result["description_placeholders"]["error"] == (
+        "/api/health: HTTP 302 to http://127.0.0.1:1/elsewhere")
+
+
+async def test_a_huge_answer_is_not_read_whole(hass: HomeAssistant, fake: FakeAppliance,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_ANSWER", 10_000)
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # no Content-Length: only the reading can tell
+        await response.prepare(request)
+        await response.write(json.dumps({"instance_id": INSTANCE, "pad": "x" * 50_000})
+                             .encode())
+        return response
+
+    fake.answers["/api/health"] = chunked
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert result["errors"] == {"base": "not_appliance"}
+    assert "more than 10000 bytes" in result["description_placeholders"]["error"]
+
+
+async def test_too_many_attempts_is_not_failed_to_connect(hass: HomeAssistant,
+                                                          fake: FakeAppliance) -> None:
+    """The service's 429 (login throttling) is its refusal, with its reason."""
+    fake.answers["/api/system/configuration"] = web.json_response(
+        {"error": "Too many failed attempts; try again later.", "code": "TOO_MANY_REQUESTS"},
+        status=429, headers={"Retry-After": "1"})
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert result["errors"] == {"base": "refused"}
+    assert result["description_placeholders"]["error"] == (
+        "Too many failed attempts; try again later.")
+
+
+@pytest.fixture(scope="module")
+def open_appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real service with authentication off: it checks the Host header's name."""
+    allow_loopback()
+    server = Server(tmp_path_factory.mktemp("open"),
+                    {"YTP_FILE_LOGGING": "false", "YTP_ZEROCONF": "false"}).start()
+    yield server
+    server.stop()
+
+
+async def test_a_host_name_the_appliance_does_not_answer_to(
+        hass: HomeAssistant, fake: FakeAppliance, open_appliance: Server) -> None:
+    """Home Assistant reaches the appliance through a proxy under a public name: the real
+    service answers 421, and the form says what the service says to do about it."""
+    async def proxy(request: web.Request) -> web.Response:
+        async with aiohttp.ClientSession() as session, session.get(
+                open_appliance.url + request.path_qs,
+                headers={"Host": f"downloads.example.com:{fake.port}"}) as answer:
+            return web.Response(status=answer.status, body=await answer.read(),
+                                content_type=answer.content_type)
+
+    fake.answers["/api/health"] = proxy
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert result["errors"] == {"base": "refused"}
+    error = result["description_placeholders"]["error"]
+    assert "'downloads.example.com'" in error and "YTP_ALLOWED_HOSTS" in error
+
+
+# --- a broken appliance once set up ---------------------------------------------------------
+
+async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
+                                                        fake: FakeAppliance) -> None:
+    fake.answers["/api/system/configuration"] = lambda _: {
+        "app": "1.0", "paused": "no", "presets": ["video", {"name": 3}, {"name": "audio"}],
+        "queue": [1, {"no": "id"}, {"id": "a", "status": "downloading", "speed": "fast"},
+                  {"id": "b", "status": "downloading", "speed": 1000},
+                  {"id": "c", "status": "downloading", "speed": float("nan")},
+                  {"id": "d", "status": "downloading", "speed": float("-inf")}],
+        "websocket": {"port": fake.port, "path": "/ws"}}
+    fake.answers["/api/engine/stats"] = {"failed": "many"}
+    fake.answers["/api/health"] = {"instance_id": INSTANCE, "download_path_free_bytes": "lots"}
+    fake.answers["/api/tasks"] = {"items": [{"id": True}, {"id": "3"}, "x",
+                                            {"id": 4, "name": ["a", "list"]}]}
+    fake.answers["/api/history"] = {"items": ["not an item"]}
+    entry = await _loaded(hass, fake)
+    assert entry.state is ConfigEntryState.LOADED
+    data = entry.runtime_data.data
+    assert (data.version, data.paused, data.presets) == ("", False, ["audio"])
+    assert (data.active, data.speed, data.failed, data.disk_free) == (4, 1000.0, 0, None)
+    assert list(data.tasks) == [4]
+    assert data.last_finished is None
+    assert hass.states.get("switch.fake_queue_paused").state == "off"
+
+
+async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
+                                                            fake: FakeAppliance) -> None:
+    fake.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": True}}
+    entry = await _loaded(hass, fake)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    # The reason is shown on the entry (Home Assistant's own first refresh gives none).
+    assert entry.error_reason_translation_key == "bad_answer"
+    assert "more than 100 pages" in entry.error_reason_translation_placeholders["error"]
+
+
+@pytest.mark.parametrize("websocket", [{"port": "8082"}, {"port": 70000}, {"path": "ws"}])
+async def test_a_websocket_that_is_nowhere(hass: HomeAssistant, fake: FakeAppliance,
+                                           websocket: dict[str, Any]) -> None:
+    fake.answers["/api/system/configuration"] = {"websocket": websocket}
+    entry = await _loaded(hass, fake)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_key == "bad_answer"
+    assert "no websocket" in entry.error_reason_translation_placeholders["error"]
+
+
+async def test_junk_on_the_event_stream_does_not_end_it(hass: HomeAssistant,
+                                                        fake: FakeAppliance) -> None:
+    entry = await _loaded(hass, fake)
+    last = "sensor.fake_last_finished"
+    long_title = "A Reddit post's title, " + "very " * 100 + "long"
+    for frame in ("not json", "[" * 100_000, json.dumps(["event"]),
+                  json.dumps({"event": "item_completed", "data": "x"}),
+                  json.dumps({"event": "config_update", "data": {
+                      "feature": "tasks", "data": {"id": "7"}}}),
+                  json.dumps({"event": "item_completed", "data": {
+                      "id": "a", "status": "finished", "title": long_title,
+                      "url": "http://127.0.0.1/x"}}),
+                  json.dumps({"event": "paused", "data": {}})):
+        fake.frames.put_nowait(frame)
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="the pause after the junk")
+    state = hass.states.get(last)
+    assert state is not None
+    # Cut to what a state holds, so the sensor keeps its value and its attributes.
+    assert len(state.state) == 255 and state.state.startswith("A Reddit post's title")
+    assert state.attributes["url"] == "http://127.0.0.1/x"
+    assert entry.runtime_data.data.tasks == {}
+
+
+# --- actions and the media browser ----------------------------------------------------------
+
+async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,
+                                                  fake: FakeAppliance) -> None:
+    entry = await _loaded(hass, fake)
+    with pytest.raises(ServiceValidationError, match="not found"):
+        await hass.services.async_call(
+            DOMAIN, "retry", {"config_entry_id": entry.entry_id,
+                              "item_id": "../system/configuration"},
+            blocking=True, return_response=True)
+    assert fake.paths[-1] == "/api/history/..%2Fsystem%2Fconfiguration"
+
+
+async def test_a_file_ticket_to_elsewhere_is_not_played(hass: HomeAssistant,
+                                                        fake: FakeAppliance) -> None:
+    """The player gets a URL on the appliance, never one the appliance's answer points
+    elsewhere ("http://host:port@evil.example/…")."""
+    entry = await _loaded(hass, fake)
+    assert await async_setup_component(hass, "media_source", {})
+    await hass.async_block_till_done()
+    fake.answers["/api/auth/file-ticket"] = {
+        "url": "@evil.example/clip.mp4", "playlist": "//evil.example/p.m3u8",
+        "mime": "video/mp4"}
+    with pytest.raises(media_source.Unresolvable, match="no url path"):
+        await media_source.async_resolve_media(
+            hass, f"media-source://appliance/{entry.entry_id}/clip.mp4", None)
+
+
+async def test_a_burst_of_progress_is_a_few_state_changes(hass: HomeAssistant,
+                                                          fake: FakeAppliance) -> None:
+    """Each change of a sensor is a row in the recorder: a burst of progress events (or a
+    flood) is shown as its first and last state, not as every step."""
+    await _loaded(hass, fake)
+    speed = "sensor.fake_download_speed"
+    changes = async_capture_events(hass, EVENT_STATE_CHANGED)
+    for step in range(1, 201):
+        fake.frames.put_nowait(json.dumps({"event": "item_updated", "data": {
+            "id": "a", "status": "downloading", "speed": step * 1_000_000}}))
+    await until(lambda: hass.states.get(speed).state == "200.0", message="the last speed")
+    seen = [e for e in changes if e.data["entity_id"] == speed]
+    assert len(seen) < 10, [e.data["new_state"].state for e in seen]
+
+
+@pytest.mark.parametrize("credentials", [
+    {CONF_TOKEN: "abc\r\nX-Injected: 1"}, {CONF_USERNAME: "a:b", CONF_PASSWORD: "pw"},
+    {CONF_USERNAME: "ha", CONF_PASSWORD: "pw\nX-Injected: 1"}])
+async def test_credentials_that_cannot_be_sent(hass: HomeAssistant, fake: FakeAppliance,
+                                               credentials: dict[str, str]) -> None:
+    """Refused as credentials, not "Unexpected error", and no header is injected."""
+    result = await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port,
+                                     **credentials})
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake.paths == ["/api/health"]  # the open one only: nothing sent them
+
+
+async def test_a_pasted_token_is_trimmed(hass: HomeAssistant, fake: FakeAppliance) -> None:
+    result = await _user_form(hass, {CONF_HOST: " 127.0.0.1 ", CONF_PORT: fake.port,
+                                     CONF_TOKEN: " the-token\n"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port,
+                              CONF_TOKEN: "the-token"}
+
+
+async def test_streams_that_close_at_once_are_reopened_less_and_less_often(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reconnect takes a full snapshot of the service: a service that closes every
+    stream at once gets them ever more slowly (to RECONNECT_MAX), not at a steady pace."""
+    monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
+    monkeypatch.setattr(coordinator, "RECONNECT_MAX", 0.08)
+    fake.close_streams_at_once = True
+    entry = await _loaded(hass, fake)
+    await until(lambda: fake.streams_opened >= 6, message="six streams")
+    assert entry.runtime_data.reconnect_delay == 0.08
+
+
+async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeAppliance,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream reconnects but the snapshot that catches up fails (a 503 while the service
+    starts): the link is tried again until a snapshot works, and the entities come back."""
+    monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
+    await _loaded(hass, fake)
+    calls = 0
+
+    def starting(_: web.Request) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return web.json_response({"error": "starting", "code": "UNAVAILABLE"}, status=503)
+        return {"failed": 0}
+
+    fake.answers["/api/engine/stats"] = starting
+    fake.frames.put_nowait(None)  # the service ends the stream
+    await until(lambda: calls >= 2 and hass.states.get("sensor.fake_active_downloads").state
+                == "0", message="the entities back after a failed catch-up")
