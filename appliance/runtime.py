@@ -27,7 +27,7 @@ from .logs import (
 )
 from .notify import Notifier
 from .player import Player
-from .slots import Slots
+from .slots import IMAGE_FETCHES, OUTSIDE_WAITS, Slots
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
@@ -111,10 +111,16 @@ class Runtime:
         # Answers that last, each kind bounded (a thread is set aside for each place: slots.py)
         self.transfers = Slots(
             settings.max_transfers, f"Too many files are being sent ({settings.max_transfers} "
-            "at once, YTP_MAX_TRANSFERS); try again.")
+            "at once, YTP_MAX_TRANSFERS); try again.", wait=0)
         self.streams = Slots(
             settings.max_streams, f"Too many live streams are open ({settings.max_streams}, "
             "YTP_MAX_STREAMS); close one and try again.", wait=0, retry_after=5)
+        self.image_fetches = Slots(
+            IMAGE_FETCHES, f"{IMAGE_FETCHES} remote images are being fetched; try again.",
+            wait=1.0)
+        self.outside = Slots(
+            OUTSIDE_WAITS, f"Too many requests are waiting on other servers ({OUTSIDE_WAITS} "
+            "at once: URL info, task previews, tests); try again shortly.", wait=0)
         self.ytdlp = YtdlpUpdates(held, self.engine.pool.renew, self.bus)
         # systemd's notify protocol: a no-op unless `appliance serve` runs under systemd.
         self.systemd = ServiceAgent.from_claimed(self.engine.alive, self.engine.stats)

@@ -18,13 +18,15 @@ from gunicorn.glogging import Logger
 
 from . import heap
 from .config import Settings
+from .slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from .systemd import JournalFormatter, announce_stopping, stderr_is_journal
 
 log = logging.getLogger(__name__)
 
 # Threads for every request but the answers that last (files being sent, live streams, the
-# player's segments): those have threads of their own on top, one for each place of their
-# bounds (appliance/slots.py), so that however many of them run, these eight answer the rest.
+# player's segments, requests waiting on other servers): those have threads of their own on
+# top, one for each place of their bounds (appliance/slots.py), so that however many of them
+# run, these eight answer the rest.
 REQUEST_THREADS = 8
 # Seconds after the worker's start when its start-up has settled.
 HEAP_SETTLE = 10.0
@@ -83,7 +85,7 @@ def worker_exit(server: Any, worker: Any) -> None:
 def request_threads(settings: Settings) -> int:
     """The HTTP worker's threads: REQUEST_THREADS and one for each answer that may last."""
     return (REQUEST_THREADS + settings.max_transfers + settings.max_streams
-            + settings.player_max_ffmpeg)
+            + settings.player_max_ffmpeg + IMAGE_FETCHES + OUTSIDE_WAITS)
 
 
 class JournalLogger(Logger):

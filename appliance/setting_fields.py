@@ -215,7 +215,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "max_transfers", 16, _to_int,
         "Files over 1 MiB being sent at once (downloads, direct play, zips); each has a request "
-        "thread of its own. One more waits 3 s, then gets 503.", 1, 64,
+        "thread of its own. One more gets 503 at once.", 1, 64,
     ),
     Field(
         "console_timeout", 300.0, _to_float,

@@ -1,5 +1,5 @@
 """Bounds on the work that lasts: files being sent, live streams, the player's ffmpeg and
-ffprobe processes.
+ffprobe processes, requests that wait on other servers.
 
 An answer of those kinds holds one of the HTTP worker's request threads for as long as the
 client reads it (or the process runs). Each kind has a bound, and the worker has a thread for
@@ -7,9 +7,10 @@ every place of every bound on top of the eight that answer everything else
 (``appliance.server.request_threads``): a house playing films, copying a season to a laptop
 and watching the log stream still gets its queue page at once.
 
-A request over a bound waits ``wait`` seconds for a place, then gets 503 with ``Retry-After``
-and a text saying what is busy. A body that holds a place (``HeldBody``, ``HeldFile``) gives it
-back when it ends or when the server closes it (a client gone mid-answer): gunicorn calls
+A request over a bound waits ``wait`` seconds for a place (its thread held meanwhile: files
+and requests to other servers do not wait), then gets 503 with ``Retry-After`` and a text
+saying what is busy. A body that holds a place (``HeldBody``, ``HeldFile``) gives it back
+when it ends or when the server closes it (a client gone mid-answer): gunicorn calls
 ``close()`` on every body it was given, sent whole or not.
 """
 
@@ -23,6 +24,11 @@ from typing import Any
 from . import errors
 
 SLOT_WAIT = 3.0
+# The kinds whose bound is not a setting: remote images fetched for a client (each may take
+# the fetcher's 10 s), and requests that wait on another server (a URL's info, a task's
+# preview, marks and pictures, a notification test, the update check).
+IMAGE_FETCHES = 3
+OUTSIDE_WAITS = 4
 
 
 class Slots:
@@ -58,6 +64,14 @@ class Slots:
                 raise RuntimeError(f"a place was given back that was not taken: {self.busy}")
             self._taken -= 1
             self._freed.notify()
+
+    def __enter__(self) -> Slots:
+        """A place for the work of a ``with`` block (given back however it ends)."""
+        self.take()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.give_back()
 
 
 class _Place:

@@ -1,4 +1,5 @@
-"""Files being sent do not take the API's request threads (stop 34).
+"""Files being sent and requests waiting on other servers do not take the API's request threads
+(stop 34).
 
 A file's answer holds a request thread for as long as the client reads it: a video played in a
 browser or on a cast device, a film copied to a laptop, a zip of a season. With eight request
@@ -7,7 +8,9 @@ API: ``/api/ping`` waited until a transfer ended. Now the worker has a thread fo
 that may last (files being sent, live streams, player segments, each kind bounded) on top of
 the eight, and files sent at once are bounded by ``YTP_MAX_TRANSFERS``: one more is told so.
 The clients here read steadily, well above the slowest rate the service accepts, so nothing
-cuts them off. Deadlines are patience, not measurements.
+cuts them off. The same holds for requests that wait on another server (a URL's info, a task's
+preview): a few at once on threads of their own, one more refused at once. Deadlines are
+patience, not measurements.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -22,6 +26,7 @@ from support.server import Server, wait_for
 
 from appliance.http_pacing import MIN_SEND_RATE
 from appliance.server import REQUEST_THREADS
+from appliance.slots import OUTSIDE_WAITS
 
 pytestmark = pytest.mark.e2e
 
@@ -142,3 +147,62 @@ def test_a_transfer_past_the_bound_is_told_to_come_back_and_a_closed_one_frees_i
     for _ in range(3):
         assert requests.get(server.url + path, headers={"Range": "bytes=0-9"},
                             timeout=ANSWER_DEADLINE).status_code == 206
+
+
+class Tarpit:
+    """A server that takes connections and never answers."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/watch?v=never"
+        self.held: list[socket.socket] = []
+        self.taking = threading.Thread(target=self._take, daemon=True)
+        self.taking.start()
+
+    def _take(self) -> None:
+        while True:
+            try:
+                self.held.append(self.listener.accept()[0])
+            except OSError:  # closed
+                return
+
+    def close(self) -> None:
+        """Every connection reset: the service's extractions end at once."""
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self.listener.close()
+        self.taking.join(10)
+        for sock in self.held:
+            sock.close()
+
+
+@pytest.fixture
+def tarpit() -> Iterator[Tarpit]:
+    pit = Tarpit()
+    yield pit
+    pit.close()
+
+
+def test_the_api_answers_while_requests_wait_on_a_server_that_never_answers(
+        make_server: Callable[..., Server], tarpit: Tarpit) -> None:
+    server = make_server()
+    url = f"{server.url}/api/yt-dlp/url/info?url={quote(tarpit.url, safe='')}"
+    statuses: list[int | str] = []
+
+    def ask() -> None:
+        try:
+            statuses.append(requests.get(url, timeout=120).status_code)
+        except requests.RequestException as exc:  # the server stopped at the test's end
+            statuses.append(type(exc).__name__)
+
+    asking = REQUEST_THREADS + 2
+    for _ in range(asking):
+        threading.Thread(target=ask, daemon=True).start()
+    wait_for(lambda: len(statuses) >= asking - OUTSIDE_WAITS, timeout=30,
+             message="the requests past the bound to be refused")
+    assert statuses == [503] * (asking - OUTSIDE_WAITS)
+    wait_for(lambda: tarpit.held, timeout=30, message="an extraction to reach the tarpit")
+    for _ in range(3):
+        assert requests.get(server.url + "/api/ping", timeout=ANSWER_DEADLINE).status_code == 200
+        tasks = requests.get(server.url + "/api/tasks", timeout=ANSWER_DEADLINE)
+        assert tasks.status_code == 200
+    assert len(statuses) == asking - OUTSIDE_WAITS  # the others still wait on the tarpit

@@ -20,7 +20,7 @@ from appliance import errors
 from appliance.api.downloads import TRANSFER_SIZE
 from appliance.runtime import Runtime
 from appliance.server import REQUEST_THREADS, request_threads
-from appliance.slots import SLOT_WAIT, HeldBody, HeldFile, Slots
+from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS, SLOT_WAIT, HeldBody, HeldFile, Slots
 
 # --- Slots ----------------------------------------------------------------------------------
 
@@ -137,7 +137,8 @@ def test_a_held_file_is_the_file_to_the_server_and_closing_it_frees_the_place(
 
 def test_the_worker_has_a_thread_for_each_place_beside_the_eight(runtime: Runtime) -> None:
     settings = runtime.settings.replace(max_transfers=5, max_streams=2, player_max_ffmpeg=4)
-    assert request_threads(settings) == REQUEST_THREADS + 5 + 2 + 4
+    assert request_threads(settings) == (REQUEST_THREADS + 5 + 2 + 4 + IMAGE_FETCHES
+                                         + OUTSIDE_WAITS)
     assert runtime.transfers.count == runtime.settings.max_transfers == 16
     assert runtime.streams.count == runtime.settings.max_streams
 
@@ -148,7 +149,7 @@ def test_the_worker_has_a_thread_for_each_place_beside_the_eight(runtime: Runtim
 @pytest.fixture
 def app(app_with: Any) -> tuple[Runtime, TestClient]:
     runtime, client = app_with(YTP_MAX_TRANSFERS="1")
-    runtime.transfers.wait = 0  # the wait is tested above
+    assert runtime.transfers.wait == runtime.outside.wait == 0  # refused at once
     return runtime, client
 
 
@@ -246,3 +247,61 @@ def test_streams_share_the_same_kind_of_bound(app: tuple[Runtime, TestClient]) -
         f"Too many live streams are open ({runtime.streams.count}, YTP_MAX_STREAMS); close one "
         "and try again.")
     assert refused.value.headers == {"Retry-After": "5"}
+
+
+def test_a_place_taken_for_a_block_is_given_back_however_the_block_ends() -> None:
+    slots = Slots(1, "Busy", wait=0)
+    with pytest.raises(ValueError), slots:
+        assert slots.taken == 1
+        raise ValueError
+    assert slots.taken == 0
+    with slots, pytest.raises(errors.AppError):
+        slots.take()
+    assert slots.taken == 0
+
+
+OUTSIDE = [
+    ("GET", "/api/yt-dlp/url/info?url=https://example.com/watch", None),
+    ("POST", "/api/conditions/test", {"url": "https://example.com/watch", "condition": "x"}),
+    ("POST", "/api/tasks/inspect", {"url": "https://example.com/feed.rss"}),
+    ("POST", "/api/tasks", {"name": "t", "url": "https://example.com/feed.rss"}),
+    ("POST", "/api/notifications/test", None),
+]
+
+
+def test_requests_that_would_wait_on_other_servers_are_bounded(
+        app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    for _ in range(OUTSIDE_WAITS):  # as requests to slow servers do
+        runtime.outside.take()
+    try:
+        for method, path, body in OUTSIDE:
+            busy = client.simulate_request(method, path, json=body)
+            assert busy.status_code == 503, (path, busy.text)
+            assert busy.json["error"] == (
+                f"Too many requests are waiting on other servers ({OUTSIDE_WAITS} at once: URL "
+                "info, task previews, tests); try again shortly.")
+            assert busy.headers["retry-after"] == "2"
+        assert client.simulate_get("/api/tasks").status_code == 200  # the rest is answered
+        assert client.simulate_get("/api/tasks/1").status_code == 404
+    finally:
+        for _ in range(OUTSIDE_WAITS):
+            runtime.outside.give_back()
+    refused = client.simulate_get("/api/yt-dlp/url/info", params={"url": "not a url"})
+    assert refused.status_code == 400  # ... and a request that failed gave its place back
+    assert runtime.outside.taken == 0
+
+
+def test_remote_images_are_bounded(app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    runtime.image_fetches.wait = 0  # (one second in the service)
+    for _ in range(IMAGE_FETCHES):
+        runtime.image_fetches.take()
+    try:
+        busy = client.simulate_get("/api/thumbnail", params={"url": "https://example.com/a.jpg"})
+        assert busy.status_code == 503
+        assert busy.json["error"] == f"{IMAGE_FETCHES} remote images are being fetched; try again."
+    finally:
+        for _ in range(IMAGE_FETCHES):
+            runtime.image_fetches.give_back()
+    assert runtime.image_fetches.taken == 0

@@ -22,7 +22,7 @@ import falcon
 
 from .. import __version__, errors
 from ..runtime import Runtime
-from .schemas import error, json_response
+from .schemas import WAITING_OUTSIDE, error, json_response
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ class CheckUpdates:
             result = {"status": "error", "current_version": __version__, "new_version": None,
                       "error": f"YTP_UPDATE_CHECK_URL must be an http(s) URL, not {url!r}."}
         else:
-            result = check_for_update(url)
+            with self.runtime.outside:
+                result = check_for_update(url)
         if result["status"] == "error":
             log.warning("update check failed: %s", result["error"])
         elif result["status"] == "update_available":
@@ -305,6 +306,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "responses": {
             "200": json_response("The result of the check.", _update),
             "400": json_response("Update checking is disabled.", _disabled),
+            "503": WAITING_OUTSIDE,
         },
     }},
     "/api/dev/loop": {"get": {

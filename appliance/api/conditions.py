@@ -53,7 +53,8 @@ class ConditionTest:
         preset = body.get("preset")
         if preset is not None and not isinstance(preset, str):
             raise errors.invalid("preset must be a preset name.")
-        info = self.runtime.url_info.get(body.get("url"), preset or None, None, False)
+        with self.runtime.outside:
+            info = self.runtime.url_info.get(body.get("url"), preset or None, None, False)
         data = {k: v for k, v in info.items() if k not in HIDDEN and not k.startswith("_")}
         status = self.runtime.engine.conditions.test(expression, data)
         resp.media = {"status": status, "condition": expression, "data": data}
@@ -76,7 +77,8 @@ PATHS = {
                          "yt-dlp cannot read, or a regular expression that took longer than "
                          "its bound (code REGEX_TIMEOUT)."),
             "404": error("Unknown preset."),
-            "503": error("Too many info extractions at once."),
+            "503": error("Too many info extractions at once, or too many requests waiting "
+                         "on other servers (Retry-After)."),
         },
     }},
 }

@@ -28,21 +28,10 @@ IMAGE_MAX_AGE = 86400
 BACKGROUND_TTL = 3600.0
 
 
-# Remote fetches at once (each may take the fetcher's 10 s): the rest of the request threads
-# stay free for everything else.
-FETCHES_AT_ONCE = 3
-_fetches = threading.BoundedSemaphore(FETCHES_AT_ONCE)
-
-
 def fetch(runtime: Runtime, url: str) -> Image:
     allow = any_address if runtime.settings.fetch_private_addresses else public_only
-    if not _fetches.acquire(timeout=1.0):
-        raise errors.AppError(f"{FETCHES_AT_ONCE} remote images are being fetched; try again.",
-                              errors.UNAVAILABLE, headers={"Retry-After": "2"})
-    try:
+    with runtime.image_fetches:
         return fetch_image(url, allow)
-    finally:
-        _fetches.release()
 
 
 def send_image(req: falcon.Request, resp: falcon.Response, image: Image) -> None:

@@ -12,7 +12,7 @@ from ..notify.targets import MAX_NAME, METHODS, TYPES, build, masked_request
 from ..runtime import Runtime
 from .pagination import OPENAPI_HEADERS, openapi_parameters, page_request, pagination
 from .requests import json_object
-from .schemas import error, json_body, json_response, path_param
+from .schemas import WAITING_OUTSIDE, error, json_body, json_response, path_param
 
 NOT_FOUND = "Notification target not found."
 
@@ -110,7 +110,8 @@ class Test:
         self.runtime = runtime
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"results": self.runtime.notifier.test()}
+        with self.runtime.outside:
+            resp.media = {"results": self.runtime.notifier.test()}
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
@@ -243,7 +244,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {"200": json_response("What each target answered.", {
                 "type": "object", "required": ["results"],
                 "properties": {"results": {"type": "array", "items": _result}},
-            })},
+            }), "503": WAITING_OUTSIDE},
         },
     },
     "/api/notifications/{target_id}": {

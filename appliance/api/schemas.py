@@ -40,6 +40,12 @@ def error(description: str) -> dict[str, Any]:
     return json_response(description, ref("Error"))
 
 
+# The answer of a request that waits on another server when OUTSIDE_WAITS already do
+# (appliance/slots.py).
+WAITING_OUTSIDE = error("Too many requests are waiting on other servers; Retry-After says "
+                        "when to try again.")
+
+
 def query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
     return {"name": name, "in": "query", "required": required, "schema": schema,
             "description": description}

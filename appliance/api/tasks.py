@@ -12,7 +12,7 @@ from .local_files import FOLDER_GONE, download_folder_there
 from .pagination import OPENAPI_HEADERS, openapi_parameters, page_request, pagination
 from .records import MAX_ID
 from .requests import json_object, read_json
-from .schemas import URL, error, json_body, json_response, path_param, ref
+from .schemas import URL, WAITING_OUTSIDE, error, json_body, json_response, path_param, ref
 
 TASK_ID = f"{{task_id:int(min=1, max={MAX_ID})}}"
 
@@ -28,7 +28,9 @@ class TaskList:
                       "pagination": pagination(req, resp, paging, total, len(tasks))}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.runtime.tasks.create(read_json(req, self.runtime.settings.max_body))
+        body = read_json(req, self.runtime.settings.max_body)
+        with self.runtime.outside:  # a name read from the URL, marks: the listing's
+            resp.media = self.runtime.tasks.create(body)
 
 
 class TaskItem:
@@ -55,10 +57,12 @@ class TaskMark:
         self.runtime = runtime
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, task_id: int) -> None:
-        resp.media = self.runtime.tasks.mark(task_id)
+        with self.runtime.outside:
+            resp.media = self.runtime.tasks.mark(task_id)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, task_id: int) -> None:
-        resp.media = self.runtime.tasks.unmark(task_id)
+        with self.runtime.outside:
+            resp.media = self.runtime.tasks.unmark(task_id)
 
 
 class TaskExecute:
@@ -76,7 +80,8 @@ class TaskMetadata:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, task_id: int) -> None:
         download_folder_there(self.runtime)  # not onto the bare mount point of a gone disk
-        resp.media = self.runtime.tasks.metadata(task_id)
+        with self.runtime.outside:
+            resp.media = self.runtime.tasks.metadata(task_id)
 
 
 class TaskItems:
@@ -97,8 +102,9 @@ class TaskInspect:
         self.runtime = runtime
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.runtime.tasks.inspect(
-            json_object(req, self.runtime.settings.max_body))
+        body = json_object(req, self.runtime.settings.max_body)
+        with self.runtime.outside:
+            resp.media = self.runtime.tasks.inspect(body)
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
@@ -220,7 +226,7 @@ PATHS: dict[str, dict[str, Any]] = {
                      {"type": "array", "items": WRITE, "minItems": 1}]}),
                  "responses": {"200": json_response("The task, or the tasks.", {
                      "anyOf": [READ, {"type": "array", "items": READ}]}),
-                     "400": _bad, "409": _clash}},
+                     "400": _bad, "409": _clash, "503": WAITING_OUTSIDE}},
     },
     "/api/tasks/inspect": {"post": {
         "tags": ["tasks"], "summary": "Preview what a URL's handler would queue",
@@ -229,7 +235,8 @@ PATHS: dict[str, dict[str, Any]] = {
             "url": URL, "preset": _text, "handler": _text,
             "static_only": {"type": "boolean"}}}),
         "responses": {"200": json_response("The handler and its entries.", _inspected),
-                      "400": error("No handler matched, or the listing failed.")}}},
+                      "400": error("No handler matched, or the listing failed."),
+                      "503": WAITING_OUTSIDE}}},
     "/api/tasks/{task_id}": {
         "parameters": [_task_id],
         "get": {"tags": ["tasks"], "summary": "One task", "operationId": "get_task",
@@ -250,11 +257,13 @@ PATHS: dict[str, dict[str, Any]] = {
                  "operationId": "mark_task",
                  "responses": {"200": json_response("What was marked.", _message),
                                "400": error("The entries could not be listed."),
-                               "404": _missing, "409": error("The task is running.")}},
+                               "404": _missing, "409": error("The task is running."),
+                               "503": WAITING_OUTSIDE}},
         "delete": {"tags": ["tasks"], "summary": "Forget the task's marked entries",
                    "operationId": "unmark_task",
                    "responses": {"200": json_response("What was removed.", _message),
-                                 "404": _missing, "409": error("The task is running.")}},
+                                 "404": _missing, "409": error("The task is running."),
+                                 "503": WAITING_OUTSIDE}},
     },
     "/api/tasks/{task_id}/execute": {
         "parameters": [_task_id],
@@ -289,7 +298,8 @@ PATHS: dict[str, dict[str, Any]] = {
                                             "private address, not an image, too large)")}}}),
                      "400": error("The folder is invalid or the metadata could not be read."),
                      "404": _missing,
-                     "503": error(FOLDER_GONE + " Nothing was written.")}},
+                     "503": error(FOLDER_GONE + " Nothing was written; or too many requests "
+                                  "are waiting on other servers (Retry-After).")}},
     },
     "/api/tasks/{task_id}/items": {
         "parameters": [_task_id],

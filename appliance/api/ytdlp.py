@@ -20,10 +20,11 @@ class UrlInfo:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.runtime.url_info.get(
-            req.get_param("url"), req.get_param("preset"), req.get_param("args"),
-            query_bool(req, "force"),
-        )
+        with self.runtime.outside:
+            resp.media = self.runtime.url_info.get(
+                req.get_param("url"), req.get_param("preset"), req.get_param("args"),
+                query_bool(req, "force"),
+            )
 
 
 class Convert:
@@ -110,7 +111,8 @@ PATHS: dict[str, dict[str, Any]] = {
             "400": error("Missing or bad URL, bad options, or yt-dlp could not read the URL "
                          "(code DOWNLOAD_ERROR)."),
             "404": error("Unknown preset."),
-            "503": error("Too many info requests at once (YTP_EXTRACT_INFO_CONCURRENCY)."),
+            "503": error("Too many info requests at once (YTP_EXTRACT_INFO_CONCURRENCY), or "
+                         "too many requests waiting on other servers (Retry-After)."),
         },
     }},
     "/api/yt-dlp/convert": {"post": {
