@@ -26,6 +26,7 @@ from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, L
 from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
+from .format import number
 from .model import Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
@@ -128,7 +129,7 @@ class ApplianceApp(App[int]):
         return [*super().get_line_filters(), self._shown_controls]
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Connecting to {self.client.url} …", id="connecting")
+        yield Static(f"Connecting to {self.client.url} …", id="connecting", markup=False)
 
     def on_mount(self) -> None:
         self.connect()
@@ -153,7 +154,7 @@ class ApplianceApp(App[int]):
         """Failures since local midnight: the newest errors, one page (once, at connect)."""
         midnight = time.mktime((*time.localtime()[:3], 0, 0, 0, 0, 0, -1))
         page = self.client.history(per_page=FAILED_PAGE, status="error")
-        return sum(1 for i in page.items if (i.get("finished_at") or 0) >= midnight)
+        return sum(1 for i in page.items if (number(i.get("finished_at")) or 0) >= midnight)
 
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
@@ -345,7 +346,7 @@ class ApplianceApp(App[int]):
         if action == "details":
             self.push_screen(DetailsScreen(item))
         elif action == "delete":
-            may_remove = bool(self.configuration.get("app", {}).get("remove_files"))
+            may_remove = bool((self.configuration.get("app") or {}).get("remove_files"))
             name = str(item.get("title") or item.get("url"))
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from rich.text import Text
+
+from appliance.client.shown import number
+
+__all__ = ["bar", "eta", "number", "size", "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
@@ -28,7 +33,7 @@ def speed(bps: float | None) -> str:
 
 
 def eta(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
+    if seconds is None or not 0 <= seconds < math.inf:
         return ""
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
