@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Select
 from appliance import cli
 from appliance.client import ApiClient, ApiError, Connection, Unreachable
 from appliance.client import http as client_http
+from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
 from appliance.tui.screens.add import AddScreen
 
@@ -215,6 +216,35 @@ def test_a_live_queue_of_junk_is_a_disconnect_that_says_why(service: HostileServ
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+class Told(ApplianceApp):
+    """The app, with every toast it shows kept."""
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__(client)
+        self.told: list[str] = []
+
+    def notify(self, message: str, **kwargs: Any) -> None:
+        self.told.append(message)
+        super().notify(message, **kwargs)
+
+
+def test_a_flood_of_errors_is_three_toasts_and_a_count(
+        service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui_app, "TOAST_WINDOW", 0.5)
+    service.frames = [json.dumps({"event": "log_error", "data": {"message": f"e{n}"}})
+                      for n in range(500)] + [json.dumps({"event": "paused", "data": {}})]
+    app = Told(client_of(service))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.model.paused, "the frame after the flood")
+        assert app.told == ["e0", "e1", "e2"]
+        await until(pilot, lambda: len(app.told) == 4, "the count of the rest")
+        assert app.told[3] == ("497 more errors and warnings from the service: the Logs "
+                               "view (3) has them all.")
+
+    drive(app, scenario)
 
 
 # --- the commands ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import sys
@@ -50,6 +51,11 @@ View = TypeVar("View", bound=Widget)
 VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings",
          "subscriptions": "Subs", "files": "Files"}
 WIDE_NAV = 100  # columns from which the nav line also names the palette and quit keys
+# The service's errors and warnings as toasts: at most this many in a window, then one that
+# counts the rest (a burst of thousands froze the TUI for half a minute; the Logs view has
+# them all).
+TOASTS_PER_WINDOW = 3
+TOAST_WINDOW = 5.0
 
 
 class MainScreen(Screen):
@@ -115,6 +121,8 @@ class ApplianceApp(App[int]):
         self.folder_problem: str | None = None
         self.crash_report = ""
         self._shown_controls = ShownControls()
+        self._toasted: collections.deque[float] = collections.deque(maxlen=TOASTS_PER_WINDOW)
+        self._muted = 0
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -247,8 +255,8 @@ class ApplianceApp(App[int]):
         self.model.apply(event)
         if event.name in {"log_error", "log_warning"} and isinstance(event.data, dict):
             text = event.message or str(event.data.get("message") or "")
-            self.notify(text, title=event.title or str(event.data.get("title") or ""),
-                        severity="error" if event.name == "log_error" else "warning")
+            self.toast_event(text, event.title or str(event.data.get("title") or ""),
+                             "error" if event.name == "log_error" else "warning")
         elif event.name == "item_completed":
             self.refresh_disk()
         elif event.name == "download_folder" and isinstance(event.data, dict):
@@ -265,6 +273,24 @@ class ApplianceApp(App[int]):
                                           event.data.get("data"))
             elif feature != "task_definitions":
                 self.refresh_configuration()
+
+    def toast_event(self, text: str, title: str, severity: SeverityLevel) -> None:
+        """An error or warning the service announced, unless the window has had its toasts:
+        then counted, and told when the window ends."""
+        now = time.monotonic()
+        if len(self._toasted) == TOASTS_PER_WINDOW and now - self._toasted[0] < TOAST_WINDOW:
+            if not self._muted:
+                self.set_timer(TOAST_WINDOW - (now - self._toasted[0]), self._tell_muted)
+            self._muted += 1
+            return
+        self._toasted.append(now)
+        self.notify(text, title=title, severity=severity)
+
+    def _tell_muted(self) -> None:
+        muted, self._muted = self._muted, 0
+        self._toasted.append(time.monotonic())
+        self.notify(f"{muted} more errors and warnings from the service: the Logs view (3) "
+                    "has them all.", severity="warning")
 
     def on_feed_state(self, state: FeedState) -> None:
         self.connection_state = state.state
