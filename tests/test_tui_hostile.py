@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from support.hostile import HostileService, Trickle, hostile_service
+from support.hostile import HostileService, Stream, Trickle, hostile_service
 from support.tui_pilot import drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
@@ -23,6 +23,7 @@ from appliance.client import http as client_http
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
 from appliance.tui.screens.add import AddScreen
+from appliance.tui.screens.problem import ProblemScreen
 
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
@@ -78,6 +79,21 @@ def test_a_huge_or_trickled_answer_ends_the_call(service: HostileService,
     with pytest.raises(Unreachable) as late:
         client_of(service).health()
     assert late.value.reason == "the answer took longer than 0.2 s"
+
+
+def test_a_log_stream_line_or_event_that_never_ends_ends_the_stream(
+        service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_http, "MAX_ANSWER", 4096)
+    record = json.dumps({"id": "1", "line": "a record"}).encode()
+    sound = b"event: log_lines\r\ndata: " + record + b"\r\n\r\nevent: log_lines\ndata: [1, "
+    for tail, said in ((b"x" * 10_000, "a line"), ((b"\ndata: " + b"x" * 10) * 1000, "an event")):
+        service.answers["/api/logs/stream"] = Stream(sound + tail)
+        stream = client_of(service).log_stream()
+        got: list[Any] = []
+        with pytest.raises(Unreachable) as caught:
+            got.extend(stream)
+        assert got == [{"id": "1", "line": "a record"}]
+        assert caught.value.reason == f"{said} of the stream is longer than 0 MiB"
 
 
 @pytest.mark.parametrize("websocket", [
@@ -213,6 +229,22 @@ def test_a_live_queue_of_junk_is_a_disconnect_that_says_why(service: HostileServ
                     "the banner naming the junk")
         assert "the live queue's queue should be an object, not an array" in text_of(
             app, "#banner")
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_a_websocket_port_that_leads_elsewhere_is_one_clear_screen(
+        service: HostileService) -> None:
+    configuration = service.answers["/api/system/configuration"]
+    configuration["websocket"] = {"port": f"{service.ws_port}@elsewhere.example"}
+    app = ApplianceApp(client_of(service))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the problem")
+        assert text_of(app, "#problem-reason") == (
+            f"{service.url}: the service names no usable websocket port: "
+            f"'{service.ws_port}@elsewhere.example'")
 
     drive(app, scenario)
     assert not app.crash_report

@@ -461,8 +461,9 @@ class LogStream:
             return
         try:
             # chunk_size=None: each chunk as it arrives (a fixed size would wait to fill it).
-            yield from _sse_events(self.response.iter_lines(chunk_size=None,
-                                                            decode_unicode=True), self.event)
+            # A chunked stream (the service's) comes chunk by chunk, each at most READ_SIZE
+            # bytes; one without chunks in READ_SIZE pieces, never read whole.
+            yield from _sse_events(_lines(self.response.iter_content(READ_SIZE)), self.event)
         except (requests.RequestException, AttributeError, ValueError) as exc:
             # close() from another thread pulls the socket away mid-read.
             if not self.closed:
@@ -483,8 +484,27 @@ class LogStream:
                          daemon=True).start()
 
 
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The lines of a stream, each at most :data:`MAX_ANSWER` bytes (a line that never ends
+    would fill the memory)."""
+    pending = bytearray()
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            pending += chunk[start:end]
+            yield pending.removesuffix(b"\r").decode(errors="replace")
+            pending.clear()
+            start = end + 1
+        pending += chunk[start:]
+        if len(pending) > MAX_ANSWER:
+            raise ValueError(f"a line of the stream is longer than {MAX_ANSWER // 2**20} MiB")
+    if pending:
+        yield pending.decode(errors="replace")
+
+
 def _sse_events(lines: Iterator[str], wanted: str) -> Iterator[dict[str, Any]]:
     event, data = "", []
+    size = 0
     for line in lines:
         if line == "":
             if event == "end":
@@ -494,11 +514,15 @@ def _sse_events(lines: Iterator[str], wanted: str) -> Iterator[dict[str, Any]]:
                 # A record is an object; anything else in the stream is not one.
                 yield from (p for p in (payload if isinstance(payload, list) else [payload])
                             if isinstance(p, dict))
-            event, data = "", []
+            event, data, size = "", [], 0
         elif line.startswith("event:"):
             event = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
+            size += len(data[-1])
+            if size > MAX_ANSWER:
+                raise ValueError(f"an event of the stream is longer than "
+                                 f"{MAX_ANSWER // 2**20} MiB")
 
 
 def _reason(exc: Exception) -> str:

@@ -195,9 +195,13 @@ class ApplianceApp(App[int]):
 
     def start_feed(self) -> None:
         self._feed_started = True
-        feed = LiveFeed(self.client, self.client.websocket_url(self.configuration),
-                        on_event=self.on_live_event, on_snapshot=self.on_snapshot,
-                        on_state=self.on_feed_state)
+        try:
+            ws_url = self.client.websocket_url(self.configuration)
+        except ApiError as exc:  # a port or path that would lead elsewhere
+            self.show_problem("error", exc.message)
+            return
+        feed = LiveFeed(self.client, ws_url, on_event=self.on_live_event,
+                        on_snapshot=self.on_snapshot, on_state=self.on_feed_state)
         self.run_worker(feed.run(), group="feed", exclusive=True)
 
     @property

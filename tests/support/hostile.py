@@ -29,6 +29,13 @@ class Trickle:
         self.size, self.every = size, every
 
 
+class Stream:
+    """A 200 ``text/event-stream`` of ``body``, ended by closing the connection."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     service: HostileService
@@ -51,6 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
         status, body = answer if isinstance(answer, tuple) else (200, answer)
         if isinstance(body, Trickle):
             self._trickle(body)
+            return
+        if isinstance(body, Stream):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body.body)
+            self.close_connection = True
             return
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
