@@ -73,9 +73,9 @@ case "$target" in
            tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_settings_holder.py tests/test_wire.py" ;;
   # The terminal UI and the command line: Textual's pilot and the commands' main() run in
   # the test process (the CLI's subprocess tests judge nothing), against the real service and
-  # against a hostile one (tests/test_tui_hostile.py).
+  # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
   tui)     mutate="appliance/tui/*.py appliance/tui/views/*.py appliance/tui/screens/*.py appliance/cli.py"
-           tests="tests/test_tui_hostile.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py" ;;
+           tests="tests/test_tui_hostile.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

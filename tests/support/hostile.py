@@ -51,10 +51,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _answer(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.partition("?")[0]
         self.server.service.asked.append(f"{self.command} {path}")
-        answer = self.server.service.answers.get(path, (404, {"error": "Not found."}))
+        if sent:
+            self.server.service.sent.append((f"{self.command} {path}", json.loads(sent)))
+        answers = self.server.service.answers
+        answer = answers.get(f"{self.command} {path}",
+                             answers.get(path, (404, {"error": "Not found."})))
         status, body = answer if isinstance(answer, tuple) else (200, answer)
         if isinstance(body, Trickle):
             self._trickle(body)
@@ -88,11 +92,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HostileService:
-    """``answers[path]``: a JSON value (200), ``(status, value)``, raw ``bytes`` or a
-    :class:`Trickle`; ``frames``: what ``/ws`` sends each client after it connects."""
+    """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
+    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream`;
+    ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
+    method and path, ``sent``: those with a JSON body and the body."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.sent: list[tuple[str, Any]] = []
         self.frames: list[str | bytes] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.service = self
