@@ -120,7 +120,8 @@ def test_an_item_id_stays_one_path_segment(service: HostileService) -> None:
 
 HOSTILE_QUEUE = {
     "a": {"title": "[/] no id, \x1b]2;retitled\x07", "status": "downloading", "kind": "queue",
-          "created_at": "yesterday", "percent": "half", "speed": "fast", "eta": 1e308},
+          "created_at": "yesterday", "percent": "half", "speed": "fast", "eta": 1e308,
+          "total_bytes": 10**400},
     "b": {"id": ["not", "a", "key"], "title": "[@click=app.quit]click me[/]",
           "status": "pending", "created_at": 5, "downloaded_bytes": 1, "total_bytes": 0},
 }
@@ -198,7 +199,8 @@ def test_junk_from_the_service_and_its_websocket_is_never_a_crash(
     service.answers["/api/history/live"] = {"history_count": 2, "queue": HOSTILE_QUEUE}
     set_up(service, folder="f", entry={"type": 1, "name": None, "path": "f/x", "size": "big",
                                        "mtime": 7},
-           finished={"id": 3, "title": ["t"], "status": None, "finished_at": "noon"},
+           finished={"id": 3, "title": ["t"], "status": None, "finished_at": "noon",
+                     "file_size": 10**400},  # Python's JSON reads a whole number that long
            presets=[{"id": 1}, 3], folders=["old style"], dl_fields=[{"name": "no field"}, 4])
     service.frames = FRAMES
     app = ApplianceApp(client_of(service))
@@ -304,12 +306,14 @@ def test_status_shows_what_it_can_of_a_broken_queue(
         service: HostileService, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     service.answers["/api/history/live"] = {"queue": {
         "a": {"title": "\x1b[2Jcleared", "percent": "50"},
-        "b": {"url": "https://e.example/\x9b", "status": "downloading", "percent": 12.5}}}
+        "b": {"url": "https://e.example/\x9b", "status": "downloading", "percent": 12.5},
+        "c": {"title": "t", "status": "x", "percent": 10**400}}}
     code, out, _ = run(capsys, "status", "--url", service.url)
     assert code == 0
     assert out.splitlines() == ["?                  -   ␛[2Jcleared",
                                 "downloading      12.5% https://e.example/�",
-                                "2 in queue, 0 in history"]
+                                "x                  -   t",
+                                "3 in queue, 0 in history"]
     service.answers["/api/history/live"] = {"queue": ["a"], "history_count": 0}
     code, out, err = run(capsys, "status", "--url", service.url)
     assert (code, out) == (1, "")

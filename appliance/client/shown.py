@@ -24,10 +24,15 @@ def shown(text: str) -> str:
 
 def number(value: Any) -> float | None:
     """``value`` when the wire gave a finite number (not text, not true/false, not the NaN or
-    Infinity Python's JSON reads), else None: what is formatted as a number."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    Infinity Python's JSON reads, not a whole number of 400 digits, which it reads too), else
+    None: what is formatted as a number."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def shown_lines(text: str) -> str:

@@ -87,7 +87,7 @@ def _object(value: Any) -> dict[str, Any]:
 def _number(value: Any) -> float | None:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not a number, or past a float's range
         return None
 
 
