@@ -338,6 +338,10 @@ def test_an_unreachable_address_is_shown_not_obeyed(
     assert code == 1
     assert err.startswith("appliance: the service is not reachable at "
                           "http://127.0.0.1:9/␛]2;x␇: connection refused")
+    code, _, err = run(capsys, "status", "--url", "http://a..b")  # urllib3's own error
+    assert code == 1
+    assert err.startswith("appliance: the service is not reachable at http://a..b: Failed to "
+                          "parse: 'a..b', label empty or too long")
 
 
 def test_ytdlp_status_and_an_update_that_never_ends(

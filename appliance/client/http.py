@@ -189,7 +189,7 @@ class ApiClient:
             )
         except requests.Timeout:
             raise Unreachable(self.url, "no answer in time") from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, HTTPError) as exc:  # urllib3's: a host "a..b"
             raise Unreachable(self.url, _reason(exc)) from None
         if response.status_code >= 400:
             error = _error_from(response)
