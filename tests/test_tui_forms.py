@@ -1,6 +1,7 @@
 """What ``appliance tui`` sends and shows, field by field: the add form and the file actions
-as the service receives them (tests/support/hostile.py records each body), and the text the
-views make of records, log lines, inspections and items."""
+as the service receives them (tests/support/hostile.py records each body), the engine
+settings' list, the text the views make of records, log lines, inspections and items, and
+the queue's model."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import pytest
 from support.hostile import HostileService, hostile_service
 from support.tui_pilot import drive, until
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, TextArea
+from textual.widgets import DataTable, Input, Select, Static, TextArea
 
-from appliance.client import ApiClient, Connection
+from appliance.client import ApiClient, Connection, LiveEvent
 from appliance.tui.app import ApplianceApp
+from appliance.tui.model import QueueModel
 from appliance.tui.screens.add import AddScreen
+from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import table_of
 from appliance.tui.screens.prompt import PromptScreen
 from appliance.tui.views.logs import record_from_entry, record_from_line
@@ -78,8 +81,9 @@ def test_file_actions_send_the_entry_and_what_was_typed(service: HostileService,
     async def answer(pilot: Pilot, key: str, typed: str | None, count: int) -> None:
         await pilot.press(key)
         if typed is None:
-            await until(pilot, lambda: not isinstance(app.screen, type(app.get_screen_main()))
-                        , "the confirmation")
+            await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+            assert [str(s.render()) for s in app.screen.query(Static)] == [
+                "Delete shows/a.mp4?", "y deletes it. n or Esc keeps it."]
             await pilot.press("y")
         else:
             field = await until(pilot, lambda: isinstance(app.screen, PromptScreen)
@@ -127,3 +131,38 @@ def test_what_the_views_make_of_records_lines_and_items() -> None:
     fields = table_of({"zeta": 1, "title": "t", "alpha": [1], "msg": "", "error": ""})
     assert fields.plain == ('title            t\nerror            \nalpha            [\n 1\n]\n'
                             'zeta             1\n')
+
+
+def test_the_engine_settings_list_values_and_who_pins_them(service: HostileService,
+                                                           app: ApplianceApp) -> None:
+    service.answers["/api/presets"] = {"items": [{"id": 1, "name": "default"}]}
+    service.answers["/api/settings"] = {"max_workers": 2, "paused": False,
+                                        "pinned": {"max_workers": "YTP_MAX_WORKERS"}}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("4")
+        table = app.screen.query_one("#settings-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the presets")
+        await pilot.press("k", "k", "k", "k")
+        await until(pilot, lambda: table.row_count == 2, "the engine settings")
+        assert [str(table.get_row_at(row)[1]) for row in range(2)] == [
+            "2 (pinned by YTP_MAX_WORKERS)", "false"]
+        await pilot.press("d")  # no deleting a setting: nothing asks
+        await pilot.pause()
+        assert not isinstance(app.screen, DeleteScreen)
+
+    drive(app, scenario, size=(100, 40))
+
+
+def test_the_queue_takes_whole_items_and_counts_the_history() -> None:
+    model = QueueModel()
+    model.snapshot({"history_count": 5, "queue": {"q": {"status": "downloading",
+                                                        "kind": "queue"}}})
+    model.apply(LiveEvent("item_completed", {"id": "q", "status": "finished", "kind": "done"}))
+    model.apply(LiveEvent("item_updated", {"id": "n", "status": "pending", "kind": "queue"}))
+    model.apply(LiveEvent("item_updated", {"id": "q", "status": "downloading",
+                                           "kind": "queue"}))  # late: it has ended
+    assert {i: item["status"] for i, item in model.items.items()} == {
+        "q": "finished", "n": "pending"}
+    assert model.history_count == 6
