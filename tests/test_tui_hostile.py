@@ -73,6 +73,10 @@ def test_a_huge_or_trickled_answer_ends_the_call(service: HostileService,
     with pytest.raises(ApiError) as caught:
         client_of(service).health()
     assert caught.value.message == "the answer is larger than 0 MiB"
+    service.answers["/api/health"] = (500, b"x" * 5000)  # an error's body too
+    with pytest.raises(ApiError) as caught:
+        client_of(service).health()
+    assert caught.value.message == "the answer is larger than 0 MiB"
     # A byte every 20 ms never meets the per-read timeout; the whole answer has a deadline.
     monkeypatch.setattr(client_http, "ANSWER_SECONDS", 0.2)
     service.answers["/api/health"] = Trickle(size=1000, every=0.02)

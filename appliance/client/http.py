@@ -68,16 +68,17 @@ class Page:
     total_pages: int
 
 
-def _error_from(response: requests.Response) -> ApiError:
+def _error_from(status: int, reason: str, content: bytes) -> ApiError:
+    """The error an answer of ``status`` with the body ``content`` says."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return ApiError(response.status_code, body["error"], str(body.get("code") or ""))
+        return ApiError(status, body["error"], str(body.get("code") or ""))
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return ApiError(response.status_code, body["message"])
-    return ApiError(response.status_code, f"HTTP {response.status_code} {response.reason}")
+        return ApiError(status, body["message"])
+    return ApiError(status, f"HTTP {status} {reason}")
 
 
 def _json(response: requests.Response, content: bytes) -> Json:
@@ -191,10 +192,8 @@ class ApiClient:
             raise Unreachable(self.url, "no answer in time") from None
         except (requests.RequestException, HTTPError) as exc:  # urllib3's: a host "a..b"
             raise Unreachable(self.url, _reason(exc)) from None
-        if response.status_code >= 400:
-            error = _error_from(response)
-            response.close()
-            raise error
+        if response.status_code >= 400:  # its body read as any other: bounded, then closed
+            raise _error_from(response.status_code, response.reason, self._content(response))
         return response
 
     # --- service ---------------------------------------------------------------------------
