@@ -327,10 +327,10 @@ def test_status_shows_what_it_can_of_a_broken_queue(
 
 def test_add_shows_each_answer_and_refuses_junk(
         service: HostileService, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    service.answers["/api/history"] = [{"status": "queued", "id": "\x1b]2;x\x07",
+    service.answers["/api/history"] = [{"status": "exists", "id": "\x1b]2;x\x07",
                                         "url": "u", "removed_options": [1, "--exec"]}]
     code, out, _ = run(capsys, "add", "u", "--url", service.url)
-    assert (code, out) == (0, "queued ␛]2;x␇ u (removed options: 1 --exec)\n")
+    assert (code, out) == (0, "exists ␛]2;x␇ u (removed options: 1 --exec)\n")
     service.answers["/api/history"] = {"status": "queued"}
     code, _, err = run(capsys, "add", "u", "--url", service.url)
     assert code == 1 and "the answers to an add should be an array, not an object" in err
@@ -372,3 +372,19 @@ def _no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     yield
     assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
+
+
+def test_the_local_commands_run_in_process(home: Path, capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    """``web showtoken|gentoken`` and ``service install --dry-run --root``, as a person types
+    them (the subprocess tests of them judge no mutant)."""
+    code, first, _ = run(capsys, "web", "showtoken")
+    assert code == 0 and len(first.strip()) >= 32
+    code, second, _ = run(capsys, "web", "gentoken")
+    assert code == 0 and second != first
+    assert run(capsys, "web", "showtoken")[1] == second
+    code, out, err = run(capsys, "service", "install", "--dry-run", "--root", str(tmp_path),
+                         "--download-path", "media")
+    assert (code, out) == (1, "")
+    assert err == "appliance: service install: the media folder must be an absolute path, " \
+                  "not media\n"
