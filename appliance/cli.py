@@ -132,6 +132,7 @@ def _ytdlp(args: argparse.Namespace) -> int:
     """``appliance ytdlp status|update``: through the local service when it runs (it renews
     its download processes), else on the virtual environment directly."""
     from .client import ApiClient, Connection, Unreachable
+    from .client.shown import shown
 
     local = _local_service()
     client = ApiClient(Connection(local.url, token=local.token, user=local.user,
@@ -145,12 +146,23 @@ def _ytdlp(args: argparse.Namespace) -> int:
         sys.stdout.write("the service is updating yt-dlp ...\n")
         status = _wait_for_update(client)
     else:
-        status = client.request("GET", "/api/system/ytdlp")
+        status = _ytdlp_status(client)
     update = status["update"]
-    sys.stdout.write(f"yt-dlp {status['installed']} installed, newest {status['latest']}"
-                     f"{': ' + update['message'] if update.get('message') else ''}\n")
-    failed = args.ytdlp_command == "update" and update["state"] in {"failed", "rolled_back"}
+    said = f": {update['message']}" if update.get("message") else ""
+    sys.stdout.write(shown(f"yt-dlp {status.get('installed')} installed, newest "
+                           f"{status.get('latest')}{said}") + "\n")
+    failed = args.ytdlp_command == "update" and update.get("state") in {"failed",
+                                                                         "rolled_back"}
     return 1 if failed else 0
+
+
+def _ytdlp_status(client: ApiClient) -> dict[str, Any]:
+    """``GET /api/system/ytdlp``, checked: an object whose ``update`` is one."""
+    from .client.http import shaped
+
+    status = shaped(client.request("GET", "/api/system/ytdlp"), dict, "yt-dlp's status")
+    shaped(status.get("update"), dict, "yt-dlp's status' update")
+    return status
 
 
 def _ytdlp_offline(args: argparse.Namespace) -> int:
@@ -176,11 +188,15 @@ def _ytdlp_offline(args: argparse.Namespace) -> int:
 
 
 def _wait_for_update(client: ApiClient) -> dict[str, Any]:
-    while True:
-        status = client.request("GET", "/api/system/ytdlp")
-        if status["update"]["state"] != "running":
-            return status
+    from .client import ApiError
+
+    deadline = time.monotonic() + UPDATE_SECONDS
+    while (status := _ytdlp_status(client))["update"].get("state") == "running":
+        if time.monotonic() > deadline:
+            raise ApiError(0, f"the update still runs after {UPDATE_SECONDS // 60:.0f} "
+                              "minutes: see the service's log (journalctl -u appliance)")
         time.sleep(1)  # a person waits for pip: a poll a second is plenty
+    return status
 
 
 def _service(args: argparse.Namespace) -> int:
@@ -314,21 +330,23 @@ def _add(args: argparse.Namespace) -> int:
     fields = {k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v}
     for answer in client.add([{"url": url, **fields} for url in args.urls]):
         removed = answer.get("removed_options") or []
-        note = f" (removed options: {' '.join(removed)})" if removed else ""
+        note = f" (removed options: {' '.join(map(str, removed))})" if removed else ""
         sys.stdout.write(shown(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
                                f"{answer.get('url', '')}{note}") + "\n")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .client.shown import shown
+    from .client.shown import number, shown
 
-    live = _client(args).live()
-    for item in live["queue"].values():
-        percent = item.get("percent")
+    live = _client(args).live()  # checked: queue an object of objects, history_count a number
+    queue = live.get("queue") or {}
+    for item in queue.values():
+        percent = number(item.get("percent"))
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
-        sys.stdout.write(shown(f"{item['status']:<15} {done} {item['title']}") + "\n")
-    sys.stdout.write(f"{len(live['queue'])} in queue, {live['history_count']} in history\n")
+        title = item.get("title") or item.get("url") or ""
+        sys.stdout.write(shown(f"{item.get('status') or '?':<15} {done} {title}") + "\n")
+    sys.stdout.write(f"{len(queue)} in queue, {live.get('history_count') or 0} in history\n")
     return 0
 
 
@@ -345,10 +363,10 @@ def _over_api(command: Callable[[argparse.Namespace], int], args: argparse.Names
     try:
         return command(args)
     except ConnectionFileProblem as exc:
-        sys.stderr.write(f"appliance: {exc}\n")
+        sys.stderr.write(f"appliance: {shown(str(exc))}\n")
     except Unreachable as exc:
-        sys.stderr.write(f"appliance: the service is not reachable at {exc.url}: {exc.reason} "
-                         "(is it running? systemctl status appliance)\n")
+        sys.stderr.write(f"appliance: the service is not reachable at {shown(exc.url)}: "
+                         f"{shown(exc.reason)} (is it running? systemctl status appliance)\n")
     except ApiError as exc:
         hint = _unauthorized_hint() if exc.unauthorized else ""
         sys.stderr.write(f"appliance: {shown(exc.message)}{hint}\n")
@@ -425,6 +443,9 @@ def _db(args: argparse.Namespace) -> int:
     sys.stdout.write(f"restored {database} from {restored}{kept}\n")
     return 0
 
+
+# pip on a Raspberry Pi takes minutes; a service that says "running" for longer is stuck.
+UPDATE_SECONDS = 30 * 60.0
 
 API_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "add": _add, "status": _status, "tui": _tui,

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,26 +60,40 @@ class Step:
 
 def render_unit(template: str, options: Options) -> str:
     """The unit with this installation's user and paths on its path lines."""
-    values = {
-        "User": options.user,
-        "Group": options.user,
-        "WorkingDirectory": str(options.project),
-        "Documentation": f"file://{options.project}/README.md",
-        "ExecStart": f"{options.venv}/bin/appliance serve",
-        "Environment=YTP_DOWNLOAD_PATH": str(options.download_path),
+    values = {  # the line each setting becomes: a path as systemd reads it back (_word)
+        "User": f"User={options.user}",
+        "Group": f"Group={options.user}",
+        "WorkingDirectory": f"WorkingDirectory={_word(str(options.project), quote=False)}",
+        "Documentation": "Documentation=" + _word(
+            f"file://{urllib.parse.quote(str(options.project))}/README.md"),
+        "ExecStart": f"ExecStart={_word(f'{options.venv}/bin/appliance')} serve",
+        "Environment=YTP_DOWNLOAD_PATH":
+            f"Environment={_word(f'YTP_DOWNLOAD_PATH={options.download_path}')}",
     }
-    writable = [str(options.download_path), str(options.venv)]
+    writable = [_word(str(options.download_path)), _word(str(options.venv))]
     lines: list[str] = []
     for line in template.splitlines():
         key = next((k for k in values if line.startswith(k + "=")), None)
         if key is not None:
-            line = f"{key}={values[key]}"
+            line = values[key]
         elif line.startswith("ReadWritePaths="):
             if not writable:
                 continue  # the template's lines are replaced by this installation's, in order
             line = f"ReadWritePaths={writable.pop(0)}"
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _word(value: str, *, quote: bool = True) -> str:
+    """``value`` as one word of a unit's setting: systemd reads ``%`` as a specifier and
+    splits a list (``ReadWritePaths=``, ``Environment=``, ``ExecStart=``) at white space,
+    so a media folder ``/mnt/My Passport`` was two wrong paths."""
+    if not value.isprintable():
+        raise InstallError(f"{value!r}: a unit file cannot hold a control character")
+    value = value.replace("%", "%%")
+    if not quote or not any(ch in value for ch in ' "\'\\'):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _ids(root: Path, user: str) -> tuple[int, int] | None:
@@ -139,6 +154,9 @@ def _own_tree(options: Options, path: Path) -> None:
 
 def plan(options: Options) -> list[Step]:
     """What installing does here, in order; what is already done is left out."""
+    if not options.download_path.is_absolute():
+        raise InstallError(f"the media folder must be an absolute path, not "
+                           f"{options.download_path}")
     for what, path in (("the checkout", options.project), ("the virtual environment",
                                                             options.venv)):
         if any(path.is_relative_to(hidden) for hidden in HIDDEN):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest.
+# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest, tui.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +15,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -71,6 +71,11 @@ case "$target" in
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
   api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py appliance/slots.py"
            tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_settings_holder.py tests/test_wire.py tests/test_slots.py" ;;
+  # The terminal UI and the command line: Textual's pilot and the commands' main() run in
+  # the test process (the CLI's subprocess tests judge nothing), against the real service and
+  # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
+  tui)     mutate="appliance/tui/*.py appliance/tui/views/*.py appliance/tui/screens/*.py appliance/cli.py"
+           tests="tests/test_tui_hostile.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

@@ -119,3 +119,27 @@ def test_a_checkout_the_service_could_not_see_is_refused() -> None:
     result = install("--dry-run", "--venv", "/home/pi/appliance/.venv")
     assert result.returncode == 1
     assert "ProtectHome=yes hides /home" in result.stderr
+
+
+def test_paths_with_spaces_and_percent_signs_stay_one_path(tmp_path: Path) -> None:
+    """A media folder ``/mnt/My Passport`` (an external disk's usual name) and a virtual
+    environment under a folder with a space: systemd splits list settings at white space and
+    reads ``%`` as a specifier; the unit names each path whole."""
+    from appliance.service_install import InstallError, Options, plan, render_unit
+
+    _, venv = staging_root(tmp_path / "a b")
+    media = Path('/mnt/My Passport/50% "films"')
+    unit = tmp_path / "appliance.service"
+    unit.write_text(render_unit(UNIT_TEMPLATE.read_text(),
+                                Options(download_path=media, venv=venv)))
+    text = unit.read_text()
+    assert 'Environment="YTP_DOWNLOAD_PATH=/mnt/My Passport/50%% \\"films\\""' in text
+    assert re.findall(r"^ReadWritePaths=(.*)$", text, re.M) == [
+        '"/mnt/My Passport/50%% \\"films\\""', f'"{venv}"']
+    assert f'ExecStart="{venv}/bin/appliance" serve' in text
+    checked = verify(unit)
+    assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+    with pytest.raises(InstallError, match="control character"):
+        render_unit(UNIT_TEMPLATE.read_text(), Options(download_path=Path("/a\nExecStartPre=x")))
+    with pytest.raises(InstallError, match="must be an absolute path, not media"):
+        plan(Options(download_path=Path("media"), venv=venv))

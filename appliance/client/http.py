@@ -3,7 +3,10 @@
 Blocking (``requests``), thread-safe for the calls the TUI makes from its worker threads.
 Every call has a timeout; an answer that is not 2xx raises :class:`ApiError` carrying the
 error body's ``error`` text as the service wrote it, and no answer at all raises
-:class:`Unreachable`.
+:class:`Unreachable`. An answer is read up to :data:`MAX_ANSWER` bytes within
+:data:`ANSWER_SECONDS`, and the typed calls check its shape: a service that answers junk (a
+proxy's page, another version, a compromised box) is an :class:`ApiError` that says so, never
+a crash of the TUI or a command that reads it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import dataclasses
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from urllib3.exceptions import HTTPError
 
 from .connection import Connection
 
@@ -25,6 +30,12 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 # The log stream sends a ping comment after 15 s of silence.
 STREAM_READ_TIMEOUT = 40.0
+# A history page of 500 items is about 1 MiB; an answer 32 times that is not one.
+MAX_ANSWER = 32 * 2**20
+# The read timeout is per read: a service trickling a byte a second would hold a call forever.
+ANSWER_SECONDS = 120.0
+READ_SIZE = 64 * 1024
+BAD_ANSWER = "BAD_ANSWER"  # the code of an ApiError for an answer this client cannot read
 
 Json = Any
 
@@ -57,16 +68,62 @@ class Page:
     total_pages: int
 
 
-def _error_from(response: requests.Response) -> ApiError:
+def _error_from(status: int, reason: str, content: bytes) -> ApiError:
+    """The error an answer of ``status`` with the body ``content`` says."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return ApiError(response.status_code, body["error"], str(body.get("code") or ""))
+        return ApiError(status, body["error"], str(body.get("code") or ""))
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return ApiError(response.status_code, body["message"])
-    return ApiError(response.status_code, f"HTTP {response.status_code} {response.reason}")
+        return ApiError(status, body["message"])
+    return ApiError(status, f"HTTP {status} {reason}")
+
+
+def _json(response: requests.Response, content: bytes) -> Json:
+    """The answer's JSON; Python's ``NaN`` and ``Infinity``, which JSON has not, refused."""
+    try:
+        return json.loads(content, parse_constant=_not_json)
+    except ValueError:
+        raise ApiError(response.status_code, "the answer is not JSON") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def shaped(value: Any, shape: type, what: str) -> Any:
+    """``value`` when it is a ``shape`` (``dict``: a JSON object, ``list``: an array); else
+    :class:`ApiError` naming ``what`` of the service's answer is wrong."""
+    if isinstance(value, shape) and not isinstance(value, bool):
+        return value
+    names = {dict: "an object", list: "an array", str: "a text", int: "a whole number"}
+    raise ApiError(0, f"the service's answer is not one this client can read: {what} should "
+                      f"be {names.get(shape, shape.__name__)}, not {_json_type(value)}",
+                   BAD_ANSWER)
+
+
+def objects(value: Any, what: str) -> list[dict[str, Any]]:
+    """An array of objects (the items of a page, the answers of an add)."""
+    for entry in shaped(value, list, what):
+        shaped(entry, dict, f"each of {what}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true/false", dict: "an object", list: "an array", str: "a text"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def _page(body: Any, items: str, what: str) -> Page:
+    body = shaped(body, dict, what)
+    paging = shaped(body.get("pagination"), dict, f"{what}'s pagination")
+    numbers = [shaped(paging.get(key), int, f"{what}'s pagination.{key}")
+               for key in ("page", "total", "total_pages")]
+    return Page(objects(body.get(items), f"{what}'s {items}"), *numbers)
 
 
 class ApiClient:
@@ -92,13 +149,31 @@ class ApiClient:
     def request(self, method: str, path: str, *, body: Json = None,
                 params: dict[str, Any] | None = None) -> Json:
         response = self._send(method, path, body=body, params=params,
-                              timeout=(CONNECT_TIMEOUT, self.timeout))
-        if response.status_code == 304 or not response.content:
+                              timeout=(CONNECT_TIMEOUT, self.timeout), stream=True)
+        content = self._content(response)
+        if response.status_code == 304 or not content:
             return None
+        return _json(response, content)
+
+    def _content(self, response: requests.Response) -> bytes:
+        """The body, read as it comes (``read1``: a trickle still meets the deadline), at
+        most :data:`MAX_ANSWER` bytes within :data:`ANSWER_SECONDS`."""
+        deadline = time.monotonic() + ANSWER_SECONDS
+        content = bytearray()
         try:
-            return response.json()
-        except ValueError:
-            raise ApiError(response.status_code, "the answer is not JSON") from None
+            while chunk := response.raw.read1(READ_SIZE):
+                content += chunk
+                if len(content) > MAX_ANSWER:
+                    raise ApiError(response.status_code, f"the answer is larger than "
+                                                         f"{MAX_ANSWER // 2**20} MiB", BAD_ANSWER)
+                if time.monotonic() > deadline:
+                    raise Unreachable(self.url, f"the answer took longer than "
+                                                f"{ANSWER_SECONDS:g} s")
+        except (requests.RequestException, OSError, HTTPError) as exc:
+            raise Unreachable(self.url, _reason(exc)) from None
+        finally:
+            response.close()
+        return bytes(content)
 
     def _send(self, method: str, path: str, *, body: Json = None,
               params: dict[str, Any] | None = None, timeout: Any,
@@ -115,54 +190,79 @@ class ApiClient:
             )
         except requests.Timeout:
             raise Unreachable(self.url, "no answer in time") from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, HTTPError) as exc:  # urllib3's: a host "a..b"
             raise Unreachable(self.url, _reason(exc)) from None
-        if response.status_code >= 400:
-            error = _error_from(response)
-            response.close()
-            raise error
+        if response.status_code >= 400:  # its body read as any other: bounded, then closed
+            raise _error_from(response.status_code, response.reason, self._content(response))
         return response
 
     # --- service ---------------------------------------------------------------------------
 
     def configuration(self) -> dict[str, Any]:
-        return self.request("GET", "/api/system/configuration")
+        body = shaped(self.request("GET", "/api/system/configuration"), dict,
+                      "the configuration")
+        for key, shape in (("app", dict), ("websocket", dict), ("presets", list),
+                           ("folders", list), ("dl_fields", list)):
+            if body.get(key) is not None:
+                shaped(body[key], shape, f"the configuration's {key}")
+        return body
 
     def websocket_url(self, configuration: dict[str, Any]) -> str:
         """``/ws`` on the host this client reaches the API by (the service's own idea of its
         host may not be reachable from here), on the port and path the service names."""
         ws = configuration.get("websocket") or {}
+        port, path = ws.get("port"), ws.get("path") or "/ws"
+        # Both go into the URL the credentials are sent to: a port of "80@elsewhere" or a
+        # path of "@elsewhere/" would send them to another host.
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise ApiError(0, f"the service names no usable websocket port: {port!r}",
+                           BAD_ANSWER)
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ApiError(0, f"the service names no usable websocket path: {path!r}",
+                           BAD_ANSWER)
         parts = urlsplit(self.url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         host = parts.hostname or "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"{scheme}://{host}:{ws.get('port')}{ws.get('path') or '/ws'}"
+        return f"{scheme}://{host}:{port}{quote(path)}"
 
     def live(self) -> dict[str, Any]:
         """``{"history_count", "queue": {id: item}}``."""
-        return self.request("GET", "/api/history/live")
+        live = shaped(self.request("GET", "/api/history/live"), dict, "the live queue")
+        for item in shaped(live.get("queue") or {}, dict, "the live queue's queue").values():
+            shaped(item, dict, "each item of the live queue")
+        if live.get("history_count") is not None:
+            shaped(live["history_count"], int, "the live queue's history_count")
+        return live
 
     def engine_stats(self) -> dict[str, Any]:
-        return self.request("GET", "/api/engine/stats")
+        return shaped(self.request("GET", "/api/engine/stats"), dict, "the engine's stats")
 
     def health(self) -> dict[str, Any]:
-        return self.request("GET", "/api/health")
+        return shaped(self.request("GET", "/api/health"), dict, "the health")
 
     def pause_all(self) -> str:
-        return self.request("POST", "/api/system/pause")["message"]
+        return self._message("POST", "/api/system/pause")
 
     def resume_all(self) -> str:
-        return self.request("POST", "/api/system/resume")["message"]
+        return self._message("POST", "/api/system/resume")
+
+    def _message(self, method: str, path: str) -> str:
+        """The ``message`` of an answer that is one."""
+        answer = shaped(self.request(method, path), dict, f"the answer to {path}")
+        return str(answer.get("message") or "done")
 
     # --- items -------------------------------------------------------------------------------
 
     def add(self, requests_: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Queue items; one answer per request (``status``, ``id``, ``removed_options``…)."""
-        return self.request("POST", "/api/history", body=requests_)
+        return objects(self.request("POST", "/api/history", body=requests_),
+                       "the answers to an add")
 
     def item(self, item_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/history/{item_id}")
+        return shaped(self.request("GET", f"/api/history/{quote(item_id, safe='')}"), dict,
+                      "the item")
 
     def start(self, ids: list[str]) -> dict[str, str]:
         return self.request("POST", "/api/history/start", body={"ids": ids})
@@ -189,16 +289,18 @@ class ApiClient:
 
     def archive(self, item_id: str) -> None:
         """Add the item to its preset's download archive."""
-        self.request("POST", f"/api/history/{item_id}/archive")
+        self.request("POST", f"/api/history/{quote(item_id, safe='')}/archive")
 
     def unarchive(self, item_id: str) -> None:
-        self.request("DELETE", f"/api/history/{item_id}/archive")
+        self.request("DELETE", f"/api/history/{quote(item_id, safe='')}/archive")
 
     def command(self, item: dict[str, Any]) -> str:
         """The yt-dlp command the service would run for the item (the console must be on)."""
         body = {k: item[k] for k in ("url", "preset", "folder", "template", "cli")
                 if item.get(k)}
-        return self.request("POST", "/api/yt-dlp/command", body=body)["command"]
+        answer = shaped(self.request("POST", "/api/yt-dlp/command", body=body), dict,
+                        "the command")
+        return str(answer.get("command") or "")
 
     def history(self, *, page: int = 1, per_page: int = 50, status: str | None = None,
                 newest_first: bool = True, search: str | None = None) -> Page:
@@ -207,8 +309,7 @@ class ApiClient:
             "type": "done", "page": page, "per_page": per_page, "status": status or None,
             "order": "DESC" if newest_first else "ASC", "search": search or None,
         })
-        paging = body["pagination"]
-        return Page(body["items"], paging["page"], paging["total"], paging["total_pages"])
+        return _page(body, "items", "the history")
 
     # --- records: presets, conditions, dl_fields, notifications --------------------------
 
@@ -218,9 +319,14 @@ class ApiClient:
         page = 1
         while True:
             body = self.request("GET", f"/api/{kind}", params={"page": page, "per_page": 1000})
-            items = body["items"] if isinstance(body, dict) else body
-            found.extend(items)
-            if not isinstance(body, dict) or not body.get("pagination", {}).get("has_next"):
+            items = body.get("items") if isinstance(body, dict) else body
+            for record in objects(items, f"the {kind}"):
+                if record.get("id") is None:
+                    raise ApiError(0, f"the service's answer is not one this client can read: "
+                                      f"a record of the {kind} has no id", BAD_ANSWER)
+                found.append(record)
+            paging = body.get("pagination") if isinstance(body, dict) else None
+            if not isinstance(paging, dict) or not paging.get("has_next"):
                 return found
             page += 1
 
@@ -234,10 +340,15 @@ class ApiClient:
         return self.request("DELETE", f"/api/{kind}/{record_id}")
 
     def test_targets(self) -> list[dict[str, Any]]:
-        return self.request("POST", "/api/notifications/test", body={})["results"]
+        answer = shaped(self.request("POST", "/api/notifications/test", body={}), dict,
+                        "the targets' test")
+        return objects(answer.get("results"), "the targets' test results")
 
     def settings(self) -> dict[str, Any]:
-        return self.request("GET", "/api/settings")
+        values = shaped(self.request("GET", "/api/settings"), dict, "the settings")
+        if values.get("pinned") is not None:
+            shaped(values["pinned"], dict, "the settings' pinned")
+        return values
 
     def change_settings(self, changes: dict[str, Any]) -> None:
         self.request("PUT", "/api/settings", body=changes)
@@ -254,20 +365,23 @@ class ApiClient:
 
     def mark_task(self, task_id: int) -> str:
         """Record what the task's source lists now as seen: those entries are not queued."""
-        return self.request("POST", f"/api/tasks/{task_id}/mark")["message"]
+        return self._message("POST", f"/api/tasks/{task_id}/mark")
 
     def unmark_task(self, task_id: int) -> str:
-        return self.request("DELETE", f"/api/tasks/{task_id}/mark")["message"]
+        return self._message("DELETE", f"/api/tasks/{task_id}/mark")
 
     def inspect(self, url: str, preset: str = "") -> dict[str, Any]:
         """What a task for ``url`` would queue (its handler and entries), before adding it."""
-        return self.request("POST", "/api/tasks/inspect",
-                            body={"url": url, **({"preset": preset} if preset else {})})
+        return shaped(self.request("POST", "/api/tasks/inspect",
+                                   body={"url": url, **({"preset": preset} if preset else {})}),
+                      dict, "the inspection")
 
     def executions(self, task_id: int, per_page: int = 1) -> list[dict[str, Any]]:
         """The task's runs, newest first."""
-        return self.request("GET", "/api/executions",
-                            params={"task_id": task_id, "per_page": per_page})["items"]
+        body = shaped(self.request("GET", "/api/executions",
+                                   params={"task_id": task_id, "per_page": per_page}),
+                      dict, "the runs")
+        return objects(body.get("items"), "the runs' items")
 
     def execution_log(self, execution_id: int) -> LogStream:
         """A run's log lines so far, then each new one, until the run ends."""
@@ -276,9 +390,9 @@ class ApiClient:
                               headers={"Accept": "text/event-stream"})
         if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
             # The run has ended: the answer is the whole log at once.
-            lines = response.json().get("lines") or []
-            response.close()
-            return LogStream.finished(self.url, lines)
+            body = _json(response, self._content(response))
+            lines = shaped(body, dict, "the run's log").get("lines") or []
+            return LogStream.finished(self.url, shaped(lines, list, "the run's log lines"))
         return LogStream(self.url, response, event="log")
 
     # --- files ---------------------------------------------------------------------------
@@ -290,24 +404,29 @@ class ApiClient:
         body = self.request("GET", "/api/file/browser/" + quote(path.strip("/")), params={
             "page": page, "per_page": per_page, "sort_by": sort_by,
             "sort_order": "desc" if descending else "asc", "search": search or None})
-        paging = body["pagination"]
-        return body["path"], Page(body["contents"], paging["page"], paging["total"],
-                                  paging["total_pages"])
+        page = _page(body, "contents", "the folder")
+        return shaped(body.get("path"), str, "the folder's path"), page
 
     def file_actions(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``rename`` / ``delete`` / ``move`` / ``directory``: one result each, ``ok`` or
         ``error``."""
-        return self.request("POST", "/api/file/actions", body=actions)
+        return objects(self.request("POST", "/api/file/actions", body=actions),
+                       "the actions' results")
 
     def file_info(self, path: str) -> dict[str, Any]:
         """``{"title", "ffprobe", "mimetype", "sidecar"}`` of a file."""
-        return self.request("GET", "/api/file/info/" + quote(path.strip("/")))
+        return shaped(self.request("GET", "/api/file/info/" + quote(path.strip("/"))), dict,
+                      "the file's details")
 
     # --- logs ----------------------------------------------------------------------------
 
     def logs(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
         """A page of log records, newest first."""
-        return self.request("GET", "/api/logs", params={"offset": offset, "limit": limit})
+        page = shaped(self.request("GET", "/api/logs", params={"offset": offset,
+                                                                "limit": limit}),
+                      dict, "the logs")
+        objects(page.get("logs") or [], "the logs' records")
+        return page
 
     def log_stream(self) -> LogStream:
         """Records as they are written, until closed. Holds one of the service's stream
@@ -341,8 +460,9 @@ class LogStream:
             return
         try:
             # chunk_size=None: each chunk as it arrives (a fixed size would wait to fill it).
-            yield from _sse_events(self.response.iter_lines(chunk_size=None,
-                                                            decode_unicode=True), self.event)
+            # A chunked stream (the service's) comes chunk by chunk, each at most READ_SIZE
+            # bytes; one without chunks in READ_SIZE pieces, never read whole.
+            yield from _sse_events(_lines(self.response.iter_content(READ_SIZE)), self.event)
         except (requests.RequestException, AttributeError, ValueError) as exc:
             # close() from another thread pulls the socket away mid-read.
             if not self.closed:
@@ -363,23 +483,48 @@ class LogStream:
                          daemon=True).start()
 
 
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The lines of a stream, each at most :data:`MAX_ANSWER` bytes (a line that never ends
+    would fill the memory)."""
+    pending = bytearray()
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            pending += chunk[start:end]
+            yield pending.removesuffix(b"\r").decode(errors="replace")
+            pending.clear()
+            start = end + 1
+        pending += chunk[start:]
+        if len(pending) > MAX_ANSWER:
+            raise ValueError(f"a line of the stream is longer than {MAX_ANSWER // 2**20} MiB")
+    if pending:
+        yield pending.decode(errors="replace")
+
+
 def _sse_events(lines: Iterator[str], wanted: str) -> Iterator[dict[str, Any]]:
     event, data = "", []
+    size = 0
     for line in lines:
         if line == "":
             if event == "end":
                 return
             if event == wanted and data:
                 payload = json.loads("\n".join(data))
-                yield from payload if isinstance(payload, list) else [payload]
-            event, data = "", []
+                # A record is an object; anything else in the stream is not one.
+                yield from (p for p in (payload if isinstance(payload, list) else [payload])
+                            if isinstance(p, dict))
+            event, data, size = "", [], 0
         elif line.startswith("event:"):
             event = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
+            size += len(data[-1])
+            if size > MAX_ANSWER:
+                raise ValueError(f"an event of the stream is longer than "
+                                 f"{MAX_ANSWER // 2**20} MiB")
 
 
-def _reason(exc: requests.RequestException) -> str:
+def _reason(exc: Exception) -> str:
     text = str(exc)
     for known in ("Connection refused", "Name or service not known", "No route to host",
                   "timed out", "Temporary failure in name resolution"):

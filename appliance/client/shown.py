@@ -10,6 +10,9 @@ Here C0 controls become their Unicode control pictures (``␛``), DEL ``␡`` an
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 PICTURES = ({code: 0x2400 + code for code in range(0x20)} | {0x7F: 0x2421}
             | dict.fromkeys(range(0x80, 0xA0), 0xFFFD))
 
@@ -17,6 +20,19 @@ PICTURES = ({code: 0x2400 + code for code in range(0x20)} | {0x7F: 0x2421}
 def shown(text: str) -> str:
     """``text`` with every control character replaced by a printable stand-in."""
     return text.translate(PICTURES)
+
+
+def number(value: Any) -> float | None:
+    """``value`` when the wire gave a finite number (not text, not true/false, not the NaN or
+    Infinity Python's JSON reads, not a whole number of 400 digits, which it reads too), else
+    None: what is formatted as a number."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def shown_lines(text: str) -> str:

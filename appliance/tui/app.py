@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import sys
@@ -26,6 +27,7 @@ from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, L
 from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
+from .format import number
 from .model import Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
@@ -49,6 +51,11 @@ View = TypeVar("View", bound=Widget)
 VIEWS = {"queue": "Queue", "history": "History", "logs": "Logs", "settings": "Settings",
          "subscriptions": "Subs", "files": "Files"}
 WIDE_NAV = 100  # columns from which the nav line also names the palette and quit keys
+# The service's errors and warnings as toasts: at most this many in a window, then one that
+# counts the rest (a burst of thousands froze the TUI for half a minute; the Logs view has
+# them all).
+TOASTS_PER_WINDOW = 3
+TOAST_WINDOW = 5.0
 
 
 class MainScreen(Screen):
@@ -114,6 +121,8 @@ class ApplianceApp(App[int]):
         self.folder_problem: str | None = None
         self.crash_report = ""
         self._shown_controls = ShownControls()
+        self._toasted: collections.deque[float] = collections.deque(maxlen=TOASTS_PER_WINDOW)
+        self._muted = 0
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -128,7 +137,7 @@ class ApplianceApp(App[int]):
         return [*super().get_line_filters(), self._shown_controls]
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Connecting to {self.client.url} …", id="connecting")
+        yield Static(f"Connecting to {self.client.url} …", id="connecting", markup=False)
 
     def on_mount(self) -> None:
         self.connect()
@@ -153,7 +162,7 @@ class ApplianceApp(App[int]):
         """Failures since local midnight: the newest errors, one page (once, at connect)."""
         midnight = time.mktime((*time.localtime()[:3], 0, 0, 0, 0, 0, -1))
         page = self.client.history(per_page=FAILED_PAGE, status="error")
-        return sum(1 for i in page.items if (i.get("finished_at") or 0) >= midnight)
+        return sum(1 for i in page.items if (number(i.get("finished_at")) or 0) >= midnight)
 
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
@@ -186,9 +195,13 @@ class ApplianceApp(App[int]):
 
     def start_feed(self) -> None:
         self._feed_started = True
-        feed = LiveFeed(self.client, self.client.websocket_url(self.configuration),
-                        on_event=self.on_live_event, on_snapshot=self.on_snapshot,
-                        on_state=self.on_feed_state)
+        try:
+            ws_url = self.client.websocket_url(self.configuration)
+        except ApiError as exc:  # a port or path that would lead elsewhere
+            self.show_problem("error", exc.message)
+            return
+        feed = LiveFeed(self.client, ws_url, on_event=self.on_live_event,
+                        on_snapshot=self.on_snapshot, on_state=self.on_feed_state)
         self.run_worker(feed.run(), group="feed", exclusive=True)
 
     @property
@@ -246,8 +259,8 @@ class ApplianceApp(App[int]):
         self.model.apply(event)
         if event.name in {"log_error", "log_warning"} and isinstance(event.data, dict):
             text = event.message or str(event.data.get("message") or "")
-            self.notify(text, title=event.title or str(event.data.get("title") or ""),
-                        severity="error" if event.name == "log_error" else "warning")
+            self.toast_event(text, event.title or str(event.data.get("title") or ""),
+                             "error" if event.name == "log_error" else "warning")
         elif event.name == "item_completed":
             self.refresh_disk()
         elif event.name == "download_folder" and isinstance(event.data, dict):
@@ -264,6 +277,24 @@ class ApplianceApp(App[int]):
                                           event.data.get("data"))
             elif feature != "task_definitions":
                 self.refresh_configuration()
+
+    def toast_event(self, text: str, title: str, severity: SeverityLevel) -> None:
+        """An error or warning the service announced, unless the window has had its toasts:
+        then counted, and told when the window ends."""
+        now = time.monotonic()
+        if len(self._toasted) == TOASTS_PER_WINDOW and now - self._toasted[0] < TOAST_WINDOW:
+            if not self._muted:
+                self.set_timer(TOAST_WINDOW - (now - self._toasted[0]), self._tell_muted)
+            self._muted += 1
+            return
+        self._toasted.append(now)
+        self.notify(text, title=title, severity=severity)
+
+    def _tell_muted(self) -> None:
+        muted, self._muted = self._muted, 0
+        self._toasted.append(time.monotonic())
+        self.notify(f"{muted} more errors and warnings from the service: the Logs view (3) "
+                    "has them all.", severity="warning")
 
     def on_feed_state(self, state: FeedState) -> None:
         self.connection_state = state.state
@@ -345,7 +376,7 @@ class ApplianceApp(App[int]):
         if action == "details":
             self.push_screen(DetailsScreen(item))
         elif action == "delete":
-            may_remove = bool(self.configuration.get("app", {}).get("remove_files"))
+            may_remove = bool((self.configuration.get("app") or {}).get("remove_files"))
             name = str(item.get("title") or item.get("url"))
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from rich.text import Text
+
+from appliance.client.shown import number
+
+__all__ = ["bar", "eta", "number", "size", "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
@@ -13,9 +18,9 @@ NANOSECONDS_FROM = 1e14  # seconds that large are far past year 3000000: nanosec
 
 
 def size(value: Any) -> str:
-    if not isinstance(value, int | float) or value < 0:
+    amount = number(value)
+    if amount is None or amount < 0:
         return ""
-    amount = float(value)
     for unit in _UNITS:
         if amount < 1024 or unit == _UNITS[-1]:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
@@ -28,7 +33,7 @@ def speed(bps: float | None) -> str:
 
 
 def eta(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
+    if seconds is None or not 0 <= seconds < math.inf:
         return ""
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
@@ -38,7 +43,8 @@ def eta(seconds: float | None) -> str:
 
 def when(epoch: Any) -> str:
     """Local time of Unix seconds (or nanoseconds, as YTPTube's ``timestamp`` has them)."""
-    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
+    epoch = number(epoch)
+    if epoch is None:
         return ""
     if epoch > NANOSECONDS_FROM:
         epoch = epoch / 1e9

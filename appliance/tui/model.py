@@ -14,6 +14,8 @@ from typing import Any
 
 from appliance.client import LiveEvent
 
+from .format import number
+
 ACTIVE = frozenset({"preparing", "downloading", "postprocessing"})
 ENDED = frozenset({"finished", "error", "cancelled", "skip"})
 SPEED_SAMPLES = 60
@@ -28,9 +30,8 @@ def _number(item: dict[str, Any], *keys: str) -> float | None:
     """The first of ``keys`` that holds a number (the wire gives speed and ETA as numbers,
     older services as text beside ``speed_bps``/``eta_seconds``)."""
     for key in keys:
-        value = item.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+        if (value := number(item.get(key))) is not None:
+            return value
     return None
 
 
@@ -49,8 +50,8 @@ def percent_of(item: dict[str, Any]) -> float | None:
         return percent
     if item.get("status") == "finished":
         return 100.0
-    done, total = item.get("downloaded_bytes"), item.get("total_bytes")
-    if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
+    done, total = number(item.get("downloaded_bytes")), number(item.get("total_bytes"))
+    if done is not None and total is not None and total > 0:
         return 100.0 * done / total
     return None
 
@@ -87,7 +88,8 @@ class QueueModel:
         vanished = [i for i, item in self.items.items()
                     if i not in queue and item.get("status") not in ENDED]
         for item_id, item in queue.items():
-            self.items[item_id] = dict(item)
+            # The key is the id: an item that lacks one or names another still has this one.
+            self.items[item_id] = {**item, "id": item_id}
             self.dirty.add(item_id)
         return Missed(vanished, ended)
 
@@ -103,15 +105,18 @@ class QueueModel:
             if isinstance(moved, dict):
                 self.upsert(moved)
         elif name in _FULL_ITEM_EVENTS and isinstance(data, dict) and data.get("id"):
-            if name == "item_error" and data["id"] not in self.counted_failures:
-                self.counted_failures.add(data["id"])
+            # Ids are the queue's keys, text: a number or a list from the wire is made one.
+            item_id = str(data["id"])
+            data = {**data, "id": item_id}
+            if name == "item_error" and item_id not in self.counted_failures:
+                self.counted_failures.add(item_id)
                 self.failed += 1
             if "kind" in data or name == "item_added":
                 self.upsert(data)
-            elif self.items.get(data["id"], {}).get("kind") == "queue":
+            elif self.items.get(item_id, {}).get("kind") == "queue":
                 # progress: only the fields that move
-                self.items[data["id"]].update(data)
-                self.dirty.add(data["id"])
+                self.items[item_id].update(data)
+                self.dirty.add(item_id)
 
     def upsert(self, item: dict[str, Any]) -> None:
         item_id = str(item.get("id"))
@@ -128,7 +133,7 @@ class QueueModel:
         self._store(str(item.get("id")), item)
 
     def _store(self, item_id: str, item: dict[str, Any]) -> None:
-        self.items[item_id] = {**self.items.get(item_id, {}), **item}
+        self.items[item_id] = {**self.items.get(item_id, {}), **item, "id": item_id}
         self.removed.discard(item_id)
         self.dirty.add(item_id)
 

@@ -28,6 +28,13 @@ def urls_in(text: str) -> list[str]:
     return found
 
 
+def named(entries: Any, key: str) -> list[str]:
+    """The ``key`` texts of the objects in ``entries`` (the configuration's presets or
+    folders); what is not one is left out."""
+    return [entry[key] for entry in entries or []
+            if isinstance(entry, dict) and isinstance(entry.get(key), str)]
+
+
 def answer_line(url: str, answer: dict[str, Any] | None, error: str | None) -> Text:
     if error is not None:
         return Text.assemble(("✗ ", "red"), f"{url}: {error}")
@@ -47,8 +54,9 @@ class AddScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         configuration = self.app.configuration
-        presets = [(p["name"], p["name"]) for p in configuration.get("presets") or []]
-        folders = [f["path"] for f in configuration.get("folders") or []]
+        # Names are the service's text: shown as Text, never read as markup.
+        presets = [(Text(name), name) for name in named(configuration.get("presets"), "name")]
+        folders = named(configuration.get("folders"), "path")
         with VerticalScroll(id="add"):
             yield Label("URLs (one per line) · Ctrl+S queues them · Esc closes")
             yield TextArea(id="add-urls", soft_wrap=True, compact=True)
@@ -68,8 +76,10 @@ class AddScreen(ModalScreen[None]):
                 yield Label("Options")
                 yield Input(id="add-cli", placeholder="yt-dlp options", compact=True)
             for field in configuration.get("dl_fields") or []:
+                if not isinstance(field, dict) or not field.get("field"):
+                    continue  # a field the service cannot take a value for
                 with Horizontal(classes="add-row"):
-                    yield Label(str(field.get("name") or field.get("field")))
+                    yield Label(Text(str(field.get("name") or field["field"])))
                     if field.get("kind") == "bool":
                         yield Checkbox(classes="dl-field", name=str(field["field"]), compact=True)
                     else:

@@ -77,7 +77,7 @@ class DetailsScreen(ModalScreen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool:
         if action == "command":
-            return bool(self.app.configuration.get("app", {}).get("console_enabled"))
+            return bool((self.app.configuration.get("app") or {}).get("console_enabled"))
         return True
 
     @work(thread=True, exclusive=True, group="command")

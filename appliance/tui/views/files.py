@@ -21,7 +21,7 @@ from .. import format as fmt
 from ..screens.confirm import DeleteScreen
 from ..screens.prompt import PromptScreen
 from ..screens.text import TextScreen
-from .paged import PagedTable, PagedView
+from .paged import PagedTable, PagedView, unique
 
 PER_PAGE = 200
 SORTS = ("name", "size", "date", "type")
@@ -44,8 +44,8 @@ def media_summary(info: dict[str, Any]) -> Text:
         if value not in (None, "", [], {}):
             text.append(f"{key:<11}", style="bold").append(f"{value}\n")
 
-    probe = info.get("ffprobe") or {}
-    form = probe.get("format") or {}
+    probe = _object(info.get("ffprobe"))
+    form = _object(probe.get("format"))
     line("title", info.get("title"))
     line("type", info.get("mimetype"))
     line("container", form.get("format_long_name") or form.get("format_name"))
@@ -54,7 +54,8 @@ def media_summary(info: dict[str, Any]) -> Text:
     line("size", fmt.size(_number(form.get("size"))))
     bit_rate = _number(form.get("bit_rate"))
     line("bit rate", f"{bit_rate / 1000:.0f} kbit/s" if bit_rate else None)
-    for stream in probe.get("streams") or []:
+    streams = probe.get("streams")
+    for stream in map(_object, streams if isinstance(streams, list) else []):
         kind = str(stream.get("codec_type") or "?")
         parts = [str(stream.get("codec_name") or "?")]
         if kind == "video":
@@ -65,23 +66,28 @@ def media_summary(info: dict[str, Any]) -> Text:
                 parts.append(f"{int(num) / int(den):.3g} fps")
         elif kind == "audio":
             parts += [f"{stream.get('channels')} ch", f"{stream.get('sample_rate')} Hz"]
-        language = (stream.get("tags") or {}).get("language")
+        language = _object(stream.get("tags")).get("language")
         if language:
             parts.append(str(language))
         line(kind, " · ".join(parts))
     if not probe:
         line("media", "not media ffprobe reads")
-    for group, files in (info.get("sidecar") or {}).items():
+    for group, files in _object(info.get("sidecar")).items():
         names = [str(f.get("file") or f.get("name") or f) if isinstance(f, dict) else str(f)
-                 for f in files or []]
+                 for f in (files if isinstance(files, list) else [])]
         line(group, ", ".join(n.rpartition("/")[2] for n in names))
     return text
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A part of ffprobe's answer that should be an object; an empty one when it is not."""
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: Any) -> float | None:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not a number, or past a float's range
         return None
 
 
@@ -187,9 +193,10 @@ class FilesView(PagedView):
         self.folder = folder.strip("/")
         order = "desc" if self.descending else "asc"
         found = f" · search {self.search!r}" if self.search else ""
-        self.query_one("#files-state", Static).update(
+        # Folder names are often bracketed ("Artist [Live]"): text, never markup.
+        self.query_one("#files-state", Static).update(Text(
             f"/{self.folder} · {page.total} entries · page {page.page}/{page.total_pages} · "
-            f"sort {self.sort_by} {order}{found}")
+            f"sort {self.sort_by} {order}{found}"))
         if unchanged:  # e.g. a files_changed that did not touch this page: no repaint
             return
         selected = self.selected()
@@ -197,7 +204,7 @@ class FilesView(PagedView):
         table = self.query_one(FilesTable)
         wide = "type" in table.columns
         table.clear()
-        for entry in page.items:
+        for entry in unique(page.items, "path"):
             is_dir = entry.get("type") == "dir"
             name = str(entry.get("name") or "") + ("/" if is_dir else "")
             cells = [Text(name, style="bold" if is_dir else "", no_wrap=True,
@@ -245,7 +252,7 @@ class FilesView(PagedView):
         if entry is None:
             self.app.notify("Nothing selected.", severity="warning")
             return
-        path, name = str(entry["path"]), str(entry["name"])
+        path, name = str(entry["path"]), str(entry.get("name") or "")
         if action == "rename":
             self.app.push_screen(PromptScreen(f"Rename {path} to:", name),
                                  lambda new: new and new != name and self.run_actions(

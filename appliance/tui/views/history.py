@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from appliance.client import Page
 
 from .. import format as fmt
-from .paged import PagedTable, PagedView
+from .paged import PagedTable, PagedView, unique
 from .queue import STATUS_STYLE
 
 PER_PAGE = 100
@@ -82,7 +82,7 @@ class HistoryView(PagedView):
     def fill(self) -> None:
         if self.current is None:
             return
-        self.shown = list(self.current.items)
+        self.shown = unique(self.current.items, "id")
         table = self.query_one(HistoryTable)
         table.clear()
         for item in self.shown:
@@ -97,9 +97,9 @@ class HistoryView(PagedView):
             )
         order = "newest first" if self.descending else "oldest first"
         found = f" · search {self.search!r}" if self.search else ""
-        self.query_one("#history-state", Static).update(
+        self.query_one("#history-state", Static).update(Text(
             f"History page {self.current.page}/{max(1, self.current.total_pages)} · "
-            f"{self.current.total} items · status {self.status or 'all'} · {order}{found}")
+            f"{self.current.total} items · status {self.status or 'all'} · {order}{found}"))
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one(HistoryTable)

@@ -19,6 +19,19 @@ SEARCH_DELAY = 0.4  # seconds of no typing before the service is asked
 Answer = TypeVar("Answer")
 
 
+def unique(entries: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The entries of a page with a ``key`` (a table row's key) that no earlier one has: a
+    row key twice stops the table."""
+    seen: set[str] = set()
+    kept = []
+    for entry in entries:
+        value = entry.get(key)
+        if value is not None and str(value) not in seen:
+            seen.add(str(value))
+            kept.append(entry)
+    return kept
+
+
 class PagedTable(DataTable):
     """The keys; the view (the table's parent) does the work."""
 

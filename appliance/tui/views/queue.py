@@ -85,7 +85,7 @@ class QueueView(Vertical):
         """Why downloads wait for the download folder's disk, in full, while they do: a
         toast would be gone long before the disk is back."""
         shown = self.query_one("#folder-problem", Static)
-        shown.update(problem or "")
+        shown.update(Text(problem or ""))  # the service's words (a path): never markup
         shown.display = bool(problem)
 
     def on_mount(self) -> None:
@@ -144,7 +144,7 @@ class QueueView(Vertical):
             old = self.rows.get(item_id)
             self.rows[item_id] = row
             if old is None:
-                new_rows.append((item.get("created_at") or 0, item_id, row))
+                new_rows.append((fmt.number(item.get("created_at")) or 0, item_id, row))
                 continue
             for key, before, after in zip(keys, old, row, strict=True):
                 if before != after:

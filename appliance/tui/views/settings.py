@@ -38,9 +38,12 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 def summary(kind: str, record: dict[str, Any]) -> str:
     if kind == "notifications":
         status = record.get("last_status") or "never sent"
-        on = ",".join(record.get("on") or []) or "all events"
+        on = record.get("on")
+        events = ",".join(map(str, on)) if isinstance(on, list) else ""
         state = "" if record.get("enabled", True) else "disabled · "
-        return f"{state}{(record.get('request') or {}).get('url', '')} · {on} · {status}"
+        request = record.get("request")
+        url = request.get("url", "") if isinstance(request, dict) else ""
+        return f"{state}{url} · {events or 'all events'} · {status}"
     for key in ("filter", "cli", "field", "description"):
         if record.get(key):
             return str(record[key])

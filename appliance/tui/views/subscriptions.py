@@ -238,6 +238,8 @@ class SubscriptionsView(Vertical):
             runs = client.executions(task["id"])
             if not runs:
                 raise ApiError(404, "This subscription has not run yet.")
+            if not isinstance(runs[0].get("id"), int):
+                raise ApiError(0, "The service named its newest run without an id.")
             return client.execution_log(runs[0]["id"])
 
         self.app.push_screen(LogScreen(f"Newest run of {task.get('name')}", newest_run))

@@ -1,0 +1,144 @@
+"""A hostile service on 127.0.0.1, in the test process: an HTTP API that answers what a test
+sets per path (junk, wrong types, huge or trickled bodies) and a ``/ws`` websocket that sends
+the frames a test sets. What a compromised service, a proxy in between or another version
+could send, which the real service never does."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import Server, ServerConnection, serve
+
+# What a sound service says, which the tests then spoil one part of.
+HEALTH = {"download_folder": "ok", "download_path_free_bytes": 10 * 2**30}
+LIVE = {"history_count": 0, "queue": {}}
+HISTORY = {"items": [], "pagination": {"page": 1, "total": 0, "total_pages": 1,
+                                       "has_next": False}}
+
+
+class Trickle:
+    """A 200 whose body comes a byte every ``every`` seconds, ``size`` bytes."""
+
+    def __init__(self, size: int, every: float) -> None:
+        self.size, self.every = size, every
+
+
+class Stream:
+    """A 200 ``text/event-stream`` of ``body``, ended by closing the connection."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    service: HostileService
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up on a trickle: expected
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.path.partition("?")[0]
+        self.server.service.asked.append(f"{self.command} {path}")
+        if sent:
+            self.server.service.sent.append((f"{self.command} {path}", json.loads(sent)))
+        answers = self.server.service.answers
+        answer = answers.get(f"{self.command} {path}",
+                             answers.get(path, (404, {"error": "Not found."})))
+        status, body = answer if isinstance(answer, tuple) else (200, answer)
+        if isinstance(body, Trickle):
+            self._trickle(body)
+            return
+        if isinstance(body, Stream):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body.body)
+            self.close_connection = True
+            return
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def _trickle(self, trickle: Trickle) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(trickle.size))
+        self.end_headers()
+        for _ in range(trickle.size):
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            time.sleep(trickle.every)  # the trickle itself, not a wait for anything
+
+
+class HostileService:
+    """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
+    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream`;
+    ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
+    method and path, ``sent``: those with a JSON body and the body."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.sent: list[tuple[str, Any]] = []
+        self.frames: list[str | bytes] = []
+        self._http = _Server(("127.0.0.1", 0), _Handler)
+        self._http.service = self
+        self._ws: Server = serve(self._websocket, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        self.ws_port = self._ws.socket.getsockname()[1]
+        self.answers: dict[str, Any] = {
+            "/api/system/configuration": {
+                "app": {"remove_files": False, "browser_control_enabled": True},
+                "paused": False, "presets": [], "folders": [],
+                "websocket": {"port": self.ws_port, "path": "/ws"}},
+            "/api/health": HEALTH,
+            "/api/history": HISTORY,
+            "/api/history/live": LIVE,
+        }
+        self._threads = [threading.Thread(target=self._http.serve_forever, daemon=True),
+                         threading.Thread(target=self._ws.serve_forever, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _websocket(self, connection: ServerConnection) -> None:
+        try:
+            for frame in self.frames:
+                connection.send(frame)
+            for _ in connection:  # held open until the client goes
+                pass
+        except ConnectionClosed:
+            pass
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._ws.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+def hostile_service() -> Iterator[HostileService]:
+    """A fixture's body: the service, closed afterwards."""
+    service = HostileService()
+    yield service
+    service.close()

@@ -1,0 +1,168 @@
+"""What ``appliance tui`` sends and shows, field by field: the add form and the file actions
+as the service receives them (tests/support/hostile.py records each body), the engine
+settings' list, the text the views make of records, log lines, inspections and items, and
+the queue's model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.hostile import HostileService, hostile_service
+from support.tui_pilot import drive, until
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select, Static, TextArea
+
+from appliance.client import ApiClient, Connection, LiveEvent
+from appliance.tui.app import ApplianceApp
+from appliance.tui.model import QueueModel
+from appliance.tui.screens.add import AddScreen
+from appliance.tui.screens.confirm import DeleteScreen
+from appliance.tui.screens.details import table_of
+from appliance.tui.screens.prompt import PromptScreen
+from appliance.tui.views.logs import record_from_entry, record_from_line
+from appliance.tui.views.settings import summary
+from appliance.tui.views.subscriptions import inspection
+
+pytestmark = pytest.mark.xdist_group("tui_hostile")
+
+service = pytest.fixture(hostile_service)
+
+
+@pytest.fixture
+def app(service: HostileService) -> Iterator[ApplianceApp]:
+    configuration = service.answers["/api/system/configuration"]
+    configuration.update(presets=[{"name": "default"}, {"name": "audio"}],
+                         dl_fields=[{"name": "Season", "field": "season", "kind": "text"},
+                                    {"name": "Chapters", "field": "chapters", "kind": "bool"}])
+    yield ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+
+def sent(service: HostileService, request: str) -> list[Any]:
+    return [body for asked, body in service.sent if asked == request]
+
+
+def test_the_add_form_sends_each_field_it_was_given(service: HostileService,
+                                                    app: ApplianceApp) -> None:
+    service.answers["POST /api/history"] = [{"status": "queued", "id": "1", "url": "u"}]
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("a")
+        screen = await until(pilot, lambda: isinstance(app.screen, AddScreen) and app.screen,
+                             "the add screen")
+        urls = "https://a.example/1\n# a comment\n\nhttps://a.example/2"
+        screen.query_one("#add-urls", TextArea).text = urls
+        screen.query_one("#add-preset", Select).value = "audio"
+        for name, value in (("folder", " shows/ "), ("template", "%(title)s.%(ext)s"),
+                            ("cli", "-x")):
+            screen.query_one(f"#add-{name}", Input).value = value
+        screen.query_one("Input.dl-field", Input).value = "2"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: len(sent(service, "POST /api/history")) == 2, "two adds")
+
+    drive(app, scenario, size=(100, 40))
+    fields = {"preset": "audio", "folder": "shows/", "template": "%(title)s.%(ext)s",
+              "cli": "-x", "auto_start": True, "dl_fields": {"season": "2"}}
+    assert sent(service, "POST /api/history") == [[{"url": "https://a.example/1", **fields}],
+                                                  [{"url": "https://a.example/2", **fields}]]
+
+
+def test_file_actions_send_the_entry_and_what_was_typed(service: HostileService,
+                                                        app: ApplianceApp) -> None:
+    entry = {"type": "file", "name": "a.mp4", "path": "shows/a.mp4", "size": 1}
+    service.answers["/api/file/browser/"] = {
+        "path": "shows", "contents": [entry],
+        "pagination": {"page": 1, "total": 1, "total_pages": 1}}
+    service.answers["/api/file/actions"] = [{"ok": True}]
+    actions = "POST /api/file/actions"
+
+    async def answer(pilot: Pilot, key: str, typed: str | None, count: int) -> None:
+        await pilot.press(key)
+        if typed is None:
+            await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+            assert [str(s.render()) for s in app.screen.query(Static)] == [
+                "Delete shows/a.mp4?", "y deletes it. n or Esc keeps it."]
+            await pilot.press("y")
+        else:
+            field = await until(pilot, lambda: isinstance(app.screen, PromptScreen)
+                                and app.screen.query_one(Input), "the prompt")
+            field.value = typed
+            await pilot.press("enter")
+        await until(pilot, lambda: len(sent(service, actions)) == count, f"action {count}")
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("6")
+        await until(pilot, lambda: app.screen.query_one("#files-table").row_count, "the file")
+        await answer(pilot, "r", "b.mp4", 1)
+        await answer(pilot, "m", "/films/", 2)
+        await answer(pilot, "d", None, 3)
+        await answer(pilot, "c", "new", 4)
+
+    drive(app, scenario, size=(100, 40))
+    assert sent(service, actions) == [
+        [{"action": "rename", "path": "shows/a.mp4", "new_name": "b.mp4"}],
+        [{"action": "move", "path": "shows/a.mp4", "new_path": "films"}],
+        [{"action": "delete", "path": "shows/a.mp4"}],
+        [{"action": "directory", "path": "shows", "new_dir": "new"}]]
+
+
+def test_what_the_views_make_of_records_lines_and_items() -> None:
+    target = {"name": "n", "enabled": False, "on": ["item_completed", 7],
+              "request": {"url": "https://hook.example/x"}, "last_status": "200"}
+    assert summary("notifications", target) == (
+        "disabled · https://hook.example/x · item_completed,7 · 200")
+    assert summary("notifications", {"on": "x", "request": "y"}) == (
+        " · all events · never sent")
+    assert summary("presets", {"cli": "", "field": "f", "description": "d"}) == "f"
+    line = record_from_line({"id": 3, "line": "2024-05-01 12:00:00,123 WARNING x: y"})
+    assert (line.id, line.level) == ("3", "WARNING")
+    assert record_from_line({"line": "a b WARNING"}).level == "WARNING"
+    assert record_from_line({"line": "a b"}).level == "INFO"
+    entry = record_from_entry({"id": 4, "timestamp": "2024-05-01T12:00:00.5+00:00",
+                               "level": "ERROR", "logger": "l", "message": "m"})
+    assert entry == type(entry)("4", "ERROR", "2024-05-01 12:00:00 ERROR l: m")
+    found = inspection({"handler": "Rss", "matched": True, "supported": False,
+                        "items": [{"title": "t", "url": "u"}, 3], "extra": {"k": "v"}})
+    assert found.plain == ('handler   Rss\nmatched   True\nsupported False\n2 entries\n'
+                           '  t  u\n{\n "extra": {\n  "k": "v"\n }\n}')
+    fields = table_of({"zeta": 1, "title": "t", "alpha": [1], "msg": "", "error": ""})
+    assert fields.plain == ('title            t\nerror            \nalpha            [\n 1\n]\n'
+                            'zeta             1\n')
+
+
+def test_the_engine_settings_list_values_and_who_pins_them(service: HostileService,
+                                                           app: ApplianceApp) -> None:
+    service.answers["/api/presets"] = {"items": [{"id": 1, "name": "default"}]}
+    service.answers["/api/settings"] = {"max_workers": 2, "paused": False,
+                                        "pinned": {"max_workers": "YTP_MAX_WORKERS"}}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("4")
+        table = app.screen.query_one("#settings-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the presets")
+        await pilot.press("k", "k", "k", "k")
+        await until(pilot, lambda: table.row_count == 2, "the engine settings")
+        assert [str(table.get_row_at(row)[1]) for row in range(2)] == [
+            "2 (pinned by YTP_MAX_WORKERS)", "false"]
+        await pilot.press("d")  # no deleting a setting: nothing asks
+        await pilot.pause()
+        assert not isinstance(app.screen, DeleteScreen)
+
+    drive(app, scenario, size=(100, 40))
+
+
+def test_the_queue_takes_whole_items_and_counts_the_history() -> None:
+    model = QueueModel()
+    model.snapshot({"history_count": 5, "queue": {"q": {"status": "downloading",
+                                                        "kind": "queue"}}})
+    model.apply(LiveEvent("item_completed", {"id": "q", "status": "finished", "kind": "done"}))
+    model.apply(LiveEvent("item_updated", {"id": "n", "status": "pending", "kind": "queue"}))
+    model.apply(LiveEvent("item_updated", {"id": "q", "status": "downloading",
+                                           "kind": "queue"}))  # late: it has ended
+    assert {i: item["status"] for i, item in model.items.items()} == {
+        "q": "finished", "n": "pending"}
+    assert model.history_count == 6
