@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest.
+# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest,
+# system.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +16,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|system}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -71,6 +72,11 @@ case "$target" in
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
   api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py"
            tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_settings_holder.py tests/test_wire.py" ;;
+  # The system's edges: updating yt-dlp from a package index (its pages, the wheels kept for a
+  # roll back, the install and its check), the systemd unit it installs, the notify protocol
+  # and the journal, the zeroconf announcement.
+  system)  mutate="appliance/ytdlp_update/* appliance/service_install.py appliance/systemd.py appliance/discovery.py"
+           tests="tests/test_ytdlp_update.py tests/test_service_install.py tests/test_systemd.py tests/test_discovery.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
@@ -79,12 +85,13 @@ esac
 scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
 mkdir -p "$scratch"
 cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" "$here/docs" \
-  "$scratch/"
+  "$here/systemd" "$scratch/"
 {  # lists: one value a line
   echo "[mutmut]"
   echo "source_paths = appliance"
   echo "also_copy ="
-  printf '    %s\n' README.md docs  # the documents some tests compare the service's answers with
+  # the documents some tests compare the service's answers with; the unit the install writes
+  printf '    %s\n' README.md docs systemd
   echo "only_mutate ="
   for path in $mutate; do echo "    $path"; done
   echo "pytest_add_cli_args_test_selection ="
