@@ -4,10 +4,13 @@ PyPI and every mirror serve; a folder served by ``python -m http.server`` is one
 from __future__ import annotations
 
 import html.parser
+import http.client
 import logging
 import re
+import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from .. import __version__
 from .wheels import normalize
@@ -15,22 +18,35 @@ from .wheels import normalize
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 16 * 1024 * 1024  # PyPI's yt-dlp page is ~1 MB
-# Final releases only: yt-dlp's nightly builds (…dev0) are not offered as updates.
-FINAL = re.compile(r"\d+(?:\.\d+)*")
+CHUNK = 64 * 1024
+# A release number: bounded, because an index may offer "9" * 5000 (int() refuses > 4300
+# digits, and no release is numbered so).
+RELEASE = re.compile(r"\d{1,30}(?:\.\d{1,30}){0,30}")
+
+
+def final(version: str) -> bool:
+    """A final release: yt-dlp's nightly builds (…dev0) are not offered as updates."""
+    return RELEASE.fullmatch(version) is not None
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """Release numbers as integers, trailing zeros dropped (2026.01.05 == 2026.1.5)."""
-    parts = [int(p) for p in version.split(".")]
+    """The release numbers a version starts with, as integers, trailing zeros dropped
+    (2026.01.05 == 2026.1.5; 2026.1.5.120000.dev0 -> 2026.1.5.120000); () for a version
+    that starts with none. Never raises: installed metadata and a check's answer are
+    whatever the package says."""
+    found = RELEASE.match(version)
+    parts = [int(p) for p in found.group().split(".")] if found else []
     while len(parts) > 1 and parts[-1] == 0:
         parts.pop()
     return tuple(parts)
 
 
 def newer(candidate: str, installed: str | None) -> bool:
-    if not FINAL.fullmatch(candidate):
+    """Whether the final release ``candidate`` is newer than what is installed: an
+    installed nightly build of a later day is not replaced by an older final release."""
+    if not final(candidate):
         return False
-    if installed is None or not FINAL.fullmatch(installed):
+    if installed is None or not version_key(installed):
         return True
     return version_key(candidate) > version_key(installed)
 
@@ -71,26 +87,47 @@ def release_versions(page: str, name: str) -> set[str]:
             stem_name, _, version = stem.rpartition("-")
         else:
             continue
-        if normalize(stem_name) == project and FINAL.fullmatch(version):
+        if normalize(stem_name) == project and final(version):
             versions.add(version)
     return versions
 
 
+def _read(answer: Any, url: str, deadline: float) -> bytes | None:
+    """The page, or None past MAX_PAGE or the deadline: the socket's timeout bounds each
+    read only, and an index that trickles a byte at a time would hold an update forever."""
+    page = bytearray()
+    while chunk := answer.read1(CHUNK):
+        page += chunk
+        if len(page) > MAX_PAGE:
+            log.warning("package index page %s is larger than %d bytes; ignored", url,
+                        MAX_PAGE)
+            return None
+        if time.monotonic() > deadline:
+            log.warning("package index page %s did not arrive in time; ignored", url)
+            return None
+    if getattr(answer, "length", None):  # closed before the end its Content-Length said
+        log.info("package index page %s was cut short; ignored", url)
+        return None
+    return bytes(page)
+
+
 def newest_version(index_url: str, name: str, timeout: float) -> str | None:
     """The newest final release of ``name`` on the index; None when the index cannot be
-    reached or says nothing usable (the caller reports "unknown", never an error)."""
+    reached within ``timeout`` or says nothing usable (the caller reports "unknown", never
+    an error)."""
     url = f"{index_url.rstrip('/')}/{normalize(name)}/"
     request = urllib.request.Request(url, headers={
         "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
     })
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
-            page = answer.read(MAX_PAGE + 1)
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, a bad URL
+            page = _read(answer, url, deadline)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # URLError, HTTPError, timeouts, a bad URL, an answer that breaks HTTP
         log.info("package index %s not reachable: %s", url, exc)
         return None
-    if len(page) > MAX_PAGE:
-        log.warning("package index page %s is larger than %d bytes; ignored", url, MAX_PAGE)
+    if page is None:
         return None
     versions = release_versions(page.decode("utf-8", "replace"), name)
     return max(versions, key=version_key) if versions else None

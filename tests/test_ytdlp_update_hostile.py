@@ -1,0 +1,263 @@
+"""What a hostile or broken package index, and a release that is installed but not what it
+says, can make the yt-dlp update do: in this process (so that mutation testing judges it),
+against package indexes on raw loopback sockets and a throwaway environment whose "yt-dlp" is
+a few files written by the test."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.ytdlp_update.index import (
+    final,
+    newer,
+    newest_version,
+    release_versions,
+    version_key,
+)
+from appliance.ytdlp_update.updater import Updater
+from appliance.ytdlp_update.wheels import installed_files
+
+HUGE = "9" * 5000  # int() refuses a number of more than 4300 digits
+
+
+def link(version: str, name: str = "yt_dlp") -> str:
+    file = f"{name}-{version}-py3-none-any.whl"
+    return f'<a href="../../files/{file}#sha256=00">{file}</a>\n'
+
+
+def page(*versions: str) -> bytes:
+    return ("<!DOCTYPE html><html><body>\n" + "".join(map(link, versions))
+            + "</body></html>\n").encode()
+
+
+class RawIndex:
+    """A package index on a raw socket: each connection's request is read, then ``answer``
+    writes whatever it likes (``stop`` is set at the end of the test)."""
+
+    def __init__(self, answer: Callable[[socket.socket, threading.Event], None]) -> None:
+        self.answer = answer
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/simple"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                self.answer(conn, self.stop)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_index() -> Iterator[Callable[..., RawIndex]]:
+    made: list[RawIndex] = []
+
+    def make(answer: Callable[[socket.socket, threading.Event], None]) -> RawIndex:
+        made.append(RawIndex(answer))
+        return made[-1]
+
+    yield make
+    for index in made:
+        index.close()
+
+
+def ok_head(length: int | None = None) -> bytes:
+    size = b"" if length is None else b"Content-Length: %d\r\n" % length
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + size + b"Connection: close\r\n\r\n"
+
+
+def test_release_numbers_an_index_offers_are_read_with_bounds() -> None:
+    offered = page("2099.1.1", HUGE, f"1.{HUGE}", "2099.1.2.dev0").decode()
+    assert release_versions(offered, "yt-dlp") \
+        == {"2099.1.1"}
+    assert not final(HUGE) and final("2026.01.05") and not final("2026.1.5rc1")
+    assert version_key("2026.01.050") == (2026, 1, 50)
+    assert version_key("2026.1.5.0.0") == version_key("2026.1.5") == (2026, 1, 5)
+    assert version_key("0.0") == (0,)
+    assert version_key("2026.1.5.120000.dev0") == (2026, 1, 5, 120000)
+    assert version_key("nightly") == () and version_key(HUGE) == (int("9" * 30),)
+
+
+def test_an_installed_nightly_is_not_replaced_by_an_older_final_release() -> None:
+    assert newer("2099.1.1", None)
+    assert newer("2099.1.1", "a version the metadata made up")
+    assert newer("2099.1.2", "2099.1.1") and not newer("2099.1.1", "2099.1.1")
+    assert not newer("2099.1.1", "2099.01.01.0")
+    assert not newer("2099.1.1", "2099.3.3.120000.dev0")  # a later day's build
+    assert not newer("2099.1.1.dev0", "2025.1.1") and not newer(HUGE, "2025.1.1")
+
+
+def test_an_index_page_is_read_up_to_its_end(raw_index: Callable[..., RawIndex]) -> None:
+    body = page("2099.1.1", "2099.10.1", "2099.2.1")
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
+    assert newest_version(index.url, "yt-dlp", timeout=10) == "2099.10.1"
+
+
+def test_an_index_that_trickles_its_page_is_given_up_on(
+        raw_index: Callable[..., RawIndex]) -> None:
+    """Each byte comes well within the socket's timeout; the whole page would take seconds
+    more than the time given: the update must not wait on such an index without end."""
+    body = page("2099.1.1") + b" " * 400
+
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(ok_head(len(body)))
+        for byte in body:
+            if stop.wait(0.02):
+                return
+            conn.sendall(bytes([byte]))
+
+    index = raw_index(trickle)
+    assert newest_version(index.url, "yt-dlp", timeout=1) is None
+
+
+@pytest.mark.parametrize("answer", [
+    b"HELLO THERE\r\n\r\n",  # not HTTP at all
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbroken\r\n",  # bad chunks
+    ok_head(5000) + page("2099.1.1"),  # shorter than it said
+    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    b"",  # closes without a word
+], ids=["not-http", "bad-chunks", "cut-short", "404", "closed"])
+def test_an_index_that_breaks_http_is_unknown_not_an_error(
+        raw_index: Callable[..., RawIndex], answer: bytes) -> None:
+    index = raw_index(lambda conn, _stop: conn.sendall(answer))
+    assert newest_version(index.url, "yt-dlp", timeout=10) is None
+
+
+def test_a_page_past_the_size_limit_is_ignored(raw_index: Callable[..., RawIndex],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("appliance.ytdlp_update.index.MAX_PAGE", 4096)
+    body = page("2099.1.1")
+
+    def endless(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body)
+        while not stop.is_set():
+            conn.sendall(b" " * 1024)
+
+    assert newest_version(raw_index(endless).url, "yt-dlp", timeout=10) is None
+    exact = body + b" " * (4096 - len(body))
+    at_limit = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(exact)) + exact))
+    assert newest_version(at_limit.url, "yt-dlp", timeout=10) == "2099.1.1"
+
+
+# --- an environment whose yt-dlp is what the test says ------------------------------------
+
+@pytest.fixture
+def fake_env(tmp_path: Path) -> tuple[Path, Path]:
+    """A real virtual environment (no pip) and its site-packages, where the test writes a
+    "yt-dlp" of its own."""
+    folder = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True,
+                   timeout=120)
+    site = folder / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / \
+        "site-packages"
+    assert site.is_dir()
+    return folder / "bin" / "python", site
+
+
+def fake_ytdlp(site: Path, version: str | None, extractors: int = 200,
+               record: tuple[str, ...] = ()) -> None:
+    """A yt_dlp package the check imports, with this ``__version__`` and number of
+    extractors, and its dist-info with METADATA's Version and RECORD's names."""
+    package = site / "yt_dlp"
+    (package / "extractor").mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("class YoutubeDL:\n    pass\n")
+    (package / "version.py").write_text(f"__version__ = {version!r}\n")
+    (package / "extractor" / "__init__.py").write_text(
+        f"def gen_extractor_classes():\n    return range({extractors})\n")
+    (package / "extractor" / "youtube.py").write_text(
+        "class YoutubeIE:\n    @staticmethod\n    def suitable(url):\n        return True\n")
+    info = site / "yt_dlp-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: yt-dlp\nVersion: {version}\n")
+    names = ["yt_dlp/__init__.py", "yt_dlp/version.py", "yt_dlp-1.0.dist-info/METADATA",
+             *record]
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in names))
+
+
+@pytest.mark.parametrize(("version", "extractors", "problem"), [
+    ("2099.1.1", 200, None),
+    ("2099.01.01", 200, None),
+    ("2099.1.1", 99, "only 99 extractors"),
+    ("2099.1.2", 200, "yt-dlp 2099.1.2 answered, not 2099.1.1"),
+    ("nightly", 200, "yt-dlp nightly answered, not 2099.1.1"),
+    (None, 200, "yt-dlp None answered, not 2099.1.1"),
+], ids=["good", "zeros", "few-extractors", "other-version", "words", "none"])
+def test_the_check_judges_what_a_release_answers_and_never_raises(
+        fake_env: tuple[Path, Path], version: str | None, extractors: int,
+        problem: str | None) -> None:
+    """A check that raised would leave a broken release installed: the roll back comes after
+    the check's verdict."""
+    python, site = fake_env
+    fake_ytdlp(site, version, extractors)
+    assert Updater(python, "http://127.0.0.1:9/simple", site / "kept").check("2099.1.1") \
+        == problem
+
+
+@pytest.mark.parametrize(("module", "problem"), [
+    ("raise SystemExit('no way')", "no way"),
+    ("import os\nos._exit(3)", "the check exited with 3"),
+    ("import os\nprint('hello')\nos._exit(0)", "the check said nothing readable"),
+    # what the release prints after the check's own answer is the last line read
+    ("import atexit\natexit.register(print, '{\"version\": \"2099.1.1\"}')",
+     "the check said nothing readable"),
+    ("import atexit\natexit.register(print, '[1]')", "the check said nothing readable"),
+    ("import atexit\natexit.register(print, '{\"version\": \"2099.1.1\", "
+     "\"extractors\": \"many\"}')", "the check said nothing readable"),
+], ids=["exits", "dies", "no-json", "no-count", "a-list", "words-for-count"])
+def test_a_check_that_dies_or_babbles_says_why(fake_env: tuple[Path, Path], module: str,
+                                               problem: str) -> None:
+    python, site = fake_env
+    fake_ytdlp(site, "2099.1.1")
+    (site / "yt_dlp" / "__init__.py").write_text(module + "\nclass YoutubeDL:\n    pass\n")
+    updater = Updater(python, "http://127.0.0.1:9/simple", site / "kept")
+    assert updater.check("2099.1.1") == problem
+
+
+def test_the_kept_wheel_holds_only_the_packages_own_files(
+        fake_env: tuple[Path, Path], tmp_path: Path) -> None:
+    """RECORD is the installed release's text: names outside its folder (absolute, "..",
+    a link out of it) are not read into the wheel kept for a roll back."""
+    python, site = fake_env
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yt-dlp's")
+    (site / "yt_dlp" / "leak").mkdir(parents=True)
+    (site / "yt_dlp" / "leak" / "link.txt").symlink_to(secret)
+    fake_ytdlp(site, "2099.1.1", record=(
+        str(secret), f"yt_dlp/../../../../../../../..{secret}", "yt_dlp/leak/link.txt",
+        "../../../bin/yt-dlp", "yt_dlp/__pycache__/version.cpython-311.pyc"))
+    files = installed_files(site, "yt-dlp")
+    assert sorted(files) == ["yt_dlp-1.0.dist-info/METADATA", "yt_dlp/__init__.py",
+                             "yt_dlp/version.py"]
+    kept = Updater(python, "http://127.0.0.1:9/simple", tmp_path / "kept")._keep("yt-dlp")
+    assert kept == tmp_path / "kept" / "yt_dlp-2099.1.1-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("version", ["../../../../tmp/x", "1.0-evil", "1/2", ""])
+def test_a_version_that_cannot_name_a_wheel_keeps_nothing(
+        fake_env: tuple[Path, Path], tmp_path: Path, version: str) -> None:
+    python, site = fake_env
+    fake_ytdlp(site, version)
+    with pytest.raises(OSError, match="cannot name a wheel"):
+        Updater(python, "http://127.0.0.1:9/simple", tmp_path / "kept")._keep("yt-dlp")
+    assert not (tmp_path / "kept").exists()
