@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ ENV_PATH = Path("/etc/appliance/appliance.env")
 STATE_PATH = Path("/var/lib/appliance")
 DEFAULT_DOWNLOADS = Path("/srv/media/downloads")
 NOLOGIN = "/usr/sbin/nologin"
+USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,31}")  # useradd's and systemd's alike
 HIDDEN = (Path("/home"), Path("/root"), Path("/run/user"))  # by the unit's ProtectHome=yes
 SYSTEMCTL_LINES = (
     "systemctl daemon-reload",
@@ -57,22 +59,42 @@ class Step:
     run: Callable[[], None]
 
 
+def _unit_text(value: str) -> str:
+    """A value as systemd reads it back, ``%`` doubled (systemd expands ``%``-specifiers).
+    Refused: a control character (a line break would begin a setting of its own), quotes
+    and backslashes (systemd refuses them in the path of the program it runs)."""
+    if any(ord(c) < 32 or ord(c) == 127 or c in "\"'\\" for c in value):
+        raise InstallError(f"{value!r} holds a quote, a backslash or a control character, "
+                           f"which the service's unit cannot hold")
+    return value.replace("%", "%%")
+
+
+def _word(value: str) -> str:
+    """One word of a setting that systemd splits at spaces (``ExecStart=``,
+    ``ReadWritePaths=``, ``Environment=``): quoted when it holds a space or a semicolon
+    (which would end the command line of ``ExecStart=``)."""
+    text = _unit_text(value)
+    return f'"{text}"' if " " in text or ";" in text else text
+
+
 def render_unit(template: str, options: Options) -> str:
     """The unit with this installation's user and paths on its path lines."""
-    values = {
-        "User": options.user,
-        "Group": options.user,
-        "WorkingDirectory": str(options.project),
-        "Documentation": f"file://{options.project}/README.md",
-        "ExecStart": f"{options.venv}/bin/appliance serve",
-        "Environment=YTP_DOWNLOAD_PATH": str(options.download_path),
+    lines_for = {  # by how the template's line begins
+        "User=": f"User={options.user}",
+        "Group=": f"Group={options.user}",
+        # the rest of the line is the folder: no quotes
+        "WorkingDirectory=": f"WorkingDirectory={_unit_text(str(options.project))}",
+        "Documentation=": f"Documentation={_unit_text((options.project / 'README.md').as_uri())}",
+        "ExecStart=": f"ExecStart={_word(f'{options.venv}/bin/appliance')} serve",
+        "Environment=YTP_DOWNLOAD_PATH=":
+            f"Environment={_word(f'YTP_DOWNLOAD_PATH={options.download_path}')}",
     }
-    writable = [str(options.download_path), str(options.venv)]
+    writable = [_word(str(options.download_path)), _word(str(options.venv))]
     lines: list[str] = []
     for line in template.splitlines():
-        key = next((k for k in values if line.startswith(k + "=")), None)
+        key = next((k for k in lines_for if line.startswith(k)), None)
         if key is not None:
-            line = f"{key}={values[key]}"
+            line = lines_for[key]
         elif line.startswith("ReadWritePaths="):
             if not writable:
                 continue  # the template's lines are replaced by this installation's, in order
@@ -137,14 +159,26 @@ def _own_tree(options: Options, path: Path) -> None:
             os.chown(name, uid, gid, follow_symlinks=False)
 
 
+def _check(options: Options) -> None:
+    """Refuse what the unit could not say or the service could not use."""
+    if not USER_NAME.fullmatch(options.user) or options.user == "root":
+        raise InstallError(f"{options.user!r} cannot be the service's user: a system user's "
+                           f"name (letters, digits, _ and -; not root)")
+    if not options.download_path.is_absolute():
+        raise InstallError(f"the download path {options.download_path} is not absolute")
+    for what, path, advice in (
+            ("the checkout", options.project, "clone it to /opt/appliance"),
+            ("the virtual environment", options.venv, "clone it to /opt/appliance"),
+            ("the download folder", options.download_path, "choose one under /srv or /mnt")):
+        # ProtectHome=yes hides these even from ReadWritePaths= below them
+        if any(Path(os.path.normpath(path)).is_relative_to(hidden) for hidden in HIDDEN):
+            raise InstallError(f"{what} is in {path}, which the service cannot see "
+                               f"(ProtectHome=yes hides /home and /root): {advice}")
+
+
 def plan(options: Options) -> list[Step]:
     """What installing does here, in order; what is already done is left out."""
-    for what, path in (("the checkout", options.project), ("the virtual environment",
-                                                            options.venv)):
-        if any(path.is_relative_to(hidden) for hidden in HIDDEN):
-            raise InstallError(f"{what} is in {path}, which the service cannot see "
-                               f"(ProtectHome=yes hides /home and /root): clone it to "
-                               f"/opt/appliance")
+    _check(options)
     if not UNIT_TEMPLATE.is_file():
         raise InstallError(f"{UNIT_TEMPLATE} is missing: run this from the project's checkout")
     if not (options.venv / "bin" / "appliance").exists():

@@ -5,6 +5,7 @@ root's own user database), the folders and the files, with the real paths in the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.service_install import UNIT_TEMPLATE
+from appliance.service_install import UNIT_TEMPLATE, InstallError, Options, plan, render_unit
 
 MAX_EXPOSURE = 2.0
 ETC_FILES = ("passwd", "group", "shadow", "gshadow", "login.defs")
@@ -119,3 +120,63 @@ def test_a_checkout_the_service_could_not_see_is_refused() -> None:
     result = install("--dry-run", "--venv", "/home/pi/appliance/.venv")
     assert result.returncode == 1
     assert "ProtectHome=yes hides /home" in result.stderr
+
+
+# --- in this process: what the unit says for paths and names that are not plain ----------
+
+def test_paths_with_spaces_and_specifiers_read_back_as_they_are(tmp_path: Path) -> None:
+    """systemd splits ExecStart=, ReadWritePaths= and Environment= at spaces and expands
+    %-specifiers everywhere: "/srv/My Media" must be one path, "100%" a percent sign."""
+    odd = tmp_path / "My Media 100% $HOME;x"
+    root, venv = staging_root(odd)
+    media = odd / "films"
+    text = render_unit(UNIT_TEMPLATE.read_text(), Options(
+        root=root, download_path=media, venv=venv, project=odd))
+    doubled = lambda path: str(path).replace("%", "%%")  # noqa: E731
+    assert f'ExecStart="{doubled(venv)}/bin/appliance" serve\n' in text
+    assert f'Environment="YTP_DOWNLOAD_PATH={doubled(media)}"\n' in text
+    assert f"WorkingDirectory={doubled(odd)}\n" in text
+    assert f"Documentation={doubled(odd.as_uri())}/README.md\n" in text
+    assert "%20" in odd.as_uri()
+    assert re.findall(r"^ReadWritePaths=(.*)$", text, re.M) == [
+        f'"{doubled(media)}"', f'"{doubled(venv)}"']
+    unit = tmp_path / "appliance.service"
+    unit.write_text(text)
+    checked = verify(unit)
+    assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+
+    plain = render_unit(UNIT_TEMPLATE.read_text(), Options(
+        download_path=Path("/srv/media"), venv=Path("/opt/a/.venv"), project=Path("/opt/a")))
+    assert re.findall(r"^(?:ExecStart|ReadWritePaths|Environment|User|Group)=(.*)$", plain,
+                      re.M) == ["appliance", "appliance",
+                                "YTP_CONFIG_PATH=/var/lib/appliance/config",
+                                "YTP_TEMP_PATH=/var/lib/appliance/tmp",
+                                "YTP_DOWNLOAD_PATH=/srv/media",
+                                "/opt/a/.venv/bin/appliance serve", "/srv/media",
+                                "/opt/a/.venv"]
+    assert plain.count("\n") == UNIT_TEMPLATE.read_text().count("\n")
+
+
+@pytest.mark.parametrize(("change", "refusal"), [
+    ({"download_path": Path("/srv/x\nExecStartPre=/bin/sh -c id")}, "control character"),
+    ({"download_path": Path('/srv/"x"')}, "a quote, a backslash"),
+    ({"download_path": Path("/srv/x\\y")}, "a quote, a backslash"),
+    ({"download_path": Path("media")}, "is not absolute"),
+    ({"download_path": Path("/home/pi/media")}, "the download folder is in /home/pi/media"),
+    ({"download_path": Path("/srv/../root/media")}, "ProtectHome=yes hides"),
+    ({"user": "root"}, "cannot be the service's user"),
+    ({"user": "a b"}, "cannot be the service's user"),
+    ({"user": "x\nExecStartPre=/bin/sh"}, "cannot be the service's user"),
+    ({"user": "1000"}, "cannot be the service's user"),  # systemd would read a uid
+    ({"user": "a" * 33}, "cannot be the service's user"),
+], ids=["line-break", "quote", "backslash", "relative", "home", "dotdot-root", "root",
+        "space", "user-line-break", "uid", "long"])
+def test_what_the_unit_cannot_hold_is_refused_before_anything_is_done(
+        tmp_path: Path, change: dict[str, object], refusal: str) -> None:
+    root, venv = staging_root(tmp_path)
+    options = dataclasses.replace(Options(root=root, venv=venv), **change)
+    with pytest.raises(InstallError, match=re.escape(refusal)):
+        plan(options)
+    assert plan(dataclasses.replace(options, **{  # the same with a plain value is planned
+        name: Path("/srv/media") if name == "download_path" else "appliance"
+        for name in change}))
