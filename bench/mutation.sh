@@ -76,7 +76,7 @@ case "$target" in
   # roll back, the install and its check), the systemd unit it installs, the notify protocol
   # and the journal, the zeroconf announcement.
   system)  mutate="appliance/ytdlp_update/* appliance/service_install.py appliance/systemd.py appliance/discovery.py"
-           tests="tests/test_ytdlp_update.py tests/test_service_install.py tests/test_systemd.py tests/test_discovery.py" ;;
+           tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
