@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import make_settings
 
+from appliance.events import EventBus
+from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import (
     final,
     newer,
@@ -261,3 +264,26 @@ def test_a_version_that_cannot_name_a_wheel_keeps_nothing(
     with pytest.raises(OSError, match="cannot name a wheel"):
         Updater(python, "http://127.0.0.1:9/simple", tmp_path / "kept")._keep("yt-dlp")
     assert not (tmp_path / "kept").exists()
+
+
+def test_the_index_is_asked_once_for_many_status_requests(
+        raw_index: Callable[..., RawIndex], tmp_path: Path) -> None:
+    """GET /api/system/ytdlp runs on a request thread: the index's answer (or its silence)
+    is kept for minutes, not asked for again by every client that polls."""
+    asked: list[int] = []
+    body = page("2099.1.1")
+
+    def answer(conn: socket.socket, _stop: threading.Event) -> None:
+        asked.append(1)
+        conn.sendall(ok_head(len(body)) + body)
+
+    index = raw_index(answer)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url)
+    updates = YtdlpUpdates(settings, lambda: None, EventBus())
+    for _ in range(3):
+        status = updates.status()
+        assert (status["latest"], status["index_url"]) == ("2099.1.1", index.url)
+    assert len(asked) == 1
+    closed = YtdlpUpdates(make_settings(tmp_path / "closed"), lambda: None, EventBus())
+    assert [closed.status()["latest"] for _ in range(2)] == ["unknown", "unknown"]
+    assert closed.status()["update_available"] is None
