@@ -5,6 +5,7 @@ a few files written by the test."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from appliance.ytdlp_update.index import (
     newer,
     newest_version,
     release_versions,
+    shown,
     version_key,
 )
 from appliance.ytdlp_update.updater import Updater
@@ -287,3 +289,17 @@ def test_the_index_is_asked_once_for_many_status_requests(
     closed = YtdlpUpdates(make_settings(tmp_path / "closed"), lambda: None, EventBus())
     assert [closed.status()["latest"] for _ in range(2)] == ["unknown", "unknown"]
     assert closed.status()["update_available"] is None
+
+
+def test_a_private_index_credentials_stay_out_of_messages(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The outcome's message goes to the event bus, and from there to chat apps."""
+    url = "http://user:s3cret-token@127.0.0.1:9/simple"
+    with caplog.at_level(logging.INFO, "appliance.ytdlp_update"):
+        outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
+    assert outcome.state == "failed"
+    assert outcome.message == "the package index http://***@127.0.0.1:9/simple cannot be reached"
+    assert "127.0.0.1:9/simple/yt-dlp/ not reachable" in caplog.text
+    assert "s3cret" not in caplog.text
+    assert shown("https://pypi.org/simple") == "https://pypi.org/simple"
+    assert shown("https://token@mirror.lan:8443/a@b") == "https://***@mirror.lan:8443/a@b"

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -92,6 +93,15 @@ def release_versions(page: str, name: str) -> set[str]:
     return versions
 
 
+def shown(url: str) -> str:
+    """The URL for a log line or a message (which notifications carry to chat apps): a
+    private index's credentials (``https://user:token@host/``) left out."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
 def _read(answer: Any, url: str, deadline: float) -> bytes | None:
     """The page, or None past MAX_PAGE or the deadline: the socket's timeout bounds each
     read only, and an index that trickles a byte at a time would hold an update forever."""
@@ -99,14 +109,14 @@ def _read(answer: Any, url: str, deadline: float) -> bytes | None:
     while chunk := answer.read1(CHUNK):
         page += chunk
         if len(page) > MAX_PAGE:
-            log.warning("package index page %s is larger than %d bytes; ignored", url,
+            log.warning("package index page %s is larger than %d bytes; ignored", shown(url),
                         MAX_PAGE)
             return None
         if time.monotonic() > deadline:
-            log.warning("package index page %s did not arrive in time; ignored", url)
+            log.warning("package index page %s did not arrive in time; ignored", shown(url))
             return None
     if getattr(answer, "length", None):  # closed before the end its Content-Length said
-        log.info("package index page %s was cut short; ignored", url)
+        log.info("package index page %s was cut short; ignored", shown(url))
         return None
     return bytes(page)
 
@@ -125,7 +135,7 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
             page = _read(answer, url, deadline)
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # URLError, HTTPError, timeouts, a bad URL, an answer that breaks HTTP
-        log.info("package index %s not reachable: %s", url, exc)
+        log.info("package index %s not reachable: %s", shown(url), exc)
         return None
     if page is None:
         return None
