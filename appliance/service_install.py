@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .download_folder import download_folder_problem
+
 PROJECT = Path(__file__).resolve().parents[1]
 UNIT_TEMPLATE = PROJECT / "systemd" / "appliance.service"
 ENV_EXAMPLE = PROJECT / "systemd" / "appliance.env.example"
@@ -166,6 +168,11 @@ def _check(options: Options) -> None:
                            f"name (letters, digits, _ and -; not root)")
     if not options.download_path.is_absolute():
         raise InstallError(f"the download path {options.download_path} is not absolute")
+    # The unit lets the service write there (ReadWritePaths=), through ProtectSystem=strict
+    problem = download_folder_problem(options.download_path, STATE_PATH / "config",
+                                      STATE_PATH / "tmp")
+    if problem is not None:
+        raise InstallError(f"the download path cannot be {options.download_path}: {problem}")
     for what, path, advice in (
             ("the checkout", options.project, "clone it to /opt/appliance"),
             ("the virtual environment", options.venv, "clone it to /opt/appliance"),
@@ -174,6 +181,10 @@ def _check(options: Options) -> None:
         if any(Path(os.path.normpath(path)).is_relative_to(hidden) for hidden in HIDDEN):
             raise InstallError(f"{what} is in {path}, which the service cannot see "
                                f"(ProtectHome=yes hides /home and /root): {advice}")
+    if not (options.venv / "pyvenv.cfg").is_file():
+        # It is given to the service's user: a system Python's prefix (/usr/local) would be
+        raise InstallError(f"{options.venv} is not a virtual environment (no pyvenv.cfg): "
+                           f"run ./bootstrap.sh serve and install from its .venv")
 
 
 def plan(options: Options) -> list[Step]:

@@ -53,6 +53,7 @@ def staging_root(tmp_path: Path) -> tuple[Path, Path]:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "appliance").symlink_to(Path(sys.prefix) / "bin" / "appliance")
+    (venv / "pyvenv.cfg").write_text(f"home = {Path(sys.base_prefix) / 'bin'}\n")
     return root, venv
 
 
@@ -164,12 +165,17 @@ def test_paths_with_spaces_and_specifiers_read_back_as_they_are(tmp_path: Path) 
     ({"download_path": Path("media")}, "is not absolute"),
     ({"download_path": Path("/home/pi/media")}, "the download folder is in /home/pi/media"),
     ({"download_path": Path("/srv/../root/media")}, "ProtectHome=yes hides"),
+    ({"download_path": Path("/etc")}, "/etc is, contains or lies inside the system folder"),
+    ({"download_path": Path("/")}, "the download path cannot be /: "),
+    ({"download_path": Path("/var/lib/appliance")}, "contains or lies inside the config"),
+    ({"venv": Path("/usr/local")}, "/usr/local is not a virtual environment (no pyvenv.cfg)"),
     ({"user": "root"}, "cannot be the service's user"),
     ({"user": "a b"}, "cannot be the service's user"),
     ({"user": "x\nExecStartPre=/bin/sh"}, "cannot be the service's user"),
     ({"user": "1000"}, "cannot be the service's user"),  # systemd would read a uid
     ({"user": "a" * 33}, "cannot be the service's user"),
-], ids=["line-break", "quote", "backslash", "relative", "home", "dotdot-root", "root",
+], ids=["line-break", "quote", "backslash", "relative", "home", "dotdot-root", "etc",
+        "slash", "state", "system-python", "root",
         "space", "user-line-break", "uid", "long"])
 def test_what_the_unit_cannot_hold_is_refused_before_anything_is_done(
         tmp_path: Path, change: dict[str, object], refusal: str) -> None:
@@ -177,6 +183,6 @@ def test_what_the_unit_cannot_hold_is_refused_before_anything_is_done(
     options = dataclasses.replace(Options(root=root, venv=venv), **change)
     with pytest.raises(InstallError, match=re.escape(refusal)):
         plan(options)
+    plain = {"download_path": Path("/srv/media"), "user": "appliance", "venv": venv}
     assert plan(dataclasses.replace(options, **{  # the same with a plain value is planned
-        name: Path("/srv/media") if name == "download_path" else "appliance"
-        for name in change}))
+        name: plain[name] for name in change}))
