@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from conftest import make_settings
+from support.server import wait_for
 
+from appliance.errors import CONFLICT, AppError
 from appliance.events import EventBus
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import (
@@ -303,3 +305,38 @@ def test_a_private_index_credentials_stay_out_of_messages(
     assert "s3cret" not in caplog.text
     assert shown("https://pypi.org/simple") == "https://pypi.org/simple"
     assert shown("https://token@mirror.lan:8443/a@b") == "https://***@mirror.lan:8443/a@b"
+
+
+def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(
+        raw_index: Callable[..., RawIndex], tmp_path: Path) -> None:
+    """The schedule claims the update the way a request does (one check-and-set): while its
+    run waits on the index, a request gets 409 and the status says since when it runs."""
+    release, first = threading.Event(), threading.Event()
+    body = page()
+
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        if not first.is_set():  # the scheduled run's question: held until released
+            first.set()
+            while not (release.wait(0.05) or stop.is_set()):
+                pass
+        conn.sendall(ok_head(len(body)) + body)
+
+    index = raw_index(answer)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url,
+                             YTP_YTDLP_UPDATE_INTERVAL="0.0001")  # a third of a second
+    updates = YtdlpUpdates(settings, lambda: None, EventBus())
+    updates.start()
+    try:
+        assert first.wait(30)
+        update = updates.status()["update"]
+        assert update["state"] == "running" and update["started_at"] > 0
+        with pytest.raises(AppError) as refused:
+            updates.start_update()
+        assert refused.value.code == CONFLICT
+        release.set()
+        done = wait_for(lambda: (u := updates.status()["update"])["state"] != "running" and u,
+                        message="the scheduled update to end")
+        assert done["state"] == "failed" and done["started_at"] == update["started_at"]
+    finally:
+        release.set()
+        updates.stop()
