@@ -28,7 +28,7 @@ from appliance.ytdlp_update.index import (
     shown,
     version_key,
 )
-from appliance.ytdlp_update.updater import Updater
+from appliance.ytdlp_update.updater import Updater, _pin
 from appliance.ytdlp_update.wheels import installed_files
 
 HUGE = "9" * 5000  # int() refuses a number of more than 4300 digits
@@ -340,3 +340,28 @@ def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(
     finally:
         release.set()
         updates.stop()
+
+
+def test_a_failed_update_is_told_as_a_warning(tmp_path: Path) -> None:
+    bus = EventBus()
+    told: list[tuple[str, dict[str, object]]] = []
+    bus.subscribe(lambda event: told.append((event.name, event.data)))
+    updates = YtdlpUpdates(make_settings(tmp_path), lambda: None, bus)
+    outcome = updates.update()
+    assert outcome.state == "failed"
+    [(name, data)] = told
+    assert name == "log_warning"
+    assert (data["title"], data["state"]) == ("yt-dlp update", "failed")
+    assert str(data["message"]).endswith("cannot be reached")
+
+
+def test_the_solver_release_yt_dlp_pins_is_read_from_its_metadata(
+        fake_env: tuple[Path, Path]) -> None:
+    _, site = fake_env
+    assert _pin(site, "yt-dlp", "yt-dlp-ejs") is None  # not installed
+    fake_ytdlp(site, "2099.1.1")
+    metadata = site / "yt_dlp-1.0.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text() + "Requires-Dist: websockets>=13\n"
+                        "Requires-Dist: yt-dlp-ejs == 0.3.1; extra == 'default'\n")
+    assert _pin(site, "yt-dlp", "yt-dlp-ejs") == "0.3.1"
+    assert _pin(site, "yt-dlp", "websockets") is None  # not an exact release
