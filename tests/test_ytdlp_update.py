@@ -24,7 +24,8 @@ from appliance.events import EventBus
 from appliance.runtime import Runtime
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import newest_version, release_versions
-from appliance.ytdlp_update.updater import CHECK
+from appliance.ytdlp_update.updater import CHECK, SOLVER
+from appliance.ytdlp_update.wheels import installed_version, site_packages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ytdlp_update")]
 
@@ -180,6 +181,31 @@ def test_a_release_that_fails_its_check_is_rolled_back(
     assert status["installed"] == index.current
     assert version_in(venv) == index.current
     wait_for(lambda: not alive(warm), message="the zygote retired")
+
+
+def test_the_solver_yt_dlp_pins_is_installed_with_it(
+        updates: tuple[Runtime, falcon.testing.TestClient], index: PackageIndex,
+        venv: Path) -> None:
+    """yt-dlp pins the release of its challenge solver (yt-dlp-ejs): an older one installed is
+    replaced from the index and kept for a roll back, beside the yt-dlp it replaces."""
+    rt, client = updates
+    site = site_packages(venv)
+    pinned = installed_version(site_packages(Path(sys.executable)), SOLVER)
+    assert pinned is not None
+    install(venv, index.add_solver("0.0.1", publish=False))
+    index.add_solver(pinned)
+    index.publish(index.current, NEWER)
+    try:
+        assert client.simulate_post("/api/system/ytdlp/update").status_code == 202
+        status = finished(client)
+        assert status["update"]["state"] == "updated", status
+        assert installed_version(site, SOLVER) == pinned
+        kept = rt.settings.config_path / "ytdlp-releases"
+        assert {p.name for p in kept.iterdir()} == {
+            f"yt_dlp-{index.current}-py3-none-any.whl", "yt_dlp_ejs-0.0.1-py3-none-any.whl"}
+    finally:
+        subprocess.run([str(venv), "-m", "pip", "uninstall", "-qqy", SOLVER], check=False,
+                       timeout=300)
 
 
 def test_the_offline_check_holds_in_an_optimized_interpreter(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pip
 
+from appliance.ytdlp_update.updater import SOLVER
 from appliance.ytdlp_update.wheels import (
     build_wheel,
     installed_files,
@@ -59,10 +60,21 @@ class PackageIndex:
 
     def publish(self, *versions: str) -> None:
         """The index offers exactly these versions."""
-        page = self.root / "simple" / "yt-dlp" / "index.html"
+        self._page("yt-dlp", [self.wheels[v] for v in versions])
+
+    def add_solver(self, version: str, *, publish: bool = True) -> Path:
+        """A yt-dlp-ejs wheel of ``version`` (the installed one's files, renumbered), the one
+        the index offers when ``publish``."""
+        wheel = build_wheel(installed_files(HERE_SITE, SOLVER), SOLVER, version, self.files)
+        if publish:
+            self._page(SOLVER, [wheel])
+        return wheel
+
+    def _page(self, project: str, wheels: list[Path]) -> None:
+        page = self.root / "simple" / project / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
-        links = "".join(f'<a href="../../files/{html.escape(self.wheels[v].name)}">'
-                        f"{html.escape(self.wheels[v].name)}</a><br>\n" for v in versions)
+        links = "".join(f'<a href="../../files/{html.escape(w.name)}">'
+                        f"{html.escape(w.name)}</a><br>\n" for w in wheels)
         page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
     def close(self) -> None:
