@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_settings
+from support.package_index import PackageIndex, make_venv
 from support.server import wait_for
 
 from appliance.errors import CONFLICT, AppError
@@ -365,3 +366,21 @@ def test_the_solver_release_yt_dlp_pins_is_read_from_its_metadata(
                         "Requires-Dist: yt-dlp-ejs == 0.3.1; extra == 'default'\n")
     assert _pin(site, "yt-dlp", "yt-dlp-ejs") == "0.3.1"
     assert _pin(site, "yt-dlp", "websockets") is None  # not an exact release
+
+
+def test_a_first_install_that_fails_its_check_is_a_failure_with_nothing_to_roll_back_to(
+        tmp_path: Path) -> None:
+    index = PackageIndex(tmp_path / "index")
+    try:
+        index.add("2099.2.2", broken=True)
+        index.publish("2099.2.2")
+        python = make_venv(tmp_path / "venv", None)
+        updater = Updater(python, index.url, tmp_path / "kept")
+        assert updater.installed() is None
+        outcome = updater.update()
+    finally:
+        index.close()
+    assert (outcome.state, outcome.previous, outcome.target) == ("failed", None, "2099.2.2")
+    assert outcome.installed == "2099.2.2"  # what is there now, said as it is
+    assert "a broken release" in outcome.message
+    assert not (tmp_path / "kept").exists()

@@ -82,7 +82,7 @@ class PackageIndex:
         self.server.server_close()
 
 
-def make_venv(folder: Path, wheel: Path) -> Path:
+def make_venv(folder: Path, wheel: Path | None) -> Path:
     """A throwaway virtual environment (never the tests' own) with ``wheel`` installed. Its
     pip is the tests' own, put on its path by a .pth file: ensurepip would take half a minute
     on a busy box, and pip installs into whichever environment runs it."""
@@ -93,7 +93,8 @@ def make_venv(folder: Path, wheel: Path) -> Path:
     shelf.mkdir()
     (shelf / "pip").symlink_to(Path(pip.__file__).parent)
     (site_packages(python) / "pip-shelf.pth").write_text(f"{shelf}\n")
-    install(python, wheel)
+    if wheel is not None:
+        install(python, wheel)
     return python
 
 
