@@ -122,15 +122,20 @@ def test_an_index_page_is_read_up_to_its_end(raw_index: Callable[..., RawIndex])
     assert newest_version(index.url, "yt-dlp", timeout=10) == "2099.10.1"
 
 
-def test_an_index_that_trickles_its_page_is_given_up_on(
-        raw_index: Callable[..., RawIndex]) -> None:
-    """Each byte comes well within the socket's timeout; the whole page would take seconds
+@pytest.mark.parametrize("where", ["headers", "page", "close-delimited page"])
+def test_an_index_that_trickles_is_given_up_on(
+        raw_index: Callable[..., RawIndex], where: str) -> None:
+    """Each byte comes well within the socket's timeout; the whole answer would take seconds
     more than the time given: the update must not wait on such an index without end."""
     body = page("2099.1.1") + b" " * 400
+    head = ok_head(None if where == "close-delimited page" else len(body))
+    # headers: one header line as long as http.client takes (64 KiB), 20 minutes' worth
+    opening, trickled = (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a" * 65000) if where == "headers" \
+        else (head, body)
 
     def trickle(conn: socket.socket, stop: threading.Event) -> None:
-        conn.sendall(ok_head(len(body)))
-        for byte in body:
+        conn.sendall(opening)
+        for byte in trickled:
             if stop.wait(0.02):
                 return
             conn.sendall(bytes([byte]))

@@ -3,11 +3,13 @@ PyPI and every mirror serve; a folder served by ``python -m http.server`` is one
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import http.client
 import logging
 import re
-import time
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -102,18 +104,74 @@ def shown(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
-def _read(answer: Any, url: str, deadline: float) -> bytes | None:
-    """The page, or None past MAX_PAGE or the deadline: the socket's timeout bounds each
-    read only, and an index that trickles a byte at a time would hold an update forever."""
+class _Deadline:
+    """Shuts the connections made through its handlers down when the time is up: the
+    socket's timeout bounds one read only, and an index that trickles its headers or its page
+    a byte at a time would hold an update (and the 409 of the next) for ever."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> urllib.request.OpenerDirector:
+        self._timer.start()
+        return urllib.request.build_opener(_HTTP(self), _HTTPS(self))
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+    def connection(self, base: type[http.client.HTTPConnection]) -> Any:
+        deadline = self
+
+        class Connection(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                with deadline._lock:
+                    deadline._sockets.append(self.sock)
+                    if deadline.expired.is_set():
+                        self.sock.shutdown(socket.SHUT_RDWR)
+
+        return Connection
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.deadline.connection(http.client.HTTPConnection), req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.deadline.connection(http.client.HTTPSConnection), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
+def _read(answer: Any, url: str) -> bytes | None:
+    """The page, or None past MAX_PAGE or when it was cut short."""
     page = bytearray()
     while chunk := answer.read1(CHUNK):
         page += chunk
         if len(page) > MAX_PAGE:
             log.warning("package index page %s is larger than %d bytes; ignored", shown(url),
                         MAX_PAGE)
-            return None
-        if time.monotonic() > deadline:
-            log.warning("package index page %s did not arrive in time; ignored", shown(url))
             return None
     if getattr(answer, "length", None):  # closed before the end its Content-Length said
         log.info("package index page %s was cut short; ignored", shown(url))
@@ -129,13 +187,17 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
     request = urllib.request.Request(url, headers={
         "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
     })
-    deadline = time.monotonic() + timeout
+    deadline = _Deadline(timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            page = _read(answer, url, deadline)
+        with deadline as opener, opener.open(request, timeout=timeout) as answer:
+            page = _read(answer, url)
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # URLError, HTTPError, timeouts, a bad URL, an answer that breaks HTTP
         log.info("package index %s not reachable: %s", shown(url), exc)
+        return None
+    if deadline.expired.is_set():
+        log.warning("package index %s did not answer within %g s; ignored", shown(url),
+                    timeout)
         return None
     if page is None:
         return None
