@@ -97,8 +97,8 @@ def ok_head(length: int | None = None) -> bytes:
 
 def test_release_numbers_an_index_offers_are_read_with_bounds() -> None:
     offered = page("2099.1.1", HUGE, f"1.{HUGE}", "2099.1.2.dev0").decode()
-    assert release_versions(offered, "yt-dlp") \
-        == {"2099.1.1"}
+    offered += '<a href="x">yt-dlp-2099.3.3.zip</a><a href="y">yt_dlp-2099.4.4.tar.gz</a>'
+    assert release_versions(offered, "yt-dlp") == {"2099.1.1", "2099.3.3", "2099.4.4"}
     assert not final(HUGE) and final("2026.01.05") and not final("2026.1.5rc1")
     assert version_key("2026.01.050") == (2026, 1, 50)
     assert version_key("2026.1.5.0.0") == version_key("2026.1.5") == (2026, 1, 5)
@@ -258,7 +258,8 @@ def test_the_kept_wheel_holds_only_the_packages_own_files(
     (site / "yt_dlp" / "leak" / "link.txt").symlink_to(secret)
     fake_ytdlp(site, "2099.1.1", record=(
         str(secret), f"yt_dlp/../../../../../../../..{secret}", "yt_dlp/leak/link.txt",
-        "../../../bin/yt-dlp", "yt_dlp/__pycache__/version.cpython-311.pyc"))
+        "../../../bin/yt-dlp", "yt_dlp/__pycache__/version.cpython-311.pyc",
+        "yt_dlp/legacy.pyc"))  # byte code, and not there: pip makes it again
     files = installed_files(site, "yt-dlp")
     assert sorted(files) == ["yt_dlp-1.0.dist-info/METADATA", "yt_dlp/__init__.py",
                              "yt_dlp/version.py"]
