@@ -17,7 +17,7 @@ import falcon.testing
 import pytest
 from conftest import make_settings
 from support.origin import MediaOrigin
-from support.package_index import PackageIndex, install, make_venv, version_in
+from support.package_index import HERE_SITE, PackageIndex, install, make_venv, version_in
 from support.server import Server, free_port_pair, wait_for
 
 from appliance.events import EventBus
@@ -50,11 +50,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory, index: PackageIndex) -> Path:
 
 @pytest.fixture
 def updates(app_with: AppWith, index: PackageIndex, venv: Path, origin: MediaOrigin
-            ) -> tuple[Runtime, falcon.testing.TestClient]:
+            ) -> Iterator[tuple[Runtime, falcon.testing.TestClient]]:
     install(venv, index.wheels[index.current])
-    rt, client = app_with(YTP_YTDLP_INDEX_URL=index.url, YTP_YTDLP_CHECK_URL=origin.clip_url)
-    rt.ytdlp = YtdlpUpdates(rt.settings, rt.engine.pool.renew, rt.bus, python=venv)
-    return rt, client
+    # The runtime's own updater (of this test process's environment) keeps the closed index:
+    # a mutant that ran it (a schedule started at interval 0) once updated the tests' yt-dlp.
+    rt, client = app_with()
+    settings = rt.settings.replace(ytdlp_index_url=index.url, ytdlp_check_url=origin.clip_url)
+    rt.ytdlp = YtdlpUpdates(settings, rt.engine.pool.renew, rt.bus, python=venv)
+    yield rt, client
+    assert installed_version(HERE_SITE, "yt-dlp") == index.current, "the tests' own yt-dlp"
 
 
 def finished(client: falcon.testing.TestClient) -> dict[str, Any]:

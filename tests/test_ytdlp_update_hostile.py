@@ -278,7 +278,8 @@ def test_a_version_that_cannot_name_a_wheel_keeps_nothing(
 
 
 def test_the_index_is_asked_once_for_many_status_requests(
-        raw_index: Callable[..., RawIndex], tmp_path: Path) -> None:
+        raw_index: Callable[..., RawIndex], tmp_path: Path, fake_env: tuple[Path, Path]
+) -> None:
     """GET /api/system/ytdlp runs on a request thread: the index's answer (or its silence)
     is kept for minutes, not asked for again by every client that polls."""
     asked: list[int] = []
@@ -290,7 +291,8 @@ def test_the_index_is_asked_once_for_many_status_requests(
 
     index = raw_index(answer)
     settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url)
-    updates = YtdlpUpdates(settings, lambda: None, EventBus())
+    # of a throwaway environment: a mutant that updated would not change the tests' own
+    updates = YtdlpUpdates(settings, lambda: None, EventBus(), python=fake_env[0])
     for _ in range(3):
         status = updates.status()
         assert (status["latest"], status["index_url"]) == ("2099.1.1", index.url)
@@ -315,7 +317,8 @@ def test_a_private_index_credentials_stay_out_of_messages(
 
 
 def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(
-        raw_index: Callable[..., RawIndex], tmp_path: Path) -> None:
+        raw_index: Callable[..., RawIndex], tmp_path: Path, fake_env: tuple[Path, Path]
+) -> None:
     """The schedule claims the update the way a request does (one check-and-set): while its
     run waits on the index, a request gets 409 and the status says since when it runs."""
     release, first = threading.Event(), threading.Event()
@@ -331,7 +334,7 @@ def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(
     index = raw_index(answer)
     settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url,
                              YTP_YTDLP_UPDATE_INTERVAL="0.0001")  # a third of a second
-    updates = YtdlpUpdates(settings, lambda: None, EventBus())
+    updates = YtdlpUpdates(settings, lambda: None, EventBus(), python=fake_env[0])
     updates.start()
     try:
         assert first.wait(30)
