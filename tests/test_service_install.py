@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.service_install import UNIT_TEMPLATE, InstallError, Options, plan, render_unit
+from appliance.service_install import (
+    UNIT_PATH,
+    UNIT_TEMPLATE,
+    InstallError,
+    Options,
+    plan,
+    render_unit,
+)
+from appliance.service_install import install as install_service
 
 MAX_EXPOSURE = 2.0
 ETC_FILES = ("passwd", "group", "shadow", "gshadow", "login.defs")
@@ -57,6 +65,15 @@ def staging_root(tmp_path: Path) -> tuple[Path, Path]:
     return root, venv
 
 
+def install_in_process(root: Path, venv: Path, media: str) -> list[str]:
+    """``appliance service install`` in this process (mutation testing judges only what
+    runs here); what it says, a line each."""
+    said: list[str] = []
+    install_service(Options(root=root, venv=venv, download_path=Path(media)), dry_run=False,
+                    say=said.append)
+    return said
+
+
 def tree(root: Path) -> dict[str, tuple[int, int, int, bytes | None]]:
     return {str(p.relative_to(root)): (p.stat().st_mode, p.stat().st_uid, p.stat().st_gid,
                                        p.read_bytes() if p.is_file() else None)
@@ -80,6 +97,15 @@ def test_dry_run_shows_the_plan_and_changes_nothing(tmp_path: Path) -> None:
     assert "sudo systemctl enable --now appliance" in out
     assert tree(root) == before
     assert tree(venv) == venv_before  # nothing given away either
+    said: list[str] = []  # the same in this process
+    install_service(Options(root=root, venv=venv), dry_run=True, say=said.append)
+    assert said[0] == ("would create the system user and group 'appliance' (home "
+                       "/var/lib/appliance, no login)")
+    assert "would write /etc/appliance/appliance.env from appliance.env.example (mode 640, " \
+        "group appliance)" in said
+    assert f"\n{UNIT_PATH} would read:\n" in said
+    assert render_unit(UNIT_TEMPLATE.read_text(), Options(root=root, venv=venv)) in said
+    assert tree(root) == before and tree(venv) == venv_before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a user and owning folders needs root")
@@ -87,8 +113,7 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     root, venv = staging_root(tmp_path)
     media = "/srv/media/films"
     host_users = Path("/etc/passwd").read_text()
-    result = install("--root", str(root), "--venv", str(venv), "--download-path", media)
-    assert result.returncode == 0, result.stderr
+    said = install_in_process(root, venv, media)
     [user] = [line.split(":") for line in (root / "etc/passwd").read_text().splitlines()
               if line.startswith("appliance:")]
     uid, gid = int(user[2]), int(user[3])
@@ -109,12 +134,18 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     checked = verify(unit)
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
     assert exposure(unit) <= MAX_EXPOSURE
-    assert "sudo systemctl daemon-reload" in result.stdout
+    assert "  sudo systemctl daemon-reload" in said
+    assert f"\nThen enable and start it (on the system installed in {root}):" in said
+    assert not any(line.startswith("would ") for line in said)
+    assert (root / "var/lib/appliance").stat().st_mode & 0o7777 == 0o750
+    assert (root / media.lstrip("/")).stat().st_mode & 0o7777 == 0o2775
+    assert unit.stat().st_mode & 0o777 == 0o644
+    assert not list(unit.parent.glob(".*.new"))  # written aside, then moved in place
 
-    again = install("--root", str(root), "--venv", str(venv), "--download-path", media)
-    assert again.returncode == 0, again.stderr
-    assert "create" not in again.stdout  # the user and folders are there: only the unit
-    assert "write /etc/systemd/system/appliance.service" in again.stdout
+    again = install_in_process(root, venv, media)
+    assert not any("create" in line for line in again)  # the user and folders are there
+    assert "write /etc/systemd/system/appliance.service" in again
+    assert env.stat().st_mode & 0o777 == 0o640  # kept as it was
 
 
 def test_a_checkout_the_service_could_not_see_is_refused() -> None:
