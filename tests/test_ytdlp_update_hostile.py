@@ -393,3 +393,13 @@ def test_a_first_install_that_fails_its_check_is_a_failure_with_nothing_to_roll_
     assert outcome.installed == "2099.2.2"  # what is there now, said as it is
     assert "a broken release" in outcome.message
     assert not (tmp_path / "kept").exists()
+
+
+@pytest.mark.parametrize("url", ["pypi.org/simple", "", "http://[::1/simple",
+                                 "gopher://127.0.0.1:9/simple"])
+def test_an_index_setting_that_is_no_url_is_unknown_not_an_error(url: str,
+                                                                tmp_path: Path) -> None:
+    assert newest_version(url, "yt-dlp", timeout=5) is None
+    outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
+    assert (outcome.state, outcome.message) == (
+        "failed", f"the package index {url} cannot be reached")

@@ -11,7 +11,6 @@ import re
 import socket
 import threading
 import urllib.error
-import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -22,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 16 * 1024 * 1024  # PyPI's yt-dlp page is ~1 MB
 CHUNK = 64 * 1024
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 # A release number: bounded, because an index may offer "9" * 5000 (int() refuses > 4300
 # digits, and no release is numbered so).
 RELEASE = re.compile(r"\d{1,30}(?:\.\d{1,30}){0,30}")
@@ -97,11 +97,9 @@ def release_versions(page: str, name: str) -> set[str]:
 
 def shown(url: str) -> str:
     """The URL for a log line or a message (which notifications carry to chat apps): a
-    private index's credentials (``https://user:token@host/``) left out."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    private index's credentials (``https://user:token@host/``) left out. By pattern, not
+    parsed: a setting that is no valid URL is shown too."""
+    return _USERINFO.sub(r"\1***@", url, count=1)
 
 
 class _Deadline:
@@ -184,15 +182,16 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
     reached within ``timeout`` or says nothing usable (the caller reports "unknown", never
     an error)."""
     url = f"{index_url.rstrip('/')}/{normalize(name)}/"
-    request = urllib.request.Request(url, headers={
-        "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
-    })
     deadline = _Deadline(timeout)
     try:
+        request = urllib.request.Request(url, headers={
+            "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
+        })
         with deadline as opener, opener.open(request, timeout=timeout) as answer:
             page = _read(answer, url)
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        # URLError, HTTPError, timeouts, a bad URL, an answer that breaks HTTP
+        # URLError, HTTPError, timeouts, a setting that is no URL ("pypi.org/simple"), an
+        # answer that breaks HTTP
         log.info("package index %s not reachable: %s", shown(url), exc)
         return None
     if deadline.expired.is_set():
