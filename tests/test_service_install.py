@@ -125,6 +125,7 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     assert (venv / "bin").stat().st_uid == uid  # the service may update yt-dlp in it
     env = root / "etc/appliance/appliance.env"
     assert env.stat().st_mode & 0o777 == 0o640 and env.stat().st_gid == gid
+    assert env.stat().st_uid == 0  # root's: the service may read it, not change it
     unit = root / "etc/systemd/system/appliance.service"
     text = unit.read_text()
     assert f"ExecStart={venv}/bin/appliance serve" in text

@@ -259,7 +259,8 @@ def test_the_kept_wheel_holds_only_the_packages_own_files(
     fake_ytdlp(site, "2099.1.1", record=(
         str(secret), f"yt_dlp/../../../../../../../..{secret}", "yt_dlp/leak/link.txt",
         "../../../bin/yt-dlp", "yt_dlp/__pycache__/version.cpython-311.pyc",
-        "yt_dlp/legacy.pyc"))  # byte code, and not there: pip makes it again
+        "yt_dlp/legacy.pyc",  # byte code, and not there: pip makes it again
+        "yt_dlp-1.0.dist-info/RECORD", "yt_dlp-1.0.dist-info/INSTALLER"))  # the installer's
     files = installed_files(site, "yt-dlp")
     assert sorted(files) == ["yt_dlp-1.0.dist-info/METADATA", "yt_dlp/__init__.py",
                              "yt_dlp/version.py"]
@@ -347,6 +348,7 @@ def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(
         done = wait_for(lambda: (u := updates.status()["update"])["state"] != "running" and u,
                         message="the scheduled update to end")
         assert done["state"] == "failed" and done["started_at"] == update["started_at"]
+        assert done["finished_at"] >= done["started_at"]
     finally:
         release.set()
         updates.stop()
@@ -403,3 +405,24 @@ def test_an_index_setting_that_is_no_url_is_unknown_not_an_error(url: str,
     outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
     assert (outcome.state, outcome.message) == (
         "failed", f"the package index {url} cannot be reached")
+
+
+def test_an_update_that_breaks_is_failed_and_can_be_started_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An exception in the update's thread (here: no Python where the environment should
+    be) is a failed update the status shows, not one that runs for ever."""
+    updates = YtdlpUpdates(make_settings(tmp_path), lambda: None, EventBus(),
+                           python=tmp_path / "gone" / "bin" / "python")
+    for _ in range(2):
+        assert updates.start_update() == {"state": "running"}
+        done = wait_for(lambda: (u := dict(updates._last or {}))["state"] != "running" and u,
+                        message="the update to end")
+        assert (done["state"], done["message"]) == ("failed", "internal error (see the log)")
+    assert "the yt-dlp update failed" in caplog.text
+    updates.stop()
+
+
+def test_an_index_that_does_not_speak_tls_is_unknown(raw_index: Callable[..., RawIndex]
+                                                     ) -> None:
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(0)))
+    assert newest_version(index.url.replace("http:", "https:"), "yt-dlp", timeout=10) is None
