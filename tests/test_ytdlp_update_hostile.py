@@ -52,6 +52,7 @@ class RawIndex:
     def __init__(self, answer: Callable[[socket.socket, threading.Event], None]) -> None:
         self.answer = answer
         self.stop = threading.Event()
+        self.requests: list[bytes] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/simple"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -67,7 +68,7 @@ class RawIndex:
     def _one(self, conn: socket.socket) -> None:
         with conn:
             try:
-                conn.recv(65536)
+                self.requests.append(conn.recv(65536))
                 self.answer(conn, self.stop)
             except OSError:
                 return
@@ -120,6 +121,9 @@ def test_an_index_page_is_read_up_to_its_end(raw_index: Callable[..., RawIndex])
     body = page("2099.1.1", "2099.10.1", "2099.2.1")
     index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
     assert newest_version(index.url, "yt-dlp", timeout=10) == "2099.10.1"
+    assert newest_version(index.url + "/", "YT_DLP", timeout=10) == "2099.10.1"
+    assert [r.split(b"\r\n", 1)[0] for r in index.requests] == [
+        b"GET /simple/yt-dlp/ HTTP/1.1"] * 2  # PEP 503's normalized name, one slash
 
 
 @pytest.mark.parametrize("where", ["headers", "page", "close-delimited page"])
