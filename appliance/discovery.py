@@ -29,12 +29,23 @@ log = logging.getLogger(__name__)
 SERVICE_TYPE = "_appliance._tcp.local."
 STOP_WAIT = 5.0
 _ANY = {"", "0.0.0.0", "::"}
+MAX_LABEL = 63
+MAX_TXT = 255
 
 
 def local_addresses(host: str) -> list[str]:
-    """The IPv4 addresses to announce: the listening address, or every non-loopback
-    address of this machine when the service listens on all of them."""
+    """The IPv4 addresses to announce: the listening address (a name's, when it is one),
+    or every non-loopback address of this machine when the service listens on all of
+    them."""
     if host not in _ANY:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:  # a name, such as "localhost" or the machine's own
+            try:
+                found = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+            except OSError:
+                return []
+            return list(dict.fromkeys(str(entry[4][0]) for entry in found))
         return [host]
     found = []
     for adapter in ifaddr.get_adapters():
@@ -44,21 +55,29 @@ def local_addresses(host: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _cut(text: str, size: int) -> str:
+    """``text`` in at most ``size`` bytes of UTF-8, cut between characters."""
+    return text.encode()[:size].decode(errors="ignore")
+
+
 def service_info(settings: Settings, instance_id: str, addresses: list[str]) -> ServiceInfo:
-    hostname = socket.gethostname().split(".")[0] or "appliance"
-    return ServiceInfo(
-        SERVICE_TYPE,
-        f"appliance {hostname} {instance_id[:6]}.{SERVICE_TYPE}",
-        port=settings.port,
-        properties={
-            "id": instance_id,
-            "version": __version__,
-            "base_path": settings.base_path,
-            "ws_port": str(settings.websocket_port),
-        },
-        server=f"{hostname}.local.",
-        parsed_addresses=addresses,
-    )
+    """The announcement. The instance name and the host name are DNS labels (63 bytes at
+    most: a machine's name may be longer), each TXT entry 255 bytes at most."""
+    hostname = _cut(socket.gethostname().split(".")[0], MAX_LABEL) or "appliance"
+    tail = f" {instance_id[:6]}"
+    name = f"appliance {_cut(hostname, MAX_LABEL - len('appliance ') - len(tail))}{tail}"
+    properties = {
+        "id": instance_id,
+        "version": __version__,
+        "base_path": settings.base_path,
+        "ws_port": str(settings.websocket_port),
+    }
+    for key, value in properties.items():
+        if len(f"{key}={value}".encode()) > MAX_TXT:
+            raise ValueError(f"its {key} is longer than an announcement holds ({MAX_TXT} bytes)")
+    return ServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=settings.port,
+                       properties=properties, server=f"{hostname}.local.",
+                       parsed_addresses=addresses)
 
 
 class Announcer:
@@ -85,8 +104,7 @@ class Announcer:
             log.warning("zeroconf: no network address to announce; not announced")
             return
         try:
-            zeroconf = Zeroconf(interfaces=[host] if host not in _ANY else addresses,
-                                ip_version=IPVersion.V4Only)
+            zeroconf = Zeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
         except OSError as exc:
             log.warning("zeroconf: cannot use the network for announcements (%s); "
                         "set YTP_ZEROCONF=false to silence this", exc)
@@ -96,8 +114,8 @@ class Announcer:
                 zeroconf.close()
                 return
             self._zeroconf = zeroconf
-        info = service_info(self.settings, self.instance_id, addresses)
         try:
+            info = service_info(self.settings, self.instance_id, addresses)
             zeroconf.register_service(info, allow_name_change=True)
         except Exception as exc:  # the announcement is a convenience: never the service's end
             log.warning("zeroconf: announcement failed (%s)", exc)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+
+from .download_folder import download_folder_problem
 
 PROJECT = Path(__file__).resolve().parents[1]
 UNIT_TEMPLATE = PROJECT / "systemd" / "appliance.service"
@@ -27,6 +29,7 @@ ENV_PATH = Path("/etc/appliance/appliance.env")
 STATE_PATH = Path("/var/lib/appliance")
 DEFAULT_DOWNLOADS = Path("/srv/media/downloads")
 NOLOGIN = "/usr/sbin/nologin"
+USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,31}")  # useradd's and systemd's alike
 HIDDEN = (Path("/home"), Path("/root"), Path("/run/user"))  # by the unit's ProtectHome=yes
 SYSTEMCTL_LINES = (
     "systemctl daemon-reload",
@@ -58,42 +61,48 @@ class Step:
     run: Callable[[], None]
 
 
+def _unit_text(value: str) -> str:
+    """A value as systemd reads it back, ``%`` doubled (systemd expands ``%``-specifiers).
+    Refused: a control character (a line break would begin a setting of its own), quotes
+    and backslashes (systemd refuses them in the path of the program it runs)."""
+    if any(ord(c) < 32 or ord(c) == 127 or c in "\"'\\" for c in value):
+        raise InstallError(f"{value!r} holds a quote, a backslash or a control character, "
+                           f"which the service's unit cannot hold")
+    return value.replace("%", "%%")
+
+
+def _word(value: str) -> str:
+    """One word of a setting that systemd splits at spaces (``ExecStart=``,
+    ``ReadWritePaths=``, ``Environment=``): quoted when it holds a space or a semicolon
+    (which would end the command line of ``ExecStart=``)."""
+    text = _unit_text(value)
+    return f'"{text}"' if " " in text or ";" in text else text
+
+
 def render_unit(template: str, options: Options) -> str:
     """The unit with this installation's user and paths on its path lines."""
-    values = {  # the line each setting becomes: a path as systemd reads it back (_word)
-        "User": f"User={options.user}",
-        "Group": f"Group={options.user}",
-        "WorkingDirectory": f"WorkingDirectory={_word(str(options.project), quote=False)}",
-        "Documentation": "Documentation=" + _word(
-            f"file://{urllib.parse.quote(str(options.project))}/README.md"),
-        "ExecStart": f"ExecStart={_word(f'{options.venv}/bin/appliance')} serve",
-        "Environment=YTP_DOWNLOAD_PATH":
+    lines_for = {  # by how the template's line begins
+        "User=": f"User={options.user}",
+        "Group=": f"Group={options.user}",
+        # the rest of the line is the folder: no quotes
+        "WorkingDirectory=": f"WorkingDirectory={_unit_text(str(options.project))}",
+        "Documentation=": f"Documentation={_unit_text((options.project / 'README.md').as_uri())}",
+        "ExecStart=": f"ExecStart={_word(f'{options.venv}/bin/appliance')} serve",
+        "Environment=YTP_DOWNLOAD_PATH=":
             f"Environment={_word(f'YTP_DOWNLOAD_PATH={options.download_path}')}",
     }
     writable = [_word(str(options.download_path)), _word(str(options.venv))]
     lines: list[str] = []
     for line in template.splitlines():
-        key = next((k for k in values if line.startswith(k + "=")), None)
+        key = next((k for k in lines_for if line.startswith(k)), None)
         if key is not None:
-            line = values[key]
+            line = lines_for[key]
         elif line.startswith("ReadWritePaths="):
             if not writable:
                 continue  # the template's lines are replaced by this installation's, in order
             line = f"ReadWritePaths={writable.pop(0)}"
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def _word(value: str, *, quote: bool = True) -> str:
-    """``value`` as one word of a unit's setting: systemd reads ``%`` as a specifier and
-    splits a list (``ReadWritePaths=``, ``Environment=``, ``ExecStart=``) at white space,
-    so a media folder ``/mnt/My Passport`` was two wrong paths."""
-    if not value.isprintable():
-        raise InstallError(f"{value!r}: a unit file cannot hold a control character")
-    value = value.replace("%", "%%")
-    if not quote or not any(ch in value for ch in ' "\'\\'):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _ids(root: Path, user: str) -> tuple[int, int] | None:
@@ -152,17 +161,35 @@ def _own_tree(options: Options, path: Path) -> None:
             os.chown(name, uid, gid, follow_symlinks=False)
 
 
+def _check(options: Options) -> None:
+    """Refuse what the unit could not say or the service could not use."""
+    if not USER_NAME.fullmatch(options.user) or options.user == "root":
+        raise InstallError(f"{options.user!r} cannot be the service's user: a system user's "
+                           f"name (letters, digits, _ and -; not root)")
+    if not options.download_path.is_absolute():
+        raise InstallError(f"the download path {options.download_path} is not absolute")
+    # The unit lets the service write there (ReadWritePaths=), through ProtectSystem=strict
+    problem = download_folder_problem(options.download_path, STATE_PATH / "config",
+                                      STATE_PATH / "tmp")
+    if problem is not None:
+        raise InstallError(f"the download path cannot be {options.download_path}: {problem}")
+    for what, path, advice in (
+            ("the checkout", options.project, "clone it to /opt/appliance"),
+            ("the virtual environment", options.venv, "clone it to /opt/appliance"),
+            ("the download folder", options.download_path, "choose one under /srv or /mnt")):
+        # ProtectHome=yes hides these even from ReadWritePaths= below them
+        if any(Path(os.path.normpath(path)).is_relative_to(hidden) for hidden in HIDDEN):
+            raise InstallError(f"{what} is in {path}, which the service cannot see "
+                               f"(ProtectHome=yes hides /home and /root): {advice}")
+    if not (options.venv / "pyvenv.cfg").is_file():
+        # It is given to the service's user: a system Python's prefix (/usr/local) would be
+        raise InstallError(f"{options.venv} is not a virtual environment (no pyvenv.cfg): "
+                           f"run ./bootstrap.sh serve and install from its .venv")
+
+
 def plan(options: Options) -> list[Step]:
     """What installing does here, in order; what is already done is left out."""
-    if not options.download_path.is_absolute():
-        raise InstallError(f"the media folder must be an absolute path, not "
-                           f"{options.download_path}")
-    for what, path in (("the checkout", options.project), ("the virtual environment",
-                                                            options.venv)):
-        if any(path.is_relative_to(hidden) for hidden in HIDDEN):
-            raise InstallError(f"{what} is in {path}, which the service cannot see "
-                               f"(ProtectHome=yes hides /home and /root): clone it to "
-                               f"/opt/appliance")
+    _check(options)
     if not UNIT_TEMPLATE.is_file():
         raise InstallError(f"{UNIT_TEMPLATE} is missing: run this from the project's checkout")
     if not (options.venv / "bin" / "appliance").exists():

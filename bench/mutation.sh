@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
-# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest, tui.
+# files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest,
+# tui, system.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -15,7 +16,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -76,6 +77,11 @@ case "$target" in
   # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
   tui)     mutate="appliance/tui/*.py appliance/tui/views/*.py appliance/tui/screens/*.py appliance/cli.py"
            tests="tests/test_tui_hostile.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py" ;;
+  # The system's edges: updating yt-dlp from a package index (its pages, the wheels kept for a
+  # roll back, the install and its check), the systemd unit it installs, the notify protocol
+  # and the journal, the zeroconf announcement.
+  system)  mutate="appliance/ytdlp_update/* appliance/service_install.py appliance/systemd.py appliance/discovery.py"
+           tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
@@ -84,12 +90,13 @@ esac
 scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
 mkdir -p "$scratch"
 cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" "$here/docs" \
-  "$scratch/"
+  "$here/systemd" "$scratch/"
 {  # lists: one value a line
   echo "[mutmut]"
   echo "source_paths = appliance"
   echo "also_copy ="
-  printf '    %s\n' README.md docs  # the documents some tests compare the service's answers with
+  # the documents some tests compare the service's answers with; the unit the install writes
+  printf '    %s\n' README.md docs systemd
   echo "only_mutate ="
   for path in $mutate; do echo "    $path"; done
   echo "pytest_add_cli_args_test_selection ="

@@ -4,17 +4,28 @@ real zeroconf browser on loopback finds the running service and sees it leave.""
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import falcon.testing
+import pytest
 from conftest import make_settings
 from support.server import Server, wait_for
 from zeroconf import IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
 from appliance.api.app import create_app
-from appliance.discovery import SERVICE_TYPE
+from appliance.config import Settings
+from appliance.discovery import (
+    MAX_LABEL,
+    MAX_TXT,
+    SERVICE_TYPE,
+    Announcer,
+    local_addresses,
+    service_info,
+)
 from appliance.instance import ID_NAME
 from appliance.runtime import Runtime
 
@@ -108,3 +119,61 @@ def test_zeroconf_runs_without_its_compiled_modules() -> None:
 
     assert zeroconf._dns.__file__.endswith(".py"), (
         f"{zeroconf._dns.__file__}: install zeroconf as bootstrap.sh does")
+
+
+def announce(settings: Settings) -> Announcer:
+    """An announcement made in this process, its thread ended (announced or given up)."""
+    announcer = Announcer(settings, "0123456789abcdef" * 2)
+    announcer.start()
+    assert announcer._thread is not None
+    announcer._thread.join(60)
+    assert not announcer._thread.is_alive()
+    return announcer
+
+
+@pytest.mark.parametrize("hostname", ["x" * 64, "é" * 32, "pi.lan", ""],
+                         ids=["long", "two-byte-characters", "dotted", "empty"])
+def test_any_host_name_is_announced_in_a_dns_label(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hostname: str) -> None:
+    """A machine's name may be 64 bytes and more than ASCII; the instance name and the
+    host's are labels of 63 bytes at most."""
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    announcer = announce(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_ZEROCONF="true"))
+    try:
+        assert announcer.announced.is_set()
+        assert announcer.name is not None
+        label = announcer.name.removesuffix(f".{SERVICE_TYPE}")
+        assert label.startswith("appliance ") and label.endswith(" 012345")
+        assert len(label.encode()) <= MAX_LABEL
+        assert label.split(" ")[1] == ((hostname.split(".")[0] or "appliance")
+                                       .encode()[:46].decode(errors="ignore"))
+    finally:
+        announcer.stop()
+    info = service_info(make_settings(tmp_path), "0" * 32, ["127.0.0.1"])
+    assert info.server is not None and len(info.server.removesuffix(".local.").encode()) <= 63
+
+
+def test_a_host_given_by_name_is_announced_by_its_address(tmp_path: Path) -> None:
+    assert local_addresses("localhost") == ["127.0.0.1"]
+    assert local_addresses("192.0.2.7") == ["192.0.2.7"]
+    assert local_addresses("no-such-host.invalid") == []
+    assert all(not a.startswith("127.") for a in local_addresses("0.0.0.0"))
+    announcer = announce(make_settings(tmp_path, YTP_HOST="localhost", YTP_ZEROCONF="true"))
+    try:
+        assert announcer.announced.is_set()
+    finally:
+        announcer.stop()
+
+
+def test_what_an_announcement_cannot_hold_is_said_plainly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_ZEROCONF="true",
+                             YTP_BASE_PATH="/" + "a" * 300)
+    with caplog.at_level(logging.WARNING, logger="appliance.discovery"):
+        announcer = announce(settings)
+    announcer.stop()
+    assert not announcer.announced.is_set()
+    assert "its base_path is longer than an announcement holds (255 bytes)" in caplog.text
+    fits = "/" + "a" * (MAX_TXT - len("base_path=//")) + "/"  # the setting ends in "/"
+    info = service_info(make_settings(tmp_path, YTP_BASE_PATH=fits), "0" * 32, ["127.0.0.1"])
+    assert info.properties[b"base_path"] == fits.encode()

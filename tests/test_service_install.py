@@ -5,6 +5,7 @@ root's own user database), the folders and the files, with the real paths in the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -14,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.service_install import UNIT_TEMPLATE
+from appliance.service_install import (
+    UNIT_PATH,
+    UNIT_TEMPLATE,
+    InstallError,
+    Options,
+    plan,
+    render_unit,
+)
+from appliance.service_install import install as install_service
 
 MAX_EXPOSURE = 2.0
 ETC_FILES = ("passwd", "group", "shadow", "gshadow", "login.defs")
@@ -52,7 +61,17 @@ def staging_root(tmp_path: Path) -> tuple[Path, Path]:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "appliance").symlink_to(Path(sys.prefix) / "bin" / "appliance")
+    (venv / "pyvenv.cfg").write_text(f"home = {Path(sys.base_prefix) / 'bin'}\n")
     return root, venv
+
+
+def install_in_process(root: Path, venv: Path, media: str) -> list[str]:
+    """``appliance service install`` in this process (mutation testing judges only what
+    runs here); what it says, a line each."""
+    said: list[str] = []
+    install_service(Options(root=root, venv=venv, download_path=Path(media)), dry_run=False,
+                    say=said.append)
+    return said
 
 
 def tree(root: Path) -> dict[str, tuple[int, int, int, bytes | None]]:
@@ -78,6 +97,15 @@ def test_dry_run_shows_the_plan_and_changes_nothing(tmp_path: Path) -> None:
     assert "sudo systemctl enable --now appliance" in out
     assert tree(root) == before
     assert tree(venv) == venv_before  # nothing given away either
+    said: list[str] = []  # the same in this process
+    install_service(Options(root=root, venv=venv), dry_run=True, say=said.append)
+    assert said[0] == ("would create the system user and group 'appliance' (home "
+                       "/var/lib/appliance, no login)")
+    assert "would write /etc/appliance/appliance.env from appliance.env.example (mode 640, " \
+        "group appliance)" in said
+    assert f"\n{UNIT_PATH} would read:\n" in said
+    assert render_unit(UNIT_TEMPLATE.read_text(), Options(root=root, venv=venv)) in said
+    assert tree(root) == before and tree(venv) == venv_before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a user and owning folders needs root")
@@ -85,8 +113,7 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     root, venv = staging_root(tmp_path)
     media = "/srv/media/films"
     host_users = Path("/etc/passwd").read_text()
-    result = install("--root", str(root), "--venv", str(venv), "--download-path", media)
-    assert result.returncode == 0, result.stderr
+    said = install_in_process(root, venv, media)
     [user] = [line.split(":") for line in (root / "etc/passwd").read_text().splitlines()
               if line.startswith("appliance:")]
     uid, gid = int(user[2]), int(user[3])
@@ -98,6 +125,7 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     assert (venv / "bin").stat().st_uid == uid  # the service may update yt-dlp in it
     env = root / "etc/appliance/appliance.env"
     assert env.stat().st_mode & 0o777 == 0o640 and env.stat().st_gid == gid
+    assert env.stat().st_uid == 0  # root's: the service may read it, not change it
     unit = root / "etc/systemd/system/appliance.service"
     text = unit.read_text()
     assert f"ExecStart={venv}/bin/appliance serve" in text
@@ -107,12 +135,18 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     checked = verify(unit)
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
     assert exposure(unit) <= MAX_EXPOSURE
-    assert "sudo systemctl daemon-reload" in result.stdout
+    assert "  sudo systemctl daemon-reload" in said
+    assert f"\nThen enable and start it (on the system installed in {root}):" in said
+    assert not any(line.startswith("would ") for line in said)
+    assert (root / "var/lib/appliance").stat().st_mode & 0o7777 == 0o750
+    assert (root / media.lstrip("/")).stat().st_mode & 0o7777 == 0o2775
+    assert unit.stat().st_mode & 0o777 == 0o644
+    assert not list(unit.parent.glob(".*.new"))  # written aside, then moved in place
 
-    again = install("--root", str(root), "--venv", str(venv), "--download-path", media)
-    assert again.returncode == 0, again.stderr
-    assert "create" not in again.stdout  # the user and folders are there: only the unit
-    assert "write /etc/systemd/system/appliance.service" in again.stdout
+    again = install_in_process(root, venv, media)
+    assert not any("create" in line for line in again)  # the user and folders are there
+    assert "write /etc/systemd/system/appliance.service" in again
+    assert env.stat().st_mode & 0o777 == 0o640  # kept as it was
 
 
 def test_a_checkout_the_service_could_not_see_is_refused() -> None:
@@ -121,25 +155,66 @@ def test_a_checkout_the_service_could_not_see_is_refused() -> None:
     assert "ProtectHome=yes hides /home" in result.stderr
 
 
-def test_paths_with_spaces_and_percent_signs_stay_one_path(tmp_path: Path) -> None:
-    """A media folder ``/mnt/My Passport`` (an external disk's usual name) and a virtual
-    environment under a folder with a space: systemd splits list settings at white space and
-    reads ``%`` as a specifier; the unit names each path whole."""
-    from appliance.service_install import InstallError, Options, plan, render_unit
+# --- in this process: what the unit says for paths and names that are not plain ----------
 
-    _, venv = staging_root(tmp_path / "a b")
-    media = Path('/mnt/My Passport/50% "films"')
-    unit = tmp_path / "appliance.service"
-    unit.write_text(render_unit(UNIT_TEMPLATE.read_text(),
-                                Options(download_path=media, venv=venv)))
-    text = unit.read_text()
-    assert 'Environment="YTP_DOWNLOAD_PATH=/mnt/My Passport/50%% \\"films\\""' in text
+def test_paths_with_spaces_and_specifiers_read_back_as_they_are(tmp_path: Path) -> None:
+    """systemd splits ExecStart=, ReadWritePaths= and Environment= at spaces and expands
+    %-specifiers everywhere: "/srv/My Media" must be one path, "100%" a percent sign."""
+    odd = tmp_path / "My Media 100% $HOME;x"
+    root, venv = staging_root(odd)
+    media = odd / "films"
+    text = render_unit(UNIT_TEMPLATE.read_text(), Options(
+        root=root, download_path=media, venv=venv, project=odd))
+    doubled = lambda path: str(path).replace("%", "%%")  # noqa: E731
+    assert f'ExecStart="{doubled(venv)}/bin/appliance" serve\n' in text
+    assert f'Environment="YTP_DOWNLOAD_PATH={doubled(media)}"\n' in text
+    assert f"WorkingDirectory={doubled(odd)}\n" in text
+    assert f"Documentation={doubled(odd.as_uri())}/README.md\n" in text
+    assert "%20" in odd.as_uri()
     assert re.findall(r"^ReadWritePaths=(.*)$", text, re.M) == [
-        '"/mnt/My Passport/50%% \\"films\\""', f'"{venv}"']
-    assert f'ExecStart="{venv}/bin/appliance" serve' in text
+        f'"{doubled(media)}"', f'"{doubled(venv)}"']
+    unit = tmp_path / "appliance.service"
+    unit.write_text(text)
     checked = verify(unit)
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
-    with pytest.raises(InstallError, match="control character"):
-        render_unit(UNIT_TEMPLATE.read_text(), Options(download_path=Path("/a\nExecStartPre=x")))
-    with pytest.raises(InstallError, match="must be an absolute path, not media"):
-        plan(Options(download_path=Path("media"), venv=venv))
+
+    plain = render_unit(UNIT_TEMPLATE.read_text(), Options(
+        download_path=Path("/srv/media"), venv=Path("/opt/a/.venv"), project=Path("/opt/a")))
+    assert re.findall(r"^(?:ExecStart|ReadWritePaths|Environment|User|Group)=(.*)$", plain,
+                      re.M) == ["appliance", "appliance",
+                                "YTP_CONFIG_PATH=/var/lib/appliance/config",
+                                "YTP_TEMP_PATH=/var/lib/appliance/tmp",
+                                "YTP_DOWNLOAD_PATH=/srv/media",
+                                "/opt/a/.venv/bin/appliance serve", "/srv/media",
+                                "/opt/a/.venv"]
+    assert plain.count("\n") == UNIT_TEMPLATE.read_text().count("\n")
+
+
+@pytest.mark.parametrize(("change", "refusal"), [
+    ({"download_path": Path("/srv/x\nExecStartPre=/bin/sh -c id")}, "control character"),
+    ({"download_path": Path('/srv/"x"')}, "a quote, a backslash"),
+    ({"download_path": Path("/srv/x\\y")}, "a quote, a backslash"),
+    ({"download_path": Path("media")}, "is not absolute"),
+    ({"download_path": Path("/home/pi/media")}, "the download folder is in /home/pi/media"),
+    ({"download_path": Path("/srv/../root/media")}, "ProtectHome=yes hides"),
+    ({"download_path": Path("/etc")}, "/etc is, contains or lies inside the system folder"),
+    ({"download_path": Path("/")}, "the download path cannot be /: "),
+    ({"download_path": Path("/var/lib/appliance")}, "contains or lies inside the config"),
+    ({"venv": Path("/usr/local")}, "/usr/local is not a virtual environment (no pyvenv.cfg)"),
+    ({"user": "root"}, "cannot be the service's user"),
+    ({"user": "a b"}, "cannot be the service's user"),
+    ({"user": "x\nExecStartPre=/bin/sh"}, "cannot be the service's user"),
+    ({"user": "1000"}, "cannot be the service's user"),  # systemd would read a uid
+    ({"user": "a" * 33}, "cannot be the service's user"),
+], ids=["line-break", "quote", "backslash", "relative", "home", "dotdot-root", "etc",
+        "slash", "state", "system-python", "root",
+        "space", "user-line-break", "uid", "long"])
+def test_what_the_unit_cannot_hold_is_refused_before_anything_is_done(
+        tmp_path: Path, change: dict[str, object], refusal: str) -> None:
+    root, venv = staging_root(tmp_path)
+    options = dataclasses.replace(Options(root=root, venv=venv), **change)
+    with pytest.raises(InstallError, match=re.escape(refusal)):
+        plan(options)
+    plain = {"download_path": Path("/srv/media"), "user": "appliance", "venv": venv}
+    assert plan(dataclasses.replace(options, **{  # the same with a plain value is planned
+        name: plain[name] for name in change}))

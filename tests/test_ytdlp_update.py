@@ -17,14 +17,15 @@ import falcon.testing
 import pytest
 from conftest import make_settings
 from support.origin import MediaOrigin
-from support.package_index import PackageIndex, install, make_venv, version_in
+from support.package_index import HERE_SITE, PackageIndex, install, make_venv, version_in
 from support.server import Server, free_port_pair, wait_for
 
 from appliance.events import EventBus
 from appliance.runtime import Runtime
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import newest_version, release_versions
-from appliance.ytdlp_update.updater import CHECK
+from appliance.ytdlp_update.updater import CHECK, SOLVER
+from appliance.ytdlp_update.wheels import installed_version, site_packages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ytdlp_update")]
 
@@ -49,11 +50,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory, index: PackageIndex) -> Path:
 
 @pytest.fixture
 def updates(app_with: AppWith, index: PackageIndex, venv: Path, origin: MediaOrigin
-            ) -> tuple[Runtime, falcon.testing.TestClient]:
+            ) -> Iterator[tuple[Runtime, falcon.testing.TestClient]]:
     install(venv, index.wheels[index.current])
-    rt, client = app_with(YTP_YTDLP_INDEX_URL=index.url, YTP_YTDLP_CHECK_URL=origin.clip_url)
-    rt.ytdlp = YtdlpUpdates(rt.settings, rt.engine.pool.renew, rt.bus, python=venv)
-    return rt, client
+    # The runtime's own updater (of this test process's environment) keeps the closed index:
+    # a mutant that ran it (a schedule started at interval 0) once updated the tests' yt-dlp.
+    rt, client = app_with()
+    settings = rt.settings.replace(ytdlp_index_url=index.url, ytdlp_check_url=origin.clip_url)
+    rt.ytdlp = YtdlpUpdates(settings, rt.engine.pool.renew, rt.bus, python=venv)
+    yield rt, client
+    assert installed_version(HERE_SITE, "yt-dlp") == index.current, "the tests' own yt-dlp"
 
 
 def finished(client: falcon.testing.TestClient) -> dict[str, Any]:
@@ -139,6 +144,7 @@ def test_update_installs_checks_and_retires_warm_processes_only(
     [running] = download_processes() - idle
     old = parent(running)
 
+    earlier = zygote_pids()  # ``old``, and any of an earlier test's runtime not gone yet
     started = client.simulate_post("/api/system/ytdlp/update")
     assert started.status_code == 202
     assert client.simulate_post("/api/system/ytdlp/update").status_code == 409
@@ -151,7 +157,7 @@ def test_update_installs_checks_and_retires_warm_processes_only(
     assert alive(running) and item()["status"] == "downloading"
     # The next process comes from a new zygote (warmed at once), which imported the new
     # yt-dlp; the old one stays for the download it forked.
-    [new] = wait_for(lambda: zygote_pids() - {old}, timeout=60, message="a new zygote")
+    [new] = wait_for(lambda: zygote_pids() - earlier, timeout=60, message="a new zygote")
     fresh = rt.engine.pool.acquire()
     try:
         assert parent(fresh.pid) == new
@@ -170,7 +176,9 @@ def test_a_release_that_fails_its_check_is_rolled_back(
         venv: Path) -> None:
     _, client = updates
     index.publish(index.current, BROKEN)
-    [warm] = wait_for(zygote_pids, timeout=60, message="the zygote made at start")
+    # One: the zygote of an earlier test's runtime, stopped at its end, may not be gone yet
+    [warm] = wait_for(lambda: len(found := zygote_pids()) == 1 and found, timeout=60,
+                      message="the zygote made at start (and no other)")
     assert client.simulate_post("/api/system/ytdlp/update").status_code == 202
     status = finished(client)
     assert status["update"]["state"] == "rolled_back", status
@@ -178,6 +186,31 @@ def test_a_release_that_fails_its_check_is_rolled_back(
     assert status["installed"] == index.current
     assert version_in(venv) == index.current
     wait_for(lambda: not alive(warm), message="the zygote retired")
+
+
+def test_the_solver_yt_dlp_pins_is_installed_with_it(
+        updates: tuple[Runtime, falcon.testing.TestClient], index: PackageIndex,
+        venv: Path) -> None:
+    """yt-dlp pins the release of its challenge solver (yt-dlp-ejs): an older one installed is
+    replaced from the index and kept for a roll back, beside the yt-dlp it replaces."""
+    rt, client = updates
+    site = site_packages(venv)
+    pinned = installed_version(site_packages(Path(sys.executable)), SOLVER)
+    assert pinned is not None
+    install(venv, index.add_solver("0.0.1", publish=False))
+    index.add_solver(pinned)
+    index.publish(index.current, NEWER)
+    try:
+        assert client.simulate_post("/api/system/ytdlp/update").status_code == 202
+        status = finished(client)
+        assert status["update"]["state"] == "updated", status
+        assert installed_version(site, SOLVER) == pinned
+        kept = rt.settings.config_path / "ytdlp-releases"
+        assert {p.name for p in kept.iterdir()} == {
+            f"yt_dlp-{index.current}-py3-none-any.whl", "yt_dlp_ejs-0.0.1-py3-none-any.whl"}
+    finally:
+        subprocess.run([str(venv), "-m", "pip", "uninstall", "-qqy", SOLVER], check=False,
+                       timeout=300)
 
 
 def test_the_offline_check_holds_in_an_optimized_interpreter(tmp_path: Path) -> None:

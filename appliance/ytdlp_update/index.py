@@ -3,11 +3,16 @@ PyPI and every mirror serve; a folder served by ``python -m http.server`` is one
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
+import http.client
 import logging
 import re
+import socket
+import threading
 import urllib.error
 import urllib.request
+from typing import Any
 
 from .. import __version__
 from .wheels import normalize
@@ -15,22 +20,36 @@ from .wheels import normalize
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 16 * 1024 * 1024  # PyPI's yt-dlp page is ~1 MB
-# Final releases only: yt-dlp's nightly builds (…dev0) are not offered as updates.
-FINAL = re.compile(r"\d+(?:\.\d+)*")
+CHUNK = 64 * 1024
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+# A release number: bounded, because an index may offer "9" * 5000 (int() refuses > 4300
+# digits, and no release is numbered so).
+RELEASE = re.compile(r"\d{1,30}(?:\.\d{1,30}){0,30}")
+
+
+def final(version: str) -> bool:
+    """A final release: yt-dlp's nightly builds (…dev0) are not offered as updates."""
+    return RELEASE.fullmatch(version) is not None
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """Release numbers as integers, trailing zeros dropped (2026.01.05 == 2026.1.5)."""
-    parts = [int(p) for p in version.split(".")]
+    """The release numbers a version starts with, as integers, trailing zeros dropped
+    (2026.01.05 == 2026.1.5; 2026.1.5.120000.dev0 -> 2026.1.5.120000); () for a version
+    that starts with none. Never raises: installed metadata and a check's answer are
+    whatever the package says."""
+    found = RELEASE.match(version)
+    parts = [int(p) for p in found.group().split(".")] if found else []
     while len(parts) > 1 and parts[-1] == 0:
         parts.pop()
     return tuple(parts)
 
 
 def newer(candidate: str, installed: str | None) -> bool:
-    if not FINAL.fullmatch(candidate):
+    """Whether the final release ``candidate`` is newer than what is installed: an
+    installed nightly build of a later day is not replaced by an older final release."""
+    if not final(candidate):
         return False
-    if installed is None or not FINAL.fullmatch(installed):
+    if installed is None or not version_key(installed):
         return True
     return version_key(candidate) > version_key(installed)
 
@@ -71,26 +90,115 @@ def release_versions(page: str, name: str) -> set[str]:
             stem_name, _, version = stem.rpartition("-")
         else:
             continue
-        if normalize(stem_name) == project and FINAL.fullmatch(version):
+        if normalize(stem_name) == project and final(version):
             versions.add(version)
     return versions
 
 
+def shown(url: str) -> str:
+    """The URL for a log line or a message (which notifications carry to chat apps): a
+    private index's credentials (``https://user:token@host/``) left out. By pattern, not
+    parsed: a setting that is no valid URL is shown too."""
+    return _USERINFO.sub(r"\1***@", url, count=1)
+
+
+class _Deadline:
+    """Shuts the connections made through its handlers down when the time is up: the
+    socket's timeout bounds one read only, and an index that trickles its headers or its page
+    a byte at a time would hold an update (and the 409 of the next) for ever."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> urllib.request.OpenerDirector:
+        self._timer.start()
+        return urllib.request.build_opener(_HTTP(self), _HTTPS(self))
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+    def connection(self, base: type[http.client.HTTPConnection]) -> Any:
+        deadline = self
+
+        class Connection(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                with deadline._lock:
+                    deadline._sockets.append(self.sock)
+                    if deadline.expired.is_set():
+                        self.sock.shutdown(socket.SHUT_RDWR)
+
+        return Connection
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.deadline.connection(http.client.HTTPConnection), req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.deadline.connection(http.client.HTTPSConnection), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
+def _read(answer: Any, url: str) -> bytes | None:
+    """The page, or None past MAX_PAGE or when it was cut short."""
+    page = bytearray()
+    while chunk := answer.read1(CHUNK):
+        page += chunk
+        if len(page) > MAX_PAGE:
+            log.warning("package index page %s is larger than %d bytes; ignored", shown(url),
+                        MAX_PAGE)
+            return None
+    if getattr(answer, "length", None):  # closed before the end its Content-Length said
+        log.info("package index page %s was cut short; ignored", shown(url))
+        return None
+    return bytes(page)
+
+
 def newest_version(index_url: str, name: str, timeout: float) -> str | None:
     """The newest final release of ``name`` on the index; None when the index cannot be
-    reached or says nothing usable (the caller reports "unknown", never an error)."""
+    reached within ``timeout`` or says nothing usable (the caller reports "unknown", never
+    an error)."""
     url = f"{index_url.rstrip('/')}/{normalize(name)}/"
-    request = urllib.request.Request(url, headers={
-        "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
-    })
+    deadline = _Deadline(timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            page = answer.read(MAX_PAGE + 1)
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, a bad URL
-        log.info("package index %s not reachable: %s", url, exc)
+        request = urllib.request.Request(url, headers={
+            "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
+        })
+        with deadline as opener, opener.open(request, timeout=timeout) as answer:
+            page = _read(answer, url)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # URLError, HTTPError, timeouts, a setting that is no URL ("pypi.org/simple"), an
+        # answer that breaks HTTP
+        log.info("package index %s not reachable: %s", shown(url), exc)
         return None
-    if len(page) > MAX_PAGE:
-        log.warning("package index page %s is larger than %d bytes; ignored", url, MAX_PAGE)
+    if deadline.expired.is_set():
+        log.warning("package index %s did not answer within %g s; ignored", shown(url),
+                    timeout)
+        return None
+    if page is None:
         return None
     versions = release_versions(page.decode("utf-8", "replace"), name)
     return max(versions, key=version_key) if versions else None

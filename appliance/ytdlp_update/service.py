@@ -94,13 +94,21 @@ class YtdlpUpdates:
 
     # --- updating -------------------------------------------------------------------------
 
-    def start_update(self) -> dict[str, Any]:
-        """Begin an update in the background; 409 while one runs."""
+    def _claim(self) -> bool:
+        """Whether this caller may run the update (none runs); it is then shown running.
+        Checked and set under one lock: the schedule and a request may both ask at once, and
+        two pip runs in one environment would mix two releases' files."""
         with self._lock:
             if self._running:
-                raise errors.AppError("A yt-dlp update is already running.", errors.CONFLICT)
+                return False
             self._running = True
             self._last = {"state": "running", "started_at": time.time()}
+            return True
+
+    def start_update(self) -> dict[str, Any]:
+        """Begin an update in the background; 409 while one runs."""
+        if not self._claim():
+            raise errors.AppError("A yt-dlp update is already running.", errors.CONFLICT)
         thread = threading.Thread(target=self._update_in_thread, name="ytdlp-update",
                                   daemon=True)
         self._threads.append(thread)
@@ -151,9 +159,7 @@ class YtdlpUpdates:
 
     def _schedule(self, every: float) -> None:
         while not self._stop.wait(every):
-            with self._lock:
-                busy = self._running
-            if not busy:
+            if self._claim():
                 self._update_in_thread()
 
     def stop(self) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import bytecode
-from .index import newer, newest_version, version_key
+from .index import newer, newest_version, shown, version_key
 from .wheels import build_wheel, distribution, installed_files, installed_version, site_packages
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ else:
 print(json.dumps(found))
 """
 MIN_EXTRACTORS = 100
+WHEEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!]{0,63}")  # PEP 440's characters
 
 
 class PipFailed(Exception):
@@ -99,7 +100,7 @@ class Updater:
         target = self.latest()
         if target is None:
             return Outcome("failed", previous, previous, None,
-                           f"the package index {self.index_url} cannot be reached")
+                           f"the package index {shown(self.index_url)} cannot be reached")
         if not newer(target, previous):
             return Outcome("up_to_date", previous, previous, target,
                            f"yt-dlp {previous} is the newest release")
@@ -148,20 +149,26 @@ class Updater:
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines()
             return lines[-1] if lines else f"the check exited with {done.returncode}"
+        # What a release under test prints is its own: anything but the expected answer is
+        # a failed check (and a roll back), never an exception that would skip the roll back.
         try:
             found = json.loads(done.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
+            answered, extractors = str(found["version"]), int(found["extractors"])
+        except (ValueError, IndexError, KeyError, TypeError):
             return "the check said nothing readable"
-        if version_key(found["version"]) != version_key(version):
-            return f"yt-dlp {found['version']} answered, not {version}"
-        if found["extractors"] < MIN_EXTRACTORS:
-            return f"only {found['extractors']} extractors"
+        if not version_key(answered) or version_key(answered) != version_key(version):
+            return f"yt-dlp {answered[:100]} answered, not {version}"
+        if extractors < MIN_EXTRACTORS:
+            return f"only {extractors} extractors"
         return None
 
     def _keep(self, package: str) -> Path:
         """The installed release as a wheel; the one kept before it is removed."""
         version = installed_version(self.site, package)
-        assert version is not None
+        # The version names the kept wheel's file: an installed release's metadata must not
+        # name a path (a "/" or "..") or break the wheel's name.
+        if version is None or not WHEEL_VERSION.fullmatch(version):
+            raise OSError(f"{package}'s installed version {version!r} cannot name a wheel")
         for old in self.keep.glob(f"{re.sub(r'[-_.]+', '_', package)}-*.whl"):
             old.unlink()
         return build_wheel(installed_files(self.site, package), package, version, self.keep)

@@ -53,11 +53,17 @@ def installed_files(site: Path, name: str) -> dict[str, bytes]:
     if dist is None:
         raise FileNotFoundError(f"{name} is not installed in {site}")
     files: dict[str, bytes] = {}
+    root = site.resolve()
     for entry in dist.files or ():
         path = entry.as_posix()
-        if path.startswith("../") or "__pycache__" in path or path.endswith(".pyc"):
+        # RECORD is the installed release's own text: a name that leaves the folder (an
+        # absolute one, "..", a link out of it) is not read into the kept wheel.
+        if entry.is_absolute() or ".." in entry.parts or "__pycache__" in path \
+                or path.endswith(".pyc"):
             continue
         if ".dist-info/" in path and path.rsplit("/", 1)[1] in INSTALLER_FILES:
+            continue
+        if not (site / path).resolve().is_relative_to(root):
             continue
         files[path] = (site / path).read_bytes()
     return files

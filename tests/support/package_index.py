@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pip
 
+from appliance.ytdlp_update.updater import SOLVER
 from appliance.ytdlp_update.wheels import (
     build_wheel,
     installed_files,
@@ -59,10 +60,21 @@ class PackageIndex:
 
     def publish(self, *versions: str) -> None:
         """The index offers exactly these versions."""
-        page = self.root / "simple" / "yt-dlp" / "index.html"
+        self._page("yt-dlp", [self.wheels[v] for v in versions])
+
+    def add_solver(self, version: str, *, publish: bool = True) -> Path:
+        """A yt-dlp-ejs wheel of ``version`` (the installed one's files, renumbered), the one
+        the index offers when ``publish``."""
+        wheel = build_wheel(installed_files(HERE_SITE, SOLVER), SOLVER, version, self.files)
+        if publish:
+            self._page(SOLVER, [wheel])
+        return wheel
+
+    def _page(self, project: str, wheels: list[Path]) -> None:
+        page = self.root / "simple" / project / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
-        links = "".join(f'<a href="../../files/{html.escape(self.wheels[v].name)}">'
-                        f"{html.escape(self.wheels[v].name)}</a><br>\n" for v in versions)
+        links = "".join(f'<a href="../../files/{html.escape(w.name)}">'
+                        f"{html.escape(w.name)}</a><br>\n" for w in wheels)
         page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
     def close(self) -> None:
@@ -70,7 +82,7 @@ class PackageIndex:
         self.server.server_close()
 
 
-def make_venv(folder: Path, wheel: Path) -> Path:
+def make_venv(folder: Path, wheel: Path | None) -> Path:
     """A throwaway virtual environment (never the tests' own) with ``wheel`` installed. Its
     pip is the tests' own, put on its path by a .pth file: ensurepip would take half a minute
     on a busy box, and pip installs into whichever environment runs it."""
@@ -81,7 +93,8 @@ def make_venv(folder: Path, wheel: Path) -> Path:
     shelf.mkdir()
     (shelf / "pip").symlink_to(Path(pip.__file__).parent)
     (site_packages(python) / "pip-shelf.pth").write_text(f"{shelf}\n")
-    install(python, wheel)
+    if wheel is not None:
+        install(python, wheel)
     return python
 
 

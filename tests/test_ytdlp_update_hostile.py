@@ -1,0 +1,432 @@
+"""What a hostile or broken package index, and a release that is installed but not what it
+says, can make the yt-dlp update do: in this process (so that mutation testing judges it),
+against package indexes on raw loopback sockets and a throwaway environment whose "yt-dlp" is
+a few files written by the test."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from support.package_index import PackageIndex, make_venv
+from support.server import wait_for
+
+from appliance.errors import CONFLICT, AppError
+from appliance.events import EventBus
+from appliance.ytdlp_update import YtdlpUpdates
+from appliance.ytdlp_update.index import (
+    final,
+    newer,
+    newest_version,
+    release_versions,
+    shown,
+    version_key,
+)
+from appliance.ytdlp_update.updater import Updater, _pin
+from appliance.ytdlp_update.wheels import installed_files
+
+HUGE = "9" * 5000  # int() refuses a number of more than 4300 digits
+
+
+def link(version: str, name: str = "yt_dlp") -> str:
+    file = f"{name}-{version}-py3-none-any.whl"
+    return f'<a href="../../files/{file}#sha256=00">{file}</a>\n'
+
+
+def page(*versions: str) -> bytes:
+    return ("<!DOCTYPE html><html><body>\n" + "".join(map(link, versions))
+            + "</body></html>\n").encode()
+
+
+class RawIndex:
+    """A package index on a raw socket: each connection's request is read, then ``answer``
+    writes whatever it likes (``stop`` is set at the end of the test)."""
+
+    def __init__(self, answer: Callable[[socket.socket, threading.Event], None]) -> None:
+        self.answer = answer
+        self.stop = threading.Event()
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/simple"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self.requests.append(conn.recv(65536))
+                self.answer(conn, self.stop)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_index() -> Iterator[Callable[..., RawIndex]]:
+    made: list[RawIndex] = []
+
+    def make(answer: Callable[[socket.socket, threading.Event], None]) -> RawIndex:
+        made.append(RawIndex(answer))
+        return made[-1]
+
+    yield make
+    for index in made:
+        index.close()
+
+
+def ok_head(length: int | None = None) -> bytes:
+    size = b"" if length is None else b"Content-Length: %d\r\n" % length
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + size + b"Connection: close\r\n\r\n"
+
+
+def test_release_numbers_an_index_offers_are_read_with_bounds() -> None:
+    offered = page("2099.1.1", HUGE, f"1.{HUGE}", "2099.1.2.dev0").decode()
+    offered += '<a href="x">yt-dlp-2099.3.3.zip</a><a href="y">yt_dlp-2099.4.4.tar.gz</a>'
+    assert release_versions(offered, "yt-dlp") == {"2099.1.1", "2099.3.3", "2099.4.4"}
+    assert not final(HUGE) and final("2026.01.05") and not final("2026.1.5rc1")
+    assert version_key("2026.01.050") == (2026, 1, 50)
+    assert version_key("2026.1.5.0.0") == version_key("2026.1.5") == (2026, 1, 5)
+    assert version_key("0.0") == (0,)
+    assert version_key("2026.1.5.120000.dev0") == (2026, 1, 5, 120000)
+    assert version_key("nightly") == () and version_key(HUGE) == (int("9" * 30),)
+
+
+def test_an_installed_nightly_is_not_replaced_by_an_older_final_release() -> None:
+    assert newer("2099.1.1", None)
+    assert newer("2099.1.1", "a version the metadata made up")
+    assert newer("2099.1.2", "2099.1.1") and not newer("2099.1.1", "2099.1.1")
+    assert not newer("2099.1.1", "2099.01.01.0")
+    assert not newer("2099.1.1", "2099.3.3.120000.dev0")  # a later day's build
+    assert not newer("2099.1.1.dev0", "2025.1.1") and not newer(HUGE, "2025.1.1")
+
+
+def test_an_index_page_is_read_up_to_its_end(raw_index: Callable[..., RawIndex]) -> None:
+    body = page("2099.1.1", "2099.10.1", "2099.2.1")
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
+    assert newest_version(index.url, "yt-dlp", timeout=10) == "2099.10.1"
+    assert newest_version(index.url + "/", "YT_DLP", timeout=10) == "2099.10.1"
+    assert [r.split(b"\r\n", 1)[0] for r in index.requests] == [
+        b"GET /simple/yt-dlp/ HTTP/1.1"] * 2  # PEP 503's normalized name, one slash
+
+
+@pytest.mark.parametrize("where", ["headers", "page", "close-delimited page"])
+def test_an_index_that_trickles_is_given_up_on(
+        raw_index: Callable[..., RawIndex], where: str) -> None:
+    """Each byte comes well within the socket's timeout; the whole answer would take seconds
+    more than the time given: the update must not wait on such an index without end."""
+    body = page("2099.1.1") + b" " * 400
+    head = ok_head(None if where == "close-delimited page" else len(body))
+    # headers: one header line as long as http.client takes (64 KiB), 20 minutes' worth
+    opening, trickled = (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a" * 65000) if where == "headers" \
+        else (head, body)
+
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(opening)
+        for byte in trickled:
+            if stop.wait(0.02):
+                return
+            conn.sendall(bytes([byte]))
+
+    index = raw_index(trickle)
+    assert newest_version(index.url, "yt-dlp", timeout=1) is None
+
+
+@pytest.mark.parametrize("answer", [
+    b"HELLO THERE\r\n\r\n",  # not HTTP at all
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbroken\r\n",  # bad chunks
+    ok_head(5000) + page("2099.1.1"),  # shorter than it said
+    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    b"",  # closes without a word
+], ids=["not-http", "bad-chunks", "cut-short", "404", "closed"])
+def test_an_index_that_breaks_http_is_unknown_not_an_error(
+        raw_index: Callable[..., RawIndex], answer: bytes) -> None:
+    index = raw_index(lambda conn, _stop: conn.sendall(answer))
+    assert newest_version(index.url, "yt-dlp", timeout=10) is None
+
+
+def test_a_page_past_the_size_limit_is_ignored(raw_index: Callable[..., RawIndex],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("appliance.ytdlp_update.index.MAX_PAGE", 4096)
+    body = page("2099.1.1")
+
+    def endless(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body)
+        while not stop.is_set():
+            conn.sendall(b" " * 1024)
+
+    assert newest_version(raw_index(endless).url, "yt-dlp", timeout=10) is None
+    exact = body + b" " * (4096 - len(body))
+    at_limit = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(exact)) + exact))
+    assert newest_version(at_limit.url, "yt-dlp", timeout=10) == "2099.1.1"
+
+
+# --- an environment whose yt-dlp is what the test says ------------------------------------
+
+@pytest.fixture
+def fake_env(tmp_path: Path) -> tuple[Path, Path]:
+    """A real virtual environment (no pip) and its site-packages, where the test writes a
+    "yt-dlp" of its own."""
+    folder = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True,
+                   timeout=120)
+    site = folder / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / \
+        "site-packages"
+    assert site.is_dir()
+    return folder / "bin" / "python", site
+
+
+def fake_ytdlp(site: Path, version: str | None, extractors: int = 200,
+               record: tuple[str, ...] = ()) -> None:
+    """A yt_dlp package the check imports, with this ``__version__`` and number of
+    extractors, and its dist-info with METADATA's Version and RECORD's names."""
+    package = site / "yt_dlp"
+    (package / "extractor").mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("class YoutubeDL:\n    pass\n")
+    (package / "version.py").write_text(f"__version__ = {version!r}\n")
+    (package / "extractor" / "__init__.py").write_text(
+        f"def gen_extractor_classes():\n    return range({extractors})\n")
+    (package / "extractor" / "youtube.py").write_text(
+        "class YoutubeIE:\n    @staticmethod\n    def suitable(url):\n        return True\n")
+    info = site / "yt_dlp-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: yt-dlp\nVersion: {version}\n")
+    names = ["yt_dlp/__init__.py", "yt_dlp/version.py", "yt_dlp-1.0.dist-info/METADATA",
+             *record]
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in names))
+
+
+@pytest.mark.parametrize(("version", "extractors", "problem"), [
+    ("2099.1.1", 200, None),
+    ("2099.01.01", 200, None),
+    ("2099.1.1", 99, "only 99 extractors"),
+    ("2099.1.2", 200, "yt-dlp 2099.1.2 answered, not 2099.1.1"),
+    ("nightly", 200, "yt-dlp nightly answered, not 2099.1.1"),
+    (None, 200, "yt-dlp None answered, not 2099.1.1"),
+], ids=["good", "zeros", "few-extractors", "other-version", "words", "none"])
+def test_the_check_judges_what_a_release_answers_and_never_raises(
+        fake_env: tuple[Path, Path], version: str | None, extractors: int,
+        problem: str | None) -> None:
+    """A check that raised would leave a broken release installed: the roll back comes after
+    the check's verdict."""
+    python, site = fake_env
+    fake_ytdlp(site, version, extractors)
+    assert Updater(python, "http://127.0.0.1:9/simple", site / "kept").check("2099.1.1") \
+        == problem
+
+
+@pytest.mark.parametrize(("module", "problem"), [
+    ("raise SystemExit('no way')", "no way"),
+    ("import os\nos._exit(3)", "the check exited with 3"),
+    ("import os\nprint('hello')\nos._exit(0)", "the check said nothing readable"),
+    # what the release prints after the check's own answer is the last line read
+    ("import atexit\natexit.register(print, '{\"version\": \"2099.1.1\"}')",
+     "the check said nothing readable"),
+    ("import atexit\natexit.register(print, '[1]')", "the check said nothing readable"),
+    ("import atexit\natexit.register(print, '{\"version\": \"2099.1.1\", "
+     "\"extractors\": \"many\"}')", "the check said nothing readable"),
+], ids=["exits", "dies", "no-json", "no-count", "a-list", "words-for-count"])
+def test_a_check_that_dies_or_babbles_says_why(fake_env: tuple[Path, Path], module: str,
+                                               problem: str) -> None:
+    python, site = fake_env
+    fake_ytdlp(site, "2099.1.1")
+    (site / "yt_dlp" / "__init__.py").write_text(module + "\nclass YoutubeDL:\n    pass\n")
+    updater = Updater(python, "http://127.0.0.1:9/simple", site / "kept")
+    assert updater.check("2099.1.1") == problem
+
+
+def test_the_kept_wheel_holds_only_the_packages_own_files(
+        fake_env: tuple[Path, Path], tmp_path: Path) -> None:
+    """RECORD is the installed release's text: names outside its folder (absolute, "..",
+    a link out of it) are not read into the wheel kept for a roll back."""
+    python, site = fake_env
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yt-dlp's")
+    (site / "yt_dlp" / "leak").mkdir(parents=True)
+    (site / "yt_dlp" / "leak" / "link.txt").symlink_to(secret)
+    fake_ytdlp(site, "2099.1.1", record=(
+        str(secret), f"yt_dlp/../../../../../../../..{secret}", "yt_dlp/leak/link.txt",
+        "../../../bin/yt-dlp", "yt_dlp/__pycache__/version.cpython-311.pyc",
+        "yt_dlp/legacy.pyc",  # byte code, and not there: pip makes it again
+        "yt_dlp-1.0.dist-info/RECORD", "yt_dlp-1.0.dist-info/INSTALLER"))  # the installer's
+    files = installed_files(site, "yt-dlp")
+    assert sorted(files) == ["yt_dlp-1.0.dist-info/METADATA", "yt_dlp/__init__.py",
+                             "yt_dlp/version.py"]
+    kept = Updater(python, "http://127.0.0.1:9/simple", tmp_path / "kept")._keep("yt-dlp")
+    assert kept == tmp_path / "kept" / "yt_dlp-2099.1.1-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("version", ["../../../../tmp/x", "1.0-evil", "1/2", ""])
+def test_a_version_that_cannot_name_a_wheel_keeps_nothing(
+        fake_env: tuple[Path, Path], tmp_path: Path, version: str) -> None:
+    python, site = fake_env
+    fake_ytdlp(site, version)
+    with pytest.raises(OSError, match="cannot name a wheel"):
+        Updater(python, "http://127.0.0.1:9/simple", tmp_path / "kept")._keep("yt-dlp")
+    assert not (tmp_path / "kept").exists()
+
+
+def test_the_index_is_asked_once_for_many_status_requests(
+        raw_index: Callable[..., RawIndex], tmp_path: Path, fake_env: tuple[Path, Path]
+) -> None:
+    """GET /api/system/ytdlp runs on a request thread: the index's answer (or its silence)
+    is kept for minutes, not asked for again by every client that polls."""
+    asked: list[int] = []
+    body = page("2099.1.1")
+
+    def answer(conn: socket.socket, _stop: threading.Event) -> None:
+        asked.append(1)
+        conn.sendall(ok_head(len(body)) + body)
+
+    index = raw_index(answer)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url)
+    # of a throwaway environment: a mutant that updated would not change the tests' own
+    updates = YtdlpUpdates(settings, lambda: None, EventBus(), python=fake_env[0])
+    for _ in range(3):
+        status = updates.status()
+        assert (status["latest"], status["index_url"]) == ("2099.1.1", index.url)
+    assert len(asked) == 1
+    closed = YtdlpUpdates(make_settings(tmp_path / "closed"), lambda: None, EventBus())
+    assert [closed.status()["latest"] for _ in range(2)] == ["unknown", "unknown"]
+    assert closed.status()["update_available"] is None
+
+
+def test_a_private_index_credentials_stay_out_of_messages(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The outcome's message goes to the event bus, and from there to chat apps."""
+    url = "http://user:s3cret-token@127.0.0.1:9/simple"
+    with caplog.at_level(logging.INFO, "appliance.ytdlp_update"):
+        outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
+    assert outcome.state == "failed"
+    assert outcome.message == "the package index http://***@127.0.0.1:9/simple cannot be reached"
+    assert "127.0.0.1:9/simple/yt-dlp/ not reachable" in caplog.text
+    assert "s3cret" not in caplog.text
+    assert shown("https://pypi.org/simple") == "https://pypi.org/simple"
+    assert shown("https://token@mirror.lan:8443/a@b") == "https://***@mirror.lan:8443/a@b"
+
+
+def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(
+        raw_index: Callable[..., RawIndex], tmp_path: Path, fake_env: tuple[Path, Path]
+) -> None:
+    """The schedule claims the update the way a request does (one check-and-set): while its
+    run waits on the index, a request gets 409 and the status says since when it runs."""
+    release, first = threading.Event(), threading.Event()
+    body = page()
+
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        if not first.is_set():  # the scheduled run's question: held until released
+            first.set()
+            while not (release.wait(0.05) or stop.is_set()):
+                pass
+        conn.sendall(ok_head(len(body)) + body)
+
+    index = raw_index(answer)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url,
+                             YTP_YTDLP_UPDATE_INTERVAL="0.0001")  # a third of a second
+    updates = YtdlpUpdates(settings, lambda: None, EventBus(), python=fake_env[0])
+    updates.start()
+    try:
+        assert first.wait(30)
+        update = updates.status()["update"]
+        assert update["state"] == "running" and update["started_at"] > 0
+        with pytest.raises(AppError) as refused:
+            updates.start_update()
+        assert refused.value.code == CONFLICT
+        release.set()
+        done = wait_for(lambda: (u := updates.status()["update"])["state"] != "running" and u,
+                        message="the scheduled update to end")
+        assert done["state"] == "failed" and done["started_at"] == update["started_at"]
+        assert done["finished_at"] >= done["started_at"]
+    finally:
+        release.set()
+        updates.stop()
+
+
+def test_a_failed_update_is_told_as_a_warning(tmp_path: Path) -> None:
+    bus = EventBus()
+    told: list[tuple[str, dict[str, object]]] = []
+    bus.subscribe(lambda event: told.append((event.name, event.data)))
+    updates = YtdlpUpdates(make_settings(tmp_path), lambda: None, bus)
+    outcome = updates.update()
+    assert outcome.state == "failed"
+    [(name, data)] = told
+    assert name == "log_warning"
+    assert (data["title"], data["state"]) == ("yt-dlp update", "failed")
+    assert str(data["message"]).endswith("cannot be reached")
+
+
+def test_the_solver_release_yt_dlp_pins_is_read_from_its_metadata(
+        fake_env: tuple[Path, Path]) -> None:
+    _, site = fake_env
+    assert _pin(site, "yt-dlp", "yt-dlp-ejs") is None  # not installed
+    fake_ytdlp(site, "2099.1.1")
+    metadata = site / "yt_dlp-1.0.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text() + "Requires-Dist: websockets>=13\n"
+                        "Requires-Dist: yt-dlp-ejs == 0.3.1; extra == 'default'\n")
+    assert _pin(site, "yt-dlp", "yt-dlp-ejs") == "0.3.1"
+    assert _pin(site, "yt-dlp", "websockets") is None  # not an exact release
+
+
+def test_a_first_install_that_fails_its_check_is_a_failure_with_nothing_to_roll_back_to(
+        tmp_path: Path) -> None:
+    index = PackageIndex(tmp_path / "index")
+    try:
+        index.add("2099.2.2", broken=True)
+        index.publish("2099.2.2")
+        python = make_venv(tmp_path / "venv", None)
+        updater = Updater(python, index.url, tmp_path / "kept")
+        assert updater.installed() is None
+        outcome = updater.update()
+    finally:
+        index.close()
+    assert (outcome.state, outcome.previous, outcome.target) == ("failed", None, "2099.2.2")
+    assert outcome.installed == "2099.2.2"  # what is there now, said as it is
+    assert "a broken release" in outcome.message
+    assert not (tmp_path / "kept").exists()
+
+
+@pytest.mark.parametrize("url", ["pypi.org/simple", "", "http://[::1/simple",
+                                 "gopher://127.0.0.1:9/simple"])
+def test_an_index_setting_that_is_no_url_is_unknown_not_an_error(url: str,
+                                                                tmp_path: Path) -> None:
+    assert newest_version(url, "yt-dlp", timeout=5) is None
+    outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
+    assert (outcome.state, outcome.message) == (
+        "failed", f"the package index {url} cannot be reached")
+
+
+def test_an_update_that_breaks_is_failed_and_can_be_started_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An exception in the update's thread (here: no Python where the environment should
+    be) is a failed update the status shows, not one that runs for ever."""
+    updates = YtdlpUpdates(make_settings(tmp_path), lambda: None, EventBus(),
+                           python=tmp_path / "gone" / "bin" / "python")
+    for _ in range(2):
+        assert updates.start_update() == {"state": "running"}
+        done = wait_for(lambda: (u := dict(updates._last or {}))["state"] != "running" and u,
+                        message="the update to end")
+        assert (done["state"], done["message"]) == ("failed", "internal error (see the log)")
+    assert "the yt-dlp update failed" in caplog.text
+    updates.stop()
+
+
+def test_an_index_that_does_not_speak_tls_is_unknown(raw_index: Callable[..., RawIndex]
+                                                     ) -> None:
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(0)))
+    assert newest_version(index.url.replace("http:", "https:"), "yt-dlp", timeout=10) is None
