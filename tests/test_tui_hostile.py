@@ -386,5 +386,4 @@ def test_the_local_commands_run_in_process(home: Path, capsys: pytest.CaptureFix
     code, out, err = run(capsys, "service", "install", "--dry-run", "--root", str(tmp_path),
                          "--download-path", "media")
     assert (code, out) == (1, "")
-    assert err == "appliance: service install: the media folder must be an absolute path, " \
-                  "not media\n"
+    assert err == "appliance: service install: the download path media is not absolute\n"
