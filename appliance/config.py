@@ -17,6 +17,7 @@ import errno
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -112,7 +113,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def public(self) -> dict[str, Any]:
-        """Settings a client may see (no secrets), JSON-ready."""
+        """Settings a client may see (no secrets: a URL's credentials left out), JSON-ready."""
         data = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
@@ -121,12 +122,22 @@ class Settings:
         for key, value in data.items():
             if isinstance(value, Path):
                 data[key] = str(value)
+            elif key.endswith("_url") and isinstance(value, str):
+                data[key] = url_shown(value)
         data["ws_port"] = self.websocket_port
         data["auth_enabled"] = bool(self.auth_username and self.auth_password)
         return data
 
 
 _PATH_FIELDS = {"config_path", "download_path", "temp_path"}
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def url_shown(url: str) -> str:
+    """A URL for a client, a log line or a message (which notifications carry to chat apps):
+    its credentials (``https://user:token@host/``, a private package index) left out. By
+    pattern, not parsed: a setting that is no valid URL is shown too."""
+    return _USERINFO.sub(r"\1***@", url, count=1)
 
 
 def _web_server_section(value: Any) -> dict[str, Any]:

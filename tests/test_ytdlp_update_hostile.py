@@ -18,6 +18,7 @@ from conftest import make_settings
 from support.package_index import PackageIndex, make_venv
 from support.server import wait_for
 
+from appliance.config import url_shown
 from appliance.errors import CONFLICT, AppError
 from appliance.events import EventBus
 from appliance.ytdlp_update import YtdlpUpdates
@@ -26,7 +27,6 @@ from appliance.ytdlp_update.index import (
     newer,
     newest_version,
     release_versions,
-    shown,
     version_key,
 )
 from appliance.ytdlp_update.updater import Updater, _pin
@@ -317,8 +317,23 @@ def test_a_private_index_credentials_stay_out_of_messages(
     assert outcome.message == "the package index http://***@127.0.0.1:9/simple cannot be reached"
     assert "127.0.0.1:9/simple/yt-dlp/ not reachable" in caplog.text
     assert "s3cret" not in caplog.text
-    assert shown("https://pypi.org/simple") == "https://pypi.org/simple"
-    assert shown("https://token@mirror.lan:8443/a@b") == "https://***@mirror.lan:8443/a@b"
+    assert url_shown("https://pypi.org/simple") == "https://pypi.org/simple"
+    assert url_shown("https://token@mirror.lan:8443/a@b") == "https://***@mirror.lan:8443/a@b"
+
+
+def test_a_private_index_credentials_stay_out_of_what_clients_read(tmp_path: Path) -> None:
+    """/api/system/configuration (its settings) and the update's status: a client, and with
+    auth off anyone on the LAN, reads them."""
+    private = "https://user:s3cret-token@mirror.lan/simple"
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=private,
+                             YTP_UPDATE_CHECK_URL="http://me:pw@updates.lan/x.json")
+    public = settings.public()
+    assert public["ytdlp_index_url"] == "https://***@mirror.lan/simple"
+    assert public["update_check_url"] == "http://***@updates.lan/x.json"
+    assert "s3cret" not in str(public) and "pw@" not in str(public)
+    assert settings.ytdlp_index_url == private  # the updater still uses them
+    status = YtdlpUpdates(settings, lambda: None, EventBus()).status()
+    assert status["index_url"] == "https://***@mirror.lan/simple"
 
 
 def test_a_scheduled_update_holds_the_update_as_a_requested_one_does(

@@ -15,13 +15,13 @@ import urllib.request
 from typing import Any
 
 from .. import __version__
+from ..config import url_shown
 from .wheels import normalize
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 16 * 1024 * 1024  # PyPI's yt-dlp page is ~1 MB
 CHUNK = 64 * 1024
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 # A release number: bounded, because an index may offer "9" * 5000 (int() refuses > 4300
 # digits, and no release is numbered so).
 RELEASE = re.compile(r"\d{1,30}(?:\.\d{1,30}){0,30}")
@@ -95,13 +95,6 @@ def release_versions(page: str, name: str) -> set[str]:
     return versions
 
 
-def shown(url: str) -> str:
-    """The URL for a log line or a message (which notifications carry to chat apps): a
-    private index's credentials (``https://user:token@host/``) left out. By pattern, not
-    parsed: a setting that is no valid URL is shown too."""
-    return _USERINFO.sub(r"\1***@", url, count=1)
-
-
 class _Deadline:
     """Shuts the connections made through its handlers down when the time is up: the
     socket's timeout bounds one read only, and an index that trickles its headers or its page
@@ -168,11 +161,11 @@ def _read(answer: Any, url: str) -> bytes | None:
     while chunk := answer.read1(CHUNK):
         page += chunk
         if len(page) > MAX_PAGE:
-            log.warning("package index page %s is larger than %d bytes; ignored", shown(url),
+            log.warning("package index page %s is larger than %d bytes; ignored", url_shown(url),
                         MAX_PAGE)
             return None
     if getattr(answer, "length", None):  # closed before the end its Content-Length said
-        log.info("package index page %s was cut short; ignored", shown(url))
+        log.info("package index page %s was cut short; ignored", url_shown(url))
         return None
     return bytes(page)
 
@@ -192,10 +185,10 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # URLError, HTTPError, timeouts, a setting that is no URL ("pypi.org/simple"), an
         # answer that breaks HTTP
-        log.info("package index %s not reachable: %s", shown(url), exc)
+        log.info("package index %s not reachable: %s", url_shown(url), exc)
         return None
     if deadline.expired.is_set():
-        log.warning("package index %s did not answer within %g s; ignored", shown(url),
+        log.warning("package index %s did not answer within %g s; ignored", url_shown(url),
                     timeout)
         return None
     if page is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
-from ..config import Settings, SettingsHolder
+from ..config import Settings, SettingsHolder, url_shown
 from ..engine.js_runtime import js_runtime
 from ..engine.option_table import tables
 from ..events import EventBus
@@ -87,7 +87,7 @@ class YtdlpUpdates:
             "installed": installed or "unknown",
             "latest": latest or "unknown",
             "update_available": None if latest is None else newer(latest, installed),
-            "index_url": self.settings.ytdlp_index_url,
+            "index_url": url_shown(self.settings.ytdlp_index_url),
             "update_interval_hours": self.settings.ytdlp_update_interval,
             "update": update,
         }

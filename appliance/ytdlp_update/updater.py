@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import bytecode
-from .index import newer, newest_version, shown, version_key
+from ..config import url_shown
+from .index import newer, newest_version, version_key
 from .wheels import build_wheel, distribution, installed_files, installed_version, site_packages
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Updater:
         target = self.latest()
         if target is None:
             return Outcome("failed", previous, previous, None,
-                           f"the package index {shown(self.index_url)} cannot be reached")
+                           f"the package index {url_shown(self.index_url)} cannot be reached")
         if not newer(target, previous):
             return Outcome("up_to_date", previous, previous, target,
                            f"yt-dlp {previous} is the newest release")
