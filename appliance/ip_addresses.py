@@ -23,3 +23,22 @@ def carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
     if address in NAT64:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.ipv4_mapped or address.sixtofour
+
+
+# One IPv6 subscriber holds a /64 at least (a home's LAN, a server's interface): it can pick a
+# new address in it for every connection or guess, so a cap per address alone bounds nothing.
+SUBSCRIBER_PREFIX = 64
+
+
+def subscriber_network(text: str) -> str | None:
+    """The /64 an IPv6 address (as text) belongs to (``"2001:db8:1:2::/64"``), for caps that
+    count per address *and* per network; None for IPv4 (IPv6-mapped too) and non-addresses."""
+    if ":" not in text:  # IPv4 or not an address: the common case, without parsing
+        return None
+    try:
+        address = ipaddress.IPv6Address(text.strip("[]"))
+    except ValueError:
+        return None
+    if address.ipv4_mapped is not None:
+        return None
+    return str(ipaddress.IPv6Network((address, SUBSCRIBER_PREFIX), strict=False))

@@ -4,7 +4,9 @@ An open connection costs a file descriptor and a buffer, even while its client s
 without a cap one client could hold them all. The cap counts the socket's peer address: behind
 a reverse proxy every client shares the proxy's, which is why the cap is a setting
 (``YTP_MAX_CONNECTIONS_PER_ADDRESS``), generous by default, and trusted proxies
-(``YTP_TRUSTED_PROXIES``) are not capped at all.
+(``YTP_TRUSTED_PROXIES``) are not capped at all. An IPv6 client can connect from a new address
+of its /64 every time, so each /64 is capped too, at ``NETWORK_SHARE`` times the address's cap
+(a home's devices share one).
 
 Not thread-safe: each user keeps it on one thread (the HTTP worker's poller, the websocket
 loop).
@@ -19,6 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .ip_addresses import subscriber_network
+
 if TYPE_CHECKING:
     from .config import Settings
 
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 REFUSAL_LOG_INTERVAL = 60.0
 # Addresses remembered for the rate limit of that warning, at most (many-address floods).
 REMEMBERED_REFUSALS = 1024
+NETWORK_SHARE = 4
 
 
 def peer_address(peer: Any) -> str:
@@ -60,24 +65,35 @@ class PeerLimit:
         self._refusals: dict[str, tuple[float, int]] = {}
 
     def admit(self, address: str) -> bool:
-        """Count a new connection from ``address``; False (not counted) when over the cap."""
+        """Count a new connection from ``address``; False (not counted) when it or its /64
+        is over the cap."""
         if self.exempt(address):
             return True
+        network = subscriber_network(address)
         if self.open[address] >= self.cap:
-            self._log_refusal(address)
+            self._log_refusal(address, self.cap, "one address may")
             return False
-        self.open[address] += 1
+        if network is not None and self.open[network] >= self.cap * NETWORK_SHARE:
+            self._log_refusal(network, self.cap * NETWORK_SHARE,
+                              f"one IPv6 /64 may, {NETWORK_SHARE} times what one address may")
+            return False
+        for key in (address, network):
+            if key is not None:
+                self.open[key] += 1
         return True
 
     def release(self, address: str) -> None:
         """An admitted connection from ``address`` closed (exempt ones were never counted)."""
-        left = self.open[address] - 1
-        if left > 0:
-            self.open[address] = left
-        else:
-            self.open.pop(address, None)
+        for key in (address, subscriber_network(address)):
+            if key is None:
+                continue
+            left = self.open[key] - 1
+            if left > 0:
+                self.open[key] = left
+            else:
+                self.open.pop(key, None)
 
-    def _log_refusal(self, address: str) -> None:
+    def _log_refusal(self, address: str, cap: int, most: str) -> None:
         now = time.monotonic()
         logged, since = self._refusals.get(address, (-math.inf, 0))
         if now - logged < REFUSAL_LOG_INTERVAL:
@@ -88,6 +104,6 @@ class PeerLimit:
                               if now - v[0] < REFUSAL_LOG_INTERVAL}
         self._refusals[address] = (now, 0)
         log.warning(
-            "%s: %s already holds %d connections, the most one address may "
+            "%s: %s already holds %d connections, the most %s "
             "(YTP_MAX_CONNECTIONS_PER_ADDRESS); closing its new ones%s", self.port_name,
-            address, self.cap, f" ({since} more since the last warning)" if since else "")
+            address, cap, most, f" ({since} more since the last warning)" if since else "")

@@ -168,7 +168,8 @@ FIELDS: tuple[Field, ...] = (
     Field("max_body", 4 * 1024 * 1024, _to_int, "Largest request body in bytes.", 1024),
     Field(
         "max_connections_per_address", 64, _to_int,
-        "Connections one client address may hold open, on each port; more are closed at once. "
+        "Connections one client address may hold open, on each port (an IPv6 /64 four times "
+        "that); more are closed at once. "
         "YTP_TRUSTED_PROXIES are not capped.", 1, 1000,
     ),
     Field(

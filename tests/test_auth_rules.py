@@ -64,6 +64,31 @@ def test_the_table_drops_the_least_recently_failed() -> None:
     assert throttle.retry_after("a", now=0.0) > 0 and throttle.retry_after("c", now=0.0) > 0
 
 
+def test_guesses_from_new_addresses_of_one_ipv6_network_are_slowed_all_the_same() -> None:
+    throttle = Throttle(threshold=5, base=0.5, cap=4.0)  # the /64's threshold: 20
+    waits = []
+    for n in range(1, 23):  # every guess from an address of its own in 2001:db8:1:2::/64
+        assert throttle.failure(f"2001:db8:1:2::{n:x}", now=0.0) == 1
+        waits.append(throttle.retry_after(f"2001:db8:1:2:ffff::{n:x}", now=0.0))
+    assert waits[:19] == [0.0] * 19 and waits[19:] == [0.5, 1.0, 2.0]
+    assert throttle.retry_after("2001:db8:1:3::1", now=0.0) == 0.0  # the next /64: its own
+    assert throttle.retry_after("192.0.2.1", now=0.0) == 0.0
+    throttle.success("2001:db8:1:2::99")  # the right password from the network: it starts over
+    assert throttle.retry_after("2001:db8:1:2::1", now=0.0) == 0.0
+
+
+def test_one_ipv6_address_is_blocked_at_its_own_threshold_and_ipv4_has_no_network() -> None:
+    throttle = Throttle(threshold=2, base=1.0, cap=10.0, network_threshold=3)
+    throttle.failure("2001:db8::1", now=0.0)
+    throttle.failure("2001:db8::1", now=0.0)
+    assert throttle.retry_after("2001:db8::1", now=0.0) == 1.0
+    assert throttle.retry_after("2001:db8::2", now=0.0) == 0.0  # 2 of the /64's 3
+    for n in range(3):  # IPv4 neighbours are separate clients, however many there are
+        throttle.failure(f"192.0.2.{n}", now=0.0)
+    assert throttle.retry_after("192.0.2.9", now=0.0) == 0.0
+    assert throttle.retry_after("::ffff:192.0.2.9", now=0.0) == 0.0
+
+
 # --- proxies ------------------------------------------------------------------------------
 
 

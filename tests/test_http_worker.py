@@ -37,6 +37,7 @@ from appliance.http_worker import (
     error_response,
     parse_refusal,
 )
+from appliance.peers import PeerLimit
 
 CAP = 3
 MAX_BODY = 100_000  # over SMALL_BODY: such a body reserves memory
@@ -185,6 +186,24 @@ def test_one_address_holds_at_most_its_cap(worker: Poller,
     turn_until(worker, lambda: worker.peers.open["127.0.0.1"] == CAP - 1, "the place back")
     again = connect(worker)
     assert not closed(again, wait=False) and worker.peers.open["127.0.0.1"] == CAP
+
+
+def test_an_ipv6_network_holds_at_most_four_caps_whatever_its_addresses(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A /64 holds 2**64 addresses: a client connecting from a new one every time held every
+    connection gunicorn takes, one per address."""
+    limit = PeerLimit(2, "HTTP")
+    assert [limit.admit(f"2001:db8:1:2::{n:x}") for n in range(1, 10)] == [True] * 8 + [False]
+    assert "2001:db8:1:2::/64 already holds 8 connections, the most one IPv6 /64 may" in caplog.text
+    assert limit.admit("2001:db8:1:3::1")  # the next /64 has its own count
+    assert limit.admit("192.0.2.1") and limit.admit("192.0.2.1") and not limit.admit("192.0.2.1")
+    assert limit.admit("192.0.2.2")  # IPv4 neighbours are separate clients
+    limit.release("2001:db8:1:2::1")
+    assert limit.admit("2001:db8:1:2::ff")  # a place of the /64 given back is taken again
+    for n in range(2, 9):
+        limit.release(f"2001:db8:1:2::{n:x}")
+    limit.release("2001:db8:1:2::ff")
+    assert not any(key.startswith("2001:db8:1:2:") for key in limit.open)
 
 
 def test_at_gunicorns_cap_the_idle_connection_that_waited_longest_goes(

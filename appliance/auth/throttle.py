@@ -6,6 +6,11 @@ credential checks from it are not attempted: the caller answers 429 with ``Retry
 instead of sleeping in a request thread. A success resets the address; an address that has
 not failed for ``forget_after`` seconds starts over. The table keeps at most ``max_entries``
 addresses (least recently failed dropped first), so a flood of addresses cannot grow memory.
+
+An IPv6 client can pick a new address in its /64 for every guess, so failures are also
+counted per /64 (:func:`~appliance.ip_addresses.subscriber_network`), blocked from
+``network_threshold`` failures on (a home's devices share one /64: more than one address's
+worth of typing errors before it slows them).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from ..ip_addresses import subscriber_network
 
 
 @dataclass
@@ -30,8 +37,10 @@ class Throttle:
         cap: float = 10.0,
         forget_after: float = 900.0,
         max_entries: int = 4096,
+        network_threshold: int | None = None,
     ) -> None:
         self.threshold = threshold
+        self.network_threshold = 4 * threshold if network_threshold is None else network_threshold
         self.base = base
         self.cap = cap
         self.forget_after = forget_after
@@ -39,34 +48,48 @@ class Throttle:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
+    def _keys(self, address: str) -> list[tuple[str, int]]:
+        """The entries an attempt from ``address`` counts in, with their thresholds."""
+        keys = [(address, self.threshold)]
+        network = subscriber_network(address)
+        if network is not None:
+            keys.append((network, self.network_threshold))
+        return keys
+
     def retry_after(self, address: str, now: float) -> float:
         """Seconds ``address`` must still wait before its next attempt (0 when it may try)."""
         with self._lock:
-            entry = self._entries.get(address)
-            if entry is None:
-                return 0.0
-            return max(0.0, entry.blocked_until - now)
+            blocked = [entry.blocked_until for key, _ in self._keys(address)
+                       if (entry := self._entries.get(key)) is not None]
+            return max(0.0, max(blocked, default=0.0) - now)
 
     def failure(self, address: str, now: float) -> int:
         """Record a failed attempt; returns the address's failure count."""
         with self._lock:
-            entry = self._entries.pop(address, None) or _Entry()
-            if now - entry.last_failure > self.forget_after:
-                entry = _Entry()
-            entry.failures += 1
-            entry.last_failure = now
-            if entry.failures >= self.threshold:
-                exponent = min(entry.failures - self.threshold, 32)
-                entry.blocked_until = now + min(self.cap, self.base * 2**exponent)
-            self._entries[address] = entry  # most recent last
+            counts = [self._fail(key, threshold, now) for key, threshold in self._keys(address)]
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-            return entry.failures
+            return counts[0]
+
+    def _fail(self, key: str, threshold: int, now: float) -> int:
+        entry = self._entries.pop(key, None) or _Entry()
+        if now - entry.last_failure > self.forget_after:
+            entry = _Entry()
+        entry.failures += 1
+        entry.last_failure = now
+        if entry.failures >= threshold:
+            exponent = min(entry.failures - threshold, 32)
+            entry.blocked_until = now + min(self.cap, self.base * 2**exponent)
+        self._entries[key] = entry  # most recent last
+        return entry.failures
 
     def success(self, address: str) -> None:
-        if address in self._entries:  # cheap unlocked peek; the common case has no entry
+        """The right credentials from ``address``: it (and its /64) start over."""
+        keys = [key for key, _ in self._keys(address) if key in self._entries]
+        if keys:  # cheap unlocked peek first: the common case has no entry
             with self._lock:
-                self._entries.pop(address, None)
+                for key in keys:
+                    self._entries.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._entries)
