@@ -109,9 +109,13 @@ class Runtime:
         self.files = FileService(held, self.bus)
         self.player = Player(held)
         # Answers that last, each kind bounded (a thread is set aside for each place: slots.py)
+        share = max(1, settings.max_transfers // 2)
         self.transfers = Slots(
             settings.max_transfers, f"Too many files are being sent ({settings.max_transfers} "
-            "at once, YTP_MAX_TRANSFERS); try again.", wait=0)
+            "at once, YTP_MAX_TRANSFERS); try again.", wait=0, share=share,
+            over_share=f"This client is already being sent {share} files, the most one client "
+            "may at once (half of YTP_MAX_TRANSFERS: the rest are kept for others); try again "
+            "when one ends.")
         self.streams = Slots(
             settings.max_streams, f"Too many live streams are open ({settings.max_streams}, "
             "YTP_MAX_STREAMS); close one and try again.", wait=0, retry_after=5)

@@ -216,7 +216,8 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "max_transfers", 16, _to_int,
         "Files over 1 MiB being sent at once (downloads, direct play, zips); each has a request "
-        "thread of its own. One more gets 503 at once.", 1, 64,
+        "thread of its own. One more gets 503 at once; one client may hold half (429 past that).",
+        1, 64,
     ),
     Field(
         "console_timeout", 300.0, _to_float,

@@ -12,12 +12,18 @@ and requests to other servers do not wait), then gets 503 with ``Retry-After`` a
 saying what is busy. A body that holds a place (``HeldBody``, ``HeldFile``) gives it back
 when it ends or when the server closes it (a client gone mid-answer): gunicorn calls
 ``close()`` on every body it was given, sent whole or not.
+
+A bound may also have a ``share``: the places one client (its address, as the login throttle
+knows it) may hold. A download manager opening 16 connections for one file would otherwise
+take every transfer, and the television's film would get 503; over its share, a client gets
+429 at once with the ``over_share`` text.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,12 +39,15 @@ OUTSIDE_WAITS = 4
 
 class Slots:
     def __init__(self, count: int, busy: str, *, wait: float | None = None,
-                 retry_after: int = 2) -> None:
+                 retry_after: int = 2, share: int | None = None, over_share: str = "") -> None:
         self.count = count
         self.busy = busy  # the 503's text
         self.wait = SLOT_WAIT if wait is None else wait
         self.retry_after = retry_after
+        self.share = share
+        self.over_share = over_share  # the 429's text
         self._taken = 0
+        self._holders: Counter[str] = Counter()
         self._freed = threading.Condition()
 
     @property
@@ -46,10 +55,15 @@ class Slots:
         with self._freed:
             return self._taken
 
-    def take(self) -> None:
-        """A place, within ``wait`` seconds; else 503 (the request has started nothing)."""
+    def take(self, holder: str | None = None) -> None:
+        """A place, within ``wait`` seconds; else 503 (the request has started nothing). With a
+        ``share``, ``holder`` (a client's address) already holding that many: 429 at once."""
         deadline = time.monotonic() + self.wait
         with self._freed:
+            if holder is not None and self.share is not None \
+                    and self._holders[holder] >= self.share:
+                raise errors.AppError(self.over_share, errors.TOO_MANY_REQUESTS,
+                                      headers={"Retry-After": str(self.retry_after)})
             while self._taken >= self.count:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -57,12 +71,18 @@ class Slots:
                                           headers={"Retry-After": str(self.retry_after)})
                 self._freed.wait(left)
             self._taken += 1
+            if holder is not None:
+                self._holders[holder] += 1
 
-    def give_back(self) -> None:
+    def give_back(self, holder: str | None = None) -> None:
         with self._freed:
-            if self._taken <= 0:
+            if self._taken <= 0 or (holder is not None and self._holders[holder] <= 0):
                 raise RuntimeError(f"a place was given back that was not taken: {self.busy}")
             self._taken -= 1
+            if holder is not None:
+                self._holders[holder] -= 1
+                if not self._holders[holder]:
+                    del self._holders[holder]
             self._freed.notify()
 
     def __enter__(self) -> Slots:
@@ -75,26 +95,28 @@ class Slots:
 
 
 class _Place:
-    """One place taken from ``slots``, given back once however often it is let go."""
+    """One place taken from ``slots`` (by ``holder``), given back once however often it is let
+    go."""
 
-    def __init__(self, slots: Slots) -> None:
+    def __init__(self, slots: Slots, holder: str | None) -> None:
         self._slots: Slots | None = slots
+        self._holder = holder
         self._lock = threading.Lock()
 
     def let_go(self) -> None:
         with self._lock:
             slots, self._slots = self._slots, None
         if slots is not None:
-            slots.give_back()
+            slots.give_back(self._holder)
 
 
 class HeldBody:
     """A WSGI body (an iterable of bytes) holding a place: given back as soon as the body
     ends, and by ``close()`` in any case (even when the body was never iterated)."""
 
-    def __init__(self, body: Iterable[bytes], slots: Slots) -> None:
+    def __init__(self, body: Iterable[bytes], slots: Slots, holder: str | None = None) -> None:
         self._body = body
-        self._place = _Place(slots)
+        self._place = _Place(slots, holder)
         self._running: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -125,9 +147,9 @@ class HeldFile:
     """A file being sent, holding a place until the server closes it. It is the file to
     Falcon and gunicorn (``read``, ``fileno``…), so the kernel still sends it (sendfile)."""
 
-    def __init__(self, file: Any, slots: Slots) -> None:
+    def __init__(self, file: Any, slots: Slots, holder: str | None = None) -> None:
         self._file = file
-        self._place = _Place(slots)
+        self._place = _Place(slots, holder)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)

@@ -15,6 +15,7 @@ patience, not measurements.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -38,12 +39,14 @@ assert READ_PIECE / READ_PAUSE > 10 * MIN_SEND_RATE
 
 
 class Transfer:
-    """A client downloading ``path`` steadily, from a small receive buffer, until closed."""
+    """A client (at address ``source``: each device of a house has its own) downloading
+    ``path`` steadily, from a small receive buffer, until closed."""
 
-    def __init__(self, server: Server, path: str) -> None:
+    def __init__(self, server: Server, path: str, source: str) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         self.sock.settimeout(30)
+        self.sock.bind((source, 0))
         self.sock.connect(("127.0.0.1", server.port))
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         self.received = bytearray()
@@ -70,6 +73,16 @@ class Transfer:
         """The status line and the start of the file are here."""
         return len(self.received) > 256 * 1024
 
+    def refused(self) -> bool:
+        """A whole short answer (an error's) is here."""
+        head, _, body = bytes(self.received).partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), None)
+        return length is not None and len(body) >= length and length < 4096
+
+    def error(self) -> str:
+        return json.loads(bytes(self.received).partition(b"\r\n\r\n")[2])["error"]
+
     def close(self) -> None:
         self.closed.set()
         self.sock.close()
@@ -77,11 +90,11 @@ class Transfer:
 
 
 @pytest.fixture
-def transfers() -> Iterator[Callable[[Server, str], Transfer]]:
+def transfers() -> Iterator[Callable[..., Transfer]]:
     opened: list[Transfer] = []
 
-    def start(server: Server, path: str) -> Transfer:
-        opened.append(Transfer(server, path))
+    def start(server: Server, path: str, source: str = "127.0.0.1") -> Transfer:
+        opened.append(Transfer(server, path, source))
         return opened[-1]
 
     yield start
@@ -96,11 +109,11 @@ def big_file(server: Server, name: str = "film.mkv") -> str:
 
 
 def test_the_api_answers_while_more_files_are_sent_than_it_has_request_threads(
-        make_server: Callable[..., Server], transfers: Callable[[Server, str], Transfer]
+        make_server: Callable[..., Server], transfers: Callable[..., Transfer]
 ) -> None:
     server = make_server()
     path = big_file(server)
-    sending = [transfers(server, path) for _ in range(REQUEST_THREADS + 2)]
+    sending = [transfers(server, path, f"127.0.0.{10 + n}") for n in range(REQUEST_THREADS + 2)]
     wait_for(lambda: all(t.receiving() for t in sending), timeout=30,
              message="every transfer to be under way")
     assert {t.status for t in sending} == {200}
@@ -112,11 +125,11 @@ def test_the_api_answers_while_more_files_are_sent_than_it_has_request_threads(
 
 
 def test_a_transfer_past_the_bound_is_told_to_come_back_and_a_closed_one_frees_its_place(
-        make_server: Callable[..., Server], transfers: Callable[[Server, str], Transfer]
+        make_server: Callable[..., Server], transfers: Callable[..., Transfer]
 ) -> None:
     server = make_server(YTP_MAX_TRANSFERS="2")
     path = big_file(server)
-    first, second = transfers(server, path), transfers(server, path)
+    first, second = transfers(server, path, "127.0.0.2"), transfers(server, path, "127.0.0.3")
     wait_for(lambda: first.receiving() and second.receiving(), timeout=30,
              message="two transfers to be under way")
 
@@ -147,6 +160,39 @@ def test_a_transfer_past_the_bound_is_told_to_come_back_and_a_closed_one_frees_i
     for _ in range(3):
         assert requests.get(server.url + path, headers={"Range": "bytes=0-9"},
                             timeout=ANSWER_DEADLINE).status_code == 206
+
+
+def test_one_client_gets_half_the_transfers_and_the_house_the_rest(
+        make_server: Callable[..., Server], transfers: Callable[..., Transfer]) -> None:
+    """A download manager opening many connections for one film took every place: the
+    television's film got 503 until it was done."""
+    server = make_server(YTP_MAX_TRANSFERS="4")
+    path = big_file(server)
+    manager = [transfers(server, path, "127.0.0.2") for _ in range(2)]
+    wait_for(lambda: all(t.receiving() for t in manager), timeout=30,
+             message="the manager's two transfers to be under way")
+    over = transfers(server, path, "127.0.0.2")
+    wait_for(over.refused, timeout=30, message="the manager's third to be refused")
+    assert over.status == 429 and over.error() == (
+        "This client is already being sent 2 files, the most one client may at once (half of "
+        "YTP_MAX_TRANSFERS: the rest are kept for others); try again when one ends.")
+    television = transfers(server, path, "127.0.0.3")
+    wait_for(television.receiving, timeout=30, message="the television's film to be sent")
+    assert television.status == 200
+
+    manager[0].close()  # one of the manager's ends: its share has room again
+    again: list[Transfer] = []
+
+    def sent_again() -> bool:
+        if again and again[-1].refused():
+            again[-1].close()
+            again.clear()
+        if not again:
+            again.append(transfers(server, path, "127.0.0.2"))
+        return again[-1].receiving()
+
+    wait_for(sent_again, timeout=30, message="the manager's place to be given back")
+    assert again[0].status == 200
 
 
 class Tarpit:

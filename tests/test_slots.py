@@ -70,6 +70,34 @@ def test_a_place_given_back_that_was_not_taken_is_a_fault_not_a_free_place() -> 
         slots.take()
 
 
+def test_one_holder_takes_at_most_its_share_and_gets_429_before_the_bound() -> None:
+    slots = Slots(4, "Busy", wait=0, retry_after=3, share=2, over_share="Yours are taken.")
+    slots.take("a")
+    slots.take("a")
+    with pytest.raises(errors.AppError) as over:
+        slots.take("a")
+    assert over.value.status == 429 and over.value.message == "Yours are taken."
+    assert over.value.headers == {"Retry-After": "3"}
+    slots.take("b")
+    slots.take()  # no holder known: only the bound counts
+    assert slots.taken == 4
+    with pytest.raises(errors.AppError) as full:
+        slots.take("c")
+    assert full.value.status == 503
+    with pytest.raises(RuntimeError):  # c holds none: not a free place for a
+        slots.give_back("c")
+    slots.give_back("a")
+    slots.take("a")  # a's place given back is a's again
+    body = HeldBody([b"x"], slots, "b")  # b's place, held by the file being sent
+    assert list(body) == [b"x"] and slots.taken == 3
+    slots.give_back()  # the holder-less place
+    slots.take("b")
+    slots.take("b")  # the body gave b's place back: b has its whole share again
+    with pytest.raises(errors.AppError) as over_again:
+        slots.take("b")
+    assert over_again.value.status == 429 and slots.taken == 4
+
+
 # --- bodies that hold a place ---------------------------------------------------------------
 
 

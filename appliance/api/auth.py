@@ -84,11 +84,13 @@ class Authenticate:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.auth.check_host(req.get_header("Host"))
+        # Who the client is, as the throttle knows it: also whose share of the transfers.
+        req.context.client = _client_address(self.auth, req)
         if req.method == "OPTIONS" or is_open(req.path):
             req.context.identity = None
             return
         req.context.identity = self.auth.authenticate(
-            address=_client_address(self.auth, req),
+            address=req.context.client,
             authorization=req.get_header("Authorization"),
             query=req.params,
             cookie=req.get_header("Cookie"),

@@ -19,7 +19,7 @@ from ..runtime import Runtime
 from ..slots import HeldFile, Slots
 from .conditional import file_etag, fresh, matches, validate
 from .local_files import FOLDER_GONE, local_file
-from .schemas import error, path_param, query
+from .schemas import CLIENT_SHARE, TRANSFERS_FULL, error, path_param, query
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 # Past any file's size (2**63 bytes): where a position of more than 18 digits lies. Such a
@@ -77,8 +77,8 @@ def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path
               transfers: Slots) -> None:
     """Answer with the file at ``path`` (real, inside ``root``), judged as opened (see
     files.reading): validators, one range, sendfile. A body of over TRANSFER_SIZE bytes holds a
-    place among ``transfers`` until it is sent or the client has gone (none free: 503, before
-    any header)."""
+    place among ``transfers`` until it is sent or the client has gone (none free: 503, the
+    client's share taken: 429, before any header)."""
     handle = open_regular(path, root)
     body: Any = handle
     try:
@@ -86,8 +86,8 @@ def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path
         span = _span(req, info)
         sending = span is not None and req.method != "HEAD"
         if span is not None and sending and span[1] - span[0] + 1 > TRANSFER_SIZE:
-            transfers.take()
-            body = HeldFile(handle, transfers)
+            transfers.take(req.context.client)
+            body = HeldFile(handle, transfers, req.context.client)
         _headers(req, resp, path, info, span)
         if span is None or not sending:
             body.close()
@@ -177,7 +177,8 @@ def _operation(method: str) -> dict[str, Any]:
             "403": error("The path leads outside the download folder, or the ticket is for "
                          "another file."),
             "404": error("No such file."),
-            "503": error(FOLDER_GONE),
+            "429": CLIENT_SHARE,
+            "503": error(f"{FOLDER_GONE} Or: {TRANSFERS_FULL}"),
             "416": error("The range is outside the file (Content-Range: bytes */size)."),
         },
     }

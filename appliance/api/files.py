@@ -21,7 +21,15 @@ from .downloads import TRANSFER_SIZE
 from .local_files import FOLDER_GONE, download_folder_there, local_file
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
-from .schemas import error, json_body, json_response, path_param, query
+from .schemas import (
+    CLIENT_SHARE,
+    TRANSFERS_FULL,
+    error,
+    json_body,
+    json_response,
+    path_param,
+    query,
+)
 
 ZIP_PIECE = 1024 * 1024
 
@@ -97,8 +105,9 @@ class ZipDownload:
         tag = '"' + hashlib.blake2b(made_of.encode(), digest_size=12).hexdigest() + '"'
         body: Iterable[bytes] = _pieces(stream)
         if len(stream) > TRANSFER_SIZE and not fresh(req, tag):
-            self.runtime.transfers.take()  # before any header: a 503 says only why
-            body = HeldBody(body, self.runtime.transfers)
+            # before any header: a 503 or 429 says only why
+            self.runtime.transfers.take(req.context.client)
+            body = HeldBody(body, self.runtime.transfers, req.context.client)
         if validate(req, resp, tag):
             return
         resp.content_type = "application/zip"
@@ -321,6 +330,8 @@ PATHS: dict[str, dict[str, Any]] = {
             "200": {"description": "The zip.", "content": {"application/zip": {
                 "schema": {"type": "string", "format": "binary"}}}},
             "400": error("Invalid or expired token, or none of its files is left."),
+            "429": CLIENT_SHARE,
+            "503": error(TRANSFERS_FULL),
         },
     }},
 }

@@ -46,6 +46,14 @@ WAITING_OUTSIDE = error("Too many requests are waiting on other servers; Retry-A
                         "when to try again.")
 
 
+# The answers of a file over 1 MiB when YTP_MAX_TRANSFERS are being sent, or when this client
+# is already being sent its half of them (appliance/slots.py).
+TRANSFERS_FULL = ("Every place for files being sent is taken (YTP_MAX_TRANSFERS); Retry-After "
+                  "says when to try again.")
+CLIENT_SHARE = error("This client is already being sent half of YTP_MAX_TRANSFERS files; "
+                     "Retry-After says when to try again.")
+
+
 def query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
     return {"name": name, "in": "query", "required": required, "schema": schema,
             "description": description}
