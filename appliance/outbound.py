@@ -14,9 +14,13 @@ NAT64, 6to4).
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
 import functools
 import ipaddress
 import socket
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .ip_addresses import Address, carried_ipv4
@@ -59,14 +63,68 @@ def literal_problem(host: str | None, what: str) -> str | None:
     return f"its host {host} is {reason}, where {what} may not go" if reason else None
 
 
+def _refusal(host: str, infos: list[Any], what: str) -> RefusedAddress | None:
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if (reason := why_refused(address)) is not None:
+            return RefusedAddress(f"{host} is {address}, {reason}: {what} may not go there.")
+    return None
+
+
 def _checked(host: str, port: int, what: str) -> str:
     """The address to connect to for ``host``: every one it resolves to must be allowed."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if (reason := why_refused(address)) is not None:
-            raise RefusedAddress(f"{host} is {address}, {reason}: {what} may not go there.")
+    if (refusal := _refusal(host, infos, what)) is not None:
+        raise refusal
     return str(infos[0][4][0])
+
+
+# Apprise connects by itself, through whichever library its plugin uses (requests, smtplib,
+# an MQTT client...), so no session of ours is in the way; every one of them looks the host up
+# with socket.getaddrinfo and connects to what it answers. Wrapped once, the lookup refuses a
+# forbidden address while ``lookups_checked`` is on: the final form, however the URL wrote it
+# (``json://2852039166/`` is 169.254.169.254). A context variable, not a thread's: Apprise
+# sends from its own pool, with a copy of the caller's context.
+@dataclasses.dataclass
+class _Checking:
+    what: str
+    refused: RefusedAddress | None = None
+
+
+_checking: contextvars.ContextVar[_Checking | None] = contextvars.ContextVar(
+    "lookups_checked", default=None)
+_wrapping = threading.Lock()
+
+
+def _checked_getaddrinfo(real: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    @functools.wraps(real)
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        infos = real(host, port, *args, **kwargs)
+        checking = _checking.get()
+        if checking is not None and (
+                refusal := _refusal(str(host), infos, checking.what)) is not None:
+            checking.refused = refusal
+            raise socket.gaierror(socket.EAI_FAIL, str(refusal))
+        return infos
+
+    getaddrinfo.checks_lookups = True  # type: ignore[attr-defined]
+    return getaddrinfo
+
+
+@contextlib.contextmanager
+def lookups_checked(what: str) -> Iterator[Callable[[], RefusedAddress | None]]:
+    """Within (and in work it hands to other threads with its context): every host looked up
+    must resolve to allowed addresses only, else the lookup fails as for a name that does not
+    exist. Yields what tells the refusal, if any; ``what`` names the requests in it."""
+    with _wrapping:
+        if not getattr(socket.getaddrinfo, "checks_lookups", False):
+            socket.getaddrinfo = _checked_getaddrinfo(socket.getaddrinfo)
+    checking = _Checking(what)
+    token = _checking.set(checking)
+    try:
+        yield lambda: checking.refused
+    finally:
+        _checking.reset(token)
 
 
 def checked_session(what: str) -> Any:

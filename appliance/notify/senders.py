@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import __version__, errors
-from ..outbound import RefusedAddress, checked_session
+from ..outbound import RefusedAddress, checked_session, lookups_checked
 from .messages import Message
 from .targets import asset, check_headers, check_url, scrub
 
@@ -135,15 +135,18 @@ def send_apprise(url: str, message: Message, timeout: float) -> Outcome:
     attach = message.attach if message.attach and all(
         getattr(s, "attachment_support", False) for s in notifier) else None
     try:
-        result = notifier.notify(body=message.body, title=message.title,
-                                 notify_type=message.type, attach=attach, timeout=timeout)
-        outcome = _apprise_outcome(result, timeout)
-        if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
-            # The picture could not be fetched: the message matters more than the picture.
+        with lookups_checked("notifications") as refused:
             result = notifier.notify(body=message.body, title=message.title,
-                                     notify_type=message.type, timeout=timeout)
+                                     notify_type=message.type, attach=attach, timeout=timeout)
             outcome = _apprise_outcome(result, timeout)
+            if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
+                # The picture could not be fetched: the message matters more than the picture.
+                result = notifier.notify(body=message.body, title=message.title,
+                                         notify_type=message.type, timeout=timeout)
+                outcome = _apprise_outcome(result, timeout)
     except Exception as exc:  # a plugin bug must not kill the delivery thread
         return Outcome(False, None, f"Apprise failed: {type(exc).__name__}: {exc}", True,
                        bug=exc)
+    if not outcome.ok and (refusal := refused()) is not None:
+        return Outcome(False, None, f"Cannot send: {refusal}", transient=False)
     return outcome
