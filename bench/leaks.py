@@ -102,7 +102,9 @@ def main() -> int:
             settle(server)
             snapshots.append(census(server, f"after {first + batch} downloads"))
         finished, failed = done_total(server, "finished"), done_total(server, "!finished")
-        files = sum(1 for p in server.download_path.iterdir() if p.is_file())
+        # (not the folder's own marker, .appliance-folder: appliance/engine/folder_disk.py)
+        files = sum(1 for p in server.download_path.iterdir()
+                    if p.is_file() and not p.name.startswith("."))
         common.out(f"\n{total} downloads in batches of {batch}: {finished} finished, "
                    f"{failed} not finished, {files} files; "
                    f"{sum(seconds):.1f} s downloading ({total / sum(seconds):.1f} per s)")
