@@ -9,6 +9,10 @@ addresses (the cloud's metadata service at 169.254.169.254, which hands out the 
 credentials; no one's webhook or feed), the metadata services' other addresses, the
 unspecified address and multicast, also in the IPv6 forms that carry an IPv4 address (mapped,
 NAT64, 6to4).
+
+Apprise connects by itself (its plugins make their own requests, in threads of its own), with
+no place to hand it a checked session: ``guard_connections`` puts the same refusal on every
+connection this process makes, at the socket's ``connect`` (the address it really goes to).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 import functools
 import ipaddress
 import socket
+import sys
 from typing import Any
 
 from .ip_addresses import Address, carried_ipv4
@@ -29,6 +34,11 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
 
 class RefusedAddress(ValueError):
     """A request's host is, or resolves to, an address the service does not connect to."""
+
+
+class RefusedConnection(PermissionError):
+    """A socket of this process was about to connect to such an address (an OSError: what
+    the libraries below Apprise report as a connection that failed)."""
 
 
 def _forms(address: Address) -> list[Address]:
@@ -138,3 +148,33 @@ def _pool_classes(what: str) -> dict[str, type]:
         ConnectionCls = CheckedHTTPS
 
     return {"http": HTTPPool, "https": HTTPSPool}
+
+
+def _connect_audit(event: str, args: tuple[Any, ...]) -> None:
+    if event != "socket.connect":
+        return
+    sock, address = args
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
+        return
+    host = str(address[0])
+    try:
+        found = [ipaddress.ip_address(host.split("%")[0])]
+    except ValueError:  # a name, which connect() resolves itself: to one of these
+        try:
+            infos = socket.getaddrinfo(host, address[1], sock.family, sock.type)
+        except (OSError, UnicodeError):
+            return  # connect() fails the same way
+        found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for real in found:
+        if (reason := why_refused(real)) is not None:
+            raise RefusedConnection(f"{host} is {real}, {reason}: the service does not "
+                                    "connect there.")
+
+
+def guard_connections() -> None:
+    """Refuse, from now on, every connection of this process to an address ``why_refused``
+    refuses, whoever makes it (an audit hook: once, and for the process's life). Nothing the
+    service connects to is such an address."""
+    if not getattr(guard_connections, "installed", False):
+        sys.addaudithook(_connect_audit)
+        guard_connections.installed = True  # type: ignore[attr-defined]

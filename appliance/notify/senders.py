@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import __version__, errors
-from ..outbound import RefusedAddress, checked_session
+from ..outbound import RefusedAddress, checked_session, guard_connections
 from .messages import Message
 from .targets import asset, check_headers, check_url, scrub
 
@@ -128,6 +128,8 @@ def _apprise_outcome(result: Any, timeout: float) -> Outcome:
 def send_apprise(url: str, message: Message, timeout: float) -> Outcome:
     """Send through Apprise; the thumbnail is attached where the service takes attachments."""
     import apprise
+
+    guard_connections()  # Apprise connects by itself, in threads of its own
 
     notifier = apprise.Apprise(asset=asset())
     if not notifier.add(url):

@@ -1,0 +1,76 @@
+"""Where the service's own connections may go, on the address a socket really connects to.
+
+Apprise makes its own requests (a chat target's, and the picture it fetches to attach: the
+item's thumbnail, which is site metadata), so the refusal of ``appliance.outbound`` is put on
+the process's sockets (``guard_connections``). Nothing here connects anywhere but this
+machine: ``0.0.0.0`` (and ``0``, which the C library reads as it) is refused, and Linux
+would connect it to this machine, where the receiver listens.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from support.webhooks import Receiver
+
+from appliance.notify.messages import Message
+from appliance.notify.senders import send_apprise
+from appliance.outbound import RefusedConnection, guard_connections
+
+
+@pytest.fixture(name="receiver")
+def _receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _port(receiver: Receiver) -> int:
+    return receiver.server.server_address[1]
+
+
+def test_an_apprise_target_at_a_refused_address_is_not_reached(receiver: Receiver) -> None:
+    """Saved before the check on saving, or by a name (or a number form: "2852039166" is
+    169.254.169.254 to the C library) that the check on saving cannot read as an address."""
+    outcome = send_apprise(f"json://0.0.0.0:{_port(receiver)}/x", Message("t", "b"), 5)
+    assert not outcome.ok
+    assert receiver.hits == []
+    # The same receiver by an allowed address is reached: the guard is no blanket refusal.
+    assert send_apprise(receiver.url("/x", scheme="json"), Message("t", "b"), 5).ok
+    assert [hit.path for hit in receiver.hits] == ["/x"]
+
+
+def test_a_picture_at_a_refused_address_is_not_fetched_for_a_chat(receiver: Receiver) -> None:
+    """The thumbnail a message attaches is the site's URL: Apprise fetches it itself. At a
+    refused address it is not fetched; the message goes without it."""
+    picture = f"http://0.0.0.0:{_port(receiver)}/thumb.png"
+    outcome = send_apprise(receiver.url("/with", scheme="json"),
+                           Message("t", "b", attach=picture), 5)
+    assert outcome.ok
+    assert [hit.path for hit in receiver.hits] == ["/with"]
+
+
+def test_every_socket_of_the_process_is_held_to_it(receiver: Receiver) -> None:
+    guard_connections()
+    guard_connections()  # once is enough; again changes nothing
+    port = _port(receiver)
+    for family, address in ((socket.AF_INET, ("0.0.0.0", port)), (socket.AF_INET, ("0", port)),
+                            (socket.AF_INET6, ("::", port)),
+                            (socket.AF_INET6, ("::ffff:169.254.169.254", port))):
+        with socket.socket(family) as sock, pytest.raises(RefusedConnection) as refused:
+            sock.connect(address)
+        assert str(refused.value).startswith(f"{address[0]} is ")
+        assert str(refused.value).endswith(": the service does not connect there.")
+    with pytest.raises(RefusedConnection, match=r"^0\.0\.0\.0 is 0\.0\.0\.0, the unspecif"):
+        socket.create_connection(("0.0", port), timeout=5)  # resolved first, then connected
+    # What the service does connect to: this machine, a name of it, and other families.
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    socket.create_connection(("localhost", port), timeout=5).close()
+    left, right = socket.socketpair()
+    left.close()
+    right.close()
+    with socket.socket(socket.AF_INET) as sock, pytest.raises(OSError):
+        sock.connect(("no-such-host.invalid", port))  # not found: connect's own error
+    assert receiver.hits == []
