@@ -64,3 +64,25 @@ def test_a_forced_read_replaces_its_entry(app_with: Callable[..., Any], origin: 
     assert forced.json["_cached"]["status"] == "miss"
     assert len(rt.url_info._cache) == 1 and rt.url_info._bytes == sum(_sizes(rt))
     assert _status(client, url) == "hit"
+
+
+def test_the_cache_holds_at_most_its_entries_and_says_what_it_read(
+        app_with: Callable[..., Any], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, client = app_with()
+    monkeypatch.setattr(url_info, "MAX_ENTRIES", 2)
+    urls = [origin.watch_url(name) for name in ("clip", "clip2", "short")]
+    for url in urls:
+        answer = client.simulate_get("/api/yt-dlp/url/info",
+                                     params={"url": url, "preset": "media-server-tv"}).json
+        assert (answer["_cached"]["status"], answer["_cached"]["preset"]) == (
+            "miss", "media-server-tv")
+    assert len(rt.url_info._cache) == 2
+    hit = client.simulate_get("/api/yt-dlp/url/info",
+                              params={"url": urls[2], "preset": "media-server-tv"}).json
+    cached = hit["_cached"]
+    assert (cached["status"], cached["preset"], cached["cli_args"]) == (
+        "hit", "media-server-tv", "")
+    assert 0 < cached["ttl_left"] <= cached["ttl"] == rt.settings.url_info_cache_ttl
+    assert _status(client, urls[2]) == "miss"  # the default preset's is another entry
+    assert len(rt.url_info._cache) == 2
