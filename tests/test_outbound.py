@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from support.webhooks import Receiver
 
+from appliance.files.fetch import any_address
 from appliance.notify.messages import Message
 from appliance.notify.senders import send_apprise
 from appliance.outbound import RefusedConnection, guard_connections
@@ -42,14 +43,22 @@ def test_an_apprise_target_at_a_refused_address_is_not_reached(receiver: Receive
     assert [hit.path for hit in receiver.hits] == ["/x"]
 
 
-def test_a_picture_at_a_refused_address_is_not_fetched_for_a_chat(receiver: Receiver) -> None:
-    """The thumbnail a message attaches is the site's URL: Apprise fetches it itself. At a
-    refused address it is not fetched; the message goes without it."""
-    picture = f"http://0.0.0.0:{_port(receiver)}/thumb.png"
-    outcome = send_apprise(receiver.url("/with", scheme="json"),
-                           Message("t", "b", attach=picture), 5)
-    assert outcome.ok
-    assert [hit.path for hit in receiver.hits] == ["/with"]
+def test_a_picture_is_fetched_for_a_chat_as_the_thumbnail_proxy_fetches(
+        receiver: Receiver) -> None:
+    """The thumbnail a message attaches is the site's URL, which Apprise fetched itself from
+    wherever it pointed (this machine, the LAN). It is fetched as /api/thumbnail fetches: the
+    public internet only, unless YTP_FETCH_PRIVATE_ADDRESSES, and never a refused address."""
+    hook = receiver.url("/with", scheme="json")
+    here = receiver.url("/thumb.png")
+    assert send_apprise(hook, Message("t", "b", attach=here), 5).ok
+    assert [hit.path for hit in receiver.hits] == ["/with"]  # the picture was not asked for
+    assert not receiver.hits[0].json().get("attachments")
+    refused = f"http://0.0.0.0:{_port(receiver)}/thumb.png"
+    assert send_apprise(hook, Message("t", "b", attach=refused), 5, any_address).ok
+    assert [hit.path for hit in receiver.hits] == ["/with", "/with"]
+    assert send_apprise(hook, Message("t", "b", attach=here), 5, any_address).ok
+    assert [hit.path for hit in receiver.hits] == ["/with", "/with", "/thumb.png", "/with"]
+    assert receiver.hits[-1].json()["attachments"][0]["filename"] == "thumbnail.png"
 
 
 def test_every_socket_of_the_process_is_held_to_it(receiver: Receiver) -> None:
