@@ -3,6 +3,7 @@ the file goes. Either the old file or the new one, never a mix, and nothing left
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import resource
@@ -14,33 +15,35 @@ import pytest
 
 from appliance.atomic import replace_with, write_atomic
 
+LIMIT = 4096
 
-@pytest.fixture(name="small_disk")
-def _small_disk() -> Iterator[int]:
-    """Files of this process may not grow past 4 KiB (RLIMIT_FSIZE): a write past it fails
-    with EFBIG after a short write, as a disk that fills up does with ENOSPC."""
-    limit = 4096
+
+@contextlib.contextmanager
+def _small_disk() -> Iterator[None]:
+    """Files of this process may not grow past LIMIT bytes (RLIMIT_FSIZE): a write past it
+    fails with EFBIG after a short write, as a disk that fills up does with ENOSPC. Only
+    around the write: pytest's own output (to a file under mutmut) would fail too."""
     before = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills us
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, before[1]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, before[1]))
     try:
-        yield limit
+        yield
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, before)
         signal.signal(signal.SIGXFSZ, handler)
 
 
-def test_a_write_the_disk_refuses_halfway_leaves_the_old_file(
-        tmp_path: Path, small_disk: int) -> None:
+def test_a_write_the_disk_refuses_halfway_leaves_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "settings.json"
     target.write_text("old")
-    with pytest.raises(OSError) as failed:
-        write_atomic(target, b"x" * (4 * small_disk))
+    with pytest.raises(OSError) as failed, _small_disk():
+        write_atomic(target, b"x" * (4 * LIMIT))
     assert failed.value.errno == errno.EFBIG
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["settings.json"]  # the half-written temp file is gone
-    write_atomic(target, "y" * small_disk)  # what fits is written whole, by short writes
-    assert target.read_text() == "y" * small_disk
+    with _small_disk():
+        write_atomic(target, "y" * LIMIT)  # what fits is written
+    assert target.read_text() == "y" * LIMIT
 
 
 def test_the_new_file_is_whole_with_its_mode_before_it_takes_the_name(tmp_path: Path) -> None:
