@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from appliance.engine.nfo import write_nfo
 
@@ -48,3 +51,23 @@ def test_a_movie_from_the_first_fields(tmp_path: Path) -> None:
         "  <runtime>1</runtime>\n"  # a minute at least
         '  <uniqueid type="youtube" default="true">x1</uniqueid>\n'
         "</movie>")
+
+
+@pytest.mark.parametrize("duration", [
+    float("inf"), float("nan"), pytest.param(10**400, id="400-digits"), -5, "abc", [60], "",
+    None])
+def test_a_duration_that_is_no_length_leaves_the_runtime_out(
+        tmp_path: Path, duration: Any) -> None:
+    """Site metadata (or a preset's --parse-metadata) can make it anything; an exception
+    other than the ones the download's end expects (an OverflowError, a TypeError) left the
+    item "downloading" for good, its slot taken."""
+    info = {"title": "T", "upload_date": "20240102", "id": "x", "duration": duration}
+    root = ET.parse(write_nfo(tmp_path / "clip.mp4", "movie", info)).getroot()
+    assert root.find("runtime") is None
+    assert root.findtext("title") == "T"
+
+
+def test_a_duration_given_as_text_is_read(tmp_path: Path) -> None:
+    info = {"title": "T", "upload_date": "20240102", "id": "x", "duration": " 125 "}
+    root = ET.parse(write_nfo(tmp_path / "clip.mp4", "movie", info)).getroot()
+    assert root.findtext("runtime") == "2"  # (--parse-metadata writes text)

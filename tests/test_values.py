@@ -22,6 +22,8 @@ from appliance.units import human_duration, human_size
     (1, "1 B"), (999, "999 B"), (1000, "1.0 KB"), (1_500_000, "1.5 MB"), (2.5e9, "2.5 GB"),
     (3e12, "3.0 TB"), (7e15, "7000.0 TB"),  # no unit past TB
     (0, None), (-5, None), ("5", None), (None, None),
+    # site metadata: what float() or round() raised on (a message lost), or printed as "nan TB"
+    (float("inf"), None), (float("nan"), None), pytest.param(10**400, None, id="400-digits"),
 ])
 def test_sizes_as_people_read_them(size: object, text: str | None) -> None:
     assert human_size(size) == text
@@ -31,6 +33,8 @@ def test_sizes_as_people_read_them(size: object, text: str | None) -> None:
     (0.6, "1 s"), (59.4, "59 s"), (60, "1 min"), (89, "1 min"), (91, "2 min"),
     (3599, "1 h"), (3600, "1 h"), (5400, "1 h 30 min"), (7200, "2 h"), (7260, "2 h 1 min"),
     (0, None), (-1, None), ("60", None),
+    (float("inf"), None), (float("nan"), None), pytest.param(10**400, None, id="400-digits"),
+    (-float("inf"), None),
 ])
 def test_durations_as_people_read_them(seconds: object, text: str | None) -> None:
     assert human_duration(seconds) == text
