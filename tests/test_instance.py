@@ -42,6 +42,12 @@ def _holder(config: Path) -> Iterator[subprocess.Popen[str]]:
     process.wait()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _env(monkeypatch: pytest.MonkeyPatch, root: Path, config: Path) -> None:
     monkeypatch.setenv("YTP_CONFIG_PATH", str(config))
     monkeypatch.setenv("YTP_DOWNLOAD_PATH", str(root / "downloads"))
@@ -62,7 +68,9 @@ def test_a_second_service_is_refused_until_the_first_is_gone_however_it_ended(
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     assert (config / LOCK_NAME).exists()
+    (config / LOCK_NAME).unlink()  # made again, readable by all (it holds nothing)
     fd = hold_lock(config)
+    assert (config / LOCK_NAME).stat().st_mode & 0o777 == 0o644 & ~_umask()
     try:
         with pytest.raises(AlreadyRunning):  # held here now: refused to anyone else
             hold_lock(config)

@@ -29,7 +29,10 @@ def test_expired_infos_leave_the_cache(app_with: Callable[..., Any], origin: Med
                                        ) -> None:
     rt, client = app_with(YTP_URL_INFO_CACHE_TTL="0")  # every entry expires at once
     for name in ("clip", "clip2", "short", "clip"):
-        assert _status(client, origin.watch_url(name)) == "miss"
+        answer = client.simulate_get("/api/yt-dlp/url/info",
+                                     params={"url": origin.watch_url(name)}).json["_cached"]
+        assert (answer["status"], answer["preset"], answer["ttl"], answer["ttl_left"]) == (
+            "miss", "default", 0, 0)
         assert len(rt.url_info._cache) == 1  # the latest only: the others had expired
     assert rt.url_info._bytes == sum(_sizes(rt))
 
