@@ -71,3 +71,14 @@ def test_a_duration_given_as_text_is_read(tmp_path: Path) -> None:
     info = {"title": "T", "upload_date": "20240102", "id": "x", "duration": " 125 "}
     root = ET.parse(write_nfo(tmp_path / "clip.mp4", "movie", info)).getroot()
     assert root.findtext("runtime") == "2"  # (--parse-metadata writes text)
+
+
+def test_what_the_site_does_not_say_is_left_out(tmp_path: Path) -> None:
+    info = {"upload_date": "20240102", "channel": "C", "title": None, "tags": None}
+    written = write_nfo(tmp_path / "clip.mp4", "movie", info)
+    assert written.read_text() == HEAD + (
+        "<movie>\n"
+        "  <year>2024</year>\n"
+        "  <premiered>2024-01-02</premiered>\n"
+        "  <studio>C</studio>\n"
+        "</movie>")

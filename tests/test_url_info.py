@@ -4,6 +4,7 @@ a full info is up to a few MB (a site makes one of any size), and expired entrie
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -87,5 +88,6 @@ def test_the_cache_holds_at_most_its_entries_and_says_what_it_read(
     assert (cached["status"], cached["preset"], cached["cli_args"]) == (
         "hit", "media-server-tv", "")
     assert 0 < cached["ttl_left"] <= cached["ttl"] == rt.settings.url_info_cache_ttl
+    assert cached["expires"] == pytest.approx(time.time() + cached["ttl_left"], abs=5)
     assert _status(client, urls[2]) == "miss"  # the default preset's is another entry
     assert len(rt.url_info._cache) == 2
