@@ -75,9 +75,11 @@ def test_this_machine_and_the_lan_are_allowed(client: TestClient, url: str) -> N
     assert response.status_code == 200, response.text
 
 
-def test_a_host_resolving_to_a_refused_address_is_not_connected_to(receiver: Receiver) -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])  # (https: refused before any TLS)
+def test_a_host_resolving_to_a_refused_address_is_not_connected_to(
+        receiver: Receiver, scheme: str) -> None:
     port = receiver.server.server_address[1]
-    request = {"url": f"http://0:{port}/x", "type": "json", "method": "POST",
+    request = {"url": f"{scheme}://0:{port}/x", "type": "json", "method": "POST",
                "data_key": "data", "headers": []}
     assert send_webhook(request, {"event": "test"}, 5) == Outcome(
         False, None, "Cannot send: 0 is 0.0.0.0, the unspecified address: notifications may "

@@ -17,7 +17,7 @@ from support.webhooks import Receiver
 
 from appliance.files.fetch import any_address
 from appliance.notify.messages import Message
-from appliance.notify.senders import Outcome, send_apprise, send_webhook
+from appliance.notify.senders import send_apprise
 from appliance.outbound import RefusedConnection, guard_connections
 
 
@@ -84,12 +84,3 @@ def test_every_socket_of_the_process_is_held_to_it(receiver: Receiver) -> None:
         sock.connect(("no-such-host.invalid", port))  # not found: connect's own error
     assert receiver.hits == []
 
-
-def test_a_webhook_over_https_is_checked_as_over_http(receiver: Receiver) -> None:
-    """(refused before any TLS: the receiver speaks none)"""
-    request = {"url": f"https://0:{_port(receiver)}/x", "type": "json", "method": "POST",
-               "data_key": "data", "headers": []}
-    assert send_webhook(request, {"event": "test"}, 5) == Outcome(
-        False, None, "Cannot send: 0 is 0.0.0.0, the unspecified address: notifications may "
-                     "not go there.")
-    assert receiver.hits == []
