@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from .atomic import write_atomic
+from .setting_fields import ENV_PREFIX, SettingsError
 
 LOCK_NAME = "appliance.lock"
 ID_NAME = "instance_id"
@@ -36,9 +37,15 @@ def lock_path(config_path: Path) -> Path:
 
 def hold_lock(config_path: Path) -> int:
     """Take the config folder's lock and return its descriptor (closing it releases the
-    lock); AlreadyRunning when another process has it."""
+    lock); AlreadyRunning when another process has it, a settings error when the file cannot
+    be opened (a folder by that name, a file of another user's): a traceback and a restart
+    would not help."""
     path = lock_path(config_path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise SettingsError(f"{ENV_PREFIX}CONFIG_PATH: cannot open {path}: "
+                            f"{exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -46,9 +46,7 @@ _MIME_EXTRA = {
 def content_type(name: str, is_dir: bool = False) -> str:
     if is_dir:
         return DIR
-    lowered = name.lower()
-    if lowered.endswith(".info.json"):
-        return METADATA
+    lowered = name.lower()  # (an .info.json is metadata by its json)
     return _BY_SUFFIX.get(lowered.rpartition(".")[2] if "." in lowered else "", DOWNLOAD)
 
 

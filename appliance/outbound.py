@@ -9,6 +9,12 @@ addresses (the cloud's metadata service at 169.254.169.254, which hands out the 
 credentials; no one's webhook or feed), the metadata services' other addresses, the
 unspecified address and multicast, also in the IPv6 forms that carry an IPv4 address (mapped,
 NAT64, 6to4).
+
+Apprise connects by itself (its plugins make their own requests, in threads of its own), with
+no place to hand it a checked session: within ``connections_checked`` the same refusal is put
+on every socket's ``connect`` (the address it really goes to), by an audit hook. It judges only
+there (a context variable: Apprise sends from its own pool with a copy of the caller's
+context), so nothing else the process connects to changes once a chat message was sent.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import dataclasses
 import functools
 import ipaddress
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,6 +40,11 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
 
 class RefusedAddress(ValueError):
     """A request's host is, or resolves to, an address the service does not connect to."""
+
+
+class RefusedConnection(PermissionError):
+    """A socket of this process was about to connect to such an address (an OSError: what
+    the libraries below Apprise report as a connection that failed)."""
 
 
 def _forms(address: Address) -> list[Address]:
@@ -63,68 +75,14 @@ def literal_problem(host: str | None, what: str) -> str | None:
     return f"its host {host} is {reason}, where {what} may not go" if reason else None
 
 
-def _refusal(host: str, infos: list[Any], what: str) -> RefusedAddress | None:
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if (reason := why_refused(address)) is not None:
-            return RefusedAddress(f"{host} is {address}, {reason}: {what} may not go there.")
-    return None
-
-
 def _checked(host: str, port: int, what: str) -> str:
     """The address to connect to for ``host``: every one it resolves to must be allowed."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if (refusal := _refusal(host, infos, what)) is not None:
-        raise refusal
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if (reason := why_refused(address)) is not None:
+            raise RefusedAddress(f"{host} is {address}, {reason}: {what} may not go there.")
     return str(infos[0][4][0])
-
-
-# Apprise connects by itself, through whichever library its plugin uses (requests, smtplib,
-# an MQTT client...), so no session of ours is in the way; every one of them looks the host up
-# with socket.getaddrinfo and connects to what it answers. Wrapped once, the lookup refuses a
-# forbidden address while ``lookups_checked`` is on: the final form, however the URL wrote it
-# (``json://2852039166/`` is 169.254.169.254). A context variable, not a thread's: Apprise
-# sends from its own pool, with a copy of the caller's context.
-@dataclasses.dataclass
-class _Checking:
-    what: str
-    refused: RefusedAddress | None = None
-
-
-_checking: contextvars.ContextVar[_Checking | None] = contextvars.ContextVar(
-    "lookups_checked", default=None)
-_wrapping = threading.Lock()
-
-
-def _checked_getaddrinfo(real: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
-    @functools.wraps(real)
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        infos = real(host, port, *args, **kwargs)
-        checking = _checking.get()
-        if checking is not None and (
-                refusal := _refusal(str(host), infos, checking.what)) is not None:
-            checking.refused = refusal
-            raise socket.gaierror(socket.EAI_FAIL, str(refusal))
-        return infos
-
-    getaddrinfo.checks_lookups = True  # type: ignore[attr-defined]
-    return getaddrinfo
-
-
-@contextlib.contextmanager
-def lookups_checked(what: str) -> Iterator[Callable[[], RefusedAddress | None]]:
-    """Within (and in work it hands to other threads with its context): every host looked up
-    must resolve to allowed addresses only, else the lookup fails as for a name that does not
-    exist. Yields what tells the refusal, if any; ``what`` names the requests in it."""
-    with _wrapping:
-        if not getattr(socket.getaddrinfo, "checks_lookups", False):
-            socket.getaddrinfo = _checked_getaddrinfo(socket.getaddrinfo)
-    checking = _Checking(what)
-    token = _checking.set(checking)
-    try:
-        yield lambda: checking.refused
-    finally:
-        _checking.reset(token)
 
 
 def checked_session(what: str) -> Any:
@@ -196,3 +154,62 @@ def _pool_classes(what: str) -> dict[str, type]:
         ConnectionCls = CheckedHTTPS
 
     return {"http": HTTPPool, "https": HTTPSPool}
+
+
+@dataclasses.dataclass
+class _Checking:
+    what: str
+    refused: RefusedConnection | None = None
+
+
+_checking: contextvars.ContextVar[_Checking | None] = contextvars.ContextVar(
+    "connections_checked", default=None)
+_hooking = threading.Lock()
+_hooked: list[bool] = []
+
+
+def _connect_audit(event: str, args: tuple[Any, ...]) -> None:  # pragma: no mutate block
+    # Called for every audited event of the process (each file opened, each log record): it
+    # looks no further than a connect. Out of mutation testing: mutmut's wrapper, failing on
+    # purpose to check its setup, failed every event of the test process there.
+    if event == "socket.connect" and (checking := _checking.get()) is not None:
+        _refuse_connection(checking, *args)
+
+
+def _refuse_connection(checking: _Checking, sock: socket.socket, address: Any) -> None:
+    """RefusedConnection when ``sock`` is about to connect to an address ``why_refused``
+    refuses (``address`` a name: to any it resolves to); ``checking`` keeps it."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
+        return
+    host = str(address[0])
+    try:
+        found = [ipaddress.ip_address(host.split("%")[0])]
+    except ValueError:  # a name, which connect() resolves itself: to one of these
+        try:
+            infos = socket.getaddrinfo(host, address[1], sock.family, sock.type)
+        except (OSError, UnicodeError):
+            return  # connect() fails the same way
+        found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for real in found:
+        if (reason := why_refused(real)) is not None:
+            what = f"{host} is {real}, {reason}" if host != str(real) else f"{real} is {reason}"
+            checking.refused = RefusedConnection(f"{what}: {checking.what} may not go there.")
+            raise checking.refused
+
+
+@contextlib.contextmanager
+def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | None]]:
+    """Within (and in work handed to other threads with this context): every socket's connect
+    to an address ``why_refused`` refuses raises RefusedConnection (an OSError: a connection
+    that failed, to the libraries below). Yields what tells the refusal, if any; ``what``
+    names the connections in it (``notifications``)."""
+    with _hooking:
+        if not _hooked:  # an audit hook stays for the process's life: one is enough
+            sys.addaudithook(_connect_audit)
+            _hooked.append(True)
+    checking = _Checking(what)
+    token = _checking.set(checking)
+    try:
+        yield lambda: checking.refused
+    finally:
+        _checking.reset(token)

@@ -284,7 +284,8 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "fetch_private_addresses", False, _to_bool,
-        "Let /api/thumbnail fetch from this machine's own and private network addresses.",
+        "Let /api/thumbnail (and a chat message's picture) fetch from this machine's own "
+        "and private network addresses (never link-local ones, the cloud's metadata service).",
     ),
     Field(
         "background_url", "", _to_str,

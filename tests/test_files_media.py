@@ -303,6 +303,15 @@ def test_the_default_policy_lets_through_public_addresses_only(address: str,
     assert fetch.public_only(ipaddress.ip_address(address)) is allowed
 
 
+@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254", "0.0.0.0",
+                                     "fe80::1", "224.0.0.1", "100.100.100.200"])
+def test_private_addresses_allowed_are_never_the_metadata_service_or_link_local(
+        address: str) -> None:
+    assert fetch.any_address(ipaddress.ip_address("192.168.1.20"))
+    assert fetch.any_address(ipaddress.ip_address("127.0.0.1"))
+    assert not fetch.any_address(ipaddress.ip_address(address))
+
+
 def test_a_fetch_says_who_asks_and_for_what(images: ImageServer) -> None:
     # Image hosts refuse (or answer with a web page) a request that looks like nobody's.
     before = len(images.requests)

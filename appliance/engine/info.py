@@ -7,6 +7,7 @@ extractions at once is fixed when the service starts: it is not a setting the AP
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +21,10 @@ from .presets import Presets
 from .requests import check_url
 
 MAX_ENTRIES = 256
+# What the cached infos may weigh together, as JSON. A video's full info (every format's URL,
+# every caption language) is up to a few MB, and a site can make one of any size: 256 of them
+# were kept for the worker's life (an entry left only when pushed out, expired or not).
+MAX_BYTES = 32 * 1024 * 1024
 
 
 class UrlInfo:
@@ -32,7 +37,9 @@ class UrlInfo:
         self.settings = settings
         self._slots = threading.BoundedSemaphore(settings.current.extract_info_concurrency)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # key -> (expires, info, its size as JSON)
+        self._cache: OrderedDict[str, tuple[float, dict[str, Any], int]] = OrderedDict()
+        self._bytes = 0
 
     def get(self, url: Any, preset: str | None, args: str | None, force: bool) -> dict[str, Any]:
         url = check_url(url)
@@ -52,12 +59,22 @@ class UrlInfo:
         finally:
             self._slots.release()
         expires = time.time() + self.settings.current.url_info_cache_ttl
-        with self._lock:
-            self._cache[key] = (expires, info)
-            self._cache.move_to_end(key)
-            while len(self._cache) > MAX_ENTRIES:
-                self._cache.popitem(last=False)
+        self._keep(key, (expires, info, len(json.dumps(info, default=str))))
         return self._answer(info, "miss", preset, cli.text, key, expires)
+
+    def _keep(self, key: str, entry: tuple[float, dict[str, Any], int]) -> None:
+        """Cache ``entry`` (one larger than the whole cache is not) with the expired entries
+        dropped and the least recently used ones beyond the bounds."""
+        with self._lock:
+            now = time.time()
+            for gone in [k for k, kept in self._cache.items() if k == key or kept[0] <= now]:
+                self._bytes -= self._cache.pop(gone)[2]
+            if entry[2] > MAX_BYTES:
+                return
+            self._cache[key] = entry
+            self._bytes += entry[2]
+            while len(self._cache) > MAX_ENTRIES or self._bytes > MAX_BYTES:
+                self._bytes -= self._cache.popitem(last=False)[1][2]
 
     def _answer(
         self, info: dict[str, Any], status: str, preset: str, cli: str, key: str, expires: float

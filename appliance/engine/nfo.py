@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
+from ..units import finite
 from ..xml_text import xml_text
 
 
@@ -38,8 +39,8 @@ def _element(kind: str, info: dict[str, Any], date: dt.date) -> ET.Element:
         add("year", date.year)
         add("premiered", date.isoformat())
         add("studio", info.get("uploader") or info.get("channel"))
-    if info.get("duration"):
-        add("runtime", max(1, round(float(info["duration"]) / 60)))
+    if (duration := finite(info.get("duration"))) is not None and duration > 0:
+        add("runtime", max(1, round(duration / 60)))
     add("uniqueid", info.get("id"), type=str(info.get("extractor") or "ytdlp").lower(),
         default="true")
     for tag in info.get("tags") or []:

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import errors
 from ..ip_addresses import NAT64_LOCAL, Address, carried_ipv4
+from ..outbound import why_refused
 
 MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT = 10.0
@@ -39,7 +40,10 @@ def public_only(address: Address) -> bool:
 
 
 def any_address(address: Address) -> bool:
-    return True
+    """YTP_FETCH_PRIVATE_ADDRESSES: this machine and the LAN too, but never what no request of
+    the service may reach (the cloud's metadata service, link-local, unspecified, multicast):
+    a thumbnail URL is site metadata."""
+    return why_refused(address) is None
 
 
 @dataclasses.dataclass

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import mimetypes
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .. import __version__, errors
-from ..outbound import RefusedAddress, checked_session, lookups_checked
+from ..files.fetch import fetch_image, public_only
+from ..ip_addresses import Address
+from ..outbound import RefusedAddress, checked_session, connections_checked
 from .messages import Message
 from .targets import asset, check_headers, check_url, scrub
 
@@ -46,6 +50,21 @@ class Outcome:
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
     return float(value) if value.strip().isdigit() else None
+
+
+def _picture(url: str, allow: Callable[[Address], bool]) -> Any:
+    """The picture at ``url`` as Apprise attaches it; None (the message goes without it) when
+    it may not or cannot be fetched."""
+    from apprise.attachment.memory import AttachMemory
+
+    try:
+        image = fetch_image(url, allow)
+    except errors.AppError as exc:
+        log.info("a notification's picture is left out: %s", exc.message)
+        return None
+    extension = mimetypes.guess_extension(image.content_type) or ".jpg"
+    return AttachMemory(content=image.data, name=f"thumbnail{extension}",
+                        mimetype=image.content_type)
 
 
 def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: float,
@@ -125,22 +144,25 @@ def _apprise_outcome(result: Any, timeout: float) -> Outcome:
     return Outcome(False, status, error, transient)
 
 
-def send_apprise(url: str, message: Message, timeout: float) -> Outcome:
-    """Send through Apprise; the thumbnail is attached where the service takes attachments."""
+def send_apprise(url: str, message: Message, timeout: float,
+                 allow: Callable[[Address], bool] = public_only) -> Outcome:
+    """Send through Apprise; the thumbnail is attached where the service takes attachments,
+    fetched here as the thumbnail proxy fetches (``allow``: whose addresses): it is the site's
+    URL, which Apprise would fetch from wherever it points (the LAN, this machine)."""
     import apprise
 
     notifier = apprise.Apprise(asset=asset())
     if not notifier.add(url):
         return Outcome(False, None, "Apprise cannot load this URL.", transient=False)
-    attach = message.attach if message.attach and all(
+    attach = _picture(message.attach, allow) if message.attach and all(
         getattr(s, "attachment_support", False) for s in notifier) else None
-    try:
-        with lookups_checked("notifications") as refused:
+    try:  # Apprise connects by itself, in threads of its own
+        with connections_checked("notifications") as refused:
             result = notifier.notify(body=message.body, title=message.title,
                                      notify_type=message.type, attach=attach, timeout=timeout)
             outcome = _apprise_outcome(result, timeout)
             if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
-                # The picture could not be fetched: the message matters more than the picture.
+                # The picture was not taken: the message matters more than the picture.
                 result = notifier.notify(body=message.body, title=message.title,
                                          notify_type=message.type, timeout=timeout)
                 outcome = _apprise_outcome(result, timeout)
