@@ -12,13 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from support.hostile import HostileService, Stream, Trickle, hostile_service
-from support.tui_pilot import drive, text_of, until
+from support.hostile import HEALTH, HostileService, Stream, Trickle, hostile_service
+from support.tui_pilot import connected, drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
 from appliance import cli
-from appliance.client import ApiClient, ApiError, Connection, Unreachable
+from appliance.client import ApiClient, ApiError, Connection, Unreachable, resolve
 from appliance.client import http as client_http
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
@@ -346,6 +346,28 @@ def test_an_unreachable_address_is_shown_not_obeyed(
     assert code == 1
     assert err.startswith("appliance: the service is not reachable at http://a..b: Failed to "
                           "parse: 'a..b', label empty or too long")
+    for url in ("http://me:s3cret@127.0.0.1:9/", "http://me:s3cret@a..b"):
+        code, _, err = run(capsys, "status", "--url", url)
+        assert code == 1 and "s3cret" not in err and "me:" not in err, err
+
+
+def test_an_address_with_credentials_shows_neither_and_sends_both(
+        service: HostileService) -> None:
+    service.answers["/api/health"] = (401, {"error": "Invalid credentials."})
+    host = service.url.removeprefix("http://")
+    app = ApplianceApp(ApiClient(resolve(url=f"http://me:s3%2Fcret@{host}/",
+                                         env={"HOME": "/nonexistent"}, local=None)))
+
+    async def scenario(pilot: Pilot) -> None:
+        assert text_of(app, "#connecting") == f"Connecting to {service.url} …"
+        await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the refusal")
+        assert text_of(app, "#problem-reason") == f"{service.url}: Invalid credentials."
+        service.answers["/api/health"] = HEALTH
+        await pilot.press("r")
+        await connected(pilot)
+
+    drive(app, scenario)
+    assert service.authorizations == {"Basic bWU6czMvY3JldA=="}  # me:s3/cret, the ws's too
 
 
 def test_ytdlp_status_and_an_update_that_never_ends(
