@@ -1,11 +1,17 @@
-"""The newest release of a project on a package index's simple API (PEP 503 pages, which
-PyPI and every mirror serve; a folder served by ``python -m http.server`` is one too)."""
+"""The newest release of a project on a package index's simple API: PEP 691's JSON page when
+the index serves one (PyPI does), else PEP 503's HTML page (every mirror; a folder served by
+``python -m http.server`` is one too).
+
+Only a release with a pure-Python wheel counts: pip installs it with ``--only-binary``, never
+from a source archive, whose build would run the index's setup code on the box (and a release
+with only a source archive would be offered, then fail to install, at every check)."""
 
 from __future__ import annotations
 
 import contextlib
 import html.parser
 import http.client
+import json
 import logging
 import re
 import socket
@@ -25,6 +31,9 @@ CHUNK = 64 * 1024
 # A release number: bounded, because an index may offer "9" * 5000 (int() refuses > 4300
 # digits, and no release is numbered so).
 RELEASE = re.compile(r"\d{1,30}(?:\.\d{1,30}){0,30}")
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+# PEP 691's content negotiation: its JSON page first, its HTML page, then PEP 503's.
+ACCEPT = f"{JSON_PAGE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
 def final(version: str) -> bool:
@@ -55,6 +64,8 @@ def newer(candidate: str, installed: str | None) -> bool:
 
 
 class _Links(html.parser.HTMLParser):
+    """The file names a PEP 503 page links to, yanked ones (PEP 592) left out."""
+
     def __init__(self) -> None:
         super().__init__()
         self.files: list[str] = []
@@ -75,23 +86,39 @@ class _Links(html.parser.HTMLParser):
             self._current = None
 
 
-def release_versions(page: str, name: str) -> set[str]:
-    """Versions of the final releases a simple page links to (yanked ones left out)."""
-    parser = _Links()
-    parser.feed(page)
+def _json_files(page: str) -> list[str]:
+    """The file names of a PEP 691 page, yanked ones (a true ``yanked``) left out; an entry
+    of another shape is none."""
+    try:
+        files = json.loads(page).get("files")
+    except (ValueError, RecursionError, AttributeError):
+        return []
+    return [entry["filename"] for entry in files if isinstance(entry, dict)
+            and isinstance(entry.get("filename"), str) and not entry.get("yanked")] \
+        if isinstance(files, list) else []
+
+
+def release_versions(page: str, name: str, content_type: str = "text/html") -> set[str]:
+    """Versions of the final releases the page offers a pure-Python wheel of (the
+    ``py3-none-any`` kind, which pip installs on any box)."""
+    if content_type.split(";")[0].strip().lower() == JSON_PAGE:
+        files = _json_files(page)
+    else:
+        parser = _Links()
+        parser.feed(page)
+        files = parser.files
     project = normalize(name)
     versions: set[str] = set()
-    for file in parser.files:
-        if file.endswith(".whl"):
-            stem_name, _, rest = file.partition("-")
-            version = rest.split("-", 1)[0]
-        elif file.endswith((".tar.gz", ".zip")):
-            stem = file.removesuffix(".tar.gz").removesuffix(".zip")
-            stem_name, _, version = stem.rpartition("-")
-        else:
+    for file in files:
+        # {name}-{version}(-{build})?-{python}-{abi}-{platform}.whl
+        parts = file.removesuffix(".whl").split("-")
+        if not file.endswith(".whl") or len(parts) not in (5, 6):
             continue
-        if normalize(stem_name) == project and final(version):
-            versions.add(version)
+        python, abi, platform = parts[-3:]
+        pure = abi == "none" and platform == "any" and any(
+            tag.startswith("py3") for tag in python.split("."))
+        if pure and normalize(parts[0]) == project and final(parts[1]):
+            versions.add(parts[1])
     return versions
 
 
@@ -178,10 +205,11 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
     deadline = _Deadline(timeout)
     try:
         request = urllib.request.Request(url, headers={
-            "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
+            "Accept": ACCEPT, "User-Agent": f"appliance/{__version__}",
         })
         with deadline as opener, opener.open(request, timeout=timeout) as answer:
             page = _read(answer, url)
+            content_type = answer.headers.get("Content-Type") or "text/html"
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # URLError, HTTPError, timeouts, a setting that is no URL ("pypi.org/simple"), an
         # answer that breaks HTTP
@@ -193,5 +221,5 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
         return None
     if page is None:
         return None
-    versions = release_versions(page.decode("utf-8", "replace"), name)
+    versions = release_versions(page.decode("utf-8", "replace"), name, content_type)
     return max(versions, key=version_key) if versions else None

@@ -181,7 +181,9 @@ class Updater:
         env["PIP_CONFIG_FILE"] = os.devnull
         command = [str(self.python), "-m", "pip", "install", "-qq", "--disable-pip-version-check",
                    "--no-input", "--no-cache-dir"]
-        command += ["--index-url", self.index_url] if index else ["--no-index"]
+        # Wheels only: a source archive's build runs code from the index on this box.
+        command += ["--index-url", self.index_url, "--only-binary", ":all:"] if index \
+            else ["--no-index"]
         try:
             done = subprocess.run([*command, *args], capture_output=True, text=True, env=env,
                                   timeout=PIP_TIMEOUT, check=False)

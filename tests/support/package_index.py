@@ -60,17 +60,18 @@ class PackageIndex:
 
     def publish(self, *versions: str) -> None:
         """The index offers exactly these versions."""
-        self._page("yt-dlp", [self.wheels[v] for v in versions])
+        self.page("yt-dlp", [self.wheels[v] for v in versions])
 
     def add_solver(self, version: str, *, publish: bool = True) -> Path:
         """A yt-dlp-ejs wheel of ``version`` (the installed one's files, renumbered), the one
         the index offers when ``publish``."""
         wheel = build_wheel(installed_files(HERE_SITE, SOLVER), SOLVER, version, self.files)
         if publish:
-            self._page(SOLVER, [wheel])
+            self.page(SOLVER, [wheel])
         return wheel
 
-    def _page(self, project: str, wheels: list[Path]) -> None:
+    def page(self, project: str, wheels: list[Path]) -> None:
+        """The project's page: links to exactly these files."""
         page = self.root / "simple" / project / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
         links = "".join(f'<a href="../../files/{html.escape(w.name)}">'
