@@ -31,6 +31,7 @@ from .api import (
     BadAnswer,
     InvalidAuth,
     RequestRefused,
+    capped,
     mapping,
     records,
     unwrap_event,
@@ -42,6 +43,7 @@ from .const import (
     EVENT_FAILED,
     EVENT_FINISHED,
     EVENT_QUEUED,
+    MAX_TEXT,
     STATUS_PENDING,
 )
 
@@ -127,17 +129,13 @@ def count(value: Any) -> int | None:
 
 
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
-    """What an automation gets for a download: the service's own names for its fields."""
+    """What an automation gets for a download: the service's own names for its fields, each
+    cut to :data:`MAX_TEXT` (the recorder keeps no event data past 32 KiB)."""
     return {
         "instance_id": instance_id,
-        "id": item.get("id"),
-        "title": item.get("title") or "",
-        "url": item.get("url") or "",
-        "preset": item.get("preset") or "",
-        "folder": item.get("folder") or "",
-        "filename": item.get("filename") or "",
-        "error": item.get("error") or "",
-        "status": item.get("status") or "",
+        "id": capped(item.get("id"), MAX_TEXT),
+        **{key: capped(item.get(key) or "", MAX_TEXT)
+           for key in ("title", "url", "preset", "folder", "filename", "error", "status")},
     }
 
 
