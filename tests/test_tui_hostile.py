@@ -18,7 +18,14 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
 from appliance import cli
-from appliance.client import ApiClient, ApiError, Connection, Unreachable, resolve
+from appliance.client import (
+    ApiClient,
+    ApiError,
+    Connection,
+    Unreachable,
+    parse_frame,
+    resolve,
+)
 from appliance.client import http as client_http
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
@@ -100,6 +107,24 @@ def test_a_log_stream_line_or_event_that_never_ends_ends_the_stream(
         assert caught.value.reason == f"{said} of the stream is longer than 0 MiB"
 
 
+def test_json_nested_too_deep_to_read_is_junk_not_a_crash(service: HostileService) -> None:
+    """Python's JSON reader raises RecursionError, not ValueError, on "[[[[…": an answer, an
+    error's body, a log record or a websocket frame that nested stopped the TUI and the
+    commands with a traceback."""
+    deep = b"[" * 100_000
+    service.answers["/api/history/live"] = deep
+    service.answers["/api/health"] = (502, deep)
+    service.answers["/api/logs/stream"] = Stream(b"event: log_lines\ndata: " + deep + b"\n\n")
+    client = client_of(service)
+    with pytest.raises(ApiError, match=r"^the answer is not JSON$"):
+        client.live()
+    with pytest.raises(ApiError, match=r"^HTTP 502 Bad Gateway$"):
+        client.health()
+    with pytest.raises(Unreachable, match="maximum recursion depth exceeded"):
+        list(client.log_stream())
+    assert parse_frame(deep) is None
+
+
 @pytest.mark.parametrize("websocket", [
     {"port": "80@elsewhere.example"}, {"port": True}, {"port": 70000}, {"port": None},
     {"port": 8082, "path": "@elsewhere.example/ws"}, {"port": 8082, "path": ["/ws"]},
@@ -130,7 +155,7 @@ HOSTILE_QUEUE = {
           "status": "pending", "created_at": 5, "downloaded_bytes": 1, "total_bytes": 0},
 }
 FRAMES = [
-    "not json", b"\x00\xff", "[]", json.dumps({"event": 5}),
+    "not json", b"\x00\xff", "[]", "[" * 100_000, json.dumps({"event": 5}),
     json.dumps({"event": "item_error", "data": {"id": ["x"], "status": "error"}}),
     json.dumps({"event": "item_updated", "data": {"id": {"a": 1}, "kind": "queue"}}),
     json.dumps({"event": "item_updated", "data": {"id": "a", "percent": 42.0}}),

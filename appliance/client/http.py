@@ -72,7 +72,7 @@ def _error_from(status: int, reason: str, content: bytes) -> ApiError:
     """The error an answer of ``status`` with the body ``content`` says."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep to read
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return ApiError(status, body["error"], str(body.get("code") or ""))
@@ -85,7 +85,7 @@ def _json(response: requests.Response, content: bytes) -> Json:
     """The answer's JSON; Python's ``NaN`` and ``Infinity``, which JSON has not, refused."""
     try:
         return json.loads(content, parse_constant=_not_json)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(response.status_code, "the answer is not JSON") from None
 
 
@@ -463,7 +463,7 @@ class LogStream:
             # A chunked stream (the service's) comes chunk by chunk, each at most READ_SIZE
             # bytes; one without chunks in READ_SIZE pieces, never read whole.
             yield from _sse_events(_lines(self.response.iter_content(READ_SIZE)), self.event)
-        except (requests.RequestException, AttributeError, ValueError) as exc:
+        except (requests.RequestException, AttributeError, ValueError, RecursionError) as exc:
             # close() from another thread pulls the socket away mid-read.
             if not self.closed:
                 raise Unreachable(self.url, str(exc)) from None
