@@ -25,6 +25,7 @@ from appliance.errors import CONFLICT, AppError
 from appliance.events import EventBus
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import (
+    JSON_PAGE,
     final,
     newer,
     newest_version,
@@ -132,6 +133,29 @@ def test_only_a_release_with_a_pure_python_wheel_counts() -> None:
     assert release_versions(json_page, "yt-dlp", "text/html") == set()  # read as it says
     for junk in ("[1]", '{"files": {"a": 1}}', "{", "[" * 100000):
         assert release_versions(junk, "yt-dlp", json_type) == set()
+
+
+def test_a_release_for_another_python_does_not_count(
+        raw_index: Callable[..., RawIndex], tmp_path: Path) -> None:
+    """pip installs no file whose requires-python excludes the environment's Python: such a
+    release would be offered, then fail to install, at every check, for ever."""
+    html = (link("2099.1.1").replace("<a ", '<a data-requires-python="&gt;=3.8" ')
+            + link("2099.2.2").replace("<a ", '<a data-requires-python="&gt;=3.99" ')
+            + link("2099.3.3").replace("<a ", '<a data-requires-python="not a specifier" '))
+    assert release_versions(html, "yt-dlp", python="3.11.2") == {"2099.1.1", "2099.3.3"}
+    assert release_versions(html, "yt-dlp", python="3.99.0") == {"2099.1.1", "2099.2.2",
+                                                                   "2099.3.3"}
+    assert release_versions(html, "yt-dlp") == {"2099.1.1", "2099.2.2", "2099.3.3"}
+    json_page = json.dumps({"files": [
+        {"filename": "yt_dlp-2099.4.4-py3-none-any.whl", "requires-python": "<3.10"},
+        {"filename": "yt_dlp-2099.1.1-py3-none-any.whl", "requires-python": None}]})
+    assert release_versions(json_page, "yt-dlp", JSON_PAGE, "3.11.2") == {"2099.1.1"}
+    body = html.encode()
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
+    assert Updater(Path(sys.executable), index.url, tmp_path).latest() == "2099.3.3"
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
+    gone = Updater(tmp_path / "no-python", index.url, tmp_path)  # no Python known: pip's say
+    assert gone.latest() == "2099.3.3"
 
 
 def test_the_index_is_asked_for_its_json_page_first(raw_index: Callable[..., RawIndex]
