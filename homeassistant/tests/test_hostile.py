@@ -370,6 +370,34 @@ async def test_long_texts_are_cut_to_what_home_assistant_holds(
     assert len(json.dumps(data)) < 32 * 1024
 
 
+async def test_a_flood_of_new_queue_ids_is_followed_up_to_a_bound(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only each item's status and speed are kept, for at most MAX_QUEUE items: a service
+    naming a new id in every event (or a queue of a hundred thousand, each some KiB) must not
+    fill Home Assistant's memory."""
+    monkeypatch.setattr(coordinator, "MAX_QUEUE", 50)
+    entry = await _loaded(hass, fake)
+    for n in range(120):
+        fake.frames.put_nowait(json.dumps({"event": "item_added", "data": {
+            "id": f"i{n}", "kind": "queue", "status": "pending", "title": "t" * 1000}}))
+    for frame in ({"event": "item_updated", "data": {"id": "i0", "status": "downloading",
+                                                      "speed": 1000, "eta": 5}},
+                  {"event": "item_updated", "data": {"id": "i60", "status": "downloading",
+                                                      "speed": 1000}},
+                  {"event": "item_completed", "data": {"id": "i1", "status": "finished"}},
+                  {"event": "item_added", "data": {"id": "i61", "status": "pending"}},
+                  {"event": "paused", "data": {}}):
+        fake.frames.put_nowait(json.dumps(frame))
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="the frame after the flood")
+    queue = entry.runtime_data.data.queue
+    assert list(queue) == [f"i{n}" for n in (0, *range(2, 50), 61)]
+    assert queue["i0"] == {"status": "downloading", "speed": 1000}
+    assert all(queue[f"i{n}"] == {"status": "pending"} for n in (*range(2, 50), 61))
+    assert hass.states.get("sensor.fake_queued_downloads").state == "49"
+    assert hass.states.get("sensor.fake_active_downloads").state == "1"
+
+
 # --- actions and the media browser ----------------------------------------------------------
 
 async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,

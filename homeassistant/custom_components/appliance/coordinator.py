@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -66,6 +67,12 @@ COUNTS_COOLDOWN = 1.0
 # Every other change is shown at once, in step with the bus event it fires.
 PUBLISH_COOLDOWN = 1.0
 
+# The queue's items followed, each as much as the entities need (its status and speed): a
+# queue of a hundred thousand costs a few MiB, a service that names a new id in every event
+# no more than that (past it, new ids are not followed).
+MAX_QUEUE = 100_000
+QUEUE_FIELDS = ("status", "speed")
+
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
                          "item_cancelled", "item_deleted", "item_moved"})
@@ -111,6 +118,11 @@ def _problem(figures: dict[str, Any]) -> str | None:
     (``download_folder_problem``) or the event that says it changed (``problem``)."""
     problem = figures.get("download_folder_problem", figures.get("problem"))
     return problem if isinstance(problem, str) and problem else None
+
+
+def _followed(item: dict[str, Any]) -> dict[str, Any]:
+    """What the entities need of a queue item."""
+    return {key: item[key] for key in QUEUE_FIELDS if key in item}
 
 
 def failure(err: ApplianceError) -> dict[str, Any]:
@@ -176,8 +188,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         return ApplianceData(
             version=str(mapping(configuration.get("app")).get("version") or ""),
             paused=configuration.get("paused") is True,
-            queue={item["id"]: item for item in records(configuration.get("queue"))
-                   if isinstance(item.get("id"), str)},
+            queue=dict(itertools.islice(
+                ((item["id"], _followed(item)) for item in records(configuration.get("queue"))
+                 if isinstance(item.get("id"), str)), MAX_QUEUE)),
             failed=count(stats.get("failed")) or 0,
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
@@ -379,7 +392,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         instance = self.config_entry.unique_id
         if event in ("item_added", "item_updated"):
             if item.get("kind", "queue") == "queue":
-                data.queue[item_id] = {**data.queue.get(item_id, {}), **item}
+                known = data.queue.get(item_id)
+                if known is not None or len(data.queue) < MAX_QUEUE:
+                    data.queue[item_id] = {**(known or {}), **_followed(item)}
             else:
                 data.queue.pop(item_id, None)
             if event == "item_added":
