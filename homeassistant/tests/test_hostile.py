@@ -398,6 +398,30 @@ async def test_a_flood_of_new_queue_ids_is_followed_up_to_a_bound(
     assert hass.states.get("sensor.fake_active_downloads").state == "1"
 
 
+async def test_a_flood_of_new_tasks_is_shown_up_to_a_bound(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each task is a device and two entities that Home Assistant keeps on disk."""
+    monkeypatch.setattr(coordinator, "MAX_TASKS", 3)
+    fake.answers["/api/tasks"] = {"items": [{"id": n, "name": f"t{n}"} for n in (1, 2, 3, 4)]}
+    entry = await _loaded(hass, fake)
+    assert list(entry.runtime_data.data.tasks) == [1, 2, 3]
+    for data in ({"id": 9, "name": "new"}, {"id": 2, "name": "renamed"}):
+        fake.frames.put_nowait(json.dumps({"event": "config_update", "data": {
+            "feature": "tasks", "action": "create", "data": data}}))
+    fake.frames.put_nowait(json.dumps({"event": "config_update", "data": {
+        "feature": "tasks", "action": "delete", "data": {"id": 3}}}))
+    fake.frames.put_nowait(json.dumps({"event": "config_update", "data": {
+        "feature": "tasks", "action": "create", "data": {"id": 10, "name": "room again"}}}))
+    fake.frames.put_nowait(json.dumps({"event": "paused", "data": {}}))
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="the frame after the tasks")
+    tasks = entry.runtime_data.data.tasks
+    assert {task_id: task["name"] for task_id, task in tasks.items()} == {
+        1: "t1", 2: "renamed", 10: "room again"}
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert sorted(device.name for device in devices) == ["Fake", "renamed", "room again", "t1"]
+
+
 # --- actions and the media browser ----------------------------------------------------------
 
 async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,

@@ -72,6 +72,10 @@ PUBLISH_COOLDOWN = 1.0
 # no more than that (past it, new ids are not followed).
 MAX_QUEUE = 100_000
 QUEUE_FIELDS = ("status", "speed")
+# Subscriptions shown, each a device with two entities that Home Assistant's registries keep
+# on disk: a service that names a new task in every event must not fill them (past it, new
+# tasks are not shown).
+MAX_TASKS = 1000
 
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
@@ -197,8 +201,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             last_finished=last,
             presets=[p["name"] for p in records(configuration.get("presets"))
                      if isinstance(p.get("name"), str)],
-            tasks={task_id: task for task in tasks
-                   if (task_id := count(task.get("id"))) is not None},
+            tasks=dict(itertools.islice(
+                ((task_id, task) for task in tasks
+                 if (task_id := count(task.get("id"))) is not None), MAX_TASKS)),
             release=self.data.release if self.data else None,
             ytdlp=self.data.ytdlp if self.data else None,
         )
@@ -372,7 +377,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 and (task_id := count(mapping(payload.get("data")).get("id"))) is not None:
             if payload.get("action") == "delete":
                 data.tasks.pop(task_id, None)
-            else:  # create, update
+            elif task_id in data.tasks or len(data.tasks) < MAX_TASKS:  # create, update
                 data.tasks[task_id] = payload["data"]
         elif event == "download_folder" and isinstance(payload, dict):
             data.folder_problem = _problem(payload)
