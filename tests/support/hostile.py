@@ -106,7 +106,9 @@ class HostileService:
         self.frames: list[str | bytes] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.service = self
-        self._ws: Server = serve(self._websocket, "127.0.0.1", 0)
+        # No keepalive pings: a client kept busy by a test's flood would miss their answers
+        # and the connection (and the frames not sent yet) would go.
+        self._ws: Server = serve(self._websocket, "127.0.0.1", 0, ping_interval=None)
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self.ws_port = self._ws.socket.getsockname()[1]
         self.answers: dict[str, Any] = {
