@@ -107,6 +107,17 @@ def test_a_log_stream_line_or_event_that_never_ends_ends_the_stream(
         assert caught.value.reason == f"{said} of the stream is longer than 0 MiB"
 
 
+def test_records_that_never_end_are_an_error_not_a_hang(
+        service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_http, "MAX_PAGES", 3)
+    service.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": True}}
+    with pytest.raises(ApiError, match="the tasks go on past 3 pages"):
+        client_of(service).tasks()
+    assert service.asked == ["GET /api/tasks"] * 3
+    service.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": False}}
+    assert client_of(service).tasks() == [{"id": 1}]
+
+
 def test_json_nested_too_deep_to_read_is_junk_not_a_crash(service: HostileService) -> None:
     """Python's JSON reader raises RecursionError, not ValueError, on "[[[[…": an answer, an
     error's body, a log record or a websocket frame that nested stopped the TUI and the
