@@ -36,20 +36,20 @@ def test_the_oldest_ended_items_are_left_out_first_running_ones_last(
     monkeypatch.setattr(tui_model, "MAX_ITEMS", 4)
     monkeypatch.setattr(tui_model, "LEAVE_OUT_BATCH", 2)
     model = QueueModel()
-    for item_id, status in (("run1", "downloading"), ("end1", "finished"),
-                            ("wait1", "pending"), ("end2", "error"), ("wait2", "pending"),
+    for item_id, status in (("wait1", "pending"), ("wait2", "pending"), ("wait3", "pending"),
+                            ("end1", "error"), ("run1", "downloading"),
                             ("run2", "postprocessing")):
         model.apply(added(item_id, status))
     assert len(model.items) == 6 and not model.left_out  # within the batch
-    model.apply(added("wait3"))  # one past it: down to 4 at once
-    assert list(model.items) == ["run1", "wait2", "run2", "wait3"]
+    model.apply(added("wait4"))  # one past it: down to 4 at once
+    assert list(model.items) == ["wait3", "run1", "run2", "wait4"]
     assert model.left_out
     dirty, removed = model.take_changes()
-    assert removed == {"end1", "end2", "wait1"} and dirty == set(model.items)
-    model.apply(added("wait4"))
+    assert removed == {"end1", "wait1", "wait2"} and dirty == set(model.items)
+    model.apply(added("wait5"))
     assert len(model.items) == 5  # until the view repaints: then exactly the newest 4
-    assert model.take_changes()[1] == {"wait2"} and list(model.items) == [
-        "run1", "run2", "wait3", "wait4"]
+    assert model.take_changes()[1] == {"wait3"} and list(model.items) == [
+        "run1", "run2", "wait4", "wait5"]
     model.snapshot({"queue": {"run1": {"status": "downloading"}}})
     assert not model.left_out  # the service's queue fits
     model.snapshot({"queue": {f"s{n}": {"status": "pending"} for n in range(7)}})
