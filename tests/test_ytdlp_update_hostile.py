@@ -20,6 +20,7 @@ from conftest import make_settings
 from support.package_index import PackageIndex, make_venv
 from support.server import wait_for
 
+from appliance import cli
 from appliance.config import url_shown
 from appliance.errors import CONFLICT, AppError
 from appliance.events import EventBus
@@ -297,6 +298,33 @@ def fake_ytdlp(site: Path, version: str | None, extractors: int = 200,
     names = ["yt_dlp/__init__.py", "yt_dlp/version.py", "yt_dlp-1.0.dist-info/METADATA",
              *record]
     (info / "RECORD").write_text("".join(f"{name},,\n" for name in names))
+
+
+def test_the_command_shows_what_a_release_says_never_obeys_it(
+        fake_env: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Without the service, ``appliance ytdlp`` prints the installed release's version and
+    what the check of a new one says: a terminal sequence in them is shown, not obeyed."""
+    python, site = fake_env
+    fake_ytdlp(site, "2099.1.1\x1b]2;x\x07")
+    index = PackageIndex(tmp_path / "index")
+    for name, value in (("YTP_PORT", "9"), ("YTP_YTDLP_INDEX_URL", index.url),
+                        ("YTP_CONFIG_PATH", str(tmp_path / "config")),
+                        ("YTP_DOWNLOAD_PATH", str(tmp_path / "downloads"))):
+        monkeypatch.setenv(name, value)
+    try:
+        index.add("2099.2.2", broken="\x1b[2Jbroken\x9b")
+        index.publish("2099.2.2")
+        assert cli.main(["ytdlp", "status", "--venv", str(python.parents[1])]) == 0
+        said = capsys.readouterr().out
+        assert said == ("yt-dlp 2099.1.1␛]2;x␇ installed, newest 2099.2.2 (the service is "
+                        "not running)\n")
+        venv = make_venv(tmp_path / "fresh", None)
+        assert cli.main(["ytdlp", "update", "--venv", str(venv.parents[1])]) == 1
+    finally:
+        index.close()
+    said = capsys.readouterr().out
+    assert "ImportError: ␛[2Jbroken�" in said and not any(c in said for c in "\x1b\x07\x9b")
 
 
 @pytest.mark.parametrize(("version", "extractors", "problem"), [

@@ -46,15 +46,16 @@ class PackageIndex:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/simple"
 
-    def add(self, version: str, *, broken: bool = False) -> Path:
+    def add(self, version: str, *, broken: bool | str = False) -> Path:
         """A yt-dlp wheel of ``version``: the installed one's files, renumbered; a broken one
-        fails on import."""
+        fails on import (with the words ``broken`` when it is a text)."""
         files = dict(self._sources)
         files["yt_dlp/version.py"] = re.sub(
             rb"(?m)^__version__ = .*$", f"__version__ = '{version}'".encode(),
             files["yt_dlp/version.py"])
         if broken:
-            files["yt_dlp/__init__.py"] = b"raise ImportError('a broken release')\n"
+            said = broken if isinstance(broken, str) else "a broken release"
+            files["yt_dlp/__init__.py"] = f"raise ImportError({said!r})\n".encode()
         self.wheels[version] = build_wheel(files, "yt-dlp", version, self.files)
         return self.wheels[version]
 
