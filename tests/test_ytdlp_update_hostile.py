@@ -142,7 +142,7 @@ def test_a_release_for_another_python_does_not_count(
     release would be offered, then fail to install, at every check, for ever."""
     html = ("yt_dlp-2099.8.8-py3-none-any.whl</a>"  # an end with no start: no link
             + link("2099.1.1").replace("<a ", '<a data-requires-python="&gt;=3.8" ')
-            + "<p>yt_dlp-2099.7.7-py3-none-any.whl</p>"  # text, not a link
+            + "<p>yt_dlp-2099.7.7-py3-none-any.whl</a>"  # text, not a link
             + link("2099.9.9").replace("<a ", '<a data-requires-python="&gt;=3.99" ')
             + link("2099.3.3").replace("<a ", '<a data-requires-python="not a specifier" ')
             + link("2099.6.6").replace("<a ", '<a data-yanked="" ')
@@ -156,9 +156,12 @@ def test_a_release_for_another_python_does_not_count(
         {"filename": "yt_dlp-2099.4.4-py3-none-any.whl", "requires-python": "<3.10"},
         {"filename": "yt_dlp-2099.1.1-py3-none-any.whl", "requires-python": None}]})
     assert release_versions(json_page, "yt-dlp", JSON_PAGE, "3.11.2") == {"2099.1.1"}
-    body = html.encode() + b"<p>not UTF-8: \xff</p>"
+    body = (link("2099.1.1") + link("2099.2.2").replace("<a ", '<a data-requires-python='
+                                                        '"&gt;=3.8" ')
+            + link("2099.9.9").replace("<a ", '<a data-requires-python="&gt;=3.99" ')
+            ).encode() + b"<p>not UTF-8: \xff</p>"
     index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
-    assert Updater(Path(sys.executable), index.url, tmp_path).latest() == "2099.5.5"
+    assert Updater(Path(sys.executable), index.url, tmp_path).latest() == "2099.2.2"
     index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
     gone = Updater(tmp_path / "no-python", index.url, tmp_path)  # no Python known: pip's say
     assert gone.latest() == "2099.9.9"
@@ -176,9 +179,11 @@ def test_the_index_is_asked_for_its_json_page_first(raw_index: Callable[..., Raw
             b".v1+html;q=0.2, text/html;q=0.1\r\n") in request
 
 
-def test_pip_never_builds_a_source_archive_from_the_index(tmp_path: Path) -> None:
+def test_pip_never_builds_a_source_archive_from_the_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A source archive's build backend is code from the index, run on the box: here one that
-    leaves a mark when pip runs it. pip is told to take wheels only."""
+    leaves a mark when pip runs it. pip is told to take wheels only, and from the configured
+    index only (the box's pip settings, here another index that has a wheel, are not read)."""
     mark = tmp_path / "ran"
     project = tmp_path / "sdist" / "yt_dlp-2099.5.5"
     project.mkdir(parents=True)
@@ -186,8 +191,11 @@ def test_pip_never_builds_a_source_archive_from_the_index(tmp_path: Path) -> Non
         '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n')
     (project / "backend.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
     (project / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: yt-dlp\nVersion: 2099.5.5\n")
-    index = PackageIndex(tmp_path / "index")
+    index, elsewhere = PackageIndex(tmp_path / "index"), PackageIndex(tmp_path / "elsewhere")
     try:
+        elsewhere.add("2099.5.5")
+        elsewhere.publish("2099.5.5")
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", elsewhere.url)
         archive = index.files / "yt_dlp-2099.5.5.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
             tar.add(project, arcname=project.name)
@@ -197,6 +205,7 @@ def test_pip_never_builds_a_source_archive_from_the_index(tmp_path: Path) -> Non
             updater._pip("--no-deps", "yt-dlp==2099.5.5")
     finally:
         index.close()
+        elsewhere.close()
     assert not mark.exists()
     assert str(failed.value) == "ERROR: No matching distribution found for yt-dlp==2099.5.5"
 
