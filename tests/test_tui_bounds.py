@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from support.hostile import HostileService, hostile_service
-from support.tui_pilot import drive, text_of, until
+from support.tui_pilot import cell, drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -20,7 +20,9 @@ from appliance.client import ApiClient, Connection, LiveEvent
 from appliance.tui import model as tui_model
 from appliance.tui.app import ApplianceApp
 from appliance.tui.model import MAX_ITEMS, QueueModel
+from appliance.tui.views import subscriptions
 from appliance.tui.views.queue import LEFT_OUT, QueueView
+from appliance.tui.views.subscriptions import SubscriptionsView
 
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
@@ -116,6 +118,42 @@ def test_a_flood_of_new_queue_ids_keeps_the_newest_and_the_memory_flat(
         drive(app, scenario, size=(120, 40))
     finally:
         tracemalloc.stop()
+    assert not app.crash_report
+
+
+def test_a_flood_of_new_tasks_is_shown_up_to_a_bound(
+        service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(subscriptions, "MAX_TASKS", 5)
+    service.answers["/api/tasks"] = {"items": [{"id": n, "name": f"t{n}"} for n in range(7)],
+                                     "pagination": {"has_next": False}}
+    gate = threading.Event()
+
+    def flood() -> Iterator[str]:
+        gate.wait(120)  # once the view has read the tasks
+        for action, task in [("delete", {"id": 0}), *(("create", {"id": n, "name": f"n{n}"})
+                                                      for n in range(100, 400)),
+                             ("update", {"id": 1, "name": "renamed"})]:
+            yield json.dumps({"event": "config_update", "data": {
+                "feature": "tasks", "action": action, "data": task}})
+        yield json.dumps({"event": "paused", "data": {}})
+
+    service.frames = flood()  # type: ignore[assignment]  # sent as it is iterated
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("5")
+        view = app.screen.query_one(SubscriptionsView)
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 5, "the first five tasks")
+        gate.set()
+        await until(pilot, lambda: app.model.paused, "the frame after the flood")
+        await until(pilot, lambda: cell(app, "subscriptions-table", "1", "name") == "renamed"
+                    and table.row_count == 5, "the bounded table")
+        assert sorted(view.tasks) == ["1", "100", "2", "3", "4"]
+        assert text_of(app, "#subscriptions-state").startswith("Subscriptions (5) ")
+
+    drive(app, scenario, size=(120, 40))
     assert not app.crash_report
 
 
