@@ -166,6 +166,7 @@ def _ytdlp_status(client: ApiClient) -> dict[str, Any]:
 
 
 def _ytdlp_offline(args: argparse.Namespace) -> int:
+    from .client.shown import shown
     from .ytdlp_update import Updater
 
     settings = load_settings()
@@ -177,13 +178,15 @@ def _ytdlp_offline(args: argparse.Namespace) -> int:
     updater = Updater(python, settings.ytdlp_index_url,
                       settings.config_path / "ytdlp-releases",
                       check_url=settings.ytdlp_check_url,
-                      say=lambda text: sys.stdout.write(text + "\n"))
+                      # what a release and pip print is shown, never obeyed
+                      say=lambda text: sys.stdout.write(shown(text) + "\n"))
     if args.ytdlp_command == "status":
-        sys.stdout.write(f"yt-dlp {updater.installed()} installed, newest "
-                         f"{updater.latest() or 'unknown'} (the service is not running)\n")
+        sys.stdout.write(shown(f"yt-dlp {updater.installed()} installed, newest "
+                               f"{updater.latest() or 'unknown'} (the service is not "
+                               f"running)") + "\n")
         return 0
     outcome = updater.update()
-    sys.stdout.write(outcome.message + "\n")
+    sys.stdout.write(shown(outcome.message) + "\n")
     return 0 if outcome.state in {"updated", "up_to_date"} else 1
 
 

@@ -151,6 +151,29 @@ def test_the_local_services_password_goes_to_the_local_service(tmp_path: Path) -
     assert connection.authorization() == "Basic YWRtaW46cHc="
 
 
+def test_credentials_in_an_address_are_taken_out_of_it(tmp_path: Path) -> None:
+    """``http://user:token@host/`` (any source): the address is shown in every message, the
+    credentials go in the Authorization header only, the websocket's too."""
+    connection = resolve(url="admin:pa%40ss:w@nas:8081/", env=_env(tmp_path), local=LOCAL)
+    assert (connection.url, connection.user, connection.source) == (
+        "http://nas:8081", "admin", "--url")
+    assert connection.authorization() == "Basic YWRtaW46cGFAc3M6dw=="  # admin:pa@ss:w
+    assert "pa@ss" not in repr(connection)
+    env = _env(tmp_path, APPLIANCE_URL="https://u:secret@nas/base", APPLIANCE_TOKEN="t")
+    from_env = resolve(env=env, local=LOCAL)
+    assert (from_env.url, from_env.authorization()) == ("https://nas/base", "Basic dTpzZWNyZXQ=")
+    prompted = resolve(url="http://u:secret@nas", user="ann", password="pw", env=env)
+    assert (prompted.url, prompted.authorization()) == ("http://nas", "Basic YW5uOnB3")
+    _client_file(tmp_path, 'url = "http://a:b@c@nas:1/x?y#z"\n')
+    from_file = resolve(env=_env(tmp_path), local=LOCAL)
+    assert (from_file.url, from_file.user, from_file.password) == ("http://nas:1/x?y#z", "a",
+                                                                   "b@c")
+    token_only = resolve(url="http://tok@nas", env=_env(tmp_path), local=LOCAL)
+    assert (token_only.url, token_only.user, token_only.password) == ("http://nas", "tok", "")
+    plain = resolve(url="http://nas/a@b", env=_env(tmp_path), local=LOCAL)  # "@" in the path
+    assert (plain.url, plain.user) == ("http://nas/a@b", None)
+
+
 def test_the_client_file_is_under_home_without_xdg() -> None:
     assert config_file({"HOME": "/home/ann"}) == Path("/home/ann/.config/appliance/client.toml")
 

@@ -12,13 +12,20 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from support.hostile import HostileService, Stream, Trickle, hostile_service
-from support.tui_pilot import drive, text_of, until
+from support.hostile import HEALTH, HostileService, Stream, Trickle, hostile_service
+from support.tui_pilot import connected, drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
 from appliance import cli
-from appliance.client import ApiClient, ApiError, Connection, Unreachable
+from appliance.client import (
+    ApiClient,
+    ApiError,
+    Connection,
+    Unreachable,
+    parse_frame,
+    resolve,
+)
 from appliance.client import http as client_http
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
@@ -100,6 +107,35 @@ def test_a_log_stream_line_or_event_that_never_ends_ends_the_stream(
         assert caught.value.reason == f"{said} of the stream is longer than 0 MiB"
 
 
+def test_records_that_never_end_are_an_error_not_a_hang(
+        service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_http, "MAX_PAGES", 3)
+    service.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": True}}
+    with pytest.raises(ApiError, match="the tasks go on past 3 pages"):
+        client_of(service).tasks()
+    assert service.asked == ["GET /api/tasks"] * 3
+    service.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": False}}
+    assert client_of(service).tasks() == [{"id": 1}]
+
+
+def test_json_nested_too_deep_to_read_is_junk_not_a_crash(service: HostileService) -> None:
+    """Python's JSON reader raises RecursionError, not ValueError, on "[[[[…": an answer, an
+    error's body, a log record or a websocket frame that nested stopped the TUI and the
+    commands with a traceback."""
+    deep = b"[" * 100_000
+    service.answers["/api/history/live"] = deep
+    service.answers["/api/health"] = (502, deep)
+    service.answers["/api/logs/stream"] = Stream(b"event: log_lines\ndata: " + deep + b"\n\n")
+    client = client_of(service)
+    with pytest.raises(ApiError, match=r"^the answer is not JSON$"):
+        client.live()
+    with pytest.raises(ApiError, match=r"^HTTP 502 Bad Gateway$"):
+        client.health()
+    with pytest.raises(Unreachable, match="maximum recursion depth exceeded"):
+        list(client.log_stream())
+    assert parse_frame(deep) is None
+
+
 @pytest.mark.parametrize("websocket", [
     {"port": "80@elsewhere.example"}, {"port": True}, {"port": 70000}, {"port": None},
     {"port": 8082, "path": "@elsewhere.example/ws"}, {"port": 8082, "path": ["/ws"]},
@@ -130,7 +166,7 @@ HOSTILE_QUEUE = {
           "status": "pending", "created_at": 5, "downloaded_bytes": 1, "total_bytes": 0},
 }
 FRAMES = [
-    "not json", b"\x00\xff", "[]", json.dumps({"event": 5}),
+    "not json", b"\x00\xff", "[]", "[" * 100_000, json.dumps({"event": 5}),
     json.dumps({"event": "item_error", "data": {"id": ["x"], "status": "error"}}),
     json.dumps({"event": "item_updated", "data": {"id": {"a": 1}, "kind": "queue"}}),
     json.dumps({"event": "item_updated", "data": {"id": "a", "percent": 42.0}}),
@@ -346,6 +382,28 @@ def test_an_unreachable_address_is_shown_not_obeyed(
     assert code == 1
     assert err.startswith("appliance: the service is not reachable at http://a..b: Failed to "
                           "parse: 'a..b', label empty or too long")
+    for url in ("http://me:s3cret@127.0.0.1:9/", "http://me:s3cret@a..b"):
+        code, _, err = run(capsys, "status", "--url", url)
+        assert code == 1 and "s3cret" not in err and "me:" not in err, err
+
+
+def test_an_address_with_credentials_shows_neither_and_sends_both(
+        service: HostileService) -> None:
+    service.answers["/api/health"] = (401, {"error": "Invalid credentials."})
+    host = service.url.removeprefix("http://")
+    app = ApplianceApp(ApiClient(resolve(url=f"http://me:s3%2Fcret@{host}/",
+                                         env={"HOME": "/nonexistent"}, local=None)))
+
+    async def scenario(pilot: Pilot) -> None:
+        assert text_of(app, "#connecting") == f"Connecting to {service.url} …"
+        await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the refusal")
+        assert text_of(app, "#problem-reason") == f"{service.url}: Invalid credentials."
+        service.answers["/api/health"] = HEALTH
+        await pilot.press("r")
+        await connected(pilot)
+
+    drive(app, scenario)
+    assert service.authorizations == {"Basic bWU6czMvY3JldA=="}  # me:s3/cret, the ws's too
 
 
 def test_ytdlp_status_and_an_update_that_never_ends(

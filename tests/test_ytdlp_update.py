@@ -115,8 +115,8 @@ def test_the_index_page_is_read_as_pip_reads_it(index: PackageIndex) -> None:
     page = ('<a href="a">yt_dlp-2026.1.5-py3-none-any.whl</a>'
             '<a href="b" data-yanked="">yt_dlp-2099.9.9-py3-none-any.whl</a>'
             '<a href="c">yt_dlp-2099.9.10.dev0-py3-none-any.whl</a>'
-            '<a href="d">yt-dlp-2026.2.1.tar.gz</a><a href="e">other-2100.1.1.tar.gz</a>')
-    assert release_versions(page, "yt-dlp") == {"2026.1.5", "2026.2.1"}
+            '<a href="d">yt-dlp-2026.2.1.tar.gz</a><a href="e">other-2100.1.1-py3-none-any.whl</a>')
+    assert release_versions(page, "yt-dlp") == {"2026.1.5"}  # a source archive is no release
 
 
 def test_an_unreachable_index_is_unknown_not_an_error(app_with: AppWith) -> None:

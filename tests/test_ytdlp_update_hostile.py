@@ -5,10 +5,12 @@ a few files written by the test."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,18 +20,20 @@ from conftest import make_settings
 from support.package_index import PackageIndex, make_venv
 from support.server import wait_for
 
+from appliance import cli
 from appliance.config import url_shown
 from appliance.errors import CONFLICT, AppError
 from appliance.events import EventBus
 from appliance.ytdlp_update import YtdlpUpdates
 from appliance.ytdlp_update.index import (
+    JSON_PAGE,
     final,
     newer,
     newest_version,
     release_versions,
     version_key,
 )
-from appliance.ytdlp_update.updater import Updater, _pin
+from appliance.ytdlp_update.updater import PipFailed, Updater, _pin
 from appliance.ytdlp_update.wheels import installed_files
 
 HUGE = "9" * 5000  # int() refuses a number of more than 4300 digits
@@ -98,14 +102,112 @@ def ok_head(length: int | None = None) -> bytes:
 
 def test_release_numbers_an_index_offers_are_read_with_bounds() -> None:
     offered = page("2099.1.1", HUGE, f"1.{HUGE}", "2099.1.2.dev0").decode()
-    offered += '<a href="x">yt-dlp-2099.3.3.zip</a><a href="y">yt_dlp-2099.4.4.tar.gz</a>'
-    assert release_versions(offered, "yt-dlp") == {"2099.1.1", "2099.3.3", "2099.4.4"}
+    assert release_versions(offered, "yt-dlp") == {"2099.1.1"}
     assert not final(HUGE) and final("2026.01.05") and not final("2026.1.5rc1")
     assert version_key("2026.01.050") == (2026, 1, 50)
     assert version_key("2026.1.5.0.0") == version_key("2026.1.5") == (2026, 1, 5)
     assert version_key("0.0") == (0,)
     assert version_key("2026.1.5.120000.dev0") == (2026, 1, 5, 120000)
     assert version_key("nightly") == () and version_key(HUGE) == (int("9" * 30),)
+
+
+def test_only_a_release_with_a_pure_python_wheel_counts() -> None:
+    """pip installs wheels only (``--only-binary``): a release of source archives alone, or of
+    wheels for another Python or machine, would be offered and then fail at every check."""
+    files = ["yt-dlp-2099.3.3.zip", "yt_dlp-2099.4.4.tar.gz", "yt_dlp-2099.5.5.whl",
+             "yt_dlp-2099.6.6-cp27-cp27m-win32.whl", "yt_dlp-2099.7.7-py2-none-any.whl",
+             "yt_dlp-2099.8.8-py3-none-manylinux1_x86_64.whl",
+             "yt_dlp-2099.9.9-py3-abi3-any.whl", "yt_dlp-2099.10.10-x-py3-none-any-y.whl",
+             "yt_dlp-2099.1.1-1build-py2.py3-none-any.whl", "yt_dlp-2099.2.2-py311-none-any.whl",
+             "Yt.Dlp-2099.1.3-py3-none-any.whl", "yt_dlp_ejs-2100.1.1-py3-none-any.whl"]
+    html = "".join(f'<a href="f">{file}</a>' for file in files)
+    wanted = {"2099.1.1", "2099.2.2", "2099.1.3"}
+    assert release_versions(html, "yt-dlp") == wanted
+    json_page = json.dumps({"meta": {"api-version": "1.1"}, "name": "yt-dlp", "files": [
+        *({"filename": file, "url": "f", "hashes": {}} for file in files),
+        {"filename": "yt_dlp-2100.1.1-py3-none-any.whl", "yanked": True},
+        {"filename": "yt_dlp-2100.2.2-py3-none-any.whl", "yanked": "broken"},
+        {"filename": "yt_dlp-2099.12.12-py3-none-any.whl", "yanked": False},
+        {"filename": 7}, "yt_dlp-2100.3.3-py3-none-any.whl"]})
+    json_type = "application/vnd.pypi.simple.v1+json; charset=utf-8"
+    assert release_versions(json_page, "yt-dlp", json_type) == {*wanted, "2099.12.12"}
+    assert release_versions(json_page, "yt-dlp", "text/html") == set()  # read as it says
+    for junk in ("[1]", '{"files": {"a": 1}}', "{", "[" * 100000):
+        assert release_versions(junk, "yt-dlp", json_type) == set()
+
+
+def test_a_release_for_another_python_does_not_count(
+        raw_index: Callable[..., RawIndex], tmp_path: Path) -> None:
+    """pip installs no file whose requires-python excludes the environment's Python: such a
+    release would be offered, then fail to install, at every check, for ever."""
+    html = ("yt_dlp-2099.8.8-py3-none-any.whl</a>"  # an end with no start: no link
+            + link("2099.1.1").replace("<a ", '<a data-requires-python="&gt;=3.8" ')
+            + "<p>yt_dlp-2099.7.7-py3-none-any.whl</a>"  # text, not a link
+            + link("2099.9.9").replace("<a ", '<a data-requires-python="&gt;=3.99" ')
+            + link("2099.3.3").replace("<a ", '<a data-requires-python="not a specifier" ')
+            + link("2099.6.6").replace("<a ", '<a data-yanked="" ')
+            + '<a href="f">yt_dlp-2099.5.5<!-- a comment -->-py3-none-any.whl</a>')
+    here = {"2099.1.1", "2099.3.3", "2099.5.5"}
+    assert release_versions(html, "yt-dlp", python="3.11.2") == here
+    assert release_versions(html, "yt-dlp", python="3.14.0b1") == here  # a Python's beta
+    assert release_versions(html, "yt-dlp", python="3.99.0") == {*here, "2099.9.9"}
+    assert release_versions(html, "yt-dlp") == {*here, "2099.9.9"}
+    json_page = json.dumps({"files": [
+        {"filename": "yt_dlp-2099.4.4-py3-none-any.whl", "requires-python": "<3.10"},
+        {"filename": "yt_dlp-2099.1.1-py3-none-any.whl", "requires-python": None}]})
+    assert release_versions(json_page, "yt-dlp", JSON_PAGE, "3.11.2") == {"2099.1.1"}
+    body = (link("2099.1.1") + link("2099.2.2").replace("<a ", '<a data-requires-python='
+                                                        '"&gt;=3.8" ')
+            + link("2099.9.9").replace("<a ", '<a data-requires-python="&gt;=3.99" ')
+            ).encode() + b"<p>not UTF-8: \xff</p>"
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
+    assert Updater(Path(sys.executable), index.url, tmp_path).latest() == "2099.2.2"
+    index = raw_index(lambda conn, _stop: conn.sendall(ok_head(len(body)) + body))
+    gone = Updater(tmp_path / "no-python", index.url, tmp_path)  # no Python known: pip's say
+    assert gone.latest() == "2099.9.9"
+
+
+def test_the_index_is_asked_for_its_json_page_first(raw_index: Callable[..., RawIndex]
+                                                    ) -> None:
+    body = json.dumps({"files": [{"filename": "yt_dlp-2099.1.1-py3-none-any.whl"}]}).encode()
+    index = raw_index(lambda conn, _stop: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)))
+    assert newest_version(index.url, "yt-dlp", timeout=10) == "2099.1.1"
+    [request] = index.requests
+    assert (b"\r\nAccept: application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple"
+            b".v1+html;q=0.2, text/html;q=0.1\r\n") in request
+
+
+def test_pip_never_builds_a_source_archive_from_the_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source archive's build backend is code from the index, run on the box: here one that
+    leaves a mark when pip runs it. pip is told to take wheels only, and from the configured
+    index only (the box's pip settings, here another index that has a wheel, are not read)."""
+    mark = tmp_path / "ran"
+    project = tmp_path / "sdist" / "yt_dlp-2099.5.5"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n')
+    (project / "backend.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
+    (project / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: yt-dlp\nVersion: 2099.5.5\n")
+    index, elsewhere = PackageIndex(tmp_path / "index"), PackageIndex(tmp_path / "elsewhere")
+    try:
+        elsewhere.add("2099.5.5")
+        elsewhere.publish("2099.5.5")
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", elsewhere.url)
+        archive = index.files / "yt_dlp-2099.5.5.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(project, arcname=project.name)
+        index.page("yt-dlp", [archive])
+        updater = Updater(make_venv(tmp_path / "venv", None), index.url, tmp_path / "kept")
+        with pytest.raises(PipFailed) as failed:
+            updater._pip("--no-deps", "yt-dlp==2099.5.5")
+    finally:
+        index.close()
+        elsewhere.close()
+    assert not mark.exists()
+    assert str(failed.value) == "ERROR: No matching distribution found for yt-dlp==2099.5.5"
 
 
 def test_an_installed_nightly_is_not_replaced_by_an_older_final_release() -> None:
@@ -210,6 +312,33 @@ def fake_ytdlp(site: Path, version: str | None, extractors: int = 200,
     names = ["yt_dlp/__init__.py", "yt_dlp/version.py", "yt_dlp-1.0.dist-info/METADATA",
              *record]
     (info / "RECORD").write_text("".join(f"{name},,\n" for name in names))
+
+
+def test_the_command_shows_what_a_release_says_never_obeys_it(
+        fake_env: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Without the service, ``appliance ytdlp`` prints the installed release's version and
+    what the check of a new one says: a terminal sequence in them is shown, not obeyed."""
+    python, site = fake_env
+    fake_ytdlp(site, "2099.1.1\x1b]2;x\x07")
+    index = PackageIndex(tmp_path / "index")
+    for name, value in (("YTP_PORT", "9"), ("YTP_YTDLP_INDEX_URL", index.url),
+                        ("YTP_CONFIG_PATH", str(tmp_path / "config")),
+                        ("YTP_DOWNLOAD_PATH", str(tmp_path / "downloads"))):
+        monkeypatch.setenv(name, value)
+    try:
+        index.add("2099.2.2", broken="\x1b[2Jbroken\x9b")
+        index.publish("2099.2.2")
+        assert cli.main(["ytdlp", "status", "--venv", str(python.parents[1])]) == 0
+        said = capsys.readouterr().out
+        assert said == ("yt-dlp 2099.1.1␛]2;x␇ installed, newest 2099.2.2 (the service is "
+                        "not running)\n")
+        venv = make_venv(tmp_path / "fresh", None)
+        assert cli.main(["ytdlp", "update", "--venv", str(venv.parents[1])]) == 1
+    finally:
+        index.close()
+    said = capsys.readouterr().out
+    assert "ImportError: ␛[2Jbroken�" in said and not any(c in said for c in "\x1b\x07\x9b")
 
 
 @pytest.mark.parametrize(("version", "extractors", "problem"), [

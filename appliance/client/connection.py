@@ -5,6 +5,8 @@ credentials separately:
 
 1. the command line: ``--url`` (and ``--user``, whose password is asked at a prompt: a secret
    on the command line would show in the process list);
+   credentials in an address (``http://user:token@host/``) are its source's, after ``--user``;
+   they are taken out of it: the address is shown in messages, the credentials never are;
 2. the environment: ``APPLIANCE_URL``, ``APPLIANCE_TOKEN``;
 3. the client file ``$XDG_CONFIG_HOME/appliance/client.toml`` (``~/.config/…``): ``url``,
    ``token``, ``user``, ``password``; refused while it holds a secret and others may read it;
@@ -18,14 +20,18 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import unquote
 
 FILE_NAME = "client.toml"
 DEFAULT_USER = "appliance"  # the login user of `appliance web passwd`
 _SECRETS = ("token", "password")
+# The ``user:password@`` of an address (up to its last "@" before the path, as URLs are read).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
 
 
 class ConnectionFileProblem(Exception):
@@ -125,9 +131,11 @@ def resolve(
                 f'"http://HOST:PORT" in {path}'
             )
         base, where = local.url, "the local service"
-    base = normalise_url(base)
+    base, url_user, url_password = split_credentials(normalise_url(base))
     if user:
         return Connection(base, user=user, password=password, source=where)
+    if url_user is not None:
+        return Connection(base, user=url_user, password=url_password, source=where)
     token = env.get("APPLIANCE_TOKEN") or file.get("token")
     if token:
         return Connection(base, token=token, source=where)
@@ -146,3 +154,14 @@ def normalise_url(value: str) -> str:
     if "://" not in value:
         value = "http://" + value
     return value.rstrip("/")
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without its ``user:password@``, and those (percent-decoded; the password ""
+    when the address names a user only). By pattern, not parsed: an address that is no valid
+    URL is shown in a message too, and must not show them either."""
+    found = _USERINFO.match(url)
+    if found is None:
+        return url, None, None
+    user, _, password = found.group(2).partition(":")
+    return found.group(1) + url[found.end():], unquote(user), unquote(password)

@@ -35,6 +35,9 @@ MAX_ANSWER = 32 * 2**20
 # The read timeout is per read: a service trickling a byte a second would hold a call forever.
 ANSWER_SECONDS = 120.0
 READ_SIZE = 64 * 1024
+# Pages of records read at most (of 1000 each): a service that says "there is a next page"
+# for ever must not keep a client reading, and filling its memory, for ever.
+MAX_PAGES = 100
 BAD_ANSWER = "BAD_ANSWER"  # the code of an ApiError for an answer this client cannot read
 
 Json = Any
@@ -72,7 +75,7 @@ def _error_from(status: int, reason: str, content: bytes) -> ApiError:
     """The error an answer of ``status`` with the body ``content`` says."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep to read
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return ApiError(status, body["error"], str(body.get("code") or ""))
@@ -85,7 +88,7 @@ def _json(response: requests.Response, content: bytes) -> Json:
     """The answer's JSON; Python's ``NaN`` and ``Infinity``, which JSON has not, refused."""
     try:
         return json.loads(content, parse_constant=_not_json)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(response.status_code, "the answer is not JSON") from None
 
 
@@ -316,8 +319,7 @@ class ApiClient:
     def records(self, kind: str) -> list[dict[str, Any]]:
         """Every record of ``presets``, ``conditions``, ``dl_fields`` or ``notifications``."""
         found: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        for page in range(1, MAX_PAGES + 1):
             body = self.request("GET", f"/api/{kind}", params={"page": page, "per_page": 1000})
             items = body.get("items") if isinstance(body, dict) else body
             for record in objects(items, f"the {kind}"):
@@ -328,7 +330,8 @@ class ApiClient:
             paging = body.get("pagination") if isinstance(body, dict) else None
             if not isinstance(paging, dict) or not paging.get("has_next"):
                 return found
-            page += 1
+        raise ApiError(0, f"the service's answer is not one this client can read: the {kind} "
+                          f"go on past {MAX_PAGES} pages", BAD_ANSWER)
 
     def create(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/api/{kind}", body=record)
@@ -463,7 +466,7 @@ class LogStream:
             # A chunked stream (the service's) comes chunk by chunk, each at most READ_SIZE
             # bytes; one without chunks in READ_SIZE pieces, never read whole.
             yield from _sse_events(_lines(self.response.iter_content(READ_SIZE)), self.event)
-        except (requests.RequestException, AttributeError, ValueError) as exc:
+        except (requests.RequestException, AttributeError, ValueError, RecursionError) as exc:
             # close() from another thread pulls the socket away mid-read.
             if not self.closed:
                 raise Unreachable(self.url, str(exc)) from None

@@ -44,7 +44,7 @@ def parse_frame(text: str | bytes) -> LiveEvent | None:
     """
     try:
         frame = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep to read
         return None
     if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
         return None

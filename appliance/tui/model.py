@@ -4,6 +4,11 @@ Items stay after they leave the service's queue (finished, failed, cancelled whi
 watched) so that one can see them end and retry them; ``clear_ended`` drops them. Every
 change marks the item dirty; the view repaints dirty rows on its own clock, so a burst of
 progress events costs one repaint.
+
+It holds at most :data:`MAX_ITEMS` items: a queue of a hundred thousand (or a service that
+names a new id in every event) would fill the memory and make every repaint crawl. Past that
+the oldest are left out, those that ended first and running ones last, and ``left_out`` says
+so.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from .format import number
 ACTIVE = frozenset({"preparing", "downloading", "postprocessing"})
 ENDED = frozenset({"finished", "error", "cancelled", "skip"})
 SPEED_SAMPLES = 60
+MAX_ITEMS = 1000
+# Left out in batches of this many at once past MAX_ITEMS (one sort per batch, not per
+# event), and down to MAX_ITEMS exactly when the view repaints.
+LEAVE_OUT_BATCH = 100
+# Items whose failure was counted, remembered so that it is counted once.
+COUNTED_FAILURES = 2 * MAX_ITEMS
 
 _FULL_ITEM_EVENTS = frozenset({
     "item_added", "item_updated", "item_completed", "item_error", "item_cancelled",
@@ -73,7 +84,8 @@ class QueueModel:
         self.history_count = 0
         self.synced = False  # a snapshot was taken: the next one is a catch-up
         self.failed = 0  # failures today: counted from the history at connect, then events
-        self.counted_failures: set[str] = set()
+        self.counted_failures: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.left_out = False  # older items were left out for newer ones (MAX_ITEMS)
         self.speeds: collections.deque[float] = collections.deque(maxlen=SPEED_SAMPLES)
 
     # --- what the websocket says ---------------------------------------------------------
@@ -87,10 +99,12 @@ class QueueModel:
         self.history_count, self.synced = count, True
         vanished = [i for i, item in self.items.items()
                     if i not in queue and item.get("status") not in ENDED]
+        self.left_out = False  # the service's whole queue, from here on
         for item_id, item in queue.items():
             # The key is the id: an item that lacks one or names another still has this one.
             self.items[item_id] = {**item, "id": item_id}
             self.dirty.add(item_id)
+            self._bound(MAX_ITEMS + LEAVE_OUT_BATCH)
         return Missed(vanished, ended)
 
     def apply(self, event: LiveEvent) -> None:
@@ -109,7 +123,9 @@ class QueueModel:
             item_id = str(data["id"])
             data = {**data, "id": item_id}
             if name == "item_error" and item_id not in self.counted_failures:
-                self.counted_failures.add(item_id)
+                self.counted_failures[item_id] = None
+                if len(self.counted_failures) > COUNTED_FAILURES:
+                    self.counted_failures.popitem(last=False)
                 self.failed += 1
             if "kind" in data or name == "item_added":
                 self.upsert(data)
@@ -136,6 +152,18 @@ class QueueModel:
         self.items[item_id] = {**self.items.get(item_id, {}), **item, "id": item_id}
         self.removed.discard(item_id)
         self.dirty.add(item_id)
+        self._bound(MAX_ITEMS + LEAVE_OUT_BATCH)
+
+    def _bound(self, most: int) -> None:
+        """Past ``most`` items, down to :data:`MAX_ITEMS`: those that ended go first, then
+        those that wait, running ones last; the oldest (first seen) of each first."""
+        if len(self.items) <= most:
+            return
+        order = {item_id: n for n, item_id in enumerate(self.items)}
+        ranked = sorted(self.items, key=lambda i: (_rank(self.items[i]), order[i]))
+        for item_id in ranked[:len(self.items) - MAX_ITEMS]:
+            self.remove(item_id)
+        self.left_out = True
 
     def remove(self, item_id: str) -> None:
         if self.items.pop(item_id, None) is not None:
@@ -167,6 +195,13 @@ class QueueModel:
         return speed
 
     def take_changes(self) -> tuple[set[str], set[str]]:
+        self._bound(MAX_ITEMS)
         dirty, removed = self.dirty, self.removed
         self.dirty, self.removed = set(), set()
         return dirty, removed
+
+
+def _rank(item: dict[str, Any]) -> int:
+    """Which items are left out first: ended (0), waiting (1), running (2)."""
+    status = item.get("status")
+    return 0 if status in ENDED else 2 if status in ACTIVE else 1

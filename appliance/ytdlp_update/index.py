@@ -1,11 +1,19 @@
-"""The newest release of a project on a package index's simple API (PEP 503 pages, which
-PyPI and every mirror serve; a folder served by ``python -m http.server`` is one too)."""
+"""The newest release of a project on a package index's simple API: PEP 691's JSON page when
+the index serves one (PyPI does), else PEP 503's HTML page (every mirror; a folder served by
+``python -m http.server`` is one too).
+
+Only a release with a pure-Python wheel for the environment's Python counts (the file's
+``requires-python``, PEP 503's ``data-requires-python``): pip installs it with
+``--only-binary``, never from a source archive, whose build would run the index's setup code
+on the box; and a release pip would not install would be offered, then fail, at every check
+(yt-dlp drops a Python when it reaches its end: the box's stays on the last release for it)."""
 
 from __future__ import annotations
 
 import contextlib
 import html.parser
 import http.client
+import json
 import logging
 import re
 import socket
@@ -25,6 +33,9 @@ CHUNK = 64 * 1024
 # A release number: bounded, because an index may offer "9" * 5000 (int() refuses > 4300
 # digits, and no release is numbered so).
 RELEASE = re.compile(r"\d{1,30}(?:\.\d{1,30}){0,30}")
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+# PEP 691's content negotiation: its JSON page first, its HTML page, then PEP 503's.
+ACCEPT = f"{JSON_PAGE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
 def final(version: str) -> bool:
@@ -55,15 +66,20 @@ def newer(candidate: str, installed: str | None) -> bool:
 
 
 class _Links(html.parser.HTMLParser):
+    """The files a PEP 503 page links to, as (name, requires-python), yanked ones (PEP 592)
+    left out."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.files: list[str] = []
+        self.files: list[tuple[str, Any]] = []
         self._current: str | None = None
+        self._requires: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
-            yanked = any(name == "data-yanked" for name, _ in attrs)
-            self._current = None if yanked else ""
+            found = dict(attrs)
+            self._current = None if "data-yanked" in found else ""
+            self._requires = found.get("data-requires-python")
 
     def handle_data(self, data: str) -> None:
         if self._current is not None:
@@ -71,27 +87,60 @@ class _Links(html.parser.HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a" and self._current is not None:
-            self.files.append(self._current.strip())
+            self.files.append((self._current.strip(), self._requires))
             self._current = None
 
 
-def release_versions(page: str, name: str) -> set[str]:
-    """Versions of the final releases a simple page links to (yanked ones left out)."""
-    parser = _Links()
-    parser.feed(page)
+def _json_files(page: str) -> list[tuple[str, Any]]:
+    """The files of a PEP 691 page as (name, requires-python), yanked ones (a true
+    ``yanked``) left out; an entry of another shape is none."""
+    try:
+        files = json.loads(page).get("files")
+    except (ValueError, RecursionError, AttributeError):
+        return []
+    return [(entry["filename"], entry.get("requires-python")) for entry in files
+            if isinstance(entry, dict) and isinstance(entry.get("filename"), str)
+            and not entry.get("yanked")] if isinstance(files, list) else []
+
+
+def runs_on(requires_python: Any, python: str | None) -> bool:
+    """Whether a file's ``requires-python`` admits the environment's Python ``python`` (as
+    pip judges it: a specifier it cannot read, or no Python known, admits)."""
+    if not requires_python or python is None:
+        return True
+    # Here, not at the top: 1 MiB the service's worker holds only once an index says it.
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        return SpecifierSet(str(requires_python)).contains(python, prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+def release_versions(page: str, name: str, content_type: str = "text/html",
+                     python: str | None = None) -> set[str]:
+    """Versions of the final releases the page offers a pure-Python wheel of (the
+    ``py3-none-any`` kind, which pip installs on any box) for the Python ``python`` (its
+    version, e.g. "3.11.2")."""
+    if content_type.split(";")[0].strip().lower() == JSON_PAGE:
+        files = _json_files(page)
+    else:
+        parser = _Links()
+        parser.feed(page)
+        files = parser.files
     project = normalize(name)
     versions: set[str] = set()
-    for file in parser.files:
-        if file.endswith(".whl"):
-            stem_name, _, rest = file.partition("-")
-            version = rest.split("-", 1)[0]
-        elif file.endswith((".tar.gz", ".zip")):
-            stem = file.removesuffix(".tar.gz").removesuffix(".zip")
-            stem_name, _, version = stem.rpartition("-")
-        else:
+    for file, requires_python in files:
+        # {name}-{version}(-{build})?-{python}-{abi}-{platform}.whl
+        parts = file.removesuffix(".whl").split("-")
+        if not file.endswith(".whl") or len(parts) not in (5, 6):
             continue
-        if normalize(stem_name) == project and final(version):
-            versions.add(version)
+        tags, abi, platform = parts[-3:]
+        pure = abi == "none" and platform == "any" and any(
+            tag.startswith("py3") for tag in tags.split("."))
+        if pure and normalize(parts[0]) == project and final(parts[1]) \
+                and runs_on(requires_python, python):
+            versions.add(parts[1])
     return versions
 
 
@@ -170,18 +219,20 @@ def _read(answer: Any, url: str) -> bytes | None:
     return bytes(page)
 
 
-def newest_version(index_url: str, name: str, timeout: float) -> str | None:
-    """The newest final release of ``name`` on the index; None when the index cannot be
-    reached within ``timeout`` or says nothing usable (the caller reports "unknown", never
-    an error)."""
+def newest_version(index_url: str, name: str, timeout: float,
+                   python: str | None = None) -> str | None:
+    """The newest final release of ``name`` on the index for the Python ``python``; None when
+    the index cannot be reached within ``timeout`` or says nothing usable (the caller reports
+    "unknown", never an error)."""
     url = f"{index_url.rstrip('/')}/{normalize(name)}/"
     deadline = _Deadline(timeout)
     try:
         request = urllib.request.Request(url, headers={
-            "Accept": "text/html", "User-Agent": f"appliance/{__version__}",
+            "Accept": ACCEPT, "User-Agent": f"appliance/{__version__}",
         })
         with deadline as opener, opener.open(request, timeout=timeout) as answer:
             page = _read(answer, url)
+            content_type = answer.headers.get("Content-Type") or "text/html"
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # URLError, HTTPError, timeouts, a setting that is no URL ("pypi.org/simple"), an
         # answer that breaks HTTP
@@ -193,5 +244,5 @@ def newest_version(index_url: str, name: str, timeout: float) -> str | None:
         return None
     if page is None:
         return None
-    versions = release_versions(page.decode("utf-8", "replace"), name)
+    versions = release_versions(page.decode("utf-8", "replace"), name, content_type, python)
     return max(versions, key=version_key) if versions else None

@@ -16,7 +16,14 @@ from pathlib import Path
 from .. import bytecode
 from ..config import url_shown
 from .index import newer, newest_version, version_key
-from .wheels import build_wheel, distribution, installed_files, installed_version, site_packages
+from .wheels import (
+    build_wheel,
+    distribution,
+    installed_files,
+    installed_version,
+    python_version,
+    site_packages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,7 @@ class Updater:
         self.check_url = check_url
         self.say = say
         self._site: Path | None = None
+        self._python_version: str | None = None
 
     @property
     def site(self) -> Path:
@@ -94,7 +102,10 @@ class Updater:
         return installed_version(self.site, PACKAGE)
 
     def latest(self, timeout: float = INDEX_TIMEOUT) -> str | None:
-        return newest_version(self.index_url, PACKAGE, timeout)
+        """The newest release pip would install into the environment (for its Python)."""
+        if self._python_version is None:
+            self._python_version = python_version(self.python)
+        return newest_version(self.index_url, PACKAGE, timeout, self._python_version)
 
     def update(self) -> Outcome:
         previous = self.installed()
@@ -181,7 +192,9 @@ class Updater:
         env["PIP_CONFIG_FILE"] = os.devnull
         command = [str(self.python), "-m", "pip", "install", "-qq", "--disable-pip-version-check",
                    "--no-input", "--no-cache-dir"]
-        command += ["--index-url", self.index_url] if index else ["--no-index"]
+        # Wheels only: a source archive's build runs code from the index on this box.
+        command += ["--index-url", self.index_url, "--only-binary", ":all:"] if index \
+            else ["--no-index"]
         try:
             done = subprocess.run([*command, *args], capture_output=True, text=True, env=env,
                                   timeout=PIP_TIMEOUT, check=False)

@@ -28,6 +28,17 @@ def site_packages(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+def python_version(python: Path) -> str | None:
+    """The version of ``python`` ("3.11.2"), or None when it cannot be run."""
+    try:
+        out = subprocess.run([str(python), "-I", "-c",
+                              "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def distribution(site: Path, name: str) -> importlib.metadata.Distribution | None:
     wanted = normalize(name)
     for dist in importlib.metadata.distributions(path=[str(site)]):

@@ -30,6 +30,8 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -318,6 +320,106 @@ async def test_junk_on_the_event_stream_does_not_end_it(hass: HomeAssistant,
     assert len(state.state) == 255 and state.state.startswith("A Reddit post's title")
     assert state.attributes["url"] == "http://127.0.0.1/x"
     assert entry.runtime_data.data.tasks == {}
+
+
+async def test_long_texts_are_cut_to_what_home_assistant_holds(
+        hass: HomeAssistant, fake: FakeAppliance, caplog: pytest.LogCaptureFixture) -> None:
+    """A task's name becomes a device's and its entities' names, its fields and a download's
+    attributes and event data: cut (names to 255 characters with their entity's, a text to
+    2048), never a failed setup, an attribute the recorder drops (16 KiB at most) or an event
+    whose data it drops (32 KiB)."""
+    huge = "N" * 100_000
+    fake.answers["/api/tasks"] = {"items": [{"id": 4, "name": huge, "url": "u" * 100_000,
+                                             "folder": ["f"] * 10_000, "preset": 7}]}
+    fake.answers["/api/engine/stats"] = {"download_folder_problem": "p" * 100_000}
+    fake.answers["/api/history"] = {"items": [{"id": "z", "title": "t", "url": huge,
+                                               "finished_at": 10**400, "preset": 1.5}]}
+    fake.answers["/api/system/configuration"] = lambda _: {
+        "app": {"version": huge}, "queue": [], "websocket": {"port": fake.port}}
+    entry = await _loaded(hass, fake)
+    assert entry.state is ConfigEntryState.LOADED
+    registry = dr.async_get(hass)
+    appliance = registry.async_get_device({(DOMAIN, INSTANCE)})
+    task = registry.async_get_device({(DOMAIN, f"{INSTANCE}_task_4")})
+    assert appliance is not None and task is not None
+    assert appliance.sw_version == "N" * 254 + "…"
+    assert task.name == "N" * 199 + "…"
+    # The appliance's device is there before its platforms: the task's hangs under it.
+    assert task.via_device_id == appliance.id and "via_device" not in caplog.text
+    switch_id = er.async_get(hass).async_get_entity_id("switch", DOMAIN,
+                                                        f"{INSTANCE}_task_4_enabled")
+    switch = hass.states.get(switch_id or "")
+    assert switch is not None and switch.attributes["friendly_name"] == task.name + " Enabled"
+    assert switch.attributes["url"] == "u" * 2047 + "…"
+    assert switch.attributes["folder"] == str(["f"] * 10_000)[:2047] + "…"
+    assert (switch.attributes["preset"], switch.attributes["task_id"]) == (7, 4)
+    last = hass.states.get("sensor.fake_last_finished").attributes
+    assert (last["url"], last["finished_at"], last["preset"]) == (
+        "N" * 2047 + "…", str(10**400), 1.5)  # JSON writes no number that long
+    problem = hass.states.get("binary_sensor.fake_download_folder_s_disk")
+    assert problem.attributes["problem"] == "p" * 2047 + "…"
+    failed = async_capture_events(hass, f"{DOMAIN}_download_failed")
+    fake.frames.put_nowait(json.dumps({"event": "item_error", "data": {
+        "id": "i" * 100_000, "title": huge, "url": huge, "preset": huge, "folder": huge,
+        "filename": huge, "error": huge, "status": huge}}))
+    await until(lambda: failed, message="the failure's event")
+    data = failed[0].data
+    assert {key: len(value) for key, value in data.items() if key != "instance_id"} == \
+        dict.fromkeys(("id", "title", "url", "preset", "folder", "filename", "error",
+                       "status"), 2048)
+    assert len(json.dumps(data)) < 32 * 1024
+
+
+async def test_a_flood_of_new_queue_ids_is_followed_up_to_a_bound(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only each item's status and speed are kept, for at most MAX_QUEUE items: a service
+    naming a new id in every event (or a queue of a hundred thousand, each some KiB) must not
+    fill Home Assistant's memory."""
+    monkeypatch.setattr(coordinator, "MAX_QUEUE", 50)
+    entry = await _loaded(hass, fake)
+    for n in range(120):
+        fake.frames.put_nowait(json.dumps({"event": "item_added", "data": {
+            "id": f"i{n}", "kind": "queue", "status": "pending", "title": "t" * 1000}}))
+    for frame in ({"event": "item_updated", "data": {"id": "i0", "status": "downloading",
+                                                      "speed": 1000, "eta": 5}},
+                  {"event": "item_updated", "data": {"id": "i60", "status": "downloading",
+                                                      "speed": 1000}},
+                  {"event": "item_completed", "data": {"id": "i1", "status": "finished"}},
+                  {"event": "item_added", "data": {"id": "i61", "status": "pending"}},
+                  {"event": "paused", "data": {}}):
+        fake.frames.put_nowait(json.dumps(frame))
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="the frame after the flood")
+    queue = entry.runtime_data.data.queue
+    assert list(queue) == [f"i{n}" for n in (0, *range(2, 50), 61)]
+    assert queue["i0"] == {"status": "downloading", "speed": 1000}
+    assert all(queue[f"i{n}"] == {"status": "pending"} for n in (*range(2, 50), 61))
+    assert hass.states.get("sensor.fake_queued_downloads").state == "49"
+    assert hass.states.get("sensor.fake_active_downloads").state == "1"
+
+
+async def test_a_flood_of_new_tasks_is_shown_up_to_a_bound(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each task is a device and two entities that Home Assistant keeps on disk."""
+    monkeypatch.setattr(coordinator, "MAX_TASKS", 3)
+    fake.answers["/api/tasks"] = {"items": [{"id": n, "name": f"t{n}"} for n in (1, 2, 3, 4)]}
+    entry = await _loaded(hass, fake)
+    assert list(entry.runtime_data.data.tasks) == [1, 2, 3]
+    for data in ({"id": 9, "name": "new"}, {"id": 2, "name": "renamed"}):
+        fake.frames.put_nowait(json.dumps({"event": "config_update", "data": {
+            "feature": "tasks", "action": "create", "data": data}}))
+    fake.frames.put_nowait(json.dumps({"event": "config_update", "data": {
+        "feature": "tasks", "action": "delete", "data": {"id": 3}}}))
+    fake.frames.put_nowait(json.dumps({"event": "config_update", "data": {
+        "feature": "tasks", "action": "create", "data": {"id": 10, "name": "room again"}}}))
+    fake.frames.put_nowait(json.dumps({"event": "paused", "data": {}}))
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="the frame after the tasks")
+    tasks = entry.runtime_data.data.tasks
+    assert {task_id: task["name"] for task_id, task in tasks.items()} == {
+        1: "t1", 2: "renamed", 10: "room again"}
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert sorted(device.name for device in devices) == ["Fake", "renamed", "room again", "t1"]
 
 
 # --- actions and the media browser ----------------------------------------------------------

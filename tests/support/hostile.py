@@ -54,6 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.partition("?")[0]
         self.server.service.asked.append(f"{self.command} {path}")
+        self.server.service.authorizations.add(self.headers.get("Authorization"))
         if sent:
             self.server.service.sent.append((f"{self.command} {path}", json.loads(sent)))
         answers = self.server.service.answers
@@ -95,15 +96,19 @@ class HostileService:
     """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
     (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream`;
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
-    method and path, ``sent``: those with a JSON body and the body."""
+    method and path, ``sent``: those with a JSON body and the body; ``authorizations``: the
+    Authorization headers the requests and websockets came with."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.sent: list[tuple[str, Any]] = []
+        self.authorizations: set[str | None] = set()
         self.frames: list[str | bytes] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.service = self
-        self._ws: Server = serve(self._websocket, "127.0.0.1", 0)
+        # No keepalive pings: a client kept busy by a test's flood would miss their answers
+        # and the connection (and the frames not sent yet) would go.
+        self._ws: Server = serve(self._websocket, "127.0.0.1", 0, ping_interval=None)
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self.ws_port = self._ws.socket.getsockname()[1]
         self.answers: dict[str, Any] = {
@@ -121,6 +126,7 @@ class HostileService:
             thread.start()
 
     def _websocket(self, connection: ServerConnection) -> None:
+        self.authorizations.add(connection.request.headers.get("Authorization"))
         try:
             for frame in self.frames:
                 connection.send(frame)

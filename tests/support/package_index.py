@@ -46,31 +46,33 @@ class PackageIndex:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/simple"
 
-    def add(self, version: str, *, broken: bool = False) -> Path:
+    def add(self, version: str, *, broken: bool | str = False) -> Path:
         """A yt-dlp wheel of ``version``: the installed one's files, renumbered; a broken one
-        fails on import."""
+        fails on import (with the words ``broken`` when it is a text)."""
         files = dict(self._sources)
         files["yt_dlp/version.py"] = re.sub(
             rb"(?m)^__version__ = .*$", f"__version__ = '{version}'".encode(),
             files["yt_dlp/version.py"])
         if broken:
-            files["yt_dlp/__init__.py"] = b"raise ImportError('a broken release')\n"
+            said = broken if isinstance(broken, str) else "a broken release"
+            files["yt_dlp/__init__.py"] = f"raise ImportError({said!r})\n".encode()
         self.wheels[version] = build_wheel(files, "yt-dlp", version, self.files)
         return self.wheels[version]
 
     def publish(self, *versions: str) -> None:
         """The index offers exactly these versions."""
-        self._page("yt-dlp", [self.wheels[v] for v in versions])
+        self.page("yt-dlp", [self.wheels[v] for v in versions])
 
     def add_solver(self, version: str, *, publish: bool = True) -> Path:
         """A yt-dlp-ejs wheel of ``version`` (the installed one's files, renumbered), the one
         the index offers when ``publish``."""
         wheel = build_wheel(installed_files(HERE_SITE, SOLVER), SOLVER, version, self.files)
         if publish:
-            self._page(SOLVER, [wheel])
+            self.page(SOLVER, [wheel])
         return wheel
 
-    def _page(self, project: str, wheels: list[Path]) -> None:
+    def page(self, project: str, wheels: list[Path]) -> None:
+        """The project's page: links to exactly these files."""
         page = self.root / "simple" / project / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
         links = "".join(f'<a href="../../files/{html.escape(w.name)}">'

@@ -44,7 +44,7 @@ class RecordScreen(ModalScreen[bool]):
     def action_save(self) -> None:
         try:
             edited = json.loads(self.query_one(TextArea).text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # "[[[[…" nested too deep to read
             self.query_one("#record-error", Static).update(f"Not valid JSON: {exc}")
             return
         if not isinstance(edited, dict):

@@ -11,11 +11,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from .. import format as fmt
-from ..model import ENDED, QueueModel, eta_of, percent_of, speed_of
+from ..model import ENDED, MAX_ITEMS, QueueModel, eta_of, percent_of, speed_of
 
 WIDE = 110  # from this width on the table also shows the site
 
 STATUS_STYLE = {"error": "red", "cancelled": "yellow", "finished": "green", "skip": "dim"}
+LEFT_OUT = (f"Older items are left out: the queue shows the newest {MAX_ITEMS:,} (the ended "
+            "first to go). The History view (2) has every item that ended.")
 
 
 def row_of(item: dict[str, Any], wide: bool) -> tuple[Any, ...]:
@@ -79,6 +81,7 @@ class QueueView(Vertical):
             yield Static(id="totals-text")
             yield Sparkline([0.0], id="speed-sparkline")
         yield Static(id="folder-problem")
+        yield Static(LEFT_OUT, id="left-out")
         yield QueueTable(id="queue-table", cursor_type="row", zebra_stripes=True)
 
     def show_folder_problem(self, problem: str | None) -> None:
@@ -151,6 +154,7 @@ class QueueView(Vertical):
                     table.update_cell(item_id, key, after)
         for _, item_id, row in sorted(new_rows, key=lambda r: r[0]):
             table.add_row(*row, key=item_id)
+        self.query_one("#left-out").display = self.model.left_out
         self.repaint_totals()
 
     def repaint_totals(self) -> None:

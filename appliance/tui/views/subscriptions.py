@@ -25,6 +25,9 @@ from ..screens.prompt import PromptScreen
 from ..screens.text import LogScreen, TextScreen
 
 OUTCOME_STYLE = {"success": "green", "failed": "bold red", "running": "cyan"}
+# Tasks shown at most: a service that names a new task in every event must not grow the
+# table, and the work of each of its repaints, without bound (past it, new ones are not shown).
+MAX_TASKS = 1000
 
 
 def outcome(task: dict[str, Any]) -> Text:
@@ -96,6 +99,7 @@ class SubscriptionsView(Vertical):
         super().__init__(**kwargs)
         self.tasks: dict[str, dict[str, Any]] = {}
         self.loaded = False
+        self._fill_due = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="subscriptions-state")
@@ -129,7 +133,7 @@ class SubscriptionsView(Vertical):
 
     def show(self, tasks: list[dict[str, Any]]) -> None:
         self.loaded = True
-        self.tasks = {str(t["id"]): t for t in tasks}
+        self.tasks = {str(t["id"]): t for t in tasks[:MAX_TASKS]}
         self.fill()
 
     def changed(self, action: str, task: Any) -> None:
@@ -138,11 +142,17 @@ class SubscriptionsView(Vertical):
             return
         if action == "delete":
             self.tasks.pop(str(task["id"]), None)
-        else:
+        elif str(task["id"]) in self.tasks or len(self.tasks) < MAX_TASKS:
             self.tasks[str(task["id"])] = task
-        self.fill()
+        else:
+            return
+        # One repaint for a burst of events, not one each (each sorts and may rebuild it all).
+        if not self._fill_due:
+            self._fill_due = True
+            self.call_after_refresh(self.fill)
 
     def fill(self) -> None:
+        self._fill_due = False
         table = self.query_one(SubscriptionTable)
         wide = "url" in table.columns
         ordered = sorted(self.tasks.values(), key=lambda t: str(t.get("name") or "").lower())

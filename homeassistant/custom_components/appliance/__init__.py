@@ -13,12 +13,14 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .api import ApplianceClient, Credentials
 from .const import DOMAIN
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
+from .entity import appliance_device
 from .services import async_setup_services
 from .subscriptions import async_track_task_devices
 
@@ -63,6 +65,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
         await websocket.close()
         raise
     entry.runtime_data = coordinator
+    # Before the platforms: a subscription's device names it as the one it hangs under, and
+    # the platforms set up in any order (the buttons', which are all subscriptions', first).
+    dr.async_get(hass).async_get_or_create(config_entry_id=entry.entry_id,
+                                           **appliance_device(coordinator))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     async_track_task_devices(hass, entry)
     coordinator.async_start(websocket)

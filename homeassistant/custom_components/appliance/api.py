@@ -299,11 +299,19 @@ def valid_instance_id(value: Any) -> bool:
         and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
 
 
+def capped(value: Any, limit: int) -> Any:
+    """A value of the service's as a name, a state, an attribute or an event's data takes it:
+    a text (an object or a list: as text) cut to ``limit`` characters with "…"; null,
+    true/false and a number JSON writes as such, as they are."""
+    if value is None or isinstance(value, bool) \
+            or (isinstance(value, int | float) and abs(value) < 2**53):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _shorten(value: Any) -> str | None:
-    if not value:
-        return None
-    text = str(value)
-    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
+    return str(capped(value, MAX_ERROR_TEXT)) if value else None
 
 
 async def _read_json(response: aiohttp.ClientResponse) -> Any:

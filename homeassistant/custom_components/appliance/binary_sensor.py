@@ -12,6 +12,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .api import capped
+from .const import MAX_TEXT
 from .coordinator import ApplianceConfigEntry
 from .entity import ApplianceEntity
 
@@ -49,4 +51,4 @@ class ApplianceFolderProblem(ApplianceEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, str | None]:
-        return {"problem": self.coordinator.data.folder_problem}
+        return {"problem": capped(self.coordinator.data.folder_problem, MAX_TEXT)}

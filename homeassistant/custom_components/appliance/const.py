@@ -22,6 +22,16 @@ TRIGGER_EVENTS: Final = {
     "download_queued": EVENT_QUEUED,
 }
 
+# The most of a text of the service's that becomes a name or a state (Home Assistant's limit
+# for a state, and the one a name is cut to) ...
+MAX_NAME: Final = 255
+# A device's name: its entities' names are its own and theirs ("… Run now"), which together
+# must fit MAX_NAME.
+MAX_DEVICE_NAME: Final = 200
+# ... or an attribute or an event's data: a URL's usual limit. Home Assistant's recorder
+# stores 16 KiB of an entity's attributes and 32 KiB of an event's data at most, else nothing.
+MAX_TEXT: Final = 2048
+
 # Item statuses of the service's wire protocol.
 STATUS_PENDING: Final = "pending"
 ACTIVE_STATUSES: Final = frozenset({"preparing", "downloading", "postprocessing"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -31,6 +32,7 @@ from .api import (
     BadAnswer,
     InvalidAuth,
     RequestRefused,
+    capped,
     mapping,
     records,
     unwrap_event,
@@ -42,6 +44,7 @@ from .const import (
     EVENT_FAILED,
     EVENT_FINISHED,
     EVENT_QUEUED,
+    MAX_TEXT,
     STATUS_PENDING,
 )
 
@@ -63,6 +66,16 @@ COUNTS_COOLDOWN = 1.0
 # Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
 # Every other change is shown at once, in step with the bus event it fires.
 PUBLISH_COOLDOWN = 1.0
+
+# The queue's items followed, each as much as the entities need (its status and speed): a
+# queue of a hundred thousand costs a few MiB, a service that names a new id in every event
+# no more than that (past it, new ids are not followed).
+MAX_QUEUE = 100_000
+QUEUE_FIELDS = ("status", "speed")
+# Subscriptions shown, each a device with two entities that Home Assistant's registries keep
+# on disk: a service that names a new task in every event must not fill them (past it, new
+# tasks are not shown).
+MAX_TASKS = 1000
 
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
@@ -111,6 +124,11 @@ def _problem(figures: dict[str, Any]) -> str | None:
     return problem if isinstance(problem, str) and problem else None
 
 
+def _followed(item: dict[str, Any]) -> dict[str, Any]:
+    """What the entities need of a queue item."""
+    return {key: item[key] for key in QUEUE_FIELDS if key in item}
+
+
 def failure(err: ApplianceError) -> dict[str, Any]:
     """The translated reason of a failure, as an exception of Home Assistant's takes it."""
     key = ("bad_answer" if isinstance(err, BadAnswer)
@@ -127,17 +145,13 @@ def count(value: Any) -> int | None:
 
 
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
-    """What an automation gets for a download: the service's own names for its fields."""
+    """What an automation gets for a download: the service's own names for its fields, each
+    cut to :data:`MAX_TEXT` (the recorder keeps no event data past 32 KiB)."""
     return {
         "instance_id": instance_id,
-        "id": item.get("id"),
-        "title": item.get("title") or "",
-        "url": item.get("url") or "",
-        "preset": item.get("preset") or "",
-        "folder": item.get("folder") or "",
-        "filename": item.get("filename") or "",
-        "error": item.get("error") or "",
-        "status": item.get("status") or "",
+        "id": capped(item.get("id"), MAX_TEXT),
+        **{key: capped(item.get(key) or "", MAX_TEXT)
+           for key in ("title", "url", "preset", "folder", "filename", "error", "status")},
     }
 
 
@@ -178,16 +192,18 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         return ApplianceData(
             version=str(mapping(configuration.get("app")).get("version") or ""),
             paused=configuration.get("paused") is True,
-            queue={item["id"]: item for item in records(configuration.get("queue"))
-                   if isinstance(item.get("id"), str)},
+            queue=dict(itertools.islice(
+                ((item["id"], _followed(item)) for item in records(configuration.get("queue"))
+                 if isinstance(item.get("id"), str)), MAX_QUEUE)),
             failed=count(stats.get("failed")) or 0,
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
             last_finished=last,
             presets=[p["name"] for p in records(configuration.get("presets"))
                      if isinstance(p.get("name"), str)],
-            tasks={task_id: task for task in tasks
-                   if (task_id := count(task.get("id"))) is not None},
+            tasks=dict(itertools.islice(
+                ((task_id, task) for task in tasks
+                 if (task_id := count(task.get("id"))) is not None), MAX_TASKS)),
             release=self.data.release if self.data else None,
             ytdlp=self.data.ytdlp if self.data else None,
         )
@@ -361,7 +377,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                 and (task_id := count(mapping(payload.get("data")).get("id"))) is not None:
             if payload.get("action") == "delete":
                 data.tasks.pop(task_id, None)
-            else:  # create, update
+            elif task_id in data.tasks or len(data.tasks) < MAX_TASKS:  # create, update
                 data.tasks[task_id] = payload["data"]
         elif event == "download_folder" and isinstance(payload, dict):
             data.folder_problem = _problem(payload)
@@ -381,7 +397,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         instance = self.config_entry.unique_id
         if event in ("item_added", "item_updated"):
             if item.get("kind", "queue") == "queue":
-                data.queue[item_id] = {**data.queue.get(item_id, {}), **item}
+                known = data.queue.get(item_id)
+                if known is not None or len(data.queue) < MAX_QUEUE:
+                    data.queue[item_id] = {**(known or {}), **_followed(item)}
             else:
                 data.queue.pop(item_id, None)
             if event == "item_added":

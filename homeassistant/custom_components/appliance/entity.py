@@ -6,8 +6,25 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER
+from .api import capped
+from .const import DOMAIN, MANUFACTURER, MAX_NAME
 from .coordinator import ApplianceCoordinator
+
+
+def appliance_device(coordinator: ApplianceCoordinator) -> DeviceInfo:
+    """The appliance's device, which its entities belong to and its subscriptions' devices
+    hang under."""
+    instance_id = coordinator.config_entry.unique_id
+    assert instance_id is not None
+    return DeviceInfo(
+        identifiers={(DOMAIN, instance_id)},
+        name=coordinator.config_entry.title,
+        manufacturer=MANUFACTURER,
+        model="Media downloader",
+        sw_version=capped(coordinator.data.version, MAX_NAME),
+        entry_type=DeviceEntryType.SERVICE,
+        configuration_url=coordinator.client.base_url + "/api/",
+    )
 
 
 class ApplianceEntity(CoordinatorEntity[ApplianceCoordinator]):
@@ -17,16 +34,5 @@ class ApplianceEntity(CoordinatorEntity[ApplianceCoordinator]):
                  description: EntityDescription) -> None:
         super().__init__(coordinator)
         self.entity_description = description
-        instance_id = coordinator.config_entry.unique_id
-        assert instance_id is not None
-        self._attr_unique_id = f"{instance_id}_{description.key}"
-        client = coordinator.client
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, instance_id)},
-            name=coordinator.config_entry.title,
-            manufacturer=MANUFACTURER,
-            model="Media downloader",
-            sw_version=coordinator.data.version,
-            entry_type=DeviceEntryType.SERVICE,
-            configuration_url=client.base_url + "/api/",
-        )
+        self._attr_unique_id = f"{coordinator.config_entry.unique_id}_{description.key}"
+        self._attr_device_info = appliance_device(coordinator)

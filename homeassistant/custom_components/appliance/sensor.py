@@ -12,15 +12,12 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import (
-    MAX_LENGTH_STATE_STATE,
-    EntityCategory,
-    UnitOfDataRate,
-    UnitOfInformation,
-)
+from homeassistant.const import EntityCategory, UnitOfDataRate, UnitOfInformation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .api import capped
+from .const import MAX_NAME, MAX_TEXT
 from .coordinator import ApplianceConfigEntry, ApplianceData
 from .entity import ApplianceEntity
 
@@ -38,18 +35,13 @@ def _title(data: ApplianceData) -> str | None:
     """The last finished download's title, cut to what a state holds (a longer one, such as
     a Reddit post's, would leave the sensor "unknown" and its attributes gone)."""
     title = (data.last_finished or {}).get("title")
-    if not title:
-        return None
-    title = str(title)
-    if len(title) > MAX_LENGTH_STATE_STATE:
-        return title[:MAX_LENGTH_STATE_STATE - 1] + "…"
-    return title
+    return str(capped(title, MAX_NAME)) if title else None
 
 
 def _last_finished_attributes(data: ApplianceData) -> dict[str, Any]:
     item = data.last_finished or {}
-    return {"url": item.get("url"), "filename": item.get("filename"),
-            "preset": item.get("preset"), "finished_at": item.get("finished_at")}
+    return {key: capped(item.get(key), MAX_TEXT)
+            for key in ("url", "filename", "preset", "finished_at")}
 
 
 SENSORS: tuple[ApplianceSensorDescription, ...] = (

@@ -15,7 +15,8 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER
+from .api import capped
+from .const import DOMAIN, MANUFACTURER, MAX_DEVICE_NAME, MAX_TEXT
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 
 TASK_KEY = "_task_"
@@ -23,6 +24,11 @@ TASK_KEY = "_task_"
 
 def task_device_key(instance_id: str, task_id: int) -> str:
     return f"{instance_id}{TASK_KEY}{task_id}"
+
+
+def task_name(task: dict[str, Any], task_id: int) -> str:
+    """The name of a task's device: the task's, cut to what a name holds."""
+    return str(capped(task.get("name") or f"Task {task_id}", MAX_DEVICE_NAME))
 
 
 class ApplianceTaskEntity(CoordinatorEntity[ApplianceCoordinator]):
@@ -41,7 +47,7 @@ class ApplianceTaskEntity(CoordinatorEntity[ApplianceCoordinator]):
         self._attr_unique_id = f"{key}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, key)},
-            name=str(self.task.get("name") or f"Task {task_id}"),
+            name=task_name(self.task, task_id),
             manufacturer=MANUFACTURER,
             model="Subscription",
             entry_type=DeviceEntryType.SERVICE,
@@ -59,8 +65,9 @@ class ApplianceTaskEntity(CoordinatorEntity[ApplianceCoordinator]):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         task = self.task
-        return {"task_id": self.task_id, "url": task.get("url"), "timer": task.get("timer"),
-                "preset": task.get("preset"), "folder": task.get("folder")}
+        return {"task_id": self.task_id,
+                **{key: capped(task.get(key), MAX_TEXT)
+                   for key in ("url", "timer", "preset", "folder")}}
 
 
 def async_add_task_entities(entry: ApplianceConfigEntry,
@@ -103,8 +110,8 @@ def async_sync_task_devices(hass: HomeAssistant, entry: ApplianceConfigEntry) ->
         task = tasks.get(ids[0])
         if task is None:
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
-        elif task.get("name") and device.name != str(task["name"]):
-            registry.async_update_device(device.id, name=str(task["name"]))
+        elif task.get("name") and device.name != (name := task_name(task, ids[0])):
+            registry.async_update_device(device.id, name=name)
 
 
 def async_track_task_devices(hass: HomeAssistant, entry: ApplianceConfigEntry) -> None:

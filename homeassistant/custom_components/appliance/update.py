@@ -16,8 +16,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import mapping
-from .const import DOMAIN
+from .api import capped, mapping
+from .const import DOMAIN, MAX_NAME, MAX_TEXT
 from .coordinator import ApplianceConfigEntry
 from .entity import ApplianceEntity
 from .services import call_service
@@ -49,20 +49,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: ApplianceConfigEntry,
 class ApplianceRelease(ApplianceEntity, UpdateEntity):
     @property
     def installed_version(self) -> str | None:
-        return self.coordinator.data.version or None
+        return capped(self.coordinator.data.version, MAX_NAME) or None
 
     @property
     def latest_version(self) -> str | None:
         release = self.coordinator.data.release or {}
         if release.get("status") == "update_available":
-            return str(release.get("new_version"))
+            return str(capped(release.get("new_version"), MAX_NAME))
         if release.get("status") == "up_to_date":
             return self.installed_version
         return None
 
 
 def _known(version: Any) -> str | None:
-    return None if version in (None, "", "unknown") else str(version)
+    return None if version in (None, "", "unknown") else str(capped(version, MAX_NAME))
 
 
 class ApplianceYtdlp(ApplianceEntity, UpdateEntity):
@@ -85,5 +85,6 @@ class ApplianceYtdlp(ApplianceEntity, UpdateEntity):
         if update.get("state") in FAILED_STATES or update.get("state") == "running":
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="ytdlp_update_failed",
-                translation_placeholders={"state": str(update.get("state")),
-                                          "message": str(update.get("message") or "")})
+                translation_placeholders={
+                    "state": str(capped(update.get("state"), MAX_NAME)),
+                    "message": str(capped(update.get("message") or "", MAX_TEXT))})

@@ -1,0 +1,161 @@
+"""What the TUI holds stays bounded whatever the service sends: a flood of new queue ids over
+the websocket (a compromised service, or a queue of a hundred thousand) keeps the newest
+items, says that older ones are left out, and the memory stays flat."""
+
+from __future__ import annotations
+
+import json
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.hostile import HostileService, hostile_service
+from support.tui_pilot import cell, drive, text_of, until
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from appliance.client import ApiClient, Connection, LiveEvent
+from appliance.tui import model as tui_model
+from appliance.tui.app import ApplianceApp
+from appliance.tui.model import MAX_ITEMS, QueueModel
+from appliance.tui.views import subscriptions
+from appliance.tui.views.queue import LEFT_OUT, QueueView
+from appliance.tui.views.subscriptions import SubscriptionsView
+
+pytestmark = pytest.mark.xdist_group("tui_hostile")
+
+service = pytest.fixture(hostile_service)
+
+
+def added(item_id: str, status: str = "pending") -> LiveEvent:
+    return LiveEvent("item_added", {"id": item_id, "kind": "queue", "status": status})
+
+
+def test_the_oldest_ended_items_are_left_out_first_running_ones_last(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui_model, "MAX_ITEMS", 4)
+    monkeypatch.setattr(tui_model, "LEAVE_OUT_BATCH", 2)
+    model = QueueModel()
+    for item_id, status in (("wait1", "pending"), ("wait2", "pending"), ("wait3", "pending"),
+                            ("end1", "error"), ("run1", "downloading"),
+                            ("run2", "postprocessing")):
+        model.apply(added(item_id, status))
+    assert len(model.items) == 6 and not model.left_out  # within the batch
+    model.apply(added("wait4"))  # one past it: down to 4 at once
+    assert list(model.items) == ["wait3", "run1", "run2", "wait4"]
+    assert model.left_out
+    dirty, removed = model.take_changes()
+    assert removed == {"end1", "wait1", "wait2"} and dirty == set(model.items)
+    model.apply(added("wait5"))
+    assert len(model.items) == 5  # until the view repaints: then exactly the newest 4
+    assert model.take_changes()[1] == {"wait3"} and list(model.items) == [
+        "run1", "run2", "wait4", "wait5"]
+    model.snapshot({"queue": {"run1": {"status": "downloading"}}})
+    assert not model.left_out  # the service's queue fits
+    model.snapshot({"queue": {f"s{n}": {"status": "pending"} for n in range(7)}})
+    model.take_changes()
+    assert model.left_out and list(model.items) == ["run1", "run2", "s5", "s6"]
+
+
+def test_a_failure_is_counted_once_and_the_memory_of_counted_ones_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui_model, "COUNTED_FAILURES", 3)
+    model = QueueModel()
+    for item_id in ("a", "b", "a", "c", "d", "d"):
+        model.apply(LiveEvent("item_error", {"id": item_id, "kind": "done",
+                                             "status": "error"}))
+    assert model.failed == 4
+    assert list(model.counted_failures) == ["b", "c", "d"]
+
+
+def frames(first: int, last: int) -> Iterator[str]:
+    """``item_added`` of the new ids ``first`` … ``last - 1``, then each ``item_error``."""
+    for n in range(first, last):
+        item = {"id": f"i{n}", "kind": "queue", "status": "pending", "created_at": n,
+                "title": f"item {n} " + "x" * 200}
+        yield json.dumps({"event": "item_added", "data": item})
+        yield json.dumps({"event": "item_error", "data": {**item, "status": "error"}})
+
+
+def test_a_flood_of_new_queue_ids_keeps_the_newest_and_the_memory_flat(
+        service: HostileService) -> None:
+    gate = threading.Event()
+
+    def flood() -> Iterator[str]:
+        yield from frames(0, 2 * MAX_ITEMS)
+        yield json.dumps({"event": "paused", "data": {}})
+        gate.wait(120)
+        yield from frames(2 * MAX_ITEMS, 5 * MAX_ITEMS)
+        yield json.dumps({"event": "resumed", "data": {}})
+
+    service.frames = flood()  # type: ignore[assignment]  # sent as it is iterated
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+    newest = f"i{5 * MAX_ITEMS - 1}"
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.model.paused, "the first flood", seconds=120)
+        table = app.screen.query_one("#queue-table", DataTable)
+        await until(pilot, lambda: table.row_count == MAX_ITEMS, "the table bounded")
+        assert text_of(app, "#left-out") == LEFT_OUT
+        assert app.screen.query_one("#left-out").display
+        held = tracemalloc.get_traced_memory()[0]
+        gate.set()
+        await until(pilot, lambda: not app.model.paused, "the second flood", seconds=300)
+        await until(pilot, lambda: newest in rows(app), "the newest item shown")
+        grown = tracemalloc.get_traced_memory()[0] - held
+        assert table.row_count == len(app.model.items) == MAX_ITEMS
+        assert min(int(i[1:]) for i in app.model.items) == 4 * MAX_ITEMS
+        assert app.model.failed == 5 * MAX_ITEMS
+        # Three times as many items again as the view holds, each some KiB with its row (20
+        # MiB, had they been kept): what the TUI holds after them is what it held before,
+        # but for Textual's render caches, which fill up to their bounds (about 1.4 MiB).
+        assert grown < 4 * 2**20, f"{grown} bytes more after the second flood"
+
+    tracemalloc.start()
+    try:
+        drive(app, scenario, size=(120, 40))
+    finally:
+        tracemalloc.stop()
+    assert not app.crash_report
+
+
+def test_a_flood_of_new_tasks_is_shown_up_to_a_bound(
+        service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(subscriptions, "MAX_TASKS", 5)
+    service.answers["/api/tasks"] = {"items": [{"id": n, "name": f"t{n}"} for n in range(7)],
+                                     "pagination": {"has_next": False}}
+    gate = threading.Event()
+
+    def flood() -> Iterator[str]:
+        gate.wait(120)  # once the view has read the tasks
+        for action, task in [("delete", {"id": 0}), *(("create", {"id": n, "name": f"n{n}"})
+                                                      for n in range(100, 400)),
+                             ("update", {"id": 1, "name": "renamed"})]:
+            yield json.dumps({"event": "config_update", "data": {
+                "feature": "tasks", "action": action, "data": task}})
+        yield json.dumps({"event": "paused", "data": {}})
+
+    service.frames = flood()  # type: ignore[assignment]  # sent as it is iterated
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("5")
+        view = app.screen.query_one(SubscriptionsView)
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 5, "the first five tasks")
+        gate.set()
+        await until(pilot, lambda: app.model.paused, "the frame after the flood")
+        await until(pilot, lambda: cell(app, "subscriptions-table", "1", "name") == "renamed"
+                    and table.row_count == 5, "the bounded table")
+        assert sorted(view.tasks) == ["1", "100", "2", "3", "4"]
+        assert text_of(app, "#subscriptions-state").startswith("Subscriptions (5) ")
+
+    drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
+
+
+def rows(app: ApplianceApp) -> dict[str, Any]:
+    return app.screen.query_one(QueueView).rows
