@@ -298,7 +298,8 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "ytdlp_index_url", "https://pypi.org/simple", _to_str,
-        "Package index (PEP 503 simple API) that yt-dlp updates come from.",
+        "Package index (simple API: PEP 691 JSON or PEP 503 HTML pages) that yt-dlp updates "
+        "come from.",
     ),
     Field(
         "ytdlp_update_interval", 0.0, _to_float,

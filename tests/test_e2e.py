@@ -37,13 +37,16 @@ def unwrap(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 class Feed:
-    """A websocket client that collects every frame (``/ws`` ones unwrapped)."""
+    """A websocket client that collects every frame (``/ws`` ones unwrapped). Made once the
+    service has it among its clients (its ``connected`` frame came): an event published
+    between the handshake and that was not the client's to get."""
 
     def __init__(self, url: str) -> None:
         self._context = connect(url, open_timeout=10)
         self.ws: ClientConnection = self._context.__enter__()
         self.events: list[dict[str, Any]] = []
         self.received_at: list[float] = []  # time.monotonic() of each event's arrival
+        self.connected = self.next()
 
     def next(self, timeout: float = 30) -> dict[str, Any]:
         event = unwrap(json.loads(self.ws.recv(timeout=timeout)))
@@ -78,7 +81,7 @@ def item_event(name: str, item_id: str, status: str | None = None) -> Callable[[
 def test_add_watch_live_finish(make_server: Callable[..., Server], origin: MediaOrigin) -> None:
     server = make_server()
     feed = Feed(server.ws_url)
-    connected = feed.next()
+    connected = feed.connected
     assert connected["event"] == "connected" and connected["data"]["sid"]
     [queued] = server.post("/api/history", {"url": origin.clip_url}).json()
     item_id = queued["id"]
@@ -226,7 +229,6 @@ def test_websocket_client_commands(make_server: Callable[..., Server],
                                    origin: MediaOrigin) -> None:
     server = make_server()
     feed = Feed(server.ws_url)
-    feed.next()
     feed.ws.send(json.dumps({"event": "add_url",
                              "data": {"url": origin.slow_url, "auto_start": False}}))
     status = feed.until(lambda e: e["event"] == "item_status")
@@ -308,7 +310,6 @@ def test_presets_conditions_and_archive_through_the_real_server(
 ) -> None:
     server = make_server(YTP_KEEP_ARCHIVE="true")
     feed = Feed(server.ws_url)
-    feed.next()
     created = server.post("/api/presets", {"name": "music", "cli": "-x --audio-format m4a",
                                            "folder": "music"})
     assert created.status_code == 200, created.text

@@ -75,7 +75,7 @@ def test_ytptube_frames_and_item_fields_through_a_real_download(
     server = make_server()
     feed = Feed(server.ws_url)
     try:
-        connected = feed.next()
+        connected = feed.connected
         assert connected["event"] == "connected" and isinstance(connected["data"]["sid"], str)
 
         # a preset as YTPTube's own UI posts it: priority and fields of its objects
