@@ -2,7 +2,7 @@
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
 # files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest,
-# tui, system.
+# tui, system, procs.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -16,7 +16,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system|procs}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -82,6 +82,12 @@ case "$target" in
   # and the journal, the zeroconf announcement.
   system)  mutate="appliance/ytdlp_update/* appliance/service_install.py appliance/systemd.py appliance/discovery.py"
            tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
+  # The download processes: the pool (its keeper, acquire/release/discard), a process's
+  # messages and its end, the zygote and the launcher that forks from it, the service's
+  # runtime and its gunicorn configuration, the bytecode cache. The pool runs in the test
+  # process; the zygote's own loop runs in a process of its own (no mutant there is judged).
+  procs)   mutate="appliance/engine/workers.py appliance/engine/launcher.py appliance/engine/zygote.py appliance/engine/download_process.py appliance/runtime.py appliance/server.py appliance/bytecode.py"
+           tests="tests/test_pool.py tests/test_zygote.py tests/test_bytecode.py tests/test_process_groups.py tests/test_engine.py::test_dead_download_process_is_an_error_not_a_hang tests/test_engine.py::test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle tests/test_engine.py::test_stuck_download_is_stopped_and_marked tests/test_engine_commands.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 
