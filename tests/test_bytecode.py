@@ -73,6 +73,17 @@ def test_serve_is_run_again_optimized_once(monkeypatch: pytest.MonkeyPatch) -> N
     assert bytecode.REEXEC_MARK not in os.environ
 
 
+def test_the_processes_it_starts_run_as_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the launcher passes the zygote and download processes: this interpreter's own
+    optimization and cache (read in the test process, which runs neither)."""
+    monkeypatch.setattr(sys, "flags", type("Flags", (), {"optimize": 2})())
+    monkeypatch.setattr(sys, "pycache_prefix", "/srv/cache")
+    assert bytecode.inherited() == ["-OO", "-X", "pycache_prefix=/srv/cache"]
+    monkeypatch.setattr(sys, "flags", type("Flags", (), {"optimize": 0})())
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    assert bytecode.inherited() == []
+
+
 def fake_venv(root: Path) -> Path:
     root.mkdir()
     (root / "pyvenv.cfg").write_text("home = /usr/bin\n")

@@ -1,10 +1,12 @@
 """The service's start and stop as the person who runs it sees them: gunicorn's configuration
-(one worker, always), a database another program holds said in one line rather than a
-traceback, and a stop while a download runs that leaves it to resume at the next start."""
+(one worker, always), the serving runtime's websocket in front of the real queue, a database
+another program holds said in one line rather than a traceback, and a stop while a download
+runs that leaves it to resume at the next start."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -18,6 +20,7 @@ from gunicorn.errors import AppImportError
 from support.origin import MediaOrigin
 from support.procs import living_in_group
 from support.server import free_port_pair, wait_for
+from websockets.sync.client import connect
 
 from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
@@ -121,3 +124,34 @@ def test_a_stop_while_a_download_runs_leaves_it_to_resume(
              message="the download to resume and finish")
     ranges = [r.range for r in origin.requests_for(origin.slow_url) if r.range]
     assert any(not r.startswith("bytes=0-") for r in ranges), ranges
+
+
+def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
+                                                              origin: MediaOrigin) -> None:
+    """The runtime ``appliance serve`` builds (with its sidecar) hands the websocket the
+    queue itself: an item added there is the engine's, an unknown id is said, a delete goes."""
+    port = free_port_pair()
+    runtime = Runtime(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
+                                    YTP_ZEROCONF="false"))
+    runtime.start()
+    try:
+        with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10) as ws:
+
+            def next_event(name: str) -> dict:
+                while True:
+                    frame = json.loads(ws.recv(timeout=30))
+                    if frame["event"] == name:
+                        return frame["data"]["data"]
+
+            ws.send(json.dumps({"event": "add_url",
+                                "data": {"url": origin.clip_url, "auto_start": False}}))
+            status = next_event("item_status")
+            assert (status["status"], status["url"]) == ("queued", origin.clip_url)
+            assert runtime.engine.get(status["id"]).status == "pending"
+            ws.send(json.dumps({"event": "item_start", "data": [status["id"], "no-such-id"]}))
+            assert next_event("log_error")["message"] == "no-such-id: item not found"
+            ws.send(json.dumps({"event": "item_delete", "data": {"id": status["id"]}}))
+            assert next_event("item_deleted")["id"] == status["id"]
+            assert runtime.engine.get(status["id"]) is None
+    finally:
+        runtime.stop()
