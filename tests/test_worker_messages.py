@@ -18,7 +18,7 @@ from support.origin import MediaOrigin
 from support.procs import living_in_group
 from support.server import wait_for
 
-from appliance.engine import workers
+from appliance.engine import launcher, workers
 from appliance.engine.workers import Worker, WorkerDied
 
 # Bounds the fake process's own life: a test that fails leaves nothing running for long.
@@ -138,3 +138,23 @@ def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
     wait_for(lambda: rt.engine.get(again.id).status == "finished", timeout=60,
              message="the next download")
 
+
+
+def test_a_process_that_cannot_be_started_fails_the_item_plainly(
+        start_runtime: Any, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process can be had (the interpreter gone, out of file descriptors or processes):
+    the item ends in error saying so; it was left "preparing", its slot held, for good."""
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
+    wait_for(lambda: rt.engine.get(added.id).extractor, timeout=60,
+             message="its info to be read")
+    monkeypatch.setattr(launcher, "CHILD", ["/nonexistent/python"])
+    rt.engine.pool.renew()  # the zygote made at start is not used again
+    rt.engine.start_items([added.id])
+    failed = wait_for(lambda: (i := rt.engine.get(added.id)).kind == "done" and i,
+                      timeout=60, message="the item to end")
+    assert failed.status == "error"
+    assert failed.error == ("no download process could be started: No such file or "
+                            "directory")
+    assert rt.engine.pool.stats()["busy"] == 0
+    assert added.id not in rt.engine._runs

@@ -245,6 +245,8 @@ class WorkerPool:
             worker.retire()
 
     def acquire(self) -> Worker:
+        """A warm worker for one job (the caller's until ``release`` or ``discard``).
+        Raises WorkerDied when none can be had: the pool is closing, or no process starts."""
         dead: list[Worker] = []
         worker = None
         with self._cond:
@@ -268,9 +270,13 @@ class WorkerPool:
         try:
             worker = Worker(self._launcher.start(generation), generation)
             worker.wait_ready()
-        except (OSError, WorkerDied):
+        except (OSError, WorkerDied) as exc:
             with self._cond:
                 self._count[State.BUSY] -= 1
+            if isinstance(exc, OSError):  # the callers' one failure: no process to be had
+                # (the interpreter gone, no file descriptors or processes left)
+                raise WorkerDied("no download process could be started: "
+                                 f"{exc.strerror or exc}") from exc
             raise
         return worker
 
