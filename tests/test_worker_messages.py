@@ -111,6 +111,15 @@ def test_a_process_that_exits_without_an_answer_says_so() -> None:
         "the download process exited with code 3"
 
 
+def assert_failed(rt: Any, item_id: str, error: str) -> None:
+    """The item ended in error with ``error``; its slot and its process were given up."""
+    failed = wait_for(lambda: (i := rt.engine.get(item_id)).kind == "done" and i,
+                      timeout=60, message="the item to end")
+    assert (failed.status, failed.error) == ("error", error)
+    assert rt.engine.pool.stats()["busy"] == 0
+    assert item_id not in rt.engine._runs
+
+
 def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
                                                              origin: MediaOrigin) -> None:
     """The engine's side: the item ends in error with the reason, its slot and its process
@@ -124,20 +133,14 @@ def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
     # The same pipe the process writes its messages to, opened anew for writing.
     with open(f"/proc/self/fd/{worker.proc.stdout.fileno()}", "wb") as pipe:
         pipe.write(b"Traceback (most recent call last):\n")
-    failed = wait_for(lambda: (i := rt.engine.get(added.id)).kind == "done" and i,
-                      timeout=30, message="the item to end")
-    assert failed.status == "error"
-    assert failed.error == ("the download process sent a message that is not a JSON "
-                            "object; it was stopped")
-    assert rt.engine.pool.stats()["busy"] == 0
-    assert added.id not in rt.engine._runs
+    assert_failed(rt, added.id, "the download process sent a message that is not a JSON "
+                                "object; it was stopped")
     wait_for(lambda: not living_in_group(worker.pid), timeout=10,
              message="the process and its group to be gone")
     # The pool goes on: the next download gets a process and finishes.
     [again] = rt.engine.add([{"url": origin.clip_url}])
     wait_for(lambda: rt.engine.get(again.id).status == "finished", timeout=60,
              message="the next download")
-
 
 
 def test_a_process_that_cannot_be_started_fails_the_item_plainly(
@@ -151,10 +154,5 @@ def test_a_process_that_cannot_be_started_fails_the_item_plainly(
     monkeypatch.setattr(launcher, "CHILD", ["/nonexistent/python"])
     rt.engine.pool.renew()  # the zygote made at start is not used again
     rt.engine.start_items([added.id])
-    failed = wait_for(lambda: (i := rt.engine.get(added.id)).kind == "done" and i,
-                      timeout=60, message="the item to end")
-    assert failed.status == "error"
-    assert failed.error == ("no download process could be started: No such file or "
-                            "directory")
-    assert rt.engine.pool.stats()["busy"] == 0
-    assert added.id not in rt.engine._runs
+    assert_failed(rt, added.id, "no download process could be started: No such file or "
+                                "directory")
