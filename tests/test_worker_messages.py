@@ -4,13 +4,17 @@ the job with a plain reason (WorkerDied) and the process reaped, never an except
 does not expect (which left the item "downloading" for good, its slot and process held).
 
 The processes are real ones (a small Python program in place of the download process, which
-never misbehaves on its own), and, last, a real download whose pipe gets garbage."""
+never misbehaves on its own), a real download whose pipe gets garbage, and the pool's own
+processes on descriptors past select()'s reach."""
 
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +23,7 @@ from support.procs import living_in_group
 from support.server import wait_for
 
 from appliance.engine import launcher, workers
-from appliance.engine.workers import Worker, WorkerDied
+from appliance.engine.workers import Worker, WorkerDied, WorkerPool
 
 # Bounds the fake process's own life: a test that fails leaves nothing running for long.
 LIFE = "import time; time.sleep(30)"
@@ -156,3 +160,39 @@ def test_a_process_that_cannot_be_started_fails_the_item_plainly(
     rt.engine.start_items([added.id])
     assert_failed(rt, added.id, "no download process could be started: No such file or "
                                 "directory")
+
+
+@pytest.fixture
+def busy_descriptors() -> Iterator[None]:
+    """The first 1,100 descriptors taken, as in a busy service whose limit was raised (a
+    container's): what the pool opens next is numbered past 1023, where select() refuses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"a hard limit of {hard} descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    taken: list[int] = []
+    try:
+        while not taken or taken[-1] < 1100:
+            taken.append(os.open("/dev/null", os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) -> None:
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=1, linger=60)
+    try:
+        worker = pool.acquire()  # its ready message read on a descriptor past 1023
+        assert worker.proc.stdout.fileno() > 1023
+        result = worker.run({"op": "archive_ids", "job": "j", "urls": []}, lambda m: None,
+                            timeout=30)
+        assert result == {"type": "result", "job": "j", "ids": []}
+        worker.signal_kill()
+        with pytest.raises(WorkerDied, match="SIGKILL"):  # its end, seen on its pidfd
+            worker.run({"op": "archive_ids", "job": "k", "urls": []}, lambda m: None,
+                       timeout=30)
+        pool.discard(worker)
+    finally:
+        pool.close()

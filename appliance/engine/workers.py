@@ -18,7 +18,6 @@ import enum
 import json
 import logging
 import os
-import select
 import signal
 import subprocess
 import threading
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import heap
-from .launcher import ForkedProcess, Launcher, ZygoteFailed
+from .launcher import ForkedProcess, Launcher, ZygoteFailed, readable
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +75,7 @@ class Worker:
             self._scanned = len(self._buffer)
             if self._scanned > MAX_MESSAGE:
                 self._broken(f"a message longer than {MAX_MESSAGE >> 20} MiB")
-            wait = max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self._fd], [], [], wait)
-            if not ready:
+            if not readable(self._fd, max(0.0, deadline - time.monotonic())):
                 return None
             chunk = os.read(self._fd, 1 << 16)
             if not chunk:
