@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import falcon.testing
 import pytest
 from conftest import make_settings
 from gunicorn.errors import AppImportError
@@ -44,6 +45,21 @@ def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
     assert cfg.timeout == 330  # a URL's info may take the extract timeout
     assert cfg.bind == [f"{settings.host}:{settings.port}"]
     assert cfg.proc_name == "appliance"
+    assert cfg.graceful_timeout == 30  # within systemd's TimeoutStopSec (45)
+    assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]  # gunicorn's own default
+    proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7")).cfg
+    assert proxied.forwarded_allow_ips == ["10.0.0.7/32"]  # who may say the client used https
+
+
+def test_the_worker_loads_the_app_under_its_base_path(tmp_path: Path) -> None:
+    server = ApplianceServer(make_settings(tmp_path, YTP_BASE_PATH="/media"))
+    client = falcon.testing.TestClient(server.load())
+    try:
+        # under the prefix a reverse proxy keeps, and without it
+        assert client.simulate_get("/media/api/ping").json == {"status": "pong"}
+        assert client.simulate_get("/api/ping").json == {"status": "pong"}
+    finally:
+        server.runtime.stop()
 
 
 @contextlib.contextmanager
