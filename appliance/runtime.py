@@ -6,8 +6,12 @@ The runtime owns the one ``SettingsHolder`` and hands it to every component it b
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
+
+from pony.orm.dbapiprovider import DBException
 
 from . import flasharr
 from .auth import Authenticator
@@ -37,6 +41,24 @@ from .tasks.service import TaskService
 from .ytdlp_update import YtdlpUpdates
 
 log = logging.getLogger(__name__)
+
+
+class StartupFailure(Exception):
+    """What stops the service's start, in words for whoever reads the journal (the server
+    says it in one line, not as a traceback)."""
+
+
+def open_store(database: Path, download_folder: Path) -> ItemStore:
+    """The history's store, or StartupFailure that says why it cannot be opened."""
+    try:
+        return ItemStore(database, download_folder)
+    except (DBException, sqlite3.Error, OSError) as exc:  # pony wraps sqlite3's errors
+        # "database is locked": a write lock held past the busy timeout, not a broken file.
+        remedy = ("another program holds it (an sqlite3 shell, a backup tool): close that "
+                  "program, then start the service again") if "locked" in str(exc) else \
+            "check the disk under it, and that the service's user may read and write it"
+        raise StartupFailure(f"the database {database} cannot be opened ({exc}): {remedy}"
+                             ) from None
 
 
 class QueueService:
@@ -95,7 +117,7 @@ class Runtime:
         self.stopping = threading.Event()
         self._log_file: Any = None
         self._log_forwarder: Any = None
-        self.store = ItemStore(settings.database_file, settings.download_path)
+        self.store = open_store(settings.database_file, settings.download_path)
         self.backups = BackupSchedule(settings.database_file, settings.db_backups)
         # yt-dlp's option table (engine.option_table), kept for the installed yt-dlp version.
         tables.keep_in(settings.config_path)

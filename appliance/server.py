@@ -14,10 +14,12 @@ import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import AppImportError
 from gunicorn.glogging import Logger
 
 from . import heap
 from .config import Settings
+from .setting_fields import SettingsError
 from .slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from .systemd import JournalFormatter, announce_stopping, stderr_is_journal
 
@@ -141,7 +143,14 @@ class ApplianceServer(BaseApplication):
 
     def load(self) -> Any:
         from .api.app import create_app, mount
-        from .runtime import Runtime
+        from .runtime import Runtime, StartupFailure
 
-        self.runtime = Runtime(self.settings)
+        try:
+            self.runtime = Runtime(self.settings)
+        # gunicorn prints an AppImportError's text alone and stops ("App failed to load"):
+        # one line that says what is wrong, where any other error is a traceback.
+        except StartupFailure as exc:
+            raise AppImportError(f"appliance: {exc}") from None
+        except SettingsError as exc:  # a folder gone since `appliance serve` made it
+            raise AppImportError(f"appliance: bad setting: {exc}") from None
         return mount(create_app(self.runtime), self.settings.base_path)

@@ -2,7 +2,7 @@
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
 # files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest,
-# tui, system, core.
+# tui, system, core, procs.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -16,7 +16,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system|core}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system|core|procs}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -88,6 +88,14 @@ case "$target" in
   # files, a URL's info cache, failures said plainly, yt-dlp's number readers).
   core)    mutate="appliance/outbound.py appliance/ip_addresses.py appliance/host_names.py appliance/atomic.py appliance/instance.py appliance/events.py appliance/errors.py appliance/kinds.py appliance/units.py appliance/xml_text.py appliance/heap.py appliance/cpu_share.py appliance/engine/nfo.py appliance/engine/info.py appliance/engine/contained_cli.py appliance/engine/failures.py appliance/engine/ytdlp_numbers.py"
            tests="tests/test_outbound.py tests/test_instance.py tests/test_atomic.py tests/test_events.py tests/test_values.py tests/test_nfo.py tests/test_url_info.py tests/test_notify_addresses.py tests/test_task_addresses.py tests/test_host_names.py tests/test_notify_messages.py tests/test_failures.py tests/test_heap.py tests/test_cpu_share.py tests/test_filters.py tests/test_engine_hostile.py tests/test_shaping.py::test_nfo_files tests/test_store.py tests/test_files_media.py tests/test_files_browser.py tests/test_bad_input.py tests/test_logs.py tests/test_discovery.py::test_instance_id_is_kept_across_restarts tests/test_api_history.py::test_url_info_cache tests/test_api_config.py::test_url_info_reads_with_the_options_given" ;;
+  # The download processes: the pool (its keeper, acquire/release/discard), a process's
+  # messages and its end, the zygote and the launcher that forks from it, the service's
+  # runtime and its gunicorn configuration, the bytecode cache. The pool runs in the test
+  # process; the zygote's own loop runs in a process of its own (no mutant there is judged).
+  procs)   mutate="appliance/engine/workers.py appliance/engine/launcher.py appliance/engine/zygote.py appliance/engine/download_process.py appliance/runtime.py appliance/server.py appliance/bytecode.py"
+           # (test_bytecode.py's first two start the service and an interpreter as processes; in
+           # the scratch copy the service would not run from the venv's cache)
+           tests="tests/test_pool.py tests/test_zygote.py tests/test_bytecode.py::test_serve_is_run_again_optimized_once tests/test_bytecode.py::test_the_processes_it_starts_run_as_it_runs tests/test_bytecode.py::test_a_cache_others_may_write_is_not_used tests/test_bytecode.py::test_no_cache_outside_a_venv_or_where_none_was_made tests/test_bytecode.py::test_every_ytdlp_module_is_compiled_into_the_cache tests/test_process_groups.py tests/test_worker_messages.py tests/test_startup.py tests/test_slots.py tests/test_engine.py::test_dead_download_process_is_an_error_not_a_hang tests/test_engine.py::test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle tests/test_engine.py::test_stuck_download_is_stopped_and_marked tests/test_engine_commands.py" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

@@ -1,7 +1,8 @@
-"""``mutmut`` (3.8) with one change, for bench/mutation.sh: its fork runner reaps with
+"""``mutmut`` (3.8) with two changes, for bench/mutation.sh: its fork runner reaps with
 ``os.wait()``, so a process the in-process test run (stats, clean run) left to exit later —
 a download process, a server's — ended the whole run with ``KeyError``. Such a child is
-reaped and skipped; the runner goes on waiting for a mutant's worker."""
+reaped and skipped; the runner goes on waiting for a mutant's worker. And each mutant's
+worker runs in a process group of its own (``_own_group``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,20 @@ def wait_for_result(self: isolation.ForkRunner, timeout: float | None = None
 
 
 isolation.ForkRunner.wait_for_result = wait_for_result  # type: ignore[method-assign]
+
+_RUNNER = os.getpid()
+
+
+def _own_group() -> None:
+    """A mutant's test run (a fork of the runner) leads a process group of its own: a mutant
+    that left a download process in its caller's group (``start_new_session=False``) had that
+    process's ``killpg(0)`` at the end of its pipe take the whole run, this script and
+    bench/mutation.sh with it; now only that mutant's run ends (and counts as killed)."""
+    if os.getppid() == _RUNNER:
+        os.setpgid(0, 0)
+
+
+os.register_at_fork(after_in_child=_own_group)
 
 if __name__ == "__main__":
     from mutmut.__main__ import cli

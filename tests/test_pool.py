@@ -1,16 +1,20 @@
 """The worker pool on real processes: its capacity follows the settings, a burst keeps its
 processes until it ends, and a process that takes its time to retire holds nobody else up
-(the pool's lock is never held across it)."""
+(the pool's lock is never held across it); however its processes end, nothing of theirs is
+left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 
+import pytest
+from support.procs import living_in_group
 from support.server import wait_for
 
-from appliance.engine.workers import State, WorkerPool
+from appliance.engine.workers import State, WorkerDied, WorkerPool
 
 
 def test_capacity_is_read_when_a_worker_comes_back() -> None:
@@ -82,3 +86,42 @@ def test_a_slow_retire_holds_up_no_one() -> None:
 
 def test_states_are_named() -> None:
     assert {s.value for s in State} == {"starting", "idle", "busy"}
+
+
+def held_ends() -> list[str]:
+    """What this process holds open of pipes, sockets and pidfds (the pool's kinds)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, gone
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(("pipe:", "socket:", "anon_inode:[pidfd]")):
+                found.append(target)
+    return sorted(found)
+
+
+def test_every_way_a_process_ends_gives_back_what_it_held() -> None:
+    """Killed mid-job, given back, retired by an update, the zygote's turn over: afterwards no
+    process, descriptor or thread of the pool's is left."""
+    # What earlier tests left may end meanwhile: only what appears here counts.
+    before, threads = set(held_ends()), set(threading.enumerate())
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=2, linger=60)
+    started: list[int] = []
+    for turn in range(6):
+        worker = pool.acquire()
+        started.append(worker.pid)
+        if turn % 3 == 0:  # died mid-job (the OOM killer)
+            os.kill(worker.pid, signal.SIGKILL)
+            with pytest.raises(WorkerDied, match="SIGKILL"):
+                worker.run({"op": "archive_ids", "job": "j", "urls": []}, lambda m: None,
+                           timeout=30)
+            pool.discard(worker)
+        elif turn % 3 == 1:
+            pool.release(worker)
+        else:  # a new yt-dlp: idle and zygote retire, this one when it comes back
+            pool.renew()
+            pool.release(worker)
+    pool.close()
+    wait_for(lambda: not any(living_in_group(pid) for pid in started), timeout=30,
+             message="every download process to be gone")
+    wait_for(lambda: not set(held_ends()) - before and not set(threading.enumerate()) - threads,
+             timeout=30, message="the pool's descriptors and threads to be given back")

@@ -56,8 +56,13 @@ def spawn() -> subprocess.Popen[bytes]:
     )
 
 
-def _ended(pidfd: int, timeout: float | None) -> bool:
-    return bool(select.select([pidfd], [], [], timeout)[0])
+def readable(fd: int, timeout: float | None) -> bool:
+    """Whether ``fd`` has something to read (or its end) within ``timeout`` seconds (None: no
+    bound). poll, not select: select refuses a descriptor past 1023, which a busy service
+    whose limit was raised (a container's) hands out."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else timeout * 1000))
 
 
 class ForkedProcess:
@@ -73,13 +78,13 @@ class ForkedProcess:
         self._pidfd = pidfd  # readable once the process has ended, whoever reaps it
 
     def poll(self) -> int | None:
-        if self.returncode is None and _ended(self._pidfd, 0):
+        if self.returncode is None and readable(self._pidfd, 0):
             self._ended(0.05)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            if not _ended(self._pidfd, timeout):
+            if not readable(self._pidfd, timeout):
                 raise subprocess.TimeoutExpired(f"download process {self.pid}", timeout or 0)
             self._ended(EXIT_CODE_WAIT)
         assert self.returncode is not None

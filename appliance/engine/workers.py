@@ -18,23 +18,25 @@ import enum
 import json
 import logging
 import os
-import select
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import heap
-from .launcher import ForkedProcess, Launcher, ZygoteFailed
+from .launcher import ForkedProcess, Launcher, ZygoteFailed, readable
 
 log = logging.getLogger(__name__)
 
 # A process serves this many jobs, then is replaced: a long-lived yt-dlp accumulates caches.
 MAX_JOBS_PER_PROCESS = 50
 READY_TIMEOUT = 60.0
+# The longest message a process may send (a URL's whole info, a long playlist's entries: a
+# few MB). A longer line is a process gone wrong, read no further: memory is the Pi's.
+MAX_MESSAGE = 64 << 20
 
 
 class WorkerDied(Exception):
@@ -50,7 +52,8 @@ class Worker:
         self.pid = self.proc.pid
         self.jobs = 0
         self.idle_since = time.monotonic()
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._scanned = 0  # how much of the buffer holds no line break
         self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
 
     def alive(self) -> bool:
@@ -63,18 +66,35 @@ class Worker:
             raise WorkerDied(f"download process {self.pid} did not start")
 
     def read(self, deadline: float) -> dict[str, Any] | None:
-        """The next message, or None when the deadline passes. Raises WorkerDied on EOF."""
-        while b"\n" not in self._buffer:
-            wait = max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self._fd], [], [], wait)
-            if not ready:
+        """The next message, or None when the deadline passes. Raises WorkerDied on EOF, and
+        on what breaks the protocol (then the process is killed): a line that is not a JSON
+        object, or one longer than MAX_MESSAGE."""
+        # Only what came since the last look is searched: a message of many MB arrives in
+        # 64 KiB reads, and searching all of it each time costs the square of its length.
+        while (end := self._buffer.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._buffer)
+            if self._scanned > MAX_MESSAGE:
+                self._broken(f"a message longer than {MAX_MESSAGE >> 20} MiB")
+            if not readable(self._fd, max(0.0, deadline - time.monotonic())):
                 return None
             chunk = os.read(self._fd, 1 << 16)
             if not chunk:
                 raise WorkerDied(self.exit_reason())
             self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end + 1]
+        self._scanned = 0
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested past the stack
+            message = None
+        if not isinstance(message, dict):
+            self._broken("a message that is not a JSON object")
+        return message
+
+    def _broken(self, what: str) -> NoReturn:
+        self.kill()
+        raise WorkerDied(f"the download process sent {what}; it was stopped")
 
     def exit_reason(self) -> str:
         try:
@@ -82,7 +102,15 @@ class Worker:
         except subprocess.TimeoutExpired:
             return "the download process stopped answering"
         if code < 0:
-            return f"the download process was killed by {signal.Signals(-code).name}"
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:  # a real-time signal has no name
+                name = f"signal {-code}"
+            # SIGKILL: the kernel's out-of-memory killer, mostly, on a small box.
+            hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+            return f"the download process was killed by {name}{hint}"
+        if code == 0:  # only ever asked for (an exit), or unknown: its zygote was gone
+            return "the download process ended without an answer (exit code 0)"
         return f"the download process exited with code {code}"
 
     def run(
@@ -109,7 +137,9 @@ class Worker:
                 return message
             if message is not None:
                 on_message(message)
-            elif deadline is not None and time.monotonic() >= deadline:
+            # Checked after messages too: a process that never stops talking (a warning a
+            # line, in a loop) must not outlast its bound.
+            if deadline is not None and time.monotonic() >= deadline:
                 self.kill()
                 raise WorkerDied(f"no answer within {timeout:g} s")
             reason = check() if check is not None else None
@@ -212,6 +242,8 @@ class WorkerPool:
             worker.retire()
 
     def acquire(self) -> Worker:
+        """A warm worker for one job (the caller's until ``release`` or ``discard``).
+        Raises WorkerDied when none can be had: the pool is closing, or no process starts."""
         dead: list[Worker] = []
         worker = None
         with self._cond:
@@ -235,9 +267,13 @@ class WorkerPool:
         try:
             worker = Worker(self._launcher.start(generation), generation)
             worker.wait_ready()
-        except (OSError, WorkerDied):
+        except (OSError, WorkerDied) as exc:
             with self._cond:
                 self._count[State.BUSY] -= 1
+            if isinstance(exc, OSError):  # the callers' one failure: no process to be had
+                # (the interpreter gone, no file descriptors or processes left)
+                raise WorkerDied("no download process could be started: "
+                                 f"{exc.strerror or exc}") from exc
             raise
         return worker
 

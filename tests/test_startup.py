@@ -1,0 +1,173 @@
+"""The service's start and stop as the person who runs it sees them: gunicorn's configuration
+(one worker, always), the serving runtime's websocket in front of the real queue, a database
+another program holds said in one line rather than a traceback, and a stop while a download
+runs that leaves it to resume at the next start."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from conftest import make_settings
+from gunicorn.errors import AppImportError
+from support.origin import MediaOrigin
+from support.procs import living_in_group
+from support.server import free_port_pair, wait_for
+from websockets.sync.client import connect
+
+from appliance.config import Settings
+from appliance.engine.downloading import INTERRUPTED
+from appliance.runtime import Runtime
+from appliance.server import REQUEST_THREADS, ApplianceServer, request_threads
+from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
+from appliance.store import ItemStore
+
+
+def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, YTP_MAX_TRANSFERS="3", YTP_MAX_STREAMS="5",
+                             YTP_PLAYER_MAX_FFMPEG="2", YTP_EXTRACT_INFO_TIMEOUT="300")
+    assert request_threads(settings) == REQUEST_THREADS + 3 + 5 + 2 + IMAGE_FETCHES + OUTSIDE_WAITS
+    cfg = ApplianceServer(settings).cfg
+    assert cfg.workers == 1  # a second worker would be a second engine
+    assert cfg.threads == request_threads(settings)
+    assert cfg.worker_class_str == "appliance.http_worker.RequestBufferingWorker"
+    assert cfg.preload_app is False  # the runtime is built in the worker, after the fork
+    assert cfg.max_requests == 0  # a worker that restarts would drop every download
+    assert cfg.timeout == 330  # a URL's info may take the extract timeout
+    assert cfg.bind == [f"{settings.host}:{settings.port}"]
+    assert cfg.proc_name == "appliance"
+    assert cfg.graceful_timeout == 30  # within systemd's TimeoutStopSec (45)
+    assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]  # gunicorn's own default
+    proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7")).cfg
+    assert proxied.forwarded_allow_ips == ["10.0.0.7/32"]  # who may say the client used https
+
+
+def test_the_worker_loads_the_app_under_its_base_path(tmp_path: Path) -> None:
+    server = ApplianceServer(make_settings(tmp_path, YTP_BASE_PATH="/media"))
+    client = falcon.testing.TestClient(server.load())
+    try:
+        # under the prefix a reverse proxy keeps, and without it
+        assert client.simulate_get("/media/api/ping").json == {"status": "pong"}
+        assert client.simulate_get("/api/ping").json == {"status": "pong"}
+    finally:
+        server.runtime.stop()
+
+
+@contextlib.contextmanager
+def held(database: Path) -> Iterator[None]:
+    """The database's write lock, held by another connection (as an sqlite3 shell holds it
+    inside a transaction)."""
+    ItemStore(database).close()  # made, as a service that ran before leaves it
+    other = sqlite3.connect(database, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        other.close()
+
+
+def test_a_database_another_program_holds_is_said_in_one_line(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    with held(settings.database_file), pytest.raises(AppImportError) as refused:
+        ApplianceServer(settings).load()
+    assert str(refused.value) == (
+        f"appliance: the database {settings.database_file} cannot be opened (database is "
+        "locked): another program holds it (an sqlite3 shell, a backup tool): close that "
+        "program, then start the service again")
+
+
+def test_a_database_that_cannot_be_read_is_said_in_one_line(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    settings.database_file.parent.mkdir(parents=True)
+    settings.database_file.mkdir()  # a folder where the file should be
+    with pytest.raises(AppImportError) as refused:
+        ApplianceServer(settings).load()
+    assert str(refused.value).startswith(
+        f"appliance: the database {settings.database_file} cannot be opened (")
+    assert str(refused.value).endswith(
+        "): check the disk under it, and that the service's user may read and write it")
+
+
+def test_serve_says_the_held_database_and_stops_without_a_traceback(tmp_path: Path) -> None:
+    http = free_port_pair()
+    env = {**os.environ, "YTP_CONFIG_PATH": str(tmp_path / "config"),
+           "YTP_DOWNLOAD_PATH": str(tmp_path / "downloads"), "YTP_TEMP_PATH": str(tmp_path / "t"),
+           "YTP_PORT": str(http), "YTP_WS_PORT": str(http + 1), "YTP_ZEROCONF": "false",
+           "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple"}
+    database = tmp_path / "config" / "appliance.db"
+    with held(database):
+        done = subprocess.run([sys.executable, "-m", "appliance", "serve"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 4  # gunicorn's "App failed to load": systemd starts it again
+    assert "Traceback" not in done.stderr
+    said = f"appliance: the database {database} cannot be opened (database is locked)"
+    assert any(line.startswith(said) for line in done.stderr.splitlines()), done.stderr
+
+
+def test_a_stop_while_a_download_runs_leaves_it_to_resume(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(origin, "slow_rate", 512 * 1024)
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.slow_url}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and (rt.engine.get(added.id).downloaded_bytes or 0) > 100_000 and r,
+                   timeout=60, message="some bytes")
+    pid = run.worker.pid
+    rt.stop()
+    assert not living_in_group(pid), "the download process outlived the stop"
+    settings: Settings = rt.settings
+    store = ItemStore(settings.database_file)
+    try:
+        stored = store.get(added.id)
+    finally:
+        store.close()
+    assert (stored.status, stored.msg) == ("pending", INTERRUPTED)
+    assert list((settings.temp_path / added.id).rglob("*.part"))
+    origin.clear_requests()
+    origin.slow_rate = 200_000_000
+    again = start_runtime()
+    wait_for(lambda: again.engine.get(added.id).status == "finished", timeout=120,
+             message="the download to resume and finish")
+    ranges = [r.range for r in origin.requests_for(origin.slow_url) if r.range]
+    assert any(not r.startswith("bytes=0-") for r in ranges), ranges
+
+
+def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
+                                                              origin: MediaOrigin) -> None:
+    """The runtime ``appliance serve`` builds (with its sidecar) hands the websocket the
+    queue itself: an item added there is the engine's, an unknown id is said, a delete goes."""
+    port = free_port_pair()
+    runtime = Runtime(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
+                                    YTP_ZEROCONF="false"))
+    runtime.start()
+    try:
+        with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10) as ws:
+
+            def next_event(name: str) -> dict:
+                while True:
+                    frame = json.loads(ws.recv(timeout=30))
+                    if frame["event"] == name:
+                        return frame["data"]["data"]
+
+            ws.send(json.dumps({"event": "add_url",
+                                "data": {"url": origin.clip_url, "auto_start": False}}))
+            status = next_event("item_status")
+            assert (status["status"], status["url"]) == ("queued", origin.clip_url)
+            assert runtime.engine.get(status["id"]).status == "pending"
+            ws.send(json.dumps({"event": "item_start", "data": [status["id"], "no-such-id"]}))
+            assert next_event("log_error")["message"] == "no-such-id: item not found"
+            ws.send(json.dumps({"event": "item_delete", "data": {"id": status["id"]}}))
+            assert next_event("item_deleted")["id"] == status["id"]
+            assert runtime.engine.get(status["id"]) is None
+    finally:
+        runtime.stop()

@@ -1,0 +1,198 @@
+"""What a download process says on its pipe, read as hostile: a line that is not a JSON object,
+a line without end, a flood of messages, an end mid-message or by an unnamed signal. Each ends
+the job with a plain reason (WorkerDied) and the process reaped, never an exception the engine
+does not expect (which left the item "downloading" for good, its slot and process held).
+
+The processes are real ones (a small Python program in place of the download process, which
+never misbehaves on its own), a real download whose pipe gets garbage, and the pool's own
+processes on descriptors past select()'s reach."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.origin import MediaOrigin
+from support.procs import living_in_group
+from support.server import wait_for
+
+from appliance.engine import launcher, workers
+from appliance.engine.workers import Worker, WorkerDied, WorkerPool
+
+# Bounds the fake process's own life: a test that fails leaves nothing running for long.
+LIFE = "import time; time.sleep(30)"
+
+
+def worker_running(code: str) -> Worker:
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    return Worker(proc)
+
+
+def reason_of(worker: Worker, timeout: float = 30) -> str:
+    """The WorkerDied reason of a job on ``worker``; the process is gone by then."""
+    with pytest.raises(WorkerDied) as died:
+        worker.run({"op": "extract", "job": "j"}, lambda message: None, timeout=timeout)
+    wait_for(lambda: worker.proc.poll() is not None, timeout=10,
+             message="the process to be stopped")
+    return str(died.value)
+
+
+@pytest.mark.parametrize("line", [
+    b"garbage", b"[1]", b'"a text"', b"null", b'{"type": "result"',  # cut, then a break
+    b'{"type": "result", "msg": "\xff"}',  # not UTF-8
+    b"[" * 100_000,  # nested past the parser's stack
+], ids=["text", "list", "string", "null", "cut", "not-utf8", "deep"])
+def test_a_line_that_is_no_json_object_stops_the_process(line: bytes) -> None:
+    worker = worker_running(f"import sys; sys.stdout.buffer.write({line!r} + b'\\n'); "
+                            f"sys.stdout.flush(); {LIFE}")
+    assert reason_of(worker) == ("the download process sent a message that is not a JSON "
+                                 "object; it was stopped")
+
+
+def test_a_garbled_ready_is_a_process_that_did_not_start() -> None:
+    worker = worker_running(f"print('Traceback (most recent call last):', flush=True); {LIFE}")
+    with pytest.raises(WorkerDied, match="not a JSON object"):
+        worker.wait_ready(timeout=30)
+    assert worker.proc.poll() is not None
+
+
+def test_a_line_without_end_is_read_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "MAX_MESSAGE", 1 << 20)
+    worker = worker_running("import sys\nfor _ in range(64): sys.stdout.buffer.write(b'x' * "
+                            f"(1 << 16))\nsys.stdout.flush(); {LIFE}")
+    assert reason_of(worker) == ("the download process sent a message longer than 1 MiB; it "
+                                 "was stopped")
+    assert len(worker._buffer) <= (1 << 20) + (1 << 16)
+
+
+def test_a_long_message_in_many_reads_arrives_whole() -> None:
+    """A message of MBs (a long playlist's info) comes in 64 KiB reads, each one searched
+    for the line's end only where it is new."""
+    worker = worker_running(
+        "import json, sys\ntext = 'é' * (3 << 20)\n"
+        "sys.stdout.buffer.write(json.dumps({'type': 'log', 'msg': text}).encode() + b'\\n'"
+        " + b'{\"type\": \"result\", \"n\": 1}\\n')\nsys.stdout.flush()\n" + LIFE)
+    seen: list[dict[str, Any]] = []
+    try:
+        result = worker.run({"op": "extract"}, seen.append, timeout=60)
+    finally:
+        worker.kill()
+    assert [len(m["msg"]) for m in seen] == [3 << 20]
+    assert result == {"type": "result", "n": 1}
+
+
+def test_a_process_that_never_stops_talking_is_held_to_its_bound() -> None:
+    """Messages without end (a warning a line, in a loop): the bound holds all the same."""
+    worker = worker_running(
+        "import sys, time\nend = time.monotonic() + 30\nlines = b'{\"type\": \"log\"}\\n' "
+        "* 20000\nwhile time.monotonic() < end: sys.stdout.buffer.write(lines)\n")
+    assert reason_of(worker, timeout=1) == "no answer within 1 s"
+
+
+@pytest.mark.parametrize(("signum", "reason"), [
+    (signal.SIGKILL, "was killed by SIGKILL (out of memory?)"),
+    (signal.SIGRTMIN + 5, f"was killed by signal {signal.SIGRTMIN + 5}"),
+    (signal.SIGSEGV, "was killed by SIGSEGV"),
+])
+def test_a_process_that_dies_mid_message_is_named_by_its_end(signum: int, reason: str) -> None:
+    worker = worker_running(
+        "import os, sys\nsys.stdout.buffer.write(b'{\"type\": \"progress\", \"down')\n"
+        f"sys.stdout.flush()\nos.kill(os.getpid(), {int(signum)})\n")
+    assert reason_of(worker) == f"the download process {reason}"
+
+
+def test_a_process_that_exits_without_an_answer_says_so() -> None:
+    assert reason_of(worker_running("pass")) == ("the download process ended without an "
+                                                  "answer (exit code 0)")
+    assert reason_of(worker_running("raise SystemExit(3)")) == \
+        "the download process exited with code 3"
+
+
+def assert_failed(rt: Any, item_id: str, error: str) -> None:
+    """The item ended in error with ``error``; its slot and its process were given up."""
+    failed = wait_for(lambda: (i := rt.engine.get(item_id)).kind == "done" and i,
+                      timeout=60, message="the item to end")
+    assert (failed.status, failed.error) == ("error", error)
+    assert rt.engine.pool.stats()["busy"] == 0
+    assert item_id not in rt.engine._runs
+
+
+def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
+                                                             origin: MediaOrigin) -> None:
+    """The engine's side: the item ends in error with the reason, its slot and its process
+    are given up (a garbled line left it "downloading", the process busy, for good)."""
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.slow_url}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and rt.engine.get(added.id).status == "downloading" and r,
+                   timeout=60, message="the download to start")
+    worker = run.worker
+    # The same pipe the process writes its messages to, opened anew for writing.
+    with open(f"/proc/self/fd/{worker.proc.stdout.fileno()}", "wb") as pipe:
+        pipe.write(b"Traceback (most recent call last):\n")
+    assert_failed(rt, added.id, "the download process sent a message that is not a JSON "
+                                "object; it was stopped")
+    wait_for(lambda: not living_in_group(worker.pid), timeout=10,
+             message="the process and its group to be gone")
+    # The pool goes on: the next download gets a process and finishes.
+    [again] = rt.engine.add([{"url": origin.clip_url}])
+    wait_for(lambda: rt.engine.get(again.id).status == "finished", timeout=60,
+             message="the next download")
+
+
+def test_a_process_that_cannot_be_started_fails_the_item_plainly(
+        start_runtime: Any, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process can be had (the interpreter gone, out of file descriptors or processes):
+    the item ends in error saying so; it was left "preparing", its slot held, for good."""
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
+    wait_for(lambda: rt.engine.get(added.id).extractor, timeout=60,
+             message="its info to be read")
+    monkeypatch.setattr(launcher, "CHILD", ["/nonexistent/python"])
+    rt.engine.pool.renew()  # the zygote made at start is not used again
+    rt.engine.start_items([added.id])
+    assert_failed(rt, added.id, "no download process could be started: No such file or "
+                                "directory")
+
+
+@pytest.fixture
+def busy_descriptors() -> Iterator[None]:
+    """The first 1,100 descriptors taken, as in a busy service whose limit was raised (a
+    container's): what the pool opens next is numbered past 1023, where select() refuses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"a hard limit of {hard} descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    taken: list[int] = []
+    try:
+        while not taken or taken[-1] < 1100:
+            taken.append(os.open("/dev/null", os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) -> None:
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=1, linger=60)
+    try:
+        worker = pool.acquire()  # its ready message read on a descriptor past 1023
+        assert worker.proc.stdout.fileno() > 1023
+        result = worker.run({"op": "archive_ids", "job": "j", "urls": []}, lambda m: None,
+                            timeout=30)
+        assert result == {"type": "result", "job": "j", "ids": []}
+        worker.signal_kill()
+        with pytest.raises(WorkerDied, match="SIGKILL"):  # its end, seen on its pidfd
+            worker.run({"op": "archive_ids", "job": "k", "urls": []}, lambda m: None,
+                       timeout=30)
+        pool.discard(worker)
+    finally:
+        pool.close()
