@@ -95,6 +95,29 @@ def test_dead_download_process_is_an_error_not_a_hang(start_runtime,
     assert failed.status == "error" and "SIGKILL" in failed.error
 
 
+def test_an_unexpected_error_in_a_download_ends_its_item_and_gives_its_slot_back(
+        start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug on the download thread (the raise below stands for one: no input is known to
+    cause one any more) left the item 'downloading' for good, its slot and process held."""
+    rt = start_runtime(YTP_MAX_WORKERS="1")
+    real = rt.engine._on_message
+
+    def broken(run, message) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rt.engine, "_on_message", broken)
+    [added] = rt.engine.add([{"url": origin.clip_url}])
+    failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                      message="the item to end")
+    assert failed.status == "error"
+    assert failed.error == "Unexpected error: RuntimeError: a bug"
+    monkeypatch.setattr(rt.engine, "_on_message", real)
+    [after] = rt.engine.add([{"url": origin.clip2_url}])  # the one slot is free again
+    finished = wait_for(lambda: (i := item(rt, after.id)).kind == "done" and i, timeout=60,
+                        message="the next download to end")
+    assert finished.status == "finished"
+
+
 def test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a zygote to fork from (Linux before 5.3), spares are spawned ahead of need."""

@@ -84,6 +84,13 @@ class Downloading:
             self._give_back(run, worker)
             self._end_run(run, None, exc.message)
             return
+        except Exception as exc:
+            # A bug here (on the way to the process, or reading what it said) must still end
+            # the item and give its slot back; the process, in an unknown state, goes.
+            log.exception("item %s: the download failed on an unexpected error", item.id)
+            self.pool.discard(worker)
+            self._end_run(run, None, f"Unexpected error: {type(exc).__name__}: {exc}")
+            return
         self._give_back(run, worker)
         self._end_run(run, result, None)
 
