@@ -313,7 +313,8 @@ def test_a_flood_of_errors_is_three_toasts_and_a_count(
 
     async def scenario(pilot: Pilot) -> None:
         await until(pilot, lambda: app.model.paused, "the frame after the flood")
-        assert app.told == ["e0", "e1", "e2"]
+        # (the count may already be there: the window can end while the flood is read)
+        assert app.told[:3] == ["e0", "e1", "e2"] and len(app.told) <= 4
         await until(pilot, lambda: len(app.told) == 4, "the count of the rest")
         assert app.told[3] == ("497 more errors and warnings from the service: the Logs "
                                "view (3) has them all.")
