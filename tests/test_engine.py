@@ -95,23 +95,28 @@ def test_dead_download_process_is_an_error_not_a_hang(start_runtime,
     assert failed.status == "error" and "SIGKILL" in failed.error
 
 
+@pytest.mark.parametrize(("step", "expected"), [
+    ("_on_message", "Unexpected error: RuntimeError: a bug"),
+    ("_finish", "Unexpected error at the download's end: RuntimeError: a bug"),
+])
 def test_an_unexpected_error_in_a_download_ends_its_item_and_gives_its_slot_back(
-        start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bug on the download thread (the raise below stands for one: no input is known to
-    cause one any more) left the item 'downloading' for good, its slot and process held."""
+        start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch, step: str,
+        expected: str) -> None:
+    """A bug on the download thread, reading what the process said or recording the end (its
+    NFO file from site metadata, its archive, its history row), left the item 'downloading'
+    for good, its slot and process held. The raise stands for one: no input is known to cause
+    one any more."""
     rt = start_runtime(YTP_MAX_WORKERS="1")
-    real = rt.engine._on_message
 
-    def broken(run, message) -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(rt.engine, "_on_message", broken)
-    [added] = rt.engine.add([{"url": origin.clip_url}])
-    failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
-                      message="the item to end")
-    assert failed.status == "error"
-    assert failed.error == "Unexpected error: RuntimeError: a bug"
-    monkeypatch.setattr(rt.engine, "_on_message", real)
+    with monkeypatch.context() as patched:
+        patched.setattr(rt.engine, step, broken)
+        [added] = rt.engine.add([{"url": origin.clip_url}])
+        failed = wait_for(lambda: (i := item(rt, added.id)).kind == "done" and i, timeout=60,
+                          message="the item to end")
+    assert failed.status == "error" and failed.error == expected
     [after] = rt.engine.add([{"url": origin.clip2_url}])  # the one slot is free again
     finished = wait_for(lambda: (i := item(rt, after.id)).kind == "done" and i, timeout=60,
                         message="the next download to end")

@@ -182,22 +182,28 @@ class Downloading:
                 run.handed_back = True
             elif reason is not StopReason.DELETE and (reason is not None or failed):
                 self._apply_edits(run)  # a finished download applies them in _finish
-        if reason in HANDED_BACK:
-            self._commit(item)
-        elif reason is StopReason.CANCEL:
-            self._finish_cancel(item, run)
-        elif reason is StopReason.DELETE:
-            self._drop(item, run)
-        elif failed:
-            message = failure or (result or {}).get("message") or "download failed"
-            if reason is StopReason.STALL:
-                message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
-            self._fail(item, message, run)
-        else:
-            self._finish(run, result)
-        with self._lock:  # the slot is free once the item's end is announced
-            del self._runs[item.id]
-            self._wake.notify_all()
+        try:
+            if reason in HANDED_BACK:
+                self._commit(item)
+            elif reason is StopReason.CANCEL:
+                self._finish_cancel(item, run)
+            elif reason is StopReason.DELETE:
+                self._drop(item, run)
+            elif failed:
+                message = failure or (result or {}).get("message") or "download failed"
+                if reason is StopReason.STALL:
+                    message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
+                self._fail(item, message, run)
+            else:
+                self._finish(run, result)
+        except Exception as exc:  # a bug in recording the end: the item still ends
+            log.exception("item %s: recording the download's end failed", item.id)
+            self._fail(item, f"Unexpected error at the download's end: {type(exc).__name__}: "
+                             f"{exc}", run)
+        finally:
+            with self._lock:  # the slot is free once the item's end is announced
+                del self._runs[item.id]
+                self._wake.notify_all()
 
     def _finish(self, run: Run, result: dict[str, Any]) -> None:
         item = run.item
