@@ -159,3 +159,21 @@ def test_a_flood_of_new_tasks_is_shown_up_to_a_bound(
 
 def rows(app: ApplianceApp) -> dict[str, Any]:
     return app.screen.query_one(QueueView).rows
+
+
+def test_the_queue_repaints_while_its_parts_are_gone(service: HostileService) -> None:
+    """The app's clock repaints the queue while the app closes, its widgets going one by one:
+    the note on left-out items, gone before the table, stopped the TUI with NoMatches."""
+    service.frames = [json.dumps({"event": "paused", "data": {}})]
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.model.paused, "the service's frame")
+        queue = app.screen.query_one(QueueView)
+        for part in ("#left-out", "#totals-text"):
+            await queue.query_one(part).remove()
+        app.model.apply(added("late"))
+        queue.repaint()  # the table is still there; the rest is not
+        assert "late" in queue.rows
+
+    drive(app, scenario)

@@ -154,7 +154,8 @@ class QueueView(Vertical):
                     table.update_cell(item_id, key, after)
         for _, item_id, row in sorted(new_rows, key=lambda r: r[0]):
             table.add_row(*row, key=item_id)
-        self.query_one("#left-out").display = self.model.left_out
+        for note in self.query("#left-out"):  # (gone already while the app closes)
+            note.display = self.model.left_out
         self.repaint_totals()
 
     def repaint_totals(self) -> None:
@@ -167,7 +168,8 @@ class QueueView(Vertical):
             parts.append(f"{fmt.size(self.disk_free)} free")
         if totals["paused"]:
             parts.append("PAUSED")
-        self.query_one("#totals-text", Static).update(" · ".join(parts))
+        for text in self.query("#totals-text").results(Static):  # (as the table, above)
+            text.update(" · ".join(parts))
 
     def sample_speed(self) -> None:
         self.model.sample_speed()
