@@ -167,9 +167,12 @@ def busy_descriptors() -> Iterator[None]:
     """The first 1,100 descriptors taken, as in a busy service whose limit was raised (a
     container's): what the pool opens next is numbered past 1023, where select() refuses."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < 2048:
-        pytest.skip(f"a hard limit of {hard} descriptors")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    raised = hard if hard == resource.RLIM_INFINITY else max(hard, 2048)
+    try:  # (a hard limit below 2,048 is raised where that is allowed: as root, as CI runs)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), raised))
+    except (ValueError, OSError) as exc:
+        pytest.fail(f"this test needs 2,048 descriptors; the hard limit is {hard} and cannot "
+                    f"be raised here ({exc}): run it as root or raise `ulimit -Hn`")
     taken: list[int] = []
     try:
         while not taken or taken[-1] < 1100:
