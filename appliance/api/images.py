@@ -15,7 +15,7 @@ import falcon
 
 from .. import errors, kinds
 from ..files import paths
-from ..files.fetch import Image, any_address, fetch_image, public_only
+from ..files.fetch import Image, fetch_image, policy
 from ..files.index import nameable
 from ..runtime import Runtime
 from .conditional import validate
@@ -29,7 +29,7 @@ BACKGROUND_TTL = 3600.0
 
 
 def fetch(runtime: Runtime, url: str) -> Image:
-    allow = any_address if runtime.settings.fetch_private_addresses else public_only
+    allow = policy(runtime.settings.fetch_private_addresses)
     with runtime.image_fetches:
         return fetch_image(url, allow)
 

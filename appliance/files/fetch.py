@@ -46,6 +46,11 @@ def any_address(address: Address) -> bool:
     return why_refused(address) is None
 
 
+def policy(private_addresses: bool) -> Callable[[Address], bool]:
+    """Whose addresses a fetch of a site's image may reach (YTP_FETCH_PRIVATE_ADDRESSES)."""
+    return any_address if private_addresses else public_only
+
+
 @dataclasses.dataclass
 class Image:
     data: bytes

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .. import events
 from ..config import Settings, SettingsHolder
 from ..events import Event, EventBus
-from ..files.fetch import any_address, public_only
+from ..files.fetch import policy
 from ..outbound import checked_session
 from ..store.notifications import NotificationStore
 from . import messages
@@ -448,9 +448,8 @@ class Notifier:
                   session: requests.Session | None = None) -> Outcome:
         try:
             if target.chat:
-                private = self.settings.current.fetch_private_addresses
                 return send_apprise(target.request["url"], payload, self.timeout,
-                                    any_address if private else public_only)
+                                    policy(self.settings.current.fetch_private_addresses))
             return send_webhook(target.request, payload, self.timeout, session)
         except Exception as exc:  # a bug: that delivery fails, the lane goes on
             return _internal_error(exc, target)

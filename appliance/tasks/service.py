@@ -19,7 +19,7 @@ from ..engine.requests import check_url
 from ..engine.workers import WorkerDied
 from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
-from ..files.fetch import any_address, fetch_image, public_only
+from ..files.fetch import fetch_image, policy
 from ..store import ItemStore
 from ..store.collections import Collection
 from ..store.records import Item
@@ -306,7 +306,7 @@ class TaskService:
         info = self.engine.extract_url(task["url"], task["preset"] or "default", [])
         # The site names the pictures: fetched as /api/thumbnail fetches, SSRF-safe (no
         # address of this machine or its network unless the setting allows, images only).
-        allow = any_address if settings.fetch_private_addresses else public_only
+        allow = policy(settings.fetch_private_addresses)
         try:
             return write_metadata(settings.download_path, folder, info,
                                   lambda url: fetch_image(url, allow).data)
