@@ -29,9 +29,11 @@ from textual.widgets._toast import Toast
 
 from appliance.client import ApiClient, Connection, LiveEvent
 from appliance.client.shown import shown_lines
+from appliance.tui import app as tui_app
+from appliance.tui import model as tui_model
 from appliance.tui.app import ApplianceApp
 from appliance.tui.views import history
-from appliance.tui.views.queue import QueueTable, QueueView
+from appliance.tui.views.queue import LEFT_OUT, QueueTable, QueueView
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
 
@@ -478,3 +480,37 @@ def test_a_message_from_the_service_is_text_never_markup(service: Server, token:
 def test_a_crash_report_shows_control_characters() -> None:
     assert shown_lines("stopped: \x1b]2;PWNED\x07\nsee \x9b2J") == (
         "stopped: ␛]2;PWNED␇\nsee �2J\n")
+
+
+def test_a_queue_larger_than_the_tui_holds_comes_as_its_running_and_newest_items(
+        make_server: Callable[..., Server], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot is asked for as many items as the TUI holds (a queue of tens of
+    thousands would pass the client's answer bound) and the note says the rest is left out."""
+    monkeypatch.setattr(tui_app, "MAX_ITEMS", 2)
+    monkeypatch.setattr(tui_model, "MAX_ITEMS", 2)
+    server = make_server("big-queue")
+    server.post("/api/system/pause", {})
+    added = server.post("/api/history", [{"url": u} for u in origin.playlist_entry_urls]).json()
+    ids = [item["id"] for item in added]
+    asked: dict[str, Any] = {}
+
+    class Client(ApiClient):
+        def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+            asked[path] = kwargs.get("params")
+            return super()._send(method, path, **kwargs)
+
+    app = ApplianceApp(Client(Connection(server.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        table = app.screen.query_one("#queue-table", DataTable)
+        await until(pilot, lambda: table.row_count == 2, "two rows")
+        # what was sent: none of the queue with the configuration, two items of it live
+        assert asked["/api/system/configuration"] == {"queue_limit": 0}
+        assert asked["/api/history/live"] == {"queue_limit": 2}
+        assert list(app.model.items) == ids[1:]
+        assert app.screen.query_one("#left-out").display
+        assert text_of(app, "#left-out") == LEFT_OUT
+
+    drive(app, scenario)

@@ -54,6 +54,10 @@ def test_the_oldest_ended_items_are_left_out_first_running_ones_last(
         "run1", "run2", "wait4", "wait5"]
     model.snapshot({"queue": {"run1": {"status": "downloading"}}})
     assert not model.left_out  # the service's queue fits
+    model.snapshot({"queue": {"run1": {"status": "downloading"}}, "queue_count": 1})
+    assert not model.left_out  # the service sent all it holds
+    model.snapshot({"queue": {"run1": {"status": "downloading"}}, "queue_count": 2})
+    assert model.left_out  # it holds more than it sent
     model.snapshot({"queue": {f"s{n}": {"status": "pending"} for n in range(7)}})
     model.take_changes()
     assert model.left_out and list(model.items) == ["run1", "run2", "s5", "s6"]

@@ -21,6 +21,7 @@ from .pagination import (
     page_request,
     pagination,
 )
+from .queue_view import QUEUE_COUNT, QUEUE_ITEM, QUEUE_PARAMETERS, requested_queue
 from .requests import ids_from, json_object, read_json
 from .schemas import URL, error, json_body, json_response, path_param, query, ref
 
@@ -225,9 +226,11 @@ class Live:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        queue, queue_count = requested_queue(req, self.runtime.engine)
         resp.media = {
             "history_count": self.runtime.store.count(DONE),
-            "queue": {i.id: i.to_dict() for i in self.runtime.engine.queue_items()},
+            "queue": {item["id"]: item for item in queue},
+            "queue_count": queue_count,
         }
 
 
@@ -395,11 +398,13 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/history/live": {"get": {
         "tags": ["history"], "operationId": "liveQueue",
         "summary": "The queue with live progress, keyed by id",
+        "parameters": QUEUE_PARAMETERS,
         "responses": {"200": json_response("The queue.", {
-            "type": "object", "required": ["history_count", "queue"],
+            "type": "object", "required": ["history_count", "queue", "queue_count"],
             "properties": {"history_count": {"type": "integer"},
-                           "queue": {"type": "object", "additionalProperties": ref("Item")}},
-        })},
+                           "queue": {"type": "object", "additionalProperties": QUEUE_ITEM},
+                           "queue_count": QUEUE_COUNT},
+        }), "400": error("A queue_fields or queue_limit that is not one.")},
     }},
     "/api/history/start": _bulk("start", "started"),
     "/api/history/pause": _bulk("pause", "paused"),

@@ -14,7 +14,8 @@ from ..engine.js_runtime import js_runtime
 from ..files.index import nameable
 from ..runtime import Runtime
 from ..store.records import DONE
-from .schemas import error, json_response, ref
+from .queue_view import QUEUE_COUNT, QUEUE_ITEM, QUEUE_PARAMETERS, requested_queue
+from .schemas import error, json_response
 from .ytdlp import ytdlp_version
 
 MAX_FOLDERS = 2000
@@ -97,6 +98,7 @@ class Configuration:
             host = f"[{host}]"
         ws_scheme = "wss" if req.scheme == "https" else "ws"
         ws_path = f"{settings.base_path}ws"
+        queue, queue_count = requested_queue(req, self.runtime.engine)
         resp.media = {
             "app": {**settings.public(), "version": __version__,
                     "instance_id": self.runtime.instance_id,
@@ -109,7 +111,8 @@ class Configuration:
             "paused": self.runtime.engine.paused,
             "folders": list_folders(settings.download_path, settings.folder_depth),
             "history_count": self.runtime.store.count(DONE),
-            "queue": [i.to_dict() for i in self.runtime.engine.queue_items()],
+            "queue": queue,
+            "queue_count": queue_count,
             "websocket": {
                 "port": settings.websocket_port,
                 "path": ws_path,
@@ -185,7 +188,7 @@ _health = {
 _configuration = {
     "type": "object",
     "required": ["app", "presets", "dl_fields", "paused", "folders", "history_count", "queue",
-                 "websocket", "js_runtime"],
+                 "queue_count", "websocket", "js_runtime"],
     "properties": {
         "app": {"type": "object", "description": "Public settings (no secrets), version and "
                 "instance_id.",
@@ -214,7 +217,8 @@ _configuration = {
                            "reason": {"type": "string"}, "indexed": {"type": "boolean"},
                            "rescan_interval": {"type": "number"}},
         },
-        "queue": {"type": "array", "items": ref("Item")},
+        "queue": {"type": "array", "items": QUEUE_ITEM},
+        "queue_count": QUEUE_COUNT,
         "websocket": {
             "type": "object",
             "required": ["port", "path", "url", "flasharr_path"],
@@ -269,7 +273,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/system/configuration": {"get": {
         "tags": ["system"], "operationId": "configuration",
         "summary": "What a client needs at start: settings, presets, folders, queue, websocket",
-        "responses": {"200": json_response("The configuration.", _configuration)},
+        "parameters": QUEUE_PARAMETERS,
+        "responses": {"200": json_response("The configuration.", _configuration),
+                      "400": error("A queue_fields or queue_limit that is not one.")},
     }},
     "/api/system/pause": _system_pause(True),
     "/api/system/resume": _system_pause(False),

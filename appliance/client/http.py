@@ -202,8 +202,10 @@ class ApiClient:
     # --- service ---------------------------------------------------------------------------
 
     def configuration(self) -> dict[str, Any]:
-        body = shaped(self.request("GET", "/api/system/configuration"), dict,
-                      "the configuration")
+        """Without the queue's items (``live`` has them): a queue of tens of thousands would
+        pass the answer's bound. (A service older than ``queue_limit`` sends them all.)"""
+        body = shaped(self.request("GET", "/api/system/configuration",
+                                   params={"queue_limit": 0}), dict, "the configuration")
         for key, shape in (("app", dict), ("websocket", dict), ("presets", list),
                            ("folders", list), ("dl_fields", list)):
             if body.get(key) is not None:
@@ -230,13 +232,16 @@ class ApiClient:
             host = f"[{host}]"
         return f"{scheme}://{host}:{port}{quote(path)}"
 
-    def live(self) -> dict[str, Any]:
-        """``{"history_count", "queue": {id: item}}``."""
-        live = shaped(self.request("GET", "/api/history/live"), dict, "the live queue")
+    def live(self, queue_limit: int | None = None) -> dict[str, Any]:
+        """``{"history_count", "queue": {id: item}, "queue_count"}``: at most ``queue_limit``
+        items (the running ones, then the newest waiting) when given."""
+        live = shaped(self.request("GET", "/api/history/live",
+                                   params={"queue_limit": queue_limit}), dict, "the live queue")
         for item in shaped(live.get("queue") or {}, dict, "the live queue's queue").values():
             shaped(item, dict, "each item of the live queue")
-        if live.get("history_count") is not None:
-            shaped(live["history_count"], int, "the live queue's history_count")
+        for key in ("history_count", "queue_count"):
+            if live.get(key) is not None:
+                shaped(live[key], int, f"the live queue's {key}")
         return live
 
     def engine_stats(self) -> dict[str, Any]:

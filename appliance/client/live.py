@@ -69,7 +69,8 @@ class FeedState:
 
 
 class LiveFeed:
-    """Runs until cancelled. ``on_snapshot`` gets ``/api/history/live`` after each connect,
+    """Runs until cancelled. ``on_snapshot`` gets ``/api/history/live`` (at most
+    ``queue_limit`` of the queue's items when given) after each connect,
     ``on_event`` every event after it, ``on_state`` every :class:`FeedState` change."""
 
     def __init__(
@@ -82,8 +83,10 @@ class LiveFeed:
         on_state: Callable[[FeedState], Awaitable[None] | None],
         backoff_first: float = BACKOFF_FIRST,
         backoff_max: float = BACKOFF_MAX,
+        queue_limit: int | None = None,
     ) -> None:
         self.client, self.ws_url = client, ws_url
+        self.queue_limit = queue_limit
         self.on_event, self.on_snapshot, self.on_state = on_event, on_snapshot, on_state
         self.backoff_first, self.backoff_max = backoff_first, backoff_max
         self._connected = False
@@ -120,7 +123,7 @@ class LiveFeed:
                            compression=None, max_size=2**24) as ws:
             # Frames that arrive while the snapshot is fetched wait in the socket's buffer and
             # are handed on after it.
-            snapshot = await asyncio.to_thread(self.client.live)
+            snapshot = await asyncio.to_thread(self.client.live, self.queue_limit)
             await _call(self.on_snapshot, snapshot)
             self._connected = True
             await _call(self.on_state, FeedState(CONNECTED))

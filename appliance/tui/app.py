@@ -28,7 +28,7 @@ from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
 from .format import number
-from .model import Missed, QueueModel
+from .model import MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
@@ -201,7 +201,8 @@ class ApplianceApp(App[int]):
             self.show_problem("error", exc.message)
             return
         feed = LiveFeed(self.client, ws_url, on_event=self.on_live_event,
-                        on_snapshot=self.on_snapshot, on_state=self.on_feed_state)
+                        on_snapshot=self.on_snapshot, on_state=self.on_feed_state,
+                        queue_limit=MAX_ITEMS)
         self.run_worker(feed.run(), group="feed", exclusive=True)
 
     @property

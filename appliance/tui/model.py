@@ -99,7 +99,8 @@ class QueueModel:
         self.history_count, self.synced = count, True
         vanished = [i for i, item in self.items.items()
                     if i not in queue and item.get("status") not in ENDED]
-        self.left_out = False  # the service's whole queue, from here on
+        # The service's whole queue from here on, or as much of it as was asked for.
+        self.left_out = int(live.get("queue_count") or 0) > len(queue)
         for item_id, item in queue.items():
             # The key is the id: an item that lacks one or names another still has this one.
             self.items[item_id] = {**item, "id": item_id}

@@ -27,6 +27,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.appliance import api
 from custom_components.appliance.const import (
     DOMAIN,
     EVENT_FAILED,
@@ -408,3 +409,30 @@ async def test_retry_keeps_the_cookies_no_client_sees(
     await hass.services.async_call(DOMAIN, "cancel", {
         "config_entry_id": loaded_entry.entry_id, "item_id": again["id"]}, blocking=True)
     await in_executor(hass, appliance.wait_status, again["id"], {"cancelled"})
+
+
+async def test_a_queue_larger_than_an_answer_may_be_is_still_counted(
+        hass: HomeAssistant, appliance: Server, media: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue's items are asked for with only the fields the entities show: a queue of
+    tens of thousands of whole items passes the answer's bound, and setup failed with it."""
+    added = await in_executor(hass, appliance.post, "/api/history",
+                              [{"url": media["crawl"], "auto_start": False}] * 3)
+    ids = [item["id"] for item in added.json()]
+    try:
+        whole = await in_executor(hass, appliance.get, "/api/system/configuration")
+        assert len(whole.json()["queue"]) == 3
+        monkeypatch.setattr(api, "MAX_ANSWER", len(whole.content) - 1)
+        entry = MockConfigEntry(domain=DOMAIN, title="Appliance (127.0.0.1)",
+                                unique_id=instance_id(appliance), data=entry_data(appliance))
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert state(hass, QUEUED) == "3"
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+    finally:
+        await in_executor(hass, appliance.post, "/api/history/cancel", {"ids": ids})
+        for item_id in ids:
+            await in_executor(hass, appliance.wait_status, item_id, {"cancelled"})

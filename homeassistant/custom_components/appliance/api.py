@@ -138,9 +138,13 @@ class ApplianceClient:
             raise BadAnswer("/api/health: no instance id")
         return result
 
-    async def configuration(self) -> dict[str, Any]:
-        """Needs the credentials: the first call that proves them."""
-        result: dict[str, Any] = await self.request("GET", "/api/system/configuration")
+    async def configuration(self, queue_fields: Sequence[str] = ()) -> dict[str, Any]:
+        """Needs the credentials: the first call that proves them. The queue's items carry
+        only ``queue_fields`` (and their id), none without: a queue of tens of thousands of
+        whole items would pass ``MAX_ANSWER``. (A service older than these parameters sends
+        the whole queue.)"""
+        query = f"queue_fields={','.join(queue_fields)}" if queue_fields else "queue_limit=0"
+        result: dict[str, Any] = await self.request("GET", f"/api/system/configuration?{query}")
         return result
 
     async def stats(self) -> dict[str, Any]:

@@ -182,7 +182,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise UpdateFailed(**failure(err)) from err
 
     async def _snapshot(self) -> ApplianceData:
-        configuration = await self.client.configuration()
+        configuration = await self.client.configuration(QUEUE_FIELDS)
         stats, health, last, tasks = await asyncio.gather(
             self.client.stats(), self.client.health(), self.client.last_finished(),
             self.client.tasks())
