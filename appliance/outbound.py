@@ -67,12 +67,26 @@ def why_refused(address: Address) -> str | None:
 def literal_problem(host: str | None, what: str) -> str | None:
     """Why ``host``, when it is an IP address written out, is refused (a URL being saved);
     ``what`` names the requests (``notifications``)."""
-    try:
-        address = ipaddress.ip_address((host or "").strip("[]").split("%")[0])
-    except ValueError:
+    address = _literal(host or "")
+    if address is None:
         return None  # a name: checked when it is resolved, on connecting
     reason = why_refused(address)
-    return f"its host {host} is {reason}, where {what} may not go" if reason else None
+    if reason is None:
+        return None
+    written = host if str(address) == host else f"{host} ({address})"
+    return f"its host {written} is {reason}, where {what} may not go"
+
+
+def _literal(host: str) -> Address | None:
+    text = host.strip("[]").split("%")[0]
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(text)
+    try:
+        # The forms the C library also reads as an IPv4 address, as every connection here
+        # resolves a host: one number (2852039166), hexadecimal or octal parts, three parts.
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
 
 
 def _checked(host: str, port: int, what: str) -> str:
@@ -83,6 +97,25 @@ def _checked(host: str, port: int, what: str) -> str:
         if (reason := why_refused(address)) is not None:
             raise RefusedAddress(f"{host} is {address}, {reason}: {what} may not go there.")
     return str(infos[0][4][0])
+
+
+def check_host(host: str | None, what: str) -> None:
+    """RefusedAddress when ``host`` resolves to an address refused here: for a request that
+    goes through a proxy, which resolves the host itself, so no connection made here shows
+    it. A name this machine cannot resolve is left to the proxy (a network where only it
+    reaches out)."""
+    with contextlib.suppress(socket.gaierror, UnicodeError):
+        _checked(host or "", 0, what)
+
+
+def proxied(host: str | None) -> bool:
+    """Whether a request to ``host`` would go through a proxy of the environment
+    (``HTTP(S)_PROXY``, ``ALL_PROXY``, less ``NO_PROXY``), as requests reads them."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    return bool(host) and any(proxies.get(k) for k in ("http", "https", "all")) \
+        and not urllib.request.proxy_bypass(host or "")
 
 
 def checked_session(what: str) -> Any:
@@ -113,9 +146,7 @@ def _adapter_class(what: str) -> type:
 
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
             if select_proxy(request.url, kwargs.get("proxies")):
-                url = urlsplit(request.url)
-                with contextlib.suppress(socket.gaierror):
-                    _checked(url.hostname or "", url.port or 0, what)
+                check_host(urlsplit(request.url).hostname, what)
             return super().send(request, *args, **kwargs)
 
     return CheckedAdapter

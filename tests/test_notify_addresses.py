@@ -5,14 +5,18 @@ addresses are refused — when the URL is saved if it names one, and when a webh
 if its host resolves to one (the connection goes to the address that was checked).
 
 Nothing here connects anywhere but 127.0.0.1: the refused addresses are refused before a
-connection is tried. ``0`` resolves to 0.0.0.0 without DNS, which Linux connects to this
-machine: the old sender reached the local receiver through it.
+connection is tried. A host that is a name is checked on the addresses it resolves to; no DNS
+server answers here, so one name's lookup is answered as a hostile server would: 0.0.0.0,
+which Linux connects to this machine (the old sender reached the local receiver through it).
+Its number forms (``0``, ``2852039166``) are refused as they are saved, as addresses.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from falcon.testing import TestClient
@@ -20,9 +24,24 @@ from support.server import wait_for
 from support.webhooks import Receiver, post, target
 
 from appliance.api.app import create_app
-from appliance.notify.senders import Outcome, send_webhook
+from appliance.notify.messages import Message
+from appliance.notify.senders import Outcome, send_apprise, send_webhook
 from appliance.outbound import why_refused
 from appliance.runtime import Runtime
+
+DISGUISED = "disguised.test"
+REFUSED = (f"Cannot send: {DISGUISED} is 0.0.0.0, the unspecified address: notifications may "
+           "not go there.")
+
+
+@pytest.fixture(autouse=True)
+def _hostile_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("0.0.0.0" if host == DISGUISED else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture(name="receiver")
@@ -58,6 +77,9 @@ def test_which_addresses_are_refused(address: str, reason: str | None) -> None:
     "http://[fe80::1%25eth0]:8080/",
     "http://0.0.0.0:8123/api/webhook/x",
     "json://169.254.169.254/hook",  # Apprise connects there itself
+    # The C library's other forms of 169.254.169.254 and 0.0.0.0, as a connection reads them
+    "json://2852039166/hook", "http://0xa9.0xfe.0xa9.0xfe/", "http://0251.0376.0251.0376/",
+    "http://169.254.43518/", "http://0/", "http://0x0:8123/",
 ])
 def test_a_url_naming_a_refused_address_is_not_saved(client: TestClient, url: str) -> None:
     response = post(client, "/api/notifications", {"name": "a", "request": {"url": url}})
@@ -68,7 +90,8 @@ def test_a_url_naming_a_refused_address_is_not_saved(client: TestClient, url: st
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://localhost:9/x",
                                  "http://192.168.1.20:8123/api/webhook/abc",
-                                 "http://[::1]:9/x", "json://10.0.0.2/x"])
+                                 "http://[::1]:9/x", "json://10.0.0.2/x",
+                                 "http://127.1:9/x", "http://2130706433:9/x"])
 def test_this_machine_and_the_lan_are_allowed(client: TestClient, url: str) -> None:
     response = post(client, "/api/notifications",
                     {"name": "a", "enabled": False, "request": {"url": url}})
@@ -79,11 +102,10 @@ def test_this_machine_and_the_lan_are_allowed(client: TestClient, url: str) -> N
 def test_a_host_resolving_to_a_refused_address_is_not_connected_to(
         receiver: Receiver, scheme: str) -> None:
     port = receiver.server.server_address[1]
-    request = {"url": f"{scheme}://0:{port}/x", "type": "json", "method": "POST",
+    request = {"url": f"{scheme}://{DISGUISED}:{port}/x", "type": "json", "method": "POST",
                "data_key": "data", "headers": []}
     assert send_webhook(request, {"event": "test"}, 5) == Outcome(
-        False, None, "Cannot send: 0 is 0.0.0.0, the unspecified address: notifications may "
-                     "not go there.")
+        False, None, REFUSED)
     assert receiver.to("/x") == []
     # The same receiver by an allowed name is reached (the check is no blanket refusal).
     allowed = {**request, "url": f"http://localhost:{port}/x"}
@@ -95,13 +117,12 @@ def test_a_lane_refuses_it_once_and_records_why(
     service = start_runtime(YTP_NOTIFY_RETRIES="3", YTP_NOTIFY_RETRY_DELAY="0.05")
     client = TestClient(create_app(service))
     port = receiver.server.server_address[1]
-    hook = target(client, "disguised", f"http://0:{port}/x", on=["paused"])
+    hook = target(client, "disguised", f"http://{DISGUISED}:{port}/x", on=["paused"])
     assert client.simulate_post("/api/system/pause").status_code == 200
     row = wait_for(lambda: (t := service.notifications.get(hook["id"]))["last_status"] and t,
                    message="the refusal recorded")
     assert row["last_status"] == "failed"
-    assert row["last_error"] == ("Cannot send: 0 is 0.0.0.0, the unspecified address: "
-                                 "notifications may not go there.")  # no retries either
+    assert row["last_error"] == REFUSED  # no retries either
     assert receiver.to("/x") == []
 
 
@@ -109,16 +130,15 @@ def test_a_proxy_does_not_carry_a_webhook_past_the_check(
         receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """With HTTP_PROXY set (requests follows it), the connection goes to the proxy, which
     resolves the webhook's host itself: the host is checked here first, as without one. The
-    receiver stands for the proxy: it would get ``POST http://0:PORT/x``."""
+    receiver stands for the proxy: it would get ``POST http://disguised.test:PORT/x``."""
     port = receiver.server.server_address[1]
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    request = {"url": f"http://0:{port}/x", "type": "json", "method": "POST",
+    request = {"url": f"http://{DISGUISED}:{port}/x", "type": "json", "method": "POST",
                "data_key": "data", "headers": []}
     assert send_webhook(request, {"event": "test"}, 5) == Outcome(
-        False, None, "Cannot send: 0 is 0.0.0.0, the unspecified address: notifications may "
-                     "not go there.")
+        False, None, REFUSED)
     assert receiver.hits == []
     # Through the proxy as before otherwise; a name this machine cannot resolve is the
     # proxy's to resolve (a network where only the proxy reaches out).
@@ -127,3 +147,26 @@ def test_a_proxy_does_not_carry_a_webhook_past_the_check(
         assert send_webhook(allowed, {"event": "test"}, 5) == Outcome(True, 200)
     assert [hit.path for hit in receiver.hits] == [f"http://localhost:{port}/hook",
                                                    "http://hooks.invalid/hook"]
+
+
+def test_a_proxy_does_not_carry_an_apprise_message_past_the_check(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apprise's plugins follow HTTP_PROXY too: the connection is the proxy's (allowed), and
+    the proxy would resolve the name and reach this machine's receiver for it."""
+    port = receiver.server.server_address[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert send_apprise(f"json://{DISGUISED}:{port}/x", Message("t", "b"), 5) == Outcome(
+        False, None, REFUSED)
+    assert receiver.hits == []
+    # Through the proxy as before otherwise, a name this machine cannot resolve included.
+    for host in (f"localhost:{port}", "hooks.invalid"):
+        assert send_apprise(f"json://{host}/hook", Message("t", "b"), 5).ok
+    assert [hit.path for hit in receiver.hits] == [f"http://localhost:{port}/hook",
+                                                   "http://hooks.invalid/hook"]
+    # NO_PROXY: the connection is made here, to the address resolved, judged on connecting
+    monkeypatch.setenv("NO_PROXY", DISGUISED)
+    assert send_apprise(f"json://{DISGUISED}:{port}/x", Message("t", "b"), 5).error == (
+        "Cannot send: 0.0.0.0 is the unspecified address: notifications may not go there.")
+    assert len(receiver.hits) == 2

@@ -13,13 +13,20 @@ import mimetypes
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from .. import __version__, errors
 from ..files.fetch import fetch_image, public_only
 from ..ip_addresses import Address
-from ..outbound import RefusedAddress, checked_session, connections_checked
+from ..outbound import (
+    RefusedAddress,
+    check_host,
+    checked_session,
+    connections_checked,
+    proxied,
+)
 from .messages import Message
 from .targets import asset, check_headers, check_url, scrub
 
@@ -144,6 +151,13 @@ def _apprise_outcome(result: Any, timeout: float) -> Outcome:
     return Outcome(False, status, error, transient)
 
 
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:  # Apprise read it; its host is then no address either
+        return None
+
+
 def send_apprise(url: str, message: Message, timeout: float,
                  allow: Callable[[Address], bool] = public_only) -> Outcome:
     """Send through Apprise; the thumbnail is attached where the service takes attachments,
@@ -156,6 +170,14 @@ def send_apprise(url: str, message: Message, timeout: float,
         return Outcome(False, None, "Apprise cannot load this URL.", transient=False)
     attach = _picture(message.attach, allow) if message.attach and all(
         getattr(s, "attachment_support", False) for s in notifier) else None
+    host = _host(url)
+    if proxied(host):
+        # The connection is the proxy's and the proxy resolves the host: the hook below sees
+        # only the proxy. (A service's own host, api.telegram.org, is public in any case.)
+        try:
+            check_host(host, "notifications")
+        except RefusedAddress as exc:
+            return Outcome(False, None, f"Cannot send: {exc}", transient=False)
     try:  # Apprise connects by itself, in threads of its own
         with connections_checked("notifications") as refused:
             result = notifier.notify(body=message.body, title=message.title,
