@@ -5,6 +5,7 @@ bounded password checker and what a browser page may do."""
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from appliance.auth import (
 from appliance.auth.browsers import BrowserPolicy
 from appliance.auth.checker import PasswordChecker
 from appliance.auth.passwords import hash_password, verify_password
-from appliance.auth.proxies import MAX_HOPS, TrustedProxies
+from appliance.auth.proxies import MAX_HOPS, MAX_NOTED, TrustedProxies
 from appliance.auth.throttle import Throttle
 from appliance.errors import AppError
 
@@ -124,6 +125,25 @@ def test_only_the_last_hops_are_read() -> None:
     assert bool(proxies) and not TrustedProxies()
     assert proxies.trusts_peer("10.1.2.3") and not proxies.trusts_peer("11.0.0.1")
     assert not proxies.trusts_peer("garbage")
+
+
+def test_a_proxy_not_named_trusted_is_said_once_and_a_flood_of_them_is_not(
+        caplog: pytest.LogCaptureFixture) -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    with caplog.at_level(logging.WARNING, logger="appliance.auth.proxies"):
+        for _ in range(3):
+            assert proxies.client("::ffff:127.0.0.1", "192.168.1.7") == "127.0.0.1"
+        assert proxies.client("10.0.0.1", "192.168.1.7") == "192.168.1.7"  # trusted
+        assert proxies.client("192.168.1.2", None) == "192.168.1.2"  # no header
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith("Requests from 127.0.0.1 carry X-Forwarded-For, but 127.0.0.1 is "
+                           "not in YTP_TRUSTED_PROXIES: every client behind it counts as")
+    assert said.endswith("set YTP_TRUSTED_PROXIES=127.0.0.1.")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="appliance.auth.proxies"):
+        for n in range(2 * MAX_NOTED):
+            proxies.client(f"198.51.100.{n}", "192.168.1.7")
+    assert len(caplog.records) == MAX_NOTED - 1  # one of the first few went to 127.0.0.1
 
 
 # --- cookies and tickets --------------------------------------------------------------------

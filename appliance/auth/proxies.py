@@ -12,12 +12,18 @@ have written. Whatever a client puts further left is never used.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_HOPS = 16  # entries read from the right of X-Forwarded-For; a longer chain is not real
+# Peers whose X-Forwarded-For is ignored, said in the log: a stranger sending the header from
+# many addresses must not fill it.
+MAX_NOTED = 8
+
+log = logging.getLogger(__name__)
 
 
 def _parse(text: str) -> Address | None:
@@ -41,6 +47,7 @@ class TrustedProxies:
         self.networks: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in networks
         )
+        self._noted: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self.networks)
@@ -60,6 +67,8 @@ class TrustedProxies:
         peer_text = (peer or "").strip() or "-"
         address = _parse(peer_text)
         if not forwarded_for or not self.trusts(address):
+            if forwarded_for and address is not None:
+                self._note_untrusted(str(address))
             return str(address) if address is not None else peer_text
         for entry in reversed(forwarded_for.split(",")[-MAX_HOPS:]):
             hop = _parse(entry)
@@ -71,3 +80,16 @@ class TrustedProxies:
                 return str(hop)
             address = hop
         return str(address)
+
+    def _note_untrusted(self, peer: str) -> None:
+        """Say once per peer (for the first few) that a proxy's clients count as one: the
+        person who put a reverse proxy in front and did not name it sees why everyone behind
+        it shares one throttle, one connection cap and one share of the transfers."""
+        if peer in self._noted or len(self._noted) >= MAX_NOTED:
+            return
+        self._noted.add(peer)
+        log.warning("Requests from %s carry X-Forwarded-For, but %s is not in "
+                    "YTP_TRUSTED_PROXIES: every client behind it counts as this one address "
+                    "(the login throttle, the connections per address, the share of file "
+                    "transfers). If it is your reverse proxy, set YTP_TRUSTED_PROXIES=%s.",
+                    peer, peer, peer)
