@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from support.origin import MediaOrigin
 from yt_dlp.downloader.common import FileDownloader
 
 from appliance.engine import child, ytdlp_tuning
+from appliance.engine.filter_bound import FilterTooSlow
 from appliance.engine.folder_disk import MARKER
 
 
@@ -327,3 +329,23 @@ def test_a_new_youtubedl_has_yt_dlps_own_extractors_in_its_order() -> None:
             first._ies["Vimeo"]
         first._ies.update(Vimeo=own._ies["Vimeo"])
         assert list(first._ies) == list(own._ies) and len(first._ies) == len(own._ies)
+
+
+@pytest.mark.parametrize("args", [
+    ["--match-filters", "title~=(a+)+$"], ["--reject-title", "(a+)+$"],
+    ["--match-title", "(a|a)+$"]])
+def test_a_filter_that_backtracks_without_end_is_stopped_saying_why(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages, args: list[str]) -> None:
+    """Saved, such an expression passes every check of its text; on a title of forty "a" and
+    a "!" yt-dlp's re.search ran for minutes, the download process's CPU and the item's slot
+    held until the job's time bound."""
+    url = origin.watch_url("short", title="a" * 40 + "!")
+    job = {**download_job(tmp_path, url), "args": args}
+    with pytest.raises(FilterTooSlow, match=r"ran longer than 2 s of CPU on this item's"):
+        child.run_download(job, messages.channel)
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").iterdir())
+    # A filter that does its work in time is no error: the same item, let through.
+    passed = child.run_download({**job, "args": ["--match-filters", "title~=^a+!$"]},
+                                messages.channel)
+    assert Path(passed["filepath"]).stat().st_size > 0
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # no bound left running

@@ -199,3 +199,19 @@ def test_an_extraction_that_raises_fails_its_item_saying_why(
     assert failed.status == "error"
     assert failed.error.startswith("Could not read the URL's info: IsADirectoryError: ")
     assert str(rt.settings.config_path / DEFAULT_ARCHIVE) in failed.error
+
+
+def test_a_filter_that_backtracks_without_end_fails_its_item_at_once(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """The expression passes every check of its text when saved; on this title yt-dlp's
+    re.search ran for minutes in the download process, the item "preparing" until the job's
+    time bound. It fails now within seconds, saying which options and why."""
+    rt = start_runtime()
+    [item] = rt.engine.add([{"url": origin.watch_url("short", title="a" * 40 + "!"),
+                             "cli": "--match-filters 'title~=(a+)+$'"}])
+    failed = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                      timeout=45, message="the item to fail")
+    assert failed.status == "error"
+    assert "--match-filters, --match-title or --reject-title ran longer than 2 s" in \
+        failed.error, failed.error
+    assert rt.engine.active_items() == []

@@ -20,6 +20,7 @@ from yt_dlp.utils import DownloadError
 
 from . import url_matching
 from .containment import ContainedYoutubeDL, Containment
+from .filter_bound import bounded_filters
 from .options import failure_text
 
 # yt-dlp formats its console progress line (through its output-template engine, ~0.3 ms)
@@ -50,6 +51,11 @@ class YoutubeDL(ContainedYoutubeDL):
                 or any(self.params.get(name) for name in PRINTING_PARAMS):
             return super()._forceprint(key, info_dict, *args, **kwargs)
         return info_dict
+
+    def _match_entry(self, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        """A person's filters, bounded in time (``filter_bound``)."""
+        with bounded_filters():
+            return super()._match_entry(info_dict, *args, **kwargs)
 
 
 # The default extractors by key, in yt-dlp's order (a catch-all one, which a YoutubeDL needs
