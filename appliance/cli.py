@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 # whose process stays as gunicorn's master: whatever it imports is memory it never uses, and
 # the worker's own copy is not shared with it.
 
+# Queue items `appliance status` lists (a queue of thousands is counted, not listed).
+STATUS_ITEMS = 100
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description=__doc__)
@@ -342,14 +345,19 @@ def _add(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from .client.shown import number, shown
 
-    live = _client(args).live()  # checked: queue an object of objects, history_count a number
+    # checked: queue an object of objects, history_count and queue_count numbers
+    live = _client(args).live(queue_limit=STATUS_ITEMS)
     queue = live.get("queue") or {}
     for item in queue.values():
         percent = number(item.get("percent"))
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
         title = item.get("title") or item.get("url") or ""
         sys.stdout.write(shown(f"{item.get('status') or '?':<15} {done} {title}") + "\n")
-    sys.stdout.write(f"{len(queue)} in queue, {live.get('history_count') or 0} in history\n")
+    count = live.get("queue_count") or len(queue)
+    if count > len(queue):
+        sys.stdout.write(f"(the {len(queue)} shown are the running ones and the newest "
+                         f"waiting)\n")
+    sys.stdout.write(f"{count} in queue, {live.get('history_count') or 0} in history\n")
     return 0
 
 

@@ -266,6 +266,7 @@ def test_add_and_status_use_the_local_service_and_its_credentials(
     status = _cli(service, "status")
     assert status.returncode == 0, status.stderr
     assert "in queue, 2 in history" in status.stdout
+    assert "shown" not in status.stdout  # the whole queue was listed
 
 
 def test_add_shows_the_services_error_text_as_is(service: Server) -> None:

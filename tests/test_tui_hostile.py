@@ -355,6 +355,15 @@ def test_status_shows_what_it_can_of_a_broken_queue(
                                 "downloading      12.5% https://e.example/�",
                                 "x                  -   t",
                                 "3 in queue, 0 in history"]
+    # A queue larger than what is listed: what is shown is said, the count is the service's
+    service.answers["/api/history/live"] = {
+        "queue": {"a": {"title": "t", "status": "downloading"}}, "queue_count": 30_000,
+        "history_count": 7}
+    code, out, _ = run(capsys, "status", "--url", service.url)
+    assert (code, out.splitlines()[1:]) == (0, [
+        "(the 1 shown are the running ones and the newest waiting)",
+        "30000 in queue, 7 in history"])
+    assert service.queries[-1] == f"queue_limit={cli.STATUS_ITEMS}"
     service.answers["/api/history/live"] = {"queue": ["a"], "history_count": 0}
     code, out, err = run(capsys, "status", "--url", service.url)
     assert (code, out) == (1, "")

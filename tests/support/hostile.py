@@ -52,8 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = self.path.partition("?")[0]
+        path, _, query = self.path.partition("?")
         self.server.service.asked.append(f"{self.command} {path}")
+        self.server.service.queries.append(query)
         self.server.service.authorizations.add(self.headers.get("Authorization"))
         if sent:
             self.server.service.sent.append((f"{self.command} {path}", json.loads(sent)))
@@ -96,11 +97,12 @@ class HostileService:
     """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
     (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream`;
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
-    method and path, ``sent``: those with a JSON body and the body; ``authorizations``: the
-    Authorization headers the requests and websockets came with."""
+    method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
+    ``authorizations``: the Authorization headers the requests and websockets came with."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.queries: list[str] = []  # each request's query string, in the order asked
         self.sent: list[tuple[str, Any]] = []
         self.authorizations: set[str | None] = set()
         self.frames: list[str | bytes] = []
