@@ -197,7 +197,8 @@ def test_cookies_live_in_a_private_file_removed_after_use(start_runtime,
     assert cookie_file.stat().st_mode & 0o777 == 0o600
     rt.engine.cancel_items([added.id])
     wait_for(lambda: item(rt, added.id).kind == "done", message="cancel")
-    assert not cookie_file.exists()
+    # Removed as the run ends, which is after the item is shown cancelled.
+    wait_for(lambda: not cookie_file.exists(), message="the cookie file removed")
 
 
 @pytest.mark.parametrize("cookies", ["session=abc", "a\tb\tc\n", "h\tF\t/\tF\tsoon\tn\tv"])

@@ -120,8 +120,9 @@ def assert_failed(rt: Any, item_id: str, error: str) -> None:
     failed = wait_for(lambda: (i := rt.engine.get(item_id)).kind == "done" and i,
                       timeout=60, message="the item to end")
     assert (failed.status, failed.error) == ("error", error)
-    assert rt.engine.pool.stats()["busy"] == 0
-    assert item_id not in rt.engine._runs
+    # Given up as the run ends, which is after the item is shown failed.
+    wait_for(lambda: rt.engine.pool.stats()["busy"] == 0 and item_id not in rt.engine._runs,
+             message="the slot and the process given up")
 
 
 def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
