@@ -212,3 +212,16 @@ def test_a_watch_that_stops_running_is_replaced_by_rescans(
     wait_for(lambda: "new.mp4" in index.names(""), DEADLINE,
              message="a rescan to index the new file")
     os.rename(index.root / "tree", deep / "tree")  # removed by the fixture
+
+
+def test_a_path_deep_below_unindexed_folders_is_indexed_in_one_go(tmp_path: Path,
+                                                                   deep: Path) -> None:
+    """An event for a file 1,100 unindexed folders down: the refresh read each folder up
+    by calling itself once per level (RecursionError, the batch lost)."""
+    index = FileIndex(tmp_path / "downloads")
+    (tmp_path / "downloads").mkdir()
+    index.rescan()
+    deepest = deep_tree(tmp_path / "downloads" / "top", 1100)
+    changed = index.refresh([str(deepest / "x.mp4")])
+    assert "top" in index.names("") and "top" in changed
+    assert index.names("/".join(["top", *["d"] * 1100])) == ["x.mp4"]
