@@ -112,7 +112,9 @@ def test_a_zip_leaves_out_what_is_no_longer_a_file(folder: Path) -> None:
     (folder / "sub" / "gone.mp4").unlink()
     (folder / "sub" / "now a folder.mp4").unlink()
     (folder / "sub" / "now a folder.mp4").mkdir()
-    stream, _ = zips.build(folder, ["sub/gone.mp4", "sub/now a folder.mp4", "sub/clip.mp4"])
+    (folder / "sub" / "out.mp4").symlink_to(folder.parent / "outside" / "secret.mp4")
+    stream, _ = zips.build(folder, ["sub/gone.mp4", "sub/out.mp4", "sub/now a folder.mp4",
+                                    "sub/clip.mp4"])
     with zipfile.ZipFile(io.BytesIO(b"".join(stream))) as archive:
         assert archive.namelist() == ["sub/clip.mp4"]
     with pytest.raises(errors.AppError) as nothing:
