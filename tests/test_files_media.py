@@ -29,6 +29,9 @@ from appliance.files.index import FileIndex
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
 
+# An image that is also a page with a script, as a site may name its thumbnail.
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/api/history")</script></svg>'
+
 
 class ImageServer:
     """Serves a real JPEG and the ways a thumbnail's server can go wrong; counts requests."""
@@ -49,6 +52,8 @@ class ImageServer:
                 routes = {
                     "/thumb.jpg": (200, "image/jpeg", owner.image),
                     "/page.html": (200, "text/html", b"<html></html>"),
+                    "/script.svg": (200, "image/svg+xml", SVG),
+                    "/script.jpg": (200, "image/svg+xml; charset=utf-8", SVG),
                     "/huge.jpg": (200, "image/jpeg", b"x" * (fetch.MAX_BYTES + 1)),
                     "/gone.jpg": (404, "text/plain", b"gone"),
                 }
@@ -225,9 +230,14 @@ def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer)
     redirected = client.simulate_get("/api/thumbnail",
                                      params={"url": images.redirect(images.url("/thumb.jpg"))})
     assert redirected.content == images.image
-    for bad in ("/page.html", "/huge.jpg", "/gone.jpg"):
+    assert result.headers["content-security-policy"] == "sandbox"
+    assert result.headers["x-content-type-options"] == "nosniff"
+    for bad in ("/page.html", "/huge.jpg", "/gone.jpg", "/script.svg", "/script.jpg"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": images.url(bad)}),
                      502)
+    scripted = client.simulate_get("/api/thumbnail", params={"url": images.url("/script.svg")})
+    assert scripted.json["error"] == ("An image that can carry scripts is not served "
+                                      "(Content-Type: image/svg+xml).")
     assert_error(client.simulate_get("/api/thumbnail"), 400)
     for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg", "http:///x.jpg",
                 "http://127.0.0.1:99999/x.jpg"):
