@@ -201,6 +201,18 @@ def test_a_folder_swapped_for_a_link_is_not_acted_in(folder: Path, tmp_path: Pat
         trees.open_folder(checked, root)
     with pytest.raises(errors.AppError):  # the folder itself but outside the root given
         trees.open_folder(folder / "b", folder / "a-root")
+    (folder / "a").unlink()
+    make(folder / "a")  # a file now
+    with pytest.raises(errors.AppError):
+        trees.open_folder(checked, root)
+    # a folder above the one checked swapped for a link to another: opened, it is elsewhere
+    make(folder / "x" / "inner" / "f.mp4")
+    make(folder / "y" / "inner" / "g.mp4")
+    inner = folder / "x" / "inner"
+    os.rename(folder / "x", folder / "x-old")
+    (folder / "x").symlink_to("y")
+    with pytest.raises(errors.AppError):
+        trees.open_folder(inner, root)
     fd = trees.open_folder(folder / "b", root)
     try:
         os.rename(folder / "b", folder / "c")
@@ -232,3 +244,26 @@ def test_a_rename_never_replaces_what_is_there(folder: Path, noreplace: bool,
     assert (folder / "b.mp4").read_bytes() == b"xx"
     assert (folder / "c.mp4").read_bytes() == b"x"
     assert sorted(os.listdir(folder)) == ["b.mp4", "c.mp4", "dangling"]
+
+
+def test_a_sidecar_never_replaces_one_already_there(app: tuple[Runtime, TestClient],
+                                                    folder: Path) -> None:
+    """Moved into a folder that has ``a.en.srt`` of its own: the video moves, its subtitle
+    stays where it was, and the one there is untouched; a folder gone meanwhile is said so."""
+    _, client = app
+    base = folder.name
+    make(folder / "a.mp4", 1)
+    make(folder / "a.en.srt", 2)
+    make(folder / "a.nfo", 3)
+    make(folder / "to" / "a.en.srt", 4)
+    results = act(client, {"action": "move", "path": f"{base}/a.mp4", "new_path": f"{base}/to"},
+                  {"action": "rename", "path": f"{base}/gone/x.mp4", "new_name": "y.mp4"},
+                  {"action": "delete", "path": f"{base}/gone/x.mp4"})
+    assert results.status_code == 200, results.text
+    assert results.json[0] == {"path": f"{base}/a.mp4", "action": "move", "ok": True,
+                               "status": True, "new_path": f"{base}/to/a.mp4",
+                               "sidecar_count": 1}
+    assert [r.get("error") for r in results.json[1:]] == ["Path does not exist."] * 2
+    assert sorted(os.listdir(folder / "to")) == ["a.en.srt", "a.mp4", "a.nfo"]
+    assert (folder / "to" / "a.en.srt").read_bytes() == b"xxxx"
+    assert (folder / "a.en.srt").read_bytes() == b"xx"
