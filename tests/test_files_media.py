@@ -8,6 +8,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -412,3 +413,65 @@ def test_random_background(app: tuple[Runtime, TestClient], images: ImageServer,
     assert images.requests.count("/thumb.jpg") == fetched + 1
     _, unconfigured = app_with()
     assert_error(unconfigured.simulate_get("/api/random/background"), 404)
+
+
+class TLSImages:
+    """An HTTPS image server on the address ``localhost`` resolves to first, presenting a
+    self-signed certificate for ``name``."""
+
+    def __init__(self, folder: Path, name: str, image: bytes) -> None:
+        self.cert = folder / f"{name}.pem"
+        key = folder / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "1", "-keyout", str(key), "-out", str(self.cert), "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}"], check=True,
+                       capture_output=True)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(image)))
+                self.end_headers()
+                self.wfile.write(image)
+
+        family, _, _, _, address = socket.getaddrinfo("localhost", 0,
+                                                      type=socket.SOCK_STREAM)[0]
+
+        class Server(ThreadingHTTPServer):
+            address_family = family
+
+        self.httpd = Server(address[:2], Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"https://localhost:{self.httpd.server_address[1]}/thumb.jpg"
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory, images: ImageServer
+        ) -> Iterator[dict[str, TLSImages]]:
+    folder = tmp_path_factory.mktemp("tls")
+    servers = {name: TLSImages(folder, name, images.image) for name in ("localhost", "other")}
+    yield servers
+    for server in servers.values():
+        server.httpd.shutdown()
+
+
+def test_https_goes_to_the_checked_address_with_the_urls_name(
+        tls: dict[str, TLSImages], images: ImageServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection is made to the address that was checked, and TLS is spoken with the
+    URL's host name: its certificate is verified for that name (the test's own CA trusted,
+    SSL_CERT_FILE), and one for another name, or one nobody vouches for, is refused."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls["localhost"].cert))
+    assert fetch.fetch_image(tls["localhost"].url, fetch.any_address).data == images.image
+    for trusted, server in (("other", "other"), ("localhost", "other")):
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls[trusted].cert))
+        with pytest.raises(errors.AppError) as refused:
+            fetch.fetch_image(tls[server].url, fetch.any_address)
+        assert refused.value.code == errors.UPSTREAM_ERROR
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.value.message
