@@ -160,11 +160,11 @@ def test_a_folder_replaced_by_a_link_or_a_file_takes_what_was_indexed_under_it(
 
 
 @pytest.fixture
-def deep(tmp_path: Path) -> Iterator[Path]:
-    """Where a test makes a tree too deep for watchdog (and for pytest's own clean-up, which
-    recurses: removed here)."""
-    place = tmp_path / "trees"
-    place.mkdir()
+def deep(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where a test makes a tree too deep for watchdog, outside the folder it watches (made
+    there level by level, the tree could be followed as it grew; moved in, it is one event);
+    such trees are removed here, as pytest's own clean-up recurses."""
+    place = tmp_path_factory.mktemp("trees")
     yield place
     for top in (place, tmp_path / "downloads", tmp_path / "tree"):
         if top.exists():
