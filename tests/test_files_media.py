@@ -447,7 +447,10 @@ class TLSImages:
         self.httpd = Server(address[:2], Handler)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        # the handshake in each request's own thread: a client that connects and never
+        # speaks TLS must not hold the accepting loop (and the fixture's shutdown) for good
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"https://localhost:{self.httpd.server_address[1]}/thumb.jpg"
 
