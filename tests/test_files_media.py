@@ -55,6 +55,8 @@ class ImageServer:
                     "/page.html": (200, "text/html", b"<html></html>"),
                     "/script.svg": (200, "image/svg+xml", SVG),
                     "/script.jpg": (200, "image/svg+xml; charset=utf-8", SVG),
+                    # any +xml type is read as an XML document: an XHTML script runs
+                    "/script.png": (200, "image/x-page+xml", SVG),
                     "/huge.jpg": (200, "image/jpeg", b"x" * (fetch.MAX_BYTES + 1)),
                     "/gone.jpg": (404, "text/plain", b"gone"),
                 }
@@ -233,7 +235,8 @@ def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer)
     assert redirected.content == images.image
     assert result.headers["content-security-policy"] == "sandbox"
     assert result.headers["x-content-type-options"] == "nosniff"
-    for bad in ("/page.html", "/huge.jpg", "/gone.jpg", "/script.svg", "/script.jpg"):
+    for bad in ("/page.html", "/huge.jpg", "/gone.jpg", "/script.svg", "/script.jpg",
+                "/script.png"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": images.url(bad)}),
                      502)
     scripted = client.simulate_get("/api/thumbnail", params={"url": images.url("/script.svg")})
@@ -269,6 +272,16 @@ def test_every_redirect_is_checked(images: ImageServer) -> None:
     assert len(images.requests) == before + 1  # the first hop only
     assert images.requests[before].startswith("/redirect?to=")
     assert fetch.fetch_image(images.url("/thumb.jpg"), only_first).data == images.image
+
+
+def test_five_redirects_are_followed_a_sixth_is_not(images: ImageServer) -> None:
+    url = images.url("/thumb.jpg")
+    for _ in range(fetch.MAX_REDIRECTS):
+        url = images.redirect(url)
+    assert fetch.fetch_image(url, fetch.any_address).data == images.image
+    with pytest.raises(errors.AppError) as refused:
+        fetch.fetch_image(images.redirect(url), fetch.any_address)
+    assert refused.value.message == f"More than {fetch.MAX_REDIRECTS} redirects."
 
 
 def test_a_malformed_image_url_is_a_400_from_a_client_a_server_or_an_item(
