@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -355,6 +356,8 @@ def test_a_stopped_file_service_does_not_watch_a_new_folder(app_with: Any,
     is not watched, no thread left running past the stop."""
     runtime, _ = app_with()
     assert runtime.files.status()["mode"] == "watching"
+    # its thread is named for the log and for thread dumps
+    assert any(t.name == "file-index" for t in threading.enumerate())
     runtime.files.stop()
     other = tmp_path / "elsewhere"
     other.mkdir()

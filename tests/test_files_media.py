@@ -246,6 +246,8 @@ def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer)
     for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg", "http:///x.jpg",
                 "http://127.0.0.1:99999/x.jpg"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": url}), 400)
+    ftp = client.simulate_get("/api/thumbnail", params={"url": "ftp://127.0.0.1/x.jpg"})
+    assert ftp.json["error"] == "Only http(s) URLs with a host can be fetched."
 
 
 def test_thumbnail_refuses_this_machine_and_private_networks(

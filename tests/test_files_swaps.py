@@ -193,6 +193,8 @@ def test_the_number_of_zips_prepared_at_once_is_bounded(folder: Path,
     with pytest.raises(errors.AppError) as full:
         tokens.prepare(index, ["sub/clip.mp4"], "me")
     assert full.value.status == 429
+    assert full.value.message == ("Too many zip downloads prepared; try again in a few "
+                                  "minutes.")
 
 
 @pytest.mark.e2e
