@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,8 +104,11 @@ def test_entries_say_what_a_file_is_by_its_last_extension(app: tuple[Runtime, Te
     for name in ("srt", "show.nfo", "Show.MKV", "x.info.json", "a.en.SRT"):
         make(folder / name)
     listed(client, folder.name, {"srt", "show.nfo", "Show.MKV", "x.info.json", "a.en.SRT"})
-    kinds = {e["name"]: (e["content_type"], e["mime"])
-             for e in listing(client, folder.name).json["contents"]}
+    entries = listing(client, folder.name).json["contents"]
+    assert {tuple(sorted(e)) for e in entries} == {(
+        "content_type", "ctime", "is_dir", "is_file", "is_symlink", "mime", "mtime", "name",
+        "path", "size", "type")}
+    kinds = {e["name"]: (e["content_type"], e["mime"]) for e in entries}
     assert kinds == {
         "srt": ("download", "application/octet-stream"),  # a name, not an extension
         "show.nfo": ("metadata", "text/xml"),
@@ -131,6 +135,8 @@ def test_a_listing_before_the_first_index_is_read_from_the_disk(tmp_path: Path) 
     make(root / "a.mp4", 1)
     make(root / "Clip.mkv", 2)
     (root / "sub").mkdir()
+    make(root / ".hidden.mp4")  # left out as the index leaves them out
+    make(root / "c.mp4.part")
     index = FileIndex(root)
     assert not index.ready.is_set()
 
@@ -273,6 +279,10 @@ def test_zip_refuses_hostile_paths(app: tuple[Runtime, TestClient], folder: Path
                                       json=[f"{folder.name}/out.txt"]), 403)
     assert_error(client.simulate_post("/api/file/download", json=["nope.mp4"]), 400)
     assert_error(client.simulate_get("/api/file/download/not-a-token"), 400)
+    make(folder / "v.mp4")
+    # an object is no list of paths, though its keys would be
+    assert_error(client.simulate_post("/api/file/download", json={f"{folder.name}/v.mp4": 1}),
+                 400)
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -338,3 +348,20 @@ def test_a_new_download_folder_is_indexed(app_with: Any, tmp_path: Path) -> None
     make(other / "later.mp4")
     listed(client, "", {"there.mp4", "later.mp4"})  # and watched
     assert runtime.files.root == other.resolve()
+
+
+def test_a_stopped_file_service_does_not_watch_a_new_folder(app_with: Any,
+                                                           tmp_path: Path) -> None:
+    """The download folder changed after the service stopped (its shutdown): the new folder
+    is not watched, no thread left running past the stop."""
+    runtime, _ = app_with()
+    assert runtime.files.status()["mode"] == "watching"
+    # its thread is named for the log and for thread dumps
+    assert any(t.name == "file-index" for t in threading.enumerate())
+    runtime.files.stop()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    runtime.settings_holder.change(lambda s: s.replace(download_path=other.resolve()))
+    assert runtime.files.root == other.resolve()
+    assert runtime.files.status()["mode"] == "polling"
+    assert not runtime.files.index.ready.is_set()

@@ -253,3 +253,18 @@ def test_body_is_the_open_file_for_sendfile(client: TestClient, runtime: Runtime
     [wrapped] = Recorder.wrapped
     assert hasattr(wrapped, "fileno") and os.path.basename(wrapped.name) == "f.mp4"
     assert wrapped.closed
+
+
+def test_a_page_in_the_download_folder_runs_no_script(client: TestClient,
+                                                       runtime: Runtime) -> None:
+    """An ``.svg`` thumbnail a site's metadata made yt-dlp write, an ``.html`` file: served
+    inline from this service's origin, opened as a page, their scripts ran with the user's
+    session (and could drive the whole API). A sandbox without scripts, no type guessed."""
+    script = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/api")</script></svg>'
+    for name, kind in (("Show.svg", "image/svg+xml"), ("page.html", "text/html"),
+                       ("f.mp4", "video/mp4")):
+        (runtime.settings.download_path / name).write_bytes(script)
+        result = client.simulate_get(f"/api/download/{name}")
+        assert result.status_code == 200 and result.headers["content-type"] == kind
+        assert result.headers["content-security-policy"] == "sandbox"
+        assert result.headers["x-content-type-options"] == "nosniff"

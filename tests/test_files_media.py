@@ -8,6 +8,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ from appliance.files.index import FileIndex
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
 
+# An image that is also a page with a script, as a site may name its thumbnail.
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/api/history")</script></svg>'
+
 
 class ImageServer:
     """Serves a real JPEG and the ways a thumbnail's server can go wrong; counts requests."""
@@ -49,6 +53,10 @@ class ImageServer:
                 routes = {
                     "/thumb.jpg": (200, "image/jpeg", owner.image),
                     "/page.html": (200, "text/html", b"<html></html>"),
+                    "/script.svg": (200, "image/svg+xml", SVG),
+                    "/script.jpg": (200, "image/svg+xml; charset=utf-8", SVG),
+                    # any +xml type is read as an XML document: an XHTML script runs
+                    "/script.png": (200, "image/x-page+xml", SVG),
                     "/huge.jpg": (200, "image/jpeg", b"x" * (fetch.MAX_BYTES + 1)),
                     "/gone.jpg": (404, "text/plain", b"gone"),
                 }
@@ -225,13 +233,21 @@ def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer)
     redirected = client.simulate_get("/api/thumbnail",
                                      params={"url": images.redirect(images.url("/thumb.jpg"))})
     assert redirected.content == images.image
-    for bad in ("/page.html", "/huge.jpg", "/gone.jpg"):
+    assert result.headers["content-security-policy"] == "sandbox"
+    assert result.headers["x-content-type-options"] == "nosniff"
+    for bad in ("/page.html", "/huge.jpg", "/gone.jpg", "/script.svg", "/script.jpg",
+                "/script.png"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": images.url(bad)}),
                      502)
+    scripted = client.simulate_get("/api/thumbnail", params={"url": images.url("/script.svg")})
+    assert scripted.json["error"] == ("An image that can carry scripts is not served "
+                                      "(Content-Type: image/svg+xml).")
     assert_error(client.simulate_get("/api/thumbnail"), 400)
     for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg", "http:///x.jpg",
                 "http://127.0.0.1:99999/x.jpg"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": url}), 400)
+    ftp = client.simulate_get("/api/thumbnail", params={"url": "ftp://127.0.0.1/x.jpg"})
+    assert ftp.json["error"] == "Only http(s) URLs with a host can be fetched."
 
 
 def test_thumbnail_refuses_this_machine_and_private_networks(
@@ -258,6 +274,16 @@ def test_every_redirect_is_checked(images: ImageServer) -> None:
     assert len(images.requests) == before + 1  # the first hop only
     assert images.requests[before].startswith("/redirect?to=")
     assert fetch.fetch_image(images.url("/thumb.jpg"), only_first).data == images.image
+
+
+def test_five_redirects_are_followed_a_sixth_is_not(images: ImageServer) -> None:
+    url = images.url("/thumb.jpg")
+    for _ in range(fetch.MAX_REDIRECTS):
+        url = images.redirect(url)
+    assert fetch.fetch_image(url, fetch.any_address).data == images.image
+    with pytest.raises(errors.AppError) as refused:
+        fetch.fetch_image(images.redirect(url), fetch.any_address)
+    assert refused.value.message == f"More than {fetch.MAX_REDIRECTS} redirects."
 
 
 def test_a_malformed_image_url_is_a_400_from_a_client_a_server_or_an_item(
@@ -402,3 +428,68 @@ def test_random_background(app: tuple[Runtime, TestClient], images: ImageServer,
     assert images.requests.count("/thumb.jpg") == fetched + 1
     _, unconfigured = app_with()
     assert_error(unconfigured.simulate_get("/api/random/background"), 404)
+
+
+class TLSImages:
+    """An HTTPS image server on the address ``localhost`` resolves to first, presenting a
+    self-signed certificate for ``name``."""
+
+    def __init__(self, folder: Path, name: str, image: bytes) -> None:
+        self.cert = folder / f"{name}.pem"
+        key = folder / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "1", "-keyout", str(key), "-out", str(self.cert), "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}"], check=True,
+                       capture_output=True)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(image)))
+                self.end_headers()
+                self.wfile.write(image)
+
+        family, _, _, _, address = socket.getaddrinfo("localhost", 0,
+                                                      type=socket.SOCK_STREAM)[0]
+
+        class Server(ThreadingHTTPServer):
+            address_family = family
+
+        self.httpd = Server(address[:2], Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        # the handshake in each request's own thread: a client that connects and never
+        # speaks TLS must not hold the accepting loop (and the fixture's shutdown) for good
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"https://localhost:{self.httpd.server_address[1]}/thumb.jpg"
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory, images: ImageServer
+        ) -> Iterator[dict[str, TLSImages]]:
+    folder = tmp_path_factory.mktemp("tls")
+    servers = {name: TLSImages(folder, name, images.image) for name in ("localhost", "other")}
+    yield servers
+    for server in servers.values():
+        server.httpd.shutdown()
+
+
+def test_https_goes_to_the_checked_address_with_the_urls_name(
+        tls: dict[str, TLSImages], images: ImageServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection is made to the address that was checked, and TLS is spoken with the
+    URL's host name: its certificate is verified for that name (the test's own CA trusted,
+    SSL_CERT_FILE), and one for another name, or one nobody vouches for, is refused."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls["localhost"].cert))
+    assert fetch.fetch_image(tls["localhost"].url, fetch.any_address).data == images.image
+    for trusted, server in (("other", "other"), ("localhost", "other")):
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls[trusted].cert))
+        with pytest.raises(errors.AppError) as refused:
+            fetch.fetch_image(tls[server].url, fetch.any_address)
+        assert refused.value.code == errors.UPSTREAM_ERROR
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.value.message

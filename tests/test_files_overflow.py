@@ -5,18 +5,22 @@ thrown away, so only a rescan can find the files made meanwhile."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.browsing import deep_tree
 from support.server import wait_for
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
 
+from appliance.files import trees
 from appliance.files import watcher as watcher_module
 from appliance.files.index import FileIndex
-from appliance.files.watcher import WATCHING, FolderWatcher
+from appliance.files.watcher import POLLING, WATCHING, FolderWatcher
+from appliance.runtime import Runtime
 
 DEADLINE = 10.0
 
@@ -153,3 +157,70 @@ def test_a_folder_replaced_by_a_link_or_a_file_takes_what_was_indexed_under_it(
     for gone in ("d/sub", "f", "f/sub"):
         assert not index.has_folder(gone), gone
     assert index.sidecars("d/sub/x.mp4") == {} and index.sidecars("f/sub/x.mp4") == {}
+
+
+@pytest.fixture
+def deep(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where a test makes a tree too deep for watchdog, outside the folder it watches (made
+    there level by level, the tree could be followed as it grew; moved in, it is one event);
+    such trees are removed here, as pytest's own clean-up recurses."""
+    place = tmp_path_factory.mktemp("trees")
+    yield place
+    for top in (place, tmp_path / "downloads", tmp_path / "tree"):
+        if top.exists():
+            fd = os.open(top.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                trees.remove_tree(fd, top.name)
+            finally:
+                os.close(fd)
+
+
+def test_a_tree_too_deep_to_watch_does_not_stop_the_service(
+        start_runtime: Callable[..., Runtime], tmp_path: Path, deep: Path) -> None:
+    """watchdog follows a tree by recursion: a download folder holding one 1,100 folders deep
+    (the browser's ``directory`` action made one) raised RecursionError out of the service's
+    start, at every start. It starts, and the folder is kept by rescans."""
+    deep_tree(tmp_path / "downloads", 1100)
+    runtime = start_runtime(YTP_FILE_RESCAN_INTERVAL="1")
+    status = runtime.files.status()
+    assert status["mode"] == POLLING
+    assert status["reason"] == ("cannot watch: a folder is nested too deep for the watcher to "
+                                "follow")
+    (tmp_path / "downloads" / "new.mp4").write_bytes(b"x")
+    wait_for(lambda: "new.mp4" in runtime.files.index.names(""), DEADLINE,
+             message="a rescan to index the new file")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_watch_that_stops_running_is_replaced_by_rescans(
+        watched: tuple[FileIndex, FolderWatcher], deep: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A tree too deep moved in: watchdog's reader thread ends on its RecursionError and no
+    event comes any more, while the watcher said ``watching`` and rescanned ten times less
+    often. It notices, says so, and rescans as for a folder never watched."""
+    index, watcher = watched
+    monkeypatch.setattr(watcher, "rescan_interval", 0.2)
+    monkeypatch.setattr(watcher_module, "WATCH_CHECK", 0.05)
+    watcher.note()  # the loop's next turn waits no longer than the new check interval
+    deep_tree(deep / "tree", 1100)
+    os.rename(deep / "tree", index.root / "tree")
+    wait_for(lambda: watcher.mode == POLLING, DEADLINE, message="the watcher to notice")
+    assert watcher.reason == "the watch stopped: a thread of the watcher ended on an error"
+    assert watcher.status()["rescan_interval"] == 0.2
+    assert "is no longer watched" in caplog.text
+    (index.root / "new.mp4").write_bytes(b"x")
+    wait_for(lambda: "new.mp4" in index.names(""), DEADLINE,
+             message="a rescan to index the new file")
+
+
+def test_a_path_deep_below_unindexed_folders_is_indexed_in_one_go(tmp_path: Path,
+                                                                   deep: Path) -> None:
+    """An event for a file 1,100 unindexed folders down: the refresh read each folder up
+    by calling itself once per level (RecursionError, the batch lost)."""
+    index = FileIndex(tmp_path / "downloads")
+    (tmp_path / "downloads").mkdir()
+    index.rescan()
+    deepest = deep_tree(tmp_path / "downloads" / "top", 1100)
+    changed = index.refresh([str(deepest / "x.mp4")])
+    assert "top" in index.names("") and "top" in changed
+    assert index.names("/".join(["top", *["d"] * 1100])) == ["x.mp4"]

@@ -19,6 +19,7 @@ from support.server import Server, wait_for
 
 from appliance import errors
 from appliance.files import zips
+from appliance.files.index import FileIndex
 from appliance.files.reading import open_regular
 
 
@@ -111,7 +112,9 @@ def test_a_zip_leaves_out_what_is_no_longer_a_file(folder: Path) -> None:
     (folder / "sub" / "gone.mp4").unlink()
     (folder / "sub" / "now a folder.mp4").unlink()
     (folder / "sub" / "now a folder.mp4").mkdir()
-    stream, _ = zips.build(folder, ["sub/gone.mp4", "sub/now a folder.mp4", "sub/clip.mp4"])
+    (folder / "sub" / "out.mp4").symlink_to(folder.parent / "outside" / "secret.mp4")
+    stream, _ = zips.build(folder, ["sub/gone.mp4", "sub/out.mp4", "sub/now a folder.mp4",
+                                    "sub/clip.mp4"])
     with zipfile.ZipFile(io.BytesIO(b"".join(stream))) as archive:
         assert archive.namelist() == ["sub/clip.mp4"]
     with pytest.raises(errors.AppError) as nothing:
@@ -127,6 +130,71 @@ def test_an_unchanged_zip_has_the_files(folder: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.read("sub/clip.mp4") == b"inside"
         assert archive.read("sub/b.srt") == b"subtitle"
+
+
+def prepared_index(folder: Path, videos: int) -> FileIndex:
+    """``videos`` files in ``sub``, each with two sidecars, indexed."""
+    for n in range(videos):
+        for suffix in (".mp4", ".en.srt", ".nfo"):
+            (folder / "sub" / f"v{n}{suffix}").write_bytes(b"x")
+    index = FileIndex(folder)
+    index.rescan()
+    return index
+
+
+def test_a_zip_counts_its_sidecars_in_its_bound(folder: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten thousand videos asked, each with its subtitles and NFO, made a zip three times the
+    bound; the bound is shrunk here to six files."""
+    monkeypatch.setattr(zips, "MAX_FILES", 6)
+    index = prepared_index(folder, 3)
+    tokens = zips.ZipTokens()
+    two = tokens.prepare(index, ["sub/v0.mp4", "sub/v1.mp4", "sub/v0.mp4"], "me")
+    assert two["files"] == ["sub/v0.mp4", "sub/v0.en.srt", "sub/v0.nfo",
+                            "sub/v1.mp4", "sub/v1.en.srt", "sub/v1.nfo"]
+    with pytest.raises(errors.AppError) as over:
+        tokens.prepare(index, ["sub/v0.mp4", "sub/v1.mp4", "sub/v2.mp4"], "me")
+    assert over.value.status == 400
+    assert over.value.message == "At most 6 files at once, sidecars included (these are 9)."
+
+
+def test_the_zips_prepared_at_once_hold_a_bounded_number_of_paths(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each token holds its paths for ten minutes: all of them together are bounded (429),
+    and what expired no longer counts, nor can be fetched."""
+    monkeypatch.setattr(zips, "MAX_HELD", 6)
+    index = prepared_index(folder, 3)
+    tokens = zips.ZipTokens()
+    first = tokens.prepare(index, ["sub/v0.mp4"], "me")
+    tokens.prepare(index, ["sub/v1.mp4"], "me")
+    with pytest.raises(errors.AppError) as full:
+        tokens.prepare(index, ["sub/v2.mp4"], "me")
+    assert full.value.status == 429
+    assert tokens.files(first["token"], "me") == first["files"]
+    with pytest.raises(errors.AppError) as other:
+        tokens.files(first["token"], "someone else")
+    assert other.value.status == 400
+    monkeypatch.setattr(zips, "TOKEN_TTL", 0.0)  # a token expires as it is made
+    brief = zips.ZipTokens()
+    for _ in range(3):  # each would fill the bound with the one before, were it counted
+        made = brief.prepare(index, ["sub/v2.mp4", "sub/v1.mp4"], "me")
+    with pytest.raises(errors.AppError) as expired:
+        brief.files(made["token"], "me")
+    assert expired.value.message == "Invalid or expired download token."
+
+
+def test_the_number_of_zips_prepared_at_once_is_bounded(folder: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zips, "MAX_TOKENS", 2)
+    index = prepared_index(folder, 1)
+    tokens = zips.ZipTokens()
+    for _ in range(2):
+        tokens.prepare(index, ["sub/clip.mp4"], "me")
+    with pytest.raises(errors.AppError) as full:
+        tokens.prepare(index, ["sub/clip.mp4"], "me")
+    assert full.value.status == 429
+    assert full.value.message == ("Too many zip downloads prepared; try again in a few "
+                                  "minutes.")
 
 
 @pytest.mark.e2e

@@ -100,6 +100,15 @@ def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path
         raise
 
 
+def inert(resp: falcon.Response) -> None:
+    """A file of the download folder or a site's image is the site's content, served from
+    this service's origin: opened as a page (an ``.svg`` thumbnail yt-dlp wrote, an ``.html``
+    file), its scripts would run with the user's session and the whole API. The browser runs
+    none (a sandbox of its own, no origin) and never guesses another type."""
+    resp.set_header("Content-Security-Policy", "sandbox")
+    resp.set_header("X-Content-Type-Options", "nosniff")
+
+
 def _span(req: falcon.Request, info: os.stat_result) -> tuple[int, int, bool] | None:
     """The bytes of the file to send (first, last, whether a range asked for them); None
     when the client has this file (304)."""
@@ -120,6 +129,7 @@ def _headers(req: falcon.Request, resp: falcon.Response, path: Path, info: os.st
     """Headers for ``path``: the 304 when ``span`` is None."""
     resp.accept_ranges = "bytes"
     resp.content_type = kinds.mime_type(path.name)
+    inert(resp)
     resp.set_header("Content-Disposition", disposition(path.name))
     if validate(req, resp, file_etag(info), info.st_mtime) or span is None:
         return

@@ -19,7 +19,7 @@ from ..files.fetch import Image, fetch_image, policy
 from ..files.index import nameable
 from ..runtime import Runtime
 from .conditional import validate
-from .downloads import send_file
+from .downloads import inert, send_file
 from .requests import query_bool
 from .schemas import error, path_param, query
 
@@ -40,6 +40,7 @@ def send_image(req: falcon.Request, resp: falcon.Response, image: Image) -> None
     if validate(req, resp, tag):
         return
     resp.content_type = image.content_type
+    inert(resp)
     resp.data = image.data
 
 

@@ -74,9 +74,4 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
         if moved is not None:
             raise redirect(req, prefix, paths.relative(root, moved), suffix)
         raise errors.not_found(f"File '{requested}' does not exist.")
-    rel = paths.relative(root, path)
-    if not nameable(rel):
-        # reached through a symlink to a name that is not valid UTF-8: every answer names the
-        # file (JSON, playlist URLs), and that name cannot be written (the index leaves it out)
-        raise errors.not_found(f"File '{requested}' does not exist.")
-    return path, rel
+    return path, paths.relative(root, path)

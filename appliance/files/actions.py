@@ -15,27 +15,37 @@ The entry an action works on is the link itself when it is a symlink (a delete r
 link, never what it points to); a symlink that leads outside the folder is refused. A file
 renamed or moved takes its own sidecars along (``name.en.srt``, ``name.info.json``…;
 ``kinds.own_sidecars``): YTPTube took every ``name.*``, another video named like it too.
+
+What an action changes it changes through the folders it opened (files.trees): a folder swapped
+for a link after the check is not acted in, a rename never replaces a name taken meanwhile, a
+delete never empties a disk mounted in the folder it removes. What can be known before acting
+is checked before: a new folder that could not be made whole, a sidecar whose new name would be
+too long (each failed part way, and the answer said nothing was done).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import logging
 import os
-import shutil
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .. import errors, kinds
-from . import paths
+from ..path_limits import NAME_MAX, PATH_MAX, byte_length
+from . import paths, trees
 from .index import FileIndex
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("rename", "delete", "move", "directory")
 MAX_ACTIONS = 1000
+# Folders below the download folder a new folder may lie at most.
+MAX_DEPTH = 64
 # The field each action needs besides ``path``.
 _NEEDS = {"rename": "new_name", "move": "new_path", "directory": "new_dir"}
 
@@ -87,8 +97,7 @@ def plan_one(root: Path, params: Any) -> Planned:
     if need and not params.get(need):
         raise errors.invalid(f"{need} is required for the {action} action.")
     if action == "directory":
-        return Planned(action, params, paths.resolve(root, requested),
-                       paths.check_subpath(params[need], need))
+        return _new_folder(root, requested, paths.check_subpath(params[need], need), params)
     if action == "rename":
         return Planned(action, params, entry_path(root, requested),
                        paths.check_name(params[need], need))
@@ -98,6 +107,21 @@ def plan_one(root: Path, params: Any) -> Planned:
         return Planned(action, params, entry_path(root, requested),
                        paths.resolve(root, params[need]))
     return Planned(action, params, entry_path(root, requested))
+
+
+def _new_folder(root: Path, requested: str, parts: list[str], params: dict[str, Any]
+                ) -> Planned:
+    """A ``directory`` action, refused before anything is made when the folder could not be
+    made whole (a path over the system's limit failed part way, the folders before it left)
+    or would lie deeper than MAX_DEPTH (the watcher follows a tree by recursion)."""
+    source = paths.resolve(root, requested)
+    made = source.joinpath(*parts)
+    if byte_length(str(made)) > PATH_MAX:
+        raise errors.invalid(f"new_dir would make a path longer than {PATH_MAX} bytes.")
+    if len(made.relative_to(os.path.realpath(root)).parts) > MAX_DEPTH:
+        raise errors.invalid(f"new_dir would make a folder more than {MAX_DEPTH} levels deep "
+                             "in the download folder.")
+    return Planned("directory", params, source, parts)
 
 
 def _said(exc: OSError) -> str:
@@ -144,26 +168,25 @@ class FileActions:
             results.append(result)
         return results
 
-    @staticmethod
-    def _exists(path: Path) -> None:
-        if not os.path.lexists(path):
-            raise Failed("Path does not exist.")
-
     def _delete(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
-        self._exists(item.source)
-        if item.source.is_dir() and not item.source.is_symlink():
-            shutil.rmtree(item.source)
-        else:
-            item.source.unlink()
+        with _opened(item.source.parent, root) as folder:
+            name = item.source.name
+            if stat.S_ISDIR(_lstat(folder, name).st_mode):
+                if mounts := trees.mounts_within(item.source):
+                    raise Failed(f"A disk is mounted at '{_rel(root, Path(mounts[0]))}': the "
+                                 "file browser does not delete a mounted disk's files "
+                                 "(unmount it first).")
+                trees.remove_tree(folder, name)
+            else:
+                os.unlink(name, dir_fd=folder)
         return {"deleted": True}
 
     def _rename(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
-        self._exists(item.source)
-        target = item.source.with_name(item.argument)
-        return self._relocate(root, item.source, target, touched)
+        return self._relocate(root, item.source, item.source.with_name(item.argument), touched)
 
     def _move(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
-        self._exists(item.source)
+        if not os.path.lexists(item.source):
+            raise Failed(_GONE)
         folder: Path = item.argument
         if not folder.is_dir():
             raise Failed("Destination path is invalid.")
@@ -176,57 +199,100 @@ class FileActions:
 
     def _relocate(self, root: Path, source: Path, target: Path, touched: list[Path]
                   ) -> dict[str, Any]:
-        if os.path.lexists(target):
-            raise Failed("Destination already exists.")
-        companions = [] if source.is_dir() else self._sidecars(source, target)
-        os.rename(source, target)
-        touched.append(target)
-        moved = 0
-        for old, new in companions:
-            if not os.path.lexists(new):
-                os.rename(old, new)
-                touched += [old, new]
+        """``source`` renamed ``target`` (in its folder, or another), with its own sidecars;
+        never over what is there. Their new names are checked before anything is renamed:
+        one over the system's limit failed after the file itself was renamed, and the
+        answer said the rename had failed."""
+        with _opened(source.parent, root) as old, _opened(target.parent, root) as new:
+            is_dir = stat.S_ISDIR(_lstat(old, source.name).st_mode)
+            companions = [] if is_dir else _sidecars(old, source.name, target.name)
+            for name, renamed in companions:
+                if byte_length(renamed) > NAME_MAX:
+                    raise Failed(f"The new name is too long for the sidecar '{name}': it "
+                                 f"would be named over {NAME_MAX} bytes.")
+            try:
+                trees.rename(old, source.name, new, target.name)
+            except trees.Exists:
+                raise Failed("Destination already exists.") from None
+            touched.append(target)
+            moved = 0
+            for name, renamed in companions:
+                try:
+                    trees.rename(old, name, new, renamed)
+                except (trees.Exists, OSError) as exc:  # the file itself is renamed: go on
+                    log.warning("sidecar %s of %s left where it is: %s", name, source, exc)
+                    continue
+                touched += [source.parent / name, target.parent / renamed]
                 moved += 1
         extra: dict[str, Any] = {"new_path": _rel(root, target)}
         if moved:
             extra["sidecar_count"] = moved
         return extra
 
-    @staticmethod
-    def _sidecars(source: Path, target: Path) -> list[tuple[Path, Path]]:
-        """(old, new) for each of ``source``'s own sidecars (``kinds.own_sidecars``)."""
-        old_stem = kinds.stem(source.name)
-        new_stem = kinds.stem(target.name)
-        pairs = []
-        for name in kinds.own_sidecars(source.name, os.listdir(source.parent)):
-            sibling = source.parent / name
-            if sibling.is_file() and not sibling.is_symlink():
-                pairs.append((sibling, target.parent / (new_stem + name[len(old_stem):])))
-        return pairs
-
     def _directory(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
         current = item.source
         if not current.is_dir():
             raise Failed("Path is not a directory.")
-        real_root = os.path.realpath(root)
         created = False
         for part in item.argument:
-            following = current / part
-            if os.path.lexists(following):
-                real = os.path.realpath(following)
-                if real != real_root and not real.startswith(real_root + os.sep):
-                    raise Failed("Destination outside root.")
-                if not os.path.isdir(real):
-                    raise Failed("A part of the new path is a file.")
-                current = Path(real)
-                created = False
-            else:
-                following.mkdir()
-                touched.append(following)
-                current, created = following, True
+            with _opened(current, root) as folder:
+                try:
+                    os.mkdir(part, dir_fd=folder)
+                except FileExistsError:
+                    current, created = _existing_folder(root, current / part), False
+                else:
+                    current, created = current / part, True
+                    touched.append(current)
         if not created:
             raise Failed("Directory already exists.")
         return {"new_dir": _rel(root, current)}
+
+
+_GONE = "Path does not exist."
+
+
+@contextlib.contextmanager
+def _opened(folder: Path, root: Path) -> Iterator[int]:
+    """``folder`` open (``trees.open_folder``) for the time of a change in it."""
+    try:
+        fd = trees.open_folder(folder, root)
+    except FileNotFoundError:
+        raise Failed(_GONE) from None
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _lstat(folder: int, name: str) -> os.stat_result:
+    try:
+        return os.lstat(name, dir_fd=folder)
+    except FileNotFoundError:
+        raise Failed(_GONE) from None
+
+
+def _sidecars(folder: int, name: str, new_name: str) -> list[tuple[str, str]]:
+    """(name, new name) of each of ``name``'s own sidecars (``kinds.own_sidecars``) in the
+    open ``folder``: regular files only, never a link."""
+    old_stem, new_stem = kinds.stem(name), kinds.stem(new_name)
+    pairs = []
+    for other in kinds.own_sidecars(name, os.listdir(folder)):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(os.lstat(other, dir_fd=folder).st_mode):
+                pairs.append((other, new_stem + other[len(old_stem):]))
+    return pairs
+
+
+def _existing_folder(root: Path, path: Path) -> Path:
+    """A part of a new folder's path that is there already: the folder it is (a symlink to
+    a folder inside is followed)."""
+    real = os.path.realpath(path)
+    real_root = os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise Failed("Destination outside root.")
+    if not os.path.isdir(real):
+        raise Failed("A part of the new path is a file.")
+    return paths.resolve(root, _rel(root, path))  # (404 for a name the API cannot name)
 
 
 def _rel(root: Path, path: Path) -> str:

@@ -6,7 +6,8 @@ own — loopback, unspecified — private, link-local, multicast and reserved on
 unless ``allow`` says otherwise), and the connection goes to the address that was checked
 (a second lookup could answer differently: DNS rebinding). A redirect is a new URL and is
 checked the same way, five at most. The answer must be an image (Content-Type ``image/…``),
-at most MAX_BYTES, and all of it must arrive within TIMEOUT seconds.
+not one that can carry scripts (SVG, XML), at most MAX_BYTES, and all of it must arrive within
+TIMEOUT seconds.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ def fetch_image(url: str, allow: Callable[[Address], bool] = public_only) -> Ima
             kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
             if not kind.startswith("image/"):
                 raise upstream(f"Not an image (Content-Type: {kind or 'none'}).")
+            if "svg" in kind or "xml" in kind:
+                # served again from this service's own origin, opened as a page, its scripts
+                # would run with the user's session (the thumbnail URL is a site's metadata)
+                raise upstream(f"An image that can carry scripts is not served (Content-Type: "
+                               f"{kind}).")
             return Image(_read(response, deadline), kind)
         finally:
             conn.close()

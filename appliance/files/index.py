@@ -245,7 +245,12 @@ class FileIndex:
             if entry is None:
                 return  # its folder is gone or unknown: nothing here to drop
             if folder:
-                self._refresh_one(folder, changed)
+                # Its first folder the index does not know, read with all below it: not one
+                # call per level up (a path a thousand folders deep overflowed the stack).
+                unknown = folder
+                while (parent := unknown.rpartition("/")[0]) and parent not in self._dirs:
+                    unknown = parent
+                self._refresh_one(unknown, changed)
             if folder not in self._dirs:
                 return
         entries = self._dirs[folder]

@@ -7,9 +7,11 @@ and paths longer than 4096 (the system's limits), checked on the decoded
 path (a slash or backslash that arrived percent-encoded, ``%2F``/``%5C``, is a separator like
 any other: clients that encode a whole path with encodeURIComponent work, and ``..%2F`` is
 still ``..``). Then the path is resolved (symlinks followed) and must still lie inside the folder: a
-symlink that leads out is refused (403) and never followed. A name given for a new entry (a
-rename, a new folder) is checked in its final form: one component, not ``.``/``..``, not
-hidden, no control characters, at most 255 bytes.
+symlink that leads out is refused (403) and never followed; one that leads to a name the API
+cannot write back (not valid UTF-8, a control character or a backslash: ``index.nameable``)
+is 404, as the listing leaves such names out (every answer that named it failed). A name
+given for a new entry (a rename, a new folder) is checked in its final form: one component,
+not ``.``/``..``, not hidden, no control characters, at most 255 bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from .. import errors
 from ..path_limits import NAME_MAX, byte_length, too_long
+from .index import nameable
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -52,6 +55,10 @@ def resolve(root: Path, requested: str) -> Path:
     target = Path(os.path.realpath(real_root.joinpath(*relative_parts(requested))))
     if target != real_root and not target.is_relative_to(real_root):
         raise outside()
+    if not nameable(str(target)[len(str(real_root)):]):
+        raise errors.not_found(f"'{requested}' leads to a name the API cannot name (not valid "
+                               "UTF-8, or with a control character or a backslash): rename "
+                               "it on the disk to reach it.")
     return target
 
 

@@ -12,11 +12,16 @@ overflow, and not only at the next periodic rescan.
 When the folder cannot be watched (inotify limits, or ``YTP_FILE_WATCH=false`` for a network
 share, where inotify sees only this machine's own changes) the index is kept by rescans every
 ``file_rescan_interval`` seconds; that is logged once and shown by ``mode``/``reason``
-(``/api/system/configuration`` → ``files``).
+(``/api/system/configuration`` → ``files``). So is a watch that cannot start or that stops
+while running: watchdog follows a folder tree by recursion, and a tree nested about a thousand
+levels deep (anyone who can make folders can make one) raised past the start of the service,
+at every restart, or ended its reader thread silently, the index then kept only by the rare
+rescans of a watched folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -50,6 +55,8 @@ BATCH_MAX = 0.5
 WATCHED_RESCAN_FACTOR = 10
 # A rescan this long after an inotify queue overflow (and the overflows of its burst).
 OVERFLOW_DELAY = 1.0
+# While watching, how often the watch's threads are checked to be still running.
+WATCH_CHECK = 10.0
 EVENTS = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent,
           FileClosedEvent, DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent]
 
@@ -118,8 +125,8 @@ class FolderWatcher:
             observer.schedule(_Noter(self), str(self.index.root), recursive=True,
                               event_filter=EVENTS)
             observer.start()
-        except OSError as exc:
-            self.reason = f"cannot watch: {exc}"
+        except Exception as exc:  # OSError: inotify's limits; RecursionError: a deep tree
+            self.reason = f"cannot watch: {_said(exc)}"
             observer.stop()
             return
         self._observer = observer
@@ -149,6 +156,27 @@ class FolderWatcher:
             hooked = True
         return hooked
 
+    def _watch_lost(self) -> bool:
+        """Whether the watch stopped by itself (a thread of watchdog's ended on an error: a
+        tree too deep moved in); then the index is kept by rescans from now on, as for a folder
+        never watched."""
+        observer = self._observer
+        if self.mode != WATCHING or observer is None:
+            return False
+        reader = getattr(observer, "_inotify_fd", None)  # watchdog 7's inotify reader
+        threads = [observer, *observer.emitters, *([reader] if reader is not None else [])]
+        if all(thread.is_alive() for thread in threads):
+            return False
+        # (the thread's own error went to the log, by Python's threading.excepthook)
+        self.reason = "the watch stopped: a thread of the watcher ended on an error"
+        self.mode = POLLING
+        log.error("the download folder %s is no longer watched (%s): new files show within %g "
+                  "s (rescans)", self.index.root, self.reason, self.rescan_interval)
+        with contextlib.suppress(Exception):
+            observer.stop()
+        self._observer = None
+        return True
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
@@ -170,9 +198,14 @@ class FolderWatcher:
         while not self._stop.is_set():
             with self._lock:
                 due = min(next_rescan, self._rescan_due or next_rescan)
+            if self.mode == WATCHING:
+                due = min(due, time.monotonic() + WATCH_CHECK)
             self._wake.wait(timeout=max(0.0, due - time.monotonic()))
             if self._stop.is_set():
                 return
+            if self._watch_lost():
+                interval = self.rescan_interval
+                next_rescan = time.monotonic()  # what happened since it stopped is unknown
             if self._wake.is_set():
                 self._settle()
                 self._take_batch()
@@ -211,3 +244,9 @@ class FolderWatcher:
                 self.index.refresh(batch)
             except Exception:  # the thread must live on; the next rescan repairs the index
                 log.exception("updating the file index failed")
+
+
+def _said(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "a folder is nested too deep for the watcher to follow"
+    return str(exc) or type(exc).__name__

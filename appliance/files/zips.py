@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 TOKEN_TTL = 600.0
 MAX_TOKENS = 256
+# Files of one zip, sidecars included; and of all the zips prepared at once: what the tokens
+# hold in memory (a path each) stays bounded whatever is asked (256 zips of 10,000 videos,
+# each with its subtitles, NFO and pictures, held near a million paths).
 MAX_FILES = 10_000
+MAX_HELD = 5 * MAX_FILES
 READ_PIECE = 1 << 20
 
 
@@ -56,11 +60,15 @@ class ZipTokens:
                     chosen[sidecar["file"]] = None
         if not chosen:
             raise errors.invalid("No valid files.")
+        if len(chosen) > MAX_FILES:
+            raise errors.invalid(f"At most {MAX_FILES} files at once, sidecars included "
+                                 f"(these are {len(chosen)}).")
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
         with self._lock:
             self._tokens = {k: v for k, v in self._tokens.items() if v[0] > now}
-            if len(self._tokens) >= MAX_TOKENS:
+            held = sum(len(v[2]) for v in self._tokens.values())
+            if len(self._tokens) >= MAX_TOKENS or held + len(chosen) > MAX_HELD:
                 raise errors.AppError("Too many zip downloads prepared; try again in a few "
                                       "minutes.", errors.TOO_MANY_REQUESTS)
             self._tokens[token] = (now + TOKEN_TTL, owner, list(chosen))

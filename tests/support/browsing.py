@@ -60,3 +60,21 @@ def act(client: TestClient, *actions: dict[str, Any]) -> Result:
 def assert_error(result: Result, status: int) -> None:
     assert result.status_code == status, result.text
     assert result.json["error"] and result.json["code"]
+
+
+def deep_tree(top: Path, depth: int) -> Path:
+    """``top``/d/d/…/d, ``depth`` folders below ``top``, made one level at a time through open
+    folders (a path that deep is over the system's limit, and ``os.makedirs`` recurses); the
+    deepest folder's path (too long to be used as it is)."""
+    top.mkdir(parents=True, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        os.close(os.open("x.mp4", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    return top.joinpath(*["d"] * depth)
