@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 from falcon.testing import TestClient
+from support.browsing import act
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -36,7 +39,7 @@ def app(app_with: AppWith, tmp_path: Path) -> App:
         return app_with({
             "YTP_CONFIG_PATH": str(config), "YTP_TEMP_PATH": str(tmp_path / "tmp"),
             "YTP_REMOVE_FILES": remove_files, "YTP_KEEP_ARCHIVE": "false",
-            "YTP_WORKER_IDLE_TIMEOUT": "30",
+            "YTP_WORKER_IDLE_TIMEOUT": "30", "YTP_BROWSER_CONTROL_ENABLED": "true",
         })
 
     return start
@@ -259,3 +262,74 @@ def test_an_old_database_gets_the_folder_configured_when_it_is_migrated(
     (folder / "old.mp4").write_bytes(b"old download")
     delete(client, old.id)
     assert not (folder / "old.mp4").exists()
+
+
+def test_a_file_renamed_over_its_name_in_the_browser_is_not_removed(
+        app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    """Two downloads; in the file browser the first is renamed away and the second renamed to
+    the first's name. Deleting the first item with its file deleted the second download."""
+    caplog.set_level(logging.WARNING, logger="appliance.engine")
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    first = download(client, origin.short_url, template="show.%(ext)s")
+    second = download(client, origin.clip_url, template="other.%(ext)s")
+    kept = (folder / "other.mp4").read_bytes()
+    renamed = act(client, {"action": "rename", "path": "show.mp4", "new_name": "aside.mp4"},
+                  {"action": "rename", "path": "other.mp4", "new_name": "show.mp4"})
+    assert renamed.status_code == 200, renamed.text
+    assert [r["ok"] for r in renamed.json] == [True, True], renamed.text
+    delete(client, first["id"])
+    assert (folder / "show.mp4").read_bytes() == kept
+    assert (folder / "aside.mp4").is_file()
+    [said] = [r.getMessage() for r in caplog.records if "not removing" in r.getMessage()]
+    assert said.startswith(f"not removing {folder.resolve() / 'show.mp4'} of item "
+                           f"{first['id']}: it is not the file this download wrote (")
+    assert f"not the {first['file_size']} it recorded" in said, said
+    assert second["file_size"] != first["file_size"]
+
+
+def test_a_copy_of_the_same_size_put_under_its_name_is_not_removed(
+        app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    """The same size is no proof: the file's modification time, as recorded, is asked too.
+    The file as it was (renamed back, its time kept) is removed."""
+    caplog.set_level(logging.WARNING, logger="appliance.engine")
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    item = download(client, origin.short_url, template="show.%(ext)s")
+    original = folder / "show.mp4"
+    original.rename(folder / "aside.mp4")
+    shutil.copyfile(folder / "aside.mp4", original)  # the same bytes, written now
+    os.utime(original, ns=(0, (folder / "aside.mp4").stat().st_mtime_ns + 1))
+    delete(client, item["id"])
+    assert original.is_file() and (folder / "aside.mp4").is_file()
+    assert any("modified at another time than it recorded" in r.getMessage()
+               for r in caplog.records)
+    again = download(client, origin.short_url, template="again.%(ext)s")
+    (folder / "again.mp4").rename(folder / "back.mp4")
+    (folder / "back.mp4").rename(folder / "again.mp4")  # renamed back: the same file
+    delete(client, again["id"])
+    assert not (folder / "again.mp4").exists()
+
+
+def test_the_time_is_never_sent_and_an_old_database_gets_its_column(
+        app: App, origin: MediaOrigin, tmp_path: Path) -> None:
+    """Rows from before the modification time was recorded are checked on their size."""
+    database = tmp_path / "config" / "appliance.db"
+    store = ItemStore(database)
+    old = Item(id=new_id(), url="http://x.invalid/old", kind=DONE, status=FINISHED,
+               filename="old.mp4", file_size=12, created_at=store.stamp(),
+               download_folder=str(tmp_path / "downloads"))
+    store.insert([old])
+    store.close()
+    with sqlite3.connect(database) as db:
+        db.execute("ALTER TABLE items DROP COLUMN file_mtime_ns")
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    assert runtime.store.get(old.id).file_mtime_ns is None  # type: ignore[union-attr]
+    (folder / "old.mp4").write_bytes(b"old download")  # 12 bytes
+    delete(client, old.id)
+    assert not (folder / "old.mp4").exists()
+    item = download(client, origin.short_url, template="new.%(ext)s")
+    assert "file_mtime_ns" not in item
+    recorded = runtime.store.get(item["id"]).file_mtime_ns  # type: ignore[union-attr]
+    assert recorded == (folder / "new.mp4").stat().st_mtime_ns

@@ -208,10 +208,11 @@ class Downloading:
     def _finish(self, run: Run, result: dict[str, Any]) -> None:
         item = run.item
         filepath = result.get("filepath") or ""
-        size = None
+        size = mtime_ns = None
         if filepath:
             with contextlib.suppress(OSError):
-                size = os.path.getsize(filepath)
+                stat = os.stat(filepath)
+                size, mtime_ns = stat.st_size, stat.st_mtime_ns
         summary = result.get("summary") or {}
         with self._lock:
             item.extractor = summary.get("extractor_key") or item.extractor
@@ -227,6 +228,7 @@ class Downloading:
             item, FINISHED, run=run, durable=False, also=(events.ITEM_COMPLETED,),
             filename=self._file_name(run, filepath) if filepath else done.filename,
             file_size=size,
+            file_mtime_ns=mtime_ns,
             percent=100.0,
             downloaded_bytes=size if size is not None else done.downloaded_bytes,
             total_bytes=size if size is not None else done.total_bytes,

@@ -1,11 +1,13 @@
 """Deleting a finished item's files from disk (``remove_file``, with ``YTP_REMOVE_FILES``).
 
 Only the file the item recorded, only inside the download folder it was written in, never
-through a symlink; and with it its own sidecars (``Show.en.srt``, ``Show.info.json``,
-``Show.jpg``… — ``kinds.own_sidecars``: never another media file named like it nor that
-file's sidecars, never the folder's artwork), which retention and a delete left behind for
-ever, orphaned NFO files and all. While another media file of the same name stays
-(``Show.mkv`` beside ``Show.mp4``), the sidecars are its too and stay.
+through a symlink, and only while it is still that file (its size and modification time as
+recorded: not another one renamed or copied over its name since); and with it its own
+sidecars (``Show.en.srt``, ``Show.info.json``, ``Show.jpg``… — ``kinds.own_sidecars``: never
+another media file named like it nor that file's sidecars, never the folder's artwork), which
+retention and a delete left behind for ever, orphaned NFO files and all. While another media
+file of the same name stays (``Show.mkv`` beside ``Show.mp4``), the sidecars are its too and
+stay.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def remove_files_of(item: Item, folders: set[str]) -> None:
         log.warning("not removing %s of item %s: not a file inside %s", path, item.id,
                     item.download_folder)
         return
+    if (changed := _changed_since(item, target)) is not None:
+        log.warning("not removing %s of item %s: it is not the file this download wrote (%s: "
+                    "renamed, replaced or edited since); it was left as it is", target,
+                    item.id, changed)
+        return
     try:
         sidecars = own_sidecars(target)
         target.unlink()
@@ -46,6 +53,18 @@ def remove_files_of(item: Item, folders: set[str]) -> None:
             log.info("removed %s with it", sidecar.name)
         except OSError as exc:
             log.warning("could not remove %s: %s", sidecar, exc)
+
+
+def _changed_since(item: Item, path: Path) -> str | None:
+    """How the file at ``path`` differs from the one ``item`` recorded (its size, its
+    modification time), or None. The name alone says nothing: the file browser, a person
+    over SSH or another download may have put another file under it."""
+    stat = path.stat()
+    if item.file_size is not None and stat.st_size != item.file_size:
+        return f"{stat.st_size} bytes, not the {item.file_size} it recorded"
+    if item.file_mtime_ns is not None and stat.st_mtime_ns != item.file_mtime_ns:
+        return "modified at another time than it recorded"
+    return None
 
 
 def own_sidecars(media: Path) -> list[Path]:

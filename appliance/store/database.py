@@ -84,6 +84,7 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         finished_at = orm.Optional(float)
         filename = orm.Optional(str)
         file_size = orm.Optional(int, size=64)
+        file_mtime_ns = orm.Optional(int, size=64)
         downloaded_bytes = orm.Optional(int, size=64)
         total_bytes = orm.Optional(int, size=64)
         error = orm.Optional(str)
@@ -221,6 +222,17 @@ def _add_download_folder(db: orm.Database, download_folder: Path | None) -> None
     log.info("database migrated: items record their download folder")
 
 
+def _add_file_mtime(db: orm.Database) -> None:
+    """Databases made before items recorded their file's modification time get the column
+    (empty: a delete of their files checks the size alone)."""
+    with orm.db_session:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(items)").fetchall()}
+        if not columns or "file_mtime_ns" in columns:
+            return  # a new database, or one already migrated
+        db.execute("ALTER TABLE items ADD COLUMN file_mtime_ns INTEGER")
+    log.info("database migrated: items record their file's modification time")
+
+
 def _add_preset_priority(db: orm.Database) -> None:
     """Databases made before presets had YTPTube's ``priority`` get the column (0)."""
     with orm.db_session:
@@ -250,6 +262,7 @@ def open_database(path: Path, download_folder: Path | None = None
     db.bind(provider="sqlite", filename=str(path), create_db=True)
     _WAL_FILES[db] = path.with_name(path.name + "-wal")
     _add_download_folder(db, download_folder)
+    _add_file_mtime(db)
     _add_preset_priority(db)
     db.generate_mapping(create_tables=True)
     with orm.db_session:

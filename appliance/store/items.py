@@ -114,8 +114,8 @@ class ItemStore:
     @staticmethod
     def _columns(item: Item) -> dict[str, object]:
         values = item.persisted()
-        for name in ("started_at", "finished_at", "file_size", "downloaded_bytes",
-                     "total_bytes"):
+        for name in ("started_at", "finished_at", "file_size", "file_mtime_ns",
+                     "downloaded_bytes", "total_bytes"):
             if values[name] is None:
                 values.pop(name)
         return values

@@ -32,8 +32,9 @@ DONE = "done"
 PERSISTED = (
     "id", "kind", "status", "url", "title", "preset", "folder", "template", "cookies", "cli",
     "auto_start", "extractor", "video_id", "batch_id", "batch_name", "created_at",
-    "updated_at", "started_at", "finished_at", "filename", "file_size", "downloaded_bytes",
-    "total_bytes", "error", "msg", "info", "extras", "removed_options", "download_folder",
+    "updated_at", "started_at", "finished_at", "filename", "file_size", "file_mtime_ns",
+    "downloaded_bytes", "total_bytes", "error", "msg", "info", "extras", "removed_options",
+    "download_folder",
 )
 
 
@@ -64,6 +65,9 @@ class Item:
     finished_at: float | None = None
     filename: str = ""
     file_size: int | None = None
+    # The file's modification time when it was recorded: with ``file_size``, what tells the
+    # file this item downloaded from one renamed or copied over it since. Never sent.
+    file_mtime_ns: int | None = None
     downloaded_bytes: int | None = None
     total_bytes: int | None = None
     error: str = ""
@@ -91,6 +95,7 @@ class Item:
         data = self.persisted()
         data.pop("cookies")  # a secret: clients see only whether there are any
         data.pop("download_folder")
+        data.pop("file_mtime_ns")
         data.update(
             _id=self.id,
             has_cookies=bool(self.cookies),
