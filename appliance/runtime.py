@@ -13,13 +13,13 @@ from typing import Any
 
 from pony.orm.dbapiprovider import DBException
 
-from . import flasharr
+from . import events, flasharr
 from .auth import Authenticator
 from .config import Settings, SettingsHolder, ensure_folders
 from .engine.engine import DownloadEngine
 from .engine.info import UrlInfo
 from .engine.option_table import tables
-from .events import EventBus
+from .events import Event, EventBus
 from .files import FileService
 from .instance import instance_id
 from .logs import (
@@ -129,6 +129,7 @@ class Runtime:
         self.tasks = TaskService(held, TaskStore(self.store.entities),
                                  self.store, self.engine, self.bus)
         self.files = FileService(held, self.bus)
+        self.bus.subscribe(self._follow_file_actions)
         self.player = Player(held)
         # Answers that last, each kind bounded (a thread is set aside for each place: slots.py)
         share = max(1, settings.max_transfers // 2)
@@ -164,6 +165,18 @@ class Runtime:
             from .discovery import Announcer
 
             self.announcer = Announcer(settings, self.instance_id)
+
+    def _follow_file_actions(self, event: Event) -> None:
+        """A file (or folder) the file browser renamed or moved keeps its items: their
+        history names it where it is now."""
+        data = event.data
+        if event.name != events.FILE_ACTION or not isinstance(data, dict) or not data["ok"] \
+                or data["action"] not in ("rename", "move"):
+            return
+        folders = (str(self.files.root), str(self.settings.download_path))
+        followed = self.store.follow_rename(folders, data["path"], data["new_path"])
+        if followed:
+            log.info("%d item(s) follow %s to %s", followed, data["path"], data["new_path"])
 
     @property
     def settings(self) -> Settings:

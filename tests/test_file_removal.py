@@ -264,20 +264,18 @@ def test_an_old_database_gets_the_folder_configured_when_it_is_migrated(
     assert not (folder / "old.mp4").exists()
 
 
-def test_a_file_renamed_over_its_name_in_the_browser_is_not_removed(
+def test_a_file_renamed_over_its_name_behind_the_services_back_is_not_removed(
         app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
-    """Two downloads; in the file browser the first is renamed away and the second renamed to
-    the first's name. Deleting the first item with its file deleted the second download."""
+    """Two downloads; over SSH the first is renamed away and the second renamed to the
+    first's name. Deleting the first item with its file deleted the second download."""
     caplog.set_level(logging.WARNING, logger="appliance.engine")
     runtime, client = app()
     folder = runtime.settings.download_path
     first = download(client, origin.short_url, template="show.%(ext)s")
     second = download(client, origin.clip_url, template="other.%(ext)s")
     kept = (folder / "other.mp4").read_bytes()
-    renamed = act(client, {"action": "rename", "path": "show.mp4", "new_name": "aside.mp4"},
-                  {"action": "rename", "path": "other.mp4", "new_name": "show.mp4"})
-    assert renamed.status_code == 200, renamed.text
-    assert [r["ok"] for r in renamed.json] == [True, True], renamed.text
+    (folder / "show.mp4").rename(folder / "aside.mp4")
+    (folder / "other.mp4").rename(folder / "show.mp4")
     delete(client, first["id"])
     assert (folder / "show.mp4").read_bytes() == kept
     assert (folder / "aside.mp4").is_file()
@@ -286,6 +284,32 @@ def test_a_file_renamed_over_its_name_in_the_browser_is_not_removed(
                            f"{first['id']}: it is not the file this download wrote (")
     assert f"not the {first['file_size']} it recorded" in said, said
     assert second["file_size"] != first["file_size"]
+
+
+def test_items_follow_their_files_renamed_and_moved_in_the_browser(
+        app: App, origin: MediaOrigin) -> None:
+    """The history names a file where the file browser put it, a folder's too; a delete then
+    removes the item's own file there, and a file renamed to its old name is not touched."""
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    first = download(client, origin.short_url, template="show.%(ext)s")
+    second = download(client, origin.clip_url, template="other.%(ext)s")
+    elsewhere = download(client, origin.clip2_url, template="show.%(ext)s", folder="x")
+    (folder / "Season 1").mkdir()
+    done = act(client, {"action": "move", "path": "show.mp4", "new_path": "Season 1"},
+               {"action": "rename", "path": "other.mp4", "new_name": "show.mp4"},
+               {"action": "rename", "path": "Season 1", "new_name": "S1"})
+    assert done.status_code == 200 and all(r["ok"] for r in done.json), done.text
+
+    def filename(item: dict[str, Any]) -> str:
+        return client.simulate_get(f"/api/history/{item['id']}").json["filename"]
+
+    assert (filename(first), filename(second)) == ("S1/show.mp4", "show.mp4")
+    assert filename(elsewhere) == "x/show.mp4"  # not under the folder renamed
+    kept = (folder / "show.mp4").read_bytes()
+    delete(client, first["id"])
+    assert not (folder / "S1" / "show.mp4").exists()
+    assert (folder / "show.mp4").read_bytes() == kept
 
 
 def test_a_copy_of_the_same_size_put_under_its_name_is_not_removed(

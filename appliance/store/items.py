@@ -339,6 +339,23 @@ class ItemStore:
         kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
         return {i.id for i in leaving if (i.download_folder, i.filename) in kept}
 
+    def follow_rename(self, folders: Iterable[str], old: str, new: str) -> int:
+        """Finished items whose file is ``old``, or lies under it (a folder), in one of
+        ``folders`` (a download folder's forms), name it ``new`` now: the file browser renamed
+        or moved it. How many."""
+        forms = {f"folder{n}": folder for n, folder in enumerate(sorted(set(folders)))}
+        if not forms or not old or not new:
+            return 0
+        named = ", ".join(f"${name}" for name in forms)
+        with self._write():
+            return self.db.execute(
+                "UPDATE items SET filename = $new || substr(filename, $cut) "
+                f"WHERE kind = $done AND download_folder IN ({named}) "
+                "AND (filename = $old OR substr(filename, 1, $cut) = $under)",
+                {"new": new, "cut": len(old) + 1, "done": DONE, "old": old,
+                 "under": old + "/", **forms},
+            ).rowcount
+
     def window(
         self,
         kind: str,
