@@ -222,25 +222,16 @@ def _add_download_folder(db: orm.Database, download_folder: Path | None) -> None
     log.info("database migrated: items record their download folder")
 
 
-def _add_file_mtime(db: orm.Database) -> None:
-    """Databases made before items recorded their file's modification time get the column
-    (empty: a delete of their files checks the size alone)."""
+def _add_column(db: orm.Database, table: str, column: str, definition: str, said: str
+                ) -> None:
+    """A database made before ``table`` had ``column`` gets it; ``said``: what the log
+    says it now has."""
     with orm.db_session:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(items)").fetchall()}
-        if not columns or "file_mtime_ns" in columns:
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        if not columns or column in columns:
             return  # a new database, or one already migrated
-        db.execute("ALTER TABLE items ADD COLUMN file_mtime_ns INTEGER")
-    log.info("database migrated: items record their file's modification time")
-
-
-def _add_preset_priority(db: orm.Database) -> None:
-    """Databases made before presets had YTPTube's ``priority`` get the column (0)."""
-    with orm.db_session:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(presets)").fetchall()}
-        if not columns or "priority" in columns:
-            return  # a new database, or one already migrated
-        db.execute("ALTER TABLE presets ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
-    log.info("database migrated: presets have a priority")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    log.info("database migrated: %s", said)
 
 
 def open_database(path: Path, download_folder: Path | None = None
@@ -262,8 +253,11 @@ def open_database(path: Path, download_folder: Path | None = None
     db.bind(provider="sqlite", filename=str(path), create_db=True)
     _WAL_FILES[db] = path.with_name(path.name + "-wal")
     _add_download_folder(db, download_folder)
-    _add_file_mtime(db)
-    _add_preset_priority(db)
+    # (empty: a delete of their files checks the size alone)
+    _add_column(db, "items", "file_mtime_ns", "INTEGER",
+                "items record their file's modification time")
+    _add_column(db, "presets", "priority", "INTEGER NOT NULL DEFAULT 0",
+                "presets have YTPTube's priority")
     db.generate_mapping(create_tables=True)
     with orm.db_session:
         for statement in _INDEXES:

@@ -158,20 +158,30 @@ async def until(condition: Callable[[], Any], within: float = 30.0,
     raise AssertionError(f"timed out after {within:g} s waiting for {message}")
 
 
-@pytest.fixture
-async def loaded_entry(hass: HomeAssistant, appliance: Server
-                       ) -> AsyncIterator[MockConfigEntry]:
-    """The appliance set up in Home Assistant; unloaded after the test (no lingering task)."""
+async def load_entry(hass: HomeAssistant, appliance: Server) -> MockConfigEntry:
+    """The appliance set up in Home Assistant, loaded."""
     entry = MockConfigEntry(domain=DOMAIN, title="Appliance (127.0.0.1)",
                             unique_id=instance_id(appliance), data=entry_data(appliance))
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    yield entry
+    return entry
+
+
+async def unload_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     if entry.state is ConfigEntryState.LOADED:
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def loaded_entry(hass: HomeAssistant, appliance: Server
+                       ) -> AsyncIterator[MockConfigEntry]:
+    """The appliance set up in Home Assistant; unloaded after the test (no lingering task)."""
+    entry = await load_entry(hass, appliance)
+    yield entry
+    await unload_entry(hass, entry)
 
 
 async def in_executor(hass: HomeAssistant, func: Callable[..., Any], *args: Any) -> Any:

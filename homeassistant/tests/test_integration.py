@@ -43,6 +43,8 @@ from .conftest import (
     entry_data,
     in_executor,
     instance_id,
+    load_entry,
+    unload_entry,
     until,
 )
 
@@ -423,15 +425,9 @@ async def test_a_queue_larger_than_an_answer_may_be_is_still_counted(
         whole = await in_executor(hass, appliance.get, "/api/system/configuration")
         assert len(whole.json()["queue"]) == 3
         monkeypatch.setattr(api, "MAX_ANSWER", len(whole.content) - 1)
-        entry = MockConfigEntry(domain=DOMAIN, title="Appliance (127.0.0.1)",
-                                unique_id=instance_id(appliance), data=entry_data(appliance))
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        assert entry.state is ConfigEntryState.LOADED
+        entry = await load_entry(hass, appliance)
         assert state(hass, QUEUED) == "3"
-        assert await hass.config_entries.async_unload(entry.entry_id)
-        await hass.async_block_till_done()
+        await unload_entry(hass, entry)
     finally:
         await in_executor(hass, appliance.post, "/api/history/cancel", {"ids": ids})
         for item_id in ids:
