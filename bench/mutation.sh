@@ -66,7 +66,7 @@ case "$target" in
   # a URL, the condition language, presets and conditions, download archives, what a request
   # and its preset make of a job, and the download process's job runner (in this process).
   engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py"
-           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_api_history.py::test_url_info_cache" ;;
+           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_archive_files.py tests/test_api_history.py::test_url_info_cache" ;;
   # The API's item side and its plumbing: history, Flasharr's view, files, downloads, player
   # and image routes, and what every request passes (middleware, errors, bodies, pagination,
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
