@@ -21,6 +21,7 @@ from support.server import wait_for
 from appliance.api.app import create_app
 from appliance.engine.archive import Archives, archive_id
 from appliance.engine.child import archive_id_for
+from appliance.engine.filters import MAX_LENGTH
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
@@ -298,6 +299,7 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
 
 @pytest.mark.parametrize(("body", "status", "text"), [
     ({"name": "c", "filter": "(duration > 5"}, 400, "position"),
+    ({"name": "c", "filter": "a=1&" * 2500 + "a"}, 400, "longer than 10,000 characters"),
     ({"name": "c", "filter": "title ~= '('"}, 400, "Invalid filter"),
     ({"name": "c", "filter": ""}, 400, "filter is required"),
     ({"name": "c", "filter": "is_live", "priority": "high"}, 400, "priority must be"),
@@ -332,9 +334,13 @@ def test_condition_test_endpoint(shaped, origin: MediaOrigin) -> None:
     no = client.simulate_post("/api/conditions/test", json={
         "url": origin.watch_url("clip"), "condition": "duration > 100"}).json
     assert no["status"] is False
-    bad = client.simulate_post("/api/conditions/test", json={"url": origin.clip_url,
-                                                             "condition": "duration >"})
-    assert bad.status_code == 400
+    # a filter that cannot be read is refused before the site is asked for the URL's info
+    origin.clear_requests()
+    for condition, position in (("duration >", 10), ("a=1&" * 2500 + "a", MAX_LENGTH)):
+        bad = client.simulate_post("/api/conditions/test", json={"url": origin.clip_url,
+                                                                 "condition": condition})
+        assert bad.status_code == 400 and bad.json["position"] == position, bad.json
+    assert origin.requests_for(origin.clip_url) == []
     missing = client.simulate_post("/api/conditions/test", json={"condition": "x"})
     assert missing.status_code == 400
 
