@@ -204,12 +204,17 @@ def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
 def contained_ydl(job: dict[str, Any], params: dict[str, Any]) -> Iterator[YoutubeDL]:
     """A YoutubeDL for ``job`` whose every write is held inside the job's folders."""
     containment = containment_for(job, params)
-    with contained(containment), new_ydl(params, containment) as ydl:
-        yield ydl
-    if containment.refused:  # yt-dlp may have reported a refused write as a mere warning
-        raise OutsideDownloadFolder(
-            f"Refused: {containment.refused[0]!r} is outside the download folder; the job "
-            f"was stopped.")
+    try:
+        with contained(containment), new_ydl(params, containment) as ydl:
+            yield ydl
+    finally:
+        # yt-dlp may have reported a refused write as a mere warning, or as an error of its
+        # own that does not say why ("Cannot write video subtitles file"): the refusal is
+        # the job's end, and its reason.
+        if containment.refused:
+            raise OutsideDownloadFolder(
+                f"Refused: {containment.refused[0]!r} is outside the download folder; the "
+                f"job was stopped.")
 
 
 def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
