@@ -49,6 +49,19 @@ def messages() -> Iterator[Messages]:
         pipe.close()
 
 
+def test_a_message_is_one_line_of_valid_text(tmp_path: Path) -> None:
+    """A site's lone surrogate is mended (U+FFFD) before it leaves: the service stores what it
+    reads. A line break is escaped, a character past the BMP kept as it is."""
+    path = tmp_path / "messages"
+    channel = child.Channel(os.open(path, os.O_WRONLY | os.O_CREAT))
+    channel.send({"title": "caf\udce9\ud800 😀", "msg": "a\nb", "when": Path("/x")})
+    channel._out.close()
+    line = path.read_bytes()
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+    assert json.loads(line.decode("utf-8")) == {"title": "caf\ufffd\ufffd 😀", "msg": "a\nb",
+                                                "when": "/x"}
+
+
 def download_job(tmp_path: Path, url: str) -> dict[str, Any]:
     return {"op": "download", "job": "j1", "url": url, "args": [],
             "home": str(tmp_path / "home"), "temp": str(tmp_path / "temp"),

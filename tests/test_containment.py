@@ -208,6 +208,8 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
     ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"
     ("é" * 100 + " .mp4", "mp4", "é" * (STEM_MAX // 2) + ".mp4"),  # never half a character
+    # a site's lone surrogates: no file name can hold them, nor any record
+    ("caf\udce9\ud800 [x].mp4", "mp4", "caf\ufffd\ufffd [x].mp4"),
 ])
 def test_a_rendered_name_is_cut_to_its_limit(name: str, ext: str, expected: str) -> None:
     assert fit_name(name, STEM_MAX, ext) == expected

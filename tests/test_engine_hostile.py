@@ -199,3 +199,24 @@ def test_an_extraction_that_raises_fails_its_item_saying_why(
     assert failed.status == "error"
     assert failed.error.startswith("Could not read the URL's info: IsADirectoryError: ")
     assert str(rt.settings.config_path / DEFAULT_ARCHIVE) in failed.error
+
+
+def test_a_sites_text_that_is_not_valid_is_mended_and_its_item_ends(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """A site's JSON may hold a lone surrogate ("\\udce9"). The title reached the database,
+    which refused every write of the item: it never ended, and said nothing. The text is
+    mended (U+FFFD) in the download process, and so is the file's name, which could not be
+    opened or was written in bytes that are not UTF-8."""
+    url = origin.watch_url("short", title="caf\udce9 au lait", uploader="\udcff")
+    [item] = rt.engine.add([{"url": url}])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=90, message="the item's end")
+    try:
+        assert done.status == "finished", done.error
+        assert done.title == "caf\ufffd au lait" and done.info["uploader"] == "\ufffd"
+        media = rt.settings.download_path / done.filename
+        assert media.is_file() and "caf\ufffd au lait" in done.filename
+        names = [path.name for path in rt.settings.download_path.rglob("*")]
+        assert all(name.encode("utf-8") for name in names)  # none with a surrogate escape
+    finally:
+        rt.engine.delete_items([item.id])

@@ -46,6 +46,7 @@ from .containment import (
     cache_dir,
     contained,
     guard_writes,
+    valid_text,
 )
 from .folder_disk import token_in
 from .ytdlp_tuning import (
@@ -72,7 +73,10 @@ class Channel:
         self._out = os.fdopen(fd, "wb", buffering=0)
 
     def send(self, message: dict[str, Any]) -> None:
-        self._out.write(json.dumps(message, default=str).encode() + b"\n")
+        """``message`` as one line of JSON, its text valid: a site's lone surrogate reached the
+        service's database, which refused the item's every write, and the item never ended."""
+        text = json.dumps(message, default=str, ensure_ascii=False)
+        self._out.write(valid_text(text).encode() + b"\n")
 
 
 class _Logger:
