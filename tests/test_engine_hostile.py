@@ -49,6 +49,7 @@ def test_cookies_are_netscape_lines_after_their_comments() -> None:
                   "#HttpOnly_.example.com\tTRUE\t/\tTRUE\t0\tn\tv\n"
                   ".example.com\tTRUE\t/\tFALSE\t-1\tm\tw\n")
     for text, reason in (("#HttpOnly_.example.com\tTRUE\n", "line 1 has 2 tab-separated"),
+                         ("# a comment\n\nnot a cookie", "line 3 has 1 tab-separated"),
                          ("a\tb\tc\td\tsoon\tn\tv", "non-numeric expiry 'soon'")):
         with pytest.raises(AppError, match=reason):
             check_cookies(text)

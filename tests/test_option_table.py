@@ -16,7 +16,7 @@ from support.origin import MediaOrigin
 from support.server import Server
 from yt_dlp.options import create_parser
 
-from appliance.engine.option_table import FILE, build, made_here
+from appliance.engine.option_table import FILE, LAYOUT, build, made_here
 from appliance.engine.options import parse_cli
 from appliance.errors import AppError
 
@@ -50,6 +50,17 @@ def test_the_table_rebuilds_ytdlps_parser_option_for_option() -> None:
             live.parse_args(["-o", value])[0].outtmpl
         assert rebuilt.parse_args(["-P", value])[0].paths == \
             live.parse_args(["-P", value])[0].paths
+
+
+def test_a_table_holds_its_layout_and_a_type_of_ytdlps_own_reads_as_text() -> None:
+    """The layout names what a kept file holds (another one is made again); a value of a type
+    optparse does not know (a future yt-dlp's) is taken as text, for yt-dlp to judge."""
+    assert made_here()["layout"] == LAYOUT
+    option = {"short": [], "long": ["--when"], "dest": "when", "action": "store",
+              "type": "datetime", "nargs": 1, "choices": None, "metavar": "WHEN", "help": "",
+              "dict_keys": None}
+    parser = build({"groups": [{"title": None, "options": [option]}]})
+    assert parser.parse_args(["--when", "today"])[0].when == "today"
 
 
 # The worker's code, in an interpreter of its own that never imported yt-dlp: the API app on a

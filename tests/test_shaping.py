@@ -80,6 +80,7 @@ def test_preset_crud_and_rules(shaped) -> None:
     for response in (client.simulate_patch(f"/api/presets/{default_id}", json={"cli": "-x"}),
                      client.simulate_delete(f"/api/presets/{default_id}")):
         assert response.status_code == 400 and "default preset" in response.json["error"]
+    assert response.json["error"] == "'default' is a default preset and cannot be deleted."
     assert client.simulate_get("/api/presets/9999").status_code == 404
     assert client.simulate_delete(f"/api/presets/{preset_id}").json["name"] == "subs2"
     assert client.simulate_get(f"/api/presets/{preset_id}").status_code == 404
@@ -127,6 +128,19 @@ def test_a_field_sent_as_null_is_a_field_not_given(shaped, path: str) -> None:
     assert named.status_code == 200 and named.json["name"] == "n"
     replaced = client.simulate_put(record, json={"name": None})
     assert replaced.status_code == 400 and "name is required" in replaced.json["error"]
+
+
+def test_a_presets_cli_is_kept_as_it_is_read(shaped) -> None:
+    """``-P`` inside the download folder is the preset's folder; the options are kept as
+    they were split (an archive first), quoted once."""
+    _rt, client = shaped
+    created = client.simulate_post("/api/presets", json={
+        "name": "p", "cli": "-f  'b'  -P sub/dir --download-archive own.txt"})
+    assert created.status_code == 200, created.text
+    assert created.json["folder"] == "sub/dir"
+    assert created.json["cli"] == "--download-archive own.txt -f b"
+    clash = client.simulate_post("/api/presets", json={"name": "q", "folder": "a", "cli": "-P b"})
+    assert clash.status_code == 400 and "name different folders" in clash.json["error"]
 
 
 def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
@@ -199,6 +213,9 @@ def test_priority_merge_request_over_preset_over_defaults(tmp_path: Path) -> Non
         argv = shlex.split(own["command"])
         assert argv[2] == str(rt.settings.download_path / "mine")
         assert argv[4] == "%(title)s.%(ext)s" and "--cookies" in argv
+        # where the engine writes them when the item runs: its own temp folder
+        cookies = Path(argv[argv.index("--cookies") + 1])
+        assert cookies.name == "cookies.txt" and cookies.parent.parent == rt.settings.temp_path
         bad = client.simulate_post("/api/yt-dlp/command", json={"url": "x"})
         assert bad.status_code == 400
     finally:
@@ -254,6 +271,8 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": " ", "field": "--proxy", "kind": "text"}, "name is required"),
     ({"name": "T", "field": "title", "kind": "bool"}, "its kind cannot be bool"),
     ({"name": "K", "field": "--proxy", "kind": "text", "order": 2**40}, "order must be between"),
+    ({"name": "K", "field": "--proxy", "kind": 5}, "kind must be a string"),
+    ({"name": "K", "field": 5, "kind": "text"}, "field must be a string"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
@@ -407,6 +426,8 @@ def test_archiver_endpoints(shaped) -> None:
     assert client.simulate_delete("/api/archiver", json={
         "preset": "default", "items": ["generic my video"]}).status_code == 200
     for bad, text in (({"items": ["a b"]}, "preset is required"),
+                      ({"preset": 5, "items": ["a b"]}, "preset is required"),
+                      ({"preset": "", "items": ["a b"]}, "preset is required"),
                       ({"preset": "default", "items": []}, "items is required"),
                       ({"preset": "default", "items": ["onlyone"]}, "is not an archive id"),
                       ({"preset": "nope", "items": ["a b"]}, "not found")):
@@ -425,6 +446,18 @@ def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
     assert (result[0]["id"], result[0]["ie_key"], result[0]["error"]) == ("clip", "Generic", None)
     assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
+
+
+def test_the_archive_id_of_a_url_is_read_without_the_network() -> None:
+    assert archive_id_for("https://www.youtube.com/watch?v=jNQXAC9IVRw") == {
+        "url": "https://www.youtube.com/watch?v=jNQXAC9IVRw", "id": "jNQXAC9IVRw",
+        "ie_key": "Youtube", "archive_id": "youtube jNQXAC9IVRw", "error": None}
+    assert archive_id_for("https://example.com/") == {
+        "url": "https://example.com/", "id": "", "ie_key": "Generic", "archive_id": None,
+        "error": "the URL does not name a video id"}
+    broken = archive_id_for("http://[::1")
+    assert broken == {"url": "http://[::1", "id": None, "ie_key": None, "archive_id": None,
+                      "error": "ValueError: Invalid IPv6 URL"}
 
 
 def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
