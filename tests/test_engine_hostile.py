@@ -221,3 +221,14 @@ def test_a_sites_text_that_is_not_valid_is_mended_and_its_item_ends(
         assert all(name.encode("utf-8") for name in names)  # none with a surrogate escape
     finally:
         rt.engine.delete_items([item.id])
+
+
+def test_a_call_that_raises_in_a_download_process_is_its_error(rt: Runtime) -> None:
+    """A function of the service run in a pooled process (a feed read, say) that raises: the
+    caller gets its words as an AppError, and the process goes back to the pool."""
+    with pytest.raises(AppError) as raised:
+        rt.engine.call("appliance.engine.child:generic_id", 30, url=5)
+    assert raised.value.code == "DOWNLOAD_ERROR"
+    assert raised.value.message.startswith("AttributeError: ")
+    assert rt.engine.call("appliance.engine.child:generic_id", 30,
+                          url="https://x.invalid/a%20b.mp4") == "a b"

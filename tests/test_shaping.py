@@ -147,6 +147,11 @@ def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
     _rt, client = shaped
     created = client.simulate_post("/api/presets", json={"name": "p", "priority": " 5 "})
     assert created.status_code == 200 and created.json["priority"] == 5, created.text
+    lowest = client.simulate_post("/api/presets", json={"name": " q  ", "priority": 0})
+    assert lowest.status_code == 200 and lowest.json["priority"] == 0, lowest.text
+    assert lowest.json["name"] == "q"
+    below = client.simulate_post("/api/presets", json={"name": "r", "priority": -1})
+    assert below.status_code == 400 and below.json["error"] == "priority must be 0 or more."
 
 
 def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> None:
@@ -324,6 +329,10 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
     ({"name": "c", "filter": "is_live", "priority": "high"}, 400, "priority must be"),
     ({"name": "c", "filter": "is_live", "extras": {"preset": "nope"}}, 400, "not found"),
     ({"name": "c", "filter": "is_live", "cli": "--exec ls"}, 400, "not allowed"),
+    # presets name archives and folders, not conditions
+    ({"name": "c", "filter": "is_live", "cli": "--download-archive a.txt"}, 400,
+     "not allowed here: --download-archive."),
+    ({"name": "c", "filter": "is_live", "cli": "-P sub"}, 400, "not allowed here: --paths."),
     # read as an object where a preset is renamed or deleted: a 500 there
     ({"name": "c", "filter": "is_live", "extras": ["preset"]}, 400, "extras must be an object"),
     ({"name": "c", "filter": "is_live", "extras": {"skip": "yes"}}, 400, "extras.skip must"),
