@@ -200,6 +200,7 @@ def ytdlp_raises_somewhere(source: str) -> bool:
     (r"title = 'a\\b'", {"title": r"a\\b"}, True),
     (r"title = 'x\\&y' & id = 1", {"title": r"x\&y", "id": 1}, True),
     (r"title = x\\&y", {"title": r"x\&y"}, True),  # and the '&' after it is still escaped
+    ("uploader = Xavier X", {"uploader": "Xavier X"}, True),  # any first letter of a value
 ])
 def test_semantics(source: str, info: dict[str, Any], expected: bool) -> None:
     assert parse_filter(source).matches(info) is expected

@@ -4,6 +4,7 @@ with real yt-dlp against the local media origin."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import threading
@@ -513,6 +514,23 @@ def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
     assert archives.contains(path, "youtube a")
     path.write_text("youtube b\n")  # another program edits the file
     assert not archives.contains(path, "youtube a") and archives.contains(path, "youtube b")
+
+
+def test_archive_reads_are_kept_until_the_file_changes_on_disk(tmp_path: Path) -> None:
+    """An archive shared by many tasks is read once, not at every lookup: what was read is
+    kept while the file's size, time and inode stay (here: rewritten in place, its time
+    put back)."""
+    path = tmp_path / "archive.txt"
+    archives = Archives()
+    archives.add(path, ["youtube a"])
+    stat = path.stat()
+    assert archives.read(path) == ["youtube a"]
+    with path.open("r+") as file:
+        file.write("youtube b\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert archives.read(path) == ["youtube a"] and archives.contains(path, "youtube a")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert archives.read(path) == ["youtube b"]
 
 
 def test_an_archive_with_a_byte_not_utf8_still_decides_and_takes_entries(
