@@ -117,6 +117,27 @@ def test_a_jobs_template_wins_over_an_output_option(
     assert Path(result["filepath"]) == tmp_path / "home" / "opt clip.mp4"
 
 
+@pytest.mark.parametrize(("args", "why"), [
+    (["--reject-title", "clip"], 'Not downloaded: "clip" title matched reject pattern "clip".'),
+    (["--match-filters", "duration>1000"], "Not downloaded: clip does not pass filter "
+                                           "(duration>1000), skipping."),
+    (["--skip-download"], "Not downloaded: its options tell yt-dlp not to (--skip-download, "),
+    (["-j"], "Not downloaded: its options tell yt-dlp not to "),
+    (["-F"], "Not downloaded: its options tell yt-dlp not to "),
+    (["--max-filesize", "10"], "Not downloaded: yt-dlp wrote no file and gave no error "),
+])
+def test_a_download_that_leaves_no_file_says_why(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages, args: list[str],
+        why: str) -> None:
+    """It ended without an error and without a file: the item was finished, its file named
+    (--skip-download: one that was never written) or not, and nobody said why."""
+    job = {**download_job(tmp_path, origin.clip_url), "args": args}
+    result = child.run_download(job, messages.channel)
+    assert result["filepath"] == "" and result["skipped"].startswith(why), result["skipped"]
+    assert result["summary"]["id"] == "clip"
+    assert not (tmp_path / "home" / "out.mp4").exists()
+
+
 def test_files_stay_in_the_temp_folder_when_the_download_folder_lost_its_mark(
         tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
     """The disk of the download folder went since the service last looked: the bare mount

@@ -232,3 +232,18 @@ def test_a_call_that_raises_in_a_download_process_is_its_error(rt: Runtime) -> N
     assert raised.value.message.startswith("AttributeError: ")
     assert rt.engine.call("appliance.engine.child:generic_id", 30,
                           url="https://x.invalid/a%20b.mp4") == "a b"
+
+
+def test_an_item_yt_dlp_passes_over_is_skipped_saying_why(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """yt-dlp's own filter refused it: the item was 'finished', without a file or a word."""
+    [item] = rt.engine.add([{"url": origin.watch_url("clip"),
+                             "cli": "--match-filters 'duration > 1000'"}])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=90, message="the item's end")
+    try:
+        assert (done.status, done.filename, done.file_size) == ("skip", "", None)
+        assert done.msg == "Not downloaded: Watch clip does not pass filter (duration > 1000)," \
+                           " skipping."
+    finally:
+        rt.engine.delete_items([item.id])

@@ -268,7 +268,28 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
         info = ydl.sanitize_info(info) or {}
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
-    return {"summary": summarize(info), "filepath": filepath}
+    if filepath and os.path.isfile(filepath):
+        return {"summary": summarize(info), "filepath": filepath}
+    # Ended without an error and without a file: the item was "finished", its file named
+    # (--skip-download) or not, and nobody told why.
+    return {"summary": summarize(info), "filepath": "", "skipped": nothing_downloaded(ydl)}
+
+
+# yt-dlp's params that make it read an item and download nothing: --simulate and the options
+# that only print (--print, -j, --get-url: "simulate"), --skip-download, the lists (-F, ...).
+NOT_DOWNLOADING = ("simulate", "skip_download", "listformats", "listsubtitles",
+                   "list_thumbnails")
+
+
+def nothing_downloaded(ydl: YoutubeDL) -> str:
+    """Why a download that raised nothing left no file, as plainly as it can be told."""
+    if ydl.passed_over:
+        return f"Not downloaded: {ydl.passed_over.rstrip(' .')}."
+    if any(ydl.params.get(name) for name in NOT_DOWNLOADING):
+        return ("Not downloaded: its options tell yt-dlp not to (--skip-download, --simulate, "
+                "or one that only prints or lists: --print, -j, --get-url, -F, ...).")
+    return ("Not downloaded: yt-dlp wrote no file and gave no error (an option such as "
+            "--max-filesize or --min-filesize may have passed it over).")
 
 
 def generic_id(url: str) -> str:

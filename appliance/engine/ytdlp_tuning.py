@@ -39,6 +39,16 @@ class YoutubeDL(ContainedYoutubeDL):
     # Holds yt-dlp's default extractors, in its order (``new_ydl``): url_matching's answer
     # is its own.
     default_extractors = False
+    # Why yt-dlp passed the item over without downloading it (--match-filters,
+    # --reject-title, --date, …), as it says it on a console nobody reads here.
+    passed_over: str | None = None
+
+    def _match_entry(self, info_dict: Any, incomplete: bool = False,
+                     silent: bool = False) -> str | None:
+        reason = super()._match_entry(info_dict, incomplete, silent)
+        if reason is not None:
+            self.passed_over = reason
+        return reason
 
     def _forceprint(self, key: str, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
         """yt-dlp renders the formats, thumbnails and subtitles tables at each of the ~7
