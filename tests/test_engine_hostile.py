@@ -235,8 +235,9 @@ def test_a_call_that_raises_in_a_download_process_is_its_error(rt: Runtime) -> N
 
 
 def test_an_item_yt_dlp_passes_over_is_skipped_saying_why(
-        rt: Runtime, origin: MediaOrigin) -> None:
+        rt: Runtime, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
     """yt-dlp's own filter refused it: the item was 'finished', without a file or a word."""
+    caplog.set_level(logging.WARNING, logger="appliance.engine.jobs")
     [item] = rt.engine.add([{"url": origin.watch_url("clip"),
                              "cli": "--match-filters 'duration > 1000'"}])
     done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
@@ -245,5 +246,8 @@ def test_an_item_yt_dlp_passes_over_is_skipped_saying_why(
         assert (done.status, done.filename, done.file_size) == ("skip", "", None)
         assert done.msg == "Not downloaded: Watch clip does not pass filter (duration > 1000)," \
                            " skipping."
+        # what yt-dlp warned of on the way reaches the service's log, naming the item
+        assert f"yt-dlp [{item.id}]: [generic] Falling back on generic information " \
+               "extractor" in caplog.messages
     finally:
         rt.engine.delete_items([item.id])
