@@ -382,9 +382,14 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
 ) -> None:
     rt, client = shaped
     moved: list[Event] = []
+    completed: list[Event] = []
     rt.bus.subscribe(lambda e: moved.append(e) if e.name == "item_moved" else None)
+    rt.bus.subscribe(lambda e: completed.append(e) if e.name == "item_completed" else None)
     [first] = add(client, {"url": origin.clip_url})
     done = finished(client, first["id"])
+    # announced as completed (Home Assistant and notifications wait for it), once
+    wait_for(lambda: [e.data["id"] for e in completed] == [first["id"]], timeout=10,
+             message="the download's completion announced")
     archive = rt.settings.config_path / "archive.txt"
     assert archive.read_text() == "generic clip\n"
     origin.clear_requests()
@@ -395,6 +400,7 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
                       and e.data["item"]["id"] == again["id"]] == ["skip"],
              timeout=10, message="the skipped item's move to the history")
     assert origin.requests_for(origin.clip_url) == [], "no request for an archived URL"
+    assert [e.data["id"] for e in completed] == [first["id"]]  # a skip is not a completion
     # forced: downloads anyway
     [forced] = add(client, {"url": origin.clip_url, "force": True, "template": "f.%(ext)s"})
     assert finished(client, forced["id"])["status"] == "finished"
