@@ -260,6 +260,7 @@ def test_dl_fields_apply_as_options(shaped) -> None:
                          ({"Subs": "yes"}, "must be true or false"),
                          ({"Retries": "3"}, "must be a number"),
                          ({"Retries": True}, "must be a number"),
+                         ({"--proxy": 5}, "Proxy must be a string"),
                          ("x", "dl_fields must be an object")):
         response = client.simulate_post("/api/history", json={"url": "http://x.invalid/",
                                                               "dl_fields": fields})
