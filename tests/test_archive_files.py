@@ -78,3 +78,13 @@ def test_an_archive_on_a_disk_that_refuses_the_write_is_named(
         # reading an archive that is not there yet needs no write: an empty one
         read = client.simulate_get("/api/archiver", params={"preset": "own"})
         assert read.status_code == 200 and read.json["items"] == []
+
+
+def test_an_archive_with_junk_lines_is_read_for_the_ids_asked(app_with: Started) -> None:
+    """A line of one word (or of nothing but spaces) from a hand-edited archive: it matches
+    no id, and the others are still found."""
+    rt, client = app_with(YTP_KEEP_ARCHIVE="true")
+    (rt.settings.config_path / "archive.txt").write_text("junk\n   \nyoutube abc\n\n")
+    read = client.simulate_get("/api/archiver", params={"preset": "default", "ids": "abc,junk"})
+    assert read.status_code == 200, read.text
+    assert read.json["items"] == ["junk", "youtube abc"] and read.json["count"] == 2

@@ -49,6 +49,19 @@ def messages() -> Iterator[Messages]:
         pipe.close()
 
 
+def test_a_message_is_on_the_pipe_as_soon_as_it_is_sent() -> None:
+    """Not held in a buffer: the engine waits on it (a progress, a job's end)."""
+    read_fd, write_fd = os.pipe()
+    channel = child.Channel(write_fd)
+    try:
+        channel.send({"type": "ready", "pid": 1})
+        os.set_blocking(read_fd, False)
+        assert os.read(read_fd, 1024) == b'{"type": "ready", "pid": 1}\n'
+    finally:
+        channel._out.close()
+        os.close(read_fd)
+
+
 def test_a_message_is_one_line_of_valid_text(tmp_path: Path) -> None:
     """A site's lone surrogate is mended (U+FFFD) before it leaves: the service stores what it
     reads. A line break is escaped, a character past the BMP kept as it is."""
@@ -86,7 +99,7 @@ def test_progress_reaches_the_engine_throttled_with_every_state(
     assert finished["downloaded_bytes"] == size
     assert finished["filename"] == str(tmp_path / "temp" / "out.mp4")
     assert progress[-1]["status"] == "postprocessing"  # the move from temp to home
-    assert progress[-1]["postprocessor"] == "MoveFiles"
+    assert progress[-1]["postprocessor"] == "MoveFiles" and progress[-1]["job"] == "j1"
     # at most one update per PROGRESS_INTERVAL while downloading (however long that took on
     # this box), plus one message per state change
     downloading = [m for m in progress if m["status"] == "downloading"]
@@ -121,7 +134,9 @@ def test_a_jobs_template_wins_over_an_output_option(
     (["--reject-title", "clip"], 'Not downloaded: "clip" title matched reject pattern "clip".'),
     (["--match-filters", "duration>1000"], "Not downloaded: clip does not pass filter "
                                            "(duration>1000), skipping."),
-    (["--skip-download"], "Not downloaded: its options tell yt-dlp not to (--skip-download, "),
+    (["--skip-download"], "Not downloaded: its options tell yt-dlp not to (--skip-download, "
+                          "--simulate, or one that only prints or lists: --print, -j, --get-url, "
+                          "-F, ...)."),
     (["-j"], "Not downloaded: its options tell yt-dlp not to "),
     (["-F"], "Not downloaded: its options tell yt-dlp not to "),
     (["--max-filesize", "10"], "Not downloaded: yt-dlp wrote no file and gave no error "),

@@ -162,6 +162,10 @@ def test_a_template_absolute_once_rendered_is_refused_in_ytdlps_cache(
     assert not cache.exists() or list(cache.rglob("esc7*")) == []
 
 
+def test_no_cache_is_written_where_caching_is_off() -> None:
+    assert cache_dir({}) and cache_dir({"cachedir": False}) == ""
+
+
 def test_a_file_of_the_job_is_never_named_in_ytdlps_cache(tmp_path: Path) -> None:
     home, temp, cache = (str(tmp_path / name) for name in ("home", "temp", "cache"))
     box = Containment(home, temp, extra=(cache,))
@@ -208,6 +212,7 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
     ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"
     ("é" * 100 + " .mp4", "mp4", "é" * (STEM_MAX // 2) + ".mp4"),  # never half a character
+    (" " * 300 + ".mp4", "mp4", "_.mp4"),  # nothing left of the cut stem
     # a site's lone surrogates: no file name can hold them, nor any record
     ("caf\udce9\ud800 [x].mp4", "mp4", "caf\ufffd\ufffd [x].mp4"),
 ])

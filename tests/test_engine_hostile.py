@@ -19,7 +19,7 @@ from yt_dlp import YoutubeDL, parse_options
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 
 from appliance import events
-from appliance.engine.dl_fields import metadata_arguments
+from appliance.engine.dl_fields import MAX_METADATA_VALUE, metadata_arguments
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import template_length_problem
 from appliance.engine.plans import DEFAULT_ARCHIVE
@@ -251,3 +251,14 @@ def test_an_item_yt_dlp_passes_over_is_skipped_saying_why(
                "extractor" in caplog.messages
     finally:
         rt.engine.delete_items([item.id])
+
+
+def test_a_typed_metadata_value_is_bounded(rt: Runtime) -> None:
+    created = rt.engine.dl_fields.create({"name": "Title", "field": "title", "kind": "text"})
+    try:
+        at_most = rt.engine.dl_fields.arguments({"title": "x" * MAX_METADATA_VALUE})
+        assert at_most == metadata_arguments("title", "x" * MAX_METADATA_VALUE)
+        with pytest.raises(AppError, match=f"Title is longer than {MAX_METADATA_VALUE} "):
+            rt.engine.dl_fields.arguments({"title": "x" * (MAX_METADATA_VALUE + 1)})
+    finally:
+        rt.engine.dl_fields.delete(created["id"])

@@ -160,11 +160,13 @@ def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> No
     preset = client.simulate_post("/api/presets", json={"name": "p"}).json
     condition = client.simulate_post("/api/conditions", json={
         "name": "c", "filter": "is_live", "extras": {"preset": "p"}}).json
-    for response in (client.simulate_delete(f"/api/presets/{preset['id']}"),
-                     client.simulate_patch(f"/api/presets/{preset['id']}", json={"name": "q"})):
+    for action, response in (
+            ("deleted", client.simulate_delete(f"/api/presets/{preset['id']}")),
+            ("renamed", client.simulate_patch(f"/api/presets/{preset['id']}",
+                                              json={"name": "q"}))):
         assert response.status_code == 409
-        assert response.json["error"].startswith("Preset 'p' cannot be ")
-        assert "condition 'c' use it" in response.json["error"]
+        assert response.json["error"].startswith(
+            f"Preset 'p' cannot be {action}: condition 'c' use it")
     client.simulate_delete(f"/api/conditions/{condition['id']}")
     assert client.simulate_delete(f"/api/presets/{preset['id']}").status_code == 200
 
@@ -279,6 +281,7 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": "T", "field": "title", "kind": "bool"}, "its kind cannot be bool"),
     ({"name": "K", "field": "--proxy", "kind": "text", "order": 2**40}, "order must be between"),
     ({"name": "K", "field": "--proxy", "kind": 5}, "kind must be a string"),
+    ({"name": "K", "field": "--write-subs", "kind": "number"}, "takes no value"),
     ({"name": "K", "field": 5, "kind": "text"}, "field must be a string"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
@@ -426,6 +429,7 @@ def test_archiver_endpoints(shaped) -> None:
     added = client.simulate_post("/api/archiver", json={
         "preset": "default", "items": ["youtube abc", "vimeo 1"]})
     assert added.status_code == 200 and added.json["items"] == ["youtube abc", "vimeo 1"]
+    assert added.json["status"] is True and added.json["file"].endswith("archive.txt")
     same = client.simulate_post("/api/archiver", json={"preset": "default",
                                                        "items": ["youtube abc"]})
     assert same.status_code == 304
@@ -459,7 +463,9 @@ def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
         origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw", "http://[::1"]).json
     assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw",
                                                  None]
-    assert result[1]["error"] and result[2]["index"] == 2
+    assert result[1] == {"index": 1, "url": 7, "id": None, "ie_key": None, "archive_id": None,
+                         "error": "not an http(s) URL"}
+    assert result[2]["index"] == 2
     assert (result[0]["id"], result[0]["ie_key"], result[0]["error"]) == ("clip", "Generic", None)
     assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
