@@ -262,3 +262,18 @@ def test_a_typed_metadata_value_is_bounded(rt: Runtime) -> None:
             rt.engine.dl_fields.arguments({"title": "x" * (MAX_METADATA_VALUE + 1)})
     finally:
         rt.engine.dl_fields.delete(created["id"])
+
+
+def test_a_requests_cookies_go_with_its_download(rt: Runtime, origin: MediaOrigin) -> None:
+    """Written to the item's temp folder for yt-dlp, gone with it once the item ends."""
+    cookies = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tabc\n"
+    [item] = rt.engine.add([{"url": origin.clip_url, "cookies": cookies,
+                             "template": "with cookies.%(ext)s"}])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=90, message="the item's end")
+    try:
+        assert done.status == "finished", done.error
+        assert done.to_dict()["has_cookies"] is True
+        assert not (rt.settings.temp_path / item.id).exists()
+    finally:
+        rt.engine.delete_items([item.id])
