@@ -49,6 +49,15 @@ def messages() -> Iterator[Messages]:
         pipe.close()
 
 
+def test_a_jobs_javascript_runtimes_are_the_services_choice(tmp_path: Path) -> None:
+    channel = child.Channel(os.open(os.devnull, os.O_WRONLY))
+    job = download_job(tmp_path, "https://x.invalid/v")
+    runtimes = {"deno": {"path": "/usr/bin/deno"}}
+    assert child._params(job, channel, None)["js_runtimes"] != runtimes  # yt-dlp's default
+    assert child._params({**job, "js_runtimes": runtimes}, channel, None)["js_runtimes"] == \
+        runtimes
+
+
 def test_a_message_is_on_the_pipe_as_soon_as_it_is_sent() -> None:
     """Not held in a buffer: the engine waits on it (a progress, a job's end)."""
     read_fd, write_fd = os.pipe()

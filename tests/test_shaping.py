@@ -95,7 +95,7 @@ def test_preset_crud_and_rules(shaped) -> None:
     ({"name": "x", "nfo": "series"}, "nfo must be"),
     ({"name": ""}, "name is required"),
     ({"name": 3}, "name must be a string"),
-    ({"name": "x", "colour": "red"}, "Unknown preset field"),
+    ({"name": "x", "colour": "red", "size": 1}, "Unknown preset field(s): colour, size."),
     ({"name": "x", "priority": 2**31}, "priority must be between"),
 ])
 def test_preset_bad_input(shaped, body: dict, text: str) -> None:
@@ -420,6 +420,12 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     [third] = add(client, {"url": origin.clip_url, "template": "t.%(ext)s"})
     assert finished(client, third["id"])["status"] == "finished"
     assert client.simulate_post("/api/history/nope/archive").status_code == 404
+    # an item whose info was never read has no archive id to record
+    [failed] = add(client, {"url": origin.fail_url})
+    assert finished(client, failed["id"])["status"] == "error"
+    unread = client.simulate_post(f"/api/history/{failed['id']}/archive")
+    assert unread.status_code == 400
+    assert unread.json["error"] == "The item has no archive id yet (its info was never read)."
 
 
 def test_archiver_endpoints(shaped) -> None:
