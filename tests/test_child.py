@@ -51,6 +51,41 @@ def messages() -> Iterator[Messages]:
         pipe.close()
 
 
+def test_a_jobs_javascript_runtimes_are_the_services_choice(tmp_path: Path) -> None:
+    channel = child.Channel(os.open(os.devnull, os.O_WRONLY))
+    job = download_job(tmp_path, "https://x.invalid/v")
+    runtimes = {"deno": {"path": "/usr/bin/deno"}}
+    assert child._params(job, channel, None)["js_runtimes"] != runtimes  # yt-dlp's default
+    assert child._params({**job, "js_runtimes": runtimes}, channel, None)["js_runtimes"] == \
+        runtimes
+
+
+def test_a_message_is_on_the_pipe_as_soon_as_it_is_sent() -> None:
+    """Not held in a buffer: the engine waits on it (a progress, a job's end)."""
+    read_fd, write_fd = os.pipe()
+    channel = child.Channel(write_fd)
+    try:
+        channel.send({"type": "ready", "pid": 1})
+        os.set_blocking(read_fd, False)
+        assert os.read(read_fd, 1024) == b'{"type": "ready", "pid": 1}\n'
+    finally:
+        channel._out.close()
+        os.close(read_fd)
+
+
+def test_a_message_is_one_line_of_valid_text(tmp_path: Path) -> None:
+    """A site's lone surrogate is mended (U+FFFD) before it leaves: the service stores what it
+    reads. A line break is escaped, a character past the BMP kept as it is."""
+    path = tmp_path / "messages"
+    channel = child.Channel(os.open(path, os.O_WRONLY | os.O_CREAT))
+    channel.send({"title": "caf\udce9\ud800 😀", "msg": "a\nb", "when": Path("/x")})
+    channel._out.close()
+    line = path.read_bytes()
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+    assert json.loads(line.decode("utf-8")) == {"title": "caf\ufffd\ufffd 😀", "msg": "a\nb",
+                                                "when": "/x"}
+
+
 def download_job(tmp_path: Path, url: str) -> dict[str, Any]:
     return {"op": "download", "job": "j1", "url": url, "args": [],
             "home": str(tmp_path / "home"), "temp": str(tmp_path / "temp"),
@@ -75,11 +110,14 @@ def test_progress_reaches_the_engine_throttled_with_every_state(
     assert finished["downloaded_bytes"] == size
     assert finished["filename"] == str(tmp_path / "temp" / "out.mp4")
     assert progress[-1]["status"] == "postprocessing"  # the move from temp to home
-    assert progress[-1]["postprocessor"] == "MoveFiles"
+    assert progress[-1]["postprocessor"] == "MoveFiles" and progress[-1]["job"] == "j1"
     # at most one update per PROGRESS_INTERVAL while downloading (however long that took on
     # this box), plus one message per state change
     downloading = [m for m in progress if m["status"] == "downloading"]
     assert 1 <= len(downloading) <= elapsed / child.PROGRESS_INTERVAL + 1, progress
+    # a trickle of two seconds: yt-dlp has a speed and a time left to say meanwhile
+    assert any(isinstance(m["eta"], int | float) and m["speed"] for m in downloading), progress
+    assert all(m["total_bytes"] == size for m in downloading), progress
     assert len(progress) == len(downloading) + 2, progress
 
 
@@ -89,6 +127,41 @@ def test_a_job_without_a_template_names_its_file_by_the_default_one(
            "default_template": "default %(id)s.%(ext)s"}
     result = child.run_download(job, messages.channel)
     assert Path(result["filepath"]) == tmp_path / "home" / "default clip.mp4"
+
+
+def test_a_jobs_template_wins_over_an_output_option(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
+    """A request's template is its own field; an ``-o`` among its options names the file
+    only without one."""
+    job = {**download_job(tmp_path, origin.clip_url), "args": ["-o", "opt %(id)s.%(ext)s"]}
+    result = child.run_download(job, messages.channel)
+    assert Path(result["filepath"]) == tmp_path / "home" / "out.mp4"
+    assert result["summary"]["id"] == "clip" and result["summary"]["ext"] == "mp4"
+    result = child.run_download({**job, "template": ""}, messages.channel)
+    assert Path(result["filepath"]) == tmp_path / "home" / "opt clip.mp4"
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--reject-title", "clip"], 'Not downloaded: "clip" title matched reject pattern "clip".'),
+    (["--match-filters", "duration>1000"], "Not downloaded: clip does not pass filter "
+                                           "(duration>1000), skipping."),
+    (["--skip-download"], "Not downloaded: its options tell yt-dlp not to (--skip-download, "
+                          "--simulate, or one that only prints or lists: --print, -j, --get-url, "
+                          "-F, ...)."),
+    (["-j"], "Not downloaded: its options tell yt-dlp not to "),
+    (["-F"], "Not downloaded: its options tell yt-dlp not to "),
+    (["--max-filesize", "10"], "Not downloaded: yt-dlp wrote no file and gave no error "),
+])
+def test_a_download_that_leaves_no_file_says_why(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages, args: list[str],
+        why: str) -> None:
+    """It ended without an error and without a file: the item was finished, its file named
+    (--skip-download: one that was never written) or not, and nobody said why."""
+    job = {**download_job(tmp_path, origin.clip_url), "args": args}
+    result = child.run_download(job, messages.channel)
+    assert result["filepath"] == "" and result["skipped"].startswith(why), result["skipped"]
+    assert result["summary"]["id"] == "clip"
+    assert not (tmp_path / "home" / "out.mp4").exists()
 
 
 def test_files_stay_in_the_temp_folder_when_the_download_folder_lost_its_mark(
@@ -130,6 +203,16 @@ def test_a_jobs_cookies_are_yt_dlps(tmp_path: Path, origin: MediaOrigin,
     child.run_download(job, messages.channel)
     saved = cookies.read_text()  # yt-dlp writes its jar back as the job ends
     assert "generated by yt-dlp" in saved and "session\tabc" in saved
+
+
+def test_a_summary_keeps_scalars_and_short_lists_of_them() -> None:
+    many = list(range(child.MAX_LIST + 1))
+    summary = child.summarize({
+        "title": "t" * (child.MAX_TEXT + 1), "duration": 5, "tags": ["a", "b"], "ok": True,
+        "many": many, "mixed": ["a", {"b": 1}], "formats": {"a": "b"}, "_private": "x",
+        "none": None, "categories": many[:child.MAX_LIST]})
+    assert summary == {"title": "t" * child.MAX_TEXT, "duration": 5, "tags": ["a", "b"],
+                       "ok": True, "categories": many[:child.MAX_LIST]}
 
 
 def test_a_playlists_entries_without_a_url_are_left_out_of_its_summary() -> None:

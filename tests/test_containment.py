@@ -162,6 +162,10 @@ def test_a_template_absolute_once_rendered_is_refused_in_ytdlps_cache(
     assert not cache.exists() or list(cache.rglob("esc7*")) == []
 
 
+def test_no_cache_is_written_where_caching_is_off() -> None:
+    assert cache_dir({}) and cache_dir({"cachedir": False}) == ""
+
+
 def test_a_file_of_the_job_is_never_named_in_ytdlps_cache(tmp_path: Path) -> None:
     home, temp, cache = (str(tmp_path / name) for name in ("home", "temp", "cache"))
     box = Containment(home, temp, extra=(cache,))
@@ -208,6 +212,9 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
     ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"
     ("é" * 100 + " .mp4", "mp4", "é" * (STEM_MAX // 2) + ".mp4"),  # never half a character
+    (" " * 300 + ".mp4", "mp4", "_.mp4"),  # nothing left of the cut stem
+    # a site's lone surrogates: no file name can hold them, nor any record
+    ("caf\udce9\ud800 [x].mp4", "mp4", "caf\ufffd\ufffd [x].mp4"),
 ])
 def test_a_rendered_name_is_cut_to_its_limit(name: str, ext: str, expected: str) -> None:
     assert fit_name(name, STEM_MAX, ext) == expected
@@ -291,6 +298,63 @@ def test_the_audit_hook_refuses_every_kind_of_write_outside(tmp_path: Path) -> N
     }
     assert report["refused"] == 9
     assert sorted(p.name for p in outside.iterdir()) == ["i", "keep"]
+
+
+# Names yt-dlp makes after the one it checked: a subtitle's language and format, a thumbnail's
+# id and extension are the site's, put after the media file's checked name. yt-dlp refuses
+# one with a "/" itself, unless told not to (--compat-options allow-unsafe-ext, which the
+# option policy lets through): then the audit hook is what stops it. Run in a process of its
+# own, as a download process runs: a hook, once installed, is never removed.
+SITE_NAMES_PROBE = r"""
+import json, os, sys
+from appliance.engine import child
+from appliance.engine.containment import guard_writes
+guard_writes()
+channel = child.Channel(os.open(os.devnull, os.O_WRONLY))
+outcomes = []
+for job in json.loads(sys.argv[1]):
+    try:
+        outcomes.append("done: " + child.run_download(job, channel)["filepath"])
+    except Exception as exc:
+        outcomes.append(f"{type(exc).__name__}: {exc}")
+print(json.dumps(outcomes))
+"""
+SITE_NAMES = {
+    "subtitle language": ({"subtitles": {"../../../esc-sub": [{"url": "{clip}", "ext": "vtt"}]}},
+                          ["--write-subs", "--sub-langs", "all"]),
+    "subtitle format": ({"subtitles": {"en": [{"url": "{clip}", "ext": "/../../../esc-fmt"}]}},
+                        ["--write-subs", "--sub-langs", "all"]),
+    "subtitle text": ({"subtitles": {"../../../esc-text": [{"data": "WEBVTT", "ext": "vtt"}]}},
+                      ["--write-subs", "--sub-langs", "all"]),
+    "thumbnail id": ({"thumbnails": [{"url": "{clip}", "id": "../../../esc-th"},
+                                     {"url": "{clip}", "id": "b"}]}, ["--write-all-thumbnails"]),
+    "thumbnail extension": ({"thumbnails": [{"url": "{clip}", "ext": "/../../../esc-thx"}]},
+                            ["--write-thumbnail"]),
+}
+
+
+def test_names_the_site_adds_after_the_checked_one_are_refused_by_the_hook(
+        folders: Folders, origin: MediaOrigin) -> None:
+    jobs = []
+    for site, args in SITE_NAMES.values():
+        job = folders.job(origin.clip_url, "%(title)s.%(ext)s",
+                          [*args, "--compat-options", "allow-unsafe-ext"])
+        job["info"] = json.loads(json.dumps(site).replace("{clip}", origin.clip_url)) | {
+            "id": "x", "title": "t", "url": origin.clip_url, "ext": "mp4",
+            "extractor": "generic", "extractor_key": "Generic", "webpage_url": origin.clip_url}
+        jobs.append(job)
+    # the folders a way out passes through exist: the kernel would otherwise refuse the path
+    for folder in (folders.temp, folders.root):
+        for name in ("t...", "t.", "t.en."):
+            (folder / name).mkdir()
+    done = subprocess.run([sys.executable, "-I", "-c", SITE_NAMES_PROBE, json.dumps(jobs)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    outcomes = dict(zip(SITE_NAMES, json.loads(done.stdout), strict=True))
+    for case, outcome in outcomes.items():
+        assert outcome.startswith("OutsideDownloadFolder: Refused: "), (case, outcome)
+        assert outcome.endswith("is outside the download folder; the job was stopped."), outcome
+    assert folders.files_outside() == []
+    assert not list(folders.base.rglob("esc-*"))
 
 
 W = os.O_WRONLY | os.O_CREAT | os.O_TRUNC

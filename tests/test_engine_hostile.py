@@ -19,7 +19,7 @@ from yt_dlp import YoutubeDL, parse_options
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 
 from appliance import events
-from appliance.engine.dl_fields import metadata_arguments
+from appliance.engine.dl_fields import MAX_METADATA_VALUE, metadata_arguments
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import template_length_problem
 from appliance.engine.plans import DEFAULT_ARCHIVE
@@ -49,6 +49,7 @@ def test_cookies_are_netscape_lines_after_their_comments() -> None:
                   "#HttpOnly_.example.com\tTRUE\t/\tTRUE\t0\tn\tv\n"
                   ".example.com\tTRUE\t/\tFALSE\t-1\tm\tw\n")
     for text, reason in (("#HttpOnly_.example.com\tTRUE\n", "line 1 has 2 tab-separated"),
+                         ("# a comment\n\nnot a cookie", "line 3 has 1 tab-separated"),
                          ("a\tb\tc\td\tsoon\tn\tv", "non-numeric expiry 'soon'")):
         with pytest.raises(AppError, match=reason):
             check_cookies(text)
@@ -215,3 +216,80 @@ def test_a_filter_that_backtracks_without_end_fails_its_item_at_once(
     assert "--match-filters, --match-title or --reject-title ran longer than 2 s" in \
         failed.error, failed.error
     assert rt.engine.active_items() == []
+
+
+def test_a_sites_text_that_is_not_valid_is_mended_and_its_item_ends(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """A site's JSON may hold a lone surrogate ("\\udce9"). The title reached the database,
+    which refused every write of the item: it never ended, and said nothing. The text is
+    mended (U+FFFD) in the download process, and so is the file's name, which could not be
+    opened or was written in bytes that are not UTF-8."""
+    url = origin.watch_url("short", title="caf\udce9 au lait", uploader="\udcff")
+    [item] = rt.engine.add([{"url": url}])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=90, message="the item's end")
+    try:
+        assert done.status == "finished", done.error
+        assert done.title == "caf\ufffd au lait" and done.info["uploader"] == "\ufffd"
+        media = rt.settings.download_path / done.filename
+        assert media.is_file() and "caf\ufffd au lait" in done.filename
+        names = [path.name for path in rt.settings.download_path.rglob("*")]
+        assert all(name.encode("utf-8") for name in names)  # none with a surrogate escape
+    finally:
+        rt.engine.delete_items([item.id])
+
+
+def test_a_call_that_raises_in_a_download_process_is_its_error(rt: Runtime) -> None:
+    """A function of the service run in a pooled process (a feed read, say) that raises: the
+    caller gets its words as an AppError, and the process goes back to the pool."""
+    with pytest.raises(AppError) as raised:
+        rt.engine.call("appliance.engine.child:generic_id", 30, url=5)
+    assert raised.value.code == "DOWNLOAD_ERROR"
+    assert raised.value.message.startswith("AttributeError: ")
+    assert rt.engine.call("appliance.engine.child:generic_id", 30,
+                          url="https://x.invalid/a%20b.mp4") == "a b"
+
+
+def test_an_item_yt_dlp_passes_over_is_skipped_saying_why(
+        rt: Runtime, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    """yt-dlp's own filter refused it: the item was 'finished', without a file or a word."""
+    caplog.set_level(logging.WARNING, logger="appliance.engine.jobs")
+    [item] = rt.engine.add([{"url": origin.watch_url("clip"),
+                             "cli": "--match-filters 'duration > 1000'"}])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=90, message="the item's end")
+    try:
+        assert (done.status, done.filename, done.file_size) == ("skip", "", None)
+        assert done.msg == "Not downloaded: Watch clip does not pass filter (duration > 1000)," \
+                           " skipping."
+        # what yt-dlp warned of on the way reaches the service's log, naming the item
+        assert f"yt-dlp [{item.id}]: [generic] Falling back on generic information " \
+               "extractor" in caplog.messages
+    finally:
+        rt.engine.delete_items([item.id])
+
+
+def test_a_typed_metadata_value_is_bounded(rt: Runtime) -> None:
+    created = rt.engine.dl_fields.create({"name": "Title", "field": "title", "kind": "text"})
+    try:
+        at_most = rt.engine.dl_fields.arguments({"title": "x" * MAX_METADATA_VALUE})
+        assert at_most == metadata_arguments("title", "x" * MAX_METADATA_VALUE)
+        with pytest.raises(AppError, match=f"Title is longer than {MAX_METADATA_VALUE} "):
+            rt.engine.dl_fields.arguments({"title": "x" * (MAX_METADATA_VALUE + 1)})
+    finally:
+        rt.engine.dl_fields.delete(created["id"])
+
+
+def test_a_requests_cookies_go_with_its_download(rt: Runtime, origin: MediaOrigin) -> None:
+    """Written to the item's temp folder for yt-dlp, gone with it once the item ends."""
+    cookies = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tabc\n"
+    [item] = rt.engine.add([{"url": origin.clip_url, "cookies": cookies,
+                             "template": "with cookies.%(ext)s"}])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=90, message="the item's end")
+    try:
+        assert done.status == "finished", done.error
+        assert done.to_dict()["has_cookies"] is True
+        assert not (rt.settings.temp_path / item.id).exists()
+    finally:
+        rt.engine.delete_items([item.id])

@@ -14,7 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yt_dlp.utils import match_str
 
-from appliance.engine.filters import MAX_DEPTH, Filter, FilterSyntaxError, parse_filter
+from appliance.engine.filters import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    Filter,
+    FilterSyntaxError,
+    parse_filter,
+)
 
 # yt-dlp raises on comparisons it cannot make (600 > 'abc', view_count *= 5, ...); a condition
 # then simply does not match.
@@ -194,6 +200,7 @@ def ytdlp_raises_somewhere(source: str) -> bool:
     (r"title = 'a\\b'", {"title": r"a\\b"}, True),
     (r"title = 'x\\&y' & id = 1", {"title": r"x\&y", "id": 1}, True),
     (r"title = x\\&y", {"title": r"x\&y"}, True),  # and the '&' after it is still escaped
+    ("uploader = Xavier X", {"uploader": "Xavier X"}, True),  # any first letter of a value
 ])
 def test_semantics(source: str, info: dict[str, Any], expected: bool) -> None:
     assert parse_filter(source).matches(info) is expected
@@ -312,6 +319,8 @@ def test_fields_and_value_semantics() -> None:
     ("(a b)", 3, "expected '&', '||' or ')'"),
     ("é > 1", 0, "expected a field name"),
     ("(" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1), MAX_DEPTH, "nested deeper"),
+    # read a character at a time on a request's thread: bounded before it is read at all
+    ("a=1&" * (MAX_LENGTH // 4) + "a", MAX_LENGTH, "longer than 10,000 characters"),
 ])
 def test_syntax_errors(source: str, position: int, message: str) -> None:
     with pytest.raises(FilterSyntaxError) as caught:
@@ -327,6 +336,13 @@ def test_syntax_errors(source: str, position: int, message: str) -> None:
 def test_nesting_up_to_the_limit_is_fine() -> None:
     source = "(" * MAX_DEPTH + "a" + ")" * MAX_DEPTH
     assert parse_filter(source).matches({"a": 1})
+
+
+def test_a_filter_as_long_as_the_limit_is_read() -> None:
+    source = "a=1&" * (MAX_LENGTH // 4 - 1) + "abcd"
+    assert len(source) == MAX_LENGTH
+    assert parse_filter(source).matches({"a": 1, "abcd": True})
+    assert not parse_filter(source).matches({"a": 2, "abcd": True})
 
 
 # --- robustness -----------------------------------------------------------------------------

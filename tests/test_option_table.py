@@ -16,7 +16,7 @@ from support.origin import MediaOrigin
 from support.server import Server
 from yt_dlp.options import create_parser
 
-from appliance.engine.option_table import FILE, build, made_here
+from appliance.engine.option_table import FILE, LAYOUT, _Tables, build, made_here
 from appliance.engine.options import parse_cli
 from appliance.errors import AppError
 
@@ -50,6 +50,28 @@ def test_the_table_rebuilds_ytdlps_parser_option_for_option() -> None:
             live.parse_args(["-o", value])[0].outtmpl
         assert rebuilt.parse_args(["-P", value])[0].paths == \
             live.parse_args(["-P", value])[0].paths
+
+
+def test_a_table_holds_its_layout_and_a_type_of_ytdlps_own_reads_as_text() -> None:
+    """The layout names what a kept file holds (another one is made again); a value of a type
+    optparse does not know (a future yt-dlp's) is taken as text, for yt-dlp to judge."""
+    assert made_here()["layout"] == LAYOUT
+    option = {"short": [], "long": ["--when"], "dest": "when", "action": "store",
+              "type": "datetime", "nargs": 1, "choices": None, "metavar": "WHEN", "help": "",
+              "dict_keys": None}
+    parser = build({"groups": [{"title": None, "options": [option]}]})
+    assert parser.parse_args(["--when", "today"])[0].when == "today"
+
+
+def test_the_installed_versions_table_is_kept_in_place_of_others(tmp_path: Path) -> None:
+    old = tmp_path / FILE.format(version="2020.01.01")
+    old.write_text("{}")
+    kept = _Tables()
+    kept.keep_in(tmp_path)
+    kept.prepare()  # made by a process of its own, off any request's path
+    [table] = tmp_path.iterdir()
+    assert table.name == FILE.format(version=kept.version())
+    assert json.loads(table.read_text())["version"] == kept.version()
 
 
 # The worker's code, in an interpreter of its own that never imported yt-dlp: the API app on a

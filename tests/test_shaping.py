@@ -4,6 +4,7 @@ with real yt-dlp against the local media origin."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from support.server import wait_for
 from appliance.api.app import create_app
 from appliance.engine.archive import Archives, archive_id
 from appliance.engine.child import archive_id_for
+from appliance.engine.filters import MAX_LENGTH
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
@@ -79,6 +81,7 @@ def test_preset_crud_and_rules(shaped) -> None:
     for response in (client.simulate_patch(f"/api/presets/{default_id}", json={"cli": "-x"}),
                      client.simulate_delete(f"/api/presets/{default_id}")):
         assert response.status_code == 400 and "default preset" in response.json["error"]
+    assert response.json["error"] == "'default' is a default preset and cannot be deleted."
     assert client.simulate_get("/api/presets/9999").status_code == 404
     assert client.simulate_delete(f"/api/presets/{preset_id}").json["name"] == "subs2"
     assert client.simulate_get(f"/api/presets/{preset_id}").status_code == 404
@@ -92,7 +95,7 @@ def test_preset_crud_and_rules(shaped) -> None:
     ({"name": "x", "nfo": "series"}, "nfo must be"),
     ({"name": ""}, "name is required"),
     ({"name": 3}, "name must be a string"),
-    ({"name": "x", "colour": "red"}, "Unknown preset field"),
+    ({"name": "x", "colour": "red", "size": 1}, "Unknown preset field(s): colour, size."),
     ({"name": "x", "priority": 2**31}, "priority must be between"),
 ])
 def test_preset_bad_input(shaped, body: dict, text: str) -> None:
@@ -128,10 +131,28 @@ def test_a_field_sent_as_null_is_a_field_not_given(shaped, path: str) -> None:
     assert replaced.status_code == 400 and "name is required" in replaced.json["error"]
 
 
+def test_a_presets_cli_is_kept_as_it_is_read(shaped) -> None:
+    """``-P`` inside the download folder is the preset's folder; the options are kept as
+    they were split (an archive first), quoted once."""
+    _rt, client = shaped
+    created = client.simulate_post("/api/presets", json={
+        "name": "p", "cli": "-f  'b'  -P sub/dir --download-archive own.txt"})
+    assert created.status_code == 200, created.text
+    assert created.json["folder"] == "sub/dir"
+    assert created.json["cli"] == "--download-archive own.txt -f b"
+    clash = client.simulate_post("/api/presets", json={"name": "q", "folder": "a", "cli": "-P b"})
+    assert clash.status_code == 400 and "name different folders" in clash.json["error"]
+
+
 def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
     _rt, client = shaped
     created = client.simulate_post("/api/presets", json={"name": "p", "priority": " 5 "})
     assert created.status_code == 200 and created.json["priority"] == 5, created.text
+    lowest = client.simulate_post("/api/presets", json={"name": " q  ", "priority": 0})
+    assert lowest.status_code == 200 and lowest.json["priority"] == 0, lowest.text
+    assert lowest.json["name"] == "q"
+    below = client.simulate_post("/api/presets", json={"name": "r", "priority": -1})
+    assert below.status_code == 400 and below.json["error"] == "priority must be 0 or more."
 
 
 def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> None:
@@ -139,11 +160,13 @@ def test_a_preset_a_condition_names_is_neither_deleted_nor_renamed(shaped) -> No
     preset = client.simulate_post("/api/presets", json={"name": "p"}).json
     condition = client.simulate_post("/api/conditions", json={
         "name": "c", "filter": "is_live", "extras": {"preset": "p"}}).json
-    for response in (client.simulate_delete(f"/api/presets/{preset['id']}"),
-                     client.simulate_patch(f"/api/presets/{preset['id']}", json={"name": "q"})):
+    for action, response in (
+            ("deleted", client.simulate_delete(f"/api/presets/{preset['id']}")),
+            ("renamed", client.simulate_patch(f"/api/presets/{preset['id']}",
+                                              json={"name": "q"}))):
         assert response.status_code == 409
-        assert response.json["error"].startswith("Preset 'p' cannot be ")
-        assert "condition 'c' use it" in response.json["error"]
+        assert response.json["error"].startswith(
+            f"Preset 'p' cannot be {action}: condition 'c' use it")
     client.simulate_delete(f"/api/conditions/{condition['id']}")
     assert client.simulate_delete(f"/api/presets/{preset['id']}").status_code == 200
 
@@ -198,6 +221,9 @@ def test_priority_merge_request_over_preset_over_defaults(tmp_path: Path) -> Non
         argv = shlex.split(own["command"])
         assert argv[2] == str(rt.settings.download_path / "mine")
         assert argv[4] == "%(title)s.%(ext)s" and "--cookies" in argv
+        # where the engine writes them when the item runs: its own temp folder
+        cookies = Path(argv[argv.index("--cookies") + 1])
+        assert cookies.name == "cookies.txt" and cookies.parent.parent == rt.settings.temp_path
         bad = client.simulate_post("/api/yt-dlp/command", json={"url": "x"})
         assert bad.status_code == 400
     finally:
@@ -236,6 +262,7 @@ def test_dl_fields_apply_as_options(shaped) -> None:
                          ({"Subs": "yes"}, "must be true or false"),
                          ({"Retries": "3"}, "must be a number"),
                          ({"Retries": True}, "must be a number"),
+                         ({"--proxy": 5}, "Proxy must be a string"),
                          ("x", "dl_fields must be an object")):
         response = client.simulate_post("/api/history", json={"url": "http://x.invalid/",
                                                               "dl_fields": fields})
@@ -253,6 +280,9 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": " ", "field": "--proxy", "kind": "text"}, "name is required"),
     ({"name": "T", "field": "title", "kind": "bool"}, "its kind cannot be bool"),
     ({"name": "K", "field": "--proxy", "kind": "text", "order": 2**40}, "order must be between"),
+    ({"name": "K", "field": "--proxy", "kind": 5}, "kind must be a string"),
+    ({"name": "K", "field": "--write-subs", "kind": "number"}, "takes no value"),
+    ({"name": "K", "field": 5, "kind": "text"}, "field must be a string"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
@@ -298,11 +328,16 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
 
 @pytest.mark.parametrize(("body", "status", "text"), [
     ({"name": "c", "filter": "(duration > 5"}, 400, "position"),
+    ({"name": "c", "filter": "a=1&" * 2500 + "a"}, 400, "longer than 10,000 characters"),
     ({"name": "c", "filter": "title ~= '('"}, 400, "Invalid filter"),
     ({"name": "c", "filter": ""}, 400, "filter is required"),
     ({"name": "c", "filter": "is_live", "priority": "high"}, 400, "priority must be"),
     ({"name": "c", "filter": "is_live", "extras": {"preset": "nope"}}, 400, "not found"),
     ({"name": "c", "filter": "is_live", "cli": "--exec ls"}, 400, "not allowed"),
+    # presets name archives and folders, not conditions
+    ({"name": "c", "filter": "is_live", "cli": "--download-archive a.txt"}, 400,
+     "not allowed here: --download-archive."),
+    ({"name": "c", "filter": "is_live", "cli": "-P sub"}, 400, "not allowed here: --paths."),
     # read as an object where a preset is renamed or deleted: a 500 there
     ({"name": "c", "filter": "is_live", "extras": ["preset"]}, 400, "extras must be an object"),
     ({"name": "c", "filter": "is_live", "extras": {"skip": "yes"}}, 400, "extras.skip must"),
@@ -332,9 +367,13 @@ def test_condition_test_endpoint(shaped, origin: MediaOrigin) -> None:
     no = client.simulate_post("/api/conditions/test", json={
         "url": origin.watch_url("clip"), "condition": "duration > 100"}).json
     assert no["status"] is False
-    bad = client.simulate_post("/api/conditions/test", json={"url": origin.clip_url,
-                                                             "condition": "duration >"})
-    assert bad.status_code == 400
+    # a filter that cannot be read is refused before the site is asked for the URL's info
+    origin.clear_requests()
+    for condition, position in (("duration >", 10), ("a=1&" * 2500 + "a", MAX_LENGTH)):
+        bad = client.simulate_post("/api/conditions/test", json={"url": origin.clip_url,
+                                                                 "condition": condition})
+        assert bad.status_code == 400 and bad.json["position"] == position, bad.json
+    assert origin.requests_for(origin.clip_url) == []
     missing = client.simulate_post("/api/conditions/test", json={"condition": "x"})
     assert missing.status_code == 400
 
@@ -347,9 +386,14 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
 ) -> None:
     rt, client = shaped
     moved: list[Event] = []
+    completed: list[Event] = []
     rt.bus.subscribe(lambda e: moved.append(e) if e.name == "item_moved" else None)
+    rt.bus.subscribe(lambda e: completed.append(e) if e.name == "item_completed" else None)
     [first] = add(client, {"url": origin.clip_url})
     done = finished(client, first["id"])
+    # announced as completed (Home Assistant and notifications wait for it), once
+    wait_for(lambda: [e.data["id"] for e in completed] == [first["id"]], timeout=10,
+             message="the download's completion announced")
     archive = rt.settings.config_path / "archive.txt"
     assert archive.read_text() == "generic clip\n"
     origin.clear_requests()
@@ -360,6 +404,7 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
                       and e.data["item"]["id"] == again["id"]] == ["skip"],
              timeout=10, message="the skipped item's move to the history")
     assert origin.requests_for(origin.clip_url) == [], "no request for an archived URL"
+    assert [e.data["id"] for e in completed] == [first["id"]]  # a skip is not a completion
     # forced: downloads anyway
     [forced] = add(client, {"url": origin.clip_url, "force": True, "template": "f.%(ext)s"})
     assert finished(client, forced["id"])["status"] == "finished"
@@ -375,6 +420,12 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     [third] = add(client, {"url": origin.clip_url, "template": "t.%(ext)s"})
     assert finished(client, third["id"])["status"] == "finished"
     assert client.simulate_post("/api/history/nope/archive").status_code == 404
+    # an item whose info was never read has no archive id to record
+    [failed] = add(client, {"url": origin.fail_url})
+    assert finished(client, failed["id"])["status"] == "error"
+    unread = client.simulate_post(f"/api/history/{failed['id']}/archive")
+    assert unread.status_code == 400
+    assert unread.json["error"] == "The item has no archive id yet (its info was never read)."
 
 
 def test_archiver_endpoints(shaped) -> None:
@@ -384,6 +435,7 @@ def test_archiver_endpoints(shaped) -> None:
     added = client.simulate_post("/api/archiver", json={
         "preset": "default", "items": ["youtube abc", "vimeo 1"]})
     assert added.status_code == 200 and added.json["items"] == ["youtube abc", "vimeo 1"]
+    assert added.json["status"] is True and added.json["file"].endswith("archive.txt")
     same = client.simulate_post("/api/archiver", json={"preset": "default",
                                                        "items": ["youtube abc"]})
     assert same.status_code == 304
@@ -401,6 +453,8 @@ def test_archiver_endpoints(shaped) -> None:
     assert client.simulate_delete("/api/archiver", json={
         "preset": "default", "items": ["generic my video"]}).status_code == 200
     for bad, text in (({"items": ["a b"]}, "preset is required"),
+                      ({"preset": 5, "items": ["a b"]}, "preset is required"),
+                      ({"preset": "", "items": ["a b"]}, "preset is required"),
                       ({"preset": "default", "items": []}, "items is required"),
                       ({"preset": "default", "items": ["onlyone"]}, "is not an archive id"),
                       ({"preset": "nope", "items": ["a b"]}, "not found")):
@@ -415,10 +469,24 @@ def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
         origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw", "http://[::1"]).json
     assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw",
                                                  None]
-    assert result[1]["error"] and result[2]["index"] == 2
+    assert result[1] == {"index": 1, "url": 7, "id": None, "ie_key": None, "archive_id": None,
+                         "error": "not an http(s) URL"}
+    assert result[2]["index"] == 2
     assert (result[0]["id"], result[0]["ie_key"], result[0]["error"]) == ("clip", "Generic", None)
     assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
+
+
+def test_the_archive_id_of_a_url_is_read_without_the_network() -> None:
+    assert archive_id_for("https://www.youtube.com/watch?v=jNQXAC9IVRw") == {
+        "url": "https://www.youtube.com/watch?v=jNQXAC9IVRw", "id": "jNQXAC9IVRw",
+        "ie_key": "Youtube", "archive_id": "youtube jNQXAC9IVRw", "error": None}
+    assert archive_id_for("https://example.com/") == {
+        "url": "https://example.com/", "id": "", "ie_key": "Generic", "archive_id": None,
+        "error": "the URL does not name a video id"}
+    broken = archive_id_for("http://[::1")
+    assert broken == {"url": "http://[::1", "id": None, "ie_key": None, "archive_id": None,
+                      "error": "ValueError: Invalid IPv6 URL"}
 
 
 def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
@@ -465,6 +533,23 @@ def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
     assert archives.contains(path, "youtube a")
     path.write_text("youtube b\n")  # another program edits the file
     assert not archives.contains(path, "youtube a") and archives.contains(path, "youtube b")
+
+
+def test_archive_reads_are_kept_until_the_file_changes_on_disk(tmp_path: Path) -> None:
+    """An archive shared by many tasks is read once, not at every lookup: what was read is
+    kept while the file's size, time and inode stay (here: rewritten in place, its time
+    put back)."""
+    path = tmp_path / "archive.txt"
+    archives = Archives()
+    archives.add(path, ["youtube a"])
+    stat = path.stat()
+    assert archives.read(path) == ["youtube a"]
+    with path.open("r+") as file:
+        file.write("youtube b\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert archives.read(path) == ["youtube a"] and archives.contains(path, "youtube a")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert archives.read(path) == ["youtube b"]
 
 
 def test_an_archive_with_a_byte_not_utf8_still_decides_and_takes_entries(

@@ -50,13 +50,14 @@ class ConditionTest:
         expression = body.get("condition")
         if not isinstance(expression, str) or not expression.strip():
             raise errors.invalid("condition is required.")
+        condition = self.runtime.engine.conditions.parsed(expression)
         preset = body.get("preset")
         if preset is not None and not isinstance(preset, str):
             raise errors.invalid("preset must be a preset name.")
         with self.runtime.outside:
             info = self.runtime.url_info.get(body.get("url"), preset or None, None, False)
         data = {k: v for k, v in info.items() if k not in HIDDEN and not k.startswith("_")}
-        status = self.runtime.engine.conditions.test(expression, data)
+        status = self.runtime.engine.conditions.test(condition, data)
         resp.media = {"status": status, "condition": expression, "data": data}
 
 

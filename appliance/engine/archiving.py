@@ -3,16 +3,34 @@ item, and find the archive id of URLs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import errno
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import CONFLICT, NOT_FOUND, AppError, invalid
+from ..errors import CONFLICT, INSUFFICIENT_STORAGE, NOT_FOUND, UNAVAILABLE, AppError, invalid
 from ..store import Item
 from .archive import Archives, archive_id, entry_line
 from .plans import Planner
 
 MAX_URLS = 500
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def said_plainly(path: Path) -> Iterator[None]:
+    """An archive file the service cannot read or write (its folder a file, a full or failing
+    disk) as an answer that names it: it was a 500 that said nothing. 507 when the disk is
+    full, 503 otherwise: the request was fine, the file is not."""
+    try:
+        yield
+    except OSError as exc:
+        code = INSUFFICIENT_STORAGE if exc.errno in _FULL else UNAVAILABLE
+        # the folder, a lock or temporary file beside it: where it failed
+        where = f" ({exc.filename})" if exc.filename not in (None, str(path)) else ""
+        raise AppError(f"The archive file {path} could not be used: "
+                       f"{exc.strerror or exc}{where}. Nothing was changed.", code) from None
 
 
 class ArchiveService:
@@ -47,7 +65,8 @@ class ArchiveService:
 
     def read(self, preset: Any, ids: str | None) -> dict[str, Any]:
         path = self._preset_archive(preset)
-        lines = self.archives.read(path)
+        with said_plainly(path):
+            lines = self.archives.read(path)
         if ids:
             wanted = {i.strip() for i in ids.split(",") if i.strip()}
             lines = [line for line in lines if line in wanted or line.split(" ", 1)[-1] in wanted]
@@ -55,12 +74,16 @@ class ArchiveService:
 
     def add(self, preset: Any, items: Any) -> tuple[bool, dict[str, Any]]:
         path = self._preset_archive(preset)
-        added = self.archives.add(path, self._entries(items))
+        entries = self._entries(items)
+        with said_plainly(path):
+            added = self.archives.add(path, entries)
         return bool(added), {"file": str(path), "status": bool(added), "items": added}
 
     def remove(self, preset: Any, items: Any) -> tuple[bool, dict[str, Any]]:
         path = self._preset_archive(preset)
-        gone = self.archives.remove(path, self._entries(items))
+        entries = self._entries(items)
+        with said_plainly(path):
+            gone = self.archives.remove(path, entries)
         return bool(gone), {"file": str(path), "status": bool(gone), "items": gone}
 
     def _item_entry(self, item_id: str) -> tuple[Item, Path | None, str | None]:
@@ -76,7 +99,9 @@ class ArchiveService:
             raise AppError("No archive file is configured for this item's preset.", NOT_FOUND)
         if entry is None:
             raise invalid("The item has no archive id yet (its info was never read).")
-        if not self.archives.add(path, [entry]):
+        with said_plainly(path):
+            added = self.archives.add(path, [entry])
+        if not added:
             raise AppError(f"item '{entry}' is already archived in '{path.name}'.", CONFLICT)
         return {"message": f"item '{entry}' archived in file '{path}'."}
 
@@ -84,7 +109,11 @@ class ArchiveService:
         item, path, entry = self._item_entry(item_id)
         if path is None:
             raise invalid("No archive file is configured for this item's preset.")
-        if entry is None or not self.archives.remove(path, [entry]):
+        gone: list[str] = []
+        if entry is not None:
+            with said_plainly(path):
+                gone = self.archives.remove(path, [entry])
+        if not gone:
             raise AppError(f"item '{item.title}' is not in the '{path.name}' archive.",
                            NOT_FOUND)
         return {"message": f"item '{item.title}' removed from '{path}' archive."}

@@ -46,6 +46,7 @@ from .containment import (
     cache_dir,
     contained,
     guard_writes,
+    valid_text,
 )
 from .folder_disk import token_in
 from .ytdlp_tuning import (
@@ -72,7 +73,10 @@ class Channel:
         self._out = os.fdopen(fd, "wb", buffering=0)
 
     def send(self, message: dict[str, Any]) -> None:
-        self._out.write(json.dumps(message, default=str).encode() + b"\n")
+        """``message`` as one line of JSON, its text valid: a site's lone surrogate reached the
+        service's database, which refused the item's every write, and the item never ended."""
+        text = json.dumps(message, default=str, ensure_ascii=False)
+        self._out.write(valid_text(text).encode() + b"\n")
 
 
 class _Logger:
@@ -204,12 +208,17 @@ def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
 def contained_ydl(job: dict[str, Any], params: dict[str, Any]) -> Iterator[YoutubeDL]:
     """A YoutubeDL for ``job`` whose every write is held inside the job's folders."""
     containment = containment_for(job, params)
-    with contained(containment), new_ydl(params, containment) as ydl:
-        yield ydl
-    if containment.refused:  # yt-dlp may have reported a refused write as a mere warning
-        raise OutsideDownloadFolder(
-            f"Refused: {containment.refused[0]!r} is outside the download folder; the job "
-            f"was stopped.")
+    try:
+        with contained(containment), new_ydl(params, containment) as ydl:
+            yield ydl
+    finally:
+        # yt-dlp may have reported a refused write as a mere warning, or as an error of its
+        # own that does not say why ("Cannot write video subtitles file"): the refusal is
+        # the job's end, and its reason.
+        if containment.refused:
+            raise OutsideDownloadFolder(
+                f"Refused: {containment.refused[0]!r} is outside the download folder; the "
+                f"job was stopped.")
 
 
 def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
@@ -259,7 +268,28 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
         info = ydl.sanitize_info(info) or {}
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
-    return {"summary": summarize(info), "filepath": filepath}
+    if filepath and os.path.isfile(filepath):
+        return {"summary": summarize(info), "filepath": filepath}
+    # Ended without an error and without a file: the item was "finished", its file named
+    # (--skip-download) or not, and nobody told why.
+    return {"summary": summarize(info), "filepath": "", "skipped": nothing_downloaded(ydl)}
+
+
+# yt-dlp's params that make it read an item and download nothing: --simulate and the options
+# that only print (--print, -j, --get-url: "simulate"), --skip-download, the lists (-F, ...).
+NOT_DOWNLOADING = ("simulate", "skip_download", "listformats", "listsubtitles",
+                   "list_thumbnails")
+
+
+def nothing_downloaded(ydl: YoutubeDL) -> str:
+    """Why a download that raised nothing left no file, as plainly as it can be told."""
+    if ydl.passed_over:
+        return f"Not downloaded: {ydl.passed_over.rstrip(' .')}."
+    if any(ydl.params.get(name) for name in NOT_DOWNLOADING):
+        return ("Not downloaded: its options tell yt-dlp not to (--skip-download, --simulate, "
+                "or one that only prints or lists: --print, -j, --get-url, -F, ...).")
+    return ("Not downloaded: yt-dlp wrote no file and gave no error (an option such as "
+            "--max-filesize or --min-filesize may have passed it over).")
 
 
 def generic_id(url: str) -> str:

@@ -78,11 +78,19 @@ class Conditions(RecordService):
         return None
 
     @staticmethod
-    def test(expression: str, info: dict[str, Any]) -> bool:
+    def parsed(expression: str) -> Filter:
+        """``expression`` parsed; 400 naming the position of what is wrong with it."""
         try:
-            return parse_filter(expression).matches(info)
+            return parse_filter(expression)
         except FilterSyntaxError as exc:
             raise invalid(f"Invalid filter: {exc.message}", position=exc.position) from None
+
+    @staticmethod
+    def test(condition: Filter, info: dict[str, Any]) -> bool:
+        """Whether ``info`` passes ``condition`` (parsed first, before a URL is read for it:
+        a filter with a typo costs no request to the site)."""
+        try:
+            return condition.matches(info)
         except PatternTimeout as exc:
             raise AppError(f"The condition failed: {exc}.", REGEX_TIMEOUT) from None
 
@@ -103,10 +111,7 @@ class Conditions(RecordService):
                 if not clean[name]:
                     raise invalid(f"{name} is required.")
         if "filter" in clean:
-            try:
-                parse_filter(clean["filter"])
-            except FilterSyntaxError as exc:
-                raise invalid(f"Invalid filter: {exc.message}", position=exc.position) from None
+            self.parsed(clean["filter"])
         if clean.get("cli"):
             options = parse_cli(clean["cli"])
             if options.removed or options.archive or options.folder:

@@ -9,10 +9,10 @@ Two layers, each enough for what it covers:
 
 1. ``ContainedYoutubeDL``: templates are names, never expanded (``$HOME``, ``~``); a rendered
    component that is ``.`` or ``..`` becomes ``_`` (as yt-dlp names an empty field), one
-   longer than a name may be is cut (``fit_name``); output to stdout (``-``) is refused;
-   the path, with symlinks resolved, must lie inside the download or temp folder (not
-   yt-dlp's cache, where yt-dlp alone writes), or the job stops with
-   ``OutsideDownloadFolder`` before anything is opened.
+   longer than a name may be is cut and one that is not valid text mended (``fit_name``);
+   output to stdout (``-``) is refused; the path, with symlinks resolved, must lie inside
+   the download or temp folder (not yt-dlp's cache, where yt-dlp alone writes), or the job
+   stops with ``OutsideDownloadFolder`` before anything is opened.
 2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
    rename, removal, link, directory, time and attribute change the process makes. It is the
    backstop for what does not pass through ``prepare_filename`` (post-processors, a future
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -58,6 +59,10 @@ _PATH_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
     "shutil.rmtree": ((0, 1),),
 }
 _ALWAYS_WRITABLE = frozenset({os.devnull})
+# A code point no UTF-8 text holds: a lone surrogate, from a site's JSON ("\\udce9") or a byte
+# of its text that was not UTF-8. A file name with one could not be opened (or was written in
+# bytes no other program reads as text), and no record that holds one could be stored.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # Bytes of a file name before its extension. Past it the name is cut: what follows must still
 # fit in a name -- the extension (".info.json"), and what yt-dlp adds while it works: a
 # format's ".f251-drc", ".part", a fragment's "-Frag1234", ".temp", a subtitle's ".en-US".
@@ -138,6 +143,12 @@ class Containment:
         return path
 
 
+def valid_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, as a decoder replaces what it
+    cannot read."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def fit_name(name: str, limit: int, ext: str = "") -> str:
     """``name`` as one path component: at most ``limit`` bytes before its ``.ext``.
 
@@ -145,7 +156,9 @@ def fit_name(name: str, limit: int, ext: str = "") -> str:
     yt-dlp fails a download on a name the file system refuses (ENAMETOOLONG). A cut name keeps
     its start. The stem is cut the same whatever the extension, so that a media file and its
     sidecars (``.info.json``, ``.en.vtt``) keep one stem. A name that is, or is cut to,
-    ``.`` or ``..`` (``..`` and 300 spaces, from a site) becomes ``_``."""
+    ``.`` or ``..`` (``..`` and 300 spaces, from a site) becomes ``_``; a lone surrogate
+    U+FFFD (``valid_text``)."""
+    name = valid_text(name)
     stem = name.removesuffix(f".{ext}") if 0 < len(ext) <= EXT_MAX else name
     if cut_to_bytes(stem, limit) != stem:
         name = (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]

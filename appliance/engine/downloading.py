@@ -19,7 +19,7 @@ from typing import Any
 from .. import events
 from ..errors import AppError
 from ..store import Item
-from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING
+from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING, SKIP
 from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
@@ -223,6 +223,9 @@ class Downloading:
             item.title = item.title if titled else summary.get("title") or item.title
             self._apply_edits(run)
             done = dataclasses.replace(item)
+        if result.get("skipped"):  # no file, and why (engine.child): neither archived nor NFO
+            self._to_history(item, SKIP, run=run, durable=False, msg=str(result["skipped"]))
+            return
         notes = self._after_download(done, filepath)
         self._to_history(
             item, FINISHED, run=run, durable=False, also=(events.ITEM_COMPLETED,),

@@ -33,10 +33,14 @@ from ..patterns import Budget, Pattern, PatternError, compile_pattern
 # (a copy: yt_dlp.utils would load all of yt-dlp into the worker).
 from .ytdlp_numbers import parse_duration, parse_filesize
 
-__all__ = ["Filter", "FilterSyntaxError", "parse_filter"]
+__all__ = ["MAX_LENGTH", "Filter", "FilterSyntaxError", "parse_filter"]
 
 # Deep nesting is never useful and would otherwise end in a RecursionError, not a syntax error.
 MAX_DEPTH = 64
+# A filter is read a character at a time on a request's thread, holding the interpreter lock
+# the API's other threads need: a body's 4 MiB of "a=1&a=1&..." took ~20 s. A condition a
+# person writes is a few hundred characters; an OR of a hundred channel names fits.
+MAX_LENGTH = 10_000
 
 _STRING_OPS: dict[str, Callable[..., Any]] = {
     "*=": operator.contains,
@@ -421,6 +425,9 @@ class Filter:
     def __post_init__(self) -> None:
         if not isinstance(self.source, str):
             raise FilterSyntaxError("the filter must be a string at position 0", 0)
+        if len(self.source) > MAX_LENGTH:
+            raise FilterSyntaxError(f"the filter is longer than {MAX_LENGTH:,} characters at "
+                                    f"position {MAX_LENGTH}", MAX_LENGTH)
         root = _Parser(self.source).parse()
         # Frozen, but the tree is derived from source alone: set once, here.
         object.__setattr__(self, "_root", root)

@@ -40,6 +40,19 @@ class YoutubeDL(ContainedYoutubeDL):
     # Holds yt-dlp's default extractors, in its order (``new_ydl``): url_matching's answer
     # is its own.
     default_extractors = False
+    # Why yt-dlp passed the item over without downloading it (--match-filters,
+    # --reject-title, --date, …), as it says it on a console nobody reads here.
+    passed_over: str | None = None
+
+    def _match_entry(self, info_dict: Any, incomplete: bool = False,
+                     silent: bool = False) -> str | None:
+        """Why yt-dlp passes the item over, kept; a person's filters bounded in time
+        (``filter_bound``)."""
+        with bounded_filters():
+            reason = super()._match_entry(info_dict, incomplete, silent)
+        if reason is not None:
+            self.passed_over = reason
+        return reason
 
     def _forceprint(self, key: str, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
         """yt-dlp renders the formats, thumbnails and subtitles tables at each of the ~7
@@ -51,11 +64,6 @@ class YoutubeDL(ContainedYoutubeDL):
                 or any(self.params.get(name) for name in PRINTING_PARAMS):
             return super()._forceprint(key, info_dict, *args, **kwargs)
         return info_dict
-
-    def _match_entry(self, info_dict: Any, *args: Any, **kwargs: Any) -> Any:
-        """A person's filters, bounded in time (``filter_bound``)."""
-        with bounded_filters():
-            return super()._match_entry(info_dict, *args, **kwargs)
 
 
 # The default extractors by key, in yt-dlp's order (a catch-all one, which a YoutubeDL needs

@@ -175,7 +175,8 @@ class MediaOrigin:
             if name in WATCH_PAGES:
                 meta = {key: values[-1] for key, values in query.items()
                         if key in WATCH_META}
-                return self._watch_html(name, meta).encode(), CONTENT_TYPES[".html"]
+                page = self._watch_html(name, meta).encode("utf-8", "surrogateescape")
+                return page, CONTENT_TYPES[".html"]
         return None
 
     def _watch_html(self, name: str, given: dict[str, str]) -> str:
@@ -201,8 +202,10 @@ class MediaOrigin:
     def watch_url(self, name: str, **meta: str) -> str:
         """A page for clip ``name`` (clip, clip2, short) whose info has a duration, an upload
         date and a description; its video id is ``name``. ``meta`` sets what the site says
-        of it (WATCH_META: title, uploader), hostile values included."""
-        query = f"?{urllib.parse.urlencode(meta)}" if meta else ""
+        of it (WATCH_META: title, uploader), hostile values included: a lone surrogate
+        ("\udce9") is sent as its byte, which the page's JSON-LD holds as "\\udce9", as a
+        site's JSON may."""
+        query = f"?{urllib.parse.urlencode(meta, errors='surrogateescape')}" if meta else ""
         return f"{self.base_url}/watch/{name}.html{query}"
 
     def _playlist_html(self) -> str:

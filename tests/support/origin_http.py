@@ -187,7 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_bytes(body, content_type)
             return
-        page = origin._page(path, urllib.parse.parse_qs(parsed.query))
+        # A value's bytes that are not UTF-8 stay as they were sent (surrogate escapes): a
+        # site's text that is not valid (see MediaOrigin.watch_url).
+        page = origin._page(path, urllib.parse.parse_qs(parsed.query, errors="surrogateescape"))
         if page is not None:
             self._send_bytes(*page)
             return
