@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support.origin import MediaOrigin
 from yt_dlp.downloader.common import FileDownloader
+from yt_dlp.utils import DownloadError
 
 from appliance.engine import child, ytdlp_tuning
 from appliance.engine.filter_bound import FilterTooSlow
@@ -432,3 +433,19 @@ def test_a_filter_that_backtracks_without_end_is_stopped_saying_why(
                                 messages.channel)
     assert Path(passed["filepath"]).stat().st_size > 0
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # no bound left running
+
+
+@pytest.mark.parametrize(("compat", "refused"), [
+    ("allow-unsafe-ext", "allow-unsafe-ext"),
+    ("all", "allow-unsafe-exec-expansion, allow-unsafe-ext"),
+    ("2024,allow-unsafe-exec-expansion", "allow-unsafe-exec-expansion"),
+    ("all,-allow-unsafe-ext,-allow-unsafe-exec-expansion", None), ("youtube-dl", None)])
+def test_compatibility_options_that_turn_off_yt_dlps_name_checks_are_refused(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages, compat: str,
+        refused: str | None) -> None:
+    job = {**download_job(tmp_path, origin.clip_url), "args": ["--compat-options", compat]}
+    if refused is None:
+        assert Path(child.run_download(job, messages.channel)["filepath"]).is_file()
+        return
+    with pytest.raises(DownloadError, match=rf"^--compat-options {refused} is refused here: "):
+        child.run_download(job, messages.channel)

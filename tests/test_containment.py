@@ -302,13 +302,15 @@ def test_the_audit_hook_refuses_every_kind_of_write_outside(tmp_path: Path) -> N
 
 # Names yt-dlp makes after the one it checked: a subtitle's language and format, a thumbnail's
 # id and extension are the site's, put after the media file's checked name. yt-dlp refuses
-# one with a "/" itself, unless told not to (--compat-options allow-unsafe-ext, which the
-# option policy lets through): then the audit hook is what stops it. Run in a process of its
-# own, as a download process runs: a hook, once installed, is never removed.
+# one with a "/" itself, unless told not to (--compat-options allow-unsafe-ext, which a job
+# refuses; the probe lets it through, as if yt-dlp's check were missing): then the audit hook
+# is what stops it. Run in a process of its own, as a download process runs: a hook, once
+# installed, is never removed.
 SITE_NAMES_PROBE = r"""
 import json, os, sys
-from appliance.engine import child
+from appliance.engine import child, ytdlp_tuning
 from appliance.engine.containment import guard_writes
+ytdlp_tuning.UNSAFE_COMPAT_OPTIONS = frozenset()
 guard_writes()
 channel = child.Channel(os.open(os.devnull, os.O_WRONLY))
 outcomes = []

@@ -33,6 +33,8 @@ PRINTING_PARAMS = ("forcetitle", "forceid", "forceurl", "forcethumbnail", "force
 # A download's file reaches the kernel in writes of at most WRITE_SLICE, and is handed to
 # the disk every WRITEBACK_EVERY bytes (see StreamingWriter).
 WRITE_SLICE = 256 * 1024
+# yt-dlp's compatibility options that turn off its own checks of what a site names.
+UNSAFE_COMPAT_OPTIONS = frozenset({"allow-unsafe-ext", "allow-unsafe-exec-expansion"})
 WRITEBACK_EVERY = 16 * 2**20
 
 
@@ -157,9 +159,16 @@ def parsed_options(args: tuple[str, ...]) -> dict[str, Any]:
     yt-dlp's reason when it refuses them: the values' meaning (``--retries lots``) is checked
     here, not where the service split them (``options.parse_cli``)."""
     try:
-        return yt_dlp.parse_options(list(args)).ydl_opts
+        params = yt_dlp.parse_options(list(args)).ydl_opts
     except (optparse.OptParseError, ValueError, TypeError) as exc:
         raise DownloadError(failure_text(exc)) from None
+    if unsafe := sorted(set(params.get("compat_opts") or ()) & UNSAFE_COMPAT_OPTIONS):
+        raise DownloadError(
+            f"--compat-options {', '.join(unsafe)} is refused here: it lets a site choose "
+            f"what the download folder's checks rely on (a file's extension, a command's "
+            f"expansion). 'all' includes it: write "
+            f"'all,{','.join('-' + name for name in unsafe)}'.")
+    return params
 
 
 def share_ssl_contexts() -> None:
