@@ -3,6 +3,7 @@ let in are closed (1008), as HTTP would refuse their next request; the others st
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import pytest
@@ -124,3 +125,27 @@ def test_a_session_that_runs_out_closes_its_sockets(
         recv_json(ws)
         clock[0] = session.expires + 1.0  # nothing else changes: no new password, no logout
         assert closed_with(ws)[0] == 1008
+
+
+def test_asking_open_sockets_again_is_not_guessing(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+) -> None:
+    # A person's tabs and programs, all on the password that is about to change. Asking them
+    # again is the sidecar's doing, not a guesser's: it neither counts failures against their
+    # address (which blocked the person's next login with the new password, 429) nor is held
+    # off by a block (which kept the sixth socket open on the old password).
+    set_password(guarded.config_path, "first password")
+    auth = Authenticator(guarded, clock=lambda: 1_000_000.0)  # a block never runs out
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    old = basic("appliance", "first password")
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(url(server), additional_headers=old))
+                   for _ in range(6)]
+        for ws in sockets:
+            recv_json(ws)
+        set_password(guarded.config_path, "second password")
+        for ws in sockets:
+            assert closed_with(ws)[0] == 1008
+    new = basic("appliance", "second password")
+    with connect(url(server), additional_headers=new) as ws:
+        assert still_served(ws, bus, 1)
