@@ -145,6 +145,14 @@ def url(server: WebsocketServer, path: str = "/ws") -> str:
     return f"ws://127.0.0.1:{server.port}{path}"
 
 
+def upgrade_request(target: str = "/ws") -> bytes:
+    """A websocket handshake's request for ``target``, as bytes for a raw socket."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
 def refusal(target: str, **kwargs: Any) -> Response:
     """The HTTP answer of a handshake the server refuses (the test fails if it opens)."""
     with pytest.raises(InvalidStatus) as exc:

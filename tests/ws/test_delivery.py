@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +19,7 @@ from support.ws_sidecar import (
     recv_until,
     slow_connect,
     stats_of,
+    upgrade_request,
     url,
     wait_until,
 )
@@ -149,15 +148,10 @@ def test_dead_peer_is_dropped_by_the_heartbeat(
     make_server: Callable[..., WebsocketServer], bus: EventBus
 ) -> None:
     server = make_server(ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5)
-    key = base64.b64encode(os.urandom(16)).decode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as dead, \
             connect(url(server)) as live:
         live_sid = recv_json(live)["data"]["sid"]
-        dead.sendall(
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
+        dead.sendall(upgrade_request())
         response = b""
         while b"\r\n\r\n" not in response:
             response += dead.recv(4096)

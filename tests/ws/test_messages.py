@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from support.ws_sidecar import (
     recv_json,
     recv_until,
     send,
+    upgrade_request,
     url,
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -107,6 +109,21 @@ def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> Non
     with pytest.raises(InvalidStatus) as exc:
         connect(url(server, "/nope"))
     assert exc.value.response.status_code == 404
+
+
+@pytest.mark.parametrize("target", ["//[/ws", "//[::1/ws?apikey=x", "//127.0.0.1/ws"])
+def test_a_target_that_reads_as_a_host_is_404_not_a_server_error(
+    make_server: Callable[..., WebsocketServer], caplog: pytest.LogCaptureFixture, target: str
+) -> None:
+    # urlsplit read "//…" as a host: "[" raised (500, a traceback), "//127.0.0.1/ws" was /ws
+    server = make_server()
+    with caplog.at_level(logging.ERROR), \
+            socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(upgrade_request(target))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 404 ")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    with connect(url(server, "/ws?x=//[")) as ws:  # the query is no host
+        assert recv_json(ws)["event"] == "connected"
 
 
 def test_add_url_dispatches_and_replies_item_status(
