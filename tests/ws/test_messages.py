@@ -252,6 +252,26 @@ def test_bad_client_message_gets_log_error_and_connection_stays(
     assert status["data"]["url"] == "https://example.com/after"
 
 
+def test_a_long_list_of_failed_ids_is_reported_in_a_few_frames(
+    make_server: Callable[..., WebsocketServer], service: FakeService, bus: EventBus
+) -> None:
+    # one log_error per id filled the buffer at once: the client was closed as too slow
+    server = make_server(max_state_backlog=30)
+    item = service.seed("https://example.com/a")
+    missing = [f"missing-{n}" for n in range(45)]
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        send(ws, "item_pause", [*missing[:5], item["id"], *missing[5:]])
+        paused = recv_json(ws)
+        errors = [recv_json(ws) for _ in range(11)]
+        bus.publish("marker", {})
+        assert recv_json(ws) == {"event": "marker", "data": {}}
+    assert paused["data"] == {**item, "status": "paused"}
+    assert [e["data"]["message"] for e in errors] == [
+        *(f"{i}: Item not found." for i in missing[:10]), "35 more items failed too."]
+    assert {(e["event"], e["data"]["title"]) for e in errors} == {("log_error", "Pause failed")}
+
+
 def test_add_url_that_adds_nothing_gets_a_warning(
     make_server: Callable[..., WebsocketServer], service: FakeService
 ) -> None:
