@@ -21,7 +21,6 @@ import asyncio
 import collections
 import itertools
 import logging
-import time
 import uuid
 from collections.abc import Hashable
 from typing import Any
@@ -143,7 +142,6 @@ class Client:
         self.connection = connection
         self.protocol = protocol
         self.buffer = ClientBuffer(max_state=max_state, max_progress=max_progress)
-        self.connected_at = time.time()
         self.closing = False
         self.sent = 0
         self._sender: asyncio.Task[None] | None = None
@@ -211,7 +209,6 @@ class Client:
         return {
             "sid": self.sid,
             "protocol": self.protocol,
-            "connected_at": self.connected_at,
             "pending": self.buffer.pending,
             "pending_state": self.buffer.pending_state,
             "coalesced": self.buffer.coalesced,

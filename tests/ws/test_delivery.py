@@ -52,6 +52,7 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
         assert all(buf.push_state(f"S{n}".encode()) for n in range(3))
         buf.push_state(b"D")
         buf.close()
+        assert (buf.pending, buf.pending_state) == (0, 0)
         with pytest.raises(BufferClosed):  # D was discarded with the buffer
             await buf.get()
         return order, full, coalesced_dropped
@@ -161,3 +162,5 @@ def test_dead_peer_is_dropped_by_the_heartbeat(
         wait_until(lambda: [s["sid"] for s in server.client_stats()] == [live_sid])
         bus.publish("marker", {"still": "alive"})
         assert recv_json(live) == {"event": "marker", "data": {"still": "alive"}}
+        # what the server counts as written to it: the hello and the marker
+        wait_until(lambda: (stats_of(server, live_sid) or {}).get("sent") == 2)

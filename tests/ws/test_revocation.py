@@ -113,8 +113,9 @@ def test_new_credentials_close_the_sockets_they_no_longer_let_in(
             "type": "TASK_REMOVED", "task_id": "marker"}
 
 
+@pytest.mark.parametrize("past", [0.0, 1.0])  # at its end it has ended, as on HTTP
 def test_a_session_that_runs_out_closes_its_sockets(
-    make_server: Callable[..., WebsocketServer], guarded: Settings
+    make_server: Callable[..., WebsocketServer], guarded: Settings, past: float
 ) -> None:
     clock = [1_000_000.0]
     auth = Authenticator(guarded, clock=lambda: clock[0])
@@ -123,7 +124,7 @@ def test_a_session_that_runs_out_closes_its_sockets(
     with connect(url(server), additional_headers={
             "Cookie": f"{COOKIE_NAME}={session.cookie}"}) as ws:
         recv_json(ws)
-        clock[0] = session.expires + 1.0  # nothing else changes: no new password, no logout
+        clock[0] = session.expires + past  # nothing else changes: no new password, no logout
         assert closed_with(ws)[0] == 1008
 
 
