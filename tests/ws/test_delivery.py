@@ -63,12 +63,30 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
     assert counts == 12
 
 
-@pytest.mark.parametrize(("max_state", "max_progress"), [(0, 1), (1, 0), (0, 0)])
-def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int) -> None:
+def test_buffer_caps_the_bytes_of_state_waiting() -> None:
+    async def scenario() -> list[bool]:
+        buf = ClientBuffer(max_state=100, max_progress=1, max_state_bytes=10)
+        taken = [buf.push_state(b"x" * 15)]  # over the cap, into an empty backlog: taken
+        taken.append(buf.push_state(b"y"))  # 15 bytes wait: refused
+        buf.push_progress("p", b"p" * 50)  # progress is not state: counted apart
+        assert (await buf.get(), buf.pending_state_bytes) == (b"x" * 15, 0)
+        taken += [buf.push_state(b"z" * 9), buf.push_state(b"w"), buf.push_state(b"v")]
+        buf.push_front(b"hello")
+        assert buf.pending_state_bytes == 15
+        return taken
+
+    assert asyncio.run(scenario()) == [True, False, True, True, False]
+
+
+@pytest.mark.parametrize(("max_state", "max_progress", "max_bytes"),
+                         [(0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 0, 0)])
+def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int,
+                                           max_bytes: int) -> None:
     # a cap of 0 would close every client at its first event, or drop all progress
     with pytest.raises(ValueError):
-        ClientBuffer(max_state=max_state, max_progress=max_progress)
-    assert ClientBuffer(max_state=1, max_progress=1).pending == 0  # one of each is enough
+        ClientBuffer(max_state=max_state, max_progress=max_progress, max_state_bytes=max_bytes)
+    # one of each is enough
+    assert ClientBuffer(max_state=1, max_progress=1, max_state_bytes=1).pending == 0
 
 
 # --- slow clients ------------------------------------------------------------------------------
