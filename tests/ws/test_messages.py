@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -97,9 +98,11 @@ def test_an_event_that_cannot_be_encoded_is_logged_and_skipped(
     with caplog.at_level(logging.ERROR, logger="appliance.ws"), connect(url(server)) as ws:
         recv_json(ws)
         bus.publish("item_updated", {"id": "x", "total_bytes": 2**70})  # past 64-bit JSON
-        # keys that are not text are written as text, as the HTTP API's JSON writes them
-        bus.publish("marker", {"counts": {1: "one"}})
-        assert recv_json(ws) == {"event": "marker", "data": {"counts": {"1": "one"}}}
+        # keys that are not text are written as text, as the HTTP API's JSON writes them,
+        # and so are values JSON has no type for (a path)
+        bus.publish("marker", {"counts": {1: "one"}, "file": PurePosixPath("/dl/a.mp4")})
+        assert recv_json(ws) == {"event": "marker",
+                                 "data": {"counts": {"1": "one"}, "file": "/dl/a.mp4"}}
     [record] = [r for r in caplog.records if r.exc_info]
     assert record.getMessage().startswith("cannot encode websocket frame")
 
