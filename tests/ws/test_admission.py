@@ -168,3 +168,20 @@ def test_a_handshake_that_never_finishes_is_dropped(
         slow.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
         assert closed_by_server(slow)
     assert opens(server, "/ws")
+
+
+def test_a_rebound_name_is_refused_421_while_authentication_is_off(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    # DNS rebinding: a page on evil.example whose name now resolves to this machine opens
+    # the socket same-origin; only the Host it names gives it away (appliance/auth/hosts.py)
+    rebound = settings.replace(allowed_hosts=())
+    for custom, expected in ((rebound, 421), (rebound.replace(
+            auth_username="alice", auth_password="s3cr:et"), 401)):
+        server = make_server(custom)
+        target = f"ws://evil.example:{server.port}/ws"
+        with raw_socket(server) as sock:
+            answer = refusal(target, sock=sock, origin=f"http://evil.example:{server.port}")
+        assert answer.status_code == expected
+        # the same socket by the service's address is let in
+        assert opens(server, "/ws", additional_headers=GOOD)

@@ -182,3 +182,4 @@ def test_dead_peer_is_dropped_by_the_heartbeat(
         assert recv_json(live) == {"event": "marker", "data": {"still": "alive"}}
         # what the server counts as written to it: the hello and the marker
         wait_until(lambda: (stats_of(server, live_sid) or {}).get("sent") == 2)
+        assert (stats_of(server, live_sid) or {})["protocol"] == "ytptube"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from appliance.ws import WebsocketServer
 
 
 def test_stop_closes_clients_and_ends_the_thread(
-    settings: Settings, bus: EventBus, service: FakeService
+    settings: Settings, bus: EventBus, service: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="appliance.ws")
     server = WebsocketServer(settings, bus, service, port=0)
     server.start()
     assert server.port > 0
@@ -33,6 +35,7 @@ def test_stop_closes_clients_and_ends_the_thread(
             ws.recv(timeout=TIMEOUT)
     assert exc.value.rcvd is not None
     assert exc.value.rcvd.code == 1001
+    assert caplog.records == []  # closed cleanly, within its time
     assert not any(t.is_alive() for t in threads)
     assert not [t for t in threading.enumerate() if t.name == "ws-sidecar"]
     server.stop()  # idempotent
