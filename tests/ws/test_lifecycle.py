@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ def test_stop_closes_clients_and_ends_the_thread(
     settings: Settings, bus: EventBus, service: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="appliance.ws")
+    descriptors = len(os.listdir("/proc/self/fd"))
     server = WebsocketServer(settings, bus, service, port=0)
     server.start()
     assert server.port > 0
@@ -37,6 +39,8 @@ def test_stop_closes_clients_and_ends_the_thread(
     assert exc.value.rcvd.code == 1001
     assert caplog.records == []  # closed cleanly, within its time
     assert not any(t.is_alive() for t in threads)
+    # its loop closed too: a service that runs for years holds no descriptor of it
+    assert len(os.listdir("/proc/self/fd")) == descriptors
     assert not [t for t in threading.enumerate() if t.name == "ws-sidecar"]
     server.stop()  # idempotent
     bus.publish("after_stop", {})  # no subscriber left to fail

@@ -4,10 +4,22 @@ let in are closed (1008), as HTTP would refuse their next request; the others st
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
-from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, recv_until, refusal, url
+from support.ws_sidecar import (
+    TIMEOUT,
+    apikey,
+    basic,
+    recv_json,
+    recv_until,
+    refusal,
+    url,
+    wait_until,
+)
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -150,3 +162,29 @@ def test_asking_open_sockets_again_is_not_guessing(
     new = basic("appliance", "second password")
     with connect(url(server), additional_headers=new) as ws:
         assert still_served(ws, bus, 1)
+
+
+def test_a_check_that_fails_is_logged_and_the_next_one_still_runs(
+    make_server: Callable[..., WebsocketServer], guarded: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fail = threading.Event()
+
+    def clock() -> float:  # the authenticator's clock, failing once when asked to
+        if fail.is_set():
+            fail.clear()
+            raise OSError("clock source gone")
+        return time.time()
+
+    set_password(guarded.config_path, "first password")
+    auth = Authenticator(guarded, clock=clock)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    with caplog.at_level(logging.ERROR, logger="appliance.ws"), \
+            connect(url(server), additional_headers=basic("appliance", "first password")) as ws:
+        recv_json(ws)
+        fail.set()
+        wait_until(lambda: any(r.exc_info for r in caplog.records))
+        set_password(guarded.config_path, "second password")
+        assert closed_with(ws)[0] == 1008
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage() == "websocket credential check failed"
