@@ -64,6 +64,22 @@ def test_flasharr_task_messages_follow_the_bus(
     ]
 
 
+def test_an_event_during_the_snapshot_follows_it(
+    make_server: Callable[..., WebsocketServer], service: FakeService, bus: EventBus
+) -> None:
+    # the engine changes an item after the snapshot was read and before it is sent: the
+    # change reaches the client, after the snapshot it would otherwise overwrite
+    item = service.seed("https://example.com/a")
+    service.during_snapshot = lambda: bus.publish("item_updated", {**item, "status": "done"})
+    server = make_server(batch_interval=60, stats_interval=60)
+    with connect(url(server, "/api/ws")) as ws:
+        sync, update = recv_json(ws), recv_json(ws)
+    assert sync == {"type": "SYNC_ALL", "tasks": [
+        {"id": item["id"], "state": "pending", "progress": 0}]}
+    assert update == {"type": "TASK_UPDATED", "task": {
+        "id": item["id"], "state": "done", "progress": 0}}
+
+
 def test_flasharr_batch_updates_only_while_active_and_engine_stats(
     make_server: Callable[..., WebsocketServer], service: FakeService
 ) -> None:
