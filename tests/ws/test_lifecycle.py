@@ -80,3 +80,27 @@ def test_a_server_stopped_before_it_started_never_starts(
     with pytest.raises(RuntimeError):
         server.start()
     assert not server.running
+
+
+def test_a_restarted_sidecar_takes_its_port_again_and_clients_reconnect(
+    settings: Settings, bus: EventBus, service: FakeService
+) -> None:
+    # A worker's restart: the old sidecar closed its clients (their sockets linger in
+    # TIME_WAIT on its port), the new one binds the same port and they come back.
+    first = WebsocketServer(settings, bus, service, port=0)
+    first.start()
+    port = first.port
+    with connect(url(first)) as ws:
+        recv_json(ws)
+        first.stop()
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=TIMEOUT)
+    second = WebsocketServer(settings, bus, service, port=port)
+    second.start()
+    try:
+        with connect(url(second)) as ws:
+            assert recv_json(ws)["event"] == "connected"
+            bus.publish("marker", {})
+            assert recv_json(ws) == {"event": "marker", "data": {}}
+    finally:
+        second.stop()
