@@ -156,7 +156,9 @@ def test_slow_client_past_the_state_cap_is_closed_with_1013(
                 message = recv_json(slow)
                 received.append(message["data"]["n"])
     assert exc.value.rcvd is not None
-    assert exc.value.rcvd.code == 1013
+    # what the client is told: why, and what to do
+    assert (exc.value.rcvd.code, exc.value.rcvd.reason) == (
+        1013, "client too slow; reconnect to resync")
     # What did reach it is an unbroken prefix (state events are dropped only with the client).
     assert received == list(range(len(received)))
     assert len(received) < fillers

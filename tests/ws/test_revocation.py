@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from appliance.auth import Authenticator, Session, gen_token, set_password, show_token
+from appliance.auth.checker import PasswordChecker
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
 from appliance.events import EventBus
@@ -188,3 +189,29 @@ def test_a_check_that_fails_is_logged_and_the_next_one_still_runs(
         assert closed_with(ws)[0] == 1008
     [record] = [r for r in caplog.records if r.exc_info]
     assert record.getMessage() == "websocket credential check failed"
+
+
+def test_a_socket_is_not_closed_because_password_hashing_is_busy(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+) -> None:
+    # Every hash asked (no memory of a verified one), and one slot to hash in.
+    checker = PasswordChecker(slots=1, ttl=0)
+    set_password(guarded.config_path, "the password")
+    token = show_token(guarded.config_path)
+    auth = Authenticator(guarded, checker=checker)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    with connect(url(server), additional_headers=basic("appliance", "the password")) as kept, \
+            connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
+            as by_token:
+        recv_json(kept), recv_json(by_token)
+        # HTTP's logins hold the slot (the real semaphore, taken here)
+        assert checker._slots.acquire(blocking=False)
+        try:
+            gen_token(guarded.config_path)
+            # the pass that ended the old token's socket found no slot for the password
+            assert closed_with(by_token)[0] == 1008
+            assert still_served(kept, bus, 1)
+        finally:
+            checker._slots.release()
+        # asked again once a slot is free: the password is still the right one
+        assert still_served(kept, bus, 2)
