@@ -162,6 +162,7 @@ def test_asking_open_sockets_again_is_not_guessing(
             assert closed_with(ws)[0] == 1008
     new = basic("appliance", "second password")
     with connect(url(server), additional_headers=new) as ws:
+        assert recv_json(ws)["event"] == "connected"  # served from here on
         assert still_served(ws, bus, 1)
 
 
