@@ -40,24 +40,29 @@ class Admission:
     query: str
     cookie: str | None
     session_id: str | None  # the login session that let it in, if one did
+    # What it presented was checked (False: let in while authentication was off). Unchecked
+    # credentials are guesses when asked: any page or program could open sockets then, each
+    # with a password to try once authentication is turned on.
+    checked: bool
 
 
 def _asked_again(auth: Authenticator, admission: Admission) -> Admission | None:
     """``admission`` as the authenticator lets it in now; None when it does not. Asked
     without ``allow_ticket``: the ticket it may have come with was used at its handshake.
-    Not as a guess: a person's tabs on a password just changed would count as failures
-    against their address (and block their login with the new one), and a block would keep
-    the socket open on the old password."""
+    Credentials once checked are not asked as a guess: a person's tabs on a password just
+    changed would count as failures against their address (and block their login with the
+    new one), and a block would keep the socket open on the old password."""
     try:
         identity = auth.authenticate(address=admission.address,
                                      authorization=admission.authorization,
                                      query=admission.query, cookie=admission.cookie,
-                                     guess=False)
+                                     guess=not admission.checked)
     except errors.AppError as exc:
         # Busy (every password hashing slot taken) is not refused: asked again at the next
-        # check.
-        return admission if exc.status == 429 else None
-    return dataclasses.replace(admission, session_id=identity.session_id)
+        # check. A guess held off by its address's block is.
+        return admission if exc.status == 429 and admission.checked else None
+    return dataclasses.replace(admission, session_id=identity.session_id,
+                               checked=identity.method != "open")
 
 
 def recheck(

@@ -371,7 +371,8 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         under = admission.credentials(self._auth, self._settings.current)
         identity = self._auth.authenticate(address=address, authorization=authorization,
                                            query=query, cookie=cookie, allow_ticket=True)
-        return Admission(under, address, authorization, query, cookie, identity.session_id)
+        return Admission(under, address, authorization, query, cookie, identity.session_id,
+                         checked=identity.method != "open")
 
     async def _handle(self, connection: ServerConnection) -> None:
         request = connection.request

@@ -216,3 +216,25 @@ def test_a_socket_is_not_closed_because_password_hashing_is_busy(
             checker._slots.release()
         # asked again once a slot is free: the password is still the right one
         assert still_served(kept, bus, 2)
+
+
+def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is_on(
+    make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
+) -> None:
+    # While auth is off anyone gets a socket, with whatever password it cares to send along:
+    # when a password is set, those are tried as any guess is (throttled, counted), not
+    # hundreds at once for free; one that was right stays.
+    auth = Authenticator(settings, clock=lambda: 1_000_000.0)  # a block never runs out
+    server = make_server(authenticator=auth, auth_check_interval=CHECK)
+    with contextlib.ExitStack() as stack:
+        right, *wrong = (stack.enter_context(connect(url(server), additional_headers=basic(
+            "appliance", password))) for password in ["the new one", *map(str, range(7))])
+        for ws in (right, *wrong):
+            recv_json(ws)
+        set_password(settings.config_path, "the new one")
+        for ws in wrong:
+            assert closed_with(ws)[0] == 1008
+        assert still_served(right, bus, 1)
+    # the wrong ones counted against their address as guesses do
+    assert refusal(url(server), additional_headers=basic("appliance", "the new one")
+                   ).status_code == 429
