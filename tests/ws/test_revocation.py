@@ -238,3 +238,25 @@ def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is
     # the wrong ones counted against their address as guesses do
     assert refusal(url(server), additional_headers=basic("appliance", "the new one")
                    ).status_code == 429
+
+
+def test_a_socket_kept_while_hashing_was_busy_is_asked_again_once_it_is_free(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    checker = PasswordChecker(slots=1, ttl=0)
+    set_password(guarded.config_path, "the password")
+    token = show_token(guarded.config_path)
+    auth = Authenticator(guarded, checker=checker)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    with connect(url(server), additional_headers=basic("appliance", "the password")) as old, \
+            connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
+            as by_token:
+        recv_json(old), recv_json(by_token)
+        assert checker._slots.acquire(blocking=False)
+        try:
+            set_password(guarded.config_path, "another password")
+            gen_token(guarded.config_path)
+            assert closed_with(by_token)[0] == 1008  # a pass found no slot for the password
+        finally:
+            checker._slots.release()
+        assert closed_with(old)[0] == 1008
