@@ -192,8 +192,10 @@ def test_a_check_that_fails_is_logged_and_the_next_one_still_runs(
     assert record.getMessage() == "websocket credential check failed"
 
 
-def test_a_socket_is_not_closed_because_password_hashing_is_busy(
-    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_socket_is_not_closed_because_password_hashing_is_busy_but_asked_again(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus,
+    changed: bool,
 ) -> None:
     # Every hash asked (no memory of a verified one), and one slot to hash in.
     checker = PasswordChecker(slots=1, ttl=0)
@@ -208,15 +210,19 @@ def test_a_socket_is_not_closed_because_password_hashing_is_busy(
         # HTTP's logins hold the slot (the real semaphore, taken here)
         assert checker._slots.acquire(blocking=False)
         try:
+            if changed:
+                set_password(guarded.config_path, "another password")
             gen_token(guarded.config_path)
             # the pass that ended the old token's socket found no slot for the password
             assert closed_with(by_token)[0] == 1008
             assert still_served(kept, bus, 1)
         finally:
             checker._slots.release()
-        # asked again once a slot is free: the password is still the right one
-        assert still_served(kept, bus, 2)
-
+        # asked again once a slot is free: closed if its password is no longer the one
+        if changed:
+            assert closed_with(kept)[0] == 1008
+        else:
+            assert still_served(kept, bus, 2)
 
 def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is_on(
     make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
@@ -239,24 +245,3 @@ def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is
     assert refusal(url(server), additional_headers=basic("appliance", "the new one")
                    ).status_code == 429
 
-
-def test_a_socket_kept_while_hashing_was_busy_is_asked_again_once_it_is_free(
-    make_server: Callable[..., WebsocketServer], guarded: Settings
-) -> None:
-    checker = PasswordChecker(slots=1, ttl=0)
-    set_password(guarded.config_path, "the password")
-    token = show_token(guarded.config_path)
-    auth = Authenticator(guarded, checker=checker)
-    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
-    with connect(url(server), additional_headers=basic("appliance", "the password")) as old, \
-            connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
-            as by_token:
-        recv_json(old), recv_json(by_token)
-        assert checker._slots.acquire(blocking=False)
-        try:
-            set_password(guarded.config_path, "another password")
-            gen_token(guarded.config_path)
-            assert closed_with(by_token)[0] == 1008  # a pass found no slot for the password
-        finally:
-            checker._slots.release()
-        assert closed_with(old)[0] == 1008
