@@ -244,4 +244,3 @@ def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is
     # the wrong ones counted against their address as guesses do
     assert refusal(url(server), additional_headers=basic("appliance", "the new one")
                    ).status_code == 429
-
