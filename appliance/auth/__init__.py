@@ -266,6 +266,7 @@ class Authenticator:
         cookie: str | None = None,
         allow_ticket: bool = False,
         file_scope: Callable[[], str] | None = None,
+        guess: bool = True,
     ) -> Identity:
         """The caller's identity, or :class:`AppError` ``UNAUTHORIZED`` (401, with
         ``WWW-Authenticate``) or ``TOO_MANY_REQUESTS`` (429, with ``Retry-After``).
@@ -273,7 +274,9 @@ class Authenticator:
         ``allow_ticket``: a websocket ticket is taken. ``file_scope``: the request reads a
         file, and this gives its final normal path (as :meth:`issue_file_ticket` was given
         it; it may raise the path's own 400/403); a file ticket for it is taken, one for
-        another file is 403."""
+        another file is 403. ``guess=False``: the credentials were let in once and are asked
+        again by the service itself (an open websocket's, after a change): no guess, so
+        neither held off by the address's block nor counted for or against it."""
         state = self.state()
         if not (self._env_pair is not None or state.password is not None or state.broken):
             return Identity("anonymous", "open")
@@ -295,8 +298,13 @@ class Authenticator:
             return Identity("ticket", "ticket")
         presented = _presented(authorization, query)
         if presented:
-            self._check_throttle(address, now)
+            if guess:
+                self._check_throttle(address, now)
             identity = self._check_presented(state, presented)
+            if not guess:
+                if identity is None:
+                    raise unauthorized("Invalid credentials.")
+                return identity
             if identity is not None:
                 self.throttle.success(address)
                 return identity

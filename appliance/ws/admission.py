@@ -40,20 +40,29 @@ class Admission:
     query: str
     cookie: str | None
     session_id: str | None  # the login session that let it in, if one did
+    # What it presented was checked (False: let in while authentication was off). Unchecked
+    # credentials are guesses when asked: any page or program could open sockets then, each
+    # with a password to try once authentication is turned on.
+    checked: bool
 
 
 def _asked_again(auth: Authenticator, admission: Admission) -> Admission | None:
     """``admission`` as the authenticator lets it in now; None when it does not. Asked
-    without ``allow_ticket``: the ticket it may have come with was used at its handshake."""
+    without ``allow_ticket``: the ticket it may have come with was used at its handshake.
+    Credentials once checked are not asked as a guess: a person's tabs on a password just
+    changed would count as failures against their address (and block their login with the
+    new one), and a block would keep the socket open on the old password."""
     try:
         identity = auth.authenticate(address=admission.address,
                                      authorization=admission.authorization,
-                                     query=admission.query, cookie=admission.cookie)
+                                     query=admission.query, cookie=admission.cookie,
+                                     guess=not admission.checked)
     except errors.AppError as exc:
-        # Throttled is not refused (its address guessed, or shares one with a guesser):
-        # asked again at the next check.
-        return admission if exc.status == 429 else None
-    return dataclasses.replace(admission, session_id=identity.session_id)
+        # Busy (every password hashing slot taken) is not refused: asked again at the next
+        # check. A guess held off by its address's block is.
+        return admission if exc.status == 429 and admission.checked else None
+    return dataclasses.replace(admission, session_id=identity.session_id,
+                               checked=identity.method != "open")
 
 
 def recheck(

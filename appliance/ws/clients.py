@@ -5,9 +5,10 @@ Everything here runs on the sidecar's event loop thread; nothing is locked.
 The buffer holds encoded frames waiting to be written to the client. Two kinds of frame:
 
 - *state* frames (item added, moved, deleted, log messages, replies) are never dropped. If a
-  client falls so far behind that more than ``max_state`` of them wait, the client is closed
-  with 1013 (try again later): it will reconnect and resync, and the service does not grow
-  memory without bound for a peer that stopped reading.
+  client falls so far behind that ``max_state`` of them, or ``max_state_bytes`` of them, wait,
+  the client is closed with 1013 (try again later): it will reconnect and resync, and the
+  service does not grow memory for a peer that stopped reading (10,000 whole items of a few
+  KiB each would be tens of MiB on a small box).
 - *progress* frames carry a coalescing key (the item id). Only the newest frame per key is
   kept, and it moves to the back of the queue so it never overtakes a state frame published
   before it. When ``max_progress`` distinct keys already wait, a new progress frame is dropped.
@@ -21,7 +22,6 @@ import asyncio
 import collections
 import itertools
 import logging
-import time
 import uuid
 from collections.abc import Hashable
 from typing import Any
@@ -36,6 +36,8 @@ CLOSE_TOO_SLOW = 1013
 CLOSE_INTERNAL_ERROR = 1011
 # Close code sent to a client whose credentials are no longer accepted (policy violation).
 CLOSE_POLICY = 1008
+# The bytes of state frames one client may have waiting (see max_state_bytes).
+MAX_STATE_BYTES = 16 * 2**20
 
 
 class BufferClosed(Exception):
@@ -45,15 +47,18 @@ class BufferClosed(Exception):
 class ClientBuffer:
     """Bounded, coalescing queue of encoded frames for one client (loop thread only)."""
 
-    def __init__(self, *, max_state: int, max_progress: int) -> None:
-        if max_state < 1 or max_progress < 1:
+    def __init__(self, *, max_state: int, max_progress: int,
+                 max_state_bytes: int = MAX_STATE_BYTES) -> None:
+        if max_state < 1 or max_progress < 1 or max_state_bytes < 1:
             raise ValueError("buffer caps must be at least 1")
         self.max_state = max_state
         self.max_progress = max_progress
+        self.max_state_bytes = max_state_bytes
         # Keys: int (a state frame, unique) or ("p", key) (a progress frame, coalesced).
         self._frames: collections.OrderedDict[Hashable, bytes] = collections.OrderedDict()
         self._seq = itertools.count()
         self._state = 0
+        self._state_bytes = 0
         self._ready = asyncio.Event()
         self._closed = False
         self.coalesced = 0
@@ -68,17 +73,23 @@ class ClientBuffer:
         return self._state
 
     @property
+    def pending_state_bytes(self) -> int:
+        return self._state_bytes
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
     def push_state(self, frame: bytes) -> bool:
-        """Queue a state frame. False when the backlog is already at the cap (not queued)."""
+        """Queue a state frame. False when the backlog is already at a cap (not queued); a
+        frame over the byte cap is taken into an empty backlog."""
         if self._closed:
             return True
-        if self._state >= self.max_state:
+        if self._state >= self.max_state or self._state_bytes >= self.max_state_bytes:
             return False
         self._frames[next(self._seq)] = frame
         self._state += 1
+        self._state_bytes += len(frame)
         self._ready.set()
         return True
 
@@ -90,6 +101,7 @@ class ClientBuffer:
         self._frames[key] = frame
         self._frames.move_to_end(key, last=False)
         self._state += 1
+        self._state_bytes += len(frame)
         self._ready.set()
 
     def push_progress(self, key: Hashable, frame: bytes) -> None:
@@ -118,6 +130,7 @@ class ClientBuffer:
         key, frame = self._frames.popitem(last=False)
         if isinstance(key, int):
             self._state -= 1
+            self._state_bytes -= len(frame)
         return frame
 
     def close(self) -> None:
@@ -125,6 +138,7 @@ class ClientBuffer:
         self._closed = True
         self._frames.clear()
         self._state = 0
+        self._state_bytes = 0
         self._ready.set()
 
 
@@ -143,7 +157,6 @@ class Client:
         self.connection = connection
         self.protocol = protocol
         self.buffer = ClientBuffer(max_state=max_state, max_progress=max_progress)
-        self.connected_at = time.time()
         self.closing = False
         self.sent = 0
         self._sender: asyncio.Task[None] | None = None
@@ -158,9 +171,10 @@ class Client:
             self.buffer.push_progress(key, frame)
         elif not self.buffer.push_state(frame):
             log.warning(
-                "websocket client %s (%s) fell %d state events behind; closing it so it "
-                "reconnects and resyncs",
+                "websocket client %s (%s) fell %d state events (%d bytes) behind; closing it "
+                "so it reconnects and resyncs",
                 self.sid, self.protocol, self.buffer.pending_state,
+                self.buffer.pending_state_bytes,
             )
             self.close(CLOSE_TOO_SLOW, "client too slow; reconnect to resync")
 
@@ -211,9 +225,9 @@ class Client:
         return {
             "sid": self.sid,
             "protocol": self.protocol,
-            "connected_at": self.connected_at,
             "pending": self.buffer.pending,
             "pending_state": self.buffer.pending_state,
+            "pending_state_bytes": self.buffer.pending_state_bytes,
             "coalesced": self.buffer.coalesced,
             "dropped": self.buffer.dropped,
             "sent": self.sent,

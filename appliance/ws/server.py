@@ -39,7 +39,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -92,6 +91,14 @@ class WebsocketService(Protocol):
 
 def _item_key(data: Any) -> Any:
     return data.get("id") if isinstance(data, dict) else None
+
+
+def _target(path: str) -> tuple[str, str]:
+    """A handshake's request target as (path, query). Split at its first ``?``, not read as
+    a URL: ``urlsplit`` takes a target that starts with ``//`` for a host (``//[/ws`` raised,
+    a stranger's 500 and a traceback in the log; ``//evil/ws`` was ``/ws``)."""
+    route, _, query = path.partition("?")
+    return route, query
 
 
 # --- the server -------------------------------------------------------------------------
@@ -318,7 +325,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
     # --- handshake ------------------------------------------------------------------------
 
     def _route(self, path: str) -> str | None:
-        return self._routes.get(urlsplit(path).path)
+        return self._routes.get(_target(path)[0])
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
@@ -344,7 +351,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
                 # Joined, not headers.get: that raises on a repeated header (a stranger's
                 # 500 and a traceback in the log); joined, it is refused as on HTTP.
                 authorization=header("Authorization"),
-                query=urlsplit(request.path).query,
+                query=_target(request.path)[1],
                 cookie="; ".join(headers.get_all("Cookie")) or None,
                 host=header("Host"),
             )
@@ -364,7 +371,8 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         under = admission.credentials(self._auth, self._settings.current)
         identity = self._auth.authenticate(address=address, authorization=authorization,
                                            query=query, cookie=cookie, allow_ticket=True)
-        return Admission(under, address, authorization, query, cookie, identity.session_id)
+        return Admission(under, address, authorization, query, cookie, identity.session_id,
+                         checked=identity.method != "open")
 
     async def _handle(self, connection: ServerConnection) -> None:
         request = connection.request

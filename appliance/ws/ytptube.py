@@ -35,6 +35,10 @@ COMMAND_TITLES = {
     "item_pause": "Pause failed",
 }
 
+# Failed ids a command reports one log_error each; the others in one more. A reply per id of
+# a long list filled the client's buffer at once (closed as "too slow", having read nothing).
+REPORTED_FAILURES = 10
+
 
 def _ids(event: str, data: Any) -> list[str]:
     if isinstance(data, str) and data.strip():
@@ -115,11 +119,13 @@ class YtptubeProtocol:
             )
 
     def _report(self, client: Client, event: str, results: dict[str, str]) -> None:
-        for item_id, outcome in results.items():
-            if outcome != "ok":
-                self._reply_error(
-                    client, COMMAND_TITLES[event], f"{item_id}: {outcome}", errors.INVALID_REQUEST
-                )
+        failed = [f"{item_id}: {outcome}" for item_id, outcome in results.items()
+                  if outcome != "ok"]
+        more = len(failed) - REPORTED_FAILURES
+        if more > 0:
+            failed[REPORTED_FAILURES:] = [f"{more} more items failed too."]
+        for message in failed:
+            self._reply_error(client, COMMAND_TITLES[event], message, errors.INVALID_REQUEST)
 
     async def _cmd_add_url(self, client: Client, data: Any) -> None:
         if not isinstance(data, dict):

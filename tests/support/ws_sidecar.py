@@ -41,6 +41,8 @@ class FakeService:
         self.broken: set[str] = set()
         # URLs the service adds nothing for (as yt-dlp's download archive skips them)
         self.archived: set[str] = set()
+        # Run while flasharr_tasks takes its snapshot: the engine's threads go on meanwhile
+        self.during_snapshot: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
 
     def seed(self, url: str) -> dict[str, Any]:
@@ -115,7 +117,9 @@ class FakeService:
     def flasharr_tasks(self) -> list[dict[str, Any]]:
         self._fail_if_broken("flasharr_tasks")
         with self._lock:
-            return [self.flasharr_task(i) for i in self.items.values()]
+            tasks = [self.flasharr_task(i) for i in self.items.values()]
+        self.during_snapshot()
+        return tasks
 
     def active_count(self) -> int:
         self.polled.set()
@@ -143,6 +147,14 @@ def apikey(user: str, password: str) -> str:
 
 def url(server: WebsocketServer, path: str = "/ws") -> str:
     return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def upgrade_request(target: str = "/ws") -> bytes:
+    """A websocket handshake's request for ``target``, as bytes for a raw socket."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
 def refusal(target: str, **kwargs: Any) -> Response:

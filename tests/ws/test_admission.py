@@ -113,6 +113,22 @@ def test_the_throttle_believes_x_forwarded_for_only_from_a_trusted_proxy(
         assert refusal(url(server), additional_headers=neighbour).status_code == 429
 
 
+def test_a_proxy_chains_forwarded_for_lines_are_one_list(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    # Two proxies, each adding an X-Forwarded-For line of its own: the client is the last
+    # address no trusted proxy holds, as when they share one line (and as on HTTP)
+    custom = guarded.replace(trusted_proxies=("127.0.0.1/32", "10.0.0.9/32"))
+    auth = Authenticator(custom, clock=lambda: 1_000_000.0)
+    server = make_server(custom, authenticator=auth)
+    lines = [("X-Forwarded-For", "10.0.0.1"), ("X-Forwarded-For", "10.0.0.9")]
+    for _ in range(5):
+        assert refusal(url(server), additional_headers=[*BAD.items(), *lines]).status_code == 401
+    one_line = {**GOOD, "X-Forwarded-For": "10.0.0.1, 10.0.0.9"}
+    assert refusal(url(server), additional_headers=one_line).status_code == 429
+    assert opens(server, "/ws", additional_headers={**GOOD, "X-Forwarded-For": "10.0.0.2"})
+
+
 def test_two_authorization_headers_are_refused_401_not_a_server_error(
     make_server: Callable[..., WebsocketServer], guarded: Settings
 ) -> None:
@@ -168,3 +184,20 @@ def test_a_handshake_that_never_finishes_is_dropped(
         slow.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
         assert closed_by_server(slow)
     assert opens(server, "/ws")
+
+
+def test_a_rebound_name_is_refused_421_while_authentication_is_off(
+    make_server: Callable[..., WebsocketServer], settings: Settings
+) -> None:
+    # DNS rebinding: a page on evil.example whose name now resolves to this machine opens
+    # the socket same-origin; only the Host it names gives it away (appliance/auth/hosts.py)
+    rebound = settings.replace(allowed_hosts=())
+    for custom, expected in ((rebound, 421), (rebound.replace(
+            auth_username="alice", auth_password="s3cr:et"), 401)):
+        server = make_server(custom)
+        target = f"ws://evil.example:{server.port}/ws"
+        with raw_socket(server) as sock:
+            answer = refusal(target, sock=sock, origin=f"http://evil.example:{server.port}")
+        assert answer.status_code == expected
+        # the same socket by the service's address is let in
+        assert opens(server, "/ws", additional_headers=GOOD)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +19,7 @@ from support.ws_sidecar import (
     recv_until,
     slow_connect,
     stats_of,
+    upgrade_request,
     url,
     wait_until,
 )
@@ -53,6 +52,7 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
         assert all(buf.push_state(f"S{n}".encode()) for n in range(3))
         buf.push_state(b"D")
         buf.close()
+        assert (buf.pending, buf.pending_state) == (0, 0)
         with pytest.raises(BufferClosed):  # D was discarded with the buffer
             await buf.get()
         return order, full, coalesced_dropped
@@ -63,12 +63,30 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
     assert counts == 12
 
 
-@pytest.mark.parametrize(("max_state", "max_progress"), [(0, 1), (1, 0), (0, 0)])
-def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int) -> None:
+def test_buffer_caps_the_bytes_of_state_waiting() -> None:
+    async def scenario() -> list[bool]:
+        buf = ClientBuffer(max_state=100, max_progress=1, max_state_bytes=10)
+        taken = [buf.push_state(b"x" * 15)]  # over the cap, into an empty backlog: taken
+        taken.append(buf.push_state(b"y"))  # 15 bytes wait: refused
+        buf.push_progress("p", b"p" * 50)  # progress is not state: counted apart
+        assert (await buf.get(), buf.pending_state_bytes) == (b"x" * 15, 0)
+        taken += [buf.push_state(b"z" * 9), buf.push_state(b"w"), buf.push_state(b"v")]
+        buf.push_front(b"hello")
+        assert buf.pending_state_bytes == 15
+        return taken
+
+    assert asyncio.run(scenario()) == [True, False, True, True, False]
+
+
+@pytest.mark.parametrize(("max_state", "max_progress", "max_bytes"),
+                         [(0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 0, 0)])
+def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int,
+                                           max_bytes: int) -> None:
     # a cap of 0 would close every client at its first event, or drop all progress
     with pytest.raises(ValueError):
-        ClientBuffer(max_state=max_state, max_progress=max_progress)
-    assert ClientBuffer(max_state=1, max_progress=1).pending == 0  # one of each is enough
+        ClientBuffer(max_state=max_state, max_progress=max_progress, max_state_bytes=max_bytes)
+    # one of each is enough
+    assert ClientBuffer(max_state=1, max_progress=1, max_state_bytes=1).pending == 0
 
 
 # --- slow clients ------------------------------------------------------------------------------
@@ -138,7 +156,9 @@ def test_slow_client_past_the_state_cap_is_closed_with_1013(
                 message = recv_json(slow)
                 received.append(message["data"]["n"])
     assert exc.value.rcvd is not None
-    assert exc.value.rcvd.code == 1013
+    # what the client is told: why, and what to do
+    assert (exc.value.rcvd.code, exc.value.rcvd.reason) == (
+        1013, "client too slow; reconnect to resync")
     # What did reach it is an unbroken prefix (state events are dropped only with the client).
     assert received == list(range(len(received)))
     assert len(received) < fillers
@@ -149,15 +169,10 @@ def test_dead_peer_is_dropped_by_the_heartbeat(
     make_server: Callable[..., WebsocketServer], bus: EventBus
 ) -> None:
     server = make_server(ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5)
-    key = base64.b64encode(os.urandom(16)).decode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as dead, \
             connect(url(server)) as live:
         live_sid = recv_json(live)["data"]["sid"]
-        dead.sendall(
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
+        dead.sendall(upgrade_request())
         response = b""
         while b"\r\n\r\n" not in response:
             response += dead.recv(4096)
@@ -167,3 +182,6 @@ def test_dead_peer_is_dropped_by_the_heartbeat(
         wait_until(lambda: [s["sid"] for s in server.client_stats()] == [live_sid])
         bus.publish("marker", {"still": "alive"})
         assert recv_json(live) == {"event": "marker", "data": {"still": "alive"}}
+        # what the server counts as written to it: the hello and the marker
+        wait_until(lambda: (stats_of(server, live_sid) or {}).get("sent") == 2)
+        assert (stats_of(server, live_sid) or {})["protocol"] == "ytptube"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +64,22 @@ def test_flasharr_task_messages_follow_the_bus(
     ]
 
 
+def test_an_event_during_the_snapshot_follows_it(
+    make_server: Callable[..., WebsocketServer], service: FakeService, bus: EventBus
+) -> None:
+    # the engine changes an item after the snapshot was read and before it is sent: the
+    # change reaches the client, after the snapshot it would otherwise overwrite
+    item = service.seed("https://example.com/a")
+    service.during_snapshot = lambda: bus.publish("item_updated", {**item, "status": "done"})
+    server = make_server(batch_interval=60, stats_interval=60)
+    with connect(url(server, "/api/ws")) as ws:
+        sync, update = recv_json(ws), recv_json(ws)
+    assert sync == {"type": "SYNC_ALL", "tasks": [
+        {"id": item["id"], "state": "pending", "progress": 0}]}
+    assert update == {"type": "TASK_UPDATED", "task": {
+        "id": item["id"], "state": "done", "progress": 0}}
+
+
 def test_flasharr_batch_updates_only_while_active_and_engine_stats(
     make_server: Callable[..., WebsocketServer], service: FakeService
 ) -> None:
@@ -104,13 +121,13 @@ def test_flasharr_timers_run_only_while_a_flasharr_client_is_connected(
 # --- failures -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("broken", "reason"), [
-    ("flasharr_tasks", "cannot list tasks"),
-    ("unencodable", "cannot encode tasks"),
+@pytest.mark.parametrize(("broken", "reason", "logged"), [
+    ("flasharr_tasks", "cannot list tasks", r"flasharr_tasks failed; closing client [-0-9a-f]{36}"),
+    ("unencodable", "cannot encode tasks", r"cannot encode websocket frame .*"),
 ])
 def test_a_sync_that_cannot_be_made_closes_the_socket_1011(
     make_server: Callable[..., WebsocketServer], service: FakeService,
-    caplog: pytest.LogCaptureFixture, broken: str, reason: str,
+    caplog: pytest.LogCaptureFixture, broken: str, reason: str, logged: str,
 ) -> None:
     if broken == "unencodable":
         service.seed("https://example.com/huge")["pct"] = 2**70  # past JSON's 64-bit integers
@@ -121,9 +138,11 @@ def test_a_sync_that_cannot_be_made_closes_the_socket_1011(
         ws.recv(timeout=TIMEOUT)
     assert exc.value.rcvd is not None
     assert (exc.value.rcvd.code, exc.value.rcvd.reason) == (1011, reason)
-    assert any(r.exc_info for r in caplog.records)
     # gone from the server, and with it the timers it started
     wait_until(lambda: server.client_stats() == [] and not server.polling)
+    # that failure only: the client's end (no sender was started) raised nothing more
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert re.fullmatch(logged, record.getMessage(), re.DOTALL)
 
 
 def test_an_event_flasharr_cannot_map_is_logged_and_skipped(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from support.ws_sidecar import (
     recv_json,
     recv_until,
     send,
+    upgrade_request,
     url,
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -95,9 +98,11 @@ def test_an_event_that_cannot_be_encoded_is_logged_and_skipped(
     with caplog.at_level(logging.ERROR, logger="appliance.ws"), connect(url(server)) as ws:
         recv_json(ws)
         bus.publish("item_updated", {"id": "x", "total_bytes": 2**70})  # past 64-bit JSON
-        # keys that are not text are written as text, as the HTTP API's JSON writes them
-        bus.publish("marker", {"counts": {1: "one"}})
-        assert recv_json(ws) == {"event": "marker", "data": {"counts": {"1": "one"}}}
+        # keys that are not text are written as text, as the HTTP API's JSON writes them,
+        # and so are values JSON has no type for (a path)
+        bus.publish("marker", {"counts": {1: "one"}, "file": PurePosixPath("/dl/a.mp4")})
+        assert recv_json(ws) == {"event": "marker",
+                                 "data": {"counts": {"1": "one"}, "file": "/dl/a.mp4"}}
     [record] = [r for r in caplog.records if r.exc_info]
     assert record.getMessage().startswith("cannot encode websocket frame")
 
@@ -107,6 +112,21 @@ def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> Non
     with pytest.raises(InvalidStatus) as exc:
         connect(url(server, "/nope"))
     assert exc.value.response.status_code == 404
+
+
+@pytest.mark.parametrize("target", ["//[/ws", "//[::1/ws?apikey=x", "//127.0.0.1/ws"])
+def test_a_target_that_reads_as_a_host_is_404_not_a_server_error(
+    make_server: Callable[..., WebsocketServer], caplog: pytest.LogCaptureFixture, target: str
+) -> None:
+    # urlsplit read "//…" as a host: "[" raised (500, a traceback), "//127.0.0.1/ws" was /ws
+    server = make_server()
+    with caplog.at_level(logging.ERROR), \
+            socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(upgrade_request(target))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 404 ")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    with connect(url(server, "/ws?x=//[")) as ws:  # the query is no host
+        assert recv_json(ws)["event"] == "connected"
 
 
 def test_add_url_dispatches_and_replies_item_status(
@@ -233,6 +253,26 @@ def test_bad_client_message_gets_log_error_and_connection_stays(
         send(ws, "add_url", {"url": "https://example.com/after"})
         status, _ = recv_until(ws, event("item_status"))
     assert status["data"]["url"] == "https://example.com/after"
+
+
+def test_a_long_list_of_failed_ids_is_reported_in_a_few_frames(
+    make_server: Callable[..., WebsocketServer], service: FakeService, bus: EventBus
+) -> None:
+    # one log_error per id filled the buffer at once: the client was closed as too slow
+    server = make_server(max_state_backlog=30)
+    item = service.seed("https://example.com/a")
+    missing = [f"missing-{n}" for n in range(45)]
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        send(ws, "item_pause", [*missing[:5], item["id"], *missing[5:]])
+        paused = recv_json(ws)
+        errors = [recv_json(ws) for _ in range(11)]
+        bus.publish("marker", {})
+        assert recv_json(ws) == {"event": "marker", "data": {}}
+    assert paused["data"] == {**item, "status": "paused"}
+    assert [e["data"]["message"] for e in errors] == [
+        *(f"{i}: Item not found." for i in missing[:10]), "35 more items failed too."]
+    assert {(e["event"], e["data"]["title"]) for e in errors} == {("log_error", "Pause failed")}
 
 
 def test_add_url_that_adds_nothing_gets_a_warning(

@@ -3,14 +3,28 @@ let in are closed (1008), as HTTP would refuse their next request; the others st
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
-from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, recv_until, refusal, url
+from support.ws_sidecar import (
+    TIMEOUT,
+    apikey,
+    basic,
+    recv_json,
+    recv_until,
+    refusal,
+    url,
+    wait_until,
+)
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from appliance.auth import Authenticator, Session, gen_token, set_password, show_token
+from appliance.auth.checker import PasswordChecker
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
 from appliance.events import EventBus
@@ -112,8 +126,9 @@ def test_new_credentials_close_the_sockets_they_no_longer_let_in(
             "type": "TASK_REMOVED", "task_id": "marker"}
 
 
+@pytest.mark.parametrize("past", [0.0, 1.0])  # at its end it has ended, as on HTTP
 def test_a_session_that_runs_out_closes_its_sockets(
-    make_server: Callable[..., WebsocketServer], guarded: Settings
+    make_server: Callable[..., WebsocketServer], guarded: Settings, past: float
 ) -> None:
     clock = [1_000_000.0]
     auth = Authenticator(guarded, clock=lambda: clock[0])
@@ -122,5 +137,110 @@ def test_a_session_that_runs_out_closes_its_sockets(
     with connect(url(server), additional_headers={
             "Cookie": f"{COOKIE_NAME}={session.cookie}"}) as ws:
         recv_json(ws)
-        clock[0] = session.expires + 1.0  # nothing else changes: no new password, no logout
+        clock[0] = session.expires + past  # nothing else changes: no new password, no logout
         assert closed_with(ws)[0] == 1008
+
+
+def test_asking_open_sockets_again_is_not_guessing(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+) -> None:
+    # A person's tabs and programs, all on the password that is about to change. Asking them
+    # again is the sidecar's doing, not a guesser's: it neither counts failures against their
+    # address (which blocked the person's next login with the new password, 429) nor is held
+    # off by a block (which kept the sixth socket open on the old password).
+    set_password(guarded.config_path, "first password")
+    auth = Authenticator(guarded, clock=lambda: 1_000_000.0)  # a block never runs out
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    old = basic("appliance", "first password")
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(url(server), additional_headers=old))
+                   for _ in range(6)]
+        for ws in sockets:
+            recv_json(ws)
+        set_password(guarded.config_path, "second password")
+        for ws in sockets:
+            assert closed_with(ws)[0] == 1008
+    new = basic("appliance", "second password")
+    with connect(url(server), additional_headers=new) as ws:
+        assert recv_json(ws)["event"] == "connected"  # served from here on
+        assert still_served(ws, bus, 1)
+
+
+def test_a_check_that_fails_is_logged_and_the_next_one_still_runs(
+    make_server: Callable[..., WebsocketServer], guarded: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fail = threading.Event()
+
+    def clock() -> float:  # the authenticator's clock, failing once when asked to
+        if fail.is_set():
+            fail.clear()
+            raise OSError("clock source gone")
+        return time.time()
+
+    set_password(guarded.config_path, "first password")
+    auth = Authenticator(guarded, clock=clock)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    with caplog.at_level(logging.ERROR, logger="appliance.ws"), \
+            connect(url(server), additional_headers=basic("appliance", "first password")) as ws:
+        recv_json(ws)
+        fail.set()
+        wait_until(lambda: any(r.exc_info for r in caplog.records))
+        set_password(guarded.config_path, "second password")
+        assert closed_with(ws)[0] == 1008
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage() == "websocket credential check failed"
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_socket_is_not_closed_because_password_hashing_is_busy_but_asked_again(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus,
+    changed: bool,
+) -> None:
+    # Every hash asked (no memory of a verified one), and one slot to hash in.
+    checker = PasswordChecker(slots=1, ttl=0)
+    set_password(guarded.config_path, "the password")
+    token = show_token(guarded.config_path)
+    auth = Authenticator(guarded, checker=checker)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    with connect(url(server), additional_headers=basic("appliance", "the password")) as kept, \
+            connect(url(server), additional_headers={"Authorization": f"Token {token}"}) \
+            as by_token:
+        recv_json(kept), recv_json(by_token)
+        # HTTP's logins hold the slot (the real semaphore, taken here)
+        assert checker._slots.acquire(blocking=False)
+        try:
+            if changed:
+                set_password(guarded.config_path, "another password")
+            gen_token(guarded.config_path)
+            # the pass that ended the old token's socket found no slot for the password
+            assert closed_with(by_token)[0] == 1008
+            assert still_served(kept, bus, 1)
+        finally:
+            checker._slots.release()
+        # asked again once a slot is free: closed if its password is no longer the one
+        if changed:
+            assert closed_with(kept)[0] == 1008
+        else:
+            assert still_served(kept, bus, 2)
+
+def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is_on(
+    make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
+) -> None:
+    # While auth is off anyone gets a socket, with whatever password it cares to send along:
+    # when a password is set, those are tried as any guess is (throttled, counted), not
+    # hundreds at once for free; one that was right stays.
+    auth = Authenticator(settings, clock=lambda: 1_000_000.0)  # a block never runs out
+    server = make_server(authenticator=auth, auth_check_interval=CHECK)
+    with contextlib.ExitStack() as stack:
+        right, *wrong = (stack.enter_context(connect(url(server), additional_headers=basic(
+            "appliance", password))) for password in ["the new one", *map(str, range(7))])
+        for ws in (right, *wrong):
+            recv_json(ws)
+        set_password(settings.config_path, "the new one")
+        for ws in wrong:
+            assert closed_with(ws)[0] == 1008
+        assert still_served(right, bus, 1)
+    # the wrong ones counted against their address as guesses do
+    assert refusal(url(server), additional_headers=basic("appliance", "the new one")
+                   ).status_code == 429
