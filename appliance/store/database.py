@@ -254,7 +254,7 @@ def open_database(path: Path, download_folder: Path | None = None
     _WAL_FILES[db] = path.with_name(path.name + "-wal")
     _add_download_folder(db, download_folder)
     # (empty: a delete of their files checks the size alone)
-    _add_column(db, "items", "file_mtime_ns", "INTEGER",
+    _add_column(db, "items", "file_mtime_ns", "BIGINT",
                 "items record their file's modification time")
     _add_column(db, "presets", "priority", "INTEGER NOT NULL DEFAULT 0",
                 "presets have YTPTube's priority")

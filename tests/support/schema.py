@@ -2,7 +2,8 @@
 to compare (columns as sets: a migration's ALTER TABLE adds a column at the end).
 
 ``.venv/bin/python tests/support/schema.py > tests/data/schemas/<YYYY-MM-DD>.sql`` saves the
-schema a new database has now, once its migration for older databases is written."""
+schema a new database has now, once its migration for older databases is written (a second
+change on one day: ``<YYYY-MM-DD>T<HH>.sql``, which sorts after the day's first)."""
 
 from __future__ import annotations
 
