@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from support.server import free_port_pair
 
 from appliance.cli import main
 from appliance.config import (
@@ -183,7 +184,6 @@ def test_ports_that_cannot_be_listened_on(tmp_path: Path, env: dict, text: str) 
 
 
 def test_free_ports_pass(tmp_path: Path) -> None:
-    with listening() as probe:
-        port = probe.getsockname()[1]
+    port = free_port_pair()  # the websocket's (port + 1) free too: another test's may be there
     check_ports(load_settings({"YTP_CONFIG_PATH": str(tmp_path), "YTP_HOST": "127.0.0.1",
                                "YTP_PORT": str(port), "YTP_WS_PORT": "0"}))

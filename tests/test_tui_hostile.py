@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from support.hostile import HEALTH, HostileService, Stream, Trickle, hostile_service
+from support.hostile import HEALTH, Held, HostileService, Stream, Trickle, hostile_service
 from support.tui_pilot import connected, drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
@@ -399,13 +399,15 @@ def test_an_unreachable_address_is_shown_not_obeyed(
 
 def test_an_address_with_credentials_shows_neither_and_sends_both(
         service: HostileService) -> None:
-    service.answers["/api/health"] = (401, {"error": "Invalid credentials."})
+    refused = service.answers["/api/health"] = Held((401, {"error": "Invalid credentials."}))
     host = service.url.removeprefix("http://")
     app = ApplianceApp(ApiClient(resolve(url=f"http://me:s3%2Fcret@{host}/",
                                          env={"HOME": "/nonexistent"}, local=None)))
 
     async def scenario(pilot: Pilot) -> None:
-        assert text_of(app, "#connecting") == f"Connecting to {service.url} …"
+        await until(pilot, lambda: text_of(app, "#connecting") ==
+                    f"Connecting to {service.url} …", "the address shown")
+        refused.released.set()
         await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the refusal")
         assert text_of(app, "#problem-reason") == f"{service.url}: Invalid credentials."
         service.answers["/api/health"] = HEALTH

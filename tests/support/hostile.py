@@ -29,6 +29,14 @@ class Trickle:
         self.size, self.every = size, every
 
 
+class Held:
+    """``answer`` (any form above), sent once ``released`` is set: what a client shows while
+    it waits is then a test's to check, not a race with the answer."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer, self.released = answer, threading.Event()
+
+
 class Stream:
     """A 200 ``text/event-stream`` of ``body``, ended by closing the connection."""
 
@@ -61,6 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
         answers = self.server.service.answers
         answer = answers.get(f"{self.command} {path}",
                              answers.get(path, (404, {"error": "Not found."})))
+        if isinstance(answer, Held):
+            answer.released.wait(120)
+            answer = answer.answer
         status, body = answer if isinstance(answer, tuple) else (200, answer)
         if isinstance(body, Trickle):
             self._trickle(body)
@@ -95,7 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class HostileService:
     """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
-    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream`;
+    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream` (any
+    of them :class:`Held`);
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
     method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
     ``authorizations``: the Authorization headers the requests and websockets came with."""
