@@ -110,12 +110,15 @@ def check_host(host: str | None, what: str) -> None:
 
 def proxied(host: str | None) -> bool:
     """Whether a request to ``host`` would go through a proxy of the environment
-    (``HTTP(S)_PROXY``, ``ALL_PROXY``, less ``NO_PROXY``), as requests reads them."""
-    import urllib.request
+    (``HTTP(S)_PROXY``, ``ALL_PROXY``, less ``NO_PROXY``), as requests itself reads them:
+    urllib's reading takes no address ranges in ``NO_PROXY`` (``10.0.0.0/8``)."""
+    from requests.utils import get_environ_proxies
 
-    proxies = urllib.request.getproxies()
-    return bool(host) and any(proxies.get(k) for k in ("http", "https", "all")) \
-        and not urllib.request.proxy_bypass(host or "")
+    if not host:
+        return False
+    name = f"[{host}]" if ":" in host else host
+    proxies = get_environ_proxies(f"http://{name}/")
+    return any(proxies.get(k) for k in ("http", "https", "all"))
 
 
 def checked_session(what: str) -> Any:

@@ -26,7 +26,7 @@ from support.webhooks import Receiver, post, target
 from appliance.api.app import create_app
 from appliance.notify.messages import Message
 from appliance.notify.senders import Outcome, send_apprise, send_webhook
-from appliance.outbound import why_refused
+from appliance.outbound import proxied, why_refused
 from appliance.runtime import Runtime
 
 DISGUISED = "disguised.test"
@@ -170,3 +170,22 @@ def test_a_proxy_does_not_carry_an_apprise_message_past_the_check(
     assert send_apprise(f"json://{DISGUISED}:{port}/x", Message("t", "b"), 5).error == (
         "Cannot send: 0.0.0.0 is the unspecified address: notifications may not go there.")
     assert len(receiver.hits) == 2
+
+
+@pytest.mark.parametrize(("no_proxy", "host", "through_proxy"), [
+    ("", "hooks.example", True),
+    ("10.0.0.0/8", "10.1.2.3", False),  # a range: urllib's reading took it for no exception
+    ("10.0.0.0/8", "192.168.1.2", True),
+    ("example.org", "hooks.example.org", False),
+    ("", "", False),
+])
+def test_which_hosts_go_through_the_proxy_is_read_as_requests_reads_it(
+        monkeypatch: pytest.MonkeyPatch, no_proxy: str, host: str, through_proxy: bool) -> None:
+    """Apprise sends with requests: a host requests sends directly is judged on connecting,
+    one it sends to the proxy is checked before (the proxy resolves it)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
+                 "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    assert proxied(host) is through_proxy

@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,20 +37,31 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
                          + (f" (last error: {last_error!r})" if last_error else ""))
 
 
+def _outgoing_ports() -> tuple[int, int]:
+    """The range the kernel takes a client socket's own port from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_pair() -> int:
-    """A port P such that P and P+1 are free (HTTP and websocket)."""
+    """A port P such that P and P+1 are free (HTTP and websocket), taken below the range of
+    client sockets' own ports: a test's connection elsewhere may take a free port in that
+    range at any moment, this pair's P+1 included (met in CI). Drawn from the system's
+    randomness: every xdist worker's ``random`` has the same seed."""
+    low = _outgoing_ports()[0]
+    draw = random.SystemRandom()
     for _ in range(200):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            if port >= 65535:
+        port = draw.randrange(10000, low - 1) if low > 10001 else draw.randrange(1024, 65534)
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
                 continue
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
+            return port
     raise RuntimeError("no free port pair")
 
 
