@@ -168,15 +168,21 @@ class Runtime:
 
     def _follow_file_actions(self, event: Event) -> None:
         """A file (or folder) the file browser renamed or moved keeps its items: their
-        history names it where it is now."""
+        history names it where it is now. One it deleted is no item's file any more."""
         data = event.data
-        if event.name != events.FILE_ACTION or not isinstance(data, dict) or not data["ok"] \
-                or data["action"] not in ("rename", "move"):
+        if event.name != events.FILE_ACTION or not isinstance(data, dict) or not data["ok"]:
             return
         folders = (str(self.files.root), str(self.settings.download_path))
-        followed = self.store.follow_rename(folders, data["path"], data["new_path"])
-        if followed:
-            log.info("%d item(s) follow %s to %s", followed, data["path"], data["new_path"])
+        if data["action"] in ("rename", "move"):
+            followed = self.store.follow_rename(folders, data["path"], data["new_path"])
+            if followed:
+                log.info("%d item(s) follow %s to %s", followed, data["path"],
+                         data["new_path"])
+        elif data["action"] == "delete":
+            forgotten = self.store.forget_files(folders, data["path"])
+            if forgotten:
+                log.info("%d item(s) name no file now: %s was deleted in the file browser",
+                         forgotten, data["path"])
 
     @property
     def settings(self) -> Settings:

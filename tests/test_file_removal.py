@@ -312,6 +312,31 @@ def test_items_follow_their_files_renamed_and_moved_in_the_browser(
     assert (folder / "show.mp4").read_bytes() == kept
 
 
+def test_items_of_files_deleted_in_the_browser_name_no_file(
+        app: App, origin: MediaOrigin) -> None:
+    """A file (or folder) deleted in the browser is no item's file any more: the history
+    keeps the item, naming no file, and a later file of that name is not the item's (deleting
+    the item leaves it)."""
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    alone = download(client, origin.short_url, template="show.%(ext)s")
+    inside = download(client, origin.clip_url, template="%(id)s.%(ext)s", folder="old")
+    kept = download(client, origin.clip2_url, template="kept.%(ext)s")
+    done = act(client, {"action": "delete", "path": "show.mp4"},
+               {"action": "delete", "path": "old"})
+    assert done.status_code == 200 and all(r["ok"] for r in done.json), done.text
+
+    def files(item: dict[str, Any]) -> tuple[str | None, int | None]:
+        now = client.simulate_get(f"/api/history/{item['id']}").json
+        return now.get("filename"), now.get("file_size")
+
+    assert files(alone) == files(inside) == ("", None)
+    assert files(kept) == ("kept.mp4", kept["file_size"])
+    (folder / "show.mp4").write_bytes(b"a later file of that name")
+    delete(client, alone["id"])
+    assert (folder / "show.mp4").read_bytes() == b"a later file of that name"
+
+
 def test_a_copy_of_the_same_size_put_under_its_name_is_not_removed(
         app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
     """The same size is no proof: the file's modification time, as recorded, is asked too.

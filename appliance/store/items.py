@@ -343,17 +343,32 @@ class ItemStore:
         """Finished items whose file is ``old``, or lies under it (a folder), in one of
         ``folders`` (a download folder's forms), name it ``new`` now: the file browser renamed
         or moved it. How many."""
+        if not new:
+            return 0
+        return self._update_files(folders, old, "filename = $new || substr(filename, $cut)",
+                                  {"new": new})
+
+    def forget_files(self, folders: Iterable[str], path: str) -> int:
+        """Finished items whose file is ``path``, or lies under it, in one of ``folders``
+        name no file any more: the file browser deleted it. Their history stays (and the
+        archive keeps them from being downloaded again); a later file of that name is not
+        theirs. How many."""
+        return self._update_files(folders, path,
+                                  "filename = '', file_size = NULL, file_mtime_ns = NULL", {})
+
+    def _update_files(self, folders: Iterable[str], path: str, change: str,
+                      values: dict[str, Any]) -> int:
         forms = {f"folder{n}": folder for n, folder in enumerate(sorted(set(folders)))}
-        if not forms or not old or not new:
+        if not forms or not path:
             return 0
         named = ", ".join(f"${name}" for name in forms)
         with self._write():
             return self.db.execute(
-                "UPDATE items SET filename = $new || substr(filename, $cut) "
+                f"UPDATE items SET {change} "
                 f"WHERE kind = $done AND download_folder IN ({named}) "
                 "AND (filename = $old OR substr(filename, 1, $cut) = $under)",
-                {"new": new, "cut": len(old) + 1, "done": DONE, "old": old,
-                 "under": old + "/", **forms},
+                {"cut": len(path) + 1, "done": DONE, "old": path, "under": path + "/",
+                 **forms, **values},
             ).rowcount
 
     def window(
