@@ -162,8 +162,10 @@ def test_names_and_redirects(served: tuple[Service, Path]) -> None:
     assert status == 302 and where(headers) == url
     # the id in brackets finds the file after a rename (YTPTube's 302)
     old = "/api/download/" + quote(f"{folder.name}/Old title [abcdefghijk].mp4")
-    status, headers, _ = raw(server, old)
-    assert status == 302 and where(headers) == url
+    # (found in the index: once its watcher has seen the file)
+    status, headers, _ = wait_for(lambda: (r := raw(server, old))[0] == 302 and r,
+                                  message="the renamed file found by its id")
+    assert where(headers) == url
     status, _, body = raw(server, "/api/download/" + quote(f"{folder.name}/missing.mp4"))
     assert status == 404
     assert json.loads(body) == {"error": f"File '{folder.name}/missing.mp4' does not exist.",

@@ -144,6 +144,9 @@ def test_each_route_leads_to_the_normal_path_and_to_a_renamed_file(
     folder = runtime.settings.download_path / "moved"
     folder.mkdir(exist_ok=True)
     (folder / "Now [abcdefghijk].srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nx\n")
+    # the file with the id is found in the index (its watcher, or the disk before it is ready)
+    wait_for(lambda: "Now [abcdefghijk].srt" in runtime.files.index.names("moved"),
+             message="the file indexed")
     found = "/api/player/" + route.format(quote("moved/Now [abcdefghijk].srt"))
     for asked in ("moved//Now [abcdefghijk].srt", "moved/Before [abcdefghijk].srt"):
         result = client.simulate_get("/api/player/" + route.format(asked),

@@ -13,7 +13,7 @@ import falcon
 from .. import errors
 from ..engine.folder_disk import missing
 from ..files import paths
-from ..files.index import nameable
+from ..files.index import FileIndex
 from ..runtime import Runtime
 
 # YTPTube's file ids: "[<11 characters>]" in the name (a YouTube id), found again in a file
@@ -21,15 +21,22 @@ from ..runtime import Runtime
 _VIDEO_ID = re.compile(r"\[(?:youtube-)?([A-Za-z0-9_-]{11})\]")
 
 
-def same_id_file(requested: Path) -> Path | None:
-    """A file beside ``requested`` with the same video id and extension (YTPTube's 302)."""
+def same_id_file(index: FileIndex, requested: Path) -> Path | None:
+    """A file beside ``requested`` with the same video id and extension (YTPTube's 302),
+    found in the index: reading the folder for each missing name cost a listing of the whole
+    folder (100,000 files in a flat download folder) per request."""
     match = _VIDEO_ID.search(requested.name)
-    if not match or not requested.parent.is_dir():
+    if not match:
         return None
-    for other in sorted(requested.parent.iterdir()):
-        # a name that is not valid UTF-8 cannot be sent in the redirect (the index leaves it out)
-        if nameable(other.name) and f"[{match.group(1)}]" in other.name \
-                and other.suffix == requested.suffix and other.is_file():
+    try:
+        folder = paths.relative(index.root, requested.parent)
+    except ValueError:
+        return None
+    tag, suffix = f"[{match.group(1)}]", requested.suffix
+    # a name that is not valid UTF-8 cannot be sent in the redirect (the index leaves it out)
+    for name in sorted(n for n in index.names(folder) if tag in n and Path(n).suffix == suffix):
+        other = requested.parent / name
+        if other.is_file():
             return other
     return None
 
@@ -70,7 +77,7 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
     path = paths.resolve(root, requested)
     # os.path's tests: a name too long for the file system is no file, not an OSError.
     if not os.path.isfile(path):
-        moved = None if os.path.exists(path) else same_id_file(path)
+        moved = None if os.path.exists(path) else same_id_file(runtime.files.index, path)
         if moved is not None:
             raise redirect(req, prefix, paths.relative(root, moved), suffix)
         raise errors.not_found(f"File '{requested}' does not exist.")
