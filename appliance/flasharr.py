@@ -25,6 +25,10 @@ from .store.records import (
 )
 
 STATES = ("queued", "downloading", "paused", "completed", "failed")
+# SYNC_ALL's tasks at most: the running items, then the newest waiting (the rest: GET
+# /api/downloads, paged). A queue of tens of thousands (a big channel added at once) made it a
+# frame of tens of MiB for every client that connected.
+SYNC_ALL_LIMIT = 1000
 # ``?status=`` also takes ``cancelled`` (a part of ``failed``, as Flasharr counts it apart).
 FILTERS = (*STATES, "cancelled")
 

@@ -35,6 +35,7 @@ from .slots import IMAGE_FETCHES, OUTSIDE_WAITS, Slots
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
+from .store.records import most_relevant
 from .store.tasks import TaskStore
 from .systemd import ServiceAgent
 from .tasks.service import TaskService
@@ -90,7 +91,8 @@ class QueueService:
         return self._ok(self.engine.delete_items(ids, remove_file=allowed))
 
     def flasharr_tasks(self) -> list[dict[str, Any]]:
-        return [flasharr.task(i.to_dict()) for i in self.engine.queue_items()]
+        chosen = most_relevant(self.engine.queue_items(), flasharr.SYNC_ALL_LIMIT)
+        return [flasharr.task(i.to_dict()) for i in chosen]
 
     def flasharr_task(self, item: dict[str, Any]) -> dict[str, Any]:
         return flasharr.task(item)

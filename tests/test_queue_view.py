@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
 
-from appliance.api.queue_view import most_relevant
+from appliance import flasharr
+from appliance.runtime import Runtime
 from appliance.store import Item
-from appliance.store.records import new_id
+from appliance.store.records import most_relevant, new_id
 
 LIVE, CONFIGURATION = "/api/history/live", "/api/system/configuration"
 
@@ -24,7 +26,8 @@ def queue_of(client: TestClient, path: str, **params: str) -> tuple[list[dict], 
 
 
 def test_a_client_asks_for_fewer_items_and_fewer_fields(
-        client: TestClient, origin: MediaOrigin) -> None:
+        runtime: Runtime, client: TestClient, origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     client.simulate_post("/api/system/pause")
     added = client.simulate_post(
         "/api/history", body=json.dumps([{"url": u} for u in origin.playlist_entry_urls]),
@@ -44,6 +47,10 @@ def test_a_client_asks_for_fewer_items_and_fewer_fields(
         assert slim == [{"id": i, "status": "pending", "speed": None} for i in ids]
         both, _ = queue_of(client, path, queue_fields=" title ,, title", queue_limit="1")
         assert both == [{"id": ids[2], "title": whole[2]["title"]}]
+    # Flasharr's SYNC_ALL on connecting: as many as its bound, the same ones (the rest: paged)
+    assert [t["id"] for t in runtime.service.flasharr_tasks()] == ids
+    monkeypatch.setattr(flasharr, "SYNC_ALL_LIMIT", 2)
+    assert [t["id"] for t in runtime.service.flasharr_tasks()] == ids[1:]
 
 
 def test_what_a_client_asks_for_is_checked(client: TestClient) -> None:

@@ -20,7 +20,7 @@ import falcon
 from .. import errors
 from ..engine.engine import DownloadEngine
 from ..store import Item
-from ..store.records import ACTIVE_STATUSES
+from ..store.records import most_relevant
 from .schemas import query, ref
 
 ITEM_FIELDS = frozenset(Item(id="", url="").to_dict())
@@ -62,18 +62,6 @@ def _limit(req: falcon.Request) -> int | None:
     if not text.isascii() or not text.isdigit() or len(text) > 9:
         raise errors.invalid("queue_limit must be a whole number (0 or more).")
     return int(text)
-
-
-def most_relevant(items: list[Item], limit: int) -> list[Item]:
-    """The running items, then the newest waiting ones, to ``limit``; in the queue's order."""
-    if len(items) <= limit:
-        return items
-    chosen = {item.id for item in items if item.status in ACTIVE_STATUSES}
-    for item in reversed(items):
-        if len(chosen) >= limit:
-            break
-        chosen.add(item.id)
-    return [item for item in items if item.id in chosen][:limit]
 
 
 # OpenAPI parts of the two answers that carry the queue (the rule: appliance/api/openapi.py).

@@ -138,3 +138,15 @@ def format_eta(seconds: float | None) -> str | None:
         return None
     total = max(0, int(seconds))
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def most_relevant(items: list[Item], limit: int) -> list[Item]:
+    """The running items, then the newest waiting ones, to ``limit``; in the queue's order."""
+    if len(items) <= limit:
+        return items
+    chosen = {item.id for item in items if item.status in ACTIVE_STATUSES}
+    for item in reversed(items):
+        if len(chosen) >= limit:
+            break
+        chosen.add(item.id)
+    return [item for item in items if item.id in chosen][:limit]
