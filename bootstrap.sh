@@ -54,6 +54,10 @@ fi
 if [ "$mode" = test ] && ! command -v tmux >/dev/null 2>&1; then
   apt_install tmux
 fi
+# Files opened in a browser tab are tested in Debian's Chromium, headless.
+if [ "$mode" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
+fi
 
 if [ ! -x .venv/bin/python ]; then
   say "creating the virtual environment in .venv ..."

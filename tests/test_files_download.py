@@ -263,10 +263,12 @@ def test_a_page_in_the_download_folder_runs_no_script(client: TestClient,
     inline from this service's origin, opened as a page, their scripts ran with the user's
     session (and could drive the whole API). A sandbox without scripts, no type guessed."""
     script = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/api")</script></svg>'
-    for name, kind in (("Show.svg", "image/svg+xml"), ("page.html", "text/html"),
-                       ("f.mp4", "video/mp4")):
+    media = "default-src 'none'; media-src 'self'"  # a media page plays it, loads nothing else
+    for name, kind, policy in (("Show.svg", "image/svg+xml", "sandbox"),
+                               ("page.html", "text/html", "sandbox"),
+                               ("f.mp4", "video/mp4", media), ("f.m4a", "audio/mp4", media)):
         (runtime.settings.download_path / name).write_bytes(script)
         result = client.simulate_get(f"/api/download/{name}")
         assert result.status_code == 200 and result.headers["content-type"] == kind
-        assert result.headers["content-security-policy"] == "sandbox"
+        assert result.headers["content-security-policy"] == policy
         assert result.headers["x-content-type-options"] == "nosniff"

@@ -100,12 +100,20 @@ def send_file(req: falcon.Request, resp: falcon.Response, path: Path, root: Path
         raise
 
 
+# Audio and video opened in a tab: the browser's media page plays them, loading only the file
+# itself. A sandbox stopped that page loading it at all (checked in Chromium:
+# tests/test_browser_media.py). No script runs in a media page, and nosniff keeps the type.
+MEDIA_POLICY = "default-src 'none'; media-src 'self'"
+
+
 def inert(resp: falcon.Response) -> None:
     """A file of the download folder or a site's image is the site's content, served from
     this service's origin: opened as a page (an ``.svg`` thumbnail yt-dlp wrote, an ``.html``
     file), its scripts would run with the user's session and the whole API. The browser runs
-    none (a sandbox of its own, no origin) and never guesses another type."""
-    resp.set_header("Content-Security-Policy", "sandbox")
+    none (a sandbox of its own, no origin; audio and video: a policy that lets their media
+    page load nothing but the file) and never guesses another type. Set after the type."""
+    media = (resp.content_type or "").startswith(("audio/", "video/"))
+    resp.set_header("Content-Security-Policy", MEDIA_POLICY if media else "sandbox")
     resp.set_header("X-Content-Type-Options", "nosniff")
 
 
