@@ -164,6 +164,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS idx_items_kind_created_status "
     "ON items (kind, created_at, status)",
     "CREATE INDEX IF NOT EXISTS idx_items_kind_status_created ON items (kind, status, created_at)",
+    # The items of a file or a folder's files (the file browser's actions, a delete's check of
+    # who else records a file): a scan of 100,000 rows for each file was ~0.3 s.
+    "CREATE INDEX IF NOT EXISTS idx_items_filename ON items (filename)",
 )
 
 

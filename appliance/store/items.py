@@ -365,10 +365,12 @@ class ItemStore:
         with self._write():
             return self.db.execute(
                 f"UPDATE items SET {change} "
-                f"WHERE kind = $done AND download_folder IN ({named}) "
-                "AND (filename = $old OR substr(filename, 1, $cut) = $under)",
+                # '+kind': the planner took the kind index and read every finished item
+                f"WHERE +kind = $done AND download_folder IN ({named}) "
+                # under the folder: a range of the index ('0' follows '/' in every order)
+                "AND (filename = $old OR (filename > $under AND filename < $past))",
                 {"cut": len(path) + 1, "done": DONE, "old": path, "under": path + "/",
-                 **forms, **values},
+                 "past": path + "0", **forms, **values},
             ).rowcount
 
     def window(
