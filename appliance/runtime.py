@@ -62,6 +62,10 @@ def open_store(database: Path, download_folder: Path) -> ItemStore:
                              ) from None
 
 
+# Items whose file a file browser action changed that are announced one by one, at most.
+ANNOUNCED_FILE_ITEMS = 1000
+
+
 class QueueService:
     """The queue as the websocket sees it: commands in, plain dicts out."""
 
@@ -170,21 +174,30 @@ class Runtime:
 
     def _follow_file_actions(self, event: Event) -> None:
         """A file (or folder) the file browser renamed or moved keeps its items: their
-        history names it where it is now. One it deleted is no item's file any more."""
+        history names it where it is now. One it deleted is no item's file any more. Clients
+        are told of each item changed (``item_updated``), as of any other change."""
         data = event.data
         if event.name != events.FILE_ACTION or not isinstance(data, dict) or not data["ok"]:
             return
         folders = (str(self.files.root), str(self.settings.download_path))
         if data["action"] in ("rename", "move"):
-            followed = self.store.follow_rename(folders, data["path"], data["new_path"])
-            if followed:
-                log.info("%d item(s) follow %s to %s", followed, data["path"],
-                         data["new_path"])
+            changed = self.store.follow_rename(folders, data["path"], data["new_path"])
+            what = f"follow {data['path']} to {data['new_path']}"
         elif data["action"] == "delete":
-            forgotten = self.store.forget_files(folders, data["path"])
-            if forgotten:
-                log.info("%d item(s) name no file now: %s was deleted in the file browser",
-                         forgotten, data["path"])
+            changed = self.store.forget_files(folders, data["path"])
+            what = f"name no file now: {data['path']} was deleted in the file browser"
+        else:
+            return
+        if not changed:
+            return
+        log.info("%d item(s) %s", len(changed), what)
+        if len(changed) > ANNOUNCED_FILE_ITEMS:
+            # Thousands of whole items at once would put clients too far behind (closed).
+            self.bus.message("info", "History changed", f"{len(changed)} items {what}; "
+                             "reload the history to see them.")
+            return
+        for item in self.store.records(changed):
+            self.bus.publish(events.ITEM_UPDATED, item.to_dict())
 
     @property
     def settings(self) -> Settings:

@@ -19,6 +19,7 @@ from support.browsing import act
 from support.origin import MediaOrigin
 from support.server import wait_for
 
+from appliance import runtime as runtime_module
 from appliance.runtime import Runtime
 from appliance.store import Item, ItemStore
 from appliance.store.records import DONE, FINISHED, new_id
@@ -286,6 +287,13 @@ def test_a_file_renamed_over_its_name_behind_the_services_back_is_not_removed(
     assert second["file_size"] != first["file_size"]
 
 
+def updates(runtime: Runtime) -> list[dict[str, Any]]:
+    """The items announced as updated from now on (in the order published)."""
+    seen: list[dict[str, Any]] = []
+    runtime.bus.subscribe(lambda e: seen.append(e.data) if e.name == "item_updated" else None)
+    return seen
+
+
 def test_items_follow_their_files_renamed_and_moved_in_the_browser(
         app: App, origin: MediaOrigin) -> None:
     """The history names a file where the file browser put it, a folder's too; a delete then
@@ -296,10 +304,17 @@ def test_items_follow_their_files_renamed_and_moved_in_the_browser(
     second = download(client, origin.clip_url, template="other.%(ext)s")
     elsewhere = download(client, origin.clip2_url, template="show.%(ext)s", folder="x")
     (folder / "Season 1").mkdir()
+    announced = updates(runtime)
     done = act(client, {"action": "move", "path": "show.mp4", "new_path": "Season 1"},
                {"action": "rename", "path": "other.mp4", "new_name": "show.mp4"},
                {"action": "rename", "path": "Season 1", "new_name": "S1"})
     assert done.status_code == 200 and all(r["ok"] for r in done.json), done.text
+    # clients are told, the whole item each time, as of any change
+    # (the last download's own final event may come after it showed done: left out)
+    assert [(i["id"], i["filename"]) for i in announced if i["id"] != elsewhere["id"]] == [
+        (first["id"], "Season 1/show.mp4"), (second["id"], "show.mp4"),
+        (first["id"], "S1/show.mp4")]
+    assert announced[0]["title"] == first["title"]
 
     def filename(item: dict[str, Any]) -> str:
         return client.simulate_get(f"/api/history/{item['id']}").json["filename"]
@@ -322,9 +337,13 @@ def test_items_of_files_deleted_in_the_browser_name_no_file(
     alone = download(client, origin.short_url, template="show.%(ext)s")
     inside = download(client, origin.clip_url, template="%(id)s.%(ext)s", folder="old")
     kept = download(client, origin.clip2_url, template="kept.%(ext)s")
+    announced = updates(runtime)
     done = act(client, {"action": "delete", "path": "show.mp4"},
                {"action": "delete", "path": "old"})
     assert done.status_code == 200 and all(r["ok"] for r in done.json), done.text
+    assert [(i["id"], i["filename"], i["file_size"]) for i in announced
+            if i["id"] != kept["id"]] == [
+        (alone["id"], "", None), (inside["id"], "", None)]
 
     def files(item: dict[str, Any]) -> tuple[str | None, int | None]:
         now = client.simulate_get(f"/api/history/{item['id']}").json
@@ -335,6 +354,31 @@ def test_items_of_files_deleted_in_the_browser_name_no_file(
     (folder / "show.mp4").write_bytes(b"a later file of that name")
     delete(client, alone["id"])
     assert (folder / "show.mp4").read_bytes() == b"a later file of that name"
+
+
+def name_of(seen: list[Any], data: Any) -> str:
+    return next(name for name, d in seen if d is data)
+
+
+def test_a_folder_of_many_items_is_announced_as_one_message(
+        app: App, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ANNOUNCED_FILE_ITEMS, one message says what changed instead of an item_updated
+    each (thousands of whole items at once would put clients too far behind)."""
+    monkeypatch.setattr(runtime_module, "ANNOUNCED_FILE_ITEMS", 1)
+    runtime, client = app()
+    items = [download(client, url, folder="many") for url in (origin.clip_url, origin.short_url)]
+    seen: list[Any] = []
+    runtime.bus.subscribe(lambda e: seen.append((e.name, e.data)))
+    done = act(client, {"action": "rename", "path": "many", "new_name": "renamed"})
+    assert done.status_code == 200 and done.json[0]["ok"], done.text
+    assert [d for name, d in seen if name == "item_updated"
+            and d["filename"].startswith("renamed")] == []
+    [said] = [data for name, data in seen if name.startswith("log_")
+              and data["title"] == "History changed"]
+    assert (said["message"], name_of(seen, said)) == (
+        "2 items follow many to renamed; reload the history to see them.", "log_info")
+    assert {client.simulate_get(f"/api/history/{i['id']}").json["filename"].split("/")[0]
+            for i in items} == {"renamed"}
 
 
 def test_a_copy_of_the_same_size_put_under_its_name_is_not_removed(

@@ -339,39 +339,52 @@ class ItemStore:
         kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
         return {i.id for i in leaving if (i.download_folder, i.filename) in kept}
 
-    def follow_rename(self, folders: Iterable[str], old: str, new: str) -> int:
+    def follow_rename(self, folders: Iterable[str], old: str, new: str) -> list[str]:
         """Finished items whose file is ``old``, or lies under it (a folder), in one of
         ``folders`` (a download folder's forms), name it ``new`` now: the file browser renamed
-        or moved it. How many."""
+        or moved it. Their ids."""
         if not new:
-            return 0
+            return []
         return self._update_files(folders, old, "filename = $new || substr(filename, $cut)",
                                   {"new": new})
 
-    def forget_files(self, folders: Iterable[str], path: str) -> int:
+    def forget_files(self, folders: Iterable[str], path: str) -> list[str]:
         """Finished items whose file is ``path``, or lies under it, in one of ``folders``
         name no file any more: the file browser deleted it. Their history stays (and the
         archive keeps them from being downloaded again); a later file of that name is not
-        theirs. How many."""
+        theirs. Their ids."""
         return self._update_files(folders, path,
                                   "filename = '', file_size = NULL, file_mtime_ns = NULL", {})
 
     def _update_files(self, folders: Iterable[str], path: str, change: str,
-                      values: dict[str, Any]) -> int:
+                      values: dict[str, Any]) -> list[str]:
         forms = {f"folder{n}": folder for n, folder in enumerate(sorted(set(folders)))}
         if not forms or not path:
-            return 0
+            return []
         named = ", ".join(f"${name}" for name in forms)
         with self._write():
-            return self.db.execute(
+            return [row[0] for row in self.db.execute(
                 f"UPDATE items SET {change} "
                 # '+kind': the planner took the kind index and read every finished item
                 f"WHERE +kind = $done AND download_folder IN ({named}) "
                 # under the folder: a range of the index ('0' follows '/' in every order)
-                "AND (filename = $old OR (filename > $under AND filename < $past))",
+                "AND (filename = $old OR (filename > $under AND filename < $past)) "
+                "RETURNING id",
                 {"cut": len(path) + 1, "done": DONE, "old": path, "under": path + "/",
                  "past": path + "0", **forms, **values},
-            ).rowcount
+            ).fetchall()]
+
+    def records(self, ids: Sequence[str]) -> list[Item]:
+        """The items of ``ids`` that are stored (in no particular order)."""
+        found: list[Item] = []
+        with orm.db_session:
+            for first in range(0, len(ids), 500):  # SQLite's bound on parameters
+                chunk = list(ids[first:first + 500])
+                marks = ", ".join(f"$id{n}" for n in range(len(chunk)))
+                rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE id IN ({marks})",
+                                      {f"id{n}": item_id for n, item_id in enumerate(chunk)})
+                found += [self._record_of_columns(row) for row in rows]
+        return found
 
     def window(
         self,
