@@ -535,3 +535,37 @@ def test_log_lines_are_whole(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
         auth.login("u", "pw-123456", address="d", remember=False)
     [line] = [r.getMessage() for r in caplog.records if "cannot update" in r.getMessage()]
     assert line.startswith(f"cannot update {auth.file.path}: ") and "Is a directory" in line
+
+
+def test_a_right_credential_carries_no_wrong_one_in(tmp_path: Path) -> None:
+    """Passwords sent beside a right token (or a right one beside another) are guesses: the
+    request is refused and counted, as any wrong password is. Unrefused, a token's holder
+    could try the password three a request, the throttle never counting them (and an open
+    socket again at each change of the credentials)."""
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    token = gen_token(auth.settings.current.config_path)
+    right = base64.urlsafe_b64encode(b"u:pw-123456").decode()
+    guesses = [base64.urlsafe_b64encode(f"u:guess-{n}".encode()).decode() for n in range(3)]
+    # every one right: let in, by the first
+    assert auth.authenticate(address="a", authorization=f"Token {token}",
+                             query={"apikey": [right, right]}) == Identity("u", "apikey")
+    for address, how in (("b", {"authorization": f"Token {token}"}),
+                         ("c", {"authorization": _basic("u", "pw-123456")}),
+                         ("d", {"query": {"apikey": [right]}})):
+        extra = {"query": {"apikey": [*how.get("query", {}).get("apikey", []), *guesses]}}
+        with pytest.raises(AppError) as caught:
+            auth.authenticate(address=address, **{**how, **extra})
+        assert (caught.value.code, caught.value.message) == ("UNAUTHORIZED",
+                                                             "Invalid credentials.")
+    # and asked again for an open socket (no guess: not counted, still refused)
+    with pytest.raises(AppError):
+        auth.authenticate(address="e", authorization=f"Token {token}",
+                          query={"apikey": guesses}, guess=False)
+    # counted as failures: the address is blocked in the end, its right token included
+    for _ in range(4):
+        with pytest.raises(AppError):
+            auth.authenticate(address="b", authorization=f"Token {token}",
+                              query={"apikey": guesses[:1]})
+    with pytest.raises(AppError) as blocked:
+        auth.authenticate(address="b", authorization=f"Token {token}")
+    assert blocked.value.code == "TOO_MANY_REQUESTS"

@@ -333,20 +333,24 @@ class Authenticator:
         log.warning("authentication failed from %s: %s (failure %d)", address, what, count)
 
     def _check_presented(self, state: AuthState, presented: _Presented) -> Identity | None:
+        """The identity when every password and token presented is right. A right one does
+        not carry wrong ones in: they would be guesses the throttle never counted (a token's
+        holder trying the password, which a person may use elsewhere too, three a request;
+        an open socket's, again at each change of the credentials)."""
         ok: Identity | None = None
+        wrong = False
         for how, user, password in presented.pairs:  # check every one: no early exit
             name = self._check_pair(state, user, password)
+            wrong |= name is None
             if name is not None and ok is None:
                 ok = Identity(name, how)
         token = state.token
         for candidate in presented.tokens:
-            if (
-                token is not None
-                and hmac.compare_digest(candidate.encode(), token.encode())
-                and ok is None
-            ):
+            right = token is not None and hmac.compare_digest(candidate.encode(), token.encode())
+            wrong |= not right
+            if right and ok is None:
                 ok = Identity(USERNAME, "token")
-        return ok
+        return None if wrong else ok
 
     def _check_pair(self, state: AuthState, user: bytes, password: bytes) -> str | None:
         """The user name when ``user:password`` matches a configured credential."""
