@@ -1,0 +1,78 @@
+"""What a task's run says and does is what happened, whatever the feed, the site or a person
+did meanwhile: a date past any calendar costs its entry's date, not the feed; retention says
+which files it removed, left or did not find; a task deleted while it runs queues nothing;
+the channel's metadata never makes a folder outside the download folder, nor fails on a year
+made of other digits. Real feeds from the local origin, the real runtime in process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+from support.aged_tasks import aged_task
+from support.feeds import FeedEntry
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance.errors import AppError
+from appliance.runtime import Runtime
+from appliance.tasks import feeds
+from appliance.tasks.metadata import write_metadata
+
+Client = falcon.testing.TestClient
+# An RFC 822 date whose year no datetime holds (OverflowError, not ValueError).
+PAST_ANY_CALENDAR = "Mon, 01 Jan 99999999999 00:00:00 +0000"
+
+
+def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
+    return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+
+
+def _log(runtime: Runtime, execution: dict[str, Any]) -> list[str]:
+    stored = runtime.tasks.store.execution(execution["id"], with_log=True)
+    assert stored is not None
+    return stored["log"]
+
+
+# --- dates past any calendar ----------------------------------------------------------------
+
+
+def _rss(origin: MediaOrigin, dates: list[str]) -> bytes:
+    items = "".join(f"<item><title>e{n}</title><link>{origin.watch_url(name)}</link>"
+                    f"<pubDate>{when}</pubDate></item>"
+                    for n, (name, when) in enumerate(zip(("clip", "clip2"), dates,
+                                                         strict=True)))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Dates</title>{items}'
+            "</channel></rss>").encode()
+
+
+def test_a_date_past_any_calendar_costs_its_entry_the_date_not_the_feed(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """One entry's pubDate of year 99999999999 raised OverflowError out of the parser: the
+    whole feed failed, its other entries never queued, every run."""
+    good = "Tue, 02 Jan 2024 00:00:00 +0000"
+    feed = feeds.read_feed(_rss(origin, [PAST_ANY_CALENDAR, good]))
+    assert [i.published for i in feed.items] == [None, 1704153600.0]
+    atom = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><entry><title>x'
+            b'</title><link href="https://site.invalid/x"/><published>' +
+            PAST_ANY_CALENDAR.encode() + b"</published></entry></feed>")
+    assert [(i.link, i.published) for i in feeds.read_feed(atom).items] == [
+        ("https://site.invalid/x", None)]
+
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.junk("dates", _rss(origin, [PAST_ANY_CALENDAR, good]))
+    made = client.simulate_post("/api/tasks", json={
+        "name": "dates", "url": f"{origin.base_url}/feeds/dates.rss", "auto_start": False})
+    assert made.status_code == 200, made.text
+    run = _run(runtime, made.json)
+    assert (run["status"], run["found"], run["queued"]) == ("success", 2, 2), run
+    # A date that is none is no reason to skip the entry: published_after keeps it.
+    dated = client.simulate_patch(f"/api/tasks/{made.json['id']}",
+                                  json={"published_after": "2023-01-01"})
+    assert dated.status_code == 200, dated.text
+
