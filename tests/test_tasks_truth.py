@@ -76,3 +76,43 @@ def test_a_date_past_any_calendar_costs_its_entry_the_date_not_the_feed(
                                   json={"published_after": "2023-01-01"})
     assert dated.status_code == 200, dated.text
 
+
+# --- retention tells what it did ------------------------------------------------------------
+
+
+def test_retention_says_which_files_it_left_and_which_it_did_not_find(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The engine leaves a file that is no longer the one the download wrote, and cannot
+    remove one moved away; the run said "retention removed 1 file(s)" all the same."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "edited")
+    edited = Path(old.download_folder) / old.filename
+    with edited.open("ab") as handle:  # a person's edit: no longer the download's file
+        handle.write(b"tagged by hand")
+    run = _run(runtime, task)
+    assert run["status"] == "success"
+    assert edited.is_file()
+    lines = _log(runtime, run)
+    assert any(" WARNING retention left 1 file(s) as they are" in line for line in lines), lines
+    assert any(line.endswith("retention removed 0 file(s)") for line in lines), lines
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+
+    task2, (gone, _) = aged_task(runtime, client, origin, "moved")
+    moved = Path(gone.download_folder) / gone.filename
+    os.rename(moved, runtime.settings.download_path / "moved-away.mp4")
+    lines = _log(runtime, _run(runtime, task2))
+    assert any("retention found 1 file(s) no longer there" in line for line in lines), lines
+    assert any(line.endswith("retention removed 0 file(s)") for line in lines), lines
+    assert not any("retention left" in line for line in lines), lines
+    assert (runtime.settings.download_path / "moved-away.mp4").is_file()
+
+
+def test_retention_counts_what_it_removed(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, _) = aged_task(runtime, client, origin, "plain")
+    lines = _log(runtime, _run(runtime, task))
+    assert not (Path(old.download_folder) / old.filename).exists()
+    assert any(line.endswith("retention removed 1 file(s)") for line in lines), lines
+    assert not any("retention left" in line or "no longer there" in line for line in lines)
+

@@ -336,12 +336,26 @@ class TaskRunner:
         # A file another item records too (a download by hand that yt-dlp found on disk
         # for this entry) is not the task's to delete: the item goes, the file stays.
         shared = self.items.sharing_a_file(old)
-        self.engine.delete_items([i.id for i in old if i.id not in shared], remove_file=True)
+        own = [i for i in old if i.id not in shared]
+        # What is said is what the disk shows: the engine leaves a file that is no longer
+        # the download's (renamed, replaced, edited since) and finds none that was moved
+        # away; "removed 2" for two such files was untrue.
+        there = {i.id for i in own if _on_disk(i)}
+        self.engine.delete_items([i.id for i in own], remove_file=True)
         if shared:
             self.engine.delete_items(sorted(shared))
             journal.write("info", f"retention kept the file(s) of {len(shared)} item(s): "
                                   "another download has the same file")
-        journal.write("info", f"retention removed {len(old) - len(shared)} file(s)")
+        removed = sum(1 for i in own if i.id in there and not _on_disk(i))
+        if len(own) > len(there):
+            journal.write("info", f"retention found {len(own) - len(there)} file(s) no longer "
+                                  "there (moved, renamed or deleted since); their items went")
+        if len(there) > removed:
+            journal.write("warning", f"retention left {len(there) - removed} file(s) as they "
+                                     "are: not the file the download wrote (replaced or "
+                                     "edited since), or no longer in a download folder; the "
+                                     "service's log names each")
+        journal.write("info", f"retention removed {removed} file(s)")
 
     def _record(self, task: dict[str, Any], execution: dict[str, Any], journal: ExecutionLog,
                 outcome: Outcome) -> dict[str, Any]:
@@ -411,6 +425,12 @@ def _count_entries(entries: list[Entry], counts: Callable[[set[str]], bool]) -> 
             count += 1
         seen |= keys
     return count
+
+
+def _on_disk(item: Item) -> bool:
+    """Whether the file ``item`` recorded is there (a folder it names, never the cwd)."""
+    folder = Path(item.download_folder)
+    return folder.is_absolute() and (folder / item.filename).is_file()
 
 
 def _item_keys(item: Item) -> set[str]:
