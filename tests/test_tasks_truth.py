@@ -116,3 +116,60 @@ def test_retention_counts_what_it_removed(
     assert any(line.endswith("retention removed 1 file(s)") for line in lines), lines
     assert not any("retention left" in line or "no longer there" in line for line in lines)
 
+
+# --- a task deleted while it runs -----------------------------------------------------------
+
+
+def test_a_task_deleted_while_it_runs_queues_nothing(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The run was reading its feed when the person deleted the subscription: it queued the
+    feed's entries anyway, downloads of a task that was no more; and a chat message said
+    the deleted task had failed."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("deleted", [FeedEntry("a", origin.clip_url, "a"),
+                                 FeedEntry("b", origin.clip2_url, "b")])
+    made = client.simulate_post("/api/tasks", json={
+        "name": "deleted", "url": f"{origin.base_url}/feeds/deleted.rss",
+        "auto_start": False})
+    assert made.status_code == 200, made.text
+    task = made.json
+    messages: list[Any] = []
+    runtime.bus.subscribe(lambda e: messages.append(e.data) if e.name.startswith("log_") else None)
+    gate = origin.feeds.hold("deleted")
+    finished: list[dict[str, Any]] = []
+    running = threading.Thread(target=lambda: finished.append(_run(runtime, task)))
+    running.start()
+    try:
+        wait_for(lambda: origin.feeds.waiting.get("deleted"), message="the run to read")
+        assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 200
+    finally:
+        gate.set()
+        running.join(60)
+    assert finished, "the run did not end"
+    run = finished[0]
+    assert (run["status"], run["queued"]) == ("failed", 0), run
+    assert run["error"] == "the task was deleted while it ran: nothing was queued."
+    assert runtime.engine.store.history(50) == [] and runtime.engine.queue_items() == []
+    stored = client.simulate_get(f"/api/executions/{run['id']}").json
+    assert (stored["status"], stored["error"]) == ("failed", run["error"])
+    assert [m for m in messages if "deleted" in str(m)] == []
+    # The next task takes the runner's word afresh: nothing of the deletion is left over.
+    again = client.simulate_post("/api/tasks", json={
+        "name": "again", "url": f"{origin.base_url}/feeds/deleted.rss", "auto_start": False})
+    assert _run(runtime, again.json)["queued"] == 2
+
+
+def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("idle", [FeedEntry("a", origin.clip_url, "a")])
+    made = client.simulate_post("/api/tasks", json={
+        "name": "idle", "url": f"{origin.base_url}/feeds/idle.rss", "auto_start": False})
+    task = made.json
+    assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 200
+    assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 404
+    # SQLite may give the id to the next task: a deletion noted for the old one would stop it.
+    reused = client.simulate_post("/api/tasks", json={
+        "name": "idle", "url": f"{origin.base_url}/feeds/idle.rss", "auto_start": False}).json
+    assert _run(runtime, reused)["queued"] == 1
+

@@ -124,6 +124,8 @@ class TaskRunner:
         self._on_task_change = on_task_change
         self._lock = threading.Lock()
         self._running: dict[int, ExecutionLog | None] = {}
+        # Tasks deleted while they ran: their runs queue nothing more.
+        self._deleted: set[int] = set()
         # Set when the service stops: a run that fails from then on was cut short, not
         # failed.
         self.stopping = threading.Event()
@@ -152,6 +154,19 @@ class TaskRunner:
         finally:
             with self._lock:
                 self._running.pop(task_id, None)
+                self._deleted.discard(task_id)
+
+    def deleted(self, task_id: int) -> None:
+        """The task is being deleted: a run of it in flight queues nothing from now on (a
+        listing takes seconds; a person who deleted a subscription got its downloads)."""
+        with self._lock:
+            if task_id in self._running:
+                self._deleted.add(task_id)
+
+    def _check_not_deleted(self, task_id: int) -> None:
+        with self._lock:
+            if task_id in self._deleted:
+                raise HandlerError("the task was deleted while it ran: nothing was queued.")
 
     # --- entries ------------------------------------------------------------------------
 
@@ -305,6 +320,7 @@ class TaskRunner:
     def _queue(self, task: dict[str, Any], entries: list[Entry]) -> list[Item]:
         if not entries:
             return []
+        self._check_not_deleted(task["id"])
         base = {
             "preset": task.get("preset") or None, "folder": task.get("folder") or "",
             "template": task.get("template") or "", "cli": task.get("cli") or "",
@@ -382,7 +398,7 @@ class TaskRunner:
             self.bus.publish(events.TASK_DISPATCHED, {
                 "task_id": task["id"], "name": task["name"], "url": task["url"],
                 "execution_id": execution["id"], "handler": outcome.handler, **counts})
-        if outcome.error and failures == 1:  # one message per failure streak
+        if outcome.error and failures == 1 and updated is not None:  # once per streak
             self.bus.message("error", f"Task {task['name']} failed", outcome.error,
                              task_id=task["id"])
         return {**execution, **counts, "status": status, "error": said,
