@@ -173,3 +173,42 @@ def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
         "name": "idle", "url": f"{origin.base_url}/feeds/idle.rss", "auto_start": False}).json
     assert _run(runtime, reused)["queued"] == 1
 
+
+# --- channel metadata -----------------------------------------------------------------------
+
+
+def _no_pictures(url: str) -> bytes:
+    raise AssertionError(f"no picture is fetched here: {url}")
+
+
+def test_metadata_never_makes_a_folder_outside_through_a_link(tmp_path: Path) -> None:
+    """The folder was made first and checked after: a symlink in the task's folder (``link
+    -> /somewhere``) had ``/somewhere/new/deeper`` made before the refusal."""
+    downloads, outside = tmp_path / "downloads", tmp_path / "outside"
+    downloads.mkdir()
+    outside.mkdir()
+    (downloads / "link").symlink_to(outside)
+    with pytest.raises(AppError, match="leads outside the download folder") as refused:
+        write_metadata(downloads, downloads / "link" / "new" / "deeper",
+                       {"id": "c1", "title": "Channel"}, _no_pictures)
+    assert refused.value.status == 400
+    assert list(outside.iterdir()) == []
+    # Inside, through a link that stays inside, it is made and written.
+    (downloads / "shows").mkdir()
+    (downloads / "inner").symlink_to(downloads / "shows")
+    answer = write_metadata(downloads, downloads / "inner" / "Channel",
+                            {"id": "c1", "title": "Channel"}, _no_pictures)
+    assert answer["nfo_file"] == "shows/Channel/tvshow.nfo"
+    assert (downloads / "shows" / "Channel" / "tvshow.nfo").is_file()
+
+
+@pytest.mark.parametrize("field", ["upload_date", "release_date", "release_year"])
+def test_a_year_of_digits_no_number_is_made_of_is_no_year(tmp_path: Path, field: str) -> None:
+    """"²⁰²⁴" is digits to str.isdigit() and no number to int(): the metadata answered 500."""
+    answer = write_metadata(tmp_path, tmp_path / "show",
+                            {"id": "c1", "title": "Show", field: "²⁰²⁴0102"}, _no_pictures)
+    assert answer["year"] is None
+    assert "<year>" not in (tmp_path / answer["nfo_file"]).read_text()
+    plain = write_metadata(tmp_path, tmp_path / "show",
+                           {"id": "c1", "title": "Show", field: "20240102"}, _no_pictures)
+    assert plain["year"] == 2024

@@ -73,7 +73,8 @@ def _pictures(info: dict[str, Any]) -> dict[str, str]:
 def _year(info: dict[str, Any]) -> int | None:
     for key in ("release_year", "upload_date", "release_date"):
         text = str(info.get(key) or "")
-        if text[:4].isdigit():
+        # ASCII only: "²⁰²⁴" is digits to isdigit() and no number to int() (a 500)
+        if text[:4].isascii() and text[:4].isdigit():
             return int(text[:4])
     return None
 
@@ -107,12 +108,20 @@ def _nfo(info: dict[str, Any], images: dict[str, str]) -> bytes:
 
 
 def contained_folder(download_path: Path, folder: Path) -> Path:
-    """``folder`` made, and refused when it leads outside the download folder (a symlink)."""
+    """``folder`` made, and refused when it leads outside the download folder (a symlink).
+    Checked before it is made as well as after: made first, a symlink on the way (``link ->
+    /etc``) had its folders made outside before the refusal."""
+    root = Path(os.path.realpath(download_path))
+
+    def contained() -> Path:
+        real = Path(os.path.realpath(folder))
+        if not real.is_relative_to(root):
+            raise invalid("The task's folder leads outside the download folder.")
+        return real
+
+    contained()
     folder.mkdir(parents=True, exist_ok=True)
-    real, root = Path(os.path.realpath(folder)), Path(os.path.realpath(download_path))
-    if not real.is_relative_to(root):
-        raise invalid("The task's folder leads outside the download folder.")
-    return real
+    return contained()  # a link put on the way meanwhile
 
 
 def _fetch(fetch_image: Callable[[str], bytes], url: str) -> bytes | str:
