@@ -374,3 +374,28 @@ def test_the_loop_wakes_by_itself_when_a_run_is_due() -> None:
         assert runs == [(1, "timer")]
     finally:
         scheduler.stop()
+
+
+def test_a_clock_set_back_plans_the_timers_again() -> None:
+    """A box whose clock ran a day ahead, set right by NTP: the plans made on the later
+    time waited for it, and an hourly task ran no more for a day. A step back of seconds
+    changes nothing; a run made up at start keeps its turn."""
+    clock, runs = Clock(T0), []  # 12:00:30
+    hourly, daily = _task(1, "0 * * * *", T0 - 7200, T0 - 30), _task(2, "0 3 * * *", T0)
+    interrupted = _task(3, "0 * * * *", T0 - 7200, T0 - 30)
+    scheduler = _scheduler([hourly, daily, interrupted], runs, clock)
+    scheduler.start(interrupted={3})
+    try:
+        assert scheduler.next_run_at(1) == T0 + 3570  # 13:00
+        clock.now = T0 - 30  # half a minute back: as planned
+        scheduler.tick()
+        assert scheduler.next_run_at(1) == T0 + 3570
+        clock.now = T0 - 86400 + 600  # set right: yesterday 12:10:30
+        scheduler.tick()
+        assert scheduler.next_run_at(1) == T0 - 86400 + 3570  # yesterday 13:00
+        assert scheduler.next_run_at(2) == T0 - 86400 + 15 * 3600 - 30  # today 03:00
+        # its made-up run: the 30 s it had left when the clock last stepped (back)
+        assert scheduler.next_run_at(3) == clock.now + 30
+        assert scheduler._sleep_seconds() == 30  # it starts next
+    finally:
+        scheduler.stop()
