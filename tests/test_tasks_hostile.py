@@ -367,6 +367,11 @@ def test_a_config_up_to_its_bound_is_taken(
         response = client.simulate_post("/api/tasks", json={
             "name": f"c{size}", "url": "http://127.0.0.1:9/feed.rss", "config": {"k": "x" * size}})
         assert response.status_code == status, response.text
+    for count, status in ((1_000_000, 200), (1_000_001, 400)):  # and the retention counts
+        response = client.simulate_post("/api/tasks", json={
+            "name": f"k{count}", "url": "http://127.0.0.1:9/feed.rss", "keep_newest": count,
+            "keep_days": count})
+        assert response.status_code == status, response.text
 
 
 def test_the_nfo_carries_what_media_servers_read(tmp_path: Path) -> None:
