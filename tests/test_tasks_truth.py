@@ -19,6 +19,7 @@ from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
 
+from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.errors import AppError
 from appliance.runtime import Runtime
 from appliance.tasks import feeds
@@ -174,6 +175,55 @@ def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
     assert _run(runtime, reused)["queued"] == 1
 
 
+# --- marks: all or nothing, and said as they are -----------------------------------------
+
+
+def _archive(runtime: Runtime) -> set[str]:
+    archive = runtime.settings.config_path / DEFAULT_ARCHIVE
+    return set(archive.read_text().splitlines()) if archive.exists() else set()
+
+
+def test_an_array_refused_for_one_listing_marks_nothing(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The first task's entries went into the archive (which every download of the preset
+    reads) before the second's listing failed the request: no task was made, and those
+    entries were never downloaded by anyone afterwards."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    origin.feeds.set("first", [FeedEntry("a", origin.watch_url("clip"), "a")])
+    refused = client.simulate_post("/api/tasks", json=[
+        {"name": "first", "url": f"{origin.base_url}/feeds/first.rss", "mark": True},
+        {"url": f"{origin.base_url}/feeds/missing.rss"}])
+    assert refused.status_code == 400, refused.text
+    assert refused.json["error"].startswith("Could not list the task's entries: ")
+    assert _archive(runtime) == set()
+    assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 0
+    made = client.simulate_post("/api/tasks", json={
+        "name": "first", "url": f"{origin.base_url}/feeds/first.rss", "auto_start": False})
+    assert _run(runtime, made.json)["queued"] == 1
+
+
+def test_unmarking_a_task_whose_feed_is_gone_says_the_archive_was_left(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    origin.feeds.set("gone", [FeedEntry("a", origin.watch_url("clip"), "a"),
+                              FeedEntry("b", origin.watch_url("clip2"), "b")])
+    task = client.simulate_post("/api/tasks", json={
+        "name": "gone", "url": f"{origin.base_url}/feeds/gone.rss", "mark": True}).json
+    archived = _archive(runtime)
+    assert len(archived) == 2
+    origin.feeds.fail("gone", 404)
+    unmark = client.simulate_delete(f"/api/tasks/{task['id']}/mark")
+    assert unmark.status_code == 200, unmark.text
+    # it said "Removed 4 entries of task 'gone' from the archive.": two marks an entry,
+    # and none of them out of the archive
+    assert unmark.json["message"] == (
+        "Forgot the marks of task 'gone', but its entries could not be listed "
+        f"({origin.base_url}/feeds/gone.rss answered HTTP 404.): the archive was left as "
+        "it is.")
+    assert _archive(runtime) == archived
+    assert runtime.tasks.store.marked(task["id"]) == set()
+
+
 # --- channel metadata -----------------------------------------------------------------------
 
 
@@ -191,7 +241,8 @@ def test_metadata_never_makes_a_folder_outside_through_a_link(tmp_path: Path) ->
     with pytest.raises(AppError, match="leads outside the download folder") as refused:
         write_metadata(downloads, downloads / "link" / "new" / "deeper",
                        {"id": "c1", "title": "Channel"}, _no_pictures)
-    assert refused.value.status == 400
+    assert (refused.value.status, refused.value.message) == (
+        400, "The task's folder leads outside the download folder.")
     assert list(outside.iterdir()) == []
     # Inside, through a link that stays inside, it is made and written.
     (downloads / "shows").mkdir()

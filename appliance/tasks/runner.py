@@ -220,7 +220,7 @@ class TaskRunner:
 
     def unmark(self, task: dict[str, Any], entries: list[Entry]) -> int:
         """Forget the task's marks, and take ``entries`` out of its archive; how many of them
-        were marked or archived (when the entries could not be listed: how many marks)."""
+        were marked or archived."""
         archive = self.archive_path(task)
         removed: set[str] = set()
         if archive is not None and entries:
@@ -228,9 +228,7 @@ class TaskRunner:
             removed = set(self.engine.archives.remove(
                 archive, [e.archive_id for e in entries if e.archive_id]))
         known = self.store.marked(task["id"]) | removed
-        dropped = self.store.unmark(task["id"])
-        if not entries:
-            return dropped
+        self.store.unmark(task["id"])
         return _count_entries(entries, lambda keys: not keys.isdisjoint(known))
 
     # --- a run --------------------------------------------------------------------------
