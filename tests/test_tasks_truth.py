@@ -22,8 +22,10 @@ from support.server import wait_for
 from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.errors import AppError
 from appliance.runtime import Runtime
+from appliance.store.records import Item, new_id
 from appliance.tasks import feeds
 from appliance.tasks.metadata import write_metadata
+from appliance.tasks.runner import batch_id
 
 Client = falcon.testing.TestClient
 # An RFC 822 date whose year no datetime holds (OverflowError, not ValueError).
@@ -173,6 +175,33 @@ def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
     reused = client.simulate_post("/api/tasks", json={
         "name": "idle", "url": f"{origin.base_url}/feeds/idle.rss", "auto_start": False}).json
     assert _run(runtime, reused)["queued"] == 1
+
+
+# --- a task's items, years of them ---------------------------------------------------------
+
+
+def test_a_tasks_items_are_paged_from_the_store_newest_first(
+        app_with: Callable[..., tuple[Runtime, Client]]) -> None:
+    """A page read the task's whole batch (2 s a page at 20,000 items): the store pages it
+    now, newest first as before, with the total."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    task = client.simulate_post("/api/tasks", json={
+        "name": "years", "url": "http://127.0.0.1:9/feeds/years.rss"}).json
+    store = runtime.engine.store
+    made = []
+    for n in range(30):
+        stamp = store.stamp()
+        made.append(Item(id=new_id(), url=f"https://media.invalid/{n}", kind="done",
+                         status="finished", batch_id=batch_id(task), batch_name="years",
+                         created_at=stamp, updated_at=stamp))
+    store.insert(made)
+    page = client.simulate_get(f"/api/tasks/{task['id']}/items",
+                               params={"per_page": 7, "page": 3})
+    assert page.status_code == 200, page.text
+    assert page.json["pagination"]["total"] == 30
+    assert [i["url"] for i in page.json["items"]] == [
+        f"https://media.invalid/{n}" for n in range(15, 8, -1)]
+    assert [i.url for i in store.batch(batch_id(task))] == [i.url for i in made]
 
 
 # --- marks: all or nothing, and said as they are -----------------------------------------

@@ -130,8 +130,7 @@ class TaskService:
 
     def items(self, task_id: int, offset: int, limit: int) -> tuple[list[Item], int]:
         """A page of the items the task queued, newest first, and how many there are."""
-        items = self.runner.items.batch(batch_id(self._task(task_id)))[::-1]
-        return items[offset:offset + limit], len(items)
+        return self.runner.items.batch_page(batch_id(self._task(task_id)), offset, limit)
 
     def schedules(self) -> list[dict[str, Any]]:
         return [
