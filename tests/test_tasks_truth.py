@@ -162,6 +162,32 @@ def test_a_task_deleted_while_it_runs_queues_nothing(
     assert _run(runtime, again.json)["queued"] == 2
 
 
+def test_a_task_deleted_while_its_entries_are_marked_gets_no_marks(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Its marks were written after the deletion had removed the task's: rows of no task,
+    which a new task given the same id (SQLite reuses it) took for its own."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    origin.feeds.set("unmarked", [FeedEntry("a", origin.watch_url("clip"), "a")])
+    task = client.simulate_post("/api/tasks", json={
+        "name": "unmarked", "url": f"{origin.base_url}/feeds/unmarked.rss"}).json
+    gate = origin.feeds.hold("unmarked")
+    answers: list[falcon.testing.Result] = []
+    marking = threading.Thread(target=lambda: answers.append(
+        client.simulate_post(f"/api/tasks/{task['id']}/mark")))
+    marking.start()
+    try:
+        wait_for(lambda: origin.feeds.waiting.get("unmarked"), message="the mark to list")
+        assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 200
+    finally:
+        gate.set()
+        marking.join(60)
+    assert (answers[0].status_code, answers[0].json["error"]) == (
+        404, "Task not found: it was deleted while its entries were listed; nothing was "
+             "marked."), answers[0].text
+    assert runtime.tasks.store.marked(task["id"]) == set()
+    assert _archive(runtime) == set()
+
+
 def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
     runtime, client = app_with(YTP_TASKS_SPREAD="0")

@@ -163,10 +163,14 @@ class TaskRunner:
             if task_id in self._running:
                 self._deleted.add(task_id)
 
-    def _check_not_deleted(self, task_id: int) -> None:
+    def gone(self, task_id: int) -> bool:
+        """Whether the task was deleted while this thread held it."""
         with self._lock:
-            if task_id in self._deleted:
-                raise HandlerError("the task was deleted while it ran: nothing was queued.")
+            return task_id in self._deleted
+
+    def _check_not_deleted(self, task_id: int) -> None:
+        if self.gone(task_id):
+            raise HandlerError("the task was deleted while it ran: nothing was queued.")
 
     # --- entries ------------------------------------------------------------------------
 

@@ -284,7 +284,11 @@ class TaskService:
     def mark(self, task_id: int) -> dict[str, Any]:
         task = self._task(task_id)
         with self.runner.claim(task_id):
-            count = self.runner.mark(task, self._entries(task))
+            entries = self._entries(task)
+            if self.runner.gone(task_id):  # marks of no task: a new one given its id had them
+                raise not_found("Task not found: it was deleted while its entries were "
+                                "listed; nothing was marked.")
+            count = self.runner.mark(task, entries)
         return {"message": f"Marked {count} entr{'y' if count == 1 else 'ies'} of task "
                            f"'{task['name']}' as downloaded."}
 
