@@ -318,3 +318,18 @@ def test_a_year_of_digits_no_number_is_made_of_is_no_year(tmp_path: Path, field:
     plain = write_metadata(tmp_path, tmp_path / "show",
                            {"id": "c1", "title": "Show", field: "20240102"}, _no_pictures)
     assert plain["year"] == 2024
+
+
+@pytest.mark.parametrize(("tags", "kept"), [
+    (5, []), ("tag", []), ({"a": 1}, []), (None, []),
+    (["music", 2024, None, {"a": 1}, "", "live"], ["music", "2024", "live"])])
+def test_tags_that_are_no_list_of_words_are_none(tmp_path: Path, tags: Any,
+                                                 kept: list[str]) -> None:
+    """A number where the site's tags go raised TypeError (a 500), a word was spelled out
+    letter by letter, a dict gave its keys."""
+    answer = write_metadata(tmp_path, tmp_path / "show",
+                            {"id": "c1", "title": "Show", "tags": tags}, _no_pictures)
+    assert answer["tags"] == kept
+    nfo = (tmp_path / answer["nfo_file"]).read_text()
+    assert [line.strip() for line in nfo.splitlines() if "<tag>" in line] == [
+        f"<tag>{tag}</tag>" for tag in kept]

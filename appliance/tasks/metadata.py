@@ -70,6 +70,14 @@ def _pictures(info: dict[str, Any]) -> dict[str, str]:
     return chosen
 
 
+def _tags(info: dict[str, Any]) -> list[str]:
+    """The site's tags as text; what is no list of them (a number: a 500) is none."""
+    tags = info.get("tags")
+    if not isinstance(tags, list):
+        return []
+    return [str(t) for t in tags if isinstance(t, str | int | float) and str(t)]
+
+
 def _year(info: dict[str, Any]) -> int | None:
     for key in ("release_year", "upload_date", "release_date"):
         text = str(info.get(key) or "")
@@ -95,7 +103,7 @@ def _nfo(info: dict[str, Any], images: dict[str, str]) -> bytes:
     add("uniqueid", info.get("channel_id") or info.get("id"),
         type=str(info.get("extractor_key") or info.get("extractor") or "ytdlp").lower(),
         default="true")
-    for tag in info.get("tags") or []:
+    for tag in _tags(info):
         add("tag", tag)
     for kind in ("poster", "banner", "landscape"):
         if kind in images:
@@ -171,7 +179,7 @@ def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
                                          or "").lower(),
         "title": title, "description": info.get("description") or "",
         "uploader": info.get("uploader") or info.get("channel") or "",
-        "tags": list(info.get("tags") or []), "year": _year(info),
+        "tags": _tags(info), "year": _year(info),
         "json_file": shown(json_file), "nfo_file": shown(nfo_file),
         "thumbnails": {kind: shown(home / name) for kind, name in images.items()},
         "thumbnails_refused": refused,
