@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -383,7 +383,11 @@ def test_a_clock_set_back_plans_the_timers_again() -> None:
     clock, runs = Clock(T0), []  # 12:00:30
     hourly, daily = _task(1, "0 * * * *", T0 - 7200, T0 - 30), _task(2, "0 3 * * *", T0)
     interrupted = _task(3, "0 * * * *", T0 - 7200, T0 - 30)
-    scheduler = _scheduler([hourly, daily, interrupted], runs, clock)
+    # a spread of 60 s (half of it drawn): the made-up run waits 30 s past the start
+    scheduler = _scheduler([hourly, daily, interrupted], runs, clock, spread=60)
+    pruned: list[bool] = []
+    prune = scheduler.jobs.every(1).hours.do(lambda: pruned.append(True))
+    prune.next_run = datetime.now() + timedelta(days=1)  # planned on the later time too
     scheduler.start(interrupted={3})
     try:
         assert scheduler.next_run_at(1) == T0 + 3570  # 13:00
@@ -394,8 +398,9 @@ def test_a_clock_set_back_plans_the_timers_again() -> None:
         scheduler.tick()
         assert scheduler.next_run_at(1) == T0 - 86400 + 3570  # yesterday 13:00
         assert scheduler.next_run_at(2) == T0 - 86400 + 15 * 3600 - 30  # today 03:00
-        # its made-up run: the 30 s it had left when the clock last stepped (back)
-        assert scheduler.next_run_at(3) == clock.now + 30
-        assert scheduler._sleep_seconds() == 30  # it starts next
+        # its made-up run: the 60 s it had left when the clock last stepped (back 30 s)
+        assert scheduler._next[3][1] == clock.now + 60
+        assert prune.next_run <= datetime.now() + timedelta(hours=1)  # the hourly jobs too
+        assert pruned == []
     finally:
         scheduler.stop()

@@ -163,6 +163,8 @@ class TaskScheduler:
         for task in self._tasks():
             if task["id"] in timed:
                 self._plan(task, now)
+        for job in self.jobs.get_jobs():  # planned on the later time too: the hourly prune
+            job._schedule_next_run()  # of old executions ran no more (schedule has no public way)
 
     def tick(self) -> list[int]:
         """Start the runs that are due; returns their task ids."""
