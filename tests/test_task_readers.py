@@ -19,6 +19,7 @@ import falcon.testing
 import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
+from support.webhooks import Receiver
 
 from appliance.runtime import Runtime
 from appliance.tasks import feeds
@@ -169,6 +170,54 @@ def test_a_gzip_bomb_is_cut_at_the_feeds_bound_not_inflated_whole(gzip_bomb: str
     finally:
         tracemalloc.stop()
     assert peak < 4 * MAX_FEED_BYTES, f"{peak / 2**20:.0f} MiB held at once"
+
+
+# --- what a listing answers ------------------------------------------------------------------
+
+
+def test_what_inspect_and_a_run_say_of_a_feed(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Each entry's publication time; one refused entry alone, not "and others"; a preset
+    that does not exist, a 400 of the request; the handler off, the URL as one item."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("said", [FeedEntry("a", origin.watch_url("clip"), "a"),
+                              FeedEntry("b", "file:///etc/passwd", "b")])
+    url = f"{origin.base_url}/feeds/said.rss"
+    preview = client.simulate_post("/api/tasks/inspect", json={"url": url})
+    assert [(i["title"], i["published"]) for i in preview.json["items"]] == [
+        ("a", 1704153600.0), ("b", 1704153600.0)]
+    nameless = client.simulate_post("/api/tasks/inspect", json={"url": url, "preset": "nope"})
+    assert (nameless.status_code, nameless.json["code"]) == (400, "INVALID_REQUEST")
+    task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,
+                                                    "auto_start": False}).json
+    run = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+    assert run["error"] == ("1 entry refused, not queued: url 'file:///etc/passwd' must be "
+                            "an http(s) URL."), run["error"]
+    whole = client.simulate_post("/api/tasks", json={
+        "name": "whole", "url": url, "handler_enabled": False, "auto_start": False}).json
+    run = runtime.tasks.runner.execute(runtime.tasks.get(whole["id"]), "manual")
+    assert (run["status"], run["handler"], run["found"], run["queued"]) == (
+        "success", "none", 1, 1), run
+    log = client.simulate_get(f"/api/executions/{run['id']}").json["log"]
+    assert any(line.endswith(" INFO handler off: the URL is queued as one item")
+               for line in log), log
+    assert [i.url for i in runtime.tasks.items(whole["id"], 0, 10)[0]] == [url]
+
+
+def test_a_page_yt_dlp_follows_elsewhere_is_listed_where_it_landed(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """One video: its entry is the page yt-dlp read (``webpage_url``), not the link that
+    led there."""
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    receiver = Receiver()
+    try:
+        moved = receiver.url(f"/status/302?Location={origin.watch_url('clip')}")
+        single = client.simulate_post("/api/tasks/inspect", json={"url": moved})
+        assert single.status_code == 200, single.text
+        assert [(i["url"], i["archive_id"]) for i in single.json["items"]] == [
+            (origin.watch_url("clip"), "generic clip")]
+    finally:
+        receiver.close()
 
 
 # --- channel metadata -----------------------------------------------------------------------

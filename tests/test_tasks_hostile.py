@@ -478,7 +478,8 @@ def test_retention_deletes_nothing_while_removing_files_is_off(
     assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
     assert (Path(old.download_folder) / old.filename).is_file()
     log = runtime.tasks.store.execution(run["id"], with_log=True)
-    assert any("YTP_REMOVE_FILES is off" in line for line in log["log"]), log
+    assert any(line.endswith(" ERROR retention is set but YTP_REMOVE_FILES is off: no file "
+                             "was deleted") for line in log["log"]), log
 
 
 # --- a run's life: announced, cut short by a stop -------------------------------------------

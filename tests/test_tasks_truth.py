@@ -97,15 +97,15 @@ def test_retention_says_which_files_it_left_and_which_it_did_not_find(
     assert edited.is_file()
     lines = _log(runtime, run)
     assert any(" WARNING retention left 1 file(s) as they are" in line for line in lines), lines
-    assert any(line.endswith("retention removed 0 file(s)") for line in lines), lines
+    assert any(line.endswith(" INFO retention removed 0 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
 
     task2, (gone, _) = aged_task(runtime, client, origin, "moved")
     moved = Path(gone.download_folder) / gone.filename
     os.rename(moved, runtime.settings.download_path / "moved-away.mp4")
     lines = _log(runtime, _run(runtime, task2))
-    assert any("retention found 1 file(s) no longer there" in line for line in lines), lines
-    assert any(line.endswith("retention removed 0 file(s)") for line in lines), lines
+    assert any(" INFO retention found 1 file(s) no longer there" in line for line in lines), lines
+    assert any(line.endswith(" INFO retention removed 0 file(s)") for line in lines), lines
     assert not any("retention left" in line for line in lines), lines
     assert (runtime.settings.download_path / "moved-away.mp4").is_file()
 
@@ -116,7 +116,7 @@ def test_retention_counts_what_it_removed(
     task, (old, _) = aged_task(runtime, client, origin, "plain")
     lines = _log(runtime, _run(runtime, task))
     assert not (Path(old.download_folder) / old.filename).exists()
-    assert any(line.endswith("retention removed 1 file(s)") for line in lines), lines
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not any("retention left" in line or "no longer there" in line for line in lines)
 
 
