@@ -97,6 +97,14 @@ def test_a_youtube_feeds_entries_carry_their_archive_ids(origin: MediaOrigin) ->
         ("https://www.youtube.com/watch?v=vid00000002", "Two", "youtube vid00000002")]
 
 
+def test_a_handles_tab_reads_the_handles_page(origin: MediaOrigin) -> None:
+    """``/@name/videos`` is the channel ``@name``: its page is ``/@name``, not the tab's."""
+    origin.feeds.handles["@tabbed"] = CHANNEL
+    handler = YoutubeHandler(lambda: origin.base_url)
+    assert handler.feed_url("https://www.youtube.com/@tabbed/videos", timeout=10) == (
+        f"{origin.base_url}/feeds/videos.xml?channel_id={CHANNEL}")
+
+
 def test_a_channel_page_in_bytes_that_are_not_utf8_still_names_its_channel(
         origin: MediaOrigin) -> None:
     page = b'\xff\xfe<html><meta itemprop="identifier" content="' + CHANNEL.encode() + b'">'

@@ -404,3 +404,20 @@ def test_a_clock_set_back_plans_the_timers_again() -> None:
         assert pruned == []
     finally:
         scheduler.stop()
+
+
+def test_a_slot_missed_in_the_services_zone_runs_at_start() -> None:
+    """Missed or not is read in the configured zone: 20:00 in Tokyo is 11:00 UTC, passed at
+    12:00:30 UTC, though 20:00 on the box's clock (UTC) is still to come."""
+    clock, runs = Clock(T0), []  # 12:00:30 UTC, 21:00:30 in Tokyo
+    task = _task(1, "0 20 * * *", T0 - 86400, T0 - 7200)  # last run 19:00:30 in Tokyo
+    scheduler = TaskScheduler(lambda: [task], lambda ids: [task] if 1 in ids else [],
+                              lambda t, trigger: runs.append((t["id"], trigger)),
+                              zone=lambda: ZoneInfo("Asia/Tokyo"), spread=lambda: 0.0,
+                              concurrency=1, clock=clock)
+    scheduler.start(interrupted=set())
+    try:
+        _wait_runs(runs, 1)
+        assert runs == [(1, "startup")]
+    finally:
+        scheduler.stop()
