@@ -120,6 +120,32 @@ def test_retention_counts_what_it_removed(
     assert not any("retention left" in line or "no longer there" in line for line in lines)
 
 
+def test_retention_waits_while_the_download_folders_disk_is_gone(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Its files out of sight (a USB disk unplugged), retention deleted the items and left
+    the files, which stayed on the disk for good once it was back, out of its reach."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "unplugged")
+    downloads = runtime.settings.download_path
+    away = downloads.with_name("unplugged-disk")
+    os.rename(downloads, away)
+    try:
+        runtime.engine.folder_disk.check()
+        assert runtime.engine.folder_disk.problem is not None
+        lines = _log(runtime, _run(runtime, task))
+        assert any(" WARNING retention waits for the download folder: " in line
+                   for line in lines), lines
+        assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
+    finally:
+        os.rename(away, downloads)
+    runtime.engine.folder_disk.check()
+    assert runtime.engine.folder_disk.problem is None
+    lines = _log(runtime, _run(runtime, task))
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+    assert not (Path(old.download_folder) / old.filename).exists()
+
+
 # --- a task deleted while it runs -----------------------------------------------------------
 
 

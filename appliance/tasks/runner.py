@@ -343,6 +343,11 @@ class TaskRunner:
             journal.write("error", "retention is set but YTP_REMOVE_FILES is off: no file "
                                    "was deleted")
             return
+        if (problem := self.engine.folder_disk.problem) is not None:
+            # Its files are not to be seen: their items went and the files stayed on the
+            # disk for good, out of any retention's reach, once it was back.
+            journal.write("warning", f"retention waits for the download folder: {problem}")
+            return
         finished = [i for i in self.items.batch(batch_id(task))
                     if i.status == FINISHED and i.filename]
         old = expired(finished, task.get("keep_newest") or 0, task.get("keep_days") or 0,
