@@ -120,6 +120,33 @@ def test_retention_counts_what_it_removed(
     assert not any("retention left" in line or "no longer there" in line for line in lines)
 
 
+def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Retention ran only after a listing that worked: a channel gone for good (its feed a
+    404 at every run) kept every file past the task's rule for ever, and a task whose
+    handler is off (the URL itself queued at each run) never had its rule applied."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "vanished")
+    origin.feeds.fail("vanished", 404)
+    run = _run(runtime, task)
+    assert run["status"] == "failed" and run["error"].endswith("answered HTTP 404."), run
+    assert any(line.endswith(" INFO retention removed 1 file(s)")
+               for line in _log(runtime, run))
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+    assert not (Path(old.download_folder) / old.filename).exists()
+
+    off, (old, recent) = aged_task(runtime, client, origin, "off")
+    changed = client.simulate_patch(f"/api/tasks/{off['id']}", json={
+        "handler_enabled": False, "auto_start": False})
+    assert changed.status_code == 200, changed.text
+    run = _run(runtime, changed.json)
+    assert (run["status"], run["handler"], run["queued"]) == ("success", "none", 1), run
+    assert any(line.endswith(" INFO retention removed 1 file(s)")
+               for line in _log(runtime, run))
+    assert not (Path(old.download_folder) / old.filename).exists()
+    assert (Path(recent.download_folder) / recent.filename).is_file()
+
+
 def test_retention_waits_while_the_download_folders_disk_is_gone(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
     """Its files out of sight (a USB disk unplugged), retention deleted the items and left

@@ -258,38 +258,51 @@ class TaskRunner:
     def _run(self, task: dict[str, Any], journal: ExecutionLog) -> Outcome:
         outcome = Outcome()
         journal.write("info", f"task '{task['name']}': {task['url']}")
-        try:
-            if not task["handler_enabled"]:
-                outcome.handler = "none"
-                journal.write("info", "handler off: the URL is queued as one item")
-                outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
-                return outcome
-            handler = self.handlers.choose(task["url"])
-            outcome.handler = handler.name
-            listing = self._list(handler, task)
-            outcome.title = listing.title
-            entries = listing.entries
-            outcome.found = len(entries)
-            journal.write("info", f"{outcome.handler} found {len(entries)} entries")
-            fresh, refused = self._new(task, entries, journal)
-            outcome.failed = len(refused)
-            outcome.warning = _refusals(refused)
-            outcome.skipped = outcome.found - len(fresh) - outcome.failed
-            outcome.queued = len(self._queue(task, fresh))
-            journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
-                          + (f", refused {outcome.failed}" if refused else ""))
-            self._apply_retention(task, journal)
-        except (HandlerError, AppError) as exc:
-            outcome.error = exc.message if isinstance(exc, AppError) else str(exc)
-        except Exception as exc:  # a bug must not stop the scheduler or the other tasks
-            log.exception("task %s failed", task["id"])
-            outcome.error = f"internal error: {type(exc).__name__}"
+        self._step(task, outcome, lambda: self._list_and_queue(task, journal, outcome))
+        # Whatever the listing did: a channel gone for good (its feed a 404 at every run) or
+        # a task whose handler is off kept every file past the task's rule.
+        if not self.gone(task["id"]) and not self.stopping.is_set():
+            self._step(task, outcome, lambda: self._apply_retention(task, journal))
         if outcome.error:
             outcome.failed = max(1, outcome.found - outcome.skipped - outcome.queued)
             journal.write("error", outcome.error)
         elif outcome.warning:
             journal.write("warning", outcome.warning)
         return outcome
+
+    @staticmethod
+    def _step(task: dict[str, Any], outcome: Outcome, step: Callable[[], None]) -> None:
+        """``step``, its failure the run's error (the first one said)."""
+        try:
+            step()
+        except (HandlerError, AppError) as exc:
+            outcome.error = outcome.error or (
+                exc.message if isinstance(exc, AppError) else str(exc))
+        except Exception as exc:  # a bug must not stop the scheduler or the other tasks
+            log.exception("task %s failed", task["id"])
+            outcome.error = outcome.error or f"internal error: {type(exc).__name__}"
+
+    def _list_and_queue(self, task: dict[str, Any], journal: ExecutionLog,
+                        outcome: Outcome) -> None:
+        if not task["handler_enabled"]:
+            outcome.handler = "none"
+            journal.write("info", "handler off: the URL is queued as one item")
+            outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
+            return
+        handler = self.handlers.choose(task["url"])
+        outcome.handler = handler.name
+        listing = self._list(handler, task)
+        outcome.title = listing.title
+        entries = listing.entries
+        outcome.found = len(entries)
+        journal.write("info", f"{outcome.handler} found {len(entries)} entries")
+        fresh, refused = self._new(task, entries, journal)
+        outcome.failed = len(refused)
+        outcome.warning = _refusals(refused)
+        outcome.skipped = outcome.found - len(fresh) - outcome.failed
+        outcome.queued = len(self._queue(task, fresh))
+        journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
+                      + (f", refused {outcome.failed}" if refused else ""))
 
     def _new(self, task: dict[str, Any], entries: list[Entry], journal: ExecutionLog
              ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
