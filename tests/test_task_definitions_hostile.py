@@ -285,3 +285,39 @@ def test_a_page_past_the_size_bound_is_named_not_read(origin: MediaOrigin) -> No
     with pytest.raises(HandlerError) as raised:
         listing(origin, "big", {**HTML, "request": {"url": big}}, LINKS)
     assert str(raised.value) == f"{big} is larger than 10 MiB."
+
+
+def test_an_xpath_container_is_read_as_xpath(origin: MediaOrigin) -> None:
+    """A css reading of an xpath (``//li``) finds nothing: each container its own kind."""
+    definition = items(HTML, type="xpath", expression="//ul/li[a]",
+                       fields=url_rule("xpath", "./a/@href"))
+    assert listing(origin, "xpath", definition, LINKS) == [
+        (f"{origin.base_url}/watch/a", ""), (f"{origin.base_url}/watch/b", "")]
+
+
+def test_refused_and_broken_expressions_are_told_apart(app: tuple[Runtime, Client]) -> None:
+    """What cannot run here "is refused"; what is no expression at all "does not compile"."""
+    _, client = app
+    for definition, says in (
+            (items(HTML, type="xpath", expression="//li[re:test(@class, 'x')]"),
+             "the xpath expression \"//li[re:test(@class, 'x')]\" is refused: " + NO_REGEX),
+            (items(HTML, expression="li[["), "the css expression 'li[[' does not compile: "),
+            (items(HTML, fields={"url": {"type": "css", "expression": "a::attr(href)",
+                                         "post_filter": "(unclosed"}}),
+             "definition.parse.items.fields.url.post_filter: ")):
+        response = client.simulate_post("/api/tasks/definitions",
+                                        json={"name": "d", "definition": definition})
+        assert response.status_code == 400, response.text
+        assert says in response.json["error"], response.json["error"]
+
+
+def test_a_record_with_a_definition_of_the_wrong_kind_is_named(
+        app: tuple[Runtime, Client]) -> None:
+    _, client = app
+    for body, error in (({"name": "d", "definition": [HTML]}, "definition must be an object."),
+                        ({"name": " ", "definition": HTML},
+                         "name is required (1 to 100 characters)."),
+                        ({"name": "n" * 101, "definition": HTML},
+                         "name is required (1 to 100 characters).")):
+        response = client.simulate_post("/api/tasks/definitions", json=body)
+        assert (response.status_code, response.json["error"]) == (400, error), response.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -372,5 +372,52 @@ def test_the_loop_wakes_by_itself_when_a_run_is_due() -> None:
         clock.now = T0 + 30
         _wait_runs(runs, 1)
         assert runs == [(1, "timer")]
+    finally:
+        scheduler.stop()
+
+
+def test_a_clock_set_back_plans_the_timers_again() -> None:
+    """A box whose clock ran a day ahead, set right by NTP: the plans made on the later
+    time waited for it, and an hourly task ran no more for a day. A step back of seconds
+    changes nothing; a run made up at start keeps its turn."""
+    clock, runs = Clock(T0), []  # 12:00:30
+    hourly, daily = _task(1, "0 * * * *", T0 - 7200, T0 - 30), _task(2, "0 3 * * *", T0)
+    interrupted = _task(3, "0 * * * *", T0 - 7200, T0 - 30)
+    # a spread of 60 s (half of it drawn): the made-up run waits 30 s past the start
+    scheduler = _scheduler([hourly, daily, interrupted], runs, clock, spread=60)
+    pruned: list[bool] = []
+    prune = scheduler.jobs.every(1).hours.do(lambda: pruned.append(True))
+    prune.next_run = datetime.now() + timedelta(days=1)  # planned on the later time too
+    scheduler.start(interrupted={3})
+    try:
+        assert scheduler.next_run_at(1) == T0 + 3570  # 13:00
+        clock.now = T0 - 30  # half a minute back: as planned
+        scheduler.tick()
+        assert scheduler.next_run_at(1) == T0 + 3570
+        clock.now = T0 - 86400 + 600  # set right: yesterday 12:10:30
+        scheduler.tick()
+        assert scheduler.next_run_at(1) == T0 - 86400 + 3570  # yesterday 13:00
+        assert scheduler.next_run_at(2) == T0 - 86400 + 15 * 3600 - 30  # today 03:00
+        # its made-up run: the 60 s it had left when the clock last stepped (back 30 s)
+        assert scheduler._next[3][1] == clock.now + 60
+        assert prune.next_run <= datetime.now() + timedelta(hours=1)  # the hourly jobs too
+        assert pruned == []
+    finally:
+        scheduler.stop()
+
+
+def test_a_slot_missed_in_the_services_zone_runs_at_start() -> None:
+    """Missed or not is read in the configured zone: 20:00 in Tokyo is 11:00 UTC, passed at
+    12:00:30 UTC, though 20:00 on the box's clock (UTC) is still to come."""
+    clock, runs = Clock(T0), []  # 12:00:30 UTC, 21:00:30 in Tokyo
+    task = _task(1, "0 20 * * *", T0 - 86400, T0 - 7200)  # last run 19:00:30 in Tokyo
+    scheduler = TaskScheduler(lambda: [task], lambda ids: [task] if 1 in ids else [],
+                              lambda t, trigger: runs.append((t["id"], trigger)),
+                              zone=lambda: ZoneInfo("Asia/Tokyo"), spread=lambda: 0.0,
+                              concurrency=1, clock=clock)
+    scheduler.start(interrupted=set())
+    try:
+        _wait_runs(runs, 1)
+        assert runs == [(1, "startup")]
     finally:
         scheduler.stop()

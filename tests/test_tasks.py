@@ -135,7 +135,7 @@ def test_duplicate_name_is_409_and_nothing_is_created(app: tuple[Runtime, Client
     ({"published_after": "yesterday"}, "published_after"),
     ({"keep_newest": -1}, "keep_newest"),
     ({"enabled": "yes"}, "enabled"),
-    ({"config": []}, "config"),
+    ({"config": []}, "config must be an object."),
     ({"surprise": 1}, "Unknown task field"),
 ])
 def test_bad_fields_are_400_with_a_clear_error(app: tuple[Runtime, Client],

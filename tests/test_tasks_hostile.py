@@ -7,7 +7,6 @@ origin, the real runtime in process."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from support.aged_tasks import aged_task
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 
@@ -28,7 +28,7 @@ from appliance.events import Event
 from appliance.files.fetch import any_address, fetch_image
 from appliance.path_limits import NAME_MAX, byte_length
 from appliance.runtime import Runtime
-from appliance.store.records import ERROR, FINISHED, Item
+from appliance.store.records import ERROR, Item
 from appliance.tasks.metadata import safe_name, write_metadata
 
 Client = falcon.testing.TestClient
@@ -367,6 +367,14 @@ def test_a_config_up_to_its_bound_is_taken(
         response = client.simulate_post("/api/tasks", json={
             "name": f"c{size}", "url": "http://127.0.0.1:9/feed.rss", "config": {"k": "x" * size}})
         assert response.status_code == status, response.text
+    listed = client.simulate_post("/api/tasks", json={
+        "name": "listed", "url": "http://127.0.0.1:9/feed.rss", "config": ["k"]})
+    assert (listed.status_code, listed.json["error"]) == (400, "config must be an object.")
+    for count, status in ((1_000_000, 200), (1_000_001, 400)):  # and the retention counts
+        response = client.simulate_post("/api/tasks", json={
+            "name": f"k{count}", "url": "http://127.0.0.1:9/feed.rss", "keep_newest": count,
+            "keep_days": count})
+        assert response.status_code == status, response.text
 
 
 def test_the_nfo_carries_what_media_servers_read(tmp_path: Path) -> None:
@@ -450,27 +458,8 @@ def test_the_tasks_preset_applies_to_its_listing(
 
 def _aged_task(app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
                name: str, **env: str) -> tuple[Runtime, dict[str, Any], list[Item]]:
-    """A task keeping 2 days whose two downloads finished; the first made 3 days old, the
-    second a minute short of 2 days."""
-    from support.server import wait_for
-
     runtime, client = app_with(YTP_TASKS_SPREAD="0", **env)
-    origin.feeds.set(name, [FeedEntry("a", origin.clip_url, "a"),
-                            FeedEntry("b", origin.clip2_url, "b")])
-    task = create(client, name=name, url=f"{origin.base_url}/feeds/{name}.rss", folder=name,
-                  keep_days=2, auto_start=True)
-    assert _run(runtime, task)["queued"] == 2
-
-    def finished() -> list[Item]:
-        items = runtime.tasks.items(task["id"], 0, 10)[0]
-        return items if [i.status for i in items] == [FINISHED, FINISHED] else []
-
-    done = wait_for(finished, timeout=60, message="the downloads")
-    old, recent = sorted(done, key=lambda i: i.url != origin.clip_url)
-    now = time.time()
-    runtime.engine.store.save(dataclasses.replace(old, finished_at=now - 3 * 86400))
-    runtime.engine.store.save(dataclasses.replace(recent, finished_at=now - 2 * 86400 + 60))
-    return runtime, task, [old, recent]
+    return runtime, *aged_task(runtime, client, origin, name)
 
 
 def test_retention_by_age_removes_only_what_finished_before_the_days(
@@ -492,7 +481,8 @@ def test_retention_deletes_nothing_while_removing_files_is_off(
     assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
     assert (Path(old.download_folder) / old.filename).is_file()
     log = runtime.tasks.store.execution(run["id"], with_log=True)
-    assert any("YTP_REMOVE_FILES is off" in line for line in log["log"]), log
+    assert any(line.endswith(" ERROR retention is set but YTP_REMOVE_FILES is off: no file "
+                             "was deleted") for line in log["log"]), log
 
 
 # --- a run's life: announced, cut short by a stop -------------------------------------------

@@ -58,7 +58,8 @@ def _date(text: str | None) -> float | None:
     for parse in (datetime.fromisoformat, parsedate_to_datetime):
         try:
             moment = parse(text)
-        except (ValueError, TypeError, IndexError):
+        # OverflowError: a year of eleven digits (one such entry failed the whole feed)
+        except (ValueError, TypeError, IndexError, OverflowError):
             continue
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     return None

@@ -70,10 +70,19 @@ def _pictures(info: dict[str, Any]) -> dict[str, str]:
     return chosen
 
 
+def _tags(info: dict[str, Any]) -> list[str]:
+    """The site's tags as text; what is no list of them (a number: a 500) is none."""
+    tags = info.get("tags")
+    if not isinstance(tags, list):
+        return []
+    return [str(t) for t in tags if isinstance(t, str | int | float) and str(t)]
+
+
 def _year(info: dict[str, Any]) -> int | None:
     for key in ("release_year", "upload_date", "release_date"):
         text = str(info.get(key) or "")
-        if text[:4].isdigit():
+        # ASCII only: "²⁰²⁴" is digits to isdigit() and no number to int() (a 500)
+        if text[:4].isascii() and text[:4].isdigit():
             return int(text[:4])
     return None
 
@@ -94,7 +103,7 @@ def _nfo(info: dict[str, Any], images: dict[str, str]) -> bytes:
     add("uniqueid", info.get("channel_id") or info.get("id"),
         type=str(info.get("extractor_key") or info.get("extractor") or "ytdlp").lower(),
         default="true")
-    for tag in info.get("tags") or []:
+    for tag in _tags(info):
         add("tag", tag)
     for kind in ("poster", "banner", "landscape"):
         if kind in images:
@@ -107,12 +116,20 @@ def _nfo(info: dict[str, Any], images: dict[str, str]) -> bytes:
 
 
 def contained_folder(download_path: Path, folder: Path) -> Path:
-    """``folder`` made, and refused when it leads outside the download folder (a symlink)."""
+    """``folder`` made, and refused when it leads outside the download folder (a symlink).
+    Checked before it is made as well as after: made first, a symlink on the way (``link ->
+    /etc``) had its folders made outside before the refusal."""
+    root = Path(os.path.realpath(download_path))
+
+    def contained() -> Path:
+        real = Path(os.path.realpath(folder))
+        if not real.is_relative_to(root):
+            raise invalid("The task's folder leads outside the download folder.")
+        return real
+
+    contained()
     folder.mkdir(parents=True, exist_ok=True)
-    real, root = Path(os.path.realpath(folder)), Path(os.path.realpath(download_path))
-    if not real.is_relative_to(root):
-        raise invalid("The task's folder leads outside the download folder.")
-    return real
+    return contained()  # a link put on the way meanwhile
 
 
 def _fetch(fetch_image: Callable[[str], bytes], url: str) -> bytes | str:
@@ -162,7 +179,7 @@ def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
                                          or "").lower(),
         "title": title, "description": info.get("description") or "",
         "uploader": info.get("uploader") or info.get("channel") or "",
-        "tags": list(info.get("tags") or []), "year": _year(info),
+        "tags": _tags(info), "year": _year(info),
         "json_file": shown(json_file), "nfo_file": shown(nfo_file),
         "thumbnails": {kind: shown(home / name) for kind, name in images.items()},
         "thumbnails_refused": refused,

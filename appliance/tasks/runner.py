@@ -124,6 +124,8 @@ class TaskRunner:
         self._on_task_change = on_task_change
         self._lock = threading.Lock()
         self._running: dict[int, ExecutionLog | None] = {}
+        # Tasks deleted while they ran: their runs queue nothing more.
+        self._deleted: set[int] = set()
         # Set when the service stops: a run that fails from then on was cut short, not
         # failed.
         self.stopping = threading.Event()
@@ -152,6 +154,23 @@ class TaskRunner:
         finally:
             with self._lock:
                 self._running.pop(task_id, None)
+                self._deleted.discard(task_id)
+
+    def deleted(self, task_id: int) -> None:
+        """The task is being deleted: a run of it in flight queues nothing from now on (a
+        listing takes seconds; a person who deleted a subscription got its downloads)."""
+        with self._lock:
+            if task_id in self._running:
+                self._deleted.add(task_id)
+
+    def gone(self, task_id: int) -> bool:
+        """Whether the task was deleted while this thread held it."""
+        with self._lock:
+            return task_id in self._deleted
+
+    def _check_not_deleted(self, task_id: int) -> None:
+        if self.gone(task_id):
+            raise HandlerError("the task was deleted while it ran: nothing was queued.")
 
     # --- entries ------------------------------------------------------------------------
 
@@ -205,7 +224,7 @@ class TaskRunner:
 
     def unmark(self, task: dict[str, Any], entries: list[Entry]) -> int:
         """Forget the task's marks, and take ``entries`` out of its archive; how many of them
-        were marked or archived (when the entries could not be listed: how many marks)."""
+        were marked or archived."""
         archive = self.archive_path(task)
         removed: set[str] = set()
         if archive is not None and entries:
@@ -213,9 +232,7 @@ class TaskRunner:
             removed = set(self.engine.archives.remove(
                 archive, [e.archive_id for e in entries if e.archive_id]))
         known = self.store.marked(task["id"]) | removed
-        dropped = self.store.unmark(task["id"])
-        if not entries:
-            return dropped
+        self.store.unmark(task["id"])
         return _count_entries(entries, lambda keys: not keys.isdisjoint(known))
 
     # --- a run --------------------------------------------------------------------------
@@ -241,38 +258,51 @@ class TaskRunner:
     def _run(self, task: dict[str, Any], journal: ExecutionLog) -> Outcome:
         outcome = Outcome()
         journal.write("info", f"task '{task['name']}': {task['url']}")
-        try:
-            if not task["handler_enabled"]:
-                outcome.handler = "none"
-                journal.write("info", "handler off: the URL is queued as one item")
-                outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
-                return outcome
-            handler = self.handlers.choose(task["url"])
-            outcome.handler = handler.name
-            listing = self._list(handler, task)
-            outcome.title = listing.title
-            entries = listing.entries
-            outcome.found = len(entries)
-            journal.write("info", f"{outcome.handler} found {len(entries)} entries")
-            fresh, refused = self._new(task, entries, journal)
-            outcome.failed = len(refused)
-            outcome.warning = _refusals(refused)
-            outcome.skipped = outcome.found - len(fresh) - outcome.failed
-            outcome.queued = len(self._queue(task, fresh))
-            journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
-                          + (f", refused {outcome.failed}" if refused else ""))
-            self._apply_retention(task, journal)
-        except (HandlerError, AppError) as exc:
-            outcome.error = exc.message if isinstance(exc, AppError) else str(exc)
-        except Exception as exc:  # a bug must not stop the scheduler or the other tasks
-            log.exception("task %s failed", task["id"])
-            outcome.error = f"internal error: {type(exc).__name__}"
+        self._step(task, outcome, lambda: self._list_and_queue(task, journal, outcome))
+        # Whatever the listing did: a channel gone for good (its feed a 404 at every run) or
+        # a task whose handler is off kept every file past the task's rule.
+        if not self.gone(task["id"]) and not self.stopping.is_set():
+            self._step(task, outcome, lambda: self._apply_retention(task, journal))
         if outcome.error:
             outcome.failed = max(1, outcome.found - outcome.skipped - outcome.queued)
             journal.write("error", outcome.error)
         elif outcome.warning:
             journal.write("warning", outcome.warning)
         return outcome
+
+    @staticmethod
+    def _step(task: dict[str, Any], outcome: Outcome, step: Callable[[], None]) -> None:
+        """``step``, its failure the run's error (the first one said)."""
+        try:
+            step()
+        except (HandlerError, AppError) as exc:
+            outcome.error = outcome.error or (
+                exc.message if isinstance(exc, AppError) else str(exc))
+        except Exception as exc:  # a bug must not stop the scheduler or the other tasks
+            log.exception("task %s failed", task["id"])
+            outcome.error = outcome.error or f"internal error: {type(exc).__name__}"
+
+    def _list_and_queue(self, task: dict[str, Any], journal: ExecutionLog,
+                        outcome: Outcome) -> None:
+        if not task["handler_enabled"]:
+            outcome.handler = "none"
+            journal.write("info", "handler off: the URL is queued as one item")
+            outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
+            return
+        handler = self.handlers.choose(task["url"])
+        outcome.handler = handler.name
+        listing = self._list(handler, task)
+        outcome.title = listing.title
+        entries = listing.entries
+        outcome.found = len(entries)
+        journal.write("info", f"{outcome.handler} found {len(entries)} entries")
+        fresh, refused = self._new(task, entries, journal)
+        outcome.failed = len(refused)
+        outcome.warning = _refusals(refused)
+        outcome.skipped = outcome.found - len(fresh) - outcome.failed
+        outcome.queued = len(self._queue(task, fresh))
+        journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
+                      + (f", refused {outcome.failed}" if refused else ""))
 
     def _new(self, task: dict[str, Any], entries: list[Entry], journal: ExecutionLog
              ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
@@ -305,6 +335,7 @@ class TaskRunner:
     def _queue(self, task: dict[str, Any], entries: list[Entry]) -> list[Item]:
         if not entries:
             return []
+        self._check_not_deleted(task["id"])
         base = {
             "preset": task.get("preset") or None, "folder": task.get("folder") or "",
             "template": task.get("template") or "", "cli": task.get("cli") or "",
@@ -325,6 +356,11 @@ class TaskRunner:
             journal.write("error", "retention is set but YTP_REMOVE_FILES is off: no file "
                                    "was deleted")
             return
+        if (problem := self.engine.folder_disk.problem) is not None:
+            # Its files are not to be seen: their items went and the files stayed on the
+            # disk for good, out of any retention's reach, once it was back.
+            journal.write("warning", f"retention waits for the download folder: {problem}")
+            return
         finished = [i for i in self.items.batch(batch_id(task))
                     if i.status == FINISHED and i.filename]
         old = expired(finished, task.get("keep_newest") or 0, task.get("keep_days") or 0,
@@ -336,12 +372,26 @@ class TaskRunner:
         # A file another item records too (a download by hand that yt-dlp found on disk
         # for this entry) is not the task's to delete: the item goes, the file stays.
         shared = self.items.sharing_a_file(old)
-        self.engine.delete_items([i.id for i in old if i.id not in shared], remove_file=True)
+        own = [i for i in old if i.id not in shared]
+        # What is said is what the disk shows: the engine leaves a file that is no longer
+        # the download's (renamed, replaced, edited since) and finds none that was moved
+        # away; "removed 2" for two such files was untrue.
+        there = {i.id for i in own if _on_disk(i)}
+        self.engine.delete_items([i.id for i in own], remove_file=True)
         if shared:
             self.engine.delete_items(sorted(shared))
             journal.write("info", f"retention kept the file(s) of {len(shared)} item(s): "
                                   "another download has the same file")
-        journal.write("info", f"retention removed {len(old) - len(shared)} file(s)")
+        removed = sum(1 for i in own if i.id in there and not _on_disk(i))
+        if len(own) > len(there):
+            journal.write("info", f"retention found {len(own) - len(there)} file(s) no longer "
+                                  "there (moved, renamed or deleted since); their items went")
+        if len(there) > removed:
+            journal.write("warning", f"retention left {len(there) - removed} file(s) as they "
+                                     "are: not the file the download wrote (replaced or "
+                                     "edited since), or no longer in a download folder; the "
+                                     "service's log names each")
+        journal.write("info", f"retention removed {removed} file(s)")
 
     def _record(self, task: dict[str, Any], execution: dict[str, Any], journal: ExecutionLog,
                 outcome: Outcome) -> dict[str, Any]:
@@ -368,7 +418,7 @@ class TaskRunner:
             self.bus.publish(events.TASK_DISPATCHED, {
                 "task_id": task["id"], "name": task["name"], "url": task["url"],
                 "execution_id": execution["id"], "handler": outcome.handler, **counts})
-        if outcome.error and failures == 1:  # one message per failure streak
+        if outcome.error and failures == 1 and updated is not None:  # once per streak
             self.bus.message("error", f"Task {task['name']} failed", outcome.error,
                              task_id=task["id"])
         return {**execution, **counts, "status": status, "error": said,
@@ -411,6 +461,12 @@ def _count_entries(entries: list[Entry], counts: Callable[[set[str]], bool]) -> 
             count += 1
         seen |= keys
     return count
+
+
+def _on_disk(item: Item) -> bool:
+    """Whether the file ``item`` recorded is there (a folder it names, never the cwd)."""
+    folder = Path(item.download_folder)
+    return folder.is_absolute() and (folder / item.filename).is_file()
 
 
 def _item_keys(item: Item) -> set[str]:

@@ -31,7 +31,7 @@ from .cron import next_run
 
 log = logging.getLogger(__name__)
 
-# The longest sleep: a changed clock or time zone is noticed within this.
+# The longest sleep: a clock set back is noticed within this.
 MAX_SLEEP = 60.0
 # The shortest: runs due within it start together, one step of the loop (a read of their
 # tasks, a scan of the plan) rather than one step each -- 500 runs spread over 10 s were
@@ -70,6 +70,8 @@ class TaskScheduler:
         # When the loop wakes next by itself (the clock's time): a change planned later
         # than that needs no wake.
         self._wakes_at = 0.0
+        # The clock at the last step: one that went back since plans every timer again.
+        self._last_step = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="task",
@@ -81,7 +83,7 @@ class TaskScheduler:
     def start(self, interrupted: set[int]) -> None:
         """Plan every task; run once now those whose slot passed while the service was down
         and those a crash interrupted (``interrupted``: their ids)."""
-        now = self._clock()
+        now = self._last_step = self._clock()
         for task in self._tasks():
             if not task["enabled"]:
                 continue
@@ -144,9 +146,32 @@ class TaskScheduler:
 
     # --- the loop ---------------------------------------------------------------------
 
+    def _replan(self, now: float) -> None:
+        """Every run planned again from ``now``. The clock went back (a clock that ran
+        ahead set right, by hand or by NTP): plans made on the later time waited for it,
+        and a box whose clock had run a year ahead ran no task for a year. A run made up at
+        start keeps what was left of its delay."""
+        back = self._last_step - now
+        with self._lock:
+            timed = set()
+            for task_id, (slot, start, trigger) in list(self._next.items()):
+                if trigger == "timer":
+                    timed.add(task_id)
+                else:
+                    self._next[task_id] = (slot - back, start - back, trigger)
+        log.warning("the clock went back %.0f s: task runs planned again", back)
+        for task in self._tasks():
+            if task["id"] in timed:
+                self._plan(task, now)
+        for job in self.jobs.get_jobs():  # planned on the later time too: the hourly prune
+            job._schedule_next_run()  # of old executions ran no more (schedule has no public way)
+
     def tick(self) -> list[int]:
         """Start the runs that are due; returns their task ids."""
         now = self._clock()
+        if now < self._last_step - MAX_SLEEP:  # not a second's step back: a clock set right
+            self._replan(now)
+        self._last_step = now
         with self._lock:
             due = [(task_id, trigger) for task_id, (_, start, trigger) in self._next.items()
                    if start <= now]

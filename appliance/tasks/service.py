@@ -28,7 +28,7 @@ from .cron import staggered, time_zone
 from .definition_records import Definitions
 from .definitions import DefinitionHandler
 from .fields import Context, check_name, check_task, flag
-from .handlers import FETCH_TIMEOUT, GenericTaskHandler, HandlerError, Handlers
+from .handlers import FETCH_TIMEOUT, Entry, GenericTaskHandler, HandlerError, Handlers
 from .isolated import TARGET, Isolated, call_timeout, reading_handlers
 from .metadata import write_metadata
 from .runner import TaskRunner, batch_id
@@ -130,8 +130,7 @@ class TaskService:
 
     def items(self, task_id: int, offset: int, limit: int) -> tuple[list[Item], int]:
         """A page of the items the task queued, newest first, and how many there are."""
-        items = self.runner.items.batch(batch_id(self._task(task_id)))[::-1]
-        return items[offset:offset + limit], len(items)
+        return self.runner.items.batch_page(batch_id(self._task(task_id)), offset, limit)
 
     def schedules(self) -> list[dict[str, Any]]:
         return [
@@ -200,9 +199,12 @@ class TaskService:
         self._check_values(tasks)
         created = self.store.create(tasks)
         try:
-            for task, mark in zip(created, marks, strict=True):
-                if mark:
-                    self._mark_entries(task)
+            # Every listing before any mark: the archive, which every download of the preset
+            # reads, kept the lines of the first tasks of an array refused for a later one.
+            listed = [(task, self._entries(task))
+                      for task, mark in zip(created, marks, strict=True) if mark]
+            for task, entries in listed:
+                self.runner.mark(task, entries)
         except AppError:
             for task in created:
                 self.store.delete(task["id"])
@@ -239,6 +241,7 @@ class TaskService:
         return self._announce("update", task)
 
     def delete(self, task_id: int) -> dict[str, Any]:
+        self.runner.deleted(task_id)
         task = self.store.delete(task_id)
         if task is None:
             raise not_found("Task not found.")
@@ -272,17 +275,20 @@ class TaskService:
             raise result["error"]
         return result
 
-    def _mark_entries(self, task: dict[str, Any]) -> int:
+    def _entries(self, task: dict[str, Any]) -> list[Entry]:
         try:
-            listing = self.runner.listing(task)
+            return self.runner.listing(task).entries
         except HandlerError as exc:
             raise invalid(f"Could not list the task's entries: {exc}") from None
-        return self.runner.mark(task, listing.entries)
 
     def mark(self, task_id: int) -> dict[str, Any]:
         task = self._task(task_id)
         with self.runner.claim(task_id):
-            count = self._mark_entries(task)
+            entries = self._entries(task)
+            if self.runner.gone(task_id):  # marks of no task: a new one given its id had them
+                raise not_found("Task not found: it was deleted while its entries were "
+                                "listed; nothing was marked.")
+            count = self.runner.mark(task, entries)
         return {"message": f"Marked {count} entr{'y' if count == 1 else 'ies'} of task "
                            f"'{task['name']}' as downloaded."}
 
@@ -290,10 +296,15 @@ class TaskService:
         task = self._task(task_id)
         with self.runner.claim(task_id):
             try:
-                listing = self.runner.listing(task)
-                entries = listing.entries
-            except HandlerError:
-                entries = []  # the marks still go; the archive keeps what it has
+                entries = self.runner.listing(task).entries
+            except HandlerError as exc:
+                # The marks still go; the archive keeps what it has, and the answer says
+                # so (it said "Removed 4 entries from the archive": two marks each, none
+                # removed from it).
+                self.runner.unmark(task, [])
+                return {"message": f"Forgot the marks of task '{task['name']}', but its "
+                                   f"entries could not be listed ({exc}): the archive was "
+                                   "left as it is."}
             count = self.runner.unmark(task, entries)
         return {"message": f"Removed {count} entr{'y' if count == 1 else 'ies'} of task "
                            f"'{task['name']}' from the archive."}
