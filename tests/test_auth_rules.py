@@ -557,6 +557,9 @@ def test_a_right_credential_carries_no_wrong_one_in(tmp_path: Path) -> None:
             auth.authenticate(address=address, **{**how, **extra})
         assert (caught.value.code, caught.value.message) == ("UNAUTHORIZED",
                                                              "Invalid credentials.")
+    # a wrong one before the right one as well
+    with pytest.raises(AppError):
+        auth.authenticate(address="f", query={"apikey": [guesses[0], right]})
     # and asked again for an open socket (no guess: not counted, still refused)
     with pytest.raises(AppError):
         auth.authenticate(address="e", authorization=f"Token {token}",

@@ -426,3 +426,29 @@ def test_the_time_is_never_sent_and_an_old_database_gets_its_column(
     assert "file_mtime_ns" not in item
     recorded = runtime.store.get(item["id"]).file_mtime_ns  # type: ignore[union-attr]
     assert recorded == (folder / "new.mp4").stat().st_mtime_ns
+
+
+def test_the_store_follows_a_folder_and_nothing_beside_it(tmp_path: Path) -> None:
+    """In the store alone: every item under the folder follows (more than one read of
+    records' 500), a sibling whose name only begins like the folder's does not ('f0.mp4'
+    sorts between 'f/' and the range's end), and no path names every file-less item."""
+    store = ItemStore(tmp_path / "appliance.db")
+    folder = str(tmp_path / "downloads")
+
+    def item(filename: str) -> Item:
+        return Item(id=new_id(), url="http://x.invalid/", kind=DONE, status=FINISHED,
+                    filename=filename, created_at=store.stamp(), download_folder=folder)
+
+    under = [item(f"f/{n}.mp4") for n in range(501)]
+    beside, none = item("f0.mp4"), item("")
+    store.insert([*under, beside, none])
+    moved = store.follow_rename([folder], "f", "g")
+    assert sorted(moved) == sorted(i.id for i in under)
+    records = store.records(moved)
+    assert sorted((r.id, r.filename) for r in records) == sorted(
+        (i.id, "g" + i.filename[1:]) for i in under)
+    assert store.get(beside.id).filename == "f0.mp4"  # type: ignore[union-attr]
+    assert store.forget_files([folder], "") == store.follow_rename([folder], "", "x") == []
+    assert store.get(none.id).filename == ""  # type: ignore[union-attr]
+    assert store.forget_files([folder], "g/7.mp4") == [under[7].id]
+    store.close()
