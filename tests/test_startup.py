@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,16 +18,17 @@ from pathlib import Path
 import falcon.testing
 import pytest
 from conftest import make_settings
+from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 from support.origin import MediaOrigin
-from support.procs import living_in_group
-from support.server import free_port_pair, wait_for
+from support.procs import living_in_group, processes
+from support.server import Server, free_port_pair, wait_for
 from websockets.sync.client import connect
 
 from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
 from appliance.runtime import Runtime
-from appliance.server import REQUEST_THREADS, ApplianceServer, request_threads
+from appliance.server import REQUEST_THREADS, ApplianceServer, request_threads, when_ready
 from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from appliance.store import ItemStore
 
@@ -171,3 +173,65 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
             assert runtime.engine.get(status["id"]) is None
     finally:
         runtime.stop()
+
+
+def workers_of(master: int) -> list[int]:
+    return [p.pid for p in processes().values() if p.ppid == master and p.state != "Z"]
+
+
+def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
+        tmp_path: Path, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`systemctl reload` (SIGHUP) and SIGTTIN made gunicorn start a second worker beside the
+    running one: a second engine, which recovered the running download and started it again,
+    then could not listen on the websocket's port and stopped the whole service. Now the one
+    worker goes on, and its download finishes as the only run of it."""
+    monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+    origin.clear_requests()
+    server = Server(tmp_path / "service").start()
+    try:
+        assert server.proc is not None
+        [worker] = workers_of(server.proc.pid)
+        [slow] = server.post("/api/history", {"url": origin.slow_url}).json()
+        wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 100_000,
+                 timeout=60, message="some bytes")
+        asked = len(origin.requests_for("/slow.mp4"))  # its info, then its download
+        for signum, said in ((signal.SIGHUP, "reload (SIGHUP) ignored"),
+                             (signal.SIGTTIN, "SIGTTIN ignored")):
+            os.kill(server.proc.pid, signum)
+            wait_for(lambda said=said: said in server.log(), timeout=30,
+                     message=f"the master to say {said!r} ({server.log_path})")
+        assert server.proc.poll() is None, server.log()[-3000:]
+        assert workers_of(server.proc.pid) == [worker]
+        assert server.item(slow["id"])["status"] == "downloading"
+        origin.slow_rate = 200_000_000  # the rest
+        done = server.wait_status(slow["id"], {"finished", "error"}, timeout=120)
+        assert done["status"] == "finished", done
+        assert (server.download_path / done["filename"]).read_bytes() == \
+            origin.path_for(origin.slow_url).read_bytes()
+        assert len(origin.requests_for("/slow.mp4")) == asked  # downloaded once, not again
+        assert "Booting worker" not in server.log().split("reload (SIGHUP) ignored")[1]
+    finally:
+        server.stop()
+
+
+def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """gunicorn's own master, in this process: its answers to SIGHUP and SIGTTIN, as the
+    service's configuration leaves them, start no worker (the fork is only recorded here: a
+    worker forked from the test process would be a second test run)."""
+    arbiter = Arbiter(ApplianceServer(make_settings(tmp_path)))
+    forked: list[str] = []
+    arbiter.spawn_worker = lambda: forked.append("a worker")
+    handlers = {signum: signal.getsignal(signum)
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
+    try:
+        when_ready(arbiter)
+        arbiter.handle_hup()
+        arbiter.handle_ttin()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert forked == [] and arbiter.num_workers == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "appliance.server"]
+    assert len(said) == 2 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
+                                                  "on") and said[1].startswith("SIGTTIN ignored")
