@@ -35,8 +35,13 @@ HEAP_SETTLE = 10.0
 
 
 def post_worker_init(worker: Any) -> None:
+    from .runtime import StartupFailure  # the worker's: the master never imports the runtime
+
     runtime = worker.app.runtime
-    runtime.start()
+    try:
+        runtime.start()
+    except StartupFailure as exc:  # one line, as a failed load says it; the worker exits
+        raise AppImportError(f"appliance: {exc}") from None
     heap.settle()  # before the first request: a full collection of start-up stops every thread
     # What start-up's threads allocated and freed in their first rounds (the file index's
     # scan, zeroconf's probes): given back once they have settled, what they built frozen.

@@ -9,11 +9,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import falcon.testing
 import pytest
@@ -28,7 +30,13 @@ from websockets.sync.client import connect
 from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
 from appliance.runtime import Runtime
-from appliance.server import REQUEST_THREADS, ApplianceServer, request_threads, when_ready
+from appliance.server import (
+    REQUEST_THREADS,
+    ApplianceServer,
+    post_worker_init,
+    request_threads,
+    when_ready,
+)
 from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from appliance.store import ItemStore
 
@@ -235,3 +243,25 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
     said = [r.getMessage() for r in caplog.records if r.name == "appliance.server"]
     assert len(said) == 2 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
                                                   "on") and said[1].startswith("SIGTTIN ignored")
+
+
+def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Path) -> None:
+    """`appliance serve` checks both ports before gunicorn starts; a program that takes the
+    websocket's port before the worker listens on it (a first start's long migration leaves
+    time) was a traceback and "Worker failed to boot". Now one line, as a failed load."""
+    port = free_port_pair()
+    server = ApplianceServer(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
+                                           YTP_ZEROCONF="false"))
+    server.load()
+    try:
+        with socket.socket() as other, pytest.raises(AppImportError) as refused:
+            other.bind(("127.0.0.1", port + 1))
+            other.listen()
+            post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+    finally:
+        server.runtime.stop()  # as gunicorn's worker_exit does
+    said = str(refused.value)
+    assert said.startswith(f"appliance: the websocket cannot listen on 127.0.0.1:{port + 1} (")
+    assert "address already in use" in said and "\n" not in said
+    assert said.endswith("): another program holds the port, or YTP_HOST is no address of "
+                         "this machine")
