@@ -63,6 +63,16 @@ def test_a_garbled_ready_is_a_process_that_did_not_start() -> None:
     assert worker.proc.poll() is not None
 
 
+def test_a_process_that_closes_its_pipe_before_ready_is_not_left_running() -> None:
+    """Its pipe ended but it lives on (it closed the pipe, or it is stuck exiting): the
+    start fails plainly, and the process is killed, not left to nobody."""
+    worker = worker_running(f"import os; os.close(1); {LIFE}")
+    with pytest.raises(WorkerDied, match="stopped answering"):
+        worker.wait_ready(timeout=30)
+    assert worker.proc.poll() is not None and not living_in_group(worker.pid)
+    assert worker.proc.stdout.closed and worker.proc.stdin.closed
+
+
 def test_a_line_without_end_is_read_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "MAX_MESSAGE", 1 << 20)
     worker = worker_running("import sys\nfor _ in range(64): sys.stdout.buffer.write(b'x' * "
