@@ -68,8 +68,21 @@ def test_the_worker_loads_the_app_under_its_base_path(tmp_path: Path) -> None:
         # under the prefix a reverse proxy keeps, and without it
         assert client.simulate_get("/media/api/ping").json == {"status": "pong"}
         assert client.simulate_get("/api/ping").json == {"status": "pong"}
+        # what the runtime built for the app's other rooms answers too
+        assert client.simulate_get("/media/api/notifications").status_code == 200
     finally:
         server.runtime.stop()
+
+
+def test_a_worker_gunicorn_aborts_stops_its_runtime(tmp_path: Path) -> None:
+    """gunicorn aborts a worker that missed its timeout (SIGABRT): its runtime stops as at any
+    exit (live streams end, downloads are left to resume), by the hook the configuration
+    names."""
+    server = ApplianceServer(make_settings(tmp_path))
+    server.load()
+    assert not server.runtime.stopping.is_set()
+    server.cfg.worker_abort(SimpleNamespace(app=server))  # gunicorn's worker, as it is read
+    assert server.runtime.stopping.is_set()
 
 
 @contextlib.contextmanager
