@@ -246,9 +246,14 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
     handlers = {signum: signal.getsignal(signum)
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
     try:
+        for signum in handlers:  # as gunicorn's init_signals sets them: queued for its loop
+            signal.signal(signum, arbiter.signal)
         when_ready(arbiter)
         arbiter.handle_hup()
         arbiter.handle_ttin()
+        for signum in handlers:  # the stop signals still reach gunicorn's queue
+            signal.getsignal(signum)(signum, None)
+            assert arbiter.SIG_QUEUE.get_nowait() == signum
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
