@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,3 +211,27 @@ def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) ->
         pool.discard(worker)
     finally:
         pool.close()
+
+
+def test_a_job_whose_folder_cannot_be_made_gives_its_process_back(
+        start_runtime: Any, origin: MediaOrigin) -> None:
+    """The temp folder gone for a file (or its disk full, or the job's folder no longer
+    resolving after a settings change): the item's info fails saying why, and the process
+    taken for it goes back. It stayed "busy" for good: the pool then kept its zygote and idle
+    processes for the service's life, one more process held at each such item."""
+    rt = start_runtime()
+    temp = rt.settings.temp_path
+    shutil.rmtree(temp)
+    temp.write_text("")  # renamed behind the service's back
+    [added] = rt.engine.add([{"url": origin.clip_url}])
+    failed = wait_for(lambda: (i := rt.engine.get(added.id)) and i.status == "error" and i,
+                      timeout=60, message="the item to fail")
+    assert "Not a directory" in failed.error
+    wait_for(lambda: rt.engine.pool.stats()["busy"] == 0, timeout=10,
+             message="the process to be given back")
+    temp.unlink()
+    [again] = rt.engine.add([{"url": origin.clip2_url}])
+    wait_for(lambda: rt.engine.get(again.id).status == "finished", timeout=60,
+             message="the next download")
+    wait_for(lambda: rt.engine.pool.stats()["busy"] == 0, timeout=10,
+             message="its process given back")
