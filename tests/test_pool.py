@@ -15,7 +15,13 @@ from support.procs import living_in_group, processes
 from support.server import wait_for
 
 from appliance.engine import launcher
-from appliance.engine.workers import State, Worker, WorkerDied, WorkerPool
+from appliance.engine.workers import (
+    MAX_JOBS_PER_PROCESS,
+    State,
+    Worker,
+    WorkerDied,
+    WorkerPool,
+)
 
 
 def test_capacity_is_read_when_a_worker_comes_back() -> None:
@@ -167,3 +173,24 @@ def test_the_close_ends_every_zygote_let_go_while_its_processes_run() -> None:
         pool.close()
         for worker in running:
             pool.discard(worker)
+
+
+def test_a_process_serves_its_count_of_jobs_then_is_replaced() -> None:
+    """A long-lived yt-dlp accumulates caches: after MAX_JOBS_PER_PROCESS jobs its process
+    retires when given back, and the next job gets another."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=1, linger=60)
+    try:
+        first = pool.acquire()
+        for done in range(1, MAX_JOBS_PER_PROCESS + 1):
+            worker = first if done == 1 else pool.acquire()
+            assert worker is first, f"replaced after {done - 1} jobs"
+            worker.run({"op": "archive_ids", "job": "j", "urls": []}, lambda m: None,
+                       timeout=30)
+            assert worker.jobs == done
+            pool.release(worker)
+        assert first.proc.poll() is not None  # retired when given back the last time
+        other = pool.acquire()
+        assert other is not first and other.jobs == 0
+        pool.release(other)
+    finally:
+        pool.close()

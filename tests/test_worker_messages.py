@@ -49,7 +49,8 @@ def reason_of(worker: Worker, timeout: float = 30) -> str:
     b"garbage", b"[1]", b'"a text"', b"null", b'{"type": "result"',  # cut, then a break
     b'{"type": "result", "msg": "\xff"}',  # not UTF-8
     b"[" * 100_000,  # nested past the parser's stack
-], ids=["text", "list", "string", "null", "cut", "not-utf8", "deep"])
+    b'{"type": "log"}\n',  # a message, then an empty line
+], ids=["text", "list", "string", "null", "cut", "not-utf8", "deep", "empty-after-one"])
 def test_a_line_that_is_no_json_object_stops_the_process(line: bytes) -> None:
     worker = worker_running(f"import sys; sys.stdout.buffer.write({line!r} + b'\\n'); "
                             f"sys.stdout.flush(); {LIFE}")
