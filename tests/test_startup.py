@@ -283,3 +283,29 @@ def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Pa
     assert "address already in use" in said and "\n" not in said
     assert said.endswith("): another program holds the port, or YTP_HOST is no address of "
                          "this machine")
+
+
+def test_the_workers_sigterm_ends_live_streams_before_gunicorns_own_stop(
+        tmp_path: Path) -> None:
+    """The worker's hook starts the runtime, then wraps gunicorn's SIGTERM handler (which only
+    stops accepting and waits for open requests): the runtime is told it stops first, so that
+    live streams end rather than hold that wait, then gunicorn's own handler runs."""
+    port = free_port_pair()
+    server = ApplianceServer(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
+                                           YTP_ZEROCONF="false"))
+    server.load()
+    before = signal.getsignal(signal.SIGTERM)
+    gunicorns: list[tuple[int, object]] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: gunicorns.append((signum, frame)))
+    try:
+        post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+        with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10):
+            pass  # started: the websocket listens
+        wrapped = signal.getsignal(signal.SIGTERM)
+        assert callable(wrapped) and not server.runtime.stopping.is_set()
+        wrapped(signal.SIGTERM, "the frame")
+        assert server.runtime.stopping.is_set()
+        assert gunicorns == [(signal.SIGTERM, "the frame")]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        server.runtime.stop()

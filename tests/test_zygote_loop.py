@@ -11,6 +11,7 @@ process forked has ended; the service's end ends it at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -78,6 +79,15 @@ def service() -> Iterator[Service]:
     assert not service.loop.is_alive(), "the loop outlived its service"
 
 
+def pidfds() -> int:
+    """How many pidfds this process holds."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, gone
+            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+    return count
+
+
 def ended(fd: int) -> bool:
     return bool(select.select([fd], [], [], 30)[0])
 
@@ -132,7 +142,9 @@ def test_a_message_it_does_not_know_costs_it_nothing(service: Service) -> None:
 
 def test_the_services_end_ends_the_loop_at_once(service: Service) -> None:
     """The service is gone (its socket closed): the loop returns although a forked process
-    still runs (it follows by itself: the end of its commands' pipe)."""
+    still runs (it follows by itself: the end of its commands' pipe); the loop's pidfd of it
+    is closed."""
+    before = pidfds()
     pid, pidfd, commands, messages = service.fork()
     os.read(messages, 100)
     service.socket.close()
@@ -144,3 +156,4 @@ def test_the_services_end_ends_the_loop_at_once(service: Service) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     for fd in (pidfd, messages):
         os.close(fd)
+    assert pidfds() == before
