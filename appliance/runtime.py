@@ -222,7 +222,13 @@ class Runtime:
         self.tasks.start()
         self.files.start()
         if self.websocket is not None:
-            self.websocket.start()
+            try:
+                self.websocket.start()
+            except OSError as exc:  # the port, taken since `appliance serve` checked it
+                raise StartupFailure(
+                    f"the websocket cannot listen on {self.settings.host}:"
+                    f"{self.settings.websocket_port} ({exc.strerror or exc}): another program "
+                    "holds the port, or YTP_HOST is no address of this machine") from None
         self.backups.start()
         self.ytdlp.start()
         if self.announcer is not None:

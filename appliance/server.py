@@ -35,8 +35,13 @@ HEAP_SETTLE = 10.0
 
 
 def post_worker_init(worker: Any) -> None:
+    from .runtime import StartupFailure  # the worker's: the master never imports the runtime
+
     runtime = worker.app.runtime
-    runtime.start()
+    try:
+        runtime.start()
+    except StartupFailure as exc:  # one line, as a failed load says it; the worker exits
+        raise AppImportError(f"appliance: {exc}") from None
     heap.settle()  # before the first request: a full collection of start-up stops every thread
     # What start-up's threads allocated and freed in their first rounds (the file index's
     # scan, zeroconf's probes): given back once they have settled, what they built frozen.
@@ -68,6 +73,28 @@ def when_ready(arbiter: Any) -> None:
                 queue_it(sig, frame)
 
         signal.signal(signum, stopping)
+    # gunicorn's own answers to these start a second worker beside the running one: a second
+    # engine on the same queue, which recovered the downloads the first was still running
+    # and started them again, then failed to listen on the websocket's port and stopped the
+    # whole service ("Worker failed to boot"). One worker, always.
+    arbiter.handle_hup = lambda: no_reload(arbiter)
+    arbiter.handle_ttin = one_worker
+
+
+def no_reload(arbiter: Any) -> None:
+    """SIGHUP (``systemctl reload``): there is nothing to read again -- the settings are
+    read at start, those changed through the API apply at once, and the log file rotates by
+    itself -- so the worker and its downloads go on."""
+    arbiter.log.reopen_files()  # what gunicorn's reload does that is safe here
+    log.warning("reload (SIGHUP) ignored: the service runs on, downloads and all; settings "
+                "in the environment or config.yml take effect at a restart (`systemctl "
+                "restart appliance`; running downloads resume)")
+
+
+def one_worker() -> None:
+    """SIGTTIN (one more worker) would be a second engine: refused."""
+    log.warning("SIGTTIN ignored: the service runs one worker, always (its download engine "
+                "must be single)")
 
 
 def pre_fork(arbiter: Any, worker: Any) -> None:

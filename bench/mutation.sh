@@ -91,11 +91,12 @@ case "$target" in
   # The download processes: the pool (its keeper, acquire/release/discard), a process's
   # messages and its end, the zygote and the launcher that forks from it, the service's
   # runtime and its gunicorn configuration, the bytecode cache. The pool runs in the test
-  # process; the zygote's own loop runs in a process of its own (no mutant there is judged).
+  # process; the zygote's loop runs in a process of its own, and in the test process for
+  # test_zygote_loop.py (its forks aside: what they run is never judged).
   procs)   mutate="appliance/engine/workers.py appliance/engine/launcher.py appliance/engine/zygote.py appliance/engine/download_process.py appliance/runtime.py appliance/server.py appliance/bytecode.py"
            # (test_bytecode.py's first two start the service and an interpreter as processes; in
            # the scratch copy the service would not run from the venv's cache)
-           tests="tests/test_pool.py tests/test_zygote.py tests/test_bytecode.py::test_serve_is_run_again_optimized_once tests/test_bytecode.py::test_the_processes_it_starts_run_as_it_runs tests/test_bytecode.py::test_a_cache_others_may_write_is_not_used tests/test_bytecode.py::test_no_cache_outside_a_venv_or_where_none_was_made tests/test_bytecode.py::test_every_ytdlp_module_is_compiled_into_the_cache tests/test_process_groups.py tests/test_worker_messages.py tests/test_startup.py tests/test_slots.py tests/test_engine.py::test_dead_download_process_is_an_error_not_a_hang tests/test_engine.py::test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle tests/test_engine.py::test_stuck_download_is_stopped_and_marked tests/test_engine_commands.py" ;;
+           tests="tests/test_pool.py tests/test_zygote.py tests/test_bytecode.py::test_serve_is_run_again_optimized_once tests/test_bytecode.py::test_the_processes_it_starts_run_as_it_runs tests/test_bytecode.py::test_a_cache_others_may_write_is_not_used tests/test_bytecode.py::test_no_cache_outside_a_venv_or_where_none_was_made tests/test_bytecode.py::test_every_ytdlp_module_is_compiled_into_the_cache tests/test_bytecode.py::test_a_compile_that_fails_is_said_by_its_last_line tests/test_process_groups.py tests/test_worker_messages.py tests/test_startup.py tests/test_slots.py tests/test_engine.py::test_dead_download_process_is_an_error_not_a_hang tests/test_engine.py::test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle tests/test_engine.py::test_stuck_download_is_stopped_and_marked tests/test_engine_commands.py tests/test_zygote_loop.py tests/test_command_storm.py tests/test_file_removal.py::test_items_follow_their_files_renamed_and_moved_in_the_browser" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
 

@@ -122,3 +122,24 @@ def test_every_ytdlp_module_is_compiled_into_the_cache() -> None:
     vimeo.unlink(missing_ok=True)
     bytecode.compile_ytdlp()
     assert vimeo.is_file()
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("print('compiling', flush=True); sys.stderr.write('SyntaxError: in vimeo.py\\n')",
+     "SyntaxError: in vimeo.py"),  # the last line of what went wrong, not the progress
+    ("print('Listing yt_dlp ...')", "Listing yt_dlp ..."),  # only stdout: its last line
+    ("pass", "exit 3"),  # nothing said: the exit code
+])
+def test_a_compile_that_fails_is_said_by_its_last_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, said: str, expected: str) -> None:
+    """An interpreter whose compile fails (here, one that says what it says and exits 3): a
+    warning names why, and the service goes on (a job compiles its module itself)."""
+    venv = fake_venv(tmp_path / "venv")
+    python = venv / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f"#!{sys.executable}\nimport sys\n{said}\nsys.exit(3)\n")
+    python.chmod(0o755)
+    bytecode.compile_ytdlp(python, make=True)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
+    assert warning == (f"yt-dlp's bytecode was not all compiled ({expected}): a job compiles "
+                       "its site's module itself")

@@ -11,10 +11,17 @@ import signal
 import threading
 
 import pytest
-from support.procs import living_in_group
+from support.procs import living_in_group, processes
 from support.server import wait_for
 
-from appliance.engine.workers import State, WorkerDied, WorkerPool
+from appliance.engine import launcher
+from appliance.engine.workers import (
+    MAX_JOBS_PER_PROCESS,
+    State,
+    Worker,
+    WorkerDied,
+    WorkerPool,
+)
 
 
 def test_capacity_is_read_when_a_worker_comes_back() -> None:
@@ -125,3 +132,65 @@ def test_every_way_a_process_ends_gives_back_what_it_held() -> None:
              message="every download process to be gone")
     wait_for(lambda: not set(held_ends()) - before and not set(threading.enumerate()) - threads,
              timeout=30, message="the pool's descriptors and threads to be given back")
+
+
+def test_a_spawned_spare_made_after_an_update_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pidfds (Linux before 5.3) the pool spawns its spares: the one made after a new
+    yt-dlp (``renew``) belongs to the new generation and is kept, not retired as stale."""
+    monkeypatch.setattr(launcher, "_pidfds_work", lambda: False)
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=2, linger=60)
+    try:
+        assert not pool._launcher.forks
+        [old] = wait_for(lambda: pool.stats() == {"idle": 1, "busy": 0, "starting": 0}
+                         and pool.pids(), timeout=60, message="the spare")
+        pool.renew()
+        [new] = wait_for(lambda: pool.stats() == {"idle": 1, "busy": 0, "starting": 0}
+                         and pool.pids() != [old] and pool.pids(), timeout=60,
+                         message="a spare of the new generation")
+        worker = pool.acquire()
+        assert worker.pid == new and worker.generation == 1
+        pool.release(worker)
+    finally:
+        pool.close()
+
+
+def test_the_close_ends_every_zygote_let_go_while_its_processes_run() -> None:
+    """Zygotes let go (two updates) wait for their processes; the service's stop does not:
+    each exits at once, its processes (killed by the engine's stop first) aside."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=2, linger=60)
+    running: list[Worker] = []
+    try:
+        for _ in range(2):
+            running.append(pool.acquire())
+            pool.renew()  # its zygote is let go; its process runs on
+        zygotes = [processes()[w.pid].ppid for w in running]
+        assert len(set(zygotes)) == 2 and os.getpid() not in zygotes
+        pool.close()
+        wait_for(lambda: not any(living_in_group(z) for z in zygotes), timeout=20,
+                 message="the zygotes let go to exit at the close")
+        assert all(w.alive() for w in running)  # the engine's stop is what ends these
+    finally:
+        pool.close()
+        for worker in running:
+            pool.discard(worker)
+
+
+def test_a_process_serves_its_count_of_jobs_then_is_replaced() -> None:
+    """A long-lived yt-dlp accumulates caches: after MAX_JOBS_PER_PROCESS jobs its process
+    retires when given back, and the next job gets another."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=1, linger=60)
+    try:
+        first = pool.acquire()
+        for done in range(1, MAX_JOBS_PER_PROCESS + 1):
+            worker = first if done == 1 else pool.acquire()
+            assert worker is first, f"replaced after {done - 1} jobs"
+            worker.run({"op": "archive_ids", "job": "j", "urls": []}, lambda m: None,
+                       timeout=30)
+            assert worker.jobs == done
+            pool.release(worker)
+        assert first.proc.poll() is not None  # retired when given back the last time
+        other = pool.acquire()
+        assert other is not first and other.jobs == 0
+        pool.release(other)
+    finally:
+        pool.close()

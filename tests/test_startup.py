@@ -8,25 +8,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import falcon.testing
 import pytest
 from conftest import make_settings
+from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 from support.origin import MediaOrigin
-from support.procs import living_in_group
-from support.server import free_port_pair, wait_for
+from support.procs import living_in_group, processes
+from support.server import Server, free_port_pair, wait_for
 from websockets.sync.client import connect
 
 from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
 from appliance.runtime import Runtime
-from appliance.server import REQUEST_THREADS, ApplianceServer, request_threads
+from appliance.server import (
+    REQUEST_THREADS,
+    ApplianceServer,
+    post_worker_init,
+    request_threads,
+    when_ready,
+)
 from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from appliance.store import ItemStore
 
@@ -58,8 +68,21 @@ def test_the_worker_loads_the_app_under_its_base_path(tmp_path: Path) -> None:
         # under the prefix a reverse proxy keeps, and without it
         assert client.simulate_get("/media/api/ping").json == {"status": "pong"}
         assert client.simulate_get("/api/ping").json == {"status": "pong"}
+        # what the runtime built for the app's other rooms answers too
+        assert client.simulate_get("/media/api/notifications").status_code == 200
     finally:
         server.runtime.stop()
+
+
+def test_a_worker_gunicorn_aborts_stops_its_runtime(tmp_path: Path) -> None:
+    """gunicorn aborts a worker that missed its timeout (SIGABRT): its runtime stops as at any
+    exit (live streams end, downloads are left to resume), by the hook the configuration
+    names."""
+    server = ApplianceServer(make_settings(tmp_path))
+    server.load()
+    assert not server.runtime.stopping.is_set()
+    server.cfg.worker_abort(SimpleNamespace(app=server))  # gunicorn's worker, as it is read
+    assert server.runtime.stopping.is_set()
 
 
 @contextlib.contextmanager
@@ -171,3 +194,118 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
             assert runtime.engine.get(status["id"]) is None
     finally:
         runtime.stop()
+
+
+def workers_of(master: int) -> list[int]:
+    return [p.pid for p in processes().values() if p.ppid == master and p.state != "Z"]
+
+
+def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
+        tmp_path: Path, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`systemctl reload` (SIGHUP) and SIGTTIN made gunicorn start a second worker beside the
+    running one: a second engine, which recovered the running download and started it again,
+    then could not listen on the websocket's port and stopped the whole service. Now the one
+    worker goes on, and its download finishes as the only run of it."""
+    monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+    origin.clear_requests()
+    server = Server(tmp_path / "service").start()
+    try:
+        assert server.proc is not None
+        [worker] = workers_of(server.proc.pid)
+        [slow] = server.post("/api/history", {"url": origin.slow_url}).json()
+        wait_for(lambda: (server.item(slow["id"]).get("downloaded_bytes") or 0) > 100_000,
+                 timeout=60, message="some bytes")
+        asked = len(origin.requests_for("/slow.mp4"))  # its info, then its download
+        for signum, said in ((signal.SIGHUP, "reload (SIGHUP) ignored"),
+                             (signal.SIGTTIN, "SIGTTIN ignored")):
+            os.kill(server.proc.pid, signum)
+            wait_for(lambda said=said: said in server.log(), timeout=30,
+                     message=f"the master to say {said!r} ({server.log_path})")
+        assert server.proc.poll() is None, server.log()[-3000:]
+        assert workers_of(server.proc.pid) == [worker]
+        assert server.item(slow["id"])["status"] == "downloading"
+        origin.slow_rate = 200_000_000  # the rest
+        done = server.wait_status(slow["id"], {"finished", "error"}, timeout=120)
+        assert done["status"] == "finished", done
+        assert (server.download_path / done["filename"]).read_bytes() == \
+            origin.path_for(origin.slow_url).read_bytes()
+        assert len(origin.requests_for("/slow.mp4")) == asked  # downloaded once, not again
+        assert "Booting worker" not in server.log().split("reload (SIGHUP) ignored")[1]
+    finally:
+        server.stop()
+
+
+def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """gunicorn's own master, in this process: its answers to SIGHUP and SIGTTIN, as the
+    service's configuration leaves them, start no worker (the fork is only recorded here: a
+    worker forked from the test process would be a second test run)."""
+    arbiter = Arbiter(ApplianceServer(make_settings(tmp_path)))
+    forked: list[str] = []
+    arbiter.spawn_worker = lambda: forked.append("a worker")
+    handlers = {signum: signal.getsignal(signum)
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
+    try:
+        for signum in handlers:  # as gunicorn's init_signals sets them: queued for its loop
+            signal.signal(signum, arbiter.signal)
+        when_ready(arbiter)
+        arbiter.handle_hup()
+        arbiter.handle_ttin()
+        for signum in handlers:  # the stop signals still reach gunicorn's queue
+            signal.getsignal(signum)(signum, None)
+            assert arbiter.SIG_QUEUE.get_nowait() == signum
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert forked == [] and arbiter.num_workers == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "appliance.server"]
+    assert len(said) == 2 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
+                                                  "on") and said[1].startswith("SIGTTIN ignored")
+
+
+def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Path) -> None:
+    """`appliance serve` checks both ports before gunicorn starts; a program that takes the
+    websocket's port before the worker listens on it (a first start's long migration leaves
+    time) was a traceback and "Worker failed to boot". Now one line, as a failed load."""
+    port = free_port_pair()
+    server = ApplianceServer(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
+                                           YTP_ZEROCONF="false"))
+    server.load()
+    try:
+        with socket.socket() as other, pytest.raises(AppImportError) as refused:
+            other.bind(("127.0.0.1", port + 1))
+            other.listen()
+            post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+    finally:
+        server.runtime.stop()  # as gunicorn's worker_exit does
+    said = str(refused.value)
+    assert said.startswith(f"appliance: the websocket cannot listen on 127.0.0.1:{port + 1} (")
+    assert "address already in use" in said and "\n" not in said
+    assert said.endswith("): another program holds the port, or YTP_HOST is no address of "
+                         "this machine")
+
+
+def test_the_workers_sigterm_ends_live_streams_before_gunicorns_own_stop(
+        tmp_path: Path) -> None:
+    """The worker's hook starts the runtime, then wraps gunicorn's SIGTERM handler (which only
+    stops accepting and waits for open requests): the runtime is told it stops first, so that
+    live streams end rather than hold that wait, then gunicorn's own handler runs."""
+    port = free_port_pair()
+    server = ApplianceServer(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
+                                           YTP_ZEROCONF="false"))
+    server.load()
+    before = signal.getsignal(signal.SIGTERM)
+    gunicorns: list[tuple[int, object]] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: gunicorns.append((signum, frame)))
+    try:
+        post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+        with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10):
+            pass  # started: the websocket listens
+        wrapped = signal.getsignal(signal.SIGTERM)
+        assert callable(wrapped) and not server.runtime.stopping.is_set()
+        wrapped(signal.SIGTERM, "the frame")
+        assert server.runtime.stopping.is_set()
+        assert gunicorns == [(signal.SIGTERM, "the frame")]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        server.runtime.stop()

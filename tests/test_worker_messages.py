@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,7 +49,8 @@ def reason_of(worker: Worker, timeout: float = 30) -> str:
     b"garbage", b"[1]", b'"a text"', b"null", b'{"type": "result"',  # cut, then a break
     b'{"type": "result", "msg": "\xff"}',  # not UTF-8
     b"[" * 100_000,  # nested past the parser's stack
-], ids=["text", "list", "string", "null", "cut", "not-utf8", "deep"])
+    b'{"type": "log"}\n',  # a message, then an empty line
+], ids=["text", "list", "string", "null", "cut", "not-utf8", "deep", "empty-after-one"])
 def test_a_line_that_is_no_json_object_stops_the_process(line: bytes) -> None:
     worker = worker_running(f"import sys; sys.stdout.buffer.write({line!r} + b'\\n'); "
                             f"sys.stdout.flush(); {LIFE}")
@@ -61,6 +63,16 @@ def test_a_garbled_ready_is_a_process_that_did_not_start() -> None:
     with pytest.raises(WorkerDied, match="not a JSON object"):
         worker.wait_ready(timeout=30)
     assert worker.proc.poll() is not None
+
+
+def test_a_process_that_closes_its_pipe_before_ready_is_not_left_running() -> None:
+    """Its pipe ended but it lives on (it closed the pipe, or it is stuck exiting): the
+    start fails plainly, and the process is killed, not left to nobody."""
+    worker = worker_running(f"import os; os.close(1); {LIFE}")
+    with pytest.raises(WorkerDied, match="stopped answering"):
+        worker.wait_ready(timeout=30)
+    assert worker.proc.poll() is not None and not living_in_group(worker.pid)
+    assert worker.proc.stdout.closed and worker.proc.stdin.closed
 
 
 def test_a_line_without_end_is_read_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,3 +212,27 @@ def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) ->
         pool.discard(worker)
     finally:
         pool.close()
+
+
+def test_a_job_whose_folder_cannot_be_made_gives_its_process_back(
+        start_runtime: Any, origin: MediaOrigin) -> None:
+    """The temp folder gone for a file (or its disk full, or the job's folder no longer
+    resolving after a settings change): the item's info fails saying why, and the process
+    taken for it goes back. It stayed "busy" for good: the pool then kept its zygote and idle
+    processes for the service's life, one more process held at each such item."""
+    rt = start_runtime()
+    temp = rt.settings.temp_path
+    shutil.rmtree(temp)
+    temp.write_text("")  # renamed behind the service's back
+    [added] = rt.engine.add([{"url": origin.clip_url}])
+    failed = wait_for(lambda: (i := rt.engine.get(added.id)) and i.status == "error" and i,
+                      timeout=60, message="the item to fail")
+    assert "Not a directory" in failed.error
+    wait_for(lambda: rt.engine.pool.stats()["busy"] == 0, timeout=10,
+             message="the process to be given back")
+    temp.unlink()
+    [again] = rt.engine.add([{"url": origin.clip2_url}])
+    wait_for(lambda: rt.engine.get(again.id).status == "finished", timeout=60,
+             message="the next download")
+    wait_for(lambda: rt.engine.pool.stats()["busy"] == 0, timeout=10,
+             message="its process given back")

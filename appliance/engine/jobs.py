@@ -103,15 +103,21 @@ class Jobs:
     ) -> dict[str, Any]:
         """Run an extraction job in a pooled process, bounded by the extract timeout."""
         worker = self.pool.acquire()
-        if register is not None:
-            with self._lock:
-                stopping = self._stopping
-                if not stopping:
-                    self._extracting[register] = worker
-            if stopping:
-                self.pool.release(worker)
-                raise WorkerDied("the engine is stopping")
-        command = {**self._job_command(op, item), **extra}
+        try:
+            if register is not None:
+                with self._lock:
+                    stopping = self._stopping
+                    if not stopping:
+                        self._extracting[register] = worker
+                if stopping:
+                    raise WorkerDied("the engine is stopping")
+            command = {**self._job_command(op, item), **extra}
+        except BaseException:
+            # Nothing ran on it (the engine stops, or the job's folder, temp folder or cookie
+            # file cannot be made): it goes back. Kept, the pool counted it busy for good,
+            # and so kept its zygote and idle processes for good.
+            self.pool.release(worker)
+            raise
         return self._run_on(worker, command, self.settings.extract_info_timeout)
 
     def _run_on(self, worker: Worker, command: dict[str, Any], timeout: float

@@ -60,7 +60,13 @@ class Worker:
         return self.proc.poll() is None
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        message = self.read(deadline=time.monotonic() + timeout)
+        """Until the process says it is ready; else it is killed (with what it started) and
+        reaped, and WorkerDied says why: nobody holds a process that did not start."""
+        try:
+            message = self.read(deadline=time.monotonic() + timeout)
+        except WorkerDied:  # its pipe ended: perhaps it lives on without it
+            self.kill()
+            raise
         if message is None or message.get("type") != "ready":
             self.kill()
             raise WorkerDied(f"download process {self.pid} did not start")

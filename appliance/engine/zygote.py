@@ -39,6 +39,13 @@ def serve(control: socket.socket, start_child: Callable[[int, int], None]) -> No
     # a collection in a forked process does not write to (and so copy) the pages it is on.
     gc.collect()
     gc.freeze()
+    answer(control, start_child)
+    os._exit(0)
+
+
+def answer(control: socket.socket, start_child: Callable[[int, int], None]) -> None:
+    """The zygote's loop: ``ready``, then a fork per ``fork``, an ``exit`` per process reaped;
+    returns once drained and every forked process has ended, or when the service is gone."""
     children: dict[int, int] = {}  # pidfd -> pid
     draining = False
     try:
@@ -64,7 +71,9 @@ def serve(control: socket.socket, start_child: Callable[[int, int], None]) -> No
                     os.close(fd)
     except OSError:  # the service's end went away mid-message
         pass
-    os._exit(0)
+    finally:  # (the zygote exits next; a test's loop gives them back)
+        for pidfd in children:
+            os.close(pidfd)
 
 
 def _reap(pidfd: int, pid: int) -> bytes:
