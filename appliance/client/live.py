@@ -4,6 +4,11 @@ The feed reconnects with backoff after a drop and, after every connect, takes a 
 the queue (``GET /api/history/live``) before it hands on what the socket said meanwhile, so a
 client that was away misses nothing: what happened while it was disconnected is in the
 snapshot, what happens from the connect on comes as events.
+
+A dead connection is found by TCP's own keepalive, not by websocket pings: a ping's answer is
+read behind the frames before it, so a client busy with a flood of them (a slow box, a burst
+of thousands of items) timed its own healthy connection out, reconnected, fetched a snapshot
+and fell behind again. The kernel answers keepalive probes whatever the client is doing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +31,9 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
 OPEN_TIMEOUT = 10.0
+# A peer gone without a word (a network down, a box switched off) is found within about
+# KEEPALIVE_IDLE + KEEPALIVE_COUNT * KEEPALIVE_INTERVAL seconds of silence.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 20, 10, 3
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,7 +129,8 @@ class LiveFeed:
         auth = self.client.connection.authorization()
         headers = {"Authorization": auth} if auth else None
         async with connect(self.ws_url, additional_headers=headers, open_timeout=OPEN_TIMEOUT,
-                           compression=None, max_size=2**24) as ws:
+                           compression=None, max_size=2**24, ping_interval=None) as ws:
+            keep_alive(ws.transport.get_extra_info("socket"))
             # Frames that arrive while the snapshot is fetched wait in the socket's buffer and
             # are handed on after it.
             snapshot = await asyncio.to_thread(self.client.live, self.queue_limit)
@@ -131,6 +141,15 @@ class LiveFeed:
                 event = parse_frame(frame)
                 if event is not None:
                     await _call(self.on_event, event)
+
+
+def keep_alive(sock: Any) -> None:
+    """TCP keepalive on ``sock``, probing after KEEPALIVE_IDLE seconds of silence."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                        ("TCP_KEEPCNT", KEEPALIVE_COUNT)):
+        if hasattr(socket, name):  # Linux's; other systems keep their own timing
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 async def _call(callback: Callable[[Any], Awaitable[None] | None], value: Any) -> None:

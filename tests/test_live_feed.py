@@ -1,0 +1,58 @@
+"""The live feed's connection: a dead peer is found by TCP keepalive, which the kernel answers
+whatever the client is doing. Websocket pings were answered behind the frames before them: a
+client busy with a flood (tests/test_tui_bounds.py's, on a starved CPU) timed its own healthy
+connection out, and reconnected without end."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+from support.hostile import HostileService, hostile_service
+
+from appliance.client import ApiClient, Connection, live
+
+service = pytest.fixture(hostile_service)
+
+
+def test_the_feed_keeps_its_connection_alive_by_tcp(service: HostileService,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    kept: list[Any] = []
+    real = live.keep_alive
+    monkeypatch.setattr(live, "keep_alive", lambda sock: (real(sock), kept.append(sock)))
+    client = ApiClient(Connection(service.url))
+
+    async def connected() -> list[tuple[int, ...]]:
+        up = asyncio.Event()
+
+        def on_state(state: live.FeedState) -> None:
+            if state.state == live.CONNECTED:
+                up.set()
+
+        feed = live.LiveFeed(client, f"ws://127.0.0.1:{service.ws_port}/ws",
+                             on_event=lambda _: None, on_snapshot=lambda _: None,
+                             on_state=on_state)
+        task = asyncio.create_task(feed.run())
+        try:
+            await asyncio.wait_for(up.wait(), 30)
+            [sock] = kept  # the connection's own socket, open
+            return [(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),),
+                    tuple(sock.getsockopt(socket.IPPROTO_TCP, option) for option in (
+                        socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT))]
+        finally:
+            task.cancel()
+
+    assert asyncio.run(connected()) == [(1,), (live.KEEPALIVE_IDLE, live.KEEPALIVE_INTERVAL,
+                                              live.KEEPALIVE_COUNT)]
+    assert (live.KEEPALIVE_IDLE, live.KEEPALIVE_INTERVAL, live.KEEPALIVE_COUNT) == (20, 10, 3)
+
+
+def test_keepalive_is_set_on_any_tcp_socket() -> None:
+    with socket.socket() as sock:
+        live.keep_alive(sock)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 20
+
+
