@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import sys
@@ -56,6 +57,9 @@ WIDE_NAV = 100  # columns from which the nav line also names the palette and qui
 # them all).
 TOASTS_PER_WINDOW = 3
 TOAST_WINDOW = 5.0
+# A toast's text at most (most come from the service: an error text of megabytes took the
+# TUI seconds per megabyte to lay out, all that time frozen). The rest is cut with "…".
+TOAST_CHARS = 2000
 
 
 class MainScreen(Screen):
@@ -129,7 +133,7 @@ class ApplianceApp(App[int]):
         """Textual's, except that a message is text, not markup: most come from the service
         (a site's title in an error), where ``[/b]`` stopped the TUI (the toast could not be
         drawn) and ``[@click=app.quit]`` made a link that runs one of its actions."""
-        super().notify(message, title=title, severity=severity, timeout=timeout,
+        super().notify(cut(message), title=cut(title), severity=severity, timeout=timeout,
                        markup=markup)
 
     def get_line_filters(self) -> Sequence[LineFilter]:
@@ -232,6 +236,8 @@ class ApplianceApp(App[int]):
             subscriptions.load()
         if files is not None and files.current is not None:
             files.load()
+        if (logs := self.view(LogsView)) is not None:
+            logs.resume()
         self.refresh_disk(force=True)  # the disk may have gone or come back meanwhile
 
     @work(thread=True, group="final")
@@ -423,19 +429,36 @@ class ApplianceApp(App[int]):
         self._close_messages_no_wait()
 
 
+def cut(text: str) -> str:
+    """``text`` up to :data:`TOAST_CHARS` characters."""
+    return text if len(text) <= TOAST_CHARS else text[:TOAST_CHARS - 1] + "…"
+
+
 def describe(answer: Any) -> str:
     """A one-line account of an API answer for a notification."""
+    if isinstance(answer, list):
+        # Not recursive: an array nested a few hundred deep (which JSON reads) ran out of
+        # stack here, in the worker, and stopped the TUI.
+        return "; ".join(_describe_one(a) for a in answer) or "done"
+    return _describe_one(answer)
+
+
+def _describe_one(answer: Any) -> str:
     if isinstance(answer, str):
         return answer
-    if isinstance(answer, list):
-        return "; ".join(describe(a) for a in answer) or "done"
     if isinstance(answer, dict):
         if "status" in answer and "url" in answer:
-            return f"{answer['status']}: {answer['url']}"
+            return f"{_text(answer['status'])}: {_text(answer['url'])}"
         if "message" in answer:
-            return str(answer["message"])
-        return ", ".join(f"{v}" for v in answer.values()) or "done"
+            return _text(answer["message"])
+        return ", ".join(_text(v) for v in answer.values()) or "done"
     return "done"
+
+
+def _text(value: Any) -> str:
+    """A value of an answer as text; an array or object as JSON (it was read as JSON in
+    the same thread: it is never nested too deep to write)."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
 
 def crash_log_path() -> Path:

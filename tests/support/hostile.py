@@ -38,10 +38,11 @@ class Held:
 
 
 class Stream:
-    """A 200 ``text/event-stream`` of ``body``, ended by closing the connection."""
+    """A 200 ``text/event-stream`` of ``body``, ended by closing the connection; ``held``:
+    kept open after it until the client goes (counted in ``streams_left``)."""
 
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+    def __init__(self, body: bytes, held: bool = False) -> None:
+        self.body, self.held = body, held
 
 
 class _Server(ThreadingHTTPServer):
@@ -82,6 +83,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body.body)
+            self.wfile.flush()
+            if body.held:
+                self.server.service.streams_open += 1
+                try:  # until the client closes or shuts its socket down
+                    self.rfile.read()
+                except OSError:
+                    pass  # reset: a client that closed with the body unread
+                finally:
+                    self.server.service.streams_open -= 1
+                    self.server.service.streams_left += 1
             self.close_connection = True
             return
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -118,6 +129,8 @@ class HostileService:
         self.sent: list[tuple[str, Any]] = []
         self.authorizations: set[str | None] = set()
         self.frames: list[str | bytes] = []
+        self.streams_open = self.streams_left = 0  # held streams open, and those left
+        self._sockets: list[ServerConnection] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.service = self
         # No keepalive pings: a client kept busy by a test's flood would miss their answers
@@ -141,6 +154,7 @@ class HostileService:
 
     def _websocket(self, connection: ServerConnection) -> None:
         self.authorizations.add(connection.request.headers.get("Authorization"))
+        self._sockets.append(connection)
         try:
             for frame in self.frames:
                 connection.send(frame)
@@ -148,6 +162,13 @@ class HostileService:
                 pass
         except ConnectionClosed:
             pass
+
+    def drop_websockets(self) -> None:
+        """Close every websocket, as a restart of the service would. Without waiting: the
+        close waits for the client's answer, and the client may run on the caller's loop."""
+        for connection in self._sockets:
+            threading.Thread(target=connection.close, daemon=True).start()
+        self._sockets.clear()
 
     def close(self) -> None:
         self._http.shutdown()
