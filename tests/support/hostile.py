@@ -5,7 +5,9 @@ could send, which the real service never does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -130,7 +132,8 @@ class HostileService:
         self.authorizations: set[str | None] = set()
         self.frames: list[str | bytes] = []
         self.streams_open = self.streams_left = 0  # held streams open, and those left
-        self._sockets: list[ServerConnection] = []
+        self._sockets: list[ServerConnection] = []  # open ones (drop_websockets)
+        self._every_socket: list[ServerConnection] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.service = self
         # No keepalive pings: a client kept busy by a test's flood would miss their answers
@@ -155,6 +158,7 @@ class HostileService:
     def _websocket(self, connection: ServerConnection) -> None:
         self.authorizations.add(connection.request.headers.get("Authorization"))
         self._sockets.append(connection)
+        self._every_socket.append(connection)
         try:
             for frame in self.frames:
                 connection.send(frame)
@@ -173,6 +177,12 @@ class HostileService:
     def close(self) -> None:
         self._http.shutdown()
         self._http.server_close()
+        # The websocket server's shutdown waits for every connection's handler, and a
+        # connection whose close the client never answered (a test's app gone mid-close)
+        # held it for good (a whole mutation run stopped there): their sockets go first.
+        for connection in self._every_socket:
+            with contextlib.suppress(OSError):
+                connection.socket.shutdown(socket.SHUT_RDWR)
         self._ws.shutdown()
         for thread in self._threads:
             thread.join(timeout=10)
