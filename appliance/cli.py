@@ -489,6 +489,12 @@ def main(argv: list[str] | None = None) -> int:
         # Starting again would not help: systemd's RestartPreventExitStatus=2 stops there.
         sys.stderr.write(f"appliance: {exc}\n")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C at a prompt or while a slow service answers
+        sys.stderr.write("\nappliance: interrupted\n")
+        return 130
+    except EOFError:  # getpass's, when the input ends (no terminal, stdin closed)
+        sys.stderr.write("appliance: the input ended before a password was given\n")
+        return 1
 
 
 if __name__ == "__main__":
