@@ -27,9 +27,12 @@ from appliance import cli
 from appliance.client import ApiClient, Connection
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
+from appliance.tui.format import TOO_DEEP, json_text
 from appliance.tui.screens.add import AddScreen
+from appliance.tui.screens.details import table_of
 from appliance.tui.views.files import media_summary
 from appliance.tui.views.logs import LogsView
+from appliance.tui.views.subscriptions import inspection
 
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
@@ -290,3 +293,16 @@ def test_a_password_prompt_whose_input_ends_is_one_line(service: HostileService,
                         "given\n"), err
     assert "Traceback" not in err
     assert service.asked == []
+
+
+def test_what_is_nested_too_deep_to_write_is_said_not_a_crash() -> None:
+    """An item's field, an inspection's rest or a setting's value nested close to Python's
+    limit is read in a worker thread and was written as JSON in the UI's, deeper: the
+    details of such an item stopped the TUI with a RecursionError."""
+    deep = nested(sys.getrecursionlimit())
+    assert json_text(deep) == json_text(deep, indent=1) == TOO_DEEP
+    assert f"x                {TOO_DEEP}\n" in table_of({"id": "a", "x": deep}).plain
+    assert inspection({"handler": "h", "rest": deep}).plain == (
+        f"handler   h\n0 entries\n{TOO_DEEP}")
+    assert json_text({"a": ["é", 1]}) == '{"a": ["é", 1]}'
+    assert json_text({"a": ["é"]}, indent=1) == '{\n "a": [\n  "é"\n ]\n}'

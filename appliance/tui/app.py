@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import sys
@@ -28,7 +27,7 @@ from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, L
 from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
-from .format import number
+from .format import json_text, number
 from .model import MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
@@ -456,9 +455,8 @@ def _describe_one(answer: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    """A value of an answer as text; an array or object as JSON (it was read as JSON in
-    the same thread: it is never nested too deep to write)."""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+    """A value of an answer as text; an array or object as JSON."""
+    return json_text(value) if isinstance(value, dict | list) else str(value)
 
 
 def crash_log_path() -> Path:
