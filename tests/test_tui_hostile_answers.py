@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from support.hostile import Held, HostileService, Stream, hostile_service
 from support.server import wait_for
-from support.tui_pilot import connected, drive, until
+from support.tui_pilot import connected, drive, text_of, until
 from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static, TextArea
@@ -27,9 +27,10 @@ from appliance import cli
 from appliance.client import ApiClient, Connection
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
-from appliance.tui.format import TOO_DEEP, json_text
+from appliance.tui.format import MESSAGE_CHARS, TOO_DEEP, cut, json_text
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.details import table_of
+from appliance.tui.screens.problem import ProblemScreen
 from appliance.tui.views.files import media_summary
 from appliance.tui.views.logs import LogsView
 from appliance.tui.views.subscriptions import inspection
@@ -88,11 +89,11 @@ def test_an_answer_nested_deep_or_megabytes_long_is_a_short_toast(
 
     drive(app, scenario, notifications=True)
     assert not app.crash_report
-    cut = tui_app.TOAST_CHARS
+    most = MESSAGE_CHARS
     assert app.told[0] == ("done", "information")
-    assert app.told[1] == ("m" * (cut - 1) + "…", "information")
+    assert app.told[1] == ("m" * (most - 1) + "…", "information")
     assert app.told[2] == ("[[[]]], 1", "information")
-    assert app.told[3] == (("\x1b]2;e" * cut)[:cut - 1] + "…", "error")
+    assert app.told[3] == (("\x1b]2;e" * most)[:most - 1] + "…", "error")
 
 
 def test_describe_writes_arrays_and_objects_of_an_answer_as_json() -> None:
@@ -103,7 +104,34 @@ def test_describe_writes_arrays_and_objects_of_an_answer_as_json() -> None:
     assert describe({"status": ["x"], "url": {"u": 1}}) == '["x"]: {"u": 1}'
     assert describe({"message": {"m": 1}, "other": 2}) == '{"m": 1}'
     assert describe("as it is") == "as it is"
-    assert tui_app.cut("x" * tui_app.TOAST_CHARS) == "x" * tui_app.TOAST_CHARS
+    assert cut("x" * MESSAGE_CHARS) == "x" * MESSAGE_CHARS
+
+
+def test_a_reason_of_megabytes_is_cut_where_it_is_shown(service: HostileService) -> None:
+    """The connection's problem, the banner of a disconnect and the download folder's
+    problem show the service's words as they are, up to a bound (a text of megabytes froze
+    the TUI while it was laid out)."""
+    long = "x" * 100_000
+    shown = "x" * (MESSAGE_CHARS - 1) + "…"
+    configuration = service.answers["/api/system/configuration"]
+    service.answers["/api/system/configuration"] = (500, {"error": long})
+    service.answers["/api/health"] = {"download_folder": long}
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the problem")
+        assert text_of(app, "#problem-reason") == f"{service.url}: {shown}"
+        service.answers["/api/system/configuration"] = configuration
+        await pilot.press("r")
+        await connected(pilot)
+        assert text_of(app, "#folder-problem") == shown
+        service.answers["/api/history/live"] = (500, {"error": long})
+        service.drop_websockets()
+        await until(pilot, lambda: shown in text_of(app, "#banner"), "the banner")
+        assert text_of(app, "#banner").startswith(f"Disconnected from {service.url}: {shown}.")
+
+    drive(app, scenario)
+    assert not app.crash_report
 
 
 def test_an_add_answered_with_no_item_says_so(service: HostileService) -> None:

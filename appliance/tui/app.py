@@ -27,7 +27,7 @@ from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, L
 from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
-from .format import json_text, number
+from .format import cut, json_text, number
 from .model import MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
@@ -56,9 +56,6 @@ WIDE_NAV = 100  # columns from which the nav line also names the palette and qui
 # them all).
 TOASTS_PER_WINDOW = 3
 TOAST_WINDOW = 5.0
-# A toast's text at most (most come from the service: an error text of megabytes took the
-# TUI seconds per megabyte to lay out, all that time frozen). The rest is cut with "…".
-TOAST_CHARS = 2000
 
 
 class MainScreen(Screen):
@@ -170,7 +167,8 @@ class ApplianceApp(App[int]):
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
             return
-        self.push_screen(ProblemScreen(kind, self.client.url, reason), self._problem_closed)
+        self.push_screen(ProblemScreen(kind, self.client.url, cut(reason)),
+                         self._problem_closed)
 
     def _problem_closed(self, retry: bool | None) -> None:
         if not retry:
@@ -312,7 +310,7 @@ class ApplianceApp(App[int]):
             return  # closing
         banner = found.first(Static)
         if state.state == DISCONNECTED:
-            banner.update(Text(f"Disconnected from {self.client.url}: {state.reason}. "
+            banner.update(Text(f"Disconnected from {self.client.url}: {cut(state.reason)}. "
                                f"Reconnecting in {state.retry_in:g} s …", style="bold"))
             banner.display = True
         elif state.state == CONNECTED:
@@ -426,11 +424,6 @@ class ApplianceApp(App[int]):
         self.crash_report = (f"appliance tui stopped on an error: {type(error).__name__}: "
                              f"{error}\nThe details are in {path}\n")
         self._close_messages_no_wait()
-
-
-def cut(text: str) -> str:
-    """``text`` up to :data:`TOAST_CHARS` characters."""
-    return text if len(text) <= TOAST_CHARS else text[:TOAST_CHARS - 1] + "…"
 
 
 def describe(answer: Any) -> str:

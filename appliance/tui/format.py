@@ -11,12 +11,16 @@ from rich.text import Text
 
 from appliance.client.shown import number
 
-__all__ = ["bar", "eta", "json_text", "number", "size", "speed", "when"]
+__all__ = ["bar", "cut", "eta", "json_text", "number", "size", "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
 NANOSECONDS_FROM = 1e14  # seconds that large are far past year 3000000: nanoseconds
 TOO_DEEP = "(nested too deep to show)"
+# A message's text at most, where one line or a toast is meant (most come from the service:
+# an error text of megabytes took the TUI seconds a megabyte to lay out, all that time
+# frozen). The rest is cut with "…".
+MESSAGE_CHARS = 2000
 
 
 def size(value: Any) -> str:
@@ -77,3 +81,8 @@ def json_text(value: Any, indent: int | None = None) -> str:
         return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
     except RecursionError:
         return TOO_DEEP
+
+
+def cut(text: str) -> str:
+    """``text`` up to :data:`MESSAGE_CHARS` characters."""
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
