@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from appliance.tui.format import MESSAGE_CHARS, TOO_DEEP, cut, json_text
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.details import table_of
 from appliance.tui.screens.problem import ProblemScreen
+from appliance.tui.screens.text import LogScreen
 from appliance.tui.views.files import media_summary
 from appliance.tui.views.logs import LogsView
 from appliance.tui.views.subscriptions import inspection
@@ -172,6 +173,19 @@ def test_a_frame_rate_is_shown_only_when_it_is_a_number(rate: str, shown: str) -
     assert summary.plain == f"video      {shown}\n"
 
 
+def ending_streams(service: HostileService,
+                   scenario: Callable[[Pilot], Awaitable[None]]) -> Callable[[Pilot], Any]:
+    """``scenario``, then the service ends its held streams: a client that still reads one
+    (the bug these tests look for) would hold the app's exit, and the test, for ever."""
+    async def run(pilot: Pilot) -> None:
+        try:
+            await scenario(pilot)
+        finally:
+            service.streams_end.set()
+
+    return run
+
+
 def logs_view(app: ApplianceApp) -> LogsView:
     return app.screen.query_one(LogsView)
 
@@ -202,7 +216,33 @@ def test_a_log_stream_opened_after_the_view_was_left_is_closed(
         await until(pilot, lambda: service.streams_left == 2, "the stream closed again")
         assert service.streams_open == 0
 
-    drive(app, scenario)
+    drive(app, ending_streams(service, scenario))
+    assert not app.crash_report
+
+
+def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
+        service: HostileService) -> None:
+    """The same for a subscription's run: its log, opened after Esc, was read until the run
+    ended (hours for a long playlist), holding a stream slot."""
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "a subscription"}],
+                                     "pagination": {"has_next": False}}
+    service.answers["/api/executions"] = {"items": [{"id": 7}]}
+    log = service.answers["/api/executions/7/log"] = Held(Stream(b": x\n\n", held=True))
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        await pilot.press("l")
+        await until(pilot, lambda: "GET /api/executions/7/log" in service.asked, "the log")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LogScreen), "the screen closed")
+        log.released.set()
+        await until(pilot, lambda: service.streams_left == 1, "the stream closed")
+
+    drive(app, ending_streams(service, scenario))
     assert not app.crash_report
 
 

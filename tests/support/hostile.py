@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 import time
@@ -41,7 +42,7 @@ class Held:
 
 class Stream:
     """A 200 ``text/event-stream`` of ``body``, ended by closing the connection; ``held``:
-    kept open after it until the client goes (counted in ``streams_left``)."""
+    kept open after it, with pings, until the client goes (counted in ``streams_left``)."""
 
     def __init__(self, body: bytes, held: bool = False) -> None:
         self.body, self.held = body, held
@@ -79,22 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(body, Trickle):
             self._trickle(body)
             return
+        if isinstance(body, Stream) and body.held:
+            self._held_stream(body.body)
+            return
         if isinstance(body, Stream):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body.body)
-            self.wfile.flush()
-            if body.held:
-                self.server.service.streams_open += 1
-                try:  # until the client closes or shuts its socket down
-                    self.rfile.read()
-                except OSError:
-                    pass  # reset: a client that closed with the body unread
-                finally:
-                    self.server.service.streams_open -= 1
-                    self.server.service.streams_left += 1
             self.close_connection = True
             return
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -105,6 +99,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def _held_stream(self, body: bytes) -> None:
+        """As the service streams: HTTP/1.1, chunked, a ping comment a second, until the
+        client closes or shuts its socket down (never its read timeout), or ``streams_end``
+        is set (a test that failed ends them: a client reading one holds its app's exit)."""
+        self.protocol_version = "HTTP/1.1"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        service = self.server.service
+        service.streams_open += 1
+        try:
+            with contextlib.suppress(OSError):  # a reset: the client closed with data unread
+                self._chunk(body)
+                while not service.streams_end.is_set():
+                    ready, _, _ = select.select([self.connection], [], [], 1.0)
+                    if ready and not self.connection.recv(1):
+                        return
+                    if not ready:
+                        self._chunk(b": ping\n\n")
+        finally:
+            service.streams_open -= 1
+            service.streams_left += 1
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
 
     def _trickle(self, trickle: Trickle) -> None:
         self.send_response(200)
@@ -132,6 +155,7 @@ class HostileService:
         self.authorizations: set[str | None] = set()
         self.frames: list[str | bytes] = []
         self.streams_open = self.streams_left = 0  # held streams open, and those left
+        self.streams_end = threading.Event()
         self._sockets: list[ServerConnection] = []  # open ones (drop_websockets)
         self._every_socket: list[ServerConnection] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)

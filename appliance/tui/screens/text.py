@@ -78,13 +78,24 @@ class LogScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True)
     def follow(self) -> None:
         try:
-            self.stream = self.open_stream()
-            for record in self.stream:
+            stream = self.open_stream()
+            if not self.app.call_from_thread(self.opened, stream):
+                return
+            for record in stream:
                 self.app.call_from_thread(self.add, record)
         except (ApiError, Unreachable) as exc:
             self.app.call_from_thread(self.finish, str(exc))
             return
         self.app.call_from_thread(self.finish, "the run has ended")
+
+    def opened(self, stream: LogStream) -> bool:
+        """Kept only while the screen is open: one that opened after it was closed (a slow
+        service, a quick Esc) was read until the run ended, holding a stream slot."""
+        if not self.is_attached:
+            stream.close()
+            return False
+        self.stream = stream
+        return True
 
     def add(self, record: dict[str, Any]) -> None:
         if self.is_attached:  # lines still in flight when the screen was closed
