@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,14 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static, TextArea
 
 from appliance import cli
+from appliance.auth.authfile import AuthFile
+from appliance.auth.passwords import verify_password
 from appliance.client import ApiClient, Connection
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import MESSAGE_CHARS, TOO_DEEP, cut, json_text
 from appliance.tui.screens.add import AddScreen
+from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import table_of
 from appliance.tui.screens.problem import ProblemScreen
 from appliance.tui.screens.text import LogScreen
@@ -235,6 +239,13 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
         await pilot.press("5")
         table = app.screen.query_one("#subscriptions-table", DataTable)
         await until(pilot, lambda: table.row_count == 1, "the subscription")
+        assert "url" in table.columns  # 100 columns hold it
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        assert str(app.screen.query(Static).first().render()) == (
+            "Delete the marks of a subscription (its entries may be queued again)?")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DeleteScreen), "no question")
         await pilot.press("l")
         await until(pilot, lambda: "GET /api/executions/7/log" in service.asked, "the log")
         await pilot.press("escape")
@@ -242,7 +253,7 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
         log.released.set()
         await until(pilot, lambda: service.streams_left == 1, "the stream closed")
 
-    drive(app, ending_streams(service, scenario))
+    drive(app, ending_streams(service, scenario), size=(100, 30))
     assert not app.crash_report
 
 
@@ -374,3 +385,44 @@ def test_what_is_nested_too_deep_to_write_is_said_not_a_crash() -> None:
         f"handler   h\n0 entries\n{TOO_DEEP}")
     assert json_text({"a": ["é", 1]}) == '{"a": ["é", 1]}'
     assert json_text({"a": ["é"]}, indent=1) == '{\n "a": [\n  "é"\n ]\n}'
+
+
+def test_add_leaves_out_what_an_answer_does_not_name(
+        service: HostileService, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    service.answers["/api/history"] = [{"status": "queued", "id": "1"}, {}]
+    code, out, _ = run(capsys, "add", "u", "v", "--url", service.url)
+    assert (code, out) == (0, "queued 1 \nqueued  \n")
+
+
+def test_web_passwd_stores_the_password_and_refuses_a_short_one(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "web", "passwd", "correct horse")
+    assert (code, out) == (0, "Password updated. Log in as user 'appliance'; existing login "
+                              "sessions have been ended.\n")
+    stored = AuthFile(home / "config").read().password
+    assert stored is not None and verify_password("correct horse", stored)
+    assert run(capsys, "web", "passwd", "short") == (
+        2, "", "appliance: the password must be at least 8 characters long\n")
+    assert AuthFile(home / "config").read().password == stored
+
+
+def test_failures_are_counted_from_local_midnight(service: HostileService) -> None:
+    """The TUI's "failed today" at connect: the errors of the history since local midnight
+    (the first minute after it counts, the last one before it does not)."""
+    midnight = time.mktime((*time.localtime()[:3], 0, 0, 0, 0, 0, -1))
+    service.answers["/api/history"] = {
+        "items": [{"id": str(n), "status": "error", "finished_at": at}
+                  for n, at in enumerate((midnight + 60, midnight - 60, "noon", None))],
+        "pagination": {"page": 1, "total": 4, "total_pages": 1}}
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+    assert app.failed_today() == 1
+    assert service.queries[-1] == "type=done&page=1&per_page=500&status=error&order=DESC"
+
+
+def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert tui_app.crash_log_path() == tmp_path / "xdg" / "appliance" / "tui.log"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert tui_app.crash_log_path() == tmp_path / ".local" / "state" / "appliance" / "tui.log"

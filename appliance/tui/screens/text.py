@@ -63,7 +63,6 @@ class LogScreen(ModalScreen[None]):
         super().__init__()
         self.title_text, self.open_stream = title, open_stream
         self.stream: LogStream | None = None
-        self.ended = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="text"):
@@ -102,7 +101,6 @@ class LogScreen(ModalScreen[None]):
             self.query_one(RichLog).write(str(record.get("line") or ""))
 
     def finish(self, why: str) -> None:
-        self.ended = True
         if self.is_attached:
             self.query_one("#text-state", Static).update(why)
 
