@@ -124,7 +124,8 @@ def test_a_reason_of_megabytes_is_cut_where_it_is_shown(service: HostileService)
     app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
 
     async def scenario(pilot: Pilot) -> None:
-        await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the problem")
+        await until(pilot, lambda: isinstance(app.screen, ProblemScreen)
+                    and text_of(app, "#problem-reason"), "the problem")  # (once composed)
         assert text_of(app, "#problem-reason") == f"{service.url}: {shown}"
         service.answers["/api/system/configuration"] = configuration
         await pilot.press("r")
