@@ -7,9 +7,6 @@ left, or lost to a restart."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,7 +15,6 @@ from typing import Any
 
 import pytest
 from support.hostile import Held, HostileService, Stream, hostile_service
-from support.server import wait_for
 from support.tui_pilot import connected, drive, text_of, until
 from textual.notifications import Notify
 from textual.pilot import Pilot
@@ -335,44 +331,6 @@ def test_an_update_whose_state_is_no_text_is_not_a_crash(
                                                 "update": {"state": state, "message": "m"}}
         assert run(capsys, "ytdlp", "update") == (
             code, "the service is updating yt-dlp ...\nyt-dlp 1 installed, newest 2: m\n", "")
-
-
-def command(home: Path, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    """``appliance ARGS`` as a process of its own, with no terminal (its own session)."""
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "xdg"),
-           "YTP_CONFIG_PATH": str(home / "config"), "YTP_DOWNLOAD_PATH": str(home / "dl")}
-    return subprocess.Popen([sys.executable, "-m", "appliance", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, **kwargs)
-
-
-def test_ctrl_c_while_the_service_is_slow_is_one_line(service: HostileService,
-                                                      home: Path) -> None:
-    """Ctrl-C (SIGINT) while a slow service answered was a KeyboardInterrupt's traceback."""
-    answer = service.answers["/api/history/live"] = Held({"queue": {}})
-    process = command(home, "status", "--url", service.url, stdin=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: "GET /api/history/live" in service.asked, timeout=60)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        answer.released.set()
-        process.kill()
-    assert (process.returncode, out, err) == (130, "", "\nappliance: interrupted\n")
-
-
-def test_a_password_prompt_whose_input_ends_is_one_line(service: HostileService,
-                                                        home: Path) -> None:
-    """``--user`` with no terminal and stdin at its end (a script, cron) was getpass's
-    EOFError with a traceback."""
-    process = command(home, "status", "--user", "me", "--url", service.url,
-                      stdin=subprocess.DEVNULL)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 1 and out == ""
-    assert err.endswith("Password for me: appliance: the input ended before a password was "
-                        "given\n"), err
-    assert "Traceback" not in err
-    assert service.asked == []
 
 
 def test_what_is_nested_too_deep_to_write_is_said_not_a_crash() -> None:
