@@ -495,6 +495,11 @@ def main(argv: list[str] | None = None) -> int:
     except EOFError:  # getpass's, when the input ends (no terminal, stdin closed)
         sys.stderr.write("appliance: the input ended before a password was given\n")
         return 1
+    except BrokenPipeError:
+        # The reader has gone (`appliance status | head -1`): the rest has no one to read
+        # it, and Python's own flush at exit would fail (and say so) too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

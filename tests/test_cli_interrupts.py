@@ -59,3 +59,16 @@ def test_a_password_prompt_whose_input_ends_is_one_line(service: HostileService,
                         "given\n"), err
     assert "Traceback" not in err
     assert service.asked == []
+
+
+def test_a_reader_that_goes_early_is_no_traceback(service: HostileService, home: Path) -> None:
+    """``appliance status | head -1``: the rest of the list was a BrokenPipeError's
+    traceback."""
+    service.answers["/api/history/live"] = {"queue": {
+        str(n): {"title": "t" * 100, "status": "pending"} for n in range(2000)}}  # > a pipe
+    process = command(home, "status", "--url", service.url, stdin=subprocess.DEVNULL)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == f"{'pending':<15}    -   {'t' * 100}\n"
+    process.stdout.close()  # as head does once it has its line
+    err = process.stderr.read()
+    assert (process.wait(timeout=60), err) == (1, "")
