@@ -154,8 +154,9 @@ def _ytdlp(args: argparse.Namespace) -> int:
     said = f": {update['message']}" if update.get("message") else ""
     sys.stdout.write(shown(f"yt-dlp {status.get('installed')} installed, newest "
                            f"{status.get('latest')}{said}") + "\n")
-    failed = args.ytdlp_command == "update" and update.get("state") in {"failed",
-                                                                         "rolled_back"}
+    # (a tuple: a state that is an array or object is no failure, not a TypeError in a set)
+    failed = args.ytdlp_command == "update" and update.get("state") in ("failed",
+                                                                         "rolled_back")
     return 1 if failed else 0
 
 
@@ -352,7 +353,8 @@ def _status(args: argparse.Namespace) -> int:
         percent = number(item.get("percent"))
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
         title = item.get("title") or item.get("url") or ""
-        sys.stdout.write(shown(f"{item.get('status') or '?':<15} {done} {title}") + "\n")
+        status = str(item.get("status") or "?")  # (an object's format with a width raised)
+        sys.stdout.write(shown(f"{status:<15} {done} {title}") + "\n")
     count = live.get("queue_count") or len(queue)
     if count > len(queue):
         sys.stdout.write(f"(the {len(queue)} shown are the running ones and the newest "
@@ -487,6 +489,17 @@ def main(argv: list[str] | None = None) -> int:
         # Starting again would not help: systemd's RestartPreventExitStatus=2 stops there.
         sys.stderr.write(f"appliance: {exc}\n")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C at a prompt or while a slow service answers
+        sys.stderr.write("\nappliance: interrupted\n")
+        return 130
+    except EOFError:  # getpass's, when the input ends (no terminal, stdin closed)
+        sys.stderr.write("appliance: the input ended before a password was given\n")
+        return 1
+    except BrokenPipeError:
+        # The reader has gone (`appliance status | head -1`): the rest has no one to read
+        # it, and Python's own flush at exit would fail (and say so) too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

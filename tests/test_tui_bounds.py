@@ -87,16 +87,22 @@ def test_a_flood_of_new_queue_ids_keeps_the_newest_and_the_memory_flat(
         service: HostileService) -> None:
     gate = threading.Event()
 
+    # One past the bound fills the table and leaves one out; then three times as many new
+    # ones again as it holds (the memory's test). (Each frame costs the most under
+    # tracemalloc: a first flood of twice the bound made the test slower, not stronger.)
+    first = MAX_ITEMS + 1
+    last = first + 3 * MAX_ITEMS
+
     def flood() -> Iterator[str]:
-        yield from frames(0, 2 * MAX_ITEMS)
+        yield from frames(0, first)
         yield json.dumps({"event": "paused", "data": {}})
         gate.wait(120)
-        yield from frames(2 * MAX_ITEMS, 5 * MAX_ITEMS)
+        yield from frames(first, last)
         yield json.dumps({"event": "resumed", "data": {}})
 
     service.frames = flood()  # type: ignore[assignment]  # sent as it is iterated
     app = ApplianceApp(ApiClient(Connection(service.url)))
-    newest = f"i{5 * MAX_ITEMS - 1}"
+    newest = f"i{last - 1}"
 
     async def scenario(pilot: Pilot) -> None:
         await until(pilot, lambda: app.model.paused, "the first flood", seconds=120)
@@ -110,8 +116,8 @@ def test_a_flood_of_new_queue_ids_keeps_the_newest_and_the_memory_flat(
         await until(pilot, lambda: newest in rows(app), "the newest item shown")
         grown = tracemalloc.get_traced_memory()[0] - held
         assert table.row_count == len(app.model.items) == MAX_ITEMS
-        assert min(int(i[1:]) for i in app.model.items) == 4 * MAX_ITEMS
-        assert app.model.failed == 5 * MAX_ITEMS
+        assert min(int(i[1:]) for i in app.model.items) == last - MAX_ITEMS
+        assert app.model.failed == last
         # Three times as many items again as the view holds, each some KiB with its row (20
         # MiB, had they been kept): what the TUI holds after them is what it held before,
         # but for Textual's render caches, which fill up to their bounds (about 1.4 MiB).

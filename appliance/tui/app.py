@@ -27,7 +27,7 @@ from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, L
 from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
-from .format import number
+from .format import cut, json_text, number
 from .model import MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
@@ -129,7 +129,7 @@ class ApplianceApp(App[int]):
         """Textual's, except that a message is text, not markup: most come from the service
         (a site's title in an error), where ``[/b]`` stopped the TUI (the toast could not be
         drawn) and ``[@click=app.quit]`` made a link that runs one of its actions."""
-        super().notify(message, title=title, severity=severity, timeout=timeout,
+        super().notify(cut(message), title=cut(title), severity=severity, timeout=timeout,
                        markup=markup)
 
     def get_line_filters(self) -> Sequence[LineFilter]:
@@ -167,7 +167,8 @@ class ApplianceApp(App[int]):
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
             return
-        self.push_screen(ProblemScreen(kind, self.client.url, reason), self._problem_closed)
+        self.push_screen(ProblemScreen(kind, self.client.url, cut(reason)),
+                         self._problem_closed)
 
     def _problem_closed(self, retry: bool | None) -> None:
         if not retry:
@@ -232,6 +233,8 @@ class ApplianceApp(App[int]):
             subscriptions.load()
         if files is not None and files.current is not None:
             files.load()
+        if (logs := self.view(LogsView)) is not None:
+            logs.resume()
         self.refresh_disk(force=True)  # the disk may have gone or come back meanwhile
 
     @work(thread=True, group="final")
@@ -307,7 +310,7 @@ class ApplianceApp(App[int]):
             return  # closing
         banner = found.first(Static)
         if state.state == DISCONNECTED:
-            banner.update(Text(f"Disconnected from {self.client.url}: {state.reason}. "
+            banner.update(Text(f"Disconnected from {self.client.url}: {cut(state.reason)}. "
                                f"Reconnecting in {state.retry_in:g} s …", style="bold"))
             banner.display = True
         elif state.state == CONNECTED:
@@ -425,17 +428,28 @@ class ApplianceApp(App[int]):
 
 def describe(answer: Any) -> str:
     """A one-line account of an API answer for a notification."""
+    if isinstance(answer, list):
+        # Not recursive: an array nested a few hundred deep (which JSON reads) ran out of
+        # stack here, in the worker, and stopped the TUI.
+        return "; ".join(_describe_one(a) for a in answer) or "done"
+    return _describe_one(answer)
+
+
+def _describe_one(answer: Any) -> str:
     if isinstance(answer, str):
         return answer
-    if isinstance(answer, list):
-        return "; ".join(describe(a) for a in answer) or "done"
     if isinstance(answer, dict):
         if "status" in answer and "url" in answer:
-            return f"{answer['status']}: {answer['url']}"
+            return f"{_text(answer['status'])}: {_text(answer['url'])}"
         if "message" in answer:
-            return str(answer["message"])
-        return ", ".join(f"{v}" for v in answer.values()) or "done"
+            return _text(answer["message"])
+        return ", ".join(_text(v) for v in answer.values()) or "done"
     return "done"
+
+
+def _text(value: Any) -> str:
+    """A value of an answer as text; an array or object as JSON."""
+    return json_text(value) if isinstance(value, dict | list) else str(value)
 
 
 def crash_log_path() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -10,11 +11,16 @@ from rich.text import Text
 
 from appliance.client.shown import number
 
-__all__ = ["bar", "eta", "number", "size", "speed", "when"]
+__all__ = ["bar", "cut", "eta", "json_text", "number", "size", "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
 NANOSECONDS_FROM = 1e14  # seconds that large are far past year 3000000: nanoseconds
+TOO_DEEP = "(nested too deep to show)"
+# A message's text at most, where one line or a toast is meant (most come from the service:
+# an error text of megabytes took the TUI seconds a megabyte to lay out, all that time
+# frozen). The rest is cut with "…".
+MESSAGE_CHARS = 2000
 
 
 def size(value: Any) -> str:
@@ -65,3 +71,18 @@ def bar(percent: float | None, status: str) -> Text:
     cells = cells.ljust(BAR_WIDTH, "░")
     style = "green" if status == "finished" else "cyan"
     return Text.assemble((cells, style), f" {percent:3.0f}%")
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` (an answer's part) written as JSON. What the service nests close to
+    Python's recursion limit is read in a worker thread but written where the stack is
+    deeper (the UI's): a RecursionError there stopped the TUI."""
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    except RecursionError:
+        return TOO_DEEP
+
+
+def cut(text: str) -> str:
+    """``text`` up to :data:`MESSAGE_CHARS` characters."""
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"

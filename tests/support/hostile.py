@@ -5,7 +5,10 @@ could send, which the real service never does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -38,10 +41,11 @@ class Held:
 
 
 class Stream:
-    """A 200 ``text/event-stream`` of ``body``, ended by closing the connection."""
+    """A 200 ``text/event-stream`` of ``body``, ended by closing the connection; ``held``:
+    kept open after it, with pings, until the client goes (counted in ``streams_left``)."""
 
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+    def __init__(self, body: bytes, held: bool = False) -> None:
+        self.body, self.held = body, held
 
 
 class _Server(ThreadingHTTPServer):
@@ -76,6 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(body, Trickle):
             self._trickle(body)
             return
+        if isinstance(body, Stream) and body.held:
+            self._held_stream(body.body)
+            return
         if isinstance(body, Stream):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -92,6 +99,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def _held_stream(self, body: bytes) -> None:
+        """As the service streams: HTTP/1.1, chunked, a ping comment a second, until the
+        client closes or shuts its socket down (never its read timeout), or ``streams_end``
+        is set (a test that failed ends them: a client reading one holds its app's exit)."""
+        self.protocol_version = "HTTP/1.1"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        service = self.server.service
+        service.streams_open += 1
+        try:
+            with contextlib.suppress(OSError):  # a reset: the client closed with data unread
+                self._chunk(body)
+                while not service.streams_end.is_set():
+                    ready, _, _ = select.select([self.connection], [], [], 1.0)
+                    if ready and not self.connection.recv(1):
+                        return
+                    if not ready:
+                        self._chunk(b": ping\n\n")
+        finally:
+            service.streams_open -= 1
+            service.streams_left += 1
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
 
     def _trickle(self, trickle: Trickle) -> None:
         self.send_response(200)
@@ -118,6 +154,10 @@ class HostileService:
         self.sent: list[tuple[str, Any]] = []
         self.authorizations: set[str | None] = set()
         self.frames: list[str | bytes] = []
+        self.streams_open = self.streams_left = 0  # held streams open, and those left
+        self.streams_end = threading.Event()
+        self._sockets: list[ServerConnection] = []  # open ones (drop_websockets)
+        self._every_socket: list[ServerConnection] = []
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.service = self
         # No keepalive pings: a client kept busy by a test's flood would miss their answers
@@ -141,6 +181,8 @@ class HostileService:
 
     def _websocket(self, connection: ServerConnection) -> None:
         self.authorizations.add(connection.request.headers.get("Authorization"))
+        self._sockets.append(connection)
+        self._every_socket.append(connection)
         try:
             for frame in self.frames:
                 connection.send(frame)
@@ -149,9 +191,22 @@ class HostileService:
         except ConnectionClosed:
             pass
 
+    def drop_websockets(self) -> None:
+        """Close every websocket, as a restart of the service would. Without waiting: the
+        close waits for the client's answer, and the client may run on the caller's loop."""
+        for connection in self._sockets:
+            threading.Thread(target=connection.close, daemon=True).start()
+        self._sockets.clear()
+
     def close(self) -> None:
         self._http.shutdown()
         self._http.server_close()
+        # The websocket server's shutdown waits for every connection's handler, and a
+        # connection whose close the client never answered (a test's app gone mid-close)
+        # held it for good (a whole mutation run stopped there): their sockets go first.
+        for connection in self._every_socket:
+            with contextlib.suppress(OSError):
+                connection.socket.shutdown(socket.SHUT_RDWR)
         self._ws.shutdown()
         for thread in self._threads:
             thread.join(timeout=10)

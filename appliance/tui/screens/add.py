@@ -126,11 +126,12 @@ class AddScreen(ModalScreen[None]):
         lines = []
         for url in urls:
             try:
-                answer = self.app.client.add([{"url": url, **fields}])[0]
+                answers = self.app.client.add([{"url": url, **fields}])
             except (ApiError, Unreachable) as exc:
                 lines.append(answer_line(url, None, str(exc)))
-            else:
-                lines.append(answer_line(url, answer, None))
+            else:  # (an empty array of answers was an IndexError that stopped the TUI)
+                lines.append(answer_line(url, answers[0], None) if answers else
+                             answer_line(url, None, "the service's answer names no item"))
         self.app.call_from_thread(self.show_answers, lines)
 
     def show_answers(self, lines: list[Text]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -36,7 +35,7 @@ def table_of(item: dict[str, Any]) -> Text:
         elif key == "file_size" or key.endswith("_bytes"):
             text = f"{fmt.size(value)} ({value})"
         elif isinstance(value, dict | list):
-            text = json.dumps(value, indent=1, ensure_ascii=False, default=str)
+            text = fmt.json_text(value, indent=1)
         else:
             text = str(value)
         table.append(f"{key:<17}", style="bold")

@@ -16,6 +16,8 @@ from textual.widgets import Footer, Static, TextArea
 
 from appliance.client import ApiError, Unreachable
 
+from ..format import json_text
+
 
 class RecordScreen(ModalScreen[bool]):
     """``save`` gets the edited object and calls the API; dismissed with True once saved."""
@@ -33,7 +35,7 @@ class RecordScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="record"):
             yield Static(self.title_text, markup=False)
-            yield TextArea(json.dumps(self.record, indent=2, ensure_ascii=False),
+            yield TextArea(json_text(self.record, indent=2),
                            id="record-json", language=None)
             yield Static("", id="record-error", markup=False)
         yield Footer()

@@ -63,7 +63,6 @@ class LogScreen(ModalScreen[None]):
         super().__init__()
         self.title_text, self.open_stream = title, open_stream
         self.stream: LogStream | None = None
-        self.ended = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="text"):
@@ -78,20 +77,30 @@ class LogScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True)
     def follow(self) -> None:
         try:
-            self.stream = self.open_stream()
-            for record in self.stream:
+            stream = self.open_stream()
+            if not self.app.call_from_thread(self.opened, stream):
+                return
+            for record in stream:
                 self.app.call_from_thread(self.add, record)
         except (ApiError, Unreachable) as exc:
             self.app.call_from_thread(self.finish, str(exc))
             return
         self.app.call_from_thread(self.finish, "the run has ended")
 
+    def opened(self, stream: LogStream) -> bool:
+        """Kept only while the screen is open: one that opened after it was closed (a slow
+        service, a quick Esc) was read until the run ended, holding a stream slot."""
+        if not self.is_attached:
+            stream.close()
+            return False
+        self.stream = stream
+        return True
+
     def add(self, record: dict[str, Any]) -> None:
         if self.is_attached:  # lines still in flight when the screen was closed
             self.query_one(RichLog).write(str(record.get("line") or ""))
 
     def finish(self, why: str) -> None:
-        self.ended = True
         if self.is_attached:
             self.query_one("#text-state", Static).update(why)
 

@@ -7,6 +7,7 @@ it (a download, an action, a person in a shell): no polling."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.text import Text
@@ -60,10 +61,9 @@ def media_summary(info: dict[str, Any]) -> Text:
         parts = [str(stream.get("codec_name") or "?")]
         if kind == "video":
             parts.append(f"{stream.get('width')}x{stream.get('height')}")
-            rate = str(stream.get("avg_frame_rate") or "")
-            num, _, den = rate.partition("/")
-            if num.isdigit() and den.isdigit() and int(den):
-                parts.append(f"{int(num) / int(den):.3g} fps")
+            fps = _ratio(str(stream.get("avg_frame_rate") or ""))
+            if fps is not None:
+                parts.append(f"{fps:.3g} fps")
         elif kind == "audio":
             parts += [f"{stream.get('channels')} ch", f"{stream.get('sample_rate')} Hz"]
         language = _object(stream.get("tags")).get("language")
@@ -82,6 +82,18 @@ def media_summary(info: dict[str, Any]) -> Text:
 def _object(value: Any) -> dict[str, Any]:
     """A part of ffprobe's answer that should be an object; an empty one when it is not."""
     return value if isinstance(value, dict) else {}
+
+
+def _ratio(rate: str) -> float | None:
+    """ffprobe's ``30000/1001``, when it is a finite number. (``int()`` of what
+    ``isdigit()`` passed raised on "²" and on 5,000 digits, and the division on 400: the
+    details' worker stopped the TUI.)"""
+    above, _, below = rate.partition("/")
+    num, den = _number(above), _number(below)
+    if num is None or not den:  # (ffprobe says "0/0" for a rate it does not know)
+        return None
+    fps = num / den
+    return fps if math.isfinite(fps) and fps > 0 else None
 
 
 def _number(value: Any) -> float | None:

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, RichLog, Static
+from textual.worker import Worker, get_current_worker
 
 from appliance.client import ApiError, Unreachable
 from appliance.client.http import LogStream
@@ -70,6 +71,7 @@ class LogsView(Vertical):
         self.seen: set[str] = set()
         self.min_level = "INFO"
         self.following = True
+        self.showing = False
         self.stream: LogStream | None = None
 
     def compose(self) -> ComposeResult:
@@ -81,13 +83,21 @@ class LogsView(Vertical):
         self.query_one(LogLog).focus()
 
     def on_show(self) -> None:
+        self.showing = True
         self.show_state()
         self.follow()
 
     def on_hide(self) -> None:
+        self.showing = False
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+
+    def resume(self) -> None:
+        """The live feed is back (the service may have restarted): the stream again, if it
+        ended while shown."""
+        if self.showing and self.stream is None:
+            self.follow()
 
     @work(thread=True, exclusive=True, group="logs")
     def follow(self) -> None:
@@ -97,7 +107,8 @@ class LogsView(Vertical):
         except (ApiError, Unreachable) as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
-        self.stream = stream
+        if not self.app.call_from_thread(self.opened, stream, get_current_worker()):
+            return
         older = [record_from_entry(e) for e in reversed(page.get("logs") or [])]
         self.app.call_from_thread(self.add, older)
         try:
@@ -106,6 +117,21 @@ class LogsView(Vertical):
         except Unreachable as exc:
             self.app.call_from_thread(self.app.notify, f"log stream ended: {exc}",
                                       severity="warning")
+        self.app.call_from_thread(self.ended, stream)
+
+    def opened(self, stream: LogStream, worker: Worker[None]) -> bool:
+        """The stream is kept only while the view is shown and this request is the newest:
+        one opened after the view was hidden (a slow service, a quick key) was read for the
+        TUI's life, holding one of the service's few stream slots."""
+        if worker.is_cancelled or not self.showing:
+            stream.close()
+            return False
+        self.stream = stream
+        return True
+
+    def ended(self, stream: LogStream) -> None:
+        if self.stream is stream:
+            self.stream = None
 
     def add(self, records: list[Record]) -> None:
         fresh = [r for r in records if r.id not in self.seen]

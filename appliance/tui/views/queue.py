@@ -88,7 +88,7 @@ class QueueView(Vertical):
         """Why downloads wait for the download folder's disk, in full, while they do: a
         toast would be gone long before the disk is back."""
         shown = self.query_one("#folder-problem", Static)
-        shown.update(Text(problem or ""))  # the service's words (a path): never markup
+        shown.update(Text(fmt.cut(problem or "")))  # the service's words (a path): no markup
         shown.display = bool(problem)
 
     def on_mount(self) -> None:

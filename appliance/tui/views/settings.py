@@ -3,7 +3,6 @@ create, edit, delete, test) and the engine settings that change at runtime."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -15,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from appliance.client import ApiError, Unreachable
 
+from ..format import json_text
 from ..screens.confirm import DeleteScreen
 from ..screens.record import RecordScreen
 
@@ -122,7 +122,7 @@ class SettingsView(Vertical):
         table.clear()
         for index, record in enumerate(records):
             if self.kind == "engine":
-                value = json.dumps(record["value"])
+                value = json_text(record["value"])
                 text = f"{value} (pinned by {record['pinned']})" if record["pinned"] else value
             else:
                 text = summary(self.kind, record)

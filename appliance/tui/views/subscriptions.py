@@ -7,7 +7,6 @@ polling. After a reconnect it is read again (what changed meanwhile)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -56,7 +55,7 @@ def inspection(answer: dict[str, Any]) -> Text:
     rest = {k: v for k, v in answer.items()
             if k not in {"handler", "matched", "supported", "items", "entries"}}
     if rest:
-        text.append(json.dumps(rest, indent=1, ensure_ascii=False, default=str))
+        text.append(fmt.json_text(rest, indent=1))
     return text
 
 
