@@ -176,6 +176,23 @@ def test_retention_waits_while_the_download_folders_disk_is_gone(
 # --- a task deleted while it runs -----------------------------------------------------------
 
 
+def deleted_while_read(client: Client, origin: MediaOrigin, feed: str, task_id: int,
+                       action: Callable[[], Any]) -> Any:
+    """What ``action()`` ends with, its task deleted while it read ``feed`` (held till then)."""
+    gate = origin.feeds.hold(feed)
+    ended: list[Any] = []
+    thread = threading.Thread(target=lambda: ended.append(action()))
+    thread.start()
+    try:
+        wait_for(lambda: origin.feeds.waiting.get(feed), message=f"{feed} to be read")
+        assert client.simulate_delete(f"/api/tasks/{task_id}").status_code == 200
+    finally:
+        gate.set()
+        thread.join(60)
+    assert ended, "it did not end"
+    return ended[0]
+
+
 def test_a_task_deleted_while_it_runs_queues_nothing(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
     """The run was reading its feed when the person deleted the subscription: it queued the
@@ -191,18 +208,7 @@ def test_a_task_deleted_while_it_runs_queues_nothing(
     task = made.json
     messages: list[Any] = []
     runtime.bus.subscribe(lambda e: messages.append(e.data) if e.name.startswith("log_") else None)
-    gate = origin.feeds.hold("deleted")
-    finished: list[dict[str, Any]] = []
-    running = threading.Thread(target=lambda: finished.append(_run(runtime, task)))
-    running.start()
-    try:
-        wait_for(lambda: origin.feeds.waiting.get("deleted"), message="the run to read")
-        assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 200
-    finally:
-        gate.set()
-        running.join(60)
-    assert finished, "the run did not end"
-    run = finished[0]
+    run = deleted_while_read(client, origin, "deleted", task["id"], lambda: _run(runtime, task))
     assert (run["status"], run["queued"]) == ("failed", 0), run
     assert run["error"] == "the task was deleted while it ran: nothing was queued."
     assert runtime.engine.store.history(50) == [] and runtime.engine.queue_items() == []
@@ -223,20 +229,11 @@ def test_a_task_deleted_while_its_entries_are_marked_gets_no_marks(
     origin.feeds.set("unmarked", [FeedEntry("a", origin.watch_url("clip"), "a")])
     task = client.simulate_post("/api/tasks", json={
         "name": "unmarked", "url": f"{origin.base_url}/feeds/unmarked.rss"}).json
-    gate = origin.feeds.hold("unmarked")
-    answers: list[falcon.testing.Result] = []
-    marking = threading.Thread(target=lambda: answers.append(
+    answer = deleted_while_read(client, origin, "unmarked", task["id"], lambda: (
         client.simulate_post(f"/api/tasks/{task['id']}/mark")))
-    marking.start()
-    try:
-        wait_for(lambda: origin.feeds.waiting.get("unmarked"), message="the mark to list")
-        assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 200
-    finally:
-        gate.set()
-        marking.join(60)
-    assert (answers[0].status_code, answers[0].json["error"]) == (
+    assert (answer.status_code, answer.json["error"]) == (
         404, "Task not found: it was deleted while its entries were listed; nothing was "
-             "marked."), answers[0].text
+             "marked."), answer.text
     assert runtime.tasks.store.marked(task["id"]) == set()
     assert _archive(runtime) == set()
 

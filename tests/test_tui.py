@@ -16,6 +16,7 @@ from support.tui_pilot import (
     cell,
     connected,
     drive,
+    lines_of,
     select,
     show_token,
     start_service,
@@ -24,7 +25,7 @@ from support.tui_pilot import (
 )
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RichLog, Sparkline, TextArea
+from textual.widgets import DataTable, Input, Sparkline, TextArea
 from textual.widgets._toast import Toast
 
 from appliance.client import ApiClient, Connection, LiveEvent
@@ -275,8 +276,7 @@ def test_logs_follow_filter_and_pause(service: Server, token: str,
     app = ApplianceApp(ApiClient(Connection(service.url, token=token)))
 
     def shown() -> str:
-        log = app.screen.query_one("#logs-log", RichLog)
-        return "\n".join("".join(s.text for s in line) for line in log.lines)
+        return lines_of(app, "#logs-log")
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from support.commands import isolated_home, run
 from support.hostile import HEALTH, Held, HostileService, Stream, Trickle, hostile_service
 from support.tui_pilot import connected, drive, text_of, until
 from textual.pilot import Pilot
@@ -35,7 +36,6 @@ from appliance.tui.screens.problem import ProblemScreen
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
 service = pytest.fixture(hostile_service)
-CONTROLS = "\x1b\x07\x9b"
 
 
 def client_of(service: HostileService) -> ApiClient:
@@ -325,22 +325,7 @@ def test_a_flood_of_errors_is_three_toasts_and_a_count(
 # --- the commands ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("APPLIANCE_URL", "APPLIANCE_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("YTP_CONFIG_PATH", str(tmp_path / "config"))
-    monkeypatch.setenv("YTP_DOWNLOAD_PATH", str(tmp_path / "downloads"))
-    return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    assert not any(ch in out + err for ch in CONTROLS), (out, err)
-    return code, out, err
+home = pytest.fixture(isolated_home)
 
 
 def test_status_shows_what_it_can_of_a_broken_queue(

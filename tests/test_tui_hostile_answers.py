@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.commands import isolated_home, run
 from support.hostile import Held, HostileService, Stream, hostile_service
-from support.tui_pilot import connected, drive, text_of, until
+from support.tui_pilot import connected, drive, lines_of, text_of, until
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, Static, TextArea
+from textual.widgets import DataTable, Static, TextArea
 
-from appliance import cli
 from appliance.auth.authfile import AuthFile
 from appliance.auth.passwords import verify_password
 from appliance.client import ApiClient, Connection
@@ -39,7 +39,6 @@ from appliance.tui.views.subscriptions import inspection
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
 service = pytest.fixture(hostile_service)
-CONTROLS = "\x1b\x07\x9b"
 
 
 def nested(depth: int) -> Any:
@@ -264,8 +263,7 @@ def test_the_log_stream_comes_back_with_the_service(service: HostileService) -> 
     app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
 
     def lines() -> str:
-        log = app.screen.query_one("#logs-log", RichLog)
-        return "\n".join("".join(s.text for s in line) for line in log.lines)
+        return lines_of(app, "#logs-log")
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
@@ -286,22 +284,7 @@ def test_the_log_stream_comes_back_with_the_service(service: HostileService) -> 
 # --- the commands ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("APPLIANCE_URL", "APPLIANCE_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("YTP_CONFIG_PATH", str(tmp_path / "config"))
-    monkeypatch.setenv("YTP_DOWNLOAD_PATH", str(tmp_path / "downloads"))
-    return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    assert not any(ch in out + err for ch in CONTROLS), (out, err)
-    return code, out, err
+home = pytest.fixture(isolated_home)
 
 
 def test_status_shows_a_status_that_is_no_text(

@@ -14,6 +14,7 @@ from support.tui_pilot import (
     cell,
     connected,
     drive,
+    lines_of,
     select,
     show_token,
     start_service,
@@ -21,7 +22,6 @@ from support.tui_pilot import (
     until,
 )
 from textual.pilot import Pilot
-from textual.widgets import RichLog
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
@@ -41,11 +41,6 @@ def service(tmp_path_factory: pytest.TempPathFactory, origin: MediaOrigin) -> It
 @pytest.fixture(scope="module")
 def token(service: Server) -> str:
     return show_token(service)
-
-
-def lines_of(app: ApplianceApp, selector: str) -> str:
-    log = app.screen.query_one(selector, RichLog)
-    return "\n".join("".join(s.text for s in line) for line in log.lines)
 
 
 def test_subscription_runs_and_its_outcome_comes_over_the_websocket(

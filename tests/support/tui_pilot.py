@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, RichLog, Static
 
 from appliance.tui.app import ApplianceApp
 
@@ -55,6 +55,12 @@ def text_of(app: ApplianceApp, selector: str) -> str:
     """The text of a Static on the current screen ("" while the screen is being built)."""
     found = app.screen.query(selector)
     return str(found.first(Static).render()) if found else ""
+
+
+def lines_of(app: ApplianceApp, selector: str) -> str:
+    """The text of a RichLog on the current screen, a line each."""
+    log = app.screen.query_one(selector, RichLog)
+    return "\n".join("".join(s.text for s in line) for line in log.lines)
 
 
 async def connected(pilot: Pilot) -> None:
