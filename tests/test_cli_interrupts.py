@@ -27,7 +27,11 @@ def command(home: Path, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     """``appliance ARGS`` as a process of its own, with no terminal (its own session)."""
     env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "xdg"),
            "YTP_CONFIG_PATH": str(home / "config"), "YTP_DOWNLOAD_PATH": str(home / "dl")}
-    return subprocess.Popen([sys.executable, "-m", "appliance", *args], env=env, text=True,
+    # Ctrl-C as at a terminal: a process started in the background by a shell (as a CI run
+    # may be) inherits SIGINT ignored, and Python then leaves it ignored.
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
+             " sys.argv[0] = 'appliance'; runpy.run_module('appliance', run_name='__main__')")
+    return subprocess.Popen([sys.executable, "-c", start, *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, **kwargs)
 
