@@ -1,18 +1,20 @@
-"""The live feed's connection: a dead peer is found by TCP keepalive, which the kernel answers
-whatever the client is doing. Websocket pings were answered behind the frames before them: a
-client busy with a flood (tests/test_tui_bounds.py's, on a starved CPU) timed its own healthy
-connection out, and reconnected without end."""
+"""The wire client's connections. The live feed finds a dead peer by TCP keepalive, which the
+kernel answers whatever the client is doing. Websocket pings were answered behind the frames
+before them: a client busy with a flood (tests/test_tui_bounds.py's, on a starved CPU) timed
+its own healthy connection out, and reconnected without end. And ids from the service's
+answers are one segment of a request's path."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any
 
 import pytest
 from support.hostile import HostileService, hostile_service
 
-from appliance.client import ApiClient, Connection, live
+from appliance.client import ApiClient, ApiError, Connection, live
 
 service = pytest.fixture(hostile_service)
 
@@ -56,3 +58,22 @@ def test_keepalive_is_set_on_any_tcp_socket() -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 20
 
 
+
+
+def test_ids_from_the_service_are_one_segment_of_the_path(service: HostileService) -> None:
+    """Ids come from the service's answers: one holding "/" or ".." named another endpoint
+    (``/api/tasks/1/../../system/pause/execute``)."""
+    service.answers["POST /api/tasks/1%2F..%2F..%2Fsystem%2Fpause/execute"] = {"id": 1}
+    client = ApiClient(Connection(service.url))
+    hostile = "1/../../system/pause"
+    client.run_task(hostile)  # type: ignore[arg-type]
+    for call in (client.mark_task, client.unmark_task):
+        with contextlib.suppress(ApiError):  # not answered here: a 404 is fine
+            call(hostile)  # type: ignore[arg-type]
+    with contextlib.suppress(ApiError):
+        client.update("presets", "a/b", {})  # type: ignore[arg-type]
+    assert service.asked == [
+        "POST /api/tasks/1%2F..%2F..%2Fsystem%2Fpause/execute",
+        "POST /api/tasks/1%2F..%2F..%2Fsystem%2Fpause/mark",
+        "DELETE /api/tasks/1%2F..%2F..%2Fsystem%2Fpause/mark",
+        "PATCH /api/presets/a%2Fb"]

@@ -129,6 +129,12 @@ def _page(body: Any, items: str, what: str) -> Page:
     return Page(objects(body.get(items), f"{what}'s {items}"), *numbers)
 
 
+def segment(value: object) -> str:
+    """An id as one segment of a request's path: ids come from the service's answers, and
+    one holding "/" or ".." must not name another endpoint."""
+    return quote(str(value), safe="")
+
+
 class ApiClient:
     def __init__(self, connection: Connection, *, timeout: float = READ_TIMEOUT) -> None:
         self.connection = connection
@@ -269,7 +275,7 @@ class ApiClient:
                        "the answers to an add")
 
     def item(self, item_id: str) -> dict[str, Any]:
-        return shaped(self.request("GET", f"/api/history/{quote(item_id, safe='')}"), dict,
+        return shaped(self.request("GET", f"/api/history/{segment(item_id)}"), dict,
                       "the item")
 
     def start(self, ids: list[str]) -> dict[str, str]:
@@ -297,10 +303,10 @@ class ApiClient:
 
     def archive(self, item_id: str) -> None:
         """Add the item to its preset's download archive."""
-        self.request("POST", f"/api/history/{quote(item_id, safe='')}/archive")
+        self.request("POST", f"/api/history/{segment(item_id)}/archive")
 
     def unarchive(self, item_id: str) -> None:
-        self.request("DELETE", f"/api/history/{quote(item_id, safe='')}/archive")
+        self.request("DELETE", f"/api/history/{segment(item_id)}/archive")
 
     def command(self, item: dict[str, Any]) -> str:
         """The yt-dlp command the service would run for the item (the console must be on)."""
@@ -342,10 +348,10 @@ class ApiClient:
         return self.request("POST", f"/api/{kind}", body=record)
 
     def update(self, kind: str, record_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"/api/{kind}/{record_id}", body=changes)
+        return self.request("PATCH", f"/api/{kind}/{segment(record_id)}", body=changes)
 
     def remove(self, kind: str, record_id: int) -> dict[str, Any]:
-        return self.request("DELETE", f"/api/{kind}/{record_id}")
+        return self.request("DELETE", f"/api/{kind}/{segment(record_id)}")
 
     def test_targets(self) -> list[dict[str, Any]]:
         answer = shaped(self.request("POST", "/api/notifications/test", body={}), dict,
@@ -369,14 +375,14 @@ class ApiClient:
 
     def run_task(self, task_id: int) -> dict[str, Any]:
         """Start a run now; the execution as it starts (409 while one runs)."""
-        return self.request("POST", f"/api/tasks/{task_id}/execute")
+        return self.request("POST", f"/api/tasks/{segment(task_id)}/execute")
 
     def mark_task(self, task_id: int) -> str:
         """Record what the task's source lists now as seen: those entries are not queued."""
-        return self._message("POST", f"/api/tasks/{task_id}/mark")
+        return self._message("POST", f"/api/tasks/{segment(task_id)}/mark")
 
     def unmark_task(self, task_id: int) -> str:
-        return self._message("DELETE", f"/api/tasks/{task_id}/mark")
+        return self._message("DELETE", f"/api/tasks/{segment(task_id)}/mark")
 
     def inspect(self, url: str, preset: str = "") -> dict[str, Any]:
         """What a task for ``url`` would queue (its handler and entries), before adding it."""
@@ -393,7 +399,7 @@ class ApiClient:
 
     def execution_log(self, execution_id: int) -> LogStream:
         """A run's log lines so far, then each new one, until the run ends."""
-        response = self._send("GET", f"/api/executions/{execution_id}/log", stream=True,
+        response = self._send("GET", f"/api/executions/{segment(execution_id)}/log", stream=True,
                               timeout=(CONNECT_TIMEOUT, STREAM_READ_TIMEOUT),
                               headers={"Accept": "text/event-stream"})
         if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
