@@ -7,6 +7,7 @@ left, or lost to a restart."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -368,3 +369,12 @@ def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert tui_app.crash_log_path() == tmp_path / ".local" / "state" / "appliance" / "tui.log"
+    # readable by the person alone, whatever the umask
+    old = os.umask(0o022)
+    try:
+        written = tui_app.write_crash_log(ValueError("boom"))
+    finally:
+        os.umask(old)
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert written.parent.stat().st_mode & 0o777 == 0o700
+    assert "ValueError: boom" in written.read_text()

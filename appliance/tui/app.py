@@ -460,8 +460,9 @@ def crash_log_path() -> Path:
 def write_crash_log(error: BaseException | None) -> Path:
     path = crash_log_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as fh:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The person's own: a traceback may hold the service's address and their paths.
+        with open(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:
             fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "appliance tui crashed\n")
             if error is not None:
                 fh.writelines(traceback.format_exception(error))
