@@ -219,9 +219,12 @@ def test_a_restore_takes_no_damaged_backup(tmp_path: Path,
         f"backup {b} is not usable: file is not a database" for b in (first, second)]
     assert _rows(database) == 3 and backups(database) == [first, second]  # all left as is
     missing = first.with_name("appliance-20190101-000000.db")
-    with pytest.raises(DatabaseProblem) as raised:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="appliance.store.backups"), \
+            pytest.raises(DatabaseProblem) as raised:
         restore(database, missing)
     assert str(raised.value) == f"the backup {missing} is not usable (no such file)"
+    assert caplog.records == []  # the one asked for is said once (`db restore` printed it twice)
 
 
 def test_a_restore_over_a_damaged_database_keeps_it_and_its_log_aside(tmp_path: Path) -> None:

@@ -140,9 +140,9 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
         if problem is None:
             chosen = candidate
             break
-        log.warning("backup %s is not usable: %s", candidate, problem)
-        if backup is not None:
+        if backup is not None:  # the one asked for: said once, by the error
             raise DatabaseProblem(f"the backup {candidate} is not usable ({problem})")
+        log.warning("backup %s is not usable: %s", candidate, problem)
     if chosen is None:
         raise DatabaseProblem(f"no backup in {backup_folder(database)} is sound")
     aside = None
