@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import socket
+import threading
 from typing import Any
 
 import pytest
 from support.hostile import HostileService, hostile_service
+from support.server import wait_for
 
 from appliance.client import ApiClient, ApiError, Connection, live
 
@@ -77,3 +80,35 @@ def test_ids_from_the_service_are_one_segment_of_the_path(service: HostileServic
         "POST /api/tasks/1%2F..%2F..%2Fsystem%2Fpause/mark",
         "DELETE /api/tasks/1%2F..%2F..%2Fsystem%2Fpause/mark",
         "PATCH /api/presets/a%2Fb"]
+
+
+def test_a_log_stream_without_chunks_gives_each_record_as_it_comes() -> None:
+    """Through an HTTP/1.0 proxy the stream has no chunks: a read of 64 KiB waited for that
+    much of the log (minutes of a quiet one) before the TUI showed any line."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    release = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)  # the request
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+                         b'event: log_lines\ndata: {"id": "1", "line": "first"}\n\n')
+            release.wait(60)  # open, quiet: as a log between two records
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    stream = ApiClient(Connection(f"http://127.0.0.1:{listener.getsockname()[1]}")).log_stream()
+    got: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: got.extend(itertools.islice(stream, 1)),
+                              daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: got, timeout=20, message="the first record")
+        assert got == [{"id": "1", "line": "first"}]
+    finally:
+        release.set()
+        stream.close()
+        reader.join(10)
+        server.join(10)
+        listener.close()

@@ -473,10 +473,7 @@ class LogStream:
             yield from self.lines
             return
         try:
-            # chunk_size=None: each chunk as it arrives (a fixed size would wait to fill it).
-            # A chunked stream (the service's) comes chunk by chunk, each at most READ_SIZE
-            # bytes; one without chunks in READ_SIZE pieces, never read whole.
-            yield from _sse_events(_lines(self.response.iter_content(READ_SIZE)), self.event)
+            yield from _sse_events(_lines(_arriving(self.response)), self.event)
         except (requests.RequestException, AttributeError, ValueError, RecursionError) as exc:
             # close() from another thread pulls the socket away mid-read.
             if not self.closed:
@@ -495,6 +492,19 @@ class LogStream:
                 sock.shutdown(socket.SHUT_RDWR)
         threading.Thread(target=self.response.close, name="log-stream-close",
                          daemon=True).start()
+
+
+def _arriving(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives, at most READ_SIZE bytes at a time, never read whole. A chunked
+    stream (the service's) comes chunk by chunk; one without chunks (through an HTTP/1.0
+    proxy) in what each read finds: a read of READ_SIZE waited for 64 KiB of lines (minutes
+    of a quiet log) before it gave any."""
+    raw = response.raw
+    if raw.chunked:
+        yield from response.iter_content(READ_SIZE)
+        return
+    while data := raw.read1(READ_SIZE, decode_content=True):
+        yield data
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
