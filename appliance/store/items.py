@@ -362,7 +362,7 @@ class ItemStore:
         if not new:
             return []
         return self._update_files(folders, old, "filename = $new || substr(filename, $cut)",
-                                  {"new": new})
+                                  {"new": new, "cut": len(old) + 1})
 
     def forget_files(self, folders: Iterable[str], path: str) -> list[str]:
         """Finished items whose file is ``path``, or lies under it, in one of ``folders``
@@ -386,7 +386,7 @@ class ItemStore:
                 # under the folder: a range of the index ('0' follows '/' in every order)
                 "AND (filename = $old OR (filename > $under AND filename < $past)) "
                 "RETURNING id",
-                {"cut": len(path) + 1, "done": DONE, "old": path, "under": path + "/",
+                {"done": DONE, "old": path, "under": path + "/",
                  "past": path + "0", **forms, **values},
             ).fetchall()]
 
