@@ -52,8 +52,9 @@ def test_add_downloads_file(client: TestClient, runtime: Runtime, origin: MediaO
     path = runtime.settings.download_path / item["filename"]
     assert path.is_file() and path.stat().st_size == item["file_size"] > 0
     assert path.read_bytes() == origin.path_for(origin.clip_url).read_bytes()
-    # the temp folder of the item is gone
-    assert not (runtime.settings.temp_path / item["id"]).exists()
+    # the temp folder of the item goes (just after its end is stored)
+    wait_for(lambda: not (runtime.settings.temp_path / item["id"]).exists(), timeout=10,
+             message="the item's temp folder to go")
 
 
 def test_add_array_and_folder_and_template(

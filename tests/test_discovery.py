@@ -96,8 +96,11 @@ def test_a_zeroconf_browser_finds_the_running_service_and_sees_it_go(
         # Start-up did not wait for it: zeroconf probes the network for a second or two.
         log = server.log()
         assert log.index("appliance ready") < log.index("announced on the local network")
-        name = wait_for(lambda: next(iter(seen.names), None), timeout=15,
-                        message="the browser to see the service")
+        # This service's name: other tests (other workers) announce on loopback too, and a
+        # name of theirs, seen first, may be gone before it is looked up.
+        ours = f" {instance[:6]}.{SERVICE_TYPE}"
+        name = wait_for(lambda: next((n for n in seen.names if n.endswith(ours)), None),
+                        timeout=15, message="the browser to see the service")
         info = browser_zc.get_service_info(SERVICE_TYPE, name, timeout=5000)
         assert info is not None
         assert info.port == server.port

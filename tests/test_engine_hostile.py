@@ -290,6 +290,8 @@ def test_a_requests_cookies_go_with_its_download(rt: Runtime, origin: MediaOrigi
     try:
         assert done.status == "finished", done.error
         assert done.to_dict()["has_cookies"] is True
-        assert not (rt.settings.temp_path / item.id).exists()
+        # The end is stored, then the temp folder removed, then the end announced.
+        wait_for(lambda: not (rt.settings.temp_path / item.id).exists(), timeout=10,
+                 message="the item's temp folder (its cookies) to go")
     finally:
         rt.engine.delete_items([item.id])
