@@ -194,3 +194,22 @@ def test_a_process_serves_its_count_of_jobs_then_is_replaced() -> None:
         pool.release(other)
     finally:
         pool.close()
+
+
+def test_a_forked_process_known_to_have_ended_is_sent_no_kill(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its zygote reaped it (and killed what was left of its group): a kill of its number,
+    which may be another's by now, is never sent, whoever asks for it later."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=lambda: 0, linger=60)
+    try:
+        worker = pool.acquire()
+        assert isinstance(worker.proc, launcher.ForkedProcess)
+        pool.release(worker)  # room for none: retired (its exit asked, then reaped)
+        assert worker.proc.returncode is not None
+        sent: list[int] = []
+        monkeypatch.setattr(os, "killpg", lambda pgid, sig: sent.append(pgid))
+        worker.signal_kill()
+        worker.kill()
+        assert sent == []
+    finally:
+        pool.close()

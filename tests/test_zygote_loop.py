@@ -17,7 +17,7 @@ import select
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -40,16 +40,17 @@ def child(commands: int, messages: int) -> None:
 class Service:
     """The service's end of the socket, the loop on a thread of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_child: Callable[[int, int], None] = child) -> None:
         self.socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.socket.settimeout(30)
-        self.loop = threading.Thread(target=self._answer, args=(theirs,), daemon=True)
+        self.loop = threading.Thread(target=self._answer, args=(theirs, start_child),
+                                     daemon=True)
         self.loop.start()
 
     @staticmethod
-    def _answer(theirs: socket.socket) -> None:
+    def _answer(theirs: socket.socket, start_child: Callable[[int, int], None]) -> None:
         with theirs:
-            zygote.answer(theirs, child)
+            zygote.answer(theirs, start_child)
 
     def said(self) -> tuple[bytes, list[int]]:
         message, fds, _, _ = socket.recv_fds(self.socket, 64, 1)
@@ -157,3 +158,34 @@ def test_the_services_end_ends_the_loop_at_once(service: Service) -> None:
     for fd in (pidfd, messages):
         os.close(fd)
     assert pidfds() == before
+
+
+def leaver(commands: int, messages: int) -> None:
+    """A forked process that starts one of its own in its group (as a download starts
+    ffmpeg), says its pid, and ends without it."""
+    os.closerange(3, min(commands, messages))
+    left = os.fork()
+    if left == 0:
+        while True:
+            signal.pause()
+    os.write(messages, b"%d\n" % left)
+    os._exit(3)
+
+
+def test_what_a_fork_leaves_in_its_group_ends_with_it() -> None:
+    """Killed by the zygote before it reaps the fork: while the fork is unreaped the group's
+    number is its own; once reaped, a kill of it could reach another's group."""
+    service = Service(leaver)
+    assert service.said() == (zygote.READY, [])
+    pid, pidfd, commands, messages = service.fork()
+    left = int(os.read(messages, 100))
+    left_fd = os.pidfd_open(left)
+    try:
+        assert service.said() == (b"exit %d 3" % pid, [])
+        assert ended(left_fd), "what the fork left in its group lives on"
+    finally:
+        signal.pidfd_send_signal(left_fd, signal.SIGKILL)
+        service.socket.close()
+        service.loop.join(timeout=30)
+        for fd in (pidfd, commands, messages, left_fd):
+            os.close(fd)

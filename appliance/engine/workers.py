@@ -161,7 +161,12 @@ class Worker:
             raise WorkerDied(self.exit_reason()) from None
 
     def signal_kill(self) -> None:
-        """Kill the process group from any thread; the owner sees EOF and reaps it."""
+        """Kill the process group from any thread; the owner sees EOF and reaps it. Not a
+        forked one known to have ended: its zygote killed what was left of its group as it
+        reaped it, and the group's number may be another's by now. (A spawned one's group
+        outlives its reap while a member lives, which keeps the number its own.)"""
+        if isinstance(self.proc, ForkedProcess) and self.proc.returncode is not None:
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
 

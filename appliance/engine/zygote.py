@@ -25,6 +25,7 @@ import contextlib
 import gc
 import os
 import select
+import signal
 import socket
 from collections.abc import Callable
 from typing import NoReturn
@@ -78,6 +79,11 @@ def answer(control: socket.socket, start_child: Callable[[int, int], None]) -> N
 
 def _reap(pidfd: int, pid: int) -> bytes:
     os.close(pidfd)
+    # What is left of its group (an ffmpeg it started) goes with it, killed while its
+    # unreaped leader still holds the group's number: once reaped, the number may be reused,
+    # and a kill of it from the service could reach a stranger's group.
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     return b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status))
 
