@@ -79,6 +79,7 @@ def when_ready(arbiter: Any) -> None:
     # whole service ("Worker failed to boot"). One worker, always.
     arbiter.handle_hup = lambda: no_reload(arbiter)
     arbiter.handle_ttin = one_worker
+    arbiter.handle_usr2 = no_upgrade
 
 
 def no_reload(arbiter: Any) -> None:
@@ -95,6 +96,14 @@ def one_worker() -> None:
     """SIGTTIN (one more worker) would be a second engine: refused."""
     log.warning("SIGTTIN ignored: the service runs one worker, always (its download engine "
                 "must be single)")
+
+
+def no_upgrade() -> None:
+    """SIGUSR2 (gunicorn's binary upgrade) runs the service's command again beside the
+    running one, which it leaves running: a second engine on the same queue. Refused."""
+    log.warning("SIGUSR2 ignored: an upgrade in place would run a second service beside this "
+                "one; restart it instead (`systemctl restart appliance`; running downloads "
+                "resume)")
 
 
 def pre_fork(arbiter: Any, worker: Any) -> None:

@@ -203,9 +203,10 @@ def workers_of(master: int) -> list[int]:
 def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
         tmp_path: Path, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
     """`systemctl reload` (SIGHUP) and SIGTTIN made gunicorn start a second worker beside the
-    running one: a second engine, which recovered the running download and started it again,
-    then could not listen on the websocket's port and stopped the whole service. Now the one
-    worker goes on, and its download finishes as the only run of it."""
+    running one (SIGUSR2, a second master and its worker, where the command can be run again
+    as it is under systemd): a second engine, which recovered the running download and
+    started it again, then could not listen on the websocket's port and stopped the whole
+    service. Now the one worker goes on, and its download finishes as the only run of it."""
     monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
     origin.clear_requests()
     server = Server(tmp_path / "service").start()
@@ -217,7 +218,8 @@ def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
                  timeout=60, message="some bytes")
         asked = len(origin.requests_for("/slow.mp4"))  # its info, then its download
         for signum, said in ((signal.SIGHUP, "reload (SIGHUP) ignored"),
-                             (signal.SIGTTIN, "SIGTTIN ignored")):
+                             (signal.SIGTTIN, "SIGTTIN ignored"),
+                             (signal.SIGUSR2, "SIGUSR2 ignored")):
             os.kill(server.proc.pid, signum)
             wait_for(lambda said=said: said in server.log(), timeout=30,
                      message=f"the master to say {said!r} ({server.log_path})")
@@ -243,6 +245,7 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
     arbiter = Arbiter(ApplianceServer(make_settings(tmp_path)))
     forked: list[str] = []
     arbiter.spawn_worker = lambda: forked.append("a worker")
+    arbiter.reexec = lambda: forked.append("a second master")
     handlers = {signum: signal.getsignal(signum)
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
     try:
@@ -251,6 +254,7 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
         when_ready(arbiter)
         arbiter.handle_hup()
         arbiter.handle_ttin()
+        arbiter.handle_usr2()
         for signum in handlers:  # the stop signals still reach gunicorn's queue
             signal.getsignal(signum)(signum, None)
             assert arbiter.SIG_QUEUE.get_nowait() == signum
@@ -259,8 +263,9 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
             signal.signal(signum, handler)
     assert forked == [] and arbiter.num_workers == 1
     said = [r.getMessage() for r in caplog.records if r.name == "appliance.server"]
-    assert len(said) == 2 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
+    assert len(said) == 3 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
                                                   "on") and said[1].startswith("SIGTTIN ignored")
+    assert said[2].startswith("SIGUSR2 ignored: an upgrade in place would run a second service")
 
 
 def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Path) -> None:
