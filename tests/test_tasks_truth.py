@@ -6,6 +6,7 @@ made of other digits. Real feeds from the local origin, the real runtime in proc
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 from collections.abc import Callable
@@ -383,3 +384,34 @@ def test_tags_that_are_no_list_of_words_are_none(tmp_path: Path, tags: Any,
     nfo = (tmp_path / answer["nfo_file"]).read_text()
     assert [line.strip() for line in nfo.splitlines() if "<tag>" in line] == [
         f"<tag>{tag}</tag>" for tag in kept]
+
+
+def test_an_array_reads_each_feed_once_for_its_name_and_its_marks(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Each feed was read twice, one after the other (for the task's name, then for its
+    marks): a hundred feeds of a remote site held the request minutes. Now once, and the
+    tasks are named and marked as before; a title no name may be names no task."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    feeds = [f"once{n}" for n in range(6)]
+    for n, feed in enumerate(feeds):
+        origin.feeds.set(feed, [FeedEntry(f"{feed}-{clip}", origin.watch_url(clip) + f"&n={n}",
+                                          f"{feed} {clip}")
+                                for clip in ("clip", "clip2", "short")])
+    origin.feeds.junk(feeds[2], (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>AC/DC</title><item>'
+        f'<title>x</title><link>{html.escape(origin.watch_url("clip"))}&amp;n=x</link>'
+        "<guid>x</guid></item></channel></rss>").encode())
+    before = {feed: origin.feeds.hits.get(feed, 0) for feed in feeds}
+    made = client.simulate_post("/api/tasks", json=[
+        {"name": "first", "url": f"{origin.base_url}/feeds/{feeds[0]}.rss", "mark": True},
+        *({"url": f"{origin.base_url}/feeds/{feed}.rss"} for feed in feeds[1:-1]),
+        {"url": f"{origin.base_url}/feeds/{feeds[-1]}.rss", "mark": False}])
+    assert made.status_code == 200, made.text
+    assert [t["name"] for t in made.json] == [
+        "first", "Feed once1", "task-3", "Feed once3", "Feed once4", "Feed once5"]
+    assert {feed: origin.feeds.hits[feed] - before[feed] for feed in feeds} == \
+        dict.fromkeys(feeds, 1)
+    marked = [len(runtime.tasks.store.marked(t["id"])) for t in made.json]
+    assert marked == [6, 6, 2, 6, 6, 0]  # an entry's URL and its archive id
+    assert len(_archive(runtime)) == 3  # the three videos' ids
+    assert [_run(runtime, t)["queued"] for t in made.json[:-1]] == [0, 0, 0, 0, 0]

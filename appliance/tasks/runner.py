@@ -210,13 +210,15 @@ class TaskRunner:
         keys.update(k for k, n in failures.items() if n >= MAX_ATTEMPTS)
         return Seen(keys, self.engine.archives.members(archive) if archive else frozenset())
 
-    def mark(self, task: dict[str, Any], entries: list[Entry]) -> int:
-        """Record entries as done: in the task's marks, and in its archive when one applies.
-        How many entries were not marked before (an entry is marked by its URL and its
-        archive id: counting those said twice the number of a channel's entries)."""
+    def mark(self, task: dict[str, Any], entries: list[Entry], *, named: bool = False) -> int:
+        """Record entries as done: in the task's marks, and in its archive when one applies
+        (``named``: their archive ids were looked up already). How many entries were not
+        marked before (an entry is marked by its URL and its archive id: counting those said
+        twice the number of a channel's entries)."""
         archive = self.archive_path(task)
         if archive is not None:
-            self.with_archive_ids(entries)
+            if not named:
+                self.with_archive_ids(entries)
             self.engine.archives.add(archive, [e.archive_id for e in entries if e.archive_id])
         before = self.store.marked(task["id"])
         self.store.mark(task["id"], [k for e in entries for k in sorted(e.keys())])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import events
@@ -28,7 +29,14 @@ from .cron import staggered, time_zone
 from .definition_records import Definitions
 from .definitions import DefinitionHandler
 from .fields import Context, check_name, check_task, flag
-from .handlers import FETCH_TIMEOUT, Entry, GenericTaskHandler, HandlerError, Handlers
+from .handlers import (
+    FETCH_TIMEOUT,
+    Entry,
+    GenericTaskHandler,
+    HandlerError,
+    Handlers,
+    Listing,
+)
 from .isolated import TARGET, Isolated, call_timeout, reading_handlers
 from .metadata import write_metadata
 from .runner import TaskRunner, batch_id
@@ -39,6 +47,22 @@ log = logging.getLogger(__name__)
 MAX_TASKS_AT_ONCE = 500
 # Seconds a name inference may spend reading a feed (it runs in the request).
 NAME_TIMEOUT = 5.0
+
+
+def _name_from(listing: Listing | None, position: int) -> str:
+    """A task's name from its feed's title, else ``task-{position}``."""
+    title = listing.title if listing is not None else ""
+    try:
+        return check_name(title[:100]) if title.strip() else f"task-{position}"
+    except AppError:  # a title no name may be
+        return f"task-{position}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name} ({n})", n + 1
+    return unique
 
 
 def _refusal(message: str, **extra: Any) -> AppError:
@@ -182,51 +206,77 @@ class TaskService:
         first = self.validate(bodies[0], partial=False)
         tasks = [first]
         marks = [bodies[0].get("mark", False)]
-        taken = self.store.names() | {first["name"]}
+        unnamed: list[int] = []
         for index, raw in enumerate(bodies[1:], start=1):
             if not isinstance(raw, dict) or not raw.get("url"):
                 raise invalid(f"Task {index + 1}: url is required.")
             values = self.validate(raw, partial=True)
-            filled = {**first, "name": "", "timer": staggered(first["timer"], index), **values}
+            tasks.append({**first, "name": "", "timer": staggered(first["timer"], index),
+                          **values})
             if not values.get("name"):
-                filled["name"] = self._infer_name(filled, index + 1, taken)
-            taken.add(filled["name"])
-            tasks.append(filled)
+                unnamed.append(index)
             marks.append(raw.get("mark", marks[0]))
         for index, mark in enumerate(marks):
             if not isinstance(mark, bool):
                 raise invalid(f"Task {index + 1}: mark must be true or false.")
         self._check_values(tasks)
+        # Every listing before anything is kept: the archive, which every download of the
+        # preset reads, kept the lines of the first tasks of an array refused for a later
+        # one. Each feed is read once (for the name and the marks), a few at once: read one
+        # after the other, twice, a hundred feeds of a remote site held the request minutes.
+        listings = self._listings(tasks, marks, set(unnamed))
+        taken = self.store.names() | {t["name"] for t in tasks if t["name"]}
+        for index in unnamed:
+            tasks[index]["name"] = _unique(_name_from(listings.get(index), index + 1), taken)
+            taken.add(tasks[index]["name"])
+        marked = [(index, listing) for index, listing in listings.items() if marks[index]]
+        # The archive ids of every task's entries in one job, not a job a task.
+        self.runner.with_archive_ids([e for index, listing in marked for e in listing.entries
+                                      if self.runner.archive_path(tasks[index]) is not None])
         created = self.store.create(tasks)
         try:
-            # Every listing before any mark: the archive, which every download of the preset
-            # reads, kept the lines of the first tasks of an array refused for a later one.
-            listed = [(task, self._entries(task))
-                      for task, mark in zip(created, marks, strict=True) if mark]
-            for task, entries in listed:
-                self.runner.mark(task, entries)
-        except AppError:
+            for index, listing in marked:
+                self.runner.mark(created[index], listing.entries, named=True)
+        except AppError:  # unmarked, their first runs would queue every entry
             for task in created:
                 self.store.delete(task["id"])
             raise
         public = [self._announce("create", t) for t in created]
         return public if many else public[0]
 
-    def _infer_name(self, task: dict[str, Any], position: int, taken: set[str]) -> str:
-        """The feed's title when a feed handler answers quickly, else ``task-{position}``;
-        made unique among the tasks."""
-        name = f"task-{position}"
-        try:
-            handler = self.handlers.choose(task["url"])
-            if not isinstance(handler, GenericTaskHandler):  # never a slow yt-dlp listing
-                title = handler.list(task["url"], task["preset"], timeout=NAME_TIMEOUT).title
-                name = check_name(title[:100]) if title.strip() else name
-        except (HandlerError, AppError):
-            pass  # the task's runs will say what is wrong
-        unique, n = name, 2
-        while unique in taken:
-            unique, n = f"{name} ({n})", n + 1
-        return unique
+    def _listings(self, tasks: list[dict[str, Any]], marks: list[bool],
+                  unnamed: set[int]) -> dict[int, Listing]:
+        """The listing of each task to be marked (refused when one fails) and of each task
+        to be named whose handler answers quickly (a feed: never a slow yt-dlp listing; when
+        it fails, ``task-{position}`` names the task and its runs will say what is wrong);
+        ``tasks_concurrency`` at once."""
+        def read(index: int) -> Listing | None:
+            task = tasks[index]
+            try:
+                handler = self.handlers.choose(task["url"])
+                if marks[index]:
+                    return handler.list(task["url"], task["preset"])
+                if isinstance(handler, GenericTaskHandler):
+                    return None
+                return handler.list(task["url"], task["preset"], timeout=NAME_TIMEOUT)
+            except HandlerError as exc:  # a definition's match_url too
+                if marks[index]:
+                    raise invalid(f"Could not list the task's entries: {exc}") from None
+                return None
+            except AppError:
+                if marks[index]:
+                    raise
+                return None
+            finally:
+                self.store.release_thread()
+
+        wanted = [i for i in range(len(tasks)) if marks[i] or i in unnamed]
+        if not wanted:
+            return {}
+        with ThreadPoolExecutor(min(len(wanted), self._settings.current.tasks_concurrency),
+                                thread_name_prefix="task-listing") as pool:
+            read_ = dict(zip(wanted, pool.map(read, wanted), strict=True))
+        return {index: listing for index, listing in read_.items() if listing is not None}
 
     def update(self, task_id: int, body: Any, *, partial: bool) -> dict[str, Any]:
         self._task(task_id)
