@@ -254,6 +254,28 @@ def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
     assert _run(runtime, reused)["queued"] == 1
 
 
+def test_a_run_that_begins_as_its_task_is_deleted_queues_nothing(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A run (``/execute``, the scheduler) reads the task, then begins: the task deleted in
+    between was run all the same, its feed queued for no task, an execution of no task
+    recorded. The deletion and the start of a run are one after the other now."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("stale", [FeedEntry("a", origin.clip_url, "a")])
+    task = client.simulate_post("/api/tasks", json={
+        "name": "stale", "url": f"{origin.base_url}/feeds/stale.rss", "auto_start": False}).json
+    read = runtime.tasks.store.get(task["id"])
+    assert read is not None
+    assert client.simulate_delete(f"/api/tasks/{task['id']}").status_code == 200
+    before = origin.feeds.hits.get("stale", 0)
+    with pytest.raises(AppError, match=r"^Task not found: it was deleted\.$") as refused:
+        runtime.tasks.runner.execute(read, "manual")
+    assert refused.value.status == 404
+    assert origin.feeds.hits.get("stale", 0) == before
+    assert runtime.engine.queue_items() == []
+    assert client.simulate_get("/api/executions").json["items"] == []
+    assert not runtime.tasks.runner.running(task["id"])
+
+
 # --- a task's items, years of them ---------------------------------------------------------
 
 

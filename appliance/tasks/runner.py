@@ -24,7 +24,7 @@ from .. import events
 from ..engine.archive import archive_id
 from ..engine.engine import DownloadEngine
 from ..engine.requests import check_url
-from ..errors import CONFLICT, AppError
+from ..errors import CONFLICT, AppError, not_found
 from ..events import EventBus
 from ..logs import LogSubscription
 from ..store import ItemStore
@@ -143,11 +143,15 @@ class TaskRunner:
 
     @contextlib.contextmanager
     def claim(self, task_id: int) -> Iterator[None]:
-        """The task for this thread alone (a run, a mark); 409 when it is busy."""
+        """The task for this thread alone (a run, a mark); 409 when it is busy, 404 when it
+        was deleted since it was read (under the lock ``delete`` holds: else a run that began
+        as the task went queued its feed for no task)."""
         with self._lock:
             if task_id in self._running:
                 raise AppError("The task is running; try again when it has finished.",
                                CONFLICT)
+            if self.store.get(task_id) is None:
+                raise not_found("Task not found: it was deleted.")
             self._running[task_id] = None
         try:
             yield
@@ -156,12 +160,15 @@ class TaskRunner:
                 self._running.pop(task_id, None)
                 self._deleted.discard(task_id)
 
-    def deleted(self, task_id: int) -> None:
-        """The task is being deleted: a run of it in flight queues nothing from now on (a
-        listing takes seconds; a person who deleted a subscription got its downloads)."""
+    def delete(self, task_id: int, delete: Callable[[], dict[str, Any] | None]
+               ) -> dict[str, Any] | None:
+        """What ``delete`` (the store's delete of the task) returns, no run or mark of it
+        beginning meanwhile; one in flight queues nothing from now on (a listing takes
+        seconds; a person who deleted a subscription got its downloads)."""
         with self._lock:
             if task_id in self._running:
                 self._deleted.add(task_id)
+            return delete()
 
     def gone(self, task_id: int) -> bool:
         """Whether the task was deleted while this thread held it."""

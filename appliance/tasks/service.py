@@ -291,8 +291,7 @@ class TaskService:
         return self._announce("update", task)
 
     def delete(self, task_id: int) -> dict[str, Any]:
-        self.runner.deleted(task_id)
-        task = self.store.delete(task_id)
+        task = self.runner.delete(task_id, lambda: self.store.delete(task_id))
         if task is None:
             raise not_found("Task not found.")
         return self._announce("delete", task)
