@@ -240,7 +240,9 @@ def test_a_condition_reads_each_playlist_entry_before_it_applies(rt: Runtime,
         by_url = {c.url: c for c in children}
         matched = by_url[origin.clip2_url]
         assert (matched.preset, matched.msg) == ("audio-m4a", "Condition 'clip2 as audio' applied.")
-        assert rt.store.get(matched.id).preset == "audio-m4a"
+        # stored just after the item in memory changed (what the test waited on)
+        wait_for(lambda: rt.store.get(matched.id).preset == "audio-m4a", timeout=10,
+                 message="the condition's preset stored")
         for url in (origin.clip_url, origin.short_url):
             assert (by_url[url].preset, by_url[url].msg) == ("default", "")
     finally:
