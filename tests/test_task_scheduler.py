@@ -6,14 +6,17 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import falcon.testing
+import pytest
 
 from appliance.errors import AppError
 from appliance.runtime import Runtime
-from appliance.tasks.cron import check_timer, next_run, staggered
+from appliance.tasks import cron
+from appliance.tasks.cron import check_timer, next_run, staggered, time_zone
 from appliance.tasks.scheduler import MAX_SLEEP, MIN_SLEEP, TaskScheduler
 
 # --- cron ---------------------------------------------------------------------------------
@@ -402,6 +405,54 @@ def test_a_clock_set_back_plans_the_timers_again() -> None:
         assert scheduler._next[3][1] == clock.now + 60
         assert prune.next_run <= datetime.now() + timedelta(hours=1)  # the hourly jobs too
         assert pruned == []
+    finally:
+        scheduler.stop()
+
+
+def test_the_systems_zone_is_read_again_when_it_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``timedatectl set-timezone`` points /etc/localtime elsewhere; ``TZ`` says more."""
+    zones = Path("/usr/share/zoneinfo")
+    localtime = tmp_path / "localtime"
+    localtime.symlink_to(zones / "Asia/Tokyo")
+    monkeypatch.setattr(cron, "LOCALTIME", str(localtime))
+    monkeypatch.delenv("TZ", raising=False)
+    tokyo = time_zone("")
+    assert str(tokyo) == "Asia/Tokyo" and time_zone("") is tokyo  # read once while it stays
+    localtime.unlink()
+    localtime.symlink_to(zones / "Europe/Berlin")
+    assert str(time_zone("")) == "Europe/Berlin"
+    monkeypatch.setenv("TZ", ":America/New_York")
+    assert str(time_zone("")) == "America/New_York"
+    monkeypatch.setenv("TZ", "No/Such_Zone")  # not a zone: /etc/localtime's
+    assert str(time_zone("")) == "Europe/Berlin"
+    monkeypatch.setattr(cron, "LOCALTIME", str(tmp_path / "none"))
+    monkeypatch.delenv("TZ")
+    assert time_zone("").utcoffset(datetime(2026, 1, 1)) is not None  # the clock's own
+    assert time_zone("Asia/Tokyo") is time_zone("Asia/Tokyo")
+    with pytest.raises(ValueError, match="unknown time zone 'No/Such_Zone'"):
+        time_zone("No/Such_Zone")
+
+
+def test_timers_are_planned_again_in_a_zone_that_changed() -> None:
+    """The system's zone set while the service runs: "0 9 * * *" waited for 09:00 of the
+    old zone until its run came."""
+    clock, runs = Clock(T0), []  # 12:00:30 UTC
+    zone = [ZoneInfo("UTC")]
+    tasks = [_task(1, "0 9 * * *", T0 - 60)]
+    scheduler = TaskScheduler(lambda: tasks, lambda ids: [t for t in tasks if t["id"] in ids],
+                              lambda t, trigger: runs.append((t["id"], trigger)),
+                              zone=lambda: zone[0], spread=lambda: 0.0, concurrency=1,
+                              clock=clock)
+    scheduler.start(interrupted=set())
+    try:
+        assert scheduler.next_run_at(1) == T0 + 21 * 3600 - 30  # tomorrow 09:00 UTC
+        scheduler.tick()
+        assert scheduler.next_run_at(1) == T0 + 21 * 3600 - 30
+        zone[0] = ZoneInfo("Asia/Tokyo")  # 21:00:30 there
+        scheduler.tick()
+        assert scheduler.next_run_at(1) == T0 + 12 * 3600 - 30  # tomorrow 09:00 in Tokyo
+        assert runs == []
     finally:
         scheduler.stop()
 

@@ -18,27 +18,58 @@ from ..errors import invalid
 
 log = logging.getLogger(__name__)
 
+LOCALTIME = "/etc/localtime"
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone ``name`` (IANA), or the system's when empty; a wrong name is an error. The
+    system's is read again when it changes (``timedatectl set-timezone``: a box set up in
+    UTC and given its zone later ran its timers in UTC until a restart)."""
+    if name:
+        return _named_zone(name)
+    return _system_zone(*_system_zone_said())
+
 
 @functools.cache
-def time_zone(name: str) -> tzinfo:
-    """The zone ``name`` (IANA), or the system's when empty; a wrong name is an error."""
-    if name:
+def _named_zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def _system_zone_said() -> tuple[str, str, int, int]:
+    """What says the system's zone: ``TZ``, and /etc/localtime (where its link leads, and
+    which file it is: replaced in place too)."""
+    try:
+        where = os.path.realpath(LOCALTIME)
+        stat = os.stat(where)
+        return os.environ.get("TZ", ""), where, stat.st_ino, stat.st_mtime_ns
+    except OSError:
+        return os.environ.get("TZ", ""), "", 0, 0
+
+
+@functools.lru_cache(maxsize=4)
+def _system_zone(tz: str, where: str, inode: int, modified: int) -> tzinfo:
+    if tz:
         try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r}") from None
-    if os.environ.get("TZ"):
-        try:
-            return ZoneInfo(os.environ["TZ"].lstrip(":"))
+            return ZoneInfo(tz.lstrip(":"))
         except (ZoneInfoNotFoundError, ValueError):
             pass
     try:
-        with open("/etc/localtime", "rb") as handle:
-            return ZoneInfo.from_file(handle, key="localtime")
-    except OSError:
+        with open(where or LOCALTIME, "rb") as handle:
+            return ZoneInfo.from_file(handle, key=_zone_key(where))
+    except (OSError, ValueError):
         zone = datetime.now().astimezone().tzinfo
         assert zone is not None
         return zone
+
+
+def _zone_key(where: str) -> str:
+    """``Europe/Berlin`` for /usr/share/zoneinfo/Europe/Berlin (what the logs say), else
+    ``localtime``."""
+    _, found, key = where.partition("/zoneinfo/")
+    return key if found and key else "localtime"
 
 
 def check_timer(timer: str) -> str:

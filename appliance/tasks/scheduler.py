@@ -72,6 +72,7 @@ class TaskScheduler:
         self._wakes_at = 0.0
         # The clock at the last step: one that went back since plans every timer again.
         self._last_step = 0.0
+        self._planned_in: tzinfo | None = None  # the zone of the plans
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="task",
@@ -84,6 +85,7 @@ class TaskScheduler:
         """Plan every task; run once now those whose slot passed while the service was down
         and those a crash interrupted (``interrupted``: their ids)."""
         now = self._last_step = self._clock()
+        self._planned_in = self._zone()
         for task in self._tasks():
             if not task["enabled"]:
                 continue
@@ -160,11 +162,31 @@ class TaskScheduler:
                 else:
                     self._next[task_id] = (slot - back, start - back, trigger)
         log.warning("the clock went back %.0f s: task runs planned again", back)
-        for task in self._tasks():
-            if task["id"] in timed:
-                self._plan(task, now)
+        self._plan_again(timed, now)
         for job in self.jobs.get_jobs():  # planned on the later time too: the hourly prune
             job._schedule_next_run()  # of old executions ran no more (schedule has no public way)
+
+    def _plan_again(self, task_ids: set[int], now: float) -> None:
+        for task in self._tasks():
+            if task["id"] in task_ids:
+                self._plan(task, now)
+
+    def _follow_zone(self, now: float) -> None:
+        """The timers planned again in a zone that changed (the system's, set while the
+        service runs): "0 8 * * *" ran at 08:00 of the old zone until its run came."""
+        zone = self._zone()
+        if zone is self._planned_in:
+            return
+        if self._planned_in is None:  # the first plans
+            self._planned_in = zone
+            return
+        log.warning("the time zone is now %s (was %s): task timers planned again", zone,
+                    self._planned_in)
+        self._planned_in = zone
+        with self._lock:
+            timed = {task_id for task_id, (_, start, trigger) in self._next.items()
+                     if trigger == "timer" and start > now}  # a due run starts as it was
+        self._plan_again(timed, now)
 
     def tick(self) -> list[int]:
         """Start the runs that are due; returns their task ids."""
@@ -172,6 +194,7 @@ class TaskScheduler:
         if now < self._last_step - MAX_SLEEP:  # not a second's step back: a clock set right
             self._replan(now)
         self._last_step = now
+        self._follow_zone(now)
         with self._lock:
             due = [(task_id, trigger) for task_id, (_, start, trigger) in self._next.items()
                    if start <= now]
