@@ -32,6 +32,7 @@ from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.problem import ProblemScreen
+from appliance.tui.views.queue import QueueView
 
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
@@ -225,6 +226,30 @@ def test_names_in_brackets_are_text_never_markup(service: HostileService) -> Non
         assert labels == ["Preset", "Folder", "Template", "Options", "[/i]"]
         options = app.screen.query_one("#add-preset", Select)._options
         assert [str(prompt) for prompt, _ in options[1:]] == ["[/]"]
+
+    drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
+
+
+def test_a_disk_check_answered_as_the_tui_closes_is_no_crash(
+        service: HostileService) -> None:
+    """Its answer reached the queue view with its widgets gone (CI saw the TUI end on
+    ``NoMatches``); one that comes before the view is composed is shown when it is."""
+    service.answers["/api/health"] = {"download_folder": "gone: /media/usb"}
+    app = ApplianceApp(client_of(service))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        queue = app.screen.query_one(QueueView)
+        assert text_of(app, "#folder-problem") == "gone: /media/usb"
+        await queue.query_one("#folder-problem").remove()
+        app.disk_refreshed({"download_folder": "still gone"})
+        assert queue.folder_problem == "still gone"
+        early = QueueView(app.model, id="early")
+        early.show_folder_problem("before it was composed")
+        await app.screen.mount(early)
+        await until(pilot, lambda: text_of(app, "#early #folder-problem")
+                    == "before it was composed", "the problem said before the view was there")
 
     drive(app, scenario, size=(120, 40))
     assert not app.crash_report
