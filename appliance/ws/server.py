@@ -54,7 +54,7 @@ from appliance.ws.admission import Admission
 from appliance.ws.clients import CLOSE_POLICY, Client
 from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
 from appliance.ws.frames import encode
-from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections
+from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections, default_total
 from appliance.ws.ytptube import YTPTUBE, YtptubeProtocol
 
 log = logging.getLogger("appliance.ws")
@@ -124,6 +124,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         close_timeout: float = 3.0,
         service_threads: int = 4,
         auth_check_interval: float = 2.0,
+        max_connections: int | None = None,
     ) -> None:
         self._settings = SettingsHolder.of(settings)
         # The service passes its one Authenticator (shared with HTTP: same file, throttle and
@@ -144,6 +145,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._close_timeout = close_timeout
         self._service_threads = service_threads
         self._auth_check_interval = auth_check_interval
+        self._max_connections = default_total() if max_connections is None else max_connections
 
         base = settings.base_path if settings.base_path.endswith("/") else settings.base_path + "/"
         self._routes = {"/ws": YTPTUBE, f"{base}ws": YTPTUBE,
@@ -295,7 +297,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             self._requested_port,
             process_request=self._process_request,
             open_timeout=HANDSHAKE_TIMEOUT,
-            create_connection=capped_connections(self._settings.current),
+            create_connection=capped_connections(self._settings.current, self._max_connections),
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             close_timeout=self._close_timeout,

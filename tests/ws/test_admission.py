@@ -1,23 +1,25 @@
 """Who gets past the handshake besides a password: pages on other origins (refused), tickets
 and session cookies (taken, as on HTTP), guessers (throttled); and how many sockets one
-address may hold, how long a handshake may take."""
+address may hold, how many the port may, how long a handshake may take."""
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from support.ws_sidecar import TIMEOUT, basic, recv_json, refusal, url
+from support.ws_sidecar import TIMEOUT, basic, recv_json, refusal, send, url
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.sync.client import connect
 
 from appliance.auth import Authenticator
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
-from appliance.ws import WebsocketServer
+from appliance.ws import WebsocketServer, limits
 from appliance.ws import server as ws_server
 
 EVIL = "http://evil.example"
@@ -201,3 +203,52 @@ def test_a_rebound_name_is_refused_421_while_authentication_is_off(
         assert answer.status_code == expected
         # the same socket by the service's address is let in
         assert opens(server, "/ws", additional_headers=GOOD)
+
+
+def test_the_port_holds_at_most_its_total_of_sockets_and_strangers_handshakes_give_way(
+    make_server: Callable[..., WebsocketServer], guarded: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Every socket is a file descriptor of the one process that also serves HTTP, writes the
+    # database and the downloads: sixteen addresses at the per-address cap held the 1,024 a
+    # service gets by default, and the whole service stopped opening files. The port holds
+    # at most its total; at it, a stranger's handshake (never let in) gives way to a new
+    # connection, the oldest first, and sockets that were let in keep theirs.
+    server = make_server(guarded, max_connections=3)
+    with raw_socket(server) as oldest, raw_socket(server) as second, \
+            raw_socket(server) as third:
+        for sock in (oldest, second, third):
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        assert opens(server, "/ws", additional_headers=GOOD)
+        assert closed_by_server(oldest)
+    with connect(url(server), additional_headers=GOOD) as a, \
+            connect(url(server), additional_headers=GOOD) as b, \
+            connect(url(server, "/api/ws"), additional_headers=GOOD) as c:
+        recv_json(a), recv_json(b), recv_json(c)
+        with caplog.at_level(logging.WARNING, logger="appliance.ws"):
+            for _ in range(2):
+                with pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
+                    connect(url(server), additional_headers=GOOD, open_timeout=TIMEOUT)
+        # said once, not once a refusal
+        assert [r.getMessage() for r in caplog.records if r.name == "appliance.ws"] == [
+            "websocket: the port holds 3 sockets, its most; closing new ones"]
+        for ws in (a, b):
+            send(ws, "item_start", "missing")  # each still answered
+            assert recv_json(ws)["event"] == "log_error"
+    assert opens(server, "/ws", additional_headers=GOOD)  # the places came back
+
+
+@pytest.mark.parametrize(("soft", "total"), [(1024, 256), (40, 16), (8000, 1024)])
+def test_the_ports_total_is_a_share_of_the_processs_file_descriptors(
+    soft: int, total: int
+) -> None:
+    kept = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if kept[1] != resource.RLIM_INFINITY and kept[1] < soft:
+        pytest.fail(f"this test needs a hard limit of {soft} file descriptors, not {kept[1]}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, kept[1]))
+    try:
+        assert limits.default_total() == total
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, kept)
+    with pytest.raises(ValueError, match="at least 1"):
+        limits.TotalLimit(0)
