@@ -97,14 +97,20 @@ def test_an_event_that_cannot_be_encoded_is_logged_and_skipped(
     server = make_server()
     with caplog.at_level(logging.ERROR, logger="appliance.ws"), connect(url(server)) as ws:
         recv_json(ws)
-        bus.publish("item_updated", {"id": "x", "total_bytes": 2**70})  # past 64-bit JSON
+        # past 64-bit JSON, with a site's megabyte of text
+        bus.publish("item_updated", {"id": "x", "total_bytes": 2**70, "title": "t" * 2**20})
         # keys that are not text are written as text, as the HTTP API's JSON writes them,
         # and so are values JSON has no type for (a path)
         bus.publish("marker", {"counts": {1: "one"}, "file": PurePosixPath("/dl/a.mp4")})
         assert recv_json(ws) == {"event": "marker",
                                  "data": {"counts": {"1": "one"}, "file": "/dl/a.mp4"}}
-    [record] = [r for r in caplog.records if r.exc_info]
-    assert record.getMessage().startswith("cannot encode websocket frame")
+    [record] = caplog.records
+    # said once, in a line of the log, not the megabyte and a traceback
+    assert record.getMessage().startswith(
+        "cannot encode websocket frame (Integer exceeds 64-bit range): {'event': 'item_updated'")
+    assert record.getMessage().endswith(" characters)")
+    assert len(record.getMessage()) < 500
+    assert record.exc_info is None
 
 
 def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> None:
