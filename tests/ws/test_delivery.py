@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from support.ws_sidecar import (
     PAD,
@@ -29,6 +31,7 @@ from websockets.sync.client import connect
 from appliance.events import EventBus
 from appliance.ws import WebsocketServer
 from appliance.ws.clients import BufferClosed, ClientBuffer
+from appliance.ws.frames import encode
 
 # --- per-client buffer ------------------------------------------------------------------------
 
@@ -185,3 +188,22 @@ def test_dead_peer_is_dropped_by_the_heartbeat(
         # what the server counts as written to it: the hello and the marker
         wait_until(lambda: (stats_of(server, live_sid) or {}).get("sent") == 2)
         assert (stats_of(server, live_sid) or {})["protocol"] == "ytptube"
+
+
+@pytest.mark.parametrize("size", [300, 3_000, 300_000])
+def test_a_waiting_frame_holds_the_memory_its_bytes_are_counted_for(size: int) -> None:
+    # A client's backlog is capped by the bytes of its frames (16 MiB): they must be what it
+    # holds. orjson's answer kept the buffer it wrote into, some 13 times the frame (4 KiB
+    # for a 300-byte reply): twenty clients that stopped reading held 800 MB here.
+    message = {"event": "log_error", "data": {"message": "x" * size}}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        frames = [encode(message) for _ in range(20)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(frames)
+    finally:
+        tracemalloc.stop()
+    frame = frames[0]
+    assert frame is not None
+    assert orjson.loads(frame) == message
+    assert held < len(frame) + 128  # a bytes object's header and the list's slot
