@@ -13,12 +13,14 @@ import pytest
 from support.ws_sidecar import (
     PAD,
     TIMEOUT,
+    FakeService,
     Filler,
     backed_up,
     event,
     fill_until,
     recv_json,
     recv_until,
+    send,
     slow_connect,
     stats_of,
     upgrade_request,
@@ -32,6 +34,7 @@ from appliance.events import EventBus
 from appliance.ws import WebsocketServer
 from appliance.ws.clients import BufferClosed, ClientBuffer
 from appliance.ws.frames import encode
+from appliance.ws.ytptube import COMMAND_WINDOW
 
 # --- per-client buffer ------------------------------------------------------------------------
 
@@ -64,6 +67,32 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
     assert order == [b"HELLO", b"A", b"x2", b"y1", b"B"]
     assert full is False
     assert counts == 12
+
+
+def test_waiting_for_the_buffer_to_go_below_a_count_of_state_frames() -> None:
+    async def scenario() -> list[str]:
+        buf = ClientBuffer(max_state=10, max_progress=10)
+        seen = []
+        for frame in (b"A", b"B", b"C"):
+            buf.push_state(frame)
+        buf.push_progress("p", b"P")  # progress is not counted
+        waiter = asyncio.ensure_future(buf.below(2))
+        await asyncio.sleep(0)
+        seen.append(f"{waiter.done()} at {buf.pending_state}")
+        await buf.get()  # 2 left: not below 2
+        await asyncio.sleep(0)
+        seen.append(f"{waiter.done()} at {buf.pending_state}")
+        await buf.get()
+        await asyncio.wait_for(waiter, TIMEOUT)
+        seen.append(f"done at {buf.pending_state}")
+        await buf.below(2)  # below already: at once
+        buf.push_state(b"D")
+        closed = asyncio.ensure_future(buf.below(1))
+        buf.close()  # a closed buffer is waited for no longer
+        await asyncio.wait_for(closed, TIMEOUT)
+        return seen
+
+    assert asyncio.run(scenario()) == ["False at 3", "False at 2", "done at 1"]
 
 
 def test_buffer_caps_the_bytes_of_state_waiting() -> None:
@@ -207,3 +236,37 @@ def test_a_waiting_frame_holds_the_memory_its_bytes_are_counted_for(size: int) -
     assert frame is not None
     assert orjson.loads(frame) == message
     assert held < len(frame) + 128  # a bytes object's header and the list's slot
+
+
+def test_a_client_that_does_not_read_its_answers_gets_no_more_commands_run(
+    make_server: Callable[..., WebsocketServer], bus: EventBus, service: FakeService
+) -> None:
+    # Each command of eleven unknown ids is answered in eleven frames of this client's own
+    # (shared with no one): sent and never read, 300 of them were 3,300 frames held for it,
+    # and as many for each of its sockets, until its backlog's cap closed it as too slow.
+    # Its next command waits while its answers do; read, they all come, in order.
+    server = make_server(max_state_backlog=1000)
+    commands = 300
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+        fillers = fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
+        for n in range(commands):
+            send(slow, "item_start", [f"{n}-{i}" for i in range(11)])
+
+        def waiting() -> int:
+            return int((stats_of(server, sid) or {}).get("pending_state", 0))
+
+        wait_until(lambda: waiting() >= COMMAND_WINDOW)
+        assert len(service.calls) <= COMMAND_WINDOW // 11 + 1
+        assert waiting() <= COMMAND_WINDOW + 11
+        answered = []
+        while len(answered) < commands * 11:
+            message = recv_json(slow)
+            if message["event"] == "log_error":
+                answered.append(message["data"]["message"])
+    assert answered[:2] == ["0-0: Item not found.", "0-1: Item not found."]
+    assert answered[10] == answered[-1] == "1 more items failed too."
+    assert answered[-11] == f"{commands - 1}-0: Item not found."
+    assert len(service.calls) == commands
+    assert fillers >= 1
