@@ -154,14 +154,19 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def test_one_address_holds_at_most_its_cap_of_sockets(
-    make_server: Callable[..., WebsocketServer], settings: Settings
+    make_server: Callable[..., WebsocketServer], settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = make_server(settings.replace(max_connections_per_address=2))
     with connect(url(server)) as first, connect(url(server, "/api/ws")) as second:
         recv_json(first), recv_json(second)
         # dropped as it opens, not once its handshake is late: no answer to a whole request
-        with pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
+        with caplog.at_level(logging.WARNING, logger="appliance.peers"), \
+                pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
             connect(url(server), open_timeout=TIMEOUT)
+        # the log says which port
+        assert [r.getMessage().split(" already")[0] for r in caplog.records] == [
+            "websocket: 127.0.0.1"]
     # both closed: the address's count went back down, so two more are admitted
     with connect(url(server)) as first, connect(url(server)) as second:
         assert recv_json(first)["event"] == recv_json(second)["event"] == "connected"

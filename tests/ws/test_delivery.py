@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import tracemalloc
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def test_buffer_coalesces_progress_behind_earlier_state_and_caps_state() -> None
         assert all(buf.push_state(f"S{n}".encode()) for n in range(3))
         buf.push_state(b"D")
         buf.close()
-        assert (buf.pending, buf.pending_state) == (0, 0)
+        assert (buf.pending, buf.pending_state, buf.pending_state_bytes) == (0, 0, 0)
         with pytest.raises(BufferClosed):  # D was discarded with the buffer
             await buf.get()
         return order, full, coalesced_dropped
@@ -115,7 +116,7 @@ def test_buffer_caps_the_bytes_of_state_waiting() -> None:
 def test_buffer_caps_below_one_are_refused(max_state: int, max_progress: int,
                                            max_bytes: int) -> None:
     # a cap of 0 would close every client at its first event, or drop all progress
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^buffer caps must be at least 1$"):
         ClientBuffer(max_state=max_state, max_progress=max_progress, max_state_bytes=max_bytes)
     # one of each is enough
     assert ClientBuffer(max_state=1, max_progress=1, max_state_bytes=1).pending == 0
@@ -167,7 +168,8 @@ def test_slow_client_never_blocks_others_and_its_progress_is_coalesced(
 
 
 def test_slow_client_past_the_state_cap_is_closed_with_1013(
-    make_server: Callable[..., WebsocketServer], bus: EventBus
+    make_server: Callable[..., WebsocketServer], bus: EventBus,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = make_server(max_state_backlog=20, close_timeout=10)
     with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
@@ -178,7 +180,8 @@ def test_slow_client_past_the_state_cap_is_closed_with_1013(
             stats = stats_of(server, sid)
             return stats is None or stats["closing"]
 
-        fillers = fill_until(fast, ytp_filler(bus), slow_is_closing)
+        with caplog.at_level(logging.WARNING, logger="appliance.ws"):
+            fillers = fill_until(fast, ytp_filler(bus), slow_is_closing)
         # The fast client is unaffected.
         bus.publish("marker", {"after": "overflow"})
         assert recv_json(fast) == {"event": "marker", "data": {"after": "overflow"}}
@@ -194,6 +197,10 @@ def test_slow_client_past_the_state_cap_is_closed_with_1013(
     # What did reach it is an unbroken prefix (state events are dropped only with the client).
     assert received == list(range(len(received)))
     assert len(received) < fillers
+    # and the log, which client and why
+    [said] = [r.getMessage() for r in caplog.records if r.name == "appliance.ws"]
+    assert said.startswith(f"websocket client {sid} (ytptube) fell 20 state events (")
+    assert said.endswith(" bytes) behind; closing it so it reconnects and resyncs")
     wait_until(lambda: stats_of(server, sid) is None)
 
 

@@ -28,7 +28,8 @@ def test_stop_closes_clients_and_ends_the_thread(
     server = WebsocketServer(settings, bus, service, port=0)
     server.start()
     assert server.port > 0
-    with pytest.raises(RuntimeError):  # one sidecar per server: a second start is refused
+    # one sidecar per server: a second start is refused
+    with pytest.raises(RuntimeError, match=r"^the websocket server can only be started once$"):
         server.start()
     threads = [t for t in threading.enumerate() if t.name == "ws-sidecar"]
     assert threads

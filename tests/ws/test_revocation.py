@@ -72,7 +72,8 @@ def cookie(session: Session) -> dict[str, str]:
 
 
 def test_logout_closes_its_sessions_sockets_and_no_others(
-    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     auth = Authenticator(guarded)
     server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
@@ -84,10 +85,15 @@ def test_logout_closes_its_sessions_sockets_and_no_others(
             connect(url(server), additional_headers=cookie(ending)) as ended, \
             connect(url(server), additional_headers=basic("alice", "s3cr:et")) as basic_ws, \
             connect(url(server, f"/ws?ticket={ticket}")) as by_ticket:
-        for ws in (ended, other, basic_ws, by_ticket):
+        sid = recv_json(ended)["data"]["sid"]
+        for ws in (other, basic_ws, by_ticket):
             recv_json(ws)
-        assert auth.logout(cookie(ending)["Cookie"])
-        assert closed_with(ended)[0] == 1008
+        with caplog.at_level(logging.INFO, logger="appliance.ws"):
+            assert auth.logout(cookie(ending)["Cookie"])
+            assert closed_with(ended)[0] == 1008
+        # the log says which one and why
+        assert f"websocket client {sid} closed: its credentials are no longer accepted" in [
+            r.getMessage() for r in caplog.records]
         # judged in the same pass: another session's end changes nothing for them (a
         # ticket, which cannot be asked twice, included)
         for ws in (other, basic_ws, by_ticket):
