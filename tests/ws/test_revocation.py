@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from support.ws_sidecar import (
     TIMEOUT,
+    FakeService,
     apikey,
     basic,
     event,
     recv_json,
     recv_until,
     refusal,
+    send,
     url,
     wait_until,
 )
@@ -334,3 +336,39 @@ def test_a_socket_is_asked_again_once_per_change_not_at_every_check(
         assert auth.asked_again == 1
         gen_token(guarded.config_path)
         wait_until(lambda: auth.asked_again == 2)
+
+
+def test_commands_that_hang_hold_neither_new_sockets_nor_the_credential_check(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, service: FakeService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A delete that never returns (its file on a disk that hangs) takes one of the service
+    # threads for each client that asked. When they were all taken, a handshake's check
+    # waited behind them until its deadline (nobody could connect) and so did the check of
+    # open sockets: one whose password was changed stayed open, fed, until the disk woke.
+    released = threading.Event()
+    hung = threading.Semaphore(0)
+
+    def delete(ids: list[str], remove_file: bool = False) -> dict[str, str]:
+        hung.release()
+        released.wait(timeout=30)
+        return dict.fromkeys(ids, "ok")
+
+    monkeypatch.setattr(service, "delete", delete)
+    set_password(guarded.config_path, "first password")
+    server = make_server(guarded, auth_check_interval=CHECK, service_threads=2)
+    old = basic("appliance", "first password")
+    try:
+        with connect(url(server), additional_headers=old) as a, \
+                connect(url(server), additional_headers=old) as b:
+            for ws in (a, b):
+                recv_json(ws)
+                send(ws, "item_delete", {"id": "on-a-hung-disk"})
+            for _ in range(2):
+                assert hung.acquire(timeout=TIMEOUT)  # both service threads are taken
+            with connect(url(server), additional_headers=old, open_timeout=TIMEOUT) as c:
+                assert recv_json(c)["event"] == "connected"
+                set_password(guarded.config_path, "second password")
+                assert closed_with(c)[0] == 1008
+    finally:
+        released.set()
