@@ -12,11 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from support.ws_sidecar import TIMEOUT, basic, recv_json, refusal, send, url
+from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, refusal, send, url
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.sync.client import connect
 
-from appliance.auth import Authenticator
+from appliance.auth import Authenticator, set_password, show_token
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
 from appliance.ws import WebsocketServer, limits
@@ -257,3 +257,36 @@ def test_the_ports_total_is_a_share_of_the_processs_file_descriptors(
         resource.setrlimit(resource.RLIMIT_NOFILE, kept)
     with pytest.raises(ValueError, match="at least 1"):
         limits.TotalLimit(0)
+
+
+def test_a_right_token_does_not_carry_a_wrong_password_in(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    # The token's holder trying the password (which a person may use elsewhere too) along
+    # with it: a guess, refused and counted, not let in on the token's strength.
+    set_password(guarded.config_path, "the password")
+    token = show_token(guarded.config_path)
+    server = make_server(guarded)
+    by_token = {"Authorization": f"Token {token}"}
+    wrong = refusal(url(server, f"/ws?apikey={apikey('appliance', 'a guess')}"),
+                    additional_headers=by_token)
+    assert wrong.status_code == 401
+    assert wrong.body == b"Unauthorized: Invalid credentials.\n"
+    assert opens(server, f"/ws?apikey={apikey('appliance', 'the password')}",
+                 additional_headers=by_token)
+
+
+def test_a_session_that_ran_out_opens_no_socket_and_is_told_so(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    clock = [1_000_000.0]
+    auth = Authenticator(guarded, clock=lambda: clock[0])
+    server = make_server(guarded, authenticator=auth)
+    session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
+    cookie = {"Cookie": f"{COOKIE_NAME}={session.cookie}"}
+    assert opens(server, "/ws", additional_headers=cookie)
+    clock[0] = session.expires
+    answer = refusal(url(server), additional_headers=cookie)
+    assert answer.status_code == 401
+    assert answer.body == (b"Unauthorized: The session has expired or was ended; "
+                           b"log in again.\n")
