@@ -78,6 +78,24 @@ def test_bus_events_arrive_as_envelopes_in_order(
     assert frames[200]["data"]["data"]["title"] == "Hello"
 
 
+def test_hostile_text_in_an_event_reaches_both_protocols_intact(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    # A site's title with control characters, a terminal's escape, JavaScript's line
+    # separators and a megabyte of description: escaped in the JSON, the same text when read.
+    title = "a\x00b\x1b[31mred\u2028\u2029\r\n\"quoted\" \\ </script> \U0001f600"
+    item = {"id": "x", "title": title, "description": "d" * 2**20, "status": "pending"}
+    server = make_server()
+    with connect(url(server), max_size=None) as ytp, \
+            connect(url(server, "/api/ws"), max_size=None) as flasharr:
+        recv_json(ytp), recv_json(flasharr)
+        bus.publish("item_added", item)
+        got = recv_json(ytp)
+        assert got == {"event": "item_added", "data": item}
+        assert recv_json(flasharr) == {"type": "TASK_ADDED", "task": {
+            "id": "x", "state": "pending", "progress": 0}}
+
+
 def test_base_path_also_serves_the_websocket(
     make_server: Callable[..., WebsocketServer], settings: Settings
 ) -> None:
