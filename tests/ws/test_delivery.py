@@ -277,3 +277,22 @@ def test_a_client_that_does_not_read_its_answers_gets_no_more_commands_run(
     assert answered[-11] == f"{commands - 1}-0: Item not found."
     assert len(service.calls) == commands
     assert fillers >= 1
+
+
+def test_a_slow_clients_progress_past_its_cap_of_items_is_dropped_and_counted(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    server = make_server(max_progress_backlog=2)
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+        fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
+        for n in range(5):
+            bus.publish("item_updated", {"id": f"p{n}", "pct": 1}, progress=True)
+        bus.publish("marker", {})
+        recv_until(fast, event("marker"))  # dispatched to both by now
+        stats = stats_of(server, sid)
+        assert stats is not None
+        assert (stats["dropped"], stats["coalesced"]) == (3, 0)
+        _, got = recv_until(slow, event("marker"))
+    assert [m["data"]["id"] for m in got if m["event"] == "item_updated"] == ["p0", "p1"]
