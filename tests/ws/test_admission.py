@@ -38,12 +38,17 @@ def opens(server: WebsocketServer, path: str, **kwargs: Any) -> bool:
 
 @pytest.mark.parametrize("path", list(FIRST))
 def test_page_on_a_foreign_origin_is_refused_403_even_with_the_password(
-    make_server: Callable[..., WebsocketServer], guarded: Settings, path: str
+    make_server: Callable[..., WebsocketServer], guarded: Settings, path: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = make_server(guarded.replace(cors_origins=(UI,)))
-    response = refusal(url(server, path), origin=EVIL, additional_headers=GOOD)
+    with caplog.at_level(logging.WARNING, logger="appliance.ws"):
+        response = refusal(url(server, path), origin=EVIL, additional_headers=GOOD)
     assert response.status_code == 403
     assert EVIL in response.body.decode()
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith("websocket handshake from ('127.0.0.1', ")
+    assert f"refused: Requests from pages on {EVIL} are refused" in said
     # the service's own pages (on the websocket port or the HTTP port) and a listed origin
     for origin in (f"http://127.0.0.1:{server.port}", f"http://127.0.0.1:{guarded.port}", UI):
         assert opens(server, path, origin=origin, additional_headers=GOOD)

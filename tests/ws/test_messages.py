@@ -136,6 +136,7 @@ def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> Non
     with pytest.raises(InvalidStatus) as exc:
         connect(url(server, "/nope"))
     assert exc.value.response.status_code == 404
+    assert exc.value.response.body == b"Not Found\n"
 
 
 @pytest.mark.parametrize("target", ["//[/ws", "//[::1/ws?apikey=x", "//127.0.0.1/ws"])
