@@ -268,6 +268,7 @@ def test_the_ports_total_is_a_share_of_the_processs_file_descriptors(
         resource.setrlimit(resource.RLIMIT_NOFILE, kept)
     with pytest.raises(ValueError, match="at least 1"):
         limits.TotalLimit(0)
+    assert limits.TotalLimit(1).total == 1
 
 
 def test_a_right_token_does_not_carry_a_wrong_password_in(
