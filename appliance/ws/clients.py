@@ -60,6 +60,7 @@ class ClientBuffer:
         self._state = 0
         self._state_bytes = 0
         self._ready = asyncio.Event()
+        self._taken = asyncio.Event()  # set when a frame leaves (or the buffer closes)
         self._closed = False
         self.coalesced = 0
         self.dropped = 0
@@ -131,7 +132,14 @@ class ClientBuffer:
         if isinstance(key, int):
             self._state -= 1
             self._state_bytes -= len(frame)
+            self._taken.set()
         return frame
+
+    async def below(self, count: int) -> None:
+        """Returns once fewer than ``count`` state frames wait, or the buffer is closed."""
+        while self._state >= count and not self._closed:
+            self._taken.clear()
+            await self._taken.wait()
 
     def close(self) -> None:
         """Drop everything waiting and wake the sender so it stops."""
@@ -140,6 +148,7 @@ class ClientBuffer:
         self._state = 0
         self._state_bytes = 0
         self._ready.set()
+        self._taken.set()
 
 
 class Client:

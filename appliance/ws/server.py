@@ -24,7 +24,8 @@ API's threads wait for: a round of 500 tasks and their downloads published some 
 (``bench/tasks_scale.py``). On the loop each event is encoded once
 and queued into every client's own bounded buffer (see :mod:`appliance.ws.clients`), from
 which that client's sender task writes. Blocking service calls (client commands, the Flasharr
-snapshots) run in a small thread pool owned by the server, never on the loop.
+snapshots) run in a small thread pool owned by the server, never on the loop; credential
+checks in another, so that service calls that hang hold neither.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from appliance.ws.admission import Admission
 from appliance.ws.clients import CLOSE_POLICY, Client
 from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
 from appliance.ws.frames import encode
-from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections
+from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections, default_total
 from appliance.ws.ytptube import YTPTUBE, YtptubeProtocol
 
 log = logging.getLogger("appliance.ws")
@@ -63,6 +64,10 @@ T = TypeVar("T")
 
 THREAD_NAME = "ws-sidecar"
 MAX_MESSAGE = 2**20  # client → server messages over 1 MiB are refused (close 1009)
+# Threads that check credentials (handshakes, open sockets after a change): their own, so that
+# service calls that hang (a delete on a disk that hangs) hold neither new sockets nor the
+# closing of those whose credentials ended. Hashing is bounded by the checker's slots.
+AUTH_THREADS = 2
 
 
 class WebsocketService(Protocol):
@@ -124,6 +129,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         close_timeout: float = 3.0,
         service_threads: int = 4,
         auth_check_interval: float = 2.0,
+        max_connections: int | None = None,
     ) -> None:
         self._settings = SettingsHolder.of(settings)
         # The service passes its one Authenticator (shared with HTTP: same file, throttle and
@@ -144,6 +150,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._close_timeout = close_timeout
         self._service_threads = service_threads
         self._auth_check_interval = auth_check_interval
+        self._max_connections = default_total() if max_connections is None else max_connections
 
         base = settings.base_path if settings.base_path.endswith("/") else settings.base_path + "/"
         self._routes = {"/ws": YTPTUBE, f"{base}ws": YTPTUBE,
@@ -160,6 +167,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._auth_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._server: Server | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._stopping = False
@@ -209,6 +217,9 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._service_threads, thread_name_prefix="ws-service"
             )
+            self._auth_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=AUTH_THREADS, thread_name_prefix="ws-auth"
+            )
             ready: concurrent.futures.Future[None] = concurrent.futures.Future()
             self._thread = threading.Thread(
                 target=self._run, args=(ready,), name=THREAD_NAME, daemon=True
@@ -218,7 +229,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             ready.result()
         except BaseException:
             self._thread.join()
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._shutdown_pools()
             self._stopping = True
             raise
         self._unsubscribe = self._bus.subscribe(self._on_event)
@@ -245,9 +256,13 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             thread.join(timeout=self._close_timeout + 5)
             if thread.is_alive():
                 log.error("websocket sidecar thread did not stop")
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._shutdown_pools()
         log.info("websocket sidecar stopped")
+
+    def _shutdown_pools(self) -> None:
+        for pool in (self._executor, self._auth_executor):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def client_stats(self) -> list[dict[str, Any]]:
         """A snapshot of the connected clients and their buffers (call from another thread)."""
@@ -295,7 +310,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             self._requested_port,
             process_request=self._process_request,
             open_timeout=HANDSHAKE_TIMEOUT,
-            create_connection=capped_connections(self._settings.current),
+            create_connection=capped_connections(self._settings.current, self._max_connections),
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             close_timeout=self._close_timeout,
@@ -322,6 +337,12 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
 
+    def _check(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """Run a credential check in the threads of its own (see AUTH_THREADS)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._auth_executor,
+                                    functools.partial(func, *args, **kwargs))
+
     # --- handshake ------------------------------------------------------------------------
 
     def _route(self, path: str) -> str | None:
@@ -343,8 +364,8 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
             log.warning("websocket handshake from %s refused: %s", remote, refusal)
             return connection.respond(HTTPStatus.FORBIDDEN, f"Forbidden: {refusal}\n")
         try:
-            # In the pool: the check may stat the auth file or verify a scrypt hash.
-            self._handshakes[connection] = await self._call(
+            # In a thread: the check may stat the auth file or verify a scrypt hash.
+            self._handshakes[connection] = await self._check(
                 self._admit,
                 address=self._auth.client_address(str(remote[0]) if remote else None,
                                                   header("X-Forwarded-For")),
@@ -423,7 +444,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         while self._admitted:
             await asyncio.sleep(self._auth_check_interval)
             try:
-                verdicts = await self._call(admission.recheck, self._auth,
+                verdicts = await self._check(admission.recheck, self._auth,
                                             self._settings.current, tuple(self._admitted.items()))
             except Exception:
                 log.exception("websocket credential check failed")

@@ -35,6 +35,11 @@ COMMAND_TITLES = {
     "item_pause": "Pause failed",
 }
 
+# A client's next command waits while this many state frames wait for it: one that sends
+# commands and never reads their answers holds a few of them, not its whole backlog's cap
+# (10,000 frames, 16 MiB) of its own, for each of its sockets.
+COMMAND_WINDOW = 100
+
 # Failed ids a command reports one log_error each; the others in one more. A reply per id of
 # a long list filled the client's buffer at once (closed as "too slow", having read nothing).
 REPORTED_FAILURES = 10
@@ -75,6 +80,7 @@ class YtptubeProtocol:
             self._ytp_clients[client.sid] = client
             client.start()
             async for raw in connection:
+                await client.buffer.below(COMMAND_WINDOW)
                 await self._handle_command(client, raw)
 
     def _reply(self, client: Client, event: str, data: dict[str, Any]) -> None:

@@ -1,23 +1,25 @@
 """Who gets past the handshake besides a password: pages on other origins (refused), tickets
 and session cookies (taken, as on HTTP), guessers (throttled); and how many sockets one
-address may hold, how long a handshake may take."""
+address may hold, how many the port may, how long a handshake may take."""
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from support.ws_sidecar import TIMEOUT, basic, recv_json, refusal, url
+from support.ws_sidecar import TIMEOUT, apikey, basic, recv_json, refusal, send, url
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.sync.client import connect
 
-from appliance.auth import Authenticator
+from appliance.auth import Authenticator, set_password, show_token
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
-from appliance.ws import WebsocketServer
+from appliance.ws import WebsocketServer, limits
 from appliance.ws import server as ws_server
 
 EVIL = "http://evil.example"
@@ -36,12 +38,17 @@ def opens(server: WebsocketServer, path: str, **kwargs: Any) -> bool:
 
 @pytest.mark.parametrize("path", list(FIRST))
 def test_page_on_a_foreign_origin_is_refused_403_even_with_the_password(
-    make_server: Callable[..., WebsocketServer], guarded: Settings, path: str
+    make_server: Callable[..., WebsocketServer], guarded: Settings, path: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = make_server(guarded.replace(cors_origins=(UI,)))
-    response = refusal(url(server, path), origin=EVIL, additional_headers=GOOD)
+    with caplog.at_level(logging.WARNING, logger="appliance.ws"):
+        response = refusal(url(server, path), origin=EVIL, additional_headers=GOOD)
     assert response.status_code == 403
     assert EVIL in response.body.decode()
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith("websocket handshake from ('127.0.0.1', ")
+    assert f"refused: Requests from pages on {EVIL} are refused" in said
     # the service's own pages (on the websocket port or the HTTP port) and a listed origin
     for origin in (f"http://127.0.0.1:{server.port}", f"http://127.0.0.1:{guarded.port}", UI):
         assert opens(server, path, origin=origin, additional_headers=GOOD)
@@ -152,14 +159,19 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def test_one_address_holds_at_most_its_cap_of_sockets(
-    make_server: Callable[..., WebsocketServer], settings: Settings
+    make_server: Callable[..., WebsocketServer], settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = make_server(settings.replace(max_connections_per_address=2))
     with connect(url(server)) as first, connect(url(server, "/api/ws")) as second:
         recv_json(first), recv_json(second)
         # dropped as it opens, not once its handshake is late: no answer to a whole request
-        with pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
+        with caplog.at_level(logging.WARNING, logger="appliance.peers"), \
+                pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
             connect(url(server), open_timeout=TIMEOUT)
+        # the log says which port
+        assert [r.getMessage().split(" already")[0] for r in caplog.records] == [
+            "websocket: 127.0.0.1"]
     # both closed: the address's count went back down, so two more are admitted
     with connect(url(server)) as first, connect(url(server)) as second:
         assert recv_json(first)["event"] == recv_json(second)["event"] == "connected"
@@ -201,3 +213,92 @@ def test_a_rebound_name_is_refused_421_while_authentication_is_off(
         assert answer.status_code == expected
         # the same socket by the service's address is let in
         assert opens(server, "/ws", additional_headers=GOOD)
+
+
+def test_the_port_holds_at_most_its_total_of_sockets_and_strangers_handshakes_give_way(
+    make_server: Callable[..., WebsocketServer], guarded: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Every socket is a file descriptor of the one process that also serves HTTP, writes the
+    # database and the downloads: sixteen addresses at the per-address cap held the 1,024 a
+    # service gets by default, and the whole service stopped opening files. The port holds
+    # at most its total; at it, a stranger's handshake (never let in) gives way to a new
+    # connection, the oldest first, and sockets that were let in keep theirs.
+    server = make_server(guarded, max_connections=3)
+    with raw_socket(server) as oldest, raw_socket(server) as second, \
+            raw_socket(server) as third, caplog.at_level(logging.ERROR):
+        for sock in (oldest, second, third):
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        with connect(url(server), additional_headers=GOOD) as first:
+            assert recv_json(first)["event"] == "connected"
+            assert closed_by_server(oldest)
+            # the next oldest for the next one; each end an end like any other (the loop's
+            # callbacks raised nothing)
+            assert opens(server, "/ws", additional_headers=GOOD)
+            assert closed_by_server(second)
+        assert [r.getMessage() for r in caplog.records] == []
+    with connect(url(server), additional_headers=GOOD) as a, \
+            connect(url(server), additional_headers=GOOD) as b, \
+            connect(url(server, "/api/ws"), additional_headers=GOOD) as c:
+        recv_json(a), recv_json(b), recv_json(c)
+        with caplog.at_level(logging.WARNING, logger="appliance.ws"):
+            for _ in range(2):
+                with pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
+                    connect(url(server), additional_headers=GOOD, open_timeout=TIMEOUT)
+        # said once, not once a refusal
+        assert [r.getMessage() for r in caplog.records if r.name == "appliance.ws"] == [
+            "websocket: the port holds 3 sockets, its most; closing new ones"]
+        for ws in (a, b):
+            send(ws, "item_start", "missing")  # each still answered
+            assert recv_json(ws)["event"] == "log_error"
+    assert opens(server, "/ws", additional_headers=GOOD)  # the places came back
+
+
+@pytest.mark.parametrize(("soft", "total"), [(1024, 256), (40, 16), (8000, 1024)])
+def test_the_ports_total_is_a_share_of_the_processs_file_descriptors(
+    soft: int, total: int
+) -> None:
+    kept = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if kept[1] != resource.RLIM_INFINITY and kept[1] < soft:
+        pytest.fail(f"this test needs a hard limit of {soft} file descriptors, not {kept[1]}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, kept[1]))
+    try:
+        assert limits.default_total() == total
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, kept)
+    with pytest.raises(ValueError, match="at least 1"):
+        limits.TotalLimit(0)
+    assert limits.TotalLimit(1).total == 1
+
+
+def test_a_right_token_does_not_carry_a_wrong_password_in(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    # The token's holder trying the password (which a person may use elsewhere too) along
+    # with it: a guess, refused and counted, not let in on the token's strength.
+    set_password(guarded.config_path, "the password")
+    token = show_token(guarded.config_path)
+    server = make_server(guarded)
+    by_token = {"Authorization": f"Token {token}"}
+    wrong = refusal(url(server, f"/ws?apikey={apikey('appliance', 'a guess')}"),
+                    additional_headers=by_token)
+    assert wrong.status_code == 401
+    assert wrong.body == b"Unauthorized: Invalid credentials.\n"
+    assert opens(server, f"/ws?apikey={apikey('appliance', 'the password')}",
+                 additional_headers=by_token)
+
+
+def test_a_session_that_ran_out_opens_no_socket_and_is_told_so(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    clock = [1_000_000.0]
+    auth = Authenticator(guarded, clock=lambda: clock[0])
+    server = make_server(guarded, authenticator=auth)
+    session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
+    cookie = {"Cookie": f"{COOKIE_NAME}={session.cookie}"}
+    assert opens(server, "/ws", additional_headers=cookie)
+    clock[0] = session.expires
+    answer = refusal(url(server), additional_headers=cookie)
+    assert answer.status_code == 401
+    assert answer.body == (b"Unauthorized: The session has expired or was ended; "
+                           b"log in again.\n")

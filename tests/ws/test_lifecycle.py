@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from support.ws_sidecar import TIMEOUT, FakeService, recv_json, url
+from support.ws_sidecar import TIMEOUT, FakeService, recv_json, send, url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -28,7 +28,8 @@ def test_stop_closes_clients_and_ends_the_thread(
     server = WebsocketServer(settings, bus, service, port=0)
     server.start()
     assert server.port > 0
-    with pytest.raises(RuntimeError):  # one sidecar per server: a second start is refused
+    # one sidecar per server: a second start is refused
+    with pytest.raises(RuntimeError, match=r"^the websocket server can only be started once$"):
         server.start()
     threads = [t for t in threading.enumerate() if t.name == "ws-sidecar"]
     assert threads
@@ -107,3 +108,35 @@ def test_a_restarted_sidecar_takes_its_port_again_and_clients_reconnect(
             assert recv_json(ws) == {"event": "marker", "data": {}}
     finally:
         second.stop()
+
+
+def test_a_service_call_that_hangs_does_not_hold_the_stop(
+    settings: Settings, bus: EventBus, service: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service stops (a restart, systemd's stop) while a delete hangs on its disk: the
+    # sidecar's stop returns, and the call is left to end on its own.
+    released = threading.Event()
+    hung = threading.Event()
+
+    def delete(ids: list[str], remove_file: bool = False) -> dict[str, str]:
+        hung.set()
+        released.wait(timeout=30)
+        return dict.fromkeys(ids, "ok")
+
+    monkeypatch.setattr(service, "delete", delete)
+    server = WebsocketServer(settings, bus, service, port=0, close_timeout=0.5)
+    server.start()
+    stopping = threading.Thread(target=server.stop)
+    try:
+        with connect(url(server)) as ws:
+            recv_json(ws)
+            send(ws, "item_delete", {"id": "on-a-hung-disk"})
+            assert hung.wait(timeout=TIMEOUT)
+            stopping.start()
+            stopping.join(timeout=TIMEOUT)
+            assert not stopping.is_alive()
+            assert not server.running
+    finally:
+        released.set()
+        if stopping.ident is not None:
+            stopping.join(timeout=TIMEOUT)

@@ -78,6 +78,24 @@ def test_bus_events_arrive_as_envelopes_in_order(
     assert frames[200]["data"]["data"]["title"] == "Hello"
 
 
+def test_hostile_text_in_an_event_reaches_both_protocols_intact(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    # A site's title with control characters, a terminal's escape, JavaScript's line
+    # separators and a megabyte of description: escaped in the JSON, the same text when read.
+    title = "a\x00b\x1b[31mred\u2028\u2029\r\n\"quoted\" \\ </script> \U0001f600"
+    item = {"id": "x", "title": title, "description": "d" * 2**20, "status": "pending"}
+    server = make_server()
+    with connect(url(server), max_size=None) as ytp, \
+            connect(url(server, "/api/ws"), max_size=None) as flasharr:
+        recv_json(ytp), recv_json(flasharr)
+        bus.publish("item_added", item)
+        got = recv_json(ytp)
+        assert got == {"event": "item_added", "data": item}
+        assert recv_json(flasharr) == {"type": "TASK_ADDED", "task": {
+            "id": "x", "state": "pending", "progress": 0}}
+
+
 def test_base_path_also_serves_the_websocket(
     make_server: Callable[..., WebsocketServer], settings: Settings
 ) -> None:
@@ -97,14 +115,20 @@ def test_an_event_that_cannot_be_encoded_is_logged_and_skipped(
     server = make_server()
     with caplog.at_level(logging.ERROR, logger="appliance.ws"), connect(url(server)) as ws:
         recv_json(ws)
-        bus.publish("item_updated", {"id": "x", "total_bytes": 2**70})  # past 64-bit JSON
+        # past 64-bit JSON, with a site's megabyte of text
+        bus.publish("item_updated", {"id": "x", "total_bytes": 2**70, "title": "t" * 2**20})
         # keys that are not text are written as text, as the HTTP API's JSON writes them,
         # and so are values JSON has no type for (a path)
         bus.publish("marker", {"counts": {1: "one"}, "file": PurePosixPath("/dl/a.mp4")})
         assert recv_json(ws) == {"event": "marker",
                                  "data": {"counts": {"1": "one"}, "file": "/dl/a.mp4"}}
-    [record] = [r for r in caplog.records if r.exc_info]
-    assert record.getMessage().startswith("cannot encode websocket frame")
+    [record] = caplog.records
+    # said once, in a line of the log, not the megabyte and a traceback
+    assert record.getMessage().startswith(
+        "cannot encode websocket frame (Integer exceeds 64-bit range): {'event': 'item_updated'")
+    assert record.getMessage().endswith(" characters)")
+    assert len(record.getMessage()) < 500
+    assert record.exc_info is None
 
 
 def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> None:
@@ -112,6 +136,7 @@ def test_unknown_path_is_404(make_server: Callable[..., WebsocketServer]) -> Non
     with pytest.raises(InvalidStatus) as exc:
         connect(url(server, "/nope"))
     assert exc.value.response.status_code == 404
+    assert exc.value.response.body == b"Not Found\n"
 
 
 @pytest.mark.parametrize("target", ["//[/ws", "//[::1/ws?apikey=x", "//127.0.0.1/ws"])

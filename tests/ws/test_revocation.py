@@ -8,22 +8,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from support.ws_sidecar import (
     TIMEOUT,
+    FakeService,
     apikey,
     basic,
+    event,
     recv_json,
     recv_until,
     refusal,
+    send,
     url,
     wait_until,
 )
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from appliance.auth import Authenticator, Session, gen_token, set_password, show_token
+from appliance.auth import Authenticator, Identity, Session, gen_token, set_password, show_token
 from appliance.auth.checker import PasswordChecker
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
@@ -70,7 +74,8 @@ def cookie(session: Session) -> dict[str, str]:
 
 
 def test_logout_closes_its_sessions_sockets_and_no_others(
-    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     auth = Authenticator(guarded)
     server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
@@ -82,10 +87,15 @@ def test_logout_closes_its_sessions_sockets_and_no_others(
             connect(url(server), additional_headers=cookie(ending)) as ended, \
             connect(url(server), additional_headers=basic("alice", "s3cr:et")) as basic_ws, \
             connect(url(server, f"/ws?ticket={ticket}")) as by_ticket:
-        for ws in (ended, other, basic_ws, by_ticket):
+        sid = recv_json(ended)["data"]["sid"]
+        for ws in (other, basic_ws, by_ticket):
             recv_json(ws)
-        assert auth.logout(cookie(ending)["Cookie"])
-        assert closed_with(ended)[0] == 1008
+        with caplog.at_level(logging.INFO, logger="appliance.ws"):
+            assert auth.logout(cookie(ending)["Cookie"])
+            assert closed_with(ended)[0] == 1008
+        # the log says which one and why
+        assert f"websocket client {sid} closed: its credentials are no longer accepted" in [
+            r.getMessage() for r in caplog.records]
         # judged in the same pass: another session's end changes nothing for them (a
         # ticket, which cannot be asked twice, included)
         for ws in (other, basic_ws, by_ticket):
@@ -244,3 +254,121 @@ def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is
     # the wrong ones counted against their address as guesses do
     assert refusal(url(server), additional_headers=basic("appliance", "the new one")
                    ).status_code == 429
+
+
+class AskedAuthenticator(Authenticator):
+    """An authenticator that counts the times the sidecar asks an open socket again (the
+    handshake's ask takes tickets; the sidecar's never does)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked_again = 0
+
+    def authenticate(self, **request: Any) -> Identity:
+        if not request.get("allow_ticket"):
+            self.asked_again += 1
+        return super().authenticate(**request)
+
+
+def test_a_socket_asked_again_still_ends_with_its_login_session(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, bus: EventBus
+) -> None:
+    # A new token asks every socket again; one let in by its login session stays, and must
+    # still be the session's: its logout afterwards ends it, as on HTTP.
+    auth = AskedAuthenticator(guarded)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    session = auth.login("alice", "s3cr:et", address="127.0.0.1", remember=False)
+    with connect(url(server), additional_headers=cookie(session)) as ws:
+        recv_json(ws)
+        gen_token(guarded.config_path)
+        wait_until(lambda: auth.asked_again >= 1)
+        assert still_served(ws, bus, 1)
+        assert auth.logout(cookie(session)["Cookie"])
+        assert closed_with(ws) == (1008, "credentials no longer accepted")
+
+
+def test_a_password_right_when_authentication_was_turned_on_is_no_guess_after(
+    make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
+) -> None:
+    # Sockets opened while auth was off with the password that was then set were guesses
+    # once, and right: checked from then on. The next change of password asks them again as
+    # the service's own doing, not as guesses counted against the person's address (six
+    # would block their login with the new password, 429).
+    auth = AskedAuthenticator(settings, clock=lambda: 1_000_000.0)  # a block never runs out
+    server = make_server(authenticator=auth, auth_check_interval=CHECK)
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(url(server), additional_headers=basic(
+            "appliance", "first password"))) for _ in range(6)]
+        for ws in sockets:
+            recv_json(ws)
+        set_password(settings.config_path, "first password")
+        wait_until(lambda: auth.asked_again >= len(sockets))
+        bus.publish("marker", {"n": 1})
+        for ws in sockets:  # all still served
+            assert recv_until(ws, event("marker"))[0]["data"] == {"n": 1}
+        set_password(settings.config_path, "second password")
+        for ws in sockets:
+            assert closed_with(ws)[0] == 1008
+    with connect(url(server), additional_headers=basic("appliance", "second password")) as ws:
+        assert recv_json(ws)["event"] == "connected"
+
+
+def test_a_socket_is_asked_again_once_per_change_not_at_every_check(
+    make_server: Callable[..., WebsocketServer], guarded: Settings
+) -> None:
+    # Each ask may hash a password (scrypt, on a small box's CPU): a socket that was let in
+    # again is asked again at the next change, not every two seconds from then on.
+    checks = [0]
+
+    def clock() -> float:  # read once per pass of the sidecar's check
+        checks[0] += 1
+        return time.time()
+
+    set_password(guarded.config_path, "the password")
+    auth = AskedAuthenticator(guarded, clock=clock)
+    server = make_server(guarded, authenticator=auth, auth_check_interval=CHECK)
+    with connect(url(server), additional_headers=basic("appliance", "the password")) as ws:
+        recv_json(ws)
+        gen_token(guarded.config_path)
+        wait_until(lambda: auth.asked_again == 1)
+        passes = checks[0]
+        wait_until(lambda: checks[0] >= passes + 3)
+        assert auth.asked_again == 1
+        gen_token(guarded.config_path)
+        wait_until(lambda: auth.asked_again == 2)
+
+
+def test_commands_that_hang_hold_neither_new_sockets_nor_the_credential_check(
+    make_server: Callable[..., WebsocketServer], guarded: Settings, service: FakeService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A delete that never returns (its file on a disk that hangs) takes one of the service
+    # threads for each client that asked. When they were all taken, a handshake's check
+    # waited behind them until its deadline (nobody could connect) and so did the check of
+    # open sockets: one whose password was changed stayed open, fed, until the disk woke.
+    released = threading.Event()
+    hung = threading.Semaphore(0)
+
+    def delete(ids: list[str], remove_file: bool = False) -> dict[str, str]:
+        hung.release()
+        released.wait(timeout=30)
+        return dict.fromkeys(ids, "ok")
+
+    monkeypatch.setattr(service, "delete", delete)
+    set_password(guarded.config_path, "first password")
+    server = make_server(guarded, auth_check_interval=CHECK, service_threads=2)
+    old = basic("appliance", "first password")
+    try:
+        with connect(url(server), additional_headers=old) as a, \
+                connect(url(server), additional_headers=old) as b:
+            for ws in (a, b):
+                recv_json(ws)
+                send(ws, "item_delete", {"id": "on-a-hung-disk"})
+            for _ in range(2):
+                assert hung.acquire(timeout=TIMEOUT)  # both service threads are taken
+            with connect(url(server), additional_headers=old, open_timeout=TIMEOUT) as c:
+                assert recv_json(c)["event"] == "connected"
+                set_password(guarded.config_path, "second password")
+                assert closed_with(c)[0] == 1008
+    finally:
+        released.set()
