@@ -253,8 +253,9 @@ def _serve(args: argparse.Namespace, command_line: list[str] | None) -> int:
         if settings.ytdlp_cli:
             _check_default_options(settings)
         configure_logging(settings.log_level)
-        from .server import ApplianceServer
+        from .server import ApplianceServer, raise_open_files
 
+        raise_open_files()  # before gunicorn: its worker and every download inherit it
         ApplianceServer(settings).run()
     finally:
         os.close(lock)

@@ -9,6 +9,7 @@ would not survive it.
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 from typing import Any
@@ -104,6 +105,23 @@ def no_upgrade() -> None:
     log.warning("SIGUSR2 ignored: an upgrade in place would run a second service beside this "
                 "one; restart it instead (`systemctl restart appliance`; running downloads "
                 "resume)")
+
+
+# Open files the service may hold. systemd gives a service a soft limit of 1,024 (kept low
+# for programs that use select()), which the HTTP port's 1,000 connections alone nearly fill,
+# before the websocket's, the database's, the downloads' pipes and the files being sent: at
+# the limit every one of them fails. Nothing here waits with select() on what it opens.
+OPEN_FILES = 65536
+
+
+def raise_open_files() -> int:
+    """The soft limit of open files raised to the hard one (at most OPEN_FILES); the soft
+    limit after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def pre_fork(arbiter: Any, worker: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -31,6 +32,7 @@ from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
 from appliance.runtime import Runtime
 from appliance.server import (
+    OPEN_FILES,
     REQUEST_THREADS,
     ApplianceServer,
     post_worker_init,
@@ -198,6 +200,32 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
 
 def workers_of(master: int) -> list[int]:
     return [p.pid for p in processes().values() if p.ppid == master and p.state != "Z"]
+
+
+def _open_files(pid: int) -> int:
+    """The soft limit of open files of process ``pid``."""
+    line = next(x for x in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                if x.startswith("Max open files"))
+    return int(line.split()[3])
+
+
+def test_the_service_raises_its_open_files_limit(tmp_path: Path) -> None:
+    """Started with systemd's soft limit of 1,024 (the HTTP port's 1,000 connections alone
+    nearly fill it), the service and its worker hold the hard one (at most OPEN_FILES)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        server = Server(tmp_path / "service").start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        assert server.proc is not None
+        [worker] = workers_of(server.proc.pid)
+        wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+        assert wanted > 1024, "the test machine's hard limit leaves nothing to raise"
+        assert (_open_files(server.proc.pid), _open_files(worker)) == (wanted, wanted)
+    finally:
+        server.stop()
 
 
 def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
