@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from homeassistant import config_entries
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -138,18 +139,52 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
     await _unload_all(hass)
 
 
-async def test_zeroconf_of_a_known_appliance_updates_its_address(
+async def test_zeroconf_of_a_known_appliance_that_moved_asks_then_moves(
         hass: HomeAssistant, appliance: Server) -> None:
+    """The appliance got a new address (its old one answers no more): the announcement asks
+    the person, and on their word the entry moves there, proven with its own credentials."""
+    gone = free_port_pair()  # where the appliance was: nothing answers there now
     entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
-                            data=entry_data(appliance, host="127.0.0.2"))
+                            data=entry_data(appliance, port=gone))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_discovery(appliance))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_move"
+    assert result["description_placeholders"]["old"] == f"127.0.0.1:{gone}"
+    assert result["description_placeholders"]["new"] == f"127.0.0.1:{appliance.port}"
+    assert entry.data[CONF_PORT] == gone  # nothing moved before the person said so
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "moved"
+    assert entry.data == entry_data(appliance)
+    await hass.async_block_till_done()  # the entry's reload on its new address
+    assert entry.state is ConfigEntryState.LOADED
+    await _unload_all(hass)
+
+
+async def test_zeroconf_of_a_known_appliance_where_it_is(hass: HomeAssistant,
+                                                         appliance: Server) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
+                            data=entry_data(appliance))
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
         data=_discovery(appliance))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert entry.data[CONF_HOST] == "127.0.0.1"
-    await _unload_all(hass)
+
+
+@pytest.mark.parametrize("port", [None, 0, 70000])
+async def test_zeroconf_without_a_usable_port(hass: HomeAssistant, appliance: Server,
+                                              port: int | None) -> None:
+    info = _discovery(appliance)
+    info.port = port
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF}, data=info)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_address"
 
 
 @pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65])

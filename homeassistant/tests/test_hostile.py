@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from ipaddress import ip_address
 from typing import Any
 
 import aiohttp
@@ -32,6 +33,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -40,9 +42,9 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.appliance import api, coordinator
 from custom_components.appliance.const import DOMAIN
-from support.server import Server
+from support.server import Server, free_port_pair
 
-from .conftest import allow_loopback, until
+from .conftest import allow_loopback, entry_data, instance_id, load_entry, until
 
 INSTANCE = "ab" * 16
 Answer = Callable[[web.Request], Any]
@@ -64,6 +66,8 @@ class FakeAppliance:
             "/api/tasks": {"items": [], "pagination": {"has_next": False}},
         }
         self.paths: list[str] = []
+        # Every Authorization header it was sent (HTTP and websocket): credentials it got.
+        self.authorizations: list[str] = []
         self.streams_opened = 0
         self.close_streams_at_once = False
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
@@ -89,6 +93,8 @@ class FakeAppliance:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.paths.append(request.raw_path)
+        if "Authorization" in request.headers:
+            self.authorizations.append(request.headers["Authorization"])
         answer = self.answers.get(request.path)
         if answer is None:
             return web.json_response({"error": "not found", "code": "NOT_FOUND"}, status=404)
@@ -101,6 +107,8 @@ class FakeAppliance:
         return web.json_response(answer)
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        if "Authorization" in request.headers:
+            self.authorizations.append(request.headers["Authorization"])
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
         self.streams_opened += 1
@@ -252,6 +260,68 @@ async def test_a_host_name_the_appliance_does_not_answer_to(
     assert "'downloads.example.com'" in error and "YTP_ALLOWED_HOSTS" in error
 
 
+def _announcement(instance: str, port: int) -> ZeroconfServiceInfo:
+    return ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"), ip_addresses=[ip_address("127.0.0.1")],
+        hostname="evil.local.", name="appliance evil._appliance._tcp.local.", port=port,
+        type="_appliance._tcp.local.", properties={"id": instance, "version": "1"})
+
+
+async def test_a_stranger_announcing_a_known_id_gets_no_credentials(
+        hass: HomeAssistant, fake: FakeAppliance, appliance: Server) -> None:
+    """Anyone on the network may announce the id of the person's appliance (every
+    announcement and /api/health show it) at their own address: the entry stays where its
+    appliance answers, and its token goes nowhere else."""
+    entry = await load_entry(hass, appliance)
+    fake.answers["/api/health"] = {"instance_id": instance_id(appliance)}
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_announcement(instance_id(appliance), fake.port))
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == entry_data(appliance)
+    assert entry.state is ConfigEntryState.LOADED
+    assert fake.authorizations == []
+
+
+async def test_a_stranger_announcing_a_known_id_while_it_is_down_is_asked_about(
+        hass: HomeAssistant, fake: FakeAppliance, appliance: Server) -> None:
+    """While the appliance is away (a restart, a power cut), a stranger's announcement of its
+    id does not move the entry by itself: the person is asked, and nothing is sent."""
+    gone = free_port_pair()
+    entry = MockConfigEntry(domain=DOMAIN, title="Mine", unique_id=instance_id(appliance),
+                            data=entry_data(appliance, port=gone))
+    entry.add_to_hass(hass)
+    fake.answers["/api/health"] = {"instance_id": instance_id(appliance)}
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_announcement(instance_id(appliance), fake.port))
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_move"
+    assert entry.data == entry_data(appliance, port=gone)
+    assert fake.authorizations == [] and fake.paths == []
+
+
+async def test_a_move_to_another_appliance_is_refused(hass: HomeAssistant,
+                                                      fake: FakeAppliance) -> None:
+    """Confirmed, the move is still proven: the new address must answer as the entry's
+    appliance."""
+    gone = free_port_pair()
+    entry = MockConfigEntry(domain=DOMAIN, title="Mine", unique_id=INSTANCE,
+                            data={CONF_HOST: "127.0.0.1", CONF_PORT: gone})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_announcement(INSTANCE, fake.port))
+    fake.answers["/api/health"] = {"instance_id": "cd" * 16}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_appliance"
+    assert entry.data == {CONF_HOST: "127.0.0.1", CONF_PORT: gone}
+
+
 # --- a broken appliance once set up ---------------------------------------------------------
 
 async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
@@ -395,6 +465,36 @@ async def test_a_flood_of_new_queue_ids_is_followed_up_to_a_bound(
     assert queue["i0"] == {"status": "downloading", "speed": 1000}
     assert all(queue[f"i{n}"] == {"status": "pending"} for n in (*range(2, 50), 61))
     assert hass.states.get("sensor.fake_queued_downloads").state == "49"
+    assert hass.states.get("sensor.fake_active_downloads").state == "1"
+
+
+async def test_what_is_kept_of_each_item_and_task_is_bounded(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    """The queue keeps up to MAX_QUEUE items and the tasks up to MAX_TASKS, for the entry's
+    life: each must be small (an event may be 4 MiB), or a service naming a new item or task
+    in every event fills Home Assistant's memory all the same."""
+    huge = "x" * 1_000_000
+    fake.answers["/api/tasks"] = {"items": [{"id": 1, "name": "t", "notes": huge,
+                                             "url": huge}]}
+    entry = await _loaded(hass, fake)
+    for frame in ({"event": "item_added", "data": {"id": "i" * 1000, "status": "pending"}},
+                  {"event": "item_added", "data": {"id": "a", "status": huge}},
+                  {"event": "item_updated", "data": {"id": "b", "status": "downloading",
+                                                      "speed": 10**400}},
+                  {"event": "config_update", "data": {"feature": "tasks", "action": "create",
+                                                      "data": {"id": 2, "name": huge,
+                                                               "enabled": True,
+                                                               "notes": huge}}},
+                  {"event": "paused", "data": {}}):
+        fake.frames.put_nowait(json.dumps(frame))
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="the frames")
+    data = entry.runtime_data.data
+    assert set(data.queue) == {"a", "b"}
+    assert data.queue["a"] == {"status": "x" * 254 + "…"}
+    assert data.speed == 0.0 and data.active == 1
+    assert data.tasks == {1: {"id": 1, "name": "t", "url": "x" * 2047 + "…"},
+                          2: {"id": 2, "name": "x" * 2047 + "…", "enabled": True}}
     assert hass.states.get("sensor.fake_active_downloads").state == "1"
 
 
