@@ -70,6 +70,8 @@ class FakeAppliance:
         self.authorizations: list[str] = []
         self.streams_opened = 0
         self.close_streams_at_once = False
+        # Set: /ws takes the connection and answers nothing until the event is set.
+        self.ws_held: asyncio.Event | None = None
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self._streams = 0
         self.port = 0
@@ -109,6 +111,8 @@ class FakeAppliance:
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         if "Authorization" in request.headers:
             self.authorizations.append(request.headers["Authorization"])
+        if self.ws_held is not None:
+            await self.ws_held.wait()
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
         self.streams_opened += 1
@@ -366,6 +370,21 @@ async def test_a_websocket_that_is_nowhere(hass: HomeAssistant, fake: FakeApplia
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.error_reason_translation_key == "bad_answer"
     assert "no websocket" in entry.error_reason_translation_placeholders["error"]
+
+
+async def test_a_websocket_that_never_answers_is_given_up(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The websocket's port takes the connection and never answers the handshake: the setup
+    fails (and is retried) after WS_CONNECT_TIMEOUT, not after aiohttp's five minutes."""
+    monkeypatch.setattr(api, "WS_CONNECT_TIMEOUT", 0.5)
+    fake.ws_held = asyncio.Event()
+    try:
+        entry = await _loaded(hass, fake)
+    finally:
+        fake.ws_held.set()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_key == "cannot_connect"
+    assert "websocket" in entry.error_reason_translation_placeholders["error"]
 
 
 async def test_junk_on_the_event_stream_does_not_end_it(hass: HomeAssistant,
