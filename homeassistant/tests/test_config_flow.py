@@ -187,7 +187,9 @@ async def test_zeroconf_without_a_usable_port(hass: HomeAssistant, appliance: Se
     assert result["reason"] == "no_address"
 
 
-@pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65])
+@pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65, "\ufffd" * 8,
+                                       # another appliance's subscription's device
+                                       "0123abcd_task_1"])
 async def test_zeroconf_without_an_id_is_not_an_appliance(hass: HomeAssistant,
                                                           appliance: Server,
                                                           announced: str) -> None:

@@ -304,9 +304,11 @@ def records(value: Any) -> list[dict[str, Any]]:
 
 def valid_instance_id(value: Any) -> bool:
     """An instance id as the service makes them (hex), never markup or a path: it becomes
-    the entry's unique id and part of every device and entity id."""
+    the entry's unique id and part of every device and entity id. Never a "_" either: an
+    appliance's subscription devices are "<its id>_task_<n>", and an appliance announcing
+    "<another's id>_task_1" would have taken over (renamed, re-linked) that device."""
     return isinstance(value, str) and 0 < len(value) <= 64 \
-        and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+        and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
 
 
 def capped(value: Any, limit: int) -> Any:
