@@ -184,8 +184,10 @@ async def test_a_host_that_is_not_a_host_name(hass: HomeAssistant, host: str) ->
 
 
 @pytest.mark.parametrize("health", [
-    web.Response(text="<html>a router's page</html>", content_type="text/html"),
-    web.Response(text="[" * 100_000, content_type="application/json"),
+    # (answers made per request: a response object is sent once, and a second run of the
+    # tests in the same process, mutmut's, would get a dropped connection instead)
+    lambda _: web.Response(text="<html>a router's page</html>", content_type="text/html"),
+    lambda _: web.Response(text="[" * 100_000, content_type="application/json"),
     ["a", "list"],
     {"status": "ok"},  # no instance id
     {"instance_id": "../../x"},
