@@ -30,7 +30,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
@@ -554,6 +554,30 @@ async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,
                               "item_id": "../system/configuration"},
             blocking=True, return_response=True)
     assert fake.paths[-1] == "/api/history/..%2Fsystem%2Fconfiguration"
+
+
+async def test_a_status_that_is_no_text_is_not_a_traceback(hass: HomeAssistant,
+                                                           fake: FakeAppliance) -> None:
+    """An item's status or an update's state that is a list (unhashable): the action says
+    what it got, not "unknown error" with a TypeError in the log."""
+    entry = await _loaded(hass, fake)
+    fake.answers["/api/history/x"] = {"id": "x", "status": ["error"] * 1000}
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN, "retry", {"config_entry_id": entry.entry_id, "item_id": "x"},
+            blocking=True, return_response=True)
+    assert raised.value.translation_key == "not_retryable"
+    assert len(raised.value.translation_placeholders["status"]) == 255
+    fake.answers["/api/system/ytdlp"] = {"installed": "1", "latest": "2",
+                                         "update": {"state": ["updated"]}}
+    fake.answers["/api/system/ytdlp/update"] = {"state": "running"}
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(HomeAssistantError) as failed:
+        await hass.services.async_call("update", "install",
+                                       {"entity_id": "update.fake_yt_dlp"}, blocking=True)
+    assert failed.value.translation_key == "ytdlp_update_failed"
+    assert failed.value.translation_placeholders["state"] == "['updated']"
 
 
 async def test_a_file_ticket_to_elsewhere_is_not_played(hass: HomeAssistant,
