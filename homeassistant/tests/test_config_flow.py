@@ -129,6 +129,8 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
         data=_discovery(appliance))
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "zeroconf_confirm"
+    assert (result["description_placeholders"]["host"],
+            result["description_placeholders"]["port"]) == ("127.0.0.1", str(appliance.port))
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["errors"] == {"base": "invalid_auth"}
     result = await hass.config_entries.flow.async_configure(

@@ -580,6 +580,31 @@ async def test_a_status_that_is_no_text_is_not_a_traceback(hass: HomeAssistant,
     assert failed.value.translation_placeholders["state"] == "['updated']"
 
 
+async def test_a_ytdlp_update_that_outlasts_its_bound_or_is_refused(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update still running when the integration stops following it is an error that
+    says so; one refused for the credentials asks for new ones."""
+    monkeypatch.setattr(coordinator, "YTDLP_UPDATE_TIMEOUT", 0)
+    fake.answers["/api/system/ytdlp"] = {"installed": "1", "latest": "2", "update": {
+        "state": "running", "message": "pip runs"}}
+    fake.answers["/api/system/ytdlp/update"] = {"state": "running"}
+    await _loaded(hass, fake)
+    with pytest.raises(HomeAssistantError) as failed:
+        await hass.services.async_call("update", "install",
+                                       {"entity_id": "update.fake_yt_dlp"}, blocking=True)
+    assert failed.value.translation_key == "ytdlp_update_failed"
+    assert failed.value.translation_placeholders == {"state": "running", "message": "pip runs"}
+    fake.answers["/api/system/ytdlp/update"] = lambda _: web.json_response(
+        {"error": "Unauthorized", "code": "UNAUTHORIZED"}, status=401)
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call("update", "install",
+                                       {"entity_id": "update.fake_yt_dlp"}, blocking=True)
+    assert refused.value.translation_key == "invalid_auth"
+    await hass.async_block_till_done()
+    assert [flow["context"]["source"] for flow in
+            hass.config_entries.flow.async_progress_by_handler(DOMAIN)] == ["reauth"]
+
+
 async def test_a_file_ticket_to_elsewhere_is_not_played(hass: HomeAssistant,
                                                         fake: FakeAppliance) -> None:
     """The player gets a URL on the appliance, never one the appliance's answer points
