@@ -6,6 +6,7 @@ from ipaddress import ip_address
 from typing import Any
 
 import pytest
+import voluptuous as vol
 from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
@@ -240,6 +241,10 @@ async def test_reconfigure(hass: HomeAssistant, appliance: Server) -> None:
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
+    # The form starts from the entry's address.
+    defaults = {str(key): key.default() for key in result["data_schema"].schema
+                if key.default is not vol.UNDEFINED}
+    assert defaults == {CONF_HOST: "127.0.0.2", CONF_PORT: appliance.port}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], entry_data(appliance, port=free_port_pair()))
     assert result["errors"] == {"base": "cannot_connect"}
