@@ -283,6 +283,9 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
     schema = result["data_schema"].schema
     preset = next(key for key in schema if key == CONF_DEFAULT_PRESET)
     assert "default" in schema[preset].container
+    # An entry with no options yet: the "default" preset, and releases looked for.
+    assert {str(key): key.default() for key in schema} == {
+        CONF_DEFAULT_PRESET: "default", CONF_CHECK_UPDATES: True}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_DEFAULT_PRESET: "default", CONF_CHECK_UPDATES: False})
     assert result["type"] is FlowResultType.CREATE_ENTRY
