@@ -132,6 +132,9 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
     assert result["step_id"] == "zeroconf_confirm"
     assert (result["description_placeholders"]["host"],
             result["description_placeholders"]["port"]) == ("127.0.0.1", str(appliance.port))
+    # The discovered card's title names the address.
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["title_placeholders"] == {"host": "127.0.0.1"}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["errors"] == {"base": "invalid_auth"}
     result = await hass.config_entries.flow.async_configure(
@@ -223,6 +226,7 @@ async def test_reauth(hass: HomeAssistant, appliance: Server) -> None:
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["title"] == entry.title
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: "still-wrong"})
     assert result["errors"] == {"base": "invalid_auth"}

@@ -354,6 +354,32 @@ async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
     assert hass.states.get("switch.fake_queue_paused").state == "off"
 
 
+async def test_the_services_reason_for_a_server_error_is_shown(hass: HomeAssistant,
+                                                               fake: FakeAppliance) -> None:
+    fake.answers["/api/engine/stats"] = lambda _: web.json_response(
+        {"error": "database is locked", "code": "UNAVAILABLE"}, status=503)
+    entry = await _loaded(hass, fake)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_key == "cannot_connect"
+    assert entry.error_reason_translation_placeholders["error"] == (
+        "HTTP 503: database is locked")
+
+
+async def test_a_paused_switch_shows_what_it_was_told_at_once(hass: HomeAssistant,
+                                                             fake: FakeAppliance) -> None:
+    """The service announces a pause on its event stream too; the switch does not wait for
+    it (this one never announces anything)."""
+    fake.answers["/api/system/pause"] = {"paused": True}
+    fake.answers["/api/system/resume"] = {"paused": False}
+    await _loaded(hass, fake)
+    switch = "switch.fake_queue_paused"
+    for service, state in (("turn_on", "on"), ("turn_off", "off")):
+        await hass.services.async_call("switch", service, {"entity_id": switch},
+                                       blocking=True)
+        assert hass.states.get(switch).state == state
+    assert fake.paths[-2:] == ["/api/system/pause", "/api/system/resume"]
+
+
 async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
                                                             fake: FakeAppliance) -> None:
     fake.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": True}}

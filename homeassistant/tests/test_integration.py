@@ -283,8 +283,9 @@ async def test_device_trigger_fires_an_automation(
     assert device is not None
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER,
                                                   device.id)
-    assert {t["type"] for t in triggers if t["domain"] == DOMAIN} == {
-        "download_finished", "download_failed", "download_queued"}
+    assert {(t["platform"], t["type"]) for t in triggers if t["domain"] == DOMAIN} == {
+        ("device", "download_finished"), ("device", "download_failed"),
+        ("device", "download_queued")}
     fired = async_capture_events(hass, "test_download_done")
     assert await async_setup_component(hass, automation.DOMAIN, {automation.DOMAIN: [{
         "trigger": {"platform": "device", "domain": DOMAIN, "device_id": device.id,
