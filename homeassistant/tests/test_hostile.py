@@ -29,7 +29,7 @@ from homeassistant.const import (
     EVENT_STATE_CHANGED,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -181,6 +181,12 @@ async def test_a_host_that_is_not_a_host_name(hass: HomeAssistant, host: str) ->
     result = await _user_form(hass, {CONF_HOST: host, CONF_PORT: 8081})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_HOST: "invalid_host"}
+
+
+@pytest.mark.parametrize("port", [0, 65536, "http"])
+async def test_a_port_that_is_no_port(hass: HomeAssistant, port: Any) -> None:
+    with pytest.raises(InvalidData):
+        await _user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
 
 
 @pytest.mark.parametrize("health", [
@@ -625,6 +631,21 @@ async def test_a_ytdlp_update_that_outlasts_its_bound_or_is_refused(
     with pytest.raises(HomeAssistantError) as refused:
         await hass.services.async_call("update", "install",
                                        {"entity_id": "update.fake_yt_dlp"}, blocking=True)
+    assert refused.value.translation_key == "invalid_auth"
+    await hass.async_block_till_done()
+    assert [flow["context"]["source"] for flow in
+            hass.config_entries.flow.async_progress_by_handler(DOMAIN)] == ["reauth"]
+
+
+async def test_a_run_now_refused_for_the_credentials_asks_for_new_ones(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    fake.answers["/api/tasks"] = {"items": [{"id": 4, "name": "Feed"}]}
+    fake.answers["/api/tasks/4/execute"] = lambda _: web.json_response(
+        {"error": "Unauthorized", "code": "UNAUTHORIZED"}, status=401)
+    await _loaded(hass, fake)
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call("button", "press",
+                                       {"entity_id": "button.feed_run_now"}, blocking=True)
     assert refused.value.translation_key == "invalid_auth"
     await hass.async_block_till_done()
     assert [flow["context"]["source"] for flow in

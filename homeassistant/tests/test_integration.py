@@ -303,6 +303,7 @@ async def test_diagnostics_are_redacted(hass: HomeAssistant, loaded_entry: MockC
                                         appliance: Server) -> None:
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
     assert diagnostics["entry"]["data"][CONF_TOKEN] == "**REDACTED**"
+    assert diagnostics["entry"]["unique_id"] == instance_id(appliance)
     assert diagnostics["connected"] is True
     assert diagnostics["configuration"]["app"]["instance_id"] == instance_id(appliance)
     assert appliance.token not in str(diagnostics)  # type: ignore[attr-defined]

@@ -78,6 +78,7 @@ async def test_tasks_come_and_go_with_their_devices(
     device = task_device(hass, loaded_entry, task["id"])
     appliance_device = dr.async_get(hass).async_get_device({(DOMAIN, loaded_entry.unique_id)})
     assert device is not None and device.name == "Clips"
+    assert (device.manufacturer, device.model) == ("appliance", "Subscription")
     assert device.via_device_id == appliance_device.id
     # Its downloads' events carry the appliance's id: a "download finished" trigger on the
     # subscription's device would never fire, so none is offered.
