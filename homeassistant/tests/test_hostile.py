@@ -714,6 +714,30 @@ async def test_streams_that_close_at_once_are_reopened_less_and_less_often(
     assert entry.runtime_data.reconnect_delay == 0.08
 
 
+async def test_a_websocket_moved_by_a_restart_is_followed(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The person changes the websocket's port (YTP_WS_PORT) and restarts the appliance:
+    the stream is looked for where the service says it is now, not where it was at setup
+    (tried there for ever, the entities unavailable until Home Assistant restarted)."""
+    monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
+    monkeypatch.setattr(coordinator, "RECONNECT_MAX", 0.05)
+    old = FakeAppliance()
+    await old.start()
+    where = {"port": old.port}
+    fake.answers["/api/system/configuration"] = lambda _: {
+        "queue": [], "websocket": {"port": where["port"], "path": "/ws"}}
+    await _loaded(hass, fake)
+    await until(lambda: old.streams_opened == 1, message="the stream on the old port")
+    where["port"] = fake.port
+    await old.stop()  # the restart: the old port closed, the stream ended
+    await until(lambda: fake.streams_opened >= 1
+                and hass.states.get("sensor.fake_active_downloads").state == "0",
+                message="the stream on the new port")
+    fake.frames.put_nowait(json.dumps({"event": "paused", "data": {}}))
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
+                message="an event on the new stream")
+
+
 async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeAppliance,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The stream reconnects but the snapshot that catches up fails (a 503 while the service

@@ -297,13 +297,19 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         """The event stream, opened before the snapshot it completes: nothing that happens
         in between is missed. Setup fails (and is retried, or asks for reauth) without it."""
         try:
-            self.configuration = await self.client.configuration()
-            return await self.client.connect(self.configuration)
+            return await self._open()
         except InvalidAuth as err:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
         except ApplianceError as err:
             raise ConfigEntryNotReady(**failure(err)) from err
+
+    async def _open(self) -> aiohttp.ClientWebSocketResponse:
+        """The event stream where the service's configuration says it is now: a restart
+        may have moved it (YTP_WS_PORT changed), and the last snapshot's would be tried for
+        ever."""
+        self.configuration = await self.client.configuration()
+        return await self.client.connect(self.configuration)
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         """Read the event stream and check for releases for the entry's lifetime."""
@@ -321,7 +327,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         while True:
             if websocket is None:
                 try:
-                    websocket = await self.client.connect(self.configuration)
+                    websocket = await self._open()
                 except InvalidAuth:
                     self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
                     self.config_entry.async_start_reauth(self.hass)
