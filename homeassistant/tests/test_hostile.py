@@ -386,6 +386,20 @@ async def test_a_paused_switch_shows_what_it_was_told_at_once(hass: HomeAssistan
     assert fake.paths[-2:] == ["/api/system/pause", "/api/system/resume"]
 
 
+async def test_a_service_older_than_its_tasks_api_has_no_subscriptions(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    del fake.answers["/api/tasks"]  # 404
+    fake.answers["/api/system/pause"] = lambda _: web.json_response(
+        {"error": "Already paused.", "code": "NOT_ACCEPTABLE"}, status=406)
+    entry = await _loaded(hass, fake)
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.data.tasks == {}
+    # 406: already in the state asked for, which is no failure.
+    await hass.services.async_call("switch", "turn_on",
+                                   {"entity_id": "switch.fake_queue_paused"}, blocking=True)
+    assert hass.states.get("switch.fake_queue_paused").state == "on"
+
+
 async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
                                                             fake: FakeAppliance) -> None:
     fake.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": True}}

@@ -228,6 +228,21 @@ async def test_pause_from_elsewhere_reaches_the_switch(
     await until(lambda: state(hass, PAUSED) == STATE_OFF, message="the switch off")
 
 
+async def test_cancel_of_an_unknown_download_says_which(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, media: dict[str, str]) -> None:
+    """Of a known download (waiting, never started) and an id the service has no download
+    of (in its own form, a UUID): the one is cancelled, the other named."""
+    [item] = await add_url(hass, loaded_entry, media["clip"], folder="unknown-cancel",
+                           auto_start=False)
+    unknown = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(DOMAIN, "cancel", {
+            "config_entry_id": loaded_entry.entry_id, "item_id": [item["id"], unknown]},
+            blocking=True)
+    assert raised.value.translation_key == "not_cancelled"
+    assert raised.value.translation_placeholders == {"ids": unknown}
+
+
 async def test_cancel_retry_and_the_failed_event(
         hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
         media: dict[str, str]) -> None:
