@@ -400,6 +400,37 @@ async def test_a_service_older_than_its_tasks_api_has_no_subscriptions(
     assert hass.states.get("switch.fake_queue_paused").state == "on"
 
 
+async def test_an_empty_or_odd_folder_problem_is_none(hass: HomeAssistant,
+                                                      fake: FakeAppliance) -> None:
+    fake.answers["/api/engine/stats"] = {"failed": 0, "download_folder_problem": ""}
+    await _loaded(hass, fake)
+    problem = "binary_sensor.fake_download_folder_s_disk"
+    assert hass.states.get(problem).state == "off"
+    for value in ("Not mounted", 7, ""):
+        fake.frames.put_nowait(json.dumps({"event": "download_folder",
+                                           "data": {"problem": value}}))
+        expected = "on" if value == "Not mounted" else "off"
+        await until(lambda expected=expected: hass.states.get(problem).state == expected,
+                    message=f"the problem {value!r}")
+
+
+async def test_a_failed_action_says_why_in_the_integrations_words(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    entry = await _loaded(hass, fake)
+    for answer, key in ((lambda _: web.json_response({"error": "busy"}, status=503),
+                         "cannot_connect"),
+                        ({"not": "a list"}, "bad_answer")):
+        fake.answers["/api/history"] = lambda request, answer=answer: (
+            answer(request) if callable(answer) and request.method == "POST"
+            else answer if request.method == "POST" else {"items": []})
+        with pytest.raises(HomeAssistantError) as failed:
+            await hass.services.async_call(
+                DOMAIN, "add_url", {"config_entry_id": entry.entry_id, "url": "http://x/"},
+                blocking=True, return_response=True)
+        assert (failed.value.translation_domain, failed.value.translation_key) == (
+            DOMAIN, key)
+
+
 async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
                                                             fake: FakeAppliance) -> None:
     fake.answers["/api/tasks"] = {"items": [{"id": 1}], "pagination": {"has_next": True}}

@@ -137,8 +137,9 @@ async def test_setup_while_the_service_is_down_is_retried(hass: HomeAssistant,
 async def test_actions_name_a_loaded_appliance(hass: HomeAssistant,
                                                loaded_entry: MockConfigEntry,
                                                appliance: Server) -> None:
-    with pytest.raises(ServiceValidationError, match="No appliance entry"):
+    with pytest.raises(ServiceValidationError, match="No appliance entry") as unknown:
         await add_url(hass, MockConfigEntry(domain=DOMAIN, entry_id="nope"), "http://x/")
+    assert unknown.value.translation_placeholders == {"entry": "nope"}
     other = MockConfigEntry(domain=DOMAIN, unique_id="other", data=entry_data(appliance))
     other.add_to_hass(hass)
     with pytest.raises(ServiceValidationError, match="not loaded"):
@@ -229,11 +230,13 @@ async def test_pause_from_elsewhere_reaches_the_switch(
 
 
 async def test_cancel_of_an_unknown_download_says_which(
-        hass: HomeAssistant, loaded_entry: MockConfigEntry, media: dict[str, str]) -> None:
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
+        media: dict[str, str]) -> None:
     """Of a known download (waiting, never started) and an id the service has no download
     of (in its own form, a UUID): the one is cancelled, the other named."""
     [item] = await add_url(hass, loaded_entry, media["clip"], folder="unknown-cancel",
                            auto_start=False)
+    assert (await in_executor(hass, appliance.item, item["id"]))["auto_start"] is False
     unknown = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(ServiceValidationError) as raised:
         await hass.services.async_call(DOMAIN, "cancel", {
