@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from ipaddress import ip_address
 from typing import Any
 
@@ -35,9 +36,11 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
+    async_fire_time_changed,
 )
 
 from custom_components.appliance import api, coordinator
@@ -781,6 +784,35 @@ async def test_a_websocket_moved_by_a_restart_is_followed(
     fake.frames.put_nowait(json.dumps({"event": "paused", "data": {}}))
     await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
                 message="an event on the new stream")
+
+
+async def test_credentials_refused_at_a_reconnect_ask_for_new_ones(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password changed while the stream was open: its reconnect asks for new ones."""
+    monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
+    await _loaded(hass, fake)
+    fake.answers["/api/system/configuration"] = lambda _: web.json_response(
+        {"error": "Unauthorized", "code": "UNAUTHORIZED"}, status=401)
+    fake.frames.put_nowait(None)  # the service ends the stream
+    await until(lambda: [flow["context"]["source"] for flow in
+                         hass.config_entries.flow.async_progress_by_handler(DOMAIN)]
+                == ["reauth"], message="the reauth flow")
+
+
+async def test_releases_are_looked_for_again_later(hass: HomeAssistant,
+                                                   fake: FakeAppliance) -> None:
+    checks: list[str] = []
+
+    def check(request: web.Request) -> Any:
+        checks.append(request.path)
+        return {"status": "up_to_date"}
+
+    fake.answers["/api/system/check-updates"] = check
+    await _loaded(hass, fake)
+    assert len(checks) == 1
+    async_fire_time_changed(hass, dt_util.utcnow() + coordinator.RELEASE_CHECK_INTERVAL
+                            + timedelta(seconds=1))
+    await until(lambda: len(checks) == 2, message="the next release check")
 
 
 async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeAppliance,

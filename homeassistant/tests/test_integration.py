@@ -79,6 +79,7 @@ async def test_device_and_entities(hass: HomeAssistant, loaded_entry: MockConfig
     device = dr.async_get(hass).async_get_device({(DOMAIN, instance_id(appliance))})
     assert device is not None
     assert device.sw_version == appliance.get("/api/health").json()["version"]
+    assert (device.manufacturer, device.model) == ("appliance", "Media downloader")
     entities = er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
     assert {e.translation_key for e in entities} == {
         "active", "queued", "failed", "speed", "disk_free", "last_finished", "downloading",
