@@ -2,7 +2,7 @@
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
 # files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest,
-# tui, system, core, procs.
+# tui, system, core, procs, homeassistant.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -16,7 +16,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system|core|procs}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system|core|procs|homeassistant}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
@@ -97,27 +97,55 @@ case "$target" in
            # (test_bytecode.py's first two start the service and an interpreter as processes; in
            # the scratch copy the service would not run from the venv's cache)
            tests="tests/test_pool.py tests/test_zygote.py tests/test_bytecode.py::test_serve_is_run_again_optimized_once tests/test_bytecode.py::test_the_processes_it_starts_run_as_it_runs tests/test_bytecode.py::test_a_cache_others_may_write_is_not_used tests/test_bytecode.py::test_no_cache_outside_a_venv_or_where_none_was_made tests/test_bytecode.py::test_every_ytdlp_module_is_compiled_into_the_cache tests/test_bytecode.py::test_a_compile_that_fails_is_said_by_its_last_line tests/test_process_groups.py tests/test_worker_messages.py tests/test_startup.py tests/test_slots.py tests/test_engine.py::test_dead_download_process_is_an_error_not_a_hang tests/test_engine.py::test_spawned_pool_keeps_a_spare_replaces_killed_and_retires_idle tests/test_engine.py::test_stuck_download_is_stopped_and_marked tests/test_engine_commands.py tests/test_zygote_loop.py tests/test_command_storm.py tests/test_file_removal.py::test_items_follow_their_files_renamed_and_moved_in_the_browser" ;;
+  # The Home Assistant integration (homeassistant/custom_components/appliance): its own tests,
+  # in Home Assistant's test harness on .venv-ha's Python 3.13 (./bootstrap.sh test makes
+  # it), against a real appliance run from .venv and a hostile one in the test process.
+  homeassistant)
+           mutate="custom_components/appliance/*"
+           tests="tests" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
+mutmut="$here/.venv/bin/mutmut"
+if [ "$target" = homeassistant ]; then
+  py="$here/.venv-ha/bin/python"
+  mutmut="$here/.venv-ha/bin/mutmut"
+  [ -x "$py" ] || { echo "no $py: run ./bootstrap.sh test first" >&2; exit 2; }
+  # The appliance the tests start (conftest.py), from the main environment.
+  export APPLIANCE_PYTHON="$here/.venv/bin/python"
+fi
 
 "$py" -c "import mutmut" 2>/dev/null || "$py" -m pip install -q "mutmut>=3.8,<3.9"  # mutmut_run.py patches 3.8
 
 scratch="${MUTATION_DIR:-$(mktemp -d /tmp/mutation-"$target".XXXX)}"
 mkdir -p "$scratch"
-cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" "$here/docs" \
-  "$here/systemd" "$scratch/"
+if [ "$target" = homeassistant ]; then
+  # The integration's folder is the scratch root; its conftest.py finds the main suite's
+  # tests/support (the appliance's server harness) in the tests folder's parent's tests/.
+  cp -rL "$here/homeassistant/custom_components" "$here/homeassistant/tests" \
+    "$here/homeassistant/scripts" "$here/homeassistant/pytest.ini" "$scratch/"
+  cp -rL "$here/tests/support" "$scratch/tests/"
+  source_paths=custom_components
+  also_copy="scripts pytest.ini"
+  pytest_args="-p no:randomly -p no:cacheprovider"
+else
+  cp -rL "$here/appliance" "$here/tests" "$here/pyproject.toml" "$here/README.md" "$here/docs" \
+    "$here/systemd" "$scratch/"
+  source_paths=appliance
+  # the documents some tests compare the service's answers with; the unit the install writes
+  also_copy="README.md docs systemd"
+  pytest_args="-n0 -p no:cacheprovider"  # xdist stays loaded: some modules group tests for it
+fi
 {  # lists: one value a line
   echo "[mutmut]"
-  echo "source_paths = appliance"
+  echo "source_paths = $source_paths"
   echo "also_copy ="
-  # the documents some tests compare the service's answers with; the unit the install writes
-  printf '    %s\n' README.md docs systemd
+  printf '    %s\n' $also_copy
   echo "only_mutate ="
   for path in $mutate; do echo "    $path"; done
   echo "pytest_add_cli_args_test_selection ="
   for test in $tests; do echo "    $test"; done
   echo "pytest_add_cli_args ="
-  printf '    %s\n' -n0 -p no:cacheprovider  # xdist stays loaded: some modules group tests for it
+  printf '    %s\n' $pytest_args
 } > "$scratch/setup.cfg"
 cd "$scratch"
 names=()
@@ -141,7 +169,7 @@ copy_also_copy_files()
 setup_source_paths()
 create_mutants(os.cpu_count() or 2)
 PY
-  mapfile -t all < <("$here/.venv/bin/mutmut" results --all true | sed -nE 's/^ *([^ ]+): .*/\1/p')
+  mapfile -t all < <("$mutmut" results --all true | sed -nE 's/^ *([^ ]+): .*/\1/p')
   selected=()
   for full in "${all[@]}"; do
     if [ ${#names[@]} -gt 0 ]; then
@@ -158,7 +186,7 @@ PY
   echo "sample: ${#names[@]} of ${#selected[@]} mutants" >&2
 fi
 "$py" "$here/bench/mutmut_run.py" run --max-children "${MUTATION_JOBS:-2}" "${names[@]}" || true
-"$here/.venv/bin/mutmut" export-cicd-stats >/dev/null 2>&1 || true
+"$mutmut" export-cicd-stats >/dev/null 2>&1 || true
 "$py" - "$scratch" <<'PY'
 import json, pathlib, sys
 stats = pathlib.Path(sys.argv[1], "mutants", "mutmut-cicd-stats.json")

@@ -34,6 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from custom_components.appliance.const import DOMAIN  # noqa: E402
 from support.server import Server, free_port_pair, wait_for  # noqa: E402  (the main suite's)
 
+from .fake_appliance import FakeAppliance  # noqa: E402
+
 APPLIANCE_PYTHON = os.environ.get("APPLIANCE_PYTHON") or str(REPO / ".venv" / "bin" / "python")
 Server.python = APPLIANCE_PYTHON
 NEWER_RELEASE = "99.0.0"
@@ -190,3 +192,15 @@ async def in_executor(hass: HomeAssistant, func: Callable[..., Any], *args: Any)
 
 
 Waiter = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def fake(hass: HomeAssistant) -> AsyncIterator[FakeAppliance]:
+    """A hostile or broken appliance (tests/fake_appliance.py); entries unloaded after."""
+    server = FakeAppliance()
+    await server.start()
+    yield server
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await server.stop()

@@ -6,7 +6,9 @@ from ipaddress import ip_address
 from typing import Any
 
 import pytest
+import voluptuous as vol
 from homeassistant import config_entries
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -128,6 +130,11 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
         data=_discovery(appliance))
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "zeroconf_confirm"
+    assert (result["description_placeholders"]["host"],
+            result["description_placeholders"]["port"]) == ("127.0.0.1", str(appliance.port))
+    # The discovered card's title names the address.
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["title_placeholders"] == {"host": "127.0.0.1"}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["errors"] == {"base": "invalid_auth"}
     result = await hass.config_entries.flow.async_configure(
@@ -138,21 +145,57 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
     await _unload_all(hass)
 
 
-async def test_zeroconf_of_a_known_appliance_updates_its_address(
+async def test_zeroconf_of_a_known_appliance_that_moved_asks_then_moves(
         hass: HomeAssistant, appliance: Server) -> None:
+    """The appliance got a new address (its old one answers no more): the announcement asks
+    the person, and on their word the entry moves there, proven with its own credentials."""
+    gone = free_port_pair()  # where the appliance was: nothing answers there now
     entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
-                            data=entry_data(appliance, host="127.0.0.2"))
+                            data=entry_data(appliance, port=gone))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_discovery(appliance))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_move"
+    assert result["description_placeholders"]["old"] == f"127.0.0.1:{gone}"
+    assert result["description_placeholders"]["new"] == f"127.0.0.1:{appliance.port}"
+    assert entry.data[CONF_PORT] == gone  # nothing moved before the person said so
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "moved"
+    assert entry.data == entry_data(appliance)
+    await hass.async_block_till_done()  # the entry's reload on its new address
+    assert entry.state is ConfigEntryState.LOADED
+    await _unload_all(hass)
+
+
+async def test_zeroconf_of_a_known_appliance_where_it_is(hass: HomeAssistant,
+                                                         appliance: Server) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
+                            data=entry_data(appliance))
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
         data=_discovery(appliance))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert entry.data[CONF_HOST] == "127.0.0.1"
-    await _unload_all(hass)
 
 
-@pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65])
+@pytest.mark.parametrize("port", [None, 0, 70000])
+async def test_zeroconf_without_a_usable_port(hass: HomeAssistant, appliance: Server,
+                                              port: int | None) -> None:
+    info = _discovery(appliance)
+    info.port = port
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF}, data=info)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_address"
+
+
+@pytest.mark.parametrize("announced", ["", "../../x", "<b>id</b>", "f" * 65, "\ufffd" * 8,
+                                       # another appliance's subscription's device
+                                       "0123abcd_task_1"])
 async def test_zeroconf_without_an_id_is_not_an_appliance(hass: HomeAssistant,
                                                           appliance: Server,
                                                           announced: str) -> None:
@@ -183,6 +226,7 @@ async def test_reauth(hass: HomeAssistant, appliance: Server) -> None:
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["title"] == entry.title
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: "still-wrong"})
     assert result["errors"] == {"base": "invalid_auth"}
@@ -201,6 +245,10 @@ async def test_reconfigure(hass: HomeAssistant, appliance: Server) -> None:
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
+    # The form starts from the entry's address.
+    defaults = {str(key): key.default() for key in result["data_schema"].schema
+                if key.default is not vol.UNDEFINED}
+    assert defaults == {CONF_HOST: "127.0.0.2", CONF_PORT: appliance.port}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], entry_data(appliance, port=free_port_pair()))
     assert result["errors"] == {"base": "cannot_connect"}
@@ -239,6 +287,9 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
     schema = result["data_schema"].schema
     preset = next(key for key in schema if key == CONF_DEFAULT_PRESET)
     assert "default" in schema[preset].container
+    # An entry with no options yet: the "default" preset, and releases looked for.
+    assert {str(key): key.default() for key in schema} == {
+        CONF_DEFAULT_PRESET: "default", CONF_CHECK_UPDATES: True}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_DEFAULT_PRESET: "default", CONF_CHECK_UPDATES: False})
     assert result["type"] is FlowResultType.CREATE_ENTRY

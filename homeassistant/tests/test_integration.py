@@ -79,6 +79,7 @@ async def test_device_and_entities(hass: HomeAssistant, loaded_entry: MockConfig
     device = dr.async_get(hass).async_get_device({(DOMAIN, instance_id(appliance))})
     assert device is not None
     assert device.sw_version == appliance.get("/api/health").json()["version"]
+    assert (device.manufacturer, device.model) == ("appliance", "Media downloader")
     entities = er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
     assert {e.translation_key for e in entities} == {
         "active", "queued", "failed", "speed", "disk_free", "last_finished", "downloading",
@@ -137,8 +138,9 @@ async def test_setup_while_the_service_is_down_is_retried(hass: HomeAssistant,
 async def test_actions_name_a_loaded_appliance(hass: HomeAssistant,
                                                loaded_entry: MockConfigEntry,
                                                appliance: Server) -> None:
-    with pytest.raises(ServiceValidationError, match="No appliance entry"):
+    with pytest.raises(ServiceValidationError, match="No appliance entry") as unknown:
         await add_url(hass, MockConfigEntry(domain=DOMAIN, entry_id="nope"), "http://x/")
+    assert unknown.value.translation_placeholders == {"entry": "nope"}
     other = MockConfigEntry(domain=DOMAIN, unique_id="other", data=entry_data(appliance))
     other.add_to_hass(hass)
     with pytest.raises(ServiceValidationError, match="not loaded"):
@@ -228,6 +230,23 @@ async def test_pause_from_elsewhere_reaches_the_switch(
     await until(lambda: state(hass, PAUSED) == STATE_OFF, message="the switch off")
 
 
+async def test_cancel_of_an_unknown_download_says_which(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
+        media: dict[str, str]) -> None:
+    """Of a known download (waiting, never started) and an id the service has no download
+    of (in its own form, a UUID): the one is cancelled, the other named."""
+    [item] = await add_url(hass, loaded_entry, media["clip"], folder="unknown-cancel",
+                           auto_start=False)
+    assert (await in_executor(hass, appliance.item, item["id"]))["auto_start"] is False
+    unknown = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(DOMAIN, "cancel", {
+            "config_entry_id": loaded_entry.entry_id, "item_id": [item["id"], unknown]},
+            blocking=True)
+    assert raised.value.translation_key == "not_cancelled"
+    assert raised.value.translation_placeholders == {"ids": unknown}
+
+
 async def test_cancel_retry_and_the_failed_event(
         hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
         media: dict[str, str]) -> None:
@@ -283,8 +302,9 @@ async def test_device_trigger_fires_an_automation(
     assert device is not None
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER,
                                                   device.id)
-    assert {t["type"] for t in triggers if t["domain"] == DOMAIN} == {
-        "download_finished", "download_failed", "download_queued"}
+    assert {(t["platform"], t["type"]) for t in triggers if t["domain"] == DOMAIN} == {
+        ("device", "download_finished"), ("device", "download_failed"),
+        ("device", "download_queued")}
     fired = async_capture_events(hass, "test_download_done")
     assert await async_setup_component(hass, automation.DOMAIN, {automation.DOMAIN: [{
         "trigger": {"platform": "device", "domain": DOMAIN, "device_id": device.id,
@@ -302,6 +322,7 @@ async def test_diagnostics_are_redacted(hass: HomeAssistant, loaded_entry: MockC
                                         appliance: Server) -> None:
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
     assert diagnostics["entry"]["data"][CONF_TOKEN] == "**REDACTED**"
+    assert diagnostics["entry"]["unique_id"] == instance_id(appliance)
     assert diagnostics["connected"] is True
     assert diagnostics["configuration"]["app"]["instance_id"] == instance_id(appliance)
     assert appliance.token not in str(diagnostics)  # type: ignore[attr-defined]

@@ -67,8 +67,10 @@ async def test_browse_the_download_folder(hass: HomeAssistant, browser: None,
     by_entry = await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/")
     assert {c.title for c in by_entry.children} == set(root)
 
-    with pytest.raises(BrowseError):
+    assert by_entry.media_content_type == "" and by_entry.can_expand
+    with pytest.raises(BrowseError) as unknown:
         await browse(hass, f"{ROOT}/not-an-entry/shows")
+    assert unknown.value.translation_key == "unknown_entry"
     with pytest.raises(BrowseError, match="does not exist"):
         await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/missing")
     with pytest.raises(BrowseError, match=r"'\.\.'"):

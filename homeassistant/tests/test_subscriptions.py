@@ -78,6 +78,7 @@ async def test_tasks_come_and_go_with_their_devices(
     device = task_device(hass, loaded_entry, task["id"])
     appliance_device = dr.async_get(hass).async_get_device({(DOMAIN, loaded_entry.unique_id)})
     assert device is not None and device.name == "Clips"
+    assert (device.manufacturer, device.model) == ("appliance", "Subscription")
     assert device.via_device_id == appliance_device.id
     # Its downloads' events carry the appliance's id: a "download finished" trigger on the
     # subscription's device would never fire, so none is offered.
@@ -138,7 +139,9 @@ async def test_run_task_action(hass: HomeAssistant, loaded_entry: MockConfigEntr
     await until(lambda: {task["id"], feed["id"]} <= set(loaded_entry.runtime_data.data.tasks),
                 message="the tasks in the coordinator")
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
-    assert diagnostics["data"]["tasks"][str(task["id"])]["cookies"] == "**REDACTED**"
+    # Only what the entities show of a task is kept: its cookies are not even held.
+    assert "cookies" not in diagnostics["data"]["tasks"][str(task["id"])]
+    assert diagnostics["data"]["tasks"][str(task["id"])]["folder"] == "action"
     assert diagnostics["data"]["tasks"][str(feed["id"])]["url"] == "http://127.0.0.1:9/rss"
     for secret in ("secret-session", "feed-password", "feed-key"):
         assert secret not in str(diagnostics)

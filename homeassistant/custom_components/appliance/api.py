@@ -6,6 +6,7 @@ Home Assistant, so it could be published as a library of its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from urllib.parse import quote
 import aiohttp
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+# The websocket's opening handshake (the session's own bound is 5 minutes: a service whose
+# websocket port takes the connection and never answers held the setup, and each reconnect,
+# that long).
+WS_CONNECT_TIMEOUT = 30.0
 TASK_PAGE = 1000
 # A service that says "there is a next page" for ever must not keep Home Assistant reading.
 MAX_TASK_PAGES = 100
@@ -273,10 +278,11 @@ class ApplianceClient:
                             f"path {path!r}")
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
-            return await self.session.ws_connect(
-                f"ws://{host}:{port}{path}", headers=self.credentials.headers(),
-                heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=10),
-            )
+            async with asyncio.timeout(WS_CONNECT_TIMEOUT):
+                return await self.session.ws_connect(
+                    f"ws://{host}:{port}{path}", headers=self.credentials.headers(),
+                    heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=10),
+                )
         except aiohttp.WSServerHandshakeError as err:
             if err.status == 401:
                 raise InvalidAuth(err.message) from err
@@ -298,9 +304,11 @@ def records(value: Any) -> list[dict[str, Any]]:
 
 def valid_instance_id(value: Any) -> bool:
     """An instance id as the service makes them (hex), never markup or a path: it becomes
-    the entry's unique id and part of every device and entity id."""
+    the entry's unique id and part of every device and entity id. Never a "_" either: an
+    appliance's subscription devices are "<its id>_task_<n>", and an appliance announcing
+    "<another's id>_task_1" would have taken over (renamed, re-linked) that device."""
     return isinstance(value, str) and 0 < len(value) <= 64 \
-        and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+        and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
 
 
 def capped(value: Any, limit: int) -> Any:

@@ -26,7 +26,14 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from . import client_for
-from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, valid_instance_id
+from .api import (
+    ApplianceError,
+    BadAnswer,
+    CannotConnect,
+    InvalidAuth,
+    RequestRefused,
+    valid_instance_id,
+)
 from .const import (
     CONF_CHECK_UPDATES,
     CONF_DEFAULT_PRESET,
@@ -94,6 +101,8 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         self._discovered: dict[str, Any] = {}
         self._title = ""
+        # The configured entry an announcement says has moved (zeroconf_move).
+        self._moved: ApplianceConfigEntry | None = None
         # What the service said when it refused, or why it is not an appliance: shown in
         # the form's error ({error}).
         self._placeholders: dict[str, str] = {"error": ""}
@@ -162,12 +171,54 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         instance_id = discovery_info.properties.get("id")
         if not valid_instance_id(instance_id):
             return self.async_abort(reason="no_instance_id")
-        await self.async_set_unique_id(instance_id)
-        self._abort_if_unique_id_configured(
-            updates={CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port})
-        self._discovered = {CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port}
-        self.context["title_placeholders"] = {"host": discovery_info.host}
+        host, port = discovery_info.host, discovery_info.port
+        if not _valid_host(str(host)) or not isinstance(port, int) or not 0 < port < 65536:
+            return self.async_abort(reason="no_address")
+        entry = await self.async_set_unique_id(instance_id)
+        self._discovered = {CONF_HOST: host, CONF_PORT: port}
+        self.context["title_placeholders"] = {"host": host}
+        if entry is not None:
+            return await self._known_elsewhere(entry)
         return await self.async_step_zeroconf_confirm()
+
+    async def _known_elsewhere(self, entry: ApplianceConfigEntry) -> ConfigFlowResult:
+        """A configured appliance announced at another address. Anyone on the network may
+        announce any id (the id is no secret: every announcement and ``/api/health`` carry
+        it), and moving the entry sends its credentials to the new address: the entry stays
+        while its address still answers as its appliance, and moves only when the person
+        says so."""
+        if CONF_HOST not in entry.data or (
+                entry.data[CONF_HOST], entry.data[CONF_PORT]) == (
+                self._discovered[CONF_HOST], self._discovered[CONF_PORT]):
+            return self.async_abort(reason="already_configured")  # ignored, or the same
+        try:
+            health = await client_for(self.hass, dict(entry.data)).health()
+        except ApplianceError:
+            health = {}
+        if health.get("instance_id") == entry.unique_id:
+            return self.async_abort(reason="already_configured")
+        self._moved = entry
+        return await self.async_step_zeroconf_move()
+
+    async def async_step_zeroconf_move(self, user_input: dict[str, Any] | None = None
+                                       ) -> ConfigFlowResult:
+        """The person confirms that their appliance moved to the announced address."""
+        entry = self._moved
+        assert entry is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **self._discovered}
+            instance_id, errors = await self._probe(data)
+            if not errors:
+                if instance_id != entry.unique_id:
+                    return self.async_abort(reason="wrong_appliance")
+                return self.async_update_reload_and_abort(entry, data=data, reason="moved")
+        return self.async_show_form(
+            step_id="zeroconf_move", data_schema=vol.Schema({}), errors=errors,
+            description_placeholders={
+                **self._placeholders, "title": entry.title,
+                "old": f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}",
+                "new": f"{self._discovered[CONF_HOST]}:{self._discovered[CONF_PORT]}"})
 
     async def async_step_zeroconf_confirm(self, user_input: dict[str, Any] | None = None
                                           ) -> ConfigFlowResult:

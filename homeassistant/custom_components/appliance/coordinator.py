@@ -44,6 +44,7 @@ from .const import (
     EVENT_FAILED,
     EVENT_FINISHED,
     EVENT_QUEUED,
+    MAX_NAME,
     MAX_TEXT,
     STATUS_PENDING,
 )
@@ -72,10 +73,16 @@ PUBLISH_COOLDOWN = 1.0
 # no more than that (past it, new ids are not followed).
 MAX_QUEUE = 100_000
 QUEUE_FIELDS = ("status", "speed")
+# An item's id as the service makes them is a UUID (36 characters): a longer one is not
+# followed (each followed id is a key kept for the entry's life, each text a value).
+MAX_ITEM_ID = 128
 # Subscriptions shown, each a device with two entities that Home Assistant's registries keep
 # on disk: a service that names a new task in every event must not fill them (past it, new
 # tasks are not shown).
 MAX_TASKS = 1000
+# What the entities show of a task, each field cut to MAX_TEXT: a task of megabytes (an
+# event of the stream may be 4 MiB) is not kept whole, once per task.
+TASK_FIELDS = ("id", "name", "enabled", "url", "timer", "preset", "folder")
 
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
@@ -126,7 +133,16 @@ def _problem(figures: dict[str, Any]) -> str | None:
 
 def _followed(item: dict[str, Any]) -> dict[str, Any]:
     """What the entities need of a queue item."""
-    return {key: item[key] for key in QUEUE_FIELDS if key in item}
+    return {key: capped(item[key], MAX_NAME) for key in QUEUE_FIELDS if key in item}
+
+
+def _followed_id(item: dict[str, Any]) -> bool:
+    return isinstance(item_id := item.get("id"), str) and len(item_id) <= MAX_ITEM_ID
+
+
+def followed_task(task: dict[str, Any]) -> dict[str, Any]:
+    """What the entities need of a task (the snapshot's, an event's, a change's answer)."""
+    return {key: capped(task[key], MAX_TEXT) for key in TASK_FIELDS if key in task}
 
 
 def failure(err: ApplianceError) -> dict[str, Any]:
@@ -194,7 +210,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             paused=configuration.get("paused") is True,
             queue=dict(itertools.islice(
                 ((item["id"], _followed(item)) for item in records(configuration.get("queue"))
-                 if isinstance(item.get("id"), str)), MAX_QUEUE)),
+                 if _followed_id(item)), MAX_QUEUE)),
             failed=count(stats.get("failed")) or 0,
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
@@ -202,7 +218,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             presets=[p["name"] for p in records(configuration.get("presets"))
                      if isinstance(p.get("name"), str)],
             tasks=dict(itertools.islice(
-                ((task_id, task) for task in tasks
+                ((task_id, followed_task(task)) for task in tasks
                  if (task_id := count(task.get("id"))) is not None), MAX_TASKS)),
             release=self.data.release if self.data else None,
             ytdlp=self.data.ytdlp if self.data else None,
@@ -281,13 +297,19 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         """The event stream, opened before the snapshot it completes: nothing that happens
         in between is missed. Setup fails (and is retried, or asks for reauth) without it."""
         try:
-            self.configuration = await self.client.configuration()
-            return await self.client.connect(self.configuration)
+            return await self._open()
         except InvalidAuth as err:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
         except ApplianceError as err:
             raise ConfigEntryNotReady(**failure(err)) from err
+
+    async def _open(self) -> aiohttp.ClientWebSocketResponse:
+        """The event stream where the service's configuration says it is now: a restart
+        may have moved it (YTP_WS_PORT changed), and the last snapshot's would be tried for
+        ever."""
+        self.configuration = await self.client.configuration()
+        return await self.client.connect(self.configuration)
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         """Read the event stream and check for releases for the entry's lifetime."""
@@ -305,7 +327,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         while True:
             if websocket is None:
                 try:
-                    websocket = await self.client.connect(self.configuration)
+                    websocket = await self._open()
                 except InvalidAuth:
                     self.async_set_update_error(ConfigEntryAuthFailed("invalid credentials"))
                     self.config_entry.async_start_reauth(self.hass)
@@ -378,7 +400,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             if payload.get("action") == "delete":
                 data.tasks.pop(task_id, None)
             elif task_id in data.tasks or len(data.tasks) < MAX_TASKS:  # create, update
-                data.tasks[task_id] = payload["data"]
+                data.tasks[task_id] = followed_task(payload["data"])
         elif event == "download_folder" and isinstance(payload, dict):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
@@ -398,7 +420,8 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         if event in ("item_added", "item_updated"):
             if item.get("kind", "queue") == "queue":
                 known = data.queue.get(item_id)
-                if known is not None or len(data.queue) < MAX_QUEUE:
+                if known is not None or (len(data.queue) < MAX_QUEUE
+                                         and _followed_id(item)):
                     data.queue[item_id] = {**(known or {}), **_followed(item)}
             else:
                 data.queue.pop(item_id, None)

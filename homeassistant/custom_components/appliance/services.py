@@ -15,8 +15,8 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
-from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused
-from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, RETRYABLE_STATUSES
+from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, capped
+from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, MAX_NAME, RETRYABLE_STATUSES
 
 if TYPE_CHECKING:
     from .coordinator import ApplianceCoordinator
@@ -111,10 +111,11 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
     retried: list[JsonValueType] = []
     for item_id in call.data[ATTR_ITEM_ID]:
         item = await call_service(coordinator, client.item(item_id))
-        if item.get("status") not in RETRYABLE_STATUSES:
+        status = item.get("status")
+        if not isinstance(status, str) or status not in RETRYABLE_STATUSES:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_retryable",
-                translation_placeholders={"id": item_id, "status": str(item.get("status"))})
+                translation_placeholders={"id": item_id, "status": str(capped(status, MAX_NAME))})
         new_id = await call_service(coordinator, client.retry(item_id))
         retried.append({"id": new_id, "url": item.get("url"), "retry_of": item_id})
     return {"items": retried}

@@ -9,7 +9,7 @@ from homeassistant.components.switch import SwitchEntity, SwitchEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
+from .coordinator import ApplianceConfigEntry, ApplianceCoordinator, followed_task
 from .entity import ApplianceEntity
 from .services import call_service
 from .subscriptions import ApplianceTaskEntity, async_add_task_entities
@@ -65,5 +65,5 @@ class ApplianceTaskEnabled(ApplianceTaskEntity, SwitchEntity):
         task = await call_service(coordinator,
                                   coordinator.client.set_task_enabled(self.task_id, enabled))
         # The service announces the change on the event stream too; show it at once.
-        coordinator.data.tasks[self.task_id] = task
+        coordinator.data.tasks[self.task_id] = followed_task(task)
         coordinator.async_update_listeners()

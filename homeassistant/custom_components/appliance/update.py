@@ -82,9 +82,11 @@ class ApplianceYtdlp(ApplianceEntity, UpdateEntity):
         coordinator = self.coordinator
         status = await call_service(coordinator, coordinator.async_update_ytdlp())
         update = mapping(status.get("update"))
-        if update.get("state") in FAILED_STATES or update.get("state") == "running":
+        state = update.get("state")
+        # (a state that is no text is no word of the service's: a list was a TypeError)
+        if not isinstance(state, str) or state in FAILED_STATES or state == "running":
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="ytdlp_update_failed",
                 translation_placeholders={
-                    "state": str(capped(update.get("state"), MAX_NAME)),
+                    "state": str(capped(state, MAX_NAME)),
                     "message": str(capped(update.get("message") or "", MAX_TEXT))})
