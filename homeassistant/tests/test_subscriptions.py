@@ -145,6 +145,13 @@ async def test_run_task_action(hass: HomeAssistant, loaded_entry: MockConfigEntr
     assert diagnostics["data"]["tasks"][str(feed["id"])]["url"] == "http://127.0.0.1:9/rss"
     for secret in ("secret-session", "feed-password", "feed-key"):
         assert secret not in str(diagnostics)
+    # Nor in the feed's entities' attributes, which the recorder keeps.
+    switch = await until(lambda: task_entity(hass, loaded_entry, feed["id"], "enabled"),
+                         message="the feed's switch")
+    await until(lambda: hass.states.get(switch), message="the switch's state")
+    assert hass.states.get(switch).attributes["url"] == "http://127.0.0.1:9/rss?passkey=***"
+    for secret in ("feed-password", "feed-key"):
+        assert secret not in str([state.as_dict() for state in hass.states.async_all()])
     await delete_task(hass, appliance, feed["id"])
     response = await hass.services.async_call(DOMAIN, "run_task", {
         "config_entry_id": loaded_entry.entry_id, "task_id": task["id"]},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -11,29 +10,16 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .coordinator import ApplianceConfigEntry
+from .redaction import without_url_secrets
 
 # yt-dlp's options (the service's, a preset's, an item's) may hold "--password", "--cookies"
 # or a "--username": the whole command line goes.
 TO_REDACT = {CONF_TOKEN, CONF_PASSWORD, CONF_USERNAME, "auth_username", "cookies", "cli",
              "ytdlp_cli"}
-# A link's user and password ("https://me:secret@feeds.example/…") and its query (a private
-# feed's "?passkey=…", a signed media URL) are secrets too; scheme, host and path stay.
-URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?:[^/@\s?#]*@)?(?P<rest>[^\s?#]*)"
-                         r"(?:[?#]\S*)?")
-
-
-def _without_url_secrets(value: Any) -> Any:
-    if isinstance(value, str):
-        return URL_SECRETS.sub(r"\g<scheme>\g<rest>", value)
-    if isinstance(value, dict):
-        return {key: _without_url_secrets(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_url_secrets(item) for item in value]
-    return value
 
 
 def _redact(value: Any) -> Any:
-    return _without_url_secrets(async_redact_data(value, TO_REDACT))
+    return without_url_secrets(async_redact_data(value, TO_REDACT))
 
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ApplianceConfigEntry

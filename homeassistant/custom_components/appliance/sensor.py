@@ -20,6 +20,7 @@ from .api import capped
 from .const import MAX_NAME, MAX_TEXT
 from .coordinator import ApplianceConfigEntry, ApplianceData
 from .entity import ApplianceEntity
+from .redaction import shown_url
 
 # Push updates: entities do not poll, so nothing to limit.
 PARALLEL_UPDATES = 0
@@ -40,8 +41,9 @@ def _title(data: ApplianceData) -> str | None:
 
 def _last_finished_attributes(data: ApplianceData) -> dict[str, Any]:
     item = data.last_finished or {}
-    return {key: capped(item.get(key), MAX_TEXT)
-            for key in ("url", "filename", "preset", "finished_at")}
+    return {"url": capped(shown_url(item.get("url")), MAX_TEXT),  # (kept by the recorder)
+            **{key: capped(item.get(key), MAX_TEXT)
+               for key in ("filename", "preset", "finished_at")}}
 
 
 SENSORS: tuple[ApplianceSensorDescription, ...] = (

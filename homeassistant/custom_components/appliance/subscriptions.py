@@ -18,6 +18,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .api import capped
 from .const import DOMAIN, MANUFACTURER, MAX_DEVICE_NAME, MAX_TEXT
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
+from .redaction import shown_url
 
 TASK_KEY = "_task_"
 
@@ -65,9 +66,10 @@ class ApplianceTaskEntity(CoordinatorEntity[ApplianceCoordinator]):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         task = self.task
+        # (the recorder keeps attributes: a private feed's password or passkey stays out)
         return {"task_id": self.task_id,
-                **{key: capped(task.get(key), MAX_TEXT)
-                   for key in ("url", "timer", "preset", "folder")}}
+                "url": capped(shown_url(task.get("url")), MAX_TEXT),
+                **{key: capped(task.get(key), MAX_TEXT) for key in ("timer", "preset", "folder")}}
 
 
 def async_add_task_entities(entry: ApplianceConfigEntry,

@@ -1,0 +1,45 @@
+"""What of a link may be shown: a link's user and password ("https://me:secret@feeds.example/…")
+and its query (a private feed's "?passkey=…", a signed media URL) are secrets. Diagnostics,
+sent to whoever asks for help, keep scheme, host and path; entities' attributes, which Home
+Assistant's recorder keeps, keep the query's other parameters too (which playlist, which
+video)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?:[^/@\s?#]*@)?(?P<rest>[^\s?#]*)"
+                         r"(?:[?#]\S*)?")
+
+
+def without_url_secrets(value: Any) -> Any:
+    """``value`` with every link in its text (in its lists and dicts too) cut to scheme, host
+    and path."""
+    if isinstance(value, str):
+        return URL_SECRETS.sub(r"\g<scheme>\g<rest>", value)
+    if isinstance(value, dict):
+        return {key: without_url_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_url_secrets(item) for item in value]
+    return value
+
+
+# A query parameter whose name says it holds a secret ("passkey", "api_key", "token", "sig").
+SECRET_PARAMETER = re.compile(r"key|token|auth|pass|secret|sig|session|cred", re.IGNORECASE)
+
+
+def shown_url(url: Any) -> Any:
+    """A link as an entity shows it: without its user and password, and the values of the
+    query's secret-looking parameters ``***`` (a playlist's ``?list=`` stays: it says which)."""
+    if not isinstance(url, str):
+        return url
+    try:
+        parts = urlsplit(url)
+        query = [(name, "***" if SECRET_PARAMETER.search(name) else value)
+                 for name, value in parse_qsl(parts.query, keep_blank_values=True)]
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:  # not a link at all ("http://[::1"): nothing of it is shown
+        return ""
+    return urlunsplit((parts.scheme, host, parts.path, urlencode(query, safe="*"), ""))
