@@ -145,17 +145,25 @@ async def test_zeroconf_discovery_then_the_token(hass: HomeAssistant, appliance:
     await _unload_all(hass)
 
 
+
+async def _known_and_announced(hass: HomeAssistant, appliance: Server, port: int
+                               ) -> tuple[MockConfigEntry, Any]:
+    """An entry of the appliance at ``port``, and the flow's first answer to the appliance's
+    announcement (at its real port)."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
+                            data=entry_data(appliance, port=port))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_discovery(appliance))
+    return entry, result
+
 async def test_zeroconf_of_a_known_appliance_that_moved_asks_then_moves(
         hass: HomeAssistant, appliance: Server) -> None:
     """The appliance got a new address (its old one answers no more): the announcement asks
     the person, and on their word the entry moves there, proven with its own credentials."""
     gone = free_port_pair()  # where the appliance was: nothing answers there now
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
-                            data=entry_data(appliance, port=gone))
-    entry.add_to_hass(hass)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
-        data=_discovery(appliance))
+    entry, result = await _known_and_announced(hass, appliance, gone)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "zeroconf_move"
     assert result["description_placeholders"]["old"] == f"127.0.0.1:{gone}"
@@ -172,12 +180,7 @@ async def test_zeroconf_of_a_known_appliance_that_moved_asks_then_moves(
 
 async def test_zeroconf_of_a_known_appliance_where_it_is(hass: HomeAssistant,
                                                          appliance: Server) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=instance_id(appliance),
-                            data=entry_data(appliance))
-    entry.add_to_hass(hass)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
-        data=_discovery(appliance))
+    _, result = await _known_and_announced(hass, appliance, appliance.port)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 

@@ -143,17 +143,25 @@ def _announcement(instance: str, port: int) -> ZeroconfServiceInfo:
         type="_appliance._tcp.local.", properties={"id": instance, "version": "1"})
 
 
+async def _stranger_announces(hass: HomeAssistant, fake: FakeAppliance,
+                              appliance: Server) -> Any:
+    """The flow's first answer to the fake announcing (and answering as) the appliance's id
+    at its own address."""
+    fake.answers["/api/health"] = {"instance_id": instance_id(appliance)}
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
+        data=_announcement(instance_id(appliance), fake.port))
+    await hass.async_block_till_done()
+    return result
+
+
 async def test_a_stranger_announcing_a_known_id_gets_no_credentials(
         hass: HomeAssistant, fake: FakeAppliance, appliance: Server) -> None:
     """Anyone on the network may announce the id of the person's appliance (every
     announcement and /api/health show it) at their own address: the entry stays where its
     appliance answers, and its token goes nowhere else."""
     entry = await load_entry(hass, appliance)
-    fake.answers["/api/health"] = {"instance_id": instance_id(appliance)}
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
-        data=_announcement(instance_id(appliance), fake.port))
-    await hass.async_block_till_done()
+    result = await _stranger_announces(hass, fake, appliance)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert entry.data == entry_data(appliance)
@@ -169,11 +177,7 @@ async def test_a_stranger_announcing_a_known_id_while_it_is_down_is_asked_about(
     entry = MockConfigEntry(domain=DOMAIN, title="Mine", unique_id=instance_id(appliance),
                             data=entry_data(appliance, port=gone))
     entry.add_to_hass(hass)
-    fake.answers["/api/health"] = {"instance_id": instance_id(appliance)}
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF},
-        data=_announcement(instance_id(appliance), fake.port))
-    await hass.async_block_till_done()
+    result = await _stranger_announces(hass, fake, appliance)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "zeroconf_move"
     assert entry.data == entry_data(appliance, port=gone)

@@ -36,6 +36,24 @@ from .fake_appliance import FakeAppliance, loaded, user_form
 
 # --- actions and the media browser ----------------------------------------------------------
 
+
+def flows(hass: HomeAssistant) -> list[str]:
+    """The sources of the integration's flows in progress."""
+    return [flow["context"]["source"]
+            for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)]
+
+
+async def asks_for_new_credentials(hass: HomeAssistant, domain: str, service: str,
+                                   entity_id: str) -> None:
+    """The action on ``entity_id``, refused for the credentials: an error in the
+    integration's words, and a reauth flow."""
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call(domain, service, {"entity_id": entity_id},
+                                       blocking=True)
+    assert refused.value.translation_key == "invalid_auth"
+    await hass.async_block_till_done()
+    assert flows(hass) == ["reauth"]
+
 async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,
                                                   fake: FakeAppliance) -> None:
     entry = await loaded(hass, fake)
@@ -87,13 +105,7 @@ async def test_a_ytdlp_update_that_outlasts_its_bound_or_is_refused(
     assert failed.value.translation_placeholders == {"state": "running", "message": "pip runs"}
     fake.answers["/api/system/ytdlp/update"] = lambda _: web.json_response(
         {"error": "Unauthorized", "code": "UNAUTHORIZED"}, status=401)
-    with pytest.raises(HomeAssistantError) as refused:
-        await hass.services.async_call("update", "install",
-                                       {"entity_id": "update.fake_yt_dlp"}, blocking=True)
-    assert refused.value.translation_key == "invalid_auth"
-    await hass.async_block_till_done()
-    assert [flow["context"]["source"] for flow in
-            hass.config_entries.flow.async_progress_by_handler(DOMAIN)] == ["reauth"]
+    await asks_for_new_credentials(hass, "update", "install", "update.fake_yt_dlp")
 
 
 async def test_a_run_now_refused_for_the_credentials_asks_for_new_ones(
@@ -102,13 +114,7 @@ async def test_a_run_now_refused_for_the_credentials_asks_for_new_ones(
     fake.answers["/api/tasks/4/execute"] = lambda _: web.json_response(
         {"error": "Unauthorized", "code": "UNAUTHORIZED"}, status=401)
     await loaded(hass, fake)
-    with pytest.raises(HomeAssistantError) as refused:
-        await hass.services.async_call("button", "press",
-                                       {"entity_id": "button.feed_run_now"}, blocking=True)
-    assert refused.value.translation_key == "invalid_auth"
-    await hass.async_block_till_done()
-    assert [flow["context"]["source"] for flow in
-            hass.config_entries.flow.async_progress_by_handler(DOMAIN)] == ["reauth"]
+    await asks_for_new_credentials(hass, "button", "press", "button.feed_run_now")
 
 
 async def test_a_file_ticket_to_elsewhere_is_not_played(hass: HomeAssistant,
@@ -205,9 +211,7 @@ async def test_credentials_refused_at_a_reconnect_ask_for_new_ones(
     fake.answers["/api/system/configuration"] = lambda _: web.json_response(
         {"error": "Unauthorized", "code": "UNAUTHORIZED"}, status=401)
     fake.frames.put_nowait(None)  # the service ends the stream
-    await until(lambda: [flow["context"]["source"] for flow in
-                         hass.config_entries.flow.async_progress_by_handler(DOMAIN)]
-                == ["reauth"], message="the reauth flow")
+    await until(lambda: flows(hass) == ["reauth"], message="the reauth flow")
 
 
 async def test_releases_are_looked_for_again_later(hass: HomeAssistant,

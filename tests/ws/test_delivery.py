@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ from support.ws_sidecar import (
     wait_until,
 )
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from appliance.events import EventBus
 from appliance.ws import WebsocketServer
@@ -131,13 +132,22 @@ def ytp_filler(bus: EventBus) -> Filler:
                   lambda m: m["data"]["n"] if m["event"] == "filler" else None)
 
 
+@contextlib.contextmanager
+def slow_and_fast(server: WebsocketServer
+                  ) -> Iterator[tuple[ClientConnection, ClientConnection, str]]:
+    """A client that stops reading (and its sid) beside one that keeps up, each past its
+    first frame."""
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+        yield slow, fast, sid
+
+
 def test_slow_client_never_blocks_others_and_its_progress_is_coalesced(
     make_server: Callable[..., WebsocketServer], bus: EventBus
 ) -> None:
     server = make_server(max_state_backlog=1000)
-    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
-        sid = recv_json(slow)["data"]["sid"]
-        recv_json(fast)
+    with slow_and_fast(server) as (slow, fast, sid):
         # Back the slow client up until its own buffer holds state events.
         fillers = fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
         for pct in range(300):
@@ -172,9 +182,7 @@ def test_slow_client_past_the_state_cap_is_closed_with_1013(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = make_server(max_state_backlog=20, close_timeout=10)
-    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
-        sid = recv_json(slow)["data"]["sid"]
-        recv_json(fast)
+    with slow_and_fast(server) as (slow, fast, sid):
 
         def slow_is_closing() -> bool:
             stats = stats_of(server, sid)
@@ -256,9 +264,7 @@ def test_a_client_that_does_not_read_its_answers_gets_no_more_commands_run(
     # Its next command waits while its answers do; read, they all come, in order.
     server = make_server(max_state_backlog=1000)
     commands = 300
-    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
-        sid = recv_json(slow)["data"]["sid"]
-        recv_json(fast)
+    with slow_and_fast(server) as (slow, fast, sid):
         fillers = fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
         for n in range(commands):
             send(slow, "item_start", [f"{n}-{i}" for i in range(11)])
@@ -285,9 +291,7 @@ def test_a_slow_clients_progress_past_its_cap_of_items_is_dropped_and_counted(
     make_server: Callable[..., WebsocketServer], bus: EventBus
 ) -> None:
     server = make_server(max_progress_backlog=2)
-    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
-        sid = recv_json(slow)["data"]["sid"]
-        recv_json(fast)
+    with slow_and_fast(server) as (slow, fast, sid):
         fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
         for n in range(5):
             bus.publish("item_updated", {"id": f"p{n}", "pct": 1}, progress=True)

@@ -234,6 +234,17 @@ def test_a_socket_is_not_closed_because_password_hashing_is_busy_but_asked_again
         else:
             assert still_served(kept, bus, 2)
 
+def opened(stack: contextlib.ExitStack, server: WebsocketServer, passwords: list[str]
+           ) -> list[Any]:
+    """A socket for each password (user ``appliance``), past its first frame, closed with
+    ``stack``."""
+    sockets = [stack.enter_context(connect(url(server), additional_headers=basic(
+        "appliance", password))) for password in passwords]
+    for ws in sockets:
+        recv_json(ws)
+    return sockets
+
+
 def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is_on(
     make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus
 ) -> None:
@@ -243,10 +254,7 @@ def test_passwords_presented_while_authentication_was_off_are_guesses_when_it_is
     auth = Authenticator(settings, clock=lambda: 1_000_000.0)  # a block never runs out
     server = make_server(authenticator=auth, auth_check_interval=CHECK)
     with contextlib.ExitStack() as stack:
-        right, *wrong = (stack.enter_context(connect(url(server), additional_headers=basic(
-            "appliance", password))) for password in ["the new one", *map(str, range(7))])
-        for ws in (right, *wrong):
-            recv_json(ws)
+        right, *wrong = opened(stack, server, ["the new one", *map(str, range(7))])
         set_password(settings.config_path, "the new one")
         for ws in wrong:
             assert closed_with(ws)[0] == 1008
@@ -297,10 +305,7 @@ def test_a_password_right_when_authentication_was_turned_on_is_no_guess_after(
     auth = AskedAuthenticator(settings, clock=lambda: 1_000_000.0)  # a block never runs out
     server = make_server(authenticator=auth, auth_check_interval=CHECK)
     with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(connect(url(server), additional_headers=basic(
-            "appliance", "first password"))) for _ in range(6)]
-        for ws in sockets:
-            recv_json(ws)
+        sockets = opened(stack, server, ["first password"] * 6)
         set_password(settings.config_path, "first password")
         wait_until(lambda: auth.asked_again >= len(sockets))
         bus.publish("marker", {"n": 1})
