@@ -107,6 +107,20 @@ def test_a_log_stream_line_or_event_that_never_ends_ends_the_stream(
         assert caught.value.reason == f"{said} of the stream is longer than 0 MiB"
 
 
+def test_a_compressing_proxy_in_front_changes_nothing(service: HostileService) -> None:
+    """nginx's ``gzip on`` and Caddy's ``encode`` compress JSON for a client that accepts it:
+    requests asks for gzip by default, and the client read the compressed bytes as the
+    answer ("the answer is not JSON", every call), error texts lost with them. It asks for
+    none: what it bounds is then what it reads."""
+    service.compress = True
+    client = client_of(service)
+    assert client.health() == HEALTH
+    service.answers["/api/health"] = (401, {"error": "Invalid credentials.", "code": "x"})
+    with pytest.raises(ApiError) as caught:
+        client.health()
+    assert (caught.value.status, caught.value.message) == (401, "Invalid credentials.")
+
+
 def test_records_that_never_end_are_an_error_not_a_hang(
         service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_http, "MAX_PAGES", 3)

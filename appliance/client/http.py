@@ -142,6 +142,10 @@ class ApiClient:
         self.session = requests.Session()
         # No proxy from the environment for a service that is usually on the LAN or loopback.
         self.session.trust_env = False
+        # No compression (requests asks for gzip by default): a reverse proxy in front would
+        # compress JSON, which the bounded reads below take as it comes, undecoded; and what
+        # they bound must be what the answer takes in memory, not a gzip bomb's expansion.
+        self.session.headers["Accept-Encoding"] = "identity"
         auth = connection.authorization()
         if auth:
             self.session.headers["Authorization"] = auth

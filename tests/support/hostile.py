@@ -6,6 +6,7 @@ could send, which the real service never does."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import select
 import socket
@@ -94,6 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if self.server.service.compress and "gzip" in self.headers.get("Accept-Encoding", ""):
+            raw = gzip.compress(raw)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
@@ -146,13 +150,16 @@ class HostileService:
     of them :class:`Held`);
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
     method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
-    ``authorizations``: the Authorization headers the requests and websockets came with."""
+    ``authorizations``: the Authorization headers the requests and websockets came with;
+    ``compress``: JSON answers gzipped for a client that accepts it, as a reverse proxy in
+    front (nginx's ``gzip on``, Caddy's ``encode``) does."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.queries: list[str] = []  # each request's query string, in the order asked
         self.sent: list[tuple[str, Any]] = []
         self.authorizations: set[str | None] = set()
+        self.compress = False
         self.frames: list[str | bytes] = []
         self.streams_open = self.streams_left = 0  # held streams open, and those left
         self.streams_end = threading.Event()
