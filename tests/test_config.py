@@ -74,6 +74,15 @@ def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port:
     ({"YTP_ALLOWED_HOSTS": "-bad.example"}, "YTP_ALLOWED_HOSTS: expected host names"),
     ({"YTP_ALLOWED_HOSTS": "media example"}, "YTP_ALLOWED_HOSTS: expected host names"),
     ({"YTP_ALLOWED_HOSTS": "*a.example"}, "YTP_ALLOWED_HOSTS: expected host names"),
+    # NaN passed every bound (the stall check was off); infinity and numbers past any wait
+    # stopped the start or a thread (int(inf), Event.wait(1e10): OverflowError).
+    ({"YTP_STALL_TIMEOUT": "nan"}, "YTP_STALL_TIMEOUT: expected a number, got 'nan'"),
+    ({"YTP_NOTIFY_TIMEOUT": "NaN"}, "YTP_NOTIFY_TIMEOUT: expected a number, got 'NaN'"),
+    ({"YTP_EXTRACT_INFO_TIMEOUT": "inf"}, "YTP_EXTRACT_INFO_TIMEOUT: expected a number"),
+    ({"YTP_WORKER_LINGER": "1e400"}, "YTP_WORKER_LINGER: expected a number, got '1e400'"),
+    ({"YTP_WORKER_IDLE_TIMEOUT": "1e10"}, "YTP_WORKER_IDLE_TIMEOUT: must be at most 86400"),
+    ({"YTP_YTDLP_UPDATE_INTERVAL": "1e7"}, "YTP_YTDLP_UPDATE_INTERVAL: must be at most 8784"),
+    ({"YTP_FILE_RESCAN_INTERVAL": "86401"}, "YTP_FILE_RESCAN_INTERVAL: must be at most 86400"),
 ])
 def test_bad_settings_name_the_setting(tmp_path: Path, env: dict, text: str) -> None:
     with pytest.raises(SettingsError, match=text):
@@ -86,6 +95,11 @@ def test_bad_settings_name_the_setting(tmp_path: Path, env: dict, text: str) -> 
     ("colour: blue\n", "unknown setting 'colour'"),
     ("web_server: {bind: x, tls: y}\n", "web_server: unknown key"),
     ("port: nope\n", "config.yml port: expected a whole number"),
+    # A path with a NUL byte was a ValueError from deep in pathlib: a traceback at start.
+    ('download_path: "/srv/a\\0b"\n', "config.yml download_path: a NUL byte cannot be part"),
+    ('temp_path: "/tmp/\\0"\n', "config.yml temp_path: a NUL byte cannot be part"),
+    ('base_path: "/a\\0"\n', "config.yml base_path: a NUL byte cannot be part"),
+    ("stall_timeout: .nan\n", "config.yml stall_timeout: expected a number, got nan"),
 ])
 def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
     (tmp_path / "config.yml").write_text(content)
