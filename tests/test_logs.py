@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import uuid
@@ -206,6 +207,36 @@ def test_control_characters_are_written_out_never_sent_to_a_terminal(
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=60, env={**os.environ, "JOURNAL_STREAM": ""})
     assert run.stderr.endswith(f" WARNING appliance.test: finished: {shown}\n"), run.stderr
+
+
+def test_a_record_of_megabytes_is_cut_in_the_file_the_stream_and_on_the_bus(
+        tmp_path: Path, test_log: logging.Logger) -> None:
+    """A site's error text or a URL of megabytes, logged whole, went to every websocket
+    client and chat target as it was, and made each /api/logs page holding it megabytes."""
+    huge = "\x1b" + "x" * 3_000_000
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    forwarder = logs.forward_to_bus(bus)
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        subscription = handler.subscribe()
+        test_log.warning("download failed: %s", huge)
+        streamed = subscription.get(timeout=5)
+    finally:
+        logs.detach_file_logging(handler)
+        logs.stop_forwarding(forwarder)
+    entries, _ = logs.read_entries(path, 0, 10)
+    message = entries[0]["message"]
+    assert message.startswith("download failed: \\x1bxxx")
+    left_out = re.fullmatch(r"download failed: \\x1bx+… \((\d+) more characters\)", message)
+    assert left_out is not None and len(message) < logs.MAX_RECORD + 30
+    assert int(left_out[1]) > 3_000_000 - logs.MAX_RECORD
+    assert streamed is not None and logs.line_id(streamed[0]) == entries[0]["id"]
+    announced = seen[0].data["message"]
+    assert announced == "download failed: \x1b" + "x" * (logs.MAX_ANNOUNCED - 18) + \
+        f"… ({3_000_018 - logs.MAX_ANNOUNCED} more characters)"
 
 
 def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
