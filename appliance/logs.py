@@ -155,6 +155,9 @@ class LogFileHandler(RotatingFileHandler):
             # space: a line break in a URL, a site's error text or a name that a message
             # quotes cannot start a forged record of its own (say, an ERROR) in /api/logs.
             line = printable(cut(super().format(record), MAX_RECORD)).replace("\n", "\n ")
+            # A lone surrogate (a file name that is no UTF-8, as os.listdir gives it) failed
+            # the file's write: the record was lost, with a traceback on stderr instead.
+            line = line.encode("utf-8", "backslashreplace").decode("utf-8")
             record._appliance_line = line  # type: ignore[attr-defined]
         return line
 

@@ -239,6 +239,32 @@ def test_a_record_of_megabytes_is_cut_in_the_file_the_stream_and_on_the_bus(
         f"… ({3_000_018 - logs.MAX_ANNOUNCED} more characters)"
 
 
+def test_a_name_that_is_no_utf8_is_logged_not_lost(tmp_path: Path) -> None:
+    """A file name read from a disk whose names are no UTF-8 (Latin-1 from an old copy, a
+    share) carries lone surrogates (os.listdir's): the file's write failed on them, the record
+    was lost from the file and the live streams, and a traceback went to stderr."""
+    path = tmp_path / "logs" / "appliance.log"
+    # On a logger of its own: pytest's capture (on the root) cannot send such a text to an
+    # xdist controller, whose worker then crashes.
+    logger = logging.getLogger(f"{LOGGER}.no_utf8")
+    logger.propagate = False
+    handler = logs.LogFileHandler(path)
+    logger.addHandler(handler)
+    try:
+        subscription = handler.subscribe()
+        logger.warning("deleted %s", os.fsdecode(b"caf\xe9.mp4"))
+        streamed = subscription.get(timeout=5)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    entries, _ = logs.read_entries(path, 0, 10)
+    assert [e["message"] for e in entries] == ["deleted caf\\udce9.mp4"]
+    assert streamed is not None and logs.line_id(streamed[0]) == entries[0]["id"]
+    # An id of a text that still holds one (no line does now) is made all the same.
+    assert logs.line_id("a\udcff") == logs.line_id("a?") == hashlib.sha256(b"a?").hexdigest()
+
+
 def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
     """Lines above the first record line (a file cut mid-traceback, or not ours) are one
     entry of their own, the oldest, not an error."""

@@ -77,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(answer, Held):
             answer.released.wait(120)
             answer = answer.answer
+        if callable(answer):
+            answer = answer(query)
         status, body = answer if isinstance(answer, tuple) else (200, answer)
         if isinstance(body, Trickle):
             self._trickle(body)
@@ -148,6 +150,7 @@ class HostileService:
     """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
     (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream` (any
     of them :class:`Held`);
+    or a function of the request's query string that returns one of those;
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
     method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
     ``authorizations``: the Authorization headers the requests and websockets came with;
