@@ -37,7 +37,7 @@ from appliance.http_worker import (
     error_response,
     parse_refusal,
 )
-from appliance.peers import PeerLimit
+from appliance.peers import PeerLimit, peer_address
 
 CAP = 3
 MAX_BODY = 100_000  # over SMALL_BODY: such a body reserves memory
@@ -450,6 +450,14 @@ def test_a_request_the_thread_cannot_read_gets_the_apis_error(
     # Logged, never announced: anyone who can connect would choose a notification's text.
     [record] = [r for r in caplog.records if r.getMessage().startswith("refused a request")]
     assert record.announce is False
+    assert record.getMessage().startswith("refused a request from 127.0.0.1: ")
+
+
+def test_a_peer_is_named_by_its_address() -> None:
+    assert peer_address(("10.0.0.5", 51000)) == "10.0.0.5"
+    assert peer_address(["::1", 8081, 0, 0]) == "::1"
+    assert peer_address("local") == "local"  # a Unix socket's peer: its name, whole
+    assert peer_address(None) == peer_address(()) == ""
 
 
 def test_an_app_that_fails_gets_gunicorns_500(serving: Poller) -> None:

@@ -265,6 +265,41 @@ def test_a_name_that_is_no_utf8_is_logged_not_lost(tmp_path: Path) -> None:
     assert logs.line_id("a\udcff") == logs.line_id("a?") == hashlib.sha256(b"a?").hexdigest()
 
 
+def test_stderr_lines_carry_time_level_and_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNAL_STREAM", "")  # a terminal's stderr, not the journal
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    for earlier in before:  # one an earlier test configured: this test makes its own
+        if getattr(earlier, "_appliance", False):
+            root.removeHandler(earlier)
+    logs.configure_logging("error")
+    try:
+        [handler] = [h for h in root.handlers if getattr(h, "_appliance", False)]
+        assert root.level == logging.ERROR
+        record = logging.LogRecord("appliance.x", logging.WARNING, __file__, 1, "a\x1bb",
+                                   None, None)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING appliance.x: "
+                            r"a\\x1bb", handler.format(record))
+    finally:
+        for each in list(root.handlers):
+            root.removeHandler(each)
+        for each in before:
+            root.addHandler(each)
+        root.setLevel(level)
+
+
+def test_a_live_subscriber_keeps_a_thousand_lines_then_counts(tmp_path: Path) -> None:
+    handler = logs.LogFileHandler(tmp_path / "appliance.log")
+    try:
+        subscription = handler.subscribe()
+        for n in range(1001):
+            subscription.put(f"line {n}", 0.0)
+        assert subscription.take_dropped() == 1 and subscription.take_dropped() == 0
+        assert subscription.get_nowait() == ("line 0", 0.0)
+    finally:
+        handler.close()
+
+
 def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:
     """Lines above the first record line (a file cut mid-traceback, or not ours) are one
     entry of their own, the oldest, not an error."""

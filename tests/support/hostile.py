@@ -154,6 +154,8 @@ class HostileService:
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
     method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
     ``authorizations``: the Authorization headers the requests and websockets came with;
+    ``ws_refusal``: the HTTP status websocket handshakes are refused with (None: accepted;
+    ``ws_handshakes``: their request headers);
     ``compress``: JSON answers gzipped for a client that accepts it, as a reverse proxy in
     front (nginx's ``gzip on``, Caddy's ``encode``) does."""
 
@@ -163,6 +165,8 @@ class HostileService:
         self.sent: list[tuple[str, Any]] = []
         self.authorizations: set[str | None] = set()
         self.compress = False
+        self.ws_refusal: int | None = None  # the status a websocket handshake is refused with
+        self.ws_handshakes: list[Any] = []  # each handshake's request headers
         self.frames: list[str | bytes] = []
         self.streams_open = self.streams_left = 0  # held streams open, and those left
         self.streams_end = threading.Event()
@@ -172,7 +176,8 @@ class HostileService:
         self._http.service = self
         # No keepalive pings: a client kept busy by a test's flood would miss their answers
         # and the connection (and the frames not sent yet) would go.
-        self._ws: Server = serve(self._websocket, "127.0.0.1", 0, ping_interval=None)
+        self._ws: Server = serve(self._websocket, "127.0.0.1", 0, ping_interval=None,
+                                 process_request=self._handshake)
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self.ws_port = self._ws.socket.getsockname()[1]
         self.answers: dict[str, Any] = {
@@ -188,6 +193,12 @@ class HostileService:
                          threading.Thread(target=self._ws.serve_forever, daemon=True)]
         for thread in self._threads:
             thread.start()
+
+    def _handshake(self, connection: ServerConnection, request: Any) -> Any:
+        self.ws_handshakes.append(request.headers)
+        if self.ws_refusal is not None:
+            return connection.respond(self.ws_refusal, "Refused.\n")
+        return None
 
     def _websocket(self, connection: ServerConnection) -> None:
         self.authorizations.add(connection.request.headers.get("Authorization"))
