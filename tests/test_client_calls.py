@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from support.hostile import HostileService, Stream, hostile_service
+from support.hostile import HostileService, Redirect, Stream, hostile_service
 from support.server import wait_for
 
 from appliance.client import ApiClient, ApiError, Connection
@@ -264,3 +264,18 @@ def test_an_answer_that_is_not_an_object_of_objects_says_so(service: HostileServ
     assert caught.value.code == BAD_ANSWER
     assert caught.value.message == ("the service's answer is not one this client can read: "
                                     "the engine's stats should be an object, not an array")
+
+
+def test_a_redirect_is_said_not_followed_nor_read_as_an_answer(service: HostileService) -> None:
+    """A proxy in front that sends those it does not know to its login page: the client read
+    the redirect's empty body as the answer ("should be an object, not null")."""
+    service.answers["/api/history/live"] = Redirect("https://auth.example/login?rd=x")
+    service.answers["/api/logs/stream"] = Redirect("/login")
+    client = client_of(service)
+    for call in (client.live, client.log_stream):
+        with pytest.raises(ApiError) as caught:
+            call()
+        assert (caught.value.status, caught.value.code) == (302, BAD_ANSWER)
+    assert caught.value.message == (f"{service.url} answers with a redirect to '/login', not "
+                                    "the API: give the address the API answers at")
+    assert service.asked == ["GET /api/history/live", "GET /api/logs/stream"]  # not followed

@@ -207,6 +207,15 @@ class ApiClient:
             raise Unreachable(self.url, _reason(exc)) from None
         if response.status_code >= 400:  # its body read as any other: bounded, then closed
             raise _error_from(response.status_code, response.reason, self._content(response))
+        if response.is_redirect:
+            # Not followed (the credentials would go along): a login page of a proxy in
+            # front, or an address the API is not at, was read as an answer ("should be an
+            # object, not null").
+            location = response.headers.get("Location", "")
+            response.close()
+            raise ApiError(response.status_code, f"{self.url} answers with a redirect to "
+                                                 f"{location!r}, not the API: give the "
+                                                 f"address the API answers at", BAD_ANSWER)
         return response
 
     # --- service ---------------------------------------------------------------------------

@@ -49,6 +49,13 @@ class Stream:
         self.body, self.held = body, held
 
 
+class Redirect:
+    """A 302 to ``location`` (a login page of a proxy in front, say), with an empty body."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     service: HostileService
@@ -82,6 +89,12 @@ class _Handler(BaseHTTPRequestHandler):
         status, body = answer if isinstance(answer, tuple) else (200, answer)
         if isinstance(body, Trickle):
             self._trickle(body)
+            return
+        if isinstance(body, Redirect):
+            self.send_response(302)
+            self.send_header("Location", body.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if isinstance(body, Stream) and body.held:
             self._held_stream(body.body)
@@ -148,8 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class HostileService:
     """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
-    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream` (any
-    of them :class:`Held`);
+    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle`, a :class:`Redirect` or a
+    :class:`Stream` (any of them :class:`Held`);
     or a function of the request's query string that returns one of those;
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
     method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
