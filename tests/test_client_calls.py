@@ -11,10 +11,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from support.hostile import HostileService, Redirect, Stream, hostile_service
+from support.hostile import Held, HostileService, Redirect, Stream, hostile_service
 from support.server import wait_for
 
-from appliance.client import ApiClient, ApiError, Connection
+from appliance.client import ApiClient, ApiError, Connection, Unreachable
 from appliance.client.http import BAD_ANSWER, LogStream
 
 service = pytest.fixture(hostile_service)
@@ -279,3 +279,34 @@ def test_a_redirect_is_said_not_followed_nor_read_as_an_answer(service: HostileS
     assert caught.value.message == (f"{service.url} answers with a redirect to '/login', not "
                                     "the API: give the address the API answers at")
     assert service.asked == ["GET /api/history/live", "GET /api/logs/stream"]  # not followed
+
+
+@pytest.mark.parametrize(("path", "answer", "call", "said"), [
+    ("/api/engine/stats", True, "engine_stats",
+     "the engine's stats should be an object, not true/false"),
+    ("/api/system/configuration", {"websocket": "ws://elsewhere/ws"}, "configuration",
+     "the configuration's websocket should be an object, not a text"),
+    ("/api/history/live", {"queue": {}, "queue_count": "3"}, "live",
+     "the live queue's queue_count should be a whole number, not a text"),
+    ("/api/logs", {"logs": [1]}, "logs", "each of the logs' records should be an object, "
+                                         "not a number"),
+])
+def test_each_part_of_an_answer_is_named_when_it_is_wrong(
+        service: HostileService, path: str, answer: Any, call: str, said: str) -> None:
+    service.answers[path] = answer
+    with pytest.raises(ApiError) as caught:
+        getattr(client_of(service), call)()
+    assert caught.value.message == (
+        f"the service's answer is not one this client can read: {said}")
+
+
+def test_a_service_that_does_not_answer_in_time_is_unreachable(service: HostileService
+                                                               ) -> None:
+    held = Held({})
+    service.answers["/api/health"] = held
+    try:
+        with pytest.raises(Unreachable) as caught:
+            ApiClient(Connection(service.url), timeout=0.2).health()
+        assert (caught.value.url, caught.value.reason) == (service.url, "no answer in time")
+    finally:
+        held.released.set()
