@@ -86,7 +86,9 @@ def test_a_disk_the_table_lists_that_is_mounted_is_no_problem(
     "/srv/media {point} none bind 0 0",  # a bind mount is on its source's disk
     "/srv/media {point} ext4 rw,rbind 0 0",
     "/swapfile {point} swap sw 0 0",
+    "/srv/media {point} auto defaults,bind 0 0",
     "# UUID=1 {point} ext4 defaults 0 2",
+    "#UUID=1 {point} ext4 defaults 0 2",  # a comment's mark on the first field itself
     "UUID=1 {point}",  # too short to be a line
     "UUID=1 relative/{point} ext4 defaults 0 2",
     "UUID=1 {point}2 ext4 defaults 0 2",  # a sibling whose name starts the same
