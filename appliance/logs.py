@@ -66,6 +66,13 @@ def cut(text: str, most: int) -> str:
     return f"{text[:most]}… ({len(text) - most} more characters)"
 
 
+def utf8(text: str) -> str:
+    """``text`` with each lone surrogate (a byte of a file name that is no UTF-8, as
+    os.listdir gives it) written as ``\\udcXX``: as it was, it failed the log file's write (the
+    record lost, a traceback on stderr instead) and a websocket frame's or a webhook's JSON."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class PrintableFormatter(logging.Formatter):
     """``inner``'s lines, :func:`printable`."""
 
@@ -155,9 +162,7 @@ class LogFileHandler(RotatingFileHandler):
             # space: a line break in a URL, a site's error text or a name that a message
             # quotes cannot start a forged record of its own (say, an ERROR) in /api/logs.
             line = printable(cut(super().format(record), MAX_RECORD)).replace("\n", "\n ")
-            # A lone surrogate (a file name that is no UTF-8, as os.listdir gives it) failed
-            # the file's write: the record was lost, with a traceback on stderr instead.
-            line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+            line = utf8(line)
             record._appliance_line = line  # type: ignore[attr-defined]
         return line
 
@@ -367,7 +372,7 @@ class BusForwarder(logging.Handler):
         self._local.busy = True
         try:
             error = record.levelno >= logging.ERROR
-            message = cut((record.getMessage().splitlines() or [""])[0], MAX_ANNOUNCED)
+            message = utf8(cut((record.getMessage().splitlines() or [""])[0], MAX_ANNOUNCED))
             if held_back:
                 message += f" ({held_back} more log message(s) were held back)"
             self.bus.message("error" if error else "warning",

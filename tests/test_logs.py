@@ -28,6 +28,7 @@ from appliance import logs
 from appliance.api.app import create_app
 from appliance.events import EventBus
 from appliance.runtime import Runtime
+from appliance.ws.frames import encode
 
 LOGGER = "appliance.test_logs"
 
@@ -250,17 +251,26 @@ def test_a_name_that_is_no_utf8_is_logged_not_lost(tmp_path: Path) -> None:
     logger.propagate = False
     handler = logs.LogFileHandler(path)
     logger.addHandler(handler)
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    forwarder = logs.BusForwarder(bus)
+    logger.addHandler(forwarder)
     try:
         subscription = handler.subscribe()
         logger.warning("deleted %s", os.fsdecode(b"caf\xe9.mp4"))
         streamed = subscription.get(timeout=5)
     finally:
+        logger.removeHandler(forwarder)
         logger.removeHandler(handler)
         logger.propagate = True
         handler.close()
     entries, _ = logs.read_entries(path, 0, 10)
     assert [e["message"] for e in entries] == ["deleted caf\\udce9.mp4"]
     assert streamed is not None and logs.line_id(streamed[0]) == entries[0]["id"]
+    # On the bus as valid text too: a websocket frame's JSON could not carry it.
+    assert [e.data["message"] for e in seen] == ["deleted caf\\udce9.mp4"]
+    assert encode(seen[0].data) is not None
     # An id of a text that still holds one (no line does now) is made all the same.
     assert logs.line_id("a\udcff") == logs.line_id("a?") == hashlib.sha256(b"a?").hexdigest()
 
