@@ -103,6 +103,14 @@ def test_lines_that_are_no_disk_above_the_folder_are_not_taken(
     assert listed_mount_points(point, fstab) == []
 
 
+def test_the_disks_line_after_lines_that_are_no_disk_is_taken(tmp_path: Path) -> None:
+    point = tmp_path / "usb"
+    fstab = tmp_path / "fstab"
+    fstab.write_text(f"# the media disk\n/srv/x {point} auto bind 0 0\n/swap {point} swap sw\n"
+                     f"UUID=1 {point} ext4 defaults,nofail 0 2\n")
+    assert listed_mount_points(point / "videos", fstab) == [point]
+
+
 def test_the_table_is_read_as_mount_writes_it(tmp_path: Path) -> None:
     """Spaces in a mount point are written ``\\040``; points come outermost first; a table
     that is missing, binary or huge is read without failing."""
