@@ -298,9 +298,9 @@ def test_a_websocket_port_that_leads_elsewhere_is_one_clear_screen(
 
     async def scenario(pilot: Pilot) -> None:
         await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the problem")
-        assert text_of(app, "#problem-reason") == (
-            f"{service.url}: the service names no usable websocket port: "
-            f"'{service.ws_port}@elsewhere.example'")
+        said = (f"{service.url}: the service names no usable websocket port: "
+                f"'{service.ws_port}@elsewhere.example'")
+        await until(pilot, lambda: text_of(app, "#problem-reason") == said, "the problem's text")
 
     drive(app, scenario)
     assert not app.crash_report
@@ -408,7 +408,9 @@ def test_an_address_with_credentials_shows_neither_and_sends_both(
                     f"Connecting to {service.url} …", "the address shown")
         refused.released.set()
         await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the refusal")
-        assert text_of(app, "#problem-reason") == f"{service.url}: Invalid credentials."
+        # The screen is there before its text (on a busy box, a turn later): waited for.
+        await until(pilot, lambda: text_of(app, "#problem-reason") ==
+                    f"{service.url}: Invalid credentials.", "the refusal's text, address only")
         service.answers["/api/health"] = HEALTH
         await pilot.press("r")
         await connected(pilot)
