@@ -34,6 +34,11 @@ LOG_FILE = "appliance.log"
 MAX_BYTES = 5 * 1024 * 1024
 BACKUP_COUNT = 5
 READ_BLOCK = 64 * 1024
+# A record's text in the file and the live streams, and a message on the bus, at most (in
+# characters): a site's error text or a URL of megabytes, logged whole, went to every
+# websocket client and chat target and made each /api/logs page that held it megabytes.
+MAX_RECORD = 64 * 1024
+MAX_ANNOUNCED = 1000
 
 # A line that starts a record (FORMAT with logging's default asctime); any other line
 # continues the record above it (a traceback, a message with newlines).
@@ -52,6 +57,20 @@ _ESCAPED = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)
 def printable(text: str) -> str:
     """``text`` with its control characters (line ends and tabs aside) written as ``\\xNN``."""
     return text.translate(_ESCAPED)
+
+
+def cut(text: str, most: int) -> str:
+    """``text``, or its first ``most`` characters and how many more there were."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}… ({len(text) - most} more characters)"
+
+
+def utf8(text: str) -> str:
+    """``text`` with each lone surrogate (a byte of a file name that is no UTF-8, as
+    os.listdir gives it) written as ``\\udcXX``: as it was, it failed the log file's write (the
+    record lost, a traceback on stderr instead) and a websocket frame's or a webhook's JSON."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class PrintableFormatter(logging.Formatter):
@@ -142,7 +161,8 @@ class LogFileHandler(RotatingFileHandler):
             # A record's later lines (a traceback, a message with line breaks) start with a
             # space: a line break in a URL, a site's error text or a name that a message
             # quotes cannot start a forged record of its own (say, an ERROR) in /api/logs.
-            line = printable(super().format(record)).replace("\n", "\n ")
+            line = printable(cut(super().format(record), MAX_RECORD)).replace("\n", "\n ")
+            line = utf8(line)
             record._appliance_line = line  # type: ignore[attr-defined]
         return line
 
@@ -352,7 +372,7 @@ class BusForwarder(logging.Handler):
         self._local.busy = True
         try:
             error = record.levelno >= logging.ERROR
-            message = (record.getMessage().splitlines() or [""])[0]
+            message = utf8(cut((record.getMessage().splitlines() or [""])[0], MAX_ANNOUNCED))
             if held_back:
                 message += f" ({held_back} more log message(s) were held back)"
             self.bus.message("error" if error else "warning",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,9 @@ from urllib.parse import urlsplit
 from .host_names import is_host_name
 
 ENV_PREFIX = "YTP_"
+# The longest a time setting in seconds may be: a day is past any real use of each, and a
+# wait far longer fails in the thread that makes it (Event.wait(1e10): OverflowError).
+DAY = 24 * 3600
 
 
 class SettingsError(ValueError):
@@ -41,13 +45,22 @@ def _to_int(value: Any) -> int:
 
 def _to_float(value: Any) -> float:
     try:
-        return float(str(value).strip())
+        number = float(str(value).strip())
     except ValueError:
         raise ValueError(f"expected a number, got {value!r}") from None
+    # "nan" passes every bound (each comparison is false) and turned the stall check off;
+    # "inf" or "1e400" stopped the start (int(inf)) or a thread's wait (OverflowError).
+    if not math.isfinite(number):
+        raise ValueError(f"expected a number, got {value!r}")
+    return number
 
 
 def _to_str(value: Any) -> str:
-    return "" if value is None else str(value)
+    text = "" if value is None else str(value)
+    # A path with one (config.yml may write "\0") stopped the start with a traceback.
+    if "\x00" in text:
+        raise ValueError(f"a NUL byte cannot be part of a setting, got {text!r}")
+    return text
 
 
 def _list(value: Any) -> list[str]:
@@ -145,22 +158,24 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "worker_idle_timeout", 120.0, _to_float,
         "Seconds the yt-dlp processes made ready at start wait for a first download before "
-        "they are retired.", 1,
+        "they are retired.", 1, DAY,
     ),
     Field(
         "worker_linger", 5.0, _to_float,
         "Seconds the zygote and the last used yt-dlp process stay after the last download "
-        "or extraction; a later one starts them afresh (about a second of CPU).", 0,
+        "or extraction; a later one starts them afresh (about a second of CPU).", 0, DAY,
     ),
-    Field("extract_info_timeout", 70.0, _to_float, "Seconds allowed to read a URL's info.", 1),
+    Field("extract_info_timeout", 70.0, _to_float, "Seconds allowed to read a URL's info.", 1,
+          DAY),
     Field(
         "extract_info_concurrency", 2, _to_int, "URL info extractions at once.", 1, 16
     ),
     Field(
         "stall_timeout", 300.0, _to_float,
-        "Seconds without progress before a download is stopped as stuck.", 5,
+        "Seconds without progress before a download is stopped as stuck.", 5, DAY,
     ),
-    Field("url_info_cache_ttl", 300.0, _to_float, "Seconds /api/yt-dlp/url/info is cached.", 0),
+    Field("url_info_cache_ttl", 300.0, _to_float, "Seconds /api/yt-dlp/url/info is cached.", 0,
+          DAY),
     Field("output_template", "%(title)s.%(ext)s", _to_str, "Default yt-dlp output template."),
     Field("ytdlp_cli", "", _to_str, "yt-dlp options for every download (item options win)."),
     Field("default_pagination", 50, _to_int, "Default per_page of paginated lists.", 1, 1000),
@@ -221,7 +236,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "console_timeout", 300.0, _to_float,
-        "Seconds a /api/system/terminal command may run before it is killed.", 1,
+        "Seconds a /api/system/terminal command may run before it is killed.", 1, DAY,
     ),
     Field("dev_mode", False, _to_bool, "Enable the /api/dev/* diagnostics."),
     Field(
@@ -275,7 +290,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "file_rescan_interval", 60.0, _to_float,
         "Seconds between rescans of a download folder that is not watched (10x that when "
-        "watched, for lost events).", 1,
+        "watched, for lost events).", 1, DAY,
     ),
     Field(
         "send_timeout", 30.0, _to_float,
@@ -304,7 +319,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "ytdlp_update_interval", 0.0, _to_float,
         "Hours between scheduled yt-dlp updates; 0: off (POST /api/system/ytdlp/update or "
-        "`appliance ytdlp update` still work).", 0,
+        "`appliance ytdlp update` still work).", 0, 366 * 24,
     ),
     Field(
         "ytdlp_check_url", "", _to_str,

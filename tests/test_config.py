@@ -15,6 +15,8 @@ from appliance.config import (
     check_ports,
     ensure_folders,
     load_settings,
+    read_saved_settings,
+    save_settings,
     settings_table,
 )
 
@@ -45,6 +47,7 @@ def test_environment_wins_over_file_and_file_over_defaults(tmp_path: Path) -> No
     ("web_server:\n  bind: 127.0.0.1\n  port: 5050\n  web_ui: no", "127.0.0.1", 5050),
     ('web_server: " 8090 "', "0.0.0.0", 8090),  # quoted: a string, as a template may write it
     ('web_server: "On"', "0.0.0.0", 8081),
+    ('web_server: "off"', "0.0.0.0", 8081),
 ])
 def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port: int) -> None:
     (tmp_path / "config.yml").write_text(section + "\n")
@@ -74,6 +77,15 @@ def test_flexget_web_server_forms(tmp_path: Path, section: str, host: str, port:
     ({"YTP_ALLOWED_HOSTS": "-bad.example"}, "YTP_ALLOWED_HOSTS: expected host names"),
     ({"YTP_ALLOWED_HOSTS": "media example"}, "YTP_ALLOWED_HOSTS: expected host names"),
     ({"YTP_ALLOWED_HOSTS": "*a.example"}, "YTP_ALLOWED_HOSTS: expected host names"),
+    # NaN passed every bound (the stall check was off); infinity and numbers past any wait
+    # stopped the start or a thread (int(inf), Event.wait(1e10): OverflowError).
+    ({"YTP_STALL_TIMEOUT": "nan"}, "YTP_STALL_TIMEOUT: expected a number, got 'nan'"),
+    ({"YTP_NOTIFY_TIMEOUT": "NaN"}, "YTP_NOTIFY_TIMEOUT: expected a number, got 'NaN'"),
+    ({"YTP_EXTRACT_INFO_TIMEOUT": "inf"}, "YTP_EXTRACT_INFO_TIMEOUT: expected a number"),
+    ({"YTP_WORKER_LINGER": "1e400"}, "YTP_WORKER_LINGER: expected a number, got '1e400'"),
+    ({"YTP_WORKER_IDLE_TIMEOUT": "1e10"}, "YTP_WORKER_IDLE_TIMEOUT: must be at most 86400"),
+    ({"YTP_YTDLP_UPDATE_INTERVAL": "1e7"}, "YTP_YTDLP_UPDATE_INTERVAL: must be at most 8784"),
+    ({"YTP_FILE_RESCAN_INTERVAL": "86401"}, "YTP_FILE_RESCAN_INTERVAL: must be at most 86400"),
 ])
 def test_bad_settings_name_the_setting(tmp_path: Path, env: dict, text: str) -> None:
     with pytest.raises(SettingsError, match=text):
@@ -81,11 +93,16 @@ def test_bad_settings_name_the_setting(tmp_path: Path, env: dict, text: str) -> 
 
 
 @pytest.mark.parametrize(("content", "text"), [
-    ("port: [1, 2\n", "cannot read config file"),
+    ("port: [1, 2\n", "cannot read config file: while parsing a flow sequence$"),
     ("- a list\n", "expected a mapping"),
     ("colour: blue\n", "unknown setting 'colour'"),
     ("web_server: {bind: x, tls: y}\n", "web_server: unknown key"),
     ("port: nope\n", "config.yml port: expected a whole number"),
+    # A path with a NUL byte was a ValueError from deep in pathlib: a traceback at start.
+    ('download_path: "/srv/a\\0b"\n', "config.yml download_path: a NUL byte cannot be part"),
+    ('temp_path: "/tmp/\\0"\n', "config.yml temp_path: a NUL byte cannot be part"),
+    ('base_path: "/a\\0"\n', "config.yml base_path: a NUL byte cannot be part"),
+    ("stall_timeout: .nan\n", "config.yml stall_timeout: expected a number, got nan"),
 ])
 def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
     (tmp_path / "config.yml").write_text(content)
@@ -96,13 +113,14 @@ def test_bad_config_file(tmp_path: Path, content: str, text: str) -> None:
 def test_values_are_read_as_written_and_normalised(tmp_path: Path) -> None:
     settings = load_settings({
         "YTP_CONFIG_PATH": str(tmp_path), "YTP_KEEP_ARCHIVE": "0", "YTP_FILE_WATCH": " Off ",
-        "YTP_CONSOLE_ENABLED": "Yes", "YTP_REMOVE_FILES": "1",
+        "YTP_CONSOLE_ENABLED": "Yes", "YTP_REMOVE_FILES": "1", "YTP_ZEROCONF": "on",
         "YTP_CORS_ORIGINS": "HTTPS://Example.COM:8443/, http://a.lan,https://example.com:8443",
         "YTP_TRUSTED_PROXIES": "10.1.2.3/8, ::1", "YTP_TASKS_TIMEZONE": " Europe/Berlin ",
         "YTP_BASE_PATH": "ytp",
     })
     assert settings.keep_archive is False and settings.file_watch is False
     assert settings.console_enabled is True and settings.remove_files is True
+    assert settings.zeroconf is True
     assert settings.cors_origins == ("https://example.com:8443", "http://a.lan")
     assert settings.trusted_proxies == ("10.0.0.0/8", "::1/128")
     assert settings.tasks_timezone == "Europe/Berlin"
@@ -132,6 +150,28 @@ def test_public_settings_hide_secrets(tmp_path: Path) -> None:
     assert "auth_username" not in public and "sources" not in public
     # the port the websocket really listens on (0 means the HTTP port + 1)
     assert public["ws_port"] == settings.port + 1 and settings.ws_port == 0
+
+
+def test_public_settings_show_addresses_without_their_credentials(tmp_path: Path) -> None:
+    settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path),
+                              "YTP_YTDLP_INDEX_URL": "https://me:tok@pypi.example/simple"})
+    assert settings.public()["ytdlp_index_url"] == "https://***@pypi.example/simple"
+
+
+def test_an_empty_value_in_the_file_is_an_empty_text(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text("ytdlp_cli:\n")  # YAML's null
+    assert load_settings({"YTP_CONFIG_PATH": str(tmp_path)}).ytdlp_cli == ""
+
+
+def test_saved_settings_are_sorted_and_others_there_said_ignored(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    save_settings(tmp_path, {"stall_timeout": 60.0, "max_workers": 2})
+    assert (tmp_path / "settings.json").read_text() == (
+        '{\n  "max_workers": 2,\n  "stall_timeout": 60.0\n}\n')
+    (tmp_path / "settings.json").write_text('{"port": 1, "host": "x", "max_workers": 2}')
+    assert read_saved_settings(tmp_path) == {"max_workers": 2}
+    assert caplog.records[-1].getMessage().endswith(
+        "ignoring setting(s) that cannot be saved there: host, port")
 
 
 def test_settings_table_lists_every_setting() -> None:
@@ -175,7 +215,8 @@ def test_a_port_in_use_is_one_clear_line_before_any_server_starts(
 @pytest.mark.parametrize(("env", "text"), [
     ({"YTP_PORT": "9000", "YTP_WS_PORT": "9000"}, "YTP_WS_PORT: must differ from YTP_PORT"),
     ({"YTP_HOST": "no-such-host.invalid"}, "YTP_HOST: 'no-such-host.invalid' is not an address"),
-    ({"YTP_HOST": "192.0.2.1"}, "YTP_HOST: cannot listen on 192.0.2.1"),
+    ({"YTP_HOST": "192.0.2.1"},
+     r"YTP_HOST: cannot listen on 192.0.2.1:\d+: not an address of this machine$"),
 ])
 def test_ports_that_cannot_be_listened_on(tmp_path: Path, env: dict, text: str) -> None:
     settings = load_settings({"YTP_CONFIG_PATH": str(tmp_path), **env})

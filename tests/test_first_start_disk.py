@@ -86,7 +86,9 @@ def test_a_disk_the_table_lists_that_is_mounted_is_no_problem(
     "/srv/media {point} none bind 0 0",  # a bind mount is on its source's disk
     "/srv/media {point} ext4 rw,rbind 0 0",
     "/swapfile {point} swap sw 0 0",
+    "/srv/media {point} auto defaults,bind 0 0",
     "# UUID=1 {point} ext4 defaults 0 2",
+    "#UUID=1 {point} ext4 defaults 0 2",  # a comment's mark on the first field itself
     "UUID=1 {point}",  # too short to be a line
     "UUID=1 relative/{point} ext4 defaults 0 2",
     "UUID=1 {point}2 ext4 defaults 0 2",  # a sibling whose name starts the same
@@ -99,6 +101,14 @@ def test_lines_that_are_no_disk_above_the_folder_are_not_taken(
     fstab = tmp_path / "fstab"
     fstab.write_text(line.format(point=point) + "\n")
     assert listed_mount_points(point, fstab) == []
+
+
+def test_the_disks_line_after_lines_that_are_no_disk_is_taken(tmp_path: Path) -> None:
+    point = tmp_path / "usb"
+    fstab = tmp_path / "fstab"
+    fstab.write_text(f"# the media disk\n/srv/x {point} auto bind 0 0\n/swap {point} swap sw\n"
+                     f"UUID=1 {point} ext4 defaults,nofail 0 2\n")
+    assert listed_mount_points(point / "videos", fstab) == [point]
 
 
 def test_the_table_is_read_as_mount_writes_it(tmp_path: Path) -> None:

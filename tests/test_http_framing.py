@@ -9,7 +9,7 @@ from gunicorn.config import Config
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.http_framing import RequestFraming
+from appliance.http_framing import ReceivedBytes, RequestFraming
 
 CFG = Config()
 LIMIT = 1000
@@ -203,3 +203,14 @@ def test_a_head_of_blank_lines_goes_at_once_and_stays_gone() -> None:
     framing = RequestFraming(CFG, ("127.0.0.1", 1), LIMIT)
     assert framing.feed(b"\r\n\r\n")
     assert framing.feed(b"GET / HTTP/1.1\r\n")  # once handed over, it stays handed over
+
+
+def test_the_threads_source_is_what_the_poller_received_in_order() -> None:
+    """A request thread's parser reads the poller's bytes, fed piece by piece, then nothing:
+    running dry is the end of the input, never a wait on the socket."""
+    received = ReceivedBytes()
+    received.feed(b"GET / HT")
+    assert received.read(4) == b"GET "
+    received.feed(b"TP/1.1\r\n\r\n")
+    assert received.read() == b"/ HTTP/1.1\r\n\r\n"
+    assert received.read() == b""

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
-from appliance.http_pacing import SEND_PIECE, PacedSocket, SendTimeout
+from appliance.http_pacing import SEND_PIECE, SENDFILE_PIECE, PacedSocket, SendTimeout
 
 STALL = 0.3
 
@@ -73,3 +74,19 @@ def test_a_small_answer_that_only_partly_fits_waits_for_the_rest() -> None:
         paced.sendall(data)
         reader.join(timeout=10)
         assert bytes(received).endswith(data)
+
+
+@pytest.mark.parametrize(("offset", "count"), [(0, None), (10, None), (10, SENDFILE_PIECE + 5)])
+def test_a_file_is_sent_from_its_offset_piece_by_piece(tmp_path: Path, offset: int,
+                                                       count: int | None) -> None:
+    data = bytes(i % 251 for i in range(3 * SENDFILE_PIECE + 1234))
+    (tmp_path / "film").write_bytes(data)
+    expected = data[offset:] if count is None else data[offset:offset + count]
+    server, client = socket.socketpair()
+    received = bytearray()
+    reader = threading.Thread(target=_receive_all, args=(client, len(expected), received))
+    reader.start()
+    with server, client, (tmp_path / "film").open("rb") as film:
+        assert PacedSocket(server, 10).sendfile(film, offset, count) == len(expected)
+        reader.join(timeout=30)
+    assert bytes(received) == expected

@@ -24,6 +24,7 @@ from conftest import make_settings
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.http.errors import InvalidHeader, InvalidResponseHeader, LimitRequestLine
+from gunicorn.workers.gthread import ThreadWorker
 
 from appliance import errors
 from appliance.http_pacing import PacedSocket, ResponseAborted
@@ -37,7 +38,7 @@ from appliance.http_worker import (
     error_response,
     parse_refusal,
 )
-from appliance.peers import PeerLimit
+from appliance.peers import PeerLimit, peer_address
 
 CAP = 3
 MAX_BODY = 100_000  # over SMALL_BODY: such a body reserves memory
@@ -177,7 +178,7 @@ def test_one_address_holds_at_most_its_cap(worker: Poller,
     for _ in range(3):  # refused at once, each time; said once a minute at most
         assert closed(connect(worker))
     assert worker.nr_conns == CAP
-    assert caplog.text.count("127.0.0.1 already holds 3 connections") == 1
+    assert caplog.text.count("HTTP: 127.0.0.1 already holds 3 connections") == 1
     other = connect(worker, "127.0.0.2")  # another address has its own count
     assert not closed(other, wait=False)
     # A client that leaves before its request is whole frees its place.
@@ -450,6 +451,25 @@ def test_a_request_the_thread_cannot_read_gets_the_apis_error(
     # Logged, never announced: anyone who can connect would choose a notification's text.
     [record] = [r for r in caplog.records if r.getMessage().startswith("refused a request")]
     assert record.announce is False
+    assert record.getMessage().startswith("refused a request from 127.0.0.1: ")
+
+
+def test_the_heartbeat_is_written_at_most_once_a_second(
+        worker: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gthread's utime of its heartbeat file on every turn dirtied an inode (a journal write
+    on a disk-backed /tmp) thousands of times a second under load."""
+    beats: list[float] = []
+    monkeypatch.setattr(ThreadWorker, "notify", lambda self: beats.append(time.monotonic()))
+    worker.notify()
+    worker.notify()
+    assert len(beats) == 1 and worker.next_heartbeat > beats[0]
+
+
+def test_a_peer_is_named_by_its_address() -> None:
+    assert peer_address(("10.0.0.5", 51000)) == "10.0.0.5"
+    assert peer_address(["::1", 8081, 0, 0]) == "::1"
+    assert peer_address("local") == "local"  # a Unix socket's peer: its name, whole
+    assert peer_address(None) == peer_address(()) == ""
 
 
 def test_an_app_that_fails_gets_gunicorns_500(serving: Poller) -> None:

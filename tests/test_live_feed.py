@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -61,6 +62,77 @@ def test_keepalive_is_set_on_any_tcp_socket() -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 20
 
 
+
+
+def feed_states(service: HostileService, until: Callable[[list[live.FeedState]], bool],
+                **changes: Any) -> list[live.FeedState]:
+    """The states a feed says until ``until`` holds of them (or the feed ends by itself);
+    ``changes``: what the service changes after each state, by the state's name."""
+    states: list[live.FeedState] = []
+    client = ApiClient(Connection(service.url, token="t"))
+
+    async def run() -> None:
+        done = asyncio.Event()
+
+        def on_state(state: live.FeedState) -> None:
+            states.append(state)
+            change = changes.get(state.state)
+            if change is not None:
+                change(len(states))
+            if until(states):
+                done.set()
+
+        feed = live.LiveFeed(client, f"ws://127.0.0.1:{service.ws_port}/ws",
+                             on_event=lambda _: None, on_snapshot=lambda _: None,
+                             on_state=on_state, backoff_first=0.01, backoff_max=0.04)
+        task = asyncio.create_task(feed.run())
+        waiting = asyncio.create_task(done.wait())
+        await asyncio.wait({task, waiting}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        for each in (task, waiting):
+            each.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    return states
+
+
+def test_a_refused_websocket_is_said_and_tried_again_unless_credentials_are_wrong(
+        service: HostileService) -> None:
+    service.ws_refusal = 401
+    assert feed_states(service, lambda states: False) == [
+        live.FeedState(live.REFUSED, "Invalid credentials.")]  # the feed ended by itself
+    # Any other refusal: tried again, each wait twice the last, up to the most.
+    service.ws_refusal = 503
+    states = feed_states(service, lambda states: len(states) >= 4)
+    assert [(s.state, s.reason, s.retry_in) for s in states[:4]] == [
+        (live.DISCONNECTED, "websocket refused: HTTP 503", wait)
+        for wait in (0.01, 0.02, 0.04, 0.04)]
+    # Without compression: the frames are the service's own JSON, read as they come.
+    assert all("Sec-WebSocket-Extensions" not in headers
+               for headers in service.ws_handshakes)
+
+
+def test_a_drop_after_a_good_connection_starts_the_waits_again(service: HostileService
+                                                                ) -> None:
+    service.ws_refusal = 503
+
+    def accept(count: int) -> None:
+        if count == 3:  # two refusals: the next wait would be 0.04
+            service.ws_refusal = None
+
+    states = feed_states(service, lambda states: len(states) >= 5, disconnected=accept,
+                         connected=lambda count: service.drop_websockets())
+    assert [(s.state, s.retry_in) for s in states[:5]] == [
+        (live.DISCONNECTED, 0.01), (live.DISCONNECTED, 0.02), (live.DISCONNECTED, 0.04),
+        (live.CONNECTED, 0.0), (live.DISCONNECTED, 0.01)]
+    assert states[4].reason == "the service closed the connection"
+
+
+def test_a_snapshot_refused_for_its_credentials_ends_the_feed(service: HostileService) -> None:
+    service.answers["/api/history/live"] = (401, {"error": "Token expired.", "code": "x"})
+    assert feed_states(service, lambda states: False) == [
+        live.FeedState(live.REFUSED, "Token expired.")]
 
 
 def test_ids_from_the_service_are_one_segment_of_the_path(service: HostileService) -> None:

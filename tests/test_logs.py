@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import uuid
@@ -27,6 +28,7 @@ from appliance import logs
 from appliance.api.app import create_app
 from appliance.events import EventBus
 from appliance.runtime import Runtime
+from appliance.ws.frames import encode
 
 LOGGER = "appliance.test_logs"
 
@@ -206,6 +208,106 @@ def test_control_characters_are_written_out_never_sent_to_a_terminal(
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=60, env={**os.environ, "JOURNAL_STREAM": ""})
     assert run.stderr.endswith(f" WARNING appliance.test: finished: {shown}\n"), run.stderr
+
+
+def test_a_record_of_megabytes_is_cut_in_the_file_the_stream_and_on_the_bus(
+        tmp_path: Path, test_log: logging.Logger) -> None:
+    """A site's error text or a URL of megabytes, logged whole, went to every websocket
+    client and chat target as it was, and made each /api/logs page holding it megabytes."""
+    huge = "\x1b" + "x" * 3_000_000
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    forwarder = logs.forward_to_bus(bus)
+    path = tmp_path / "logs" / "appliance.log"
+    handler = logs.attach_file_logging(path)
+    try:
+        subscription = handler.subscribe()
+        test_log.warning("download failed: %s", huge)
+        streamed = subscription.get(timeout=5)
+    finally:
+        logs.detach_file_logging(handler)
+        logs.stop_forwarding(forwarder)
+    entries, _ = logs.read_entries(path, 0, 10)
+    message = entries[0]["message"]
+    assert message.startswith("download failed: \\x1bxxx")
+    left_out = re.fullmatch(r"download failed: \\x1bx+… \((\d+) more characters\)", message)
+    assert left_out is not None and len(message) < logs.MAX_RECORD + 30
+    assert int(left_out[1]) > 3_000_000 - logs.MAX_RECORD
+    assert streamed is not None and logs.line_id(streamed[0]) == entries[0]["id"]
+    announced = seen[0].data["message"]
+    assert announced == "download failed: \x1b" + "x" * (logs.MAX_ANNOUNCED - 18) + \
+        f"… ({3_000_018 - logs.MAX_ANNOUNCED} more characters)"
+
+
+def test_a_name_that_is_no_utf8_is_logged_not_lost(tmp_path: Path) -> None:
+    """A file name read from a disk whose names are no UTF-8 (Latin-1 from an old copy, a
+    share) carries lone surrogates (os.listdir's): the file's write failed on them, the record
+    was lost from the file and the live streams, and a traceback went to stderr."""
+    path = tmp_path / "logs" / "appliance.log"
+    # On a logger of its own: pytest's capture (on the root) cannot send such a text to an
+    # xdist controller, whose worker then crashes.
+    logger = logging.getLogger(f"{LOGGER}.no_utf8")
+    logger.propagate = False
+    handler = logs.LogFileHandler(path)
+    logger.addHandler(handler)
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    forwarder = logs.BusForwarder(bus)
+    logger.addHandler(forwarder)
+    try:
+        subscription = handler.subscribe()
+        logger.warning("deleted %s", os.fsdecode(b"caf\xe9.mp4"))
+        streamed = subscription.get(timeout=5)
+    finally:
+        logger.removeHandler(forwarder)
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    entries, _ = logs.read_entries(path, 0, 10)
+    assert [e["message"] for e in entries] == ["deleted caf\\udce9.mp4"]
+    assert streamed is not None and logs.line_id(streamed[0]) == entries[0]["id"]
+    # On the bus as valid text too: a websocket frame's JSON could not carry it.
+    assert [e.data["message"] for e in seen] == ["deleted caf\\udce9.mp4"]
+    assert encode(seen[0].data) is not None
+    # An id of a text that still holds one (no line does now) is made all the same.
+    assert logs.line_id("a\udcff") == logs.line_id("a?") == hashlib.sha256(b"a?").hexdigest()
+
+
+def test_stderr_lines_carry_time_level_and_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNAL_STREAM", "")  # a terminal's stderr, not the journal
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    for earlier in before:  # one an earlier test configured: this test makes its own
+        if getattr(earlier, "_appliance", False):
+            root.removeHandler(earlier)
+    logs.configure_logging("error")
+    try:
+        [handler] = [h for h in root.handlers if getattr(h, "_appliance", False)]
+        assert root.level == logging.ERROR
+        record = logging.LogRecord("appliance.x", logging.WARNING, __file__, 1, "a\x1bb",
+                                   None, None)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING appliance.x: "
+                            r"a\\x1bb", handler.format(record))
+    finally:
+        for each in list(root.handlers):
+            root.removeHandler(each)
+        for each in before:
+            root.addHandler(each)
+        root.setLevel(level)
+
+
+def test_a_live_subscriber_keeps_a_thousand_lines_then_counts(tmp_path: Path) -> None:
+    handler = logs.LogFileHandler(tmp_path / "appliance.log")
+    try:
+        subscription = handler.subscribe()
+        for n in range(1001):
+            subscription.put(f"line {n}", 0.0)
+        assert subscription.take_dropped() == 1 and subscription.take_dropped() == 0
+        assert subscription.get_nowait() == ("line 0", 0.0)
+    finally:
+        handler.close()
 
 
 def test_a_file_that_starts_inside_a_record_is_read_whole(tmp_path: Path) -> None:

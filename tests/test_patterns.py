@@ -117,6 +117,16 @@ def test_refused_at_compile_time(source: str, reason: str) -> None:
     assert error.value.position == len("title ~= ")
 
 
+def test_what_is_refused_says_why_in_words() -> None:
+    with pytest.raises(PatternError) as caught:
+        compile_pattern(123)  # type: ignore[arg-type]
+    assert caught.value.message == "a regular expression must be a string"
+    timeout = PatternTimeout("(a+)+$", 0.5)
+    assert str(timeout) == ("the regular expression '(a+)+$' took longer than 0.5 s (it "
+                            "backtracks too much; simplify it, e.g. avoid nested or "
+                            "overlapping repeats such as (a|a)+ or (a+)+)")
+
+
 def test_condition_over_the_bound_is_skipped_when_an_item_is_added(
         runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     conditions = runtime.engine.conditions

@@ -107,6 +107,7 @@ def test_command_line_then_environment_then_file(tmp_path: Path) -> None:
     assert resolve(url="flag:3", env=env, local=LOCAL).url == "http://flag:3"
     from_env = resolve(env=env, local=LOCAL)
     assert (from_env.url, from_env.token) == ("http://env:2", "env-token")
+    assert from_env.source == "APPLIANCE_URL"
     from_file = resolve(env=_env(tmp_path), local=LOCAL)
     assert (from_file.url, from_file.token) == ("http://file:1", "file-token")
 
@@ -143,6 +144,12 @@ def test_a_client_file_with_a_password_makes_basic_auth(tmp_path: Path) -> None:
     connection = resolve(env=_env(tmp_path), local=LOCAL)
     assert (connection.user, connection.source) == ("appliance", str(path))
     assert connection.authorization() == "Basic YXBwbGlhbmNlOnB3"
+
+
+def test_a_client_file_names_the_user_of_its_password(tmp_path: Path) -> None:
+    _client_file(tmp_path, 'url = "http://nas:8081"\nuser = "ann"\npassword = "pw"\n')
+    connection = resolve(env=_env(tmp_path), local=LOCAL)
+    assert connection.authorization() == "Basic YW5uOnB3"  # ann:pw
 
 
 def test_the_local_services_password_goes_to_the_local_service(tmp_path: Path) -> None:
@@ -198,6 +205,10 @@ def test_frames_in_ytptube_envelope_and_bare() -> None:
     assert bare is not None and bare.data == item
     assert parse_frame("not json") is None
     assert parse_frame('{"data": 1}') is None
+    assert wrapped.created_at == "x" and bare.created_at is None
+    # A bare payload that has an "event" of its own (a log record's) is not an envelope.
+    record = parse_frame('{"event": "log_info", "data": {"event": "x", "created_at": 1}}')
+    assert record is not None and record.data == {"event": "x", "created_at": 1}
 
 
 def _event(name: str, data: object) -> LiveEvent:

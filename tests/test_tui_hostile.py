@@ -108,6 +108,20 @@ def test_a_log_stream_line_or_event_that_never_ends_ends_the_stream(
         assert caught.value.reason == f"{said} of the stream is longer than 0 MiB"
 
 
+def test_a_compressing_proxy_in_front_changes_nothing(service: HostileService) -> None:
+    """nginx's ``gzip on`` and Caddy's ``encode`` compress JSON for a client that accepts it:
+    requests asks for gzip by default, and the client read the compressed bytes as the
+    answer ("the answer is not JSON", every call), error texts lost with them. It asks for
+    none: what it bounds is then what it reads."""
+    service.compress = True
+    client = client_of(service)
+    assert client.health() == HEALTH
+    service.answers["/api/health"] = (401, {"error": "Invalid credentials.", "code": "x"})
+    with pytest.raises(ApiError) as caught:
+        client.health()
+    assert (caught.value.status, caught.value.message) == (401, "Invalid credentials.")
+
+
 def test_records_that_never_end_are_an_error_not_a_hang(
         service: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_http, "MAX_PAGES", 3)
@@ -309,9 +323,9 @@ def test_a_websocket_port_that_leads_elsewhere_is_one_clear_screen(
 
     async def scenario(pilot: Pilot) -> None:
         await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the problem")
-        assert text_of(app, "#problem-reason") == (
-            f"{service.url}: the service names no usable websocket port: "
-            f"'{service.ws_port}@elsewhere.example'")
+        said = (f"{service.url}: the service names no usable websocket port: "
+                f"'{service.ws_port}@elsewhere.example'")
+        await until(pilot, lambda: text_of(app, "#problem-reason") == said, "the problem's text")
 
     drive(app, scenario)
     assert not app.crash_report
@@ -419,7 +433,9 @@ def test_an_address_with_credentials_shows_neither_and_sends_both(
                     f"Connecting to {service.url} …", "the address shown")
         refused.released.set()
         await until(pilot, lambda: isinstance(app.screen, ProblemScreen), "the refusal")
-        assert text_of(app, "#problem-reason") == f"{service.url}: Invalid credentials."
+        # The screen is there before its text (on a busy box, a turn later): waited for.
+        await until(pilot, lambda: text_of(app, "#problem-reason") ==
+                    f"{service.url}: Invalid credentials.", "the refusal's text, address only")
         service.answers["/api/health"] = HEALTH
         await pilot.press("r")
         await connected(pilot)

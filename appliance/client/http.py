@@ -142,6 +142,10 @@ class ApiClient:
         self.session = requests.Session()
         # No proxy from the environment for a service that is usually on the LAN or loopback.
         self.session.trust_env = False
+        # No compression (requests asks for gzip by default): a reverse proxy in front would
+        # compress JSON, which the bounded reads below take as it comes, undecoded; and what
+        # they bound must be what the answer takes in memory, not a gzip bomb's expansion.
+        self.session.headers["Accept-Encoding"] = "identity"
         auth = connection.authorization()
         if auth:
             self.session.headers["Authorization"] = auth
@@ -203,6 +207,15 @@ class ApiClient:
             raise Unreachable(self.url, _reason(exc)) from None
         if response.status_code >= 400:  # its body read as any other: bounded, then closed
             raise _error_from(response.status_code, response.reason, self._content(response))
+        if response.is_redirect:
+            # Not followed (the credentials would go along): a login page of a proxy in
+            # front, or an address the API is not at, was read as an answer ("should be an
+            # object, not null").
+            location = response.headers.get("Location", "")
+            response.close()
+            raise ApiError(response.status_code, f"{self.url} answers with a redirect to "
+                                                 f"{location!r}, not the API: give the "
+                                                 f"address the API answers at", BAD_ANSWER)
         return response
 
     # --- service ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ could send, which the real service never does."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import select
 import socket
@@ -48,6 +49,13 @@ class Stream:
         self.body, self.held = body, held
 
 
+class Redirect:
+    """A 302 to ``location`` (a login page of a proxy in front, say), with an empty body."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     service: HostileService
@@ -76,9 +84,17 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(answer, Held):
             answer.released.wait(120)
             answer = answer.answer
+        if callable(answer):
+            answer = answer(query)
         status, body = answer if isinstance(answer, tuple) else (200, answer)
         if isinstance(body, Trickle):
             self._trickle(body)
+            return
+        if isinstance(body, Redirect):
+            self.send_response(302)
+            self.send_header("Location", body.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if isinstance(body, Stream) and body.held:
             self._held_stream(body.body)
@@ -94,6 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if self.server.service.compress and "gzip" in self.headers.get("Accept-Encoding", ""):
+            raw = gzip.compress(raw)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
@@ -142,17 +161,25 @@ class _Handler(BaseHTTPRequestHandler):
 
 class HostileService:
     """``answers[path]`` (or ``answers["POST /path"]``, for that method only): a JSON value
-    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle` or a :class:`Stream` (any
-    of them :class:`Held`);
+    (200), ``(status, value)``, raw ``bytes``, a :class:`Trickle`, a :class:`Redirect` or a
+    :class:`Stream` (any of them :class:`Held`);
+    or a function of the request's query string that returns one of those;
     ``frames``: what ``/ws`` sends each client after it connects; ``asked``: each request's
     method and path (``queries``: its query), ``sent``: those with a JSON body and the body;
-    ``authorizations``: the Authorization headers the requests and websockets came with."""
+    ``authorizations``: the Authorization headers the requests and websockets came with;
+    ``ws_refusal``: the HTTP status websocket handshakes are refused with (None: accepted;
+    ``ws_handshakes``: their request headers);
+    ``compress``: JSON answers gzipped for a client that accepts it, as a reverse proxy in
+    front (nginx's ``gzip on``, Caddy's ``encode``) does."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.queries: list[str] = []  # each request's query string, in the order asked
         self.sent: list[tuple[str, Any]] = []
         self.authorizations: set[str | None] = set()
+        self.compress = False
+        self.ws_refusal: int | None = None  # the status a websocket handshake is refused with
+        self.ws_handshakes: list[Any] = []  # each handshake's request headers
         self.frames: list[str | bytes] = []
         self.streams_open = self.streams_left = 0  # held streams open, and those left
         self.streams_end = threading.Event()
@@ -162,7 +189,8 @@ class HostileService:
         self._http.service = self
         # No keepalive pings: a client kept busy by a test's flood would miss their answers
         # and the connection (and the frames not sent yet) would go.
-        self._ws: Server = serve(self._websocket, "127.0.0.1", 0, ping_interval=None)
+        self._ws: Server = serve(self._websocket, "127.0.0.1", 0, ping_interval=None,
+                                 process_request=self._handshake)
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self.ws_port = self._ws.socket.getsockname()[1]
         self.answers: dict[str, Any] = {
@@ -178,6 +206,12 @@ class HostileService:
                          threading.Thread(target=self._ws.serve_forever, daemon=True)]
         for thread in self._threads:
             thread.start()
+
+    def _handshake(self, connection: ServerConnection, request: Any) -> Any:
+        self.ws_handshakes.append(request.headers)
+        if self.ws_refusal is not None:
+            return connection.respond(self.ws_refusal, "Refused.\n")
+        return None
 
     def _websocket(self, connection: ServerConnection) -> None:
         self.authorizations.add(connection.request.headers.get("Authorization"))
