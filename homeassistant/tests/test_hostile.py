@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from ipaddress import ip_address
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -94,6 +96,32 @@ async def test_a_huge_answer_is_not_read_whole(hass: HomeAssistant, fake: FakeAp
     result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
     assert result["errors"] == {"base": "not_appliance"}
     assert "more than 10000 bytes" in result["description_placeholders"]["error"]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+async def test_a_large_answer_is_read_off_the_event_loop(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch,
+        nested: bool) -> None:
+    """Megabytes of JSON took Home Assistant's loop for a second on a small box; an answer
+    nested past the stack is refused there as on the loop."""
+    on_loop: list[bool] = []
+
+    def loads(body: bytes) -> Any:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return json.loads(body)
+
+    monkeypatch.setattr(api, "json", SimpleNamespace(loads=loads))
+    body = "[" * (api.MAX_ON_LOOP + 1) if nested else json.dumps(
+        {"instance_id": INSTANCE, "version": "1", "pad": "x" * api.MAX_ON_LOOP})
+    fake.answers["/api/health"] = lambda _: web.Response(text=body,
+                                                         content_type="application/json")
+    result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    assert on_loop[0] is False
+    if nested:
+        assert result["errors"] == {"base": "not_appliance"}
+        assert "not JSON (RecursionError)" in result["description_placeholders"]["error"]
+    else:
+        assert "not_appliance" not in str(result.get("errors"))
 
 
 async def test_too_many_attempts_is_not_failed_to_connect(hass: HomeAssistant,

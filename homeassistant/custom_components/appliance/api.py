@@ -27,6 +27,8 @@ BROWSE_PAGE = 1000
 # The largest answer read (a queue of thousands of items is a few MiB): a broken or hostile
 # service cannot fill Home Assistant's memory.
 MAX_ANSWER = 32 * 1024 * 1024
+# An answer parsed on the event loop (a larger one in the executor).
+MAX_ON_LOOP = 256 * 1024
 # The most of a service's error text shown to the user (it reaches forms and log lines).
 MAX_ERROR_TEXT = 300
 
@@ -336,7 +338,11 @@ async def _read_json(response: aiohttp.ClientResponse) -> Any:
         if len(body) > MAX_ANSWER:
             raise BadAnswer(f"an answer of more than {MAX_ANSWER} bytes")
     try:
-        return json.loads(body)
+        if len(body) <= MAX_ON_LOOP:
+            return json.loads(body)
+        # Megabytes take a second on a small box: off Home Assistant's loop, everything else
+        # it runs goes on meanwhile.
+        return await asyncio.get_running_loop().run_in_executor(None, json.loads, body)
     except (ValueError, RecursionError) as err:  # RecursionError: "[[[[…" nested too deep
         raise BadAnswer(f"{response.url.path}: not JSON ({type(err).__name__})") from err
 
