@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.filter import LineFilter
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -414,6 +415,19 @@ class ApplianceApp(App[int]):
         yield SystemCommand("Add URLs", "Queue one or more URLs", self.action_add)
         yield SystemCommand("Pause or resume all", "Waiting downloads wait, or go on",
                             self.action_pause_all)
+
+    def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Textual's, but a worker's answer that comes as the app closes (a folder read, a
+        disk check) is dropped (None): its view's widgets are going or gone, and its
+        ``NoMatches`` ended the TUI on a traceback."""
+        if not self.is_running:
+            return None
+        try:
+            return super().call_from_thread(callback, *args, **kwargs)
+        except NoMatches:
+            if self.is_running:
+                raise
+            return None
 
     # A crash: the details go to a file and run() prints two short lines once the terminal
     # is restored (Textual's hook for an unhandled exception; it would print a full-screen

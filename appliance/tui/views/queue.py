@@ -75,7 +75,6 @@ class QueueView(Vertical):
         self.rows: dict[str, tuple[Any, ...]] = {}
         self.wide = False
         self.disk_free: int | None = None
-        self.folder_problem: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="totals"):
@@ -88,18 +87,12 @@ class QueueView(Vertical):
     def show_folder_problem(self, problem: str | None) -> None:
         """Why downloads wait for the download folder's disk, in full, while they do: a
         toast would be gone long before the disk is back."""
-        self.folder_problem = problem
-        # Not there while the app closes (a disk check's answer came then: the TUI ended on
-        # a traceback), nor before the view is composed (shown when it mounts).
-        shown = next(iter(self.query("#folder-problem").results(Static)), None)
-        if shown is None:
-            return
+        shown = self.query_one("#folder-problem", Static)
         shown.update(Text(fmt.cut(problem or "")))  # the service's words (a path): no markup
         shown.display = bool(problem)
 
     def on_mount(self) -> None:
         self.build_columns()
-        self.show_folder_problem(self.folder_problem)
 
     def focus_first(self) -> None:
         self.query_one(QueueTable).focus()
