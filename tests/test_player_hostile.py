@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from appliance.api import files as files_api
 from appliance.api import player as player_api
 from appliance.api.app import create_app
 from appliance.files import reading
-from appliance.player import probe
+from appliance.player import playlists, probe
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -317,3 +318,47 @@ def test_a_file_ffprobe_cannot_read_is_not_probed_again(
     monkeypatch.setattr(probe, "FFPROBE", str(tmp_path / "no-ffprobe"))
     again = client.simulate_get(f"/api/file/ffprobe/{junk.name}")
     assert again.status_code == 400 and again.json == first.json
+
+
+def claiming(source: Path, target: Path, timescale: int) -> None:
+    """``source`` (an mp4 of one AAC track) as a file whose header says it lasts 2^32 - 16
+    units of ``timescale``: the movie's and the track's lengths rewritten, nothing else."""
+    data = bytearray(source.read_bytes())
+    for box in (b"mvhd", b"mdhd"):
+        at = data.find(box)
+        assert at > 0 and data[at + 4] == 0  # version 0: 32-bit times
+        data[at + 16:at + 24] = struct.pack(">II", timescale, 0xFFFFFFF0)
+    target.write_bytes(data)
+
+
+@pytest.mark.parametrize("timescale", [1000, 1], ids=["50-days", "136-years"])
+def test_a_file_claiming_to_last_for_ever_is_refused_plainly(
+        app: tuple[Runtime, TestClient], tmp_path: Path, timescale: int) -> None:
+    """A header may claim any length, and the plan and playlist grew with it: 50 days made a
+    playlist of 716,000 segments (tens of MB), 136 years filled the memory of the worker that
+    planned it (on every playlist and segment request). Past MAX_DURATION, a plain 400."""
+    runtime, client = app
+    name = f"forever-{tmp_path.name}.m4a"
+    claiming(runtime.settings.download_path / "tone.m4a",
+             runtime.settings.download_path / name, timescale)
+    probed = client.simulate_get(f"/api/file/ffprobe/{name}")
+    assert probed.status_code == 200, probed.text
+    assert float(probed.json["format"]["duration"]) > playlists.MAX_DURATION
+    for route in (f"playlist/{name}.m3u8", f"m3u8/video/{name}.m3u8",
+                  f"segments/0/{name}.ts"):
+        answer = client.simulate_get(f"/api/player/{route}")
+        assert answer.status_code == 400, answer.text[:200]
+        assert f"more than the {playlists.MAX_DURATION:.0f} s the player plays" \
+            in answer.json["error"]
+
+
+def test_the_longest_subtitle_playlist_is_the_longest_file_played(
+        app: tuple[Runtime, TestClient]) -> None:
+    _, client = app
+    longest = client.simulate_get("/api/player/m3u8/subtitle/tone.m4a.m3u8",
+                                  params={"duration": playlists.MAX_DURATION})
+    assert longest.status_code == 200, longest.text
+    assert f"#EXTINF:{playlists.MAX_DURATION:.6f}," in longest.text
+    over = client.simulate_get("/api/player/m3u8/subtitle/tone.m4a.m3u8",
+                               params={"duration": playlists.MAX_DURATION * 1.01})
+    assert over.status_code == 400 and "duration" in over.json["error"], over.text

@@ -20,7 +20,6 @@ from .local_files import FOLDER_GONE, local_file
 from .schemas import error, path_param, query
 
 M3U8 = "application/x-mpegURL"
-MAX_DURATION = 10_000_000.0
 
 
 def _named(file: str, suffix: str) -> str:
@@ -82,7 +81,7 @@ class MediaPlaylist(Player):
                 text = playlists.video(req.root_path, rel, self.plan(media), _ticket(req))
         else:
             duration = req.get_param_as_float("duration", min_value=0.001,
-                                               max_value=MAX_DURATION)
+                                               max_value=playlists.MAX_DURATION)
             if duration is None or not math.isfinite(duration):
                 raise errors.invalid("duration is required.")
             text = playlists.subtitle(req.root_path, rel, duration)

@@ -26,6 +26,10 @@ EDGE = 0.0005
 PLAYABLE_VIDEO = {"h264"}
 PLAYABLE_PIXELS = {"yuv420p", "yuvj420p"}
 AAC = "aac"
+# The longest file the player cuts (11.6 days: 166,667 segments, a 17 MB playlist). A file's
+# header may claim any length (a crafted mp4 says 136 years), and the plan and the playlist
+# grow with it: a 50-day claim made a playlist of tens of MB, 136 years filled the memory.
+MAX_DURATION = 1_000_000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,9 @@ def plan(data: dict[str, Any], convert_video: bool = False) -> Plan:
     total = probe.duration(data)
     if total is None:
         raise probe.ProbeError("The file has no duration ffprobe can read; it cannot be played.")
+    if total > MAX_DURATION:
+        raise probe.ProbeError(f"The file says it lasts {total:.0f} s, more than the "
+                               f"{MAX_DURATION:.0f} s the player plays.")
     has_video = bool(probe.streams(data, "video"))
     copy_video = has_video and not convert_video and copyable(data)
     audios = probe.streams(data, "audio")
