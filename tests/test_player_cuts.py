@@ -266,3 +266,27 @@ def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient]
     assert slow.status_code == 400 and "took too long" in slow.json["error"], slow.text
     monkeypatch.undo()
     assert client.simulate_get("/api/player/subtitle/slow.en.srt.vtt").status_code == 200
+
+
+def test_a_segment_gives_its_slot_back_where_it_took_it(
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    """YTP_PLAYER_MAX_FFMPEG changed just as a segment took its slot (the setting replaces the
+    Slots): the segment gives its place back to the Slots it took it from, not to the new one
+    (which it would push below zero: a RuntimeError, or one ffmpeg too many allowed)."""
+    runtime, client = app
+    old = runtime.settings.player_max_ffmpeg
+    held = runtime.player.slots
+    take = held.take
+
+    def taken_as_the_setting_changes(holder: str | None = None) -> None:
+        take(holder)
+        runtime.settings_holder.change(lambda s: s.replace(player_max_ffmpeg=old + 1))
+
+    monkeypatch.setattr(held, "take", taken_as_the_setting_changes)
+    try:
+        answer = client.simulate_get("/api/player/segments/0/marks.mp4.ts")
+        assert answer.status_code == 200 and answer.content, answer.text
+        assert runtime.player.slots is not held
+        assert held.taken == 0 and runtime.player.slots.taken == 0
+    finally:
+        runtime.settings_holder.change(lambda s: s.replace(player_max_ffmpeg=old))

@@ -114,9 +114,11 @@ class Segment(Player):
         if command is None:
             resp.data = b""
             return
-        player.slots.take()
+        # one Slots for the taking and the giving back: the setting may replace it between
+        slots = player.slots
+        slots.take()
         # ffmpeg inherits the descriptor: ours is closed when the answer starts
-        resp.stream = SegmentStream(command, player.slots, media)
+        resp.stream = SegmentStream(command, slots, media)
 
 
 class Subtitle(Player):
