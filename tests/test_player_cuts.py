@@ -36,6 +36,11 @@ SOURCES = {
                 "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"],
     "mp3.mp4": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-c:v", "libx264",
                 "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "libmp3lame"],
+    # MPEG-TS, where a seek lands on any packet, not a keyframe; one every 10 s (longer
+    # than a segment)
+    "gop10.ts": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "30",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-sc_threshold", "0",
+                 "-pix_fmt", "yuv420p", "-c:a", "aac"],
     # transcoded: MPEG-4 part 2
     "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
                   "-c:v", "mpeg4", "-c:a", "libmp3lame"],
@@ -290,3 +295,30 @@ def test_a_segment_gives_its_slot_back_where_it_took_it(
         assert held.taken == 0 and runtime.player.slots.taken == 0
     finally:
         runtime.settings_holder.change(lambda s: s.replace(player_max_ffmpeg=old))
+
+
+def test_copied_mpegts_with_long_keyframe_intervals_plays_through(
+        app: tuple[Runtime, TestClient]) -> None:
+    """H.264 in MPEG-TS (a live stream's recording) with a keyframe every 10 s: a seek there
+    lands on the packet nearest the time, not a keyframe, and the keyframe search read a few
+    packets after it, found none, and answered 400 from the second segment on (the video
+    stopped after 6 s). Every segment answers; together they hold every frame once, each
+    non-empty one starting on a keyframe."""
+    _, client = app
+    video = client.simulate_get("/api/player/m3u8/video/gop10.ts.m3u8")
+    assert video.status_code == 200, video.text
+    count = video.text.count("#EXTINF:")
+    assert count >= 5
+    frames = []
+    for index in range(count):
+        segment = client.simulate_get(f"/api/player/segments/{index}/gop10.ts.ts")
+        assert segment.status_code == 200, segment.text
+        flags = probe_bytes(segment.content, "-select_streams", "v:0", "-show_entries",
+                            "packet=flags", "-of", "csv=p=0").split() if segment.content else []
+        if not flags:
+            continue  # no keyframe in its span: the next segment has its frames
+        assert "K" in flags[0], (index, flags[:3])
+        assert set(probe_bytes(segment.content, "-select_streams", "v", "-show_entries",
+                               "stream=codec_name", "-of", "csv=p=0").split()) == {"h264"}
+        frames += video_times(segment.content)
+    assert len(frames) == 30 * 25 and len(set(frames)) == len(frames)

@@ -39,6 +39,9 @@ class Plan:
     copy_audio: bool
     has_video: bool
     has_audio: bool
+    # The file's first timestamp (MPEG-TS starts at 1.4 s): the spans count from it, and the
+    # keyframes ffprobe finds are on the file's own clock.
+    start: float = 0.0
 
 
 def copyable(data: dict[str, Any]) -> bool:
@@ -60,7 +63,8 @@ def plan(data: dict[str, Any], convert_video: bool = False) -> Plan:
     count = max(1, math.ceil(total / SEGMENT - EDGE))
     spans = [(i * SEGMENT, min(SEGMENT, total - i * SEGMENT)) for i in range(count)]
     return Plan(spans, copy_video, copy_video and bool(audios)
-                and audios[0].get("codec_name") == AAC, has_video, bool(audios))
+                and audios[0].get("codec_name") == AAC, has_video, bool(audios),
+                probe.start_time(data))
 
 
 def _url(prefix: str, route: str, rel: str, suffix: str, ticket: str | None = None) -> str:

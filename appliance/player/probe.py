@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -27,6 +28,10 @@ PROBE_TIMEOUT = 30.0
 # A probe reads a few packets; more at once than this is a flood (or files that stall it).
 PROBE_SLOTS = 3
 CACHED = 512
+# The seconds before a cut searched for its keyframe first, and how much longer each next
+# window is when that one has none.
+KEYFRAME_WINDOW = 12.0
+KEYFRAME_WIDER = 4
 
 
 class ProbeError(errors.AppError):
@@ -126,16 +131,30 @@ def _run_ffprobe(media: io.FileIO) -> dict[str, Any]:
 
 
 def _keyframe_before(media: io.FileIO, time: float) -> float:
-    done = _ffprobe(media, "-select_streams", "v:0", "-read_intervals", f"{time:.6f}%+#5",
-                    "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
-    for line in done.stdout.decode(errors="replace").splitlines():
-        pts, _, flags = line.partition(",")
-        if "K" in flags:
+    # A seek does not land on a keyframe in every container (MPEG-TS lands on the packet
+    # nearest the time, whatever it is): the packets of a window before ``time`` are read
+    # and the last keyframe among them taken; none there (a long keyframe interval), a
+    # window KEYFRAME_WIDER times as long, down to the file's start.
+    back = KEYFRAME_WINDOW
+    while True:
+        start = max(0.0, time - back)
+        done = _ffprobe(media, "-select_streams", "v:0",
+                        "-read_intervals", f"{start:.6f}%{time:.6f}",
+                        "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
+        keys = []
+        for line in done.stdout.decode(errors="replace").splitlines():
+            pts, _, flags = line.partition(",")
             try:
-                return float(pts)
+                at = float(pts)
             except ValueError:
-                break
-    raise ProbeError(f"No keyframe found near {time:.3f} s in '{_name(media)}'.")
+                continue
+            if "K" in flags and at <= time:
+                keys.append(at)
+        if keys:
+            return max(keys)
+        if start <= 0.0:
+            raise ProbeError(f"No keyframe found before {time:.3f} s in '{_name(media)}'.")
+        back *= KEYFRAME_WIDER
 
 
 def duration(data: dict[str, Any]) -> float | None:
@@ -144,6 +163,15 @@ def duration(data: dict[str, Any]) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if value > 0 else None
+
+
+def start_time(data: dict[str, Any]) -> float:
+    """The file's first timestamp (0 when ffprobe gives none a cut can use)."""
+    try:
+        value = float(data.get("format", {}).get("start_time"))
+    except (TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
 
 
 def streams(data: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -39,16 +39,19 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
     start, length = made.spans[index]
     trim: list[str] = []
     if made.copy_video:
-        first = keyframe(start + EDGE) if index else 0.0
-        end = keyframe(start + length + EDGE) if index + 1 < len(made.spans) \
-            else start + length
+        # keyframes are on the file's clock, which starts at made.start; an input -ss counts
+        # from the file's start
+        origin = made.start
+        first = keyframe(origin + start + EDGE) if index else origin
+        end = keyframe(origin + start + length + EDGE) if index + 1 < len(made.spans) \
+            else origin + start + length
         if end - first <= 2 * EDGE:
             return None
         # Seek to the keyframe itself (a hair after it), stop a hair before the next cut, and
         # drop the packets from before the keyframe that the seek brings along (the audio
         # frame across the boundary, which the previous segment has): no duplicates.
         # (An output -ss moves the timestamps back by itself; the offset puts them back.)
-        seek, length = (first + EDGE if first else 0.0), end - first - EDGE
+        seek, length = (first - origin + EDGE if index else 0.0), end - first - EDGE
         cut = f"{max(0.0, first - EDGE):.6f}"
         trim = ["-ss", cut, "-output_ts_offset", cut]
     else:
