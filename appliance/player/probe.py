@@ -130,28 +130,37 @@ def _run_ffprobe(media: io.FileIO) -> dict[str, Any]:
     return data
 
 
+def _keyframes(media: io.FileIO, interval: str, time: float) -> list[float]:
+    """The times of the first video stream's keyframes ffprobe reads in ``interval`` (its
+    ``-read_intervals``), up to ``time``."""
+    done = _ffprobe(media, "-select_streams", "v:0", "-read_intervals", interval,
+                    "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
+    keys = []
+    for line in done.stdout.decode(errors="replace").splitlines():
+        pts, _, flags = line.partition(",")
+        try:
+            at = float(pts)
+        except ValueError:
+            continue
+        if "K" in flags and at <= time:
+            keys.append(at)
+    return keys
+
+
 def _keyframe_before(media: io.FileIO, time: float) -> float:
-    # A seek does not land on a keyframe in every container (MPEG-TS lands on the packet
-    # nearest the time, whatever it is): the packets of a window before ``time`` are read
-    # and the last keyframe among them taken; none there (a long keyframe interval), a
+    # MP4 and Matroska seek to the last keyframe before a time: one packet read says it. A
+    # seek in MPEG-TS lands on any packet: then the packets of a window before ``time`` are
+    # read and the last keyframe among them taken; none there (a long keyframe interval), a
     # window KEYFRAME_WIDER times as long, down to the file's start.
+    found = _keyframes(media, f"{time:.6f}%+#1", time)
+    if found:
+        return found[0]
     back = KEYFRAME_WINDOW
     while True:
         start = max(0.0, time - back)
-        done = _ffprobe(media, "-select_streams", "v:0",
-                        "-read_intervals", f"{start:.6f}%{time:.6f}",
-                        "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
-        keys = []
-        for line in done.stdout.decode(errors="replace").splitlines():
-            pts, _, flags = line.partition(",")
-            try:
-                at = float(pts)
-            except ValueError:
-                continue
-            if "K" in flags and at <= time:
-                keys.append(at)
-        if keys:
-            return max(keys)
+        found = _keyframes(media, f"{start:.6f}%{time:.6f}", time)
+        if found:
+            return max(found)
         if start <= 0.0:
             raise ProbeError(f"No keyframe found before {time:.3f} s in '{_name(media)}'.")
         back *= KEYFRAME_WIDER
