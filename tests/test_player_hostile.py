@@ -25,7 +25,7 @@ from appliance.api import files as files_api
 from appliance.api import player as player_api
 from appliance.api.app import create_app
 from appliance.files import reading
-from appliance.player import playlists, probe
+from appliance.player import playlists, probe, segments
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -94,6 +94,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, outside: Path
 def refused(result: Result, says: str = "not a playable media file") -> None:
     assert result.status_code == 400, result.text
     assert says in result.json["error"], result.json
+    assert result.json["code"] == "INVALID_REQUEST"
     assert SECRET not in result.text
 
 
@@ -362,3 +363,34 @@ def test_the_longest_subtitle_playlist_is_the_longest_file_played(
     over = client.simulate_get("/api/player/m3u8/subtitle/tone.m4a.m3u8",
                                params={"duration": playlists.MAX_DURATION * 1.01})
     assert over.status_code == 400 and "duration" in over.json["error"], over.text
+
+
+@pytest.mark.parametrize(("name", "content", "mimetype"), [
+    ("vp9.webm", "vp9.webm", "video/webm"),
+    ("mp4-named.mkv", "h264.mp4", "video/mp4"),  # the content says, not the name
+    ("mpeg2-named.mp4", "mpeg2.ts", "video/mp2t"),
+])
+def test_the_info_mimetype_is_the_contents(app: tuple[Runtime, TestClient], name: str,
+                                           content: str, mimetype: str) -> None:
+    runtime, client = app
+    root = runtime.settings.download_path
+    if name != content:
+        shutil.copyfile(root / content, root / name)
+    info = client.simulate_get(f"/api/file/info/{name}")
+    assert info.status_code == 200, info.text
+    assert info.json["mimetype"] == mimetype
+
+
+def test_a_subtitle_too_big_to_convert_is_refused_plainly(
+        app: tuple[Runtime, TestClient], tmp_path: Path) -> None:
+    """A subtitle sidecar of more than MAX_SUBTITLE (10 MiB) is never read or handed to
+    ffmpeg: a plain 400, whatever it holds."""
+    runtime, client = app
+    for suffix in ("srt", "vtt"):
+        big = runtime.settings.download_path / f"big-{tmp_path.name}.en.{suffix}"
+        with big.open("wb") as out:
+            out.truncate(segments.MAX_SUBTITLE + 1)
+        answer = client.simulate_get(f"/api/player/subtitle/{big.name}.vtt")
+        assert answer.status_code == 400, answer.text[:200]
+        assert answer.json == {"error": "The subtitle file is too big to convert.",
+                               "code": "INVALID_REQUEST"}
