@@ -158,7 +158,9 @@ def test_ffmpeg_killed_when_client_leaves_and_count_bounded(served: Server) -> N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()  # with unread data: a reset
     wait_for(lambda: not ffmpeg_pids(served), 30, message="ffmpeg to be killed")
-    again = served.get("/api/player/segments/1/show/h264.mp4.ts")
+    # The slot goes back once the killed ffmpeg is reaped, a moment after it is gone.
+    again = wait_for(lambda: (r := served.get("/api/player/segments/1/show/h264.mp4.ts"))
+                     .status_code != 503 and r, 30, message="the slot given back")
     assert again.status_code == 200 and len(again.content) > 1000
 
 
