@@ -572,3 +572,40 @@ def test_a_right_credential_carries_no_wrong_one_in(tmp_path: Path) -> None:
     with pytest.raises(AppError) as blocked:
         auth.authenticate(address="b", authorization=f"Token {token}")
     assert blocked.value.code == "TOO_MANY_REQUESTS"
+
+
+@pytest.mark.parametrize("via", ["login", "basic"])
+def test_a_wrong_user_name_is_answered_as_a_right_one_is(tmp_path: Path, via: str) -> None:
+    """With both the YTP credentials and a `web passwd` password, a known user name (the YTP
+    one) had its password hashed and an unknown one did not: sooner answered, and, with every
+    hashing slot busy (a guesser's own flood does that), 401 where the known name was 429.
+    Either told a stranger the YTP user name, half of what the throttle guards."""
+    settings = make_settings(tmp_path, YTP_AUTH_USERNAME="u-secret", YTP_AUTH_PASSWORD="pw-123456")
+    set_password(settings.config_path, "web-pass-1")
+    auth = Authenticator(settings, checker=PasswordChecker(slots=0))  # every slot busy
+
+    def answer(user: str) -> str:
+        with pytest.raises(AppError) as caught:
+            if via == "login":
+                auth.login(user, "wrong-pass", address=user, remember=False)
+            else:
+                auth.authenticate(address=user, authorization=_basic(user, "wrong-pass"))
+        return caught.value.code
+
+    assert answer("u-secret") == "TOO_MANY_REQUESTS"  # its password is hashed: no slot
+    assert answer("appliance") == "TOO_MANY_REQUESTS"
+    assert answer("u-guess") == "TOO_MANY_REQUESTS"  # hashed all the same
+
+
+def test_the_right_password_under_an_unknown_name_is_refused(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    set_password(auth.settings.current.config_path, "web-pass-1")
+    for user, password in [("stranger", "web-pass-1"), ("stranger", "pw-123456"),
+                           ("u", "web-pass-1x"), ("appliance", "pw-123456")]:
+        with pytest.raises(AppError) as caught:
+            auth.authenticate(address="a", authorization=_basic(user, password))
+        assert caught.value.code == "UNAUTHORIZED", (user, password)
+    assert auth.authenticate(address="a", authorization=_basic("u", "web-pass-1")) == \
+        Identity("u", "basic")
+    assert auth.authenticate(address="a", authorization=_basic("appliance", "web-pass-1")) == \
+        Identity("appliance", "basic")

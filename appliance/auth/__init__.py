@@ -363,15 +363,15 @@ class Authenticator:
             return None
         names = [USERNAME.encode()] + ([self._env_pair[0]] if self._env_pair else [])
         matches = [hmac.compare_digest(user, n) for n in names]  # all compared: no short cut
-        if not any(matches):
-            return None
         try:
             text = password.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        if self.checker.verify(text, state.password):
-            return user.decode()
-        return None
+        # Hashed whatever the name: an unknown name answered without it sooner (and 401
+        # where a known one was 429 with every slot busy), which told a stranger the YTP
+        # user name. It costs a guesser nothing new: the name "appliance" is hashed anyway.
+        right = self.checker.verify(text, state.password)
+        return user.decode() if right and any(matches) else None
 
     def _signing_key(self, secret: str) -> str:
         """The cookie key: the file's secret, bound to the YTP credentials when they are set,
