@@ -78,6 +78,13 @@ class Identity:
     method: str
     session_id: str | None = None
 
+    @property
+    def checked_what_it_presented(self) -> bool:
+        """Let in by the passwords and tokens the request presented, each checked: not
+        open, and not a session or ticket, beside which they are never looked at (asked
+        again later, they are guesses)."""
+        return self.method in {"basic", "apikey", "token"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Session:
