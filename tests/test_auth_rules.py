@@ -5,6 +5,7 @@ bounded password checker and what a browser page may do."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from pathlib import Path
 
@@ -607,5 +608,21 @@ def test_the_right_password_under_an_unknown_name_is_refused(tmp_path: Path) -> 
         assert caught.value.code == "UNAUTHORIZED", (user, password)
     assert auth.authenticate(address="a", authorization=_basic("u", "web-pass-1")) == \
         Identity("u", "basic")
+    assert auth.authenticate(address="a", authorization=_basic("appliance", "web-pass-1")) == \
+        Identity("appliance", "basic")
+
+
+def test_a_session_whose_expiry_is_no_time_is_dropped_not_a_500(tmp_path: Path) -> None:
+    """A hand-edited or damaged auth file: an expiry too large for a float raised
+    OverflowError (not the ValueError the reader catches: a 500 on every request), and one of
+    Infinity or NaN kept its session for ever (NaN is never past)."""
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    data = json.loads(auth.file.path.read_text())
+    data["sessions"] = {"huge": 10**400, "inf": float("inf"), "nan": float("nan"), "ok": 2e9}
+    auth.file.path.write_text(json.dumps(data))
+    state = auth.state()
+    assert not state.broken and dict(state.sessions) == {"ok": 2e9}
     assert auth.authenticate(address="a", authorization=_basic("appliance", "web-pass-1")) == \
         Identity("appliance", "basic")
