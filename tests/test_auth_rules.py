@@ -253,6 +253,8 @@ def test_the_checker_caches_successes_only_for_a_while() -> None:
             checker.verify("wrong-pass", encoded)
         assert busy.value.code == "TOO_MANY_REQUESTS"
         assert busy.value.headers == {"Retry-After": "1"}
+        assert busy.value.message == ("The server is busy checking other passwords; try "
+                                      "again in a second.")
         now[0] = 60.0  # remembered for less than ttl
         with pytest.raises(AppError):
             checker.verify("pw-123456", encoded)
@@ -626,3 +628,73 @@ def test_a_session_whose_expiry_is_no_time_is_dropped_not_a_500(tmp_path: Path) 
     assert not state.broken and dict(state.sessions) == {"ok": 2e9}
     assert auth.authenticate(address="a", authorization=_basic("appliance", "web-pass-1")) == \
         Identity("appliance", "basic")
+
+
+def test_a_file_ticket_opens_its_file_only_until_it_expires(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    auth = Authenticator(make_settings(tmp_path, YTP_AUTH_USERNAME="u",
+                                       YTP_AUTH_PASSWORD="pw-123456"), clock=lambda: now[0])
+    ticket, expires = auth.issue_file_ticket("shows/a.mp4")
+    assert expires == now[0] + sessions.FILE_TICKET_SECONDS
+    ws_ticket, _ = auth.issue_ticket()
+
+    def code(value: str, scope: str | None = "shows/a.mp4", **kwargs: object) -> str:
+        file_scope = None if scope is None else (lambda: scope)
+        try:
+            auth.authenticate(address="a", query={"ticket": value}, file_scope=file_scope,
+                              **kwargs)  # type: ignore[arg-type]
+        except AppError as exc:
+            return exc.code
+        return "OK"
+
+    def unasked() -> str:
+        raise AssertionError("the path is resolved only for a live file ticket")
+
+    assert code(ticket) == "OK" and code(ticket) == "OK"  # as often as the player likes
+    assert code(ticket, "shows/b.mp4") == "FORBIDDEN"
+    assert code("made-up") == "UNAUTHORIZED"
+    with pytest.raises(AppError) as made_up:
+        auth.authenticate(address="a", query={"ticket": "made-up"}, file_scope=unasked)
+    assert made_up.value.message == "The ticket is unknown, already used or expired."
+    assert code(ticket, None, allow_ticket=True) == "UNAUTHORIZED"  # not a websocket's
+    assert code(ws_ticket) == "UNAUTHORIZED"  # a websocket's does not open a file
+    assert code(ws_ticket, None, allow_ticket=True) == "OK"
+    now[0] = expires - 0.5
+    assert code(ticket) == "OK"
+    now[0] = expires
+    assert code(ticket) == "UNAUTHORIZED"
+
+
+def test_an_apikey_in_url_safe_base64_is_taken(tmp_path: Path) -> None:
+    password = "pw>>>?????"  # "u:pw>>>?????" in URL-safe base64 has "-" and "_"
+    key = base64.urlsafe_b64encode(f"u:{password}".encode()).decode()
+    assert "-" in key and "_" in key
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD=password)
+    assert auth.authenticate(address="a", query={"apikey": key}) == Identity("u", "apikey")
+
+
+def test_several_right_credentials_are_named_by_the_first(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    key = base64.urlsafe_b64encode(b"u:pw-123456").decode()
+    assert auth.authenticate(address="a", authorization=_basic("u", "pw-123456"),
+                             query={"apikey": [key, key]}) == Identity("u", "basic")
+
+
+def test_new_ytp_credentials_end_the_login_sessions(tmp_path: Path) -> None:
+    now = 1_000_000.0
+    first = Authenticator(make_settings(tmp_path, YTP_AUTH_USERNAME="u",
+                                        YTP_AUTH_PASSWORD="pw-123456"), clock=lambda: now)
+    session = first.login("u", "pw-123456", address="a", remember=True)
+    assert session.expires == int(now) + sessions.REMEMBER_SECONDS
+    assert session.max_age == sessions.REMEMBER_SECONDS
+    assert first.login("u", "pw-123456", address="a", remember=False).expires == \
+        int(now) + sessions.BROWSER_SECONDS
+    cookie = f"{COOKIE_NAME}={session.cookie}"
+    assert first.authenticate(address="a", cookie=cookie).method == "session"
+    for env in ({"YTP_AUTH_PASSWORD": "pw-654321"}, {"YTP_AUTH_USERNAME": "v"}):
+        changed = Authenticator(make_settings(tmp_path, **{
+            "YTP_AUTH_USERNAME": "u", "YTP_AUTH_PASSWORD": "pw-123456", **env}),
+            clock=lambda: now)
+        with pytest.raises(AppError) as caught:
+            changed.authenticate(address="a", cookie=cookie)
+        assert caught.value.message == "The session has expired or was ended; log in again."
