@@ -698,3 +698,28 @@ def test_new_ytp_credentials_end_the_login_sessions(tmp_path: Path) -> None:
         with pytest.raises(AppError) as caught:
             changed.authenticate(address="a", cookie=cookie)
         assert caught.value.message == "The session has expired or was ended; log in again."
+
+
+def test_a_right_token_does_not_forgive_password_guesses(tmp_path: Path) -> None:
+    now = 1_000_000.0
+    auth = Authenticator(make_settings(tmp_path), clock=lambda: now)
+    set_password(auth.settings.current.config_path, "web-pass-1")
+    token = gen_token(auth.settings.current.config_path)
+
+    def guess(address: str, password: str) -> str:
+        try:
+            auth.authenticate(address=address, authorization=_basic("appliance", password))
+        except AppError as exc:
+            return exc.code
+        return "OK"
+
+    for n in range(4):
+        assert guess("a", f"guess-{n}") == "UNAUTHORIZED"
+        assert auth.authenticate(address="a", authorization=f"Token {token}").method == "token"
+    assert guess("a", "guess-4") == "UNAUTHORIZED"  # the fifth failure: blocked from here on
+    assert guess("a", "guess-5") == "TOO_MANY_REQUESTS"
+    # the right password does forgive a person's typos
+    for n in range(4):
+        assert guess("b", f"typo-{n}") == "UNAUTHORIZED"
+    assert guess("b", "web-pass-1") == "OK"
+    assert [guess("b", f"typo-{n}") for n in range(5)] == ["UNAUTHORIZED"] * 5

@@ -305,18 +305,7 @@ class Authenticator:
             return Identity("ticket", "ticket")
         presented = _presented(authorization, query)
         if presented:
-            if guess:
-                self._check_throttle(address, now)
-            identity = self._check_presented(state, presented)
-            if not guess:
-                if identity is None:
-                    raise unauthorized("Invalid credentials.")
-                return identity
-            if identity is not None:
-                self.throttle.success(address)
-                return identity
-            self._failed(address, now, f"invalid credentials ({presented.kinds()})")
-            raise unauthorized("Invalid credentials.")
+            return self._presented_identity(state, presented, address, now, guess=guess)
         if scopes:
             log.info("file ticket from %s is for another file", address)
             raise errors.AppError("The ticket is for another file.", errors.FORBIDDEN)
@@ -326,6 +315,24 @@ class Authenticator:
         if cookies:
             raise unauthorized("The session has expired or was ended; log in again.")
         raise unauthorized("Authentication required.")
+
+    def _presented_identity(self, state: AuthState, presented: _Presented, address: str,
+                            now: float, *, guess: bool) -> Identity:
+        """The identity the presented passwords and tokens give, as :meth:`authenticate`
+        says (a guess is held off by the throttle and counted), else AppError."""
+        if guess:
+            self._check_throttle(address, now)
+        identity = self._check_presented(state, presented)
+        if identity is None:
+            if guess:
+                self._failed(address, now, f"invalid credentials ({presented.kinds()})")
+            raise unauthorized("Invalid credentials.")
+        # A right password forgives the typos before it; a token is never typed, and
+        # forgiving on it let its holder guess the password without end (four guesses, the
+        # token once, four more).
+        if guess and identity.method != "token":
+            self.throttle.success(address)
+        return identity
 
     def _check_throttle(self, address: str, now: float) -> None:
         wait = self.throttle.retry_after(address, now)
