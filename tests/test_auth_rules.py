@@ -630,7 +630,9 @@ def test_a_session_whose_expiry_is_no_time_is_dropped_not_a_500(tmp_path: Path) 
         Identity("appliance", "basic")
 
 
-def test_a_file_ticket_opens_its_file_only_until_it_expires(tmp_path: Path) -> None:
+def test_a_file_ticket_opens_its_file_only_until_it_expires(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="appliance.auth")
     now = [1_000_000.0]
     auth = Authenticator(make_settings(tmp_path, YTP_AUTH_USERNAME="u",
                                        YTP_AUTH_PASSWORD="pw-123456"), clock=lambda: now[0])
@@ -651,11 +653,15 @@ def test_a_file_ticket_opens_its_file_only_until_it_expires(tmp_path: Path) -> N
         raise AssertionError("the path is resolved only for a live file ticket")
 
     assert code(ticket) == "OK" and code(ticket) == "OK"  # as often as the player likes
+    assert auth.authenticate(address="a", query={"ticket": ticket},
+                             file_scope=lambda: "shows/a.mp4") == Identity("ticket", "ticket")
     assert code(ticket, "shows/b.mp4") == "FORBIDDEN"
+    assert "file ticket from a is for another file" in caplog.text
     assert code("made-up") == "UNAUTHORIZED"
     with pytest.raises(AppError) as made_up:
         auth.authenticate(address="a", query={"ticket": "made-up"}, file_scope=unasked)
     assert made_up.value.message == "The ticket is unknown, already used or expired."
+    assert "ticket from a is unknown, used or expired" in caplog.text
     assert code(ticket, None, allow_ticket=True) == "UNAUTHORIZED"  # not a websocket's
     assert code(ws_ticket) == "UNAUTHORIZED"  # a websocket's does not open a file
     assert code(ws_ticket, None, allow_ticket=True) == "OK"
