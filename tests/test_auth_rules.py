@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -729,3 +730,40 @@ def test_a_right_token_does_not_forgive_password_guesses(tmp_path: Path) -> None
         assert guess("b", f"typo-{n}") == "UNAUTHORIZED"
     assert guess("b", "web-pass-1") == "OK"
     assert [guess("b", f"typo-{n}") for n in range(5)] == ["UNAUTHORIZED"] * 5
+
+
+def test_a_hash_stored_years_ago_still_verifies_and_one_past_the_memory_bound_never() -> None:
+    # Written by this code once and kept: the service runs for years on one auth file, so
+    # the format (salt, key length, padding) must read the same for as long.
+    stored = "scrypt$16384$8$1$J8vP6ULoUGV8S2oRUcPEJg$Pr8WLom5doaVbXH8msO2Uyf_f6mcj-Uik2V4BGSAtqE"
+    assert verify_password("kept-for-years", stored)
+    assert not verify_password("kept-for-years!", stored)
+    # n = 2**20 with r = 8 needs 1 GiB, past the bound: scrypt refuses, and so does verify
+    salt_and_key = stored.split("$", 4)[4]
+    assert not verify_password("kept-for-years", f"scrypt$1048576$8$1${salt_and_key}")
+
+
+def test_an_unreadable_auth_file_is_said_and_rewritten_by_web_passwd(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    auth.file.path.write_text("[]")
+    assert auth.state().broken
+    assert f"{auth.file.path}: cannot read: top level is not an object" in caplog.text
+    set_password(config, "web-pass-2")
+    assert f"{auth.file.path} was unreadable (top level is not an object); rewriting it" \
+        in caplog.text
+    assert not auth.state().broken
+
+
+def test_a_rewritten_auth_file_is_always_newer_than_the_old(tmp_path: Path) -> None:
+    # A coarse clock (or one set back) could give the new file the old one's mtime, and with
+    # a reused inode the service would keep the old state: the rewrite is made newer.
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    future = os.stat(auth.file.path).st_mtime_ns + 10**12  # some 17 minutes ahead
+    os.utime(auth.file.path, ns=(future, future))
+    gen_token(config)
+    assert os.stat(auth.file.path).st_mtime_ns == future + 1
