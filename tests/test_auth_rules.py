@@ -5,7 +5,9 @@ bounded password checker and what a browser page may do."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -252,6 +254,8 @@ def test_the_checker_caches_successes_only_for_a_while() -> None:
             checker.verify("wrong-pass", encoded)
         assert busy.value.code == "TOO_MANY_REQUESTS"
         assert busy.value.headers == {"Retry-After": "1"}
+        assert busy.value.message == ("The server is busy checking other passwords; try "
+                                      "again in a second.")
         now[0] = 60.0  # remembered for less than ttl
         with pytest.raises(AppError):
             checker.verify("pw-123456", encoded)
@@ -572,3 +576,194 @@ def test_a_right_credential_carries_no_wrong_one_in(tmp_path: Path) -> None:
     with pytest.raises(AppError) as blocked:
         auth.authenticate(address="b", authorization=f"Token {token}")
     assert blocked.value.code == "TOO_MANY_REQUESTS"
+
+
+@pytest.mark.parametrize("via", ["login", "basic"])
+def test_a_wrong_user_name_is_answered_as_a_right_one_is(tmp_path: Path, via: str) -> None:
+    """With both the YTP credentials and a `web passwd` password, a known user name (the YTP
+    one) had its password hashed and an unknown one did not: sooner answered, and, with every
+    hashing slot busy (a guesser's own flood does that), 401 where the known name was 429.
+    Either told a stranger the YTP user name, half of what the throttle guards."""
+    settings = make_settings(tmp_path, YTP_AUTH_USERNAME="u-secret", YTP_AUTH_PASSWORD="pw-123456")
+    set_password(settings.config_path, "web-pass-1")
+    auth = Authenticator(settings, checker=PasswordChecker(slots=0))  # every slot busy
+
+    def answer(user: str) -> str:
+        with pytest.raises(AppError) as caught:
+            if via == "login":
+                auth.login(user, "wrong-pass", address=user, remember=False)
+            else:
+                auth.authenticate(address=user, authorization=_basic(user, "wrong-pass"))
+        return caught.value.code
+
+    assert answer("u-secret") == "TOO_MANY_REQUESTS"  # its password is hashed: no slot
+    assert answer("appliance") == "TOO_MANY_REQUESTS"
+    assert answer("u-guess") == "TOO_MANY_REQUESTS"  # hashed all the same
+
+
+def test_the_right_password_under_an_unknown_name_is_refused(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    set_password(auth.settings.current.config_path, "web-pass-1")
+    for user, password in [("stranger", "web-pass-1"), ("stranger", "pw-123456"),
+                           ("u", "web-pass-1x"), ("appliance", "pw-123456")]:
+        with pytest.raises(AppError) as caught:
+            auth.authenticate(address="a", authorization=_basic(user, password))
+        assert caught.value.code == "UNAUTHORIZED", (user, password)
+    assert auth.authenticate(address="a", authorization=_basic("u", "web-pass-1")) == \
+        Identity("u", "basic")
+    assert auth.authenticate(address="a", authorization=_basic("appliance", "web-pass-1")) == \
+        Identity("appliance", "basic")
+
+
+def test_a_session_whose_expiry_is_no_time_is_dropped_not_a_500(tmp_path: Path) -> None:
+    """A hand-edited or damaged auth file: an expiry too large for a float raised
+    OverflowError (not the ValueError the reader catches: a 500 on every request), and one of
+    Infinity or NaN kept its session for ever (NaN is never past)."""
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    data = json.loads(auth.file.path.read_text())
+    data["sessions"] = {"huge": 10**400, "inf": float("inf"), "nan": float("nan"), "ok": 2e9}
+    auth.file.path.write_text(json.dumps(data))
+    state = auth.state()
+    assert not state.broken and dict(state.sessions) == {"ok": 2e9}
+    assert auth.authenticate(address="a", authorization=_basic("appliance", "web-pass-1")) == \
+        Identity("appliance", "basic")
+
+
+def test_a_file_ticket_opens_its_file_only_until_it_expires(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="appliance.auth")
+    now = [1_000_000.0]
+    auth = Authenticator(make_settings(tmp_path, YTP_AUTH_USERNAME="u",
+                                       YTP_AUTH_PASSWORD="pw-123456"), clock=lambda: now[0])
+    ticket, expires = auth.issue_file_ticket("shows/a.mp4")
+    assert expires == now[0] + sessions.FILE_TICKET_SECONDS
+    ws_ticket, _ = auth.issue_ticket()
+
+    def code(value: str, scope: str | None = "shows/a.mp4", **kwargs: object) -> str:
+        file_scope = None if scope is None else (lambda: scope)
+        try:
+            auth.authenticate(address="a", query={"ticket": value}, file_scope=file_scope,
+                              **kwargs)  # type: ignore[arg-type]
+        except AppError as exc:
+            return exc.code
+        return "OK"
+
+    def unasked() -> str:
+        raise AssertionError("the path is resolved only for a live file ticket")
+
+    assert code(ticket) == "OK" and code(ticket) == "OK"  # as often as the player likes
+    assert auth.authenticate(address="a", query={"ticket": ticket},
+                             file_scope=lambda: "shows/a.mp4") == Identity("ticket", "ticket")
+    assert code(ticket, "shows/b.mp4") == "FORBIDDEN"
+    assert "file ticket from a is for another file" in caplog.text
+    assert code("made-up") == "UNAUTHORIZED"
+    with pytest.raises(AppError) as made_up:
+        auth.authenticate(address="a", query={"ticket": "made-up"}, file_scope=unasked)
+    assert made_up.value.message == "The ticket is unknown, already used or expired."
+    assert "ticket from a is unknown, used or expired" in caplog.text
+    assert code(ticket, None, allow_ticket=True) == "UNAUTHORIZED"  # not a websocket's
+    assert code(ws_ticket) == "UNAUTHORIZED"  # a websocket's does not open a file
+    assert code(ws_ticket, None, allow_ticket=True) == "OK"
+    now[0] = expires - 0.5
+    assert code(ticket) == "OK"
+    now[0] = expires
+    assert code(ticket) == "UNAUTHORIZED"
+
+
+def test_an_apikey_in_url_safe_base64_is_taken(tmp_path: Path) -> None:
+    password = "pw>>>?????"  # "u:pw>>>?????" in URL-safe base64 has "-" and "_"
+    key = base64.urlsafe_b64encode(f"u:{password}".encode()).decode()
+    assert "-" in key and "_" in key
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD=password)
+    assert auth.authenticate(address="a", query={"apikey": key}) == Identity("u", "apikey")
+
+
+def test_several_right_credentials_are_named_by_the_first(tmp_path: Path) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    key = base64.urlsafe_b64encode(b"u:pw-123456").decode()
+    assert auth.authenticate(address="a", authorization=_basic("u", "pw-123456"),
+                             query={"apikey": [key, key]}) == Identity("u", "basic")
+
+
+def test_new_ytp_credentials_end_the_login_sessions(tmp_path: Path) -> None:
+    now = 1_000_000.0
+    first = Authenticator(make_settings(tmp_path, YTP_AUTH_USERNAME="u",
+                                        YTP_AUTH_PASSWORD="pw-123456"), clock=lambda: now)
+    session = first.login("u", "pw-123456", address="a", remember=True)
+    assert session.expires == int(now) + sessions.REMEMBER_SECONDS
+    assert session.max_age == sessions.REMEMBER_SECONDS
+    assert first.login("u", "pw-123456", address="a", remember=False).expires == \
+        int(now) + sessions.BROWSER_SECONDS
+    cookie = f"{COOKIE_NAME}={session.cookie}"
+    assert first.authenticate(address="a", cookie=cookie).method == "session"
+    for env in ({"YTP_AUTH_PASSWORD": "pw-654321"}, {"YTP_AUTH_USERNAME": "v"}):
+        changed = Authenticator(make_settings(tmp_path, **{
+            "YTP_AUTH_USERNAME": "u", "YTP_AUTH_PASSWORD": "pw-123456", **env}),
+            clock=lambda: now)
+        with pytest.raises(AppError) as caught:
+            changed.authenticate(address="a", cookie=cookie)
+        assert caught.value.message == "The session has expired or was ended; log in again."
+
+
+def test_a_right_token_does_not_forgive_password_guesses(tmp_path: Path) -> None:
+    now = 1_000_000.0
+    auth = Authenticator(make_settings(tmp_path), clock=lambda: now)
+    set_password(auth.settings.current.config_path, "web-pass-1")
+    token = gen_token(auth.settings.current.config_path)
+
+    def guess(address: str, password: str) -> str:
+        try:
+            auth.authenticate(address=address, authorization=_basic("appliance", password))
+        except AppError as exc:
+            return exc.code
+        return "OK"
+
+    for n in range(4):
+        assert guess("a", f"guess-{n}") == "UNAUTHORIZED"
+        assert auth.authenticate(address="a", authorization=f"Token {token}").method == "token"
+    assert guess("a", "guess-4") == "UNAUTHORIZED"  # the fifth failure: blocked from here on
+    assert guess("a", "guess-5") == "TOO_MANY_REQUESTS"
+    # the right password does forgive a person's typos
+    for n in range(4):
+        assert guess("b", f"typo-{n}") == "UNAUTHORIZED"
+    assert guess("b", "web-pass-1") == "OK"
+    assert [guess("b", f"typo-{n}") for n in range(5)] == ["UNAUTHORIZED"] * 5
+
+
+def test_a_hash_stored_years_ago_still_verifies_and_one_past_the_memory_bound_never() -> None:
+    # Written by this code once and kept: the service runs for years on one auth file, so
+    # the format (salt, key length, padding) must read the same for as long.
+    stored = "scrypt$16384$8$1$J8vP6ULoUGV8S2oRUcPEJg$Pr8WLom5doaVbXH8msO2Uyf_f6mcj-Uik2V4BGSAtqE"
+    assert verify_password("kept-for-years", stored)
+    assert not verify_password("kept-for-years!", stored)
+    # n = 2**20 with r = 8 needs 1 GiB, past the bound: scrypt refuses, and so does verify
+    salt_and_key = stored.split("$", 4)[4]
+    assert not verify_password("kept-for-years", f"scrypt$1048576$8$1${salt_and_key}")
+
+
+def test_an_unreadable_auth_file_is_said_and_rewritten_by_web_passwd(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    auth.file.path.write_text("[]")
+    assert auth.state().broken
+    assert f"{auth.file.path}: cannot read: top level is not an object" in caplog.text
+    set_password(config, "web-pass-2")
+    assert f"{auth.file.path} was unreadable (top level is not an object); rewriting it" \
+        in caplog.text
+    assert not auth.state().broken
+
+
+def test_a_rewritten_auth_file_is_always_newer_than_the_old(tmp_path: Path) -> None:
+    # A coarse clock (or one set back) could give the new file the old one's mtime, and with
+    # a reused inode the service would keep the old state: the rewrite is made newer.
+    auth = _authenticator(tmp_path)
+    config = auth.settings.current.config_path
+    set_password(config, "web-pass-1")
+    future = os.stat(auth.file.path).st_mtime_ns + 10**12  # some 17 minutes ahead
+    os.utime(auth.file.path, ns=(future, future))
+    gen_token(config)
+    assert os.stat(auth.file.path).st_mtime_ns == future + 1

@@ -78,6 +78,13 @@ class Identity:
     method: str
     session_id: str | None = None
 
+    @property
+    def checked_what_it_presented(self) -> bool:
+        """Let in by the passwords and tokens the request presented, each checked: not
+        open, and not a session or ticket, beside which they are never looked at (asked
+        again later, they are guesses)."""
+        return self.method in {"basic", "apikey", "token"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Session:
@@ -298,18 +305,7 @@ class Authenticator:
             return Identity("ticket", "ticket")
         presented = _presented(authorization, query)
         if presented:
-            if guess:
-                self._check_throttle(address, now)
-            identity = self._check_presented(state, presented)
-            if not guess:
-                if identity is None:
-                    raise unauthorized("Invalid credentials.")
-                return identity
-            if identity is not None:
-                self.throttle.success(address)
-                return identity
-            self._failed(address, now, f"invalid credentials ({presented.kinds()})")
-            raise unauthorized("Invalid credentials.")
+            return self._presented_identity(state, presented, address, now, guess=guess)
         if scopes:
             log.info("file ticket from %s is for another file", address)
             raise errors.AppError("The ticket is for another file.", errors.FORBIDDEN)
@@ -319,6 +315,24 @@ class Authenticator:
         if cookies:
             raise unauthorized("The session has expired or was ended; log in again.")
         raise unauthorized("Authentication required.")
+
+    def _presented_identity(self, state: AuthState, presented: _Presented, address: str,
+                            now: float, *, guess: bool) -> Identity:
+        """The identity the presented passwords and tokens give, as :meth:`authenticate`
+        says (a guess is held off by the throttle and counted), else AppError."""
+        if guess:
+            self._check_throttle(address, now)
+        identity = self._check_presented(state, presented)
+        if identity is None:
+            if guess:
+                self._failed(address, now, f"invalid credentials ({presented.kinds()})")
+            raise unauthorized("Invalid credentials.")
+        # A right password forgives the typos before it; a token is never typed, and
+        # forgiving on it let its holder guess the password without end (four guesses, the
+        # token once, four more).
+        if guess and identity.method != "token":
+            self.throttle.success(address)
+        return identity
 
     def _check_throttle(self, address: str, now: float) -> None:
         wait = self.throttle.retry_after(address, now)
@@ -363,15 +377,15 @@ class Authenticator:
             return None
         names = [USERNAME.encode()] + ([self._env_pair[0]] if self._env_pair else [])
         matches = [hmac.compare_digest(user, n) for n in names]  # all compared: no short cut
-        if not any(matches):
-            return None
         try:
             text = password.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        if self.checker.verify(text, state.password):
-            return user.decode()
-        return None
+        # Hashed whatever the name: an unknown name answered without it sooner (and 401
+        # where a known one was 429 with every slot busy), which told a stranger the YTP
+        # user name. It costs a guesser nothing new: the name "appliance" is hashed anyway.
+        right = self.checker.verify(text, state.password)
+        return user.decode() if right and any(matches) else None
 
     def _signing_key(self, secret: str) -> str:
         """The cookie key: the file's secret, bound to the YTP credentials when they are set,

@@ -41,6 +41,7 @@ log = logging.getLogger("appliance.auth")
 FILE_NAME = "auth.json"
 VERSION = 1
 MAX_SESSIONS = 200  # past this many live sessions the ones that expire soonest are dropped
+_NO_TIME = 1e15  # epoch seconds: some thirty million years on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +75,12 @@ def _state_from(data: Any) -> AuthState:
     raw_sessions = data.get("sessions") or {}
     if not isinstance(raw_sessions, dict):
         raise ValueError("sessions must be an object")
+    # An expiry that is no time (too large for a float, Infinity, NaN: never past) drops
+    # its session rather than keeping it for ever or failing every request.
     sessions = {
         str(sid): float(exp) for sid, exp in raw_sessions.items()
         if isinstance(exp, int | float) and not isinstance(exp, bool)
+        and abs(exp) < _NO_TIME
     }
     return AuthState(
         password=text("password"), token=text("token"), secret=text("secret"),

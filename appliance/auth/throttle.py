@@ -3,9 +3,10 @@
 After ``threshold`` failures from one address, every further failure blocks that address for
 ``base * 2**(failures - threshold)`` seconds (0.5 s, 1 s, 2 s, … at most ``cap``). While blocked,
 credential checks from it are not attempted: the caller answers 429 with ``Retry-After``
-instead of sleeping in a request thread. A success resets the address; an address that has
-not failed for ``forget_after`` seconds starts over. The table keeps at most ``max_entries``
-addresses (least recently failed dropped first), so a flood of addresses cannot grow memory.
+instead of sleeping in a request thread. A success (the authenticator's: a right password,
+not a token) resets the address; an address that has not failed for ``forget_after`` seconds
+starts over. The table keeps at most ``max_entries`` addresses (least recently failed dropped
+first), so a flood of addresses cannot grow memory.
 
 An IPv6 client can pick a new address in its /64 for every guess, so failures are also
 counted per /64 (:func:`~appliance.ip_addresses.subscriber_network`), blocked from

@@ -40,9 +40,10 @@ class Admission:
     query: str
     cookie: str | None
     session_id: str | None  # the login session that let it in, if one did
-    # What it presented was checked (False: let in while authentication was off). Unchecked
-    # credentials are guesses when asked: any page or program could open sockets then, each
-    # with a password to try once authentication is turned on.
+    # What it presented was checked (False: let in while authentication was off, or by a
+    # ticket or session, beside which a password is never looked at). Unchecked credentials
+    # are guesses when asked: any page or program could open sockets then, each with a
+    # password to try once authentication is turned on (or the password is changed).
     checked: bool
 
 
@@ -62,7 +63,7 @@ def _asked_again(auth: Authenticator, admission: Admission) -> Admission | None:
         # check. A guess held off by its address's block is.
         return admission if exc.status == 429 and admission.checked else None
     return dataclasses.replace(admission, session_id=identity.session_id,
-                               checked=identity.method != "open")
+                               checked=identity.checked_what_it_presented)
 
 
 def recheck(

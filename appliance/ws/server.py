@@ -393,7 +393,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         identity = self._auth.authenticate(address=address, authorization=authorization,
                                            query=query, cookie=cookie, allow_ticket=True)
         return Admission(under, address, authorization, query, cookie, identity.session_id,
-                         checked=identity.method != "open")
+                         checked=identity.checked_what_it_presented)
 
     async def _handle(self, connection: ServerConnection) -> None:
         request = connection.request

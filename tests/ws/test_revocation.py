@@ -377,3 +377,39 @@ def test_commands_that_hang_hold_neither_new_sockets_nor_the_credential_check(
                 assert closed_with(c)[0] == 1008
     finally:
         released.set()
+
+
+@pytest.mark.parametrize("let_in_by", ["ticket", "session"])
+def test_passwords_sent_beside_a_ticket_or_session_are_guesses_when_asked_again(
+    make_server: Callable[..., WebsocketServer], settings: Settings, bus: EventBus,
+    let_in_by: str,
+) -> None:
+    # A ticket or a login session lets a socket in without a look at the password it sends
+    # along. Asked again at a change of the credentials, those passwords were taken as once
+    # checked (no guess, not counted): one who may use the API but does not know the
+    # password (a token's holder, a shared session) opened a socket a guess, and the one
+    # left open after `web passwd` named the new password, hundreds tried for free.
+    set_password(settings.config_path, "first password")
+    auth = Authenticator(settings, clock=lambda: 1_000_000.0)  # a block never runs out
+    server = make_server(authenticator=auth, auth_check_interval=CHECK)
+
+    def let_in(password: str) -> ClientConnection:
+        headers = basic("appliance", password)
+        if let_in_by == "session":
+            session = auth.login("appliance", "first password", address="::1", remember=False)
+            return connect(url(server), additional_headers={**headers, **cookie(session)})
+        ticket, _ = auth.issue_ticket()
+        return connect(url(server, f"/ws?ticket={ticket}"), additional_headers=headers)
+
+    with contextlib.ExitStack() as stack:
+        right, *wrong = [stack.enter_context(let_in(p))
+                         for p in ["the new one", *map(str, range(7))]]
+        for ws in (right, *wrong):
+            recv_json(ws)
+        set_password(settings.config_path, "the new one")  # ends the sessions too
+        for ws in wrong:
+            assert closed_with(ws)[0] == 1008
+        assert still_served(right, bus, 1)
+    # the wrong ones counted against their address as guesses do
+    assert refusal(url(server), additional_headers=basic("appliance", "the new one")
+                   ).status_code == 429
