@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -81,31 +80,6 @@ def test_stuck_download_is_stopped_and_marked(start_runtime, origin: MediaOrigin
                       message="the stall to be noticed")
     assert failed.status == "error"
     assert "No progress for 5 s" in failed.error
-
-
-def test_a_download_stuck_preparing_is_stopped_unless_it_waits_for_a_video(
-        start_runtime, origin: MediaOrigin) -> None:
-    """A site that takes the connection and sends nothing held the item in "preparing" for
-    good (the stall was watched only once bytes came). A download told to wait for its
-    video to begin (``--wait-for-video``) may prepare for hours: left alone."""
-    rt = start_runtime(YTP_STALL_TIMEOUT="5")
-    [stuck] = rt.engine.add([{"url": origin.stall_url(0)}])
-    failed = wait_for(lambda: (i := item(rt, stuck.id)).kind == "done" and i, timeout=60,
-                      message="the stall while preparing to be noticed")
-    assert (failed.status, failed.error) == ("error", (
-        "No progress for 5 s while preparing (reading its info, asking for its first "
-        "bytes); stopped."))
-    [waiting] = rt.engine.add([{"url": origin.stall_url(0), "cli": "--wait-for-video 60"}])
-    run = wait_for(lambda: (r := rt.engine._runs.get(waiting.id)) and r.waits
-                   and item(rt, waiting.id).status == "preparing" and r,
-                   timeout=60, message="the waiting download to prepare")
-    wait_for(lambda: time.monotonic() - run.last_progress > 5 + 2, timeout=30,
-             message="the stall timeout to pass")
-    assert (item(rt, waiting.id).status, run.reason) == ("preparing", None)
-    assert rt.engine.cancel_items([waiting.id]) == {waiting.id: "ok"}
-    ended = wait_for(lambda: (i := item(rt, waiting.id)).kind == "done" and i, timeout=30,
-                     message="the cancel")
-    assert ended.status == "cancelled"
 
 
 def test_dead_download_process_is_an_error_not_a_hang(start_runtime,

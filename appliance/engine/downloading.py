@@ -19,14 +19,7 @@ from typing import Any
 from .. import events
 from ..errors import AppError
 from ..store import Item
-from ..store.records import (
-    DOWNLOADING,
-    FINISHED,
-    PENDING,
-    POSTPROCESSING,
-    PREPARING,
-    SKIP,
-)
+from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING, SKIP
 from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
@@ -78,7 +71,6 @@ class Downloading:
             with self._lock:
                 item.download_folder = str(plan.root)
                 run.home, run.temp = plan.home, Path(command["temp"])
-                run.waits = any(a.split("=", 1)[0] == "--wait-for-video" for a in plan.args)
             info = self._fresh_info(item.id)
             if info is not None:
                 command["info"] = info
@@ -112,17 +104,13 @@ class Downloading:
 
     def _tick(self, run: Run) -> str | None:
         """About once a second and after each message: notice a stall, apply edits. A stall
-        is a stop request like any other: if a pause or cancel came first, it wins. Preparing
-        (its info read again, formats chosen, the first bytes asked for) stalls too: a site
-        that accepted the connection and sent nothing held the item there for good, unless
-        its options wait for a video to begin."""
+        is a stop request like any other: if a pause or cancel came first, it wins."""
         now = time.monotonic()
         with self._lock:
             stall_timeout = self.settings.stall_timeout
             idle = now - run.last_progress
-            status = run.item.status
-            watched = status == DOWNLOADING or (status == PREPARING and not run.waits)
-            if watched and idle > stall_timeout and run.request_stop(StopReason.STALL):
+            if (run.item.status == DOWNLOADING and idle > stall_timeout
+                    and run.request_stop(StopReason.STALL)):
                 return f"No progress for {idle:.0f} s; the download was stopped."
             edited = self._apply_edits(run)
         if edited:
@@ -204,9 +192,7 @@ class Downloading:
             elif failed:
                 message = failure or (result or {}).get("message") or "download failed"
                 if reason is StopReason.STALL:
-                    message = f"No progress for {self.settings.stall_timeout:g} s" + (
-                        " while preparing (reading its info, asking for its first bytes)"
-                        if item.status == PREPARING else "") + "; stopped."
+                    message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
                 self._fail(item, message, run)
             else:
                 self._finish(run, result)

@@ -71,8 +71,6 @@ class Run:
     home: Path | None = None
     temp: Path | None = None
     last_progress: float = dataclasses.field(default_factory=time.monotonic)
-    # Its options wait for a video to begin (``--wait-for-video``): hours of preparing.
-    waits: bool = False
     thread: threading.Thread | None = None
 
     def request_stop(self, reason: StopReason) -> bool:
