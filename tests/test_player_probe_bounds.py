@@ -1,0 +1,113 @@
+"""What ffprobe says of a file is bounded, read and kept: a crafted file (a thousand streams)
+is told plainly and costs no more memory than a real one; the cache of descriptions keeps a
+total of bytes, not only a count. Real files, the real ffmpeg and ffprobe, in process."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings, started
+from falcon.testing import TestClient
+
+from appliance.api.app import create_app
+from appliance.player import probe
+from appliance.runtime import Runtime
+
+pytestmark = pytest.mark.xdist_group("player")
+
+FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+# Matroska's demuxer stops at 1,000 streams; 990 copies of one audio stream make a
+# description of ~1.3 MB where a real file's is a few KiB.
+STREAMS = 990
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    runtime = started(make_settings(tmp_path_factory.mktemp("probe-bounds")))
+    root = runtime.settings.download_path
+    for name, frequency in (("a.mp3", 440), ("b.mp3", 660)):
+        subprocess.run([*FFMPEG, "-f", "lavfi", "-i", f"sine=frequency={frequency}", "-t", "1",
+                        "-c:a", "libmp3lame", str(root / name)], check=True, timeout=120)
+    maps = [arg for _ in range(STREAMS) for arg in ("-map", "0:a")]
+    subprocess.run([*FFMPEG, "-i", str(root / "a.mp3"), *maps, "-c", "copy",
+                    str(root / "many.mkv")], check=True, timeout=120)
+    yield runtime, TestClient(create_app(runtime))
+    runtime.stop()
+
+
+def described(path: Path) -> bytes:
+    """ffprobe's description of ``path``, as the service asks for it."""
+    return subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                           "-show_streams", str(path)],
+                          capture_output=True, check=True, timeout=60).stdout
+
+
+def test_a_file_describing_itself_in_megabytes_is_refused_plainly(
+        app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    # what the service would have read and kept
+    assert len(described(runtime.settings.download_path / "many.mkv")) > probe.MAX_DESCRIPTION
+    for route in ("/api/file/ffprobe/many.mkv", "/api/player/playlist/many.mkv.m3u8"):
+        refused = client.simulate_get(route)
+        assert refused.status_code == 400, refused.text[:300]
+        assert refused.json["error"] == (
+            "'many.mkv' describes itself in more than 1 MiB (thousands of streams or "
+            "megabytes of tags): the player does not read it.")
+    info = client.simulate_get("/api/file/info/many.mkv")
+    assert info.status_code == 200 and info.json["ffprobe"] == {}  # the rest is still told
+    assert info.json["title"] == "many"
+    assert client.simulate_get("/api/file/ffprobe/a.mp3").status_code == 200
+
+
+def test_the_cache_keeps_a_total_of_bytes(app: tuple[Runtime, TestClient], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two descriptions over CACHED_BYTES: the older one is dropped (ffprobe runs for it
+    again), though the count of entries is far below CACHED."""
+    runtime, client = app
+    root = runtime.settings.download_path
+    names = [f"{tmp_path.name}-{n}.mp3" for n in ("a", "b")]
+    for name, source in zip(names, ("a.mp3", "b.mp3"), strict=True):
+        shutil.copyfile(root / source, root / name)
+    runs = tmp_path / "runs"
+    counting = tmp_path / "ffprobe"
+    counting.write_text(f'#!/bin/sh\necho run >> "{runs}"\nexec ffprobe "$@"\n')
+    counting.chmod(0o755)
+    monkeypatch.setattr(probe, "FFPROBE", str(counting))
+
+    def probed(name: str) -> int:
+        answer = client.simulate_get(f"/api/file/ffprobe/{name}")
+        assert answer.status_code == 200, answer.text
+        return len(runs.read_text().splitlines())
+
+    assert probed(names[0]) == 1
+    assert probed(names[0]) == 1  # kept
+    size = len(described(root / names[0]))  # give or take the file's name in it
+    monkeypatch.setattr(probe, "CACHED_BYTES", size + size // 2)
+    assert probed(names[1]) == 2
+    assert probed(names[1]) == 2  # kept
+    assert probed(names[0]) == 3  # dropped for the newer one: both were over the bytes
+
+
+def test_an_ffprobe_that_never_ends_is_stopped_and_not_remembered(
+        app: tuple[Runtime, TestClient], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ffprobe that floods its errors and never ends (a file that stalls it): stopped at
+    PROBE_TIMEOUT, told plainly; the next request, ffprobe well again, reads the file."""
+    runtime, client = app
+    name = f"{tmp_path.name}.mp3"
+    shutil.copyfile(runtime.settings.download_path / "a.mp3",
+                    runtime.settings.download_path / name)
+    stalled = tmp_path / "ffprobe"
+    stalled.write_text("#!/bin/sh\nexec yes 'error: stalled' >&2\n")
+    stalled.chmod(0o755)
+    monkeypatch.setattr(probe, "FFPROBE", str(stalled))
+    monkeypatch.setattr(probe, "PROBE_TIMEOUT", 0.5)
+    late = client.simulate_get(f"/api/file/ffprobe/{name}")
+    assert late.status_code == 400
+    assert late.json["error"] == f"ffprobe took longer than 0.5 s on '{name}'."
+    monkeypatch.undo()
+    assert client.simulate_get(f"/api/file/ffprobe/{name}").status_code == 200
