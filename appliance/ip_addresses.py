@@ -28,11 +28,14 @@ def carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
 # One IPv6 subscriber holds a /64 at least (a home's LAN, a server's interface): it can pick a
 # new address in it for every connection or guess, so a cap per address alone bounds nothing.
 SUBSCRIBER_PREFIX = 64
+# And many hold a /48 (what RIPE advises a site be given; many ISPs and hosts do): 65,536 /64s.
+SITE_PREFIX = 48
 
 
-def subscriber_network(text: str) -> str | None:
-    """The /64 an IPv6 address (as text) belongs to (``"2001:db8:1:2::/64"``), for caps that
-    count per address *and* per network; None for IPv4 (IPv6-mapped too) and non-addresses."""
+def subscriber_network(text: str, prefix: int = SUBSCRIBER_PREFIX) -> str | None:
+    """The /64 (or ``prefix``) an IPv6 address (as text) belongs to (``"2001:db8:1:2::/64"``),
+    for caps that count per address *and* per network; None for IPv4 (IPv6-mapped too) and
+    non-addresses."""
     if ":" not in text:  # IPv4 or not an address: the common case, without parsing
         return None
     try:
@@ -41,4 +44,4 @@ def subscriber_network(text: str) -> str | None:
         return None
     if address.ipv4_mapped is not None:
         return None
-    return str(ipaddress.IPv6Network((address, SUBSCRIBER_PREFIX), strict=False))
+    return str(ipaddress.IPv6Network((address, prefix), strict=False))

@@ -70,6 +70,19 @@ def test_guesses_from_new_addresses_of_one_ipv6_network_are_slowed_all_the_same(
     assert throttle.retry_after("2001:db8:1:2::1", now=0.0) == 0.0
 
 
+def test_guesses_from_new_networks_of_one_ipv6_site_are_slowed_all_the_same() -> None:
+    """A /48 holds 65,536 /64s: a guesser taking a new one for every guess was never slowed."""
+    throttle = Throttle(threshold=5, base=0.5, cap=4.0)  # the /48's threshold: 80
+    waits = []
+    for n in range(1, 83):  # every guess from a /64 of its own in 2001:db8:1::/48
+        assert throttle.failure(f"2001:db8:1:{n:x}::1", now=0.0) == 1
+        waits.append(throttle.retry_after(f"2001:db8:1:ffff::{n:x}", now=0.0))
+    assert waits[:79] == [0.0] * 79 and waits[79:] == [0.5, 1.0, 2.0]
+    assert throttle.retry_after("2001:db8:2::1", now=0.0) == 0.0  # the next /48: its own
+    throttle.success("2001:db8:1:5::9")  # the right password from the site: it starts over
+    assert throttle.retry_after("2001:db8:1:ffff::1", now=0.0) == 0.0
+
+
 def test_one_ipv6_address_is_blocked_at_its_own_threshold_and_ipv4_has_no_network() -> None:
     throttle = Throttle(threshold=2, base=1.0, cap=10.0, network_threshold=3)
     throttle.failure("2001:db8::1", now=0.0)

@@ -11,7 +11,8 @@ first), so a flood of addresses cannot grow memory.
 An IPv6 client can pick a new address in its /64 for every guess, so failures are also
 counted per /64 (:func:`~appliance.ip_addresses.subscriber_network`), blocked from
 ``network_threshold`` failures on (a home's devices share one /64: more than one address's
-worth of typing errors before it slows them).
+worth of typing errors before it slows them); and one given a /48 can pick a new /64 for every
+guess, so they are counted per /48 too, blocked from ``site_threshold`` failures on.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..ip_addresses import subscriber_network
+from ..ip_addresses import SITE_PREFIX, subscriber_network
 
 
 @dataclass
@@ -39,9 +40,12 @@ class Throttle:
         forget_after: float = 900.0,
         max_entries: int = 4096,
         network_threshold: int | None = None,
+        site_threshold: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.network_threshold = 4 * threshold if network_threshold is None else network_threshold
+        self.site_threshold = (4 * self.network_threshold if site_threshold is None
+                               else site_threshold)
         self.base = base
         self.cap = cap
         self.forget_after = forget_after
@@ -54,7 +58,8 @@ class Throttle:
         keys = [(address, self.threshold)]
         network = subscriber_network(address)
         if network is not None:
-            keys.append((network, self.network_threshold))
+            keys += [(network, self.network_threshold),
+                     (subscriber_network(address, SITE_PREFIX) or network, self.site_threshold)]
         return keys
 
     def retry_after(self, address: str, now: float) -> float:
@@ -85,7 +90,7 @@ class Throttle:
         return entry.failures
 
     def success(self, address: str) -> None:
-        """The right credentials from ``address``: it (and its /64) start over."""
+        """The right credentials from ``address``: it (and its /64 and /48) start over."""
         keys = [key for key, _ in self._keys(address) if key in self._entries]
         if keys:  # cheap unlocked peek first: the common case has no entry
             with self._lock:
