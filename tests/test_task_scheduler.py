@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from support.server import wait_for
 
 from appliance.errors import AppError
 from appliance.runtime import Runtime
@@ -174,6 +175,44 @@ def test_slow_run_skips_the_slot_that_comes_meanwhile() -> None:
     release.set()
     scheduler.stop()
     assert calls == [1]
+
+
+def test_a_slot_that_comes_while_its_run_waits_for_a_place_is_skipped() -> None:
+    """A round that takes longer than its timers' interval (every feed at its time limit
+    while the internet is down) queued every task again behind the runs still waiting: the
+    pool's queue grew at each slot, and once the runs were quick again each task ran as
+    many times in a row as slots had passed."""
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    calls: list[int] = []
+    ended: list[int] = []
+
+    def run(task: dict[str, Any], trigger: str) -> None:
+        calls.append(task["id"])
+        release.wait(10)
+        ended.append(task["id"])
+
+    tasks = [_task(i, "* * * * *", T0) for i in (1, 2, 3)]
+    scheduler = _scheduler(tasks, runs, clock, run=run)  # two runs at once
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    try:
+        clock.now = T0 + 30
+        assert sorted(scheduler.tick()) == [1, 2, 3]
+        wait_for(lambda: len(calls) == 2, 10, message="two runs, the third waiting")
+        clock.now = T0 + 90  # the next slot: 1 and 2 still run, 3 still waits
+        scheduler.tick()
+        release.set()
+        wait_for(lambda: len(ended) == len(calls) >= 3 and not scheduler._pending, 10,
+                 message="every run ended")
+        assert sorted(calls) == [1, 2, 3]
+        clock.now = T0 + 150  # once their runs ended, their next slots run as ever
+        scheduler.tick()
+        wait_for(lambda: len(calls) == 6, 10, message="the next slot's runs")
+    finally:
+        scheduler.stop()
+    scheduler._pool.shutdown(wait=True)
+    assert sorted(calls) == [1, 1, 2, 2, 3, 3]
 
 
 def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -> None:
