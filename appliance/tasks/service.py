@@ -28,7 +28,7 @@ from ..store.tasks import DEFINITION_FIELDS, TaskStore
 from .cron import staggered, time_zone
 from .definition_records import Definitions
 from .definitions import DefinitionHandler
-from .fields import Context, check_name, check_task, flag
+from .fields import MAX_NAME, Context, check_name, check_task, flag
 from .handlers import (
     FETCH_TIMEOUT,
     Entry,
@@ -53,15 +53,18 @@ def _name_from(listing: Listing | None, position: int) -> str:
     """A task's name from its feed's title, else ``task-{position}``."""
     title = listing.title if listing is not None else ""
     try:
-        return check_name(title[:100]) if title.strip() else f"task-{position}"
+        return check_name(title[:MAX_NAME]) if title.strip() else f"task-{position}"
     except AppError:  # a title no name may be
         return f"task-{position}"
 
 
 def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (n)`` when it is taken, within a name's 100 characters: a title of
+    100 made ``… (2)`` of 104, which the task's every edit sent back was refused for."""
     unique, n = name, 2
     while unique in taken:
-        unique, n = f"{name} ({n})", n + 1
+        suffix = f" ({n})"
+        unique, n = f"{name[:MAX_NAME - len(suffix)].rstrip()}{suffix}", n + 1
     return unique
 
 
