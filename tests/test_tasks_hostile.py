@@ -498,9 +498,16 @@ def test_retention_by_age_removes_only_what_finished_before_the_days(
 
 def test_retention_deletes_nothing_while_removing_files_is_off(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """And says so where the person looks: the run and the task said success with no error
+    (the log alone had it) while the files past the rule filled the disk."""
     runtime, task, (old, _) = _aged_task(app_with, origin, "unremoved")
     run = _run(runtime, task)
     assert run["status"] == "success"
+    told = "retention is set but YTP_REMOVE_FILES is off: no file was deleted"
+    assert run["error"] == told
+    stored = runtime.tasks.store.execution(run["id"])
+    assert stored is not None and stored["error"] == told
+    assert runtime.tasks.get(task["id"])["last_error"] == told
     assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
     assert (Path(old.download_folder) / old.filename).is_file()
     log = runtime.tasks.store.execution(run["id"], with_log=True)

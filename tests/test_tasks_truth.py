@@ -98,6 +98,9 @@ def test_retention_says_which_files_it_left_and_which_it_did_not_find(
     assert edited.is_file()
     lines = _log(runtime, run)
     assert any(" WARNING retention left 1 file(s) as they are" in line for line in lines), lines
+    # Said where the person looks too, not only in the log (the run is still a success).
+    assert run["error"].startswith("retention left 1 file(s) as they are: "), run
+    assert runtime.tasks.get(task["id"])["last_error"] == run["error"]
     assert any(line.endswith(" INFO retention removed 0 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
 
@@ -160,18 +163,22 @@ def test_retention_waits_while_the_download_folders_disk_is_gone(
     try:
         runtime.engine.folder_disk.check()
         assert runtime.engine.folder_disk.problem is not None
-        lines = _log(runtime, _run(runtime, task))
+        waited = _run(runtime, task)
+        lines = _log(runtime, waited)
         assert any(" WARNING retention waits for the download folder: " in line
                    for line in lines), lines
+        assert waited["error"].startswith("retention waits for the download folder: ")
         assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
     finally:
         os.rename(away, downloads)
     runtime.engine.folder_disk.check()
     assert runtime.engine.folder_disk.problem is None
-    lines = _log(runtime, _run(runtime, task))
+    done = _run(runtime, task)
+    lines = _log(runtime, done)
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
     assert not (Path(old.download_folder) / old.filename).exists()
+    assert (done["error"], runtime.tasks.get(task["id"])["last_error"]) == ("", "")
 
 
 # --- a task deleted while it runs -----------------------------------------------------------
