@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -125,6 +126,40 @@ def test_the_line_between_refused_and_saved(app: tuple[Runtime, Client]) -> None
                                         json={"name": "d", "definition": definition})
         assert response.status_code == 201, response.text
         client.simulate_delete(f"/api/tasks/definitions/{response.json['id']}")
+
+
+def _nested(step: str, depth: int) -> str:
+    expression = "*"
+    for _ in range(depth):
+        expression = step.format(expression)
+    return expression
+
+
+@pytest.mark.parametrize(("kind", "expression"), [
+    ("xpath", _nested("//*[count({})]", 40)),
+    ("xpath", _nested("ancestor-or-self::node()[count({})]", 40)),
+    ("css", _nested("*:not(:has({}))", 40)),
+], ids=["xpath-count", "xpath-two-nodes", "css-has"])
+def test_an_expression_costing_years_to_run_is_checked_on_save_without_running_it(
+        app: tuple[Runtime, Client], kind: str, expression: str) -> None:
+    """Nested predicates cost the page's nodes to the power of their depth: evaluated on
+    save (on a page of a few nodes), 40 levels held the request's thread at 100 % CPU for
+    longer than the box lives. Saved at once; a page is read in a download process, killed
+    at its time limit."""
+    _, client = app
+    definition = items(HTML, type=kind, expression=expression)
+    answers: list[falcon.testing.Result] = []
+    saving = threading.Thread(target=lambda: answers.append(client.simulate_post(
+        "/api/tasks/definitions", json={"name": "deep", "definition": definition})),
+        daemon=True)
+    saving.start()
+    saving.join(60)
+    assert not saving.is_alive(), "the save evaluated the expression"
+    assert answers[0].status_code == 201, answers[0].text
+    broken = client.simulate_post("/api/tasks/definitions", json={
+        "name": "broken", "definition": items(HTML, type="xpath", expression="set:nothing(.)")})
+    assert broken.status_code == 400, broken.text
+    assert "the function set:nothing() is not defined" in broken.json["error"]
 
 
 # --- saved before those checks: named when the page is read ----------------------------------
