@@ -24,7 +24,7 @@ from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.errors import AppError
 from appliance.runtime import Runtime
 from appliance.store.records import Item, new_id
-from appliance.tasks import feeds
+from appliance.tasks import feeds, service
 from appliance.tasks.metadata import write_metadata
 from appliance.tasks.runner import batch_id
 
@@ -444,3 +444,28 @@ def test_an_array_reads_each_feed_once_for_its_name_and_its_marks(
     assert marked == [6, 6, 2, 6, 6, 0]  # an entry's URL and its archive id
     assert len(_archive(runtime)) == 3  # the three videos' ids
     assert [_run(runtime, t)["queued"] for t in made.json[:-1]] == [0, 0, 0, 0, 0]
+
+
+def test_the_names_of_an_array_are_read_within_one_bound_for_all(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each feed read for a name had its own time limit and none was set for all: 500 feeds
+    of a site that answers slowly held the request 20 minutes (a client that gave up and
+    asked again made every task twice). Past the bound for all, a task is ``task-{n}``
+    without its feed being read; the tasks are made all the same."""
+    monkeypatch.setattr(service, "NAME_TIMEOUT", 1.0)
+    monkeypatch.setattr(service, "NAMES_TIMEOUT", 2.0)
+    _, client = app_with(YTP_TASKS_SPREAD="0")  # two feeds read at once
+    silent = [f"silent{n}" for n in range(10)]
+    gates = [origin.feeds.hold(feed) for feed in silent]
+    try:
+        made = client.simulate_post("/api/tasks", json=[
+            {"name": "first", "url": f"{origin.base_url}/feeds/first.rss"},
+            *({"url": f"{origin.base_url}/feeds/{feed}.rss"} for feed in silent)])
+    finally:
+        for gate in gates:
+            gate.set()
+    assert made.status_code == 200, made.text
+    assert [t["name"] for t in made.json] == ["first", *(f"task-{n}" for n in range(2, 12))]
+    read = [feed for feed in silent if origin.feeds.hits.get(feed)]
+    assert 0 < len(read) < len(silent), read
