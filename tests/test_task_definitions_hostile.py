@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 
 from appliance.runtime import Runtime
@@ -95,6 +96,11 @@ def listing(origin: MediaOrigin, name: str, definition: dict[str, Any], page: by
      "definition.request.headers.X-A", "line breaks"),
     ({**HTML, "request": {"headers": {"": "v"}}}, "definition.request.headers.(empty)",
      "header name"),
+    # a value is sent stripped of spaces and tabs only: its line break would stay
+    ({**HTML, "request": {"headers": {"X-A": "v\r\n"}}}, "definition.request.headers.X-A",
+     "line breaks"),
+    (items(HTML, fields=url_rule("jsonpath", "$.u")), "definition.parse.items.fields.url.type",
+     "jsonpath does not read html responses"),
 ])
 def test_what_cannot_run_is_refused_on_save_naming_its_path(
         app: tuple[Runtime, Client], definition: dict[str, Any], where: str, says: str) -> None:
@@ -291,6 +297,38 @@ def test_each_field_is_read_by_its_own_rule(origin: MediaOrigin) -> None:
     page = b'{"items": [{"u": "/watch/a", "t": "A"}, {"u": "/watch/b"}]}'
     assert _entries(origin, "jfields", json_definition, page, "application/json") == [
         (f"{origin.base_url}/watch/a", "A", None), (f"{origin.base_url}/watch/b", "", None)]
+
+
+def test_a_regex_rule_reads_a_json_container_as_its_text(origin: MediaOrigin) -> None:
+    definition = items(JSON, fields={"url": {"type": "jsonpath", "expression": "$.u"},
+                                     "title": {"type": "regex", "expression": '"t": "(\\w+)"'}})
+    page = b'{"items": [{"u": "/watch/a", "t": "Ayy"}]}'
+    assert _entries(origin, "jregex", definition, page, "application/json") == [
+        (f"{origin.base_url}/watch/a", "Ayy", None)]
+
+
+def test_a_page_not_in_utf8_is_read_all_the_same(origin: MediaOrigin) -> None:
+    """A latin-1 byte in a title (a site that does not say its charset) costs that
+    character, not the page."""
+    page = b"<ul><li><a href='/watch/a'>caf\xe9</a></li><li><a href='/watch/b'>b</a></li></ul>"
+    assert listing(origin, "latin", HTML, page) == [
+        (f"{origin.base_url}/watch/a", "caf\ufffd"), (f"{origin.base_url}/watch/b", "b")]
+
+
+def test_the_definitions_params_are_sent(origin: MediaOrigin) -> None:
+    """The request's params go in its query: here the channel whose feed the origin
+    answers with (without them, none: a 404)."""
+    channel = "UC" + "p" * 22
+    origin.feeds.set(channel, [FeedEntry("paramvid001", origin.watch_url("clip"), "One")])
+    definition = {"match_url": ["*/pages/hostile-params"],
+                  "request": {"url": f"{origin.base_url}/feeds/videos.xml",
+                              "params": {"channel_id": channel}},
+                  "parse": {"items": {"type": "xpath", "expression": "/*", "fields": {
+                      "url": {"type": "regex", "expression": 'href="([^"]+)"'}}}}}
+    handler = DefinitionHandler(lambda: [{"name": "params", "enabled": True,
+                                          "definition": definition}])
+    found = handler.list(f"{origin.base_url}/pages/hostile-params", "default", timeout=10)
+    assert [e.url for e in found.entries] == [origin.watch_url("clip")]
 
 
 def test_the_definitions_request_method_is_the_one_sent(origin: MediaOrigin) -> None:

@@ -367,6 +367,7 @@ def test_a_config_up_to_its_bound_is_taken(
         response = client.simulate_post("/api/tasks", json={
             "name": f"c{size}", "url": "http://127.0.0.1:9/feed.rss", "config": {"k": "x" * size}})
         assert response.status_code == status, response.text
+    assert response.json["error"] == "config is larger than 64 KiB."
     listed = client.simulate_post("/api/tasks", json={
         "name": "listed", "url": "http://127.0.0.1:9/feed.rss", "config": ["k"]})
     assert (listed.status_code, listed.json["error"]) == (400, "config must be an object.")
