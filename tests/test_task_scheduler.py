@@ -218,7 +218,7 @@ def test_a_slot_that_comes_while_its_run_waits_for_a_place_is_skipped() -> None:
 def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -> None:
     """The step that starts runs reads their tasks once; a task changed or deleted before its
     run leaves the pool's queue is read again (the change wins), not run as it was."""
-    clock, runs = Clock(T0), []
+    clock = Clock(T0)
     release = threading.Event()
     got: list[dict[str, Any]] = []
 
@@ -228,7 +228,15 @@ def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -
             release.wait(10)
 
     tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3, 4, 5)]
-    scheduler = _scheduler(tasks, runs, clock, run=run)
+    asked: list[list[int]] = []
+
+    def some(ids: list[int]) -> list[dict[str, Any]]:
+        asked.append(sorted(ids))
+        return [t for t in tasks if t["id"] in ids]
+
+    scheduler = TaskScheduler(lambda: tasks, some, run, zone=lambda: ZoneInfo("UTC"),
+                              spread=lambda: 0.0, concurrency=2, clock=clock,
+                              rng=lambda: 0.5)
     try:
         for task in tasks:
             scheduler.changed(task, task["id"])
@@ -244,6 +252,9 @@ def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -
         by_id = {t["id"]: t for t in got}
         assert sorted(by_id) == [1, 2, 3, 5]  # 4 was deleted before its run
         assert by_id[3]["url"] == "changed" and "url" not in by_id[5]
+        # read once by the step, and again only where changed since (1, 2 and 5 were
+        # changed too, but before the step read them)
+        assert asked[0] == [1, 2, 3, 4, 5] and sorted(asked[1:]) == [[3], [4]], asked
     finally:
         release.set()
         scheduler.stop()
