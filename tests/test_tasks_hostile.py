@@ -477,6 +477,23 @@ def test_the_tasks_preset_applies_to_its_listing(
     assert _run(runtime, direct)["queued"] == 3
 
 
+def test_the_tasks_preset_applies_to_its_metadata(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The channel is read for its metadata with the task's preset too (its cookies, its
+    proxy), as its listing is."""
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    made = client.simulate_post("/api/presets", json={"name": "dead-proxy",
+                                                      "cli": "--proxy http://127.0.0.1:9"})
+    assert made.status_code in (200, 201), made.text
+    proxied = create(client, name="proxied", url=origin.watch_url("clip"), preset="dead-proxy")
+    refused = client.simulate_post(f"/api/tasks/{proxied['id']}/metadata")
+    assert refused.status_code >= 400 and refused.json["error"], refused.text
+    direct = create(client, name="direct", url=origin.watch_url("clip"), folder="direct")
+    written = client.simulate_post(f"/api/tasks/{direct['id']}/metadata")
+    assert written.status_code == 200, written.text
+    assert written.json["nfo_file"] == "direct/tvshow.nfo"
+
+
 # --- retention by age ------------------------------------------------------------------------
 
 
