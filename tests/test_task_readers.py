@@ -242,6 +242,10 @@ def test_what_inspect_and_a_run_say_of_a_feed(
         400, "INVALID_REQUEST", True), missing.text
     assert missing.json["error"] == missing.json["message"] == (
         f"Inspection failed: {origin.base_url}/feeds/missing.rss answered HTTP 404.")
+    unfit = client.simulate_post("/api/tasks/inspect", json={"url": url,
+                                                             "handler": "YoutubeHandler"})
+    assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (
+        400, "Handler 'YoutubeHandler' cannot process the supplied URL.", False), unfit.text
     task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,
                                                     "auto_start": False}).json
     run = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")

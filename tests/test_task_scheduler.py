@@ -29,6 +29,8 @@ def test_staggering_carries_into_hours() -> None:
     assert staggered("55 23 * * *", 2) == "5 0 * * *"
     assert staggered("58 * * * *", 1) == "3 * * * *"
     assert staggered("*/15 * * * *", 3) == "*/15 * * * *"  # not one minute: left alone
+    assert staggered("55 1,13 * * *", 1) == "0 1,13 * * *"  # hours no step names: as they are
+    assert staggered("55 */2 * * *", 1) == "0 1-23/2 * * *"
     for index in range(30):  # every staggered timer is itself valid
         check_timer(staggered("50 */3 * * *", index))
 
