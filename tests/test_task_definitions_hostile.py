@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 
 from appliance.runtime import Runtime
@@ -94,6 +96,11 @@ def listing(origin: MediaOrigin, name: str, definition: dict[str, Any], page: by
      "definition.request.headers.X-A", "line breaks"),
     ({**HTML, "request": {"headers": {"": "v"}}}, "definition.request.headers.(empty)",
      "header name"),
+    # a value is sent stripped of spaces and tabs only: its line break would stay
+    ({**HTML, "request": {"headers": {"X-A": "v\r\n"}}}, "definition.request.headers.X-A",
+     "line breaks"),
+    (items(HTML, fields=url_rule("jsonpath", "$.u")), "definition.parse.items.fields.url.type",
+     "jsonpath does not read html responses"),
 ])
 def test_what_cannot_run_is_refused_on_save_naming_its_path(
         app: tuple[Runtime, Client], definition: dict[str, Any], where: str, says: str) -> None:
@@ -125,6 +132,40 @@ def test_the_line_between_refused_and_saved(app: tuple[Runtime, Client]) -> None
                                         json={"name": "d", "definition": definition})
         assert response.status_code == 201, response.text
         client.simulate_delete(f"/api/tasks/definitions/{response.json['id']}")
+
+
+def _nested(step: str, depth: int) -> str:
+    expression = "*"
+    for _ in range(depth):
+        expression = step.format(expression)
+    return expression
+
+
+@pytest.mark.parametrize(("kind", "expression"), [
+    ("xpath", _nested("//*[count({})]", 40)),
+    ("xpath", _nested("ancestor-or-self::node()[count({})]", 40)),
+    ("css", _nested("*:not(:has({}))", 40)),
+], ids=["xpath-count", "xpath-two-nodes", "css-has"])
+def test_an_expression_costing_years_to_run_is_checked_on_save_without_running_it(
+        app: tuple[Runtime, Client], kind: str, expression: str) -> None:
+    """Nested predicates cost the page's nodes to the power of their depth: evaluated on
+    save (on a page of a few nodes), 40 levels held the request's thread at 100 % CPU for
+    longer than the box lives. Saved at once; a page is read in a download process, killed
+    at its time limit."""
+    _, client = app
+    definition = items(HTML, type=kind, expression=expression)
+    answers: list[falcon.testing.Result] = []
+    saving = threading.Thread(target=lambda: answers.append(client.simulate_post(
+        "/api/tasks/definitions", json={"name": "deep", "definition": definition})),
+        daemon=True)
+    saving.start()
+    saving.join(60)
+    assert not saving.is_alive(), "the save evaluated the expression"
+    assert answers[0].status_code == 201, answers[0].text
+    broken = client.simulate_post("/api/tasks/definitions", json={
+        "name": "broken", "definition": items(HTML, type="xpath", expression="set:nothing(.)")})
+    assert broken.status_code == 400, broken.text
+    assert "the function set:nothing() is not defined" in broken.json["error"]
 
 
 # --- saved before those checks: named when the page is read ----------------------------------
@@ -256,6 +297,38 @@ def test_each_field_is_read_by_its_own_rule(origin: MediaOrigin) -> None:
     page = b'{"items": [{"u": "/watch/a", "t": "A"}, {"u": "/watch/b"}]}'
     assert _entries(origin, "jfields", json_definition, page, "application/json") == [
         (f"{origin.base_url}/watch/a", "A", None), (f"{origin.base_url}/watch/b", "", None)]
+
+
+def test_a_regex_rule_reads_a_json_container_as_its_text(origin: MediaOrigin) -> None:
+    definition = items(JSON, fields={"url": {"type": "jsonpath", "expression": "$.u"},
+                                     "title": {"type": "regex", "expression": '"t": "(\\w+)"'}})
+    page = b'{"items": [{"u": "/watch/a", "t": "Ayy"}]}'
+    assert _entries(origin, "jregex", definition, page, "application/json") == [
+        (f"{origin.base_url}/watch/a", "Ayy", None)]
+
+
+def test_a_page_not_in_utf8_is_read_all_the_same(origin: MediaOrigin) -> None:
+    """A latin-1 byte in a title (a site that does not say its charset) costs that
+    character, not the page."""
+    page = b"<ul><li><a href='/watch/a'>caf\xe9</a></li><li><a href='/watch/b'>b</a></li></ul>"
+    assert listing(origin, "latin", HTML, page) == [
+        (f"{origin.base_url}/watch/a", "caf\ufffd"), (f"{origin.base_url}/watch/b", "b")]
+
+
+def test_the_definitions_params_are_sent(origin: MediaOrigin) -> None:
+    """The request's params go in its query: here the channel whose feed the origin
+    answers with (without them, none: a 404)."""
+    channel = "UC" + "p" * 22
+    origin.feeds.set(channel, [FeedEntry("paramvid001", origin.watch_url("clip"), "One")])
+    definition = {"match_url": ["*/pages/hostile-params"],
+                  "request": {"url": f"{origin.base_url}/feeds/videos.xml",
+                              "params": {"channel_id": channel}},
+                  "parse": {"items": {"type": "xpath", "expression": "/*", "fields": {
+                      "url": {"type": "regex", "expression": 'href="([^"]+)"'}}}}}
+    handler = DefinitionHandler(lambda: [{"name": "params", "enabled": True,
+                                          "definition": definition}])
+    found = handler.list(f"{origin.base_url}/pages/hostile-params", "default", timeout=10)
+    assert [e.url for e in found.entries] == [origin.watch_url("clip")]
 
 
 def test_the_definitions_request_method_is_the_one_sent(origin: MediaOrigin) -> None:

@@ -19,6 +19,7 @@ import falcon.testing
 import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
+from support.server import wait_for
 from support.webhooks import Receiver
 
 from appliance.runtime import Runtime
@@ -32,6 +33,7 @@ from appliance.tasks.handlers import (
 )
 from appliance.tasks.isolated import list_in_child
 from appliance.tasks.metadata import write_metadata
+from appliance.tasks.runner import ExecutionLog
 
 Client = falcon.testing.TestClient
 CHANNEL = "UC" + "r" * 22
@@ -82,6 +84,19 @@ def test_a_well_formed_feed_never_goes_to_the_slow_parser(
     assert [i.link for i in feeds.read_feed(atom).items] == ["https://site.invalid/x"]
 
 
+def test_a_broken_atom_entry_is_dated_by_its_publication_before_its_update() -> None:
+    """What feedparser reads (an "&" unescaped) is dated as lxml's reading is."""
+    broken = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>Fish & Chips</title><entry>'
+              b'<title>x</title><link href="https://site.invalid/x"/>'
+              b"<published>2024-01-02T00:00:00Z</published>"
+              b"<updated>2025-06-01T00:00:00Z</updated></entry></feed>")
+    feed = feeds.read_feed(broken)
+    assert feed.title == "Fish & Chips"  # feedparser's reading
+    assert [i.published for i in feed.items] == [1704153600.0]
+    assert [i.published for i in feeds.read_feed(broken.replace(b" & ", b" and ")).items] == [
+        1704153600.0]  # lxml's
+
+
 # --- YouTube ----------------------------------------------------------------------------------
 
 
@@ -112,6 +127,31 @@ def test_a_channel_page_in_bytes_that_are_not_utf8_still_names_its_channel(
     handler = YoutubeHandler(lambda: f"{origin.base_url}/pages/")
     assert handler.feed_url("https://www.youtube.com/@bytes", timeout=10) == (
         f"{origin.base_url}/pages/feeds/videos.xml?channel_id={CHANNEL}")
+
+
+def test_a_youtube_feeds_entry_without_a_video_id_has_no_archive_id(
+        origin: MediaOrigin) -> None:
+    """Two such entries, each its own link: one archive id made up for both ("XXXX", or any
+    word) would have made the second a duplicate of the first, never queued."""
+    origin.feeds.set(CHANNEL, [])
+    origin.feeds.junk(CHANNEL, (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>Bare</title>'
+        b'<entry><title>a</title><link href="https://site.invalid/a"/></entry>'
+        b'<entry><title>b</title><link href="https://site.invalid/b"/></entry></feed>'
+    ))
+    listing = YoutubeHandler(lambda: origin.base_url).list(
+        f"https://www.youtube.com/channel/{CHANNEL}", "", timeout=10)
+    assert [(e.url, e.archive_id) for e in listing.entries] == [
+        ("https://site.invalid/a", ""), ("https://site.invalid/b", "")]
+
+
+def test_a_handles_page_that_names_no_channel_says_so(origin: MediaOrigin) -> None:
+    origin.feeds.pages["@nameless"] = (b"<html><body>no channel here</body></html>",
+                                       "text/html")
+    handler = YoutubeHandler(lambda: f"{origin.base_url}/pages/")
+    with pytest.raises(HandlerError) as raised:
+        handler.feed_url("https://www.youtube.com/@nameless", timeout=10)
+    assert str(raised.value) == "could not find the channel id of @nameless on its page."
 
 
 # --- a listing's bounds ---------------------------------------------------------------------
@@ -196,6 +236,16 @@ def test_what_inspect_and_a_run_say_of_a_feed(
         ("a", 1704153600.0), ("b", 1704153600.0)]
     nameless = client.simulate_post("/api/tasks/inspect", json={"url": url, "preset": "nope"})
     assert (nameless.status_code, nameless.json["code"]) == (400, "INVALID_REQUEST")
+    missing = client.simulate_post("/api/tasks/inspect", json={
+        "url": f"{origin.base_url}/feeds/missing.rss"})
+    assert (missing.status_code, missing.json["code"], missing.json["matched"]) == (
+        400, "INVALID_REQUEST", True), missing.text
+    assert missing.json["error"] == missing.json["message"] == (
+        f"Inspection failed: {origin.base_url}/feeds/missing.rss answered HTTP 404.")
+    unfit = client.simulate_post("/api/tasks/inspect", json={"url": url,
+                                                             "handler": "YoutubeHandler"})
+    assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (
+        400, "Handler 'YoutubeHandler' cannot process the supplied URL.", False), unfit.text
     task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,
                                                     "auto_start": False}).json
     run = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
@@ -255,6 +305,17 @@ def test_the_channels_own_thumbnail_comes_before_its_list(tmp_path: Path) -> Non
     assert fetched == ["https://img.invalid/last.jpg"]
 
 
+def test_a_channel_known_only_by_its_channel_name_is_its_studio(tmp_path: Path) -> None:
+    """The uploader when the site says, else the channel; no description is an empty one;
+    a title of dots first names a file that is not hidden."""
+    answer = write_metadata(tmp_path, tmp_path / "show", {
+        "id": "c1", "title": "..Show", "channel": "The Channel"}, lambda url: b"")
+    assert (answer["uploader"], answer["description"]) == ("The Channel", "")
+    nfo = (tmp_path / answer["nfo_file"]).read_text()
+    assert "<studio>The Channel</studio>" in nfo and "<plot>" not in nfo
+    assert answer["json_file"] == "show/Show [c1].info.json"
+
+
 def test_the_nfo_is_utf8_as_it_says(tmp_path: Path) -> None:
     answer = write_metadata(tmp_path, tmp_path / "show", {"id": "c1", "title": "Crème brûlée"},
                             lambda url: b"")
@@ -275,9 +336,50 @@ def test_schedules_say_each_timers_last_run(
         "auto_start": False}).json
     client.simulate_post("/api/tasks", json={"name": "untimed", "auto_start": False,
                                              "url": f"{origin.base_url}/feeds/timed.rss"})
-    run = runtime.tasks.runner.execute(runtime.tasks.get(timed["id"]), "manual")
+    gate = origin.feeds.hold("timed")
+    try:
+        started = client.simulate_post(f"/api/tasks/{timed['id']}/execute")
+        assert started.status_code == 202, started.text
+        wait_for(lambda: origin.feeds.waiting.get("timed"), message="the run to read its feed")
+        assert [s["running"] for s in client.simulate_get("/api/schedules").json["items"]] == [
+            True]
+    finally:
+        gate.set()
+
+    def ended() -> dict[str, Any] | None:  # recorded: "running" ends a moment before
+        execution = client.simulate_get(f"/api/executions/{started.json['id']}").json
+        return execution if execution["status"] != "running" else None
+
+    run = wait_for(ended, message="the run's end")
     items = client.simulate_get("/api/schedules").json["items"]
     assert [(s["task_id"], s["name"], s["timer"], s["last_run_at"] is not None,
              s["last_status"], s["running"]) for s in items] == [
         (timed["id"], "timed", "0 3 * * *", True, run["status"], False)]
     assert items[0]["next_run_at"] == runtime.tasks.get(timed["id"])["next_run_at"]
+
+
+def test_unmarking_one_entry_says_one_entry(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Without an archive, what is counted is the task's own marks."""
+    _, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="false")
+    origin.feeds.set("single", [FeedEntry("a", origin.clip_url, "a")])
+    task = client.simulate_post("/api/tasks", json={
+        "name": "single", "url": f"{origin.base_url}/feeds/single.rss", "mark": True,
+        "auto_start": False}).json
+    unmarked = client.simulate_delete(f"/api/tasks/{task['id']}/mark")
+    assert unmarked.json["message"] == "Removed 1 entry of task 'single' from the archive."
+
+
+def test_a_live_log_gives_a_reader_what_came_before_and_then_each_new_line() -> None:
+    journal = ExecutionLog(7)
+    journal.write("info", "before")
+    subscription, earlier = journal.subscribe()
+    journal.write("error", "after")
+    assert [line.split(" ", 2)[2] for line, _ in earlier] == ["INFO before"]
+    got = subscription.get(timeout=5)
+    assert got is not None and got[0].endswith(" ERROR after")
+    journal.unsubscribe(subscription)
+    journal.write("info", "unheard")
+    assert subscription.get_nowait() is None
+    assert [line.split(" ", 2)[2] for line in journal.lines] == [
+        "INFO before", "ERROR after", "INFO unheard"]

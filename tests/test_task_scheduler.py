@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from support.server import wait_for
 
 from appliance.errors import AppError
 from appliance.runtime import Runtime
@@ -28,6 +29,8 @@ def test_staggering_carries_into_hours() -> None:
     assert staggered("55 23 * * *", 2) == "5 0 * * *"
     assert staggered("58 * * * *", 1) == "3 * * * *"
     assert staggered("*/15 * * * *", 3) == "*/15 * * * *"  # not one minute: left alone
+    assert staggered("55 1,13 * * *", 1) == "0 1,13 * * *"  # hours no step names: as they are
+    assert staggered("55 */2 * * *", 1) == "0 1-23/2 * * *"
     for index in range(30):  # every staggered timer is itself valid
         check_timer(staggered("50 */3 * * *", index))
 
@@ -176,10 +179,48 @@ def test_slow_run_skips_the_slot_that_comes_meanwhile() -> None:
     assert calls == [1]
 
 
+def test_a_slot_that_comes_while_its_run_waits_for_a_place_is_skipped() -> None:
+    """A round that takes longer than its timers' interval (every feed at its time limit
+    while the internet is down) queued every task again behind the runs still waiting: the
+    pool's queue grew at each slot, and once the runs were quick again each task ran as
+    many times in a row as slots had passed."""
+    clock, runs = Clock(T0), []
+    release = threading.Event()
+    calls: list[int] = []
+    ended: list[int] = []
+
+    def run(task: dict[str, Any], trigger: str) -> None:
+        calls.append(task["id"])
+        release.wait(10)
+        ended.append(task["id"])
+
+    tasks = [_task(i, "* * * * *", T0) for i in (1, 2, 3)]
+    scheduler = _scheduler(tasks, runs, clock, run=run)  # two runs at once
+    for task in tasks:
+        scheduler.changed(task, task["id"])
+    try:
+        clock.now = T0 + 30
+        assert sorted(scheduler.tick()) == [1, 2, 3]
+        wait_for(lambda: len(calls) == 2, 10, message="two runs, the third waiting")
+        clock.now = T0 + 90  # the next slot: 1 and 2 still run, 3 still waits
+        scheduler.tick()
+        release.set()
+        wait_for(lambda: len(ended) == len(calls) >= 3 and not scheduler._pending, 10,
+                 message="every run ended")
+        assert sorted(calls) == [1, 2, 3]
+        clock.now = T0 + 150  # once their runs ended, their next slots run as ever
+        scheduler.tick()
+        wait_for(lambda: len(calls) == 6, 10, message="the next slot's runs")
+    finally:
+        scheduler.stop()
+    scheduler._pool.shutdown(wait=True)
+    assert sorted(calls) == [1, 1, 2, 2, 3, 3]
+
+
 def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -> None:
     """The step that starts runs reads their tasks once; a task changed or deleted before its
     run leaves the pool's queue is read again (the change wins), not run as it was."""
-    clock, runs = Clock(T0), []
+    clock = Clock(T0)
     release = threading.Event()
     got: list[dict[str, Any]] = []
 
@@ -189,7 +230,15 @@ def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -
             release.wait(10)
 
     tasks = [_task(i, "1 12 * * *", T0) for i in (1, 2, 3, 4, 5)]
-    scheduler = _scheduler(tasks, runs, clock, run=run)
+    asked: list[list[int]] = []
+
+    def some(ids: list[int]) -> list[dict[str, Any]]:
+        asked.append(sorted(ids))
+        return [t for t in tasks if t["id"] in ids]
+
+    scheduler = TaskScheduler(lambda: tasks, some, run, zone=lambda: ZoneInfo("UTC"),
+                              spread=lambda: 0.0, concurrency=2, clock=clock,
+                              rng=lambda: 0.5)
     try:
         for task in tasks:
             scheduler.changed(task, task["id"])
@@ -205,6 +254,9 @@ def test_a_run_gets_the_task_it_was_started_with_unless_it_changed_meanwhile() -
         by_id = {t["id"]: t for t in got}
         assert sorted(by_id) == [1, 2, 3, 5]  # 4 was deleted before its run
         assert by_id[3]["url"] == "changed" and "url" not in by_id[5]
+        # read once by the step, and again only where changed since (1, 2 and 5 were
+        # changed too, but before the step read them)
+        assert asked[0] == [1, 2, 3, 4, 5] and sorted(asked[1:]) == [[3], [4]], asked
     finally:
         release.set()
         scheduler.stop()

@@ -24,7 +24,7 @@ from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.errors import AppError
 from appliance.runtime import Runtime
 from appliance.store.records import Item, new_id
-from appliance.tasks import feeds
+from appliance.tasks import feeds, service
 from appliance.tasks.metadata import write_metadata
 from appliance.tasks.runner import batch_id
 
@@ -98,6 +98,9 @@ def test_retention_says_which_files_it_left_and_which_it_did_not_find(
     assert edited.is_file()
     lines = _log(runtime, run)
     assert any(" WARNING retention left 1 file(s) as they are" in line for line in lines), lines
+    # Said where the person looks too, not only in the log (the run is still a success).
+    assert run["error"].startswith("retention left 1 file(s) as they are: "), run
+    assert runtime.tasks.get(task["id"])["last_error"] == run["error"]
     assert any(line.endswith(" INFO retention removed 0 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
 
@@ -160,18 +163,22 @@ def test_retention_waits_while_the_download_folders_disk_is_gone(
     try:
         runtime.engine.folder_disk.check()
         assert runtime.engine.folder_disk.problem is not None
-        lines = _log(runtime, _run(runtime, task))
+        waited = _run(runtime, task)
+        lines = _log(runtime, waited)
         assert any(" WARNING retention waits for the download folder: " in line
                    for line in lines), lines
+        assert waited["error"].startswith("retention waits for the download folder: ")
         assert len(runtime.tasks.items(task["id"], 0, 10)[0]) == 2
     finally:
         os.rename(away, downloads)
     runtime.engine.folder_disk.check()
     assert runtime.engine.folder_disk.problem is None
-    lines = _log(runtime, _run(runtime, task))
+    done = _run(runtime, task)
+    lines = _log(runtime, done)
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
     assert not (Path(old.download_folder) / old.filename).exists()
+    assert (done["error"], runtime.tasks.get(task["id"])["last_error"]) == ("", "")
 
 
 # --- a task deleted while it runs -----------------------------------------------------------
@@ -437,3 +444,28 @@ def test_an_array_reads_each_feed_once_for_its_name_and_its_marks(
     assert marked == [6, 6, 2, 6, 6, 0]  # an entry's URL and its archive id
     assert len(_archive(runtime)) == 3  # the three videos' ids
     assert [_run(runtime, t)["queued"] for t in made.json[:-1]] == [0, 0, 0, 0, 0]
+
+
+def test_the_names_of_an_array_are_read_within_one_bound_for_all(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each feed read for a name had its own time limit and none was set for all: 500 feeds
+    of a site that answers slowly held the request 20 minutes (a client that gave up and
+    asked again made every task twice). Past the bound for all, a task is ``task-{n}``
+    without its feed being read; the tasks are made all the same."""
+    monkeypatch.setattr(service, "NAME_TIMEOUT", 1.0)
+    monkeypatch.setattr(service, "NAMES_TIMEOUT", 2.0)
+    _, client = app_with(YTP_TASKS_SPREAD="0")  # two feeds read at once
+    silent = [f"silent{n}" for n in range(10)]
+    gates = [origin.feeds.hold(feed) for feed in silent]
+    try:
+        made = client.simulate_post("/api/tasks", json=[
+            {"name": "first", "url": f"{origin.base_url}/feeds/first.rss"},
+            *({"url": f"{origin.base_url}/feeds/{feed}.rss"} for feed in silent)])
+    finally:
+        for gate in gates:
+            gate.set()
+    assert made.status_code == 200, made.text
+    assert [t["name"] for t in made.json] == ["first", *(f"task-{n}" for n in range(2, 12))]
+    read = [feed for feed in silent if origin.feeds.hits.get(feed)]
+    assert 0 < len(read) < len(silent), read

@@ -62,15 +62,19 @@ NO_REGEX = ("regular expressions are not available in {kind} expressions (they w
             "bounded")
 # JSONPath's filter functions that run Python's re.
 _JSONPATH_REGEX = ("match", "search")
-# What an xpath is evaluated against on save. libxml2 resolves prefixes, variables and
-# functions only where it evaluates them (not in a predicate that selects nothing), so the
-# expression is also read for them: its string literals, then its names.
-_PROBE = "<html><head><title>t</title></head><body><a href='/x'>a</a></body></html>"
+# On save an xpath (a css selector, as the xpath it becomes) is compiled, never evaluated:
+# nested predicates cost the nodes' count to the power of their depth, even on a page of two
+# nodes, and one such expression of 150 characters held a request thread at 100 % CPU for
+# hours. libxml2 resolves prefixes, variables and functions only as it evaluates them, so
+# the expression is read for them: its string literals, then its names. (A page is read in a
+# download process, killed at its time limit.)
 _XPATH_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
 _XPATH_QNAME = re.compile(r"(?<![\w.$-])([A-Za-z_][\w.-]*):([A-Za-z_*][\w.-]*)")
 _XPATH_VARIABLE = re.compile(r"\$[A-Za-z_]")
 _XPATH_CALL = re.compile(r"(?<![\w.:@$-])([A-Za-z_][\w.-]*)\s*\(")
 _XPATH_PREFIXES = frozenset({"set", "xml"})  # bound by parsel, and by XML itself
+_XPATH_SET_FUNCTIONS = frozenset({"difference", "intersection", "distinct", "has-same-node",
+                                  "leading", "trailing"})  # EXSLT's sets, as libxslt has them
 _XPATH_FUNCTIONS = frozenset((
     "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string",
     "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
@@ -189,11 +193,14 @@ def _reason(kind: str, expression: str, exc: BaseException) -> str:
 def _xpath_problem(expression: str) -> str | None:
     """What an xpath uses that is not defined here (found only as it runs), or None."""
     code = _XPATH_LITERAL.sub("''", expression).replace("::", " / ")
-    for prefix, _name in _XPATH_QNAME.findall(code):
+    for prefix, name in _XPATH_QNAME.findall(code):
         if prefix == "re":
             return NO_REGEX.format(kind="xpath")
         if prefix not in _XPATH_PREFIXES:
             return f"the namespace prefix '{prefix}:' is not defined (only set: is)"
+        if prefix == "set" and name not in _XPATH_SET_FUNCTIONS:
+            return (f"the function set:{name}() is not defined (EXSLT's sets: "
+                    f"{', '.join(sorted(_XPATH_SET_FUNCTIONS))})")
     if _XPATH_VARIABLE.search(code):
         return "variables ($name) are not defined"
     unknown = sorted(set(_XPATH_CALL.findall(code)) - _XPATH_FUNCTIONS)
@@ -202,15 +209,32 @@ def _xpath_problem(expression: str) -> str | None:
     return None
 
 
+@functools.cache
+def _css_translator() -> Any:
+    from parsel.csstranslator import HTMLTranslator
+
+    return HTMLTranslator()  # what an html Selector's css() translates with
+
+
+def _compile_xpath(query: str) -> None:
+    """``query`` compiled as a Selector would, without running it; ValueError as parsel's."""
+    from lxml import etree
+
+    try:
+        etree.XPath(query, namespaces=dict(_selector()._default_namespaces))
+    except etree.XPathError as exc:
+        raise ValueError(f"XPath error: {exc} in {query}") from None
+
+
 def _compile(kind: str, expression: str, where: str) -> None:
     import jsonpath
     from cssselect import SelectorError
 
     try:
         if kind == "css":
-            _selector()(text=_PROBE).css(expression)
+            _compile_xpath(_css_translator().css_to_xpath(expression))
         elif kind == "xpath":
-            _selector()(text=_PROBE).xpath(expression)
+            _compile_xpath(expression)
             if (problem := _xpath_problem(expression)) is not None:
                 raise ValueError(problem)
         elif kind == "jsonpath":

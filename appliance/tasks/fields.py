@@ -25,6 +25,7 @@ READ_ONLY = frozenset({"id", "created_at", "last_run_at", "last_status", "last_e
                        "last_found", "last_queued", "next_run_at", "failures", "running"})
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_KEEP = 1_000_000
+MAX_NAME = 100  # characters of a task's name
 DEFAULTS: dict[str, Any] = {
     "timer": "", "preset": "", "folder": "", "template": "", "cli": "", "cookies": "",
     "config": {}, "auto_start": True, "handler_enabled": True, "enabled": True,
@@ -40,8 +41,8 @@ class Context:
 
 def check_name(value: str) -> str:
     name = value.strip()
-    if not name or len(name) > 100:
-        raise invalid("name is required (1 to 100 characters).")
+    if not name or len(name) > MAX_NAME:
+        raise invalid(f"name is required (1 to {MAX_NAME} characters).")
     if name in {".", ".."} or any(c in name for c in "/\\") or not name.isprintable():
         raise invalid(f"name '{name[:100]}' must be a plain name: no '/', '\\', control "
                       "characters, and not '.' or '..'.")

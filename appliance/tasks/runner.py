@@ -109,6 +109,9 @@ class Outcome:
     error: str = ""
     # Entries refused (a URL no item may have): the run still succeeds with the rest.
     warning: str = ""
+    # What retention could not do (files past the task's rule left on the disk): said in the
+    # execution's and the task's error too, not only in the log (the run still succeeds).
+    retention: str = ""
     title: str = ""
 
 
@@ -271,7 +274,7 @@ class TaskRunner:
         # Whatever the listing did: a channel gone for good (its feed a 404 at every run) or
         # a task whose handler is off kept every file past the task's rule.
         if not self.gone(task["id"]) and not self.stopping.is_set():
-            self._step(task, outcome, lambda: self._apply_retention(task, journal))
+            self._step(task, outcome, lambda: self._apply_retention(task, journal, outcome))
         if outcome.error:
             outcome.failed = max(1, outcome.found - outcome.skipped - outcome.queued)
             journal.write("error", outcome.error)
@@ -358,17 +361,24 @@ class TaskRunner:
             for e in entries
         ])
 
-    def _apply_retention(self, task: dict[str, Any], journal: ExecutionLog) -> None:
+    def _apply_retention(self, task: dict[str, Any], journal: ExecutionLog,
+                         outcome: Outcome) -> None:
         if not (task.get("keep_newest") or task.get("keep_days")):
             return
+
+        def said(level: str, text: str) -> None:
+            journal.write(level, text)
+            outcome.retention = text
+
         if not self.engine.settings.remove_files:
-            journal.write("error", "retention is set but YTP_REMOVE_FILES is off: no file "
-                                   "was deleted")
+            # Told in the log alone, the run and the task said success with no error while
+            # the disk filled.
+            said("error", "retention is set but YTP_REMOVE_FILES is off: no file was deleted")
             return
         if (problem := self.engine.folder_disk.problem) is not None:
             # Its files are not to be seen: their items went and the files stayed on the
             # disk for good, out of any retention's reach, once it was back.
-            journal.write("warning", f"retention waits for the download folder: {problem}")
+            said("warning", f"retention waits for the download folder: {problem}")
             return
         finished = [i for i in self.items.batch(batch_id(task))
                     if i.status == FINISHED and i.filename]
@@ -396,17 +406,18 @@ class TaskRunner:
             journal.write("info", f"retention found {len(own) - len(there)} file(s) no longer "
                                   "there (moved, renamed or deleted since); their items went")
         if len(there) > removed:
-            journal.write("warning", f"retention left {len(there) - removed} file(s) as they "
-                                     "are: not the file the download wrote (replaced or "
-                                     "edited since), or no longer in a download folder; the "
-                                     "service's log names each")
+            said("warning", f"retention left {len(there) - removed} file(s) as they are: not "
+                            "the file the download wrote (replaced or edited since), or no "
+                            "longer in a download folder; the service's log names each")
         journal.write("info", f"retention removed {removed} file(s)")
 
     def _record(self, task: dict[str, Any], execution: dict[str, Any], journal: ExecutionLog,
                 outcome: Outcome) -> dict[str, Any]:
         status = FAILED if outcome.error else SUCCESS
-        # A success with refused entries says why in ``error``; it is no failure streak.
-        said = outcome.error or outcome.warning
+        # A success with refused entries, or files retention left, says why in ``error``;
+        # it is no failure streak.
+        said = "; ".join(text for text in (outcome.error or outcome.warning, outcome.retention)
+                         if text)
         counts = {"found": outcome.found, "queued": outcome.queued,
                   "skipped": outcome.skipped, "failed": outcome.failed}
         if outcome.error and self.stopping.is_set():

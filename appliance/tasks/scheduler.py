@@ -5,7 +5,8 @@ due run to a small pool, and runs the service's periodic jobs (the ``schedule`` 
   so does a run a crash interrupted.
 - Runs due at once (the same minute, or at start-up) start after a random delay of up to
   ``tasks_spread`` seconds, and at most ``tasks_concurrency`` run at a time.
-- A task never runs twice at once: a slot that comes while it still runs is skipped.
+- A task never runs twice at once: a slot that comes while it still runs, or still waits
+  for a place in the pool, is skipped.
 - A run gets the task as the step that started it read it (not read again: 500 reads in a
   round were GIL time the API needed), unless the task changed since, then it is read again.
 - The clock is injectable; ``tick()`` is one step of the loop, for tests.
@@ -13,7 +14,6 @@ due run to a small pool, and runs the service's periodic jobs (the ``schedule`` 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import threading
@@ -66,6 +66,11 @@ class TaskScheduler:
         # task id -> how often it changed: a run whose task changed after it was read reads
         # it again
         self._changes: dict[int, int] = {}
+        # Tasks whose run is in the pool, waiting for a place or running: a slot that comes
+        # meanwhile is skipped. Queued again instead, a round that took longer than its
+        # timers' interval (feeds at their time limit while the internet was down) piled
+        # up without end and ran each task again and again once it came back.
+        self._pending: set[int] = set()
         self._wake = threading.Event()
         # When the loop wakes next by itself (the clock's time): a change planned later
         # than that needs no wake.
@@ -235,14 +240,30 @@ class TaskScheduler:
             self._wake.clear()
 
     def _submit(self, task: dict[str, Any], trigger: str) -> None:
+        task_id = task["id"]
         with self._lock:
-            version = self._changes.get(task["id"], 0)
-        with contextlib.suppress(RuntimeError):  # the pool is shut down: we are stopping
+            if task_id in self._pending:
+                log.info("task %s: %s run skipped: its last run has not ended", task_id,
+                         trigger)
+                return
+            self._pending.add(task_id)
+            version = self._changes.get(task_id, 0)
+        try:
             self._pool.submit(self._run_guarded, task, version, trigger)
+        except RuntimeError:  # the pool is shut down: we are stopping
+            with self._lock:
+                self._pending.discard(task_id)
 
     def _run_guarded(self, task: dict[str, Any], version: int, trigger: str) -> None:
-        if self._stop.is_set():
-            return
+        task_id = task["id"]
+        try:
+            if not self._stop.is_set():
+                self._run_checked(task, version, trigger)
+        finally:
+            with self._lock:
+                self._pending.discard(task_id)
+
+    def _run_checked(self, task: dict[str, Any], version: int, trigger: str) -> None:
         task_id = task["id"]
         with self._lock:
             changed = self._changes.get(task_id, 0) != version

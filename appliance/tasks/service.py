@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +29,7 @@ from ..store.tasks import DEFINITION_FIELDS, TaskStore
 from .cron import staggered, time_zone
 from .definition_records import Definitions
 from .definitions import DefinitionHandler
-from .fields import Context, check_name, check_task, flag
+from .fields import MAX_NAME, Context, check_name, check_task, flag
 from .handlers import (
     FETCH_TIMEOUT,
     Entry,
@@ -45,23 +46,30 @@ from .scheduler import TaskScheduler
 log = logging.getLogger(__name__)
 
 MAX_TASKS_AT_ONCE = 500
-# Seconds a name inference may spend reading a feed (it runs in the request).
+# Seconds a name inference may spend reading a feed (it runs in the request), and the names
+# of an array in all: past them, the rest are ``task-{position}``. Without a bound for all,
+# 500 feeds of a slow site held the request 20 minutes, and a client that gave up and asked
+# again made every task twice.
 NAME_TIMEOUT = 5.0
+NAMES_TIMEOUT = 30.0
 
 
 def _name_from(listing: Listing | None, position: int) -> str:
     """A task's name from its feed's title, else ``task-{position}``."""
     title = listing.title if listing is not None else ""
     try:
-        return check_name(title[:100]) if title.strip() else f"task-{position}"
+        return check_name(title[:MAX_NAME]) if title.strip() else f"task-{position}"
     except AppError:  # a title no name may be
         return f"task-{position}"
 
 
 def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (n)`` when it is taken, within a name's 100 characters: a title of
+    100 made ``… (2)`` of 104, which the task's every edit sent back was refused for."""
     unique, n = name, 2
     while unique in taken:
-        unique, n = f"{name} ({n})", n + 1
+        suffix = f" ({n})"
+        unique, n = f"{name[:MAX_NAME - len(suffix)].rstrip()}{suffix}", n + 1
     return unique
 
 
@@ -248,17 +256,21 @@ class TaskService:
                   unnamed: set[int]) -> dict[int, Listing]:
         """The listing of each task to be marked (refused when one fails) and of each task
         to be named whose handler answers quickly (a feed: never a slow yt-dlp listing; when
-        it fails, ``task-{position}`` names the task and its runs will say what is wrong);
-        ``tasks_concurrency`` at once."""
+        it fails, or NAMES_TIMEOUT has passed, ``task-{position}`` names the task and its
+        runs will say what is wrong); ``tasks_concurrency`` at once."""
+        names_until = time.monotonic() + NAMES_TIMEOUT
+
         def read(index: int) -> Listing | None:
             task = tasks[index]
             try:
                 handler = self.handlers.choose(task["url"])
                 if marks[index]:
                     return handler.list(task["url"], task["preset"])
-                if isinstance(handler, GenericTaskHandler):
+                left = names_until - time.monotonic()
+                if isinstance(handler, GenericTaskHandler) or left <= 0:
                     return None
-                return handler.list(task["url"], task["preset"], timeout=NAME_TIMEOUT)
+                return handler.list(task["url"], task["preset"],
+                                    timeout=min(NAME_TIMEOUT, left))
             except HandlerError as exc:  # a definition's match_url too
                 if marks[index]:
                     raise invalid(f"Could not list the task's entries: {exc}") from None
