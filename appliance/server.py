@@ -36,13 +36,16 @@ HEAP_SETTLE = 10.0
 
 
 def post_worker_init(worker: Any) -> None:
-    from .runtime import StartupFailure  # the worker's: the master never imports the runtime
+    # the worker's: the master never imports the runtime
+    from .runtime import StartupFailure, failed_start
 
     runtime = worker.app.runtime
     try:
         runtime.start()
     except StartupFailure as exc:  # one line, as a failed load says it; the worker exits
         raise AppImportError(f"appliance: {exc}") from None
+    except OSError as exc:  # a file it writes (the log): one line too
+        raise AppImportError(f"appliance: {failed_start(exc, runtime.settings)}") from None
     heap.settle()  # before the first request: a full collection of start-up stops every thread
     # What start-up's threads allocated and freed in their first rounds (the file index's
     # scan, zeroconf's probes): given back once they have settled, what they built frozen.
@@ -197,7 +200,7 @@ class ApplianceServer(BaseApplication):
 
     def load(self) -> Any:
         from .api.app import create_app, mount
-        from .runtime import Runtime, StartupFailure
+        from .runtime import Runtime, StartupFailure, failed_start
 
         try:
             self.runtime = Runtime(self.settings)
@@ -205,6 +208,8 @@ class ApplianceServer(BaseApplication):
         # one line that says what is wrong, where any other error is a traceback.
         except StartupFailure as exc:
             raise AppImportError(f"appliance: {exc}") from None
+        except OSError as exc:  # a file it writes (a first start's, on a full disk)
+            raise AppImportError(f"appliance: {failed_start(exc, self.settings)}") from None
         except SettingsError as exc:  # a folder gone since `appliance serve` made it
             raise AppImportError(f"appliance: bad setting: {exc}") from None
         return mount(create_app(self.runtime), self.settings.base_path)
