@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 REQUEST_THREADS = 8
 # Seconds after the worker's start when its start-up has settled.
 HEAP_SETTLE = 10.0
+# A stop's seconds (gunicorn's graceful_timeout, within systemd's TimeoutStopSec of 45): the
+# master kills the worker that long after its SIGTERM. The worker waits up to REQUESTS_DRAIN
+# of them for its open answers (a file being sent to a slow client) before its exit stops the
+# runtime (the downloads left resumable, the last events sent, the database closed) in the
+# rest: waiting the whole time, the worker was killed as that stop began.
+GRACEFUL_TIMEOUT = 30
+REQUESTS_DRAIN = 15
 
 
 def post_worker_init(worker: Any) -> None:
@@ -46,6 +53,7 @@ def post_worker_init(worker: Any) -> None:
         raise AppImportError(f"appliance: {exc}") from None
     except OSError as exc:  # a file it writes (the log): one line too
         raise AppImportError(f"appliance: {failed_start(exc, runtime.settings)}") from None
+    worker.cfg.set("graceful_timeout", REQUESTS_DRAIN)  # the worker's own: the master keeps its
     heap.settle()  # before the first request: a full collection of start-up stops every thread
     # What start-up's threads allocated and freed in their first rounds (the file index's
     # scan, zeroconf's probes): given back once they have settled, what they built frozen.
@@ -175,7 +183,7 @@ class ApplianceServer(BaseApplication):
             "max_requests": 0,
             # Long requests (URL info up to the extract timeout) must not get the worker killed.
             "timeout": max(60, int(settings.extract_info_timeout) + 30),
-            "graceful_timeout": 30,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": 5,
             "accesslog": None,
             "errorlog": "-",

@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,8 +33,10 @@ from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
 from appliance.runtime import Runtime
 from appliance.server import (
+    GRACEFUL_TIMEOUT,
     OPEN_FILES,
     REQUEST_THREADS,
+    REQUESTS_DRAIN,
     ApplianceServer,
     post_worker_init,
     request_threads,
@@ -41,6 +44,11 @@ from appliance.server import (
 )
 from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from appliance.store import ItemStore
+
+
+def worker_of(server: ApplianceServer) -> SimpleNamespace:
+    """gunicorn's worker, as the hooks read it."""
+    return SimpleNamespace(app=server, cfg=server.cfg)
 
 
 def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
@@ -57,7 +65,7 @@ def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
     assert cfg.timeout == 330  # a URL's info may take the extract timeout
     assert cfg.bind == [f"{settings.host}:{settings.port}"]
     assert cfg.proc_name == "appliance"
-    assert cfg.graceful_timeout == 30  # within systemd's TimeoutStopSec (45)
+    assert cfg.graceful_timeout == GRACEFUL_TIMEOUT == 30  # within systemd's TimeoutStopSec (45)
     assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]  # gunicorn's own default
     proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7")).cfg
     assert proxied.forwarded_allow_ips == ["10.0.0.7/32"]  # who may say the client used https
@@ -165,6 +173,54 @@ def test_a_stop_while_a_download_runs_leaves_it_to_resume(
              message="the download to resume and finish")
     ranges = [r.range for r in origin.requests_for(origin.slow_url) if r.range]
     assert any(not r.startswith("bytes=0-") for r in ranges), ranges
+
+
+def test_a_stop_while_an_answer_is_being_sent_still_stops_the_runtime(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """`systemctl stop` while a file is being sent to a slow client (a phone, a TV): the
+    worker waited gunicorn's whole graceful_timeout for it before its exit stopped the
+    runtime, and the master kills the worker at that same timeout: the runtime's stop was
+    cut at its start (the running download left 'downloading', the notifier's last events
+    and the database's close lost). The open answers get part of the time now, the runtime's
+    stop the rest."""
+    server = Server(tmp_path / "service").start()
+    done = threading.Event()
+    try:
+        [held] = server.post("/api/history", {"url": origin.stall_url(300_000)}).json()
+        wait_for(lambda: (server.item(held["id"]).get("downloaded_bytes") or 0) > 100_000,
+                 timeout=60, message="some bytes")
+        with (server.download_path / "film.mkv").open("wb") as film:
+            film.truncate(1 << 30)
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(b"GET /api/download/film.mkv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert client.recv(64).startswith(b"HTTP/1.1 200 ")
+
+            def trickle() -> None:  # a slow client's answer goes on: never cut as stalled
+                with contextlib.suppress(OSError):
+                    while client.recv(1024) and not done.wait(0.1):
+                        pass
+
+            reader = threading.Thread(target=trickle, daemon=True)
+            reader.start()
+            try:
+                assert server.stop(timeout=60) == 0
+            finally:
+                done.set()
+                reader.join(timeout=10)
+    finally:
+        if server.proc is not None:
+            server.stop()
+    log = server.log()
+    assert "answer to GET /api/download/film.mkv was not taken" not in log  # still sent
+    assert "appliance stopped" in log, log[-3000:]
+    store = ItemStore(tmp_path / "service" / "config" / "appliance.db")
+    try:
+        stored = store.get(held["id"])
+    finally:
+        store.close()
+    assert (stored.status, stored.msg) == ("pending", INTERRUPTED)
 
 
 def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
@@ -308,7 +364,7 @@ def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Pa
         with socket.socket() as other, pytest.raises(AppImportError) as refused:
             other.bind(("127.0.0.1", port + 1))
             other.listen()
-            post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+            post_worker_init(worker_of(server))
     finally:
         server.runtime.stop()  # as gunicorn's worker_exit does
     said = str(refused.value)
@@ -331,11 +387,13 @@ def test_the_workers_sigterm_ends_live_streams_before_gunicorns_own_stop(
     gunicorns: list[tuple[int, object]] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: gunicorns.append((signum, frame)))
     try:
-        post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+        post_worker_init(worker_of(server))
         with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10):
             pass  # started: the websocket listens
         wrapped = signal.getsignal(signal.SIGTERM)
         assert callable(wrapped) and not server.runtime.stopping.is_set()
+        # open answers get part of the master's time, the runtime's stop the rest
+        assert server.cfg.graceful_timeout == REQUESTS_DRAIN < GRACEFUL_TIMEOUT
         wrapped(signal.SIGTERM, "the frame")
         assert server.runtime.stopping.is_set()
         assert gunicorns == [(signal.SIGTERM, "the frame")]

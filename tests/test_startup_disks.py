@@ -8,12 +8,12 @@ never a traceback and "Worker failed to boot". Real tmpfs mounts (as root, here 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from conftest import make_settings
 from gunicorn.errors import AppImportError
 from support.mounts import fill, tmpfs
+from test_startup import worker_of
 
 from appliance.server import ApplianceServer, post_worker_init
 
@@ -56,7 +56,7 @@ def test_a_log_file_that_cannot_be_opened_is_said_in_one_line(tmp_path: Path) ->
     server.load()
     try:
         with pytest.raises(AppImportError) as refused:
-            post_worker_init(SimpleNamespace(app=server))
+            post_worker_init(worker_of(server))
     finally:
         server.runtime.stop()  # as gunicorn's worker_exit stops it
     assert str(refused.value) == (
