@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -38,7 +39,9 @@ from appliance.server import (
     REQUEST_THREADS,
     REQUESTS_DRAIN,
     ApplianceServer,
+    JournalLogger,
     post_worker_init,
+    raise_open_files,
     request_threads,
     when_ready,
 )
@@ -223,15 +226,20 @@ def test_a_stop_while_an_answer_is_being_sent_still_stops_the_runtime(
     assert (stored.status, stored.msg) == ("pending", INTERRUPTED)
 
 
-def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
-                                                              origin: MediaOrigin) -> None:
+def test_the_serving_runtimes_websocket_drives_the_real_queue(
+        tmp_path: Path, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
     """The runtime ``appliance serve`` builds (with its sidecar) hands the websocket the
-    queue itself: an item added there is the engine's, an unknown id is said, a delete goes."""
+    queue itself: an item added there is the engine's, an unknown id is said, a delete goes.
+    Its start says, first, that the API is open to anyone (no credentials are set)."""
     port = free_port_pair()
     runtime = Runtime(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
                                     YTP_ZEROCONF="false"))
     runtime.start()
     try:
+        said = [r.getMessage() for r in caplog.records if r.name == "appliance.runtime"]
+        assert said[0] == (
+            "no credentials are set (YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD or `appliance web "
+            f"passwd`): the API is open to anyone who can reach 127.0.0.1:{port}")
         with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10) as ws:
 
             def next_event(name: str) -> dict:
@@ -247,6 +255,11 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
             assert runtime.engine.get(status["id"]).status == "pending"
             ws.send(json.dumps({"event": "item_start", "data": [status["id"], "no-such-id"]}))
             assert next_event("log_error")["message"] == "no-such-id: item not found"
+            ws.send(json.dumps({"event": "item_cancel", "data": "no-such-id"}))
+            assert next_event("log_error")["message"] == "Item not found."  # (one id: as YTPTube)
+            # Flasharr's ENGINE_STATS: the engine's live figures with the store's counts
+            stats = runtime.service.engine_stats()
+            assert (stats["queued"], stats["active_downloads"]) == (1, 0)
             ws.send(json.dumps({"event": "item_delete", "data": {"id": status["id"]}}))
             assert next_event("item_deleted")["id"] == status["id"]
             assert runtime.engine.get(status["id"]) is None
@@ -282,6 +295,31 @@ def test_the_service_raises_its_open_files_limit(tmp_path: Path) -> None:
         assert (_open_files(server.proc.pid), _open_files(worker)) == (wanted, wanted)
     finally:
         server.stop()
+
+
+def test_the_soft_limit_of_open_files_is_raised_to_the_hard_one() -> None:
+    """In this process (the served one's is test_the_service_raises_its_open_files_limit):
+    from systemd's soft 1,024 to the hard limit, at most OPEN_FILES."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    assert wanted > 1024, "the test machine's hard limit leaves nothing to raise"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        assert raise_open_files() == wanted == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_gunicorns_lines_carry_journal_priorities_when_stderr_is_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = os.fstat(2)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{stderr.st_dev}:{stderr.st_ino}")
+    cfg = ApplianceServer(make_settings(tmp_path)).cfg
+    logger = JournalLogger(cfg)
+    [handler] = logger.error_log.handlers
+    record = logging.LogRecord("gunicorn.error", logging.WARNING, __file__, 1, "Worker %s",
+                               ("exiting",), None)
+    assert handler.format(record) == "<4>gunicorn: Worker exiting"
 
 
 def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
@@ -347,8 +385,13 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
             signal.signal(signum, handler)
     assert forked == [] and arbiter.num_workers == 1
     said = [r.getMessage() for r in caplog.records if r.name == "appliance.server"]
-    assert len(said) == 3 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
-                                                  "on") and said[1].startswith("SIGTTIN ignored")
+    assert said[:2] == [
+        "reload (SIGHUP) ignored: the service runs on, downloads and all; settings in the "
+        "environment or config.yml take effect at a restart (`systemctl restart appliance`; "
+        "running downloads resume)",
+        "SIGTTIN ignored: the service runs one worker, always (its download engine must be "
+        "single)"]
+    assert len(said) == 3
     assert said[2].startswith("SIGUSR2 ignored: an upgrade in place would run a second service")
 
 
