@@ -265,6 +265,8 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(
             assert runtime.engine.get(status["id"]) is None
     finally:
         runtime.stop()
+    # every part the start wired to the bus took its events (systemd's status line too)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def workers_of(master: int) -> list[int]:
