@@ -164,8 +164,10 @@ class Zygote:
                 replies.append(self._replies.get(timeout=seconds))
             return bool(replies)
 
-        if not started(self.proc.pid, ready, READY_TIMEOUT) or replies[0] is None:
+        hung = not started(self.proc.pid, ready, READY_TIMEOUT)
+        if hung:  # (one that ended is its reader's to reap: its number is not ours to kill)
             self.kill()
+        if hung or replies[0] is None:
             raise ZygoteFailed(f"the zygote {self.proc.pid} did not start")
 
     def _reply(self, timeout: float) -> tuple[int, int] | None:
