@@ -5,7 +5,9 @@ The runtime owns the one ``SettingsHolder`` and hands it to every component it b
 
 from __future__ import annotations
 
+import errno
 import logging
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -31,6 +33,7 @@ from .logs import (
 )
 from .notify import Notifier
 from .player import Player
+from .setting_fields import ENV_PREFIX
 from .slots import IMAGE_FETCHES, OUTSIDE_WAITS, Slots
 from .store import ItemStore
 from .store.backups import BackupSchedule
@@ -49,17 +52,53 @@ class StartupFailure(Exception):
     says it in one line, not as a traceback)."""
 
 
+# Less room than this left on a disk the start writes to is a full disk (what is left to
+# anybody but root: the kernel keeps the rest for it).
+FULL_DISK = 1 << 20
+FREE_IT = "free some space there, then start the service again"
+CHECK_IT = "check the disk under it, and that the service's user may read and write it"
+
+
+def disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < FULL_DISK
+    except OSError:  # gone, unplugged: not known to be full
+        return False
+
+
 def open_store(database: Path, download_folder: Path) -> ItemStore:
     """The history's store, or StartupFailure that says why it cannot be opened."""
     try:
         return ItemStore(database, download_folder)
     except (DBException, sqlite3.Error, OSError) as exc:  # pony wraps sqlite3's errors
         # "database is locked": a write lock held past the busy timeout, not a broken file.
-        remedy = ("another program holds it (an sqlite3 shell, a backup tool): close that "
-                  "program, then start the service again") if "locked" in str(exc) else \
-            "check the disk under it, and that the service's user may read and write it"
+        if "locked" in str(exc):
+            remedy = ("another program holds it (an sqlite3 shell, a backup tool): close "
+                      "that program, then start the service again")
+        # SQLite says "disk I/O error" when its shared memory file cannot grow: a disk that
+        # filled up (downloads, years of logs) is no broken disk.
+        elif disk_full(database.parent):
+            remedy = f"its disk is full: {FREE_IT}"
+        else:
+            remedy = CHECK_IT
         raise StartupFailure(f"the database {database} cannot be opened ({exc}): {remedy}"
                              ) from None
+
+
+def failed_start(exc: OSError, settings: Settings) -> StartupFailure:
+    """A file the start writes that could not be written (the service's id on a first start,
+    the log file, a folder's mark), in words: the disk that is full, or the file and why. An
+    ``os.write`` on a full disk names no file."""
+    said = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        full = [f"{path} ({ENV_PREFIX}{name.upper()})" for name, path in (
+            ("config_path", settings.config_path), ("temp_path", settings.temp_path),
+            ("download_path", settings.download_path)) if disk_full(path)]
+        if full:
+            return StartupFailure(f"the service cannot start: {said}: the disk of "
+                                  f"{', '.join(full)} is full: {FREE_IT}")
+    where = f" ({exc.filename})" if exc.filename else ""
+    return StartupFailure(f"the service cannot start: {said}{where}: {CHECK_IT}")
 
 
 # Items whose file a file browser action changed that are announced one by one, at most.

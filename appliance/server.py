@@ -33,16 +33,27 @@ log = logging.getLogger(__name__)
 REQUEST_THREADS = 8
 # Seconds after the worker's start when its start-up has settled.
 HEAP_SETTLE = 10.0
+# A stop's seconds (gunicorn's graceful_timeout, within systemd's TimeoutStopSec of 45): the
+# master kills the worker that long after its SIGTERM. The worker waits up to REQUESTS_DRAIN
+# of them for its open answers (a file being sent to a slow client) before its exit stops the
+# runtime (the downloads left resumable, the last events sent, the database closed) in the
+# rest: waiting the whole time, the worker was killed as that stop began.
+GRACEFUL_TIMEOUT = 30
+REQUESTS_DRAIN = 15
 
 
 def post_worker_init(worker: Any) -> None:
-    from .runtime import StartupFailure  # the worker's: the master never imports the runtime
+    # the worker's: the master never imports the runtime
+    from .runtime import StartupFailure, failed_start
 
     runtime = worker.app.runtime
     try:
         runtime.start()
     except StartupFailure as exc:  # one line, as a failed load says it; the worker exits
         raise AppImportError(f"appliance: {exc}") from None
+    except OSError as exc:  # a file it writes (the log): one line too
+        raise AppImportError(f"appliance: {failed_start(exc, runtime.settings)}") from None
+    worker.cfg.set("graceful_timeout", REQUESTS_DRAIN)  # the worker's own: the master keeps its
     heap.settle()  # before the first request: a full collection of start-up stops every thread
     # What start-up's threads allocated and freed in their first rounds (the file index's
     # scan, zeroconf's probes): given back once they have settled, what they built frozen.
@@ -172,7 +183,7 @@ class ApplianceServer(BaseApplication):
             "max_requests": 0,
             # Long requests (URL info up to the extract timeout) must not get the worker killed.
             "timeout": max(60, int(settings.extract_info_timeout) + 30),
-            "graceful_timeout": 30,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": 5,
             "accesslog": None,
             "errorlog": "-",
@@ -197,7 +208,7 @@ class ApplianceServer(BaseApplication):
 
     def load(self) -> Any:
         from .api.app import create_app, mount
-        from .runtime import Runtime, StartupFailure
+        from .runtime import Runtime, StartupFailure, failed_start
 
         try:
             self.runtime = Runtime(self.settings)
@@ -205,6 +216,8 @@ class ApplianceServer(BaseApplication):
         # one line that says what is wrong, where any other error is a traceback.
         except StartupFailure as exc:
             raise AppImportError(f"appliance: {exc}") from None
+        except OSError as exc:  # a file it writes (a first start's, on a full disk)
+            raise AppImportError(f"appliance: {failed_start(exc, self.settings)}") from None
         except SettingsError as exc:  # a folder gone since `appliance serve` made it
             raise AppImportError(f"appliance: bad setting: {exc}") from None
         return mount(create_app(self.runtime), self.settings.base_path)

@@ -143,3 +143,26 @@ def test_a_compile_that_fails_is_said_by_its_last_line(
     [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
     assert warning == (f"yt-dlp's bytecode was not all compiled ({expected}): a job compiles "
                        "its site's module itself")
+
+
+def test_a_compile_that_cannot_run_is_said(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """No interpreter where the environment names one (removed, or not executable): a
+    warning says so, and the service goes on."""
+    venv = fake_venv(tmp_path / "venv")
+    python = venv / "bin" / "python"
+    bytecode.compile_ytdlp(python, make=True)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
+    assert warning.startswith("yt-dlp's bytecode was not compiled ([Errno 2] No such file")
+    assert warning.endswith(f"{python}'): a job compiles its site's module itself")
+
+
+def test_a_cache_that_cannot_be_made_is_said(tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    venv = fake_venv(tmp_path / "venv")
+    (venv / bytecode.FOLDER).write_text("a file where the folder goes")
+    assert bytecode.cache_folder(venv) is None
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
+    assert warning == (f"bytecode cache {venv.resolve() / bytecode.FOLDER} cannot be made "
+                       f"([Errno 17] File exists: '{venv.resolve() / bytecode.FOLDER}'): "
+                       "interpreters run unoptimized")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -14,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,15 +34,24 @@ from appliance.config import Settings
 from appliance.engine.downloading import INTERRUPTED
 from appliance.runtime import Runtime
 from appliance.server import (
+    GRACEFUL_TIMEOUT,
     OPEN_FILES,
     REQUEST_THREADS,
+    REQUESTS_DRAIN,
     ApplianceServer,
+    JournalLogger,
     post_worker_init,
+    raise_open_files,
     request_threads,
     when_ready,
 )
 from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
 from appliance.store import ItemStore
+
+
+def worker_of(server: ApplianceServer) -> SimpleNamespace:
+    """gunicorn's worker, as the hooks read it."""
+    return SimpleNamespace(app=server, cfg=server.cfg)
 
 
 def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
@@ -57,7 +68,7 @@ def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
     assert cfg.timeout == 330  # a URL's info may take the extract timeout
     assert cfg.bind == [f"{settings.host}:{settings.port}"]
     assert cfg.proc_name == "appliance"
-    assert cfg.graceful_timeout == 30  # within systemd's TimeoutStopSec (45)
+    assert cfg.graceful_timeout == GRACEFUL_TIMEOUT == 30  # within systemd's TimeoutStopSec (45)
     assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]  # gunicorn's own default
     proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7")).cfg
     assert proxied.forwarded_allow_ips == ["10.0.0.7/32"]  # who may say the client used https
@@ -167,15 +178,68 @@ def test_a_stop_while_a_download_runs_leaves_it_to_resume(
     assert any(not r.startswith("bytes=0-") for r in ranges), ranges
 
 
-def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
-                                                              origin: MediaOrigin) -> None:
+def test_a_stop_while_an_answer_is_being_sent_still_stops_the_runtime(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """`systemctl stop` while a file is being sent to a slow client (a phone, a TV): the
+    worker waited gunicorn's whole graceful_timeout for it before its exit stopped the
+    runtime, and the master kills the worker at that same timeout: the runtime's stop was
+    cut at its start (the running download left 'downloading', the notifier's last events
+    and the database's close lost). The open answers get part of the time now, the runtime's
+    stop the rest."""
+    server = Server(tmp_path / "service").start()
+    done = threading.Event()
+    try:
+        [held] = server.post("/api/history", {"url": origin.stall_url(300_000)}).json()
+        wait_for(lambda: (server.item(held["id"]).get("downloaded_bytes") or 0) > 100_000,
+                 timeout=60, message="some bytes")
+        with (server.download_path / "film.mkv").open("wb") as film:
+            film.truncate(1 << 30)
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(b"GET /api/download/film.mkv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert client.recv(64).startswith(b"HTTP/1.1 200 ")
+
+            def trickle() -> None:  # a slow client's answer goes on: never cut as stalled
+                with contextlib.suppress(OSError):
+                    while client.recv(1024) and not done.wait(0.1):
+                        pass
+
+            reader = threading.Thread(target=trickle, daemon=True)
+            reader.start()
+            try:
+                assert server.stop(timeout=60) == 0
+            finally:
+                done.set()
+                reader.join(timeout=10)
+    finally:
+        if server.proc is not None:
+            server.stop()
+    log = server.log()
+    assert "answer to GET /api/download/film.mkv was not taken" not in log  # still sent
+    assert "appliance stopped" in log, log[-3000:]
+    store = ItemStore(tmp_path / "service" / "config" / "appliance.db")
+    try:
+        stored = store.get(held["id"])
+    finally:
+        store.close()
+    assert (stored.status, stored.msg) == ("pending", INTERRUPTED)
+
+
+def test_the_serving_runtimes_websocket_drives_the_real_queue(
+        tmp_path: Path, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
     """The runtime ``appliance serve`` builds (with its sidecar) hands the websocket the
-    queue itself: an item added there is the engine's, an unknown id is said, a delete goes."""
+    queue itself: an item added there is the engine's, an unknown id is said, a delete goes.
+    Its start says, first, that the API is open to anyone (no credentials are set)."""
     port = free_port_pair()
     runtime = Runtime(make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_PORT=str(port),
                                     YTP_ZEROCONF="false"))
     runtime.start()
     try:
+        said = [r.getMessage() for r in caplog.records if r.name == "appliance.runtime"]
+        assert said[0] == (
+            "no credentials are set (YTP_AUTH_USERNAME/YTP_AUTH_PASSWORD or `appliance web "
+            f"passwd`): the API is open to anyone who can reach 127.0.0.1:{port}")
         with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10) as ws:
 
             def next_event(name: str) -> dict:
@@ -191,11 +255,18 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(tmp_path: Path,
             assert runtime.engine.get(status["id"]).status == "pending"
             ws.send(json.dumps({"event": "item_start", "data": [status["id"], "no-such-id"]}))
             assert next_event("log_error")["message"] == "no-such-id: item not found"
+            ws.send(json.dumps({"event": "item_cancel", "data": "no-such-id"}))
+            assert next_event("log_error")["message"] == "Item not found."  # (one id: as YTPTube)
+            # Flasharr's ENGINE_STATS: the engine's live figures with the store's counts
+            stats = runtime.service.engine_stats()
+            assert (stats["queued"], stats["active_downloads"]) == (1, 0)
             ws.send(json.dumps({"event": "item_delete", "data": {"id": status["id"]}}))
             assert next_event("item_deleted")["id"] == status["id"]
             assert runtime.engine.get(status["id"]) is None
     finally:
         runtime.stop()
+    # every part the start wired to the bus took its events (systemd's status line too)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def workers_of(master: int) -> list[int]:
@@ -226,6 +297,31 @@ def test_the_service_raises_its_open_files_limit(tmp_path: Path) -> None:
         assert (_open_files(server.proc.pid), _open_files(worker)) == (wanted, wanted)
     finally:
         server.stop()
+
+
+def test_the_soft_limit_of_open_files_is_raised_to_the_hard_one() -> None:
+    """In this process (the served one's is test_the_service_raises_its_open_files_limit):
+    from systemd's soft 1,024 to the hard limit, at most OPEN_FILES."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    assert wanted > 1024, "the test machine's hard limit leaves nothing to raise"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        assert raise_open_files() == wanted == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_gunicorns_lines_carry_journal_priorities_when_stderr_is_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = os.fstat(2)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{stderr.st_dev}:{stderr.st_ino}")
+    cfg = ApplianceServer(make_settings(tmp_path)).cfg
+    logger = JournalLogger(cfg)
+    [handler] = logger.error_log.handlers
+    record = logging.LogRecord("gunicorn.error", logging.WARNING, __file__, 1, "Worker %s",
+                               ("exiting",), None)
+    assert handler.format(record) == "<4>gunicorn: Worker exiting"
 
 
 def test_a_reload_or_a_worker_more_leaves_the_one_worker_and_its_downloads(
@@ -291,8 +387,13 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
             signal.signal(signum, handler)
     assert forked == [] and arbiter.num_workers == 1
     said = [r.getMessage() for r in caplog.records if r.name == "appliance.server"]
-    assert len(said) == 3 and said[0].startswith("reload (SIGHUP) ignored: the service runs "
-                                                  "on") and said[1].startswith("SIGTTIN ignored")
+    assert said[:2] == [
+        "reload (SIGHUP) ignored: the service runs on, downloads and all; settings in the "
+        "environment or config.yml take effect at a restart (`systemctl restart appliance`; "
+        "running downloads resume)",
+        "SIGTTIN ignored: the service runs one worker, always (its download engine must be "
+        "single)"]
+    assert len(said) == 3
     assert said[2].startswith("SIGUSR2 ignored: an upgrade in place would run a second service")
 
 
@@ -308,7 +409,7 @@ def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Pa
         with socket.socket() as other, pytest.raises(AppImportError) as refused:
             other.bind(("127.0.0.1", port + 1))
             other.listen()
-            post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+            post_worker_init(worker_of(server))
     finally:
         server.runtime.stop()  # as gunicorn's worker_exit does
     said = str(refused.value)
@@ -331,11 +432,13 @@ def test_the_workers_sigterm_ends_live_streams_before_gunicorns_own_stop(
     gunicorns: list[tuple[int, object]] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: gunicorns.append((signum, frame)))
     try:
-        post_worker_init(SimpleNamespace(app=server))  # gunicorn's worker, as the hook reads it
+        post_worker_init(worker_of(server))
         with connect(f"ws://127.0.0.1:{port + 1}/ws", open_timeout=10):
             pass  # started: the websocket listens
         wrapped = signal.getsignal(signal.SIGTERM)
         assert callable(wrapped) and not server.runtime.stopping.is_set()
+        # open answers get part of the master's time, the runtime's stop the rest
+        assert server.cfg.graceful_timeout == REQUESTS_DRAIN < GRACEFUL_TIMEOUT
         wrapped(signal.SIGTERM, "the frame")
         assert server.runtime.stopping.is_set()
         assert gunicorns == [(signal.SIGTERM, "the frame")]

@@ -12,6 +12,7 @@ process forked has ended; the service's end ends it at once."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import select
 import signal
@@ -189,3 +190,41 @@ def test_what_a_fork_leaves_in_its_group_ends_with_it() -> None:
         service.loop.join(timeout=30)
         for fd in (pidfd, commands, messages, left_fd):
             os.close(fd)
+
+
+class Exited(Exception):
+    """``os._exit`` as the zygote's process would have called it."""
+
+
+def test_the_zygotes_life_freezes_what_it_imported_then_answers_then_exits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``zygote.serve``, the zygote process's whole life, on a thread of the test process
+    (nothing is forked here, so only that thread calls ``os._exit``): what it imported goes
+    out of the collector's sight, its loop says ready, and once the service is gone it exits
+    with 0."""
+
+    def exit_(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(os, "_exit", exit_)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.settimeout(30)
+    codes: list[int] = []
+
+    def life() -> None:
+        with theirs:
+            try:
+                zygote.serve(theirs, child)
+            except Exited as exc:
+                codes.append(exc.args[0])
+
+    thread = threading.Thread(target=life, daemon=True)
+    thread.start()
+    try:
+        assert socket.recv_fds(ours, 64, 1)[:2] == (zygote.READY, [])
+        assert gc.get_freeze_count() > 0
+    finally:
+        ours.close()
+        thread.join(timeout=30)
+        gc.unfreeze()
+    assert not thread.is_alive() and codes == [0]

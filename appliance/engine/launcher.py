@@ -24,14 +24,22 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 
 from .. import bytecode
 from . import zygote as protocol
 
 log = logging.getLogger(__name__)
 
-# Starting a zygote is the cold start of a yt-dlp process; a fork takes milliseconds.
+# Starting a zygote is the cold start of a yt-dlp process; a fork takes milliseconds. A start
+# not ready after READY_TIMEOUT seconds in which it used no CPU time is hung (stopped,
+# deadlocked) and killed; one that used some is waited for another round: it yields the CPU
+# to everything else (cpu_share), and on a box busy with other work (a transcode, a media
+# scan) seconds of CPU take minutes. Killed at a fixed bound, it began again from nothing,
+# and again. READY_LIMIT: a start that works this long without getting ready is hung too.
 READY_TIMEOUT = 60.0
+READY_LIMIT = 1800.0
 FORK_TIMEOUT = 10.0
 # A forked process has ended (its pidfd says so); its zygote reports how within milliseconds.
 EXIT_CODE_WAIT = 2.0
@@ -63,6 +71,30 @@ def readable(fd: int, timeout: float | None) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(None if timeout is None else timeout * 1000))
+
+
+def cpu_time(pid: int) -> int | None:
+    """The CPU time process ``pid`` has used (user and system, in clock ticks); None when it
+    is gone (or its /proc entry cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()  # after the name, which may hold ")"
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def started(pid: int, ready: Callable[[float], bool], timeout: float) -> bool:
+    """Whether ``ready(seconds)`` comes true while process ``pid`` starts: asked in rounds of
+    ``timeout`` seconds, as long as the process used CPU time in the last one (READY_LIMIT at
+    most). ``ready`` may raise (the process ended)."""
+    give_up = time.monotonic() + READY_LIMIT
+    used = cpu_time(pid)
+    while not ready(max(0.0, min(timeout, give_up - time.monotonic()))):
+        before, used = used, cpu_time(pid)
+        if used is None or used == before or time.monotonic() >= give_up:
+            return False
+    return True
 
 
 class ForkedProcess:
@@ -123,9 +155,19 @@ class Zygote:
         self._reader.start()
 
     def wait_ready(self) -> None:
-        """Until it has imported yt-dlp (a cold start: seconds); ZygoteFailed if it died (or
-        was killed) first, or hung."""
-        if self._reply(READY_TIMEOUT) is None:
+        """Until it has imported yt-dlp (a cold start: seconds, more on a busy box); ZygoteFailed
+        if it died (or was killed) first, or hung (``started``)."""
+        replies: list[tuple[int, int] | None] = []
+
+        def ready(seconds: float) -> bool:
+            with contextlib.suppress(queue.Empty):
+                replies.append(self._replies.get(timeout=seconds))
+            return bool(replies)
+
+        hung = not started(self.proc.pid, ready, READY_TIMEOUT)
+        if hung:  # (one that ended is its reader's to reap: its number is not ours to kill)
+            self.kill()
+        if hung or replies[0] is None:
             raise ZygoteFailed(f"the zygote {self.proc.pid} did not start")
 
     def _reply(self, timeout: float) -> tuple[int, int] | None:

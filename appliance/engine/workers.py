@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import heap
-from .launcher import ForkedProcess, Launcher, ZygoteFailed, readable
+from .launcher import ForkedProcess, Launcher, ZygoteFailed, readable, started
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,23 @@ class Worker:
         return self.proc.poll() is None
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Until the process says it is ready; else it is killed (with what it started) and
-        reaped, and WorkerDied says why: nobody holds a process that did not start."""
+        """Until the process says it is ready (``launcher.started``: rounds of ``timeout``
+        seconds while it uses CPU time); else it is killed (with what it started) and reaped,
+        and WorkerDied says why: nobody holds a process that did not start."""
+        said: list[dict[str, Any]] = []
+
+        def ready(seconds: float) -> bool:
+            message = self.read(deadline=time.monotonic() + seconds)
+            if message is not None:
+                said.append(message)
+            return bool(said)
+
         try:
-            message = self.read(deadline=time.monotonic() + timeout)
+            ok = started(self.pid, ready, timeout)
         except WorkerDied:  # its pipe ended: perhaps it lives on without it
             self.kill()
             raise
-        if message is None or message.get("type") != "ready":
+        if not ok or said[0].get("type") != "ready":
             self.kill()
             raise WorkerDied(f"download process {self.pid} did not start")
 
