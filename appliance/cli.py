@@ -354,7 +354,9 @@ def _status(args: argparse.Namespace) -> int:
         percent = number(item.get("percent"))
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
         title = item.get("title") or item.get("url") or ""
-        status = str(item.get("status") or "?")  # (an object's format with a width raised)
+        # (text: an object's format with a width raised; shown before it is padded, which
+        # counts what shown() leaves out)
+        status = shown(str(item.get("status") or "?"))
         sys.stdout.write(shown(f"{status:<15} {done} {title}") + "\n")
     count = live.get("queue_count") or len(queue)
     if count > len(queue):

@@ -132,7 +132,18 @@ def _page(body: Any, items: str, what: str) -> Page:
 def segment(value: object) -> str:
     """An id as one segment of a request's path: ids come from the service's answers, and
     one holding "/" or ".." must not name another endpoint."""
-    return quote(str(value), safe="")
+    return quoted(str(value), safe="")
+
+
+def quoted(text: str, safe: str = "/") -> str:
+    """``text`` percent-encoded (as UTF-8) for a request's path. A name from an answer may
+    hold a lone surrogate (JSON carries one, UTF-8 cannot): it names nothing a request can
+    reach, which is said, where quote()'s UnicodeEncodeError from a worker stopped the TUI."""
+    try:
+        return quote(text, safe=safe)
+    except UnicodeEncodeError:
+        raise ApiError(0, "a name that is no UTF-8 text (it holds a lone surrogate) cannot be "
+                          "sent to the service", BAD_ANSWER) from None
 
 
 class ApiClient:
@@ -249,7 +260,7 @@ class ApiClient:
         host = parts.hostname or "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"{scheme}://{host}:{port}{quote(path)}"
+        return f"{scheme}://{host}:{port}{quoted(path)}"
 
     def live(self, queue_limit: int | None = None) -> dict[str, Any]:
         """``{"history_count", "queue": {id: item}, "queue_count"}``: at most ``queue_limit``
@@ -428,7 +439,7 @@ class ApiClient:
                sort_by: str = "name", descending: bool = False, search: str = ""
                ) -> tuple[str, Page]:
         """A page of a folder of the download folder: its path and its entries."""
-        body = self.request("GET", "/api/file/browser/" + quote(path.strip("/")), params={
+        body = self.request("GET", "/api/file/browser/" + quoted(path.strip("/")), params={
             "page": page, "per_page": per_page, "sort_by": sort_by,
             "sort_order": "desc" if descending else "asc", "search": search or None})
         page = _page(body, "contents", "the folder")
@@ -442,7 +453,7 @@ class ApiClient:
 
     def file_info(self, path: str) -> dict[str, Any]:
         """``{"title", "ffprobe", "mimetype", "sidecar"}`` of a file."""
-        return shaped(self.request("GET", "/api/file/info/" + quote(path.strip("/"))), dict,
+        return shaped(self.request("GET", "/api/file/info/" + quoted(path.strip("/"))), dict,
                       "the file's details")
 
     # --- logs ----------------------------------------------------------------------------
