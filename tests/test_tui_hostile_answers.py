@@ -22,6 +22,7 @@ from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TextArea
 
+from appliance import cli
 from appliance.auth.authfile import AuthFile
 from appliance.auth.passwords import verify_password
 from appliance.client import ApiClient, Connection
@@ -378,3 +379,25 @@ def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
     assert written.stat().st_mode & 0o777 == 0o600
     assert written.parent.stat().st_mode & 0o777 == 0o700
     assert "ValueError: boom" in written.read_text()
+
+
+@pytest.mark.parametrize("terminal", ["", "stdin", "stderr"])
+def test_the_tui_without_a_terminal_says_so(
+        terminal: str, service: HostileService, home: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ssh HOST appliance tui`` (no -t), a script, ``2>file``: the TUI drew its screen
+    into a pipe and waited for keys no one could press. One line, before any password is
+    asked; with both a terminal, it runs."""
+    ran: list[ApiClient] = []
+    monkeypatch.setattr(tui_app, "run", lambda client: ran.append(client) or 0)
+    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt: "asked")
+    if terminal:
+        monkeypatch.setattr(getattr(sys, terminal), "isatty", lambda: True)
+    assert run(capsys, "tui", "--url", service.url, "--user", "u") == (
+        1, "", "appliance: the TUI needs a terminal for its keys and its screen (over SSH: "
+               "ssh -t HOST appliance tui)\n")
+    assert ran == []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert run(capsys, "tui", "--url", service.url, "--user", "u") == (0, "", "")
+    assert [c.connection.password for c in ran] == ["asked"]
