@@ -28,7 +28,15 @@ from appliance.auth.passwords import verify_password
 from appliance.client import ApiClient, Connection
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
-from appliance.tui.format import MESSAGE_CHARS, TOO_DEEP, cut, json_text
+from appliance.tui.format import (
+    LOG_HEAD,
+    LOG_TAIL,
+    MESSAGE_CHARS,
+    TOO_DEEP,
+    cut,
+    json_text,
+    log_line,
+)
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import table_of
@@ -401,3 +409,32 @@ def test_the_tui_without_a_terminal_says_so(
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert run(capsys, "tui", "--url", service.url, "--user", "u") == (0, "", "")
     assert [c.connection.password for c in ran] == ["asked"]
+
+
+def test_log_records_of_megabytes_are_shown_by_their_start_and_end(
+        service: HostileService) -> None:
+    """Each record of the stream was laid out whole in the UI thread (five of 4 MiB: the TUI
+    frozen for over a minute) and 2,000 of them kept: a record is its start and its end."""
+    text = "2024-05-01 12:00:00,1 ERROR x: " + "s" * LOG_HEAD + "m" * 2**20 + "e" * LOG_TAIL
+    records = [{"id": str(n), "line": text} for n in range(3)]
+    service.answers["/api/logs"] = {"logs": [{"id": "old", "level": "ERROR", "logger": "x",
+                                              "message": "o" * 2**20}]}
+    service.answers["/api/logs/stream"] = Stream(
+        f"event: log_lines\ndata: {json.dumps(records)}\n\n".encode())
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+    shown = f"{text[:LOG_HEAD]} … ({2**20 + 31:,} characters left out) … {'e' * LOG_TAIL}"
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("3")
+        view = logs_view(app)
+        await until(pilot, lambda: len(view.records) == 4, "the records")
+        assert [r.level for r in view.records] == ["ERROR"] * 4
+        assert [r.text for r in list(view.records)[1:]] == [shown] * 3
+        older = view.records[0].text  # (GET /api/logs: " LEVEL logger: message")
+        assert older.startswith(" ERROR x: ooo") and older.endswith("o" * LOG_TAIL)
+        assert f"({2**20 + 10 - LOG_HEAD - LOG_TAIL:,} characters left out)" in older
+
+    drive(app, ending_streams(service, scenario))
+    assert not app.crash_report
+    assert log_line("x" * (LOG_HEAD + LOG_TAIL)) == "x" * (LOG_HEAD + LOG_TAIL)
