@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.hostile import HostileService, hostile_service
+from support.hostile import Held, HostileService, hostile_service
 from support.tui_pilot import drive, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static, TextArea
@@ -166,3 +166,57 @@ def test_the_queue_takes_whole_items_and_counts_the_history() -> None:
     assert {i: item["status"] for i, item in model.items.items()} == {
         "q": "finished", "n": "pending"}
     assert model.history_count == 6
+
+
+class Answered(ApplianceApp):
+    """The app, counting the workers' answers handed to the UI thread, by callback name."""
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__(client)
+        self.answered: list[str] = []
+
+    def call_from_thread(self, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().call_from_thread(callback, *args, **kwargs)
+        finally:
+            self.answered.append(getattr(callback, "__name__", ""))
+
+
+def test_a_list_answered_after_the_next_one_was_asked_for_is_not_shown(
+        service: HostileService) -> None:
+    """k twice on a slow service: the conditions' answer came after the download fields'
+    and was shown under "Download fields", and d then deleted the download field with a
+    condition's id (the table showed one kind's records, the view acted on the other's)."""
+    service.answers["/api/presets"] = {"items": [{"id": 1, "name": "a preset"}]}
+    held = service.answers["/api/conditions"] = Held(
+        {"items": [{"id": 7, "name": "a condition", "filter": "f"}]})
+    service.answers["/api/dl_fields"] = {"items": [{"id": 3, "name": "a field"}]}
+    service.answers["DELETE /api/dl_fields/3"] = {"status": "deleted"}
+    app = Answered(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("4")
+        table = app.screen.query_one("#settings-table", DataTable)
+        state = app.screen.query_one("#settings-state", Static)
+        await until(pilot, lambda: table.row_count == 1, "the presets")
+        await pilot.press("k")
+        await until(pilot, lambda: "GET /api/conditions" in service.asked, "the conditions")
+        await pilot.press("k")
+        await until(pilot, lambda: str(state.render()).startswith("Download fields (1)"),
+                    "the download fields")
+        held.released.set()
+        await until(pilot, lambda: app.answered.count("show") == 3, "the late answer")
+        await pilot.pause()
+        assert str(state.render()).startswith("Download fields (1)")
+        assert str(table.get_row_at(0)[0]) == "a field"
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: any(a.startswith("DELETE") for a in service.asked),
+                    "the deletion")
+        assert [a for a in service.asked if a.startswith("DELETE")] == [
+            "DELETE /api/dl_fields/3"]
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
