@@ -29,13 +29,13 @@ from appliance.client import ApiClient, Connection
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import (
-    LOG_HEAD,
-    LOG_TAIL,
+    CLIP_HEAD,
+    CLIP_TAIL,
     MESSAGE_CHARS,
     TOO_DEEP,
+    clipped,
     cut,
     json_text,
-    log_line,
 )
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
@@ -333,6 +333,11 @@ def test_what_is_nested_too_deep_to_write_is_said_not_a_crash() -> None:
     deep = nested(sys.getrecursionlimit())
     assert json_text(deep) == json_text(deep, indent=1) == TOO_DEEP
     assert f"x                {TOO_DEEP}\n" in table_of({"id": "a", "x": deep}).plain
+    # a size that is no number: as any other value (its text in brackets recursed)
+    assert table_of({"id": "a", "total_bytes": deep}).plain == (
+        f"id               a\ntotal_bytes      {TOO_DEEP}\n")
+    assert table_of({"file_size": "big", "x_bytes": 2048}).plain == (
+        "file_size        big\nx_bytes          2.0 KiB (2048)\n")
     assert inspection({"handler": "h", "rest": deep}).plain == (
         f"handler   h\n0 entries\n{TOO_DEEP}")
     assert json_text({"a": ["é", 1]}) == '{"a": ["é", 1]}'
@@ -415,14 +420,14 @@ def test_log_records_of_megabytes_are_shown_by_their_start_and_end(
         service: HostileService) -> None:
     """Each record of the stream was laid out whole in the UI thread (five of 4 MiB: the TUI
     frozen for over a minute) and 2,000 of them kept: a record is its start and its end."""
-    text = "2024-05-01 12:00:00,1 ERROR x: " + "s" * LOG_HEAD + "m" * 2**20 + "e" * LOG_TAIL
+    text = "2024-05-01 12:00:00,1 ERROR x: " + "s" * CLIP_HEAD + "m" * 2**20 + "e" * CLIP_TAIL
     records = [{"id": str(n), "line": text} for n in range(3)]
     service.answers["/api/logs"] = {"logs": [{"id": "old", "level": "ERROR", "logger": "x",
                                               "message": "o" * 2**20}]}
     service.answers["/api/logs/stream"] = Stream(
         f"event: log_lines\ndata: {json.dumps(records)}\n\n".encode())
     app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
-    shown = f"{text[:LOG_HEAD]} … ({2**20 + 31:,} characters left out) … {'e' * LOG_TAIL}"
+    shown = f"{text[:CLIP_HEAD]} … ({2**20 + 31:,} characters left out) … {'e' * CLIP_TAIL}"
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
@@ -432,9 +437,20 @@ def test_log_records_of_megabytes_are_shown_by_their_start_and_end(
         assert [r.level for r in view.records] == ["ERROR"] * 4
         assert [r.text for r in list(view.records)[1:]] == [shown] * 3
         older = view.records[0].text  # (GET /api/logs: " LEVEL logger: message")
-        assert older.startswith(" ERROR x: ooo") and older.endswith("o" * LOG_TAIL)
-        assert f"({2**20 + 10 - LOG_HEAD - LOG_TAIL:,} characters left out)" in older
+        assert older.startswith(" ERROR x: ooo") and older.endswith("o" * CLIP_TAIL)
+        assert f"({2**20 + 10 - CLIP_HEAD - CLIP_TAIL:,} characters left out)" in older
 
     drive(app, ending_streams(service, scenario))
     assert not app.crash_report
-    assert log_line("x" * (LOG_HEAD + LOG_TAIL)) == "x" * (LOG_HEAD + LOG_TAIL)
+    assert clipped("x" * (CLIP_HEAD + CLIP_TAIL)) == "x" * (CLIP_HEAD + CLIP_TAIL)
+
+
+def test_an_items_error_of_megabytes_is_shown_by_its_start_and_end() -> None:
+    """The details of an item whose error was 4 MiB froze the TUI for 44 s (laid out whole
+    in the UI thread); a file's details likewise."""
+    error = "s" * CLIP_HEAD + "m" * 4 * 2**20 + "e" * CLIP_TAIL
+    assert table_of({"error": error}).plain == f"error            {clipped(error)}\n"
+    assert clipped(error) == (f"{'s' * CLIP_HEAD} … ({4 * 2**20:,} characters left out) … "
+                              f"{'e' * CLIP_TAIL}")
+    assert media_summary({"title": error, "ffprobe": {}}).plain.startswith(
+        f"title      {clipped(error)}\n")

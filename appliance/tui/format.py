@@ -11,7 +11,7 @@ from rich.text import Text
 
 from appliance.client.shown import number
 
-__all__ = ["bar", "cut", "eta", "json_text", "log_line", "number", "size", "speed", "when"]
+__all__ = ["bar", "clipped", "cut", "eta", "json_text", "number", "size", "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
@@ -21,10 +21,10 @@ TOO_DEEP = "(nested too deep to show)"
 # an error text of megabytes took the TUI seconds a megabyte to lay out, all that time
 # frozen). The rest is cut with "…".
 MESSAGE_CHARS = 2000
-# A log record's start and end at most (the service writes records of up to 65,536
-# characters to its file; a long one is a traceback or a site's whole answer).
-LOG_HEAD = 6000
-LOG_TAIL = 2000
+# A long text's start and end at most, where a screen shows it whole (the service writes
+# log records of up to 65,536 characters; a long one is a traceback or a site's answer).
+CLIP_HEAD = 6000
+CLIP_TAIL = 2000
 
 
 def size(value: Any) -> str:
@@ -92,13 +92,15 @@ def cut(text: str) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
 
 
-def log_line(text: str) -> str:
-    """A log record as the Logs view and a run's log show it: its start and its end when it
-    is longer than :data:`LOG_HEAD` + :data:`LOG_TAIL` characters (the end of a traceback
-    says what went wrong). A stream's record may be megabytes (the client bounds it at
-    32 MiB): each was laid out whole in the UI thread, frozen for seconds a megabyte, and
-    2,000 of them were kept."""
-    if len(text) <= LOG_HEAD + LOG_TAIL:
+def clipped(text: str) -> str:
+    """A long text as a screen shows it (a log record, an item's error, a file's title):
+    its start and its end when it is longer than :data:`CLIP_HEAD` + :data:`CLIP_TAIL`
+    characters (the end of a traceback says what went wrong), with the count left out
+    between. The service's texts may be megabytes (the client bounds an answer at 32 MiB):
+    each was laid out whole in the UI thread, the TUI frozen for seconds a megabyte (72 s
+    for five log records of 4 MiB, 44 s for the details of an item whose error was 4 MiB),
+    and the Logs view kept 2,000 records of any size."""
+    if len(text) <= CLIP_HEAD + CLIP_TAIL:
         return text
-    left_out = len(text) - LOG_HEAD - LOG_TAIL
-    return f"{text[:LOG_HEAD]} … ({left_out:,} characters left out) … {text[-LOG_TAIL:]}"
+    left_out = len(text) - CLIP_HEAD - CLIP_TAIL
+    return f"{text[:CLIP_HEAD]} … ({left_out:,} characters left out) … {text[-CLIP_TAIL:]}"

@@ -100,7 +100,7 @@ class LogScreen(ModalScreen[None]):
 
     def add(self, record: dict[str, Any]) -> None:
         if self.is_attached:  # lines still in flight when the screen was closed
-            self.query_one(RichLog).write(fmt.log_line(str(record.get("line") or "")))
+            self.query_one(RichLog).write(fmt.clipped(str(record.get("line") or "")))
 
     def finish(self, why: str) -> None:
         if self.is_attached:

@@ -36,7 +36,7 @@ class Record:
 
 def record_from_line(entry: dict[str, Any]) -> Record:
     """A stream record: ``2024-05-01 12:00:00,123 LEVEL logger: message``."""
-    line = fmt.log_line(str(entry.get("line") or ""))
+    line = fmt.clipped(str(entry.get("line") or ""))
     parts = line.split(maxsplit=3)
     level = parts[2] if len(parts) > 2 else "INFO"
     return Record(str(entry.get("id") or ""), level, line)
@@ -47,7 +47,7 @@ def record_from_entry(entry: dict[str, Any]) -> Record:
     text = (f"{str(entry.get('timestamp') or '')[:19].replace('T', ' ')} "
             f"{entry.get('level')} {entry.get('logger')}: {entry.get('message')}")
     return Record(str(entry.get("id") or ""), str(entry.get("level") or "INFO"),
-                  fmt.log_line(text))
+                  fmt.clipped(text))
 
 
 class LogLog(RichLog):
