@@ -25,7 +25,8 @@ from textual.widgets import DataTable, Static, TextArea
 from appliance import cli
 from appliance.auth.authfile import AuthFile
 from appliance.auth.passwords import verify_password
-from appliance.client import ApiClient, Connection
+from appliance.client import ApiClient, ApiError, Connection
+from appliance.client.http import ERROR_CHARS
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import (
@@ -454,3 +455,16 @@ def test_an_items_error_of_megabytes_is_shown_by_its_start_and_end() -> None:
                               f"{'e' * CLIP_TAIL}")
     assert media_summary({"title": error, "ffprobe": {}}).plain.startswith(
         f"title      {clipped(error)}\n")
+
+
+def test_an_error_text_of_megabytes_is_cut_where_it_is_read(
+        service: HostileService, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The service's error text (up to the client's 32 MiB bound) went whole into the add
+    screen's answers (the TUI frozen for 12 s by one of 4 MiB) and to stderr: it is cut
+    when the client reads it, for every place that shows it."""
+    said = "x " * 2**21
+    service.answers["POST /api/history"] = (400, {"error": said})
+    code, out, err = run(capsys, "add", "u", "--url", service.url)
+    assert (code, out) == (1, "")
+    assert err == f"appliance: {said[:ERROR_CHARS - 1]}…\n"
+    assert str(ApiError(400, "e" * ERROR_CHARS)) == "e" * ERROR_CHARS

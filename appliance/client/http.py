@@ -32,6 +32,7 @@ READ_TIMEOUT = 30.0
 STREAM_READ_TIMEOUT = 40.0
 # A history page of 500 items is about 1 MiB; an answer 32 times that is not one.
 MAX_ANSWER = 32 * 2**20
+ERROR_CHARS = 2000  # an error's text at most
 # The read timeout is per read: a service trickling a byte a second would hold a call forever.
 ANSWER_SECONDS = 120.0
 READ_SIZE = 64 * 1024
@@ -52,9 +53,14 @@ class Unreachable(Exception):
 
 
 class ApiError(Exception):
-    """The service answered with an error; ``message`` is its ``error`` text as is."""
+    """The service answered with an error; ``message`` is its ``error`` text as is, up to
+    :data:`ERROR_CHARS` characters (then cut with "…"): it is shown in one line, a toast or a
+    dialog, and one of megabytes (up to :data:`MAX_ANSWER`) was laid out whole there, the TUI
+    frozen for seconds a megabyte (the add screen's answers), or written whole to stderr."""
 
     def __init__(self, status: int, message: str, code: str = "") -> None:
+        if len(message) > ERROR_CHARS:
+            message = message[:ERROR_CHARS - 1] + "…"
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
 
