@@ -5,6 +5,7 @@ the queue's model."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,6 +218,40 @@ def test_a_list_answered_after_the_next_one_was_asked_for_is_not_shown(
                     "the deletion")
         assert [a for a in service.asked if a.startswith("DELETE")] == [
             "DELETE /api/dl_fields/3"]
+        # e: the record as JSON, without its id; what is saved goes to that record
+        await pilot.press("e")
+        editor = await until(pilot, lambda: app.screen.query("#record-json"), "the editor")
+        assert json.loads(editor.first(TextArea).text) == {"name": "a field"}
+        editor.first(TextArea).text = '{"name": "renamed"}'
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: sent(service, "PATCH /api/dl_fields/3"), "the change")
+        assert sent(service, "PATCH /api/dl_fields/3") == [{"name": "renamed"}]
 
     drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
+def test_the_history_is_read_again_after_a_deletion(service: HostileService,
+                                                   app: ApplianceApp) -> None:
+    service.answers["/api/history"] = {
+        "items": [{"id": "h", "title": "t", "status": "finished", "kind": "done"}],
+        "pagination": {"page": 1, "total": 1, "total_pages": 1}}
+    service.answers["DELETE /api/history"] = {"h": "deleted"}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("2")
+        table = app.screen.query_one("#history-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the item")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: "DELETE /api/history" in service.asked, "the deletion")
+        deleted = service.asked.index("DELETE /api/history")
+        await until(pilot, lambda: "GET /api/history" in service.asked[deleted:],
+                    "the page read again")
+        assert sent(service, "DELETE /api/history") == [
+            {"type": "done", "ids": ["h"], "remove_file": False}]
+
+    drive(app, scenario)
     assert not app.crash_report
