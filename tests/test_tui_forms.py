@@ -22,6 +22,7 @@ from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import table_of
 from appliance.tui.screens.prompt import PromptScreen
+from appliance.tui.screens.text import TextScreen
 from appliance.tui.views.logs import record_from_entry, record_from_line
 from appliance.tui.views.settings import summary
 from appliance.tui.views.subscriptions import inspection
@@ -254,4 +255,47 @@ def test_the_history_is_read_again_after_a_deletion(service: HostileService,
             {"type": "done", "ids": ["h"], "remove_file": False}]
 
     drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_details_of_a_file_not_of_a_folder(service: HostileService, app: ApplianceApp) -> None:
+    service.answers["/api/file/browser/"] = {
+        "path": "", "pagination": {"page": 1, "total": 2, "total_pages": 1},
+        "contents": [{"type": "dir", "name": "d", "path": "d"},
+                     {"type": "file", "name": "a.mp4", "path": "a.mp4"}]}
+    service.answers["/api/file/info/a.mp4"] = {"title": "the clip", "ffprobe": {}}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("6")
+        await until(pilot, lambda: app.screen.query_one("#files-table").row_count == 2,
+                    "the folder")
+        await pilot.press("i", "down", "i")  # on the folder: nothing; on the file: its details
+        await until(pilot, lambda: isinstance(app.screen, TextScreen), "the file's details")
+        assert [a for a in service.asked if a.startswith("GET /api/file/info")] == [
+            "GET /api/file/info/a.mp4"]
+        assert str(app.screen.query_one("#text-title", Static).render()) == "a.mp4"
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
+def test_a_subscription_run_now_shows_running(service: HostileService,
+                                              app: ApplianceApp) -> None:
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "s", "last_status": "success",
+                                                "last_run_at": 1, "last_queued": 2}],
+                                     "pagination": {"has_next": False}}
+    service.answers["POST /api/tasks/1/execute"] = {"message": "started"}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        assert str(table.get_cell("1", "outcome")) == "success +2"
+        await pilot.press("r")
+        await until(pilot, lambda: str(table.get_cell("1", "outcome")) == "running",
+                    "running shown")
+
+    drive(app, scenario, size=(100, 30))
     assert not app.crash_report

@@ -14,6 +14,7 @@ from support.origin import MediaOrigin
 from support.server import Server, free_port_pair
 from support.tui_pilot import connected, drive, select, text_of, until
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
@@ -80,8 +81,11 @@ def test_an_item_that_ends_while_its_deletion_is_confirmed_is_deleted(
                     "the waiting item")
         await pilot.pause(0.6)  # (the row: the queue repaints twice a second)
         select(app, "queue-table", item_id)
+        item = app.model.items[item_id]
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        question = str(app.screen.query(Static).first().render())
+        assert question == f"Delete {item.get('title') or origin.clip_url}?"
         await asyncio.to_thread(server.post, "/api/system/resume", {})
         await until(pilot, lambda: app.model.items.get(item_id, {}).get("status") ==
                     "finished", "the item finished meanwhile", seconds=60)
