@@ -299,3 +299,33 @@ def test_a_subscription_run_now_shows_running(service: HostileService,
 
     drive(app, scenario, size=(100, 30))
     assert not app.crash_report
+
+
+def test_files_changed_reads_the_folder_shown_again(service: HostileService,
+                                                    app: ApplianceApp) -> None:
+    """The websocket's ``files_changed``: the folder shown is read again when the event
+    names it (not for another folder), a hidden one when it is shown next."""
+    service.answers["/api/file/browser/shows"] = {
+        "path": "shows", "pagination": {"page": 1, "total": 1, "total_pages": 1},
+        "contents": [{"type": "file", "name": "a.mp4", "path": "shows/a.mp4"}]}
+    read = "GET /api/file/browser/shows"
+
+    def changed(*folders: str) -> None:
+        app.on_live_event(LiveEvent("files_changed", {"folders": list(folders)}))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("6")
+        app.screen.query_one("FilesView").go("shows")
+        await until(pilot, lambda: service.asked.count(read) == 1, "the folder")
+        changed("/films/", "other")
+        changed("/shows/")
+        await until(pilot, lambda: service.asked.count(read) == 2, "read again")
+        await pilot.press("1")
+        changed("shows")  # hidden: read when shown next
+        await pilot.press("6")
+        await until(pilot, lambda: service.asked.count(read) == 3, "read when shown")
+        assert service.asked.count(read) == 3
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
