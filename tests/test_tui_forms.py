@@ -165,6 +165,8 @@ def test_the_queue_takes_whole_items_and_counts_the_history() -> None:
     model.apply(LiveEvent("item_updated", {"id": "n", "status": "pending", "kind": "queue"}))
     model.apply(LiveEvent("item_updated", {"id": "q", "status": "downloading",
                                            "kind": "queue"}))  # late: it has ended
+    # ended once: a second event of the ended item (its record changed) counts no more
+    model.apply(LiveEvent("item_updated", {"id": "q", "status": "finished", "kind": "done"}))
     assert {i: item["status"] for i, item in model.items.items()} == {
         "q": "finished", "n": "pending"}
     assert model.history_count == 6
