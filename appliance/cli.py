@@ -354,7 +354,9 @@ def _status(args: argparse.Namespace) -> int:
         percent = number(item.get("percent"))
         done = f"{percent:5.1f}%" if percent is not None else "   -  "
         title = item.get("title") or item.get("url") or ""
-        status = str(item.get("status") or "?")  # (an object's format with a width raised)
+        # (text: an object's format with a width raised; shown before it is padded, which
+        # counts what shown() leaves out)
+        status = shown(str(item.get("status") or "?"))
         sys.stdout.write(shown(f"{status:<15} {done} {title}") + "\n")
     count = live.get("queue_count") or len(queue)
     if count > len(queue):
@@ -367,6 +369,14 @@ def _status(args: argparse.Namespace) -> int:
 def _tui(args: argparse.Namespace) -> int:
     from .tui.app import run
 
+    # Textual reads keys from stdin and draws on stderr. Without a terminal on both (`ssh
+    # HOST appliance tui` gives none unless asked with -t; a script; 2>file) it drew escape
+    # codes into a pipe and waited for keys no one could press, for good. Asked before a
+    # password is.
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        sys.stderr.write("appliance: the TUI needs a terminal for its keys and its screen "
+                         "(over SSH: ssh -t HOST appliance tui)\n")
+        return 1
     return run(_client(args))
 
 

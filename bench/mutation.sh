@@ -76,7 +76,7 @@ case "$target" in
   # the test process (the CLI's subprocess tests judge nothing), against the real service and
   # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
   tui)     mutate="appliance/tui/*.py appliance/tui/views/*.py appliance/tui/screens/*.py appliance/cli.py"
-           tests="tests/test_tui_hostile.py tests/test_tui_hostile_answers.py tests/test_tui_bounds.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py" ;;
+           tests="tests/test_tui_hostile.py tests/test_tui_hostile_answers.py tests/test_tui_bounds.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py tests/test_tui_layout_text.py tests/test_tui_moves.py tests/test_cli_local.py" ;;
   # The system's edges: updating yt-dlp from a package index (its pages, the wheels kept for a
   # roll back, the install and its check), the systemd unit it installs, the notify protocol
   # and the journal, the zeroconf announcement.

@@ -5,11 +5,12 @@ the queue's model."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.hostile import HostileService, hostile_service
+from support.hostile import Held, HostileService, hostile_service
 from support.tui_pilot import drive, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static, TextArea
@@ -21,6 +22,7 @@ from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import table_of
 from appliance.tui.screens.prompt import PromptScreen
+from appliance.tui.screens.text import TextScreen
 from appliance.tui.views.logs import record_from_entry, record_from_line
 from appliance.tui.views.settings import summary
 from appliance.tui.views.subscriptions import inspection
@@ -163,6 +165,169 @@ def test_the_queue_takes_whole_items_and_counts_the_history() -> None:
     model.apply(LiveEvent("item_updated", {"id": "n", "status": "pending", "kind": "queue"}))
     model.apply(LiveEvent("item_updated", {"id": "q", "status": "downloading",
                                            "kind": "queue"}))  # late: it has ended
+    # ended once: a second event of the ended item (its record changed) counts no more
+    model.apply(LiveEvent("item_updated", {"id": "q", "status": "finished", "kind": "done"}))
     assert {i: item["status"] for i, item in model.items.items()} == {
         "q": "finished", "n": "pending"}
     assert model.history_count == 6
+
+
+class Answered(ApplianceApp):
+    """The app, counting the workers' answers handed to the UI thread, by callback name."""
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__(client)
+        self.answered: list[str] = []
+
+    def call_from_thread(self, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().call_from_thread(callback, *args, **kwargs)
+        finally:
+            self.answered.append(getattr(callback, "__name__", ""))
+
+
+def test_a_list_answered_after_the_next_one_was_asked_for_is_not_shown(
+        service: HostileService) -> None:
+    """k twice on a slow service: the conditions' answer came after the download fields'
+    and was shown under "Download fields", and d then deleted the download field with a
+    condition's id (the table showed one kind's records, the view acted on the other's)."""
+    service.answers["/api/presets"] = {"items": [{"id": 1, "name": "a preset"}]}
+    held = service.answers["/api/conditions"] = Held(
+        {"items": [{"id": 7, "name": "a condition", "filter": "f"}]})
+    service.answers["/api/dl_fields"] = {"items": [{"id": 3, "name": "a field"}]}
+    service.answers["DELETE /api/dl_fields/3"] = {"status": "deleted"}
+    app = Answered(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("4")
+        table = app.screen.query_one("#settings-table", DataTable)
+        state = app.screen.query_one("#settings-state", Static)
+        await until(pilot, lambda: table.row_count == 1, "the presets")
+        await pilot.press("k")
+        await until(pilot, lambda: "GET /api/conditions" in service.asked, "the conditions")
+        await pilot.press("k")
+        await until(pilot, lambda: str(state.render()).startswith("Download fields (1)"),
+                    "the download fields")
+        held.released.set()
+        await until(pilot, lambda: app.answered.count("show") == 3, "the late answer")
+        await pilot.pause()
+        assert str(state.render()).startswith("Download fields (1)")
+        assert str(table.get_row_at(0)[0]) == "a field"
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: any(a.startswith("DELETE") for a in service.asked),
+                    "the deletion")
+        assert [a for a in service.asked if a.startswith("DELETE")] == [
+            "DELETE /api/dl_fields/3"]
+        # e: the record as JSON, without its id; what is saved goes to that record
+        await pilot.press("e")
+        editor = await until(pilot, lambda: app.screen.query("#record-json"), "the editor")
+        assert json.loads(editor.first(TextArea).text) == {"name": "a field"}
+        editor.first(TextArea).text = '{"name": "renamed"}'
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: sent(service, "PATCH /api/dl_fields/3"), "the change")
+        assert sent(service, "PATCH /api/dl_fields/3") == [{"name": "renamed"}]
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
+def test_the_history_is_read_again_after_a_deletion(service: HostileService,
+                                                   app: ApplianceApp) -> None:
+    service.answers["/api/history"] = {
+        "items": [{"id": "h", "title": "t", "status": "finished", "kind": "done"}],
+        "pagination": {"page": 1, "total": 1, "total_pages": 1}}
+    service.answers["DELETE /api/history"] = {"h": "deleted"}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("2")
+        table = app.screen.query_one("#history-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the item")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: "DELETE /api/history" in service.asked, "the deletion")
+        deleted = service.asked.index("DELETE /api/history")
+        await until(pilot, lambda: "GET /api/history" in service.asked[deleted:],
+                    "the page read again")
+        assert sent(service, "DELETE /api/history") == [
+            {"type": "done", "ids": ["h"], "remove_file": False}]
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_details_of_a_file_not_of_a_folder(service: HostileService, app: ApplianceApp) -> None:
+    service.answers["/api/file/browser/"] = {
+        "path": "", "pagination": {"page": 1, "total": 2, "total_pages": 1},
+        "contents": [{"type": "dir", "name": "d", "path": "d"},
+                     {"type": "file", "name": "a.mp4", "path": "a.mp4"}]}
+    service.answers["/api/file/info/a.mp4"] = {"title": "the clip", "ffprobe": {}}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("6")
+        await until(pilot, lambda: app.screen.query_one("#files-table").row_count == 2,
+                    "the folder")
+        await pilot.press("i", "down", "i")  # on the folder: nothing; on the file: its details
+        await until(pilot, lambda: isinstance(app.screen, TextScreen), "the file's details")
+        assert [a for a in service.asked if a.startswith("GET /api/file/info")] == [
+            "GET /api/file/info/a.mp4"]
+        assert str(app.screen.query_one("#text-title", Static).render()) == "a.mp4"
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
+def test_a_subscription_run_now_shows_running(service: HostileService,
+                                              app: ApplianceApp) -> None:
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "s", "last_status": "success",
+                                                "last_run_at": 1, "last_queued": 2}],
+                                     "pagination": {"has_next": False}}
+    service.answers["POST /api/tasks/1/execute"] = {"message": "started"}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        assert str(table.get_cell("1", "outcome")) == "success +2"
+        await pilot.press("r")
+        await until(pilot, lambda: str(table.get_cell("1", "outcome")) == "running",
+                    "running shown")
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
+def test_files_changed_reads_the_folder_shown_again(service: HostileService,
+                                                    app: ApplianceApp) -> None:
+    """The websocket's ``files_changed``: the folder shown is read again when the event
+    names it (not for another folder), a hidden one when it is shown next."""
+    service.answers["/api/file/browser/shows"] = {
+        "path": "shows", "pagination": {"page": 1, "total": 1, "total_pages": 1},
+        "contents": [{"type": "file", "name": "a.mp4", "path": "shows/a.mp4"}]}
+    read = "GET /api/file/browser/shows"
+
+    def changed(*folders: str) -> None:
+        app.on_live_event(LiveEvent("files_changed", {"folders": list(folders)}))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("6")
+        app.screen.query_one("FilesView").go("shows")
+        await until(pilot, lambda: service.asked.count(read) == 1, "the folder")
+        changed("/films/", "other")
+        changed("/shows/")
+        await until(pilot, lambda: service.asked.count(read) == 2, "read again")
+        await pilot.press("1")
+        changed("shows")  # hidden: read when shown next
+        await pilot.press("6")
+        await until(pilot, lambda: service.asked.count(read) == 3, "read when shown")
+        assert service.asked.count(read) == 3
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report

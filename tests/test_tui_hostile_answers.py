@@ -22,12 +22,22 @@ from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TextArea
 
+from appliance import cli
 from appliance.auth.authfile import AuthFile
 from appliance.auth.passwords import verify_password
-from appliance.client import ApiClient, Connection
+from appliance.client import ApiClient, ApiError, Connection
+from appliance.client.http import ERROR_CHARS
 from appliance.tui import app as tui_app
 from appliance.tui.app import ApplianceApp
-from appliance.tui.format import MESSAGE_CHARS, TOO_DEEP, cut, json_text
+from appliance.tui.format import (
+    CLIP_HEAD,
+    CLIP_TAIL,
+    MESSAGE_CHARS,
+    TOO_DEEP,
+    clipped,
+    cut,
+    json_text,
+)
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import table_of
@@ -324,6 +334,11 @@ def test_what_is_nested_too_deep_to_write_is_said_not_a_crash() -> None:
     deep = nested(sys.getrecursionlimit())
     assert json_text(deep) == json_text(deep, indent=1) == TOO_DEEP
     assert f"x                {TOO_DEEP}\n" in table_of({"id": "a", "x": deep}).plain
+    # a size that is no number: as any other value (its text in brackets recursed)
+    assert table_of({"id": "a", "total_bytes": deep}).plain == (
+        f"id               a\ntotal_bytes      {TOO_DEEP}\n")
+    assert table_of({"file_size": "big", "x_bytes": 2048}).plain == (
+        "file_size        big\nx_bytes          2.0 KiB (2048)\n")
     assert inspection({"handler": "h", "rest": deep}).plain == (
         f"handler   h\n0 entries\n{TOO_DEEP}")
     assert json_text({"a": ["é", 1]}) == '{"a": ["é", 1]}'
@@ -378,3 +393,78 @@ def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
     assert written.stat().st_mode & 0o777 == 0o600
     assert written.parent.stat().st_mode & 0o777 == 0o700
     assert "ValueError: boom" in written.read_text()
+
+
+@pytest.mark.parametrize("terminal", ["", "stdin", "stderr"])
+def test_the_tui_without_a_terminal_says_so(
+        terminal: str, service: HostileService, home: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ssh HOST appliance tui`` (no -t), a script, ``2>file``: the TUI drew its screen
+    into a pipe and waited for keys no one could press. One line, before any password is
+    asked; with both a terminal, it runs."""
+    ran: list[ApiClient] = []
+    monkeypatch.setattr(tui_app, "run", lambda client: ran.append(client) or 0)
+    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt: "asked")
+    if terminal:
+        monkeypatch.setattr(getattr(sys, terminal), "isatty", lambda: True)
+    assert run(capsys, "tui", "--url", service.url, "--user", "u") == (
+        1, "", "appliance: the TUI needs a terminal for its keys and its screen (over SSH: "
+               "ssh -t HOST appliance tui)\n")
+    assert ran == []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert run(capsys, "tui", "--url", service.url, "--user", "u") == (0, "", "")
+    assert [c.connection.password for c in ran] == ["asked"]
+
+
+def test_log_records_of_megabytes_are_shown_by_their_start_and_end(
+        service: HostileService) -> None:
+    """Each record of the stream was laid out whole in the UI thread (five of 4 MiB: the TUI
+    frozen for over a minute) and 2,000 of them kept: a record is its start and its end."""
+    text = "2024-05-01 12:00:00,1 ERROR x: " + "s" * CLIP_HEAD + "m" * 2**20 + "e" * CLIP_TAIL
+    records = [{"id": str(n), "line": text} for n in range(3)]
+    service.answers["/api/logs"] = {"logs": [{"id": "old", "level": "ERROR", "logger": "x",
+                                              "message": "o" * 2**20}]}
+    service.answers["/api/logs/stream"] = Stream(
+        f"event: log_lines\ndata: {json.dumps(records)}\n\n".encode())
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+    shown = f"{text[:CLIP_HEAD]} … ({2**20 + 31:,} characters left out) … {'e' * CLIP_TAIL}"
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("3")
+        view = logs_view(app)
+        await until(pilot, lambda: len(view.records) == 4, "the records")
+        assert [r.level for r in view.records] == ["ERROR"] * 4
+        assert [r.text for r in list(view.records)[1:]] == [shown] * 3
+        older = view.records[0].text  # (GET /api/logs: " LEVEL logger: message")
+        assert older.startswith(" ERROR x: ooo") and older.endswith("o" * CLIP_TAIL)
+        assert f"({2**20 + 10 - CLIP_HEAD - CLIP_TAIL:,} characters left out)" in older
+
+    drive(app, ending_streams(service, scenario))
+    assert not app.crash_report
+    assert clipped("x" * (CLIP_HEAD + CLIP_TAIL)) == "x" * (CLIP_HEAD + CLIP_TAIL)
+
+
+def test_an_items_error_of_megabytes_is_shown_by_its_start_and_end() -> None:
+    """The details of an item whose error was 4 MiB froze the TUI for 44 s (laid out whole
+    in the UI thread); a file's details likewise."""
+    error = "s" * CLIP_HEAD + "m" * 4 * 2**20 + "e" * CLIP_TAIL
+    assert table_of({"error": error}).plain == f"error            {clipped(error)}\n"
+    assert clipped(error) == (f"{'s' * CLIP_HEAD} … ({4 * 2**20:,} characters left out) … "
+                              f"{'e' * CLIP_TAIL}")
+    assert media_summary({"title": error, "ffprobe": {}}).plain.startswith(
+        f"title      {clipped(error)}\n")
+
+
+def test_an_error_text_of_megabytes_is_cut_where_it_is_read(
+        service: HostileService, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The service's error text (up to the client's 32 MiB bound) went whole into the add
+    screen's answers (the TUI frozen for 12 s by one of 4 MiB) and to stderr: it is cut
+    when the client reads it, for every place that shows it."""
+    said = "x " * 2**21
+    service.answers["POST /api/history"] = (400, {"error": said})
+    code, out, err = run(capsys, "add", "u", "--url", service.url)
+    assert (code, out) == (1, "")
+    assert err == f"appliance: {said[:ERROR_CHARS - 1]}…\n"
+    assert str(ApiError(400, "e" * ERROR_CHARS)) == "e" * ERROR_CHARS

@@ -32,6 +32,7 @@ READ_TIMEOUT = 30.0
 STREAM_READ_TIMEOUT = 40.0
 # A history page of 500 items is about 1 MiB; an answer 32 times that is not one.
 MAX_ANSWER = 32 * 2**20
+ERROR_CHARS = 2000  # an error's text at most
 # The read timeout is per read: a service trickling a byte a second would hold a call forever.
 ANSWER_SECONDS = 120.0
 READ_SIZE = 64 * 1024
@@ -52,9 +53,14 @@ class Unreachable(Exception):
 
 
 class ApiError(Exception):
-    """The service answered with an error; ``message`` is its ``error`` text as is."""
+    """The service answered with an error; ``message`` is its ``error`` text as is, up to
+    :data:`ERROR_CHARS` characters (then cut with "…"): it is shown in one line, a toast or a
+    dialog, and one of megabytes (up to :data:`MAX_ANSWER`) was laid out whole there, the TUI
+    frozen for seconds a megabyte (the add screen's answers), or written whole to stderr."""
 
     def __init__(self, status: int, message: str, code: str = "") -> None:
+        if len(message) > ERROR_CHARS:
+            message = message[:ERROR_CHARS - 1] + "…"
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
 
@@ -132,7 +138,18 @@ def _page(body: Any, items: str, what: str) -> Page:
 def segment(value: object) -> str:
     """An id as one segment of a request's path: ids come from the service's answers, and
     one holding "/" or ".." must not name another endpoint."""
-    return quote(str(value), safe="")
+    return quoted(str(value), safe="")
+
+
+def quoted(text: str, safe: str = "/") -> str:
+    """``text`` percent-encoded (as UTF-8) for a request's path. A name from an answer may
+    hold a lone surrogate (JSON carries one, UTF-8 cannot): it names nothing a request can
+    reach, which is said, where quote()'s UnicodeEncodeError from a worker stopped the TUI."""
+    try:
+        return quote(text, safe=safe)
+    except UnicodeEncodeError:
+        raise ApiError(0, "a name that is no UTF-8 text (it holds a lone surrogate) cannot be "
+                          "sent to the service", BAD_ANSWER) from None
 
 
 class ApiClient:
@@ -249,7 +266,7 @@ class ApiClient:
         host = parts.hostname or "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"{scheme}://{host}:{port}{quote(path)}"
+        return f"{scheme}://{host}:{port}{quoted(path)}"
 
     def live(self, queue_limit: int | None = None) -> dict[str, Any]:
         """``{"history_count", "queue": {id: item}, "queue_count"}``: at most ``queue_limit``
@@ -428,7 +445,7 @@ class ApiClient:
                sort_by: str = "name", descending: bool = False, search: str = ""
                ) -> tuple[str, Page]:
         """A page of a folder of the download folder: its path and its entries."""
-        body = self.request("GET", "/api/file/browser/" + quote(path.strip("/")), params={
+        body = self.request("GET", "/api/file/browser/" + quoted(path.strip("/")), params={
             "page": page, "per_page": per_page, "sort_by": sort_by,
             "sort_order": "desc" if descending else "asc", "search": search or None})
         page = _page(body, "contents", "the folder")
@@ -442,7 +459,7 @@ class ApiClient:
 
     def file_info(self, path: str) -> dict[str, Any]:
         """``{"title", "ffprobe", "mimetype", "sidecar"}`` of a file."""
-        return shaped(self.request("GET", "/api/file/info/" + quote(path.strip("/"))), dict,
+        return shaped(self.request("GET", "/api/file/info/" + quoted(path.strip("/"))), dict,
                       "the file's details")
 
     # --- logs ----------------------------------------------------------------------------

@@ -117,6 +117,7 @@ class ApplianceApp(App[int]):
         self.configuration: dict[str, Any] = {}
         self.connection_state = ""
         self._feed_started = False
+        self._ws_url: str | None = None  # where the feed connects
         self._disk_checked = 0.0
         self.disk_free: int | None = None
         self.folder_problem: str | None = None
@@ -174,8 +175,8 @@ class ApplianceApp(App[int]):
     def _problem_closed(self, retry: bool | None) -> None:
         if not retry:
             return
-        if self._feed_started:  # the websocket refused us after a good start
-            self.start_feed()
+        if self._feed_started:  # the websocket refused us, or led elsewhere, after a start
+            self.follow_websocket(again=True)
         else:
             self.connect()
 
@@ -202,10 +203,34 @@ class ApplianceApp(App[int]):
         except ApiError as exc:  # a port or path that would lead elsewhere
             self.show_problem("error", exc.message)
             return
+        self._ws_url = ws_url
         feed = LiveFeed(self.client, ws_url, on_event=self.on_live_event,
                         on_snapshot=self.on_snapshot, on_state=self.on_feed_state,
                         queue_limit=MAX_ITEMS)
         self.run_worker(feed.run(), group="feed", exclusive=True)
+
+    @work(thread=True, exclusive=True, group="configuration")
+    def follow_websocket(self, again: bool = False) -> None:
+        """The websocket's address read again from the service's configuration, and the feed
+        started there when it moved (``again``: in any case). The feed retries the address
+        it was given: a service restarted with another YTP_WS_PORT (or path) was never
+        reached again, the TUI disconnected until it was restarted too."""
+        try:
+            configuration = self.client.configuration()
+        except (ApiError, Unreachable):
+            if again:  # the problem's screen again, with what is wrong now
+                self.call_from_thread(self.start_feed)
+            return
+        self.call_from_thread(self._websocket_known, configuration, again)
+
+    def _websocket_known(self, configuration: dict[str, Any], again: bool) -> None:
+        self.configuration = configuration
+        try:
+            moved = self.client.websocket_url(configuration) != self._ws_url
+        except ApiError:
+            moved = True  # start_feed says what is wrong with it
+        if again or moved:
+            self.start_feed()
 
     @property
     def queue_view(self) -> QueueView:
@@ -311,6 +336,7 @@ class ApplianceApp(App[int]):
             return  # closing
         banner = found.first(Static)
         if state.state == DISCONNECTED:
+            self.follow_websocket()
             banner.update(Text(f"Disconnected from {self.client.url}: {cut(state.reason)}. "
                                f"Reconnecting in {state.retry_in:g} s …", style="bold"))
             banner.display = True
@@ -385,12 +411,22 @@ class ApplianceApp(App[int]):
             name = str(item.get("title") or item.get("url"))
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
-                                 self.client.delete, [item_id], kind=item.get("kind") or "done",
-                                 remove_file=files, then=after))
+                                 self.delete_item, item_id, str(item.get("kind") or "done"),
+                                 files, then=after))
         elif action == "retry":
             self.api(self.client.retry, item, then=after)
         else:
             self.api(getattr(self.client, action), [item_id], then=after)
+
+    def delete_item(self, item_id: str, kind: str, remove_file: bool) -> Any:
+        """Delete an item of the queue or the history (in a worker). One of the queue may
+        have ended while the person confirmed (or the request travelled): the queue has it no
+        more, and "not found" was all they got, the finished item and its file kept; the
+        history is asked then."""
+        answer = self.client.delete([item_id], kind=kind, remove_file=remove_file)
+        if kind == "queue" and isinstance(answer, dict) and answer.get(item_id) == "not found":
+            answer = self.client.delete([item_id], kind="done", remove_file=remove_file)
+        return answer
 
     @work(thread=True, group="api")
     def api(self, call: Callable[..., Any], *args: Any,

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from appliance.client.shown import number
 
-__all__ = ["bar", "cut", "eta", "json_text", "number", "size", "speed", "when"]
+__all__ = ["bar", "clipped", "cut", "eta", "json_text", "number", "size", "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
@@ -21,6 +21,10 @@ TOO_DEEP = "(nested too deep to show)"
 # an error text of megabytes took the TUI seconds a megabyte to lay out, all that time
 # frozen). The rest is cut with "…".
 MESSAGE_CHARS = 2000
+# A long text's start and end at most, where a screen shows it whole (the service writes
+# log records of up to 65,536 characters; a long one is a traceback or a site's answer).
+CLIP_HEAD = 6000
+CLIP_TAIL = 2000
 
 
 def size(value: Any) -> str:
@@ -86,3 +90,17 @@ def json_text(value: Any, indent: int | None = None) -> str:
 def cut(text: str) -> str:
     """``text`` up to :data:`MESSAGE_CHARS` characters."""
     return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
+
+
+def clipped(text: str) -> str:
+    """A long text as a screen shows it (a log record, an item's error, a file's title):
+    its start and its end when it is longer than :data:`CLIP_HEAD` + :data:`CLIP_TAIL`
+    characters (the end of a traceback says what went wrong), with the count left out
+    between. The service's texts may be megabytes (the client bounds an answer at 32 MiB):
+    each was laid out whole in the UI thread, the TUI frozen for seconds a megabyte (72 s
+    for five log records of 4 MiB, 44 s for the details of an item whose error was 4 MiB),
+    and the Logs view kept 2,000 records of any size."""
+    if len(text) <= CLIP_HEAD + CLIP_TAIL:
+        return text
+    left_out = len(text) - CLIP_HEAD - CLIP_TAIL
+    return f"{text[:CLIP_HEAD]} … ({left_out:,} characters left out) … {text[-CLIP_TAIL:]}"

@@ -32,14 +32,14 @@ def table_of(item: dict[str, Any]) -> Text:
             continue
         if key in TIMES:
             text = fmt.when(value)
-        elif key == "file_size" or key.endswith("_bytes"):
+        elif (key == "file_size" or key.endswith("_bytes")) and fmt.number(value) is not None:
             text = f"{fmt.size(value)} ({value})"
-        elif isinstance(value, dict | list):
+        elif isinstance(value, dict | list):  # (a size that is one too: str() recursed)
             text = fmt.json_text(value, indent=1)
         else:
             text = str(value)
         table.append(f"{key:<17}", style="bold")
-        table.append(text + "\n")
+        table.append(fmt.clipped(text) + "\n")
     return table
 
 

@@ -17,6 +17,8 @@ from textual.widgets import Footer, RichLog, Static
 from appliance.client import ApiError, Unreachable
 from appliance.client.http import LogStream
 
+from .. import format as fmt
+
 
 class TextScreen(ModalScreen[None]):
     """``load`` runs off the UI and gives what to show (a Text, or lines)."""
@@ -98,7 +100,7 @@ class LogScreen(ModalScreen[None]):
 
     def add(self, record: dict[str, Any]) -> None:
         if self.is_attached:  # lines still in flight when the screen was closed
-            self.query_one(RichLog).write(str(record.get("line") or ""))
+            self.query_one(RichLog).write(fmt.clipped(str(record.get("line") or "")))
 
     def finish(self, why: str) -> None:
         if self.is_attached:

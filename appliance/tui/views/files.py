@@ -43,7 +43,7 @@ def media_summary(info: dict[str, Any]) -> Text:
 
     def line(key: str, value: Any) -> None:
         if value not in (None, "", [], {}):
-            text.append(f"{key:<11}", style="bold").append(f"{value}\n")
+            text.append(f"{key:<11}", style="bold").append(f"{fmt.clipped(str(value))}\n")
 
     probe = _object(info.get("ffprobe"))
     form = _object(probe.get("format"))

@@ -20,6 +20,8 @@ from textual.worker import Worker, get_current_worker
 from appliance.client import ApiError, Unreachable
 from appliance.client.http import LogStream
 
+from .. import format as fmt
+
 KEEP = 2000
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 STYLE = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "bold red", "DEBUG": "dim"}
@@ -34,7 +36,7 @@ class Record:
 
 def record_from_line(entry: dict[str, Any]) -> Record:
     """A stream record: ``2024-05-01 12:00:00,123 LEVEL logger: message``."""
-    line = str(entry.get("line") or "")
+    line = fmt.clipped(str(entry.get("line") or ""))
     parts = line.split(maxsplit=3)
     level = parts[2] if len(parts) > 2 else "INFO"
     return Record(str(entry.get("id") or ""), level, line)
@@ -44,7 +46,8 @@ def record_from_entry(entry: dict[str, Any]) -> Record:
     """A ``GET /api/logs`` entry."""
     text = (f"{str(entry.get('timestamp') or '')[:19].replace('T', ' ')} "
             f"{entry.get('level')} {entry.get('logger')}: {entry.get('message')}")
-    return Record(str(entry.get("id") or ""), str(entry.get("level") or "INFO"), text)
+    return Record(str(entry.get("id") or ""), str(entry.get("level") or "INFO"),
+                  fmt.clipped(text))
 
 
 class LogLog(RichLog):

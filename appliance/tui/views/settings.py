@@ -102,21 +102,26 @@ class SettingsView(Vertical):
 
     @work(thread=True, exclusive=True, group="settings")
     def load(self) -> None:
-        client = self.app.client
+        client, kind = self.app.client, self.kind
         try:
-            if self.kind == "engine":
+            if kind == "engine":
                 values = client.settings()
                 pinned = values.pop("pinned", {}) or {}
                 records = [{"name": k, "value": v, "pinned": pinned.get(k)}
                            for k, v in values.items()]
             else:
-                records = client.records(self.kind)
+                records = client.records(kind)
         except (ApiError, Unreachable) as exc:
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self.show, records)
+        self.app.call_from_thread(self.show, kind, records)
 
-    def show(self, records: list[dict[str, Any]]) -> None:
+    def show(self, kind: str, records: list[dict[str, Any]]) -> None:
+        """``kind``'s records, unless the person has moved to another list meanwhile: a
+        slow answer to the list before was shown under the next one's name, and its keys
+        then edited or deleted the next kind's record of the same id."""
+        if kind != self.kind:
+            return
         self.records = records
         table = self.query_one(SettingsTable)
         table.clear()

@@ -1,0 +1,108 @@
+"""The ``appliance`` command's local commands with ``main()`` in the test process (the
+subprocess tests of them judge no mutant): ``db backup|restore``, ``service install`` with
+its ``--venv``, ``ytdlp status`` with no service running, ``daemon start``'s words, and a
+reader that goes early."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from support.commands import isolated_home, run
+
+from appliance import cli
+from appliance.config import load_settings
+
+home = pytest.fixture(isolated_home)
+
+
+def closed_port() -> int:
+    """A port nothing listens on (taken and given back)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_db_backup_and_restore(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    database = load_settings().database_file
+    database.parent.mkdir(parents=True)
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (1)")
+    db.close()
+    code, out, err = run(capsys, "db", "backup")
+    assert (code, err) == (0, "")
+    backup = Path(out.removeprefix(f"backed up {database} to ").strip())
+    assert backup.parent.name == "backups" and backup.is_file()
+    # no database: restored by its name in backups/, nothing kept aside
+    database.unlink()
+    assert run(capsys, "db", "restore", backup.name) == (
+        0, f"restored {database} from {backup}\n", "")
+    # a database there: the newest sound backup, the old file kept beside it
+    code, out, err = run(capsys, "db", "restore")
+    assert (code, err) == (0, "")
+    kept = next(database.parent.glob(f"{database.name}.replaced-*"))
+    assert out == f"restored {database} from {backup}; the old file is kept as {kept}\n"
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
+    db.close()
+    assert run(capsys, "db", "restore", "nothing.db") == (
+        2, "", "appliance: the backup nothing.db is not usable (no such file)\n")
+
+
+def test_service_install_takes_its_venv_as_a_path(home: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "service", "install", "--dry-run", "--root",
+                         str(tmp_path / "root"), "--venv", str(tmp_path / "none"))
+    assert (code, out) == (1, "")
+    assert err == (f"appliance: service install: {tmp_path / 'none'} is not a virtual "
+                   "environment (no pyvenv.cfg): run ./bootstrap.sh serve and install from "
+                   "its .venv\n")
+
+
+def test_ytdlp_status_with_no_service_running(home: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The command asks the local service; with none, it reads the virtual environment."""
+    monkeypatch.setenv("YTP_PORT", str(closed_port()))
+    monkeypatch.setenv("YTP_YTDLP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
+    assert run(capsys, "ytdlp", "status", "--venv", str(tmp_path)) == (
+        1, "", f"appliance: {tmp_path} is not a virtual environment (no bin/python)\n")
+    code, out, err = run(capsys, "ytdlp", "status", "--venv", sys.prefix)
+    assert (code, err) == (0, "")
+    assert out.startswith("yt-dlp 20") and out.endswith(
+        " installed, newest unknown (the service is not running)\n")
+
+
+def test_daemon_takes_start_only() -> None:
+    assert cli._parser().parse_args(["daemon", "start", "--port", "1"]).action == "start"
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["daemon", "stop"])
+
+
+def test_a_reader_gone_early_leaves_the_output_to_devnull(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``appliance settings | head -1``: the BrokenPipeError is one exit code, and the
+    output goes to /dev/null so that Python's own flush at exit has nowhere to fail."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+        def fileno(self) -> int:
+            return write
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    try:
+        assert cli.main(["settings"]) == 1
+        null = os.stat(os.devnull)
+        assert os.fstat(write).st_rdev == null.st_rdev and os.fstat(write).st_ino == null.st_ino
+    finally:
+        os.close(write)
