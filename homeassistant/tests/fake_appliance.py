@@ -34,6 +34,8 @@ class FakeAppliance:
             "/api/history": {"items": []},
             "/api/tasks": {"items": [], "pagination": {"has_next": False}},
         }
+        # The base path it answers under too (a reverse proxy's prefix, "/ytp").
+        self.prefix = ""
         self.paths: list[str] = []
         # Every Authorization header it was sent (HTTP and websocket): credentials it got.
         self.authorizations: list[str] = []
@@ -66,7 +68,9 @@ class FakeAppliance:
         self.paths.append(request.raw_path)
         if "Authorization" in request.headers:
             self.authorizations.append(request.headers["Authorization"])
-        answer = self.answers.get(request.path)
+        # (the real service answers under its base path and without it alike)
+        answer = self.answers.get(request.path.removeprefix(self.prefix)
+                                  if self.prefix else request.path)
         if answer is None:
             return web.json_response({"error": "not found", "code": "NOT_FOUND"}, status=404)
         if callable(answer):

@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.appliance.const import DOMAIN
 from support.server import Server
 
-from .conftest import entry_data, in_executor, until
+from .conftest import entry_data, in_executor, instance_id, until
 
 CLIP = os.urandom(96 * 1024)
 OTHER = b"not the clip"
@@ -152,7 +152,8 @@ async def test_what_casts_do_not_take_plays_over_hls(
 async def test_two_appliances_are_two_folders(
         hass: HomeAssistant, browser: None, loaded_entry: MockConfigEntry,
         appliance: Server) -> None:
-    second = MockConfigEntry(domain=DOMAIN, title="Second", unique_id="second",
+    # (the same appliance: an entry loads only where its own appliance answers)
+    second = MockConfigEntry(domain=DOMAIN, title="Second", unique_id=instance_id(appliance),
                              data=entry_data(appliance))
     second.add_to_hass(hass)
     assert await hass.config_entries.async_setup(second.entry_id)

@@ -17,8 +17,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .api import ApplianceClient, Credentials
-from .const import DOMAIN
+from .api import ApplianceClient, Credentials, base_path
+from .const import CONF_BASE_PATH, DOMAIN
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 from .entity import appliance_device
 from .services import async_setup_services
@@ -52,6 +52,8 @@ def client_for(hass: HomeAssistant, data: dict[str, object]) -> ApplianceClient:
             username=str(data.get(CONF_USERNAME) or "") or None,
             password=str(data.get(CONF_PASSWORD) or "") or None,
         ),
+        # (checked where it was taken; one that is not a plain path is not followed)
+        base_path(data.get(CONF_BASE_PATH)) or "",
     )
 
 

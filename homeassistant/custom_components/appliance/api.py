@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,10 @@ MAX_ANSWER = 32 * 1024 * 1024
 MAX_ON_LOOP = 256 * 1024
 # The most of a service's error text shown to the user (it reaches forms and log lines).
 MAX_ERROR_TEXT = 300
+# A base path (an appliance behind a reverse proxy that keeps a prefix, "/ytp/") is plain
+# path segments: no scheme, host, "..", query, escape or control character can ride in it.
+BASE_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}")
+MAX_BASE_PATH = 255
 
 
 class ApplianceError(Exception):
@@ -48,6 +53,15 @@ class InvalidAuth(ApplianceError):
 class BadAnswer(ApplianceError):
     """The service answered what the protocol does not allow (not JSON, the wrong shape, a
     field missing): not an appliance, or a broken one."""
+
+
+class OtherAppliance(ApplianceError):
+    """The address answers as another appliance than the entry's (another instance id):
+    nothing that needs the credentials is sent there."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(f"the address answers as appliance {found}")
+        self.found = found
 
 
 class RequestRefused(ApplianceError):
@@ -93,18 +107,34 @@ def unwrap_event(message: Any) -> tuple[str, Any] | None:
     return message["event"], data
 
 
+def base_path(value: Any) -> str | None:
+    """A base path as every request's prefix ("/ytp" for "/ytp/", "" for none or "/"), or
+    None when it is not plain path segments (it is put between the entry's address and each
+    request's path: it may choose a folder of that address, never another host or scheme)."""
+    if value is None or value == "" or value == "/":
+        return ""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_BASE_PATH:
+        return None
+    segments = value[1:].removesuffix("/").split("/")  # "//host" and "a//b" have an empty one
+    if not all(BASE_PATH_SEGMENT.fullmatch(segment) for segment in segments):
+        return None
+    return "/" + "/".join(segments)
+
+
 class ApplianceClient:
     def __init__(self, session: aiohttp.ClientSession, host: str, port: int,
-                 credentials: Credentials) -> None:
+                 credentials: Credentials, prefix: str = "") -> None:
+        """``prefix``: a base path as :func:`base_path` gives it."""
         self.session = session
         self.host = host
         self.port = port
         self.credentials = credentials
+        self.prefix = prefix
 
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.port}{self.prefix}"
 
     async def request(self, method: str, path: str, *, json: Any = None, auth: bool = True,
                       expect: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:

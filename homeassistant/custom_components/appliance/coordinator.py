@@ -31,6 +31,7 @@ from .api import (
     ApplianceError,
     BadAnswer,
     InvalidAuth,
+    OtherAppliance,
     RequestRefused,
     capped,
     mapping,
@@ -48,6 +49,7 @@ from .const import (
     MAX_TEXT,
     STATUS_PENDING,
 )
+from .identity import async_check_identity
 
 LOGGER = logging.getLogger(__package__)
 
@@ -147,6 +149,9 @@ def followed_task(task: dict[str, Any]) -> dict[str, Any]:
 
 def failure(err: ApplianceError) -> dict[str, Any]:
     """The translated reason of a failure, as an exception of Home Assistant's takes it."""
+    if isinstance(err, OtherAppliance):
+        return {"translation_domain": DOMAIN, "translation_key": "other_appliance",
+                "translation_placeholders": {"found": err.found}}
     key = ("bad_answer" if isinstance(err, BadAnswer)
            else "refused" if isinstance(err, RequestRefused) else "cannot_connect")
     return {"translation_domain": DOMAIN, "translation_key": key,
@@ -198,10 +203,10 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise UpdateFailed(**failure(err)) from err
 
     async def _snapshot(self) -> ApplianceData:
+        health = await async_check_identity(self.hass, self.config_entry, self.client)
         configuration = await self.client.configuration(QUEUE_FIELDS)
-        stats, health, last, tasks = await asyncio.gather(
-            self.client.stats(), self.client.health(), self.client.last_finished(),
-            self.client.tasks())
+        stats, last, tasks = await asyncio.gather(
+            self.client.stats(), self.client.last_finished(), self.client.tasks())
         self.configuration = configuration
         # A field of the wrong type counts as absent: one odd value must not keep every
         # entity unavailable.
@@ -307,7 +312,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
     async def _open(self) -> aiohttp.ClientWebSocketResponse:
         """The event stream where the service's configuration says it is now: a restart
         may have moved it (YTP_WS_PORT changed), and the last snapshot's would be tried for
-        ever."""
+        ever. The address must answer as the entry's appliance first: the credentials go
+        nowhere else."""
+        await async_check_identity(self.hass, self.config_entry, self.client)
         self.configuration = await self.client.configuration()
         return await self.client.connect(self.configuration)
 
