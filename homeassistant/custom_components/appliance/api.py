@@ -36,6 +36,10 @@ MAX_ERROR_TEXT = 300
 # path segments: no scheme, host, "..", query, escape or control character can ride in it.
 BASE_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}")
 MAX_BASE_PATH = 255
+# The most levels of lists and objects kept of a service's value (the service's own bodies
+# nest 64 at most, its answers a few): Python's parser reads thousands, and every copy,
+# redaction, text or JSON of such a value (Home Assistant's writer stops at 255) recursed.
+MAX_DEPTH = 32
 
 
 class ApplianceError(Exception):
@@ -350,8 +354,20 @@ def capped(value: Any, limit: int) -> Any:
     if value is None or isinstance(value, bool) \
             or (isinstance(value, int | float) and abs(value) < 2**53):
         return value
-    text = value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(shallow(value))
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def shallow(value: Any, depth: int = MAX_DEPTH) -> Any:
+    """A value of the service's as Home Assistant keeps or hands it on (an item, a release,
+    an action's answer): what lies deeper than ``depth`` levels of lists and objects is "…"."""
+    if not isinstance(value, dict | list):
+        return value
+    if depth <= 0:
+        return "…"
+    if isinstance(value, dict):
+        return {key: shallow(item, depth - 1) for key, item in value.items()}
+    return [shallow(item, depth - 1) for item in value]
 
 
 def _shorten(value: Any) -> str | None:

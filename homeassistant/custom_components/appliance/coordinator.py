@@ -36,6 +36,7 @@ from .api import (
     capped,
     mapping,
     records,
+    shallow,
     unwrap_event,
 )
 from .const import (
@@ -207,7 +208,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         configuration = await self.client.configuration(QUEUE_FIELDS)
         stats, last, tasks = await asyncio.gather(
             self.client.stats(), self.client.last_finished(), self.client.tasks())
-        self.configuration = configuration
+        self.configuration = shallow(configuration)
         # A field of the wrong type counts as absent: one odd value must not keep every
         # entity unavailable.
         return ApplianceData(
@@ -219,7 +220,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             failed=count(stats.get("failed")) or 0,
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
-            last_finished=last,
+            last_finished=shallow(last),
             presets=[p["name"] for p in records(configuration.get("presets"))
                      if isinstance(p.get("name"), str)],
             tasks=dict(itertools.islice(
@@ -263,12 +264,12 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             LOGGER.debug("release check failed: %s", err)
             return
         if self.data is not None and release is not None:
-            self.data.release = release
+            self.data.release = shallow(release)
             self.async_set_updated_data(self.data)
 
     def _set_ytdlp(self, status: dict[str, Any] | None) -> None:
         if self.data is not None and status is not None:
-            self.data.ytdlp = status
+            self.data.ytdlp = shallow(status)
             self.async_set_updated_data(self.data)
 
     async def async_update_ytdlp(self) -> dict[str, Any]:
@@ -315,7 +316,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         ever. The address must answer as the entry's appliance first: the credentials go
         nowhere else."""
         await async_check_identity(self.hass, self.config_entry, self.client)
-        self.configuration = await self.client.configuration()
+        self.configuration = shallow(await self.client.configuration())
         return await self.client.connect(self.configuration)
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
@@ -437,7 +438,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             return
         data.queue.pop(item_id, None)
         if event == "item_completed":
-            data.last_finished = item
+            data.last_finished = shallow(item)
             self.hass.bus.async_fire(EVENT_FINISHED, event_data(item, instance))
         elif event == "item_error":
             self.hass.bus.async_fire(EVENT_FAILED, event_data(item, instance))
