@@ -92,7 +92,10 @@ class Credentials:
         if self.token:
             return {"Authorization": f"Token {self.token}"}
         if self.username and self.password:
-            return {"Authorization": aiohttp.BasicAuth(self.username, self.password).encode()}
+            # UTF-8, as the service reads them (aiohttp's default, Latin-1, sent "ü" as
+            # another byte and could not send "€" at all)
+            return {"Authorization": aiohttp.BasicAuth(self.username, self.password,
+                                                       encoding="utf-8").encode()}
         return {}
 
 
