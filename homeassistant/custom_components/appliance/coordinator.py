@@ -30,6 +30,7 @@ from .api import (
     ApplianceClient,
     ApplianceError,
     BadAnswer,
+    CannotConnect,
     InvalidAuth,
     OtherAppliance,
     RequestRefused,
@@ -54,6 +55,9 @@ from .identity import async_check_identity
 
 LOGGER = logging.getLogger(__package__)
 
+# A snapshot as a whole (each request has its own bound, and the tasks are read up to 100
+# pages: a service answering each just within it would hold a setup for most of an hour).
+SNAPSHOT_TIMEOUT = 120.0
 RECONNECT_MIN = 1.0
 RECONNECT_MAX = 30.0
 RELEASE_CHECK_INTERVAL = timedelta(hours=12)
@@ -196,7 +200,11 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
 
     async def _async_update_data(self) -> ApplianceData:
         try:
-            return await self._snapshot()
+            async with asyncio.timeout(SNAPSHOT_TIMEOUT):
+                return await self._snapshot()
+        except TimeoutError as err:
+            raise UpdateFailed(**failure(CannotConnect(
+                f"no whole answer within {SNAPSHOT_TIMEOUT:g} s"))) from err
         except InvalidAuth as err:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
