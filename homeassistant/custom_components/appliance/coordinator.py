@@ -72,7 +72,9 @@ COUNTS_COOLDOWN = 1.0
 # change of a burst at once and the last at its end: progress comes twice a second per
 # running download, and every change of a sensor is a row in Home Assistant's recorder (on a
 # Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
-# Every other change is shown at once, in step with the bus event it fires.
+# So is every change that fires no bus event (pause, the download folder's disk, a task, a
+# download cancelled or removed): a service may send those by the thousand a second too.
+# A change that fires one is shown at once, in step with it.
 PUBLISH_COOLDOWN = 1.0
 
 # The queue's items followed, each as much as the entities need (its status and speed): a
@@ -94,6 +96,10 @@ TASK_FIELDS = ("id", "name", "enabled", "url", "timer", "preset", "folder")
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
                          "item_cancelled", "item_deleted", "item_moved"})
+
+# Events that fire a bus event (an automation's trigger), which must find the entities as
+# the event says.
+FIRES_BUS_EVENT = frozenset({"item_added", "item_completed", "item_error"})
 
 type ApplianceConfigEntry = ConfigEntry[ApplianceCoordinator]
 
@@ -421,10 +427,10 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
             return
-        if event == "item_updated":
-            self._publish.async_schedule_call()
-        else:
+        if event in FIRES_BUS_EVENT:
             self.async_update_listeners()
+        else:
+            self._publish.async_schedule_call()
 
     @callback
     def _async_publish(self) -> None:
