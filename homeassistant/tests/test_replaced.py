@@ -96,6 +96,15 @@ async def test_another_appliance_at_the_address_gets_no_credentials(
     assert _issue(hass, entry) is None
 
 
+async def test_the_repair_goes_with_its_entry(hass: HomeAssistant,
+                                              fake: FakeAppliance) -> None:
+    entry = await _loaded_on_fake(hass, fake)
+    await _replaced(hass, fake, entry)
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert _issue(hass, entry) is None
+
+
 async def test_the_adoption_is_proven_with_credentials_it_accepts(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     entry = await _loaded_on_fake(hass, fake)

@@ -21,6 +21,7 @@ from .api import ApplianceClient, Credentials, base_path
 from .const import CONF_BASE_PATH, DOMAIN
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 from .entity import appliance_device
+from .identity import async_clear
 from .services import async_setup_services
 from .subscriptions import async_track_task_devices
 
@@ -84,3 +85,8 @@ async def _async_options_updated(hass: HomeAssistant, entry: ApplianceConfigEntr
 
 async def async_unload_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) -> bool:
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) -> None:
+    """Its repair (another appliance at its address) goes with it."""
+    async_clear(hass, entry)
