@@ -12,11 +12,12 @@ import pytest
 from homeassistant import config_entries
 from homeassistant.components.media_source import async_resolve_media
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.appliance.const import CONF_BASE_PATH, DOMAIN
 from support.server import Server
@@ -91,6 +92,33 @@ async def test_a_base_path_given_by_hand_that_is_no_path(hass: HomeAssistant,
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_BASE_PATH: "invalid_base_path"}
     assert fake.paths == []
+
+
+async def test_reauth_keeps_and_reconfigure_changes_the_base_path(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    fake.prefix = "/ytp"
+    entry = MockConfigEntry(domain=DOMAIN, title="Mine", unique_id=INSTANCE, data={
+        CONF_HOST: "127.0.0.1", CONF_PORT: fake.port, CONF_BASE_PATH: "/ytp",
+        CONF_TOKEN: "old"})
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"],
+                                                            {CONF_TOKEN: "new"})
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_BASE_PATH] == "/ytp" and entry.data[CONF_TOKEN] == "new"
+    await hass.async_block_till_done()
+    result = await entry.start_reconfigure_flow(hass)
+    # the form shows the entry's base path, which a field left empty removes
+    suggested = {str(key): (key.description or {}).get("suggested_value")
+                 for key in result["data_schema"].schema}
+    assert suggested[CONF_BASE_PATH] == "/ytp"
+    fake.paths.clear()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port, CONF_TOKEN: "new"})
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port, CONF_TOKEN: "new"}
+    assert fake.paths and all(path.startswith("/api/") for path in fake.paths)
+    await hass.async_block_till_done()
 
 
 async def test_a_real_appliance_under_a_base_path(hass: HomeAssistant, tmp_path: Path,

@@ -70,13 +70,13 @@ def _valid_host(host: str) -> bool:
     return HOST_NAME.fullmatch(host) is not None
 
 
-def _address_schema(host: str | None = None, port: int = DEFAULT_PORT,
-                    prefix: str | None = None) -> dict[Any, Any]:
+def _address_schema(host: str | None = None, port: int = DEFAULT_PORT) -> dict[Any, Any]:
     return {
         vol.Required(CONF_HOST, default=host or vol.UNDEFINED): str,
         vol.Required(CONF_PORT, default=port): vol.All(vol.Coerce(int),
                                                        vol.Range(min=1, max=65535)),
-        vol.Optional(CONF_BASE_PATH, default=prefix or vol.UNDEFINED): str,
+        # (no default: a field left empty must be able to say "none")
+        vol.Optional(CONF_BASE_PATH): str,
     }
 
 
@@ -297,12 +297,12 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
             result, errors = await self._update_entry(entry, _entry_data(user_input))
             if result is not None:
                 return result
-        schema = vol.Schema({**_address_schema(entry.data[CONF_HOST], entry.data[CONF_PORT],
-                                               entry.data.get(CONF_BASE_PATH)),
+        schema = vol.Schema({**_address_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]),
                              **CREDENTIALS})
+        suggested = {CONF_BASE_PATH: entry.data.get(CONF_BASE_PATH), **(user_input or {})}
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors, description_placeholders=self._placeholders)
 
     @staticmethod
