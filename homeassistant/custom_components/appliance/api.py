@@ -387,13 +387,18 @@ async def _read_json(response: aiohttp.ClientResponse) -> Any:
         if len(body) > MAX_ANSWER:
             raise BadAnswer(f"an answer of more than {MAX_ANSWER} bytes")
     try:
-        if len(body) <= MAX_ON_LOOP:
-            return json.loads(body)
-        # Megabytes take a second on a small box: off Home Assistant's loop, everything else
-        # it runs goes on meanwhile.
-        return await asyncio.get_running_loop().run_in_executor(None, json.loads, body)
+        return await decode(body)
     except (ValueError, RecursionError) as err:  # RecursionError: "[[[[…" nested too deep
         raise BadAnswer(f"{response.url.path}: not JSON ({type(err).__name__})") from err
+
+
+async def decode(text: bytes | bytearray | str) -> Any:
+    """JSON text (an answer, an event of the stream) as Python; ValueError or RecursionError
+    when it is none. Megabytes take a second on a small box: read off Home Assistant's loop,
+    everything else it runs goes on meanwhile."""
+    if len(text) <= MAX_ON_LOOP:
+        return json.loads(text)
+    return await asyncio.get_running_loop().run_in_executor(None, json.loads, text)
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:

@@ -35,6 +35,7 @@ from .api import (
     OtherAppliance,
     RequestRefused,
     capped,
+    decode,
     mapping,
     records,
     shallow,
@@ -396,7 +397,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
             try:
-                event = unwrap_event(message.json())
+                event = unwrap_event(await decode(message.data))
             except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 continue
             if event is None:
