@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest_socket
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN, STATE_UNKNOWN
@@ -76,3 +77,22 @@ async def test_refused_credentials_say_so_in_the_integrations_words(
     assert entry.error_reason_translation_key == "invalid_auth"
     assert entry.reason == ("The appliance refuses the stored credentials; reauthenticate "
                             "the entry")
+
+
+async def test_an_appliance_at_an_ipv6_address(hass: HomeAssistant) -> None:
+    """Its API and its event stream, each at "[::1]" (a bare "::1" is no URL's host)."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"], allow_unix_socket=True)
+    fake = FakeAppliance()
+    await fake.start("::1")
+    try:
+        entry = MockConfigEntry(domain=DOMAIN, title="Fake", unique_id=INSTANCE,
+                                data={CONF_HOST: "::1", CONF_PORT: fake.port})
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert fake.streams_opened == 1
+        assert entry.runtime_data.client.base_url == f"http://[::1]:{fake.port}"
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await fake.stop()
