@@ -27,6 +27,13 @@ async def test_nothing_finished_yet_is_unknown(hass: HomeAssistant,
     assert state is not None and state.state == STATE_UNKNOWN
 
 
+async def test_the_failed_count_is_the_services(hass: HomeAssistant,
+                                                fake: FakeAppliance) -> None:
+    fake.answers["/api/engine/stats"] = {"failed": 3}
+    await loaded(hass, fake)
+    assert hass.states.get("sensor.fake_failed_downloads").state == "3"
+
+
 async def test_numbers_a_double_does_not_hold_are_text(hass: HomeAssistant,
                                                        fake: FakeAppliance) -> None:
     """Past 2**53 a number loses digits in JavaScript (the frontend) and in the recorder's
