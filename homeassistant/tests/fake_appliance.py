@@ -34,6 +34,8 @@ class FakeAppliance:
             "/api/history": {"items": []},
             "/api/tasks": {"items": [], "pagination": {"has_next": False}},
         }
+        # The base path it answers under too (a reverse proxy's prefix, "/ytp").
+        self.prefix = ""
         self.paths: list[str] = []
         # Every Authorization header it was sent (HTTP and websocket): credentials it got.
         self.authorizations: list[str] = []
@@ -46,13 +48,13 @@ class FakeAppliance:
         self.port = 0
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    async def start(self, host: str = "127.0.0.1") -> None:
         app = web.Application()
         app.router.add_get("/ws", self._ws)
         app.router.add_route("*", "/{tail:.*}", self._answer)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -66,7 +68,9 @@ class FakeAppliance:
         self.paths.append(request.raw_path)
         if "Authorization" in request.headers:
             self.authorizations.append(request.headers["Authorization"])
-        answer = self.answers.get(request.path)
+        # (the real service answers under its base path and without it alike)
+        answer = self.answers.get(request.path.removeprefix(self.prefix)
+                                  if self.prefix else request.path)
         if answer is None:
             return web.json_response({"error": "not found", "code": "NOT_FOUND"}, status=404)
         if callable(answer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +58,29 @@ async def test_user_flow_with_user_and_password(hass: HomeAssistant, appliance: 
     assert result["data"] == {CONF_HOST: "127.0.0.1", CONF_PORT: appliance.port,
                               CONF_USERNAME: "ha", CONF_PASSWORD: "a long enough password"}
     await _unload_all(hass)
+
+
+async def test_a_user_and_password_beyond_latin_1(hass: HomeAssistant,
+                                                 tmp_path: Path) -> None:
+    """The service reads Basic credentials as UTF-8 (its challenge says so): a name or
+    password with "ü" or "€" was sent in Latin-1 (refused as wrong) or not at all (an
+    unexpected error), so such an appliance could not be set up."""
+    password = "pässwörd mit € und 🔑"
+    server = Server(tmp_path / "box", {"YTP_AUTH_USERNAME": "jürgen",
+                                       "YTP_AUTH_PASSWORD": password,
+                                       "YTP_FILE_LOGGING": "false"})
+    await hass.async_add_executor_job(server.start)
+    try:
+        result = await _user_flow(hass)
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {
+            CONF_HOST: "127.0.0.1", CONF_PORT: server.port, CONF_USERNAME: "jürgen",
+            CONF_PASSWORD: password})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        assert result["result"].state is ConfigEntryState.LOADED
+        await _unload_all(hass)
+    finally:
+        await hass.async_add_executor_job(server.stop)
 
 
 async def test_wrong_token_then_the_right_one(hass: HomeAssistant, appliance: Server) -> None:

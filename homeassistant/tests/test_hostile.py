@@ -337,6 +337,26 @@ async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
     assert "more than 100 pages" in entry.error_reason_translation_placeholders["error"]
 
 
+async def test_a_snapshot_that_trickles_is_given_up_as_a_whole(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request is bounded (30 s), and the tasks are read up to 100 pages: a service that
+    answers every page just within the bound held the entry's setup (and each reconnect's
+    snapshot) for 50 minutes. The snapshot as a whole is bounded (scaled down here)."""
+    monkeypatch.setattr(coordinator, "SNAPSHOT_TIMEOUT", 2.0)
+
+    async def slow_page(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.2)
+        return web.json_response({"items": [{"id": int(request.query["page"])}],
+                                  "pagination": {"has_next": True}})
+
+    fake.answers["/api/tasks"] = slow_page
+    entry = await loaded(hass, fake)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_key == "cannot_connect"
+    pages = [path for path in fake.paths if path.startswith("/api/tasks")]
+    assert 1 <= len(pages) < 100
+
+
 @pytest.mark.parametrize("websocket", [{"port": "8082"}, {"port": 70000}, {"path": "ws"}])
 async def test_a_websocket_that_is_nowhere(hass: HomeAssistant, fake: FakeAppliance,
                                            websocket: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.appliance.const import DOMAIN
 from support.server import Server
 
-from .conftest import entry_data, in_executor, until
+from .conftest import entry_data, in_executor, instance_id, until
 
 CLIP = os.urandom(96 * 1024)
 OTHER = b"not the clip"
@@ -75,6 +75,11 @@ async def test_browse_the_download_folder(hass: HomeAssistant, browser: None,
         await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/missing")
     with pytest.raises(BrowseError, match=r"'\.\.'"):
         await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/shows/../..")
+    # control characters and escapes name no folder of the download folder (a line break
+    # never reaches the integration: Home Assistant's media-source URI ends before it)
+    for bad in ("shows\x00", "shows/\x7f", "%2e%2e/%2e%2e", "shows%2F..%2F.."):
+        with pytest.raises(BrowseError):
+            await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/{bad}")
 
 
 async def until_listed(hass: HomeAssistant, uri: str, name: str
@@ -115,7 +120,8 @@ async def test_resolve_plays_the_file_from_the_service(
 
     # An absolute path is the appliance's to refuse: it opens files of its download folder.
     for bad in ("shows/missing.mp4", "shows", "../secret", "", "/etc/hostname",
-                "shows\\..\\..\\x"):
+                "shows\\..\\..\\x", "shows/\x00other.mp4", "shows/\x1bother.mp4",
+                "%2e%2e/%2e%2e/etc/hostname", "..%2F..%2Fetc%2Fhostname", "shows/./../.."):
         with pytest.raises(media_source.Unresolvable):
             await media_source.async_resolve_media(
                 hass, f"{ROOT}/{loaded_entry.entry_id}/{bad}", None)
@@ -152,7 +158,8 @@ async def test_what_casts_do_not_take_plays_over_hls(
 async def test_two_appliances_are_two_folders(
         hass: HomeAssistant, browser: None, loaded_entry: MockConfigEntry,
         appliance: Server) -> None:
-    second = MockConfigEntry(domain=DOMAIN, title="Second", unique_id="second",
+    # (the same appliance: an entry loads only where its own appliance answers)
+    second = MockConfigEntry(domain=DOMAIN, title="Second", unique_id=instance_id(appliance),
                              data=entry_data(appliance))
     second.add_to_hass(hass)
     assert await hass.config_entries.async_setup(second.entry_id)

@@ -17,10 +17,11 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .api import ApplianceClient, Credentials
-from .const import DOMAIN
+from .api import ApplianceClient, Credentials, base_path
+from .const import CONF_BASE_PATH, DOMAIN
 from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 from .entity import appliance_device
+from .identity import async_clear
 from .services import async_setup_services
 from .subscriptions import async_track_task_devices
 
@@ -52,6 +53,8 @@ def client_for(hass: HomeAssistant, data: dict[str, object]) -> ApplianceClient:
             username=str(data.get(CONF_USERNAME) or "") or None,
             password=str(data.get(CONF_PASSWORD) or "") or None,
         ),
+        # (checked where it was taken; one that is not a plain path is not followed)
+        base_path(data.get(CONF_BASE_PATH)) or "",
     )
 
 
@@ -82,3 +85,8 @@ async def _async_options_updated(hass: HomeAssistant, entry: ApplianceConfigEntr
 
 async def async_unload_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) -> bool:
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ApplianceConfigEntry) -> None:
+    """Its repair (another appliance at its address) goes with it."""
+    async_clear(hass, entry)

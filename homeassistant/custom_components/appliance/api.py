@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,14 @@ MAX_ANSWER = 32 * 1024 * 1024
 MAX_ON_LOOP = 256 * 1024
 # The most of a service's error text shown to the user (it reaches forms and log lines).
 MAX_ERROR_TEXT = 300
+# A base path (an appliance behind a reverse proxy that keeps a prefix, "/ytp/") is plain
+# path segments: no scheme, host, "..", query, escape or control character can ride in it.
+BASE_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}")
+MAX_BASE_PATH = 255
+# The most levels of lists and objects kept of a service's value (the service's own bodies
+# nest 64 at most, its answers a few): Python's parser reads thousands, and every copy,
+# redaction, text or JSON of such a value (Home Assistant's writer stops at 255) recursed.
+MAX_DEPTH = 32
 
 
 class ApplianceError(Exception):
@@ -48,6 +57,15 @@ class InvalidAuth(ApplianceError):
 class BadAnswer(ApplianceError):
     """The service answered what the protocol does not allow (not JSON, the wrong shape, a
     field missing): not an appliance, or a broken one."""
+
+
+class OtherAppliance(ApplianceError):
+    """The address answers as another appliance than the entry's (another instance id):
+    nothing that needs the credentials is sent there."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(f"the address answers as appliance {found}")
+        self.found = found
 
 
 class RequestRefused(ApplianceError):
@@ -74,7 +92,10 @@ class Credentials:
         if self.token:
             return {"Authorization": f"Token {self.token}"}
         if self.username and self.password:
-            return {"Authorization": aiohttp.BasicAuth(self.username, self.password).encode()}
+            # UTF-8, as the service reads them (aiohttp's default, Latin-1, sent "ü" as
+            # another byte and could not send "€" at all)
+            return {"Authorization": aiohttp.BasicAuth(self.username, self.password,
+                                                       encoding="utf-8").encode()}
         return {}
 
 
@@ -93,18 +114,34 @@ def unwrap_event(message: Any) -> tuple[str, Any] | None:
     return message["event"], data
 
 
+def base_path(value: Any) -> str | None:
+    """A base path as every request's prefix ("/ytp" for "/ytp/", "" for none or "/"), or
+    None when it is not plain path segments (it is put between the entry's address and each
+    request's path: it may choose a folder of that address, never another host or scheme)."""
+    if value is None or value == "" or value == "/":
+        return ""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_BASE_PATH:
+        return None
+    segments = value[1:].removesuffix("/").split("/")  # "//host" and "a//b" have an empty one
+    if not all(BASE_PATH_SEGMENT.fullmatch(segment) for segment in segments):
+        return None
+    return "/" + "/".join(segments)
+
+
 class ApplianceClient:
     def __init__(self, session: aiohttp.ClientSession, host: str, port: int,
-                 credentials: Credentials) -> None:
+                 credentials: Credentials, prefix: str = "") -> None:
+        """``prefix``: a base path as :func:`base_path` gives it."""
         self.session = session
         self.host = host
         self.port = port
         self.credentials = credentials
+        self.prefix = prefix
 
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.port}{self.prefix}"
 
     async def request(self, method: str, path: str, *, json: Any = None, auth: bool = True,
                       expect: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
@@ -320,8 +357,20 @@ def capped(value: Any, limit: int) -> Any:
     if value is None or isinstance(value, bool) \
             or (isinstance(value, int | float) and abs(value) < 2**53):
         return value
-    text = value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(shallow(value))
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def shallow(value: Any, depth: int = MAX_DEPTH) -> Any:
+    """A value of the service's as Home Assistant keeps or hands it on (an item, a release,
+    an action's answer): what lies deeper than ``depth`` levels of lists and objects is "…"."""
+    if not isinstance(value, dict | list):
+        return value
+    if depth <= 0:
+        return "…"
+    if isinstance(value, dict):
+        return {key: shallow(item, depth - 1) for key, item in value.items()}
+    return [shallow(item, depth - 1) for item in value]
 
 
 def _shorten(value: Any) -> str | None:
@@ -338,13 +387,18 @@ async def _read_json(response: aiohttp.ClientResponse) -> Any:
         if len(body) > MAX_ANSWER:
             raise BadAnswer(f"an answer of more than {MAX_ANSWER} bytes")
     try:
-        if len(body) <= MAX_ON_LOOP:
-            return json.loads(body)
-        # Megabytes take a second on a small box: off Home Assistant's loop, everything else
-        # it runs goes on meanwhile.
-        return await asyncio.get_running_loop().run_in_executor(None, json.loads, body)
+        return await decode(body)
     except (ValueError, RecursionError) as err:  # RecursionError: "[[[[…" nested too deep
         raise BadAnswer(f"{response.url.path}: not JSON ({type(err).__name__})") from err
+
+
+async def decode(text: bytes | bytearray | str) -> Any:
+    """JSON text (an answer, an event of the stream) as Python; ValueError or RecursionError
+    when it is none. Megabytes take a second on a small box: read off Home Assistant's loop,
+    everything else it runs goes on meanwhile."""
+    if len(text) <= MAX_ON_LOOP:
+        return json.loads(text)
+    return await asyncio.get_running_loop().run_in_executor(None, json.loads, text)
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:

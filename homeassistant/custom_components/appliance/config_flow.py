@@ -32,9 +32,11 @@ from .api import (
     CannotConnect,
     InvalidAuth,
     RequestRefused,
+    base_path,
     valid_instance_id,
 )
 from .const import (
+    CONF_BASE_PATH,
     CONF_CHECK_UPDATES,
     CONF_DEFAULT_PRESET,
     DEFAULT_PORT,
@@ -73,10 +75,18 @@ def _address_schema(host: str | None = None, port: int = DEFAULT_PORT) -> dict[A
         vol.Required(CONF_HOST, default=host or vol.UNDEFINED): str,
         vol.Required(CONF_PORT, default=port): vol.All(vol.Coerce(int),
                                                        vol.Range(min=1, max=65535)),
+        # (no default: a field left empty must be able to say "none")
+        vol.Optional(CONF_BASE_PATH): str,
     }
 
 
-def _credentials(user_input: Mapping[str, Any]) -> dict[str, str]:
+def _address(data: Mapping[str, Any]) -> tuple[str, int, str]:
+    """Where an entry's (or an announcement's) appliance answers."""
+    return (str(data[CONF_HOST]), int(data[CONF_PORT]),
+            base_path(data.get(CONF_BASE_PATH)) or "")
+
+
+def form_credentials(user_input: Mapping[str, Any]) -> dict[str, str]:
     """The credentials given, empty ones dropped (a token wins over a user and password)."""
     given = {key: str(user_input[key]) for key in CREDENTIAL_KEYS if user_input.get(key)}
     for key in (CONF_TOKEN, CONF_USERNAME):  # pasted with a space or a line break around
@@ -91,8 +101,20 @@ def _entry_data(user_input: Mapping[str, Any], address: Mapping[str, Any] | None
                 ) -> dict[str, Any]:
     """An entry's data: host and port (from the form, or ``address``) and credentials."""
     where = address if address is not None else user_input
-    return {CONF_HOST: str(where[CONF_HOST]).strip(), CONF_PORT: where[CONF_PORT],
-            **_credentials(user_input)}
+    data = {CONF_HOST: str(where[CONF_HOST]).strip(), CONF_PORT: where[CONF_PORT],
+            **form_credentials(user_input)}
+    if given := str(where.get(CONF_BASE_PATH) or "").strip():
+        # typed without its leading "/" is the same path; one that is none stays as given
+        # for the probe to refuse
+        prefix = base_path(given if given.startswith("/") else "/" + given)
+        if prefix != "":
+            data[CONF_BASE_PATH] = given if prefix is None else prefix
+    return data
+
+
+def _shown(data: Mapping[str, Any]) -> str:
+    host, port, prefix = _address(data)
+    return f"{host}:{port}{prefix}"
 
 
 class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -111,6 +133,8 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         """(instance id, errors) for an address and credentials; errors empty on success."""
         if not _valid_host(str(data[CONF_HOST])):
             return "", {CONF_HOST: "invalid_host"}
+        if base_path(data.get(CONF_BASE_PATH)) is None:
+            return "", {CONF_BASE_PATH: "invalid_base_path"}
         client = client_for(self.hass, dict(data))
         try:
             health = await client.health()
@@ -174,11 +198,23 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         host, port = discovery_info.host, discovery_info.port
         if not _valid_host(str(host)) or not isinstance(port, int) or not 0 < port < 65536:
             return self.async_abort(reason="no_address")
+        # Behind a reverse proxy that keeps a prefix: followed, but only as a path of that
+        # address (never "//elsewhere", "../", "http://…").
+        prefix = base_path(discovery_info.properties.get("base_path"))
+        if prefix is None:
+            return self.async_abort(reason="no_address")
         entry = await self.async_set_unique_id(instance_id)
-        self._discovered = {CONF_HOST: host, CONF_PORT: port}
+        self._discovered = {CONF_HOST: host, CONF_PORT: port,
+                            **({CONF_BASE_PATH: prefix} if prefix else {})}
         self.context["title_placeholders"] = {"host": host}
         if entry is not None:
             return await self._known_elsewhere(entry)
+        if any(CONF_HOST in known.data and _address(known.data) == _address(self._discovered)
+               for known in self._async_current_entries(include_ignore=False)):
+            # A configured appliance's address announcing another id: the appliance there
+            # was set up anew (its config folder lost). Not a second entry: its own entry
+            # offers to adopt it (Repairs), once it has seen the new id there itself.
+            return self.async_abort(reason="replaced")
         return await self.async_step_zeroconf_confirm()
 
     async def _known_elsewhere(self, entry: ApplianceConfigEntry) -> ConfigFlowResult:
@@ -187,9 +223,7 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         it), and moving the entry sends its credentials to the new address: the entry stays
         while its address still answers as its appliance, and moves only when the person
         says so."""
-        if CONF_HOST not in entry.data or (
-                entry.data[CONF_HOST], entry.data[CONF_PORT]) == (
-                self._discovered[CONF_HOST], self._discovered[CONF_PORT]):
+        if CONF_HOST not in entry.data or _address(entry.data) == _address(self._discovered):
             return self.async_abort(reason="already_configured")  # ignored, or the same
         try:
             health = await client_for(self.hass, dict(entry.data)).health()
@@ -207,7 +241,8 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
         assert entry is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **self._discovered}
+            data = {**{key: value for key, value in entry.data.items()
+                       if key != CONF_BASE_PATH}, **self._discovered}
             instance_id, errors = await self._probe(data)
             if not errors:
                 if instance_id != entry.unique_id:
@@ -217,14 +252,13 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="zeroconf_move", data_schema=vol.Schema({}), errors=errors,
             description_placeholders={
                 **self._placeholders, "title": entry.title,
-                "old": f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}",
-                "new": f"{self._discovered[CONF_HOST]}:{self._discovered[CONF_PORT]}"})
+                "old": _shown(entry.data), "new": _shown(self._discovered)})
 
     async def async_step_zeroconf_confirm(self, user_input: dict[str, Any] | None = None
                                           ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**self._discovered, **_credentials(user_input)}
+            data = {**self._discovered, **form_credentials(user_input)}
             instance_id, errors = await self._probe(data)
             if not errors:
                 if instance_id != self.unique_id:
@@ -265,9 +299,10 @@ class ApplianceConfigFlow(ConfigFlow, domain=DOMAIN):
                 return result
         schema = vol.Schema({**_address_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]),
                              **CREDENTIALS})
+        suggested = {CONF_BASE_PATH: entry.data.get(CONF_BASE_PATH), **(user_input or {})}
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors, description_placeholders=self._placeholders)
 
     @staticmethod

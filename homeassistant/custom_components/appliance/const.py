@@ -8,6 +8,9 @@ DOMAIN: Final = "appliance"
 MANUFACTURER: Final = "appliance"
 DEFAULT_PORT: Final = 8081
 
+# The prefix an appliance behind a reverse proxy answers under (its YTP_BASE_PATH); absent
+# for none.
+CONF_BASE_PATH: Final = "base_path"
 CONF_DEFAULT_PRESET: Final = "default_preset"
 CONF_CHECK_UPDATES: Final = "check_updates"
 DEFAULT_PRESET: Final = "default"

@@ -30,11 +30,15 @@ from .api import (
     ApplianceClient,
     ApplianceError,
     BadAnswer,
+    CannotConnect,
     InvalidAuth,
+    OtherAppliance,
     RequestRefused,
     capped,
+    decode,
     mapping,
     records,
+    shallow,
     unwrap_event,
 )
 from .const import (
@@ -48,9 +52,13 @@ from .const import (
     MAX_TEXT,
     STATUS_PENDING,
 )
+from .identity import async_check_identity
 
 LOGGER = logging.getLogger(__package__)
 
+# A snapshot as a whole (each request has its own bound, and the tasks are read up to 100
+# pages: a service answering each just within it would hold a setup for most of an hour).
+SNAPSHOT_TIMEOUT = 120.0
 RECONNECT_MIN = 1.0
 RECONNECT_MAX = 30.0
 RELEASE_CHECK_INTERVAL = timedelta(hours=12)
@@ -65,7 +73,9 @@ COUNTS_COOLDOWN = 1.0
 # change of a burst at once and the last at its end: progress comes twice a second per
 # running download, and every change of a sensor is a row in Home Assistant's recorder (on a
 # Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
-# Every other change is shown at once, in step with the bus event it fires.
+# So is every change that fires no bus event (pause, the download folder's disk, a task, a
+# download cancelled or removed): a service may send those by the thousand a second too.
+# A change that fires one is shown at once, in step with it.
 PUBLISH_COOLDOWN = 1.0
 
 # The queue's items followed, each as much as the entities need (its status and speed): a
@@ -87,6 +97,10 @@ TASK_FIELDS = ("id", "name", "enabled", "url", "timer", "preset", "folder")
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
                          "item_cancelled", "item_deleted", "item_moved"})
+
+# Events that fire a bus event (an automation's trigger), which must find the entities as
+# the event says.
+FIRES_BUS_EVENT = frozenset({"item_added", "item_completed", "item_error"})
 
 type ApplianceConfigEntry = ConfigEntry[ApplianceCoordinator]
 
@@ -147,6 +161,9 @@ def followed_task(task: dict[str, Any]) -> dict[str, Any]:
 
 def failure(err: ApplianceError) -> dict[str, Any]:
     """The translated reason of a failure, as an exception of Home Assistant's takes it."""
+    if isinstance(err, OtherAppliance):
+        return {"translation_domain": DOMAIN, "translation_key": "other_appliance",
+                "translation_placeholders": {"found": err.found}}
     key = ("bad_answer" if isinstance(err, BadAnswer)
            else "refused" if isinstance(err, RequestRefused) else "cannot_connect")
     return {"translation_domain": DOMAIN, "translation_key": key,
@@ -190,7 +207,11 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
 
     async def _async_update_data(self) -> ApplianceData:
         try:
-            return await self._snapshot()
+            async with asyncio.timeout(SNAPSHOT_TIMEOUT):
+                return await self._snapshot()
+        except TimeoutError as err:
+            raise UpdateFailed(**failure(CannotConnect(
+                f"no whole answer within {SNAPSHOT_TIMEOUT:g} s"))) from err
         except InvalidAuth as err:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN,
                                         translation_key="invalid_auth") from err
@@ -198,11 +219,11 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             raise UpdateFailed(**failure(err)) from err
 
     async def _snapshot(self) -> ApplianceData:
+        health = await async_check_identity(self.hass, self.config_entry, self.client)
         configuration = await self.client.configuration(QUEUE_FIELDS)
-        stats, health, last, tasks = await asyncio.gather(
-            self.client.stats(), self.client.health(), self.client.last_finished(),
-            self.client.tasks())
-        self.configuration = configuration
+        stats, last, tasks = await asyncio.gather(
+            self.client.stats(), self.client.last_finished(), self.client.tasks())
+        self.configuration = shallow(configuration)
         # A field of the wrong type counts as absent: one odd value must not keep every
         # entity unavailable.
         return ApplianceData(
@@ -214,7 +235,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             failed=count(stats.get("failed")) or 0,
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
-            last_finished=last,
+            last_finished=shallow(last),
             presets=[p["name"] for p in records(configuration.get("presets"))
                      if isinstance(p.get("name"), str)],
             tasks=dict(itertools.islice(
@@ -258,12 +279,12 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             LOGGER.debug("release check failed: %s", err)
             return
         if self.data is not None and release is not None:
-            self.data.release = release
+            self.data.release = shallow(release)
             self.async_set_updated_data(self.data)
 
     def _set_ytdlp(self, status: dict[str, Any] | None) -> None:
         if self.data is not None and status is not None:
-            self.data.ytdlp = status
+            self.data.ytdlp = shallow(status)
             self.async_set_updated_data(self.data)
 
     async def async_update_ytdlp(self) -> dict[str, Any]:
@@ -307,8 +328,10 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
     async def _open(self) -> aiohttp.ClientWebSocketResponse:
         """The event stream where the service's configuration says it is now: a restart
         may have moved it (YTP_WS_PORT changed), and the last snapshot's would be tried for
-        ever."""
-        self.configuration = await self.client.configuration()
+        ever. The address must answer as the entry's appliance first: the credentials go
+        nowhere else."""
+        await async_check_identity(self.hass, self.config_entry, self.client)
+        self.configuration = shallow(await self.client.configuration())
         return await self.client.connect(self.configuration)
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
@@ -374,7 +397,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
             try:
-                event = unwrap_event(message.json())
+                event = unwrap_event(await decode(message.data))
             except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 continue
             if event is None:
@@ -405,10 +428,10 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
             return
-        if event == "item_updated":
-            self._publish.async_schedule_call()
-        else:
+        if event in FIRES_BUS_EVENT:
             self.async_update_listeners()
+        else:
+            self._publish.async_schedule_call()
 
     @callback
     def _async_publish(self) -> None:
@@ -430,7 +453,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             return
         data.queue.pop(item_id, None)
         if event == "item_completed":
-            data.last_finished = item
+            data.last_finished = shallow(item)
             self.hass.bus.async_fire(EVENT_FINISHED, event_data(item, instance))
         elif event == "item_error":
             self.hass.bus.async_fire(EVENT_FAILED, event_data(item, instance))

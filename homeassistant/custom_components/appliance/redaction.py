@@ -10,8 +10,12 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?:[^/@\s?#]*@)?(?P<rest>[^\s?#]*)"
-                         r"(?:[?#]\S*)?")
+# A scheme is looked for only where a run of scheme characters starts, and taken whole
+# (possessive): tried at every character of a word, the pattern scanned the rest of it each
+# time, the square of its length (a service's text of megabytes froze Home Assistant's loop
+# in diagnostics). The run before "://" stays as it is, so "1https://" keeps its "1".
+URL_SECRETS = re.compile(r"(?<![\w+.-])(?P<scheme>[\w+.-]++://)(?:[^/@\s?#]*+@)?"
+                         r"(?P<rest>[^\s?#]*+)(?:[?#]\S*+)?")
 
 
 def without_url_secrets(value: Any) -> Any:

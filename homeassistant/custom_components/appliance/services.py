@@ -15,7 +15,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
-from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, capped
+from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, capped, shallow
 from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, MAX_NAME, RETRYABLE_STATUSES
 
 if TYPE_CHECKING:
@@ -89,8 +89,8 @@ async def _add_url(call: ServiceCall) -> ServiceResponse:
         common["folder"] = call.data[ATTR_FOLDER]
     payloads = [{"url": url, **common} for url in call.data[ATTR_URL]]
     items = await call_service(coordinator, coordinator.client.add(payloads))
-    return {"items": [{"id": i.get("id"), "url": i.get("url"), "status": i.get("status")}
-                      for i in items]}
+    return {"items": [shallow({"id": i.get("id"), "url": i.get("url"),
+                               "status": i.get("status")}) for i in items]}
 
 
 async def _cancel(call: ServiceCall) -> None:
@@ -117,7 +117,7 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
                 translation_domain=DOMAIN, translation_key="not_retryable",
                 translation_placeholders={"id": item_id, "status": str(capped(status, MAX_NAME))})
         new_id = await call_service(coordinator, client.retry(item_id))
-        retried.append({"id": new_id, "url": item.get("url"), "retry_of": item_id})
+        retried.append(shallow({"id": new_id, "url": item.get("url"), "retry_of": item_id}))
     return {"items": retried}
 
 
@@ -126,7 +126,7 @@ async def _run_task(call: ServiceCall) -> ServiceResponse:
     coordinator = _coordinator(call.hass, call)
     execution = await call_service(
         coordinator, coordinator.client.run_task(call.data[ATTR_TASK_ID]))
-    return {"execution": execution}
+    return {"execution": shallow(execution)}
 
 
 def async_setup_services(hass: HomeAssistant) -> None:
