@@ -22,6 +22,8 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 from support.webhooks import Receiver
 
+from appliance import events
+from appliance.events import Event
 from appliance.runtime import Runtime
 from appliance.tasks import feeds
 from appliance.tasks.handlers import (
@@ -364,8 +366,10 @@ def test_unmarking_one_entry_says_one_entry(
     _, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="false")
     origin.feeds.set("single", [FeedEntry("a", origin.clip_url, "a")])
     task = client.simulate_post("/api/tasks", json={
-        "name": "single", "url": f"{origin.base_url}/feeds/single.rss", "mark": True,
+        "name": "single", "url": f"{origin.base_url}/feeds/single.rss",
         "auto_start": False}).json
+    marked = client.simulate_post(f"/api/tasks/{task['id']}/mark")
+    assert marked.json["message"] == "Marked 1 entry of task 'single' as downloaded."
     unmarked = client.simulate_delete(f"/api/tasks/{task['id']}/mark")
     assert unmarked.json["message"] == "Removed 1 entry of task 'single' from the archive."
 
@@ -383,3 +387,17 @@ def test_a_live_log_gives_a_reader_what_came_before_and_then_each_new_line() -> 
     assert subscription.get_nowait() is None
     assert [line.split(" ", 2)[2] for line in journal.lines] == [
         "INFO before", "ERROR after", "INFO unheard"]
+
+
+def test_a_change_of_a_task_is_announced_as_an_update(
+        app_with: Callable[..., tuple[Runtime, Client]]) -> None:
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    task = client.simulate_post("/api/tasks", json={
+        "name": "told", "url": "http://127.0.0.1:9/x.rss", "auto_start": False}).json
+    seen: list[Event] = []
+    runtime.bus.subscribe(seen.append)
+    changed = client.simulate_patch(f"/api/tasks/{task['id']}", json={"timer": "0 4 * * *"})
+    assert changed.status_code == 200, changed.text
+    told = [e.data for e in seen if e.name == events.CONFIG_UPDATE]
+    assert [(d["feature"], d["action"], d["data"]["timer"]) for d in told] == [
+        ("tasks", "update", "0 4 * * *")]

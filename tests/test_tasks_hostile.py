@@ -425,29 +425,6 @@ def test_names_of_an_array_come_from_the_feeds_titles(
     assert [t["name"] for t in created.json] == ["Podcast", "Podcast (2)", long_title[:100]]
 
 
-def test_a_name_made_unique_is_still_a_name_the_task_may_keep(
-        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
-    """Two feeds of the same long title: the second task's name, made unique, was 104
-    characters, and sending the task back as it was read (an edit) was refused."""
-    _, client = app_with(YTP_TASKS_SPREAD="0")
-    title = "Network Podcast " + "L" * 120
-    for name in ("one.rss", "two.rss", "three.rss"):
-        origin.feeds.pages[name] = (f"<rss><channel><title>{title}</title><item><title>a"
-                                    f"</title><link>{origin.clip_url}</link></item></channel>"
-                                    f"</rss>".encode(), "application/rss+xml")
-    created = client.simulate_post("/api/tasks", json=[
-        {"name": "first", "url": "http://127.0.0.1:9/x.rss"},
-        *({"url": f"{origin.base_url}/pages/{name}"}
-          for name in ("one.rss", "two.rss", "three.rss"))])
-    assert created.status_code == 200, created.text
-    names = [t["name"] for t in created.json[1:]]
-    assert names == [title[:100], title[:96] + " (2)", title[:96] + " (3)"]
-    for task in created.json[1:]:
-        again = client.simulate_put(f"/api/tasks/{task['id']}", json=task)
-        assert again.status_code == 200, again.text
-        assert again.json["name"] == task["name"]
-
-
 def test_published_after_skips_what_came_before_the_day(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
     runtime, client = app_with(YTP_TASKS_SPREAD="0")
@@ -475,23 +452,6 @@ def test_the_tasks_preset_applies_to_its_listing(
     assert failed["status"] == "failed" and failed["queued"] == 0, failed
     direct = create(client, name="direct", url=origin.playlist_url)
     assert _run(runtime, direct)["queued"] == 3
-
-
-def test_the_tasks_preset_applies_to_its_metadata(
-        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
-    """The channel is read for its metadata with the task's preset too (its cookies, its
-    proxy), as its listing is."""
-    _, client = app_with(YTP_TASKS_SPREAD="0")
-    made = client.simulate_post("/api/presets", json={"name": "dead-proxy",
-                                                      "cli": "--proxy http://127.0.0.1:9"})
-    assert made.status_code in (200, 201), made.text
-    proxied = create(client, name="proxied", url=origin.watch_url("clip"), preset="dead-proxy")
-    refused = client.simulate_post(f"/api/tasks/{proxied['id']}/metadata")
-    assert refused.status_code >= 400 and refused.json["error"], refused.text
-    direct = create(client, name="direct", url=origin.watch_url("clip"), folder="direct")
-    written = client.simulate_post(f"/api/tasks/{direct['id']}/metadata")
-    assert written.status_code == 200, written.text
-    assert written.json["nfo_file"] == "direct/tvshow.nfo"
 
 
 # --- retention by age ------------------------------------------------------------------------

@@ -134,6 +134,7 @@ def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
     origin.feeds.fail("vanished", 404)
     run = _run(runtime, task)
     assert run["status"] == "failed" and run["error"].endswith("answered HTTP 404."), run
+    assert any(line.endswith(f" ERROR {run['error']}") for line in _log(runtime, run))
     assert any(line.endswith(" INFO retention removed 1 file(s)")
                for line in _log(runtime, run))
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
@@ -469,3 +470,48 @@ def test_the_names_of_an_array_are_read_within_one_bound_for_all(
     assert [t["name"] for t in made.json] == ["first", *(f"task-{n}" for n in range(2, 12))]
     read = [feed for feed in silent if origin.feeds.hits.get(feed)]
     assert 0 < len(read) < len(silent), read
+
+
+# --- names and metadata ---------------------------------------------------------------------
+
+
+def test_a_name_made_unique_is_still_a_name_the_task_may_keep(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Two feeds of the same long title: the second task's name, made unique, was 104
+    characters, and sending the task back as it was read (an edit) was refused."""
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    title = "Network Podcast " + "L" * 120
+    for name in ("one.rss", "two.rss", "three.rss"):
+        origin.feeds.pages[name] = (f"<rss><channel><title>{title}</title><item><title>a"
+                                    f"</title><link>{origin.clip_url}</link></item></channel>"
+                                    f"</rss>".encode(), "application/rss+xml")
+    created = client.simulate_post("/api/tasks", json=[
+        {"name": "first", "url": "http://127.0.0.1:9/x.rss"},
+        *({"url": f"{origin.base_url}/pages/{name}"}
+          for name in ("one.rss", "two.rss", "three.rss"))])
+    assert created.status_code == 200, created.text
+    names = [t["name"] for t in created.json[1:]]
+    assert names == [title[:100], title[:96] + " (2)", title[:96] + " (3)"]
+    for task in created.json[1:]:
+        again = client.simulate_put(f"/api/tasks/{task['id']}", json=task)
+        assert again.status_code == 200, again.text
+        assert again.json["name"] == task["name"]
+
+
+def test_the_tasks_preset_applies_to_its_metadata(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The channel is read for its metadata with the task's preset too (its cookies, its
+    proxy), as its listing is."""
+    _, client = app_with(YTP_TASKS_SPREAD="0")
+    made = client.simulate_post("/api/presets", json={"name": "dead-proxy",
+                                                      "cli": "--proxy http://127.0.0.1:9"})
+    assert made.status_code in (200, 201), made.text
+    proxied = client.simulate_post("/api/tasks", json={
+        "name": "proxied", "url": origin.watch_url("clip"), "preset": "dead-proxy"}).json
+    refused = client.simulate_post(f"/api/tasks/{proxied['id']}/metadata")
+    assert refused.status_code >= 400 and refused.json["error"], refused.text
+    direct = client.simulate_post("/api/tasks", json={
+        "name": "direct", "url": origin.watch_url("clip"), "folder": "direct"}).json
+    written = client.simulate_post(f"/api/tasks/{direct['id']}/metadata")
+    assert written.status_code == 200, written.text
+    assert written.json["nfo_file"] == "direct/tvshow.nfo"
