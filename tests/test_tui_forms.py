@@ -331,3 +331,23 @@ def test_files_changed_reads_the_folder_shown_again(service: HostileService,
 
     drive(app, scenario, size=(100, 30))
     assert not app.crash_report
+
+
+def test_the_add_forms_folder_completes_from_the_services_folders(
+        service: HostileService, app: ApplianceApp) -> None:
+    service.answers["/api/system/configuration"]["folders"] = [{"path": "Shows/Kids"},
+                                                               {"path": "films"}]
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AddScreen), "the add screen")
+        folder = app.screen.query_one("#add-folder", Input)
+        folder.focus()
+        await pilot.press("s", "h")
+        await until(pilot, lambda: folder._suggestion == "Shows/Kids", "the suggestion")
+        await pilot.press("right")  # takes it
+        assert folder.value == "Shows/Kids"
+
+    drive(app, scenario, size=(100, 40))
+    assert not app.crash_report
