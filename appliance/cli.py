@@ -312,17 +312,26 @@ def _local_service() -> LocalService:
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
-    from .client import ApiClient, resolve
+    from .client import ApiClient, ConnectionFileProblem, resolve
 
     password = None
     if args.user:
         password = getpass.getpass(f"Password for {args.user}: ")
+    unusable = None
     try:
         local = _local_service()
-    except SettingsError:
-        local = None  # a remote service needs no local settings
-    return ApiClient(resolve(url=args.service_url, user=args.user, password=password,
-                             local=local))
+    except SettingsError as exc:
+        local, unusable = None, exc  # a remote service needs no local settings
+    try:
+        return ApiClient(resolve(url=args.service_url, user=args.user, password=password,
+                                 local=local))
+    except ConnectionFileProblem as exc:
+        if unusable is None:
+            raise
+        # No address anywhere, and the local service's own was unreadable: "give --url"
+        # alone hid the bad setting (YTP_PORT=abc) from the person who had set it.
+        raise ConnectionFileProblem(f"{exc} (the local service's settings are not usable: "
+                                    f"{unusable})") from None
 
 
 def _unauthorized_hint() -> str:

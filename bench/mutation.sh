@@ -76,7 +76,11 @@ case "$target" in
   # the test process (the CLI's subprocess tests judge nothing), against the real service and
   # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
   tui)     mutate="appliance/tui/*.py appliance/tui/views/*.py appliance/tui/screens/*.py appliance/cli.py"
-           tests="tests/test_tui_hostile.py tests/test_tui_hostile_answers.py tests/test_tui_bounds.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py tests/test_tui_layout_text.py tests/test_tui_moves.py tests/test_cli_local.py" ;;
+           tests="tests/test_tui_hostile.py tests/test_tui_hostile_answers.py tests/test_tui_bounds.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py tests/test_tui_layout_text.py tests/test_tui_moves.py tests/test_cli_local.py"
+           # These two fail under mutmut's trampolines only (its stats run then stops the
+           # whole target): the flood's memory bound (4.6 MB grown for its 4 MiB) and the
+           # restart's 90 s wait. Both pass in the suite.
+           deselect="tests/test_tui_bounds.py::test_a_flood_of_new_queue_ids_keeps_the_newest_and_the_memory_flat tests/test_tui.py::test_reconnects_after_a_restart_and_misses_nothing" ;;
   # The system's edges: updating yt-dlp from a package index (its pages, the wheels kept for a
   # roll back, the install and its check), the systemd unit it installs, the notify protocol
   # and the journal, the zeroconf announcement.
@@ -134,6 +138,7 @@ else
   # the documents some tests compare the service's answers with; the unit the install writes
   also_copy="README.md docs systemd"
   pytest_args="-n0 -p no:cacheprovider"  # xdist stays loaded: some modules group tests for it
+  for test in ${deselect:-}; do pytest_args+=" --deselect $test"; done
 fi
 {  # lists: one value a line
   echo "[mutmut]"

@@ -106,3 +106,19 @@ def test_a_reader_gone_early_leaves_the_output_to_devnull(
         assert os.fstat(write).st_rdev == null.st_rdev and os.fstat(write).st_ino == null.st_ino
     finally:
         os.close(write)
+
+
+def test_no_address_and_a_bad_local_setting_says_both(
+        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """With no --url, APPLIANCE_URL or client file, the command asks the local service at
+    its configured port: a bad YTP_PORT was hidden behind "give --url"."""
+    monkeypatch.setenv("YTP_PORT", "abc")
+    code, out, err = run(capsys, "status")
+    assert (code, out) == (1, "")
+    assert err == ("appliance: no service to connect to: give --url, set APPLIANCE_URL, or put "
+                   f'url = "http://HOST:PORT" in {home}/xdg/appliance/client.toml (the local '
+                   "service's settings are not usable: YTP_PORT: expected a whole number, "
+                   "got 'abc')\n")
+    # with an address given, the local settings are not needed
+    code, _, err = run(capsys, "status", "--url", f"127.0.0.1:{closed_port()}")
+    assert code == 1 and "is not reachable" in err and "YTP_PORT" not in err

@@ -331,3 +331,45 @@ def test_files_changed_reads_the_folder_shown_again(service: HostileService,
 
     drive(app, scenario, size=(100, 30))
     assert not app.crash_report
+
+
+def test_the_add_forms_folder_completes_from_the_services_folders(
+        service: HostileService, app: ApplianceApp) -> None:
+    service.answers["/api/system/configuration"]["folders"] = [{"path": "Shows/Kids"},
+                                                               {"path": "films"}]
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AddScreen), "the add screen")
+        folder = app.screen.query_one("#add-folder", Input)
+        folder.focus()
+        await pilot.press("s", "h")
+        await until(pilot, lambda: folder._suggestion == "Shows/Kids", "the suggestion")
+        await pilot.press("right")  # takes it
+        assert folder.value == "Shows/Kids"
+
+    drive(app, scenario, size=(100, 40))
+    assert not app.crash_report
+
+
+def test_the_subscription_selected_stays_selected_when_one_is_added_above(
+        service: HostileService, app: ApplianceApp) -> None:
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "b"}, {"id": 2, "name": "c"}],
+                                     "pagination": {"has_next": False}}
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 2, "the subscriptions")
+        await pilot.press("down")
+        await until(pilot, lambda: table.cursor_row == 1, "c selected")
+        app.on_live_event(LiveEvent("config_update", {
+            "feature": "tasks", "action": "create", "data": {"id": 3, "name": "a"}}))
+        await until(pilot, lambda: table.row_count == 3, "the new one")
+        assert [str(table.get_row_at(n)[0]) for n in range(3)] == ["a", "b", "c"]
+        assert table.cursor_row == 2  # still c
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report

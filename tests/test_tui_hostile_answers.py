@@ -184,6 +184,15 @@ def test_a_frame_rate_is_shown_only_when_it_is_a_number(rate: str, shown: str) -
     assert summary.plain == f"video      {shown}\n"
 
 
+@pytest.mark.parametrize(("duration", "shown"), [
+    ("61.5", "duration   1:01\n"), ("inf", ""), ("-1", ""), ("nan", ""), ("1e400", "")])
+def test_a_duration_is_shown_only_when_it_is_a_time(duration: str, shown: str) -> None:
+    """ffprobe's duration is text: float() reads "inf" (int() of it raised in the details'
+    worker) and "nan"."""
+    summary = media_summary({"ffprobe": {"format": {"duration": duration}, "streams": []}})
+    assert summary.plain == shown
+
+
 def ending_streams(service: HostileService,
                    scenario: Callable[[Pilot], Awaitable[None]]) -> Callable[[Pilot], Any]:
     """``scenario``, then the service ends its held streams: a client that still reads one
