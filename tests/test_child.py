@@ -449,3 +449,34 @@ def test_compatibility_options_that_turn_off_yt_dlps_name_checks_are_refused(
         return
     with pytest.raises(DownloadError, match=rf"^--compat-options {refused} is refused here: "):
         child.run_download(job, messages.channel)
+
+
+
+def test_lines_sent_from_threads_at_once_stay_whole() -> None:
+    """yt-dlp calls the hooks and the logger from its fragment threads (``-N``): lines over
+    the pipe's atomic size (PIPE_BUF, 4 KiB) written at once were interleaved, and the service
+    read a line that is no JSON and stopped the download."""
+    read_fd, write_fd = os.pipe()
+    channel = child.Channel(write_fd)
+    lines: list[bytes] = []
+
+    def read() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            lines.extend(pipe)
+
+    def send(n: int) -> None:
+        for k in range(40):
+            channel.send({"type": "log", "msg": str(n) * 200_000, "k": k})
+
+    threads = [threading.Thread(target=read, daemon=True)]
+    threads += [threading.Thread(target=send, args=(n,), daemon=True) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for sender in threads[1:]:
+        sender.join(timeout=60)
+    channel._out.close()
+    threads[0].join(timeout=60)
+    assert len(lines) == 120
+    for line in lines:
+        message = json.loads(line)
+        assert set(message["msg"]) == {message["msg"][0]}

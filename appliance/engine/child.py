@@ -71,12 +71,19 @@ MAX_LIST = 50
 class Channel:
     def __init__(self, fd: int) -> None:
         self._out = os.fdopen(fd, "wb", buffering=0)
+        # yt-dlp's fragment threads (-N) call the hooks and the logger at once: a pipe keeps
+        # only writes of up to PIPE_BUF (4 KiB) whole, and a longer line interleaved with
+        # another was no JSON to the service, which stopped the download.
+        self._lock = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
         """``message`` as one line of JSON, its text valid: a site's lone surrogate reached the
         service's database, which refused the item's every write, and the item never ended."""
         text = json.dumps(message, default=str, ensure_ascii=False)
-        self._out.write(valid_text(text).encode() + b"\n")
+        line = memoryview(valid_text(text).encode() + b"\n")
+        with self._lock:
+            while line:  # a write a signal interrupts writes only a part
+                line = line[self._out.write(line):]
 
 
 class _Logger:
