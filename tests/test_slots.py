@@ -171,6 +171,25 @@ def test_the_worker_has_a_thread_for_each_place_beside_the_eight(runtime: Runtim
     assert runtime.streams.count == runtime.settings.max_streams
 
 
+def test_the_runtimes_transfers_give_one_client_half_and_say_why(app_with: Any) -> None:
+    """The places the runtime sets for files being sent (YTP_MAX_TRANSFERS=4): one client
+    (an address) gets two, then 429 that says why; the rest go to others, then 503."""
+    runtime, _ = app_with(YTP_MAX_TRANSFERS="4")
+    transfers = runtime.transfers
+    for holder in ("10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        transfers.take(holder)
+    with pytest.raises(errors.AppError) as over:
+        transfers.take("10.0.0.2")
+    assert (over.value.code, over.value.message) == (errors.TOO_MANY_REQUESTS, (
+        "This client is already being sent 2 files, the most one client may at once (half of "
+        "YTP_MAX_TRANSFERS: the rest are kept for others); try again when one ends."))
+    with pytest.raises(errors.AppError) as full:
+        transfers.take("10.0.0.5")
+    assert (full.value.code, full.value.message) == (
+        errors.UNAVAILABLE, "Too many files are being sent (4 at once, YTP_MAX_TRANSFERS); "
+        "try again.")
+
+
 # --- files sent through the API -------------------------------------------------------------
 
 

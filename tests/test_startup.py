@@ -260,6 +260,10 @@ def test_the_serving_runtimes_websocket_drives_the_real_queue(
             # Flasharr's ENGINE_STATS: the engine's live figures with the store's counts
             stats = runtime.service.engine_stats()
             assert (stats["queued"], stats["active_downloads"]) == (1, 0)
+            # the yt-dlp updater tells clients on the same bus (its index is closed here)
+            assert runtime.ytdlp.update().state == "failed"
+            warning = next_event("log_warning")
+            assert (warning["title"], warning["state"]) == ("yt-dlp update", "failed")
             ws.send(json.dumps({"event": "item_delete", "data": {"id": status["id"]}}))
             assert next_event("item_deleted")["id"] == status["id"]
             assert runtime.engine.get(status["id"]) is None

@@ -51,7 +51,6 @@ class Worker:
         self.proc = proc
         self.pid = self.proc.pid
         self.jobs = 0
-        self.idle_since = time.monotonic()
         self._buffer = bytearray()
         self._scanned = 0  # how much of the buffer holds no line break
         self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
@@ -148,7 +147,6 @@ class Worker:
             tick = time.monotonic() + 1.0
             message = self.read(deadline=tick if deadline is None else min(tick, deadline))
             if message is not None and message.get("type") in {"result", "error"}:
-                self.idle_since = time.monotonic()
                 return message
             if message is not None:
                 on_message(message)
