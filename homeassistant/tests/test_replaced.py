@@ -108,6 +108,9 @@ async def test_the_repair_goes_with_its_entry(hass: HomeAssistant,
 async def test_the_adoption_is_proven_with_credentials_it_accepts(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     entry = await _loaded_on_fake(hass, fake)
+    devices = dr.async_get(hass)
+    device = devices.async_get_device({(DOMAIN, INSTANCE)})
+    assert device is not None
     await _replaced(hass, fake, entry)
     accepted = {"Token the-new-token"}
     configuration = fake.answers["/api/system/configuration"]
@@ -136,6 +139,9 @@ async def test_the_adoption_is_proven_with_credentials_it_accepts(
                           CONF_TOKEN: "the-new-token"}
     assert entry.state is ConfigEntryState.LOADED
     assert _issue(hass, entry) is None
+    # the same device (automations and device triggers name it by its id), keyed anew
+    assert devices.async_get_device({(DOMAIN, OTHER)}).id == device.id
+    assert devices.async_get_device({(DOMAIN, INSTANCE)}) is None
 
 
 async def test_nothing_to_adopt_when_the_appliance_is_back_or_known(
@@ -199,6 +205,7 @@ async def test_a_real_appliance_that_lost_its_config_folder_is_adopted(
         entities = er.async_get(hass)
         sensor = entities.async_get("sensor.box_active_downloads")
         assert sensor is not None and sensor.unique_id == f"{old}_active"
+        device_id = sensor.device_id
 
         await in_executor(hass, server.stop)
         await in_executor(hass, shutil.rmtree, server.root / "config")
@@ -220,7 +227,8 @@ async def test_a_real_appliance_that_lost_its_config_folder_is_adopted(
         sensor = entities.async_get("sensor.box_active_downloads")
         assert sensor is not None and sensor.unique_id == f"{new}_active"
         assert hass.states.get("sensor.box_active_downloads").state == "0"
-        device = dr.async_get(hass).async_get(sensor.device_id)
+        assert sensor.device_id == device_id
+        device = dr.async_get(hass).async_get(device_id)
         assert device is not None and device.identifiers == {(DOMAIN, new)}
         assert _issue(hass, entry) is None
         assert await hass.config_entries.async_unload(entry.entry_id)
