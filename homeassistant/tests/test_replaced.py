@@ -144,6 +144,24 @@ async def test_the_adoption_is_proven_with_credentials_it_accepts(
     assert devices.async_get_device({(DOMAIN, INSTANCE)}) is None
 
 
+async def test_a_refusal_of_the_adoption_says_why(hass: HomeAssistant,
+                                                  fake: FakeAppliance) -> None:
+    from aiohttp import web
+    entry = await _loaded_on_fake(hass, fake)
+    await _replaced(hass, fake, entry)
+    fake.answers["/api/system/configuration"] = lambda _: web.json_response(
+        {"error": "Too many failed attempts.", "code": "TOO_MANY_REQUESTS"}, status=429)
+    manager, result = await _fix(hass, entry)
+    result = dict(await manager.async_configure(result["flow_id"], {}))
+    assert result["errors"] == {"base": "refused"}
+    assert result["description_placeholders"]["error"] == "Too many failed attempts."
+    fake.answers["/api/system/configuration"] = {"not": "a configuration"}
+    fake.answers["/api/health"] = lambda _: web.Response(text="<html>", status=200)
+    result = dict(await manager.async_configure(result["flow_id"], {}))
+    assert result["errors"] == {"base": "not_appliance"}
+    assert entry.unique_id == INSTANCE
+
+
 async def test_nothing_to_adopt_when_the_appliance_is_back_or_known(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     entry = await _loaded_on_fake(hass, fake)
