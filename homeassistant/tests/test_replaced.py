@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
@@ -116,7 +117,6 @@ async def test_the_adoption_is_proven_with_credentials_it_accepts(
     configuration = fake.answers["/api/system/configuration"]
 
     def guarded(request: Any) -> Any:
-        from aiohttp import web
         if request.headers.get("Authorization") not in accepted:
             return web.json_response({"error": "Unauthorized"}, status=401)
         return configuration(request)
@@ -146,7 +146,6 @@ async def test_the_adoption_is_proven_with_credentials_it_accepts(
 
 async def test_a_refusal_of_the_adoption_says_why(hass: HomeAssistant,
                                                   fake: FakeAppliance) -> None:
-    from aiohttp import web
     entry = await _loaded_on_fake(hass, fake)
     await _replaced(hass, fake, entry)
     fake.answers["/api/system/configuration"] = lambda _: web.json_response(
