@@ -19,6 +19,7 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.appliance import api
 from custom_components.appliance.const import CONF_BASE_PATH, DOMAIN
 from support.server import Server
 
@@ -68,6 +69,14 @@ async def test_a_base_path_that_is_no_plain_path_is_not_followed(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_address"
     assert fake.paths == []
+
+
+def test_a_base_path_of_up_to_255_characters() -> None:
+    longest = "/" + "/".join(["a" * 63] * 3 + ["a" * 62])
+    assert len(longest) == api.MAX_BASE_PATH
+    assert api.base_path(longest) == longest
+    assert api.base_path(longest + "/") is None
+    assert (api.base_path("/"), api.base_path(None), api.base_path("/ytp/")) == ("", "", "/ytp")
 
 
 @pytest.mark.parametrize(("given", "stored"), [("ytp/", "/ytp"), (" /ytp/box/ ", "/ytp/box"),

@@ -353,6 +353,8 @@ async def test_a_snapshot_that_trickles_is_given_up_as_a_whole(
     entry = await loaded(hass, fake)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.error_reason_translation_key == "cannot_connect"
+    assert entry.error_reason_translation_placeholders == {
+        "error": "no whole answer within 2 s"}
     pages = [path for path in fake.paths if path.startswith("/api/tasks")]
     assert 1 <= len(pages) < 100
 

@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.appliance import api
 from custom_components.appliance.const import DOMAIN, EVENT_FINISHED
 
 from .conftest import until
@@ -102,3 +103,16 @@ async def test_an_actions_answer_nested_deep(hass: HomeAssistant, fake: FakeAppl
     assert added["items"][0]["status"] == "pending"
     assert _depth(added) < 40
     json.dumps(added)
+
+
+def test_what_lies_past_the_bound_is_an_ellipsis() -> None:
+    nested: Any = "x"
+    for _ in range(50):
+        nested = {"k": [nested]}
+    cut = api.shallow(nested)
+    assert _depth(cut) == api.MAX_DEPTH
+    for _ in range(api.MAX_DEPTH // 2):
+        cut = cut["k"][0]
+    assert cut == "…"
+    assert api.shallow(nested, 3) == {"k": [{"k": "…"}]}
+    assert api.shallow("text", 0) == "text"

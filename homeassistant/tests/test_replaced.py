@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_TOKEN, CONF_USERNAME
@@ -108,12 +109,14 @@ async def test_the_repair_goes_with_its_entry(hass: HomeAssistant,
 async def test_the_adoption_is_proven_with_credentials_it_accepts(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     entry = await _loaded_on_fake(hass, fake)
+    devices = dr.async_get(hass)
+    device = devices.async_get_device({(DOMAIN, INSTANCE)})
+    assert device is not None
     await _replaced(hass, fake, entry)
     accepted = {"Token the-new-token"}
     configuration = fake.answers["/api/system/configuration"]
 
     def guarded(request: Any) -> Any:
-        from aiohttp import web
         if request.headers.get("Authorization") not in accepted:
             return web.json_response({"error": "Unauthorized"}, status=401)
         return configuration(request)
@@ -136,6 +139,26 @@ async def test_the_adoption_is_proven_with_credentials_it_accepts(
                           CONF_TOKEN: "the-new-token"}
     assert entry.state is ConfigEntryState.LOADED
     assert _issue(hass, entry) is None
+    # the same device (automations and device triggers name it by its id), keyed anew
+    assert devices.async_get_device({(DOMAIN, OTHER)}).id == device.id
+    assert devices.async_get_device({(DOMAIN, INSTANCE)}) is None
+
+
+async def test_a_refusal_of_the_adoption_says_why(hass: HomeAssistant,
+                                                  fake: FakeAppliance) -> None:
+    entry = await _loaded_on_fake(hass, fake)
+    await _replaced(hass, fake, entry)
+    fake.answers["/api/system/configuration"] = lambda _: web.json_response(
+        {"error": "Too many failed attempts.", "code": "TOO_MANY_REQUESTS"}, status=429)
+    manager, result = await _fix(hass, entry)
+    result = dict(await manager.async_configure(result["flow_id"], {}))
+    assert result["errors"] == {"base": "refused"}
+    assert result["description_placeholders"]["error"] == "Too many failed attempts."
+    fake.answers["/api/system/configuration"] = {"not": "a configuration"}
+    fake.answers["/api/health"] = lambda _: web.Response(text="<html>", status=200)
+    result = dict(await manager.async_configure(result["flow_id"], {}))
+    assert result["errors"] == {"base": "not_appliance"}
+    assert entry.unique_id == INSTANCE
 
 
 async def test_nothing_to_adopt_when_the_appliance_is_back_or_known(
@@ -199,6 +222,7 @@ async def test_a_real_appliance_that_lost_its_config_folder_is_adopted(
         entities = er.async_get(hass)
         sensor = entities.async_get("sensor.box_active_downloads")
         assert sensor is not None and sensor.unique_id == f"{old}_active"
+        device_id = sensor.device_id
 
         await in_executor(hass, server.stop)
         await in_executor(hass, shutil.rmtree, server.root / "config")
@@ -220,7 +244,8 @@ async def test_a_real_appliance_that_lost_its_config_folder_is_adopted(
         sensor = entities.async_get("sensor.box_active_downloads")
         assert sensor is not None and sensor.unique_id == f"{new}_active"
         assert hass.states.get("sensor.box_active_downloads").state == "0"
-        device = dr.async_get(hass).async_get(sensor.device_id)
+        assert sensor.device_id == device_id
+        device = dr.async_get(hass).async_get(device_id)
         assert device is not None and device.identifiers == {(DOMAIN, new)}
         assert _issue(hass, entry) is None
         assert await hass.config_entries.async_unload(entry.entry_id)
