@@ -92,7 +92,9 @@ def test_an_item_that_ends_while_its_deletion_is_confirmed_is_deleted(
         await pilot.press("y")
         await until(pilot, lambda: item_id not in app.model.items, "the item deleted")
         assert server.get(f"/api/history/{item_id}").status_code == 404
-        assert "PAUSED" not in text_of(app, "#totals-text")
+        # (the totals repaint twice a second: the resume may not be shown yet)
+        await until(pilot, lambda: "PAUSED" not in text_of(app, "#totals-text"),
+                    "the queue shown resumed")
 
     drive(app, scenario)
     assert not app.crash_report
