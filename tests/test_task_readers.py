@@ -133,8 +133,9 @@ def test_a_channel_page_in_bytes_that_are_not_utf8_still_names_its_channel(
 
 def test_a_youtube_feeds_entry_without_a_video_id_has_no_archive_id(
         origin: MediaOrigin) -> None:
-    """Two such entries, each its own link: one archive id made up for both ("XXXX", or any
-    word) would have made the second a duplicate of the first, never queued."""
+    """Two such entries, each its own link: one archive id made up for both (any word: a
+    mutation of the handler that gave one survived) would have made the second a duplicate
+    of the first, never queued."""
     origin.feeds.set(CHANNEL, [])
     origin.feeds.junk(CHANNEL, (
         b'<feed xmlns="http://www.w3.org/2005/Atom"><title>Bare</title>'
