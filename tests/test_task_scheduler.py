@@ -81,15 +81,19 @@ T0 = datetime(2026, 1, 1, 12, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
 
 
 def test_missed_slots_run_once_at_start_and_interrupted_runs_again() -> None:
+    """And a task whose mark is still to be made runs at once: its mark made at a slot
+    hours away would take what came out meanwhile for the back catalogue."""
     clock, runs = Clock(T0), []
     tasks = [_task(1, "*/5 * * * *", T0 - 7200, T0 - 3600),  # 12 slots missed
              _task(2, "0 0 1 1 *", T0 - 60),  # next slot next year
-             _task(3, "0 0 1 1 *", T0 - 60)]  # interrupted by a crash
+             _task(3, "0 0 1 1 *", T0 - 60),  # interrupted by a crash
+             {**_task(4, "0 0 1 1 *", T0 - 60), "mark_pending": True},
+             {**_task(5, "0 0 1 1 *", T0 - 60), "mark_pending": True, "enabled": False}]
     scheduler = _scheduler(tasks, runs, clock)
     scheduler.start(interrupted={3})
     try:
-        _wait_runs(runs, 2)
-        assert sorted(runs) == [(1, "startup"), (3, "startup")]
+        _wait_runs(runs, 3)
+        assert sorted(runs) == [(1, "startup"), (3, "startup"), (4, "startup")]
         assert scheduler.next_run_at(1) == T0 + 270  # 12:05:00
     finally:
         scheduler.stop()

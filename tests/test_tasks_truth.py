@@ -455,7 +455,7 @@ def test_the_names_of_an_array_are_read_within_one_bound_for_all(
     asked again made every task twice). Past the bound for all, a task is ``task-{n}``
     without its feed being read; the tasks are made all the same."""
     monkeypatch.setattr(service, "NAME_TIMEOUT", 1.0)
-    monkeypatch.setattr(service, "NAMES_TIMEOUT", 2.0)
+    monkeypatch.setattr(service, "LISTINGS_TIMEOUT", 2.0)
     _, client = app_with(YTP_TASKS_SPREAD="0")  # two feeds read at once
     silent = [f"silent{n}" for n in range(10)]
     gates = [origin.feeds.hold(feed) for feed in silent]

@@ -169,6 +169,9 @@ READ: dict[str, Any] = {
         "last_queued": _count,
         "failures": {**_count, "description": "Runs failed in a row."},
         "running": {"type": "boolean"},
+        "mark_pending": {"type": "boolean", "description": (
+            "Created with mark, its entries not listed in time: its next run marks them "
+            "and queues none.")},
     },
 }
 EXECUTION: dict[str, Any] = {

@@ -261,6 +261,8 @@ def open_database(path: Path, download_folder: Path | None = None
                 "items record their file's modification time")
     _add_column(db, "presets", "priority", "INTEGER NOT NULL DEFAULT 0",
                 "presets have YTPTube's priority")
+    _add_column(db, "tasks", "mark_pending", "BOOLEAN NOT NULL DEFAULT 0",
+                "tasks keep a mark still to be made")
     db.generate_mapping(create_tables=True)
     with orm.db_session:
         for statement in _INDEXES:

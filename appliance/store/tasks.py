@@ -25,7 +25,7 @@ TASK_FIELDS = (
     "auto_start", "handler_enabled", "enabled", "published_after", "keep_newest", "keep_days",
 )
 STATE_FIELDS = ("created_at", "last_run_at", "last_status", "last_error", "last_found",
-                "last_queued", "failures")
+                "last_queued", "failures", "mark_pending")
 TASK_COLUMNS = ("id", *TASK_FIELDS, *STATE_FIELDS)
 DEFINITION_FIELDS = ("name", "description", "enabled", "definition")
 EXECUTION_FIELDS = ("task_id", "task_name", "trigger", "status", "started_at", "finished_at",
@@ -65,6 +65,9 @@ def define_task_entities(db: orm.Database) -> dict[str, Any]:
         last_found = orm.Optional(int)
         last_queued = orm.Optional(int)
         failures = orm.Required(int, default=0)  # runs failed in a row
+        # Created with "mark": true, its entries not listed yet: its next run marks them
+        # instead of queueing them.
+        mark_pending = orm.Required(bool, default=False)
 
     class ExecutionRow(db.Entity):
         _table_ = "executions"
@@ -237,7 +240,9 @@ class TaskStore:
             return set(self._db.select("key FROM task_entries WHERE task_id = $task_id"))
 
     def mark(self, task_id: int, keys: list[str]) -> int:
+        """Record ``keys`` as done; the task's mark is made (no longer pending)."""
         with write_session(self._db):
+            self._settle_mark(task_id)
             present = set(orm.select(e.key for e in self._entry if e.task_id == task_id))
             new = [k for k in dict.fromkeys(keys) if k and k not in present]
             for key in new:
@@ -245,13 +250,21 @@ class TaskStore:
             return len(new)
 
     def unmark(self, task_id: int, keys: list[str] | None = None) -> int:
-        """Forget the marked entries (``keys``; all of the task's when None)."""
+        """Forget the marked entries (``keys``; all of the task's when None, and a mark
+        still to be made with them: the person asked for every entry)."""
         with write_session(self._db):
+            if keys is None:
+                self._settle_mark(task_id)
             query = orm.select(e for e in self._entry if e.task_id == task_id)
             rows = [e for e in query if keys is None or e.key in set(keys)]
             for row in rows:
                 row.delete()
             return len(rows)
+
+    def _settle_mark(self, task_id: int) -> None:
+        row = self._task.get(id=task_id)
+        if row is not None and row.mark_pending:
+            row.mark_pending = False
 
     # --- executions ---------------------------------------------------------------------
 

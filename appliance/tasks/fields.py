@@ -22,7 +22,8 @@ from .cron import check_timer
 
 # Fields of a task as read that a client may send back unchanged (PUT of a read task).
 READ_ONLY = frozenset({"id", "created_at", "last_run_at", "last_status", "last_error",
-                       "last_found", "last_queued", "next_run_at", "failures", "running"})
+                       "last_found", "last_queued", "next_run_at", "failures", "running",
+                       "mark_pending"})
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_KEEP = 1_000_000
 MAX_NAME = 100  # characters of a task's name

@@ -296,6 +296,9 @@ class TaskRunner:
 
     def _list_and_queue(self, task: dict[str, Any], journal: ExecutionLog,
                         outcome: Outcome) -> None:
+        if task["mark_pending"]:
+            self._make_mark(task, journal, outcome)
+            return
         if not task["handler_enabled"]:
             outcome.handler = "none"
             journal.write("info", "handler off: the URL is queued as one item")
@@ -315,6 +318,24 @@ class TaskRunner:
         outcome.queued = len(self._queue(task, fresh))
         journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
                       + (f", refused {outcome.failed}" if refused else ""))
+
+    def _make_mark(self, task: dict[str, Any], journal: ExecutionLog,
+                   outcome: Outcome) -> None:
+        """The mark a task was created with, which its creation could not make in time:
+        every entry seen now is marked, none queued (its handler on or off)."""
+        handler = self.handlers.choose(task["url"])
+        outcome.handler = handler.name
+        try:
+            listing = self._list(handler, task)
+        except HandlerError as exc:
+            raise HandlerError(f"the entries to mark could not be listed, so nothing was "
+                               f"queued (the next run tries again): {exc}") from None
+        outcome.title = listing.title
+        outcome.found = outcome.skipped = len(listing.entries)
+        count = self.mark(task, listing.entries)
+        journal.write("info", f"{handler.name} found {outcome.found} entries; marked {count} "
+                      "as done (the task was created with mark): only entries that appear "
+                      "from now on are queued")
 
     def _new(self, task: dict[str, Any], entries: list[Entry], journal: ExecutionLog
              ) -> tuple[list[Entry], list[tuple[Entry, str]]]:

@@ -97,9 +97,10 @@ class TaskScheduler:
             reference = task.get("last_run_at") or task["created_at"]
             slot = next_run(task["timer"], reference, self._zone())
             missed = slot is not None and slot <= now
-            if missed or task["id"] in interrupted:
+            if missed or task["id"] in interrupted or task.get("mark_pending"):
                 log.info("task %s (%s): %s; it runs now", task["id"], task["name"],
-                         "interrupted by a stop" if not missed else "a run was missed")
+                         "a run was missed" if missed else "interrupted by a stop"
+                         if task["id"] in interrupted else "its mark is still to be made")
                 with self._lock:
                     self._next[task["id"]] = (now, now + self._delay(), "startup")
             else:
@@ -145,6 +146,11 @@ class TaskScheduler:
         # 500 times to find nothing due.
         if sooner:
             self._wake.set()
+
+    def run_soon(self, task: dict[str, Any], trigger: str) -> None:
+        """A run of ``task`` now, in the pool (skipped when one is waiting or running)."""
+        if task["enabled"]:
+            self._submit(task, trigger)
 
     def next_run_at(self, task_id: int) -> float | None:
         with self._lock:

@@ -46,12 +46,13 @@ from .scheduler import TaskScheduler
 log = logging.getLogger(__name__)
 
 MAX_TASKS_AT_ONCE = 500
-# Seconds a name inference may spend reading a feed (it runs in the request), and the names
-# of an array in all: past them, the rest are ``task-{position}``. Without a bound for all,
-# 500 feeds of a slow site held the request 20 minutes, and a client that gave up and asked
-# again made every task twice.
+# Seconds a name inference may spend reading a feed (it runs in the request), and the
+# listings of a request in all (names and marks): past them, the rest are ``task-{position}``
+# and their marks are made by their first run, started at once. Without a bound for all, 500
+# feeds of a slow site held the request 20 minutes (an hour and more when marked), and a
+# client that gave up and asked again made every task twice.
 NAME_TIMEOUT = 5.0
-NAMES_TIMEOUT = 30.0
+LISTINGS_TIMEOUT = 30.0
 
 
 def _name_from(listing: Listing | None, position: int) -> str:
@@ -232,11 +233,13 @@ class TaskService:
         # preset reads, kept the lines of the first tasks of an array refused for a later
         # one. Each feed is read once (for the name and the marks), a few at once: read one
         # after the other, twice, a hundred feeds of a remote site held the request minutes.
-        listings = self._listings(tasks, marks, set(unnamed))
+        listings, late = self._listings(tasks, marks, set(unnamed))
         taken = self.store.names() | {t["name"] for t in tasks if t["name"]}
         for index in unnamed:
             tasks[index]["name"] = _unique(_name_from(listings.get(index), index + 1), taken)
             taken.add(tasks[index]["name"])
+        for index in late:
+            tasks[index]["mark_pending"] = True
         marked = [(index, listing) for index, listing in listings.items() if marks[index]]
         # The archive ids of every task's entries in one job, not a job a task.
         self.runner.with_archive_ids([e for index, listing in marked for e in listing.entries
@@ -250,45 +253,47 @@ class TaskService:
                 self.store.delete(task["id"])
             raise
         public = [self._announce("create", t) for t in created]
+        for index in late:  # marked now, not at a timer's slot hours away: what comes out
+            self.scheduler.run_soon(created[index], "create")  # meanwhile is new
         return public if many else public[0]
 
     def _listings(self, tasks: list[dict[str, Any]], marks: list[bool],
-                  unnamed: set[int]) -> dict[int, Listing]:
+                  unnamed: set[int]) -> tuple[dict[int, Listing], set[int]]:
         """The listing of each task to be marked (refused when one fails) and of each task
         to be named whose handler answers quickly (a feed: never a slow yt-dlp listing; when
-        it fails, or NAMES_TIMEOUT has passed, ``task-{position}`` names the task and its
-        runs will say what is wrong); ``tasks_concurrency`` at once."""
-        names_until = time.monotonic() + NAMES_TIMEOUT
+        it fails, ``task-{position}`` names the task and its runs will say what is wrong);
+        ``tasks_concurrency`` at once, within LISTINGS_TIMEOUT for all. With them, the tasks
+        to be marked whose listing that bound cut short or left unread."""
+        until = time.monotonic() + LISTINGS_TIMEOUT
+        late: set[int] = set()
 
         def read(index: int) -> Listing | None:
-            task = tasks[index]
+            task, mark = tasks[index], marks[index]
+            left = until - time.monotonic()
             try:
                 handler = self.handlers.choose(task["url"])
-                if marks[index]:
-                    return handler.list(task["url"], task["preset"])
-                left = names_until - time.monotonic()
-                if isinstance(handler, GenericTaskHandler) or left <= 0:
-                    return None
-                return handler.list(task["url"], task["preset"],
-                                    timeout=min(NAME_TIMEOUT, left))
+                if left > 0 and (mark or not isinstance(handler, GenericTaskHandler)):
+                    return handler.list(task["url"], task["preset"], timeout=min(
+                        left, FETCH_TIMEOUT if mark else NAME_TIMEOUT))
             except HandlerError as exc:  # a definition's match_url too
-                if marks[index]:
+                if mark and time.monotonic() < until:
                     raise invalid(f"Could not list the task's entries: {exc}") from None
-                return None
             except AppError:
-                if marks[index]:
+                if mark and time.monotonic() < until:
                     raise
-                return None
             finally:
                 self.store.release_thread()
+            if mark:
+                late.add(index)
+            return None
 
         wanted = [i for i in range(len(tasks)) if marks[i] or i in unnamed]
         if not wanted:
-            return {}
+            return {}, late
         with ThreadPoolExecutor(min(len(wanted), self._settings.current.tasks_concurrency),
                                 thread_name_prefix="task-listing") as pool:
             read_ = dict(zip(wanted, pool.map(read, wanted), strict=True))
-        return {index: listing for index, listing in read_.items() if listing is not None}
+        return {index: listing for index, listing in read_.items() if listing is not None}, late
 
     def update(self, task_id: int, body: Any, *, partial: bool) -> dict[str, Any]:
         self._task(task_id)

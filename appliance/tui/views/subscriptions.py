@@ -34,7 +34,7 @@ def outcome(task: dict[str, Any]) -> Text:
         return Text("running", style=OUTCOME_STYLE["running"])
     status = str(task.get("last_status") or "")
     if not status:
-        return Text("never run", style="dim")
+        return Text("to be marked" if task.get("mark_pending") else "never run", style="dim")
     if status == "failed":
         return Text(f"failed x{task.get('failures') or 1}", style=OUTCOME_STYLE["failed"])
     return Text(f"{status} +{task.get('last_queued') or 0}", style=OUTCOME_STYLE["success"])
