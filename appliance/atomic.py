@@ -4,10 +4,15 @@ the same folder, flushed to disk, renamed over the old one, and the folder flush
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PRIVATE_FOLDER = 0o700
 
 
 def fsync_path(path: Path) -> None:
@@ -17,6 +22,25 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def private_folder(path: Path) -> None:
+    """``path`` made (with its parents) when missing, and open to its owner only: the config
+    folder holds the database (cookies, notification credentials), its backups and the auth
+    file. The unit's ``UMask=0027`` is for the media that Jellyfin's or Samba's group reads,
+    and a folder made under it was the group's to read too (and, run by hand under umask
+    022, everyone's on the box)."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
+    mode = path.stat().st_mode & 0o777
+    if mode & ~PRIVATE_FOLDER:
+        try:
+            path.chmod(PRIVATE_FOLDER)
+        except OSError as exc:  # another user's folder: said, not fatal
+            log.warning("%s can be read by others (mode %o) and cannot be closed: %s", path,
+                        mode, exc.strerror)
+        else:
+            log.info("%s could be read by others (mode %o): now %o, its owner's only", path,
+                     mode, PRIVATE_FOLDER)
 
 
 def replace_with(path: Path, fill: Callable[[Path], None]) -> None:

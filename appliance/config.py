@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
+from .atomic import private_folder, write_atomic
 from .download_folder import download_folder_problem
 from .setting_fields import ENV_PREFIX, FIELDS, Field, SettingsError
 
@@ -166,13 +166,18 @@ def _web_server_section(value: Any) -> dict[str, Any]:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
+    try:
+        if not path.is_file():  # (a folder this user may not enter: PermissionError)
+            return {}
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise SettingsError(f"{path}: cannot read config file: {reason}") from None
     import yaml  # with a config file only: gunicorn's master holds what it imports
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SettingsError(f"{path}: cannot read config file: {reason}") from None
     if not isinstance(data, dict):
@@ -358,7 +363,10 @@ def ensure_folders(settings: Settings) -> None:
     for name in sorted(_PATH_FIELDS):
         path: Path = getattr(settings, name)
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            if name == "config_path":
+                private_folder(path)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot create {path}: "
                                 f"{exc.strerror}") from None

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..atomic import write_atomic
+from ..atomic import private_folder, write_atomic
 
 log = logging.getLogger("appliance.auth")
 
@@ -164,7 +164,7 @@ class AuthFile:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
