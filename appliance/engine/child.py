@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
+import yt_dlp
 from yt_dlp.extractor import get_info_extractor
 from yt_dlp.postprocessor.common import PostProcessor
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
@@ -233,7 +234,9 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     params.update(extract_flat="in_playlist", skip_download=True, lazy_playlist=False)
     with contained_ydl(job, params) as ydl:
         info = extract_info(ydl, job["url"], download=False)
-        info = ydl.sanitize_info(info)
+        # Whole, credentials too: the download it is handed to needs a format's own
+        # headers (some sites' tokens); the engine takes them out of what it shows.
+        info = yt_dlp.YoutubeDL.sanitize_info(info)
     result = {"summary": summarize(info)}
     if job.get("full"):
         result["info"] = info

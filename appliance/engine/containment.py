@@ -35,6 +35,7 @@ import yt_dlp
 from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
 
 from ..path_limits import NAME_MAX, cut_to_bytes
+from .credentials import without_credentials
 
 # Components that would name the folder itself or its parent once joined.
 _DOT_NAMES = frozenset({".", ".."})
@@ -239,6 +240,13 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
     ``containment`` is set by the job before any download starts."""
 
     containment: Containment | None = None
+
+    @staticmethod
+    def sanitize_info(info_dict: Any, remove_private_keys: bool = False) -> Any:
+        """What yt-dlp writes of an item (``.info.json``, ``-j``): without the person's
+        credentials for the site (``credentials``)."""
+        return without_credentials(
+            yt_dlp.YoutubeDL.sanitize_info(info_dict, remove_private_keys))
 
     @staticmethod
     def _outtmpl_expandpath(outtmpl: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import UNAVAILABLE, AppError, invalid
 from ..store import Item
 from ..store.records import new_id
+from .credentials import without_credentials
 from .js_runtime import ytdlp_param
 from .plans import Plan
 from .requests import parse_add_request
@@ -51,9 +52,11 @@ class Jobs:
         return plan.command_line(item.url, self.settings, cookie_file)
 
     def extract_url(self, url: str, preset: str, cli_args: list[str]) -> dict[str, Any]:
-        """Full info for ``url`` (``GET /api/yt-dlp/url/info``), through a warm process."""
+        """Full info for ``url`` (``GET /api/yt-dlp/url/info``, a channel's metadata),
+        through a warm process; without the credentials yt-dlp put in it."""
         item = Item(id=new_id(), url=url, preset=preset, cli=shlex.join(cli_args))
-        return self._read_url(item, "could not read the URL's info", full=True).get("info") or {}
+        return without_credentials(
+            self._read_url(item, "could not read the URL's info", full=True).get("info") or {})
 
     def list_entries(self, url: str, preset: str) -> dict[str, Any]:
         """What yt-dlp lists behind ``url`` without reading each entry (a flat playlist:
