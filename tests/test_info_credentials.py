@@ -9,6 +9,7 @@ local origin, the real runtime in process."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from support.server import wait_for
 
 from appliance.engine.credentials import without_credentials
 from appliance.runtime import Runtime
+from appliance.store import ItemStore
 
 Client = falcon.testing.TestClient
 COOKIE = "SECRETCOOKIE4242"
 TOKEN = "SECRETTOKEN4242"
 COOKIES = f"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{COOKIE}\n"
 HEADER = f"--add-header 'Authorization: Bearer {TOKEN}'"
+# Values for the NOT NULL columns of items without a default.
+FILLING = {"TEXT": "", "INTEGER": 0, "BIGINT": 0, "REAL": 0.0, "BOOLEAN": 0, "JSON": "{}"}
 
 
 def _preset(client: Client) -> str:
@@ -60,6 +64,9 @@ def test_an_items_info_json_holds_no_cookie_and_no_authorization(
     headers = info["formats"][0]["http_headers"]
     assert headers.get("User-Agent"), "the other headers are kept"
     assert (Path(runtime.settings.download_path) / item.filename).stat().st_size > 0
+    # and what the service keeps and shows of the item: its record, the history's answer
+    _no_secret(json.dumps(runtime.engine.store.get(item.id).to_dict(), default=str))
+    _no_secret(client.simulate_get("/api/history", params={"type": "done"}).text)
 
 
 def test_the_url_info_answer_holds_no_credentials(
@@ -99,3 +106,23 @@ def test_credentials_are_taken_wherever_yt_dlp_put_them() -> None:
         "entries": [{"requested_formats": [{"format_id": "f"}]}],
         "tags": ["cookies"], "description": {"cookies": 3}}
     assert info["cookies"] == "a=1", "the info given is left as it was"
+
+
+def test_cookies_kept_by_an_earlier_version_are_taken_out_once(tmp_path: Path) -> None:
+    path = tmp_path / "appliance.db"
+    ItemStore(path, tmp_path / "downloads").close()
+    with sqlite3.connect(path) as db:
+        columns = db.execute("PRAGMA table_info(items)").fetchall()
+        for item_id, info in (("kept", json.dumps({"title": "t", "cookies": f"s={COOKIE}"})),
+                              ("odd", "not json"), ("plain", '{"title": "p"}')):
+            row = {name: FILLING[kind] for _, name, kind, not_null, default, _ in columns
+                   if not_null and default is None}
+            row.update(id=item_id, info=info)
+            db.execute(f"INSERT INTO items ({', '.join(row)}) VALUES "
+                       f"({', '.join('?' * len(row))})", list(row.values()))
+        db.execute("PRAGMA user_version = 0")  # as an earlier version left it
+    ItemStore(path, tmp_path / "downloads").close()
+    with sqlite3.connect(path) as db:
+        assert dict(db.execute("SELECT id, info FROM items")) == {
+            "kept": '{"title":"t"}', "odd": "not json", "plain": '{"title": "p"}'}
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1

@@ -49,6 +49,7 @@ from .containment import (
     guard_writes,
     valid_text,
 )
+from .credentials import COOKIES
 from .folder_disk import token_in
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
@@ -177,7 +178,7 @@ def _scalar(value: Any) -> bool:
 def summarize(info: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for key, value in info.items():
-        if key.startswith("_") or value is None:
+        if key.startswith("_") or value is None or key == COOKIES:
             continue
         if isinstance(value, str):
             summary[key] = value[:MAX_TEXT]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+COOKIES = "cookies"  # the field yt-dlp puts them in
 
 
 def without_credentials(info: Any) -> Any:
@@ -26,7 +27,7 @@ def without_credentials(info: Any) -> Any:
         return info
     kept: dict[Any, Any] = {}
     for key, value in info.items():
-        if key == "cookies" and isinstance(value, str):
+        if key == COOKIES and isinstance(value, str):
             continue
         if key == "http_headers" and isinstance(value, dict):
             kept[key] = {name: header for name, header in value.items()

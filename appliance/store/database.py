@@ -237,6 +237,26 @@ def _add_column(db: orm.Database, table: str, column: str, definition: str, said
     log.info("database migrated: %s", said)
 
 
+# What rows of earlier versions hold that they must not, made right once each, in order:
+# PRAGMA user_version counts the fixes a database has had. (what it says, the statement, its
+# values: Pony reads "$name" in a statement as one)
+_ROW_FIXES = (
+    # yt-dlp's cookies for a site, kept in an item's info before engine/credentials.py.
+    ("items' info holds no site cookies",
+     "UPDATE items SET info = json_remove(info, $field) WHERE CASE WHEN json_valid(info) "
+     "THEN json_type(info, $field) IS NOT NULL ELSE 0 END", {"field": "$.cookies"}),
+)
+
+
+def _fix_rows(db: orm.Database) -> None:
+    with orm.db_session:
+        done = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, (said, statement, values) in enumerate(_ROW_FIXES[done:], start=done + 1):
+            changed = db.execute(statement, values).rowcount
+            db.execute(f"PRAGMA user_version = {number}")
+            log.info("database migrated: %s (%d rows)", said, changed)
+
+
 def open_database(path: Path, download_folder: Path | None = None
                   ) -> tuple[orm.Database, SimpleNamespace]:
     """``download_folder``: the folder configured now (see ``_add_download_folder``)."""
@@ -267,6 +287,7 @@ def open_database(path: Path, download_folder: Path | None = None
     with orm.db_session:
         for statement in _INDEXES:
             db.execute(statement)
+    _fix_rows(db)
     _create_search_index(db)
     log.debug("database open at %s", path)
     return db, entities
