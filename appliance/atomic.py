@@ -32,15 +32,20 @@ def private_folder(path: Path) -> None:
     022, everyone's on the box)."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
     mode = path.stat().st_mode & 0o777
-    if mode & ~PRIVATE_FOLDER:
-        try:
-            path.chmod(PRIVATE_FOLDER)
-        except OSError as exc:  # another user's folder: said, not fatal
-            log.warning("%s can be read by others (mode %o) and cannot be closed: %s", path,
-                        mode, exc.strerror)
-        else:
-            log.info("%s could be read by others (mode %o): now %o, its owner's only", path,
-                     mode, PRIVATE_FOLDER)
+    if not mode & ~PRIVATE_FOLDER:
+        return
+    try:
+        path.chmod(PRIVATE_FOLDER)
+        reason = "its file system keeps its modes"  # (FAT, a share: chmod says nothing)
+        closed = not path.stat().st_mode & 0o777 & ~PRIVATE_FOLDER
+    except OSError as exc:  # another user's folder: said, not fatal
+        reason, closed = exc.strerror, False
+    if closed:
+        log.info("%s could be read by others (mode %o): now %o, its owner's only", path,
+                 mode, PRIVATE_FOLDER)
+    else:
+        log.warning("%s can be read by others (mode %o) and cannot be closed: %s", path,
+                    mode, reason)
 
 
 def replace_with(path: Path, fill: Callable[[Path], None]) -> None:

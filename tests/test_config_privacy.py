@@ -11,8 +11,10 @@ import io
 import logging
 import os
 import pickle
+import shutil
 import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 from support.commands import isolated_home
 
 from appliance import cli
+from appliance.atomic import private_folder
 from appliance.auth.authfile import AuthFile
 from appliance.config import SettingsError, ensure_folders, load_settings
 
@@ -39,11 +42,12 @@ def umask() -> Iterator[Callable[[int], None]]:
     os.umask(before)
 
 
-def as_another_user(folder: Path, work: Callable[[], Any]) -> Any:
-    """What ``work`` answers (or raises, as text) run by a user who may not enter ``folder``:
-    nobody, in a child of this process (root here); for a test run without root, the folder's
-    owner with its permissions taken away."""
-    if os.geteuid() != 0:
+def as_another_user(folder: Path, work: Callable[[], Any], *, deny: bool = True) -> Any:
+    """What ``work`` answers (or raises, as text) run by another user than ``folder``'s
+    owner, who may not enter it when ``deny``: nobody, in a child of this process (root
+    here); for a test run without root, the folder's owner with its permissions taken
+    away."""
+    if os.geteuid() != 0 and deny:
         folder.chmod(0)
     read, write = os.pipe()
     pid = os.fork()
@@ -63,7 +67,8 @@ def as_another_user(folder: Path, work: Callable[[], Any]) -> Any:
     with os.fdopen(read, "rb") as pipe:
         data = pipe.read()
     os.waitpid(pid, 0)
-    folder.chmod(0o700)
+    if deny:
+        folder.chmod(0o700)
     return pickle.loads(data)
 
 
@@ -137,3 +142,28 @@ def test_a_config_file_that_is_not_utf8_is_a_settings_error(home: Path) -> None:
     (folder / "config.yml").write_bytes(b"port: 9000 # \xff\xfe\n")
     with pytest.raises(SettingsError, match=r"config\.yml: cannot read config file: 'utf-8'"):
         load_settings()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's folder needs root to make")
+def test_a_folder_that_cannot_be_closed_is_said_so(tmp_path: Path) -> None:
+    """The service's user does not own it (made by hand as another user): the warning says
+    it stays open, never that it was closed."""
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))  # (a test's own folder: nobody may not enter)
+    try:
+        shared.chmod(0o755)
+
+        def close() -> list[str]:
+            said: list[str] = []
+            handler = logging.Handler()
+            handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+            logging.getLogger("appliance.atomic").addHandler(handler)
+            private_folder(shared)
+            return said
+
+        kind, said = as_another_user(shared, close, deny=False)
+        assert kind == "answer", said
+        assert said == [f"{shared} can be read by others (mode 755) and cannot be closed: "
+                        "Operation not permitted"]
+        assert mode(shared) == 0o755
+    finally:
+        shutil.rmtree(shared)
