@@ -188,6 +188,13 @@ FIELDS: tuple[Field, ...] = (
         "YTP_TRUSTED_PROXIES are not capped.", 1, 1000,
     ),
     Field(
+        "ws_backlog_budget", 64 * 2**20, _to_int,
+        "Bytes all websocket clients together may have waiting to be sent (frames, their "
+        "bookkeeping, socket write buffers); past it, the client holding the most is closed "
+        "(1013) and reconnects. Each client also holds at most 10,000 state frames or 16 MiB.",
+        2**20, 2**40,
+    ),
+    Field(
         "db_backups", 3, _to_int,
         "Daily database backups kept in the config folder's backups/; 0: none.", 0, 100,
     ),

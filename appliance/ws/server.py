@@ -52,6 +52,7 @@ from appliance.config import Settings, SettingsHolder
 from appliance.events import Event, EventBus
 from appliance.ws import admission
 from appliance.ws.admission import Admission
+from appliance.ws.budget import Budget
 from appliance.ws.clients import CLOSE_POLICY, Client
 from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
 from appliance.ws.frames import encode
@@ -130,6 +131,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         service_threads: int = 4,
         auth_check_interval: float = 2.0,
         max_connections: int | None = None,
+        backlog_budget: int | None = None,
     ) -> None:
         self._settings = SettingsHolder.of(settings)
         # The service passes its one Authenticator (shared with HTTP: same file, throttle and
@@ -151,6 +153,9 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._service_threads = service_threads
         self._auth_check_interval = auth_check_interval
         self._max_connections = default_total() if max_connections is None else max_connections
+        # What all clients together may have waiting (see ws/budget.py), fixed at start.
+        self.budget = Budget(settings.ws_backlog_budget if backlog_budget is None
+                             else backlog_budget)
 
         base = settings.base_path if settings.base_path.endswith("/") else settings.base_path + "/"
         self._routes = {"/ws": YTPTUBE, f"{base}ws": YTPTUBE,
@@ -409,9 +414,8 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         """A client for ``connection`` while it lasts. The protocol registers it in
         ``clients`` when its first frames are queued; on the way out (the peer gone, or the
         protocol done) it is removed, its buffer drained, and the disconnect logged."""
-        client = Client(
-            connection, protocol, max_state=self._max_state, max_progress=self._max_progress
-        )
+        client = Client(connection, protocol, max_state=self._max_state,
+                        max_progress=self._max_progress, budget=self.budget)
         log.info(
             "websocket client %s connected (%s) from %s",
             client.sid, protocol, connection.remote_address,
