@@ -37,6 +37,8 @@ log = logging.getLogger("appliance.ws")
 __all__ = ["CLOSE_TOO_SLOW", "BufferClosed", "Client", "ClientBuffer"]
 
 CLOSE_INTERNAL_ERROR = 1011
+# Close code sent to every client when the service stops.
+CLOSE_GOING_AWAY = 1001
 # Close code sent to a client whose credentials are no longer accepted (policy violation).
 CLOSE_POLICY = 1008
 # The bytes of state frames one client may have waiting (see max_state_bytes).

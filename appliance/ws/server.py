@@ -53,7 +53,7 @@ from appliance.events import Event, EventBus
 from appliance.ws import admission
 from appliance.ws.admission import Admission
 from appliance.ws.budget import Budget
-from appliance.ws.clients import CLOSE_POLICY, Client
+from appliance.ws.clients import CLOSE_GOING_AWAY, CLOSE_POLICY, Client
 from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
 from appliance.ws.frames import encode
 from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections, default_total
@@ -333,6 +333,11 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         for task in (self._ticker, self._guard):
             if task is not None:
                 task.cancel()
+        # Each client closed by its own bounded close: websockets' own waits for a socket's
+        # write buffer to drain, so one client that stopped reading held every stop (and
+        # restart) for the whole wait of stop(), which then logged a traceback.
+        for client in (*self._ytp_clients.values(), *self._fa_clients.values()):
+            client.close(CLOSE_GOING_AWAY, "service stopping")
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

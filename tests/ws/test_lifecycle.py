@@ -8,11 +8,23 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from support.ws_sidecar import TIMEOUT, FakeService, recv_json, send, url
+from support.ws_sidecar import (
+    PAD,
+    TIMEOUT,
+    FakeService,
+    Filler,
+    backed_up,
+    fill_until,
+    recv_json,
+    send,
+    slow_connect,
+    url,
+)
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from appliance.config import Settings
 from appliance.events import EventBus
@@ -39,7 +51,7 @@ def test_stop_closes_clients_and_ends_the_thread(
         with pytest.raises(ConnectionClosed) as exc:
             ws.recv(timeout=TIMEOUT)
     assert exc.value.rcvd is not None
-    assert exc.value.rcvd.code == 1001
+    assert (exc.value.rcvd.code, exc.value.rcvd.reason) == (1001, "service stopping")
     assert caplog.records == []  # closed cleanly, within its time
     assert not any(t.is_alive() for t in threads)
     # its loop closed too: a service that runs for years holds no descriptor of it
@@ -140,3 +152,36 @@ def test_a_service_call_that_hangs_does_not_hold_the_stop(
         released.set()
         if stopping.ident is not None:
             stopping.join(timeout=TIMEOUT)
+
+
+def test_a_client_that_stopped_reading_does_not_hold_the_stop(
+    make_server: Callable[..., WebsocketServer], bus: EventBus,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # websockets' close waits for the socket's write buffer to drain before its close timeout
+    # begins: one client that stopped reading (a Home Assistant that hangs) held every stop,
+    # and restart, for the whole of stop()'s wait, which then logged "did not close cleanly"
+    # with a traceback. Each client's close is cut after the close timeout now.
+    server = make_server()
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+        fill_until(fast, Filler(lambda n: bus.publish("filler", {"n": n, "pad": PAD}),
+                                lambda m: m["data"]["n"] if m["event"] == "filler" else None),
+                   lambda: backed_up(server, sid))
+        with caplog.at_level(logging.WARNING, logger="appliance.ws"):
+            server.stop()
+        assert [r.getMessage() for r in caplog.records] == []
+        assert not server.running
+        # the reader was told why
+        _, closed = recv_until_closed(fast)
+    assert closed.rcvd is not None
+    assert (closed.rcvd.code, closed.rcvd.reason) == (1001, "service stopping")
+
+
+def recv_until_closed(ws: ClientConnection) -> tuple[list[Any], ConnectionClosed]:
+    got = []
+    with pytest.raises(ConnectionClosed) as exc:
+        while True:
+            got.append(recv_json(ws))
+    return got, exc.value
