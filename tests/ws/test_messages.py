@@ -172,9 +172,9 @@ def test_add_url_dispatches_and_replies_item_status(
         ]
     assert service.calls == [("add", [{"url": "https://example.com/v/clip",
                                        "preset": "default"}])]
-    assert status["data"]["status"] == "queued"
-    assert status["data"]["message"] == "Item added to queue"
-    assert status["data"]["id"] == added[0]["data"]["id"]
+    # the item as added, with its status and a message (nothing else)
+    assert status["data"] == {**added[0]["data"], "status": "queued",
+                              "message": "Item added to queue"}
     assert status["data"]["url"] == "https://example.com/v/clip"
 
 
