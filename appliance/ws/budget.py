@@ -22,10 +22,11 @@ from typing import Protocol
 log = logging.getLogger("appliance.ws")
 
 # What one waiting entry takes beside its frame: the buffer's ordered dict slot and node, its
-# key (an int, or a ("p", key) tuple). Measured with tracemalloc on CPython 3.11: 133 bytes
-# for a state frame, 160-162 for a progress one, by where the dict's last growth fell
-# (tests/ws/test_budget.py keeps it honest).
-ENTRY_COST = 176
+# key (an int, or a ("p", key) tuple for a progress frame). Measured with tracemalloc on
+# CPython 3.11: 133 bytes a state entry, 160-162 a progress one, by where the dict's last
+# growth fell (tests/ws/test_budget.py keeps both honest).
+STATE_ENTRY = 136
+PROGRESS_ENTRY = 168
 # A bytes object's header, paid once per distinct frame.
 FRAME_COST = sys.getsizeof(b"")
 # The budget's default: a small box's share for clients that do not read (a 1 GB Raspberry Pi
@@ -64,27 +65,23 @@ class Budget:
         self._refs: dict[int, int] = {}
         self._holders: dict[Holder, None] = {}
 
-    def frame_cost(self, frame: bytes) -> int:
-        """What an entry of ``frame`` costs a buffer's own count (the frame in full)."""
-        return len(frame) + FRAME_COST + ENTRY_COST
-
-    def take(self, frame: bytes) -> None:
-        """A buffer now holds ``frame`` in one more entry."""
+    def take(self, frame: bytes, entry: int) -> None:
+        """A buffer now holds ``frame`` in one more entry, which costs ``entry`` bytes."""
         key = id(frame)
         refs = self._refs.get(key, 0)
         self._refs[key] = refs + 1
-        self.held += ENTRY_COST if refs else len(frame) + FRAME_COST + ENTRY_COST
+        self.held += entry if refs else len(frame) + FRAME_COST + entry
 
-    def release(self, frame: bytes) -> None:
-        """An entry holding ``frame`` left its buffer."""
+    def release(self, frame: bytes, entry: int) -> None:
+        """An entry of ``entry`` bytes holding ``frame`` left its buffer."""
         key = id(frame)
         refs = self._refs[key] - 1
         if refs:
             self._refs[key] = refs
-            self.held -= ENTRY_COST
+            self.held -= entry
         else:
             del self._refs[key]
-            self.held -= len(frame) + FRAME_COST + ENTRY_COST
+            self.held -= len(frame) + FRAME_COST + entry
 
     def adjust(self, change: int) -> None:
         """Bytes held outside the buffers (a socket's write buffer) grew or shrank."""

@@ -30,7 +30,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from appliance.ws.budget import CLOSE_TOO_SLOW, Budget
+from appliance.ws.budget import CLOSE_TOO_SLOW, FRAME_COST, PROGRESS_ENTRY, STATE_ENTRY, Budget
 
 log = logging.getLogger("appliance.ws")
 
@@ -93,13 +93,13 @@ class ClientBuffer:
     def closed(self) -> bool:
         return self._closed
 
-    def _hold(self, frame: bytes) -> None:
-        self.budget.take(frame)
-        self._held += self.budget.frame_cost(frame)
+    def _hold(self, frame: bytes, entry: int) -> None:
+        self.budget.take(frame, entry)
+        self._held += len(frame) + FRAME_COST + entry
 
-    def _let_go(self, frame: bytes) -> None:
-        self.budget.release(frame)
-        self._held -= self.budget.frame_cost(frame)
+    def _let_go(self, frame: bytes, entry: int) -> None:
+        self.budget.release(frame, entry)
+        self._held -= len(frame) + FRAME_COST + entry
 
     def push_state(self, frame: bytes) -> bool:
         """Queue a state frame. False when the backlog is already at a cap (not queued); a
@@ -109,7 +109,7 @@ class ClientBuffer:
         if self._state >= self.max_state or self._state_bytes >= self.max_state_bytes:
             return False
         self._frames[next(self._seq)] = frame
-        self._hold(frame)
+        self._hold(frame, STATE_ENTRY)
         self._state += 1
         self._state_bytes += len(frame)
         self._ready.set()
@@ -121,7 +121,7 @@ class ClientBuffer:
             return
         key = next(self._seq)
         self._frames[key] = frame
-        self._hold(frame)
+        self._hold(frame, STATE_ENTRY)
         self._frames.move_to_end(key, last=False)
         self._state += 1
         self._state_bytes += len(frame)
@@ -133,7 +133,7 @@ class ClientBuffer:
             return
         slot = ("p", key)
         if slot in self._frames:
-            self._let_go(self._frames[slot])
+            self._let_go(self._frames[slot], PROGRESS_ENTRY)
             self._frames[slot] = frame
             self._frames.move_to_end(slot)
             self.coalesced += 1
@@ -142,7 +142,7 @@ class ClientBuffer:
             return
         else:
             self._frames[slot] = frame
-        self._hold(frame)
+        self._hold(frame, PROGRESS_ENTRY)
         self._ready.set()
 
     async def get(self) -> bytes:
@@ -153,8 +153,9 @@ class ClientBuffer:
             self._ready.clear()
             await self._ready.wait()
         key, frame = self._frames.popitem(last=False)
-        self._let_go(frame)
-        if isinstance(key, int):
+        state = isinstance(key, int)
+        self._let_go(frame, STATE_ENTRY if state else PROGRESS_ENTRY)
+        if state:
             self._state -= 1
             self._state_bytes -= len(frame)
             self._taken.set()
@@ -169,8 +170,8 @@ class ClientBuffer:
     def close(self) -> None:
         """Drop everything waiting and wake the sender so it stops."""
         self._closed = True
-        for frame in self._frames.values():
-            self.budget.release(frame)
+        for key, frame in self._frames.items():
+            self.budget.release(frame, STATE_ENTRY if isinstance(key, int) else PROGRESS_ENTRY)
         self._frames.clear()
         self._held = 0
         self._state = 0

@@ -17,8 +17,9 @@ The handshake refuses pages on foreign origins (403, see :mod:`appliance.auth.br
 then authenticates like HTTP.
 
 Threading: the bus calls :meth:`WebsocketServer._on_event` in engine threads; it only hands
-the event to the loop: appended to a list that the loop drains, woken (``call_soon_threadsafe``)
-only when the list was empty, and not at all while no client is connected. A wake-up is a
+the event to the loop: appended to a queue that the loop drains (at most ``DRAIN_BATCH`` a
+turn, so that the senders write between), woken (``call_soon_threadsafe``) only when the queue
+was empty, and not at all while no client is connected. A wake-up is a
 write to the loop's pipe and a turn of the loop's thread at the interpreter's lock, which the
 API's threads wait for: a round of 500 tasks and their downloads published some 10,000 events
 (``bench/tasks_scale.py``). On the loop each event is encoded once
@@ -31,6 +32,7 @@ checks in another, so that service calls that hang hold neither.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -65,6 +67,12 @@ T = TypeVar("T")
 
 THREAD_NAME = "ws-sidecar"
 MAX_MESSAGE = 2**20  # client → server messages over 1 MiB are refused (close 1009)
+# Events dispatched in one turn of the loop; the rest in the next, after the senders have
+# written. A burst dispatched whole (a playlist of thousands added at once, published faster
+# than the loop turns while a thousand clients are connected) queued all of it before any
+# sender wrote a frame: a client that reads everything it gets was closed as too slow
+# (10,000 state frames waiting for it).
+DRAIN_BATCH = 100
 # Threads that check credentials (handshakes, open sockets after a change): their own, so that
 # service calls that hang (a delete on a disk that hangs) hold neither new sockets nor the
 # closing of those whose credentials ended. Hashing is bounded by the checker's slots.
@@ -179,7 +187,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._bound_port: int | None = None
 
         # Events handed over, not yet dispatched; a drain is scheduled while it is not empty.
-        self._pending: list[Event] = []
+        self._pending: collections.deque[Event] = collections.deque()
         self._pending_lock = threading.Lock()
 
         # Loop-thread state (the publishing threads only look whether the dicts are empty).
@@ -488,9 +496,13 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
 
     def _drain(self) -> None:
         with self._pending_lock:
-            pending, self._pending = self._pending, []
+            count = min(DRAIN_BATCH, len(self._pending))
+            pending = [self._pending.popleft() for _ in range(count)]
+            more = bool(self._pending)
         for event in pending:
             self._dispatch(event)
+        if more:  # the rest after the senders' turn (still scheduled: the deque is not empty)
+            asyncio.get_running_loop().call_soon(self._drain)
 
     def _dispatch(self, event: Event) -> None:
         if self._ytp_clients:

@@ -30,9 +30,10 @@ from appliance.events import EventBus
 from appliance.ws import WebsocketServer
 from appliance.ws.budget import (
     DEFAULT_BUDGET,
-    ENTRY_COST,
     FRAME_COST,
     OVER_BUDGET,
+    PROGRESS_ENTRY,
+    STATE_ENTRY,
     Budget,
 )
 from appliance.ws.clients import ClientBuffer
@@ -42,8 +43,8 @@ from appliance.ws.clients import ClientBuffer
 
 @pytest.mark.parametrize("kind", ["state", "progress"])
 def test_an_entry_costs_no_more_than_the_budget_counts(kind: str) -> None:
-    # The budget stands for the memory really held: an entry must not cost more than
-    # ENTRY_COST beside its frame (the same frame in every entry: its bytes are counted once).
+    # The budget stands for the memory really held: an entry must not cost more than it
+    # counts beside its frame (the same frame in every entry: its bytes are counted once).
     async def scenario() -> tuple[float, int]:
         budget = Budget()
         buf = ClientBuffer(max_state=10**6, max_progress=10**6, max_state_bytes=2**40,
@@ -65,11 +66,12 @@ def test_an_entry_costs_no_more_than_the_budget_counts(kind: str) -> None:
 
     entries = 50_000
     per_entry, held = asyncio.run(scenario())
-    assert per_entry <= ENTRY_COST
+    counted = STATE_ENTRY if kind == "state" else PROGRESS_ENTRY
+    assert per_entry <= counted
     # and what it counted: the frame once, every entry
-    assert held == 300 + FRAME_COST + entries * ENTRY_COST
-    # not a figure made up to be safe: within a third of what is measured
-    assert 1.34 * per_entry > ENTRY_COST
+    assert held == 300 + FRAME_COST + entries * counted
+    # not a figure made up to be safe: within a tenth of what is measured
+    assert 1.1 * per_entry > counted
 
 
 def test_a_frame_shared_by_buffers_is_counted_once_and_all_is_given_back() -> None:
@@ -97,15 +99,15 @@ def test_a_frame_shared_by_buffers_is_counted_once_and_all_is_given_back() -> No
         held.append(budget.held)
         return held
 
-    entry = FRAME_COST + ENTRY_COST
+    state, progress = FRAME_COST + STATE_ENTRY, FRAME_COST + PROGRESS_ENTRY
     assert asyncio.run(scenario()) == [
-        1000 + entry + ENTRY_COST,
-        1000 + entry + ENTRY_COST + 700 + entry,
-        1000 + entry + ENTRY_COST + 700 + entry + 500 + entry,
-        1000 + entry + 700 + entry,
-        1000 + entry + 500 + entry,
-        1000 + entry + 700 + entry + 500 + entry,
-        700 + entry,
+        1000 + state + STATE_ENTRY,
+        1000 + state + STATE_ENTRY + 700 + progress,
+        1000 + state + STATE_ENTRY + 700 + progress + 500 + state,
+        1000 + state + 700 + progress,
+        1000 + state + 500 + state,
+        1000 + state + 700 + progress + 500 + state,
+        700 + progress,
         0,
     ]
 
