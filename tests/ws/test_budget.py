@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from support.ws_sidecar import (
     PAD,
+    FakeService,
     Filler,
     event,
     fill_until,
@@ -285,3 +286,25 @@ def test_a_closed_client_that_reads_nothing_is_cut_after_the_close_timeout(
         wait_until(lambda: stats_of(server, sid) is None)
         assert len(server.client_stats()) == 1
         assert server.budget.held < 2 * 2**20
+
+
+def test_a_snapshot_counts_against_the_budget_too(
+    make_server: Callable[..., WebsocketServer], service: FakeService,
+) -> None:
+    # Flasharr's SYNC_ALL is each socket's own (up to 1,000 tasks): a thousand sockets
+    # opened at once each held one until its sender wrote it.
+    for n in range(200):
+        service.seed(f"https://example.com/{n}")
+    server = make_server(backlog_budget=8 * 1024, batch_interval=60, stats_interval=60)
+    with connect(url(server, "/api/ws")) as ws, pytest.raises(ConnectionClosed) as exc:
+        recv_json(ws)
+    assert exc.value.rcvd is not None
+    assert (exc.value.rcvd.code, exc.value.rcvd.reason) == (1013, OVER_BUDGET)
+    assert server.budget.closed == 1
+    wait_until(lambda: server.client_stats() == [])
+    assert server.budget.held == 0
+    # one that fits is sent
+    for item_id in list(service.items)[20:]:
+        del service.items[item_id]
+    with connect(url(server, "/api/ws")) as ws:
+        assert len(recv_json(ws)["tasks"]) == 20
