@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -125,6 +126,7 @@ def child(mode: str, clients: int, events: int) -> dict[str, Any]:
         for sock in stalled:
             sock.close()
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> int:
