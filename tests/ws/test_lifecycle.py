@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 import socket
@@ -185,3 +186,27 @@ def recv_until_closed(ws: ClientConnection) -> tuple[list[Any], ConnectionClosed
         while True:
             got.append(recv_json(ws))
     return got, exc.value
+
+
+def test_it_listens_on_the_settings_port_unless_given_another(
+    settings: Settings, bus: EventBus, service: FakeService
+) -> None:
+    # The service gives no port: the sidecar listens on YTP_WS_PORT (or the HTTP port + 1).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    server = WebsocketServer(settings.replace(ws_port=free), bus, service)
+    assert server.port == free  # before it starts: the one it will ask for
+    server.start()
+    try:
+        assert server.port == free
+        with connect(f"ws://127.0.0.1:{free}/ws") as ws:
+            assert recv_json(ws)["event"] == "connected"
+    finally:
+        server.stop()
+
+
+def test_flasharrs_timers_default_to_the_contracts_intervals() -> None:
+    # spec/flasharr-api.md: TASK_BATCH_UPDATE every 500 ms, ENGINE_STATS every 2 seconds
+    defaults = inspect.signature(WebsocketServer).parameters
+    assert (defaults["batch_interval"].default, defaults["stats_interval"].default) == (0.5, 2.0)
