@@ -23,6 +23,7 @@ from support.ws_sidecar import (
     send,
     slow_connect,
     url,
+    wait_until,
 )
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -189,7 +190,7 @@ def recv_until_closed(ws: ClientConnection) -> tuple[list[Any], ConnectionClosed
 
 
 def test_it_listens_on_the_settings_port_unless_given_another(
-    settings: Settings, bus: EventBus, service: FakeService
+    settings: Settings, bus: EventBus, service: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The service gives no port: the sidecar listens on YTP_WS_PORT (or the HTTP port + 1).
     with socket.socket() as probe:
@@ -197,9 +198,14 @@ def test_it_listens_on_the_settings_port_unless_given_another(
         free = probe.getsockname()[1]
     server = WebsocketServer(settings.replace(ws_port=free), bus, service)
     assert server.port == free  # before it starts: the one it will ask for
-    server.start()
+    with caplog.at_level(logging.INFO, logger="appliance.ws"):
+        server.start()
     try:
         assert server.port == free
+        # websockets' own lines under the sidecar's logger (the service's log settings hold)
+        assert [(r.name, r.getMessage()) for r in caplog.records] == [
+            ("appliance.ws.protocol", f"server listening on 127.0.0.1:{free}"),
+            ("appliance.ws", f"websocket sidecar listening on 127.0.0.1:{free}")]
         with connect(f"ws://127.0.0.1:{free}/ws") as ws:
             assert recv_json(ws)["event"] == "connected"
     finally:
@@ -210,3 +216,36 @@ def test_flasharrs_timers_default_to_the_contracts_intervals() -> None:
     # spec/flasharr-api.md: TASK_BATCH_UPDATE every 500 ms, ENGINE_STATS every 2 seconds
     defaults = inspect.signature(WebsocketServer).parameters
     assert (defaults["batch_interval"].default, defaults["stats_interval"].default) == (0.5, 2.0)
+
+
+def test_a_stop_while_a_command_runs_leaves_no_thread_or_descriptor_behind(
+    settings: Settings, bus: EventBus, service: FakeService
+) -> None:
+    # A command still waiting on the service (a delete on a disk that hangs) at the stop: its
+    # handler is cancelled with the loop's other leftovers, the loop closed, the pools' threads
+    # end once their calls return. A restart of the sidecar must leave nothing of the old one.
+    began, release = threading.Event(), threading.Event()
+
+    def start(ids: list[str]) -> dict[str, str]:
+        began.set()
+        release.wait(TIMEOUT)
+        return dict.fromkeys(ids, "ok")
+
+    service.start = start  # type: ignore[method-assign]
+    gc.collect()
+    descriptors = len(os.listdir("/proc/self/fd"))
+    server = WebsocketServer(settings, bus, service, port=0)
+    server.start()
+    try:
+        with connect(url(server)) as ws:
+            recv_json(ws)
+            send(ws, "item_start", "a")
+            assert began.wait(TIMEOUT)
+            server.stop()
+    finally:
+        release.set()
+        server.stop()
+    names = ("ws-sidecar", "ws-service", "ws-auth")
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith(names)])
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == descriptors
