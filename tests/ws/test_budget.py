@@ -268,6 +268,9 @@ def test_stalled_sockets_past_the_budget_are_closed_biggest_first_and_readers_ke
         [left] = server.client_stats()
         assert left["closing"] is False
     assert sent >= 1
+    # all gone: nothing is counted any more (what was in their sockets' buffers included)
+    wait_until(lambda: server.client_stats() == [])
+    assert server.budget.held == 0
 
 
 def test_a_closed_client_that_reads_nothing_is_cut_after_the_close_timeout(
