@@ -219,7 +219,7 @@ def test_flasharrs_timers_default_to_the_contracts_intervals() -> None:
 
 
 def test_a_stop_while_a_command_runs_leaves_no_thread_or_descriptor_behind(
-    settings: Settings, bus: EventBus, service: FakeService
+    settings: Settings, bus: EventBus, service: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A command still waiting on the service (a delete on a disk that hangs) at the stop: its
     # handler is cancelled with the loop's other leftovers, the loop closed, the pools' threads
@@ -247,5 +247,8 @@ def test_a_stop_while_a_command_runs_leaves_no_thread_or_descriptor_behind(
         server.stop()
     names = ("ws-sidecar", "ws-service", "ws-auth")
     wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith(names)])
-    gc.collect()
+    with caplog.at_level(logging.ERROR):
+        gc.collect()
     assert len(os.listdir("/proc/self/fd")) == descriptors
+    # its handler was cancelled and awaited, not dropped pending with the loop
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
