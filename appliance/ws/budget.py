@@ -94,6 +94,11 @@ class Budget:
         self._holders.pop(holder, None)
 
     @property
+    def holders(self) -> int:
+        """The clients counted (open ones: a closing client has left)."""
+        return len(self._holders)
+
+    @property
     def over(self) -> bool:
         return self.limit is not None and self.held > self.limit
 

@@ -219,6 +219,7 @@ def test_stalled_sockets_past_the_budget_are_closed_biggest_first_and_readers_ke
     budget = 4 * 2**20
     server = make_server(settings.replace(ws_backlog_budget=budget), close_timeout=10)
     assert server.budget.limit == budget  # from the setting
+    assert server.budget.holders == 0
     with slow_connect(server) as first, slow_connect(server) as second, \
             connect(url(server), max_queue=None) as fast:
         first_sid = recv_json(first)["data"]["sid"]
@@ -271,6 +272,8 @@ def test_stalled_sockets_past_the_budget_are_closed_biggest_first_and_readers_ke
     # all gone: nothing is counted any more (what was in their sockets' buffers included)
     wait_until(lambda: server.client_stats() == [])
     assert server.budget.held == 0
+    # and holds none of them (a service that runs for years sees thousands come and go)
+    assert server.budget.holders == 0
 
 
 def test_a_closed_client_that_reads_nothing_is_cut_after_the_close_timeout(
@@ -306,6 +309,8 @@ def test_a_snapshot_counts_against_the_budget_too(
     assert server.budget.closed == 1
     wait_until(lambda: server.client_stats() == [])
     assert server.budget.held == 0
+    # and holds none of them (a service that runs for years sees thousands come and go)
+    assert server.budget.holders == 0
     # one that fits is sent
     for item_id in list(service.items)[20:]:
         del service.items[item_id]
