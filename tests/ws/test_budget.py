@@ -161,6 +161,10 @@ def test_over_the_budget_the_clients_holding_the_most_are_closed_until_it_is_kep
     assert (budget.held, budget.closed) == (1101, 3)
     budget.relieve()  # no one left to close: it stops (the rest goes as buffers drain)
     assert budget.closed == 3
+    alone = Budget(1)
+    alone.adjust(10)
+    alone.relieve()  # over, with no client at all: nothing to close, no error
+    assert (alone.over, alone.closed) == (True, 0)
     # the reason a client can show: a websocket close reason is at most 123 bytes
     assert len(OVER_BUDGET.encode()) <= 123
 
