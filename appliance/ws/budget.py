@@ -29,9 +29,6 @@ STATE_ENTRY = 136
 PROGRESS_ENTRY = 168
 # A bytes object's header, paid once per distinct frame.
 FRAME_COST = sys.getsizeof(b"")
-# The budget's default: a small box's share for clients that do not read (a 1 GB Raspberry Pi
-# runs the whole service in some 80 MB).
-DEFAULT_BUDGET = 64 * 2**20
 # Close code for a client too far behind, by its own cap or the budget ("try again later").
 CLOSE_TOO_SLOW = 1013
 # The reason given to the client closed to bring the total back under the budget.
