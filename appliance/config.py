@@ -57,6 +57,7 @@ class Settings:
     folder_depth: int
     max_body: int
     max_connections_per_address: int
+    ws_backlog_budget: int
     db_backups: int
     auth_username: str
     auth_password: str

@@ -187,6 +187,15 @@ FIELDS: tuple[Field, ...] = (
         "that); more are closed at once. "
         "YTP_TRUSTED_PROXIES are not capped.", 1, 1000,
     ),
+    # A small box's share for websocket clients that do not read (a 1 GB Raspberry Pi runs
+    # the whole service in some 80 MB); see appliance/ws/budget.py.
+    Field(
+        "ws_backlog_budget", 64 * 2**20, _to_int,
+        "Bytes all websocket clients together may have waiting to be sent (frames, their "
+        "bookkeeping, socket write buffers); past it, the client holding the most is closed "
+        "(1013) and reconnects. Each client also holds at most 10,000 state frames or 16 MiB.",
+        2**20, 2**40,
+    ),
     Field(
         "db_backups", 3, _to_int,
         "Daily database backups kept in the config folder's backups/; 0: none.", 0, 100,

@@ -98,7 +98,7 @@ class FlasharrProtocol:
             if frame is None:
                 await connection.close(CLOSE_INTERNAL_ERROR, "cannot encode tasks")
                 return
-            client.buffer.push_front(frame)
+            client.send_first(frame)
             client.start()
             async for _ in connection:  # the protocol has no client messages; ignore them
                 pass

@@ -17,8 +17,9 @@ The handshake refuses pages on foreign origins (403, see :mod:`appliance.auth.br
 then authenticates like HTTP.
 
 Threading: the bus calls :meth:`WebsocketServer._on_event` in engine threads; it only hands
-the event to the loop: appended to a list that the loop drains, woken (``call_soon_threadsafe``)
-only when the list was empty, and not at all while no client is connected. A wake-up is a
+the event to the loop: appended to a queue that the loop drains (at most ``DRAIN_BATCH`` a
+turn, so that the senders write between), woken (``call_soon_threadsafe``) only when the queue
+was empty, and not at all while no client is connected. A wake-up is a
 write to the loop's pipe and a turn of the loop's thread at the interpreter's lock, which the
 API's threads wait for: a round of 500 tasks and their downloads published some 10,000 events
 (``bench/tasks_scale.py``). On the loop each event is encoded once
@@ -31,6 +32,7 @@ checks in another, so that service calls that hang hold neither.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -52,7 +54,8 @@ from appliance.config import Settings, SettingsHolder
 from appliance.events import Event, EventBus
 from appliance.ws import admission
 from appliance.ws.admission import Admission
-from appliance.ws.clients import CLOSE_POLICY, Client
+from appliance.ws.budget import Budget
+from appliance.ws.clients import CLOSE_GOING_AWAY, CLOSE_POLICY, Client
 from appliance.ws.flasharr import FLASHARR, FlasharrProtocol
 from appliance.ws.frames import encode
 from appliance.ws.limits import HANDSHAKE_TIMEOUT, capped_connections, default_total
@@ -64,6 +67,12 @@ T = TypeVar("T")
 
 THREAD_NAME = "ws-sidecar"
 MAX_MESSAGE = 2**20  # client → server messages over 1 MiB are refused (close 1009)
+# Events dispatched in one turn of the loop; the rest in the next, after the senders have
+# written. A burst dispatched whole (a playlist of thousands added at once, published faster
+# than the loop turns while a thousand clients are connected) queued all of it before any
+# sender wrote a frame: a client that reads everything it gets was closed as too slow
+# (10,000 state frames waiting for it).
+DRAIN_BATCH = 100
 # Threads that check credentials (handshakes, open sockets after a change): their own, so that
 # service calls that hang (a delete on a disk that hangs) hold neither new sockets nor the
 # closing of those whose credentials ended. Hashing is bounded by the checker's slots.
@@ -130,6 +139,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         service_threads: int = 4,
         auth_check_interval: float = 2.0,
         max_connections: int | None = None,
+        backlog_budget: int | None = None,
     ) -> None:
         self._settings = SettingsHolder.of(settings)
         # The service passes its one Authenticator (shared with HTTP: same file, throttle and
@@ -151,6 +161,9 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._service_threads = service_threads
         self._auth_check_interval = auth_check_interval
         self._max_connections = default_total() if max_connections is None else max_connections
+        # What all clients together may have waiting (see ws/budget.py), fixed at start.
+        self.budget = Budget(settings.ws_backlog_budget if backlog_budget is None
+                             else backlog_budget)
 
         base = settings.base_path if settings.base_path.endswith("/") else settings.base_path + "/"
         self._routes = {"/ws": YTPTUBE, f"{base}ws": YTPTUBE,
@@ -174,7 +187,7 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         self._bound_port: int | None = None
 
         # Events handed over, not yet dispatched; a drain is scheduled while it is not empty.
-        self._pending: list[Event] = []
+        self._pending: collections.deque[Event] = collections.deque()
         self._pending_lock = threading.Lock()
 
         # Loop-thread state (the publishing threads only look whether the dicts are empty).
@@ -328,6 +341,11 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         for task in (self._ticker, self._guard):
             if task is not None:
                 task.cancel()
+        # Each client closed by its own bounded close: websockets' own waits for a socket's
+        # write buffer to drain, so one client that stopped reading held every stop (and
+        # restart) for the whole wait of stop(), which then logged a traceback.
+        for client in (*self._ytp_clients.values(), *self._fa_clients.values()):
+            client.close(CLOSE_GOING_AWAY, "service stopping")
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -409,9 +427,8 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
         """A client for ``connection`` while it lasts. The protocol registers it in
         ``clients`` when its first frames are queued; on the way out (the peer gone, or the
         protocol done) it is removed, its buffer drained, and the disconnect logged."""
-        client = Client(
-            connection, protocol, max_state=self._max_state, max_progress=self._max_progress
-        )
+        client = Client(connection, protocol, max_state=self._max_state,
+                        max_progress=self._max_progress, budget=self.budget)
         log.info(
             "websocket client %s connected (%s) from %s",
             client.sid, protocol, connection.remote_address,
@@ -479,9 +496,13 @@ class WebsocketServer(YtptubeProtocol, FlasharrProtocol):
 
     def _drain(self) -> None:
         with self._pending_lock:
-            pending, self._pending = self._pending, []
+            count = min(DRAIN_BATCH, len(self._pending))
+            pending = [self._pending.popleft() for _ in range(count)]
+            more = bool(self._pending)
         for event in pending:
             self._dispatch(event)
+        if more:  # the rest after the senders' turn (still scheduled: the deque is not empty)
+            asyncio.get_running_loop().call_soon(self._drain)
 
     def _dispatch(self, event: Event) -> None:
         if self._ytp_clients:

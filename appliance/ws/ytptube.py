@@ -40,6 +40,12 @@ COMMAND_TITLES = {
 # (10,000 frames, 16 MiB) of its own, for each of its sockets.
 COMMAND_WINDOW = 100
 
+# Messages longer than this are read in the service's threads, not on the loop: reading one
+# of 1 MiB (half a million numbers) and checking its depth took 150 ms, while no client got a
+# frame and no handshake went on; a client that read its answers could send them back to
+# back (the command window holds back only one that does not).
+PARSED_ON_LOOP = 64 * 1024
+
 # Failed ids a command reports one log_error each; the others in one more. A reply per id of
 # a long list filled the client's buffer at once (closed as "too slow", having read nothing).
 REPORTED_FAILURES = 10
@@ -111,7 +117,10 @@ class YtptubeProtocol:
     async def _handle_command(self, client: Client, raw: str | bytes) -> None:
         event = None
         try:
-            event, data = self._parse(raw)
+            if len(raw) > PARSED_ON_LOOP:
+                event, data = await self._call(self._parse, raw)
+            else:
+                event, data = self._parse(raw)
             await self._commands[event](client, data)
         except errors.AppError as exc:
             title = COMMAND_TITLES.get(event or "", "Invalid message")

@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 from appliance.auth import Authenticator, set_password, show_token
 from appliance.auth.sessions import COOKIE_NAME
 from appliance.config import Settings
+from appliance.peers import REFUSAL_LOG_INTERVAL
 from appliance.ws import WebsocketServer, limits
 from appliance.ws import server as ws_server
 
@@ -242,12 +243,20 @@ def test_the_port_holds_at_most_its_total_of_sockets_and_strangers_handshakes_gi
             connect(url(server, "/api/ws"), additional_headers=GOOD) as c:
         recv_json(a), recv_json(b), recv_json(c)
         with caplog.at_level(logging.WARNING, logger="appliance.ws"):
-            for _ in range(2):
+            for _ in range(3):
                 with pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
                     connect(url(server), additional_headers=GOOD, open_timeout=TIMEOUT)
-        # said once, not once a refusal
-        assert [r.getMessage() for r in caplog.records if r.name == "appliance.ws"] == [
-            "websocket: the port holds 3 sockets, its most; closing new ones"]
+            # said once, not once a refusal
+            assert [r.getMessage() for r in caplog.records if r.name == "appliance.ws"] == [
+                "websocket: the port holds 3 sockets, its most; closing new ones"]
+            # a minute later, the next refusal says how many were not said meanwhile
+            [total] = {c.total for c in server._server.connections}  # type: ignore[union-attr]
+            total._warned -= REFUSAL_LOG_INTERVAL
+            with pytest.raises((InvalidMessage, ConnectionClosed, OSError)):
+                connect(url(server), additional_headers=GOOD, open_timeout=TIMEOUT)
+        assert [r.getMessage() for r in caplog.records if r.name == "appliance.ws"][1:] == [
+            "websocket: the port holds 3 sockets, its most; closing new ones (2 more since "
+            "the last warning)"]
         for ws in (a, b):
             send(ws, "item_start", "missing")  # each still answered
             assert recv_json(ws)["event"] == "log_error"

@@ -36,6 +36,7 @@ from appliance.events import EventBus
 from appliance.ws import WebsocketServer
 from appliance.ws.clients import BufferClosed, ClientBuffer
 from appliance.ws.frames import encode
+from appliance.ws.server import DRAIN_BATCH
 from appliance.ws.ytptube import COMMAND_WINDOW
 
 # --- per-client buffer ------------------------------------------------------------------------
@@ -302,3 +303,25 @@ def test_a_slow_clients_progress_past_its_cap_of_items_is_dropped_and_counted(
         assert (stats["dropped"], stats["coalesced"]) == (3, 0)
         _, got = recv_until(slow, event("marker"))
     assert [m["data"]["id"] for m in got if m["event"] == "item_updated"] == ["p0", "p1"]
+
+
+def test_a_burst_faster_than_the_loop_turns_does_not_close_a_client_that_reads_it(
+    make_server: Callable[..., WebsocketServer], bus: EventBus
+) -> None:
+    # Events published while the loop is busy wait for its next turn. All of them were
+    # dispatched in that one turn, before any sender wrote a frame: a burst past a client's
+    # cap (a playlist of thousands added at once, with a thousand clients to serve) closed
+    # every client as too slow, those that read everything included. Published here from the
+    # loop's own thread, the whole burst waits for one turn.
+    server = make_server(max_state_backlog=2 * DRAIN_BATCH)
+    burst = 10 * DRAIN_BATCH
+    with connect(url(server), max_queue=None) as ws:
+        recv_json(ws)
+        loop = server._loop
+        assert loop is not None
+        loop.call_soon_threadsafe(
+            lambda: [bus.publish("burst", {"n": n}) for n in range(burst)])
+        got = [recv_json(ws)["data"]["n"] for _ in range(burst)]
+        bus.publish("marker", {})
+        assert recv_json(ws)["event"] == "marker"
+    assert got == list(range(burst))

@@ -27,6 +27,7 @@ from websockets.sync.client import connect
 
 from appliance.events import EventBus
 from appliance.ws import WebsocketServer
+from appliance.ws.flasharr import _advance
 
 
 def test_flasharr_sync_all_on_connect(
@@ -237,3 +238,13 @@ def test_slow_flasharr_client_keeps_each_tasks_newest_progress_and_one_of_each_t
         assert 1 <= len(progress) < 300
         assert progress == sorted(progress)
         assert progress[-1] == 299
+
+
+@pytest.mark.parametrize(("deadline", "now", "after"), [
+    (10.0, 10.2, 10.5),  # on time: the next one half a second after the last
+    (10.0, 10.6, 11.1),  # late past the next one: half a second from now, not at once
+    (10.0, 9.9, 10.5),
+])
+def test_a_late_timer_is_not_run_twice_in_a_row(deadline: float, now: float,
+                                                after: float) -> None:
+    assert _advance(deadline, 0.5, now) == pytest.approx(after)

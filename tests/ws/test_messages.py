@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from websockets.sync.client import connect
 from appliance.config import Settings
 from appliance.events import EventBus
 from appliance.ws import WebsocketServer
+from appliance.ws.ytptube import PARSED_ON_LOOP, YtptubeProtocol
 
 
 def test_connected_message_carries_a_sid(make_server: Callable[..., WebsocketServer]) -> None:
@@ -172,9 +174,9 @@ def test_add_url_dispatches_and_replies_item_status(
         ]
     assert service.calls == [("add", [{"url": "https://example.com/v/clip",
                                        "preset": "default"}])]
-    assert status["data"]["status"] == "queued"
-    assert status["data"]["message"] == "Item added to queue"
-    assert status["data"]["id"] == added[0]["data"]["id"]
+    # the item as added, with its status and a message (nothing else)
+    assert status["data"] == {**added[0]["data"], "status": "queued",
+                              "message": "Item added to queue"}
     assert status["data"]["url"] == "https://example.com/v/clip"
 
 
@@ -361,3 +363,32 @@ def test_message_over_one_mebibyte_is_refused(
             ws.recv(timeout=TIMEOUT)
     assert exc.value.rcvd is not None
     assert exc.value.rcvd.code == 1009
+
+
+def test_a_long_message_is_read_off_the_loop(
+    make_server: Callable[..., WebsocketServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading a message of 1 MiB took the loop 150 ms, during which no client got a frame:
+    # a client that reads its answers could send them back to back.
+    readers: list[tuple[int, str]] = []
+    parse = YtptubeProtocol._parse
+
+    def recorded(raw: str | bytes) -> Any:
+        readers.append((len(raw), threading.current_thread().name))
+        return parse(raw)
+
+    monkeypatch.setattr(YtptubeProtocol, "_parse", staticmethod(recorded))
+    server = make_server()
+    long_ids = [f"{n:040d}" for n in range(PARSED_ON_LOOP // 40)]
+    with connect(url(server)) as ws:
+        recv_json(ws)
+        send(ws, "item_start", "short")
+        assert recv_json(ws)["data"]["message"] == "short: Item not found."
+        send(ws, "item_start", long_ids)
+        answers = [recv_json(ws)["data"]["message"] for _ in range(11)]
+    assert answers[0] == f"{long_ids[0]}: Item not found."
+    assert answers[-1] == f"{len(long_ids) - 10} more items failed too."
+    [(short, on_loop), (long, off_loop)] = readers
+    assert short < PARSED_ON_LOOP < long
+    assert on_loop == "ws-sidecar"
+    assert off_loop.startswith("ws-service")
