@@ -22,6 +22,7 @@ from support.procs import living_in_group
 from support.server import wait_for
 
 from appliance.engine import work_signs
+from appliance.engine.child import declared_wait
 from appliance.runtime import Runtime
 
 THROUGH_FFMPEG = "--download-sections *0-9"
@@ -83,6 +84,30 @@ def test_a_slow_ffmpeg_download_that_works_is_not_stopped(
                     and i, timeout=180, message="the slow download to end")
     assert done["status"] == "finished", done.get("error")
     assert (rt.settings.download_path / done["filename"]).stat().st_size > 100_000
+
+
+def test_a_wait_yt_dlp_chose_is_not_a_stall(
+        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin) -> None:
+    """--sleep-interval (as --wait-for-video for a scheduled stream, or a retry's sleep) makes
+    yt-dlp sleep before the download, silent and idle, for longer than the bound."""
+    _rt, client = app_with(YTP_STALL_TIMEOUT="5")
+    [queued] = client.simulate_post("/api/history", body=json.dumps(
+        {"url": origin.clip_url, "cli": "--sleep-interval 8"}), headers=JSON).json
+    done = wait_for(lambda: (i := _item(client, queued["id"]))["status"] in {"finished", "error"}
+                    and i, timeout=120, message="the download after its sleep")
+    assert done["status"] == "finished", done.get("error")
+
+
+def test_the_waits_yt_dlp_declares_are_read_from_its_whole_lines() -> None:
+    assert declared_wait("[wait] Waiting for 100:02:03 - Press Ctrl+C to try now") == 360123
+    assert declared_wait("[download] Sleeping 8.50 seconds ...") == 8.5
+    assert declared_wait("[download] Sleeping 30.00 seconds as required by the site...") == 30
+    assert declared_wait("[youtube] Sleeping 4.00 seconds ...") == 4  # a retry's
+    assert declared_wait("Sleeping 2.00 seconds ...") == 2
+    # a site's text that looks like one is no wait: it would hide a stall for days
+    assert declared_wait("[download] Destination: Sleeping 99999 seconds ...") is None
+    assert declared_wait("[wait] Remaining time until next attempt: 00:00:03") is None
+    assert declared_wait("[download] Sleeping many seconds ...") is None
 
 
 def _group(code: str) -> subprocess.Popen[bytes]:

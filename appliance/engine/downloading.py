@@ -20,7 +20,7 @@ from .. import events
 from ..errors import AppError
 from ..store import Item
 from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING, SKIP
-from ..units import human_duration
+from ..units import finite, human_duration
 from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
@@ -149,6 +149,12 @@ class Downloading:
         return bool(edits)
 
     def _on_message(self, run: Run, message: dict[str, Any]) -> None:
+        if message.get("type") == "waiting":  # a wait yt-dlp chose is no stall while it lasts
+            seconds = finite(message.get("seconds"))
+            if seconds is not None and seconds >= 0:
+                with self._lock:
+                    run.last_progress = max(run.last_progress, time.monotonic() + seconds)
+            return
         if message.get("type") != "progress":
             self._log_child(message)
             return
