@@ -10,18 +10,22 @@ passes; one reading a slow stream works, and runs to its end however long it tak
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from falcon.testing import TestClient
+from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
 from support.procs import living_in_group
 from support.server import wait_for
 
-from appliance.engine import work_signs
+from appliance.engine import storing, work_signs
 from appliance.engine.child import declared_wait
 from appliance.runtime import Runtime
 
@@ -96,6 +100,35 @@ def test_a_wait_yt_dlp_chose_is_not_a_stall(
     done = wait_for(lambda: (i := _item(client, queued["id"]))["status"] in {"finished", "error"}
                     and i, timeout=120, message="the download after its sleep")
     assert done["status"] == "finished", done.get("error")
+
+
+def test_a_download_held_by_a_full_database_disk_is_not_stalled_once_it_is_freed(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, TestClient]],
+        origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The download's thread waits for the disk to take its item's state (storing.py) and
+    sees nothing of its process meanwhile. Held longer than the bound, it stopped the
+    download as stalled the moment the disk took the state: the download that was to go on
+    by itself once there was space ended as an error."""
+    monkeypatch.setattr(storing, "RETRY_SECONDS", 0.5)
+    config = tmp_path / "config"
+    with tmpfs(config, "size=8m"):
+        rt, client = app_with(YTP_STALL_TIMEOUT="5")
+        rate = origin.path_for(origin.slow_url).stat().st_size // 4
+        [queued] = client.simulate_post("/api/history", body=json.dumps(
+            {"url": origin.slow_url_at(rate), "cli": "--sleep-interval 6"}), headers=JSON).json
+        run = wait_for(lambda: (r := rt.engine._runs.get(queued["id"])) and r.worker and r,
+                       timeout=60, message="the download to start (it sleeps first)")
+        filler = fill(config)  # its first progress is a state to store: it waits
+        wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR
+                          and "Downloads wait" in r.getMessage()],
+                 timeout=60, message="the download's write to be refused")
+        wait_for(lambda: time.monotonic() - run.ticked_at > 6, timeout=60,
+                 message="the download's thread to be held longer than the bound")
+        filler.unlink()
+        done = wait_for(lambda: (i := rt.store.get(queued["id"])) and i.kind == "done" and i,
+                        timeout=60, message="the download to end once there is space")
+    assert done.status == "finished", done.error
 
 
 def test_the_waits_yt_dlp_declares_are_read_from_its_whole_lines() -> None:

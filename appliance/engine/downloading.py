@@ -34,6 +34,9 @@ WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
 # Why a run went back to the queue, as its item says it; its partial files stay for the resume.
 # The most seconds between two looks at a silent download's work (_look_for_work).
 SIGNS_EVERY = 30.0
+# A run's thread looks at its download about once a second (_tick); a longer gap is time in
+# which nobody watched it.
+UNWATCHED = 5.0
 HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
                StopReason.PAUSE: "Paused"}
 
@@ -112,6 +115,14 @@ class Downloading:
         now = time.monotonic()
         self._look_for_work(run, now)
         with self._lock:
+            if now - run.ticked_at > UNWATCHED:
+                # This thread was held (its item's state waiting for a full disk, a box that
+                # thrashes): what the process did meanwhile went unseen, and it may have
+                # waited on this thread (its messages fill their pipe). Judged from now on;
+                # a download waited out for longer than the bound was stopped as stalled
+                # the moment the disk took its state again.
+                run.last_progress = max(run.last_progress, now)
+            run.ticked_at = now
             stall_timeout = self.settings.stall_timeout
             if now - run.last_progress > stall_timeout and run.request_stop(StopReason.STALL):
                 said = human_duration(stall_timeout) or f"{stall_timeout:g} s"

@@ -73,6 +73,8 @@ class Run:
     temp: Path | None = None
     # The last sign of progress: a message from the job, or work its processes did (signs).
     last_progress: float = dataclasses.field(default_factory=time.monotonic)
+    # When its thread last looked at it (downloading._tick).
+    ticked_at: float = dataclasses.field(default_factory=time.monotonic)
     # The last look at the work its processes did (work_signs), and when it was taken.
     signs: Signs | None = None
     signs_at: float = 0.0
