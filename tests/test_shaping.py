@@ -283,6 +283,11 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": "K", "field": "--proxy", "kind": 5}, "kind must be a string"),
     ({"name": "K", "field": "--write-subs", "kind": "number"}, "takes no value"),
     ({"name": "K", "field": 5, "kind": "text"}, "field must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "icon": 5}, "icon must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "value": []}, "value must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "description": {}},
+     "description must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "extras": "x"}, "extras must be"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
