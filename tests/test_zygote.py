@@ -326,6 +326,9 @@ def killed_while_its_zygote_is_stopped(pool: WorkerPool) -> Iterator[tuple[Worke
 def test_an_exit_code_told_late_is_still_the_one_said(pool: WorkerPool) -> None:
     said: list[str] = []
     with killed_while_its_zygote_is_stopped(pool) as (worker, zygote):
+        wait_for(lambda: worker.proc.ended(), message="the killed process to end")  # type: ignore[union-attr]
+        # ended, its code not told yet: not alive (a spare so would be handed to a download)
+        assert not worker.alive() and worker.proc.returncode is None
         asking = threading.Thread(target=lambda: said.append(worker.exit_reason()))
         asking.start()
         # The zygote answers 3 s late (once it runs again): later than the 2 s it was given.

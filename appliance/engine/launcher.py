@@ -119,6 +119,11 @@ class ForkedProcess:
             self._ended(EXIT_CODE_GLANCE, final=False)
         return self.returncode
 
+    def ended(self) -> bool:
+        """Whether it has ended, its code told yet or not (``poll`` says None until it is).
+        Any thread may ask: it only looks (the pidfd is closed after the code is set)."""
+        return self.returncode is not None or readable(self._pidfd, 0)
+
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
             if not readable(self._pidfd, timeout):
