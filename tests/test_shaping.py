@@ -28,6 +28,7 @@ from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
 from appliance.events import Event
 from appliance.runtime import Runtime
+from appliance.store import Item
 
 
 @pytest.fixture
@@ -142,6 +143,21 @@ def test_a_presets_cli_is_kept_as_it_is_read(shaped) -> None:
     assert created.json["cli"] == "--download-archive own.txt -f b"
     clash = client.simulate_post("/api/presets", json={"name": "q", "folder": "a", "cli": "-P b"})
     assert clash.status_code == 400 and "name different folders" in clash.json["error"]
+
+
+def test_a_presets_cookies_are_its_downloads_unless_the_item_brings_its_own(shaped) -> None:
+    rt, client = shaped
+    jar = "a.example\tFALSE\t/\tFALSE\t0\tsid\tfrom-the-preset\n"
+    own = "a.example\tFALSE\t/\tFALSE\t0\tsid\tthe-items-own\n"
+    created = client.simulate_post("/api/presets", json={"name": "jar", "cookies": jar})
+    assert created.status_code == 200, created.text
+    url = "http://a.example/v.mp4"
+    assert rt.engine.planner.plan(Item(id="i1", url=url, preset="jar")).cookies == jar.strip()
+    assert rt.engine.planner.plan(Item(id="i2", url=url, preset="jar", cookies=own)
+                                  ).cookies == own
+    command = client.simulate_post("/api/yt-dlp/command", json={"url": url, "preset": "jar"})
+    assert command.status_code == 200, command.text
+    assert "--cookies" in shlex.split(command.json["command"])
 
 
 def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
