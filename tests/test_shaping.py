@@ -616,3 +616,11 @@ def test_nfo_files(tmp_path: Path) -> None:
     assert "<movie>" in movie and "<year>2024</year>" in movie
     with pytest.raises(ValueError, match="no upload or release date"):
         write_nfo(media, "tv", {"title": "x"}, overwrite=True)
+
+
+def test_a_listing_reads_the_entries_behind_the_url_it_is_given(shaped,
+                                                                 origin: MediaOrigin) -> None:
+    """What scheduled tasks read through a warm process (their own tests drive it too)."""
+    rt, _client = shaped
+    listed = rt.engine.list_entries(origin.playlist_url, "default")
+    assert [entry["url"] for entry in listed["entries"]] == origin.playlist_entry_urls
