@@ -9,6 +9,7 @@ passes; one reading a slow stream works, and runs to its end however long it tak
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -181,6 +182,26 @@ def test_signs_of_a_waiting_group_do_not_move_and_of_a_working_one_do(tmp_path: 
         for proc in (waiting, reading):
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+def test_a_group_that_only_computes_works_and_odd_names_are_read(tmp_path: Path) -> None:
+    """CPU time alone is work (a merge or a transcode that reads in big gulps); a helper's
+    name that is not UTF-8 (a process may name itself anything) does not break the look."""
+    busy = _group("import subprocess; subprocess.Popen(['python3', '-c', "
+                  "\"open('/proc/self/comm', 'wb').write(b'\\\\xffodd')\\n"
+                  "while True: pass\"]).wait()")
+    try:
+        before = wait_for(lambda: (s := work_signs.group_signs(busy.pid, None)).helpers
+                          == ("\ufffdodd",) and s, message="the helper to name itself")
+        # a second of one core, well above the floor; no byte read or stored meanwhile
+        after = wait_for(lambda: (s := work_signs.group_signs(busy.pid, None)).cpu
+                         >= before.cpu + work_signs.TICKS and s, message="CPU time to count")
+        assert work_signs.worked(before, after, 1.0)
+        assert work_signs.worked(
+            before, dataclasses.replace(after, read=before.read, stored=before.stored), 1.0)
+    finally:
+        os.killpg(busy.pid, 9)
+        busy.wait()
 
 
 def test_a_folder_whose_files_grow_is_work(tmp_path: Path) -> None:
