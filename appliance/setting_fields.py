@@ -171,8 +171,12 @@ FIELDS: tuple[Field, ...] = (
         "extract_info_concurrency", 2, _to_int, "URL info extractions at once.", 1, 16
     ),
     Field(
-        "stall_timeout", 300.0, _to_float,
-        "Seconds without progress before a download is stopped as stuck.", 5, DAY,
+        "stall_timeout", 600.0, _to_float,
+        "Seconds without progress before a download is stopped as stalled and marked as an "
+        "error (it can be retried). Progress is what yt-dlp reports, or any work its "
+        "processes do (CPU time, bytes read or stored, its temp files growing), so a live "
+        "stream or a long merge in ffmpeg is not stopped; an ffmpeg hung on a dead "
+        "connection is.", 5, DAY,
     ),
     Field("url_info_cache_ttl", 300.0, _to_float, "Seconds /api/yt-dlp/url/info is cached.", 0,
           DAY),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -368,7 +369,8 @@ def test_http_downloads_write_through_the_streaming_writer(
 @pytest.mark.parametrize("target", ["os:system", "appliance.engine.child", "appliance.x:a b",
                                     "appliancex.y:z", "", None])
 def test_a_call_runs_only_a_function_of_the_service(target: Any) -> None:
-    with pytest.raises(ValueError, match="not a function of the service"):
+    # (the refusal names what was asked for)
+    with pytest.raises(ValueError, match=re.escape(f"not a function of the service: {target!r}")):
         child.run_call({"op": "call", "job": "c", "target": target, "kwargs": {}},
                        child.Channel(os.open(os.devnull, os.O_WRONLY)))
 
@@ -480,3 +482,15 @@ def test_lines_sent_from_threads_at_once_stay_whole() -> None:
     for line in lines:
         message = json.loads(line)
         assert set(message["msg"]) == {message["msg"][0]}
+
+
+def test_a_wait_yt_dlp_chose_is_told_to_the_engine(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages) -> None:
+    """A wait is silent otherwise; the engine would take it for a stall (test_stalls.py)."""
+    job = {**download_job(tmp_path, origin.clip_url), "args": ["--sleep-interval", "1"]}
+    child.run_download(job, messages.channel)
+    child._Logger(messages.channel, "j2").debug("[download] Destination: Sleeping 9 seconds ...")
+    said = messages.close()
+    assert {"type": "waiting", "job": "j1", "seconds": 1.0} in said
+    assert [m for m in said if m["type"] == "waiting"] == [
+        {"type": "waiting", "job": "j1", "seconds": 1.0}]

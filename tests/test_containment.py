@@ -210,6 +210,9 @@ def test_names_longer_than_the_file_system_takes_are_cut_keeping_one_stem(
     ("." + " " * 300, "", "_"),
     ("a" * 300 + ".info.json", "info.json", "a" * STEM_MAX + ".info.json"),
     ("a" * 300 + ".mp4", "webm", "a" * STEM_MAX),  # not its extension: cut as a whole
+    # the longest extension kept whole (EXT_MAX), and one letter more: cut as a whole
+    ("a" * 300 + "." + "e" * 16, "e" * 16, "a" * STEM_MAX + "." + "e" * 16),
+    ("a" * 300 + "." + "e" * 17, "e" * 17, "a" * STEM_MAX),
     ("a." + "e" * 300, "e" * 300, "a." + "e" * (STEM_MAX - 2)),  # a site's "extension"
     ("é" * 100 + " .mp4", "mp4", "é" * (STEM_MAX // 2) + ".mp4"),  # never half a character
     (" " * 300 + ".mp4", "mp4", "_.mp4"),  # nothing left of the cut stem

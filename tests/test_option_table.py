@@ -72,6 +72,9 @@ def test_the_installed_versions_table_is_kept_in_place_of_others(tmp_path: Path)
     [table] = tmp_path.iterdir()
     assert table.name == FILE.format(version=kept.version())
     assert json.loads(table.read_text())["version"] == kept.version()
+    # a fresh one's parser, made once and kept
+    parser = kept.parser()
+    assert parser is kept.parser() and parser.get_option("--format").dest == "format"
 
 
 # The worker's code, in an interpreter of its own that never imported yt-dlp: the API app on a

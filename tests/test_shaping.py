@@ -28,6 +28,7 @@ from appliance.engine.options import Context, parse_cli
 from appliance.engine.presets import BUILTIN
 from appliance.events import Event
 from appliance.runtime import Runtime
+from appliance.store import Item
 
 
 @pytest.fixture
@@ -142,6 +143,21 @@ def test_a_presets_cli_is_kept_as_it_is_read(shaped) -> None:
     assert created.json["cli"] == "--download-archive own.txt -f b"
     clash = client.simulate_post("/api/presets", json={"name": "q", "folder": "a", "cli": "-P b"})
     assert clash.status_code == 400 and "name different folders" in clash.json["error"]
+
+
+def test_a_presets_cookies_are_its_downloads_unless_the_item_brings_its_own(shaped) -> None:
+    rt, client = shaped
+    jar = "a.example\tFALSE\t/\tFALSE\t0\tsid\tfrom-the-preset\n"
+    own = "a.example\tFALSE\t/\tFALSE\t0\tsid\tthe-items-own\n"
+    created = client.simulate_post("/api/presets", json={"name": "jar", "cookies": jar})
+    assert created.status_code == 200, created.text
+    url = "http://a.example/v.mp4"
+    assert rt.engine.planner.plan(Item(id="i1", url=url, preset="jar")).cookies == jar.strip()
+    assert rt.engine.planner.plan(Item(id="i2", url=url, preset="jar", cookies=own)
+                                  ).cookies == own
+    command = client.simulate_post("/api/yt-dlp/command", json={"url": url, "preset": "jar"})
+    assert command.status_code == 200, command.text
+    assert "--cookies" in shlex.split(command.json["command"])
 
 
 def test_a_presets_priority_may_be_its_digits_as_text(shaped) -> None:
@@ -283,6 +299,11 @@ def test_dl_fields_apply_as_options(shaped) -> None:
     ({"name": "K", "field": "--proxy", "kind": 5}, "kind must be a string"),
     ({"name": "K", "field": "--write-subs", "kind": "number"}, "takes no value"),
     ({"name": "K", "field": 5, "kind": "text"}, "field must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "icon": 5}, "icon must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "value": []}, "value must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "description": {}},
+     "description must be a string"),
+    ({"name": "K", "field": "--proxy", "kind": "text", "extras": "x"}, "extras must be"),
 ])
 def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
     _rt, client = shaped
@@ -595,3 +616,11 @@ def test_nfo_files(tmp_path: Path) -> None:
     assert "<movie>" in movie and "<year>2024</year>" in movie
     with pytest.raises(ValueError, match="no upload or release date"):
         write_nfo(media, "tv", {"title": "x"}, overwrite=True)
+
+
+def test_a_listing_reads_the_entries_behind_the_url_it_is_given(shaped,
+                                                                 origin: MediaOrigin) -> None:
+    """What scheduled tasks read through a warm process (their own tests drive it too)."""
+    rt, _client = shaped
+    listed = rt.engine.list_entries(origin.playlist_url, "default")
+    assert [entry["url"] for entry in listed["entries"]] == origin.playlist_entry_urls

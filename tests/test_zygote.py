@@ -305,3 +305,53 @@ def test_a_pool_closed_while_its_zygote_starts_does_not_wait_for_it(
         if closer.ident is None:
             pool.close()
         closer.join(timeout=30)
+
+
+@contextlib.contextmanager
+def killed_while_its_zygote_is_stopped(pool: WorkerPool) -> Iterator[tuple[Worker, int]]:
+    """A forked download process killed by SIGKILL (as the out-of-memory killer kills) while
+    its zygote cannot run (a box that thrashes): the zygote reports its end once it runs
+    again. Yields the process and its zygote's pid."""
+    worker = pool.acquire()
+    zygote = zygote_of(worker)
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        os.kill(worker.pid, signal.SIGKILL)
+        yield worker, zygote
+    finally:
+        os.kill(zygote, signal.SIGCONT)
+        pool.discard(worker)
+
+
+def test_an_exit_code_told_late_is_still_the_one_said(pool: WorkerPool) -> None:
+    said: list[str] = []
+    with killed_while_its_zygote_is_stopped(pool) as (worker, zygote):
+        wait_for(lambda: worker.proc.ended(), message="the killed process to end")  # type: ignore[union-attr]
+        # ended, its code not told yet: not alive (a spare so would be handed to a download)
+        assert not worker.alive() and worker.proc.returncode is None
+        asking = threading.Thread(target=lambda: said.append(worker.exit_reason()))
+        asking.start()
+        # The zygote answers 3 s late (once it runs again): later than the 2 s it was given.
+        threading.Event().wait(3.0)
+        os.kill(zygote, signal.SIGCONT)
+        asking.join(timeout=60)
+    assert said == ["the download process was killed by SIGKILL (out of memory?)"]
+    assert worker.proc.returncode == -signal.SIGKILL
+
+
+def test_an_exit_code_given_up_on_is_not_kept(pool: WorkerPool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launcher, "EXIT_CODE_LIMIT", 0.5)
+    with killed_while_its_zygote_is_stopped(pool) as (worker, zygote):
+        # unknown, and said so (not a signal it cannot know)
+        assert worker.exit_reason() == (
+            "the download process ended without an answer (exit code 0)")
+        zygote_link = worker.proc._zygote  # type: ignore[union-attr]
+    # The zygote runs again and reports the end; the next fork's answer comes after it.
+    fresh = pool.acquire()
+    try:
+        assert zygote_of(fresh) == zygote and answers(fresh)
+        assert zygote_link._codes == {}  # nobody will ask for it: not kept
+        assert zygote_link._unwanted == set()
+    finally:
+        pool.release(fresh)

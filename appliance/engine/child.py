@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import sys
@@ -88,14 +89,37 @@ class Channel:
                 line = line[self._out.write(line):]
 
 
+# yt-dlp's words for a wait it chose (its screen lines reach the logger's debug): the wait for
+# a scheduled stream (--wait-for-video), the sleep before a download (--sleep-interval, or as
+# the site requires) and between retries (--retry-sleep). Whole lines only: a site's text
+# (a title in "Destination: ...") must not pass for a wait of days, which would hide a stall.
+DECLARED_WAIT = re.compile(
+    r"\[wait\] Waiting for (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d) - Press Ctrl\+C to try now"
+    r"|(?:\[[\w:.-]+\] )?Sleeping (?P<sleep>\d+(?:\.\d+)?) seconds "
+    r"(?:as required by the site)?\.\.\.")
+
+
+def declared_wait(msg: str) -> float | None:
+    """The seconds of a wait yt-dlp says it starts in ``msg``; None if it says none."""
+    found = DECLARED_WAIT.fullmatch(msg.strip())
+    if found is None:
+        return None
+    if found["h"] is not None:
+        return int(found["h"]) * 3600 + int(found["m"]) * 60 + int(found["s"])
+    return float(found["sleep"])
+
+
 class _Logger:
-    """yt-dlp's logger: warnings and errors go to the engine with the job's id."""
+    """yt-dlp's logger: warnings and errors go to the engine with the job's id, and so does a
+    wait yt-dlp chose: silent, it would look stalled to the engine (downloading.py)."""
 
     def __init__(self, channel: Channel, job: str) -> None:
         self.channel, self.job = channel, job
 
     def debug(self, msg: str) -> None:
-        pass
+        seconds = declared_wait(msg)
+        if seconds is not None:
+            self.channel.send({"type": "waiting", "job": self.job, "seconds": seconds})
 
     def info(self, msg: str) -> None:
         pass

@@ -20,9 +20,11 @@ from .. import events
 from ..errors import AppError
 from ..store import Item
 from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING, SKIP
+from ..units import finite, human_duration
 from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
+from .work_signs import group_signs, who, worked
 from .workers import Worker, WorkerDied
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,11 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "Interrupted; will resume"
 WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
 # Why a run went back to the queue, as its item says it; its partial files stay for the resume.
+# The most seconds between two looks at a silent download's work (_look_for_work).
+SIGNS_EVERY = 30.0
+# A run's thread looks at its download about once a second (_tick); a longer gap is time in
+# which nobody watched it.
+UNWATCHED = 5.0
 HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
                StopReason.PAUSE: "Paused"}
 
@@ -106,16 +113,40 @@ class Downloading:
         """About once a second and after each message: notice a stall, apply edits. A stall
         is a stop request like any other: if a pause or cancel came first, it wins."""
         now = time.monotonic()
+        self._look_for_work(run, now)
         with self._lock:
+            if now - run.ticked_at > UNWATCHED:
+                # This thread was held (its item's state waiting for a full disk, a box that
+                # thrashes): what the process did meanwhile went unseen, and it may have
+                # waited on this thread (its messages fill their pipe). Judged from now on;
+                # a download waited out for longer than the bound was stopped as stalled
+                # the moment the disk took its state again.
+                run.last_progress = max(run.last_progress, now)
+            run.ticked_at = now
             stall_timeout = self.settings.stall_timeout
-            idle = now - run.last_progress
-            if (run.item.status == DOWNLOADING and idle > stall_timeout
-                    and run.request_stop(StopReason.STALL)):
-                return f"No progress for {idle:.0f} s; the download was stopped."
+            if now - run.last_progress > stall_timeout and run.request_stop(StopReason.STALL):
+                said = human_duration(stall_timeout) or f"{stall_timeout:g} s"
+                run.stalled = (f"No progress for {said}: "
+                               f"{who(run.signs)} stalled; it was stopped.")
+                return run.stalled
             edited = self._apply_edits(run)
         if edited:
             self._commit(run.item)
         return None
+
+    def _look_for_work(self, run: Run, now: float) -> None:
+        """Signs of work (work_signs) count as progress: a download yt-dlp handed to ffmpeg
+        says nothing until ffmpeg ends. Looked at only while the job is silent, a few times
+        per bound (every 30 s at most), off the lock: /proc is read."""
+        every = min(SIGNS_EVERY, self.settings.stall_timeout / 5)
+        worker = run.worker  # (set by this thread, the run's owner)
+        if worker is None or now - max(run.last_progress, run.signs_at) < every:
+            return
+        signs = group_signs(worker.pid, run.temp)
+        with self._lock:
+            if run.signs is not None and worked(run.signs, signs, now - run.signs_at):
+                run.last_progress = max(run.last_progress, now)
+            run.signs, run.signs_at = signs, now
 
     @staticmethod
     def _apply_edits(run: Run) -> bool:
@@ -129,6 +160,12 @@ class Downloading:
         return bool(edits)
 
     def _on_message(self, run: Run, message: dict[str, Any]) -> None:
+        if message.get("type") == "waiting":  # a wait yt-dlp chose is no stall while it lasts
+            seconds = finite(message.get("seconds"))
+            if seconds is not None and seconds >= 0:
+                with self._lock:
+                    run.last_progress = max(run.last_progress, time.monotonic() + seconds)
+            return
         if message.get("type") != "progress":
             self._log_child(message)
             return
@@ -192,7 +229,7 @@ class Downloading:
             elif failed:
                 message = failure or (result or {}).get("message") or "download failed"
                 if reason is StopReason.STALL:
-                    message = f"No progress for {self.settings.stall_timeout:g} s; stopped."
+                    message = run.stalled or message
                 self._fail(item, message, run)
             else:
                 self._finish(run, result)

@@ -41,8 +41,13 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = 60.0
 READY_LIMIT = 1800.0
 FORK_TIMEOUT = 10.0
-# A forked process has ended (its pidfd says so); its zygote reports how within milliseconds.
-EXIT_CODE_WAIT = 2.0
+# A forked process has ended (its pidfd says so); its zygote reports how within milliseconds,
+# or, on a box that thrashes (the zygote's pages swapped out), seconds or minutes later. A
+# process's end is waited for that long while its zygote lives: a code given up on after 2 s
+# told a kill by the out-of-memory killer as an end "without an answer". A look that must not
+# wait (``poll``) waits EXIT_CODE_GLANCE and asks again next time.
+EXIT_CODE_LIMIT = 300.0
+EXIT_CODE_GLANCE = 0.05
 CHILD = [sys.executable, "-I", *bytecode.inherited(), "-m", "appliance.engine.download_process"]
 
 
@@ -111,19 +116,26 @@ class ForkedProcess:
 
     def poll(self) -> int | None:
         if self.returncode is None and readable(self._pidfd, 0):
-            self._ended(0.05)
+            self._ended(EXIT_CODE_GLANCE, final=False)
         return self.returncode
+
+    def ended(self) -> bool:
+        """Whether it has ended, its code told yet or not (``poll`` says None until it is).
+        Any thread may ask: it only looks (the pidfd is closed after the code is set)."""
+        return self.returncode is not None or readable(self._pidfd, 0)
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
             if not readable(self._pidfd, timeout):
                 raise subprocess.TimeoutExpired(f"download process {self.pid}", timeout or 0)
-            self._ended(EXIT_CODE_WAIT)
+            self._ended(EXIT_CODE_LIMIT, final=True)
         assert self.returncode is not None
         return self.returncode
 
-    def _ended(self, wait: float) -> None:
-        code = self._zygote.exit_code(self.pid, wait)
+    def _ended(self, wait: float, final: bool) -> None:
+        code = self._zygote.exit_code(self.pid, wait, final)
+        if code is None and not final and not self._zygote.gone:
+            return  # ended, its code not told yet: the next look asks again
         # Unknown when its zygote died first (init reaped it): 0, as subprocess says when
         # another reaper took the status.
         self.returncode = 0 if code is None else code
@@ -148,6 +160,7 @@ class Zygote:
         self.gone = False
         self._replies: queue.Queue[tuple[int, int] | None] = queue.Queue()
         self._codes: dict[int, int] = {}
+        self._unwanted: set[int] = set()  # processes whose code was given up on
         self._cond = threading.Condition()
         self._fork_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True,
@@ -200,10 +213,16 @@ class Zygote:
         pid, pidfd = reply
         return ForkedProcess(self, pid, pidfd, commands, messages)
 
-    def exit_code(self, pid: int, timeout: float) -> int | None:
+    def exit_code(self, pid: int, timeout: float, final: bool = True) -> int | None:
+        """How process ``pid`` ended, as its zygote reports it within ``timeout`` seconds;
+        None if it did not (or is gone). ``final``: nobody asks again, so a code told later
+        is dropped as it comes, not kept for as long as the zygote lives."""
         with self._cond:
             self._cond.wait_for(lambda: pid in self._codes or self.gone, timeout)
-            return self._codes.pop(pid, None)
+            code = self._codes.pop(pid, None)
+            if code is None and final and not self.gone:
+                self._unwanted.add(pid)
+            return code
 
     def _read(self) -> None:
         while True:
@@ -221,7 +240,10 @@ class Zygote:
             elif kind == b"exit":
                 pid, code = (int(x) for x in rest.split())
                 with self._cond:
-                    self._codes[pid] = code
+                    if pid in self._unwanted:  # (its number is not reused before this line)
+                        self._unwanted.discard(pid)
+                    else:
+                        self._codes[pid] = code
                     self._cond.notify_all()
         with self._cond:
             self.gone = True

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import Item
+from .work_signs import Signs
 from .workers import Worker
 
 
@@ -70,7 +71,15 @@ class Run:
     # Where the job writes, fixed when it starts: the settings may change while it runs.
     home: Path | None = None
     temp: Path | None = None
+    # The last sign of progress: a message from the job, or work its processes did (signs).
     last_progress: float = dataclasses.field(default_factory=time.monotonic)
+    # When its thread last looked at it (downloading._tick).
+    ticked_at: float = dataclasses.field(default_factory=time.monotonic)
+    # The last look at the work its processes did (work_signs), and when it was taken.
+    signs: Signs | None = None
+    signs_at: float = 0.0
+    # Why it stopped as stalled, in the words its item keeps (set with the STALL reason).
+    stalled: str = ""
     thread: threading.Thread | None = None
 
     def request_stop(self, reason: StopReason) -> bool:

@@ -56,7 +56,10 @@ class Worker:
         self._fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        if self.proc.poll() is not None:
+            return False
+        # a forked one may have ended with its code not told yet
+        return not (isinstance(self.proc, ForkedProcess) and self.proc.ended())
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Until the process says it is ready (``launcher.started``: rounds of ``timeout``
@@ -172,7 +175,7 @@ class Worker:
         forked one known to have ended: its zygote killed what was left of its group as it
         reaped it, and the group's number may be another's by now. (A spawned one's group
         outlives its reap while a member lives, which keeps the number its own.)"""
-        if isinstance(self.proc, ForkedProcess) and self.proc.returncode is not None:
+        if isinstance(self.proc, ForkedProcess) and self.proc.ended():
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)

@@ -298,6 +298,12 @@ class MediaOrigin:
         return f"{self.base_url}/hls/index.m3u8"
 
     @property
+    def stalled_hls_url(self) -> str:
+        """hls_url's stream whose segments stall: each answers with its headers, then sends
+        nothing and holds the connection (a dead connection to ffmpeg)."""
+        return f"{self.base_url}/hls-stall/index.m3u8"
+
+    @property
     def playlist_url(self) -> str:
         return f"{self.base_url}/playlist.html"
 

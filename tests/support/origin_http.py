@@ -179,6 +179,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_file(origin.path_for(path), rate=rate,
                                 stall_after=int(stall[-1]) if stall else None)
             return
+        if path.startswith("/hls-stall/"):
+            # The HLS stream with segments whose server answers, then never sends a byte: a
+            # dead connection that ffmpeg (which has no read timeout) waits on for ever.
+            file = origin._route(path.replace("/hls-stall/", "/hls/", 1))
+            if file is None:
+                self.send_error(HTTPStatus.NOT_FOUND)
+            elif file.suffix == ".m3u8":
+                self._send_file(file)
+            else:
+                self._send_file(file, rate=lambda: 1_000_000, stall_after=0)
+            return
         feed = origin.feeds.answer(path, urllib.parse.parse_qs(parsed.query))
         if feed is not None:
             status, body, content_type = feed
