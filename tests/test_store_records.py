@@ -52,6 +52,7 @@ def test_a_new_task_reads_back_with_its_defaults(tasks: TaskStore) -> None:
         "auto_start": True, "handler_enabled": True, "enabled": True, "published_after": "",
         "keep_newest": 0, "keep_days": 0, "last_run_at": None, "last_status": "",
         "last_error": "", "last_found": 0, "last_queued": 0, "failures": 0,
+        "mark_pending": False,
     }
     assert tasks.get(task["id"]) == {**task, "created_at": created_at}
 
