@@ -171,7 +171,9 @@ def test_a_login_makes_its_address_known_for_a_while(app: App) -> None:
     ("169.254.1.1", True), ("fd00::1", True), ("fe80::1", True), ("::ffff:192.168.1.1", True),
     ("172.32.0.1", False), ("11.0.0.1", False), ("100.64.0.1", False),  # CGNAT: the ISP's
     ("192.0.2.1", False), ("203.0.113.9", False), ("2001:db8::1", False),  # documentation
-    ("::ffff:8.8.8.8", False), ("2606:4700::1111", False), ("-", False), ("", False),
+    ("::ffff:8.8.8.8", False),
+    ("2002:c0a8:101::1", False), ("64:ff9b::c0a8:101", False),  # 6to4, NAT64: from elsewhere
+    ("2606:4700::1111", False), ("-", False), ("", False),
 ])
 def test_which_addresses_are_the_lan(address: str, lan: bool) -> None:
     assert on_lan(address) is lan

@@ -26,7 +26,7 @@ import logging
 import threading
 from collections import OrderedDict
 
-from ..ip_addresses import carried_ipv4, subscriber_network
+from ..ip_addresses import subscriber_network
 
 log = logging.getLogger("appliance.auth")
 
@@ -51,7 +51,9 @@ def on_lan(address: str) -> bool:
         parsed = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return False  # no address known ("-"): not vouched for
-    parsed = carried_ipv4(parsed) or parsed
+    # Only the mapped form (a dual-stack socket's): a 6to4 or NAT64 address naming a LAN
+    # one comes from elsewhere.
+    parsed = getattr(parsed, "ipv4_mapped", None) or parsed
     return any(parsed.version == n.version and parsed in n for n in _LAN)
 
 
