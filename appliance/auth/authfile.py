@@ -123,6 +123,12 @@ class AuthFile:
             signature: tuple[int, ...] | None = _signature(os.stat(self.path))
         except FileNotFoundError:
             signature = None
+            # No file in the config folder is no password; no config folder at all (its disk
+            # unmounted, the folder renamed or deleted while the service runs) is not: the
+            # password set there must not turn into an open API.
+            if not self.folder.is_dir():
+                signature = (-3,)
+                failure = "the config folder is gone"
         except OSError as exc:
             signature = (-1,)
             failure = f"cannot stat: {exc.strerror}"
