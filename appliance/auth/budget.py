@@ -100,7 +100,8 @@ class GuessBudget:
     def _fill(self, now: float) -> None:
         if self._at is not None and now > self._at:
             self._left = min(float(self.size), self._left + (now - self._at) / self.refill)
-        self._at = now if self._at is None else max(self._at, now)
+        # A clock stepped back counts as no time passed, not as a wait for the step.
+        self._at = now
 
     def retry_after(self, now: float) -> float:
         """Seconds a stranger's guess must still wait (0 when one may be checked)."""

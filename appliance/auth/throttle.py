@@ -79,9 +79,14 @@ class Throttle:
     def retry_after(self, address: str, now: float) -> float:
         """Seconds ``address`` must still wait before its next attempt (0 when it may try)."""
         with self._lock:
-            blocked = [entry.blocked_until for key, _ in self._keys(address)
-                       if (entry := self._entries.get(key)) is not None]
-            return max(0.0, max(blocked, default=0.0) - now)
+            wait = 0.0
+            for key, _ in self._keys(address):
+                if (entry := self._entries.get(key)) is not None:
+                    # Never longer than a block lasts: a clock stepped back (NTP correcting
+                    # one that ran ahead) would otherwise hold the address off for the step.
+                    entry.blocked_until = min(entry.blocked_until, now + self.cap)
+                    wait = max(wait, entry.blocked_until - now)
+            return wait
 
     def failure(self, address: str, now: float, scopes: Iterable[str] = (ANY,)) -> int:
         """Record a failed attempt, aimed at any of the credentials ``scopes``; returns the
