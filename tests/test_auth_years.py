@@ -51,8 +51,9 @@ def app(tmp_path: Path) -> Iterator[App]:
 
 def test_only_a_missing_folder_closes_not_a_missing_file(tmp_path: Path) -> None:
     folder = tmp_path / "config"
-    folder.mkdir()
     file = AuthFile(folder)
+    assert file.current() == AuthState()  # before the service made its folder: no password
+    folder.mkdir()
     assert file.current() == AuthState()  # the first start's state: no password
     folder.rmdir()
     assert file.current().broken
