@@ -177,3 +177,17 @@ def test_a_login_makes_its_address_known_for_a_while(app: App) -> None:
 ])
 def test_which_addresses_are_the_lan(address: str, lan: bool) -> None:
     assert on_lan(address) is lan
+
+
+def test_a_spent_budget_is_said_whole_once_an_hour(caplog: pytest.LogCaptureFixture) -> None:
+    budget = GuessBudget(size=1, refill=10.0)
+    with caplog.at_level(logging.WARNING, logger="appliance.auth"):
+        budget.spend(0.0, "2001:db8:1::1")
+        budget.spend(3599.0, "2001:db8:2::1")  # spent again (refilled meanwhile): not said
+        budget.spend(3600.0, "2001:db8:3::1")  # an hour on: said again
+    assert [r.getMessage() for r in caplog.records] == [
+        "Failed password guesses from addresses neither on the LAN nor logged in from before "
+        "used up the service's budget (1, one more every 10 s), the last from "
+        f"{address}: for now passwords from such addresses are checked at most one every "
+        "10 s (the LAN, known addresses, login sessions and tokens are not held off)"
+        for address in ("2001:db8:1::1", "2001:db8:3::1")]
