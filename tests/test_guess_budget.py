@@ -114,6 +114,9 @@ def test_the_budget_fills_again_one_guess_per_interval(
         in warnings[0]
     blocked = app.get(headers=basic(USER, PASSWORD), remote_addr=stranger(3))
     assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "10"
+    assert blocked.json["error"] == (
+        "Too many failed attempts on this service from many addresses; try again later (a "
+        "login session, a token or the LAN are not held off).")
     now[0] += 9.5
     assert guess(4, PASSWORD) == 429
     assert app.auth.budget.retry_after(now[0]) == pytest.approx(0.5)
@@ -191,3 +194,19 @@ def test_a_spent_budget_is_said_whole_once_an_hour(caplog: pytest.LogCaptureFixt
         f"{address}: for now passwords from such addresses are checked at most one every "
         "10 s (the LAN, known addresses, login sessions and tokens are not held off)"
         for address in ("2001:db8:1::1", "2001:db8:3::1")]
+
+
+def test_a_failed_login_spends_the_budget_too(app: App) -> None:
+    app.auth.budget = GuessBudget(size=1, refill=10.0)
+    assert app.login(USER, "guess", remote_addr=stranger(1)).status_code == 401
+    assert app.login(USER, PASSWORD, remote_addr=stranger(2)).status_code == 429
+
+
+def test_what_is_left_is_never_a_negative_wait() -> None:
+    budget = GuessBudget(size=3, refill=10.0)
+    budget.spend(0.0, "a")
+    budget.spend(0.0, "a")
+    assert budget.retry_after(0.0) == 0.0  # one left
+    assert budget.retry_after(5.0) == 0.0  # one and a half
+    budget.spend(5.0, "a")
+    assert budget.retry_after(5.0) == pytest.approx(5.0)

@@ -101,20 +101,21 @@ def test_a_success_forgives_only_the_failures_aimed_at_what_it_proved() -> None:
     assert throttle.failure("b", 0.0) == 1
 
 
-@pytest.mark.parametrize(("env", "web", "user", "aimed"), [
-    (True, True, USER, [ENV, FILE]),  # the YTP name opens both
-    (True, True, "appliance", [FILE]),
-    (True, True, "stranger", [ENV, FILE]),
-    (True, True, None, [ENV, FILE]),  # a token or an unreadable credential
-    (True, False, "appliance", [ENV]),  # it opens nothing: the only password's typo
-    (True, False, "stranger", [ENV]),
-    (False, True, USER, [FILE]),
-    (False, True, None, [FILE]),
+@pytest.mark.parametrize(("env", "web", "user", "aimed", "env_user"), [
+    (True, True, USER, [ENV, FILE], USER),  # the YTP name opens both
+    (True, True, "appliance", [FILE], USER),
+    (True, True, "stranger", [ENV, FILE], USER),
+    (True, True, None, [ENV, FILE], USER),  # a token or an unreadable credential
+    (True, False, "appliance", [ENV], USER),  # it opens nothing: the only password's typo
+    (True, False, "stranger", [ENV], USER),
+    (False, True, USER, [FILE], USER),
+    (True, True, "appliance", [ENV, FILE], "appliance"),  # a YTP user named appliance
+    (False, True, None, [FILE], USER),
 ])
 def test_what_a_failure_may_have_been_aimed_at(
-    tmp_path: Path, env: bool, web: bool, user: str | None, aimed: list[str]
+    tmp_path: Path, env: bool, web: bool, user: str | None, aimed: list[str], env_user: str
 ) -> None:
-    app = App(tmp_path, **({"YTP_AUTH_USERNAME": USER, "YTP_AUTH_PASSWORD": PASSWORD}
+    app = App(tmp_path, **({"YTP_AUTH_USERNAME": env_user, "YTP_AUTH_PASSWORD": PASSWORD}
                            if env else {}))
     try:
         if web:
@@ -145,3 +146,19 @@ def test_a_request_proving_both_passwords_forgives_both(both: App) -> None:
     assert both.status_code == 200
     assert len(app.auth.throttle) == 0
 
+
+
+@pytest.mark.parametrize("via", ["basic", "login"])
+def test_the_password_typed_right_forgives_its_typos_whole(both: App, via: str) -> None:
+    """Typos under "appliance" were aimed at the web passwd password only: proving it leaves
+    nothing counted (nor under the YTP password, which "appliance" does not open)."""
+    client = "203.0.113.50"
+    for _ in range(4):
+        if via == "basic":
+            typo = both.get(headers=basic("appliance", "typo"), remote_addr=client)
+        else:
+            typo = both.login("appliance", "typo", remote_addr=client)
+        assert typo.status_code == 401
+    assert both.get(headers=basic("appliance", WEB_PASSWORD), remote_addr=client).status_code \
+        == 200
+    assert len(both.auth.throttle) == 0
