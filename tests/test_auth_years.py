@@ -3,6 +3,7 @@ the running service (on the real gunicorn) and a clock stepped back after failur
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from support.server import Server, wait_for
 from test_auth import PASSWORD, PROTECTED, USER, WEB_PASSWORD, App, basic
 from test_guessing import with_password
 
+from appliance.auth import set_password
 from appliance.auth.authfile import AuthFile, AuthState
 from appliance.auth.budget import GuessBudget
 from appliance.auth.throttle import Throttle
@@ -40,6 +42,17 @@ def test_a_config_folder_gone_behind_the_service_does_not_open_the_api(
     # Back: the password of the file works again, without a restart.
     assert requests.get(server.url + PROTECTED, auth=("appliance", WEB_PASSWORD),
                         timeout=30).status_code == 200
+
+
+def test_a_folder_seen_only_through_its_file_counts_as_seen(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "config"
+    set_password(folder, WEB_PASSWORD)
+    file = AuthFile(folder)
+    assert file.current().password is not None
+    shutil.rmtree(folder)
+    assert file.current().broken
+    assert f"{file.path}: the config folder is gone; refusing every credential" in caplog.text
 
 
 @pytest.fixture
