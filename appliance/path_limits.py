@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 NAME_MAX = 255  # bytes in one name
-PATH_MAX = 4096  # bytes in a whole path
+PATH_MAX = 4096  # bytes in a whole path, its terminating NUL included (Linux's limits.h)
 
 
 def byte_length(text: str) -> int:
@@ -22,8 +22,8 @@ def cut_to_bytes(text: str, limit: int) -> str:
 def too_long(path: str, names: Iterable[str]) -> str | None:
     """Why ``path`` (made of ``names``) could never be a file here, or None. Asked of the
     disk, such a path is an error (ENAMETOOLONG), not "no such file"."""
-    if byte_length(path) > PATH_MAX:
-        return f"is longer than {PATH_MAX} bytes"
+    if byte_length(path) >= PATH_MAX:  # the kernel counts the NUL after it
+        return f"is longer than {PATH_MAX - 1} bytes"
     if any(byte_length(name) > NAME_MAX for name in names):
         return f"has a name longer than {NAME_MAX} bytes"
     return None

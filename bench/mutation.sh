@@ -20,7 +20,7 @@ target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|sto
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
-           tests="tests/test_auth.py tests/test_auth_rules.py tests/test_authenticator.py tests/test_cross_site.py tests/test_guessing.py tests/test_host_names.py" ;;
+           tests="tests/test_auth.py tests/test_auth_rules.py tests/test_authenticator.py tests/test_cross_site.py tests/test_guessing.py tests/test_host_names.py tests/test_two_passwords.py tests/test_guess_budget.py tests/test_auth_years.py" ;;
   options) mutate="appliance/engine/options.py"
            tests="tests/test_option_policy.py tests/test_shaping.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
   # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine

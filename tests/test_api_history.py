@@ -110,7 +110,7 @@ def test_failing_url_goes_to_history_as_error(client: TestClient, origin: MediaO
     ({"url": "http://x.invalid/", "folder": "show/" + "n" * 256}, 400,
      "has a name longer than 255 bytes: no file could be written there."),
     ({"url": "http://x.invalid/", "folder": "/".join(["n" * 200] * 21)}, 400,
-     "is longer than 4096 bytes"),
+     "is longer than 4095 bytes"),
     ({"url": "http://x.invalid/", "template": "../../%(title)s"}, 400, "stay inside"),
     ({"url": "http://x.invalid/", "cli": "--bogus"}, 400, "no such option: --bogus"),
     ({"url": "http://x.invalid/", "auto_start": "yes"}, 400, "auto_start"),

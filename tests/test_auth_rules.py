@@ -182,6 +182,7 @@ def test_a_signed_cookie_verifies_and_any_change_does_not() -> None:
     ("appliance_session", []),
     (" appliance_session = spaced ", ["spaced"]),
     ("xappliance_session=no", []),
+    ('appliance_session="XabcX"', ["XabcX"]),  # only the quotes go (an id may hold any X)
 ])
 def test_cookie_values(header: str | None, values: list[str]) -> None:
     assert sessions.cookie_values(header) == values
@@ -373,3 +374,14 @@ def test_what_a_foreign_page_is_told() -> None:
     assert POLICY.origin_refusal(_headers(Origin="https://evil.example")) == (
         "Requests from pages on https://evil.example are refused: only the service's own "
         "pages and the origins listed in YTP_CORS_ORIGINS may send them.")
+
+
+def test_the_throttles_defaults() -> None:
+    """Silence of 15 minutes forgets (not a second more), and a given site threshold holds."""
+    throttle = Throttle()
+    assert (throttle.threshold, throttle.network_threshold, throttle.site_threshold) == (5, 20, 80)
+    throttle.failure("a", now=0.0)
+    assert throttle.failure("a", now=900.0) == 2
+    assert throttle.failure("a", now=1800.5) == 1
+    assert Throttle(site_threshold=7).site_threshold == 7
+    assert Throttle(network_threshold=3).site_threshold == 12

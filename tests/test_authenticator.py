@@ -20,6 +20,7 @@ from appliance.auth import (
     sessions,
     set_password,
 )
+from appliance.auth.authfile import with_changes
 from appliance.auth.checker import PasswordChecker
 from appliance.auth.passwords import verify_password
 from appliance.errors import AppError
@@ -316,6 +317,12 @@ def test_a_file_ticket_opens_its_file_only_until_it_expires(
     assert code(ticket, None, allow_ticket=True) == "UNAUTHORIZED"  # not a websocket's
     assert code(ws_ticket) == "UNAUTHORIZED"  # a websocket's does not open a file
     assert code(ws_ticket, None, allow_ticket=True) == "OK"
+    ws_ticket, _ = auth.issue_ticket()
+    assert auth.authenticate(address="a", query={"ticket": ws_ticket}, allow_ticket=True) == \
+        Identity("ticket", "ticket")
+    with pytest.raises(AppError) as other:
+        auth.authenticate(address="a", query={"ticket": ticket}, file_scope=lambda: "b.mp4")
+    assert other.value.message == "The ticket is for another file."
     now[0] = expires - 0.5
     assert code(ticket) == "OK"
     now[0] = expires
@@ -417,3 +424,50 @@ def test_a_rewritten_auth_file_is_always_newer_than_the_old(tmp_path: Path) -> N
     os.utime(auth.file.path, ns=(future, future))
     gen_token(config)
     assert os.stat(auth.file.path).st_mtime_ns == future + 1
+
+
+def test_a_query_string_without_credentials_is_asked_for_them(tmp_path: Path) -> None:
+    """The websocket hands the raw query string: one with other parameters only is no
+    credential (401 asking for one), not a crash."""
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    with pytest.raises(AppError) as refused:
+        auth.authenticate(address="a", query="since=5&x=")
+    assert refused.value.message == "Authentication required."
+    key = base64.urlsafe_b64encode(b"u:pw-123456").decode()
+    assert auth.authenticate(address="a", query=f"x=1&apikey={key}") == Identity("u", "apikey")
+
+
+def test_a_login_with_nothing_to_log_in_to_says_so(tmp_path: Path) -> None:
+    with pytest.raises(AppError) as refused:
+        _authenticator(tmp_path).login("u", "pw", address="a", remember=False)
+    assert refused.value.status == 400
+    assert refused.value.message.startswith("No credentials are configured, so the API is open")
+
+
+def test_past_the_session_bound_the_soonest_to_expire_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("appliance.auth.MAX_SESSIONS", 2)
+    now = [1_000_000.0]
+    auth = Authenticator(make_settings(tmp_path, YTP_AUTH_USERNAME="u",
+                                       YTP_AUTH_PASSWORD="pw-123456"), clock=lambda: now[0])
+    # "~" sorts after every id a login makes: kept by an order of ids, dropped by expiry.
+    auth.file.update(lambda old: with_changes(old, secret="k" * 64, sessions={
+        "~": now[0] + 10, "-": now[0] + 1000}))
+    session = auth.login("u", "pw-123456", address="a", remember=False)
+    assert set(auth.state().sessions) == {"-", session.cookie.split(".")[1]}
+
+
+def test_the_auth_file_is_written_for_people_to_read(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    set_password(config, "pw-123456")
+    text = (config / "auth.json").read_text()
+    assert text.endswith("}\n") and '\n  "password": "scrypt$' in text
+
+
+def test_an_auth_file_whose_sessions_are_no_object_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    auth = _authenticator(tmp_path, YTP_AUTH_USERNAME="u", YTP_AUTH_PASSWORD="pw-123456")
+    auth.file.folder.mkdir(parents=True)
+    auth.file.path.write_text(json.dumps({"version": 1, "sessions": [1]}))
+    assert auth.state().broken
+    assert "sessions must be an object" in caplog.text

@@ -194,3 +194,36 @@ def test_a_query_flag_that_is_no_word_is_a_400(text: str) -> None:
     with pytest.raises(errors.AppError) as refused:
         query_bool(req, "flag")
     assert refused.value.status == 400 and refused.value.message == "flag must be true or false."
+
+
+def test_a_folder_the_kernel_would_refuse_is_refused_on_add(
+    app_with: Callable[..., tuple[Runtime, falcon.testing.TestClient]], tmp_path: Any
+) -> None:
+    """Linux's PATH_MAX (4096) counts the NUL after a path: one of exactly 4096 bytes is
+    ENAMETOOLONG at the first write, so it is refused when added, as one byte more is."""
+    import errno
+    import os
+
+    rt, client = app_with()
+    root = str(rt.settings.download_path)
+
+    def folder(total: int) -> str:
+        names, left = [], total - len(root) - 1
+        while left > 200:
+            names.append("n" * 199)
+            left -= 200
+        return "/".join([*names, "m" * left])
+
+    for total, refused in ((4095, False), (4096, True)):
+        path = f"{root}/{folder(total)}"
+        assert len(path.encode()) == total
+        try:
+            os.stat(path)
+        except OSError as exc:  # what the kernel says of such a path
+            assert (exc.errno == errno.ENAMETOOLONG) is refused, exc
+        answer = client.simulate_post("/api/history", json={
+            "url": "http://x.invalid/", "folder": folder(total), "auto_start": False})
+        assert (answer.status_code == 400) is refused, answer.text
+        if refused:
+            assert "is longer than 4095 bytes: no file could be written there" in \
+                answer.json["error"]

@@ -51,6 +51,19 @@ def test_the_machines_own_name_and_a_request_without_host_are_answered() -> None
     assert policy.refusal(None) is None  # HTTP/1.0: no browser sends it
 
 
+def test_the_machines_own_name_is_taken_without_its_final_dot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "Box.Example.")
+    assert HostPolicy([]).refusal("box.example:8081") is None
+
+
+def test_a_refused_name_is_shown_to_its_first_253_characters() -> None:
+    name = "a" * 250 + ".example"
+    refusal = HostPolicy([]).refusal(name)
+    assert refusal is not None and repr(name[:253]) in refusal.message
+    assert repr(name[:254]) not in refusal.message
+
+
 def test_a_star_answers_to_any_name() -> None:
     assert HostPolicy(["*"]).refusal(FOREIGN) is None
 

@@ -103,6 +103,7 @@ def test_sensible_expressions_match_as_re_does() -> None:
     ("(?:(?:a{1000}){1000}){10}", "repeats too much"),
     ("a{1000000}", "repeats too much"),
     ("a{20000}", "repeats too much"),  # one past the bound (a{19999} is 20,000 elements)
+    ("(?:a{0,1000}){0,1000}", "repeats too much"),  # a repeat's upper bound counts
     # a group's contents count too, a capturing group's as a non-capturing one's
     ("(a{1000}){1000}", "repeats too much"),
     ("(?P<x>a{200}|b{200}){100}", "repeats too much"),

@@ -231,8 +231,9 @@ def _unauthorized(description: str) -> dict[str, Any]:
 
 
 def _throttled() -> dict[str, Any]:
-    response = error("Too many failed attempts from this address, or every password-hashing "
-                     "slot is busy; wait Retry-After seconds.")
+    response = error("Too many failed attempts from this address, or (for a password from an "
+                     "address that is neither on the LAN nor known) from many addresses, or "
+                     "every password-hashing slot is busy; wait Retry-After seconds.")
     response["headers"] = dict(_RETRY_AFTER)
     return response
 

@@ -41,6 +41,7 @@ from ..config import Settings, SettingsHolder
 from . import sessions
 from .authfile import MAX_SESSIONS, AuthFile, AuthState, new_secret, new_token, with_changes
 from .browsers import BrowserPolicy
+from .budget import GuessBudget
 from .checker import PasswordChecker
 from .hosts import HostPolicy
 from .passwords import MIN_LENGTH, hash_password
@@ -65,6 +66,9 @@ log = logging.getLogger("appliance.auth")
 
 USERNAME = "appliance"  # login name for the `web passwd` password (FlexGet's is "flexget")
 REALM = 'Basic realm="appliance", charset="UTF-8"'
+# The two passwords, as the throttle counts the guesses aimed at each (see
+# :meth:`Authenticator._aimed_at`): a shared box may give them to different people.
+ENV, FILE = "env", "file"
 # One request is checked against at most this many credentials (a request with a thousand
 # ?apikey= values must not cost a thousand scrypt runs).
 _MAX_PRESENTED = 4
@@ -190,12 +194,14 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
         throttle: Throttle | None = None,
         checker: PasswordChecker | None = None,
+        budget: GuessBudget | None = None,
     ) -> None:
         self.settings = SettingsHolder.of(settings)
         self.clock = clock
         # The config folder is where the service keeps its state: fixed while it runs.
         self.file = AuthFile(self.settings.current.config_path)
         self.throttle = throttle or Throttle()
+        self.budget = budget or GuessBudget()
         self.checker = checker or PasswordChecker()
         self.tickets = Tickets()
         self.file_tickets = Tickets(ttl=sessions.FILE_TICKET_SECONDS)
@@ -320,59 +326,102 @@ class Authenticator:
                             now: float, *, guess: bool) -> Identity:
         """The identity the presented passwords and tokens give, as :meth:`authenticate`
         says (a guess is held off by the throttle and counted), else AppError."""
+        # Tokens are never guessed (256 bits): a request with no password is not held off by
+        # the service-wide budget, so scripts and Home Assistant go on through an attack.
+        passwords = bool(presented.pairs)
         if guess:
-            self._check_throttle(address, now)
-        identity = self._check_presented(state, presented)
-        if identity is None:
+            self._check_throttle(address, now, passwords=passwords)
+        checked = self._check_presented(state, presented)
+        if checked is None:
             if guess:
-                self._failed(address, now, f"invalid credentials ({presented.kinds()})")
+                aimed = [scope for _, user, _ in presented.pairs
+                         for scope in self._aimed_at(state, user)]
+                if presented.tokens or presented.other:
+                    aimed += self._aimed_at(state, None)
+                self._failed(address, now, f"invalid credentials ({presented.kinds()})",
+                             aimed, passwords=passwords)
             raise unauthorized("Invalid credentials.")
-        # A right password forgives the typos before it; a token is never typed, and
-        # forgiving on it let its holder guess the password without end (four guesses, the
-        # token once, four more).
-        if guess and identity.method != "token":
-            self.throttle.success(address)
+        identity, proved = checked
+        if guess:
+            self._succeeded(address, now, proved)
         return identity
 
-    def _check_throttle(self, address: str, now: float) -> None:
+    def _succeeded(self, address: str, now: float, proved: set[str]) -> None:
+        """A right password forgives the typos aimed at it (a token is never typed, and
+        forgiving on it let its holder guess the password without end: four guesses, the
+        token once, four more); the other password's stay counted."""
+        for scope in proved:
+            self.throttle.success(address, scope)
+        self.budget.known(address, now)
+
+    def _aimed_at(self, state: AuthState, user: bytes | None) -> list[str]:
+        """The passwords a failure as ``user`` may have been aimed at (None: a token or an
+        unreadable credential, at any). The ``web passwd`` password opens "appliance" and the
+        YTP user name, so a failure under the YTP name counts for both: one who knows either
+        password must not be able to forgive, with it, the guesses at the other."""
+        env = self._env_pair
+        scopes = []
+        if env is not None and (user is None or user == env[0] or user != USERNAME.encode()):
+            scopes.append(ENV)
+        if state.password is not None or state.broken or env is None:
+            scopes.append(FILE)
+        # "appliance" with the YTP credentials only opens nothing: a typo of the name.
+        return scopes or [ENV]
+
+    def _check_throttle(self, address: str, now: float, *, passwords: bool) -> None:
         wait = self.throttle.retry_after(address, now)
+        message = "Too many failed attempts; try again later."
+        if wait <= 0 and passwords and self.budget.stranger(address, now):
+            wait = self.budget.retry_after(now)
+            message = ("Too many failed attempts on this service from many addresses; try "
+                       "again later (a login session, a token or the LAN are not held off).")
         if wait > 0:
             raise errors.AppError(
-                "Too many failed attempts; try again later.", errors.TOO_MANY_REQUESTS,
+                message, errors.TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
 
-    def _failed(self, address: str, now: float, what: str) -> None:
-        count = self.throttle.failure(address, now)
+    def _failed(self, address: str, now: float, what: str, aimed: list[str], *,
+                passwords: bool) -> None:
+        count = self.throttle.failure(address, now, aimed)
+        if passwords and self.budget.stranger(address, now):
+            self.budget.spend(now, address)
         log.warning("authentication failed from %s: %s (failure %d)", address, what, count)
 
-    def _check_presented(self, state: AuthState, presented: _Presented) -> Identity | None:
-        """The identity when every password and token presented is right. A right one does
-        not carry wrong ones in: they would be guesses the throttle never counted (a token's
-        holder trying the password, which a person may use elsewhere too, three a request;
-        an open socket's, again at each change of the credentials)."""
+    def _check_presented(self, state: AuthState,
+                         presented: _Presented) -> tuple[Identity, set[str]] | None:
+        """The identity when every password and token presented is right, with the
+        passwords it proved (``ENV``, ``FILE``). A right one does not carry wrong ones in:
+        they would be guesses the throttle never counted (a token's holder trying the
+        password, which a person may use elsewhere too, three a request; an open socket's,
+        again at each change of the credentials)."""
         ok: Identity | None = None
+        proved: set[str] = set()
         wrong = False
         for how, user, password in presented.pairs:  # check every one: no early exit
-            name = self._check_pair(state, user, password)
-            wrong |= name is None
-            if name is not None and ok is None:
-                ok = Identity(name, how)
+            checked = self._check_pair(state, user, password)
+            wrong |= checked is None
+            if checked is not None:
+                proved.add(checked[1])
+                if ok is None:
+                    ok = Identity(checked[0], how)
         token = state.token
         for candidate in presented.tokens:
             right = token is not None and hmac.compare_digest(candidate.encode(), token.encode())
             wrong |= not right
             if right and ok is None:
                 ok = Identity(USERNAME, "token")
-        return None if wrong else ok
+        return None if wrong or ok is None else (ok, proved)
 
-    def _check_pair(self, state: AuthState, user: bytes, password: bytes) -> str | None:
-        """The user name when ``user:password`` matches a configured credential."""
+    def _check_pair(self, state: AuthState, user: bytes,
+                    password: bytes) -> tuple[str, str] | None:
+        """The user name and the password it proved (``ENV`` or ``FILE``) when
+        ``user:password`` matches a configured credential."""
         if self._env_pair is not None:
             env_user, env_password = self._env_pair
             user_ok = hmac.compare_digest(user, env_user)
             if hmac.compare_digest(password, env_password) & user_ok:
-                return env_user.decode()
+                return env_user.decode(), ENV
         if state.password is None:
             return None
         names = [USERNAME.encode()] + ([self._env_pair[0]] if self._env_pair else [])
@@ -385,7 +434,7 @@ class Authenticator:
         # where a known one was 429 with every slot busy), which told a stranger the YTP
         # user name. It costs a guesser nothing new: the name "appliance" is hashed anyway.
         right = self.checker.verify(text, state.password)
-        return user.decode() if right and any(matches) else None
+        return (user.decode(), FILE) if right and any(matches) else None
 
     def _signing_key(self, secret: str) -> str:
         """The cookie key: the file's secret, bound to the YTP credentials when they are set,
@@ -416,13 +465,15 @@ class Authenticator:
                 "log in to; set a password with `appliance web passwd`."
             )
         now = self.clock()
-        self._check_throttle(address, now)
+        self._check_throttle(address, now, passwords=True)
         state = self.state()
-        name = self._check_pair(state, username.encode(), password.encode())
-        if name is None:
-            self._failed(address, now, f"login as {username[:64]!r}")
+        checked = self._check_pair(state, username.encode(), password.encode())
+        if checked is None:
+            self._failed(address, now, f"login as {username[:64]!r}",
+                         self._aimed_at(state, username.encode()), passwords=True)
             raise unauthorized("Invalid username or password.")
-        self.throttle.success(address)
+        name = checked[0]
+        self._succeeded(address, now, {checked[1]})
         lifetime = sessions.REMEMBER_SECONDS if remember else sessions.BROWSER_SECONDS
         expires = int(now) + lifetime
         session_id = sessions.new_session_id()

@@ -113,6 +113,7 @@ class AuthFile:
         # (stat signature, state) replaced as one tuple, so a reader never pairs one with the
         # other's predecessor.
         self._cached: tuple[tuple[int, ...] | None, AuthState] = (None, EMPTY)
+        self._folder_seen = False
 
     # --- reading ------------------------------------------------------------------------
 
@@ -121,8 +122,17 @@ class AuthFile:
         failure: str | None = None
         try:
             signature: tuple[int, ...] | None = _signature(os.stat(self.path))
+            self._folder_seen = True
         except FileNotFoundError:
             signature = None
+            # No file in the config folder is no password; the config folder gone once seen
+            # (its disk unmounted, the folder renamed or deleted while the service runs) is
+            # not: the password set there must not turn into an open API.
+            if self.folder.is_dir():
+                self._folder_seen = True
+            elif self._folder_seen:
+                signature = (-3,)
+                failure = "the config folder is gone"
         except OSError as exc:
             signature = (-1,)
             failure = f"cannot stat: {exc.strerror}"
