@@ -6,6 +6,7 @@ link between the check and the act, a name taken by the time a rename happens.""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from support.mounts import tmpfs
 from appliance import errors
 from appliance.api.app import create_app
 from appliance.files import actions, trees
+from appliance.path_limits import PATH_MAX
 from appliance.runtime import Runtime
 
 UNDECODABLE = os.fsdecode(b"\xff\xfe")
@@ -113,6 +115,18 @@ def test_a_tree_is_removed_with_few_folders_open(tmp_path: Path) -> None:
     assert len(os.listdir("/proc/self/fd")) == open_before
 
 
+def _parts_to(start: str, length: int) -> str:
+    """Folder names (of at most 250 bytes, each after a "/") that make ``start``/… exactly
+    ``length`` bytes."""
+    left, parts = length - len(start.encode()), []
+    while left:
+        size = min(251, left)
+        size -= left - size == 1  # a "/" alone would be left: one byte to the next name
+        parts.append("p" * (size - 1))
+        left -= size
+    return "/".join(parts)
+
+
 def test_a_new_folder_that_cannot_be_made_whole_makes_nothing(
         app: tuple[Runtime, TestClient], folder: Path) -> None:
     """Over the path limit, or deeper than MAX_DEPTH: refused before the first folder is made
@@ -124,6 +138,18 @@ def test_a_new_folder_that_cannot_be_made_whole_makes_nothing(
                     "/".join(["d"] * actions.MAX_DEPTH)):
         assert_error(act(client, {"action": "directory", "path": base, "new_dir": new_dir}), 400)
     assert os.listdir(folder) == []
+    # A path of PATH_MAX bytes is one the kernel refuses (it counts the NUL after it): made
+    # folder by folder it was made, and then nothing could reach it by its path.
+    for length, made_whole in ((PATH_MAX, False), (PATH_MAX - 1, True)):
+        new_dir = _parts_to(os.path.realpath(folder), length)
+        answer = act(client, {"action": "directory", "path": base, "new_dir": new_dir})
+        if made_whole:
+            assert answer.json[0]["ok"] is True, answer.text
+            shutil.rmtree(folder / new_dir.split("/")[0])
+        else:
+            assert_error(answer, 400)
+            assert "is longer than 4095 bytes" in answer.json["error"], answer.text
+        assert os.listdir(folder) == []
     # as deep as allowed: made
     depth = actions.MAX_DEPTH - 1  # the test's folder is the first level
     made = act(client, {"action": "directory", "path": base, "new_dir": "/".join(["d"] * depth)})

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors, kinds
-from ..path_limits import NAME_MAX, PATH_MAX, byte_length
+from ..path_limits import NAME_MAX, byte_length, too_long
 from . import paths, trees
 from .index import FileIndex
 
@@ -116,8 +116,8 @@ def _new_folder(root: Path, requested: str, parts: list[str], params: dict[str, 
     or would lie deeper than MAX_DEPTH (the watcher follows a tree by recursion)."""
     source = paths.resolve(root, requested)
     made = source.joinpath(*parts)
-    if byte_length(str(made)) > PATH_MAX:
-        raise errors.invalid(f"new_dir would make a path longer than {PATH_MAX} bytes.")
+    if problem := too_long(str(made), parts):
+        raise errors.invalid(f"new_dir would make a path that {problem}.")
     if len(made.relative_to(os.path.realpath(root)).parts) > MAX_DEPTH:
         raise errors.invalid(f"new_dir would make a folder more than {MAX_DEPTH} levels deep "
                              "in the download folder.")
