@@ -4,10 +4,8 @@ with real yt-dlp against the local media origin."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,6 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance.api.app import create_app
-from appliance.engine.archive import Archives, archive_id
-from appliance.engine.child import archive_id_for
 from appliance.engine.filters import MAX_LENGTH
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import Context, parse_cli
@@ -496,81 +492,6 @@ def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
     assert (result[0]["id"], result[0]["ie_key"], result[0]["error"]) == ("clip", "Generic", None)
     assert "Invalid IPv6 URL" in result[3]["error"]  # an extractor's parse raised: a 500
     assert client.simulate_post("/api/yt-dlp/archive_id", json={"a": 1}).status_code == 400
-
-
-def test_the_archive_id_of_a_url_is_read_without_the_network() -> None:
-    assert archive_id_for("https://www.youtube.com/watch?v=jNQXAC9IVRw") == {
-        "url": "https://www.youtube.com/watch?v=jNQXAC9IVRw", "id": "jNQXAC9IVRw",
-        "ie_key": "Youtube", "archive_id": "youtube jNQXAC9IVRw", "error": None}
-    assert archive_id_for("https://example.com/") == {
-        "url": "https://example.com/", "id": "", "ie_key": "Generic", "archive_id": None,
-        "error": "the URL does not name a video id"}
-    broken = archive_id_for("http://[::1")
-    assert broken == {"url": "http://[::1", "id": None, "ie_key": None, "archive_id": None,
-                      "error": "ValueError: Invalid IPv6 URL"}
-
-
-def test_archive_file_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
-    path = tmp_path / "archive.txt"
-    archives = Archives()
-    archives.add(path, ["youtube seed"])
-    barrier = threading.Barrier(20)
-
-    def writer(n: int) -> None:
-        barrier.wait()
-        # every writer adds its own ids and some that others add too
-        archives.add(path, [f"youtube w{n}-{i}" for i in range(25)] + ["youtube shared"])
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    lines = path.read_text().splitlines()
-    assert len(lines) == len(set(lines)) == 1 + 20 * 25 + 1
-    assert archives.remove(path, ["youtube shared", "youtube missing"]) == ["youtube shared"]
-    assert "youtube shared" not in path.read_text()
-
-
-def test_an_id_with_a_line_break_or_spaces_is_found_as_it_was_stored(tmp_path: Path) -> None:
-    """The generic extractor's id is a file's name from the URL ('my%20%20video%0A.mp4'):
-    the entry was stored with its whitespace joined, then looked up as it was, and never
-    found: the same URL added again downloaded again."""
-    path = tmp_path / "archive.txt"
-    archives = Archives()
-    entry = archive_id_for("https://example.com/a/my%20%20video%0A.mp4")["archive_id"]
-    assert entry == archive_id("Generic", "my  video\n") == "generic my video"
-    assert archives.add(path, ["generic my  video\n"]) == [entry]
-    assert archives.contains(path, "generic my  video\n") and entry in archives.members(path)
-    assert archive_id("Generic", " ") is None
-    path.write_text("generic my  video\n")  # as yt-dlp writes it
-    assert archives.contains(path, "generic my  video") and archives.read(path) == [entry]
-
-
-def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:
-    path = tmp_path / "archive.txt"
-    archives = Archives()
-    archives.add(path, ["youtube a"])
-    assert archives.contains(path, "youtube a")
-    path.write_text("youtube b\n")  # another program edits the file
-    assert not archives.contains(path, "youtube a") and archives.contains(path, "youtube b")
-
-
-def test_archive_reads_are_kept_until_the_file_changes_on_disk(tmp_path: Path) -> None:
-    """An archive shared by many tasks is read once, not at every lookup: what was read is
-    kept while the file's size, time and inode stay (here: rewritten in place, its time
-    put back)."""
-    path = tmp_path / "archive.txt"
-    archives = Archives()
-    archives.add(path, ["youtube a"])
-    stat = path.stat()
-    assert archives.read(path) == ["youtube a"]
-    with path.open("r+") as file:
-        file.write("youtube b\n")
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert archives.read(path) == ["youtube a"] and archives.contains(path, "youtube a")
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
-    assert archives.read(path) == ["youtube b"]
 
 
 def test_an_archive_with_a_byte_not_utf8_still_decides_and_takes_entries(
