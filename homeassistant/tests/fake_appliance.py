@@ -43,6 +43,8 @@ class FakeAppliance:
         self.close_streams_at_once = False
         # Set: /ws takes the connection and answers nothing until the event is set.
         self.ws_held: asyncio.Event | None = None
+        # Set: /ws answers what this function of the request gives (a redirect, say).
+        self.ws_answer: Answer | None = None
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self._streams = 0
         self.port = 0
@@ -86,6 +88,9 @@ class FakeAppliance:
             self.authorizations.append(request.headers["Authorization"])
         if self.ws_held is not None:
             await self.ws_held.wait()
+        if self.ws_answer is not None:
+            answer: web.WebSocketResponse = self.ws_answer(request)
+            return answer
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
         self.streams_opened += 1

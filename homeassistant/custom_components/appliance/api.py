@@ -306,8 +306,10 @@ class ApplianceClient:
         """Start the service's yt-dlp update (409 while one runs)."""
         await self.request("POST", "/api/system/ytdlp/update")
 
-    async def connect(self, configuration: Mapping[str, Any]) -> aiohttp.ClientWebSocketResponse:
-        """The ``/ws`` event stream, on the port the service's configuration names."""
+    async def connect(self, configuration: Mapping[str, Any],
+                      session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        """The ``/ws`` event stream, on the port the service's configuration names, opened
+        on ``session``: one that follows no redirect (:func:`refusing_redirects`)."""
         websocket = mapping(configuration.get("websocket"))
         port = websocket.get("port") or self.port + 1
         path = websocket.get("path") or "/ws"
@@ -318,7 +320,7 @@ class ApplianceClient:
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             async with asyncio.timeout(WS_CONNECT_TIMEOUT):
-                return await self.session.ws_connect(
+                return await session.ws_connect(
                     f"ws://{host}:{port}{path}", headers=self.credentials.headers(),
                     heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=10),
                 )
@@ -328,6 +330,26 @@ class ApplianceClient:
             raise CannotConnect(f"websocket: HTTP {err.status}") from err
         except (aiohttp.ClientError, TimeoutError) as err:
             raise CannotConnect(f"websocket: {err or type(err).__name__}") from err
+
+
+def refusing_redirects() -> aiohttp.TraceConfig:
+    """A session's trace that stops a request a redirect answers (:class:`BadAnswer`)
+    instead of following it. aiohttp's ``ws_connect`` has no switch for that: the opening
+    handshake followed wherever a 30x of the websocket's port pointed (a LAN device that
+    took the appliance's address sent Home Assistant to any address; only the credentials
+    stayed behind when the host changed)."""
+
+    async def refuse(_session: aiohttp.ClientSession, _context: Any,
+                     params: aiohttp.TraceRequestRedirectParams) -> None:
+        answer = params.response
+        answer.close()
+        raise BadAnswer(f"websocket: HTTP {answer.status} to "
+                        f"{_shorten(answer.headers.get('Location'))}, not followed "
+                        f"(the appliance never redirects)")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(refuse)
+    return trace
 
 
 def mapping(value: Any) -> dict[str, Any]:

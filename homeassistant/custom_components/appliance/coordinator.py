@@ -22,6 +22,7 @@ import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -38,6 +39,7 @@ from .api import (
     decode,
     mapping,
     records,
+    refusing_redirects,
     shallow,
     unwrap_event,
 )
@@ -196,10 +198,16 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         super().__init__(hass, LOGGER, config_entry=entry,
                          name=f"{DOMAIN} {client.host}:{client.port}")
         self.client = client
+        # The event stream's own session (on Home Assistant's connections, closed with the
+        # entry): Home Assistant's shared one follows a redirect of the handshake.
+        self.websocket_session = async_create_clientsession(
+            hass, trace_configs=[refusing_redirects()])
         self.configuration: dict[str, Any] = {}
         # How long the event stream waits before its next connection: doubles up to
         # RECONNECT_MAX while connections fail or streams end at once.
         self.reconnect_delay = RECONNECT_MIN
+        # What _say_why said of the outage going on (None: nothing yet, or connected).
+        self._said: str | None = None
         self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
                                  function=self._refresh_counts)
         self._publish = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN, immediate=True,
@@ -332,7 +340,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         nowhere else."""
         await async_check_identity(self.hass, self.config_entry, self.client)
         self.configuration = shallow(await self.client.configuration())
-        return await self.client.connect(self.configuration)
+        return await self.client.connect(self.configuration, self.websocket_session)
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         """Read the event stream and check for releases for the entry's lifetime."""
@@ -357,6 +365,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     return
                 except ApplianceError as err:
                     self.async_set_update_error(UpdateFailed(**failure(err)))
+                    self._say_why(err)
                     await self._back_off()
                     continue
                 try:
@@ -374,6 +383,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     websocket = None
                     await self._back_off()
                     continue
+                self._said = None
             opened = time.monotonic()
             try:
                 await self._read(websocket)
@@ -387,6 +397,16 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             if time.monotonic() - opened >= RECONNECT_MAX:
                 self.reconnect_delay = RECONNECT_MIN
             await self._back_off()
+
+    def _say_why(self, err: ApplianceError) -> None:
+        """Why the stream does not open again, in the log once per reason and outage, when
+        it is more than an outage: the coordinator logs only the first failure of one ("the
+        event stream closed"), and an address that answers what no appliance would (a
+        redirect, junk, another appliance, a refusal) is the person's to look at."""
+        if isinstance(err, CannotConnect) or str(err) == self._said:
+            return
+        self._said = str(err)
+        LOGGER.warning("%s: the event stream does not open again: %s", self.name, err)
 
     async def _back_off(self) -> None:
         await asyncio.sleep(self.reconnect_delay)
