@@ -75,9 +75,16 @@ COUNTS_COOLDOWN = 1.0
 # change of a burst at once and the last at its end: progress comes twice a second per
 # running download, and every change of a sensor is a row in Home Assistant's recorder (on a
 # Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
-# So is every change that fires no bus event (pause, the download folder's disk, a task, a
-# download cancelled or removed): a service may send those by the thousand a second too.
-# A change that fires one is shown at once, in step with it.
+# So is every other change (pause, the download folder's disk, a task, a download added,
+# finished, failed, cancelled or removed): a service may send those by the thousand a second
+# too (a bulk add of 2,000 links is 2,000 ``item_added``). The bus events automations use
+# stay one per download, each fired as its change is applied, with the download's own data
+# (Home Assistant's transmission fires one per torrent and writes its entities once per
+# poll; plex coalesces its pushed updates the same way, a second apart, the first at once).
+# The changes that fire one are coalesced apart from the rest: a download that finishes
+# just after its progress is shown before its event fires, as is the first of a burst of
+# them; an automation that reads a sensor on a later one of the burst finds it up to
+# PUBLISH_COOLDOWN later (the event's data is the download's word).
 PUBLISH_COOLDOWN = 1.0
 
 # The queue's items followed, each as much as the entities need (its status and speed): a
@@ -99,10 +106,6 @@ TASK_FIELDS = ("id", "name", "enabled", "url", "timer", "preset", "folder")
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
                          "item_cancelled", "item_deleted", "item_moved"})
-
-# Events that fire a bus event (an automation's trigger), which must find the entities as
-# the event says.
-FIRES_BUS_EVENT = frozenset({"item_added", "item_completed", "item_error"})
 
 type ApplianceConfigEntry = ConfigEntry[ApplianceCoordinator]
 
@@ -212,6 +215,8 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                                  function=self._refresh_counts)
         self._publish = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN, immediate=True,
                                   function=self._async_publish)
+        self._publish_fired = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN,
+                                        immediate=True, function=self._async_publish)
 
     async def _async_update_data(self) -> ApplianceData:
         try:
@@ -351,6 +356,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.hass, self.async_check_releases, RELEASE_CHECK_INTERVAL))
         entry.async_on_unload(self._counts.async_shutdown)
         entry.async_on_unload(self._publish.async_shutdown)
+        entry.async_on_unload(self._publish_fired.async_shutdown)
 
     # --- the event stream --------------------------------------------------------------------
 
@@ -432,11 +438,12 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         data = self.data
         if data is None:
             return
+        fired = None
         if event in ("paused", "resumed"):
             data.paused = event == "paused"
         elif event in ITEM_EVENTS and isinstance(payload, dict) \
                 and isinstance(payload.get("id"), str):
-            self._apply_item(data, event, payload)
+            fired = self._apply_item(data, event, payload)
         elif event == "config_update" and isinstance(payload, dict) \
                 and payload.get("feature") == "tasks" \
                 and (task_id := count(mapping(payload.get("data")).get("id"))) is not None:
@@ -448,16 +455,20 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
             return
-        if event in FIRES_BUS_EVENT:
-            self.async_update_listeners()
-        else:
+        if fired is None:
             self._publish.async_schedule_call()
+            return
+        # The states first: the first change of a burst is shown before its automations run.
+        self._publish_fired.async_schedule_call()
+        self.hass.bus.async_fire(*fired)
 
     @callback
     def _async_publish(self) -> None:
         self.async_update_listeners()
 
-    def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]) -> None:
+    def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]
+                    ) -> tuple[str, dict[str, Any]] | None:
+        """An item's change applied; the bus event it fires (type and data), if any."""
         item_id = item["id"]
         instance = self.config_entry.unique_id
         if event in ("item_added", "item_updated"):
@@ -468,14 +479,14 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     data.queue[item_id] = {**(known or {}), **_followed(item)}
             else:
                 data.queue.pop(item_id, None)
-            if event == "item_added":
-                self.hass.bus.async_fire(EVENT_QUEUED, event_data(item, instance))
-            return
+            return (EVENT_QUEUED, event_data(item, instance)) if event == "item_added" \
+                else None
         data.queue.pop(item_id, None)
-        if event == "item_completed":
-            data.last_finished = shallow(item)
-            self.hass.bus.async_fire(EVENT_FINISHED, event_data(item, instance))
-        elif event == "item_error":
-            self.hass.bus.async_fire(EVENT_FAILED, event_data(item, instance))
         if event != "item_moved":  # a move is followed by the event that says how it ended
             self._counts.async_schedule_call()
+        if event == "item_completed":
+            data.last_finished = shallow(item)
+            return EVENT_FINISHED, event_data(item, instance)
+        if event == "item_error":
+            return EVENT_FAILED, event_data(item, instance)
+        return None
