@@ -313,10 +313,14 @@ class ApplianceClient:
         websocket = mapping(configuration.get("websocket"))
         port = websocket.get("port") or self.port + 1
         path = websocket.get("path") or "/ws"
-        if not isinstance(port, int) or not 0 < port < 65536 \
-                or not isinstance(path, str) or not path.startswith("/"):
-            raise BadAnswer(f"/api/system/configuration: no websocket at port {port!r}, "
-                            f"path {path!r}")
+        # A path as a base path is (plain segments: the service's is "/ws" under its base
+        # path), and a port that is a number, not JSON's true: anything else is no address
+        # the service gives, and was sent as it came (a request line of megabytes).
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536 \
+                or not base_path(path):
+            raise BadAnswer(f"/api/system/configuration: no websocket at port "
+                            f"{_shorten(repr(port))}, path {_shorten(repr(path))}")
+        path = base_path(path)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             async with asyncio.timeout(WS_CONNECT_TIMEOUT):
