@@ -249,3 +249,40 @@ async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeA
     fake.frames.put_nowait(None)  # the service ends the stream
     await until(lambda: calls >= 2 and hass.states.get("sensor.fake_active_downloads").state
                 == "0", message="the entities back after a failed catch-up")
+
+
+async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    """A cancel's answer naming a megabyte id, a folder listing's names of megabytes (each
+    went whole to every browser showing the folder) and a file without a type, a release
+    "available" without a version ("None" was shown as the newest)."""
+    fake.answers["/api/system/check-updates"] = {"status": "update_available"}
+    entry = await loaded(hass, fake)
+    fake.answers["/api/history/cancel"] = {"a": "not found", "b": "ok",
+                                           "x" * 1_000_000: "not found"}
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "cancel", {"config_entry_id": entry.entry_id, "item_id": ["a", "b"]},
+            blocking=True)
+    assert refused.value.translation_placeholders == {"ids": "a"}
+    many = [f"{n:036d}" for n in range(2000)]
+    fake.answers["/api/history/cancel"] = dict.fromkeys(many, "not found")
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "cancel", {"config_entry_id": entry.entry_id, "item_id": many},
+            blocking=True)
+    ids = refused.value.translation_placeholders["ids"]
+    assert len(ids) == 2048 and ids.startswith(f"{many[0]}, {many[1]}") and ids[-1] == "…"
+
+    assert hass.states.get("update.fake_appliance_release").attributes["latest_version"] is None
+
+    assert await async_setup_component(hass, "media_source", {})
+    await hass.async_block_till_done()
+    fake.answers["/api/file/browser/"] = {"path": "/", "contents": [
+        {"name": "n" * 1_000_000, "path": "/long.mp4", "content_type": "video",
+         "mime": "video/" + "m" * 1_000_000},
+        {"name": "untyped.mp4", "path": "/untyped.mp4", "content_type": "video"}]}
+    folder = await media_source.async_browse_media(hass, "media-source://appliance")
+    long, untyped = folder.children
+    assert long.title == "n" * 254 + "…" and len(long.media_content_type) == 255
+    assert untyped.title == "untyped.mp4" and untyped.media_content_type == ""

@@ -16,7 +16,14 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
 from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, capped, shallow
-from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, MAX_NAME, RETRYABLE_STATUSES
+from .const import (
+    CONF_DEFAULT_PRESET,
+    DEFAULT_PRESET,
+    DOMAIN,
+    MAX_NAME,
+    MAX_TEXT,
+    RETRYABLE_STATUSES,
+)
 
 if TYPE_CHECKING:
     from .coordinator import ApplianceCoordinator
@@ -96,10 +103,13 @@ async def _add_url(call: ServiceCall) -> ServiceResponse:
 async def _cancel(call: ServiceCall) -> None:
     coordinator = _coordinator(call.hass, call)
     results = await call_service(coordinator, coordinator.client.cancel(call.data[ATTR_ITEM_ID]))
-    missing = [item_id for item_id, result in results.items() if result == "not found"]
+    # (the ids asked for: the answer's own keys are the service's word, of any size)
+    missing = [item_id for item_id in call.data[ATTR_ITEM_ID]
+               if results.get(item_id) == "not found"]
     if missing:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_cancelled",
-                                     translation_placeholders={"ids": ", ".join(missing)})
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="not_cancelled",
+            translation_placeholders={"ids": str(capped(", ".join(missing), MAX_TEXT))})
 
 
 async def _retry(call: ServiceCall) -> ServiceResponse:
