@@ -55,6 +55,13 @@ async def test_a_port_that_is_no_port(hass: HomeAssistant, port: Any) -> None:
         await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
 
 
+@pytest.mark.parametrize("port", [1, 65535])
+async def test_the_ports_at_the_edges_are_ports(hass: HomeAssistant, port: int) -> None:
+    """Tried (nothing answers there), not refused as no port."""
+    result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
 @pytest.mark.parametrize("health", [
     # (answers made per request: a response object is sent once, and a second run of the
     # tests in the same process, mutmut's, would get a dropped connection instead)
