@@ -27,12 +27,16 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.appliance import coordinator
 from custom_components.appliance.const import DOMAIN
 
 from .conftest import until
-from .fake_appliance import FakeAppliance, loaded, user_form
+from .fake_appliance import FakeAppliance, fake_entry, loaded, user_form
 
 # --- actions and the media browser ----------------------------------------------------------
 
@@ -286,3 +290,20 @@ async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(
     long, untyped = folder.children
     assert long.title == "n" * 254 + "…" and len(long.media_content_type) == 255
     assert untyped.title == "untyped.mp4" and untyped.media_content_type == ""
+
+
+async def test_diagnostics_of_an_entry_whose_setup_fails(
+        hass: HomeAssistant, fake: FakeAppliance, hass_client: ClientSessionGenerator) -> None:
+    """When the person most needs them (the entry retried, "cannot connect"): they were an
+    error (AttributeError: no runtime data) instead."""
+    fake.answers["/api/system/configuration"] = lambda _: web.json_response(
+        {"error": "the database is locked", "code": "UNAVAILABLE"}, status=503)
+    entry = fake_entry(hass, fake)
+    assert await async_setup_component(hass, "diagnostics", {})
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["state"] == "setup_retry"
+    assert diagnostics["entry"]["reason"] == (
+        "Cannot reach the appliance: HTTP 503: the database is locked")
+    assert diagnostics["connected"] is False
+    assert diagnostics["data"] is None and diagnostics["configuration"] is None
