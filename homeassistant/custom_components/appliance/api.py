@@ -146,11 +146,14 @@ class ApplianceClient:
     async def request(self, method: str, path: str, *, json: Any = None, auth: bool = True,
                       expect: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
         """The service's JSON answer, which must be an ``expect`` (an object by default)."""
-        headers = self.credentials.headers() if auth else {}
+        # Uncompressed, and never inflated here: aiohttp inflates what it reads whole, before
+        # MAX_ANSWER could look (a hostile answer of 500 KB took 267 MiB at once).
+        headers = {**(self.credentials.headers() if auth else {}),
+                   "Accept-Encoding": "identity"}
         try:
             async with self.session.request(
                 method, self.base_url + path, json=json, headers=headers,
-                timeout=REQUEST_TIMEOUT, allow_redirects=False,
+                timeout=REQUEST_TIMEOUT, allow_redirects=False, auto_decompress=False,
             ) as response:
                 if 300 <= response.status < 400:
                     # The appliance never redirects: followed, a redirect would make Home
@@ -405,6 +408,9 @@ def _shorten(value: Any) -> str | None:
 
 async def _read_json(response: aiohttp.ClientResponse) -> Any:
     """The answer's JSON, read to ``MAX_ANSWER`` bytes at most."""
+    if (encoding := response.headers.get("Content-Encoding", "identity")) != "identity":
+        raise BadAnswer(f"{response.url.path}: an answer encoded as "
+                        f"{_shorten(encoding)}, which was not asked for")
     if (response.content_length or 0) > MAX_ANSWER:
         raise BadAnswer(f"an answer of {response.content_length} bytes")
     body = bytearray()
