@@ -322,9 +322,11 @@ async def test_an_empty_or_odd_folder_problem_is_none(hass: HomeAssistant,
 async def test_a_failed_action_says_why_in_the_integrations_words(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     entry = await loaded(hass, fake)
-    for answer, key in ((lambda _: web.json_response({"error": "busy"}, status=503),
-                         "cannot_connect"),
-                        ({"not": "a list"}, "bad_answer")):
+    for answer, key, said in (
+            (lambda _: web.json_response({"error": "busy"}, status=503), "cannot_connect",
+             "Cannot reach the appliance: HTTP 503: busy"),
+            ({"not": "a list"}, "bad_answer", "The appliance answered something it should "
+             "not: /api/history: expected a JSON list, got dict")):
         fake.answers["/api/history"] = lambda request, answer=answer: (
             answer(request) if callable(answer) and request.method == "POST"
             else answer if request.method == "POST" else {"items": []})
@@ -334,6 +336,7 @@ async def test_a_failed_action_says_why_in_the_integrations_words(
                 blocking=True, return_response=True)
         assert (failed.value.translation_domain, failed.value.translation_key) == (
             DOMAIN, key)
+        assert str(failed.value) == said
 
 
 async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
