@@ -75,3 +75,16 @@ async def test_a_redirect_of_a_reconnect_is_refused_and_said_once(
     fake.frames.put_nowait(json.dumps({"event": "paused", "data": {}}))
     await until(lambda: hass.states.get("switch.fake_queue_paused").state == "on",
                 message="the stream read again")
+
+
+async def test_a_catch_up_that_fails_after_a_reconnect_says_why(
+        hass: HomeAssistant, fake: FakeAppliance, caplog: pytest.LogCaptureFixture) -> None:
+    """The stream opens again but the snapshot that follows it is refused: the coordinator
+    logged only the outage's first failure ("the event stream closed"), never this one."""
+    caplog.set_level(logging.INFO, logger="custom_components.appliance")
+    await loaded(hass, fake)
+    fake.answers["/api/engine/stats"] = ["not", "an", "object"]
+    fake.frames.put_nowait(None)
+    await until(lambda: [r for r in caplog.records
+                         if "/api/engine/stats: expected a JSON object" in r.getMessage()],
+                message="the reason in the log")

@@ -387,6 +387,9 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     # never make the entities available again; try the whole link again.
                     await websocket.close()
                     websocket = None
+                    if isinstance(cause := getattr(self.last_exception, "__cause__", None),
+                                  ApplianceError):
+                        self._say_why(cause)
                     await self._back_off()
                     continue
                 self._said = None
