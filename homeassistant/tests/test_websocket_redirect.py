@@ -2,7 +2,7 @@
 switch for it, and a LAN device answering at the appliance's websocket port with a 30x sent
 Home Assistant wherever it pointed (the credentials stayed behind on a change of host, a bare
 request did not). Refused now, on setup and on every reconnect, and said in the entry's
-state and the log."""
+state and the log; so is a catch-up refused after the stream opened again."""
 
 from __future__ import annotations
 
