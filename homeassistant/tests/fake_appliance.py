@@ -40,6 +40,8 @@ class FakeAppliance:
         # Every Authorization header it was sent (HTTP and websocket): credentials it got.
         self.authorizations: list[str] = []
         self.streams_opened = 0
+        # Called as each stream opens (in Home Assistant's loop: it may read its state).
+        self.on_stream: Callable[[], None] | None = None
         self.close_streams_at_once = False
         # Set: /ws takes the connection and answers nothing until the event is set.
         self.ws_held: asyncio.Event | None = None
@@ -94,6 +96,8 @@ class FakeAppliance:
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
         self.streams_opened += 1
+        if self.on_stream is not None:
+            self.on_stream()
         if self.close_streams_at_once:
             await websocket.close()
             return websocket

@@ -178,8 +178,13 @@ async def test_streams_that_close_at_once_are_reopened_less_and_less_often(
     monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
     monkeypatch.setattr(coordinator, "RECONNECT_MAX", 0.08)
     fake.close_streams_at_once = True
-    entry = await loaded(hass, fake)
+    entry = fake_entry(hass, fake)
+    waits: list[float] = []  # the wait before each stream since setup's, as it opens
+    fake.on_stream = lambda: (waits.append(entry.runtime_data.reconnect_delay)
+                              if hasattr(entry, "runtime_data") else None)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await until(lambda: fake.streams_opened >= 6, message="six streams")
+    assert waits[:4] == [0.02, 0.04, 0.08, 0.08]
     assert entry.runtime_data.reconnect_delay == 0.08
 
 
