@@ -244,7 +244,9 @@ async def test_a_move_to_another_appliance_is_refused(hass: HomeAssistant,
 async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
                                                         fake: FakeAppliance) -> None:
     fake.answers["/api/system/configuration"] = lambda _: {
-        "app": "1.0", "paused": "no", "presets": ["video", {"name": 3}, {"name": "audio"}],
+        "app": "1.0", "paused": "no",
+        "presets": ["video", {"name": 3}, {"name": "audio"}, {"name": "p" * 1_000_000},
+                    *({"name": f"preset {n}"} for n in range(5000))],
         "queue": [1, {"no": "id"}, {"id": "a", "status": "downloading", "speed": "fast"},
                   {"id": "b", "status": "downloading", "speed": 1000},
                   {"id": "c", "status": "downloading", "speed": float("nan")},
@@ -253,16 +255,20 @@ async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
     fake.answers["/api/engine/stats"] = {"failed": "many"}
     fake.answers["/api/health"] = {"instance_id": INSTANCE, "download_path_free_bytes": "lots"}
     fake.answers["/api/tasks"] = {"items": [{"id": True}, {"id": "3"}, "x",
-                                            {"id": 4, "name": ["a", "list"]}]}
+                                            {"id": 4, "name": ["a", "list"],
+                                             "enabled": "false"}]}
     fake.answers["/api/history"] = {"items": ["not an item"]}
     entry = await loaded(hass, fake)
     assert entry.state is ConfigEntryState.LOADED
     data = entry.runtime_data.data
-    assert (data.version, data.paused, data.presets) == ("", False, ["audio"])
+    # (presets: a name no form shows is none, and a list of thousands is cut)
+    assert (data.version, data.paused) == ("", False)
+    assert data.presets == ["audio", *(f"preset {n}" for n in range(999))]
     assert (data.active, data.speed, data.failed, data.disk_free) == (4, 1000.0, 0, None)
     assert list(data.tasks) == [4]
     assert data.last_finished is None
     assert hass.states.get("switch.fake_queue_paused").state == "off"
+    assert hass.states.get("switch.a_list_enabled").state == "off"  # "false" is no true
 
 
 async def test_the_services_reason_for_a_server_error_is_shown(hass: HomeAssistant,

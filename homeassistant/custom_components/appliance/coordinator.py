@@ -95,6 +95,9 @@ QUEUE_FIELDS = ("status", "speed")
 # An item's id as the service makes them is a UUID (36 characters): a longer one is not
 # followed (each followed id is a key kept for the entry's life, each text a value).
 MAX_ITEM_ID = 128
+# Presets offered in the options form (a choice of each): a service's list of thousands,
+# or a name of megabytes, is no form's.
+MAX_PRESETS = 1000
 # Subscriptions shown, each a device with two entities that Home Assistant's registries keep
 # on disk: a service that names a new task in every event must not fill them (past it, new
 # tasks are not shown).
@@ -249,8 +252,10 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
             last_finished=shallow(last),
-            presets=[p["name"] for p in records(configuration.get("presets"))
-                     if isinstance(p.get("name"), str)],
+            presets=list(itertools.islice(
+                (name for p in records(configuration.get("presets"))
+                 if isinstance(name := p.get("name"), str) and len(name) <= MAX_NAME),
+                MAX_PRESETS)),
             tasks=dict(itertools.islice(
                 ((task_id, followed_task(task)) for task in tasks
                  if (task_id := count(task.get("id"))) is not None), MAX_TASKS)),
