@@ -69,6 +69,26 @@ async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,
     assert fake.paths[-1] == "/api/history/..%2Fsystem%2Fconfiguration"
 
 
+async def test_a_retry_of_a_list_is_checked_whole_before_any_is_retried(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    """One download of the list that cannot be retried (finished): the ones before it were
+    queued again and their old entries removed, and the error lost their new ids."""
+    entry = await loaded(hass, fake)
+    fake.answers["/api/history/a"] = {"id": "a", "status": "error", "url": "http://x/a"}
+    fake.answers["/api/history/b"] = {"id": "b", "status": "finished"}
+    fake.answers["/api/downloads/a/retry"] = {"id": "a2"}
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "retry", {"config_entry_id": entry.entry_id, "item_id": ["a", "b"]},
+            blocking=True, return_response=True)
+    assert refused.value.translation_placeholders == {"id": "b", "status": "finished"}
+    assert "/api/downloads/a/retry" not in fake.paths
+    answer = await hass.services.async_call(
+        DOMAIN, "retry", {"config_entry_id": entry.entry_id, "item_id": ["a"]},
+        blocking=True, return_response=True)
+    assert answer == {"items": [{"id": "a2", "url": "http://x/a", "retry_of": "a"}]}
+
+
 async def test_a_status_that_is_no_text_is_not_a_traceback(hass: HomeAssistant,
                                                            fake: FakeAppliance) -> None:
     """An item's status or an update's state that is a list (unhashable): the action says
