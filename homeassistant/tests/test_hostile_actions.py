@@ -280,6 +280,27 @@ async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeA
                 == "0", message="the entities back after a failed catch-up")
 
 
+async def test_the_releases_are_kept_across_a_reconnect(hass: HomeAssistant,
+                                                         fake: FakeAppliance) -> None:
+    """The snapshot after a reconnect keeps what the last release checks said (they run at
+    setup and every 12 hours, not at each reconnect): the update entities do not turn
+    unknown at every restart of the service."""
+    fake.answers["/api/system/ytdlp"] = {"installed": "2025.1.1", "latest": "2025.2.2"}
+    fake.answers["/api/system/check-updates"] = {"status": "update_available",
+                                                 "new_version": "9.9"}
+    await loaded(hass, fake)
+    fake.answers["/api/system/ytdlp"] = {"installed": "asked again", "latest": "asked again"}
+    fake.frames.put_nowait(None)  # the service ends the stream; Home Assistant catches up
+    await until(lambda: fake.streams_opened == 2
+                and hass.states.get("update.fake_yt_dlp").state != "unavailable",
+                message="the second stream")
+    await hass.async_block_till_done()
+    ytdlp = hass.states.get("update.fake_yt_dlp").attributes
+    assert (ytdlp["installed_version"], ytdlp["latest_version"]) == ("2025.1.1", "2025.2.2")
+    release = hass.states.get("update.fake_appliance_release").attributes
+    assert release["latest_version"] == "9.9"
+
+
 async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     """A cancel's answer naming a megabyte id, a folder listing's names of megabytes (each
