@@ -43,6 +43,9 @@ class FakeAppliance:
         # Called as each stream opens (in Home Assistant's loop: it may read its state).
         self.on_stream: Callable[[], None] | None = None
         self.close_streams_at_once = False
+        # Set: /ws reads nothing its client sends (a ping is never answered), as a service
+        # whose power was cut answers nothing.
+        self.deaf = False
         # Set: /ws takes the connection and answers nothing until the event is set.
         self.ws_held: asyncio.Event | None = None
         # Set: /ws answers what this function of the request gives (a redirect, say).
@@ -103,7 +106,8 @@ class FakeAppliance:
             return websocket
         self._streams += 1
         # Reading answers the client's close at once, as a real server does.
-        reading = asyncio.ensure_future(websocket.receive())
+        reading = asyncio.ensure_future(asyncio.Event().wait() if self.deaf
+                                        else websocket.receive())
         try:
             while True:
                 getting = asyncio.ensure_future(self.frames.get())

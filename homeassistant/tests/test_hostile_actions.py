@@ -32,7 +32,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.appliance import coordinator
+from custom_components.appliance import api, coordinator
 from custom_components.appliance.const import DOMAIN
 
 from .conftest import until
@@ -299,6 +299,20 @@ async def test_the_releases_are_kept_across_a_reconnect(hass: HomeAssistant,
     assert (ytdlp["installed_version"], ytdlp["latest_version"]) == ("2025.1.1", "2025.2.2")
     release = hass.states.get("update.fake_appliance_release").attributes
     assert release["latest_version"] == "9.9"
+
+
+async def test_a_stream_whose_service_went_silent_is_given_up(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service gone without a word (its power cut) closes nothing: its pings unanswered,
+    the stream is given up and the entities go unavailable, not on showing it as it was."""
+    monkeypatch.setattr(api, "WS_HEARTBEAT", 0.2)
+    fake.deaf = True
+    await loaded(hass, fake)
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "unavailable",
+                message="the silent stream given up")
+    fake.deaf = False  # the service back: a stream that answers is kept
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "off",
+                message="the stream back")
 
 
 async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(

@@ -21,6 +21,10 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 # websocket port takes the connection and never answers held the setup, and each reconnect,
 # that long).
 WS_CONNECT_TIMEOUT = 30.0
+# The event stream is pinged this often and given up when half of it passes without an
+# answer: a service gone without a word (its power cut, a cable pulled) sends no close, and
+# the entities would go on showing it as it was.
+WS_HEARTBEAT = 30.0
 TASK_PAGE = 1000
 # A service that says "there is a next page" for ever must not keep Home Assistant reading.
 MAX_TASK_PAGES = 100
@@ -329,7 +333,7 @@ class ApplianceClient:
             async with asyncio.timeout(WS_CONNECT_TIMEOUT):
                 return await session.ws_connect(
                     f"ws://{host}:{port}{path}", headers=self.credentials.headers(),
-                    heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=10),
+                    heartbeat=WS_HEARTBEAT, timeout=aiohttp.ClientWSTimeout(ws_close=10),
                 )
         except aiohttp.WSServerHandshakeError as err:
             if err.status == 401:
