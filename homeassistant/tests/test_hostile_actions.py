@@ -3,10 +3,12 @@ and the event stream's life (reconnects, credentials refused, a moved websocket)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from homeassistant.components import media_source
@@ -315,6 +317,25 @@ async def test_a_stream_whose_service_went_silent_is_given_up(
                 message="the stream back")
 
 
+async def test_a_request_that_never_ends_is_given_up(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request has its own bound (Home Assistant's session would wait five minutes)."""
+    monkeypatch.setattr(api, "REQUEST_TIMEOUT", aiohttp.ClientTimeout(total=0.3))
+
+    held = asyncio.Event()
+
+    async def never(_: web.Request) -> Any:
+        await held.wait()  # (answered only once the test is over)
+        return {}
+
+    fake.answers["/api/health"] = never
+    try:
+        result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+    finally:
+        held.set()
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
 async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     """A cancel's answer naming a megabyte id, a folder listing's names of megabytes (each
@@ -329,6 +350,7 @@ async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(
             DOMAIN, "cancel", {"config_entry_id": entry.entry_id, "item_id": ["a", "b"]},
             blocking=True)
     assert refused.value.translation_placeholders == {"ids": "a"}
+    assert str(refused.value) == "Not in the queue (nothing to cancel): a"
     many = [f"{n:036d}" for n in range(2000)]
     fake.answers["/api/history/cancel"] = dict.fromkeys(many, "not found")
     with pytest.raises(ServiceValidationError) as refused:
@@ -359,9 +381,12 @@ async def test_diagnostics_of_an_entry_whose_setup_fails(
     fake.answers["/api/system/configuration"] = lambda _: web.json_response(
         {"error": "the database is locked", "code": "UNAVAILABLE"}, status=503)
     entry = fake_entry(hass, fake)
+    hass.config_entries.async_update_entry(entry, options={"default_preset": "audio"})
     assert await async_setup_component(hass, "diagnostics", {})
     assert not await hass.config_entries.async_setup(entry.entry_id)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["options"] == {"default_preset": "audio"}
+    assert diagnostics["entry"]["unique_id"] == entry.unique_id
     assert diagnostics["entry"]["state"] == "setup_retry"
     assert diagnostics["entry"]["reason"] == (
         "Cannot reach the appliance: HTTP 503: the database is locked")

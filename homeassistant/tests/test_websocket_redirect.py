@@ -66,8 +66,10 @@ async def test_a_redirect_of_a_reconnect_is_refused_and_said_once(
     await until(lambda: fake.paths.count("/api/health") > attempts + 1,
                 message="more reconnects")
     assert elsewhere.paths == []
-    said = [r for r in caplog.records if "not followed" in r.getMessage()]
-    assert len(said) == 1, [r.getMessage() for r in said]
+    said = [r.getMessage() for r in caplog.records if "not followed" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"appliance 127.0.0.1:{fake.port}: the event stream does not "
+                              "open again: websocket: HTTP 302 to ")
     # back to an appliance that answers as one
     fake.ws_answer = None
     await until(lambda: hass.states.get("switch.fake_queue_paused").state == "off",
