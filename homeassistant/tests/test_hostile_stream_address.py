@@ -38,4 +38,6 @@ async def test_a_stream_address_no_appliance_gives_is_refused(
     assert entry.reason.startswith("The appliance answered something it should not: "
                                    "/api/system/configuration: no websocket at")
     assert len(entry.reason) < 600
+    # (what it got, cut)
+    assert f"path {repr(websocket.get('path', '/ws'))[:100]}" in entry.reason
     assert fake.streams_opened == 0
