@@ -329,11 +329,16 @@ async def test_a_request_that_never_ends_is_given_up(
         return {}
 
     fake.answers["/api/health"] = never
+    entry = fake_entry(hass, fake)
     try:
         result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+        assert not await hass.config_entries.async_setup(entry.entry_id)
     finally:
         held.set()
     assert result["errors"] == {"base": "cannot_connect"}
+    # (it said nothing after the address: a timeout has no text of its own)
+    assert entry.reason == (f"Cannot reach the appliance: http://127.0.0.1:{fake.port}: "
+                            "no answer in time")
 
 
 async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(

@@ -175,7 +175,7 @@ class ApplianceClient:
                                          body.get("code") if isinstance(body, dict) else None)
                 answer = await _read_json(response)
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise CannotConnect(f"{self.base_url}: {err or type(err).__name__}") from err
+            raise CannotConnect(f"{self.base_url}: {_why(err)}") from err
         if not isinstance(answer, expect):
             raise BadAnswer(f"{path.partition('?')[0]}: expected a JSON "
                             f"{'object' if expect is dict else 'list'}, got "
@@ -340,7 +340,7 @@ class ApplianceClient:
                 raise InvalidAuth(err.message) from err
             raise CannotConnect(f"websocket: HTTP {err.status}") from err
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise CannotConnect(f"websocket: {err or type(err).__name__}") from err
+            raise CannotConnect(f"websocket: {_why(err)}") from err
 
 
 def refusing_redirects() -> aiohttp.TraceConfig:
@@ -405,6 +405,13 @@ def shallow(value: Any, depth: int = MAX_DEPTH) -> Any:
     if isinstance(value, dict):
         return {key: shallow(item, depth - 1) for key, item in value.items()}
     return [shallow(item, depth - 1) for item in value]
+
+
+def _why(err: BaseException) -> str:
+    """A failure to connect in words: a timeout has none of its own (an exception is always
+    true, so ``err or`` its type's name gave an empty reason: "Cannot reach …: ")."""
+    return str(err) or ("no answer in time" if isinstance(err, TimeoutError)
+                        else type(err).__name__)
 
 
 def _shorten(value: Any) -> str | None:
