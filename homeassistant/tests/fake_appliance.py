@@ -40,9 +40,16 @@ class FakeAppliance:
         # Every Authorization header it was sent (HTTP and websocket): credentials it got.
         self.authorizations: list[str] = []
         self.streams_opened = 0
+        # Called as each stream opens (in Home Assistant's loop: it may read its state).
+        self.on_stream: Callable[[], None] | None = None
         self.close_streams_at_once = False
+        # Set: /ws reads nothing its client sends (a ping is never answered), as a service
+        # whose power was cut answers nothing.
+        self.deaf = False
         # Set: /ws takes the connection and answers nothing until the event is set.
         self.ws_held: asyncio.Event | None = None
+        # Set: /ws answers what this function of the request gives (a redirect, say).
+        self.ws_answer: Answer | None = None
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self._streams = 0
         self.port = 0
@@ -86,15 +93,21 @@ class FakeAppliance:
             self.authorizations.append(request.headers["Authorization"])
         if self.ws_held is not None:
             await self.ws_held.wait()
+        if self.ws_answer is not None:
+            answer: web.WebSocketResponse = self.ws_answer(request)
+            return answer
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
         self.streams_opened += 1
+        if self.on_stream is not None:
+            self.on_stream()
         if self.close_streams_at_once:
             await websocket.close()
             return websocket
         self._streams += 1
         # Reading answers the client's close at once, as a real server does.
-        reading = asyncio.ensure_future(websocket.receive())
+        reading = asyncio.ensure_future(asyncio.Event().wait() if self.deaf
+                                        else websocket.receive())
         try:
             while True:
                 getting = asyncio.ensure_future(self.frames.get())

@@ -55,6 +55,13 @@ async def test_a_port_that_is_no_port(hass: HomeAssistant, port: Any) -> None:
         await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
 
 
+@pytest.mark.parametrize("port", [1, 65535])
+async def test_the_ports_at_the_edges_are_ports(hass: HomeAssistant, port: int) -> None:
+    """Tried (nothing answers there), not refused as no port."""
+    result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: port})
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
 @pytest.mark.parametrize("health", [
     # (answers made per request: a response object is sent once, and a second run of the
     # tests in the same process, mutmut's, would get a dropped connection instead)
@@ -235,7 +242,9 @@ async def test_a_move_to_another_appliance_is_refused(hass: HomeAssistant,
 async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
                                                         fake: FakeAppliance) -> None:
     fake.answers["/api/system/configuration"] = lambda _: {
-        "app": "1.0", "paused": "no", "presets": ["video", {"name": 3}, {"name": "audio"}],
+        "app": "1.0", "paused": "no",
+        "presets": ["video", {"name": 3}, {"name": "audio"}, {"name": "p" * 1_000_000},
+                    *({"name": f"preset {n}"} for n in range(5000))],
         "queue": [1, {"no": "id"}, {"id": "a", "status": "downloading", "speed": "fast"},
                   {"id": "b", "status": "downloading", "speed": 1000},
                   {"id": "c", "status": "downloading", "speed": float("nan")},
@@ -244,16 +253,20 @@ async def test_fields_of_the_wrong_type_count_as_absent(hass: HomeAssistant,
     fake.answers["/api/engine/stats"] = {"failed": "many"}
     fake.answers["/api/health"] = {"instance_id": INSTANCE, "download_path_free_bytes": "lots"}
     fake.answers["/api/tasks"] = {"items": [{"id": True}, {"id": "3"}, "x",
-                                            {"id": 4, "name": ["a", "list"]}]}
+                                            {"id": 4, "name": ["a", "list"],
+                                             "enabled": "false"}]}
     fake.answers["/api/history"] = {"items": ["not an item"]}
     entry = await loaded(hass, fake)
     assert entry.state is ConfigEntryState.LOADED
     data = entry.runtime_data.data
-    assert (data.version, data.paused, data.presets) == ("", False, ["audio"])
+    # (presets: a name no form shows is none, and a list of thousands is cut)
+    assert (data.version, data.paused) == ("", False)
+    assert data.presets == ["audio", *(f"preset {n}" for n in range(999))]
     assert (data.active, data.speed, data.failed, data.disk_free) == (4, 1000.0, 0, None)
     assert list(data.tasks) == [4]
     assert data.last_finished is None
     assert hass.states.get("switch.fake_queue_paused").state == "off"
+    assert hass.states.get("switch.a_list_enabled").state == "off"  # "false" is no true
 
 
 async def test_the_services_reason_for_a_server_error_is_shown(hass: HomeAssistant,
@@ -313,9 +326,11 @@ async def test_an_empty_or_odd_folder_problem_is_none(hass: HomeAssistant,
 async def test_a_failed_action_says_why_in_the_integrations_words(
         hass: HomeAssistant, fake: FakeAppliance) -> None:
     entry = await loaded(hass, fake)
-    for answer, key in ((lambda _: web.json_response({"error": "busy"}, status=503),
-                         "cannot_connect"),
-                        ({"not": "a list"}, "bad_answer")):
+    for answer, key, said in (
+            (lambda _: web.json_response({"error": "busy"}, status=503), "cannot_connect",
+             "Cannot reach the appliance: HTTP 503: busy"),
+            ({"not": "a list"}, "bad_answer", "The appliance answered something it should "
+             "not: /api/history: expected a JSON list, got dict")):
         fake.answers["/api/history"] = lambda request, answer=answer: (
             answer(request) if callable(answer) and request.method == "POST"
             else answer if request.method == "POST" else {"items": []})
@@ -325,6 +340,7 @@ async def test_a_failed_action_says_why_in_the_integrations_words(
                 blocking=True, return_response=True)
         assert (failed.value.translation_domain, failed.value.translation_key) == (
             DOMAIN, key)
+        assert str(failed.value) == said
 
 
 async def test_tasks_that_never_end_are_an_error_not_a_hang(hass: HomeAssistant,
@@ -553,3 +569,4 @@ def test_a_link_an_entity_shows_holds_no_secret(url: str | None, shown: str | No
     """A private feed's password or passkey, a signed link's signature: the recorder keeps
     every attribute. Which playlist or video it is stays."""
     assert shown_url(url) == shown
+

@@ -3,10 +3,12 @@ and the event stream's life (reconnects, credentials refused, a moved websocket)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from homeassistant.components import media_source
@@ -27,12 +29,16 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.appliance import coordinator
+from custom_components.appliance import api, coordinator
 from custom_components.appliance.const import DOMAIN
 
 from .conftest import until
-from .fake_appliance import FakeAppliance, loaded, user_form
+from .fake_appliance import FakeAppliance, fake_entry, loaded, user_form
 
 # --- actions and the media browser ----------------------------------------------------------
 
@@ -63,6 +69,26 @@ async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,
                               "item_id": "../system/configuration"},
             blocking=True, return_response=True)
     assert fake.paths[-1] == "/api/history/..%2Fsystem%2Fconfiguration"
+
+
+async def test_a_retry_of_a_list_is_checked_whole_before_any_is_retried(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    """One download of the list that cannot be retried (finished): the ones before it were
+    queued again and their old entries removed, and the error lost their new ids."""
+    entry = await loaded(hass, fake)
+    fake.answers["/api/history/a"] = {"id": "a", "status": "error", "url": "http://x/a"}
+    fake.answers["/api/history/b"] = {"id": "b", "status": "finished"}
+    fake.answers["/api/downloads/a/retry"] = {"id": "a2"}
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "retry", {"config_entry_id": entry.entry_id, "item_id": ["a", "b"]},
+            blocking=True, return_response=True)
+    assert refused.value.translation_placeholders == {"id": "b", "status": "finished"}
+    assert "/api/downloads/a/retry" not in fake.paths
+    answer = await hass.services.async_call(
+        DOMAIN, "retry", {"config_entry_id": entry.entry_id, "item_id": ["a"]},
+        blocking=True, return_response=True)
+    assert answer == {"items": [{"id": "a2", "url": "http://x/a", "retry_of": "a"}]}
 
 
 async def test_a_status_that_is_no_text_is_not_a_traceback(hass: HomeAssistant,
@@ -174,8 +200,13 @@ async def test_streams_that_close_at_once_are_reopened_less_and_less_often(
     monkeypatch.setattr(coordinator, "RECONNECT_MIN", 0.01)
     monkeypatch.setattr(coordinator, "RECONNECT_MAX", 0.08)
     fake.close_streams_at_once = True
-    entry = await loaded(hass, fake)
+    entry = fake_entry(hass, fake)
+    waits: list[float] = []  # the wait before each stream since setup's, as it opens
+    fake.on_stream = lambda: (waits.append(entry.runtime_data.reconnect_delay)
+                              if hasattr(entry, "runtime_data") else None)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await until(lambda: fake.streams_opened >= 6, message="six streams")
+    assert waits[:4] == [0.02, 0.04, 0.08, 0.08]
     assert entry.runtime_data.reconnect_delay == 0.08
 
 
@@ -249,3 +280,120 @@ async def test_a_failed_catch_up_is_tried_again(hass: HomeAssistant, fake: FakeA
     fake.frames.put_nowait(None)  # the service ends the stream
     await until(lambda: calls >= 2 and hass.states.get("sensor.fake_active_downloads").state
                 == "0", message="the entities back after a failed catch-up")
+
+
+async def test_the_releases_are_kept_across_a_reconnect(hass: HomeAssistant,
+                                                         fake: FakeAppliance) -> None:
+    """The snapshot after a reconnect keeps what the last release checks said (they run at
+    setup and every 12 hours, not at each reconnect): the update entities do not turn
+    unknown at every restart of the service."""
+    fake.answers["/api/system/ytdlp"] = {"installed": "2025.1.1", "latest": "2025.2.2"}
+    fake.answers["/api/system/check-updates"] = {"status": "update_available",
+                                                 "new_version": "9.9"}
+    await loaded(hass, fake)
+    fake.answers["/api/system/ytdlp"] = {"installed": "asked again", "latest": "asked again"}
+    fake.frames.put_nowait(None)  # the service ends the stream; Home Assistant catches up
+    await until(lambda: fake.streams_opened == 2
+                and hass.states.get("update.fake_yt_dlp").state != "unavailable",
+                message="the second stream")
+    await hass.async_block_till_done()
+    ytdlp = hass.states.get("update.fake_yt_dlp").attributes
+    assert (ytdlp["installed_version"], ytdlp["latest_version"]) == ("2025.1.1", "2025.2.2")
+    release = hass.states.get("update.fake_appliance_release").attributes
+    assert release["latest_version"] == "9.9"
+
+
+async def test_a_stream_whose_service_went_silent_is_given_up(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service gone without a word (its power cut) closes nothing: its pings unanswered,
+    the stream is given up and the entities go unavailable, not on showing it as it was."""
+    monkeypatch.setattr(api, "WS_HEARTBEAT", 0.2)
+    fake.deaf = True
+    await loaded(hass, fake)
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "unavailable",
+                message="the silent stream given up")
+    fake.deaf = False  # the service back: a stream that answers is kept
+    await until(lambda: hass.states.get("switch.fake_queue_paused").state == "off",
+                message="the stream back")
+
+
+async def test_a_request_that_never_ends_is_given_up(
+        hass: HomeAssistant, fake: FakeAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request has its own bound (Home Assistant's session would wait five minutes)."""
+    monkeypatch.setattr(api, "REQUEST_TIMEOUT", aiohttp.ClientTimeout(total=0.3))
+
+    held = asyncio.Event()
+
+    async def never(_: web.Request) -> Any:
+        await held.wait()  # (answered only once the test is over)
+        return {}
+
+    fake.answers["/api/health"] = never
+    entry = fake_entry(hass, fake)
+    try:
+        result = await user_form(hass, {CONF_HOST: "127.0.0.1", CONF_PORT: fake.port})
+        assert not await hass.config_entries.async_setup(entry.entry_id)
+    finally:
+        held.set()
+    assert result["errors"] == {"base": "cannot_connect"}
+    # (it said nothing after the address: a timeout has no text of its own)
+    assert entry.reason == (f"Cannot reach the appliance: http://127.0.0.1:{fake.port}: "
+                            "no answer in time")
+
+
+async def test_texts_of_a_hostile_answer_are_cut_where_they_are_shown(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    """A cancel's answer naming a megabyte id, a folder listing's names of megabytes (each
+    went whole to every browser showing the folder) and a file without a type, a release
+    "available" without a version ("None" was shown as the newest)."""
+    fake.answers["/api/system/check-updates"] = {"status": "update_available"}
+    entry = await loaded(hass, fake)
+    fake.answers["/api/history/cancel"] = {"a": "not found", "b": "ok",
+                                           "x" * 1_000_000: "not found"}
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "cancel", {"config_entry_id": entry.entry_id, "item_id": ["a", "b"]},
+            blocking=True)
+    assert refused.value.translation_placeholders == {"ids": "a"}
+    assert str(refused.value) == "Not in the queue (nothing to cancel): a"
+    many = [f"{n:036d}" for n in range(2000)]
+    fake.answers["/api/history/cancel"] = dict.fromkeys(many, "not found")
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "cancel", {"config_entry_id": entry.entry_id, "item_id": many},
+            blocking=True)
+    ids = refused.value.translation_placeholders["ids"]
+    assert len(ids) == 2048 and ids.startswith(f"{many[0]}, {many[1]}") and ids[-1] == "…"
+
+    assert hass.states.get("update.fake_appliance_release").attributes["latest_version"] is None
+
+    assert await async_setup_component(hass, "media_source", {})
+    await hass.async_block_till_done()
+    fake.answers["/api/file/browser/"] = {"path": "/", "contents": [
+        {"name": "n" * 1_000_000, "path": "/long.mp4", "content_type": "video",
+         "mime": "video/" + "m" * 1_000_000},
+        {"name": "untyped.mp4", "path": "/untyped.mp4", "content_type": "video"}]}
+    folder = await media_source.async_browse_media(hass, "media-source://appliance")
+    long, untyped = folder.children
+    assert long.title == "n" * 254 + "…" and len(long.media_content_type) == 255
+    assert untyped.title == "untyped.mp4" and untyped.media_content_type == ""
+
+
+async def test_diagnostics_of_an_entry_whose_setup_fails(
+        hass: HomeAssistant, fake: FakeAppliance, hass_client: ClientSessionGenerator) -> None:
+    """When the person most needs them (the entry retried, "cannot connect"): they were an
+    error (AttributeError: no runtime data) instead."""
+    fake.answers["/api/system/configuration"] = lambda _: web.json_response(
+        {"error": "the database is locked", "code": "UNAVAILABLE"}, status=503)
+    entry = fake_entry(hass, fake)
+    hass.config_entries.async_update_entry(entry, options={"default_preset": "audio"})
+    assert await async_setup_component(hass, "diagnostics", {})
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["options"] == {"default_preset": "audio"}
+    assert diagnostics["entry"]["unique_id"] == entry.unique_id
+    assert diagnostics["entry"]["state"] == "setup_retry"
+    assert diagnostics["entry"]["reason"] == (
+        "Cannot reach the appliance: HTTP 503: the database is locked")
+    assert diagnostics["connected"] is False
+    assert diagnostics["data"] is None and diagnostics["configuration"] is None

@@ -218,7 +218,9 @@ async def test_pause_switch_holds_the_real_queue(
     config = await in_executor(hass, appliance.get, "/api/system/configuration")
     assert config.json()["paused"] is False
     await until(lambda: finished, within=60, message="the held download to finish")
-    assert state(hass, QUEUED) == "0"
+    # (shown with its event, or up to a second later when it finished within a second of
+    # being added: two downloads' events in a second are a burst)
+    await until(lambda: state(hass, QUEUED) == "0", message="the queue shown empty")
 
 
 async def test_pause_from_elsewhere_reaches_the_switch(

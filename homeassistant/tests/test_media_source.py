@@ -41,6 +41,9 @@ def files(appliance: Server, media: dict[str, str]) -> Iterator[Path]:
     (shows / "clip [abcdefghijk].en.vtt").write_text("WEBVTT\n")
     (shows / "other.mp4").write_bytes(OTHER)
     (appliance.download_path / "song.mp3").write_bytes(b"ID3")
+    # (a folder whose name begins and ends with what a slash's strip must leave)
+    (shows / "X-Files X").mkdir(exist_ok=True)
+    (shows / "X-Files X" / "Xmas.mp3").write_bytes(b"ID3")
     yield shows
 
 
@@ -64,6 +67,11 @@ async def test_browse_the_download_folder(hass: HomeAssistant, browser: None,
     assert clip.media_class == MediaClass.VIDEO and clip.media_content_type == "video/mp4"
     assert clip.media_content_id == f"{ROOT}/{loaded_entry.entry_id}/shows/clip [abcdefghijk].mp4"
     assert not any(t.endswith(".vtt") for t in shows)  # sidecars are not media
+    xfiles = shows["X-Files X"].media_content_id
+    assert xfiles == f"{ROOT}/{loaded_entry.entry_id}/shows/X-Files X"
+    await until_listed(hass, xfiles, "Xmas.mp3")
+    node = await browse(hass, xfiles)
+    assert (node.title, node.media_content_id) == ("X-Files X", xfiles)
     by_entry = await browse(hass, f"{ROOT}/{loaded_entry.entry_id}/")
     assert {c.title for c in by_entry.children} == set(root)
 

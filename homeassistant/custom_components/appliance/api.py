@@ -21,6 +21,10 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 # websocket port takes the connection and never answers held the setup, and each reconnect,
 # that long).
 WS_CONNECT_TIMEOUT = 30.0
+# The event stream is pinged this often and given up when half of it passes without an
+# answer: a service gone without a word (its power cut, a cable pulled) sends no close, and
+# the entities would go on showing it as it was.
+WS_HEARTBEAT = 30.0
 TASK_PAGE = 1000
 # A service that says "there is a next page" for ever must not keep Home Assistant reading.
 MAX_TASK_PAGES = 100
@@ -146,11 +150,14 @@ class ApplianceClient:
     async def request(self, method: str, path: str, *, json: Any = None, auth: bool = True,
                       expect: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
         """The service's JSON answer, which must be an ``expect`` (an object by default)."""
-        headers = self.credentials.headers() if auth else {}
+        # Uncompressed, and never inflated here: aiohttp inflates what it reads whole, before
+        # MAX_ANSWER could look (a hostile answer of 500 KB took 267 MiB at once).
+        headers = {**(self.credentials.headers() if auth else {}),
+                   "Accept-Encoding": "identity"}
         try:
             async with self.session.request(
                 method, self.base_url + path, json=json, headers=headers,
-                timeout=REQUEST_TIMEOUT, allow_redirects=False,
+                timeout=REQUEST_TIMEOUT, allow_redirects=False, auto_decompress=False,
             ) as response:
                 if 300 <= response.status < 400:
                     # The appliance never redirects: followed, a redirect would make Home
@@ -168,7 +175,7 @@ class ApplianceClient:
                                          body.get("code") if isinstance(body, dict) else None)
                 answer = await _read_json(response)
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise CannotConnect(f"{self.base_url}: {err or type(err).__name__}") from err
+            raise CannotConnect(f"{self.base_url}: {_why(err)}") from err
         if not isinstance(answer, expect):
             raise BadAnswer(f"{path.partition('?')[0]}: expected a JSON "
                             f"{'object' if expect is dict else 'list'}, got "
@@ -306,28 +313,55 @@ class ApplianceClient:
         """Start the service's yt-dlp update (409 while one runs)."""
         await self.request("POST", "/api/system/ytdlp/update")
 
-    async def connect(self, configuration: Mapping[str, Any]) -> aiohttp.ClientWebSocketResponse:
-        """The ``/ws`` event stream, on the port the service's configuration names."""
+    async def connect(self, configuration: Mapping[str, Any],
+                      session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        """The ``/ws`` event stream, on the port the service's configuration names, opened
+        on ``session``: one that follows no redirect (:func:`refusing_redirects`)."""
         websocket = mapping(configuration.get("websocket"))
         port = websocket.get("port") or self.port + 1
         path = websocket.get("path") or "/ws"
-        if not isinstance(port, int) or not 0 < port < 65536 \
-                or not isinstance(path, str) or not path.startswith("/"):
-            raise BadAnswer(f"/api/system/configuration: no websocket at port {port!r}, "
-                            f"path {path!r}")
+        # A path as a base path is (plain segments: the service's is "/ws" under its base
+        # path), and a port that is a number, not JSON's true: anything else is no address
+        # the service gives, and was sent as it came (a request line of megabytes).
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536 \
+                or not base_path(path):
+            raise BadAnswer(f"/api/system/configuration: no websocket at port "
+                            f"{_shorten(repr(port))}, path {_shorten(repr(path))}")
+        path = base_path(path)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             async with asyncio.timeout(WS_CONNECT_TIMEOUT):
-                return await self.session.ws_connect(
+                return await session.ws_connect(
                     f"ws://{host}:{port}{path}", headers=self.credentials.headers(),
-                    heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=10),
+                    heartbeat=WS_HEARTBEAT, timeout=aiohttp.ClientWSTimeout(ws_close=10),
                 )
         except aiohttp.WSServerHandshakeError as err:
             if err.status == 401:
                 raise InvalidAuth(err.message) from err
             raise CannotConnect(f"websocket: HTTP {err.status}") from err
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise CannotConnect(f"websocket: {err or type(err).__name__}") from err
+            raise CannotConnect(f"websocket: {_why(err)}") from err
+
+
+def refusing_redirects() -> aiohttp.TraceConfig:
+    """A session's trace that stops a request a redirect answers (:class:`BadAnswer`)
+    instead of following it. aiohttp's ``ws_connect`` has no switch for that: the opening
+    handshake followed wherever a 30x of the websocket's port pointed (a LAN device that
+    took the appliance's address sent Home Assistant to any address; only the credentials
+    stayed behind when the host changed)."""
+
+    async def refuse(_session: aiohttp.ClientSession, _context: Any,
+                     params: aiohttp.TraceRequestRedirectParams) -> None:
+        answer = params.response
+        answer.close()
+        raise BadAnswer(f"websocket: HTTP {answer.status} to "
+                        f"{_shorten(answer.headers.get('Location'))}, not followed "
+                        f"(the appliance never redirects)")
+
+    trace = aiohttp.TraceConfig()
+    # (aiosignal's stubs type a signal's receivers as taking a receiver)
+    trace.on_request_redirect.append(refuse)  # type: ignore[arg-type]
+    return trace
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -373,12 +407,22 @@ def shallow(value: Any, depth: int = MAX_DEPTH) -> Any:
     return [shallow(item, depth - 1) for item in value]
 
 
+def _why(err: BaseException) -> str:
+    """A failure to connect in words: a timeout has none of its own (an exception is always
+    true, so ``err or`` its type's name gave an empty reason: "Cannot reach …: ")."""
+    return str(err) or ("no answer in time" if isinstance(err, TimeoutError)
+                        else type(err).__name__)
+
+
 def _shorten(value: Any) -> str | None:
     return str(capped(value, MAX_ERROR_TEXT)) if value else None
 
 
 async def _read_json(response: aiohttp.ClientResponse) -> Any:
     """The answer's JSON, read to ``MAX_ANSWER`` bytes at most."""
+    if (encoding := response.headers.get("Content-Encoding", "identity")) != "identity":
+        raise BadAnswer(f"{response.url.path}: an answer encoded as "
+                        f"{_shorten(encoding)}, which was not asked for")
     if (response.content_length or 0) > MAX_ANSWER:
         raise BadAnswer(f"an answer of {response.content_length} bytes")
     body = bytearray()

@@ -22,6 +22,7 @@ import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -38,6 +39,7 @@ from .api import (
     decode,
     mapping,
     records,
+    refusing_redirects,
     shallow,
     unwrap_event,
 )
@@ -73,9 +75,16 @@ COUNTS_COOLDOWN = 1.0
 # change of a burst at once and the last at its end: progress comes twice a second per
 # running download, and every change of a sensor is a row in Home Assistant's recorder (on a
 # Raspberry Pi's SD card); a service that floods the stream costs no more than that either.
-# So is every change that fires no bus event (pause, the download folder's disk, a task, a
-# download cancelled or removed): a service may send those by the thousand a second too.
-# A change that fires one is shown at once, in step with it.
+# So is every other change (pause, the download folder's disk, a task, a download added,
+# finished, failed, cancelled or removed): a service may send those by the thousand a second
+# too (a bulk add of 2,000 links is 2,000 ``item_added``). The bus events automations use
+# stay one per download, each fired as its change is applied, with the download's own data
+# (Home Assistant's transmission fires one per torrent and writes its entities once per
+# poll; plex coalesces its pushed updates the same way, a second apart, the first at once).
+# The changes that fire one are coalesced apart from the rest: a download that finishes
+# just after its progress is shown before its event fires, as is the first of a burst of
+# them; an automation that reads a sensor on a later one of the burst finds it up to
+# PUBLISH_COOLDOWN later (the event's data is the download's word).
 PUBLISH_COOLDOWN = 1.0
 
 # The queue's items followed, each as much as the entities need (its status and speed): a
@@ -86,6 +95,9 @@ QUEUE_FIELDS = ("status", "speed")
 # An item's id as the service makes them is a UUID (36 characters): a longer one is not
 # followed (each followed id is a key kept for the entry's life, each text a value).
 MAX_ITEM_ID = 128
+# Presets offered in the options form (a choice of each): a service's list of thousands,
+# or a name of megabytes, is no form's.
+MAX_PRESETS = 1000
 # Subscriptions shown, each a device with two entities that Home Assistant's registries keep
 # on disk: a service that names a new task in every event must not fill them (past it, new
 # tasks are not shown).
@@ -97,10 +109,6 @@ TASK_FIELDS = ("id", "name", "enabled", "url", "timer", "preset", "folder")
 # Events of the service's /ws that change an item; each carries the item (or its id).
 ITEM_EVENTS = frozenset({"item_added", "item_updated", "item_completed", "item_error",
                          "item_cancelled", "item_deleted", "item_moved"})
-
-# Events that fire a bus event (an automation's trigger), which must find the entities as
-# the event says.
-FIRES_BUS_EVENT = frozenset({"item_added", "item_completed", "item_error"})
 
 type ApplianceConfigEntry = ConfigEntry[ApplianceCoordinator]
 
@@ -196,14 +204,22 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         super().__init__(hass, LOGGER, config_entry=entry,
                          name=f"{DOMAIN} {client.host}:{client.port}")
         self.client = client
+        # The event stream's own session (on Home Assistant's connections, closed with the
+        # entry): Home Assistant's shared one follows a redirect of the handshake.
+        self.websocket_session = async_create_clientsession(
+            hass, trace_configs=[refusing_redirects()])
         self.configuration: dict[str, Any] = {}
         # How long the event stream waits before its next connection: doubles up to
         # RECONNECT_MAX while connections fail or streams end at once.
         self.reconnect_delay = RECONNECT_MIN
+        # What _say_why said of the outage going on (None: nothing yet, or connected).
+        self._said: str | None = None
         self._counts = Debouncer(hass, LOGGER, cooldown=COUNTS_COOLDOWN, immediate=False,
                                  function=self._refresh_counts)
         self._publish = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN, immediate=True,
                                   function=self._async_publish)
+        self._publish_fired = Debouncer(hass, LOGGER, cooldown=PUBLISH_COOLDOWN,
+                                        immediate=True, function=self._async_publish)
 
     async def _async_update_data(self) -> ApplianceData:
         try:
@@ -236,8 +252,10 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             disk_free=count(health.get("download_path_free_bytes")),
             folder_problem=_problem(stats),
             last_finished=shallow(last),
-            presets=[p["name"] for p in records(configuration.get("presets"))
-                     if isinstance(p.get("name"), str)],
+            presets=list(itertools.islice(
+                (name for p in records(configuration.get("presets"))
+                 if isinstance(name := p.get("name"), str) and len(name) <= MAX_NAME),
+                MAX_PRESETS)),
             tasks=dict(itertools.islice(
                 ((task_id, followed_task(task)) for task in tasks
                  if (task_id := count(task.get("id"))) is not None), MAX_TASKS)),
@@ -332,7 +350,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         nowhere else."""
         await async_check_identity(self.hass, self.config_entry, self.client)
         self.configuration = shallow(await self.client.configuration())
-        return await self.client.connect(self.configuration)
+        return await self.client.connect(self.configuration, self.websocket_session)
 
     def async_start(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
         """Read the event stream and check for releases for the entry's lifetime."""
@@ -343,6 +361,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             self.hass, self.async_check_releases, RELEASE_CHECK_INTERVAL))
         entry.async_on_unload(self._counts.async_shutdown)
         entry.async_on_unload(self._publish.async_shutdown)
+        entry.async_on_unload(self._publish_fired.async_shutdown)
 
     # --- the event stream --------------------------------------------------------------------
 
@@ -357,6 +376,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     return
                 except ApplianceError as err:
                     self.async_set_update_error(UpdateFailed(**failure(err)))
+                    self._say_why(err)
                     await self._back_off()
                     continue
                 try:
@@ -372,8 +392,12 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     # never make the entities available again; try the whole link again.
                     await websocket.close()
                     websocket = None
+                    if isinstance(cause := getattr(self.last_exception, "__cause__", None),
+                                  ApplianceError):
+                        self._say_why(cause)
                     await self._back_off()
                     continue
+                self._said = None
             opened = time.monotonic()
             try:
                 await self._read(websocket)
@@ -387,6 +411,16 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             if time.monotonic() - opened >= RECONNECT_MAX:
                 self.reconnect_delay = RECONNECT_MIN
             await self._back_off()
+
+    def _say_why(self, err: ApplianceError) -> None:
+        """Why the stream does not open again, in the log once per reason and outage, when
+        it is more than an outage: the coordinator logs only the first failure of one ("the
+        event stream closed"), and an address that answers what no appliance would (a
+        redirect, junk, another appliance, a refusal) is the person's to look at."""
+        if isinstance(err, CannotConnect) or str(err) == self._said:
+            return
+        self._said = str(err)
+        LOGGER.warning("%s: the event stream does not open again: %s", self.name, err)
 
     async def _back_off(self) -> None:
         await asyncio.sleep(self.reconnect_delay)
@@ -412,11 +446,12 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
         data = self.data
         if data is None:
             return
+        fired = None
         if event in ("paused", "resumed"):
             data.paused = event == "paused"
         elif event in ITEM_EVENTS and isinstance(payload, dict) \
                 and isinstance(payload.get("id"), str):
-            self._apply_item(data, event, payload)
+            fired = self._apply_item(data, event, payload)
         elif event == "config_update" and isinstance(payload, dict) \
                 and payload.get("feature") == "tasks" \
                 and (task_id := count(mapping(payload.get("data")).get("id"))) is not None:
@@ -428,16 +463,20 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
             data.folder_problem = _problem(payload)
         else:  # other messages, replies to other clients' commands, the greeting
             return
-        if event in FIRES_BUS_EVENT:
-            self.async_update_listeners()
-        else:
+        if fired is None:
             self._publish.async_schedule_call()
+            return
+        # The states first: the first change of a burst is shown before its automations run.
+        self._publish_fired.async_schedule_call()
+        self.hass.bus.async_fire(*fired)
 
     @callback
     def _async_publish(self) -> None:
         self.async_update_listeners()
 
-    def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]) -> None:
+    def _apply_item(self, data: ApplianceData, event: str, item: dict[str, Any]
+                    ) -> tuple[str, dict[str, Any]] | None:
+        """An item's change applied; the bus event it fires (type and data), if any."""
         item_id = item["id"]
         instance = self.config_entry.unique_id
         if event in ("item_added", "item_updated"):
@@ -448,14 +487,14 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
                     data.queue[item_id] = {**(known or {}), **_followed(item)}
             else:
                 data.queue.pop(item_id, None)
-            if event == "item_added":
-                self.hass.bus.async_fire(EVENT_QUEUED, event_data(item, instance))
-            return
+            return (EVENT_QUEUED, event_data(item, instance)) if event == "item_added" \
+                else None
         data.queue.pop(item_id, None)
-        if event == "item_completed":
-            data.last_finished = shallow(item)
-            self.hass.bus.async_fire(EVENT_FINISHED, event_data(item, instance))
-        elif event == "item_error":
-            self.hass.bus.async_fire(EVENT_FAILED, event_data(item, instance))
         if event != "item_moved":  # a move is followed by the event that says how it ended
             self._counts.async_schedule_call()
+        if event == "item_completed":
+            data.last_finished = shallow(item)
+            return EVENT_FINISHED, event_data(item, instance)
+        if event == "item_error":
+            return EVENT_FAILED, event_data(item, instance)
+        return None

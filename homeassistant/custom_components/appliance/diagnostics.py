@@ -9,7 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .coordinator import ApplianceConfigEntry
+from .coordinator import ApplianceConfigEntry, ApplianceCoordinator
 from .redaction import without_url_secrets
 
 # yt-dlp's options (the service's, a preset's, an item's) may hold "--password", "--cookies"
@@ -24,13 +24,16 @@ def _redact(value: Any) -> Any:
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ApplianceConfigEntry
                                              ) -> dict[str, Any]:
-    coordinator = entry.runtime_data
-    data = dataclasses.asdict(coordinator.data) if coordinator.data else None
+    # None while its setup fails and is retried: when the person most needs diagnostics.
+    coordinator: ApplianceCoordinator | None = getattr(entry, "runtime_data", None)
+    data = dataclasses.asdict(coordinator.data) if coordinator and coordinator.data else None
+    error = coordinator.last_exception if coordinator else None
     return {
         "entry": {"data": async_redact_data(dict(entry.data), TO_REDACT),
-                  "options": dict(entry.options), "unique_id": entry.unique_id},
-        "connected": coordinator.last_update_success,
-        "last_error": str(coordinator.last_exception) if coordinator.last_exception else None,
+                  "options": dict(entry.options), "unique_id": entry.unique_id,
+                  "state": entry.state.value, "reason": entry.reason},
+        "connected": coordinator.last_update_success if coordinator else False,
+        "last_error": str(error) if error else None,
         "data": _redact(data) if data else None,
-        "configuration": _redact(coordinator.configuration),
+        "configuration": _redact(coordinator.configuration) if coordinator else None,
     }

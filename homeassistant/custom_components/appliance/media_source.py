@@ -25,8 +25,8 @@ from homeassistant.components.media_source import (
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .api import ApplianceError, records
-from .const import DOMAIN
+from .api import ApplianceError, capped, records
+from .const import DOMAIN, MAX_NAME
 from .coordinator import ApplianceConfigEntry
 
 # What cast devices and browsers play as it is; anything else (an MKV, an AVI) is played
@@ -125,7 +125,11 @@ def _child(entry: ApplianceConfigEntry, found: dict[str, Any]) -> BrowseMediaSou
     if media_class is None:
         return None
     is_dir = media_class is MediaClass.DIRECTORY
+    # (a name as a state is cut; a page of a thousand names of megabytes each went whole to
+    # every browser that showed the folder)
     return BrowseMediaSource(
         domain=DOMAIN, identifier=f"{entry.entry_id}/{str(found.get('path', '')).strip('/')}",
-        media_class=media_class, media_content_type="" if is_dir else str(found.get("mime")),
-        title=str(found.get("name")), can_play=not is_dir, can_expand=is_dir)
+        media_class=media_class,
+        media_content_type="" if is_dir else str(capped(found.get("mime") or "", MAX_NAME)),
+        title=str(capped(found.get("name"), MAX_NAME)), can_play=not is_dir,
+        can_expand=is_dir)

@@ -16,7 +16,14 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
 from .api import BadAnswer, CannotConnect, InvalidAuth, RequestRefused, capped, shallow
-from .const import CONF_DEFAULT_PRESET, DEFAULT_PRESET, DOMAIN, MAX_NAME, RETRYABLE_STATUSES
+from .const import (
+    CONF_DEFAULT_PRESET,
+    DEFAULT_PRESET,
+    DOMAIN,
+    MAX_NAME,
+    MAX_TEXT,
+    RETRYABLE_STATUSES,
+)
 
 if TYPE_CHECKING:
     from .coordinator import ApplianceCoordinator
@@ -96,10 +103,13 @@ async def _add_url(call: ServiceCall) -> ServiceResponse:
 async def _cancel(call: ServiceCall) -> None:
     coordinator = _coordinator(call.hass, call)
     results = await call_service(coordinator, coordinator.client.cancel(call.data[ATTR_ITEM_ID]))
-    missing = [item_id for item_id, result in results.items() if result == "not found"]
+    # (the ids asked for: the answer's own keys are the service's word, of any size)
+    missing = [item_id for item_id in call.data[ATTR_ITEM_ID]
+               if results.get(item_id) == "not found"]
     if missing:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_cancelled",
-                                     translation_placeholders={"ids": ", ".join(missing)})
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="not_cancelled",
+            translation_placeholders={"ids": str(capped(", ".join(missing), MAX_TEXT))})
 
 
 async def _retry(call: ServiceCall) -> ServiceResponse:
@@ -108,14 +118,21 @@ async def _retry(call: ServiceCall) -> ServiceResponse:
     are never shown to a client), and adding and removing are one step there."""
     coordinator = _coordinator(call.hass, call)
     client = coordinator.client
-    retried: list[JsonValueType] = []
+    # Every one checked before any is retried: a list with one that cannot be (finished, or
+    # unknown) was refused after the ones before it had been queued again and their old
+    # entries removed, and the answer naming their new ids was lost.
+    items = []
     for item_id in call.data[ATTR_ITEM_ID]:
         item = await call_service(coordinator, client.item(item_id))
         status = item.get("status")
         if not isinstance(status, str) or status not in RETRYABLE_STATUSES:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_retryable",
-                translation_placeholders={"id": item_id, "status": str(capped(status, MAX_NAME))})
+                translation_placeholders={"id": str(capped(item_id, MAX_NAME)),
+                                          "status": str(capped(status, MAX_NAME))})
+        items.append((item_id, item))
+    retried: list[JsonValueType] = []
+    for item_id, item in items:
         new_id = await call_service(coordinator, client.retry(item_id))
         retried.append(shallow({"id": new_id, "url": item.get("url"), "retry_of": item_id}))
     return {"items": retried}

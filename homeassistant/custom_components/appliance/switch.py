@@ -52,7 +52,7 @@ class ApplianceTaskEnabled(ApplianceTaskEntity, SwitchEntity):
 
     @property
     def is_on(self) -> bool:
-        return bool(self.task.get("enabled"))
+        return self.task.get("enabled") is True  # ("false", a text, is not on)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         await self._set(True)

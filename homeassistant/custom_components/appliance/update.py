@@ -55,7 +55,7 @@ class ApplianceRelease(ApplianceEntity, UpdateEntity):
     def latest_version(self) -> str | None:
         release = self.coordinator.data.release or {}
         if release.get("status") == "update_available":
-            return str(capped(release.get("new_version"), MAX_NAME))
+            return _known(release.get("new_version"))  # (none named: unknown, not "None")
         if release.get("status") == "up_to_date":
             return self.installed_version
         return None
