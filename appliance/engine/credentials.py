@@ -11,7 +11,9 @@ again from its cookie jar and its options when it processes an item.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
+from urllib.parse import urlsplit
 
 CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
 COOKIES = "cookies"  # the field yt-dlp puts them in
@@ -35,3 +37,73 @@ def without_credentials(info: Any) -> Any:
         else:
             kept[key] = without_credentials(value)
     return kept
+
+
+# yt-dlp's options whose value is a secret (long names; a stored cli parsed, so a shortened
+# one is unambiguous: a prefix of one of these), their short forms, and the header options.
+SECRET_OPTIONS = ("--password", "--video-password", "--ap-password", "--twofactor",
+                  "--client-certificate-password")
+SECRET_SHORT = ("-p", "-2")
+HEADER_OPTIONS = ("--add-headers", "--add-header")
+MASK = "********"
+
+
+def _names(token: str, options: tuple[str, ...]) -> bool:
+    return len(token) > 3 and any(option.startswith(token) for option in options)
+
+
+def _masked_header(value: str) -> str:
+    field, colon, _ = value.partition(":")
+    return f"{field}:{MASK}" if colon and field.strip().lower() in CREDENTIAL_HEADERS \
+        else value
+
+
+def masked_cli(cli: str) -> str:
+    """``cli`` with the values of its secret options (a site's password, a second factor, an
+    ``Authorization`` or ``Cookie`` header) as ``********``: for what leaves the box (a
+    webhook, a chat message), which never needs them."""
+    try:
+        tokens = shlex.split(cli)
+    except ValueError:  # not a stored cli (those are parsed): nothing of it is told
+        return MASK if cli else cli
+    shown: list[str] = []
+    masking = headers = False
+    for token in tokens:
+        name, equals, value = token.partition("=")
+        if masking or headers:
+            shown.append(MASK if masking else _masked_header(token))
+            masking = headers = False
+        elif token.startswith("--") and _names(name, SECRET_OPTIONS):
+            shown.append(f"{name}={MASK}" if equals else token)
+            masking = not equals
+        elif token.startswith("--") and _names(name, HEADER_OPTIONS):
+            shown.append(f"{name}={_masked_header(value)}" if equals else token)
+            headers = not equals
+        elif token[:2] in SECRET_SHORT:
+            shown.append(token[:2] + (MASK if len(token) > 2 else ""))
+            masking = len(token) == 2
+        else:
+            shown.append(token)
+    return shlex.join(shown)
+
+
+def _password(url: str) -> str:
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
+
+
+def shared_item(data: Any) -> Any:
+    """An item as it may leave the box: ``masked_cli``, and its URL's password masked
+    wherever its texts say it (its title is its URL until the site names it, an error may
+    quote it); anything else as it is."""
+    if not isinstance(data, dict):
+        return data
+    password = _password(data["url"]) if isinstance(data.get("url"), str) else ""
+    shared = {key: value.replace(f":{password}@", f":{MASK}@")
+              if password and isinstance(value, str) else value
+              for key, value in data.items()}
+    if isinstance(shared.get("cli"), str):
+        shared["cli"] = masked_cli(shared["cli"])
+    return shared

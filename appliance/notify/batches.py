@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from .. import events
+from ..engine.credentials import shared_item
 from ..events import Event
 from .catalog import FINAL_EVENTS, ITEM_EVENTS
 
@@ -16,7 +17,7 @@ class Notice:
     """One event on its way to targets."""
 
     event: str
-    data: Any  # exactly what the bus carried (webhooks get it as is)
+    data: Any  # what the bus carried, an item's secrets masked (webhooks get it so)
     at: float
     item: dict[str, Any]  # the item as far as known (for the text people read)
     item_id: str = ""
@@ -73,8 +74,10 @@ class BatchTracker:
                 if not members:
                     del self.batches[batch_id]
                     closed.append(batch_id)
+        # What leaves the box for a webhook or a chat never needs the item's secrets.
         notice = Notice(
-            event.name, event.data, event.at, item, item_id, str(item.get("preset") or ""),
+            event.name, shared_item(event.data) if item_id else event.data, event.at,
+            shared_item(item), item_id, str(item.get("preset") or ""),
             batch_id, str(item.get("batch_name") or ""), bool(self.batches.get(batch_id)),
         )
         return notice, closed
