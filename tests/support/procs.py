@@ -21,7 +21,8 @@ def processes() -> dict[int, Proc]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            # (a name is any bytes a process gave itself: test_stalls.py gives one not UTF-8)
+            stat = (entry / "stat").read_text(errors="replace")
         except OSError:  # it ended while we looked
             continue
         # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
