@@ -304,13 +304,7 @@ class TaskRunner:
             journal.write("info", "handler off: the URL is queued as one item")
             outcome.found = outcome.queued = len(self._queue(task, [Entry(task["url"])]))
             return
-        handler = self.handlers.choose(task["url"])
-        outcome.handler = handler.name
-        listing = self._list(handler, task)
-        outcome.title = listing.title
-        entries = listing.entries
-        outcome.found = len(entries)
-        journal.write("info", f"{outcome.handler} found {len(entries)} entries")
+        entries = self._read(task, journal, outcome)
         fresh, refused = self._new(task, entries, journal)
         outcome.failed = len(refused)
         outcome.warning = _refusals(refused)
@@ -319,23 +313,30 @@ class TaskRunner:
         journal.write("info", f"queued {outcome.queued}, skipped {outcome.skipped}"
                       + (f", refused {outcome.failed}" if refused else ""))
 
+    def _read(self, task: dict[str, Any], journal: ExecutionLog, outcome: Outcome
+              ) -> list[Entry]:
+        """The entries the task's handler lists now, said in the outcome and the journal."""
+        handler = self.handlers.choose(task["url"])
+        outcome.handler = handler.name
+        listing = self._list(handler, task)
+        outcome.title = listing.title
+        outcome.found = len(listing.entries)
+        journal.write("info", f"{outcome.handler} found {outcome.found} entries")
+        return listing.entries
+
     def _make_mark(self, task: dict[str, Any], journal: ExecutionLog,
                    outcome: Outcome) -> None:
         """The mark a task was created with, which its creation could not make in time:
         every entry seen now is marked, none queued (its handler on or off)."""
-        handler = self.handlers.choose(task["url"])
-        outcome.handler = handler.name
         try:
-            listing = self._list(handler, task)
+            entries = self._read(task, journal, outcome)
         except HandlerError as exc:
             raise HandlerError(f"the entries to mark could not be listed, so nothing was "
                                f"queued (the next run tries again): {exc}") from None
-        outcome.title = listing.title
-        outcome.found = outcome.skipped = len(listing.entries)
-        count = self.mark(task, listing.entries)
-        journal.write("info", f"{handler.name} found {outcome.found} entries; marked {count} "
-                      "as done (the task was created with mark): only entries that appear "
-                      "from now on are queued")
+        outcome.skipped = outcome.found
+        count = self.mark(task, entries)
+        journal.write("info", f"marked {count} as done (the task was created with mark): "
+                      "only entries that appear from now on are queued")
 
     def _new(self, task: dict[str, Any], entries: list[Entry], journal: ExecutionLog
              ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
