@@ -75,13 +75,26 @@ _XPATH_CALL = re.compile(r"(?<![\w.:@$-])([A-Za-z_][\w.-]*)\s*\(")
 _XPATH_PREFIXES = frozenset({"set", "xml"})  # bound by parsel, and by XML itself
 _XPATH_SET_FUNCTIONS = frozenset({"difference", "intersection", "distinct", "has-same-node",
                                   "leading", "trailing"})  # EXSLT's sets, as libxslt has them
-_XPATH_FUNCTIONS = frozenset((
-    "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string",
-    "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
-    "string-length", "normalize-space", "translate", "boolean", "not", "true", "false",
-    "lang", "number", "sum", "floor", "ceiling", "round",
-    "node", "text", "comment", "processing-instruction",  # node tests
-    "and", "or", "div", "mod"))  # operators before a parenthesis
+# XPath 1.0's functions and node tests by the count of arguments each takes (libxml2 checks
+# it only as it runs one, so a mistake would be found at the task's first run).
+_XPATH_ARITY = {
+    "last": (0, 0), "position": (0, 0), "count": (1, 1), "id": (1, 1), "local-name": (0, 1),
+    "namespace-uri": (0, 1), "name": (0, 1), "string": (0, 1), "concat": (2, None),
+    "starts-with": (2, 2), "contains": (2, 2), "substring-before": (2, 2),
+    "substring-after": (2, 2), "substring": (2, 3), "string-length": (0, 1),
+    "normalize-space": (0, 1), "translate": (3, 3), "boolean": (1, 1), "not": (1, 1),
+    "true": (0, 0), "false": (0, 0), "lang": (1, 1), "number": (0, 1), "sum": (1, 1),
+    "floor": (1, 1), "ceiling": (1, 1), "round": (1, 1),
+    "node": (0, 0), "text": (0, 0), "comment": (0, 0), "processing-instruction": (0, 1),
+    "set:difference": (2, 2), "set:intersection": (2, 2), "set:distinct": (1, 1),
+    "set:has-same-node": (2, 2), "set:leading": (2, 2), "set:trailing": (2, 2)}
+_XPATH_FUNCTIONS = frozenset(name for name in _XPATH_ARITY if ":" not in name) | {
+    "and", "or", "div", "mod"}  # operators before a parenthesis
+# Those whose arguments are node-sets: a string or a number there fails as it runs.
+_XPATH_NODE_SETS = frozenset({"count", "sum", "local-name", "namespace-uri", "name"} | {
+    name for name in _XPATH_ARITY if name.startswith("set:")})
+_XPATH_ANY_CALL = re.compile(r"(?<![\w.:@$-])((?:set:)?[A-Za-z_][\w.-]*)\s*\(")
+_XPATH_SCALAR = re.compile(r"\s*(?:''|-?(?:\d+(?:\.\d*)?|\.\d+))\s*")
 # What a page's parser may raise on hostile input (a deep JSON page, an xpath that fails as
 # it runs): its definition's error, named, not a traceback.
 _READ_ERRORS = (RecursionError, ValueError, UnicodeError, TypeError)
@@ -206,6 +219,41 @@ def _xpath_problem(expression: str) -> str | None:
     unknown = sorted(set(_XPATH_CALL.findall(code)) - _XPATH_FUNCTIONS)
     if unknown:
         return f"the function {unknown[0]}() is not defined (XPath 1.0 functions only)"
+    return _arguments_problem(code)
+
+
+def _arguments_problem(code: str) -> str | None:
+    """A call given too few or too many arguments, or a string or number for a node-set."""
+    for call in _XPATH_ANY_CALL.finditer(code):
+        name = call.group(1)
+        if name not in _XPATH_ARITY or (given := _arguments(code, call.end())) is None:
+            continue
+        low, high = _XPATH_ARITY[name]
+        if len(given) < low or (high is not None and len(given) > high):
+            takes = (f"{low}" if low == high else f"at least {low}" if high is None
+                     else f"{low} to {high}")
+            return f"{name}() takes {takes} argument(s), not {len(given)}"
+        if name in _XPATH_NODE_SETS and any(_XPATH_SCALAR.fullmatch(a) for a in given):
+            return f"{name}() takes node-sets, not a string or a number"
+    return None
+
+
+def _arguments(code: str, start: int) -> list[str] | None:
+    """The arguments of the call whose parenthesis opens before ``start`` (its literals
+    already blanked), or None when it does not close."""
+    depth, parts, begun = 0, [], start
+    for at in range(start, len(code)):
+        char = code[at]
+        if char in "([":
+            depth += 1
+        elif char in ")]" and depth:
+            depth -= 1
+        elif char == ")":
+            parts.append(code[begun:at])
+            return [] if len(parts) == 1 and not parts[0].strip() else parts
+        elif char == "," and not depth:
+            parts.append(code[begun:at])
+            begun = at + 1
     return None
 
 
