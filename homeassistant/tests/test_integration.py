@@ -291,6 +291,37 @@ async def test_cancel_retry_and_the_failed_event(
             blocking=True, return_response=True)
 
 
+async def test_the_events_keep_no_secret_of_a_link(
+        hass: HomeAssistant, loaded_entry: MockConfigEntry, appliance: Server,
+        media: dict[str, str]) -> None:
+    """The recorder keeps every bus event (and Home Assistant's backups the recorder): a
+    link's password and passkey, in its url, its title before the site names it and
+    yt-dlp's error quoting it, stay out. A retry of the event's id queues it whole."""
+    queued = async_capture_events(hass, EVENT_QUEUED)
+    failed = async_capture_events(hass, EVENT_FAILED)
+    scheme, rest = media["fail"].split("://")
+    url = f"{scheme}://me:hunter2@{rest}?passkey=s3cr3tkey&list=PL1"
+    [item] = await add_url(hass, loaded_entry, url, folder="secrets")
+    await until(lambda: [e for e in failed if e.data["id"] == item["id"]], within=60,
+                message="the failed event")
+    [added] = [e.data for e in queued if e.data["id"] == item["id"]]
+    [fail] = [e.data for e in failed if e.data["id"] == item["id"]]
+    shown = f"{scheme}://{rest}?passkey=***&list=PL1"
+    assert added["url"] == fail["url"] == shown, (added, fail)
+    assert fail["error"], fail
+    for data in (added, fail):
+        assert "hunter2" not in repr(data) and "s3cr3tkey" not in repr(data), data
+    record = (await in_executor(hass, appliance.get, f"/api/history/{item['id']}")).json()
+    assert "hunter2" in record["url"], "the service itself keeps the link whole"
+    response = await hass.services.async_call(
+        DOMAIN, "retry", {"config_entry_id": loaded_entry.entry_id, "item_id": item["id"]},
+        blocking=True, return_response=True)
+    assert isinstance(response, dict)
+    [again] = response["items"]
+    assert (await in_executor(hass, appliance.get, f"/api/history/{again['id']}")
+            ).json()["url"] == url
+
+
 async def test_add_url_refused_by_the_service(hass: HomeAssistant,
                                               loaded_entry: MockConfigEntry) -> None:
     with pytest.raises(ServiceValidationError, match="refused"):

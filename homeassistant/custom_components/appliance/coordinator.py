@@ -55,6 +55,7 @@ from .const import (
     STATUS_PENDING,
 )
 from .identity import async_check_identity
+from .redaction import shown_text
 
 LOGGER = logging.getLogger(__package__)
 
@@ -185,13 +186,20 @@ def count(value: Any) -> int | None:
         else None
 
 
+# An item's fields that may hold its link.
+_LINKED = frozenset({"title", "url", "error"})
+
+
 def event_data(item: dict[str, Any], instance_id: str | None) -> dict[str, Any]:
     """What an automation gets for a download: the service's own names for its fields, each
-    cut to :data:`MAX_TEXT` (the recorder keeps no event data past 32 KiB)."""
+    cut to :data:`MAX_TEXT` (the recorder keeps no event data past 32 KiB), its links as an
+    entity shows them (the recorder keeps every event: a link's password and passkey stay
+    out; ``appliance.retry`` of its ``id`` queues it again with all it had)."""
     return {
         "instance_id": instance_id,
         "id": capped(item.get("id"), MAX_TEXT),
-        **{key: capped(item.get(key) or "", MAX_TEXT)
+        **{key: capped((shown_text(item.get(key)) if key in _LINKED else item.get(key)) or "",
+                       MAX_TEXT)
            for key in ("title", "url", "preset", "folder", "filename", "error", "status")},
     }
 

@@ -47,3 +47,18 @@ def shown_url(url: Any) -> Any:
     except ValueError:  # not a link at all ("http://[::1"): nothing of it is shown
         return ""
     return urlunsplit((parts.scheme, host, parts.path, urlencode(query, safe="*"), ""))
+
+
+def shown_text(value: Any) -> Any:
+    """A text with each link in it as :func:`shown_url` shows one (a download's title before
+    the site names it is its link; yt-dlp's errors quote it)."""
+    if not isinstance(value, str):
+        return value
+    return URL_SECRETS.sub(_shown_link, value)
+
+
+def _shown_link(link: re.Match[str]) -> str:
+    """A link found in a text, shown; the punctuation after it ("…/v?x=1: 404") stays."""
+    text = link.group(0)
+    bare = text.rstrip(".,:;!?)]}'\"")
+    return shown_url(bare) + text[len(bare):]
