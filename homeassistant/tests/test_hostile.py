@@ -280,6 +280,35 @@ async def test_the_services_reason_for_a_server_error_is_shown(hass: HomeAssista
         "HTTP 503: database is locked")
 
 
+async def test_a_failed_request_of_a_snapshot_drops_its_siblings(
+        hass: HomeAssistant, fake: FakeAppliance) -> None:
+    """The snapshot's requests run at once: when one fails, the answer is lost, and the
+    others were left to run on, each holding a connection up to its own bound (30 s; at each
+    retry of the setup, and each reconnect). They are cancelled with it now, and the failure
+    is the entry's reason as itself."""
+    tasks_asked, tasks_dropped = asyncio.Event(), asyncio.Event()
+
+    async def held_tasks(request: web.Request) -> web.Response:
+        tasks_asked.set()
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.05)  # (the fake's own wait for its client to go)
+        tasks_dropped.set()
+        return web.json_response({"items": [], "pagination": {"has_next": False}})
+
+    async def failing_stats(_: web.Request) -> web.Response:
+        await tasks_asked.wait()
+        return web.json_response({"error": "database is locked", "code": "UNAVAILABLE"},
+                                 status=503)
+
+    fake.answers["/api/tasks"] = held_tasks
+    fake.answers["/api/engine/stats"] = failing_stats
+    entry = await loaded(hass, fake)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_placeholders["error"] == (
+        "HTTP 503: database is locked")
+    await until(tasks_dropped.is_set, within=10, message="the tasks' request to be dropped")
+
+
 async def test_a_paused_switch_shows_what_it_was_told_at_once(hass: HomeAssistant,
                                                              fake: FakeAppliance) -> None:
     """The service announces a pause on its event stream too; the switch does not wait for

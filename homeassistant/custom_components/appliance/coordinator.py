@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -186,6 +187,18 @@ def count(value: Any) -> int | None:
         else None
 
 
+async def together(*requests: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Requests to the service run at once; the first to fail cancels the others (each would
+    hold its connection up to its own bound, 30 s, behind an answer already lost) and is
+    raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(request) for request in requests]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
 # An item's fields that may hold its link.
 _LINKED = frozenset({"title", "url", "error"})
 
@@ -245,7 +258,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
     async def _snapshot(self) -> ApplianceData:
         health = await async_check_identity(self.hass, self.config_entry, self.client)
         configuration = await self.client.configuration(QUEUE_FIELDS)
-        stats, last, tasks = await asyncio.gather(
+        stats, last, tasks = await together(
             self.client.stats(), self.client.last_finished(), self.client.tasks())
         self.configuration = shallow(configuration)
         # A field of the wrong type counts as absent: one odd value must not keep every
@@ -273,7 +286,7 @@ class ApplianceCoordinator(DataUpdateCoordinator[ApplianceData]):
 
     async def _refresh_counts(self) -> None:
         try:
-            stats, health = await asyncio.gather(self.client.stats(), self.client.health())
+            stats, health = await together(self.client.stats(), self.client.health())
         except InvalidAuth:  # the open event stream outlives a new token; requests do not
             self.config_entry.async_start_reauth(self.hass)
             return
