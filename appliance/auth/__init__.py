@@ -116,6 +116,16 @@ def _decode_b64(text: str, *, urlsafe: bool) -> bytes | None:
         return None
 
 
+def _requested_file(file_scope: Callable[[], str]) -> str | None:
+    """The final path a request with a live file ticket asks for, or None for one refused:
+    its holder is told "another file" either way, as it would otherwise learn which paths
+    of the folder are symlinks leading out of it."""
+    try:
+        return file_scope()
+    except errors.AppError:
+        return None
+
+
 def _query_values(query: str | Mapping[str, Any] | None, name: str) -> list[str]:
     if not query:
         return []
@@ -307,7 +317,7 @@ class Authenticator:
                   and (scope := self.file_tickets.scope(t, now)) is not None}
         # The path is resolved only for a live file ticket: a stranger learns nothing of
         # the folder (what is a symlink out of it) by sending a made-up one.
-        if scopes and file_scope is not None and file_scope() in scopes:
+        if scopes and file_scope is not None and _requested_file(file_scope) in scopes:
             return Identity("ticket", "ticket")
         presented = _presented(authorization, query)
         if presented:
