@@ -290,8 +290,8 @@ async def test_a_failed_request_of_a_snapshot_drops_its_siblings(
 
     async def held_tasks(request: web.Request) -> web.Response:
         tasks_asked.set()
-        while request.transport is not None and not request.transport.is_closing():
-            await asyncio.sleep(0.05)  # (the fake's own wait for its client to go)
+        await until(lambda: request.transport is None or request.transport.is_closing(),
+                    within=60, message="the client to go")
         tasks_dropped.set()
         return web.json_response({"items": [], "pagination": {"has_next": False}})
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import voluptuous as vol
 from aiohttp import web
 from homeassistant.components import media_source
 from homeassistant.const import (
@@ -69,6 +70,25 @@ async def test_an_item_id_names_no_other_endpoint(hass: HomeAssistant,
                               "item_id": "../system/configuration"},
             blocking=True, return_response=True)
     assert fake.paths[-1] == "/api/history/..%2Fsystem%2Fconfiguration"
+
+
+@pytest.mark.parametrize(("service", "data"), [
+    ("add_url", {"url": [f"http://x/{n}" for n in range(1001)]}),
+    ("retry", {"item_id": [str(n) for n in range(1001)]}),
+    ("cancel", {"item_id": [str(n) for n in range(1001)]}),
+    ("retry", {"item_id": "i" * 129}),
+    ("cancel", {"item_id": ["a", ""]}),
+])
+async def test_an_action_past_its_bounds_is_refused_before_any_request(
+        hass: HomeAssistant, fake: FakeAppliance, service: str, data: dict[str, Any]) -> None:
+    """A template that renders a list of 100,000 ids made as many requests (two each for a
+    retry), one after the other, before any answer."""
+    entry = await loaded(hass, fake)
+    asked = len(fake.paths)
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(DOMAIN, service, {"config_entry_id": entry.entry_id,
+                                                         **data}, blocking=True)
+    assert len(fake.paths) == asked
 
 
 async def test_a_retry_of_a_list_is_checked_whole_before_any_is_retried(

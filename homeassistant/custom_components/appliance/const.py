@@ -34,6 +34,10 @@ MAX_DEVICE_NAME: Final = 200
 # ... or an attribute or an event's data: a URL's usual limit. Home Assistant's recorder
 # stores 16 KiB of an entity's attributes and 32 KiB of an event's data at most, else nothing.
 MAX_TEXT: Final = 2048
+# An action's list of links or downloads (each is one request, a retry two, to the service),
+# and a download's id (the service's are 36 characters).
+MAX_LIST: Final = 1000
+MAX_ID: Final = 128
 
 # Item statuses of the service's wire protocol.
 STATUS_PENDING: Final = "pending"

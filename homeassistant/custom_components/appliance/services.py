@@ -20,6 +20,8 @@ from .const import (
     CONF_DEFAULT_PRESET,
     DEFAULT_PRESET,
     DOMAIN,
+    MAX_ID,
+    MAX_LIST,
     MAX_NAME,
     MAX_TEXT,
     RETRYABLE_STATUSES,
@@ -40,14 +42,17 @@ ATTR_TASK_ID = "task_id"
 _ENTRY: dict[vol.Marker, Any] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 ADD_URL_SCHEMA = vol.Schema({
     **_ENTRY,
-    vol.Required(ATTR_URL): vol.All(cv.ensure_list, [cv.string], vol.Length(min=1)),
+    vol.Required(ATTR_URL): vol.All(cv.ensure_list, [cv.string],
+                                    vol.Length(min=1, max=MAX_LIST)),
     vol.Optional(ATTR_PRESET): cv.string,
     vol.Optional(ATTR_FOLDER): cv.string,
     vol.Optional(ATTR_AUTO_START, default=True): cv.boolean,
 })
 ITEMS_SCHEMA = vol.Schema({
     **_ENTRY,
-    vol.Required(ATTR_ITEM_ID): vol.All(cv.ensure_list, [cv.string], vol.Length(min=1)),
+    vol.Required(ATTR_ITEM_ID): vol.All(
+        cv.ensure_list, [vol.All(cv.string, vol.Length(min=1, max=MAX_ID))],
+        vol.Length(min=1, max=MAX_LIST)),
 })
 TASK_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_TASK_ID): vol.All(
     vol.Coerce(int), vol.Range(min=1, max=2**31 - 1))})
