@@ -6,7 +6,9 @@ Each of two runs, in a fresh process of its own: the real websocket sidecar (the
 sockets that finish their handshake and never read again (4 KiB receive buffers), one client
 that reads everything, then ``--events`` state events of 1 KiB published on the bus. Figures:
 the process's resident memory grown from before the events to its peak (VmHWM), what the
-budget counted, the stalled sockets closed, and whether the reader got every event. The first
+budget counted, what the kernel holds queued in the server's sockets at the end (``ss``:
+outside the process and its budget), the stalled sockets closed, and whether the reader got
+every event. The first
 run has no budget (the per-client caps only: 10,000 state frames or 16 MiB each), the second
 the default one.
 
@@ -20,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import resource
 import shutil
 import socket
@@ -44,6 +47,17 @@ def _status_kb(key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     raise KeyError(key)
+
+
+_WMEM_QUEUED = re.compile(r"skmem:\([^)]*\bw(\d+)")
+
+
+def _kernel_queued(port: int) -> int:
+    """Bytes the kernel holds queued to send on the server's sockets of ``port`` (``ss``'s
+    ``wmem_queued``): what the process handed over, outside its budget."""
+    listed = subprocess.run(["ss", "-tmnH", "state", "established", f"( sport = :{port} )"],
+                            capture_output=True, text=True, check=True).stdout
+    return sum(int(n) for n in _WMEM_QUEUED.findall(listed))
 
 
 def _stalled(port: int, count: int) -> list[socket.socket]:
@@ -112,6 +126,7 @@ def child(mode: str, clients: int, events: int) -> dict[str, Any]:
         if not done.wait(timeout=1800):
             raise RuntimeError(f"the reader got {got} of {events} events")
         took = time.monotonic() - started
+        kernel = _kernel_queued(server.port)
         stats = server.client_stats()
         return {
             "mode": mode, "clients": clients, "events": events,
@@ -120,7 +135,7 @@ def child(mode: str, clients: int, events: int) -> dict[str, Any]:
             "budget_limit": server.budget.limit, "budget_held": server.budget.held,
             "closed_by_budget": server.budget.closed,
             "stalled_left": sum(1 for s in stats if not s["closing"]) - 1,
-            "reader_got": got, "seconds": round(took, 1),
+            "reader_got": got, "seconds": round(took, 1), "kernel_queued": kernel,
         }
     finally:
         for sock in stalled:
@@ -157,11 +172,11 @@ def main() -> int:
                 return 1
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         out(f"{clients} stalled websocket sockets, {events} state events of ~1 KiB, one reader")
-        table(("run", "grown to peak", "budget counted", "closed by budget", "stalled left",
-               "reader got", "s"),
+        table(("run", "grown to peak", "budget counted", "in the kernel", "closed by budget",
+               "stalled left", "reader got", "s"),
               [(r["mode"], mib((r["rss_peak_kb"] - r["rss_before_kb"]) * 1024),
-                mib(r["budget_held"]), r["closed_by_budget"], r["stalled_left"],
-                r["reader_got"], r["seconds"]) for r in runs])
+                mib(r["budget_held"]), mib(r["kernel_queued"]), r["closed_by_budget"],
+                r["stalled_left"], r["reader_got"], r["seconds"]) for r in runs])
         summary = Summary("ws_backlog")
         none, kept = runs
         summary.info("grown to peak, no budget", mib((none["rss_peak_kb"]
@@ -170,6 +185,8 @@ def main() -> int:
         summary.check("grown to peak with the budget (MiB)",
                       (kept["rss_peak_kb"] - kept["rss_before_kb"]) / 1024,
                       2 * limit / 2**20, "{:.1f}")
+        summary.info("queued in the kernel's socket buffers at the end, with the budget",
+                     mib(kept["kernel_queued"]))
         summary.verdict("the reader got every event", f"{kept['reader_got']}", f"{events}",
                         kept["reader_got"] == events)
         summary.print()

@@ -14,6 +14,7 @@ from support.ws_sidecar import (
     PAD,
     FakeService,
     Filler,
+    backed_up,
     event,
     fill_until,
     recv_json,
@@ -277,6 +278,25 @@ def test_stalled_sockets_past_the_budget_are_closed_biggest_first_and_readers_ke
     assert server.budget.held == 0
     # and holds none of them (a service that runs for years sees thousands come and go)
     assert server.budget.holders == 0
+
+
+def test_a_socket_that_stopped_reading_holds_little_outside_the_budget(
+    make_server: Callable[..., WebsocketServer], bus: EventBus,
+) -> None:
+    """A client whose TCP stack still acknowledges while it reads nothing: the kernel's own
+    tuning grew the socket's send buffer to take some 2.8 MB of frames, which the budget
+    never sees (1,024 such sockets: the box's TCP memory). With the buffer fixed, frames
+    soon wait in the process, counted."""
+    server = make_server(ping_interval=None, ping_timeout=None)
+    with slow_connect(server) as slow, connect(url(server), max_queue=None) as fast:
+        sid = recv_json(slow)["data"]["sid"]
+        recv_json(fast)
+        fillers = fill_until(fast, ytp_filler(bus), lambda: backed_up(server, sid))
+        held = int((stats_of(server, sid) or {}).get("holding", 0))
+    # Sent to it, less what waits counted: what the sockets and the client's reader took.
+    outside = fillers * len(PAD) - held
+    assert held >= 3 * len(PAD)
+    assert outside <= 1024 * 1024, f"{outside} bytes outside the budget ({fillers} frames)"
 
 
 def test_a_closed_client_that_reads_nothing_is_cut_after_the_close_timeout(
