@@ -7,10 +7,11 @@ between no websocket client and 50 clients (asyncio, in a process of their own);
 round with no clients warms the pool.
 
 - Delay, engine event -> client: state events carry the time the change was stored
-  (``item_added``: ``created_at``; full ``item_updated`` / ``item_completed``: ``updated_at``),
-  so ``recv_time - stamp`` over every client is the delay from the store to each client.
-  Progress events carry no stamp and are not measured (only counted). The same clock serves
-  both ends (one machine).
+  (``item_added``: ``created_at``; ``item_updated`` / ``item_completed``: ``updated_at``, in
+  the payload of YTPTube's Event envelope), so ``recv_time - stamp`` over every client is the
+  delay from the store to each client. A progress event carries the item as last stored (its
+  ``updated_at`` unchanged): not measured, only counted. The same clock serves both ends (one
+  machine).
 - Throughput: bytes of the 5 files / (last ``finished_at`` - first ``started_at``), from the
   items themselves, so the way a round is watched (GET polling) does not enter it. The ratio
   with clients / without is the cost of the fan-out.
@@ -81,18 +82,27 @@ class Audience:
         state_counts, progress = [], 0
         for frames in self.received:
             state = 0
+            # A progress frame carries the whole item too, with the stamp of its last stored
+            # change: a state change is the frame whose item has a new stamp.
+            stamps: dict[str, float] = {}
             for received, raw in frames:
                 event = json.loads(raw)
-                name, data = event.get("event"), event.get("data")
+                # YTPTube's frame: the item is the payload of its Event envelope (since the
+                # wire format of issue 11; read at the frame's top level, no event matched)
+                name, envelope = event.get("event"), event.get("data")
+                data = envelope.get("data") if isinstance(envelope, dict) else None
                 if not isinstance(data, dict):
                     continue
                 stamp = data.get("created_at") if name == "item_added" else data.get(
                     "updated_at")
-                if name in by_kind and "kind" in data and stamp is not None:
-                    by_kind[name].append(received - stamp)
-                    state += 1
-                elif name == "item_updated":
+                if name not in by_kind or not isinstance(stamp, float):
+                    continue
+                if name == "item_updated" and stamps.get(data.get("id")) == stamp:
                     progress += 1
+                    continue
+                stamps[data.get("id")] = data.get("updated_at")
+                by_kind[name].append(received - stamp)
+                state += 1
             state_counts.append(state)
         return {"by_kind": by_kind, "state_counts": state_counts, "progress": progress}
 
