@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 
@@ -69,6 +70,12 @@ def video_times(segment: bytes) -> list[float]:
     return sorted(float(line.strip(",")) for line in out.split() if line.strip(","))
 
 
+def version(playlist: str) -> str:
+    """The file's version the video playlist's segment URLs name (one for them all)."""
+    [found] = set(re.findall(r"&v=([0-9a-f]+)$", playlist, re.MULTILINE))
+    return found
+
+
 def test_copied_segments_meet_at_keyframes_on_the_marks(
         app: tuple[Runtime, TestClient]) -> None:
     """A keyframe exactly on a 6 s mark belongs to the next segment: a segment stops one
@@ -85,12 +92,13 @@ def test_copied_segments_meet_at_keyframes_on_the_marks(
                            f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={int(bit_rate)}\n"
                            "/api/player/m3u8/video/marks.mp4.m3u8\n")
     video = client.simulate_get("/api/player/m3u8/video/marks.mp4.m3u8")
+    v = version(video.text)
     assert video.text == (
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n"
         "#EXT-X-PLAYLIST-TYPE:VOD\n"
-        "#EXTINF:6.000000,\n/api/player/segments/0/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
-        "#EXTINF:6.000000,\n/api/player/segments/1/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
-        "#EXTINF:6.000000,\n/api/player/segments/2/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
+        f"#EXTINF:6.000000,\n/api/player/segments/0/marks.mp4.ts?sd=6.000000&vc=0&ac=0&v={v}\n"
+        f"#EXTINF:6.000000,\n/api/player/segments/1/marks.mp4.ts?sd=6.000000&vc=0&ac=0&v={v}\n"
+        f"#EXTINF:6.000000,\n/api/player/segments/2/marks.mp4.ts?sd=6.000000&vc=0&ac=0&v={v}\n"
         "#EXT-X-ENDLIST\n")
     cuts = []
     for index in (0, 1, 2):
@@ -123,10 +131,11 @@ def test_transcoded_playlists_exactly(app: tuple[Runtime, TestClient]) -> None:
         f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={int(probed['bit_rate'])},"
         'SUBTITLES="subs"\n/api/player/m3u8/video/mpeg4.mkv.m3u8\n')
     video = client.simulate_get("/api/player/m3u8/video/mpeg4.mkv.m3u8").text
-    last = total - 6
+    last, v = total - 6, version(video)
     assert video.splitlines()[5:] == [
-        "#EXTINF:6.000000,", "/api/player/segments/0/mpeg4.mkv.ts?sd=6.000000&vc=1&ac=1",
-        f"#EXTINF:{last:.6f},", f"/api/player/segments/1/mpeg4.mkv.ts?sd={last:.6f}&vc=1&ac=1",
+        "#EXTINF:6.000000,", f"/api/player/segments/0/mpeg4.mkv.ts?sd=6.000000&vc=1&ac=1&v={v}",
+        f"#EXTINF:{last:.6f},",
+        f"/api/player/segments/1/mpeg4.mkv.ts?sd={last:.6f}&vc=1&ac=1&v={v}",
         "#EXT-X-ENDLIST"]
 
 
