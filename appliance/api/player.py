@@ -16,6 +16,7 @@ from ..player import playlists
 from ..player.segments import SegmentStream, segment_command, to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
+from .downloads import inert
 from .local_files import FOLDER_GONE, local_file
 from .schemas import error, path_param, query
 
@@ -142,9 +143,12 @@ class Subtitle(Player):
             raise errors.invalid("Only srt, ass and vtt subtitles can be played.")
         with self.open(path) as media:
             info = os.fstat(media.fileno())
+            # its URL names no version: a file changed is the next answer, not a stale one
+            resp.cache_control = [ASKED_AGAIN]
             if validate(req, resp, file_etag(info, "vtt"), info.st_mtime):
                 return
             resp.content_type = "text/vtt; charset=UTF-8"
+            inert(resp)  # a site's text, as every file of the folder served
             resp.data = to_webvtt(media, self.runtime.player.slots)
 
 
