@@ -45,6 +45,11 @@ SOURCES = {
     # transcoded: MPEG-4 part 2
     "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
                   "-c:v", "mpeg4", "-c:a", "libmp3lame"],
+    # audio with its cover picture, as yt-dlp's --embed-thumbnail makes it: 8 s, two segments
+    **{name: ["-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-f", "lavfi", "-i",
+              "testsrc=size=320x240:rate=1:duration=1", "-map", "0", "-map", "1",
+              "-c:v", "mjpeg", "-disposition:v", "attached_pic", "-c:a", codec]
+       for name, codec in (("cover.mp3", "libmp3lame"), ("cover.m4a", "aac"))},
 }
 FRAME = 0.04  # 25 frames a second
 
@@ -150,6 +155,23 @@ def test_aac_is_copied_along_with_the_video(app: tuple[Runtime, TestClient], nam
     assert segment.status_code == 200, segment.text
     assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_name",
                            "-of", "csv=p=0").split()) == {"h264", "aac"}
+
+
+@pytest.mark.parametrize("name", ["cover.mp3", "cover.m4a"])
+def test_an_audio_files_cover_is_not_its_video(app: tuple[Runtime, TestClient],
+                                               name: str) -> None:
+    """The cover is one picture at the start: before, each segment ran libx264 on it and
+    held an H.264 stream with one frame (the first) or none, and the playlist said the
+    video was transcoded. Now the segments are the sound alone."""
+    _, client = app
+    video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8")
+    assert video.status_code == 200, video.text
+    assert video.text.count("vc=0&ac=1") == 2, video.text
+    for index in (0, 1):
+        segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts")
+        assert segment.status_code == 200, segment.text
+        assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_type,codec_name",
+                               "-of", "csv=p=0").split()) == {"aac,audio"}
 
 
 def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:

@@ -193,9 +193,9 @@ def _run_ffprobe(media: io.FileIO) -> tuple[dict[str, Any], int]:
 
 
 def _keyframes(media: io.FileIO, interval: str, time: float) -> list[float]:
-    """The times of the first video stream's keyframes ffprobe reads in ``interval`` (its
-    ``-read_intervals``), up to ``time``."""
-    done = _ffprobe(media, MAX_PACKETS, "-select_streams", "v:0", "-read_intervals", interval,
+    """The times of the first video stream's keyframes (``V``: no cover, see ``streams``)
+    ffprobe reads in ``interval`` (its ``-read_intervals``), up to ``time``."""
+    done = _ffprobe(media, MAX_PACKETS, "-select_streams", "V:0", "-read_intervals", interval,
                     "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
     keys = []
     for line in done.stdout.decode(errors="replace").splitlines():
@@ -246,7 +246,11 @@ def start_time(data: dict[str, Any]) -> float:
 
 
 def streams(data: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [s for s in data.get("streams", []) if s.get("codec_type") == kind]
+    """The streams of ``kind`` ("video", "audio"). An audio file's cover (yt-dlp's
+    ``--embed-thumbnail``) is a picture, not its video: one frame at the start, which made
+    segments of an H.264 stream with no frame, libx264 run for each (ffmpeg's ``V``)."""
+    return [s for s in data.get("streams", []) if s.get("codec_type") == kind
+            and not (kind == "video" and s.get("disposition", {}).get("attached_pic"))]
 
 
 def html5_mime(data: dict[str, Any], fallback: str) -> str:

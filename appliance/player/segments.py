@@ -65,7 +65,7 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
     args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
             *source.input_args(source.url(media)), *trim, "-map_metadata", "-1"]
     if made.has_video:
-        args += ["-map", "0:v:0"]
+        args += ["-map", "0:V:0"]  # the first video that is no cover (probe.streams)
         if made.copy_video:
             args += ["-c:v", "copy"]
         else:
