@@ -7,10 +7,13 @@ segment and a subtitle conversion leave behind (their pipe, their slot)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import struct
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import runtime_of_module
@@ -41,6 +44,10 @@ SOURCES = {
     # than a segment)
     "gop10.ts": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "30",
                  "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-sc_threshold", "0",
+                 "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    # one every 20 s: longer than the first window a keyframe is searched in (12 s)
+    "gop20.ts": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "26",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-g", "500", "-sc_threshold", "0",
                  "-pix_fmt", "yuv420p", "-c:a", "aac"],
     # transcoded: MPEG-4 part 2
     "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
@@ -174,6 +181,21 @@ def test_an_audio_files_cover_is_not_its_video(app: tuple[Runtime, TestClient],
                                "-of", "csv=p=0").split()) == {"aac,audio"}
 
 
+def test_a_file_without_a_duration_is_refused_plainly(app: tuple[Runtime, TestClient]
+                                                     ) -> None:
+    """A WAV header and no sound: ffprobe reads it and says no duration."""
+    runtime, client = app
+    header = (b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt "
+              + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + bytes(4))
+    (runtime.settings.download_path / "silent.wav").write_bytes(header)
+    for route in ("playlist/silent.wav.m3u8", "m3u8/video/silent.wav.m3u8",
+                  "segments/0/silent.wav.ts"):
+        refused = client.simulate_get(f"/api/player/{route}")
+        assert refused.status_code == 400, refused.text
+        assert refused.json["error"] == ("The file has no duration ffprobe can read; it cannot "
+                                         "be played."), route
+
+
 def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
     runtime, client = app
     (runtime.settings.download_path / "a b.en.srt").write_text("")
@@ -214,6 +236,48 @@ def test_h264_a_browser_does_not_play_is_transcoded(app: tuple[Runtime, TestClie
     assert segment.status_code == 200, segment.text
     assert set(probe_bytes(segment.content, "-show_entries", "stream=pix_fmt",
                        "-of", "csv=p=0").split()) == {"yuv420p"}
+
+
+def test_a_segment_ffmpeg_cannot_make_is_a_plain_error(app: tuple[Runtime, TestClient]
+                                                       ) -> None:
+    """An encoder this machine lacks (YTP_PLAYER_ENCODER set for another box): before, every
+    transcoded segment was a 200 of nothing (a player waiting on a black screen), the reason
+    in the log only. Now a 400 that says it, nothing a cache keeps, the slot given back;
+    copied segments still play."""
+    runtime, client = app
+    old = runtime.settings.player_encoder
+    runtime.settings_holder.change(lambda s: s.replace(player_encoder="no_such_encoder"))
+    try:
+        failed = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+        copied = client.simulate_get("/api/player/segments/0/marks.mp4.ts")
+    finally:
+        runtime.settings_holder.change(lambda s: s.replace(player_encoder=old))
+    assert failed.status_code == 400, failed.content[:200]
+    assert failed.json["error"] == ("ffmpeg cannot make this segment of 'mpeg4.mkv': "
+                                    "Unknown encoder 'no_such_encoder'")
+    assert failed.headers["cache-control"] == "no-store"
+    assert "etag" not in failed.headers and "last-modified" not in failed.headers
+    assert copied.status_code == 200 and copied.content
+    assert runtime.player.slots.taken == 0
+
+
+def test_a_segment_ffmpeg_fails_on_midway_is_logged_with_its_reason(
+        app: tuple[Runtime, TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Once ffmpeg has sent bytes the answer has started: a failure after is told in the log,
+    with ffmpeg's reason (the file named as the API names it)."""
+    runtime, client = app
+    failing = tmp_path / "ffmpeg"
+    failing.write_text('#!/bin/sh\nprintf G\necho "$*: broken" >&2\nexit 1\n')
+    failing.chmod(0o755)
+    monkeypatch.setattr(segments, "_BASE", [str(failing), *segments._BASE[1:]])
+    with caplog.at_level(logging.WARNING, logger=segments.__name__):
+        answer = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+    assert answer.status_code == 200 and answer.content == b"G"
+    [said] = [r.getMessage() for r in caplog.records if r.name == segments.__name__]
+    assert said.startswith("ffmpeg failed on a segment of mpeg4.mkv (1): ")
+    assert said.endswith(": broken") and "-i mpeg4.mkv " in said and "/proc/" not in said
+    assert runtime.player.slots.taken == 0
 
 
 def test_transcoded_segments_have_no_b_frames(app: tuple[Runtime, TestClient]) -> None:
@@ -299,7 +363,8 @@ def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient]
         "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
     monkeypatch.setattr(segments, "SUBTITLE_TIMEOUT", 0.000001)
     slow = client.simulate_get("/api/player/subtitle/slow.en.srt.vtt")
-    assert slow.status_code == 400 and "took too long" in slow.json["error"], slow.text
+    assert slow.status_code == 400, slow.text
+    assert slow.json["error"] == "Converting the subtitles took too long."
     monkeypatch.undo()
     assert client.simulate_get("/api/player/subtitle/slow.en.srt.vtt").status_code == 200
 
@@ -328,21 +393,23 @@ def test_a_segment_gives_its_slot_back_where_it_took_it(
         runtime.settings_holder.change(lambda s: s.replace(player_max_ffmpeg=old))
 
 
+@pytest.mark.parametrize(("name", "seconds"), [("gop10.ts", 30), ("gop20.ts", 26)])
 def test_copied_mpegts_with_long_keyframe_intervals_plays_through(
-        app: tuple[Runtime, TestClient]) -> None:
+        app: tuple[Runtime, TestClient], name: str, seconds: int) -> None:
     """H.264 in MPEG-TS (a live stream's recording) with a keyframe every 10 s: a seek there
     lands on the packet nearest the time, not a keyframe, and the keyframe search read a few
     packets after it, found none, and answered 400 from the second segment on (the video
     stopped after 6 s). Every segment answers; together they hold every frame once, each
-    non-empty one starting on a keyframe."""
+    non-empty one starting on a keyframe. A keyframe every 20 s: the window searched widens
+    until it holds one."""
     _, client = app
-    video = client.simulate_get("/api/player/m3u8/video/gop10.ts.m3u8")
+    video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8")
     assert video.status_code == 200, video.text
     count = video.text.count("#EXTINF:")
     assert count >= 5
     frames = []
     for index in range(count):
-        segment = client.simulate_get(f"/api/player/segments/{index}/gop10.ts.ts")
+        segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts")
         assert segment.status_code == 200, segment.text
         flags = probe_bytes(segment.content, "-select_streams", "v:0", "-show_entries",
                             "packet=flags", "-of", "csv=p=0").split() if segment.content else []
@@ -352,4 +419,4 @@ def test_copied_mpegts_with_long_keyframe_intervals_plays_through(
         assert set(probe_bytes(segment.content, "-select_streams", "v", "-show_entries",
                                "stream=codec_name", "-of", "csv=p=0").split()) == {"h264"}
         frames += video_times(segment.content)
-    assert len(frames) == 30 * 25 and len(set(frames)) == len(frames)
+    assert len(frames) == seconds * 25 and len(set(frames)) == len(frames)

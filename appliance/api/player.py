@@ -133,7 +133,14 @@ class Segment(Player):
         slots = player.slots
         slots.take()
         # ffmpeg inherits the descriptor: ours is closed when the answer starts
-        resp.stream = SegmentStream(command, slots, media)
+        try:
+            resp.stream = SegmentStream(command, slots, media)
+        except errors.AppError:
+            # the 400 of an ffmpeg that failed is no segment: nothing for a cache to keep
+            resp.delete_header("ETag")
+            resp.delete_header("Last-Modified")
+            resp.cache_control = ["no-store"]
+            raise
 
 
 class Subtitle(Player):

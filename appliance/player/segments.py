@@ -34,6 +34,8 @@ FALLBACK_CHARSET = "cp1252"
 # What ffmpeg's subtitle decoder says of text that is not UTF-8.
 NOT_UTF8 = "Invalid UTF-8"
 CHUNK = 64 * 1024
+# Of ffmpeg's errors the first bytes are read, and their last line told.
+MAX_REASON = 2000
 _BASE = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
 
 
@@ -100,15 +102,37 @@ class SegmentStream:
         self._timer.daemon = True
         self._timer.start()
         self._closed = False
+        self._input = (source.url(media), os.path.basename(str(media.name)))
+        # ffmpeg's first bytes before the answer starts: an ffmpeg that fails at once (an
+        # encoder this machine lacks, a file it cannot cut) is a 400 saying why, not an empty
+        # segment that a player waits on, its reason in the log only.
+        assert self._proc.stdout is not None
+        try:
+            self._first = self._proc.stdout.read1(CHUNK)
+            if not self._first and self._proc.wait() != 0:
+                raise errors.invalid(f"ffmpeg cannot make this segment of "
+                                     f"'{self._input[1]}': {self._reason()}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _reason(self) -> str:
+        """ffmpeg's last error line (the file named as the API names it), else its status."""
+        self._errors.seek(0)
+        said = self._errors.read(MAX_REASON).decode(errors="replace").strip().splitlines()
+        if not said:
+            return f"it ended with status {self._proc.returncode}."
+        return said[-1].replace(*self._input)
 
     def __iter__(self) -> Iterator[bytes]:
         assert self._proc.stdout is not None
-        while chunk := self._proc.stdout.read1(CHUNK):
+        chunk = self._first
+        while chunk:
             yield chunk
+            chunk = self._proc.stdout.read1(CHUNK)
         if self._proc.wait() != 0:
-            self._errors.seek(0)
-            reason = self._errors.read(2000).decode(errors="replace").strip()
-            log.warning("ffmpeg failed on a segment (%s): %s", self._proc.returncode, reason)
+            log.warning("ffmpeg failed on a segment of %s (%s): %s", self._input[1],
+                        self._proc.returncode, self._reason())
 
     def close(self) -> None:
         if self._closed:
