@@ -13,7 +13,9 @@ import pytest
 from conftest import make_settings, started
 from falcon.testing import TestClient
 
+from appliance import errors
 from appliance.api.app import create_app
+from appliance.files.reading import open_regular
 from appliance.player import probe
 from appliance.runtime import Runtime
 
@@ -111,3 +113,18 @@ def test_an_ffprobe_that_never_ends_is_stopped_and_not_remembered(
     assert late.json["error"] == f"ffprobe took longer than 0.5 s on '{name}'."
     monkeypatch.undo()
     assert client.simulate_get(f"/api/file/ffprobe/{name}").status_code == 200
+
+
+def test_a_prober_with_every_slot_taken_says_so(tmp_path: Path) -> None:
+    """A probe over PROBE_SLOTS waits, then is told what is busy (a Prober of its own: the
+    runtime's is made by the module's fixture, before any test)."""
+    prober = probe.Prober()
+    prober.slots.wait = 0.01  # the wait is not under test
+    file = tmp_path / "a.mp3"
+    file.write_bytes(b"not read: no slot")
+    for _ in range(probe.PROBE_SLOTS):
+        prober.slots.take()
+    with open_regular(file, tmp_path) as media, pytest.raises(errors.AppError) as busy:
+        prober.probe(media)
+    assert busy.value.message == "The player is busy (3 ffprobe processes); try again."
+    assert busy.value.headers == {"Retry-After": "2"}
