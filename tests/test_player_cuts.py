@@ -268,7 +268,7 @@ def test_a_segment_ffmpeg_fails_on_midway_is_logged_with_its_reason(
     with ffmpeg's reason (the file named as the API names it)."""
     runtime, client = app
     failing = tmp_path / "ffmpeg"
-    failing.write_text('#!/bin/sh\nprintf G\necho "$*: broken" >&2\nexit 1\n')
+    failing.write_text("#!/bin/sh\nprintf G\necho \"$*: broken \\377\" >&2\nexit 1\n")
     failing.chmod(0o755)
     monkeypatch.setattr(segments, "_BASE", [str(failing), *segments._BASE[1:]])
     with caplog.at_level(logging.WARNING, logger=segments.__name__):
@@ -276,7 +276,25 @@ def test_a_segment_ffmpeg_fails_on_midway_is_logged_with_its_reason(
     assert answer.status_code == 200 and answer.content == b"G"
     [said] = [r.getMessage() for r in caplog.records if r.name == segments.__name__]
     assert said.startswith("ffmpeg failed on a segment of mpeg4.mkv (1): ")
-    assert said.endswith(": broken") and "-i mpeg4.mkv " in said and "/proc/" not in said
+    assert said.endswith(": broken \ufffd") and "-i mpeg4.mkv " in said and "/proc/" not in said
+    assert runtime.player.slots.taken == 0
+
+
+def test_an_ffmpeg_that_hangs_is_stopped_and_said(
+        app: tuple[Runtime, TestClient], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ffmpeg that writes nothing and never ends (a file on a disk that stalls): stopped at
+    SEGMENT_TIMEOUT, told plainly, its slot given back."""
+    runtime, client = app
+    hanging = tmp_path / "ffmpeg"
+    hanging.write_text("#!/bin/sh\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(segments, "_BASE", [str(hanging), *segments._BASE[1:]])
+    monkeypatch.setattr(segments, "SEGMENT_TIMEOUT", 0.5)
+    late = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+    assert late.status_code == 400, late.content[:200]
+    assert late.json["error"] == ("ffmpeg cannot make this segment of 'mpeg4.mkv': it took "
+                                  "longer than 0.5 s.")
     assert runtime.player.slots.taken == 0
 
 

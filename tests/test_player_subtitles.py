@@ -44,13 +44,15 @@ def test_a_subtitle_not_in_utf8_is_read_as_windows_wrote_it(
     text = answer.content.decode()  # UTF-8, whatever the file was
     assert text.startswith("WEBVTT") and WINDOWS in text, text
     assert "00:01.000 --> 00:02.000" in text
+    if (name, charset) == ("old.vtt", "utf-8"):
+        assert answer.content == form.format(WINDOWS).encode()  # as it is, no ffmpeg
     assert runtime.player.slots.taken == 0
 
 
 def test_a_subtitle_in_no_charset_at_all_is_refused_plainly(
         app: tuple[Runtime, TestClient]) -> None:
     """Bytes Windows-1252 has no letter for either (0x81, 0x90): a plain 400, its slot given
-    back, after two tries."""
+    back, after two tries; a .vtt so written is sent with replacement marks."""
     runtime, client = app
     (runtime.settings.download_path / "junk.srt").write_bytes(
         SRT.format("A\x81\x90B").encode("latin-1"))
@@ -58,6 +60,12 @@ def test_a_subtitle_in_no_charset_at_all_is_refused_plainly(
     assert answer.status_code == 400, answer.text
     assert answer.json["error"] == "ffmpeg cannot convert 'junk.srt' to WebVTT."
     assert runtime.player.slots.taken == 0
+    # a .vtt is sent, not converted: what has no letter is a replacement mark
+    (runtime.settings.download_path / "junk.vtt").write_bytes(
+        VTT.format("A\x81\x90B").encode("latin-1"))
+    sent = client.simulate_get("/api/player/subtitle/junk.vtt.vtt")
+    assert sent.status_code == 200, sent.text
+    assert "A\ufffd\ufffdB" in sent.content.decode()
 
 
 def test_a_subtitles_markup_is_never_a_page(app: tuple[Runtime, TestClient]) -> None:

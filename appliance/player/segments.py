@@ -98,7 +98,8 @@ class SegmentStream:
             self._errors.close()
             slots.give_back()
             raise
-        self._timer = threading.Timer(SEGMENT_TIMEOUT, self._proc.kill)
+        self._late = False
+        self._timer = threading.Timer(SEGMENT_TIMEOUT, self._stop)
         self._timer.daemon = True
         self._timer.start()
         self._closed = False
@@ -116,8 +117,14 @@ class SegmentStream:
             self.close()
             raise
 
+    def _stop(self) -> None:
+        self._late = True
+        self._proc.kill()
+
     def _reason(self) -> str:
         """ffmpeg's last error line (the file named as the API names it), else its status."""
+        if self._late:
+            return f"it took longer than {SEGMENT_TIMEOUT:g} s."
         self._errors.seek(0)
         said = self._errors.read(MAX_REASON).decode(errors="replace").strip().splitlines()
         if not said:
