@@ -36,7 +36,7 @@ case "$target" in
            tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py" ;;
   # The HLS player: probes, playlists, segments and subtitles via ffmpeg, the ffmpeg slots.
   player)  mutate="appliance/player/*"
-           tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py" ;;
+           tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_probe_bounds.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_file_tickets.py::test_a_ticket_carries_on_through_the_playlists_in_process" ;;
   # The history's store: items, filters, search, pagination, backups, the tasks' records.
   store)   mutate="appliance/store/*"
            tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py tests/test_file_removal.py" ;;
@@ -72,7 +72,7 @@ case "$target" in
   # and image routes, and what every request passes (middleware, errors, bodies, pagination,
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
   api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py appliance/slots.py appliance/api/queue_view.py"
-           tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_settings_holder.py tests/test_wire.py tests/test_slots.py tests/test_queue_view.py" ;;
+           tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_settings_holder.py tests/test_wire.py tests/test_slots.py tests/test_queue_view.py" ;;
   # The terminal UI and the command line: Textual's pilot and the commands' main() run in
   # the test process (the CLI's subprocess tests judge nothing), against the real service and
   # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).

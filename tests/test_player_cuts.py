@@ -7,9 +7,13 @@ segment and a subtitle conversion leave behind (their pipe, their slot)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import struct
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import runtime_of_module
@@ -41,9 +45,18 @@ SOURCES = {
     "gop10.ts": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "30",
                  "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-sc_threshold", "0",
                  "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    # one every 20 s: longer than the first window a keyframe is searched in (12 s)
+    "gop20.ts": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "26",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-g", "500", "-sc_threshold", "0",
+                 "-pix_fmt", "yuv420p", "-c:a", "aac"],
     # transcoded: MPEG-4 part 2
     "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
                   "-c:v", "mpeg4", "-c:a", "libmp3lame"],
+    # audio with its cover picture, as yt-dlp's --embed-thumbnail makes it: 8 s, two segments
+    **{name: ["-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-f", "lavfi", "-i",
+              "testsrc=size=320x240:rate=1:duration=1", "-map", "0", "-map", "1",
+              "-c:v", "mjpeg", "-disposition:v", "attached_pic", "-c:a", codec]
+       for name, codec in (("cover.mp3", "libmp3lame"), ("cover.m4a", "aac"))},
 }
 FRAME = 0.04  # 25 frames a second
 
@@ -69,6 +82,12 @@ def video_times(segment: bytes) -> list[float]:
     return sorted(float(line.strip(",")) for line in out.split() if line.strip(","))
 
 
+def version(playlist: str) -> str:
+    """The file's version the video playlist's segment URLs name (one for them all)."""
+    [found] = set(re.findall(r"&v=([0-9a-f]+)$", playlist, re.MULTILINE))
+    return found
+
+
 def test_copied_segments_meet_at_keyframes_on_the_marks(
         app: tuple[Runtime, TestClient]) -> None:
     """A keyframe exactly on a 6 s mark belongs to the next segment: a segment stops one
@@ -85,12 +104,13 @@ def test_copied_segments_meet_at_keyframes_on_the_marks(
                            f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={int(bit_rate)}\n"
                            "/api/player/m3u8/video/marks.mp4.m3u8\n")
     video = client.simulate_get("/api/player/m3u8/video/marks.mp4.m3u8")
+    v = version(video.text)
     assert video.text == (
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n"
         "#EXT-X-PLAYLIST-TYPE:VOD\n"
-        "#EXTINF:6.000000,\n/api/player/segments/0/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
-        "#EXTINF:6.000000,\n/api/player/segments/1/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
-        "#EXTINF:6.000000,\n/api/player/segments/2/marks.mp4.ts?sd=6.000000&vc=0&ac=0\n"
+        f"#EXTINF:6.000000,\n/api/player/segments/0/marks.mp4.ts?sd=6.000000&vc=0&ac=0&v={v}\n"
+        f"#EXTINF:6.000000,\n/api/player/segments/1/marks.mp4.ts?sd=6.000000&vc=0&ac=0&v={v}\n"
+        f"#EXTINF:6.000000,\n/api/player/segments/2/marks.mp4.ts?sd=6.000000&vc=0&ac=0&v={v}\n"
         "#EXT-X-ENDLIST\n")
     cuts = []
     for index in (0, 1, 2):
@@ -123,10 +143,11 @@ def test_transcoded_playlists_exactly(app: tuple[Runtime, TestClient]) -> None:
         f"#EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH={int(probed['bit_rate'])},"
         'SUBTITLES="subs"\n/api/player/m3u8/video/mpeg4.mkv.m3u8\n')
     video = client.simulate_get("/api/player/m3u8/video/mpeg4.mkv.m3u8").text
-    last = total - 6
+    last, v = total - 6, version(video)
     assert video.splitlines()[5:] == [
-        "#EXTINF:6.000000,", "/api/player/segments/0/mpeg4.mkv.ts?sd=6.000000&vc=1&ac=1",
-        f"#EXTINF:{last:.6f},", f"/api/player/segments/1/mpeg4.mkv.ts?sd={last:.6f}&vc=1&ac=1",
+        "#EXTINF:6.000000,", f"/api/player/segments/0/mpeg4.mkv.ts?sd=6.000000&vc=1&ac=1&v={v}",
+        f"#EXTINF:{last:.6f},",
+        f"/api/player/segments/1/mpeg4.mkv.ts?sd={last:.6f}&vc=1&ac=1&v={v}",
         "#EXT-X-ENDLIST"]
 
 
@@ -141,6 +162,38 @@ def test_aac_is_copied_along_with_the_video(app: tuple[Runtime, TestClient], nam
     assert segment.status_code == 200, segment.text
     assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_name",
                            "-of", "csv=p=0").split()) == {"h264", "aac"}
+
+
+@pytest.mark.parametrize("name", ["cover.mp3", "cover.m4a"])
+def test_an_audio_files_cover_is_not_its_video(app: tuple[Runtime, TestClient],
+                                               name: str) -> None:
+    """The cover is one picture at the start: before, each segment ran libx264 on it and
+    held an H.264 stream with one frame (the first) or none, and the playlist said the
+    video was transcoded. Now the segments are the sound alone."""
+    _, client = app
+    video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8")
+    assert video.status_code == 200, video.text
+    assert video.text.count("vc=0&ac=1") == 2, video.text
+    for index in (0, 1):
+        segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts")
+        assert segment.status_code == 200, segment.text
+        assert set(probe_bytes(segment.content, "-show_entries", "stream=codec_type,codec_name",
+                               "-of", "csv=p=0").split()) == {"aac,audio"}
+
+
+def test_a_file_without_a_duration_is_refused_plainly(app: tuple[Runtime, TestClient]
+                                                     ) -> None:
+    """A WAV header and no sound: ffprobe reads it and says no duration."""
+    runtime, client = app
+    header = (b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt "
+              + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + bytes(4))
+    (runtime.settings.download_path / "silent.wav").write_bytes(header)
+    for route in ("playlist/silent.wav.m3u8", "m3u8/video/silent.wav.m3u8",
+                  "segments/0/silent.wav.ts"):
+        refused = client.simulate_get(f"/api/player/{route}")
+        assert refused.status_code == 400, refused.text
+        assert refused.json["error"] == ("The file has no duration ffprobe can read; it cannot "
+                                         "be played."), route
 
 
 def test_subtitle_playlist_exactly(app: tuple[Runtime, TestClient]) -> None:
@@ -183,6 +236,66 @@ def test_h264_a_browser_does_not_play_is_transcoded(app: tuple[Runtime, TestClie
     assert segment.status_code == 200, segment.text
     assert set(probe_bytes(segment.content, "-show_entries", "stream=pix_fmt",
                        "-of", "csv=p=0").split()) == {"yuv420p"}
+
+
+def test_a_segment_ffmpeg_cannot_make_is_a_plain_error(app: tuple[Runtime, TestClient]
+                                                       ) -> None:
+    """An encoder this machine lacks (YTP_PLAYER_ENCODER set for another box): before, every
+    transcoded segment was a 200 of nothing (a player waiting on a black screen), the reason
+    in the log only. Now a 400 that says it, nothing a cache keeps, the slot given back;
+    copied segments still play."""
+    runtime, client = app
+    old = runtime.settings.player_encoder
+    runtime.settings_holder.change(lambda s: s.replace(player_encoder="no_such_encoder"))
+    try:
+        failed = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+        copied = client.simulate_get("/api/player/segments/0/marks.mp4.ts")
+    finally:
+        runtime.settings_holder.change(lambda s: s.replace(player_encoder=old))
+    assert failed.status_code == 400, failed.content[:200]
+    assert failed.json["error"] == ("ffmpeg cannot make this segment of 'mpeg4.mkv': "
+                                    "Unknown encoder 'no_such_encoder'")
+    assert failed.headers["cache-control"] == "no-store"
+    assert "etag" not in failed.headers and "last-modified" not in failed.headers
+    assert copied.status_code == 200 and copied.content
+    assert runtime.player.slots.taken == 0
+
+
+def test_a_segment_ffmpeg_fails_on_midway_is_logged_with_its_reason(
+        app: tuple[Runtime, TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Once ffmpeg has sent bytes the answer has started: a failure after is told in the log,
+    with ffmpeg's reason (the file named as the API names it)."""
+    runtime, client = app
+    failing = tmp_path / "ffmpeg"
+    failing.write_text("#!/bin/sh\nprintf G\necho \"$*: broken \\377\" >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(segments, "_BASE", [str(failing), *segments._BASE[1:]])
+    with caplog.at_level(logging.WARNING, logger=segments.__name__):
+        answer = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+    assert answer.status_code == 200 and answer.content == b"G"
+    [said] = [r.getMessage() for r in caplog.records if r.name == segments.__name__]
+    assert said.startswith("ffmpeg failed on a segment of mpeg4.mkv (1): ")
+    assert said.endswith(": broken \ufffd") and "-i mpeg4.mkv " in said and "/proc/" not in said
+    assert runtime.player.slots.taken == 0
+
+
+def test_an_ffmpeg_that_hangs_is_stopped_and_said(
+        app: tuple[Runtime, TestClient], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ffmpeg that writes nothing and never ends (a file on a disk that stalls): stopped at
+    SEGMENT_TIMEOUT, told plainly, its slot given back."""
+    runtime, client = app
+    hanging = tmp_path / "ffmpeg"
+    hanging.write_text("#!/bin/sh\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(segments, "_BASE", [str(hanging), *segments._BASE[1:]])
+    monkeypatch.setattr(segments, "SEGMENT_TIMEOUT", 0.5)
+    late = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+    assert late.status_code == 400, late.content[:200]
+    assert late.json["error"] == ("ffmpeg cannot make this segment of 'mpeg4.mkv': it took "
+                                  "longer than 0.5 s.")
+    assert runtime.player.slots.taken == 0
 
 
 def test_transcoded_segments_have_no_b_frames(app: tuple[Runtime, TestClient]) -> None:
@@ -268,7 +381,8 @@ def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient]
         "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
     monkeypatch.setattr(segments, "SUBTITLE_TIMEOUT", 0.000001)
     slow = client.simulate_get("/api/player/subtitle/slow.en.srt.vtt")
-    assert slow.status_code == 400 and "took too long" in slow.json["error"], slow.text
+    assert slow.status_code == 400, slow.text
+    assert slow.json["error"] == "Converting the subtitles took too long."
     monkeypatch.undo()
     assert client.simulate_get("/api/player/subtitle/slow.en.srt.vtt").status_code == 200
 
@@ -297,21 +411,23 @@ def test_a_segment_gives_its_slot_back_where_it_took_it(
         runtime.settings_holder.change(lambda s: s.replace(player_max_ffmpeg=old))
 
 
+@pytest.mark.parametrize(("name", "seconds"), [("gop10.ts", 30), ("gop20.ts", 26)])
 def test_copied_mpegts_with_long_keyframe_intervals_plays_through(
-        app: tuple[Runtime, TestClient]) -> None:
+        app: tuple[Runtime, TestClient], name: str, seconds: int) -> None:
     """H.264 in MPEG-TS (a live stream's recording) with a keyframe every 10 s: a seek there
     lands on the packet nearest the time, not a keyframe, and the keyframe search read a few
     packets after it, found none, and answered 400 from the second segment on (the video
     stopped after 6 s). Every segment answers; together they hold every frame once, each
-    non-empty one starting on a keyframe."""
+    non-empty one starting on a keyframe. A keyframe every 20 s: the window searched widens
+    until it holds one."""
     _, client = app
-    video = client.simulate_get("/api/player/m3u8/video/gop10.ts.m3u8")
+    video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8")
     assert video.status_code == 200, video.text
     count = video.text.count("#EXTINF:")
     assert count >= 5
     frames = []
     for index in range(count):
-        segment = client.simulate_get(f"/api/player/segments/{index}/gop10.ts.ts")
+        segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts")
         assert segment.status_code == 200, segment.text
         flags = probe_bytes(segment.content, "-select_streams", "v:0", "-show_entries",
                             "packet=flags", "-of", "csv=p=0").split() if segment.content else []
@@ -321,4 +437,4 @@ def test_copied_mpegts_with_long_keyframe_intervals_plays_through(
         assert set(probe_bytes(segment.content, "-select_streams", "v", "-show_entries",
                                "stream=codec_name", "-of", "csv=p=0").split()) == {"h264"}
         frames += video_times(segment.content)
-    assert len(frames) == 30 * 25 and len(set(frames)) == len(frames)
+    assert len(frames) == seconds * 25 and len(set(frames)) == len(frames)

@@ -13,7 +13,9 @@ import pytest
 from conftest import make_settings, started
 from falcon.testing import TestClient
 
+from appliance import errors
 from appliance.api.app import create_app
+from appliance.files.reading import open_regular
 from appliance.player import probe
 from appliance.runtime import Runtime
 
@@ -111,3 +113,47 @@ def test_an_ffprobe_that_never_ends_is_stopped_and_not_remembered(
     assert late.json["error"] == f"ffprobe took longer than 0.5 s on '{name}'."
     monkeypatch.undo()
     assert client.simulate_get(f"/api/file/ffprobe/{name}").status_code == 200
+
+
+def test_a_prober_with_every_slot_taken_says_so(tmp_path: Path) -> None:
+    """A probe over PROBE_SLOTS waits, then is told what is busy (a Prober of its own: the
+    runtime's is made by the module's fixture, before any test)."""
+    prober = probe.Prober()
+    prober.slots.wait = 0.01  # the wait is not under test
+    file = tmp_path / "a.mp3"
+    file.write_bytes(b"not read: no slot")
+    for _ in range(probe.PROBE_SLOTS):
+        prober.slots.take()
+    with open_regular(file, tmp_path) as media, pytest.raises(errors.AppError) as busy:
+        prober.probe(media)
+    assert busy.value.message == "The player is busy (3 ffprobe processes); try again."
+    assert busy.value.headers == {"Retry-After": "2"}
+
+
+@pytest.mark.parametrize(("script", "said", "kept"), [
+    # killed (the out-of-memory killer on a small box): no verdict on the file, asked again
+    ("kill -9 $$", "ffprobe was stopped (signal 9) on '{}'; try again.", False),
+    # ended saying nothing: a verdict, kept until the file changes
+    ("exit 1", "ffprobe cannot read '{}' as media: no output", True),
+])
+def test_an_ffprobe_that_ends_badly_is_told_and_kept_only_if_it_judged(
+        app: tuple[Runtime, TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        script: str, said: str, kept: bool) -> None:
+    """Before, an ffprobe killed by a signal was a verdict like any other: the file stayed
+    unplayable until it changed."""
+    runtime, client = app
+    name = f"{tmp_path.name}.mp3"
+    shutil.copyfile(runtime.settings.download_path / "a.mp3",
+                    runtime.settings.download_path / name)
+    ending = tmp_path / "ffprobe"
+    ending.write_text(f"#!/bin/sh\n{script}\n")
+    ending.chmod(0o755)
+    monkeypatch.setattr(probe, "FFPROBE", str(ending))
+    for route in ("file/ffprobe", "player/playlist"):
+        bad = client.simulate_get(f"/api/{route}/{name}"
+                                  + (".m3u8" if route.startswith("player") else ""))
+        assert bad.status_code == 400, bad.text
+        assert bad.json["error"] == said.format(name)
+    monkeypatch.undo()
+    again = client.simulate_get(f"/api/file/ffprobe/{name}")
+    assert again.status_code == (400 if kept else 200), again.text

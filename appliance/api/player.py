@@ -16,10 +16,17 @@ from ..player import playlists
 from ..player.segments import SegmentStream, segment_command, to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
+from .downloads import inert
 from .local_files import FOLDER_GONE, local_file
 from .schemas import error, path_param, query
 
 M3U8 = "application/x-mpegURL"
+# A segment named by the version of its file (``playlists.video``'s ``v``) never changes: kept
+# for good. One named otherwise (no version, a playlist read before the file was replaced)
+# is asked again each time, with its ETag. ``private``: with credentials on, a shared cache
+# (a reverse proxy's) must not hand a user's segment to whoever asks next.
+KEPT = "private, max-age=31536000, immutable"
+ASKED_AGAIN = "private, no-cache"
 
 
 def _named(file: str, suffix: str) -> str:
@@ -35,6 +42,13 @@ def _ticket(req: falcon.Request) -> str | None:
     if identity is None or identity.method != "ticket":
         return None
     return req.get_param("ticket")
+
+
+def _version(info: os.stat_result) -> str:
+    """The file as it is now (its identity, size and time), for the segments' URLs: a file
+    downloaded again under its name, a better format replacing it, gives them new URLs, so
+    a browser never plays the segments it kept of the file that was there before."""
+    return file_etag(info).strip('"')
 
 
 def _send_text(resp: falcon.Response, text: str, content_type: str) -> None:
@@ -78,7 +92,8 @@ class MediaPlaylist(Player):
         path, rel = self.file(req, file, f"m3u8/{mode}", ".m3u8")
         if mode == "video":
             with self.open(path) as media:
-                text = playlists.video(req.root_path, rel, self.plan(media), _ticket(req))
+                made, version = self.plan(media), _version(os.fstat(media.fileno()))
+            text = playlists.video(req.root_path, rel, made, version, _ticket(req))
         else:
             duration = req.get_param_as_float("duration", min_value=0.001,
                                                max_value=playlists.MAX_DURATION)
@@ -104,7 +119,7 @@ class Segment(Player):
         player = self.runtime.player
         info = os.fstat(media.fileno())
         tag = file_etag(info, segment, made.copy_video, player.encoder)
-        resp.cache_control = ["public, max-age=31536000"]
+        resp.cache_control = [KEPT if req.get_param("v") == _version(info) else ASKED_AGAIN]
         if validate(req, resp, tag, info.st_mtime):
             return
         resp.content_type = "video/MP2T"
@@ -118,7 +133,14 @@ class Segment(Player):
         slots = player.slots
         slots.take()
         # ffmpeg inherits the descriptor: ours is closed when the answer starts
-        resp.stream = SegmentStream(command, slots, media)
+        try:
+            resp.stream = SegmentStream(command, slots, media)
+        except errors.AppError:
+            # the 400 of an ffmpeg that failed is no segment: nothing for a cache to keep
+            resp.delete_header("ETag")
+            resp.delete_header("Last-Modified")
+            resp.cache_control = ["no-store"]
+            raise
 
 
 class Subtitle(Player):
@@ -128,9 +150,12 @@ class Subtitle(Player):
             raise errors.invalid("Only srt, ass and vtt subtitles can be played.")
         with self.open(path) as media:
             info = os.fstat(media.fileno())
+            # its URL names no version: a file changed is the next answer, not a stale one
+            resp.cache_control = [ASKED_AGAIN]
             if validate(req, resp, file_etag(info, "vtt"), info.st_mtime):
                 return
             resp.content_type = "text/vtt; charset=UTF-8"
+            inert(resp)  # a site's text, as every file of the folder served
             resp.data = to_webvtt(media, self.runtime.player.slots)
 
 
@@ -180,6 +205,9 @@ PATHS: dict[str, dict[str, Any]] = {
             path_param("segment", "Segment number, from 0.", {"type": "integer", "minimum": 0}),
             path_param("file", _FILE),
             query("sd", {"type": "number"}, "Segment duration (the playlist's; informative)."),
+            query("v", {"type": "string"}, "The file's version the playlist was made of: "
+                                           "with the file's current one, the segment is "
+                                           "cached for good, else asked again each time."),
             query("vc", {"enum": [0, 1]}, "1: transcode the video (YTP_PLAYER_ENCODER)."),
             query("ac", {"enum": [0, 1]}, "1: the audio is encoded to AAC (it is whenever it "
                                           "is not AAC already)."),

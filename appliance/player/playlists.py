@@ -97,12 +97,14 @@ def master(prefix: str, rel: str, data: dict[str, Any],
     return "\n".join(lines) + "\n"
 
 
-def video(prefix: str, rel: str, made: Plan, ticket: str | None = None) -> str:
+def video(prefix: str, rel: str, made: Plan, version: str, ticket: str | None = None) -> str:
+    """The VOD playlist of ``made``'s segments; their URLs name the file's ``version``, under
+    which each is cached for good."""
     target = max(1, math.ceil(max(d for _, d in made.spans)))
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]
     flags = f"&vc={0 if made.copy_video or not made.has_video else 1}" \
-            f"&ac={0 if made.copy_audio or not made.has_audio else 1}"
+            f"&ac={0 if made.copy_audio or not made.has_audio else 1}&v={quote(version)}"
     for index, (_, length) in enumerate(made.spans):
         lines.append(f"#EXTINF:{length:.6f},")
         lines.append(_url(prefix, f"segments/{index}", rel, f".ts?sd={length:.6f}{flags}",

@@ -54,8 +54,17 @@ class ProbeError(errors.AppError):
         super().__init__(message, errors.INVALID_REQUEST)
 
 
-class ProbeTimeout(ProbeError):
-    """Not cached: a busy machine may read the file in time on the next try."""
+class ProbeTransient(ProbeError):
+    """Not cached: the next try may read the file."""
+
+
+class ProbeTimeout(ProbeTransient):
+    """A busy machine may read the file in time on the next try."""
+
+
+class ProbeStopped(ProbeTransient):
+    """ffprobe ended by a signal (the kernel's out-of-memory killer on a small box): no verdict
+    on the file, which the next try may read."""
 
 
 class Prober:
@@ -83,7 +92,7 @@ class Prober:
         self.slots.take()
         try:
             made, weight = make(media)
-        except ProbeTimeout:
+        except ProbeTransient:
             raise
         except ProbeError as exc:
             made, weight = _Failed(exc.message), len(exc.message)
@@ -128,7 +137,7 @@ def _name(media: io.FileIO) -> str:
 
 def _ffprobe(media: io.FileIO, limit: int, *args: str) -> subprocess.CompletedProcess[bytes]:
     """ffprobe on ``media``; ProbeError when it says more than ``limit`` bytes, ProbeTimeout
-    when it takes longer than PROBE_TIMEOUT."""
+    when it takes longer than PROBE_TIMEOUT, ProbeStopped when a signal ends it."""
     command = [FFPROBE, "-v", "error", *args, *source.input_args(source.url(media))]
     deadline = time.monotonic() + PROBE_TIMEOUT
     with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -143,6 +152,9 @@ def _ffprobe(media: io.FileIO, limit: int, *args: str) -> subprocess.CompletedPr
         except BaseException:
             process.kill()
             raise
+    if returncode < 0:
+        raise ProbeStopped(f"ffprobe was stopped (signal {-returncode}) on '{_name(media)}'; "
+                           "try again.")
     return subprocess.CompletedProcess(command, returncode, stdout, stderr)
 
 
@@ -193,9 +205,9 @@ def _run_ffprobe(media: io.FileIO) -> tuple[dict[str, Any], int]:
 
 
 def _keyframes(media: io.FileIO, interval: str, time: float) -> list[float]:
-    """The times of the first video stream's keyframes ffprobe reads in ``interval`` (its
-    ``-read_intervals``), up to ``time``."""
-    done = _ffprobe(media, MAX_PACKETS, "-select_streams", "v:0", "-read_intervals", interval,
+    """The times of the first video stream's keyframes (``V``: no cover, see ``streams``)
+    ffprobe reads in ``interval`` (its ``-read_intervals``), up to ``time``."""
+    done = _ffprobe(media, MAX_PACKETS, "-select_streams", "V:0", "-read_intervals", interval,
                     "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0")
     keys = []
     for line in done.stdout.decode(errors="replace").splitlines():
@@ -246,7 +258,11 @@ def start_time(data: dict[str, Any]) -> float:
 
 
 def streams(data: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [s for s in data.get("streams", []) if s.get("codec_type") == kind]
+    """The streams of ``kind`` ("video", "audio"). An audio file's cover (yt-dlp's
+    ``--embed-thumbnail``) is a picture, not its video: one frame at the start, which made
+    segments of an H.264 stream with no frame, libx264 run for each (ffmpeg's ``V``)."""
+    return [s for s in data.get("streams", []) if s.get("codec_type") == kind
+            and not (kind == "video" and s.get("disposition", {}).get("attached_pic"))]
 
 
 def html5_mime(data: dict[str, Any], fallback: str) -> str:

@@ -28,7 +28,14 @@ FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 SEGMENT_TIMEOUT = 120.0
 SUBTITLE_TIMEOUT = 30.0
 MAX_SUBTITLE = 10 * 1024 * 1024
+# Subtitles are UTF-8 (yt-dlp writes them so); a file that is not was most likely written on
+# Windows in the West (an old SubRip file): read as Windows-1252, it shows instead of failing.
+FALLBACK_CHARSET = "cp1252"
+# What ffmpeg's subtitle decoder says of text that is not UTF-8.
+NOT_UTF8 = "Invalid UTF-8"
 CHUNK = 64 * 1024
+# Of ffmpeg's errors the first bytes are read, and their last line told.
+MAX_REASON = 2000
 _BASE = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
 
 
@@ -60,7 +67,7 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
     args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
             *source.input_args(source.url(media)), *trim, "-map_metadata", "-1"]
     if made.has_video:
-        args += ["-map", "0:v:0"]
+        args += ["-map", "0:V:0"]  # the first video that is no cover (probe.streams)
         if made.copy_video:
             args += ["-c:v", "copy"]
         else:
@@ -91,19 +98,48 @@ class SegmentStream:
             self._errors.close()
             slots.give_back()
             raise
-        self._timer = threading.Timer(SEGMENT_TIMEOUT, self._proc.kill)
+        self._late = False
+        self._timer = threading.Timer(SEGMENT_TIMEOUT, self._stop)
         self._timer.daemon = True
         self._timer.start()
         self._closed = False
+        self._input = (source.url(media), os.path.basename(str(media.name)))
+        # ffmpeg's first bytes before the answer starts: an ffmpeg that fails at once (an
+        # encoder this machine lacks, a file it cannot cut) is a 400 saying why, not an empty
+        # segment that a player waits on, its reason in the log only.
+        assert self._proc.stdout is not None
+        try:
+            self._first = self._proc.stdout.read1(CHUNK)
+            if not self._first and self._proc.wait() != 0:
+                raise errors.invalid(f"ffmpeg cannot make this segment of "
+                                     f"'{self._input[1]}': {self._reason()}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _stop(self) -> None:
+        self._late = True
+        self._proc.kill()
+
+    def _reason(self) -> str:
+        """ffmpeg's last error line (the file named as the API names it), else its status."""
+        if self._late:
+            return f"it took longer than {SEGMENT_TIMEOUT:g} s."
+        self._errors.seek(0)
+        said = self._errors.read(MAX_REASON).decode(errors="replace").strip().splitlines()
+        if not said:
+            return f"it ended with status {self._proc.returncode}."
+        return said[-1].replace(*self._input)
 
     def __iter__(self) -> Iterator[bytes]:
         assert self._proc.stdout is not None
-        while chunk := self._proc.stdout.read1(CHUNK):
+        chunk = self._first
+        while chunk:
             yield chunk
+            chunk = self._proc.stdout.read1(CHUNK)
         if self._proc.wait() != 0:
-            self._errors.seek(0)
-            reason = self._errors.read(2000).decode(errors="replace").strip()
-            log.warning("ffmpeg failed on a segment (%s): %s", self._proc.returncode, reason)
+            log.warning("ffmpeg failed on a segment of %s (%s): %s", self._input[1],
+                        self._proc.returncode, self._reason())
 
     def close(self) -> None:
         if self._closed:
@@ -120,20 +156,23 @@ class SegmentStream:
 
 
 def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
-    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT."""
+    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT
+    in UTF-8. A file that is not UTF-8 is read as FALLBACK_CHARSET."""
     name = os.path.basename(str(media.name))
     if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
         raise errors.invalid("The subtitle file is too big to convert.")
     if name.lower().endswith(".vtt"):
-        return media.read(MAX_SUBTITLE)
+        text = media.read(MAX_SUBTITLE)
+        try:
+            text.decode()
+        except UnicodeDecodeError:
+            return text.decode(FALLBACK_CHARSET, errors="replace").encode()
+        return text
     slots.take()
     try:
-        done = subprocess.run([*_BASE, *source.input_args(source.url(media),
-                                                          source.SUBTITLE_FORMATS),
-                               "-f", "webvtt", "pipe:1"],
-                              capture_output=True, timeout=SUBTITLE_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False,
-                              pass_fds=(media.fileno(),))
+        done = _convert(media)
+        if done.returncode != 0 and NOT_UTF8 in done.stderr.decode(errors="replace"):
+            done = _convert(media, "-sub_charenc", FALLBACK_CHARSET)
     except subprocess.TimeoutExpired:
         raise errors.invalid("Converting the subtitles took too long.") from None
     finally:
@@ -144,3 +183,12 @@ def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
                                  "(srt, ass, vtt).")
         raise errors.invalid(f"ffmpeg cannot convert '{name}' to WebVTT.")
     return done.stdout
+
+
+def _convert(media: io.FileIO, *decoding: str) -> subprocess.CompletedProcess[bytes]:
+    """ffmpeg's WebVTT of ``media`` (read from its start: ffmpeg opens the inode again)."""
+    return subprocess.run([*_BASE, *decoding, *source.input_args(source.url(media),
+                                                                source.SUBTITLE_FORMATS),
+                           "-f", "webvtt", "pipe:1"],
+                          capture_output=True, timeout=SUBTITLE_TIMEOUT,
+                          stdin=subprocess.DEVNULL, check=False, pass_fds=(media.fileno(),))

@@ -1,0 +1,106 @@
+"""Subtitle files as people have them, in process on the real ffmpeg: not UTF-8 (an old
+SubRip file written on Windows), holding markup, and served as a site's text is (nothing a
+browser would run or guess another type for, asked again once the file changed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import runtime_of_module
+from falcon.testing import TestClient
+
+from appliance.api import player as player_api
+from appliance.api.app import create_app
+from appliance.runtime import Runtime
+
+pytestmark = pytest.mark.xdist_group("player")
+
+WINDOWS = "Café crème, \u201cquoted\u201d \u2013 déjà vu"  # every letter in Windows-1252
+SRT = "1\n00:00:01,000 --> 00:00:02,000\n{}\n"
+ASS = ("[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, "
+       "Name, MarginL, MarginR, MarginV, Effect, Text\n"
+       "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{}\n")
+VTT = "WEBVTT\n\n00:01.000 --> 00:02.000\n{}\n"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    for runtime in runtime_of_module(tmp_path_factory, "player-subtitles"):
+        yield runtime, TestClient(create_app(runtime))
+
+
+@pytest.mark.parametrize(("name", "form"), [("old.srt", SRT), ("old.ass", ASS), ("old.vtt", VTT)])
+@pytest.mark.parametrize("charset", ["utf-8", "cp1252"])
+def test_a_subtitle_not_in_utf8_is_read_as_windows_wrote_it(
+        app: tuple[Runtime, TestClient], name: str, form: str, charset: str) -> None:
+    """Before, an srt or ass file in Windows-1252 was a 400 (ffmpeg's "Invalid UTF-8"), and a
+    vtt file was sent as it is, said to be UTF-8: its accents came out as replacement marks."""
+    runtime, client = app
+    (runtime.settings.download_path / name).write_bytes(form.format(WINDOWS).encode(charset))
+    answer = client.simulate_get(f"/api/player/subtitle/{name}.vtt")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "text/vtt; charset=UTF-8"
+    text = answer.content.decode()  # UTF-8, whatever the file was
+    assert text.startswith("WEBVTT") and WINDOWS in text, text
+    assert "00:01.000 --> 00:02.000" in text
+    if (name, charset) == ("old.vtt", "utf-8"):
+        assert answer.content == form.format(WINDOWS).encode()  # as it is, no ffmpeg
+    assert runtime.player.slots.taken == 0
+
+
+def test_a_subtitle_in_no_charset_at_all_is_refused_plainly(
+        app: tuple[Runtime, TestClient]) -> None:
+    """Bytes Windows-1252 has no letter for either (0x81, 0x90): a plain 400, its slot given
+    back, after two tries; a .vtt so written is sent with replacement marks."""
+    runtime, client = app
+    (runtime.settings.download_path / "junk.srt").write_bytes(
+        SRT.format("A\x81\x90B").encode("latin-1"))
+    answer = client.simulate_get("/api/player/subtitle/junk.srt.vtt")
+    assert answer.status_code == 400, answer.text
+    assert answer.json["error"] == "ffmpeg cannot convert 'junk.srt' to WebVTT."
+    assert runtime.player.slots.taken == 0
+    # a .vtt is sent, not converted: what has no letter is a replacement mark
+    (runtime.settings.download_path / "junk.vtt").write_bytes(
+        VTT.format("A\x81\x90B").encode("latin-1"))
+    sent = client.simulate_get("/api/player/subtitle/junk.vtt.vtt")
+    assert sent.status_code == 200, sent.text
+    assert "A\ufffd\ufffdB" in sent.content.decode()
+
+
+def test_a_subtitles_markup_is_never_a_page(app: tuple[Runtime, TestClient]) -> None:
+    """A site's subtitles are its text: the HTML a SubRip file may hold is not carried into
+    the WebVTT (ffmpeg keeps the tags WebVTT has), and the answer is served as every file of
+    the folder is (no script runs if it is opened as a page, no other type guessed)."""
+    runtime, client = app
+    root = runtime.settings.download_path
+    script = "<script>alert(document.cookie)</script><img src=x onerror=alert(1)>"
+    (root / "markup.srt").write_text(SRT.format(f"<i>Hi</i> {script}"))
+    (root / "markup.vtt").write_text(VTT.format(f"<i>Hi</i> {script}"))
+    converted = client.simulate_get("/api/player/subtitle/markup.srt.vtt")
+    assert converted.status_code == 200, converted.text
+    assert "<i>Hi</i>" in converted.text
+    assert "<script" not in converted.text and "onerror" not in converted.text
+    sent = client.simulate_get("/api/player/subtitle/markup.vtt.vtt")
+    for answer in (converted, sent):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["content-security-policy"] == "sandbox"
+
+
+def test_a_subtitle_changed_is_the_next_answer(app: tuple[Runtime, TestClient]) -> None:
+    """Its URL names no version of the file: the browser asks again each time (its ETag
+    makes that a 304 while the file is the same) instead of keeping it by a guess from its
+    date."""
+    runtime, client = app
+    path = runtime.settings.download_path / "changing.en.srt"
+    path.write_text(SRT.format("first"))
+    first = client.simulate_get("/api/player/subtitle/changing.en.srt.vtt")
+    assert first.headers["cache-control"] == player_api.ASKED_AGAIN
+    same = client.simulate_get("/api/player/subtitle/changing.en.srt.vtt",
+                               headers={"If-None-Match": first.headers["etag"]})
+    assert same.status_code == 304 and same.headers["cache-control"] == player_api.ASKED_AGAIN
+    path.write_text(SRT.format("second, longer"))
+    changed = client.simulate_get("/api/player/subtitle/changing.en.srt.vtt",
+                                  headers={"If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and "second, longer" in changed.text
+
