@@ -39,8 +39,8 @@ def _database(path: Path, rows: int) -> Path:
     db = sqlite3.connect(path)
     with db:
         db.execute("PRAGMA journal_mode = WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
-        db.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(rows)])
+        db.execute("CREATE TABLE IF NOT EXISTS items (n INTEGER)")  # the history's table
+        db.executemany("INSERT INTO items VALUES (?)", [(n,) for n in range(rows)])
     db.close()
     return path
 
@@ -48,7 +48,7 @@ def _database(path: Path, rows: int) -> Path:
 def _rows(path: Path) -> int:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return db.execute("SELECT count(*) FROM t").fetchone()[0]
+        return db.execute("SELECT count(*) FROM items").fetchone()[0]
     finally:
         db.close()
 
@@ -138,7 +138,7 @@ def test_restore_leaves_the_old_log_aside(tmp_path: Path) -> None:
     holder = sqlite3.connect(database)  # keeps the log from being folded in on close
     holder.execute("PRAGMA journal_mode = WAL")
     holder.execute("PRAGMA wal_autocheckpoint = 0")
-    holder.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(50)])
+    holder.executemany("INSERT INTO items VALUES (?)", [(n,) for n in range(50)])
     holder.commit()
     wal = database.with_name(database.name + "-wal")
     assert wal.stat().st_size > 0
@@ -239,3 +239,33 @@ def test_a_restore_over_a_damaged_database_keeps_it_and_its_log_aside(tmp_path: 
     assert aside.read_bytes() == garbage
     assert aside.with_name(aside.name + "-wal").read_bytes() == log
     assert not database.with_name(database.name + "-wal").exists()
+
+
+def test_a_restore_takes_no_empty_file_and_no_other_programs_database(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite reads an empty file (a copy cut short at its first write: a full disk, a pulled
+    USB stick) and another program's database as sound: either was restored, the newest first,
+    and the service started on an empty history."""
+    database = _database(tmp_path / "appliance.db", 3)
+    good = make_backup(database, keep=5)
+    empty = good.with_name("appliance-20990101-000000.db")
+    empty.write_bytes(b"")
+    foreign = good.with_name("appliance-20980101-000000.db")
+    with sqlite3.connect(foreign) as other:
+        other.execute("CREATE TABLE photos (name TEXT)")
+    other.close()
+    _database(database, 10)
+    with caplog.at_level(logging.WARNING, logger="appliance.store.backups"):
+        chosen, aside = restore(database)
+    assert chosen == good and _rows(database) == 3
+    assert aside is not None and _rows(aside) == 13
+    assert [r.getMessage() for r in caplog.records] == [
+        f"backup {empty} is not usable: the file is empty",
+        f"backup {foreign} is not usable: it is no database of this service: it has no "
+        "items table"]
+    for refused, why in ((empty, "the file is empty"),
+                         (foreign, "it is no database of this service: it has no items table")):
+        with pytest.raises(DatabaseProblem) as raised:
+            restore(database, refused)
+        assert str(raised.value) == f"the backup {refused} is not usable ({why})"
+    assert _rows(database) == 3 and empty.read_bytes() == b""  # left as they were

@@ -31,6 +31,8 @@ DAY = 24 * 3600.0
 # After a start, the first backup (if one is due) waits this long: a start is not slowed, and
 # a service that crashes at once does not replace good backups with copies of a bad state.
 FIRST_DELAY = 300.0
+# The table every database of the service holds (store/database.py): what a backup must have.
+HISTORY_TABLE = "items"
 # Files beside the database that belong to it: they move aside with it on a restore.
 COMPANIONS = ("-wal", "-shm")
 
@@ -80,6 +82,27 @@ def soundness(path: Path) -> str | None:
             return _check(db, "integrity_check")
     except sqlite3.DatabaseError as exc:
         return str(exc)
+
+
+def backup_problem(path: Path) -> str | None:
+    """None when ``path`` can stand in for the service's database, else why not: it must be
+    sound and hold the history. SQLite reads an empty file (a copy cut short at its first
+    write) and another program's database as sound ones, and a restore of either emptied the
+    history."""
+    if not path.is_file():
+        return "no such file"
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    problem = soundness(path)
+    if problem is not None:
+        return problem
+    try:
+        with contextlib.closing(_connect(path, readonly=True)) as db:
+            ours = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                              f"'{HISTORY_TABLE}'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if ours else f"it is no database of this service: it has no {HISTORY_TABLE} table"
 
 
 def check_database(database: Path) -> None:
@@ -136,7 +159,7 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
         raise DatabaseProblem(f"there is no backup in {backup_folder(database)}")
     chosen = None
     for candidate in candidates:
-        problem = soundness(candidate) if candidate.is_file() else "no such file"
+        problem = backup_problem(candidate)
         if problem is None:
             chosen = candidate
             break
