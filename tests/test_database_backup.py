@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -248,9 +249,10 @@ def test_a_restore_takes_no_empty_file_and_no_other_programs_database(
     and the service started on an empty history."""
     database = _database(tmp_path / "appliance.db", 3)
     good = make_backup(database, keep=5)
-    empty = good.with_name("appliance-20990101-000000.db")
+    later = [time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() + m)) for m in (120, 60)]
+    empty = good.with_name(f"appliance-{later[0]}.db")  # the newest
     empty.write_bytes(b"")
-    foreign = good.with_name("appliance-20980101-000000.db")
+    foreign = good.with_name(f"appliance-{later[1]}.db")
     with sqlite3.connect(foreign) as other:
         other.execute("CREATE TABLE photos (name TEXT)")
     other.close()
@@ -269,3 +271,27 @@ def test_a_restore_takes_no_empty_file_and_no_other_programs_database(
             restore(database, refused)
         assert str(raised.value) == f"the backup {refused} is not usable ({why})"
     assert _rows(database) == 3 and empty.read_bytes() == b""  # left as they were
+
+
+def test_a_backup_made_while_the_clock_was_years_ahead_stops_nothing(tmp_path: Path) -> None:
+    """A box whose clock was once set years ahead (a bad RTC, a typo in `date -s`) made a
+    backup stamped then. Newest by its name, it kept the daily backup waiting for its date,
+    for good, and every later backup was the one rolled away at once."""
+    database = _database(tmp_path / "appliance.db", 3)
+    schedule = BackupSchedule(database, keep=2)
+    made = make_backup(database, keep=2)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(two_days_ago))
+    real = made.with_name(f"appliance-{stamp}.db")
+    made.rename(real)
+    os.utime(real, (two_days_ago, two_days_ago))
+    ahead = real.with_name("appliance-20991231-120000.db")
+    shutil.copy(real, ahead)
+    os.utime(ahead, (4102401600, 4102401600))  # (what its clock said: 2099-12-31)
+    assert backups(database) == [real, ahead]  # the wrong clock's counts as the oldest
+    assert schedule.due()
+    newest = make_backup(database, keep=2)
+    assert backups(database) == [newest, real]  # the wrong clock's rolled away first
+    assert not schedule.due()
+    restored, _ = restore(database)
+    assert restored == newest

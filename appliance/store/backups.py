@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import sqlite3
 import threading
@@ -31,6 +32,10 @@ DAY = 24 * 3600.0
 # After a start, the first backup (if one is due) waits this long: a start is not slowed, and
 # a service that crashes at once does not replace good backups with copies of a bad state.
 FIRST_DELAY = 300.0
+# A backup's name: its UTC time. Another file in the folder is no backup (a person's).
+_NAME = re.compile(re.escape(PREFIX) + r"(\d{8}-\d{6})" + re.escape(SUFFIX))
+# A backup stamped further ahead than this was made by a clock that was wrong (see backups).
+AHEAD = DAY
 # The table every database of the service holds (store/database.py): what a backup must have.
 HISTORY_TABLE = "items"
 # Files beside the database that belong to it: they move aside with it on a restore.
@@ -47,17 +52,22 @@ def backup_folder(database: Path) -> Path:
 
 
 def backups(database: Path) -> list[Path]:
-    """The backups of ``database``, newest first."""
+    """The backups of ``database``, newest first. One stamped more than ``AHEAD`` after now
+    was made while the clock was wrong (set years ahead once, a bad RTC), and counts as the
+    oldest: as the newest, the daily backup waited for its date (for good) and every later
+    backup was the one rolled away."""
     folder = backup_folder(database)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir()
-             if p.name.startswith(PREFIX) and p.name.endswith(SUFFIX) and p.is_file()]
-    return sorted(found, key=lambda p: p.name, reverse=True)
+    found = sorted(((m[1], p) for p in folder.iterdir()
+                    if (m := _NAME.fullmatch(p.name)) and p.is_file()), reverse=True)
+    later = _stamp(time.time() + AHEAD)
+    return [p for s, p in found if s <= later] + [p for s, p in found if s > later]
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+def _stamp(at: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime(
+        "%Y%m%d-%H%M%S")
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -201,7 +211,10 @@ class BackupSchedule:
 
     def due(self) -> bool:
         newest = backups(self.database)
-        return not newest or time.time() - newest[0].stat().st_mtime >= self.interval
+        if not newest:
+            return True
+        age = time.time() - newest[0].stat().st_mtime
+        return age >= self.interval or age < -AHEAD  # (made while the clock was ahead)
 
     def start(self) -> None:
         if self.keep <= 0:
