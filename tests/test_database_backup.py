@@ -295,3 +295,22 @@ def test_a_backup_made_while_the_clock_was_years_ahead_stops_nothing(tmp_path: P
     assert not schedule.due()
     restored, _ = restore(database)
     assert restored == newest
+
+
+def test_what_a_backup_cut_short_left_is_swept(tmp_path: Path) -> None:
+    """A kill -9 or a power cut while a backup was written left its temporary file, as large
+    as the database, hidden in the backups folder for good: one more at each such stop."""
+    database = _database(tmp_path / "appliance.db", 3)
+    first = make_backup(database, keep=3)
+    cut_short = first.parent / f".{first.name}.4242.0badf00d.tmp"  # as replace_with names it
+    shutil.copy(first, cut_short)
+    days_ago = time.time() - 3 * 24 * 3600
+    os.utime(cut_short, (days_ago, days_ago))
+    being_written = first.parent / f".{first.name}.4343.feedf00d.tmp"  # another process's
+    being_written.write_bytes(b"")
+    mine = first.parent / ".appliance-notes.txt.tmp"  # no backup's
+    mine.write_bytes(b"")
+    os.utime(mine, (days_ago, days_ago))
+    make_backup(database, keep=3)
+    assert not cut_short.exists()
+    assert being_written.exists() and mine.exists()

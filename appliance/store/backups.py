@@ -157,7 +157,19 @@ def make_backup(database: Path, keep: int) -> Path:
     for old in backups(database)[max(keep, 1):]:
         with contextlib.suppress(OSError):
             old.unlink()
+    _sweep(target.parent)
     return target
+
+
+def _sweep(folder: Path) -> None:
+    """Delete what backups cut short left (a kill -9 or a power cut while one was written:
+    its temporary file, as large as the database, stayed hidden in the folder for good).
+    Only those a day old: a younger one may be a backup another process is writing now."""
+    for temp in folder.glob(f".{PREFIX}*{SUFFIX}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - temp.stat().st_mtime > DAY:
+                temp.unlink()
+                log.info("deleted %s, left by a backup cut short", temp)
 
 
 def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | None]:
