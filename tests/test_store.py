@@ -305,6 +305,25 @@ def test_batches_are_summed_per_batch_newest_first(tmp_path: Path) -> None:
     assert (b1["total_bytes"], b1["downloaded_bytes"]) == (250, 210)
 
 
+def test_a_page_of_a_batch_newest_first_with_its_total(tmp_path: Path) -> None:
+    """A task's items page (a task's batch grows for years)."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    batch = make(store, 5, kind="done", status="finished", batch_id="task-1")
+    make(store, 2, kind="done", status="finished", batch_id="task-2")
+    make(store, 1, status="pending")  # of no batch
+
+    def page(offset: int, limit: int) -> tuple[list[str], int]:
+        items, total = store.batch_page("task-1", offset, limit)
+        return [i.id for i in items], total
+
+    newest = [i.id for i in reversed(batch)]
+    assert page(0, 2) == (newest[:2], 5)
+    assert page(3, 9) == (newest[3:], 5)
+    assert page(5, 9) == ([], 5)
+    assert store.batch_page("task-3", 0, 9) == ([], 0)
+    [first] = store.batch_page("task-1", 4, 1)[0]
+    assert first == store.get(batch[0].id)  # every field, as stored
+
 def test_a_window_of_the_queue(tmp_path: Path) -> None:
     store = ItemStore(tmp_path / "db.sqlite")
     pending = make(store, 3, status="pending")
