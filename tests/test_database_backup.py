@@ -4,6 +4,7 @@ and rolling backups (SQLite's online backup API) can be restored with ``applianc
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.mounts import fill, tmpfs
 from support.server import Server, wait_for
 
 from appliance.store.backups import (
@@ -314,3 +316,45 @@ def test_what_a_backup_cut_short_left_is_swept(tmp_path: Path) -> None:
     make_backup(database, keep=3)
     assert not cut_short.exists()
     assert being_written.exists() and mine.exists()
+
+
+def test_a_restore_the_disk_cannot_take_leaves_the_database_where_it_was(
+        tmp_path: Path) -> None:
+    """The old file was moved aside before the copy: on a full disk the copy failed and the
+    database was gone from its place, so the next start made an empty one."""
+    folder = tmp_path / "config"
+    with tmpfs(folder, "size=2m"):
+        database = _database(folder / "appliance.db", 20_000)
+        make_backup(database, keep=3)
+        _database(database, 5)
+        filler = fill(folder)
+        with pytest.raises(OSError) as raised:
+            restore(database)
+        assert raised.value.errno == errno.ENOSPC
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "appliance.db", "backups", "filler"]  # nothing aside, no copy left
+        filler.unlink()
+        assert _rows(database) == 20_005  # (a read on a full disk cannot make its -shm)
+        _, aside = restore(database)  # once there is room
+        assert _rows(database) == 20_000 and aside is not None and _rows(aside) == 20_005
+
+
+def test_a_log_left_without_its_database_is_not_replayed_into_the_restored_one(
+        tmp_path: Path) -> None:
+    """`rm appliance.db` leaves its -wal beside: SQLite replayed that log, another file's
+    pages, into the restored database."""
+    database = _database(tmp_path / "appliance.db", 3)
+    make_backup(database, keep=3)
+    holder = sqlite3.connect(database)
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.executemany("INSERT INTO items VALUES (?)", [(n,) for n in range(50)])
+    holder.commit()
+    wal = database.with_name(database.name + "-wal")
+    log = wal.read_bytes()
+    holder.close()
+    database.unlink()
+    wal.write_bytes(log)  # as the person's rm left it
+    _, aside = restore(database)
+    assert aside is None and _rows(database) == 3
+    [kept] = tmp_path.glob("appliance.db.left-*-wal")
+    assert kept.read_bytes() == log

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..atomic import replace_with
+from ..atomic import fsync_path, replace_with
 from .space import disk_full, free_space
 
 log = logging.getLogger(__name__)
@@ -190,21 +190,40 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
         log.warning("backup %s is not usable: %s", candidate, problem)
     if chosen is None:
         raise DatabaseProblem(f"no backup in {backup_folder(database)} is sound")
-    aside = None
+    aside: Path | None = None
+
+    def fill(temp: Path) -> None:
+        nonlocal aside
+        shutil.copyfile(chosen, temp)
+        # The copy whole on the disk before the old file moves: a restore that failed (a
+        # full disk) had moved it aside already, and the next start made an empty one.
+        fsync_path(temp)
+        aside = _set_aside(database)
+
+    replace_with(database, fill)
+    return chosen, aside
+
+
+def _set_aside(database: Path) -> Path | None:
+    """Move ``database`` and its log aside (see ``restore``); where the database went. A log
+    left without its database (the file deleted by hand) goes too: SQLite would replay it
+    into the restored file, pages of another database."""
+    label = "left"
     if database.exists():
         # Read-only: a check that may write replays the old log into the file it judges, or
         # deletes a log it cannot use, and the damaged file was kept aside without it.
         label = "replaced" if soundness(database) is None else "corrupt"
-        aside = database.with_name(f"{database.name}.{label}-{_stamp()}")
-        # The old log must not be replayed into the restored file: it goes aside too, named
-        # so that SQLite finds it beside the kept file.
-        for companion in COMPANIONS:
-            old = database.with_name(database.name + companion)
-            if old.exists():
-                old.rename(aside.with_name(aside.name + companion))
-        database.rename(aside)
-    replace_with(database, lambda temp: shutil.copyfile(chosen, temp))
-    return chosen, aside
+    aside = database.with_name(f"{database.name}.{label}-{_stamp()}")
+    # The old log must not be replayed into the restored file: it goes aside too, named so
+    # that SQLite finds it beside the kept file.
+    for companion in COMPANIONS:
+        old = database.with_name(database.name + companion)
+        if old.exists():
+            old.rename(aside.with_name(aside.name + companion))
+    if not database.exists():
+        return None
+    database.rename(aside)
+    return aside
 
 
 class BackupSchedule:
