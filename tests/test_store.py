@@ -156,6 +156,9 @@ def test_durable_writes_put_the_log_on_the_disk_engine_transitions_do_not(
     store.save(item, durable=False)
     assert syncs.take() == []
     assert store.get(item.id).status == "finished"  # written all the same
+    item.title = "renamed by a person"
+    store.save(item)  # a save is durable unless told otherwise
+    assert syncs.take() == [wal]
 
     store.delete([item.id])
     assert syncs.take() == [wal]
