@@ -358,3 +358,28 @@ def test_a_log_left_without_its_database_is_not_replayed_into_the_restored_one(
     assert aside is None and _rows(database) == 3
     [kept] = tmp_path.glob("appliance.db.left-*-wal")
     assert kept.read_bytes() == log
+
+
+def test_a_daily_backup_the_disk_cannot_take_is_said_and_made_once_there_is_room(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The log said "database backup failed: database or disk is full", naming no folder."""
+    folder = tmp_path / "config"
+    with tmpfs(folder, "size=2m"):
+        database = _database(folder / "appliance.db", 20_000)
+        filler = fill(folder)
+        schedule = BackupSchedule(database, keep=2, interval=3600, first_delay=0.01,
+                                  check_every=0.05)
+        with caplog.at_level(logging.ERROR, logger="appliance.store.backups"):
+            schedule.start()
+            try:
+                said = wait_for(lambda: caplog.records, timeout=30, message="the failure")
+                filler.unlink()
+                made = wait_for(lambda: backups(database), timeout=30,
+                                message="the backup once there is room")
+            finally:
+                schedule.stop()
+        assert said[0].getMessage().startswith(
+            f"The database backup into {folder / 'backups'} failed: ")
+        assert "free). The backups made before are kept; it is tried again in " in \
+            said[0].getMessage()
+        assert _rows(made[0]) == 20_000

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..atomic import fsync_path, replace_with
+from ..units import human_duration
 from .space import disk_full, free_space
 
 log = logging.getLogger(__name__)
@@ -263,11 +264,16 @@ class BackupSchedule:
         wait = self.first_delay
         while not self._stop.wait(wait):
             wait = min(self.check_every, self.interval)
-            if not self.due():
-                continue
             try:
+                if not self.due():
+                    continue
                 path = make_backup(self.database, self.keep)
             except (OSError, sqlite3.Error) as exc:
-                log.error("database backup failed: %s", exc)
+                # (due() too: a backup another process rolled away under it ended the thread,
+                # and with it every backup until a restart)
+                folder = backup_folder(self.database)
+                log.error("The database backup into %s failed: %s (%s). The backups made "
+                          "before are kept; it is tried again in %s.", folder, exc,
+                          free_space(folder), human_duration(wait))
             else:
                 log.info("database backed up to %s", path)
