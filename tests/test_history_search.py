@@ -157,3 +157,9 @@ def test_search_refused(client: TestClient, query: dict[str, str], text: str) ->
     response = client.simulate_get("/api/history", params={"type": "done", **query})
     assert response.status_code == 400
     assert response.json["error"] == text
+
+
+def test_no_words_is_no_search() -> None:
+    assert TextSearch.parse("") is None and TextSearch.parse(None) is None
+    assert TextSearch.parse(" \t ") is None
+    assert TextSearch.parse("a  b a") == TextSearch(("a", "b"))
