@@ -221,6 +221,10 @@ def test_delete_by_ids_and_by_status(client: TestClient, runtime: Runtime) -> No
     by_ids = client.simulate_delete("/api/history", json={
         "type": "done", "ids": [finished[0].id, "nope"]})
     assert by_ids.json == {finished[0].id: "deleted", "nope": "not found"}
+    of_history = client.simulate_delete("/api/history", json={  # no queue item
+        "type": "queue", "ids": [finished[1].id, "nope"]})
+    assert of_history.json == {finished[1].id: "not found", "nope": "not found"}
+    assert runtime.store.get(finished[1].id) is not None
     by_status = client.simulate_delete("/api/history", json={"type": "done",
                                                              "status": "!finished"})
     assert by_status.json["deleted"] == 2

@@ -32,8 +32,8 @@ def test_db_backup_and_restore(home: Path, capsys: pytest.CaptureFixture[str]) -
     database = load_settings().database_file
     database.parent.mkdir(parents=True)
     with sqlite3.connect(database) as db:
-        db.execute("CREATE TABLE t (x)")
-        db.execute("INSERT INTO t VALUES (1)")
+        db.execute("CREATE TABLE items (x)")  # the history's table: a backup must have it
+        db.execute("INSERT INTO items VALUES (1)")
     db.close()
     code, out, err = run(capsys, "db", "backup")
     assert (code, err) == (0, "")
@@ -49,7 +49,7 @@ def test_db_backup_and_restore(home: Path, capsys: pytest.CaptureFixture[str]) -
     kept = next(database.parent.glob(f"{database.name}.replaced-*"))
     assert out == f"restored {database} from {backup}; the old file is kept as {kept}\n"
     with sqlite3.connect(database) as db:
-        assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
+        assert db.execute("SELECT x FROM items").fetchall() == [(1,)]
     db.close()
     assert run(capsys, "db", "restore", "nothing.db") == (
         2, "", "appliance: the backup nothing.db is not usable (no such file)\n")

@@ -4,6 +4,7 @@ and rolling backups (SQLite's online backup API) can be restored with ``applianc
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -11,10 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.mounts import fill, tmpfs
 from support.server import Server, wait_for
 
 from appliance.store.backups import (
@@ -39,8 +42,8 @@ def _database(path: Path, rows: int) -> Path:
     db = sqlite3.connect(path)
     with db:
         db.execute("PRAGMA journal_mode = WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
-        db.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(rows)])
+        db.execute("CREATE TABLE IF NOT EXISTS items (n INTEGER)")  # the history's table
+        db.executemany("INSERT INTO items VALUES (?)", [(n,) for n in range(rows)])
     db.close()
     return path
 
@@ -48,7 +51,7 @@ def _database(path: Path, rows: int) -> Path:
 def _rows(path: Path) -> int:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return db.execute("SELECT count(*) FROM t").fetchone()[0]
+        return db.execute("SELECT count(*) FROM items").fetchone()[0]
     finally:
         db.close()
 
@@ -138,7 +141,7 @@ def test_restore_leaves_the_old_log_aside(tmp_path: Path) -> None:
     holder = sqlite3.connect(database)  # keeps the log from being folded in on close
     holder.execute("PRAGMA journal_mode = WAL")
     holder.execute("PRAGMA wal_autocheckpoint = 0")
-    holder.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(50)])
+    holder.executemany("INSERT INTO items VALUES (?)", [(n,) for n in range(50)])
     holder.commit()
     wal = database.with_name(database.name + "-wal")
     assert wal.stat().st_size > 0
@@ -239,3 +242,144 @@ def test_a_restore_over_a_damaged_database_keeps_it_and_its_log_aside(tmp_path: 
     assert aside.read_bytes() == garbage
     assert aside.with_name(aside.name + "-wal").read_bytes() == log
     assert not database.with_name(database.name + "-wal").exists()
+
+
+def test_a_restore_takes_no_empty_file_and_no_other_programs_database(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite reads an empty file (a copy cut short at its first write: a full disk, a pulled
+    USB stick) and another program's database as sound: either was restored, the newest first,
+    and the service started on an empty history."""
+    database = _database(tmp_path / "appliance.db", 3)
+    good = make_backup(database, keep=5)
+    later = [time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() + m)) for m in (120, 60)]
+    empty = good.with_name(f"appliance-{later[0]}.db")  # the newest
+    empty.write_bytes(b"")
+    foreign = good.with_name(f"appliance-{later[1]}.db")
+    with sqlite3.connect(foreign) as other:
+        other.execute("CREATE TABLE photos (name TEXT)")
+    other.close()
+    _database(database, 10)
+    with caplog.at_level(logging.WARNING, logger="appliance.store.backups"):
+        chosen, aside = restore(database)
+    assert chosen == good and _rows(database) == 3
+    assert aside is not None and _rows(aside) == 13
+    assert [r.getMessage() for r in caplog.records] == [
+        f"backup {empty} is not usable: the file is empty",
+        f"backup {foreign} is not usable: it is no database of this service: it has no "
+        "items table"]
+    for refused, why in ((empty, "the file is empty"),
+                         (foreign, "it is no database of this service: it has no items table")):
+        with pytest.raises(DatabaseProblem) as raised:
+            restore(database, refused)
+        assert str(raised.value) == f"the backup {refused} is not usable ({why})"
+    assert _rows(database) == 3 and empty.read_bytes() == b""  # left as they were
+
+
+def test_a_backup_made_while_the_clock_was_years_ahead_stops_nothing(tmp_path: Path) -> None:
+    """A box whose clock was once set years ahead (a bad RTC, a typo in `date -s`) made a
+    backup stamped then. Newest by its name, it kept the daily backup waiting for its date,
+    for good, and every later backup was the one rolled away at once."""
+    database = _database(tmp_path / "appliance.db", 3)
+    schedule = BackupSchedule(database, keep=2)
+    made = make_backup(database, keep=2)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(two_days_ago))
+    real = made.with_name(f"appliance-{stamp}.db")
+    made.rename(real)
+    os.utime(real, (two_days_ago, two_days_ago))
+    ahead = real.with_name("appliance-20991231-120000.db")
+    shutil.copy(real, ahead)
+    os.utime(ahead, (4102401600, 4102401600))  # (what its clock said: 2099-12-31)
+    assert backups(database) == [real, ahead]  # the wrong clock's counts as the oldest
+    assert schedule.due()
+    newest = make_backup(database, keep=2)
+    assert backups(database) == [newest, real]  # the wrong clock's rolled away first
+    assert not schedule.due()
+    restored, _ = restore(database)
+    assert restored == newest
+
+
+def test_what_a_backup_cut_short_left_is_swept(tmp_path: Path) -> None:
+    """A kill -9 or a power cut while a backup was written left its temporary file, as large
+    as the database, hidden in the backups folder for good: one more at each such stop."""
+    database = _database(tmp_path / "appliance.db", 3)
+    first = make_backup(database, keep=3)
+    cut_short = first.parent / f".{first.name}.4242.0badf00d.tmp"  # as replace_with names it
+    shutil.copy(first, cut_short)
+    days_ago = time.time() - 3 * 24 * 3600
+    os.utime(cut_short, (days_ago, days_ago))
+    being_written = first.parent / f".{first.name}.4343.feedf00d.tmp"  # another process's
+    being_written.write_bytes(b"")
+    mine = first.parent / ".appliance-notes.txt.tmp"  # no backup's
+    mine.write_bytes(b"")
+    os.utime(mine, (days_ago, days_ago))
+    make_backup(database, keep=3)
+    assert not cut_short.exists()
+    assert being_written.exists() and mine.exists()
+
+
+def test_a_restore_the_disk_cannot_take_leaves_the_database_where_it_was(
+        tmp_path: Path) -> None:
+    """The old file was moved aside before the copy: on a full disk the copy failed and the
+    database was gone from its place, so the next start made an empty one."""
+    folder = tmp_path / "config"
+    with tmpfs(folder, "size=2m"):
+        database = _database(folder / "appliance.db", 20_000)
+        make_backup(database, keep=3)
+        _database(database, 5)
+        filler = fill(folder)
+        with pytest.raises(OSError) as raised:
+            restore(database)
+        assert raised.value.errno == errno.ENOSPC
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "appliance.db", "backups", "filler"]  # nothing aside, no copy left
+        filler.unlink()
+        assert _rows(database) == 20_005  # (a read on a full disk cannot make its -shm)
+        _, aside = restore(database)  # once there is room
+        assert _rows(database) == 20_000 and aside is not None and _rows(aside) == 20_005
+
+
+def test_a_log_left_without_its_database_is_not_replayed_into_the_restored_one(
+        tmp_path: Path) -> None:
+    """`rm appliance.db` leaves its -wal beside: SQLite replayed that log, another file's
+    pages, into the restored database."""
+    database = _database(tmp_path / "appliance.db", 3)
+    make_backup(database, keep=3)
+    holder = sqlite3.connect(database)
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.executemany("INSERT INTO items VALUES (?)", [(n,) for n in range(50)])
+    holder.commit()
+    wal = database.with_name(database.name + "-wal")
+    log = wal.read_bytes()
+    holder.close()
+    database.unlink()
+    wal.write_bytes(log)  # as the person's rm left it
+    _, aside = restore(database)
+    assert aside is None and _rows(database) == 3
+    [kept] = tmp_path.glob("appliance.db.left-*-wal")
+    assert kept.read_bytes() == log
+
+
+def test_a_daily_backup_the_disk_cannot_take_is_said_and_made_once_there_is_room(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The log said "database backup failed: database or disk is full", naming no folder."""
+    folder = tmp_path / "config"
+    with tmpfs(folder, "size=2m"):
+        database = _database(folder / "appliance.db", 20_000)
+        filler = fill(folder)
+        schedule = BackupSchedule(database, keep=2, interval=3600, first_delay=0.01,
+                                  check_every=0.05)
+        with caplog.at_level(logging.ERROR, logger="appliance.store.backups"):
+            schedule.start()
+            try:
+                said = wait_for(lambda: caplog.records, timeout=30, message="the failure")
+                filler.unlink()
+                made = wait_for(lambda: backups(database), timeout=30,
+                                message="the backup once there is room")
+            finally:
+                schedule.stop()
+        assert said[0].getMessage().startswith(
+            f"The database backup into {folder / 'backups'} failed: ")
+        assert "free). The backups made before are kept; it is tried again in " in \
+            said[0].getMessage()
+        assert _rows(made[0]) == 20_000

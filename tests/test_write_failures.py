@@ -30,7 +30,7 @@ from support.server import wait_for
 from appliance.engine import folder_disk, storing
 from appliance.engine.folder_disk import FolderDisk
 from appliance.runtime import Runtime
-from appliance.store import Item
+from appliance.store import Item, database
 from appliance.store.backups import DatabaseProblem, check_database
 from appliance.systemd import status_line
 
@@ -168,6 +168,49 @@ def test_a_full_disk_under_the_database_is_said_and_waited_out(
         wait_for(lambda: (i := rt.store.get(after.id)) and i.status == "finished",
                  timeout=60, message="a download after the disk was freed")
 
+
+
+def test_a_database_another_program_holds_is_said_and_waited_out(
+        app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An admin's sqlite3 shell in a transaction holds the database's write lock. Every write
+    past the busy timeout was a 500, and a download's state write raised: its thread died
+    holding its download process, the item stayed "downloading" until a restart."""
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(storing, "RETRY_SECONDS", 0.5)
+    rt, client = app_with()
+    monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+    [queued] = client.simulate_post("/api/history", json={"url": origin.slow_url}).json
+    wait_for(lambda: (rt.engine.get(queued["id"]).downloaded_bytes or 0) > 0, timeout=60,
+             message="the download to begin")
+    shell = sqlite3.connect(rt.settings.database_file, isolation_level=None)
+    try:
+        shell.execute("BEGIN IMMEDIATE")
+        refused = client.simulate_post("/api/history", json={"url": origin.clip_url})
+        assert (refused.status_code, refused.json["code"]) == (503, "UNAVAILABLE"), refused.text
+        assert refused.json["error"] == (
+            f"The database in {rt.settings.config_path} could not be written: another program "
+            "holds a lock on it (an sqlite3 shell, a backup tool). Nothing of this change was "
+            "stored; what was stored before is kept. Close that program or end its "
+            "transaction; the service goes on by itself then.")
+        assert [i.url for i in rt.engine.queue_items()] == [origin.slow_url]
+        origin.slow_rate = 200_000_000  # its end's state write meets the lock
+        said = wait_for(lambda: [r for r in caplog.records if r.levelno == logging.ERROR],
+                        timeout=60, message="the download's write to be refused")
+        assert "another program holds a lock" in said[0].getMessage()
+        assert "Downloads wait until their state can be stored" in said[0].getMessage()
+        assert rt.store.get(queued["id"]).status != "finished"
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+    done = wait_for(lambda: (i := rt.store.get(queued["id"])) and i.status == "finished"
+                    and i, timeout=60, message="the download to end once the lock is gone")
+    assert (rt.settings.download_path / done.filename).stat().st_size == \
+        origin.path_for(origin.slow_url).stat().st_size
+    assert len([r for r in caplog.records if "written again" in r.getMessage()]) == 1
+    [after] = rt.engine.add([{"url": origin.clip_url}])  # its download process came back
+    wait_for(lambda: (i := rt.store.get(after.id)) and i.status == "finished", timeout=60,
+             message="a download after the lock")
 
 
 def test_a_database_on_a_full_disk_is_said_at_start(tmp_path: Path) -> None:

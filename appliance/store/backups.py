@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import sqlite3
 import threading
@@ -19,7 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..atomic import replace_with
+from ..atomic import fsync_path, replace_with
+from ..units import human_duration
 from .space import disk_full, free_space
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,12 @@ DAY = 24 * 3600.0
 # After a start, the first backup (if one is due) waits this long: a start is not slowed, and
 # a service that crashes at once does not replace good backups with copies of a bad state.
 FIRST_DELAY = 300.0
+# A backup's name: its UTC time. Another file in the folder is no backup (a person's).
+_NAME = re.compile(re.escape(PREFIX) + r"(\d{8}-\d{6})" + re.escape(SUFFIX))
+# A backup stamped further ahead than this was made by a clock that was wrong (see backups).
+AHEAD = DAY
+# The table every database of the service holds (store/database.py): what a backup must have.
+HISTORY_TABLE = "items"
 # Files beside the database that belong to it: they move aside with it on a restore.
 COMPANIONS = ("-wal", "-shm")
 
@@ -45,17 +53,22 @@ def backup_folder(database: Path) -> Path:
 
 
 def backups(database: Path) -> list[Path]:
-    """The backups of ``database``, newest first."""
+    """The backups of ``database``, newest first. One stamped more than ``AHEAD`` after now
+    was made while the clock was wrong (set years ahead once, a bad RTC), and counts as the
+    oldest: as the newest, the daily backup waited for its date (for good) and every later
+    backup was the one rolled away."""
     folder = backup_folder(database)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir()
-             if p.name.startswith(PREFIX) and p.name.endswith(SUFFIX) and p.is_file()]
-    return sorted(found, key=lambda p: p.name, reverse=True)
+    found = sorted(((m[1], p) for p in folder.iterdir()
+                    if (m := _NAME.fullmatch(p.name)) and p.is_file()), reverse=True)
+    later = _stamp(time.time() + AHEAD)
+    return [p for s, p in found if s <= later] + [p for s, p in found if s > later]
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+def _stamp(at: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime(
+        "%Y%m%d-%H%M%S")
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -80,6 +93,27 @@ def soundness(path: Path) -> str | None:
             return _check(db, "integrity_check")
     except sqlite3.DatabaseError as exc:
         return str(exc)
+
+
+def backup_problem(path: Path) -> str | None:
+    """None when ``path`` can stand in for the service's database, else why not: it must be
+    sound and hold the history. SQLite reads an empty file (a copy cut short at its first
+    write) and another program's database as sound ones, and a restore of either emptied the
+    history."""
+    if not path.is_file():
+        return "no such file"
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    problem = soundness(path)
+    if problem is not None:
+        return problem
+    try:
+        with contextlib.closing(_connect(path, readonly=True)) as db:
+            ours = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                              f"'{HISTORY_TABLE}'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if ours else f"it is no database of this service: it has no {HISTORY_TABLE} table"
 
 
 def check_database(database: Path) -> None:
@@ -124,7 +158,19 @@ def make_backup(database: Path, keep: int) -> Path:
     for old in backups(database)[max(keep, 1):]:
         with contextlib.suppress(OSError):
             old.unlink()
+    _sweep(target.parent)
     return target
+
+
+def _sweep(folder: Path) -> None:
+    """Delete what backups cut short left (a kill -9 or a power cut while one was written:
+    its temporary file, as large as the database, stayed hidden in the folder for good).
+    Only those a day old: a younger one may be a backup another process is writing now."""
+    for temp in folder.glob(f".{PREFIX}*{SUFFIX}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - temp.stat().st_mtime > DAY:
+                temp.unlink()
+                log.info("deleted %s, left by a backup cut short", temp)
 
 
 def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | None]:
@@ -136,7 +182,7 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
         raise DatabaseProblem(f"there is no backup in {backup_folder(database)}")
     chosen = None
     for candidate in candidates:
-        problem = soundness(candidate) if candidate.is_file() else "no such file"
+        problem = backup_problem(candidate)
         if problem is None:
             chosen = candidate
             break
@@ -145,21 +191,40 @@ def restore(database: Path, backup: Path | None = None) -> tuple[Path, Path | No
         log.warning("backup %s is not usable: %s", candidate, problem)
     if chosen is None:
         raise DatabaseProblem(f"no backup in {backup_folder(database)} is sound")
-    aside = None
+    aside: Path | None = None
+
+    def fill(temp: Path) -> None:
+        nonlocal aside
+        shutil.copyfile(chosen, temp)
+        # The copy whole on the disk before the old file moves: a restore that failed (a
+        # full disk) had moved it aside already, and the next start made an empty one.
+        fsync_path(temp)
+        aside = _set_aside(database)
+
+    replace_with(database, fill)
+    return chosen, aside
+
+
+def _set_aside(database: Path) -> Path | None:
+    """Move ``database`` and its log aside (see ``restore``); where the database went. A log
+    left without its database (the file deleted by hand) goes too: SQLite would replay it
+    into the restored file, pages of another database."""
+    label = "left"
     if database.exists():
         # Read-only: a check that may write replays the old log into the file it judges, or
         # deletes a log it cannot use, and the damaged file was kept aside without it.
         label = "replaced" if soundness(database) is None else "corrupt"
-        aside = database.with_name(f"{database.name}.{label}-{_stamp()}")
-        # The old log must not be replayed into the restored file: it goes aside too, named
-        # so that SQLite finds it beside the kept file.
-        for companion in COMPANIONS:
-            old = database.with_name(database.name + companion)
-            if old.exists():
-                old.rename(aside.with_name(aside.name + companion))
-        database.rename(aside)
-    replace_with(database, lambda temp: shutil.copyfile(chosen, temp))
-    return chosen, aside
+    aside = database.with_name(f"{database.name}.{label}-{_stamp()}")
+    # The old log must not be replayed into the restored file: it goes aside too, named so
+    # that SQLite finds it beside the kept file.
+    for companion in COMPANIONS:
+        old = database.with_name(database.name + companion)
+        if old.exists():
+            old.rename(aside.with_name(aside.name + companion))
+    if not database.exists():
+        return None
+    database.rename(aside)
+    return aside
 
 
 class BackupSchedule:
@@ -178,7 +243,10 @@ class BackupSchedule:
 
     def due(self) -> bool:
         newest = backups(self.database)
-        return not newest or time.time() - newest[0].stat().st_mtime >= self.interval
+        if not newest:
+            return True
+        age = time.time() - newest[0].stat().st_mtime
+        return age >= self.interval or age < -AHEAD  # (made while the clock was ahead)
 
     def start(self) -> None:
         if self.keep <= 0:
@@ -196,11 +264,16 @@ class BackupSchedule:
         wait = self.first_delay
         while not self._stop.wait(wait):
             wait = min(self.check_every, self.interval)
-            if not self.due():
-                continue
             try:
+                if not self.due():
+                    continue
                 path = make_backup(self.database, self.keep)
             except (OSError, sqlite3.Error) as exc:
-                log.error("database backup failed: %s", exc)
+                # (due() too: a backup another process rolled away under it ended the thread,
+                # and with it every backup until a restart)
+                folder = backup_folder(self.database)
+                log.error("The database backup into %s failed: %s (%s). The backups made "
+                          "before are kept; it is tried again in %s.", folder, exc,
+                          free_space(folder), human_duration(wait))
             else:
                 log.info("database backed up to %s", path)

@@ -16,6 +16,7 @@ cut can take them back to an earlier state, and on restart the engine does that 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -33,12 +34,35 @@ from .space import free_space
 
 log = logging.getLogger(__name__)
 
-# What SQLite (or the disk under it) says when the disk, not the write, is at fault: the
-# words for it, and whether it is a full disk (507) or one that cannot be written at all (503).
+# How long a write waits for another connection's write lock before SQLite gives up
+# ("database is locked"). The service is the only writer but for a person's tools.
+BUSY_TIMEOUT_MS = 10_000
+_FIX_THE_DISK = "Free some space or fix the disk, then try again."
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fault:
+    """What SQLite (or the disk under it) says when the write itself is not at fault: the
+    words for it, whether it is a full disk (507) or one that cannot be written now (503),
+    and what to do."""
+
+    said: str
+    words: str
+    full: bool = False
+    remedy: str = _FIX_THE_DISK
+    disk: bool = True  # (the free space is worth saying)
+
+
 _DISK_FAULTS = (
-    ("database or disk is full", "the disk is full", True),
-    ("disk I/O error", "the disk failed to write (an I/O error)", False),
-    ("readonly database", "the disk or the database file is read-only", False),
+    _Fault("database or disk is full", "the disk is full", full=True),
+    _Fault("disk I/O error", "the disk failed to write (an I/O error)"),
+    _Fault("readonly database", "the disk or the database file is read-only"),
+    # A write lock held past BUSY_TIMEOUT_MS by another program (an admin's sqlite3 shell in
+    # a transaction, a backup tool). It was a 500, and a download thread's state write
+    # raised: the thread died holding its download process, the item stuck until a restart.
+    _Fault("database is locked", "another program holds a lock on it (an sqlite3 shell, a "
+           "backup tool)", remedy="Close that program or end its transaction; the service "
+           "goes on by itself then.", disk=False),
 )
 _DISK_ERRNOS = {errno.ENOSPC: _DISK_FAULTS[0], errno.EDQUOT: _DISK_FAULTS[0],
                 errno.EIO: _DISK_FAULTS[1], errno.EROFS: _DISK_FAULTS[2]}
@@ -50,8 +74,9 @@ UNIQUE_REFUSED = (orm.IntegrityError, orm.TransactionIntegrityError)
 
 
 class StorageFailure(AppError):
-    """A write the database's disk refused: full, read-only or failing. Nothing of the
-    refused write was stored; what was stored before is kept."""
+    """A write the database's disk refused (full, read-only or failing) or that another
+    program's lock kept out. Nothing of the refused write was stored; what was stored before
+    is kept."""
 
 # The write-ahead log of each open database (see write_session).
 _WAL_FILES: weakref.WeakKeyDictionary[orm.Database, Path] = weakref.WeakKeyDictionary()
@@ -269,7 +294,7 @@ def open_database(path: Path, download_folder: Path | None = None
         cursor.execute("PRAGMA journal_mode = WAL")
         # Commits reach the OS, not the disk; write_session(durable=True) adds the disk.
         cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
         cursor.execute("PRAGMA foreign_keys = ON")
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,16 +339,15 @@ def disk_faults_said(db: orm.Database) -> Iterator[None]:
         if isinstance(exc, OSError):
             fault = _DISK_ERRNOS.get(exc.errno or 0)
         else:
-            fault = next((f for f in _DISK_FAULTS if f[0] in str(exc)), None)
+            fault = next((f for f in _DISK_FAULTS if f.said in str(exc)), None)
         if fault is None:
             raise
-        _, words, full = fault
         folder = _WAL_FILES[db].parent
+        space = f" ({free_space(folder)})" if fault.disk else ""
         raise StorageFailure(
-            f"The database in {folder} could not be written: {words} "
-            f"({free_space(folder)}). Nothing of this change was stored; what was stored "
-            f"before is kept. Free some space or fix the disk, then try again.",
-            INSUFFICIENT_STORAGE if full else UNAVAILABLE
+            f"The database in {folder} could not be written: {fault.words}{space}. Nothing "
+            f"of this change was stored; what was stored before is kept. {fault.remedy}",
+            INSUFFICIENT_STORAGE if fault.full else UNAVAILABLE
         ) from exc
 
 

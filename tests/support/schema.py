@@ -40,6 +40,13 @@ def shape(path: Path) -> dict[str, Any]:
                 found[f"table {name}"] = {(column, kind, not_null, key) for _, column, kind,
                                           not_null, _default, key in
                                           db.execute(f'PRAGMA table_info("{name}")')}
+                # What its own UNIQUE and PRIMARY KEY make (their indexes have no SQL of
+                # their own, so the list above misses them: a name no longer unique passed)
+                found[f"keys {name}"] = sorted(
+                    (origin, tuple(row[2] for row in db.execute(
+                        f'PRAGMA index_info("{index}")')))
+                    for _, index, _unique, origin, _partial in
+                    db.execute(f'PRAGMA index_list("{name}")') if origin != "c")
             elif kind == "index":
                 columns = tuple(row[2] for row in db.execute(f'PRAGMA index_info("{name}")'))
                 found[f"index {name}"] = (table, columns, "UNIQUE" in sql.upper())
