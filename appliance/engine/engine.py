@@ -161,13 +161,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                 if worker is not None:
                     worker.signal_kill()
             self._wake.notify_all()
+        if self._started:  # it starts the threads of the runs it registered last, then ends
+            self._dispatcher.join(timeout=10)
+        # Before the runs are waited for: one that waits for its process to start (a zygote's
+        # cold start, minutes on a busy box) ends at once, as if its process were killed. It
+        # was waited for 30 s, then the store closed under it: its item stayed 'preparing'.
+        self.pool.close()
         for run in runs:
-            if run.thread is not None:
+            if run.thread is not None and run.thread.ident is not None:
                 run.thread.join(timeout=30)
         self._extract.shutdown(wait=True, cancel_futures=True)
-        if self._started:
-            self._dispatcher.join(timeout=10)
-        self.pool.close()
 
     def alive(self, timeout: float) -> bool:
         """Whether the dispatcher loop answers within ``timeout``: it takes the engine's lock
