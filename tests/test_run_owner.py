@@ -44,6 +44,9 @@ def test_a_run_whose_end_is_decided_takes_no_more_requests() -> None:
     run = Run(Item(id="x", url="http://example.invalid/"))
     run.ended = True
     assert run.request_stop(StopReason.DELETE) is False and run.reason is None
+    # An edit too late to be applied is said so (the API answers 409), not taken and lost.
+    assert run.request_edit({"title": "late"}) is False
+    assert not run.edits and not run.edited
 
 
 # --- races on a real download ----------------------------------------------------------------
