@@ -52,7 +52,7 @@ from .downloading import Downloading
 from .edits import Edits
 from .extraction import Extraction
 from .failures import explain
-from .file_removal import remove_files_of
+from .file_removal import Listings, remove_files_of
 from .folder_disk import FolderDisk
 from .jobs import Jobs
 from .options import resolve_folder
@@ -282,6 +282,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
             history.append(item_id)
         if history:
             folders = self._download_folders() if remove_file else set()
+            listings = Listings()
             deleted = {i.id: i for i in self.store.delete(
                 [i for i in history if self._is_kind(i, kind)])}
             for item_id in history:
@@ -290,7 +291,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                     results[item_id] = "not found"
                     continue
                 if remove_file and self.settings.remove_files:
-                    remove_files_of(item, folders)
+                    remove_files_of(item, folders, listings)
                 results[item_id] = "deleted"
                 self.bus.publish(events.ITEM_DELETED, {"id": item_id, "_id": item_id})
         return results
