@@ -4,11 +4,13 @@ a bus subscriber that blocks does not hold the engine's lock."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import threading
 from collections.abc import Callable
 
 import pytest
+from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -195,3 +197,31 @@ def test_a_blocked_subscriber_does_not_hold_the_engine(start_runtime: Callable[.
     stored = wait_for(lambda: (i := rt.store.get(added.id)) and i.msg == "Paused" and i,
                       timeout=30, message="the paused item to be stored")
     assert (stored.status, stored.auto_start) == ("pending", False)
+
+
+# --- an edit while the end is decided --------------------------------------------------------
+
+
+def test_an_edit_while_the_download_ends_is_refused_not_lost(
+        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin) -> None:
+    """Between its end's decision and its record, a finished download writes its archive's
+    line: an archive another program holds locked (a yt-dlp run by hand) holds it there. A
+    new title then would be lost: the answer says so (409) and nothing changes."""
+    rt, client = app_with(YTP_KEEP_ARCHIVE="true")
+    [added] = rt.engine.add([{"url": origin.slow_url_at(1_000_000)}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and r.item.status == "downloading" and r,
+                   timeout=60, message="the download to be running")
+    archive = rt.engine.planner.plan(run.item).archive
+    assert archive is not None
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with open(archive.with_name(archive.name + ".lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        wait_for(lambda: run.ended, timeout=60, message="the download's end to be decided")
+        answer = client.simulate_post(f"/api/history/{added.id}", json={"title": "late"})
+        assert answer.status_code == 409, answer.text
+        assert answer.json == {"error": "The item is ending right now; try again.",
+                               "code": "CONFLICT"}
+        fcntl.flock(held, fcntl.LOCK_UN)
+    done = _ended(rt, added.id, run)
+    assert done.status == "finished" and done.title != "late"
