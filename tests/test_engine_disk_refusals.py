@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from falcon.testing import TestClient
 from support.feeds import FeedEntry
 from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
@@ -55,3 +56,23 @@ def test_a_playlist_read_while_the_database_disk_is_full_is_queued_once_it_has_r
     assert rt.engine.get(playlist.id) is None and rt.store.get(playlist.id) is None
     stored = rt.store.queue()
     assert sorted(i.title for i in stored if i.batch_id == playlist.id) == sorted(queued)
+
+
+def test_an_edit_the_disk_refuses_is_answered_507_and_not_made(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, TestClient]],
+        origin: MediaOrigin) -> None:
+    """A person's change the disk refuses has not happened: the answer says so, and the item
+    in memory (what every client is shown) is the one stored."""
+    with tmpfs(tmp_path / "config", "size=8m") as config:
+        rt, client = app_with()
+        [held] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
+        wait_for(lambda: rt.engine.get(held.id).extractor, timeout=60, message="its info")
+        filler = fill(config)
+        # larger than any room SQLite's log may have left: the write must reach the disk
+        answer = client.simulate_post(f"/api/history/{held.id}", json={"title": "x" * 500_000})
+        assert answer.status_code == 507, answer.text
+        assert answer.json["code"] == "INSUFFICIENT_STORAGE"
+        kept = rt.engine.get(held.id)
+        assert kept is not None and kept.title == rt.store.get(held.id).title
+        assert not kept.title.startswith("x")
+        filler.unlink()
