@@ -275,6 +275,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
     ) -> dict[str, str]:
         results: dict[str, str] = {}
         history: list[str] = []
+        listings = Listings()  # each folder files are removed from, listed once
         for item_id in ids:
             if kind in (None, QUEUE) and self._delete_queued(item_id):
                 results[item_id] = "deleted"
@@ -282,7 +283,6 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
             history.append(item_id)
         if history:
             folders = self._download_folders() if remove_file else set()
-            listings = Listings()
             deleted = {i.id: i for i in self.store.delete(
                 [i for i in history if self._is_kind(i, kind)])}
             for item_id in history:
