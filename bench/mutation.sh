@@ -27,7 +27,7 @@ case "$target" in
   # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
   engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py appliance/engine/file_removal.py"
            # (and the one test of an item the archive skips before its info is read)
-           tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_file_removal_many.py tests/test_engine.py tests/test_engine_disk_refusals.py tests/test_engine_stops.py tests/test_stalls.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed" ;;
+           tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_file_removal_many.py tests/test_engine.py tests/test_engine_disk_refusals.py tests/test_engine_stops.py tests/test_engine_hostile.py tests/test_stalls.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed" ;;
   # The file browser's actions (delete, move, rename, zips) and the paths they are confined to.
   files)   mutate="appliance/files/*"
            tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_file_actions.py tests/test_file_actions_hostile.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py" ;;

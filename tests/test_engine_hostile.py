@@ -88,6 +88,26 @@ def test_a_playlists_entries_that_are_not_web_urls_are_refused(
         rt.engine.delete_items([child.id])
 
 
+def test_one_refused_entry_is_said_as_one(rt: Runtime, origin: MediaOrigin) -> None:
+    origin.feeds.set("one-hostile", [FeedEntry("bad", HOSTILE[1]),
+                                     FeedEntry("clip", f"{origin.clip_url}?one", "the clip")])
+    said: list[events.Event] = []
+    stop = rt.bus.subscribe(lambda e: e.name == "log_warning" and said.append(e))
+    try:
+        [parent] = rt.engine.add([{"url": f"{origin.base_url}/feeds/one-hostile.rss",
+                                   "auto_start": False}])
+        warning = wait_for(lambda: [e for e in said if e.data.get("id") == parent.id],
+                           timeout=60, message="the refusal said")
+    finally:
+        stop()
+    [child] = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+                       timeout=60, message="the entry left queued")
+    rt.engine.delete_items([child.id])
+    assert warning[0].data["message"] == (
+        "Feed one-hostile: 1 of the playlist's 2 entries was refused (not an http(s) URL: "
+        "1); the others are queued.")
+
+
 def test_a_playlist_of_refused_entries_fails_saying_why(rt: Runtime,
                                                         origin: MediaOrigin) -> None:
     origin.feeds.set("all-hostile", [FeedEntry(f"bad{n}", url)

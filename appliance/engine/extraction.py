@@ -230,11 +230,13 @@ class Extraction:
             return
         if len(kept) < len(entries):
             refused = len(entries) - len(kept)
-            noun = "entry was" if refused == 1 else "entries were"
+            # (its entries are two or more: one refused of one fails the playlist, above)
+            verb = "was" if refused == 1 else "were"
             self.bus.message(
                 "warning", "Playlist entries refused",
                 f"{summary.get('title') or item.url}: {refused} of the playlist's "
-                f"{len(entries)} {noun} refused ({why}); the others are queued.", id=item.id)
+                f"{len(entries)} entries {verb} refused ({why}); the others are queued.",
+                id=item.id)
         entries = kept
         batch_id = item.batch_id or item.id
         batch_name = item.batch_name or summary.get("title") or item.url
