@@ -249,6 +249,32 @@ def test_a_condition_reads_each_playlist_entry_before_it_applies(rt: Runtime,
         rt.engine.delete_items([c.id for c in children])
 
 
+def test_a_playlist_that_ignores_conditions_reads_no_entry_before_it_applies(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """With a condition on, each entry's info is read for it, unless the playlist was added
+    to ignore conditions: then its entries are queued with their site at once."""
+    condition = rt.engine.conditions.create(
+        {"name": "clip2 as audio", "filter": "title *= clip2", "extras": {"preset": "audio-m4a"}})
+    announced: list[dict] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_ADDED and announced.append(e.data))
+    try:
+        [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False,
+                                   "extras": {"ignore_conditions": True}}])
+        children = wait_for(
+            lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+            timeout=60, message="the playlist's entries")
+    finally:
+        stop()
+        rt.engine.conditions.delete(condition["id"])
+    try:
+        entries = [d for d in announced if d.get("batch_id") == parent.id]
+        assert len(entries) == len(children) == len(origin.playlist_entry_urls)
+        assert all(d["extractor"] for d in entries)
+        assert {(c.preset, c.msg) for c in children} == {("default", "")}
+    finally:
+        rt.engine.delete_items([c.id for c in children])
+
+
 def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:
     with pytest.raises(AppError):
         rt.engine.add([{"url": "http://127.0.0.1:9/x", "folder": "/etc"}])
