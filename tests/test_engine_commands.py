@@ -4,7 +4,7 @@ start after pause, delete of a running item, and what a playlist's entries inher
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance import events
+from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.engine.workers import Worker
 from appliance.errors import AppError
 from appliance.runtime import Runtime
@@ -173,7 +174,10 @@ def test_deleting_a_running_item_removes_it_everywhere(rt: Runtime,
 def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
                                                         origin: MediaOrigin) -> None:
     announced: list[dict] = []
+    deleted: list[dict] = []
     stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_ADDED and announced.append(e.data))
+    stop_deleted = rt.bus.subscribe(
+        lambda e: e.name == events.ITEM_DELETED and deleted.append(e.data))
     try:
         [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
         children = wait_for(
@@ -181,7 +185,13 @@ def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
             timeout=60, message="the playlist's entries")
     finally:
         stop()
+        stop_deleted()
     assert rt.store.get(parent.id) is None  # the placeholder is replaced
+    assert {"id": parent.id, "_id": parent.id} in deleted  # and clients are told
+    # each entry later than the playlist and than the one before it: listed in its order
+    stamps = [parent.created_at, *(c.created_at for c in sorted(
+        children, key=lambda c: c.info["playlist_index"]))]
+    assert stamps == sorted(set(stamps))
     # every entry is announced to clients as an item of its own
     assert {(d["id"], d["url"]) for d in announced if d.get("batch_id") == parent.id} == \
         {(c.id, c.url) for c in children}
@@ -273,6 +283,36 @@ def test_a_playlist_that_ignores_conditions_reads_no_entry_before_it_applies(
         assert {(c.preset, c.msg) for c in children} == {("default", "")}
     finally:
         rt.engine.delete_items([c.id for c in children])
+
+
+def test_a_feeds_entries_are_queued_without_an_id_they_do_not_have(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """A feed's entries name their media, not its id (read with its info, at the download):
+    an id made up for them would be one archive line for all of them."""
+    [parent] = rt.engine.add([{"url": origin.feed_url, "auto_start": False}])
+    children = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+                        timeout=60, message="the feed's entries")
+    rt.engine.delete_items([c.id for c in children])
+    assert len(children) == len(origin.playlist_entry_urls)
+    assert {c.video_id for c in children} == {""}
+
+
+def test_a_playlists_entry_in_its_archive_is_skipped_as_it_is_queued(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    rt = start_runtime(YTP_KEEP_ARCHIVE="true")
+    archived = origin.playlist_entry_urls[0]
+    # the line its download from this playlist wrote (the page's first video)
+    (rt.settings.config_path / DEFAULT_ARCHIVE).write_text("html5mediaembed playlist-1\n")
+    [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
+    entries = wait_for(lambda: len(found := rt.store.batch(parent.id))
+                       == len(origin.playlist_entry_urls) and found,
+                       timeout=60, message="the playlist's entries")
+    by_url = {i.url: i for i in entries}
+    skipped = by_url.pop(archived)
+    assert (skipped.kind, skipped.status) == ("done", "skip")
+    assert "is in the archive" in skipped.msg
+    assert {(i.kind, i.status) for i in by_url.values()} == {("queue", "pending")}
+    assert skipped.id not in {i.id for i in rt.engine.queue_items()}
 
 
 def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:
