@@ -225,3 +225,37 @@ def test_an_edit_while_the_download_ends_is_refused_not_lost(
         fcntl.flock(held, fcntl.LOCK_UN)
     done = _ended(rt, added.id, run)
     assert done.status == "finished" and done.title != "late"
+
+
+def test_pause_start_pause_on_a_running_item_ends_paused(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """The last command wins: the start asked of the stopping run is taken back by the pause
+    after it, else the item ended paused and started again at once."""
+    rt = start_runtime()
+    release = threading.Event()
+    blocked = threading.Event()
+    added_id, run = _running(rt, origin)
+
+    def subscriber(event: events.Event) -> None:
+        # Holds the run's thread in its tick, after it took the edits asked so far: what is
+        # asked from now on waits for its end (its process, killed, is seen at its next read).
+        data = event.data if isinstance(event.data, dict) else {}
+        if (event.name == events.ITEM_UPDATED and data.get("id") == added_id
+                and data.get("title") == "held here"):
+            blocked.set()
+            release.wait(timeout=60)
+
+    stop = rt.bus.subscribe(subscriber)
+    try:
+        rt.engine.update_item(added_id, {"title": "held here"})
+        assert blocked.wait(timeout=60), "the title was never applied"
+        for command in (rt.engine.pause_items, rt.engine.start_items, rt.engine.pause_items):
+            command([added_id])
+    finally:
+        release.set()
+        stop()
+    stored = _ended(rt, added_id, run)
+    assert (stored.kind, stored.status, stored.auto_start, stored.msg) == (
+        "queue", "pending", False, "Paused")
+    held = rt.engine.get(added_id)
+    assert (held.status, held.auto_start) == ("pending", False)
