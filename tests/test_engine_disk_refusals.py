@@ -76,3 +76,23 @@ def test_an_edit_the_disk_refuses_is_answered_507_and_not_made(
         assert kept is not None and kept.title == rt.store.get(held.id).title
         assert not kept.title.startswith("x")
         filler.unlink()
+
+
+def test_a_pause_the_disk_refuses_is_answered_507_and_not_made(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, TestClient]],
+        origin: MediaOrigin) -> None:
+    with tmpfs(tmp_path / "config", "size=8m") as config:
+        rt, client = app_with()
+        [held] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
+        wait_for(lambda: rt.engine.get(held.id).extractor, timeout=60, message="its info")
+        rt.engine.set_paused(True)  # the queue holds: the start below runs nothing
+        assert client.simulate_post("/api/history/start", json={"ids": [held.id]}).json == {
+            held.id: "started"}
+        filler = fill(config)
+        answer = client.simulate_post("/api/history/pause", json={"ids": [held.id]})
+        assert answer.status_code == 507, answer.text
+        assert answer.json["code"] == "INSUFFICIENT_STORAGE"
+        kept = rt.engine.get(held.id)
+        assert kept is not None and (kept.auto_start, kept.msg) == (True, "")
+        assert rt.store.get(held.id).auto_start is True
+        filler.unlink()
