@@ -315,6 +315,26 @@ def test_a_playlists_entry_in_its_archive_is_skipped_as_it_is_queued(
     assert skipped.id not in {i.id for i in rt.engine.queue_items()}
 
 
+def test_a_download_is_said_to_postprocess_before_it_is_finished(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """Its last step (yt-dlp's move of the file home, a merge, a conversion) is shown as such,
+    not as more downloading."""
+    item = _waiting(rt, origin.short_url, template="postprocessed.%(ext)s")
+    statuses: list[str] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_UPDATED and not e.progress
+                            and e.data.get("id") == item.id
+                            and statuses.append(e.data["status"]))
+    try:
+        rt.engine.start_items([item.id])
+        wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done", timeout=60,
+                 message="the download to end")
+    finally:
+        stop()
+    said = [s for n, s in enumerate(statuses) if not n or statuses[n - 1] != s]
+    assert said[-2:] == ["postprocessing", "finished"], statuses
+    assert "downloading" in said[:-2]
+
+
 def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:
     with pytest.raises(AppError):
         rt.engine.add([{"url": "http://127.0.0.1:9/x", "folder": "/etc"}])
