@@ -13,6 +13,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance import events
+from appliance.engine import downloading
 from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.engine.workers import Worker
 from appliance.errors import AppError
@@ -333,6 +334,27 @@ def test_a_download_is_said_to_postprocess_before_it_is_finished(
     said = [s for n, s in enumerate(statuses) if not n or statuses[n - 1] != s]
     assert said[-2:] == ["postprocessing", "finished"], statuses
     assert "downloading" in said[:-2]
+
+
+def test_a_download_that_reports_its_progress_is_not_looked_at(
+        rt: Runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its processes' work (read from /proc) is looked at only while the job is silent, a few
+    times per stall bound: not at each tick, nor after each of its hundreds of messages."""
+    looks: list[int] = []
+    real = downloading.group_signs
+
+    def group_signs(pid: int, temp: Path | None) -> object:
+        looks.append(pid)
+        return real(pid, temp)
+
+    monkeypatch.setattr(downloading, "group_signs", group_signs)
+    item = _waiting(rt, origin.short_url, template="unwatched.%(ext)s")
+    rt.engine.start_items([item.id])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=60, message="the download to end")
+    assert done.status == "finished"
+    assert rt.settings.stall_timeout / 5 >= downloading.SIGNS_EVERY  # looks 30 s apart
+    assert looks == []
 
 
 def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:
