@@ -357,6 +357,26 @@ def test_a_download_that_reports_its_progress_is_not_looked_at(
     assert looks == []
 
 
+def test_a_folder_too_long_under_a_new_download_folder_fails_its_item_at_start(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin, tmp_path: Path) -> None:
+    """Its folder fitted the kernel's path limit under the download folder it was added to,
+    not under the one the settings name when it starts: it fails saying so, its slot and its
+    process given back (the next download runs)."""
+    rt = start_runtime()
+    folder = "/".join(c * 200 for c in "abcdefghijklmnopqrs")  # 3,818 characters
+    item = _waiting(rt, origin.clip_url, folder=folder)
+    deeper = tmp_path / ("d" * 250) / ("e" * 250)
+    deeper.mkdir(parents=True)
+    rt.settings_holder.change(lambda s: s.replace(download_path=deeper))
+    rt.engine.start_items([item.id])
+    failed = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                      timeout=60, message="the item to fail")
+    assert failed.status == "error"
+    assert f"folder '{folder[:100]}'" in failed.error, failed.error
+    wait_for(lambda: not rt.engine._runs and rt.engine.pool.stats()["busy"] == 0,
+             timeout=30, message="its slot and process given back")
+
+
 def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:
     with pytest.raises(AppError):
         rt.engine.add([{"url": "http://127.0.0.1:9/x", "folder": "/etc"}])
