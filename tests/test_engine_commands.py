@@ -4,7 +4,7 @@ start after pause, delete of a running item, and what a playlist's entries inher
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,8 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance import events
+from appliance.engine import downloading
+from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.engine.workers import Worker
 from appliance.errors import AppError
 from appliance.runtime import Runtime
@@ -173,7 +175,10 @@ def test_deleting_a_running_item_removes_it_everywhere(rt: Runtime,
 def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
                                                         origin: MediaOrigin) -> None:
     announced: list[dict] = []
+    deleted: list[dict] = []
     stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_ADDED and announced.append(e.data))
+    stop_deleted = rt.bus.subscribe(
+        lambda e: e.name == events.ITEM_DELETED and deleted.append(e.data))
     try:
         [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
         children = wait_for(
@@ -181,7 +186,13 @@ def test_playlist_entries_carry_the_batch_and_their_ids(rt: Runtime,
             timeout=60, message="the playlist's entries")
     finally:
         stop()
+        stop_deleted()
     assert rt.store.get(parent.id) is None  # the placeholder is replaced
+    assert {"id": parent.id, "_id": parent.id} in deleted  # and clients are told
+    # each entry later than the playlist and than the one before it: listed in its order
+    stamps = [parent.created_at, *(c.created_at for c in sorted(
+        children, key=lambda c: c.info["playlist_index"]))]
+    assert stamps == sorted(set(stamps))
     # every entry is announced to clients as an item of its own
     assert {(d["id"], d["url"]) for d in announced if d.get("batch_id") == parent.id} == \
         {(c.id, c.url) for c in children}
@@ -247,6 +258,123 @@ def test_a_condition_reads_each_playlist_entry_before_it_applies(rt: Runtime,
             assert (by_url[url].preset, by_url[url].msg) == ("default", "")
     finally:
         rt.engine.delete_items([c.id for c in children])
+
+
+def test_a_playlist_that_ignores_conditions_reads_no_entry_before_it_applies(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """With a condition on, each entry's info is read for it, unless the playlist was added
+    to ignore conditions: then its entries are queued with their site at once."""
+    condition = rt.engine.conditions.create(
+        {"name": "clip2 as audio", "filter": "title *= clip2", "extras": {"preset": "audio-m4a"}})
+    announced: list[dict] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_ADDED and announced.append(e.data))
+    try:
+        [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False,
+                                   "extras": {"ignore_conditions": True}}])
+        children = wait_for(
+            lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+            timeout=60, message="the playlist's entries")
+    finally:
+        stop()
+        rt.engine.conditions.delete(condition["id"])
+    try:
+        entries = [d for d in announced if d.get("batch_id") == parent.id]
+        assert len(entries) == len(children) == len(origin.playlist_entry_urls)
+        assert all(d["extractor"] for d in entries)
+        assert {(c.preset, c.msg) for c in children} == {("default", "")}
+    finally:
+        rt.engine.delete_items([c.id for c in children])
+
+
+def test_a_feeds_entries_are_queued_without_an_id_they_do_not_have(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """A feed's entries name their media, not its id (read with its info, at the download):
+    an id made up for them would be one archive line for all of them."""
+    [parent] = rt.engine.add([{"url": origin.feed_url, "auto_start": False}])
+    children = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+                        timeout=60, message="the feed's entries")
+    rt.engine.delete_items([c.id for c in children])
+    assert len(children) == len(origin.playlist_entry_urls)
+    assert {c.video_id for c in children} == {""}
+
+
+def test_a_playlists_entry_in_its_archive_is_skipped_as_it_is_queued(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    rt = start_runtime(YTP_KEEP_ARCHIVE="true")
+    archived = origin.playlist_entry_urls[0]
+    # the line its download from this playlist wrote (the page's first video)
+    (rt.settings.config_path / DEFAULT_ARCHIVE).write_text("html5mediaembed playlist-1\n")
+    [parent] = rt.engine.add([{"url": origin.playlist_url, "auto_start": False}])
+    entries = wait_for(lambda: len(found := rt.store.batch(parent.id))
+                       == len(origin.playlist_entry_urls) and found,
+                       timeout=60, message="the playlist's entries")
+    by_url = {i.url: i for i in entries}
+    skipped = by_url.pop(archived)
+    assert (skipped.kind, skipped.status) == ("done", "skip")
+    assert "is in the archive" in skipped.msg
+    assert {(i.kind, i.status) for i in by_url.values()} == {("queue", "pending")}
+    assert skipped.id not in {i.id for i in rt.engine.queue_items()}
+
+
+def test_a_download_is_said_to_postprocess_before_it_is_finished(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """Its last step (yt-dlp's move of the file home, a merge, a conversion) is shown as such,
+    not as more downloading."""
+    item = _waiting(rt, origin.short_url, template="postprocessed.%(ext)s")
+    statuses: list[str] = []
+    stop = rt.bus.subscribe(lambda e: e.name == events.ITEM_UPDATED and not e.progress
+                            and e.data.get("id") == item.id
+                            and statuses.append(e.data["status"]))
+    try:
+        rt.engine.start_items([item.id])
+        wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done", timeout=60,
+                 message="the download to end")
+    finally:
+        stop()
+    said = [s for n, s in enumerate(statuses) if not n or statuses[n - 1] != s]
+    assert said[-2:] == ["postprocessing", "finished"], statuses
+    assert "downloading" in said[:-2]
+
+
+def test_a_download_that_reports_its_progress_is_not_looked_at(
+        rt: Runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its processes' work (read from /proc) is looked at only while the job is silent, a few
+    times per stall bound: not at each tick, nor after each of its hundreds of messages."""
+    looks: list[int] = []
+    real = downloading.group_signs
+
+    def group_signs(pid: int, temp: Path | None) -> object:
+        looks.append(pid)
+        return real(pid, temp)
+
+    monkeypatch.setattr(downloading, "group_signs", group_signs)
+    item = _waiting(rt, origin.short_url, template="unwatched.%(ext)s")
+    rt.engine.start_items([item.id])
+    done = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                    timeout=60, message="the download to end")
+    assert done.status == "finished"
+    assert rt.settings.stall_timeout / 5 >= downloading.SIGNS_EVERY  # looks 30 s apart
+    assert looks == []
+
+
+def test_a_folder_too_long_under_a_new_download_folder_fails_its_item_at_start(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin, tmp_path: Path) -> None:
+    """Its folder fitted the kernel's path limit under the download folder it was added to,
+    not under the one the settings name when it starts: it fails saying so, its slot and its
+    process given back (the next download runs)."""
+    rt = start_runtime()
+    folder = "/".join(c * 200 for c in "abcdefghijklmnopqrs")  # 3,818 characters
+    item = _waiting(rt, origin.clip_url, folder=folder)
+    deeper = tmp_path / ("d" * 250) / ("e" * 250)
+    deeper.mkdir(parents=True)
+    rt.settings_holder.change(lambda s: s.replace(download_path=deeper))
+    rt.engine.start_items([item.id])
+    failed = wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done" and i,
+                      timeout=60, message="the item to fail")
+    assert failed.status == "error"
+    assert f"folder '{folder[:100]}'" in failed.error, failed.error
+    wait_for(lambda: not rt.engine._runs and rt.engine.pool.stats()["busy"] == 0,
+             timeout=30, message="its slot and process given back")
 
 
 def test_a_folder_outside_is_refused_when_added(rt: Runtime) -> None:

@@ -19,6 +19,7 @@ from yt_dlp import YoutubeDL, parse_options
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 
 from appliance import events
+from appliance.engine.child import MAX_TEXT
 from appliance.engine.dl_fields import MAX_METADATA_VALUE, metadata_arguments
 from appliance.engine.nfo import write_nfo
 from appliance.engine.options import template_length_problem
@@ -86,6 +87,43 @@ def test_a_playlists_entries_that_are_not_web_urls_are_refused(
             assert url.split(";")[0] in record.getMessage()
     finally:
         rt.engine.delete_items([child.id])
+
+
+def test_one_refused_entry_is_said_as_one(rt: Runtime, origin: MediaOrigin) -> None:
+    origin.feeds.set("one-hostile", [FeedEntry("bad", HOSTILE[1]),
+                                     FeedEntry("clip", f"{origin.clip_url}?one", "the clip")])
+    said: list[events.Event] = []
+    stop = rt.bus.subscribe(lambda e: e.name == "log_warning" and said.append(e))
+    try:
+        [parent] = rt.engine.add([{"url": f"{origin.base_url}/feeds/one-hostile.rss",
+                                   "auto_start": False}])
+        warning = wait_for(lambda: [e for e in said if e.data.get("id") == parent.id],
+                           timeout=60, message="the refusal said")
+    finally:
+        stop()
+    [child] = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+                       timeout=60, message="the entry left queued")
+    rt.engine.delete_items([child.id])
+    assert warning[0].data["message"] == (
+        "Feed one-hostile: 1 of the playlist's 2 entries was refused (not an http(s) URL: "
+        "1); the others are queued.")
+
+
+def test_a_playlists_entries_keep_no_more_text_than_an_item_does(
+        rt: Runtime, origin: MediaOrigin) -> None:
+    """An item keeps at most MAX_TEXT characters of a text its site gives; an entry of a
+    playlist kept its whole title: a feed of 50 entries titled 200,000 characters each
+    made 10 MB of items, stored, held and sent to every client at each of their events."""
+    long = "t" * 200_000
+    origin.feeds.set("long-titles", [FeedEntry(f"e{n}", f"{origin.clip_url}?long={n}",
+                                               f"{n} {long}") for n in range(50)])
+    [parent] = rt.engine.add([{"url": f"{origin.base_url}/feeds/long-titles.rss",
+                               "auto_start": False}])
+    children = wait_for(lambda: [i for i in rt.engine.queue_items() if i.batch_id == parent.id],
+                        timeout=60, message="the playlist's entries")
+    rt.engine.delete_items([c.id for c in children])
+    assert len(children) == 50
+    assert sorted(c.title for c in children) == sorted(f"{n} {long}"[:MAX_TEXT] for n in range(50))
 
 
 def test_a_playlist_of_refused_entries_fails_saying_why(rt: Runtime,

@@ -4,11 +4,13 @@ a bus subscriber that blocks does not hold the engine's lock."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import threading
 from collections.abc import Callable
 
 import pytest
+from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -44,6 +46,9 @@ def test_a_run_whose_end_is_decided_takes_no_more_requests() -> None:
     run = Run(Item(id="x", url="http://example.invalid/"))
     run.ended = True
     assert run.request_stop(StopReason.DELETE) is False and run.reason is None
+    # An edit too late to be applied is said so (the API answers 409), not taken and lost.
+    assert run.request_edit({"title": "late"}) is False
+    assert not run.edits and not run.edited
 
 
 # --- races on a real download ----------------------------------------------------------------
@@ -192,3 +197,65 @@ def test_a_blocked_subscriber_does_not_hold_the_engine(start_runtime: Callable[.
     stored = wait_for(lambda: (i := rt.store.get(added.id)) and i.msg == "Paused" and i,
                       timeout=30, message="the paused item to be stored")
     assert (stored.status, stored.auto_start) == ("pending", False)
+
+
+# --- an edit while the end is decided --------------------------------------------------------
+
+
+def test_an_edit_while_the_download_ends_is_refused_not_lost(
+        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin) -> None:
+    """Between its end's decision and its record, a finished download writes its archive's
+    line: an archive another program holds locked (a yt-dlp run by hand) holds it there. A
+    new title then would be lost: the answer says so (409) and nothing changes."""
+    rt, client = app_with(YTP_KEEP_ARCHIVE="true")
+    [added] = rt.engine.add([{"url": origin.slow_url_at(1_000_000)}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and r.item.status == "downloading" and r,
+                   timeout=60, message="the download to be running")
+    archive = rt.engine.planner.plan(run.item).archive
+    assert archive is not None
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with open(archive.with_name(archive.name + ".lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        wait_for(lambda: run.ended, timeout=60, message="the download's end to be decided")
+        answer = client.simulate_post(f"/api/history/{added.id}", json={"title": "late"})
+        assert answer.status_code == 409, answer.text
+        assert answer.json == {"error": "The item is ending right now; try again.",
+                               "code": "CONFLICT"}
+        fcntl.flock(held, fcntl.LOCK_UN)
+    done = _ended(rt, added.id, run)
+    assert done.status == "finished" and done.title != "late"
+
+
+def test_pause_start_pause_on_a_running_item_ends_paused(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """The last command wins: the start asked of the stopping run is taken back by the pause
+    after it, else the item ended paused and started again at once."""
+    rt = start_runtime()
+    release = threading.Event()
+    blocked = threading.Event()
+    added_id, run = _running(rt, origin)
+
+    def subscriber(event: events.Event) -> None:
+        # Holds the run's thread in its tick, after it took the edits asked so far: what is
+        # asked from now on waits for its end (its process, killed, is seen at its next read).
+        data = event.data if isinstance(event.data, dict) else {}
+        if (event.name == events.ITEM_UPDATED and data.get("id") == added_id
+                and data.get("title") == "held here"):
+            blocked.set()
+            release.wait(timeout=60)
+
+    stop = rt.bus.subscribe(subscriber)
+    try:
+        rt.engine.update_item(added_id, {"title": "held here"})
+        assert blocked.wait(timeout=60), "the title was never applied"
+        for command in (rt.engine.pause_items, rt.engine.start_items, rt.engine.pause_items):
+            command([added_id])
+    finally:
+        release.set()
+        stop()
+    stored = _ended(rt, added_id, run)
+    assert (stored.kind, stored.status, stored.auto_start, stored.msg) == (
+        "queue", "pending", False, "Paused")
+    held = rt.engine.get(added_id)
+    assert (held.status, held.auto_start) == ("pending", False)

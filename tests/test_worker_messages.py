@@ -24,6 +24,7 @@ from support.procs import living_in_group
 from support.server import wait_for
 
 from appliance.engine import launcher, workers
+from appliance.engine.launcher import ForkedProcess
 from appliance.engine.workers import Worker, WorkerDied, WorkerPool
 
 # Bounds the fake process's own life: a test that fails leaves nothing running for long.
@@ -202,6 +203,9 @@ def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) ->
     try:
         worker = pool.acquire()  # its ready message read on a descriptor past 1023
         assert worker.proc.stdout.fileno() > 1023
+        # forked by a zygote whose socket is past 1023 too (its number is the service's): its
+        # loop's select() refused it, and every process was spawned cold instead
+        assert isinstance(worker.proc, ForkedProcess) or not pool._launcher.forks
         result = worker.run({"op": "archive_ids", "job": "j", "urls": []}, lambda m: None,
                             timeout=30)
         assert result == {"type": "result", "job": "j", "ids": []}

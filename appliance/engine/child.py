@@ -216,8 +216,9 @@ def summarize(info: dict[str, Any]) -> dict[str, Any]:
         summary["entries"] = [
             {
                 "url": e.get("url") or e.get("webpage_url"),
-                "title": e.get("title") or "",
-                "id": e.get("id") or "",
+                # an entry's texts are an item's as much as its playlist's (MAX_TEXT)
+                "title": str(e.get("title") or "")[:MAX_TEXT],
+                "id": str(e.get("id") or "")[:MAX_TEXT],
                 "ie_key": e.get("ie_key") or e.get("extractor_key") or "",
             }
             for e in entries

@@ -52,7 +52,7 @@ from .downloading import Downloading
 from .edits import Edits
 from .extraction import Extraction
 from .failures import explain
-from .file_removal import remove_files_of
+from .file_removal import Listings, remove_files_of
 from .folder_disk import FolderDisk
 from .jobs import Jobs
 from .options import resolve_folder
@@ -161,13 +161,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                 if worker is not None:
                     worker.signal_kill()
             self._wake.notify_all()
+        if self._started:  # it starts the threads of the runs it registered last, then ends
+            self._dispatcher.join(timeout=10)
+        # Before the runs are waited for: one that waits for its process to start (a zygote's
+        # cold start, minutes on a busy box) ends at once, as if its process were killed. It
+        # was waited for 30 s, then the store closed under it: its item stayed 'preparing'.
+        self.pool.close()
         for run in runs:
-            if run.thread is not None:
+            if run.thread is not None and run.thread.ident is not None:
                 run.thread.join(timeout=30)
         self._extract.shutdown(wait=True, cancel_futures=True)
-        if self._started:
-            self._dispatcher.join(timeout=10)
-        self.pool.close()
 
     def alive(self, timeout: float) -> bool:
         """Whether the dispatcher loop answers within ``timeout``: it takes the engine's lock
@@ -272,6 +275,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
     ) -> dict[str, str]:
         results: dict[str, str] = {}
         history: list[str] = []
+        listings = Listings()  # each folder files are removed from, listed once
         for item_id in ids:
             if kind in (None, QUEUE) and self._delete_queued(item_id):
                 results[item_id] = "deleted"
@@ -290,7 +294,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                     results[item_id] = "not found"
                     continue
                 if remove_file and self.settings.remove_files:
-                    remove_files_of(item, folders)
+                    remove_files_of(item, folders, listings)
                 results[item_id] = "deleted"
                 self.bus.publish(events.ITEM_DELETED, {"id": item_id, "_id": item_id})
         return results

@@ -230,11 +230,13 @@ class Extraction:
             return
         if len(kept) < len(entries):
             refused = len(entries) - len(kept)
-            noun = "entry was" if refused == 1 else "entries were"
+            # (its entries are two or more: one refused of one fails the playlist, above)
+            verb = "was" if refused == 1 else "were"
             self.bus.message(
                 "warning", "Playlist entries refused",
                 f"{summary.get('title') or item.url}: {refused} of the playlist's "
-                f"{len(entries)} {noun} refused ({why}); the others are queued.", id=item.id)
+                f"{len(entries)} entries {verb} refused ({why}); the others are queued.",
+                id=item.id)
         entries = kept
         batch_id = item.batch_id or item.id
         batch_name = item.batch_name or summary.get("title") or item.url
@@ -258,7 +260,7 @@ class Extraction:
             )
             for entry in entries
         ]
-        added = [child.to_dict() for child in children]
+        added = [child.to_dict() for child in children]  # as added, before any is skipped
         # An entry the archive holds is stored as skipped at once: it never waits where the
         # dispatcher could start it.
         skipped = []
@@ -267,25 +269,47 @@ class Extraction:
             if reason:
                 self._mark_ended(child, SKIP, msg=reason)
                 skipped.append(child)
-        with self._order:
-            with self._lock:
-                if not self._waiting(item):
-                    return
-                del self._items[item.id]
-            self._remove_temp(item)
-            self.store.replace([item.id], children)
-            self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
-            with self._lock:
-                for child in children:
-                    if child.kind == QUEUE:
-                        self._items[child.id] = child
-                self._wake.notify_all()
-            for data in added:
-                self.bus.publish(events.ITEM_ADDED, data)
-            for child in skipped:
-                self._announce_end(child)
+        if not self._replace_by_entries(item, children, added, skipped):
+            return
+        self._remove_temp(item)
         for child in skipped:
             self._said_skipped(child)
         if extract_each:
             for child in children:
                 self._submit_extraction(child)
+
+    def _replace_by_entries(self, item: Item, children: list[Item],
+                            added: list[dict[str, Any]], skipped: list[Item]) -> bool:
+        """Put the playlist's entries (``skipped``: those stored as ended) in its place, in
+        the store, then in memory, and say so; False when it is not in the queue to replace,
+        or the engine stopped while the disk refused the write."""
+        with self._lock:
+            if not self._waiting(item):
+                return False
+            del self._items[item.id]
+
+        def replace() -> None:
+            with self._order:
+                self.store.replace([item.id], children)
+                self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
+                with self._lock:
+                    for child in children:
+                        if child.kind == QUEUE:
+                            self._items[child.id] = child
+                    self._wake.notify_all()
+                for data in added:
+                    self.bus.publish(events.ITEM_ADDED, data)
+                for child in skipped:
+                    self._announce_end(child)
+
+        # Waited on like every state write of the engine's own (storing): a refused write
+        # raised here, after the item had left the queue, and the playlist waited for its
+        # info without a word until a restart, the disk long freed.
+        stored = False
+        try:
+            stored = self._state_writes.store(replace)
+        finally:
+            if not stored:  # refused, or the engine stops first: the store still holds it
+                with self._lock:
+                    self._items.setdefault(item.id, item)
+        return stored

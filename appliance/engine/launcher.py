@@ -303,6 +303,7 @@ class Launcher:
         self._zygote_for(generation)
 
     def start(self, generation: int) -> ForkedProcess | subprocess.Popen[bytes]:
+        """A new download process; ZygoteFailed once ``close`` has begun."""
         if self.forks:
             failure: Exception | None = None
             # A zygote found dead (or hung) when asked is replaced once, at once: it may have
@@ -317,7 +318,11 @@ class Launcher:
                     if zygote is None:  # none could be had (closed, or it did not start)
                         break
                     self._replace(zygote)
-            log.warning("could not fork a download process (%s); starting one afresh", failure)
+            if not self._closed:
+                log.warning("could not fork a download process (%s); starting one afresh",
+                            failure)
+        if self._closed:  # the service stops: a start that raced it starts nothing
+            raise ZygoteFailed("the pool is closed")
         return spawn()
 
     def _replace(self, zygote: Zygote) -> None:

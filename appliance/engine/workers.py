@@ -228,6 +228,7 @@ class WorkerPool:
         self.idle_timeout = idle_timeout
         self.linger = linger
         self._idle: list[Worker] = []
+        self._launching: set[Worker] = set()  # started for callers of acquire, not ready yet
         self._count: Counter[State] = Counter()
         # Counts as just used: the zygote (or a spare) is warmed at start, so the first
         # download after a boot does not pay for a cold yt-dlp; unused, it retires after the
@@ -287,16 +288,33 @@ class WorkerPool:
             return worker
         try:
             worker = Worker(self._launcher.start(generation), generation)
-            worker.wait_ready()
-        except (OSError, WorkerDied) as exc:
+            self._wait_ready(worker)
+        except (OSError, WorkerDied, ZygoteFailed) as exc:
             with self._cond:
                 self._count[State.BUSY] -= 1
+            if isinstance(exc, ZygoteFailed):  # only once the pool closes
+                raise WorkerDied("the engine is stopping") from exc
             if isinstance(exc, OSError):  # the callers' one failure: no process to be had
                 # (the interpreter gone, no file descriptors or processes left)
                 raise WorkerDied("no download process could be started: "
                                  f"{exc.strerror or exc}") from exc
             raise
         return worker
+
+    def _wait_ready(self, worker: Worker) -> None:
+        """``worker.wait_ready()`` for a caller of ``acquire``, which ``close`` ends at once:
+        the service's stop does not wait out a start (its caller's download is stopping)."""
+        with self._cond:
+            self._launching.add(worker)
+            closed = self._closed
+        try:
+            if closed:  # close() came while it was launched, and did not see it
+                worker.kill()
+                raise WorkerDied("the engine is stopping")
+            worker.wait_ready()
+        finally:
+            with self._cond:
+                self._launching.discard(worker)
 
     def _room(self) -> int:
         """Idle processes worth keeping (under the lock). A spawned one costs a second of CPU
@@ -340,7 +358,10 @@ class WorkerPool:
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
+            launching = list(self._launching)
             self._cond.notify_all()
+        for worker in launching:
+            worker.signal_kill()  # its caller sees it end (its holder reaps it)
         for worker in idle:
             worker.retire()
         self._launcher.close()  # first: a zygote the keeper is warming is killed, not waited for

@@ -49,13 +49,19 @@ def answer(control: socket.socket, start_child: Callable[[int, int], None]) -> N
     returns once drained and every forked process has ended, or when the service is gone."""
     children: dict[int, int] = {}  # pidfd -> pid
     draining = False
+    # poll, not select: the socket keeps the number it has in the service (pass_fds), past
+    # 1023 in a busy service whose limit was raised, where select() raised ValueError: the
+    # zygote died at once, and every download process was started cold instead.
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
     try:
         control.send(READY)
         while not (draining and not children):
-            ready, _, _ = select.select([control, *children], [], [])
+            ready = {fd for fd, _ in poller.poll()}
             for pidfd in [fd for fd in ready if fd in children]:
+                poller.unregister(pidfd)
                 control.send(_reap(pidfd, children.pop(pidfd)))
-            if control not in ready:
+            if control.fileno() not in ready:
                 continue
             message, fds, _, _ = socket.recv_fds(control, 64, 2)
             if not message:
@@ -66,6 +72,7 @@ def answer(control: socket.socket, start_child: Callable[[int, int], None]) -> N
                 pid = _fork(fds, control, children, start_child)
                 pidfd = os.pidfd_open(pid)
                 children[pidfd] = pid
+                poller.register(pidfd, select.POLLIN)
                 socket.send_fds(control, [b"forked %d" % pid], [pidfd])
             else:
                 for fd in fds:
