@@ -4,6 +4,7 @@ a real engine with real yt-dlp downloading from the local origin."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,39 @@ def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime)
             again.cli, again.extras.get("note"), again.auto_start) == (
         failed.url, "b9", "Nine", "sub", "%(id)s.%(ext)s", "--no-mtime", "kept", True)
     assert runtime.engine.get(failed.id) is None
+
+
+def test_a_retry_asked_twice_at_once_queues_it_once(client: TestClient, runtime: Runtime,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A double click (or an automation fired twice): the second retry came while the first
+    was adding, passed the same check, and queued the download a second time."""
+    failed = Item(id=new_id(), url="http://127.0.0.1:9/twice", kind="done", status="error",
+                  auto_start=False, created_at=runtime.store.stamp())
+    runtime.store.insert([failed])
+    adding, release = threading.Event(), threading.Event()
+    add = runtime.engine.add
+
+    def held_add(*args: Any, **kwargs: Any) -> Any:
+        if not adding.is_set():  # the first retry waits in its add for the second's answer
+            adding.set()
+            assert release.wait(30)
+        return add(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.engine, "add", held_add)
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(
+        client.simulate_post(f"/api/downloads/{failed.id}/retry")))
+    first.start()
+    assert adding.wait(30)
+    second = client.simulate_post(f"/api/downloads/{failed.id}/retry")
+    release.set()
+    first.join(30)
+    assert_error(second, 409, "CONFLICT", "being retried already")
+    assert answers[0].status_code == 200, answers[0].text
+    queued = [i for i in runtime.engine.queue_items() if i.url == failed.url]
+    assert [i.id for i in queued] == [answers[0].json["id"]]
+    # and once it is done, the old one is gone: a retry of it again is unknown
+    assert client.simulate_post(f"/api/downloads/{failed.id}/retry").status_code == 404
 
 
 def test_batch_pause_resume_and_partial_counts(client: TestClient, runtime: Runtime,

@@ -7,6 +7,7 @@ under Flasharr's current paths)."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import falcon
@@ -60,8 +61,24 @@ class Retry:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # The downloads a request is retrying now: a second retry of one (a double click, an
+        # automation fired twice) passed the check too and queued it a second time.
+        self._retrying: set[str] = set()
+        self._lock = threading.Lock()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        with self._lock:
+            if item_id in self._retrying:
+                raise errors.AppError("This download is being retried already.",
+                                      errors.CONFLICT)
+            self._retrying.add(item_id)
+        try:
+            resp.media = self._retry(item_id)
+        finally:
+            with self._lock:
+                self._retrying.discard(item_id)
+
+    def _retry(self, item_id: str) -> dict[str, Any]:
         item = _download(self.runtime, item_id)
         if item.kind != DONE or item.status not in FINAL_STATUSES:
             raise errors.AppError(f"Only a completed or failed download can be retried; this "
@@ -73,7 +90,7 @@ class Retry:
             "extras": item.extras,
         }])
         self.runtime.engine.delete_items([item_id])
-        resp.media = {"success": True, "id": added.id, "state": _task(added)["state"]}
+        return {"success": True, "id": added.id, "state": _task(added)["state"]}
 
 
 class Stats:
