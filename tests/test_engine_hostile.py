@@ -128,14 +128,15 @@ def test_a_playlists_entries_keep_no_more_text_than_an_item_does(
 
 def test_a_playlist_of_refused_entries_fails_saying_why(rt: Runtime,
                                                         origin: MediaOrigin) -> None:
+    too_long = f"{origin.clip_url}?{'x' * 9000}"
     origin.feeds.set("all-hostile", [FeedEntry(f"bad{n}", url)
-                                     for n, url in enumerate(HOSTILE)])
+                                     for n, url in enumerate([*HOSTILE, too_long])])
     [parent] = rt.engine.add([{"url": f"{origin.base_url}/feeds/all-hostile.rss"}])
     failed = wait_for(lambda: (i := rt.store.get(parent.id)) and i.kind == "done" and i,
                       timeout=60, message="the playlist to fail")
     assert failed.status == "error"
-    assert "All 3 of the playlist's entries were refused" in failed.error
-    assert "only http(s) URLs" in failed.error
+    assert failed.error == ("All 4 of the playlist's entries were refused (not an http(s) "
+                            "URL: 3; is longer than 8192 characters: 1).")
     assert not rt.store.batch(parent.id)
 
 

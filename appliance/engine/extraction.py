@@ -225,8 +225,9 @@ class Extraction:
             return
         kept, why = _acceptable_entries(item, entries)
         if not kept:
+            # (``why`` names each cause: a URL too long was told "only http(s) URLs")
             self._fail(item, f"All {len(entries)} of the playlist's entries were refused "
-                             f"({why}): only http(s) URLs are downloaded.")
+                             f"({why}).")
             return
         if len(kept) < len(entries):
             refused = len(entries) - len(kept)
