@@ -79,6 +79,36 @@ def test_ytdlp_status_with_no_service_running(home: Path, tmp_path: Path,
         " installed, newest unknown (the service is not running)\n")
 
 
+
+@pytest.mark.parametrize("command", ["status", "update"])
+def test_a_virtual_environment_that_cannot_run_is_one_line(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """With the service down, ``ytdlp status|update --venv`` runs the environment's Python:
+    one that is no program (another user's, closed to this one, is refused the same way) or
+    one that fails (its own Python upgraded away) was a traceback."""
+    monkeypatch.setenv("YTP_PORT", str(closed_port()))
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\nexit 0\n")
+    python.chmod(0o644)  # (no one may run it, root neither)
+    assert run(capsys, "ytdlp", command, "--venv", str(tmp_path / "venv")) == (
+        1, "", f"appliance: the virtual environment {tmp_path / 'venv'} cannot be used: "
+               f"[Errno 13] Permission denied: '{python}'\n")
+    python.write_text("#!/bin/sh\necho starting >&2\n"
+                      "echo 'error while loading shared libraries: libpython3.9.so.1.0' >&2\n"
+                      "exit 127\n")
+    python.chmod(0o755)
+    assert run(capsys, "ytdlp", command, "--venv", str(tmp_path / "venv")) == (
+        1, "", f"appliance: the virtual environment {tmp_path / 'venv'} cannot be used: "
+               f"{python} exited with 127: error while loading shared libraries: "
+               f"libpython3.9.so.1.0\n")
+    python.write_text("#!/bin/sh\nexit 3\n")
+    assert run(capsys, "ytdlp", command, "--venv", str(tmp_path / "venv")) == (
+        1, "", f"appliance: the virtual environment {tmp_path / 'venv'} cannot be used: "
+               f"{python} exited with 3\n")
+
+
 def test_daemon_takes_start_only() -> None:
     assert cli._parser().parse_args(["daemon", "start", "--port", "1"]).action == "start"
     with pytest.raises(SystemExit):
