@@ -6,10 +6,13 @@ answers so, against the real one where it does."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from support.hostile import HostileService, Stream, hostile_service
-from support.tui_pilot import connected, drive, lines_of, until
+from support.origin import MediaOrigin
+from support.server import Server
+from support.tui_pilot import connected, drive, lines_of, select, until
 from textual.pilot import Pilot
 
 from appliance.client import ApiClient, Connection
@@ -18,6 +21,15 @@ from appliance.tui.app import ApplianceApp
 pytestmark = pytest.mark.xdist_group("tui_years")
 
 hostile = pytest.fixture(hostile_service)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real service, its queue paused: what is added waits."""
+    server = Server(tmp_path_factory.mktemp("tui-years")).start()
+    server.post("/api/system/pause", {})
+    yield server
+    server.stop()
 
 
 def stream_of(*records: dict[str, object]) -> bytes:
@@ -51,3 +63,37 @@ def test_log_records_without_ids_are_each_shown(hostile: HostileService) -> None
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+def test_a_retry_of_an_item_that_has_not_ended_queues_no_second_one(
+        service: Server, origin: MediaOrigin) -> None:
+    """``r`` on a waiting (or running) item of the queue: a retry adds the item again and
+    removes its ended record, which a waiting one has not, so a second download of the URL
+    was queued beside the first ("queued", the person told). It is refused, in words."""
+    url = f"{origin.clip_url}?waiting"
+    item_id = service.post("/api/history", {"url": url}).json()[0]["id"]
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await until(pilot, lambda: item_id in app.screen.query_one("#queue-table").rows,
+                    "the waiting item's row")
+        select(app, "queue-table", item_id)
+        await pilot.press("r")
+        warned = await until(pilot, lambda: [n for n in app._notifications
+                                             if "has not ended" in n.message], "the warning")
+        assert warned[0].severity == "warning"
+        assert warned[0].message.endswith(
+            "has not ended (pending): only a finished, failed or cancelled item is queued "
+            "again (cancel it first).")
+        await pilot.press("c")  # cancelled: ended, so it may be retried
+        await until(pilot, lambda: app.model.items.get(item_id, {}).get("status") ==
+                    "cancelled", "the item cancelled")
+        await pilot.press("r")
+        await until(pilot, lambda: item_id not in app.model.items and [
+            i for i in app.model.items.values() if i.get("url") == url], "queued again")
+
+    drive(app, scenario)
+    assert not app.crash_report
+    queue = service.get("/api/history/live").json()["queue"]
+    assert [i["url"] for i in queue.values()].count(url) == 1

@@ -29,7 +29,7 @@ from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
 from .format import cut, json_text, number
-from .model import MAX_ITEMS, Missed, QueueModel
+from .model import ENDED, MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
@@ -414,6 +414,14 @@ class ApplianceApp(App[int]):
                                  self.delete_item, item_id, str(item.get("kind") or "done"),
                                  files, then=after))
         elif action == "retry":
+            status = str(item.get("status") or "")
+            if status not in ENDED:
+                # A retry queues the item again and removes its ended record: of one still
+                # waiting or running, it queued a second download beside the first.
+                self.notify(f"{item.get('title') or item.get('url')} has not ended "
+                            f"({status or 'no status'}): only a finished, failed or cancelled "
+                            "item is queued again (cancel it first).", severity="warning")
+                return
             self.api(self.client.retry, item, then=after)
         else:
             self.api(getattr(self.client, action), [item_id], then=after)
