@@ -5,14 +5,15 @@ answers so, against the real one where it does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from support.hostile import HostileService, Stream, hostile_service
 from support.origin import MediaOrigin
 from support.server import Server
-from support.tui_pilot import connected, drive, lines_of, select, until
+from support.tui_pilot import connected, drive, lines_of, select, text_of, until
 from textual.pilot import Pilot
 
 from appliance.client import ApiClient, Connection
@@ -97,3 +98,37 @@ def test_a_retry_of_an_item_that_has_not_ended_queues_no_second_one(
     assert not app.crash_report
     queue = service.get("/api/history/live").json()["queue"]
     assert [i["url"] for i in queue.values()].count(url) == 1
+
+
+def test_a_pause_lost_to_a_restart_is_not_shown_nor_resumed(
+        make_server: Callable[..., Server]) -> None:
+    """A pause does not outlive a restart. The TUI kept the pause it knew: PAUSED in the
+    header over a queue that ran, and ``P`` (which resumes what the header says is paused)
+    answered "Downloads are not paused." each time, never pausing again. The pause is read
+    again with the snapshot of every reconnect."""
+    server = make_server("paused")
+    server.post("/api/system/pause", {})
+    app = ApplianceApp(ApiClient(Connection(server.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await until(pilot, lambda: "PAUSED" in text_of(app, "#totals-text"), "PAUSED")
+        await asyncio.to_thread(server.stop)
+        await until(pilot, lambda: app.screen.query_one("#banner").display, "the banner")
+        restarted = await asyncio.to_thread(
+            lambda: Server(server.root, server.env, port=server.port).start())
+        try:
+            await until(pilot, lambda: not app.screen.query_one("#banner").display,
+                        "connected again")
+            await until(pilot, lambda: "PAUSED" not in text_of(app, "#totals-text"),
+                        "the pause gone with the restart")
+            await pilot.press("P")
+            await until(pilot, lambda: restarted.get("/api/engine/stats").json()[
+                "system_paused"], "the queue paused by P")
+            await until(pilot, lambda: "PAUSED" in text_of(app, "#totals-text"),
+                        "PAUSED again")
+        finally:
+            await asyncio.to_thread(restarted.stop)
+
+    drive(app, scenario)
+    assert not app.crash_report

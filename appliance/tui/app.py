@@ -182,9 +182,8 @@ class ApplianceApp(App[int]):
 
     def connected(self, configuration: dict[str, Any], health: dict[str, Any],
                   failed_today: int) -> None:
-        self.configuration = configuration
+        self.configuration_read(configuration)
         self.model.failed = failed_today
-        self.model.paused = bool(configuration.get("paused"))
         self.disk_free = health.get("download_path_free_bytes")
         self.folder_problem = folder_problem(health)
         self.push_screen(MainScreen())
@@ -224,7 +223,7 @@ class ApplianceApp(App[int]):
         self.call_from_thread(self._websocket_known, configuration, again)
 
     def _websocket_known(self, configuration: dict[str, Any], again: bool) -> None:
-        self.configuration = configuration
+        self.configuration_read(configuration)
         try:
             moved = self.client.websocket_url(configuration) != self._ws_url
         except ApiError:
@@ -248,7 +247,18 @@ class ApplianceApp(App[int]):
 
     # --- the feed --------------------------------------------------------------------------
 
+    def configuration_read(self, configuration: dict[str, Any]) -> None:
+        """The service's configuration, with whether its queue is paused: a pause does not
+        outlive a restart, and another client may pause or resume while the TUI is away. The
+        header said PAUSED over running downloads, and ``P`` (which resumes what the header
+        says is paused) answered "Downloads are not paused." each time, for good."""
+        self.configuration = configuration
+        self.model.paused = bool(configuration.get("paused"))
+        if (queue := self.view(QueueView)) is not None:
+            queue.repaint_totals()
+
     def on_snapshot(self, live: dict[str, Any]) -> None:
+        again = self.model.synced
         missed = self.model.snapshot(live)
         if missed.vanished or missed.ended:
             self.fetch_final(missed)
@@ -262,6 +272,8 @@ class ApplianceApp(App[int]):
         if (logs := self.view(LogsView)) is not None:
             logs.resume()
         self.refresh_disk(force=True)  # the disk may have gone or come back meanwhile
+        if again:
+            self.refresh_configuration()  # paused or resumed meanwhile, or restarted
 
     @work(thread=True, group="final")
     def fetch_final(self, missed: Missed) -> None:
@@ -366,9 +378,10 @@ class ApplianceApp(App[int]):
     @work(thread=True, exclusive=True, group="configuration")
     def refresh_configuration(self) -> None:
         try:
-            self.configuration = self.client.configuration()
+            configuration = self.client.configuration()
         except (ApiError, Unreachable):
             return
+        self.call_from_thread(self.configuration_read, configuration)
 
     # --- actions ---------------------------------------------------------------------------
 
