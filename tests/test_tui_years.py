@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from support.hostile import HostileService, Stream, hostile_service
+from support.hostile import HISTORY, Held, HostileService, Stream, hostile_service
 from support.origin import MediaOrigin
 from support.server import Server
 from support.tui_pilot import connected, drive, lines_of, select, text_of, until
@@ -132,3 +133,35 @@ def test_a_pause_lost_to_a_restart_is_not_shown_nor_resumed(
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+def test_quit_while_a_request_is_in_flight_does_not_wait_for_it(
+        hostile: HostileService) -> None:
+    """``q`` while the service is slow to answer (here: a history page it holds): the TUI
+    waited for the answer before it let the terminal go, up to the answer's bound of two
+    minutes (the loop's executor joins its threads at close). It closes at once now, and the
+    answer that comes later is no one's."""
+    answered = threading.Event()
+
+    def page(query: str) -> object:
+        answered.set()
+        return HISTORY
+
+    # (a read timeout past the hold's two minutes: the request ends with its answer alone)
+    app = ApplianceApp(ApiClient(Connection(hostile.url), timeout=600))
+    held = Held(page)
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        hostile.answers["/api/history"] = held
+        await pilot.press("2")
+        await until(pilot, lambda: hostile.asked.count("GET /api/history") == 2,
+                    "the history page asked for")
+        await pilot.press("q")
+
+    try:
+        drive(app, scenario)
+        assert not answered.is_set()  # closed while the page was still on its way
+        assert not app.is_running and not app.crash_report
+    finally:
+        held.released.set()

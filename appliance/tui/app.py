@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
@@ -34,6 +35,7 @@ from .screens.add import AddScreen
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
 from .screens.problem import ProblemScreen
+from .threads import DaemonExecutor
 from .views.files import FilesView
 from .views.history import HistoryView
 from .views.logs import LogsView
@@ -142,6 +144,8 @@ class ApplianceApp(App[int]):
         yield Static(f"Connecting to {self.client.url} …", id="connecting", markup=False)
 
     def on_mount(self) -> None:
+        # Before the first worker: none of them may hold the TUI open once the person quits.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
         self.connect()
 
     # --- connecting ------------------------------------------------------------------------

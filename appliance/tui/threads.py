@@ -1,0 +1,42 @@
+"""Where the TUI's thread workers run: daemon threads that quitting does not wait for.
+
+Textual runs a ``@work(thread=True)`` worker in the event loop's default executor, and the
+loop waits for that executor's threads when it closes (and the interpreter at its exit). A
+request still in flight when the person quit (a slow or trickling service, a hundred URLs of
+a paste being added) held the TUI on its last screen until it ended: up to the answer's
+bound of two minutes. Its answer has no one to read it: the app drops what a worker brings
+after it closed (``ApplianceApp.call_from_thread``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Each call in a daemon thread of its own (the TUI makes a handful at a time). A
+    ThreadPoolExecutor by its type only, which asyncio asks of a default executor: its
+    pool's threads are joined at exit, these are not."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+               ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # the worker's to judge, as the executor's would
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, name="tui-worker", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to wait for: what still runs is abandoned with the app."""
