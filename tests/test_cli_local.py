@@ -152,3 +152,30 @@ def test_no_address_and_a_bad_local_setting_says_both(
     # with an address given, the local settings are not needed
     code, _, err = run(capsys, "status", "--url", f"127.0.0.1:{closed_port()}")
     assert code == 1 and "is not reachable" in err and "YTP_PORT" not in err
+
+
+def test_serve_stops_on_a_damaged_database_or_a_port_in_use_with_one_line(
+        home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """What ``serve`` checks before gunicorn starts, in the test process: a database that is
+    none (exit 2, which systemd does not restart on), then a port another program holds."""
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.setenv("YTP_PORT", str(closed_port()))
+    database = load_settings().database_file
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"not a database, but a text of some length " * 100)
+    code, out, err = run(capsys, "serve")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"appliance: the database {database} is damaged (file is not a "
+                          f"database): there is no backup in ") and err.count("\n") == 1
+    assert cli._database_problem(database) == err.removeprefix("appliance: ").rstrip("\n")
+    database.unlink()
+    assert cli._database_problem(database) is None  # none yet: the service makes it
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        monkeypatch.setenv("YTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("YTP_PORT", str(held.getsockname()[1]))
+        code, out, err = run(capsys, "serve")
+    assert (code, out) == (2, "")
+    assert err.startswith("appliance: bad setting: YTP_PORT") and err.count("\n") == 1

@@ -9,20 +9,25 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from support.commands import isolated_home, run
 from support.hostile import HISTORY, Held, HostileService, Stream, hostile_service
 from support.origin import MediaOrigin
 from support.server import Server
-from support.tui_pilot import connected, drive, lines_of, select, text_of, until
+from support.tui_pilot import cell, connected, drive, lines_of, select, text_of, until
 from textual.pilot import Pilot
+from textual.widgets import DataTable, TextArea
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
+from appliance.tui.views.files import media_summary
 
 pytestmark = pytest.mark.xdist_group("tui_years")
 
 hostile = pytest.fixture(hostile_service)
+home = pytest.fixture(isolated_home)
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +170,104 @@ def test_quit_while_a_request_is_in_flight_does_not_wait_for_it(
         assert not app.is_running and not app.crash_report
     finally:
         held.released.set()
+
+
+def test_an_engine_setting_is_edited_in_place(service: Server) -> None:
+    """The Settings view's last list, the engine's settings: ``e`` edits one as JSON, what
+    the service refuses is said in its words with the editor still open, what it takes is
+    in force at once."""
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("4")
+        table = app.screen.query_one("#settings-table", DataTable)
+        await until(pilot, lambda: "Presets" in text_of(app, "#settings-state"), "presets")
+        await pilot.press("k", "k", "k")
+        await until(pilot, lambda: "Notification targets" in text_of(app, "#settings-state"),
+                    "the targets")
+        assert text_of(app, "#settings-state").endswith(
+            "k next list · n new · e edit · d delete · t test")
+        await pilot.press("k")
+        await until(pilot, lambda: "Engine settings" in text_of(app, "#settings-state")
+                    and table.row_count, "the engine settings")
+        assert text_of(app, "#settings-state").endswith("k next list · e edit")
+        row = next(str(k.value) for k in table.rows
+                   if cell(app, "settings-table", str(k.value), "name") ==
+                   "max_downloads_per_site")
+        select(app, "settings-table", row)
+        await pilot.press("e")
+        editor = await until(pilot, lambda: app.screen.query("#record-json")
+                             and app.screen.query_one("#record-json", TextArea), "the editor")
+        assert json.loads(editor.text) == {"max_downloads_per_site": 2}
+        editor.text = '{"max_downloads_per_site": 0}'
+        await pilot.press("ctrl+s")
+        refused = await until(pilot, lambda: text_of(app, "#record-error"), "the refusal")
+        assert "max_downloads_per_site" in refused
+        editor.text = '{"max_downloads_per_site": 3}'
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any(n.message == "Saved." for n in app._notifications),
+                    "saved")
+        assert service.get("/api/settings").json()["max_downloads_per_site"] == 3
+        await until(pilot, lambda: "3" in [cell(app, "settings-table", str(k.value), "summary")
+                                           for k in table.rows], "the new value listed")
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_details_archive_and_unarchive_the_item_shown(hostile: HostileService) -> None:
+    """``A`` and ``U`` in an item's details: its id, in its own path segment; each told."""
+    item = {"id": "a/b", "kind": "done", "status": "finished", "title": "t", "url": "u",
+            "created_at": 1}
+    hostile.answers["/api/history/live"] = {"history_count": 1, "queue": {"a/b": item}}
+    hostile.answers["/api/history/a%2Fb"] = item
+    hostile.answers["/api/history/a%2Fb/archive"] = {"status": True}
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await until(pilot, lambda: app.screen.query_one("#queue-table").row_count, "the row")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.query("#details-fields"), "the details")
+        await pilot.press("A")
+        await until(pilot, lambda: "POST /api/history/a%2Fb/archive" in hostile.asked,
+                    "the archive asked")
+        await pilot.press("U")
+        await until(pilot, lambda: "DELETE /api/history/a%2Fb/archive" in hostile.asked,
+                    "the unarchive asked")
+        await until(pilot, lambda: [n.message for n in app._notifications] == ["done"] * 2,
+                    "both told")
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_ytdlp_status_and_update_through_the_service_say_what_it_said(
+        hostile: HostileService, home: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its versions, then its message when there is one; an update that ended well is exit
+    0, one rolled back exit 1 (the service's message says why)."""
+    monkeypatch.setenv("YTP_PORT", hostile.url.rpartition(":")[2])
+    hostile.answers["/api/ping"] = {}
+    hostile.answers["/api/system/ytdlp"] = {"installed": "2025.1.1", "latest": "2025.2.1",
+                                            "update": {"state": "idle"}}
+    assert run(capsys, "ytdlp", "status") == (
+        0, "yt-dlp 2025.1.1 installed, newest 2025.2.1\n", "")
+    hostile.answers["/api/system/ytdlp/update"] = {}
+    hostile.answers["/api/system/ytdlp"] = {"installed": "2025.2.1", "latest": "2025.2.1",
+                                            "update": {"state": "updated", "message": "done"}}
+    assert run(capsys, "ytdlp", "update") == (
+        0, "the service is updating yt-dlp ...\nyt-dlp 2025.2.1 installed, newest 2025.2.1: "
+           "done\n", "")
+    hostile.answers["/api/system/ytdlp"] = {"installed": "2025.1.1", "latest": "2025.2.1",
+                                            "update": {"state": "rolled_back",
+                                                       "message": "its check failed"}}
+    code, out, _ = run(capsys, "ytdlp", "update")
+    assert (code, out.splitlines()[-1]) == (
+        1, "yt-dlp 2025.1.1 installed, newest 2025.2.1: its check failed")
+
+
+def test_a_file_ffprobe_does_not_read_is_said_to_be_no_media() -> None:
+    assert media_summary({"title": "notes.txt", "ffprobe": {}}).plain == (
+        "title      notes.txt\nmedia      not media ffprobe reads\n")

@@ -24,19 +24,30 @@ class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
                ) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # the worker's to judge, as the executor's would
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        threading.Thread(target=run, name="tui-worker", daemon=True).start()
+        call = _Call(future, fn, args, kwargs)
+        threading.Thread(target=call.run, name="tui-worker", daemon=True).start()
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Nothing to wait for: what still runs is abandoned with the app."""
+
+
+class _Call:
+    def __init__(self, future: concurrent.futures.Future[Any], fn: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.future, self.fn, self.args, self.kwargs = future, fn, args, kwargs
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:  # the worker's to judge, as the executor's would
+            self.future.set_exception(exc)
+            # As ThreadPoolExecutor does: the exception's frames hold this one, and this one
+            # the future that holds the exception; that cycle kept what the failed call held
+            # (a log stream's socket, one of the service's few stream slots) until a garbage
+            # collection came.
+            self = None  # type: ignore[assignment]
+        else:
+            self.future.set_result(result)
