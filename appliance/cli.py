@@ -453,7 +453,9 @@ def _web(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(gen_token(config_path) + "\n")
     except (OSError, ValueError) as exc:
-        sys.stderr.write(f"appliance: cannot update the auth file: {exc}\n")
+        # (its text names the file and what failed: "cannot update the auth file" was said
+        # of a showtoken that could not read it)
+        sys.stderr.write(f"appliance: web {args.web_command}: {exc}\n")
         return 1
     return 0
 
@@ -477,6 +479,12 @@ def _db(args: argparse.Namespace) -> int:
     database = settings.database_file
     try:
         if args.db_command == "backup":
+            if not database.exists():
+                # (SQLite's words for it: "unable to open database file")
+                sys.stderr.write(f"appliance: there is no database at {database}: the service "
+                                 f"makes it at its first start (is this the service's config "
+                                 f"folder? YTP_CONFIG_PATH)\n")
+                return 1
             path = make_backup(database, settings.db_backups)
             sys.stdout.write(f"backed up {database} to {path}\n")
             return 0

@@ -179,3 +179,21 @@ def test_serve_stops_on_a_damaged_database_or_a_port_in_use_with_one_line(
         code, out, err = run(capsys, "serve")
     assert (code, out) == (2, "")
     assert err.startswith("appliance: bad setting: YTP_PORT") and err.count("\n") == 1
+
+
+def test_a_backup_of_no_database_and_an_auth_file_that_cannot_be_read_say_so(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``db backup`` where there is no database (before the first start, or another config
+    folder than the service's) said SQLite's "unable to open database file"; ``web
+    showtoken`` that could not read the auth file said it could not update it."""
+    settings = load_settings()
+    assert run(capsys, "db", "backup") == (
+        1, "", f"appliance: there is no database at {settings.database_file}: the service "
+               f"makes it at its first start (is this the service's config folder? "
+               f"YTP_CONFIG_PATH)\n")
+    (settings.config_path / "auth.json").mkdir(parents=True)
+    auth = settings.config_path / "auth.json"
+    for command in ("showtoken", "gentoken"):
+        assert run(capsys, "web", command) == (
+            1, "", f"appliance: web {command}: {auth}: cannot read: [Errno 21] Is a "
+                   f"directory: '{auth}'\n")

@@ -17,11 +17,13 @@ from support.hostile import HISTORY, Held, HostileService, Stream, hostile_servi
 from support.origin import MediaOrigin
 from support.server import Server
 from support.tui_pilot import cell, connected, drive, lines_of, select, text_of, until
+from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
+from appliance.tui.screens.prompt import PromptScreen
 from appliance.tui.views.files import media_summary
 
 pytestmark = pytest.mark.xdist_group("tui_years")
@@ -271,3 +273,60 @@ def test_ytdlp_status_and_update_through_the_service_say_what_it_said(
 def test_a_file_ffprobe_does_not_read_is_said_to_be_no_media() -> None:
     assert media_summary({"title": "notes.txt", "ffprobe": {}}).plain == (
         "title      notes.txt\nmedia      not media ffprobe reads\n")
+
+
+def test_rename_and_move_start_from_the_entry_and_send_what_was_typed(
+        hostile: HostileService) -> None:
+    """The rename prompt holds the entry's name (Enter on it unchanged sends nothing), the
+    move prompt the folder shown; slashes around the folder typed are not part of it."""
+    entry = {"type": "file", "name": "a.mp4", "path": "shows/a.mp4", "size": 1}
+    hostile.answers["/api/file/browser/"] = {
+        "path": "shows", "contents": [entry],
+        "pagination": {"page": 1, "total": 1, "total_pages": 1}}
+    hostile.answers["/api/file/actions"] = [{"ok": True}]
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    def prompt() -> Input | None:
+        return app.screen.query_one(Input) if isinstance(app.screen, PromptScreen) else None
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("6")
+        await until(pilot, lambda: app.screen.query_one("#files-table").row_count, "the file")
+        await pilot.press("r")
+        field = await until(pilot, prompt, "the rename prompt")
+        assert field.value == "a.mp4"
+        await pilot.press("enter")  # the same name: nothing to do
+        await until(pilot, lambda: not isinstance(app.screen, PromptScreen), "no prompt")
+        await pilot.press("m")
+        field = await until(pilot, prompt, "the move prompt")
+        assert field.value == "shows"
+        field.value = "/Xmas/"
+        await pilot.press("enter")
+        await until(pilot, lambda: "POST /api/file/actions" in hostile.asked, "the move")
+
+    drive(app, scenario, size=(100, 40))
+    assert not app.crash_report
+    assert [body for asked, body in hostile.sent if asked == "POST /api/file/actions"] == [
+        [{"action": "move", "path": "shows/a.mp4", "new_path": "Xmas"}]]
+
+
+def test_the_add_form_names_the_options_the_service_removed(hostile: HostileService) -> None:
+    hostile.answers["POST /api/history"] = [{"status": "queued", "id": "x", "url": "u",
+                                             "removed_options": ["--exec", 3]}]
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("a")
+        urls = await until(pilot, lambda: app.screen.query("#add-urls")
+                           and app.screen.query_one("#add-urls", TextArea), "the form")
+        app.post_message(events.Paste("https://example.com/v\n"))
+        await until(pilot, lambda: "example.com" in urls.text, "the paste")
+        await pilot.press("ctrl+s")
+        answers = await until(pilot, lambda: "✓" in text_of(app, "#add-answers")
+                              and text_of(app, "#add-answers"), "the answer")
+        assert answers == ("✓ queued: https://example.com/v (removed options: --exec 3)")
+
+    drive(app, scenario, size=(100, 40))
+    assert not app.crash_report
