@@ -330,3 +330,31 @@ def test_the_add_form_names_the_options_the_service_removed(hostile: HostileServ
 
     drive(app, scenario, size=(100, 40))
     assert not app.crash_report
+
+
+def test_a_delete_of_an_item_gone_already_says_so_and_drops_its_row(
+        hostile: HostileService) -> None:
+    """Deleted by another client (whose event this TUI missed) or by ``d`` pressed twice:
+    the answer was a toast of "not found", the row stayed. It says so in words now."""
+    item = {"id": "gone", "kind": "queue", "status": "pending", "title": "A title",
+            "url": "u", "created_at": 1}
+    hostile.answers["/api/history/live"] = {"history_count": 0, "queue": {"gone": item}}
+    hostile.answers["DELETE /api/history"] = {"gone": "not found"}
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        table = app.screen.query_one("#queue-table", DataTable)
+        await until(pilot, lambda: table.row_count, "the row")
+        await pilot.press("d")
+        await until(pilot, lambda: app.screen.query("#confirm"), "the question")
+        await pilot.press("y")
+        told = await until(pilot, lambda: list(app._notifications), "the answer")
+        assert [n.message for n in told] == [
+            "A title was deleted already (by another client, or by a key pressed twice)."]
+        await until(pilot, lambda: not table.row_count, "the row gone")
+
+    drive(app, scenario)
+    assert not app.crash_report
+    assert [body["type"] for asked, body in hostile.sent if asked == "DELETE /api/history"] == [
+        "queue", "done"]

@@ -429,7 +429,7 @@ class ApplianceApp(App[int]):
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
                                  self.delete_item, item_id, str(item.get("kind") or "done"),
-                                 files, then=after))
+                                 files, name, then=after))
         elif action == "retry":
             status = str(item.get("status") or "")
             if status not in ENDED:
@@ -443,14 +443,18 @@ class ApplianceApp(App[int]):
         else:
             self.api(getattr(self.client, action), [item_id], then=after)
 
-    def delete_item(self, item_id: str, kind: str, remove_file: bool) -> Any:
+    def delete_item(self, item_id: str, kind: str, remove_file: bool, name: str) -> Any:
         """Delete an item of the queue or the history (in a worker). One of the queue may
         have ended while the person confirmed (or the request travelled): the queue has it no
         more, and "not found" was all they got, the finished item and its file kept; the
-        history is asked then."""
+        history is asked then. One in neither is said so, and shown no more."""
         answer = self.client.delete([item_id], kind=kind, remove_file=remove_file)
         if kind == "queue" and isinstance(answer, dict) and answer.get(item_id) == "not found":
             answer = self.client.delete([item_id], kind="done", remove_file=remove_file)
+        if isinstance(answer, dict) and answer.get(item_id) == "not found":
+            self.call_from_thread(self.model.remove, item_id)
+            return (f"{name} was deleted already (by another client, or by a key pressed "
+                    "twice).")
         return answer
 
     @work(thread=True, group="api")
