@@ -19,7 +19,7 @@ from support.server import Server
 from support.tui_pilot import cell, connected, drive, lines_of, select, text_of, until
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
@@ -279,12 +279,15 @@ def test_rename_and_move_start_from_the_entry_and_send_what_was_typed(
         hostile: HostileService) -> None:
     """The rename prompt holds the entry's name (Enter on it unchanged sends nothing), the
     move prompt the folder shown; slashes around the folder typed are not part of it."""
-    entry = {"type": "file", "name": "a.mp4", "path": "shows/a.mp4", "size": 1}
+    entry = {"type": "file", "name": "a [i].mp4", "path": "shows/a [i].mp4", "size": 1}
     hostile.answers["/api/file/browser/"] = {
         "path": "shows", "contents": [entry],
         "pagination": {"page": 1, "total": 1, "total_pages": 1}}
     hostile.answers["/api/file/actions"] = [{"ok": True}]
     app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    def question() -> str:
+        return str(app.screen.query_one("#prompt Static", Static).render())
 
     def prompt() -> Input | None:
         return app.screen.query_one(Input) if isinstance(app.screen, PromptScreen) else None
@@ -295,7 +298,8 @@ def test_rename_and_move_start_from_the_entry_and_send_what_was_typed(
         await until(pilot, lambda: app.screen.query_one("#files-table").row_count, "the file")
         await pilot.press("r")
         field = await until(pilot, prompt, "the rename prompt")
-        assert field.value == "a.mp4"
+        assert field.value == "a [i].mp4"
+        assert question() == "Rename shows/a [i].mp4 to:"  # a name is text, never markup
         await pilot.press("enter")  # the same name: nothing to do
         await until(pilot, lambda: not isinstance(app.screen, PromptScreen), "no prompt")
         await pilot.press("m")
@@ -308,12 +312,16 @@ def test_rename_and_move_start_from_the_entry_and_send_what_was_typed(
     drive(app, scenario, size=(100, 40))
     assert not app.crash_report
     assert [body for asked, body in hostile.sent if asked == "POST /api/file/actions"] == [
-        [{"action": "move", "path": "shows/a.mp4", "new_path": "Xmas"}]]
+        [{"action": "move", "path": "shows/a [i].mp4", "new_path": "Xmas"}]]
 
 
 def test_the_add_form_names_the_options_the_service_removed(hostile: HostileService) -> None:
+    """And a download field of the kind ``bool`` is a checkbox whose value is sent."""
     hostile.answers["POST /api/history"] = [{"status": "queued", "id": "x", "url": "u",
                                              "removed_options": ["--exec", 3]}]
+    hostile.answers["/api/system/configuration"] = {
+        **hostile.answers["/api/system/configuration"],
+        "dl_fields": [{"field": "embed_subs", "name": "Subtitles", "kind": "bool"}]}
     app = ApplianceApp(ApiClient(Connection(hostile.url)))
 
     async def scenario(pilot: Pilot) -> None:
@@ -323,6 +331,7 @@ def test_the_add_form_names_the_options_the_service_removed(hostile: HostileServ
                            and app.screen.query_one("#add-urls", TextArea), "the form")
         app.post_message(events.Paste("https://example.com/v\n"))
         await until(pilot, lambda: "example.com" in urls.text, "the paste")
+        app.screen.query_one("Checkbox.dl-field", Checkbox).value = True
         await pilot.press("ctrl+s")
         answers = await until(pilot, lambda: "✓" in text_of(app, "#add-answers")
                               and text_of(app, "#add-answers"), "the answer")
@@ -330,6 +339,9 @@ def test_the_add_form_names_the_options_the_service_removed(hostile: HostileServ
 
     drive(app, scenario, size=(100, 40))
     assert not app.crash_report
+    assert [body for asked, body in hostile.sent if asked == "POST /api/history"] == [
+        [{"url": "https://example.com/v", "auto_start": True,
+          "dl_fields": {"embed_subs": True}}]]
 
 
 def test_a_delete_of_an_item_gone_already_says_so_and_drops_its_row(
