@@ -25,6 +25,7 @@ from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.screens.prompt import PromptScreen
 from appliance.tui.views.files import media_summary
+from appliance.tui.views.subscriptions import SubscriptionsView
 
 pytestmark = pytest.mark.xdist_group("tui_years")
 
@@ -370,3 +371,39 @@ def test_a_delete_of_an_item_gone_already_says_so_and_drops_its_row(
     assert not app.crash_report
     assert [body["type"] for asked, body in hostile.sent if asked == "DELETE /api/history"] == [
         "queue", "done"]
+
+
+def test_a_run_that_ends_repaints_its_own_subscription_only(hostile: HostileService) -> None:
+    """500 subscriptions: each run's end (a ``config_update``) wrote every cell of every row
+    again, 3,000 cells and some 170 ms of the UI each time, so a round of runs kept the TUI
+    busy and its keys slow. Only the cells of the task that changed are written now."""
+    tasks = [{"id": i, "name": f"task {i:03d}", "url": f"https://feeds.example/{i}",
+              "last_status": "success", "last_queued": 1, "last_run_at": 1.7e9,
+              "next_run_at": 1.8e9} for i in range(1, 501)]
+    hostile.answers["/api/tasks"] = {"items": tasks, "pagination": {"has_next": False}}
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+    written: list[tuple[str, str]] = []
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 500, "the 500 subscriptions")
+        update_cell = table.update_cell
+
+        def counted(row: object, column: object, value: object, **kwargs: object) -> None:
+            written.append((str(getattr(row, "value", row)), str(getattr(column, "value",
+                                                                          column))))
+            update_cell(row, column, value, **kwargs)  # type: ignore[arg-type]
+
+        table.update_cell = counted  # type: ignore[method-assign]
+        view = app.screen.query_one(SubscriptionsView)
+        view.changed("update", {**tasks[41], "last_status": "failed", "failures": 2})
+        await until(pilot, lambda: cell(app, "subscriptions-table", "42", "outcome") ==
+                    "failed x2", "the failure shown")
+        view.changed("update", tasks[6])  # told again as it was: nothing to write
+        await pilot.pause()
+
+    drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
+    assert written == [("42", "outcome")]

@@ -99,6 +99,9 @@ class SubscriptionsView(Vertical):
         self.tasks: dict[str, dict[str, Any]] = {}
         self.loaded = False
         self._fill_due = False
+        # The tasks changed since the table was last filled: only their rows are repainted
+        # (all of 500 subscriptions took 170 ms of the UI at each run's end).
+        self._changed: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="subscriptions-state")
@@ -133,6 +136,7 @@ class SubscriptionsView(Vertical):
     def show(self, tasks: list[dict[str, Any]]) -> None:
         self.loaded = True
         self.tasks = {str(t["id"]): t for t in tasks[:MAX_TASKS]}
+        self._changed.update(self.tasks)
         self.fill()
 
     def changed(self, action: str, task: Any) -> None:
@@ -143,6 +147,7 @@ class SubscriptionsView(Vertical):
             self.tasks.pop(str(task["id"]), None)
         elif str(task["id"]) in self.tasks or len(self.tasks) < MAX_TASKS:
             self.tasks[str(task["id"])] = task
+            self._changed.add(str(task["id"]))
         else:
             return
         # One repaint for a burst of events, not one each (each sorts and may rebuild it all).
@@ -152,6 +157,7 @@ class SubscriptionsView(Vertical):
 
     def fill(self) -> None:
         self._fill_due = False
+        changed, self._changed = self._changed, set()
         table = self.query_one(SubscriptionTable)
         wide = "url" in table.columns
         ordered = sorted(self.tasks.values(), key=lambda t: str(t.get("name") or "").lower())
@@ -165,9 +171,12 @@ class SubscriptionsView(Vertical):
                 table.move_cursor(row=keys.index(str(selected["id"])))
         else:
             columns = list(table.columns)
-            for task in ordered:
-                for column, value in zip(columns, self.cells(task, wide), strict=True):
-                    table.update_cell(str(task["id"]), column, value)
+            for key in changed & self.tasks.keys():
+                row = table.get_row(key)
+                for column, before, value in zip(columns, row, self.cells(self.tasks[key], wide),
+                                                 strict=True):
+                    if value != before:
+                        table.update_cell(key, column, value)
         running = sum(1 for t in ordered if t.get("running"))
         failing = sum(1 for t in ordered if t.get("last_status") == "failed")
         self.query_one("#subscriptions-state", Static).update(
