@@ -16,7 +16,16 @@ from support.commands import isolated_home, run
 from support.hostile import HISTORY, Held, HostileService, Stream, hostile_service
 from support.origin import MediaOrigin
 from support.server import Server
-from support.tui_pilot import cell, connected, drive, lines_of, select, text_of, until
+from support.tui_pilot import (
+    cell,
+    connected,
+    drive,
+    lines_of,
+    select,
+    settled,
+    text_of,
+    until,
+)
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
@@ -168,11 +177,12 @@ def test_quit_while_a_request_is_in_flight_does_not_wait_for_it(
         await pilot.press("q")
 
     try:
-        drive(app, scenario)
+        drive(app, scenario, settle=False)
         assert not answered.is_set()  # closed while the page was still on its way
         assert not app.is_running and not app.crash_report
     finally:
         held.released.set()
+    settled()  # the page's answer, read by no one
 
 
 def test_an_engine_setting_is_edited_in_place(service: Server) -> None:

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+THREAD_NAME = "tui-worker"
+
 
 class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
     """Each call in a daemon thread of its own (the TUI makes a handful at a time). A
@@ -25,7 +27,7 @@ class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
                ) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         call = _Call(future, fn, args, kwargs)
-        threading.Thread(target=call.run, name="tui-worker", daemon=True).start()
+        threading.Thread(target=call.run, name=THREAD_NAME, daemon=True).start()
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
