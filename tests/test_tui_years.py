@@ -417,3 +417,58 @@ def test_a_run_that_ends_repaints_its_own_subscription_only(hostile: HostileServ
     drive(app, scenario, size=(120, 40))
     assert not app.crash_report
     assert written == [("42", "outcome")]
+
+
+def test_the_lists_are_laid_out_again_when_the_terminal_turns(
+        hostile: HostileService) -> None:
+    """A phone turned from portrait to landscape and back: History, Subscriptions, Files and
+    Settings kept the columns laid out for the width they started at (the status and size
+    columns off a narrower screen, a wider one's room left empty); the Queue alone followed."""
+    item = {"id": "h1", "kind": "done", "status": "finished", "title": "An item",
+            "url": "u", "finished_at": 1.7e9}
+    history = {"items": [item], "pagination": {"page": 1, "total": 1, "total_pages": 1}}
+    hostile.answers["/api/history"] = lambda query: history
+    hostile.answers["/api/tasks"] = {"items": [{"id": 1, "name": "A feed", "url": "f"}],
+                                     "pagination": {"has_next": False}}
+    hostile.answers["/api/file/browser/"] = {
+        "path": "", "contents": [{"type": "file", "name": "a.mp4", "path": "a.mp4"}],
+        "pagination": {"page": 1, "total": 1, "total_pages": 1}}
+    hostile.answers["/api/presets"] = {"items": [{"id": 1, "name": "default", "cli": "-f b"}]}
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    def widths(table: str) -> dict[str, int]:
+        columns = app.screen.query_one(f"#{table}", DataTable).columns
+        return {str(key.value): column.width for key, column in columns.items()}
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        for key, table in (("2", "history-table"), ("5", "subscriptions-table"),
+                           ("6", "files-table"), ("4", "settings-table")):
+            await pilot.press(key)
+            await until(pilot, lambda t=table: app.screen.query_one(f"#{t}",
+                                                                    DataTable).row_count,
+                        f"the rows of {table}")
+        await pilot.resize_terminal(130, 40)
+        await pilot.pause()
+        for key in "2564":  # (a view laid out anew when it is shown)
+            await pilot.press(key)
+            await pilot.pause()
+        assert widths("history-table")["title"] == 130 - 43
+        assert "url" in widths("subscriptions-table")
+        assert "type" in widths("files-table")
+        assert widths("settings-table")["summary"] == 130 - 30
+        await pilot.resize_terminal(60, 30)
+        await pilot.pause()
+        for key in "2564":
+            await pilot.press(key)
+            await pilot.pause()
+        assert widths("history-table")["title"] == 20
+        assert "url" not in widths("subscriptions-table")
+        assert "type" not in widths("files-table")
+        assert widths("settings-table")["summary"] == 30
+        for table in ("history-table", "subscriptions-table", "files-table",
+                      "settings-table"):
+            assert app.screen.query_one(f"#{table}", DataTable).row_count == 1, table
+
+    drive(app, scenario)
+    assert not app.crash_report

@@ -102,13 +102,30 @@ class SubscriptionsView(Vertical):
         # The tasks changed since the table was last filled: only their rows are repainted
         # (all of 500 subscriptions took 170 ms of the UI at each run's end).
         self._changed: set[str] = set()
+        self.columns_for: int | None = None  # the terminal's width the columns fit
 
     def compose(self) -> ComposeResult:
         yield Static("", id="subscriptions-state")
         yield SubscriptionTable(id="subscriptions-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.build_columns()
+
+    def on_resize(self) -> None:
+        """Laid out again for a new width (a phone turned), the selection kept."""
+        if self.columns_for != self.app.size.width:
+            selected = self.selected()
+            self.build_columns()
+            self._changed.update(self.tasks)
+            self.fill()
+            if selected is not None and str(selected["id"]) in self.tasks:
+                table = self.query_one(SubscriptionTable)
+                table.move_cursor(row=table.get_row_index(str(selected["id"])))
+
+    def build_columns(self) -> None:
         table = self.query_one(SubscriptionTable)
+        self.columns_for = self.app.size.width
+        table.clear(columns=True)
         wide = self.app.size.width >= 100
         fixed = 3 + 16 + 13 + 16 + (22 if wide else 0) + 2 * (5 if wide else 4) + 2
         table.add_column("Name", key="name", width=max(12, self.app.size.width - fixed))
