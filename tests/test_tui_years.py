@@ -31,7 +31,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from appliance.client import ApiClient, Connection
-from appliance.tui.app import ApplianceApp
+from appliance.tui.app import ApplianceApp, finish_adds
 from appliance.tui.screens.prompt import PromptScreen
 from appliance.tui.views.files import media_summary
 from appliance.tui.views.subscriptions import SubscriptionsView
@@ -472,3 +472,32 @@ def test_the_lists_are_laid_out_again_when_the_terminal_turns(
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+def test_quit_while_urls_are_being_queued_queues_them_all(hostile: HostileService) -> None:
+    """The TUI does not wait for its requests when the person quits; a paste of URLs being
+    queued one by one would have lost the rest. ``appliance tui`` waits for them (after the
+    terminal is given back), however the add screen or the app were closed."""
+    held = Held([{"status": "queued", "id": "x", "url": "u"}])
+    hostile.answers["POST /api/history"] = held
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("a")
+        urls = await until(pilot, lambda: app.screen.query("#add-urls")
+                           and app.screen.query_one("#add-urls", TextArea), "the form")
+        app.post_message(events.Paste("https://example.com/1\nhttps://example.com/2\n"))
+        await until(pilot, lambda: "example.com/2" in urls.text, "the paste")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "POST /api/history" in hostile.asked, "the first add")
+        await pilot.press("escape", "q")
+
+    drive(app, scenario, settle=False)
+    assert not app.is_running and app.adding  # closed, the URLs still on their way
+    held.released.set()
+    finish_adds(app)
+    assert not app.adding
+    assert [body[0]["url"] for asked, body in hostile.sent if asked == "POST /api/history"] == [
+        "https://example.com/1", "https://example.com/2"]
+    settled()

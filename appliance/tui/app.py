@@ -7,6 +7,7 @@ import collections
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -31,11 +32,11 @@ from appliance.client.shown import shown_lines
 from .controls import ShownControls
 from .format import cut, json_text, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
-from .screens.add import AddScreen
+from .screens.add import AddScreen, add_each
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
 from .screens.problem import ProblemScreen
-from .threads import DaemonExecutor
+from .threads import THREAD_NAME, DaemonExecutor
 from .views.files import FilesView
 from .views.history import HistoryView
 from .views.logs import LogsView
@@ -127,6 +128,7 @@ class ApplianceApp(App[int]):
         self._shown_controls = ShownControls()
         self._toasted: collections.deque[float] = collections.deque(maxlen=TOASTS_PER_WINDOW)
         self._muted = 0
+        self.adding: set[threading.Thread] = set()  # URLs being queued (add_urls)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -411,6 +413,28 @@ class ApplianceApp(App[int]):
     def action_add(self) -> None:
         self.push_screen(AddScreen())
 
+    def add_urls(self, urls: list[str], fields: dict[str, Any], screen: AddScreen) -> None:
+        """Queue ``urls`` in a thread of their own, not a worker a closing screen or app
+        cancels: ``run()`` waits for it when the person quits (the TUI no longer waits for
+        its requests then, appliance.tui.threads, and the rest of a paste was lost). The
+        answers go to ``screen`` while it is open, else to a toast."""
+        def send() -> None:
+            try:
+                lines = add_each(self.client, urls, fields)
+            finally:
+                self.adding.discard(thread)
+            if screen.is_attached:
+                self.call_from_thread(screen.show_answers, lines)
+            else:
+                refused = sum(1 for line in lines if not line.plain.startswith("✓"))
+                self.call_from_thread(self.notify, f"{len(lines) - refused} URLs queued, "
+                                      f"{refused} refused",
+                                      severity="error" if refused else "information")
+
+        thread = threading.Thread(target=send, name=THREAD_NAME, daemon=True)
+        self.adding.add(thread)  # before it starts: a quit at once waits for it too
+        thread.start()
+
     def action_pause_all(self) -> None:
         self.api(self.client.resume_all if self.model.paused else self.client.pause_all)
 
@@ -554,7 +578,15 @@ def run(client: ApiClient) -> int:
     """``appliance tui``: run until the person quits; the exit code."""
     app = ApplianceApp(client)
     app.run()
+    finish_adds(app)
     client.close()
     if app.crash_report:
         sys.stderr.write(shown_lines(app.crash_report))
     return app.return_code or 0
+
+
+def finish_adds(app: ApplianceApp) -> None:
+    """Wait for the URLs still being queued when the app closed (each request is bounded)."""
+    for thread in list(app.adding):
+        sys.stderr.write("appliance: queueing the URLs given before quitting …\n")
+        thread.join()
