@@ -34,6 +34,7 @@ from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp, finish_adds
 from appliance.tui.screens.prompt import PromptScreen
 from appliance.tui.views.files import media_summary
+from appliance.tui.views.queue import row_of
 from appliance.tui.views.subscriptions import SubscriptionsView
 
 pytestmark = pytest.mark.xdist_group("tui_years")
@@ -501,3 +502,47 @@ def test_quit_while_urls_are_being_queued_queues_them_all(hostile: HostileServic
     assert [body[0]["url"] for asked, body in hostile.sent if asked == "POST /api/history"] == [
         "https://example.com/1", "https://example.com/2"]
     settled()
+
+
+def test_keys_on_empty_lists_say_nothing_is_selected(hostile: HostileService) -> None:
+    """An empty queue and no subscriptions yet (a fresh install): the actions' keys say so."""
+    hostile.answers["/api/tasks"] = {"items": [], "pagination": {"has_next": False}}
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: len(app._notifications) == 1, "the queue's answer")
+        await pilot.press("5")
+        await until(pilot, lambda: app.screen.query_one(SubscriptionsView).loaded, "loaded")
+        await pilot.press("r")
+        await until(pilot, lambda: len(app._notifications) == 2, "the subscriptions' answer")
+        assert [(n.message, n.severity) for n in app._notifications] == [
+            ("Nothing selected.", "warning")] * 2
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_the_history_is_searched_once_typing_pauses(hostile: HostileService) -> None:
+    """No Enter needed: the service is asked once the typing has paused."""
+    hostile.answers["/api/history"] = HISTORY
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("2")
+        await until(pilot, lambda: hostile.asked.count("GET /api/history") == 2, "page 1")
+        await pilot.press("slash", "c", "a", "t")
+        await until(pilot, lambda: any("search=cat" in q for q in hostile.queries),
+                    "the search asked for")
+        assert isinstance(app.focused, Input)  # still typing: Enter was not pressed
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_an_ended_item_shows_its_files_size() -> None:
+    """A finished item of the history (in the queue after it ended) names its size as
+    ``file_size`` only."""
+    assert str(row_of({"status": "finished", "file_size": 3 * 2**20}, False)[3]) == "3.0 MiB"
