@@ -546,3 +546,19 @@ def test_an_ended_item_shows_its_files_size() -> None:
     """A finished item of the history (in the queue after it ended) names its size as
     ``file_size`` only."""
     assert str(row_of({"status": "finished", "file_size": 3 * 2**20}, False)[3]) == "3.0 MiB"
+
+
+def test_the_services_warnings_and_errors_are_toasts_of_their_kind(
+        hostile: HostileService) -> None:
+    hostile.frames = [json.dumps({"event": name, "data": {"message": text}})
+                      for name, text in (("log_warning", "disk nearly full"),
+                                         ("log_error", "disk full"))]
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: len(app._notifications) == 2, "both toasts")
+        assert [(n.message, n.severity) for n in app._notifications] == [
+            ("disk nearly full", "warning"), ("disk full", "error")]
+
+    drive(app, scenario)
+    assert not app.crash_report
