@@ -562,3 +562,18 @@ def test_the_services_warnings_and_errors_are_toasts_of_their_kind(
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+def test_a_download_folder_that_is_there_shows_no_problem(hostile: HostileService) -> None:
+    """``download_folder: "ok"`` is no problem to show; any other text is one, in full."""
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        shown = app.screen.query_one("#folder-problem", Static)
+        assert not shown.display
+        app.disk_refreshed({"download_folder": "the disk is gone"})
+        assert shown.display and str(shown.render()) == "the disk is gone"
+
+    drive(app, scenario)
+    assert not app.crash_report
