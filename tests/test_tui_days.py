@@ -1,12 +1,24 @@
-"""The queue's header over days: "failed today" counts today's failures, however long the
-TUI stays open (a tmux session left for weeks) and whatever ended while it was away."""
+"""The queue's header over time: "failed today" counts today's failures, however long the
+TUI stays open (a tmux session left for weeks) and whatever ended while it was away; the
+total speed is sampled each second for its sparkline."""
 
 from __future__ import annotations
 
 import time
 
-from appliance.client import LiveEvent
+import pytest
+from support.hostile import HostileService, hostile_service
+from support.tui_pilot import connected, drive, until
+from textual.pilot import Pilot
+from textual.widgets import Sparkline
+
+from appliance.client import ApiClient, Connection, LiveEvent
+from appliance.tui.app import ApplianceApp
 from appliance.tui.model import QueueModel
+
+pytestmark = pytest.mark.xdist_group("tui_days")
+
+hostile = pytest.fixture(hostile_service)
 
 
 class Clock:
@@ -54,3 +66,20 @@ def test_what_failed_while_the_tui_was_away_is_counted_once() -> None:
     model.ended_meanwhile({"id": "z", "kind": "done", "status": "finished",
                            "finished_at": clock.now - 60})
     assert model.totals()["failed"] == 1
+
+
+def test_the_total_speed_is_sampled_for_the_sparkline(hostile: HostileService) -> None:
+    item = {"id": "a", "kind": "queue", "status": "downloading", "title": "t", "url": "u",
+            "speed": 2048.0, "created_at": 1}
+    hostile.answers["/api/history/live"] = {"history_count": 0, "queue": {"a": item}}
+    app = ApplianceApp(ApiClient(Connection(hostile.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        sparkline = app.screen.query_one("#speed-sparkline", Sparkline)
+        samples = await until(pilot, lambda: len(sparkline.data or []) >= 2
+                              and list(sparkline.data or []), "two samples")
+        assert set(samples) == {2048.0}
+
+    drive(app, scenario)
+    assert not app.crash_report
