@@ -122,6 +122,7 @@ class LogsView(Vertical):
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
         if not self.app.call_from_thread(self.opened, stream, get_current_worker()):
+            stream.close()  # (the app closing: not left to the garbage collector)
             return
         older = [record_from_entry(e) for e in reversed(page.get("logs") or [])]
         self.app.call_from_thread(self.add, older)
