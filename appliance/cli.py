@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -171,14 +172,35 @@ def _ytdlp_status(client: ApiClient) -> dict[str, Any]:
 
 def _ytdlp_offline(args: argparse.Namespace) -> int:
     from .client.shown import shown
-    from .ytdlp_update import Updater
 
     settings = load_settings()
     python = args.venv / "bin" / "python"
-    if not python.exists():
-        sys.stderr.write(f"appliance: {args.venv} is not a virtual environment "
-                         f"(no bin/python)\n")
+    try:
+        if not python.exists():
+            sys.stderr.write(f"appliance: {args.venv} is not a virtual environment "
+                             f"(no bin/python)\n")
+            return 1
+        return _ytdlp_on(args, python, settings)
+    except (OSError, subprocess.SubprocessError) as exc:
+        # Another user's environment (its folder closed to this one), a bin/python that is
+        # no program, or one whose own Python was upgraded away: said, not a traceback.
+        sys.stderr.write(shown(f"appliance: the virtual environment {args.venv} cannot be "
+                               f"used: {_failure(exc)}") + "\n")
         return 1
+
+
+def _failure(exc: OSError | subprocess.SubprocessError) -> str:
+    """What went wrong running a program, in one line: its last line of errors, if any."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        said = str(exc.stderr or "").strip().splitlines()
+        return f"{exc.cmd[0]} exited with {exc.returncode}" + (f": {said[-1]}" if said else "")
+    return str(exc)
+
+
+def _ytdlp_on(args: argparse.Namespace, python: Path, settings: Settings) -> int:
+    from .client.shown import shown
+    from .ytdlp_update import Updater
+
     updater = Updater(python, settings.ytdlp_index_url,
                       settings.config_path / "ytdlp-releases",
                       check_url=settings.ytdlp_check_url,
@@ -431,7 +453,9 @@ def _web(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(gen_token(config_path) + "\n")
     except (OSError, ValueError) as exc:
-        sys.stderr.write(f"appliance: cannot update the auth file: {exc}\n")
+        # (its text names the file and what failed: "cannot update the auth file" was said
+        # of a showtoken that could not read it)
+        sys.stderr.write(f"appliance: web {args.web_command}: {exc}\n")
         return 1
     return 0
 
@@ -455,6 +479,12 @@ def _db(args: argparse.Namespace) -> int:
     database = settings.database_file
     try:
         if args.db_command == "backup":
+            if not database.exists():
+                # (SQLite's words for it: "unable to open database file")
+                sys.stderr.write(f"appliance: there is no database at {database}: the service "
+                                 f"makes it at its first start (is this the service's config "
+                                 f"folder? YTP_CONFIG_PATH)\n")
+                return 1
             path = make_backup(database, settings.db_backups)
             sys.stdout.write(f"backed up {database} to {path}\n")
             return 0

@@ -79,6 +79,36 @@ def test_ytdlp_status_with_no_service_running(home: Path, tmp_path: Path,
         " installed, newest unknown (the service is not running)\n")
 
 
+
+@pytest.mark.parametrize("command", ["status", "update"])
+def test_a_virtual_environment_that_cannot_run_is_one_line(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """With the service down, ``ytdlp status|update --venv`` runs the environment's Python:
+    one that is no program (another user's, closed to this one, is refused the same way) or
+    one that fails (its own Python upgraded away) was a traceback."""
+    monkeypatch.setenv("YTP_PORT", str(closed_port()))
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\nexit 0\n")
+    python.chmod(0o644)  # (no one may run it, root neither)
+    assert run(capsys, "ytdlp", command, "--venv", str(tmp_path / "venv")) == (
+        1, "", f"appliance: the virtual environment {tmp_path / 'venv'} cannot be used: "
+               f"[Errno 13] Permission denied: '{python}'\n")
+    python.write_text("#!/bin/sh\necho starting >&2\n"
+                      "echo 'error while loading shared libraries: libpython3.9.so.1.0' >&2\n"
+                      "exit 127\n")
+    python.chmod(0o755)
+    assert run(capsys, "ytdlp", command, "--venv", str(tmp_path / "venv")) == (
+        1, "", f"appliance: the virtual environment {tmp_path / 'venv'} cannot be used: "
+               f"{python} exited with 127: error while loading shared libraries: "
+               f"libpython3.9.so.1.0\n")
+    python.write_text("#!/bin/sh\nexit 3\n")
+    assert run(capsys, "ytdlp", command, "--venv", str(tmp_path / "venv")) == (
+        1, "", f"appliance: the virtual environment {tmp_path / 'venv'} cannot be used: "
+               f"{python} exited with 3\n")
+
+
 def test_daemon_takes_start_only() -> None:
     assert cli._parser().parse_args(["daemon", "start", "--port", "1"]).action == "start"
     with pytest.raises(SystemExit):
@@ -122,3 +152,48 @@ def test_no_address_and_a_bad_local_setting_says_both(
     # with an address given, the local settings are not needed
     code, _, err = run(capsys, "status", "--url", f"127.0.0.1:{closed_port()}")
     assert code == 1 and "is not reachable" in err and "YTP_PORT" not in err
+
+
+def test_serve_stops_on_a_damaged_database_or_a_port_in_use_with_one_line(
+        home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """What ``serve`` checks before gunicorn starts, in the test process: a database that is
+    none (exit 2, which systemd does not restart on), then a port another program holds."""
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.setenv("YTP_PORT", str(closed_port()))
+    database = load_settings().database_file
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"not a database, but a text of some length " * 100)
+    code, out, err = run(capsys, "serve")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"appliance: the database {database} is damaged (file is not a "
+                          f"database): there is no backup in ") and err.count("\n") == 1
+    assert cli._database_problem(database) == err.removeprefix("appliance: ").rstrip("\n")
+    database.unlink()
+    assert cli._database_problem(database) is None  # none yet: the service makes it
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        monkeypatch.setenv("YTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("YTP_PORT", str(held.getsockname()[1]))
+        code, out, err = run(capsys, "serve")
+    assert (code, out) == (2, "")
+    assert err.startswith("appliance: bad setting: YTP_PORT") and err.count("\n") == 1
+
+
+def test_a_backup_of_no_database_and_an_auth_file_that_cannot_be_read_say_so(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``db backup`` where there is no database (before the first start, or another config
+    folder than the service's) said SQLite's "unable to open database file"; ``web
+    showtoken`` that could not read the auth file said it could not update it."""
+    settings = load_settings()
+    assert run(capsys, "db", "backup") == (
+        1, "", f"appliance: there is no database at {settings.database_file}: the service "
+               f"makes it at its first start (is this the service's config folder? "
+               f"YTP_CONFIG_PATH)\n")
+    (settings.config_path / "auth.json").mkdir(parents=True)
+    auth = settings.config_path / "auth.json"
+    for command in ("showtoken", "gentoken"):
+        assert run(capsys, "web", command) == (
+            1, "", f"appliance: web {command}: {auth}: cannot read: [Errno 21] Is a "
+                   f"directory: '{auth}'\n")

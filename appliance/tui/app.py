@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -29,11 +31,12 @@ from appliance.client.shown import shown_lines
 
 from .controls import ShownControls
 from .format import cut, json_text, number
-from .model import MAX_ITEMS, Missed, QueueModel
-from .screens.add import AddScreen
+from .model import ENDED, MAX_ITEMS, Missed, QueueModel
+from .screens.add import AddScreen, add_each
 from .screens.confirm import DeleteScreen
 from .screens.details import DetailsScreen
 from .screens.problem import ProblemScreen
+from .threads import THREAD_NAME, DaemonExecutor
 from .views.files import FilesView
 from .views.history import HistoryView
 from .views.logs import LogsView
@@ -125,6 +128,7 @@ class ApplianceApp(App[int]):
         self._shown_controls = ShownControls()
         self._toasted: collections.deque[float] = collections.deque(maxlen=TOASTS_PER_WINDOW)
         self._muted = 0
+        self.adding: set[threading.Thread] = set()  # URLs being queued (add_urls)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -142,6 +146,8 @@ class ApplianceApp(App[int]):
         yield Static(f"Connecting to {self.client.url} …", id="connecting", markup=False)
 
     def on_mount(self) -> None:
+        # Before the first worker: none of them may hold the TUI open once the person quits.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
         self.connect()
 
     # --- connecting ------------------------------------------------------------------------
@@ -182,9 +188,8 @@ class ApplianceApp(App[int]):
 
     def connected(self, configuration: dict[str, Any], health: dict[str, Any],
                   failed_today: int) -> None:
-        self.configuration = configuration
+        self.configuration_read(configuration)
         self.model.failed = failed_today
-        self.model.paused = bool(configuration.get("paused"))
         self.disk_free = health.get("download_path_free_bytes")
         self.folder_problem = folder_problem(health)
         self.push_screen(MainScreen())
@@ -224,7 +229,7 @@ class ApplianceApp(App[int]):
         self.call_from_thread(self._websocket_known, configuration, again)
 
     def _websocket_known(self, configuration: dict[str, Any], again: bool) -> None:
-        self.configuration = configuration
+        self.configuration_read(configuration)
         try:
             moved = self.client.websocket_url(configuration) != self._ws_url
         except ApiError:
@@ -248,7 +253,18 @@ class ApplianceApp(App[int]):
 
     # --- the feed --------------------------------------------------------------------------
 
+    def configuration_read(self, configuration: dict[str, Any]) -> None:
+        """The service's configuration, with whether its queue is paused: a pause does not
+        outlive a restart, and another client may pause or resume while the TUI is away. The
+        header said PAUSED over running downloads, and ``P`` (which resumes what the header
+        says is paused) answered "Downloads are not paused." each time, for good."""
+        self.configuration = configuration
+        self.model.paused = bool(configuration.get("paused"))
+        if (queue := self.view(QueueView)) is not None:
+            queue.repaint_totals()
+
     def on_snapshot(self, live: dict[str, Any]) -> None:
+        again = self.model.synced
         missed = self.model.snapshot(live)
         if missed.vanished or missed.ended:
             self.fetch_final(missed)
@@ -262,6 +278,8 @@ class ApplianceApp(App[int]):
         if (logs := self.view(LogsView)) is not None:
             logs.resume()
         self.refresh_disk(force=True)  # the disk may have gone or come back meanwhile
+        if again:
+            self.refresh_configuration()  # paused or resumed meanwhile, or restarted
 
     @work(thread=True, group="final")
     def fetch_final(self, missed: Missed) -> None:
@@ -366,9 +384,10 @@ class ApplianceApp(App[int]):
     @work(thread=True, exclusive=True, group="configuration")
     def refresh_configuration(self) -> None:
         try:
-            self.configuration = self.client.configuration()
+            configuration = self.client.configuration()
         except (ApiError, Unreachable):
             return
+        self.call_from_thread(self.configuration_read, configuration)
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -394,6 +413,28 @@ class ApplianceApp(App[int]):
     def action_add(self) -> None:
         self.push_screen(AddScreen())
 
+    def add_urls(self, urls: list[str], fields: dict[str, Any], screen: AddScreen) -> None:
+        """Queue ``urls`` in a thread of their own, not a worker a closing screen or app
+        cancels: ``run()`` waits for it when the person quits (the TUI no longer waits for
+        its requests then, appliance.tui.threads, and the rest of a paste was lost). The
+        answers go to ``screen`` while it is open, else to a toast."""
+        def send() -> None:
+            try:
+                lines = add_each(self.client, urls, fields)
+            finally:
+                self.adding.discard(thread)
+            if screen.is_attached:
+                self.call_from_thread(screen.show_answers, lines)
+            else:
+                refused = sum(1 for line in lines if not line.plain.startswith("✓"))
+                self.call_from_thread(self.notify, f"{len(lines) - refused} URLs queued, "
+                                      f"{refused} refused",
+                                      severity="error" if refused else "information")
+
+        thread = threading.Thread(target=send, name=THREAD_NAME, daemon=True)
+        self.adding.add(thread)  # before it starts: a quit at once waits for it too
+        thread.start()
+
     def action_pause_all(self) -> None:
         self.api(self.client.resume_all if self.model.paused else self.client.pause_all)
 
@@ -412,20 +453,32 @@ class ApplianceApp(App[int]):
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
                                  self.delete_item, item_id, str(item.get("kind") or "done"),
-                                 files, then=after))
+                                 files, name, then=after))
         elif action == "retry":
+            status = str(item.get("status") or "")
+            if status not in ENDED:
+                # A retry queues the item again and removes its ended record: of one still
+                # waiting or running, it queued a second download beside the first.
+                self.notify(f"{item.get('title') or item.get('url')} has not ended "
+                            f"({status or 'no status'}): only a finished, failed or cancelled "
+                            "item is queued again (cancel it first).", severity="warning")
+                return
             self.api(self.client.retry, item, then=after)
         else:
             self.api(getattr(self.client, action), [item_id], then=after)
 
-    def delete_item(self, item_id: str, kind: str, remove_file: bool) -> Any:
+    def delete_item(self, item_id: str, kind: str, remove_file: bool, name: str) -> Any:
         """Delete an item of the queue or the history (in a worker). One of the queue may
         have ended while the person confirmed (or the request travelled): the queue has it no
         more, and "not found" was all they got, the finished item and its file kept; the
-        history is asked then."""
+        history is asked then. One in neither is said so, and shown no more."""
         answer = self.client.delete([item_id], kind=kind, remove_file=remove_file)
         if kind == "queue" and isinstance(answer, dict) and answer.get(item_id) == "not found":
             answer = self.client.delete([item_id], kind="done", remove_file=remove_file)
+        if isinstance(answer, dict) and answer.get(item_id) == "not found":
+            self.call_from_thread(self.model.remove, item_id)
+            return (f"{name} was deleted already (by another client, or by a key pressed "
+                    "twice).")
         return answer
 
     @work(thread=True, group="api")
@@ -525,7 +578,15 @@ def run(client: ApiClient) -> int:
     """``appliance tui``: run until the person quits; the exit code."""
     app = ApplianceApp(client)
     app.run()
+    finish_adds(app)
     client.close()
     if app.crash_report:
         sys.stderr.write(shown_lines(app.crash_report))
     return app.return_code or 0
+
+
+def finish_adds(app: ApplianceApp) -> None:
+    """Wait for the URLs still being queued when the app closed (each request is bounded)."""
+    for thread in list(app.adding):
+        sys.stderr.write("appliance: queueing the URLs given before quitting …\n")
+        thread.join()

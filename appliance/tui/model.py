@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any
 
 from appliance.client import LiveEvent
@@ -75,8 +77,13 @@ class Missed:
     ended: int  # items the history gained meanwhile: those, and any added and ended unseen
 
 
+def local_day(epoch: float) -> tuple[int, int, int]:
+    return time.localtime(epoch)[:3]
+
+
 class QueueModel:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.items: dict[str, dict[str, Any]] = {}
         self.dirty: set[str] = set()
         self.removed: set[str] = set()
@@ -84,6 +91,7 @@ class QueueModel:
         self.history_count = 0
         self.synced = False  # a snapshot was taken: the next one is a catch-up
         self.failed = 0  # failures today: counted from the history at connect, then events
+        self.failed_day = local_day(clock())  # the day they are counted for
         self.counted_failures: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.left_out = False  # older items were left out for newer ones (MAX_ITEMS)
         self.speeds: collections.deque[float] = collections.deque(maxlen=SPEED_SAMPLES)
@@ -123,11 +131,8 @@ class QueueModel:
             # Ids are the queue's keys, text: a number or a list from the wire is made one.
             item_id = str(data["id"])
             data = {**data, "id": item_id}
-            if name == "item_error" and item_id not in self.counted_failures:
-                self.counted_failures[item_id] = None
-                if len(self.counted_failures) > COUNTED_FAILURES:
-                    self.counted_failures.popitem(last=False)
-                self.failed += 1
+            if name == "item_error":
+                self.count_failure(item_id)
             if "kind" in data or name == "item_added":
                 self.upsert(data)
             elif self.items.get(item_id, {}).get("kind") == "queue":
@@ -146,8 +151,28 @@ class QueueModel:
 
     def ended_meanwhile(self, item: dict[str, Any]) -> None:
         """An item of the history that ended while the TUI was away (the snapshot's count
-        has it already)."""
+        has it already); one that failed today is counted (its event came to no one)."""
+        if item.get("status") == "error" and local_day(
+                number(item.get("finished_at")) or 0) == local_day(self.clock()):
+            self.count_failure(str(item.get("id")))
         self._store(str(item.get("id")), item)
+
+    def count_failure(self, item_id: str) -> None:
+        if item_id in self.counted_failures:
+            return
+        self.counted_failures[item_id] = None
+        if len(self.counted_failures) > COUNTED_FAILURES:
+            self.counted_failures.popitem(last=False)
+        self.failures_today()  # (a new day starts from none)
+        self.failed += 1
+
+    def failures_today(self) -> int:
+        """The count of today's failures; from none again once the day has changed (a TUI
+        left open in tmux said "37 failed today" for a week's)."""
+        today = local_day(self.clock())
+        if today != self.failed_day:
+            self.failed, self.failed_day = 0, today
+        return self.failed
 
     def _store(self, item_id: str, item: dict[str, Any]) -> None:
         self.items[item_id] = {**self.items.get(item_id, {}), **item, "id": item_id}
@@ -188,7 +213,7 @@ class QueueModel:
             elif status == "pending":
                 queued += 1
         return {"active": active, "queued": queued, "speed": total_speed,
-                "failed": self.failed, "paused": self.paused}
+                "failed": self.failures_today(), "paused": self.paused}
 
     def sample_speed(self) -> float:
         speed = self.totals()["speed"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -15,6 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
 
 from appliance.tui.app import ApplianceApp
+from appliance.tui.threads import THREAD_NAME
 
 from .server import Server
 
@@ -22,14 +24,28 @@ SIZE = (80, 24)
 
 
 def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, None]],
-          size: tuple[int, int] = SIZE, notifications: bool = False) -> None:
+          size: tuple[int, int] = SIZE, notifications: bool = False,
+          settle: bool = True) -> None:
     """Run ``scenario`` on ``app`` under the pilot (``notifications``: toasts are drawn,
-    which Textual's test runs leave out unless asked)."""
+    which Textual's test runs leave out unless asked); ``settle``: then wait for its
+    workers' threads (see :func:`settled`)."""
     async def run() -> None:
         async with app.run_test(size=size, notifications=notifications) as pilot:
             await scenario(pilot)
 
     asyncio.run(run())
+    if settle:
+        settled()
+
+
+def settled(seconds: float = 180) -> None:
+    """The TUI's worker threads have ended. The app does not wait for them when it closes
+    (appliance.tui.threads): what one still did after its test (read an answer of
+    megabytes, say) was counted in the next test's memory or requests."""
+    for thread in threading.enumerate():
+        if thread.name == THREAD_NAME:
+            thread.join(seconds)
+            assert not thread.is_alive(), f"a TUI worker still runs after {seconds:g} s"
 
 
 async def until(pilot: Pilot, predicate: Callable[[], Any], what: str,

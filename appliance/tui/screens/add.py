@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -14,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TextArea
 
-from appliance.client import ApiError, Unreachable
+from appliance.client import ApiClient, ApiError, Unreachable
 
 
 def urls_in(text: str) -> list[str]:
@@ -118,23 +117,25 @@ class AddScreen(ModalScreen[None]):
             self.notify("Paste at least one URL.", severity="warning")
             return
         self.query_one("#add-answers", Static).update("Queueing …")
-        self.submit(urls, self.fields())
-
-    @work(thread=True, exclusive=True)
-    def submit(self, urls: list[str], fields: dict[str, Any]) -> None:
-        # One request per URL: a URL the service refuses does not hold the others back.
-        lines = []
-        for url in urls:
-            try:
-                answers = self.app.client.add([{"url": url, **fields}])
-            except (ApiError, Unreachable) as exc:
-                lines.append(answer_line(url, None, str(exc)))
-            else:  # (an empty array of answers was an IndexError that stopped the TUI)
-                lines.append(answer_line(url, answers[0], None) if answers else
-                             answer_line(url, None, "the service's answer names no item"))
-        self.app.call_from_thread(self.show_answers, lines)
+        # The app's worker, not this screen's: Esc or q while they are sent loses none.
+        self.app.add_urls(urls, self.fields(), self)
 
     def show_answers(self, lines: list[Text]) -> None:
         self.query_one("#add-answers", Static).update(Text("\n").join(lines))
         if all(line.plain.startswith("✓") for line in lines):
             self.query_one("#add-urls", TextArea).text = ""
+
+
+def add_each(client: ApiClient, urls: list[str], fields: dict[str, Any]) -> list[Text]:
+    """Each URL queued with ``fields``, one request each (a URL the service refuses does not
+    hold the others back); a line for each."""
+    lines = []
+    for url in urls:
+        try:
+            answers = client.add([{"url": url, **fields}])
+        except (ApiError, Unreachable) as exc:
+            lines.append(answer_line(url, None, str(exc)))
+        else:  # (an empty array of answers was an IndexError that stopped the TUI)
+            lines.append(answer_line(url, answers[0], None) if answers else
+                         answer_line(url, None, "the service's answer names no item"))
+    return lines

@@ -78,6 +78,7 @@ class LogScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True)
     def follow(self) -> None:
+        stream = None
         try:
             stream = self.open_stream()
             if not self.app.call_from_thread(self.opened, stream):
@@ -87,6 +88,11 @@ class LogScreen(ModalScreen[None]):
         except (ApiError, Unreachable) as exc:
             self.app.call_from_thread(self.finish, str(exc))
             return
+        finally:
+            # One this screen did not take (it closed meanwhile: ``self.app`` itself raises
+            # then, on a screen gone) is closed here, not left to the garbage collector.
+            if stream is not None and stream is not self.stream:
+                stream.close()
         self.app.call_from_thread(self.finish, "the run has ended")
 
     def opened(self, stream: LogStream) -> bool:

@@ -145,6 +145,7 @@ class FilesView(PagedView):
         self.folder = ""
         self.sort_by = "name"
         self.stale = False
+        self.columns_for: int | None = None  # the terminal's width the columns fit
 
     @property
     def may_act(self) -> bool:
@@ -157,7 +158,20 @@ class FilesView(PagedView):
         yield FilesTable(id="files-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.build_columns()
+
+    def on_resize(self) -> None:
+        """Laid out again for a new width (a phone turned), the selection kept."""
+        if self.columns_for != self.app.size.width:
+            selected = self.selected()
+            self.build_columns()
+            if self.current is not None:
+                self.fill(self.current, selected)
+
+    def build_columns(self) -> None:
         table = self.query_one(FilesTable)
+        self.columns_for = self.app.size.width
+        table.clear(columns=True)
         wide = self.app.size.width >= 100
         fixed = 9 + 16 + (14 if wide else 0) + 2 * (4 if wide else 3) + 2
         table.add_column("Name", key="name", width=max(16, self.app.size.width - fixed))
@@ -213,6 +227,9 @@ class FilesView(PagedView):
             return
         selected = self.selected()
         self.current = page
+        self.fill(page, selected)
+
+    def fill(self, page: Page, selected: dict[str, Any] | None) -> None:
         table = self.query_one(FilesTable)
         wide = "type" in table.columns
         table.clear()

@@ -43,6 +43,7 @@ class HistoryView(PagedView):
         super().__init__(descending=True, **kwargs)
         self.status = ""
         self.shown: list[dict[str, Any]] = []
+        self.columns_for: int | None = None  # the terminal's width the columns fit
 
     def compose(self) -> ComposeResult:
         yield Static("", id="history-state")
@@ -51,7 +52,22 @@ class HistoryView(PagedView):
         yield HistoryTable(id="history-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.build_columns()
+
+    def on_resize(self) -> None:
+        # A phone turned, a window resized: the columns were laid out for the width at the
+        # start, the status and size columns off the screen of a narrower one.
+        if self.columns_for != self.app.size.width:
+            table = self.query_one(HistoryTable)
+            row = table.cursor_row
+            self.build_columns()
+            self.fill()
+            table.move_cursor(row=row)
+
+    def build_columns(self) -> None:
         table = self.query_one(HistoryTable)
+        self.columns_for = self.app.size.width
+        table.clear(columns=True)
         width = max(20, self.app.size.width - 43)
         table.add_column("Title", key="title", width=width)
         table.add_column("Status", key="status", width=10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 from typing import Any
 
 from rich.text import Text
@@ -34,20 +35,30 @@ class Record:
     text: str
 
 
+def record_id(entry: dict[str, Any], text: str) -> str:
+    """The record's id; one the service does not give (another version, a proxy's log) is
+    the text's own, as the service makes its ids: every id-less record shared the id "",
+    and all after the first were taken for it, the view silent for good."""
+    given = entry.get("id")
+    if given not in (None, ""):
+        return str(given)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def record_from_line(entry: dict[str, Any]) -> Record:
     """A stream record: ``2024-05-01 12:00:00,123 LEVEL logger: message``."""
     line = fmt.clipped(str(entry.get("line") or ""))
     parts = line.split(maxsplit=3)
     level = parts[2] if len(parts) > 2 else "INFO"
-    return Record(str(entry.get("id") or ""), level, line)
+    return Record(record_id(entry, line), level, line)
 
 
 def record_from_entry(entry: dict[str, Any]) -> Record:
     """A ``GET /api/logs`` entry."""
     text = (f"{str(entry.get('timestamp') or '')[:19].replace('T', ' ')} "
             f"{entry.get('level')} {entry.get('logger')}: {entry.get('message')}")
-    return Record(str(entry.get("id") or ""), str(entry.get("level") or "INFO"),
-                  fmt.clipped(text))
+    text = fmt.clipped(text)
+    return Record(record_id(entry, text), str(entry.get("level") or "INFO"), text)
 
 
 class LogLog(RichLog):
@@ -111,6 +122,7 @@ class LogsView(Vertical):
             self.app.call_from_thread(self.app.notify, str(exc), severity="error")
             return
         if not self.app.call_from_thread(self.opened, stream, get_current_worker()):
+            stream.close()  # (the app closing: not left to the garbage collector)
             return
         older = [record_from_entry(e) for e in reversed(page.get("logs") or [])]
         self.app.call_from_thread(self.add, older)

@@ -81,13 +81,24 @@ class SettingsView(Vertical):
         super().__init__(**kwargs)
         self.kind = "presets"
         self.records: list[dict[str, Any]] = []
+        self.columns_for: int | None = None  # the terminal's width the columns fit
 
     def compose(self) -> ComposeResult:
         yield Static("", id="settings-state")
         yield SettingsTable(id="settings-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.build_columns()
+
+    def on_resize(self) -> None:
+        if self.columns_for != self.app.size.width:  # a phone turned: laid out anew
+            self.build_columns()
+            self.show(self.kind, self.records)
+
+    def build_columns(self) -> None:
         table = self.query_one(SettingsTable)
+        self.columns_for = self.app.size.width
+        table.clear(columns=True)
         table.add_column("Name", key="name", width=24)
         table.add_column("", key="summary", width=max(20, self.app.size.width - 30))
 

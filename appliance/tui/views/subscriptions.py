@@ -99,13 +99,33 @@ class SubscriptionsView(Vertical):
         self.tasks: dict[str, dict[str, Any]] = {}
         self.loaded = False
         self._fill_due = False
+        # The tasks changed since the table was last filled: only their rows are repainted
+        # (all of 500 subscriptions took 170 ms of the UI at each run's end).
+        self._changed: set[str] = set()
+        self.columns_for: int | None = None  # the terminal's width the columns fit
 
     def compose(self) -> ComposeResult:
         yield Static("", id="subscriptions-state")
         yield SubscriptionTable(id="subscriptions-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.build_columns()
+
+    def on_resize(self) -> None:
+        """Laid out again for a new width (a phone turned), the selection kept."""
+        if self.columns_for != self.app.size.width:
+            selected = self.selected()
+            self.build_columns()
+            self._changed.update(self.tasks)
+            self.fill()
+            if selected is not None and str(selected["id"]) in self.tasks:
+                table = self.query_one(SubscriptionTable)
+                table.move_cursor(row=table.get_row_index(str(selected["id"])))
+
+    def build_columns(self) -> None:
         table = self.query_one(SubscriptionTable)
+        self.columns_for = self.app.size.width
+        table.clear(columns=True)
         wide = self.app.size.width >= 100
         fixed = 3 + 16 + 13 + 16 + (22 if wide else 0) + 2 * (5 if wide else 4) + 2
         table.add_column("Name", key="name", width=max(12, self.app.size.width - fixed))
@@ -133,6 +153,7 @@ class SubscriptionsView(Vertical):
     def show(self, tasks: list[dict[str, Any]]) -> None:
         self.loaded = True
         self.tasks = {str(t["id"]): t for t in tasks[:MAX_TASKS]}
+        self._changed.update(self.tasks)
         self.fill()
 
     def changed(self, action: str, task: Any) -> None:
@@ -143,6 +164,7 @@ class SubscriptionsView(Vertical):
             self.tasks.pop(str(task["id"]), None)
         elif str(task["id"]) in self.tasks or len(self.tasks) < MAX_TASKS:
             self.tasks[str(task["id"])] = task
+            self._changed.add(str(task["id"]))
         else:
             return
         # One repaint for a burst of events, not one each (each sorts and may rebuild it all).
@@ -152,6 +174,7 @@ class SubscriptionsView(Vertical):
 
     def fill(self) -> None:
         self._fill_due = False
+        changed, self._changed = self._changed, set()
         table = self.query_one(SubscriptionTable)
         wide = "url" in table.columns
         ordered = sorted(self.tasks.values(), key=lambda t: str(t.get("name") or "").lower())
@@ -165,9 +188,12 @@ class SubscriptionsView(Vertical):
                 table.move_cursor(row=keys.index(str(selected["id"])))
         else:
             columns = list(table.columns)
-            for task in ordered:
-                for column, value in zip(columns, self.cells(task, wide), strict=True):
-                    table.update_cell(str(task["id"]), column, value)
+            for key in changed & self.tasks.keys():
+                row = table.get_row(key)
+                for column, before, value in zip(columns, row, self.cells(self.tasks[key], wide),
+                                                 strict=True):
+                    if value != before:
+                        table.update_cell(key, column, value)
         running = sum(1 for t in ordered if t.get("running"))
         failing = sum(1 for t in ordered if t.get("last_status") == "failed")
         self.query_one("#subscriptions-state", Static).update(
