@@ -120,8 +120,10 @@ def test_a_flood_of_new_queue_ids_keeps_the_newest_and_the_memory_flat(
         assert app.model.failed == last
         # Three times as many items again as the view holds, each some KiB with its row (20
         # MiB, had they been kept): what the TUI holds after them is what it held before,
-        # but for Textual's render caches, which fill up to their bounds (about 1.4 MiB).
-        assert grown < 4 * 2**20, f"{grown} bytes more after the second flood"
+        # but for Textual's render caches, which fill up to their bounds (about 1.4 MiB), and
+        # what its threads hold in flight when it is read (2.1-4.5 MiB measured in all: a
+        # bound of 4 MiB failed under load).
+        assert grown < 8 * 2**20, f"{grown} bytes more after the second flood"
 
     tracemalloc.start()
     try:
