@@ -272,3 +272,33 @@ def test_a_full_disk_is_said_plainly(start_runtime, origin: MediaOrigin) -> None
         rf"The disk is full: .+ free in {re.escape(str(rt.settings.temp_path))}, where a "
         r"download stays until it is complete\. Free some space, then add it again\. "
         r"\(.*\[Errno 28\] No space left on device\)", failed.error), failed.error
+
+
+def test_a_downloads_events_carry_the_time_of_its_last_stored_change(
+        start_runtime, origin: MediaOrigin) -> None:
+    """Progress events went on with the stamp of the change before the last one: a client
+    saw a download's `updated_at` go back in time after each state change (and fanout's
+    bench, which reads it, a state event 800 ms late)."""
+    rt = start_runtime()
+    seen: list[tuple[str, bool, float]] = []
+    [added] = rt.engine.add([{"url": origin.slow_url_at(400_000)}])
+
+    def watch(event: Event) -> None:
+        data = event.data if isinstance(event.data, dict) else {}
+        if data.get("id") == added.id and event.name in {"item_updated", "item_completed"}:
+            seen.append((data["status"], event.progress, data["updated_at"]))
+
+    rt.bus.subscribe(watch)
+    wait_for(lambda: item_status(rt, added.id) == "finished", timeout=60,
+             message="the download to finish")
+    stamps = [stamp for _, _, stamp in seen]
+    assert stamps == sorted(stamps), seen
+    # (with teeth: progress came after the download's own state change)
+    downloading = next(i for i, (status, progress, _) in enumerate(seen)
+                       if status == "downloading" and not progress)
+    assert any(progress for _, progress, _ in seen[downloading:]), seen
+
+
+def item_status(rt: Runtime, item_id: str) -> str | None:
+    found = rt.engine.get(item_id) or rt.store.get(item_id)
+    return found.status if found is not None else None

@@ -35,6 +35,10 @@ class StateChanges:
                         return
                     snapshot = dataclasses.replace(item)
                 self.store.save(snapshot, durable=durable)
+                with self._lock:
+                    # the stamp of its last stored change, which its progress events carry
+                    # too (they went on with the one before: a time going back to a client)
+                    item.updated_at = snapshot.updated_at
                 self.bus.publish(event, snapshot.to_dict())
 
         self._state_writes.store(store)
