@@ -52,6 +52,16 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
+async def paste_in_the_add_form(pilot: Pilot, app: ApplianceApp, text: str) -> None:
+    """Open the add form and paste ``text`` into its URLs."""
+    await pilot.press("a")
+    urls = await until(pilot, lambda: app.screen.query("#add-urls")
+                       and app.screen.query_one("#add-urls", TextArea), "the form")
+    app.post_message(events.Paste(text))
+    last = text.strip().splitlines()[-1]
+    await until(pilot, lambda: last in urls.text, "the paste")
+
+
 def stream_of(*records: dict[str, object]) -> bytes:
     """A log stream's body: one ``log_lines`` event of ``records``, then its end."""
     return f"event: log_lines\ndata: {json.dumps(list(records))}\n\n".encode()
@@ -338,11 +348,7 @@ def test_the_add_form_names_the_options_the_service_removed(hostile: HostileServ
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
-        await pilot.press("a")
-        urls = await until(pilot, lambda: app.screen.query("#add-urls")
-                           and app.screen.query_one("#add-urls", TextArea), "the form")
-        app.post_message(events.Paste("https://example.com/v\n"))
-        await until(pilot, lambda: "example.com" in urls.text, "the paste")
+        await paste_in_the_add_form(pilot, app, "https://example.com/v\n")
         app.screen.query_one("Checkbox.dl-field", Checkbox).value = True
         await pilot.press("ctrl+s")
         answers = await until(pilot, lambda: "✓" in text_of(app, "#add-answers")
@@ -485,11 +491,7 @@ def test_quit_while_urls_are_being_queued_queues_them_all(hostile: HostileServic
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
-        await pilot.press("a")
-        urls = await until(pilot, lambda: app.screen.query("#add-urls")
-                           and app.screen.query_one("#add-urls", TextArea), "the form")
-        app.post_message(events.Paste("https://example.com/1\nhttps://example.com/2\n"))
-        await until(pilot, lambda: "example.com/2" in urls.text, "the paste")
+        await paste_in_the_add_form(pilot, app, "https://example.com/1\nhttps://example.com/2\n")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "POST /api/history" in hostile.asked, "the first add")
         await pilot.press("escape", "q")
