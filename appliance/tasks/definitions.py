@@ -71,7 +71,6 @@ _JSONPATH_REGEX = ("match", "search")
 _XPATH_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
 _XPATH_QNAME = re.compile(r"(?<![\w.$-])([A-Za-z_][\w.-]*):([A-Za-z_*][\w.-]*)")
 _XPATH_VARIABLE = re.compile(r"\$[A-Za-z_]")
-_XPATH_CALL = re.compile(r"(?<![\w.:@$-])([A-Za-z_][\w.-]*)\s*\(")
 _XPATH_PREFIXES = frozenset({"set", "xml"})  # bound by parsel, and by XML itself
 _XPATH_SET_FUNCTIONS = frozenset({"difference", "intersection", "distinct", "has-same-node",
                                   "leading", "trailing"})  # EXSLT's sets, as libxslt has them
@@ -93,7 +92,7 @@ _XPATH_FUNCTIONS = frozenset(name for name in _XPATH_ARITY if ":" not in name) |
 # Those whose arguments are node-sets: a string or a number there fails as it runs.
 _XPATH_NODE_SETS = frozenset({"count", "sum", "local-name", "namespace-uri", "name"} | {
     name for name in _XPATH_ARITY if name.startswith("set:")})
-_XPATH_ANY_CALL = re.compile(r"(?<![\w.:@$-])((?:set:)?[A-Za-z_][\w.-]*)\s*\(")
+_XPATH_CALL = re.compile(r"(?<![\w.:@$-])((?:set:)?[A-Za-z_][\w.-]*)\s*\(")
 _XPATH_SCALAR = re.compile(r"\s*(?:''|-?(?:\d+(?:\.\d*)?|\.\d+))\s*")
 # What a page's parser may raise on hostile input (a deep JSON page, an xpath that fails as
 # it runs): its definition's error, named, not a traceback.
@@ -216,7 +215,8 @@ def _xpath_problem(expression: str) -> str | None:
                     f"{', '.join(sorted(_XPATH_SET_FUNCTIONS))})")
     if _XPATH_VARIABLE.search(code):
         return "variables ($name) are not defined"
-    unknown = sorted(set(_XPATH_CALL.findall(code)) - _XPATH_FUNCTIONS)
+    unknown = sorted({name for name in _XPATH_CALL.findall(code) if ":" not in name}
+                     - _XPATH_FUNCTIONS)
     if unknown:
         return f"the function {unknown[0]}() is not defined (XPath 1.0 functions only)"
     return _arguments_problem(code)
@@ -224,7 +224,7 @@ def _xpath_problem(expression: str) -> str | None:
 
 def _arguments_problem(code: str) -> str | None:
     """A call given too few or too many arguments, or a string or number for a node-set."""
-    for call in _XPATH_ANY_CALL.finditer(code):
+    for call in _XPATH_CALL.finditer(code):
         name = call.group(1)
         if name not in _XPATH_ARITY or (given := _arguments(code, call.end())) is None:
             continue
