@@ -211,12 +211,14 @@ class HostileService:
         self.ws_handshakes.append(request.headers)
         if self.ws_refusal is not None:
             return connection.respond(self.ws_refusal, "Refused.\n")
+        # Registered before the answer goes: a client told it is connected may drop it at
+        # once. In the handler, a drop could come first on a busy box and find nothing.
+        self._sockets.append(connection)
+        self._every_socket.append(connection)
         return None
 
     def _websocket(self, connection: ServerConnection) -> None:
         self.authorizations.add(connection.request.headers.get("Authorization"))
-        self._sockets.append(connection)
-        self._every_socket.append(connection)
         try:
             for frame in self.frames:
                 connection.send(frame)
