@@ -33,6 +33,7 @@ from ..config import Settings, SettingsHolder
 from ..events import Event, EventBus
 from ..files.fetch import policy
 from ..outbound import checked_session
+from ..store.database import StorageFailure
 from ..store.notifications import NotificationStore
 from . import messages
 from .batches import BatchClosed, BatchTracker, Notice
@@ -413,6 +414,8 @@ class Notifier:
             self._dirty = False
             try:
                 self._targets = [Target.from_record(r) for r in self.store.all()]
+            except StorageFailure:  # the store says it, once: not a traceback at each event
+                self._dirty = True
             except Exception:
                 self._dirty = True
                 log.exception("cannot read the notification targets")

@@ -12,7 +12,7 @@ from typing import Any
 from pony import orm
 
 from ..errors import CONFLICT, AppError
-from .database import UNIQUE_REFUSED, write_session
+from .database import UNIQUE_REFUSED, read_session, write_session
 
 
 class Collection:
@@ -42,17 +42,17 @@ class Collection:
         return query.order_by(self._order) if self._order else query.order_by(self._entity.id)
 
     def all(self) -> list[dict[str, Any]]:
-        with orm.db_session:
+        with read_session(self._entity._database_):
             return [self._dict(r) for r in self._rows()]
 
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-        with orm.db_session:
+        with read_session(self._entity._database_):
             query = self._rows()
             rows = query.limit(per_page, offset=(page - 1) * per_page)
             return [self._dict(r) for r in rows], query.count()
 
     def get(self, record_id: int) -> dict[str, Any] | None:
-        with orm.db_session:
+        with read_session(self._entity._database_):
             row = self._entity.get(id=record_id)
             return self._dict(row) if row is not None else None
 

@@ -20,6 +20,7 @@ import dataclasses
 import errno
 import logging
 import os
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from pony import orm
 from pony.orm.dbapiprovider import DBException
 
 from ..errors import INSUFFICIENT_STORAGE, UNAVAILABLE, AppError
+from .backups import FOLDER as BACKUPS
 from .space import free_space
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,9 @@ _FIX_THE_DISK = "Free some space or fix the disk, then try again."
 
 @dataclasses.dataclass(frozen=True)
 class _Fault:
-    """What SQLite (or the disk under it) says when the write itself is not at fault: the
-    words for it, whether it is a full disk (507) or one that cannot be written now (503),
-    and what to do."""
+    """What SQLite (or the disk under it) says when the request itself is not at fault: the
+    words for it, whether it is a full disk (507) or one that cannot be used now (503), and
+    what to do."""
 
     said: str
     words: str
@@ -53,9 +55,12 @@ class _Fault:
     disk: bool = True  # (the free space is worth saying)
 
 
+# A file damaged or replaced behind the service: only a backup brings its history back.
+_RESTORE = ("Stop the service and put a backup in its place with `appliance db restore` (the "
+            "backups are in {backups}), then start it again.")
 _DISK_FAULTS = (
     _Fault("database or disk is full", "the disk is full", full=True),
-    _Fault("disk I/O error", "the disk failed to write (an I/O error)"),
+    _Fault("disk I/O error", "the disk failed (an I/O error)"),
     _Fault("readonly database", "the disk or the database file is read-only"),
     # A write lock held past BUSY_TIMEOUT_MS by another program (an admin's sqlite3 shell in
     # a transaction, a backup tool). It was a 500, and a download thread's state write
@@ -63,7 +68,24 @@ _DISK_FAULTS = (
     _Fault("database is locked", "another program holds a lock on it (an sqlite3 shell, a "
            "backup tool)", remedy="Close that program or end its transaction; the service "
            "goes on by itself then.", disk=False),
+    # What reads meet too (they were a 500 with a traceback, at every request): a file
+    # damaged, cut short or overwritten behind the service, or a folder whose disk went.
+    _Fault("database disk image is malformed", "the file is damaged (SQLite finds it "
+           "malformed)", remedy=_RESTORE, disk=False),
+    _Fault("file is not a database", "the file is no longer a database (overwritten or cut "
+           "short behind the service)", remedy=_RESTORE, disk=False),
+    _Fault("no such table", "its tables are gone (the file was emptied or replaced behind "
+           "the service)", remedy=_RESTORE, disk=False),
+    _Fault("unable to open database file", "the file cannot be opened (its folder or its "
+           "disk is gone)", remedy="Mount its disk again or put the folder back, then restart "
+           "the service.", disk=False),
 )
+# The file at the database's path is not the one opened: every fault follows from that.
+_NOT_THE_FILE = _Fault("", "the file is not the one the service opened (its disk was "
+                       "unmounted, or the file was moved, deleted or replaced behind the "
+                       "service)", remedy="Mount its disk again or put the file back, then "
+                       "restart the service; if it is lost, restore a backup with `appliance "
+                       "db restore` (the backups are in {backups}).", disk=False)
 _DISK_ERRNOS = {errno.ENOSPC: _DISK_FAULTS[0], errno.EDQUOT: _DISK_FAULTS[0],
                 errno.EIO: _DISK_FAULTS[1], errno.EROFS: _DISK_FAULTS[2]}
 
@@ -75,11 +97,23 @@ UNIQUE_REFUSED = (orm.IntegrityError, orm.TransactionIntegrityError)
 
 class StorageFailure(AppError):
     """A write the database's disk refused (full, read-only or failing) or that another
-    program's lock kept out. Nothing of the refused write was stored; what was stored before
-    is kept."""
+    program's lock kept out: nothing of the refused write was stored; what was stored before
+    is kept. Or a read of a file that is damaged or gone."""
 
 # The write-ahead log of each open database (see write_session).
 _WAL_FILES: weakref.WeakKeyDictionary[orm.Database, Path] = weakref.WeakKeyDictionary()
+# The (device, inode) of each open database's file: a disk unmounted under the service left
+# an empty folder where SQLite made a new, empty database ("no such table") at the next
+# connection, which is no damaged file to restore but the file's disk gone.
+_OPENED: weakref.WeakKeyDictionary[orm.Database, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _define_entities(db: orm.Database) -> SimpleNamespace:
@@ -300,6 +334,7 @@ def open_database(path: Path, download_folder: Path | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     db.bind(provider="sqlite", filename=str(path), create_db=True)
     _WAL_FILES[db] = path.with_name(path.name + "-wal")
+    _OPENED[db] = _identity(path) or (-1, -1)
     _add_download_folder(db, download_folder)
     # (empty: a delete of their files checks the size alone)
     _add_column(db, "items", "file_mtime_ns", "BIGINT",
@@ -330,25 +365,52 @@ def write_session(db: orm.Database, *, durable: bool = True, **options: Any) -> 
 
 
 @contextlib.contextmanager
-def disk_faults_said(db: orm.Database) -> Iterator[None]:
-    """Turn the error of a write the disk refused into a ``StorageFailure`` that says so in
-    words, naming the folder and its free space; any other error passes as it is."""
+def read_session(db: orm.Database) -> Iterator[None]:
+    """A ``db_session`` for reads: a file or disk that fails them is a ``StorageFailure``
+    (503), logged once until the database reads again."""
+    with disk_faults_said(db, reading=True), orm.db_session:
+        yield
+    if db in _READ_FAULTS:
+        log.info("the database in %s reads again", _WAL_FILES[db].parent)
+        _READ_FAULTS.pop(db, None)
+
+
+# The fault each database's reads last met, while they meet it: said once in the log, not
+# at every request a client repeats.
+_READ_FAULTS: weakref.WeakKeyDictionary[orm.Database, str] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def disk_faults_said(db: orm.Database, *, reading: bool = False) -> Iterator[None]:
+    """Turn the error of a write (or, ``reading``, a read) the disk or the file refused into a
+    ``StorageFailure`` that says so in words, naming the folder and what to do; any other
+    error passes as it is."""
     try:
         yield
-    except (orm.core.OrmError, DBException, OSError) as exc:
+    # (sqlite3's own: what a new connection's pragmas meet, before Pony wraps anything)
+    except (orm.core.OrmError, DBException, sqlite3.Error, OSError) as exc:
         if isinstance(exc, OSError):
             fault = _DISK_ERRNOS.get(exc.errno or 0)
         else:
             fault = next((f for f in _DISK_FAULTS if f.said in str(exc)), None)
         if fault is None:
             raise
-        folder = _WAL_FILES[db].parent
+        wal = _WAL_FILES[db]
+        if _identity(wal.with_name(wal.name.removesuffix("-wal"))) != _OPENED[db]:
+            fault = _NOT_THE_FILE
+        folder = wal.parent
         space = f" ({free_space(folder)})" if fault.disk else ""
-        raise StorageFailure(
-            f"The database in {folder} could not be written: {fault.words}{space}. Nothing "
-            f"of this change was stored; what was stored before is kept. {fault.remedy}",
-            INSUFFICIENT_STORAGE if fault.full else UNAVAILABLE
-        ) from exc
+        remedy = fault.remedy.format(backups=folder / BACKUPS)
+        if reading:
+            message = f"The database in {folder} could not be read: {fault.words}{space}. "
+        else:
+            message = (f"The database in {folder} could not be written: {fault.words}{space}. "
+                       "Nothing of this change was stored; what was stored before is kept. ")
+        if reading and _READ_FAULTS.get(db) != fault.words:
+            _READ_FAULTS[db] = fault.words
+            log.error("%s%s (SQLite: %s)", message, remedy, exc)
+        raise StorageFailure(message + remedy,
+                             INSUFFICIENT_STORAGE if fault.full else UNAVAILABLE) from exc
 
 
 def sync_to_disk(db: orm.Database) -> None:

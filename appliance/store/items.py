@@ -15,7 +15,13 @@ from typing import Any
 from pony import orm
 
 from .columns import column_readers, read_columns
-from .database import disk_faults_said, has_search_index, open_database, sync_to_disk
+from .database import (
+    disk_faults_said,
+    has_search_index,
+    open_database,
+    read_session,
+    sync_to_disk,
+)
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
 
@@ -85,7 +91,7 @@ class ItemStore:
     def read_check(self) -> None:
         """Read the database file: raises what SQLite raises when it cannot (the counts come
         from memory after their first read, so they say nothing of the file now)."""
-        with orm.db_session:
+        with read_session(self.db):
             self.db.exists("SELECT 1 FROM items")
 
     def stamp(self) -> float:
@@ -212,12 +218,12 @@ class ItemStore:
     def get(self, item_id: str) -> Item | None:
         if not self._possible(item_id):
             return None
-        with orm.db_session:
+        with read_session(self.db):
             row = self._row.get(id=item_id)
             return self._record(row) if row is not None else None
 
     def queue(self) -> list[Item]:
-        with orm.db_session:
+        with read_session(self.db):
             query = orm.select(r for r in self._row if r.kind == QUEUE)
             return [self._record(r) for r in query.order_by(self._row.created_at)]
 
@@ -253,7 +259,7 @@ class ItemStore:
             conditions += more
             scope.update(words, match=match)
         offset = (page - 1) * per_page
-        with orm.db_session:
+        with read_session(self.db):
             if search is None:
                 total = self._count(kind, status)
             else:
@@ -313,7 +319,7 @@ class ItemStore:
     def _counts(self) -> Counter[tuple[str, str]]:
         with self._tally_lock:
             if self._tally is None:
-                with orm.db_session:
+                with read_session(self.db):
                     rows = orm.select((r.kind, r.status, orm.count(r)) for r in self._row)[:]
                 self._tally = Counter({(kind, status): n for kind, status, n in rows})
             return Counter(self._tally)
@@ -330,13 +336,13 @@ class ItemStore:
         return self.page(DONE, 1, limit).items
 
     def ids_matching(self, kind: str, status: StatusFilter) -> list[str]:
-        with orm.db_session:
+        with read_session(self.db):
             return list(orm.select(r.id for r in self._query(kind, status)))
 
     def batch(self, batch_id: str) -> list[Item]:
         """The batch's items, oldest first. Read as plain columns: a task's batch grows for
         years, and as entities 20,000 items took 2 s, at each of its runs."""
-        with orm.db_session:
+        with read_session(self.db):
             rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
                                   "$batch_id ORDER BY items.created_at", globals={},
                                   locals={"batch_id": batch_id})
@@ -346,7 +352,7 @@ class ItemStore:
         """A page of the batch's items, newest first, and how many it holds (a task's
         items page read the whole batch: 2 s a page at 20,000)."""
         scope = {"batch_id": batch_id, "limit": limit, "offset": offset}
-        with orm.db_session:
+        with read_session(self.db):
             total = self.db.select("SELECT count(*) FROM items WHERE items.batch_id = "
                                    "$batch_id", globals={}, locals=scope)[0]
             rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
@@ -360,7 +366,7 @@ class ItemStore:
         is the other's as much."""
         names = sorted({i.filename for i in leaving if i.filename})
         ids = {i.id for i in leaving}
-        with orm.db_session:
+        with read_session(self.db):
             rows = orm.select((r.id, r.download_folder, r.filename) for r in self._row
                               if r.filename in names)[:]
         kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
@@ -403,7 +409,7 @@ class ItemStore:
 
     def records(self, ids: Sequence[str]) -> list[Item]:
         """The items of ``ids`` that are stored (in no particular order)."""
-        with orm.db_session:
+        with read_session(self.db):
             return self._of_ids(ids, f"SELECT {COLUMNS} FROM items WHERE id IN ({{marks}})")
 
     def _of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False
@@ -445,7 +451,7 @@ class ItemStore:
             conditions.append(f"items.status IN ({marks})")
         if standalone:
             conditions.append("items.batch_id = ''")
-        with orm.db_session:
+        with read_session(self.db):
             if standalone:  # (not among the kept counts)
                 total = self.db.select(self._matching("", "count(*)", conditions),
                                        globals={}, locals=scope)[0]
@@ -463,7 +469,7 @@ class ItemStore:
         figures the caller has) are left out."""
         skip = tuple(exclude)
         # batch_id > '' is a range on the batch_id index: items without a batch are not read.
-        with orm.db_session:
+        with read_session(self.db):
             rows = orm.select(
                 (r.batch_id, r.status, orm.max(r.batch_name), orm.count(r),
                  orm.sum(r.total_bytes), orm.sum(r.downloaded_bytes), orm.min(r.created_at))
@@ -490,7 +496,7 @@ class ItemStore:
 
     def download_folders(self) -> set[str]:
         """Every folder recorded as a download folder."""
-        with orm.db_session:
+        with read_session(self.db):
             return set(orm.select(f.path for f in self.entities.DownloadFolder))
 
     def status_counts(self) -> dict[tuple[str, str], int]:

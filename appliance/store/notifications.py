@@ -10,7 +10,7 @@ from typing import Any
 from pony import orm
 
 from ..errors import CONFLICT, AppError
-from .database import write_session
+from .database import read_session, write_session
 
 CONFIG_FIELDS = ("name", "on", "presets", "enabled", "request")
 STATUS_FIELDS = ("last_status", "last_error", "last_sent_at")
@@ -39,13 +39,13 @@ class NotificationStore:
         }
 
     def all(self) -> list[dict[str, Any]]:
-        with orm.db_session:
+        with read_session(self._row._database_):
             return [self._dict(r) for r in orm.select(r for r in self._row).order_by(
                 self._row.id)]
 
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         offset = (page - 1) * per_page
-        with orm.db_session:
+        with read_session(self._row._database_):
             query = orm.select(r for r in self._row).order_by(self._row.id)
             total = query.count()
             if offset >= total:  # also keeps a huge page number out of SQLite's integers
@@ -53,7 +53,7 @@ class NotificationStore:
             return [self._dict(r) for r in query.limit(per_page, offset=offset)], total
 
     def get(self, target_id: int) -> dict[str, Any] | None:
-        with orm.db_session:
+        with read_session(self._row._database_):
             row = self._row.get(id=target_id)
             return self._dict(row) if row is not None else None
 

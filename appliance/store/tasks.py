@@ -17,7 +17,7 @@ from pony import orm
 
 from ..errors import CONFLICT, AppError
 from .columns import column_readers, read_columns
-from .database import UNIQUE_REFUSED, write_session
+from .database import UNIQUE_REFUSED, read_session, write_session
 
 # What a task holds (the contract's fields, then what a person asks first).
 TASK_FIELDS = (
@@ -146,7 +146,7 @@ class TaskStore:
         self._select = f"SELECT {', '.join(TASK_COLUMNS)} FROM {self._task._table_}"
 
     def _read(self, clauses: str, **scope: Any) -> list[dict[str, Any]]:
-        with orm.db_session:
+        with read_session(self._db):
             rows = self._db.select(f"{self._select} {clauses}", globals={}, locals=scope)
         return [_task(read_columns(self._readers, row)) for row in rows]
 
@@ -167,7 +167,7 @@ class TaskStore:
 
     def page(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         offset = (page - 1) * per_page
-        with orm.db_session:  # one transaction: the total is the page's
+        with read_session(self._db):  # one transaction: the total is the page's
             total = orm.select(r for r in self._task).count()
             if offset >= total:
                 return [], total
@@ -179,7 +179,7 @@ class TaskStore:
         return found[0] if found else None
 
     def names(self) -> set[str]:
-        with orm.db_session:
+        with read_session(self._db):
             return set(orm.select(r.name for r in self._task))
 
     def _check_name(self, name: str, task_id: int | None) -> None:
@@ -194,7 +194,7 @@ class TaskStore:
         try:
             yield
         except UNIQUE_REFUSED:
-            with orm.db_session:
+            with read_session(self._db):
                 taken = [name for name in names if self._task.get(name=name) is not None]
             if not taken:
                 raise
@@ -236,7 +236,7 @@ class TaskStore:
     def marked(self, task_id: int) -> set[str]:
         # Plain rows: read through the entity, a feed's 50 keys cost ~120 primary-key checks,
         # on every run of the task (bench/tasks_scale.py).
-        with orm.db_session:
+        with read_session(self._db):
             return set(self._db.select("key FROM task_entries WHERE task_id = $task_id"))
 
     def mark(self, task_id: int, keys: list[str]) -> int:
@@ -302,14 +302,14 @@ class TaskStore:
             return _task_of_row(row)
 
     def execution(self, execution_id: int, with_log: bool = False) -> dict[str, Any] | None:
-        with orm.db_session:
+        with read_session(self._db):
             row = self._execution.get(id=execution_id)
             return _execution(row, with_log) if row is not None else None
 
     def executions(self, page: int, per_page: int, task_id: int | None = None,
                    status: str | None = None) -> tuple[list[dict[str, Any]], int]:
         offset = (page - 1) * per_page
-        with orm.db_session:
+        with read_session(self._db):
             query = orm.select(r for r in self._execution)
             if task_id is not None:
                 query = query.filter(lambda r: r.task_id == task_id)
