@@ -16,7 +16,9 @@ from ..store.search import TextSearch
 from .middleware import not_modified
 from .pagination import (
     OPENAPI_HEADERS,
+    Anchored,
     PageRequest,
+    anchor,
     openapi_parameters,
     page_request,
     pagination,
@@ -84,6 +86,8 @@ class History:
         if kind == "all":
             if search is not None:
                 raise errors.invalid("search needs type=queue or type=done.")
+            if anchor(req) is not None:
+                raise errors.invalid("after needs type=queue or type=done.")
             resp.media = {
                 "queue": [i.to_dict() for i in self.engine.queue_items()],
                 "history": listed(self.runtime,
@@ -93,29 +97,37 @@ class History:
         paging, newest_first = _page_params(req, self.runtime.settings.default_pagination)
         page, per_page = paging.page, paging.per_page
         status = StatusFilter.parse(req.get_param("status"))
+        after = anchor(req)
         if kind == DONE:
             result = self.runtime.store.page(DONE, page, per_page, newest_first=newest_first,
-                                             status=status, search=search)
-            items, total = result.items, result.total
+                                             status=status, search=search, after=after)
+            items, total, more = result.items, result.total, result.more
         else:
-            items, total = self._queue_page(page, per_page, newest_first, status, search)
+            items, total, more = self._queue_page(page, per_page, newest_first, status,
+                                                  search, after)
+        anchored = None if after is None else Anchored(
+            more, items[-1].created_at if items else None)
         resp.media = {
-            "pagination": pagination(req, resp, paging, total, len(items)),
+            "pagination": pagination(req, resp, paging, total, len(items), anchored),
             "items": listed(self.runtime, items),
         }
 
     def _queue_page(
         self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None,
-        search: TextSearch | None,
-    ) -> tuple[list[Item], int]:
+        search: TextSearch | None, after: float | None,
+    ) -> tuple[list[Item], int, bool]:
+        """The page, the list's total and whether items follow the page (see ``page``)."""
         items = sorted(self.engine.queue_items(), key=lambda i: i.created_at,
                        reverse=newest_first)
         if status is not None:
             items = [i for i in items if (i.status == status.status) != status.exclude]
         if search is not None:
             items = [i for i in items if search.finds(i.title, i.url)]
-        start = (page - 1) * per_page
-        return items[start : start + per_page], len(items)
+        total, start = len(items), (page - 1) * per_page
+        if after is not None:
+            items = [i for i in items
+                     if (i.created_at < after if newest_first else i.created_at > after)]
+        return items[start : start + per_page], total, len(items) > start + per_page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.runtime.settings.max_body)
@@ -329,11 +341,17 @@ PATHS: dict[str, dict[str, Any]] = {
                 query("search", {"type": "string", "maxLength": MAX_SEARCH},
                       "Words that must each appear in the title or URL, in any case, taken "
                       "literally (queue and done only)."),
+                query("after", {"type": "number"},
+                      "Only the items after this position in the list's order: an item's "
+                      "created_at (older ones newest first, newer ones oldest first). The "
+                      "next link then carries its page's last item's: a walk that follows it "
+                      "sees every item once while others are added or deleted (queue and "
+                      "done only)."),
             ],
             "responses": {
                 "200": json_response("The lists.", {"anyOf": [_history_all, _history_page]},
                                      headers=dict(OPENAPI_HEADERS)),
-                "400": error("Bad type, page, per_page, order or search."),
+                "400": error("Bad type, page, per_page, order, search or after."),
             },
         },
         "post": {

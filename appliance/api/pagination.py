@@ -10,6 +10,7 @@ query parameter kept and only ``page`` replaced, as FlexGet and GitHub do), ``To
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -60,18 +61,49 @@ def total_pages(total: int, per_page: int) -> int:
     return max(1, -(-total // per_page))
 
 
+@dataclasses.dataclass(frozen=True)
+class Anchored:
+    """A page read after an anchor (``after``): whether more items follow it, and the
+    anchor of the next page (its last item's)."""
+
+    more: bool
+    next_after: float | None
+
+
+def anchor(req: falcon.Request) -> float | None:
+    """``after``: a position in a list (an item's ``created_at``, as the ``next`` link
+    carries it), or None."""
+    text = req.get_param("after")
+    if not text:  # (a blank one as none, as for page)
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise errors.invalid("after must be a number: an item's created_at (as the next link "
+                             "carries it).")
+    return value
+
+
 def pagination(
-    req: falcon.Request, resp: falcon.Response, paging: PageRequest, total: int, count: int
+    req: falcon.Request, resp: falcon.Response, paging: PageRequest, total: int, count: int,
+    anchored: Anchored | None = None,
 ) -> dict[str, Any]:
-    """Set ``Link``, ``Total-Count`` and ``Count`` on ``resp``; return the body object."""
+    """Set ``Link``, ``Total-Count`` and ``Count`` on ``resp``; return the body object.
+    ``anchored``: the page was read after an anchor, and its ``next`` link carries the next
+    one (at page 1)."""
     last = total_pages(total, paging.per_page)
+    has_next = paging.page < last if anchored is None else anchored.more
     links = []
-    if paging.page < last:
-        links.append((paging.page + 1, "next"))
+    if anchored is not None and has_next:
+        links.append(page_url(req, 1, after=repr(anchored.next_after)) + '; rel="next"')
+    elif has_next:
+        links.append(page_url(req, paging.page + 1) + '; rel="next"')
     if paging.page > 1:
-        links.append((min(paging.page - 1, last), "prev"))
-    links.append((last, "last"))
-    resp.set_header("Link", ", ".join(f'<{page_url(req, n)}>; rel="{rel}"' for n, rel in links))
+        links.append(page_url(req, min(paging.page - 1, last)) + '; rel="prev"')
+    links.append(page_url(req, last, after=None) + '; rel="last"')
+    resp.set_header("Link", ", ".join(links))
     resp.set_header("Total-Count", str(total))
     resp.set_header("Count", str(count))
     return {
@@ -79,26 +111,31 @@ def pagination(
         "per_page": paging.per_page,
         "total": total,
         "total_pages": last,
-        "has_next": paging.page < last,
+        "has_next": has_next,
         "has_prev": paging.page > 1,
     }
 
 
-def page_url(req: falcon.Request, page: int) -> str:
-    """The request's own URL (as the client sent it, through a reverse proxy too) with
-    ``page`` set to ``page``; every other query parameter is kept, in order."""
+_KEEP = object()
+
+
+def page_url(req: falcon.Request, page: int, *, after: Any = _KEEP) -> str:
+    """The request's own URL (as the client sent it, through a reverse proxy too) in angle
+    brackets, with ``page`` set to ``page`` (and ``after`` to ``after``, or dropped for None);
+    every other query parameter is kept, in order."""
     params = parse_qsl(req.query_string, keep_blank_values=True)
+    wanted = {"page": str(page)}
+    if after is not _KEEP:
+        wanted["after"] = after
     out: list[tuple[str, str]] = []
-    placed = False
     for key, value in params:
-        if key != "page":
+        if key not in wanted:
             out.append((key, value))
-        elif not placed:
-            out.append(("page", str(page)))
-            placed = True
-    if not placed:
-        out.append(("page", str(page)))
-    return f"{req.forwarded_prefix}{req.path}?{urlencode(out)}"
+        elif wanted[key] is not None:
+            out.append((key, wanted.pop(key)))
+            wanted[key] = None  # (given twice: once)
+    out += [(key, value) for key, value in wanted.items() if value is not None]
+    return f"<{req.forwarded_prefix}{req.path}?{urlencode(out)}>"
 
 
 # OpenAPI fragments for the documents of paginated endpoints.

@@ -50,6 +50,8 @@ class Page:
     total: int
     page: int
     per_page: int
+    # Only for a page read ``after`` a position: whether any item follows it.
+    more: bool = False
 
     @property
     def total_pages(self) -> int:
@@ -247,12 +249,21 @@ class ItemStore:
         newest_first: bool = True,
         status: StatusFilter | None = None,
         search: TextSearch | None = None,
+        after: float | None = None,
     ) -> Page:
+        """``after``: only the items that follow the one created then, in this order (an
+        anchor a walk through the pages keeps: by offset, an item added or deleted between
+        two requests shifted the next page by one, skipping or repeating an item). The total
+        is the whole list's all the same."""
         conditions, scope = ["items.kind = $kind"], {"kind": kind}
         if status is not None:
             scope["value"] = status.status
             conditions.append("items.status != $value" if status.exclude
                               else "items.status = $value")
+        if after is not None:
+            scope["after"] = after
+            conditions.append("items.created_at < $after" if newest_first
+                              else "items.created_at > $after")
         match = ""
         if search is not None:
             match, more, words = search.indexed(self._search_indexed)
@@ -266,9 +277,11 @@ class ItemStore:
                 total = self._search_total((kind, status, search), match, conditions, scope)
             if offset >= total:  # past the end: the index walk would find nothing, slowly
                 return Page([], total, page, per_page)
-            items = self._ordered(conditions, scope, newest_first, per_page, offset,
-                                  match=match, matches=total)
-        return Page(items, total, page, per_page)
+            # (after an anchor, one more tells whether the walk goes on)
+            items = self._ordered(conditions, scope, newest_first,
+                                  per_page + (after is not None), offset, match=match,
+                                  matches=total)
+        return Page(items[:per_page], total, page, per_page, more=len(items) > per_page)
 
     def _ordered(self, conditions: list[str], scope: dict[str, Any], newest_first: bool,
                  limit: int, offset: int, *, match: str = "", matches: int = 0) -> list[Item]:
