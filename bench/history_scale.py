@@ -18,6 +18,10 @@ short for the index, read that many rows and are reported without a goal.
 When page 1,000 lies past the end of a filter's results (it is empty), the filter's last page
 is measured as well, so that a deep OFFSET is always covered.
 
+Four in five items belong to a batch of 40 (a playlist's entries); Flasharr's lists are
+measured on that history too: ``/api/batches`` (every batch, reported), and its display rows
+and downloads list paged (goal: p99 <= 20 ms).
+
 Then the file browser's actions on files the history records (``POST /api/file/actions``, one
 action a request): a rename and a delete of each of ACTED files, whose items follow them (the
 new name; no file). Goal: p99 <= 20 ms as well (each looked the file's items up by reading
@@ -48,6 +52,13 @@ GOAL_P99_MS = 20.0
 # (words, matching items at 100,000): "Item number {n}" titles, "...?v={n:07d}" URLs.
 SEARCHES = (("number 99999", 1), ("v=00042", 100), ("NUMBER 1", 40_951), ("item", 100_000),
             ("99", 3_691))
+# Flasharr's lists: batches (every one, from per-batch totals), its display rows (batches,
+# then the downloads of no batch) and its downloads list, all over the same history.
+FLASHARR = (("GET /api/batches", "/api/batches"),
+            ("GET /api/downloads/batches, page 1", "/api/downloads/batches?limit=50"),
+            ("GET /api/downloads/batches, page 100", "/api/downloads/batches?limit=50&page=100"),
+            ("GET /api/downloads?status=completed, page 100",
+             "/api/downloads?status=completed&limit=50&page=100"))
 SELECTIVE = 100  # a search finding at most this many items has the paginated goal
 ACTED = 50
 
@@ -80,6 +91,10 @@ def fill(db_path: Path, downloads: Path, total: int) -> tuple[dict[str, int], li
                     filename=f"Item number {n}.mp4" if status == "finished" else "",
                     download_folder=str(downloads) if status == "finished" else "",
                     file_size=1_000_000 + n if status == "finished" else None,
+                    total_bytes=1_000_000 + n if status == "finished" else None,
+                    # Four in five came in batches of 40 (a playlist's, a task's run).
+                    batch_id=f"batch-{n // 50}" if n % 5 else "",
+                    batch_name=f"Playlist {n // 50}" if n % 5 else "",
                     error="" if status == "finished" else "HTTP Error 404: Not Found",
                     info={"id": f"{n:07d}", "title": f"Item number {n}", "ext": "mp4",
                           "extractor_key": "Generic"},
@@ -200,6 +215,20 @@ def main() -> int:
                      f"{legacy['p50']:.1f} / {legacy['p99']:.1f} ms "
                      f"({legacy_items} items, {len(response.content) / 1e6:.1f} MB)")
         summary.info("worst paginated p99", f"{worst:.1f} ms")
+        flasharr_rows = []
+        for label, path in FLASHARR:
+            timed(session, server.url + path, 5)
+            samples, response = timed(session, server.url + path, count)
+            stats = common.latency_ms(samples)
+            flasharr_rows.append([label, stats["p50"], stats["p99"], stats["max"],
+                                  len(response.content)])
+            if path == "/api/batches":  # every batch in one answer: reported
+                summary.info(f"p99 {label} ({len(response.json()['batches']):,} batches)",
+                             f"{stats['p99']:.1f} ms")
+            else:
+                summary.check(f"p99 {label}", stats["p99"], GOAL_P99_MS, "{:.1f}", " ms")
+        common.table(("Flasharr request", "p50 ms", "p99 ms", "max ms", "bytes"),
+                     flasharr_rows)
         acted = file_actions(session, server, named)
         for kind, samples in acted.items():
             stats = common.latency_ms(samples)

@@ -164,7 +164,7 @@ class Batches:
 def batch_summaries(runtime: Runtime) -> list[dict[str, Any]]:
     """Every batch, newest first: history totals from SQL, queue items live from memory."""
     queue = [i.to_dict() for i in runtime.engine.queue_items()]
-    totals = runtime.store.batch_totals(exclude=[i["id"] for i in queue])
+    totals = runtime.store.batch_totals()
     return mapping.batches(totals, queue)
 
 

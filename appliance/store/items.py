@@ -14,6 +14,7 @@ from typing import Any
 
 from pony import orm
 
+from .batch_totals import BatchTotals
 from .columns import column_readers, read_columns
 from .database import (
     disk_faults_said,
@@ -58,6 +59,43 @@ class Page:
         return max(1, -(-self.total // self.per_page))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Seen:
+    """An item as a write found or left it (an entity changes, and a record may, after)."""
+
+    kind: str
+    status: str
+    batch_id: str
+    batch_name: str
+    created_at: float
+    total_bytes: int | None
+    downloaded_bytes: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> _Seen:
+        return cls(row.kind, row.status, row.batch_id or "", row.batch_name or "",
+                   row.created_at, row.total_bytes, row.downloaded_bytes)
+
+
+class _Changes:
+    """What a write transaction changes of the kept counts: applied once it committed."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.history: list[tuple[int, _Seen]] = []
+
+    def added(self, row: Any) -> None:
+        self._change(1, row)
+
+    def removed(self, row: Any) -> None:
+        self._change(-1, row)
+
+    def _change(self, sign: int, row: Any) -> None:
+        self.counts[(row.kind, row.status)] += sign
+        if row.kind == DONE:
+            self.history.append((sign, _Seen.of(row)))
+
+
 # The persisted columns, in PERSISTED order, for raw selects.
 COLUMNS = ", ".join(f"items.{name}" for name in PERSISTED)
 # A search with at most this many matches reads them from the index and sorts them (a few ms);
@@ -75,6 +113,7 @@ class ItemStore:
         self._clock_lock = threading.Lock()
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
+        self._batches: BatchTotals | None = None  # (read at the first ask)
         # Totals of searches (a count reads every match), good until the next write: turning
         # the pages of one search counts once.
         self._search_totals: dict[tuple[Any, ...], int] = {}
@@ -131,19 +170,23 @@ class ItemStore:
     # --- writes -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _write(self, durable: bool = True) -> Iterator[Counter[tuple[str, str]]]:
-        """A write transaction that also keeps the (kind, status) counts.
+    def _write(self, durable: bool = True) -> Iterator[_Changes]:
+        """A write transaction that also keeps the (kind, status) counts and the history's
+        per-batch totals.
 
         Every paginated list needs its total; counting 100,000 rows costs milliseconds each
         time, so the counts are kept here, by the only writer, and changed only once a
         transaction has committed. ``durable``: see ``write_session``.
         """
-        deltas: Counter[tuple[str, str]] = Counter()
+        changes = _Changes()
         with self._tally_lock:
             with disk_faults_said(self.db), orm.db_session:
-                yield deltas
+                yield changes
             if self._tally is not None:
-                self._tally.update(deltas)
+                self._tally.update(changes.counts)
+            if self._batches is not None:
+                for sign, seen in changes.history:
+                    self._batches.change(sign, seen)
             self._writes += 1
             self._search_totals.clear()
         if durable:  # other writers need not wait for this one's disk
@@ -151,61 +194,61 @@ class ItemStore:
 
     def insert(self, items: Sequence[Item]) -> None:
         """Insert records in one transaction: all are stored or none."""
-        with self._write() as counts:
+        with self._write() as changes:
             for item in items:
                 self._row(**self._columns(item))
-                counts[(item.kind, item.status)] += 1
+                changes.added(item)
 
     def save(self, item: Item, *, durable: bool = True) -> None:
         """Write every persisted field of ``item`` (a state change). Not ``durable``: a
         transition the engine makes again if a power cut takes it back."""
         item.updated_at = time.time()
-        with self._write(durable) as counts:
+        with self._write(durable) as changes:
             row = self._row.get(id=item.id)
             if row is None:
                 self._row(**self._columns(item))
             else:
-                counts[(row.kind, row.status)] -= 1
+                changes.removed(row)
                 row.set(**self._columns(item))
-            counts[(item.kind, item.status)] += 1
+            changes.added(item)
 
     def replace(self, removed: Iterable[str], added: Sequence[Item]) -> None:
         """Swap records atomically (a playlist placeholder for its entries)."""
-        with self._write() as counts:
+        with self._write() as changes:
             for item_id in dict.fromkeys(removed):  # an id twice is one row (see delete)
                 row = self._row.get(id=item_id)
                 if row is not None:
-                    counts[(row.kind, row.status)] -= 1
+                    changes.removed(row)
                     row.delete()
             for item in added:
                 self._row(**self._columns(item))
-                counts[(item.kind, item.status)] += 1
+                changes.added(item)
 
     def delete(self, ids: Iterable[str]) -> list[Item]:
         """The records deleted, each once. An id given twice names one row: counted twice,
         it took one more from the kept totals than was deleted, and the history's last
         page lost an item that was still there."""
         wanted = [i for i in dict.fromkeys(ids) if self._possible(i)]
-        with self._write() as counts:
+        with self._write() as changes:
             # In SQL, as plain columns: through Pony (an entity loaded, then deleted, per id)
             # a history of 20,000 failed items took 35 s to delete, the write lock and the
             # engine's state writes held the while.
             records = self._of_ids(wanted, "DELETE FROM items WHERE id IN ({marks}) "
                                            f"RETURNING {', '.join(PERSISTED)}", write=True)
             for record in records:
-                counts[(record.kind, record.status)] -= 1
+                changes.removed(record)
         order = {item_id: n for n, item_id in enumerate(wanted)}
         return sorted(records, key=lambda record: order[record.id])
 
     def requeue_interrupted(self) -> int:
         """After a crash, items that were running go back to waiting (their files resume)."""
-        with self._write() as counts:
+        with self._write() as changes:
             rows = orm.select(
                 r for r in self._row if r.kind == QUEUE and r.status in ACTIVE_STATUSES
             )[:]
-            for row in rows:
-                counts[(row.kind, row.status)] -= 1
-                counts[(QUEUE, PENDING)] += 1
+            for row in rows:  # (queue items: no batch totals change)
+                changes.counts[(row.kind, row.status)] -= 1
+                changes.counts[(QUEUE, PENDING)] += 1
                 row.set(status=PENDING, msg="Interrupted; will resume", updated_at=time.time())
         return len(rows)
 
@@ -465,7 +508,9 @@ class ItemStore:
         if standalone:
             conditions.append("items.batch_id = ''")
         with read_session(self.db):
-            if standalone:  # (not among the kept counts)
+            if standalone and kind == DONE:  # (the history's items of no batch)
+                total = self._batch_totals().count("", wanted)
+            elif standalone:
                 total = self.db.select(self._matching("", "count(*)", conditions),
                                        globals={}, locals=scope)[0]
             else:
@@ -475,31 +520,40 @@ class ItemStore:
                 return [], total
             return self._ordered(conditions, scope, newest_first, limit, offset), total
 
-    def batch_totals(self, exclude: Collection[str] = ()) -> list[dict[str, Any]]:
-        """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together):
-        name, item count per status, summed ``total_bytes`` / ``downloaded_bytes``, first
-        creation time. Newest batch first. Items in ``exclude`` (running downloads, whose live
-        figures the caller has) are left out."""
-        skip = tuple(exclude)
-        # batch_id > '' is a range on the batch_id index: items without a batch are not read.
+    def batch_totals(self) -> list[dict[str, Any]]:
+        """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together)
+        of the history (the queue's live figures are the engine's): name, item count per
+        status, summed ``total_bytes`` / ``downloaded_bytes``, first creation time. Newest
+        batch first. Kept, not counted at each call (see ``batch_totals.py``)."""
+        with self._tally_lock:
+            return self._batch_totals().summaries(self._batch_firsts)
+
+    def _batch_totals(self) -> BatchTotals:
+        with self._tally_lock:
+            if self._batches is None:
+                with read_session(self.db):
+                    rows = self.db.select(
+                        "SELECT batch_id, status, count(*), sum(total_bytes), "
+                        "sum(downloaded_bytes), min(created_at), max(batch_name) FROM items "
+                        "WHERE kind = $kind GROUP BY batch_id, status", globals={},
+                        locals={"kind": DONE})
+                self._batches = BatchTotals(rows)
+            return self._batches
+
+    def _batch_firsts(self, wanted: Iterable[tuple[str, str]]
+                      ) -> dict[tuple[str, str], tuple[float, str]]:
+        """The first creation time and greatest name of each (batch, status) in ``wanted``,
+        read from its rows alone (the batch_id index)."""
+        found = {}
         with read_session(self.db):
-            rows = orm.select(
-                (r.batch_id, r.status, orm.max(r.batch_name), orm.count(r),
-                 orm.sum(r.total_bytes), orm.sum(r.downloaded_bytes), orm.min(r.created_at))
-                for r in self._row if r.batch_id > "" and r.id not in skip
-            )[:]
-        batches: dict[str, dict[str, Any]] = {}
-        for batch_id, status, name, count, total, downloaded, created in rows:
-            batch = batches.setdefault(batch_id, {
-                "batch_id": batch_id, "batch_name": "", "statuses": {}, "total_bytes": 0,
-                "downloaded_bytes": 0, "created_at": created,
-            })
-            batch["batch_name"] = max(batch["batch_name"], name or "")
-            batch["statuses"][status] = batch["statuses"].get(status, 0) + count
-            batch["total_bytes"] += total or 0
-            batch["downloaded_bytes"] += downloaded or 0
-            batch["created_at"] = min(batch["created_at"], created)
-        return sorted(batches.values(), key=lambda b: b["created_at"], reverse=True)
+            for batch_id, status in wanted:
+                scope = {"batch_id": batch_id, "status": status, "kind": DONE}
+                [(first, name)] = self.db.select(
+                    "SELECT min(created_at), max(batch_name) FROM items WHERE batch_id = "
+                    "$batch_id AND kind = $kind AND status = $status", globals={}, locals=scope)
+                if first is not None:
+                    found[(batch_id, status)] = (first, name or "")
+        return found
 
     def add_download_folder(self, path: Path) -> None:
         """Record ``path`` as a download folder (the settings name it now)."""
