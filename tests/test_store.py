@@ -525,3 +525,33 @@ def test_the_package_names_load_on_first_use() -> None:
         records.Item, items.ItemStore, items.Page, items.StatusFilter)
     with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
         _ = package.Nothing
+
+
+def test_a_mark_made_is_no_longer_pending_and_unmarking_all_settles_it(tmp_path: Path
+                                                                       ) -> None:
+    """A task whose mark waited (created with "mark as downloaded" while its feed was
+    away) has it made by the next ``mark``; ``unmark`` of every entry drops it."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    tasks = TaskStore(store.entities)
+    first, second = tasks.create([{"name": "a", "url": "https://feed.invalid/a",
+                                   "mark_pending": True},
+                                  {"name": "b", "url": "https://feed.invalid/b",
+                                   "mark_pending": True}])
+    assert tasks.mark(first["id"], ["https://media.invalid/1"]) == 1
+    assert [tasks.get(t["id"])["mark_pending"] for t in (first, second)] == [False, True]
+    assert tasks.unmark(second["id"], ["https://media.invalid/none"]) == 0  # some: kept
+    assert tasks.get(second["id"])["mark_pending"] is True
+    assert tasks.unmark(second["id"]) == 0
+    assert tasks.get(second["id"])["mark_pending"] is False
+
+
+def test_a_window_of_one_holds_one_and_none_of_nothing(tmp_path: Path) -> None:
+    """Flasharr's lists ask for what is left of a page: one, or nothing at all."""
+    store = ItemStore(tmp_path / "db.sqlite")
+    items = make(store, 3, kind="done", status="finished")
+    assert [i.id for i in store.window("done", 0, 1)[0]] == [items[-1].id]
+    assert [i.id for i in store.window("done", 2, 1, newest_first=False)[0]] == [items[-1].id]
+    # SQLite reads LIMIT -1 as no limit at all: a window of less than nothing is empty.
+    assert store.window("done", 0, 0) == ([], 3)
+    assert store.window("done", 1, -1) == ([], 3)
+    assert store.window("done", 3, 5) == ([], 3)
