@@ -383,3 +383,37 @@ def test_a_daily_backup_the_disk_cannot_take_is_said_and_made_once_there_is_room
         assert "free). The backups made before are kept; it is tried again in " in \
             said[0].getMessage()
         assert _rows(made[0]) == 20_000
+
+
+def test_a_database_damaged_while_the_service_runs_rolls_no_sound_backup_away(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite's backup copies pages as they are: a database damaged behind the running
+    service was backed up each day as it was, and each such copy rolled a sound backup away;
+    after YTP_DB_BACKUPS days there was none left to restore."""
+    database = _database(tmp_path / "config" / "appliance.db", 20_000)
+    sound = make_backup(database, keep=2)
+    data = bytearray(database.read_bytes())
+    page = 4096
+    data[3 * page:4 * page] = b"\xa5" * page  # a table page, the header sound
+    database.write_bytes(bytes(data))
+    with pytest.raises(DatabaseProblem) as raised:
+        make_backup(database, keep=1)
+    assert str(raised.value).startswith(f"the database {database} is damaged (")
+    assert str(raised.value).endswith(
+        "): no backup was made of it and the backups made before are kept; stop the service "
+        "and restore the newest sound one with `appliance db restore`")
+    assert backups(database) == [sound] and _rows(sound) == 20_000
+    assert [p.name for p in sound.parent.iterdir()] == [sound.name]  # no copy left behind
+    # The daily thread says so and lives on: the next look (here at once) tries again.
+    schedule = BackupSchedule(database, keep=1, interval=0.01, first_delay=0.01,
+                              check_every=0.05)
+    with caplog.at_level(logging.ERROR, logger="appliance.store.backups"):
+        schedule.start()
+        try:
+            said = wait_for(lambda: len(caplog.records) >= 2 and caplog.records, timeout=30,
+                            message="two tries, each said")
+            assert schedule._thread is not None and schedule._thread.is_alive()
+        finally:
+            schedule.stop()
+    assert "is damaged (" in said[0].getMessage()
+    assert backups(database) == [sound] and _rows(sound) == 20_000

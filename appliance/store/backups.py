@@ -145,7 +145,10 @@ def check_database(database: Path) -> None:
 
 def make_backup(database: Path, keep: int) -> Path:
     """Copy the live database (the service may be writing) to a new backup; keep the newest
-    ``keep`` and delete older ones. Returns the new backup."""
+    ``keep`` and delete older ones. Returns the new backup. A copy that is not sound (the
+    database damaged behind the service) is no backup: DatabaseProblem, and every backup
+    made before is kept. (SQLite copies pages as they are: a damaged database was backed up
+    each day, and each copy rolled a sound backup away, until none was left to restore.)"""
     target = backup_folder(database) / f"{PREFIX}{_stamp()}{SUFFIX}"
 
     def fill(temp: Path) -> None:
@@ -153,6 +156,13 @@ def make_backup(database: Path, keep: int) -> Path:
                 contextlib.closing(sqlite3.connect(temp)) as dst:
             src.backup(dst)  # one step: a consistent snapshot; WAL writers are not blocked
             dst.execute("PRAGMA journal_mode = DELETE")
+            # (every page read: a second or two for a large history on a Raspberry Pi)
+            problem = _check(dst, "quick_check")
+        if problem is not None:
+            raise DatabaseProblem(
+                f"the database {database} is damaged ({problem}): no backup was made of it "
+                f"and the backups made before are kept; stop the service and restore the "
+                f"newest sound one with `appliance db restore`")
 
     replace_with(target, fill)
     for old in backups(database)[max(keep, 1):]:
@@ -268,7 +278,7 @@ class BackupSchedule:
                 if not self.due():
                     continue
                 path = make_backup(self.database, self.keep)
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, sqlite3.Error, DatabaseProblem) as exc:
                 # (due() too: a backup another process rolled away under it ended the thread,
                 # and with it every backup until a restart)
                 folder = backup_folder(self.database)
