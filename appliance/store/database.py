@@ -226,6 +226,11 @@ _INDEXES = (
     # The items of a file or a folder's files (the file browser's actions, a delete's check of
     # who else records a file): a scan of 100,000 rows for each file was ~0.3 s.
     "CREATE INDEX IF NOT EXISTS idx_items_filename ON items (filename)",
+    # Flasharr's display rows page the history's items of no batch (batch_id ''): through
+    # the (kind, created_at) index every row it passed was read for its batch_id, 40 ms at
+    # page 100 of 100,000 items.
+    "CREATE INDEX IF NOT EXISTS idx_items_kind_batch_created ON items (kind, batch_id, "
+    "created_at)",
 )
 
 
