@@ -332,6 +332,7 @@ def test_batches_are_summed_per_batch_newest_first(tmp_path: Path) -> None:
          "total_bytes": 200, "downloaded_bytes": 200, "created_at": old[0].created_at},
     ]
     assert store.batch_totals() == expected
+    assert [store.batch_count(b) for b in ("b1", "b2", "b3", "", "none")] == [3, 0, 1, 0, 0]
     # Its end moves the running one into the history's totals.
     store.save(dataclasses.replace(running, kind="done", status="finished",
                                    downloaded_bytes=50))

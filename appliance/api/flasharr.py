@@ -181,7 +181,7 @@ class BatchAction:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
         ids = _queued_in_batch(self.runtime, batch_id)
-        if not ids and not self.runtime.store.batch(batch_id):
+        if not ids and not self.runtime.store.batch_count(batch_id):
             raise errors.not_found("Batch not found.")
         engine = self.runtime.engine
         run = engine.pause_items if self.action == "pause" else engine.start_items

@@ -528,6 +528,15 @@ class ItemStore:
         with self._tally_lock:
             return self._batch_totals().summaries(self._batch_firsts)
 
+    def batch_count(self, batch_id: str) -> int:
+        """How many items of the history ``batch_id`` holds (kept, as ``batch_totals``: a
+        task's batch grows for years, and reading it whole to know whether it is there
+        read 20,000 rows)."""
+        if not batch_id:  # (the items of no batch)
+            return 0
+        with self._tally_lock:
+            return self._batch_totals().count(batch_id)
+
     def _batch_totals(self) -> BatchTotals:
         with self._tally_lock:
             if self._batches is None:
