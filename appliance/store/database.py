@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -375,14 +376,15 @@ def read_session(db: orm.Database) -> Iterator[None]:
     (503), logged once until the database reads again."""
     with disk_faults_said(db, reading=True), orm.db_session:
         yield
-    if db in _READ_FAULTS:
-        log.info("the database in %s reads again", _WAL_FILES[db].parent)
-        _READ_FAULTS.pop(db, None)
 
 
-# The fault each database's reads last met, while they meet it: said once in the log, not
-# at every request a client repeats.
-_READ_FAULTS: weakref.WeakKeyDictionary[orm.Database, str] = weakref.WeakKeyDictionary()
+# The fault each database's reads last met and when it was said: said once in the log, not at
+# every request a client repeats (and again only after SAY_AGAIN, while it lasts). Reads that
+# work do not clear it: a thread whose connection still holds the pages it read works while
+# the others fail, and each turn would be said again.
+_READ_FAULTS: weakref.WeakKeyDictionary[orm.Database, tuple[str, float]] = (
+    weakref.WeakKeyDictionary())
+SAY_AGAIN = 600.0  # seconds
 
 
 @contextlib.contextmanager
@@ -411,8 +413,9 @@ def disk_faults_said(db: orm.Database, *, reading: bool = False) -> Iterator[Non
         else:
             message = (f"The database in {folder} could not be written: {fault.words}{space}. "
                        "Nothing of this change was stored; what was stored before is kept. ")
-        if reading and _READ_FAULTS.get(db) != fault.words:
-            _READ_FAULTS[db] = fault.words
+        said, at = _READ_FAULTS.get(db, ("", 0.0))
+        if reading and (said != fault.words or time.monotonic() - at >= SAY_AGAIN):
+            _READ_FAULTS[db] = (fault.words, time.monotonic())
             log.error("%s%s (SQLite: %s)", message, remedy, exc)
         raise StorageFailure(message + remedy,
                              INSUFFICIENT_STORAGE if fault.full else UNAVAILABLE) from exc
