@@ -556,3 +556,26 @@ def test_a_window_of_one_holds_one_and_none_of_nothing(tmp_path: Path) -> None:
     assert store.window("done", 0, 0) == ([], 3)
     assert store.window("done", 1, -1) == ([], 3)
     assert store.window("done", 3, 5) == ([], 3)
+
+
+def test_kept_batch_totals_when_a_batch_or_the_items_of_no_batch_go_whole(tmp_path: Path
+                                                                         ) -> None:
+    store = ItemStore(tmp_path / "db.sqlite")
+    loose = make(store, 2, kind="done", status="finished")
+    [failed] = make(store, 1, kind="done", status="error")
+    gone = make(store, 2, kind="done", status="finished", batch_id="gone", batch_name="G")
+    unnamed = make(store, 2, kind="done", status="error", batch_id="unnamed")
+    store.batch_totals()  # kept from here on
+    # Flasharr's history filters count the items of no batch by status.
+    assert store.window("done", 0, 10, statuses=("error",), standalone=True)[1] == 1
+    assert store.window("done", 0, 10, statuses=("finished", "skip"),
+                        standalone=True)[1] == 2
+    store.delete([i.id for i in gone])  # a whole batch: no batch of nothing is left
+    store.delete([unnamed[0].id])  # its first: read again, its name still none
+    assert store.batch_totals() == [
+        {"batch_id": "unnamed", "batch_name": "", "statuses": {"error": 1}, "total_bytes": 0,
+         "downloaded_bytes": 0, "created_at": unnamed[1].created_at}]
+    assert store.window("done", 0, 10, standalone=True)[1] == 3
+    store.delete([i.id for i in [*loose, failed]])  # every item of no batch
+    assert store.window("done", 0, 10, standalone=True)[1] == 0
+    assert store.batch_count("unnamed") == 1
