@@ -373,7 +373,7 @@ def write_session(db: orm.Database, *, durable: bool = True, **options: Any) -> 
 @contextlib.contextmanager
 def read_session(db: orm.Database) -> Iterator[None]:
     """A ``db_session`` for reads: a file or disk that fails them is a ``StorageFailure``
-    (503), logged once until the database reads again."""
+    (503), logged once (see ``_READ_FAULTS``)."""
     with disk_faults_said(db, reading=True), orm.db_session:
         yield
 
