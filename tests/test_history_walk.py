@@ -116,8 +116,17 @@ def test_after_is_a_number_and_only_for_one_list(
     assert [i["id"] for i in answer.json["items"]] == [items[2].id, items[1].id]
     assert answer.json["pagination"]["total"] == 5
     assert answer.json["pagination"]["has_next"] is True
+    assert answer.json["pagination"]["has_prev"] is False
     assert f"after={items[1].created_at!r}" in answer.headers["link"]
     assert answer.headers["count"] == "2"
+    # The last page is the whole list's (no anchor); a blank parameter is kept as it came.
+    answer = client.simulate_get("/api/history", query_string=(
+        f"type=done&status=&after={items[3].created_at!r}&per_page=2"))
+    links = {rel: url for url, rel in re.findall(r'<([^>]*)>; rel="(\w+)"',
+                                                 answer.headers["link"])}
+    assert links["last"].endswith("/api/history?type=done&status=&per_page=2&page=3")
+    assert links["next"].endswith(f"/api/history?type=done&status=&after="
+                                  f"{items[1].created_at!r}&per_page=2&page=1")
     last = client.simulate_get("/api/history", params={
         "type": "done", "after": repr(items[1].created_at), "per_page": "2"})
     assert [i["id"] for i in last.json["items"]] == [items[0].id]
