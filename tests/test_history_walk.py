@@ -149,3 +149,21 @@ def test_after_is_a_number_and_only_for_one_list(
     assert [i["id"] for i in answer.json["items"]] == [queued[1].id]
     assert answer.json["pagination"]["has_next"] is True
     assert answer.json["pagination"]["total"] == 3
+
+
+def test_a_links_page_stays_where_the_request_had_it_and_only_once(
+        app_with: Callable[..., tuple[Runtime, Any]]) -> None:
+    rt, client = app_with()
+    done_items(rt, 5, "item")
+    answer = client.simulate_get("/api/history", query_string="page=2&type=done&per_page=1")
+    links = {rel: url for url, rel in re.findall(r'<([^>]*)>; rel="(\w+)"',
+                                                 answer.headers["link"])}
+    assert links["next"].endswith("/api/history?page=3&type=done&per_page=1")
+    assert links["prev"].endswith("/api/history?page=1&type=done&per_page=1")
+    # Given twice (the last is the one read): once, where the first was.
+    answer = client.simulate_get("/api/history",
+                                 query_string="type=done&page=9&per_page=1&page=4")
+    assert answer.json["pagination"]["page"] == 4
+    links = {rel: url for url, rel in re.findall(r'<([^>]*)>; rel="(\w+)"',
+                                                 answer.headers["link"])}
+    assert links["next"].endswith("/api/history?type=done&page=5&per_page=1")
