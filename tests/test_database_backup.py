@@ -412,8 +412,12 @@ def test_a_database_damaged_while_the_service_runs_rolls_no_sound_backup_away(
         try:
             said = wait_for(lambda: len(caplog.records) >= 2 and caplog.records, timeout=30,
                             message="two tries, each said")
-            assert schedule._thread is not None and schedule._thread.is_alive()
+            thread = schedule._thread
+            assert thread is not None and thread.is_alive()
         finally:
             schedule.stop()
+    assert not thread.is_alive()  # its stop ends it, and no try comes after
+    tries = len(caplog.records)
     assert "is damaged (" in said[0].getMessage()
     assert backups(database) == [sound] and _rows(sound) == 20_000
+    assert len(caplog.records) == tries
