@@ -63,8 +63,16 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
         trim = ["-ss", cut, "-output_ts_offset", cut]
     else:
         seek = start
-    # -copyts: every segment keeps the file's own timestamps, so they follow on in a player
-    args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
+        if made.copy_audio and index:
+            # A copied audio packet is whole: the seek brings the one across the mark along,
+            # which the previous segment ends with. Packets from before the mark are dropped
+            # (on the file's clock, as -copyts keeps it), so each is in one segment only.
+            cut = f"{made.start + start:.6f}"
+            trim = ["-ss", cut, "-output_ts_offset", cut]
+    # -copyts: every segment keeps the file's own timestamps, so they follow on in a player.
+    # The last segment reads to the end (a copied MPEG-TS's last packets fell past its -t).
+    until = ["-t", f"{length:.6f}"] if index + 1 < len(made.spans) else []
+    args = [*_BASE, "-ss", f"{seek:.6f}", *until, "-copyts",
             *source.input_args(source.url(media)), *trim, "-map_metadata", "-1"]
     if made.has_video:
         args += ["-map", "0:V:0"]  # the first video that is no cover (probe.streams)
