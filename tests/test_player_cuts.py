@@ -21,7 +21,7 @@ from falcon.testing import TestClient
 
 from appliance import slots
 from appliance.api.app import create_app
-from appliance.player import segments
+from appliance.player import segments, subtitles
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -439,7 +439,7 @@ def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient]
     runtime, client = app
     (runtime.settings.download_path / "slow.en.srt").write_text(
         "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
-    monkeypatch.setattr(segments, "SUBTITLE_TIMEOUT", 0.000001)
+    monkeypatch.setattr(subtitles, "SUBTITLE_TIMEOUT", 0.000001)
     slow = client.simulate_get("/api/player/subtitle/slow.en.srt.vtt")
     assert slow.status_code == 400, slow.text
     assert slow.json["error"] == "Converting the subtitles took too long."

@@ -13,7 +13,8 @@ import falcon
 from .. import errors, kinds
 from ..files.reading import open_regular
 from ..player import playlists
-from ..player.segments import SegmentStream, segment_command, to_webvtt
+from ..player.segments import SegmentStream, segment_command
+from ..player.subtitles import to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
 from .downloads import inert

@@ -1,4 +1,4 @@
-"""Segments and subtitles made by ffmpeg, one process per request, a bounded number at once.
+"""Segments made by ffmpeg, one process per request, a bounded number at once.
 
 A segment is streamed as ffmpeg writes it; when the client goes away gunicorn closes the
 answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once (``slots.Slots``).
@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 # A segment (SEGMENT seconds of media) that takes this long is stuck: ffmpeg is killed.
 SEGMENT_TIMEOUT = 120.0
-SUBTITLE_TIMEOUT = 30.0
-MAX_SUBTITLE = 10 * 1024 * 1024
-# Subtitles are UTF-8 (yt-dlp writes them so); a file that is not was most likely written on
-# Windows in the West (an old SubRip file): read as Windows-1252, it shows instead of failing.
-FALLBACK_CHARSET = "cp1252"
-# What ffmpeg's subtitle decoder says of text that is not UTF-8.
-NOT_UTF8 = "Invalid UTF-8"
 CHUNK = 64 * 1024
 # Of ffmpeg's errors the first bytes are read, and their last line told.
 MAX_REASON = 2000
@@ -161,42 +154,3 @@ class SegmentStream:
             self._proc.stdout.close()
         self._errors.close()
         self._slots.give_back()
-
-
-def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
-    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT
-    in UTF-8. A file that is not UTF-8 is read as FALLBACK_CHARSET."""
-    name = os.path.basename(str(media.name))
-    if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
-        raise errors.invalid("The subtitle file is too big to convert.")
-    if name.lower().endswith(".vtt"):
-        text = media.read(MAX_SUBTITLE)
-        try:
-            text.decode()
-        except UnicodeDecodeError:
-            return text.decode(FALLBACK_CHARSET, errors="replace").encode()
-        return text
-    slots.take()
-    try:
-        done = _convert(media)
-        if done.returncode != 0 and NOT_UTF8 in done.stderr.decode(errors="replace"):
-            done = _convert(media, "-sub_charenc", FALLBACK_CHARSET)
-    except subprocess.TimeoutExpired:
-        raise errors.invalid("Converting the subtitles took too long.") from None
-    finally:
-        slots.give_back()
-    if done.returncode != 0 or not done.stdout.startswith(b"WEBVTT"):
-        if source.refused(done.stderr.decode(errors="replace")):
-            raise errors.invalid(f"'{name}' is not a subtitle file the player plays "
-                                 "(srt, ass, vtt).")
-        raise errors.invalid(f"ffmpeg cannot convert '{name}' to WebVTT.")
-    return done.stdout
-
-
-def _convert(media: io.FileIO, *decoding: str) -> subprocess.CompletedProcess[bytes]:
-    """ffmpeg's WebVTT of ``media`` (read from its start: ffmpeg opens the inode again)."""
-    return subprocess.run([*_BASE, *decoding, *source.input_args(source.url(media),
-                                                                source.SUBTITLE_FORMATS),
-                           "-f", "webvtt", "pipe:1"],
-                          capture_output=True, timeout=SUBTITLE_TIMEOUT,
-                          stdin=subprocess.DEVNULL, check=False, pass_fds=(media.fileno(),))
