@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -70,7 +71,8 @@ def plan(data: dict[str, Any], convert_video: bool = False) -> Plan:
 
 def _url(prefix: str, route: str, rel: str, suffix: str, ticket: str | None = None) -> str:
     """A player URL; with the file ticket the playlist was read with, carried on."""
-    url = f"{prefix}/api/player/{route}/{quote(rel)}{suffix}"
+    # by its bytes: a name that is no UTF-8 (os.fsdecode's surrogate escapes) as it is on disk
+    url = f"{prefix}/api/player/{route}/{quote(os.fsencode(rel))}{suffix}"
     if ticket is None:
         return url
     return f"{url}{'&' if '?' in suffix else '?'}ticket={quote(ticket, safe='')}"
