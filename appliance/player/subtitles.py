@@ -13,7 +13,6 @@ import codecs
 import io
 import os
 import subprocess
-import tempfile
 
 from .. import errors
 from ..slots import Slots
@@ -81,13 +80,11 @@ def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
 
 
 def _convert(utf8: bytes) -> subprocess.CompletedProcess[bytes]:
-    """ffmpeg's WebVTT of the subtitles ``utf8``, handed over in a file of their own (the
-    same whitelists as a file of the folder: srt, ass or webvtt demuxers, no other file)."""
-    with tempfile.TemporaryFile() as text:
-        text.write(utf8)
-        text.flush()
-        return subprocess.run([*segments._BASE, *source.input_args(
-                                  f"file:/proc/self/fd/{text.fileno()}", source.SUBTITLE_FORMATS),
-                               "-f", "webvtt", "pipe:1"],
-                              capture_output=True, timeout=SUBTITLE_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False, pass_fds=(text.fileno(),))
+    """ffmpeg's WebVTT of the subtitles ``utf8``, on its standard input (no temp file a full
+    disk could refuse; the demuxers whitelisted as for a file of the folder, and no protocol
+    but the pipe)."""
+    return subprocess.run([*segments._BASE, *source.input_args(
+                              "pipe:0", source.SUBTITLE_FORMATS, "pipe"), "-f", "webvtt",
+                           "pipe:1"],
+                          input=utf8, capture_output=True, timeout=SUBTITLE_TIMEOUT,
+                          check=False)
