@@ -6,6 +6,7 @@ segment and a subtitle conversion leave behind (their pipe, their slot)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -202,6 +203,7 @@ def test_aac_is_copied_and_its_segments_join_packet_for_packet(
     expected = [t for t in audio_times(source) if t >= 0]
     origin = expected[0]
     served: list[float] = []
+    frames: list[float] = []
     for index in range(segments):
         segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts",
                                       query_string=flags)
@@ -214,12 +216,19 @@ def test_aac_is_copied_and_its_segments_join_packet_for_packet(
         mark = origin + 6.0 * index
         assert mark - 0.0001 <= times[0] < mark + 0.024, (index, times[0])
         served += times
+        if "vc=1" in flags:  # the transcoded video is cut on the marks as before
+            cut = video_times(segment.content)
+            # (a Matroska file's frames come out one frame late, as they did before)
+            assert mark - 0.001 <= cut[0] <= mark + FRAME + 0.001, (index, cut[0])
+            frames += cut
     # (Matroska's first AAC packet is the encoder's priming: a seek to 0 drops it, as it did
     # with the video copied)
     if name.endswith(".mkv"):
         assert len(expected) - len(served) == 1
         expected = expected[1:]
     assert len(served) == len(expected) > 0
+    assert len(frames) == (14 * 25 if "vc=1" in flags else 0)
+    assert all(b - a == pytest.approx(FRAME, abs=0.001) for a, b in itertools.pairwise(frames))
     assert max(abs(a - b) for a, b in zip(served, expected, strict=True)) < 0.0001
 
 
