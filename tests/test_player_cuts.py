@@ -22,7 +22,7 @@ from falcon.testing import TestClient
 
 from appliance import slots
 from appliance.api.app import create_app
-from appliance.player import segments, subtitles
+from appliance.player import playlists, segments, subtitles
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -230,6 +230,20 @@ def test_aac_is_copied_and_its_segments_join_packet_for_packet(
     assert len(frames) == (14 * 25 if "vc=1" in flags else 0)
     assert all(b - a == pytest.approx(FRAME, abs=0.001) for a, b in itertools.pairwise(frames))
     assert max(abs(a - b) for a, b in zip(served, expected, strict=True)) < 0.0001
+
+
+def test_a_segments_validator_says_whether_its_audio_is_copied(
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same file and segment with its AAC encoded (as before this version copied it) is
+    other bytes: another ETag, so a browser's kept segment is not confirmed with a 304."""
+    _, client = app
+    copied = client.simulate_get("/api/player/segments/1/song.m4a.ts")
+    assert copied.status_code == 200, copied.text
+    monkeypatch.setattr(playlists, "AAC", "no codec")  # the plan encodes every audio
+    encoded = client.simulate_get("/api/player/segments/1/song.m4a.ts",
+                                  headers={"If-None-Match": copied.headers["etag"]})
+    assert encoded.status_code == 200 and encoded.content != copied.content
+    assert encoded.headers["etag"] != copied.headers["etag"]
 
 
 @pytest.mark.parametrize(("name", "flags"), [("cover.mp3", "vc=0&ac=1"),

@@ -151,7 +151,9 @@ class Segment(Player):
             raise errors.not_found(f"The file has {len(made.spans)} segments.")
         player = self.runtime.player
         info = os.fstat(media.fileno())
-        tag = file_etag(info, segment, made.copy_video, player.encoder)
+        # what the bytes are made of: a segment whose audio was encoded before it is copied
+        # (an upgrade) is another segment, never a 304 of the one a browser kept
+        tag = file_etag(info, segment, made.copy_video, made.copy_audio, player.encoder)
         resp.cache_control = [KEPT if req.get_param("v") == _version(info) else ASKED_AGAIN]
         if validate(req, resp, tag, info.st_mtime):
             return
