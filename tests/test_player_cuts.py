@@ -76,6 +76,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Tes
         root = runtime.settings.download_path
         for name, args in SOURCES.items():
             subprocess.run([*FFMPEG, *args, str(root / name)], check=True, timeout=120)
+        # a recording that begins between keyframes (its first at 7 s, then every 10 s), as a
+        # capture joined mid-broadcast or a file cut without re-encoding is
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "quiet", "-y", "-i", str(root / "gop10.ts"),
+                        "-ss", "3", "-c", "copy", "-copyinkf", str(root / "midgop.ts")],
+                       check=True, timeout=120)
         (root / "mpeg4.en.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHi\n")
         yield runtime, TestClient(create_app(runtime))
 
@@ -230,6 +235,36 @@ def test_aac_is_copied_and_its_segments_join_packet_for_packet(
     assert len(frames) == (14 * 25 if "vc=1" in flags else 0)
     assert all(b - a == pytest.approx(FRAME, abs=0.001) for a, b in itertools.pairwise(frames))
     assert max(abs(a - b) for a, b in zip(served, expected, strict=True)) < 0.0001
+
+
+def test_a_recording_that_begins_between_keyframes_plays_through(
+        app: tuple[Runtime, TestClient]) -> None:
+    """No keyframe before a mark, down to the file's start: the cut is the file's start (the
+    segment before it holds nothing, the frames are in the next), as for any keyframe
+    interval longer than a segment; its sound plays from the start. Before, each such
+    segment was a 400 ("No keyframe found"): the first 12 s of the file never played."""
+    runtime, client = app
+    source = runtime.settings.download_path / "midgop.ts"
+    keyframes = probe_bytes(source.read_bytes(), "-select_streams", "v:0", "-show_entries",
+                            "packet=pts_time,flags", "-of", "csv=p=0")
+    first = min(float(line.split(",")[0]) for line in keyframes.split() if ",K" in line)
+    # (the frames before the first keyframe refer to one the file lacks: no player shows
+    # them, and ffmpeg copies none)
+    expected = [t for t in video_times(source.read_bytes()) if t >= first]
+    sound: list[float] = []
+    video = client.simulate_get("/api/player/m3u8/video/midgop.ts.m3u8")
+    assert video.status_code == 200, video.text
+    count = video.text.count("#EXTINF")
+    assert count == 5, video.text
+    frames: list[float] = []
+    for index in range(count):
+        segment = client.simulate_get(f"/api/player/segments/{index}/midgop.ts.ts")
+        assert segment.status_code == 200, (index, segment.text)
+        frames += video_times(segment.content) if segment.content else []
+        sound += audio_times(segment.content) if segment.content else []
+    assert frames == expected  # every frame once, in order
+    # the sound from the file's start on, as the recording has it
+    assert sound[0] == pytest.approx(1.4, abs=0.03) and sound == sorted(set(sound))
 
 
 def test_a_segments_validator_says_whether_its_audio_is_copied(

@@ -42,9 +42,10 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
         # keyframes are on the file's clock, which starts at made.start; an input -ss counts
         # from the file's start
         origin = made.start
-        first = keyframe(origin + start + EDGE) if index else origin
-        end = keyframe(origin + start + length + EDGE) if index + 1 < len(made.spans) \
-            else origin + start + length
+        # (no keyframe before a mark: the file's start, as before its first keyframe)
+        first = max(origin, keyframe(origin + start + EDGE)) if index else origin
+        end = max(origin, keyframe(origin + start + length + EDGE)) \
+            if index + 1 < len(made.spans) else origin + start + length
         if end - first <= 2 * EDGE:
             return None
         # Seek to the keyframe itself (a hair after it), stop a hair before the next cut, and
