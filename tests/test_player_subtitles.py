@@ -94,6 +94,17 @@ def test_a_subtitle_in_utf16_plays_as_utf8(
     assert runtime.player.slots.taken == 0
 
 
+def test_a_stray_nul_in_utf8_text_is_no_utf16(app: tuple[Runtime, TestClient]) -> None:
+    """One NUL byte (a tool's slip) in a UTF-8 file leaves it UTF-8 (read as UTF-16 it was
+    other letters altogether), and is dropped (ffmpeg's cue ended at it)."""
+    runtime, client = app
+    (runtime.settings.download_path / "stray.srt").write_bytes(
+        SRT.format(f"{WINDOWS}\x00 x").encode())
+    answer = client.simulate_get("/api/player/subtitle/stray.srt.vtt")
+    assert answer.status_code == 200, answer.text
+    assert f"{WINDOWS} x" in answer.content.decode()
+
+
 @pytest.mark.parametrize(("content", "error"), [
     (b"\xff\xfe", "'{}' holds no subtitles (it is empty)."),
     (b"\xef\xbb\xbf\r\n \r\n", "'{}' holds no subtitles (it is empty)."),

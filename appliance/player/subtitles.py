@@ -38,11 +38,12 @@ def decoded(raw: bytes) -> str:
         if raw.startswith(mark):
             return raw[len(mark):].decode(charset, errors="replace")
     # No text holds NUL bytes, and every subtitle's times and numbers are ASCII: NULs on one
-    # side of the byte pairs are UTF-16 (which is valid UTF-8 too, NULs and all).
-    odd, even = raw[1::2].count(0), raw[0::2].count(0)
-    if odd > 4 * even:
+    # side of a quarter of the byte pairs or more are UTF-16 (which is valid UTF-8 too, NULs
+    # and all); a stray NUL in UTF-8 text is not.
+    odd, even, pairs = raw[1::2].count(0), raw[0::2].count(0), len(raw) // 2
+    if odd > 4 * even and odd * 4 >= pairs:
         return raw.decode("utf-16-le", errors="replace")
-    if even > 4 * odd:
+    if even > 4 * odd and even * 4 >= pairs:
         return raw.decode("utf-16-be", errors="replace")
     try:
         return raw.decode("utf-8")
@@ -56,7 +57,8 @@ def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
     name = os.path.basename(str(media.name))
     if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
         raise errors.invalid("The subtitle file is too big to convert.")
-    text = decoded(media.read(MAX_SUBTITLE))
+    # (a NUL means nothing in a subtitle, and ffmpeg's text ended at it: the cue lost)
+    text = decoded(media.read(MAX_SUBTITLE)).replace("\x00", "")
     if not text.strip():
         raise errors.invalid(f"'{name}' holds no subtitles (it is empty).")
     utf8 = text.encode("utf-8", errors="replace")  # (a lone surrogate UTF-16 may hold)
