@@ -238,7 +238,7 @@ def test_aac_is_copied_and_its_segments_join_packet_for_packet(
 
 
 def test_a_recording_that_begins_between_keyframes_plays_through(
-        app: tuple[Runtime, TestClient]) -> None:
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
     """No keyframe before a mark, down to the file's start: the cut is the file's start (the
     segment before it holds nothing, the frames are in the next), as for any keyframe
     interval longer than a segment; its sound plays from the start. Before, each such
@@ -263,6 +263,10 @@ def test_a_recording_that_begins_between_keyframes_plays_through(
         frames += video_times(segment.content) if segment.content else []
         sound += audio_times(segment.content) if segment.content else []
     assert frames == expected  # every frame once, in order
+    # the segment that holds nothing runs no ffmpeg (here one that would fail)
+    monkeypatch.setattr(segments, "_BASE", ["false", *segments._BASE[1:]])
+    empty = client.simulate_get("/api/player/segments/0/midgop.ts.ts")
+    assert empty.status_code == 200 and empty.content == b"", empty.text
     # the sound from the file's start on, as the recording has it
     assert sound[0] == pytest.approx(1.4, abs=0.03) and sound == sorted(set(sound))
 
