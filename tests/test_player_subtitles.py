@@ -130,6 +130,23 @@ def test_a_hostile_subtitle_is_a_plain_400(
         assert runtime.player.slots.taken == 0
 
 
+def test_a_vtt_is_webvtt_from_its_first_byte(app: tuple[Runtime, TestClient]) -> None:
+    """WebVTT begins with WEBVTT, after at most a byte order mark (a browser refuses the
+    file otherwise): blank lines before it are a 400 saying so; a mark written twice (a tool
+    that added one to a file that had one) is one mark, sent once."""
+    runtime, client = app
+    root = runtime.settings.download_path
+    (root / "blank-first.vtt").write_bytes(b"\n \n" + VTT.format("Hi").encode())
+    refused = client.simulate_get("/api/player/subtitle/blank-first.vtt.vtt")
+    assert refused.status_code == 400, refused.text
+    assert refused.json["error"] == ("'blank-first.vtt' is not WebVTT (it does not begin with "
+                                     "WEBVTT).")
+    (root / "two-marks.vtt").write_bytes(b"\xef\xbb\xbf" * 2 + VTT.format("Hi").encode())
+    sent = client.simulate_get("/api/player/subtitle/two-marks.vtt.vtt")
+    assert sent.status_code == 200, sent.text
+    assert sent.content == b"\xef\xbb\xbf" + VTT.format("Hi").encode()
+
+
 def test_a_subtitles_markup_is_never_a_page(app: tuple[Runtime, TestClient]) -> None:
     """A site's subtitles are its text: the HTML a SubRip file may hold is not carried into
     the WebVTT (ffmpeg keeps the tags WebVTT has), and the answer is served as every file of
