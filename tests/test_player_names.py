@@ -111,3 +111,14 @@ def test_a_name_sent_by_its_bytes_is_still_confined(app: tuple[Runtime, TestClie
     again = get(client, "/api/player/subtitle//caf%E9.en.srt.vtt")
     assert again.status_code == 302, again.text
     assert again.headers["location"].endswith("/api/player/subtitle/caf%E9.en.srt.vtt")
+
+
+def test_a_name_that_holds_the_replacement_mark_itself_is_found(
+        app: tuple[Runtime, TestClient]) -> None:
+    """U+FFFD in a valid UTF-8 name (a name an earlier decoding left so) is that name, not a
+    sign of bytes to read again."""
+    runtime, client = app
+    (runtime.settings.download_path / "mark\ufffd.srt").write_text(SRT)
+    answer = get(client, "/api/player/subtitle/mark%EF%BF%BD.srt.vtt")
+    assert answer.status_code == 200, answer.text
+    assert "Café crème" in answer.content.decode()
