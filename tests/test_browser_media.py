@@ -1,6 +1,7 @@
 """Files of the download folder opened in a real browser tab (Chromium, headless) from the
-real service: audio and video play in the browser's media page, and a page or an SVG a site
-put there runs no script in the service's origin (tests/support/browser.py).
+real service: audio and video play in the browser's media page, a page or an SVG a site
+put there runs no script in the service's origin (tests/support/browser.py), and the player's
+subtitles of an old tool's file load as a text track.
 
 The header that keeps a site's page from running its script (``Content-Security-Policy:
 sandbox``) also kept the media page from loading the video at all: a download opened from a
@@ -9,6 +10,7 @@ link showed a dead player. Only a browser shows that."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -61,3 +63,39 @@ def test_media_plays_in_a_tab_and_a_page_runs_no_script(
             "page", False, "shown"]
         title = asyncio.run(browser.visit(base + "Show.svg", page_without_script))[0]
         assert title == "svg"
+
+
+TRACK = ("(() => { const v = document.createElement('video');"
+         " const t = document.createElement('track'); t.kind = 'subtitles'; t.default = true;"
+         " t.src = SRC; v.appendChild(t); document.body.appendChild(v);"
+         " t.track.mode = 'hidden'; window.shownTrack = t; return true })()")
+CUES = ("(() => { const t = window.shownTrack;"
+        " return t.readyState < 2 ? null : {state: t.readyState, cues:"
+        " Array.from(t.track.cues || [], c => [c.startTime, c.endTime, c.text]),"
+        " ran: document.title === 'ran'} })()")
+
+
+def test_subtitles_of_old_tools_show_in_a_browser_track(
+        make_server: Callable[..., Server], tmp_path: Path) -> None:
+    """An srt in UTF-16 (Windows' "Unicode") beside a file whose name is Latin-1 bytes, as the
+    player's master playlist names it (``caf%E9.en.srt``): Chromium loads it as a text track
+    and shows its cue, accents and all; a cue's markup is text, never run."""
+    server = make_server()
+    folder = os.fsencode(server.download_path)
+    srt = ("1\r\n00:00:01,000 --> 00:00:02,500\r\nCafé crème \u65e5\u672c\r\n\r\n"
+           f"2\r\n00:00:03,000 --> 00:00:04,000\r\n{SCRIPT}\r\n")
+    with open(folder + b"/caf\xe9.en.srt", "wb") as sub:
+        sub.write(srt.encode("utf-16"))
+    src = "/api/player/subtitle/caf%E9.en.srt.vtt"
+
+    async def shown(page: Page) -> Any:
+        await page.until("document.readyState", lambda state: state == "complete")
+        await page.evaluate(TRACK.replace("SRC", repr(src)))
+        return await page.until(CUES, lambda found: found is not None,
+                                what="the track to load")
+
+    with chromium(tmp_path / "profile") as browser:
+        found = asyncio.run(browser.visit(f"http://127.0.0.1:{server.port}/api/ping", shown))
+    assert found["state"] == 2, found  # loaded, not failed (3)
+    assert found["cues"][0] == [1.0, 2.5, "Café crème \u65e5\u672c"]
+    assert found["cues"][1][:2] == [3.0, 4.0] and not found["ran"]

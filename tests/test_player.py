@@ -4,6 +4,7 @@ ffmpeg processes, hostile paths."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -128,6 +129,23 @@ def test_transcoded_video_plays(served: Server) -> None:
     done, decoded = play(f"{served.url}/api/player/playlist/show/mpeg4.mkv.m3u8")
     assert done.returncode == 0
     assert abs(decoded - 8.0) <= SEGMENT
+
+
+def test_a_latin1_name_plays_through_the_server(served: Server) -> None:
+    """A file whose name is Latin-1 bytes, played by ffmpeg through gunicorn by its URL
+    (``caf%E9.mkv``): the playlists' URLs name it by its bytes, and its subtitles are found.
+    Before, every route answered 404."""
+    folder = os.fsencode(served.download_path / "show")
+    shutil.copyfile(folder + b"/mpeg4.mkv", folder + b"/caf\xe9.mkv")
+    shutil.copyfile(folder + b"/h264.en.srt", folder + b"/caf\xe9.en.srt")
+    master = served.get("/api/player/playlist/show/caf%E9.mkv.m3u8")
+    assert master.status_code == 200, master.text
+    assert "/api/player/m3u8/subtitle/show/caf%E9.en.srt.m3u8?duration=" in master.text
+    done, decoded = play(f"{served.url}/api/player/playlist/show/caf%E9.mkv.m3u8")
+    assert done.returncode == 0, done.stderr
+    assert abs(decoded - 8.0) <= SEGMENT
+    vtt = served.get("/api/player/subtitle/show/caf%E9.en.srt.vtt")
+    assert vtt.status_code == 200 and "Second line" in vtt.text
 
 
 def test_subtitles_as_webvtt(served: Server) -> None:

@@ -6,6 +6,7 @@ segment and a subtitle conversion leave behind (their pipe, their slot)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from falcon.testing import TestClient
 
 from appliance import slots
 from appliance.api.app import create_app
-from appliance.player import segments
+from appliance.player import playlists, segments, subtitles
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -52,6 +53,14 @@ SOURCES = {
     # transcoded: MPEG-4 part 2
     "mpeg4.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "8",
                   "-c:v", "mpeg4", "-c:a", "libmp3lame"],
+    # AAC without copied video: sound alone (44.1 kHz: no packet on a mark; 48 kHz: one on
+    # the 24 s mark), in MPEG-TS (its clock starts at 1.4 s), beside a transcoded video
+    "song.m4a": ["-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:a", "aac"],
+    "song48.m4a": ["-f", "lavfi", "-i", "sine=frequency=440:duration=26:sample_rate=48000",
+                   "-c:a", "aac"],
+    "song.ts": ["-f", "lavfi", "-i", "sine=frequency=440:duration=14", "-c:a", "aac"],
+    "mpeg4-aac.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "14",
+                      "-c:v", "mpeg4", "-c:a", "aac"],
     # audio with its cover picture, as yt-dlp's --embed-thumbnail makes it: 8 s, two segments
     **{name: ["-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-f", "lavfi", "-i",
               "testsrc=size=320x240:rate=1:duration=1", "-map", "0", "-map", "1",
@@ -67,6 +76,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Tes
         root = runtime.settings.download_path
         for name, args in SOURCES.items():
             subprocess.run([*FFMPEG, *args, str(root / name)], check=True, timeout=120)
+        # a recording that begins between keyframes (its first at 7 s, then every 10 s), as a
+        # capture joined mid-broadcast or a file cut without re-encoding is
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "quiet", "-y", "-i", str(root / "gop10.ts"),
+                        "-ss", "3", "-c", "copy", "-copyinkf", str(root / "midgop.ts")],
+                       check=True, timeout=120)
         (root / "mpeg4.en.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHi\n")
         yield runtime, TestClient(create_app(runtime))
 
@@ -164,16 +178,124 @@ def test_aac_is_copied_along_with_the_video(app: tuple[Runtime, TestClient], nam
                            "-of", "csv=p=0").split()) == {"h264", "aac"}
 
 
-@pytest.mark.parametrize("name", ["cover.mp3", "cover.m4a"])
+AUDIO_TIMES = ("-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0")
+
+
+def audio_times(data: bytes | Path) -> list[float]:
+    if isinstance(data, Path):  # (an mp4's index may follow its packets: not from a pipe)
+        out = subprocess.run(["ffprobe", "-v", "error", *AUDIO_TIMES, str(data)],
+                             capture_output=True, timeout=60, check=True).stdout.decode()
+    else:
+        out = probe_bytes(data, *AUDIO_TIMES)
+    return [float(line.strip(",")) for line in out.split() if line.strip(",")]
+
+
+@pytest.mark.parametrize(("name", "flags", "segments"), [
+    ("song.m4a", "vc=0&ac=0", 4), ("song48.m4a", "vc=0&ac=0", 5), ("song.ts", "vc=0&ac=0", 3),
+    ("mpeg4-aac.mkv", "vc=1&ac=0", 3)])
+def test_aac_is_copied_and_its_segments_join_packet_for_packet(
+        app: tuple[Runtime, TestClient], name: str, flags: str, segments: int) -> None:
+    """AAC is copied whether the video is copied, transcoded or absent (it was encoded again
+    for each segment). A copied packet is whole: each of the file's packets is in exactly
+    one segment, in order (no gap, no packet twice where a seek brought the one across the
+    mark along), and a segment holds the packets from its mark on."""
+    runtime, client = app
+    video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8")
+    assert video.status_code == 200, video.text
+    assert video.text.count(flags) == segments, video.text
+    source = runtime.settings.download_path / name
+    # (the encoder's priming packet, before 0, is dropped by every player)
+    expected = [t for t in audio_times(source) if t >= 0]
+    origin = expected[0]
+    served: list[float] = []
+    frames: list[float] = []
+    for index in range(segments):
+        segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts",
+                                      query_string=flags)
+        assert segment.status_code == 200, segment.text
+        codecs = set(probe_bytes(segment.content, "-show_entries",
+                                 "stream=codec_type,codec_name", "-of", "csv=p=0").split())
+        assert codecs == {"aac,audio", *(["h264,video"] if "vc=1" in flags else [])}
+        times = audio_times(segment.content)
+        assert times == sorted(times)
+        mark = origin + 6.0 * index
+        assert mark - 0.0001 <= times[0] < mark + 0.024, (index, times[0])
+        served += times
+        if "vc=1" in flags:  # the transcoded video is cut on the marks as before
+            cut = video_times(segment.content)
+            # (a Matroska file's frames come out one frame late, as they did before)
+            assert mark - 0.001 <= cut[0] <= mark + FRAME + 0.001, (index, cut[0])
+            frames += cut
+    # (Matroska's first AAC packet is the encoder's priming: a seek to 0 drops it, as it did
+    # with the video copied)
+    if name.endswith(".mkv"):
+        assert len(expected) - len(served) == 1
+        expected = expected[1:]
+    assert len(served) == len(expected) > 0
+    assert len(frames) == (14 * 25 if "vc=1" in flags else 0)
+    assert all(b - a == pytest.approx(FRAME, abs=0.001) for a, b in itertools.pairwise(frames))
+    assert max(abs(a - b) for a, b in zip(served, expected, strict=True)) < 0.0001
+
+
+def test_a_recording_that_begins_between_keyframes_plays_through(
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No keyframe before a mark, down to the file's start: the cut is the file's start (the
+    segment before it holds nothing, the frames are in the next), as for any keyframe
+    interval longer than a segment; its sound plays from the start. Before, each such
+    segment was a 400 ("No keyframe found"): the first 12 s of the file never played."""
+    runtime, client = app
+    source = runtime.settings.download_path / "midgop.ts"
+    keyframes = probe_bytes(source.read_bytes(), "-select_streams", "v:0", "-show_entries",
+                            "packet=pts_time,flags", "-of", "csv=p=0")
+    first = min(float(line.split(",")[0]) for line in keyframes.split() if ",K" in line)
+    # (the frames before the first keyframe refer to one the file lacks: no player shows
+    # them, and ffmpeg copies none)
+    expected = [t for t in video_times(source.read_bytes()) if t >= first]
+    sound: list[float] = []
+    video = client.simulate_get("/api/player/m3u8/video/midgop.ts.m3u8")
+    assert video.status_code == 200, video.text
+    count = video.text.count("#EXTINF")
+    assert count == 5, video.text
+    frames: list[float] = []
+    for index in range(count):
+        segment = client.simulate_get(f"/api/player/segments/{index}/midgop.ts.ts")
+        assert segment.status_code == 200, (index, segment.text)
+        frames += video_times(segment.content) if segment.content else []
+        sound += audio_times(segment.content) if segment.content else []
+    assert frames == expected  # every frame once, in order
+    # the segment that holds nothing runs no ffmpeg (here one that would fail)
+    monkeypatch.setattr(segments, "_BASE", ["false", *segments._BASE[1:]])
+    empty = client.simulate_get("/api/player/segments/0/midgop.ts.ts")
+    assert empty.status_code == 200 and empty.content == b"", empty.text
+    # the sound from the file's start on, as the recording has it
+    assert sound[0] == pytest.approx(1.4, abs=0.03) and sound == sorted(set(sound))
+
+
+def test_a_segments_validator_says_whether_its_audio_is_copied(
+        app: tuple[Runtime, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same file and segment with its AAC encoded (as before this version copied it) is
+    other bytes: another ETag, so a browser's kept segment is not confirmed with a 304."""
+    _, client = app
+    copied = client.simulate_get("/api/player/segments/1/song.m4a.ts")
+    assert copied.status_code == 200, copied.text
+    monkeypatch.setattr(playlists, "AAC", "no codec")  # the plan encodes every audio
+    encoded = client.simulate_get("/api/player/segments/1/song.m4a.ts",
+                                  headers={"If-None-Match": copied.headers["etag"]})
+    assert encoded.status_code == 200 and encoded.content != copied.content
+    assert encoded.headers["etag"] != copied.headers["etag"]
+
+
+@pytest.mark.parametrize(("name", "flags"), [("cover.mp3", "vc=0&ac=1"),
+                                             ("cover.m4a", "vc=0&ac=0")])
 def test_an_audio_files_cover_is_not_its_video(app: tuple[Runtime, TestClient],
-                                               name: str) -> None:
+                                               name: str, flags: str) -> None:
     """The cover is one picture at the start: before, each segment ran libx264 on it and
     held an H.264 stream with one frame (the first) or none, and the playlist said the
     video was transcoded. Now the segments are the sound alone."""
     _, client = app
     video = client.simulate_get(f"/api/player/m3u8/video/{name}.m3u8")
     assert video.status_code == 200, video.text
-    assert video.text.count("vc=0&ac=1") == 2, video.text
+    assert video.text.count(flags) == 2, video.text
     for index in (0, 1):
         segment = client.simulate_get(f"/api/player/segments/{index}/{name}.ts")
         assert segment.status_code == 200, segment.text
@@ -379,7 +501,7 @@ def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient]
     runtime, client = app
     (runtime.settings.download_path / "slow.en.srt").write_text(
         "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
-    monkeypatch.setattr(segments, "SUBTITLE_TIMEOUT", 0.000001)
+    monkeypatch.setattr(subtitles, "SUBTITLE_TIMEOUT", 0.000001)
     slow = client.simulate_get("/api/player/subtitle/slow.en.srt.vtt")
     assert slow.status_code == 400, slow.text
     assert slow.json["error"] == "Converting the subtitles took too long."

@@ -25,7 +25,7 @@ from appliance.api import files as files_api
 from appliance.api import player as player_api
 from appliance.api.app import create_app
 from appliance.files import reading
-from appliance.player import playlists, probe, segments
+from appliance.player import playlists, probe, subtitles
 from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
@@ -389,7 +389,7 @@ def test_a_subtitle_too_big_to_convert_is_refused_plainly(
     for suffix in ("srt", "vtt"):
         big = runtime.settings.download_path / f"big-{tmp_path.name}.en.{suffix}"
         with big.open("wb") as out:
-            out.truncate(segments.MAX_SUBTITLE + 1)
+            out.truncate(subtitles.MAX_SUBTITLE + 1)
         answer = client.simulate_get(f"/api/player/subtitle/{big.name}.vtt")
         assert answer.status_code == 400, answer.text[:200]
         assert answer.json == {"error": "The subtitle file is too big to convert.",

@@ -44,28 +44,107 @@ def test_a_subtitle_not_in_utf8_is_read_as_windows_wrote_it(
     text = answer.content.decode()  # UTF-8, whatever the file was
     assert text.startswith("WEBVTT") and WINDOWS in text, text
     assert "00:01.000 --> 00:02.000" in text
-    if (name, charset) == ("old.vtt", "utf-8"):
-        assert answer.content == form.format(WINDOWS).encode()  # as it is, no ffmpeg
+    if name == "old.vtt":
+        assert answer.content == form.format(WINDOWS).encode()  # no ffmpeg
     assert runtime.player.slots.taken == 0
 
 
-def test_a_subtitle_in_no_charset_at_all_is_refused_plainly(
-        app: tuple[Runtime, TestClient]) -> None:
-    """Bytes Windows-1252 has no letter for either (0x81, 0x90): a plain 400, its slot given
-    back, after two tries; a .vtt so written is sent with replacement marks."""
+@pytest.mark.parametrize("name", ["junk.srt", "junk.ass", "junk.vtt"])
+def test_bytes_in_no_charset_at_all_are_replacement_marks(
+        app: tuple[Runtime, TestClient], name: str) -> None:
+    """Bytes Windows-1252 has no letter for either (0x81, 0x90) are replacement marks, the
+    rest of the line as it was (an srt so written was a 400 of the whole file)."""
     runtime, client = app
-    (runtime.settings.download_path / "junk.srt").write_bytes(
-        SRT.format("A\x81\x90B").encode("latin-1"))
-    answer = client.simulate_get("/api/player/subtitle/junk.srt.vtt")
-    assert answer.status_code == 400, answer.text
-    assert answer.json["error"] == "ffmpeg cannot convert 'junk.srt' to WebVTT."
+    form = {"srt": SRT, "ass": ASS, "vtt": VTT}[name[-3:]]
+    (runtime.settings.download_path / name).write_bytes(
+        form.format("A\x81\x90B \xe9t\xe9").encode("latin-1"))
+    answer = client.simulate_get(f"/api/player/subtitle/{name}.vtt")
+    assert answer.status_code == 200, answer.text
+    assert "A\ufffd\ufffdB été" in answer.content.decode()
     assert runtime.player.slots.taken == 0
-    # a .vtt is sent, not converted: what has no letter is a replacement mark
-    (runtime.settings.download_path / "junk.vtt").write_bytes(
-        VTT.format("A\x81\x90B").encode("latin-1"))
-    sent = client.simulate_get("/api/player/subtitle/junk.vtt.vtt")
+
+
+UTF16_NAMES = [("utf-16", "bom"), ("utf-16-le", "no mark"), ("utf-16-be", "no mark"),
+               ("utf-16-be", "bom"), ("utf-8-sig", "bom"), ("utf-32", "bom")]
+
+
+@pytest.mark.parametrize(("name", "form"), [("wide.srt", SRT), ("wide.ass", ASS),
+                                            ("wide.vtt", VTT)])
+@pytest.mark.parametrize(("charset", "mark"), UTF16_NAMES)
+def test_a_subtitle_in_utf16_plays_as_utf8(
+        app: tuple[Runtime, TestClient], name: str, form: str, charset: str, mark: str) -> None:
+    """What Windows' Notepad and old subtitle tools save ("Unicode": UTF-16, little endian,
+    with a byte order mark; big endian; without a mark; UTF-8 with one) is WebVTT in UTF-8,
+    letters of any script kept. Before, an srt or ass in UTF-16 was a 400 (ffmpeg found no
+    subtitles in it) and a vtt came out as Windows-1252 of every byte, NULs and all."""
+    runtime, client = app
+    line = f"{WINDOWS} \u65e5\u672c\u8a9e \U0001f600 \u0416"
+    encoded = form.format(line).replace("\n", "\r\n").encode(charset)
+    if charset == "utf-16-be" and mark == "bom":
+        encoded = b"\xfe\xff" + encoded
+    path = runtime.settings.download_path / f"{charset}-{mark.replace(' ', '')}-{name}"
+    path.write_bytes(encoded)
+    answer = client.simulate_get(f"/api/player/subtitle/{path.name}.vtt")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "text/vtt; charset=UTF-8"
+    text = answer.content.decode("utf-8")
+    assert text.startswith("WEBVTT") and line in text, text
+    assert "\x00" not in text and "\ufeff" not in text and "\ufffd" not in text
+    assert "00:01.000 --> 00:02.000" in text
+    assert runtime.player.slots.taken == 0
+
+
+def test_a_stray_nul_in_utf8_text_is_no_utf16(app: tuple[Runtime, TestClient]) -> None:
+    """One NUL byte (a tool's slip) in a UTF-8 file leaves it UTF-8 (read as UTF-16 it was
+    other letters altogether), and is dropped (ffmpeg's cue ended at it)."""
+    runtime, client = app
+    (runtime.settings.download_path / "stray.srt").write_bytes(
+        SRT.format(f"{WINDOWS}\x00 x").encode())
+    answer = client.simulate_get("/api/player/subtitle/stray.srt.vtt")
+    assert answer.status_code == 200, answer.text
+    assert f"{WINDOWS} x" in answer.content.decode()
+
+
+@pytest.mark.parametrize(("content", "error"), [
+    (b"\xff\xfe", "'{}' holds no subtitles (it is empty)."),
+    (b"\xef\xbb\xbf\r\n \r\n", "'{}' holds no subtitles (it is empty)."),
+    (b"", "'{}' holds no subtitles (it is empty)."),
+    ("no times here\n".encode("utf-16"), "ffmpeg cannot convert '{}' to WebVTT."),
+    (b"\xff\xfe\x00\xd8\x41\x00", "ffmpeg cannot convert '{}' to WebVTT."),  # a lone surrogate
+])
+def test_a_hostile_subtitle_is_a_plain_400(
+        app: tuple[Runtime, TestClient], content: bytes, error: str) -> None:
+    """A byte order mark and nothing else, blanks, nothing at all, text with no cue, half a
+    UTF-16 pair: a 400 saying so, never a 500, the slot given back."""
+    runtime, client = app
+    for suffix in ("srt", "vtt"):
+        name = f"hostile-{len(content)}-{content[-1:].hex()}.{suffix}"
+        (runtime.settings.download_path / name).write_bytes(content)
+        answer = client.simulate_get(f"/api/player/subtitle/{name}.vtt")
+        assert answer.status_code == 400, answer.text
+        if suffix == "vtt" and "cannot convert" in error:
+            assert answer.json["error"] == (f"'{name}' is not WebVTT (it does not begin "
+                                            "with WEBVTT).")
+        else:
+            assert answer.json["error"] == error.format(name)
+        assert runtime.player.slots.taken == 0
+
+
+def test_a_vtt_is_webvtt_from_its_first_byte(app: tuple[Runtime, TestClient]) -> None:
+    """WebVTT begins with WEBVTT, after at most a byte order mark (a browser refuses the
+    file otherwise): blank lines before it are a 400 saying so; a mark written twice (a tool
+    that added one to a file that had one) is one mark, sent once."""
+    runtime, client = app
+    root = runtime.settings.download_path
+    (root / "blank-first.vtt").write_bytes(b"\n \n" + VTT.format("Hi").encode())
+    refused = client.simulate_get("/api/player/subtitle/blank-first.vtt.vtt")
+    assert refused.status_code == 400, refused.text
+    assert refused.json["error"] == ("'blank-first.vtt' is not WebVTT (it does not begin with "
+                                     "WEBVTT).")
+    (root / "two-marks.vtt").write_bytes(b"\xef\xbb\xbf" * 2 + VTT.format("Hi").encode())
+    sent = client.simulate_get("/api/player/subtitle/two-marks.vtt.vtt")
     assert sent.status_code == 200, sent.text
-    assert "A\ufffd\ufffdB" in sent.content.decode()
+    assert sent.content == b"\xef\xbb\xbf" + VTT.format("Hi").encode()
 
 
 def test_a_subtitles_markup_is_never_a_page(app: tuple[Runtime, TestClient]) -> None:

@@ -10,6 +10,7 @@ import falcon
 import orjson
 
 from .. import errors
+from ..logs import utf8
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,13 @@ _CODE_BY_STATUS = {status: code for code, status in reversed(errors.STATUS_BY_CO
 def _send(resp: falcon.Response, status: int, body: dict[str, Any]) -> None:
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = orjson.dumps(body)
+    try:
+        resp.data = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # a text naming a file whose name is no UTF-8 (the player's routes reach such files):
+        # its undecodable bytes as \udcXX, as the log writes them
+        resp.data = orjson.dumps({k: utf8(v) if isinstance(v, str) else v
+                                  for k, v in body.items()})
 
 
 def handle_app_error(

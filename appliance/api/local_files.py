@@ -42,7 +42,7 @@ def same_id_file(index: FileIndex, requested: Path) -> Path | None:
 
 
 def redirect(req: falcon.Request, prefix: str, rel: str, suffix: str = "") -> falcon.HTTPFound:
-    location = f"{req.forwarded_prefix}{prefix}{quote(rel)}{suffix}"
+    location = f"{req.forwarded_prefix}{prefix}{quote(os.fsencode(rel))}{suffix}"
     if req.query_string:
         location += f"?{req.query_string}"
     return falcon.HTTPFound(location)
@@ -65,7 +65,7 @@ def download_folder_there(runtime: Runtime) -> None:
 
 
 def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str,
-               suffix: str = "") -> tuple[Path, str]:
+               suffix: str = "", undecodable: bool = False) -> tuple[Path, str]:
     """The file ``requested`` names (real path, relative path), or the contract's answers:
     302 to the normal form of the path (or to the file that has its id now), 404. The route
     is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``, ``.vtt``)."""
@@ -74,7 +74,7 @@ def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: st
     normal = paths.canonical(requested)
     if normal != requested:
         raise redirect(req, prefix, normal, suffix)
-    path = paths.resolve(root, requested)
+    path = paths.resolve(root, requested, undecodable)
     # os.path's tests: a name too long for the file system is no file, not an OSError.
     if not os.path.isfile(path):
         moved = None if os.path.exists(path) else same_id_file(runtime.files.index, path)

@@ -11,9 +11,11 @@ from typing import Any
 import falcon
 
 from .. import errors, kinds
+from ..files.index import nameable
 from ..files.reading import open_regular
 from ..player import playlists
-from ..player.segments import SegmentStream, segment_command, to_webvtt
+from ..player.segments import SegmentStream, segment_command
+from ..player.subtitles import to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
 from .downloads import inert
@@ -27,6 +29,24 @@ M3U8 = "application/x-mpegURL"
 # (a reverse proxy's) must not hand a user's segment to whoever asks next.
 KEPT = "private, max-age=31536000, immutable"
 ASKED_AGAIN = "private, no-cache"
+
+
+def _as_sent(req: falcon.Request, file: str, prefix: str) -> str:
+    """The route's path as its bytes were sent: a file whose name is no UTF-8 (Latin-1 bytes
+    an old tool wrote) is named in its URLs by those bytes, percent-encoded (``%E9``), and
+    falcon reads them as U+FFFD. Such a name is held as ``os.fsdecode`` holds it (surrogate
+    escapes), the form every os call takes; the path is then checked as any other."""
+    if "\ufffd" not in file:
+        return file
+    try:
+        raw = req.env["PATH_INFO"].encode("latin-1")  # PEP 3333: bytes tunneled as Latin-1
+        raw.decode("utf-8")
+    except UnicodeEncodeError:
+        return file
+    except UnicodeDecodeError:
+        sent = os.fsdecode(raw)
+        return sent[len(prefix):] if sent.startswith(prefix) else file
+    return file  # a name that holds U+FFFD itself
 
 
 def _named(file: str, suffix: str) -> str:
@@ -54,7 +74,7 @@ def _version(info: os.stat_result) -> str:
 def _send_text(resp: falcon.Response, text: str, content_type: str) -> None:
     resp.content_type = content_type
     resp.cache_control = ["no-cache"]
-    resp.data = text.encode()  # the ETag middleware tags it
+    resp.data = text.encode()  # the ETag middleware tags it (its URLs are percent-encoded)
 
 
 class Player:
@@ -63,12 +83,25 @@ class Player:
 
     def file(self, req: falcon.Request, file: str, route: str, suffix: str
              ) -> tuple[Path, str]:
-        return local_file(req, self.runtime, _named(file, suffix), f"/api/player/{route}/",
-                          suffix)
+        prefix = f"/api/player/{route}/"
+        return local_file(req, self.runtime, _named(_as_sent(req, file, prefix), suffix),
+                          prefix, suffix, undecodable=True)
 
     def open(self, path: Path) -> io.FileIO:
         """The file ffmpeg will read, as it is now (``files.reading.open_regular``)."""
         return open_regular(path, self.runtime.files.root)
+
+    def _sidecars(self, path: Path, rel: str) -> dict[str, list[dict[str, Any]]]:
+        """The file's sidecars: the index's, or for a name that is no UTF-8 (which the index
+        leaves out, with its sidecars) its folder's names read now."""
+        if nameable(rel):
+            return self.runtime.files.index.sidecars(rel)
+        folder = rel.rpartition("/")[0]
+        try:
+            names = [n for n in os.listdir(path.parent) if n.startswith(kinds.stem(path.name))]
+        except OSError:
+            return {}
+        return kinds.sidecars(path.name, names, folder)
 
     def plan(self, media: io.FileIO, convert_video: bool = False) -> playlists.Plan:
         return playlists.plan(self.runtime.player.prober.probe(media), convert_video)
@@ -80,7 +113,7 @@ class Playlist(Player):
         with self.open(path) as media:
             data = self.runtime.player.prober.probe(media)
             self.plan(media)  # a file that cannot be played is refused here, not per segment
-        subtitles = self.runtime.files.index.sidecars(rel).get(kinds.SUBTITLE, [])
+        subtitles = self._sidecars(path, rel).get(kinds.SUBTITLE, [])
         _send_text(resp, playlists.master(req.root_path, rel, data, subtitles, _ticket(req)),
                    M3U8)
 
@@ -118,7 +151,9 @@ class Segment(Player):
             raise errors.not_found(f"The file has {len(made.spans)} segments.")
         player = self.runtime.player
         info = os.fstat(media.fileno())
-        tag = file_etag(info, segment, made.copy_video, player.encoder)
+        # what the bytes are made of: a segment whose audio was encoded before it is copied
+        # (an upgrade) is another segment, never a 304 of the one a browser kept
+        tag = file_etag(info, segment, made.copy_video, made.copy_audio, player.encoder)
         resp.cache_control = [KEPT if req.get_param("v") == _version(info) else ASKED_AGAIN]
         if validate(req, resp, tag, info.st_mtime):
             return

@@ -48,14 +48,19 @@ def canonical(requested: str) -> str:
     return "/".join(relative_parts(requested))
 
 
-def resolve(root: Path, requested: str) -> Path:
+def resolve(root: Path, requested: str, undecodable: bool = False) -> Path:
     """The real path that ``requested`` names inside ``root`` (which need not exist yet).
-    400 for a refused form, 403 when it resolves outside the folder."""
+    400 for a refused form, 403 when it resolves outside the folder. ``undecodable``: a
+    name that is no UTF-8 (surrogate escapes, ``os.fsdecode``'s) is found too, for a route
+    that names it by its bytes (the player's URLs, percent-encoded)."""
     real_root = Path(os.path.realpath(root))
     target = Path(os.path.realpath(real_root.joinpath(*relative_parts(requested))))
     if target != real_root and not target.is_relative_to(real_root):
         raise outside()
-    if not nameable(str(target)[len(str(real_root)):]):
+    tail = str(target)[len(str(real_root)):]
+    if undecodable:
+        tail = os.fsencode(tail).decode("utf-8", errors="replace")
+    if not nameable(tail):
         raise errors.not_found(f"'{requested}' leads to a name the API cannot name (not valid "
                                "UTF-8, or with a control character or a backslash): rename "
                                "it on the disk to reach it.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -62,14 +63,16 @@ def plan(data: dict[str, Any], convert_video: bool = False) -> Plan:
     audios = probe.streams(data, "audio")
     count = max(1, math.ceil(total / SEGMENT - EDGE))
     spans = [(i * SEGMENT, min(SEGMENT, total - i * SEGMENT)) for i in range(count)]
-    return Plan(spans, copy_video, copy_video and bool(audios)
-                and audios[0].get("codec_name") == AAC, has_video, bool(audios),
-                probe.start_time(data))
+    # AAC (most of what YouTube serves) is copied whatever the video's fate: encoding it
+    # again cost a Pi's CPU for nothing (``segments.segment_command`` cuts it cleanly).
+    copy_audio = bool(audios) and audios[0].get("codec_name") == AAC
+    return Plan(spans, copy_video, copy_audio, has_video, bool(audios), probe.start_time(data))
 
 
 def _url(prefix: str, route: str, rel: str, suffix: str, ticket: str | None = None) -> str:
     """A player URL; with the file ticket the playlist was read with, carried on."""
-    url = f"{prefix}/api/player/{route}/{quote(rel)}{suffix}"
+    # by its bytes: a name that is no UTF-8 (os.fsdecode's surrogate escapes) as it is on disk
+    url = f"{prefix}/api/player/{route}/{quote(os.fsencode(rel))}{suffix}"
     if ticket is None:
         return url
     return f"{url}{'&' if '?' in suffix else '?'}ticket={quote(ticket, safe='')}"

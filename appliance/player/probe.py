@@ -118,8 +118,8 @@ class Prober:
         return self._cached("probe", media, _run_ffprobe)
 
     def keyframe(self, media: io.FileIO, time: float) -> float:
-        """The time of the first video stream's last keyframe at or before ``time``: one seek
-        and a few packets read (the file is never scanned whole)."""
+        """The time of the first video stream's last keyframe at or before ``time`` (0 when
+        there is none): one seek and a few packets read (the file is never scanned whole)."""
         return self._cached(f"keyframe {time:.6f}", media,
                             lambda m: (_keyframe_before(m, time), 0))
 
@@ -236,7 +236,9 @@ def _keyframe_before(media: io.FileIO, time: float) -> float:
         if found:
             return max(found)
         if start <= 0.0:
-            raise ProbeError(f"No keyframe found before {time:.3f} s in '{_name(media)}'.")
+            # none down to the start (a recording that begins between keyframes): the cut is
+            # the file's start, which the caller counts from
+            return 0.0
         back *= KEYFRAME_WIDER
 
 

@@ -1,4 +1,4 @@
-"""Segments and subtitles made by ffmpeg, one process per request, a bounded number at once.
+"""Segments made by ffmpeg, one process per request, a bounded number at once.
 
 A segment is streamed as ffmpeg writes it; when the client goes away gunicorn closes the
 answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once (``slots.Slots``).
@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 # A segment (SEGMENT seconds of media) that takes this long is stuck: ffmpeg is killed.
 SEGMENT_TIMEOUT = 120.0
-SUBTITLE_TIMEOUT = 30.0
-MAX_SUBTITLE = 10 * 1024 * 1024
-# Subtitles are UTF-8 (yt-dlp writes them so); a file that is not was most likely written on
-# Windows in the West (an old SubRip file): read as Windows-1252, it shows instead of failing.
-FALLBACK_CHARSET = "cp1252"
-# What ffmpeg's subtitle decoder says of text that is not UTF-8.
-NOT_UTF8 = "Invalid UTF-8"
 CHUNK = 64 * 1024
 # Of ffmpeg's errors the first bytes are read, and their last line told.
 MAX_REASON = 2000
@@ -49,9 +42,10 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
         # keyframes are on the file's clock, which starts at made.start; an input -ss counts
         # from the file's start
         origin = made.start
-        first = keyframe(origin + start + EDGE) if index else origin
-        end = keyframe(origin + start + length + EDGE) if index + 1 < len(made.spans) \
-            else origin + start + length
+        # (no keyframe before a mark: the file's start, as before its first keyframe)
+        first = max(origin, keyframe(origin + start + EDGE)) if index else origin
+        end = max(origin, keyframe(origin + start + length + EDGE)) \
+            if index + 1 < len(made.spans) else origin + start + length
         if end - first <= 2 * EDGE:
             return None
         # Seek to the keyframe itself (a hair after it), stop a hair before the next cut, and
@@ -63,8 +57,16 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
         trim = ["-ss", cut, "-output_ts_offset", cut]
     else:
         seek = start
-    # -copyts: every segment keeps the file's own timestamps, so they follow on in a player
-    args = [*_BASE, "-ss", f"{seek:.6f}", "-t", f"{length:.6f}", "-copyts",
+        if made.copy_audio and index:
+            # A copied audio packet is whole: the seek brings the one across the mark along,
+            # which the previous segment ends with. Packets from before the mark are dropped
+            # (on the file's clock, as -copyts keeps it), so each is in one segment only.
+            cut = f"{made.start + start:.6f}"
+            trim = ["-ss", cut, "-output_ts_offset", cut]
+    # -copyts: every segment keeps the file's own timestamps, so they follow on in a player.
+    # The last segment reads to the end (a copied MPEG-TS's last packets fell past its -t).
+    until = ["-t", f"{length:.6f}"] if index + 1 < len(made.spans) else []
+    args = [*_BASE, "-ss", f"{seek:.6f}", *until, "-copyts",
             *source.input_args(source.url(media)), *trim, "-map_metadata", "-1"]
     if made.has_video:
         args += ["-map", "0:V:0"]  # the first video that is no cover (probe.streams)
@@ -153,42 +155,3 @@ class SegmentStream:
             self._proc.stdout.close()
         self._errors.close()
         self._slots.give_back()
-
-
-def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
-    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT
-    in UTF-8. A file that is not UTF-8 is read as FALLBACK_CHARSET."""
-    name = os.path.basename(str(media.name))
-    if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
-        raise errors.invalid("The subtitle file is too big to convert.")
-    if name.lower().endswith(".vtt"):
-        text = media.read(MAX_SUBTITLE)
-        try:
-            text.decode()
-        except UnicodeDecodeError:
-            return text.decode(FALLBACK_CHARSET, errors="replace").encode()
-        return text
-    slots.take()
-    try:
-        done = _convert(media)
-        if done.returncode != 0 and NOT_UTF8 in done.stderr.decode(errors="replace"):
-            done = _convert(media, "-sub_charenc", FALLBACK_CHARSET)
-    except subprocess.TimeoutExpired:
-        raise errors.invalid("Converting the subtitles took too long.") from None
-    finally:
-        slots.give_back()
-    if done.returncode != 0 or not done.stdout.startswith(b"WEBVTT"):
-        if source.refused(done.stderr.decode(errors="replace")):
-            raise errors.invalid(f"'{name}' is not a subtitle file the player plays "
-                                 "(srt, ass, vtt).")
-        raise errors.invalid(f"ffmpeg cannot convert '{name}' to WebVTT.")
-    return done.stdout
-
-
-def _convert(media: io.FileIO, *decoding: str) -> subprocess.CompletedProcess[bytes]:
-    """ffmpeg's WebVTT of ``media`` (read from its start: ffmpeg opens the inode again)."""
-    return subprocess.run([*_BASE, *decoding, *source.input_args(source.url(media),
-                                                                source.SUBTITLE_FORMATS),
-                           "-f", "webvtt", "pipe:1"],
-                          capture_output=True, timeout=SUBTITLE_TIMEOUT,
-                          stdin=subprocess.DEVNULL, check=False, pass_fds=(media.fileno(),))

@@ -27,9 +27,11 @@ SUBTITLE_FORMATS = ("srt", "ass", "webvtt")
 REFUSED = "Format not on whitelist"
 
 
-def input_args(url: str, formats: tuple[str, ...] = MEDIA_FORMATS) -> list[str]:
-    """ffmpeg's (or ffprobe's) input options and ``-i`` for a user's file at ``url``."""
-    return ["-format_whitelist", ",".join(formats), "-protocol_whitelist", "file",
+def input_args(url: str, formats: tuple[str, ...] = MEDIA_FORMATS,
+               protocol: str = "file") -> list[str]:
+    """ffmpeg's (or ffprobe's) input options and ``-i`` for a user's file at ``url`` (or
+    its text on ``pipe:0``, with the ``pipe`` protocol)."""
+    return ["-format_whitelist", ",".join(formats), "-protocol_whitelist", protocol,
             "-i", url]
 
 
