@@ -29,6 +29,7 @@ from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
 from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, LiveFeed
 from appliance.client.shown import shown_lines
 
+from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
 from .format import cut, json_text, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
@@ -283,25 +284,20 @@ class ApplianceApp(App[int]):
 
     @work(thread=True, group="final")
     def fetch_final(self, missed: Missed) -> None:
-        """Items that ended while the TUI was disconnected, their state from the history:
-        those it showed, and the newest the history gained meanwhile (an item added and
-        ended while it was away came by no event)."""
-        for item_id in missed.vanished:
-            try:
-                item = self.client.item(item_id)
-            except ApiError:
-                self.call_from_thread(self.model.remove, item_id)
-            except Unreachable:
-                return
-            else:
-                self.call_from_thread(self.model.ended_meanwhile, item)
-        if missed.ended:
-            try:
-                newest = self.client.history(per_page=min(missed.ended, CATCH_UP_ITEMS))
-            except (ApiError, Unreachable):
-                return
-            for item in newest.items:
-                self.call_from_thread(self.model.ended_meanwhile, item)
+        """Items that ended while the TUI was disconnected, their state from the history's
+        pages: those it showed, and the newest the history gained meanwhile (an item added
+        and ended while it was away came by no event)."""
+        try:
+            caught = catch_up(self.client, missed, CATCH_UP_ITEMS)
+        except (ApiError, Unreachable):
+            return
+        self.call_from_thread(self._caught_up, caught)
+
+    def _caught_up(self, caught: CaughtUp) -> None:
+        for item in caught.ended:
+            self.model.ended_meanwhile(item)
+        for item_id in caught.gone:
+            self.model.gone(item_id)
 
     def on_live_event(self, event: LiveEvent) -> None:
         self.model.apply(event)

@@ -73,8 +73,11 @@ def percent_of(item: dict[str, Any]) -> float | None:
 class Missed:
     """What ended while the TUI was away, as a snapshot after a reconnect tells it."""
 
-    vanished: list[str]  # waiting or running here, no longer in the queue
+    vanished: list[str]  # waiting or running here, not in the snapshot
     ended: int  # items the history gained meanwhile: those, and any added and ended unseen
+    # The earliest creation time of the vanished, when each has one: the history (ordered by
+    # creation) holds none of them past it.
+    oldest: float | None = None
 
 
 def local_day(epoch: float) -> tuple[int, int, int]:
@@ -107,6 +110,8 @@ class QueueModel:
         self.history_count, self.synced = count, True
         vanished = [i for i, item in self.items.items()
                     if i not in queue and item.get("status") not in ENDED]
+        created = [number(self.items[i].get("created_at")) for i in vanished]
+        oldest = None if None in created else min(created, default=None)
         # The service's whole queue from here on, or as much of it as was asked for.
         self.left_out = int(live.get("queue_count") or 0) > len(queue)
         for item_id, item in queue.items():
@@ -114,7 +119,7 @@ class QueueModel:
             self.items[item_id] = {**item, "id": item_id}
             self.dirty.add(item_id)
             self._bound(MAX_ITEMS + LEAVE_OUT_BATCH)
-        return Missed(vanished, ended)
+        return Missed(vanished, ended, oldest)
 
     def apply(self, event: LiveEvent) -> None:
         data = event.data
@@ -156,6 +161,12 @@ class QueueModel:
                 number(item.get("finished_at")) or 0) == local_day(self.clock()):
             self.count_failure(str(item.get("id")))
         self._store(str(item.get("id")), item)
+
+    def gone(self, item_id: str) -> None:
+        """An item the snapshot left out and the history does not hold: deleted, or waiting
+        beyond what the snapshot holds. Kept if an event said meanwhile that it ended."""
+        if self.items.get(item_id, {}).get("status") not in ENDED:
+            self.remove(item_id)
 
     def count_failure(self, item_id: str) -> None:
         if item_id in self.counted_failures:
