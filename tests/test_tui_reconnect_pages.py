@@ -6,8 +6,6 @@ service, restarted under the TUI; the requests are counted, not timed."""
 from __future__ import annotations
 
 import asyncio
-import collections
-import threading
 import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 from support.hostile import hostile_service
 from support.server import Server
-from support.tui_pilot import connected, drive, until
+from support.tui_pilot import Counted, connected, drive, until
 from textual.pilot import Pilot
 
 from appliance.client import ApiClient, Connection
@@ -25,31 +23,6 @@ from appliance.tui.catch_up import catch_up
 from appliance.tui.model import MAX_ITEMS, Missed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
-
-
-class Counted(ApiClient):
-    """The real client, its requests counted by path; the queue's snapshot held back while
-    ``hold`` is clear (what happens meanwhile is what the TUI was away for)."""
-
-    def __init__(self, connection: Connection) -> None:
-        super().__init__(connection)
-        self.calls: collections.Counter[str] = collections.Counter()
-        self.hold = threading.Event()
-        self.hold.set()
-        self._lock = threading.Lock()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        with self._lock:
-            self.calls[f"{method} {path}"] += 1
-        return super().request(method, path, **kwargs)
-
-    def live(self, queue_limit: int | None = None) -> dict[str, Any]:
-        assert self.hold.wait(60), "the test never let the snapshot go"
-        return super().live(queue_limit)
-
-    def item_reads(self) -> int:
-        return sum(n for call, n in self.calls.items() if call.startswith("GET /api/history/")
-                   and call != "GET /api/history/live")
 
 
 def queued(server: Server, count: int, first: int = 0) -> list[str]:
