@@ -91,6 +91,7 @@ class QueueModel:
         self.dirty: set[str] = set()
         self.removed: set[str] = set()
         self.paused = False
+        self.pause_events = 0  # pause and resume events seen (a read of the pause before is old)
         self.history_count = 0
         self.synced = False  # a snapshot was taken: the next one is a catch-up
         self.failed = 0  # failures today: counted from the history at connect, then events
@@ -126,6 +127,7 @@ class QueueModel:
         name = event.name
         if name in {"paused", "resumed"}:
             self.paused = name == "paused"
+            self.pause_events += 1
         elif name == "item_deleted" and isinstance(data, dict):
             self.remove(str(data.get("id")))
         elif name == "item_moved" and isinstance(data, dict):
