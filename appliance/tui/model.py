@@ -195,11 +195,16 @@ class QueueModel:
 
     def _bound(self, most: int) -> None:
         """Past ``most`` items, down to :data:`MAX_ITEMS`: those that ended go first, then
-        those that wait, running ones last; the oldest (first seen) of each first."""
+        those that wait, running ones last; the oldest of each first, by creation (as the
+        service's snapshot keeps the newest), then as first seen. (By first seen alone, each
+        event of a waiting item left out, its info read as the queue works through its
+        oldest, brought it back in place of one shown: a row removed and one added at every
+        repaint, the whole table redrawn, 11-14 KB/s to the terminal with 1,005 queued.)"""
         if len(self.items) <= most:
             return
         order = {item_id: n for n, item_id in enumerate(self.items)}
-        ranked = sorted(self.items, key=lambda i: (_rank(self.items[i]), order[i]))
+        ranked = sorted(self.items, key=lambda i: (
+            _rank(self.items[i]), number(self.items[i].get("created_at")) or 0.0, order[i]))
         for item_id in ranked[:len(self.items) - MAX_ITEMS]:
             self.remove(item_id)
         self.left_out = True
