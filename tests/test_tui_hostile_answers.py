@@ -167,6 +167,17 @@ def test_an_add_answered_with_no_item_says_so(service: HostileService) -> None:
     assert not app.crash_report
 
 
+def test_sidecars_listed_as_plain_names_and_an_inspection_of_entries_are_shown() -> None:
+    """Another version's shapes: sidecars as names rather than objects (``f.get`` of a name
+    stopped the details' worker) and a URL's inspection that calls its list ``entries``."""
+    summary = media_summary({"ffprobe": {}, "sidecar": {
+        "subtitle": ["shows/a.en.srt", {"file": "shows/a.de.srt"}]}})
+    assert summary.plain == ("media      not media ffprobe reads\n"
+                             "subtitle   a.en.srt, a.de.srt\n")
+    shown = inspection({"handler": "rss", "entries": [{"title": "A", "url": "https://a/1"}]})
+    assert shown.plain == "handler   rss\n1 entries\n  A  https://a/1\n"
+
+
 @pytest.mark.parametrize(("rate", "shown"), [
     ("30000/1001", "h264 · 640x360 · 30 fps"), ("25/1", "h264 · 640x360 · 25 fps"),
     ("0/0", "h264 · 640x360"), ("²/1", "h264 · 640x360"),
