@@ -284,6 +284,36 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
     assert not app.crash_report
 
 
+def test_a_subscription_that_never_ran_says_so_and_an_add_says_it_is_under_way(
+        service: HostileService) -> None:
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "new"}],
+                                     "pagination": {"has_next": False}}
+    service.answers["/api/executions"] = {"items": []}
+    added = service.answers["POST /api/history"] = Held([{"status": "queued", "id": "x"}])
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen)
+                    and text_of(app, "#text-state") != "following…", "the answer")
+        assert text_of(app, "#text-state") == "This subscription has not run yet."
+        await pilot.press("escape", "1", "a")
+        area = await until(pilot, lambda: isinstance(app.screen, AddScreen)
+                           and app.screen.query_one("#add-urls", TextArea), "the form")
+        area.text = "https://a.example/1"
+        await pilot.press("ctrl+s")
+        assert text_of(app, "#add-answers") == "Queueing …"  # until the service answers
+        added.released.set()
+        await until(pilot, lambda: "✓" in text_of(app, "#add-answers"), "the answer")
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
 def test_the_log_stream_comes_back_with_the_service(service: HostileService) -> None:
     """A restart ends the log stream; the queue reconnects by itself, and now the Logs view
     (if shown) follows again too, instead of staying silent until it is left and shown."""
