@@ -6,8 +6,9 @@ service, restarted under the TUI; the requests are counted, not timed."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import urllib.parse
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -25,12 +26,22 @@ from appliance.tui.model import MAX_ITEMS, Missed
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tui")]
 
 
-def queued(server: Server, count: int, first: int = 0) -> list[str]:
+@pytest.fixture(scope="module")
+def silent() -> Iterator[int]:
+    """A port that takes connections and never answers: the service reads each waiting
+    item's info, and one of a closed port failed at once, its item gone to the history."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield listener.getsockname()[1]
+
+
+def queued(server: Server, count: int, port: int, first: int = 0) -> list[str]:
     """``count`` items that wait (``auto_start: false``: nothing downloads), added 1,000 a
-    request; their ids, oldest first."""
+    request, their URLs on the silent ``port``; their ids, oldest first."""
     ids: list[str] = []
     for start in range(first, first + count, 1000):
-        body = [{"url": f"http://127.0.0.1:9/v{n}", "auto_start": False}
+        body = [{"url": f"http://127.0.0.1:{port}/v{n}", "auto_start": False}
                 for n in range(start, min(start + 1000, first + count))]
         answer = server.post("/api/history", body)
         assert answer.status_code == 200, answer.text
@@ -66,15 +77,15 @@ def away_and_back(server: Server, app: ApplianceApp, client: Counted,
 
 
 def test_a_reconnect_to_a_queue_of_thousands_reads_pages(
-        make_server: Callable[..., Server]) -> None:
+        make_server: Callable[..., Server], silent: int) -> None:
     server = make_server("thousands")
-    queued(server, 5000)
+    queued(server, 5000, silent)
     client = Counted(Connection(server.url))
     app = ApplianceApp(client)
     snapshot: dict[str, Any] = {}
 
     def meanwhile(restarted: Server) -> None:
-        queued(restarted, 2000, first=5000)  # newer than every item the TUI shows
+        queued(restarted, 2000, silent, first=5000)  # newer than every item the TUI shows
         snapshot.update(restarted.get("/api/history/live",
                                       params={"queue_limit": MAX_ITEMS}).json())
 
@@ -83,19 +94,20 @@ def test_a_reconnect_to_a_queue_of_thousands_reads_pages(
     assert client.calls["GET /api/history"] == 1  # nothing ended: one page said so
     # What the queue shows is the service's newest 1,000, no stale item beside them.
     assert set(app.model.items) == set(snapshot["queue"])
-    assert app.model.left_out and snapshot["queue_count"] == 7000
+    assert app.model.left_out
+    assert snapshot["queue_count"] + snapshot["history_count"] == 7000
 
 
 def test_what_ended_or_went_while_away_comes_from_one_page(
-        make_server: Callable[..., Server]) -> None:
+        make_server: Callable[..., Server], silent: int) -> None:
     server = make_server("few")
-    cancelled, deleted, waiting = queued(server, 3)
+    cancelled, deleted, waiting = queued(server, 3, silent)
     client = Counted(Connection(server.url))
     app = ApplianceApp(client)
     unseen: list[str] = []
 
     def meanwhile(restarted: Server) -> None:
-        unseen.extend(queued(restarted, 1, first=3))  # added and ended unseen
+        unseen.extend(queued(restarted, 1, silent, first=3))  # added and ended unseen
         for ids in ([cancelled], unseen):
             assert restarted.post("/api/history/cancel", {"ids": ids}).status_code == 200
         answer = restarted.request("DELETE", "/api/history",
