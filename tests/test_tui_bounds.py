@@ -189,3 +189,59 @@ def test_the_queue_repaints_while_its_parts_are_gone(service: HostileService) ->
         assert "late" in queue.rows
 
     drive(app, scenario)
+
+
+def test_a_left_out_waiting_items_events_do_not_churn_the_table(
+        service: HostileService) -> None:
+    """A queue longer than the TUI holds: the queue reads each waiting item's info, oldest
+    first, and each such event named an item the TUI had left out. Ranked by when it was
+    first seen, it came back in place of one shown: a row removed and one added at every
+    repaint, the whole table redrawn (11-14 KB/s to the terminal in ``bench/tui.py``, its
+    goal 10). The snapshot's own choice (the newest) stays."""
+    shown = {f"w{n}": {"id": f"w{n}", "kind": "queue", "status": "pending", "title": f"w{n}",
+                       "created_at": 1000 + n} for n in range(MAX_ITEMS)}
+    service.answers["/api/history/live"] = {"history_count": 0, "queue": shown,
+                                            "queue_count": 3 * MAX_ITEMS}
+    service.frames = [*(json.dumps({"event": "item_updated", "data": {
+        "id": f"old{n}", "kind": "queue", "status": "pending", "title": f"old {n}",
+        "created_at": n}}) for n in range(20)), json.dumps({"event": "paused", "data": {}})]
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.model.paused, "the events")
+        table = app.screen.query_one("#queue-table", DataTable)
+        app.repaint_queue()
+        assert [str(key.value) for key in table.rows] == sorted(
+            shown, key=lambda i: shown[i]["created_at"])
+        assert set(app.model.items) == set(shown) and app.model.left_out
+
+    drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
+
+
+def test_a_cell_that_changed_redraws_its_row_not_the_table(service: HostileService) -> None:
+    """DataTable's ``update_cell`` redraws the whole table: at each repaint every line of it
+    went to the terminal again for any cell that changed, even of a row off the screen
+    (``bench/tui.py``: 11 KB/s at 80x24 with 5 downloads, its goal 10; 2.5 KB/s now)."""
+    shown = {f"w{n}": {"id": f"w{n}", "kind": "queue", "status": "pending", "title": f"w{n}",
+                       "created_at": n} for n in range(100)}
+    service.answers["/api/history/live"] = {"history_count": 0, "queue": shown}
+    app = ApplianceApp(ApiClient(Connection(service.url)))
+    redrawn: list[tuple[Any, ...]] = []
+
+    async def scenario(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.connection_state == "connected", "connected")
+        table = app.screen.query_one("#queue-table", DataTable)
+        await until(pilot, lambda: table.row_count == 100, "the rows")
+        table.refresh = lambda *regions, **kwargs: redrawn.append(regions)  # type: ignore
+        for item_id in ("w1", "w99"):  # on the screen, and off it
+            app.model.apply(LiveEvent("item_updated", {"id": item_id, "kind": "queue",
+                                                       "status": "downloading"}))
+        app.repaint_queue()
+        assert cell(app, "queue-table", "w99", "status") == "downloading"
+        assert cell(app, "queue-table", "w1", "status") == "downloading"
+        assert len(redrawn) == 1 and len(redrawn[0]) == 1  # w1's line only
+        assert redrawn[0][0].height == 1
+
+    drive(app, scenario)
+    assert not app.crash_report

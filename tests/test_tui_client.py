@@ -359,7 +359,7 @@ def test_status_shows_a_sites_terminal_sequences_never_sends_them(
     added = service.post("/api/history", {"url": origin.watch_url("clip2", title=title),
                                           "auto_start": False}).json()
     wait_for(lambda: service.item(added[0]["id"]).get("title") == title,
-             message="the site's title on the waiting item")
+             timeout=120, message="the site's title on the waiting item")
     status = _cli(service, "status")
     assert status.returncode == 0, status.stderr
     assert "␛]2;PWNED␇␛[2J�1m" in status.stdout

@@ -167,6 +167,17 @@ def test_an_add_answered_with_no_item_says_so(service: HostileService) -> None:
     assert not app.crash_report
 
 
+def test_sidecars_listed_as_plain_names_and_an_inspection_of_entries_are_shown() -> None:
+    """Another version's shapes: sidecars as names rather than objects (``f.get`` of a name
+    stopped the details' worker) and a URL's inspection that calls its list ``entries``."""
+    summary = media_summary({"ffprobe": {}, "sidecar": {
+        "subtitle": ["shows/a.en.srt", {"file": "shows/a.de.srt"}]}})
+    assert summary.plain == ("media      not media ffprobe reads\n"
+                             "subtitle   a.en.srt, a.de.srt\n")
+    shown = inspection({"handler": "rss", "entries": [{"title": "A", "url": "https://a/1"}]})
+    assert shown.plain == "handler   rss\n1 entries\n  A  https://a/1\n"
+
+
 @pytest.mark.parametrize(("rate", "shown"), [
     ("30000/1001", "h264 · 640x360 · 30 fps"), ("25/1", "h264 · 640x360 · 25 fps"),
     ("0/0", "h264 · 640x360"), ("²/1", "h264 · 640x360"),
@@ -270,6 +281,36 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
         await until(pilot, lambda: service.streams_left == 1, "the stream closed")
 
     drive(app, ending_streams(service, scenario), size=(100, 30))
+    assert not app.crash_report
+
+
+def test_a_subscription_that_never_ran_says_so_and_an_add_says_it_is_under_way(
+        service: HostileService) -> None:
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "new"}],
+                                     "pagination": {"has_next": False}}
+    service.answers["/api/executions"] = {"items": []}
+    added = service.answers["POST /api/history"] = Held([{"status": "queued", "id": "x"}])
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen)
+                    and text_of(app, "#text-state") != "following…", "the answer")
+        assert text_of(app, "#text-state") == "This subscription has not run yet."
+        await pilot.press("escape", "1", "a")
+        area = await until(pilot, lambda: isinstance(app.screen, AddScreen)
+                           and app.screen.query_one("#add-urls", TextArea), "the form")
+        area.text = "https://a.example/1"
+        await pilot.press("ctrl+s")
+        assert text_of(app, "#add-answers") == "Queueing …"  # until the service answers
+        added.released.set()
+        await until(pilot, lambda: "✓" in text_of(app, "#add-answers"), "the answer")
+
+    drive(app, scenario, size=(100, 30))
     assert not app.crash_report
 
 

@@ -32,6 +32,7 @@ from textual.widgets import Checkbox, DataTable, Input, Static, TextArea
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp, finish_adds
+from appliance.tui.screens import add
 from appliance.tui.screens.prompt import PromptScreen
 from appliance.tui.views.files import media_summary
 from appliance.tui.views.queue import row_of
@@ -481,10 +482,12 @@ def test_the_lists_are_laid_out_again_when_the_terminal_turns(
     assert not app.crash_report
 
 
-def test_quit_while_urls_are_being_queued_queues_them_all(hostile: HostileService) -> None:
+def test_quit_while_urls_are_being_queued_queues_them_all(
+        hostile: HostileService, monkeypatch: pytest.MonkeyPatch) -> None:
     """The TUI does not wait for its requests when the person quits; a paste of URLs being
-    queued one by one would have lost the rest. ``appliance tui`` waits for them (after the
-    terminal is given back), however the add screen or the app were closed."""
+    queued a batch at a time would have lost the rest. ``appliance tui`` waits for them
+    (after the terminal is given back), however the add screen or the app were closed."""
+    monkeypatch.setattr(add, "BATCH", 1)  # a batch each: the paste takes two requests
     held = Held([{"status": "queued", "id": "x", "url": "u"}])
     hostile.answers["POST /api/history"] = held
     app = ApplianceApp(ApiClient(Connection(hostile.url)))

@@ -29,6 +29,7 @@ from appliance.client import ApiClient, ApiError, LiveEvent, Unreachable
 from appliance.client.live import CONNECTED, DISCONNECTED, REFUSED, FeedState, LiveFeed
 from appliance.client.shown import shown_lines
 
+from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
 from .format import cut, json_text, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
@@ -214,22 +215,35 @@ class ApplianceApp(App[int]):
                         queue_limit=MAX_ITEMS)
         self.run_worker(feed.run(), group="feed", exclusive=True)
 
-    @work(thread=True, exclusive=True, group="configuration")
     def follow_websocket(self, again: bool = False) -> None:
         """The websocket's address read again from the service's configuration, and the feed
         started there when it moved (``again``: in any case). The feed retries the address
         it was given: a service restarted with another YTP_WS_PORT (or path) was never
         reached again, the TUI disconnected until it was restarted too."""
+        self._read_configuration(self.model.pause_events, follow=True, again=again)
+
+    def refresh_configuration(self) -> None:
+        self._read_configuration(self.model.pause_events)
+
+    @work(thread=True, exclusive=True, group="configuration")
+    def _read_configuration(self, pauses: int, follow: bool = False,
+                            again: bool = False) -> None:
+        """``pauses`` is counted when the read is asked for, in the app's thread: this one
+        may start after the next event."""
         try:
             configuration = self.client.configuration()
         except (ApiError, Unreachable):
             if again:  # the problem's screen again, with what is wrong now
                 self.call_from_thread(self.start_feed)
             return
-        self.call_from_thread(self._websocket_known, configuration, again)
+        if follow:
+            self.call_from_thread(self._websocket_known, configuration, again, pauses)
+        else:
+            self.call_from_thread(self.configuration_read, configuration, pauses)
 
-    def _websocket_known(self, configuration: dict[str, Any], again: bool) -> None:
-        self.configuration_read(configuration)
+    def _websocket_known(self, configuration: dict[str, Any], again: bool,
+                         pauses: int) -> None:
+        self.configuration_read(configuration, pauses)
         try:
             moved = self.client.websocket_url(configuration) != self._ws_url
         except ApiError:
@@ -253,13 +267,18 @@ class ApplianceApp(App[int]):
 
     # --- the feed --------------------------------------------------------------------------
 
-    def configuration_read(self, configuration: dict[str, Any]) -> None:
+    def configuration_read(self, configuration: dict[str, Any],
+                           pauses: int | None = None) -> None:
         """The service's configuration, with whether its queue is paused: a pause does not
         outlive a restart, and another client may pause or resume while the TUI is away. The
         header said PAUSED over running downloads, and ``P`` (which resumes what the header
-        says is paused) answered "Downloads are not paused." each time, for good."""
+        says is paused) answered "Downloads are not paused." each time, for good.
+        ``pauses``: the count of pause and resume events when it was asked for; after one
+        more, its ``paused`` is older than theirs (a pause right after a reconnect was undone
+        by the reconnect's read, answered just before it: PAUSED gone over a paused queue)."""
         self.configuration = configuration
-        self.model.paused = bool(configuration.get("paused"))
+        if pauses is None or pauses == self.model.pause_events:
+            self.model.paused = bool(configuration.get("paused"))
         if (queue := self.view(QueueView)) is not None:
             queue.repaint_totals()
 
@@ -283,25 +302,20 @@ class ApplianceApp(App[int]):
 
     @work(thread=True, group="final")
     def fetch_final(self, missed: Missed) -> None:
-        """Items that ended while the TUI was disconnected, their state from the history:
-        those it showed, and the newest the history gained meanwhile (an item added and
-        ended while it was away came by no event)."""
-        for item_id in missed.vanished:
-            try:
-                item = self.client.item(item_id)
-            except ApiError:
-                self.call_from_thread(self.model.remove, item_id)
-            except Unreachable:
-                return
-            else:
-                self.call_from_thread(self.model.ended_meanwhile, item)
-        if missed.ended:
-            try:
-                newest = self.client.history(per_page=min(missed.ended, CATCH_UP_ITEMS))
-            except (ApiError, Unreachable):
-                return
-            for item in newest.items:
-                self.call_from_thread(self.model.ended_meanwhile, item)
+        """Items that ended while the TUI was disconnected, their state from the history's
+        pages: those it showed, and the newest the history gained meanwhile (an item added
+        and ended while it was away came by no event)."""
+        try:
+            caught = catch_up(self.client, missed, CATCH_UP_ITEMS)
+        except (ApiError, Unreachable):
+            return
+        self.call_from_thread(self._caught_up, caught)
+
+    def _caught_up(self, caught: CaughtUp) -> None:
+        for item in caught.ended:
+            self.model.ended_meanwhile(item)
+        for item_id in caught.gone:
+            self.model.gone(item_id)
 
     def on_live_event(self, event: LiveEvent) -> None:
         self.model.apply(event)
@@ -380,14 +394,6 @@ class ApplianceApp(App[int]):
         if (queue := self.view(QueueView)) is not None:
             queue.disk_free = health.get("download_path_free_bytes")
             queue.show_folder_problem(folder_problem(health))
-
-    @work(thread=True, exclusive=True, group="configuration")
-    def refresh_configuration(self) -> None:
-        try:
-            configuration = self.client.configuration()
-        except (ApiError, Unreachable):
-            return
-        self.call_from_thread(self.configuration_read, configuration)
 
     # --- actions ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ what the screen shows."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
 
+from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.threads import THREAD_NAME
 
@@ -104,3 +106,28 @@ def show_token(server: Server) -> str:
                            env=server.env, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     return shown.stdout.strip()
+
+
+class Counted(ApiClient):
+    """The real client, its requests counted by path; the queue's snapshot held back while
+    ``hold`` is clear (what happens meanwhile is what the TUI was away for)."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.hold = threading.Event()
+        self.hold.set()
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self._lock:
+            self.calls[f"{method} {path}"] += 1
+        return super().request(method, path, **kwargs)
+
+    def live(self, queue_limit: int | None = None) -> dict[str, Any]:
+        assert self.hold.wait(60), "the test never let the snapshot go"
+        return super().live(queue_limit)
+
+    def item_reads(self) -> int:
+        return sum(n for call, n in self.calls.items() if call.startswith("GET /api/history/")
+                   and call != "GET /api/history/live")

@@ -121,21 +121,58 @@ class AddScreen(ModalScreen[None]):
         self.app.add_urls(urls, self.fields(), self)
 
     def show_answers(self, lines: list[Text]) -> None:
-        self.query_one("#add-answers", Static).update(Text("\n").join(lines))
+        self.query_one("#add-answers", Static).update(shown(lines))
         if all(line.plain.startswith("✓") for line in lines):
             self.query_one("#add-urls", TextArea).text = ""
 
 
+# URLs sent in one request: a paste of thousands (a playlist's export) was a request each,
+# minutes of "Queueing …". The service stores a request's items all or none.
+BATCH = 200
+# What a batch is refused with when one of its URLs (or its size) is refused: nothing stored.
+REFUSED = frozenset({400, 413})
+SHOWN_LINES = 200  # answer lines shown at most (the refused first); the rest are counted
+
+
 def add_each(client: ApiClient, urls: list[str], fields: dict[str, Any]) -> list[Text]:
-    """Each URL queued with ``fields``, one request each (a URL the service refuses does not
-    hold the others back); a line for each."""
-    lines = []
-    for url in urls:
+    """Each URL queued with ``fields``, :data:`BATCH` to a request; a batch the service
+    refuses (it stores none of it) is halved until the URLs it refuses are alone, so that one
+    does not hold the others back. A line for each URL, in the paste's order."""
+    lines: list[Text] = []
+    unreachable: str | None = None
+    pending = [urls[n:n + BATCH] for n in range(0, len(urls), BATCH)]
+    while pending:
+        batch = pending.pop(0)
+        if unreachable is not None:
+            lines += [answer_line(url, None, f"not sent: {unreachable}") for url in batch]
+            continue
         try:
-            answers = client.add([{"url": url, **fields}])
-        except (ApiError, Unreachable) as exc:
-            lines.append(answer_line(url, None, str(exc)))
+            answers = client.add([{"url": url, **fields} for url in batch])
+        except Unreachable as exc:
+            unreachable = str(exc)  # the rest would each wait for the same timeout
+            lines += [answer_line(url, None, unreachable) for url in batch]
+        except ApiError as exc:
+            if len(batch) > 1 and exc.status in REFUSED:
+                half = len(batch) // 2
+                pending[:0] = [batch[:half], batch[half:]]
+            else:
+                lines += [answer_line(url, None, str(exc)) for url in batch]
         else:  # (an empty array of answers was an IndexError that stopped the TUI)
-            lines.append(answer_line(url, answers[0], None) if answers else
-                         answer_line(url, None, "the service's answer names no item"))
+            lines += [answer_line(url, answer, None)  # (fewer answers than URLs: below)
+                      for url, answer in zip(batch, answers, strict=False)]
+            lines += [answer_line(url, None, "the service's answer names no item")
+                      for url in batch[len(answers):]]
     return lines
+
+
+def shown(lines: list[Text]) -> Text:
+    """The answers, all of them when they are few; else a count, the refused (as many as
+    fit) and then the queued."""
+    if len(lines) <= SHOWN_LINES:
+        return Text("\n").join(lines)
+    refused = [line for line in lines if not line.plain.startswith("✓")]
+    queued = [line for line in lines if line.plain.startswith("✓")]
+    kept = (refused + queued)[:SHOWN_LINES]
+    head = Text(f"{len(queued):,} queued, {len(refused):,} refused; {len(lines) - len(kept):,} "
+                "more lines not shown", style="bold")
+    return Text("\n").join([head, *kept])

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from .. import format as fmt
 from ..model import ENDED, MAX_ITEMS, QueueModel, eta_of, percent_of, speed_of
@@ -51,6 +52,20 @@ class QueueTable(DataTable):
         Binding("x", "clear_ended", "Clear ended", show=False),
         Binding("enter", "item('details')", "Details", show=False),
     ]
+
+    def set_cells(self, changed: dict[str, dict[str, Any]]) -> None:
+        """Cells (``{row key: {column key: value}}``) set in place, and only the lines of
+        their rows drawn again. DataTable's ``update_cell`` redraws the whole table: every
+        repaint wrote each of its lines to the terminal again for any cell that changed (a
+        waiting item off the screen whose info was read), 11 KB/s at 80x24 with 5 downloads
+        (``bench/tui.py``, its goal 10)."""
+        for row_key, cells in changed.items():
+            row = self._data[RowKey(row_key)]
+            for column_key, value in cells.items():
+                row[ColumnKey(column_key)] = value
+        self._update_count += 1  # what the table's render caches are keyed by
+        for row_key in changed:
+            self.refresh_row(self.get_row_index(row_key))
 
     def selected(self) -> dict[str, Any] | None:
         if not self.row_count:
@@ -139,6 +154,7 @@ class QueueView(Vertical):
                 table.move_cursor(row=row, scroll=False)
         keys = [str(c.value) for c in table.columns]
         new_rows = []
+        changed: dict[str, dict[str, Any]] = {}
         for item_id in dirty:
             item = self.model.items.get(item_id)
             if item is None:
@@ -149,9 +165,11 @@ class QueueView(Vertical):
             if old is None:
                 new_rows.append((fmt.number(item.get("created_at")) or 0, item_id, row))
                 continue
-            for key, before, after in zip(keys, old, row, strict=True):
-                if before != after:
-                    table.update_cell(item_id, key, after)
+            cells = {key: after for key, before, after in zip(keys, old, row, strict=True)
+                     if before != after}
+            if cells:
+                changed[item_id] = cells
+        table.set_cells(changed)
         for _, item_id, row in sorted(new_rows, key=lambda r: r[0]):
             table.add_row(*row, key=item_id)
         for note in self.query("#left-out"):  # (gone already while the app closes)
