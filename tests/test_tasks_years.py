@@ -1,0 +1,66 @@
+"""What a person who has run subscriptions for years meets: a task changed from one URL
+queued whole to a feed of its entries, an archive edited by hand, files renamed or replaced
+behind the service's back. Real feeds and downloads from the local origin, the real runtime
+in process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import falcon.testing
+from support.feeds import FeedEntry
+from support.origin import MediaOrigin
+from support.server import wait_for
+
+from appliance.engine.plans import DEFAULT_ARCHIVE
+from appliance.runtime import Runtime
+from appliance.store.records import FINISHED, Item
+
+Client = falcon.testing.TestClient
+
+
+def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
+    return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+
+
+def _finished(runtime: Runtime, task: dict[str, Any], count: int) -> list[Item]:
+    def done() -> list[Item]:
+        items = runtime.tasks.items(task["id"], 0, 50)[0]
+        return items if len(items) == count and all(i.status == FINISHED
+                                                    for i in items) else []
+
+    return wait_for(done, timeout=60, message=f"{count} finished download(s)")
+
+
+def test_an_item_queued_whole_is_known_by_its_ytdlp_id_once_its_entries_are_listed(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A task whose handler was off queued its URL as one item: that item has neither the
+    entry's URL nor an entry id, only the id yt-dlp gave it. With the handler on and a feed
+    that links the same video under another address, the task knew the video only through
+    the archive's line; once that line went (an archive edited by hand, or another
+    preset's), the video was downloaded again."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    made = client.simulate_post("/api/tasks", json={
+        "name": "whole", "url": origin.clip_url, "handler_enabled": False,
+        "auto_start": True})
+    assert made.status_code == 200, made.text
+    task = made.json
+    assert _run(runtime, task)["queued"] == 1
+    (item,) = _finished(runtime, task, 1)
+    # Known only by what yt-dlp said of it: no entry id, no archive id of a skip.
+    assert (item.url, item.extractor.lower(), item.video_id) == (origin.clip_url, "generic",
+                                                                 "clip")
+    assert not {"task_entry", "archive_id"} & set(item.extras), item.extras
+    archive = runtime.settings.config_path / DEFAULT_ARCHIVE
+    assert archive.read_text().splitlines() == ["generic clip"]
+    archive.write_text("")
+
+    origin.feeds.set("whole", [FeedEntry("a", f"{origin.clip_url}?from=feed", "a")])
+    changed = client.simulate_patch(f"/api/tasks/{task['id']}", json={
+        "url": f"{origin.base_url}/feeds/whole.rss", "handler_enabled": True})
+    assert changed.status_code == 200, changed.text
+    run = _run(runtime, changed.json)
+    assert (run["status"], run["found"], run["queued"], run["skipped"]) == (
+        "success", 1, 0, 1), run
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 50)[0]] == [item.id]
