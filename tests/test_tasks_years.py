@@ -6,9 +6,12 @@ in process."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import falcon.testing
+from support.aged_tasks import aged_task
+from support.browsing import act
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -22,6 +25,12 @@ Client = falcon.testing.TestClient
 
 def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
     return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
+
+
+def _log(runtime: Runtime, execution: dict[str, Any]) -> list[str]:
+    stored = runtime.tasks.store.execution(execution["id"], with_log=True)
+    assert stored is not None
+    return stored["log"]
 
 
 def _finished(runtime: Runtime, task: dict[str, Any], count: int) -> list[Item]:
@@ -64,3 +73,36 @@ def test_an_item_queued_whole_is_known_by_its_ytdlp_id_once_its_entries_are_list
     assert (run["status"], run["found"], run["queued"], run["skipped"]) == (
         "success", 1, 0, 1), run
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 50)[0]] == [item.id]
+
+
+def test_retention_leaves_a_file_moved_out_of_the_tasks_folder_in_the_browser(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """The history follows a file the browser moves; retention followed it too, and deleted
+    the episode a person had moved from the channel's folder into one of their own to keep
+    it. Retention is the rule of the task's folder: what left it is no longer the task's to
+    delete (a file moved back is again)."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true",
+                               YTP_BROWSER_CONTROL_ENABLED="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "channel")
+    root = runtime.settings.download_path
+    assert Path(old.filename).parent == Path("channel")
+    (root / "Keep").mkdir()
+    moved = act(client, {"action": "move", "path": old.filename, "new_path": "Keep"})
+    assert moved.status_code == 200 and all(r["ok"] for r in moved.json), moved.text
+    kept = root / "Keep" / Path(old.filename).name
+    assert runtime.engine.store.get(old.id).filename == f"Keep/{kept.name}"
+
+    run = _run(runtime, task)
+    assert (run["status"], run["error"]) == ("success", ""), run
+    assert kept.is_file()
+    assert {i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]} == {old.id, recent.id}
+    lines = _log(runtime, run)
+    assert not any("retention removed" in line or "no longer there" in line
+                   for line in lines), lines
+
+    back = act(client, {"action": "move", "path": f"Keep/{kept.name}", "new_path": "channel"})
+    assert back.status_code == 200 and all(r["ok"] for r in back.json), back.text
+    lines = _log(runtime, _run(runtime, task))
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+    assert not (root / old.filename).exists()
+    assert (Path(recent.download_folder) / recent.filename).is_file()

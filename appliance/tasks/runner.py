@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from typing import Any
 from .. import events
 from ..engine.archive import archive_id
 from ..engine.engine import DownloadEngine
+from ..engine.options import resolve_folder
 from ..engine.requests import check_url
 from ..errors import CONFLICT, AppError, not_found
 from ..events import EventBus
@@ -404,7 +406,14 @@ class TaskRunner:
             return
         finished = [i for i in self.items.batch(batch_id(task))
                     if i.status == FINISHED and i.filename]
-        old = expired(finished, task.get("keep_newest") or 0, task.get("keep_days") or 0,
+        # The rule is the task's folder's: a file moved out of it (the browser's move, which
+        # the item follows, into a folder of the person's own to keep it) is no longer the
+        # task's to delete, nor one of the newest N it keeps.
+        inside = [i for i in finished if _in_its_folder(i)]
+        if len(inside) < len(finished):
+            journal.write("info", f"retention left {len(finished) - len(inside)} file(s) moved "
+                                  "out of the task's folder alone")
+        old = expired(inside, task.get("keep_newest") or 0, task.get("keep_days") or 0,
                       time.time())
         if not old:
             return
@@ -509,6 +518,17 @@ def _on_disk(item: Item) -> bool:
     """Whether the file ``item`` recorded is there (a folder it names, never the cwd)."""
     folder = Path(item.download_folder)
     return folder.is_absolute() and (folder / item.filename).is_file()
+
+
+def _in_its_folder(item: Item) -> bool:
+    """Whether the file ``item`` recorded is still in the folder it was downloaded into (or
+    below it: a template's subfolders), by its path's text, as the history names it."""
+    root = Path(item.download_folder)
+    try:
+        folder = resolve_folder(root, item.folder)
+    except AppError:  # a folder no longer allowed: not one retention may delete in
+        return False
+    return Path(os.path.normpath(root / item.filename)).is_relative_to(folder)
 
 
 def _item_keys(item: Item) -> set[str]:
