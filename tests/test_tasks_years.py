@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import falcon.testing
+from pony import orm
 from support.aged_tasks import aged_task
 from support.browsing import act
 from support.feeds import FeedEntry
@@ -106,3 +107,43 @@ def test_retention_leaves_a_file_moved_out_of_the_tasks_folder_in_the_browser(
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not (root / old.filename).exists()
     assert (Path(recent.download_folder) / recent.filename).is_file()
+
+
+def test_the_marks_of_a_channel_of_20000_videos_are_written_and_forgotten_at_once(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Each mark was a statement of its own, each forgotten one too (unmark, and deleting
+    the task): 40,000 of them for a channel of 20,000 videos held the database's write lock,
+    which every download's state change waits for, 10 s here (a minute on a Pi)."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    store = runtime.tasks.store
+    with orm.db_session:  # this thread's connection, which the test client's calls use too
+        connection = store._db.get_connection()
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    try:
+        for name in ("kept", "gone"):
+            made = client.simulate_post("/api/tasks", json={
+                "name": name, "url": f"{origin.base_url}/feeds/{name}.rss",
+                "auto_start": False})
+            assert made.status_code == 200, made.text
+            task = made.json
+            keys = [f"youtube v{n:05d}" for n in range(20_000)]
+            statements.clear()
+            assert store.mark(task["id"], [*keys, keys[0], ""]) == 20_000
+            assert len(statements) < 10, statements[:20]
+            assert store.mark(task["id"], [*keys[:10], "youtube new"]) == 1
+            assert len(store.marked(task["id"])) == 20_001
+            statements.clear()
+            if name == "kept":
+                forgot = client.simulate_delete(f"/api/tasks/{task['id']}/mark")
+                assert forgot.status_code == 200, forgot.text
+            else:
+                deleted = client.simulate_delete(f"/api/tasks/{task['id']}")
+                assert deleted.status_code == 200, deleted.text
+            assert len(statements) < 20, statements[:30]
+            assert store.marked(task["id"]) == set()
+        assert store.mark(task["id"] - 1, ["youtube a", "youtube b"]) == 2
+        assert store.unmark(task["id"] - 1, ["youtube a", "youtube c"]) == 1
+        assert store.marked(task["id"] - 1) == {"youtube b"}
+    finally:
+        connection.set_trace_callback(None)
