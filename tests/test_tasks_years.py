@@ -147,3 +147,28 @@ def test_the_marks_of_a_channel_of_20000_videos_are_written_and_forgotten_at_onc
         assert store.marked(task["id"] - 1) == {"youtube b"}
     finally:
         connection.set_trace_callback(None)
+
+
+def test_a_feed_of_thousands_of_refused_entries_tells_twenty_and_counts_them_all(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Each refused entry was a line of the run's log and of the service's: a feed of 5,000
+    "javascript:" links wrote 1.3 MB to the service's log at each run, and at a timer of 5
+    minutes the log's 30 MB, everything else the service said, were gone within hours."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    # 5,000 entries in all: what a listing brings back at most (isolated.MAX_ENTRIES)
+    bad = [FeedEntry(f"e{n}", f"javascript:alert({n})") for n in range(4999)]
+    origin.feeds.set("hostile", [FeedEntry("good", origin.watch_url("clip")), *bad])
+    made = client.simulate_post("/api/tasks", json={
+        "name": "hostile", "url": f"{origin.base_url}/feeds/hostile.rss", "auto_start": False})
+    assert made.status_code == 200, made.text
+    run = _run(runtime, made.json)
+    assert (run["status"], run["found"], run["queued"], run["failed"]) == (
+        "success", 5000, 1, 4999), run
+    assert run["error"].startswith("4999 entries refused, not queued: url 'javascript:")
+    lines = _log(runtime, run)
+    told = [line for line in lines if " WARNING entry refused, not queued: " in line]
+    assert [line.rpartition("(entry ")[2] for line in told] == [
+        f"'javascript:alert({n})')" for n in range(20)]
+    assert any(line.endswith(" WARNING 4979 more entries refused, not queued (not each told)")
+               for line in lines), lines
+    assert len(lines) < 40, lines
