@@ -199,3 +199,20 @@ def test_retention_leaves_a_file_of_the_same_name_being_written_beside_it(
     assert not video.exists() and not any((folder / name).exists() for name in own)
     assert part.read_bytes() == b"the first half, the second half"
     assert (folder / f"{stem}.mka").is_file()
+
+
+def test_marking_a_feeds_entries_writes_their_ytdlp_ids_to_the_archive(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """An RSS entry has no archive id of its own: yt-dlp names it. The archive, which every
+    download of the preset reads, then holds each marked entry, whatever link leads to it."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    origin.feeds.set("later", [FeedEntry("a", origin.clip_url, "a"),
+                               FeedEntry("b", origin.clip2_url, "b")])
+    made = client.simulate_post("/api/tasks", json={
+        "name": "later", "url": f"{origin.base_url}/feeds/later.rss", "auto_start": False})
+    assert made.status_code == 200, made.text
+    marked = client.simulate_post(f"/api/tasks/{made.json['id']}/mark")
+    assert marked.status_code == 200, marked.text
+    assert marked.json["message"] == "Marked 2 entries of task 'later' as downloaded."
+    archive = runtime.settings.config_path / DEFAULT_ARCHIVE
+    assert sorted(archive.read_text().splitlines()) == ["generic clip", "generic clip2"]
