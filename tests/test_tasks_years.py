@@ -216,3 +216,20 @@ def test_marking_a_feeds_entries_writes_their_ytdlp_ids_to_the_archive(
     assert marked.json["message"] == "Marked 2 entries of task 'later' as downloaded."
     archive = runtime.settings.config_path / DEFAULT_ARCHIVE
     assert sorted(archive.read_text().splitlines()) == ["generic clip", "generic clip2"]
+
+
+def test_a_tasks_date_is_cleared_with_an_empty_one(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """``published_after`` given, then taken back (blank): every entry is wanted again."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    origin.feeds.set("dated", [FeedEntry("a", origin.clip_url, "a", "2020-01-02T00:00:00Z")])
+    made = client.simulate_post("/api/tasks", json={
+        "name": "dated", "url": f"{origin.base_url}/feeds/dated.rss", "auto_start": False,
+        "published_after": "2024-01-31"})
+    assert made.status_code == 200 and made.json["published_after"] == "2024-01-31", made.text
+    assert _run(runtime, made.json)["queued"] == 0
+    cleared = client.simulate_patch(f"/api/tasks/{made.json['id']}",
+                                    json={"published_after": "  "})
+    assert cleared.status_code == 200 and cleared.json["published_after"] == "", cleared.text
+    run = _run(runtime, cleared.json)
+    assert (run["status"], run["queued"]) == ("success", 1), run
