@@ -104,8 +104,8 @@ def own_sidecars(media: Path, listings: Listings | None = None) -> list[Path]:
     """The regular files (not links) beside ``media`` that are its own sidecars; none while
     another media file of its name is there. Only names that begin with its stem and a dot
     can be either, and only of a sidecar's kinds (subtitles, pictures, NFO and JSON, text):
-    a name of no known kind is no sidecar (``Show.f137.mp4.part``, a download of the same
-    name running beside it, whose file went with the old one; ``Show.mka``)."""
+    a name of no known kind is no sidecar (``Show.f137.mp4.part``, which a person's own
+    yt-dlp was writing beside it, went with it; ``Show.mka``)."""
     stem = kinds.stem(media.name)
     names = (listings or Listings()).starting_with(media.parent, stem + ".")
     if any(n != media.name and kinds.stem(n) == stem and kinds.content_type(n) in kinds.MEDIA
