@@ -340,6 +340,11 @@ def test_a_channel_known_only_by_its_channel_name_is_its_studio(tmp_path: Path) 
     nfo = (tmp_path / answer["nfo_file"]).read_text()
     assert "<studio>The Channel</studio>" in nfo and "<plot>" not in nfo
     assert answer["json_file"] == "show/Show [c1].info.json"
+    both = write_metadata(tmp_path, tmp_path / "show", {
+        "id": "c1", "title": "Show", "uploader": "The Uploader", "channel": "The Channel"},
+        lambda url: b"")
+    assert both["uploader"] == "The Uploader"
+    assert "<studio>The Uploader</studio>" in (tmp_path / both["nfo_file"]).read_text()
 
 
 def test_the_nfo_is_utf8_as_it_says(tmp_path: Path) -> None:
