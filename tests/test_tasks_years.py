@@ -1,7 +1,8 @@
 """What a person who has run subscriptions for years meets: a task changed from one URL
-queued whole to a feed of its entries, an archive edited by hand, files renamed or replaced
-behind the service's back. Real feeds and downloads from the local origin, the real runtime
-in process."""
+queued whole to a feed of its entries, an archive edited by hand, a file moved out of the
+task's folder to keep it, another program writing beside the task's files, the marks of a
+channel of 20,000 videos, a feed of thousands of refused links at every run. Real feeds and
+downloads from the local origin, the real runtime in process."""
 
 from __future__ import annotations
 
