@@ -272,6 +272,8 @@ def test_what_inspect_and_a_run_say_of_a_feed(
                                                              "handler": "YoutubeHandler"})
     assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (
         400, "Handler 'YoutubeHandler' cannot process the supplied URL.", False), unfit.text
+    typed = client.simulate_post("/api/tasks/inspect", json={"url": url, "handler": 1})
+    assert (typed.status_code, typed.json["error"]) == (400, "handler must be a string.")
     task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,
                                                     "auto_start": False}).json
     run = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
