@@ -21,6 +21,7 @@ from support.server import wait_for
 from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.runtime import Runtime
 from appliance.store.records import FINISHED, Item
+from appliance.tasks.retention import expired
 
 Client = falcon.testing.TestClient
 
@@ -234,3 +235,14 @@ def test_a_tasks_date_is_cleared_with_an_empty_one(
     assert cleared.status_code == 200 and cleared.json["published_after"] == "", cleared.text
     run = _run(runtime, cleared.json)
     assert (run["status"], run["queued"]) == ("success", 1), run
+
+
+def test_retention_by_age_keeps_a_day_when_told_one() -> None:
+    """``keep_days: 1``, the shortest rule there is, is a rule: what finished more than a
+    day ago goes, the rest stays; with ``keep_newest`` beside it, either takes."""
+    now = 1_800_000_000.0
+    made = [Item(id=str(n), url=f"https://site.invalid/{n}", finished_at=now - hours * 3600)
+            for n, hours in enumerate((1, 23, 25, 49))]
+    assert sorted(i.id for i in expired(made, 0, 1, now)) == ["2", "3"]
+    assert sorted(i.id for i in expired(made, 1, 1, now)) == ["1", "2", "3"]
+    assert expired(made, 0, 0, now) == []
