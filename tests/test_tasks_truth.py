@@ -193,7 +193,10 @@ def deleted_while_read(client: Client, origin: MediaOrigin, feed: str, task_id: 
     thread = threading.Thread(target=lambda: ended.append(action()))
     thread.start()
     try:
-        wait_for(lambda: origin.feeds.waiting.get(feed), message=f"{feed} to be read")
+        # read in a download process: under a load of 23 (four mutation runs on two cores)
+        # one took longer than wait_for's 30 s to start
+        wait_for(lambda: origin.feeds.waiting.get(feed), timeout=120,
+                 message=f"{feed} to be read")
         assert client.simulate_delete(f"/api/tasks/{task_id}").status_code == 200
     finally:
         gate.set()
