@@ -20,7 +20,7 @@ from support.server import wait_for
 
 from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.runtime import Runtime
-from appliance.store.records import FINISHED, Item
+from appliance.store.records import FINISHED, SKIP, Item
 from appliance.tasks.retention import expired
 
 Client = falcon.testing.TestClient
@@ -76,6 +76,36 @@ def test_an_item_queued_whole_is_known_by_its_ytdlp_id_once_its_entries_are_list
     assert (run["status"], run["found"], run["queued"], run["skipped"]) == (
         "success", 1, 0, 1), run
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 50)[0]] == [item.id]
+
+
+def test_an_item_the_archive_skipped_is_known_by_the_archive_line_it_was_skipped_for(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """Skipped before its info was read (its archive line there already), the item kept no
+    word of the line it was skipped for: the history's "remove from archive" answered that
+    it was in no archive, and once the line went, a listing that links the video under
+    another address queued it again for its task."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
+    archive = runtime.settings.config_path / DEFAULT_ARCHIVE
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_text("generic clip\n")
+    made = client.simulate_post("/api/tasks", json={
+        "name": "skipped", "url": origin.clip_url, "handler_enabled": False,
+        "auto_start": True})
+    assert made.status_code == 200, made.text
+    assert _run(runtime, made.json)["queued"] == 1
+    (item,) = wait_for(lambda: [i for i in runtime.tasks.items(made.json["id"], 0, 50)[0]
+                                if i.status == SKIP], timeout=60, message="the skip")
+    assert (item.video_id, item.extras.get("archive_id")) == ("", "generic clip"), item
+    removed = client.simulate_delete(f"/api/history/{item.id}/archive")
+    assert removed.status_code == 200, removed.text
+    assert archive.read_text() == ""
+
+    origin.feeds.set("skipped", [FeedEntry("a", f"{origin.clip_url}?from=feed", "a")])
+    changed = client.simulate_patch(f"/api/tasks/{made.json['id']}", json={
+        "url": f"{origin.base_url}/feeds/skipped.rss", "handler_enabled": True})
+    assert changed.status_code == 200, changed.text
+    run = _run(runtime, changed.json)
+    assert (run["status"], run["queued"], run["skipped"]) == ("success", 0, 1), run
 
 
 def test_retention_leaves_a_file_moved_out_of_the_tasks_folder_in_the_browser(
