@@ -6,11 +6,13 @@ downloads from the local origin, the real runtime in process."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import falcon.testing
+import pytest
 from pony import orm
 from support.aged_tasks import aged_task
 from support.browsing import act
@@ -276,3 +278,28 @@ def test_retention_by_age_keeps_a_day_when_told_one() -> None:
     assert sorted(i.id for i in expired(made, 0, 1, now)) == ["2", "3"]
     assert sorted(i.id for i in expired(made, 1, 1, now)) == ["1", "2", "3"]
     assert expired(made, 0, 0, now) == []
+
+
+def test_published_after_begins_at_midnight_utc_whatever_the_boxs_zone(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The day's start is UTC's, as the entries' dates are read, not the box's own zone's
+    (nine hours apart in Tokyo)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        runtime, client = app_with(YTP_TASKS_SPREAD="0")
+        origin.feeds.set("tokyo", [
+            FeedEntry("a", origin.clip_url, "a", "2024-01-30T20:00:00+00:00"),
+            FeedEntry("b", origin.clip2_url, "b", "2024-01-31T00:00:00+00:00")])
+        made = client.simulate_post("/api/tasks", json={
+            "name": "tokyo", "url": f"{origin.base_url}/feeds/tokyo.rss",
+            "auto_start": False, "published_after": "2024-01-31"})
+        assert made.status_code == 200, made.text
+        run = _run(runtime, made.json)
+        assert (run["found"], run["queued"], run["skipped"]) == (2, 1, 1), run
+        assert [i.url for i in runtime.tasks.items(made.json["id"], 0, 10)[0]] == [
+            origin.clip2_url]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
