@@ -134,6 +134,7 @@ def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
     origin.feeds.fail("vanished", 404)
     run = _run(runtime, task)
     assert run["status"] == "failed" and run["error"].endswith("answered HTTP 404."), run
+    assert (run["found"], run["failed"]) == (0, 1), run  # the listing is the one failure
     assert any(line.endswith(f" ERROR {run['error']}") for line in _log(runtime, run))
     assert any(line.endswith(" INFO retention removed 1 file(s)")
                for line in _log(runtime, run))
