@@ -33,7 +33,7 @@ case "$target" in
            tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_file_actions.py tests/test_file_actions_hostile.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py" ;;
   # Subscriptions: timers, runs, handlers, definitions, retention (which deletes files).
   tasks)   mutate="appliance/tasks/*"
-           tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py" ;;
+           tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py tests/test_tasks_years.py tests/test_tasks_late_marks.py" ;;
   # The HLS player: probes, playlists, segments and subtitles via ffmpeg, the ffmpeg slots.
   player)  mutate="appliance/player/*"
            tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_probe_bounds.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_file_tickets.py::test_a_ticket_carries_on_through_the_playlists_in_process" ;;

@@ -18,6 +18,7 @@ import falcon.testing
 import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
+from support.webhooks import Receiver
 
 from appliance.runtime import Runtime
 from appliance.tasks.definitions import DefinitionHandler
@@ -146,6 +147,10 @@ def test_the_line_between_refused_and_saved(app: tuple[Runtime, Client]) -> None
                            "//li[contains(@class, 're:test(') and not(@xml:lang)]"
                            "/descendant-or-self::node()[position() > 1 or (1 div 1)]")),
                        items(JSON, expression="$.items[?length(@.u) > 1]"),
+                       # calls within calls within an argument; a sets function of two
+                       items(HTML, type="xpath", expression=(
+                           "//li[substring(concat('a', string(.)), 1) = 'a']")),
+                       items(HTML, type="xpath", expression="set:difference(//li, //li[1])"),
                        {**HTML, "request": {"headers": {"Accept": "*/*", "X-Empty": "",
                                                         "X-Latin": "café"}}}):
         response = client.simulate_post("/api/tasks/definitions",
@@ -414,3 +419,41 @@ def test_a_record_with_a_definition_of_the_wrong_kind_is_named(
                          "name is required (1 to 100 characters).")):
         response = client.simulate_post("/api/tasks/definitions", json=body)
         assert (response.status_code, response.json["error"]) == (400, error), response.text
+
+
+def test_what_a_definition_is_made_of_is_checked_where_it_is_saved(
+        app: tuple[Runtime, Client]) -> None:
+    """A ``regex:`` match_url is compiled without its prefix (a pattern that compiles only
+    with it, ``:*a``, was saved, and failed at every run); a description is text."""
+    _, client = app
+    refused = client.simulate_post("/api/tasks/definitions", json={
+        "name": "d", "definition": {**HTML, "match_url": ["regex:*a"]}})
+    assert refused.status_code == 400, refused.text
+    assert refused.json["error"].startswith("definition.match_url[0]:"), refused.json
+    typed = client.simulate_post("/api/tasks/definitions", json={
+        "name": "d", "description": 5, "definition": HTML})
+    assert typed.status_code == 400 and "description" in typed.json["error"], typed.text
+
+
+def test_a_json_field_that_is_null_is_no_value(origin: MediaOrigin) -> None:
+    """A null (or 0, an empty list) read by a jsonpath rule is no url, no title: not the
+    text of one."""
+    page = b'{"items": [{"u": null}, {"u": 0}, {"u": []}, {"u": "/watch/a", "t": null}]}'
+    definition = items(JSON, fields={"url": {"type": "jsonpath", "expression": "$.u"},
+                                     "title": {"type": "jsonpath", "expression": "$.t"}})
+    assert listing(origin, "nulls", definition, page, "application/json") == [
+        (f"{origin.base_url}/watch/a", "")]
+
+
+def test_the_definitions_request_body_is_sent() -> None:
+    receiver = Receiver()
+    try:
+        definition = {**JSON, "match_url": ["*/search"],
+                      "request": {"method": "POST", "body": {"query": "new videos"}}}
+        handler = DefinitionHandler(lambda: [{"name": "posted", "enabled": True,
+                                              "definition": definition}])
+        assert handler.list(receiver.url("/search"), "default", timeout=10).entries == []
+        [hit] = receiver.to("/search")
+        assert (hit.method, hit.json()) == ("POST", {"query": "new videos"})
+    finally:
+        receiver.close()

@@ -32,6 +32,7 @@ from appliance.tasks.handlers import (
     RssHandler,
     YoutubeHandler,
     fetch,
+    fetch_request,
 )
 from appliance.tasks.isolated import list_in_child
 from appliance.tasks.metadata import write_metadata
@@ -63,6 +64,28 @@ def test_a_podcast_entry_is_its_media_then_its_page_then_any_enclosure(
     assert [(e.url, e.title) for e in listing.entries] == [
         (f"{origin.base_url}/media/ep1.mp3", "ep1"), ("https://site.invalid/ep2", "ep2"),
         ("https://cdn.invalid/ep3.bin", "ep3")]
+
+
+def test_an_rss_entry_carries_its_date_and_junk_says_why_it_is_no_feed(
+        origin: MediaOrigin) -> None:
+    """The date is what ``published_after`` judges by; "is not a feed: None." said nothing."""
+    dated = PODCAST.replace(b"<title>ep1</title>",
+                            b"<title>ep1</title><pubDate>Tue, 02 Jan 2024 00:00:00 +0000</pubDate>")
+    origin.feeds.set("dated", [])
+    origin.feeds.junk("dated", dated)
+    listing = RssHandler().list(f"{origin.base_url}/feeds/dated.rss", "", timeout=10)
+    assert [e.published for e in listing.entries] == [1704153600.0, None, None]
+    with pytest.raises(feeds.NotAFeed) as refused:
+        feeds.read_feed(b"\x00\x01 this is not xml <<<")
+    assert str(refused.value) not in {"", "None"}
+
+
+def test_a_request_header_that_ends_in_a_line_break_is_refused_not_cut(
+        origin: MediaOrigin) -> None:
+    """Only spaces and tabs around a value are a value's padding; a definition saved before
+    headers were checked on save is checked again where it is sent."""
+    with pytest.raises(HandlerError, match=r"request header 'X-Token': its value"):
+        fetch_request(f"{origin.base_url}/feeds/any.rss", headers={"X-Token": "abc\r\n"})
 
 
 def test_a_broken_feeds_entry_without_a_link_is_left_out() -> None:
@@ -249,6 +272,8 @@ def test_what_inspect_and_a_run_say_of_a_feed(
                                                              "handler": "YoutubeHandler"})
     assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (
         400, "Handler 'YoutubeHandler' cannot process the supplied URL.", False), unfit.text
+    typed = client.simulate_post("/api/tasks/inspect", json={"url": url, "handler": 1})
+    assert (typed.status_code, typed.json["error"]) == (400, "handler must be a string.")
     task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,
                                                     "auto_start": False}).json
     run = runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
@@ -317,6 +342,11 @@ def test_a_channel_known_only_by_its_channel_name_is_its_studio(tmp_path: Path) 
     nfo = (tmp_path / answer["nfo_file"]).read_text()
     assert "<studio>The Channel</studio>" in nfo and "<plot>" not in nfo
     assert answer["json_file"] == "show/Show [c1].info.json"
+    both = write_metadata(tmp_path, tmp_path / "show", {
+        "id": "c1", "title": "Show", "uploader": "The Uploader", "channel": "The Channel"},
+        lambda url: b"")
+    assert both["uploader"] == "The Uploader"
+    assert "<studio>The Uploader</studio>" in (tmp_path / both["nfo_file"]).read_text()
 
 
 def test_the_nfo_is_utf8_as_it_says(tmp_path: Path) -> None:

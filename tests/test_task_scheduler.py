@@ -482,8 +482,12 @@ def test_the_systems_zone_is_read_again_when_it_changes(
     assert str(time_zone("")) == "America/New_York"
     monkeypatch.setenv("TZ", "No/Such_Zone")  # not a zone: /etc/localtime's
     assert str(time_zone("")) == "Europe/Berlin"
-    monkeypatch.setattr(cron, "LOCALTIME", str(tmp_path / "none"))
     monkeypatch.delenv("TZ")
+    copied = tmp_path / "copied"  # a zone's file copied, not linked: named for the logs
+    copied.write_bytes((zones / "Asia/Tokyo").read_bytes())
+    monkeypatch.setattr(cron, "LOCALTIME", str(copied))
+    assert str(time_zone("")) == "localtime"
+    monkeypatch.setattr(cron, "LOCALTIME", str(tmp_path / "none"))
     assert time_zone("").utcoffset(datetime(2026, 1, 1)) is not None  # the clock's own
     assert time_zone("Asia/Tokyo") is time_zone("Asia/Tokyo")
     with pytest.raises(ValueError, match="unknown time zone 'No/Such_Zone'"):

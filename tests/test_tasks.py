@@ -393,6 +393,7 @@ def test_a_definition_whose_match_url_backtracks_is_named_on_every_path(
     assert inspect.status_code == 400, inspect.text
     assert said in inspect.json["error"] and "took longer than" in inspect.json["error"]
     assert inspect.json["matched"] is False and inspect.json["handler"] is None
+    assert inspect.json["metadata"] == {"supported": False}
     created = post(client, [{"name": "First", "url": UNREACHABLE}, {"url": url}])
     assert created.status_code == 200, created.text
     task = created.json[1]

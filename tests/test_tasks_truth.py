@@ -134,6 +134,7 @@ def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
     origin.feeds.fail("vanished", 404)
     run = _run(runtime, task)
     assert run["status"] == "failed" and run["error"].endswith("answered HTTP 404."), run
+    assert (run["found"], run["failed"]) == (0, 1), run  # the listing is the one failure
     assert any(line.endswith(f" ERROR {run['error']}") for line in _log(runtime, run))
     assert any(line.endswith(" INFO retention removed 1 file(s)")
                for line in _log(runtime, run))
@@ -193,7 +194,10 @@ def deleted_while_read(client: Client, origin: MediaOrigin, feed: str, task_id: 
     thread = threading.Thread(target=lambda: ended.append(action()))
     thread.start()
     try:
-        wait_for(lambda: origin.feeds.waiting.get(feed), message=f"{feed} to be read")
+        # read in a download process: under a load of 23 (four mutation runs on two cores)
+        # one took longer than wait_for's 30 s to start
+        wait_for(lambda: origin.feeds.waiting.get(feed), timeout=120,
+                 message=f"{feed} to be read")
         assert client.simulate_delete(f"/api/tasks/{task_id}").status_code == 200
     finally:
         gate.set()

@@ -91,7 +91,9 @@ class ArchiveService:
         if item is None:
             raise AppError("Item not found.", NOT_FOUND)
         path = self.planner.plan(item).archive
-        return item, path, archive_id(item.extractor, item.video_id)
+        # An item skipped before its info was read has only the line it was skipped for.
+        return item, path, archive_id(item.extractor, item.video_id) or (
+            item.extras.get("archive_id") or None)
 
     def archive_item(self, item_id: str) -> dict[str, Any]:
         _item, path, entry = self._item_entry(item_id)

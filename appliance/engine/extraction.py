@@ -92,8 +92,10 @@ class Extraction:
             snapshot = dataclasses.replace(item)
         try:
             skip = self._archived(snapshot, before_extraction=True)
-            result = {"type": "skip", "message": skip} if skip else \
-                self.run_job("extract", snapshot, register=item_id, full=True)
+            # The line it is skipped for stays with it (``extras``): the history's "remove
+            # from archive" and a task's run know it by that alone, with no info read.
+            result = {"type": "skip", "message": skip, "extras": snapshot.extras} if skip \
+                else self.run_job("extract", snapshot, register=item_id, full=True)
         except WorkerDied as exc:
             result = {"type": "error", "message": str(exc)}
         except AppError as exc:  # its folder no longer resolves (settings changed)
@@ -126,7 +128,7 @@ class Extraction:
                 return
             work = dataclasses.replace(item)
         if result.get("type") == "skip":
-            self._skip(item, result["message"])
+            self._skip(item, result["message"], extras=result.get("extras") or item.extras)
             return
         if result.get("type") == "error":
             self._fail(item, result.get("message") or "could not read the URL's info")

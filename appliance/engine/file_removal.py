@@ -23,6 +23,8 @@ from ..store.records import FINISHED
 
 log = logging.getLogger(__name__)
 
+SIDECAR_KINDS = frozenset({kinds.SUBTITLE, kinds.IMAGE, kinds.METADATA, kinds.TEXT})
+
 
 class Listings:
     """The names in the folders that files are removed from, each folder listed once for a
@@ -101,11 +103,14 @@ def _changed_since(item: Item, path: Path) -> str | None:
 def own_sidecars(media: Path, listings: Listings | None = None) -> list[Path]:
     """The regular files (not links) beside ``media`` that are its own sidecars; none while
     another media file of its name is there. Only names that begin with its stem and a dot
-    can be either."""
+    can be either, and only of a sidecar's kinds (subtitles, pictures, NFO and JSON, text):
+    a name of no known kind is no sidecar (``Show.f137.mp4.part``, which a person's own
+    yt-dlp was writing beside it, went with it; ``Show.mka``)."""
     stem = kinds.stem(media.name)
     names = (listings or Listings()).starting_with(media.parent, stem + ".")
     if any(n != media.name and kinds.stem(n) == stem and kinds.content_type(n) in kinds.MEDIA
            for n in names):
         return []
     return [path for name in kinds.own_sidecars(media.name, names)
-            if not (path := media.parent / name).is_symlink() and path.is_file()]
+            if kinds.content_type(name) in SIDECAR_KINDS
+            and not (path := media.parent / name).is_symlink() and path.is_file()]
