@@ -355,3 +355,19 @@ def test_an_exit_code_given_up_on_is_not_kept(pool: WorkerPool,
         assert zygote_link._unwanted == set()
     finally:
         pool.release(fresh)
+
+
+def test_a_zygote_its_reader_reaped_is_not_signalled_by_its_old_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zygote that died is replaced after a failed fork with a kill of it: once reaped, its
+    number may be another process's (on a Pi, pid_max is 32,768), so nothing is sent."""
+    zygote = launcher.Zygote(0)
+    zygote.wait_ready()
+    os.kill(zygote.proc.pid, signal.SIGKILL)
+    wait_for(lambda: zygote.gone and zygote.proc.returncode is not None,
+             message="the zygote reaped by its reader")
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    zygote.kill()
+    zygote.close()
+    assert sent == []

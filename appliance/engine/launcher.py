@@ -19,7 +19,6 @@ import logging
 import os
 import queue
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -259,8 +258,10 @@ class Zygote:
             self._socket.send(protocol.DRAIN)
 
     def kill(self) -> None:
+        """Not once its reader has reaped it (a zygote that died, replaced after a failed
+        fork): its number may be another process's by then. Popen's kill looks first."""
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.kill()
 
     def close(self) -> None:
         """Exit now (the service stops: the processes it forked are gone already)."""
