@@ -18,6 +18,7 @@ import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
+from support.task_runs import run_now
 
 from appliance.runtime import Runtime
 from appliance.tasks import service
@@ -46,10 +47,6 @@ def _ended(client: Client, task: dict[str, Any], count: int = 1) -> list[dict[st
         done = [run for run in runs if run["status"] != "running"]
         return runs if len(done) >= count and len(done) == len(runs) else None
     return wait_for(ended, timeout=60, message=f"{count} run(s) of task {task['id']}")
-
-
-def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
-    return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
 
 
 @pytest.fixture
@@ -83,10 +80,10 @@ def test_marks_not_listed_in_time_are_made_by_the_first_run(
                 first["skipped"]) == ("create", "success", CATALOGUE, 0, CATALOGUE), first
         assert not client.simulate_get(f"/api/tasks/{task['id']}").json["mark_pending"]
     for task in tasks:  # marked either way: nothing of the back catalogue is queued
-        assert _run(runtime, task)["queued"] == 0
+        assert run_now(runtime, task)["queued"] == 0
     for n in range(4):
         origin.feeds.add(f"slow{n}", FeedEntry(id=f"new{n}", url=f"{origin.clip_url}?new={n}"))
-    assert [_run(runtime, task)["queued"] for task in tasks[2:]] == [1, 1, 1, 1]
+    assert [run_now(runtime, task)["queued"] for task in tasks[2:]] == [1, 1, 1, 1]
 
 
 @pytest.mark.usefixtures("bounded")
@@ -114,12 +111,12 @@ def test_a_mark_that_cannot_be_made_queues_nothing_until_a_run_makes_it(
     assert "nothing was queued" in state["last_error"]
     origin.feeds.set("flaky", [FeedEntry(id=f"flaky-{n}", url=f"{origin.clip_url}?flaky={n}")
                                for n in range(CATALOGUE)])
-    second = _run(runtime, task)
+    second = run_now(runtime, task)
     assert (second["status"], second["queued"], second["skipped"]) == \
         ("success", 0, CATALOGUE), second
     assert not runtime.tasks.get(task["id"])["mark_pending"]
     origin.feeds.add("flaky", FeedEntry(id="later", url=f"{origin.clip_url}?flaky=later"))
-    assert _run(runtime, task)["queued"] == 1
+    assert run_now(runtime, task)["queued"] == 1
 
 
 @pytest.mark.usefixtures("bounded")
@@ -151,8 +148,8 @@ def test_a_mark_made_or_forgot_by_hand_settles_it(
     assert forgotten.status_code == 200, forgotten.text
     assert [runtime.tasks.get(t["id"])["mark_pending"] for t in (byhand, forgot)] == \
         [False, False]
-    assert _run(runtime, byhand)["queued"] == 0
-    assert _run(runtime, forgot)["queued"] == CATALOGUE
+    assert run_now(runtime, byhand)["queued"] == 0
+    assert run_now(runtime, forgot)["queued"] == CATALOGUE
 
 
 def test_a_broken_feed_read_in_time_is_still_refused(

@@ -19,6 +19,7 @@ from support.aged_tasks import aged_task
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
+from support.task_runs import execution_log, run_now
 
 from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.errors import AppError
@@ -31,16 +32,6 @@ from appliance.tasks.runner import batch_id
 Client = falcon.testing.TestClient
 # An RFC 822 date whose year no datetime holds (OverflowError, not ValueError).
 PAST_ANY_CALENDAR = "Mon, 01 Jan 99999999999 00:00:00 +0000"
-
-
-def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
-    return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
-
-
-def _log(runtime: Runtime, execution: dict[str, Any]) -> list[str]:
-    stored = runtime.tasks.store.execution(execution["id"], with_log=True)
-    assert stored is not None
-    return stored["log"]
 
 
 # --- dates past any calendar ----------------------------------------------------------------
@@ -73,7 +64,7 @@ def test_a_date_past_any_calendar_costs_its_entry_the_date_not_the_feed(
     made = client.simulate_post("/api/tasks", json={
         "name": "dates", "url": f"{origin.base_url}/feeds/dates.rss", "auto_start": False})
     assert made.status_code == 200, made.text
-    run = _run(runtime, made.json)
+    run = run_now(runtime, made.json)
     assert (run["status"], run["found"], run["queued"]) == ("success", 2, 2), run
     # A date that is none is no reason to skip the entry: published_after keeps it.
     dated = client.simulate_patch(f"/api/tasks/{made.json['id']}",
@@ -93,10 +84,10 @@ def test_retention_says_which_files_it_left_and_which_it_did_not_find(
     edited = Path(old.download_folder) / old.filename
     with edited.open("ab") as handle:  # a person's edit: no longer the download's file
         handle.write(b"tagged by hand")
-    run = _run(runtime, task)
+    run = run_now(runtime, task)
     assert run["status"] == "success"
     assert edited.is_file()
-    lines = _log(runtime, run)
+    lines = execution_log(runtime, run)
     assert any(" WARNING retention left 1 file(s) as they are" in line for line in lines), lines
     # Said where the person looks too, not only in the log (the run is still a success).
     assert run["error"].startswith("retention left 1 file(s) as they are: "), run
@@ -107,7 +98,7 @@ def test_retention_says_which_files_it_left_and_which_it_did_not_find(
     task2, (gone, _) = aged_task(runtime, client, origin, "moved")
     moved = Path(gone.download_folder) / gone.filename
     os.rename(moved, runtime.settings.download_path / "moved-away.mp4")
-    lines = _log(runtime, _run(runtime, task2))
+    lines = execution_log(runtime, run_now(runtime, task2))
     assert any(" INFO retention found 1 file(s) no longer there" in line for line in lines), lines
     assert any(line.endswith(" INFO retention removed 0 file(s)") for line in lines), lines
     assert not any("retention left" in line for line in lines), lines
@@ -118,7 +109,7 @@ def test_retention_counts_what_it_removed(
         app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
     runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
     task, (old, _) = aged_task(runtime, client, origin, "plain")
-    lines = _log(runtime, _run(runtime, task))
+    lines = execution_log(runtime, run_now(runtime, task))
     assert not (Path(old.download_folder) / old.filename).exists()
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not any("retention left" in line or "no longer there" in line for line in lines)
@@ -132,12 +123,12 @@ def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
     runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
     task, (old, recent) = aged_task(runtime, client, origin, "vanished")
     origin.feeds.fail("vanished", 404)
-    run = _run(runtime, task)
+    run = run_now(runtime, task)
     assert run["status"] == "failed" and run["error"].endswith("answered HTTP 404."), run
     assert (run["found"], run["failed"]) == (0, 1), run  # the listing is the one failure
-    assert any(line.endswith(f" ERROR {run['error']}") for line in _log(runtime, run))
+    assert any(line.endswith(f" ERROR {run['error']}") for line in execution_log(runtime, run))
     assert any(line.endswith(" INFO retention removed 1 file(s)")
-               for line in _log(runtime, run))
+               for line in execution_log(runtime, run))
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
     assert not (Path(old.download_folder) / old.filename).exists()
 
@@ -145,10 +136,10 @@ def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
     changed = client.simulate_patch(f"/api/tasks/{off['id']}", json={
         "handler_enabled": False, "auto_start": False})
     assert changed.status_code == 200, changed.text
-    run = _run(runtime, changed.json)
+    run = run_now(runtime, changed.json)
     assert (run["status"], run["handler"], run["queued"]) == ("success", "none", 1), run
     assert any(line.endswith(" INFO retention removed 1 file(s)")
-               for line in _log(runtime, run))
+               for line in execution_log(runtime, run))
     assert not (Path(old.download_folder) / old.filename).exists()
     assert (Path(recent.download_folder) / recent.filename).is_file()
 
@@ -165,8 +156,8 @@ def test_retention_waits_while_the_download_folders_disk_is_gone(
     try:
         runtime.engine.folder_disk.check()
         assert runtime.engine.folder_disk.problem is not None
-        waited = _run(runtime, task)
-        lines = _log(runtime, waited)
+        waited = run_now(runtime, task)
+        lines = execution_log(runtime, waited)
         assert any(" WARNING retention waits for the download folder: " in line
                    for line in lines), lines
         assert waited["error"].startswith("retention waits for the download folder: ")
@@ -175,8 +166,8 @@ def test_retention_waits_while_the_download_folders_disk_is_gone(
         os.rename(away, downloads)
     runtime.engine.folder_disk.check()
     assert runtime.engine.folder_disk.problem is None
-    done = _run(runtime, task)
-    lines = _log(runtime, done)
+    done = run_now(runtime, task)
+    lines = execution_log(runtime, done)
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
     assert not (Path(old.download_folder) / old.filename).exists()
@@ -221,7 +212,7 @@ def test_a_task_deleted_while_it_runs_queues_nothing(
     task = made.json
     messages: list[Any] = []
     runtime.bus.subscribe(lambda e: messages.append(e.data) if e.name.startswith("log_") else None)
-    run = deleted_while_read(client, origin, "deleted", task["id"], lambda: _run(runtime, task))
+    run = deleted_while_read(client, origin, "deleted", task["id"], lambda: run_now(runtime, task))
     assert (run["status"], run["queued"]) == ("failed", 0), run
     assert run["error"] == "the task was deleted while it ran: nothing was queued."
     assert runtime.engine.store.history(50) == [] and runtime.engine.queue_items() == []
@@ -231,7 +222,7 @@ def test_a_task_deleted_while_it_runs_queues_nothing(
     # The next task takes the runner's word afresh: nothing of the deletion is left over.
     again = client.simulate_post("/api/tasks", json={
         "name": "again", "url": f"{origin.base_url}/feeds/deleted.rss", "auto_start": False})
-    assert _run(runtime, again.json)["queued"] == 2
+    assert run_now(runtime, again.json)["queued"] == 2
 
 
 def test_a_task_deleted_while_its_entries_are_marked_gets_no_marks(
@@ -263,7 +254,7 @@ def test_deleting_a_task_that_does_not_run_leaves_its_next_run_alone(
     # SQLite may give the id to the next task: a deletion noted for the old one would stop it.
     reused = client.simulate_post("/api/tasks", json={
         "name": "idle", "url": f"{origin.base_url}/feeds/idle.rss", "auto_start": False}).json
-    assert _run(runtime, reused)["queued"] == 1
+    assert run_now(runtime, reused)["queued"] == 1
 
 
 def test_a_run_that_begins_as_its_task_is_deleted_queues_nothing(
@@ -339,7 +330,7 @@ def test_an_array_refused_for_one_listing_marks_nothing(
     assert client.simulate_get("/api/tasks").json["pagination"]["total"] == 0
     made = client.simulate_post("/api/tasks", json={
         "name": "first", "url": f"{origin.base_url}/feeds/first.rss", "auto_start": False})
-    assert _run(runtime, made.json)["queued"] == 1
+    assert run_now(runtime, made.json)["queued"] == 1
 
 
 def test_unmarking_a_task_whose_feed_is_gone_says_the_archive_was_left(
@@ -448,7 +439,7 @@ def test_an_array_reads_each_feed_once_for_its_name_and_its_marks(
     marked = [len(runtime.tasks.store.marked(t["id"])) for t in made.json]
     assert marked == [6, 6, 2, 6, 6, 0]  # an entry's URL and its archive id
     assert len(_archive(runtime)) == 3  # the three videos' ids
-    assert [_run(runtime, t)["queued"] for t in made.json[:-1]] == [0, 0, 0, 0, 0]
+    assert [run_now(runtime, t)["queued"] for t in made.json[:-1]] == [0, 0, 0, 0, 0]
 
 
 def test_the_names_of_an_array_are_read_within_one_bound_for_all(

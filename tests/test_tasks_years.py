@@ -19,6 +19,7 @@ from support.browsing import act
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
+from support.task_runs import execution_log, run_now
 
 from appliance.engine.plans import DEFAULT_ARCHIVE
 from appliance.runtime import Runtime
@@ -26,16 +27,6 @@ from appliance.store.records import FINISHED, SKIP, Item
 from appliance.tasks.retention import expired
 
 Client = falcon.testing.TestClient
-
-
-def _run(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
-    return runtime.tasks.runner.execute(runtime.tasks.get(task["id"]), "manual")
-
-
-def _log(runtime: Runtime, execution: dict[str, Any]) -> list[str]:
-    stored = runtime.tasks.store.execution(execution["id"], with_log=True)
-    assert stored is not None
-    return stored["log"]
 
 
 def _finished(runtime: Runtime, task: dict[str, Any], count: int) -> list[Item]:
@@ -60,7 +51,7 @@ def test_an_item_queued_whole_is_known_by_its_ytdlp_id_once_its_entries_are_list
         "auto_start": True})
     assert made.status_code == 200, made.text
     task = made.json
-    assert _run(runtime, task)["queued"] == 1
+    assert run_now(runtime, task)["queued"] == 1
     (item,) = _finished(runtime, task, 1)
     # Known only by what yt-dlp said of it: no entry id, no archive id of a skip.
     assert (item.url, item.extractor.lower(), item.video_id) == (origin.clip_url, "generic",
@@ -74,7 +65,7 @@ def test_an_item_queued_whole_is_known_by_its_ytdlp_id_once_its_entries_are_list
     changed = client.simulate_patch(f"/api/tasks/{task['id']}", json={
         "url": f"{origin.base_url}/feeds/whole.rss", "handler_enabled": True})
     assert changed.status_code == 200, changed.text
-    run = _run(runtime, changed.json)
+    run = run_now(runtime, changed.json)
     assert (run["status"], run["found"], run["queued"], run["skipped"]) == (
         "success", 1, 0, 1), run
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 50)[0]] == [item.id]
@@ -94,7 +85,7 @@ def test_an_item_the_archive_skipped_is_known_by_the_archive_line_it_was_skipped
         "name": "skipped", "url": origin.clip_url, "handler_enabled": False,
         "auto_start": True})
     assert made.status_code == 200, made.text
-    assert _run(runtime, made.json)["queued"] == 1
+    assert run_now(runtime, made.json)["queued"] == 1
     (item,) = wait_for(lambda: [i for i in runtime.tasks.items(made.json["id"], 0, 50)[0]
                                 if i.status == SKIP], timeout=60, message="the skip")
     assert (item.video_id, item.extras.get("archive_id")) == ("", "generic clip"), item
@@ -106,7 +97,7 @@ def test_an_item_the_archive_skipped_is_known_by_the_archive_line_it_was_skipped
     changed = client.simulate_patch(f"/api/tasks/{made.json['id']}", json={
         "url": f"{origin.base_url}/feeds/skipped.rss", "handler_enabled": True})
     assert changed.status_code == 200, changed.text
-    run = _run(runtime, changed.json)
+    run = run_now(runtime, changed.json)
     assert (run["status"], run["queued"], run["skipped"]) == ("success", 0, 1), run
 
 
@@ -127,17 +118,17 @@ def test_retention_leaves_a_file_moved_out_of_the_tasks_folder_in_the_browser(
     kept = root / "Keep" / Path(old.filename).name
     assert runtime.engine.store.get(old.id).filename == f"Keep/{kept.name}"
 
-    run = _run(runtime, task)
+    run = run_now(runtime, task)
     assert (run["status"], run["error"]) == ("success", ""), run
     assert kept.is_file()
     assert {i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]} == {old.id, recent.id}
-    lines = _log(runtime, run)
+    lines = execution_log(runtime, run)
     assert not any("retention removed" in line or "no longer there" in line
                    for line in lines), lines
 
     back = act(client, {"action": "move", "path": f"Keep/{kept.name}", "new_path": "channel"})
     assert back.status_code == 200 and all(r["ok"] for r in back.json), back.text
-    lines = _log(runtime, _run(runtime, task))
+    lines = execution_log(runtime, run_now(runtime, task))
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not (root / old.filename).exists()
     assert (Path(recent.download_folder) / recent.filename).is_file()
@@ -195,11 +186,11 @@ def test_a_feed_of_thousands_of_refused_entries_tells_twenty_and_counts_them_all
     made = client.simulate_post("/api/tasks", json={
         "name": "hostile", "url": f"{origin.base_url}/feeds/hostile.rss", "auto_start": False})
     assert made.status_code == 200, made.text
-    run = _run(runtime, made.json)
+    run = run_now(runtime, made.json)
     assert (run["status"], run["found"], run["queued"], run["failed"]) == (
         "success", 5000, 1, 4999), run
     assert run["error"].startswith("4999 entries refused, not queued: url 'javascript:")
-    lines = _log(runtime, run)
+    lines = execution_log(runtime, run)
     told = [line for line in lines if " WARNING entry refused, not queued: " in line]
     assert [line.rpartition("(entry ")[2] for line in told] == [
         f"'javascript:alert({n})')" for n in range(20)]
@@ -227,7 +218,7 @@ def test_retention_leaves_a_file_of_the_same_name_being_written_beside_it(
     with part.open("wb") as writing:
         writing.write(b"the first half")
         writing.flush()
-        lines = _log(runtime, _run(runtime, task))
+        lines = execution_log(runtime, run_now(runtime, task))
         writing.write(b", the second half")
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not video.exists() and not any((folder / name).exists() for name in own)
@@ -261,11 +252,11 @@ def test_a_tasks_date_is_cleared_with_an_empty_one(
         "name": "dated", "url": f"{origin.base_url}/feeds/dated.rss", "auto_start": False,
         "published_after": "2024-01-31"})
     assert made.status_code == 200 and made.json["published_after"] == "2024-01-31", made.text
-    assert _run(runtime, made.json)["queued"] == 0
+    assert run_now(runtime, made.json)["queued"] == 0
     cleared = client.simulate_patch(f"/api/tasks/{made.json['id']}",
                                     json={"published_after": "  "})
     assert cleared.status_code == 200 and cleared.json["published_after"] == "", cleared.text
-    run = _run(runtime, cleared.json)
+    run = run_now(runtime, cleared.json)
     assert (run["status"], run["queued"]) == ("success", 1), run
 
 
@@ -296,7 +287,7 @@ def test_published_after_begins_at_midnight_utc_whatever_the_boxs_zone(
             "name": "tokyo", "url": f"{origin.base_url}/feeds/tokyo.rss",
             "auto_start": False, "published_after": "2024-01-31"})
         assert made.status_code == 200, made.text
-        run = _run(runtime, made.json)
+        run = run_now(runtime, made.json)
         assert (run["found"], run["queued"], run["skipped"]) == (2, 1, 1), run
         assert [i.url for i in runtime.tasks.items(made.json["id"], 0, 10)[0]] == [
             origin.clip2_url]

@@ -251,6 +251,15 @@ def test_a_log_stream_opened_after_the_view_was_left_is_closed(
     assert not app.crash_report
 
 
+async def one_subscription_shown(app: ApplianceApp, pilot: Pilot) -> DataTable:
+    """The Subscriptions view, once it shows the service's one subscription."""
+    await connected(pilot)
+    await pilot.press("5")
+    table = app.screen.query_one("#subscriptions-table", DataTable)
+    await until(pilot, lambda: table.row_count == 1, "the subscription")
+    return table
+
+
 def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
         service: HostileService) -> None:
     """The same for a subscription's run: its log, opened after Esc, was read until the run
@@ -262,10 +271,7 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
     app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
 
     async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await pilot.press("5")
-        table = app.screen.query_one("#subscriptions-table", DataTable)
-        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        table = await one_subscription_shown(app, pilot)
         assert "url" in table.columns  # 100 columns hold it
         await pilot.press("u")
         await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
@@ -293,10 +299,7 @@ def test_a_subscription_that_never_ran_says_so_and_an_add_says_it_is_under_way(
     app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
 
     async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await pilot.press("5")
-        table = app.screen.query_one("#subscriptions-table", DataTable)
-        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        await one_subscription_shown(app, pilot)
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LogScreen)
                     and text_of(app, "#text-state") != "following…", "the answer")

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from .records import DONE
 
 
-class Row(Protocol):
-    """What a change names of an item (a record, or a row Pony loaded)."""
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """An item of the history as a write found or left it (an entity changes, and a record
+    may, after): what its batch's totals count of it."""
 
     kind: str
     status: str
@@ -21,6 +23,11 @@ class Row(Protocol):
     created_at: float
     total_bytes: int | None
     downloaded_bytes: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> Row:
+        return cls(row.kind, row.status, row.batch_id or "", row.batch_name or "",
+                   row.created_at, row.total_bytes, row.downloaded_bytes)
 
 
 @dataclasses.dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 from pony import orm
 
-from .batch_totals import BatchTotals
+from .batch_totals import BatchTotals, Row
 from .columns import column_readers, read_columns
 from .database import (
     disk_faults_said,
@@ -59,30 +59,12 @@ class Page:
         return max(1, -(-self.total // self.per_page))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Seen:
-    """An item as a write found or left it (an entity changes, and a record may, after)."""
-
-    kind: str
-    status: str
-    batch_id: str
-    batch_name: str
-    created_at: float
-    total_bytes: int | None
-    downloaded_bytes: int | None
-
-    @classmethod
-    def of(cls, row: Any) -> _Seen:
-        return cls(row.kind, row.status, row.batch_id or "", row.batch_name or "",
-                   row.created_at, row.total_bytes, row.downloaded_bytes)
-
-
 class _Changes:
     """What a write transaction changes of the kept counts: applied once it committed."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
-        self.history: list[tuple[int, _Seen]] = []
+        self.history: list[tuple[int, Row]] = []
 
     def added(self, row: Any) -> None:
         self._change(1, row)
@@ -93,7 +75,7 @@ class _Changes:
     def _change(self, sign: int, row: Any) -> None:
         self.counts[(row.kind, row.status)] += sign
         if row.kind == DONE:
-            self.history.append((sign, _Seen.of(row)))
+            self.history.append((sign, Row.of(row)))
 
 
 # The persisted columns, in PERSISTED order, for raw selects.
