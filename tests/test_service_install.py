@@ -5,6 +5,7 @@ root's own user database), the folders and the files, with the real paths in the
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import os
 import re
@@ -218,3 +219,12 @@ def test_what_the_unit_cannot_hold_is_refused_before_anything_is_done(
     plain = {"download_path": Path("/srv/media"), "user": "appliance", "venv": venv}
     assert plan(dataclasses.replace(options, **{  # the same with a plain value is planned
         name: plain[name] for name in change}))
+
+
+def test_the_unit_starts_once_the_clock_is_set_where_the_box_waits_for_it() -> None:
+    """Timers and retention by age read the clock: ordered after time-sync.target (which
+    waits for NTP where systemd-time-wait-sync is enabled), never pulling it in."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string(UNIT_TEMPLATE.read_text())
+    assert "time-sync.target" in unit["Unit"]["After"].split()
+    assert "time-sync.target" not in unit["Unit"].get("Wants", "").split()
