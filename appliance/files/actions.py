@@ -39,6 +39,7 @@ from .. import errors, kinds
 from ..path_limits import NAME_MAX, byte_length, too_long
 from . import paths, trees
 from .index import FileIndex
+from .names import api_form, disk_part
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def entry_path(root: Path, requested: str) -> Path:
     if not parts:
         raise errors.invalid("Cannot operate on the download folder itself.")
     folder = paths.resolve(root, "/".join(parts[:-1]))
-    entry = folder / parts[-1]
+    entry = folder / disk_part(str(folder), parts[-1])
     if entry.is_symlink():
         real_root = os.path.realpath(root)
         target = os.path.realpath(entry)
@@ -296,6 +297,7 @@ def _existing_folder(root: Path, path: Path) -> Path:
 
 
 def _rel(root: Path, path: Path) -> str:
+    """``path`` as the API names it (files.names), relative to the download folder."""
     real_root = os.path.realpath(root)
     text = os.path.normpath(str(path))
-    return text[len(real_root) + 1:] if text.startswith(real_root + os.sep) else "/"
+    return api_form(text[len(real_root) + 1:]) if text.startswith(real_root + os.sep) else "/"
