@@ -1,0 +1,204 @@
+"""Files whose names are not UTF-8 (Latin-1 bytes an old tool or a copied Windows folder left) in
+the file browser, on a real runtime with its watcher: listed, searched, renamed, moved, deleted
+and zipped, named everywhere by their bytes percent-encoded (``caf%E9.mp4``) as the player's
+URLs name them (files.names). Before, the browser left them out: a copied folder looked empty.
+And the forms of such a name that must never lead anywhere else: a percent-encoded separator,
+NUL, overlong UTF-8, a lone surrogate."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+import pytest
+from conftest import runtime_of_module
+from falcon.testing import Result, TestClient
+from support.browsing import LISTED_DEADLINE, act, assert_error, new_folder
+from support.server import wait_for
+
+from appliance.api.app import create_app
+from appliance.runtime import Runtime
+
+CAFE = b"caf\xe9"  # "café" as Windows-1252 and Latin-1 write it
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    for runtime in runtime_of_module(tmp_path_factory, "latin1",
+                                     YTP_BROWSER_CONTROL_ENABLED="true"):
+        yield runtime, TestClient(create_app(runtime))
+
+
+@pytest.fixture
+def folder(app: tuple[Runtime, TestClient]) -> Iterator[Path]:
+    yield from new_folder(*app)
+
+
+def make(folder: Path, name: bytes, data: bytes = b"x") -> bytes:
+    path = os.fsencode(folder) + b"/" + name
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def sent(client: TestClient, url: str, **params: Any) -> Result:
+    """``url`` (percent-encoded) as a WSGI server hands it over: its path's bytes, decoded
+    from the percent signs, tunneled as Latin-1 (PEP 3333)."""
+    return client.simulate_get("/", params=params or None, extras={
+        "PATH_INFO": unquote_to_bytes(url).decode("latin-1")})
+
+
+def entries(client: TestClient, url: str, **params: Any) -> dict[str, dict[str, Any]]:
+    result = sent(client, url, **params)
+    assert result.status_code == 200, result.text
+    return {e["name"]: e for e in result.json["contents"]}
+
+
+def listed(client: TestClient, url: str, expected: set[str]) -> None:
+    wait_for(lambda: set(entries(client, url)) == expected, LISTED_DEADLINE,
+             message=f"{url} to list {sorted(expected)}")
+
+
+def test_they_are_listed_by_their_bytes_and_found_by_a_search(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    runtime, client = app
+    base = folder.name
+    make(folder, CAFE + b".mp4", b"video")
+    os.mkdir(os.fsencode(folder) + b"/Fotos \xe9t\xe9")
+    make(folder, b"Fotos \xe9t\xe9/plage \xe0 midi.jpg")
+    make(folder, "café.txt".encode())  # the same name in UTF-8: another file
+    listed(client, f"/api/file/browser/{base}", {"caf%E9.mp4", "Fotos %E9t%E9", "café.txt"})
+    found = entries(client, f"/api/file/browser/{base}")
+    assert found["caf%E9.mp4"]["path"] == f"{base}/caf%E9.mp4"
+    assert found["caf%E9.mp4"]["size"] == 5 and found["caf%E9.mp4"]["content_type"] == "video"
+    assert found["Fotos %E9t%E9"]["is_dir"] is True
+    # the folder by the URL a client makes of its path: its bytes (the player's form), or
+    # the path as JSON gave it, encoded again (``%25E9``)
+    for url in (f"/api/file/browser/{base}/Fotos%20%E9t%E9",
+                f"/api/file/browser/{base}/{quote('Fotos %E9t%E9')}"):
+        inside = sent(client, url)
+        assert inside.status_code == 200, inside.text
+        assert inside.json["path"] == f"{base}/Fotos %E9t%E9"
+        assert [e["path"] for e in inside.json["contents"]] == [
+            f"{base}/Fotos %E9t%E9/plage %E0 midi.jpg"]
+    # a search finds it as people read it, and as the API writes it
+    for needle, expected in (("café", {"caf%E9.mp4", "café.txt"}), ("ÉTÉ", {"Fotos %E9t%E9"}),
+                             ("caf%e9", {"caf%E9.mp4"})):
+        assert set(entries(client, f"/api/file/browser/{base}", search=needle)) == expected
+    info = client.simulate_get(f"/api/file/info/{base}/{quote('caf%E9.mp4')}")
+    assert info.status_code == 200, info.text
+    assert info.json["title"] == "caf%E9"
+    assert runtime.files.index.names(base)
+
+
+def test_renamed_moved_zipped_and_deleted_end_to_end(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    runtime, client = app
+    base = folder.name
+    make(folder, CAFE + b".mp4", b"video")
+    make(folder, CAFE + b".en.srt", b"1\n00:00:01,000 --> 00:00:02,000\nhi\n")
+    make(folder, b"r\xe9sum\xe9.txt", b"cv")
+    os.mkdir(os.fsencode(folder) + b"/\xc9t\xe9")
+    listed(client, f"/api/file/browser/{base}",
+           {"caf%E9.mp4", "caf%E9.en.srt", "r%E9sum%E9.txt", "%C9t%E9"})
+
+    # zipped, named in the archive as people read them, its sidecar along
+    prepared = client.simulate_post("/api/file/download",
+                                    json=[f"{base}/caf%E9.mp4", f"{base}/r%E9sum%E9.txt"])
+    assert prepared.status_code == 200, prepared.text
+    assert prepared.json["files"] == [f"{base}/caf%E9.mp4", f"{base}/caf%E9.en.srt",
+                                      f"{base}/r%E9sum%E9.txt"]
+    archive = client.simulate_get(f"/api/file/download/{prepared.json['token']}")
+    assert archive.status_code == 200, archive.text
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        assert zipped.namelist() == [f"{base}/café.mp4", f"{base}/café.en.srt",
+                                     f"{base}/résumé.txt"]
+        assert zipped.read(f"{base}/café.mp4") == b"video"
+
+    done = act(client,
+               {"action": "rename", "path": f"{base}/caf%E9.mp4", "new_name": "café.mp4"},
+               {"action": "move", "path": f"{base}/r%E9sum%E9.txt", "new_path": f"{base}/%C9t%E9"},
+               {"action": "rename", "path": f"{base}/café.mp4", "new_name": "caf%E9.mp4"})
+    assert done.status_code == 200, done.text
+    assert [(r["ok"], r.get("new_path")) for r in done.json] == [
+        (True, f"{base}/café.mp4"), (True, f"{base}/%C9t%E9/r%E9sum%E9.txt"),
+        # a new name is taken as typed: the service never makes a name that is not UTF-8
+        (True, f"{base}/caf%E9.mp4")]
+    assert done.json[0]["sidecar_count"] == 1
+    on_disk = sorted(os.listdir(os.fsencode(folder)))
+    assert on_disk == sorted([b"caf%E9.mp4", b"caf%E9.en.srt", b"\xc9t\xe9"])
+    assert os.listdir(os.fsencode(folder) + b"/\xc9t\xe9") == [b"r\xe9sum\xe9.txt"]
+    # the literal "caf%E9.mp4" is the one its path names, not the bytes it encodes
+    make(folder, CAFE + b".mp4", b"bytes")
+    listed(client, f"/api/file/browser/{base}",
+           {"caf%E9.mp4", "caf%E9.en.srt", "%C9t%E9"})
+    both = act(client, {"action": "delete", "path": f"{base}/caf%E9.mp4"})
+    assert_error(both, 409)
+    assert "names two entries" in both.json["error"]
+    os.unlink(os.fsencode(folder) + b"/caf%E9.mp4")
+
+    gone = act(client, {"action": "delete", "path": f"{base}/%C9t%E9"},
+               {"action": "delete", "path": f"{base}/caf%E9.mp4"})
+    assert [r["ok"] for r in gone.json] == [True, True], gone.text
+    assert sorted(os.listdir(os.fsencode(folder))) == [b"caf%E9.en.srt"]
+    listed(client, f"/api/file/browser/{base}", {"caf%E9.en.srt"})
+    assert runtime.files.index.names(base) == ["caf%E9.en.srt"]
+
+
+@pytest.mark.parametrize(("path", "why"), [
+    ("caf%E9%2F..%2F..%2Fetc", "separator"),  # a slash once decoded
+    ("caf%E9%5C..", "separator"),  # a backslash
+    ("caf%E9%00.mp4", "control byte"),  # NUL
+    ("%C0%AE%C0%AE", "overlong"),  # ".." in overlong UTF-8
+    ("%C0%AF%E9", "overlong"),  # "/"
+    ("%ED%B3%A9", "surrogate"),  # a lone surrogate written as UTF-8
+])
+def test_an_encoded_name_never_leads_elsewhere(app: tuple[Runtime, TestClient], folder: Path,
+                                               path: str, why: str) -> None:
+    _, client = app
+    base = folder.name
+    make(folder, b"keep.txt")
+    for result in (act(client, {"action": "delete", "path": f"{base}/{path}"}),
+                   act(client, {"action": "move", "path": f"{base}/keep.txt",
+                                "new_path": f"{base}/{path}"}),
+                   client.simulate_post("/api/file/download", json=[f"{base}/{path}"]),
+                   sent(client, f"/api/file/browser/{base}/{quote(path)}")):
+        assert_error(result, 400)
+        assert why in result.json["error"] or "overlong" in result.json["error"]
+    assert os.listdir(folder) == ["keep.txt"]
+    assert os.path.exists(folder.parent.parent / "config")  # nothing above was touched
+
+
+def test_a_lone_surrogate_in_json_is_refused(app: tuple[Runtime, TestClient],
+                                             folder: Path) -> None:
+    """JSON may write a lone surrogate (``\\udce9``): it is no name's byte (those travel
+    percent-encoded), and the body is refused whole."""
+    _, client = app
+    make(folder, CAFE + b".mp4")
+    body = ('[{"action": "delete", "path": "' + folder.name + '/caf\\udce9.mp4"}]').encode()
+    result = client.simulate_post("/api/file/actions", body=body,
+                                  headers={"Content-Type": "application/json"})
+    assert_error(result, 400)
+    assert os.listdir(os.fsencode(folder)) == [CAFE + b".mp4"]
+
+
+def test_the_index_follows_them_changed_behind_its_back(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    _, client = app
+    base = folder.name
+    url = f"/api/file/browser/{base}"
+    os.mkdir(os.fsencode(folder) + b"/\xe9t\xe9")
+    make(folder, b"\xe9t\xe9/plage.jpg")
+    listed(client, url, {"%E9t%E9"})
+    listed(client, f"{url}/%E9t%E9", {"plage.jpg"})
+    os.rename(os.fsencode(folder) + b"/\xe9t\xe9", os.fsencode(folder) + b"/hiver \xe9")
+    listed(client, url, {"hiver %E9"})
+    listed(client, f"{url}/hiver%20%E9", {"plage.jpg"})
+    assert sent(client, f"{url}/%E9t%E9").status_code == 404
+    os.unlink(os.fsencode(folder) + b"/hiver \xe9/plage.jpg")
+    listed(client, f"{url}/hiver%20%E9", set())
