@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +203,18 @@ def test_the_index_follows_them_changed_behind_its_back(
     assert sent(client, f"{url}/%E9t%E9").status_code == 404
     os.unlink(os.fsencode(folder) + b"/hiver \xe9/plage.jpg")
     listed(client, f"{url}/hiver%20%E9", set())
+
+
+def test_a_search_finds_a_name_whatever_its_unicode_normal_form(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """macOS writes names decomposed (NFD: ``e`` and a combining accent), what people type is
+    composed (NFC): a search for "café" found no file a Mac had copied, and one for "Zoë" typed
+    on a Mac found none written elsewhere."""
+    _, client = app
+    base = folder.name
+    decomposed, composed = unicodedata.normalize("NFD", "café.mp4"), "zoë.mp4"
+    make(folder, decomposed.encode())
+    make(folder, composed.encode())
+    listed(client, f"/api/file/browser/{base}", {decomposed, composed})
+    for needle, expected in (("CAFÉ", decomposed), (unicodedata.normalize("NFD", "Zoë"), composed)):
+        assert set(entries(client, f"/api/file/browser/{base}", search=needle)) == {expected}

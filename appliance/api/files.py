@@ -225,7 +225,8 @@ def _browser(with_path: bool) -> dict[str, Any]:
              "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
             query("sort_by", {"enum": list(SORTS)}, "Default name; ties by name."),
             query("sort_order", {"enum": ["asc", "desc"]}, "Default asc."),
-            query("search", {"type": "string"}, "Names containing this (case-insensitive)."),
+            query("search", {"type": "string"}, "Names containing this (case-insensitive, "
+                  "composed or not; a name that is not UTF-8 as Windows-1252 reads it)."),
         ],
         "responses": {
             "200": json_response("The page.", _listing, headers=OPENAPI_HEADERS),

@@ -30,6 +30,7 @@ import re
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -328,7 +329,7 @@ class FileIndex:
              descending: bool = False, search: str = "") -> Page:
         """One page of ``folder``: folders first, then files, in the order asked for; ties
         broken by name, so pages are stable."""
-        needle = search.casefold()
+        needle = folded(search)
         if not self.ready.is_set():
             entries = _sorted(list(self._walk_one(folder).values()), sort_by, descending)
             if needle:
@@ -374,12 +375,18 @@ class FileIndex:
         return found
 
 
+def folded(text: str) -> str:
+    """``text`` as a search compares it: case folded, composed (macOS writes names
+    decomposed, ``e`` and a combining accent; people type them composed)."""
+    return unicodedata.normalize("NFC", text.casefold())
+
+
 def _searched(name: str) -> str:
     """What a search looks in: the name, and for one that is not UTF-8 both its reading as
     people see it (``café``) and its percent-encoded form (``caf%E9``)."""
     if is_text(name):
-        return name.casefold()
-    return f"{readable(name)}\n{api_form(name)}".casefold()
+        return folded(name)
+    return folded(f"{readable(name)}\n{api_form(name)}")
 
 
 def _sorted(entries: list[Entry], sort_by: str, descending: bool) -> list[Entry]:
