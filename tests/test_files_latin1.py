@@ -218,3 +218,23 @@ def test_a_search_finds_a_name_whatever_its_unicode_normal_form(
     listed(client, f"/api/file/browser/{base}", {decomposed, composed})
     for needle, expected in (("CAFÉ", decomposed), (unicodedata.normalize("NFD", "Zoë"), composed)):
         assert set(entries(client, f"/api/file/browser/{base}", search=needle)) == {expected}
+
+
+def test_a_long_latin1_name_is_measured_by_its_bytes(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """200 bytes on the disk, 400 characters percent-encoded: every action on it was refused
+    as "a name longer than 255 bytes" (the limit was measured on the encoded form)."""
+    _, client = app
+    base = folder.name
+    long_name = b"\xe9t\xe9 " * 50  # 200 bytes, 100 of them accented
+    make(folder, long_name + b".txt")
+    encoded = quote(long_name + b".txt", safe=" ")
+    assert len(encoded) > 255
+    listed(client, f"/api/file/browser/{base}", {encoded})
+    done = act(client, {"action": "rename", "path": f"{base}/{encoded}", "new_name": "short.txt"})
+    assert done.status_code == 200 and done.json[0]["ok"], done.text
+    assert os.listdir(folder) == ["short.txt"]
+    # still refused past the system's limit on its bytes
+    refused = act(client, {"action": "delete", "path": f"{base}/{'%E9' * 256}"})
+    assert_error(refused, 400)
+    assert "longer than 255 bytes" in refused.json["error"]

@@ -67,17 +67,31 @@ def readable(name: str) -> str:
     return os.fsencode(name).decode("cp1252", errors="replace")
 
 
-def disk_part(folder: str, part: str) -> str:
-    """The entry of ``folder`` (a path on the disk) that the component ``part`` (as the API
-    writes it) names: itself, or the bytes its percent-encoding names (see above)."""
+def encoded_bytes(part: str) -> bytes | None:
+    """The bytes that the component ``part`` percent-encodes when they are not UTF-8 (the
+    name it may stand for), else None."""
     if "%" not in part:
-        return part
+        return None
     raw = unquote_to_bytes(part)
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    else:
+        return raw
+    return None
+
+
+def shortest(part: str) -> str:
+    """The shorter of the names ``part`` may stand for, for the system's limits: a name of
+    200 bytes is 400 characters percent-encoded (one written so could not be there)."""
+    raw = encoded_bytes(part)
+    return part if raw is None else os.fsdecode(raw)
+
+
+def disk_part(folder: str, part: str) -> str:
+    """The entry of ``folder`` (a path on the disk) that the component ``part`` (as the API
+    writes it) names: itself, or the bytes its percent-encoding names (see above)."""
+    raw = encoded_bytes(part)
+    if raw is None:
         return part
     decoded = os.fsdecode(raw)
     literal = os.path.lexists(os.path.join(folder, part))

@@ -25,7 +25,7 @@ from pathlib import Path
 from .. import errors
 from ..path_limits import NAME_MAX, byte_length, too_long
 from .index import reachable
-from .names import disk_part
+from .names import disk_part, shortest
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -41,7 +41,7 @@ def relative_parts(requested: str) -> list[str]:
     parts = [p for p in requested.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
         raise errors.invalid("The path may not contain '..'.")
-    if problem := too_long(requested, parts):
+    if problem := too_long("/".join(shortest(p) for p in parts), map(shortest, parts)):
         raise errors.invalid(f"The path {problem}.")
     return parts
 
