@@ -24,6 +24,8 @@ from support.server import wait_for
 
 from appliance.api.app import create_app
 from appliance.runtime import Runtime
+from appliance.store import Item
+from appliance.store.records import new_id
 
 CAFE = b"caf\xe9"  # "café" as Windows-1252 and Latin-1 write it
 
@@ -238,3 +240,33 @@ def test_a_long_latin1_name_is_measured_by_its_bytes(
     refused = act(client, {"action": "delete", "path": f"{base}/{'%E9' * 256}"})
     assert_error(refused, 400)
     assert "longer than 255 bytes" in refused.json["error"]
+
+
+def test_an_item_follows_its_file_into_a_latin1_folder_and_out(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """The history names the file as the API does (``F%E9/x.mp4``); every route reads it back,
+    and the item follows it out again and says when it is deleted."""
+    runtime, client = app
+    base = folder.name
+    make(folder, b"x.mp4", b"video")
+    os.mkdir(os.fsencode(folder) + b"/\xc9t\xe9")
+    item = Item(id=new_id(), url="http://x.invalid/x", kind="done", status="finished",
+                title="x", filename=f"{base}/x.mp4", file_size=5,
+                download_folder=str(runtime.settings.download_path),
+                created_at=runtime.store.stamp())
+    runtime.store.insert([item])
+    moved = act(client, {"action": "move", "path": f"{base}/x.mp4", "new_path": f"{base}/%C9t%E9"})
+    assert moved.json[0]["ok"], moved.text
+    now = client.simulate_get(f"/api/history/{item.id}")
+    assert now.status_code == 200, now.text
+    assert now.json["filename"] == f"{base}/%C9t%E9/x.mp4"
+    fetched = client.simulate_get(f"/api/download/{quote(now.json['filename'])}")
+    assert fetched.status_code == 200 and fetched.content == b"video"
+    back = act(client, {"action": "rename", "path": f"{base}/%C9t%E9", "new_name": "Été"})
+    assert back.json[0]["ok"], back.text
+    assert client.simulate_get(f"/api/history/{item.id}").json["filename"] == f"{base}/Été/x.mp4"
+    gone = act(client, {"action": "delete", "path": f"{base}/Été"})
+    assert gone.json[0]["ok"], gone.text
+    after = client.simulate_get(f"/api/history/{item.id}").json
+    assert (after["filename"], after["msg"]) == (
+        "", f"Its file was deleted in the file browser ('{base}/Été').")
