@@ -224,6 +224,7 @@ def test_a_folder_swapped_for_a_link_is_not_acted_in(folder: Path, tmp_path: Pat
     with pytest.raises(errors.AppError) as refused:
         trees.open_folder(checked, root)
     assert refused.value.code == errors.CONFLICT
+    assert refused.value.message == "'a' was replaced (by a link, or moved) while the action ran."
     (folder / "a").unlink()
     (folder / "a").symlink_to("b")
     with pytest.raises(errors.AppError):
