@@ -270,3 +270,18 @@ def test_an_item_follows_its_file_into_a_latin1_folder_and_out(
     after = client.simulate_get(f"/api/history/{item.id}").json
     assert (after["filename"], after["msg"]) == (
         "", f"Its file was deleted in the file browser ('{base}/Été').")
+
+
+def test_what_lies_outside_is_never_told_by_a_conflict(
+        app: tuple[Runtime, TestClient], folder: Path, tmp_path: Path) -> None:
+    """Two entries a name could stand for, outside the folder through a symlink: 403 as for
+    any path that leads out, not the 409 that would say they are there."""
+    _, client = app
+    make(tmp_path, b"caf%E9.mp4")
+    make(tmp_path, CAFE + b".mp4")
+    (folder / "out").symlink_to(tmp_path)
+    for result in (act(client, {"action": "delete", "path": f"{folder.name}/out/caf%E9.mp4"}),
+                   client.simulate_post("/api/file/download",
+                                        json=[f"{folder.name}/out/caf%E9.mp4"])):
+        assert_error(result, 403)
+    assert sorted(os.listdir(os.fsencode(tmp_path))) == sorted([b"caf%E9.mp4", CAFE + b".mp4"])

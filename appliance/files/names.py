@@ -87,18 +87,27 @@ def shortest(part: str) -> str:
     return part if raw is None else os.fsdecode(raw)
 
 
-def disk_part(folder: str, part: str) -> str:
+def two_entries(part: str) -> errors.AppError:
+    return errors.AppError(f"'{part}' names two entries: one named so, and one whose name is "
+                           "these bytes (not UTF-8). Rename one of them on the disk.",
+                           errors.CONFLICT)
+
+
+def disk_part(folder: str, part: str, conflicts: list[str] | None = None) -> str:
     """The entry of ``folder`` (a path on the disk) that the component ``part`` (as the API
-    writes it) names: itself, or the bytes its percent-encoding names (see above)."""
+    writes it) names: itself, or the bytes its percent-encoding names (see above). A part
+    that names two entries is refused (409), or, given ``conflicts``, taken as written and
+    added there: a caller that has yet to check that ``folder`` lies inside the download
+    folder refuses it after (else the 409 would tell what lies outside)."""
     raw = encoded_bytes(part)
     if raw is None:
         return part
     decoded = os.fsdecode(raw)
     literal = os.path.lexists(os.path.join(folder, part))
     if literal and os.path.lexists(os.path.join(folder, decoded)):
-        raise errors.AppError(f"'{part}' names two entries: one named so, and one whose name "
-                              "is these bytes (not UTF-8). Rename one of them on the disk.",
-                              errors.CONFLICT)
+        if conflicts is None:
+            raise two_entries(part)
+        conflicts.append(part)
     if literal:
         return part
     if not reachable_bytes(raw):

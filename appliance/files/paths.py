@@ -25,7 +25,7 @@ from pathlib import Path
 from .. import errors
 from ..path_limits import NAME_MAX, byte_length, too_long
 from .index import reachable
-from .names import disk_part, shortest
+from .names import disk_part, shortest, two_entries
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -57,9 +57,12 @@ def resolve(root: Path, requested: str) -> Path:
     refused form, 403 when it resolves outside the folder, 409 for a name that could be
     either of two entries (files.names)."""
     real_root = Path(os.path.realpath(root))
-    target = Path(os.path.realpath(real_root / disk_relative(real_root, requested)))
+    conflicts: list[str] = []
+    target = Path(os.path.realpath(real_root / disk_relative(real_root, requested, conflicts)))
     if target != real_root and not target.is_relative_to(real_root):
         raise outside()
+    if conflicts:
+        raise two_entries(conflicts[0])
     if not reachable(str(target)[len(str(real_root)):]):
         raise errors.not_found(f"'{requested}' leads to a name the API cannot name (with a "
                                "control character or a backslash, or bytes of no text): "
@@ -67,12 +70,12 @@ def resolve(root: Path, requested: str) -> Path:
     return target
 
 
-def disk_relative(real_root: Path, requested: str) -> str:
+def disk_relative(real_root: Path, requested: str, conflicts: list[str] | None = None) -> str:
     """``requested`` (as the API writes it) as its entries are named on the disk, relative to
     ``real_root``, symlinks not followed: each component read by ``names.disk_part``."""
     on_disk = str(real_root)
     for part in relative_parts(requested):
-        on_disk = os.path.join(on_disk, disk_part(on_disk, part))
+        on_disk = os.path.join(on_disk, disk_part(on_disk, part, conflicts))
     return on_disk[len(str(real_root)) + 1:]
 
 
