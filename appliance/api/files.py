@@ -262,6 +262,9 @@ _result = {
         "new_dir": {"type": "string"},
         "deleted": {"type": "boolean"},
         "sidecar_count": {"type": "integer"},
+        "sidecars_left": {"type": "array", "items": {"type": "string"},
+                          "description": "Sidecars that did not follow the renamed file."},
+        "warning": {"type": "string", "description": "Why they did not (the file is renamed)."},
     },
 }
 

@@ -217,17 +217,28 @@ class FileActions:
                 raise Failed("Destination already exists.") from None
             touched.append(target)
             moved = 0
+            left: list[str] = []
+            said: list[str] = []
             for name, renamed in companions:
                 try:
                     trees.rename(old, name, new, renamed)
                 except (trees.Exists, OSError) as exc:  # the file itself is renamed: go on
                     log.warning("sidecar %s of %s left where it is: %s", name, source, exc)
+                    stays = _rel(root, source.parent / name)
+                    left.append(stays)
+                    said.append(f"'{_rel(root, target.parent / renamed)}' is there already: "
+                                f"'{stays}' was left as it is." if isinstance(exc, trees.Exists)
+                                else f"'{stays}' could not be renamed ({_said(exc)}): it was "
+                                "left as it is.")
                     continue
                 touched += [source.parent / name, target.parent / renamed]
                 moved += 1
         extra: dict[str, Any] = {"new_path": _rel(root, target)}
         if moved:
             extra["sidecar_count"] = moved
+        if left:
+            # the file is renamed (ok), but the person must know its sidecars did not follow
+            extra.update(sidecars_left=left, warning=" ".join(said))
         return extra
 
     def _directory(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
