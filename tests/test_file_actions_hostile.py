@@ -292,7 +292,9 @@ def test_a_sidecar_never_replaces_one_already_there(app: tuple[Runtime, TestClie
     assert results.status_code == 200, results.text
     assert results.json[0] == {"path": f"{base}/a.mp4", "action": "move", "ok": True,
                                "status": True, "new_path": f"{base}/to/a.mp4",
-                               "sidecar_count": 1}
+                               "sidecar_count": 1, "sidecars_left": [f"{base}/a.en.srt"],
+                               "warning": f"'{base}/to/a.en.srt' is there already: "
+                                          f"'{base}/a.en.srt' was left as it is."}
     assert [r.get("error") for r in results.json[1:]] == ["Path does not exist."] * 2
     assert sorted(os.listdir(folder / "to")) == ["a.en.srt", "a.mp4", "a.nfo"]
     assert (folder / "to" / "a.en.srt").read_bytes() == b"xxxx"
