@@ -285,3 +285,26 @@ def test_what_lies_outside_is_never_told_by_a_conflict(
                                         json=[f"{folder.name}/out/caf%E9.mp4"])):
         assert_error(result, 403)
     assert sorted(os.listdir(os.fsencode(tmp_path))) == sorted([b"caf%E9.mp4", CAFE + b".mp4"])
+
+
+def test_a_percent_sign_in_a_name_travels_either_way(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """In a Latin-1 name the sign itself is encoded (``%25``); in a UTF-8 name it is as it is,
+    also where what follows it looks like an encoding (``a%20b``, ``100%25``)."""
+    _, client = app
+    base = folder.name
+    make(folder, b"100%\xe9.txt", b"latin")
+    for name in ("a%20b.txt", "100%25.txt", "caf%C3%A9.txt"):
+        make(folder, name.encode(), name.encode())
+    expected = {"100%25%E9.txt", "a%20b.txt", "100%25.txt", "caf%C3%A9.txt"}
+    listed(client, f"/api/file/browser/{base}", expected)
+    prepared = client.simulate_post("/api/file/download", json=[f"{base}/{n}" for n in expected])
+    assert prepared.status_code == 200, prepared.text
+    archive = client.simulate_get(f"/api/file/download/{prepared.json['token']}")
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        assert {n: zipped.read(n) for n in zipped.namelist()} == {
+            f"{base}/100%é.txt": b"latin", **{f"{base}/{n}": n.encode() for n in expected
+                                              if n != "100%25%E9.txt"}}
+    done = act(client, *({"action": "delete", "path": f"{base}/{n}"} for n in expected))
+    assert [r["ok"] for r in done.json] == [True] * 4, done.text
+    assert os.listdir(folder) == []
