@@ -330,3 +330,17 @@ def test_a_sidecar_left_behind_is_said(app: tuple[Runtime, TestClient], folder: 
         "warning": f"'{base}/b.en.srt' is there already: '{base}/a.en.srt' was left as it is."}
     assert sorted(os.listdir(folder)) == ["a.en.srt", "b.en.srt", "b.info.json", "b.mp4"]
     assert (folder / "b.en.srt").read_bytes() == b"x" * 5
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ([], "Invalid parameters expecting list of dicts."),
+    ({"action": "delete", "path": "x"}, "Invalid parameters expecting list of dicts."),
+    (["delete x"], "Invalid parameters expecting list of dicts."),
+    ([{"action": "delete", "path": "a/../x"}], "The path may not contain '..'."),
+])
+def test_a_refused_request_says_why(app: tuple[Runtime, TestClient], body: Any,
+                                    said: str) -> None:
+    _, client = app
+    refused = client.simulate_post("/api/file/actions", json=body)
+    assert_error(refused, 400)
+    assert refused.json["error"] == said
