@@ -74,8 +74,8 @@ class Player:
         return open_regular(path, self.runtime.files.root)
 
     def _sidecars(self, path: Path, rel: str) -> dict[str, list[dict[str, Any]]]:
-        """The file's sidecars: the index's, or for a name that is no UTF-8 (which the index
-        leaves out, with its sidecars) its folder's names read now."""
+        """The file's sidecars: the index's (named as the API names them), or for a name that
+        is no UTF-8 its folder's names read now, as the disk names them (for its URLs)."""
         if nameable(rel):
             return self.runtime.files.index.sidecars(rel)
         folder = rel.rpartition("/")[0]
