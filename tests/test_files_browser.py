@@ -385,6 +385,8 @@ def test_the_root_listings_entries_name_their_paths_and_times(
     made = make(runtime.settings.download_path / f"top{os.urandom(3).hex()}.mp4")
     wait_for(lambda: made.name in {e["name"] for e in listing(
         client, "", per_page=1000).json["contents"]}, LISTED_DEADLINE, message="the new file")
+    # a time of its own, not the listing's: the clock past the file's change by 2 s
+    wait_for(lambda: time.time() >= made.stat().st_ctime + 2, 10, message="2 s to pass")
     listed_now = {e["name"]: e for e in listing(client, "", per_page=1000).json["contents"]}
     entry = listed_now[made.name]
     info = made.stat()
