@@ -142,7 +142,9 @@ def test_renamed_moved_zipped_and_deleted_end_to_end(
            {"caf%E9.mp4", "caf%E9.en.srt", "%C9t%E9"})
     both = act(client, {"action": "delete", "path": f"{base}/caf%E9.mp4"})
     assert_error(both, 409)
-    assert "names two entries" in both.json["error"]
+    assert both.json["error"] == ("'caf%E9.mp4' names two entries: one named so, and one whose "
+                                  "name is these bytes (not UTF-8). Rename one of them on the "
+                                  "disk.")
     os.unlink(os.fsencode(folder) + b"/caf%E9.mp4")
 
     gone = act(client, {"action": "delete", "path": f"{base}/%C9t%E9"},
@@ -308,3 +310,18 @@ def test_a_percent_sign_in_a_name_travels_either_way(
     done = act(client, *({"action": "delete", "path": f"{base}/{n}"} for n in expected))
     assert [r["ok"] for r in done.json] == [True] * 4, done.text
     assert os.listdir(folder) == []
+
+
+def test_a_byte_windows_1252_has_no_letter_for_is_a_replacement_mark(
+        app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """0x81 is no letter in Windows-1252: a search and a zip read it as U+FFFD."""
+    _, client = app
+    base = folder.name
+    make(folder, b"\x81bc.txt", b"odd")
+    listed(client, f"/api/file/browser/{base}", {"%81bc.txt"})
+    assert set(entries(client, f"/api/file/browser/{base}", search="\ufffdbc")) == {"%81bc.txt"}
+    prepared = client.simulate_post("/api/file/download", json=[f"{base}/%81bc.txt"])
+    archive = client.simulate_get(f"/api/file/download/{prepared.json['token']}")
+    assert archive.status_code == 200, archive.text
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        assert zipped.namelist() == [f"{base}/\ufffdbc.txt"]
