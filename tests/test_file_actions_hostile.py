@@ -194,7 +194,9 @@ def test_a_link_to_a_name_the_api_cannot_name_is_404(app: tuple[Runtime, TestCli
     (folder / "dir").symlink_to(f"{UNDECODABLE}dir")
     listed = client.simulate_get(f"/api/file/browser/{base}/dir")
     assert_error(listed, 404)
-    assert "cannot name" in listed.json["error"]
+    assert listed.json["error"] == (
+        f"'{base}/dir' leads to a name the API cannot name (with a control character or a "
+        "backslash, or bytes of no text): rename it on the disk to reach it.")
     assert_error(client.simulate_post("/api/file/download", json=[f"{base}/file.mp4"]), 404)
     assert_error(client.simulate_get(f"/api/file/info/{base}/file.mp4"), 404)
     assert_error(act(client, {"action": "directory", "path": f"{base}/dir", "new_dir": "a"}),

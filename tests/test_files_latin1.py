@@ -155,16 +155,16 @@ def test_renamed_moved_zipped_and_deleted_end_to_end(
     assert runtime.files.index.names(base) == ["caf%E9.en.srt"]
 
 
-@pytest.mark.parametrize(("path", "why"), [
-    ("caf%E9%2F..%2F..%2Fetc", "separator"),  # a slash once decoded
-    ("caf%E9%5C..", "separator"),  # a backslash
-    ("caf%E9%00.mp4", "control byte"),  # NUL
-    ("%C0%AE%C0%AE", "overlong"),  # ".." in overlong UTF-8
-    ("%C0%AF%E9", "overlong"),  # "/"
-    ("%ED%B3%A9", "surrogate"),  # a lone surrogate written as UTF-8
+@pytest.mark.parametrize("path", [
+    pytest.param("caf%E9%2F..%2F..%2Fetc", id="slash"),  # a slash once decoded
+    pytest.param("caf%E9%5C..", id="backslash"),  # a backslash
+    pytest.param("caf%E9%00.mp4", id="control byte"),  # NUL
+    pytest.param("%C0%AE%C0%AE", id="overlong dots"),  # ".." in overlong UTF-8
+    pytest.param("%C0%AF%E9", id="overlong slash"),  # "/"
+    pytest.param("%ED%B3%A9", id="surrogate"),  # a lone surrogate written as UTF-8
 ])
 def test_an_encoded_name_never_leads_elsewhere(app: tuple[Runtime, TestClient], folder: Path,
-                                               path: str, why: str) -> None:
+                                               path: str) -> None:
     _, client = app
     base = folder.name
     make(folder, b"keep.txt")
@@ -174,7 +174,9 @@ def test_an_encoded_name_never_leads_elsewhere(app: tuple[Runtime, TestClient], 
                    client.simulate_post("/api/file/download", json=[f"{base}/{path}"]),
                    sent(client, f"/api/file/browser/{base}/{quote(path)}")):
         assert_error(result, 400)
-        assert why in result.json["error"] or "overlong" in result.json["error"]
+        assert result.json["error"] == (
+            f"'{path}' percent-encodes a separator, a control byte or a form of UTF-8 that is "
+            "not allowed (overlong, a surrogate).")
     assert os.listdir(folder) == ["keep.txt"]
     assert os.path.exists(folder.parent.parent / "config")  # nothing above was touched
 
