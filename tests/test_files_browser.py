@@ -301,8 +301,8 @@ def test_unwatched_folder_is_rescanned(app_with: Any, caplog: pytest.LogCaptureF
         runtime, client = app_with(YTP_FILE_WATCH="false", YTP_FILE_RESCAN_INTERVAL="1")
     files = client.simulate_get("/api/system/configuration").json["files"]
     assert files["mode"] == "polling" and files["reason"] == "YTP_FILE_WATCH is off"
-    warnings = [r for r in caplog.records if "is not watched" in r.getMessage()]
-    assert len(warnings) == 1
+    warnings = [r.getMessage() for r in caplog.records if "is not watched" in r.getMessage()]
+    assert len(warnings) == 1 and "(YTP_FILE_WATCH is off)" in warnings[0], warnings
     make(runtime.settings.download_path / "later.mp4")
     listed(client, "", {"later.mp4"})
 
