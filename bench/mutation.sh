@@ -30,7 +30,7 @@ case "$target" in
            tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_file_removal_many.py tests/test_engine.py tests/test_engine_disk_refusals.py tests/test_engine_stops.py tests/test_engine_hostile.py tests/test_stalls.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed" ;;
   # The file browser's actions (delete, move, rename, zips) and the paths they are confined to.
   files)   mutate="appliance/files/*"
-           tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_file_actions.py tests/test_file_actions_hostile.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py" ;;
+           tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_file_actions.py tests/test_file_actions_hostile.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py tests/test_files_latin1.py" ;;
   # Subscriptions: timers, runs, handlers, definitions, retention (which deletes files).
   tasks)   mutate="appliance/tasks/*"
            tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py tests/test_tasks_years.py tests/test_tasks_late_marks.py" ;;

@@ -308,3 +308,39 @@ def test_a_rename_takes_its_own_sidecars_only(app: tuple[Runtime, TestClient],
     assert sorted(os.listdir(folder)) == ["Pilot.en.srt", "Pilot.info.json", "Pilot.mp4",
                                           "Show.Extended.en.srt", "Show.Extended.mp4",
                                           "Show.m4a"]
+
+
+def test_a_sidecar_left_behind_is_said(app: tuple[Runtime, TestClient], folder: Path) -> None:
+    """Renamed to a name whose subtitles are there already (another video's, kept): the file
+    was renamed, its own subtitles stayed under the old name, and the answer said only
+    ``ok`` with the sidecars moved: the player then showed the other video's subtitles, and
+    nothing told the person why theirs were gone."""
+    _, client = app
+    base = folder.name
+    make(folder / "a.mp4", 2)
+    make(folder / "a.en.srt", 3)
+    make(folder / "a.info.json", 4)
+    make(folder / "b.en.srt", 5)
+    results = act(client, {"action": "rename", "path": f"{base}/a.mp4", "new_name": "b.mp4"})
+    assert results.status_code == 200, results.text
+    assert results.json[0] == {
+        "path": f"{base}/a.mp4", "action": "rename", "ok": True, "status": True,
+        "new_path": f"{base}/b.mp4", "sidecar_count": 1,
+        "sidecars_left": [f"{base}/a.en.srt"],
+        "warning": f"'{base}/b.en.srt' is there already: '{base}/a.en.srt' was left as it is."}
+    assert sorted(os.listdir(folder)) == ["a.en.srt", "b.en.srt", "b.info.json", "b.mp4"]
+    assert (folder / "b.en.srt").read_bytes() == b"x" * 5
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ([], "Invalid parameters expecting list of dicts."),
+    ({"action": "delete", "path": "x"}, "Invalid parameters expecting list of dicts."),
+    (["delete x"], "Invalid parameters expecting list of dicts."),
+    ([{"action": "delete", "path": "a/../x"}], "The path may not contain '..'."),
+])
+def test_a_refused_request_says_why(app: tuple[Runtime, TestClient], body: Any,
+                                    said: str) -> None:
+    _, client = app
+    refused = client.simulate_post("/api/file/actions", json=body)
+    assert_error(refused, 400)
+    assert refused.json["error"] == said

@@ -22,7 +22,9 @@ from appliance.files import actions, trees
 from appliance.path_limits import PATH_MAX
 from appliance.runtime import Runtime
 
-UNDECODABLE = os.fsdecode(b"\xff\xfe")
+# Bytes the API cannot name: UTF-8's overlong "..", which lenient decoders read as ".." (a
+# Latin-1 name, b"\xff\xfe", is named by its bytes: tests/test_files_latin1.py).
+UNDECODABLE = os.fsdecode(b"\xc0\xae\xc0\xae")
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +184,7 @@ def test_a_rename_whose_sidecars_would_be_named_too_long_renames_nothing(
 
 def test_a_link_to_a_name_the_api_cannot_name_is_404(app: tuple[Runtime, TestClient],
                                                      folder: Path) -> None:
-    """A name that is not valid UTF-8 reached through a link with a plain name: every answer
+    """A name the API cannot name reached through a link with a plain name: every answer
     that named it failed to be written (500), a folder made there first."""
     _, client = app
     base = folder.name
@@ -192,7 +194,9 @@ def test_a_link_to_a_name_the_api_cannot_name_is_404(app: tuple[Runtime, TestCli
     (folder / "dir").symlink_to(f"{UNDECODABLE}dir")
     listed = client.simulate_get(f"/api/file/browser/{base}/dir")
     assert_error(listed, 404)
-    assert "cannot name" in listed.json["error"]
+    assert listed.json["error"] == (
+        f"'{base}/dir' leads to a name the API cannot name (with a control character or a "
+        "backslash, or bytes of no text): rename it on the disk to reach it.")
     assert_error(client.simulate_post("/api/file/download", json=[f"{base}/file.mp4"]), 404)
     assert_error(client.simulate_get(f"/api/file/info/{base}/file.mp4"), 404)
     assert_error(act(client, {"action": "directory", "path": f"{base}/dir", "new_dir": "a"}),
@@ -222,6 +226,7 @@ def test_a_folder_swapped_for_a_link_is_not_acted_in(folder: Path, tmp_path: Pat
     with pytest.raises(errors.AppError) as refused:
         trees.open_folder(checked, root)
     assert refused.value.code == errors.CONFLICT
+    assert refused.value.message == "'a' was replaced (by a link, or moved) while the action ran."
     (folder / "a").unlink()
     (folder / "a").symlink_to("b")
     with pytest.raises(errors.AppError):
@@ -289,7 +294,9 @@ def test_a_sidecar_never_replaces_one_already_there(app: tuple[Runtime, TestClie
     assert results.status_code == 200, results.text
     assert results.json[0] == {"path": f"{base}/a.mp4", "action": "move", "ok": True,
                                "status": True, "new_path": f"{base}/to/a.mp4",
-                               "sidecar_count": 1}
+                               "sidecar_count": 1, "sidecars_left": [f"{base}/a.en.srt"],
+                               "warning": f"'{base}/to/a.en.srt' is there already: "
+                                          f"'{base}/a.en.srt' was left as it is."}
     assert [r.get("error") for r in results.json[1:]] == ["Path does not exist."] * 2
     assert sorted(os.listdir(folder / "to")) == ["a.en.srt", "a.mp4", "a.nfo"]
     assert (folder / "to" / "a.en.srt").read_bytes() == b"xxxx"

@@ -351,6 +351,11 @@ def test_items_of_files_deleted_in_the_browser_name_no_file(
 
     assert files(alone) == files(inside) == ("", None)
     assert files(kept) == ("kept.mp4", kept["file_size"])
+    # and they say why, years later
+    said = {i["id"]: i["msg"] for i in announced}
+    assert said[alone["id"]] == "Its file was deleted in the file browser ('show.mp4')."
+    assert said[inside["id"]] == "Its file was deleted in the file browser ('old')."
+    assert client.simulate_get(f"/api/history/{inside['id']}").json["msg"] == said[inside["id"]]
     (folder / "show.mp4").write_bytes(b"a later file of that name")
     delete(client, alone["id"])
     assert (folder / "show.mp4").read_bytes() == b"a later file of that name"

@@ -219,3 +219,20 @@ def test_tickets_keep_their_scope_and_are_bounded() -> None:
     tickets.issue(now=300.0, scope="e")  # over the limit: the oldest goes
     assert tickets.scope(c, now=300.0) is None
 
+
+
+def test_a_ticket_opens_a_file_whose_name_is_not_utf8(server: Server) -> None:
+    """A Latin-1 name (files.names): the ticket's answer named it by its surrogate escapes
+    (a 500: JSON cannot carry them), and the route, read as falcon reads it (U+FFFD), was
+    never the file the ticket opens."""
+    with open(os.fsencode(server.root / "downloads" / "show") + b"/caf\xe9.mp4", "wb") as f:
+        f.write(OTHER)
+    status, body = mint(server, "show/caf%E9.mp4")
+    assert status == 200, body
+    assert body["path"] == "show/caf%E9.mp4"
+    assert body["url"] == f"/api/download/show/caf%E9.mp4?ticket={body['ticket']}"
+    assert body["playlist"].startswith("/api/player/playlist/show/caf%E9.mp4.m3u8?ticket=")
+    assert raw_get(server, body["url"]) == (200, OTHER)
+    # the ticket opens that file only, not another one of the same name in UTF-8
+    (server.root / "downloads" / "show" / "café.mp4").write_bytes(CLIP)
+    assert raw_get(server, f"/api/download/show/caf%C3%A9.mp4?ticket={body['ticket']}")[0] == 403

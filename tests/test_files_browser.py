@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,6 +284,8 @@ def test_zip_refuses_hostile_paths(app: tuple[Runtime, TestClient], folder: Path
     # an object is no list of paths, though its keys would be
     assert_error(client.simulate_post("/api/file/download", json={f"{folder.name}/v.mp4": 1}),
                  400)
+    refused = client.simulate_post("/api/file/download", json={f"{folder.name}/v.mp4": 1})
+    assert refused.json["error"] == "Invalid parameters."
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -298,8 +301,8 @@ def test_unwatched_folder_is_rescanned(app_with: Any, caplog: pytest.LogCaptureF
         runtime, client = app_with(YTP_FILE_WATCH="false", YTP_FILE_RESCAN_INTERVAL="1")
     files = client.simulate_get("/api/system/configuration").json["files"]
     assert files["mode"] == "polling" and files["reason"] == "YTP_FILE_WATCH is off"
-    warnings = [r for r in caplog.records if "is not watched" in r.getMessage()]
-    assert len(warnings) == 1
+    warnings = [r.getMessage() for r in caplog.records if "is not watched" in r.getMessage()]
+    assert len(warnings) == 1 and "(YTP_FILE_WATCH is off)" in warnings[0], warnings
     make(runtime.settings.download_path / "later.mp4")
     listed(client, "", {"later.mp4"})
 
@@ -365,3 +368,29 @@ def test_a_stopped_file_service_does_not_watch_a_new_folder(app_with: Any,
     assert runtime.files.root == other.resolve()
     assert runtime.files.status()["mode"] == "polling"
     assert not runtime.files.index.ready.is_set()
+
+
+def test_a_zipped_file_is_read_in_pieces_of_a_bounded_size(tmp_path: Path) -> None:
+    """A 20 GB video read whole at its turn would take 20 GB of memory."""
+    (tmp_path / "big.mkv").write_bytes(os.urandom(2 * zips.READ_PIECE + 5))
+    checked = (tmp_path / "big.mkv").stat()
+    pieces = list(zips._contents(tmp_path / "big.mkv", tmp_path, checked))
+    assert [len(p) for p in pieces] == [zips.READ_PIECE, zips.READ_PIECE, 5]
+    assert b"".join(pieces) == (tmp_path / "big.mkv").read_bytes()
+
+
+def test_the_root_listings_entries_name_their_paths_and_times(
+        app: tuple[Runtime, TestClient]) -> None:
+    runtime, client = app
+    made = make(runtime.settings.download_path / f"top{os.urandom(3).hex()}.mp4")
+    wait_for(lambda: made.name in {e["name"] for e in listing(
+        client, "", per_page=1000).json["contents"]}, LISTED_DEADLINE, message="the new file")
+    # a time of its own, not the listing's: the clock past the file's change by 2 s
+    wait_for(lambda: time.time() >= made.stat().st_ctime + 2, 10, message="2 s to pass")
+    listed_now = {e["name"]: e for e in listing(client, "", per_page=1000).json["contents"]}
+    entry = listed_now[made.name]
+    info = made.stat()
+    assert entry["path"] == made.name  # no leading slash at the folder's root
+    assert entry["ctime"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.st_ctime))
+    assert entry["mtime"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.st_mtime))
+    made.unlink()

@@ -67,6 +67,12 @@ class ImageServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if self.path == "/untyped.jpg":  # no Content-Type at all
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(owner.image)))
+                    self.end_headers()
+                    self.wfile.write(owner.image)
+                    return
                 if self.path == "/endless.jpg":
                     # no Content-Length: the body ends when the connection does, after more
                     # than the limit (unless the fetcher hangs up first)
@@ -239,6 +245,9 @@ def test_thumbnail_fetched(app: tuple[Runtime, TestClient], images: ImageServer)
                 "/script.png"):
         assert_error(client.simulate_get("/api/thumbnail", params={"url": images.url(bad)}),
                      502)
+    untyped = client.simulate_get("/api/thumbnail", params={"url": images.url("/untyped.jpg")})
+    assert_error(untyped, 502)
+    assert untyped.json["error"] == "Not an image (Content-Type: none)."
     scripted = client.simulate_get("/api/thumbnail", params={"url": images.url("/script.svg")})
     assert scripted.json["error"] == ("An image that can carry scripts is not served "
                                       "(Content-Type: image/svg+xml).")
@@ -259,6 +268,9 @@ def test_thumbnail_refuses_this_machine_and_private_networks(
         result = client.simulate_get("/api/thumbnail",
                                      params={"url": images.url("/thumb.jpg", host)})
         assert_error(result, 403)
+        assert result.json["error"].endswith(
+            "is not allowed (this machine's own or a private address; "
+            "YTP_FETCH_PRIVATE_ADDRESSES).")
     assert images.requests.count("/thumb.jpg") == before  # nothing was asked for
 
 

@@ -1,6 +1,9 @@
-"""Names in the download folder that are not valid UTF-8 (``b"short.\\xff.srt"``), through the
-real routes on a real runtime: they are left out of every listing, answer and event (JSON and
-URLs cannot carry them), logged once each, and everything beside them works as before."""
+"""Names in the download folder that are not valid UTF-8, through the real routes on a real
+runtime. Latin-1 bytes (``b"short.\\xff.srt"``) are named by their bytes, percent-encoded
+(``short.%FF.srt``: files.names; tests/test_files_latin1.py has the rest); bytes the API cannot
+name (UTF-8's overlong forms, ``b"\\xc0\\xae"``, which lenient decoders read as ``.``) and
+names with a control character or a backslash are left out of every listing, answer and event,
+logged once each, and everything beside them works as before."""
 
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ def indexed(runtime: Runtime, folder: Path, expected: set[str]) -> None:
 
 def unnamed_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.levelno == logging.WARNING and "not valid UTF-8" in r.getMessage()]
+            if r.levelno == logging.WARNING and "cannot name" in r.getMessage()]
 
 
 def test_a_finished_item_beside_an_undecodable_name(
@@ -73,62 +76,66 @@ def test_a_finished_item_beside_an_undecodable_name(
     shutil.copyfile(origin.path_for(origin.clip_url), folder / "short.mp4")
     (folder / "short.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHi\n")
     bad(folder, b"short.\xff.srt")
-    indexed(runtime, folder, {"short.mp4", "short.en.srt"})
+    bad(folder, b"short.\xc0\xae.srt")
+    indexed(runtime, folder, {"short.mp4", "short.en.srt", "short.\udcff.srt"})
     item = Item(id=new_id(), url="http://x.invalid/short", kind="done", status="finished",
                 title="short", filename=f"{folder.name}/short.mp4",
                 download_folder=str(runtime.settings.download_path),
                 created_at=runtime.store.stamp())
     runtime.store.insert([item])
-    subtitle = {"file": f"{folder.name}/short.en.srt", "lang": "en", "name": "SRT (0) - en"}
+    subtitle = [{"file": f"{folder.name}/short.en.srt", "lang": "en", "name": "SRT (0) - en"},
+                {"file": f"{folder.name}/short.%FF.srt", "lang": "und", "name": "SRT (1) - und"}]
 
     for kind in ("all", "done", "queue"):
         page = client.simulate_get("/api/history", params={"type": kind, "per_page": 100})
         assert page.status_code == 200, page.text
     rows = client.simulate_get("/api/history", params={"type": "done", "per_page": 100}).json
     [row] = [i for i in rows["items"] if i["id"] == item.id]
-    assert row["sidecar"] == {"subtitle": [subtitle]}
+    assert row["sidecar"] == {"subtitle": subtitle}
     single = client.simulate_get(f"/api/history/{item.id}")
-    assert single.status_code == 200 and single.json["sidecar"] == {"subtitle": [subtitle]}
+    assert single.status_code == 200 and single.json["sidecar"] == {"subtitle": subtitle}
 
     info = client.simulate_get(f"/api/file/info/{folder.name}/short.mp4")
     assert info.status_code == 200, info.text
-    assert info.json["sidecar"]["subtitle"] == [subtitle]
+    assert info.json["sidecar"]["subtitle"] == subtitle
 
     playlist = client.simulate_get(f"/api/player/playlist/{folder.name}/short.mp4.m3u8")
     assert playlist.status_code == 200, playlist.text
-    assert playlist.text.count("TYPE=SUBTITLES") == 1 and "short.en.srt" in playlist.text
+    assert playlist.text.count("TYPE=SUBTITLES") == 2 and "short.en.srt" in playlist.text
 
     prepared = client.simulate_post("/api/file/download", json=[f"{folder.name}/short.mp4"])
     assert prepared.status_code == 200, prepared.text
-    expected = [f"{folder.name}/short.mp4", f"{folder.name}/short.en.srt"]
+    expected = [f"{folder.name}/short.mp4", f"{folder.name}/short.en.srt",
+                f"{folder.name}/short.%FF.srt"]
     assert prepared.json["files"] == expected
     archive = client.simulate_get(f"/api/file/download/{prepared.json['token']}")
     assert archive.status_code == 200
-    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == expected
+    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == [
+        *expected[:2], f"{folder.name}/short.\u00ff.srt"]  # as Windows-1252 reads it
 
     # one warning for the name, saying where it is and what to do, not one per rescan
     runtime.files.index.rescan()
     [warning] = [m for m in unnamed_warnings(caplog) if "short." in m]
-    assert str(folder) in warning and repr(b"short.\xff.srt") in warning
+    assert str(folder) in warning and repr(b"short.\xc0\xae.srt") in warning
     assert "rename it on the disk" in warning
 
 
 @pytest.mark.parametrize("sort_by", SORTS)
-def test_a_folder_holding_undecodable_names_lists_the_rest(
+def test_a_folder_holding_names_the_api_cannot_name_lists_the_rest(
         app: tuple[Runtime, TestClient], folder: Path, sort_by: str) -> None:
     runtime, client = app
     good = {f"file{i:02d}.txt" for i in range(7)} | {"sub"}
     for name in good - {"sub"}:
         (folder / name).write_bytes(b"x" * len(name))
     (folder / "sub").mkdir()
-    bad(folder, b"bad\xff.txt")
-    os.mkdir(os.fsencode(folder) + b"/wsbad\xffdir")
-    bad(folder, b"wsbad\xffdir/inside.txt")
+    bad(folder, b"bad\xc0\xaf.txt")
+    os.mkdir(os.fsencode(folder) + b"/wsbad\xe0\x80\xaedir")
+    bad(folder, b"wsbad\xe0\x80\xaedir/inside.txt")
     # names no request can reach (a control character is refused, a backslash a separator)
     for unreachable in (b"new\nline.txt", b"tab\there.txt", b"back\\slash.txt"):
         bad(folder, unreachable)
     # a symlink with a plain name leading to such a name: its target cannot be named either
-    os.symlink(b"bad\xff.txt", os.fsencode(folder) + b"/link.txt")
+    os.symlink(b"bad\xc0\xaf.txt", os.fsencode(folder) + b"/link.txt")
     indexed(runtime, folder, good)
     for order in ("asc", "desc"):
         seen: list[str] = []
@@ -155,15 +162,22 @@ def test_the_configurations_folders_leave_them_out(
     assert not [p for p in listed if p.startswith(f"{folder.name}/wsbad")]
 
 
-def test_a_renamed_file_is_not_found_again_under_an_undecodable_name(
+def test_a_renamed_file_is_found_again_under_a_latin1_name_by_its_bytes(
         app: tuple[Runtime, TestClient], folder: Path) -> None:
-    _runtime, client = app
+    runtime, client = app
     bad(folder, b"renamed \xff [abcdefghijk].mp4")
+    bad(folder, b"other \xc0\xae [bcdefghijkl].mp4")
+    indexed(runtime, folder, {"renamed \udcff [abcdefghijk].mp4"})
     result = client.simulate_get(f"/api/file/info/{folder.name}/clip [abcdefghijk].mp4")
+    assert result.status_code == 302, result.text
+    assert result.headers["Location"].endswith(
+        f"/api/file/info/{folder.name}/renamed%20%FF%20%5Babcdefghijk%5D.mp4")
+    # never to a name the API cannot name
+    result = client.simulate_get(f"/api/file/info/{folder.name}/clip [bcdefghijkl].mp4")
     assert result.status_code == 404, result.text
 
 
-def test_files_changed_events_never_carry_undecodable_names(
+def test_files_changed_events_carry_latin1_names_by_their_bytes(
         app: tuple[Runtime, TestClient], folder: Path) -> None:
     runtime, _client = app
     told: list[events.Event] = []
@@ -173,6 +187,7 @@ def test_files_changed_events_never_carry_undecodable_names(
         os.mkdir(os.fsencode(folder) + b"/wsbad\xffdir")
         bad(folder, b"wsbad\xffdir/inside.txt")
         bad(folder, b"loose\xff.txt")
+        os.mkdir(os.fsencode(folder) + b"/never\xc0\xaedir")
         (folder / "after").mkdir()  # the marker: its event comes after theirs
         wait_for(lambda: any(f"{folder.name}/after" in e.data["folders"] for e in told),
                  DEADLINE, message="the marker folder's files_changed event")
@@ -180,7 +195,11 @@ def test_files_changed_events_never_carry_undecodable_names(
         unsubscribe()
     for event in told:
         assert frames.encode(event.envelope()) is not None, event
-    assert set(runtime.files.index.names(folder.name)) == {"after"}
+    said = {f for event in told for f in event.data["folders"]}
+    assert f"{folder.name}/wsbad%FFdir" in said
+    assert not [f for f in said if "never" in f]
+    assert set(runtime.files.index.names(folder.name)) == {
+        "after", "wsbad\udcffdir", "loose\udcff.txt"}
 
 
 @pytest.mark.parametrize("stored", ["../x.mp4", "./x.mp4", "sub/./x.mp4", "sub//x.mp4",

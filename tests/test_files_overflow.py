@@ -224,3 +224,12 @@ def test_a_path_deep_below_unindexed_folders_is_indexed_in_one_go(tmp_path: Path
     changed = index.refresh([str(deepest / "x.mp4")])
     assert "top" in index.names("") and "top" in changed
     assert index.names("/".join(["top", *["d"] * 1100])) == ["x.mp4"]
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (OSError(28, "inotify watch limit reached"), "[Errno 28] inotify watch limit reached"),
+    (OSError(), "OSError"),  # an error without words is named by its kind
+    (RecursionError(), "a folder is nested too deep for the watcher to follow"),
+])
+def test_why_a_folder_cannot_be_watched_is_said(error: BaseException, said: str) -> None:
+    assert watcher_module._said(error) == said

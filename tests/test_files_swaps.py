@@ -70,6 +70,9 @@ def test_a_folder_swapped_for_a_symlink_leads_outside(folder: Path, tmp_path: Pa
     (folder / "sub").symlink_to(tmp_path / "outside")
     (tmp_path / "outside" / "clip.mp4").write_bytes(b"SECRET")
     assert status_of(folder / "sub" / "clip.mp4", folder) == 403
+    with pytest.raises(errors.AppError) as refused:
+        open_regular(folder / "sub" / "clip.mp4", folder)
+    assert refused.value.message == "The path leads outside the download folder."
 
 
 # --- a zip reads each file when its turn comes ------------------------------------------------

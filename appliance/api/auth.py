@@ -17,7 +17,9 @@ import falcon
 from .. import errors, kinds
 from ..auth import COOKIE_NAME, USERNAME, Authenticator, sessions
 from ..files import paths
+from ..files.names import api_form
 from ..runtime import Runtime
+from .local_files import as_sent
 from .requests import json_object, query_bool
 from .schemas import error, json_body, json_response, query
 
@@ -77,8 +79,9 @@ class Authenticate:
         self.download_root = download_root
 
     def _file_scope(self, req: falcon.Request) -> Callable[[], str] | None:
+        sent = as_sent(req, req.path, "")  # a name that is not UTF-8: its bytes
         for route in FILE_TICKET_ROUTES:
-            if match := route.fullmatch(req.path):
+            if match := route.fullmatch(sent):
                 return lambda: final_path(self.download_root(), match["file"])
         return None
 
@@ -195,10 +198,11 @@ class FileTicket:
         if not os.path.isfile(root / rel):  # False, not an error, for a name too long
             raise errors.not_found(f"File '{requested}' does not exist.")
         ticket, expires = self.auth.issue_file_ticket(rel)
-        resp.media = {"ticket": ticket, "expires": int(expires), "path": rel,
+        url = quote(os.fsencode(rel))  # by its bytes, as the player's URLs (files.names)
+        resp.media = {"ticket": ticket, "expires": int(expires), "path": api_form(rel),
                       "mime": kinds.mime_type(rel),
-                      "url": f"{FILE_TICKET_ROUTE}{quote(rel)}?ticket={ticket}",
-                      "playlist": f"/api/player/playlist/{quote(rel)}.m3u8?ticket={ticket}"}
+                      "url": f"{FILE_TICKET_ROUTE}{url}?ticket={ticket}",
+                      "playlist": f"/api/player/playlist/{url}.m3u8?ticket={ticket}"}
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:

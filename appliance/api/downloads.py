@@ -14,6 +14,7 @@ from urllib.parse import quote
 import falcon
 
 from .. import errors, kinds
+from ..files.names import readable
 from ..files.reading import open_regular
 from ..runtime import Runtime
 from ..slots import HeldFile, Slots
@@ -65,7 +66,9 @@ def _unsatisfiable(size: int) -> errors.AppError:
 
 
 def disposition(name: str, kind: str = "inline") -> str:
-    """RFC 6266 with RFC 5987's ``filename*`` for names that are not plain ASCII."""
+    """RFC 6266 with RFC 5987's ``filename*`` for names that are not plain ASCII; one that
+    is not UTF-8 (Latin-1 bytes) as people read it (``names.readable``)."""
+    name = readable(name)
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
     value = f'{kind}; filename="{fallback}"'
     if fallback != name:

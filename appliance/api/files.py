@@ -12,13 +12,14 @@ from .. import errors, kinds
 from ..files import paths
 from ..files import zips as zipfiles
 from ..files.index import SORTS
+from ..files.names import api_form
 from ..files.reading import open_regular
 from ..player.probe import ProbeError, html5_mime
 from ..runtime import Runtime
 from ..slots import HeldBody
 from .conditional import fresh, validate
 from .downloads import TRANSFER_SIZE
-from .local_files import FOLDER_GONE, download_folder_there, local_file
+from .local_files import FOLDER_GONE, as_sent, download_folder_there, local_file
 from .pagination import OPENAPI_HEADERS, page_request, pagination
 from .requests import read_json
 from .schemas import (
@@ -49,7 +50,7 @@ class Browser:
             raise errors.AppError("File browser is disabled.", errors.FORBIDDEN)
         files = self.runtime.files
         download_folder_there(self.runtime)
-        requested = path
+        requested = as_sent(req, path, "/api/file/browser/")
         target = paths.resolve(files.root, requested)
         if not target.exists():
             raise errors.not_found(f"path '{requested or '/'}' does not exist.")
@@ -66,7 +67,7 @@ class Browser:
         page = files.index.page(folder, offset=paging.offset, limit=paging.per_page,
                                 sort_by=sort_by, descending=sort_order == "desc",
                                 search=req.get_param("search") or "")
-        resp.media = {"path": folder or "/", "contents": page.entries,
+        resp.media = {"path": api_form(folder) or "/", "contents": page.entries,
                       "pagination": pagination(req, resp, paging, page.total, len(page.entries))}
 
 
@@ -141,7 +142,7 @@ class Probe:
 def _shown(probed: dict[str, Any], rel: str) -> dict[str, Any]:
     """ffprobe's answer as a client sees it: the file named as the API names it, never by
     its place on this machine."""
-    return {**probed, "format": {**probed.get("format", {}), "filename": rel}}
+    return {**probed, "format": {**probed.get("format", {}), "filename": api_form(rel)}}
 
 
 class Info:
@@ -159,7 +160,7 @@ class Info:
         if "subtitle" in sidecar:
             sidecar["subtitles"] = sidecar["subtitle"]  # the contract's name for YTPTube's
         resp.media = {
-            "title": kinds.stem(path.name),
+            "title": api_form(kinds.stem(path.name)),
             "ffprobe": _shown(probed, rel) if probed else {},
             "mimetype": html5_mime(probed, kinds.mime_type(path.name)),
             "sidecar": sidecar,
@@ -224,7 +225,8 @@ def _browser(with_path: bool) -> dict[str, Any]:
              "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
             query("sort_by", {"enum": list(SORTS)}, "Default name; ties by name."),
             query("sort_order", {"enum": ["asc", "desc"]}, "Default asc."),
-            query("search", {"type": "string"}, "Names containing this (case-insensitive)."),
+            query("search", {"type": "string"}, "Names containing this (case-insensitive, "
+                  "composed or not; a name that is not UTF-8 as Windows-1252 reads it)."),
         ],
         "responses": {
             "200": json_response("The page.", _listing, headers=OPENAPI_HEADERS),
@@ -260,6 +262,9 @@ _result = {
         "new_dir": {"type": "string"},
         "deleted": {"type": "boolean"},
         "sidecar_count": {"type": "integer"},
+        "sidecars_left": {"type": "array", "items": {"type": "string"},
+                          "description": "Sidecars that did not follow the renamed file."},
+        "warning": {"type": "string", "description": "Why they did not (the file is renamed)."},
     },
 }
 

@@ -1,5 +1,6 @@
 """Files of the download folder named in a URL: the path checked (see files.paths), put in
-its normal form (302), found again by its video id after a rename (302), or 404."""
+its normal form (302), found again by its video id after a rename (302), or 404. A name that is
+not UTF-8 is named in a URL by its bytes, percent-encoded (files.names), read as sent."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ def same_id_file(index: FileIndex, requested: Path) -> Path | None:
     except ValueError:
         return None
     tag, suffix = f"[{match.group(1)}]", requested.suffix
-    # a name that is not valid UTF-8 cannot be sent in the redirect (the index leaves it out)
     for name in sorted(n for n in index.names(folder) if tag in n and Path(n).suffix == suffix):
         other = requested.parent / name
         if other.is_file():
@@ -64,17 +64,37 @@ def download_folder_there(runtime: Runtime) -> None:
         raise errors.AppError(problem, errors.UNAVAILABLE)
 
 
+def as_sent(req: falcon.Request, file: str, prefix: str) -> str:
+    """The route's path as its bytes were sent: a file whose name is no UTF-8 (Latin-1 bytes
+    an old tool wrote) is named in its URLs by those bytes, percent-encoded (``%E9``), and
+    falcon reads them as U+FFFD. Such a name is held as ``os.fsdecode`` holds it (surrogate
+    escapes), the form every os call takes; the path is then checked as any other."""
+    if "\ufffd" not in file:
+        return file
+    try:
+        raw = req.env["PATH_INFO"].encode("latin-1")  # PEP 3333: bytes tunneled as Latin-1
+        raw.decode("utf-8")
+    except UnicodeEncodeError:
+        return file
+    except UnicodeDecodeError:
+        sent = os.fsdecode(raw)
+        return sent[len(prefix):] if sent.startswith(prefix) else file
+    return file  # a name that holds U+FFFD itself
+
+
 def local_file(req: falcon.Request, runtime: Runtime, requested: str, prefix: str,
-               suffix: str = "", undecodable: bool = False) -> tuple[Path, str]:
-    """The file ``requested`` names (real path, relative path), or the contract's answers:
-    302 to the normal form of the path (or to the file that has its id now), 404. The route
-    is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``, ``.vtt``)."""
+               suffix: str = "") -> tuple[Path, str]:
+    """The file ``requested`` names (real path, relative path as on the disk), or the
+    contract's answers: 302 to the normal form of the path (or to the file that has its id
+    now), 404. The route is ``prefix`` + path + ``suffix`` (the player's ``.m3u8``, ``.ts``,
+    ``.vtt``, whose path the player reads ``as_sent`` itself)."""
     root = runtime.files.root
     download_folder_there(runtime)
+    requested = as_sent(req, requested, prefix)
     normal = paths.canonical(requested)
     if normal != requested:
         raise redirect(req, prefix, normal, suffix)
-    path = paths.resolve(root, requested, undecodable)
+    path = paths.resolve(root, requested)
     # os.path's tests: a name too long for the file system is no file, not an OSError.
     if not os.path.isfile(path):
         moved = None if os.path.exists(path) else same_id_file(runtime.files.index, path)

@@ -19,7 +19,7 @@ from ..player.subtitles import to_webvtt
 from ..runtime import Runtime
 from .conditional import file_etag, validate
 from .downloads import inert
-from .local_files import FOLDER_GONE, local_file
+from .local_files import FOLDER_GONE, as_sent, local_file
 from .schemas import error, path_param, query
 
 M3U8 = "application/x-mpegURL"
@@ -29,24 +29,6 @@ M3U8 = "application/x-mpegURL"
 # (a reverse proxy's) must not hand a user's segment to whoever asks next.
 KEPT = "private, max-age=31536000, immutable"
 ASKED_AGAIN = "private, no-cache"
-
-
-def _as_sent(req: falcon.Request, file: str, prefix: str) -> str:
-    """The route's path as its bytes were sent: a file whose name is no UTF-8 (Latin-1 bytes
-    an old tool wrote) is named in its URLs by those bytes, percent-encoded (``%E9``), and
-    falcon reads them as U+FFFD. Such a name is held as ``os.fsdecode`` holds it (surrogate
-    escapes), the form every os call takes; the path is then checked as any other."""
-    if "\ufffd" not in file:
-        return file
-    try:
-        raw = req.env["PATH_INFO"].encode("latin-1")  # PEP 3333: bytes tunneled as Latin-1
-        raw.decode("utf-8")
-    except UnicodeEncodeError:
-        return file
-    except UnicodeDecodeError:
-        sent = os.fsdecode(raw)
-        return sent[len(prefix):] if sent.startswith(prefix) else file
-    return file  # a name that holds U+FFFD itself
 
 
 def _named(file: str, suffix: str) -> str:
@@ -84,16 +66,16 @@ class Player:
     def file(self, req: falcon.Request, file: str, route: str, suffix: str
              ) -> tuple[Path, str]:
         prefix = f"/api/player/{route}/"
-        return local_file(req, self.runtime, _named(_as_sent(req, file, prefix), suffix),
-                          prefix, suffix, undecodable=True)
+        return local_file(req, self.runtime, _named(as_sent(req, file, prefix), suffix),
+                          prefix, suffix)
 
     def open(self, path: Path) -> io.FileIO:
         """The file ffmpeg will read, as it is now (``files.reading.open_regular``)."""
         return open_regular(path, self.runtime.files.root)
 
     def _sidecars(self, path: Path, rel: str) -> dict[str, list[dict[str, Any]]]:
-        """The file's sidecars: the index's, or for a name that is no UTF-8 (which the index
-        leaves out, with its sidecars) its folder's names read now."""
+        """The file's sidecars: the index's (named as the API names them), or for a name that
+        is no UTF-8 its folder's names read now, as the disk names them (for its URLs)."""
         if nameable(rel):
             return self.runtime.files.index.sidecars(rel)
         folder = rel.rpartition("/")[0]

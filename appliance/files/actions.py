@@ -39,6 +39,7 @@ from .. import errors, kinds
 from ..path_limits import NAME_MAX, byte_length, too_long
 from . import paths, trees
 from .index import FileIndex
+from .names import api_form, disk_part
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def entry_path(root: Path, requested: str) -> Path:
     if not parts:
         raise errors.invalid("Cannot operate on the download folder itself.")
     folder = paths.resolve(root, "/".join(parts[:-1]))
-    entry = folder / parts[-1]
+    entry = folder / disk_part(str(folder), parts[-1])
     if entry.is_symlink():
         real_root = os.path.realpath(root)
         target = os.path.realpath(entry)
@@ -216,17 +217,28 @@ class FileActions:
                 raise Failed("Destination already exists.") from None
             touched.append(target)
             moved = 0
+            left: list[str] = []
+            said: list[str] = []
             for name, renamed in companions:
                 try:
                     trees.rename(old, name, new, renamed)
                 except (trees.Exists, OSError) as exc:  # the file itself is renamed: go on
                     log.warning("sidecar %s of %s left where it is: %s", name, source, exc)
+                    stays = _rel(root, source.parent / name)
+                    left.append(stays)
+                    said.append(f"'{_rel(root, target.parent / renamed)}' is there already: "
+                                f"'{stays}' was left as it is." if isinstance(exc, trees.Exists)
+                                else f"'{stays}' could not be renamed ({_said(exc)}): it was "
+                                "left as it is.")
                     continue
                 touched += [source.parent / name, target.parent / renamed]
                 moved += 1
         extra: dict[str, Any] = {"new_path": _rel(root, target)}
         if moved:
             extra["sidecar_count"] = moved
+        if left:
+            # the file is renamed (ok), but the person must know its sidecars did not follow
+            extra.update(sidecars_left=left, warning=" ".join(said))
         return extra
 
     def _directory(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
@@ -296,6 +308,7 @@ def _existing_folder(root: Path, path: Path) -> Path:
 
 
 def _rel(root: Path, path: Path) -> str:
+    """``path`` as the API names it (files.names), relative to the download folder."""
     real_root = os.path.realpath(root)
     text = os.path.normpath(str(path))
-    return text[len(real_root) + 1:] if text.startswith(real_root + os.sep) else "/"
+    return api_form(text[len(real_root) + 1:]) if text.startswith(real_root + os.sep) else "/"

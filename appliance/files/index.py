@@ -11,9 +11,11 @@ Hidden entries (a leading dot) and partial-download artefacts (``.part``, ``.ytd
 inside the folder, and left out when it does not (or is broken); the walk never descends
 through a symlink (the real folder is indexed where it is).
 
-A name that is not valid UTF-8 (Python reads it with its undecodable bytes as surrogate
-escapes) is not indexed either, nor is anything below a folder so named, nor a symlink leading
-to one: it cannot be written in JSON or in a URL, so no listing, event or route could name it.
+A name that is not valid UTF-8 (Latin-1 bytes an old tool wrote; Python reads its undecodable
+bytes as surrogate escapes) is indexed as it is on the disk and named in every answer by its
+bytes, percent-encoded (files.names: ``caf%E9.mp4``). One the API cannot name at all (a control
+character or a backslash, which no request path can hold; bytes that are UTF-8's overlong
+forms) is not indexed, nor is anything below a folder so named, nor a symlink leading to one.
 Each such name is logged once, bytes escaped, with the folder it lies in: it must be renamed
 on the disk to be seen.
 """
@@ -28,11 +30,13 @@ import re
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .. import kinds
+from .names import api_form, is_text, reachable_bytes, readable
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,8 @@ class Entry:
         return {
             "type": "dir" if self.is_dir else "file",
             "content_type": kind,
-            "name": self.name,
-            "path": f"{folder}/{self.name}" if folder else self.name,
+            "name": api_form(self.name),
+            "path": api_form(f"{folder}/{self.name}" if folder else self.name),
             "size": self.size,
             "mime": kinds.mime_type(self.name, self.is_dir),
             "mtime": _iso(self.mtime),
@@ -81,21 +85,20 @@ _UNREACHABLE = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 def nameable(name: str) -> bool:
-    """Whether the API can name a name (or path) read from the disk: valid UTF-8 (so JSON and
-    URLs can carry it), without a control character or a backslash (so a request can)."""
-    if _UNREACHABLE.search(name):
-        return False
-    if name.isascii():
-        return True
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # os.fsdecode's surrogate escapes of undecodable bytes
-        return False
-    return True
+    """Whether JSON and URLs carry a name (or path) read from the disk as it is: valid UTF-8,
+    without a control character or a backslash (so a request can)."""
+    return _UNREACHABLE.search(name) is None and is_text(name)
+
+
+def reachable(name: str) -> bool:
+    """Whether the API can name a name (or path) read from the disk: as it is (``nameable``),
+    or, not UTF-8, by its bytes percent-encoded (files.names)."""
+    return all(nameable(part) or (not is_text(part) and reachable_bytes(os.fsencode(part)))
+               for part in name.split("/"))
 
 
 def shown(name: str) -> str:
-    """A name for the log: its bytes escaped when the API cannot name it."""
+    """A name for the log: its bytes escaped when it is not UTF-8."""
     return name if nameable(name) else repr(os.fsencode(name))
 
 
@@ -110,8 +113,8 @@ def make_entry(path: str, name: str, real_root: str) -> Entry | None:
         target = os.path.realpath(path)
         if not (target == real_root or target.startswith(real_root + os.sep)):
             return None
-        if not nameable(target):
-            return None  # the routes would answer with the target's name, which JSON cannot carry
+        if not reachable(target):
+            return None  # the routes would answer with the target's name, which none can carry
         try:
             info = os.stat(path)
         except OSError:
@@ -223,18 +226,19 @@ class FileIndex:
         return rel
 
     def _nameable(self, folder: str, name: str) -> bool:
-        """Whether ``name`` in ``folder`` (relative) can be indexed; a name that is not valid
-        UTF-8 is logged the first time it is met."""
-        if nameable(name):
+        """Whether ``name`` in ``folder`` (relative) can be indexed; a name the API cannot name
+        is logged the first time it is met."""
+        if reachable(name):
             return True
         key = f"{folder}/{shown(name)}"
         with self._lock:
             if key in self._unnamed:
                 return False
             self._unnamed.add(key)
-        log.warning("%s holds a name the API cannot name (not valid UTF-8, or with a control "
-                    "character or a backslash), %s: it is left out of the file browser and the "
-                    "API (with all it holds, if a folder); rename it on the disk to see it",
+        log.warning("%s holds a name the API cannot name (with a control character or a "
+                    "backslash, or bytes of no text: overlong UTF-8), %s: it is left out of "
+                    "the file browser and the API (with all it holds, if a folder); rename it "
+                    "on the disk to see it",
                     os.path.join(self._real_root, folder), shown(name))
         return False
 
@@ -317,7 +321,7 @@ class FileIndex:
             view = (_sorted(list(self._dirs.get(folder, {}).values()), sort_by, descending), None)
             views[key] = view
         if folded and view[1] is None:
-            view = (view[0], [e.name.casefold() for e in view[0]])
+            view = (view[0], [_searched(e.name) for e in view[0]])
             views[key] = view
         return view
 
@@ -325,11 +329,11 @@ class FileIndex:
              descending: bool = False, search: str = "") -> Page:
         """One page of ``folder``: folders first, then files, in the order asked for; ties
         broken by name, so pages are stable."""
-        needle = search.casefold()
+        needle = folded(search)
         if not self.ready.is_set():
             entries = _sorted(list(self._walk_one(folder).values()), sort_by, descending)
             if needle:
-                entries = [e for e in entries if needle in e.name.casefold()]
+                entries = [e for e in entries if needle in _searched(e.name)]
         else:
             with self._lock:
                 entries, names = self._view(folder, sort_by, descending, bool(needle))
@@ -342,7 +346,8 @@ class FileIndex:
         return self.sidecars_of([rel])[rel]
 
     def sidecars_of(self, rels: Iterable[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """The sidecars of many files at once (a page of history), by relative path: each
+        """The sidecars of many files at once (a page of history), by relative path (as on
+        the disk; theirs as the API names them, files.names): each
         folder's names are sorted once and a file's own (``<stem>.*``) found by bisection,
         not by a scan of its folder per file."""
         by_folder: dict[str, list[str]] = {}
@@ -364,8 +369,24 @@ class FileIndex:
                     names, own + "/")
                 rel = f"{folder}/{name}" if folder else name
                 candidates = dict.fromkeys([*names[start:end], *shared])
-                found[rel] = kinds.sidecars(name, candidates, folder)
+                found[rel] = {kind: [{**entry, "file": api_form(entry["file"])}
+                                     for entry in group]
+                              for kind, group in kinds.sidecars(name, candidates, folder).items()}
         return found
+
+
+def folded(text: str) -> str:
+    """``text`` as a search compares it: case folded, composed (macOS writes names
+    decomposed, ``e`` and a combining accent; people type them composed)."""
+    return unicodedata.normalize("NFC", text.casefold())
+
+
+def _searched(name: str) -> str:
+    """What a search looks in: the name, and for one that is not UTF-8 both its reading as
+    people see it (``café``) and its percent-encoded form (``caf%E9``)."""
+    if is_text(name):
+        return folded(name)
+    return folded(f"{readable(name)}\n{api_form(name)}")
 
 
 def _sorted(entries: list[Entry], sort_by: str, descending: bool) -> list[Entry]:

@@ -8,8 +8,10 @@ path (a slash or backslash that arrived percent-encoded, ``%2F``/``%5C``, is a s
 any other: clients that encode a whole path with encodeURIComponent work, and ``..%2F`` is
 still ``..``). Then the path is resolved (symlinks followed) and must still lie inside the folder: a
 symlink that leads out is refused (403) and never followed; one that leads to a name the API
-cannot write back (not valid UTF-8, a control character or a backslash: ``index.nameable``)
-is 404, as the listing leaves such names out (every answer that named it failed). A name
+cannot write back (a control character or a backslash: ``index.reachable``) is 404, as the
+listing leaves such names out (every answer that named it failed). A component that is not
+UTF-8 is named by its bytes, percent-encoded (``caf%E9.mp4``), in JSON as in URLs: read
+back by ``names.disk_part``, its bytes checked on their final form. A name
 given for a new entry (a rename, a new folder) is checked in its final form: one component,
 not ``.``/``..``, not hidden, no control characters, at most 255 bytes.
 """
@@ -22,7 +24,8 @@ from pathlib import Path
 
 from .. import errors
 from ..path_limits import NAME_MAX, byte_length, too_long
-from .index import nameable
+from .index import reachable
+from .names import disk_part, shortest, two_entries
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -38,7 +41,7 @@ def relative_parts(requested: str) -> list[str]:
     parts = [p for p in requested.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
         raise errors.invalid("The path may not contain '..'.")
-    if problem := too_long(requested, parts):
+    if problem := too_long("/".join(shortest(p) for p in parts), map(shortest, parts)):
         raise errors.invalid(f"The path {problem}.")
     return parts
 
@@ -48,23 +51,32 @@ def canonical(requested: str) -> str:
     return "/".join(relative_parts(requested))
 
 
-def resolve(root: Path, requested: str, undecodable: bool = False) -> Path:
-    """The real path that ``requested`` names inside ``root`` (which need not exist yet).
-    400 for a refused form, 403 when it resolves outside the folder. ``undecodable``: a
-    name that is no UTF-8 (surrogate escapes, ``os.fsdecode``'s) is found too, for a route
-    that names it by its bytes (the player's URLs, percent-encoded)."""
+def resolve(root: Path, requested: str) -> Path:
+    """The real path that ``requested`` (as the API writes it, or with the bytes a URL sent
+    as surrogate escapes) names inside ``root`` (which need not exist yet). 400 for a
+    refused form, 403 when it resolves outside the folder, 409 for a name that could be
+    either of two entries (files.names)."""
     real_root = Path(os.path.realpath(root))
-    target = Path(os.path.realpath(real_root.joinpath(*relative_parts(requested))))
+    conflicts: list[str] = []
+    target = Path(os.path.realpath(real_root / disk_relative(real_root, requested, conflicts)))
     if target != real_root and not target.is_relative_to(real_root):
         raise outside()
-    tail = str(target)[len(str(real_root)):]
-    if undecodable:
-        tail = os.fsencode(tail).decode("utf-8", errors="replace")
-    if not nameable(tail):
-        raise errors.not_found(f"'{requested}' leads to a name the API cannot name (not valid "
-                               "UTF-8, or with a control character or a backslash): rename "
-                               "it on the disk to reach it.")
+    if conflicts:
+        raise two_entries(conflicts[0])
+    if not reachable(str(target)[len(str(real_root)):]):
+        raise errors.not_found(f"'{requested}' leads to a name the API cannot name (with a "
+                               "control character or a backslash, or bytes of no text): "
+                               "rename it on the disk to reach it.")
     return target
+
+
+def disk_relative(real_root: Path, requested: str, conflicts: list[str] | None = None) -> str:
+    """``requested`` (as the API writes it) as its entries are named on the disk, relative to
+    ``real_root``, symlinks not followed: each component read by ``names.disk_part``."""
+    on_disk = str(real_root)
+    for part in relative_parts(requested):
+        on_disk = os.path.join(on_disk, disk_part(on_disk, part, conflicts))
+    return on_disk[len(str(real_root)) + 1:]
 
 
 def relative(root: Path, path: Path) -> str:

@@ -13,6 +13,7 @@ from ..config import Settings, SettingsHolder
 from ..events import FILE_ACTION, FILES_CHANGED, EventBus
 from .actions import FileActions
 from .index import FileIndex
+from .names import api_form
 from .watcher import FolderWatcher
 from .zips import ZipTokens
 
@@ -71,7 +72,7 @@ class FileService:
     def _changed(self, folders: list[str]) -> None:
         # Progress-like: a slow client may get only the latest (a download writing its file
         # changes its folder many times).
-        self.bus.publish(FILES_CHANGED, {"folders": folders[:CHANGED_SHOWN],
+        self.bus.publish(FILES_CHANGED, {"folders": [api_form(f) for f in folders[:CHANGED_SHOWN]],
                                          "count": len(folders)}, progress=True)
 
     def _acted(self, result: dict[str, Any]) -> None:

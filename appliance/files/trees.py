@@ -25,6 +25,7 @@ import stat
 from pathlib import Path
 
 from .. import errors
+from .names import api_form
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Folders held open at once while a tree is removed; a deeper one is moved up first.
@@ -56,7 +57,7 @@ def open_folder(path: Path, root: Path) -> int:
 
 
 def changed(path: Path) -> errors.AppError:
-    return errors.AppError(f"'{path.name}' was replaced (by a link, or moved) while the "
+    return errors.AppError(f"'{api_form(path.name)}' was replaced (by a link, or moved) while the "
                            "action ran.", errors.CONFLICT)
 
 

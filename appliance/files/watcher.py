@@ -72,7 +72,7 @@ class _Noter(FileSystemEventHandler):
         paths = [event.src_path]
         if getattr(event, "dest_path", ""):
             paths.append(event.dest_path)
-        # as os.scandir names them (undecodable bytes escaped): the index leaves those out
+        # as os.scandir names them (undecodable bytes escaped), as the index holds them
         self.watcher.note(*(os.fsdecode(p) for p in paths))
 
 

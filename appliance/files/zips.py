@@ -20,6 +20,7 @@ from .. import errors
 from ..http_pacing import ResponseAborted
 from . import paths
 from .index import FileIndex
+from .names import api_form, readable
 from .reading import open_regular
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class ZipTokens:
         if len(chosen) > MAX_FILES:
             raise errors.invalid(f"At most {MAX_FILES} files at once, sidecars included "
                                  f"(these are {len(chosen)}).")
+        shown = [api_form(rel) for rel in chosen]
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
         with self._lock:
@@ -71,8 +73,8 @@ class ZipTokens:
             if len(self._tokens) >= MAX_TOKENS or held + len(chosen) > MAX_HELD:
                 raise errors.AppError("Too many zip downloads prepared; try again in a few "
                                       "minutes.", errors.TOO_MANY_REQUESTS)
-            self._tokens[token] = (now + TOKEN_TTL, owner, list(chosen))
-        return {"token": token, "files": list(chosen)}
+            self._tokens[token] = (now + TOKEN_TTL, owner, shown)
+        return {"token": token, "files": shown}
 
     def files(self, token: str, owner: str) -> list[str]:
         with self._lock:
@@ -83,15 +85,18 @@ class ZipTokens:
 
 
 def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
-    """The archive of ``files`` (relative), each checked again now: a file that went away or
-    whose path now leads outside (a symlink put in its place) is left out. With it, what its
-    bytes depend on (names, sizes, modification times) for a validator."""
+    """The archive of ``files`` (relative, as the API names them), each checked again now: a
+    file that went away or whose path now leads outside (a symlink put in its place) is left
+    out. With it, what its bytes depend on (names, sizes, modification times) for a
+    validator. A name that is not UTF-8 is written in the archive as people read it
+    (``names.readable``), or as the API names it if another file of the zip has that name."""
     # imported here: only a zip download needs it, and the idle service stays smaller
     from zipstream import ZIP_STORED, ZipStream
 
     stream = ZipStream(compress_type=ZIP_STORED, sized=True)
     real_root = os.path.realpath(root)
     made_of = []
+    entries: set[str] = set()
     for rel in files:
         try:
             path = paths.resolve(root, rel)
@@ -102,7 +107,10 @@ def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
             # Not add_path: zipstream would open the path again when its turn comes, minutes
             # later behind big files, and read whatever is there by then (a symlink to a
             # secret, a FIFO that blocks the thread for good).
-            stream.add(_contents(path, root, info), rel, size=info.st_size)
+            entry = readable(paths.disk_relative(Path(real_root), rel))
+            entry = rel if entry in entries else entry
+            entries.add(entry)
+            stream.add(_contents(path, root, info), entry, size=info.st_size)
             made_of.append(f"{rel}:{info.st_size}:{info.st_mtime_ns}")
     if not made_of:
         raise errors.invalid("No valid files.")

@@ -423,9 +423,11 @@ class ItemStore:
         """Finished items whose file is ``path``, or lies under it, in one of ``folders``
         name no file any more: the file browser deleted it. Their history stays (and the
         archive keeps them from being downloaded again); a later file of that name is not
-        theirs. Their ids."""
-        return self._update_files(folders, path,
-                                  "filename = '', file_size = NULL, file_mtime_ns = NULL", {})
+        theirs; their ``msg`` says so (a finished item naming no file, read years later, said
+        nothing of why). Their ids."""
+        return self._update_files(
+            folders, path, "filename = '', file_size = NULL, file_mtime_ns = NULL, msg = $msg",
+            {"msg": f"Its file was deleted in the file browser ('{path}')."})
 
     def _update_files(self, folders: Iterable[str], path: str, change: str,
                       values: dict[str, Any]) -> list[str]:
