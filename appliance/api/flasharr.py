@@ -17,6 +17,7 @@ from ..config import Settings, SettingsError, pinned_by, save_settings, with_cha
 from ..engine.options import check_template
 from ..runtime import Runtime
 from ..store import Item
+from ..store.order import sort_key
 from ..store.records import DONE, QUEUE
 from .pagination import (
     OPENAPI_HEADERS,
@@ -71,7 +72,7 @@ class Downloads:
         else:
             # The queue lives in the engine's memory (at most a few thousand items), oldest
             # first as it is dispatched; history follows, newest first, paged in SQL.
-            queue = sorted(self.runtime.engine.queue_items(), key=lambda i: i.created_at)
+            queue = sorted(self.runtime.engine.queue_items(), key=sort_key)
             queued = [mapping.task(i.to_dict()) for i in queue]
             if status is not None:
                 queued = [t for t in queued if t["state"] == status]

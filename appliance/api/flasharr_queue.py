@@ -15,6 +15,7 @@ import falcon
 from .. import errors
 from .. import flasharr as mapping
 from ..runtime import Runtime
+from ..store.order import sort_key
 from ..store.records import DONE, FINAL_STATUSES
 from .flasharr import (
     _BATCH_ID,
@@ -117,7 +118,7 @@ class BatchRows:
                    if status is None or _batch_has(b, status)]
         shown = batches[start : start + limit]
         queue = sorted((i for i in self.runtime.engine.queue_items() if not i.batch_id),
-                       key=lambda i: i.created_at)
+                       key=sort_key)
         loose = [t for t in map(_task, queue) if status is None or t["state"] == status]
         offset = max(0, start - len(batches))
         standalone = loose[offset : offset + limit - len(shown)]
@@ -148,7 +149,7 @@ class BatchItems:
     def on_get(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
         live = {i.id: i for i in self.runtime.engine.queue_items() if i.batch_id == batch_id}
         stored = [i for i in self.runtime.store.batch(batch_id) if i.id not in live]
-        items = sorted([*live.values(), *stored], key=lambda i: i.created_at)
+        items = sorted([*live.values(), *stored], key=sort_key)
         if not items:
             raise errors.not_found("Batch not found.")
         resp.media = [_task(i) for i in items]

@@ -11,6 +11,7 @@ from .. import errors
 from ..engine.engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
+from ..store.order import Anchor, sort_key
 from ..store.records import ALL_STATUSES, DONE, FINISHED, QUEUE
 from ..store.search import TextSearch
 from .middleware import not_modified
@@ -106,7 +107,7 @@ class History:
             items, total, more = self._queue_page(page, per_page, newest_first, status,
                                                   search, after)
         anchored = None if after is None else Anchored(
-            more, items[-1].created_at if items else None)
+            more, Anchor(items[-1].created_at, items[-1].id).text() if items else None)
         resp.media = {
             "pagination": pagination(req, resp, paging, total, len(items), anchored),
             "items": listed(self.runtime, items),
@@ -114,19 +115,17 @@ class History:
 
     def _queue_page(
         self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None,
-        search: TextSearch | None, after: float | None,
+        search: TextSearch | None, after: Anchor | None,
     ) -> tuple[list[Item], int, bool]:
         """The page, the list's total and whether items follow the page (see ``page``)."""
-        items = sorted(self.engine.queue_items(), key=lambda i: i.created_at,
-                       reverse=newest_first)
+        items = sorted(self.engine.queue_items(), key=sort_key, reverse=newest_first)
         if status is not None:
             items = [i for i in items if (i.status == status.status) != status.exclude]
         if search is not None:
             items = [i for i in items if search.finds(i.title, i.url)]
         total, start = len(items), (page - 1) * per_page
         if after is not None:
-            items = [i for i in items
-                     if (i.created_at < after if newest_first else i.created_at > after)]
+            items = [i for i in items if after.follows(i.created_at, i.id, newest_first)]
         return items[start : start + per_page], total, len(items) > start + per_page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -341,12 +340,13 @@ PATHS: dict[str, dict[str, Any]] = {
                 query("search", {"type": "string", "maxLength": MAX_SEARCH},
                       "Words that must each appear in the title or URL, in any case, taken "
                       "literally (queue and done only)."),
-                query("after", {"type": "number"},
-                      "Only the items after this position in the list's order: an item's "
-                      "created_at (older ones newest first, newer ones oldest first). The "
-                      "next link then carries its page's last item's: a walk that follows it "
-                      "sees every item once while others are added or deleted (queue and "
-                      "done only)."),
+                query("after", {"type": "string", "pattern": r"^[^,]+(,.+)?$"},
+                      "Only the items after this position in the list's order (creation "
+                      "time, then id): an item's `created_at,id` or its created_at alone "
+                      "(older ones newest first, newer ones oldest first). The next link "
+                      "then carries its page's last item's: a walk that follows it sees "
+                      "every item once while others are added or deleted (queue and done "
+                      "only)."),
             ],
             "responses": {
                 "200": json_response("The lists.", {"anyOf": [_history_all, _history_page]},

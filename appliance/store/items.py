@@ -23,6 +23,7 @@ from .database import (
     read_session,
     sync_to_disk,
 )
+from .order import Anchor, order_by
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
 
@@ -252,7 +253,7 @@ class ItemStore:
     def queue(self) -> list[Item]:
         with read_session(self.db):
             query = orm.select(r for r in self._row if r.kind == QUEUE)
-            return [self._record(r) for r in query.order_by(self._row.created_at)]
+            return [self._record(r) for r in query.order_by(self._row.created_at, self._row.id)]
 
     def _query(self, kind: str, status: StatusFilter | None) -> orm.core.Query:
         query = orm.select(r for r in self._row if r.kind == kind)
@@ -274,7 +275,7 @@ class ItemStore:
         newest_first: bool = True,
         status: StatusFilter | None = None,
         search: TextSearch | None = None,
-        after: float | None = None,
+        after: Anchor | None = None,
     ) -> Page:
         """``after``: only the items that follow the one created then, in this order (an
         anchor a walk through the pages keeps: by offset, an item added or deleted between
@@ -286,9 +287,9 @@ class ItemStore:
             conditions.append("items.status != $value" if status.exclude
                               else "items.status = $value")
         if after is not None:
-            scope["after"] = after
-            conditions.append("items.created_at < $after" if newest_first
-                              else "items.created_at > $after")
+            condition, values = after.condition(newest_first)
+            conditions.append(condition)
+            scope.update(values)
         match = ""
         if search is not None:
             match, more, words = search.indexed(self._search_indexed)
@@ -314,7 +315,7 @@ class ItemStore:
         search's ``match``, of which there are ``matches``."""
         direction = "DESC" if newest_first else "ASC"
         scope = {**scope, "limit": limit, "offset": offset}
-        order = f"ORDER BY items.created_at {direction} LIMIT $limit OFFSET $offset"
+        order = f"ORDER BY {order_by(direction)} LIMIT $limit OFFSET $offset"
         if match and matches <= SORT_MATCHES_UP_TO:
             sql = self._matching(match, COLUMNS, conditions) + f" {order}"
         else:
@@ -325,7 +326,7 @@ class ItemStore:
             # read: with a deep OFFSET, SQLite would otherwise read every row it skips.
             sql = (f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items "
                    f"WHERE {' AND '.join(conditions)} {order}) "
-                   f"ORDER BY items.created_at {direction}")
+                   f"ORDER BY {order_by(direction)}")
         rows = self.db.select(sql, globals={}, locals=scope)
         return [self._record_of_columns(r) for r in rows]
 
@@ -382,7 +383,7 @@ class ItemStore:
         years, and as entities 20,000 items took 2 s, at each of its runs."""
         with read_session(self.db):
             rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
-                                  "$batch_id ORDER BY items.created_at", globals={},
+                                  f"$batch_id ORDER BY {order_by('ASC')}", globals={},
                                   locals={"batch_id": batch_id})
         return [self._record_of_columns(r) for r in rows]
 
@@ -394,7 +395,7 @@ class ItemStore:
             total = self.db.select("SELECT count(*) FROM items WHERE items.batch_id = "
                                    "$batch_id", globals={}, locals=scope)[0]
             rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
-                                  "$batch_id ORDER BY items.created_at DESC LIMIT $limit "
+                                  f"$batch_id ORDER BY {order_by('DESC')} LIMIT $limit "
                                   "OFFSET $offset", globals={}, locals=scope)
         return [self._record_of_columns(r) for r in rows], total
 
