@@ -294,6 +294,53 @@ def test_a_batch_sums_its_running_downloads_live() -> None:
         "state": "downloading", "created_at": "1970-01-01T00:00:03Z"}
 
 
+def test_kept_batch_summaries_are_what_a_build_afresh_gives_after_every_change(
+        client: TestClient, runtime: Runtime) -> None:
+    """The history's summaries are kept from one store write to the next (2,000 batches took
+    25-50 ms to build at each poll); a write, or a queue item of a batch, shows at once."""
+
+    def done(batch_id: str, status: str, size: int = 10) -> Item:
+        return Item(id=new_id(), url=f"http://x.invalid/{batch_id}/{new_id()}", kind="done",
+                    status=status, batch_id=batch_id, batch_name=batch_id.upper(),
+                    total_bytes=size, downloaded_bytes=size, created_at=runtime.store.stamp())
+
+    def afresh() -> list[dict[str, Any]]:
+        queue = [i.to_dict() for i in runtime.engine.queue_items()]
+        return mapping.batches(runtime.store.batch_totals(), queue)
+
+    def polled() -> list[dict[str, Any]]:
+        answer = client.simulate_get("/api/batches").json["batches"]
+        assert answer == afresh()
+        rows = client.simulate_get("/api/downloads/batches", params={"limit": "1000"})
+        assert rows.json["batches"] == answer
+        return answer
+
+    old = [done("a", "finished"), done("a", "error"), done("b", "finished")]
+    runtime.store.insert(old)
+    first = polled()
+    assert [(b["batch_id"], b["total_items"]) for b in first] == [("b", 1), ("a", 2)]
+    assert polled() == first
+    runtime.store.insert([done("a", "finished", 5)])  # a write: seen at the next poll
+    assert [(b["batch_id"], b["total_items"], b["total_size"]) for b in polled()] == [
+        ("b", 1, 10), ("a", 3, 25)]
+    runtime.engine.delete_items([old[2].id], remove_file=False, kind="done")
+    assert [b["batch_id"] for b in polled()] == ["a"]
+    waiting = add(client, {"url": "http://127.0.0.1:9/w", "batch_id": "a", "auto_start": False})
+    summaries = polled()  # a queue item changes its batch, not the store's totals
+    assert [(b["batch_id"], b["total_items"], b["paused_items"]) for b in summaries] == [
+        ("a", 4, 1)]
+    runtime.engine.delete_items([waiting["id"]], remove_file=False)
+    assert [(b["batch_id"], b["total_items"]) for b in polled()] == [("a", 3)]
+    # The same with the summaries kept: only the queue's batches are built again.
+    totals = runtime.store.batch_totals()
+    assert runtime.store.batch_totals() is totals  # (until the next write)
+    kept = mapping.history_batches(totals)
+    queue = [{"id": "q", "batch_id": "a", "status": "downloading", "percent": 50.0,
+              "created_at": 1.0}, {"id": "n", "batch_id": "new", "status": "pending"}]
+    assert mapping.batches(totals, queue, kept) == mapping.batches(totals, queue)
+    assert kept["a"][1]["total_items"] == 3  # (the kept one is not changed by the queue's)
+
+
 def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime) -> None:
     failed = Item(id=new_id(), url="http://127.0.0.1:9/again", kind="done", status="error",
                   batch_id="b9", batch_name="Nine", folder="sub", template="%(id)s.%(ext)s",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +163,32 @@ class Batches:
         resp.media = {"batches": batch_summaries(self.runtime)}
 
 
+class _KeptHistory:
+    """The history's batch summaries of the store's last totals: the store hands out the same
+    totals until its next write, and only the batches the queue has items of change between
+    two polls (built at each one, 2,000 batches took 25-50 ms)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._of: list[dict[str, Any]] | None = None
+        self._built: mapping.HistoryBatches = {}
+
+    def of(self, totals: list[dict[str, Any]]) -> mapping.HistoryBatches:
+        with self._lock:
+            if self._of is not totals:  # (a list, so its identity: the store's write)
+                self._built, self._of = mapping.history_batches(totals), totals
+            return self._built
+
+
+_KEPT_HISTORY = _KeptHistory()
+
+
 def batch_summaries(runtime: Runtime) -> list[dict[str, Any]]:
-    """Every batch, newest first: history totals from SQL, queue items live from memory."""
+    """Every batch, newest first: history totals kept by the store, queue items live from
+    memory."""
     queue = [i.to_dict() for i in runtime.engine.queue_items()]
     totals = runtime.store.batch_totals()
-    return mapping.batches(totals, queue)
+    return mapping.batches(totals, queue, _KEPT_HISTORY.of(totals))
 
 
 def _queued_in_batch(runtime: Runtime, batch_id: str) -> list[str]:

@@ -97,6 +97,8 @@ class ItemStore:
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
         self._batches: BatchTotals | None = None  # (read at the first ask)
+        # The summaries of ``_batches`` as of the ``_writes``-th write (see batch_totals).
+        self._summaries: tuple[int, list[dict[str, Any]]] | None = None
         # Totals of searches (a count reads every match), good until the next write: turning
         # the pages of one search counts once.
         self._search_totals: dict[tuple[Any, ...], int] = {}
@@ -507,9 +509,13 @@ class ItemStore:
         """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together)
         of the history (the queue's live figures are the engine's): name, item count per
         status, summed ``total_bytes`` / ``downloaded_bytes``, first creation time. Newest
-        batch first. Kept, not counted at each call (see ``batch_totals.py``)."""
+        batch first. Kept, not counted at each call (see ``batch_totals.py``): the same list
+        until the next write (shared: not to be changed)."""
         with self._tally_lock:
-            return self._batch_totals().summaries(self._batch_firsts)
+            if self._summaries is None or self._summaries[0] != self._writes:
+                self._summaries = (self._writes,
+                                   self._batch_totals().summaries(self._batch_firsts))
+            return self._summaries[1]
 
     def batch_count(self, batch_id: str) -> int:
         """How many items of the history ``batch_id`` holds (kept, as ``batch_totals``: a
