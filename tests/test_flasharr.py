@@ -4,6 +4,7 @@ a real engine with real yt-dlp downloading from the local origin."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -339,6 +340,43 @@ def test_kept_batch_summaries_are_what_a_build_afresh_gives_after_every_change(
               "created_at": 1.0}, {"id": "n", "batch_id": "new", "status": "pending"}]
     assert mapping.batches(totals, queue, kept) == mapping.batches(totals, queue)
     assert kept["a"][1]["total_items"] == 3  # (the kept one is not changed by the queue's)
+
+
+def test_a_batchs_items_come_a_page_at_a_time_oldest_first(client: TestClient,
+                                                          runtime: Runtime) -> None:
+    """A subscription's batch grows for years: its items were all one answer (20,000 of a
+    channel's uploads, megabytes). Pages of ``limit`` (1,000 by default), the FlexGet headers
+    saying the rest; a queued item with its live figures."""
+    stamp = runtime.store.stamp()
+    stored = [Item(id=f"{n:02d}-{new_id()}", url=f"http://x.invalid/{n}", kind="done",
+                   status="finished", batch_id="b", created_at=stamp - 100 + n // 2,
+                   updated_at=stamp) for n in range(25)]  # (two of each time: the id breaks it)
+    runtime.store.insert(stored)
+    waiting = add(client, {"url": "http://127.0.0.1:9/w", "batch_id": "b",
+                           "auto_start": False})
+    order = [i.id for i in stored] + [waiting["id"]]
+    whole = client.simulate_get("/api/downloads/batch/b/items")
+    assert [t["id"] for t in whole.json] == order
+    assert (whole.headers["total-count"], whole.headers["count"]) == ("26", "26")
+    assert whole.json[-1]["state"] == "paused"  # the engine's item, live
+    seen, url = [], "/api/downloads/batch/b/items?limit=7"
+    while True:
+        path, _, query = url.partition("?")
+        answer = client.simulate_get(path, query_string=query)
+        assert answer.status_code == 200 and answer.headers["total-count"] == "26"
+        seen += [t["id"] for t in answer.json]
+        found = re.search(r'<[^>]*(/api/[^>]*)>; rel="next"', answer.headers["link"])
+        if found is None:
+            break
+        url = found[1]
+    assert seen == order
+    past = client.simulate_get("/api/downloads/batch/b/items", params={"page": "9",
+                                                                       "limit": "7"})
+    assert (past.status_code, past.json, past.headers["count"]) == (200, [], "0")
+    for query in ("limit=0", "limit=1001", "page=0", "page=x"):
+        assert_error(client.simulate_get("/api/downloads/batch/b/items", query_string=query),
+                     400, "INVALID_REQUEST")
+    assert_error(client.simulate_get("/api/downloads/batch/nope/items"), 404, "NOT_FOUND")
 
 
 def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime) -> None:

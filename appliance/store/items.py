@@ -389,16 +389,25 @@ class ItemStore:
                                   locals={"batch_id": batch_id})
         return [self._record_of_columns(r) for r in rows]
 
-    def batch_page(self, batch_id: str, offset: int, limit: int) -> tuple[list[Item], int]:
-        """A page of the batch's items, newest first, and how many it holds (a task's
-        items page read the whole batch: 2 s a page at 20,000)."""
-        scope = {"batch_id": batch_id, "limit": limit, "offset": offset}
+    def batch_page(self, batch_id: str, offset: int, limit: int, *,
+                   newest_first: bool = True) -> tuple[list[Item], int]:
+        """A page of the batch's items (queue and history), newest first or oldest first, and
+        how many it holds (a task's items page read the whole batch: 2 s a page at 20,000).
+        The page is chosen from the (kind, batch_id, created_at, id) index alone, then only
+        its rows are read: sorting the batch's rows read every one of them, whole."""
+        direction = "DESC" if newest_first else "ASC"
+        scope = {"batch_id": batch_id, "limit": limit, "offset": offset, "queue": QUEUE,
+                 "done": DONE}
         with read_session(self.db):
             total = self.db.select("SELECT count(*) FROM items WHERE items.batch_id = "
                                    "$batch_id", globals={}, locals=scope)[0]
-            rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
-                                  f"$batch_id ORDER BY {order_by('DESC')} LIMIT $limit "
-                                  "OFFSET $offset", globals={}, locals=scope)
+            if offset >= total:
+                return [], total
+            rows = self.db.select(
+                f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items WHERE "
+                "items.kind IN ($queue, $done) AND items.batch_id = $batch_id "
+                f"ORDER BY {order_by(direction)} LIMIT $limit OFFSET $offset) "
+                f"ORDER BY {order_by(direction)}", globals={}, locals=scope)
         return [self._record_of_columns(r) for r in rows], total
 
     def sharing_a_file(self, leaving: Sequence[Item]) -> set[str]:
