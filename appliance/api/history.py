@@ -28,8 +28,8 @@ from .queue_view import QUEUE_COUNT, QUEUE_ITEM, QUEUE_PARAMETERS, requested_que
 from .requests import ids_from, json_object, read_json
 from .schemas import URL, error, json_body, json_response, path_param, query, ref
 
-# The legacy unpaginated shape would send the whole history; past this many newest items it
-# is cut (documented in docs/API.md) so that 100,000 items never become one response.
+# The legacy unpaginated shape would send the whole history and queue; past this many items
+# each is cut (documented in docs/API.md) so that 100,000 items never become one response.
 LEGACY_HISTORY_LIMIT = 1000
 MAX_SEARCH = 200  # characters; a longer search is a mistake or an attack
 
@@ -89,8 +89,12 @@ class History:
                 raise errors.invalid("search needs type=queue or type=done.")
             if anchor(req) is not None:
                 raise errors.invalid("after needs type=queue or type=done.")
+            # The queue is cut as the history is (a big channel added at once queues tens of
+            # thousands): the running items, then the newest waiting, as /api/history/live
+            # cuts it with queue_limit (which, with queue_fields, is read here too).
+            queue, _ = requested_queue(req, self.engine, LEGACY_HISTORY_LIMIT)
             resp.media = {
-                "queue": [i.to_dict() for i in self.engine.queue_items()],
+                "queue": queue,
                 "history": listed(self.runtime,
                                   self.runtime.store.history(LEGACY_HISTORY_LIMIT)),
             }
@@ -273,8 +277,9 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
 _item_id = path_param("item_id", "The item's id (UUID).")
 _history_all = {
     "type": "object", "required": ["queue", "history"],
-    "description": f"type=all: the queue and the newest {LEGACY_HISTORY_LIMIT} history items.",
-    "properties": {"queue": {"type": "array", "items": ref("Item")},
+    "description": f"type=all: the queue (at most {LEGACY_HISTORY_LIMIT} items, or "
+                   f"queue_limit) and the newest {LEGACY_HISTORY_LIMIT} history items.",
+    "properties": {"queue": {"type": "array", "items": QUEUE_ITEM},
                    "history": {"type": "array", "items": ref("Item")}},
 }
 _history_page = {
@@ -331,7 +336,10 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [
                 query("type", {"enum": ["all", QUEUE, DONE], "default": "all"},
                       "all: both lists (history cut to the newest "
-                      f"{LEGACY_HISTORY_LIMIT}); queue or done: one paginated list. Any case."),
+                      f"{LEGACY_HISTORY_LIMIT}, the queue to {LEGACY_HISTORY_LIMIT}: the "
+                      "running items, then the newest waiting); queue or done: one paginated "
+                      "list. Any case."),
+                *QUEUE_PARAMETERS,
                 *openapi_parameters(),
                 query("order", {"enum": ["DESC", "ASC", "desc", "asc"], "default": "DESC"},
                       "Newest first (DESC) or oldest first. Any case."),
