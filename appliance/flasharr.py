@@ -44,14 +44,18 @@ def parse_filter(value: str | None) -> str | None:
 
 
 def state(item: dict[str, Any]) -> str:
-    status = item.get("status")
+    return state_of(item.get("status"), item.get("auto_start", True))
+
+
+def state_of(status: str | None, auto_start: bool) -> str:
+    """The Flasharr state of an item in ``status`` (a waiting one: by ``auto_start``)."""
     if status in ACTIVE_STATUSES:
         return "downloading"
     if status in {FINISHED, SKIP}:
         return "completed"
     if status in {ERROR, CANCELLED}:
         return "failed"
-    return "queued" if item.get("auto_start", True) else "paused"
+    return "queued" if auto_start else "paused"
 
 
 def _iso(stamp: float | None) -> str | None:

@@ -15,7 +15,6 @@ import falcon
 from .. import errors
 from .. import flasharr as mapping
 from ..runtime import Runtime
-from ..store.order import sort_key
 from ..store.records import DONE, FINAL_STATUSES
 from .flasharr import (
     _BATCH_ID,
@@ -29,6 +28,7 @@ from .flasharr import (
     batch_summaries,
     list_request,
     overview,
+    waiting,
 )
 from .pagination import (
     MAX_PER_PAGE,
@@ -123,11 +123,9 @@ class BatchRows:
         batches = [b for b in batch_summaries(self.runtime)
                    if status is None or _batch_has(b, status)]
         shown = batches[start : start + limit]
-        queue = sorted((i for i in self.runtime.engine.queue_items() if not i.batch_id),
-                       key=sort_key)
-        loose = [t for t in map(_task, queue) if status is None or t["state"] == status]
+        loose = waiting(self.runtime, status, loose=True)
         offset = max(0, start - len(batches))
-        standalone = loose[offset : offset + limit - len(shown)]
+        standalone = [_task(i) for i in loose[offset : offset + limit - len(shown)]]
         total = len(batches) + len(loose)
         if status is None or status in mapping.HISTORY_STATUSES:
             history, done_total = self.runtime.store.window(
