@@ -227,3 +227,25 @@ def test_a_folder_the_kernel_would_refuse_is_refused_on_add(
         if refused:
             assert "is longer than 4095 bytes: no file could be written there" in \
                 answer.json["error"]
+
+
+def test_what_no_input_should_cause_is_a_500_in_the_same_shape_and_logged(
+        runtime: Runtime, client: falcon.testing.TestClient, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (stood for here by a store that raises what no error type says) is a 500 whose
+    body has the API's shape and the request id the log names it by; never a traceback."""
+
+    def broken(kind: str) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runtime.store, "count", broken)
+    answer = client.simulate_get("/api/history/live", headers={"X-Request-ID": "probe42"})
+    assert answer.status_code == 500
+    assert answer.json == {
+        "error": "Internal error; the log has the details under request id probe42.",
+        "code": "INTERNAL_ERROR", "request_id": "probe42"}
+    assert answer.headers["x-request-id"] == "probe42" and "a bug" not in answer.text
+    [logged] = [r for r in caplog.records if r.name == "appliance.api.errors"]
+    assert logged.getMessage() == (
+        "unhandled error on GET /api/history/live (request probe42)")
+    assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError
