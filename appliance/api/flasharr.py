@@ -236,7 +236,7 @@ class Batch:
         remove_file = query_bool(req, "remove_file") and self.runtime.settings.remove_files
         ids = list(dict.fromkeys(
             _queued_in_batch(self.runtime, batch_id)
-            + [i.id for i in self.runtime.store.batch(batch_id)]))
+            + self.runtime.store.batch_ids(batch_id)))
         if not ids:
             raise errors.not_found("Batch not found.")
         results = self.runtime.engine.delete_items(ids, remove_file=remove_file)
