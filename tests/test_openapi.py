@@ -141,6 +141,9 @@ def test_conventions_on_every_operation(document: dict[str, Any]) -> None:
                 assert "304" in responses, where
             if "requestBody" in operation:
                 assert {"413", "415"} <= responses.keys(), where
+            if method in {"post", "put", "patch", "delete"}:  # (ForeignPages refuses them)
+                assert "browser page on another origin" in responses["403"]["description"], \
+                    where
             for status in {"413", "415", "500"} & responses.keys():
                 schema = responses[status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Error"}, (where, status)
