@@ -112,13 +112,13 @@ def test_chunked_bodies_are_read_with_the_same_limit(
     assert server.get("/api/ping").status_code == 200  # the worker is fine afterwards
 
 
-def _chunked_in_process(app: Any, body: bytes, terminated: bool = True
-                        ) -> falcon.testing.Result:
+def _chunked_in_process(app: Any, body: bytes, terminated: bool = True,
+                        content_type: str = "application/json") -> falcon.testing.Result:
     """POST /api/history with a chunked body as gunicorn hands it over: de-chunked, no
     Content-Length, ended by the server (``wsgi.input_terminated``)."""
     environ = falcon.testing.create_environ(
         path="/api/history", method="POST", body=body,
-        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"})
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = terminated
     start = falcon.testing.StartResponseMock()
@@ -145,6 +145,11 @@ def test_chunked_bodies_in_process(
     unread = _chunked_in_process(app, json.dumps(item).encode(), terminated=False)
     assert unread.status_code == 400
     assert unread.json["error"] == "A JSON request body is required."
+    # a chunked body is a body: not JSON by its type, refused as one with a length is
+    for kind in ("text/plain", ""):
+        plain = _chunked_in_process(app, json.dumps(item).encode(), content_type=kind)
+        assert plain.status_code == 415, (kind, plain.text)
+        assert plain.json["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 def _nested(depth: int) -> str:

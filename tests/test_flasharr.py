@@ -288,6 +288,10 @@ def test_a_batch_sums_its_running_downloads_live() -> None:
               "created_at": 4.0},
              {"id": "x", "batch_id": "", "status": "downloading", "speed": 7.0}]
     [summary] = mapping.batches(totals, queue)
+    only_queued = mapping.batches([], [{"id": "q", "batch_id": "q", "status": "pending",
+                                        "total_bytes": 7, "downloaded_bytes": 2}])
+    assert [(b["total_size"], b["downloaded_size"], b["state"]) for b in only_queued] == [
+        (7, 2, "queued")]
     assert summary == {
         "batch_id": "b", "batch_name": "B", "total_items": 3, "completed_items": 1,
         "failed_items": 0, "downloading_items": 1, "paused_items": 1, "queued_items": 0,
