@@ -112,13 +112,13 @@ def test_chunked_bodies_are_read_with_the_same_limit(
     assert server.get("/api/ping").status_code == 200  # the worker is fine afterwards
 
 
-def _chunked_in_process(app: Any, body: bytes, terminated: bool = True
-                        ) -> falcon.testing.Result:
+def _chunked_in_process(app: Any, body: bytes, terminated: bool = True,
+                        content_type: str = "application/json") -> falcon.testing.Result:
     """POST /api/history with a chunked body as gunicorn hands it over: de-chunked, no
     Content-Length, ended by the server (``wsgi.input_terminated``)."""
     environ = falcon.testing.create_environ(
         path="/api/history", method="POST", body=body,
-        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"})
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = terminated
     start = falcon.testing.StartResponseMock()
@@ -145,6 +145,11 @@ def test_chunked_bodies_in_process(
     unread = _chunked_in_process(app, json.dumps(item).encode(), terminated=False)
     assert unread.status_code == 400
     assert unread.json["error"] == "A JSON request body is required."
+    # a chunked body is a body: not JSON by its type, refused as one with a length is
+    for kind in ("text/plain", ""):
+        plain = _chunked_in_process(app, json.dumps(item).encode(), content_type=kind)
+        assert plain.status_code == 415, (kind, plain.text)
+        assert plain.json["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 def _nested(depth: int) -> str:
@@ -227,3 +232,25 @@ def test_a_folder_the_kernel_would_refuse_is_refused_on_add(
         if refused:
             assert "is longer than 4095 bytes: no file could be written there" in \
                 answer.json["error"]
+
+
+def test_what_no_input_should_cause_is_a_500_in_the_same_shape_and_logged(
+        runtime: Runtime, client: falcon.testing.TestClient, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (stood for here by a store that raises what no error type says) is a 500 whose
+    body has the API's shape and the request id the log names it by; never a traceback."""
+
+    def broken(kind: str) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runtime.store, "count", broken)
+    answer = client.simulate_get("/api/history/live", headers={"X-Request-ID": "probe42"})
+    assert answer.status_code == 500
+    assert answer.json == {
+        "error": "Internal error; the log has the details under request id probe42.",
+        "code": "INTERNAL_ERROR", "request_id": "probe42"}
+    assert answer.headers["x-request-id"] == "probe42" and "a bug" not in answer.text
+    [logged] = [r for r in caplog.records if r.name == "appliance.api.errors"]
+    assert logged.getMessage() == (
+        "unhandled error on GET /api/history/live (request probe42)")
+    assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError

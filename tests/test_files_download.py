@@ -144,6 +144,14 @@ def test_conditional_requests(served: tuple[Service, Path]) -> None:
     assert status == 206 and len(body) == 10
     status, _, body = raw(server, url, {"Range": "bytes=0-9", "If-Range": '"old"'})
     assert status == 200 and body == path.read_bytes()
+    # If-Range may be the Last-Modified date (RFC 9110's IMF-fixdate, in GMT)
+    modified = headers["last-modified"]
+    assert modified.endswith(" GMT")
+    status, _, body = raw(server, url, {"Range": "bytes=0-9", "If-Range": modified})
+    assert status == 206 and len(body) == 10
+    status, _, body = raw(server, url, {"Range": "bytes=0-9",
+                                        "If-Range": "Thu, 01 Jan 1970 00:00:00 GMT"})
+    assert status == 200 and body == path.read_bytes()
 
 
 def test_names_and_redirects(served: tuple[Service, Path]) -> None:

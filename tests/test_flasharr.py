@@ -4,6 +4,7 @@ a real engine with real yt-dlp downloading from the local origin."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -287,11 +288,99 @@ def test_a_batch_sums_its_running_downloads_live() -> None:
               "created_at": 4.0},
              {"id": "x", "batch_id": "", "status": "downloading", "speed": 7.0}]
     [summary] = mapping.batches(totals, queue)
+    only_queued = mapping.batches([], [{"id": "q", "batch_id": "q", "status": "pending",
+                                        "total_bytes": 7, "downloaded_bytes": 2}])
+    assert [(b["total_size"], b["downloaded_size"], b["state"]) for b in only_queued] == [
+        (7, 2, "queued")]
     assert summary == {
         "batch_id": "b", "batch_name": "B", "total_items": 3, "completed_items": 1,
         "failed_items": 0, "downloading_items": 1, "paused_items": 1, "queued_items": 0,
         "progress": 50.0, "total_size": 300, "downloaded_size": 200, "speed": 1000.0,
         "state": "downloading", "created_at": "1970-01-01T00:00:03Z"}
+
+
+def test_kept_batch_summaries_are_what_a_build_afresh_gives_after_every_change(
+        client: TestClient, runtime: Runtime) -> None:
+    """The history's summaries are kept from one store write to the next (2,000 batches took
+    25-50 ms to build at each poll); a write, or a queue item of a batch, shows at once."""
+
+    def done(batch_id: str, status: str, size: int = 10) -> Item:
+        return Item(id=new_id(), url=f"http://x.invalid/{batch_id}/{new_id()}", kind="done",
+                    status=status, batch_id=batch_id, batch_name=batch_id.upper(),
+                    total_bytes=size, downloaded_bytes=size, created_at=runtime.store.stamp())
+
+    def afresh() -> list[dict[str, Any]]:
+        queue = [i.to_dict() for i in runtime.engine.queue_items()]
+        return mapping.batches(runtime.store.batch_totals(), queue)
+
+    def polled() -> list[dict[str, Any]]:
+        answer = client.simulate_get("/api/batches").json["batches"]
+        assert answer == afresh()
+        rows = client.simulate_get("/api/downloads/batches", params={"limit": "1000"})
+        assert rows.json["batches"] == answer
+        return answer
+
+    old = [done("a", "finished"), done("a", "error"), done("b", "finished")]
+    runtime.store.insert(old)
+    first = polled()
+    assert [(b["batch_id"], b["total_items"]) for b in first] == [("b", 1), ("a", 2)]
+    assert polled() == first
+    runtime.store.insert([done("a", "finished", 5)])  # a write: seen at the next poll
+    assert [(b["batch_id"], b["total_items"], b["total_size"]) for b in polled()] == [
+        ("b", 1, 10), ("a", 3, 25)]
+    runtime.engine.delete_items([old[2].id], remove_file=False, kind="done")
+    assert [b["batch_id"] for b in polled()] == ["a"]
+    waiting = add(client, {"url": "http://127.0.0.1:9/w", "batch_id": "a", "auto_start": False})
+    summaries = polled()  # a queue item changes its batch, not the store's totals
+    assert [(b["batch_id"], b["total_items"], b["paused_items"]) for b in summaries] == [
+        ("a", 4, 1)]
+    runtime.engine.delete_items([waiting["id"]], remove_file=False)
+    assert [(b["batch_id"], b["total_items"]) for b in polled()] == [("a", 3)]
+    # The same with the summaries kept: only the queue's batches are built again.
+    totals = runtime.store.batch_totals()
+    assert runtime.store.batch_totals() is totals  # (until the next write)
+    kept = mapping.history_batches(totals)
+    queue = [{"id": "q", "batch_id": "a", "status": "downloading", "percent": 50.0,
+              "created_at": 1.0}, {"id": "n", "batch_id": "new", "status": "pending"}]
+    assert mapping.batches(totals, queue, kept) == mapping.batches(totals, queue)
+    assert kept["a"][1]["total_items"] == 3  # (the kept one is not changed by the queue's)
+
+
+def test_a_batchs_items_come_a_page_at_a_time_oldest_first(client: TestClient,
+                                                          runtime: Runtime) -> None:
+    """A subscription's batch grows for years: its items were all one answer (20,000 of a
+    channel's uploads, megabytes). Pages of ``limit`` (1,000 by default), the FlexGet headers
+    saying the rest; a queued item with its live figures."""
+    stamp = runtime.store.stamp()
+    stored = [Item(id=f"{n:02d}-{new_id()}", url=f"http://x.invalid/{n}", kind="done",
+                   status="finished", batch_id="b", created_at=stamp - 100 + n // 2,
+                   updated_at=stamp) for n in range(25)]  # (two of each time: the id breaks it)
+    runtime.store.insert(stored)
+    waiting = add(client, {"url": "http://127.0.0.1:9/w", "batch_id": "b",
+                           "auto_start": False})
+    order = [i.id for i in stored] + [waiting["id"]]
+    whole = client.simulate_get("/api/downloads/batch/b/items")
+    assert [t["id"] for t in whole.json] == order
+    assert (whole.headers["total-count"], whole.headers["count"]) == ("26", "26")
+    assert whole.json[-1]["state"] == "paused"  # the engine's item, live
+    seen, url = [], "/api/downloads/batch/b/items?limit=7"
+    while True:
+        path, _, query = url.partition("?")
+        answer = client.simulate_get(path, query_string=query)
+        assert answer.status_code == 200 and answer.headers["total-count"] == "26"
+        seen += [t["id"] for t in answer.json]
+        found = re.search(r'<[^>]*(/api/[^>]*)>; rel="next"', answer.headers["link"])
+        if found is None:
+            break
+        url = found[1]
+    assert seen == order
+    past = client.simulate_get("/api/downloads/batch/b/items", params={"page": "9",
+                                                                       "limit": "7"})
+    assert (past.status_code, past.json, past.headers["count"]) == (200, [], "0")
+    for query in ("limit=0", "limit=1001", "page=0", "page=x"):
+        assert_error(client.simulate_get("/api/downloads/batch/b/items", query_string=query),
+                     400, "INVALID_REQUEST")
+    assert_error(client.simulate_get("/api/downloads/batch/nope/items"), 404, "NOT_FOUND")
 
 
 def test_retry_adds_the_same_request_again(client: TestClient, runtime: Runtime) -> None:

@@ -105,8 +105,9 @@ def test_after_is_a_number_and_only_for_one_list(
             assert answer.status_code == 200, answer.text  # a blank parameter is none
             continue
         assert answer.status_code == 400, (value, answer.text)
-        assert answer.json["error"] == ("after must be a number: an item's created_at (as "
-                                        "the next link carries it).")
+        assert answer.json["error"] == (
+            "after must be a number: an item's created_at (as the next link carries it), or "
+            "that number, a comma and the item's id.")
     answer = client.simulate_get("/api/history", params={"after": "1"})
     assert (answer.status_code, answer.json["error"]) == (
         400, "after needs type=queue or type=done.")
@@ -117,7 +118,7 @@ def test_after_is_a_number_and_only_for_one_list(
     assert answer.json["pagination"]["total"] == 5
     assert answer.json["pagination"]["has_next"] is True
     assert answer.json["pagination"]["has_prev"] is False
-    assert f"after={items[1].created_at!r}" in answer.headers["link"]
+    assert f"after={items[1].created_at!r}%2C{items[1].id}&" in answer.headers["link"]
     assert answer.headers["count"] == "2"
     # The last page is the whole list's (no anchor); a blank parameter is kept as it came.
     answer = client.simulate_get("/api/history", query_string=(
@@ -126,7 +127,7 @@ def test_after_is_a_number_and_only_for_one_list(
                                                  answer.headers["link"])}
     assert links["last"].endswith("/api/history?type=done&status=&per_page=2&page=3")
     assert links["next"].endswith(f"/api/history?type=done&status=&after="
-                                  f"{items[1].created_at!r}&per_page=2&page=1")
+                                  f"{items[1].created_at!r}%2C{items[1].id}&per_page=2&page=1")
     last = client.simulate_get("/api/history", params={
         "type": "done", "after": repr(items[1].created_at), "per_page": "2"})
     assert [i["id"] for i in last.json["items"]] == [items[0].id]
@@ -167,3 +168,65 @@ def test_a_links_page_stays_where_the_request_had_it_and_only_once(
     links = {rel: url for url, rel in re.findall(r'<([^>]*)>; rel="(\w+)"',
                                                  answer.headers["link"])}
     assert links["next"].endswith("/api/history?type=done&page=5&per_page=1")
+
+
+def test_items_created_at_the_same_time_are_each_walked_once(
+        app_with: Callable[..., tuple[Runtime, Any]]) -> None:
+    """Creation times are unique within one run of the service only: after a restart with
+    the clock set back (a Pi with no real-time clock starts at the time it last saved), or an
+    item written by another program, two items can share one. An anchor of the time alone
+    skipped every other item of that time at a page's end; the order is the time, then the
+    id, and the ``next`` link carries both."""
+    rt, client = app_with()
+    stamp = rt.store.stamp()
+    tied = [Item(id=new_id(), url=f"https://media.example/tied{n}", kind="done",
+                 status="finished", title=f"tied {n}", created_at=stamp, updated_at=stamp)
+            for n in range(5)]
+    rt.store.insert(tied)
+    before = done_items(rt, 1, "older")  # (stamped after, then set before)
+    before[0].created_at = stamp - 1
+    rt.store.save(before[0])
+    done_items(rt, 2, "newer")
+    everything = {i["id"] for i in client.simulate_get(
+        "/api/history", params={"type": "done", "per_page": "100"}).json["items"]}
+    assert len(everything) == 8
+    for order in ("DESC", "ASC"):
+        seen: list[str] = []
+        url: str | None = f"/api/history?type=done&per_page=2&order={order}"
+        while url is not None:
+            path, _, query = url.partition("?")
+            answer = client.simulate_get("/" + path.lstrip("/"), query_string=query)
+            assert answer.status_code == 200, answer.text
+            seen += [i["id"] for i in answer.json["items"]]
+            url = next_link(answer)
+            if url is None and len(seen) < 8 and answer.json["pagination"]["has_next"]:
+                raise AssertionError("has_next without a next link")
+            if "after=" not in (url or "after="):  # the walk anchors itself from page 2 on
+                last = answer.json["items"][-1]
+                url = (f"/api/history?type=done&per_page=2&order={order}"
+                       f"&after={last['created_at']!r}%2C{last['id']}")
+        assert sorted(seen) == sorted(everything), order
+        # The same order as one page of the whole list: the time, then the id.
+        whole = client.simulate_get("/api/history", params={
+            "type": "done", "per_page": "100", "order": order}).json["items"]
+        assert seen == [i["id"] for i in whole]
+        keys = [(i["created_at"], i["id"]) for i in whole]
+        assert keys == sorted(keys, reverse=order == "DESC")
+    # The queue's list (in the engine's memory, read from the store at a start) is walked
+    # in the same order: its items tied in the store, then the service restarted.
+    queued = rt.engine.add([{"url": f"https://media.example/q{n}", "auto_start": False}
+                            for n in range(4)])
+    for item in queued:
+        item.created_at = stamp
+        rt.store.save(item)
+    rt.stop()
+    rt, client = app_with()
+    assert {i.created_at for i in rt.engine.queue_items()} == {stamp}
+    ids = sorted(i.id for i in queued)
+    answer = client.simulate_get("/api/history", params={
+        "type": "queue", "per_page": "1", "after": f"{stamp!r},{ids[2]}"})
+    assert [i["id"] for i in answer.json["items"]] == [ids[1]]
+    assert f"after={stamp!r}%2C{ids[1]}&" in answer.headers["link"]
+    answer = client.simulate_get("/api/history", params={
+        "type": "queue", "per_page": "5", "order": "asc", "after": f"{stamp!r},{ids[1]}"})
+    assert [i["id"] for i in answer.json["items"]] == ids[2:]

@@ -94,6 +94,26 @@ def test_pagination_headers_survive_etag_revalidation(client: TestClient,
     assert again.headers["Link"] == first.headers["Link"]
 
 
+def test_if_none_match_compares_weakly_and_takes_a_star(client: TestClient,
+                                                      runtime: Runtime) -> None:
+    """RFC 9110: If-None-Match compares weakly, and ``*`` matches any answer there is. nginx
+    makes a strong ETag weak (``W/"…"``) when it compresses the answer (``gzip on``): behind
+    it a client sent back ``W/"…"`` and got the whole answer again, every time."""
+    seed_history(runtime, 3)
+    first = client.simulate_get("/api/history?type=done")
+    tag = first.headers["ETag"]
+    assert tag.startswith('"') and tag.endswith('"')
+    for condition in (f"W/{tag}", "*", f'"other", W/{tag}', f' "x",{tag} '):
+        again = client.simulate_get("/api/history?type=done",
+                                    headers={"If-None-Match": condition})
+        assert (again.status_code, again.content) == (304, b""), condition
+        assert again.headers["ETag"] == tag
+    for condition in ('"other"', tag.strip('"'), f"W/{tag[:-2]}\"", ", ,"):
+        again = client.simulate_get("/api/history?type=done",
+                                    headers={"If-None-Match": condition})
+        assert again.status_code == 200 and again.json == first.json, condition
+
+
 def test_flasharr_list_uses_the_same_helper(client: TestClient, runtime: Runtime) -> None:
     seed_history(runtime, 7)
     response = client.simulate_get("/api/downloads",

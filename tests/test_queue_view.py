@@ -81,3 +81,26 @@ def test_running_items_come_first_then_the_newest_waiting() -> None:
     assert most_relevant(queue, 1) == [running_old]
     assert most_relevant(queue, 0) == []
     assert most_relevant(queue, 5) == queue
+
+
+def test_the_legacy_shape_cuts_the_queue_as_it_cuts_the_history(
+        runtime: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GET /api/history`` (type=all, the default) carried the whole queue: a big channel
+    added at once, tens of thousands of items, tens of MiB at each call. At most
+    LEGACY_HISTORY_LIMIT, the running first, then the newest waiting, as the live view's."""
+    from appliance.api import history
+
+    monkeypatch.setattr(history, "LEGACY_HISTORY_LIMIT", 3)
+    added = runtime.engine.add([{"url": f"https://media.example/{n}", "auto_start": False}
+                                for n in range(5)])
+    ids = [i.id for i in added]
+    legacy = client.simulate_get("/api/history").json
+    assert [i["id"] for i in legacy["queue"]] == ids[2:]
+    assert legacy["queue"][0] == runtime.engine.get(ids[2]).to_dict()  # whole items
+    assert [i.id for i in most_relevant(runtime.engine.queue_items(), 3)] == ids[2:]
+    asked = client.simulate_get("/api/history", params={"queue_limit": "1",
+                                                        "queue_fields": "status"}).json
+    assert asked["queue"] == [{"id": ids[4], "status": "pending"}]
+    assert client.simulate_get("/api/history", params={"queue_limit": "x"}).status_code == 400
+    monkeypatch.setattr(history, "LEGACY_HISTORY_LIMIT", 1000)
+    assert [i["id"] for i in client.simulate_get("/api/history").json["queue"]] == ids

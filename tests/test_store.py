@@ -108,17 +108,26 @@ def test_requeue_interrupted(tmp_path: Path) -> None:
 
 
 def test_list_queries_use_indexes(tmp_path: Path) -> None:
+    """The lists' order (creation time, then id) and an anchored walk's row value are the
+    indexes' own order: no sort, no row read for a row a page skips."""
     store = ItemStore(tmp_path / "db.sqlite")
+    order = "ORDER BY items.created_at DESC, items.id DESC LIMIT 50 OFFSET 100"
+    queries = {
+        "idx_items_kind_status_created_id": "kind = 'done' AND status = 'error'",
+        "idx_items_kind_created_id_status": "kind = 'done' AND status != 'error'",
+        "idx_items_kind_batch_created_id": "kind = 'done' AND batch_id = ''",
+    }
+    anchored = " AND (items.created_at, items.id) < (5.0, 'x')"
     with orm.db_session:
-        plan = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM items WHERE kind = 'done' AND status = 'error' "
-            "ORDER BY created_at DESC LIMIT 50 OFFSET 100").fetchall()
-        plan_all = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM items WHERE kind = 'done' AND status != 'error' "
-            "ORDER BY created_at DESC LIMIT 50 OFFSET 100").fetchall()
-    text = " ".join(str(row) for row in plan + plan_all)
-    assert "idx_items_kind_status_created" in text and "idx_items_kind_created_status" in text
-    assert "TEMP B-TREE" not in text
+        for index, where in queries.items():
+            for condition in (where, where + anchored):
+                plan = " ".join(str(row) for row in store.db.execute(
+                    f"EXPLAIN QUERY PLAN SELECT rowid FROM items WHERE {condition} {order}"
+                ).fetchall())
+                assert f"COVERING INDEX {index}" in plan, (condition, plan)
+                assert "TEMP B-TREE" not in plan, (condition, plan)
+                if condition != where:  # the anchor is a range of the index, not a filter
+                    assert "(created_at,id)<(?,?)" in plan.replace(" ", ""), plan
 
 
 def test_generator_queries_with_not_none_and_in(tmp_path: Path) -> None:

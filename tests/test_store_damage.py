@@ -14,9 +14,11 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
@@ -25,6 +27,7 @@ from support.mounts import removable, unplug
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.records import new_id
+from appliance.tasks.scheduler import TaskScheduler
 
 READS = ("/api/history?type=done", "/api/history?type=done&search=clip",
          "/api/downloads", "/api/downloads?status=completed", "/api/downloads/batches",
@@ -132,3 +135,60 @@ def test_a_database_whose_disk_went_is_said(
             plug()
         answer = on_a_new_thread(client, "/api/history?type=done", rt)
         assert answer.status_code == 200, answer.text
+
+
+def test_the_task_timers_say_a_database_they_cannot_read_once_while_it_lasts(
+        app_with: Callable[..., tuple[Runtime, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A due task the scheduler could not read stayed due: its loop turned every MIN_SLEEP
+    and logged a traceback at each turn (four a second) until the file was put back."""
+    rt, _ = app_with()
+    history(rt, 400)
+    [task] = rt.tasks.store.create([{"name": "feed", "url": "https://media.example/feed",
+                                     "timer": "0 3 * * *"}])
+    database: Path = rt.settings.database_file
+    checkpointed(database)
+    good = database.read_bytes()
+    clock = [time.time()]
+    # The real store's reads, on this test's own thread (its connection reads the file anew).
+    scheduler = TaskScheduler(rt.tasks.store.all, rt.tasks.store.some, lambda *_: None,
+                              zone=lambda: ZoneInfo("UTC"), spread=lambda: 0.0,
+                              concurrency=1, clock=lambda: clock[0])
+    try:
+        scheduler.changed(task, task["id"])
+        clock[0] = (scheduler.next_run_at(task["id"]) or 0) + 1  # due
+        with database.open("r+b") as file:
+            file.seek(100)
+            file.write(b"\xa5" * (len(good) - 100))
+        caplog.clear()
+        for _ in range(5):
+            scheduler.step()
+        from_timers = [r for r in caplog.records if r.name == "appliance.tasks.scheduler"]
+        assert [r.levelno for r in from_timers] == [logging.WARNING], from_timers
+        assert from_timers[0].exc_info is None  # words, not a traceback
+        assert from_timers[0].getMessage().startswith(
+            f"task timers wait until the database can be read again: The database in "
+            f"{rt.settings.config_path} could not be read: ")
+        assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+        database.write_bytes(good)  # a backup put back
+        caplog.clear()
+
+
+        def two_steps() -> None:  # (on a thread whose connection read no damaged page)
+            try:
+                scheduler.step()
+                scheduler.step()
+            finally:
+                rt.store.release_thread()
+
+        with caplog.at_level(logging.INFO, logger="appliance.tasks.scheduler"):
+            thread = threading.Thread(target=two_steps)
+            thread.start()
+            thread.join(60)
+        assert not thread.is_alive()
+        assert [r.getMessage() for r in caplog.records
+                if r.name == "appliance.tasks.scheduler"] == [
+            "task timers run again: the database can be read"]
+    finally:
+        scheduler.stop()
+        rt.store.release_thread()

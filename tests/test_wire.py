@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -235,6 +236,12 @@ def test_auth_status_login_user_and_the_cookie_the_readme_describes(app_with: St
     assert (login.json["status"], login.json["remember"]) == ("success", False)
     cookie = login.headers["Set-Cookie"]
     assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
+    assert "Max-Age" not in cookie  # a browser session's cookie
+    assert time.time() < login.json["expires"] < time.time() + 2 * 86400
+    kept = send(client, "POST", "/api/auth/login?remember=true",
+                {"username": "ann", "password": "s3cret-pass"})
+    assert kept.json["remember"] is True and "Max-Age=2592000" in kept.headers["Set-Cookie"]
+    assert kept.json["expires"] > time.time() + 29 * 86400
     readme = README.read_text()
     assert "SameSite=Strict" in readme and "SameSite=Lax" not in readme
     name, value = cookie.split(";", 1)[0].split("=", 1)

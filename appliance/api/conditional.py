@@ -9,21 +9,13 @@ from datetime import UTC, datetime
 
 import falcon
 
-from .middleware import not_modified
+from .middleware import matches, not_modified
 
 
 def file_etag(info: os.stat_result, *extra: object) -> str:
     """A strong validator from a file's identity, size and modification time."""
     key = f"{info.st_ino}-{info.st_size}-{info.st_mtime_ns}-{extra}".encode()
     return '"' + hashlib.blake2b(key, digest_size=12).hexdigest() + '"'
-
-
-def matches(header: str | None, etag: str) -> bool:
-    """If-None-Match / If-Range comparison (weak comparison for If-None-Match, RFC 9110)."""
-    if not header:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 def fresh(req: falcon.Request, etag: str, modified: float | None = None) -> bool:

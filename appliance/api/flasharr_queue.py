@@ -28,8 +28,15 @@ from .flasharr import (
     batch_summaries,
     list_request,
     overview,
+    waiting,
 )
-from .pagination import openapi_parameters, pagination
+from .pagination import (
+    MAX_PER_PAGE,
+    OPENAPI_HEADERS,
+    openapi_parameters,
+    page_request,
+    pagination,
+)
 from .schemas import error, json_response, query
 
 
@@ -116,11 +123,9 @@ class BatchRows:
         batches = [b for b in batch_summaries(self.runtime)
                    if status is None or _batch_has(b, status)]
         shown = batches[start : start + limit]
-        queue = sorted((i for i in self.runtime.engine.queue_items() if not i.batch_id),
-                       key=lambda i: i.created_at)
-        loose = [t for t in map(_task, queue) if status is None or t["state"] == status]
+        loose = waiting(self.runtime, status, loose=True)
         offset = max(0, start - len(batches))
-        standalone = loose[offset : offset + limit - len(shown)]
+        standalone = [_task(i) for i in loose[offset : offset + limit - len(shown)]]
         total = len(batches) + len(loose)
         if status is None or status in mapping.HISTORY_STATUSES:
             history, done_total = self.runtime.store.window(
@@ -140,18 +145,24 @@ def _batch_has(batch: dict[str, Any], status: str) -> bool:
 
 
 class BatchItems:
-    """``GET /api/downloads/batch/{batch_id}/items``: the batch's downloads as tasks."""
+    """``GET /api/downloads/batch/{batch_id}/items``: the batch's downloads as tasks, oldest
+    first, a page at a time (``page``, ``limit``: by default the first 1,000, which is every
+    item of all but a subscription's batch after years; it was all of them, 20,000 of a
+    channel's uploads in one answer of megabytes). The page comes from the store, each of its
+    queued items with its live figures from the engine."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
-        live = {i.id: i for i in self.runtime.engine.queue_items() if i.batch_id == batch_id}
-        stored = [i for i in self.runtime.store.batch(batch_id) if i.id not in live]
-        items = sorted([*live.values(), *stored], key=lambda i: i.created_at)
-        if not items:
+        paging = page_request(req, MAX_PER_PAGE, size_param="limit")
+        stored, total = self.runtime.store.batch_page(batch_id, paging.offset,
+                                                      paging.per_page, newest_first=False)
+        if not total:
             raise errors.not_found("Batch not found.")
-        resp.media = [_task(i) for i in items]
+        live = {i.id: i for i in self.runtime.engine.queue_items() if i.batch_id == batch_id}
+        pagination(req, resp, paging, total, len(stored))
+        resp.media = [_task(live.get(i.id, i)) for i in stored]
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:
@@ -235,9 +246,13 @@ PATHS: dict[str, dict[str, Any]] = {
                       "404": error("No such batch.")},
     }},
     "/api/downloads/batch/{batch_id}/items": {"get": {
-        "tags": ["flasharr"], "summary": "The downloads of a batch, oldest first",
-        "parameters": [_BATCH_ID],
-        "responses": {"200": json_response("The tasks.", {"type": "array", "items": _TASK}),
+        "tags": ["flasharr"], "summary": "The downloads of a batch, oldest first, paged",
+        "parameters": [_BATCH_ID, *openapi_parameters("limit", default=MAX_PER_PAGE)],
+        "responses": {"200": json_response("The tasks of the page (a bare array; the headers "
+                                           "say the pages).",
+                                           {"type": "array", "items": _TASK},
+                                           headers=dict(OPENAPI_HEADERS)),
+                      "400": error("Bad page or limit."),
                       "404": error("No such batch.")},
     }},
     "/api/downloads/batch/{batch_id}/pause": _bulk("Pause a batch's queued downloads",

@@ -11,6 +11,7 @@ from .. import errors
 from ..engine.engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
+from ..store.order import Anchor, sort_key
 from ..store.records import ALL_STATUSES, DONE, FINISHED, QUEUE
 from ..store.search import TextSearch
 from .middleware import not_modified
@@ -27,8 +28,8 @@ from .queue_view import QUEUE_COUNT, QUEUE_ITEM, QUEUE_PARAMETERS, requested_que
 from .requests import ids_from, json_object, read_json
 from .schemas import URL, error, json_body, json_response, path_param, query, ref
 
-# The legacy unpaginated shape would send the whole history; past this many newest items it
-# is cut (documented in docs/API.md) so that 100,000 items never become one response.
+# The legacy unpaginated shape would send the whole history and queue; past this many items
+# each is cut (documented in docs/API.md) so that 100,000 items never become one response.
 LEGACY_HISTORY_LIMIT = 1000
 MAX_SEARCH = 200  # characters; a longer search is a mistake or an attack
 
@@ -88,8 +89,12 @@ class History:
                 raise errors.invalid("search needs type=queue or type=done.")
             if anchor(req) is not None:
                 raise errors.invalid("after needs type=queue or type=done.")
+            # The queue is cut as the history is (a big channel added at once queues tens of
+            # thousands): the running items, then the newest waiting, as /api/history/live
+            # cuts it with queue_limit (which, with queue_fields, is read here too).
+            queue, _ = requested_queue(req, self.engine, LEGACY_HISTORY_LIMIT)
             resp.media = {
-                "queue": [i.to_dict() for i in self.engine.queue_items()],
+                "queue": queue,
                 "history": listed(self.runtime,
                                   self.runtime.store.history(LEGACY_HISTORY_LIMIT)),
             }
@@ -106,7 +111,7 @@ class History:
             items, total, more = self._queue_page(page, per_page, newest_first, status,
                                                   search, after)
         anchored = None if after is None else Anchored(
-            more, items[-1].created_at if items else None)
+            more, Anchor(items[-1].created_at, items[-1].id).text() if items else None)
         resp.media = {
             "pagination": pagination(req, resp, paging, total, len(items), anchored),
             "items": listed(self.runtime, items),
@@ -114,19 +119,17 @@ class History:
 
     def _queue_page(
         self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None,
-        search: TextSearch | None, after: float | None,
+        search: TextSearch | None, after: Anchor | None,
     ) -> tuple[list[Item], int, bool]:
         """The page, the list's total and whether items follow the page (see ``page``)."""
-        items = sorted(self.engine.queue_items(), key=lambda i: i.created_at,
-                       reverse=newest_first)
+        items = sorted(self.engine.queue_items(), key=sort_key, reverse=newest_first)
         if status is not None:
             items = [i for i in items if (i.status == status.status) != status.exclude]
         if search is not None:
             items = [i for i in items if search.finds(i.title, i.url)]
         total, start = len(items), (page - 1) * per_page
         if after is not None:
-            items = [i for i in items
-                     if (i.created_at < after if newest_first else i.created_at > after)]
+            items = [i for i in items if after.follows(i.created_at, i.id, newest_first)]
         return items[start : start + per_page], total, len(items) > start + per_page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -274,8 +277,9 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
 _item_id = path_param("item_id", "The item's id (UUID).")
 _history_all = {
     "type": "object", "required": ["queue", "history"],
-    "description": f"type=all: the queue and the newest {LEGACY_HISTORY_LIMIT} history items.",
-    "properties": {"queue": {"type": "array", "items": ref("Item")},
+    "description": f"type=all: the queue (at most {LEGACY_HISTORY_LIMIT} items, or "
+                   f"queue_limit) and the newest {LEGACY_HISTORY_LIMIT} history items.",
+    "properties": {"queue": {"type": "array", "items": QUEUE_ITEM},
                    "history": {"type": "array", "items": ref("Item")}},
 }
 _history_page = {
@@ -332,7 +336,10 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [
                 query("type", {"enum": ["all", QUEUE, DONE], "default": "all"},
                       "all: both lists (history cut to the newest "
-                      f"{LEGACY_HISTORY_LIMIT}); queue or done: one paginated list. Any case."),
+                      f"{LEGACY_HISTORY_LIMIT}, the queue to {LEGACY_HISTORY_LIMIT}: the "
+                      "running items, then the newest waiting); queue or done: one paginated "
+                      "list. Any case."),
+                *QUEUE_PARAMETERS,
                 *openapi_parameters(),
                 query("order", {"enum": ["DESC", "ASC", "desc", "asc"], "default": "DESC"},
                       "Newest first (DESC) or oldest first. Any case."),
@@ -341,12 +348,13 @@ PATHS: dict[str, dict[str, Any]] = {
                 query("search", {"type": "string", "maxLength": MAX_SEARCH},
                       "Words that must each appear in the title or URL, in any case, taken "
                       "literally (queue and done only)."),
-                query("after", {"type": "number"},
-                      "Only the items after this position in the list's order: an item's "
-                      "created_at (older ones newest first, newer ones oldest first). The "
-                      "next link then carries its page's last item's: a walk that follows it "
-                      "sees every item once while others are added or deleted (queue and "
-                      "done only)."),
+                query("after", {"type": "string", "pattern": r"^[^,]+(,.+)?$"},
+                      "Only the items after this position in the list's order (creation "
+                      "time, then id): an item's `created_at,id` or its created_at alone "
+                      "(older ones newest first, newer ones oldest first). The next link "
+                      "then carries its page's last item's: a walk that follows it sees "
+                      "every item once while others are added or deleted (queue and done "
+                      "only)."),
             ],
             "responses": {
                 "200": json_response("The lists.", {"anyOf": [_history_all, _history_page]},

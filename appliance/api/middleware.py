@@ -59,8 +59,18 @@ class ETags:
         body = resp.data if resp.data is not None else (resp.text or "").encode()
         tag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         resp.etag = tag
-        if tag in {t.strip() for t in (req.get_header("If-None-Match") or "").split(",")}:
+        if matches(req.get_header("If-None-Match"), tag):
             not_modified(resp)
+
+
+def matches(header: str | None, etag: str) -> bool:
+    """If-None-Match's comparison (the file routes' If-Range uses it too): weak, as RFC 9110
+    has it (a reverse proxy that compresses an answer makes its ETag weak: nginx's ``gzip
+    on``), and ``*`` matches any answer there is."""
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 def not_modified(resp: falcon.Response) -> None:

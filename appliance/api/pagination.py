@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 import falcon
 
 from .. import errors
+from ..store.order import Anchor
 
 MAX_PER_PAGE = 1000
 # Far past any real list; keeps the SQL offset inside a 64-bit integer.
@@ -64,26 +65,32 @@ def total_pages(total: int, per_page: int) -> int:
 @dataclasses.dataclass(frozen=True)
 class Anchored:
     """A page read after an anchor (``after``): whether more items follow it, and the
-    anchor of the next page (its last item's)."""
+    anchor of the next page (its last item's, as ``Anchor.text`` writes it)."""
 
     more: bool
-    next_after: float | None
+    next_after: str | None
 
 
-def anchor(req: falcon.Request) -> float | None:
-    """``after``: a position in a list (an item's ``created_at``, as the ``next`` link
-    carries it), or None."""
+# An item's id is a UUID (36 characters); one longer than this is no id.
+MAX_ANCHOR_ID = 200
+_ANCHOR_ERROR = ("after must be a number: an item's created_at (as the next link carries "
+                 "it), or that number, a comma and the item's id.")
+
+
+def anchor(req: falcon.Request) -> Anchor | None:
+    """``after``: a position in a list (an item's ``created_at``, or ``created_at,id`` as the
+    ``next`` link carries it), or None."""
     text = req.get_param("after")
     if not text:  # (a blank one as none, as for page)
         return None
+    number, comma, item_id = text.partition(",")
     try:
-        value = float(text)
+        value = float(number)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value):
-        raise errors.invalid("after must be a number: an item's created_at (as the next link "
-                             "carries it).")
-    return value
+    if not math.isfinite(value) or (comma and not 0 < len(item_id) <= MAX_ANCHOR_ID):
+        raise errors.invalid(_ANCHOR_ERROR)
+    return Anchor(value, item_id if comma else None)
 
 
 def pagination(
@@ -97,7 +104,7 @@ def pagination(
     has_next = paging.page < last if anchored is None else anchored.more
     links = []
     if anchored is not None and has_next:
-        links.append(page_url(req, 1, after=repr(anchored.next_after)) + '; rel="next"')
+        links.append(page_url(req, 1, after=anchored.next_after) + '; rel="next"')
     elif has_next:
         links.append(page_url(req, paging.page + 1) + '; rel="next"')
     if paging.page > 1:

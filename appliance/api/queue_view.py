@@ -28,11 +28,14 @@ MAX_FIELD_NAMES = 64
 
 
 def requested_queue(
-    req: falcon.Request, engine: DownloadEngine
+    req: falcon.Request, engine: DownloadEngine, default_limit: int | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """The queue's items as the request asks for them, and how many the queue holds."""
+    """The queue's items as the request asks for them, and how many the queue holds;
+    ``default_limit``: at most this many when the request names no ``queue_limit``."""
     fields = _fields(req)
     limit = _limit(req)
+    if limit is None:
+        limit = default_limit
     items = engine.queue_items()
     chosen = items if limit is None else most_relevant(items, limit)
     answers = [item.to_dict() for item in chosen]

@@ -23,6 +23,7 @@ from .database import (
     read_session,
     sync_to_disk,
 )
+from .order import Anchor, order_by
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
 
@@ -96,6 +97,8 @@ class ItemStore:
         self._tally_lock = threading.RLock()
         self._tally: Counter[tuple[str, str]] | None = None
         self._batches: BatchTotals | None = None  # (read at the first ask)
+        # The summaries of ``_batches`` as of the ``_writes``-th write (see batch_totals).
+        self._summaries: tuple[int, list[dict[str, Any]]] | None = None
         # Totals of searches (a count reads every match), good until the next write: turning
         # the pages of one search counts once.
         self._search_totals: dict[tuple[Any, ...], int] = {}
@@ -252,7 +255,7 @@ class ItemStore:
     def queue(self) -> list[Item]:
         with read_session(self.db):
             query = orm.select(r for r in self._row if r.kind == QUEUE)
-            return [self._record(r) for r in query.order_by(self._row.created_at)]
+            return [self._record(r) for r in query.order_by(self._row.created_at, self._row.id)]
 
     def _query(self, kind: str, status: StatusFilter | None) -> orm.core.Query:
         query = orm.select(r for r in self._row if r.kind == kind)
@@ -274,7 +277,7 @@ class ItemStore:
         newest_first: bool = True,
         status: StatusFilter | None = None,
         search: TextSearch | None = None,
-        after: float | None = None,
+        after: Anchor | None = None,
     ) -> Page:
         """``after``: only the items that follow the one created then, in this order (an
         anchor a walk through the pages keeps: by offset, an item added or deleted between
@@ -286,9 +289,9 @@ class ItemStore:
             conditions.append("items.status != $value" if status.exclude
                               else "items.status = $value")
         if after is not None:
-            scope["after"] = after
-            conditions.append("items.created_at < $after" if newest_first
-                              else "items.created_at > $after")
+            condition, values = after.condition(newest_first)
+            conditions.append(condition)
+            scope.update(values)
         match = ""
         if search is not None:
             match, more, words = search.indexed(self._search_indexed)
@@ -314,7 +317,7 @@ class ItemStore:
         search's ``match``, of which there are ``matches``."""
         direction = "DESC" if newest_first else "ASC"
         scope = {**scope, "limit": limit, "offset": offset}
-        order = f"ORDER BY items.created_at {direction} LIMIT $limit OFFSET $offset"
+        order = f"ORDER BY {order_by(direction)} LIMIT $limit OFFSET $offset"
         if match and matches <= SORT_MATCHES_UP_TO:
             sql = self._matching(match, COLUMNS, conditions) + f" {order}"
         else:
@@ -325,7 +328,7 @@ class ItemStore:
             # read: with a deep OFFSET, SQLite would otherwise read every row it skips.
             sql = (f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items "
                    f"WHERE {' AND '.join(conditions)} {order}) "
-                   f"ORDER BY items.created_at {direction}")
+                   f"ORDER BY {order_by(direction)}")
         rows = self.db.select(sql, globals={}, locals=scope)
         return [self._record_of_columns(r) for r in rows]
 
@@ -382,20 +385,38 @@ class ItemStore:
         years, and as entities 20,000 items took 2 s, at each of its runs."""
         with read_session(self.db):
             rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
-                                  "$batch_id ORDER BY items.created_at", globals={},
+                                  f"$batch_id ORDER BY {order_by('ASC')}", globals={},
                                   locals={"batch_id": batch_id})
         return [self._record_of_columns(r) for r in rows]
 
-    def batch_page(self, batch_id: str, offset: int, limit: int) -> tuple[list[Item], int]:
-        """A page of the batch's items, newest first, and how many it holds (a task's
-        items page read the whole batch: 2 s a page at 20,000)."""
-        scope = {"batch_id": batch_id, "limit": limit, "offset": offset}
+    def batch_ids(self, batch_id: str) -> list[str]:
+        """The ids of the batch's items (queue and history), oldest first, from the index
+        alone: a delete of a subscription's batch read its 20,000 rows whole for them."""
+        with read_session(self.db):
+            return list(self.db.select(
+                "SELECT items.id FROM items WHERE items.kind IN ($queue, $done) AND "
+                f"items.batch_id = $batch_id ORDER BY {order_by('ASC')}", globals={},
+                locals={"batch_id": batch_id, "queue": QUEUE, "done": DONE}))
+
+    def batch_page(self, batch_id: str, offset: int, limit: int, *,
+                   newest_first: bool = True) -> tuple[list[Item], int]:
+        """A page of the batch's items (queue and history), newest first or oldest first, and
+        how many it holds (a task's items page read the whole batch: 2 s a page at 20,000).
+        The page is chosen from the (kind, batch_id, created_at, id) index alone, then only
+        its rows are read: sorting the batch's rows read every one of them, whole."""
+        direction = "DESC" if newest_first else "ASC"
+        scope = {"batch_id": batch_id, "limit": limit, "offset": offset, "queue": QUEUE,
+                 "done": DONE}
         with read_session(self.db):
             total = self.db.select("SELECT count(*) FROM items WHERE items.batch_id = "
                                    "$batch_id", globals={}, locals=scope)[0]
-            rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.batch_id = "
-                                  "$batch_id ORDER BY items.created_at DESC LIMIT $limit "
-                                  "OFFSET $offset", globals={}, locals=scope)
+            if offset >= total:
+                return [], total
+            rows = self.db.select(
+                f"SELECT {COLUMNS} FROM items WHERE rowid IN (SELECT rowid FROM items WHERE "
+                "items.kind IN ($queue, $done) AND items.batch_id = $batch_id "
+                f"ORDER BY {order_by(direction)} LIMIT $limit OFFSET $offset) "
+                f"ORDER BY {order_by(direction)}", globals={}, locals=scope)
         return [self._record_of_columns(r) for r in rows], total
 
     def sharing_a_file(self, leaving: Sequence[Item]) -> set[str]:
@@ -508,9 +529,13 @@ class ItemStore:
         """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together)
         of the history (the queue's live figures are the engine's): name, item count per
         status, summed ``total_bytes`` / ``downloaded_bytes``, first creation time. Newest
-        batch first. Kept, not counted at each call (see ``batch_totals.py``)."""
+        batch first. Kept, not counted at each call (see ``batch_totals.py``): the same list
+        until the next write (shared: not to be changed)."""
         with self._tally_lock:
-            return self._batch_totals().summaries(self._batch_firsts)
+            if self._summaries is None or self._summaries[0] != self._writes:
+                self._summaries = (self._writes,
+                                   self._batch_totals().summaries(self._batch_firsts))
+            return self._summaries[1]
 
     def batch_count(self, batch_id: str) -> int:
         """How many items of the history ``batch_id`` holds (kept, as ``batch_totals``: a

@@ -27,6 +27,7 @@ import schedule
 
 from .. import cpu_share
 from ..errors import AppError
+from ..store.database import StorageFailure
 from .cron import next_run
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class TaskScheduler:
         self._last_step = 0.0
         self._planned_in: tzinfo | None = None  # the zone of the plans
         self._stop = threading.Event()
+        self._storage_failing = False  # (said once while it lasts: see step)
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="task",
                                         initializer=cpu_share.lower_this_thread)
@@ -238,12 +240,29 @@ class TaskScheduler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("task scheduler step failed")
+            self.step()
             self._wake.wait(self._sleep_seconds())
             self._wake.clear()
+
+    def step(self) -> None:
+        """One turn of the loop: ``tick``, its failure logged. A database that cannot be
+        read is said once while it lasts, in words: a due task it could not read stays due,
+        and the loop, which turns every MIN_SLEEP then, logged a traceback four times a
+        second until the file was put back."""
+        try:
+            self.tick()
+        except StorageFailure as exc:
+            if not self._storage_failing:
+                log.warning("task timers wait until the database can be read again: %s",
+                            exc.message)
+            self._storage_failing = True
+            return
+        except Exception:
+            log.exception("task scheduler step failed")
+            return
+        if self._storage_failing:
+            log.info("task timers run again: the database can be read")
+        self._storage_failing = False
 
     def _submit(self, task: dict[str, Any], trigger: str) -> None:
         task_id = task["id"]
