@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.webhooks import PICTURE, Receiver
@@ -78,3 +79,53 @@ def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:
     # A failure that is not the picture's is not sent again without it.
     assert not send_apprise(receiver.url("/fail", scheme="json"), pictured, 5, any_address).ok
     assert len(receiver.to("/fail")) == 1
+
+
+def test_a_sites_markup_reaches_a_service_as_text(receiver: Receiver) -> None:
+    """The message is plain text, and Apprise is told so: a service that reads HTML (Telegram,
+    e-mail) or Markdown gets a title's ``<``, ``&`` and ``*`` escaped, not as markup (Telegram
+    refused such a message whole; an e-mail showed the site's HTML)."""
+    hostile = Message("Downloaded: <b>Tom & Jerry</b> *live*",
+                      'Downloaded: <img src="http://tracker.example/p.gif"> <3 *live*', "success")
+    assert send_apprise(receiver.url("/html", scheme="json") + "?format=html", hostile,
+                        5) == Outcome(True)
+    [sent] = receiver.to("/html")
+    assert "<img" not in sent.json()["message"] and "<b>" not in sent.json()["message"]
+    assert "&lt;img" in sent.json()["message"]
+    assert send_apprise(receiver.url("/md", scheme="json") + "?format=markdown", hostile,
+                        5) == Outcome(True)
+    [sent] = receiver.to("/md")
+    assert "\\*live\\*" in sent.json()["message"]
+
+
+def test_a_message_too_long_for_a_service_is_cut_to_its_limits(receiver: Receiver) -> None:
+    """A site's 100,000-character title: Apprise handed it on whole by default, and a service
+    with a limit (Discord's 2,000 characters) refused the message, which was then lost. It is
+    cut to the service's limits (json://: a 250-character title, 32,768 in all), unless the
+    URL asks otherwise (``overflow=``)."""
+    long = Message("Downloaded: " + "T" * 100_000, "Downloaded: " + "B" * 100_000, "success")
+    assert send_apprise(receiver.url("/cut", scheme="json"), long, 5) == Outcome(True)
+    [sent] = receiver.to("/cut")
+    assert len(sent.json()["title"]) <= 250
+    assert 0 < len(sent.json()["message"]) <= 32_768
+    assert send_apprise(receiver.url("/whole", scheme="json") + "?overflow=upstream", long,
+                        5) == Outcome(True)
+    [sent] = receiver.to("/whole")
+    assert len(sent.json()["message"]) == len(long.body)
+
+
+@pytest.mark.parametrize("url", [
+    # a template: Apprise reads the file (or fetches the URL, a LAN device's answer) and
+    # sends what it holds to the target's chat
+    "discord://123456/abcdefTOKEN?template={file}",
+    "tgram://123456789:abcdefg_hijklmnop/12315544/?template=http://192.168.1.5/admin.json",
+    # this machine's syslog (the service's own journal)
+    "syslog://",
+])
+def test_an_apprise_url_that_acts_on_this_machine_is_not_sent(url: str, tmp_path: Any) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"content": "the service\'s own file"}')
+    outcome = send_apprise(url.format(file=secret), MESSAGE, 5)
+    assert (outcome.ok, outcome.transient) == (False, False)
+    assert outcome.error.startswith("Cannot send: "), outcome.error
+    assert "set such a target in apprise.yml" in outcome.error

@@ -20,6 +20,9 @@ from appliance.notify.targets import MAX_URL, build, check_url, mask_header, mas
     ("http://" + "a" * 63 + ".example/", "http://" + "a" * 63 + ".example/"),
     ("http://h/" + "p" * (MAX_URL - 9), "http://h/" + "p" * (MAX_URL - 9)),
     ("ntfys://my-topic", "ntfys://my-topic"),
+    ("rsyslog://192.168.1.2", "rsyslog://192.168.1.2"),  # a LAN's syslog server
+    ("discord://123456/abcdefTOKEN?avatar_url=https://h.example/a.png",  # Discord fetches it
+     "discord://123456/abcdefTOKEN?avatar_url=https://h.example/a.png"),
 ])
 def test_urls_saved(url: str, stored: str) -> None:
     assert check_url(url) == stored
@@ -41,6 +44,14 @@ def test_urls_saved(url: str, stored: str) -> None:
     ("nosuchservice://abc", "request.url is not a valid Apprise URL: Unparseable URL "
                             "nosuchservice://abc"),
     ("discord://x", "request.url is not a valid Apprise URL: An invalid Discord Webhook Token"),
+    # What would have Apprise read this machine's files or the LAN and send what they hold,
+    # or act on this machine: apprise.yml's alone (its owner writes it on the box).
+    ("discord://123456/abcdefTOKEN?template=http://192.168.1.5/admin.json",
+     "request.url is refused: its template= has Apprise read a file or fetch a URL from this "
+     "machine and send what it holds. Such a target belongs in apprise.yml"),
+    ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ?template=/etc/hostname",
+     "request.url is refused: its template= "),
+    ("syslog://", "request.url is refused: syslog:// acts on this machine, not a chat service."),
 ])
 def test_urls_refused(url: Any, error: str) -> None:
     with pytest.raises(errors.AppError) as refused:

@@ -452,7 +452,8 @@ class Notifier:
         try:
             if target.chat:
                 return send_apprise(target.request["url"], payload, self.timeout,
-                                    policy(self.settings.current.fetch_private_addresses))
+                                    policy(self.settings.current.fetch_private_addresses),
+                                    trusted=target.id is None)
             return send_webhook(target.request, payload, self.timeout, session)
         except Exception as exc:  # a bug: that delivery fails, the lane goes on
             return _internal_error(exc, target)

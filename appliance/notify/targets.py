@@ -245,8 +245,41 @@ class _ThreadLog(logging.Handler):
             self.lines.append(record.getMessage())
 
 
+# Apprise services that act on this machine instead of sending anywhere: its own syslog (the
+# service's journal already says what happens, and its lines would be a site's words under the
+# service's name) and desktop notices (no desktop session here).
+_LOCAL_SCHEMES = frozenset({
+    "syslog", "dbus", "kde", "qt", "glib", "gio", "gnome", "macosx", "windows", "blink1"})
+
+
+def _protocols(plugin: Any) -> set[str]:
+    found: set[str] = set()
+    for name in ("protocol", "secure_protocol"):
+        value = getattr(plugin, name, None)
+        found.update([value] if isinstance(value, str) else value or ())
+    return {p.lower() for p in found}
+
+
+def local_use(plugin: Any) -> str | None:
+    """Why an Apprise service (an instantiated URL) may not be a target set through the API:
+    it reads a file of this machine or fetches a URL from here as it sends (a ``template=``,
+    a ``keyfile=``: what it holds goes to whoever the URL names, a LAN device's answer or
+    the service's own files), or it writes on this machine (``syslog://``). None when it
+    only sends. apprise.yml, which only the box's owner writes, may use them."""
+    from apprise import AppriseAttachment
+
+    if scheme := sorted(_protocols(plugin) & _LOCAL_SCHEMES):
+        return f"{scheme[0]}:// acts on this machine, not a chat service"
+    for name, value in vars(plugin).items():
+        if isinstance(value, AppriseAttachment) and len(value):
+            return (f"its {name.strip('_')}= has Apprise read a file or fetch a URL from this "
+                    "machine and send what it holds")
+    return None
+
+
 def apprise_problem(url: str) -> str | None:
-    """Why Apprise cannot use ``url`` (its own words), or None when it can."""
+    """Why Apprise cannot use ``url`` (its own words), or None when it can; a 400 when it
+    could but the API may not set it (``local_use``)."""
     catcher = _ThreadLog()
     logger = logging.getLogger("apprise")
     logger.addHandler(catcher)
@@ -262,6 +295,9 @@ def apprise_problem(url: str) -> str | None:
         reason = catcher.lines[-1] if catcher.lines else ""
         scheme = url.split("://", 1)[0]
         return reason or f"Apprise does not support {scheme}:// here."
+    if (local := local_use(plugin)) is not None:
+        raise errors.invalid(f"request.url is refused: {local}. Such a target belongs in "
+                             "apprise.yml in the config folder.")
     return None
 
 
