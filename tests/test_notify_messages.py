@@ -13,7 +13,7 @@ import pytest
 from appliance import __version__
 from appliance.events import Event
 from appliance.notify.batches import BatchTracker
-from appliance.notify.messages import Message, brief, describe, envelope, summarize
+from appliance.notify.messages import Message, brief, describe, envelope, link, summarize
 
 ITEM = {"id": "7", "title": "Clip", "url": "https://example.org/v/7", "preset": "audio"}
 
@@ -139,3 +139,44 @@ def test_a_playlist_stays_open_until_its_last_entry_ends() -> None:
     assert notice is not None and notice.item_id == "e9"
     notice, _ = tracker.observe(Event("item_added", {"title": "no id"}))
     assert notice is not None and tracker.items == {}
+
+
+ZWSP = "\u200b"
+
+
+def test_a_sites_words_are_words_in_a_chat() -> None:
+    """A title, file name, error or playlist name is the site's: a chat must not read it as a
+    mention that pings a whole channel (Discord, Mattermost, Matrix, Slack), nor show it
+    reordered or as a page of text."""
+    hostile = {
+        "id": "7", "url": "https://example.org/@everyone/v",
+        "title": "@everyone free <@&123> <!channel> @here \u202eexe.mp4\x00\x1b[31m",
+        "filename": "@room.mp4", "error": "<@42> " + "E" * 5000,
+    }
+    done = describe("item_completed", hostile)
+    assert done.title == (f"Downloaded: @{ZWSP}everyone free <{ZWSP}@&123> <{ZWSP}!channel> "
+                          f"@{ZWSP}here exe.mp4[31m")
+    assert done.body.endswith(f"Saved as @{ZWSP}room.mp4")
+    failed = describe("item_error", hostile)
+    error = failed.body.split(" — ", 1)[1]
+    assert error.startswith(f"<{ZWSP}@{ZWSP}42> EEE")  # (cut, then defused)
+    assert len(error.split("\n")[0]) == 1000 + 2 and error.split("\n")[0].endswith("E…")
+    # The URL stays a link: only a mention that pings everyone is defused in it.
+    assert failed.body.split("\n")[1] == f"https://example.org/@{ZWSP}everyone/v"
+    assert link("https://youtube.com/@name/videos") == "https://youtube.com/@name/videos"
+    long = describe("item_added", {"title": "T" * 100_000})
+    assert long.title == "Queued: " + "T" * 299 + "…"
+    log = describe("log_warning", {"title": "@all", "message": "Skipped: @here: " + "x" * 2000})
+    assert log.title == f"@{ZWSP}all"
+    assert log.body.startswith(f"Skipped: @{ZWSP}here: xx") and len(log.body) == 1000 + 1
+    task = describe("task_dispatched", {"name": "@channel", "queued": 1, "found": 1,
+                                        "url": "https://e.org/@here"})
+    assert task.title == f"Task @{ZWSP}channel: 1 new"
+    assert task.body.endswith(f"https://e.org/@{ZWSP}here")
+    summary = summarize("finished", "@everyone's mix", [
+        brief("item_completed", {"title": "@here a"}, 1.0),
+        brief("item_error", {"title": "b", "error": "<!everyone>"}, 2.0)])
+    assert summary.title == f"Downloaded 1 of 2 items from @{ZWSP}everyone's mix"
+    assert f"✗ b — <{ZWSP}!everyone>" in summary.body
+    assert f"✓ @{ZWSP}here a" in summary.body
+    assert "@everyone" not in summary.title + summary.body

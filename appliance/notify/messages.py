@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import uuid
 from typing import Any
 
@@ -17,6 +18,22 @@ INFO, SUCCESS, WARNING, FAILURE = "info", "success", "warning", "failure"
 
 # Lines listed in a summary before "… and N more".
 SUMMARY_LINES = 10
+# The characters of a site's title (a file name, an error, a playlist's name) that a message
+# shows: a title of 100,000 characters (a post's whole text) is a line, not a page.
+MAX_TITLE = 300
+MAX_TEXT = 1000  # a log message's text, an error
+
+# A site's words that a chat service would read as more than words: a mention that pings a
+# whole channel or someone (@everyone, @here, @channel, @all, @room; Discord's <@id>, Slack's
+# <!channel>). A zero-width space after the sign leaves the words as they read.
+_MENTION = re.compile(r"(?<=@)(?=\w)|(?<=<)(?=[@!#&])")
+# ...and characters that are not seen but change what is: controls (a NUL, an escape) and the
+# marks that reorder a line (RLO made "Downloaded: 4pm.exe" of "Downloaded: exe.mp4").
+_UNSEEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# In a URL only the mentions that ping everyone: a zero-width space in youtube.com/@name
+# would break the link.
+_MASS_MENTION = re.compile(r"(?<=@)(?=(?:everyone|here|channel|all|room)\b)",
+                           re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +49,24 @@ def _info(item: dict[str, Any]) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
+def said(text: Any, limit: int = MAX_TITLE) -> str:
+    """A site's words as a message shows them: cut to ``limit``, without unseen characters,
+    mentions defused."""
+    text = _UNSEEN.sub("", str(text))
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return _MENTION.sub("\u200b", text)
+
+
+def link(url: Any) -> str:
+    """A URL as a message shows it (a site gave a playlist's entries theirs)."""
+    return _MASS_MENTION.sub("\u200b", _UNSEEN.sub("", str(url or "")))[:MAX_TEXT]
+
+
 def item_title(item: dict[str, Any]) -> str:
-    return str(item.get("title") or item.get("url") or item.get("id") or "an item")
+    if item.get("title"):
+        return said(item["title"])
+    return link(item.get("url") or item.get("id") or "an item")
 
 
 def _facts(item: dict[str, Any]) -> str:
@@ -52,14 +85,14 @@ def thumbnail(item: dict[str, Any]) -> str | None:
 
 def _item_message(name: str, item: dict[str, Any]) -> Message | None:
     title = item_title(item)
-    source = item.get("url") or ""
+    source = link(item.get("url"))
     if name == events.ITEM_COMPLETED:
         lines = [f"Downloaded: {title}{_facts(item)}"]
         if item.get("filename"):
-            lines.append(f"Saved as {item['filename']}")
+            lines.append(f"Saved as {said(item['filename'])}")
         return Message(f"Downloaded: {title}", "\n".join(lines), SUCCESS, thumbnail(item))
     if name == events.ITEM_ERROR:
-        error = item.get("error") or "unknown error"
+        error = said(item.get("error") or "unknown error", MAX_TEXT)
         return Message(f"Download failed: {title}", f"Download failed: {title} — {error}\n{source}",
                        FAILURE, thumbnail(item))
     if name == events.ITEM_CANCELLED:
@@ -86,14 +119,16 @@ def describe(name: str, data: Any) -> Message:
         return Message("Test notification",
                        str(data.get("message") or f"A test from appliance {__version__}."), INFO)
     if name == events.TASK_DISPATCHED:
-        return Message(f"Task {data.get('name')}: {data.get('queued')} new",
-                       f"Task {data.get('name')} queued {data.get('queued')} new item(s) of "
-                       f"{data.get('found')} found.\n{data.get('url') or ''}", INFO)
+        task = said(data.get("name"))
+        return Message(f"Task {task}: {data.get('queued')} new",
+                       f"Task {task} queued {data.get('queued')} new item(s) of "
+                       f"{data.get('found')} found.\n{link(data.get('url'))}", INFO)
     if name.startswith("log_"):
+        # (the engine's words, with a site's in them: "Skipped: <title>: …")
         level = name.removeprefix("log_")
         kind = {"error": FAILURE, "warning": WARNING, "success": SUCCESS}.get(level, INFO)
-        return Message(str(data.get("title") or level.capitalize()),
-                       str(data.get("message") or ""), kind)
+        return Message(said(data.get("title") or level.capitalize()),
+                       said(data.get("message") or "", MAX_TEXT), kind)
     return Message(name.replace("_", " ").capitalize(), str(data), INFO)
 
 
@@ -139,7 +174,7 @@ def summarize(group: str, batch_name: str, briefs: list[dict[str, Any]]) -> Mess
     ``deleted``) of one batch (``batch_name``; empty for items that came one by one)."""
     if len(briefs) == 1:
         return describe(briefs[0]["event"], briefs[0]["data"])
-    source = f" from {batch_name}" if batch_name else ""
+    source = f" from {said(batch_name)}" if batch_name else ""
     count = len(briefs)
     if group == "added":
         lines = _listed([f"- {b['title']}" for b in briefs], count)
@@ -162,7 +197,7 @@ def summarize(group: str, batch_name: str, briefs: list[dict[str, Any]]) -> Mess
     total = sum(b["size"] for b in done if isinstance(b["size"], int | float))
     if done and human_size(total):
         lines.append(f"{human_size(total)} in all")
-    entries = [f"✗ {b['title']} — {b['error'] or 'failed'}" for b in failed]
+    entries = [f"✗ {b['title']} — {said(b['error'] or 'failed', MAX_TEXT)}" for b in failed]
     entries += [f"✓ {b['title']}" + (f" ({human_size(b['size'])})" if human_size(b["size"])
                                      else "") for b in done]
     entries += [f"○ {b['title']} (cancelled)" for b in cancelled]
