@@ -12,7 +12,8 @@ NAT64, 6to4).
 
 Apprise connects by itself (its plugins make their own requests, in threads of its own), with
 no place to hand it a checked session: within ``connections_checked`` the same refusal is put
-on every socket's ``connect`` (the address it really goes to), by an audit hook. It judges only
+on every socket's ``connect`` and ``sendto`` (the address it really goes to), by an audit
+hook. It judges only
 there (a context variable: Apprise sends from its own pool with a copy of the caller's
 context), so nothing else the process connects to changes once a chat message was sent.
 """
@@ -202,11 +203,15 @@ _hooking = threading.Lock()
 _hooked: list[bool] = []
 
 
+_SENDS = frozenset({"socket.connect", "socket.sendto"})
+
+
 def _connect_audit(event: str, args: tuple[Any, ...]) -> None:  # pragma: no mutate block
     # Called for every audited event of the process (each file opened, each log record): it
     # looks no further than a connect. Out of mutation testing: mutmut's wrapper, failing on
     # purpose to check its setup, failed every event of the test process there.
-    if event == "socket.connect" and (checking := _checking.get()) is not None:
+    # (sendto: a datagram goes without a connect, rsyslog:// sends so)
+    if event in _SENDS and (checking := _checking.get()) is not None:
         _refuse_connection(checking, *args)
 
 
