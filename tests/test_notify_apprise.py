@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -129,3 +131,33 @@ def test_an_apprise_url_that_acts_on_this_machine_is_not_sent(url: str, tmp_path
     assert (outcome.ok, outcome.transient) == (False, False)
     assert outcome.error.startswith("Cannot send: "), outcome.error
     assert "set such a target in apprise.yml" in outcome.error
+
+
+def test_what_a_service_answers_is_said_without_the_urls_secrets() -> None:
+    """ntfy's refusal quotes the server's words, and a server may quote the password it was
+    sent: the error (last_error, which any client reads, and the log) shows it masked."""
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "wrong password Sesame-4f7Kq9Zr2x for user"}'
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        outcome = send_apprise(f"ntfy://user:Sesame-4f7Kq9Zr2x@127.0.0.1:{port}/topic",
+                               MESSAGE, 5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (outcome.ok, outcome.status) == (False, 401)
+    assert "wrong password ****" in outcome.error, outcome.error
+    assert "Sesame" not in outcome.error

@@ -219,8 +219,10 @@ def send_apprise(url: str, message: Message, timeout: float,
                                          body_format=apprise.NotifyFormat.TEXT)
                 outcome = _apprise_outcome(result, timeout)
     except Exception as exc:  # a plugin bug must not kill the delivery thread
-        return Outcome(False, None, f"Apprise failed: {type(exc).__name__}: {exc}", True,
-                       bug=exc)
+        return Outcome(False, None, scrub(f"Apprise failed: {type(exc).__name__}: {exc}",
+                                          {"url": url}), True, bug=exc)
     if not outcome.ok and (refusal := refused()) is not None:
         return Outcome(False, None, f"Cannot send: {refusal}", transient=False)
-    return outcome
+    # Apprise's words may quote what a service answered, which may quote the URL's secrets
+    # (a server's "invalid password …"): last_error is read by any client.
+    return dataclasses.replace(outcome, error=scrub(outcome.error, {"url": url}))
