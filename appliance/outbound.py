@@ -28,6 +28,7 @@ import ipaddress
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -195,6 +196,9 @@ def _pool_classes(what: str) -> dict[str, type]:
 class _Checking:
     what: str
     refused: RefusedConnection | None = None
+    # The sockets connected within, which its end cuts (``connections_checked``).
+    sockets: weakref.WeakSet[socket.socket] = dataclasses.field(
+        default_factory=weakref.WeakSet)
 
 
 _checking: contextvars.ContextVar[_Checking | None] = contextvars.ContextVar(
@@ -234,6 +238,7 @@ def _refuse_connection(checking: _Checking, sock: socket.socket, address: Any) -
             what = f"{host} is {real}, {reason}" if host != str(real) else f"{real} is {reason}"
             checking.refused = RefusedConnection(f"{what}: {checking.what} may not go there.")
             raise checking.refused
+    checking.sockets.add(sock)
 
 
 @contextlib.contextmanager
@@ -241,7 +246,8 @@ def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | 
     """Within (and in work handed to other threads with this context): every socket's connect
     to an address ``why_refused`` refuses raises RefusedConnection (an OSError: a connection
     that failed, to the libraries below). Yields what tells the refusal, if any; ``what``
-    names the connections in it (``notifications``)."""
+    names the connections in it (``notifications``). At its end the sockets connected within
+    are shut down."""
     with _hooking:
         if not _hooked:  # an audit hook stays for the process's life: one is enough
             sys.addaudithook(_connect_audit)
@@ -252,3 +258,10 @@ def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | 
         yield lambda: checking.refused
     finally:
         _checking.reset(token)
+        # The work is over, or given up on at its deadline: a connection still open is cut.
+        # Apprise gave up on a send after its timeout while its thread read on, an answer
+        # that came a byte at a time (each read within the timeout) for hours, a thread more
+        # at each retry, the service's exit waiting on them.
+        for sock in list(checking.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
