@@ -32,7 +32,9 @@ def test_urls_saved(url: str, stored: str) -> None:
     (None, "request.url is required."),
     ("  ", "request.url is required."),
     ("http://h/" + "p" * (MAX_URL - 8), f"request.url is longer than {MAX_URL} characters."),
-    ("http://h/a\tb", "request.url must not contain spaces."),
+    ("http://h/a\tb", "request.url must not contain spaces or control characters."),
+    ("json://h/x\x00", "request.url must not contain spaces or control characters."),
+    ("http://h/a\x9bb", "request.url must not contain spaces or control characters."),
     ("http://h:99999/", "request.url is not a valid URL: Port out of range 0-65535."),
     ("http://-a.example/", "request.url has an invalid host '-a.example'"),
     ("http://" + ("a" * 60 + ".") * 5 + "example/", "request.url has an invalid host"),
@@ -112,3 +114,25 @@ def test_urls_masked(url: str, shown: str) -> None:
 ])
 def test_headers_masked(key: str, value: str, shown: str) -> None:
     assert mask_header(key, value) == shown
+
+
+@pytest.mark.parametrize(("fields", "error"), [
+    ({"name": "a\x00b"}, "name must not contain control characters."),
+    ({"name": "\x1b[2Jphone"}, "name must not contain control characters."),
+    ({"presets": [str(n) for n in range(1001)]},
+     "presets must be an array of at most 1000 names of 1 to 255 characters (empty: all)."),
+    ({"presets": ["p" * 256]}, "presets must be an array of at most 1000 names"),
+    ({"presets": [""]}, "presets must be an array of at most 1000 names"),
+    ({"on": "item_added"}, "on must be an array of at most 1000 names"),
+])
+def test_bodies_refused(fields: dict[str, Any], error: str) -> None:
+    body = {"name": "phone", "request": {"url": "ntfys://my-topic"}, **fields}
+    with pytest.raises(errors.AppError) as refused:
+        build(body)
+    assert refused.value.message.startswith(error), refused.value.message
+
+
+def test_the_longest_lists_and_names_are_taken() -> None:
+    names = [str(n) for n in range(999)] + ["p" * 255]
+    built = build({"name": "phone", "presets": names, "request": {"url": "ntfys://my-topic"}})
+    assert built["presets"] == names

@@ -31,6 +31,7 @@ from .catalog import EVENTS
 
 MASK = "****"
 MAX_NAME = 255
+MAX_NAMES = 1000  # in ``on`` or ``presets``
 MAX_URL = 8192
 TYPES = ("json", "form")
 METHODS = ("POST", "PUT")
@@ -112,19 +113,28 @@ def build(body: dict[str, Any], stored: dict[str, Any] | None = None, *,
     }
 
 
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
 def _name(value: Any) -> str:
     if value is None:
         raise errors.invalid("name is required.")
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_NAME:
         raise errors.invalid(f"name must be a non-empty string of at most {MAX_NAME} characters.")
+    if _control(value):  # (shown in the log, the TUI, a failure's text)
+        raise errors.invalid("name must not contain control characters.")
     return value.strip()
 
 
 def _names(value: Any, field: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise errors.invalid(f"{field} must be an array of names (empty: all).")
+    # (every item event is looked up in ``presets``: a list of 100,000 names was taken)
+    if not isinstance(value, list) or len(value) > MAX_NAMES or not all(
+            isinstance(v, str) and v and len(v) <= MAX_NAME for v in value):
+        raise errors.invalid(f"{field} must be an array of at most {MAX_NAMES} names of 1 to "
+                             f"{MAX_NAME} characters (empty: all).")
     if allowed is not None:
         wrong = [v for v in value if v not in allowed]
         if wrong:
@@ -189,8 +199,8 @@ def check_url(url: Any) -> str:
     url = url.strip()
     if len(url) > MAX_URL:
         raise errors.invalid(f"request.url is longer than {MAX_URL} characters.")
-    if any(c.isspace() for c in url):
-        raise errors.invalid("request.url must not contain spaces.")
+    if any(c.isspace() for c in url) or _control(url):
+        raise errors.invalid("request.url must not contain spaces or control characters.")
     if is_webhook(url):
         _check_webhook_url(url)
     elif "://" not in url:
