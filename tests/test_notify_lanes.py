@@ -203,3 +203,52 @@ def test_a_stop_gives_a_send_in_flight_a_bounded_while_then_leaves_it(
     assert 3 + 5 <= took < 10, took  # the drain and the grace, not the send's own timeout
     assert lane.thread.is_alive()
     assert "notification threads still sending after the stop: ['hangs']" in caplog.text
+
+
+def test_events_waiting_behind_a_hanging_send_go_where_the_target_points_now(
+        receiver: Receiver, start_runtime: Callable[..., Runtime]) -> None:
+    """A person moves a target away from a receiver that hangs (or stops wanting an event):
+    what waited in its lane behind the hanging send went to the old URL anyway, each with
+    its timeout and retries (hours for a backlog), or was sent though no longer wanted."""
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="2", YTP_NOTIFY_RETRIES="0")
+    client = TestClient(create_app(service))
+    hook = target(client, "moves", receiver.url("/hang"),
+                  on=["paused", "resumed", "log_info"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
+    service.bus.publish("resumed", {"paused": False})
+    service.bus.message("info", "Hi", "no longer wanted")
+    service.bus.publish("paused", {"paused": True})
+    assert send(client, "PATCH", f"/api/notifications/{hook['id']}",
+                {"on": ["paused", "resumed"],
+                 "request": {"url": receiver.url("/moved")}}).status_code == 200
+    wait_for(lambda: len(receiver.to("/moved")) == 2, message="the waiting events, moved")
+    assert [event_of(h)["event"] for h in receiver.to("/moved")] == ["resumed", "paused"]
+    assert len(receiver.to("/hang")) == 1
+
+
+def test_a_retry_goes_where_the_target_points_now(
+        receiver: Receiver, start_runtime: Callable[..., Runtime]) -> None:
+    """A failing target fixed between two tries: the retry goes to the new URL, and a target
+    disabled meanwhile gets no more tries."""
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
+                            YTP_NOTIFY_RETRY_DELAY="3")
+    client = TestClient(create_app(service))
+    fixed = target(client, "fixed", receiver.url("/fail"), on=["paused"])
+    stopped = target(client, "stopped", receiver.url("/fail-too"), on=["paused"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: receiver.to("/fail") and receiver.to("/fail-too"),
+             message="the first tries, failed")
+    assert send(client, "PATCH", f"/api/notifications/{fixed['id']}",
+                {"request": {"url": receiver.url("/fixed")}}).status_code == 200
+    assert send(client, "PATCH", f"/api/notifications/{stopped['id']}",
+                {"enabled": False}).status_code == 200
+    [hit] = wait_for(lambda: receiver.to("/fixed"), message="the retry at the new URL")
+    assert event_of(hit)["event"] == "paused"
+    wait_for(lambda: service.notifications.get(fixed["id"])["last_status"] == "ok",
+             message="the success recorded")
+    assert len(receiver.to("/fail")) == 1
+    row = wait_for(lambda: (t := service.notifications.get(stopped["id"]))["last_status"] and t,
+                   message="the disabled target's one try recorded")
+    assert row["last_error"] == "HTTP 500 Internal Server Error"  # (one attempt: no count)
+    assert len(receiver.to("/fail-too")) == 1

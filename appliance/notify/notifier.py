@@ -193,6 +193,11 @@ class Lane:
                     group.batch_open = False
             return
         target, notice = job
+        # Where the target points now, and what it wants: it may have been edited (a new URL,
+        # events it no longer wants) or disabled while the event waited behind a hanging send.
+        target = self.notifier.latest(target)
+        if not target.wants(notice):
+            return
         if target.chat and notice.event in MERGE_GROUP and self.notifier.window > 0:
             self._join(target, notice)
             return
@@ -248,11 +253,15 @@ class Lane:
             delay = min(MAX_BACKOFF, notifier.retry_delay * 2 ** attempt)
             if outcome.retry_after:
                 delay = max(delay, min(outcome.retry_after, MAX_BACKOFF))
-            attempt += 1
             log.info("notification to %r failed (%s); retry %d of %d in %.1f s", target.name,
-                     outcome.error, attempt, notifier.retries, delay)
+                     outcome.error, attempt + 1, notifier.retries, delay)
             if notifier.stopping.wait(delay):
                 break  # stopping: no more retries
+            latest = notifier.latest(target)  # the next try goes where the target points now
+            if not latest.enabled or latest.chat != target.chat:
+                break  # (disabled or deleted meanwhile; or its payload is for the other kind)
+            target = latest
+            attempt += 1
         if not outcome.ok:
             log.warning("notification to %r failed after %d attempt(s): %s", target.name,
                         attempt + 1, outcome.error, exc_info=outcome.bug)
@@ -430,8 +439,16 @@ class Notifier:
         return self._targets + self._file_targets
 
     def latest(self, target: Target) -> Target:
-        """``target`` as the dispatcher last read it from the store (or as it was, once gone).
-        The dispatcher replaces its lists whole and never edits one: reading is safe here."""
+        """``target`` as it is now (disabled once deleted): as the dispatcher last read it from
+        the store, or from the store when it changed since (the dispatcher reads it again only
+        with the next event, and a lane may be retrying meanwhile). The dispatcher replaces
+        its lists whole and never edits one: reading them is safe here."""
+        if self._dirty and target.id is not None:
+            with contextlib.suppress(Exception):  # (the store says why; the copy will do)
+                record = self.store.get(target.id)
+                if record is None:
+                    return dataclasses.replace(target, enabled=False)
+                return Target.from_record(record)
         return next((t for t in self._targets + self._file_targets if t.key == target.key),
                     target)
 
