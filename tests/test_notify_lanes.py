@@ -21,6 +21,7 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, send, target
 
 from appliance.api.app import create_app
+from appliance.notify.messages import Burst
 from appliance.notify.notifier import LANE_SIZE
 from appliance.runtime import Runtime
 
@@ -252,3 +253,25 @@ def test_a_retry_goes_where_the_target_points_now(
                    message="the disabled target's one try recorded")
     assert row["last_error"] == "HTTP 500 Internal Server Error"  # (one attempt: no count)
     assert len(receiver.to("/fail-too")) == 1
+
+
+def test_a_long_playlist_is_one_summary_held_in_counts(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    chat = target(client, "chat", receiver.url("/chat", scheme="json"),
+                  on=["item_completed"])
+    entries = 2 * Burst.HELD + 1
+    for n in range(entries):
+        service.bus.publish("item_added", _entry(n))
+    for n in range(entries - 1):
+        service.bus.publish("item_completed", {"id": f"e{n}", "status": "finished",
+                                               "file_size": 1000})
+    lane = wait_for(lambda: service.notifier._lanes.get(f"db:{chat['id']}"), message="a lane")
+    [group] = wait_for(lambda: [g for g in list(lane.groups.values())
+                                if g.burst.count() == entries - 1], message="all held")
+    assert len(group.burst.briefs) == Burst.HELD  # the rest counted, not held
+    service.bus.publish("item_completed", {"id": f"e{entries - 1}", "status": "finished",
+                                           "file_size": 1000})
+    [hit] = wait_for(lambda: receiver.to("/chat"), message="the playlist's summary")
+    assert hit.json()["title"] == f"Downloaded {entries} items from My list"
+    assert hit.json()["message"].splitlines()[0] == "401.0 KB in all"

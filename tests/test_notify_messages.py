@@ -13,7 +13,15 @@ import pytest
 from appliance import __version__
 from appliance.events import Event
 from appliance.notify.batches import BatchTracker
-from appliance.notify.messages import Message, brief, describe, envelope, link, summarize
+from appliance.notify.messages import (
+    Burst,
+    Message,
+    brief,
+    describe,
+    envelope,
+    link,
+    summarize,
+)
 
 ITEM = {"id": "7", "title": "Clip", "url": "https://example.org/v/7", "preset": "audio"}
 
@@ -180,3 +188,31 @@ def test_a_sites_words_are_words_in_a_chat() -> None:
     assert f"✗ b — <{ZWSP}!everyone>" in summary.body
     assert f"✓ @{ZWSP}here a" in summary.body
     assert "@everyone" not in summary.title + summary.body
+
+
+def test_a_long_burst_is_counted_not_held() -> None:
+    """A playlist of 5,000 entries (or 100,000 items removed at once): the first ``HELD`` are
+    kept whole for the lines a summary lists, the rest only counted, and the summary still
+    says all of them."""
+    burst = Burst()
+    for n in range(5000):
+        burst.add(brief("item_completed", {"id": str(n), "title": f"t{n}",
+                                           "file_size": 1_000_000}, 0.0))
+    for n in range(3):
+        burst.add(brief("item_error", {"id": f"x{n}", "title": f"x{n}", "error": "HTTP 403"},
+                        0.0))
+    assert len(burst.briefs) == Burst.HELD
+    assert burst.more == {"item_completed": 5000 - Burst.HELD, "item_error": 3}
+    assert burst.count() == 5003 and burst.count("item_error") == 3
+    summary = summarize("finished", "Big", burst)
+    assert summary.title == "Downloaded 5000 of 5003 items from Big"
+    assert summary.type == "warning"
+    lines = summary.body.splitlines()
+    assert lines[:2] == ["3 failed", "5.0 GB in all"]
+    assert lines[2:4] == ["✓ t0 (1.0 MB)", "✓ t1 (1.0 MB)"]
+    assert lines[-1] == "… and 4993 more"
+    removed = Burst()
+    for n in range(100_000):
+        removed.add(brief("item_deleted", {"id": str(n)}, 0.0))
+    assert len(removed.briefs) == Burst.HELD
+    assert summarize("deleted", "", removed).title == "Removed 100000 items"

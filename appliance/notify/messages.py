@@ -7,7 +7,7 @@ import dataclasses
 import datetime
 import re
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import __version__, events
 from ..units import human_duration, human_size
@@ -169,13 +169,46 @@ def _listed(lines: list[str], total: int) -> list[str]:
     return shown
 
 
-def summarize(group: str, batch_name: str, briefs: list[dict[str, Any]]) -> Message:
+def _size(brief: dict[str, Any]) -> float:
+    return brief["size"] if isinstance(brief["size"], int | float) else 0
+
+
+@dataclasses.dataclass
+class Burst:
+    """A burst's item events as a summary needs them: the first ``HELD`` in full (the lines
+    it lists come from them), the rest only counted (a playlist of 5,000 entries, 100,000
+    items removed at once: each held whole was memory for nothing)."""
+
+    briefs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    more: dict[str, int] = dataclasses.field(default_factory=dict)  # event: how many beyond
+    more_size: float = 0  # of the completed ones beyond
+
+    HELD: ClassVar[int] = 200
+
+    def add(self, brief: dict[str, Any]) -> None:
+        if len(self.briefs) < self.HELD:
+            self.briefs.append(brief)
+            return
+        self.more[brief["event"]] = self.more.get(brief["event"], 0) + 1
+        if brief["event"] == events.ITEM_COMPLETED:
+            self.more_size += _size(brief)
+
+    def count(self, event: str | None = None) -> int:
+        if event is None:
+            return len(self.briefs) + sum(self.more.values())
+        return sum(b["event"] == event for b in self.briefs) + self.more.get(event, 0)
+
+
+def summarize(group: str, batch_name: str, burst: Burst | list[dict[str, Any]]) -> Message:
     """One message for a burst of item events of one group (``added``, ``finished``,
     ``deleted``) of one batch (``batch_name``; empty for items that came one by one)."""
-    if len(briefs) == 1:
+    if isinstance(burst, list):
+        burst = Burst(burst)
+    briefs = burst.briefs
+    count = burst.count()
+    if count == 1:
         return describe(briefs[0]["event"], briefs[0]["data"])
     source = f" from {said(batch_name)}" if batch_name else ""
-    count = len(briefs)
     if group == "added":
         lines = _listed([f"- {b['title']}" for b in briefs], count)
         return Message(f"Queued {count} items{source}", "\n".join(lines), INFO)
@@ -185,23 +218,26 @@ def summarize(group: str, batch_name: str, briefs: list[dict[str, Any]]) -> Mess
     done = [b for b in briefs if b["event"] == events.ITEM_COMPLETED]
     failed = [b for b in briefs if b["event"] == events.ITEM_ERROR]
     cancelled = [b for b in briefs if b["event"] == events.ITEM_CANCELLED]
-    if len(done) == count:
+    done_count = burst.count(events.ITEM_COMPLETED)
+    failed_count = burst.count(events.ITEM_ERROR)
+    cancelled_count = burst.count(events.ITEM_CANCELLED)
+    if done_count == count:
         title = f"Downloaded {count} items{source}"
     else:
-        title = f"Downloaded {len(done)} of {count} items{source}"
+        title = f"Downloaded {done_count} of {count} items{source}"
     lines = []
-    if failed or cancelled:
-        lines.append(", ".join(p for p in (f"{len(failed)} failed" if failed else "",
-                                           f"{len(cancelled)} cancelled" if cancelled else "")
-                               if p))
-    total = sum(b["size"] for b in done if isinstance(b["size"], int | float))
-    if done and human_size(total):
+    if failed_count or cancelled_count:
+        lines.append(", ".join(p for p in (
+            f"{failed_count} failed" if failed_count else "",
+            f"{cancelled_count} cancelled" if cancelled_count else "") if p))
+    total = sum(_size(b) for b in done) + burst.more_size
+    if done_count and human_size(total):
         lines.append(f"{human_size(total)} in all")
     entries = [f"✗ {b['title']} — {said(b['error'] or 'failed', MAX_TEXT)}" for b in failed]
     entries += [f"✓ {b['title']}" + (f" ({human_size(b['size'])})" if human_size(b["size"])
                                      else "") for b in done]
     entries += [f"○ {b['title']} (cancelled)" for b in cancelled]
-    lines += _listed(entries, len(entries))
-    kind = SUCCESS if not failed else (FAILURE if not done else WARNING)
+    lines += _listed(entries, count)
+    kind = SUCCESS if not failed_count else (FAILURE if not done_count else WARNING)
     picture = next((b["thumbnail"] for b in done if b["thumbnail"]), None)
     return Message(title, "\n".join(lines), kind, picture)

@@ -104,7 +104,7 @@ class Group:
     first: float
     last: float
     batch_open: bool = False
-    briefs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    burst: messages.Burst = dataclasses.field(default_factory=messages.Burst)
 
     def due_at(self, window: float) -> float:
         hold_until = self.first + BURST_MAX_HOLD
@@ -211,8 +211,9 @@ class Lane:
             # A playlist's entries replace the item it was added as: that item's own
             # "queued" and "removed" need not reach people.
             for group in self.groups.values():
-                group.briefs = [b for b in group.briefs if b["data"].get("id") != notice.batch_id]
-            self.groups = {k: g for k, g in self.groups.items() if g.briefs}
+                group.burst.briefs = [b for b in group.burst.briefs
+                                      if b["data"].get("id") != notice.batch_id]
+            self.groups = {k: g for k, g in self.groups.items() if g.burst.count()}
         kind = MERGE_GROUP[notice.event]
         now = time.monotonic()
         group = self.groups.get((kind, notice.batch_id))
@@ -222,7 +223,7 @@ class Lane:
         group.target, group.last = target, now
         group.batch_open = notice.batch_open and kind == "finished"
         group.batch_name = group.batch_name or notice.batch_name
-        group.briefs.append(messages.brief(notice.event, notice.item, notice.at))
+        group.burst.add(messages.brief(notice.event, notice.item, notice.at))
 
     def _flush(self, *, everything: bool = False) -> None:
         now, window = time.monotonic(), self.notifier.window
@@ -235,10 +236,14 @@ class Lane:
                     continue
                 if target.chat:
                     self.deliver(target, messages.summarize(
-                        group.kind, group.batch_name, group.briefs))
-                else:  # the target became a webhook meanwhile
-                    for b in group.briefs:
+                        group.kind, group.batch_name, group.burst))
+                else:  # the target became a webhook meanwhile: what was held whole
+                    for b in group.burst.briefs:
                         self.deliver(target, messages.envelope(b["event"], b["data"], b["at"]))
+                    if group.burst.more:
+                        log.info("notification target %r became a webhook during a burst: "
+                                 "%d of its events were only counted, not sent", self.name,
+                                 sum(group.burst.more.values()))
 
     def deliver(self, target: Target, payload: Any) -> Outcome:
         """Send with retries (transient failures only, backoff doubling), record the result."""
