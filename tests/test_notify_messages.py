@@ -188,6 +188,11 @@ def test_a_sites_words_are_words_in_a_chat() -> None:
     assert f"✗ b — <{ZWSP}!everyone>" in summary.body
     assert f"✓ @{ZWSP}here a" in summary.body
     assert "@everyone" not in summary.title + summary.body
+    # A link under words of the site's choosing (Discord's Markdown, Slack's own form).
+    masked = describe("item_added", {"title": "[Free gift](https://evil.example) "
+                                              "<https://evil.example|Your bank>"})
+    assert masked.title == (f"Queued: [Free gift]{ZWSP}(https://evil.example) "
+                            f"<{ZWSP}https://evil.example|Your bank>")
 
 
 def test_a_long_burst_is_counted_not_held() -> None:

@@ -25,8 +25,9 @@ MAX_TEXT = 1000  # a log message's text, an error
 
 # A site's words that a chat service would read as more than words: a mention that pings a
 # whole channel or someone (@everyone, @here, @channel, @all, @room; Discord's <@id>, Slack's
-# <!channel>). A zero-width space after the sign leaves the words as they read.
-_MENTION = re.compile(r"(?<=@)(?=\w)|(?<=<)(?=[@!#&])")
+# <!channel>), a link under words of the site's choosing (Discord's [text](url), Slack's
+# <url|text>). A zero-width space after the sign leaves the words as they read.
+_MENTION = re.compile(r"(?<=@)(?=\w)|(?<=<)(?=\S)|(?<=\])(?=\()")
 # ...and characters that are not seen but change what is: controls (a NUL, an escape) and the
 # marks that reorder a line (RLO made "Downloaded: 4pm.exe" of "Downloaded: exe.mp4").
 _UNSEEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
