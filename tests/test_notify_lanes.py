@@ -275,3 +275,20 @@ def test_a_long_playlist_is_one_summary_held_in_counts(
     [hit] = wait_for(lambda: receiver.to("/chat"), message="the playlist's summary")
     assert hit.json()["title"] == f"Downloaded {entries} items from My list"
     assert hit.json()["message"].splitlines()[0] == "401.0 KB in all"
+
+
+def test_a_lanes_wakeups_and_its_stop_are_no_errors(
+        receiver: Receiver, service: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """A chat lane wakes with no event when a held burst is due, and gets the stop's marker:
+    neither is an event to handle (each was once a logged traceback); a stopped notifier
+    takes no more events from the bus."""
+    client = TestClient(create_app(service))
+    target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])
+    with caplog.at_level(logging.INFO, logger="appliance.notify"):
+        service.bus.publish("item_completed", {"id": "1", "title": "One"})
+        service.bus.publish("item_completed", {"id": "2", "title": "Two"})
+        wait_for(lambda: receiver.to("/chat"), message="the burst's summary")
+        service.notifier.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    service.bus.publish("item_completed", {"id": "3", "title": "Three"})
+    assert service.notifier._events.empty()

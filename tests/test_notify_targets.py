@@ -104,6 +104,8 @@ def test_urls_masked(url: str, shown: str) -> None:
 
 @pytest.mark.parametrize(("key", "value", "shown"), [
     ("Authorization", "Bearer tok-1", "Bearer ****"),
+    # (all after the scheme is the secret, spaces and all)
+    ("Authorization", 'Digest username="a", response="6629fae4"', "Digest ****"),
     ("proxy-authorization", "Basic abc", "Basic ****"),
     ("Authorization", "tok-1", "****"),  # no scheme: all of it is the secret
     ("Authorization", "Bearer ", "****"),

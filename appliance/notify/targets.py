@@ -403,7 +403,7 @@ def _destination(url: Any) -> tuple[str, str | None, int | None] | None:
 
 
 def restore_secrets(request: dict[str, Any], stored: dict[str, Any], *,
-                    headers_kept: bool = False) -> dict[str, Any]:
+                    headers_kept: bool) -> dict[str, Any]:
     """``request`` with masked values sent back unchanged replaced by the stored secrets.
 
     A stored secret header stays with the host it was written for: whoever may edit a target
