@@ -291,6 +291,7 @@ class Notifier:
         self.config_file: Path = self.settings.current.config_path / CONFIG_FILE
         self.stopping = threading.Event()
         self._abandon = threading.Event()
+        self._unrecorded = threading.Event()  # a status could not be stored (said once)
         self._events: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
         self._lock = threading.Lock()
         self._lanes: dict[str, Lane] = {}
@@ -491,8 +492,21 @@ class Notifier:
             return
         try:
             self.store.record_delivery(target.id, outcome.ok, outcome.error, at)
+        except StorageFailure as exc:
+            # A full disk or a lock another program holds: said once, in words, until a
+            # status is recorded again (a traceback at each delivery grew the log on the
+            # full disk, and the websocket's clients saw each).
+            if not self._unrecorded.is_set():
+                self._unrecorded.set()
+                log.warning("delivery statuses of notification targets are not recorded "
+                            "until the database can be written: %s", exc.message)
+            return
         except Exception:
             log.exception("cannot record the delivery status of %r", target.name)
+            return
+        if self._unrecorded.is_set():
+            self._unrecorded.clear()
+            log.info("delivery statuses of notification targets are recorded again")
 
     def test(self) -> list[dict[str, Any]]:
         """Send a ``test`` event to every enabled target at once (no retries); each answer,
