@@ -70,6 +70,7 @@ def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:
     [sent] = receiver.to("/with")
     [attachment] = sent.json()["attachments"]
     assert base64.b64decode(attachment["base64"]) == PICTURE
+    assert (attachment["filename"], attachment["mimetype"]) == ("thumbnail.png", "image/png")
 
     # A picture that cannot be fetched: the message goes without it, once.
     lost = Message(MESSAGE.title, MESSAGE.body, MESSAGE.type, receiver.url("/gone.png"))
