@@ -377,7 +377,8 @@ def test_apprise_yml_targets_are_loaded(receiver: Receiver, tmp_path: Path) -> N
         assert listed.json["items"] == []
         loaded = listed.json["apprise_config"]
         assert loaded["path"] == str(config / "apprise.yml")
-        assert len(loaded["targets"]) == 2
+        assert [(t["name"], t["enabled"], t["last_status"]) for t in loaded["targets"]] == [
+            ("apprise.yml #1 (JSON)", True, None), ("apprise.yml #2 (JSON)", True, None)]
         assert "hunter22" not in listed.text and "me:****@" in listed.text
         results = client.simulate_post("/api/notifications/test").json["results"]
         assert [r["ok"] for r in results] == [True, True]
