@@ -21,8 +21,8 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, send, target
 
 from appliance.api.app import create_app
+from appliance.notify.lanes import LANE_SIZE
 from appliance.notify.messages import Burst
-from appliance.notify.notifier import LANE_SIZE
 from appliance.runtime import Runtime
 
 WINDOW = 0.3
@@ -292,3 +292,25 @@ def test_a_lanes_wakeups_and_its_stop_are_no_errors(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     service.bus.publish("item_completed", {"id": "3", "title": "Three"})
     assert service.notifier._events.empty()
+
+
+def test_what_a_stop_leaves_unsent_is_said(
+        receiver: Receiver, start_runtime: Callable[..., Runtime],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Events still waiting behind a hanging send when the service stops are lost (nothing
+    keeps them across a restart): that was said nowhere. Now a warning counts them."""
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="6", YTP_NOTIFY_RETRIES="0")
+    client = TestClient(create_app(service))
+    target(client, "hangs", receiver.url("/hang"), on=["log_info"])
+    service.bus.message("info", "first", "first")
+    wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
+    for n in range(4):
+        service.bus.message("info", "more", f"event {n}")
+    [lane] = service.notifier._lanes.values()
+    wait_for(lambda: lane.jobs.qsize() == 4, message="four events waiting")
+    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+        service.notifier.stop()
+        wait_for(lambda: not lane.thread.is_alive(), message="the lane's end")
+    assert ("4 notification event(s) for 'hangs' were not sent: the service stopped while "
+            "they waited") in caplog.text
+    assert len(receiver.to("/hang")) == 1
