@@ -1,8 +1,11 @@
 """``mutmut`` (3.8) with two changes, for bench/mutation.sh: its fork runner reaps with
 ``os.wait()``, so a process the in-process test run (stats, clean run) left to exit later —
 a download process, a server's — ended the whole run with ``KeyError``. Such a child is
-reaped and skipped; the runner goes on waiting for a mutant's worker. And each mutant's
-worker runs in a process group of its own (``_own_group``)."""
+reaped and skipped; the runner goes on waiting for a mutant's worker. Each mutant's
+worker runs in a process group of its own (``_own_group``). And its wall-clock timeout
+signals only a worker still running (``_Live``): mutmut keeps the timeouts of workers long
+ended and signalled their numbers when due, by then another process's (a test run of the
+same box's shell got SIGXCPU, "CPU time limit exceeded")."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import sys
 from datetime import datetime
 
 from mutmut.workers import isolation
+from mutmut.workers import timeout as timeouts
 
 
 def wait_for_result(self: isolation.ForkRunner, timeout: float | None = None
@@ -22,12 +26,37 @@ def wait_for_result(self: isolation.ForkRunner, timeout: float | None = None
         if pid in self._running:
             break
     worker = self._running.pop(pid)
+    _live.discard(pid)
     return isolation.MutantResult(
         mutant_name=worker.mutant_name, exit_code=os.waitstatus_to_exitcode(wait_status),
         duration=(datetime.now() - worker.start_time).total_seconds())
 
 
 isolation.ForkRunner.wait_for_result = wait_for_result  # type: ignore[method-assign]
+
+_live: set[int] = set()  # the mutants' workers not yet reaped
+
+
+class _Live:
+    """``os`` as mutmut's timeout thread sees it: ``kill`` reaches a worker not yet reaped
+    only (a reaped one's number may be another process's by then)."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    @staticmethod
+    def kill(pid: int, signal_number: int) -> None:
+        if pid in _live:
+            os.kill(pid, signal_number)
+
+
+def _register_timeout(pid: int, timeout_s: float) -> None:
+    _live.add(pid)
+    timeouts.register_timeout(pid, timeout_s)
+
+
+timeouts.os = _Live()  # type: ignore[assignment]
+isolation.register_timeout = _register_timeout  # type: ignore[assignment]
 
 _RUNNER = os.getpid()
 
