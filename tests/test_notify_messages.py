@@ -172,6 +172,8 @@ def test_a_sites_words_are_words_in_a_chat() -> None:
     # The URL stays a link: only a mention that pings everyone is defused in it.
     assert failed.body.split("\n")[1] == f"https://example.org/@{ZWSP}everyone/v"
     assert link("https://youtube.com/@name/videos") == "https://youtube.com/@name/videos"
+    named_later = {"url": "https://youtube.com/@name", "title": "https://youtube.com/@name"}
+    assert describe("item_added", named_later).title == "Queued: https://youtube.com/@name"
     long = describe("item_added", {"title": "T" * 100_000})
     assert long.title == "Queued: " + "T" * 299 + "…"
     log = describe("log_warning", {"title": "@all", "message": "Skipped: @here: " + "x" * 2000})

@@ -65,7 +65,8 @@ def link(url: Any) -> str:
 
 
 def item_title(item: dict[str, Any]) -> str:
-    if item.get("title"):
+    # (an item's title is its URL until the site names it: a link still)
+    if item.get("title") and item["title"] != item.get("url"):
         return said(item["title"])
     return link(item.get("url") or item.get("id") or "an item")
 
