@@ -126,6 +126,12 @@ def test_headers_masked(key: str, value: str, shown: str) -> None:
     ({"presets": ["p" * 256]}, "presets must be an array of at most 1000 names"),
     ({"presets": [""]}, "presets must be an array of at most 1000 names"),
     ({"on": "item_added"}, "on must be an array of at most 1000 names"),
+    ({"request": {"url": "ntfys://t", "headers": {"X-Key": "v"}}},
+     "request.headers must be an array of {key, value} objects."),
+    ({"request": {"url": "ntfys://t", "headers": [["X-Key", "v"]]}},
+     "request.headers must be an array of {key, value} objects."),
+    ({"request": {"url": "ntfys://t", "headers": [{"key": "X", "value": "v", "x": 1}]}},
+     "request.headers must be an array of {key, value} objects."),
 ])
 def test_bodies_refused(fields: dict[str, Any], error: str) -> None:
     body = {"name": "phone", "request": {"url": "ntfys://my-topic"}, **fields}
