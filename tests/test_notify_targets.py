@@ -126,6 +126,7 @@ def test_headers_masked(key: str, value: str, shown: str) -> None:
     ({"presets": ["p" * 256]}, "presets must be an array of at most 1000 names"),
     ({"presets": [""]}, "presets must be an array of at most 1000 names"),
     ({"on": "item_added"}, "on must be an array of at most 1000 names"),
+    ({"color": "red", "sound": "ding"}, "Unknown field(s): color, sound."),
     ({"request": {"url": "ntfys://t", "headers": {"X-Key": "v"}}},
      "request.headers must be an array of {key, value} objects."),
     ({"request": {"url": "ntfys://t", "headers": [["X-Key", "v"]]}},
