@@ -12,7 +12,8 @@ NAT64, 6to4).
 
 Apprise connects by itself (its plugins make their own requests, in threads of its own), with
 no place to hand it a checked session: within ``connections_checked`` the same refusal is put
-on every socket's ``connect`` (the address it really goes to), by an audit hook. It judges only
+on every socket's ``connect`` and ``sendto`` (the address it really goes to), by an audit
+hook. It judges only
 there (a context variable: Apprise sends from its own pool with a copy of the caller's
 context), so nothing else the process connects to changes once a chat message was sent.
 """
@@ -27,6 +28,7 @@ import ipaddress
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -194,6 +196,9 @@ def _pool_classes(what: str) -> dict[str, type]:
 class _Checking:
     what: str
     refused: RefusedConnection | None = None
+    # The sockets connected within, which its end cuts (``connections_checked``).
+    sockets: weakref.WeakSet[socket.socket] = dataclasses.field(
+        default_factory=weakref.WeakSet)
 
 
 _checking: contextvars.ContextVar[_Checking | None] = contextvars.ContextVar(
@@ -202,11 +207,15 @@ _hooking = threading.Lock()
 _hooked: list[bool] = []
 
 
+_SENDS = frozenset({"socket.connect", "socket.sendto"})
+
+
 def _connect_audit(event: str, args: tuple[Any, ...]) -> None:  # pragma: no mutate block
     # Called for every audited event of the process (each file opened, each log record): it
     # looks no further than a connect. Out of mutation testing: mutmut's wrapper, failing on
     # purpose to check its setup, failed every event of the test process there.
-    if event == "socket.connect" and (checking := _checking.get()) is not None:
+    # (sendto: a datagram goes without a connect, rsyslog:// sends so)
+    if event in _SENDS and (checking := _checking.get()) is not None:
         _refuse_connection(checking, *args)
 
 
@@ -229,6 +238,7 @@ def _refuse_connection(checking: _Checking, sock: socket.socket, address: Any) -
             what = f"{host} is {real}, {reason}" if host != str(real) else f"{real} is {reason}"
             checking.refused = RefusedConnection(f"{what}: {checking.what} may not go there.")
             raise checking.refused
+    checking.sockets.add(sock)
 
 
 @contextlib.contextmanager
@@ -236,7 +246,8 @@ def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | 
     """Within (and in work handed to other threads with this context): every socket's connect
     to an address ``why_refused`` refuses raises RefusedConnection (an OSError: a connection
     that failed, to the libraries below). Yields what tells the refusal, if any; ``what``
-    names the connections in it (``notifications``)."""
+    names the connections in it (``notifications``). At its end the sockets connected within
+    are shut down."""
     with _hooking:
         if not _hooked:  # an audit hook stays for the process's life: one is enough
             sys.addaudithook(_connect_audit)
@@ -247,3 +258,10 @@ def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | 
         yield lambda: checking.refused
     finally:
         _checking.reset(token)
+        # The work is over, or given up on at its deadline: a connection still open is cut.
+        # Apprise gave up on a send after its timeout while its thread read on, an answer
+        # that came a byte at a time (each read within the timeout) for hours, a thread more
+        # at each retry, the service's exit waiting on them.
+        for sock in list(checking.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

@@ -8,7 +8,10 @@
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
 # are listed by `mutmut results` in the scratch folder. Environment: MUTATION_DIR (the scratch
 # folder; reusing one resumes a run), MUTATION_JOBS (mutants at a time, default 2),
-# MUTATION_SAMPLE=N (every Nth mutant only, for a figure within the time at hand).
+# MUTATION_SAMPLE=N (every Nth mutant only, for a figure within the time at hand),
+# MUTATION_TIMEOUT_MULTIPLIER (mutmut's wall bound per mutant, this times its tests' time in
+# the stats run; mutmut's default 15 let a mutant whose tests each wait out a deadline take
+# half an hour: such a mutant counts as a timeout sooner).
 set -euo pipefail
 
 # The whole script is read before it runs, and exits with main: editing it meanwhile cannot
@@ -144,6 +147,7 @@ fi
 {  # lists: one value a line
   echo "[mutmut]"
   echo "source_paths = $source_paths"
+  echo "timeout_multiplier = ${MUTATION_TIMEOUT_MULTIPLIER:-15}"
   echo "also_copy ="
   printf '    %s\n' $also_copy
   echo "only_mutate ="

@@ -368,6 +368,7 @@ def test_apprise_yml_targets_are_loaded(receiver: Receiver, tmp_path: Path) -> N
         "urls:\n"
         f"  - {receiver.url('/yml', scheme='json')}\n"
         f"  - {receiver.url('/yml-secret', scheme='json').replace('//', '//me:hunter22@')}\n"
+        f"  - {receiver.url('/bad', scheme='json')}\n"
     )
     rt = Runtime(make_settings(tmp_path), websocket=False)
     rt.start()
@@ -377,11 +378,13 @@ def test_apprise_yml_targets_are_loaded(receiver: Receiver, tmp_path: Path) -> N
         assert listed.json["items"] == []
         loaded = listed.json["apprise_config"]
         assert loaded["path"] == str(config / "apprise.yml")
-        assert len(loaded["targets"]) == 2
+        assert [(t["name"], t["enabled"], t["last_status"]) for t in loaded["targets"]] == [
+            ("apprise.yml #1 (JSON)", True, None), ("apprise.yml #2 (JSON)", True, None),
+            ("apprise.yml #3 (JSON)", True, None)]
         assert "hunter22" not in listed.text and "me:****@" in listed.text
         results = client.simulate_post("/api/notifications/test").json["results"]
-        assert [r["ok"] for r in results] == [True, True]
-        assert [r["id"] for r in results] == [None, None]
+        assert [r["ok"] for r in results] == [True, True, False]
+        assert [r["id"] for r in results] == [None, None, None]
         assert receiver.to("/yml")[0].json()["title"] == "Test notification"
         assert receiver.to("/yml-secret")[0].headers["authorization"].startswith("Basic ")
         # and they get the engine's events (all of them) through the lanes
@@ -391,7 +394,8 @@ def test_apprise_yml_targets_are_loaded(receiver: Receiver, tmp_path: Path) -> N
                             message="the paused event on the apprise.yml target")
         assert paused.json()["type"] == "warning"
         status = client.simulate_get("/api/notifications").json["apprise_config"]["targets"]
-        assert status[0]["last_status"] == "ok"
+        assert (status[0]["last_status"], status[0]["last_error"]) == ("ok", None)
+        assert status[2]["last_status"] == "failed" and "error=400" in status[2]["last_error"]
     finally:
         rt.stop()
 

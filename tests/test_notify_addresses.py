@@ -189,3 +189,19 @@ def test_which_hosts_go_through_the_proxy_is_read_as_requests_reads_it(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", no_proxy)
     assert proxied(host) is through_proxy
+
+
+def test_a_datagram_is_held_to_the_check_too() -> None:
+    """``rsyslog://`` sends a UDP datagram, with no connect: it reached the metadata address
+    (by number or by a name) as any other would have been refused. A UDP receiver on this
+    machine is reached (the check is no blanket refusal)."""
+    message = Message("Downloaded: Clip", "Downloaded: Clip")
+    assert send_apprise("rsyslog://2852039166", message, 5) == Outcome(
+        False, None, "Cannot send: 2852039166 is 169.254.169.254, a link-local or cloud "
+                     "metadata address: notifications may not go there.")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as syslog:
+        syslog.bind(("127.0.0.1", 0))
+        syslog.settimeout(5)
+        port = syslog.getsockname()[1]
+        assert send_apprise(f"rsyslog://127.0.0.1:{port}", message, 5) == Outcome(True)
+        assert b"Downloaded: Clip" in syslog.recv(65536)

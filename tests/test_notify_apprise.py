@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from support.webhooks import PICTURE, Receiver
@@ -67,6 +70,7 @@ def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:
     [sent] = receiver.to("/with")
     [attachment] = sent.json()["attachments"]
     assert base64.b64decode(attachment["base64"]) == PICTURE
+    assert (attachment["filename"], attachment["mimetype"]) == ("thumbnail.png", "image/png")
 
     # A picture that cannot be fetched: the message goes without it, once.
     lost = Message(MESSAGE.title, MESSAGE.body, MESSAGE.type, receiver.url("/gone.png"))
@@ -78,3 +82,120 @@ def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:
     # A failure that is not the picture's is not sent again without it.
     assert not send_apprise(receiver.url("/fail", scheme="json"), pictured, 5, any_address).ok
     assert len(receiver.to("/fail")) == 1
+
+
+def test_a_sites_markup_reaches_a_service_as_text(receiver: Receiver) -> None:
+    """The message is plain text, and Apprise is told so: a service that reads HTML (Telegram,
+    e-mail) or Markdown gets a title's ``<``, ``&`` and ``*`` escaped, not as markup (Telegram
+    refused such a message whole; an e-mail showed the site's HTML)."""
+    hostile = Message("Downloaded: <b>Tom & Jerry</b> *live*",
+                      'Downloaded: <img src="http://tracker.example/p.gif"> <3 *live*', "success")
+    assert send_apprise(receiver.url("/html", scheme="json") + "?format=html", hostile,
+                        5) == Outcome(True)
+    [sent] = receiver.to("/html")
+    assert "<img" not in sent.json()["message"] and "<b>" not in sent.json()["message"]
+    assert "&lt;img" in sent.json()["message"]
+    assert send_apprise(receiver.url("/md", scheme="json") + "?format=markdown", hostile,
+                        5) == Outcome(True)
+    [sent] = receiver.to("/md")
+    assert "\\*live\\*" in sent.json()["message"]
+
+
+def test_a_message_too_long_for_a_service_is_cut_to_its_limits(receiver: Receiver) -> None:
+    """A site's 100,000-character title: Apprise handed it on whole by default, and a service
+    with a limit (Discord's 2,000 characters) refused the message, which was then lost. It is
+    cut to the service's limits (json://: a 250-character title, 32,768 in all), unless the
+    URL asks otherwise (``overflow=``)."""
+    long = Message("Downloaded: " + "T" * 100_000, "Downloaded: " + "B" * 100_000, "success")
+    assert send_apprise(receiver.url("/cut", scheme="json"), long, 5) == Outcome(True)
+    [sent] = receiver.to("/cut")
+    assert len(sent.json()["title"]) <= 250
+    assert 0 < len(sent.json()["message"]) <= 32_768
+    assert send_apprise(receiver.url("/whole", scheme="json") + "?overflow=upstream", long,
+                        5) == Outcome(True)
+    [sent] = receiver.to("/whole")
+    assert len(sent.json()["message"]) == len(long.body)
+
+
+@pytest.mark.parametrize("url", [
+    # a template: Apprise reads the file (or fetches the URL, a LAN device's answer) and
+    # sends what it holds to the target's chat
+    "discord://123456/abcdefTOKEN?template={file}",
+    "tgram://123456789:abcdefg_hijklmnop/12315544/?template=http://192.168.1.5/admin.json",
+    # this machine's syslog (the service's own journal)
+    "syslog://",
+])
+def test_an_apprise_url_that_acts_on_this_machine_is_not_sent(url: str, tmp_path: Any) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"content": "the service\'s own file"}')
+    outcome = send_apprise(url.format(file=secret), MESSAGE, 5)
+    assert (outcome.ok, outcome.transient) == (False, False)
+    assert outcome.error.startswith("Cannot send: "), outcome.error
+    assert "set such a target in apprise.yml" in outcome.error
+
+
+def test_what_a_service_answers_is_said_without_the_urls_secrets() -> None:
+    """ntfy's refusal quotes the server's words, and a server may quote the password it was
+    sent: the error (last_error, which any client reads, and the log) shows it masked."""
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "wrong password Sesame-4f7Kq9Zr2x for user"}'
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        outcome = send_apprise(f"ntfy://user:Sesame-4f7Kq9Zr2x@127.0.0.1:{port}/topic",
+                               MESSAGE, 5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (outcome.ok, outcome.status) == (False, 401)
+    assert "wrong password ****" in outcome.error, outcome.error
+    assert "Sesame" not in outcome.error
+
+
+def test_an_answer_that_trickles_is_cut_at_the_deadline() -> None:
+    """A service that answers a byte at a time (each read within the timeout): Apprise gives
+    up at its deadline, and its thread read on for as long as the answer came (hours here),
+    one more at each retry, the service's exit waiting on them. The connection is cut when the
+    send is given up."""
+    hung_up = threading.Event()
+    release = threading.Event()
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                while not release.wait(0.05):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            except OSError:
+                hung_up.set()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        outcome = send_apprise(f"json://127.0.0.1:{server.server_address[1]}/x", MESSAGE, 1)
+        assert outcome == Outcome(False, None, "No answer within 1 s.", transient=True)
+        assert hung_up.wait(30), "the answer is still being read"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -8,6 +8,7 @@ The receiver is the real HTTP server of test_notify on 127.0.0.1.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from support.webhooks import Receiver, event_of, post, send, target
 from appliance.api.app import create_app
 from appliance.notify.targets import scrub
 from appliance.runtime import Runtime
+from appliance.store import database
 
 
 @pytest.fixture(name="receiver")
@@ -172,3 +174,39 @@ def test_scrub_masks_secrets_not_words() -> None:
     # A long secret goes wherever it is, even glued to other text.
     secret = {"url": "http://h/", "headers": [{"key": "X-Key", "value": "s3cr3t-t0ken-abcdef"}]}
     assert scrub("got%20s3cr3t-t0ken-abcdefXY", secret) == "got%20****XY"
+
+
+def test_a_database_that_cannot_be_written_is_said_once_not_at_each_delivery(
+        receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """While the database cannot be written (a full disk; here an admin's sqlite3 shell holds
+    its write lock), each delivery's status could not be stored: each was an ERROR with a
+    traceback (the log grew on the full disk, websocket clients saw each). Said once; the
+    deliveries go on; said again when a status is stored again."""
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)
+    rt = _start(tmp_path)
+    shell = sqlite3.connect(rt.settings.database_file, isolation_level=None)
+    try:
+        client = TestClient(create_app(rt))
+        hook = target(client, "hook", receiver.url("/hook"), on=["log_info"])
+        with caplog.at_level(logging.INFO, logger="appliance.notify"):
+            shell.execute("BEGIN IMMEDIATE")
+            for n in range(3):
+                rt.bus.message("info", "News", f"news {n}")
+            wait_for(lambda: len(receiver.to("/hook")) == 3, message="the three deliveries")
+            said = wait_for(lambda: [r for r in caplog.records if "not recorded" in
+                                     r.getMessage()], message="the status not recorded")
+            shell.execute("ROLLBACK")
+            rt.bus.message("info", "News", "news 3")
+            wait_for(lambda: rt.notifications.get(hook["id"])["last_status"] == "ok",
+                     message="a status recorded again")
+        wait_for(lambda: [r for r in caplog.records if "recorded again" in r.getMessage()],
+                 message="the status recorded again, said")
+        said = [r for r in caplog.records if "not recorded" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelno == logging.WARNING
+        assert said[0].exc_info is None
+        assert "another program holds a lock on it" in said[0].getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        shell.close()
+        rt.stop()

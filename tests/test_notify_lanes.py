@@ -21,7 +21,8 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, send, target
 
 from appliance.api.app import create_app
-from appliance.notify.notifier import LANE_SIZE
+from appliance.notify.lanes import LANE_SIZE
+from appliance.notify.messages import Burst
 from appliance.runtime import Runtime
 
 WINDOW = 0.3
@@ -203,3 +204,113 @@ def test_a_stop_gives_a_send_in_flight_a_bounded_while_then_leaves_it(
     assert 3 + 5 <= took < 10, took  # the drain and the grace, not the send's own timeout
     assert lane.thread.is_alive()
     assert "notification threads still sending after the stop: ['hangs']" in caplog.text
+
+
+def test_events_waiting_behind_a_hanging_send_go_where_the_target_points_now(
+        receiver: Receiver, start_runtime: Callable[..., Runtime]) -> None:
+    """A person moves a target away from a receiver that hangs (or stops wanting an event):
+    what waited in its lane behind the hanging send went to the old URL anyway, each with
+    its timeout and retries (hours for a backlog), or was sent though no longer wanted."""
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="2", YTP_NOTIFY_RETRIES="0")
+    client = TestClient(create_app(service))
+    hook = target(client, "moves", receiver.url("/hang"),
+                  on=["paused", "resumed", "log_info"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
+    service.bus.publish("resumed", {"paused": False})
+    service.bus.message("info", "Hi", "no longer wanted")
+    service.bus.publish("paused", {"paused": True})
+    assert send(client, "PATCH", f"/api/notifications/{hook['id']}",
+                {"on": ["paused", "resumed"],
+                 "request": {"url": receiver.url("/moved")}}).status_code == 200
+    wait_for(lambda: len(receiver.to("/moved")) == 2, message="the waiting events, moved")
+    assert [event_of(h)["event"] for h in receiver.to("/moved")] == ["resumed", "paused"]
+    assert len(receiver.to("/hang")) == 1
+
+
+def test_a_retry_goes_where_the_target_points_now(
+        receiver: Receiver, start_runtime: Callable[..., Runtime]) -> None:
+    """A failing target fixed between two tries: the retry goes to the new URL, and a target
+    disabled meanwhile gets no more tries."""
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
+                            YTP_NOTIFY_RETRY_DELAY="3")
+    client = TestClient(create_app(service))
+    fixed = target(client, "fixed", receiver.url("/fail"), on=["paused"])
+    stopped = target(client, "stopped", receiver.url("/fail-too"), on=["paused"])
+    service.bus.publish("paused", {"paused": True})
+    wait_for(lambda: receiver.to("/fail") and receiver.to("/fail-too"),
+             message="the first tries, failed")
+    assert send(client, "PATCH", f"/api/notifications/{fixed['id']}",
+                {"request": {"url": receiver.url("/fixed")}}).status_code == 200
+    assert send(client, "PATCH", f"/api/notifications/{stopped['id']}",
+                {"enabled": False}).status_code == 200
+    [hit] = wait_for(lambda: receiver.to("/fixed"), message="the retry at the new URL")
+    assert event_of(hit)["event"] == "paused"
+    wait_for(lambda: service.notifications.get(fixed["id"])["last_status"] == "ok",
+             message="the success recorded")
+    assert len(receiver.to("/fail")) == 1
+    row = wait_for(lambda: (t := service.notifications.get(stopped["id"]))["last_status"] and t,
+                   message="the disabled target's one try recorded")
+    assert row["last_error"] == "HTTP 500 Internal Server Error"  # (one attempt: no count)
+    assert len(receiver.to("/fail-too")) == 1
+
+
+def test_a_long_playlist_is_one_summary_held_in_counts(
+        receiver: Receiver, service: Runtime) -> None:
+    client = TestClient(create_app(service))
+    chat = target(client, "chat", receiver.url("/chat", scheme="json"),
+                  on=["item_completed"])
+    entries = 2 * Burst.HELD + 1
+    for n in range(entries):
+        service.bus.publish("item_added", _entry(n))
+    for n in range(entries - 1):
+        service.bus.publish("item_completed", {"id": f"e{n}", "status": "finished",
+                                               "file_size": 1000})
+    lane = wait_for(lambda: service.notifier._lanes.get(f"db:{chat['id']}"), message="a lane")
+    [group] = wait_for(lambda: [g for g in list(lane.groups.values())
+                                if g.burst.count() == entries - 1], message="all held")
+    assert len(group.burst.briefs) == Burst.HELD  # the rest counted, not held
+    service.bus.publish("item_completed", {"id": f"e{entries - 1}", "status": "finished",
+                                           "file_size": 1000})
+    [hit] = wait_for(lambda: receiver.to("/chat"), message="the playlist's summary")
+    assert hit.json()["title"] == f"Downloaded {entries} items from My list"
+    assert hit.json()["message"].splitlines()[0] == "401.0 KB in all"
+
+
+def test_a_lanes_wakeups_and_its_stop_are_no_errors(
+        receiver: Receiver, service: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """A chat lane wakes with no event when a held burst is due, and gets the stop's marker:
+    neither is an event to handle (each was once a logged traceback); a stopped notifier
+    takes no more events from the bus."""
+    client = TestClient(create_app(service))
+    target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])
+    with caplog.at_level(logging.INFO, logger="appliance.notify"):
+        service.bus.publish("item_completed", {"id": "1", "title": "One"})
+        service.bus.publish("item_completed", {"id": "2", "title": "Two"})
+        wait_for(lambda: receiver.to("/chat"), message="the burst's summary")
+        service.notifier.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    service.bus.publish("item_completed", {"id": "3", "title": "Three"})
+    assert service.notifier._events.empty()
+
+
+def test_what_a_stop_leaves_unsent_is_said(
+        receiver: Receiver, start_runtime: Callable[..., Runtime],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Events still waiting behind a hanging send when the service stops are lost (nothing
+    keeps them across a restart): that was said nowhere. Now a warning counts them."""
+    service = start_runtime(YTP_NOTIFY_TIMEOUT="6", YTP_NOTIFY_RETRIES="0")
+    client = TestClient(create_app(service))
+    target(client, "hangs", receiver.url("/hang"), on=["log_info"])
+    service.bus.message("info", "first", "first")
+    wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
+    for n in range(4):
+        service.bus.message("info", "more", f"event {n}")
+    [lane] = service.notifier._lanes.values()
+    wait_for(lambda: lane.jobs.qsize() == 4, message="four events waiting")
+    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+        service.notifier.stop()
+        wait_for(lambda: not lane.thread.is_alive(), message="the lane's end")
+    assert ("4 notification event(s) for 'hangs' were not sent: the service stopped while "
+            "they waited") in caplog.text
+    assert len(receiver.to("/hang")) == 1

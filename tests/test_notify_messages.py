@@ -13,7 +13,15 @@ import pytest
 from appliance import __version__
 from appliance.events import Event
 from appliance.notify.batches import BatchTracker
-from appliance.notify.messages import Message, brief, describe, envelope, summarize
+from appliance.notify.messages import (
+    Burst,
+    Message,
+    brief,
+    describe,
+    envelope,
+    link,
+    summarize,
+)
 
 ITEM = {"id": "7", "title": "Clip", "url": "https://example.org/v/7", "preset": "audio"}
 
@@ -139,3 +147,79 @@ def test_a_playlist_stays_open_until_its_last_entry_ends() -> None:
     assert notice is not None and notice.item_id == "e9"
     notice, _ = tracker.observe(Event("item_added", {"title": "no id"}))
     assert notice is not None and tracker.items == {}
+
+
+ZWSP = "\u200b"
+
+
+def test_a_sites_words_are_words_in_a_chat() -> None:
+    """A title, file name, error or playlist name is the site's: a chat must not read it as a
+    mention that pings a whole channel (Discord, Mattermost, Matrix, Slack), nor show it
+    reordered or as a page of text."""
+    hostile = {
+        "id": "7", "url": "https://example.org/@everyone/v",
+        "title": "@everyone free <@&123> <!channel> @here \u202eexe.mp4\x00\x1b[31m",
+        "filename": "@room.mp4", "error": "<@42> " + "E" * 5000,
+    }
+    done = describe("item_completed", hostile)
+    assert done.title == (f"Downloaded: @{ZWSP}everyone free <{ZWSP}@&123> <{ZWSP}!channel> "
+                          f"@{ZWSP}here exe.mp4[31m")
+    assert done.body.endswith(f"Saved as @{ZWSP}room.mp4")
+    failed = describe("item_error", hostile)
+    error = failed.body.split(" — ", 1)[1]
+    assert error.startswith(f"<{ZWSP}@{ZWSP}42> EEE")  # (cut, then defused)
+    assert len(error.split("\n")[0]) == 1000 + 2 and error.split("\n")[0].endswith("E…")
+    # The URL stays a link: only a mention that pings everyone is defused in it.
+    assert failed.body.split("\n")[1] == f"https://example.org/@{ZWSP}everyone/v"
+    assert link("https://youtube.com/@name/videos") == "https://youtube.com/@name/videos"
+    named_later = {"url": "https://youtube.com/@name", "title": "https://youtube.com/@name"}
+    assert describe("item_added", named_later).title == "Queued: https://youtube.com/@name"
+    long = describe("item_added", {"title": "T" * 100_000})
+    assert long.title == "Queued: " + "T" * 299 + "…"
+    log = describe("log_warning", {"title": "@all", "message": "Skipped: @here: " + "x" * 2000})
+    assert log.title == f"@{ZWSP}all"
+    assert log.body.startswith(f"Skipped: @{ZWSP}here: xx") and len(log.body) == 1000 + 1
+    task = describe("task_dispatched", {"name": "@channel", "queued": 1, "found": 1,
+                                        "url": "https://e.org/@here"})
+    assert task.title == f"Task @{ZWSP}channel: 1 new"
+    assert task.body.endswith(f"https://e.org/@{ZWSP}here")
+    summary = summarize("finished", "@everyone's mix", [
+        brief("item_completed", {"title": "@here a"}, 1.0),
+        brief("item_error", {"title": "b", "error": "<!everyone>"}, 2.0)])
+    assert summary.title == f"Downloaded 1 of 2 items from @{ZWSP}everyone's mix"
+    assert f"✗ b — <{ZWSP}!everyone>" in summary.body
+    assert f"✓ @{ZWSP}here a" in summary.body
+    assert "@everyone" not in summary.title + summary.body
+    # A link under words of the site's choosing (Discord's Markdown, Slack's own form).
+    masked = describe("item_added", {"title": "[Free gift](https://evil.example) "
+                                              "<https://evil.example|Your bank>"})
+    assert masked.title == (f"Queued: [Free gift]{ZWSP}(https://evil.example) "
+                            f"<{ZWSP}https://evil.example|Your bank>")
+
+
+def test_a_long_burst_is_counted_not_held() -> None:
+    """A playlist of 5,000 entries (or 100,000 items removed at once): the first ``HELD`` are
+    kept whole for the lines a summary lists, the rest only counted, and the summary still
+    says all of them."""
+    burst = Burst()
+    for n in range(5000):
+        burst.add(brief("item_completed", {"id": str(n), "title": f"t{n}",
+                                           "file_size": 1_000_000}, 0.0))
+    for n in range(3):
+        burst.add(brief("item_error", {"id": f"x{n}", "title": f"x{n}", "error": "HTTP 403"},
+                        0.0))
+    assert len(burst.briefs) == Burst.HELD
+    assert burst.more == {"item_completed": 5000 - Burst.HELD, "item_error": 3}
+    assert burst.count() == 5003 and burst.count("item_error") == 3
+    summary = summarize("finished", "Big", burst)
+    assert summary.title == "Downloaded 5000 of 5003 items from Big"
+    assert summary.type == "warning"
+    lines = summary.body.splitlines()
+    assert lines[:2] == ["3 failed", "5.0 GB in all"]
+    assert lines[2:4] == ["✓ t0 (1.0 MB)", "✓ t1 (1.0 MB)"]
+    assert lines[-1] == "… and 4993 more"
+    removed = Burst()
+    for n in range(100_000):
+        removed.add(brief("item_deleted", {"id": str(n)}, 0.0))
+    assert len(removed.briefs) == Burst.HELD
+    assert summarize("deleted", "", removed).title == "Removed 100000 items"

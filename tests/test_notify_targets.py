@@ -20,6 +20,9 @@ from appliance.notify.targets import MAX_URL, build, check_url, mask_header, mas
     ("http://" + "a" * 63 + ".example/", "http://" + "a" * 63 + ".example/"),
     ("http://h/" + "p" * (MAX_URL - 9), "http://h/" + "p" * (MAX_URL - 9)),
     ("ntfys://my-topic", "ntfys://my-topic"),
+    ("rsyslog://192.168.1.2", "rsyslog://192.168.1.2"),  # a LAN's syslog server
+    ("discord://123456/abcdefTOKEN?avatar_url=https://h.example/a.png",  # Discord fetches it
+     "discord://123456/abcdefTOKEN?avatar_url=https://h.example/a.png"),
 ])
 def test_urls_saved(url: str, stored: str) -> None:
     assert check_url(url) == stored
@@ -29,7 +32,9 @@ def test_urls_saved(url: str, stored: str) -> None:
     (None, "request.url is required."),
     ("  ", "request.url is required."),
     ("http://h/" + "p" * (MAX_URL - 8), f"request.url is longer than {MAX_URL} characters."),
-    ("http://h/a\tb", "request.url must not contain spaces."),
+    ("http://h/a\tb", "request.url must not contain spaces or control characters."),
+    ("json://h/x\x00", "request.url must not contain spaces or control characters."),
+    ("http://h/a\x9bb", "request.url must not contain spaces or control characters."),
     ("http://h:99999/", "request.url is not a valid URL: Port out of range 0-65535."),
     ("http://-a.example/", "request.url has an invalid host '-a.example'"),
     ("http://" + ("a" * 60 + ".") * 5 + "example/", "request.url has an invalid host"),
@@ -41,6 +46,14 @@ def test_urls_saved(url: str, stored: str) -> None:
     ("nosuchservice://abc", "request.url is not a valid Apprise URL: Unparseable URL "
                             "nosuchservice://abc"),
     ("discord://x", "request.url is not a valid Apprise URL: An invalid Discord Webhook Token"),
+    # What would have Apprise read this machine's files or the LAN and send what they hold,
+    # or act on this machine: apprise.yml's alone (its owner writes it on the box).
+    ("discord://123456/abcdefTOKEN?template=http://192.168.1.5/admin.json",
+     "request.url is refused: its template= has Apprise read a file or fetch a URL from this "
+     "machine and send what it holds. Such a target belongs in apprise.yml"),
+    ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ?template=/etc/hostname",
+     "request.url is refused: its template= "),
+    ("syslog://", "request.url is refused: syslog:// acts on this machine, not a chat service."),
 ])
 def test_urls_refused(url: Any, error: str) -> None:
     with pytest.raises(errors.AppError) as refused:
@@ -91,6 +104,8 @@ def test_urls_masked(url: str, shown: str) -> None:
 
 @pytest.mark.parametrize(("key", "value", "shown"), [
     ("Authorization", "Bearer tok-1", "Bearer ****"),
+    # (all after the scheme is the secret, spaces and all)
+    ("Authorization", 'Digest username="a", response="6629fae4"', "Digest ****"),
     ("proxy-authorization", "Basic abc", "Basic ****"),
     ("Authorization", "tok-1", "****"),  # no scheme: all of it is the secret
     ("Authorization", "Bearer ", "****"),
@@ -101,3 +116,32 @@ def test_urls_masked(url: str, shown: str) -> None:
 ])
 def test_headers_masked(key: str, value: str, shown: str) -> None:
     assert mask_header(key, value) == shown
+
+
+@pytest.mark.parametrize(("fields", "error"), [
+    ({"name": "a\x00b"}, "name must not contain control characters."),
+    ({"name": "\x1b[2Jphone"}, "name must not contain control characters."),
+    ({"presets": [str(n) for n in range(1001)]},
+     "presets must be an array of at most 1000 names of 1 to 255 characters (empty: all)."),
+    ({"presets": ["p" * 256]}, "presets must be an array of at most 1000 names"),
+    ({"presets": [""]}, "presets must be an array of at most 1000 names"),
+    ({"on": "item_added"}, "on must be an array of at most 1000 names"),
+    ({"color": "red", "sound": "ding"}, "Unknown field(s): color, sound."),
+    ({"request": {"url": "ntfys://t", "headers": {"X-Key": "v"}}},
+     "request.headers must be an array of {key, value} objects."),
+    ({"request": {"url": "ntfys://t", "headers": [["X-Key", "v"]]}},
+     "request.headers must be an array of {key, value} objects."),
+    ({"request": {"url": "ntfys://t", "headers": [{"key": "X", "value": "v", "x": 1}]}},
+     "request.headers must be an array of {key, value} objects."),
+])
+def test_bodies_refused(fields: dict[str, Any], error: str) -> None:
+    body = {"name": "phone", "request": {"url": "ntfys://my-topic"}, **fields}
+    with pytest.raises(errors.AppError) as refused:
+        build(body)
+    assert refused.value.message.startswith(error), refused.value.message
+
+
+def test_the_longest_lists_and_names_are_taken() -> None:
+    names = [str(n) for n in range(999)] + ["p" * 255]
+    built = build({"name": "phone", "presets": names, "request": {"url": "ntfys://my-topic"}})
+    assert built["presets"] == names

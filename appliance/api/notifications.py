@@ -8,7 +8,7 @@ import falcon
 
 from .. import errors, events
 from ..notify import EVENTS
-from ..notify.targets import MAX_NAME, METHODS, TYPES, build, masked_request
+from ..notify.targets import MAX_NAME, MAX_NAMES, METHODS, TYPES, build, masked_request
 from ..runtime import Runtime
 from .pagination import OPENAPI_HEADERS, openapi_parameters, page_request, pagination
 from .requests import json_object
@@ -124,7 +124,8 @@ def add_routes(app: falcon.App, runtime: Runtime) -> None:
 # --- OpenAPI path items of this family (the rule: appliance/api/openapi.py) -----------------
 
 _tags = ["notifications"]
-_names = {"type": "array", "items": {"type": "string", "minLength": 1}}
+_names = {"type": "array", "maxItems": MAX_NAMES,
+          "items": {"type": "string", "minLength": 1, "maxLength": MAX_NAME}}
 _header = {
     "type": "object", "required": ["key"], "additionalProperties": False,
     "properties": {"key": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},

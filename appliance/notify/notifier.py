@@ -12,7 +12,7 @@
   isolation is total (a shared pool would let a hanging target hold a worker that others
   need).
 - Chat (Apprise) lanes merge bursts; webhooks get every event as it comes. See
-  ``Lane`` for the rule.
+  ``lanes.Lane`` for the rule.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from .. import events
 from ..config import Settings, SettingsHolder
 from ..events import Event, EventBus
 from ..files.fetch import policy
-from ..outbound import checked_session
 from ..store.database import StorageFailure
 from ..store.notifications import NotificationStore
 from . import messages
-from .batches import BatchClosed, BatchTracker, Notice
-from .catalog import DUPLICATES, EVENTS, ITEM_EVENTS, MERGE_GROUP, TEST
+from .batches import BatchClosed, BatchTracker
+from .catalog import EVENTS, TEST
+from .lanes import STOP, Lane, Target, internal_error
 from .senders import Outcome, send_apprise, send_webhook
-from .targets import asset, default_request, is_webhook, masked_request, scrub
+from .targets import asset, default_request, masked_request
 
 if TYPE_CHECKING:
     import requests
@@ -47,225 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("appliance.notify")
 
 QUEUE_SIZE = 2000  # events waiting for the dispatcher
-LANE_SIZE = 1000  # events waiting for one target
-MAX_BACKOFF = 300.0  # seconds; the longest wait between two retries
-# A chat summary waits for the rest of its playlist at most this long, so a long playlist
-# still reports what it has done every so often.
-BURST_MAX_HOLD = 600.0
 CONFIG_FILE = "apprise.yml"
-_STOP = object()
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Target:
-    """A target as delivery sees it (a snapshot; the store holds the truth)."""
-
-    key: str  # db:<id> or file:<n>
-    id: int | None
-    name: str
-    on: tuple[str, ...]
-    presets: tuple[str, ...]
-    enabled: bool
-    request: dict[str, Any]
-
-    @property
-    def chat(self) -> bool:
-        return not is_webhook(self.request["url"])
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Target:
-        return cls(f"db:{record['id']}", record["id"], record["name"], tuple(record["on"]),
-                   tuple(record["presets"]), record["enabled"], record["request"])
-
-    def wants(self, notice: Notice) -> bool:
-        if not self.enabled:
-            return False
-        if notice.event == TEST:
-            return True
-        wanted = self.on or EVENTS
-        if notice.event not in wanted:
-            return False
-        duplicate_of = DUPLICATES.get(notice.event)
-        if duplicate_of and notice.item_id and duplicate_of in wanted:
-            return False
-        if self.presets and notice.event in ITEM_EVENTS:
-            return notice.preset in self.presets
-        return True
-
-
-@dataclasses.dataclass
-class Group:
-    """A burst being merged for one chat target: one kind, one batch."""
-
-    kind: str
-    batch_id: str
-    batch_name: str
-    target: Target
-    first: float
-    last: float
-    batch_open: bool = False
-    briefs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-    def due_at(self, window: float) -> float:
-        hold_until = self.first + BURST_MAX_HOLD
-        return hold_until if self.batch_open else min(self.last + window, hold_until)
-
-
-class Lane:
-    """One target's queue and thread.
-
-    The merging rule (chat targets only, when ``notify_burst_window`` > 0): item events are
-    held in groups — ``added``, ``finished`` (completed, failed, cancelled together) and
-    ``deleted`` — one group per playlist (``batch_id``; items added one by one share the
-    group of no batch). A group is sent as ONE message when no new event has joined it for
-    the window and, for ``finished``, when no entry of its playlist is still queued; it is
-    sent anyway once it has been held ``BURST_MAX_HOLD`` seconds. A group of one event is
-    sent as that event's own message. Other events (pause, resume, log messages, test) are
-    sent at once. Webhooks get every event, one request each, at once.
-    """
-
-    def __init__(self, notifier: Notifier, target: Target) -> None:
-        self.notifier = notifier
-        self.key = target.key
-        self.name = target.name
-        self.jobs: queue.Queue[Any] = queue.Queue(maxsize=LANE_SIZE)
-        self.groups: dict[tuple[str, str], Group] = {}
-        self.closing = False
-        self.discard = False
-        self.session: requests.Session | None = None
-        self.thread = threading.Thread(target=self._run, name=f"notify-{target.key}",
-                                       daemon=True)
-
-    def put(self, job: Any) -> None:
-        try:
-            self.jobs.put_nowait(job)
-        except queue.Full:
-            log.warning("notification target %r is %d events behind: dropping one",
-                        self.name, LANE_SIZE)
-
-    def close(self, *, discard: bool = False) -> None:
-        self.discard = self.discard or discard
-        self.closing = True
-        # When the queue is full the lane is busy: it sees ``closing`` after the job in hand.
-        with contextlib.suppress(queue.Full):
-            self.jobs.put_nowait(_STOP)
-
-    def _next_timeout(self) -> float | None:
-        if not self.groups:
-            return None
-        window = self.notifier.window
-        return max(0.0, min(g.due_at(window) for g in self.groups.values()) - time.monotonic())
-
-    def _run(self) -> None:
-        try:
-            while True:
-                try:
-                    job = self.jobs.get(timeout=self._next_timeout())
-                except queue.Empty:
-                    job = None
-                if self.discard or self.notifier.abandoned:
-                    break
-                if job is not None and job is not _STOP:
-                    self._guarded(self._handle, job)
-                if self.closing and self.jobs.empty():
-                    self._guarded(self._flush, everything=True)
-                    break
-                self._guarded(self._flush)
-        finally:
-            if self.session is not None:
-                self.session.close()
-            self.notifier.store.release_thread()
-
-    def _guarded(self, step: Callable[..., None], job: Any = None, **kwargs: Any) -> None:
-        """One step of the lane; whatever it raises fails that step only (recorded on the
-        target when the step was an event for it), and the lane goes on with the next."""
-        try:
-            step(*([job] if job is not None else []), **kwargs)
-        except Exception as exc:
-            log.exception("notification lane %r could not handle an event", self.name)
-            if isinstance(job, tuple):
-                self.notifier.record(job[0], _internal_error(exc, job[0]))
-
-    def _handle(self, job: Any) -> None:
-        if isinstance(job, BatchClosed):
-            for group in self.groups.values():
-                if group.batch_id == job.batch_id:
-                    group.batch_open = False
-            return
-        target, notice = job
-        if target.chat and notice.event in MERGE_GROUP and self.notifier.window > 0:
-            self._join(target, notice)
-            return
-        if target.chat:
-            self.deliver(target, messages.describe(notice.event, notice.item or notice.data))
-        else:
-            self.deliver(target, messages.envelope(notice.event, notice.data, notice.at))
-
-    def _join(self, target: Target, notice: Notice) -> None:
-        if notice.event == events.ITEM_ADDED and notice.batch_id:
-            # A playlist's entries replace the item it was added as: that item's own
-            # "queued" and "removed" need not reach people.
-            for group in self.groups.values():
-                group.briefs = [b for b in group.briefs if b["data"].get("id") != notice.batch_id]
-            self.groups = {k: g for k, g in self.groups.items() if g.briefs}
-        kind = MERGE_GROUP[notice.event]
-        now = time.monotonic()
-        group = self.groups.get((kind, notice.batch_id))
-        if group is None:
-            group = Group(kind, notice.batch_id, notice.batch_name, target, now, now)
-            self.groups[(kind, notice.batch_id)] = group
-        group.target, group.last = target, now
-        group.batch_open = notice.batch_open and kind == "finished"
-        group.batch_name = group.batch_name or notice.batch_name
-        group.briefs.append(messages.brief(notice.event, notice.item, notice.at))
-
-    def _flush(self, *, everything: bool = False) -> None:
-        now, window = time.monotonic(), self.notifier.window
-        for key, group in list(self.groups.items()):
-            if everything or group.due_at(window) <= now:
-                del self.groups[key]
-                # Where the target points now: it may have been edited while the group waited.
-                target = self.notifier.latest(group.target)
-                if not target.enabled:
-                    continue
-                if target.chat:
-                    self.deliver(target, messages.summarize(
-                        group.kind, group.batch_name, group.briefs))
-                else:  # the target became a webhook meanwhile
-                    for b in group.briefs:
-                        self.deliver(target, messages.envelope(b["event"], b["data"], b["at"]))
-
-    def deliver(self, target: Target, payload: Any) -> Outcome:
-        """Send with retries (transient failures only, backoff doubling), record the result."""
-        notifier = self.notifier
-        attempt = 0
-        while True:
-            if self.session is None and not target.chat:
-                self.session = checked_session("notifications")  # (requests loads here: ~15 MB)
-            outcome = notifier.send_once(target, payload, self.session)
-            if outcome.ok or not outcome.transient or attempt >= notifier.retries:
-                break
-            delay = min(MAX_BACKOFF, notifier.retry_delay * 2 ** attempt)
-            if outcome.retry_after:
-                delay = max(delay, min(outcome.retry_after, MAX_BACKOFF))
-            attempt += 1
-            log.info("notification to %r failed (%s); retry %d of %d in %.1f s", target.name,
-                     outcome.error, attempt, notifier.retries, delay)
-            if notifier.stopping.wait(delay):
-                break  # stopping: no more retries
-        if not outcome.ok:
-            log.warning("notification to %r failed after %d attempt(s): %s", target.name,
-                        attempt + 1, outcome.error, exc_info=outcome.bug)
-            if attempt:
-                outcome = dataclasses.replace(
-                    outcome, error=f"{outcome.error} ({attempt + 1} attempts)")
-        notifier.record(target, outcome)
-        return outcome
-
-
-def _internal_error(exc: Exception, target: Target) -> Outcome:
-    return Outcome(False, None, scrub(f"Internal error: {type(exc).__name__}: {exc}",
-                                      target.request), bug=exc)
 
 
 class Notifier:
@@ -277,6 +59,7 @@ class Notifier:
         self.config_file: Path = self.settings.current.config_path / CONFIG_FILE
         self.stopping = threading.Event()
         self._abandon = threading.Event()
+        self._unrecorded = threading.Event()  # a status could not be stored (said once)
         self._events: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
         self._lock = threading.Lock()
         self._lanes: dict[str, Lane] = {}
@@ -330,7 +113,7 @@ class Notifier:
         self.stopping.set()
         deadline = time.monotonic() + drain
         try:
-            self._events.put(_STOP, timeout=drain)
+            self._events.put(STOP, timeout=drain)
         except queue.Full:
             self._abandon.set()  # the dispatcher checks it between events
         self._thread.join(max(0.1, deadline - time.monotonic()))
@@ -386,7 +169,7 @@ class Notifier:
         try:
             while True:
                 event = self._events.get()
-                if event is _STOP or self._abandon.is_set():
+                if event is STOP or self._abandon.is_set():
                     break
                 try:
                     self._dispatch(event)
@@ -430,8 +213,16 @@ class Notifier:
         return self._targets + self._file_targets
 
     def latest(self, target: Target) -> Target:
-        """``target`` as the dispatcher last read it from the store (or as it was, once gone).
-        The dispatcher replaces its lists whole and never edits one: reading is safe here."""
+        """``target`` as it is now (disabled once deleted): as the dispatcher last read it from
+        the store, or from the store when it changed since (the dispatcher reads it again only
+        with the next event, and a lane may be retrying meanwhile). The dispatcher replaces
+        its lists whole and never edits one: reading them is safe here."""
+        if self._dirty and target.id is not None:
+            with contextlib.suppress(Exception):  # (the store says why; the copy will do)
+                record = self.store.get(target.id)
+                if record is None:
+                    return dataclasses.replace(target, enabled=False)
+                return Target.from_record(record)
         return next((t for t in self._targets + self._file_targets if t.key == target.key),
                     target)
 
@@ -452,10 +243,11 @@ class Notifier:
         try:
             if target.chat:
                 return send_apprise(target.request["url"], payload, self.timeout,
-                                    policy(self.settings.current.fetch_private_addresses))
+                                    policy(self.settings.current.fetch_private_addresses),
+                                    trusted=target.id is None)
             return send_webhook(target.request, payload, self.timeout, session)
         except Exception as exc:  # a bug: that delivery fails, the lane goes on
-            return _internal_error(exc, target)
+            return internal_error(exc, target)
 
     def record(self, target: Target, outcome: Outcome) -> None:
         at = time.time()
@@ -468,8 +260,21 @@ class Notifier:
             return
         try:
             self.store.record_delivery(target.id, outcome.ok, outcome.error, at)
+        except StorageFailure as exc:
+            # A full disk or a lock another program holds: said once, in words, until a
+            # status is recorded again (a traceback at each delivery grew the log on the
+            # full disk, and the websocket's clients saw each).
+            if not self._unrecorded.is_set():
+                self._unrecorded.set()
+                log.warning("delivery statuses of notification targets are not recorded "
+                            "until the database can be written: %s", exc.message)
+            return
         except Exception:
             log.exception("cannot record the delivery status of %r", target.name)
+            return
+        if self._unrecorded.is_set():
+            self._unrecorded.clear()
+            log.info("delivery statuses of notification targets are recorded again")
 
     def test(self) -> list[dict[str, Any]]:
         """Send a ``test`` event to every enabled target at once (no retries); each answer,
@@ -507,7 +312,7 @@ class Notifier:
                 outcome = Outcome(False, None, f"No answer within {self.timeout:g} s.")
             elif (exc := future.exception()) is not None:  # a bug outside the send itself
                 log.warning("test notification to %r failed", target.name, exc_info=exc)
-                outcome = _internal_error(exc, target)
+                outcome = internal_error(exc, target)
             else:
                 outcome = future.result()
             results.append({"id": target.id, "name": target.name, **outcome.as_dict()})

@@ -13,7 +13,7 @@ import mimetypes
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
@@ -28,7 +28,7 @@ from ..outbound import (
     proxied,
 )
 from .messages import Message
-from .targets import asset, check_headers, check_url, scrub
+from .targets import asset, check_headers, check_url, local_use, scrub
 
 if TYPE_CHECKING:
     import requests
@@ -158,16 +158,44 @@ def _host(url: str) -> str | None:
         return None
 
 
+def _prepared(notifier: Any, url: str, trusted: bool) -> str | None:
+    """Why ``notifier`` (``url`` added) may not send, or None. A message too long for a
+    service is cut to its limits (unless the URL says ``overflow=``): Apprise's default hands
+    it on whole, and Discord (2,000 characters), Telegram or Pushover refuse the whole
+    message (a summary of long titles, one title of a site's 10,000 characters)."""
+    from apprise import OverflowMode
+
+    try:
+        cut = "overflow" not in {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}
+    except ValueError:  # Apprise read it; it then says no overflow= either
+        cut = True
+    for service in notifier:
+        if not trusted and (local := local_use(service)) is not None:
+            return f"Cannot send: {local}; set such a target in apprise.yml."
+        if cut:
+            service.overflow_mode = OverflowMode.TRUNCATE
+    return None
+
+
 def send_apprise(url: str, message: Message, timeout: float,
-                 allow: Callable[[Address], bool] = public_only) -> Outcome:
+                 allow: Callable[[Address], bool] = public_only, *,
+                 trusted: bool = False) -> Outcome:
     """Send through Apprise; the thumbnail is attached where the service takes attachments,
     fetched here as the thumbnail proxy fetches (``allow``: whose addresses): it is the site's
-    URL, which Apprise would fetch from wherever it points (the LAN, this machine)."""
+    URL, which Apprise would fetch from wherever it points (the LAN, this machine).
+
+    ``trusted``: the URL is apprise.yml's, which may read local files (``local_use``); one
+    set through the API (or stored before that was refused) may not. The message is plain
+    text, said so to Apprise: a service that reads HTML or Markdown (Telegram, e-mail, Slack)
+    gets it escaped, so a site's title with ``<`` or ``&`` neither breaks the message
+    (Telegram refused it whole) nor becomes markup in a person's mail."""
     import apprise
 
     notifier = apprise.Apprise(asset=asset())
     if not notifier.add(url):
         return Outcome(False, None, "Apprise cannot load this URL.", transient=False)
+    if (refusal := _prepared(notifier, url, trusted)) is not None:
+        return Outcome(False, None, refusal, transient=False)
     attach = _picture(message.attach, allow) if message.attach and all(
         getattr(s, "attachment_support", False) for s in notifier) else None
     host = _host(url)
@@ -181,16 +209,20 @@ def send_apprise(url: str, message: Message, timeout: float,
     try:  # Apprise connects by itself, in threads of its own
         with connections_checked("notifications") as refused:
             result = notifier.notify(body=message.body, title=message.title,
-                                     notify_type=message.type, attach=attach, timeout=timeout)
+                                     notify_type=message.type, attach=attach, timeout=timeout,
+                                     body_format=apprise.NotifyFormat.TEXT)
             outcome = _apprise_outcome(result, timeout)
             if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
                 # The picture was not taken: the message matters more than the picture.
                 result = notifier.notify(body=message.body, title=message.title,
-                                         notify_type=message.type, timeout=timeout)
+                                         notify_type=message.type, timeout=timeout,
+                                         body_format=apprise.NotifyFormat.TEXT)
                 outcome = _apprise_outcome(result, timeout)
     except Exception as exc:  # a plugin bug must not kill the delivery thread
-        return Outcome(False, None, f"Apprise failed: {type(exc).__name__}: {exc}", True,
-                       bug=exc)
+        return Outcome(False, None, scrub(f"Apprise failed: {type(exc).__name__}: {exc}",
+                                          {"url": url}), True, bug=exc)
     if not outcome.ok and (refusal := refused()) is not None:
         return Outcome(False, None, f"Cannot send: {refusal}", transient=False)
-    return outcome
+    # Apprise's words may quote what a service answered, which may quote the URL's secrets
+    # (a server's "invalid password …"): last_error is read by any client.
+    return dataclasses.replace(outcome, error=scrub(outcome.error, {"url": url}))

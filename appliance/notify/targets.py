@@ -31,6 +31,7 @@ from .catalog import EVENTS
 
 MASK = "****"
 MAX_NAME = 255
+MAX_NAMES = 1000  # in ``on`` or ``presets``
 MAX_URL = 8192
 TYPES = ("json", "form")
 METHODS = ("POST", "PUT")
@@ -112,19 +113,28 @@ def build(body: dict[str, Any], stored: dict[str, Any] | None = None, *,
     }
 
 
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
 def _name(value: Any) -> str:
     if value is None:
         raise errors.invalid("name is required.")
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_NAME:
         raise errors.invalid(f"name must be a non-empty string of at most {MAX_NAME} characters.")
+    if _control(value):  # (shown in the log, the TUI, a failure's text)
+        raise errors.invalid("name must not contain control characters.")
     return value.strip()
 
 
 def _names(value: Any, field: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise errors.invalid(f"{field} must be an array of names (empty: all).")
+    # (every item event is looked up in ``presets``: a list of 100,000 names was taken)
+    if not isinstance(value, list) or len(value) > MAX_NAMES or not all(
+            isinstance(v, str) and v and len(v) <= MAX_NAME for v in value):
+        raise errors.invalid(f"{field} must be an array of at most {MAX_NAMES} names of 1 to "
+                             f"{MAX_NAME} characters (empty: all).")
     if allowed is not None:
         wrong = [v for v in value if v not in allowed]
         if wrong:
@@ -189,8 +199,8 @@ def check_url(url: Any) -> str:
     url = url.strip()
     if len(url) > MAX_URL:
         raise errors.invalid(f"request.url is longer than {MAX_URL} characters.")
-    if any(c.isspace() for c in url):
-        raise errors.invalid("request.url must not contain spaces.")
+    if any(c.isspace() for c in url) or _control(url):
+        raise errors.invalid("request.url must not contain spaces or control characters.")
     if is_webhook(url):
         _check_webhook_url(url)
     elif "://" not in url:
@@ -245,8 +255,41 @@ class _ThreadLog(logging.Handler):
             self.lines.append(record.getMessage())
 
 
+# Apprise services that act on this machine instead of sending anywhere: its own syslog (the
+# service's journal already says what happens, and its lines would be a site's words under the
+# service's name) and desktop notices (no desktop session here).
+_LOCAL_SCHEMES = frozenset({
+    "syslog", "dbus", "kde", "qt", "glib", "gio", "gnome", "macosx", "windows", "blink1"})
+
+
+def _protocols(plugin: Any) -> set[str]:
+    found: set[str] = set()
+    for name in ("protocol", "secure_protocol"):
+        value = getattr(plugin, name, None)
+        found.update([value] if isinstance(value, str) else value or ())
+    return {p.lower() for p in found}
+
+
+def local_use(plugin: Any) -> str | None:
+    """Why an Apprise service (an instantiated URL) may not be a target set through the API:
+    it reads a file of this machine or fetches a URL from here as it sends (a ``template=``,
+    a ``keyfile=``: what it holds goes to whoever the URL names, a LAN device's answer or
+    the service's own files), or it writes on this machine (``syslog://``). None when it
+    only sends. apprise.yml, which only the box's owner writes, may use them."""
+    from apprise import AppriseAttachment
+
+    if scheme := sorted(_protocols(plugin) & _LOCAL_SCHEMES):
+        return f"{scheme[0]}:// acts on this machine, not a chat service"
+    for name, value in vars(plugin).items():
+        if isinstance(value, AppriseAttachment) and len(value):
+            return (f"its {name.strip('_')}= has Apprise read a file or fetch a URL from this "
+                    "machine and send what it holds")
+    return None
+
+
 def apprise_problem(url: str) -> str | None:
-    """Why Apprise cannot use ``url`` (its own words), or None when it can."""
+    """Why Apprise cannot use ``url`` (its own words), or None when it can; a 400 when it
+    could but the API may not set it (``local_use``)."""
     catcher = _ThreadLog()
     logger = logging.getLogger("apprise")
     logger.addHandler(catcher)
@@ -262,6 +305,9 @@ def apprise_problem(url: str) -> str | None:
         reason = catcher.lines[-1] if catcher.lines else ""
         scheme = url.split("://", 1)[0]
         return reason or f"Apprise does not support {scheme}:// here."
+    if (local := local_use(plugin)) is not None:
+        raise errors.invalid(f"request.url is refused: {local}. Such a target belongs in "
+                             "apprise.yml in the config folder.")
     return None
 
 
@@ -357,7 +403,7 @@ def _destination(url: Any) -> tuple[str, str | None, int | None] | None:
 
 
 def restore_secrets(request: dict[str, Any], stored: dict[str, Any], *,
-                    headers_kept: bool = False) -> dict[str, Any]:
+                    headers_kept: bool) -> dict[str, Any]:
     """``request`` with masked values sent back unchanged replaced by the stored secrets.
 
     A stored secret header stays with the host it was written for: whoever may edit a target
