@@ -413,11 +413,16 @@ class ItemStore:
     def follow_rename(self, folders: Iterable[str], old: str, new: str) -> list[str]:
         """Finished items whose file is ``old``, or lies under it (a folder), in one of
         ``folders`` (a download folder's forms), name it ``new`` now: the file browser renamed
-        or moved it. Their ids."""
+        or moved it. Their ids. Where the download put the file stays known (the first name,
+        ``extras["downloaded_as"]``): a file a person moved out of that place is theirs,
+        not a task's retention's."""
         if not new:
             return []
-        return self._update_files(folders, old, "filename = $new || substr(filename, $cut)",
-                                  {"new": new, "cut": len(old) + 1})
+        return self._update_files(
+            folders, old, "filename = $new || substr(filename, $cut), extras = json_set("
+            "coalesce(nullif(extras, ''), '{}'), '$$.downloaded_as', "
+            "coalesce(json_extract(extras, '$$.downloaded_as'), filename))",
+            {"new": new, "cut": len(old) + 1})
 
     def forget_files(self, folders: Iterable[str], path: str) -> list[str]:
         """Finished items whose file is ``path``, or lies under it, in one of ``folders``

@@ -1,0 +1,142 @@
+"""What a task's retention and metadata do beside what a person does in the same folder: a
+file being played or sent stays until a later run; a file a person moved out of the task's
+place is theirs, even when the task's folder is the download folder itself; a channel's
+artwork and show NFO are never a video's own, whatever its title. Real downloads from the
+local origin, the real runtime in process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from support.aged_tasks import aged_task
+from support.browsing import act
+from support.origin import MediaOrigin
+from support.task_runs import execution_log, run_now
+
+from appliance import in_use
+from appliance.files.reading import open_regular
+from appliance.runtime import Runtime
+
+Client = falcon.testing.TestClient
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The record of files in use, ``seconds`` on (no test waits half an hour)."""
+    monkeypatch.setattr(in_use.FILES, "_clock", lambda: time.monotonic() + seconds)
+
+
+def test_retention_keeps_a_file_being_played_or_sent_until_a_later_run(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention deleted the episode a person was watching (the player's next segment a
+    404) and the file a zip was sending. Kept now, said in the run's log, and removed by the
+    first run that finds it unused."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "watched")
+    played = Path(old.download_folder) / old.filename
+    playlist = client.simulate_get(f"/api/player/playlist/{old.filename}.m3u8")
+    assert playlist.status_code == 200, playlist.text
+
+    run = run_now(runtime, task)
+    assert (run["status"], run["error"]) == ("success", ""), run
+    assert played.is_file()
+    lines = execution_log(runtime, run)
+    assert any(line.endswith(" INFO retention kept 1 file(s) being played or sent for now: "
+                             "a later run removes them") for line in lines), lines
+    assert any(line.endswith(" INFO retention removed 0 file(s)") for line in lines), lines
+    assert {i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]} == {old.id, recent.id}
+
+    # Held open (a zip's turn, a file being sent): in use however long ago it was opened.
+    _later(monkeypatch, in_use.RECENT + 60)
+    with open_regular(played, runtime.settings.download_path):
+        lines = execution_log(runtime, run_now(runtime, task))
+        assert any(" retention kept 1 file(s) being played" in line for line in lines), lines
+        assert played.is_file()
+
+    # Closed, and no one has read it since: the next run removes it.
+    _later(monkeypatch, 2 * in_use.RECENT + 120)
+    lines = execution_log(runtime, run_now(runtime, task))
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+    assert not any("being played" in line for line in lines), lines
+    assert not played.exists()
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+
+
+def test_a_file_read_a_moment_ago_is_in_use_and_one_read_long_ago_is_not(
+        tmp_path: Path) -> None:
+    now = [1000.0]
+    files = in_use.FilesInUse(clock=lambda: now[0])
+    path = tmp_path / "a.mp4"
+    path.write_bytes(b"x")
+    assert not files.in_use(path)
+    assert not files.in_use(tmp_path / "gone.mp4")
+    key = in_use.key_of(path.stat())
+    files.opened(key)
+    files.opened(key)
+    files.closed(key)
+    now[0] += in_use.RECENT + 1
+    assert files.in_use(path)  # one reader still holds it
+    files.closed(key)
+    assert files.in_use(path)
+    now[0] += in_use.RECENT - 1
+    assert files.in_use(path)
+    now[0] += 1
+    assert not files.in_use(path)
+    # by its file, not its name: another name of the same file (a link, another case)
+    other = tmp_path / "A.MP4"
+    other.hardlink_to(path)
+    files.opened(key)
+    assert files.in_use(other)
+
+
+def test_the_record_of_files_in_use_is_bounded(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(in_use, "MAX_KNOWN", 3)
+    files = in_use.FilesInUse(clock=lambda: 1.0)
+    paths = []
+    for n in range(5):
+        path = tmp_path / f"{n}.mp4"
+        path.write_bytes(b"x")
+        paths.append(path)
+        key = in_use.key_of(path.stat())
+        files.opened(key)
+        files.closed(key)
+    assert [files.in_use(p) for p in paths] == [False, False, True, True, True]
+
+
+def test_a_moved_file_is_the_persons_when_the_tasks_folder_is_the_download_folder(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """With no folder of its own, every file below the download folder was the task's: an
+    episode a person moved into a folder of their own to keep it was deleted all the same.
+    A file the browser moved is the task's only while it is where its download put it."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true",
+                               YTP_BROWSER_CONTROL_ENABLED="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "flat", folder="")
+    root = runtime.settings.download_path
+    assert "/" not in old.filename
+    (root / "Keep").mkdir()
+    moved = act(client, {"action": "move", "path": old.filename, "new_path": "Keep"})
+    assert moved.status_code == 200 and all(r["ok"] for r in moved.json), moved.text
+    kept = root / "Keep" / old.filename
+    assert runtime.engine.store.get(old.id).filename == f"Keep/{old.filename}"
+
+    run = run_now(runtime, task)
+    assert (run["status"], run["error"]) == ("success", ""), run
+    assert kept.is_file()
+    lines = execution_log(runtime, run)
+    assert any(" retention left 1 file(s) moved out of the task's folder alone" in line
+               for line in lines), lines
+    assert {i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]} == {old.id, recent.id}
+
+    # Moved back where its download put it: the task's again.
+    back = act(client, {"action": "move", "path": f"Keep/{old.filename}", "new_path": "/"})
+    assert back.status_code == 200 and all(r["ok"] for r in back.json), back.text
+    assert runtime.engine.store.get(old.id).filename == old.filename
+    lines = execution_log(runtime, run_now(runtime, task))
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+    assert not (root / old.filename).exists()
+    assert (Path(recent.download_folder) / recent.filename).is_file()
