@@ -17,9 +17,12 @@ from support.browsing import act
 from support.origin import MediaOrigin
 from support.task_runs import execution_log, run_now
 
-from appliance import in_use
+from appliance import in_use, kinds
+from appliance.engine.nfo import write_nfo
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
+from appliance.tasks import metadata
+from appliance.tasks.metadata import write_metadata
 
 Client = falcon.testing.TestClient
 
@@ -140,3 +143,55 @@ def test_a_moved_file_is_the_persons_when_the_tasks_folder_is_the_download_folde
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not (root / old.filename).exists()
     assert (Path(recent.download_folder) / recent.filename).is_file()
+
+
+def test_a_video_titled_like_the_channels_artwork_never_takes_it_along(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A channel's episode titled "poster" (a template of the title alone): retention
+    deleted its file and, as its own sidecars, the channel's poster.jpg; a rename or a move
+    in the browser took it along. Its own subtitles go with it; the folder's files stay."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true",
+                               YTP_BROWSER_CONTROL_ENABLED="true")
+    task, (old, _) = aged_task(runtime, client, origin, "shows")
+    root = runtime.settings.download_path
+    folder = root / "shows"
+    answer = write_metadata(root, folder, {
+        "id": "UC1", "title": "Shows", "thumbnails": [
+            {"id": "avatar", "url": "https://pictures.invalid/avatar.jpg"},
+            {"id": "banner", "url": "https://pictures.invalid/banner.jpg"}]},
+        lambda url: b"JPEG " + url.encode())
+    assert set(answer["thumbnails"]) == set(metadata.IMAGE_KINDS)
+    artwork = sorted(p.name for p in folder.iterdir() if kinds.folders_own(p.name))
+    assert artwork == sorted([*(f"{k}.jpg" for k in metadata.IMAGE_KINDS), "tvshow.nfo"])
+
+    renamed = act(client, {"action": "rename", "path": old.filename, "new_name": "poster.mp4"})
+    assert renamed.status_code == 200 and all(r["ok"] for r in renamed.json), renamed.text
+    assert (folder / "poster.jpg").read_bytes() == b"JPEG https://pictures.invalid/avatar.jpg"
+    assert runtime.engine.store.get(old.id).filename == "shows/poster.mp4"
+    (folder / "poster.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+
+    lines = execution_log(runtime, run_now(runtime, task))
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+    assert not (folder / "poster.mp4").exists()
+    assert not (folder / "poster.en.srt").exists()
+    assert sorted(p.name for p in folder.iterdir() if kinds.folders_own(p.name)) == artwork
+    assert (folder / "poster.jpg").read_bytes() == b"JPEG https://pictures.invalid/avatar.jpg"
+
+
+def test_an_episode_titled_tvshow_neither_writes_nor_owns_the_shows_nfo(
+        tmp_path: Path) -> None:
+    """Its NFO was written over the channel's tvshow.nfo (the media server then read the
+    channel's folder as one episode), and deleting it took the show's NFO along."""
+    show = tmp_path / "tvshow.nfo"
+    show.write_text("<tvshow><title>Channel</title></tvshow>")
+    with pytest.raises(ValueError, match=r"tvshow\.nfo is the show's NFO of the folder"):
+        write_nfo(tmp_path / "tvshow.mp4", "tv", {"title": "tvshow", "upload_date": "20240102"},
+                  overwrite=True)
+    assert show.read_text() == "<tvshow><title>Channel</title></tvshow>"
+    names = ["tvshow.nfo", "TVSHOW.NFO", "tvshow.en.srt", "tvshow.jpg", "fanart.jpg"]
+    assert kinds.own_sidecars("tvshow.mp4", names) == ["tvshow.en.srt", "tvshow.jpg"]
+    assert kinds.own_sidecars("Fanart.webm", ["Fanart.png", "Fanart.info.json"]) == [
+        "Fanart.info.json"]
+    # an episode of another name still has its NFO
+    assert write_nfo(tmp_path / "tvshow 2.mp4", "tv",
+                     {"title": "x", "upload_date": "20240102"}).name == "tvshow 2.nfo"
