@@ -21,6 +21,7 @@ from appliance import in_use, kinds
 from appliance.engine.nfo import write_nfo
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
+from appliance.store.records import DONE, FINISHED, Item, new_id
 from appliance.tasks import metadata
 from appliance.tasks.metadata import write_metadata
 
@@ -195,3 +196,30 @@ def test_an_episode_titled_tvshow_neither_writes_nor_owns_the_shows_nfo(
     # an episode of another name still has its NFO
     assert write_nfo(tmp_path / "tvshow 2.mp4", "tv",
                      {"title": "x", "upload_date": "20240102"}).name == "tvshow 2.nfo"
+
+
+def test_retention_leaves_a_file_another_item_names_in_another_case(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """On an exFAT or SMB download folder "clip.mp4" and "CLIP.mp4" are one file: a
+    download by hand whose title's case differed found the task's file there and recorded it
+    in its own spelling. Retention compared the names as they were written, and deleted the
+    file the person's own item still lists. (Two names of one file, as such a folder gives
+    them, are a hard link here.)"""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "exfat")
+    path = Path(old.download_folder) / old.filename
+    spelled = path.with_name(path.name.upper())
+    spelled.hardlink_to(path)
+    info = path.stat()
+    mine = Item(id=new_id(), url=f"{origin.clip_url}?by=hand", kind=DONE, status=FINISHED,
+                folder="exfat", filename=f"exfat/{spelled.name}", file_size=info.st_size,
+                file_mtime_ns=info.st_mtime_ns, download_folder=old.download_folder,
+                finished_at=time.time())
+    runtime.engine.store.save(mine)
+
+    lines = execution_log(runtime, run_now(runtime, task))
+    assert any(" INFO retention kept the file(s) of 1 item(s): another download has the same "
+               "file" in line for line in lines), lines
+    assert path.is_file() and spelled.is_file()
+    assert runtime.engine.store.get(mine.id) is not None
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
