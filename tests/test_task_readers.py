@@ -78,6 +78,10 @@ def test_an_rss_entry_carries_its_date_and_junk_says_why_it_is_no_feed(
     with pytest.raises(feeds.NotAFeed) as refused:
         feeds.read_feed(b"\x00\x01 this is not xml <<<")
     assert str(refused.value) not in {"", "None"}
+    # the parser's own reason, where it has one: not the text for a document of no feed
+    assert "not well-formed" in str(refused.value), refused.value
+    with pytest.raises(feeds.NotAFeed, match=r"^no RSS or Atom document$"):
+        feeds.read_feed(b"<html><body>a page</body></html>")
 
 
 def test_a_request_header_that_ends_in_a_line_break_is_refused_not_cut(
