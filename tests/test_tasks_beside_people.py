@@ -223,3 +223,18 @@ def test_retention_leaves_a_file_another_item_names_in_another_case(
     assert path.is_file() and spelled.is_file()
     assert runtime.engine.store.get(mine.id) is not None
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+
+
+def test_the_channels_own_thumbnail_is_its_poster_over_its_other_pictures(
+        tmp_path: Path) -> None:
+    """A channel's ``thumbnail`` is the picture it shows itself by: the poster when no
+    avatar is named, over the last of its other pictures; over plain http too."""
+    answer = write_metadata(tmp_path, tmp_path / "show", {
+        "id": "c1", "title": "Show", "thumbnail": "http://pictures.invalid/own.jpg",
+        "thumbnails": [{"id": "0", "url": "https://pictures.invalid/small.jpg"},
+                       {"id": "1", "url": "https://pictures.invalid/large.jpg"}]},
+        lambda url: url.encode())
+    assert set(answer["thumbnails"]) == {"poster", "thumb", "fanart", "landscape"}
+    for kind in answer["thumbnails"]:
+        assert (tmp_path / "show" / f"{kind}.jpg").read_bytes() == (
+            b"http://pictures.invalid/own.jpg")
