@@ -276,6 +276,13 @@ def test_what_inspect_and_a_run_say_of_a_feed(
                                                              "handler": "YoutubeHandler"})
     assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (
         400, "Handler 'YoutubeHandler' cannot process the supplied URL.", False), unfit.text
+    # the contract's "supported": whether the handler named is one this service has
+    assert (unfit.json["handler"], unfit.json["metadata"]) == (None, {"supported": True})
+    unknown = client.simulate_post("/api/tasks/inspect", json={"url": url,
+                                                               "handler": "NoSuchHandler"})
+    assert (unknown.status_code, unknown.json["metadata"]) == (400, {"supported": False}), (
+        unknown.text)
+    assert missing.json["metadata"] == {"supported": True}
     typed = client.simulate_post("/api/tasks/inspect", json={"url": url, "handler": 1})
     assert (typed.status_code, typed.json["error"]) == (400, "handler must be a string.")
     task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,
