@@ -6,7 +6,9 @@ person watching it, the player's next segment a 404, a zip being sent cut short)
 A played file is read a segment at a time (a few seconds of video, then the file closed until
 the next one), so a file counts as in use while it is open and for ``RECENT`` seconds after:
 a player paused for a while still holds it. Files are known by their device and inode, what
-stays the same whatever name or case the path was given (an SMB or exFAT folder, a rename).
+stays the same whatever name or case the path was given (an SMB or exFAT folder, a rename),
+and by their size and modification time: an inode freed by a delete and given to a new file
+is not the file that was read.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ RECENT = 30 * 60.0
 # that reads a million files holds no more memory than this many pairs.
 MAX_KNOWN = 10_000
 
-Key = tuple[int, int]  # (st_dev, st_ino)
+Key = tuple[int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns)
 
 
 def key_of(info: os.stat_result) -> Key:
-    return (info.st_dev, info.st_ino)
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 class FilesInUse:

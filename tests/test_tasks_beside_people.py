@@ -6,6 +6,7 @@ local origin, the real runtime in process."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,10 @@ def test_a_file_read_a_moment_ago_is_in_use_and_one_read_long_ago_is_not(
     other.hardlink_to(path)
     files.opened(key)
     assert files.in_use(other)
+    # a new file on an inode a deleted one had is not the file that was read
+    files.closed(key)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))
+    assert not files.in_use(path)
 
 
 def test_the_record_of_files_in_use_is_bounded(tmp_path: Path,
