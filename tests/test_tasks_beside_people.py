@@ -6,16 +6,21 @@ local origin, the real runtime in process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 import pytest
 from support.aged_tasks import aged_task
 from support.browsing import act
 from support.origin import MediaOrigin
+from support.server import wait_for
 from support.task_runs import execution_log, run_now
 
 from appliance import in_use, kinds
@@ -243,3 +248,41 @@ def test_the_channels_own_thumbnail_is_its_poster_over_its_other_pictures(
     for kind in answer["thumbnails"]:
         assert (tmp_path / "show" / f"{kind}.jpg").read_bytes() == (
             b"http://pictures.invalid/own.jpg")
+
+
+def test_a_retention_the_database_refuses_is_the_runs_error_and_the_next_run_does_it(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """An admin's sqlite3 shell holds the database's write lock as retention marks its
+    entries: the run records that failure as its error (its log says it), deletes nothing,
+    and the next run, the lock gone, removes the file."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+    task, (old, recent) = aged_task(runtime, client, origin, "locked")
+    gate = origin.feeds.hold("locked")
+    ended: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: ended.append(run_now(runtime, task)))
+    thread.start()
+    shell = sqlite3.connect(runtime.settings.database_file, isolation_level=None)
+    try:
+        wait_for(lambda: origin.feeds.waiting.get("locked"), timeout=120,
+                 message="the feed to be read")
+        [running], _ = runtime.tasks.store.executions(1, 10, task["id"], "running")
+        live = runtime.tasks.runner.live_log(running["id"])
+        assert live is not None
+        shell.execute("BEGIN IMMEDIATE")  # after the run's start was written
+        gate.set()
+        wait_for(lambda: any(" ERROR " in line and "another program holds a lock" in line
+                             for line in live.lines),
+                 timeout=120, message="retention's write to be refused")
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            shell.execute("ROLLBACK")
+        shell.close()
+        gate.set()
+        thread.join(60)
+    assert ended, "the run did not end"
+    run = ended[0]
+    assert run["status"] == "failed" and "another program holds a lock" in run["error"], run
+    assert (Path(old.download_folder) / old.filename).is_file()
+    lines = execution_log(runtime, run_now(runtime, task))
+    assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+    assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
