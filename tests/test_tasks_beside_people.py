@@ -19,12 +19,14 @@ import falcon.testing
 import pytest
 from support.aged_tasks import aged_task
 from support.browsing import act
+from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
 from support.task_runs import execution_log, run_now
 
 from appliance import in_use, kinds
 from appliance.engine.nfo import write_nfo
+from appliance.engine.plans import ARCHIVE_FOLDER, DEFAULT_ARCHIVE
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
 from appliance.store.records import DONE, FINISHED, Item, new_id
@@ -282,7 +284,30 @@ def test_a_retention_the_database_refuses_is_the_runs_error_and_the_next_run_doe
     assert ended, "the run did not end"
     run = ended[0]
     assert run["status"] == "failed" and "another program holds a lock" in run["error"], run
+    assert run["finished_at"] >= run["started_at"], run
     assert (Path(old.download_folder) / old.filename).is_file()
     lines = execution_log(runtime, run_now(runtime, task))
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert [i.id for i in runtime.tasks.items(task["id"], 0, 10)[0]] == [recent.id]
+
+
+def test_a_tasks_marks_go_to_its_presets_own_archive(
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+    """A task whose preset keeps its own archive (``--download-archive NAME``) marks its
+    entries there, where that preset's downloads look, not in the default archive."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true",
+                               YTP_YOUTUBE_BASE_URL=origin.base_url)
+    preset = client.simulate_post("/api/presets", json={
+        "name": "own-archive", "cli": "--download-archive own.txt"})
+    assert preset.status_code == 200, preset.text
+    channel = "UC" + "o" * 22
+    origin.feeds.set(channel, [FeedEntry("ownarchv001", origin.watch_url("clip"), "a")])
+    made = client.simulate_post("/api/tasks", json={
+        "name": "own", "url": f"https://www.youtube.com/channel/{channel}",
+        "preset": "own-archive", "mark": True, "auto_start": False})
+    assert made.status_code == 200, made.text
+    config = runtime.settings.config_path
+    assert (config / ARCHIVE_FOLDER / "own.txt").read_text().split("\n")[0] == (
+        "youtube ownarchv001")
+    default = config / DEFAULT_ARCHIVE
+    assert not default.exists() or "ownarchv001" not in default.read_text()
