@@ -89,8 +89,9 @@ case "$target" in
            tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
   # The core modules beneath the rooms: where the service's own requests may connect (the
   # SSRF guard), atomic writes, the instance's lock and id, the event bus, the error type,
-  # file kinds, units, XML text, the heap and CPU shares, and the engine's small modules (NFO
-  # files, a URL's info cache, failures said plainly, yt-dlp's number readers).
+  # file kinds, units, XML text, the heap and CPU shares, the files in use, and the engine's
+  # small modules (NFO files, a URL's info cache, failures said plainly, yt-dlp's number
+  # readers).
   core)    mutate="appliance/outbound.py appliance/ip_addresses.py appliance/host_names.py appliance/atomic.py appliance/instance.py appliance/events.py appliance/errors.py appliance/kinds.py appliance/units.py appliance/xml_text.py appliance/heap.py appliance/cpu_share.py appliance/engine/nfo.py appliance/engine/info.py appliance/engine/contained_cli.py appliance/engine/failures.py appliance/engine/ytdlp_numbers.py appliance/in_use.py"
            tests="tests/test_outbound.py tests/test_instance.py tests/test_atomic.py tests/test_events.py tests/test_values.py tests/test_nfo.py tests/test_url_info.py tests/test_notify_addresses.py tests/test_task_addresses.py tests/test_host_names.py tests/test_notify_messages.py tests/test_failures.py tests/test_heap.py tests/test_cpu_share.py tests/test_filters.py tests/test_engine_hostile.py tests/test_shaping.py::test_nfo_files tests/test_store.py tests/test_files_media.py tests/test_files_browser.py tests/test_bad_input.py tests/test_logs.py tests/test_discovery.py::test_instance_id_is_kept_across_restarts tests/test_api_history.py::test_url_info_cache tests/test_api_config.py::test_url_info_reads_with_the_options_given tests/test_tasks_beside_people.py" ;;
   # The download processes: the pool (its keeper, acquire/release/discard), a process's
