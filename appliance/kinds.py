@@ -31,8 +31,12 @@ _BY_SUFFIX: dict[str, str] = {
 }
 # Subtitles the player converts to WebVTT (what yt-dlp writes; YTPTube's list).
 PLAYABLE_SUBTITLES = frozenset({".srt", ".vtt", ".ass"})
-# Folder-level artwork that media centers read (beside every file of the folder).
-FOLDER_IMAGES = ("poster", "thumbnail", "artwork", "cover", "fanart")
+# Folder-level artwork that media centers read (beside every file of the folder), the
+# pictures a channel's metadata writes among them (poster, fanart, thumb, banner, icon,
+# landscape), and the show's NFO: the folder's own, never one video's sidecar.
+FOLDER_IMAGES = ("poster", "thumbnail", "artwork", "cover", "fanart", "thumb", "banner", "icon",
+                 "landscape")
+FOLDER_NFOS = ("tvshow.nfo",)
 _LANG = re.compile(r"\.(?P<lang>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)\.[^.]+$")
 
 _MIME_EXTRA = {
@@ -76,7 +80,18 @@ def own_sidecars(name: str, siblings: Iterable[str]) -> list[str]:
     named = [o for o in siblings if o != name and o.startswith(prefix)]
     media = [o for o in named if content_type(o) in MEDIA]
     claimed = tuple(stem(o) + "." for o in media if stem(o) + "." != prefix)
-    return [o for o in named if o not in media and not o.startswith(claimed)]
+    return [o for o in named
+            if o not in media and not o.startswith(claimed) and not folders_own(o)]
+
+
+def folders_own(name: str) -> bool:
+    """Whether ``name`` is its folder's own file, which media centers read for the whole
+    folder (its artwork, a show's NFO): never a video's sidecar, whatever the video's title.
+    A channel's episode titled "poster" or "tvshow", deleted by retention, renamed or moved,
+    took the channel's poster.jpg or tvshow.nfo with it."""
+    lowered = name.lower()
+    return lowered in FOLDER_NFOS or (
+        stem(lowered) in FOLDER_IMAGES and content_type(lowered) == IMAGE)
 
 
 def sidecars(name: str, siblings: Iterable[str], folder: str) -> dict[str, list[dict[str, Any]]]:

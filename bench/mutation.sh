@@ -36,13 +36,13 @@ case "$target" in
            tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_file_actions.py tests/test_file_actions_hostile.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py tests/test_files_latin1.py" ;;
   # Subscriptions: timers, runs, handlers, definitions, retention (which deletes files).
   tasks)   mutate="appliance/tasks/*"
-           tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py tests/test_tasks_years.py tests/test_tasks_late_marks.py" ;;
+           tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py tests/test_tasks_years.py tests/test_tasks_late_marks.py tests/test_tasks_beside_people.py" ;;
   # The HLS player: probes, playlists, segments and subtitles via ffmpeg, the ffmpeg slots.
   player)  mutate="appliance/player/*"
            tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_probe_bounds.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_file_tickets.py::test_a_ticket_carries_on_through_the_playlists_in_process" ;;
   # The history's store: items, filters, search, pagination, backups, the tasks' records.
   store)   mutate="appliance/store/*"
-           tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py tests/test_file_removal.py tests/test_schema_upgrades.py tests/test_store_damage.py tests/test_history_walk.py" ;;
+           tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py tests/test_file_removal.py tests/test_schema_upgrades.py tests/test_store_damage.py tests/test_history_walk.py tests/test_tasks_beside_people.py" ;;
   # Notifications: targets, batching, Apprise and webhook senders (and where they may connect).
   notify)  mutate="appliance/notify/*"
            tests="tests/test_notify.py tests/test_notify_hostile.py tests/test_notify_delivery.py tests/test_notify_secrets.py tests/test_notify_messages.py tests/test_notify_apprise.py tests/test_notify_lanes.py tests/test_notify_targets.py tests/test_notify_addresses.py" ;;
@@ -92,10 +92,11 @@ case "$target" in
            tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
   # The core modules beneath the rooms: where the service's own requests may connect (the
   # SSRF guard), atomic writes, the instance's lock and id, the event bus, the error type,
-  # file kinds, units, XML text, the heap and CPU shares, and the engine's small modules (NFO
-  # files, a URL's info cache, failures said plainly, yt-dlp's number readers).
-  core)    mutate="appliance/outbound.py appliance/ip_addresses.py appliance/host_names.py appliance/atomic.py appliance/instance.py appliance/events.py appliance/errors.py appliance/kinds.py appliance/units.py appliance/xml_text.py appliance/heap.py appliance/cpu_share.py appliance/engine/nfo.py appliance/engine/info.py appliance/engine/contained_cli.py appliance/engine/failures.py appliance/engine/ytdlp_numbers.py"
-           tests="tests/test_outbound.py tests/test_instance.py tests/test_atomic.py tests/test_events.py tests/test_values.py tests/test_nfo.py tests/test_url_info.py tests/test_notify_addresses.py tests/test_task_addresses.py tests/test_host_names.py tests/test_notify_messages.py tests/test_failures.py tests/test_heap.py tests/test_cpu_share.py tests/test_filters.py tests/test_engine_hostile.py tests/test_shaping.py::test_nfo_files tests/test_store.py tests/test_files_media.py tests/test_files_browser.py tests/test_bad_input.py tests/test_logs.py tests/test_discovery.py::test_instance_id_is_kept_across_restarts tests/test_api_history.py::test_url_info_cache tests/test_api_config.py::test_url_info_reads_with_the_options_given" ;;
+  # file kinds, units, XML text, the heap and CPU shares, the files in use, and the engine's
+  # small modules (NFO files, a URL's info cache, failures said plainly, yt-dlp's number
+  # readers).
+  core)    mutate="appliance/outbound.py appliance/ip_addresses.py appliance/host_names.py appliance/atomic.py appliance/instance.py appliance/events.py appliance/errors.py appliance/kinds.py appliance/units.py appliance/xml_text.py appliance/heap.py appliance/cpu_share.py appliance/engine/nfo.py appliance/engine/info.py appliance/engine/contained_cli.py appliance/engine/failures.py appliance/engine/ytdlp_numbers.py appliance/in_use.py"
+           tests="tests/test_outbound.py tests/test_instance.py tests/test_atomic.py tests/test_events.py tests/test_values.py tests/test_nfo.py tests/test_url_info.py tests/test_notify_addresses.py tests/test_task_addresses.py tests/test_host_names.py tests/test_notify_messages.py tests/test_failures.py tests/test_heap.py tests/test_cpu_share.py tests/test_filters.py tests/test_engine_hostile.py tests/test_shaping.py::test_nfo_files tests/test_store.py tests/test_files_media.py tests/test_files_browser.py tests/test_bad_input.py tests/test_logs.py tests/test_discovery.py::test_instance_id_is_kept_across_restarts tests/test_api_history.py::test_url_info_cache tests/test_api_config.py::test_url_info_reads_with_the_options_given tests/test_tasks_beside_people.py" ;;
   # The download processes: the pool (its keeper, acquire/release/discard), a process's
   # messages and its end, the zygote and the launcher that forks from it, the service's
   # runtime and its gunicorn configuration, the bytecode cache. The pool runs in the test

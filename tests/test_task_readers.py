@@ -78,6 +78,10 @@ def test_an_rss_entry_carries_its_date_and_junk_says_why_it_is_no_feed(
     with pytest.raises(feeds.NotAFeed) as refused:
         feeds.read_feed(b"\x00\x01 this is not xml <<<")
     assert str(refused.value) not in {"", "None"}
+    # the parser's own reason, where it has one: not the text for a document of no feed
+    assert "not well-formed" in str(refused.value), refused.value
+    with pytest.raises(feeds.NotAFeed, match=r"^no RSS or Atom document$"):
+        feeds.read_feed(b"<html><body>a page</body></html>")
 
 
 def test_a_request_header_that_ends_in_a_line_break_is_refused_not_cut(
@@ -272,6 +276,13 @@ def test_what_inspect_and_a_run_say_of_a_feed(
                                                              "handler": "YoutubeHandler"})
     assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (
         400, "Handler 'YoutubeHandler' cannot process the supplied URL.", False), unfit.text
+    # the contract's "supported": whether the handler named is one this service has
+    assert (unfit.json["handler"], unfit.json["metadata"]) == (None, {"supported": True})
+    unknown = client.simulate_post("/api/tasks/inspect", json={"url": url,
+                                                               "handler": "NoSuchHandler"})
+    assert (unknown.status_code, unknown.json["metadata"]) == (400, {"supported": False}), (
+        unknown.text)
+    assert missing.json["metadata"] == {"supported": True}
     typed = client.simulate_post("/api/tasks/inspect", json={"url": url, "handler": 1})
     assert (typed.status_code, typed.json["error"]) == (400, "handler must be a string.")
     task = client.simulate_post("/api/tasks", json={"name": "said", "url": url,

@@ -132,6 +132,7 @@ def test_duplicate_name_is_409_and_nothing_is_created(app: tuple[Runtime, Client
     ({"url": "file:///etc/passwd"}, "http(s)"),
     ({"url": ""}, "url"),
     ({"cookies": "not a cookie file"}, "Netscape"),
+    ({"cookies": "#" * (1024 * 1024 + 1)}, "cookies are larger than 1 MiB."),
     ({"published_after": "yesterday"}, "published_after"),
     ({"keep_newest": -1}, "keep_newest"),
     ({"enabled": "yes"}, "enabled"),

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from .. import kinds
 from ..atomic import write_atomic
 from ..units import finite
 from ..xml_text import xml_text
@@ -55,6 +56,10 @@ def write_nfo(media: Path, kind: str, info: dict[str, Any], *, overwrite: bool =
     if date is None:
         raise ValueError("the item has no upload or release date to put in an NFO file")
     target = media.with_suffix(".nfo")
+    if kinds.folders_own(target.name):
+        # a video titled "tvshow": its NFO replaced the show's, and the media server read the
+        # channel's folder as one episode
+        raise ValueError(f"{target.name} is the show's NFO of the folder, not this video's")
     if target.exists() and not overwrite:
         raise FileExistsError(str(target))
     tree = ET.ElementTree(_element(kind, info, date))

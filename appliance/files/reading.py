@@ -18,7 +18,7 @@ import os
 import stat
 from pathlib import Path
 
-from .. import errors
+from .. import errors, in_use
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,30 @@ def open_regular(path: Path, root: Path) -> io.FileIO:
                         real_root)
             raise errors.AppError("The path leads outside the download folder.",
                                   errors.FORBIDDEN)
-        handle = io.FileIO(fd, "rb", closefd=True)
+        handle = _Held(fd, "rb", closefd=True)
         handle.name = str(path)  # for messages, and what open() would have given
         return handle
     except BaseException:
         os.close(fd)
         raise
+
+
+class _Held(io.FileIO):
+    """A file opened for a person: in use (``in_use.FILES``) until it is closed, and a
+    while after, so that a task's retention does not delete it from under them."""
+
+    def __init__(self, fd: int, mode: str, closefd: bool) -> None:
+        super().__init__(fd, mode, closefd=closefd)
+        self._key: in_use.Key | None = in_use.key_of(os.fstat(fd))
+        in_use.FILES.opened(self._key)
+
+    def close(self) -> None:
+        key, self._key = self._key, None
+        try:
+            super().close()
+        finally:
+            if key is not None:
+                in_use.FILES.closed(key)
 
 
 def _not_a_file(path: Path) -> errors.AppError:

@@ -425,20 +425,42 @@ class ItemStore:
         is the other's as much."""
         names = sorted({i.filename for i in leaving if i.filename})
         ids = {i.id for i in leaving}
+        if not names:
+            return set()
+        marks = ", ".join(f"$n{n}" for n in range(len(names)))
         with read_session(self.db):
-            rows = orm.select((r.id, r.download_folder, r.filename) for r in self._row
-                              if r.filename in names)[:]
+            # NOCASE: on an exFAT or SMB download folder "Show.mp4" and "show.mp4" are one
+            # file (yt-dlp found it there under a title whose case had changed)
+            rows = self.db.select(
+                "SELECT id, download_folder, filename FROM items "
+                f"WHERE filename COLLATE NOCASE IN ({marks})",
+                {f"n{n}": name for n, name in enumerate(names)})
         kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
-        return {i.id for i in leaving if (i.download_folder, i.filename) in kept}
+        by_case: dict[str, list[tuple[str, str]]] = {}
+        for folder, name in kept:
+            by_case.setdefault(name.lower(), []).append((folder, name))
+
+        def shares(item: Item) -> bool:
+            if (item.download_folder, item.filename) in kept:
+                return True
+            return any(_same_file(Path(item.download_folder, item.filename), Path(*other))
+                       for other in by_case.get(item.filename.lower(), ()))
+
+        return {i.id for i in leaving if i.filename and shares(i)}
 
     def follow_rename(self, folders: Iterable[str], old: str, new: str) -> list[str]:
         """Finished items whose file is ``old``, or lies under it (a folder), in one of
         ``folders`` (a download folder's forms), name it ``new`` now: the file browser renamed
-        or moved it. Their ids."""
+        or moved it. Their ids. Where the download put the file stays known (the first name,
+        ``extras["downloaded_as"]``): a file a person moved out of that place is theirs,
+        not a task's retention's."""
         if not new:
             return []
-        return self._update_files(folders, old, "filename = $new || substr(filename, $cut)",
-                                  {"new": new, "cut": len(old) + 1})
+        return self._update_files(
+            folders, old, "filename = $new || substr(filename, $cut), extras = json_set("
+            "coalesce(nullif(extras, ''), '{}'), '$$.downloaded_as', "
+            "coalesce(json_extract(extras, '$$.downloaded_as'), filename))",
+            {"new": new, "cut": len(old) + 1})
 
     def forget_files(self, folders: Iterable[str], path: str) -> list[str]:
         """Finished items whose file is ``path``, or lies under it, in one of ``folders``
@@ -586,3 +608,11 @@ class ItemStore:
 
     def status_counts(self) -> dict[tuple[str, str], int]:
         return {key: n for key, n in self._counts().items() if n > 0}
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two names are one file (a case-insensitive folder's two spellings of it)."""
+    try:
+        return one.is_absolute() and other.is_absolute() and one.samefile(other)
+    except OSError:
+        return False

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import events
+from .. import events, in_use
 from ..engine.archive import archive_id
 from ..engine.engine import DownloadEngine
 from ..engine.options import resolve_folder
@@ -423,6 +423,14 @@ class TaskRunner:
             return
         # Marked first: the entries stay done for the task once their items are gone.
         self.store.mark(task["id"], [k for i in old for k in sorted(_item_keys(i))])
+        # A file a person is playing or being sent (or was a moment ago) stays, with its
+        # item, until a run finds it unused: the episode went from under the person
+        # watching it.
+        busy = {i.id for i in old if _in_use(i)}
+        if busy:
+            old = [i for i in old if i.id not in busy]
+            journal.write("info", f"retention kept {len(busy)} file(s) being played or sent "
+                                  "for now: a later run removes them")
         # A file another item records too (a download by hand that yt-dlp found on disk
         # for this entry) is not the task's to delete: the item goes, the file stays.
         shared = self.items.sharing_a_file(old)
@@ -528,9 +536,19 @@ def _on_disk(item: Item) -> bool:
     return folder.is_absolute() and (folder / item.filename).is_file()
 
 
+def _in_use(item: Item) -> bool:
+    folder = Path(item.download_folder)
+    return folder.is_absolute() and in_use.FILES.in_use(folder / item.filename)
+
+
 def _in_its_folder(item: Item) -> bool:
     """Whether the file ``item`` recorded is still in the folder it was downloaded into (or
-    below it: a template's subfolders), by its path's text, as the history names it."""
+    below it: a template's subfolders), by its path's text, as the history names it; and,
+    once the file browser moved it, in the folder its download put it in (the task's folder
+    may be the download folder itself, which every folder of the person's own is below)."""
+    placed = str(item.extras.get("downloaded_as") or "")
+    if placed and Path(item.filename).parent != Path(placed).parent:
+        return False
     root = Path(item.download_folder)
     try:
         folder = resolve_folder(root, item.folder)

@@ -19,12 +19,14 @@ from .server import wait_for
 
 
 def aged_task(runtime: Runtime, client: falcon.testing.TestClient, origin: MediaOrigin,
-              name: str) -> tuple[dict[str, Any], list[Item]]:
-    """The task (keeping 2 days, in folder ``name``) and its items, oldest first."""
+              name: str, folder: str | None = None) -> tuple[dict[str, Any], list[Item]]:
+    """The task (keeping 2 days, in folder ``name`` unless ``folder`` says another) and its
+    items, oldest first."""
     origin.feeds.set(name, [FeedEntry("a", origin.clip_url, "a"),
                             FeedEntry("b", origin.clip2_url, "b")])
     made = client.simulate_post("/api/tasks", json={
-        "name": name, "url": f"{origin.base_url}/feeds/{name}.rss", "folder": name,
+        "name": name, "url": f"{origin.base_url}/feeds/{name}.rss",
+        "folder": name if folder is None else folder,
         "keep_days": 2, "auto_start": True})
     assert made.status_code == 200, made.text
     task = made.json
