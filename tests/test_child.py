@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
+from support.server import wait_for
 from yt_dlp.downloader.common import FileDownloader
 from yt_dlp.utils import DownloadError
 
@@ -121,6 +123,38 @@ def test_progress_reaches_the_engine_throttled_with_every_state(
     assert any(isinstance(m["eta"], int | float) and m["speed"] for m in downloading), progress
     assert all(m["total_bytes"] == size for m in downloading), progress
     assert len(progress) == len(downloading) + 2, progress
+
+
+def test_the_bytes_before_a_stall_are_told_without_waiting_for_more(
+        tmp_path: Path, origin: MediaOrigin, messages: Messages,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 KB in a burst (under PROGRESS_INTERVAL), then nothing: the newest count yt-dlp
+    gave is sent once its interval is up. Only the burst's first was, the item saying a few
+    KB at the burst's speed until yt-dlp's socket timeout (20 s) gave up on the server."""
+    seen: list[int] = []
+    relay_hook = child.ProgressRelay.download_hook
+
+    def seeing(self: child.ProgressRelay, d: dict[str, Any]) -> None:
+        if d.get("status") == "downloading":
+            seen.append(d.get("downloaded_bytes") or 0)
+        relay_hook(self, d)
+
+    monkeypatch.setattr(child.ProgressRelay, "download_hook", seeing)
+    job = {**download_job(tmp_path, origin.stall_url(300_000)),
+           "args": ["--socket-timeout", "5", "--retries", "0"]}
+    ended = threading.Event()
+
+    def download() -> None:
+        with contextlib.suppress(DownloadError):
+            child.run_download(job, messages.channel)
+        ended.set()
+
+    threading.Thread(target=download, daemon=True).start()
+    wait_for(ended.is_set, timeout=120, message="the stalled download to give up")
+    downloading = [m for m in messages.close()
+                   if m["type"] == "progress" and m["status"] == "downloading"]
+    assert len(seen) > 2 and seen[-1] > 100_000  # a burst of reads, then the stall
+    assert downloading[-1]["downloaded_bytes"] == seen[-1], (seen, downloading)
 
 
 def test_a_job_without_a_template_names_its_file_by_the_default_one(
