@@ -529,10 +529,10 @@ def test_the_package_names_load_on_first_use() -> None:
     """``appliance.store`` imports nothing of the ORM until one of its names is asked for
     (the command line's ``store.backups`` goes through it; see test_database_backup)."""
     package = importlib.import_module("appliance.store")
-    from appliance.store import items, records
+    from appliance.store import items, lists, records
 
     assert (package.Item, package.ItemStore, package.Page, package.StatusFilter) == (
-        records.Item, items.ItemStore, items.Page, items.StatusFilter)
+        records.Item, items.ItemStore, lists.Page, lists.StatusFilter)
     with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
         _ = package.Nothing
 

@@ -10,12 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .items import ItemStore, Page, StatusFilter
+    from .items import ItemStore
+    from .lists import Page, StatusFilter
     from .records import Item
 
 __all__ = ["Item", "ItemStore", "Page", "StatusFilter"]
 
-_HOMES = {"Item": ".records", "ItemStore": ".items", "Page": ".items", "StatusFilter": ".items"}
+_HOMES = {"Item": ".records", "ItemStore": ".items", "Page": ".lists", "StatusFilter": ".lists"}
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
@@ -23,41 +22,12 @@ from .database import (
     read_session,
     sync_to_disk,
 )
+from .lists import Page, StatusFilter
 from .order import Anchor, order_by
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class StatusFilter:
-    """``status=finished`` keeps one status; ``status=!finished`` drops it."""
-
-    status: str
-    exclude: bool = False
-
-    @classmethod
-    def parse(cls, text: str | None) -> StatusFilter | None:
-        if not text:
-            return None
-        if text.startswith("!"):
-            return cls(text[1:], exclude=True)
-        return cls(text)
-
-
-@dataclasses.dataclass(frozen=True)
-class Page:
-    items: list[Item]
-    total: int
-    page: int
-    per_page: int
-    # Only for a page read ``after`` a position: whether any item follows it.
-    more: bool = False
-
-    @property
-    def total_pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 class _Changes:
