@@ -281,7 +281,9 @@ def test_a_downloads_events_carry_the_time_of_its_last_stored_change(
     bench, which reads it, a state event 800 ms late)."""
     rt = start_runtime()
     seen: list[tuple[str, bool, float]] = []
-    [added] = rt.engine.add([{"url": origin.slow_url_at(400_000)}])
+    # About two seconds of download: progress a few times after its state change.
+    size = origin.path_for(origin.slow_url).stat().st_size
+    [added] = rt.engine.add([{"url": origin.slow_url_at(size // 2)}])
 
     def watch(event: Event) -> None:
         data = event.data if isinstance(event.data, dict) else {}
