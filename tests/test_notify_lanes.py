@@ -200,8 +200,9 @@ def test_a_stop_gives_a_send_in_flight_a_bounded_while_then_leaves_it(
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="appliance.notify"):
         service.notifier.stop()
-    took = time.monotonic() - started
-    assert 3 + 5 <= took < 10, took  # the drain and the grace, not the send's own timeout
+    # The drain and the grace were given (a lower bound: a busy box only adds to it)...
+    assert time.monotonic() - started >= 3 + 5
+    # ...and not the send's own timeout: the stop came back with the send still in flight.
     assert lane.thread.is_alive()
     assert "notification threads still sending after the stop: ['hangs']" in caplog.text
 
