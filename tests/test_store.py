@@ -588,3 +588,12 @@ def test_kept_batch_totals_when_a_batch_or_the_items_of_no_batch_go_whole(tmp_pa
     store.delete([i.id for i in [*loose, failed]])  # every item of no batch
     assert store.window("done", 0, 10, standalone=True)[1] == 0
     assert store.batch_count("unnamed") == 1
+
+
+def test_an_items_snapshot_is_a_copy_of_every_field_that_its_changes_leave_alone() -> None:
+    item = Item(id="a" * 32, url="https://example.com/v", title="One", status="downloading",
+                extras={"k": 1}, downloaded_bytes=10)
+    snapshot = item.snapshot()
+    assert snapshot == dataclasses.replace(item) and snapshot is not item
+    snapshot.status, snapshot.downloaded_bytes = "finished", 99
+    assert (item.status, item.downloaded_bytes) == ("downloading", 10)

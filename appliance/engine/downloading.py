@@ -9,7 +9,6 @@ Part of ``DownloadEngine`` (engine.py), under its owners and rules.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import time
@@ -259,7 +258,7 @@ class Downloading:
             titled = "title" in run.edited
             item.title = item.title if titled else summary.get("title") or item.title
             self._apply_edits(run)
-            done = dataclasses.replace(item)
+            done = item.snapshot()
         if result.get("skipped"):  # no file, and why (engine.child): neither archived nor NFO
             self._to_history(item, SKIP, run=run, durable=False, msg=str(result["skipped"]))
             return

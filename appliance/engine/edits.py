@@ -66,7 +66,7 @@ class Edits:
             before = self._set(item, changed)
         if changed:
             self._commit_change(item, before, changed)
-        return self.get(item_id) or dataclasses.replace(item), bool(changed)
+        return self.get(item_id) or item.snapshot(), bool(changed)
 
     @staticmethod
     def _not_waiting(fields: set[str]) -> AppError:

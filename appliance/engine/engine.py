@@ -17,7 +17,6 @@ Owners:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import shlex
@@ -193,16 +192,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
         with self._lock:
             item = self._items.get(item_id)
             if item is not None:
-                return dataclasses.replace(item)
+                return item.snapshot()
         return self.store.get(item_id)
 
     def queue_items(self) -> list[Item]:
         with self._lock:
-            return [dataclasses.replace(i) for i in self._items.values()]
+            return [i.snapshot() for i in self._items.values()]
 
     def active_items(self) -> list[Item]:
         with self._lock:
-            return [dataclasses.replace(r.item) for r in self._runs.values()
+            return [r.item.snapshot() for r in self._runs.values()
                     if not r.handed_back]
 
     def stats(self) -> dict[str, Any]:
@@ -240,7 +239,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
                 self.bus.publish(events.ITEM_ADDED, data)
         for item in items:
             self._submit_extraction(item)
-        return [dataclasses.replace(item) for item in items]
+        return [item.snapshot() for item in items]
 
     def _new_item(self, request: AddRequest) -> Item:
         return Item(

@@ -89,7 +89,7 @@ class Extraction:
             if item is None or self._stopping:
                 return
             self._extracting[item_id] = None
-            snapshot = dataclasses.replace(item)
+            snapshot = item.snapshot()
         try:
             skip = self._archived(snapshot, before_extraction=True)
             # The line it is skipped for stays with it (``extras``): the history's "remove
@@ -126,7 +126,7 @@ class Extraction:
         with self._lock:
             if not self._waiting(item):
                 return
-            work = dataclasses.replace(item)
+            work = item.snapshot()
         if result.get("type") == "skip":
             self._skip(item, result["message"], extras=result.get("extras") or item.extras)
             return
@@ -246,7 +246,7 @@ class Extraction:
         # Entries carry enough to download; conditions need each entry's full info.
         extract_each = self.conditions.enabled() and not item.extras.get("ignore_conditions")
         with self._lock:
-            parent = dataclasses.replace(item)
+            parent = item.snapshot()
         children = [
             dataclasses.replace(
                 parent,

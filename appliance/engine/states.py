@@ -33,7 +33,7 @@ class StateChanges:
                 with self._lock:
                     if self._items.get(item.id) is not item:
                         return
-                    snapshot = dataclasses.replace(item)
+                    snapshot = item.snapshot()
                 self.store.save(snapshot, durable=durable)
                 with self._lock:
                     # the stamp of its last stored change, which its progress events carry
@@ -74,7 +74,7 @@ class StateChanges:
         with self._lock:
             if not self._take(item, run):
                 return False
-            before = dataclasses.replace(item)
+            before = item.snapshot()
             self._mark_ended(item, status, **fields)
         # Out of the queue, the item is this thread's alone.
 
