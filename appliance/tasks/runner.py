@@ -124,13 +124,15 @@ class Outcome:
 class TaskRunner:
     def __init__(self, store: TaskStore, items: ItemStore, engine: DownloadEngine,
                  handlers: Handlers, bus: EventBus,
-                 on_task_change: Callable[[str, dict[str, Any]], None]) -> None:
+                 on_task_change: Callable[[str, dict[str, Any]], None],
+                 follow_clock: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.items = items
         self.engine = engine
         self.handlers = handlers
         self.bus = bus
         self._on_task_change = on_task_change
+        self._follow_clock = follow_clock
         self._lock = threading.Lock()
         self._running: dict[int, ExecutionLog | None] = {}
         # Tasks deleted while they ran: their runs queue nothing more.
@@ -408,6 +410,7 @@ class TaskRunner:
             # disk for good, out of any retention's reach, once it was back.
             said("warning", f"retention waits for the download folder: {problem}")
             return
+        self._follow_clock()  # a step since the loop's last look: dated again before ages
         finished = [i for i in self.items.batch(batch_id(task))
                     if i.status == FINISHED and i.filename]
         # The rule is the task's folder's: a file moved out of it (the browser's move, which

@@ -52,6 +52,7 @@ class TaskScheduler:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        follow_clock: Callable[[], None] = lambda: None,
     ) -> None:
         self._tasks = tasks
         self._some = some
@@ -60,6 +61,7 @@ class TaskScheduler:
         self._spread = spread
         self._clock = clock
         self._rng = rng
+        self._follow_clock = follow_clock
         self._lock = threading.Lock()
         # task id -> (the cron slot, when its run starts: the slot plus a random delay, and
         # what starts it: "timer", or "startup" for a run made up at start)
@@ -203,6 +205,9 @@ class TaskScheduler:
 
     def tick(self) -> list[int]:
         """Start the runs that are due; returns their task ids."""
+        # First: a forward step of the clock is what makes runs due (missed slots), and
+        # their retention must see the times it corrects.
+        self._follow_clock()
         now = self._clock()
         if now < self._last_step - MAX_SLEEP:  # not a second's step back: a clock set right
             self._replan(now)

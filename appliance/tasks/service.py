@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import events
+from ..clock_steps import ClockSteps
 from ..config import SettingsHolder
 from ..engine.engine import DownloadEngine
 from ..engine.options import resolve_folder
@@ -23,6 +24,7 @@ from ..errors import CONFLICT, INVALID_REQUEST, AppError, invalid, not_found
 from ..events import EventBus
 from ..files.fetch import fetch_image, policy
 from ..store import ItemStore
+from ..store.clock_steps import redate_finished
 from ..store.collections import Collection
 from ..store.records import Item
 from ..store.tasks import DEFINITION_FIELDS, TaskStore
@@ -95,12 +97,17 @@ class TaskService:
                                    self.definitions.all)
         self.handlers = Handlers([*(Isolated(h, self._list_in_child) for h in reading),
                                   GenericTaskHandler(engine.list_entries)])
-        self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce)
+        self._items = items
+        self.clock = ClockSteps()
+        self._clock_lock = threading.Lock()
+        self.runner = TaskRunner(store, items, engine, self.handlers, bus, self._announce,
+                                 self._follow_clock)
         self.scheduler = TaskScheduler(
             store.all, store.some, self.runner.execute,
             zone=lambda: time_zone(self._settings.current.tasks_timezone),
             spread=lambda: self._settings.current.tasks_spread,
             concurrency=self._settings.current.tasks_concurrency,
+            follow_clock=self._follow_clock,
         )
         self.scheduler.jobs.every(1).hours.do(self.prune)
         engine.presets.users.append(self._naming_preset)
@@ -118,6 +125,18 @@ class TaskService:
     def stop(self) -> None:
         self.runner.stopping.set()
         self.scheduler.stop()
+
+    def _follow_clock(self) -> None:
+        """Finished downloads dated again after a forward step of the clock (the loop and
+        each retention look; one at a time, so a step is applied once)."""
+        with self._clock_lock:
+            if (step := self.clock.step()) is not None:
+                try:
+                    moved = redate_finished(self._items, step)
+                except BaseException:
+                    self.clock.again(step)
+                    raise
+                log.info("%d finished download(s) dated %.0f s later", moved, step.seconds)
 
     def prune(self) -> None:
         removed = self.store.prune_executions(self._settings.current.executions_kept)
