@@ -21,8 +21,8 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, send, target
 
 from appliance.api.app import create_app
-from appliance.notify.outbox import LANE_SIZE
 from appliance.notify.messages import Burst
+from appliance.notify.outbox import LANE_SIZE
 from appliance.runtime import Runtime
 
 WINDOW = 0.3
