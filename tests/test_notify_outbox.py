@@ -23,6 +23,7 @@ from support.server import Server, wait_for
 from support.webhooks import Hit, Receiver, event_of, send, target
 
 from appliance.api.app import create_app
+from appliance.notify.outbox import LANE_SIZE, TOTAL_SIZE
 from appliance.runtime import Runtime
 
 HOOK = "/hook"
@@ -168,3 +169,33 @@ def test_rows_the_service_did_not_write_are_dropped_and_said_never_a_failed_star
         "disabled" in "\n".join(said)
     assert sum("that target is gone" in m for m in said) == 2
     assert len(receiver.to(HOOK)) == 1
+
+
+def test_an_outbox_filled_behind_the_service_is_read_back_bounded(
+        receiver: Receiver, start_runtime: Callable[..., Runtime],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """More rows than every queue keeps (written by another program): only the newest are
+    read into memory, the rest dropped and said; one target keeps LANE_SIZE in its queue."""
+    first = start_runtime()
+    client = TestClient(create_app(first))
+    hook = target(client, "hangs", receiver.url("/hang"), on=["log_info"])
+    database = first.settings.database_file
+    first.stop()
+    over = 5
+    _insert(database, [(f"db:{hook['id']}", f"d-{n}", _notice(data={"message": f"m{n}"}), 0,
+                        None) for n in range(TOTAL_SIZE + over)])
+    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+        second = start_runtime()
+        wait_for(lambda: receiver.to("/hang"), message="the first kept notice, hanging")
+        said = wait_for(lambda: [r.getMessage() for r in caplog.records
+                                 if "dropped" in r.getMessage()][1:] and caplog.records,
+                        message="both warnings")
+    messages = [r.getMessage() for r in said if "dropped" in r.getMessage()]
+    assert messages[0] == (f"{over} notification(s) waiting in the outbox were dropped, the "
+                           f"oldest: more than {TOTAL_SIZE} waited")
+    # the oldest kept went into flight at once; the newest LANE_SIZE wait behind it
+    assert messages[1].endswith(f"the oldest {TOTAL_SIZE - LANE_SIZE - 1} were dropped")
+    [in_flight] = receiver.to("/hang")
+    assert _delivery(in_flight) == f"d-{over}"
+    newest = range(TOTAL_SIZE + over - LANE_SIZE, TOTAL_SIZE + over)
+    assert [r.delivery for r in _rows(second)] == [f"d-{over}", *(f"d-{n}" for n in newest)]

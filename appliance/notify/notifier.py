@@ -154,6 +154,10 @@ class Notifier:
         """The notices the outbox kept, back in their lanes in their order (before any new
         event: those come after them)."""
         targets = {t.key: t for t in self._current_targets() if t.enabled}
+        if self._dirty:  # the targets could not be read: their notices wait for a start that can
+            log.warning("the notifications kept from before the restart wait for the next "
+                        "start: the notification targets could not be read")
+            return
         lanes = set()
         for job in self.outbox.restore(targets):
             lane = self._lane(job.target)

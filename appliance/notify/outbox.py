@@ -169,7 +169,13 @@ class Outbox:
     def restore(self, targets: dict[str, Target]) -> list[Job]:
         """The waiting notices of ``targets`` (enabled targets by key), oldest first; the
         rows that cannot be read or whose target is gone or disabled are dropped and said."""
-        rows = self._guarded(self.store.waiting, "read") or []
+        # No more than the queues keep (a table filled behind the service's back is not
+        # read whole into memory): the newest, the rest dropped and said.
+        rows = self._guarded(lambda: self.store.waiting(TOTAL_SIZE), "read") or []
+        if len(rows) == TOTAL_SIZE and (older := self._guarded(
+                lambda: self.store.remove_before(rows[0].row), "write")):
+            log.warning("%d notification(s) waiting in the outbox were dropped, the oldest: "
+                        "more than %d waited", older, TOTAL_SIZE)
         jobs: list[Job] = []
         unreadable: list[str] = []
         orphans: dict[str, int] = {}

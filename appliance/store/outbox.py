@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from pony import orm
 
 from .database import read_session, write_session
@@ -59,7 +60,7 @@ class OutboxStore:
                 "INSERT INTO notification_outbox (target, delivery, notice, attempts) "
                 "SELECT json_extract(value, '$$[0]'), json_extract(value, '$$[1]'), "
                 "json_extract(value, '$$[2]'), 0 FROM json_each($rows) RETURNING id",
-                globals={}, locals={"rows": json.dumps(rows)}).fetchall()]
+                globals={}, locals={"rows": orjson.dumps(rows).decode()}).fetchall()]
         # The rows went in in the array's order, one writer at a time: their ids ascend with it.
         return sorted(ids)
 
@@ -92,12 +93,20 @@ class OutboxStore:
                 "WHERE id IN (SELECT value FROM json_each($ids))", globals={},
                 locals={"attempts": attempts, "next_at": next_at, "ids": json.dumps(chosen)})
 
-    def waiting(self) -> list[Waiting]:
-        """Every row, oldest first."""
+    def waiting(self, limit: int = -1) -> list[Waiting]:
+        """The newest ``limit`` rows (-1: all), oldest first."""
         with read_session(self._db):
-            return [Waiting(*row) for row in self._db.select(
+            rows = [Waiting(*row) for row in self._db.select(
                 "id, target, delivery, notice, attempts, next_at FROM notification_outbox "
-                "ORDER BY id")]
+                "ORDER BY id DESC LIMIT $limit", globals={}, locals={"limit": limit})]
+        return rows[::-1]
+
+    def remove_before(self, row: int) -> int:
+        """Forget the rows older than ``row``; how many there were."""
+        with write_session(self._db, durable=False):
+            return int(self._db.execute(
+                "DELETE FROM notification_outbox WHERE id < $row", globals={},
+                locals={"row": row}).rowcount)
 
     def counts(self) -> dict[str, int]:
         """How many rows wait for each target that has some."""
