@@ -199,3 +199,29 @@ def test_an_outbox_filled_behind_the_service_is_read_back_bounded(
     assert _delivery(in_flight) == f"d-{over}"
     newest = range(TOTAL_SIZE + over - LANE_SIZE, TOTAL_SIZE + over)
     assert [r.delivery for r in _rows(second)] == [f"d-{over}", *(f"d-{n}" for n in newest)]
+
+
+def test_a_chat_summary_failing_at_a_stop_is_merged_again_after_it(
+        receiver: Receiver, start_runtime: Callable[..., Runtime]) -> None:
+    # (the wait for the retry after the restart is what was left of it: a few seconds)
+    settings = {"YTP_NOTIFY_BURST_WINDOW": "0.3", "YTP_NOTIFY_RETRY_DELAY": "3"}
+    receiver.answers["/chat"] = 503
+    first = start_runtime(**settings)
+    client = TestClient(create_app(first))
+    chat = target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])
+    for n in (1, 2):
+        first.bus.publish("item_added", {"id": f"e{n}", "title": f"Entry {n}", "batch_id": "P",
+                                         "batch_name": "My list"})
+    for n in (1, 2):
+        first.bus.publish("item_completed", {"id": f"e{n}", "status": "finished"})
+    wait_for(lambda: receiver.to("/chat"), message="the summary's first try, answered 503")
+    assert client.simulate_get(f"/api/notifications/{chat['id']}").json["waiting"] == 2
+    first.stop()
+    receiver.answers["/chat"] = 200
+    second = start_runtime(**settings)
+    wait_for(lambda: [h for h in receiver.to("/chat") if h.status == 200],
+             message="the summary sent after the restart")
+    wait_for(lambda: not _rows(second), message="its rows gone")
+    hits = receiver.to("/chat")
+    assert {h.json()["title"] for h in hits} == {"Downloaded 2 items from My list"}
+    assert [h.status for h in hits if h.status != 503] == [200]
