@@ -149,6 +149,7 @@ def test_rows_the_service_did_not_write_are_dropped_and_said_never_a_failed_star
         (key, "d-unknown-event", _notice(event="rm -rf /"), 0, None),
         (key, "d-item-text", _notice(item="x"), 0, None),
         (key, "d-at-text", _notice(at="soon"), 0, None),
+        (key, "d-at-never", _notice(at=1e30), 0, None),
         (key, "d-attempts-text", _notice(), "many", None),
         (key, "d-next-at-text", _notice(), 0, "later"),
         ("db:999", "d-gone", _notice(), 0, None),
@@ -163,12 +164,13 @@ def test_rows_the_service_did_not_write_are_dropped_and_said_never_a_failed_star
     wait_for(lambda: not _rows(second), message="every row gone")
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     [unreadable] = [m for m in said if "could not be read" in m]
-    assert unreadable.startswith("7 notification(s) waiting in the outbox could not be read "
+    assert unreadable.startswith("8 notification(s) waiting in the outbox could not be read "
                                  "and were dropped: row ")
     assert "notification(s) waiting for 'db:999' were dropped: that target is gone or " \
         "disabled" in "\n".join(said)
     assert sum("that target is gone" in m for m in said) == 2
     assert len(receiver.to(HOOK)) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
 
 
 def test_an_outbox_filled_behind_the_service_is_read_back_bounded(

@@ -36,6 +36,7 @@ LANE_SIZE = 1000  # notices waiting in one target's queue
 TOTAL_SIZE = 10_000  # in all queues
 SAY_EVERY = 60.0  # seconds: how often an overflow that goes on is said
 QUIET = 1.0  # seconds without events: the burst that overflowed is over, its count said
+LATEST = 253402300800  # 10000-01-01: the end of the times a date can show
 
 
 @dataclasses.dataclass(eq=False)
@@ -67,8 +68,10 @@ def notice_of(text: str) -> Notice:
         raise ValueError("not a notice's fields")
     if not all(isinstance(fields[k], str) for k in _STRINGS) or fields["event"] not in EVENTS:
         raise ValueError("a field is not text, or the event is unknown")
-    if not isinstance(fields["item"], dict) or isinstance(fields["at"], bool) or \
-            not isinstance(fields["at"], int | float):
+    at = fields["at"]
+    # (a time no clock shows, 1e30, failed the envelope's date with a traceback at the send)
+    if not isinstance(fields["item"], dict) or isinstance(at, bool) or \
+            not isinstance(at, int | float) or not 0 <= at < LATEST:
         raise ValueError("item is not an object or at not a time")
     # A playlist's state is the dispatcher's of now: a restored summary waits for no entry.
     return Notice(**{**fields, "at": float(fields["at"]), "batch_open": False})
