@@ -38,6 +38,7 @@ from .slots import IMAGE_FETCHES, OUTSIDE_WAITS, Slots
 from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
+from .store.outbox import OutboxStore
 from .store.records import most_relevant
 from .store.tasks import TaskStore
 from .systemd import ServiceAgent
@@ -168,7 +169,8 @@ class Runtime:
         tables.keep_in(settings.config_path)
         self.engine = DownloadEngine(held, self.store, self.bus)
         self.notifications = NotificationStore(self.store.entities.NotificationTarget)
-        self.notifier = Notifier(held, self.notifications, self.bus)
+        self.notifier = Notifier(held, self.notifications, self.bus,
+                                 OutboxStore(self.store.entities.NotificationOutbox))
         self.url_info = UrlInfo(self.engine.extract_url, self.engine.presets, held)
         self.service = QueueService(self)
         self.tasks = TaskService(held, TaskStore(self.store.entities),

@@ -413,7 +413,8 @@ class _NoStore:
 
 def test_full_queue_drops_and_never_blocks(tmp_path: Path) -> None:
     bus = EventBus()
-    notifier = Notifier(make_settings(tmp_path), _NoStore(), bus)  # type: ignore[arg-type]
+    notifier = Notifier(make_settings(tmp_path), _NoStore(), bus,  # type: ignore[arg-type]
+                        _NoStore())  # type: ignore[arg-type]
     notifier._events.maxsize = 2  # a tiny queue, and no dispatcher draining it
     bus.subscribe(notifier._on_event)
     for _ in range(5):

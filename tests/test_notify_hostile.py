@@ -206,7 +206,13 @@ def test_a_database_that_cannot_be_written_is_said_once_not_at_each_delivery(
         assert len(said) == 1 and said[0].levelno == logging.WARNING
         assert said[0].exc_info is None
         assert "another program holds a lock on it" in said[0].getMessage()
+        # the outbox too: its notices went unkept (and were sent), said once, then kept again
+        unkept = [r for r in caplog.records if "not kept across a restart" in r.getMessage()]
+        assert len(unkept) == 1 and unkept[0].exc_info is None
+        wait_for(lambda: [r for r in caplog.records if "kept across a restart again" in
+                          r.getMessage()], message="the outbox written again, said")
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert rt.notifier.outbox.store.waiting() == []
     finally:
         shell.close()
         rt.stop()

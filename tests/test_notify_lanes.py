@@ -21,8 +21,8 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, send, target
 
 from appliance.api.app import create_app
-from appliance.notify.lanes import LANE_SIZE
 from appliance.notify.messages import Burst
+from appliance.notify.outbox import LANE_SIZE
 from appliance.runtime import Runtime
 
 WINDOW = 0.3
@@ -169,20 +169,27 @@ def test_a_targets_failure_is_never_notified_itself(receiver: Receiver,
 
 def test_a_hanging_target_holds_a_bounded_backlog_and_never_the_exit(
         receiver: Receiver, service: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """Past LANE_SIZE waiting the OLDEST go (they were the newest, one warning each: a line
+    per event of a burst), their outbox rows with them, said in one warning for the burst."""
     client = TestClient(create_app(service))
     hook = target(client, "hangs", receiver.url("/hang"), on=["log_info"])
+    over = 50
     with caplog.at_level(logging.WARNING, logger="appliance.notify"):
         service.bus.message("info", "first", "first")
         wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
-        # One in flight, LANE_SIZE waiting: the next one is dropped, and said so.
-        for n in range(LANE_SIZE + 1):
+        for n in range(LANE_SIZE + over):
             service.bus.message("info", "more", f"event {n}")
         lane = service.notifier._lanes[f"db:{hook['id']}"]
-        wait_for(lambda: lane.jobs.full(), message="the lane's queue full")
-        [dropped] = wait_for(lambda: [r for r in caplog.records if "behind" in r.getMessage()],
-                             message="the warning about the dropped event")
-    assert dropped.getMessage() == (f"notification target 'hangs' is {LANE_SIZE} events "
-                                    "behind: dropping one")
+        [dropped] = wait_for(lambda: [r for r in caplog.records if "dropped" in r.getMessage()],
+                             message="the warning about the dropped events")
+    assert dropped.getMessage() == (
+        f"notification target 'hangs' had more than {LANE_SIZE} notices waiting (10000 in all "
+        f"targets at most): the oldest {over} were dropped")
+    waiting = [job.notice.data["message"] for job in lane.jobs.queue]
+    assert waiting == [f"event {n}" for n in range(over, LANE_SIZE + over)]
+    # the outbox keeps what waits (and the send in flight), not what went
+    assert client.simulate_get(f"/api/notifications/{hook['id']}").json["waiting"] == \
+        LANE_SIZE + 1
     # A send still hanging when the service stops must not keep the process alive.
     assert lane.thread.daemon
 
@@ -295,23 +302,28 @@ def test_a_lanes_wakeups_and_its_stop_are_no_errors(
     assert service.notifier._events.empty()
 
 
-def test_what_a_stop_leaves_unsent_is_said(
+def test_what_a_stop_leaves_unsent_is_said_and_kept(
         receiver: Receiver, start_runtime: Callable[..., Runtime],
         caplog: pytest.LogCaptureFixture) -> None:
-    """Events still waiting behind a hanging send when the service stops are lost (nothing
-    keeps them across a restart): that was said nowhere. Now a warning counts them."""
+    """Events still waiting behind a hanging send when the service stops were lost, said
+    nowhere; then said lost. Now they wait in the outbox for the next start, said so."""
     service = start_runtime(YTP_NOTIFY_TIMEOUT="6", YTP_NOTIFY_RETRIES="0")
     client = TestClient(create_app(service))
-    target(client, "hangs", receiver.url("/hang"), on=["log_info"])
+    hook = target(client, "hangs", receiver.url("/hang"), on=["log_info"])
     service.bus.message("info", "first", "first")
     wait_for(lambda: receiver.to("/hang"), message="the first send, hanging")
     for n in range(4):
         service.bus.message("info", "more", f"event {n}")
     [lane] = service.notifier._lanes.values()
     wait_for(lambda: lane.jobs.qsize() == 4, message="four events waiting")
-    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+    with caplog.at_level(logging.INFO, logger="appliance.notify"):
         service.notifier.stop()
         wait_for(lambda: not lane.thread.is_alive(), message="the lane's end")
-    assert ("4 notification event(s) for 'hangs' were not sent: the service stopped while "
-            "they waited") in caplog.text
+    assert ("4 notification event(s) for 'hangs' wait for the next start: the service "
+            "stopped while they waited") in caplog.text
+    assert "were not sent" not in caplog.text
     assert len(receiver.to("/hang")) == 1
+    # the one in flight timed out with no retry left: given up; the four are kept
+    waiting = service.notifier.outbox.store.waiting()
+    assert [w.target for w in waiting] == [f"db:{hook['id']}"] * 4
+    assert ['"event 0"' in w.notice for w in waiting] == [True, False, False, False]

@@ -77,8 +77,8 @@ def test_what_is_stored_from_a_body() -> None:
     with pytest.raises(errors.AppError, match=r"Unknown field\(s\) in request: body\."):
         build({"name": "a", "request": {"url": "http://h/", "body": "x"}})
     # What GET shows may be sent back as it is: the read-only fields are ignored.
-    assert build({"name": "a", "id": 4, "last_status": "ok", "request": {"url": "http://h/"}})[
-        "name"] == "a"
+    assert build({"name": "a", "id": 4, "last_status": "ok", "waiting": 3,
+                  "request": {"url": "http://h/"}})["name"] == "a"
 
 
 @pytest.mark.parametrize(("url", "shown"), [

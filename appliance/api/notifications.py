@@ -10,6 +10,7 @@ from .. import errors, events
 from ..notify import EVENTS
 from ..notify.targets import MAX_NAME, MAX_NAMES, METHODS, TYPES, build, masked_request
 from ..runtime import Runtime
+from ..store.outbox import target_key
 from .pagination import OPENAPI_HEADERS, openapi_parameters, page_request, pagination
 from .requests import json_object
 from .schemas import WAITING_OUTSIDE, error, json_body, json_response, path_param
@@ -17,8 +18,9 @@ from .schemas import WAITING_OUTSIDE, error, json_body, json_response, path_para
 NOT_FOUND = "Notification target not found."
 
 
-def public(target: dict[str, Any]) -> dict[str, Any]:
-    """A target as clients see it: secrets in the URL and headers masked."""
+def public(target: dict[str, Any], waiting: int = 0) -> dict[str, Any]:
+    """A target as clients see it: secrets in the URL and headers masked; ``waiting``: how
+    many notices wait for it (in its queue or for a retry)."""
     return {
         "id": target["id"],
         "name": target["name"],
@@ -29,6 +31,7 @@ def public(target: dict[str, Any]) -> dict[str, Any]:
         "last_status": target.get("last_status"),
         "last_error": target.get("last_error"),
         "last_sent_at": target.get("last_sent_at"),
+        "waiting": waiting,
     }
 
 
@@ -37,8 +40,11 @@ class _Base:
         self.runtime = runtime
         self.store = runtime.notifications
 
+    def _waiting(self, target_id: int) -> int:
+        return self.runtime.notifier.waiting().get(target_key(target_id), 0)
+
     def _announce(self, action: str, target: dict[str, Any]) -> dict[str, Any]:
-        shown = public(target)
+        shown = public(target, self._waiting(target["id"]))
         self.runtime.bus.publish(events.CONFIG_UPDATE, {
             "feature": "notifications", "action": action, "data": shown,
         })
@@ -61,8 +67,9 @@ class Targets(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         paging = page_request(req, self.runtime.settings.default_pagination)
         items, total = self.store.page(paging.page, paging.per_page)
+        waiting = self.runtime.notifier.waiting()
         resp.media = {
-            "items": [public(t) for t in items],
+            "items": [public(t, waiting.get(target_key(t["id"]), 0)) for t in items],
             "pagination": pagination(req, resp, paging, total, len(items)),
             "apprise_config": self.runtime.notifier.file_targets(),
         }
@@ -74,7 +81,8 @@ class Targets(_Base):
 
 class Target(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response, target_id: str) -> None:
-        resp.media = public(self._target(target_id)[1])
+        number, target = self._target(target_id)
+        resp.media = public(target, self._waiting(number))
 
     def _update(self, req: falcon.Request, resp: falcon.Response, target_id: str,
                 partial: bool) -> None:
@@ -150,6 +158,8 @@ _read_only = {
     "last_status": {"anyOf": [{"enum": ["ok", "failed"]}, {"type": "null"}]},
     "last_error": {"type": ["string", "null"]},
     "last_sent_at": {"type": ["number", "null"], "description": "Unix time of the last send."},
+    "waiting": {"type": "integer", "minimum": 0, "description": "Notices waiting for it (its "
+                "queue, a retry); kept across a restart."},
 }
 _fields = {
     "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
@@ -160,7 +170,7 @@ _fields = {
 _target = {
     "type": "object",
     "required": ["id", "name", "on", "presets", "enabled", "request", "last_status",
-                 "last_error", "last_sent_at"],
+                 "last_error", "last_sent_at", "waiting"],
     "description": "Secrets in request.url and header values are masked (****); sending a "
                    "masked value back keeps the stored secret.",
     "properties": {**_fields, "request": {**_request, "required": [

@@ -1,10 +1,9 @@
 """A target as delivery sees it, and its lane: the queue and thread that send to it, merge
 chat bursts and retry (the rule: ``Lane``). The dispatcher that feeds the lanes:
-``notifier.py``."""
+``notifier.py``; what keeps their notices across a restart: ``outbox.py``."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import queue
@@ -15,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..outbound import checked_session
+from ..store.outbox import target_key
 from . import messages
 from .batches import BatchClosed, Notice
 from .catalog import DUPLICATES, EVENTS, ITEM_EVENTS, MERGE_GROUP
+from .outbox import Job
 from .senders import Outcome
 from .targets import is_webhook, scrub
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("appliance.notify")
 
-LANE_SIZE = 1000  # events waiting for one target
 MAX_BACKOFF = 300.0  # seconds; the longest wait between two retries
 # A chat summary waits for the rest of its playlist at most this long, so a long playlist
 # still reports what it has done every so often.
@@ -54,7 +54,7 @@ class Target:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Target:
-        return cls(f"db:{record['id']}", record["id"], record["name"], tuple(record["on"]),
+        return cls(target_key(record["id"]), record["id"], record["name"], tuple(record["on"]),
                    tuple(record["presets"]), record["enabled"], record["request"])
 
     def wants(self, notice: Notice) -> bool:
@@ -84,6 +84,12 @@ class Group:
     last: float
     batch_open: bool = False
     burst: messages.Burst = dataclasses.field(default_factory=messages.Burst)
+    attempts: int = 0  # the retry state its restored notices had
+    next_at: float = 0.0
+
+    def rows(self) -> list[int | None]:
+        """The outbox rows of what it holds whole (what it only counts has none)."""
+        return [b["row"] for b in self.burst.briefs]
 
     def due_at(self, window: float) -> float:
         hold_until = self.first + BURST_MAX_HOLD
@@ -101,13 +107,17 @@ class Lane:
     sent anyway once it has been held ``BURST_MAX_HOLD`` seconds. A group of one event is
     sent as that event's own message. Other events (pause, resume, log messages, test) are
     sent at once. Webhooks get every event, one request each, at once.
+
+    Each notice's outbox row goes once it is delivered, given up or not wanted; a stop leaves
+    it. A group keeps the rows of the events it holds whole; those it only counts lose theirs
+    as they join (after a restart the summary lists what it held).
     """
 
     def __init__(self, notifier: Notifier, target: Target) -> None:
         self.notifier = notifier
         self.key = target.key
         self.name = target.name
-        self.jobs: queue.Queue[Any] = queue.Queue(maxsize=LANE_SIZE)
+        self.jobs: queue.Queue[Any] = queue.Queue()  # bounded by ``trim``
         self.groups: dict[tuple[str, str], Group] = {}
         self.closing = False
         self.discard = False
@@ -116,18 +126,25 @@ class Lane:
                                        daemon=True)
 
     def put(self, job: Any) -> None:
-        try:
-            self.jobs.put_nowait(job)
-        except queue.Full:
-            log.warning("notification target %r is %d events behind: dropping one",
-                        self.name, LANE_SIZE)
+        self.jobs.put_nowait(job)
+
+    def trim(self, keep: int) -> list[Job]:
+        """Take the oldest notices out of the queue, so that at most ``keep`` wait; them.
+        (the job in hand and what a group holds are not in the queue)"""
+        with self.jobs.mutex:
+            waiting = [job for job in self.jobs.queue if isinstance(job, Job)]
+            gone = waiting[:max(0, len(waiting) - keep)]
+            if gone:
+                dropped = set(gone)
+                kept = [job for job in self.jobs.queue if job not in dropped]
+                self.jobs.queue.clear()
+                self.jobs.queue.extend(kept)
+            return gone
 
     def close(self, *, discard: bool = False) -> None:
         self.discard = self.discard or discard
         self.closing = True
-        # When the queue is full the lane is busy: it sees ``closing`` after the job in hand.
-        with contextlib.suppress(queue.Full):
-            self.jobs.put_nowait(STOP)
+        self.jobs.put_nowait(STOP)
 
     def _next_timeout(self) -> float | None:
         if not self.groups:
@@ -159,13 +176,18 @@ class Lane:
             self.notifier.store.release_thread()
 
     def _say_unsent(self, job: Any) -> None:
-        """What a stop left unsent, said: it is lost (nothing keeps it across a restart)."""
-        waiting = [job, *self.jobs.queue]
-        unsent = sum(isinstance(j, tuple) for j in waiting) + sum(
-            g.burst.count() for g in self.groups.values())
-        if unsent:
+        """What a stop left unsent, said: what has its outbox row is sent after the restart;
+        the rest (the database refused its row, a summary only counted it) is lost."""
+        waiting = [j for j in (job, *self.jobs.queue) if isinstance(j, Job)]
+        rows = [j.row for j in waiting] + [r for g in self.groups.values() for r in g.rows()]
+        kept = sum(row is not None for row in rows)
+        lost = len(rows) - kept + sum(sum(g.burst.more.values()) for g in self.groups.values())
+        if kept:
+            log.info("%d notification event(s) for %r wait for the next start: the service "
+                     "stopped while they waited", kept, self.name)
+        if lost:
             log.warning("%d notification event(s) for %r were not sent: the service stopped "
-                        "while they waited", unsent, self.name)
+                        "while they waited, and they were not kept", lost, self.name)
 
     def _guarded(self, step: Callable[..., None], job: Any = None, **kwargs: Any) -> None:
         """One step of the lane; whatever it raises fails that step only (recorded on the
@@ -174,8 +196,9 @@ class Lane:
             step(*([job] if job is not None else []), **kwargs)
         except Exception as exc:
             log.exception("notification lane %r could not handle an event", self.name)
-            if isinstance(job, tuple):
-                self.notifier.record(job[0], internal_error(exc, job[0]))
+            if isinstance(job, Job):  # given up: a restart would meet the same bug
+                self.notifier.outbox.done([job.row])
+                self.notifier.record(job.target, internal_error(exc, job.target))
 
     def _handle(self, job: Any) -> None:
         if isinstance(job, BatchClosed):
@@ -183,27 +206,33 @@ class Lane:
                 if group.batch_id == job.batch_id:
                     group.batch_open = False
             return
-        target, notice = job
+        notice = job.notice
         # Where the target points now, and what it wants: it may have been edited (a new URL,
         # events it no longer wants) or disabled while the event waited behind a hanging send.
-        target = self.notifier.latest(target)
+        target = self.notifier.latest(job.target)
         if not target.wants(notice):
+            self.notifier.outbox.done([job.row])
             return
         if target.chat and notice.event in MERGE_GROUP and self.notifier.window > 0:
-            self._join(target, notice)
+            self._join(target, job)
             return
         if target.chat:
-            self.deliver(target, messages.describe(notice.event, notice.item or notice.data))
+            payload: Any = messages.describe(notice.event, notice.item or notice.data)
         else:
-            self.deliver(target, messages.envelope(notice.event, notice.data, notice.at))
+            payload = messages.envelope(notice.event, notice.data, notice.at, job.delivery)
+        self.deliver(target, payload, [job.row], job.attempts, job.next_at)
 
-    def _join(self, target: Target, notice: Notice) -> None:
+    def _join(self, target: Target, job: Job) -> None:
+        notice = job.notice
         if notice.event == events.ITEM_ADDED and notice.batch_id:
             # A playlist's entries replace the item it was added as: that item's own
             # "queued" and "removed" need not reach people.
             for group in self.groups.values():
-                group.burst.briefs = [b for b in group.burst.briefs
-                                      if b["data"].get("id") != notice.batch_id]
+                replaced = [b for b in group.burst.briefs
+                            if b["data"].get("id") == notice.batch_id]
+                if replaced:
+                    self.notifier.outbox.done(b["row"] for b in replaced)
+                    group.burst.briefs = [b for b in group.burst.briefs if b not in replaced]
             self.groups = {k: g for k, g in self.groups.items() if g.burst.count()}
         kind = MERGE_GROUP[notice.event]
         now = time.monotonic()
@@ -214,7 +243,13 @@ class Lane:
         group.target, group.last = target, now
         group.batch_open = notice.batch_open and kind == "finished"
         group.batch_name = group.batch_name or notice.batch_name
-        group.burst.add(messages.brief(notice.event, notice.item, notice.at))
+        group.attempts = max(group.attempts, job.attempts)
+        group.next_at = max(group.next_at, job.next_at)
+        held = len(group.burst.briefs)
+        group.burst.add({**messages.brief(notice.event, notice.item, notice.at),
+                         "row": job.row, "delivery": job.delivery})
+        if len(group.burst.briefs) == held:  # only counted: its row is no use
+            self.notifier.outbox.done([job.row])
 
     def _flush(self, *, everything: bool = False) -> None:
         now, window = time.monotonic(), self.notifier.window
@@ -224,22 +259,32 @@ class Lane:
                 # Where the target points now: it may have been edited while the group waited.
                 target = self.notifier.latest(group.target)
                 if not target.enabled:
+                    self.notifier.outbox.done(group.rows())
                     continue
                 if target.chat:
                     self.deliver(target, messages.summarize(
-                        group.kind, group.batch_name, group.burst))
+                        group.kind, group.batch_name, group.burst), group.rows(),
+                        group.attempts, group.next_at)
                 else:  # the target became a webhook meanwhile: what was held whole
                     for b in group.burst.briefs:
-                        self.deliver(target, messages.envelope(b["event"], b["data"], b["at"]))
+                        self.deliver(target, messages.envelope(
+                            b["event"], b["data"], b["at"], b["delivery"]), [b["row"]])
                     if group.burst.more:
                         log.info("notification target %r became a webhook during a burst: "
                                  "%d of its events were only counted, not sent", self.name,
                                  sum(group.burst.more.values()))
 
-    def deliver(self, target: Target, payload: Any) -> Outcome:
-        """Send with retries (transient failures only, backoff doubling), record the result."""
+    def deliver(self, target: Target, payload: Any, rows: list[int | None],
+                attempts: int = 0, next_at: float = 0.0) -> None:
+        """Send with retries (transient failures only, backoff doubling), record the result;
+        the outbox ``rows`` go unless a stop came first. ``attempts`` and ``next_at``: the
+        retry state of restored notices (their wait is kept)."""
         notifier = self.notifier
-        attempt = 0
+        wait = next_at - time.time()
+        if wait > 0 and notifier.stopping.wait(min(wait, MAX_BACKOFF)):
+            return  # (kept for the next start)
+        attempt = attempts
+        stopped = False
         while True:
             if self.session is None and not target.chat:
                 self.session = checked_session("notifications")  # (requests loads here: ~15 MB)
@@ -251,21 +296,25 @@ class Lane:
                 delay = max(delay, min(outcome.retry_after, MAX_BACKOFF))
             log.info("notification to %r failed (%s); retry %d of %d in %.1f s", target.name,
                      outcome.error, attempt + 1, notifier.retries, delay)
+            notifier.outbox.retrying(rows, attempt + 1, time.time() + delay)
             if notifier.stopping.wait(delay):
-                break  # stopping: no more retries
+                stopped = True  # no more retries: the next start goes on with them
+                break
             latest = notifier.latest(target)  # the next try goes where the target points now
             if not latest.enabled or latest.chat != target.chat:
                 break  # (disabled or deleted meanwhile; or its payload is for the other kind)
             target = latest
             attempt += 1
+        if not stopped:
+            notifier.outbox.done(rows)
         if not outcome.ok:
-            log.warning("notification to %r failed after %d attempt(s): %s", target.name,
-                        attempt + 1, outcome.error, exc_info=outcome.bug)
+            log.warning("notification to %r failed after %d attempt(s)%s: %s", target.name,
+                        attempt + 1, "; kept for the next start" if stopped else "",
+                        outcome.error, exc_info=outcome.bug)
             if attempt:
                 outcome = dataclasses.replace(
                     outcome, error=f"{outcome.error} ({attempt + 1} attempts)")
         notifier.record(target, outcome)
-        return outcome
 
 
 def internal_error(exc: Exception, target: Target) -> Outcome:

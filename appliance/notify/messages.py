@@ -134,11 +134,12 @@ def describe(name: str, data: Any) -> Message:
     return Message(name.replace("_", " ").capitalize(), str(data), INFO)
 
 
-def envelope(name: str, data: Any, at: float) -> dict[str, Any]:
-    """What a webhook receives under its ``data_key``: the event, text for people, the data."""
+def envelope(name: str, data: Any, at: float, delivery: str | None = None) -> dict[str, Any]:
+    """What a webhook receives under its ``data_key``: the event, text for people, the data.
+    ``delivery``: its id, the same at each try (a new one when None)."""
     message = describe(name, data)
     return {
-        "id": str(uuid.uuid4()),
+        "id": delivery or str(uuid.uuid4()),
         "event": name,
         "title": message.title,
         "message": message.body,

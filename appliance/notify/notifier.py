@@ -13,6 +13,9 @@
   need).
 - Chat (Apprise) lanes merge bursts; webhooks get every event as it comes. See
   ``lanes.Lane`` for the rule.
+- The dispatcher writes what it hands to lanes to the outbox first (the events it finds
+  waiting, in one transaction), and the start reads the outbox back into the lanes: a stop or
+  a crash loses no notice that reached it (``outbox.py``).
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ from ..events import Event, EventBus
 from ..files.fetch import policy
 from ..store.database import StorageFailure
 from ..store.notifications import NotificationStore
+from ..store.outbox import OutboxStore
 from . import messages
 from .batches import BatchClosed, BatchTracker
 from .catalog import EVENTS, TEST
 from .lanes import STOP, Lane, Target, internal_error
+from .outbox import LANE_SIZE, QUIET, TOTAL_SIZE, Job, Outbox, fair_share
 from .senders import Outcome, send_apprise, send_webhook
 from .targets import asset, default_request, masked_request
 
@@ -47,13 +52,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("appliance.notify")
 
 QUEUE_SIZE = 2000  # events waiting for the dispatcher
+BATCH = 500  # events the dispatcher routes at once (their outbox rows: one transaction)
 CONFIG_FILE = "apprise.yml"
 
 
 class Notifier:
     def __init__(self, settings: Settings | SettingsHolder, store: NotificationStore,
-                 bus: EventBus) -> None:
+                 bus: EventBus, outbox: OutboxStore) -> None:
         self.store = store
+        self.outbox = Outbox(outbox)
         self.bus = bus
         self.settings = SettingsHolder.of(settings)
         self.config_file: Path = self.settings.current.config_path / CONFIG_FILE
@@ -98,6 +105,7 @@ class Notifier:
 
     def start(self) -> None:
         self._file_targets = self._load_config_file()
+        self._restore()
         self._thread = threading.Thread(target=self._dispatch_loop, name="notify-dispatch",
                                         daemon=True)
         self._thread.start()
@@ -139,7 +147,23 @@ class Notifier:
             log.warning("notification threads still sending after the stop: %s", left)
         if self.dropped:
             log.warning("%d notification event(s) were dropped (queue full)", self.dropped)
+        self.outbox.overflow.say()
         self._thread = None
+
+    def _restore(self) -> None:
+        """The notices the outbox kept, back in their lanes in their order (before any new
+        event: those come after them)."""
+        targets = {t.key: t for t in self._current_targets() if t.enabled}
+        if self._dirty:  # the targets could not be read: their notices wait for a start that can
+            log.warning("the notifications kept from before the restart wait for the next "
+                        "start: the notification targets could not be read")
+            return
+        lanes = set()
+        for job in self.outbox.restore(targets):
+            lane = self._lane(job.target)
+            lane.put(job)
+            lanes.add(lane)
+        self._bound(lanes)
 
     # --- the hand-off (publisher's thread) ------------------------------------------------
 
@@ -168,29 +192,71 @@ class Notifier:
     def _dispatch_loop(self) -> None:
         try:
             while True:
-                event = self._events.get()
-                if event is STOP or self._abandon.is_set():
+                batch, stop = self._take()
+                puts: list[tuple[Lane, Any]] = []
+                for event in batch:
+                    try:
+                        puts += self._dispatch(event)
+                    except Exception:
+                        log.exception("notification dispatch failed for %s", event.name)
+                # Kept before any lane can take them (and lose them to a crash mid-send).
+                self.outbox.keep([job for _, job in puts if isinstance(job, Job)])
+                for lane, job in puts:
+                    lane.put(job)
+                self._bound({lane for lane, _ in puts})
+                if stop:
                     break
-                try:
-                    self._dispatch(event)
-                except Exception:
-                    log.exception("notification dispatch failed for %s", event.name)
         finally:
             self.store.release_thread()
 
-    def _dispatch(self, event: Event) -> None:
+    def _take(self) -> tuple[list[Event], bool]:
+        """The next events (the first waited for, then those waiting, ``BATCH`` at most), and
+        whether the stop came. A burst's overflow is said once it is over (``Overflow``)."""
+        overflow = self.outbox.overflow
+        try:
+            event = self._events.get(timeout=QUIET if overflow.counts else None)
+        except queue.Empty:
+            overflow.say()
+            return [], False
+        if overflow.due():
+            overflow.say()
+        batch: list[Event] = []
+        while event is not STOP and not self._abandon.is_set():
+            batch.append(event)
+            if len(batch) >= BATCH:
+                return batch, False
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
+    def _dispatch(self, event: Event) -> list[tuple[Lane, Any]]:
+        """What ``event`` puts in which lane."""
         notice, closed = self._tracker.observe(event)
         if notice is None:
-            return
-        for target in self._current_targets():
-            if target.wants(notice):
-                self._lane(target).put((target, notice))
+            return []
+        puts: list[tuple[Lane, Any]] = [(self._lane(target), Job(target, notice))
+                                        for target in self._current_targets()
+                                        if target.wants(notice)]
         if closed:
             with self._lock:
                 lanes = list(self._lanes.values())
-            for lane in lanes:
-                for batch_id in closed:
-                    lane.put(BatchClosed(batch_id))
+            puts += [(lane, BatchClosed(batch_id)) for lane in lanes for batch_id in closed]
+        return puts
+
+    def _bound(self, lanes: set[Lane]) -> None:
+        """At most LANE_SIZE notices in the queue of each of ``lanes`` and TOTAL_SIZE in all
+        queues (the fullest queues lose their oldest): the rest go."""
+        for lane in lanes:
+            self.outbox.dropped(lane.name, lane.trim(LANE_SIZE))
+        with self._lock:
+            every = list(self._lanes.values())
+        sizes = [lane.jobs.qsize() for lane in every]
+        if sum(sizes) > TOTAL_SIZE:
+            level = fair_share(sizes, TOTAL_SIZE)
+            for lane in every:
+                self.outbox.dropped(lane.name, lane.trim(level))
 
     def _current_targets(self) -> list[Target]:
         if self._dirty:
@@ -202,14 +268,18 @@ class Notifier:
             except Exception:
                 self._dirty = True
                 log.exception("cannot read the notification targets")
-            # A deleted or disabled target's lane ends, dropping what it still holds.
+            # A deleted or disabled target's lane ends, dropping what it still holds (and
+            # its outbox rows: the store drops them with the change, but for those written
+            # by the dispatch that was under way meanwhile).
             keys = {t.key for t in self._targets + self._file_targets if t.enabled}
             with self._lock:
-                for key in [k for k in self._lanes if k not in keys]:
-                    lane = self._lanes.pop(key)
+                retired = [self._lanes.pop(k) for k in list(self._lanes) if k not in keys]
+                for lane in retired:
                     lane.close(discard=True)
-                    self._retired.append(lane)
-                self._retired = [lane for lane in self._retired if lane.thread.is_alive()]
+                self._retired = [lane for lane in self._retired + retired
+                                 if lane.thread.is_alive()]
+            for lane in retired:
+                self.outbox.forget(lane.key)
         return self._targets + self._file_targets
 
     def latest(self, target: Target) -> Target:
@@ -346,17 +416,23 @@ class Notifier:
         log.info("%s: %d notification target(s) loaded (all events)", path, len(targets))
         return targets
 
+    def waiting(self) -> dict[str, int]:
+        """How many notices wait for each target (by key) that has some."""
+        return self.outbox.waiting()
+
     def file_targets(self) -> dict[str, Any]:
         """The targets of apprise.yml as the API shows them (read-only, secrets masked)."""
         with self._lock:
             status = dict(self._file_status)
+        waiting = self.waiting()
         return {
             "path": str(self.config_file),
             "targets": [
                 {"name": t.name, "on": [], "presets": [], "enabled": True,
                  "request": masked_request(t.request),
                  **status.get(t.key, {"last_status": None, "last_error": None,
-                                      "last_sent_at": None})}
+                                      "last_sent_at": None}),
+                 "waiting": waiting.get(t.key, 0)}
                 for t in self._file_targets
             ],
         }

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("appliance.notify")
 
 USER_AGENT = f"appliance/{__version__}"
+DELIVERY_HEADER = "X-Appliance-Delivery"
 _APPRISE_STATUS = re.compile(r"error=(\d{3})")
 _ATTACH_WORDS = re.compile(r"attach", re.IGNORECASE)
 
@@ -88,7 +89,9 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
         checked = check_headers(request.get("headers"))
     except errors.AppError as exc:
         return Outcome(False, None, scrub(f"Cannot send: {exc.message}", request))
-    headers = {"User-Agent": USER_AGENT}
+    # The envelope's id, the same at each try and after a restart: a receiver that got a
+    # delivery whose answer was lost (at least once: it may come twice) drops the repeat.
+    headers = {"User-Agent": USER_AGENT, DELIVERY_HEADER: str(envelope.get("id", ""))}
     headers.update({h["key"]: h["value"] for h in checked})
     key = request.get("data_key") or "data"
     if request.get("type") == "form":

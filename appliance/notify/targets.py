@@ -39,7 +39,7 @@ FIELDS = ("name", "on", "presets", "enabled", "request")
 REQUEST_FIELDS = ("type", "method", "url", "data_key", "headers")
 # Read-only fields of a target as the API shows it: a client may send them back (GET, edit,
 # PUT) and they are ignored.
-READ_ONLY = frozenset({"id", "kind", "last_status", "last_error", "last_sent_at"})
+READ_ONLY = frozenset({"id", "kind", "last_status", "last_error", "last_sent_at", "waiting"})
 
 @functools.cache
 def asset() -> Any:

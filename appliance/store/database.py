@@ -209,9 +209,20 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         last_error = orm.Optional(orm.LongStr, lazy=False)
         last_sent_at = orm.Optional(float)
 
+    class NotificationOutboxRow(db.Entity):
+        """A notice waiting for a target until it is delivered or given up (store/outbox.py)."""
+        _table_ = "notification_outbox"
+        id = orm.PrimaryKey(int, auto=True)  # ascends: the order the notices came in
+        target = orm.Required(str, index=True)  # the target's key: db:<id> or file:<n>
+        delivery = orm.Required(str)  # its delivery id, the same at every try
+        notice = orm.Required(orm.LongStr, lazy=False)  # JSON, read back by notify/outbox.py
+        attempts = orm.Required(int, default=0)
+        next_at = orm.Optional(float)  # Unix time the next try is due, after a failure
+
     return SimpleNamespace(Item=ItemRow, DownloadFolder=DownloadFolderRow, Preset=PresetRow,
                            DlField=DlFieldRow, Condition=ConditionRow,
                            NotificationTarget=NotificationTargetRow,
+                           NotificationOutbox=NotificationOutboxRow,
                            **define_task_entities(db))
 
 

@@ -11,6 +11,7 @@ from pony import orm
 
 from ..errors import CONFLICT, AppError
 from .database import read_session, write_session
+from .outbox import forget_target
 
 CONFIG_FIELDS = ("name", "on", "presets", "enabled", "request")
 STATUS_FIELDS = ("last_status", "last_error", "last_sent_at")
@@ -82,6 +83,8 @@ class NotificationStore:
                     return None
                 self._check_name(values["name"], target_id)
                 row.set(**{k: values[k] for k in CONFIG_FIELDS})
+                if not row.enabled:
+                    forget_target(self._row._database_, target_id)
                 return self._dict(row)
         except orm.TransactionIntegrityError:
             raise AppError(f"A notification target named '{values['name']}' already exists.",
@@ -94,6 +97,7 @@ class NotificationStore:
                 return None
             data = self._dict(row)
             row.delete()
+            forget_target(self._row._database_, target_id)
             return data
 
     def record_delivery(self, target_id: int, ok: bool, error: str, at: float) -> None:

@@ -24,6 +24,7 @@ class Hit:
     headers: dict[str, str]
     body: bytes
     at: float = dataclasses.field(default_factory=time.monotonic)  # when it arrived
+    status: int | None = None  # what it was answered (None: no answer, or not yet)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -46,9 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         receiver = self.server.receiver
-        receiver.record(Hit(self.command, self.path, {k.lower(): v for k, v in
-                                                      self.headers.items()},
-                            self.rfile.read(length)))
+        hit = Hit(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                  self.rfile.read(length))
+        receiver.record(hit)
         if self.path.startswith("/drop") and len(receiver.to(self.path)) == 1:
             self.close_connection = True  # hangs up without an answer, the first time only
             return
@@ -64,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
             path, _, query = self.path.partition("?")
             status = int(path.split("/")[2])
             extra = parse_qsl(query)
+        status = receiver.answers.get(self.path, status)
+        hit.status = status
         self.send_response(status)
         for name, value in extra:
             self.send_header(name, value)
@@ -111,10 +114,12 @@ class Receiver:
     (until ``release``), /drop… hangs up on its first request (a connection error for the
     sender) and answers the next ones, /status/CODE?Header=value… answers CODE with those
     headers, /endless a body that never ends, anything else 200; a GET of /thumb… is a
-    picture."""
+    picture. ``answers`` (path: status) overrides the status of a path, the test's to
+    change."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
+        self.answers: dict[str, int] = {}
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
