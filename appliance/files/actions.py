@@ -114,7 +114,8 @@ def _new_folder(root: Path, requested: str, parts: list[str], params: dict[str, 
                 ) -> Planned:
     """A ``directory`` action, refused before anything is made when the folder could not be
     made whole (a path over the system's limit failed part way, the folders before it left)
-    or would lie deeper than MAX_DEPTH (the watcher follows a tree by recursion)."""
+    or would lie deeper than MAX_DEPTH (no library needs more; one request makes no more
+    folders than that)."""
     source = paths.resolve(root, requested)
     made = source.joinpath(*parts)
     if problem := too_long(str(made), parts):
