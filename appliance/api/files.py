@@ -11,7 +11,7 @@ import falcon
 from .. import errors, kinds
 from ..files import paths
 from ..files import zips as zipfiles
-from ..files.index import SORTS
+from ..files.index import SORTS, api_sidecars
 from ..files.names import api_form
 from ..files.reading import open_regular
 from ..player.probe import ProbeError, html5_mime
@@ -156,7 +156,7 @@ class Info:
                 probed = self.runtime.player.prober.probe(media)
         except ProbeError:
             probed = {}  # not media: the rest is still worth telling
-        sidecar = self.runtime.files.index.sidecars(rel)
+        sidecar = api_sidecars(self.runtime.files.index.sidecars(rel))
         if "subtitle" in sidecar:
             sidecar["subtitles"] = sidecar["subtitle"]  # the contract's name for YTPTube's
         resp.media = {

@@ -1,6 +1,7 @@
 """Deleting a finished item's files from disk (``remove_file``, with ``YTP_REMOVE_FILES``).
 
-Only the file the item recorded, only inside the download folder it was written in, never
+Only the file the item recorded (named as the API names it: a name that is no UTF-8 by its
+bytes, percent-encoded, files.names), only inside the download folder it was written in, never
 through a symlink, and only while it is still that file (its size and modification time as
 recorded: not another one renamed or copied over its name since); and with it its own
 sidecars (``Show.en.srt``, ``Show.info.json``, ``Show.jpg``… — ``kinds.own_sidecars``: never
@@ -17,7 +18,8 @@ import logging
 import os
 from pathlib import Path
 
-from .. import kinds
+from .. import errors, kinds
+from ..files.paths import stored
 from ..store import Item
 from ..store.records import FINISHED
 
@@ -60,7 +62,13 @@ def remove_files_of(item: Item, folders: set[str], listings: Listings | None = N
     if item.status != FINISHED or not item.filename or item.download_folder not in folders:
         return
     root = Path(item.download_folder).resolve()
-    path = Path(item.download_folder) / item.filename
+    try:
+        # as the API names it: a file the browser moved into a folder whose name is no UTF-8
+        # is kept so (F%E9/x.mp4), and was never found
+        path = Path(item.download_folder) / stored(root, item.filename)
+    except errors.AppError as exc:
+        log.warning("not removing %s of item %s: %s", item.filename, item.id, exc.message)
+        return
     target = path.resolve()
     if path.is_symlink() or not target.is_relative_to(root) or not target.is_file():
         log.warning("not removing %s of item %s: not a file inside %s", path, item.id,

@@ -79,6 +79,18 @@ def disk_relative(real_root: Path, requested: str, conflicts: list[str] | None =
     return on_disk[len(str(real_root)) + 1:]
 
 
+def stored(real_root: Path, filename: str) -> str:
+    """A relative path as the API writes it and the history keeps it (an item's file the
+    browser moved into a folder whose name is no UTF-8: ``F%E9/x.mp4``), as its entries are
+    named on the disk; 400 for what no request could name, 409 for a component that names
+    two entries (which one is the item's cannot be told: neither is taken for it)."""
+    conflicts: list[str] = []
+    on_disk = disk_relative(real_root, filename, conflicts)
+    if conflicts:
+        raise two_entries(conflicts[0])
+    return on_disk
+
+
 def relative(root: Path, path: Path) -> str:
     """``path`` (real, inside ``root``) as the API names it: relative, with forward slashes."""
     rel = path.relative_to(os.path.realpath(root)).as_posix()
