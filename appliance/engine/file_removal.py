@@ -3,7 +3,8 @@
 Only the file the item recorded (named as the API names it: a name that is no UTF-8 by its
 bytes, percent-encoded, files.names), only inside the download folder it was written in, never
 through a symlink, and only while it is still that file (its size and modification time as
-recorded: not another one renamed or copied over its name since); and with it its own
+recorded: not another one renamed or copied over its name since), once no one is reading it
+(a zip being sent, the player: ``in_use``); and with it its own
 sidecars (``Show.en.srt``, ``Show.info.json``, ``Show.jpg``… — ``kinds.own_sidecars``: never
 another media file named like it nor that file's sidecars, never the folder's artwork), which
 retention and a delete left behind for ever, orphaned NFO files and all. While another media
@@ -18,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from .. import errors, kinds
+from .. import errors, in_use, kinds
 from ..files.paths import stored
 from ..store import Item
 from ..store.records import FINISHED
@@ -81,6 +82,12 @@ def remove_files_of(item: Item, folders: set[str], listings: Listings | None = N
         return
     try:
         sidecars = own_sidecars(target, listings)
+        # being sent (a zip) or played: removed once that ends, else the zip was cut short
+        if in_use.FILES.when_let_go([target, *sidecars],
+                                    lambda: remove_files_of(item, folders)):
+            log.info("file %s of item %s is being sent or played: it is removed when that "
+                     "ends", target, item.id)
+            return
         target.unlink()
     except OSError as exc:
         log.warning("could not remove %s: %s", target, exc)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import errors, kinds
+from .. import errors, in_use, kinds
 from ..path_limits import NAME_MAX, byte_length, too_long
 from . import paths, trees
 from .index import FileIndex
@@ -173,7 +173,11 @@ class FileActions:
     def _delete(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
         with _opened(item.source.parent, root) as folder:
             name = item.source.name
-            if stat.S_ISDIR(_lstat(folder, name).st_mode):
+            mode = _lstat(folder, name).st_mode
+            if stat.S_ISREG(mode) and in_use.FILES.held(item.source):
+                raise Failed(f"'{_rel(root, item.source)}' is being sent or played right now "
+                             "(a zip, a download, the player): delete it when that ends.")
+            if stat.S_ISDIR(mode):
                 if mounts := trees.mounts_within(item.source):
                     raise Failed(f"A disk is mounted at '{_rel(root, Path(mounts[0]))}': the "
                                  "file browser does not delete a mounted disk's files "
