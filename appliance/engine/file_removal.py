@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import errors, in_use, kinds
 from ..files.paths import stored
+from ..path_limits import real_path
 from ..store import Item
 from ..store.records import FINISHED
 
@@ -70,7 +71,10 @@ def remove_files_of(item: Item, folders: set[str], listings: Listings | None = N
     except errors.AppError as exc:
         log.warning("not removing %s of item %s: %s", item.filename, item.id, exc.message)
         return
-    target = path.resolve()
+    try:
+        target = Path(real_path(path))
+    except OSError:  # through a chain of links the system does not follow
+        target = path
     if path.is_symlink() or not target.is_relative_to(root) or not target.is_file():
         log.warning("not removing %s of item %s: not a file inside %s", path, item.id,
                     item.download_folder)

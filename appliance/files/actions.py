@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors, in_use, kinds
-from ..path_limits import NAME_MAX, byte_length, too_long
+from ..path_limits import NAME_MAX, byte_length, real_path, too_long
 from . import paths, trees
 from .index import FileIndex
 from .names import api_form, disk_part
@@ -69,7 +69,10 @@ def entry_path(root: Path, requested: str) -> Path:
     entry = folder / disk_part(str(folder), parts[-1])
     if entry.is_symlink():
         real_root = os.path.realpath(root)
-        target = os.path.realpath(entry)
+        try:
+            target = real_path(entry)
+        except OSError:  # a chain of links the system does not follow: the link leads nowhere
+            return entry
         if target != real_root and not target.startswith(real_root + os.sep):
             raise paths.outside()
     return entry
@@ -303,7 +306,7 @@ def _sidecars(folder: int, name: str, new_name: str) -> list[tuple[str, str]]:
 def _existing_folder(root: Path, path: Path) -> Path:
     """A part of a new folder's path that is there already: the folder it is (a symlink to
     a folder inside is followed)."""
-    real = os.path.realpath(path)
+    real = real_path(path)
     real_root = os.path.realpath(root)
     if real != real_root and not real.startswith(real_root + os.sep):
         raise Failed("Destination outside root.")

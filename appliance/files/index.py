@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import kinds
+from ..path_limits import real_path
 from .names import api_form, is_text, reachable_bytes, readable
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ def make_entry(path: str, name: str, real_root: str) -> Entry | None:
         return None
     link = stat.S_ISLNK(info.st_mode)
     if link:
-        target = os.path.realpath(path)
+        try:
+            target = real_path(path)
+        except OSError:  # a chain of links the system does not follow: it leads nowhere
+            return None
         if not (target == real_root or target.startswith(real_root + os.sep)):
             return None
         if not reachable(target):

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from .. import errors
-from ..path_limits import NAME_MAX, byte_length, too_long
+from ..path_limits import NAME_MAX, byte_length, real_path, too_long
 from .index import reachable
 from .names import disk_part, shortest, two_entries
 
@@ -58,7 +58,11 @@ def resolve(root: Path, requested: str) -> Path:
     either of two entries (files.names)."""
     real_root = Path(os.path.realpath(root))
     conflicts: list[str] = []
-    target = Path(os.path.realpath(real_root / disk_relative(real_root, requested, conflicts)))
+    try:
+        target = Path(real_path(real_root / disk_relative(real_root, requested, conflicts)))
+    except OSError:
+        raise errors.not_found(f"'{requested}' leads through more links than the system "
+                               "follows (or a loop of links).") from None
     if target != real_root and not target.is_relative_to(real_root):
         raise outside()
     if conflicts:
