@@ -97,6 +97,10 @@ class FilesInUse:
             last = self._last.get(key)
         return last is not None and self._clock() - last < RECENT
 
+    def anything_held(self) -> bool:
+        with self._lock:
+            return bool(self._open)
+
     def held(self, path: Path) -> bool:
         """Whether the file at ``path`` is open for a person now (sent, played, zipped)."""
         key = _key_at(path)

@@ -106,15 +106,16 @@ def test_an_items_file_in_a_zip_being_sent_goes_when_the_zip_ends(
 
 def test_the_browser_does_not_delete_a_file_of_a_zip_being_sent(
         app_with: AppWith, origin: MediaOrigin) -> None:
-    """Said, not done, while the zip is sent; done after. A zip answered 304 (the client has
-    it already) holds nothing."""
+    """Said, not done, while the zip is sent, for the file or a folder it lies in; done
+    after. A zip answered 304 (the client has it already) holds nothing."""
     _, client, _, (old, _recent), path = _aged(app_with, origin, "browsed")
     sending = Sending(client, [old.filename])
-    refused = act(client, {"action": "delete", "path": old.filename})
-    assert refused.json[0]["ok"] is False, refused.text
-    assert refused.json[0]["error"] == (
+    refused = act(client, {"action": "delete", "path": old.filename},
+                  {"action": "delete", "path": "browsed"})
+    assert [r["ok"] for r in refused.json] == [False, False], refused.text
+    assert [r["error"] for r in refused.json] == [
         f"'{old.filename}' is being sent or played right now (a zip, a download, the player): "
-        "delete it when that ends.")
+        f"delete {what} when that ends." for what in ("it", "'browsed'")]
     assert path.is_file()
     sending.read_all().close()
     assert not in_use.FILES.held(path)

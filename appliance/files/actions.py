@@ -177,9 +177,10 @@ class FileActions:
         with _opened(item.source.parent, root) as folder:
             name = item.source.name
             mode = _lstat(folder, name).st_mode
-            if stat.S_ISREG(mode) and in_use.FILES.held(item.source):
-                raise Failed(f"'{_rel(root, item.source)}' is being sent or played right now "
-                             "(a zip, a download, the player): delete it when that ends.")
+            if (held := _held(item.source, mode)) is not None:
+                what = "it" if held == item.source else f"'{_rel(root, item.source)}'"
+                raise Failed(f"'{_rel(root, held)}' is being sent or played right now (a zip, "
+                             f"a download, the player): delete {what} when that ends.")
             if stat.S_ISDIR(mode):
                 if mounts := trees.mounts_within(item.source):
                     raise Failed(f"A disk is mounted at '{_rel(root, Path(mounts[0]))}': the "
@@ -289,6 +290,23 @@ def _lstat(folder: int, name: str) -> os.stat_result:
         return os.lstat(name, dir_fd=folder)
     except FileNotFoundError:
         raise Failed(_GONE) from None
+
+
+def _held(path: Path, mode: int) -> Path | None:
+    """The regular file at or below ``path`` (of ``mode``) that a person is reading now (a
+    zip being sent holds all of its files: ``in_use``), if any."""
+    if not in_use.FILES.anything_held():
+        return None
+    if stat.S_ISREG(mode):
+        return path if in_use.FILES.held(path) else None
+    if not stat.S_ISDIR(mode):
+        return None
+    for folder, _, others in trees.walk(str(path)):
+        for name in others:
+            found = Path(folder, name)
+            if not found.is_symlink() and in_use.FILES.held(found):
+                return found
+    return None
 
 
 def _sidecars(folder: int, name: str, new_name: str) -> list[tuple[str, str]]:

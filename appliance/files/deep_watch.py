@@ -16,34 +16,15 @@ left out, as the file index leaves them out (no request could name them).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 from watchdog.events import DirCreatedEvent, DirModifiedEvent, DirMovedEvent
 from watchdog.observers.inotify import InotifyEmitter, InotifyObserver, InotifyWatchGroup
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, Mask
 from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent, PathedInotifyEvent
 
+from .trees import walk
+
 _CREATED_FOLDER = Mask(InotifyConstants.IN_CREATE | InotifyConstants.IN_ISDIR)
-
-
-def walk(top: bytes) -> Iterator[tuple[bytes, list[bytes], list[bytes]]]:
-    """(folder, the folders in it, its other entries) for ``top`` and every folder below it,
-    each folder before those below it, as ``os.walk`` gives them but without recursion. A
-    symlink is an entry, never followed; a folder that cannot be read is passed over."""
-    pending = [top]
-    while pending:
-        folder = pending.pop()
-        folders: list[bytes] = []
-        others: list[bytes] = []
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    (folders if entry.is_dir(follow_symlinks=False) else others).append(
-                        entry.name)
-        except OSError:  # gone meanwhile, no permission, or a path over PATH_MAX
-            continue
-        yield folder, folders, others
-        pending.extend(os.path.join(folder, name) for name in reversed(folders))
 
 
 class _WatchGroup(InotifyWatchGroup):
