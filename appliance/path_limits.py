@@ -44,4 +44,7 @@ def real_path(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise
-    return os.path.realpath(path)
+    try:
+        return os.path.realpath(path)
+    except RecursionError:  # the chain was made longer between the two
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.fspath(path)) from None
