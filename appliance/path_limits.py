@@ -46,5 +46,5 @@ def real_path(path: str | os.PathLike[str]) -> str:
             raise
     try:
         return os.path.realpath(path)
-    except RecursionError:  # the chain was made longer between the two
+    except RecursionError:  # made longer since, or behind what the system stopped at (x/../)
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.fspath(path)) from None

@@ -7,6 +7,7 @@ On a real runtime in process."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from support.server import wait_for
 
 from appliance.api.app import create_app
 from appliance.files.index import FileIndex
+from appliance.path_limits import real_path
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.records import new_id
@@ -80,3 +82,13 @@ def test_routes_answer_404_and_the_links_are_deleted_as_links(
     assert answer.json == {item.id: "deleted"}, answer.text
     assert os.path.lexists(folder / "l1198")
     assert (folder / "target.mp4").read_bytes() == b"the target"
+
+
+def test_a_chain_the_system_did_not_reach_is_refused_too(tmp_path: Path) -> None:
+    """The system stops at the missing folder (ENOENT) where Python's realpath reads ``..``
+    as text and walks on into the chain: refused as the system refuses a chain (ELOOP)."""
+    chain(tmp_path / "chain")
+    with pytest.raises(OSError) as refused:
+        real_path(tmp_path / "chain" / "missing" / ".." / "l1199")
+    assert refused.value.errno == errno.ELOOP
+    assert real_path(tmp_path / "chain" / "l0000") == str(tmp_path / "chain" / "target.mp4")
