@@ -104,18 +104,25 @@ def test_an_items_file_in_a_zip_being_sent_goes_when_the_zip_ends(
     assert (Path(recent.download_folder) / recent.filename).is_file()
 
 
-def test_the_browser_does_not_delete_a_file_of_a_zip_being_sent(
+def test_the_browser_does_not_delete_or_move_a_file_of_a_zip_being_sent(
         app_with: AppWith, origin: MediaOrigin) -> None:
-    """Said, not done, while the zip is sent, for the file or a folder it lies in; done
-    after. A zip answered 304 (the client has it already) holds nothing."""
+    """Said, not done, while the zip is sent, for the file or a folder it lies in, and so
+    for a rename or a move (the zip reads each file by its name at its turn: gone, the zip
+    was cut short); done after. A zip answered 304 (the client has it already) holds
+    nothing."""
     _, client, _, (old, _recent), path = _aged(app_with, origin, "browsed")
     sending = Sending(client, [old.filename])
+    (path.parent.parent / "elsewhere").mkdir()
     refused = act(client, {"action": "delete", "path": old.filename},
-                  {"action": "delete", "path": "browsed"})
-    assert [r["ok"] for r in refused.json] == [False, False], refused.text
+                  {"action": "delete", "path": "browsed"},
+                  {"action": "rename", "path": old.filename, "new_name": "renamed.mp4"},
+                  {"action": "move", "path": "browsed", "new_path": "elsewhere"})
+    assert [r["ok"] for r in refused.json] == [False] * 4, refused.text
     assert [r["error"] for r in refused.json] == [
         f"'{old.filename}' is being sent or played right now (a zip, a download, the player): "
-        f"delete {what} when that ends." for what in ("it", "'browsed'")]
+        f"{action} {what} when that ends." for action, what in (
+            ("delete", "it"), ("delete", "'browsed'"), ("rename", "it"),
+            ("move", "'browsed'"))]
     assert path.is_file()
     sending.read_all().close()
     assert not in_use.FILES.held(path)

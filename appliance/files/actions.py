@@ -177,10 +177,7 @@ class FileActions:
         with _opened(item.source.parent, root) as folder:
             name = item.source.name
             mode = _lstat(folder, name).st_mode
-            if (held := _held(item.source, mode)) is not None:
-                what = "it" if held == item.source else f"'{_rel(root, item.source)}'"
-                raise Failed(f"'{_rel(root, held)}' is being sent or played right now (a zip, "
-                             f"a download, the player): delete {what} when that ends.")
+            _wait_for_readers(root, item.source, mode, "delete")
             if stat.S_ISDIR(mode):
                 if mounts := trees.mounts_within(item.source):
                     raise Failed(f"A disk is mounted at '{_rel(root, Path(mounts[0]))}': the "
@@ -192,7 +189,8 @@ class FileActions:
         return {"deleted": True}
 
     def _rename(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
-        return self._relocate(root, item.source, item.source.with_name(item.argument), touched)
+        return self._relocate(root, item.source, item.source.with_name(item.argument), touched,
+                              "rename")
 
     def _move(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
         if not os.path.lexists(item.source):
@@ -205,16 +203,19 @@ class FileActions:
         if item.source.is_dir() and not item.source.is_symlink() and (
                 folder == item.source or folder.is_relative_to(item.source)):
             raise Failed("Cannot move a folder into itself.")
-        return self._relocate(root, item.source, folder / item.source.name, touched)
+        return self._relocate(root, item.source, folder / item.source.name, touched, "move")
 
-    def _relocate(self, root: Path, source: Path, target: Path, touched: list[Path]
-                  ) -> dict[str, Any]:
+    def _relocate(self, root: Path, source: Path, target: Path, touched: list[Path],
+                  action: str) -> dict[str, Any]:
         """``source`` renamed ``target`` (in its folder, or another), with its own sidecars;
         never over what is there. Their new names are checked before anything is renamed:
         one over the system's limit failed after the file itself was renamed, and the
         answer said the rename had failed."""
         with _opened(source.parent, root) as old, _opened(target.parent, root) as new:
-            is_dir = stat.S_ISDIR(_lstat(old, source.name).st_mode)
+            mode = _lstat(old, source.name).st_mode
+            # a zip or the player reads it by its name when its turn comes
+            _wait_for_readers(root, source, mode, action)
+            is_dir = stat.S_ISDIR(mode)
             companions = [] if is_dir else _sidecars(old, source.name, target.name)
             for name, renamed in companions:
                 if byte_length(renamed) > NAME_MAX:
@@ -290,6 +291,14 @@ def _lstat(folder: int, name: str) -> os.stat_result:
         return os.lstat(name, dir_fd=folder)
     except FileNotFoundError:
         raise Failed(_GONE) from None
+
+
+def _wait_for_readers(root: Path, path: Path, mode: int, action: str) -> None:
+    """Failed, saying so, when a person is reading the file ``path`` is, or one below it."""
+    if (held := _held(path, mode)) is not None:
+        what = "it" if held == path else f"'{_rel(root, path)}'"
+        raise Failed(f"'{_rel(root, held)}' is being sent or played right now (a zip, a "
+                     f"download, the player): {action} {what} when that ends.")
 
 
 def _held(path: Path, mode: int) -> Path | None:
