@@ -233,6 +233,11 @@ def test_a_deep_tree_moved_in_is_indexed_and_watched(
              and "beside.mp4" in index.names(""), DEADLINE,
              message="the watches to tell of the new files")
     _still_watching(watcher)
+    # what watchdog tells of a folder just made that holds a tree already: every entry
+    [group] = [emitter._inotify for emitter in watcher._observer.emitters]
+    told = group._recursive_simulate(os.fsencode(index.root / "tree"))
+    assert sorted(event.name for event in told) == [b"d"] * 1100 + [b"new.mp4", b"x.mp4"]
+    assert sum(event.is_directory for event in told) == 1100
 
 
 def test_a_hostile_depth_moved_in_stops_neither_the_watch_nor_the_service(

@@ -4,7 +4,8 @@ watchdog 7 walks a folder with ``os.walk``, which on Python 3.11 calls itself on
 a tree about a thousand folders deep (anyone who can make folders can make one; a move brings
 one in whole) raised RecursionError out of the service's start, or ended watchdog's reader
 thread, after which no event came at all. Here its watch group walks with a list of folders
-still to read, never by recursion. And a folder moved in is announced by its own event only:
+still to read, never by recursion (a folder made is walked to tell what it held before its
+watches were set, as watchdog does). And a folder moved in is announced by its own event only:
 watchdog walked it once more, by recursion again, to announce each entry below it, while the
 file index reads a folder it did not know whole itself (``FileIndex.refresh``).
 
