@@ -167,7 +167,7 @@ def deep(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     such trees are removed here, as pytest's own clean-up recurses."""
     place = tmp_path_factory.mktemp("trees")
     yield place
-    for top in (place, tmp_path / "downloads", tmp_path / "tree"):
+    for top in (place, tmp_path / "downloads", tmp_path / "tree", tmp_path / "renamed"):
         if top.exists():
             fd = os.open(top.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -238,6 +238,13 @@ def test_a_deep_tree_moved_in_is_indexed_and_watched(
     told = group._recursive_simulate(os.fsencode(index.root / "tree"))
     assert sorted(event.name for event in told) == [b"d"] * 1100 + [b"new.mp4", b"x.mp4"]
     assert sum(event.is_directory for event in told) == 1100
+    # renamed where it is: one move, the whole tree under its new name
+    os.rename(index.root / "tree", index.root / "renamed")
+    moved = "/".join(["renamed", *["d"] * 1100])
+    wait_for(lambda: sorted(index.names(moved)) == ["new.mp4", "x.mp4"]
+             and "tree" not in index.names("") and not index.has_folder(below), DEADLINE,
+             message="the renamed tree to be indexed under its new name")
+    _still_watching(watcher)
 
 
 def test_a_hostile_depth_moved_in_stops_neither_the_watch_nor_the_service(
