@@ -68,6 +68,10 @@ def test_routes_answer_404_and_the_links_are_deleted_as_links(
         assert answer.status_code == 404, (route, answer.text)
         assert answer.json["error"] == ("'chain/l1199' leads through more links than the "
                                         "system follows (or a loop of links)."), route
+    made = act(client, {"action": "directory", "path": "chain", "new_dir": "l1199/sub"})
+    assert made.status_code == 200, made.text
+    assert (made.json[0]["ok"], made.json[0]["error"]) == (
+        False, "Too many levels of symbolic links"), made.text
     deleted = act(client, {"action": "delete", "path": "chain/l1199"})
     assert deleted.json[0]["ok"] is True, deleted.text
     assert not os.path.lexists(folder / "l1199")
