@@ -3,6 +3,12 @@ or in a zip. Below every room: ``files.reading`` records each file it opens for 
 a task's retention asks before it deletes one (a channel's episode went from under the
 person watching it, the player's next segment a 404, a zip being sent cut short).
 
+A zip holds all of its files open from the moment they are checked to its last byte (a
+``Holding``), not only the one being read: the others, to come, were deleted from under it.
+A file held open now is one a person's delete leaves for later: an item's removal with its
+files waits for the reader to let them go (``when_let_go``); the browser's delete of such a
+file says so (``held``).
+
 A played file is read a segment at a time (a few seconds of video, then the file closed until
 the next one), so a file counts as in use while it is open and for ``RECENT`` seconds after:
 a player paused for a while still holds it. Files are known by their device and inode, what
@@ -13,11 +19,14 @@ is not the file that was read.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 RECENT = 30 * 60.0
 # Files remembered at most (read within RECENT): the oldest are forgotten first, so a client
@@ -37,6 +46,7 @@ class FilesInUse:
         self._lock = threading.Lock()
         self._open: dict[Key, int] = {}  # how many readers hold it open now
         self._last: dict[Key, float] = {}  # when it was last opened or closed (insertion order)
+        self._after: dict[Key, list[Callable[[], None]]] = {}  # done once it is let go
 
     def opened(self, key: Key) -> None:
         with self._lock:
@@ -44,13 +54,31 @@ class FilesInUse:
             self._touch(key)
 
     def closed(self, key: Key) -> None:
+        due: list[Callable[[], None]] = []
         with self._lock:
             left = self._open.get(key, 0) - 1
             if left > 0:
                 self._open[key] = left
             else:
                 self._open.pop(key, None)
+                due = self._after.pop(key, [])
             self._touch(key)
+        for action in due:
+            try:
+                action()
+            except Exception:  # the reader's close goes on; the file stays
+                log.exception("what waited for a file to be let go failed")
+
+    def when_let_go(self, paths: Iterable[Path], action: Callable[[], None]) -> bool:
+        """``action`` done by the reader that lets go of the first of ``paths`` held open now
+        (when it lets go of its last hold), then True; False when none is held: act now."""
+        for path in paths:
+            key = _key_at(path)
+            with self._lock:
+                if key is not None and key in self._open:
+                    self._after.setdefault(key, []).append(action)
+                    return True
+        return False
 
     def _touch(self, key: Key) -> None:
         self._last.pop(key, None)
@@ -60,15 +88,56 @@ class FilesInUse:
 
     def in_use(self, path: Path) -> bool:
         """Whether the file at ``path`` is open for a person, or was within ``RECENT``."""
-        try:
-            key = key_of(os.stat(path))
-        except OSError:
+        key = _key_at(path)
+        if key is None:
             return False
         with self._lock:
             if key in self._open:
                 return True
             last = self._last.get(key)
         return last is not None and self._clock() - last < RECENT
+
+    def anything_held(self) -> bool:
+        with self._lock:
+            return bool(self._open)
+
+    def held(self, path: Path) -> bool:
+        """Whether the file at ``path`` is open for a person now (sent, played, zipped)."""
+        key = _key_at(path)
+        with self._lock:
+            return key is not None and key in self._open
+
+    def holding(self, keys: Iterable[Key]) -> Holding:
+        """These files open for one reader until it lets them go."""
+        return Holding(self, list(keys))
+
+
+class Holding:
+    """Files a reader holds open together (a zip's): let go once, by whichever comes first --
+    its end, the server's ``close``, or its collection (a body the server never took)."""
+
+    def __init__(self, files: FilesInUse, keys: list[Key]) -> None:
+        self._files = files
+        self._lock = threading.Lock()
+        self._keys = keys
+        for key in keys:
+            files.opened(key)
+
+    def let_go(self) -> None:
+        with self._lock:
+            keys, self._keys = self._keys, []
+        for key in keys:
+            self._files.closed(key)
+
+    def __del__(self) -> None:
+        self.let_go()
+
+
+def _key_at(path: Path) -> Key | None:
+    try:
+        return key_of(os.stat(path))
+    except OSError:
+        return None
 
 
 # The service's one record (a process holds one download folder and one engine).

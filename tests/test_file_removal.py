@@ -457,3 +457,44 @@ def test_the_store_follows_a_folder_and_nothing_beside_it(tmp_path: Path) -> Non
     assert store.get(none.id).filename == ""  # type: ignore[union-attr]
     assert store.forget_files([folder], "g/7.mp4") == [under[7].id]
     store.close()
+
+
+def test_a_file_moved_into_a_folder_named_in_latin1_is_removed_with_its_item(
+        app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    """The history names such a file as the API does (``%C9t%E9/show.mp4``): the delete
+    looked for a folder named so, found nothing and left the file for good, and the history
+    listed no sidecars for it. Its own file and sidecar go now, nothing named like them; and
+    where the name could be either of two folders, neither file is taken for the item's."""
+    runtime, client = app()
+    folder = runtime.settings.download_path
+    raw = os.fsencode(folder)
+    item = download(client, origin.short_url, template="show.%(ext)s")
+    (folder / "show.en.srt").write_text("1\n00:00:00,500 --> 00:00:01,000\nhi\n")
+    os.mkdir(raw + b"/\xc9t\xe9")
+    (folder / "Été").mkdir()  # the name as people read it: another folder
+    (folder / "Été" / "show.mp4").write_bytes(b"not the item's")
+    moved = act(client, {"action": "move", "path": "show.mp4", "new_path": "%C9t%E9"})
+    assert moved.json[0]["ok"] and moved.json[0]["sidecar_count"] == 1, moved.text
+    assert sorted(os.listdir(raw + b"/\xc9t\xe9")) == [b"show.en.srt", b"show.mp4"]
+    wait_for(lambda: history_sidecars(client, item["id"]) == {"subtitle": [
+        {"file": "%C9t%E9/show.en.srt", "lang": "en", "name": "SRT (0) - en"}]}, 10,
+        message="the history to list the moved file's sidecar")
+    delete(client, item["id"])
+    assert os.listdir(raw + b"/\xc9t\xe9") == []
+    assert (folder / "Été" / "show.mp4").read_bytes() == b"not the item's"
+
+    other = download(client, origin.clip_url, template="other.%(ext)s")
+    moved = act(client, {"action": "move", "path": "other.mp4", "new_path": "%C9t%E9"})
+    assert moved.json[0]["ok"], moved.text
+    (folder / "%C9t%E9").mkdir()  # named so in UTF-8: the same name as the API writes
+    (folder / "%C9t%E9" / "other.mp4").write_bytes(b"named so")
+    with caplog.at_level(logging.WARNING, logger="appliance.engine.file_removal"):
+        delete(client, other["id"])
+    assert os.listdir(raw + b"/\xc9t\xe9") == [b"other.mp4"]
+    assert (folder / "%C9t%E9" / "other.mp4").read_bytes() == b"named so"
+    assert "'%C9t%E9' names two entries" in caplog.text
+
+
+def history_sidecars(client: TestClient, item_id: str) -> dict[str, Any]:
+    page = client.simulate_get("/api/history", params={"type": "done"}).json
+    return next(i["sidecar"] for i in page["items"] if i["id"] == item_id)

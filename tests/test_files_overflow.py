@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from falcon.testing import TestClient
 from support.browsing import deep_tree
 from support.server import wait_for
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
@@ -166,7 +167,7 @@ def deep(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     such trees are removed here, as pytest's own clean-up recurses."""
     place = tmp_path_factory.mktemp("trees")
     yield place
-    for top in (place, tmp_path / "downloads", tmp_path / "tree"):
+    for top in (place, tmp_path / "downloads", tmp_path / "tree", tmp_path / "renamed"):
         if top.exists():
             fd = os.open(top.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -175,35 +176,116 @@ def deep(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
                 os.close(fd)
 
 
-def test_a_tree_too_deep_to_watch_does_not_stop_the_service(
-        start_runtime: Callable[..., Runtime], tmp_path: Path, deep: Path) -> None:
-    """watchdog follows a tree by recursion: a download folder holding one 1,100 folders deep
-    (the browser's ``directory`` action made one) raised RecursionError out of the service's
-    start, at every start. It starts, and the folder is kept by rescans."""
-    deep_tree(tmp_path / "downloads", 1100)
-    runtime = start_runtime(YTP_FILE_RESCAN_INTERVAL="1")
-    status = runtime.files.status()
-    assert status["mode"] == POLLING
-    assert status["reason"] == ("cannot watch: a folder is nested too deep for the watcher to "
-                                "follow")
-    (tmp_path / "downloads" / "new.mp4").write_bytes(b"x")
-    wait_for(lambda: "new.mp4" in runtime.files.index.names(""), DEADLINE,
-             message="a rescan to index the new file")
+def _made_at(folder: Path, name: str) -> None:
+    """A file made in ``folder`` through the open folders down to it (its path may be over
+    the system's limit)."""
+    top = os.open(folder.anchor, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in folder.parts[1:]:
+            below = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=top)
+            os.close(top)
+            top = below
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=top))
+    finally:
+        os.close(top)
+
+
+def _still_watching(watcher: FolderWatcher) -> None:
+    assert watcher.mode == WATCHING, watcher.reason
+    observer = watcher._observer
+    threads = [observer, *observer.emitters, observer._inotify_fd]
+    assert all(thread.is_alive() for thread in threads), threads
+
+
+def test_a_deep_tree_at_start_is_watched(start_runtime: Callable[..., Runtime],
+                                         tmp_path: Path, deep: Path) -> None:
+    """watchdog walked a tree by recursion: a download folder holding one 1,100 folders deep
+    (a copied backup, a ``mkdir -p`` loop) raised RecursionError out of the service's start
+    (then: polling). Watched now, to its deepest folder: a file made there is told by its
+    event (the rescans are an hour apart)."""
+    deepest = deep_tree(tmp_path / "downloads", 1100)
+    runtime = start_runtime(YTP_FILE_RESCAN_INTERVAL="360")
+    watcher = runtime.files.watcher
+    _still_watching(watcher)
+    index = runtime.files.index
+    below = "/".join(["d"] * 1100)
+    wait_for(lambda: index.names(below) == ["x.mp4"], DEADLINE, message="the first index")
+    _made_at(deepest, "new.mp4")
+    wait_for(lambda: sorted(index.names(below)) == ["new.mp4", "x.mp4"], DEADLINE,
+             message="the deepest folder's watch to tell of the new file")
+    _still_watching(watcher)
+
+
+def test_a_deep_tree_moved_in_is_indexed_and_watched(
+        watched: tuple[FileIndex, FolderWatcher], deep: Path) -> None:
+    """Moved in whole (one event), a tree 1,100 folders deep ended watchdog's reader thread
+    on its RecursionError: no event came any more. It is indexed to its deepest folder like
+    any other, and its folders are watched like any other."""
+    index, watcher = watched
+    deepest = deep_tree(deep / "tree", 1100)
+    os.rename(deep / "tree", index.root / "tree")
+    below = "/".join(["tree", *["d"] * 1100])
+    wait_for(lambda: index.names(below) == ["x.mp4"], DEADLINE,
+             message="the moved tree to be indexed")
+    _made_at(index.root / "tree" / deepest.relative_to(deep / "tree"), "new.mp4")
+    (index.root / "beside.mp4").write_bytes(b"x")
+    wait_for(lambda: sorted(index.names(below)) == ["new.mp4", "x.mp4"]
+             and "beside.mp4" in index.names(""), DEADLINE,
+             message="the watches to tell of the new files")
+    _still_watching(watcher)
+    # what watchdog tells of a folder just made that holds a tree already: every entry
+    [group] = [emitter._inotify for emitter in watcher._observer.emitters]
+    told = group._recursive_simulate(os.fsencode(index.root / "tree"))
+    assert sorted(event.name for event in told) == [b"d"] * 1100 + [b"new.mp4", b"x.mp4"]
+    assert sum(event.is_directory for event in told) == 1100
+    # renamed where it is: one move, the whole tree under its new name
+    os.rename(index.root / "tree", index.root / "renamed")
+    moved = "/".join(["renamed", *["d"] * 1100])
+    wait_for(lambda: sorted(index.names(moved)) == ["new.mp4", "x.mp4"]
+             and "tree" not in index.names("") and not index.has_folder(below), DEADLINE,
+             message="the renamed tree to be indexed under its new name")
+    _still_watching(watcher)
+
+
+def test_a_hostile_depth_moved_in_stops_neither_the_watch_nor_the_service(
+        app_with: Callable[..., tuple[Runtime, TestClient]], tmp_path: Path,
+        deep: Path) -> None:
+    """5,000 folders deep, past what a path can name (PATH_MAX): what a path can reach is
+    indexed and watched, what lies deeper is left out, and the service answers on."""
+    runtime, client = app_with(YTP_FILE_RESCAN_INTERVAL="360")
+    index, watcher = runtime.files.index, runtime.files.watcher
+    wait_for(index.ready.is_set, DEADLINE, message="the first index")
+    deep_tree(deep / "tree", 5000)
+    os.rename(deep / "tree", index.root / "tree")
+    wait_for(lambda: index.has_folder("tree/d/d"), DEADLINE, message="the tree to be indexed")
+    reachable = max(depth for depth in range(5001)
+                    if len(str(index.root.joinpath("tree", *["d"] * depth, "x.mp4")))
+                    < os.pathconf("/", "PC_PATH_MAX"))
+    deepest_named = "/".join(["tree", *["d"] * reachable])
+    wait_for(lambda: index.has_folder(deepest_named), DEADLINE,
+             message="every folder a path can name to be indexed")
+    assert not index.has_folder("/".join(["tree", *["d"] * 4999]))
+    (index.root / "after.mp4").write_bytes(b"x")
+    wait_for(lambda: "after.mp4" in index.names(""), DEADLINE,
+             message="the watch to tell of a file made after the tree")
+    _still_watching(watcher)
+    listed = client.simulate_get("/api/file/browser/tree/d")
+    assert listed.status_code == 200, listed.text
+    assert [e["name"] for e in listed.json["contents"]] == ["d"]
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_watch_that_stops_running_is_replaced_by_rescans(
-        watched: tuple[FileIndex, FolderWatcher], deep: Path,
+        watched: tuple[FileIndex, FolderWatcher],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """A tree too deep moved in: watchdog's reader thread ends on its RecursionError and no
-    event comes any more, while the watcher said ``watching`` and rescanned ten times less
-    often. It notices, says so, and rescans as for a folder never watched."""
+    """watchdog's inotify reader ends (an error of its own): no event comes any more, while
+    the watcher said ``watching`` and rescanned ten times less often. It notices, says so,
+    and rescans as for a folder never watched."""
     index, watcher = watched
     monkeypatch.setattr(watcher, "rescan_interval", 0.2)
     monkeypatch.setattr(watcher_module, "WATCH_CHECK", 0.05)
     watcher.note()  # the loop's next turn waits no longer than the new check interval
-    deep_tree(deep / "tree", 1100)
-    os.rename(deep / "tree", index.root / "tree")
+    watcher._observer._inotify_fd.stop()
     wait_for(lambda: watcher.mode == POLLING, DEADLINE, message="the watcher to notice")
     assert watcher.reason == "the watch stopped: a thread of the watcher ended on an error"
     assert watcher.status()["rescan_interval"] == 0.2
@@ -229,7 +311,6 @@ def test_a_path_deep_below_unindexed_folders_is_indexed_in_one_go(tmp_path: Path
 @pytest.mark.parametrize(("error", "said"), [
     (OSError(28, "inotify watch limit reached"), "[Errno 28] inotify watch limit reached"),
     (OSError(), "OSError"),  # an error without words is named by its kind
-    (RecursionError(), "a folder is nested too deep for the watcher to follow"),
 ])
 def test_why_a_folder_cannot_be_watched_is_said(error: BaseException, said: str) -> None:
     assert watcher_module._said(error) == said

@@ -77,8 +77,9 @@ def test_a_folder_swapped_for_a_symlink_leads_outside(folder: Path, tmp_path: Pa
 
 # --- a zip reads each file when its turn comes ------------------------------------------------
 
-def test_a_zip_member_swapped_after_the_check_is_not_sent(folder: Path, tmp_path: Path
-                                                          ) -> None:
+def test_a_zip_member_swapped_after_the_check_is_not_sent(
+        folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zips, "SENT_PIECE", 1)  # each piece sent as it is made
     (folder / "sub" / "b.srt").write_bytes(b"subtitle")
     stream, _ = zips.build(folder, ["sub/clip.mp4", "sub/b.srt"])
     (folder / "sub" / "b.srt").unlink()

@@ -8,6 +8,7 @@ names it writes its bytes as ``\\udcXX``."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -15,6 +16,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import pytest
 from conftest import runtime_of_module
 from falcon.testing import Result, TestClient
+from support.server import wait_for
 
 from appliance.api.app import create_app
 from appliance.runtime import Runtime
@@ -122,3 +124,30 @@ def test_a_name_that_holds_the_replacement_mark_itself_is_found(
     answer = get(client, "/api/player/subtitle/mark%EF%BF%BD.srt.vtt")
     assert answer.status_code == 200, answer.text
     assert "Café crème" in answer.content.decode()
+
+
+def test_a_latin1_subtitle_of_a_utf8_video_is_named_by_its_bytes(
+        app: tuple[Runtime, TestClient]) -> None:
+    """The master playlist named it as JSON does, encoded once more
+    (``film.fran%25E7ais.srt``): found only by reading that back leniently, and a 409 once a
+    file named ``film.fran%E7ais.srt`` in UTF-8 lay beside it, the player without subtitles.
+    Its URL is its bytes now, the URL it is served at."""
+    runtime, client = app
+    root = os.fsencode(runtime.settings.download_path)
+    shutil.copyfile(root + b"/caf\xe9.mp4", root + b"/film.mp4")
+    with open(root + b"/film.fran\xe7ais.srt", "wb") as sub:
+        sub.write(SRT.encode("cp1252"))
+    wait_for(lambda: "film.fran\udce7ais.srt" in runtime.files.index.names(""), 10,
+             message="the index to list the subtitle")
+    master = get(client, "/api/player/playlist/film.mp4.m3u8")
+    assert master.status_code == 200, master.text
+    [uri] = [line.split('URI="')[1].rstrip('"') for line in master.text.splitlines()
+             if "URI=" in line]
+    assert uri == "/api/player/m3u8/subtitle/film.fran%E7ais.srt.m3u8?duration=8.000000"
+    (runtime.settings.download_path / "film.fran%E7ais.srt").write_text("named so")
+    playlist = get(client, uri)
+    assert playlist.status_code == 200, playlist.text
+    [vtt_url] = [line for line in playlist.text.splitlines() if line.startswith("/api/")]
+    vtt = get(client, vtt_url)
+    assert vtt.status_code == 200, vtt.text
+    assert "Café crème" in vtt.content.decode()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import falcon
@@ -11,7 +11,7 @@ import falcon
 from .. import errors, kinds
 from ..files import paths
 from ..files import zips as zipfiles
-from ..files.index import SORTS
+from ..files.index import SORTS, api_sidecars
 from ..files.names import api_form
 from ..files.reading import open_regular
 from ..player.probe import ProbeError, html5_mime
@@ -31,8 +31,6 @@ from .schemas import (
     path_param,
     query,
 )
-
-ZIP_PIECE = 1024 * 1024
 
 
 def owner(req: falcon.Request) -> str:
@@ -102,31 +100,25 @@ class ZipDownload:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
         files = self.runtime.files
-        stream, made_of = zipfiles.build(files.root, files.zips.files(token, owner(req)))
-        tag = '"' + hashlib.blake2b(made_of.encode(), digest_size=12).hexdigest() + '"'
-        body: Iterable[bytes] = _pieces(stream)
-        if len(stream) > TRANSFER_SIZE and not fresh(req, tag):
-            # before any header: a 503 or 429 says only why
-            self.runtime.transfers.take(req.context.client)
-            body = HeldBody(body, self.runtime.transfers, req.context.client)
-        if validate(req, resp, tag):
-            return
+        zipped, made_of = zipfiles.build(files.root, files.zips.files(token, owner(req)))
+        # its files are in use until the body is closed: so is it, whatever answer goes
+        try:
+            tag = '"' + hashlib.blake2b(made_of.encode(), digest_size=12).hexdigest() + '"'
+            body: Iterable[bytes] = zipped
+            if len(zipped) > TRANSFER_SIZE and not fresh(req, tag):
+                # before any header: a 503 or 429 says only why
+                self.runtime.transfers.take(req.context.client)
+                body = HeldBody(body, self.runtime.transfers, req.context.client)
+            if validate(req, resp, tag):
+                zipped.close()
+                return
+        except BaseException:
+            zipped.close()
+            raise
         resp.content_type = "application/zip"
         resp.set_header("Content-Disposition", f'attachment; filename="{token}.zip"')
-        resp.content_length = len(stream)
+        resp.content_length = len(zipped)
         resp.stream = body
-
-
-def _pieces(stream: Iterable[bytes]) -> Iterator[bytes]:
-    """The archive in pieces of at most ZIP_PIECE bytes (zipstream-ng yields small ones)."""
-    buffer = bytearray()
-    for chunk in stream:
-        buffer += chunk
-        if len(buffer) >= ZIP_PIECE:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
 
 
 class Probe:
@@ -156,7 +148,7 @@ class Info:
                 probed = self.runtime.player.prober.probe(media)
         except ProbeError:
             probed = {}  # not media: the rest is still worth telling
-        sidecar = self.runtime.files.index.sidecars(rel)
+        sidecar = api_sidecars(self.runtime.files.index.sidecars(rel))
         if "subtitle" in sidecar:
             sidecar["subtitles"] = sidecar["subtitle"]  # the contract's name for YTPTube's
         resp.media = {

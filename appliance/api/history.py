@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -9,6 +10,8 @@ import falcon
 
 from .. import errors
 from ..engine.engine import DownloadEngine
+from ..files import paths
+from ..files.index import api_sidecars
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
 from ..store.order import Anchor, sort_key
@@ -60,9 +63,13 @@ def listed(runtime: Runtime, items: list[Item]) -> list[dict[str, Any]]:
         if item.download_folder not in homes:
             homes[item.download_folder] = os.path.realpath(item.download_folder) == root
         if homes[item.download_folder]:
-            rels[item.id] = item.filename
+            # as the index names it: a file moved into a folder whose name is no UTF-8
+            # is kept as the API names it (F%E9/x.mp4), and had no sidecars
+            with contextlib.suppress(errors.AppError):
+                rels[item.id] = paths.stored(files.root, item.filename)
     found = files.index.sidecars_of(rels.values())
-    return [{**item.to_dict(), "sidecar": found[rels[item.id]] if item.id in rels else {}}
+    return [{**item.to_dict(),
+             "sidecar": api_sidecars(found[rels[item.id]]) if item.id in rels else {}}
             for item in items]
 
 

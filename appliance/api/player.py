@@ -11,7 +11,6 @@ from typing import Any
 import falcon
 
 from .. import errors, kinds
-from ..files.index import nameable
 from ..files.reading import open_regular
 from ..player import playlists
 from ..player.segments import SegmentStream, segment_command
@@ -73,18 +72,6 @@ class Player:
         """The file ffmpeg will read, as it is now (``files.reading.open_regular``)."""
         return open_regular(path, self.runtime.files.root)
 
-    def _sidecars(self, path: Path, rel: str) -> dict[str, list[dict[str, Any]]]:
-        """The file's sidecars: the index's (named as the API names them), or for a name that
-        is no UTF-8 its folder's names read now, as the disk names them (for its URLs)."""
-        if nameable(rel):
-            return self.runtime.files.index.sidecars(rel)
-        folder = rel.rpartition("/")[0]
-        try:
-            names = [n for n in os.listdir(path.parent) if n.startswith(kinds.stem(path.name))]
-        except OSError:
-            return {}
-        return kinds.sidecars(path.name, names, folder)
-
     def plan(self, media: io.FileIO, convert_video: bool = False) -> playlists.Plan:
         return playlists.plan(self.runtime.player.prober.probe(media), convert_video)
 
@@ -95,7 +82,8 @@ class Playlist(Player):
         with self.open(path) as media:
             data = self.runtime.player.prober.probe(media)
             self.plan(media)  # a file that cannot be played is refused here, not per segment
-        subtitles = self._sidecars(path, rel).get(kinds.SUBTITLE, [])
+        # named as on the disk: their URLs name them by their bytes, as the video's
+        subtitles = self.runtime.files.index.sidecars(rel).get(kinds.SUBTITLE, [])
         _send_text(resp, playlists.master(req.root_path, rel, data, subtitles, _ticket(req)),
                    M3U8)
 

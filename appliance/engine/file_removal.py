@@ -1,8 +1,10 @@
 """Deleting a finished item's files from disk (``remove_file``, with ``YTP_REMOVE_FILES``).
 
-Only the file the item recorded, only inside the download folder it was written in, never
+Only the file the item recorded (named as the API names it: a name that is no UTF-8 by its
+bytes, percent-encoded, files.names), only inside the download folder it was written in, never
 through a symlink, and only while it is still that file (its size and modification time as
-recorded: not another one renamed or copied over its name since); and with it its own
+recorded: not another one renamed or copied over its name since), once no one is reading it
+(a zip being sent, the player: ``in_use``); and with it its own
 sidecars (``Show.en.srt``, ``Show.info.json``, ``Show.jpg``… — ``kinds.own_sidecars``: never
 another media file named like it nor that file's sidecars, never the folder's artwork), which
 retention and a delete left behind for ever, orphaned NFO files and all. While another media
@@ -17,7 +19,9 @@ import logging
 import os
 from pathlib import Path
 
-from .. import kinds
+from .. import errors, in_use, kinds
+from ..files.paths import stored
+from ..path_limits import real_path
 from ..store import Item
 from ..store.records import FINISHED
 
@@ -60,8 +64,17 @@ def remove_files_of(item: Item, folders: set[str], listings: Listings | None = N
     if item.status != FINISHED or not item.filename or item.download_folder not in folders:
         return
     root = Path(item.download_folder).resolve()
-    path = Path(item.download_folder) / item.filename
-    target = path.resolve()
+    try:
+        # as the API names it: a file the browser moved into a folder whose name is no UTF-8
+        # is kept so (F%E9/x.mp4), and was never found
+        path = Path(item.download_folder) / stored(root, item.filename)
+    except errors.AppError as exc:
+        log.warning("not removing %s of item %s: %s", item.filename, item.id, exc.message)
+        return
+    try:
+        target = Path(real_path(path))
+    except OSError:  # through a chain of links the system does not follow
+        target = path
     if path.is_symlink() or not target.is_relative_to(root) or not target.is_file():
         log.warning("not removing %s of item %s: not a file inside %s", path, item.id,
                     item.download_folder)
@@ -73,6 +86,12 @@ def remove_files_of(item: Item, folders: set[str], listings: Listings | None = N
         return
     try:
         sidecars = own_sidecars(target, listings)
+        # being sent (a zip) or played: removed once that ends, else the zip was cut short
+        if in_use.FILES.when_let_go([target, *sidecars],
+                                    lambda: remove_files_of(item, folders)):
+            log.info("file %s of item %s is being sent or played: it is removed when that "
+                     "ends", target, item.id)
+            return
         target.unlink()
     except OSError as exc:
         log.warning("could not remove %s: %s", target, exc)

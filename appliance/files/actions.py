@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import errors, kinds
-from ..path_limits import NAME_MAX, byte_length, too_long
+from .. import errors, in_use, kinds
+from ..path_limits import NAME_MAX, byte_length, real_path, too_long
 from . import paths, trees
 from .index import FileIndex
 from .names import api_form, disk_part
@@ -69,7 +69,10 @@ def entry_path(root: Path, requested: str) -> Path:
     entry = folder / disk_part(str(folder), parts[-1])
     if entry.is_symlink():
         real_root = os.path.realpath(root)
-        target = os.path.realpath(entry)
+        try:
+            target = real_path(entry)
+        except OSError:  # a chain of links the system does not follow: the link leads nowhere
+            return entry
         if target != real_root and not target.startswith(real_root + os.sep):
             raise paths.outside()
     return entry
@@ -114,7 +117,8 @@ def _new_folder(root: Path, requested: str, parts: list[str], params: dict[str, 
                 ) -> Planned:
     """A ``directory`` action, refused before anything is made when the folder could not be
     made whole (a path over the system's limit failed part way, the folders before it left)
-    or would lie deeper than MAX_DEPTH (the watcher follows a tree by recursion)."""
+    or would lie deeper than MAX_DEPTH (no library needs more; one request makes no more
+    folders than that)."""
     source = paths.resolve(root, requested)
     made = source.joinpath(*parts)
     if problem := too_long(str(made), parts):
@@ -172,7 +176,9 @@ class FileActions:
     def _delete(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
         with _opened(item.source.parent, root) as folder:
             name = item.source.name
-            if stat.S_ISDIR(_lstat(folder, name).st_mode):
+            mode = _lstat(folder, name).st_mode
+            _wait_for_readers(root, item.source, mode, "delete")
+            if stat.S_ISDIR(mode):
                 if mounts := trees.mounts_within(item.source):
                     raise Failed(f"A disk is mounted at '{_rel(root, Path(mounts[0]))}': the "
                                  "file browser does not delete a mounted disk's files "
@@ -183,7 +189,8 @@ class FileActions:
         return {"deleted": True}
 
     def _rename(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
-        return self._relocate(root, item.source, item.source.with_name(item.argument), touched)
+        return self._relocate(root, item.source, item.source.with_name(item.argument), touched,
+                              "rename")
 
     def _move(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
         if not os.path.lexists(item.source):
@@ -196,16 +203,19 @@ class FileActions:
         if item.source.is_dir() and not item.source.is_symlink() and (
                 folder == item.source or folder.is_relative_to(item.source)):
             raise Failed("Cannot move a folder into itself.")
-        return self._relocate(root, item.source, folder / item.source.name, touched)
+        return self._relocate(root, item.source, folder / item.source.name, touched, "move")
 
-    def _relocate(self, root: Path, source: Path, target: Path, touched: list[Path]
-                  ) -> dict[str, Any]:
+    def _relocate(self, root: Path, source: Path, target: Path, touched: list[Path],
+                  action: str) -> dict[str, Any]:
         """``source`` renamed ``target`` (in its folder, or another), with its own sidecars;
         never over what is there. Their new names are checked before anything is renamed:
         one over the system's limit failed after the file itself was renamed, and the
         answer said the rename had failed."""
         with _opened(source.parent, root) as old, _opened(target.parent, root) as new:
-            is_dir = stat.S_ISDIR(_lstat(old, source.name).st_mode)
+            mode = _lstat(old, source.name).st_mode
+            # a zip or the player reads it by its name when its turn comes
+            _wait_for_readers(root, source, mode, action)
+            is_dir = stat.S_ISDIR(mode)
             companions = [] if is_dir else _sidecars(old, source.name, target.name)
             for name, renamed in companions:
                 if byte_length(renamed) > NAME_MAX:
@@ -283,6 +293,31 @@ def _lstat(folder: int, name: str) -> os.stat_result:
         raise Failed(_GONE) from None
 
 
+def _wait_for_readers(root: Path, path: Path, mode: int, action: str) -> None:
+    """Failed, saying so, when a person is reading the file ``path`` is, or one below it."""
+    if (held := _held(path, mode)) is not None:
+        what = "it" if held == path else f"'{_rel(root, path)}'"
+        raise Failed(f"'{_rel(root, held)}' is being sent or played right now (a zip, a "
+                     f"download, the player): {action} {what} when that ends.")
+
+
+def _held(path: Path, mode: int) -> Path | None:
+    """The regular file at or below ``path`` (of ``mode``) that a person is reading now (a
+    zip being sent holds all of its files: ``in_use``), if any."""
+    if not in_use.FILES.anything_held():
+        return None
+    if stat.S_ISREG(mode):
+        return path if in_use.FILES.held(path) else None
+    if not stat.S_ISDIR(mode):
+        return None
+    for folder, _, others in trees.walk(str(path)):
+        for name in others:
+            found = Path(folder, name)
+            if not found.is_symlink() and in_use.FILES.held(found):
+                return found
+    return None
+
+
 def _sidecars(folder: int, name: str, new_name: str) -> list[tuple[str, str]]:
     """(name, new name) of each of ``name``'s own sidecars (``kinds.own_sidecars``) in the
     open ``folder``: regular files only, never a link."""
@@ -298,7 +333,7 @@ def _sidecars(folder: int, name: str, new_name: str) -> list[tuple[str, str]]:
 def _existing_folder(root: Path, path: Path) -> Path:
     """A part of a new folder's path that is there already: the folder it is (a symlink to
     a folder inside is followed)."""
-    real = os.path.realpath(path)
+    real = real_path(path)
     real_root = os.path.realpath(root)
     if real != real_root and not real.startswith(real_root + os.sep):
         raise Failed("Destination outside root.")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import kinds
+from ..path_limits import real_path
 from .names import api_form, is_text, reachable_bytes, readable
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ def make_entry(path: str, name: str, real_root: str) -> Entry | None:
         return None
     link = stat.S_ISLNK(info.st_mode)
     if link:
-        target = os.path.realpath(path)
+        try:
+            target = real_path(path)
+        except OSError:  # a chain of links the system does not follow: it leads nowhere
+            return None
         if not (target == real_root or target.startswith(real_root + os.sep)):
             return None
         if not reachable(target):
@@ -346,10 +350,10 @@ class FileIndex:
         return self.sidecars_of([rel])[rel]
 
     def sidecars_of(self, rels: Iterable[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """The sidecars of many files at once (a page of history), by relative path (as on
-        the disk; theirs as the API names them, files.names): each
-        folder's names are sorted once and a file's own (``<stem>.*``) found by bisection,
-        not by a scan of its folder per file."""
+        """The sidecars of many files at once (a page of history), by relative path, theirs
+        as ``rels`` are: as on the disk (``api_sidecars`` names them as JSON does; a
+        URL names them by their bytes): each folder's names are sorted once and a file's own
+        (``<stem>.*``) found by bisection, not by a scan of its folder per file."""
         by_folder: dict[str, list[str]] = {}
         found: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for rel in rels:
@@ -369,10 +373,15 @@ class FileIndex:
                     names, own + "/")
                 rel = f"{folder}/{name}" if folder else name
                 candidates = dict.fromkeys([*names[start:end], *shared])
-                found[rel] = {kind: [{**entry, "file": api_form(entry["file"])}
-                                     for entry in group]
-                              for kind, group in kinds.sidecars(name, candidates, folder).items()}
+                found[rel] = kinds.sidecars(name, candidates, folder)
         return found
+
+
+def api_sidecars(sidecars: dict[str, list[dict[str, Any]]]
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """A file's sidecars (``FileIndex.sidecars``) as JSON names them (files.names)."""
+    return {kind: [{**entry, "file": api_form(entry["file"])} for entry in group]
+            for kind, group in sidecars.items()}
 
 
 def folded(text: str) -> str:

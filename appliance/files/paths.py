@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from .. import errors
-from ..path_limits import NAME_MAX, byte_length, too_long
+from ..path_limits import NAME_MAX, byte_length, real_path, too_long
 from .index import reachable
 from .names import disk_part, shortest, two_entries
 
@@ -58,7 +58,11 @@ def resolve(root: Path, requested: str) -> Path:
     either of two entries (files.names)."""
     real_root = Path(os.path.realpath(root))
     conflicts: list[str] = []
-    target = Path(os.path.realpath(real_root / disk_relative(real_root, requested, conflicts)))
+    try:
+        target = Path(real_path(real_root / disk_relative(real_root, requested, conflicts)))
+    except OSError:
+        raise errors.not_found(f"'{requested}' leads through more links than the system "
+                               "follows (or a loop of links).") from None
     if target != real_root and not target.is_relative_to(real_root):
         raise outside()
     if conflicts:
@@ -77,6 +81,18 @@ def disk_relative(real_root: Path, requested: str, conflicts: list[str] | None =
     for part in relative_parts(requested):
         on_disk = os.path.join(on_disk, disk_part(on_disk, part, conflicts))
     return on_disk[len(str(real_root)) + 1:]
+
+
+def stored(real_root: Path, filename: str) -> str:
+    """A relative path as the API writes it and the history keeps it (an item's file the
+    browser moved into a folder whose name is no UTF-8: ``F%E9/x.mp4``), as its entries are
+    named on the disk; 400 for what no request could name, 409 for a component that names
+    two entries (which one is the item's cannot be told: neither is taken for it)."""
+    conflicts: list[str] = []
+    on_disk = disk_relative(real_root, filename, conflicts)
+    if conflicts:
+        raise two_entries(conflicts[0])
+    return on_disk
 
 
 def relative(root: Path, path: Path) -> str:

@@ -22,7 +22,9 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import AnyStr
 
 from .. import errors
 from .names import api_form
@@ -128,6 +130,26 @@ def _files_removed(fd: int) -> list[str]:
         else:
             os.unlink(entry, dir_fd=fd)
     return folders
+
+
+def walk(top: AnyStr) -> Iterator[tuple[AnyStr, list[AnyStr], list[AnyStr]]]:
+    """(folder, the folders in it, its other entries) for ``top`` and every folder below it,
+    each folder before those below it, as ``os.walk`` gives them but without recursion. A
+    symlink is an entry, never followed; a folder that cannot be read is passed over."""
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        folders: list[AnyStr] = []
+        others: list[AnyStr] = []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    (folders if entry.is_dir(follow_symlinks=False) else others).append(
+                        entry.name)
+        except OSError:  # gone meanwhile, no permission, or a path over PATH_MAX
+            continue
+        yield folder, folders, others
+        pending.extend(os.path.join(folder, name) for name in reversed(folders))
 
 
 def rename(source: int, name: str, target: int, new_name: str) -> None:

@@ -13,10 +13,10 @@ When the folder cannot be watched (inotify limits, or ``YTP_FILE_WATCH=false`` f
 share, where inotify sees only this machine's own changes) the index is kept by rescans every
 ``file_rescan_interval`` seconds; that is logged once and shown by ``mode``/``reason``
 (``/api/system/configuration`` → ``files``). So is a watch that cannot start or that stops
-while running: watchdog follows a folder tree by recursion, and a tree nested about a thousand
-levels deep (anyone who can make folders can make one) raised past the start of the service,
-at every restart, or ended its reader thread silently, the index then kept only by the rare
-rescans of a watched folder.
+while running (a thread of watchdog's that ended on an error): the index is then kept by
+rescans, not only by the rare rescans of a watched folder. A tree of any depth is watched
+(``deep_watch``: watchdog's own walks recursed, and a tree a thousand folders deep ended
+them).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers import Observer
 
+from .deep_watch import DeepObserver
 from .index import FileIndex
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,12 @@ class FolderWatcher:
         self._thread.start()
 
     def _start_observer(self) -> None:
-        observer = Observer()
+        observer = DeepObserver()
         try:
             observer.schedule(_Noter(self), str(self.index.root), recursive=True,
                               event_filter=EVENTS)
             observer.start()
-        except Exception as exc:  # OSError: inotify's limits; RecursionError: a deep tree
+        except Exception as exc:  # OSError: inotify's limits; the service starts in any case
             self.reason = f"cannot watch: {_said(exc)}"
             observer.stop()
             return
@@ -157,8 +157,8 @@ class FolderWatcher:
         return hooked
 
     def _watch_lost(self) -> bool:
-        """Whether the watch stopped by itself (a thread of watchdog's ended on an error: a
-        tree too deep moved in); then the index is kept by rescans from now on, as for a folder
+        """Whether the watch stopped by itself (a thread of watchdog's ended on an error);
+        then the index is kept by rescans from now on, as for a folder
         never watched."""
         observer = self._observer
         if self.mode != WATCHING or observer is None:
@@ -247,6 +247,4 @@ class FolderWatcher:
 
 
 def _said(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "a folder is nested too deep for the watcher to follow"
     return str(exc) or type(exc).__name__

@@ -4,6 +4,9 @@
 zipstream-ng writes the archive as it is read, file by file in small pieces (constant memory
 whatever the size), stored rather than deflated (media does not compress, and a stored zip's
 size is known before the first byte: ``Content-Length``, so browsers show progress).
+
+A zip's files are in use (``in_use``) from the moment they are checked to its last byte: a
+task's retention or a delete took the files still to come from under it (the zip cut short).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import errors
+from .. import errors, in_use
 from ..http_pacing import ResponseAborted
 from . import paths
 from .index import FileIndex
@@ -34,6 +37,8 @@ MAX_TOKENS = 256
 MAX_FILES = 10_000
 MAX_HELD = 5 * MAX_FILES
 READ_PIECE = 1 << 20
+# What the zip is sent in: zipstream-ng yields small pieces (a header, a file's chunk).
+SENT_PIECE = 1 << 20
 
 
 class ZipTokens:
@@ -84,7 +89,35 @@ class ZipTokens:
         return found[2]
 
 
-def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
+class Zip:
+    """A zip being sent (a WSGI body): its files held in use until it ends or is closed."""
+
+    def __init__(self, stream: ZipStream, holding: in_use.Holding) -> None:
+        self._stream = stream
+        self._holding = holding
+
+    def __len__(self) -> int:
+        return len(self._stream)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The archive in pieces of at most SENT_PIECE bytes."""
+        buffer = bytearray()
+        try:
+            for chunk in self._stream:
+                buffer += chunk
+                if len(buffer) >= SENT_PIECE:
+                    yield bytes(buffer)
+                    buffer.clear()
+            if buffer:
+                yield bytes(buffer)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._holding.let_go()
+
+
+def build(root: Path, files: list[str]) -> tuple[Zip, str]:
     """The archive of ``files`` (relative, as the API names them), each checked again now: a
     file that went away or whose path now leads outside (a symlink put in its place) is left
     out. With it, what its bytes depend on (names, sizes, modification times) for a
@@ -96,6 +129,7 @@ def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
     stream = ZipStream(compress_type=ZIP_STORED, sized=True)
     real_root = os.path.realpath(root)
     made_of = []
+    keys = []
     entries: set[str] = set()
     for rel in files:
         try:
@@ -112,9 +146,10 @@ def build(root: Path, files: list[str]) -> tuple[ZipStream, str]:
             entries.add(entry)
             stream.add(_contents(path, root, info), entry, size=info.st_size)
             made_of.append(f"{rel}:{info.st_size}:{info.st_mtime_ns}")
+            keys.append(in_use.key_of(info))
     if not made_of:
         raise errors.invalid("No valid files.")
-    return stream, "/".join(made_of)
+    return Zip(stream, in_use.FILES.holding(keys)), "/".join(made_of)
 
 
 def _contents(path: Path, root: Path, checked: os.stat_result) -> Iterator[bytes]:
