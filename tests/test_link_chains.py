@@ -19,11 +19,14 @@ from support.browsing import LISTED_DEADLINE, act
 from support.server import wait_for
 
 from appliance.api.app import create_app
+from appliance.engine.containment import Containment
+from appliance.errors import AppError
 from appliance.files.index import FileIndex
 from appliance.path_limits import real_path
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.records import new_id
+from appliance.tasks.metadata import contained_folder
 
 LENGTH = 1200
 
@@ -96,3 +99,24 @@ def test_a_chain_the_system_did_not_reach_is_refused_too(tmp_path: Path) -> None
         real_path(tmp_path / "chain" / "missing" / ".." / "l1199")
     assert refused.value.errno == errno.ELOOP
     assert real_path(tmp_path / "chain" / "l0000") == str(tmp_path / "chain" / "target.mp4")
+
+
+def test_a_job_may_not_write_through_a_chain_too_long_to_follow(tmp_path: Path) -> None:
+    """The download process's containment followed the chain by recursion too: its
+    RecursionError, out of the audit hook, failed the download with a traceback's words."""
+    chain(tmp_path / "chain")
+    (tmp_path / "temp").mkdir()
+    job = Containment(str(tmp_path), str(tmp_path / "temp"))
+    assert job.holds(str(tmp_path / "chain" / "l0010"))
+    assert not job.holds(str(tmp_path / "chain" / "l1199"))
+    assert not job.allows(str(tmp_path / "chain" / "l1199"))
+
+
+def test_a_tasks_folder_through_a_chain_too_long_to_follow_is_refused(tmp_path: Path) -> None:
+    """Its channel files' folder: a 400 that says why, where it was a 500."""
+    chain(tmp_path / "chain")
+    with pytest.raises(AppError) as refused:
+        contained_folder(tmp_path, tmp_path / "chain" / "l1199" / "show")
+    assert refused.value.status == 400
+    assert refused.value.message == ("The task's folder cannot be followed: Too many levels "
+                                     "of symbolic links.")

@@ -34,7 +34,7 @@ from typing import Any
 import yt_dlp
 from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
 
-from ..path_limits import NAME_MAX, cut_to_bytes
+from ..path_limits import NAME_MAX, cut_to_bytes, real_path
 from .credentials import without_credentials
 
 # Components that would name the folder itself or its parent once joined.
@@ -82,7 +82,8 @@ class WriteRefused(PermissionError):
 
 
 def _real(path: str) -> str:
-    return os.path.realpath(path)
+    """The final path (a chain of links the system would not follow: OSError, ELOOP)."""
+    return real_path(path)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -111,13 +112,20 @@ class Containment:
         self.refused: list[str] = []
 
     def allows(self, path: str) -> bool:
-        """Whether the process may write ``path`` (the audit hook's question)."""
-        real = _real(path)
+        """Whether the process may write ``path`` (the audit hook's question); not a path
+        whose links cannot be followed (it leads nowhere the job may write)."""
+        try:
+            real = _real(path)
+        except OSError:
+            return False
         return real in _ALWAYS_WRITABLE or _under(real, self.roots)
 
     def holds(self, path: str) -> bool:
         """Whether ``path`` may be a file of the job: inside its download or temp folder."""
-        return _under(_real(path), self.folders)
+        try:
+            return _under(_real(path), self.folders)
+        except OSError:
+            return False
 
     def name_safely(self, path: str, ext: str = "") -> str:
         """``path`` with every component after its root a name it can have: ``.`` and ``..``

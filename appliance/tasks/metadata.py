@@ -20,7 +20,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from ..errors import AppError, invalid
-from ..path_limits import NAME_MAX, byte_length, cut_to_bytes
+from ..path_limits import NAME_MAX, byte_length, cut_to_bytes, real_path
 from ..xml_text import xml_text
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,10 @@ def contained_folder(download_path: Path, folder: Path) -> Path:
     root = Path(os.path.realpath(download_path))
 
     def contained() -> Path:
-        real = Path(os.path.realpath(folder))
+        try:
+            real = Path(real_path(folder))
+        except OSError as exc:  # a loop or a chain of links the system would not follow
+            raise invalid(f"The task's folder cannot be followed: {exc.strerror}.") from None
         if not real.is_relative_to(root):
             raise invalid("The task's folder leads outside the download folder.")
         return real
