@@ -11,7 +11,7 @@ from .. import errors
 from ..engine.engine import DownloadEngine
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
-from ..store.order import Anchor, sort_key
+from ..store.order import Anchor
 from ..store.records import ALL_STATUSES, DONE, FINISHED, QUEUE
 from ..store.search import TextSearch
 from .middleware import not_modified
@@ -121,16 +121,17 @@ class History:
         self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None,
         search: TextSearch | None, after: Anchor | None,
     ) -> tuple[list[Item], int, bool]:
-        """The page, the list's total and whether items follow the page (see ``page``)."""
-        items = sorted(self.engine.queue_items(), key=sort_key, reverse=newest_first)
+        """The page, the list's total and whether items follow the page (see ``page``): the
+        page's items alone are copied (a status or a search is tested on every item)."""
+        tests = []
         if status is not None:
-            items = [i for i in items if (i.status == status.status) != status.exclude]
+            tests.append(lambda i: (i.status == status.status) != status.exclude)
         if search is not None:
-            items = [i for i in items if search.finds(i.title, i.url)]
-        total, start = len(items), (page - 1) * per_page
-        if after is not None:
-            items = [i for i in items if after.follows(i.created_at, i.id, newest_first)]
-        return items[start : start + per_page], total, len(items) > start + per_page
+            tests.append(lambda i: search.finds(i.title, i.url))
+        window = self.engine.queue_window(
+            (page - 1) * per_page, per_page, newest_first=newest_first, after=after,
+            keep=(lambda i: all(test(i) for test in tests)) if tests else None)
+        return window.items, window.total, window.more
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.runtime.settings.max_body)
