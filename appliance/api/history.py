@@ -123,14 +123,19 @@ class History:
     ) -> tuple[list[Item], int, bool]:
         """The page, the list's total and whether items follow the page (see ``page``): the
         page's items alone are copied (a status or a search is tested on every item)."""
-        tests = []
-        if status is not None:
-            tests.append(lambda i: (i.status == status.status) != status.exclude)
-        if search is not None:
-            tests.append(lambda i: search.finds(i.title, i.url))
-        window = self.engine.queue_window(
-            (page - 1) * per_page, per_page, newest_first=newest_first, after=after,
-            keep=(lambda i: all(test(i) for test in tests)) if tests else None)
+        keep = None
+        if status is not None and search is not None:
+            def keep(i: Item) -> bool:
+                return ((i.status == status.status) != status.exclude
+                        and search.finds(i.title, i.url))
+        elif status is not None:
+            def keep(i: Item) -> bool:
+                return (i.status == status.status) != status.exclude
+        elif search is not None:
+            def keep(i: Item) -> bool:
+                return search.finds(i.title, i.url)
+        window = self.engine.queue_window((page - 1) * per_page, per_page,
+                                          newest_first=newest_first, after=after, keep=keep)
         return window.items, window.total, window.more
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
