@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -74,6 +75,17 @@ def _page_params(req: falcon.Request, default_per_page: int) -> tuple[PageReques
     return paging, order == "DESC"
 
 
+def _queue_test(status: StatusFilter | None, search: TextSearch | None
+                ) -> Callable[[Item], bool] | None:
+    """What a page of the queue keeps: items that pass ``status`` and ``search`` (None: every
+    item, which lets the page be read without a test of each)."""
+    if search is None:
+        return None if status is None else status.keeps
+    if status is None:
+        return lambda i: search.finds(i.title, i.url)
+    return lambda i: status.keeps(i) and search.finds(i.title, i.url)
+
+
 class History:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -123,19 +135,9 @@ class History:
     ) -> tuple[list[Item], int, bool]:
         """The page, the list's total and whether items follow the page (see ``page``): the
         page's items alone are copied (a status or a search is tested on every item)."""
-        keep = None
-        if status is not None and search is not None:
-            def keep(i: Item) -> bool:
-                return ((i.status == status.status) != status.exclude
-                        and search.finds(i.title, i.url))
-        elif status is not None:
-            def keep(i: Item) -> bool:
-                return (i.status == status.status) != status.exclude
-        elif search is not None:
-            def keep(i: Item) -> bool:
-                return search.finds(i.title, i.url)
         window = self.engine.queue_window((page - 1) * per_page, per_page,
-                                          newest_first=newest_first, after=after, keep=keep)
+                                          newest_first=newest_first, after=after,
+                                          keep=_queue_test(status, search))
         return window.items, window.total, window.more
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

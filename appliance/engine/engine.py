@@ -302,7 +302,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
 
     def matching_ids(self, kind: str, status: StatusFilter) -> list[str]:
         if kind == QUEUE:
-            return self.queue_ids(lambda i: (i.status == status.status) != status.exclude)
+            return self.queue_ids(status.keeps)
         return self.store.ids_matching(kind, status)
 
     def set_paused(self, paused: bool) -> bool:
