@@ -13,7 +13,8 @@ without the loopback's noise), after 3 unmeasured:
 - ``GET /api/history/live?queue_limit=10`` and ``GET /api/system/configuration?queue_limit=10``,
 - Flasharr's ``GET /api/downloads?limit=10``,
 - ``type=queue&per_page=10&status=pending`` (a filter tests every item: no copy, but the
-  queue's size; reported without a goal).
+  queue's size; reported without a goal),
+- Flasharr's ``GET /api/batches`` (every batch: it reads every batched item; reported).
 
 Goal, this checkout: p99 <= 5 ms for a page of 10 and for ``queue_limit=10`` at every size,
 and p50 at 100k within 2x of p50 at 1k (a read costs what it answers). The base's reads of
@@ -56,6 +57,7 @@ def rows(size: int) -> list[tuple[str, str, dict[str, str]]]:
         ("configuration, queue_limit=10", "/api/system/configuration", {"queue_limit": "10"}),
         ("Flasharr downloads, limit=10", "/api/downloads", {"limit": "10"}),
         ("page 1, status=pending", "/api/history", {**queue, "status": "pending"}),
+        ("Flasharr batches", "/api/batches", {}),
     ]
 
 

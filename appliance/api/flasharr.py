@@ -198,7 +198,7 @@ _KEPT_HISTORY = _KeptHistory()
 def batch_summaries(runtime: Runtime) -> list[dict[str, Any]]:
     """Every batch, newest first: history totals kept by the store, queue items live from
     memory."""
-    queue = [i.to_dict() for i in runtime.engine.queue_select(lambda i: bool(i.batch_id))]
+    queue = runtime.engine.queue_fields(mapping.BATCH_FIELDS, lambda i: bool(i.batch_id))
     totals = runtime.store.batch_totals()
     return mapping.batches(totals, queue, _KEPT_HISTORY.of(totals))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
 
 from ..store import Item
 from ..store.order import Anchor
@@ -51,6 +53,15 @@ class QueueReads:
         """Copies of the items ``keep`` keeps, in arrival order; the others are not copied."""
         with self._lock:
             return [item.snapshot() for item in self._items.values() if keep(item)]
+
+    def queue_fields(self, names: tuple[str, ...], keep: Callable[[Item], bool]
+                     ) -> list[dict[str, Any]]:
+        """The fields ``names`` (two or more) of the items ``keep`` keeps, as dicts: each
+        item's read whole under the lock, and no item copied."""
+        read = attrgetter(*names)
+        with self._lock:
+            rows = [read(item) for item in self._items.values() if keep(item)]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def queue_ids(self, keep: Callable[[Item], bool]) -> list[str]:
         with self._lock:
