@@ -108,6 +108,9 @@ def test_pages_of_the_queue_newest_and_oldest_first(mixed: Mixed) -> None:
     assert ascending == [["p0", "r0", "p1", "r1"], ["w0", "p2", "w1", "w2"], ["p3"]]
     whole, paging, _ = _page(mixed, per_page="1000")
     assert whole == mixed.order[::-1] and paging["total"] == 9
+    for params in ({}, {"order": "ASC"}, {"status": "pending"}, {"search": "needle"}):
+        far, paging, _ = _page(mixed, per_page="1000", page="10000000", **params)
+        assert far == [] and paging["has_next"] is False and paging["total"] > 0, params
 
 
 def test_pages_of_the_queue_by_status_and_search(mixed: Mixed) -> None:
@@ -171,7 +174,7 @@ def test_the_running_then_the_newest_waiting_up_to_queue_limit(mixed: Mixed, pat
     assert cut() == (mixed.order, 9)
     for limit, names in ((0, []), (1, ["r0"]), (2, ["r0", "r1"]), (3, ["r0", "r1", "p3"]),
                          (5, ["r0", "r1", "w1", "w2", "p3"]), (9, mixed.order),
-                         (50, mixed.order)):
+                         (50, mixed.order), (999_999_999, mixed.order)):
         assert cut(queue_limit=str(limit)) == (names, 9), limit
     slim = mixed.client.simulate_get(path, params={"queue_limit": "3",
                                                    "queue_fields": "status,preset"}).json
