@@ -39,7 +39,6 @@ from .store import ItemStore
 from .store.backups import BackupSchedule
 from .store.notifications import NotificationStore
 from .store.outbox import OutboxStore
-from .store.records import most_relevant
 from .store.tasks import TaskStore
 from .systemd import ServiceAgent
 from .tasks.service import TaskService
@@ -135,7 +134,7 @@ class QueueService:
         return self._ok(self.engine.delete_items(ids, remove_file=allowed))
 
     def flasharr_tasks(self) -> list[dict[str, Any]]:
-        chosen = most_relevant(self.engine.queue_items(), flasharr.SYNC_ALL_LIMIT)
+        chosen, _ = self.engine.queue_cut(flasharr.SYNC_ALL_LIMIT)
         return [flasharr.task(i.to_dict()) for i in chosen]
 
     def flasharr_task(self, item: dict[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from .. import errors, events
 from .. import flasharr as mapping
 from ..config import Settings, SettingsError, pinned_by, save_settings, with_changes
 from ..engine.options import check_template
+from ..engine.queue_order import Window
 from ..runtime import Runtime
 from ..store import Item
-from ..store.order import sort_key
 from ..store.records import DONE, QUEUE
 from .pagination import (
     OPENAPI_HEADERS,
@@ -75,12 +75,12 @@ class Downloads:
             # history follows, newest first, paged in SQL. Only the page's items are made
             # tasks: each poll made the whole queue's (20,000 of a channel added at once:
             # 3 s of a request thread, in process on the shared box).
-            queued = waiting(self.runtime, status)
-            tasks = [_task(i) for i in queued[start : start + limit]]
-            total = len(queued)
+            queued = waiting(self.runtime, status, start, limit)
+            tasks = [_task(i) for i in queued.items]
+            total = queued.total
             if status is None:
                 history, done_total = self.runtime.store.window(
-                    DONE, max(0, start - len(queued)), limit - len(tasks))
+                    DONE, max(0, start - queued.total), limit - len(tasks))
                 tasks += [_task(i) for i in history]
                 total += done_total
         body = pagination(req, resp, paging, total, len(tasks))
@@ -119,13 +119,17 @@ class Download:
         resp.media = {"success": True}
 
 
-def waiting(runtime: Runtime, state: str | None, *, loose: bool = False) -> list[Item]:
-    """The queue's items in Flasharr ``state`` (any, when None), oldest first; ``loose``:
-    only those of no batch."""
-    return sorted((i for i in runtime.engine.queue_items()
-                   if (not loose or not i.batch_id)
-                   and (state is None or mapping.state_of(i.status, i.auto_start) == state)),
-                  key=sort_key)
+def waiting(runtime: Runtime, state: str | None, start: int, count: int, *,
+            loose: bool = False) -> Window:
+    """``count`` of the queue's items in Flasharr ``state`` (any, when None) from the
+    ``start``-th on, oldest first, and how many there are; ``loose``: only those of no
+    batch."""
+    def keep(item: Item) -> bool:
+        return ((not loose or not item.batch_id)
+                and (state is None or mapping.state_of(item.status, item.auto_start) == state))
+
+    return runtime.engine.queue_window(start, count,
+                                       keep=keep if loose or state is not None else None)
 
 
 def _download(runtime: Runtime, item_id: str) -> Item:
@@ -194,13 +198,13 @@ _KEPT_HISTORY = _KeptHistory()
 def batch_summaries(runtime: Runtime) -> list[dict[str, Any]]:
     """Every batch, newest first: history totals kept by the store, queue items live from
     memory."""
-    queue = [i.to_dict() for i in runtime.engine.queue_items() if i.batch_id]
+    queue = runtime.engine.queue_fields(mapping.BATCH_FIELDS, lambda i: bool(i.batch_id))
     totals = runtime.store.batch_totals()
     return mapping.batches(totals, queue, _KEPT_HISTORY.of(totals))
 
 
 def _queued_in_batch(runtime: Runtime, batch_id: str) -> list[str]:
-    return [i.id for i in runtime.engine.queue_items() if i.batch_id == batch_id]
+    return runtime.engine.queue_ids(lambda i: i.batch_id == batch_id)
 
 
 class BatchAction:

@@ -51,7 +51,7 @@ class AllAction:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         engine = self.runtime.engine
         want = self.action == "resume"
-        ids = [i.id for i in engine.queue_items() if i.auto_start != want]
+        ids = engine.queue_ids(lambda i: i.auto_start != want)
         results: dict[str, str] = {}
         if ids:
             run = engine.start_items if want else engine.pause_items
@@ -123,13 +123,13 @@ class BatchRows:
         batches = [b for b in batch_summaries(self.runtime)
                    if status is None or _batch_has(b, status)]
         shown = batches[start : start + limit]
-        loose = waiting(self.runtime, status, loose=True)
         offset = max(0, start - len(batches))
-        standalone = [_task(i) for i in loose[offset : offset + limit - len(shown)]]
-        total = len(batches) + len(loose)
+        loose = waiting(self.runtime, status, offset, limit - len(shown), loose=True)
+        standalone = [_task(i) for i in loose.items]
+        total = len(batches) + loose.total
         if status is None or status in mapping.HISTORY_STATUSES:
             history, done_total = self.runtime.store.window(
-                DONE, max(0, offset - len(loose)), limit - len(shown) - len(standalone),
+                DONE, max(0, offset - loose.total), limit - len(shown) - len(standalone),
                 statuses=mapping.HISTORY_STATUSES.get(status or ""), standalone=True)
             standalone += [_task(i) for i in history]
             total += done_total
@@ -160,7 +160,8 @@ class BatchItems:
                                                       paging.per_page, newest_first=False)
         if not total:
             raise errors.not_found("Batch not found.")
-        live = {i.id: i for i in self.runtime.engine.queue_items() if i.batch_id == batch_id}
+        live = {i.id: i for i in
+                self.runtime.engine.queue_select(lambda i: i.batch_id == batch_id)}
         pagination(req, resp, paging, total, len(stored))
         resp.media = [_task(live.get(i.id, i)) for i in stored]
 

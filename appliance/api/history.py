@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -14,7 +15,7 @@ from ..files import paths
 from ..files.index import api_sidecars
 from ..runtime import Runtime
 from ..store import Item, StatusFilter
-from ..store.order import Anchor, sort_key
+from ..store.order import Anchor
 from ..store.records import ALL_STATUSES, DONE, FINISHED, QUEUE
 from ..store.search import TextSearch
 from .middleware import not_modified
@@ -81,6 +82,17 @@ def _page_params(req: falcon.Request, default_per_page: int) -> tuple[PageReques
     return paging, order == "DESC"
 
 
+def _queue_test(status: StatusFilter | None, search: TextSearch | None
+                ) -> Callable[[Item], bool] | None:
+    """What a page of the queue keeps: items that pass ``status`` and ``search`` (None: every
+    item, which lets the page be read without a test of each)."""
+    if search is None:
+        return None if status is None else status.keeps
+    if status is None:
+        return lambda i: search.finds(i.title, i.url)
+    return lambda i: status.keeps(i) and search.finds(i.title, i.url)
+
+
 class History:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -128,16 +140,12 @@ class History:
         self, page: int, per_page: int, newest_first: bool, status: StatusFilter | None,
         search: TextSearch | None, after: Anchor | None,
     ) -> tuple[list[Item], int, bool]:
-        """The page, the list's total and whether items follow the page (see ``page``)."""
-        items = sorted(self.engine.queue_items(), key=sort_key, reverse=newest_first)
-        if status is not None:
-            items = [i for i in items if (i.status == status.status) != status.exclude]
-        if search is not None:
-            items = [i for i in items if search.finds(i.title, i.url)]
-        total, start = len(items), (page - 1) * per_page
-        if after is not None:
-            items = [i for i in items if after.follows(i.created_at, i.id, newest_first)]
-        return items[start : start + per_page], total, len(items) > start + per_page
+        """The page, the list's total and whether items follow the page (see ``page``): the
+        page's items alone are copied (a status or a search is tested on every item)."""
+        window = self.engine.queue_window((page - 1) * per_page, per_page,
+                                          newest_first=newest_first, after=after,
+                                          keep=_queue_test(status, search))
+        return window.items, window.total, window.more
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.runtime.settings.max_body)

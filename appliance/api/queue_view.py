@@ -20,7 +20,6 @@ import falcon
 from .. import errors
 from ..engine.engine import DownloadEngine
 from ..store import Item
-from ..store.records import most_relevant
 from .schemas import query, ref
 
 ITEM_FIELDS = frozenset(Item(id="", url="").to_dict())
@@ -36,12 +35,11 @@ def requested_queue(
     limit = _limit(req)
     if limit is None:
         limit = default_limit
-    items = engine.queue_items()
-    chosen = items if limit is None else most_relevant(items, limit)
+    chosen, count = engine.queue_cut(limit)
     answers = [item.to_dict() for item in chosen]
     if fields is not None:
         answers = [{key: answer[key] for key in fields} for answer in answers]
-    return answers, len(items)
+    return answers, count
 
 
 def _fields(req: falcon.Request) -> tuple[str, ...] | None:

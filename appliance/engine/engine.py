@@ -58,6 +58,8 @@ from .options import resolve_folder
 from .plans import Planner
 from .presets import FIELDS as PRESET_FIELDS
 from .presets import Presets
+from .queue_order import QueueItems
+from .queue_reads import QueueReads
 from .requests import AddRequest, parse_add_request
 from .runs import Run, StopReason
 from .states import StateChanges
@@ -66,7 +68,7 @@ from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
-class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
+class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueReads):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:
         self.settings_holder = holder = SettingsHolder.of(settings)
@@ -74,7 +76,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
         self.store = store
         self.bus = bus
         self.paused = False
-        self._items: dict[str, Item] = {}
+        self._items = QueueItems()
         self._runs: dict[str, Run] = {}
         self._extracting: dict[str, Worker | None] = {}
         self._infos: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -300,11 +302,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges):
 
     def matching_ids(self, kind: str, status: StatusFilter) -> list[str]:
         if kind == QUEUE:
-            with self._lock:
-                return [
-                    i.id for i in self._items.values()
-                    if (i.status == status.status) != status.exclude
-                ]
+            return self.queue_ids(status.keeps)
         return self.store.ids_matching(kind, status)
 
     def set_paused(self, paused: bool) -> bool:

@@ -22,6 +22,10 @@ class StatusFilter:
             return cls(text[1:], exclude=True)
         return cls(text)
 
+    def keeps(self, item: Item) -> bool:
+        """Whether an item in memory passes (the store's lists ask SQL the same)."""
+        return (item.status == self.status) != self.exclude
+
 
 @dataclasses.dataclass(frozen=True)
 class Page:
