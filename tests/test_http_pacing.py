@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.server import wait_for
 
-from appliance.http_pacing import SEND_PIECE, SENDFILE_PIECE, PacedSocket, SendTimeout
+from appliance.http_pacing import (
+    MIN_SEND_RATE,
+    SEND_PIECE,
+    SENDFILE_PIECE,
+    PacedSocket,
+    SendTimeout,
+)
 
 STALL = 0.3
+WINDOW = 2.0  # a stop's window, passed as the clock it reads
 
 
 def _fill(sock: socket.socket) -> int:
@@ -90,3 +100,87 @@ def test_a_file_is_sent_from_its_offset_piece_by_piece(tmp_path: Path, offset: i
         assert PacedSocket(server, 10).sendfile(film, offset, count) == len(expected)
         reader.join(timeout=30)
     assert bytes(received) == expected
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A loopback TCP connection (server side, client side) whose client reads nothing yet."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(listener.getsockname())
+        server, _ = listener.accept()
+    with server, client:
+        yield server, client
+
+
+def _sending(paced: PacedSocket, size: int) -> tuple[threading.Thread, list[BaseException]]:
+    """``paced`` sends ``size`` bytes in a thread (a request thread's answer); once it waits
+    for the client, the thread and what it raised."""
+    raised: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            paced.sendall(b"x" * size)
+        except OSError as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    wait_for(lambda: paced.waiting, timeout=10, message="the send to wait for the client")
+    return thread, raised
+
+
+def test_a_stopping_service_cuts_off_a_send_its_client_does_not_take(
+        tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    server, _client = tcp_pair
+    paced = PacedSocket(server, 60)
+    thread, raised = _sending(paced, 16 << 20)
+    now = time.monotonic()
+    assert not paced.lagging(now, WINDOW)  # its window starts
+    assert not paced.lagging(now + WINDOW - 0.1, WINDOW)
+    assert paced.lagging(now + WINDOW, WINDOW)
+    paced.cut_off()
+    thread.join(timeout=10)  # at once, not after the 60 s stall
+    assert not thread.is_alive()
+    [exc] = raised
+    assert not isinstance(exc, SendTimeout)
+    assert not paced.lagging(now + 2 * WINDOW, WINDOW)  # said once
+
+
+def test_a_client_that_takes_its_answer_is_not_lagging(
+        tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = tcp_pair
+    paced = PacedSocket(server, 60)
+    thread, raised = _sending(paced, 16 << 20)
+    now = time.monotonic()
+    assert not paced.lagging(now, WINDOW)
+    before = paced.taken()
+    wanted = before + MIN_SEND_RATE * WINDOW
+    while paced.taken() < wanted:  # the client reads on
+        assert client.recv(65536)
+    assert not paced.lagging(now + WINDOW, WINDOW)
+    # the next window counts from there: what came before it does not carry over
+    assert paced.lagging(now + 2 * WINDOW, WINDOW)
+    paced.cut_off()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and raised
+
+
+def test_time_between_sends_is_not_lagging(
+        tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = tcp_pair
+    paced = PacedSocket(server, 60)
+    paced.sendall(b"small")  # sent, nothing waits: the application works on
+    now = time.monotonic()
+    assert not paced.lagging(now, WINDOW) and not paced.lagging(now + 10 * WINDOW, WINDOW)
+    assert client.recv(5) == b"small"
+    wait_for(lambda: paced.taken() == 5, timeout=10, message="the client's acknowledgement")
+
+
+def test_without_tcp_what_the_sends_handed_over_counts() -> None:
+    server, client = socket.socketpair()
+    with server, client:
+        paced = PacedSocket(server, STALL)
+        paced.sendall(b"abc")
+        assert paced.taken() == 3
