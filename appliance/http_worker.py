@@ -430,8 +430,8 @@ class RequestBufferingWorker(ThreadWorker):
     def cut_answers(self) -> None:
         """Cut off what is still being answered when the stop's time is up; the threads that
         were sending it end (a thread the application holds ends when it is done)."""
-        log.warning("stopping: %d answers not finished in the %g s a stop gives them are cut "
-                    "off", len(self.answering), self.cfg.graceful_timeout)
+        log.warning("stopping: answers not finished in the %g s a stop gives them, cut off: %d",
+                    self.cfg.graceful_timeout, len(self.answering))
         for conn in self.answering:
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)

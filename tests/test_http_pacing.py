@@ -114,57 +114,55 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
         yield server, client
 
 
-def _sending(paced: PacedSocket, size: int) -> tuple[threading.Thread, list[BaseException]]:
-    """``paced`` sends ``size`` bytes in a thread (a request thread's answer); once it waits
-    for the client, the thread and what it raised."""
-    raised: list[BaseException] = []
+class WaitingSend:
+    """A request thread's answer of 16 MiB on ``server``, waiting for the client, and the
+    window of a stop's ``lagging`` started at ``now``."""
 
-    def send() -> None:
+    def __init__(self, server: socket.socket) -> None:
+        self.paced = PacedSocket(server, 60)
+        self.raised: list[BaseException] = []
+        self.thread = threading.Thread(target=self._send, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.paced.waiting, timeout=10,
+                 message="the send to wait for the client")
+        self.now = time.monotonic()
+        assert not self.paced.lagging(self.now, WINDOW)
+
+    def _send(self) -> None:
         try:
-            paced.sendall(b"x" * size)
+            self.paced.sendall(b"x" * (16 << 20))
         except OSError as exc:
-            raised.append(exc)
+            self.raised.append(exc)
 
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    wait_for(lambda: paced.waiting, timeout=10, message="the send to wait for the client")
-    return thread, raised
+    def cut_off(self) -> BaseException:
+        """What the send raised once cut off (at once: not after its 60 s stall)."""
+        self.paced.cut_off()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        [exc] = self.raised
+        return exc
 
 
 def test_a_stopping_service_cuts_off_a_send_its_client_does_not_take(
         tcp_pair: tuple[socket.socket, socket.socket]) -> None:
-    server, _client = tcp_pair
-    paced = PacedSocket(server, 60)
-    thread, raised = _sending(paced, 16 << 20)
-    now = time.monotonic()
-    assert not paced.lagging(now, WINDOW)  # its window starts
-    assert not paced.lagging(now + WINDOW - 0.1, WINDOW)
-    assert paced.lagging(now + WINDOW, WINDOW)
-    paced.cut_off()
-    thread.join(timeout=10)  # at once, not after the 60 s stall
-    assert not thread.is_alive()
-    [exc] = raised
-    assert not isinstance(exc, SendTimeout)
-    assert not paced.lagging(now + 2 * WINDOW, WINDOW)  # said once
+    send = WaitingSend(tcp_pair[0])
+    assert not send.paced.lagging(send.now + WINDOW - 0.1, WINDOW)
+    assert send.paced.lagging(send.now + WINDOW, WINDOW)
+    assert not isinstance(send.cut_off(), SendTimeout)
+    assert not send.paced.lagging(send.now + 2 * WINDOW, WINDOW)  # said once
 
 
 def test_a_client_that_takes_its_answer_is_not_lagging(
         tcp_pair: tuple[socket.socket, socket.socket]) -> None:
     server, client = tcp_pair
-    paced = PacedSocket(server, 60)
-    thread, raised = _sending(paced, 16 << 20)
-    now = time.monotonic()
-    assert not paced.lagging(now, WINDOW)
-    before = paced.taken()
-    wanted = before + MIN_SEND_RATE * WINDOW
-    while paced.taken() < wanted:  # the client reads on
+    send = WaitingSend(server)
+    wanted = send.paced.taken() + MIN_SEND_RATE * WINDOW
+    while send.paced.taken() < wanted:  # the client reads on
         assert client.recv(65536)
-    assert not paced.lagging(now + WINDOW, WINDOW)
+    assert not send.paced.lagging(send.now + WINDOW, WINDOW)
     # the next window counts from there: what came before it does not carry over
-    assert paced.lagging(now + 2 * WINDOW, WINDOW)
-    paced.cut_off()
-    thread.join(timeout=10)
-    assert not thread.is_alive() and raised
+    assert send.paced.lagging(send.now + 2 * WINDOW, WINDOW)
+    assert isinstance(send.cut_off(), OSError)
 
 
 def test_time_between_sends_is_not_lagging(

@@ -440,7 +440,7 @@ def test_what_is_still_answered_when_the_stop_ends_is_cut_off(
         assert not fs.done()
         serving.murder_keepalived(force=True)  # gthread's clean-up after the stop's time
         assert fs.done() and fs.result() is False  # ended before the clean-up goes on
-    assert "stopping: 1 answers not finished in the 15 s a stop gives them are cut off" \
+    assert "stopping: answers not finished in the 15 s a stop gives them, cut off: 1" \
            in caplog.text
 
 
