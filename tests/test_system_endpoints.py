@@ -180,6 +180,23 @@ def test_terminal_output_of_many_lines_arrives_whole_and_in_order(
     assert any("See full documentation at" in line for line in lines[-5:]), lines[-5:]
 
 
+def test_a_line_waiting_for_room_is_dropped_when_the_stream_ends() -> None:
+    """A client that stopped reading fills the output queue: the pump thread waits for room,
+    and ends once the stream is over (the client left) instead of waiting for good."""
+    out: queue.Queue[tuple[str, str | None]] = queue.Queue(1)
+    out.put(("stdout", "read by no one"))
+    stop = threading.Event()
+    put: list[bool] = []
+    pump = threading.Thread(target=lambda: put.append(console._put(out, ("stdout", "x"), stop)),
+                            daemon=True)
+    pump.start()
+    wait_for(lambda: out.not_full._waiters, timeout=10,  # type: ignore[attr-defined]
+             message="the line to wait for room")
+    stop.set()
+    pump.join(timeout=10)
+    assert put == [False] and out.get_nowait() == ("stdout", "read by no one")
+
+
 def test_terminal_that_cannot_start_says_why(
     make_client: Callable[..., falcon.testing.TestClient],
 ) -> None:
