@@ -152,6 +152,7 @@ def test_update_installs_checks_and_retires_warm_processes_only(
 
     assert status["update"]["state"] == "updated", status
     assert (status["installed"], status["update"]["previous"]) == (NEWER, index.current)
+    assert (status["update"]["installed"], status["update"]["target"]) == (NEWER, NEWER)
     assert version_in(venv) == NEWER
     wait_for(lambda: not any(alive(pid) for pid in idle), message="idle processes retired")
     assert alive(running) and item()["status"] == "downloading"
@@ -273,6 +274,24 @@ def test_the_scheduled_update_runs_by_itself(
         assert updates.updater.installed() == version_in(venv) == NEWER
     finally:
         updates.stop()
+
+
+def test_an_update_with_the_newest_installed_is_up_to_date_and_told_as_news(
+        index: PackageIndex, venv: Path, tmp_path: Path) -> None:
+    install(venv, index.wheels[index.current])
+    index.publish(index.current)
+    bus = EventBus()
+    told: list[Any] = []
+    bus.subscribe(told.append)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url)
+    renewed = threading.Event()
+    outcome = YtdlpUpdates(settings, renewed.set, bus, python=venv).update()
+    assert (outcome.state, outcome.installed, outcome.previous, outcome.target) == (
+        "up_to_date", index.current, index.current, index.current)
+    assert outcome.message == f"yt-dlp {index.current} is the newest release"
+    [news] = [e for e in told if e.data.get("title") == "yt-dlp update"]
+    assert (news.name, news.data["state"]) == ("log_info", "up_to_date")
+    assert not renewed.is_set()  # nothing changed: the warm processes stay
 
 
 def test_the_command_asks_the_running_service(make_server: Callable[..., Server]) -> None:
