@@ -9,12 +9,17 @@ all, the client must have taken MIN_SEND_RATE for each further second it made th
 checked before each piece (1 MiB of a file, 64 KiB of other bodies). Only time spent in sends
 counts: a live stream (logs, terminal) that has nothing to say for minutes is not slow.
 Otherwise the send fails with SendTimeout and the connection is closed.
+
+While the service stops, a send that waits on its client is held to MIN_SEND_RATE by what the
+client's side has acknowledged (``lagging``), window by window: a client that takes its answer
+a byte a second is cut off within seconds instead of holding the stop for ``send_timeout``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import time
 from typing import Any
 
@@ -22,6 +27,11 @@ from typing import Any
 MIN_SEND_RATE = 16 * 1024
 SEND_PIECE = 64 * 1024
 SENDFILE_PIECE = 1024 * 1024
+# struct tcp_info (linux/tcp.h) up to tcpi_bytes_acked, the bytes the client's side has
+# acknowledged: Linux 4.1 and later. The bytes a send handed to the system would count a full
+# socket buffer (megabytes on a fast link) as taken.
+TCP_INFO_SIZE = 128
+BYTES_ACKED = slice(120, 128)
 
 
 class SendTimeout(TimeoutError):
@@ -41,6 +51,9 @@ class PacedSocket:
         self._stall = stall
         self._waited = 0.0  # seconds spent in sends
         self._sent = 0
+        self.waiting = False  # a send is waiting for the client now
+        self._mark: tuple[float, int] | None = None  # (when, taken) for ``lagging``
+        self._cut = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -53,6 +66,7 @@ class PacedSocket:
         return min(self._stall, allowed)
 
     def _done_waiting(self, started: float) -> None:
+        self.waiting = False
         self._waited += time.monotonic() - started
         # Blocking again between sends: others use the socket too (a live stream peeks at it
         # with MSG_DONTWAIT to see the client leave, which a timeout would turn into a wait).
@@ -74,6 +88,7 @@ class PacedSocket:
             # sendall's timeout bounds the whole call (Python 3.5+): the piece must go in time
             self._sock.settimeout(self._wait_for(len(piece)))
             started = time.monotonic()
+            self.waiting = True
             try:
                 self._sock.sendall(piece)
             except TimeoutError:
@@ -93,6 +108,7 @@ class PacedSocket:
             # sendfile's timeout bounds each wait for the client, not the whole call
             self._sock.settimeout(self._wait_for(piece))
             started = time.monotonic()
+            self.waiting = True
             try:
                 sent = self._sock.sendfile(file, offset + total, piece)
             except TimeoutError:
@@ -104,6 +120,43 @@ class PacedSocket:
             total += sent
             self._sent += sent
         return total
+
+    def taken(self) -> int:
+        """The bytes of the connection the client's side has acknowledged (where the system
+        does not say: the bytes this socket's sends handed over)."""
+        try:
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+        except OSError:  # not TCP (a Unix socket), or closed
+            return self._sent
+        if len(info) < TCP_INFO_SIZE:
+            return self._sent
+        return int.from_bytes(info[BYTES_ACKED], sys.byteorder)
+
+    def lagging(self, now: float, window: float) -> bool:
+        """Asked again and again (by another thread) while the service stops: True once a send
+        has waited ``window`` seconds or more in which the client took less than
+        MIN_SEND_RATE. Time between sends does not count (the application is working)."""
+        if self._cut or not self.waiting:
+            self._mark = None
+            return False
+        taken = self.taken()
+        if self._mark is None:
+            self._mark = (now, taken)
+            return False
+        since, before = self._mark
+        if now - since < window:
+            return False
+        if taken - before < MIN_SEND_RATE * (now - since):
+            return True
+        self._mark = (now, taken)
+        return False
+
+    def cut_off(self) -> None:
+        """End the answer from another thread: the send waiting on the client fails at once
+        (EPIPE), and no other send waits."""
+        self._cut = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def release(self) -> socket.socket:
         """The socket, blocking again, for the next request or the poller."""

@@ -16,6 +16,13 @@ hands: gthread's graceful close waits (up to 2 s) for the client's FIN in the po
 a client that never closes its side would stall every other connection; here the poller
 lingers without blocking.
 
+A stop gives the requests in flight their time, not the slow clients': a request still
+arriving must keep coming at MIN_BODY_RATE, an answer being sent must be taken at the pacing's
+MIN_SEND_RATE (each with STOP_KEEPALIVE_LINGER seconds of slack), or its connection is closed.
+What is still being answered when gunicorn's graceful_timeout ends is cut off, so that the
+threads sending it end: the interpreter's exit joins them, and one sending to a client that
+read a byte a second held every stop to the master's kill (30 s).
+
 HTTP/1.1 without TLS only, as ``appliance serve`` configures gunicorn (TLS ends at a reverse
 proxy).
 """
@@ -31,7 +38,7 @@ import math
 import selectors
 import socket
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
@@ -52,7 +59,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from . import errors
 from .http_framing import ReceivedBytes, RequestFraming
-from .http_pacing import PacedSocket, ResponseAborted, SendTimeout
+from .http_pacing import MIN_SEND_RATE, PacedSocket, ResponseAborted, SendTimeout
 from .peers import REFUSAL_LOG_INTERVAL, peer_address, peer_limit
 
 log = logging.getLogger(__name__)
@@ -90,6 +97,9 @@ RECV_SIZE = 64 * 1024
 # file, which dirties an inode (on a disk-backed /tmp a journal write). The master only looks
 # at it against gunicorn's ``timeout`` (60 s at least here), so once a second is plenty.
 HEARTBEAT_INTERVAL = 1.0
+# At the end of a stop, how long the threads whose answers were cut off may take to see it,
+# before gthread closes the queue their ends are reported on.
+CUT_WAIT = 1.0
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -133,6 +143,10 @@ TIMEOUT_RESPONSE = error_response(errors.AppError(
     f"The request did not arrive in time (its head within {HEAD_TIMEOUT:g} s, its body within "
     f"{BODY_TIMEOUT:g} s plus 1 s per {MIN_BODY_RATE // 1024} KiB); the connection is closed.",
     errors.REQUEST_TIMEOUT))
+STOPPING_RESPONSE = error_response(errors.AppError(
+    "The service is stopping, and the request was not arriving fast enough to be answered "
+    f"first (at least {MIN_BODY_RATE // 1024} KiB/s); send it again once the service is back.",
+    errors.UNAVAILABLE))
 
 
 class BufferedConn(TConn):
@@ -219,6 +233,8 @@ class RequestBufferingWorker(ThreadWorker):
         self.waiting: set[BufferedConn] = set()
         # Of those, the ones waiting for memory for their body, in order (an ordered set).
         self.paused: dict[BufferedConn, None] = {}
+        # Connections a request thread has, with its future.
+        self.answering: dict[BufferedConn, Future] = {}
         self.body_budget = BODIES_IN_MEMORY * self.max_body
         self.reserved = 0
         self.budget_warned = -math.inf
@@ -373,21 +389,53 @@ class RequestBufferingWorker(ThreadWorker):
         """Close what passed its deadline (gthread's own pending list stays empty here: its
         handle() never sends a connection back, as ``data_ready`` is always set)."""
         now = time.monotonic()
+        answer = TIMEOUT_RESPONSE if self.alive else STOPPING_RESPONSE
         for conn in [c for c in self.waiting if c.expired(now)]:
             if conn.linger_until is None:
                 log.debug("closing %s: request not received in time", conn.peer)
                 if conn.framing.started:
                     with contextlib.suppress(OSError, KeyError, ValueError):
-                        conn.sock.send(TIMEOUT_RESPONSE)
+                        conn.sock.send(answer)
             self.drop(conn)
         if not self.alive:
-            # Stopping: a connection still without a whole head goes soon, as gthread's
-            # kept-alive ones do (a real client sends its head in one packet); a body being
-            # uploaded keeps its deadline, within gunicorn's graceful_timeout.
-            stop_by = now + STOP_KEEPALIVE_LINGER
-            for conn in self.waiting:
-                if conn.linger_until is None and conn.framing.in_head:
-                    conn.head_deadline = min(conn.head_deadline, stop_by)
+            self.hurry(now)
+
+    def hurry(self, now: float) -> None:
+        """Stopping (each turn of the loop): a connection still without a whole head goes
+        soon, as gthread's kept-alive ones do (a real client sends its head in one packet); a
+        body must keep coming at MIN_BODY_RATE from now on, and an answer be taken at
+        MIN_SEND_RATE, each with STOP_KEEPALIVE_LINGER of slack (a body's deadline, taken
+        again at each turn, is the nearest: a pause longer than the slack ends it)."""
+        stop_by = now + STOP_KEEPALIVE_LINGER
+        for conn in self.waiting:
+            if conn.linger_until is not None:
+                continue
+            if conn.framing.in_head:
+                conn.head_deadline = min(conn.head_deadline, stop_by)
+            else:  # its deadline: stop_by, and 1 s more for each MIN_BODY_RATE that comes
+                conn.body_started = min(conn.body_started, stop_by - BODY_TIMEOUT
+                                        - conn.framing.body_received / MIN_BODY_RATE)
+        for conn in self.answering:
+            sock = conn.sock
+            if isinstance(sock, PacedSocket) and sock.lagging(now, STOP_KEEPALIVE_LINGER):
+                log.info("closing %s: the service is stopping, and it takes its answer at "
+                         "less than %d KiB/s", conn.peer, MIN_SEND_RATE // 1024)
+                sock.cut_off()
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        super().murder_keepalived(force)
+        if force and self.answering:  # (gthread's cleanup at the end of a stop, only)
+            self.cut_answers()
+
+    def cut_answers(self) -> None:
+        """Cut off what is still being answered when the stop's time is up; the threads that
+        were sending it end (a thread the application holds ends when it is done)."""
+        log.warning("stopping: answers not finished in the %g s a stop gives them, cut off: %d",
+                    self.cfg.graceful_timeout, len(self.answering))
+        for conn in self.answering:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+        wait(self.answering.values(), timeout=CUT_WAIT)
 
     def stop_waiting(self, conn: BufferedConn) -> None:
         self.waiting.discard(conn)
@@ -400,7 +448,14 @@ class RequestBufferingWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
-    # --- after the request thread -------------------------------------------------------
+    # --- the request thread -------------------------------------------------------------
+
+    def enqueue_req(self, conn: BufferedConn) -> None:
+        """gthread's, with the thread's future kept until its end is handled."""
+        fs = self.tpool.submit(self.handle, conn)
+        self.answering[conn] = fs
+        fs.add_done_callback(
+            lambda done: self.method_queue.defer(self.finish_request, conn, done))
 
     def _keepalive_after(self, conn: BufferedConn, keepalive: bool) -> bool:
         # A request sent on without all its body: where the next one starts is unknown.
@@ -450,6 +505,7 @@ class RequestBufferingWorker(ThreadWorker):
             conn.sock = paced.release()
 
     def finish_request(self, conn: BufferedConn, fs: Future) -> None:
+        self.answering.pop(conn, None)
         self.give_back(conn)
         if fs.cancelled() or fs.exception() is not None or not fs.result():
             self.linger(conn)

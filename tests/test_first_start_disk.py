@@ -177,16 +177,55 @@ def test_a_marked_folder_keeps_its_mark_when_the_config_folder_is_new(
         "folder": str(folder), "token": "0123456789abcdef0123456789abcdef"}
 
 
-def test_a_folder_gone_from_the_systems_disk_is_said(
-        tmp_path: Path, table: Callable[[str], Path]) -> None:
+def test_a_folder_gone_from_the_systems_disk_is_said_and_so_is_its_return(
+        tmp_path: Path, table: Callable[[str], Path], caplog: pytest.LogCaptureFixture) -> None:
     folder, config = tmp_path / "downloads", tmp_path / "config"
     folder.mkdir()
     config.mkdir()
     table("")
     disk, changes = problem_of(folder, config)
     assert changes == []
+    mark = (folder / folder_disk.MARKER).read_text()
     for name in (folder / folder_disk.MARKER, folder):
         name.unlink() if name.is_file() else name.rmdir()
     disk.check()
     assert changes == [f"The download folder {folder} is missing (is its disk mounted?): "
                        "downloads wait until it is back."]
+    folder.mkdir()  # put back as it was
+    (folder / folder_disk.MARKER).write_text(mark)
+    disk.check()
+    assert changes[-1] is None
+    assert f"The download folder {folder} is back: waiting downloads go on." in caplog.messages
+
+
+def test_a_disk_that_comes_read_only_is_said(
+        tmp_path: Path, table: Callable[[str], Path], caplog: pytest.LogCaptureFixture) -> None:
+    """The disk the table lists is mounted, but read-only (a file system with errors, a
+    write-protected card): the folder cannot be made on it, which the log says with the
+    system's reason, and downloads wait for the folder."""
+    disk_at, config = tmp_path / "usb", tmp_path / "config"
+    folder = disk_at / "media" / "videos"
+    folder.mkdir(parents=True)
+    config.mkdir()
+    table(f"UUID=1234-ABCD  {disk_at}  vfat  defaults,nofail  0  2\n")
+    disk, changes = problem_of(folder, config)
+    with tmpfs(disk_at, "size=1m,ro"):
+        disk.check()
+    assert changes[-1] == folder_disk.missing(folder)
+    [said] = [m for m in caplog.messages if m.startswith("cannot make the download folder")]
+    assert said.startswith(f"cannot make the download folder {folder} on its disk ([Errno 30] "
+                           "Read-only file system")
+
+
+def test_a_folder_whose_mark_cannot_be_written_is_said(
+        tmp_path: Path, table: Callable[[str], Path], caplog: pytest.LogCaptureFixture) -> None:
+    folder, config = tmp_path / "downloads", tmp_path / "config"
+    config.mkdir()
+    table("")
+    with tmpfs(folder, "size=1m,ro"):
+        disk, changes = problem_of(folder, config)
+        assert changes == [] and disk.mark(folder) is None  # a folder downloads may go to
+    [said] = [m for m in caplog.messages if m.startswith("cannot mark")]
+    assert said.startswith(f"cannot mark the download folder {folder} ([Errno 30] Read-only "
+                           "file system")
+    assert said.endswith("a start without its disk will not be noticed")

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.server import wait_for
 
-from appliance.http_pacing import SEND_PIECE, SENDFILE_PIECE, PacedSocket, SendTimeout
+from appliance.http_pacing import (
+    MIN_SEND_RATE,
+    SEND_PIECE,
+    SENDFILE_PIECE,
+    PacedSocket,
+    SendTimeout,
+)
 
 STALL = 0.3
+WINDOW = 2.0  # a stop's window, passed as the clock it reads
 
 
 def _fill(sock: socket.socket) -> int:
@@ -90,3 +100,85 @@ def test_a_file_is_sent_from_its_offset_piece_by_piece(tmp_path: Path, offset: i
         assert PacedSocket(server, 10).sendfile(film, offset, count) == len(expected)
         reader.join(timeout=30)
     assert bytes(received) == expected
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A loopback TCP connection (server side, client side) whose client reads nothing yet."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(listener.getsockname())
+        server, _ = listener.accept()
+    with server, client:
+        yield server, client
+
+
+class WaitingSend:
+    """A request thread's answer of 16 MiB on ``server``, waiting for the client, and the
+    window of a stop's ``lagging`` started at ``now``."""
+
+    def __init__(self, server: socket.socket) -> None:
+        self.paced = PacedSocket(server, 60)
+        self.raised: list[BaseException] = []
+        self.thread = threading.Thread(target=self._send, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.paced.waiting, timeout=10,
+                 message="the send to wait for the client")
+        self.now = time.monotonic()
+        assert not self.paced.lagging(self.now, WINDOW)
+
+    def _send(self) -> None:
+        try:
+            self.paced.sendall(b"x" * (16 << 20))
+        except OSError as exc:
+            self.raised.append(exc)
+
+    def cut_off(self) -> BaseException:
+        """What the send raised once cut off (at once: not after its 60 s stall)."""
+        self.paced.cut_off()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        [exc] = self.raised
+        return exc
+
+
+def test_a_stopping_service_cuts_off_a_send_its_client_does_not_take(
+        tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    send = WaitingSend(tcp_pair[0])
+    assert not send.paced.lagging(send.now + WINDOW - 0.1, WINDOW)
+    assert send.paced.lagging(send.now + WINDOW, WINDOW)
+    assert not isinstance(send.cut_off(), SendTimeout)
+    assert not send.paced.lagging(send.now + 2 * WINDOW, WINDOW)  # said once
+
+
+def test_a_client_that_takes_its_answer_is_not_lagging(
+        tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = tcp_pair
+    send = WaitingSend(server)
+    wanted = send.paced.taken() + MIN_SEND_RATE * WINDOW
+    while send.paced.taken() < wanted:  # the client reads on
+        assert client.recv(65536)
+    assert not send.paced.lagging(send.now + WINDOW, WINDOW)
+    # the next window counts from there: what came before it does not carry over
+    assert send.paced.lagging(send.now + 2 * WINDOW, WINDOW)
+    assert isinstance(send.cut_off(), OSError)
+
+
+def test_time_between_sends_is_not_lagging(
+        tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = tcp_pair
+    paced = PacedSocket(server, 60)
+    paced.sendall(b"small")  # sent, nothing waits: the application works on
+    now = time.monotonic()
+    assert not paced.lagging(now, WINDOW) and not paced.lagging(now + 10 * WINDOW, WINDOW)
+    assert client.recv(5) == b"small"
+    wait_for(lambda: paced.taken() == 5, timeout=10, message="the client's acknowledgement")
+
+
+def test_without_tcp_what_the_sends_handed_over_counts() -> None:
+    server, client = socket.socketpair()
+    with server, client:
+        paced = PacedSocket(server, STALL)
+        paced.sendall(b"abc")
+        assert paced.taken() == 3

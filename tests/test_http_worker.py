@@ -8,9 +8,11 @@ bodies may hold and who waits for it, what a deadline closes, and who is told wh
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -24,14 +26,16 @@ from conftest import make_settings
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.http.errors import InvalidHeader, InvalidResponseHeader, LimitRequestLine
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 from appliance import errors
 from appliance.http_pacing import PacedSocket, ResponseAborted
 from appliance.http_worker import (
     BODIES_IN_MEMORY,
     CONTINUE,
+    MIN_BODY_RATE,
     SMALL_BODY,
+    STOPPING_RESPONSE,
     TIMEOUT_RESPONSE,
     BufferedConn,
     RequestBufferingWorker,
@@ -69,7 +73,7 @@ def worker(tmp_path: Path) -> Iterator[Poller]:
     worker.poller = selectors.DefaultSelector()
     worker.set_accept_enabled(True)
     yield worker
-    for conn in [*worker.waiting, *worker.ready]:
+    for conn in [*worker.waiting, *worker.ready, *worker.answering]:
         conn.sock.close()
     worker.poller.close()
     listener.close()
@@ -345,20 +349,99 @@ def test_a_body_has_more_time_the_more_of_it_came(worker: Poller) -> None:
     assert conn.expired(now)
 
 
-def test_a_stopping_worker_gives_heads_little_time_and_bodies_theirs(worker: Poller) -> None:
+def test_a_stopping_worker_gives_heads_little_time_and_bodies_theirs_while_they_come(
+        worker: Poller) -> None:
     head = connect(worker)
     head.sendall(b"GET /api/ping HTTP/1.1\r\n")
     body = connect(worker, "127.0.0.2")
     body.sendall(post(MAX_BODY) + b"{")
     turn_until(worker, lambda: all(c.framing.started for c in worker.waiting)
                and not conn_of(worker, 1).framing.in_head, "both requests to start")
-    heads = [c for c in worker.waiting if c.framing.in_head]
-    deadlines = {c: (c.head_deadline, c.body_started) for c in worker.waiting}
-    worker.alive = False
+    [waiting_head] = [c for c in worker.waiting if c.framing.in_head]
+    [waiting_body] = [c for c in worker.waiting if not c.framing.in_head]
+    head_deadline = waiting_head.head_deadline
+    assert not waiting_body.expired(time.monotonic() + 9)  # BODY_TIMEOUT, alive
     worker.murder_pending()
-    [waiting_head] = heads
-    assert waiting_head.head_deadline < deadlines[waiting_head][0] - 5
-    assert all(c.body_started == deadlines[c][1] for c in worker.waiting)
+    assert waiting_head.head_deadline == head_deadline  # alive: its own deadlines
+    worker.alive = False
+    # The body: STOP_KEEPALIVE_LINGER, and 1 s more for each MIN_BODY_RATE that comes on.
+    now = time.monotonic()
+    worker.hurry(now)
+    assert not waiting_body.expired(now + STOP_KEEPALIVE_LINGER - 0.1)
+    assert waiting_body.expired(now + STOP_KEEPALIVE_LINGER + 0.1)
+    body.sendall(b"x" * MIN_BODY_RATE)
+    turn_until(worker, lambda: waiting_body.framing.body_received == 1 + MIN_BODY_RATE,
+               "the body's next part")
+    worker.hurry(now + 1.5)  # a later turn: the time the body earned stays
+    assert not waiting_body.expired(now + STOP_KEEPALIVE_LINGER + 0.9)
+    assert waiting_body.expired(now + STOP_KEEPALIVE_LINGER + 1.1)
+    worker.murder_pending()  # the loop's turn, stopping: the head has little time left
+    assert head_deadline - 5 > waiting_head.head_deadline
+    assert waiting_head.head_deadline <= time.monotonic() + STOP_KEEPALIVE_LINGER
+    assert not waiting_head.closed and not waiting_body.closed
+
+
+def test_a_stopping_worker_tells_a_request_it_cuts_short_why(worker: Poller) -> None:
+    client = connect(worker)
+    client.sendall(post(MAX_BODY) + b"{")
+    conn = turn_until(worker, lambda: (c := conn_of(worker)).framing.started
+                      and not c.framing.in_head and c, "the body's start")
+    worker.alive = False
+    conn.body_started = time.monotonic() - 11
+    worker.murder_pending()
+    assert conn.closed
+    client.settimeout(DEADLINE)
+    received = b""
+    while data := client.recv(65536):
+        received += data
+    assert received == STOPPING_RESPONSE and received.startswith(b"HTTP/1.1 503 ")
+
+
+def answering(serving: Poller, path: bytes) -> tuple[socket.socket, Future]:
+    """A request thread sending the answer to ``path`` to a client that reads nothing (as
+    gthread's pool runs it: its future, its connection among those being answered)."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(serving.sockets[0].getsockname())
+    client.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+    [conn] = turn_until(serving, lambda: serving.ready, "the request")
+    serving.ready.clear()
+    fs: Future = Future()
+    serving.answering[conn] = fs
+    threading.Thread(target=lambda: fs.set_result(serving.handle(conn)), daemon=True).start()
+    turn_until(serving, lambda: isinstance(conn.sock, PacedSocket) and conn.sock.waiting,
+               "the answer to wait for its client")
+    return client, fs
+
+
+def test_a_stopping_worker_cuts_off_an_answer_its_client_does_not_take(
+        serving: Poller, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "appliance.http_worker")
+    serving.send_timeout = 60
+    client, fs = answering(serving, b"/big")
+    with client:
+        now = time.monotonic()
+        serving.hurry(now)  # alive or not: the loop asks only while stopping
+        serving.hurry(now + STOP_KEEPALIVE_LINGER - 0.1)
+        assert not fs.done()
+        serving.hurry(now + STOP_KEEPALIVE_LINGER)
+        assert fs.result(timeout=DEADLINE) is False  # at once, not after the 60 s stall
+    assert "closing 127.0.0.1: the service is stopping, and it takes its answer at less than " \
+           "16 KiB/s" in caplog.text
+
+
+def test_what_is_still_answered_when_the_stop_ends_is_cut_off(
+        serving: Poller, caplog: pytest.LogCaptureFixture) -> None:
+    serving.send_timeout = 60
+    serving.cfg.set("graceful_timeout", 15)
+    client, fs = answering(serving, b"/big")
+    with client:
+        serving.murder_keepalived()  # a turn of the loop: nothing is cut
+        assert not fs.done()
+        serving.murder_keepalived(force=True)  # gthread's clean-up after the stop's time
+        assert fs.done() and fs.result() is False  # ended before the clean-up goes on
+    assert "stopping: answers not finished in the 15 s a stop gives them, cut off: 1" \
+           in caplog.text
 
 
 def test_refusals_carry_the_apis_error_with_the_clients_bytes_escaped() -> None:

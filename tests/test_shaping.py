@@ -393,6 +393,14 @@ def test_condition_test_endpoint(shaped, origin: MediaOrigin) -> None:
     assert origin.requests_for(origin.clip_url) == []
     missing = client.simulate_post("/api/conditions/test", json={"condition": "x"})
     assert missing.status_code == 400
+    for preset, status in ((5, 400), (["default"], 400), ("default", 200)):
+        tested = client.simulate_post("/api/conditions/test", json={
+            "url": origin.watch_url("clip"), "condition": "duration > 1", "preset": preset})
+        assert tested.status_code == status, (preset, tested.json)
+        if status == 400:
+            assert tested.json["error"] == "preset must be a preset name."
+        else:
+            assert tested.json["status"] is True
 
 
 # --- archives -------------------------------------------------------------------------

@@ -163,6 +163,40 @@ def test_terminal_runs_yt_dlp_and_streams_both_outputs(
     assert client.runtime.streams.taken == 0  # type: ignore[attr-defined]
 
 
+def test_terminal_output_of_many_lines_arrives_whole_and_in_order(
+    make_client: Callable[..., falcon.testing.TestClient],
+) -> None:
+    """yt-dlp's help comes faster than it is sent: batches of MAX_BATCH lines each."""
+    client = make_client(YTP_CONSOLE_ENABLED="true")
+    events = _events(client.simulate_post("/api/system/terminal",
+                                          json={"command": "yt-dlp --help"}).text)
+    assert events[-1] == ("close", {"exitcode": 0})
+    lines = [event["line"] for name, event in events[:-1] if event["type"] == "stdout"]
+    assert len(lines) > 2 * console.MAX_BATCH
+    assert lines[0].startswith("Usage: ") and lines[1] == ""
+    stripped = [line.strip() for line in lines]
+    assert stripped.index("General Options:") < stripped.index("Network Options:")
+    assert any(line.startswith("--version") for line in stripped)
+    assert any("See full documentation at" in line for line in lines[-5:]), lines[-5:]
+
+
+def test_a_line_waiting_for_room_is_dropped_when_the_stream_ends() -> None:
+    """A client that stopped reading fills the output queue: the pump thread waits for room,
+    and ends once the stream is over (the client left) instead of waiting for good."""
+    out: queue.Queue[tuple[str, str | None]] = queue.Queue(1)
+    out.put(("stdout", "read by no one"))
+    stop = threading.Event()
+    put: list[bool] = []
+    pump = threading.Thread(target=lambda: put.append(console._put(out, ("stdout", "x"), stop)),
+                            daemon=True)
+    pump.start()
+    wait_for(lambda: out.not_full._waiters, timeout=10,  # type: ignore[attr-defined]
+             message="the line to wait for room")
+    stop.set()
+    pump.join(timeout=10)
+    assert put == [False] and out.get_nowait() == ("stdout", "read by no one")
+
+
 def test_terminal_that_cannot_start_says_why(
     make_client: Callable[..., falcon.testing.TestClient],
 ) -> None:
@@ -404,6 +438,17 @@ def test_check_updates_cannot_reach_the_server(
     assert "Cannot reach" in result["error"]
 
 
+def test_check_updates_from_an_address_that_is_not_http_is_an_error_said_plainly(
+    make_client: Callable[..., falcon.testing.TestClient],
+) -> None:
+    client = make_client(YTP_CHECK_FOR_UPDATES="true", YTP_UPDATE_CHECK_URL="file:///etc/passwd")
+    response = client.simulate_post("/api/system/check-updates")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "error", "current_version": __version__, "new_version": None,
+        "error": "YTP_UPDATE_CHECK_URL must be an http(s) URL, not 'file:///etc/passwd'."}
+
+
 # --- dev ---------------------------------------------------------------------------------
 
 
@@ -413,8 +458,8 @@ def test_dev_endpoints_are_forbidden_outside_dev_mode(
     for path in ("/api/dev/loop", "/api/dev/pip"):
         response = client.simulate_get(path)
         assert response.status_code == 403
-        assert response.json["code"] == "FORBIDDEN"
-        assert "development mode" in response.json["error"]
+        assert response.json == {"error": "This endpoint is only available in development "
+                                          "mode (YTP_DEV_MODE=true).", "code": "FORBIDDEN"}
 
 
 def test_dev_pip_and_threads_in_dev_mode(

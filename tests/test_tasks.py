@@ -251,6 +251,10 @@ def test_execute_answers_as_the_run_starts_and_the_run_goes_on(
                                params={"per_page": 1, "page": 2})
     assert page.json["pagination"]["total"] == 2
     assert [i["url"] for i in page.json["items"]] == [f"{origin.clip_url}?n=1"]
+    whole = client.simulate_get(f"/api/tasks/{task['id']}/items")  # the default page size
+    assert whole.status_code == 200 and whole.json["pagination"]["per_page"] == 50
+    assert [i["url"] for i in whole.json["items"]] == [f"{origin.clip_url}?n=2",
+                                                       f"{origin.clip_url}?n=1"]
 
 
 def test_failure_streak_is_told_once(app: tuple[Runtime, Client]) -> None:

@@ -6,6 +6,7 @@ runs on, and the command without a service."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -152,6 +153,7 @@ def test_update_installs_checks_and_retires_warm_processes_only(
 
     assert status["update"]["state"] == "updated", status
     assert (status["installed"], status["update"]["previous"]) == (NEWER, index.current)
+    assert (status["update"]["installed"], status["update"]["target"]) == (NEWER, NEWER)
     assert version_in(venv) == NEWER
     wait_for(lambda: not any(alive(pid) for pid in idle), message="idle processes retired")
     assert alive(running) and item()["status"] == "downloading"
@@ -273,6 +275,40 @@ def test_the_scheduled_update_runs_by_itself(
         assert updates.updater.installed() == version_in(venv) == NEWER
     finally:
         updates.stop()
+
+
+def test_an_update_with_the_newest_installed_is_up_to_date_and_told_as_news(
+        index: PackageIndex, venv: Path, tmp_path: Path) -> None:
+    install(venv, index.wheels[index.current])
+    index.publish(index.current)
+    bus = EventBus()
+    told: list[Any] = []
+    bus.subscribe(told.append)
+    settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=index.url)
+    renewed = threading.Event()
+    outcome = YtdlpUpdates(settings, renewed.set, bus, python=venv).update()
+    assert (outcome.state, outcome.installed, outcome.previous, outcome.target) == (
+        "up_to_date", index.current, index.current, index.current)
+    assert outcome.message == f"yt-dlp {index.current} is the newest release"
+    [news] = [e for e in told if e.data.get("title") == "yt-dlp update"]
+    assert (news.name, news.data["state"]) == ("log_info", "up_to_date")
+    assert not renewed.is_set()  # nothing changed: the warm processes stay
+
+
+def test_an_index_that_never_answers_is_given_up_at_the_timeout(
+        venv: Path, tmp_path: Path) -> None:
+    """The index's host takes the connection and says nothing (a proxy that hangs): the
+    newest release is unknown once the read's timeout is up, not waited for for good."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        settings = make_settings(tmp_path, YTP_YTDLP_INDEX_URL=f"http://127.0.0.1:{port}/simple")
+        updater = YtdlpUpdates(settings, lambda: None, EventBus(), python=venv).updater
+        found: list[str | None] = []
+        asking = threading.Thread(target=lambda: found.append(updater.latest(timeout=0.5)),
+                                  daemon=True)
+        asking.start()
+        asking.join(timeout=60)
+        assert found == [None]
 
 
 def test_the_command_asks_the_running_service(make_server: Callable[..., Server]) -> None:
