@@ -138,9 +138,15 @@ def test_a_latin1_name_plays_through_the_server(served: Server) -> None:
     folder = os.fsencode(served.download_path / "show")
     shutil.copyfile(folder + b"/mpeg4.mkv", folder + b"/caf\xe9.mkv")
     shutil.copyfile(folder + b"/h264.en.srt", folder + b"/caf\xe9.en.srt")
-    master = served.get("/api/player/playlist/show/caf%E9.mkv.m3u8")
-    assert master.status_code == 200, master.text
-    assert "/api/player/m3u8/subtitle/show/caf%E9.en.srt.m3u8?duration=" in master.text
+    track = "/api/player/m3u8/subtitle/show/caf%E9.en.srt.m3u8?duration="
+
+    def master() -> str:
+        answer = served.get("/api/player/playlist/show/caf%E9.mkv.m3u8")
+        assert answer.status_code == 200, answer.text
+        return answer.text if track in answer.text else ""
+
+    # the subtitle's track comes from the file index, which sees the copy a moment later
+    wait_for(master, timeout=30, message="the subtitle's track in the master playlist")
     done, decoded = play(f"{served.url}/api/player/playlist/show/caf%E9.mkv.m3u8")
     assert done.returncode == 0, done.stderr
     assert abs(decoded - 8.0) <= SEGMENT
