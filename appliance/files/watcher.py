@@ -161,7 +161,8 @@ class FolderWatcher:
         then the index is kept by rescans from now on, as for a folder
         never watched."""
         observer = self._observer
-        if self.mode != WATCHING or observer is None:
+        # (a stop ends the threads itself: that is no error)
+        if self.mode != WATCHING or observer is None or self._stop.is_set():
             return False
         reader = getattr(observer, "_inotify_fd", None)  # watchdog 7's inotify reader
         threads = [observer, *observer.emitters, *([reader] if reader is not None else [])]
@@ -180,10 +181,10 @@ class FolderWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
+        observer, self._observer = self._observer, None  # (the watch's thread may drop it)
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
