@@ -86,6 +86,10 @@ if [ "$mode" = serve ]; then
   exec .venv/bin/appliance serve "$@"
 fi
 say "running the tests ..."
+# One pytest worker more than the cores: most tests wait on a real server, a real download or
+# ffmpeg, so a worker spends part of its time idle; with 2 cores, 3 workers keep the box busy
+# (the whole suite 1,067 s -> 875 s on a 2-core box) without starving the timing of any test.
+workers=$(( $(nproc) + 1 ))
 
 # --- Home Assistant integration tests (homeassistant/) -------------------------------------
 # `./bootstrap.sh test` with no arguments also runs homeassistant/tests, against Home
@@ -131,7 +135,7 @@ if [ "$#" -eq 0 ]; then
     ha_job=""
   fi
   set +e
-  .venv/bin/python -m pytest -n auto --dist loadgroup
+  .venv/bin/python -m pytest -n "$workers" --dist loadgroup
   main_rc=$?
   set -e
   ha_rc=0
@@ -145,4 +149,4 @@ if [ "$#" -eq 0 ]; then
   [ "$main_rc" -eq 0 ] && [ "$ha_rc" -eq 0 ] && exit 0
   exit 1
 fi
-exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup "$@"
