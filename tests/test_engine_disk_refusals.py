@@ -66,7 +66,9 @@ def test_an_edit_the_disk_refuses_is_answered_507_and_not_made(
     with tmpfs(tmp_path / "config", "size=8m") as config:
         rt, client = app_with()
         [held] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
-        wait_for(lambda: rt.engine.get(held.id).extractor, timeout=60, message="its info")
+        # stored too: a write still on its way when the disk fills would be refused as well
+        wait_for(lambda: rt.engine.get(held.id).extractor and rt.store.get(held.id).extractor,
+                 timeout=60, message="its info, stored")
         filler = fill(config)
         # larger than any room SQLite's log may have left: the write must reach the disk
         answer = client.simulate_post(f"/api/history/{held.id}", json={"title": "x" * 500_000})
@@ -84,7 +86,9 @@ def test_a_pause_the_disk_refuses_is_answered_507_and_not_made(
     with tmpfs(tmp_path / "config", "size=8m") as config:
         rt, client = app_with()
         [held] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
-        wait_for(lambda: rt.engine.get(held.id).extractor, timeout=60, message="its info")
+        # stored too: a write still on its way when the disk fills would be refused as well
+        wait_for(lambda: rt.engine.get(held.id).extractor and rt.store.get(held.id).extractor,
+                 timeout=60, message="its info, stored")
         rt.engine.set_paused(True)  # the queue holds: the start below runs nothing
         assert client.simulate_post("/api/history/start", json={"ids": [held.id]}).json == {
             held.id: "started"}

@@ -23,6 +23,7 @@ from appliance.runtime import Runtime
 
 pytestmark = pytest.mark.xdist_group("player")
 
+TRACK = 'URI="/api/player/m3u8/subtitle/caf%E9.en.srt.m3u8?duration='
 SRT = "1\n00:00:01,000 --> 00:00:02,000\nCafé crème\n"
 
 
@@ -39,7 +40,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Tes
             sub.write(SRT.encode("cp1252"))
         with open(root + b"/broken\xe9.mp4", "wb") as broken:
             broken.write(b"no media here" * 100)
-        yield runtime, TestClient(create_app(runtime))
+        client = TestClient(create_app(runtime))
+        # a subtitle's track comes from the file index, which sees the files written after
+        # the start a moment later (failed once under CI's load)
+        wait_for(lambda: TRACK in get(client, "/api/player/playlist/caf%E9.mp4.m3u8").text,
+                 timeout=30, message="the subtitle's track in the master playlist")
+        yield runtime, client
 
 
 def get(client: TestClient, url: str) -> Result:
@@ -57,7 +63,7 @@ def test_a_latin1_name_plays_with_its_subtitles(app: tuple[Runtime, TestClient])
     master = get(client, "/api/player/playlist/caf%E9.mp4.m3u8")
     assert master.status_code == 200, master.text
     assert "/api/player/m3u8/video/caf%E9.mp4.m3u8" in master.text.splitlines()
-    assert 'URI="/api/player/m3u8/subtitle/caf%E9.en.srt.m3u8?duration=' in master.text
+    assert TRACK in master.text
     video = get(client, "/api/player/m3u8/video/caf%E9.mp4.m3u8")
     assert video.status_code == 200, video.text
     urls = [line for line in video.text.splitlines() if line.startswith("/api/")]
