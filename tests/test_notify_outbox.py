@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import apprise
 import pytest
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
@@ -25,6 +26,7 @@ from support.webhooks import Hit, Receiver, event_of, send, target
 from appliance.api.app import create_app
 from appliance.notify.outbox import LANE_SIZE, TOTAL_SIZE
 from appliance.runtime import Runtime
+from appliance.store.outbox import file_target_key
 
 HOOK = "/hook"
 
@@ -227,3 +229,40 @@ def test_a_chat_summary_failing_at_a_stop_is_merged_again_after_it(
     hits = receiver.to("/chat")
     assert {h.json()["title"] for h in hits} == {"Downloaded 2 items from My list"}
     assert [h.status for h in hits if h.status != 503] == [200]
+
+
+def test_an_apprise_yml_target_keeps_its_notices_when_lines_move_above_it(
+        receiver: Receiver, start_runtime: Callable[..., Runtime], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """apprise.yml's targets are known by their URL, not their place: a notice kept for one
+    goes to it after a restart that finds a new line above it, not to the URL now first; the
+    same URL twice is one target."""
+    retries = {"YTP_NOTIFY_TIMEOUT": "5", "YTP_NOTIFY_RETRIES": "8",
+               "YTP_NOTIFY_RETRY_DELAY": "1"}
+    receiver.answers["/kept"] = 503
+    (tmp_path / "config").mkdir(exist_ok=True)
+    yml = tmp_path / "config" / "apprise.yml"
+    kept, new = receiver.url("/kept", scheme="json"), receiver.url("/new", scheme="json")
+    yml.write_text(f"urls:\n  - {kept}\n")
+    first = start_runtime(**retries)
+    first.bus.message("info", "note", "kept for the first URL")
+    wait_for(lambda: receiver.to("/kept"), message="the first try, refused")
+    database = first.settings.database_file
+    first.stop()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT target FROM notification_outbox").fetchall() == [
+            (file_target_key(apprise.Apprise.instantiate(kept).url()),)]  # as Apprise says it
+    yml.write_text(f"urls:\n  - {new}\n  - {kept}\n  - {kept}\n")
+    receiver.answers["/kept"] = 200
+    with caplog.at_level(logging.WARNING, logger="appliance.notify"):
+        second = start_runtime(**retries)
+        delivered = wait_for(lambda: [h for h in receiver.to("/kept") if h.status == 200],
+                             message="the kept notice, to its own URL")
+    assert [h.json()["message"] for h in delivered] == ["kept for the first URL"]
+    assert not [h for h in receiver.to("/new") if b"kept for the first URL" in h.body]
+    listed = TestClient(create_app(second)).simulate_get("/api/notifications").json
+    assert [t["name"] for t in listed["apprise_config"]["targets"]] == [
+        "apprise.yml #1 (JSON)", "apprise.yml #2 (JSON)"]
+    assert any("#3: the same URL as apprise.yml #2 (JSON); sent to once" in r.getMessage()
+               for r in caplog.records)
+    wait_for(lambda: not _rows(second), message="the row gone once delivered")

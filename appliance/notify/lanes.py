@@ -40,7 +40,7 @@ STOP = object()  # the end of a queue
 class Target:
     """A target as delivery sees it (a snapshot; the store holds the truth)."""
 
-    key: str  # db:<id> or file:<n>
+    key: str  # db:<id> or file:<digest of its URL>
     id: int | None
     name: str
     on: tuple[str, ...]

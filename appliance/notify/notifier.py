@@ -37,7 +37,7 @@ from ..events import Event, EventBus
 from ..files.fetch import policy
 from ..store.database import StorageFailure
 from ..store.notifications import NotificationStore
-from ..store.outbox import OutboxStore
+from ..store.outbox import OutboxStore, file_target_key
 from . import messages
 from .batches import BatchClosed, BatchTracker
 from .catalog import EVENTS, TEST
@@ -406,15 +406,20 @@ class Notifier:
         except Exception as exc:
             log.warning("%s: %s; no targets loaded from it", path, exc)
             return []
-        targets = [
-            Target(f"file:{n}", None, f"{CONFIG_FILE} #{n} ({service.service_name})", (), (),
-                   True, {**default_request(), "url": service.url()})
-            for n, service in enumerate(services, start=1)
-        ]
+        targets: dict[str, Target] = {}
+        for n, service in enumerate(services, start=1):
+            url = service.url()
+            key = file_target_key(url)
+            if key in targets:
+                log.warning("%s #%d: the same URL as %s; sent to once", path, n,
+                            targets[key].name)
+                continue
+            targets[key] = Target(key, None, f"{CONFIG_FILE} #{n} ({service.service_name})",
+                                  (), (), True, {**default_request(), "url": url})
         if not targets:
             log.warning("%s holds no usable Apprise URL", path)
         log.info("%s: %d notification target(s) loaded (all events)", path, len(targets))
-        return targets
+        return list(targets.values())
 
     def waiting(self) -> dict[str, int]:
         """How many notices wait for each target (by key) that has some."""

@@ -213,7 +213,7 @@ def _define_entities(db: orm.Database) -> SimpleNamespace:
         """A notice waiting for a target until it is delivered or given up (store/outbox.py)."""
         _table_ = "notification_outbox"
         id = orm.PrimaryKey(int, auto=True)  # ascends: the order the notices came in
-        target = orm.Required(str, index=True)  # the target's key: db:<id> or file:<n>
+        target = orm.Required(str, index=True)  # the target's key: db:<id> or file:<digest>
         delivery = orm.Required(str)  # its delivery id, the same at every try
         notice = orm.Required(orm.LongStr, lazy=False)  # JSON, read back by notify/outbox.py
         attempts = orm.Required(int, default=0)

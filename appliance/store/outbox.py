@@ -1,17 +1,18 @@
 """The notification outbox: notices waiting for a target, kept until they are delivered or
 given up, so that a stop or a crash (``kill -9``) loses none (notify/outbox.py uses it).
 
-A row is a notice for one target: the target's key (``db:<id>``, ``file:<n>``), a delivery id
-(stable across retries and restarts: a receiver drops a repeat by it), the notice as JSON
-(parsed by the caller, which skips a row it cannot read), and the retry state (attempts made,
-when the next try is due). Commits are not synced to the disk (``durable=False``): a killed
-service loses none of them, a power cut may take back the last ones (as the engine's own
-transitions).
+A row is a notice for one target: the target's key (``db:<id>``, ``file:<its URL's digest>``),
+a delivery id (stable across retries and restarts: a receiver drops a repeat by it), the notice
+as JSON (parsed by the caller, which skips a row it cannot read), and the retry state
+(attempts made, when the next try is due). Commits are not synced to the disk
+(``durable=False``): a killed service loses none of them, a power cut may take back the last
+ones (as the engine's own transitions).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,8 +24,15 @@ from .database import read_session, write_session
 
 
 def target_key(target_id: int) -> str:
-    """The key of a stored target in the outbox (an apprise.yml target's: ``file:<n>``)."""
+    """The key of a stored target in the outbox (an apprise.yml target's: file_target_key)."""
     return f"db:{target_id}"
+
+
+def file_target_key(url: str) -> str:
+    """The key of an apprise.yml target: its URL's digest, not its place in the file, so that
+    notices kept for it follow it when lines are added or removed above it (a place would hand
+    them to whichever URL took it). A digest, not the URL: it holds the target's password."""
+    return "file:" + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def forget_target(db: orm.Database, target_id: int) -> None:
