@@ -119,6 +119,10 @@ def test_what_the_views_make_of_records_lines_and_items() -> None:
         "disabled · https://hook.example/x · item_completed,7 · 200")
     assert summary("notifications", {"on": "x", "request": "y"}) == (
         " · all events · never sent")
+    assert summary("notifications", {**target, "enabled": True, "waiting": 12}) == (
+        "https://hook.example/x · item_completed,7 · 200 · 12 waiting")
+    for nothing in (0, None, "12", True, -1):
+        assert summary("notifications", {**target, "waiting": nothing}).endswith(" · 200")
     assert summary("presets", {"cli": "", "field": "f", "description": "d"}) == "f"
     line = record_from_line({"id": 3, "line": "2024-05-01 12:00:00,123 WARNING x: y"})
     assert (line.id, line.level) == ("3", "WARNING")

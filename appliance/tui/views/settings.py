@@ -38,6 +38,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 def summary(kind: str, record: dict[str, Any]) -> str:
     if kind == "notifications":
         status = record.get("last_status") or "never sent"
+        waiting = record.get("waiting")
+        if isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0:
+            # kept in the service's outbox until the target answers: the first thing to know
+            # when a chat app has been quiet
+            status += f" · {waiting} waiting"
         on = record.get("on")
         events = ",".join(map(str, on)) if isinstance(on, list) else ""
         state = "" if record.get("enabled", True) else "disabled · "
@@ -175,7 +180,8 @@ class SettingsView(Vertical):
                                               self.app.client.change_settings), self._saved)
             return
         shown = {k: v for k, v in record.items()
-                 if k not in {"id", "last_status", "last_error", "last_sent_at", "default"}}
+                 if k not in {"id", "last_status", "last_error", "last_sent_at", "waiting",
+                              "default"}}
         self.app.push_screen(
             RecordScreen(f"Edit: {record.get('name')}", shown,
                          lambda r: self.app.client.update(kind, record["id"], r)),
