@@ -1,6 +1,7 @@
 """What a target's answer may cost an Apprise send: at most ``ANSWER_LIMIT`` bytes of each
-answer read, as decoded (a gzip answer of 1 MiB unpacks to 1 GiB); and whether an answer had
-begun when the send's time was up (its body was then what took long).
+answer's head and of its body read, the body as decoded (a gzip answer of 1 MiB unpacks to
+1 GiB); and whether an answer had begun when the send's time was up (its body was then what
+took long).
 
 Apprise's plugins call requests without ``stream=True``, so requests reads an answer whole,
 of any length, into memory before the plugin looks at its status; and they take no session or
@@ -11,7 +12,7 @@ sent on within (a context variable: Apprise sends from its own threads with a co
 caller's context) change, one object at a time: the service's other requests, in other
 threads or after the send, read as before.
 
-An answer's head is bounded by http.client itself (100 header lines of at most 64 KiB).
+The head (status line and headers) is bounded the same way, apart from the body.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import http.client
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -61,38 +63,82 @@ def answers_bounded(limit: int = ANSWER_LIMIT) -> Iterator[Answers]:
         _answers.reset(token)
 
 
-class _Counted(HTTPResponse):
-    """An answer that reads no more than its send's limit (one byte past it tells an answer
-    larger than the limit from one of the limit's size)."""
+@dataclasses.dataclass
+class _Meter:
+    """What is read of one answer's head, or of its body: at most the limit and a byte (which
+    tells an answer larger than the limit from one of the limit's size)."""
 
     answers: Answers
-    taken = 0
+    taken: int = 0
 
-    def read(self, amt: int | None = None, decode_content: bool | None = None,
-             cache_content: bool = False) -> bytes:
-        return self._counted(super().read(self._bounded(amt), decode_content, cache_content))
-
-    def read_chunked(self, amt: int | None = None,
-                     decode_content: bool | None = None) -> Iterator[bytes]:
-        for part in super().read_chunked(self._bounded(amt), decode_content):
-            yield self._counted(part)
-
-    def _bounded(self, amt: int | None) -> int:
-        # All of it (None: what requests' .content and urllib3's drain ask) is what is left.
+    def asked(self, amt: int | None) -> int:
+        # All of it (None: urllib3's read() and drain, iter_content(None)) is what is left.
         left = self.answers.limit - self.taken + 1
         return left if amt is None or amt < 0 or amt > left else amt
 
-    def _counted(self, data: bytes) -> bytes:
+    def counted(self, data: bytes, what: str) -> bytes:
         self.taken += len(data)
         if self.taken > self.answers.limit:
             self.answers.too_large = True
-            self.close()  # (the connection too: the target would go on sending)
-            raise AnswerTooLarge(f"the answer was larger than {self.answers.limit} bytes")
+            raise AnswerTooLarge(f"{what} was larger than {self.answers.limit} bytes")
         return data
+
+
+class _Counted(HTTPResponse):
+    """An answer whose body is read (as decoded) through a meter."""
+
+    meter: _Meter
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None,
+             cache_content: bool = False) -> bytes:
+        return self._counted(super().read(self.meter.asked(amt), decode_content,
+                                          cache_content))
+
+    def read_chunked(self, amt: int | None = None,
+                     decode_content: bool | None = None) -> Iterator[bytes]:
+        for part in super().read_chunked(self.meter.asked(amt), decode_content):
+            yield self._counted(part)
+
+    def _counted(self, data: bytes) -> bytes:
+        try:
+            return self.meter.counted(data, "the answer")
+        except AnswerTooLarge:
+            self.close()  # (the connection too: the target would go on sending)
+            raise
+
+
+class _HeadLines:
+    """What http.client reads an answer's status line and headers through (lines only):
+    each line through a meter. (Left to http.client, a head may be 100 lines of 64 KiB: the
+    service grew by 47 MiB reading one of 6 MB, parsed and copied.)"""
+
+    def __init__(self, fp: Any, answers: Answers) -> None:
+        self.fp, self.meter = fp, _Meter(answers)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.meter.counted(self.fp.readline(self.meter.asked(size)), "the answer's head")
+
+
+class _Headed(http.client.HTTPResponse):
+    """An answer whose head is read through ``_HeadLines`` within ``answers_bounded``."""
+
+    def begin(self) -> None:
+        answers = _answers.get()
+        if answers is None:
+            super().begin()
+            return
+        fp = self.fp
+        self.fp = _HeadLines(fp, answers)
+        try:
+            super().begin()
+        finally:
+            self.fp = fp
 
 
 class _Answering:
     """A connection whose answers, received within ``answers_bounded``, are counted."""
+
+    response_class = _Headed
 
     def getresponse(self) -> Any:
         response = super().getresponse()  # type: ignore[misc]
@@ -101,7 +147,7 @@ class _Answering:
         if answers is not None and type(response) is HTTPResponse:
             answers.begun = True
             response.__class__ = _Counted
-            response.answers = answers
+            response.meter = _Meter(answers)
         return response
 
 

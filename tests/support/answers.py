@@ -89,6 +89,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._spaces(16 * MIB)
             self.wfile.write(b"\r\n")
 
+    def _long_head(self) -> None:
+        """A head of 95 lines of 64,000 bytes (http.client takes 100 of 64 KiB), written a
+        line at a time (a head made whole would be this process's memory)."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        line = b"X-Long: %s\r\n" % (b"a" * 64_000)
+        for _ in range(95):
+            self.wfile.write(line)
+        self.wfile.write(b"Content-Length: 2\r\n\r\n{}")
+
     def _bomb(self) -> None:
         body = _bomb()
         self._head(Content_Encoding="gzip", Content_Length=str(len(body)))
@@ -116,10 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
 class Target:
     """Answers each request with ``answer``: ``sized`` (``size`` bytes, their length said),
     ``endless`` (chunks of 16 MiB, never ending), ``bomb`` (200 MiB of zeros gzipped: ~200 KB
-    sent), ``trickle`` (a byte every ``every`` seconds, chunked, never ending),
-    ``trickle_sized`` (the same, 100,000 bytes said). ``asked``: the requests that came;
-    ``sending``: the answers going out now; ``hung_up``: set when a sender hung up before an
-    answer's end."""
+    sent), ``long_head`` (a head of 6 MB), ``trickle`` (a byte every ``every`` seconds,
+    chunked, never ending), ``trickle_sized`` (the same, 100,000 bytes said). ``asked``: the
+    requests that came; ``sending``: the answers going out now; ``hung_up``: set when a sender
+    hung up before an answer's end."""
 
     def __init__(self, answer: str, every: float = 1.0, size: int = HUGE) -> None:
         self.answer, self.every, self.size = answer, every, size
