@@ -127,8 +127,10 @@ def test_the_service_answers_beside_such_sends_and_says_how_each_failed(
         make_server: Callable[..., Server], sound: Receiver) -> None:
     """The real service: a target answering 200 MiB and one trickling are sent to by lanes of
     the worker, which neither grows by the answer nor stops answering meanwhile; each
-    target's ``last_error`` says why it failed, and a sound target is sent to beside them."""
-    server = make_server(YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="0")
+    target's ``last_error`` says why it failed; the trickling one's notice is kept and tried
+    again, as after a timeout, the other's given up; a sound target is sent to beside them."""
+    server = make_server(YTP_NOTIFY_TIMEOUT="3", YTP_NOTIFY_RETRIES="1",
+                         YTP_NOTIFY_RETRY_DELAY="0.05")
     worker = server.pids()[1]
 
     def add(name: str, url: str) -> int:
@@ -137,8 +139,9 @@ def test_the_service_answers_beside_such_sends_and_says_how_each_failed(
         assert made.status_code == 200, made.text
         return int(made.json()["id"])
 
-    def last_error(target_id: int) -> str | None:
-        return server.get(f"/api/notifications/{target_id}").json()["last_error"]
+    def state(target_id: int) -> tuple[str | None, int]:
+        got = server.get(f"/api/notifications/{target_id}").json()
+        return got["last_error"], got["waiting"]
 
     def pause() -> None:
         assert server.post("/api/system/pause").status_code == 200
@@ -154,10 +157,13 @@ def test_the_service_answers_beside_such_sends_and_says_how_each_failed(
         pause()
         wait_for(lambda: trickle.sending, message="the trickle to be answering")
         assert server.get("/api/ping").status_code == 200
-        assert trickle.sending  # (the send was still running)
+        assert state(trickle_id) == (None, 1)  # kept in the outbox while it is sent
+        assert trickle.sending  # (the send was still running all that while)
         wait_for(lambda: len(sound.to("/sound")) == 2, message="the sound target's message")
-        wait_for(lambda: last_error(huge_id), message="the huge answer's send to end")
-        assert last_error(huge_id) == "The answer was larger than 1 MiB."
+        wait_for(lambda: state(huge_id)[0], message="the huge answer's send to end")
+        assert state(huge_id) == ("The answer was larger than 1 MiB.", 0)
+        assert huge.asked == 1
         assert _grown(before, worker) is None
-        wait_for(lambda: last_error(trickle_id), timeout=30, message="the trickle's send to end")
-        assert last_error(trickle_id) == "The answer took longer than 5 s."
+        wait_for(lambda: state(trickle_id)[0], timeout=30, message="the trickle's sends to end")
+        assert state(trickle_id) == ("The answer took longer than 3 s. (2 attempts)", 0)
+        assert trickle.asked == 2

@@ -34,7 +34,8 @@ ANSWER_LIMIT = 2**20  # bytes: a chat service's JSON answer is a few hundred
 
 @dataclasses.dataclass
 class Answers:
-    """What the answers of one send did; ``limit``: the bytes each may have."""
+    """What the answers of one send did; ``limit``: the bytes an answer's head may have, and
+    its body."""
 
     limit: int = ANSWER_LIMIT
     begun: bool = False  # an answer's status and headers came
