@@ -73,7 +73,8 @@ class _Meter:
     taken: int = 0
 
     def asked(self, amt: int | None) -> int:
-        # All of it (None: urllib3's read() and drain, iter_content(None)) is what is left.
+        # All of it (None: urllib3's read(), read1() and drain, iter_content(None)) is what
+        # is left.
         left = self.answers.limit - self.taken + 1
         return left if amt is None or amt < 0 or amt > left else amt
 
@@ -94,6 +95,9 @@ class _Counted(HTTPResponse):
              cache_content: bool = False) -> bytes:
         return self._counted(super().read(self.meter.asked(amt), decode_content,
                                           cache_content))
+
+    def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        return self._counted(super().read1(self.meter.asked(amt), decode_content))
 
     def read_chunked(self, amt: int | None = None,
                      decode_content: bool | None = None) -> Iterator[bytes]:
