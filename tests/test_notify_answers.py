@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -65,6 +66,15 @@ def test_an_answer_larger_than_a_mib_is_cut_there(answer: str, scheme: str,
         # The sender hung up, not only stopped reading (the target would go on sending). (A
         # bomb or a head is sent whole before: a few MB fit in the sockets' buffers.)
         assert answer in {"bomb", "long_head"} or target.hung_up.wait(10)
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # verify=no
+@pytest.mark.parametrize("answer", ["sized", "long_head", "trickle"])
+def test_an_answer_over_tls_is_bounded_the_same(answer: str, tmp_path: Path) -> None:
+    with Target(answer, tls=tmp_path) as target:
+        outcome = send_apprise(target.url("jsons"), MESSAGE, 2)
+    assert outcome == (Outcome(False, None, "The answer took longer than 2 s.", transient=True)
+                       if answer == "trickle" else TOO_LARGE)
 
 
 def test_an_answer_of_a_mib_is_read_and_one_byte_more_is_not() -> None:

@@ -5,10 +5,13 @@ through the API) can make a sender read."""
 from __future__ import annotations
 
 import functools
+import ssl
+import subprocess
 import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 MIB = 2**20
@@ -19,6 +22,7 @@ SCHEMES = {
     "json": "json://127.0.0.1:{port}/hook",
     "ntfy": "ntfy://127.0.0.1:{port}/topic",
     "gotify": "gotify://127.0.0.1:{port}/AbCdEfGhIjKlMnO",
+    "jsons": "jsons://127.0.0.1:{port}/hook?verify=no",  # (a target made with ``tls``)
 }
 
 
@@ -130,7 +134,10 @@ class Target:
     requests that came; ``sending``: the answers going out now; ``hung_up``: set when a sender
     hung up before an answer's end."""
 
-    def __init__(self, answer: str, every: float = 1.0, size: int = HUGE) -> None:
+    def __init__(self, answer: str, every: float = 1.0, size: int = HUGE,
+                 tls: Path | None = None) -> None:
+        """``tls``: a folder for a self-signed certificate, which the target then speaks TLS
+        with (``jsons://…?verify=no`` takes it)."""
         self.answer, self.every, self.size = answer, every, size
         if answer == "bomb":
             _bomb()  # (made now: a second of CPU, not the first answer's)
@@ -140,6 +147,16 @@ class Target:
         self.closed = threading.Event()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.target = self
+        if tls is not None:
+            cert, key = tls / "target.pem", tls / "target.key"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "1", "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"],
+                           check=True, capture_output=True)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
+            # (the handshake in the request's thread, not the accepting loop's)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
