@@ -23,6 +23,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -145,6 +146,24 @@ def temp_root(stack: contextlib.ExitStack, name: str, keep: bool = False) -> Pat
     else:
         stack.callback(shutil.rmtree, root, ignore_errors=True)
     return root
+
+
+def base_tree(root: Path, rev: str) -> Path:
+    """``appliance/`` as it was at commit ``rev`` (``git archive``), in a folder of ``root``:
+    a base checkout to measure against, imported by a child run with ``checkout_env``."""
+    tree = root / f"base-{rev}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "appliance"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def checkout_env(tree: Path) -> dict[str, str]:
+    """The environment of a ``python -S`` child that imports ``appliance`` from ``tree``:
+    ``-S`` keeps the project's editable install (a finder that wins over PYTHONPATH) out,
+    and PYTHONPATH gives the venv's packages back."""
+    return {**os.environ, "PYTHONPATH": f"{tree}:{sysconfig.get_paths()['purelib']}"}
 
 
 def start_origin(stack: contextlib.ExitStack, root: Path) -> MediaOrigin:

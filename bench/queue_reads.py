@@ -28,11 +28,9 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -109,14 +107,13 @@ def measure(db: Path, size: int, count: int) -> dict[str, list[float]]:
 
 
 def child(tree: Path, db: Path, size: int, count: int) -> dict[str, list[float]]:
-    """``measure`` in a fresh interpreter importing ``appliance`` from ``tree``: ``-S``
-    keeps the project's editable install (a finder that wins over PYTHONPATH) out, and
-    PYTHONPATH gives the venv's packages back."""
-    packages = sysconfig.get_paths()["purelib"]
+    """``measure`` in a fresh interpreter importing ``appliance`` from ``tree``."""
+    import common
+
     done = subprocess.run(
         [sys.executable, "-S", __file__, "--measure", str(db), str(size), str(count)],
-        env={**os.environ, "PYTHONPATH": f"{tree}:{packages}"},
-        capture_output=True, text=True, timeout=1800, check=False)
+        env=common.checkout_env(tree), capture_output=True, text=True, timeout=1800,
+        check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the child for {tree} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.splitlines()[-1])
@@ -148,15 +145,6 @@ def fill(db: Path, size: int) -> None:
         store.close()
 
 
-def base_tree(root: Path, rev: str, repo: Path) -> Path:
-    tree = root / f"base-{rev}"
-    tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "appliance"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    return tree
-
-
 def main() -> int:
     import common
 
@@ -169,7 +157,7 @@ def main() -> int:
 
     def body(stack: contextlib.ExitStack) -> int:
         root = common.temp_root(stack, "queue-reads", args.keep)
-        trees = {"base": base_tree(root, args.base, common.REPO), "this": common.REPO}
+        trees = {"base": common.base_tree(root, args.base), "this": common.REPO}
         figures: dict[tuple[int, str, str], dict[str, float]] = {}
         for size in sizes:
             db = root / f"queue-{size}.db"

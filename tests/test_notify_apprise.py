@@ -163,39 +163,3 @@ def test_what_a_service_answers_is_said_without_the_urls_secrets() -> None:
     assert "wrong password ****" in outcome.error, outcome.error
     assert "Sesame" not in outcome.error
 
-
-def test_an_answer_that_trickles_is_cut_at_the_deadline() -> None:
-    """A service that answers a byte at a time (each read within the timeout): Apprise gives
-    up at its deadline, and its thread read on for as long as the answer came (hours here),
-    one more at each retry, the service's exit waiting on them. The connection is cut when the
-    send is given up."""
-    hung_up = threading.Event()
-    release = threading.Event()
-
-    class Trickle(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            try:
-                while not release.wait(0.05):
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-            except OSError:
-                hung_up.set()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        outcome = send_apprise(f"json://127.0.0.1:{server.server_address[1]}/x", MESSAGE, 1)
-        assert outcome == Outcome(False, None, "No answer within 1 s.", transient=True)
-        assert hung_up.wait(30), "the answer is still being read"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()

@@ -1,8 +1,8 @@
 """One delivery attempt to one target: a plain webhook (requests) or an Apprise URL.
 
-Each attempt is bounded by ``timeout`` and says whether a failure is worth retrying:
-connection errors, timeouts, 5xx and 429 are; any other 4xx is not (the request itself is
-wrong and will stay wrong).
+Each attempt is bounded by ``timeout``, and what it reads of an answer by ``answers``, and
+says whether a failure is worth retrying: connection errors, timeouts, 5xx and 429 are; any
+other 4xx is not (the request itself is wrong and will stay wrong), nor an answer too large.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from .targets import asset, check_headers, check_url, local_use, scrub
 
 if TYPE_CHECKING:
     import requests
+
+    from .answers import Answers
 
 log = logging.getLogger("appliance.notify")
 
@@ -138,9 +140,13 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
                        _retry_after(response) if status == 429 else None)
 
 
-def _apprise_outcome(result: Any, timeout: float) -> Outcome:
+def _apprise_outcome(result: Any, timeout: float, answers: Answers) -> Outcome:
     if result:
         return Outcome(True)
+    if answers.too_large:
+        # Not worth a retry: the same request gets the same answer, and each try would send
+        # the message again (it may have arrived: an answer came) and read a MiB more.
+        return Outcome(False, None, f"The answer was larger than {answers.limit / 2**20:g} MiB.")
     lines = [entry.message for entry in result.logs()
              if entry.level in {"WARNING", "ERROR", "CRITICAL"}]
     error = lines[-1] if lines else "Apprise could not deliver the notification."
@@ -149,7 +155,9 @@ def _apprise_outcome(result: Any, timeout: float) -> Outcome:
     import apprise
 
     if result.status == apprise.AppriseResultStatus.TIMEOUT:
-        return Outcome(False, None, f"No answer within {timeout:g} s.", transient=True)
+        # (an answer that comes a byte at a time, each within the socket's timeout)
+        said = "The answer took longer than" if answers.begun else "No answer within"
+        return Outcome(False, None, f"{said} {timeout:g} s.", transient=True)
     transient = status is None or status >= 500 or status == 429
     return Outcome(False, status, error, transient)
 
@@ -209,18 +217,20 @@ def send_apprise(url: str, message: Message, timeout: float,
             check_host(host, "notifications")
         except RefusedAddress as exc:
             return Outcome(False, None, f"Cannot send: {exc}", transient=False)
+    from .answers import answers_bounded  # (urllib3: loaded with Apprise)
+
     try:  # Apprise connects by itself, in threads of its own
-        with connections_checked("notifications") as refused:
+        with connections_checked("notifications") as refused, answers_bounded() as answers:
             result = notifier.notify(body=message.body, title=message.title,
                                      notify_type=message.type, attach=attach, timeout=timeout,
                                      body_format=apprise.NotifyFormat.TEXT)
-            outcome = _apprise_outcome(result, timeout)
+            outcome = _apprise_outcome(result, timeout, answers)
             if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
                 # The picture was not taken: the message matters more than the picture.
                 result = notifier.notify(body=message.body, title=message.title,
                                          notify_type=message.type, timeout=timeout,
                                          body_format=apprise.NotifyFormat.TEXT)
-                outcome = _apprise_outcome(result, timeout)
+                outcome = _apprise_outcome(result, timeout, answers)
     except Exception as exc:  # a plugin bug must not kill the delivery thread
         return Outcome(False, None, scrub(f"Apprise failed: {type(exc).__name__}: {exc}",
                                           {"url": url}), True, bug=exc)
