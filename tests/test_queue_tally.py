@@ -5,15 +5,15 @@ figures."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.queue_counts import assert_same_batches
 
 from appliance.engine.queue_order import QueueItems
-from appliance.engine.queue_tally import QueueBatch, count_key, summed
+from appliance.engine.queue_tally import QueueBatch, count_key
 from appliance.store import Item
 from appliance.store.records import DOWNLOADING, PENDING, PREPARING
 
@@ -38,21 +38,6 @@ STEPS = st.lists(st.one_of(
     st.tuples(st.just("change"), IDS, CHANGES),
     st.tuples(st.just("run changes"), IDS, CHANGES),
 ), min_size=10, max_size=80)
-
-
-def assert_same_batches(kept: dict[str, QueueBatch], items: list[Item]) -> None:
-    """``kept`` are the sums of ``items``' batches, but for the order of a float sum (its last
-    digit) and which of a batch's names is its first (its items' arrivals or their filing)."""
-    scanned = summed(items)
-    assert kept.keys() == scanned.keys()
-    for batch_id, batch in kept.items():
-        other = scanned[batch_id]
-        assert (batch.counts, batch.total_bytes, batch.downloaded_bytes, batch.created_at) \
-            == (other.counts, other.total_bytes, other.downloaded_bytes, other.created_at)
-        names = {i.batch_name for i in items if i.batch_id == batch_id and i.batch_name}
-        assert batch.name in names if names else batch.name == ""
-        assert math.isclose(batch.percent, other.percent, abs_tol=1e-9)
-        assert math.isclose(batch.speed, other.speed, abs_tol=1e-9)
 
 
 def _apply(queue: QueueItems, running: set[str], step: tuple[Any, ...]) -> None:

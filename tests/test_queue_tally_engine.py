@@ -8,7 +8,6 @@ once every item has left, nothing is counted."""
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +17,11 @@ from conftest import runtime_of_module
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from support.origin import MediaOrigin
+from support.queue_counts import assert_counts_agree
 from support.server import wait_for
-from test_queue_tally import assert_same_batches
 
 from appliance.api.app import create_app
 from appliance.engine.engine import DownloadEngine
-from appliance.engine.queue_tally import count_key
 from appliance.errors import AppError
 from appliance.runtime import Runtime
 
@@ -63,14 +61,6 @@ def _settled(engine: DownloadEngine, origin: MediaOrigin) -> bool:
                                              or not item.downloaded_bytes):
                 return False
     return True
-
-
-def assert_counts_agree(engine: DownloadEngine) -> None:
-    with engine._lock:
-        items = [item.snapshot() for item in engine._items.values()]
-        counts, batches = engine._queue_counts(), engine._queue_batches()
-    assert counts == Counter(count_key(item) for item in items)
-    assert_same_batches(batches, items)
 
 
 def _step(rt: Runtime, client: falcon.testing.TestClient, origin: MediaOrigin,
