@@ -43,7 +43,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Tes
         client = TestClient(create_app(runtime))
         # a subtitle's track comes from the file index, which sees the files written after
         # the start a moment later (failed once under CI's load)
-        wait_for(lambda: TRACK in get(client, "/api/player/playlist/caf%E9.mp4.m3u8").text,
+        wait_for(lambda c=client: TRACK in get(c, "/api/player/playlist/caf%E9.mp4.m3u8").text,
                  timeout=30, message="the subtitle's track in the master playlist")
         yield runtime, client
 
