@@ -506,7 +506,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         if self.paused or self.folder_disk.problem:
             return []
         settings = self.settings
-        if len(self._runs) >= settings.max_workers:
+        if len(self._runs) >= settings.max_workers or not self._items.tally.startable():
             return []
         busy = Counter(r.item.extractor.lower() for r in self._runs.values())
         runs: list[Run] = []

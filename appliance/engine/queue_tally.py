@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from ..store import Item
+from ..store.records import PENDING
 
 CountKey = tuple[str, bool, bool]  # status, auto_start, in a batch
 # status, auto_start, batch_id, batch_name, total_bytes, downloaded_bytes, percent, speed,
@@ -128,6 +129,12 @@ class QueueTally:
             batch.file(tally, sign)
             if not batch.size:
                 del self._batches[batch_id]
+
+    def startable(self) -> bool:
+        """Whether any item filed waits to start: a queue held back whole (a subscription's
+        back catalogue, thousands) is not walked at each of the dispatcher's wakes for
+        none."""
+        return any(status == PENDING and auto_start for status, auto_start, _ in self.counts)
 
     def batches(self) -> dict[str, QueueBatch]:
         """Each batch's sums, in the order its first filed item came."""
