@@ -5,7 +5,8 @@ batch summaries read five fields of each of 20,000 batched items, 157 ms):
 - items per (status, auto_start, in a batch or not): engine stats, a status filter's total,
   Flasharr's lists by state;
 - per batch, what its Flasharr summary takes of its queued items: how many per (status,
-  auto_start), its name, summed sizes, percentages and speeds, its first time.
+  auto_start), its name, summed sizes, percentages and speeds, its first time;
+- whether any item waits to start: the dispatcher's walk of the queue, skipped when none.
 
 Each item is counted by its ``tally`` (``tally_of``), filed when it comes to rest in the
 queue and taken back, as filed, when it leaves or changes (``QueueItems``, under the engine's
