@@ -9,7 +9,7 @@ upper case; its status filters are read in any case here).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import invalid
@@ -23,6 +23,9 @@ from .store.records import (
     QUEUE,
     SKIP,
 )
+
+if TYPE_CHECKING:
+    from .engine.queue_tally import QueueBatch
 
 STATES = ("queued", "downloading", "paused", "completed", "failed")
 # SYNC_ALL's tasks at most: the running items, then the newest waiting (the rest: GET
@@ -147,12 +150,6 @@ HISTORY_STATUSES = {"completed": (FINISHED, SKIP), "failed": (ERROR, CANCELLED),
                     "cancelled": (CANCELLED,)}
 
 
-# What ``batches`` reads of a queue item's dict: a poll of /api/batches reads these alone of
-# every batched item in the queue (whole items made dicts: 20,000 of a channel's, ~0.2 s).
-BATCH_FIELDS = ("batch_id", "batch_name", "status", "auto_start", "total_bytes",
-                "downloaded_bytes", "percent", "speed", "created_at")
-
-
 # Each history batch's summary as no queue item changes it, with its time (for the order),
 # by batch id: built once per store write (see ``history_batches``).
 HistoryBatches = dict[str, tuple[float, dict[str, Any]]]
@@ -170,12 +167,12 @@ def history_batches(totals: list[dict[str, Any]]) -> HistoryBatches:
     return {t["batch_id"]: (t["created_at"] or 0, _batch(_fresh(t))) for t in totals}
 
 
-def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]],
+def batches(totals: list[dict[str, Any]], queue: dict[str, QueueBatch],
             history: HistoryBatches | None = None) -> list[dict[str, Any]]:
     """Flasharr batch summaries, newest first (a batch's time is its first item's), from the
-    store's per-batch totals (queue items left out) and the queue's live item dicts;
-    ``history``: ``history_batches(totals)``, when kept. Only the batches the queue has items
-    of are built here.
+    store's per-batch totals (queue items left out) and the queue's batches, summed by the
+    engine (its figures live); ``history``: ``history_batches(totals)``, when kept. Only the
+    batches the queue has items of are built here.
 
     ``progress`` is the share of the batch that is done: finished items count 100 %, running
     ones their live percentage, the rest 0.
@@ -183,31 +180,25 @@ def batches(totals: list[dict[str, Any]], queue: list[dict[str, Any]],
     if history is None:
         history = history_batches(totals)
     stored = {t["batch_id"]: t for t in totals}
-    by_id: dict[str, dict[str, Any]] = {}
-    for item in queue:
-        batch_id = item.get("batch_id")
-        if not batch_id:
-            continue
-        if batch_id not in by_id:
-            by_id[batch_id] = _fresh(stored[batch_id]) if batch_id in stored else {
-                "batch_id": batch_id, "batch_name": "", "statuses": {}, "total_bytes": 0,
-                "downloaded_bytes": 0, "live_percent": 0.0, "states": {}, "speed": 0.0,
-                "created_at": item.get("created_at")}
-        batch = by_id[batch_id]
-        batch["batch_name"] = batch["batch_name"] or item.get("batch_name") or ""
-        status = item.get("status") or PENDING
-        batch["statuses"][status] = batch["statuses"].get(status, 0) + 1
-        item_state = state(item)
-        batch["states"][item_state] = batch["states"].get(item_state, 0) + 1
-        batch["total_bytes"] += item.get("total_bytes") or 0
-        batch["downloaded_bytes"] += item.get("downloaded_bytes") or 0
-        batch["live_percent"] += item.get("percent") or 0
-        batch["speed"] += item.get("speed") or 0
-        created = item.get("created_at")
+    shown = dict(history)  # (a batch the queue changes keeps its place among equal times)
+    for batch_id, queued in queue.items():
+        batch = _fresh(stored[batch_id]) if batch_id in stored else {
+            "batch_id": batch_id, "batch_name": "", "statuses": {}, "total_bytes": 0,
+            "downloaded_bytes": 0, "live_percent": 0.0, "states": {}, "speed": 0.0,
+            "created_at": None}
+        batch["batch_name"] = batch["batch_name"] or queued.name
+        statuses, states = batch["statuses"], batch["states"]
+        for (status, auto_start), count in queued.counts.items():
+            statuses[status] = statuses.get(status, 0) + count
+            item_state = state_of(status, auto_start)
+            states[item_state] = states.get(item_state, 0) + count
+        batch["total_bytes"] += queued.total_bytes
+        batch["downloaded_bytes"] += queued.downloaded_bytes
+        batch["live_percent"] += queued.percent
+        batch["speed"] += queued.speed
+        created = queued.created_at
         if created and (not batch.get("created_at") or created < batch["created_at"]):
             batch["created_at"] = created
-    shown = dict(history)  # (a batch the queue changes keeps its place among equal times)
-    for batch_id, batch in by_id.items():
         shown[batch_id] = (batch.get("created_at") or 0, _batch(batch))
     # A batch waiting in the queue is not newer than the history's for being there.
     newest_first = sorted(shown.values(), key=lambda pair: pair[0], reverse=True)

@@ -13,6 +13,7 @@ from falcon.testing import TestClient
 from support.feeds import FeedEntry
 from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
+from support.queue_counts import assert_counts_agree
 from support.server import wait_for
 
 from appliance.engine import storing
@@ -99,4 +100,7 @@ def test_a_pause_the_disk_refuses_is_answered_507_and_not_made(
         kept = rt.engine.get(held.id)
         assert kept is not None and (kept.auto_start, kept.msg) == (True, "")
         assert rt.store.get(held.id).auto_start is True
+        # and it is counted as it is: waiting to start, not paused
+        assert_counts_agree(rt.engine)
+        assert (rt.engine.stats()["queued"], rt.engine.stats()["paused"]) == (1, 0)
         filler.unlink()

@@ -15,6 +15,7 @@ from support.server import wait_for
 from test_api_history import seed_history
 
 from appliance import flasharr as mapping
+from appliance.engine.queue_tally import summed
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.records import new_id
@@ -269,15 +270,16 @@ def test_a_batch_sums_its_running_downloads_live() -> None:
     """The queue's items count by their live figures; finished history by the store's."""
     totals = [{"batch_id": "b", "batch_name": "", "statuses": {"finished": 1},
                "total_bytes": 100, "downloaded_bytes": 100, "created_at": 5.0}]
-    queue = [{"id": "r1", "batch_id": "b", "batch_name": "B", "status": "downloading",
-              "percent": 50.0, "speed": 1000.0, "total_bytes": 200, "downloaded_bytes": 100,
-              "created_at": 3.0},
-             {"id": "w1", "batch_id": "b", "status": "pending", "auto_start": False,
-              "created_at": 4.0},
-             {"id": "x", "batch_id": "", "status": "downloading", "speed": 7.0}]
+    queue = summed([
+        Item(id="r1", url="u", batch_id="b", batch_name="B", status="downloading",
+             percent=50.0, speed=1000.0, total_bytes=200, downloaded_bytes=100,
+             created_at=3.0),
+        Item(id="w1", url="u", batch_id="b", status="pending", auto_start=False,
+             created_at=4.0),
+        Item(id="x", url="u", batch_id="", status="downloading", speed=7.0)])
     [summary] = mapping.batches(totals, queue)
-    only_queued = mapping.batches([], [{"id": "q", "batch_id": "q", "status": "pending",
-                                        "total_bytes": 7, "downloaded_bytes": 2}])
+    only_queued = mapping.batches([], summed([Item(id="q", url="u", batch_id="q",
+                                                   total_bytes=7, downloaded_bytes=2)]))
     assert [(b["total_size"], b["downloaded_size"], b["state"]) for b in only_queued] == [
         (7, 2, "queued")]
     assert summary == {
@@ -298,8 +300,8 @@ def test_kept_batch_summaries_are_what_a_build_afresh_gives_after_every_change(
                     total_bytes=size, downloaded_bytes=size, created_at=runtime.store.stamp())
 
     def afresh() -> list[dict[str, Any]]:
-        queue = [i.to_dict() for i in runtime.engine.queue_items()]
-        return mapping.batches(runtime.store.batch_totals(), queue)
+        return mapping.batches(runtime.store.batch_totals(),
+                               summed(runtime.engine.queue_items()))
 
     def polled() -> list[dict[str, Any]]:
         answer = client.simulate_get("/api/batches").json["batches"]
@@ -328,8 +330,8 @@ def test_kept_batch_summaries_are_what_a_build_afresh_gives_after_every_change(
     totals = runtime.store.batch_totals()
     assert runtime.store.batch_totals() is totals  # (until the next write)
     kept = mapping.history_batches(totals)
-    queue = [{"id": "q", "batch_id": "a", "status": "downloading", "percent": 50.0,
-              "created_at": 1.0}, {"id": "n", "batch_id": "new", "status": "pending"}]
+    queue = summed([Item(id="q", url="u", batch_id="a", status="downloading", percent=50.0,
+                         created_at=1.0), Item(id="n", url="u", batch_id="new")])
     assert mapping.batches(totals, queue, kept) == mapping.batches(totals, queue)
     assert kept["a"][1]["total_items"] == 3  # (the kept one is not changed by the queue's)
 

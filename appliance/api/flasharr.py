@@ -124,12 +124,12 @@ def waiting(runtime: Runtime, state: str | None, start: int, count: int, *,
     """``count`` of the queue's items in Flasharr ``state`` (any, when None) from the
     ``start``-th on, oldest first, and how many there are; ``loose``: only those of no
     batch."""
-    def keep(item: Item) -> bool:
-        return ((not loose or not item.batch_id)
-                and (state is None or mapping.state_of(item.status, item.auto_start) == state))
+    def where(status: str, auto_start: bool, batched: bool) -> bool:
+        return ((not loose or not batched)
+                and (state is None or mapping.state_of(status, auto_start) == state))
 
     return runtime.engine.queue_window(start, count,
-                                       keep=keep if loose or state is not None else None)
+                                       where=where if loose or state is not None else None)
 
 
 def _download(runtime: Runtime, item_id: str) -> Item:
@@ -198,7 +198,7 @@ _KEPT_HISTORY = _KeptHistory()
 def batch_summaries(runtime: Runtime) -> list[dict[str, Any]]:
     """Every batch, newest first: history totals kept by the store, queue items live from
     memory."""
-    queue = runtime.engine.queue_fields(mapping.BATCH_FIELDS, lambda i: bool(i.batch_id))
+    queue = runtime.engine.queue_batches()
     totals = runtime.store.batch_totals()
     return mapping.batches(totals, queue, _KEPT_HISTORY.of(totals))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -82,15 +81,6 @@ def _page_params(req: falcon.Request, default_per_page: int) -> tuple[PageReques
     return paging, order == "DESC"
 
 
-def _queue_test(status: StatusFilter | None, search: TextSearch | None
-                ) -> Callable[[Item], bool] | None:
-    """What a page of the queue keeps: items that pass ``status`` and ``search`` (None: every
-    item, which lets the page be read without a test of each)."""
-    if search is None:
-        return None if status is None else status.keeps
-    if status is None:
-        return lambda i: search.finds(i.title, i.url)
-    return lambda i: status.keeps(i) and search.finds(i.title, i.url)
 
 
 class History:
@@ -141,10 +131,12 @@ class History:
         search: TextSearch | None, after: Anchor | None,
     ) -> tuple[list[Item], int, bool]:
         """The page, the list's total and whether items follow the page (see ``page``): the
-        page's items alone are copied (a status or a search is tested on every item)."""
-        window = self.engine.queue_window((page - 1) * per_page, per_page,
-                                          newest_first=newest_first, after=after,
-                                          keep=_queue_test(status, search))
+        page's items alone are copied. A status's total is the queue's kept count; a search
+        of the text tests every item (no count can be kept of what any text finds)."""
+        window = self.engine.queue_window(
+            (page - 1) * per_page, per_page, newest_first=newest_first, after=after,
+            where=None if status is None else lambda s, _auto, _batched: status.passes(s),
+            keep=None if search is None else lambda i: search.finds(i.title, i.url))
         return window.items, window.total, window.more
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

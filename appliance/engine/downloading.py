@@ -239,6 +239,7 @@ class Downloading:
         finally:
             with self._lock:  # the slot is free once the item's end is announced
                 del self._runs[item.id]
+                self._items.release(item.id)
                 self._wake.notify_all()
 
     def _finish(self, run: Run, result: dict[str, Any]) -> None:

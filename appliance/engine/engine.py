@@ -76,8 +76,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         self.store = store
         self.bus = bus
         self.paused = False
-        self._items = QueueItems()
         self._runs: dict[str, Run] = {}
+        self._items = QueueItems(running=self._runs.__contains__)
         self._extracting: dict[str, Worker | None] = {}
         self._infos: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -208,12 +208,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            items = list(self._items.values())
+            counts = self._queue_counts()
             running = [r.item for r in self._runs.values() if not r.handed_back]
+        waiting: Counter[bool] = Counter()
+        for (status, auto_start, _), n in counts.items():
+            if status == PENDING:
+                waiting[auto_start] += n
         return {
             "active_downloads": len(running),
-            "queued": sum(1 for i in items if i.status == PENDING and i.auto_start),
-            "paused": sum(1 for i in items if i.status == PENDING and not i.auto_start),
+            "queued": waiting[True],
+            "paused": waiting[False],
             "total_speed": sum(i.speed or 0 for i in running),
             "system_paused": self.paused,
             "download_folder_problem": self.folder_disk.problem,
@@ -502,7 +506,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         if self.paused or self.folder_disk.problem:
             return []
         settings = self.settings
-        if len(self._runs) >= settings.max_workers:
+        if len(self._runs) >= settings.max_workers or not self._items.tally.startable():
             return []
         busy = Counter(r.item.extractor.lower() for r in self._runs.values())
         runs: list[Run] = []
@@ -520,6 +524,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             item.status, item.msg, item.error = PREPARING, "", ""
             item.started_at = item.started_at or time.time()
             run = self._runs[item.id] = Run(item)
+            self._items.hold(item.id)
             run.thread = threading.Thread(
                 target=self._run_download, args=(run,), name=f"dl-{item.id[:8]}", daemon=True
             )

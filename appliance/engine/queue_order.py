@@ -7,7 +7,10 @@ lock) and then sort, filter and cut the copy, for a page of ten. Kept here inste
   and of ``/api/history/live``), with each item's arrival number, so that a few items picked
   from anywhere are put back in that order without walking the queue;
 - the order of every list (``created_at``, then ``id``: store/order.py), as a sorted list of
-  keys, so that a page, an anchor's place and the newest items are found by bisection.
+  keys, so that a page, an anchor's place and the newest items are found by bisection;
+- the queue's counts (queue_tally.py), each item filed by its tally while it rests: one is
+  held out while its run owns it (``hold``, ``release``), and filed again when a request
+  changes a waiting one (``refresh``).
 
 Not thread-safe by itself: the engine reads and changes it under its lock. An item's
 ``created_at`` never changes while it is queued; its key is the one it was filed under.
@@ -23,6 +26,7 @@ from operator import itemgetter
 
 from ..store import Item
 from ..store.order import Anchor, sort_key
+from .queue_tally import QueueTally, Tally
 
 Key = tuple[float, str]
 _time_of = itemgetter(0)
@@ -41,14 +45,18 @@ class Window:
 class QueueItems:
     """The queue by id (the engine's ``_items``), in arrival order and in list order."""
 
-    def __init__(self) -> None:
+    def __init__(self, running: Callable[[str], bool] = lambda item_id: False) -> None:
+        """``running``: whether a run owns the item of an id now (its item is held out of
+        the counts from its arrival on)."""
         self._by_id: dict[str, Item] = {}
-        # per id: its arrival number and the key it is filed under, in one dict (100,000
-        # queued: 22 MB for all of this, the dict by id 5 MB of it; a second dict by id
-        # would add ~5 MB)
-        self._filed: dict[str, tuple[int, Key]] = {}
+        # per id: its arrival number, the key it is filed under and the tally it is counted
+        # by (None: held), in one dict (100,000 queued: 22 MB for all of this, the dict by
+        # id 5 MB of it; a second dict by id would add ~5 MB)
+        self._filed: dict[str, tuple[int, Key, Tally | None]] = {}
         self._sorted: list[Key] = []
         self._arrivals = itertools.count()
+        self._running = running
+        self.tally = QueueTally()
 
     # --- the mapping the engine uses ------------------------------------------------------
 
@@ -73,7 +81,7 @@ class QueueItems:
                    else next(self._arrivals))
         self._by_id[item_id] = item
         key = sort_key(item)
-        self._filed[item_id] = (arrival, key)
+        self._filed[item_id] = (arrival, key, self._counted(item))
         bisect.insort(self._sorted, key)
 
     def __delitem__(self, item_id: str) -> None:
@@ -86,10 +94,53 @@ class QueueItems:
         return self._by_id[item_id]
 
     def _unfile(self, item_id: str) -> int:
-        """Take the item's key out of the list order; its arrival number."""
-        arrival, key = self._filed.pop(item_id)
+        """Take the item's key out of the list order and its tally out of the counts; its
+        arrival number."""
+        arrival, key, tally = self._filed.pop(item_id)
         del self._sorted[bisect.bisect_left(self._sorted, key)]
+        if tally is not None:
+            self.tally.file(tally, -1)
         return arrival
+
+    def _counted(self, item: Item) -> Tally | None:
+        """Count a resting item; its tally (None: a run holds it)."""
+        if self._running(item.id):
+            return None
+        tally = self.tally.tally_of(item)
+        self.tally.file(tally)
+        return tally
+
+    # --- the counts -----------------------------------------------------------------------
+
+    def hold(self, item_id: str) -> None:
+        """Its run owns the item from now on: its counts are read live (it was counted as
+        it was filed)."""
+        arrival, key, tally = self._filed[item_id]
+        if tally is not None:
+            self.tally.file(tally, -1)
+            self._filed[item_id] = (arrival, key, None)
+
+    def release(self, item_id: str) -> None:
+        """No run owns the item of this id any more: count it as it is, if it is queued."""
+        filed = self._filed.get(item_id)
+        if filed is not None and filed[2] is None:
+            self._filed[item_id] = (*filed[:2], self._counted(self._by_id[item_id]))
+
+    def refresh(self, item: Item) -> None:
+        """A resting ``item`` changed: count it as it is now."""
+        filed = self._filed.get(item.id)
+        if filed is None or filed[2] is None or self._by_id[item.id] is not item:
+            return
+        tally = self.tally.tally_of(item)
+        if tally != filed[2]:
+            self.tally.file(filed[2], -1)
+            self.tally.file(tally)
+            self._filed[item.id] = (*filed[:2], tally)
+
+    def held(self, item: Item) -> bool:
+        """Whether ``item`` is queued and not counted: its run's reads count it."""
+        filed = self._filed.get(item.id)
+        return filed is not None and filed[2] is None and self._by_id[item.id] is item
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -104,11 +155,12 @@ class QueueItems:
 
     def window(self, start: int, count: int, *, newest_first: bool,
                keep: Callable[[Item], bool] | None = None,
-               after: Anchor | None = None) -> Window:
+               after: Anchor | None = None, total: int | None = None) -> Window:
         """``count`` items from the ``start``-th on, of the items ``keep`` keeps (all when
         None), in list order (``newest_first``: reversed), following ``after`` when given.
-        Without ``keep`` it reads only the page; with it, it tests every item (for the total)
-        but copies none."""
+        Without ``keep`` it reads only the page; with it, it tests items until the page is
+        full and, unless ``total`` (how many ``keep`` keeps) is given, every item for the
+        total, but copies none."""
         lo, hi = self._following(after, newest_first)
         if keep is None:
             total, span = len(self._sorted), hi - lo
@@ -118,11 +170,13 @@ class QueueItems:
             else:
                 keys = self._sorted[lo + min(start, end) : lo + end]
             return Window([self._by_id[key[1]] for key in keys], total, span > start + count)
-        total = sum(1 for item in self._by_id.values() if keep(item))
+        if total is None:
+            total = sum(1 for item in self._by_id.values() if keep(item))
         positions = range(hi - 1, lo - 1, -1) if newest_first else range(lo, hi)
         kept = (item for item in (self._by_id[self._sorted[n][1]] for n in positions)
                 if keep(item))
-        page = list(itertools.islice(kept, start, start + count + 1))
+        # the walk ends at the page's end or at the last kept item, if it comes first
+        page = list(itertools.islice(kept, start, min(start + count + 1, total)))
         return Window(page[:count], total, len(page) > count)
 
     def _following(self, after: Anchor | None, newest_first: bool) -> tuple[int, int]:

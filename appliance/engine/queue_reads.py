@@ -2,20 +2,24 @@
 
 Each picks its items on the live queue under the engine's lock (``QueueItems``'s orders,
 the runs for the running ones) and copies only those: a copy is whole (``Item.snapshot``,
-taken under the lock), never an item a download thread is halfway through changing.
+taken under the lock), never an item a download thread is halfway through changing. Counts
+are the queue's kept ones (queue_tally.py) and the running items', read live.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from operator import attrgetter
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 from ..store import Item
 from ..store.order import Anchor
 from ..store.records import ACTIVE_STATUSES, most_relevant
 from .queue_order import Window
+from .queue_tally import CountKey, QueueBatch, count_key, summed
+
+# Whether an item of (status, auto_start, in a batch) is kept: a test the kept counts total.
+CountTest = Callable[[str, bool, bool], bool]
 
 
 class QueueReads:
@@ -41,28 +45,57 @@ class QueueReads:
             return [item.snapshot() for item in most_relevant(candidates, limit)], count
 
     def queue_window(self, start: int, count: int, *, newest_first: bool = False,
+                     where: CountTest | None = None,
                      keep: Callable[[Item], bool] | None = None,
                      after: Anchor | None = None) -> Window:
-        """A page of the queue in list order (see ``QueueItems.window``), copied."""
+        """A page of the queue in list order (see ``QueueItems.window``) of the items that
+        pass ``where`` and ``keep`` (each: all when None), copied. The total of ``where``
+        alone is counted; ``keep`` (a search of their text) tests every item for it."""
         with self._lock:
+            total = None
+            if where is not None:
+                if keep is None:
+                    total = sum(n for key, n in self._queue_counts().items() if where(*key))
+                keep = _both(where, keep)
             window = self._items.window(start, count, newest_first=newest_first, keep=keep,
-                                        after=after)
+                                        after=after, total=total)
             return dataclasses.replace(window, items=[i.snapshot() for i in window.items])
+
+    def queue_batches(self) -> dict[str, QueueBatch]:
+        """Each batch's items in the queue, summed: the kept sums of those at rest and the
+        running ones' live figures."""
+        with self._lock:
+            return self._queue_batches()
+
+    def _queue_batches(self) -> dict[str, QueueBatch]:
+        """``queue_batches`` (under the lock)."""
+        batches = self._items.tally.batches()
+        for batch_id, live in summed(i for i in self._held() if i.batch_id).items():
+            kept = batches.get(batch_id)
+            batches[batch_id] = live if kept is None else kept.merged(live)
+        return batches
+
+    def _queue_counts(self) -> Counter[CountKey]:
+        """Queued items per (status, auto_start, in a batch) (under the lock)."""
+        counts = Counter(self._items.tally.counts)
+        counts.update(count_key(item) for item in self._held())
+        return counts
+
+    def _held(self) -> Iterator[Item]:
+        """The queued items the counts leave to their runs (under the lock)."""
+        return (run.item for run in self._runs.values() if self._items.held(run.item))
 
     def queue_select(self, keep: Callable[[Item], bool]) -> list[Item]:
         """Copies of the items ``keep`` keeps, in arrival order; the others are not copied."""
         with self._lock:
             return [item.snapshot() for item in self._items.values() if keep(item)]
 
-    def queue_fields(self, names: tuple[str, ...], keep: Callable[[Item], bool]
-                     ) -> list[dict[str, Any]]:
-        """The fields ``names`` (two or more) of the items ``keep`` keeps, as dicts: each
-        item's read whole under the lock, and no item copied."""
-        read = attrgetter(*names)
-        with self._lock:
-            rows = [read(item) for item in self._items.values() if keep(item)]
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
     def queue_ids(self, keep: Callable[[Item], bool]) -> list[str]:
         with self._lock:
             return [item.id for item in self._items.values() if keep(item)]
+
+
+def _both(where: CountTest, keep: Callable[[Item], bool] | None) -> Callable[[Item], bool]:
+    if keep is None:
+        return lambda item: where(*count_key(item))
+    return lambda item: where(*count_key(item)) and keep(item)

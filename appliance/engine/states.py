@@ -43,12 +43,13 @@ class StateChanges:
 
         self._state_writes.store(store)
 
-    @staticmethod
-    def _set(item: Item, changes: dict[str, Any]) -> dict[str, Any]:
-        """Set ``changes`` on ``item`` (under the lock); what they replaced."""
+    def _set(self, item: Item, changes: dict[str, Any]) -> dict[str, Any]:
+        """Set ``changes`` on a waiting ``item`` (under the lock), counted as it is then;
+        what they replaced."""
         before = {name: getattr(item, name) for name in changes}
         for name, value in changes.items():
             setattr(item, name, value)
+        self._items.refresh(item)
         return before
 
     def _commit_change(self, item: Item, before: dict[str, Any],
@@ -63,6 +64,7 @@ class StateChanges:
                 for name, value in before.items():
                     if getattr(item, name) == after[name]:
                         setattr(item, name, value)
+                self._items.refresh(item)
             raise
 
     def _to_history(self, item: Item, status: str, *, run: Run | None = None,

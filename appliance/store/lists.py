@@ -24,7 +24,11 @@ class StatusFilter:
 
     def keeps(self, item: Item) -> bool:
         """Whether an item in memory passes (the store's lists ask SQL the same)."""
-        return (item.status == self.status) != self.exclude
+        return self.passes(item.status)
+
+    def passes(self, status: str) -> bool:
+        """Whether an item in ``status`` passes."""
+        return (status == self.status) != self.exclude
 
 
 @dataclasses.dataclass(frozen=True)
