@@ -54,6 +54,11 @@ class ZygoteFailed(Exception):
     """The zygote did not start, did not fork, or is gone."""
 
 
+class ForkFailed(OSError):
+    """The zygote could not fork (the box's limit of processes, its memory): it lives on,
+    warm, for the next start; a new zygote would fail alike, and cost a cold start."""
+
+
 def spawn() -> subprocess.Popen[bytes]:
     """A fresh download process that warms up yt-dlp by itself."""
     return subprocess.Popen(
@@ -157,7 +162,7 @@ class Zygote:
         finally:
             theirs.close()
         self.gone = False
-        self._replies: queue.Queue[tuple[int, int] | None] = queue.Queue()
+        self._replies: queue.Queue[tuple[int, int] | ForkFailed | None] = queue.Queue()
         self._codes: dict[int, int] = {}
         self._unwanted: set[int] = set()  # processes whose code was given up on
         self._cond = threading.Condition()
@@ -169,7 +174,7 @@ class Zygote:
     def wait_ready(self) -> None:
         """Until it has imported yt-dlp (a cold start: seconds, more on a busy box); ZygoteFailed
         if it died (or was killed) first, or hung (``started``)."""
-        replies: list[tuple[int, int] | None] = []
+        replies: list[tuple[int, int] | ForkFailed | None] = []
 
         def ready(seconds: float) -> bool:
             with contextlib.suppress(queue.Empty):
@@ -182,7 +187,7 @@ class Zygote:
         if hung or replies[0] is None:
             raise ZygoteFailed(f"the zygote {self.proc.pid} did not start")
 
-    def _reply(self, timeout: float) -> tuple[int, int] | None:
+    def _reply(self, timeout: float) -> tuple[int, int] | ForkFailed | None:
         try:
             return self._replies.get(timeout=timeout)
         except queue.Empty:  # it hangs: the next start makes a new one
@@ -205,10 +210,10 @@ class Zygote:
         finally:  # the new process has its own copies; the service keeps the other ends
             os.close(commands_read)
             os.close(messages_write)
-        if reply is None:
+        if not isinstance(reply, tuple):
             os.close(commands)
             os.close(messages)
-            raise ZygoteFailed(f"the zygote {self.proc.pid} did not fork")
+            raise reply or ZygoteFailed(f"the zygote {self.proc.pid} did not fork")
         pid, pidfd = reply
         return ForkedProcess(self, pid, pidfd, commands, messages)
 
@@ -236,6 +241,9 @@ class Zygote:
                 self._replies.put((self.proc.pid, -1))
             elif kind == b"forked" and fds:
                 self._replies.put((int(rest), fds[0]))
+            elif kind == protocol.FAILED:
+                code = int(rest)
+                self._replies.put(ForkFailed(code, os.strerror(code)))
             elif kind == b"exit":
                 pid, code = (int(x) for x in rest.split())
                 with self._cond:
@@ -314,6 +322,9 @@ class Launcher:
                 try:
                     zygote = self._zygote_for(generation)
                     return zygote.fork()
+                except ForkFailed as exc:  # a spawn says whether any process can be had
+                    failure = exc
+                    break
                 except (OSError, ZygoteFailed) as exc:
                     failure = exc
                     if zygote is None:  # none could be had (closed, or it did not start)
