@@ -1,5 +1,7 @@
 """The real service at the box's limit of processes (systemd's ``TasksMax=``, ``ulimit -u``):
-a fork refused (EAGAIN). The zygote that could not fork lives on, warm, and says why."""
+a fork or a thread's start refused (EAGAIN). The zygote that could not fork lives on, warm,
+and says why; a download that no process can be had for ends in error saying so, and the
+queue goes on once processes can be had again."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from support.origin import MediaOrigin
 from support.pids_limit import pids_limit
 from support.procs import descendants
 from support.server import Server, wait_for
+
+from appliance.engine.downloading import NO_THREAD, NOT_STARTED
+from appliance.engine.workers import PROCESS_LIMIT
 
 
 @pytest.fixture
@@ -57,3 +62,52 @@ def test_a_zygote_that_cannot_fork_lives_on_and_says_why(server: Server,
             "unavailable); starting one afresh") in server.log()
 
 
+
+def test_a_download_whose_thread_cannot_start_waits_and_starts_later(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """The whole service at its limit: the download's thread is refused. The item waits in
+    the queue saying why, and starts once threads can be had again; the dispatcher died of
+    it (a traceback), and no download ever started again, this item left 'preparing'."""
+    # The process the first download used is kept for the second's extraction, so that only
+    # the download's own thread meets the limit.
+    server = Server(tmp_path, env={"YTP_WORKER_LINGER": "600"}).start()
+    try:
+        [first] = server.post("/api/history", {"url": origin.clip_url}).json()
+        server.wait_status(first["id"], {"finished"})
+        with pids_limit(server.pids()) as limit:
+            limit.hold()
+            [added] = server.post("/api/history", {"url": origin.clip2_url}).json()
+            waiting = wait_for(lambda: (i := server.item(added["id"]))["msg"].startswith(
+                "Waiting: ") and i, timeout=60, message="the item to say why it waits")
+            assert limit.refused() > 0
+            assert (waiting["status"], waiting["msg"]) == ("pending", NOT_STARTED)
+            assert (f"item {added['id']}: its download could not be started (can't start new "
+                    f"thread): {NO_THREAD}") in server.log()
+        assert server.wait_status(added["id"], {"finished", "error"})["status"] == "finished"
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()
+
+
+
+def test_a_url_no_process_can_be_had_for_ends_in_error_saying_so(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """No process kept ready (no zygote, none lingering), the whole service at its limit:
+    the URL's info cannot be read, and its item ends in error saying why and what to do. It
+    waited for its info for good, unsaid: the extraction's thread had been refused, and the
+    refusal taken for the engine's stop."""
+    server = Server(tmp_path, env={"YTP_WARM_WORKERS": "0", "YTP_WORKER_LINGER": "0"}).start()
+    try:
+        assert server.proc is not None
+        wait_for(lambda: len(server.pids()) == 2, timeout=60,
+                 message="no process but the master and the worker")
+        with pids_limit(server.pids()) as limit:
+            limit.hold()
+            [added] = server.post("/api/history", {"url": origin.clip2_url}).json()
+            failed = server.wait_status(added["id"], {"error", "finished"})
+            assert limit.refused() > 0
+        assert failed["error"] == ("no download process could be started: Resource "
+                                   f"temporarily unavailable: {PROCESS_LIMIT}")
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()

@@ -24,12 +24,14 @@ from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
 from .work_signs import group_signs, who, worked
-from .workers import Worker, WorkerDied
+from .workers import PROCESS_LIMIT, Worker, WorkerDied
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
 WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
+NO_THREAD = f"no thread could be had: {PROCESS_LIMIT}, or memory is short"
+NOT_STARTED = f"Waiting: {NO_THREAD}; will start again"
 # Why a run went back to the queue, as its item says it; its partial files stay for the resume.
 # The most seconds between two looks at a silent download's work (_look_for_work).
 SIGNS_EVERY = 30.0
@@ -52,6 +54,30 @@ class Downloading:
                 self._download(run)
         finally:
             self.store.release_thread()
+
+    def _not_started(self, run: Run, exc: RuntimeError) -> None:
+        """The run's thread could not be started (the box's limit of processes and threads,
+        systemd's TasksMax or ``ulimit -u``, or its memory): the item waits in the queue as it
+        was, saying why, and is started again later (the dispatcher waits); the dispatcher
+        died of it, and no download ever started again. A stop asked for meanwhile ends it
+        as asked, on this (the dispatcher's) thread."""
+        item = run.item
+        with self._lock:
+            stopped = run.reason is not None
+            if not stopped:
+                item.status = PENDING
+                _, item.error, item.started_at = run.waited
+                item.msg = NOT_STARTED
+                del self._runs[item.id]
+                self._items.release(item.id)
+        if run.waited[0] != NOT_STARTED:  # once an item, not at each try
+            log.warning("item %s: its download could not be started (%s): %s; it waits in "
+                        "the queue and is started again in a while", item.id, exc, NO_THREAD)
+        if stopped:
+            try:
+                self._end_run(run, None, NOT_STARTED)
+            finally:
+                self.store.release_thread()
 
     def _download(self, run: Run) -> None:
         item = run.item
