@@ -16,12 +16,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
 from support.procs import living_in_group
-from support.server import wait_for
+from support.server import Server, wait_for
 
 from appliance.engine import launcher, workers
 from appliance.engine.launcher import ForkedProcess
@@ -240,3 +241,19 @@ def test_a_job_whose_folder_cannot_be_made_gives_its_process_back(
              message="the next download")
     wait_for(lambda: rt.engine.pool.stats()["busy"] == 0, timeout=10,
              message="its process given back")
+
+
+def test_a_sites_length_past_what_the_history_keeps_still_ends_the_item(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """A server's Content-Length of 10**25 (the real service, real yt-dlp): the item ends as
+    yt-dlp ends it, its bytes said; the count failed its every write, the item's end's too
+    (a traceback), and it stayed 'preparing' for good."""
+    server = Server(tmp_path).start()
+    try:
+        [added] = server.post("/api/history", {"url": origin.liar_url}).json()
+        ended = server.wait_status(added["id"], {"error", "finished"}, timeout=120)
+        assert ended["status"] == "error" and "more expected" in ended["error"], ended
+        assert ended["total_bytes"] is None and ended["downloaded_bytes"] > 0
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -40,6 +41,18 @@ SIGNS_EVERY = 30.0
 UNWATCHED = 5.0
 HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
                StopReason.PAUSE: "Paused"}
+
+# The most a count of bytes may be: what the history keeps (SQLite's INTEGER).
+MAX_BYTES = (1 << 63) - 1
+
+
+def byte_count(value: Any) -> int | None:
+    """A download's count of bytes as the history can keep it; None when it is none. A site's
+    Content-Length is any number: one past 2**63 failed the item's every write, its end's
+    too, and the item stayed 'preparing' for good."""
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)  # yt-dlp's estimate of a total
+    return value if type(value) is int and 0 <= value <= MAX_BYTES else None
 
 
 class Downloading:
@@ -206,8 +219,8 @@ class Downloading:
                 return
             for field in ("downloaded_bytes", "total_bytes"):
                 if message.get(field) is not None:
-                    setattr(item, field, int(message[field]))
-            item.speed, item.eta = message.get("speed"), message.get("eta")
+                    setattr(item, field, byte_count(message[field]))
+            item.speed, item.eta = finite(message.get("speed")), finite(message.get("eta"))
             if item.total_bytes and item.downloaded_bytes is not None:
                 item.percent = round(min(100.0, 100.0 * item.downloaded_bytes
                                          / item.total_bytes), 2)
