@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from test_child import download_job
 from appliance import cpu_share
 from appliance.engine import launcher
 from appliance.engine.launcher import ForkedProcess
-from appliance.engine.workers import Worker, WorkerPool
+from appliance.engine.workers import Worker, WorkerDied, WorkerPool
 
 ARCHIVE_IDS = {"op": "archive_ids", "job": "ids", "urls": ["https://example.com/a/clip.mp4"]}
 
@@ -179,6 +180,43 @@ def test_a_hung_zygote_is_killed_and_a_new_one_forks(
         wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
     finally:
         pool.release(forked)
+
+
+@contextlib.contextmanager
+def descriptors_taken() -> Iterator[None]:
+    """Every descriptor this process may open taken (its soft limit lowered to 64 above
+    what it holds), as in a service at its limit of open files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(map(int, os.listdir("/proc/self/fd"))) + 64,
+                                                hard))
+    taken: list[int] = []
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                taken.append(os.open("/dev/null", os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_the_services_own_lack_of_descriptors_costs_it_no_zygote(pool: WorkerPool) -> None:
+    """No descriptor left for a new process's pipes (EMFILE): the start fails saying so and
+    what to do, and the zygote, at no fault, forks the next one (it was killed for it, and
+    the next start was a cold one)."""
+    held = pool.acquire()
+    zygote = zygote_of(held)
+    try:
+        with descriptors_taken(), pytest.raises(WorkerDied) as refused:
+            pool.acquire()
+        assert str(refused.value) == ("no download process could be started: Too many open "
+                                      "files: the service's limit of open files is reached")
+        again = pool.acquire()
+        assert zygote_of(again) == zygote and answers(again)
+        pool.release(again)
+    finally:
+        pool.release(held)
 
 
 def test_a_zygote_made_by_a_background_thread_stands_one_step_below(pool: WorkerPool) -> None:

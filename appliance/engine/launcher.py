@@ -15,6 +15,7 @@ asked of a zygote (its fork lock).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -195,8 +196,7 @@ class Zygote:
             return None
 
     def fork(self) -> ForkedProcess:
-        commands_read, commands = os.pipe()
-        messages, messages_write = os.pipe()
+        (commands_read, commands), (messages, messages_write) = _pipes()
         try:
             with self._fork_lock:
                 if self.gone:
@@ -239,11 +239,10 @@ class Zygote:
             kind, _, rest = message.partition(b" ")
             if kind == protocol.READY:
                 self._replies.put((self.proc.pid, -1))
-            elif kind == b"forked" and fds:
-                self._replies.put((int(rest), fds[0]))
+            elif kind == b"forked":  # its pidfd dropped if this process had no room for it
+                self._replies.put((int(rest), fds[0]) if fds else _refused(errno.EMFILE))
             elif kind == protocol.FAILED:
-                code = int(rest)
-                self._replies.put(ForkFailed(code, os.strerror(code)))
+                self._replies.put(_refused(int(rest)))
             elif kind == b"exit":
                 pid, code = (int(x) for x in rest.split())
                 with self._cond:
@@ -279,6 +278,23 @@ class Zygote:
         if self._reader.is_alive():
             self.kill()
             self._reader.join(timeout=10)
+
+
+def _refused(code: int) -> ForkFailed:
+    return ForkFailed(code, os.strerror(code))
+
+
+def _pipes() -> tuple[tuple[int, int], tuple[int, int]]:
+    """A forked process's two pipes; ForkFailed when this process has no descriptor left for
+    them (EMFILE): no fault of the zygote, which was replaced for it."""
+    first = None
+    try:
+        first = os.pipe()
+        return first, os.pipe()
+    except OSError as exc:
+        for fd in first or ():
+            os.close(fd)
+        raise _refused(exc.errno or errno.EMFILE) from None
 
 
 def _pidfds_work() -> bool:
