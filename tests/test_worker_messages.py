@@ -9,7 +9,6 @@ processes on descriptors past select()'s reach."""
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.descriptors import descriptors_taken
 from support.origin import MediaOrigin
 from support.procs import living_in_group
 from support.server import Server, wait_for
@@ -188,15 +188,10 @@ def busy_descriptors() -> Iterator[None]:
     except (ValueError, OSError) as exc:
         pytest.fail(f"this test needs 2,048 descriptors; the hard limit is {hard} and cannot "
                     f"be raised here ({exc}): run it as root or raise `ulimit -Hn`")
-    taken: list[int] = []
-    try:
-        while not taken or taken[-1] < 1100:
-            taken.append(os.open("/dev/null", os.O_RDONLY))
-        yield
     finally:
-        for fd in taken:
-            os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with descriptors_taken(max(soft, 2048), raised, up_to=1100):
+        yield
 
 
 def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) -> None:

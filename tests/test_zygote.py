@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.descriptors import descriptors_taken
 from support.origin import MediaOrigin
 from support.procs import processes
 from support.server import wait_for
@@ -182,25 +182,6 @@ def test_a_hung_zygote_is_killed_and_a_new_one_forks(
         pool.release(forked)
 
 
-@contextlib.contextmanager
-def descriptors_taken() -> Iterator[None]:
-    """Every descriptor this process may open taken (its soft limit lowered to 64 above
-    what it holds), as in a service at its limit of open files."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(map(int, os.listdir("/proc/self/fd"))) + 64,
-                                                hard))
-    taken: list[int] = []
-    try:
-        with contextlib.suppress(OSError):
-            while True:
-                taken.append(os.open("/dev/null", os.O_RDONLY))
-        yield
-    finally:
-        for fd in taken:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
 def test_the_services_own_lack_of_descriptors_costs_it_no_zygote(pool: WorkerPool) -> None:
     """No descriptor left for a new process's pipes (EMFILE): the start fails saying so and
     what to do, and the zygote, at no fault, forks the next one (it was killed for it, and
@@ -208,7 +189,9 @@ def test_the_services_own_lack_of_descriptors_costs_it_no_zygote(pool: WorkerPoo
     held = pool.acquire()
     zygote = zygote_of(held)
     try:
-        with descriptors_taken(), pytest.raises(WorkerDied) as refused:
+        # 64 above what this process holds, all taken
+        with descriptors_taken(max(map(int, os.listdir("/proc/self/fd"))) + 64), \
+                pytest.raises(WorkerDied) as refused:
             pool.acquire()
         assert str(refused.value) == ("no download process could be started: Too many open "
                                       "files: the service's limit of open files is reached")
