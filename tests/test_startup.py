@@ -70,8 +70,11 @@ def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
     assert cfg.proc_name == "appliance"
     assert cfg.graceful_timeout == GRACEFUL_TIMEOUT == 30  # within systemd's TimeoutStopSec (45)
     assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]  # gunicorn's own default
-    proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7")).cfg
-    assert proxied.forwarded_allow_ips == ["10.0.0.7/32"]  # who may say the client used https
+    proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7,10.0.0.8",
+                                            YTP_EXTRACT_INFO_TIMEOUT="1")).cfg
+    # who may say the client used https
+    assert proxied.forwarded_allow_ips == ["10.0.0.7/32", "10.0.0.8/32"]
+    assert proxied.timeout == 60  # never below a minute, whatever the extract timeout
 
 
 def test_the_worker_loads_the_app_under_its_base_path(tmp_path: Path) -> None:
@@ -422,6 +425,7 @@ def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Pa
     said = str(refused.value)
     assert said.startswith(f"appliance: the websocket cannot listen on 127.0.0.1:{port + 1} (")
     assert "address already in use" in said and "\n" not in said
+    assert "[Errno" not in said  # the reason's words, not the exception's form
     assert said.endswith("): another program holds the port, or YTP_HOST is no address of "
                          "this machine")
 
