@@ -456,3 +456,47 @@ def test_the_workers_sigterm_ends_live_streams_before_gunicorns_own_stop(
     finally:
         signal.signal(signal.SIGTERM, before)
         server.runtime.stop()
+
+
+def test_the_runtime_says_it_is_ready_and_its_log_lines_stop_with_it(
+        start_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture) -> None:
+    """The journal's line that the start is done names the download folder and the
+    websocket's port; a stopped runtime's bus hears no more of the service's log lines (the
+    next runtime in the process, a test's, would have told its clients twice)."""
+    with caplog.at_level(logging.INFO, logger="appliance"):
+        rt = start_runtime()
+    settings = rt.settings
+    assert (f"appliance ready: downloads in {settings.download_path}, websocket on port "
+            f"{settings.websocket_port}") in caplog.messages
+    heard: list[str] = []
+    rt.bus.subscribe(lambda event: heard.append(str(event.data)))
+    logging.getLogger("appliance.test").warning("while it runs")
+    rt.stop()
+    logging.getLogger("appliance.test").warning("once it stopped")
+    assert any("while it runs" in said for said in heard)
+    assert not any("once it stopped" in said for said in heard)
+
+
+def test_the_websockets_delete_removes_files_only_where_the_settings_allow(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """The websocket's delete with its remove_file flag: the file goes only when
+    YTP_REMOVE_FILES allows it, else the item alone goes."""
+    rt = start_runtime(YTP_REMOVE_FILES="true")
+    kept, removed = rt.engine.add([{"url": origin.clip_url}, {"url": origin.clip2_url}])
+    for added in (kept, removed):
+        wait_for(lambda added=added: rt.engine.get(added.id).status == "finished", timeout=60,
+                 message="the download")
+    files = {added.id: rt.settings.download_path / rt.engine.get(added.id).filename
+             for added in (kept, removed)}
+    assert all(file.is_file() for file in files.values())
+    assert rt.service.delete([kept.id]) == {kept.id: "ok"}  # no flag: the file stays
+    assert rt.service.delete([removed.id], remove_file=True) == {removed.id: "ok"}
+    assert files[kept.id].is_file() and not files[removed.id].exists()
+    rt.stop()
+    forbidding = start_runtime(YTP_REMOVE_FILES="false")
+    [added] = forbidding.engine.add([{"url": origin.short_url}])
+    wait_for(lambda: forbidding.engine.get(added.id).status == "finished", timeout=60,
+             message="the download")
+    file = forbidding.settings.download_path / forbidding.engine.get(added.id).filename
+    assert forbidding.service.delete([added.id], remove_file=True) == {added.id: "ok"}
+    assert file.is_file()
