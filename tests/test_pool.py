@@ -154,6 +154,24 @@ def test_a_spawned_spare_made_after_an_update_is_kept(monkeypatch: pytest.Monkey
         pool.close()
 
 
+def test_a_process_running_through_a_second_update_is_not_used_again() -> None:
+    """Two new yt-dlps in a row: a process started between them, busy through the second,
+    is retired when its job ends, not kept for the next (it runs the older of the two)."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=2, linger=60)
+    try:
+        pool.renew()
+        between = pool.acquire()
+        pool.renew()
+        pool.release(between)
+        assert pool.stats()["idle"] == 0
+        wait_for(lambda: not living_in_group(between.pid), message="it to retire")
+        after = pool.acquire()
+        assert after.pid != between.pid
+        pool.release(after)
+    finally:
+        pool.close()
+
+
 def test_the_close_ends_every_zygote_let_go_while_its_processes_run() -> None:
     """Zygotes let go (two updates) wait for their processes; the service's stop does not:
     each exits at once, its processes (killed by the engine's stop first) aside."""
