@@ -157,6 +157,23 @@ def test_a_compile_that_cannot_run_is_said(tmp_path: Path,
     assert warning.endswith(f"{python}'): a job compiles its site's module itself")
 
 
+def test_a_compile_that_hangs_is_given_up_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interpreter that never ends (a disk that hangs, a stopped process) holds the update
+    no longer than the compile's bound: a warning says so, and the service goes on."""
+    monkeypatch.setattr(bytecode, "COMPILE_TIMEOUT", 1.0)
+    venv = fake_venv(tmp_path / "venv")
+    python = venv / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f"#!{sys.executable}\nimport signal\nsignal.pause()\n")
+    python.chmod(0o755)
+    bytecode.compile_ytdlp(python, make=True)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
+    assert warning.startswith("yt-dlp's bytecode was not compiled (Command ")
+    assert warning.endswith("timed out after 1.0 seconds): a job compiles its site's module "
+                            "itself")
+
+
 def test_a_cache_that_cannot_be_made_is_said(tmp_path: Path,
                                              caplog: pytest.LogCaptureFixture) -> None:
     venv = fake_venv(tmp_path / "venv")
