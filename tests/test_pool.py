@@ -172,6 +172,21 @@ def test_a_process_running_through_a_second_update_is_not_used_again() -> None:
         pool.close()
 
 
+def test_a_start_ahead_of_need_that_fails_is_said(monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """No zygote can be made ahead of need (the interpreter gone): the log says why; the
+    pool waits for a download to try again."""
+    monkeypatch.setattr(launcher, "CHILD", ["/nonexistent/python"])
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=1, linger=60)
+    try:
+        wait_for(lambda: caplog.messages, message="the failed start to be said")
+        assert caplog.messages[0] == ("could not start a download process ahead of need: "
+                                      "[Errno 2] No such file or directory: "
+                                      "'/nonexistent/python'")
+    finally:
+        pool.close()
+
+
 def test_the_close_ends_every_zygote_let_go_while_its_processes_run() -> None:
     """Zygotes let go (two updates) wait for their processes; the service's stop does not:
     each exits at once, its processes (killed by the engine's stop first) aside."""

@@ -404,7 +404,9 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
         "SIGTTIN ignored: the service runs one worker, always (its download engine must be "
         "single)"]
     assert len(said) == 3
-    assert said[2].startswith("SIGUSR2 ignored: an upgrade in place would run a second service")
+    assert said[2] == ("SIGUSR2 ignored: an upgrade in place would run a second service beside "
+                       "this one; restart it instead (`systemctl restart appliance`; running "
+                       "downloads resume)")
 
 
 def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Path) -> None:
