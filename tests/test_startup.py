@@ -502,3 +502,17 @@ def test_the_websockets_delete_removes_files_only_where_the_settings_allow(
     file = forbidding.settings.download_path / forbidding.engine.get(added.id).filename
     assert forbidding.service.delete([added.id], remove_file=True) == {added.id: "ok"}
     assert file.is_file()
+
+
+def test_the_websockets_queue_service_drives_the_engine(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """What the websocket's two protocols call (QueueService), in process: an add, a pause
+    of a known and an unknown id, and the Flasharr task of an item."""
+    rt = start_runtime()
+    [added] = rt.service.add([{"url": origin.clip_url, "auto_start": False}])
+    assert rt.engine.get(added["id"]).url == origin.clip_url
+    assert rt.service.pause([added["id"], "no-such-id"]) == {
+        added["id"]: "ok", "no-such-id": "item not found"}
+    task = rt.service.flasharr_task(rt.engine.get(added["id"]).to_dict())
+    assert (task["id"], task["original_url"], task["state"]) == (
+        added["id"], origin.clip_url, "paused")
