@@ -162,6 +162,27 @@ def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
              message="the next download")
 
 
+def test_numbers_no_item_can_hold_are_left_out_and_the_download_goes_on(
+        start_runtime: Any, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress whose ETA is infinite, speed not a number and bytes past what the history
+    keeps (a site's figures, as JSON carries them) leaves those out and the download
+    finishes; the item's text forms raised on them, and the download ended in error."""
+    monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.slow_url}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and rt.engine.get(added.id).status == "downloading" and r,
+                   timeout=60, message="the download to start")
+    with open(f"/proc/self/fd/{run.worker.proc.stdout.fileno()}", "wb") as pipe:
+        pipe.write(b'{"type": "progress", "job": "%s", "status": "downloading", '
+                   b'"eta": Infinity, "speed": NaN, "downloaded_bytes": 1%s}\n'
+                   % (added.id.encode(), b"0" * 30))
+    origin.slow_rate = 200_000_000
+    done = wait_for(lambda: (i := rt.engine.get(added.id)).kind == "done" and i, timeout=60,
+                    message="the download to end")
+    assert (done.status, done.error) == ("finished", "")
+
+
 def test_a_process_that_cannot_be_started_fails_the_item_plainly(
         start_runtime: Any, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
     """No process can be had (the interpreter gone, out of file descriptors or processes):

@@ -55,6 +55,12 @@ def byte_count(value: Any) -> int | None:
     return value if type(value) is int and 0 <= value <= MAX_BYTES else None
 
 
+def rate(value: Any) -> float | None:
+    """yt-dlp's speed or ETA as it sent it (an ETA's whole seconds stay whole), when it is a
+    finite number; None else (infinity or NaN, which the item's text forms raise on)."""
+    return value if type(value) in (int, float) and finite(value) is not None else None
+
+
 class Downloading:
     """The download threads of ``DownloadEngine``."""
 
@@ -220,7 +226,7 @@ class Downloading:
             for field in ("downloaded_bytes", "total_bytes"):
                 if message.get(field) is not None:
                     setattr(item, field, byte_count(message[field]))
-            item.speed, item.eta = finite(message.get("speed")), finite(message.get("eta"))
+            item.speed, item.eta = rate(message.get("speed")), rate(message.get("eta"))
             if item.total_bytes and item.downloaded_bytes is not None:
                 item.percent = round(min(100.0, 100.0 * item.downloaded_bytes
                                          / item.total_bytes), 2)
