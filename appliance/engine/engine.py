@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 # Seconds before the dispatcher starts downloads again after a thread's start was refused.
 START_AGAIN = 5.0
 
+
 class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueReads):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:

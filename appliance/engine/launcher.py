@@ -286,7 +286,7 @@ def _refused(code: int) -> ForkFailed:
 
 def _pipes() -> tuple[tuple[int, int], tuple[int, int]]:
     """A forked process's two pipes; ForkFailed when this process has no descriptor left for
-    them (EMFILE): no fault of the zygote, which was replaced for it."""
+    them (EMFILE): a refusal like the zygote's own, not its fault (it was killed for it)."""
     first = None
     try:
         first = os.pipe()
