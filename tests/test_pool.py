@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -185,6 +187,16 @@ def test_a_start_ahead_of_need_that_fails_is_said(monkeypatch: pytest.MonkeyPatc
                                       "'/nonexistent/python'")
     finally:
         pool.close()
+
+
+def test_a_pool_never_closed_does_not_hold_its_process_open() -> None:
+    """A program that made a pool and ends without closing it (a command that failed on its
+    way) ends: the keeper's thread does not keep it alive, nor does its zygote."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "from appliance.engine.workers import WorkerPool\n"
+         "WorkerPool(spare=1, idle_timeout=60, capacity=1, linger=60)"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert ended.returncode == 0, ended.stderr
 
 
 def test_the_close_ends_every_zygote_let_go_while_its_processes_run() -> None:
