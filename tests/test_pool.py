@@ -190,11 +190,12 @@ def test_a_start_ahead_of_need_that_fails_is_said(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_pool_never_closed_does_not_hold_its_process_open() -> None:
-    """A program that made a pool and ends without closing it (a command that failed on its
-    way) ends: the keeper's thread does not keep it alive, nor does its zygote."""
+    """A program that made a pool, took a process and ends without closing it (a command
+    that failed on its way) ends: the keeper's thread does not keep it alive, nor does the
+    thread that reads its zygote."""
     ended = subprocess.run(
         [sys.executable, "-c", "from appliance.engine.workers import WorkerPool\n"
-         "WorkerPool(spare=1, idle_timeout=60, capacity=1, linger=60)"],
+         "WorkerPool(spare=0, idle_timeout=60, capacity=1, linger=60).acquire()"],
         capture_output=True, text=True, timeout=60, check=False)
     assert ended.returncode == 0, ended.stderr
 
