@@ -124,6 +124,15 @@ def test_every_ytdlp_module_is_compiled_into_the_cache() -> None:
     assert vimeo.is_file()
 
 
+def interpreter(tmp_path: Path, program: str) -> Path:
+    """A virtual environment's ``python`` that runs ``program`` whatever it is asked."""
+    python = fake_venv(tmp_path / "venv") / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f"#!{sys.executable}\n{program}\n")
+    python.chmod(0o755)
+    return python
+
+
 @pytest.mark.parametrize(("said", "expected"), [
     ("print('compiling', flush=True); sys.stderr.write('SyntaxError: in vimeo.py\\n')",
      "SyntaxError: in vimeo.py"),  # the last line of what went wrong, not the progress
@@ -134,12 +143,8 @@ def test_a_compile_that_fails_is_said_by_its_last_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, said: str, expected: str) -> None:
     """An interpreter whose compile fails (here, one that says what it says and exits 3): a
     warning names why, and the service goes on (a job compiles its module itself)."""
-    venv = fake_venv(tmp_path / "venv")
-    python = venv / "bin" / "python"
-    python.parent.mkdir()
-    python.write_text(f"#!{sys.executable}\nimport sys\n{said}\nsys.exit(3)\n")
-    python.chmod(0o755)
-    bytecode.compile_ytdlp(python, make=True)
+    bytecode.compile_ytdlp(interpreter(tmp_path, f"import sys\n{said}\nsys.exit(3)"),
+                           make=True)
     [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
     assert warning == (f"yt-dlp's bytecode was not all compiled ({expected}): a job compiles "
                        "its site's module itself")
@@ -155,6 +160,18 @@ def test_a_compile_that_cannot_run_is_said(tmp_path: Path,
     [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
     assert warning.startswith("yt-dlp's bytecode was not compiled ([Errno 2] No such file")
     assert warning.endswith(f"{python}'): a job compiles its site's module itself")
+
+
+def test_a_compile_that_hangs_is_given_up_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interpreter that never ends (a disk that hangs, a stopped process) holds the update
+    no longer than the compile's bound: a warning says so, and the service goes on."""
+    monkeypatch.setattr(bytecode, "COMPILE_TIMEOUT", 1.0)
+    bytecode.compile_ytdlp(interpreter(tmp_path, "import signal\nsignal.pause()"), make=True)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "appliance.bytecode"]
+    assert warning.startswith("yt-dlp's bytecode was not compiled (Command ")
+    assert warning.endswith("timed out after 1.0 seconds): a job compiles its site's module "
+                            "itself")
 
 
 def test_a_cache_that_cannot_be_made_is_said(tmp_path: Path,

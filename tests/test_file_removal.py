@@ -295,9 +295,11 @@ def updates(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def test_items_follow_their_files_renamed_and_moved_in_the_browser(
-        app: App, origin: MediaOrigin) -> None:
-    """The history names a file where the file browser put it, a folder's too; a delete then
-    removes the item's own file there, and a file renamed to its old name is not touched."""
+        app: App, origin: MediaOrigin, caplog: pytest.LogCaptureFixture) -> None:
+    """The history names a file where the file browser put it, a folder's too (and the log
+    says how many items followed); a delete then removes the item's own file there, and a
+    file renamed to its old name is not touched."""
+    caplog.set_level(logging.INFO, logger="appliance.runtime")
     runtime, client = app()
     folder = runtime.settings.download_path
     first = download(client, origin.short_url, template="show.%(ext)s")
@@ -315,6 +317,8 @@ def test_items_follow_their_files_renamed_and_moved_in_the_browser(
         (first["id"], "Season 1/show.mp4"), (second["id"], "show.mp4"),
         (first["id"], "S1/show.mp4")]
     assert announced[0]["title"] == first["title"]
+    followed = [m for m in caplog.messages if " item(s) follow " in m]
+    assert followed[0] == "1 item(s) follow show.mp4 to Season 1/show.mp4", followed
 
     def filename(item: dict[str, Any]) -> str:
         return client.simulate_get(f"/api/history/{item['id']}").json["filename"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -152,6 +154,50 @@ def test_a_spawned_spare_made_after_an_update_is_kept(monkeypatch: pytest.Monkey
         pool.release(worker)
     finally:
         pool.close()
+
+
+def test_a_process_running_through_a_second_update_is_not_used_again() -> None:
+    """Two new yt-dlps in a row: a process started between them, busy through the second,
+    is retired when its job ends, not kept for the next (it runs the older of the two)."""
+    pool = WorkerPool(spare=0, idle_timeout=60, capacity=2, linger=60)
+    try:
+        pool.renew()
+        between = pool.acquire()
+        pool.renew()
+        pool.release(between)
+        assert pool.stats()["idle"] == 0
+        wait_for(lambda: not living_in_group(between.pid), message="it to retire")
+        after = pool.acquire()
+        assert after.pid != between.pid
+        pool.release(after)
+    finally:
+        pool.close()
+
+
+def test_a_start_ahead_of_need_that_fails_is_said(monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """No zygote can be made ahead of need (the interpreter gone): the log says why; the
+    pool waits for a download to try again."""
+    monkeypatch.setattr(launcher, "CHILD", ["/nonexistent/python"])
+    pool = WorkerPool(spare=1, idle_timeout=60, capacity=1, linger=60)
+    try:
+        wait_for(lambda: caplog.messages, message="the failed start to be said")
+        assert caplog.messages[0] == ("could not start a download process ahead of need: "
+                                      "[Errno 2] No such file or directory: "
+                                      "'/nonexistent/python'")
+    finally:
+        pool.close()
+
+
+def test_a_pool_never_closed_does_not_hold_its_process_open() -> None:
+    """A program that made a pool, took a process and ends without closing it (a command
+    that failed on its way) ends: the keeper's thread does not keep it alive, nor does the
+    thread that reads its zygote."""
+    ended = subprocess.run(
+        [sys.executable, "-c", "from appliance.engine.workers import WorkerPool\n"
+         "WorkerPool(spare=0, idle_timeout=60, capacity=1, linger=60).acquire()"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert ended.returncode == 0, ended.stderr
 
 
 def test_the_close_ends_every_zygote_let_go_while_its_processes_run() -> None:

@@ -70,8 +70,11 @@ def test_gunicorn_runs_one_worker_with_a_thread_for_each_answer_that_lasts(
     assert cfg.proc_name == "appliance"
     assert cfg.graceful_timeout == GRACEFUL_TIMEOUT == 30  # within systemd's TimeoutStopSec (45)
     assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"]  # gunicorn's own default
-    proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7")).cfg
-    assert proxied.forwarded_allow_ips == ["10.0.0.7/32"]  # who may say the client used https
+    proxied = ApplianceServer(make_settings(tmp_path, YTP_TRUSTED_PROXIES="10.0.0.7,10.0.0.8",
+                                            YTP_EXTRACT_INFO_TIMEOUT="1")).cfg
+    # who may say the client used https
+    assert proxied.forwarded_allow_ips == ["10.0.0.7/32", "10.0.0.8/32"]
+    assert proxied.timeout == 60  # never below a minute, whatever the extract timeout
 
 
 def test_the_worker_loads_the_app_under_its_base_path(tmp_path: Path) -> None:
@@ -401,7 +404,9 @@ def test_the_master_starts_no_worker_beside_the_one(tmp_path: Path,
         "SIGTTIN ignored: the service runs one worker, always (its download engine must be "
         "single)"]
     assert len(said) == 3
-    assert said[2].startswith("SIGUSR2 ignored: an upgrade in place would run a second service")
+    assert said[2] == ("SIGUSR2 ignored: an upgrade in place would run a second service beside "
+                       "this one; restart it instead (`systemctl restart appliance`; running "
+                       "downloads resume)")
 
 
 def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Path) -> None:
@@ -422,6 +427,7 @@ def test_a_websocket_port_taken_since_the_check_is_said_in_one_line(tmp_path: Pa
     said = str(refused.value)
     assert said.startswith(f"appliance: the websocket cannot listen on 127.0.0.1:{port + 1} (")
     assert "address already in use" in said and "\n" not in said
+    assert "[Errno" not in said  # the reason's words, not the exception's form
     assert said.endswith("): another program holds the port, or YTP_HOST is no address of "
                          "this machine")
 
@@ -452,3 +458,61 @@ def test_the_workers_sigterm_ends_live_streams_before_gunicorns_own_stop(
     finally:
         signal.signal(signal.SIGTERM, before)
         server.runtime.stop()
+
+
+def test_the_runtime_says_it_is_ready_and_its_log_lines_stop_with_it(
+        start_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture) -> None:
+    """The journal's line that the start is done names the download folder and the
+    websocket's port; a stopped runtime's bus hears no more of the service's log lines (the
+    next runtime in the process, a test's, would have told its clients twice)."""
+    with caplog.at_level(logging.INFO, logger="appliance"):
+        rt = start_runtime()
+    settings = rt.settings
+    assert (f"appliance ready: downloads in {settings.download_path}, websocket on port "
+            f"{settings.websocket_port}") in caplog.messages
+    heard: list[str] = []
+    rt.bus.subscribe(lambda event: heard.append(str(event.data)))
+    logging.getLogger("appliance.test").warning("while it runs")
+    rt.stop()
+    logging.getLogger("appliance.test").warning("once it stopped")
+    assert any("while it runs" in said for said in heard)
+    assert not any("once it stopped" in said for said in heard)
+
+
+def test_the_websockets_delete_removes_files_only_where_the_settings_allow(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """The websocket's delete with its remove_file flag: the file goes only when
+    YTP_REMOVE_FILES allows it, else the item alone goes."""
+    rt = start_runtime(YTP_REMOVE_FILES="true")
+    kept, removed = rt.engine.add([{"url": origin.clip_url}, {"url": origin.clip2_url}])
+    for added in (kept, removed):
+        wait_for(lambda added=added: rt.engine.get(added.id).status == "finished", timeout=60,
+                 message="the download")
+    files = {added.id: rt.settings.download_path / rt.engine.get(added.id).filename
+             for added in (kept, removed)}
+    assert all(file.is_file() for file in files.values())
+    assert rt.service.delete([kept.id]) == {kept.id: "ok"}  # no flag: the file stays
+    assert rt.service.delete([removed.id], remove_file=True) == {removed.id: "ok"}
+    assert files[kept.id].is_file() and not files[removed.id].exists()
+    rt.stop()
+    forbidding = start_runtime(YTP_REMOVE_FILES="false")
+    [added] = forbidding.engine.add([{"url": origin.short_url}])
+    wait_for(lambda: forbidding.engine.get(added.id).status == "finished", timeout=60,
+             message="the download")
+    file = forbidding.settings.download_path / forbidding.engine.get(added.id).filename
+    assert forbidding.service.delete([added.id], remove_file=True) == {added.id: "ok"}
+    assert file.is_file()
+
+
+def test_the_websockets_queue_service_drives_the_engine(
+        start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """What the websocket's two protocols call (QueueService), in process: an add, a pause
+    of a known and an unknown id, and the Flasharr task of an item."""
+    rt = start_runtime()
+    [added] = rt.service.add([{"url": origin.clip_url, "auto_start": False}])
+    assert rt.engine.get(added["id"]).url == origin.clip_url
+    assert rt.service.pause([added["id"], "no-such-id"]) == {
+        added["id"]: "ok", "no-such-id": "item not found"}
+    task = rt.service.flasharr_task(rt.engine.get(added["id"]).to_dict())
+    assert (task["id"], task["original_url"], task["state"]) == (
+        added["id"], origin.clip_url, "paused")

@@ -32,6 +32,26 @@ def test_a_first_start_on_a_full_disk_is_said_in_one_line(tmp_path: Path) -> Non
         f"{settings.config_path} (YTP_CONFIG_PATH) is full: {FREE_IT}")
 
 
+def test_a_full_disk_is_named_by_every_folder_of_the_service_on_it(tmp_path: Path) -> None:
+    """The config, temp and download folders on one disk (a Pi's one SD card): a first start
+    on it full names each, by its setting, so the person knows which disk to look at."""
+    disk = tmp_path / "disk"
+    settings = make_settings(tmp_path, YTP_CONFIG_PATH=str(disk / "config"),
+                             YTP_TEMP_PATH=str(disk / "tmp"),
+                             YTP_DOWNLOAD_PATH=str(disk / "downloads"))
+    disk.mkdir()
+    with tmpfs(disk, "size=1m"):
+        for folder in ("config", "tmp", "downloads"):
+            (disk / folder).mkdir()
+        fill(disk)
+        with pytest.raises(AppImportError) as refused:
+            ApplianceServer(settings).load()
+    assert str(refused.value) == (
+        "appliance: the service cannot start: No space left on device: the disk of "
+        f"{disk / 'config'} (YTP_CONFIG_PATH), {disk / 'tmp'} (YTP_TEMP_PATH), "
+        f"{disk / 'downloads'} (YTP_DOWNLOAD_PATH) is full: {FREE_IT}")
+
+
 def test_a_restart_on_a_full_disk_says_the_disk_not_a_broken_database(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     with tmpfs(settings.config_path, "size=4m"):

@@ -9,19 +9,20 @@ processes on descriptors past select()'s reach."""
 
 from __future__ import annotations
 
-import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support.descriptors import descriptors_taken
 from support.origin import MediaOrigin
 from support.procs import living_in_group
-from support.server import wait_for
+from support.server import Server, wait_for
 
 from appliance.engine import launcher, workers
 from appliance.engine.launcher import ForkedProcess
@@ -161,6 +162,27 @@ def test_garbage_on_a_downloads_pipe_ends_the_item_in_error(start_runtime: Any,
              message="the next download")
 
 
+def test_numbers_no_item_can_hold_are_left_out_and_the_download_goes_on(
+        start_runtime: Any, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress whose ETA is infinite, speed not a number and bytes past what the history
+    keeps (a site's figures, as JSON carries them) leaves those out and the download
+    finishes; the item's text forms raised on them, and the download ended in error."""
+    monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+    rt = start_runtime()
+    [added] = rt.engine.add([{"url": origin.slow_url}])
+    run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
+                   and rt.engine.get(added.id).status == "downloading" and r,
+                   timeout=60, message="the download to start")
+    with open(f"/proc/self/fd/{run.worker.proc.stdout.fileno()}", "wb") as pipe:
+        pipe.write(b'{"type": "progress", "job": "%s", "status": "downloading", '
+                   b'"eta": Infinity, "speed": NaN, "downloaded_bytes": 1%s}\n'
+                   % (added.id.encode(), b"0" * 30))
+    origin.slow_rate = 200_000_000
+    done = wait_for(lambda: (i := rt.engine.get(added.id)).kind == "done" and i, timeout=60,
+                    message="the download to end")
+    assert (done.status, done.error) == ("finished", "")
+
+
 def test_a_process_that_cannot_be_started_fails_the_item_plainly(
         start_runtime: Any, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
     """No process can be had (the interpreter gone, out of file descriptors or processes):
@@ -187,15 +209,10 @@ def busy_descriptors() -> Iterator[None]:
     except (ValueError, OSError) as exc:
         pytest.fail(f"this test needs 2,048 descriptors; the hard limit is {hard} and cannot "
                     f"be raised here ({exc}): run it as root or raise `ulimit -Hn`")
-    taken: list[int] = []
-    try:
-        while not taken or taken[-1] < 1100:
-            taken.append(os.open("/dev/null", os.O_RDONLY))
-        yield
     finally:
-        for fd in taken:
-            os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with descriptors_taken(max(soft, 2048), raised, up_to=1100):
+        yield
 
 
 def test_descriptors_past_1023_are_waited_on_like_any(busy_descriptors: None) -> None:
@@ -240,3 +257,19 @@ def test_a_job_whose_folder_cannot_be_made_gives_its_process_back(
              message="the next download")
     wait_for(lambda: rt.engine.pool.stats()["busy"] == 0, timeout=10,
              message="its process given back")
+
+
+def test_a_sites_length_past_what_the_history_keeps_still_ends_the_item(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """A server's Content-Length of 10**25 (the real service, real yt-dlp): the item ends as
+    yt-dlp ends it, its bytes said; the count failed its every write, the item's end's too
+    (a traceback), and it stayed 'preparing' for good."""
+    server = Server(tmp_path).start()
+    try:
+        [added] = server.post("/api/history", {"url": origin.liar_url}).json()
+        ended = server.wait_status(added["id"], {"error", "finished"}, timeout=120)
+        assert ended["status"] == "error" and "more expected" in ended["error"], ended
+        assert ended["total_bytes"] is None and ended["downloaded_bytes"] > 0
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.descriptors import descriptors_taken
 from support.origin import MediaOrigin
 from support.procs import processes
 from support.server import wait_for
@@ -24,7 +25,7 @@ from test_child import download_job
 from appliance import cpu_share
 from appliance.engine import launcher
 from appliance.engine.launcher import ForkedProcess
-from appliance.engine.workers import Worker, WorkerPool
+from appliance.engine.workers import Worker, WorkerDied, WorkerPool
 
 ARCHIVE_IDS = {"op": "archive_ids", "job": "ids", "urls": ["https://example.com/a/clip.mp4"]}
 
@@ -179,6 +180,26 @@ def test_a_hung_zygote_is_killed_and_a_new_one_forks(
         wait_for(lambda: gone(zygote), message="the hung zygote to be killed")
     finally:
         pool.release(forked)
+
+
+def test_the_services_own_lack_of_descriptors_costs_it_no_zygote(pool: WorkerPool) -> None:
+    """No descriptor left for a new process's pipes (EMFILE): the start fails saying so and
+    what to do, and the zygote, at no fault, forks the next one (it was killed for it, and
+    the next start was a cold one)."""
+    held = pool.acquire()
+    zygote = zygote_of(held)
+    try:
+        # 64 above what this process holds, all taken
+        with descriptors_taken(max(map(int, os.listdir("/proc/self/fd"))) + 64), \
+                pytest.raises(WorkerDied) as refused:
+            pool.acquire()
+        assert str(refused.value) == ("no download process could be started: Too many open "
+                                      "files: the service's limit of open files is reached")
+        again = pool.acquire()
+        assert zygote_of(again) == zygote and answers(again)
+        pool.release(again)
+    finally:
+        pool.release(held)
 
 
 def test_a_zygote_made_by_a_background_thread_stands_one_step_below(pool: WorkerPool) -> None:

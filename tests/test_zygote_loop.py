@@ -12,6 +12,7 @@ process forked has ended; the service's end ends it at once."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import select
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from support.pids_limit import pids_limit
 
 from appliance.engine import zygote
 
@@ -136,6 +138,29 @@ def test_a_message_it_does_not_know_costs_it_nothing(service: Service) -> None:
     for read in sent:  # every copy of the write ends is closed: the zygote's too
         assert ended(read) and os.read(read, 1) == b""
         os.close(read)
+    os.close(commands)
+    assert service.said() == (b"exit %d 0" % pid, [])
+    for fd in (pidfd, messages):
+        os.close(fd)
+
+
+def test_a_fork_the_kernel_refuses_is_said_and_the_loop_goes_on(service: Service) -> None:
+    """At the limit of processes (this process held to its count of tasks: the loop's fork
+    gets EAGAIN) the loop says ``failed 11``, closes what it was sent, and answers the next
+    fork once processes can be had (it ended: its service's every start was a cold one)."""
+    commands_read, commands = os.pipe()
+    messages, messages_write = os.pipe()
+    with pids_limit([os.getpid()]) as limit:
+        limit.hold()
+        socket.send_fds(service.socket, [zygote.FORK], [commands_read, messages_write])
+        said = service.said()
+    os.close(commands_read)
+    os.close(messages_write)
+    assert said == (b"failed %d" % errno.EAGAIN, [])
+    assert ended(messages) and os.read(messages, 1) == b""  # its copy closed, no process
+    os.close(messages)
+    os.close(commands)
+    pid, pidfd, commands, messages = service.fork()
     os.close(commands)
     assert service.said() == (b"exit %d 0" % pid, [])
     for fd in (pidfd, messages):

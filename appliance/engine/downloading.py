@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -24,12 +25,14 @@ from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
 from .work_signs import group_signs, who, worked
-from .workers import Worker, WorkerDied
+from .workers import PROCESS_LIMIT, Worker, WorkerDied
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
 WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
+NO_THREAD = f"no thread could be had: {PROCESS_LIMIT}, or memory is short"
+NOT_STARTED = f"Waiting: {NO_THREAD}; will start again"
 # Why a run went back to the queue, as its item says it; its partial files stay for the resume.
 # The most seconds between two looks at a silent download's work (_look_for_work).
 SIGNS_EVERY = 30.0
@@ -38,6 +41,24 @@ SIGNS_EVERY = 30.0
 UNWATCHED = 5.0
 HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
                StopReason.PAUSE: "Paused"}
+
+# The most a count of bytes may be: what the history keeps (SQLite's INTEGER).
+MAX_BYTES = (1 << 63) - 1
+
+
+def byte_count(value: Any) -> int | None:
+    """A download's count of bytes as the history can keep it; None when it is none. A site's
+    Content-Length is any number: one past 2**63 failed the item's every write, its end's
+    too, and the item stayed 'preparing' for good."""
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)  # yt-dlp's estimate of a total
+    return value if type(value) is int and 0 <= value <= MAX_BYTES else None
+
+
+def rate(value: Any) -> float | None:
+    """yt-dlp's speed or ETA as it sent it (an ETA's whole seconds stay whole), when it is a
+    finite number; None else (infinity or NaN, which the item's text forms raise on)."""
+    return value if type(value) in (int, float) and finite(value) is not None else None
 
 
 class Downloading:
@@ -52,6 +73,30 @@ class Downloading:
                 self._download(run)
         finally:
             self.store.release_thread()
+
+    def _not_started(self, run: Run, exc: RuntimeError) -> None:
+        """The run's thread could not be started (the box's limit of processes and threads,
+        systemd's TasksMax or ``ulimit -u``, or its memory): the item waits in the queue as it
+        was, saying why, and is started again later (the dispatcher waits); the dispatcher
+        died of it, and no download ever started again. A stop asked for meanwhile ends it
+        as asked, on this (the dispatcher's) thread."""
+        item = run.item
+        with self._lock:
+            stopped = run.reason is not None
+            if not stopped:
+                item.status = PENDING
+                _, item.error, item.started_at = run.waited
+                item.msg = NOT_STARTED
+                del self._runs[item.id]
+                self._items.release(item.id)
+        if run.waited[0] != NOT_STARTED:  # once an item, not at each try
+            log.warning("item %s: its download could not be started (%s): %s; it waits in "
+                        "the queue and is started again in a while", item.id, exc, NO_THREAD)
+        if stopped:
+            try:
+                self._end_run(run, None, NOT_STARTED)
+            finally:
+                self.store.release_thread()
 
     def _download(self, run: Run) -> None:
         item = run.item
@@ -180,8 +225,8 @@ class Downloading:
                 return
             for field in ("downloaded_bytes", "total_bytes"):
                 if message.get(field) is not None:
-                    setattr(item, field, int(message[field]))
-            item.speed, item.eta = message.get("speed"), message.get("eta")
+                    setattr(item, field, byte_count(message[field]))
+            item.speed, item.eta = rate(message.get("speed")), rate(message.get("eta"))
             if item.total_bytes and item.downloaded_bytes is not None:
                 item.percent = round(min(100.0, 100.0 * item.downloaded_bytes
                                          / item.total_bytes), 2)

@@ -68,6 +68,10 @@ from .workers import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
 
+# Seconds before the dispatcher starts downloads again after a thread's start was refused.
+START_AGAIN = 5.0
+
+
 class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueReads):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:
@@ -137,6 +141,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         resumed = self.store.requeue_interrupted()
         if resumed:
             log.info("recovered %d interrupted download(s); they will resume", resumed)
+        self._start_extraction_threads()
         queued = self.store.queue()
         with self._lock:
             for item in queued:
@@ -146,6 +151,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             self._submit_extraction(item)
         self._started = True
         self._dispatcher.start()
+
+    def _start_extraction_threads(self) -> None:
+        """Every extraction thread started now, while threads can be had: the executor starts
+        one as work comes, and one refused then (the limit of processes and threads) left the
+        URL waiting for its info, unsaid, until the next was added. Each waits for all the
+        others, so that none is reused: the executor starts another only when none is idle."""
+        count = self.settings.extract_info_concurrency
+        started = threading.Barrier(count)
+        for _ in range(count):
+            self._extract.submit(started.wait, timeout=30)
 
     def stop(self) -> None:
         """Stop every run and leave it resumable; reap every process."""
@@ -484,22 +499,28 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
     # --- dispatch -----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        held_until = 0.0  # no run starts before then: a thread's start was refused
         while True:
             with self._lock:
                 while not self._stopping:
-                    runs = self._launchable()
+                    held = held_until - time.monotonic()
+                    runs = self._launchable() if held <= 0 else []
                     # systemd's watchdog (alive()): this loop took the lock and ran a round.
                     for ping in self._pings:
                         ping.set()
                     self._pings.clear()
                     if runs:
                         break
-                    self._wake.wait()
+                    self._wake.wait(timeout=held if held > 0 else None)
                 if self._stopping:
                     return
             for run in runs:
                 assert run.thread is not None
-                run.thread.start()
+                try:
+                    run.thread.start()
+                except RuntimeError as exc:  # "can't start new thread"
+                    self._not_started(run, exc)
+                    held_until = time.monotonic() + START_AGAIN
 
     def _launchable(self) -> list[Run]:
         """Register runs for the items the limits let start now (under the lock)."""
@@ -521,9 +542,9 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             if busy[site] >= settings.max_workers_per_extractor:
                 continue
             busy[site] += 1
+            run = self._runs[item.id] = Run(item, waited=(item.msg, item.error, item.started_at))
             item.status, item.msg, item.error = PREPARING, "", ""
             item.started_at = item.started_at or time.time()
-            run = self._runs[item.id] = Run(item)
             self._items.hold(item.id)
             run.thread = threading.Thread(
                 target=self._run_download, args=(run,), name=f"dl-{item.id[:8]}", daemon=True

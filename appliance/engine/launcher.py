@@ -15,6 +15,7 @@ asked of a zygote (its fork lock).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -52,6 +53,11 @@ CHILD = [sys.executable, "-I", *bytecode.inherited(), "-m", "appliance.engine.do
 
 class ZygoteFailed(Exception):
     """The zygote did not start, did not fork, or is gone."""
+
+
+class ForkFailed(OSError):
+    """The zygote could not fork (the box's limit of processes, its memory): it lives on,
+    warm, for the next start; a new zygote would fail alike, and cost a cold start."""
 
 
 def spawn() -> subprocess.Popen[bytes]:
@@ -157,7 +163,7 @@ class Zygote:
         finally:
             theirs.close()
         self.gone = False
-        self._replies: queue.Queue[tuple[int, int] | None] = queue.Queue()
+        self._replies: queue.Queue[tuple[int, int] | ForkFailed | None] = queue.Queue()
         self._codes: dict[int, int] = {}
         self._unwanted: set[int] = set()  # processes whose code was given up on
         self._cond = threading.Condition()
@@ -169,7 +175,7 @@ class Zygote:
     def wait_ready(self) -> None:
         """Until it has imported yt-dlp (a cold start: seconds, more on a busy box); ZygoteFailed
         if it died (or was killed) first, or hung (``started``)."""
-        replies: list[tuple[int, int] | None] = []
+        replies: list[tuple[int, int] | ForkFailed | None] = []
 
         def ready(seconds: float) -> bool:
             with contextlib.suppress(queue.Empty):
@@ -182,7 +188,7 @@ class Zygote:
         if hung or replies[0] is None:
             raise ZygoteFailed(f"the zygote {self.proc.pid} did not start")
 
-    def _reply(self, timeout: float) -> tuple[int, int] | None:
+    def _reply(self, timeout: float) -> tuple[int, int] | ForkFailed | None:
         try:
             return self._replies.get(timeout=timeout)
         except queue.Empty:  # it hangs: the next start makes a new one
@@ -190,8 +196,7 @@ class Zygote:
             return None
 
     def fork(self) -> ForkedProcess:
-        commands_read, commands = os.pipe()
-        messages, messages_write = os.pipe()
+        (commands_read, commands), (messages, messages_write) = _pipes()
         try:
             with self._fork_lock:
                 if self.gone:
@@ -205,10 +210,10 @@ class Zygote:
         finally:  # the new process has its own copies; the service keeps the other ends
             os.close(commands_read)
             os.close(messages_write)
-        if reply is None:
+        if not isinstance(reply, tuple):
             os.close(commands)
             os.close(messages)
-            raise ZygoteFailed(f"the zygote {self.proc.pid} did not fork")
+            raise reply or ZygoteFailed(f"the zygote {self.proc.pid} did not fork")
         pid, pidfd = reply
         return ForkedProcess(self, pid, pidfd, commands, messages)
 
@@ -234,8 +239,10 @@ class Zygote:
             kind, _, rest = message.partition(b" ")
             if kind == protocol.READY:
                 self._replies.put((self.proc.pid, -1))
-            elif kind == b"forked" and fds:
-                self._replies.put((int(rest), fds[0]))
+            elif kind == b"forked":  # its pidfd dropped if this process had no room for it
+                self._replies.put((int(rest), fds[0]) if fds else _refused(errno.EMFILE))
+            elif kind == protocol.FAILED:
+                self._replies.put(_refused(int(rest)))
             elif kind == b"exit":
                 pid, code = (int(x) for x in rest.split())
                 with self._cond:
@@ -271,6 +278,23 @@ class Zygote:
         if self._reader.is_alive():
             self.kill()
             self._reader.join(timeout=10)
+
+
+def _refused(code: int) -> ForkFailed:
+    return ForkFailed(code, os.strerror(code))
+
+
+def _pipes() -> tuple[tuple[int, int], tuple[int, int]]:
+    """A forked process's two pipes; ForkFailed when this process has no descriptor left for
+    them (EMFILE): a refusal like the zygote's own, not its fault (it was killed for it)."""
+    first = None
+    try:
+        first = os.pipe()
+        return first, os.pipe()
+    except OSError as exc:
+        for fd in first or ():
+            os.close(fd)
+        raise _refused(exc.errno or errno.EMFILE) from None
 
 
 def _pidfds_work() -> bool:
@@ -314,6 +338,9 @@ class Launcher:
                 try:
                     zygote = self._zygote_for(generation)
                     return zygote.fork()
+                except ForkFailed as exc:  # a spawn says whether any process can be had
+                    failure = exc
+                    break
                 except (OSError, ZygoteFailed) as exc:
                     failure = exc
                     if zygote is None:  # none could be had (closed, or it did not start)

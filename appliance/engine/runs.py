@@ -81,6 +81,9 @@ class Run:
     # Why it stopped as stalled, in the words its item keeps (set with the STALL reason).
     stalled: str = ""
     thread: threading.Thread | None = None
+    # The item's msg, error and started_at as it waited: what it is again when its thread
+    # cannot be started (downloading._not_started).
+    waited: tuple[str, str, float | None] = ("", "", None)
 
     def request_stop(self, reason: StopReason) -> bool:
         """Ask the run to stop for ``reason``; False when an earlier reason (or its end) wins.

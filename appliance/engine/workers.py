@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import json
 import logging
 import os
@@ -37,6 +38,15 @@ READY_TIMEOUT = 60.0
 # The longest message a process may send (a URL's whole info, a long playlist's entries: a
 # few MB). A longer line is a process gone wrong, read no further: memory is the Pi's.
 MAX_MESSAGE = 64 << 20
+
+
+# What the owner can do when the kernel refuses a process (or a thread): the refusal's own
+# words say what, not where.
+PROCESS_LIMIT = ("the service's limit of processes and threads (systemd's TasksMax, ulimit -u) "
+                 "is reached")
+REFUSALS = {errno.EAGAIN: PROCESS_LIMIT, errno.ENOMEM: "memory is short",
+            errno.EMFILE: "the service's limit of open files is reached",
+            errno.ENFILE: "the system's limit of open files is reached"}
 
 
 class WorkerDied(Exception):
@@ -296,8 +306,10 @@ class WorkerPool:
                 raise WorkerDied("the engine is stopping") from exc
             if isinstance(exc, OSError):  # the callers' one failure: no process to be had
                 # (the interpreter gone, no file descriptors or processes left)
-                raise WorkerDied("no download process could be started: "
-                                 f"{exc.strerror or exc}") from exc
+                said = exc.strerror or str(exc)
+                if exc.errno in REFUSALS:
+                    said += f": {REFUSALS[exc.errno]}"
+                raise WorkerDied(f"no download process could be started: {said}") from exc
             raise
         return worker
 

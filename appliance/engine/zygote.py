@@ -10,8 +10,9 @@ service's side) and speaks on FD, a SOCK_SEQPACKET socket, one message per packe
   process reads, the end of the message pipe it writes); ``drain`` (exit once every process
   forked so far has ended); the end of the socket (the service is gone: exit now).
 - zygote -> service: ``ready``; ``forked PID`` with a pidfd of the new process attached (opened
-  before the zygote can reap it, so the pid cannot have been reused); ``exit PID CODE`` when it
-  reaped one (CODE as ``subprocess`` gives it: negative for a signal).
+  before the zygote can reap it, so the pid cannot have been reused); ``failed ERRNO`` when it
+  could not fork (no process or memory to be had: it lives on, for the next ``fork``);
+  ``exit PID CODE`` when it reaped one (CODE as ``subprocess`` gives it: negative for a signal).
 
 The service keeps the other ends of both pipes, so a forked process sees the end of its job
 pipe when the service dies, however it dies, and kills its process group (``child``), as a
@@ -30,7 +31,7 @@ import socket
 from collections.abc import Callable
 from typing import NoReturn
 
-FORK, DRAIN, READY = b"fork", b"drain", b"ready"
+FORK, DRAIN, READY, FAILED = b"fork", b"drain", b"ready", b"failed"
 
 
 def serve(control: socket.socket, start_child: Callable[[int, int], None]) -> NoReturn:
@@ -69,8 +70,11 @@ def answer(control: socket.socket, start_child: Callable[[int, int], None]) -> N
             if message == DRAIN:
                 draining = True
             elif message == FORK and len(fds) == 2:
-                pid = _fork(fds, control, children, start_child)
-                pidfd = os.pidfd_open(pid)
+                try:
+                    pid, pidfd = _start(fds, control, children, start_child)
+                except OSError as exc:  # the box's limit of processes, its memory: for now
+                    control.send(b"%s %d" % (FAILED, exc.errno or 0))
+                    continue
                 children[pidfd] = pid
                 poller.register(pidfd, select.POLLIN)
                 socket.send_fds(control, [b"forked %d" % pid], [pidfd])
@@ -95,9 +99,28 @@ def _reap(pidfd: int, pid: int) -> bytes:
     return b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status))
 
 
+def _start(fds: list[int], control: socket.socket, children: dict[int, int],
+           start_child: Callable[[int, int], None]) -> tuple[int, int]:
+    """A forked process and its pidfd; OSError when either cannot be had (EAGAIN, ENOMEM,
+    EMFILE), with nothing of it left: the descriptors sent closed, a process without its
+    pidfd killed and reaped (unreaped, its number is still its own)."""
+    pid = _fork(fds, control, children, start_child)
+    try:
+        return pid, os.pidfd_open(pid)
+    except OSError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+
+
 def _fork(fds: list[int], control: socket.socket, children: dict[int, int],
           start_child: Callable[[int, int], None]) -> int:
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
     if pid == 0:
         try:
             os.setpgid(0, 0)

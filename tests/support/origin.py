@@ -326,6 +326,11 @@ class MediaOrigin:
         return f"{self.base_url}/error.mp4"
 
     @property
+    def liar_url(self) -> str:
+        """clip.mp4's bytes under a Content-Length of 10**25."""
+        return f"{self.base_url}/liar.mp4"
+
+    @property
     def slow_url(self) -> str:
         return f"{self.base_url}/slow.mp4"
 

@@ -179,6 +179,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_file(origin.path_for(path), rate=rate,
                                 stall_after=int(stall[-1]) if stall else None)
             return
+        if path == "/liar.mp4":
+            # A site that claims more bytes than any disk holds (past 2**63), sends a clip's
+            # and closes: a Content-Length is any number a server writes.
+            data = origin.path_for(origin.clip_url).read_bytes()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", "1" + "0" * 25)
+            self.end_headers()
+            if self.command == "GET":
+                self.wfile.write(data)
+            self.close_connection = True
+            return
         if path.startswith("/hls-stall/"):
             # The HLS stream with segments whose server answers, then never sends a byte: a
             # dead connection that ffmpeg (which has no read timeout) waits on for ever.
