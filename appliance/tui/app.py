@@ -31,7 +31,7 @@ from appliance.client.shown import shown_lines
 
 from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
-from .format import cut, json_text, number
+from .format import cut, item_name, json_text, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen, add_each
 from .screens.confirm import DeleteScreen
@@ -455,7 +455,7 @@ class ApplianceApp(App[int]):
             self.push_screen(DetailsScreen(item))
         elif action == "delete":
             may_remove = bool((self.configuration.get("app") or {}).get("remove_files"))
-            name = str(item.get("title") or item.get("url"))
+            name = item_name(item)
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
                                  self.delete_item, item_id, str(item.get("kind") or "done"),
@@ -465,7 +465,7 @@ class ApplianceApp(App[int]):
             if status not in ENDED:
                 # A retry queues the item again and removes its ended record: of one still
                 # waiting or running, it queued a second download beside the first.
-                self.notify(f"{item.get('title') or item.get('url')} has not ended "
+                self.notify(f"{item_name(item)} has not ended "
                             f"({status or 'no status'}): only a finished, failed or cancelled "
                             "item is queued again (cancel it first).", severity="warning")
                 return

@@ -82,7 +82,8 @@ class DetailsScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="command")
     def action_command(self) -> None:
         try:
-            text = self.app.client.command(self.item)
+            # (an option per URL of a batch, or a hostile service's megabytes)
+            text = fmt.clipped(self.app.client.command(self.item))
         except (ApiError, Unreachable) as exc:
             text = str(exc)
         self.app.call_from_thread(self.query_one("#details-command", Static).update, text)

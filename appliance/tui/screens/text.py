@@ -27,7 +27,7 @@ class TextScreen(ModalScreen[None]):
 
     def __init__(self, title: str, load: Callable[[], Text | Iterable[str]]) -> None:
         super().__init__()
-        self.title_text, self.load = title, load
+        self.title_text, self.load = fmt.named(title), load
 
     def compose(self) -> ComposeResult:
         with Vertical(id="text"):
@@ -63,7 +63,7 @@ class LogScreen(ModalScreen[None]):
 
     def __init__(self, title: str, open_stream: Callable[[], LogStream]) -> None:
         super().__init__()
-        self.title_text, self.open_stream = title, open_stream
+        self.title_text, self.open_stream = fmt.named(title), open_stream
         self.stream: LogStream | None = None
 
     def compose(self) -> ComposeResult:

@@ -221,8 +221,8 @@ class FilesView(PagedView):
         found = f" · search {self.search!r}" if self.search else ""
         # Folder names are often bracketed ("Artist [Live]"): text, never markup.
         self.query_one("#files-state", Static).update(Text(
-            f"/{self.folder} · {page.total} entries · page {page.page}/{page.total_pages} · "
-            f"sort {self.sort_by} {order}{found}"))
+            f"/{fmt.named(self.folder)} · {page.total} entries · "
+            f"page {page.page}/{page.total_pages} · sort {self.sort_by} {order}{found}"))
         if unchanged:  # e.g. a files_changed that did not touch this page: no repaint
             return
         selected = self.selected()
