@@ -67,6 +67,24 @@ def test_named_keeps_a_names_start_and_end() -> None:
     assert item_name({"title": None, "id": "x"}) == "x"
     assert item_name({"title": 0, "url": URL}) == "0"
     assert item_name({"title": "\x1b[2J", "url": URL}) == "\x1b[2J"  # shown as ␛[2J
+    assert named("Cat\r\n\tDelete every video") == "Cat␍␊␉Delete every video"
+
+
+def test_a_title_of_many_lines_is_asked_about_in_one(service: HostileService) -> None:
+    title = "Cat" + "\n" * 40 + "Delete every video"
+    app = queue_of(service, {"id": "a", "title": title})
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await until(pilot, lambda: app.screen.query_one("#queue-table", DataTable).row_count,
+                    "the item")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        assert question(app) == f"Delete Cat{'␊' * 40}Delete every video?"
+        keys = app.screen.query(Static)[1]
+        assert keys.region.y < 24 and keys.region.height  # the keys' line is on the screen
+
+    drive(app, scenario)
 
 
 def test_a_delete_of_a_megabyte_title_names_its_start_and_end(service: HostileService) -> None:

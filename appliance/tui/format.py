@@ -115,8 +115,10 @@ def clipped(text: str, head: int = CLIP_HEAD, tail: int = CLIP_TAIL) -> str:
 
 def named(text: str) -> str:
     """A name as a dialog or a heading shows it: :func:`clipped` to :data:`NAME_HEAD` and
-    :data:`NAME_TAIL` characters."""
-    return clipped(text, NAME_HEAD, NAME_TAIL)
+    :data:`NAME_TAIL` characters, in one line. Its line breaks are shown as pictures, as
+    its other controls are: a title's breaks made lines of the delete's question ("Cat" and
+    a line "Delete every video?" below it), and a few dozen pushed its keys off the dialog."""
+    return shown(clipped(text, NAME_HEAD, NAME_TAIL))
 
 
 def item_name(item: dict[str, Any]) -> str:
