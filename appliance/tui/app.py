@@ -173,6 +173,16 @@ class ApplianceApp(App[int]):
         page = self.client.history(per_page=FAILED_PAGE, status="error")
         return sum(1 for i in page.items if (number(i.get("finished_at")) or 0) >= midnight)
 
+    def failed(self, exc: ApiError | Unreachable) -> None:
+        """A request that failed, said. A refusal of the credentials (a token made anew or a
+        password changed while the TUI ran: every request refused, the live feed still
+        open) is the problem's screen, which says what to do; it was a toast of the
+        service's words ("Invalid credentials.") at each key, the person left to guess."""
+        if isinstance(exc, ApiError) and exc.unauthorized:
+            self.show_problem("refused", exc.message)
+        else:
+            self.notify(str(exc), severity="error")
+
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
             return
@@ -494,7 +504,7 @@ class ApplianceApp(App[int]):
         try:
             answer = call(*args, **kwargs)
         except (ApiError, Unreachable) as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
+            self.call_from_thread(self.failed, exc)
             return
         self.call_from_thread(self.notify, describe(answer))
         if then is not None:

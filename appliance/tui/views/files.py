@@ -300,7 +300,7 @@ class FilesView(PagedView):
         try:
             results = self.app.client.file_actions(actions)
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         for result in results:
             if result.get("ok"):

@@ -128,7 +128,7 @@ class SettingsView(Vertical):
             else:
                 records = client.records(kind)
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         self.app.call_from_thread(self.show, kind, records)
 

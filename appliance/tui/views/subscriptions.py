@@ -146,7 +146,7 @@ class SubscriptionsView(Vertical):
         try:
             tasks = self.app.client.tasks()
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         self.app.call_from_thread(self.show, tasks)
 
