@@ -290,6 +290,27 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
     assert not app.crash_report
 
 
+def test_a_runs_log_refused_in_markup_is_said_as_text(service: HostileService) -> None:
+    """Why a run's log could not be followed is the service's text: ``[/b]`` in it stopped
+    the TUI (the line's Static read it as markup), and ``[@click=app.quit]`` made a link."""
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "a subscription"}],
+                                     "pagination": {"has_next": False}}
+    error = "[/b] no log: [@click=app.quit]here[/] [link=https://x.example]x[/link]"
+    service.answers["/api/executions"] = (500, {"error": error})
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await one_subscription_shown(app, pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen)
+                    and text_of(app, "#text-state") == error, "the reason, as it was said")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LogScreen), "the screen closed")
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
 def test_a_subscription_that_never_ran_says_so_and_an_add_says_it_is_under_way(
         service: HostileService) -> None:
     service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "new"}],

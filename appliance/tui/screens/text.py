@@ -70,7 +70,7 @@ class LogScreen(ModalScreen[None]):
         with Vertical(id="text"):
             yield Static(self.title_text, id="text-title", markup=False)
             yield RichLog(id="text-body", wrap=True, markup=False, max_lines=5000)
-            yield Static("following…", id="text-state")
+            yield Static("following…", id="text-state", markup=False)  # (the service's words)
         yield Footer()
 
     def on_mount(self) -> None:
