@@ -15,11 +15,12 @@ from support.hostile import HostileService, hostile_service
 from support.tui_pilot import connected, drive, text_of, until
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Label, OptionList, Static
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import NAME_HEAD, NAME_TAIL, item_name, named
+from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import DetailsScreen
 from appliance.tui.screens.prompt import PromptScreen
@@ -190,4 +191,29 @@ def test_a_megabyte_command_is_shown_by_its_start_and_end(service: HostileServic
         assert "(2,992,039 characters left out)" in shown
 
     drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_the_add_forms_megabyte_names_are_shown_by_their_start_and_end(
+        service: HostileService) -> None:
+    """A preset's name, a download field's name and its description."""
+    preset, field, about = ("p" * HUGE + "[/b]", "[b]f" + "f" * HUGE, "d" * HUGE + ".")
+    service.answers["/api/system/configuration"].update(
+        presets=[{"name": preset}],
+        dl_fields=[{"name": field, "field": "season", "kind": "text", "description": about}])
+    app = queue_of(service)
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("a")
+        screen = await until(pilot, lambda: isinstance(app.screen, AddScreen) and app.screen,
+                             "the add form")
+        await until(pilot, lambda: screen.query("Input.dl-field"), "its fields")
+        options = screen.query_one("SelectOverlay", OptionList)
+        assert str(options.get_option_at_index(1).prompt) == named(preset)
+        assert named(field) in [str(label.render()) for label in screen.query(Label)]
+        assert screen.query_one("Input.dl-field", Input).placeholder == named(about)
+        await pilot.press("escape")
+
+    drive(app, scenario, size=(100, 40))
     assert not app.crash_report
