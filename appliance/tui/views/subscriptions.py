@@ -43,19 +43,22 @@ def outcome(task: dict[str, Any]) -> Text:
 def inspection(answer: dict[str, Any]) -> Text:
     """What the service said a task for the URL would do."""
     text = Text()
+    # Each part by its start and end: an answer of 13 MB (a title of 50,000 characters an
+    # entry) was laid out whole in the UI and not shown after five minutes.
     for key in ("handler", "matched", "supported"):
         if key in answer:
-            text.append(f"{key:<10}", style="bold").append(f"{answer[key]}\n")
+            text.append(f"{key:<10}", style="bold").append(f"{fmt.named(str(answer[key]))}\n")
     items = answer.get("items") or answer.get("entries") or []
     if isinstance(items, list):
         text.append(f"{len(items)} entries\n", style="bold")
         for entry in items[:200]:
             if isinstance(entry, dict):
-                text.append(f"  {entry.get('title') or ''}  {entry.get('url') or ''}\n")
+                text.append(f"  {fmt.named(str(entry.get('title') or ''))}"
+                            f"  {fmt.named(str(entry.get('url') or ''))}\n")
     rest = {k: v for k, v in answer.items()
             if k not in {"handler", "matched", "supported", "items", "entries"}}
     if rest:
-        text.append(fmt.json_text(rest, indent=1))
+        text.append(fmt.clipped(fmt.json_text(rest, indent=1)))
     return text
 
 

@@ -1,0 +1,83 @@
+"""Answers of megabytes where ``appliance tui`` shows them whole: an item's details of
+20,000 fields, a URL's inspection of 13 MB. Each is shown up to a bound, the rest counted,
+not laid out whole in the UI (the TUI froze for seconds, or minutes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.hostile import HostileService, hostile_service
+from support.tui_pilot import connected, drive, text_of, until
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from appliance.client import ApiClient, Connection
+from appliance.tui.app import ApplianceApp
+from appliance.tui.format import CLIP_HEAD, CLIP_TAIL, clipped, named
+from appliance.tui.screens.details import DETAILS_CHARS, DetailsScreen, table_of
+from appliance.tui.views.subscriptions import inspection
+
+pytestmark = pytest.mark.xdist_group("tui_hostile")
+
+service = pytest.fixture(hostile_service)
+
+
+@pytest.fixture(autouse=True)
+def _no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    yield
+    assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
+
+
+def test_the_details_show_fields_up_to_a_bound_and_count_the_rest() -> None:
+    many = {"title": "t", "status": "pending", **{f"k{i:05d}": "v" * 50 for i in range(20_000)}}
+    shown = table_of(many).plain
+    lines = shown.splitlines()
+    assert lines[:3] == ["title            t", "status           pending",
+                         "k00000           " + "v" * 50]
+    reached = len(lines) - 1  # the fields shown, the last line counts the rest
+    assert lines[-1] == f"({20_002 - reached:,} more fields left out)"
+    assert DETAILS_CHARS <= len(shown) < DETAILS_CHARS + 100
+    # Fields of 64 KiB, each clipped: the bound holds their sum too.
+    wide = {f"k{i}": "w" * 65_536 for i in range(500)}
+    shown = table_of(wide).plain
+    assert len(shown) < DETAILS_CHARS + CLIP_HEAD + CLIP_TAIL + 200
+    assert shown.endswith(" more fields left out)\n")
+    # A key of a megabyte is a name: its start and end.
+    assert table_of({"k" * 1_000_000: 1}).plain == f"{named('k' * 1_000_000)}1\n"
+    # An item as items are: every field.
+    assert table_of({"title": "t", "url": "u"}).plain == "title            t\nurl              u\n"
+
+
+def test_a_urls_inspection_of_megabytes_is_shown_by_the_start_and_end_of_each_part() -> None:
+    answer = {"handler": "h" * 1_000_000, "matched": True,
+              "items": [{"title": "t" * 50_000, "url": "u" * 50_000}] * 300,
+              "extra": "x" * 2_000_000}
+    shown = inspection(answer).plain
+    entry = f"  {named('t' * 50_000)}  {named('u' * 50_000)}"
+    assert shown == (f"handler   {named('h' * 1_000_000)}\nmatched   True\n300 entries\n"
+                     + f"{entry}\n" * 200 + clipped('{\n "extra": "' + "x" * 2_000_000 + '"\n}'))
+
+
+def test_an_items_details_of_20000_fields_are_shown_up_to_the_bound(
+        service: HostileService) -> None:
+    item = {"id": "a", "title": "t", "status": "pending", "kind": "queue", "url": "u"}
+    many = {**item, **{f"k{i:05d}": "v" * 50 for i in range(20_000)}}
+    service.answers["/api/history/live"] = {"history_count": 0, "queue": {"a": item}}
+    service.answers["/api/history/a"] = many
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await until(pilot, lambda: app.screen.query_one("#queue-table", DataTable).row_count,
+                    "the item")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen)
+                    and "more fields left out" in text_of(app, "#details-fields"),
+                    "the fields read")
+        assert text_of(app, "#details-fields") == table_of(many).plain
+
+    drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
