@@ -1,6 +1,7 @@
 """Answers of megabytes where ``appliance tui`` shows them whole: an item's details of
-20,000 fields, a URL's inspection of 13 MB. Each is shown up to a bound, the rest counted,
-not laid out whole in the UI (the TUI froze for seconds, or minutes)."""
+20,000 fields, a URL's inspection of 13 MB, a page of the history or of a folder far longer
+than asked for, a list of 30,000 presets. Each is shown up to a bound, the rest counted or
+left, not laid out whole in the UI (the TUI froze for seconds, or minutes)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import CLIP_HEAD, CLIP_TAIL, clipped, named
 from appliance.tui.screens.details import DETAILS_CHARS, DetailsScreen, table_of
+from appliance.tui.views import files, history
+from appliance.tui.views.settings import MAX_RECORDS
 from appliance.tui.views.subscriptions import inspection
 
 pytestmark = pytest.mark.xdist_group("tui_hostile")
@@ -78,6 +81,43 @@ def test_an_items_details_of_20000_fields_are_shown_up_to_the_bound(
                     and "more fields left out" in text_of(app, "#details-fields"),
                     "the fields read")
         assert text_of(app, "#details-fields") == table_of(many).plain
+
+    drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
+
+
+def test_pages_and_lists_longer_than_asked_for_are_shown_up_to_a_bound(
+        service: HostileService) -> None:
+    many = 3000
+    service.answers["/api/history"] = {
+        "items": [{"id": f"h{i}", "title": f"t{i}", "status": "finished"} for i in range(many)],
+        "pagination": {"page": 1, "total": many, "total_pages": 1, "has_next": False}}
+    service.answers["/api/file/browser/"] = {
+        "path": "", "contents": [{"type": "file", "name": f"n{i}", "path": f"n{i}"}
+                                 for i in range(many)],
+        "pagination": {"page": 1, "total": many, "total_pages": 1}}
+    service.answers["/api/presets"] = {"items": [{"id": i, "name": f"p{i}"} for i in range(many)],
+                                       "pagination": {"has_next": False}}
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def shown(pilot: Pilot, key: str, table: str, rows: int) -> DataTable:
+        await pilot.press(key)
+        found = app.screen.query_one(f"#{table}", DataTable)
+        await until(pilot, lambda: found.row_count, table)
+        assert found.row_count == rows
+        return found
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await shown(pilot, "2", "history-table", history.PER_PAGE)
+        await shown(pilot, "6", "files-table", files.PER_PAGE)
+        presets = await shown(pilot, "4", "settings-table", MAX_RECORDS)
+        assert text_of(app, "#settings-state").startswith(
+            f"Presets (3,000, the first {MAX_RECORDS:,} shown) · k next list")
+        presets.move_cursor(row=MAX_RECORDS - 1)
+        await pilot.press("d")  # the row's own record
+        await until(pilot, lambda: text_of(app, "#confirm Static") == f"Delete p{MAX_RECORDS - 1}?",
+                    "the question")
 
     drive(app, scenario, size=(120, 40))
     assert not app.crash_report

@@ -233,7 +233,7 @@ class FilesView(PagedView):
         table = self.query_one(FilesTable)
         wide = "type" in table.columns
         table.clear()
-        for entry in unique(page.items, "path"):
+        for entry in unique(page.items[:PER_PAGE], "path"):  # (as History does)
             is_dir = entry.get("type") == "dir"
             name = str(entry.get("name") or "") + ("/" if is_dir else "")
             cells = [Text(name, style="bold" if is_dir else "", no_wrap=True,

@@ -25,6 +25,7 @@ KINDS = {
     "notifications": "Notification targets",
     "engine": "Engine settings",
 }
+MAX_RECORDS = 1000  # of a list shown (as the Subscriptions view's tasks)
 # What a new record starts from (the service fills in the rest with its defaults).
 TEMPLATES: dict[str, dict[str, Any]] = {
     "presets": {"name": "", "description": "", "folder": "", "template": "", "cli": ""},
@@ -138,10 +139,11 @@ class SettingsView(Vertical):
         then edited or deleted the next kind's record of the same id."""
         if kind != self.kind:
             return
-        self.records = records
+        # At most MAX_RECORDS (a list of 30,000 froze the TUI for 3 s): the first, counted.
+        self.records = records[:MAX_RECORDS]
         table = self.query_one(SettingsTable)
         table.clear()
-        for index, record in enumerate(records):
+        for index, record in enumerate(self.records):
             if self.kind == "engine":
                 value = json_text(record["value"])
                 text = f"{value} (pinned by {record['pinned']})" if record["pinned"] else value
@@ -149,12 +151,13 @@ class SettingsView(Vertical):
                 text = summary(self.kind, record)
             table.add_row(Text(str(record.get("name") or record.get("id"))), Text(text),
                           key=str(index))
+        shown = f", the first {MAX_RECORDS:,} shown" if len(records) > MAX_RECORDS else ""
         keys = "n new · e edit · d delete" + (" · t test" if self.kind == "notifications"
                                                else "")
         if self.kind == "engine":
             keys = "e edit"
         self.query_one("#settings-state", Static).update(
-            f"{KINDS[self.kind]} ({len(records)}) · k next list · {keys}")
+            f"{KINDS[self.kind]} ({len(records):,}{shown}) · k next list · {keys}")
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one(SettingsTable)
