@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 from support.server import Server
-from support.tui_pilot import connected, drive, show_token, start_service, text_of, until
-from textual.notifications import Notify
+from support.tui_pilot import (
+    Told,
+    connected,
+    drive,
+    show_token,
+    start_service,
+    text_of,
+    until,
+)
 from textual.pilot import Pilot
 
 from appliance.client import ApiClient, Connection
-from appliance.tui.app import ApplianceApp
 from appliance.tui.screens.problem import ProblemScreen
 
 
@@ -26,15 +32,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_service(tmp_path_factory.mktemp("credentials"))
     yield server
     server.stop()
-
-
-class Told(ApplianceApp):
-    def __init__(self, client: ApiClient) -> None:
-        super().__init__(client)
-        self.told: list[str] = []
-
-    def on_notify(self, event: Notify) -> None:
-        self.told.append(event.notification.message)
 
 
 @pytest.fixture(autouse=True)

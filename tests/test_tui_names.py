@@ -6,14 +6,13 @@ the item by its URL (the question was "Delete ?"). Against the hostile service
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.hostile import HostileService, hostile_service
-from support.tui_pilot import connected, drive, text_of, until
-from textual.notifications import Notify
+from support.tui_pilot import Told, connected, drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, OptionList, Static
 
@@ -39,15 +38,6 @@ def _no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
 
 
-class Told(ApplianceApp):
-    def __init__(self, client: ApiClient) -> None:
-        super().__init__(client)
-        self.told: list[str] = []
-
-    def on_notify(self, event: Notify) -> None:
-        self.told.append(event.notification.message)
-
-
 def queue_of(service: HostileService, *items: dict[str, Any]) -> Told:
     service.answers["/api/history/live"] = {"history_count": 0, "queue": {
         str(item["id"]): {"status": "pending", "kind": "queue", "url": URL, **item}
@@ -57,6 +47,31 @@ def queue_of(service: HostileService, *items: dict[str, Any]) -> Told:
 
 def question(app: ApplianceApp) -> str:
     return str(app.screen.query(Static).first().render())
+
+
+async def one_item(pilot: Pilot) -> None:
+    """Connected, the queue's item shown."""
+    await connected(pilot)
+    await until(pilot, lambda: pilot.app.screen.query_one("#queue-table", DataTable).row_count,
+                "the item")
+
+
+def asked_then_refused(app: Told, asked: str) -> Callable[[Pilot], Awaitable[None]]:
+    """The queue's one item: ``d`` asks ``asked`` (and is answered no), its keys on the
+    24 rows; ``r`` is refused in a toast that names it (the item still waits)."""
+    async def scenario(pilot: Pilot) -> None:
+        await one_item(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        assert question(app) == asked
+        keys = app.screen.query(Static)[1]
+        assert keys.region.y < 24 and keys.region.height  # the keys' line is on the screen
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, DeleteScreen), "no question")
+        await pilot.press("r")
+        await until(pilot, lambda: app.told, "the refusal")
+
+    return scenario
 
 
 def test_named_keeps_a_names_start_and_end() -> None:
@@ -75,36 +90,14 @@ def test_a_title_of_many_lines_is_asked_about_in_one(service: HostileService) ->
     title = "Cat" + "\n" * 40 + "Delete every video"
     app = queue_of(service, {"id": "a", "title": title})
 
-    async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await until(pilot, lambda: app.screen.query_one("#queue-table", DataTable).row_count,
-                    "the item")
-        await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
-        assert question(app) == f"Delete Cat{'␊' * 40}Delete every video?"
-        keys = app.screen.query(Static)[1]
-        assert keys.region.y < 24 and keys.region.height  # the keys' line is on the screen
-
-    drive(app, scenario)
+    drive(app, asked_then_refused(app, f"Delete Cat{'␊' * 40}Delete every video?"))
 
 
 def test_a_delete_of_a_megabyte_title_names_its_start_and_end(service: HostileService) -> None:
     title = "[bold]Clip[/] " + "x" * HUGE + " the end.mp4"
     app = queue_of(service, {"id": "a", "title": title})
 
-    async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await until(pilot, lambda: app.screen.query_one("#queue-table", DataTable).row_count,
-                    "the item")
-        await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
-        assert question(app) == f"Delete {named(title)}?"
-        await pilot.press("n")
-        await until(pilot, lambda: not isinstance(app.screen, DeleteScreen), "no question")
-        await pilot.press("r")  # still waiting: refused, naming it
-        await until(pilot, lambda: app.told, "the refusal")
-
-    drive(app, scenario)
+    drive(app, asked_then_refused(app, f"Delete {named(title)}?"))
     asked = f"Delete {named(title)}?"
     assert asked.startswith("Delete [bold]Clip[/] xxx") and asked.endswith("x the end.mp4?")
     assert len(asked) < NAME_HEAD + NAME_TAIL + 50
@@ -118,19 +111,7 @@ def test_a_title_that_shows_nothing_is_asked_about_by_its_url(
         service: HostileService, title: str) -> None:
     app = queue_of(service, {"id": "a", "title": title})
 
-    async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await until(pilot, lambda: app.screen.query_one("#queue-table", DataTable).row_count,
-                    "the item")
-        await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
-        assert question(app) == f"Delete {URL}?"
-        await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, DeleteScreen), "no question")
-        await pilot.press("r")
-        await until(pilot, lambda: app.told, "the refusal")
-
-    drive(app, scenario)
+    drive(app, asked_then_refused(app, f"Delete {URL}?"))
     assert app.told[0].startswith(f"{URL} has not ended (pending)")
 
 
@@ -179,9 +160,7 @@ def test_a_megabyte_command_is_shown_by_its_start_and_end(service: HostileServic
     app = queue_of(service, {"id": "a", "title": "t"})
 
     async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await until(pilot, lambda: app.screen.query_one("#queue-table", DataTable).row_count,
-                    "the item")
+        await one_item(pilot)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
         await pilot.press("y")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
 
@@ -38,6 +39,17 @@ def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, Non
     asyncio.run(run())
     if settle:
         settled()
+
+
+class Told(ApplianceApp):
+    """The app, with the text of every toast it shows kept in ``told``."""
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__(client)
+        self.told: list[str] = []
+
+    def on_notify(self, event: Notify) -> None:  # the toast as Textual gets it
+        self.told.append(event.notification.message)
 
 
 def settled(seconds: float = 180) -> None:
