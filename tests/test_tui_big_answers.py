@@ -58,6 +58,8 @@ def test_a_urls_inspection_of_megabytes_is_shown_by_the_start_and_end_of_each_pa
     answer = {"handler": "h" * 1_000_000, "matched": True,
               "items": [{"title": "t" * 50_000, "url": "u" * 50_000}] * 300,
               "extra": "x" * 2_000_000}
+    assert inspection({"entries": [{"url": "u"}, {"title": "t"}]}).plain == (
+        "2 entries\n    u\n  t  \n")  # (what an entry lacks is left blank)
     shown = inspection(answer).plain
     entry = f"  {named('t' * 50_000)}  {named('u' * 50_000)}"
     assert shown == (f"handler   {named('h' * 1_000_000)}\nmatched   True\n300 entries\n"

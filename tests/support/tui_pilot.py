@@ -42,14 +42,17 @@ def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, Non
 
 
 class Told(ApplianceApp):
-    """The app, with the text of every toast it shows kept in ``told``."""
+    """The app, with the text of every toast it shows kept in ``told`` (its severity in
+    ``severities``)."""
 
     def __init__(self, client: ApiClient) -> None:
         super().__init__(client)
         self.told: list[str] = []
+        self.severities: list[str] = []
 
     def on_notify(self, event: Notify) -> None:  # the toast as Textual gets it
         self.told.append(event.notification.message)
+        self.severities.append(event.notification.severity)
 
 
 def settled(seconds: float = 180) -> None:
