@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Label, OptionList, Static
 
 from appliance.client import ApiClient, Connection
 from appliance.tui.app import ApplianceApp
-from appliance.tui.format import NAME_HEAD, NAME_TAIL, item_name, named
+from appliance.tui.format import NAME_HEAD, NAME_TAIL, name_of, named
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
 from appliance.tui.screens.details import DetailsScreen
@@ -78,11 +78,13 @@ def test_named_keeps_a_names_start_and_end() -> None:
     name = "a" * NAME_HEAD + "b" * 1000 + "c" * NAME_TAIL
     assert named(name) == "a" * NAME_HEAD + " … (1,000 characters left out) … " + "c" * NAME_TAIL
     assert named(name[:NAME_HEAD + NAME_TAIL]) == name[:NAME_HEAD + NAME_TAIL]
-    assert item_name({"title": " \u200b\u202e\u2066 ", "url": URL}) == URL
-    assert item_name({"title": "", "url": URL}) == item_name({"url": URL}) == URL
-    assert item_name({"title": None, "id": "x"}) == "x"
-    assert item_name({"title": 0, "url": URL}) == "0"
-    assert item_name({"title": "\x1b[2J", "url": URL}) == "\x1b[2J"  # shown as ␛[2J
+    keys = ("title", "url", "id")
+    assert name_of({"title": " \u200b\u202e\u2066 ", "url": URL}, *keys) == URL
+    assert name_of({"title": "", "url": URL}, *keys) == name_of({"url": URL}, *keys) == URL
+    assert name_of({"title": None, "id": "x"}, *keys) == "x"
+    assert name_of({"title": 0, "url": URL}, *keys) == "0"
+    assert name_of({"title": "\x1b[2J", "url": URL}, *keys) == "\x1b[2J"  # shown as ␛[2J
+    assert name_of({"title": "\u200b"}, *keys) == "(no name)"
     assert named("Cat\r\n\tDelete every video") == "Cat␍␊␉Delete every video"
 
 
@@ -196,3 +198,33 @@ def test_the_add_forms_megabyte_names_are_shown_by_their_start_and_end(
 
     drive(app, scenario, size=(100, 40))
     assert not app.crash_report
+
+
+def test_a_preset_or_subscription_whose_name_shows_nothing_is_asked_about_by_another_part(
+        service: HostileService) -> None:
+    service.answers["/api/presets"] = {"items": [{"id": 7, "name": "\u200b\u202e"}],
+                                       "pagination": {"has_next": False}}
+    feed = "https://feed.example/channel"
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": " \u2066", "url": feed}],
+                                     "pagination": {"has_next": False}}
+    app = queue_of(service)
+
+    async def asked(pilot: Pilot, view: str, table: str, shown: str) -> None:
+        await pilot.press(view)
+        await until(pilot, lambda: app.screen.query_one(f"#{table}", DataTable).row_count,
+                    table)
+        await pilot.press("d" if view == "4" else "u")
+        await until(pilot, lambda: isinstance(app.screen, DeleteScreen), "the question")
+        assert question(app) == shown
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, DeleteScreen), "no question")
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await asked(pilot, "4", "settings-table", "Delete 7?")
+        await asked(pilot, "5", "subscriptions-table",
+                    f"Delete the marks of {feed} (its entries may be queued again)?")
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+    assert not [a for a in service.asked if a.startswith("DELETE")]

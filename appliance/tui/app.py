@@ -31,7 +31,7 @@ from appliance.client.shown import shown_lines
 
 from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
-from .format import cut, item_name, json_text, number
+from .format import cut, json_text, name_of, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen, add_each
 from .screens.confirm import DeleteScreen
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows that changed
 SPEED_SAMPLE_SECONDS = 1.0
 DISK_REFRESH_SECONDS = 30.0
+ITEM_NAMES = ("title", "url", "id")  # what an item is called, the first that shows
 FAILED_PAGE = 500  # "failed today" counts up to this many
 CATCH_UP_ITEMS = 50  # after a reconnect, the newest items that ended meanwhile shown in the queue
 View = TypeVar("View", bound=Widget)
@@ -465,7 +466,7 @@ class ApplianceApp(App[int]):
             self.push_screen(DetailsScreen(item))
         elif action == "delete":
             may_remove = bool((self.configuration.get("app") or {}).get("remove_files"))
-            name = item_name(item)
+            name = name_of(item, *ITEM_NAMES)
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
                                  self.delete_item, item_id, str(item.get("kind") or "done"),
@@ -475,7 +476,7 @@ class ApplianceApp(App[int]):
             if status not in ENDED:
                 # A retry queues the item again and removes its ended record: of one still
                 # waiting or running, it queued a second download beside the first.
-                self.notify(f"{item_name(item)} has not ended "
+                self.notify(f"{name_of(item, *ITEM_NAMES)} has not ended "
                             f"({status or 'no status'}): only a finished, failed or cancelled "
                             "item is queued again (cancel it first).", severity="warning")
                 return

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from appliance.client.shown import number, shown
 
-__all__ = ["bar", "clipped", "cut", "eta", "item_name", "json_text", "named", "number", "size",
+__all__ = ["bar", "clipped", "cut", "eta", "json_text", "name_of", "named", "number", "size",
            "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -121,11 +121,13 @@ def named(text: str) -> str:
     return shown(clipped(text, NAME_HEAD, NAME_TAIL))
 
 
-def item_name(item: dict[str, Any]) -> str:
-    """What an item is called where it is asked about: its title, or its URL when the title
-    shows nothing. A title of zero-width or bidi characters (left out on the screen) or of
-    spaces asked "Delete ?": which item, the person could not tell."""
-    title = item.get("title")
-    if title is not None and shown(str(title)).strip():
-        return str(title)
-    return str(item.get("url") or item.get("id"))
+def name_of(record: dict[str, Any], *keys: str) -> str:
+    """What a record is called where it is asked about: the first of its ``keys`` that shows
+    something (an item's title, then its URL; a preset's name, then its id). A title of
+    zero-width or bidi characters (left out on the screen) or of spaces asked "Delete ?":
+    which one, the person could not tell."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and shown(str(value)).strip():
+            return str(value)
+    return "(no name)"

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from appliance.client import ApiError, Unreachable
 
-from ..format import json_text
+from ..format import json_text, name_of
 from ..screens.confirm import DeleteScreen
 from ..screens.record import RecordScreen
 
@@ -186,7 +186,7 @@ class SettingsView(Vertical):
                  if k not in {"id", "last_status", "last_error", "last_sent_at", "waiting",
                               "default"}}
         self.app.push_screen(
-            RecordScreen(f"Edit: {record.get('name')}", shown,
+            RecordScreen(f"Edit: {name_of(record, 'name', 'id')}", shown,
                          lambda r: self.app.client.update(kind, record["id"], r)),
             self._saved)
 
@@ -201,7 +201,7 @@ class SettingsView(Vertical):
             return
         kind = self.kind
         self.app.push_screen(
-            DeleteScreen(str(record.get("name") or record["id"])),
+            DeleteScreen(name_of(record, "name", "id")),
             lambda answer: answer is not None and self.app.api(
                 self.app.client.remove, kind, record["id"], then=self.load))
 

@@ -27,6 +27,7 @@ OUTCOME_STYLE = {"success": "green", "failed": "bold red", "running": "cyan"}
 # Tasks shown at most: a service that names a new task in every event must not grow the
 # table, and the work of each of its repaints, without bound (past it, new ones are not shown).
 MAX_TASKS = 1000
+TASK_NAMES = ("name", "url", "id")  # what a task is called, the first that shows
 
 
 def outcome(task: dict[str, Any]) -> Text:
@@ -254,7 +255,8 @@ class SubscriptionsView(Vertical):
             self.app.api(self.app.client.mark_task, task["id"])
             return
         self.app.push_screen(
-            DeleteScreen(f"the marks of {task.get('name')} (its entries may be queued again)"),
+            DeleteScreen(f"the marks of {fmt.name_of(task, *TASK_NAMES)} "
+                         "(its entries may be queued again)"),
             lambda answer: answer is not None and self.app.api(self.app.client.unmark_task,
                                                               task["id"]))
 
@@ -280,4 +282,5 @@ class SubscriptionsView(Vertical):
                 raise ApiError(0, "The service named its newest run without an id.")
             return client.execution_log(runs[0]["id"])
 
-        self.app.push_screen(LogScreen(f"Newest run of {task.get('name')}", newest_run))
+        self.app.push_screen(LogScreen(f"Newest run of {fmt.name_of(task, *TASK_NAMES)}",
+                                       newest_run))
