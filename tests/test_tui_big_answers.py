@@ -14,7 +14,7 @@ from support.tui_pilot import connected, drive, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from appliance.client import ApiClient, Connection
+from appliance.client import ApiClient, ApiError, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import CLIP_HEAD, CLIP_TAIL, clipped, named
 from appliance.tui.screens.details import DETAILS_CHARS, DetailsScreen, table_of
@@ -122,4 +122,34 @@ def test_pages_and_lists_longer_than_asked_for_are_shown_up_to_a_bound(
                     "the question")
 
     drive(app, scenario, size=(120, 40))
+    assert not app.crash_report
+
+
+def test_a_long_folder_problem_or_refusal_leaves_the_view_and_the_advice_on_the_screen(
+        service: HostileService) -> None:
+    """A line that tells a problem while it lasts (the download folder's), and the problem's
+    screen: 2,000 characters of the service's reason wrapped to 26 rows of an 80x24
+    terminal, the queue's table (or the screen's advice) pushed off it."""
+    problem = "the disk of /media/" + "d" * 3000 + " is gone"
+    service.answers["/api/health"] = {"download_folder": problem,
+                                      "download_path_free_bytes": 1}
+    service.answers["/api/history/live"] = {"history_count": 0, "queue": {"a": {
+        "id": "a", "title": "t", "status": "pending", "kind": "queue"}}}
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        table = app.screen.query_one("#queue-table", DataTable)
+        await until(pilot, lambda: table.row_count, "the item")
+        assert text_of(app, "#folder-problem") == named(problem)
+        await until(pilot, lambda: table.region.height >= 5, "the table on the screen")
+        service.answers["/api/system/configuration"] = (500, {"error": problem})
+        app.connect()  # (as the problem screen's r does)
+        await until(pilot, lambda: text_of(app, "#problem-advice"), "the problem's screen")
+        said = ApiError(500, problem).message  # (the client's cut)
+        assert text_of(app, "#problem-reason") == f"{service.url}: {named(said)}"
+        advice = app.screen.query_one("#problem-advice")
+        assert advice.region.bottom <= 24 and advice.region.height
+
+    drive(app, scenario)
     assert not app.crash_report

@@ -31,7 +31,7 @@ from appliance.client.shown import shown_lines
 
 from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
-from .format import cut, json_text, name_of, number
+from .format import cut, json_text, name_of, named, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen, add_each
 from .screens.confirm import DeleteScreen
@@ -187,7 +187,8 @@ class ApplianceApp(App[int]):
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
             return
-        self.push_screen(ProblemScreen(kind, self.client.url, cut(reason)),
+        # (by its start and end: 2,000 characters pushed the advice off an 80x24 terminal)
+        self.push_screen(ProblemScreen(kind, self.client.url, named(reason)),
                          self._problem_closed)
 
     def _problem_closed(self, retry: bool | None) -> None:
@@ -380,7 +381,8 @@ class ApplianceApp(App[int]):
         banner = found.first(Static)
         if state.state == DISCONNECTED:
             self.follow_websocket()
-            banner.update(Text(f"Disconnected from {self.client.url}: {cut(state.reason)}. "
+            # (by its start and end, as the problem's screen: the line grows with it)
+            banner.update(Text(f"Disconnected from {self.client.url}: {named(state.reason)}. "
                                f"Reconnecting in {state.retry_in:g} s …", style="bold"))
             banner.display = True
         elif state.state == CONNECTED:
