@@ -5,12 +5,9 @@ left, not laid out whole in the UI (the TUI froze for seconds, or minutes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from support.hostile import HostileService, hostile_service
-from support.tui_pilot import connected, drive, text_of, until
+from support.tui_pilot import connected, drive, no_crash_log, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -27,11 +24,7 @@ pytestmark = pytest.mark.xdist_group("tui_hostile")
 service = pytest.fixture(hostile_service)
 
 
-@pytest.fixture(autouse=True)
-def _no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    yield
-    assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
+_no_crash_log = pytest.fixture(autouse=True)(no_crash_log)
 
 
 def test_the_details_show_fields_up_to_a_bound_and_count_the_rest() -> None:

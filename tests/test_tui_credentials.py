@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from support.server import Server
@@ -16,6 +15,7 @@ from support.tui_pilot import (
     Told,
     connected,
     drive,
+    no_crash_log,
     show_token,
     start_service,
     text_of,
@@ -34,11 +34,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-def _no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    yield
-    assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
+_no_crash_log = pytest.fixture(autouse=True)(no_crash_log)
 
 
 def new_token(service: Server) -> None:

@@ -28,6 +28,7 @@ from appliance.auth.passwords import verify_password
 from appliance.client import ApiClient, ApiError, Connection
 from appliance.client.http import ERROR_CHARS
 from appliance.tui import app as tui_app
+from appliance.tui import crash
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import (
     CLIP_HEAD,
@@ -455,14 +456,14 @@ def test_failures_are_counted_from_local_midnight(service: HostileService) -> No
 def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    assert tui_app.crash_log_path() == tmp_path / "xdg" / "appliance" / "tui.log"
+    assert crash.crash_log_path() == tmp_path / "xdg" / "appliance" / "tui.log"
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert tui_app.crash_log_path() == tmp_path / ".local" / "state" / "appliance" / "tui.log"
+    assert crash.crash_log_path() == tmp_path / ".local" / "state" / "appliance" / "tui.log"
     # readable by the person alone, whatever the umask
     old = os.umask(0o022)
     try:
-        written = tui_app.write_crash_log(ValueError("boom"))
+        written = crash.write_crash_log(ValueError("boom"))
     finally:
         os.umask(old)
     assert written.stat().st_mode & 0o777 == 0o600

@@ -6,13 +6,12 @@ the item by its URL (the question was "Delete ?"). Against the hostile service
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from support.hostile import HostileService, hostile_service
-from support.tui_pilot import Told, connected, drive, text_of, until
+from support.tui_pilot import Told, connected, drive, no_crash_log, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, OptionList, Static
 
@@ -31,11 +30,7 @@ HUGE = 1_000_000
 URL = "https://videos.example/watch?v=1"
 
 
-@pytest.fixture(autouse=True)
-def _no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    yield
-    assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
+_no_crash_log = pytest.fixture(autouse=True)(no_crash_log)
 
 
 def queue_of(service: HostileService, *items: dict[str, Any]) -> Told:

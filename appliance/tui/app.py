@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
-import os
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +28,7 @@ from appliance.client.shown import shown_lines
 
 from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
+from .crash import write_crash_log
 from .format import cut, json_text, name_of, named, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen, add_each
@@ -44,8 +42,6 @@ from .views.logs import LogsView
 from .views.queue import QueueView
 from .views.settings import SettingsView
 from .views.subscriptions import SubscriptionsView
-
-log = logging.getLogger(__name__)
 
 REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows that changed
 SPEED_SAMPLE_SECONDS = 1.0
@@ -572,25 +568,6 @@ def _describe_one(answer: Any) -> str:
 def _text(value: Any) -> str:
     """A value of an answer as text; an array or object as JSON."""
     return json_text(value) if isinstance(value, dict | list) else str(value)
-
-
-def crash_log_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "appliance" / "tui.log"
-
-
-def write_crash_log(error: BaseException | None) -> Path:
-    path = crash_log_path()
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The person's own: a traceback may hold the service's address and their paths.
-        with open(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:
-            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "appliance tui crashed\n")
-            if error is not None:
-                fh.writelines(traceback.format_exception(error))
-    except OSError:
-        log.exception("cannot write %s", path)
-    return path
 
 
 def run(client: ApiClient) -> int:
