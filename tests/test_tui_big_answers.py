@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 from appliance.client import ApiClient, ApiError, Connection
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import CLIP_HEAD, CLIP_TAIL, clipped, named
+from appliance.tui.screens.add import answer_line
 from appliance.tui.screens.details import DETAILS_CHARS, DetailsScreen, table_of
 from appliance.tui.views import files, history
 from appliance.tui.views.settings import MAX_RECORDS
@@ -146,3 +147,11 @@ def test_a_long_folder_problem_or_refusal_leaves_the_view_and_the_advice_on_the_
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+def test_an_adds_answers_are_shown_by_the_start_and_end_of_each_part() -> None:
+    status, removed = "s" * 1_000_000, ["--exec"] * 300_000
+    assert answer_line("u", {"status": status, "removed_options": removed}, None).plain == (
+        f"✓ {named(status)}: u (removed options: {named(' '.join(removed))})")
+    assert answer_line("u", {"status": "queued", "removed_options": 5}, None).plain == (
+        "✓ queued: u (removed options: 5)")

@@ -40,10 +40,14 @@ def answer_line(url: str, answer: dict[str, Any] | None, error: str | None) -> T
     if error is not None:
         return Text.assemble(("✗ ", "red"), f"{url}: {error}")
     assert answer is not None
-    line = Text.assemble(("✓ ", "green"), f"{answer.get('status', 'queued')}: {url}")
+    # The service's parts each by its start and end: 200 answers of a megabyte each were
+    # laid out whole in the form (an answer is bounded at 32 MiB, not its lines).
+    status = fmt.named(str(answer.get("status", "queued")))
+    line = Text.assemble(("✓ ", "green"), f"{status}: {url}")
     removed = answer.get("removed_options") or []
-    if removed:
-        line.append(f" (removed options: {' '.join(map(str, removed))})", style="yellow")
+    if removed:  # (one that is no list, 5, stopped the thread that queued the paste)
+        said = fmt.named(" ".join(map(str, removed if isinstance(removed, list) else [removed])))
+        line.append(f" (removed options: {said})", style="yellow")
     return line
 
 
