@@ -14,6 +14,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TextArea
 
 from appliance.client import ApiClient, ApiError, Unreachable
+from appliance.client.shown import removed_options
 
 from .. import format as fmt
 
@@ -44,10 +45,8 @@ def answer_line(url: str, answer: dict[str, Any] | None, error: str | None) -> T
     # laid out whole in the form (an answer is bounded at 32 MiB, not its lines).
     status = fmt.named(str(answer.get("status", "queued")))
     line = Text.assemble(("✓ ", "green"), f"{status}: {url}")
-    removed = answer.get("removed_options") or []
-    if removed:  # (one that is no list, 5, stopped the thread that queued the paste)
-        said = fmt.named(" ".join(map(str, removed if isinstance(removed, list) else [removed])))
-        line.append(f" (removed options: {said})", style="yellow")
+    if removed := removed_options(answer):
+        line.append(f" (removed options: {fmt.named(removed)})", style="yellow")
     return line
 
 
