@@ -1,6 +1,8 @@
-"""Keys that have nothing to work on in ``appliance tui``: a form queued with no URL, a
-search left empty, a record's editor before anything was saved. Each says so, or shows
-nothing, and asks the service nothing (tests/support/hostile.py)."""
+"""Keys of ``appliance tui`` at their edges, against the hostile service
+(tests/support/hostile.py): with nothing to work on (a form queued with no URL, a search left
+empty, a record's editor before anything was saved: each says so, or shows nothing, and asks
+the service nothing); a selection across a folder read again; what a subscription's line says
+of a failure the service did not count."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from textual.widgets import DataTable, Input
 from appliance.client import ApiClient, Connection
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.record import RecordScreen
+from appliance.tui.views.subscriptions import outcome
 
 pytestmark = pytest.mark.xdist_group("tui_hostile")
 
@@ -51,3 +54,57 @@ def test_a_form_an_empty_search_and_a_new_record_with_nothing_in_them(
     assert (app.told, app.severities) == (["Paste at least one URL."], ["warning"])
     assert not [asked for asked in service.asked if asked.startswith("POST")]
     assert not [query for query in service.queries if "search=" in query]
+
+
+def test_the_files_selection_stays_on_its_entry_when_the_folder_changes(
+        service: HostileService) -> None:
+    def folder(*names: str) -> dict[str, object]:
+        return {"path": "", "contents": [{"type": "file", "name": n, "path": n} for n in names],
+                "pagination": {"page": 1, "total": len(names), "total_pages": 1}}
+
+    service.answers["/api/file/browser/"] = folder("a", "b", "c")
+    app = Told(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("6")
+        table = app.screen.query_one("#files-table", DataTable)
+        await until(pilot, lambda: table.row_count == 3, "the folder")
+        await pilot.press("down", "down")
+        service.answers["/api/file/browser/"] = folder("0", "a", "b", "c")  # one came first
+        await pilot.press("g")
+        await until(pilot, lambda: table.row_count == 4, "the folder read again")
+        assert table.cursor_row == 3
+        assert table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value == "c"
+        # A name longer than its column ends in "…" (one line a row: the rest is cut)
+        service.answers["/api/file/browser/"] = folder("0", "a", "b", "c", "n" * 200)
+        await pilot.press("g")
+        await until(pilot, lambda: table.row_count == 5, "the long name")
+        await pilot.pause()
+        rows = [table.render_line(y).text for y in range(table.region.height)]
+        assert any("nnnn…" in row for row in rows), rows
+
+    drive(app, scenario)
+    assert not app.crash_report
+
+
+def test_a_subscriptions_failure_and_long_name_on_its_line(service: HostileService) -> None:
+    """A failure the service did not count is one; a name longer than its column ends in
+    "…"."""
+    assert outcome({"last_status": "failed", "failures": 3}).plain == "failed x3"
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "s" * 200,
+                                                "last_status": "failed"}],
+                                     "pagination": {"has_next": False}}
+    app = Told(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        await pilot.press("5")
+        table = app.screen.query_one("#subscriptions-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        await pilot.pause()
+        row = table.render_line(1).text  # (below the header)
+        assert "ssss… " in row and "failed x1" in row, row
+
+    drive(app, scenario)
+    assert not app.crash_report
