@@ -56,6 +56,15 @@ def test_a_form_an_empty_search_and_a_new_record_with_nothing_in_them(
     assert not [query for query in service.queries if "search=" in query]
 
 
+async def view_of(pilot: Pilot, key: str, table_id: str, rows: int) -> DataTable:
+    """Connected, the view of ``key`` shown with its table's ``rows``."""
+    await connected(pilot)
+    await pilot.press(key)
+    table = pilot.app.screen.query_one(f"#{table_id}", DataTable)
+    await until(pilot, lambda: table.row_count == rows, f"the {table_id}'s rows")
+    return table
+
+
 def test_the_files_selection_stays_on_its_entry_when_the_folder_changes(
         service: HostileService) -> None:
     def folder(*names: str) -> dict[str, object]:
@@ -66,10 +75,7 @@ def test_the_files_selection_stays_on_its_entry_when_the_folder_changes(
     app = Told(ApiClient(Connection(service.url, token="t")))
 
     async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await pilot.press("6")
-        table = app.screen.query_one("#files-table", DataTable)
-        await until(pilot, lambda: table.row_count == 3, "the folder")
+        table = await view_of(pilot, "6", "files-table", 3)
         await pilot.press("down", "down")
         service.answers["/api/file/browser/"] = folder("0", "a", "b", "c")  # one came first
         await pilot.press("g")
@@ -98,10 +104,7 @@ def test_a_subscriptions_failure_and_long_name_on_its_line(service: HostileServi
     app = Told(ApiClient(Connection(service.url, token="t")))
 
     async def scenario(pilot: Pilot) -> None:
-        await connected(pilot)
-        await pilot.press("5")
-        table = app.screen.query_one("#subscriptions-table", DataTable)
-        await until(pilot, lambda: table.row_count == 1, "the subscription")
+        table = await view_of(pilot, "5", "subscriptions-table", 1)
         await pilot.pause()
         row = table.render_line(1).text  # (below the header)
         assert "ssss… " in row and "failed x1" in row, row
