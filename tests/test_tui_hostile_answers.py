@@ -7,6 +7,7 @@ left, or lost to a restart."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -454,7 +455,8 @@ def test_failures_are_counted_from_local_midnight(service: HostileService) -> No
 
 
 def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert crash.crash_log_path() == tmp_path / "xdg" / "appliance" / "tui.log"
     monkeypatch.delenv("XDG_STATE_HOME")
@@ -469,6 +471,11 @@ def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
     assert written.stat().st_mode & 0o777 == 0o600
     assert written.parent.stat().st_mode & 0o777 == 0o700
     assert "ValueError: boom" in written.read_text()
+    # a state folder that cannot be made (a file by its name): said in the log, no raise
+    monkeypatch.setenv("XDG_STATE_HOME", str(written))
+    with caplog.at_level(logging.ERROR, logger="appliance.tui.crash"):
+        path = crash.write_crash_log(ValueError("boom"))
+    assert [r.getMessage() for r in caplog.records] == [f"cannot write {path}"]
 
 
 @pytest.mark.parametrize("terminal", ["", "stdin", "stderr"])
