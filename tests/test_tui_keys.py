@@ -2,7 +2,7 @@
 (tests/support/hostile.py): with nothing to work on (a form queued with no URL, a search left
 empty, a record's editor before anything was saved: each says so, or shows nothing, and asks
 the service nothing); a selection across a folder read again; what a subscription's line says
-of a failure the service did not count."""
+of a failure the service did not count, a download's percent."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from appliance.client import ApiClient, Connection
+from appliance.tui.model import percent_of
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.record import RecordScreen
 from appliance.tui.views.subscriptions import outcome
@@ -111,3 +112,11 @@ def test_a_subscriptions_failure_and_long_name_on_its_line(service: HostileServi
 
     drive(app, scenario)
     assert not app.crash_report
+
+
+def test_a_downloads_percent_is_the_services_own_when_it_gives_one() -> None:
+    assert percent_of({"percent": 42, "downloaded_bytes": 1, "total_bytes": 4}) == 42
+    assert percent_of({"progress": 7}) == 7  # (another version's name for it)
+    assert percent_of({"downloaded_bytes": 1, "total_bytes": 4}) == 25
+    assert percent_of({"status": "finished"}) == 100
+    assert percent_of({"status": "downloading"}) is None
