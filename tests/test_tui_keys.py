@@ -2,7 +2,8 @@
 (tests/support/hostile.py): with nothing to work on (a form queued with no URL, a search left
 empty, a record's editor before anything was saved: each says so, or shows nothing, and asks
 the service nothing); a selection across a folder read again; what a subscription's line says
-of a failure the service did not count, a download's percent."""
+of a failure the service did not count, a download's percent; a pause made while the TUI
+was away."""
 
 from __future__ import annotations
 
@@ -120,3 +121,26 @@ def test_a_downloads_percent_is_the_services_own_when_it_gives_one() -> None:
     assert percent_of({"downloaded_bytes": 1, "total_bytes": 4}) == 25
     assert percent_of({"status": "finished"}) == 100
     assert percent_of({"status": "downloading"}) is None
+
+
+def test_a_pause_made_while_the_tui_was_away_is_shown_once_it_is_back(
+        service: HostileService) -> None:
+    """The configuration is read again at the reconnect's snapshot (the read at the drop
+    comes before the pause): the header said nothing of a queue paused meanwhile."""
+    configuration = "GET /api/system/configuration"
+    app = Told(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await connected(pilot)
+        service.ws_refusal = 503  # away for a while
+        read = service.asked.count(configuration)
+        service.drop_websockets()
+        await until(pilot, lambda: service.asked.count(configuration) > read, "the drop's read")
+        await until(pilot, lambda: app.connection_state == "disconnected", "the drop")
+        service.answers["/api/system/configuration"]["paused"] = True  # meanwhile
+        service.ws_refusal = None
+        await connected(pilot)
+        await until(pilot, lambda: "PAUSED" in text_of(app, "#totals-text"), "PAUSED")
+
+    drive(app, scenario)
+    assert not app.crash_report
