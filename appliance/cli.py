@@ -363,13 +363,13 @@ def _unauthorized_hint() -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from .client.shown import shown
+    from .client.shown import removed_options, shown
 
     client = _client(args)
     fields = {k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v}
     for answer in client.add([{"url": url, **fields} for url in args.urls]):
-        removed = answer.get("removed_options") or []
-        note = f" (removed options: {' '.join(map(str, removed))})" if removed else ""
+        removed = removed_options(answer)
+        note = f" (removed options: {removed})" if removed else ""
         sys.stdout.write(shown(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
                                f"{answer.get('url', '')}{note}") + "\n")
     return 0

@@ -80,7 +80,7 @@ case "$target" in
   # the test process (the CLI's subprocess tests judge nothing), against the real service and
   # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
   tui)     mutate="appliance/tui/*.py appliance/tui/views/*.py appliance/tui/screens/*.py appliance/cli.py"
-           tests="tests/test_tui_hostile.py tests/test_tui_hostile_answers.py tests/test_tui_bounds.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py tests/test_tui_layout_text.py tests/test_tui_moves.py tests/test_cli_local.py tests/test_tui_years.py tests/test_tui_days.py tests/test_tui_reconnect_pages.py tests/test_tui_pastes.py tests/test_tui_races.py"
+           tests="tests/test_tui_hostile.py tests/test_tui_hostile_answers.py tests/test_tui_bounds.py tests/test_tui_forms.py tests/test_tui_client.py tests/test_tui_snapshots.py tests/test_tui_views.py tests/test_tui.py tests/test_tui_layout_text.py tests/test_tui_moves.py tests/test_cli_local.py tests/test_tui_years.py tests/test_tui_days.py tests/test_tui_reconnect_pages.py tests/test_tui_pastes.py tests/test_tui_races.py tests/test_tui_names.py tests/test_tui_credentials.py tests/test_tui_big_answers.py tests/test_tui_keys.py"
            # These two fail under mutmut's trampolines only (its stats run then stops the
            # whole target): the flood's memory bound (4.6 MB grown for its 4 MiB) and the
            # restart's 90 s wait. Both pass in the suite.

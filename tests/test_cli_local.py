@@ -17,6 +17,7 @@ from support.commands import isolated_home, run
 
 from appliance import cli
 from appliance.config import load_settings
+from appliance.instance import hold_lock, lock_path
 
 home = pytest.fixture(isolated_home)
 
@@ -68,7 +69,8 @@ def test_service_install_takes_its_venv_as_a_path(home: Path, tmp_path: Path,
 def test_ytdlp_status_with_no_service_running(home: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """The command asks the local service; with none, it reads the virtual environment."""
+    """The command asks the local service; with none, it reads the virtual environment (and
+    an update says why it did not update)."""
     monkeypatch.setenv("YTP_PORT", str(closed_port()))
     monkeypatch.setenv("YTP_YTDLP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
     assert run(capsys, "ytdlp", "status", "--venv", str(tmp_path)) == (
@@ -77,6 +79,9 @@ def test_ytdlp_status_with_no_service_running(home: Path, tmp_path: Path,
     assert (code, err) == (0, "")
     assert out.startswith("yt-dlp 20") and out.endswith(
         " installed, newest unknown (the service is not running)\n")
+    index = os.environ["YTP_YTDLP_INDEX_URL"]
+    assert run(capsys, "ytdlp", "update", "--venv", sys.prefix) == (
+        1, f"the package index {index} cannot be reached\n", "")
 
 
 
@@ -197,3 +202,46 @@ def test_a_backup_of_no_database_and_an_auth_file_that_cannot_be_read_say_so(
         assert run(capsys, "web", command) == (
             1, "", f"appliance: web {command}: {auth}: cannot read: [Errno 21] Is a "
                    f"directory: '{auth}'\n")
+
+
+def test_serve_beside_a_running_service_says_so_in_one_line(
+        home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.setenv("YTP_PORT", str(closed_port()))
+    config = load_settings().config_path
+    config.mkdir(parents=True, exist_ok=True)
+    held = hold_lock(config)  # the running service's
+    try:
+        assert run(capsys, "serve") == (
+            2, "", f"appliance: the service is running with the config folder {config} "
+                   f"(a process holds {lock_path(config)})\n")
+    finally:
+        os.close(held)
+
+
+def test_the_commands_help_names_each_group_and_command(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for words, said in ((["--help"], "FlexGet's web commands: passwd, showtoken, gentoken"),
+                        (["service", "--help"], "install the systemd service"),
+                        (["ytdlp", "--help"], "installed and newest version, last update")):
+        with pytest.raises(SystemExit):
+            cli.main(words)
+        assert said in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_local_service_is_asked_with_its_own_password(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where this user cannot read the token, the service's configured login is used."""
+    monkeypatch.setenv("YTP_AUTH_USERNAME", "admin")
+    monkeypatch.setenv("YTP_AUTH_PASSWORD", "correct horse")
+    local = cli._local_service()
+    assert (local.token, local.user, local.password) == (None, "admin", "correct horse")
+
+
+def test_service_install_dry_run_says_what_it_would_do(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "service", "install", "--dry-run", "--root",
+                         str(tmp_path / "root"), "--venv", sys.prefix)
+    assert (code, err) == (0, "")
+    assert "systemctl" in out and "appliance.service" in out

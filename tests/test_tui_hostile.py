@@ -418,6 +418,10 @@ def test_add_shows_each_answer_and_refuses_junk(
                                         "url": "u", "removed_options": [1, "--exec"]}]
     code, out, _ = run(capsys, "add", "u", "--url", service.url)
     assert (code, out) == (0, "exists ␛]2;x␇ u (removed options: 1 --exec)\n")
+    service.answers["/api/history"] = [{"status": "queued", "id": "1", "url": "u",
+                                        "removed_options": 5}]  # (no list: a traceback)
+    assert run(capsys, "add", "u", "--url", service.url)[:2] == (
+        0, "queued 1 u (removed options: 5)\n")
     service.answers["/api/history"] = {"status": "queued"}
     code, _, err = run(capsys, "add", "u", "--url", service.url)
     assert code == 1 and "the answers to an add should be an array, not an object" in err

@@ -7,6 +7,7 @@ left, or lost to a restart."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ from appliance.auth.passwords import verify_password
 from appliance.client import ApiClient, ApiError, Connection
 from appliance.client.http import ERROR_CHARS
 from appliance.tui import app as tui_app
+from appliance.tui import crash
 from appliance.tui.app import ApplianceApp
 from appliance.tui.format import (
     CLIP_HEAD,
@@ -37,6 +39,7 @@ from appliance.tui.format import (
     clipped,
     cut,
     json_text,
+    named,
 )
 from appliance.tui.screens.add import AddScreen
 from appliance.tui.screens.confirm import DeleteScreen
@@ -120,10 +123,10 @@ def test_describe_writes_arrays_and_objects_of_an_answer_as_json() -> None:
 
 def test_a_reason_of_megabytes_is_cut_where_it_is_shown(service: HostileService) -> None:
     """The connection's problem, the banner of a disconnect and the download folder's
-    problem show the service's words as they are, up to a bound (a text of megabytes froze
-    the TUI while it was laid out)."""
+    problem show the service's words by their start and end (a text of megabytes froze the
+    TUI while it was laid out; 2,000 characters pushed the rest off the screen)."""
     long = "x" * 100_000
-    shown = "x" * (MESSAGE_CHARS - 1) + "…"
+    shown = named("x" * (MESSAGE_CHARS - 1) + "…")  # (the client's cut of an error, named)
     configuration = service.answers["/api/system/configuration"]
     service.answers["/api/system/configuration"] = (500, {"error": long})
     service.answers["/api/health"] = {"download_folder": long}
@@ -136,7 +139,7 @@ def test_a_reason_of_megabytes_is_cut_where_it_is_shown(service: HostileService)
         service.answers["/api/system/configuration"] = configuration
         await pilot.press("r")
         await connected(pilot)
-        assert text_of(app, "#folder-problem") == shown
+        assert text_of(app, "#folder-problem") == named(long)
         service.answers["/api/history/live"] = (500, {"error": long})
         service.drop_websockets()
         await until(pilot, lambda: shown in text_of(app, "#banner"), "the banner")
@@ -290,6 +293,27 @@ def test_a_runs_log_opened_after_its_screen_was_closed_is_closed(
     assert not app.crash_report
 
 
+def test_a_runs_log_refused_in_markup_is_said_as_text(service: HostileService) -> None:
+    """Why a run's log could not be followed is the service's text: ``[/b]`` in it stopped
+    the TUI (the line's Static read it as markup), and ``[@click=app.quit]`` made a link."""
+    service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "a subscription"}],
+                                     "pagination": {"has_next": False}}
+    error = "[/b] no log: [@click=app.quit]here[/] [link=https://x.example]x[/link]"
+    service.answers["/api/executions"] = (500, {"error": error})
+    app = ApplianceApp(ApiClient(Connection(service.url, token="t")))
+
+    async def scenario(pilot: Pilot) -> None:
+        await one_subscription_shown(app, pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen)
+                    and text_of(app, "#text-state") == error, "the reason, as it was said")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LogScreen), "the screen closed")
+
+    drive(app, scenario, size=(100, 30))
+    assert not app.crash_report
+
+
 def test_a_subscription_that_never_ran_says_so_and_an_add_says_it_is_under_way(
         service: HostileService) -> None:
     service.answers["/api/tasks"] = {"items": [{"id": 1, "name": "new"}],
@@ -431,21 +455,27 @@ def test_failures_are_counted_from_local_midnight(service: HostileService) -> No
 
 
 def test_the_crash_log_goes_to_the_state_folder(monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    assert tui_app.crash_log_path() == tmp_path / "xdg" / "appliance" / "tui.log"
+    assert crash.crash_log_path() == tmp_path / "xdg" / "appliance" / "tui.log"
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert tui_app.crash_log_path() == tmp_path / ".local" / "state" / "appliance" / "tui.log"
+    assert crash.crash_log_path() == tmp_path / ".local" / "state" / "appliance" / "tui.log"
     # readable by the person alone, whatever the umask
     old = os.umask(0o022)
     try:
-        written = tui_app.write_crash_log(ValueError("boom"))
+        written = crash.write_crash_log(ValueError("boom"))
     finally:
         os.umask(old)
     assert written.stat().st_mode & 0o777 == 0o600
     assert written.parent.stat().st_mode & 0o777 == 0o700
     assert "ValueError: boom" in written.read_text()
+    # a state folder that cannot be made (a file by its name): said in the log, no raise
+    monkeypatch.setenv("XDG_STATE_HOME", str(written))
+    with caplog.at_level(logging.ERROR, logger="appliance.tui.crash"):
+        path = crash.write_crash_log(ValueError("boom"))
+    assert [r.getMessage() for r in caplog.records] == [f"cannot write {path}"]
 
 
 @pytest.mark.parametrize("terminal", ["", "stdin", "stderr"])

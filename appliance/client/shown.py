@@ -66,6 +66,14 @@ def number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def removed_options(answer: dict[str, Any]) -> str:
+    """The options an add's answer says were removed, as text ("" for none): its list, or the
+    one value another version (or a hostile service) gives instead. ``join`` of a number
+    raised TypeError: a traceback of ``appliance add``, the TUI's paste stopped."""
+    removed = answer.get("removed_options") or []
+    return " ".join(map(str, removed if isinstance(removed, list) else [removed]))
+
+
 def shown_lines(text: str) -> str:
     """:func:`shown` line by line, the line ends kept (a report written to a terminal)."""
     return "".join(shown(line) + "\n" for line in text.splitlines())

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
-import os
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +28,8 @@ from appliance.client.shown import shown_lines
 
 from .catch_up import CaughtUp, catch_up
 from .controls import ShownControls
-from .format import cut, json_text, number
+from .crash import write_crash_log
+from .format import cut, json_text, name_of, named, number
 from .model import ENDED, MAX_ITEMS, Missed, QueueModel
 from .screens.add import AddScreen, add_each
 from .screens.confirm import DeleteScreen
@@ -45,11 +43,10 @@ from .views.queue import QueueView
 from .views.settings import SettingsView
 from .views.subscriptions import SubscriptionsView
 
-log = logging.getLogger(__name__)
-
 REPAINT_SECONDS = 0.5  # progress repaints at most twice a second, only the rows that changed
 SPEED_SAMPLE_SECONDS = 1.0
 DISK_REFRESH_SECONDS = 30.0
+ITEM_NAMES = ("title", "url", "id")  # what an item is called, the first that shows
 FAILED_PAGE = 500  # "failed today" counts up to this many
 CATCH_UP_ITEMS = 50  # after a reconnect, the newest items that ended meanwhile shown in the queue
 View = TypeVar("View", bound=Widget)
@@ -173,10 +170,21 @@ class ApplianceApp(App[int]):
         page = self.client.history(per_page=FAILED_PAGE, status="error")
         return sum(1 for i in page.items if (number(i.get("finished_at")) or 0) >= midnight)
 
+    def failed(self, exc: ApiError | Unreachable) -> None:
+        """A request that failed, said. A refusal of the credentials (a token made anew or a
+        password changed while the TUI ran: every request refused, the live feed still
+        open) is the problem's screen, which says what to do; it was a toast of the
+        service's words ("Invalid credentials.") at each key, the person left to guess."""
+        if isinstance(exc, ApiError) and exc.unauthorized:
+            self.show_problem("refused", exc.message)
+        else:
+            self.notify(str(exc), severity="error")
+
     def show_problem(self, kind: str, reason: str) -> None:
         if isinstance(self.screen, ProblemScreen):
             return
-        self.push_screen(ProblemScreen(kind, self.client.url, cut(reason)),
+        # (by its start and end: 2,000 characters pushed the advice off an 80x24 terminal)
+        self.push_screen(ProblemScreen(kind, self.client.url, named(reason)),
                          self._problem_closed)
 
     def _problem_closed(self, retry: bool | None) -> None:
@@ -369,7 +377,8 @@ class ApplianceApp(App[int]):
         banner = found.first(Static)
         if state.state == DISCONNECTED:
             self.follow_websocket()
-            banner.update(Text(f"Disconnected from {self.client.url}: {cut(state.reason)}. "
+            # (by its start and end, as the problem's screen: the line grows with it)
+            banner.update(Text(f"Disconnected from {self.client.url}: {named(state.reason)}. "
                                f"Reconnecting in {state.retry_in:g} s …", style="bold"))
             banner.display = True
         elif state.state == CONNECTED:
@@ -455,7 +464,7 @@ class ApplianceApp(App[int]):
             self.push_screen(DetailsScreen(item))
         elif action == "delete":
             may_remove = bool((self.configuration.get("app") or {}).get("remove_files"))
-            name = str(item.get("title") or item.get("url"))
+            name = name_of(item, *ITEM_NAMES)
             self.push_screen(DeleteScreen(name, has_files=True, may_remove_files=may_remove),
                              lambda files: files is not None and self.api(
                                  self.delete_item, item_id, str(item.get("kind") or "done"),
@@ -465,7 +474,7 @@ class ApplianceApp(App[int]):
             if status not in ENDED:
                 # A retry queues the item again and removes its ended record: of one still
                 # waiting or running, it queued a second download beside the first.
-                self.notify(f"{item.get('title') or item.get('url')} has not ended "
+                self.notify(f"{name_of(item, *ITEM_NAMES)} has not ended "
                             f"({status or 'no status'}): only a finished, failed or cancelled "
                             "item is queued again (cancel it first).", severity="warning")
                 return
@@ -494,7 +503,7 @@ class ApplianceApp(App[int]):
         try:
             answer = call(*args, **kwargs)
         except (ApiError, Unreachable) as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
+            self.call_from_thread(self.failed, exc)
             return
         self.call_from_thread(self.notify, describe(answer))
         if then is not None:
@@ -559,25 +568,6 @@ def _describe_one(answer: Any) -> str:
 def _text(value: Any) -> str:
     """A value of an answer as text; an array or object as JSON."""
     return json_text(value) if isinstance(value, dict | list) else str(value)
-
-
-def crash_log_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "appliance" / "tui.log"
-
-
-def write_crash_log(error: BaseException | None) -> Path:
-    path = crash_log_path()
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The person's own: a traceback may hold the service's address and their paths.
-        with open(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:
-            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "appliance tui crashed\n")
-            if error is not None:
-                fh.writelines(traceback.format_exception(error))
-    except OSError:
-        log.exception("cannot write %s", path)
-    return path
 
 
 def run(client: ApiClient) -> int:

@@ -9,9 +9,10 @@ from typing import Any
 
 from rich.text import Text
 
-from appliance.client.shown import number
+from appliance.client.shown import number, shown
 
-__all__ = ["bar", "clipped", "cut", "eta", "json_text", "number", "size", "speed", "when"]
+__all__ = ["bar", "clipped", "cut", "eta", "json_text", "name_of", "named", "number", "size",
+           "speed", "when"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BAR_WIDTH = 6
@@ -25,6 +26,12 @@ MESSAGE_CHARS = 2000
 # log records of up to 65,536 characters; a long one is a traceback or a site's answer).
 CLIP_HEAD = 6000
 CLIP_TAIL = 2000
+# A name's start and end at most, where a dialog or a heading names what it is about (a
+# title, a path, a subscription's): a delete's question for an item titled with a megabyte
+# froze the TUI for 13 s while it was laid out (at a load of 3). The end is kept: a file's
+# extension, a question's "to:".
+NAME_HEAD = 200
+NAME_TAIL = 100
 
 
 def size(value: Any) -> str:
@@ -92,15 +99,35 @@ def cut(text: str) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
 
 
-def clipped(text: str) -> str:
+def clipped(text: str, head: int = CLIP_HEAD, tail: int = CLIP_TAIL) -> str:
     """A long text as a screen shows it (a log record, an item's error, a file's title):
-    its start and its end when it is longer than :data:`CLIP_HEAD` + :data:`CLIP_TAIL`
-    characters (the end of a traceback says what went wrong), with the count left out
-    between. The service's texts may be megabytes (the client bounds an answer at 32 MiB):
-    each was laid out whole in the UI thread, the TUI frozen for seconds a megabyte (72 s
-    for five log records of 4 MiB, 44 s for the details of an item whose error was 4 MiB),
-    and the Logs view kept 2,000 records of any size."""
-    if len(text) <= CLIP_HEAD + CLIP_TAIL:
+    its start and its end when it is longer than ``head`` + ``tail`` characters (the end
+    of a traceback says what went wrong), with the count left out between. The service's
+    texts may be megabytes (the client bounds an answer at 32 MiB): each was laid out whole
+    in the UI thread, the TUI frozen for seconds a megabyte (72 s for five log records of
+    4 MiB, 44 s for the details of an item whose error was 4 MiB), and the Logs view kept
+    2,000 records of any size."""
+    if len(text) <= head + tail:
         return text
-    left_out = len(text) - CLIP_HEAD - CLIP_TAIL
-    return f"{text[:CLIP_HEAD]} … ({left_out:,} characters left out) … {text[-CLIP_TAIL:]}"
+    left_out = len(text) - head - tail
+    return f"{text[:head]} … ({left_out:,} characters left out) … {text[-tail:]}"
+
+
+def named(text: str) -> str:
+    """A name as a dialog or a heading shows it: :func:`clipped` to :data:`NAME_HEAD` and
+    :data:`NAME_TAIL` characters, in one line. Its line breaks are shown as pictures, as
+    its other controls are: a title's breaks made lines of the delete's question ("Cat" and
+    a line "Delete every video?" below it), and a few dozen pushed its keys off the dialog."""
+    return shown(clipped(text, NAME_HEAD, NAME_TAIL))
+
+
+def name_of(record: dict[str, Any], *keys: str) -> str:
+    """What a record is called where it is asked about: the first of its ``keys`` that shows
+    something (an item's title, then its URL; a preset's name, then its id). A title of
+    zero-width or bidi characters (left out on the screen) or of spaces asked "Delete ?":
+    which one, the person could not tell."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and shown(str(value)).strip():
+            return str(value)
+    return "(no name)"

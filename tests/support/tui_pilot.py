@@ -9,10 +9,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
 
@@ -38,6 +40,28 @@ def drive(app: ApplianceApp, scenario: Callable[[Pilot], Coroutine[Any, Any, Non
     asyncio.run(run())
     if settle:
         settled()
+
+
+class Told(ApplianceApp):
+    """The app, with the text of every toast it shows kept in ``told`` (its severity in
+    ``severities``)."""
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__(client)
+        self.told: list[str] = []
+        self.severities: list[str] = []
+
+    def on_notify(self, event: Notify) -> None:  # the toast as Textual gets it
+        self.told.append(event.notification.message)
+        self.severities.append(event.notification.severity)
+
+
+def no_crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An autouse fixture's body: the TUI's crash log goes to the test's folder, and a test
+    after which there is one fails (a crash the pilot did not raise)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    yield
+    assert not (tmp_path / "state" / "appliance" / "tui.log").exists()
 
 
 def settled(seconds: float = 180) -> None:

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from ..format import named
+
 
 class DeleteScreen(ModalScreen[bool | None]):
     """Dismissed with False (delete, keep files), True (delete with files) or None."""
@@ -21,7 +23,7 @@ class DeleteScreen(ModalScreen[bool | None]):
     def __init__(self, name: str, *, has_files: bool = False,
                  may_remove_files: bool = False) -> None:
         super().__init__()
-        self.name_text, self.has_files = name, has_files
+        self.name_text, self.has_files = named(name), has_files
         self.may_remove_files = has_files and may_remove_files
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool:

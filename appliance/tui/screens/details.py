@@ -20,13 +20,22 @@ TIMES = {"created_at", "updated_at", "started_at", "finished_at", "timestamp"}
 FIRST = ("title", "status", "url", "error", "msg", "filename", "download_dir", "file_size",
          "preset", "folder", "template", "cli", "removed_options", "extractor", "video_id",
          "batch_name", "created_at", "started_at", "finished_at")
+# The details' text at most (five errors of CLIP_HEAD + CLIP_TAIL), then the fields not
+# reached are counted: an item has some forty fields, and one of 20,000 (a hostile
+# service's, or another version's gone wrong) took the details 8 s to lay out at a load of
+# 2.5, the TUI frozen; 500 fields of 64 KiB would be 4 MB laid out even clipped.
+DETAILS_CHARS = 40_000
 
 
 def table_of(item: dict[str, Any]) -> Text:
-    """``key  value`` lines, every field the service gave, the important ones first."""
+    """``key  value`` lines, every field the service gave up to :data:`DETAILS_CHARS`, the
+    important ones first."""
     table = Text()
     keys = [k for k in FIRST if k in item] + sorted(k for k in item if k not in FIRST)
-    for key in keys:
+    for index, key in enumerate(keys):
+        if len(table) >= DETAILS_CHARS:
+            table.append(f"({len(keys) - index:,} more fields left out)\n", style="bold")
+            break
         value = item[key]
         if value in ("", None, [], {}) and key not in {"status", "error"}:
             continue
@@ -38,7 +47,7 @@ def table_of(item: dict[str, Any]) -> Text:
             text = fmt.json_text(value, indent=1)
         else:
             text = str(value)
-        table.append(f"{key:<17}", style="bold")
+        table.append(f"{fmt.named(key):<17}", style="bold")
         table.append(fmt.clipped(text) + "\n")
     return table
 
@@ -82,7 +91,8 @@ class DetailsScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="command")
     def action_command(self) -> None:
         try:
-            text = self.app.client.command(self.item)
+            # (an option per URL of a batch, or a hostile service's megabytes)
+            text = fmt.clipped(self.app.client.command(self.item))
         except (ApiError, Unreachable) as exc:
             text = str(exc)
         self.app.call_from_thread(self.query_one("#details-command", Static).update, text)

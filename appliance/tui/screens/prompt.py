@@ -9,13 +9,15 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
+from ..format import named
+
 
 class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, question: str, value: str = "") -> None:
         super().__init__()
-        self.question, self.value = question, value
+        self.question, self.value = named(question), value  # (it may name a path)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static, TextArea
 
 from appliance.client import ApiError, Unreachable
 
-from ..format import json_text
+from ..format import json_text, named
 
 
 class RecordScreen(ModalScreen[bool]):
@@ -30,7 +30,7 @@ class RecordScreen(ModalScreen[bool]):
     def __init__(self, title: str, record: dict[str, Any],
                  save: Callable[[dict[str, Any]], Any]) -> None:
         super().__init__()
-        self.title_text, self.record, self.save = title, record, save
+        self.title_text, self.record, self.save = named(title), record, save
 
     def compose(self) -> ComposeResult:
         with Vertical(id="record"):

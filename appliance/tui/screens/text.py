@@ -27,7 +27,7 @@ class TextScreen(ModalScreen[None]):
 
     def __init__(self, title: str, load: Callable[[], Text | Iterable[str]]) -> None:
         super().__init__()
-        self.title_text, self.load = title, load
+        self.title_text, self.load = fmt.named(title), load
 
     def compose(self) -> ComposeResult:
         with Vertical(id="text"):
@@ -63,14 +63,14 @@ class LogScreen(ModalScreen[None]):
 
     def __init__(self, title: str, open_stream: Callable[[], LogStream]) -> None:
         super().__init__()
-        self.title_text, self.open_stream = title, open_stream
+        self.title_text, self.open_stream = fmt.named(title), open_stream
         self.stream: LogStream | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="text"):
             yield Static(self.title_text, id="text-title", markup=False)
             yield RichLog(id="text-body", wrap=True, markup=False, max_lines=5000)
-            yield Static("following…", id="text-state")
+            yield Static("following…", id="text-state", markup=False)  # (the service's words)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -221,8 +221,8 @@ class FilesView(PagedView):
         found = f" · search {self.search!r}" if self.search else ""
         # Folder names are often bracketed ("Artist [Live]"): text, never markup.
         self.query_one("#files-state", Static).update(Text(
-            f"/{self.folder} · {page.total} entries · page {page.page}/{page.total_pages} · "
-            f"sort {self.sort_by} {order}{found}"))
+            f"/{fmt.named(self.folder)} · {page.total} entries · "
+            f"page {page.page}/{page.total_pages} · sort {self.sort_by} {order}{found}"))
         if unchanged:  # e.g. a files_changed that did not touch this page: no repaint
             return
         selected = self.selected()
@@ -233,7 +233,7 @@ class FilesView(PagedView):
         table = self.query_one(FilesTable)
         wide = "type" in table.columns
         table.clear()
-        for entry in unique(page.items, "path"):
+        for entry in unique(page.items[:PER_PAGE], "path"):  # (as History does)
             is_dir = entry.get("type") == "dir"
             name = str(entry.get("name") or "") + ("/" if is_dir else "")
             cells = [Text(name, style="bold" if is_dir else "", no_wrap=True,
@@ -300,7 +300,7 @@ class FilesView(PagedView):
         try:
             results = self.app.client.file_actions(actions)
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         for result in results:
             if result.get("ok"):

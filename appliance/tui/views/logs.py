@@ -119,7 +119,7 @@ class LogsView(Vertical):
             page = self.app.client.logs(limit=150)
             stream = self.app.client.log_stream()
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         if not self.app.call_from_thread(self.opened, stream, get_current_worker()):
             stream.close()  # (the app closing: not left to the garbage collector)

@@ -94,7 +94,7 @@ class PagedView(Vertical):
         try:
             answer = call()
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return None
         return None if get_current_worker().is_cancelled else answer
 

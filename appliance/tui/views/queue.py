@@ -100,10 +100,11 @@ class QueueView(Vertical):
         yield QueueTable(id="queue-table", cursor_type="row", zebra_stripes=True)
 
     def show_folder_problem(self, problem: str | None) -> None:
-        """Why downloads wait for the download folder's disk, in full, while they do: a
-        toast would be gone long before the disk is back."""
+        """Why downloads wait for the download folder's disk, while they do: a toast would be
+        gone long before the disk is back. By its start and end (its line grows with it: 2,000
+        characters hid the table of an 80x24 terminal)."""
         shown = self.query_one("#folder-problem", Static)
-        shown.update(Text(fmt.cut(problem or "")))  # the service's words (a path): no markup
+        shown.update(Text(fmt.named(problem or "")))  # the service's words (a path): no markup
         shown.display = bool(problem)
 
     def on_mount(self) -> None:

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from appliance.client import ApiError, Unreachable
 
-from ..format import json_text
+from ..format import json_text, name_of
 from ..screens.confirm import DeleteScreen
 from ..screens.record import RecordScreen
 
@@ -25,6 +25,7 @@ KINDS = {
     "notifications": "Notification targets",
     "engine": "Engine settings",
 }
+MAX_RECORDS = 1000  # of a list shown (as the Subscriptions view's tasks)
 # What a new record starts from (the service fills in the rest with its defaults).
 TEMPLATES: dict[str, dict[str, Any]] = {
     "presets": {"name": "", "description": "", "folder": "", "template": "", "cli": ""},
@@ -128,7 +129,7 @@ class SettingsView(Vertical):
             else:
                 records = client.records(kind)
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         self.app.call_from_thread(self.show, kind, records)
 
@@ -138,10 +139,11 @@ class SettingsView(Vertical):
         then edited or deleted the next kind's record of the same id."""
         if kind != self.kind:
             return
-        self.records = records
+        # At most MAX_RECORDS (a list of 30,000 froze the TUI for 3 s): the first, counted.
+        self.records = records[:MAX_RECORDS]
         table = self.query_one(SettingsTable)
         table.clear()
-        for index, record in enumerate(records):
+        for index, record in enumerate(self.records):
             if self.kind == "engine":
                 value = json_text(record["value"])
                 text = f"{value} (pinned by {record['pinned']})" if record["pinned"] else value
@@ -149,12 +151,13 @@ class SettingsView(Vertical):
                 text = summary(self.kind, record)
             table.add_row(Text(str(record.get("name") or record.get("id"))), Text(text),
                           key=str(index))
+        shown = f", the first {MAX_RECORDS:,} shown" if len(records) > MAX_RECORDS else ""
         keys = "n new · e edit · d delete" + (" · t test" if self.kind == "notifications"
                                                else "")
         if self.kind == "engine":
             keys = "e edit"
         self.query_one("#settings-state", Static).update(
-            f"{KINDS[self.kind]} ({len(records)}) · k next list · {keys}")
+            f"{KINDS[self.kind]} ({len(records):,}{shown}) · k next list · {keys}")
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one(SettingsTable)
@@ -183,7 +186,7 @@ class SettingsView(Vertical):
                  if k not in {"id", "last_status", "last_error", "last_sent_at", "waiting",
                               "default"}}
         self.app.push_screen(
-            RecordScreen(f"Edit: {record.get('name')}", shown,
+            RecordScreen(f"Edit: {name_of(record, 'name', 'id')}", shown,
                          lambda r: self.app.client.update(kind, record["id"], r)),
             self._saved)
 
@@ -198,7 +201,7 @@ class SettingsView(Vertical):
             return
         kind = self.kind
         self.app.push_screen(
-            DeleteScreen(str(record.get("name") or record["id"])),
+            DeleteScreen(name_of(record, "name", "id")),
             lambda answer: answer is not None and self.app.api(
                 self.app.client.remove, kind, record["id"], then=self.load))
 

@@ -27,6 +27,7 @@ OUTCOME_STYLE = {"success": "green", "failed": "bold red", "running": "cyan"}
 # Tasks shown at most: a service that names a new task in every event must not grow the
 # table, and the work of each of its repaints, without bound (past it, new ones are not shown).
 MAX_TASKS = 1000
+TASK_NAMES = ("name", "url", "id")  # what a task is called, the first that shows
 
 
 def outcome(task: dict[str, Any]) -> Text:
@@ -43,19 +44,22 @@ def outcome(task: dict[str, Any]) -> Text:
 def inspection(answer: dict[str, Any]) -> Text:
     """What the service said a task for the URL would do."""
     text = Text()
+    # Each part by its start and end: an answer of 13 MB (a title of 50,000 characters an
+    # entry) was laid out whole in the UI and not shown after five minutes.
     for key in ("handler", "matched", "supported"):
         if key in answer:
-            text.append(f"{key:<10}", style="bold").append(f"{answer[key]}\n")
+            text.append(f"{key:<10}", style="bold").append(f"{fmt.named(str(answer[key]))}\n")
     items = answer.get("items") or answer.get("entries") or []
     if isinstance(items, list):
         text.append(f"{len(items)} entries\n", style="bold")
         for entry in items[:200]:
             if isinstance(entry, dict):
-                text.append(f"  {entry.get('title') or ''}  {entry.get('url') or ''}\n")
+                text.append(f"  {fmt.named(str(entry.get('title') or ''))}"
+                            f"  {fmt.named(str(entry.get('url') or ''))}\n")
     rest = {k: v for k, v in answer.items()
             if k not in {"handler", "matched", "supported", "items", "entries"}}
     if rest:
-        text.append(fmt.json_text(rest, indent=1))
+        text.append(fmt.clipped(fmt.json_text(rest, indent=1)))
     return text
 
 
@@ -146,7 +150,7 @@ class SubscriptionsView(Vertical):
         try:
             tasks = self.app.client.tasks()
         except (ApiError, Unreachable) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.app.failed, exc)
             return
         self.app.call_from_thread(self.show, tasks)
 
@@ -251,7 +255,8 @@ class SubscriptionsView(Vertical):
             self.app.api(self.app.client.mark_task, task["id"])
             return
         self.app.push_screen(
-            DeleteScreen(f"the marks of {task.get('name')} (its entries may be queued again)"),
+            DeleteScreen(f"the marks of {fmt.name_of(task, *TASK_NAMES)} "
+                         "(its entries may be queued again)"),
             lambda answer: answer is not None and self.app.api(self.app.client.unmark_task,
                                                               task["id"]))
 
@@ -277,4 +282,5 @@ class SubscriptionsView(Vertical):
                 raise ApiError(0, "The service named its newest run without an id.")
             return client.execution_log(runs[0]["id"])
 
-        self.app.push_screen(LogScreen(f"Newest run of {task.get('name')}", newest_run))
+        self.app.push_screen(LogScreen(f"Newest run of {fmt.name_of(task, *TASK_NAMES)}",
+                                       newest_run))
