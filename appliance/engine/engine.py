@@ -99,8 +99,9 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         )
         self.pool = WorkerPool(settings.warm_workers, settings.worker_idle_timeout,
                                capacity=self._pool_capacity, linger=settings.worker_linger)
+        self._extract_threads = settings.extract_info_concurrency  # the executor's, fixed
         self._extract = ThreadPoolExecutor(
-            settings.extract_info_concurrency, thread_name_prefix="extract",
+            self._extract_threads, thread_name_prefix="extract",
             initializer=cpu_share.lower_this_thread,
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="dispatcher", daemon=True)
@@ -157,9 +158,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         one as work comes, and one refused then (the limit of processes and threads) left the
         URL waiting for its info, unsaid, until the next was added. Each waits for all the
         others, so that none is reused: the executor starts another only when none is idle."""
-        count = self.settings.extract_info_concurrency
-        started = threading.Barrier(count)
-        for _ in range(count):
+        started = threading.Barrier(self._extract_threads)
+        for _ in range(self._extract_threads):
             self._extract.submit(started.wait, timeout=30)
 
     def stop(self) -> None:
