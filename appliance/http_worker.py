@@ -10,6 +10,11 @@ its parser reads those bytes from memory, never from the socket. One address may
 are written through ``http_pacing.PacedSocket``: a client that stops reading is cut off after
 ``send_timeout`` seconds, one that reads too slowly soon after.
 
+A request thread that answered on a kept-alive connection waits a few milliseconds for that
+connection's next request and answers it too when it comes whole (``next_request_came``):
+gthread's way, back through the poller, woke two threads per request, each waiting for a CPU
+and the interpreter's lock on a box busy with downloads.
+
 The rest is gthread's own: keep-alive (an idle connection is closed after ``keepalive``
 seconds), the graceful stop, ``max_requests``, the access log, error pages. One thing changes
 hands: gthread's graceful close waits (up to 2 s) for the client's FIN in the poller itself, so
@@ -31,35 +36,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import http
-import json
 import logging
 import math
+import select
 import selectors
 import socket
+import threading
 import time
 from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
 from gunicorn import util
-from gunicorn.http.errors import (
-    ConfigurationProblem,
-    ExpectationFailed,
-    ForbiddenProxyRequest,
-    InvalidResponseHeader,
-    InvalidResponseHeaderName,
-    LimitRequestHeaders,
-    LimitRequestLine,
-    ParseException,
-    UnsupportedTransferCoding,
-)
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from . import errors
 from .http_framing import ReceivedBytes, RequestFraming
 from .http_pacing import MIN_SEND_RATE, PacedSocket, ResponseAborted, SendTimeout
+from .http_refusals import error_response, parse_refusal
 from .peers import REFUSAL_LOG_INTERVAL, peer_address, peer_limit
 
 log = logging.getLogger(__name__)
@@ -101,42 +96,12 @@ HEARTBEAT_INTERVAL = 1.0
 # before gthread closes the queue their ends are reported on.
 CUT_WAIT = 1.0
 
+# After an answer on a kept-alive connection, its thread waits this long for the next request
+# before handing the connection to the poller; at most NEXT_REQUEST_WAITERS threads at once.
+NEXT_REQUEST_WAIT = 0.005
+NEXT_REQUEST_WAITERS = 2
+
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-# What gunicorn's parser refuses, by the code it is answered with (any other: 400).
-PARSE_REFUSALS = (
-    (LimitRequestLine, errors.URI_TOO_LONG),
-    (LimitRequestHeaders, errors.HEADERS_TOO_LARGE),
-    (ExpectationFailed, errors.EXPECTATION_FAILED),
-    (UnsupportedTransferCoding, errors.NOT_IMPLEMENTED),
-    (ForbiddenProxyRequest, errors.FORBIDDEN),
-)
-# The parser's errors that are this server's fault, not the request's: gunicorn's 500.
-SERVER_FAULTS = (InvalidResponseHeader, InvalidResponseHeaderName, ConfigurationProblem)
-# The part of a refused request's text (its request line, a header) the answer repeats.
-REFUSAL_QUOTE = 200
-
-
-def error_response(error: errors.AppError) -> bytes:
-    """A whole HTTP answer carrying ``error``'s body; the connection closes after it."""
-    body = json.dumps(error.body()).encode()
-    head = (f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}\r\n"
-            "Connection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
-    return head.encode() + body
-
-
-def parse_refusal(exc: BaseException) -> errors.AppError | None:
-    """What answers a request gunicorn's parser refused; None: not the request's fault."""
-    if not isinstance(exc, ParseException) or isinstance(exc, SERVER_FAULTS):
-        return None
-    code = next((code for kind, code in PARSE_REFUSALS if isinstance(exc, kind)),
-                errors.INVALID_REQUEST)
-    # The client's own bytes: shown escaped, never as terminal controls in a log or a chat.
-    detail = "".join(c if c.isprintable() else f"\\x{ord(c):02x}"
-                     for c in str(exc)[:REFUSAL_QUOTE]) or type(exc).__name__
-    return errors.AppError(f"The request could not be read: {detail}.", code)
 
 
 TIMEOUT_RESPONSE = error_response(errors.AppError(
@@ -190,6 +155,16 @@ class BufferedConn(TConn):
         except OSError:
             return b""
 
+    def receive_whole(self, data: bytes, now: float) -> bool:
+        """Take the next request's first bytes in the thread that answered the last: True if
+        they are all of it; if not, they wait in the buffer for the poller, as pipelined
+        bytes do (it says 100-continue, reserves memory and keeps the deadlines)."""
+        self.next_request(now)
+        whole = self.framing.feed(data)
+        self.buffer.feed(data)
+        self.body_started = now
+        return whole
+
     def receive(self, data: bytes, now: float) -> bool:
         """Take bytes from the socket; True once the request may go to a thread."""
         self.buffer.feed(data)
@@ -241,6 +216,7 @@ class RequestBufferingWorker(ThreadWorker):
         self.cap_warned = -math.inf
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
+        self.next_request_waiters = threading.BoundedSemaphore(NEXT_REQUEST_WAITERS)
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:
@@ -449,6 +425,37 @@ class RequestBufferingWorker(ThreadWorker):
         conn.close()
 
     # --- the request thread -------------------------------------------------------------
+
+    def handle(self, conn: BufferedConn) -> bool:
+        """gthread's, and the connection's next requests too while they come at once."""
+        keep = super().handle(conn)
+        while keep is True and self.next_request_came(conn):
+            keep = super().handle(conn)
+        return keep
+
+    def next_request_came(self, conn: BufferedConn) -> bool:
+        """Wait NEXT_REQUEST_WAIT for the connection's next request in this thread; True if
+        it came whole. At most NEXT_REQUEST_WAITERS threads wait so, so that the rest are
+        free for other connections; bytes of a next request already received (pipelined)
+        are the poller's to frame."""
+        if conn.buffer.buf.getbuffer().nbytes:
+            return False
+        if not self.next_request_waiters.acquire(blocking=False):
+            return False
+        try:
+            poller = select.poll()
+            poller.register(conn.sock, select.POLLIN)
+            if not poller.poll(NEXT_REQUEST_WAIT * 1000):
+                return False
+        finally:
+            self.next_request_waiters.release()
+        try:
+            data = conn.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+        except OSError:
+            return False  # the poller finds it again (reset, or a spurious wake)
+        if not data:
+            return False  # closed: the poller sees it at once
+        return conn.receive_whole(data, time.monotonic())
 
     def enqueue_req(self, conn: BufferedConn) -> None:
         """gthread's, with the thread's future kept until its end is handled."""

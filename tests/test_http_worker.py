@@ -7,6 +7,7 @@ bodies may hold and who waits for it, what a deadline closes, and who is told wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 from appliance import errors
 from appliance.http_pacing import PacedSocket, ResponseAborted
+from appliance.http_refusals import error_response, parse_refusal
 from appliance.http_worker import (
     BODIES_IN_MEMORY,
     CONTINUE,
@@ -39,8 +41,6 @@ from appliance.http_worker import (
     TIMEOUT_RESPONSE,
     BufferedConn,
     RequestBufferingWorker,
-    error_response,
-    parse_refusal,
 )
 from appliance.peers import PeerLimit, peer_address
 
@@ -60,8 +60,9 @@ class Poller(RequestBufferingWorker):
         self.accepts += 1
 
 
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Poller]:
+@contextlib.contextmanager
+def poller(tmp_path: Path) -> Iterator[Poller]:
+    """The worker without its process, listening on a port of its own."""
     listener = socket.create_server(("127.0.0.1", 0))
     cfg = Config()
     settings = make_settings(tmp_path, YTP_MAX_BODY=str(MAX_BODY),
@@ -78,6 +79,12 @@ def worker(tmp_path: Path) -> Iterator[Poller]:
     worker.poller.close()
     listener.close()
     worker.tmp.close()
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Poller]:
+    with poller(tmp_path) as made:
+        yield made
 
 
 def turn_until(worker: Poller, done: Callable[[], Any], what: str) -> Any:
