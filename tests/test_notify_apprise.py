@@ -84,6 +84,19 @@ def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:
     assert len(receiver.to("/fail")) == 1
 
 
+def test_a_service_that_refuses_the_picture_gets_the_message_without_it(
+        receiver: Receiver) -> None:
+    """Mattermost's bot mode uploads the picture first (``/api/v4/files``); refused, Apprise
+    sends nothing and says the attachment failed: the message goes again, without it."""
+    receiver.answers["/api/v4/files"] = 413
+    pictured = Message(MESSAGE.title, MESSAGE.body, MESSAGE.type, receiver.url("/thumb.png"))
+    url = receiver.url("/token?mode=bot&to=channel", scheme="mmost")
+    assert send_apprise(url, pictured, 5, any_address) == Outcome(True)
+    assert len(receiver.to("/api/v4/files")) == 1
+    [sent] = receiver.to("/api/v4/posts")
+    assert sent.json() == {"channel_id": "channel", "message": f"{MESSAGE.title}\r\n{MESSAGE.body}"}
+
+
 def test_a_sites_markup_reaches_a_service_as_text(receiver: Receiver) -> None:
     """The message is plain text, and Apprise is told so: a service that reads HTML (Telegram,
     e-mail) or Markdown gets a title's ``<``, ``&`` and ``*`` escaped, not as markup (Telegram
