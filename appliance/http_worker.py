@@ -43,7 +43,7 @@ import selectors
 import socket
 import threading
 import time
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -194,6 +194,13 @@ class BufferedConn(TConn):
         super().close(graceful)
 
 
+class RequestThreads(ThreadPoolExecutor):
+    """The request threads; ``waiting``: some request waits for one of them."""
+
+    def waiting(self) -> bool:
+        return not self._work_queue.empty()
+
+
 class RequestBufferingWorker(ThreadWorker):
     """gthread with requests read whole in the poller, deadlines, and a per-address cap."""
 
@@ -217,6 +224,9 @@ class RequestBufferingWorker(ThreadWorker):
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
         self.next_request_waiters = threading.BoundedSemaphore(NEXT_REQUEST_WAITERS)
+
+    def get_thread_pool(self) -> RequestThreads:
+        return RequestThreads(max_workers=self.cfg.threads)
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:
@@ -435,10 +445,11 @@ class RequestBufferingWorker(ThreadWorker):
 
     def next_request_came(self, conn: BufferedConn) -> bool:
         """Wait NEXT_REQUEST_WAIT for the connection's next request in this thread; True if
-        it came whole. At most NEXT_REQUEST_WAITERS threads wait so, so that the rest are
-        free for other connections; bytes of a next request already received (pipelined)
-        are the poller's to frame."""
-        if conn.buffer.buf.getbuffer().nbytes:
+        it came whole. Not while another connection's request waits for a thread: each gets
+        its turn, however fast one client sends. At most NEXT_REQUEST_WAITERS threads wait
+        so, so that the rest are free for other connections; bytes of a next request already
+        received (pipelined) are the poller's to frame."""
+        if conn.buffer.buf.getbuffer().nbytes or self.tpool.waiting():
             return False
         if not self.next_request_waiters.acquire(blocking=False):
             return False

@@ -6,6 +6,7 @@ tests/test_http_worker.py: real sockets, the request thread's ``handle`` called 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -140,3 +141,29 @@ def test_a_next_request_begun_with_the_last_one_is_left_to_the_poller(serving: P
     assert conn.buffer.buf.getvalue() == b"GET /api/ping HTTP/1.1\r\n"
     kept(serving, conn)
     assert turn_until(serving, lambda: serving.ready, "the rest of the request") == [conn]
+
+
+def test_no_thread_waits_while_another_request_waits_for_a_thread(serving: Poller) -> None:
+    """Each connection gets its turn: a client that sends request after request at once does
+    not keep a thread from the requests queued behind it."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(DEADLINE)
+
+    assert serving.cfg.threads == 1
+    busy = serving.tpool.submit(hold)
+    held.wait(DEADLINE)
+    queued = serving.tpool.submit(lambda: None)
+    try:
+        client = connect(serving)
+        conn = first_request(serving, client, PING)
+        client.sendall(PING)
+        serving.handle(conn)
+        assert len(answers(client, 1)) == 1 and not conn.buffer.buf.getvalue()
+        kept(serving, conn)
+        assert turn_until(serving, lambda: serving.ready, "the poller to take it") == [conn]
+    finally:
+        release.set()
+    busy.result(DEADLINE), queued.result(DEADLINE)

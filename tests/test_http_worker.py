@@ -72,11 +72,13 @@ def poller(tmp_path: Path) -> Iterator[Poller]:
     worker.ready = []
     worker.accepts = 0
     worker.poller = selectors.DefaultSelector()
+    worker.tpool = worker.get_thread_pool()
     worker.set_accept_enabled(True)
     yield worker
     for conn in [*worker.waiting, *worker.ready, *worker.answering]:
         conn.sock.close()
     worker.poller.close()
+    worker.tpool.shutdown()
     listener.close()
     worker.tmp.close()
 
