@@ -119,16 +119,21 @@ def test_a_client_that_closes_after_its_answer_is_closed_by_the_poller(serving: 
     assert serving.nr_conns == 0 and not serving.peers.open
 
 
+def assert_left_to_the_poller(worker: Poller, client: socket.socket) -> None:
+    """A next request already on the socket is not read by the thread: the poller takes it."""
+    conn = first_request(worker, client, PING)
+    client.sendall(PING)
+    worker.handle(conn)
+    assert len(answers(client, 1)) == 1 and not conn.buffer.buf.getvalue()
+    kept(worker, conn)
+    assert turn_until(worker, lambda: worker.ready, "the poller to take it") == [conn]
+
+
 def test_no_thread_waits_when_the_waiting_places_are_taken(serving: Poller) -> None:
     client = connect(serving)
     for _ in range(NEXT_REQUEST_WAITERS):
         assert serving.next_request_waiters.acquire(blocking=False)
-    conn = first_request(serving, client, PING)
-    client.sendall(PING)
-    serving.handle(conn)
-    assert len(answers(client, 1)) == 1 and not conn.buffer.buf.getvalue()
-    kept(serving, conn)
-    assert turn_until(serving, lambda: serving.ready, "the poller to take it") == [conn]
+    assert_left_to_the_poller(serving, client)
 
 
 def test_a_next_request_begun_with_the_last_one_is_left_to_the_poller(serving: Poller) -> None:
@@ -158,12 +163,7 @@ def test_no_thread_waits_while_another_request_waits_for_a_thread(serving: Polle
     queued = serving.tpool.submit(lambda: None)
     try:
         client = connect(serving)
-        conn = first_request(serving, client, PING)
-        client.sendall(PING)
-        serving.handle(conn)
-        assert len(answers(client, 1)) == 1 and not conn.buffer.buf.getvalue()
-        kept(serving, conn)
-        assert turn_until(serving, lambda: serving.ready, "the poller to take it") == [conn]
+        assert_left_to_the_poller(serving, client)
     finally:
         release.set()
     busy.result(DEADLINE), queued.result(DEADLINE)
