@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import re
 import struct
@@ -383,20 +382,20 @@ def test_a_segment_ffmpeg_cannot_make_is_a_plain_error(app: tuple[Runtime, TestC
     assert runtime.player.slots.taken == 0
 
 
-def test_a_segment_ffmpeg_fails_on_midway_is_logged_with_its_reason(
-        app: tuple[Runtime, TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
-    """Once ffmpeg has sent bytes the answer has started: a failure after is told in the log,
-    with ffmpeg's reason (the file named as the API names it)."""
+def test_a_segment_ffmpeg_fails_on_midway_is_broken_off_with_its_reason(
+        app: tuple[Runtime, TestClient], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once ffmpeg has sent bytes the answer has started: a failure after breaks it off
+    (``SegmentBroken``, which the worker logs as it closes the connection), with ffmpeg's
+    reason (the file named as the API names it). Before, the answer ended as if whole."""
     runtime, client = app
     failing = tmp_path / "ffmpeg"
     failing.write_text("#!/bin/sh\nprintf G\necho \"$*: broken \\377\" >&2\nexit 1\n")
     failing.chmod(0o755)
     monkeypatch.setattr(segments, "_BASE", [str(failing), *segments._BASE[1:]])
-    with caplog.at_level(logging.WARNING, logger=segments.__name__):
-        answer = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
-    assert answer.status_code == 200 and answer.content == b"G"
-    [said] = [r.getMessage() for r in caplog.records if r.name == segments.__name__]
+    with pytest.raises(segments.SegmentBroken) as broken:
+        client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+    said = str(broken.value)
     assert said.startswith("ffmpeg failed on a segment of mpeg4.mkv (1): ")
     assert said.endswith(": broken \ufffd") and "-i mpeg4.mkv " in said and "/proc/" not in said
     assert runtime.player.slots.taken == 0
