@@ -164,7 +164,12 @@ def test_subtitles_as_webvtt(served: Server) -> None:
     assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
     assert vtt.text.startswith("WEBVTT")
     assert "00:01.000 --> 00:03.000" in vtt.text and "Second line" in vtt.text
-    assert served.get("/api/player/m3u8/subtitle/show/h264.en.srt.m3u8").status_code == 400
+    assert served.get("/api/player/m3u8/subtitle/show/h264.en.srt.m3u8").json() == {
+        "error": "duration is required.", "code": "INVALID_REQUEST"}
+    # (it said "duration is required." too)
+    nan = served.get("/api/player/m3u8/subtitle/show/h264.en.srt.m3u8?duration=nan")
+    assert nan.status_code == 400 and nan.json()["error"] == (
+        "duration must be a number of seconds (it is nan).")
     assert served.get("/api/player/subtitle/show/h264.mp4.vtt").status_code == 400
 
 
