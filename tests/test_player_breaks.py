@@ -120,7 +120,8 @@ def test_an_ffmpeg_killed_midway_breaks_the_answer_off(
         app: tuple[Runtime, falcon.App]) -> None:
     """ffmpeg killed while it makes the segment (the kernel's out-of-memory killer on a Pi):
     the answer breaks off with ffmpeg's status (a ``ResponseAborted``: the worker closes the
-    connection without the body's end); before, it ended as if the part were the segment."""
+    connection without the body's end); before, it ended as if the part were the segment.
+    Closed again, the answer gives nothing back twice."""
     runtime, wsgi = app
     status, body = answer(wsgi)
     assert status.startswith("200")
@@ -136,4 +137,6 @@ def test_an_ffmpeg_killed_midway_breaks_the_answer_off(
         body.close()  # type: ignore[attr-defined]
     assert str(broken.value) == ("ffmpeg failed on a segment of noise.mp4 (-9): it ended "
                                  "with status -9.")
+    assert runtime.player.slots.taken == 0
+    body.close()  # type: ignore[attr-defined]  # again: its place is given back once
     assert runtime.player.slots.taken == 0
