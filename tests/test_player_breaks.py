@@ -92,6 +92,25 @@ def test_a_slow_reader_gets_the_whole_segment(app: tuple[Runtime, falcon.App],
     assert runtime.player.slots.taken == 0
 
 
+def signalled_midway(wsgi: falcon.App, sig: signal.Signals
+                     ) -> tuple[segments.SegmentBroken, Iterable[bytes]]:
+    """The break of a segment whose ffmpeg gets ``sig`` once the answer has begun, and the
+    answer (closed)."""
+    status, body = answer(wsgi)
+    assert status.startswith("200")
+    try:
+        chunks = iter(body)
+        next(chunks)
+        [pid] = ffmpegs()
+        os.kill(pid, sig)
+        with pytest.raises(segments.SegmentBroken) as broken:
+            for _ in chunks:
+                pass
+    finally:
+        body.close()  # type: ignore[attr-defined]
+    return broken.value, body
+
+
 def test_an_ffmpeg_that_stalls_midway_is_stopped_and_the_answer_broken_off(
         app: tuple[Runtime, falcon.App], monkeypatch: pytest.MonkeyPatch) -> None:
     """ffmpeg sends the segment's start and then nothing (its disk stalls: here, stopped with
@@ -99,20 +118,8 @@ def test_an_ffmpeg_that_stalls_midway_is_stopped_and_the_answer_broken_off(
     broken off with the reason, its slot given back."""
     runtime, wsgi = app
     monkeypatch.setattr(segments, "SEGMENT_TIMEOUT", 1.0)
-    status, body = answer(wsgi)
-    assert status.startswith("200")
-    try:
-        chunks = iter(body)
-        next(chunks)
-        [pid] = ffmpegs()
-        os.kill(pid, signal.SIGSTOP)
-        with pytest.raises(segments.SegmentBroken) as broken:
-            for _ in chunks:
-                pass
-    finally:
-        body.close()  # type: ignore[attr-defined]
-    assert str(broken.value) == ("ffmpeg failed on a segment of noise.mp4 (-9): it took "
-                                 "longer than 1 s.")
+    broken, _ = signalled_midway(wsgi, signal.SIGSTOP)
+    assert str(broken) == "ffmpeg failed on a segment of noise.mp4 (-9): it took longer than 1 s."
     assert runtime.player.slots.taken == 0 and not ffmpegs()
 
 
@@ -123,20 +130,9 @@ def test_an_ffmpeg_killed_midway_breaks_the_answer_off(
     connection without the body's end); before, it ended as if the part were the segment.
     Closed again, the answer gives nothing back twice."""
     runtime, wsgi = app
-    status, body = answer(wsgi)
-    assert status.startswith("200")
-    try:
-        chunks = iter(body)
-        next(chunks)
-        [pid] = ffmpegs()
-        os.kill(pid, signal.SIGKILL)
-        with pytest.raises(segments.SegmentBroken) as broken:
-            for _ in chunks:
-                pass
-    finally:
-        body.close()  # type: ignore[attr-defined]
-    assert str(broken.value) == ("ffmpeg failed on a segment of noise.mp4 (-9): it ended "
-                                 "with status -9.")
+    broken, body = signalled_midway(wsgi, signal.SIGKILL)
+    assert str(broken) == ("ffmpeg failed on a segment of noise.mp4 (-9): it ended with "
+                           "status -9.")
     assert runtime.player.slots.taken == 0
     body.close()  # type: ignore[attr-defined]  # again: its place is given back once
     assert runtime.player.slots.taken == 0
