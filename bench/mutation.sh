@@ -39,7 +39,7 @@ case "$target" in
            tests="tests/test_tasks.py tests/test_tasks_hostile.py tests/test_tasks_truth.py tests/test_task_readers.py tests/test_task_addresses.py tests/test_task_scheduler.py tests/test_task_definitions_hostile.py tests/test_tasks_e2e.py tests/test_tasks_years.py tests/test_tasks_late_marks.py tests/test_tasks_beside_people.py" ;;
   # The HLS player: probes, playlists, segments and subtitles via ffmpeg, the ffmpeg slots.
   player)  mutate="appliance/player/*"
-           tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_probe_bounds.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_file_tickets.py::test_a_ticket_carries_on_through_the_playlists_in_process" ;;
+           tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_probe_bounds.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_player_breaks.py tests/test_file_tickets.py::test_a_ticket_carries_on_through_the_playlists_in_process" ;;
   # The history's store: items, filters, search, pagination, backups, the tasks' records.
   store)   mutate="appliance/store/*"
            tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py tests/test_file_removal.py tests/test_schema_upgrades.py tests/test_store_damage.py tests/test_history_walk.py tests/test_tasks_beside_people.py" ;;

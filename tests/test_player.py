@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -163,7 +164,12 @@ def test_subtitles_as_webvtt(served: Server) -> None:
     assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
     assert vtt.text.startswith("WEBVTT")
     assert "00:01.000 --> 00:03.000" in vtt.text and "Second line" in vtt.text
-    assert served.get("/api/player/m3u8/subtitle/show/h264.en.srt.m3u8").status_code == 400
+    assert served.get("/api/player/m3u8/subtitle/show/h264.en.srt.m3u8").json() == {
+        "error": "duration is required.", "code": "INVALID_REQUEST"}
+    # (it said "duration is required." too)
+    nan = served.get("/api/player/m3u8/subtitle/show/h264.en.srt.m3u8?duration=nan")
+    assert nan.status_code == 400 and nan.json()["error"] == (
+        "duration must be a number of seconds (it is nan).")
     assert served.get("/api/player/subtitle/show/h264.mp4.vtt").status_code == 400
 
 
@@ -185,6 +191,30 @@ def test_ffmpeg_killed_when_client_leaves_and_count_bounded(served: Server) -> N
     # The slot goes back once the killed ffmpeg is reaped, a moment after it is gone.
     again = wait_for(lambda: (r := served.get("/api/player/segments/1/show/h264.mp4.ts"))
                      .status_code != 503 and r, 30, message="the slot given back")
+    assert again.status_code == 200 and len(again.content) > 1000
+
+
+def test_a_segment_whose_ffmpeg_is_killed_midway_is_broken_off(served: Server) -> None:
+    """The kernel's out-of-memory killer takes ffmpeg while it makes a segment (here: SIGKILL
+    once the answer has begun). The answer breaks off: the connection closes without the
+    chunked body's end, so a player sees a failed segment and asks again, and no cache keeps
+    the part. Before, the body ended as if the part were the segment (a browser kept it for a
+    year under the URL that names the file's version). The next segment plays."""
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /api/player/segments/0/huge.mp4.ts HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")
+        said = sock.recv(65536)
+        assert said.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in said
+        [pid] = wait_for(lambda: ffmpeg_pids(served), 30, message="ffmpeg making the segment")
+        os.kill(pid, signal.SIGKILL)
+        sock.settimeout(60)
+        while chunk := sock.recv(1 << 20):
+            said += chunk
+    assert not said.endswith(b"\r\n0\r\n\r\n")
+    wait_for(lambda: "the answer to GET /api/player/segments/0/huge.mp4.ts broke off: ffmpeg "
+             "failed on a segment of huge.mp4 (-9): it ended with status -9." in served.log(),
+             30, message="the broken segment in the log")
+    again = served.get("/api/player/segments/1/show/h264.mp4.ts")
     assert again.status_code == 200 and len(again.content) > 1000
 
 

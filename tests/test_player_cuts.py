@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import re
 import struct
@@ -59,6 +58,8 @@ SOURCES = {
     "song48.m4a": ["-f", "lavfi", "-i", "sine=frequency=440:duration=26:sample_rate=48000",
                    "-c:a", "aac"],
     "song.ts": ["-f", "lavfi", "-i", "sine=frequency=440:duration=14", "-c:a", "aac"],
+    # shorter than a second
+    "blip.m4a": ["-f", "lavfi", "-i", "sine=frequency=440:duration=0.4", "-c:a", "aac"],
     "mpeg4-aac.mkv": [*VIDEO, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "14",
                       "-c:v", "mpeg4", "-c:a", "aac"],
     # audio with its cover picture, as yt-dlp's --embed-thumbnail makes it: 8 s, two segments
@@ -163,6 +164,23 @@ def test_transcoded_playlists_exactly(app: tuple[Runtime, TestClient]) -> None:
         f"#EXTINF:{last:.6f},",
         f"/api/player/segments/1/mpeg4.mkv.ts?sd={last:.6f}&vc=1&ac=1&v={v}",
         "#EXT-X-ENDLIST"]
+
+
+def test_a_file_shorter_than_a_second_has_a_target_duration_of_one(
+        app: tuple[Runtime, TestClient]) -> None:
+    """HLS's target duration is the whole seconds of the longest segment, rounded up: 1 for
+    a sound of 0.4 s (never 0, which no player takes)."""
+    runtime, client = app
+    total = float(json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-of", "json",
+         str(runtime.settings.download_path / "blip.m4a")],
+        capture_output=True, check=True, timeout=60).stdout)["format"]["duration"])
+    assert total < 1
+    video = client.simulate_get("/api/player/m3u8/video/blip.m4a.m3u8")
+    assert video.status_code == 200, video.text
+    assert video.text.splitlines()[:6] == [
+        "#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1", "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD", f"#EXTINF:{total:.6f},"]
 
 
 @pytest.mark.parametrize(("name", "flags"), [("aac.mp4", "vc=0&ac=0"),
@@ -305,13 +323,23 @@ def test_an_audio_files_cover_is_not_its_video(app: tuple[Runtime, TestClient],
 
 def test_a_file_without_a_duration_is_refused_plainly(app: tuple[Runtime, TestClient]
                                                      ) -> None:
-    """A WAV header and no sound: ffprobe reads it and says no duration."""
+    """A WAV header and no sound: ffprobe reads it and says no duration. An m4a whose header
+    says it lasts 0 s: ffprobe says 0.000000."""
     runtime, client = app
+    root = runtime.settings.download_path
     header = (b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt "
               + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + bytes(4))
-    (runtime.settings.download_path / "silent.wav").write_bytes(header)
+    (root / "silent.wav").write_bytes(header)
+    data = bytearray((root / "song.m4a").read_bytes())
+    for box in (b"mvhd", b"mdhd"):  # version 0: the 32-bit length after the time scale
+        at = data.find(box)
+        data[at + 20:at + 24] = bytes(4)
+    (root / "zero.m4a").write_bytes(data)
+    probed = client.simulate_get("/api/file/ffprobe/zero.m4a")
+    assert probed.json["format"]["duration"] == "0.000000", probed.text
     for route in ("playlist/silent.wav.m3u8", "m3u8/video/silent.wav.m3u8",
-                  "segments/0/silent.wav.ts"):
+                  "segments/0/silent.wav.ts", "playlist/zero.m4a.m3u8",
+                  "m3u8/video/zero.m4a.m3u8", "segments/0/zero.m4a.ts"):
         refused = client.simulate_get(f"/api/player/{route}")
         assert refused.status_code == 400, refused.text
         assert refused.json["error"] == ("The file has no duration ffprobe can read; it cannot "
@@ -383,20 +411,20 @@ def test_a_segment_ffmpeg_cannot_make_is_a_plain_error(app: tuple[Runtime, TestC
     assert runtime.player.slots.taken == 0
 
 
-def test_a_segment_ffmpeg_fails_on_midway_is_logged_with_its_reason(
-        app: tuple[Runtime, TestClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
-    """Once ffmpeg has sent bytes the answer has started: a failure after is told in the log,
-    with ffmpeg's reason (the file named as the API names it)."""
+def test_a_segment_ffmpeg_fails_on_midway_is_broken_off_with_its_reason(
+        app: tuple[Runtime, TestClient], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once ffmpeg has sent bytes the answer has started: a failure after breaks it off
+    (``SegmentBroken``, which the worker logs as it closes the connection), with ffmpeg's
+    reason (the file named as the API names it). Before, the answer ended as if whole."""
     runtime, client = app
     failing = tmp_path / "ffmpeg"
     failing.write_text("#!/bin/sh\nprintf G\necho \"$*: broken \\377\" >&2\nexit 1\n")
     failing.chmod(0o755)
     monkeypatch.setattr(segments, "_BASE", [str(failing), *segments._BASE[1:]])
-    with caplog.at_level(logging.WARNING, logger=segments.__name__):
-        answer = client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
-    assert answer.status_code == 200 and answer.content == b"G"
-    [said] = [r.getMessage() for r in caplog.records if r.name == segments.__name__]
+    with pytest.raises(segments.SegmentBroken) as broken:
+        client.simulate_get("/api/player/segments/0/mpeg4.mkv.ts")
+    said = str(broken.value)
     assert said.startswith("ffmpeg failed on a segment of mpeg4.mkv (1): ")
     assert said.endswith(": broken \ufffd") and "-i mpeg4.mkv " in said and "/proc/" not in said
     assert runtime.player.slots.taken == 0

@@ -102,7 +102,10 @@ def refused(result: Result, says: str = "not a playable media file") -> None:
 def test_playlists_dressed_as_media_are_refused(app: tuple[Runtime, TestClient],
                                                 name: str) -> None:
     _, client = app
-    refused(client.simulate_get(f"/api/file/ffprobe/{name}"))
+    probed = client.simulate_get(f"/api/file/ffprobe/{name}")
+    refused(probed)
+    assert probed.json["error"] == (f"'{name}' is not a playable media file (its content is "
+                                    "not an audio or video format the player opens).")
     info = client.simulate_get(f"/api/file/info/{name}")
     assert info.status_code == 200 and info.json["ffprobe"] == {}
     assert SECRET not in info.text

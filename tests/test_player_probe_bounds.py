@@ -157,3 +157,33 @@ def test_an_ffprobe_that_ends_badly_is_told_and_kept_only_if_it_judged(
     monkeypatch.undo()
     again = client.simulate_get(f"/api/file/ffprobe/{name}")
     assert again.status_code == (400 if kept else 200), again.text
+
+
+def test_the_cache_keeps_its_count_of_answers(app: tuple[Runtime, TestClient], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """CACHED answers are kept, all of them; one more drops the one asked longest ago (a
+    Prober of its own, with CACHED at 2)."""
+    runtime, _ = app
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("a.mp3", "b.mp3", "c.mp3"):  # three files (three inodes), one content
+        shutil.copyfile(runtime.settings.download_path / "a.mp3", folder / name)
+    runs = tmp_path / "runs"
+    counting = tmp_path / "ffprobe"
+    counting.write_text(f'#!/bin/sh\necho run >> "{runs}"\nexec ffprobe "$@"\n')
+    counting.chmod(0o755)
+    monkeypatch.setattr(probe, "FFPROBE", str(counting))
+    monkeypatch.setattr(probe, "CACHED", 2)
+    prober = probe.Prober()
+
+    def probed(name: str) -> int:
+        with open_regular(folder / name, folder) as media:
+            assert float(prober.probe(media)["format"]["duration"]) > 0
+        return len(runs.read_text().splitlines())
+
+    assert probed("a.mp3") == 1
+    assert probed("b.mp3") == 2
+    assert probed("a.mp3") == 2  # both kept: CACHED of them
+    assert probed("c.mp3") == 3  # one more: b, asked longest ago, dropped
+    assert probed("a.mp3") == 3
+    assert probed("b.mp3") == 4

@@ -100,8 +100,10 @@ class MediaPlaylist(Player):
         else:
             duration = req.get_param_as_float("duration", min_value=0.001,
                                                max_value=playlists.MAX_DURATION)
-            if duration is None or not math.isfinite(duration):
+            if duration is None:
                 raise errors.invalid("duration is required.")
+            if not math.isfinite(duration):  # "nan" passes falcon's bounds
+                raise errors.invalid("duration must be a number of seconds (it is nan).")
             text = playlists.subtitle(req.root_path, rel, duration)
         _send_text(resp, text, M3U8)
 

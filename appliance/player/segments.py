@@ -3,28 +3,35 @@
 A segment is streamed as ffmpeg writes it; when the client goes away gunicorn closes the
 answer and that kills ffmpeg. At most ``player_max_ffmpeg`` run at once (``slots.Slots``).
 ffmpeg reads the file the API opened (``files.reading.open_regular``), by its descriptor.
+
+An ffmpeg that fails once the answer has begun (killed by the kernel's out-of-memory killer on
+a small box, stopped at SEGMENT_TIMEOUT, a read error of its disk) breaks the answer off
+(``SegmentBroken``): the chunked body never ends, so a player sees a failed segment and asks
+again. Ended as if whole, the part was played as the segment, and a browser kept it for a year
+(the segment's URL names its file's version: ``api.player.KEPT``).
 """
 
 from __future__ import annotations
 
 import io
-import logging
+import math
 import os
+import select
 import shutil
 import subprocess
 import tempfile
-import threading
+import time
 from collections.abc import Callable, Iterator
 
 from .. import errors
+from ..http_pacing import ResponseAborted
 from ..slots import Slots
 from . import source
 from .playlists import EDGE, Plan
 
-log = logging.getLogger(__name__)
-
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
-# A segment (SEGMENT seconds of media) that takes this long is stuck: ffmpeg is killed.
+# A segment (SEGMENT seconds of media) that keeps its answer waiting this long in all is stuck:
+# ffmpeg is killed.
 SEGMENT_TIMEOUT = 120.0
 CHUNK = 64 * 1024
 # Of ffmpeg's errors the first bytes are read, and their last line told.
@@ -85,6 +92,11 @@ def segment_command(media: io.FileIO, made: Plan, index: int, encoder: str,
     return [*args, "-sn", "-dn", "-muxdelay", "0", "-f", "mpegts", "pipe:1"]
 
 
+class SegmentBroken(ResponseAborted):
+    """ffmpeg failed after the segment's first bytes were sent: the worker closes the
+    connection without the body's end, and logs this text."""
+
+
 class SegmentStream:
     """ffmpeg's output, as a WSGI body: iterating reads it, ``close`` (gunicorn calls it when
     the answer ends, the client gone or not) kills ffmpeg if it still runs and frees its slot."""
@@ -93,7 +105,8 @@ class SegmentStream:
         self._slots = slots
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
-            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+            # unbuffered: what ffmpeg wrote is in the pipe, where ``_read`` polls for it
+            self._proc = subprocess.Popen(command, bufsize=0, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.PIPE, stderr=self._errors,
                                           pass_fds=(media.fileno(),))
         except BaseException:
@@ -101,17 +114,21 @@ class SegmentStream:
             slots.give_back()
             raise
         self._late = False
-        self._timer = threading.Timer(SEGMENT_TIMEOUT, self._stop)
-        self._timer.daemon = True
-        self._timer.start()
+        # The seconds ffmpeg may keep the answer waiting, in all. The time the client takes
+        # to read (ffmpeg blocked on its full pipe meanwhile) is not counted: a phone on a
+        # weak link reading a big segment was cut off SEGMENT_TIMEOUT after ffmpeg started
+        # (the server's pacing bounds how slow a client may be).
+        self._left = SEGMENT_TIMEOUT
         self._closed = False
         self._input = (source.url(media), os.path.basename(str(media.name)))
+        assert self._proc.stdout is not None
+        self._output = select.poll()
+        self._output.register(self._proc.stdout, select.POLLIN)
         # ffmpeg's first bytes before the answer starts: an ffmpeg that fails at once (an
         # encoder this machine lacks, a file it cannot cut) is a 400 saying why, not an empty
         # segment that a player waits on, its reason in the log only.
-        assert self._proc.stdout is not None
         try:
-            self._first = self._proc.stdout.read1(CHUNK)
+            self._first = self._read()
             if not self._first and self._proc.wait() != 0:
                 raise errors.invalid(f"ffmpeg cannot make this segment of "
                                      f"'{self._input[1]}': {self._reason()}")
@@ -119,9 +136,17 @@ class SegmentStream:
             self.close()
             raise
 
-    def _stop(self) -> None:
-        self._late = True
-        self._proc.kill()
+    def _read(self) -> bytes:
+        """ffmpeg's next bytes, b"" once it has ended; killed when it has kept the answer
+        waiting SEGMENT_TIMEOUT seconds in all (the pipe then ends)."""
+        assert self._proc.stdout is not None
+        started = time.monotonic()
+        ready = self._output.poll(max(0, math.ceil(self._left * 1000)))
+        self._left -= time.monotonic() - started
+        if not ready:
+            self._late = True
+            self._proc.kill()
+        return self._proc.stdout.read(CHUNK)
 
     def _reason(self) -> str:
         """ffmpeg's last error line (the file named as the API names it), else its status."""
@@ -138,16 +163,15 @@ class SegmentStream:
         chunk = self._first
         while chunk:
             yield chunk
-            chunk = self._proc.stdout.read1(CHUNK)
+            chunk = self._read()
         if self._proc.wait() != 0:
-            log.warning("ffmpeg failed on a segment of %s (%s): %s", self._input[1],
-                        self._proc.returncode, self._reason())
+            raise SegmentBroken(f"ffmpeg failed on a segment of {self._input[1]} "
+                                f"({self._proc.returncode}): {self._reason()}")
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._timer.cancel()
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
