@@ -150,6 +150,8 @@ class YtdlpUpdates:
     # --- the schedule ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.updater.interrupted():  # the service stopped during an update: finish it
+            self.start_update()
         hours = self.settings.ytdlp_update_interval
         if hours > 0:
             thread = threading.Thread(target=self._schedule, args=(hours * 3600,),
