@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +110,52 @@ def test_without_systemd_nothing_is_sent_and_nothing_raises(tmp_path: Path) -> N
     gone = Notifier(str(tmp_path / "no-socket"))
     assert gone.enabled and not gone.send(ready="1")
     gone.close()
+
+
+def test_a_notify_socket_that_cannot_be_used_is_said_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under Type=notify systemd stops a service it never heard ready: the log says why it
+    was not heard (once, not at every heartbeat), never that it told systemd it is ready. A
+    relative path is refused as sd_notify refuses it, even with a socket there."""
+    monkeypatch.chdir(tmp_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as there:
+        there.bind("notify")
+        there.setblocking(False)
+        for address, why in ((str(tmp_path / "gone"), "No such file or directory"),
+                             ("notify", "neither an absolute path nor an abstract socket")):
+            caplog.clear()
+            agent = ServiceAgent(Notifier(address), None, lambda _t: True, dict)
+            with caplog.at_level(logging.DEBUG, logger="appliance.systemd"):
+                agent.ready()
+                assert not agent.notifier.send(status="again")
+                agent.stop()
+            [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert warning.startswith(f"systemd's notify socket {address!r} cannot be used (")
+            assert why in warning
+            assert not any("ready" in message for message in caplog.messages)
+        with pytest.raises(BlockingIOError):
+            there.recv(100)
+
+
+def test_a_notify_socket_that_returns_is_said_and_used(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """systemd's socket gone for a while (daemon-reexec makes it again): said when it
+    fails and when it is used again."""
+    folder = Path(tempfile.mkdtemp(prefix="notify-"))  # sun_path holds 107 bytes at most
+    notifier = Notifier(str(folder / "notify"))
+    with caplog.at_level(logging.INFO, logger="appliance.systemd"):
+        assert not notifier.send(ready="1")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as back:
+            back.bind(str(folder / "notify"))
+            back.settimeout(10)
+            assert notifier.send(ready="1") and notifier.send(status="again")
+            assert [back.recv(100), back.recv(100)] == [b"READY=1", b"STATUS=again"]
+    notifier.close()
+    shutil.rmtree(folder)
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert caplog.messages[1] == f"systemd's notify socket {str(folder / 'notify')!r} is " \
+        "used again"
 
 
 def test_stopping_is_said_on_the_claimed_socket(notify: NotifySocket,
