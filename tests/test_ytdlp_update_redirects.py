@@ -1,0 +1,88 @@
+"""Where a package index's redirect may lead the yt-dlp update: urllib follows one to
+ftp://, where no deadline of the update's bounded the answer."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from support.server import wait_for
+
+from appliance.ytdlp_update.index import newest_version
+
+
+class Trickle:
+    """A server that speaks first (as FTP's does), a byte every tenth of a second, until
+    the test ends."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.connected.set()
+        with conn:
+            while not self.stop.wait(0.1):
+                try:
+                    conn.sendall(b"2")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+class Redirect:
+    """An index that answers every request with a redirect to ``location``."""
+
+    def __init__(self, location: str) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/simple"
+        self.location = location
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
+                             f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def ftp() -> Iterator[Trickle]:
+    server = Trickle()
+    yield server
+    server.close()
+
+
+def test_a_redirect_to_ftp_is_not_followed(ftp: Trickle) -> None:
+    index = Redirect(f"ftp://127.0.0.1:{ftp.port}/simple/yt-dlp/")
+    found: list[str | None] = []
+    try:
+        reader = threading.Thread(target=lambda: found.append(
+            newest_version(index.url, "yt-dlp", timeout=2)), daemon=True)
+        reader.start()
+        wait_for(lambda: not reader.is_alive(), timeout=60,
+                 message="the index's answer to be given up on")
+    finally:
+        index.close()
+    assert found == [None]
+    assert not ftp.connected.is_set()
