@@ -147,7 +147,24 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     again = install_in_process(root, venv, media)
     assert not any("create" in line for line in again)  # the user and folders are there
     assert "write /etc/systemd/system/appliance.service" in again
+    assert not any("keep" in line for line in again)  # the same unit: nothing to keep
     assert env.stat().st_mode & 0o777 == 0o640  # kept as it was
+
+
+def test_a_unit_the_owner_edited_is_kept_beside_the_new_one(tmp_path: Path) -> None:
+    """Installing again (after an upgrade) writes the unit anew: an owner's edit of it is
+    kept and said, with where such changes belong."""
+    root, venv = staging_root(tmp_path)
+    install_in_process(root, venv, "/srv/media/films")
+    unit = root / "etc/systemd/system/appliance.service"
+    edited = unit.read_text().replace("[Service]\n", "[Service]\nNice=5\n")
+    unit.write_text(edited)
+    said = install_in_process(root, venv, "/srv/media/films")
+    assert ("keep the /etc/systemd/system/appliance.service there, which differs, as "
+            "/etc/systemd/system/appliance.service.old (changes of your own belong in a "
+            "drop-in: sudo systemctl edit appliance)") in said
+    assert (unit.parent / "appliance.service.old").read_text() == edited
+    assert "Nice=5" not in unit.read_text()
 
 
 def test_a_checkout_the_service_could_not_see_is_refused() -> None:
