@@ -55,7 +55,9 @@ def watchdog_period(values: Mapping[str, str]) -> float | None:
         usec = int(values.get(WATCHDOG_USEC, "0"))
     except ValueError:
         return None
-    return usec / 1e6 if usec > 0 else None
+    # A period past the longest wait (WatchdogSec=1000y) is as good as that wait: the agent's
+    # thread ended on the OverflowError of its first wait, and no status followed.
+    return min(usec / 1e6, threading.TIMEOUT_MAX) if usec > 0 else None
 
 
 class Notifier:

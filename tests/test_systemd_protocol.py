@@ -133,6 +133,8 @@ def test_a_notify_socket_that_cannot_be_used_is_said_once(
             [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
             assert warning.startswith(f"systemd's notify socket {address!r} cannot be used (")
             assert why in warning
+            assert warning.endswith("): systemd will stop the service as not started, or "
+                                    "restart it as hung")
             assert not any("ready" in message for message in caplog.messages)
         with pytest.raises(BlockingIOError):
             there.recv(100)
@@ -214,6 +216,24 @@ def test_the_agent_says_ready_beats_and_follows_the_status(notify: NotifySocket)
     finally:
         agent.stop()
     assert agent._thread is None
+
+
+def test_a_watchdog_period_of_centuries_still_follows_the_status(notify: NotifySocket
+                                                                 ) -> None:
+    """WatchdogSec=1000y (an edited unit): the heartbeat is due in centuries, and the status
+    still follows the queue."""
+    engine = Engine()
+    period = watchdog_period({"WATCHDOG_USEC": str(1000 * 365 * 86400 * 10**6)})
+    assert period == threading.TIMEOUT_MAX
+    agent = ServiceAgent(Notifier(notify.path), period, engine.alive, engine.stats)
+    try:
+        agent.ready()
+        notify.wait(lambda m: m.fields.get("WATCHDOG") == "1")
+        engine.figures["queued"] = 3
+        agent.changed()
+        notify.wait(lambda m: m.fields.get("STATUS") == "0 downloading, 3 queued")
+    finally:
+        agent.stop()
 
 
 def test_no_beat_and_no_status_while_the_engine_does_not_answer(

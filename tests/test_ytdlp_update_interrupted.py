@@ -6,6 +6,7 @@ back."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import make_settings
-from support.package_index import PackageIndex, make_venv
+from support.package_index import PackageIndex, install, make_venv
 from support.server import wait_for
 
 from appliance.events import EventBus
 from appliance.ytdlp_update import Updater, YtdlpUpdates
-from appliance.ytdlp_update.wheels import site_packages
+from appliance.ytdlp_update.updater import SOLVER, UNDER_WAY
+from appliance.ytdlp_update.wheels import installed_version, site_packages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ytdlp_update")]
 
@@ -66,6 +68,7 @@ def test_an_update_killed_mid_unpack_is_rolled_back_at_the_next_start(
         index: PackageIndex, tmp_path: Path) -> None:
     python = make_venv(tmp_path / "venv", index.wheels[index.current])
     site = site_packages(python)
+    install(python, index.add_solver("0.0.1", publish=False))  # not part of this update
     (site / "stop-at-write.pth").write_text(HOOK)
     settings = make_settings(tmp_path).replace(ytdlp_index_url=index.url)
     env = {**os.environ, "YTP_PORT": "9", "YTP_CONFIG_PATH": str(settings.config_path),
@@ -94,10 +97,38 @@ def test_an_update_killed_mid_unpack_is_rolled_back_at_the_next_start(
     finally:
         updates.stop()
     assert done["state"] == "rolled_back", done
+    assert (done["installed"], done["previous"], done["target"]) == (
+        index.current, index.current, NEWER)
     assert done["message"] == (f"the update to yt-dlp {NEWER} was interrupted (the service "
                                f"stopped during it); {index.current} is back")
     assert imports(python).stdout.strip() == index.current
     assert Updater(python, index.url, tmp_path / "unused").installed() == index.current
     assert not list(site.glob("~*")) and not list(site.glob(f"yt_dlp-{NEWER}.dist-info"))
+    assert installed_version(site, SOLVER) == "0.0.1"  # what pip had not touched is left
     assert renewed == [True]  # the warm download processes start from what is back
     assert not updates.updater.interrupted()  # and the next start does nothing of it
+
+
+def test_an_interrupted_update_that_cannot_be_undone_is_said(tmp_path: Path) -> None:
+    """A record that cannot be read is said and dropped (nothing to act on); a roll back
+    that fails (its kept wheel gone) is said and tried again at the next start."""
+    python = make_venv(tmp_path / "venv", None)
+    keep = tmp_path / "kept"
+    keep.mkdir()
+    updater = Updater(python, "http://127.0.0.1:9/simple", keep)
+    (keep / UNDER_WAY).write_text("{")
+    outcome = updater.update()
+    assert (outcome.state, outcome.installed) == ("failed", None)
+    assert outcome.message.startswith(f"an interrupted update's record {keep / UNDER_WAY} "
+                                      f"cannot be read (")
+    assert outcome.message.endswith("); yt-dlp is left as it is")
+    assert not updater.interrupted()
+    (keep / UNDER_WAY).write_text(json.dumps({"previous": "2026.1.1", "target": NEWER,
+                                              "kept": ["yt_dlp-2026.1.1-py3-none-any.whl"]}))
+    outcome = updater.update()
+    assert (outcome.state, outcome.installed, outcome.previous, outcome.target) == (
+        "failed", None, "2026.1.1", NEWER)
+    assert outcome.message.startswith(f"the update to yt-dlp {NEWER} was interrupted (the "
+                                      f"service stopped during it); the roll back failed "
+                                      f"too: ")
+    assert updater.interrupted()

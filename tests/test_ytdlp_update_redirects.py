@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.server import wait_for
+from test_ytdlp_update_hostile import RawIndex
 
 from appliance.ytdlp_update.index import newest_version
 
@@ -42,30 +43,6 @@ class Trickle:
         self.listener.close()
 
 
-class Redirect:
-    """An index that answers every request with a redirect to ``location``."""
-
-    def __init__(self, location: str) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/simple"
-        self.location = location
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
-                             f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 @pytest.fixture
 def ftp() -> Iterator[Trickle]:
     server = Trickle()
@@ -74,7 +51,9 @@ def ftp() -> Iterator[Trickle]:
 
 
 def test_a_redirect_to_ftp_is_not_followed(ftp: Trickle) -> None:
-    index = Redirect(f"ftp://127.0.0.1:{ftp.port}/simple/yt-dlp/")
+    index = RawIndex(lambda conn, _stop: conn.sendall(
+        f"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:{ftp.port}/simple/yt-dlp/\r\n"
+        f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode()))
     found: list[str | None] = []
     try:
         reader = threading.Thread(target=lambda: found.append(

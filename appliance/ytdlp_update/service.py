@@ -123,6 +123,7 @@ class YtdlpUpdates:
             with self._lock:
                 self._running = False
                 self._last = {"state": "failed", "message": "internal error (see the log)",
+                              "started_at": (self._last or {}).get("started_at"),
                               "finished_at": time.time()}
 
     def update(self) -> Outcome:
