@@ -554,6 +554,7 @@ def test_an_index_setting_that_is_no_url_is_unknown_not_an_error(url: str,
     outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
     assert (outcome.state, outcome.message) == (
         "failed", f"the package index {url} cannot be reached")
+    assert outcome.previous == outcome.installed is not None  # nothing changed
 
 
 def test_an_update_that_breaks_is_failed_and_can_be_started_again(
