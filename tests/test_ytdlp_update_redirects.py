@@ -14,22 +14,16 @@ from test_ytdlp_update_hostile import RawIndex
 from appliance.ytdlp_update.index import newest_version
 
 
-class Trickle:
+class Trickle(RawIndex):
     """A server that speaks first (as FTP's does), a byte every tenth of a second, until
     the test ends."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.connected = threading.Event()
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(lambda _conn, _stop: None)
+        self.port = self.listener.getsockname()[1]
 
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
+    def _one(self, conn: socket.socket) -> None:
         self.connected.set()
         with conn:
             while not self.stop.wait(0.1):
@@ -37,10 +31,6 @@ class Trickle:
                     conn.sendall(b"2")
                 except OSError:
                     return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.listener.close()
 
 
 @pytest.fixture
