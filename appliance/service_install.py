@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -213,8 +214,14 @@ def plan(options: Options) -> list[Step]:
                           lambda: _write(env_file, ENV_EXAMPLE.read_text(), 0o640,
                                          _owner(options)[1])))
     unit = render_unit(UNIT_TEMPLATE.read_text(), options)
-    steps.append(Step(f"write {UNIT_PATH}", lambda: _write(options.under_root(UNIT_PATH), unit,
-                                                           0o644)))
+    there = options.under_root(UNIT_PATH)
+    if there.is_file() and there.read_text(errors="replace") != unit:
+        # An owner's edit of the unit (or an older release's unit) is not lost without a word
+        kept = UNIT_PATH.with_name(f"{UNIT_PATH.name}.old")
+        steps.append(Step(f"keep the {UNIT_PATH} there, which differs, as {kept} (changes of "
+                          f"your own belong in a drop-in: sudo systemctl edit appliance)",
+                          lambda: shutil.copy2(there, options.under_root(kept))))
+    steps.append(Step(f"write {UNIT_PATH}", lambda: _write(there, unit, 0o644)))
     return steps
 
 

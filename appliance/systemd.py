@@ -55,17 +55,22 @@ def watchdog_period(values: Mapping[str, str]) -> float | None:
         usec = int(values.get(WATCHDOG_USEC, "0"))
     except ValueError:
         return None
-    return usec / 1e6 if usec > 0 else None
+    # A period past the longest wait (WatchdogSec=1000y) is as good as that wait: the agent's
+    # thread ended on the OverflowError of its first wait, and no status followed.
+    return min(usec / 1e6, threading.TIMEOUT_MAX) if usec > 0 else None
 
 
 class Notifier:
     """Datagrams to systemd's notify socket; a no-op without one. Never raises: systemd
-    being away is no reason to fail a download."""
+    being away is no reason to fail a download. A socket that cannot be used is said once
+    (a warning: under ``Type=notify`` systemd stops a service it never heard ready at its
+    start timeout, and restarts one whose heartbeat it stops hearing), and its return."""
 
     def __init__(self, address: str | None) -> None:
         self.address = address
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
+        self._failing = False
 
     @property
     def enabled(self) -> bool:
@@ -78,13 +83,22 @@ class Notifier:
         address = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         with self._lock:
             try:
+                if address[0] not in "/\0":  # as sd_notify: never a path from the cwd
+                    raise OSError("neither an absolute path nor an abstract socket (@)")
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX,
                                                socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
                 self._sock.sendto(text.encode(), address)
             except OSError as exc:
-                log.debug("systemd notify failed: %s", exc)
+                if not self._failing:
+                    log.warning("systemd's notify socket %r cannot be used (%s): systemd "
+                                "will stop the service as not started, or restart it as "
+                                "hung", self.address, exc)
+                self._failing = True
                 return False
+            if self._failing:
+                log.info("systemd's notify socket %r is used again", self.address)
+                self._failing = False
         return True
 
     def close(self) -> None:
@@ -142,9 +156,9 @@ class ServiceAgent:
         if not self.notifier.enabled:
             return
         self._status = status_line(self.stats())
-        self.notifier.send(ready="1", status=self._status)
-        log.info("told systemd the service is ready%s",
-                 f" (watchdog every {self.watchdog / 2:g} s)" if self.watchdog else "")
+        if self.notifier.send(ready="1", status=self._status):
+            log.info("told systemd the service is ready%s",
+                     f" (watchdog every {self.watchdog / 2:g} s)" if self.watchdog else "")
         self._thread = threading.Thread(target=self._run, name="systemd", daemon=True)
         self._thread.start()
 

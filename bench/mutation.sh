@@ -89,7 +89,7 @@ case "$target" in
   # roll back, the install and its check), the systemd unit it installs, the notify protocol
   # and the journal, the zeroconf announcement.
   system)  mutate="appliance/ytdlp_update/* appliance/service_install.py appliance/systemd.py appliance/discovery.py"
-           tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
+           tests="tests/test_ytdlp_update.py tests/test_ytdlp_update_hostile.py tests/test_ytdlp_update_interrupted.py tests/test_ytdlp_update_redirects.py tests/test_service_install.py tests/test_systemd.py tests/test_systemd_protocol.py tests/test_discovery.py" ;;
   # The core modules beneath the rooms: where the service's own requests may connect (the
   # SSRF guard), atomic writes, the instance's lock and id, the event bus, the error type,
   # file kinds, units, XML text, the heap and CPU shares, the files in use, and the engine's

@@ -14,8 +14,9 @@ import falcon.testing
 import pytest
 from conftest import make_settings
 from support.server import Server, wait_for
-from zeroconf import IPVersion, ServiceBrowser, ServiceListener, Zeroconf
+from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
 
+from appliance import __version__
 from appliance.api.app import create_app
 from appliance.config import Settings
 from appliance.discovery import (
@@ -180,3 +181,43 @@ def test_what_an_announcement_cannot_hold_is_said_plainly(
     fits = "/" + "a" * (MAX_TXT - len("base_path=//")) + "/"  # the setting ends in "/"
     info = service_info(make_settings(tmp_path, YTP_BASE_PATH=fits), "0" * 32, ["127.0.0.1"])
     assert info.properties[b"base_path"] == fits.encode()
+
+
+def test_a_stranger_holding_our_name_gets_us_another_and_we_say_goodbye(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Another host on the network already announces the name this service would take: the
+    service announces itself under another, with its own port, address and TXT record, says
+    which in the log, and says goodbye under it when it stops (in this process, so that
+    mutation testing judges the announcer)."""
+    monkeypatch.setattr(socket, "gethostname", lambda: "stranger-test")
+    instance = "feedface" * 4
+    settings = make_settings(tmp_path, YTP_HOST="127.0.0.1", YTP_ZEROCONF="true")
+    taken = f"appliance stranger-test {instance[:6]}.{SERVICE_TYPE}"
+    stranger = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    seen = _Seen()
+    browser = ServiceBrowser(stranger, SERVICE_TYPE, seen)
+    Announcer(settings, instance).stop()  # a stop before any start has nothing to end
+    try:
+        stranger.register_service(ServiceInfo(
+            SERVICE_TYPE, taken, port=9, properties={"id": "not yours"},
+            server="stranger.local.", parsed_addresses=["127.0.0.1"]))
+        announcer = Announcer(settings, instance)
+        with caplog.at_level(logging.INFO, logger="appliance.discovery"):
+            announcer.start()
+            assert announcer.announced.wait(60), caplog.text
+        name = announcer.name
+        assert name is not None and name != taken and name.endswith(f".{SERVICE_TYPE}")
+        assert (f"announced on the local network as {name!r} (127.0.0.1 port "
+                f"{settings.port})") in caplog.messages
+        info = stranger.get_service_info(SERVICE_TYPE, name, timeout=5000)
+        assert info is not None
+        assert (info.port, info.parsed_addresses()) == (settings.port, ["127.0.0.1"])
+        assert info.properties == {b"id": instance.encode(), b"version": __version__.encode(),
+                                   b"base_path": settings.base_path.encode(),
+                                   b"ws_port": str(settings.websocket_port).encode()}
+        announcer.stop()
+        wait_for(lambda: name in seen.removed, timeout=15, message="the goodbye")
+    finally:
+        browser.cancel()
+        stranger.close()

@@ -59,6 +59,11 @@ def staging_root(tmp_path: Path) -> tuple[Path, Path]:
     for name in ETC_FILES:
         if Path("/etc", name).exists():
             shutil.copy2(Path("/etc", name), root / "etc" / name)
+            # without the service's user, should this machine have one: the install makes it
+            text = (root / "etc" / name).read_text()
+            (root / "etc" / name).write_text("".join(
+                line for line in text.splitlines(keepends=True)
+                if not line.startswith("appliance:")))
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "appliance").symlink_to(Path(sys.prefix) / "bin" / "appliance")
@@ -147,7 +152,33 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     again = install_in_process(root, venv, media)
     assert not any("create" in line for line in again)  # the user and folders are there
     assert "write /etc/systemd/system/appliance.service" in again
+    assert not any("keep" in line for line in again)  # the same unit: nothing to keep
     assert env.stat().st_mode & 0o777 == 0o640  # kept as it was
+
+
+def test_a_machine_without_useradd_is_told_which_package_has_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, venv = staging_root(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(InstallError) as refused:
+        install_in_process(root, venv, "/srv/media/films")
+    assert str(refused.value) == "useradd is not installed (Debian: the passwd package)"
+
+
+def test_a_unit_the_owner_edited_is_kept_beside_the_new_one(tmp_path: Path) -> None:
+    """Installing again (after an upgrade) writes the unit anew: an owner's edit of it is
+    kept and said, with where such changes belong."""
+    root, venv = staging_root(tmp_path)
+    install_in_process(root, venv, "/srv/media/films")
+    unit = root / "etc/systemd/system/appliance.service"
+    edited = unit.read_text().replace("[Service]\n", "[Service]\nNice=5\n")
+    unit.write_text(edited)
+    said = install_in_process(root, venv, "/srv/media/films")
+    assert ("keep the /etc/systemd/system/appliance.service there, which differs, as "
+            "/etc/systemd/system/appliance.service.old (changes of your own belong in a "
+            "drop-in: sudo systemctl edit appliance)") in said
+    assert (unit.parent / "appliance.service.old").read_text() == edited
+    assert "Nice=5" not in unit.read_text()
 
 
 def test_a_checkout_the_service_could_not_see_is_refused() -> None:

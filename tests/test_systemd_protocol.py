@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +112,54 @@ def test_without_systemd_nothing_is_sent_and_nothing_raises(tmp_path: Path) -> N
     gone.close()
 
 
+def test_a_notify_socket_that_cannot_be_used_is_said_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under Type=notify systemd stops a service it never heard ready: the log says why it
+    was not heard (once, not at every heartbeat), never that it told systemd it is ready. A
+    relative path is refused as sd_notify refuses it, even with a socket there."""
+    monkeypatch.chdir(tmp_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as there:
+        there.bind("notify")
+        there.setblocking(False)
+        for address, why in ((str(tmp_path / "gone"), "No such file or directory"),
+                             ("notify", "neither an absolute path nor an abstract socket")):
+            caplog.clear()
+            agent = ServiceAgent(Notifier(address), None, lambda _t: True, dict)
+            with caplog.at_level(logging.DEBUG, logger="appliance.systemd"):
+                agent.ready()
+                assert not agent.notifier.send(status="again")
+                agent.stop()
+            [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert warning.startswith(f"systemd's notify socket {address!r} cannot be used (")
+            assert why in warning
+            assert warning.endswith("): systemd will stop the service as not started, or "
+                                    "restart it as hung")
+            assert not any("ready" in message for message in caplog.messages)
+        with pytest.raises(BlockingIOError):
+            there.recv(100)
+
+
+def test_a_notify_socket_that_returns_is_said_and_used(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """systemd's socket gone for a while (daemon-reexec makes it again): said when it
+    fails and when it is used again."""
+    folder = Path(tempfile.mkdtemp(prefix="notify-"))  # sun_path holds 107 bytes at most
+    notifier = Notifier(str(folder / "notify"))
+    with caplog.at_level(logging.INFO, logger="appliance.systemd"):
+        assert not notifier.send(ready="1")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as back:
+            back.bind(str(folder / "notify"))
+            back.settimeout(10)
+            assert notifier.send(ready="1") and notifier.send(status="again")
+            assert [back.recv(100), back.recv(100)] == [b"READY=1", b"STATUS=again"]
+    notifier.close()
+    shutil.rmtree(folder)
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert caplog.messages[1] == f"systemd's notify socket {str(folder / 'notify')!r} is " \
+        "used again"
+
+
 def test_stopping_is_said_on_the_claimed_socket(notify: NotifySocket,
                                                 no_claim: dict[str, str]) -> None:
     no_claim["NOTIFY_SOCKET"] = notify.path
@@ -166,6 +216,24 @@ def test_the_agent_says_ready_beats_and_follows_the_status(notify: NotifySocket)
     finally:
         agent.stop()
     assert agent._thread is None
+
+
+def test_a_watchdog_period_of_centuries_still_follows_the_status(notify: NotifySocket
+                                                                 ) -> None:
+    """WatchdogSec=1000y (an edited unit): the heartbeat is due in centuries, and the status
+    still follows the queue."""
+    engine = Engine()
+    period = watchdog_period({"WATCHDOG_USEC": str(1000 * 365 * 86400 * 10**6)})
+    assert period == threading.TIMEOUT_MAX
+    agent = ServiceAgent(Notifier(notify.path), period, engine.alive, engine.stats)
+    try:
+        agent.ready()
+        notify.wait(lambda m: m.fields.get("WATCHDOG") == "1")
+        engine.figures["queued"] = 3
+        agent.changed()
+        notify.wait(lambda m: m.fields.get("STATUS") == "0 downloading, 3 queued")
+    finally:
+        agent.stop()
 
 
 def test_no_beat_and_no_status_while_the_engine_does_not_answer(

@@ -345,10 +345,11 @@ def test_the_command_shows_what_a_release_says_never_obeys_it(
     ("2099.1.1", 200, None),
     ("2099.01.01", 200, None),
     ("2099.1.1", 99, "only 99 extractors"),
+    ("2099.1.1", 100, None),
     ("2099.1.2", 200, "yt-dlp 2099.1.2 answered, not 2099.1.1"),
     ("nightly", 200, "yt-dlp nightly answered, not 2099.1.1"),
     (None, 200, "yt-dlp None answered, not 2099.1.1"),
-], ids=["good", "zeros", "few-extractors", "other-version", "words", "none"])
+], ids=["good", "zeros", "few-extractors", "just-enough", "other-version", "words", "none"])
 def test_the_check_judges_what_a_release_answers_and_never_raises(
         fake_env: tuple[Path, Path], version: str | None, extractors: int,
         problem: str | None) -> None:
@@ -553,6 +554,7 @@ def test_an_index_setting_that_is_no_url_is_unknown_not_an_error(url: str,
     outcome = Updater(Path(sys.executable), url, tmp_path / "kept").update()
     assert (outcome.state, outcome.message) == (
         "failed", f"the package index {url} cannot be reached")
+    assert outcome.previous == outcome.installed is not None  # nothing changed
 
 
 def test_an_update_that_breaks_is_failed_and_can_be_started_again(
@@ -566,6 +568,7 @@ def test_an_update_that_breaks_is_failed_and_can_be_started_again(
         done = wait_for(lambda: (u := dict(updates._last or {}))["state"] != "running" and u,
                         message="the update to end")
         assert (done["state"], done["message"]) == ("failed", "internal error (see the log)")
+        assert done["finished_at"] >= done["started_at"]
     assert "the yt-dlp update failed" in caplog.text
     updates.stop()
 

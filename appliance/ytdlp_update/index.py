@@ -158,7 +158,7 @@ class _Deadline:
 
     def __enter__(self) -> urllib.request.OpenerDirector:
         self._timer.start()
-        return urllib.request.build_opener(_HTTP(self), _HTTPS(self))
+        return urllib.request.build_opener(_HTTP(self), _HTTPS(self), _NoFTP())
 
     def __exit__(self, *_exc: object) -> None:
         self._timer.cancel()
@@ -202,6 +202,16 @@ class _HTTPS(urllib.request.HTTPSHandler):
     def https_open(self, req: urllib.request.Request) -> Any:
         return self.do_open(self.deadline.connection(http.client.HTTPSConnection), req,
                             context=self._context)  # type: ignore[attr-defined]
+
+
+class _NoFTP(urllib.request.FTPHandler):
+    """urllib follows an index's redirect to ftp://, whose server no deadline of ours bounds
+    (one that trickles its greeting held the update, and the 409 of the next, for ever);
+    pip does not read an index there either."""
+
+    def ftp_open(self, req: urllib.request.Request) -> Any:
+        raise urllib.error.URLError(f"{url_shown(req.full_url)} is an FTP address, which is "
+                                    f"not read")
 
 
 def _read(answer: Any, url: str) -> bytes | None:

@@ -123,6 +123,7 @@ class YtdlpUpdates:
             with self._lock:
                 self._running = False
                 self._last = {"state": "failed", "message": "internal error (see the log)",
+                              "started_at": (self._last or {}).get("started_at"),
                               "finished_at": time.time()}
 
     def update(self) -> Outcome:
@@ -150,6 +151,8 @@ class YtdlpUpdates:
     # --- the schedule ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.updater.interrupted():  # the service stopped during an update: finish it
+            self.start_update()
         hours = self.settings.ytdlp_update_interval
         if hours > 0:
             thread = threading.Thread(target=self._schedule, args=(hours * 3600,),

@@ -9,11 +9,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import bytecode
+from ..atomic import write_atomic
 from ..config import url_shown
 from .index import newer, newest_version, version_key
 from .wheels import (
@@ -21,6 +23,7 @@ from .wheels import (
     distribution,
     installed_files,
     installed_version,
+    normalize,
     python_version,
     site_packages,
 )
@@ -54,6 +57,9 @@ print(json.dumps(found))
 """
 MIN_EXTRACTORS = 100
 WHEEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!]{0,63}")  # PEP 440's characters
+# In the kept wheels' folder while pip replaces yt-dlp: a kill or power cut then leaves it
+# half replaced, and the next start (or update) puts the release it replaced back.
+UNDER_WAY = "update-under-way.json"
 
 
 class PipFailed(Exception):
@@ -108,6 +114,8 @@ class Updater:
         return newest_version(self.index_url, PACKAGE, timeout, self._python_version)
 
     def update(self) -> Outcome:
+        if self.interrupted():
+            return self.resume()
         previous = self.installed()
         target = self.latest()
         if target is None:
@@ -120,12 +128,14 @@ class Updater:
         try:
             if previous is not None:
                 kept.append(self._keep(PACKAGE))
+                self._under_way(previous, target, kept)
             self.say(f"installing yt-dlp {target} (replacing {previous}) ...")
             self._pip("--no-deps", f"{PACKAGE}=={target}")
             solver = _pin(self.site, PACKAGE, SOLVER)
             current_solver = installed_version(self.site, SOLVER)
             if solver and current_solver and version_key(solver) != version_key(current_solver):
                 kept.append(self._keep(SOLVER))
+                self._under_way(previous, target, kept)
                 self.say(f"installing {SOLVER} {solver}, which yt-dlp {target} runs ...")
                 self._pip("--no-deps", f"{SOLVER}=={solver}")
             problem = self.check(target)
@@ -133,21 +143,68 @@ class Updater:
             problem = f"the install failed: {exc}"
         if problem is None:
             bytecode.compile_ytdlp(self.python)
+            self._done()
             return Outcome("updated", target, previous, target,
                            f"yt-dlp {target} installed (was {previous})")
         self.say(f"yt-dlp {target} failed its check ({problem}); rolling back to {previous}")
         if not kept:
             return Outcome("failed", self.installed(), previous, target, problem)
+        return self._roll_back(kept, previous, target,
+                               f"yt-dlp {target} failed its check: {problem}")
+
+    def interrupted(self) -> bool:
+        """Whether an update was stopped part way (the service killed, the power cut)."""
+        return (self.keep / UNDER_WAY).exists()
+
+    def resume(self) -> Outcome:
+        """The end of an update that was stopped part way: pip may have left yt-dlp half
+        replaced (some of the new release's files, the old one's in pip's stash), so the
+        releases it was replacing go back from their kept wheels."""
+        record = self.keep / UNDER_WAY
+        try:
+            said = json.loads(record.read_text())
+            previous, target = str(said["previous"]), str(said["target"])
+            # names only: the record is read back from disk
+            kept = [self.keep / Path(str(name)).name for name in said["kept"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._done()
+            return Outcome("failed", self.installed(), None, None,
+                           f"an interrupted update's record {record} cannot be read ({exc}); "
+                           f"yt-dlp is left as it is")
+        packages = {normalize(PACKAGE), normalize(SOLVER)}
+        for folder in self.site.iterdir():
+            # pip's stash of what it uninstalled ("~t_dlp", "~t_dlp-….dist-info"), whose
+            # metadata would be read as an installed yt-dlp; and the metadata of a release
+            # whose install was cut short (no RECORD yet), which pip cannot uninstall
+            cut_short = folder.name.endswith(".dist-info") and not (folder / "RECORD").exists() \
+                and normalize(folder.name.split("-")[0]) in packages
+            if (folder.name.startswith("~") or cut_short) and folder.is_dir() \
+                    and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+        self.say(f"the update to yt-dlp {target} was interrupted; putting {previous} back ...")
+        return self._roll_back(kept, previous, target, f"the update to yt-dlp {target} was "
+                               f"interrupted (the service stopped during it)")
+
+    def _roll_back(self, kept: list[Path], previous: str | None, target: str,
+                   why: str) -> Outcome:
         try:
             self._pip("--no-deps", "--force-reinstall", *map(str, kept), index=False)
-        except PipFailed as exc:
+        except PipFailed as exc:  # the record stays: the next start tries again
             return Outcome("failed", self.installed(), previous, target,
-                           f"{problem}; the roll back failed too: {exc}")
+                           f"{why}; the roll back failed too: {exc}")
+        self._done()
         again = self.check(previous or "")
         bytecode.compile_ytdlp(self.python)
         return Outcome("rolled_back", self.installed(), previous, target,
-                       f"yt-dlp {target} failed its check: {problem}"
-                       + (f"; and {previous} after the roll back: {again}" if again else ""))
+                       f"{why}" + (f"; and {previous} after the roll back: {again}"
+                                   if again else f"; {previous} is back"))
+
+    def _under_way(self, previous: str, target: str, kept: list[Path]) -> None:
+        write_atomic(self.keep / UNDER_WAY, json.dumps(
+            {"previous": previous, "target": target, "kept": [path.name for path in kept]}))
+
+    def _done(self) -> None:
+        (self.keep / UNDER_WAY).unlink(missing_ok=True)
 
     def check(self, version: str) -> str | None:
         """None when the environment's yt-dlp is ``version``, imports and extracts."""

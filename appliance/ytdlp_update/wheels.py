@@ -14,6 +14,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+from ..atomic import replace_with
+
 # Written by the installer, not part of the package.
 INSTALLER_FILES = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
 WHEEL_FILE = "Wheel-Version: 1.0\nGenerator: appliance\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -103,10 +105,15 @@ def build_wheel(files: dict[str, bytes], name: str, version: str, folder: Path) 
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         writer.writerow([path, f"sha256={digest}", len(data)])
     writer.writerow([f"{info}/RECORD", "", ""])
-    folder.mkdir(parents=True, exist_ok=True)
     wheel = folder / f"{project}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in contents.items():
-            archive.writestr(path, data)
-        archive.writestr(f"{info}/RECORD", record.getvalue())
+
+    def fill(temporary: Path) -> None:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, data in contents.items():
+                archive.writestr(path, data)
+            archive.writestr(f"{info}/RECORD", record.getvalue())
+
+    # Whole or not there, on the disk before the update that relies on it goes on (a power
+    # cut must not leave a roll back only an empty file).
+    replace_with(wheel, fill)
     return wheel
