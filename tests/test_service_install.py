@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,19 @@ ETC_FILES = ("passwd", "group", "shadow", "gshadow", "login.defs")
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                 reason="systemd-analyze is missing (bootstrap.sh installs it)")
+
+
+@pytest.fixture(autouse=True)
+def host_users_kept() -> Iterator[None]:
+    """This machine's user database as it was before each test: a bug (or a mutant) that
+    lost ``--prefix`` made the service's user on this machine, where it stayed (the tests
+    that look for it fail on it)."""
+    kept = {name: Path("/etc", name).read_bytes() for name in ETC_FILES
+            if Path("/etc", name).exists()}
+    yield
+    for name, content in kept.items():
+        if Path("/etc", name).read_bytes() != content:
+            Path("/etc", name).write_bytes(content)
 
 
 def exposure(unit: Path) -> float:
@@ -59,6 +73,11 @@ def staging_root(tmp_path: Path) -> tuple[Path, Path]:
     for name in ETC_FILES:
         if Path("/etc", name).exists():
             shutil.copy2(Path("/etc", name), root / "etc" / name)
+            if name != "login.defs":  # a machine without the service: its user is not there
+                copied = root / "etc" / name
+                copied.write_text("".join(
+                    line for line in copied.read_text().splitlines(keepends=True)
+                    if not line.startswith(f"{Options().user}:")))
             # without the service's user, should this machine have one: the install makes it
             text = (root / "etc" / name).read_text()
             (root / "etc" / name).write_text("".join(
