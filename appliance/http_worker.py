@@ -10,11 +10,6 @@ its parser reads those bytes from memory, never from the socket. One address may
 are written through ``http_pacing.PacedSocket``: a client that stops reading is cut off after
 ``send_timeout`` seconds, one that reads too slowly soon after.
 
-A request thread that answered on a kept-alive connection waits a few milliseconds for that
-connection's next request and answers it too when it comes whole (``next_request_came``):
-gthread's way, back through the poller, woke two threads per request, each waiting for a CPU
-and the interpreter's lock on a box busy with downloads.
-
 The rest is gthread's own: keep-alive (an idle connection is closed after ``keepalive``
 seconds), the graceful stop, ``max_requests``, the access log, error pages. One thing changes
 hands: gthread's graceful close waits (up to 2 s) for the client's FIN in the poller itself, so
@@ -38,12 +33,10 @@ import contextlib
 import errno
 import logging
 import math
-import select
 import selectors
 import socket
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
@@ -95,11 +88,6 @@ HEARTBEAT_INTERVAL = 1.0
 # At the end of a stop, how long the threads whose answers were cut off may take to see it,
 # before gthread closes the queue their ends are reported on.
 CUT_WAIT = 1.0
-
-# After an answer on a kept-alive connection, its thread waits this long for the next request
-# before handing the connection to the poller; at most NEXT_REQUEST_WAITERS threads at once.
-NEXT_REQUEST_WAIT = 0.005
-NEXT_REQUEST_WAITERS = 2
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -155,16 +143,6 @@ class BufferedConn(TConn):
         except OSError:
             return b""
 
-    def receive_whole(self, data: bytes, now: float) -> bool:
-        """Take the next request's first bytes in the thread that answered the last: True if
-        they are all of it; if not, they wait in the buffer for the poller, as pipelined
-        bytes do (it says 100-continue, reserves memory and keeps the deadlines)."""
-        self.next_request(now)
-        whole = self.framing.feed(data)
-        self.buffer.feed(data)
-        self.body_started = now
-        return whole
-
     def receive(self, data: bytes, now: float) -> bool:
         """Take bytes from the socket; True once the request may go to a thread."""
         self.buffer.feed(data)
@@ -194,13 +172,6 @@ class BufferedConn(TConn):
         super().close(graceful)
 
 
-class RequestThreads(ThreadPoolExecutor):
-    """The request threads; ``waiting``: some request waits for one of them."""
-
-    def waiting(self) -> bool:
-        return not self._work_queue.empty()
-
-
 class RequestBufferingWorker(ThreadWorker):
     """gthread with requests read whole in the poller, deadlines, and a per-address cap."""
 
@@ -223,10 +194,6 @@ class RequestBufferingWorker(ThreadWorker):
         self.cap_warned = -math.inf
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
-        self.next_request_waiters = threading.BoundedSemaphore(NEXT_REQUEST_WAITERS)
-
-    def get_thread_pool(self) -> RequestThreads:
-        return RequestThreads(max_workers=self.cfg.threads)
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:
@@ -435,38 +402,6 @@ class RequestBufferingWorker(ThreadWorker):
         conn.close()
 
     # --- the request thread -------------------------------------------------------------
-
-    def handle(self, conn: BufferedConn) -> bool:
-        """gthread's, and the connection's next requests too while they come at once."""
-        keep = super().handle(conn)
-        while keep is True and self.next_request_came(conn):
-            keep = super().handle(conn)
-        return keep
-
-    def next_request_came(self, conn: BufferedConn) -> bool:
-        """Wait NEXT_REQUEST_WAIT for the connection's next request in this thread; True if
-        it came whole. Not while another connection's request waits for a thread: each gets
-        its turn, however fast one client sends. At most NEXT_REQUEST_WAITERS threads wait
-        so, so that the rest are free for other connections; bytes of a next request already
-        received (pipelined) are the poller's to frame."""
-        if conn.buffer.buf.getbuffer().nbytes or self.tpool.waiting():
-            return False
-        if not self.next_request_waiters.acquire(blocking=False):
-            return False
-        try:
-            poller = select.poll()
-            poller.register(conn.sock, select.POLLIN)
-            if not poller.poll(NEXT_REQUEST_WAIT * 1000):
-                return False
-        finally:
-            self.next_request_waiters.release()
-        try:
-            data = conn.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
-        except OSError:
-            return False  # the poller finds it again (reset, or a spurious wake)
-        if not data:
-            return False  # closed: the poller sees it at once
-        return conn.receive_whole(data, time.monotonic())
 
     def enqueue_req(self, conn: BufferedConn) -> None:
         """gthread's, with the thread's future kept until its end is handled."""

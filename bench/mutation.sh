@@ -58,7 +58,7 @@ case "$target" in
   # response's pacing, the per-address cap, configured headers, the settings and the logs,
   # and the wire client the TUI and Home Assistant use.
   edge2)   mutate="appliance/http_worker.py appliance/http_refusals.py appliance/http_pacing.py appliance/peers.py appliance/http_headers.py appliance/config.py appliance/setting_fields.py appliance/logs.py appliance/client/*"
-           tests="tests/test_http_worker.py tests/test_http_next_request.py tests/test_http_pacing.py tests/test_config.py tests/test_settings_holder.py tests/test_download_folder.py tests/test_logs.py tests/test_tui_client.py tests/test_client_calls.py tests/test_live_feed.py tests/test_tui_hostile.py tests/ws/test_admission.py tests/test_notify_hostile.py tests/test_task_definitions_hostile.py" ;;
+           tests="tests/test_http_worker.py tests/test_http_pacing.py tests/test_config.py tests/test_settings_holder.py tests/test_download_folder.py tests/test_logs.py tests/test_tui_client.py tests/test_client_calls.py tests/test_live_feed.py tests/test_tui_hostile.py tests/ws/test_admission.py tests/test_notify_hostile.py tests/test_task_definitions_hostile.py" ;;
   # The API's configuration side: tasks and their runs, definitions, presets, conditions,
   # notification targets, archives, system and yt-dlp endpoints, the terminal, logs and their
   # event streams; the tests that call them through falcon's in-process client.

@@ -7,7 +7,6 @@ bodies may hold and who waits for it, what a deadline closes, and who is told wh
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -60,9 +59,8 @@ class Poller(RequestBufferingWorker):
         self.accepts += 1
 
 
-@contextlib.contextmanager
-def poller(tmp_path: Path) -> Iterator[Poller]:
-    """The worker without its process, listening on a port of its own."""
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Poller]:
     listener = socket.create_server(("127.0.0.1", 0))
     cfg = Config()
     settings = make_settings(tmp_path, YTP_MAX_BODY=str(MAX_BODY),
@@ -72,21 +70,13 @@ def poller(tmp_path: Path) -> Iterator[Poller]:
     worker.ready = []
     worker.accepts = 0
     worker.poller = selectors.DefaultSelector()
-    worker.tpool = worker.get_thread_pool()
     worker.set_accept_enabled(True)
     yield worker
     for conn in [*worker.waiting, *worker.ready, *worker.answering]:
         conn.sock.close()
     worker.poller.close()
-    worker.tpool.shutdown()
     listener.close()
     worker.tmp.close()
-
-
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Poller]:
-    with poller(tmp_path) as made:
-        yield made
 
 
 def turn_until(worker: Poller, done: Callable[[], Any], what: str) -> Any:
