@@ -525,15 +525,19 @@ def test_the_ffmpeg_bound_follows_the_setting(app: tuple[Runtime, TestClient],
 def test_a_stuck_subtitle_conversion_is_given_up(app: tuple[Runtime, TestClient],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A conversion that outlasts SUBTITLE_TIMEOUT is given up (400) and its slot given back
-    (here: a timeout no ffmpeg can start within)."""
+    (here: a timeout no ffmpeg can start within); the file is refused so from memory while
+    it is unchanged, and converted again once it changed."""
     runtime, client = app
-    (runtime.settings.download_path / "slow.en.srt").write_text(
-        "1\n00:00:01,000 --> 00:00:02,000\nHi\n")
+    path = runtime.settings.download_path / "slow.en.srt"
+    path.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi\n")
     monkeypatch.setattr(subtitles, "SUBTITLE_TIMEOUT", 0.000001)
     slow = client.simulate_get("/api/player/subtitle/slow.en.srt.vtt")
     assert slow.status_code == 400, slow.text
     assert slow.json["error"] == "Converting the subtitles took too long."
+    assert runtime.player.slots.taken == 0
     monkeypatch.undo()
+    assert client.simulate_get("/api/player/subtitle/slow.en.srt.vtt").json == slow.json
+    path.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi!\n")
     assert client.simulate_get("/api/player/subtitle/slow.en.srt.vtt").status_code == 200
 
 

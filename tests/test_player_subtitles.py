@@ -183,3 +183,37 @@ def test_a_subtitle_changed_is_the_next_answer(app: tuple[Runtime, TestClient]) 
                                   headers={"If-None-Match": first.headers["etag"]})
     assert changed.status_code == 200 and "second, longer" in changed.text
 
+
+
+def test_a_subtitle_ffmpeg_refused_is_refused_again_without_it_until_it_changes(
+        app: tuple[Runtime, TestClient]) -> None:
+    """Each conversion holds one of the player's ffmpeg places (up to 30 s for a cue a
+    megabyte long); a player asks again at every play: a file ffmpeg refused is refused
+    from memory while unchanged, even with every place taken, and tried again once changed."""
+    runtime, client = app
+    path = runtime.settings.download_path / "refused-once.srt"
+    path.write_bytes("no times here\n".encode("utf-16"))
+    first = client.simulate_get("/api/player/subtitle/refused-once.srt.vtt")
+    assert first.status_code == 400, first.text
+    slots = runtime.player.slots
+    waited = slots.wait
+    for _ in range(slots.count):
+        slots.take()
+    try:
+        again = client.simulate_get("/api/player/subtitle/refused-once.srt.vtt")
+        assert again.status_code == 400, again.text
+        assert again.json == first.json
+        # A busy player is no refusal of the file: not remembered, said as it is.
+        (runtime.settings.download_path / "busy.srt").write_text(SRT.format("Hi"))
+        slots.wait = 0.0
+        busy = client.simulate_get("/api/player/subtitle/busy.srt.vtt")
+        assert busy.status_code == 503, busy.text
+    finally:
+        slots.wait = waited
+        for _ in range(slots.count):
+            slots.give_back()
+    assert client.simulate_get("/api/player/subtitle/busy.srt.vtt").status_code == 200
+    path.write_text(SRT.format("Hi"))  # changed (its size at least): converted again
+    converted = client.simulate_get("/api/player/subtitle/refused-once.srt.vtt")
+    assert converted.status_code == 200, converted.text
+    assert "Hi" in converted.content.decode()

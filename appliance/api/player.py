@@ -163,7 +163,8 @@ class Subtitle(Player):
                 return
             resp.content_type = "text/vtt; charset=UTF-8"
             inert(resp)  # a site's text, as every file of the folder served
-            resp.data = to_webvtt(media, self.runtime.player.slots)
+            player = self.runtime.player
+            resp.data = to_webvtt(media, player.slots, player.subtitle_refusals)
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:

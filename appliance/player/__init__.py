@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..config import Settings, SettingsHolder
 from ..slots import Slots
 from .probe import Prober
+from .subtitles import Refusals
 
 
 def ffmpeg_slots(count: int) -> Slots:
@@ -18,6 +19,7 @@ class Player:
         self.settings = settings
         self.prober = Prober()
         self.slots = ffmpeg_slots(settings.current.player_max_ffmpeg)
+        self.subtitle_refusals = Refusals()
         settings.on_change(self._settings_changed)
 
     @property

@@ -13,6 +13,9 @@ import codecs
 import io
 import os
 import subprocess
+import threading
+import time
+from collections import OrderedDict
 
 from .. import errors
 from ..slots import Slots
@@ -24,6 +27,12 @@ MAX_SUBTITLE = 10 * 1024 * 1024
 # old SubRip file): read as Windows-1252, it shows instead of failing; what has no letter
 # there (five bytes) becomes a replacement mark.
 FALLBACK_CHARSET = "cp1252"
+# A file ffmpeg could not convert (or not within SUBTITLE_TIMEOUT) is refused again from memory
+# while it is unchanged, for this long: each try held one of the player's ffmpeg places up to
+# SUBTITLE_TIMEOUT (a site's SubRip file of one cue a megabyte long took 25-40 s), and a
+# player asks again at every play. At most REFUSALS_KEPT files are remembered.
+REFUSAL_KEPT = 600.0
+REFUSALS_KEPT = 64
 # The marks a file may begin with, longest first (UTF-32's begin as UTF-16's do).
 _MARKS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
           (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -51,9 +60,46 @@ def decoded(raw: bytes) -> str:
         return raw.decode(FALLBACK_CHARSET, errors="replace")
 
 
-def to_webvtt(media: io.FileIO, slots: Slots) -> bytes:
+class Refusals:
+    """The files ffmpeg refused lately, by what makes them the same file (device, inode, size,
+    modification time): a file changed is tried again."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple[int, ...], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def said(self, key: tuple[int, ...]) -> str | None:
+        with self._lock:
+            until, message = self._kept.get(key, (0.0, ""))
+            if time.monotonic() < until:
+                return message
+            self._kept.pop(key, None)
+            return None
+
+    def keep(self, key: tuple[int, ...], message: str) -> None:
+        with self._lock:
+            self._kept[key] = (time.monotonic() + REFUSAL_KEPT, message)
+            self._kept.move_to_end(key)
+            while len(self._kept) > REFUSALS_KEPT:
+                self._kept.popitem(last=False)
+
+
+def to_webvtt(media: io.FileIO, slots: Slots, refusals: Refusals) -> bytes:
     """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT
     in UTF-8; 400 for one that is too big, holds no text, or that ffmpeg cannot convert."""
+    info = os.fstat(media.fileno())
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    if (said := refusals.said(key)) is not None:
+        raise errors.invalid(said)
+    try:
+        return _webvtt(media, slots)
+    except errors.AppError as exc:
+        if exc.code == errors.INVALID_REQUEST:  # the file's (not a busy player's 503)
+            refusals.keep(key, exc.message)
+        raise
+
+
+def _webvtt(media: io.FileIO, slots: Slots) -> bytes:
     name = os.path.basename(str(media.name))
     if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
         raise errors.invalid("The subtitle file is too big to convert.")
