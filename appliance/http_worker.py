@@ -35,8 +35,9 @@ import logging
 import math
 import selectors
 import socket
+import threading
 import time
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -88,6 +89,8 @@ HEARTBEAT_INTERVAL = 1.0
 # At the end of a stop, how long the threads whose answers were cut off may take to see it,
 # before gthread closes the queue their ends are reported on.
 CUT_WAIT = 1.0
+# How long the request threads may take to start, all of them, when the worker starts.
+THREADS_START = 30.0
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -194,6 +197,19 @@ class RequestBufferingWorker(ThreadWorker):
         self.cap_warned = -math.inf
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
+
+    def get_thread_pool(self) -> ThreadPoolExecutor:
+        """gthread's pool, its threads all started now. Started as requests came, the thread
+        a request needed when the service was at its limit of tasks (systemd's TasksMax, the
+        pids cgroup) was refused, and the refusal killed the worker: the API, and the
+        downloads it watches, gone until the limit eased."""
+        pool = ThreadPoolExecutor(max_workers=self.cfg.threads, thread_name_prefix="request")
+        # Each start waits for all: no thread is idle at the next submit, which starts one more.
+        started = threading.Barrier(self.cfg.threads + 1)
+        for _ in range(self.cfg.threads):
+            pool.submit(started.wait, THREADS_START)
+        started.wait(THREADS_START)
+        return pool
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:
