@@ -35,9 +35,8 @@ import logging
 import math
 import selectors
 import socket
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
@@ -50,6 +49,7 @@ from .http_framing import ReceivedBytes, RequestFraming
 from .http_pacing import MIN_SEND_RATE, PacedSocket, ResponseAborted, SendTimeout
 from .http_refusals import error_response, parse_refusal
 from .peers import REFUSAL_LOG_INTERVAL, peer_address, peer_limit
+from .request_threads import RequestThreads
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,6 @@ HEARTBEAT_INTERVAL = 1.0
 # At the end of a stop, how long the threads whose answers were cut off may take to see it,
 # before gthread closes the queue their ends are reported on.
 CUT_WAIT = 1.0
-# How long the request threads may take to start, all of them, when the worker starts.
-THREADS_START = 30.0
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -198,18 +196,16 @@ class RequestBufferingWorker(ThreadWorker):
         self.accept_paused_until = 0.0
         self.next_heartbeat = 0.0
 
-    def get_thread_pool(self) -> ThreadPoolExecutor:
-        """gthread's pool, its threads all started now. Started as requests came, the thread
-        a request needed when the service was at its limit of tasks (systemd's TasksMax, the
-        pids cgroup) was refused, and the refusal killed the worker: the API, and the
-        downloads it watches, gone until the limit eased."""
-        pool = ThreadPoolExecutor(max_workers=self.cfg.threads, thread_name_prefix="request")
-        # Each start waits for all: no thread is idle at the next submit, which starts one more.
-        started = threading.Barrier(self.cfg.threads + 1)
-        for _ in range(self.cfg.threads):
-            pool.submit(started.wait, THREADS_START)
-        started.wait(THREADS_START)
-        return pool
+    def get_thread_pool(self) -> RequestThreads:
+        return RequestThreads(self.cfg.threads)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            # gthread ends its pool only when its loop ends well: the threads, started with
+            # the worker, would keep an interpreter that leaves by an error from exiting.
+            self.tpool.shutdown(wait=False)
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:

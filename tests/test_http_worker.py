@@ -579,15 +579,3 @@ def test_an_answer_that_cannot_be_finished_closes_the_connection(serving: Poller
     assert not isinstance(conn.sock, PacedSocket)
     conn.sock.close()
 
-
-def test_the_request_threads_are_all_started_with_the_worker(worker: Poller) -> None:
-    """Started as requests came, the thread a request needed at the service's limit of tasks
-    (systemd's TasksMax) was refused, and the refusal killed the worker."""
-    worker.cfg.set("threads", 5)
-    before = {t for t in threading.enumerate() if t.name.startswith("request")}
-    pool = worker.get_thread_pool()
-    try:
-        started = {t for t in threading.enumerate() if t.name.startswith("request")} - before
-        assert len(started) == 5 and all(t.is_alive() for t in started)
-    finally:
-        pool.shutdown()
