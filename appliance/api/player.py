@@ -164,7 +164,7 @@ class Subtitle(Player):
             resp.content_type = "text/vtt; charset=UTF-8"
             inert(resp)  # a site's text, as every file of the folder served
             player = self.runtime.player
-            resp.data = to_webvtt(media, player.slots, player.subtitle_refusals)
+            resp.data = to_webvtt(media, info, player.slots, player.subtitle_refusals)
 
 
 def add_routes(app: falcon.App, runtime: Runtime) -> None:

@@ -20,10 +20,10 @@ import hmac
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from .. import errors
+from ..recent import Recent
 from .passwords import verify_password
 
 SLOTS = 2  # of gunicorn's 8 request threads (appliance.server.REQUEST_THREADS)
@@ -49,13 +49,9 @@ class PasswordChecker:
         limit: int = LIMIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.limit = limit
-        self.clock = clock
         self._slots = threading.BoundedSemaphore(slots)
         self._key = secrets.token_bytes(32)
-        self._lock = threading.Lock()
-        self._verified: OrderedDict[bytes, float] = OrderedDict()  # mark -> verified at
+        self._verified: Recent[bytes, bool] = Recent(ttl, limit, clock)  # marks verified
 
     def _mark(self, password: str, encoded: str) -> bytes:
         return hmac.new(self._key, f"{encoded}\0{password}".encode(), hashlib.sha256).digest()
@@ -64,11 +60,8 @@ class PasswordChecker:
         """True when ``password`` matches the hash ``encoded``. Raises 429 (``busy``) when every
         hashing slot is taken and the credential was not verified moments ago."""
         mark = self._mark(password, encoded)
-        now = self.clock()
-        with self._lock:
-            at = self._verified.get(mark)
-            if at is not None and now - at < self.ttl:
-                return True
+        if self._verified.get(mark):
+            return True
         if not self._slots.acquire(blocking=False):
             raise busy()
         try:
@@ -76,9 +69,5 @@ class PasswordChecker:
         finally:
             self._slots.release()
         if ok:
-            with self._lock:
-                self._verified.pop(mark, None)
-                self._verified[mark] = self.clock()
-                while len(self._verified) > self.limit:
-                    self._verified.popitem(last=False)
+            self._verified.keep(mark, True)
         return ok

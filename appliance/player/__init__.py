@@ -4,9 +4,10 @@ made by ffmpeg, subtitles as WebVTT."""
 from __future__ import annotations
 
 from ..config import Settings, SettingsHolder
+from ..recent import Recent
 from ..slots import Slots
 from .probe import Prober
-from .subtitles import Refusals
+from .subtitles import REFUSAL_KEPT, REFUSALS_KEPT
 
 
 def ffmpeg_slots(count: int) -> Slots:
@@ -19,7 +20,8 @@ class Player:
         self.settings = settings
         self.prober = Prober()
         self.slots = ffmpeg_slots(settings.current.player_max_ffmpeg)
-        self.subtitle_refusals = Refusals()
+        # subtitle files ffmpeg refused: (device, inode, size, mtime) -> what was said
+        self.subtitle_refusals: Recent[tuple[int, ...], str] = Recent(REFUSAL_KEPT, REFUSALS_KEPT)
         settings.on_change(self._settings_changed)
 
     @property

@@ -13,11 +13,9 @@ import codecs
 import io
 import os
 import subprocess
-import threading
-import time
-from collections import OrderedDict
 
 from .. import errors
+from ..recent import Recent
 from ..slots import Slots
 from . import segments, source
 
@@ -60,48 +58,26 @@ def decoded(raw: bytes) -> str:
         return raw.decode(FALLBACK_CHARSET, errors="replace")
 
 
-class Refusals:
-    """The files ffmpeg refused lately, by what makes them the same file (device, inode, size,
-    modification time): a file changed is tried again."""
-
-    def __init__(self) -> None:
-        self._kept: OrderedDict[tuple[int, ...], tuple[float, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def said(self, key: tuple[int, ...]) -> str | None:
-        with self._lock:
-            until, message = self._kept.get(key, (0.0, ""))
-            if time.monotonic() < until:
-                return message
-            self._kept.pop(key, None)
-            return None
-
-    def keep(self, key: tuple[int, ...], message: str) -> None:
-        with self._lock:
-            self._kept[key] = (time.monotonic() + REFUSAL_KEPT, message)
-            self._kept.move_to_end(key)
-            while len(self._kept) > REFUSALS_KEPT:
-                self._kept.popitem(last=False)
-
-
-def to_webvtt(media: io.FileIO, slots: Slots, refusals: Refusals) -> bytes:
-    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular``, as WebVTT
-    in UTF-8; 400 for one that is too big, holds no text, or that ffmpeg cannot convert."""
-    info = os.fstat(media.fileno())
+def to_webvtt(media: io.FileIO, info: os.stat_result, slots: Slots,
+              refusals: Recent[tuple[int, ...], str]) -> bytes:
+    """A subtitle file (srt, ass, vtt), opened by ``files.reading.open_regular`` (``info``
+    its ``fstat``), as WebVTT in UTF-8; 400 for one that is too big, holds no text, or that
+    ffmpeg cannot convert, said again from ``refusals`` while the file is the same (device,
+    inode, size, modification time): a file changed is tried again."""
     key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-    if (said := refusals.said(key)) is not None:
+    if (said := refusals.get(key)) is not None:
         raise errors.invalid(said)
     try:
-        return _webvtt(media, slots)
+        return _webvtt(media, info.st_size, slots)
     except errors.AppError as exc:
         if exc.code == errors.INVALID_REQUEST:  # the file's (not a busy player's 503)
             refusals.keep(key, exc.message)
         raise
 
 
-def _webvtt(media: io.FileIO, slots: Slots) -> bytes:
+def _webvtt(media: io.FileIO, size: int, slots: Slots) -> bytes:
     name = os.path.basename(str(media.name))
-    if os.fstat(media.fileno()).st_size > MAX_SUBTITLE:
+    if size > MAX_SUBTITLE:
         raise errors.invalid("The subtitle file is too big to convert.")
     # (a NUL means nothing in a subtitle, and ffmpeg's text ended at it: the cue lost)
     text = decoded(media.read(MAX_SUBTITLE)).replace("\x00", "")
