@@ -269,3 +269,18 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
             return filename
         ext = OUTTMPL_TYPES.get(dir_type) or str(info_dict.get("ext") or "")
         return self.containment.check(filename, dir_type or "media", ext)
+
+    def run_pp(self, pp: Any, infodict: dict[str, Any]) -> Any:
+        # A post-processor works on the file its info names, mostly in ffmpeg, a process the
+        # audit hook does not see; a metadata post-processor before it (--parse-metadata,
+        # --replace-in-metadata at post_process) may have made that name any path: ffmpeg
+        # read a file outside and wrote "<name>.temp.mp4" and a remux's "<name>.mkv" there.
+        filepath = infodict.get("filepath")
+        if self.containment is not None and filepath and not self.containment.holds(
+                str(filepath)):
+            self.containment.refused.append(str(filepath))
+            name = getattr(pp, "PP_NAME", "") or type(pp).__name__
+            raise OutsideDownloadFolder(
+                f"Refused: the {name} post-processor's file is outside the download folder: "
+                f"{str(filepath)!r}.")
+        return super().run_pp(pp, infodict)
