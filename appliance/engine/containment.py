@@ -12,7 +12,8 @@ Two layers, each enough for what it covers:
    longer than a name may be is cut and one that is not valid text mended (``fit_name``);
    output to stdout (``-``) is refused; the path, with symlinks resolved, must lie inside
    the download or temp folder (not yt-dlp's cache, where yt-dlp alone writes), or the job
-   stops with ``OutsideDownloadFolder`` before anything is opened.
+   stops with ``OutsideDownloadFolder`` before anything is opened; so does a post-processor
+   whose file (``filepath``, which ``--parse-metadata`` can rename) lies outside.
 2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
    rename, removal, link, directory, time and attribute change the process makes. It is the
    backstop for what does not pass through ``prepare_filename`` (post-processors, a future
