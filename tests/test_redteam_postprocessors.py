@@ -22,6 +22,8 @@ ATTACKS = [
                  id="parse-metadata-embed"),
     pytest.param("--replace-in-metadata 'post_process:filepath' '^.*$' '{victim}' -x",
                  id="replace-in-metadata-extract-audio"),
+    # the last post-processor: the item would name the file outside as its own
+    pytest.param("--parse-metadata 'after_move:title:(?P<filepath>.+)'", id="after-move"),
 ]
 
 

@@ -273,9 +273,16 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
 
     def run_pp(self, pp: Any, infodict: dict[str, Any]) -> Any:
         # A post-processor works on the file its info names, mostly in ffmpeg, a process the
-        # audit hook does not see; a metadata post-processor before it (--parse-metadata,
-        # --replace-in-metadata at post_process) may have made that name any path: ffmpeg
-        # read a file outside and wrote "<name>.temp.mp4" and a remux's "<name>.mkv" there.
+        # audit hook does not see; a metadata post-processor (--parse-metadata,
+        # --replace-in-metadata) may make that name any path: ffmpeg read a file outside and
+        # wrote "<name>.temp.mp4" and a remux's "<name>.mkv" there, and after the last one
+        # the item named that file as its own. So it is checked before and after each.
+        self._check_pp_file(pp, infodict)
+        infodict = super().run_pp(pp, infodict)
+        self._check_pp_file(pp, infodict)
+        return infodict
+
+    def _check_pp_file(self, pp: Any, infodict: dict[str, Any]) -> None:
         filepath = infodict.get("filepath")
         if self.containment is not None and filepath and not self.containment.holds(
                 str(filepath)):
@@ -284,4 +291,3 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
             raise OutsideDownloadFolder(
                 f"Refused: the {name} post-processor's file is outside the download folder: "
                 f"{str(filepath)!r}.")
-        return super().run_pp(pp, infodict)
