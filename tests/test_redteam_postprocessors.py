@@ -22,7 +22,8 @@ ATTACKS = [
                  id="parse-metadata-embed"),
     pytest.param("--replace-in-metadata 'post_process:filepath' '^.*$' '{victim}' -x",
                  id="replace-in-metadata-extract-audio"),
-    # the last post-processor: the item would name the file outside as its own
+    # the last post-processor: the item named the file outside as its own, and the service
+    # wrote its NFO file beside it (victim.nfo)
     pytest.param("--parse-metadata 'after_move:title:(?P<filepath>.+)'", id="after-move"),
 ]
 
@@ -38,8 +39,8 @@ def test_a_post_processor_never_works_on_a_file_outside(
     before = victim.read_bytes()
     server = make_server()
     [added] = server.post("/api/history", {
-        "url": origin.watch_url("clip", title=str(victim)),
-        "cli": cli.format(victim=victim)}).json()
+        "url": origin.watch_url("clip", title=str(victim)), "preset": "media-server-tv",
+        "template": "%(id)s.%(ext)s", "cli": cli.format(victim=victim)}).json()
     item = server.wait_status(added["id"], {"finished", "error", "skip"}, timeout=90)
     assert item["status"] == "error", item
     assert item["error"] == (f"Refused: {str(victim)!r} is outside the download folder; the "
