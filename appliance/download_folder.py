@@ -6,7 +6,10 @@ place where a written file changes what the service or the system does: the conf
 (a ``.pth`` file there runs at the next start), a system folder, or a home folder (``.ssh``,
 ``.bashrc``). Decided on resolved paths, both ways: the download folder may not be, contain or
 lie inside any of them (system and home folders: may not be or contain them; a folder inside
-``/home/pi`` or ``/var/lib`` is what a download folder usually is).
+``/home/pi`` or ``/var/lib`` is what a download folder usually is), nor lie inside a home
+folder's hidden folders: ``~/.ssh`` (``authorized_keys``), ``~/.config`` (autostart, systemd
+user units), ``~/.local`` (a ``.pth`` in the user's site-packages) are its programs' settings
+and code, and a download named there let a site's file in.
 """
 
 from __future__ import annotations
@@ -60,7 +63,21 @@ def download_folder_problem(download: Path, config: Path, temp: Path) -> str | N
     for tree in SYSTEM_TREES:
         if _related(folder, _real(tree)):
             return f"{folder} is, contains or lies inside the system folder {tree}"
-    for special in (*map(_real, SYSTEM_FOLDERS), *_homes()):
+    homes = list(_homes())
+    for special in (*map(_real, SYSTEM_FOLDERS), *homes):
         if folder == special or special.is_relative_to(folder):
             return f"{folder} is or contains {special}, a system or home folder"
+    for home in homes:
+        if folder.is_relative_to(home) and (hidden := _hidden_part(folder, home)):
+            return f"{folder} lies inside {hidden}, a home folder's hidden folder"
+    return None
+
+
+def _hidden_part(folder: Path, home: Path) -> Path | None:
+    """The first folder below ``home`` on the way to ``folder`` whose name begins with a dot."""
+    below = home
+    for part in folder.relative_to(home).parts:
+        below /= part
+        if part.startswith("."):
+            return below
     return None

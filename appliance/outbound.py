@@ -205,6 +205,8 @@ _checking: contextvars.ContextVar[_Checking | None] = contextvars.ContextVar(
     "connections_checked", default=None)
 _hooking = threading.Lock()
 _hooked: list[bool] = []
+# The whole process's, in every thread (``every_connection_checked``): a download process's.
+_everywhere: list[_Checking] = []
 
 
 _SENDS = frozenset({"socket.connect", "socket.sendto"})
@@ -215,7 +217,8 @@ def _connect_audit(event: str, args: tuple[Any, ...]) -> None:  # pragma: no mut
     # looks no further than a connect. Out of mutation testing: mutmut's wrapper, failing on
     # purpose to check its setup, failed every event of the test process there.
     # (sendto: a datagram goes without a connect, rsyslog:// sends so)
-    if event in _SENDS and (checking := _checking.get()) is not None:
+    if event in _SENDS and (checking := _checking.get() or (
+            _everywhere[0] if _everywhere else None)) is not None:
         _refuse_connection(checking, *args)
 
 
@@ -241,6 +244,24 @@ def _refuse_connection(checking: _Checking, sock: socket.socket, address: Any) -
     checking.sockets.add(sock)
 
 
+def _hook() -> None:
+    with _hooking:
+        if not _hooked:  # an audit hook stays for the process's life: one is enough
+            sys.addaudithook(_connect_audit)
+            _hooked.append(True)
+
+
+def every_connection_checked(what: str) -> None:
+    """From now on, every socket of this process, in any thread, is refused a connection to
+    an address ``why_refused`` refuses (RefusedConnection; ``what`` names them). For a
+    download process: yt-dlp connects wherever a site's page, redirect or playlist leads
+    (a task's channel listing or a download of a hostile site's went on to 169.254.169.254,
+    which the task's own feed requests were refused), in threads of its own (fragments)."""
+    _hook()
+    if not _everywhere:
+        _everywhere.append(_Checking(what))
+
+
 @contextlib.contextmanager
 def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | None]]:
     """Within (and in work handed to other threads with this context): every socket's connect
@@ -248,10 +269,7 @@ def connections_checked(what: str) -> Iterator[Callable[[], RefusedConnection | 
     that failed, to the libraries below). Yields what tells the refusal, if any; ``what``
     names the connections in it (``notifications``). At its end the sockets connected within
     are shut down."""
-    with _hooking:
-        if not _hooked:  # an audit hook stays for the process's life: one is enough
-            sys.addaudithook(_connect_audit)
-            _hooked.append(True)
+    _hook()
     checking = _Checking(what)
     token = _checking.set(checking)
     try:

@@ -31,7 +31,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -311,10 +311,11 @@ class Authenticator:
                 return identity
         asked = allow_ticket or file_scope is not None
         tickets = _query_values(query, "ticket")[:_MAX_PRESENTED] if asked else []
-        if allow_ticket and any(self.tickets.redeem(t, now) for t in tickets):
+        under = self._credentials(state)
+        if allow_ticket and any(self.tickets.redeem(t, now, under) for t in tickets):
             return Identity("ticket", "ticket")
         scopes = {scope for t in tickets if file_scope is not None
-                  and (scope := self.file_tickets.scope(t, now)) is not None}
+                  and (scope := self.file_tickets.scope(t, now, under)) is not None}
         # The path is resolved only for a live file ticket: a stranger learns nothing of
         # the folder (what is a symlink out of it) by sending a made-up one.
         if scopes and file_scope is not None and _requested_file(file_scope) in scopes:
@@ -536,12 +537,19 @@ class Authenticator:
                 "The session store cannot be written; see the server log.", errors.UNAVAILABLE
             ) from None
 
+    def _credentials(self, state: AuthState) -> Hashable:
+        """What a ticket is issued under: a change of it (a new password, token or YTP_AUTH_*
+        pair) ends the tickets issued before, as it ends the websockets it no longer lets in."""
+        return state.password, state.token, state.broken, self._env_pair
+
     def issue_ticket(self) -> tuple[str, float]:
-        return self.tickets.issue(self.clock())
+        return self.tickets.issue(self.clock(), under=self._credentials(self.state()))
 
     def issue_file_ticket(self, path: str) -> tuple[str, float]:
-        """A ticket that opens the file at ``path`` (its final normal path) until it expires."""
-        return self.file_tickets.issue(self.clock(), scope=path)
+        """A ticket that opens the file at ``path`` (its final normal path) until it expires
+        or the credentials change."""
+        return self.file_tickets.issue(self.clock(), scope=path,
+                                       under=self._credentials(self.state()))
 
 
 # --- the CLI's side (appliance web …): they only write the file -----------------------------

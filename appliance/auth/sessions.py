@@ -14,6 +14,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 
 COOKIE_NAME = "appliance_session"
 VERSION = "v1"
@@ -73,42 +74,49 @@ class Tickets:
     """Short-lived tickets, kept in memory (the websocket and the API run in one process).
     At most ``limit`` are outstanding; the oldest go first. A ticket may carry a scope (what
     it opens, e.g. one file): a websocket ticket has none and is redeemed once; a scoped
-    ticket is asked for its scope as often as its holder likes until it expires."""
+    ticket is asked for its scope as often as its holder likes until it expires.
+
+    A ticket holds the credentials it was issued ``under`` and opens nothing once they
+    changed: a new password or token (what one sets when a login or a token was stolen)
+    left every ticket minted with the old ones reading its file for three hours."""
 
     def __init__(self, ttl: float = TICKET_SECONDS, limit: int = MAX_TICKETS) -> None:
         self.ttl = ttl
         self.limit = limit
         self._lock = threading.Lock()
-        self._tickets: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._tickets: OrderedDict[str, tuple[float, str | None, Hashable]] = OrderedDict()
 
-    def issue(self, now: float, scope: str | None = None) -> tuple[str, float]:
+    def issue(self, now: float, scope: str | None = None, under: Hashable = None
+              ) -> tuple[str, float]:
         ticket = secrets.token_urlsafe(32)
         expires = now + self.ttl
         with self._lock:
             self._prune(now)
-            self._tickets[ticket] = (expires, scope)
+            self._tickets[ticket] = (expires, scope, under)
             while len(self._tickets) > self.limit:
                 self._tickets.popitem(last=False)
         return ticket, expires
 
-    def redeem(self, ticket: str, now: float) -> bool:
-        """True once for an unscoped ticket that was issued and has not expired."""
+    def redeem(self, ticket: str, now: float, under: Hashable = None) -> bool:
+        """True once for an unscoped ticket that was issued ``under`` these credentials and
+        has not expired."""
         with self._lock:
             if ticket not in self._tickets or self._tickets[ticket][1] is not None:
                 return False
-            expires, _ = self._tickets.pop(ticket)
-        return expires > now
+            expires, _, issued_under = self._tickets.pop(ticket)
+        return expires > now and issued_under == under
 
-    def scope(self, ticket: str, now: float) -> str | None:
-        """What a live scoped ticket opens (it stays live); None when unknown or expired."""
+    def scope(self, ticket: str, now: float, under: Hashable = None) -> str | None:
+        """What a live scoped ticket opens (it stays live); None when unknown, expired or
+        issued under other credentials."""
         with self._lock:
-            expires, scope = self._tickets.get(ticket, (0.0, None))
-        return scope if expires > now else None
+            expires, scope, issued_under = self._tickets.get(ticket, (0.0, None, None))
+        return scope if expires > now and issued_under == under else None
 
     def _prune(self, now: float) -> None:
         # Issued in order with one ttl, so the expired ones are at the front.
         while self._tickets:
-            first, (expires, _) = next(iter(self._tickets.items()))
+            first, (expires, _, _) = next(iter(self._tickets.items()))
             if expires > now:
                 return
             del self._tickets[first]

@@ -39,6 +39,7 @@ from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadCancelled, DownloadError, url_basename
 
 from .. import cpu_share
+from ..outbound import every_connection_checked
 from ..systemd import stderr_formatter
 from . import url_matching, zygote
 from .archive import archive_id
@@ -470,6 +471,7 @@ def prepare() -> None:
     """What a download process does once, before its first job (the zygote, for all the
     processes it forks)."""
     guard_writes()
+    every_connection_checked("downloads")
     yield_cpu()
     warm_up()  # no job yet: what it imports is cached (appliance.bytecode)
     # The audit hook refuses writes outside a job's folders; Python's own bytecode cache

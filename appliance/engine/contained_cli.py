@@ -13,6 +13,7 @@ import sys
 
 import yt_dlp
 
+from ..outbound import every_connection_checked
 from .containment import ContainedYoutubeDL, Containment, cache_dir, contained, guard_writes
 
 
@@ -27,6 +28,7 @@ def main(argv: list[str]) -> int:
     yt_dlp.YoutubeDL = ConsoleYoutubeDL  # what yt-dlp's main constructs
     sys.dont_write_bytecode = True
     guard_writes()
+    every_connection_checked("the console's downloads")
     with contained(containment):
         try:
             yt_dlp.main(["--ignore-config", "--paths", f"home:{home}", "--paths",

@@ -12,7 +12,8 @@ Two layers, each enough for what it covers:
    longer than a name may be is cut and one that is not valid text mended (``fit_name``);
    output to stdout (``-``) is refused; the path, with symlinks resolved, must lie inside
    the download or temp folder (not yt-dlp's cache, where yt-dlp alone writes), or the job
-   stops with ``OutsideDownloadFolder`` before anything is opened.
+   stops with ``OutsideDownloadFolder`` before anything is opened; so does a post-processor
+   whose file (``filepath``, which ``--parse-metadata`` can rename) lies outside.
 2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
    rename, removal, link, directory, time and attribute change the process makes. It is the
    backstop for what does not pass through ``prepare_filename`` (post-processors, a future
@@ -269,3 +270,24 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
             return filename
         ext = OUTTMPL_TYPES.get(dir_type) or str(info_dict.get("ext") or "")
         return self.containment.check(filename, dir_type or "media", ext)
+
+    def run_pp(self, pp: Any, infodict: dict[str, Any]) -> Any:
+        # A post-processor works on the file its info names, mostly in ffmpeg, a process the
+        # audit hook does not see; a metadata post-processor (--parse-metadata,
+        # --replace-in-metadata) may make that name any path: ffmpeg read a file outside and
+        # wrote "<name>.temp.mp4" and a remux's "<name>.mkv" there, and after the last one
+        # the item named that file as its own. So it is checked before and after each.
+        self._check_pp_file(pp, infodict)
+        infodict = super().run_pp(pp, infodict)
+        self._check_pp_file(pp, infodict)
+        return infodict
+
+    def _check_pp_file(self, pp: Any, infodict: dict[str, Any]) -> None:
+        filepath = infodict.get("filepath")
+        if self.containment is not None and filepath and not self.containment.holds(
+                str(filepath)):
+            self.containment.refused.append(str(filepath))
+            name = getattr(pp, "PP_NAME", "") or type(pp).__name__
+            raise OutsideDownloadFolder(
+                f"Refused: the {name} post-processor's file is outside the download folder: "
+                f"{str(filepath)!r}.")
