@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -82,6 +83,30 @@ def test_link_header_follows_proxy_and_base_path(runtime: Runtime) -> None:
         headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "media.example"})
     assert links(response.headers["Link"])["next"].startswith(
         "https://media.example/ytp/api/history?")
+
+
+@pytest.mark.parametrize(("proxies", "peer", "believed"), [
+    ("", "192.168.1.20", False),  # a LAN client: anybody can send the headers
+    ("", "127.0.0.1", True),  # unset: a reverse proxy on this machine, as gunicorn's default
+    ("192.168.1.20", "192.168.1.20", True),
+    ("192.168.1.20", "127.0.0.1", False),  # set: only the proxies named
+])
+def test_only_a_proxy_it_may_believe_names_the_host_of_links_and_redirects(
+        start_runtime: Callable[..., Runtime], proxies: str, peer: str, believed: bool) -> None:
+    """A stranger's X-Forwarded-Host went into the answer's Link, Location and redirects: a
+    shared cache would keep them pointing at the stranger's host for everybody."""
+    runtime = start_runtime(YTP_TRUSTED_PROXIES=proxies)
+    seed_history(runtime, 3)
+    client = TestClient(create_app(runtime))
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "elsewhere.example"}
+    listed = client.simulate_get("/api/history", params={"type": "done", "per_page": "1"},
+                                 headers=forwarded, remote_addr=peer)
+    added = client.simulate_post("/api/downloads", json={"url": "http://127.0.0.1:9/v"},
+                                 headers=forwarded, remote_addr=peer)
+    assert listed.status_code == 200 and added.status_code == 201, added.text
+    prefix = "https://elsewhere.example/" if believed else "http://falconframework.org/"
+    assert links(listed.headers["Link"])["next"].startswith(prefix + "api/history?")
+    assert added.headers["Location"].startswith(prefix + "api/downloads/")
 
 
 def test_pagination_headers_survive_etag_revalidation(client: TestClient,

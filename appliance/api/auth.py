@@ -86,6 +86,11 @@ class Authenticate:
         return None
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        # Where the answer's links and redirects point: the host the client asked for, or the
+        # one a reverse proxy it may believe says it asked for.
+        req.context.prefix = (req.forwarded_prefix
+                              if self.auth.proxies.may_name_the_host(req.remote_addr)
+                              else req.prefix)
         self.auth.check_host(req.get_header("Host"))
         # Who the client is, as the throttle knows it: also whose share of the transfers.
         req.context.client = _client_address(self.auth, req)

@@ -95,7 +95,7 @@ class Downloads:
         [item] = self.runtime.engine.add([body])
         task = _task(item)
         resp.status = falcon.HTTP_201
-        resp.location = f"{req.forwarded_prefix}/api/downloads/{item.id}"
+        resp.location = f"{req.context.prefix}/api/downloads/{item.id}"
         # The seed answers {id, filename, state}; today's Flasharr the whole task (it reads
         # batch_id from it): the task has all of these.
         resp.media = task

@@ -42,7 +42,7 @@ def same_id_file(index: FileIndex, requested: Path) -> Path | None:
 
 
 def redirect(req: falcon.Request, prefix: str, rel: str, suffix: str = "") -> falcon.HTTPFound:
-    location = f"{req.forwarded_prefix}{prefix}{quote(os.fsencode(rel))}{suffix}"
+    location = f"{req.context.prefix}{prefix}{quote(os.fsencode(rel))}{suffix}"
     if req.query_string:
         location += f"?{req.query_string}"
     return falcon.HTTPFound(location)

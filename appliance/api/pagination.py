@@ -142,7 +142,7 @@ def page_url(req: falcon.Request, page: int, *, after: Any = _KEEP) -> str:
             out.append((key, wanted.pop(key)))
             wanted[key] = None  # (given twice: once)
     out += [(key, value) for key, value in wanted.items() if value is not None]
-    return f"<{req.forwarded_prefix}{req.path}?{urlencode(out)}>"
+    return f"<{req.context.prefix}{req.path}?{urlencode(out)}>"
 
 
 # OpenAPI fragments for the documents of paginated endpoints.

@@ -61,6 +61,16 @@ class TrustedProxies:
         """Whether a socket's peer address (as text) is one of the trusted proxies."""
         return self.trusts(_parse(peer))
 
+    def may_name_the_host(self, peer: str | None) -> bool:
+        """Whether ``peer`` may say which scheme and host the client used (X-Forwarded-Host,
+        -Proto, Forwarded), for the links and redirects the service answers with: anybody can
+        send those headers. The trusted proxies; unset, this machine (gunicorn's default for
+        the scheme, a reverse proxy on the same box)."""
+        address = _parse((peer or "").strip())
+        if self.networks:
+            return self.trusts(address)
+        return address is not None and address.is_loopback
+
     def client(self, peer: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, unless the peer is a trusted proxy and
         ``X-Forwarded-For`` (all its values, comma-joined) names someone it does not trust."""
