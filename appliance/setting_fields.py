@@ -211,7 +211,8 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "trusted_proxies", "", _to_networks,
         "Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
-        "names the client; empty: none.",
+        "names the client and whose X-Forwarded-Host and -Proto the host of links and "
+        "redirects; empty: none names the client, one on this machine the host.",
     ),
     Field(
         "allowed_hosts", "", _to_host_names,
