@@ -6,7 +6,9 @@ place where a written file changes what the service or the system does: the conf
 (a ``.pth`` file there runs at the next start), a system folder, or a home folder (``.ssh``,
 ``.bashrc``). Decided on resolved paths, both ways: the download folder may not be, contain or
 lie inside any of them (system and home folders: may not be or contain them; a folder inside
-``/home/pi`` or ``/var/lib`` is what a download folder usually is).
+``/home/pi`` or ``/var/lib`` is what a download folder usually is). And decided on where
+each path is on its disk (``mount_table``): a bind mount of the config folder, or the system's
+disk mounted a second time, is the same folder under another path.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import os
 import pwd
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from . import mount_table
+from .mount_table import Place
 
 # Trees where no download may land (the folder may not lie inside them either).
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
@@ -46,21 +51,52 @@ def _homes() -> Iterator[Path]:
             yield _real(home)
 
 
-def _related(a: Path, b: Path) -> bool:
-    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+Places = tuple[Place, Place]  # a path as it is written, and where the mount table puts it
+
+
+def _places(path: Path, table: list[tuple[PurePosixPath, Place]]) -> Places:
+    return mount_table.place(path, []), mount_table.place(path, table)
+
+
+def _within(a: Place, b: Place) -> bool:
+    """Whether ``a`` is or lies inside ``b``."""
+    return a[0] == b[0] and a[1].is_relative_to(b[1])
+
+
+def _related(a: Places, b: Places) -> bool:
+    return any(_within(x, y) or _within(y, x) for x, y in zip(a, b, strict=True))
+
+
+def _holds(a: Places, b: Places) -> bool:
+    """Whether ``a`` is or contains ``b``."""
+    return any(_within(y, x) for x, y in zip(a, b, strict=True))
+
+
+def _through_a_mount(folder: Path, other: Path) -> str:
+    """What a refusal adds when only the mount table relates the two paths."""
+    if folder.is_relative_to(other) or other.is_relative_to(folder):
+        return ""
+    return ", the same folder through another mount of its disk"
 
 
 def download_folder_problem(download: Path, config: Path, temp: Path) -> str | None:
     """Why ``download`` cannot be the download folder; None when it can."""
+    table = mount_table.mounts()
     folder = _real(download)
+    here = _places(folder, table)
     for name, other in (("the config folder", config), ("the temp folder", temp),
                         *_installation()):
-        if _related(folder, _real(other)):
-            return f"{folder} is, contains or lies inside {name} ({_real(other)})"
+        other = _real(other)
+        if _related(here, _places(other, table)):
+            return (f"{folder} is, contains or lies inside {name} ({other}"
+                    f"{_through_a_mount(folder, other)})")
     for tree in SYSTEM_TREES:
-        if _related(folder, _real(tree)):
-            return f"{folder} is, contains or lies inside the system folder {tree}"
+        real_tree = _real(tree)
+        if _related(here, _places(real_tree, table)):
+            return (f"{folder} is, contains or lies inside the system folder {tree}"
+                    f"{_through_a_mount(folder, real_tree)}")
     for special in (*map(_real, SYSTEM_FOLDERS), *_homes()):
-        if folder == special or special.is_relative_to(folder):
-            return f"{folder} is or contains {special}, a system or home folder"
+        if _holds(here, _places(special, table)):
+            return (f"{folder} is or contains {special}, a system or home folder"
+                    f"{_through_a_mount(folder, special)}")
     return None

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 import stat
 import threading
@@ -44,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..atomic import write_atomic
+from ..mount_table import unescape
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ def token_in(folder: Path) -> str | None:
         os.close(fd)
 
 
-def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda octal: chr(int(octal[1], 8)), field)
-
-
 def listed_mount_points(folder: Path, fstab: Path) -> list[Path]:
     """The mount points ``fstab`` lists at or above ``folder`` (resolved), outermost first.
     Its mount points are taken as written (canonical, as ``mount`` needs them): resolving one
@@ -110,7 +106,7 @@ def listed_mount_points(folder: Path, fstab: Path) -> list[Path]:
             continue
         if {"bind", "rbind"} & set(fields[3].split(",") if len(fields) > 3 else ()):
             continue
-        point = Path(os.path.normpath(_unescape(fields[1])))
+        point = Path(os.path.normpath(unescape(fields[1])))
         if point.is_absolute() and point != Path("/") and real.is_relative_to(point):
             points.add(point)
     return sorted(points, key=lambda point: len(point.parts))
