@@ -224,7 +224,12 @@ def test_a_folder_whose_mark_cannot_be_written_is_said(
     table("")
     with tmpfs(folder, "size=1m,ro"):
         disk, changes = problem_of(folder, config)
-        assert changes == [] and disk.mark(folder) is None  # a folder downloads may go to
+        assert disk.mark(folder) is None
+        # downloads wait for it to be writable (test_write_failures.py), not for a mark
+        assert changes == [f"The download folder {folder} is on a disk that is read-only "
+                           "(mounted so, or made so by the system after write errors: check "
+                           "the disk): downloads wait until it can be written."]
+        assert disk.gone is None  # its files are there to read
     [said] = [m for m in caplog.messages if m.startswith("cannot mark")]
     assert said.startswith(f"cannot mark the download folder {folder} ([Errno 30] Read-only "
                            "file system")
