@@ -108,6 +108,14 @@ def test_sensible_expressions_match_as_re_does() -> None:
     ("(a{1000}){1000}", "repeats too much"),
     ("(?P<x>a{200}|b{200}){100}", "repeats too much"),
     ("(" * 300 + ")" * 300, "the regular expression is nested too deeply"),
+    # Counted as regex reads it too: in verbose mode, blanks in a count are text to re and
+    # skipped by regex (this one, weighed as re reads it, took a GB and 2 s to build).
+    ("(?x)(?:(?:a{ 1000 }){ 1000 }){ 3 }", "repeats too much"),
+    ("(?x)a{ 20000 }", "repeats too much"),
+    ("(?x)(?:a{1 0 0}){2 0 0 0}", "repeats too much"),
+    ("(?:live){e<=2}", "fuzzy matching ({e<=1} and the like) is not Python's re syntax, where "
+                       "it is text: write \\{ to mean a brace"),
+    ("x(?:a|b{i<=1,d<=1})", "fuzzy matching"),
     ("[a-\\d]", "invalid regular expression (bad character range a-\\d)"),
 ])
 def test_refused_at_compile_time(source: str, reason: str) -> None:
@@ -116,6 +124,20 @@ def test_refused_at_compile_time(source: str, reason: str) -> None:
     with pytest.raises(FilterSyntaxError, match=re.escape(reason)) as error:
         parse_filter(f"title ~= '{source}'")
     assert error.value.position == len("title ~= ")
+
+
+def test_verbose_expressions_and_braces_as_text_within_the_bound_are_taken() -> None:
+    assert compile_pattern("(?x) live \\s+ now  # a comment").search("live  now")
+    assert compile_pattern("(?x)(?:a{ 100 }){ 198 }").search("a" * 19_800)  # 19,999
+    assert compile_pattern("a\\{e<=1}").search("a{e<=1}")  # the brace, escaped: text
+    assert compile_pattern("[{e<=1}]").search("<")
+
+
+def test_a_condition_that_would_take_a_gigabyte_to_build_is_refused(client: Any) -> None:
+    response = client.simulate_post("/api/conditions", json={
+        "name": "verbose", "filter": "title ~= '(?x)(?:(?:a{ 1000 }){ 1000 }){ 3 }'"})
+    assert response.status_code == 400, response.text
+    assert "repeats too much" in response.json["error"]
 
 
 def test_what_is_refused_says_why_in_words() -> None:
