@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-MOUNTINFO = Path("/proc/self/mountinfo")
-MOUNTINFO_BYTES = 4 << 20  # a box with thousands of mounts (containers) has a few hundred KB
+MOUNTINFO = Path("/proc/self/mountinfo")  # the kernel's: read whole, as long as it is
 
 
 def unescape(field: str) -> str:
@@ -31,7 +30,7 @@ def mounts() -> list[tuple[PurePosixPath, Place]]:
     same point hides an earlier one); empty when the table cannot be read."""
     try:
         with open(MOUNTINFO, encoding="utf-8", errors="surrogateescape") as table:
-            lines = table.read(MOUNTINFO_BYTES).splitlines()
+            lines = table.read().splitlines()
     except OSError:
         return []
     found = []
