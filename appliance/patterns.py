@@ -132,20 +132,14 @@ def _weight(node: object) -> int:
 
 
 def _regex_tree(source: str) -> object:
-    """``source`` as ``regex`` parses it before it builds it (regex's own steps in
-    ``regex._main._compile``, VERSION0: a global flag met later parses it again)."""
+    """``source`` as ``regex`` parses it before it builds it: its own first steps
+    (``regex._main._compile``) for VERSION0, whose blanks are ASCII ones. A global flag past
+    the start, after which regex would parse again with it, the standard library refuses."""
     from regex import _regex_core as core
 
-    flags = core.VERSION0
-    while True:
-        text = core.Source(source)
-        info = core.Info(flags, text.char_type, {})
-        text.ignore_space = bool(info.flags & core.VERBOSE)
-        text.use_unicode_space(False)
-        try:
-            return core._parse_pattern(text, info)
-        except core._UnscopedFlagSet:
-            flags = info.global_flags
+    text = core.Source(source)
+    text.use_unicode_space(False)
+    return core._parse_pattern(text, core.Info(core.VERSION0, text.char_type, {}))
 
 
 def _built(node: object) -> int:
