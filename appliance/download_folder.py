@@ -9,7 +9,9 @@ lie inside any of them (system and home folders: may not be or contain them; a f
 ``/home/pi`` or ``/var/lib`` is what a download folder usually is), nor lie inside a home
 folder's hidden folders: ``~/.ssh`` (``authorized_keys``), ``~/.config`` (autostart, systemd
 user units), ``~/.local`` (a ``.pth`` in the user's site-packages) are its programs' settings
-and code, and a download named there let a site's file in.
+and code, and a download named there let a site's file in. And decided on where each path is
+on its disk (``mount_table``) too: a bind mount of the config folder, or the system's disk
+mounted a second time, is the same folder under another path.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import os
 import pwd
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from . import mount_table
+from .mount_table import Place
 
 # Trees where no download may land (the folder may not lie inside them either).
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
@@ -49,34 +54,68 @@ def _homes() -> Iterator[Path]:
             yield _real(home)
 
 
-def _related(a: Path, b: Path) -> bool:
-    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+Places = tuple[Place, Place]  # a path as it is written, and where the mount table puts it
+
+
+def _places(path: Path, table: list[tuple[PurePosixPath, Place]]) -> Places:
+    return mount_table.place(path, []), mount_table.place(path, table)
+
+
+def _within(a: Place, b: Place) -> bool:
+    """Whether ``a`` is or lies inside ``b``."""
+    return a[0] == b[0] and a[1].is_relative_to(b[1])
+
+
+def _related(a: Places, b: Places) -> bool:
+    return any(_within(x, y) or _within(y, x) for x, y in zip(a, b, strict=True))
+
+
+def _holds(a: Places, b: Places) -> bool:
+    """Whether ``a`` is or contains ``b``."""
+    return any(_within(y, x) for x, y in zip(a, b, strict=True))
+
+
+def _through_a_mount(folder: Path, other: Path) -> str:
+    """What a refusal adds when only the mount table relates the two paths."""
+    if folder.is_relative_to(other) or other.is_relative_to(folder):
+        return ""
+    return ", the same folder through another mount of its disk"
 
 
 def download_folder_problem(download: Path, config: Path, temp: Path) -> str | None:
     """Why ``download`` cannot be the download folder; None when it can."""
+    table = mount_table.mounts()
     folder = _real(download)
+    here = _places(folder, table)
     for name, other in (("the config folder", config), ("the temp folder", temp),
                         *_installation()):
-        if _related(folder, _real(other)):
-            return f"{folder} is, contains or lies inside {name} ({_real(other)})"
+        other = _real(other)
+        if _related(here, _places(other, table)):
+            return (f"{folder} is, contains or lies inside {name} ({other}"
+                    f"{_through_a_mount(folder, other)})")
     for tree in SYSTEM_TREES:
-        if _related(folder, _real(tree)):
-            return f"{folder} is, contains or lies inside the system folder {tree}"
+        real_tree = _real(tree)
+        if _related(here, _places(real_tree, table)):
+            return (f"{folder} is, contains or lies inside the system folder {tree}"
+                    f"{_through_a_mount(folder, real_tree)}")
     homes = list(_homes())
     for special in (*map(_real, SYSTEM_FOLDERS), *homes):
-        if folder == special or special.is_relative_to(folder):
-            return f"{folder} is or contains {special}, a system or home folder"
+        if _holds(here, _places(special, table)):
+            return (f"{folder} is or contains {special}, a system or home folder"
+                    f"{_through_a_mount(folder, special)}")
     for home in homes:
-        if folder.is_relative_to(home) and (hidden := _hidden_part(folder, home)):
-            return f"{folder} lies inside {hidden}, a home folder's hidden folder"
+        for mine, its in zip(here, _places(home, table), strict=True):
+            if _within(mine, its) and (hidden := _hidden_part(mine[1], its[1])):
+                return (f"{folder} lies inside {home / hidden}, a home folder's hidden folder"
+                        f"{_through_a_mount(folder, home)}")
     return None
 
 
-def _hidden_part(folder: Path, home: Path) -> Path | None:
-    """The first folder below ``home`` on the way to ``folder`` whose name begins with a dot."""
-    below = home
-    for part in folder.relative_to(home).parts:
+def _hidden_part(path: PurePosixPath, home: PurePosixPath) -> PurePosixPath | None:
+    """The first folder below ``home`` on the way to ``path`` whose name begins with a dot,
+    relative to ``home``."""
+    below = PurePosixPath()
+    for part in path.relative_to(home).parts:
         below /= part
         if part.startswith("."):
             return below

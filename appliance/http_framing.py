@@ -8,15 +8,20 @@ byte count for a Content-Length, the chunk sizes for a chunked body. Whatever gu
 refuse (a malformed or oversized head, broken chunk framing) ends the wait at once: the thread
 then answers 400, reading nothing more (a head gunicorn refuses: as gunicorn says; broken chunk
 framing: as ``ChunkedBodyEnd.broken`` says, before the API would read the body and hit it).
+What gunicorn refuses the poller refuses too, by gunicorn's own rules where they are its to
+apply (a chunk's extension, the trailer fields): a chunked body the poller took and gunicorn
+refused in the thread was a 500 from inside the API.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
+from collections.abc import Callable
 from typing import Any
 
-from gunicorn.http.body import ChunkedReader, LengthReader
+from gunicorn.http.body import CHUNK_EXT_RE, ChunkedReader, LengthReader
 from gunicorn.http.message import Request
 from gunicorn.http.unreader import IterUnreader, Unreader
 
@@ -25,6 +30,16 @@ HEAD_END = b"\r\n\r\n"
 # Words without which a head cannot frame a body (Content-Length, Transfer-Encoding, in any
 # spelling gunicorn might map to them) nor ask for 100-continue (Expect).
 BODY_WORDS = (b"content", b"transfer", b"expect")
+# A chunk's size as gunicorn reads it: hexadecimal digits only (Python's int() also takes
+# "0x5", "+5", "1_0" and spaces, which gunicorn refuses).
+CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]+")
+
+
+def bare_lf(buffer: bytes | bytearray, start: int, stop: int) -> bool:
+    """Whether a line of ``buffer[start:stop]`` ends with LF alone. Every line of a head and
+    of a trailer section ends with CRLF (RFC 9112 section 2.2), and gunicorn refuses a bare LF
+    at once: its blank line, CRLF CRLF, may never come."""
+    return buffer.count(b"\n", start, stop) != buffer.count(CRLF, max(0, start - 1), stop)
 
 
 class ReceivedBytes(Unreader):
@@ -49,10 +64,13 @@ class ChunkedBodyEnd:
     8 KB extensions (each line within ``line_limit``) would otherwise make a body of max_body
     data bytes take 8,000 times that in memory, as fast as the client sends them."""
 
-    def __init__(self, line_limit: int, trailer_limit: int, framing_limit: int) -> None:
+    def __init__(self, line_limit: int, trailer_limit: int, framing_limit: int,
+                 read_trailers: Callable[[bytes], object]) -> None:
         self.line_limit = line_limit
         self.trailer_limit = trailer_limit
         self.framing_limit = framing_limit
+        # gunicorn's reading of the trailer fields (it raises on what it refuses)
+        self.read_trailers = read_trailers
         self.line = bytearray()  # the size line being received
         self.skip = 0  # bytes of the current chunk (and its CRLF) still to come
         self.data_left = 0  # of those, data bytes
@@ -105,14 +123,16 @@ class ChunkedBodyEnd:
 
     def _chunk_size(self) -> bool:
         line, self.line = bytes(self.line), bytearray()
-        size = line[:-2].split(b";", 1)[0].strip(b" \t")
-        try:
-            chunk = int(size, 16) if line.endswith(b"\r\n") and size else -1
-        except ValueError:
-            chunk = -1
-        if chunk < 0:
+        size, extended, extension = line[:-2].partition(b";")
+        if extended:  # blanks may come before an extension (RFC 9112 section 7.1.1), only
+            size = size.rstrip(b" \t")
+        if not line.endswith(CRLF) or not CHUNK_SIZE.fullmatch(size):
             self.broken = "a chunk size line is not a hexadecimal size ending with CRLF"
             return False
+        if extended and not CHUNK_EXT_RE.fullmatch(b";" + extension):
+            self.broken = "a chunk extension is not name=value pairs of tokens or quoted text"
+            return False
+        chunk = int(size, 16)
         if chunk == 0:
             self.trailers = bytearray()
         else:
@@ -120,10 +140,21 @@ class ChunkedBodyEnd:
         return True
 
     def _trailers_end(self, searched: int) -> bool:
-        assert self.trailers is not None
-        if self.trailers.startswith(CRLF) or self.trailers.find(HEAD_END, searched) >= 0:
+        trailers = self.trailers
+        assert trailers is not None
+        if trailers.startswith(CRLF):
             return True
-        if len(self.trailers) > self.trailer_limit:
+        end = trailers.find(HEAD_END, searched)
+        if bare_lf(trailers, searched, len(trailers) if end < 0 else end + 4):
+            self.broken = "a trailer line ends with LF alone, not CRLF"
+            return True
+        if end >= 0:
+            try:
+                self.read_trailers(bytes(trailers[:end]))
+            except Exception as exc:  # what gunicorn raises from the body's read: a 500
+                self.broken = f"a trailer field is malformed ({type(exc).__name__})"
+            return True
+        if len(trailers) > self.trailer_limit:
             self.broken = f"the trailer section is longer than {self.trailer_limit} bytes"
             return True
         return False
@@ -172,9 +203,15 @@ class RequestFraming:
         if self.done:
             return True
         if self.in_head:
-            searched = max(0, len(self.head) - 3)
+            start = len(self.head)
+            searched = max(0, start - 3)
             self.head += data
             end = self.head.find(HEAD_END, searched)
+            if bare_lf(self.head, start, len(self.head) if end < 0 else end + 4):
+                # gunicorn refuses it (400) at once; waited for, it was the head's deadline's
+                # 408, ten seconds later, for a head that was all there
+                self.done = True
+                return True
             if end < 0:
                 self.done = len(self.head) > self.head_limit
                 return self.done
@@ -209,8 +246,9 @@ class RequestFraming:
         elif isinstance(reader, ChunkedReader):
             # Its size lines may take as many bytes as its data may (chunks of a few bytes
             # each are refused, not kept); its trailers are bounded like a head.
-            self.chunked = ChunkedBodyEnd(reader.limit_chunk_size_line,
-                                          reader.limit_trailer_section, self.max_body)
+            self.chunked = ChunkedBodyEnd(
+                reader.limit_chunk_size_line, reader.limit_trailer_section, self.max_body,
+                functools.partial(request.parse_headers, from_trailer=True))
             self.body_bound = 2 * self.max_body + 1
         self.expects_continue = request._expected_100_continue
         return not (self.length_left or self.chunked)

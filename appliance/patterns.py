@@ -8,7 +8,11 @@ which releases the GIL while it matches a ``str`` and stops with ``TimeoutError`
 ``--match-filters`` use): the expression is parsed by the standard library first, which also
 gives its shape without building it. ``regex`` builds each counted repeat out in memory
 (``(?:a{1000}){1000}`` is ~300 MB and a second of CPU before anything is matched), so an
-expression whose repeats multiply past :data:`MAX_WEIGHT` is refused at compile time.
+expression whose repeats multiply past :data:`MAX_WEIGHT` is refused at compile time -- as
+each parser reads it: they disagree on a few texts. In verbose mode ``a{ 1000 }`` is text to
+the standard library and 1,000 ``a`` to ``regex`` (``(?x)(?:(?:a{ 1000 }){ 1000 }){ 3 }``, 40
+characters the first count found light, took a GB and two seconds to build); ``{e<=1}`` is
+text to the first and fuzzy matching to ``regex``, which is refused: it is not ``re`` syntax.
 
 The time bound is a :class:`Budget` shared by every search of one evaluation (one condition on
 one item): a filter made of many slow expressions gets the same bound as one.
@@ -127,6 +131,38 @@ def _weight(node: object) -> int:
     return 0
 
 
+def _regex_tree(source: str) -> object:
+    """``source`` as ``regex`` parses it before it builds it: its own first steps
+    (``regex._main._compile``) for VERSION0, whose blanks are ASCII ones. A global flag past
+    the start, after which regex would parse again with it, the standard library refuses."""
+    from regex import _regex_core as core
+
+    text = core.Source(source)
+    text.use_unicode_space(False)
+    return core._parse_pattern(text, core.Info(core.VERSION0, text.char_type, {}))
+
+
+def _built(node: object) -> int:
+    """Elements of ``regex``'s parse with counted repeats multiplied out (its nodes hold
+    their parts in their attributes)."""
+    from regex import _regex_core as core
+
+    if isinstance(node, list | tuple):
+        return sum(_built(item) for item in node)
+    if not isinstance(node, core.RegexBase):
+        return 0
+    if isinstance(node, core.Fuzzy):
+        raise PatternError("fuzzy matching ({e<=1} and the like) is not Python's re syntax, "
+                           "where it is text: write \\{ to mean a brace")
+    inner = sum(_built(value) for value in vars(node).values())
+    if isinstance(node, core.Sequence):  # a list of elements, as in the standard library's
+        return inner
+    if isinstance(node, core.GreedyRepeat):  # lazy and possessive ones too
+        count = node.min_count if node.max_count is None else node.max_count
+        return 1 + max(count, 1) * inner
+    return 1 + inner
+
+
 def compile_pattern(source: str) -> Pattern:
     """Compile a user's expression; raises PatternError naming what is wrong."""
     if not isinstance(source, str):
@@ -142,15 +178,16 @@ def compile_pattern(source: str) -> Pattern:
         raise PatternError("the regular expression is nested too deeply") from None
     except (OverflowError, ValueError) as exc:
         raise PatternError(f"invalid regular expression ({exc})") from None
-    if weight > MAX_WEIGHT:
-        raise PatternError(
-            f"the regular expression repeats too much (counted repeats such as a{{1000}} "
-            f"multiply to more than {MAX_WEIGHT:,} elements)"
-        )
     import regex  # with the first expression, not with the service (~2 MB it may never use)
 
     try:
+        if max(weight, _built(_regex_tree(source))) > MAX_WEIGHT:
+            raise PatternError(
+                f"the regular expression repeats too much (counted repeats such as a{{1000}} "
+                f"multiply to more than {MAX_WEIGHT:,} elements)")
         compiled = regex.compile(source, regex.VERSION0)
+    except PatternError:
+        raise
     except (regex.error, OverflowError, RecursionError, ValueError) as exc:
         raise PatternError(f"invalid regular expression ({exc})") from None
     return Pattern(source, compiled)

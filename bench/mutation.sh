@@ -52,8 +52,8 @@ case "$target" in
   # What stands between hostile input and the service at its edges: a request's framing and
   # JSON body, a person's regular expression, which folder may hold downloads and whether its
   # disk is there, a name cut to the file system's limits.
-  edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/path_limits.py appliance/engine/folder_disk.py"
-           tests="tests/test_http_framing.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py" ;;
+  edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/mount_table.py appliance/path_limits.py appliance/engine/folder_disk.py"
+           tests="tests/test_http_framing.py tests/test_framing_refusals.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py tests/test_link_chains.py" ;;
   # The service's other edges: the HTTP worker's poller (in process: test_http_worker.py), a
   # response's pacing, the per-address cap, configured headers, the settings and the logs,
   # and the wire client the TUI and Home Assistant use.

@@ -1,12 +1,17 @@
 """Which folders may be the download folder (appliance/download_folder.py): never one where a
 written file changes what the service or the system does. Decided on resolved paths, both
-ways, at start-up (``load_settings``) and for a change while running (``with_changes``, what
-``PUT /api/settings`` runs)."""
+ways, and on where they are on their disks (a bind mount, a second mount of a disk: real
+mounts, as root), at start-up (``load_settings``) and for a change while running
+(``with_changes``, what ``PUT /api/settings`` runs)."""
 
 from __future__ import annotations
 
+import contextlib
 import pwd
+import re
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +105,48 @@ def test_refused_at_start_and_while_running_naming_the_setting(tmp_path: Path) -
         with_changes(settings, {"download_path": str(config / "media")})
     moved = with_changes(settings, {"download_path": str(tmp_path / "media")})
     assert moved.download_path == tmp_path / "media"
+
+
+@contextlib.contextmanager
+def bound(source: Path, seen: Path) -> Iterator[Path]:
+    """``source`` bind-mounted, read-only, at ``seen`` (made): the same folder under another
+    path that no ``realpath`` leads back from. Read-only: a clean-up that walks the test's
+    folder must not delete through it if the unmount fails."""
+    seen.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(source), str(seen)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(seen)], check=True)
+        yield seen
+    finally:
+        subprocess.run(["umount", str(seen)], check=True)
+
+
+def test_a_bind_mount_of_the_config_folder_is_the_config_folder(tmp_path: Path) -> None:
+    """A download folder written through a bind mount writes into the folder bound: into the
+    config folder (config.yml switches the console on) as much as at its own path."""
+    config = tmp_path / "config"
+    (config / "presets").mkdir(parents=True)
+    settings = load_settings({"YTP_CONFIG_PATH": str(config),
+                              "YTP_DOWNLOAD_PATH": str(tmp_path / "downloads")})
+    with bound(config, tmp_path / "media view") as seen:  # (a blank: escaped in the table)
+        for folder, other in ((seen, config), (seen / "presets", config)):
+            assert problem(tmp_path, folder) == (
+                f"{folder} is, contains or lies inside the config folder ({other}, the same "
+                "folder through another mount of its disk)")
+        with pytest.raises(SettingsError, match=r"^download_path \(download_path\): "
+                           + re.escape(f"{seen / 'new'} is, contains or lies inside the config "
+                                       "folder")):
+            with_changes(settings, {"download_path": str(seen / "new")})
+    assert problem(tmp_path, tmp_path / "media view") is None  # unmounted: its own folder
+
+
+def test_a_system_folder_mounted_again_is_that_system_folder(tmp_path: Path) -> None:
+    with bound(Path("/etc"), tmp_path / "etc-view") as seen:
+        assert problem(tmp_path, seen / "media") == (
+            f"{seen / 'media'} is, contains or lies inside the system folder /etc, the same "
+            "folder through another mount of its disk")
+    with bound(Path("/var/log"), tmp_path / "logs-view") as seen:
+        assert problem(tmp_path, seen) == (
+            f"{seen} is or contains /var/log, a system or home folder, the same folder "
+            "through another mount of its disk")
+        assert problem(tmp_path, seen / "media") is None  # inside one is fine, as at its path

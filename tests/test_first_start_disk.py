@@ -20,7 +20,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance.engine import folder_disk
-from appliance.engine.folder_disk import FolderDisk, listed_mount_points, not_mounted
+from appliance.engine.folder_disk import FolderDisk, listed_mount_points, not_mounted, read_only
 from appliance.runtime import Runtime
 
 
@@ -224,7 +224,15 @@ def test_a_folder_whose_mark_cannot_be_written_is_said(
     table("")
     with tmpfs(folder, "size=1m,ro"):
         disk, changes = problem_of(folder, config)
-        assert changes == [] and disk.mark(folder) is None  # a folder downloads may go to
+        assert disk.mark(folder) is None
+        # downloads wait for it to be writable (test_write_failures.py), not for a mark
+        assert changes == [f"The download folder {folder} is on a disk that is read-only "
+                           "(mounted so, or made so by the system after write errors: check "
+                           "the disk): downloads wait until it can be written."]
+        assert disk.gone is None  # its files are there to read
+        assert read_only(folder)
+    assert not read_only(folder)  # the system's disk under it
+    assert not read_only(tmp_path / "missing")  # what cannot be asked is not said read-only
     [said] = [m for m in caplog.messages if m.startswith("cannot mark")]
     assert said.startswith(f"cannot mark the download folder {folder} ([Errno 30] Read-only "
                            "file system")

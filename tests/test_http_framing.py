@@ -137,14 +137,66 @@ def test_a_size_line_is_bounded_however_it_trickles_and_must_be_hexadecimal() ->
     limit = framing.chunked.line_limit
     assert framing.chunked.broken == f"a chunk size line is longer than {limit} bytes"
     assert taken < len(long_line)
-    for size in (b"zz", b"-1", b"", b"3 3"):
+    # (and what Python's int() reads but gunicorn does not: its thread raised from the body)
+    for size in (b"zz", b"-1", b"", b"3 3", b"0x3", b"+3", b"0_3", b" 3", b"3 ", b"3\t",
+                 b"3\x0b", b"3\r", b" 3;a"):
         data = POST + b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\nabc\r\n0\r\n\r\n"
         framing, _ = feed_split(data, [])
         assert framing.chunked is not None and framing.chunked.broken == (
             "a chunk size line is not a hexadecimal size ending with CRLF"), size
-    data = POST + b"Transfer-Encoding: chunked\r\n\r\n3;name=a;b=c\r\nabc\r\n0\r\n\r\n"
-    framing, taken = feed_split(data, [])
-    assert taken == len(data) and not framing.chunked.broken and framing.body_received == 3
+    for size in (b"3;name=a;b=c", b"3 \t;name=a", b'3;q="a \\" b";x', b"03;a = b"):
+        data = POST + b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\nabc\r\n0\r\n\r\n"
+        framing, taken = feed_split(data, [])
+        assert taken == len(data) and framing.chunked is not None, size
+        assert not framing.chunked.broken and framing.body_received == 3, size
+
+
+def test_a_chunk_extension_gunicorn_refuses_is_broken_framing() -> None:
+    for extension in (b";a b", b";a\rb", b";\x01", b";", b';q="\r"', b";a=", b"; ;a"):
+        data = (POST + b"Transfer-Encoding: chunked\r\n\r\n3" + extension
+                + b"\r\nabc\r\n0\r\n\r\n")
+        framing, _ = feed_split(data, [])
+        assert framing.chunked is not None and framing.chunked.broken == (
+            "a chunk extension is not name=value pairs of tokens or quoted text"), extension
+        assert framing.body_received == 0
+
+
+@given(SPLITS)
+def test_trailers_gunicorn_refuses_are_broken_framing_on_any_split(cuts: list[int]) -> None:
+    start = POST + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+    for trailers, broken in (
+            (b"X-Sum 1\r\n\r\n", "a trailer field is malformed (InvalidHeader)"),
+            (b"Host: y\r\n\r\n", "a trailer field is malformed (InvalidHeaderName)"),
+            (b"X-Sum: 1\r\n folded\r\n\r\n", "a trailer field is malformed (ObsoleteFolding)"),
+            (b"X-Sum: 1\nX-B: 2\r\n\r\n", "a trailer line ends with LF alone, not CRLF"),
+            (b"\n", "a trailer line ends with LF alone, not CRLF")):
+        framing, taken = feed_split(start + trailers + b"GET / HTTP/1.1\r\n\r\n", cuts)
+        assert framing.chunked is not None and framing.chunked.broken == broken, trailers
+        assert framing.done and framing.body_received == 3, trailers
+    # A bare LF is seen at its own read, without waiting for a blank line that may never come.
+    data = start + b"X-Sum: 1\n" + b"X-More: 2\r\n" * 10
+    framing, taken = feed_split(data, byte_by_byte(data))
+    assert framing.chunked is not None and framing.chunked.broken and taken == len(start) + 9
+    # What follows the trailer section is the next request's, bare LF or not.
+    framing, taken = feed_split(start + b"X-Sum: 1\r\n\r\nGET /\n\n", cuts)
+    assert framing.chunked is not None and not framing.chunked.broken
+    assert taken >= len(start) + 12 and framing.chunked.trailers is not None
+
+
+@given(SPLITS)
+def test_a_head_line_ending_with_lf_alone_goes_at_once_on_any_split(cuts: list[int]) -> None:
+    """gunicorn refuses it at once; waited for, it was the head deadline's 408."""
+    for head in (b"GET / HTTP/1.1\nHost: x\n\n", b"GET / HTTP/1.1\r\nHost: x\n",
+                 b"\nGET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nX: a\nb\r\n\r\n"):
+        framing, _ = feed_split(head + b"GET / HTTP/1.1\r\n", cuts)
+        assert framing.done and framing.in_head and framing.chunked is None, head
+        bare = next(i for i, byte in enumerate(head) if byte == 10 and head[i - 1:i] != b"\r")
+        framing, taken = feed_split(head, byte_by_byte(head))
+        assert taken == bare + 1, head  # at the read of the bare LF
+    # A CRLF split between two reads is no bare LF.
+    head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    framing, taken = feed_split(head, byte_by_byte(head))
+    assert taken == len(head) and framing.done and not framing.in_head
 
 
 def test_the_body_bound_and_the_bytes_received_are_what_the_worker_budgets_by() -> None:

@@ -95,9 +95,11 @@ def test_a_chain_the_system_did_not_reach_is_refused_too(tmp_path: Path) -> None
     """The system stops at the missing folder (ENOENT) where Python's realpath reads ``..``
     as text and walks on into the chain: refused as the system refuses a chain (ELOOP)."""
     chain(tmp_path / "chain")
+    path = tmp_path / "chain" / "missing" / ".." / "l1199"
     with pytest.raises(OSError) as refused:
-        real_path(tmp_path / "chain" / "missing" / ".." / "l1199")
+        real_path(path)
     assert refused.value.errno == errno.ELOOP
+    assert refused.value.filename == str(path)  # named, as the system names its refusals
     assert real_path(tmp_path / "chain" / "l0000") == str(tmp_path / "chain" / "target.mp4")
 
 

@@ -108,6 +108,19 @@ def test_sensible_expressions_match_as_re_does() -> None:
     ("(a{1000}){1000}", "repeats too much"),
     ("(?P<x>a{200}|b{200}){100}", "repeats too much"),
     ("(" * 300 + ")" * 300, "the regular expression is nested too deeply"),
+    # Counted as regex reads it too: in verbose mode, blanks in a count are text to re and
+    # skipped by regex (this one, weighed as re reads it, took a GB and 2 s to build).
+    ("(?x)(?:(?:a{ 1000 }){ 1000 }){ 3 }", "repeats too much"),
+    ("(?x)a{ 20000 }", "repeats too much"),
+    ("(?x)(?:a{1 0 0}){2 0 0 0}", "repeats too much"),
+    ("(?:live){e<=2}", "fuzzy matching ({e<=1} and the like) is not Python's re syntax, where "
+                       "it is text: write \\{ to mean a brace"),
+    ("x(?:a|b{i<=1,d<=1})", "fuzzy matching"),
+    ("(?x)(?:a{ 0 , 1000 }){ 0 , 1000 }", "repeats too much"),  # the upper bound, here too
+    ("(?x)(a{ 19999 })", "repeats too much"),  # a group is an element, as with re
+    # A set re reads as characters, regex as a POSIX class it does not know.
+    pytest.param("[[:foo:]]", "invalid regular expression (unknown property at position 8)",
+                 marks=pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")),
     ("[a-\\d]", "invalid regular expression (bad character range a-\\d)"),
 ])
 def test_refused_at_compile_time(source: str, reason: str) -> None:
@@ -118,10 +131,30 @@ def test_refused_at_compile_time(source: str, reason: str) -> None:
     assert error.value.position == len("title ~= ")
 
 
+def test_verbose_expressions_and_braces_as_text_within_the_bound_are_taken() -> None:
+    assert compile_pattern("(?x) live \\s+ now  # a comment").search("live  now")
+    assert compile_pattern("(?x)(?:a{ 100 }){ 198 }").search("a" * 19_800)  # 19,999
+    assert compile_pattern("a\\{e<=1}").search("a{e<=1}")  # the brace, escaped: text
+    assert compile_pattern("[{e<=1}]").search("<")
+    # A blank that is not ASCII is text in a count to both (regex's VERSION0, as re).
+    count = "{\xa01000\xa0}"
+    assert compile_pattern(f"(?x)(?:a{count}){count}").search(f"a{count}{count}")
+
+
+def test_a_condition_that_would_take_a_gigabyte_to_build_is_refused(client: Any) -> None:
+    response = client.simulate_post("/api/conditions", json={
+        "name": "verbose", "filter": "title ~= '(?x)(?:(?:a{ 1000 }){ 1000 }){ 3 }'"})
+    assert response.status_code == 400, response.text
+    assert "repeats too much" in response.json["error"]
+
+
 def test_what_is_refused_says_why_in_words() -> None:
     with pytest.raises(PatternError) as caught:
         compile_pattern(123)  # type: ignore[arg-type]
     assert caught.value.message == "a regular expression must be a string"
+    with pytest.raises(PatternError) as caught:
+        compile_pattern("(" * 300 + ")" * 300)
+    assert caught.value.message == "the regular expression is nested too deeply"
     timeout = PatternTimeout("(a+)+$", 0.5)
     assert str(timeout) == ("the regular expression '(a+)+$' took longer than 0.5 s (it "
                             "backtracks too much; simplify it, e.g. avoid nested or "
@@ -221,6 +254,8 @@ def test_a_saved_filter_refused_now_is_passed_over(
 
 def test_the_bound_itself_is_accepted_and_extract_gives_the_match_or_its_group() -> None:
     assert compile_pattern("a{19999}").search("a" * 19999)
+    assert compile_pattern("a{19997}b?").search("a" * 19997)  # an optional b: 2 elements
+    assert compile_pattern("a" * MAX_LENGTH).search("a" * MAX_LENGTH)
     assert compile_pattern("b+").extract("abbc") == "bb"  # no group: the whole match
     assert compile_pattern("a(b+)").extract("abbc") == "bb"
     assert compile_pattern("z").extract("abc") is None

@@ -327,6 +327,38 @@ def test_a_start_without_the_download_folders_disk_waits_for_it(
         assert rt.engine.stats()["download_folder_problem"] is None
 
 
+def test_downloads_wait_while_the_download_folders_disk_is_read_only(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]],
+        origin: MediaOrigin) -> None:
+    """A disk the system made read-only after write errors (ext4's errors=remount-ro, a
+    failing USB disk): every queued download failed at its end, one after another, and none
+    went on once the disk was writable again. They wait, and go on."""
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=8m"):
+        rt, client = app_with()
+        subprocess.run(["mount", "-o", "remount,ro", str(downloads)], check=True)
+        problem = wait_for(lambda: rt.engine.stats()["download_folder_problem"], timeout=30,
+                           message="the periodic check to notice")
+        assert problem == (
+            f"The download folder {downloads} is on a disk that is read-only (mounted so, or "
+            "made so by the system after write errors: check the disk): downloads wait until "
+            "it can be written.")
+        assert client.simulate_get("/api/health").json["download_folder"] == problem
+        # Its files are there: listed, as on any disk (a disk gone is a 503 instead).
+        listing = client.simulate_get("/api/file/browser/")
+        assert listing.status_code == 200, listing.json
+        [item] = rt.engine.add([{"url": origin.clip_url}])
+        wait_for(lambda: (i := rt.engine.get(item.id)) and i.extractor, timeout=60,
+                 message="the item's info")
+        assert rt.engine.alive(10)  # the dispatcher ran a round with the item ready
+        assert rt.engine.get(item.id).status == "pending"
+        subprocess.run(["mount", "-o", "remount,rw", str(downloads)], check=True)
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "finished"
+                        and i, timeout=60, message="the download once the disk is writable")
+        assert (downloads / done.filename).is_file()
+        assert rt.engine.stats()["download_folder_problem"] is None
+
+
 def test_a_new_download_folder_is_taken_once_its_record_is_removed(tmp_path: Path) -> None:
     """The way out the text gives: the record removed, the folder as it is now is the one."""
     folder, config = tmp_path / "downloads", tmp_path / "config"

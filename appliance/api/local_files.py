@@ -57,7 +57,7 @@ def download_folder_there(runtime: Runtime) -> None:
     """503 saying why while the download folder's disk is gone (the engine's periodic check,
     or the folder missing now): a 404 for each file, or an empty listing of the bare mount
     point, would say the files are gone."""
-    problem = runtime.engine.folder_disk.problem
+    problem = runtime.engine.folder_disk.gone
     if problem is None and not runtime.files.root.is_dir():  # before the engine's check saw it
         problem = missing(runtime.files.root)
     if problem is not None:

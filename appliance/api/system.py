@@ -165,7 +165,8 @@ _stats = {
         "download_folder_problem": {
             "type": ["string", "null"],
             "description": "Why no download starts now: the download folder's disk is not "
-                           "mounted, or the folder is missing (null: nothing)."},
+                           "mounted or is read-only, or the folder is missing (null: "
+                           "nothing)."},
         "db_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
     },
 }

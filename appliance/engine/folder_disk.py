@@ -29,6 +29,11 @@ disk is there: a mark on the bare mount point would make the disk's folder "not 
 A disk no table lists (mounted by hand or by a desktop) cannot be told on the first start.
 A download that ends between two checks looks at the mark itself, right before yt-dlp moves
 its files into the folder (``child.FolderMarkCheck``).
+
+A disk that is there but read-only (mounted so, or turned read-only by the kernel after write
+errors: ext4's ``errors=remount-ro``, what a failing USB disk on a Pi does) makes downloads
+wait the same way: each would otherwise fail at its end, the whole queue one after another,
+and none goes on once the disk is writable again.
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 import stat
 import threading
@@ -44,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..atomic import write_atomic
+from ..mount_table import unescape
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +94,6 @@ def token_in(folder: Path) -> str | None:
         os.close(fd)
 
 
-def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda octal: chr(int(octal[1], 8)), field)
-
-
 def listed_mount_points(folder: Path, fstab: Path) -> list[Path]:
     """The mount points ``fstab`` lists at or above ``folder`` (resolved), outermost first.
     Its mount points are taken as written (canonical, as ``mount`` needs them): resolving one
@@ -110,7 +111,7 @@ def listed_mount_points(folder: Path, fstab: Path) -> list[Path]:
             continue
         if {"bind", "rbind"} & set(fields[3].split(",") if len(fields) > 3 else ()):
             continue
-        point = Path(os.path.normpath(_unescape(fields[1])))
+        point = Path(os.path.normpath(unescape(fields[1])))
         if point.is_absolute() and point != Path("/") and real.is_relative_to(point):
             points.add(point)
     return sorted(points, key=lambda point: len(point.parts))
@@ -127,6 +128,14 @@ def not_mounted(points: list[Path]) -> Path | None:
     return None
 
 
+def read_only(folder: Path) -> bool:
+    """Whether ``folder``'s disk is mounted read-only (False when that cannot be asked)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def mount_point(folder: Path) -> Path:
     """The mount point of the disk ``folder`` lies on (of its nearest existing parent)."""
     path = Path(os.path.realpath(folder))
@@ -137,7 +146,8 @@ def mount_point(folder: Path) -> Path:
 
 class FolderDisk:
     """The download folder's disk, as ``check`` last found it: ``problem`` says why
-    downloads wait (None: they need not)."""
+    downloads wait (None: they need not); ``gone``, why the folder cannot be read (None while
+    it can, on a read-only disk too: its files are there to list, fetch and play)."""
 
     def __init__(self, folder_of: Callable[[], Path], on_change: Callable[[], None],
                  config_path: Path) -> None:
@@ -151,6 +161,7 @@ class FolderDisk:
         # check() runs in its thread, and in a download's that found the mark gone
         self._checking = threading.Lock()
         self.problem: str | None = None
+        self.gone: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -256,6 +267,11 @@ class FolderDisk:
             problem = not_the_one(folder, self._record)
         else:
             problem = None
+        self.gone = problem
+        if problem is None and read_only(folder):
+            problem = (f"The download folder {folder} is on a disk that is read-only (mounted "
+                       "so, or made so by the system after write errors: check the disk): "
+                       "downloads wait until it can be written.")
         if problem == self.problem:
             return False
         if problem is not None:
