@@ -327,8 +327,9 @@ def test_a_download_is_said_to_postprocess_before_it_is_finished(
                             and statuses.append(e.data["status"]))
     try:
         rt.engine.start_items([item.id])
-        wait_for(lambda: (i := rt.store.get(item.id)) and i.kind == "done", timeout=60,
-                 message="the download to end")
+        # (its end is announced after it is stored: wait for the announcement)
+        wait_for(lambda: statuses and statuses[-1] in ("finished", "error"), timeout=60,
+                 message="the download's end announced")
     finally:
         stop()
     said = [s for n, s in enumerate(statuses) if not n or statuses[n - 1] != s]

@@ -289,7 +289,8 @@ def test_a_watch_that_stops_running_is_replaced_by_rescans(
     wait_for(lambda: watcher.mode == POLLING, DEADLINE, message="the watcher to notice")
     assert watcher.reason == "the watch stopped: a thread of the watcher ended on an error"
     assert watcher.status()["rescan_interval"] == 0.2
-    assert "is no longer watched" in caplog.text
+    # (said just after the mode changes, in the watcher's thread)
+    wait_for(lambda: "is no longer watched" in caplog.text, DEADLINE, message="it said so")
     (index.root / "new.mp4").write_bytes(b"x")
     wait_for(lambda: "new.mp4" in index.names(""), DEADLINE,
              message="a rescan to index the new file")

@@ -143,7 +143,8 @@ def test_a_long_folder_problem_or_refusal_leaves_the_view_and_the_advice_on_the_
         said = ApiError(500, problem).message  # (the client's cut)
         assert text_of(app, "#problem-reason") == f"{service.url}: {named(said)}"
         advice = app.screen.query_one("#problem-advice")
-        assert advice.region.bottom <= 24 and advice.region.height
+        await until(pilot, lambda: advice.region.height, "the advice laid out")
+        assert advice.region.bottom <= 24
 
     drive(app, scenario)
     assert not app.crash_report

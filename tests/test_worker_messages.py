@@ -273,3 +273,21 @@ def test_a_sites_length_past_what_the_history_keeps_still_ends_the_item(
         assert "Traceback" not in server.log()
     finally:
         server.stop()
+
+
+def test_a_site_s_length_past_64_bits_at_a_slow_speed_leaves_the_item_readable(
+        tmp_path: Path, origin: MediaOrigin) -> None:
+    """Its ETA is yt-dlp's whole seconds, 10**25 bytes to go at 20 kB/s: 5 * 10**20 s, past
+    what JSON answers carry (each look at the item was a 500 while it ran)."""
+    server = Server(tmp_path).start()
+    try:
+        [added] = server.post("/api/history", {"url": f"{origin.liar_url}?rate=20000"}).json()
+        running = wait_for(lambda: (i := server.item(added["id"]))["downloaded_bytes"] and i,
+                           timeout=60, message="the slow download under way")
+        assert running["status"] == "downloading" and running["eta"] is None, running
+        assert running["speed"] > 0
+        assert server.post("/api/history/cancel", {"ids": [added["id"]]}).status_code == 200
+        server.wait_status(added["id"], {"cancelled"})
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()

@@ -57,8 +57,12 @@ def byte_count(value: Any) -> int | None:
 
 def rate(value: Any) -> float | None:
     """yt-dlp's speed or ETA as it sent it (an ETA's whole seconds stay whole), when it is a
-    finite number; None else (infinity or NaN, which the item's text forms raise on)."""
-    return value if type(value) in (int, float) and finite(value) is not None else None
+    finite number; None else: infinity or NaN, which the item's text forms raise on, or a whole
+    number past 64 bits, which the API's JSON cannot carry (a site's Content-Length of 10**25
+    at a slow speed made an ETA of 10**20 s, and every look at the item a 500)."""
+    if type(value) is int:
+        return value if abs(value) <= MAX_BYTES else None
+    return value if type(value) is float and finite(value) is not None else None
 
 
 class Downloading:

@@ -180,16 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 stall_after=int(stall[-1]) if stall else None)
             return
         if path == "/liar.mp4":
-            # A site that claims more bytes than any disk holds (past 2**63), sends a clip's
-            # and closes: a Content-Length is any number a server writes.
-            data = origin.path_for(origin.clip_url).read_bytes()
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "video/mp4")
-            self.send_header("Content-Length", "1" + "0" * 25)
-            self.end_headers()
-            if self.command == "GET":
-                self.wfile.write(data)
-            self.close_connection = True
+            self._liar(parsed.query)
             return
         if path.startswith("/hls-stall/"):
             # The HLS stream with segments whose server answers, then never sends a byte: a
@@ -222,6 +213,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         self._send_file(file)
+
+    def _liar(self, query: str) -> None:
+        """A site that claims more bytes than any disk holds (past 2**63), sends a clip's (at
+        ``?rate=`` bytes a second if given) and closes: a Content-Length is any number a server
+        writes."""
+        clip = self.server.origin.path_for(self.server.origin.clip_url)
+        rate = self._rate(query, lambda: 0)
+        if rate is None:
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", "1" + "0" * 25)
+        self.end_headers()
+        if self.command == "GET":
+            with clip.open("rb") as fh:
+                if rate():
+                    self._trickle(fh, 0, clip.stat().st_size, rate)
+                else:
+                    self._copy(fh, 0, clip.stat().st_size)
+        self.close_connection = True
 
     def _rate(self, query: str, default: Callable[[], int]) -> Callable[[], int] | None:
         """The transfer's rate, read as it sends: ``?rate=`` fixes it, else ``default``."""
