@@ -25,7 +25,7 @@ case "$target" in
   auth)    mutate="appliance/auth/*"
            tests="tests/test_auth.py tests/test_auth_rules.py tests/test_authenticator.py tests/test_cross_site.py tests/test_guessing.py tests/test_host_names.py tests/test_two_passwords.py tests/test_guess_budget.py tests/test_auth_years.py" ;;
   options) mutate="appliance/engine/options.py"
-           tests="tests/test_option_policy.py tests/test_shaping.py tests/test_archive_store.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
+           tests="tests/test_option_policy.py tests/test_shaping.py tests/test_archive_store.py tests/test_option_policy_paths.py tests/test_system_endpoints.py tests/test_option_smuggling.py" ;;
   # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine
   # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
   engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py appliance/engine/file_removal.py"

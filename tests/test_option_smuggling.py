@@ -1,0 +1,72 @@
+"""Options hidden in another option's values: the policy must read a command line exactly as
+yt-dlp's parser will, or what it checked is not what runs. ``--replace-in-metadata`` takes
+three values; written ``--replace-in-metadata=FIELDS``, the "=" gives the first and the next
+two words are the others, whatever they look like."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from falcon.testing import TestClient
+from support.origin import MediaOrigin
+from support.server import wait_for
+from yt_dlp.options import create_parser
+
+from appliance.api.app import create_app
+from appliance.engine.options import split_options
+from appliance.runtime import Runtime
+
+
+def _smuggling(marker: Path) -> str:
+    # yt-dlp reads "--no-mtime" and "-f" as two of --replace-in-metadata's values, and the
+    # last word as an option of its own: --exec.
+    return f"--replace-in-metadata=title --no-mtime -f '--exec=touch {marker}'"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
+    rt = Runtime(make_settings(tmp_path), websocket=False)
+    rt.start()
+    yield rt, TestClient(create_app(rt))
+    rt.stop()
+
+
+def test_a_command_hidden_in_an_options_values_never_runs(
+        served: tuple[Runtime, TestClient], origin: MediaOrigin, tmp_path: Path) -> None:
+    _rt, client = served
+    marker = tmp_path / "ran"
+    response = client.simulate_post("/api/history", json={
+        "url": origin.clip_url, "cli": _smuggling(marker)})
+    assert response.status_code == 200, response.text
+    [item] = response.json if isinstance(response.json, list) else [response.json]
+    done = wait_for(lambda: (i := client.simulate_get(f"/api/history/{item['id']}").json)
+                    ["kind"] == "done" and i, timeout=90, message="the item done")
+    assert not marker.exists()
+    assert done["status"] == "finished", done
+    assert "--exec" in (done.get("removed_options") or item.get("removed_options") or [])
+
+
+def test_a_preset_that_hides_a_command_is_refused(served: tuple[Runtime, TestClient],
+                                                  tmp_path: Path) -> None:
+    _rt, client = served
+    response = client.simulate_post("/api/presets", json={
+        "name": "smuggler", "cli": _smuggling(tmp_path / "ran")})
+    assert response.status_code == 400, response.text
+    assert "--exec" in response.json["error"]
+
+
+def _valued_options() -> list[tuple[str, int]]:
+    return sorted({(option.get_opt_string(), option.nargs)
+                   for option in create_parser()._get_all_options()
+                   if option.takes_value() and option.get_opt_string().startswith("--")})
+
+
+@pytest.mark.parametrize(("flag", "nargs"), _valued_options())
+def test_every_option_takes_its_values_as_ytdlp_reads_them(flag: str, nargs: int) -> None:
+    values = ["--no-mtime"] * (nargs - 1)
+    assert split_options([f"{flag}=v", *values, "-x"])[0][2] == [f"{flag}=v", *values]
+    assert split_options([flag, "v", *values, "-x"])[0][2] == [flag, "v", *values]
+
