@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -18,6 +18,8 @@ from yt_dlp.options import create_parser
 from appliance.api.app import create_app
 from appliance.engine.options import split_options
 from appliance.runtime import Runtime
+from appliance.store import Item, ItemStore
+from appliance.store.records import new_id
 
 
 def _smuggling(marker: Path) -> str:
@@ -70,3 +72,24 @@ def test_every_option_takes_its_values_as_ytdlp_reads_them(flag: str, nargs: int
     assert split_options([f"{flag}=v", *values, "-x"])[0][2] == [f"{flag}=v", *values]
     assert split_options([flag, "v", *values, "-x"])[0][2] == [flag, "v", *values]
 
+
+
+def test_an_item_queued_with_a_hidden_command_before_the_fix_is_refused_on_it(
+        origin: MediaOrigin, tmp_path: Path) -> None:
+    """Its command line stored as an earlier version kept it; judged again when it runs."""
+    settings = make_settings(tmp_path)
+    marker = tmp_path / "ran"
+    store = ItemStore(settings.config_path / "appliance.db")
+    queued = Item(id=new_id(), url=origin.clip_url, created_at=store.stamp(),
+                  cli=_smuggling(marker))
+    store.insert([queued])
+    store.close()
+    rt = started(settings)
+    try:
+        done = wait_for(lambda: (i := rt.store.get(queued.id)) and i.kind == "done" and i,
+                        timeout=90, message="the queued item ended")
+    finally:
+        rt.stop()
+    assert not marker.exists()
+    assert done.status == "error"
+    assert "Refused: this item's options --exec are not allowed" in (done.error or done.msg)
