@@ -30,7 +30,7 @@ def _smuggling(marker: Path) -> str:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(make_settings(tmp_path), websocket=False)
+    rt = Runtime(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true"), websocket=False)
     rt.start()
     yield rt, TestClient(create_app(rt))
     rt.stop()
@@ -58,6 +58,17 @@ def test_a_preset_that_hides_a_command_is_refused(served: tuple[Runtime, TestCli
         "name": "smuggler", "cli": _smuggling(tmp_path / "ran")})
     assert response.status_code == 400, response.text
     assert "--exec" in response.json["error"]
+
+
+def test_the_terminal_refuses_a_command_hidden_in_an_options_values(
+        served: tuple[Runtime, TestClient], origin: MediaOrigin, tmp_path: Path) -> None:
+    _rt, client = served
+    marker = tmp_path / "ran"
+    response = client.simulate_post("/api/system/terminal", json={
+        "command": f"{_smuggling(marker)} {origin.clip_url}"})
+    assert response.status_code == 400, response.text
+    assert response.json["error"] == "These options are not allowed in the terminal: --exec."
+    assert not marker.exists()
 
 
 def _valued_options() -> list[tuple[str, int]]:
