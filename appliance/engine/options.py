@@ -46,6 +46,11 @@ INFO_FLAGS = frozenset({"--version", "--list-extractors", "--extractor-descripti
 ALIAS_FLAG = "--alias"
 # Options whose value is a path-shaped name: checked by value, not refused outright.
 NAMED_PATH_DESTS = frozenset({"outtmpl", "outtmpl_na_placeholder"})
+# The fields of an item's info that hold where its files are: the download's path, which the
+# job reports as the item's file, and yt-dlp's private ones ("_filename", "__finaldir",
+# "__files_to_move"): --parse-metadata, --replace-in-metadata and a download field that names
+# a metadata field may not set them.
+PATH_FIELDS = frozenset({"filepath", "filename"})
 
 
 class Context(enum.Enum):
