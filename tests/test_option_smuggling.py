@@ -5,6 +5,9 @@ two words are the others, whatever they look like."""
 
 from __future__ import annotations
 
+import optparse
+import random
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +16,11 @@ from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
-from yt_dlp.options import create_parser
+from yt_dlp.options import create_parser, parseOpts
 
 from appliance.api.app import create_app
-from appliance.engine.options import split_options
+from appliance.engine.options import BLOCKED_DESTS, parse_cli, split_options
+from appliance.errors import AppError
 from appliance.runtime import Runtime
 from appliance.store import Item, ItemStore
 from appliance.store.records import new_id
@@ -104,3 +108,40 @@ def test_an_item_queued_with_a_hidden_command_before_the_fix_is_refused_on_it(
     assert not marker.exists()
     assert done.status == "error"
     assert "Refused: this item's options --exec are not allowed" in (done.error or done.msg)
+
+
+# Words a command line may be made of: refused options (whole, abbreviated, "=V", in a short
+# cluster), options of one, two and three values, plain words, "-" and "--".
+_WORDS = ["--exec", "--exe", "--exec=x", "-o", "-ox", "--replace-in-metadata",
+          "--replace-in-metadata=a", "--print-to-file", "--print-to-file=a", "-f", "-fx", "-xf",
+          "-xk", "--no-mtime", "--", "-", "x", "--no-exec", "-P", "-Px", "--paths=x",
+          "--config-locations", "--config-loc=x", "-a", "-ax", "--batch-file=x", "--alias",
+          "--alias=a", "--cookies=x", "--load-info-json", "--format=--exec", "-t", "mp3",
+          "--parse-metadata", "--output-na-placeholder", "-xa", "-kP", "--ppa", "--ppa=x",
+          "-fa", "--exec-before", "--download-archive", "a", "--netrc-cmd", "-J",
+          "--use-postprocessor=x", "--plugin-dirs"]
+
+
+def test_what_the_policy_keeps_yt_dlp_reads_no_refused_option_from() -> None:
+    """yt-dlp's own parser, on what ``parse_cli`` keeps of random command lines: none of the
+    refused options is set, and nothing is left as a URL."""
+    defaults = create_parser().get_default_values()
+    refused = BLOCKED_DESTS - {"print_help", "ignoreconfig"}  # both harmless in a download
+    chance = random.Random(11)
+    kept_lines = 0
+    for _ in range(1500):
+        argv = [chance.choice(_WORDS) for _ in range(chance.randint(1, 7))]
+        try:
+            kept = parse_cli(shlex.join(argv)).args
+        except AppError:
+            continue  # refused whole
+        try:
+            _, opts, urls = parseOpts(kept, ignore_config_files=True)
+        except optparse.OptParseError:
+            continue  # what yt-dlp refuses never runs
+        kept_lines += 1
+        assert urls == [], (argv, kept)
+        for dest in refused:
+            value = getattr(opts, dest, None)
+            assert not value or value == getattr(defaults, dest, None), (argv, kept, dest)
+    assert kept_lines > 300  # the sample reaches yt-dlp's parser, not only refusals
