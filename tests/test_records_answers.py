@@ -58,3 +58,15 @@ def test_an_archive_of_an_unknown_preset_is_a_bad_request(client: TestClient) ->
     response = client.simulate_get("/api/archiver", params={"preset": "nope"})
     assert response.status_code == 400, response.text
     assert response.json == {"error": "Preset 'nope' not found.", "code": "INVALID_REQUEST"}
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (["http://x.invalid/a.mp4"], "each item must be a JSON object with a url."),
+    ({"url": "http://x.invalid/a\x7f.mp4"}, "url must not contain spaces or control characters."),
+    ({"url": "http://x.invalid/a\x01.mp4"}, "url must not contain spaces or control characters."),
+    ({"url": "http://x.invalid/a.mp4", "preset": "nope"}, "Preset 'nope' not found."),
+])
+def test_an_add_that_is_wrong_is_named(client: TestClient, body: object, error: str) -> None:
+    response = client.simulate_post("/api/history", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json == {"error": error, "code": "INVALID_REQUEST"}
