@@ -4,7 +4,8 @@
 of its download (``after_move:``), the fields yt-dlp itself keeps its file's path in among
 them (``filepath``). The item then named another item's file, or one outside the download
 folder: its NFO file was written beside that one by the service itself, and deleting the item
-with its file deleted the other."""
+with its file deleted the other. And an item's folder that is a link leading out of the
+download folder is refused on the item, by the download process, before anything is written."""
 
 from __future__ import annotations
 
@@ -99,3 +100,15 @@ def test_a_field_of_another_name_is_still_set(served: tuple[Runtime, TestClient]
                          "--parse-metadata 'pinned title:(?P<title>.+)'")
     assert done["status"] == "finished", done
     assert done["filename"] == "pinned title.mp4"
+
+
+def test_an_items_folder_that_is_a_link_leading_out_is_refused_on_the_item(
+        served: tuple[Runtime, TestClient], origin: MediaOrigin, tmp_path: Path) -> None:
+    rt, client = served
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (rt.settings.download_path / "link").symlink_to(elsewhere)
+    done = _download(client, url=origin.clip_url, folder="link")
+    assert done["status"] == "error", done
+    assert "leads outside the download folder" in done["error"], done
+    assert list(elsewhere.iterdir()) == []
