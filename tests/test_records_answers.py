@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from falcon.testing import TestClient
 
+from appliance.runtime import Runtime
+
 
 def _post(client: TestClient, path: str, body: dict) -> dict:
     response = client.simulate_post(path, json=body)
@@ -70,3 +72,10 @@ def test_an_add_that_is_wrong_is_named(client: TestClient, body: object, error: 
     response = client.simulate_post("/api/history", json=body)
     assert response.status_code == 400, response.text
     assert response.json == {"error": error, "code": "INVALID_REQUEST"}
+
+
+def test_a_shipped_preset_keeps_its_ffmpeg_arguments_when_it_is_used(
+        runtime: Runtime) -> None:
+    # (ffmpeg arguments are refused in a person's preset: they can name any file)
+    args = runtime.engine.presets.resolve("mobile-mp4").cli_args
+    assert args[args.index("--ppa") + 1] == "ffmpeg:-movflags +faststart"
