@@ -25,7 +25,7 @@ case "$target" in
   auth)    mutate="appliance/auth/*"
            tests="tests/test_auth.py tests/test_auth_rules.py tests/test_authenticator.py tests/test_cross_site.py tests/test_guessing.py tests/test_host_names.py tests/test_two_passwords.py tests/test_guess_budget.py tests/test_auth_years.py" ;;
   options) mutate="appliance/engine/options.py"
-           tests="tests/test_option_policy.py tests/test_shaping.py tests/test_archive_store.py tests/test_option_policy_paths.py tests/test_system_endpoints.py" ;;
+           tests="tests/test_option_policy.py tests/test_shaping.py tests/test_archive_store.py tests/test_option_policy_paths.py tests/test_system_endpoints.py tests/test_option_smuggling.py" ;;
   # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine
   # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
   engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py appliance/engine/file_removal.py"
@@ -70,7 +70,7 @@ case "$target" in
   # and its preset make of a job, the download process's job runner (in this process), and
   # the signs of work that tell a stalled download from a slow one (work_signs).
   engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py appliance/engine/filter_bound.py appliance/engine/work_signs.py"
-           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_archive_store.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_archive_files.py tests/test_api_history.py::test_url_info_cache tests/test_engine.py::test_a_download_waits_for_the_disk_only_where_a_person_asked tests/test_stalls.py" ;;
+           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_archive_store.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_archive_files.py tests/test_api_history.py::test_url_info_cache tests/test_engine.py::test_a_download_waits_for_the_disk_only_where_a_person_asked tests/test_stalls.py tests/test_option_smuggling.py tests/test_metadata_paths.py tests/test_work_signs.py tests/test_records_answers.py tests/test_child_tuning.py" ;;
   # The API's item side and its plumbing: history, Flasharr's view, files, downloads, player
   # and image routes, and what every request passes (middleware, errors, bodies, pagination,
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.

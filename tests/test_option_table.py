@@ -5,6 +5,7 @@ version, and what it cannot judge (a value's meaning) yt-dlp still refuses, on t
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from support.origin import MediaOrigin
 from support.server import Server
 from yt_dlp.options import create_parser
 
+from appliance.engine import option_table
 from appliance.engine.option_table import FILE, LAYOUT, _Tables, build, made_here
 from appliance.engine.options import parse_cli
 from appliance.errors import AppError
@@ -75,6 +77,21 @@ def test_the_installed_versions_table_is_kept_in_place_of_others(tmp_path: Path)
     # a fresh one's parser, made once and kept
     parser = kept.parser()
     assert parser is kept.parser() and parser.get_option("--format").dest == "format"
+
+
+
+def test_a_table_that_cannot_be_made_is_said_and_nothing_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # the process that reads the table fails half-way (a broken yt-dlp after an update)
+    monkeypatch.setattr(option_table, "MAKE", [sys.executable, "-c",
+                                               "import sys; print('{\"lay'); sys.exit(1)"])
+    caplog.set_level(logging.WARNING, logger="appliance.engine.option_table")
+    tables = _Tables()
+    tables.keep_in(tmp_path)
+    tables.prepare()
+    assert list(tmp_path.iterdir()) == []
+    assert "yt-dlp's option table could not be made" in caplog.text
 
 
 # The worker's code, in an interpreter of its own that never imported yt-dlp: the API app on a

@@ -155,7 +155,7 @@ class ProgressRelay:
         message = {
             "type": "progress",
             "job": self.job,
-            "status": "downloading" if status == "downloading" else status,
+            "status": status,
             "downloaded_bytes": d.get("downloaded_bytes"),
             "total_bytes": d.get("total_bytes") or d.get("total_bytes_estimate"),
             "speed": d.get("speed"),

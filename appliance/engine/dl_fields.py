@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ..errors import invalid
-from .options import Context, _parser, refusal
+from .options import PATH_FIELDS, Context, _parser, refusal
 from .records import RecordService, check_types
 
 FIELDS = ("name", "description", "field", "kind", "order", "value", "icon", "extras")
@@ -78,6 +78,9 @@ class DlFields(RecordService):
                               "nor a metadata field name (letters, digits, _).")
             if clean.get("kind") == "bool":
                 raise invalid(f"{clean['field']} is a metadata field; its kind cannot be bool.")
+            if clean["field"] in PATH_FIELDS:
+                raise invalid(f"field '{clean['field']}' is where yt-dlp keeps the path of the "
+                              "download's file: it cannot be set.")
         elif "field" in clean:
             option = _option(clean["field"])
             clean["field"] = option.get_opt_string()

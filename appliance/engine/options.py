@@ -46,6 +46,11 @@ INFO_FLAGS = frozenset({"--version", "--list-extractors", "--extractor-descripti
 ALIAS_FLAG = "--alias"
 # Options whose value is a path-shaped name: checked by value, not refused outright.
 NAMED_PATH_DESTS = frozenset({"outtmpl", "outtmpl_na_placeholder"})
+# The fields of an item's info that hold where its files are: the download's path, which the
+# job reports as the item's file, and yt-dlp's private ones ("_filename", "__finaldir",
+# "__files_to_move"): --parse-metadata, --replace-in-metadata and a download field that names
+# a metadata field may not set them.
+PATH_FIELDS = frozenset({"filepath", "filename"})
 
 
 class Context(enum.Enum):
@@ -301,8 +306,11 @@ def _split_long(parser: Any, argv: list[str], i: int, groups: list[Group],
         kind = "ambiguous" if isinstance(exc, optparse.AmbiguousOptionError) else "no such"
         raise parse_failure(f"{kind} option: {exc.opt_str}") from None
     option = parser._long_opt[name]
-    takes = option.takes_value() and not has_value
-    tokens = argv[i : i + 1 + option.nargs] if takes else [token]
+    # As optparse reads it: "--opt=V" gives the first of its values, the next words the rest
+    # (--replace-in-metadata=title takes two more, whatever they look like: read as options
+    # here, they hid an --exec in what yt-dlp took as a value).
+    more = (option.nargs - bool(has_value)) if option.takes_value() else 0
+    tokens = argv[i : i + 1 + more]
     groups.append((name, option, tokens))
     return len(tokens)
 
@@ -324,13 +332,11 @@ def _split_short(parser: Any, argv: list[str], i: int, groups: list[Group],
         if not option.takes_value():
             groups.append((option.get_opt_string(), option, [flag]))
             continue
-        rest = token[pos + 1:]
-        if rest:
-            groups.append((option.get_opt_string(), option, [flag, rest]))
-            return 1
-        values = argv[i + 1 : i + 1 + option.nargs]
-        groups.append((option.get_opt_string(), option, [flag, *values]))
-        return 1 + option.nargs
+        # the rest of the token, if any, is its first value (as for "--opt=V" above)
+        rest = [token[pos + 1:]] if pos + 1 < len(token) else []
+        values = argv[i + 1 : i + 1 + option.nargs - len(rest)]
+        groups.append((option.get_opt_string(), option, [flag, *rest, *values]))
+        return 1 + len(values)
     return 1
 
 

@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 
 from ..config import Settings, SettingsHolder
+from ..errors import invalid
 from ..store import Item
 from .options import parse_cli, resolve_folder
 from .presets import Preset, Presets
@@ -73,7 +74,7 @@ class Planner:
         # Later options win in yt-dlp's parser: defaults, then the preset, then the item.
         settings = self.settings  # read once: they may change meanwhile
         args = [*self._parsed_defaults(settings.ytdlp_cli), *preset.cli_args,
-                *shlex.split(item.cli or "")]
+                *_item_args(item.cli or "")]
         root = settings.download_path
         return Plan(
             preset=preset,
@@ -84,3 +85,15 @@ class Planner:
             args=args,
             archive=self._archive_path(preset, settings),
         )
+
+
+def _item_args(cli: str) -> list[str]:
+    """An item's own options, judged again as they are about to run: an item stored by an
+    earlier version, whose split of a command line differed from yt-dlp's, ran an --exec
+    hidden in another option's values. Refused plainly, on the item, not dropped."""
+    options = parse_cli(cli)
+    if options.removed:
+        raise invalid(f"Refused: this item's options {', '.join(options.removed)} are not "
+                      "allowed (they run programs or reach outside the download folder). "
+                      "Add it again without them.")
+    return options.args

@@ -11,17 +11,19 @@ import contextlib
 import functools
 import optparse
 import os
+import re
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import yt_dlp
 from yt_dlp.extractor import get_info_extractor
+from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError
 
 from . import url_matching
 from .containment import ContainedYoutubeDL, Containment
 from .filter_bound import bounded_filters
-from .options import failure_text
+from .options import PATH_FIELDS, failure_text
 
 # yt-dlp formats its console progress line (through its output-template engine, ~0.3 ms)
 # on every block it reads, even when quiet; nobody sees it here. Its --progress-delta gate
@@ -168,7 +170,28 @@ def parsed_options(args: tuple[str, ...]) -> dict[str, Any]:
             f"what the download folder's checks rely on (a file's extension, a command's "
             f"expansion). 'all' includes it: write "
             f"'all,{','.join('-' + name for name in unsafe)}'.")
+    if kept := sorted({field for field in metadata_targets(params)
+                       if field in PATH_FIELDS or field.startswith("_")}):
+        raise DownloadError(
+            f"--parse-metadata and --replace-in-metadata may not set {', '.join(kept)}: "
+            f"yt-dlp keeps the paths of the download's files there, and the item would name "
+            f"a file its download did not write (another item's, or one outside the download "
+            f"folder). Set another field.")
     return params
+
+
+def metadata_targets(params: dict[str, Any]) -> Iterator[str]:
+    """The fields of an item's info that the params' --parse-metadata (the names of its
+    expression's groups) and --replace-in-metadata set."""
+    for processor in params.get("postprocessors") or ():
+        if processor.get("key") != "MetadataParser":
+            continue
+        for action, *args in processor.get("actions") or ():
+            if action is MetadataParserPP.Actions.REPLACE:
+                yield args[0]
+            elif action is MetadataParserPP.Actions.INTERPRET:
+                with contextlib.suppress(re.error):  # yt-dlp's own error says it
+                    yield from re.compile(MetadataParserPP.format_to_regex(args[1])).groupindex
 
 
 def share_ssl_contexts() -> None:
