@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from support.origin import MediaOrigin
 from support.server import Server
+from yt_dlp.postprocessor.metadataparser import MetadataParserPP
+
+from appliance.engine.containment import ContainedYoutubeDL, Containment, OutsideDownloadFolder
 
 ATTACKS = [
     pytest.param("--parse-metadata 'post_process:title:(?P<filepath>.+)' --remux-video mkv",
@@ -43,7 +46,27 @@ def test_a_post_processor_never_works_on_a_file_outside(
         "template": "%(id)s.%(ext)s", "cli": cli.format(victim=victim)}).json()
     item = server.wait_status(added["id"], {"finished", "error", "skip"}, timeout=90)
     assert item["status"] == "error", item
-    assert item["error"] == (f"Refused: {str(victim)!r} is outside the download folder; the "
-                             "job was stopped."), item["error"]
+    # (refused with the item's options since, before a post-processor is reached)
+    assert "may not set filepath" in item["error"], item["error"]
     assert sorted(p.name for p in outside.iterdir()) == ["victim.mp4"]
     assert victim.read_bytes() == before
+
+
+def test_a_post_processor_s_file_is_checked_before_and_after_it_runs(tmp_path: Path) -> None:
+    """Behind the options' refusal: whatever names a post-processor's file (a metadata
+    post-processor, yt-dlp's own later ones), one outside the download folder stops the job
+    before the post-processor works on it, and after one renamed it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    victim = str(tmp_path / "outside" / "victim.mp4")
+    ydl = ContainedYoutubeDL({"paths": {"home": str(home)}}, auto_init=False)
+    ydl.containment = Containment(str(home), str(tmp_path / "temp"))
+    parse = MetadataParserPP(ydl, [(MetadataParserPP.Actions.INTERPRET, "title",
+                                    "(?P<filepath>.+)")])
+    with pytest.raises(OutsideDownloadFolder, match="post-processor's file is outside"):
+        ydl.run_pp(parse, {"id": "x", "title": victim, "filepath": str(home / "x.mp4")})
+    with pytest.raises(OutsideDownloadFolder, match="post-processor's file is outside"):
+        ydl.run_pp(parse, {"id": "x", "title": "t", "filepath": victim})
+    kept = ydl.run_pp(parse, {"id": "x", "title": str(home / "y.mp4"),
+                              "filepath": str(home / "x.mp4")})
+    assert kept["filepath"] == str(home / "y.mp4")
