@@ -271,10 +271,10 @@ def test_no_descriptor_process_or_thread_leaks(
     make_server: Callable[..., Server], origin: MediaOrigin
 ) -> None:
     """Identical batches leave nothing behind. Bounded pools grow as they are needed (the
-    database connections of the request and extraction threads, each opened at the thread's
-    first use): a batch that happens to overlap more requests than the ones before may add
-    one once -- a leak adds with every batch. So: after two batches, one of the next four
-    must leave the fds and threads where they were before it."""
+    request threads start one by one, the extraction threads, their database connections):
+    a batch that happens to overlap more requests than the ones before may add a thread
+    once -- a leak adds with every batch. So: after two batches, one of the next four must
+    leave the fds and threads where they were before it."""
     server = make_server(YTP_WORKER_LINGER="1")
     worker = server.pids()[1]
 
