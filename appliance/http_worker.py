@@ -202,14 +202,7 @@ class RequestBufferingWorker(ThreadWorker):
     def init_process(self) -> None:
         if self.cfg.is_ssl:
             raise RuntimeError("RequestBufferingWorker serves plain HTTP/1.1 only")
-        try:
-            super().init_process()  # the worker's whole life: start-up, then run()
-        finally:
-            # gthread ends its pool only when its loop ends well: the threads, started with
-            # the worker, would keep an interpreter that leaves by an error (a start-up that
-            # failed: a database held or damaged) from exiting.
-            if self.tpool is not None:
-                self.tpool.shutdown(wait=False)
+        super().init_process()
 
     def notify(self) -> None:
         now = time.monotonic()
