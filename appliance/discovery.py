@@ -3,8 +3,11 @@ Home Assistant and other clients find it without being told its address.
 
 python-zeroconf answers queries from its own thread. Registering probes the network for
 name conflicts (about two seconds), so it runs in a thread of its own and start-up never
-waits for it; a network that refuses multicast costs one warning, never the service. It is
-started in the worker after fork (threads made before a fork do not survive it).
+waits for it. Before it, the announcer listens for ``LISTEN_FIRST`` seconds to the service
+type's answers: the probes wait about half a second for an answer, and a holder of the name
+on a busy box or network (a Pi at full load) answered later, so the name was taken twice.
+A network that refuses multicast costs one warning, never the service. It is started in
+the worker after fork (threads made before a fork do not survive it).
 
 The TXT record carries what a client needs before it asks anything: ``id`` (the instance id
 of :mod:`appliance.instance`, stable across restarts and address changes), ``version``,
@@ -19,7 +22,7 @@ import socket
 import threading
 
 import ifaddr
-from zeroconf import IPVersion, ServiceInfo, Zeroconf
+from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
 
 from . import __version__
 from .config import Settings
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_appliance._tcp.local."
 STOP_WAIT = 5.0
+LISTEN_FIRST = 1.5
 _ANY = {"", "0.0.0.0", "::"}
 MAX_LABEL = 63
 MAX_TXT = 255
@@ -80,6 +84,10 @@ def service_info(settings: Settings, instance_id: str, addresses: list[str]) -> 
                        parsed_addresses=addresses)
 
 
+def _heard(**_: object) -> None:
+    """A browser's handler: what it hears is kept in the cache, nothing more is done."""
+
+
 class Announcer:
     """``start()`` returns at once; ``stop()`` says goodbye on the network and closes."""
 
@@ -88,7 +96,7 @@ class Announcer:
         self.instance_id = instance_id
         self.name: str | None = None  # the registered name, once announced
         self._lock = threading.Lock()
-        self._stopping = False
+        self._stopping = threading.Event()
         self._zeroconf: Zeroconf | None = None
         self._thread: threading.Thread | None = None
         self.announced = threading.Event()
@@ -110,12 +118,20 @@ class Announcer:
                         "set YTP_ZEROCONF=false to silence this", exc)
             return
         with self._lock:
-            if self._stopping:
+            if self._stopping.is_set():
                 zeroconf.close()
                 return
             self._zeroconf = zeroconf
         try:
             info = service_info(self.settings, self.instance_id, addresses)
+            # The holders of the type answer into the cache, where registering looks for
+            # the name before its own probes and takes another when it is held.
+            browser = ServiceBrowser(zeroconf, SERVICE_TYPE, handlers=[_heard])
+            try:
+                if self._stopping.wait(LISTEN_FIRST):
+                    return
+            finally:
+                browser.cancel()
             zeroconf.register_service(info, allow_name_change=True)
         except Exception as exc:  # the announcement is a convenience: never the service's end
             log.warning("zeroconf: announcement failed (%s)", exc)
@@ -127,7 +143,7 @@ class Announcer:
 
     def stop(self) -> None:
         with self._lock:
-            self._stopping = True
+            self._stopping.set()
         if self._thread is not None:
             self._thread.join(STOP_WAIT)
         zeroconf = self._zeroconf

@@ -197,11 +197,26 @@ def test_a_database_that_cannot_be_written_is_said_once_not_at_each_delivery(
             said = wait_for(lambda: [r for r in caplog.records if "not recorded" in
                                      r.getMessage()], message="the status not recorded")
             shell.execute("ROLLBACK")
-            rt.bus.message("info", "News", "news 3")
+            sent = 3
+
+            def outbox_written_again() -> bool:
+                # A lane still waiting out the lock with an earlier status may hold the write
+                # lock past the 200 ms a keep waits here: one more notice once each is through.
+                nonlocal sent
+                if [r for r in caplog.records if "kept across a restart again" in
+                        r.getMessage()]:
+                    return True
+                if len(receiver.to("/hook")) == sent:
+                    rt.bus.message("info", "News", f"news {sent}")
+                    sent += 1
+                return False
+
+            # (said at INFO, so waited for while the capture takes INFO)
+            wait_for(outbox_written_again, message="the outbox written again, said")
             wait_for(lambda: rt.notifications.get(hook["id"])["last_status"] == "ok",
                      message="a status recorded again")
-        wait_for(lambda: [r for r in caplog.records if "recorded again" in r.getMessage()],
-                 message="the status recorded again, said")
+            wait_for(lambda: [r for r in caplog.records if "recorded again" in r.getMessage()],
+                     message="the status recorded again, said")
         said = [r for r in caplog.records if "not recorded" in r.getMessage()]
         assert len(said) == 1 and said[0].levelno == logging.WARNING
         assert said[0].exc_info is None
@@ -209,8 +224,6 @@ def test_a_database_that_cannot_be_written_is_said_once_not_at_each_delivery(
         # the outbox too: its notices went unkept (and were sent), said once, then kept again
         unkept = [r for r in caplog.records if "not kept across a restart" in r.getMessage()]
         assert len(unkept) == 1 and unkept[0].exc_info is None
-        wait_for(lambda: [r for r in caplog.records if "kept across a restart again" in
-                          r.getMessage()], message="the outbox written again, said")
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         # its row goes once it is delivered, a moment after its status is recorded
         wait_for(lambda: rt.notifier.outbox.store.waiting() == [],
