@@ -36,6 +36,7 @@ import yt_dlp
 from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
 
 from ..path_limits import NAME_MAX, cut_to_bytes, real_path
+from . import programs
 from .credentials import without_credentials
 
 # Components that would name the folder itself or its parent once joined.
@@ -77,6 +78,10 @@ class OutsideDownloadFolder(DownloadError):
     """A file of the job would land outside its download or temp folder."""
 
 
+class ProgramRefused(DownloadError):
+    """The job tried to start a program a download may not start (``programs``)."""
+
+
 class WriteRefused(PermissionError):
     """The audit hook refused a write outside the job's folders (an OSError, so yt-dlp's own
     error handling reports it as a failed write)."""
@@ -103,7 +108,7 @@ class Containment:
     """The folders one job may write in: the download folder (``root``; its own folder
     ``home`` when none is given) and its temp folder hold its files; yt-dlp may also write
     its own cache (``extra``), which is never where a file of the job is named. ``refused``
-    keeps what the audit hook stopped."""
+    keeps the writes the audit hook stopped, ``refused_programs`` the starts."""
 
     def __init__(self, home: str, temp: str, *, root: str = "",
                  extra: tuple[str, ...] = ()) -> None:
@@ -111,6 +116,7 @@ class Containment:
         self.folders = _reals(root or home, temp)
         self.roots = _reals(*self.folders, *extra)
         self.refused: list[str] = []
+        self.refused_programs: list[str] = []
 
     def allows(self, path: str) -> bool:
         """Whether the process may write ``path`` (the audit hook's question); not a path
@@ -214,7 +220,12 @@ def _written_paths(event: str, args: tuple[Any, ...]) -> Iterator[str]:
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     containment = _active
-    if containment is None or (event != "open" and event not in _PATH_EVENTS):
+    if containment is None:
+        return
+    if event in programs.STARTS or event in programs.FORKS:
+        programs.check(event, args, containment.refused_programs)
+        return
+    if event != "open" and event not in _PATH_EVENTS:
         return
     for path in _written_paths(event, args):
         if not containment.allows(path):
@@ -224,7 +235,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def guard_writes() -> None:
-    """Install the audit hook in this process (once; it cannot be removed)."""
+    """Install the audit hook in this process (once; it cannot be removed), with the programs
+    it allows found before any job (the zygote's, for every process it forks)."""
+    programs.allowed()
     if not getattr(guard_writes, "installed", False):
         sys.addaudithook(_audit)
         guard_writes.installed = True  # type: ignore[attr-defined]
@@ -270,6 +283,16 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
             return filename
         ext = OUTTMPL_TYPES.get(dir_type) or str(info_dict.get("ext") or "")
         return self.containment.check(filename, dir_type or "media", ext)
+
+    def process_ie_result(self, *args: Any, **kwargs: Any) -> Any:
+        # Where every job's work runs (extract_info's too). yt-dlp reads a refused start as a
+        # program that is not there and may go on without it (a --downloader falls back to
+        # its own): the refusal is the job's end, and its reason.
+        try:
+            return super().process_ie_result(*args, **kwargs)
+        finally:
+            if self.containment is not None and self.containment.refused_programs:
+                raise ProgramRefused(self.containment.refused_programs[0])
 
     def run_pp(self, pp: Any, infodict: dict[str, Any]) -> Any:
         # A post-processor works on the file its info names, mostly in ffmpeg, a process the

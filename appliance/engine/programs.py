@@ -1,0 +1,101 @@
+"""What a download process may start during a job: ffmpeg and ffprobe as PATH finds them, the
+JavaScript runtimes ``js_runtime`` chooses from (yt-dlp solves YouTube's challenges in one),
+and the two programs Python's ``platform`` module runs for yt-dlp's ``--verbose`` header
+(``uname -p``, ``file -b``). Each is compared on its real path, with symlinks resolved, never
+on its name: a script planted as ``ffmpeg`` elsewhere is not ffmpeg.
+
+The option policy (``options.BLOCKED_DESTS``) refuses every option that names a program
+(``--exec``, ``--downloader``, ``--ffmpeg-location``, ``--netrc-cmd``, ``--plugin-dirs``,
+``--use-postprocessor``); this list is what stands behind it when an option gets past it (as
+smuggled ones did). It is checked in the download process's audit hook (``containment``) on
+each way Python starts a program -- ``subprocess``, ``os.exec*``, ``os.posix_spawn*``,
+``os.system`` -- and a fork, which yt-dlp never makes. A program that does not exist is
+refused as exec would refuse it (FileNotFoundError): yt-dlp probes for many that are not
+installed (``rtmpdump``, ``AtomicParsley``) and takes the error for "not installed".
+
+What the hook cannot see: what an allowed program does (ffmpeg's own reads: the files it is
+given are checked by ``ContainedYoutubeDL.run_pp``), and a start that bypasses the audited
+calls (``ctypes``, ``_posixsubprocess``): only code already running in the process reaches
+those, and no option of yt-dlp's loads code (``--plugin-dirs`` is refused).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import shutil
+from typing import Any
+
+from .js_runtime import candidates
+
+log = logging.getLogger(__name__)
+
+ALLOWED = ("ffmpeg", "ffprobe", "uname", "file")
+# Audit events of a program's start, with the position of the program in their arguments
+# (None: the shell) and of the environment its PATH comes from.
+STARTS: dict[str, tuple[int | None, int | None]] = {
+    "subprocess.Popen": (0, 3),
+    "os.exec": (0, None),
+    "os.posix_spawn": (0, None),
+    "os.system": (None, None),
+}
+FORKS = frozenset({"os.fork", "os.forkpty"})
+SHELL = "/bin/sh"
+
+
+class StartRefused(PermissionError):
+    """The audit hook refused to start a program (an OSError, so that yt-dlp's probes read it
+    as a program that is not there; the job still fails, ``ContainedYoutubeDL``)."""
+
+
+@functools.cache
+def allowed() -> dict[str, str]:
+    """The real path of each program a download may start, and its name."""
+    found: dict[str, str] = {}
+    for name, path in [(name, shutil.which(name)) for name in ALLOWED] + candidates():
+        if path:
+            found.setdefault(os.path.realpath(path), name)
+    return found
+
+
+def refusal(program: str) -> str:
+    """What the item says when ``program`` was not started."""
+    names = list(dict.fromkeys(allowed().values()))
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    return f"{program}: only {listed or 'nothing'} may run in a download."
+
+
+def _paths(event: str, program: str, cwd: str, env: Any) -> list[str]:
+    """Every file the start could run: a name without a ``/`` is looked for on PATH (the
+    environment's the program gets, as subprocess does), and, where the call does not search
+    PATH (``os.execv``, ``os.posix_spawn``), in the working directory."""
+    if "/" in program:
+        return [os.path.join(cwd, program)]
+    paths = [] if event == "subprocess.Popen" else [os.path.join(cwd, program)]
+    if event != "os.exec":
+        found = shutil.which(program, path=os.pathsep.join(os.get_exec_path(env)))
+        paths += [found] if found else []
+    return [path for path in paths if os.path.isfile(path)]
+
+
+def check(event: str, args: tuple[Any, ...], refused: list[str]) -> None:
+    """Refuse the start of a program ``args`` names unless it is allowed (StartRefused, its
+    text noted in ``refused``); FileNotFoundError when it does not exist."""
+    if event in FORKS:
+        text = refusal("Refused to fork the download process")
+    else:
+        position, env_position = STARTS[event]
+        program = SHELL if position is None else os.fsdecode(args[position])
+        env = args[env_position] if env_position is not None else None
+        cwd = os.fsdecode(args[2]) if event == "subprocess.Popen" and args[2] else os.getcwd()
+        paths = _paths(event, program, cwd, env)
+        if not paths:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if all(os.path.realpath(path) in allowed() for path in paths):
+            return
+        text = refusal(f"Refused to start program {program!r}")
+    refused.append(text)
+    log.warning("%s", text)
+    raise StartRefused(errno.EPERM, text)

@@ -1,0 +1,219 @@
+"""A red team's try at making a download start a program: the option policy refuses every
+option that names one (``--exec``, ``--downloader``, ``--ffmpeg-location``,
+``--use-postprocessor``); behind it, the download process's audit hook lets a job start only
+ffmpeg, ffprobe, the JavaScript runtime and what Python's ``platform`` runs (``programs``),
+compared on their real paths. Each attack is sent as a job straight to a real download process
+forked from the zygote, as if it had got past the policy (smuggled options did once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.origin import MediaOrigin
+
+from appliance.engine.launcher import ForkedProcess, Launcher
+from appliance.engine.options import Context, parse_cli
+from appliance.engine.presets import BUILTIN
+
+# A program that leaves a mark when it runs: the proof that it ran.
+PLANTED = "#!/bin/sh\ntouch {mark}\n"
+
+
+@pytest.fixture(scope="module")
+def launcher() -> Iterator[Launcher]:
+    starts = Launcher()
+    yield starts
+    starts.close()
+
+
+class Process:
+    """A download process forked from the zygote, spoken to over its pipes."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self.proc = launcher.start(0)
+        assert isinstance(self.proc, ForkedProcess)
+        assert json.loads(self.proc.stdout.readline())["type"] == "ready"
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job's last message: its result or its error (readline: the process answers
+        or ends, and its end is the pipe's end)."""
+        self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, "the download process ended without an answer"
+            message = json.loads(line)
+            if message.get("type") in {"result", "error"}:
+                return message
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=60) is not None
+
+
+@pytest.fixture
+def process(launcher: Launcher) -> Iterator[Process]:
+    proc = Process(launcher)
+    yield proc
+    proc.close()
+
+
+class Box:
+    """A download folder, its temp folder, and a mark outside that only a planted program
+    writes."""
+
+    def __init__(self, base: Path) -> None:
+        self.root, self.temp = base / "downloads", base / "tmp"
+        self.planted = base / "planted"
+        for folder in (self.root, self.temp, self.planted):
+            folder.mkdir()
+        self.mark = base / "mark"
+
+    def plant(self, name: str) -> Path:
+        script = self.planted / name
+        script.write_text(PLANTED.format(mark=self.mark))
+        script.chmod(0o755)
+        return script
+
+    def job(self, url: str, args: list[str], template: str = "%(id)s.%(ext)s"
+            ) -> dict[str, Any]:
+        return {"op": "download", "job": "j1", "url": url, "args": args,
+                "root": str(self.root), "home": str(self.root), "temp": str(self.temp),
+                "template": template, "default_template": "%(id)s.%(ext)s"}
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Box:
+    return Box(tmp_path)
+
+
+def attacks(box: Box) -> dict[str, list[str]]:
+    return {
+        "exec": ["--exec", f"touch {box.mark}"],
+        "exec-postprocessor": ["--use-postprocessor", f"Exec:exec_cmd=touch {box.mark}"],
+        "downloader": ["--downloader", str(box.plant("curl"))],
+        "ffmpeg-location": ["--ffmpeg-location", str(box.plant("ffmpeg").parent),
+                            "--remux-video", "mkv"],
+    }
+
+
+REFUSED = {"exec": "'/bin/sh'", "exec-postprocessor": "'/bin/sh'", "downloader": "curl'",
+           "ffmpeg-location": "ffmpeg'"}
+
+
+@pytest.mark.parametrize("attack", sorted(REFUSED))
+def test_a_job_starts_no_program_but_the_allowed_ones(
+        process: Process, box: Box, origin: MediaOrigin, attack: str) -> None:
+    answer = process.run(box.job(origin.clip_url, attacks(box)[attack]))
+    assert answer["type"] == "error", answer
+    assert answer["message"].startswith("Refused to start program "), answer
+    assert REFUSED[attack] in answer["message"].split(":")[0], answer
+    assert "only ffmpeg, ffprobe" in answer["message"], answer
+    assert not box.mark.exists()
+    # the same process goes on, and runs the real ffmpeg for the next job
+    done = process.run(box.job(origin.clip_url, ["--remux-video", "mkv"]))
+    assert done["type"] == "result", done
+    assert Path(done["filepath"]).suffix == ".mkv"
+    assert not box.mark.exists()
+
+
+@pytest.mark.parametrize("preset", BUILTIN, ids=[p["name"] for p in BUILTIN])
+def test_every_shipped_preset_downloads_with_the_programs_it_needs(
+        process: Process, box: Box, origin: MediaOrigin, preset: dict[str, str]) -> None:
+    args = parse_cli(preset["cli"], context=Context.BUILTIN_PRESET).args
+    done = process.run(box.job(origin.watch_url("clip"), args,
+                               preset.get("template", "%(id)s.%(ext)s")))
+    assert done["type"] == "result", done
+    assert Path(done["filepath"]).is_relative_to(box.root)
+    assert Path(done["filepath"]).stat().st_size > 0
+
+
+def test_ffmpeg_named_by_a_link_to_it_runs(process: Process, box: Box,
+                                           origin: MediaOrigin) -> None:
+    """Compared on the real path: a link to the real ffmpeg is ffmpeg."""
+    for name in ("ffmpeg", "ffprobe"):
+        real = subprocess.run(["sh", "-c", f"command -v {name}"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        (box.planted / name).symlink_to(os.path.realpath(real))
+    done = process.run(box.job(origin.clip_url, [
+        "--ffmpeg-location", str(box.planted), "--remux-video", "mkv"]))
+    assert done["type"] == "result", done
+    assert Path(done["filepath"]).suffix == ".mkv"
+
+
+# Each way Python starts a program, in a process of its own with the hook installed (a hook is
+# never removed): inside a job and after it.
+PROBE = r"""
+import json, os, pty, subprocess, sys
+from appliance.engine.containment import Containment, contained, guard_writes
+home, temp, planted = sys.argv[1:4]
+guard_writes()
+results = {}
+def attempt(name, action):
+    try:
+        action()
+        results[name] = "done"
+    except PermissionError as exc:
+        results[name] = "refused" if "may run in a download" in str(exc) else repr(exc)
+    except FileNotFoundError:
+        results[name] = "missing"
+def fork():
+    if os.fork() == 0:
+        os._exit(0)
+    os.wait()
+def forkpty():
+    pid, fd = pty.fork()
+    if pid == 0:
+        os._exit(0)
+    os.close(fd)
+    os.waitpid(pid, 0)
+run = lambda *argv, **kw: subprocess.run(list(argv), capture_output=True, check=True, **kw)
+with contained(Containment(home, temp)) as box:
+    attempt("ffmpeg", lambda: run("ffmpeg", "-version"))
+    attempt("ffprobe", lambda: run("ffprobe", "-version"))
+    attempt("uname", lambda: run("uname", "-p"))
+    attempt("deno", lambda: run(os.path.join(os.path.dirname(sys.executable), "deno"),
+                                "--version"))
+    attempt("not installed", lambda: run("no-such-program-here"))
+    attempt("true", lambda: run("true"))
+    attempt("planted as ffmpeg on PATH",
+            lambda: run("ffmpeg", env={**os.environ, "PATH": planted}))
+    attempt("planted by path", lambda: run(os.path.join(planted, "ffmpeg")))
+    attempt("relative to cwd", lambda: run("./ffmpeg", cwd=planted))
+    attempt("shell", lambda: run("ffmpeg -version", shell=True))
+    attempt("os.system", lambda: os.system("true"))
+    attempt("posix_spawn", lambda: os.waitpid(os.posix_spawn("/bin/true", ["true"], {}), 0))
+    attempt("posix_spawnp", lambda: os.waitpid(os.posix_spawnp("true", ["true"], {}), 0))
+    attempt("fork", fork)
+    attempt("forkpty", forkpty)
+    attempt("execv", lambda: os.execv("/bin/true", ["true"]))
+    refused = len(box.refused_programs)
+attempt("after the job", lambda: run("true"))
+print(json.dumps({"results": results, "refused": refused}))
+"""
+
+
+def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box) -> None:
+    box.plant("ffmpeg")
+    done = subprocess.run([sys.executable, "-I", "-c", PROBE, str(box.root), str(box.temp),
+                           str(box.planted)], capture_output=True, text=True, timeout=120,
+                          check=True)
+    report = json.loads(done.stdout)
+    assert report["results"] == {
+        "ffmpeg": "done", "ffprobe": "done", "uname": "done", "deno": "done",
+        "not installed": "missing",
+        "true": "refused", "planted as ffmpeg on PATH": "refused",
+        "planted by path": "refused", "relative to cwd": "refused", "shell": "refused",
+        "os.system": "refused", "posix_spawn": "refused", "posix_spawnp": "refused",
+        "fork": "refused", "forkpty": "refused", "execv": "refused", "after the job": "done",
+    }
+    assert report["refused"] == 12
+    assert not box.mark.exists()
+    assert "Refused to start program 'true'" in done.stderr  # the warning in the log
