@@ -135,6 +135,25 @@ def test_every_shipped_preset_downloads_with_the_programs_it_needs(
     assert Path(done["filepath"]).stat().st_size > 0
 
 
+def test_ffmpeg_reads_no_file_outside_the_folders(
+        process: Process, box: Box, origin: MediaOrigin, tmp_path: Path) -> None:
+    """A site's info whose stream is a live one ffmpeg downloads: yt-dlp hands ffmpeg its URL
+    as it is, and a file: URL made it copy a file outside into the download folder (yt-dlp's
+    own requests refuse file: URLs; ffmpeg is not asked)."""
+    victim = tmp_path / "victim.mp4"
+    victim.write_bytes(origin.path_for(origin.clip_url).read_bytes())
+    job = box.job(origin.clip_url, [])
+    job["info"] = {"id": "live", "title": "live", "extractor": "generic",
+                   "extractor_key": "Generic", "webpage_url": origin.clip_url,
+                   "url": f"file://{victim}", "ext": "mp4", "protocol": "m3u8",
+                   "is_live": True}
+    answer = process.run(job)
+    assert answer["type"] == "error", answer
+    assert "outside the download folder" in answer["message"], answer
+    assert str(victim) in answer["message"], answer
+    assert [p for p in box.root.rglob("*") if p.is_file()] == []
+
+
 def test_ffmpeg_named_by_a_link_to_it_runs(process: Process, box: Box,
                                            origin: MediaOrigin) -> None:
     """Compared on the real path: a link to the real ffmpeg is ffmpeg."""
@@ -161,7 +180,8 @@ def attempt(name, action):
         action()
         results[name] = "done"
     except PermissionError as exc:
-        results[name] = "refused" if "may run in a download" in str(exc) else repr(exc)
+        results[name] = ("refused" if "may run in a download" in str(exc) else
+                         "outside" if "outside the download folder" in str(exc) else repr(exc))
     except FileNotFoundError:
         results[name] = "missing"
 def fork():
@@ -175,6 +195,8 @@ def forkpty():
     os.close(fd)
     os.waitpid(pid, 0)
 run = lambda *argv, **kw: subprocess.run(list(argv), capture_output=True, check=True, **kw)
+probe = lambda *argv: subprocess.run(list(argv), capture_output=True)  # it may fail: it ran
+inside, outside = os.path.join(home, "in.txt"), os.path.join(planted, "ffmpeg")
 with contained(Containment(home, temp)) as box:
     attempt("ffmpeg", lambda: run("ffmpeg", "-version"))
     attempt("ffprobe", lambda: run("ffprobe", "-version"))
@@ -194,7 +216,16 @@ with contained(Containment(home, temp)) as box:
     attempt("fork", fork)
     attempt("forkpty", forkpty)
     attempt("execv", lambda: os.execv("/bin/true", ["true"]))
-    refused = len(box.refused_programs)
+    open(inside, "w").close()
+    attempt("ffprobe inside", lambda: probe("ffprobe", "file:" + inside))
+    attempt("ffprobe outside", lambda: probe("ffprobe", "file:" + outside))
+    attempt("ffmpeg writing outside", lambda: probe("ffmpeg", "-i", "file:" + inside,
+                                                    "file:" + outside + ".mp4"))
+    attempt("ffmpeg from a URL", lambda: probe("ffmpeg", "-i", "http://127.0.0.1:9/x"))
+    attempt("ffmpeg from a file URL", lambda: probe("ffmpeg", "-i", "file://" + outside))
+    attempt("ffmpeg from a protocol", lambda: probe("ffmpeg", "-i", "concat:" + outside))
+    attempt("ffmpeg from a relative path", lambda: probe("ffmpeg", "-i", "in.txt"))
+    refused = (len(box.refused_programs), len(box.refused))
 attempt("after the job", lambda: run("true"))
 print(json.dumps({"results": results, "refused": refused}))
 """
@@ -213,7 +244,11 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box) -> None:
         "planted by path": "refused", "relative to cwd": "refused", "shell": "refused",
         "os.system": "refused", "posix_spawn": "refused", "posix_spawnp": "refused",
         "fork": "refused", "forkpty": "refused", "execv": "refused", "after the job": "done",
+        "ffprobe inside": "done", "ffprobe outside": "outside",
+        "ffmpeg writing outside": "outside", "ffmpeg from a URL": "done",
+        "ffmpeg from a file URL": "outside", "ffmpeg from a protocol": "outside",
+        "ffmpeg from a relative path": "outside",  # (the process's working directory)
     }
-    assert report["refused"] == 12
+    assert report["refused"] == [12, 5]
     assert not box.mark.exists()
     assert "Refused to start program 'true'" in done.stderr  # the warning in the log

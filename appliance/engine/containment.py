@@ -223,7 +223,12 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if containment is None:
         return
     if event in programs.STARTS or event in programs.FORKS:
-        programs.check(event, args, containment.refused_programs)
+        name = programs.check(event, args, containment.refused_programs)
+        for path in programs.files(name, event, args):
+            if not containment.holds(path):  # ffmpeg's reads and writes, out of the hook's sight
+                containment.refused.append(path)
+                raise WriteRefused(f"Refused: {name} was to read or write {path!r}, outside "
+                                   f"the download folder.")
         return
     if event != "open" and event not in _PATH_EVENTS:
         return

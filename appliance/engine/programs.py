@@ -13,10 +13,12 @@ each way Python starts a program -- ``subprocess``, ``os.exec*``, ``os.posix_spa
 refused as exec would refuse it (FileNotFoundError): yt-dlp probes for many that are not
 installed (``rtmpdump``, ``AtomicParsley``) and takes the error for "not installed".
 
-What the hook cannot see: what an allowed program does (ffmpeg's own reads: the files it is
-given are checked by ``ContainedYoutubeDL.run_pp``), and a start that bypasses the audited
-calls (``ctypes``, ``_posixsubprocess``): only code already running in the process reaches
-those, and no option of yt-dlp's loads code (``--plugin-dirs`` is refused).
+ffmpeg and ffprobe read and write files in processes of their own, which the hook does not
+see: the files yt-dlp hands them on their command line (``files``) must lie inside the job's
+folders, as the hook's writes must. What the hook cannot see: what else an allowed program
+does, and a start that bypasses the audited calls (``ctypes``, ``_posixsubprocess``): only
+code already running in the process reaches those, and no option of yt-dlp's loads code
+(``--plugin-dirs`` is refused).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import errno
 import functools
 import logging
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from .js_runtime import candidates
@@ -43,6 +47,14 @@ STARTS: dict[str, tuple[int | None, int | None]] = {
 }
 FORKS = frozenset({"os.fork", "os.forkpty"})
 SHELL = "/bin/sh"
+# The programs that take files on their command line, and the options whose value is one.
+# yt-dlp names every file it hands them "file:PATH" (FFmpegPostProcessor
+# ._ffmpeg_filename_argument); the value of -i is the site's URL when ffmpeg downloads, or its
+# standard input ("-", "pipe:").
+FILE_TAKERS = frozenset({"ffmpeg", "ffprobe"})
+FILE_OPTIONS = frozenset({"-i", "-attach"})
+NOT_A_FILE = re.compile(r"-|pipe:\d*|(?!file:)[a-z][a-z0-9+.-]*://.*",
+                        re.DOTALL | re.IGNORECASE)
 
 
 class StartRefused(PermissionError):
@@ -80,22 +92,42 @@ def _paths(event: str, program: str, cwd: str, env: Any) -> list[str]:
     return [path for path in paths if os.path.isfile(path)]
 
 
-def check(event: str, args: tuple[Any, ...], refused: list[str]) -> None:
-    """Refuse the start of a program ``args`` names unless it is allowed (StartRefused, its
-    text noted in ``refused``); FileNotFoundError when it does not exist."""
+def _cwd(event: str, args: tuple[Any, ...]) -> str:
+    return os.fsdecode(args[2]) if event == "subprocess.Popen" and args[2] else os.getcwd()
+
+
+def check(event: str, args: tuple[Any, ...], refused: list[str]) -> str:
+    """The name of the allowed program ``args`` start; StartRefused (its text noted in
+    ``refused``) for any other, FileNotFoundError for one that does not exist."""
     if event in FORKS:
         text = refusal("Refused to fork the download process")
     else:
         position, env_position = STARTS[event]
         program = SHELL if position is None else os.fsdecode(args[position])
         env = args[env_position] if env_position is not None else None
-        cwd = os.fsdecode(args[2]) if event == "subprocess.Popen" and args[2] else os.getcwd()
-        paths = _paths(event, program, cwd, env)
+        paths = _paths(event, program, _cwd(event, args), env)
         if not paths:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-        if all(os.path.realpath(path) in allowed() for path in paths):
-            return
+        names = {allowed().get(os.path.realpath(path)) for path in paths}
+        if len(names) == 1 and None not in names:
+            return names.pop()
         text = refusal(f"Refused to start program {program!r}")
     refused.append(text)
     log.warning("%s", text)
     raise StartRefused(errno.EPERM, text)
+
+
+def files(name: str, event: str, args: tuple[Any, ...]) -> Iterator[str]:
+    """The files named on the command line of program ``name`` (as ``check`` named it) when
+    it takes files: each ``file:PATH``, and each value of ``-i`` and ``-attach`` that is no
+    URL nor a pipe (a protocol of ffmpeg's, ``concat:A|B``, is taken for a file name: never
+    one inside)."""
+    if name not in FILE_TAKERS:
+        return
+    argv = [os.fsdecode(arg) for arg in args[1][1:]]
+    for before, arg in zip(["", *argv], argv, strict=False):
+        if arg.startswith("file:"):
+            arg = arg.removeprefix("file:").removeprefix("//")
+        elif before not in FILE_OPTIONS or NOT_A_FILE.fullmatch(arg):
+            continue
+        yield os.path.join(_cwd(event, args), arg)
