@@ -32,8 +32,7 @@ def _version(path: str, name: str) -> tuple[int, ...] | None:
     return tuple(int(p) for p in match.group(1).split(".")) if match else None
 
 
-def candidates() -> list[tuple[str, str]]:
-    """``(name, path)`` of each runtime this module chooses from, first choice first."""
+def _candidates() -> list[tuple[str, str]]:
     venv_deno = Path(sys.executable).parent / "deno"
     found = [("deno", str(venv_deno))] if venv_deno.exists() else []
     for name in ("deno", "node"):
@@ -47,7 +46,7 @@ def candidates() -> list[tuple[str, str]]:
 def js_runtime() -> dict[str, Any] | None:
     """``{"name", "path", "version", "solver"}`` of the runtime in use, or None (YouTube
     downloads may then fail on its challenges; other sites do not need one)."""
-    for name, path in candidates():
+    for name, path in _candidates():
         version = _version(path, name)
         if version is not None and version >= MINIMUM[name]:
             try:

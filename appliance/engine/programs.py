@@ -1,8 +1,8 @@
 """What a download process may start during a job: ffmpeg and ffprobe as PATH finds them, the
-JavaScript runtimes ``js_runtime`` chooses from (yt-dlp solves YouTube's challenges in one),
-and the two programs Python's ``platform`` module runs for yt-dlp's ``--verbose`` header
-(``uname -p``, ``file -b``). Each is compared on its real path, with symlinks resolved, never
-on its name: a script planted as ``ffmpeg`` elsewhere is not ffmpeg.
+JavaScript runtime ``js_runtime`` chose (yt-dlp solves YouTube's challenges in it, and the
+service names that one to every job), and the two programs Python's ``platform`` module runs
+for yt-dlp's ``--verbose`` header (``uname -p``, ``file -b``). Each is compared on its real
+path, with symlinks resolved, never on its name: a script planted as ``ffmpeg`` is not ffmpeg.
 
 The option policy (``options.BLOCKED_DESTS``) refuses every option that names a program
 (``--exec``, ``--downloader``, ``--ffmpeg-location``, ``--netrc-cmd``, ``--plugin-dirs``,
@@ -32,7 +32,7 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-from .js_runtime import candidates
+from .js_runtime import js_runtime
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,12 @@ class StartRefused(PermissionError):
 
 @functools.cache
 def allowed() -> dict[str, str]:
-    """The real path of each program a download may start, and its name."""
+    """The real path of each program a download may start, and its name (found once per
+    process, before its first job: the JavaScript runtime is asked its version)."""
+    runtime = js_runtime()
     found: dict[str, str] = {}
-    for name, path in [(name, shutil.which(name)) for name in ALLOWED] + candidates():
+    for name, path in [(name, shutil.which(name)) for name in ALLOWED] + (
+            [(runtime["name"], runtime["path"])] if runtime else []):
         if path:
             found.setdefault(os.path.realpath(path), name)
     return found
