@@ -154,6 +154,39 @@ def test_ffmpeg_reads_no_file_outside_the_folders(
     assert [p for p in box.root.rglob("*") if p.is_file()] == []
 
 
+PLUGIN = """
+import subprocess
+from yt_dlp.postprocessor.common import PostProcessor
+
+class MarkPP(PostProcessor):
+    def run(self, info):
+        subprocess.run(["touch", {mark!r}], check=True)
+        return [], info
+"""
+
+
+def test_a_plugin_s_post_processor_starts_no_program(
+        box: Box, origin: MediaOrigin, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin in yt-dlp's plugin folder (~/.config/yt-dlp/plugins), loaded when the zygote
+    warms up, whose post-processor a job names (--use-postprocessor): its Python code runs in
+    the download process, and the programs it starts are checked all the same."""
+    plugins = tmp_path / "config" / "yt-dlp" / "plugins" / "mark" / "yt_dlp_plugins"
+    (plugins / "postprocessor").mkdir(parents=True)
+    (plugins / "postprocessor" / "mark.py").write_text(PLUGIN.format(mark=str(box.mark)))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    starts = Launcher()  # a zygote of its own, which finds the plugin
+    try:
+        process = Process(starts)
+        answer = process.run(box.job(origin.clip_url, ["--use-postprocessor", "Mark"]))
+        process.close()
+    finally:
+        starts.close()
+    assert answer["type"] == "error", answer
+    assert answer["message"].startswith("Refused to start program 'touch'"), answer
+    assert not box.mark.exists()
+
+
 def test_ffmpeg_named_by_a_link_to_it_runs(process: Process, box: Box,
                                            origin: MediaOrigin) -> None:
     """Compared on the real path: a link to the real ffmpeg is ffmpeg."""
