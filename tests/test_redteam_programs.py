@@ -257,6 +257,8 @@ with contained(Containment(home, temp)) as box:
     attempt("ffmpeg from a URL", lambda: probe("ffmpeg", "-i", "http://127.0.0.1:9/x"))
     attempt("ffmpeg from a file URL", lambda: probe("ffmpeg", "-i", "file://" + outside))
     attempt("ffmpeg from a protocol", lambda: probe("ffmpeg", "-i", "concat:" + outside))
+    attempt("ffmpeg from a wrapped file URL",
+            lambda: probe("ffmpeg", "-i", "crypto+file://" + outside))
     attempt("ffmpeg from a relative path", lambda: probe("ffmpeg", "-i", "in.txt"))
     refused = (len(box.refused_programs), len(box.refused))
 attempt("after the job", lambda: run("true"))
@@ -280,8 +282,9 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box) -> None:
         "ffprobe inside": "done", "ffprobe outside": "outside",
         "ffmpeg writing outside": "outside", "ffmpeg from a URL": "done",
         "ffmpeg from a file URL": "outside", "ffmpeg from a protocol": "outside",
+        "ffmpeg from a wrapped file URL": "outside",
         "ffmpeg from a relative path": "outside",  # (the process's working directory)
     }
-    assert report["refused"] == [12, 5]
+    assert report["refused"] == [12, 6]
     assert not box.mark.exists()
     assert "Refused to start program 'true'" in done.stderr  # the warning in the log

@@ -49,12 +49,13 @@ FORKS = frozenset({"os.fork", "os.forkpty"})
 SHELL = "/bin/sh"
 # The programs that take files on their command line, and the options whose value is one.
 # yt-dlp names every file it hands them "file:PATH" (FFmpegPostProcessor
-# ._ffmpeg_filename_argument); the value of -i is the site's URL when ffmpeg downloads, or its
-# standard input ("-", "pipe:").
+# ._ffmpeg_filename_argument); the value of -i is the site's URL when ffmpeg downloads (a
+# network one: ffmpeg's protocols that wrap another, "crypto+file://", "concat:", "subfile:",
+# read files), or its standard input ("-", "pipe:").
 FILE_TAKERS = frozenset({"ffmpeg", "ffprobe"})
 FILE_OPTIONS = frozenset({"-i", "-attach"})
-NOT_A_FILE = re.compile(r"-|pipe:\d*|(?!file:)[a-z][a-z0-9+.-]*://.*",
-                        re.DOTALL | re.IGNORECASE)
+NOT_A_FILE = re.compile(r"-|pipe:\d*|(?:https?|rtmp[a-z]*|rtsp|mms[a-z]?|s?ftp|srt|tcp|tls|udp)"
+                        r"://.*", re.DOTALL)
 
 
 class StartRefused(PermissionError):
@@ -123,8 +124,8 @@ def check(event: str, args: tuple[Any, ...], refused: list[str]) -> str:
 def files(name: str, event: str, args: tuple[Any, ...]) -> Iterator[str]:
     """The files named on the command line of program ``name`` (as ``check`` named it) when
     it takes files: each ``file:PATH``, and each value of ``-i`` and ``-attach`` that is no
-    URL nor a pipe (a protocol of ffmpeg's, ``concat:A|B``, is taken for a file name: never
-    one inside)."""
+    network URL nor a pipe (another protocol of ffmpeg's, ``concat:A|B``, is taken for a file
+    name: never one inside)."""
     if name not in FILE_TAKERS:
         return
     argv = [os.fsdecode(arg) for arg in args[1][1:]]
