@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -234,6 +235,7 @@ with contained(Containment(home, temp)) as box:
     attempt("ffmpeg", lambda: run("ffmpeg", "-version"))
     attempt("ffprobe", lambda: run("ffprobe", "-version"))
     attempt("uname", lambda: run("uname", "-p"))
+    attempt("AtomicParsley", lambda: run("AtomicParsley"))
     attempt("deno", lambda: run(os.path.join(os.path.dirname(sys.executable), "deno"),
                                 "--version"))
     attempt("not installed", lambda: run("no-such-program-here"))
@@ -266,14 +268,20 @@ print(json.dumps({"results": results, "refused": refused}))
 """
 
 
-def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box) -> None:
+def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path: Path) -> None:
     box.plant("ffmpeg")
+    # AtomicParsley where it is installed (it is not here): one on PATH when the process starts
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    shutil.copy("/bin/true", installed / "AtomicParsley")  # (a link would allow true itself)
+    path = f"{os.environ['PATH']}{os.pathsep}{installed}"
     done = subprocess.run([sys.executable, "-I", "-c", PROBE, str(box.root), str(box.temp),
                            str(box.planted)], capture_output=True, text=True, timeout=120,
-                          check=True)
+                          check=True, env={**os.environ, "PATH": path})
     report = json.loads(done.stdout)
     assert report["results"] == {
         "ffmpeg": "done", "ffprobe": "done", "uname": "done", "deno": "done",
+        "AtomicParsley": "done",
         "not installed": "missing",
         "true": "refused", "planted as ffmpeg on PATH": "refused",
         "planted by path": "refused", "relative to cwd": "refused", "shell": "refused",

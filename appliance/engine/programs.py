@@ -1,7 +1,9 @@
 """What a download process may start during a job: ffmpeg and ffprobe as PATH finds them, the
 JavaScript runtime ``js_runtime`` chose (yt-dlp solves YouTube's challenges in it, and the
-service names that one to every job), and the two programs Python's ``platform`` module runs
-for yt-dlp's ``--verbose`` header (``uname -p``, ``file -b``). Each is compared on its real
+service names that one to every job), AtomicParsley where it is installed (yt-dlp embeds an
+m4a's or mp4's thumbnail with it when mutagen is not installed, which it is not here: the
+audio-m4a preset), and the two programs Python's ``platform`` module runs for yt-dlp's
+``--verbose`` header (``uname -p``, ``file -b``). Each is compared on its real
 path, with symlinks resolved, never on its name: a script planted as ``ffmpeg`` is not ffmpeg.
 
 The option policy (``options.BLOCKED_DESTS``) refuses every option that names a program
@@ -36,7 +38,7 @@ from .js_runtime import js_runtime
 
 log = logging.getLogger(__name__)
 
-ALLOWED = ("ffmpeg", "ffprobe", "uname", "file")
+ALLOWED = ("ffmpeg", "ffprobe", "AtomicParsley", "atomicparsley", "uname", "file")
 # Audit events of a program's start, with the position of the program in their arguments
 # (None: the shell) and of the environment its PATH comes from.
 STARTS: dict[str, tuple[int | None, int | None]] = {
