@@ -12,12 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.origin import MediaOrigin
+from support.server import Server
 
 from appliance.engine.launcher import ForkedProcess, Launcher
 from appliance.engine.options import Context, parse_cli
@@ -296,3 +297,18 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path:
     assert report["refused"] == [12, 6]
     assert not box.mark.exists()
     assert "Refused to start program 'true'" in done.stderr  # the warning in the log
+
+
+def test_an_item_whose_option_starts_another_program_fails_saying_so(
+        make_server: Callable[..., Server], origin: MediaOrigin, box: Box) -> None:
+    """Through the real service, with an option the policy lets through: --bidi-workaround
+    runs bidiv (or fribidi) where one is installed; a program of that name on the service's
+    PATH is not one a download may start."""
+    box.plant("bidiv")
+    server = make_server(PATH=f"{box.planted}{os.pathsep}{os.environ['PATH']}")
+    [added] = server.post("/api/history", {"url": origin.clip_url,
+                                           "cli": "--bidi-workaround"}).json()
+    item = server.wait_status(added["id"], {"finished", "error", "skip"}, timeout=90)
+    assert item["status"] == "error", item
+    assert item["error"].startswith("Refused to start program 'bidiv': only ffmpeg"), item
+    assert not box.mark.exists()
