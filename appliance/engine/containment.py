@@ -17,7 +17,9 @@ Two layers, each enough for what it covers:
 2. ``guard_writes``: an audit hook (PEP 578) that checks, during a job, every open for writing,
    rename, removal, link, directory, time and attribute change the process makes. It is the
    backstop for what does not pass through ``prepare_filename`` (post-processors, a future
-   yt-dlp); what it refuses fails the job even if yt-dlp swallowed the error.
+   yt-dlp); what it refuses fails the job even if yt-dlp swallowed the error. It also
+   refuses to start any program but those ``programs`` allows, and to hand ffmpeg or ffprobe
+   a file outside (they read and write in processes of their own, which it does not see).
 
 Both run in the download processes (``engine.child``) and the console (``engine.console``),
 never in the service itself: an audit hook cannot be removed.
