@@ -52,7 +52,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
-from .folder_disk import token_in
+from .folder_disk import read_only, token_in
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
     YoutubeDL,
@@ -316,22 +316,28 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
 
 class FolderGone(DownloadCancelled):
-    """The download folder lost its mark as the job ended (folder_disk): its disk went."""
+    """The download folder lost its mark, or its disk turned read-only, as the job ended
+    (folder_disk): the job's files wait in its temporary folder."""
 
 
 class FolderMarkCheck(PostProcessor):
     """The last step before yt-dlp moves the finished files into the download folder: the
-    folder still has its mark, so it is not the bare mount point of a disk unplugged since
-    the service last looked (up to folder_disk.CHECK_SECONDS ago)."""
+    folder still has its mark (``token``; None: none to check), so it is not the bare mount
+    point of a disk unplugged since the service last looked (up to folder_disk.CHECK_SECONDS
+    ago), and its disk is still writable (the system makes a failing disk read-only)."""
 
-    def __init__(self, folder: str, token: str) -> None:
+    def __init__(self, folder: str, token: str | None) -> None:
         super().__init__()
         self._folder = folder
         self._token = token
 
     def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-        if token_in(Path(self._folder)) != self._token:
-            raise FolderGone(f"The download folder {self._folder} lost its disk as the "
+        folder = Path(self._folder)
+        if self._token is not None and token_in(folder) != self._token:
+            raise FolderGone(f"The download folder {folder} lost its disk as the download "
+                             "ended; its files wait in the temporary folder.")
+        if read_only(folder):
+            raise FolderGone(f"The download folder {folder}'s disk turned read-only as the "
                              "download ended; its files wait in the temporary folder.")
         return [], information
 
@@ -346,8 +352,10 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
 def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> dict[str, Any]:
     with contained_ydl(job, _params(job, channel, relay)) as ydl:
-        if job.get("folder_mark"):
-            ydl.add_post_processor(FolderMarkCheck(**job["folder_mark"]), when="post_process")
+        # the folder the files move into: its mark when it has one, its disk's state always
+        mark = job.get("folder_mark") or {"folder": job.get("root"), "token": None}
+        if mark["folder"]:
+            ydl.add_post_processor(FolderMarkCheck(**mark), when="post_process")
         if job.get("info"):
             # The info read moments ago for this item: formats are chosen again with this
             # job's options, but the site is not asked twice (as --load-info-json does).
