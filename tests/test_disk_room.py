@@ -157,3 +157,28 @@ def test_a_disk_turned_read_only_as_a_download_ends_keeps_its_files_back(
                         timeout=60, message="the download once the disk is writable")
         assert (downloads / done.filename).read_bytes() == \
             origin.path_for(origin.clip_url).read_bytes()
+
+
+def test_a_full_download_folder_keeps_the_files_back_until_there_is_room(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]],
+        origin: MediaOrigin) -> None:
+    """The temporary folder on one disk, the download folder on another, full: the move of
+    the finished file failed on it, or (waited out) left a cut copy under the file's own
+    name, which the next try took for the whole file, already downloaded."""
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=16m"):
+        rt, _ = app_with()
+        filler = fill(downloads)
+        [item] = rt.engine.add([{"url": origin.clip_url}])
+        waiting_for_room(rt, item)
+        problem = rt.engine.stats()["download_folder_problem"]
+        assert problem.startswith(f"The disk of the download folder {downloads} is full ("), \
+            problem
+        assert sorted(p.name for p in downloads.iterdir()) == [folder_disk.MARKER, "filler"]
+        assert list((rt.settings.temp_path / item.id).rglob("*.mp4"))
+        filler.unlink()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                        timeout=60, message="the download once there is room")
+        assert (done.status, done.error) == ("finished", "")
+        assert (downloads / done.filename).read_bytes() == \
+            origin.path_for(origin.clip_url).read_bytes()

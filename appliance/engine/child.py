@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -41,6 +42,7 @@ from yt_dlp.utils import DownloadCancelled, DownloadError, url_basename
 from .. import cpu_share
 from ..outbound import every_connection_checked
 from ..systemd import stderr_formatter
+from ..units import human_size
 from . import url_matching, zygote
 from .archive import archive_id
 from .containment import (
@@ -315,16 +317,48 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     return result
 
 
-class FolderGone(DownloadCancelled):
+class KeptBack(DownloadCancelled):
+    """The job's files wait in its temporary folder instead of moving into the download
+    folder; ``flag`` tells the engine why."""
+
+    flag = ""
+
+
+class FolderGone(KeptBack):
     """The download folder lost its mark, or its disk turned read-only, as the job ended
-    (folder_disk): the job's files wait in its temporary folder."""
+    (folder_disk)."""
+
+    flag = "folder_gone"
+
+
+class NoRoom(KeptBack):
+    """The download folder's disk has no room for the job's files (disk_room)."""
+
+    flag = "no_room"
+
+
+def bytes_to_move(information: dict[str, Any], folder: Path) -> int:
+    """What the files yt-dlp moves next take on ``folder``'s disk: one on another disk (the
+    temporary folder's) is copied there, one on the same disk only renamed."""
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return 0
+    total = 0
+    for path in {information.get("filepath"), *information.get("__files_to_move", {})}:
+        with contextlib.suppress(OSError, TypeError):  # TypeError: no path (None)
+            found = os.stat(path)  # type: ignore[arg-type]
+            total += found.st_size if found.st_dev != device else 0
+    return total
 
 
 class FolderMarkCheck(PostProcessor):
     """The last step before yt-dlp moves the finished files into the download folder: the
     folder still has its mark (``token``; None: none to check), so it is not the bare mount
     point of a disk unplugged since the service last looked (up to folder_disk.CHECK_SECONDS
-    ago), and its disk is still writable (the system makes a failing disk read-only)."""
+    ago); its disk is still writable (the system makes a failing disk read-only); and it has
+    room for them. A move that ran out of room left a cut copy under the file's own name,
+    which the download's next try took for the whole file, already downloaded."""
 
     def __init__(self, folder: str, token: str | None) -> None:
         super().__init__()
@@ -339,6 +373,12 @@ class FolderMarkCheck(PostProcessor):
         if read_only(folder):
             raise FolderGone(f"The download folder {folder}'s disk turned read-only as the "
                              "download ended; its files wait in the temporary folder.")
+        needed = bytes_to_move(information, folder)
+        free = shutil.disk_usage(folder).free if needed else 0
+        if needed > free:
+            raise NoRoom(f"The download folder {folder}'s disk has "
+                         f"{human_size(free) or 'nothing'} free, and the download's files "
+                         f"need {human_size(needed)}: they wait in the temporary folder.")
         return [], information
 
 
@@ -465,9 +505,8 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
         except DownloadError as exc:
             message = str(exc).removeprefix("ERROR: ")
             channel.send({"type": "error", "job": job, "message": message})
-        except FolderGone as exc:
-            channel.send({"type": "error", "job": job, "message": exc.msg,
-                          "folder_gone": True})
+        except KeptBack as exc:
+            channel.send({"type": "error", "job": job, "message": exc.msg, exc.flag: True})
         except Exception as exc:
             log.exception("job %s failed", job)
             channel.send({"type": "error", "job": job, "message": f"{type(exc).__name__}: {exc}"})

@@ -256,7 +256,8 @@ class Downloading:
         if folder_gone:  # said now, not at the next periodic check; its files wait in temp
             self.folder_disk.check()
         with self._lock:
-            filled = failed and run.reason is None and disk_room.disk_full(message)
+            filled = failed and run.reason is None and (
+                bool(result and result.get("no_room")) or disk_room.disk_full(message))
         no_room = self._no_room(run, message) if filled else None
         with self._lock:
             run.ended = True
