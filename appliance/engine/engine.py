@@ -487,9 +487,10 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
                          id=item.id)
 
     def _folder_disk_changed(self) -> None:
-        """The download folder's disk went or came back. Gone: the running downloads go back
-        to the queue, their partial files kept (finished, yt-dlp would move their files onto
-        the bare mount point); back: the dispatcher starts them again, and they resume."""
+        """The download folder's disk went or came back, or a disk filled up or has room
+        again. Gone (or full): the running downloads go back to the queue, their partial files
+        kept (finished, yt-dlp would move their files onto the bare mount point; on a full
+        disk each would fail); back: the dispatcher starts them again, and they resume."""
         problem = self.folder_disk.problem
         reason = StopReason.ROOM if problem == self.folder_disk.short_of_room else \
             StopReason.DISK
