@@ -5,7 +5,6 @@ read-only as a download ends keeps its files back."""
 
 from __future__ import annotations
 
-import logging
 import re
 import subprocess
 from collections.abc import Callable
@@ -39,7 +38,7 @@ def running(rt: Runtime, item: Item, beyond: int = 0) -> int:
 
 def test_a_full_disk_makes_downloads_wait_and_go_on_once_there_is_room(
         tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Each download failed in turn on a full disk ("The disk is full"), the whole queue, and
     none went on once room was made. The one that found it full goes back to the queue, its
     partial file kept; none starts; it is said once each way; they go on by themselves."""
@@ -47,6 +46,10 @@ def test_a_full_disk_makes_downloads_wait_and_go_on_once_there_is_room(
         rt, client = app_with(YTP_MAX_WORKERS="1")
         said: list[Any] = []
         rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
+        # what websocket clients and notification targets are told
+        told: list[tuple[str, str]] = []
+        rt.bus.subscribe(lambda e: e.name in ("log_error", "log_warning")
+                         and told.append((e.name, e.data["message"])))
         monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
         [first] = rt.engine.add([{"url": origin.slow_url}])
         running(rt, first)
@@ -78,12 +81,10 @@ def test_a_full_disk_makes_downloads_wait_and_go_on_once_there_is_room(
         ranges = [r.range for r in origin.requests_for("/slow.mp4") if r.range]
         assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges
         assert rt.engine.stats()["download_folder_problem"] is None
-    # what reaches websocket clients and notification targets (yt-dlp's own lines do not)
-    errors = [r.getMessage() for r in caplog.records
-              if r.levelno == logging.ERROR and getattr(r, "announce", True)]
-    assert errors == [problem]
     assert said == [{"problem": problem}, {"problem": None}]  # the websocket's event
-    assert "The disks have room again: waiting downloads go on." in caplog.messages
+    assert [text for level, text in told if level == "log_error"] == [problem]
+    assert told.count(("log_warning", "The disks have room again: waiting downloads go on.")) \
+        == 1
 
 
 def test_a_download_larger_than_the_whole_disk_fails_with_the_reason(
@@ -182,3 +183,14 @@ def test_a_full_download_folder_keeps_the_files_back_until_there_is_room(
         assert (done.status, done.error) == ("finished", "")
         assert (downloads / done.filename).read_bytes() == \
             origin.path_for(origin.clip_url).read_bytes()
+
+
+@pytest.mark.parametrize(("message", "full"), [
+    ("unable to write data: [Errno 28] No space left on device", True),
+    ("Unable to download video: [Errno 122] Disk quota exceeded", True),
+    ("Postprocessing: Error writing trailer of x.temp.mp4: No space left on device", True),
+    ("unable to open for writing: [Errno 128] Key has expired", False),
+    ("HTTP Error 507: Insufficient Storage", False),  # the site's disk, not ours
+])
+def test_a_full_disk_is_told_from_other_failures(message: str, full: bool) -> None:
+    assert disk_room.disk_full(message) is full
