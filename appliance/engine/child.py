@@ -22,27 +22,23 @@ import logging
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
 import yt_dlp
 from yt_dlp.extractor import get_info_extractor
-from yt_dlp.postprocessor.common import PostProcessor
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
-from yt_dlp.utils import DownloadCancelled, DownloadError, url_basename
+from yt_dlp.utils import DownloadError, url_basename
 
 from .. import cpu_share
 from ..outbound import every_connection_checked
 from ..systemd import stderr_formatter
-from ..units import human_size
 from . import url_matching, zygote
 from .archive import archive_id
 from .containment import (
@@ -54,7 +50,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
-from .folder_disk import read_only, token_in
+from .move_check import FolderMarkCheck, KeptBack
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
     YoutubeDL,
@@ -317,71 +313,6 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     return result
 
 
-class KeptBack(DownloadCancelled):
-    """The job's files wait in its temporary folder instead of moving into the download
-    folder; ``flag`` tells the engine why."""
-
-    flag = ""
-
-
-class FolderGone(KeptBack):
-    """The download folder lost its mark, or its disk turned read-only, as the job ended
-    (folder_disk)."""
-
-    flag = "folder_gone"
-
-
-class NoRoom(KeptBack):
-    """The download folder's disk has no room for the job's files (disk_room)."""
-
-    flag = "no_room"
-
-
-def bytes_to_move(information: dict[str, Any], folder: Path) -> int:
-    """What the files yt-dlp moves next take on ``folder``'s disk: one on another disk (the
-    temporary folder's) is copied there, one on the same disk only renamed."""
-    try:
-        device = os.stat(folder).st_dev
-    except OSError:
-        return 0
-    total = 0
-    for path in {information.get("filepath"), *information.get("__files_to_move", {})}:
-        with contextlib.suppress(OSError, TypeError):  # TypeError: no path (None)
-            found = os.stat(path)  # type: ignore[arg-type]
-            total += found.st_size if found.st_dev != device else 0
-    return total
-
-
-class FolderMarkCheck(PostProcessor):
-    """The last step before yt-dlp moves the finished files into the download folder: the
-    folder still has its mark (``token``; None: none to check), so it is not the bare mount
-    point of a disk unplugged since the service last looked (up to folder_disk.CHECK_SECONDS
-    ago); its disk is still writable (the system makes a failing disk read-only); and it has
-    room for them. A move that ran out of room left a cut copy under the file's own name,
-    which the download's next try took for the whole file, already downloaded."""
-
-    def __init__(self, folder: str, token: str | None) -> None:
-        super().__init__()
-        self._folder = folder
-        self._token = token
-
-    def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-        folder = Path(self._folder)
-        if self._token is not None and token_in(folder) != self._token:
-            raise FolderGone(f"The download folder {folder} lost its disk as the download "
-                             "ended; its files wait in the temporary folder.")
-        if read_only(folder):
-            raise FolderGone(f"The download folder {folder}'s disk turned read-only as the "
-                             "download ended; its files wait in the temporary folder.")
-        needed = bytes_to_move(information, folder)
-        free = shutil.disk_usage(folder).free if needed else 0
-        if needed > free:
-            raise NoRoom(f"The download folder {folder}'s disk has "
-                         f"{human_size(free) or 'nothing'} free, and the download's files "
-                         f"need {human_size(needed)}: they wait in the temporary folder.")
-        return [], information
-
-
 def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     relay = ProgressRelay(channel, job["job"])
     try:
@@ -394,14 +325,20 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
     with contained_ydl(job, _params(job, channel, relay)) as ydl:
         # the folder the files move into: its mark when it has one, its disk's state always
         mark = job.get("folder_mark") or {"folder": job.get("root"), "token": None}
-        if mark["folder"]:
-            ydl.add_post_processor(FolderMarkCheck(**mark), when="post_process")
-        if job.get("info"):
-            # The info read moments ago for this item: formats are chosen again with this
-            # job's options, but the site is not asked twice (as --load-info-json does).
-            info = ydl.process_ie_result(job["info"], download=True)
-        else:
-            info = extract_info(ydl, job["url"], download=True)
+        check = FolderMarkCheck(**mark) if mark["folder"] else None
+        if check is not None:
+            ydl.add_post_processor(check, when="post_process")
+        try:
+            if job.get("info"):
+                # The info read moments ago for this item: formats are chosen again with this
+                # job's options, but the site is not asked twice (as --load-info-json does).
+                info = ydl.process_ie_result(job["info"], download=True)
+            else:
+                info = extract_info(ydl, job["url"], download=True)
+        except BaseException:
+            if check is not None:
+                check.take_back()
+            raise
         info = ydl.sanitize_info(info) or {}
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""

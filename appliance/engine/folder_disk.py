@@ -28,13 +28,13 @@ parent folder is not mounted (a bind mount onto it would not change that, so the
 disk is there: a mark on the bare mount point would make the disk's folder "not the one" later.
 A disk no table lists (mounted by hand or by a desktop) cannot be told on the first start.
 A download that ends between two checks looks at the mark itself, right before yt-dlp moves
-its files into the folder (``child.FolderMarkCheck``).
+its files into the folder (``move_check.FolderMarkCheck``).
 
 A disk that is there but read-only (mounted so, or turned read-only by the kernel after write
 errors: ext4's ``errors=remount-ro``, what a failing USB disk on a Pi does) makes downloads
 wait the same way: each would otherwise fail at its end, the whole queue one after another,
 and none goes on once the disk is writable again. A download that ends in the seconds before
-the check sees it looks itself (``child.FolderMarkCheck``), as for the mark.
+the check sees it looks itself (``move_check.FolderMarkCheck``), as for the mark.
 
 A disk that is full (the download folder's or the temporary folder's: ``disk_room``) makes
 downloads wait too, from the moment a download finds it so (``filled``) until it has room again.
