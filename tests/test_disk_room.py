@@ -5,6 +5,7 @@ read-only as a download ends keeps its files back."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 from collections.abc import Callable
@@ -158,6 +159,36 @@ def test_a_disk_turned_read_only_as_a_download_ends_keeps_its_files_back(
                         timeout=60, message="the download once the disk is writable")
         assert (downloads / done.filename).read_bytes() == \
             origin.path_for(origin.clip_url).read_bytes()
+
+
+def test_a_disk_that_can_hold_no_more_files_makes_downloads_wait(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """Every inode used (a disk of many small files) is a full disk too, with bytes free: the
+    download failed on it each time it was tried again, as if it needed more room."""
+    with tmpfs(tmp_path / "tmp", "size=16m,nr_inodes=64") as temp:
+        rt = start_runtime()
+        [item] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
+        wait_for(lambda: rt.engine.get(item.id).extractor, timeout=60,
+                 message="the item's info")
+        many = temp / "many"
+        many.mkdir()
+        made = 0
+        with contextlib.suppress(OSError):
+            while True:
+                (many / str(made)).touch()
+                made += 1
+        rt.engine.start_items([item.id])
+        waiting_for_room(rt, item)
+        problem = rt.engine.stats()["download_folder_problem"]
+        assert re.fullmatch(
+            rf"The disk of the temporary folder {re.escape(str(temp))} can hold no more files "
+            r"\(every inode is used; \d+\.\d MB free\): downloads wait, and go on by themselves "
+            r"once files are removed from it\.", problem), problem
+        for name in range(made):
+            (many / str(name)).unlink()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                        timeout=60, message="the download once files were removed")
+        assert (done.status, done.error) == ("finished", "")
 
 
 def test_a_full_download_folder_keeps_the_files_back_until_there_is_room(

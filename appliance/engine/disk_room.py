@@ -12,14 +12,11 @@ whole disk, fails with the reason (``too_often``, ``too_big``): it would wait fo
 from __future__ import annotations
 
 import errno
-import logging
+import os
 import re
-import shutil
 from pathlib import Path
 
 from ..units import human_size
-
-log = logging.getLogger(__name__)
 
 FLOOR_BYTES = 64 << 20
 # A small disk (an SD card's spare partition, a test's tmpfs) waits for a 20th of its size.
@@ -41,22 +38,31 @@ def floor(total: int) -> int:
     return min(FLOOR_BYTES, total // FLOOR_SHARE)
 
 
-def _usage(folder: Path) -> tuple[int, int] | None:
-    """``folder``'s disk's size and free bytes (None when it cannot be asked)."""
+def _usage(folder: Path) -> tuple[int, int, int] | None:
+    """``folder``'s disk's size, its free bytes and how many more files it can hold (-1: no
+    count kept, as btrfs keeps none); None when it cannot be asked."""
     try:
-        usage = shutil.disk_usage(folder)
+        disk = os.statvfs(folder)
     except OSError:
         return None
-    return usage.total, usage.free
+    files = disk.f_favail if disk.f_files else -1
+    return disk.f_blocks * disk.f_frsize, disk.f_bavail * disk.f_frsize, files
 
 
 def short(folders: dict[str, Path]) -> str | None:
     """What is said while a disk of ``folders`` (named by what they hold) has less than its
-    floor free; None while each has room."""
+    floor free, or room for no more files (every inode used: a disk of many small files);
+    None while each has room."""
     for what, folder in folders.items():
         usage = _usage(folder)
-        if usage is not None and usage[1] < floor(usage[0]):
-            total, free = usage
+        if usage is None:
+            continue
+        total, free, files = usage
+        if files == 0:
+            return (f"The disk of the {what} {folder} can hold no more files (every inode "
+                    f"is used; {human_size(free) or 'nothing'} free): downloads wait, and go "
+                    "on by themselves once files are removed from it.")
+        if free < floor(total):
             return (f"The disk of the {what} {folder} is full ({human_size(free) or 'nothing'}"
                     f" free): downloads wait, and go on by themselves once it has "
                     f"{human_size(floor(total))} free. Free some space on it.")
