@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.aged_tasks import aged_task
 from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
 from support.server import wait_for
+from support.task_runs import execution_log, run_now
 
 from appliance.engine import disk_room, folder_disk
 from appliance.runtime import Runtime
@@ -225,3 +227,22 @@ def test_a_full_download_folder_keeps_the_files_back_until_there_is_room(
 ])
 def test_a_full_disk_is_told_from_other_failures(message: str, full: bool) -> None:
     assert disk_room.disk_full(message) is full
+
+
+def test_retention_runs_while_downloads_wait_for_room(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]],
+        origin: MediaOrigin) -> None:
+    """What a task's retention removes is what makes room: it waited for the download folder
+    with the downloads while the disk was full, which kept the disk full for good."""
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=16m"):
+        runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+        task, (old, recent) = aged_task(runtime, client, origin, "kept")
+        fill(downloads)
+        [item] = runtime.engine.add([{"url": origin.short_url}])
+        waiting_for_room(runtime, item)
+        done = run_now(runtime, task)
+        lines = execution_log(runtime, done)
+        assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+        assert not (Path(old.download_folder) / old.filename).exists()
+        assert (Path(recent.download_folder) / recent.filename).is_file()

@@ -237,6 +237,13 @@ class FolderDisk:
             return None
         return {"folder": str(folder), "token": token}
 
+    @property
+    def held(self) -> str | None:
+        """Why the folder's files may not be changed now (its disk gone or read-only); None
+        while they may, on a disk short of room too: what is removed makes the room."""
+        problem = self.problem
+        return None if problem == self.short_of_room else problem
+
     def folders(self) -> dict[str, Path]:
         """The folders downloads write to, named by what they hold."""
         folders = {"download folder": self._folder_of()}
