@@ -7,6 +7,8 @@ was made. Downloads wait instead (``folder_disk``), and go on by themselves once
 found short has ``floor`` bytes free again: a few bytes more than nothing would let the next
 download fill it again at once. An item that fills a disk too often, or is larger than the
 whole disk, fails with the reason (``too_often``, ``too_big``): it would wait for good.
+A user's quota used up is not seen in the disk's free bytes: no wait is said, the download is
+tried again at once, and fails the same way at its fourth time.
 """
 
 from __future__ import annotations
