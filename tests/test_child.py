@@ -20,7 +20,7 @@ from support.server import wait_for
 from yt_dlp.downloader.common import FileDownloader
 from yt_dlp.utils import DownloadError
 
-from appliance.engine import child, ytdlp_tuning
+from appliance.engine import child, move_check, ytdlp_tuning
 from appliance.engine.filter_bound import FilterTooSlow
 from appliance.engine.folder_disk import MARKER
 
@@ -209,7 +209,7 @@ def test_files_stay_in_the_temp_folder_when_the_download_folder_lost_its_mark(
     (home / MARKER).write_text("another\n")
     job = {**download_job(tmp_path, origin.clip_url),
            "folder_mark": {"folder": str(home), "token": "the-one"}}
-    with pytest.raises(child.FolderGone, match="lost its disk"):
+    with pytest.raises(move_check.FolderGone, match="lost its disk"):
         child.run_download(job, messages.channel)
     assert [p.name for p in home.iterdir()] == [MARKER]
     assert [p.name for p in (tmp_path / "temp").iterdir()] == ["out.mp4"]

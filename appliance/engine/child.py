@@ -28,15 +28,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
 import yt_dlp
 from yt_dlp.extractor import get_info_extractor
-from yt_dlp.postprocessor.common import PostProcessor
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
-from yt_dlp.utils import DownloadCancelled, DownloadError, url_basename
+from yt_dlp.utils import DownloadError, url_basename
 
 from .. import cpu_share
 from ..outbound import every_connection_checked
@@ -52,7 +50,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
-from .folder_disk import token_in
+from .move_check import FolderMarkCheck, KeptBack
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
     YoutubeDL,
@@ -315,27 +313,6 @@ def run_extract(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     return result
 
 
-class FolderGone(DownloadCancelled):
-    """The download folder lost its mark as the job ended (folder_disk): its disk went."""
-
-
-class FolderMarkCheck(PostProcessor):
-    """The last step before yt-dlp moves the finished files into the download folder: the
-    folder still has its mark, so it is not the bare mount point of a disk unplugged since
-    the service last looked (up to folder_disk.CHECK_SECONDS ago)."""
-
-    def __init__(self, folder: str, token: str) -> None:
-        super().__init__()
-        self._folder = folder
-        self._token = token
-
-    def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-        if token_in(Path(self._folder)) != self._token:
-            raise FolderGone(f"The download folder {self._folder} lost its disk as the "
-                             "download ended; its files wait in the temporary folder.")
-        return [], information
-
-
 def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     relay = ProgressRelay(channel, job["job"])
     try:
@@ -346,14 +323,22 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
 def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> dict[str, Any]:
     with contained_ydl(job, _params(job, channel, relay)) as ydl:
-        if job.get("folder_mark"):
-            ydl.add_post_processor(FolderMarkCheck(**job["folder_mark"]), when="post_process")
-        if job.get("info"):
-            # The info read moments ago for this item: formats are chosen again with this
-            # job's options, but the site is not asked twice (as --load-info-json does).
-            info = ydl.process_ie_result(job["info"], download=True)
-        else:
-            info = extract_info(ydl, job["url"], download=True)
+        # the folder the files move into: its mark when it has one, its disk's state always
+        mark = job.get("folder_mark") or {"folder": job.get("root"), "token": None}
+        check = FolderMarkCheck(**mark) if mark["folder"] else None
+        if check is not None:
+            ydl.add_post_processor(check, when="post_process")
+        try:
+            if job.get("info"):
+                # The info read moments ago for this item: formats are chosen again with this
+                # job's options, but the site is not asked twice (as --load-info-json does).
+                info = ydl.process_ie_result(job["info"], download=True)
+            else:
+                info = extract_info(ydl, job["url"], download=True)
+        except BaseException:
+            if check is not None:
+                check.take_back()
+            raise
         info = ydl.sanitize_info(info) or {}
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
@@ -457,9 +442,8 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
         except DownloadError as exc:
             message = str(exc).removeprefix("ERROR: ")
             channel.send({"type": "error", "job": job, "message": message})
-        except FolderGone as exc:
-            channel.send({"type": "error", "job": job, "message": exc.msg,
-                          "folder_gone": True})
+        except KeptBack as exc:
+            channel.send({"type": "error", "job": job, "message": exc.msg, exc.flag: True})
         except Exception as exc:
             log.exception("job %s failed", job)
             channel.send({"type": "error", "job": job, "message": f"{type(exc).__name__}: {exc}"})

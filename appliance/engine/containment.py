@@ -37,7 +37,7 @@ from typing import Any
 import yt_dlp
 from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
 
-from ..path_limits import NAME_MAX, cut_to_bytes, real_path
+from ..path_limits import NAME_MAX, byte_length, cut_to_bytes, real_path
 from . import programs
 from .credentials import without_credentials
 
@@ -72,7 +72,8 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 # fit in a name -- the extension (".info.json"), and what yt-dlp adds while it works: a
 # format's ".f251-drc", ".part", a fragment's "-Frag1234", ".temp", a subtitle's ".en-US".
 STEM_MAX = NAME_MAX - 64
-# The longest extension kept whole when a name is cut; the site names it ("info.json" is 9).
+# The longest extension kept whole when a name is cut, in bytes (the site names it; "info.json"
+# is 9): the stem's cut and it must leave room for what yt-dlp adds.
 EXT_MAX = 16
 
 
@@ -175,9 +176,11 @@ def fit_name(name: str, limit: int, ext: str = "") -> str:
     its start. The stem is cut the same whatever the extension, so that a media file and its
     sidecars (``.info.json``, ``.en.vtt``) keep one stem. A name that is, or is cut to,
     ``.`` or ``..`` (``..`` and 300 spaces, from a site) becomes ``_``; a lone surrogate
-    U+FFFD (``valid_text``)."""
-    name = valid_text(name)
-    stem = name.removesuffix(f".{ext}") if 0 < len(ext) <= EXT_MAX else name
+    U+FFFD (``valid_text``). An extension longer than EXT_MAX bytes is cut as a part of the
+    name: sixteen emoji (64 bytes) after a stem of ``limit`` bytes made a name one byte over
+    the file system's, and yt-dlp's ``.part`` after it five more."""
+    name, ext = valid_text(name), valid_text(ext)
+    stem = name.removesuffix(f".{ext}") if 0 < byte_length(ext) <= EXT_MAX else name
     if cut_to_bytes(stem, limit) != stem:
         name = (cut_to_bytes(stem, limit).rstrip() or "_") + name[len(stem):]
     return "_" if name in _DOT_NAMES else name

@@ -21,6 +21,7 @@ from ..errors import AppError
 from ..store import Item
 from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING, SKIP
 from ..units import finite, human_duration
+from . import disk_room
 from .archive import archive_id
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
 WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
+WAITING_FOR_ROOM = "Waiting for room on the disk; will resume"
 NO_THREAD = f"no thread could be had: {PROCESS_LIMIT}, or memory is short"
 NOT_STARTED = f"Waiting: {NO_THREAD}; will start again"
 # Why a run went back to the queue, as its item says it; its partial files stay for the resume.
@@ -40,7 +42,7 @@ SIGNS_EVERY = 30.0
 # which nobody watched it.
 UNWATCHED = 5.0
 HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
-               StopReason.PAUSE: "Paused"}
+               StopReason.ROOM: WAITING_FOR_ROOM, StopReason.PAUSE: "Paused"}
 
 # The most a count of bytes may be: what the history keeps (SQLite's INTEGER).
 MAX_BYTES = (1 << 63) - 1
@@ -249,13 +251,20 @@ class Downloading:
         end. From here on no request changes it."""
         item = run.item
         failed = failure is not None or result is None or result.get("type") == "error"
+        message = failure or (result or {}).get("message") or "download failed"
         folder_gone = bool(result and result.get("folder_gone"))
         if folder_gone:  # said now, not at the next periodic check; its files wait in temp
             self.folder_disk.check()
         with self._lock:
+            filled = failed and run.reason is None and (
+                bool(result and result.get("no_room")) or disk_room.disk_full(message))
+        no_room = self._no_room(run, message) if filled else None
+        with self._lock:
             run.ended = True
             if folder_gone:
                 run.reason = next_reason(run.reason, StopReason.DISK)
+            if filled and no_room is None:
+                run.reason = next_reason(run.reason, StopReason.ROOM)
             reason = run.reason
             item.speed = item.eta = None
             if reason in HANDED_BACK:
@@ -274,8 +283,9 @@ class Downloading:
                 self._finish_cancel(item, run)
             elif reason is StopReason.DELETE:
                 self._drop(item, run)
+            elif no_room is not None:
+                self._fail(item, no_room, run, explained=True)
             elif failed:
-                message = failure or (result or {}).get("message") or "download failed"
                 if reason is StopReason.STALL:
                     message = run.stalled or message
                 self._fail(item, message, run)
@@ -290,6 +300,23 @@ class Downloading:
                 del self._runs[item.id]
                 self._items.release(item.id)
                 self._wake.notify_all()
+
+    def _no_room(self, run: Run, message: str) -> str | None:
+        """A disk was full as the run wrote (``message``): downloads wait for room (None),
+        its partial files kept, or, when it never would fit (larger than the whole disk, or
+        it filled a disk too often), why it fails."""
+        item = run.item
+        folders = self.folder_disk.folders()
+        with self._lock:
+            self._room_waits[item.id] += 1
+            waits = self._room_waits[item.id]
+        why = disk_room.too_big(folders, item.total_bytes)
+        if why is None and waits > disk_room.MOST_WAITS:
+            why = disk_room.too_often(waits)
+        if why is not None:
+            return f"{why} ({message})"
+        self.folder_disk.filled()
+        return None
 
     def _finish(self, run: Run, result: dict[str, Any]) -> None:
         item = run.item

@@ -92,8 +92,10 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         self._pings: list[threading.Event] = []
         self._state_writes = StateWrites()
         self.folder_disk = FolderDisk(lambda: self.settings.download_path,
-                                      self._folder_disk_changed,
-                                      settings.config_path)
+                                      self._folder_disk_changed, settings.config_path,
+                                      temp_of=lambda: self.settings.temp_path)
+        # The times each queue item found a disk full (disk_room.MOST_WAITS)
+        self._room_waits: Counter[str] = Counter()
         self.presets = Presets(
             Collection(store.entities.Preset, PRESET_FIELDS, "preset"), holder, self.converted
         )
@@ -437,6 +439,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             return False
         del self._items[item.id]
         self._infos.pop(item.id, None)
+        self._room_waits.pop(item.id, None)
         if run is None:
             self._wake.notify_all()
         return True
@@ -469,8 +472,11 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         return self._to_history(item, CANCELLED, run=run, msg="Cancelled",
                                 also=(events.ITEM_CANCELLED,))
 
-    def _fail(self, item: Item, message: str, run: Run | None = None) -> None:
-        message = explain(message, self.settings)
+    def _fail(self, item: Item, message: str, run: Run | None = None, *,
+              explained: bool = False) -> None:
+        """End ``item`` as failed on ``message`` (said plainly first unless ``explained``)."""
+        if not explained:
+            message = explain(message, self.settings)
         if not self._to_history(item, ERROR, run=run, durable=False, error=message, msg="",
                                 also=(events.ITEM_ERROR,)):
             return
@@ -481,15 +487,18 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
                          id=item.id)
 
     def _folder_disk_changed(self) -> None:
-        """The download folder's disk went or came back. Gone: the running downloads go back
-        to the queue, their partial files kept (finished, yt-dlp would move their files onto
-        the bare mount point); back: the dispatcher starts them again, and they resume."""
+        """The download folder's disk went or came back, or a disk filled up or has room
+        again. Gone (or full): the running downloads go back to the queue, their partial files
+        kept (finished, yt-dlp would move their files onto the bare mount point; on a full
+        disk each would fail); back: the dispatcher starts them again, and they resume."""
         problem = self.folder_disk.problem
+        reason = StopReason.ROOM if problem == self.folder_disk.short_of_room else \
+            StopReason.DISK
         self.bus.publish(events.DOWNLOAD_FOLDER, {"problem": problem})
         with self._lock:
             if problem is not None:
                 for run in self._runs.values():
-                    run.request_stop(StopReason.DISK)
+                    run.request_stop(reason)
             self._wake.notify_all()
 
     def _wake_dispatcher(self) -> None:

@@ -23,7 +23,7 @@ def explain(message: str, settings: Settings) -> str:
     found = _ERRNO.search(message)
     code = int(found.group(1)) if found else None
     folders = f"{settings.temp_path} (partial files) and {settings.download_path}"
-    if code == errno.ENOSPC:
+    if code in (errno.ENOSPC, errno.EDQUOT):  # a job that is no download (those wait: disk_room)
         free = _free(settings.temp_path)
         plain = (f"The disk is full: {free} free in {settings.temp_path}, where a download "
                  f"stays until it is complete. Free some space, then add it again.")

@@ -28,12 +28,16 @@ parent folder is not mounted (a bind mount onto it would not change that, so the
 disk is there: a mark on the bare mount point would make the disk's folder "not the one" later.
 A disk no table lists (mounted by hand or by a desktop) cannot be told on the first start.
 A download that ends between two checks looks at the mark itself, right before yt-dlp moves
-its files into the folder (``child.FolderMarkCheck``).
+its files into the folder (``move_check.FolderMarkCheck``).
 
 A disk that is there but read-only (mounted so, or turned read-only by the kernel after write
 errors: ext4's ``errors=remount-ro``, what a failing USB disk on a Pi does) makes downloads
 wait the same way: each would otherwise fail at its end, the whole queue one after another,
-and none goes on once the disk is writable again.
+and none goes on once the disk is writable again. A download that ends in the seconds before
+the check sees it looks itself (``move_check.FolderMarkCheck``), as for the mark.
+
+A disk that is full (the download folder's or the temporary folder's: ``disk_room``) makes
+downloads wait too, from the moment a download finds it so (``filled``) until it has room again.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from pathlib import Path
 
 from ..atomic import write_atomic
 from ..mount_table import unescape
+from . import disk_room
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +155,9 @@ class FolderDisk:
     it can, on a read-only disk too: its files are there to list, fetch and play)."""
 
     def __init__(self, folder_of: Callable[[], Path], on_change: Callable[[], None],
-                 config_path: Path) -> None:
+                 config_path: Path, temp_of: Callable[[], Path] | None = None) -> None:
         self._folder_of = folder_of
+        self._temp_of = temp_of
         self._on_change = on_change
         self._record = config_path / RECORD
         self._watched: tuple[Path, Path] | None = None  # (the folder, its mount point)
@@ -162,6 +168,9 @@ class FolderDisk:
         self._checking = threading.Lock()
         self.problem: str | None = None
         self.gone: str | None = None
+        # What is said while a disk is short of room (filled), kept as first said until it
+        # has room: its free bytes change meanwhile, and each change would be said again.
+        self.short_of_room: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -228,6 +237,28 @@ class FolderDisk:
             return None
         return {"folder": str(folder), "token": token}
 
+    @property
+    def held(self) -> str | None:
+        """Why the folder's files may not be changed now (its disk gone or read-only); None
+        while they may, on a disk short of room too: what is removed makes the room."""
+        problem = self.problem
+        return None if problem == self.short_of_room else problem
+
+    def folders(self) -> dict[str, Path]:
+        """The folders downloads write to, named by what they hold."""
+        folders = {"download folder": self._folder_of()}
+        if self._temp_of is not None:
+            folders = {"temporary folder": self._temp_of(), **folders}
+        return folders
+
+    def filled(self) -> None:
+        """A download found a disk full: downloads wait while a disk is short of room (and are
+        not held when none is: a quota, a file that was removed as the download failed)."""
+        with self._checking:
+            if self.short_of_room is None:  # as first said, by the first download to find it
+                self.short_of_room = disk_room.short(self.folders())
+        self.check()
+
     def check(self) -> None:
         with self._checking:
             changed = self._check()
@@ -272,10 +303,17 @@ class FolderDisk:
             problem = (f"The download folder {folder} is on a disk that is read-only (mounted "
                        "so, or made so by the system after write errors: check the disk): "
                        "downloads wait until it can be written.")
+        short = self.short_of_room
+        if short is not None and disk_room.short(self.folders()) is None:
+            self.short_of_room = None
+        if problem is None:
+            problem = self.short_of_room
         if problem == self.problem:
             return False
         if problem is not None:
             log.error("%s", problem)
+        elif self.problem == short:
+            log.warning("The disks have room again: waiting downloads go on.")
         else:
             log.warning("The download folder %s is back: waiting downloads go on.", folder)
         self.problem = problem

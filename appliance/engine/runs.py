@@ -28,6 +28,8 @@ class StopReason(enum.Enum):
     STALL = "stall"
     # The download folder's disk went (folder_disk): back to the queue, resumed once it is back.
     DISK = "disk"
+    # A disk it writes to is full (disk_room): back to the queue, resumed once it has room.
+    ROOM = "room"
 
 
 # The reasons that may replace the one a run already stops for. The first reason wins: a
@@ -42,6 +44,7 @@ STOP_AFTER: dict[StopReason | None, frozenset[StopReason]] = {
     StopReason.STALL: _ANY_BUT_FIRST,
     StopReason.SHUTDOWN: _ANY_BUT_FIRST,
     StopReason.DISK: _ANY_BUT_FIRST,
+    StopReason.ROOM: _ANY_BUT_FIRST,
     StopReason.DELETE: frozenset(),
 }
 

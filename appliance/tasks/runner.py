@@ -405,7 +405,7 @@ class TaskRunner:
             # the disk filled.
             said("error", "retention is set but YTP_REMOVE_FILES is off: no file was deleted")
             return
-        if (problem := self.engine.folder_disk.problem) is not None:
+        if (problem := self.engine.folder_disk.held) is not None:
             # Its files are not to be seen: their items went and the files stayed on the
             # disk for good, out of any retention's reach, once it was back.
             said("warning", f"retention waits for the download folder: {problem}")

@@ -1,0 +1,86 @@
+"""Room on the disks downloads write to: the temporary folder's (partial files) and the
+download folder's, which may be two disks.
+
+A download that finds a disk full (ENOSPC, or the user's quota: EDQUOT) is not failed: each
+after it would fail the same way, a queue of 50 fifty times, and none would go on once room
+was made. Downloads wait instead (``folder_disk``), and go on by themselves once every disk
+found short has ``floor`` bytes free again: a few bytes more than nothing would let the next
+download fill it again at once. An item that fills a disk too often, or is larger than the
+whole disk, fails with the reason (``too_often``, ``too_big``): it would wait for good.
+A user's quota used up is not seen in the disk's free bytes: no wait is said, the download is
+tried again at once, and fails the same way at its fourth time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+from ..units import human_size
+
+FLOOR_BYTES = 64 << 20
+# A small disk (an SD card's spare partition, a test's tmpfs) waits for a 20th of its size.
+FLOOR_SHARE = 20
+# Waits for room one item may cause; the next time it fills a disk, it fails.
+MOST_WAITS = 3
+
+_FULL = re.compile(rf"\[Errno (?:{errno.ENOSPC}|{errno.EDQUOT})\]|No space left on device"
+                   r"|Disk quota exceeded")
+
+
+def disk_full(message: str) -> bool:
+    """Whether a download's failure is a full disk (yt-dlp's errno, or ffmpeg's words)."""
+    return _FULL.search(message) is not None
+
+
+def floor(total: int) -> int:
+    """The bytes a disk of ``total`` bytes must have free before downloads go on."""
+    return min(FLOOR_BYTES, total // FLOOR_SHARE)
+
+
+def _usage(folder: Path) -> tuple[int, int, int] | None:
+    """``folder``'s disk's size, its free bytes and how many more files it can hold (-1: no
+    count kept, as btrfs keeps none); None when it cannot be asked."""
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return None
+    files = disk.f_favail if disk.f_files else -1
+    return disk.f_blocks * disk.f_frsize, disk.f_bavail * disk.f_frsize, files
+
+
+def short(folders: dict[str, Path]) -> str | None:
+    """What is said while a disk of ``folders`` (named by what they hold) has less than its
+    floor free, or room for no more files (every inode used: a disk of many small files);
+    None while each has room."""
+    for what, folder in folders.items():
+        usage = _usage(folder)
+        if usage is None:
+            continue
+        total, free, files = usage
+        if files == 0:
+            return (f"The disk of the {what} {folder} can hold no more files (every inode "
+                    f"is used; {human_size(free) or 'nothing'} free): downloads wait, and go "
+                    "on by themselves once files are removed from it.")
+        if free < floor(total):
+            return (f"The disk of the {what} {folder} is full ({human_size(free) or 'nothing'}"
+                    f" free): downloads wait, and go on by themselves once it has "
+                    f"{human_size(floor(total))} free. Free some space on it.")
+    return None
+
+
+def too_big(folders: dict[str, Path], size: int | None) -> str | None:
+    """Why a download of ``size`` bytes can never fit on a disk of ``folders``, or None."""
+    for what, folder in folders.items():
+        usage = _usage(folder)
+        if size and usage is not None and size > usage[0]:
+            return (f"The download ({human_size(size)}) is larger than the whole disk of the "
+                    f"{what} {folder} ({human_size(usage[0])}): it cannot be downloaded there.")
+    return None
+
+
+def too_often(waits: int) -> str:
+    return (f"The disk filled up {waits} times while this download ran: it needs more room "
+            "than the disk has free. Free some space, then start it again.")

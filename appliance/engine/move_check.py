@@ -1,0 +1,116 @@
+"""What a download looks at right before yt-dlp moves its finished files from the temporary
+folder into the download folder (``FolderMarkCheck``), and what it takes back when the move
+fails part way.
+
+Part of the download process (``engine.child``). The service checks the download folder's
+disk every few seconds (``folder_disk``); a download that ends between two checks looks
+itself, so that its files stay in the temporary folder, whole, and the item waits (the
+engine is told why by the error's ``flag``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from yt_dlp.postprocessor.common import PostProcessor
+from yt_dlp.utils import DownloadCancelled
+
+from ..units import human_size
+from .folder_disk import read_only, token_in
+
+log = logging.getLogger("appliance.child")
+
+
+class KeptBack(DownloadCancelled):
+    """The job's files wait in its temporary folder instead of moving into the download
+    folder; ``flag`` tells the engine why."""
+
+    flag = ""
+
+
+class FolderGone(KeptBack):
+    """The download folder lost its mark, or its disk turned read-only, as the job ended
+    (folder_disk)."""
+
+    flag = "folder_gone"
+
+
+class NoRoom(KeptBack):
+    """The download folder's disk has no room for the job's files (disk_room)."""
+
+    flag = "no_room"
+
+
+def moves(information: dict[str, Any]) -> dict[str, str]:
+    """The files yt-dlp moves next and where to (as its MoveFilesAfterDownloadPP names them)."""
+    filepath = information.get("filepath")
+    finaldir = information.get("__finaldir")
+    planned = dict(information.get("__files_to_move") or {})
+    if filepath and finaldir:
+        planned[filepath] = os.path.join(finaldir, os.path.basename(filepath))
+    return {old: new or os.path.join(finaldir or os.path.dirname(old), os.path.basename(old))
+            for old, new in planned.items()}
+
+
+def bytes_to_move(files: dict[str, str], folder: Path) -> int:
+    """What ``files`` take on ``folder``'s disk: one on another disk (the temporary folder's)
+    is copied there, one on the same disk only renamed."""
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return 0
+    total = 0
+    for path in files:
+        with contextlib.suppress(OSError):
+            found = os.stat(path)
+            total += found.st_size if found.st_dev != device else 0
+    return total
+
+
+class FolderMarkCheck(PostProcessor):
+    """The last step before yt-dlp moves the finished files into the download folder: the
+    folder still has its mark (``token``; None: none to check), so it is not the bare mount
+    point of a disk unplugged since the service last looked (up to folder_disk.CHECK_SECONDS
+    ago); its disk is still writable (the system makes a failing disk read-only); and it has
+    room for them. A move that ran out of room left a cut copy under the file's own name,
+    which the download's next try took for the whole file, already downloaded."""
+
+    def __init__(self, folder: str, token: str | None) -> None:
+        super().__init__()
+        self._folder = folder
+        self._token = token
+        self._moving: dict[str, str] = {}  # what is moved to a name no file had
+
+    def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        folder = Path(self._folder)
+        if self._token is not None and token_in(folder) != self._token:
+            raise FolderGone(f"The download folder {folder} lost its disk as the download "
+                             "ended; its files wait in the temporary folder.")
+        if read_only(folder):
+            raise FolderGone(f"The download folder {folder}'s disk turned read-only as the "
+                             "download ended; its files wait in the temporary folder.")
+        files = moves(information)
+        needed = bytes_to_move(files, folder)
+        free = shutil.disk_usage(folder).free if needed else 0
+        if needed > free:
+            raise NoRoom(f"The download folder {folder}'s disk has "
+                         f"{human_size(free) or 'nothing'} free, and the download's files "
+                         f"need {human_size(needed)}: they wait in the temporary folder.")
+        self._moving = {old: new for old, new in files.items() if not os.path.lexists(new)}
+        return [], information
+
+    def take_back(self) -> None:
+        """The job failed after the check (the disk filled up during the move, another
+        download's files taking the room): each copy whose file is still in the temporary
+        folder is a cut one, and goes. The file stays whole where it was, for the next try."""
+        for old, new in self._moving.items():
+            if os.path.exists(old) and os.path.lexists(new):
+                try:
+                    os.remove(new)
+                except OSError as exc:
+                    log.warning("could not remove the cut copy %s (%s)", new, exc)

@@ -1,0 +1,248 @@
+"""A full disk under the downloads, end to end (a real tmpfs filled to its last byte, real
+downloads from the local origin): downloads wait and go on by themselves once there is room,
+an item that can never fit fails with the reason, and a download folder whose disk turns
+read-only as a download ends keeps its files back."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.aged_tasks import aged_task
+from support.mounts import fill, tmpfs
+from support.origin import MediaOrigin
+from support.server import wait_for
+from support.task_runs import execution_log, run_now
+
+from appliance.engine import disk_room, folder_disk
+from appliance.runtime import Runtime
+from appliance.store import Item
+
+WAITING_FOR_ROOM = "Waiting for room on the disk; will resume"
+
+
+def waiting_for_room(rt: Runtime, item: Item) -> Item:
+    return wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg == WAITING_FOR_ROOM
+                    and i.status == "pending" and i, timeout=60,
+                    message="the download back in the queue, waiting for room")
+
+
+def running(rt: Runtime, item: Item, beyond: int = 0) -> int:
+    """Once ``item`` has downloaded more than ``beyond`` bytes: how many."""
+    return wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "downloading"
+                    and (i.downloaded_bytes or 0) > beyond and i.downloaded_bytes,
+                    timeout=60, message="the download to run")
+
+
+def test_a_full_disk_makes_downloads_wait_and_go_on_once_there_is_room(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each download failed in turn on a full disk ("The disk is full"), the whole queue, and
+    none went on once room was made. The one that found it full goes back to the queue, its
+    partial file kept; none starts; it is said once each way; they go on by themselves."""
+    with tmpfs(tmp_path / "tmp", "size=16m") as temp:
+        rt, client = app_with(YTP_MAX_WORKERS="1")
+        said: list[Any] = []
+        rt.bus.subscribe(lambda e: e.name == "download_folder" and said.append(e.data))
+        # what websocket clients and notification targets are told
+        told: list[tuple[str, str]] = []
+        rt.bus.subscribe(lambda e: e.name in ("log_error", "log_warning")
+                         and told.append((e.name, e.data["message"])))
+        monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+        [first] = rt.engine.add([{"url": origin.slow_url}])
+        running(rt, first)
+        [second] = rt.engine.add([{"url": origin.clip_url}])  # behind it (one at a time)
+        wait_for(lambda: rt.engine.get(second.id).extractor, timeout=60,
+                 message="the second item's info")
+        filler = fill(temp)
+        waiting = waiting_for_room(rt, first)
+        assert waiting.auto_start and not waiting.error
+        problem = rt.engine.stats()["download_folder_problem"]
+        assert re.fullmatch(
+            rf"The disk of the temporary folder {re.escape(str(temp))} is full \((\d+ B|"
+            r"nothing) free\): downloads wait, and go on by themselves once it has 838\.9 KB "
+            r"free\. Free some space on it\.", problem), problem
+        assert client.simulate_get("/api/health").json["download_folder"] == problem
+        assert list((temp / first.id).rglob("*.part"))
+        assert rt.engine.alive(10)  # the dispatcher ran a round with the second item ready
+        assert rt.engine.get(second.id).status == "pending"
+        origin.clear_requests()
+        origin.slow_rate = 200_000_000  # the rest, once resumed
+        filler.unlink()
+        for item in (first, second):
+            done = wait_for(lambda i=item: (got := rt.engine.get(i.id)) and got.kind == "done"
+                            and got, timeout=60, message="the downloads once there is room")
+            assert (done.status, done.error) == ("finished", "")
+        resumed = rt.engine.get(first.id)
+        assert (rt.settings.download_path / resumed.filename).read_bytes() == \
+            origin.path_for(origin.slow_url).read_bytes()
+        ranges = [r.range for r in origin.requests_for("/slow.mp4") if r.range]
+        assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges
+        assert rt.engine.stats()["download_folder_problem"] is None
+    assert said == [{"problem": problem}, {"problem": None}]  # the websocket's event
+    assert [text for level, text in told if level == "log_error"] == [problem]
+    assert told.count(("log_warning", "The disks have room again: waiting downloads go on.")) \
+        == 1
+
+
+def test_a_download_larger_than_the_whole_disk_fails_with_the_reason(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """It would fill the disk again each time room was made, and never end."""
+    with tmpfs(tmp_path / "tmp", "size=2m") as temp:
+        rt = start_runtime()
+        [item] = rt.engine.add([{"url": origin.big_file(4 << 20)}])
+        failed = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                          timeout=60, message="the download to end")
+        assert failed.status == "error"
+        assert failed.error.startswith(
+            f"The download (4.2 MB) is larger than the whole disk of the temporary folder "
+            f"{temp} (2.1 MB): it cannot be downloaded there. ("), failed.error
+        assert "No space left on device" in failed.error
+        assert rt.engine.stats()["download_folder_problem"] is None
+        assert not (temp / item.id).exists()  # its partial file gone with it
+
+
+def test_a_download_that_fills_the_disk_again_and_again_fails_at_last(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Room made each time, each time filled again by the same download (its size unknown
+    ahead, or someone else's files): it does not wait for good, it fails, saying why."""
+    monkeypatch.setattr(origin, "slow_rate", 256 * 1024)
+    with tmpfs(tmp_path / "tmp", "size=16m") as temp:
+        rt = start_runtime()
+        [item] = rt.engine.add([{"url": origin.slow_url}])
+        got = 0
+        for _turn in range(disk_room.MOST_WAITS):
+            got = running(rt, item, beyond=got)
+            filler = fill(temp)
+            waiting_for_room(rt, item)
+            filler.unlink()
+        running(rt, item, beyond=got)
+        fill(temp)
+        failed = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                          timeout=60, message="the download to fail")
+        assert failed.status == "error"
+        assert failed.error.startswith(
+            f"The disk filled up {disk_room.MOST_WAITS + 1} times while this download ran: "
+            "it needs more room than the disk has free. Free some space, then start it "
+            "again. ("), failed.error
+
+
+def test_a_disk_turned_read_only_as_a_download_ends_keeps_its_files_back(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two checks of the disk (5 s), a download that ended on a disk just turned
+    read-only failed ("The disk is read-only"). It waits, its files in the temporary folder,
+    and finishes once the disk is writable again."""
+    monkeypatch.setattr(folder_disk, "CHECK_SECONDS", 3600)  # only the check at start
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=16m"):
+        rt, _ = app_with()
+        subprocess.run(["mount", "-o", "remount,ro", str(downloads)], check=True)
+        [item] = rt.engine.add([{"url": origin.clip_url}])
+        waiting = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg.endswith("resume")
+                           and i, timeout=60, message="the download to end")
+        assert (waiting.status, waiting.msg, waiting.error) == \
+            ("pending", "Waiting for the download folder's disk; will resume", "")
+        assert rt.engine.stats()["download_folder_problem"] == (
+            f"The download folder {downloads} is on a disk that is read-only (mounted so, or "
+            "made so by the system after write errors: check the disk): downloads wait until "
+            "it can be written.")
+        assert [p.name for p in downloads.iterdir()] == [folder_disk.MARKER]
+        assert list((rt.settings.temp_path / item.id).rglob("*.mp4"))
+        subprocess.run(["mount", "-o", "remount,rw", str(downloads)], check=True)
+        rt.engine.folder_disk.check()  # as the next periodic check
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.status == "finished" and i,
+                        timeout=60, message="the download once the disk is writable")
+        assert (downloads / done.filename).read_bytes() == \
+            origin.path_for(origin.clip_url).read_bytes()
+
+
+def test_a_disk_that_can_hold_no_more_files_makes_downloads_wait(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """Every inode used (a disk of many small files) is a full disk too, with bytes free: the
+    download failed on it each time it was tried again, as if it needed more room."""
+    with tmpfs(tmp_path / "tmp", "size=16m,nr_inodes=64") as temp:
+        rt = start_runtime()
+        [item] = rt.engine.add([{"url": origin.clip_url, "auto_start": False}])
+        wait_for(lambda: rt.engine.get(item.id).extractor, timeout=60,
+                 message="the item's info")
+        many = temp / "many"
+        many.mkdir()
+        made = 0
+        with contextlib.suppress(OSError):
+            while True:
+                (many / str(made)).touch()
+                made += 1
+        rt.engine.start_items([item.id])
+        waiting_for_room(rt, item)
+        problem = rt.engine.stats()["download_folder_problem"]
+        assert re.fullmatch(
+            rf"The disk of the temporary folder {re.escape(str(temp))} can hold no more files "
+            r"\(every inode is used; \d+\.\d MB free\): downloads wait, and go on by themselves "
+            r"once files are removed from it\.", problem), problem
+        for name in range(made):
+            (many / str(name)).unlink()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                        timeout=60, message="the download once files were removed")
+        assert (done.status, done.error) == ("finished", "")
+
+
+def test_a_full_download_folder_keeps_the_files_back_until_there_is_room(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]],
+        origin: MediaOrigin) -> None:
+    """The temporary folder on one disk, the download folder on another, full: the move of
+    the finished file failed on it, or (waited out) left a cut copy under the file's own
+    name, which the next try took for the whole file, already downloaded."""
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=16m"):
+        rt, _ = app_with()
+        filler = fill(downloads)
+        [item] = rt.engine.add([{"url": origin.clip_url}])
+        waiting_for_room(rt, item)
+        problem = rt.engine.stats()["download_folder_problem"]
+        assert problem.startswith(f"The disk of the download folder {downloads} is full ("), \
+            problem
+        assert sorted(p.name for p in downloads.iterdir()) == [folder_disk.MARKER, "filler"]
+        assert list((rt.settings.temp_path / item.id).rglob("*.mp4"))
+        filler.unlink()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                        timeout=60, message="the download once there is room")
+        assert (done.status, done.error) == ("finished", "")
+        assert (downloads / done.filename).read_bytes() == \
+            origin.path_for(origin.clip_url).read_bytes()
+
+
+@pytest.mark.parametrize(("message", "full"), [
+    ("unable to write data: [Errno 28] No space left on device", True),
+    ("Unable to download video: [Errno 122] Disk quota exceeded", True),
+    ("Postprocessing: Error writing trailer of x.temp.mp4: No space left on device", True),
+    ("unable to open for writing: [Errno 128] Key has expired", False),
+    ("HTTP Error 507: Insufficient Storage", False),  # the site's disk, not ours
+])
+def test_a_full_disk_is_told_from_other_failures(message: str, full: bool) -> None:
+    assert disk_room.disk_full(message) is full
+
+
+def test_retention_runs_while_downloads_wait_for_room(
+        tmp_path: Path, app_with: Callable[..., tuple[Runtime, Any]],
+        origin: MediaOrigin) -> None:
+    """What a task's retention removes is what makes room: it waited for the download folder
+    with the downloads while the disk was full, which kept the disk full for good."""
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=16m"):
+        runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
+        task, (old, recent) = aged_task(runtime, client, origin, "kept")
+        fill(downloads)
+        [item] = runtime.engine.add([{"url": origin.short_url}])
+        waiting_for_room(runtime, item)
+        done = run_now(runtime, task)
+        lines = execution_log(runtime, done)
+        assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
+        assert not (Path(old.download_folder) / old.filename).exists()
+        assert (Path(recent.download_folder) / recent.filename).is_file()
