@@ -51,9 +51,10 @@ case "$target" in
            tests="tests/ws tests/test_flasharr_ws.py" ;;
   # What stands between hostile input and the service at its edges: a request's framing and
   # JSON body, a person's regular expression, which folder may hold downloads and whether its
-  # disk is there, a name cut to the file system's limits.
-  edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/mount_table.py appliance/path_limits.py appliance/engine/folder_disk.py"
-           tests="tests/test_http_framing.py tests/test_framing_refusals.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py tests/test_link_chains.py" ;;
+  # disk is there or full (and what a move into it needs), a name cut to the file system's
+  # limits.
+  edge)    mutate="appliance/http_framing.py appliance/json_input.py appliance/patterns.py appliance/download_folder.py appliance/mount_table.py appliance/path_limits.py appliance/engine/folder_disk.py appliance/engine/disk_room.py appliance/engine/move_check.py"
+           tests="tests/test_http_framing.py tests/test_framing_refusals.py tests/test_bad_input.py tests/test_patterns.py tests/test_config.py tests/test_write_failures.py tests/test_first_start_disk.py tests/test_download_folder.py tests/test_containment.py tests/test_files_names.py tests/test_link_chains.py tests/test_disk_room.py tests/test_move_check.py tests/test_name_bytes.py" ;;
   # The service's other edges: the HTTP worker's poller (in process: test_http_worker.py), a
   # response's pacing, the per-address cap, configured headers, the settings and the logs,
   # and the wire client the TUI and Home Assistant use.
@@ -68,9 +69,10 @@ case "$target" in
   # The rest of the engine: where a download may write (containment), which extractor takes
   # a URL, the condition language, presets and conditions, download archives, what a request
   # and its preset make of a job, the download process's job runner (in this process), and
-  # the signs of work that tell a stalled download from a slow one (work_signs).
-  engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py appliance/engine/filter_bound.py appliance/engine/work_signs.py"
-           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_archive_store.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_archive_files.py tests/test_api_history.py::test_url_info_cache tests/test_engine.py::test_a_download_waits_for_the_disk_only_where_a_person_asked tests/test_stalls.py tests/test_option_smuggling.py tests/test_metadata_paths.py tests/test_work_signs.py tests/test_records_answers.py tests/test_child_tuning.py" ;;
+  # the signs of work that tell a stalled download from a slow one (work_signs), and the
+  # programs a download may start (programs).
+  engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py appliance/engine/filter_bound.py appliance/engine/work_signs.py appliance/engine/programs.py"
+           tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_archive_store.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_archive_files.py tests/test_api_history.py::test_url_info_cache tests/test_engine.py::test_a_download_waits_for_the_disk_only_where_a_person_asked tests/test_stalls.py tests/test_option_smuggling.py tests/test_metadata_paths.py tests/test_work_signs.py tests/test_records_answers.py tests/test_child_tuning.py tests/test_redteam_programs.py" ;;
   # The API's item side and its plumbing: history, Flasharr's view, files, downloads, player
   # and image routes, and what every request passes (middleware, errors, bodies, pagination,
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
