@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -327,9 +327,7 @@ def test_secrets_are_masked_on_read_and_kept_when_sent_back(client: TestClient,
 
 
 def test_test_endpoint_reports_each_target(receiver: Receiver, tmp_path: Path) -> None:
-    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="3"),
-                 websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="3"))
     try:
         client = TestClient(create_app(rt))
         # on: a test goes to every enabled target whatever it subscribed to.
@@ -370,8 +368,7 @@ def test_apprise_yml_targets_are_loaded(receiver: Receiver, tmp_path: Path) -> N
         f"  - {receiver.url('/yml-secret', scheme='json').replace('//', '//me:hunter22@')}\n"
         f"  - {receiver.url('/bad', scheme='json')}\n"
     )
-    rt = Runtime(make_settings(tmp_path), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path))
     try:
         client = TestClient(create_app(rt))
         listed = client.simulate_get("/api/notifications")
@@ -428,9 +425,7 @@ def test_stop_is_bounded_and_leaves_no_thread(receiver: Receiver, tmp_path: Path
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     crashed: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", crashed.append)
-    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="5"),
-                 websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="5"))
     client = TestClient(create_app(rt))
     target(client, "hangs", receiver.url("/hang"), on=["paused"])
     target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])

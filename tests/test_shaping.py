@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yt_dlp
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -29,9 +29,7 @@ from appliance.store import Item
 
 @pytest.fixture
 def shaped(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(make_settings(tmp_path, YTP_KEEP_ARCHIVE="true", YTP_CONSOLE_ENABLED="true"),
-                 websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_KEEP_ARCHIVE="true", YTP_CONSOLE_ENABLED="true"))
     yield rt, TestClient(create_app(rt))
     rt.stop()
 
@@ -211,9 +209,8 @@ def test_audio_preset_produces_audio_file(shaped, origin: MediaOrigin) -> None:
 
 
 def test_priority_merge_request_over_preset_over_defaults(tmp_path: Path) -> None:
-    rt = Runtime(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true",
-                               YTP_YTDLP_CLI="--retries 3 -f worst"), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true",
+                               YTP_YTDLP_CLI="--retries 3 -f worst"))
     try:
         client = TestClient(create_app(rt))
         client.simulate_post("/api/presets", json={

@@ -18,7 +18,7 @@ import falcon.testing
 import pytest
 import requests
 import yt_dlp.version
-from conftest import _keep_option_table, make_settings
+from conftest import _keep_option_table, make_settings, started
 from support.origin import MediaOrigin
 from support.server import Server, free_port_pair, wait_for
 from support.sse import SseClient, data
@@ -36,9 +36,7 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., falcon.testing.TestCli
     runtimes: list[Runtime] = []
 
     def make(**env: str) -> falcon.testing.TestClient:
-        runtime = Runtime(make_settings(tmp_path / f"rt{len(runtimes)}", **env),
-                          websocket=False)
-        runtime.start()
+        runtime = started(make_settings(tmp_path / f"rt{len(runtimes)}", **env))
         runtimes.append(runtime)
         client = falcon.testing.TestClient(create_app(runtime))
         client.runtime = runtime  # type: ignore[attr-defined]
