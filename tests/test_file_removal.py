@@ -109,15 +109,17 @@ def test_delete_after_the_folder_changed_removes_the_items_own_file_only(
 
 
 def test_download_running_while_the_folder_changes_lands_and_is_recorded_in_its_folder(
-        app: App, origin: MediaOrigin, tmp_path: Path) -> None:
+        app: App, origin: MediaOrigin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime, client = app()
     first = runtime.settings.download_path
-    [queued] = send(client, "POST", "/api/history",
-                    {"url": origin.slow_url_at(1_000_000), "folder": "shows"})
+    # At the origin's rate, which follows the test: slow while the folder changes, fast after.
+    monkeypatch.setattr(origin, "slow_rate", 1_000_000)
+    [queued] = send(client, "POST", "/api/history", {"url": origin.slow_url, "folder": "shows"})
     wait_for(lambda: (client.simulate_get(f"/api/history/{queued['id']}").json
                       .get("downloaded_bytes") or 0) > 0, timeout=60, message="some bytes")
     second = tmp_path / "second"
     move_download_folder(client, second)
+    origin.slow_rate = 16 * 1024 * 1024
     item = wait_finished(client, queued["id"])
     # the name is relative to the folder the download ran in, and the file is there
     assert item["filename"] == "shows/slow.mp4"
