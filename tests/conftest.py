@@ -78,6 +78,15 @@ def runtime_of_module(factory: pytest.TempPathFactory, name: str, **extra: str
     runtime.stop()
 
 
+def client_of_module(factory: pytest.TempPathFactory, name: str, **extra: str
+                     ) -> Iterator[falcon.testing.TestClient]:
+    """For a module-scoped fixture (``yield from``) of the module's refused requests: a
+    refusal changes nothing, so one started runtime answers them all (a start each was most
+    of each such test's time)."""
+    for runtime in runtime_of_module(factory, name, **extra):
+        yield falcon.testing.TestClient(create_app(runtime))
+
+
 def _keep_option_table(config: Path) -> None:
     version = tables.version()
     if version not in _option_tables:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import client_of_module
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -13,6 +15,11 @@ from support.server import wait_for
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store.records import new_id
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    yield from client_of_module(tmp_path_factory, "refusing")
 
 
 def post(client: TestClient, path: str, body: Any) -> Any:
@@ -118,8 +125,8 @@ def test_failing_url_goes_to_history_as_error(client: TestClient, origin: MediaO
     ([], 400, "At least one item"),
     ("just a string", 400, "JSON object"),
 ])
-def test_add_bad_input(client: TestClient, body: Any, status: int, text: str) -> None:
-    response = post(client, "/api/history", body)
+def test_add_bad_input(refusing: TestClient, body: Any, status: int, text: str) -> None:
+    response = post(refusing, "/api/history", body)
     assert response.status_code == status
     assert text in response.json["error"]
     assert response.json["code"] == "INVALID_REQUEST"
@@ -188,8 +195,8 @@ def test_paginated_history_and_filters(client: TestClient, runtime: Runtime) -> 
     ("type=done&order=UP", "order must be ASC or DESC."),
     ("type=done&page=x", "page and per_page must be valid integers."),
 ])
-def test_history_query_errors(client: TestClient, query: str, text: str) -> None:
-    response = client.simulate_get(f"/api/history?{query}")
+def test_history_query_errors(refusing: TestClient, query: str, text: str) -> None:
+    response = refusing.simulate_get(f"/api/history?{query}")
     assert response.status_code == 400
     assert response.json["error"] == text
 
@@ -247,8 +254,8 @@ def test_delete_by_ids_and_by_status(client: TestClient, runtime: Runtime) -> No
      "delete every item; use one of: cancelled, downloading, error, finished, pending, "
      "postprocessing, preparing, skip, or '!' and one of them."),
 ])
-def test_delete_errors(client: TestClient, body: dict, text: str) -> None:
-    response = client.simulate_delete("/api/history", json=body)
+def test_delete_errors(refusing: TestClient, body: dict, text: str) -> None:
+    response = refusing.simulate_delete("/api/history", json=body)
     assert response.status_code == 400 and response.json["error"] == text
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import falcon.testing
 import pytest
 import requests
-from conftest import make_settings
+from conftest import make_settings, started
 from support.server import Server
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -29,7 +29,6 @@ from appliance.auth import COOKIE_NAME, Authenticator, sessions
 from appliance.auth.passwords import hash_password, verify_password
 from appliance.auth.throttle import Throttle
 from appliance.cli import main
-from appliance.runtime import Runtime
 
 USER, PASSWORD = "alice", "s3cr:et-pw"
 WEB_PASSWORD = "correct horse battery"
@@ -48,8 +47,7 @@ class App:
     """The real Runtime (no websocket) behind falcon.testing, with a settable clock."""
 
     def __init__(self, root: Path, **env: str) -> None:
-        self.runtime = Runtime(make_settings(root, **env), websocket=False)
-        self.runtime.start()
+        self.runtime = started(make_settings(root, **env))
         self.client = falcon.testing.TestClient(create_app(self.runtime))
         self.offset = 0.0
         self.auth: Authenticator = self.runtime.auth
@@ -121,8 +119,7 @@ def test_unconfigured_api_is_open_and_warns_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="appliance.runtime"):
-        runtime = Runtime(make_settings(tmp_path / "open"), websocket=False)
-        runtime.start()
+        runtime = started(make_settings(tmp_path / "open"))
     try:
         warnings = [r for r in caplog.records if "no credentials are set" in r.getMessage()]
         assert len(warnings) == 1 and "web passwd" in warnings[0].getMessage()
@@ -137,8 +134,7 @@ def test_unconfigured_api_is_open_and_warns_once(
     caplog.clear()
     appliance.auth.set_password(tmp_path / "open" / "config", WEB_PASSWORD)
     with caplog.at_level(logging.WARNING, logger="appliance.runtime"):
-        runtime = Runtime(make_settings(tmp_path / "open"), websocket=False)
-        runtime.start()
+        runtime = started(make_settings(tmp_path / "open"))
     runtime.stop()
     assert not [r for r in caplog.records if "no credentials are set" in r.getMessage()]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import Result, TestClient
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
@@ -33,9 +33,7 @@ BLOB = json.dumps({"url": "http://127.0.0.1:9/never"})
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
     """One real runtime for the module: the rules hold per request, and a runtime costs
     seconds to start and stop."""
-    runtime = Runtime(make_settings(tmp_path_factory.mktemp("cross-site"),
-                                    YTP_CORS_ORIGINS=UI), websocket=False)
-    runtime.start()
+    runtime = started(make_settings(tmp_path_factory.mktemp("cross-site"), YTP_CORS_ORIGINS=UI))
     yield runtime, TestClient(create_app(runtime))
     runtime.stop()
 

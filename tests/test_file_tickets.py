@@ -14,7 +14,7 @@ from pathlib import Path
 import falcon.testing
 import pytest
 import requests
-from conftest import make_settings
+from conftest import make_settings, started
 from support.origin import MediaOrigin
 from support.server import Server, raw_request
 
@@ -163,9 +163,7 @@ def test_minting_needs_credentials_and_a_file_inside(server: Server) -> None:
 def test_a_ticket_expires(tmp_path: Path) -> None:
     (tmp_path / "downloads").mkdir()
     (tmp_path / "downloads" / "a.mp4").write_bytes(CLIP)
-    runtime = Runtime(make_settings(tmp_path, YTP_AUTH_USERNAME=USER,
-                                    YTP_AUTH_PASSWORD=PASSWORD), websocket=False)
-    runtime.start()
+    runtime = started(make_settings(tmp_path, YTP_AUTH_USERNAME=USER, YTP_AUTH_PASSWORD=PASSWORD))
     try:
         offset = [0.0]
         clock = runtime.auth.clock

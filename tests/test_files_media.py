@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import Result, TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -125,10 +125,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, images: ImageServer
         ) -> Iterator[tuple[Runtime, TestClient]]:
     """Loopback allowed (the test's image server is on it); refusal has its own runtime."""
     root = tmp_path_factory.mktemp("media")
-    runtime = Runtime(make_settings(root, YTP_FETCH_PRIVATE_ADDRESSES="true",
-                                    YTP_BACKGROUND_URL=images.url("/thumb.jpg")),
-                      websocket=False)
-    runtime.start()
+    runtime = started(make_settings(root, YTP_FETCH_PRIVATE_ADDRESSES="true",
+                                    YTP_BACKGROUND_URL=images.url("/thumb.jpg")))
     yield runtime, TestClient(create_app(runtime))
     runtime.stop()
 

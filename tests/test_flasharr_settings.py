@@ -4,20 +4,28 @@ what they show, what they refuse, what they change at once and what survives a r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, runtime_of_module
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
 from test_flasharr import add, assert_error, send, task, wait_state
 
+from appliance.api.app import create_app
 from appliance.config import SettingsError
 from appliance.runtime import Runtime
 
 Start = Callable[..., tuple[Runtime, TestClient]]
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    """One runtime for the refused changes: a refusal changes nothing."""
+    for runtime in runtime_of_module(tmp_path_factory, "refusing"):
+        yield runtime, TestClient(create_app(runtime))
 
 
 @pytest.fixture
@@ -55,8 +63,9 @@ def test_settings_view(client: TestClient, runtime: Runtime) -> None:
      "These settings cannot be changed here: colour."),
     ({"auth_enabled": False}, "cannot be changed here: auth_enabled"),
 ])
-def test_settings_put_bad_input(client: TestClient, runtime: Runtime, body: dict,
+def test_settings_put_bad_input(refusing: tuple[Runtime, TestClient], body: dict,
                                 text: str) -> None:
+    runtime, client = refusing
     assert_error(send(client, "PUT", "/api/settings", body), 400, "INVALID_REQUEST", text)
     assert runtime.settings.max_workers == 3  # nothing was applied
     assert not (runtime.settings.config_path / "settings.json").exists()

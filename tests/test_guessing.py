@@ -14,7 +14,7 @@ from typing import Any
 import falcon.testing
 import pytest
 import requests
-from conftest import make_settings
+from conftest import make_settings, started
 from requests.adapters import HTTPAdapter
 from support.server import Server
 from test_auth import PASSWORD, PROTECTED, USER, WEB_PASSWORD, basic
@@ -28,7 +28,6 @@ from appliance.auth.passwords import hash_password
 from appliance.auth.proxies import TrustedProxies
 from appliance.config import SettingsError
 from appliance.errors import AppError
-from appliance.runtime import Runtime
 from appliance.server import ApplianceServer
 
 PROXY = "10.0.0.1"
@@ -68,9 +67,8 @@ def test_trusted_proxies_setting(tmp_path: Path) -> None:
 
 @pytest.fixture
 def proxied(tmp_path: Path) -> Any:
-    runtime = Runtime(make_settings(tmp_path, YTP_AUTH_USERNAME=USER, YTP_AUTH_PASSWORD=PASSWORD,
-                                    YTP_TRUSTED_PROXIES=PROXY), websocket=False)
-    runtime.start()
+    runtime = started(make_settings(tmp_path, YTP_AUTH_USERNAME=USER, YTP_AUTH_PASSWORD=PASSWORD,
+                                    YTP_TRUSTED_PROXIES=PROXY))
     yield runtime, falcon.testing.TestClient(create_app(runtime))
     runtime.stop()
 

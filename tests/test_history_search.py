@@ -4,11 +4,14 @@ with the usual pagination and filters (falcon.testing on a real runtime and SQLi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import runtime_of_module
 from falcon.testing import TestClient
 
+from appliance.api.app import create_app
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.store import items as item_store
@@ -25,6 +28,14 @@ def seed(runtime: Runtime, titles: list[str], status: str = "finished") -> list[
              for n, title in enumerate(titles)]
     runtime.store.insert(items)
     return items
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, TestClient]]:
+    """One runtime whose history holds TITLES, for the searches that only read it."""
+    for runtime in runtime_of_module(tmp_path_factory, "searched"):
+        seed(runtime, TITLES)
+        yield runtime, TestClient(create_app(runtime))
 
 
 def search(client: TestClient, words: str, **params: Any) -> dict[str, Any]:
@@ -65,12 +76,12 @@ def titles(body: dict[str, Any]) -> list[str]:
     ("ca ca ca ca ca ca", ["Dogs (NEAR cats*)", "cat video two", "Cat video one"]),  # one word
 ])
 @pytest.mark.parametrize("indexed", [True, False], ids=["index", "no-index"])
-def test_search_finds_words_literally(client: TestClient, runtime: Runtime,
+def test_search_finds_words_literally(searched: tuple[Runtime, TestClient],
                                       monkeypatch: pytest.MonkeyPatch, words: str,
                                       found: list[str], indexed: bool) -> None:
+    runtime, client = searched
     # Without the index (an SQLite before 3.34: no trigram tokenizer) every word is LIKE.
     monkeypatch.setattr(runtime.store, "_search_indexed", indexed)
-    seed(runtime, TITLES)
     body = search(client, words)
     assert titles(body) == found
     assert body["pagination"]["total"] == len(found)
@@ -153,8 +164,9 @@ def test_search_in_queue(client: TestClient) -> None:
     ({"search": "a b c d e ffff"}, "search may hold at most 4 words shorter than 3 "
                                    "characters (each is looked for in every item)."),
 ])
-def test_search_refused(client: TestClient, query: dict[str, str], text: str) -> None:
-    response = client.simulate_get("/api/history", params={"type": "done", **query})
+def test_search_refused(searched: tuple[Runtime, TestClient], query: dict[str, str],
+                        text: str) -> None:
+    response = searched[1].simulate_get("/api/history", params={"type": "done", **query})
     assert response.status_code == 400
     assert response.json["error"] == text
 

@@ -20,7 +20,7 @@ from typing import Any
 import falcon.testing
 import pytest
 import requests
-from conftest import make_settings
+from conftest import make_settings, started
 from support.server import Server, wait_for
 from support.sse import SseClient, data
 
@@ -116,8 +116,7 @@ def test_log_query_defaults_and_bad_values(
 
 
 def test_file_logging_off_answers_404(tmp_path: Path) -> None:
-    runtime = Runtime(make_settings(tmp_path, YTP_FILE_LOGGING="false"), websocket=False)
-    runtime.start()
+    runtime = started(make_settings(tmp_path, YTP_FILE_LOGGING="false"))
     try:
         client = falcon.testing.TestClient(create_app(runtime))
         logging.getLogger(LOGGER).warning("not in any file")

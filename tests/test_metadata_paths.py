@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -25,8 +25,7 @@ from appliance.runtime import Runtime
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(make_settings(tmp_path), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path))
     yield rt, TestClient(create_app(rt))
     rt.stop()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
+from conftest import client_of_module, make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -43,6 +43,11 @@ def settings(tmp_path: Path) -> Settings:
     # enough that a hanging target is clearly still hanging while the rest goes on.
     return make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES=str(RETRIES),
                          YTP_NOTIFY_RETRY_DELAY="0.05", YTP_NOTIFY_BURST_WINDOW="0.5")
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    yield from client_of_module(tmp_path_factory, "refusing")
 
 
 def wait_done(client: TestClient, item_id: str, timeout: float = 90) -> dict[str, Any]:
@@ -213,12 +218,12 @@ def test_events_endpoint(client: TestClient) -> None:
     ({"name": "a", "colour": "red", "request": {"url": "http://127.0.0.1/x"}},
      "Unknown field(s): colour."),
 ])
-def test_create_bad_input(client: TestClient, body: dict[str, Any], text: str) -> None:
-    response = post(client, "/api/notifications", body)
+def test_create_bad_input(refusing: TestClient, body: dict[str, Any], text: str) -> None:
+    response = post(refusing, "/api/notifications", body)
     assert response.status_code == 400, response.text
     assert text in response.json["error"]
     assert response.json["code"] == "INVALID_REQUEST"
-    assert client.simulate_get("/api/notifications").json["pagination"]["total"] == 0
+    assert refusing.simulate_get("/api/notifications").json["pagination"]["total"] == 0
 
 
 def test_crud_conflicts_not_found_and_config_updates(client: TestClient,
@@ -327,9 +332,7 @@ def test_secrets_are_masked_on_read_and_kept_when_sent_back(client: TestClient,
 
 
 def test_test_endpoint_reports_each_target(receiver: Receiver, tmp_path: Path) -> None:
-    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="3"),
-                 websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="3"))
     try:
         client = TestClient(create_app(rt))
         # on: a test goes to every enabled target whatever it subscribed to.
@@ -370,8 +373,7 @@ def test_apprise_yml_targets_are_loaded(receiver: Receiver, tmp_path: Path) -> N
         f"  - {receiver.url('/yml-secret', scheme='json').replace('//', '//me:hunter22@')}\n"
         f"  - {receiver.url('/bad', scheme='json')}\n"
     )
-    rt = Runtime(make_settings(tmp_path), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path))
     try:
         client = TestClient(create_app(rt))
         listed = client.simulate_get("/api/notifications")
@@ -428,9 +430,7 @@ def test_stop_is_bounded_and_leaves_no_thread(receiver: Receiver, tmp_path: Path
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     crashed: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", crashed.append)
-    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="5"),
-                 websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="1", YTP_NOTIFY_RETRIES="5"))
     client = TestClient(create_app(rt))
     target(client, "hangs", receiver.url("/hang"), on=["paused"])
     target(client, "chat", receiver.url("/chat", scheme="json"), on=["item_completed"])

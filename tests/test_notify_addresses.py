@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import client_of_module
 from falcon.testing import TestClient
 from support.server import wait_for
 from support.webhooks import Receiver, post, target
@@ -42,6 +43,11 @@ def _hostile_dns(monkeypatch: pytest.MonkeyPatch) -> None:
         return real("0.0.0.0" if host == DISGUISED else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    yield from client_of_module(tmp_path_factory, "refusing")
 
 
 @pytest.fixture(name="receiver")
@@ -81,8 +87,8 @@ def test_which_addresses_are_refused(address: str, reason: str | None) -> None:
     "json://2852039166/hook", "http://0xa9.0xfe.0xa9.0xfe/", "http://0251.0376.0251.0376/",
     "http://169.254.43518/", "http://0/", "http://0x0:8123/",
 ])
-def test_a_url_naming_a_refused_address_is_not_saved(client: TestClient, url: str) -> None:
-    response = post(client, "/api/notifications", {"name": "a", "request": {"url": url}})
+def test_a_url_naming_a_refused_address_is_not_saved(refusing: TestClient, url: str) -> None:
+    response = post(refusing, "/api/notifications", {"name": "a", "request": {"url": url}})
     assert response.status_code == 400, response.text
     assert response.json["error"].startswith("request.url: its host ")
     assert response.json["error"].endswith(", where notifications may not go.")

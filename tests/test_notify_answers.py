@@ -108,10 +108,11 @@ def test_an_answer_asked_for_whole_is_cut_too(answer: str, asked: str) -> None:
 @pytest.mark.parametrize(("scheme", "answer"), [
     ("json", "trickle"), ("ntfy", "trickle"), ("gotify", "trickle"), ("json", "trickle_sized")])
 def test_an_answer_that_trickles_ends_with_the_sends_time(scheme: str, answer: str) -> None:
-    """A byte a second, each within a socket read's timeout: the send ends when its time is
-    up (then the connection is cut: its thread read on for as long as the answer came, one
-    more at each retry, the service's exit waiting on them). Worth a retry, as a timeout."""
-    with Target(answer) as trickle:
+    """A byte each quarter second, each within a socket read's timeout: the send ends when
+    its time is up (then the connection is cut: its thread read on for as long as the answer
+    came, one more at each retry, the service's exit waiting on them). Worth a retry, as a
+    timeout. (The hang-up is seen at a byte's write: a byte a second was seconds more.)"""
+    with Target(answer, every=0.25) as trickle:
         outcome = send_apprise(trickle.url(scheme), MESSAGE, 2)
         assert outcome == Outcome(False, None, "The answer took longer than 2 s.",
                                   transient=True)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.server import wait_for
 from support.webhooks import Receiver, event_of, target
@@ -45,9 +45,8 @@ def _refused_port() -> Iterator[int]:
 
 @pytest.fixture(name="service")
 def _service(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
-                               YTP_NOTIFY_RETRY_DELAY="0.05"), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
+                               YTP_NOTIFY_RETRY_DELAY="0.05"))
     yield rt
     rt.stop()
 

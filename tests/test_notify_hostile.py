@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, started
 from falcon.testing import TestClient
 from support.server import wait_for
 from support.webhooks import Receiver, event_of, post, send, target
@@ -76,9 +76,8 @@ def test_header_values_are_saved_as_http_reads_them(client: TestClient,
 
 
 def _start(tmp_path: Path) -> Runtime:
-    rt = Runtime(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
-                               YTP_NOTIFY_RETRY_DELAY="0.05"), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_NOTIFY_TIMEOUT="5", YTP_NOTIFY_RETRIES="2",
+                               YTP_NOTIFY_RETRY_DELAY="0.05"))
     return rt
 
 

@@ -29,7 +29,9 @@ WINDOW = 0.3
 
 
 @pytest.fixture(name="receiver")
-def _receiver() -> Iterator[Receiver]:
+def _receiver(start_runtime: Callable[..., Runtime]) -> Iterator[Receiver]:
+    # Made after start_runtime, so closed before its runtimes stop: a send still hanging on
+    # it is answered then, and no stop waits out its drain and grace (8 s) for it.
     r = Receiver()
     yield r
     r.close()

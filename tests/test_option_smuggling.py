@@ -34,8 +34,7 @@ def _smuggling(marker: Path) -> str:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true"), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true"))
     yield rt, TestClient(create_app(rt))
     rt.stop()
 

@@ -203,12 +203,16 @@ def test_a_blocked_subscriber_does_not_hold_the_engine(start_runtime: Callable[.
 
 
 def test_an_edit_while_the_download_ends_is_refused_not_lost(
-        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin) -> None:
+        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Between its end's decision and its record, a finished download writes its archive's
     line: an archive another program holds locked (a yt-dlp run by hand) holds it there. A
     new title then would be lost: the answer says so (409) and nothing changes."""
     rt, client = app_with(YTP_KEEP_ARCHIVE="true")
-    [added] = rt.engine.add([{"url": origin.slow_url_at(1_000_000)}])
+    # At the origin's rate, which follows the test: slow until the archive is held, so that
+    # the download is still running then; fast after, to its end.
+    monkeypatch.setattr(origin, "slow_rate", 1_000_000)
+    [added] = rt.engine.add([{"url": origin.slow_url}])
     run = wait_for(lambda: (r := rt.engine._runs.get(added.id)) and r.worker
                    and r.item.status == "downloading" and r,
                    timeout=60, message="the download to be running")
@@ -217,6 +221,7 @@ def test_an_edit_while_the_download_ends_is_refused_not_lost(
     archive.parent.mkdir(parents=True, exist_ok=True)
     with open(archive.with_name(archive.name + ".lock"), "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
+        origin.slow_rate = 16 * 1024 * 1024
         wait_for(lambda: run.ended, timeout=60, message="the download's end to be decided")
         answer = client.simulate_post(f"/api/history/{added.id}", json={"title": "late"})
         assert answer.status_code == 409, answer.text

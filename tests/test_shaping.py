@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yt_dlp
-from conftest import make_settings
+from conftest import client_of_module, make_settings, started
 from falcon.testing import TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -29,11 +29,15 @@ from appliance.store import Item
 
 @pytest.fixture
 def shaped(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(make_settings(tmp_path, YTP_KEEP_ARCHIVE="true", YTP_CONSOLE_ENABLED="true"),
-                 websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_KEEP_ARCHIVE="true", YTP_CONSOLE_ENABLED="true"))
     yield rt, TestClient(create_app(rt))
     rt.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    yield from client_of_module(tmp_path_factory, "refusing", YTP_KEEP_ARCHIVE="true",
+                                YTP_CONSOLE_ENABLED="true")
 
 
 def add(client: TestClient, body: Any) -> Any:
@@ -95,9 +99,8 @@ def test_preset_crud_and_rules(shaped) -> None:
     ({"name": "x", "colour": "red", "size": 1}, "Unknown preset field(s): colour, size."),
     ({"name": "x", "priority": 2**31}, "priority must be between"),
 ])
-def test_preset_bad_input(shaped, body: dict, text: str) -> None:
-    _rt, client = shaped
-    response = client.simulate_post("/api/presets", json=body)
+def test_preset_bad_input(refusing: TestClient, body: dict, text: str) -> None:
+    response = refusing.simulate_post("/api/presets", json=body)
     assert response.status_code == 400 and text in response.json["error"], response.json
 
 
@@ -211,9 +214,8 @@ def test_audio_preset_produces_audio_file(shaped, origin: MediaOrigin) -> None:
 
 
 def test_priority_merge_request_over_preset_over_defaults(tmp_path: Path) -> None:
-    rt = Runtime(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true",
-                               YTP_YTDLP_CLI="--retries 3 -f worst"), websocket=False)
-    rt.start()
+    rt = started(make_settings(tmp_path, YTP_CONSOLE_ENABLED="true",
+                               YTP_YTDLP_CLI="--retries 3 -f worst"))
     try:
         client = TestClient(create_app(rt))
         client.simulate_post("/api/presets", json={
@@ -301,9 +303,8 @@ def test_dl_fields_apply_as_options(shaped) -> None:
      "description must be a string"),
     ({"name": "K", "field": "--proxy", "kind": "text", "extras": "x"}, "extras must be"),
 ])
-def test_dl_field_bad_input(shaped, body: dict, text: str) -> None:
-    _rt, client = shaped
-    response = client.simulate_post("/api/dl_fields", json=body)
+def test_dl_field_bad_input(refusing: TestClient, body: dict, text: str) -> None:
+    response = refusing.simulate_post("/api/dl_fields", json=body)
     assert response.status_code == 400 and text in response.json["error"], response.json
 
 
@@ -361,16 +362,14 @@ def test_condition_switches_preset(shaped, origin: MediaOrigin) -> None:
     ({"name": "c", "filter": "is_live", "priority": 2**31}, 400, "priority must be between"),
     ({"name": "c", "filter": "is_live", "cli": 5}, 400, "cli must be a string"),
 ])
-def test_condition_bad_input(shaped, body: dict, status: int, text: str) -> None:
-    _rt, client = shaped
-    response = client.simulate_post("/api/conditions", json=body)
+def test_condition_bad_input(refusing: TestClient, body: dict, status: int, text: str) -> None:
+    response = refusing.simulate_post("/api/conditions", json=body)
     assert response.status_code == status and text in response.json["error"], response.json
 
 
-def test_condition_syntax_error_names_position(shaped) -> None:
-    _rt, client = shaped
-    response = client.simulate_post("/api/conditions", json={"name": "c",
-                                                             "filter": "duration >"})
+def test_condition_syntax_error_names_position(refusing: TestClient) -> None:
+    response = refusing.simulate_post("/api/conditions",
+                                      json={"name": "c", "filter": "duration >"})
     assert response.status_code == 400
     assert isinstance(response.json["position"], int)
 

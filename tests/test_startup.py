@@ -46,7 +46,7 @@ from appliance.server import (
     when_ready,
 )
 from appliance.slots import IMAGE_FETCHES, OUTSIDE_WAITS
-from appliance.store import ItemStore
+from appliance.store import ItemStore, database
 
 
 def worker_of(server: ApplianceServer) -> SimpleNamespace:
@@ -114,7 +114,9 @@ def held(database: Path) -> Iterator[None]:
         other.close()
 
 
-def test_a_database_another_program_holds_is_said_in_one_line(tmp_path: Path) -> None:
+def test_a_database_another_program_holds_is_said_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)  # the lock's wait, not its words
     settings = make_settings(tmp_path)
     with held(settings.database_file), pytest.raises(AppImportError) as refused:
         ApplianceServer(settings).load()

@@ -18,7 +18,7 @@ import falcon.testing
 import pytest
 import requests
 import yt_dlp.version
-from conftest import _keep_option_table, make_settings
+from conftest import _keep_option_table, client_of_module, make_settings, started
 from support.origin import MediaOrigin
 from support.server import Server, free_port_pair, wait_for
 from support.sse import SseClient, data
@@ -36,9 +36,7 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., falcon.testing.TestCli
     runtimes: list[Runtime] = []
 
     def make(**env: str) -> falcon.testing.TestClient:
-        runtime = Runtime(make_settings(tmp_path / f"rt{len(runtimes)}", **env),
-                          websocket=False)
-        runtime.start()
+        runtime = started(make_settings(tmp_path / f"rt{len(runtimes)}", **env))
         runtimes.append(runtime)
         client = falcon.testing.TestClient(create_app(runtime))
         client.runtime = runtime  # type: ignore[attr-defined]
@@ -47,6 +45,11 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., falcon.testing.TestCli
     yield make
     for runtime in runtimes:
         runtime.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[falcon.testing.TestClient]:
+    yield from client_of_module(tmp_path_factory, "refusing", YTP_CONSOLE_ENABLED="true")
 
 
 def _events(body: str) -> list[tuple[str, Any]]:
@@ -112,10 +115,9 @@ def test_terminal_is_forbidden_unless_enabled(client: falcon.testing.TestClient)
     {"command": "--format 'best"},
 ])
 def test_terminal_refuses_bad_commands(
-    make_client: Callable[..., falcon.testing.TestClient], body: dict[str, Any]
+    refusing: falcon.testing.TestClient, body: dict[str, Any]
 ) -> None:
-    client = make_client(YTP_CONSOLE_ENABLED="true")
-    response = client.simulate_post("/api/system/terminal", json=body)
+    response = refusing.simulate_post("/api/system/terminal", json=body)
     assert response.status_code == 400
     assert response.json["code"] == "INVALID_REQUEST"
     assert "command" in response.json["error"]
@@ -133,10 +135,9 @@ def test_terminal_refuses_bad_commands(
     ("yt-dlp --update-to nightly", ["--update-to"]),
 ])
 def test_terminal_refuses_unsafe_options(
-    make_client: Callable[..., falcon.testing.TestClient], command: str, refused: list[str]
+    refusing: falcon.testing.TestClient, command: str, refused: list[str]
 ) -> None:
-    client = make_client(YTP_CONSOLE_ENABLED="true")
-    response = client.simulate_post("/api/system/terminal", json={"command": command})
+    response = refusing.simulate_post("/api/system/terminal", json={"command": command})
     assert response.status_code == 400
     assert response.json["blocked_options"] == refused
     assert all(name in response.json["error"] for name in refused)
@@ -537,8 +538,8 @@ def test_docs_serves_the_bundled_documents(
     "/api/docs/%2fetc%2fpasswd", "/api/docs/....%2f%2fetc%2fpasswd", "/api/docs/.",
     "/api/docs/README.md%00.png",
 ])
-def test_docs_refuses_anything_else(client: falcon.testing.TestClient, path: str) -> None:
-    response = client.simulate_get(path)
+def test_docs_refuses_anything_else(refusing: falcon.testing.TestClient, path: str) -> None:
+    response = refusing.simulate_get(path)
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json["code"] == "NOT_FOUND"

@@ -9,13 +9,14 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from conftest import client_of_module
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.webhooks import Receiver
@@ -40,6 +41,11 @@ LINKS = b"<ul><li><a href='/watch/a'>a</a></li><li><a href='/watch/b'>b</a></li>
 @pytest.fixture
 def app(app_with: Callable[..., tuple[Runtime, Client]]) -> tuple[Runtime, Client]:
     return app_with(YTP_TASKS_SPREAD="0")
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    yield from client_of_module(tmp_path_factory, "refusing", YTP_TASKS_SPREAD="0")
 
 
 def items(definition: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -120,10 +126,9 @@ def listing(origin: MediaOrigin, name: str, definition: dict[str, Any], page: by
      "jsonpath does not read html responses"),
 ])
 def test_what_cannot_run_is_refused_on_save_naming_its_path(
-        app: tuple[Runtime, Client], definition: dict[str, Any], where: str, says: str) -> None:
-    _, client = app
-    response = client.simulate_post("/api/tasks/definitions",
-                                    json={"name": "d", "definition": definition})
+        refusing: Client, definition: dict[str, Any], where: str, says: str) -> None:
+    response = refusing.simulate_post("/api/tasks/definitions",
+                                      json={"name": "d", "definition": definition})
     assert response.status_code == 400, response.text
     error = response.json["error"]
     assert error.startswith(where + ":") and says in error, error

@@ -4,7 +4,7 @@ retention, definitions and feeds. Cron timers and the scheduler: test_task_sched
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import falcon.testing
 import pytest
+from conftest import client_of_module
 
 from appliance import events
 from appliance.errors import AppError
@@ -27,6 +28,11 @@ UNREACHABLE = "http://127.0.0.1:9/feeds/nothing.rss"
 @pytest.fixture
 def app(app_with: Callable[..., tuple[Runtime, Client]]) -> tuple[Runtime, Client]:
     return app_with(YTP_TASKS_SPREAD="0")
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    yield from client_of_module(tmp_path_factory, "refusing", YTP_TASKS_SPREAD="0")
 
 
 def post(client: Client, body: Any) -> falcon.testing.Result:
@@ -139,9 +145,9 @@ def test_duplicate_name_is_409_and_nothing_is_created(app: tuple[Runtime, Client
     ({"config": []}, "config must be an object."),
     ({"surprise": 1}, "Unknown task field"),
 ])
-def test_bad_fields_are_400_with_a_clear_error(app: tuple[Runtime, Client],
-                                              fields: dict[str, Any], says: str) -> None:
-    _, client = app
+def test_bad_fields_are_400_with_a_clear_error(refusing: Client, fields: dict[str, Any],
+                                              says: str) -> None:
+    client = refusing
     response = post(client, {"name": "bad", "url": UNREACHABLE, **fields})
     assert response.status_code == 400, response.text
     assert response.json["code"] == "INVALID_REQUEST" and says in response.json["error"]
@@ -350,10 +356,9 @@ _GOOD = {"match_url": ["https://example.invalid/*"],
     ({**_GOOD, "match_url": [], "request": {"method": "DELETE"}}, "definition.match_url:"),
 ])
 def test_broken_definitions_are_refused_with_their_path(
-        app: tuple[Runtime, Client], definition: dict[str, Any], says: str) -> None:
-    _, client = app
-    response = client.simulate_post("/api/tasks/definitions",
-                                    json={"name": "d", "definition": definition})
+        refusing: Client, definition: dict[str, Any], says: str) -> None:
+    response = refusing.simulate_post("/api/tasks/definitions",
+                                      json={"name": "d", "definition": definition})
     assert response.status_code == 400, response.text
     assert says in response.json["error"] and response.json["code"] == "INVALID_REQUEST"
 

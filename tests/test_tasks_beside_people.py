@@ -29,6 +29,7 @@ from appliance.engine.nfo import write_nfo
 from appliance.engine.plans import ARCHIVE_FOLDER, DEFAULT_ARCHIVE
 from appliance.files.reading import open_regular
 from appliance.runtime import Runtime
+from appliance.store import database
 from appliance.store.records import DONE, FINISHED, Item, new_id
 from appliance.tasks import metadata
 from appliance.tasks.metadata import write_metadata
@@ -253,10 +254,12 @@ def test_the_channels_own_thumbnail_is_its_poster_over_its_other_pictures(
 
 
 def test_a_retention_the_database_refuses_is_the_runs_error_and_the_next_run_does_it(
-        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin) -> None:
+        app_with: Callable[..., tuple[Runtime, Client]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """An admin's sqlite3 shell holds the database's write lock as retention marks its
     entries: the run records that failure as its error (its log says it), deletes nothing,
     and the next run, the lock gone, removes the file."""
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)  # the lock's wait, not its words
     runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
     task, (old, recent) = aged_task(runtime, client, origin, "locked")
     gate = origin.feeds.hold("locked")

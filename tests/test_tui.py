@@ -374,10 +374,14 @@ def test_refused_credentials_get_one_clear_screen(service: Server) -> None:
 
 
 def test_reconnects_after_a_restart_and_misses_nothing(make_server: Callable[..., Server],
-                                                       origin: MediaOrigin) -> None:
+                                                       origin: MediaOrigin,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     server = make_server("restart")
     app = ApplianceApp(ApiClient(Connection(server.url)))
-    running = origin.slow_url_at(512 * 1024)
+    # At the origin's rate, which follows the test: slow until the stop, so that it runs
+    # then; fast once the service is back, so that its resumption is not waited out.
+    monkeypatch.setattr(origin, "slow_rate", 512 * 1024)
+    running = origin.slow_url
 
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
@@ -387,6 +391,7 @@ def test_reconnects_after_a_restart_and_misses_nothing(make_server: Callable[...
         await asyncio.to_thread(server.stop)
         await until(pilot, lambda: app.screen.query_one("#banner").display, "the banner")
         assert "Disconnected" in text_of(app, "#banner")
+        origin.slow_rate = 16 * 1024 * 1024
         restarted = await asyncio.to_thread(
             lambda: Server(server.root, server.env, port=server.port).start())
         try:

@@ -124,8 +124,11 @@ def test_a_zygote_killed_between_downloads_costs_nothing(pool: WorkerPool) -> No
 
 
 def test_a_zygote_killed_during_a_download_lets_it_finish(
-        pool: WorkerPool, tmp_path: Path, origin: MediaOrigin) -> None:
+        pool: WorkerPool, tmp_path: Path, origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     size = origin.path_for(origin.slow_url).stat().st_size
+    # At the origin's rate, which follows the test: slow until the kill, fast after.
+    monkeypatch.setattr(origin, "slow_rate", size // 3)
     worker = pool.acquire()
     zygote = zygote_of(worker)
     downloading = threading.Event()
@@ -136,11 +139,12 @@ def test_a_zygote_killed_during_a_download_lets_it_finish(
             downloading.set()
 
     runner = threading.Thread(target=lambda: results.append(worker.run(
-        download_job(tmp_path, origin.slow_url_at(size // 3)), progress, timeout=120)))
+        download_job(tmp_path, origin.slow_url), progress, timeout=120)))
     runner.start()
     try:
         assert downloading.wait(timeout=60), "the download did not start"
         os.kill(zygote, signal.SIGKILL)
+        origin.slow_rate = 16 * 1024 * 1024
         runner.join(timeout=120)
         [result] = results
         assert result["type"] == "result", result

@@ -3,6 +3,7 @@ and hands over events as they arrive (``next``/``until`` wait with a deadline)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -86,6 +87,10 @@ class SseClient:
         raise AssertionError(f"the stream did not end within {timeout:g} s")
 
     def close(self) -> None:
+        # The socket shut first: the reader thread's read, blocked until the service's next
+        # heartbeat (15 s), ends now; the response's close alone waited for it.
+        with contextlib.suppress(ValueError, RuntimeError, OSError):  # already ended
+            self.response.raw.shutdown()
         self.response.close()
 
 

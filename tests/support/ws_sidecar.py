@@ -221,12 +221,13 @@ PAD = os.urandom(32 * 1024).hex()  # 64 KiB that deflate cannot shrink much
 
 
 def slow_connect(
-    server: WebsocketServer, path: str = "/ws", close_timeout: float = TIMEOUT
+    server: WebsocketServer, path: str = "/ws", close_timeout: float = 0.1
 ) -> ClientConnection:
     """A client that stops reading: tiny receive buffer, no compression, a 1-frame queue.
-    While frames keep coming its full queue hides the server's close frame: a client of a
-    socket that never goes quiet (Flasharr's timers) stops waiting for it after
-    ``close_timeout``."""
+    Its full queue hides the server's close frame (behind frames it will never read, or
+    behind those that keep coming on a socket that never goes quiet: Flasharr's timers), so
+    its own close stops waiting for it after ``close_timeout``: the whole 10 s of TIMEOUT
+    held each test that let such a client go, after what it checks."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)

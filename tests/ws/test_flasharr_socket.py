@@ -207,7 +207,7 @@ def test_slow_flasharr_client_keeps_each_tasks_newest_progress_and_one_of_each_t
 ) -> None:
     server = make_server(batch_interval=0.02, stats_interval=0.02, max_state_backlog=1000)
     service.active = [{"id": "a1", "status": "downloading", "pct": 5}]
-    with slow_connect(server, "/api/ws", close_timeout=0.1) as slow:
+    with slow_connect(server, "/api/ws") as slow:
         assert recv_json(slow)["type"] == "SYNC_ALL"
         [sid] = [s["sid"] for s in server.client_stats()]
         with connect(url(server, "/api/ws"), max_queue=None) as fast:
