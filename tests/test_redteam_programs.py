@@ -269,16 +269,20 @@ print(json.dumps({"results": results, "refused": refused}))
 """
 
 
-def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path: Path) -> None:
+def probe(box: Box, path: str) -> subprocess.CompletedProcess[str]:
+    """PROBE run in a process of its own whose PATH is ``path``."""
     box.plant("ffmpeg")
+    return subprocess.run([sys.executable, "-I", "-c", PROBE, str(box.root), str(box.temp),
+                           str(box.planted)], capture_output=True, text=True, timeout=120,
+                          check=True, env={**os.environ, "PATH": path})
+
+
+def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path: Path) -> None:
     # AtomicParsley where it is installed (it is not here): one on PATH when the process starts
     installed = tmp_path / "installed"
     installed.mkdir()
     shutil.copy("/bin/true", installed / "AtomicParsley")  # (a link would allow true itself)
-    path = f"{os.environ['PATH']}{os.pathsep}{installed}"
-    done = subprocess.run([sys.executable, "-I", "-c", PROBE, str(box.root), str(box.temp),
-                           str(box.planted)], capture_output=True, text=True, timeout=120,
-                          check=True, env={**os.environ, "PATH": path})
+    done = probe(box, f"{os.environ['PATH']}{os.pathsep}{installed}")
     report = json.loads(done.stdout)
     assert report["results"] == {
         "ffmpeg": "done", "ffprobe": "done", "uname": "done", "deno": "done",
@@ -297,6 +301,19 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path:
     assert report["refused"] == [12, 6]
     assert not box.mark.exists()
     assert "Refused to start program 'true'" in done.stderr  # the warning in the log
+
+
+def test_ffmpeg_found_on_path_through_a_link_runs(box: Box, tmp_path: Path) -> None:
+    """ffmpeg as a static build is often installed as a link on PATH (``/usr/local/bin/ffmpeg``
+    to where it was unpacked): the program allowed is the link's target, which is what runs."""
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for name in ("ffmpeg", "ffprobe"):
+        (linked / name).symlink_to(os.path.realpath(shutil.which(name) or name))
+    results = json.loads(probe(box, f"{linked}{os.pathsep}{os.environ['PATH']}").stdout)[
+        "results"]
+    assert (results["ffmpeg"], results["ffprobe"]) == ("done", "done")
+    assert results["planted as ffmpeg on PATH"] == "refused"
 
 
 def test_an_item_whose_option_starts_another_program_fails_saying_so(
