@@ -121,7 +121,8 @@ def status_line(stats: Mapping[str, Any]) -> str:
     if stats.get("system_paused"):
         parts.append("paused")
     if stats.get("download_folder_problem"):
-        parts.append("waiting for the download folder's disk")
+        parts.append("waiting for room on a full disk" if stats.get("waiting_for_room") else
+                     "waiting for the download folder's disk")
     return ", ".join(parts)
 
 

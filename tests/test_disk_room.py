@@ -22,6 +22,7 @@ from support.task_runs import execution_log, run_now
 from appliance.engine import disk_room, folder_disk
 from appliance.runtime import Runtime
 from appliance.store import Item
+from appliance.systemd import status_line
 
 WAITING_FOR_ROOM = "Waiting for room on the disk; will resume"
 
@@ -68,6 +69,7 @@ def test_a_full_disk_makes_downloads_wait_and_go_on_once_there_is_room(
             r"nothing) free\): downloads wait, and go on by themselves once it has 838\.9 KB "
             r"free\. Free some space on it\.", problem), problem
         assert client.simulate_get("/api/health").json["download_folder"] == problem
+        assert status_line(rt.engine.stats()).endswith(", waiting for room on a full disk")
         assert list((temp / first.id).rglob("*.part"))
         assert rt.engine.alive(10)  # the dispatcher ran a round with the second item ready
         assert rt.engine.get(second.id).status == "pending"

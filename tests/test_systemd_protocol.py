@@ -176,6 +176,8 @@ def test_stopping_is_said_on_the_claimed_socket(notify: NotifySocket,
      "1 downloading, 0 queued, paused"),
     ({"download_folder_problem": "disk gone", "system_paused": False},
      "0 downloading, 0 queued, waiting for the download folder's disk"),
+    ({"download_folder_problem": "The disk … is full", "waiting_for_room": True},
+     "0 downloading, 0 queued, waiting for room on a full disk"),
 ])
 def test_the_status_line(stats: dict[str, Any], line: str) -> None:
     assert status_line(stats) == line

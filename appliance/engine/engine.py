@@ -228,6 +228,7 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             counts = self._queue_counts()
             running = [r.item for r in self._runs.values() if not r.handed_back]
         waiting: Counter[bool] = Counter()
+        problem = self.folder_disk.problem
         for (status, auto_start, _), n in counts.items():
             if status == PENDING:
                 waiting[auto_start] += n
@@ -237,7 +238,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             "paused": waiting[False],
             "total_speed": sum(i.speed or 0 for i in running),
             "system_paused": self.paused,
-            "download_folder_problem": self.folder_disk.problem,
+            "download_folder_problem": problem,
+            "waiting_for_room": problem is not None and problem == self.folder_disk.short_of_room,
             "workers": self.pool.stats(),
         }
 
