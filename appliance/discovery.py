@@ -137,9 +137,9 @@ class Announcer:
             log.warning("zeroconf: announcement failed (%s)", exc)
             return
         self.name = info.name
-        self.announced.set()
         log.info("announced on the local network as %r (%s port %d)",
                  info.name, ", ".join(addresses), self.settings.port)
+        self.announced.set()  # after the line: whoever waits on it reads the name said
 
     def stop(self) -> None:
         with self._lock:
