@@ -13,6 +13,7 @@ drift from the code.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import errno
 import json
 import logging
@@ -180,20 +181,53 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SettingsError(f"{path}: cannot read config file: {reason}") from None
+        raise SettingsError(f"{path}: {_yaml_place(exc)}cannot read config file: {reason}"
+                            ) from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a mapping of settings at the top level")
     known = {f.name for f in FIELDS}
     values: dict[str, Any] = {}
     for key, value in data.items():
-        name = str(key).lower().removeprefix("ytp_")
+        name = _file_key(key)
         if name == "web_server":
             values.update(_web_server_section(value))
         elif name in known:
             values[name] = value
         else:
-            raise SettingsError(f"{path}: unknown setting {key!r}")
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise SettingsError(f"{path}: unknown setting {key!r}{_on_line(path, name)} "
+                                f"({hint}`appliance settings` lists them all)")
     return values
+
+
+def _file_key(key: Any) -> str:
+    return str(key).lower().removeprefix("ytp_")
+
+
+def _yaml_place(exc: Exception) -> str:
+    """``line L, column C: `` where the YAML error is (where what it was parsing began, when
+    its first line names that), or nothing: a person fixes a file by its line."""
+    mark = getattr(exc, "context_mark", None) if getattr(exc, "context", None) else None
+    mark = mark or getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+
+
+def _on_line(path: Path, name: str) -> str:
+    """`` on line N`` of the top-level key ``name`` in config.yml, or nothing. Only for a
+    message: the file is composed again, its nodes' marks giving the lines."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ""
+    if not isinstance(root, yaml.MappingNode):
+        return ""
+    for key, _ in root.value:
+        if _file_key(key.value) == name:
+            return f" on line {key.start_mark.line + 1}"
+    return ""
 
 
 def _convert(field: Field, raw: Any, source: str) -> Any:
@@ -233,12 +267,18 @@ def load_settings(
             raw, source = saved[field.name], f"{OVERRIDES_FILE} {field.name}"
             sources[field.name] = OVERRIDES_FILE
         elif field.name in file_values:
-            raw, source = file_values[field.name], f"config.yml {field.name}"
+            raw, source = file_values[field.name], f"{config_path / 'config.yml'} {field.name}"
             sources[field.name] = "config.yml"
         else:
             raw, source = field.default, field.name
             sources[field.name] = "default"
-        values[field.name] = _convert(field, raw, source)
+        try:
+            values[field.name] = _convert(field, raw, source)
+        except SettingsError as exc:
+            if sources[field.name] != "config.yml":
+                raise
+            raise SettingsError(f"{exc}{_on_line(config_path / 'config.yml', field.name)}"
+                                ) from None
     for name in _PATH_FIELDS:
         values[name] = Path(values[name]).expanduser().resolve()
     base = "/" + values["base_path"].strip("/")
