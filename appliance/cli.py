@@ -363,16 +363,27 @@ def _unauthorized_hint() -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from .client.adding import queue_each
     from .client.shown import removed_options, shown
 
     client = _client(args)
     fields = {k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v}
-    for answer in client.add([{"url": url, **fields} for url in args.urls]):
+    refused = 0
+    # A URL the service refuses is named with its reason, and the others are queued: the
+    # service stores a request all or none, and one typo queued nothing, said without the URL.
+    for added in queue_each(client, args.urls, fields, failures_raise=True):
+        if added.answer is None:
+            refused += 1
+            error = str(added.error)
+            named = error if added.url in error else f"{added.url}: {error}"
+            sys.stderr.write(shown(f"appliance: {named}") + "\n")
+            continue
+        answer = added.answer
         removed = removed_options(answer)
         note = f" (removed options: {removed})" if removed else ""
         sys.stdout.write(shown(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
                                f"{answer.get('url', '')}{note}") + "\n")
-    return 0
+    return 1 if refused else 0
 
 
 def _status(args: argparse.Namespace) -> int:
