@@ -63,7 +63,7 @@ def _failure_cases(origin: MediaOrigin, refusing: str) -> dict[str, tuple[dict, 
     tls_on_plain_http = origin.clip_url.replace("http://", "https://")
     return {
         "refused": ({"url": f"http://127.0.0.1:{port}/clip.mp4"},
-                    f"127.0.0.1:{port} refused the connection: nothing answers there"),
+                    f"Connection refused by 127.0.0.1:{port}: nothing answers there"),
         "unresolvable": ({"url": "http://nothing.invalid/clip.mp4"},
                          "The name nothing.invalid could not be found (DNS)"),
         "tls": ({"url": tls_on_plain_http},
@@ -115,7 +115,7 @@ def test_url_info_says_a_failure_as_the_item_does(
     assert answer.status_code == 400
     body = answer.json()
     assert body["code"] == "DOWNLOAD_ERROR"
-    assert body["error"].startswith(url.split("/")[2] + " refused the connection"), body
+    assert body["error"].startswith(f"Connection refused by {url.split('/')[2]}: "), body
     _readable(body["error"])
 
 
@@ -156,7 +156,7 @@ def test_a_download_that_needs_ffmpeg_where_there_is_none_says_to_install_it(
     ("[generic] clip: Unable to download webpage: HTTPSConnection(host='example.com', port="
      "443): Read timed out. (read timeout=20.0) (caused by TransportError(\"HTTPSConnection("
      "host='example.com', port=443): Read timed out. (read timeout=20.0)\"))",
-     "The site did not answer in time"),
+     "example.com:443 did not answer in time"),
     ("Unsupported URL: http://127.0.0.1/page", "yt-dlp knows no site at this address"),
 ])
 def test_other_site_failures_are_explained(tmp_path: Path, message: str, start: str) -> None:

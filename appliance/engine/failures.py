@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
+from ..connection_failures import CONNECTION_REPR, unreached
 from ..units import human_size
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
@@ -26,8 +27,6 @@ _WRITING = re.compile(r"writ|rename|open for|creat|mkdir|move", re.IGNORECASE)
 # latest version, and advice for its own command line.
 _REPORT_FOOTER = re.compile(r";?\s*please report this issue on .*\Z", re.IGNORECASE | re.DOTALL)
 _CAUSED_BY = re.compile(r" \(caused by .*\Z", re.DOTALL)
-_CONNECTION_REPR = re.compile(
-    r"HTTPS?Connection(?:Pool)?\(host='(?P<host>[^']*)', port=(?P<port>\d+)\):\s*")
 _COMMAND_LINE_ADVICE = re.compile(
     r"\.?\s*(?:Use --list-formats for a list of available formats"
     r"|Please install or provide the path using --ffmpeg-location)\.?")
@@ -67,44 +66,6 @@ def _site(message: str) -> str | None:
         if plain:
             return plain
     return None
-
-
-def _where(message: str) -> str:
-    found = _CONNECTION_REPR.search(message)
-    return f"{found['host']}:{found['port']}" if found else "The site"
-
-
-def _refused(message: str) -> str | None:
-    if "Connection refused" not in message:
-        return None
-    return (f"{_where(message)} refused the connection: nothing answers there (the site is "
-            f"down, or the address or its port is wrong). Try again once it is up.")
-
-
-def _unresolved(message: str) -> str | None:
-    found = re.search(r"Failed to resolve '([^']*)'", message)
-    if not found and "Name or service not known" not in message \
-            and "Temporary failure in name resolution" not in message:
-        return None
-    name = f"The name {found[1]}" if found else "The site's name"
-    return (f"{name} could not be found (DNS): check the address for a typo, and that this "
-            f"box reaches its name server.")
-
-
-def _tls(message: str) -> str | None:
-    if "CERTIFICATE_VERIFY_FAILED" in message:
-        return ("The site's certificate is not valid (expired, for another name, or from no "
-                "authority this box trusts): its secure connection (HTTPS) cannot be trusted.")
-    if "[SSL" not in message and "SSLError" not in message:
-        return None
-    return ("A secure connection (HTTPS) to the site could not be made: the address may not "
-            "serve HTTPS (try http://), or something on the way (a proxy, a firewall) breaks it.")
-
-
-def _timed_out(message: str) -> str | None:
-    if not re.search(r"timed out|Read timeout|ReadTimeout", message):
-        return None
-    return "The site did not answer in time: it is slow or down. Try again later."
 
 
 def _redirect_loop(message: str) -> str | None:
@@ -153,7 +114,7 @@ def _no_ffmpeg(message: str) -> str | None:
 
 
 _RULES: tuple[Callable[[str], str | None], ...] = (
-    _refused, _unresolved, _tls, _timed_out, _redirect_loop, _http_status, _unsupported,
+    unreached, _redirect_loop, _http_status, _unsupported,
     _no_format, _no_ffmpeg,
 )
 
@@ -162,7 +123,7 @@ def _bare(message: str) -> str:
     """yt-dlp's words without its repr, its bug-report footer and its command-line advice."""
     text = _REPORT_FOOTER.sub("", message)
     text = _CAUSED_BY.sub("", text)
-    text = _CONNECTION_REPR.sub("", text)
+    text = CONNECTION_REPR.sub("", text)
     return _COMMAND_LINE_ADVICE.sub("", text).strip()
 
 
