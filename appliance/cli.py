@@ -153,6 +153,9 @@ def _ytdlp(args: argparse.Namespace) -> int:
         status = _ytdlp_status(client)
     update = status["update"]
     said = f": {update['message']}" if update.get("message") else ""
+    if not said and status.get("latest") == "unknown":  # (else a bare "unknown": why?)
+        said = (f" (the package index {status.get('index_url')} did not say: it cannot be "
+                f"reached, or has no yt-dlp; YTP_YTDLP_INDEX_URL)")
     sys.stdout.write(shown(f"yt-dlp {status.get('installed')} installed, newest "
                            f"{status.get('latest')}{said}") + "\n")
     # (a tuple: a state that is an array or object is no failure, not a TypeError in a set)

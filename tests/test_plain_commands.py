@@ -42,3 +42,12 @@ def test_add_queues_the_good_urls_and_names_each_refused_one(
         "appliance: not a url: url must not contain spaces or control characters.",
         "appliance: url 'ftp://example.invalid/x' must be an http(s) URL.",
     ]
+
+
+def test_ytdlp_status_says_why_the_newest_is_unknown(service: Server) -> None:
+    shown = appliance(service, "ytdlp", "status")
+    assert shown.returncode == 0, shown.stderr
+    index = service.env["YTP_YTDLP_INDEX_URL"]  # a closed port
+    assert shown.stdout.endswith(
+        f" installed, newest unknown (the package index {index} did not say: it cannot be "
+        f"reached, or has no yt-dlp; YTP_YTDLP_INDEX_URL)\n"), shown.stdout
