@@ -4,11 +4,17 @@ ConnectionError", "HTTPPool(host=…): Max retries exceeded … (Caused by NewCo
 
 from __future__ import annotations
 
+import logging
 import socket
+from pathlib import Path
 
 import falcon.testing
 import pytest
+from conftest import make_settings, started
+from support.server import wait_for
+from support.webhooks import target
 
+from appliance.api.app import create_app
 from appliance.runtime import Runtime
 
 REPR = ("Caused by", "Pool(", "CheckedHTTP", "Max retries", "object at 0x")
@@ -52,3 +58,22 @@ def test_a_webhook_that_refuses_says_why_without_its_secret(
                      f"port is wrong). Try again once it is up. (POST http://127.0.0.1:{port}"
                      f"/hook?token=****)")
     assert not any(part in error for part in REPR)
+
+
+def test_a_webhook_that_keeps_refusing_is_said_once_in_the_log_not_once_a_retry(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="appliance.notify")
+    runtime = started(make_settings(tmp_path, YTP_NOTIFY_RETRIES="2",
+                                    YTP_NOTIFY_RETRY_DELAY="0.05"))
+    try:
+        client = falcon.testing.TestClient(create_app(runtime))
+        hook = target(client, "gone", f"http://127.0.0.1:{closed_port()}/hook", on=["paused"])
+        assert client.simulate_post("/api/system/pause").status_code == 200
+        row = wait_for(lambda: (t := runtime.notifications.get(hook["id"]))["last_status"]
+                       and t, message="the delivery's outcome")
+    finally:
+        runtime.stop()
+    assert row["last_status"] == "failed" and row["last_error"].endswith("(3 attempts)")
+    said = [r for r in caplog.records if "'gone'" in r.getMessage()]
+    assert [(r.levelname, r.getMessage().split(":")[0]) for r in said] == [
+        ("WARNING", "notification to 'gone' failed after 3 attempt(s)")]
