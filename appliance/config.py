@@ -252,6 +252,11 @@ def load_settings(
     environ = os.environ if environ is None else environ
     by_name = {f.name: f for f in FIELDS}
     config_path = Path(environ.get(by_name["config_path"].env, by_name["config_path"].default))
+    if os.path.exists(config_path) and not os.path.isdir(config_path):  # (no OSError)
+        # (else its config.yml was passed over unread, and settings.json's read said
+        # "[Errno 20] Not a directory" of a file inside it)
+        raise SettingsError(f"{by_name['config_path'].env}: {config_path} is a file, not a "
+                            f"folder")
     file_values = _read_config_file(config_path / "config.yml")
     saved = read_saved_settings(config_path)
     values: dict[str, Any] = {}
@@ -309,7 +314,8 @@ def read_saved_settings(config_path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise SettingsError(f"{path}: cannot read saved settings: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SettingsError(f"{path}: cannot read saved settings: {reason}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected an object of settings")
     ignored = sorted(set(data) - API_EDITABLE)

@@ -62,3 +62,18 @@ def test_a_bad_password_is_refused_without_repeating_it(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"appliance: bad setting: {tmp_path}/config.yml auth_password: a NUL byte cannot be "
         f"part of a setting (character 8 of 8) on line 2")
+
+
+def test_a_config_folder_that_is_a_file_is_said_so(tmp_path: Path) -> None:
+    (tmp_path / "config").write_text("")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"YTP_CONFIG_PATH": str(tmp_path / "config")})
+    assert str(caught.value) == f"YTP_CONFIG_PATH: {tmp_path}/config is a file, not a folder"
+
+
+def test_saved_settings_that_cannot_be_read_say_why_without_an_errno(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").mkdir()  # a folder where the file should be
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
+    assert str(caught.value) == (f"{tmp_path}/settings.json: cannot read saved settings: Is a "
+                                 f"directory")
