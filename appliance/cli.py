@@ -378,7 +378,9 @@ def _add(args: argparse.Namespace) -> int:
         if added.answer is None:
             refused += 1
             error = str(added.error)
-            named = error if added.url in error else f"{added.url}: {error}"
+            # (one URL given: its error as the service said it)
+            named = error if len(args.urls) == 1 or added.url in error else \
+                f"{added.url}: {error}"
             sys.stderr.write(shown(f"appliance: {named}") + "\n")
             continue
         answer = added.answer
