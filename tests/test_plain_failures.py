@@ -25,7 +25,7 @@ from appliance.engine.failures import explain
 ENDED = {"error", "finished"}
 # What a person cannot read or follow, in any message the service shows.
 UNREADABLE = ("caused by", "Error(", "HTTPConnection(", "please report", "yt-dlp -U",
-              "--ffmpeg-location", "--list-formats", "Traceback")
+              "--ffmpeg-location", "--list-formats", "--abort-on-error", "Traceback")
 
 
 class _Refusing(http.server.BaseHTTPRequestHandler):
@@ -158,6 +158,8 @@ def test_a_download_that_needs_ffmpeg_where_there_is_none_says_to_install_it(
      "host='example.com', port=443): Read timed out. (read timeout=20.0)\"))",
      "example.com:443 did not answer in time"),
     ("Unsupported URL: http://127.0.0.1/page", "yt-dlp knows no site at this address"),
+    ("You have requested merging of multiple formats but ffmpeg is not installed. Aborting due "
+     "to --abort-on-error", "This download needs ffmpeg (to merge, convert or remux)"),
 ])
 def test_other_site_failures_are_explained(tmp_path: Path, message: str, start: str) -> None:
     explained = explain(message, make_settings(tmp_path))

@@ -29,7 +29,8 @@ _REPORT_FOOTER = re.compile(r";?\s*please report this issue on .*\Z", re.IGNOREC
 _CAUSED_BY = re.compile(r" \(caused by .*\Z", re.DOTALL)
 _COMMAND_LINE_ADVICE = re.compile(
     r"\.?\s*(?:Use --list-formats for a list of available formats"
-    r"|Please install or provide the path using --ffmpeg-location)\.?")
+    r"|Please install or provide the path using --ffmpeg-location"
+    r"|Aborting due to --abort-on-error)\.?")
 
 _HTTP_STATUS = re.compile(r"HTTP Error (\d{3}): ([^(;]*?)(?: \(|$|;)")
 
