@@ -289,7 +289,7 @@ def load_settings(
     base = "/" + values["base_path"].strip("/")
     values["base_path"] = base if base == "/" else base + "/"
     _check_download_path(values["download_path"], values["config_path"], values["temp_path"],
-                         sources["download_path"])
+                         f"download_path ({sources['download_path']})")
     if bool(values["auth_username"]) != bool(values["auth_password"]):
         raise SettingsError(
             "YTP_AUTH_USERNAME and YTP_AUTH_PASSWORD must be set together (one is empty)"
@@ -331,19 +331,23 @@ def pinned_by(settings: Settings, name: str) -> str | None:
     return source if source.startswith((ENV_PREFIX, "--")) else None
 
 
-def with_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
-    """``settings`` with ``changes`` (editable names) checked like any other source."""
+def with_changes(settings: Settings, changes: Mapping[str, Any],
+                 names: Mapping[str, str] | None = None) -> Settings:
+    """``settings`` with ``changes`` (editable names) checked like any other source.
+    ``names``: what the caller's users call each setting (the API's ``download_directory``),
+    for the refusal's text."""
     by_name = {f.name: f for f in FIELDS}
+    said = dict(names or {})
     values: dict[str, Any] = {}
     for name, raw in changes.items():
         if name not in API_EDITABLE:
             raise SettingsError(f"{name}: cannot be changed while the service runs")
-        value = _convert(by_name[name], raw, name)
+        value = _convert(by_name[name], raw, said.get(name, name))
         values[name] = Path(value).expanduser().resolve() if name in _PATH_FIELDS else value
     sources = {**settings.sources, **dict.fromkeys(values, OVERRIDES_FILE)}
     if "download_path" in values:
         _check_download_path(values["download_path"], settings.config_path, settings.temp_path,
-                             "download_path")
+                             said.get("download_path", "download_path (download_path)"))
     return dataclasses.replace(settings, **values, sources=sources)
 
 
@@ -390,11 +394,10 @@ class SettingsHolder:
         return new
 
 
-def _check_download_path(download: Path, config: Path, temp: Path, source: str) -> None:
+def _check_download_path(download: Path, config: Path, temp: Path, label: str) -> None:
     problem = download_folder_problem(download, config, temp)
     if problem is not None:
-        raise SettingsError(f"download_path ({source}): {problem}; choose a folder of its own "
-                            f"for downloads")
+        raise SettingsError(f"{label}: {problem}; choose a folder of its own for downloads")
 
 
 def save_settings(config_path: Path, changes: Mapping[str, Any]) -> None:

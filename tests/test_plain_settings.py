@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import falcon.testing
 import pytest
 
 from appliance.config import load_settings
+from appliance.runtime import Runtime
 from appliance.setting_fields import SettingsError
 
 
@@ -77,3 +80,18 @@ def test_saved_settings_that_cannot_be_read_say_why_without_an_errno(tmp_path: P
         load_settings({"YTP_CONFIG_PATH": str(tmp_path)})
     assert str(caught.value) == (f"{tmp_path}/settings.json: cannot read saved settings: Is a "
                                  f"directory")
+
+
+def test_a_download_folder_refused_through_the_api_is_named_as_the_api_names_it(
+        app_with: Callable[..., tuple[Runtime, falcon.testing.TestClient]],
+        tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.yml").write_text(f"download_path: {tmp_path / 'downloads'}\n")
+    _, client = app_with({"YTP_CONFIG_PATH": str(config), "YTP_TEMP_PATH": str(tmp_path / "t")})
+    refused = client.simulate_put("/api/settings", json={"download_directory": "/etc"})
+    assert refused.status_code == 400, refused.text
+    # (it said "download_path (download_path): …", a name the API does not have)
+    assert refused.json["error"] == ("download_directory: /etc is, contains or lies inside the "
+                                     "system folder /etc; choose a folder of its own for "
+                                     "downloads")
