@@ -153,6 +153,9 @@ def _ytdlp(args: argparse.Namespace) -> int:
         status = _ytdlp_status(client)
     update = status["update"]
     said = f": {update['message']}" if update.get("message") else ""
+    if not said and status.get("latest") == "unknown":  # (else a bare "unknown": why?)
+        said = (f" (the package index {status.get('index_url')} did not say: it cannot be "
+                f"reached, or has no yt-dlp; YTP_YTDLP_INDEX_URL)")
     sys.stdout.write(shown(f"yt-dlp {status.get('installed')} installed, newest "
                            f"{status.get('latest')}{said}") + "\n")
     # (a tuple: a state that is an array or object is no failure, not a TypeError in a set)
@@ -363,16 +366,29 @@ def _unauthorized_hint() -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from .client.adding import queue_each
     from .client.shown import removed_options, shown
 
     client = _client(args)
     fields = {k: v for k, v in (("preset", args.preset), ("folder", args.folder)) if v}
-    for answer in client.add([{"url": url, **fields} for url in args.urls]):
+    refused = 0
+    # A URL the service refuses is named with its reason, and the others are queued: the
+    # service stores a request all or none, and one typo queued nothing, said without the URL.
+    for added in queue_each(client, args.urls, fields, failures_raise=True):
+        if added.answer is None:
+            refused += 1
+            error = str(added.error)
+            # (one URL given: its error as the service said it)
+            named = error if len(args.urls) == 1 or added.url in error else \
+                f"{added.url}: {error}"
+            sys.stderr.write(shown(f"appliance: {named}") + "\n")
+            continue
+        answer = added.answer
         removed = removed_options(answer)
         note = f" (removed options: {removed})" if removed else ""
         sys.stdout.write(shown(f"{answer.get('status', 'queued')} {answer.get('id', '')} "
                                f"{answer.get('url', '')}{note}") + "\n")
-    return 0
+    return 1 if refused else 0
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ drift from the code.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import errno
 import json
 import logging
@@ -180,20 +181,53 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SettingsError(f"{path}: cannot read config file: {reason}") from None
+        raise SettingsError(f"{path}: {_yaml_place(exc)}cannot read config file: {reason}"
+                            ) from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a mapping of settings at the top level")
     known = {f.name for f in FIELDS}
     values: dict[str, Any] = {}
     for key, value in data.items():
-        name = str(key).lower().removeprefix("ytp_")
+        name = _file_key(key)
         if name == "web_server":
             values.update(_web_server_section(value))
         elif name in known:
             values[name] = value
         else:
-            raise SettingsError(f"{path}: unknown setting {key!r}")
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise SettingsError(f"{path}: unknown setting {key!r}{_on_line(path, name)} "
+                                f"({hint}`appliance settings` lists them all)")
     return values
+
+
+def _file_key(key: Any) -> str:
+    return str(key).lower().removeprefix("ytp_")
+
+
+def _yaml_place(exc: Exception) -> str:
+    """``line L, column C: `` where the YAML error is (where what it was parsing began, when
+    its first line names that), or nothing: a person fixes a file by its line."""
+    mark = getattr(exc, "context_mark", None) if getattr(exc, "context", None) else None
+    mark = mark or getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+
+
+def _on_line(path: Path, name: str) -> str:
+    """`` on line N`` of the top-level key ``name`` in config.yml, or nothing. Only for a
+    message: the file is composed again, its nodes' marks giving the lines."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ""
+    if not isinstance(root, yaml.MappingNode):
+        return ""
+    for key, _ in root.value:
+        if _file_key(key.value) == name:
+            return f" on line {key.start_mark.line + 1}"
+    return ""
 
 
 def _convert(field: Field, raw: Any, source: str) -> Any:
@@ -218,6 +252,11 @@ def load_settings(
     environ = os.environ if environ is None else environ
     by_name = {f.name: f for f in FIELDS}
     config_path = Path(environ.get(by_name["config_path"].env, by_name["config_path"].default))
+    if os.path.exists(config_path) and not os.path.isdir(config_path):  # (no OSError)
+        # (else its config.yml was passed over unread, and settings.json's read said
+        # "[Errno 20] Not a directory" of a file inside it)
+        raise SettingsError(f"{by_name['config_path'].env}: {config_path} is a file, not a "
+                            f"folder")
     file_values = _read_config_file(config_path / "config.yml")
     saved = read_saved_settings(config_path)
     values: dict[str, Any] = {}
@@ -233,18 +272,24 @@ def load_settings(
             raw, source = saved[field.name], f"{OVERRIDES_FILE} {field.name}"
             sources[field.name] = OVERRIDES_FILE
         elif field.name in file_values:
-            raw, source = file_values[field.name], f"config.yml {field.name}"
+            raw, source = file_values[field.name], f"{config_path / 'config.yml'} {field.name}"
             sources[field.name] = "config.yml"
         else:
             raw, source = field.default, field.name
             sources[field.name] = "default"
-        values[field.name] = _convert(field, raw, source)
+        try:
+            values[field.name] = _convert(field, raw, source)
+        except SettingsError as exc:
+            if sources[field.name] != "config.yml":
+                raise
+            raise SettingsError(f"{exc}{_on_line(config_path / 'config.yml', field.name)}"
+                                ) from None
     for name in _PATH_FIELDS:
         values[name] = Path(values[name]).expanduser().resolve()
     base = "/" + values["base_path"].strip("/")
     values["base_path"] = base if base == "/" else base + "/"
     _check_download_path(values["download_path"], values["config_path"], values["temp_path"],
-                         sources["download_path"])
+                         f"download_path ({sources['download_path']})")
     if bool(values["auth_username"]) != bool(values["auth_password"]):
         raise SettingsError(
             "YTP_AUTH_USERNAME and YTP_AUTH_PASSWORD must be set together (one is empty)"
@@ -269,7 +314,8 @@ def read_saved_settings(config_path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise SettingsError(f"{path}: cannot read saved settings: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SettingsError(f"{path}: cannot read saved settings: {reason}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected an object of settings")
     ignored = sorted(set(data) - API_EDITABLE)
@@ -285,19 +331,23 @@ def pinned_by(settings: Settings, name: str) -> str | None:
     return source if source.startswith((ENV_PREFIX, "--")) else None
 
 
-def with_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
-    """``settings`` with ``changes`` (editable names) checked like any other source."""
+def with_changes(settings: Settings, changes: Mapping[str, Any],
+                 names: Mapping[str, str] | None = None) -> Settings:
+    """``settings`` with ``changes`` (editable names) checked like any other source.
+    ``names``: what the caller's users call each setting (the API's ``download_directory``),
+    for the refusal's text."""
     by_name = {f.name: f for f in FIELDS}
+    said = dict(names or {})
     values: dict[str, Any] = {}
     for name, raw in changes.items():
         if name not in API_EDITABLE:
             raise SettingsError(f"{name}: cannot be changed while the service runs")
-        value = _convert(by_name[name], raw, name)
+        value = _convert(by_name[name], raw, said.get(name, name))
         values[name] = Path(value).expanduser().resolve() if name in _PATH_FIELDS else value
     sources = {**settings.sources, **dict.fromkeys(values, OVERRIDES_FILE)}
     if "download_path" in values:
         _check_download_path(values["download_path"], settings.config_path, settings.temp_path,
-                             "download_path")
+                             said.get("download_path", "download_path (download_path)"))
     return dataclasses.replace(settings, **values, sources=sources)
 
 
@@ -344,11 +394,10 @@ class SettingsHolder:
         return new
 
 
-def _check_download_path(download: Path, config: Path, temp: Path, source: str) -> None:
+def _check_download_path(download: Path, config: Path, temp: Path, label: str) -> None:
     problem = download_folder_problem(download, config, temp)
     if problem is not None:
-        raise SettingsError(f"download_path ({source}): {problem}; choose a folder of its own "
-                            f"for downloads")
+        raise SettingsError(f"{label}: {problem}; choose a folder of its own for downloads")
 
 
 def save_settings(config_path: Path, changes: Mapping[str, Any]) -> None:

@@ -57,9 +57,11 @@ def _to_float(value: Any) -> float:
 
 def _to_str(value: Any) -> str:
     text = "" if value is None else str(value)
-    # A path with one (config.yml may write "\0") stopped the start with a traceback.
+    # A path with one (config.yml may write "\0") stopped the start with a traceback. The
+    # value is not repeated: it may be a password, and this line goes to the journal.
     if "\x00" in text:
-        raise ValueError(f"a NUL byte cannot be part of a setting, got {text!r}")
+        raise ValueError(f"a NUL byte cannot be part of a setting (character "
+                         f"{text.index(chr(0)) + 1} of {len(text)})")
     return text
 
 

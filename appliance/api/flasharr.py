@@ -38,6 +38,7 @@ SETTING_NAMES = {
     "output_template": "output_template",
     "stall_timeout": "stall_timeout",
 }
+API_NAMES = {setting: name for name, setting in SETTING_NAMES.items()}  # for refusals
 
 
 def _task(item: Item) -> dict[str, Any]:
@@ -293,7 +294,7 @@ class SettingsResource:
                         f"{name} is pinned by {pin}, which wins over changes made here; "
                         f"unset {pin} to change it through the API.", errors.CONFLICT)
             try:
-                updated = with_changes(current, changes)
+                updated = with_changes(current, changes, API_NAMES)
             except SettingsError as exc:
                 raise errors.invalid(str(exc)) from None
             if "download_path" in changes:

@@ -1,15 +1,20 @@
 """Failures said plainly. yt-dlp reports a full disk or a folder the service may not write as
-an errno deep in a message; the person reading the item needs what happened, where, and what
-to do. yt-dlp's own words follow in brackets."""
+an errno deep in a message, and a site that cannot be reached as a Python repr
+(``TransportError("HTTPConnection(host=…)…")``) with advice for its own command line
+(``--ffmpeg-location``, ``yt-dlp -U``) that a person using the service cannot follow. The
+person reading the item needs what happened, where, and what to do; yt-dlp's own words follow
+in brackets, without the repr and the bug-report footer."""
 
 from __future__ import annotations
 
 import errno
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
+from ..connection_failures import CONNECTION_REPR, unreached
 from ..units import human_size
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
@@ -17,24 +22,110 @@ _ERRNO = re.compile(r"\[Errno (\d+)\]")
 # be refused with the same errno).
 _WRITING = re.compile(r"writ|rename|open for|creat|mkdir|move", re.IGNORECASE)
 
+# What yt-dlp appends that no one using the service can act on: the exception's repr
+# (ExtractorError's " (caused by …)"), its footer asking for a bug report against its own
+# latest version, and advice for its own command line.
+_REPORT_FOOTER = re.compile(r";?\s*please report this issue on .*\Z", re.IGNORECASE | re.DOTALL)
+_CAUSED_BY = re.compile(r" \(caused by .*\Z", re.DOTALL)
+_COMMAND_LINE_ADVICE = re.compile(
+    r"\.?\s*(?:Use --list-formats for a list of available formats"
+    r"|Please install or provide the path using --ffmpeg-location"
+    r"|Aborting due to --abort-on-error)\.?")
+
+_HTTP_STATUS = re.compile(r"HTTP Error (\d{3}): ([^(;]*?)(?: \(|$|;)")
+
 
 def explain(message: str, settings: Settings) -> str:
-    """``message`` with a plain explanation in front when it is a known failure."""
+    """``message`` with a plain explanation in front when it is a known failure; yt-dlp's
+    repr and bug-report footer left out in any case."""
+    plain = _disk(message, settings) or _site(message)
+    bare = _bare(message)
+    return f"{plain} ({bare})" if plain else bare
+
+
+def _disk(message: str, settings: Settings) -> str | None:
     found = _ERRNO.search(message)
     code = int(found.group(1)) if found else None
     folders = f"{settings.temp_path} (partial files) and {settings.download_path}"
     if code in (errno.ENOSPC, errno.EDQUOT):  # a job that is no download (those wait: disk_room)
         free = _free(settings.temp_path)
-        plain = (f"The disk is full: {free} free in {settings.temp_path}, where a download "
-                 f"stays until it is complete. Free some space, then add it again.")
-    elif code in (errno.EACCES, errno.EPERM) and _WRITING.search(message):
-        plain = (f"The service may not write there: check that the user it runs as owns "
-                 f"{folders}.")
-    elif code == errno.EROFS:
-        plain = f"The disk is read-only: {folders} must be on a writable disk."
-    else:
-        return message
-    return f"{plain} ({message})"
+        return (f"The disk is full: {free} free in {settings.temp_path}, where a download "
+                f"stays until it is complete. Free some space, then add it again.")
+    if code in (errno.EACCES, errno.EPERM) and _WRITING.search(message):
+        return (f"The service may not write there: check that the user it runs as owns "
+                f"{folders}.")
+    if code == errno.EROFS:
+        return f"The disk is read-only: {folders} must be on a writable disk."
+    return None
+
+
+def _site(message: str) -> str | None:
+    """The plain words for a site that could not be reached or refused, or for what the
+    download needs and lacks; None when no rule knows the message."""
+    for rule in _RULES:
+        plain = rule(message)
+        if plain:
+            return plain
+    return None
+
+
+def _redirect_loop(message: str) -> str | None:
+    if "redirect loop" not in message.lower():
+        return None
+    return ("The site sends the address round a loop of redirects: it cannot be downloaded "
+            "as it stands (some sites do this until a login or cookies are given).")
+
+
+def _http_status(message: str) -> str | None:
+    found = _HTTP_STATUS.search(message)
+    if not found:
+        return None
+    status, reason = int(found[1]), found[2].strip()
+    said = f"HTTP {status} {reason}".rstrip()
+    if status == 403:
+        return (f"The site refused access ({said}): it may need a login (cookies, in a "
+                f"preset), or it refuses this box's address.")
+    if status == 429:
+        return (f"The site is limiting requests from this box ({said}): try again later, "
+                f"with fewer downloads from it at once (YTP_MAX_WORKERS_PER_EXTRACTOR).")
+    if status >= 500:
+        return f"The site failed with an error of its own ({said}): try again later."
+    return None  # a 404 and the like say it themselves
+
+
+def _unsupported(message: str) -> str | None:
+    if not message.startswith("Unsupported URL: "):
+        return None
+    return ("yt-dlp knows no site at this address, and found no video in its page: check the "
+            "link (the page of the video itself, not a page around it).")
+
+
+def _no_format(message: str) -> str | None:
+    if "Requested format is not available" not in message:
+        return None
+    return ("The site does not offer the format asked for (-f in the item's or preset's "
+            "options): change it, or see what it offers with GET /api/yt-dlp/url/info.")
+
+
+def _no_ffmpeg(message: str) -> str | None:
+    if not re.search(r"\bffmpeg (?:not found|is not installed)", message):
+        return None
+    return ("This download needs ffmpeg (to merge, convert or remux), and the service finds "
+            "none on its PATH: install it (sudo apt install ffmpeg), then retry.")
+
+
+_RULES: tuple[Callable[[str], str | None], ...] = (
+    unreached, _redirect_loop, _http_status, _unsupported,
+    _no_format, _no_ffmpeg,
+)
+
+
+def _bare(message: str) -> str:
+    """yt-dlp's words without its repr, its bug-report footer and its command-line advice."""
+    text = _REPORT_FOOTER.sub("", message)
+    text = _CAUSED_BY.sub("", text)
+    text = CONNECTION_REPR.sub("", text)
+    return _COMMAND_LINE_ADVICE.sub("", text).strip()
 
 
 def _free(path: Path) -> str:

@@ -20,6 +20,7 @@ from ..errors import UNAVAILABLE, AppError, invalid
 from ..store import Item
 from ..store.records import new_id
 from .credentials import without_credentials
+from .failures import explain
 from .js_runtime import ytdlp_param
 from .plans import Plan
 from .requests import parse_add_request
@@ -67,13 +68,14 @@ class Jobs:
 
     def _read_url(self, item: Item, failure: str, **extra: Any) -> dict[str, Any]:
         """An ``extract`` job for a throwaway item; yt-dlp's own reason (or ``failure``) as
-        an AppError when it cannot read the URL."""
+        an AppError when it cannot read the URL, said as a failed download says it."""
         try:
             result = self.run_job("extract", item, **extra)
         finally:
             self._remove_temp(item)
         if result.get("type") == "error":
-            raise AppError(result.get("message") or failure, "DOWNLOAD_ERROR")
+            raise AppError(explain(result.get("message") or failure, self.settings),
+                           "DOWNLOAD_ERROR")
         return result
 
     def call(self, target: str, seconds: float, /, **kwargs: Any) -> Any:

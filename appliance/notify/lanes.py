@@ -294,7 +294,9 @@ class Lane:
             delay = min(MAX_BACKOFF, notifier.retry_delay * 2 ** attempt)
             if outcome.retry_after:
                 delay = max(delay, min(outcome.retry_after, MAX_BACKOFF))
-            log.info("notification to %r failed (%s); retry %d of %d in %.1f s", target.name,
+            # (debug: the journal says a failure once, when the retries are spent, not once
+            # a retry; the API shows the wait meanwhile)
+            log.debug("notification to %r failed (%s); retry %d of %d in %.1f s", target.name,
                      outcome.error, attempt + 1, notifier.retries, delay)
             notifier.outbox.retrying(rows, attempt + 1, time.time() + delay)
             if notifier.stopping.wait(delay):

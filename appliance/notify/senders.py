@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from .. import __version__, errors
+from ..connection_failures import unreached
 from ..files.fetch import fetch_image, public_only
 from ..ip_addresses import Address
 from ..outbound import (
@@ -119,7 +120,10 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as exc:
         return Outcome(False, None, scrub(f"Cannot send: {type(exc).__name__}: {exc}", request))
     except requests.RequestException as exc:
-        text = scrub(f"Connection failed: {type(exc).__name__}: {exc}", request)
+        # (requests' own text is a repr of its connection pool, the reason deep in it)
+        plain = unreached(str(exc))
+        said = f"{plain} ({request.get('method', 'POST')} {request['url']})" if plain else exc
+        text = scrub(f"Connection failed: {type(exc).__name__}: {said}", request)
         return Outcome(False, None, text, transient=True)
     except RefusedAddress as exc:
         return Outcome(False, None, scrub(f"Cannot send: {exc}", request))

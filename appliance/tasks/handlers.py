@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
+from ..connection_failures import unreached
 from ..errors import AppError
 from ..http_headers import header_problem
 from ..outbound import RefusedAddress, checked_session
@@ -112,7 +113,11 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
                                        f"{MAX_FEED_BYTES // (1024 * 1024)} MiB.")
             return bytes(data)
     except requests.RequestException as exc:
-        raise HandlerError(f"could not read {url[:200]}: {type(exc).__name__}") from None
+        # (requests' own text is a repr of its connection pool: the reason in words, else
+        # the kind of failure; a timeout is said by its kind, ReadTimeout, as it was)
+        plain = None if isinstance(exc, requests.Timeout) else unreached(str(exc))
+        reason = plain or type(exc).__name__
+        raise HandlerError(f"could not read {url[:200]}: {reason}") from None
     except RefusedAddress as exc:
         raise HandlerError(str(exc)) from None
     except (UnicodeError, ValueError) as exc:  # what requests and http.client leave raw

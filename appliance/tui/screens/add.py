@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TextArea
 
-from appliance.client import ApiClient, ApiError, Unreachable
+from appliance.client import ApiClient, adding
 from appliance.client.shown import removed_options
 
 from .. import format as fmt
@@ -134,43 +134,15 @@ class AddScreen(ModalScreen[None]):
             self.query_one("#add-urls", TextArea).text = ""
 
 
-# URLs sent in one request: a paste of thousands (a playlist's export) was a request each,
-# minutes of "Queueing …". The service stores a request's items all or none.
-BATCH = 200
-# What a batch is refused with when one of its URLs (or its size) is refused: nothing stored.
-REFUSED = frozenset({400, 413})
+BATCH = adding.BATCH  # URLs to a request (a test sends one each)
 SHOWN_LINES = 200  # answer lines shown at most (the refused first); the rest are counted
 
 
 def add_each(client: ApiClient, urls: list[str], fields: dict[str, Any]) -> list[Text]:
-    """Each URL queued with ``fields``, :data:`BATCH` to a request; a batch the service
-    refuses (it stores none of it) is halved until the URLs it refuses are alone, so that one
-    does not hold the others back. A line for each URL, in the paste's order."""
-    lines: list[Text] = []
-    unreachable: str | None = None
-    pending = [urls[n:n + BATCH] for n in range(0, len(urls), BATCH)]
-    while pending:
-        batch = pending.pop(0)
-        if unreachable is not None:
-            lines += [answer_line(url, None, f"not sent: {unreachable}") for url in batch]
-            continue
-        try:
-            answers = client.add([{"url": url, **fields} for url in batch])
-        except Unreachable as exc:
-            unreachable = str(exc)  # the rest would each wait for the same timeout
-            lines += [answer_line(url, None, unreachable) for url in batch]
-        except ApiError as exc:
-            if len(batch) > 1 and exc.status in REFUSED:
-                half = len(batch) // 2
-                pending[:0] = [batch[:half], batch[half:]]
-            else:
-                lines += [answer_line(url, None, str(exc)) for url in batch]
-        else:  # (an empty array of answers was an IndexError that stopped the TUI)
-            lines += [answer_line(url, answer, None)  # (fewer answers than URLs: below)
-                      for url, answer in zip(batch, answers, strict=False)]
-            lines += [answer_line(url, None, "the service's answer names no item")
-                      for url in batch[len(answers):]]
-    return lines
+    """A line for each URL queued with ``fields`` (:func:`queue_each`), in the paste's
+    order."""
+    return [answer_line(added.url, added.answer, added.error)
+            for added in adding.queue_each(client, urls, fields, batch_size=BATCH)]
 
 
 def shown(lines: list[Text]) -> Text:
