@@ -69,6 +69,16 @@ def started(settings: Settings) -> Runtime:
     return rt
 
 
+def ready_to_download(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings of a test's runtime as to yt-dlp's processes: kept ready (the zygote,
+    YTP_WARM_WORKERS=1, the default) only for a test that has the media origin to download
+    from. The zygote imports yt-dlp and its extractors as the runtime starts, a second of CPU
+    that a test with nothing to download spent for nothing (0.2 s of each such test's time on
+    a busy box); a download such a test starts anyway gets a process of its own, as with
+    YTP_WARM_WORKERS=0."""
+    return {} if "origin" in request.fixturenames else {"YTP_WARM_WORKERS": "0"}
+
+
 def runtime_of_module(factory: pytest.TempPathFactory, name: str, **extra: str
                       ) -> Iterator[Runtime]:
     """For a module-scoped fixture (``yield from``): a started runtime on a folder of its own,
@@ -82,8 +92,8 @@ def client_of_module(factory: pytest.TempPathFactory, name: str, **extra: str
                      ) -> Iterator[falcon.testing.TestClient]:
     """For a module-scoped fixture (``yield from``) of the module's refused requests: a
     refusal changes nothing, so one started runtime answers them all (a start each was most
-    of each such test's time)."""
-    for runtime in runtime_of_module(factory, name, **extra):
+    of each such test's time); nothing is downloaded, so no yt-dlp process is kept ready."""
+    for runtime in runtime_of_module(factory, name, **{"YTP_WARM_WORKERS": "0", **extra}):
         yield falcon.testing.TestClient(create_app(runtime))
 
 
@@ -98,8 +108,8 @@ def _keep_option_table(config: Path) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    return make_settings(tmp_path, **ready_to_download(request))
 
 
 @pytest.fixture
@@ -115,7 +125,8 @@ def client(runtime: Runtime) -> falcon.testing.TestClient:
 
 
 @pytest.fixture
-def start_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
+def start_runtime(tmp_path: Path, request: pytest.FixtureRequest
+                  ) -> Iterator[Callable[..., Runtime]]:
     """Started runtimes on the test's folder (a restart is a second call after ``stop``);
     ``env`` replaces the whole environment (but for the test client's host name), keywords
     add settings to the test defaults."""
@@ -123,7 +134,7 @@ def start_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
 
     def start(env: dict[str, str] | None = None, **extra: str) -> Runtime:
         rt = started(load_settings({**TEST_CLIENT_HOST, **env}) if env is not None
-                     else make_settings(tmp_path, **extra))
+                     else make_settings(tmp_path, **{**ready_to_download(request), **extra}))
         runtimes.append(rt)
         return rt
 
