@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # How long a write waits for another connection's write lock before SQLite gives up
 # ("database is locked"). The service is the only writer but for a person's tools.
 BUSY_TIMEOUT_MS = 10_000
+# What a stop waits for a writer before it leaves the log as it is (see fold_log).
+FOLD_WAIT = 2.0
 _FIX_THE_DISK = "Free some space or fix the disk, then try again."
 
 
@@ -436,6 +438,31 @@ def disk_faults_said(db: orm.Database, *, reading: bool = False) -> Iterator[Non
             log.error("%s%s (SQLite: %s)", message, remedy, exc)
         raise StorageFailure(message + remedy,
                              INSUFFICIENT_STORAGE if fault.full else UNAVAILABLE) from exc
+
+
+def fold_log(db: orm.Database) -> None:
+    """Move every committed transaction from the write-ahead log into the database file and
+    empty the log, as a service's stop does: a thread's connection left open (Pony keeps one
+    per thread) kept SQLite from doing it at the last close, and the file alone, copied by a
+    person while the service was stopped, lacked the last changes. Said, not raised: the log
+    is replayed at the next start all the same."""
+    wal = _WAL_FILES[db]
+    path = wal.with_name(wal.name.removesuffix("-wal"))
+    if _identity(path) != _OPENED[db]:  # moved or replaced behind the service: not ours
+        return
+    try:
+        connection = sqlite3.connect(path, timeout=FOLD_WAIT)
+        try:
+            busy, *_ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        log.warning("the database's log %s could not be folded into it at the stop (%s): "
+                    "it is read again at the next start", wal, exc)
+        return
+    if busy:
+        log.warning("the database's log %s could not be folded into it at the stop (a "
+                    "connection was still writing): it is read again at the next start", wal)
 
 
 def sync_to_disk(db: orm.Database) -> None:

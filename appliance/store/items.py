@@ -17,6 +17,7 @@ from .batch_totals import BatchTotals, Row
 from .columns import column_readers, read_columns
 from .database import (
     disk_faults_said,
+    fold_log,
     has_search_index,
     open_database,
     read_session,
@@ -78,6 +79,7 @@ class ItemStore:
 
     def close(self) -> None:
         self.db.disconnect()
+        fold_log(self.db)
 
     def release_thread(self) -> None:
         """Close this thread's connection. Pony keeps one per thread; a short-lived thread
