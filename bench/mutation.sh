@@ -42,7 +42,7 @@ case "$target" in
            tests="tests/test_player.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_probe_bounds.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_player_breaks.py tests/test_file_tickets.py::test_a_ticket_carries_on_through_the_playlists_in_process" ;;
   # The history's store: items, filters, search, pagination, backups, the tasks' records.
   store)   mutate="appliance/store/*"
-           tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py tests/test_file_removal.py tests/test_schema_upgrades.py tests/test_store_damage.py tests/test_history_walk.py tests/test_tasks_beside_people.py" ;;
+           tests="tests/test_store.py tests/test_history_search.py tests/test_api_history.py tests/test_filters.py tests/test_database_backup.py tests/test_store_before_announce.py tests/test_write_failures.py tests/test_pagination_cors.py tests/test_store_records.py tests/test_file_removal.py tests/test_schema_upgrades.py tests/test_store_damage.py tests/test_history_walk.py tests/test_tasks_beside_people.py tests/test_store_stop.py" ;;
   # Notifications: targets, batching, Apprise and webhook senders (and where they may connect).
   notify)  mutate="appliance/notify/*"
            tests="tests/test_notify.py tests/test_notify_hostile.py tests/test_notify_delivery.py tests/test_notify_secrets.py tests/test_notify_messages.py tests/test_notify_apprise.py tests/test_notify_lanes.py tests/test_notify_targets.py tests/test_notify_addresses.py" ;;
