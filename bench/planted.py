@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("planted.jsonl"))
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/planted"))
     args = parser.parse_args()
+    args.results = args.results.resolve()  # (the runs' working directory is the scratch's)
     plan = [line.split() for line in args.plan.read_text().splitlines()
             if line.strip() and not line.startswith("#")]
     done = {}

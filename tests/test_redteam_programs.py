@@ -267,6 +267,10 @@ with contained(Containment(home, temp)) as box:
     attempt("ffprobe inside as a file URL", lambda: probe("ffprobe", "file://" + inside))
     attempt("ffprobe of a name in its working directory", lambda: subprocess.run(
         ["ffprobe", "file:in.txt"], capture_output=True, cwd=home))
+    # ffmpeg opens what follows "file:" as it is: "file://etc/passwd" is //etc/passwd, the
+    # root's etc/passwd, never etc/passwd in the working directory
+    attempt("ffprobe of a file URL of two slashes", lambda: subprocess.run(
+        ["ffprobe", "file:/" + outside], capture_output=True, cwd=home))
     attempt("ffmpeg attaching a file outside", lambda: probe(
         "ffmpeg", "-i", "file:" + inside, "-attach", outside, "file:" + inside + ".mkv"))
     attempt("ffmpeg from a URL of two lines",
@@ -333,10 +337,11 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path:
         "ffmpeg from a URL of two lines": "done", "atomicparsley": "missing",
         "ffmpeg by a path from its own folder": "done",
         "ffprobe of a name in its working directory": "done",
+        "ffprobe of a file URL of two slashes": "outside",
         "ffmpeg in a folder that holds another": "done",
         "posix_spawn of a name in the working directory": "refused",
     }
-    assert report["refused"] == [14, 7]
+    assert report["refused"] == [14, 8]
     assert not box.mark.exists()
     # as exec says it: yt-dlp's probes, and a plugin, read a program that is not installed
     assert report["missing"] == [errno.ENOENT, os.strerror(errno.ENOENT),
