@@ -271,6 +271,8 @@ with contained(Containment(home, temp)) as box:
     # root's etc/passwd, never etc/passwd in the working directory
     attempt("ffprobe of a file URL of two slashes", lambda: subprocess.run(
         ["ffprobe", "file:/" + outside], capture_output=True, cwd=home))
+    attempt("ffprobe inside by a file URL of two slashes",
+            lambda: probe("ffprobe", "file:/" + inside))
     attempt("ffmpeg attaching a file outside", lambda: probe(
         "ffmpeg", "-i", "file:" + inside, "-attach", outside, "file:" + inside + ".mkv"))
     attempt("ffmpeg from a URL of two lines",
@@ -289,6 +291,13 @@ with contained(Containment(home, temp)) as box:
         finally:
             os.chdir(home)
     attempt("posix_spawn of a name in the working directory", lambda: spawn_in(planted))
+    def execv_bare():  # os.execv looks a bare name up in the working directory only
+        path, os.environ["PATH"] = os.environ["PATH"], planted
+        try:
+            os.execv("ffmpeg", ["ffmpeg", "-version"])
+        finally:
+            os.environ["PATH"] = path
+    attempt("execv of a name on PATH only", execv_bare)
     try:
         run("no-such-program-here")
     except FileNotFoundError as exc:
@@ -338,6 +347,8 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path:
         "ffmpeg by a path from its own folder": "done",
         "ffprobe of a name in its working directory": "done",
         "ffprobe of a file URL of two slashes": "outside",
+        "ffprobe inside by a file URL of two slashes": "done",
+        "execv of a name on PATH only": "missing",
         "ffmpeg in a folder that holds another": "done",
         "posix_spawn of a name in the working directory": "refused",
     }

@@ -133,9 +133,9 @@ def files(name: str, event: str, args: tuple[Any, ...]) -> Iterator[str]:
     argv = [os.fsdecode(arg) for arg in args[1][1:]]
     for before, arg in zip(["", *argv], argv, strict=False):
         if arg.startswith("file:"):
-            # opened as it is: "file://etc/passwd" is //etc/passwd, the root's (Linux reads
-            # "//" as "/", which realpath keeps), not etc/passwd in the working directory
-            arg = re.sub("^//+", "/", arg.removeprefix("file:"))
+            # opened as it is: "file://etc/passwd" is //etc/passwd, the root's, not etc/passwd
+            # in the working directory
+            arg = arg.removeprefix("file:")
         elif before not in FILE_OPTIONS or NOT_A_FILE.fullmatch(arg):
             continue
         yield os.path.join(_cwd(event, args), arg)
