@@ -483,3 +483,13 @@ def test_entry_points_of_the_real_service_keep_files_inside(
     assert console.status_code == 200 and '"exitcode":0' in console.text, console.text
     assert (server.download_path / "_" / "_" / "c.mp4").is_file()
     assert escaped(server) == []
+
+
+def test_a_playlists_entries_are_named_with_their_place_in_it(
+        folders: Folders, origin: MediaOrigin) -> None:
+    """Each entry is worked on with what its playlist tells of it (yt-dlp hands that on to
+    each entry's own processing), through the checks of its names."""
+    run(folders.job(origin.playlist_url, "%(playlist_index)s of %(n_entries)s-%(id)s.%(ext)s"))
+    entries = len(origin.playlist_entry_urls)
+    assert sorted(name.split("-")[0] for name in folders.files_inside()) == [
+        f"{index} of {entries}" for index in range(1, entries + 1)]

@@ -6,6 +6,7 @@ read-only as a download ends keeps its files back."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -226,6 +227,7 @@ def test_a_full_download_folder_keeps_the_files_back_until_there_is_room(
     ("Postprocessing: Error writing trailer of x.temp.mp4: No space left on device", True),
     ("unable to open for writing: [Errno 128] Key has expired", False),
     ("HTTP Error 507: Insufficient Storage", False),  # the site's disk, not ours
+    ("Error writing trailer of x.mp4: Disk quota exceeded", True),  # ffmpeg's words
 ])
 def test_a_full_disk_is_told_from_other_failures(message: str, full: bool) -> None:
     assert disk_room.disk_full(message) is full
@@ -248,3 +250,39 @@ def test_retention_runs_while_downloads_wait_for_room(
         assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
         assert not (Path(old.download_folder) / old.filename).exists()
         assert (Path(recent.download_folder) / recent.filename).is_file()
+
+
+def test_a_disk_has_room_again_at_its_floor(tmp_path: Path) -> None:
+    """A disk of 1.3 MB waits for its 20th, 65.5 KB free: not one byte more."""
+    with tmpfs(tmp_path / "tmp", "size=1280k") as temp:
+        filler = fill(temp)
+        # (a disk that cannot be asked is passed over: its folder's check says why)
+        folders = {"download folder": tmp_path / "unplugged", "temporary folder": temp}
+        assert disk_room.short(folders) == (
+            f"The disk of the temporary folder {temp} is full (nothing free): downloads wait, "
+            "and go on by themselves once it has 65.5 KB free. Free some space on it.")
+        os.truncate(filler, filler.stat().st_size - (64 << 10))
+        assert disk_room.short(folders) is None
+        (temp / "one more").write_bytes(b"x")  # a page of the disk
+        assert disk_room.short(folders) == (
+            f"The disk of the temporary folder {temp} is full (61.4 KB free): downloads wait, "
+            "and go on by themselves once it has 65.5 KB free. Free some space on it.")
+
+
+def test_a_disk_that_counts_no_files_is_never_out_of_them(tmp_path: Path) -> None:
+    """A file system that keeps no count of its files (btrfs; a tmpfs of nr_inodes=0) says
+    it has none free: it has room for as many as its bytes hold."""
+    with tmpfs(tmp_path / "tmp", "size=1280k,nr_inodes=0") as temp:
+        assert disk_room.short({"temporary folder": temp}) is None
+
+
+def test_a_disk_out_of_files_and_bytes_says_both(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "tmp", "size=64k,nr_inodes=8") as temp:
+        fill(temp)
+        with contextlib.suppress(OSError):
+            for name in range(8):
+                (temp / str(name)).touch()
+        assert disk_room.short({"temporary folder": temp}) == (
+            f"The disk of the temporary folder {temp} can hold no more files (every inode is "
+            "used; nothing free): downloads wait, and go on by themselves once files are "
+            "removed from it.")

@@ -3,7 +3,9 @@ what it takes back when the move fails part way: yt-dlp's own move, on a real tm
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ import yt_dlp
 from support.mounts import fill, tmpfs
 from yt_dlp.postprocessor.movefilesafterdownload import MoveFilesAfterDownloadPP
 
-from appliance.engine.move_check import FolderMarkCheck, NoRoom
+from appliance.engine.folder_disk import MARKER
+from appliance.engine.move_check import FolderGone, FolderMarkCheck, NoRoom
 
 SIZE = 1 << 20
 
@@ -65,3 +68,85 @@ def test_files_that_would_not_fit_stay_in_the_temporary_folder(tmp_path: Path) -
         filler.unlink()
         FolderMarkCheck(str(downloads), None).run(info_of(media, downloads))  # room now
     assert media.read_bytes() == data
+
+
+def test_files_that_fit_to_the_last_byte_move(tmp_path: Path) -> None:
+    """The disk has exactly the bytes the file takes: it fits, and moves whole."""
+    media, data = finished(tmp_path)
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        filler = fill(downloads)
+        os.truncate(filler, filler.stat().st_size - SIZE)
+        info = {"filepath": str(media), "__finaldir": str(downloads), "__files_to_move": {}}
+        FolderMarkCheck(str(downloads), None).run(info)
+        with yt_dlp.YoutubeDL({"quiet": True}) as ydl:
+            MoveFilesAfterDownloadPP(ydl).run(info)
+        assert (downloads / media.name).read_bytes() == data
+
+
+def test_the_files_beside_the_media_need_room_too(tmp_path: Path) -> None:
+    media, _ = finished(tmp_path)
+    media.with_suffix(".info.json").write_bytes(bytes(SIZE))  # a playlist's long info
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        filler = fill(downloads)
+        os.truncate(filler, filler.stat().st_size - SIZE - SIZE // 2)
+        with pytest.raises(NoRoom, match=r"files need 2\.1 MB: "):
+            FolderMarkCheck(str(downloads), None).run(info_of(media, downloads))
+
+
+def test_a_disk_with_nothing_free_says_so(tmp_path: Path) -> None:
+    media, _ = finished(tmp_path)
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        fill(downloads)
+        with pytest.raises(NoRoom, match=rf"^The download folder {downloads}'s disk has nothing "
+                                         r"free, and the download's files need 1\.0 MB: "):
+            FolderMarkCheck(str(downloads), None).run(info_of(media, downloads))
+
+
+def test_a_disk_turned_read_only_keeps_the_files_back_saying_so(tmp_path: Path) -> None:
+    media, data = finished(tmp_path)
+    downloads = tmp_path / "downloads"
+    with tmpfs(downloads, "size=4m,ro"), pytest.raises(
+            FolderGone, match=rf"^The download folder {downloads}'s disk turned read-only as "
+                              r"the download ended; its files wait in the temporary folder\.$"):
+        FolderMarkCheck(str(downloads), None).run(info_of(media, downloads))
+    assert media.read_bytes() == data
+
+
+def test_a_folder_with_a_mark_moves_when_none_is_asked_for(tmp_path: Path) -> None:
+    """A job whose folder was given no mark to check (None) does not look at the mark."""
+    media, _ = finished(tmp_path)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / MARKER).write_text("another\n")
+    FolderMarkCheck(str(downloads), None).run(info_of(media, downloads))
+
+
+def test_files_moved_whole_stay_when_the_job_fails_after(tmp_path: Path) -> None:
+    """The move went through; a later step failed the job: the moved files are the job's
+    whole ones, not cut copies."""
+    media, data = finished(tmp_path)
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        info = info_of(media, downloads)
+        check = FolderMarkCheck(str(downloads), None)
+        check.run(info)
+        with yt_dlp.YoutubeDL({"quiet": True}) as ydl:
+            MoveFilesAfterDownloadPP(ydl).run(info)
+        check.take_back()
+        assert (downloads / media.name).read_bytes() == data
+        assert (downloads / "clip.info.json").read_text() == "{}"
+
+
+def test_a_cut_copy_that_cannot_be_removed_is_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    media, _ = finished(tmp_path)
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        check = FolderMarkCheck(str(downloads), None)
+        check.run(info_of(media, downloads))
+        cut = downloads / media.name
+        cut.write_bytes(b"cut short")
+        subprocess.run(["mount", "-o", "remount,ro", str(downloads)], check=True)
+        with caplog.at_level(logging.WARNING, logger="appliance.child"):
+            check.take_back()
+        assert cut.read_bytes() == b"cut short"
+    assert [r.getMessage() for r in caplog.records if r.name == "appliance.child"] == [
+        f"could not remove the cut copy {cut} ([Errno 30] Read-only file system: '{cut}')"]

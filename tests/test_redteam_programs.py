@@ -7,6 +7,7 @@ forked from the zygote, as if it had got past the policy (smuggled options did o
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -205,7 +206,7 @@ def test_ffmpeg_named_by_a_link_to_it_runs(process: Process, box: Box,
 # Each way Python starts a program, in a process of its own with the hook installed (a hook is
 # never removed): inside a job and after it.
 PROBE = r"""
-import json, os, pty, subprocess, sys
+import json, os, pty, shutil, subprocess, sys
 from appliance.engine.containment import Containment, contained, guard_writes
 home, temp, planted = sys.argv[1:4]
 guard_writes()
@@ -263,9 +264,52 @@ with contained(Containment(home, temp)) as box:
     attempt("ffmpeg from a wrapped file URL",
             lambda: probe("ffmpeg", "-i", "crypto+file://" + outside))
     attempt("ffmpeg from a relative path", lambda: probe("ffmpeg", "-i", "in.txt"))
+    attempt("ffprobe inside as a file URL", lambda: probe("ffprobe", "file://" + inside))
+    attempt("ffprobe of a name in its working directory", lambda: subprocess.run(
+        ["ffprobe", "file:in.txt"], capture_output=True, cwd=home))
+    # ffmpeg opens what follows "file:" as it is: "file://etc/passwd" is //etc/passwd, the
+    # root's etc/passwd, never etc/passwd in the working directory
+    attempt("ffprobe of a file URL of two slashes", lambda: subprocess.run(
+        ["ffprobe", "file:/" + outside], capture_output=True, cwd=home))
+    attempt("ffprobe inside by a file URL of two slashes",
+            lambda: probe("ffprobe", "file:/" + inside))
+    attempt("ffmpeg attaching a file outside", lambda: probe(
+        "ffmpeg", "-i", "file:" + inside, "-attach", outside, "file:" + inside + ".mkv"))
+    attempt("ffmpeg from a URL of two lines",
+            lambda: probe("ffmpeg", "-i", "http://127.0.0.1:9/x\n/y"))
+    attempt("atomicparsley", lambda: run("atomicparsley"))  # (its name on some systems)
+    # subprocess looks a bare name up on PATH only; os.posix_spawn runs the working
+    # directory's file of that name
+    attempt("ffmpeg in a folder that holds another",
+            lambda: run("ffmpeg", "-version", cwd=planted))
+    attempt("ffmpeg by a path from its own folder", lambda: run(
+        "./ffmpeg", "-version", cwd=os.path.dirname(shutil.which("ffmpeg"))))
+    def spawn_in(folder):
+        os.chdir(folder)
+        try:
+            os.waitpid(os.posix_spawn("ffmpeg", ["ffmpeg", "-version"], dict(os.environ)), 0)
+        finally:
+            os.chdir(home)
+    attempt("posix_spawn of a name in the working directory", lambda: spawn_in(planted))
+    def execv_bare():  # os.execv looks a bare name up in the working directory only
+        path, os.environ["PATH"] = os.environ["PATH"], planted
+        try:
+            os.execv("ffmpeg", ["ffmpeg", "-version"])
+        finally:
+            os.environ["PATH"] = path
+    attempt("execv of a name on PATH only", execv_bare)
+    try:
+        run("no-such-program-here")
+    except FileNotFoundError as exc:
+        missing = [exc.errno, exc.strerror, exc.filename]
+    try:
+        run("true")
+    except PermissionError as exc:
+        refusal = [exc.errno, exc.strerror]
     refused = (len(box.refused_programs), len(box.refused))
 attempt("after the job", lambda: run("true"))
-print(json.dumps({"results": results, "refused": refused}))
+print(json.dumps({"results": results, "refused": refused, "missing": missing,
+                  "refusal": refusal}))
 """
 
 
@@ -282,7 +326,8 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path:
     installed = tmp_path / "installed"
     installed.mkdir()
     shutil.copy("/bin/true", installed / "AtomicParsley")  # (a link would allow true itself)
-    done = probe(box, f"{os.environ['PATH']}{os.pathsep}{installed}")
+    path = f"{os.environ['PATH']}{os.pathsep}{installed}"
+    done = probe(box, path)
     report = json.loads(done.stdout)
     assert report["results"] == {
         "ffmpeg": "done", "ffprobe": "done", "uname": "done", "deno": "done",
@@ -297,22 +342,46 @@ def test_each_way_to_start_a_program_is_checked_during_a_job(box: Box, tmp_path:
         "ffmpeg from a file URL": "outside", "ffmpeg from a protocol": "outside",
         "ffmpeg from a wrapped file URL": "outside",
         "ffmpeg from a relative path": "outside",  # (the process's working directory)
+        "ffprobe inside as a file URL": "done", "ffmpeg attaching a file outside": "outside",
+        "ffmpeg from a URL of two lines": "done", "atomicparsley": "missing",
+        "ffmpeg by a path from its own folder": "done",
+        "ffprobe of a name in its working directory": "done",
+        "ffprobe of a file URL of two slashes": "outside",
+        "ffprobe inside by a file URL of two slashes": "done",
+        "execv of a name on PATH only": "missing",
+        "ffmpeg in a folder that holds another": "done",
+        "posix_spawn of a name in the working directory": "refused",
     }
-    assert report["refused"] == [12, 6]
+    assert report["refused"] == [14, 8]
     assert not box.mark.exists()
-    assert "Refused to start program 'true'" in done.stderr  # the warning in the log
+    # as exec says it: yt-dlp's probes, and a plugin, read a program that is not installed
+    assert report["missing"] == [errno.ENOENT, os.strerror(errno.ENOENT),
+                                 "no-such-program-here"]
+    # the warnings in the log, each naming every program a download may start
+    names = [name for name in ("ffmpeg", "ffprobe", "AtomicParsley", "uname", "file")
+             if shutil.which(name, path=path)]
+    allowed = f"only {', '.join(names)} and deno may run in a download."
+    # a refused start is exec's refusal (EPERM), in words
+    assert report["refusal"] == [errno.EPERM, f"Refused to start program 'true': {allowed}"]
+    lines = done.stderr.splitlines()
+    assert f"Refused to start program 'true': {allowed}" in lines, done.stderr
+    assert f"Refused to start program '/bin/sh': {allowed}" in lines, done.stderr
+    assert f"Refused to fork the download process: {allowed}" in lines, done.stderr
 
 
 def test_ffmpeg_found_on_path_through_a_link_runs(box: Box, tmp_path: Path) -> None:
     """ffmpeg as a static build is often installed as a link on PATH (``/usr/local/bin/ffmpeg``
-    to where it was unpacked): the program allowed is the link's target, which is what runs."""
+    to where it was unpacked): the program allowed is the link's target, which is what runs.
+    AtomicParsley is installed as ``atomicparsley`` on some systems."""
     linked = tmp_path / "linked"
     linked.mkdir()
     for name in ("ffmpeg", "ffprobe"):
         (linked / name).symlink_to(os.path.realpath(shutil.which(name) or name))
+    shutil.copy("/bin/true", linked / "atomicparsley")
     results = json.loads(probe(box, f"{linked}{os.pathsep}{os.environ['PATH']}").stdout)[
         "results"]
-    assert (results["ffmpeg"], results["ffprobe"]) == ("done", "done")
+    assert (results["ffmpeg"], results["ffprobe"], results["atomicparsley"]) == (
+        "done", "done", "done")
     assert results["planted as ffmpeg on PATH"] == "refused"
 
 

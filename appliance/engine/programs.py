@@ -125,15 +125,17 @@ def check(event: str, args: tuple[Any, ...], refused: list[str]) -> str:
 
 def files(name: str, event: str, args: tuple[Any, ...]) -> Iterator[str]:
     """The files named on the command line of program ``name`` (as ``check`` named it) when
-    it takes files: each ``file:PATH``, and each value of ``-i`` and ``-attach`` that is no
-    network URL nor a pipe (another protocol of ffmpeg's, ``concat:A|B``, is taken for a file
-    name: never one inside)."""
+    it takes files: each ``file:PATH`` (the path ffmpeg opens), and each value of ``-i`` and
+    ``-attach`` that is no network URL nor a pipe (another protocol of ffmpeg's,
+    ``concat:A|B``, is taken for a file name: never one inside)."""
     if name not in FILE_TAKERS:
         return
     argv = [os.fsdecode(arg) for arg in args[1][1:]]
     for before, arg in zip(["", *argv], argv, strict=False):
         if arg.startswith("file:"):
-            arg = arg.removeprefix("file:").removeprefix("//")
+            # opened as it is: "file://etc/passwd" is //etc/passwd, the root's, not etc/passwd
+            # in the working directory
+            arg = arg.removeprefix("file:")
         elif before not in FILE_OPTIONS or NOT_A_FILE.fullmatch(arg):
             continue
         yield os.path.join(_cwd(event, args), arg)
