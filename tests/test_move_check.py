@@ -56,6 +56,29 @@ def test_a_move_that_runs_out_of_room_leaves_no_cut_copy(tmp_path: Path) -> None
         assert (downloads / "older.mp4").read_bytes() == b"a file of its own"
 
 
+def test_a_file_beside_the_media_cut_short_by_the_move_goes_too(tmp_path: Path) -> None:
+    """A large file beside the media (subtitles, a description) that yt-dlp moves to the
+    download folder under its own name (no target given): cut short, it goes as the media's
+    cut copy does, and stays whole in the temporary folder."""
+    media, _ = finished(tmp_path)
+    subtitles = media.with_suffix(".en.vtt")
+    subtitles.write_bytes(text := os.urandom(SIZE))
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        info = {"filepath": str(media), "__finaldir": str(downloads),
+                "__files_to_move": {str(subtitles): None}}
+        check = FolderMarkCheck(str(downloads), None)
+        check.run(info)
+        filler = fill(downloads)
+        os.truncate(filler, filler.stat().st_size - SIZE // 2)  # half of the first fits
+        with yt_dlp.YoutubeDL({"quiet": True}) as ydl, pytest.raises(OSError):
+            MoveFilesAfterDownloadPP(ydl).run(info)
+        cut = downloads / subtitles.name
+        assert 0 < cut.stat().st_size < SIZE  # the sidecar moves first, and was cut
+        check.take_back()
+        assert not cut.exists()
+        assert subtitles.read_bytes() == text
+
+
 def test_files_that_would_not_fit_stay_in_the_temporary_folder(tmp_path: Path) -> None:
     media, data = finished(tmp_path)
     with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
