@@ -122,9 +122,9 @@ def send_webhook(request: dict[str, Any], envelope: dict[str, Any], timeout: flo
     except requests.RequestException as exc:
         # (requests' own text is a repr of its connection pool, the reason deep in it)
         plain = unreached(str(exc))
-        said = f"{plain} ({request.get('method', 'POST')} {request['url']})" if plain else exc
-        text = scrub(f"Connection failed: {type(exc).__name__}: {said}", request)
-        return Outcome(False, None, text, transient=True)
+        said = (f"{plain} ({request.get('method', 'POST')} {request['url']})" if plain
+                else f"Connection failed: {type(exc).__name__}: {exc}")
+        return Outcome(False, None, scrub(said, request), transient=True)
     except RefusedAddress as exc:
         return Outcome(False, None, scrub(f"Cannot send: {exc}", request))
     except ValueError as exc:  # raised below requests (urllib3, http.client): will not change

@@ -112,11 +112,13 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
                     raise HandlerError(f"{url[:200]} is larger than "
                                        f"{MAX_FEED_BYTES // (1024 * 1024)} MiB.")
             return bytes(data)
+    except requests.Timeout:
+        raise HandlerError(f"could not read {url[:200]}: no answer within {timeout:g} s "
+                           f"(the site is slow or down).") from None
     except requests.RequestException as exc:
         # (requests' own text is a repr of its connection pool: the reason in words, else
-        # the kind of failure; a timeout is said by its kind, ReadTimeout, as it was)
-        plain = None if isinstance(exc, requests.Timeout) else unreached(str(exc))
-        reason = plain or type(exc).__name__
+        # the kind of failure)
+        reason = unreached(str(exc)) or type(exc).__name__
         raise HandlerError(f"could not read {url[:200]}: {reason}") from None
     except RefusedAddress as exc:
         raise HandlerError(str(exc)) from None
