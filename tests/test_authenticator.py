@@ -117,7 +117,7 @@ def test_a_blocked_address_is_told_when_to_come_back(tmp_path: Path) -> None:
     with pytest.raises(AppError) as blocked:
         auth.authenticate(address="b", authorization=_basic("u", "pw-123456"))
     assert blocked.value.code == "TOO_MANY_REQUESTS"
-    assert blocked.value.message == "Too many failed attempts; try again later."
+    assert blocked.value.message == "Too many failed attempts; try again in 1 s."
     assert blocked.value.headers == {"Retry-After": "1"}
 
 

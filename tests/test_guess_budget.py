@@ -132,7 +132,7 @@ def test_the_budget_fills_again_one_guess_per_interval(
     blocked = app.get(headers=basic(USER, PASSWORD), remote_addr=stranger(3))
     assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "10"
     assert blocked.json["error"] == (
-        "Too many failed attempts on this service from many addresses; try again later (a "
+        "Too many failed attempts on this service from many addresses; try again in 10 s (a "
         "login session, a token or the LAN are not held off).")
     now[0] += 9.5
     assert guess(4, PASSWORD) == 429

@@ -381,15 +381,16 @@ class Authenticator:
 
     def _check_throttle(self, address: str, now: float, *, passwords: bool) -> None:
         wait = self.throttle.retry_after(address, now)
-        message = "Too many failed attempts; try again later."
+        message = "Too many failed attempts; try again in {}."
         if wait <= 0 and passwords and self.budget.stranger(address, now):
             wait = self.budget.retry_after(now)
             message = ("Too many failed attempts on this service from many addresses; try "
-                       "again later (a login session, a token or the LAN are not held off).")
+                       "again in {} (a login session, a token or the LAN are not held off).")
         if wait > 0:
+            seconds = max(1, math.ceil(wait))
             raise errors.AppError(
-                message, errors.TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                message.format(f"{seconds} s"), errors.TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(seconds)},
             )
 
     def _failed(self, address: str, now: float, what: str, aimed: list[str], *,
