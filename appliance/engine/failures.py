@@ -30,6 +30,7 @@ _CAUSED_BY = re.compile(r" \(caused by .*\Z", re.DOTALL)
 _COMMAND_LINE_ADVICE = re.compile(
     r"\.?\s*(?:Use --list-formats for a list of available formats"
     r"|Please install or provide the path using --ffmpeg-location"
+    r"|Use --enable-file-urls to enable at your own risk"
     r"|Aborting due to --abort-on-error)\.?")
 
 _HTTP_STATUS = re.compile(r"HTTP Error (\d{3}): ([^(;]*?)(?: \(|$|;)")
@@ -114,9 +115,28 @@ def _no_ffmpeg(message: str) -> str | None:
             "none on its PATH: install it (sudo apt install ffmpeg), then retry.")
 
 
+def _file_url(message: str) -> str | None:
+    if "file:// URLs are disabled" not in message:
+        return None
+    return ("The site names a file of this box (a file:// address) as part of the video: a "
+            "download never reads the box's own files, so this one cannot be downloaded (the "
+            "site is broken, or hostile).")
+
+
+def _ffmpeg_failed(message: str) -> str | None:
+    found = re.search(r"\bffmpeg exited with code (-?\d+)", message)
+    if not found:
+        return None
+    # (yt-dlp runs it with -loglevel quiet: its reason is said nowhere)
+    return (f"ffmpeg could not download or convert the stream (it exited with code "
+            f"{found[1]}): the stream is broken, was refused part way, or names a source a "
+            f"download may not read. Try again later; a stream that fails each time cannot be "
+            f"downloaded as it stands.")
+
+
 _RULES: tuple[Callable[[str], str | None], ...] = (
     unreached, _redirect_loop, _http_status, _unsupported,
-    _no_format, _no_ffmpeg,
+    _no_format, _no_ffmpeg, _file_url, _ffmpeg_failed,
 )
 
 
