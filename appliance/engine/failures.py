@@ -124,14 +124,12 @@ def _file_url(message: str) -> str | None:
 
 
 def _ffmpeg_failed(message: str) -> str | None:
-    found = re.search(r"\bffmpeg exited with code (-?\d+)", message)
-    if not found:
+    if not re.search(r"\bffmpeg exited with code -?\d+", message):
         return None
-    # (yt-dlp runs it with -loglevel quiet: its reason is said nowhere)
-    return (f"ffmpeg could not download or convert the stream (it exited with code "
-            f"{found[1]}): the stream is broken, was refused part way, or names a source a "
-            f"download may not read. Try again later; a stream that fails each time cannot be "
-            f"downloaded as it stands.")
+    return ("ffmpeg could not download or convert the stream: it is broken, was refused part "
+            "way, or names a source a download may not read (ffmpeg's exit code and words "
+            "follow). Try again later; a stream that fails each time cannot be downloaded as "
+            "it stands.")
 
 
 _RULES: tuple[Callable[[str], str | None], ...] = (
