@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from support.site import serving
 from support.webhooks import PICTURE, Receiver
 
 from appliance.files.fetch import any_address
@@ -163,15 +163,9 @@ def test_what_a_service_answers_is_said_without_the_urls_secrets() -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        outcome = send_apprise(f"ntfy://user:Sesame-4f7Kq9Zr2x@127.0.0.1:{port}/topic",
+    with serving(Echo) as url:
+        outcome = send_apprise(f"ntfy://user:Sesame-4f7Kq9Zr2x@{url.split('//')[1]}/topic",
                                MESSAGE, 5)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (outcome.ok, outcome.status) == (False, 401)
     assert "wrong password ****" in outcome.error, outcome.error
     assert "Sesame" not in outcome.error

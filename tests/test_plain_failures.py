@@ -10,7 +10,6 @@ import http.server
 import os
 import shutil
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from conftest import make_settings
 from support.origin import MediaOrigin
 from support.server import Server
+from support.site import serving
 from test_e2e import Feed
 
 from appliance.engine.failures import explain
@@ -42,13 +42,8 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def refusing_site() -> Iterator[str]:
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield f"http://127.0.0.1:{site.server_address[1]}"
-    site.shutdown()
-    thread.join()
-    site.server_close()
+    with serving(_Refusing) as url:
+        yield url
 
 
 def closed_port() -> int:

@@ -11,13 +11,13 @@ have made a whole video."""
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support.origin import MediaOrigin
 from support.server import Server
+from support.site import serving
 
 ENDED = {"error", "finished"}
 PLAIN = ("The site names a file of this box (a file:// address)",
@@ -60,13 +60,8 @@ def site(origin: MediaOrigin, tmp_path: Path) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    with serving(Site) as url:
+        yield url
 
 
 def test_a_playlist_naming_a_local_file_copies_nothing_of_it(

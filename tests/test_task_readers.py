@@ -20,6 +20,7 @@ import pytest
 from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
+from support.site import serving
 from support.webhooks import Receiver
 
 from appliance import events
@@ -229,13 +230,8 @@ def gzip_bomb() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/bomb.rss"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Bomb) as url:
+        yield f"{url}/bomb.rss"
 
 
 def test_a_gzip_bomb_is_cut_at_the_feeds_bound_not_inflated_whole(gzip_bomb: str) -> None:
