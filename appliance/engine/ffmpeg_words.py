@@ -1,14 +1,20 @@
-"""Why ffmpeg failed, when yt-dlp hands it a download (HLS, DASH, a live stream).
+"""What ffmpeg says when a download or a conversion yt-dlp hands it fails, taken at its word.
 
-yt-dlp runs that ffmpeg with ``-loglevel quiet`` (the download process's yt-dlp is quiet), so a
-failed download said only "ffmpeg exited with code 1", and ffmpeg's reason (a 403 on a
-segment, a refused ``file:`` source, a broken stream) was said nowhere. In the download
-process, that ffmpeg now runs at ``-loglevel error`` with ``-nostats``, its error lines read
-from a pipe (the last few kept, each cut short), and they follow the exit code in the error.
-
-``-nostats`` matters beside the pipe: below ``info`` ffmpeg writes its status line straight to
-stderr twice a second, even while it waits for a byte that never comes, and the bytes a
-download's processes read count as work for the stall watch (``work_signs``).
+- **Why it failed.** yt-dlp runs the ffmpeg that downloads (HLS, DASH, a live stream) with
+  ``-loglevel quiet`` (the download process's yt-dlp is quiet), so a failed download said only
+  "ffmpeg exited with code 1", and ffmpeg's reason (a 403 on a segment, a refused ``file:``
+  source, a broken stream) was said nowhere. In the download process, that ffmpeg now runs at
+  ``-loglevel error`` with ``-nostats``, its error lines read from a pipe (the last few kept,
+  each cut short), and they follow the exit code in the error. ``-nostats`` matters beside the
+  pipe: below ``info`` ffmpeg writes its status line straight to stderr twice a second, even
+  while it waits for a byte that never comes, and the bytes a download's processes read count
+  as work for the stall watch (``work_signs``).
+- **A cut file that "succeeded".** ffmpeg 5.1 (Debian 12, Raspberry Pi OS 12) exits 0 when its
+  output could not be written whole ("Error writing trailer of …: No space left on device",
+  "Error closing file …"): on a disk that filled, a download by ffmpeg, or a merge or remux
+  after a download, finished with a cut file, and the merge's sources were deleted. Such a run
+  is now a failure with those words, which ``disk_room`` reads as a full disk: the download
+  waits for room and is done again.
 """
 
 from __future__ import annotations
@@ -26,13 +32,17 @@ LINES_KEPT = 3
 LINE_BYTES = 300
 # ffmpeg's prefix of a line: the component and its context's address, which say nothing here.
 _ADDRESS = re.compile(r"\[(\w+) @ 0x[0-9a-f]+\] ")
+# What ffmpeg says when its output file was not written whole.
+_OUTPUT_BROKEN = re.compile(
+    r"^(?:Error writing trailer of |Error closing file |av_interleaved_write_frame\(\): )"
+    r".*$", re.MULTILINE)
 
 
 class _Heard:
-    """The error lines of the last ffmpeg a download handed to (one job at a time per
-    process)."""
+    """What the last ffmpeg a download handed to said (one job at a time per process)."""
 
     words: str | None = None
+    output_broken = False
 
 
 def _quiet_at(args: Any) -> int | None:
@@ -51,30 +61,20 @@ def _listen(stream: Any) -> None:
             line = _ADDRESS.sub(r"[\1] ", raw[:LINE_BYTES].decode("utf-8", "replace").strip())
             if line:
                 kept.append(line)
+                _Heard.output_broken |= _OUTPUT_BROKEN.match(line) is not None
     _Heard.words = "; ".join(kept) or None
 
 
-def hear_ffmpeg_failures() -> None:
-    """In a download process (the zygote, before it forks): yt-dlp's ffmpeg downloader says
-    why ffmpeg failed. Skipped if yt-dlp's internals moved: the bare exit code is said then."""
-    try:
-        from yt_dlp.downloader import external
-        from yt_dlp.downloader.external import FFmpegFD
-    except ImportError:
-        return
+def _hear_downloads(external: Any) -> None:
     base = external.Popen
-    if getattr(base, "heard", False):
-        return
 
     class Popen(base):  # type: ignore[misc,valid-type]
-        heard = True
-
         def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
             at = _quiet_at(args)
             if at is None or kwargs.get("stderr") is not None:
                 super().__init__(args, *rest, **kwargs)
                 return
-            _Heard.words = None
+            _Heard.words, _Heard.output_broken = None, False
             audible = [args[0], "-nostats", *args[1:at + 1], "error", *args[at + 2:]]
             super().__init__(audible, *rest, stderr=subprocess.PIPE, **kwargs)
             self._listener = threading.Thread(target=_listen, args=(self.stderr,),
@@ -83,9 +83,10 @@ def hear_ffmpeg_failures() -> None:
 
         def wait(self, timeout: float | None = None) -> int:
             code = super().wait(timeout)
-            if (listener := getattr(self, "_listener", None)) is not None:
-                listener.join(5)  # its pipe ends with ffmpeg (unless ffmpeg left a child)
-            return code
+            if (listener := getattr(self, "_listener", None)) is None:
+                return code
+            listener.join(5)  # its pipe ends with ffmpeg (unless ffmpeg left a child)
+            return 1 if code == 0 and _Heard.output_broken else code
 
     def report_error(self: Any, message: str, *args: Any, **kwargs: Any) -> Any:
         if message.startswith("ffmpeg exited with code") and _Heard.words:
@@ -93,4 +94,33 @@ def hear_ffmpeg_failures() -> None:
         return self.ydl.report_error(message, *args, **kwargs)
 
     external.Popen = Popen
-    FFmpegFD.report_error = report_error
+    external.FFmpegFD.report_error = report_error
+
+
+def _hear_conversions(ffmpeg: Any) -> None:
+    run = ffmpeg.FFmpegPostProcessor.real_run_ffmpeg
+
+    def real_run_ffmpeg(self: Any, *args: Any, **kwargs: Any) -> Any:
+        said = run(self, *args, **kwargs)
+        if isinstance(said, str) and (broken := _OUTPUT_BROKEN.search(said)):
+            raise ffmpeg.FFmpegPostProcessorError(broken[0].strip())
+        return said
+
+    ffmpeg.FFmpegPostProcessor.real_run_ffmpeg = real_run_ffmpeg
+
+
+def hear_ffmpeg() -> None:
+    """In a download process (the zygote, before it forks). Skipped if yt-dlp's internals
+    moved: the bare exit code is said then, and a cut output passes as before."""
+    try:
+        from yt_dlp.downloader import external
+        from yt_dlp.postprocessor import ffmpeg
+    except ImportError:
+        return
+    if getattr(external, "_appliance_heard", False):
+        return
+    external._appliance_heard = True
+    with contextlib.suppress(AttributeError):
+        _hear_downloads(external)
+    with contextlib.suppress(AttributeError):
+        _hear_conversions(ffmpeg)

@@ -22,7 +22,7 @@ from yt_dlp.utils import DownloadError
 
 from . import url_matching
 from .containment import ContainedYoutubeDL, Containment
-from .ffmpeg_words import hear_ffmpeg_failures
+from .ffmpeg_words import hear_ffmpeg
 from .filter_bound import bounded_filters
 from .options import PATH_FIELDS, failure_text
 
@@ -298,7 +298,7 @@ def warm_up() -> None:
     load_generic_extractor()
     share_ssl_contexts()
     stream_http_downloads_to_disk()
-    hear_ffmpeg_failures()
+    hear_ffmpeg()
     with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "simulate": True}) as probe:
         _EXTRACTORS.clear()
         _OWN_INSTANCES.clear()
