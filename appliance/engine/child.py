@@ -108,17 +108,51 @@ def declared_wait(msg: str) -> float | None:
     return float(found["sleep"])
 
 
+class FragmentsSkipped:
+    """The fragments of an HLS or DASH download that yt-dlp skipped: by default (as on its
+    command line) a fragment the site does not send after the retries is left out and the
+    download "completes", with a gap in the video that nobody was told of. yt-dlp says it only
+    on its console (``to_screen``, which reaches the logger's ``debug``)."""
+
+    def __init__(self) -> None:
+        self.total = self.skipped = 0
+        self.reason = ""
+
+    def hear(self, msg: str) -> None:
+        if (total := _TOTAL_FRAGMENTS.search(msg)) is not None:
+            self.total += int(total[1])
+        elif (error := _FRAGMENT_ERROR.search(msg)) is not None:
+            self.reason = error[1][:200]
+        elif "Skipping fragment" in msg:
+            self.skipped += 1
+
+    def said(self) -> str | None:
+        """What the item says of its gaps; None without any."""
+        if not self.skipped:
+            return None
+        of = f"the video's {self.total}" if self.total >= self.skipped else "the video's"
+        why = f" ({self.reason})" if self.reason else ""
+        each = "a gap where it was" if self.skipped == 1 else "gaps where they were"
+        return (f"The site did not send {self.skipped} of {of} fragments{why}: it has {each}.")
+
+
+_TOTAL_FRAGMENTS = re.compile(r"^\[\w+\] Total fragments: (\d+)")
+_FRAGMENT_ERROR = re.compile(r"Got error: (.*?)\.? Retrying fragment")
+
+
 class _Logger:
     """yt-dlp's logger: warnings and errors go to the engine with the job's id, and so does a
     wait yt-dlp chose: silent, it would look stalled to the engine (downloading.py)."""
 
     def __init__(self, channel: Channel, job: str) -> None:
         self.channel, self.job = channel, job
+        self.fragments = FragmentsSkipped()
 
     def debug(self, msg: str) -> None:
         seconds = declared_wait(msg)
         if seconds is not None:
             self.channel.send({"type": "waiting", "job": self.job, "seconds": seconds})
+        self.fragments.hear(msg)
 
     def info(self, msg: str) -> None:
         pass
@@ -343,7 +377,10 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
     if filepath and os.path.isfile(filepath):
-        return {"summary": summarize(info), "filepath": filepath}
+        answer = {"summary": summarize(info), "filepath": filepath}
+        if gaps := ydl.params["logger"].fragments.said():
+            answer["gaps"] = gaps
+        return answer
     # Ended without an error and without a file: the item was "finished", its file named
     # (--skip-download) or not, and nobody told why.
     return {"summary": summarize(info), "filepath": "", "skipped": nothing_downloaded(ydl)}

@@ -340,6 +340,10 @@ class Downloading:
             self._to_history(item, SKIP, run=run, durable=False, msg=str(result["skipped"]))
             return
         notes = self._after_download(done, filepath)
+        if gaps := result.get("gaps"):  # (engine.child: fragments yt-dlp skipped)
+            notes.insert(0, str(gaps))
+            log.warning("download finished with gaps: item=%s url=%s: %s", item.id, item.url,
+                        gaps)
         self._to_history(
             item, FINISHED, run=run, durable=False, also=(events.ITEM_COMPLETED,),
             filename=self._file_name(run, filepath) if filepath else done.filename,
