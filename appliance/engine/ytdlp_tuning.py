@@ -23,6 +23,7 @@ from yt_dlp.utils import DownloadError
 from . import url_matching
 from .containment import ContainedYoutubeDL, Containment
 from .ffmpeg_words import hear_ffmpeg
+from .file_moves import move_files_whole
 from .filter_bound import bounded_filters
 from .options import PATH_FIELDS, failure_text
 
@@ -299,6 +300,7 @@ def warm_up() -> None:
     share_ssl_contexts()
     stream_http_downloads_to_disk()
     hear_ffmpeg()
+    move_files_whole()
     with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "simulate": True}) as probe:
         _EXTRACTORS.clear()
         _OWN_INSTANCES.clear()

@@ -1,0 +1,84 @@
+"""A finished download's move into the download folder: whole, or not there at all.
+
+yt-dlp moves each finished file out of the temporary folder with ``shutil.move``. Between two
+disks (the temporary folder on a Pi's SD card, the download folder on a USB disk) that is a
+copy under the file's own name, then the removal of the original: a power cut or a
+``kill -9`` during the copy of a large file left a cut file under the final name, and the
+next try of the item took it for the download, "already downloaded". It finished with the cut
+file, and the whole one was removed with the temporary folder.
+
+Here the copy is made under a hidden name beside the target (the same for each try of that
+target, so a try after a crash writes over what the crash left), written to the disk
+(``fsync``), then renamed to the final name, and only then is the original removed. Within one
+disk the move stays a rename, which is whole by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+
+MOVING_PREFIX = ".appliance-moving-"
+
+
+def moving_name(target: str) -> str:
+    """The hidden name ``target`` is copied under before it takes its own: short (a target's
+    name may use all 255 bytes a name may have) and the same for each try."""
+    digest = hashlib.sha256(os.path.basename(target).encode("utf-8", "surrogateescape"))
+    return os.path.join(os.path.dirname(target), MOVING_PREFIX + digest.hexdigest()[:16])
+
+
+def _sync_folder(folder: str) -> None:
+    with contextlib.suppress(OSError):  # (a file system that cannot: the rename stands)
+        fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def move_whole(source: str, target: str) -> str:
+    """``shutil.move`` for one file whose copy is never seen under ``target`` unless whole."""
+    if os.path.isdir(source) or os.path.isdir(target):
+        return shutil.move(source, target)
+    try:
+        os.rename(source, target)
+        return target
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    moving = moving_name(target)
+    try:
+        shutil.copy2(source, moving)
+        with open(moving, "rb") as copy:
+            os.fsync(copy.fileno())
+        os.replace(moving, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(moving)
+        raise
+    _sync_folder(os.path.dirname(target))
+    os.remove(source)
+    return target
+
+
+class _Shutil:
+    """What yt-dlp's move post-processor reaches for under the name ``shutil``."""
+
+    move = staticmethod(move_whole)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(shutil, name)
+
+
+def move_files_whole() -> None:
+    """In a download process (the zygote, before it forks). Skipped if yt-dlp's internals
+    moved: its own move runs then."""
+    with contextlib.suppress(ImportError):
+        from yt_dlp.postprocessor import movefilesafterdownload
+
+        if hasattr(movefilesafterdownload, "shutil"):
+            movefilesafterdownload.shutil = _Shutil()

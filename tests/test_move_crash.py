@@ -1,0 +1,65 @@
+"""A power cut while a finished download is copied from the temporary folder's disk into the
+download folder's (a Pi's SD card and its USB disk). yt-dlp's move copied under the file's own
+name: the cut copy was there after the restart, the item's next try took it for the download
+("already downloaded") and finished with it, and the whole file went with the temporary
+folder. The copy is now made under a hidden name and renamed once whole (``file_moves``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from support.mounts import tmpfs
+from support.origin import MediaOrigin
+from support.server import Server
+
+SIZE = 768 * 2**20  # the copy must last long enough to be caught part way
+
+
+def _cut_copy(folder: Path, size: int, deadline: float) -> Path | None:
+    """The first file in ``folder`` seen with part of its bytes, looked for without a pause
+    (the copy lasts well under a second)."""
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if entry.is_file() and 0 < entry.stat().st_size < size \
+                        and entry.name != ".appliance-folder":  # (the folder's mark)
+                    return Path(entry.path)
+    return None
+
+
+def _power_cut(server: Server) -> None:
+    """Every process of the service stopped where it is, then killed: nothing runs on."""
+    pids = server.pids()
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    server.kill_hard()
+
+
+def test_a_power_cut_during_the_move_leaves_no_cut_file_to_finish_with(
+        make_server: Callable[..., Server], origin: MediaOrigin, tmp_path: Path) -> None:
+    url = origin.big_file(SIZE)
+    with tmpfs(tmp_path / "server" / "downloads", "size=1g") as downloads:
+        server = make_server()
+        [item] = server.post("/api/history", {"url": url}).json()
+        cut = _cut_copy(downloads, SIZE, time.monotonic() + 120)
+        assert cut is not None, "the move was not seen part way"
+        _power_cut(server)
+        # what the cut left under the file's own name: nothing
+        assert not (downloads / "big-805306368.mp4").exists()
+        server.start()
+        done = server.wait_status(item["id"], {"finished", "error"}, timeout=120)
+        assert (done["status"], done["error"]) == ("finished", "")
+        final = downloads / done["filename"]
+        assert final.stat().st_size == SIZE
+        with final.open("rb") as got, origin.path_for(url).open("rb") as sent:
+            assert got.read(2**20) == sent.read(2**20)
+        assert sorted(p.name for p in downloads.iterdir()) == [".appliance-folder",
+                                                               done["filename"]]
+        server.stop()
