@@ -4,14 +4,13 @@ a console nobody reads. The finished item now says so, with the site's answer.""
 
 from __future__ import annotations
 
-import http.server
 import logging
 from collections.abc import Callable, Iterator
 
 import pytest
 from support.origin import MediaOrigin
 from support.server import wait_for
-from support.site import serving
+from support.site import pages_handler, serving
 
 from appliance.runtime import Runtime
 
@@ -31,19 +30,7 @@ def site(origin: MediaOrigin) -> Iterator[str]:
                                      seg.format(3)]),
              "/whole.m3u8": _playlist([seg.format(n) for n in range(4)])}
 
-    class Site(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages.get(self.path, b"")
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/vnd.apple.mpegurl")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    with serving(Site) as url:
+    with serving(pages_handler(pages, "application/vnd.apple.mpegurl")) as url:
         yield url
 
 

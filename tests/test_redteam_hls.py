@@ -10,14 +10,13 @@ have made a whole video."""
 
 from __future__ import annotations
 
-import http.server
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support.origin import MediaOrigin
 from support.server import Server
-from support.site import serving
+from support.site import pages_handler, serving
 
 ENDED = {"error", "finished"}
 PLAIN = ("The site names a file of this box (a file:// address)",
@@ -48,19 +47,7 @@ def site(origin: MediaOrigin, tmp_path: Path) -> Iterator[str]:
     pages |= {f"/served-{name}.m3u8": text.encode()
               for name, text in _playlists(segment, f"{origin.base_url}/hls/seg001.ts").items()}
 
-    class Site(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages.get(self.path.split("?")[0])
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/vnd.apple.mpegurl")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    with serving(Site) as url:
+    with serving(pages_handler(pages, "application/vnd.apple.mpegurl")) as url:
         yield url
 
 

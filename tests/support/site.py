@@ -22,3 +22,22 @@ def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
         site.shutdown()
         thread.join()
         site.server_close()
+
+
+def pages_handler(pages: dict[str, bytes], content_type: str
+                  ) -> type[http.server.BaseHTTPRequestHandler]:
+    """A handler answering each path of ``pages`` with its bytes, any other with a 404."""
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path.split("?")[0], b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Pages
