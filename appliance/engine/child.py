@@ -50,6 +50,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
+from .media_check import FinishedFiles
 from .move_check import FolderMarkCheck, KeptBack
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
@@ -212,7 +213,8 @@ class ProgressRelay:
 _KEEP = {id(action): action for action in vars(MetadataParserPP.Actions).values()}
 
 
-def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
+def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None,
+            finished: FinishedFiles | None = None) -> dict[str, Any]:
     params = copy.deepcopy(parsed_options(tuple(job.get("args") or ())), dict(_KEEP))
     params.update(
         quiet=True,
@@ -236,6 +238,8 @@ def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) 
     if relay is not None:
         params["progress_hooks"] = [relay.download_hook]
         params["postprocessor_hooks"] = [relay.postprocessor_hook]
+    if finished is not None:  # after the relay's: the engine hears of the file first
+        params.setdefault("progress_hooks", []).append(finished.hook)
     return params
 
 
@@ -322,7 +326,8 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
 
 def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> dict[str, Any]:
-    with contained_ydl(job, _params(job, channel, relay)) as ydl:
+    finished = FinishedFiles()
+    with contained_ydl(job, _params(job, channel, relay, finished)) as ydl:
         # the folder the files move into: its mark when it has one, its disk's state always
         mark = job.get("folder_mark") or {"folder": job.get("root"), "token": None}
         check = FolderMarkCheck(**mark) if mark["folder"] else None
@@ -343,7 +348,7 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
     if filepath and os.path.isfile(filepath):
-        return {"summary": summarize(info), "filepath": filepath}
+        return {"summary": summarize(info), "filepath": filepath, "media": finished.report()}
     # Ended without an error and without a file: the item was "finished", its file named
     # (--skip-download) or not, and nobody told why.
     return {"summary": summarize(info), "filepath": "", "skipped": nothing_downloaded(ydl)}

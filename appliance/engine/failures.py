@@ -114,9 +114,32 @@ def _no_ffmpeg(message: str) -> str | None:
             "none on its PATH: install it (sudo apt install ffmpeg), then retry.")
 
 
+# What a site sent instead of the video (``media_check``'s kinds), and what it most often is.
+_NOT_MEDIA = re.compile(r"Not media \((\w+)\): ")
+_SENT = {
+    "html": ("a web page (HTML)", "often a login, a captcha or a block page"),
+    "xml": ("an XML document", "often an error or a block page"),
+    "json": ("a JSON answer", "often an error: a login or a limit"),
+    "text": ("plain text", "often an error or a block message"),
+    "empty": ("an empty file", "often a block, or a link that expired"),
+    "unreadable": ("bytes no player reads", "ffprobe finds no audio or video in them: a "
+                                            "broken file, or a refusal sent as data"),
+}
+
+
+def _not_media(message: str) -> str | None:
+    found = _NOT_MEDIA.match(message)
+    if not found or found[1] not in _SENT:
+        return None
+    what, often = _SENT[found[1]]
+    return (f"The site sent {what}, not the video: {often}. Nothing was kept, archived or "
+            f"written beside it. Open the address in a browser, or give cookies (in a "
+            f"preset), then retry.")
+
+
 _RULES: tuple[Callable[[str], str | None], ...] = (
     unreached, _redirect_loop, _http_status, _unsupported,
-    _no_format, _no_ffmpeg,
+    _no_format, _no_ffmpeg, _not_media,
 )
 
 
