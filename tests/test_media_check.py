@@ -244,6 +244,11 @@ def test_a_huge_head_line_is_read_no_further_than_the_head(tmp_path: Path) -> No
         "Not media (html): page.mp4, 33.6 MB, it begins '<html><body>" + "x" * 48 + "'"
 
 
+def test_an_empty_file_is_no_media(tmp_path: Path) -> None:
+    (tmp_path / "e.mp4").write_bytes(b"")  # (as a resumed job finds one its last run left)
+    assert media_check.judge(str(tmp_path / "e.mp4")).kind == "empty"
+
+
 def test_a_finished_file_that_vanished_gives_no_verdict(tmp_path: Path) -> None:
     finished = media_check.FinishedFiles()
     finished.hook({"status": "finished", "filename": str(tmp_path / "gone.mp4"),

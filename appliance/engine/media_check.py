@@ -15,10 +15,10 @@ A wrong verdict must never cost a good file, so the look is cheap and refuses on
 certain:
 
 1. the file's head (``HEAD_BYTES``): a known media signature passes at once (every real
-   download: no program is started for it); a head that is text -- valid UTF-8 (or UTF-16
-   with its mark) without a control character in ``HEAD_BYTES`` -- is refused: no media
-   container starts so, and a text format yt-dlp downloads (subtitles, storyboards,
-   manifests) is never judged;
+   download: no program is started for it); an empty file, and a head that is text --
+   valid UTF-8 (or UTF-16 with its mark) without a control character in ``HEAD_BYTES`` --
+   are refused: no media container starts so, and a text format yt-dlp downloads
+   (subtitles, storyboards, manifests) is never judged;
 2. a head that is neither goes to ffprobe, bounded in time and in what it says, and only its
    plain refusal ("Invalid data found when processing input") refuses the file. ffprobe not
    installed, slow, killed or saying anything else: no verdict, and the download finishes as
