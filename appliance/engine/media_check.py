@@ -198,14 +198,18 @@ def probe(path: str) -> bool | None:
     except OSError as exc:
         log.warning("media check: ffprobe could not be started on %r: %s", path, exc)
         return None
+    deadline = time.monotonic() + PROBE_SECONDS
     with process:
-        said = _said(process, time.monotonic() + PROBE_SECONDS)
+        said = _said(process, deadline)
+        try:  # (it may close its error stream and go on)
+            returncode = process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            said = None
         if said is None:
             process.kill()
             log.warning("media check: ffprobe took longer than %g s on %r: no verdict; the "
                         "download stands", PROBE_SECONDS, path)
             return None
-        returncode = process.wait()
     return True if returncode > 0 and REFUSED in said else None
 
 
