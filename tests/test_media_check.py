@@ -41,6 +41,7 @@ MADE = {
     "clip.mkv": ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"],
     "song.m4a": ["-vn", "-c:a", "aac"],
     "song.mp3": ["-vn", "-c:a", "libmp3lame"],
+    "picture.mp4": ["-an", "-c:v", "libx264", "-preset", "ultrafast"],
     "poster.jpg": ["-frames:v", "1", "-an"],
 }
 TYPES = {".webm": "video/webm", ".mkv": "video/x-matroska", ".m4a": "audio/mp4",
@@ -165,6 +166,36 @@ def test_subtitles_and_a_thumbnail_beside_the_video_are_never_judged(
     subtitles_only = download(job(tmp_path / "subs", page, ["--skip-download", "--write-subs"]))
     assert subtitles_only["skipped"] and (tmp_path / "subs/home/out.en.vtt").is_file()
     assert probes(starts) == []
+
+
+def formats(video: str, audio: str) -> dict[str, Any]:
+    """An item's info with a video-only and an audio-only format, as a site's page gives it
+    (the job is handed it, as the engine hands it what it read moments ago)."""
+    return {"id": "pair", "title": "Pair", "extractor": "generic", "extractor_key": "Generic",
+            "webpage_url": video, "formats": [
+                {"format_id": "v", "url": video, "ext": "mp4", "vcodec": "avc1.64000d",
+                 "acodec": "none"},
+                {"format_id": "a", "url": audio, "ext": "m4a", "vcodec": "none",
+                 "acodec": "mp4a.40.2"}]}
+
+
+def test_the_parts_of_a_merge_are_judged_each_before_ffmpeg_merges_them(
+        tmp_path: Path, site: Site, made: dict[str, bytes], starts: list[list[str]]) -> None:
+    video = site.serve("picture.mp4", made["picture.mp4"])
+    audio = site.serve("song.m4a", made["song.m4a"], "audio/mp4")
+    merged = download({**job(tmp_path, video, ["-f", "v+a"]), "info": formats(video, audio)})
+
+    assert Path(merged["filepath"]).name == "out.mp4"
+    assert [v["file"] for v in merged["media"]] == ["out.fv.mp4", "out.fa.m4a"]
+    assert passed_on_heads(merged) == ["ISO BMFF (MP4/MOV)"] * 2
+    assert probes(starts) == []
+
+    starts.clear()
+    refused = {**job(tmp_path / "junk", video, ["-f", "v+a"]),
+               "info": formats(video, site.serve("denied.m4a", JSON, "audio/mp4"))}
+    with pytest.raises(media_check.NotMedia, match=r"^Not media \(json\): out\.fa\.m4a, "):
+        download(refused)
+    assert not any(os.path.basename(argv[0]) == "ffmpeg" for argv in starts)  # no merge
 
 
 @pytest.mark.parametrize(("body", "kind"), [(HTML, "html"), (JSON, "json")],
