@@ -243,6 +243,13 @@ def test_heads_are_named_only_by_their_formats_signatures(head: bytes, named: st
     assert media_check.signature(head) == named
 
 
+@pytest.mark.parametrize(("offset", "magic", "name"), media_check.SIGNATURES,
+                         ids=[name for _, _, name in media_check.SIGNATURES])
+def test_each_signature_names_its_format_after_any_bytes(offset: int, magic: bytes,
+                                                         name: str) -> None:
+    assert media_check.signature(bytes(offset) + magic + NOISE[:64]) == name
+
+
 @pytest.mark.parametrize(("head", "kind"), [
     (b"  \n<!doctype HTML><p>Blocked", "html"),
     (b"\xef\xbb\xbf<html lang=en>", "html"),
