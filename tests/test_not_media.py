@@ -90,8 +90,8 @@ def media_files(folder: Path) -> list[str]:
     (HTML, "a web page (HTML)"), (JSON, "a JSON answer"), (NOISE, "bytes no player reads")],
     ids=["html", "json", "noise"])
 def test_a_site_that_sends_no_media_fails_the_item_and_the_retry_downloads_again(
-        start_runtime, site: Site, origin: MediaOrigin, body: bytes, said: str) -> None:
-    rt = start_runtime(YTP_KEEP_ARCHIVE="true")
+        app_with, site: Site, origin: MediaOrigin, body: bytes, said: str) -> None:
+    rt, client = app_with(YTP_KEEP_ARCHIVE="true")
     rt.engine.presets.create({"name": "shows", "nfo": "tv", "cli": ""})
     told: list[Event] = []
     rt.bus.subscribe(lambda event: told.append(event) if event.name == LOG_ERROR else None)
@@ -113,8 +113,9 @@ def test_a_site_that_sends_no_media_fails_the_item_and_the_retry_downloads_again
     assert not archive.exists() or "episode" not in archive.read_text()
 
     site.serve("episode.mp4", origin.path_for(origin.clip_url).read_bytes())  # mended
-    [again] = rt.engine.add([{"url": url, "preset": "shows"}])
-    done = ended(rt, again.id)
+    retried = client.simulate_post(f"/api/downloads/{item.id}/retry")
+    assert retried.status_code == 200, retried.text
+    done = ended(rt, retried.json["id"])
     assert done["status"] == "finished", done
     assert media_files(downloads) == ["episode.mp4", "episode.nfo"]
     assert "episode" in archive.read_text()
