@@ -341,6 +341,15 @@ def test_each_kind_of_refusal_is_said_plainly_with_what_to_do(
     assert explained.endswith(f"({message})")
 
 
+@pytest.mark.parametrize("quoted", ["[Errno 28] No space left on device",
+                                    "HTTP Error 403: Forbidden", "Unsupported URL: x"])
+def test_the_sites_words_quoted_in_a_refusal_read_as_no_other_failure(
+        tmp_path: Path, quoted: str) -> None:
+    message = f"Not media (text): e.mp4, 40 B, it begins {quoted!r}"
+    assert explain(message, make_settings(tmp_path)).startswith(
+        "The site sent plain text, not the video: ")
+
+
 @pytest.mark.parametrize("message", ["Not media (other): e.mp4", "a Not media (html): e.mp4"])
 def test_a_refusal_of_no_known_kind_is_left_as_it_is(tmp_path: Path, message: str) -> None:
     assert explain(message, make_settings(tmp_path)) == message

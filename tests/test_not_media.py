@@ -135,3 +135,19 @@ def test_a_refused_file_whose_name_looks_like_an_option_or_a_protocol_is_probed(
     assert failed["error"].startswith("The site sent bytes no player reads"), failed["error"]
     assert "-x file:a:b.mp4" in failed["error"]
     assert media_files(rt.settings.download_path) == []
+
+
+def test_a_refusal_quoting_a_full_disk_is_no_full_disk(
+        start_runtime, site: Site, origin: MediaOrigin) -> None:
+    """The item quotes the first words of what came; a site's words that read as a full disk
+    must neither hold every download back waiting for room nor be said as a full disk."""
+    rt = start_runtime()
+    url = site.serve("v.mp4", b'{"error": "[Errno 28] No space left on device"}')
+    [item] = rt.engine.add([{"url": url}])
+
+    failed = ended(rt, item.id)
+    assert failed["status"] == "error", failed["msg"]
+    assert failed["error"].startswith("The site sent a JSON answer, not the video: ")
+    assert rt.engine.folder_disk.problem is None
+    [after] = rt.engine.add([{"url": origin.clip_url}])
+    assert ended(rt, after.id)["status"] == "finished"

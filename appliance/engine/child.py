@@ -50,7 +50,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
-from .media_check import FinishedFiles
+from .media_check import FinishedFiles, NotMedia
 from .move_check import FolderMarkCheck, KeptBack
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
@@ -444,6 +444,8 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
         job = command.get("job", "")
         try:
             result = RUNNERS[op](command, channel)
+        except NotMedia as exc:  # (its message quotes the site: no errno of the service's)
+            channel.send({"type": "error", "job": job, "message": str(exc), "not_media": True})
         except DownloadError as exc:
             message = str(exc).removeprefix("ERROR: ")
             channel.send({"type": "error", "job": job, "message": message})

@@ -38,7 +38,8 @@ _HTTP_STATUS = re.compile(r"HTTP Error (\d{3}): ([^(;]*?)(?: \(|$|;)")
 def explain(message: str, settings: Settings) -> str:
     """``message`` with a plain explanation in front when it is a known failure; yt-dlp's
     repr and bug-report footer left out in any case."""
-    plain = _disk(message, settings) or _site(message)
+    # a refused file's message quotes the site's words: they must not read as another failure
+    plain = _not_media(message) or _disk(message, settings) or _site(message)
     bare = _bare(message)
     return f"{plain} ({bare})" if plain else bare
 
@@ -139,7 +140,7 @@ def _not_media(message: str) -> str | None:
 
 _RULES: tuple[Callable[[str], str | None], ...] = (
     unreached, _redirect_loop, _http_status, _unsupported,
-    _no_format, _no_ffmpeg, _not_media,
+    _no_format, _no_ffmpeg,
 )
 
 
