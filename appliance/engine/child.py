@@ -50,6 +50,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
+from .media_check import FinishedFiles, NotMedia
 from .move_check import FolderMarkCheck, KeptBack
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
@@ -246,7 +247,8 @@ class ProgressRelay:
 _KEEP = {id(action): action for action in vars(MetadataParserPP.Actions).values()}
 
 
-def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) -> dict[str, Any]:
+def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None,
+            finished: FinishedFiles | None = None) -> dict[str, Any]:
     params = copy.deepcopy(parsed_options(tuple(job.get("args") or ())), dict(_KEEP))
     params.update(
         quiet=True,
@@ -270,6 +272,8 @@ def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None) 
     if relay is not None:
         params["progress_hooks"] = [relay.download_hook]
         params["postprocessor_hooks"] = [relay.postprocessor_hook]
+    if finished is not None:  # after the relay's: the engine hears of the file first
+        params.setdefault("progress_hooks", []).append(finished.hook)
     return params
 
 
@@ -356,7 +360,8 @@ def run_download(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
 
 def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> dict[str, Any]:
-    with contained_ydl(job, _params(job, channel, relay)) as ydl:
+    finished = FinishedFiles()
+    with contained_ydl(job, _params(job, channel, relay, finished)) as ydl:
         # the folder the files move into: its mark when it has one, its disk's state always
         mark = job.get("folder_mark") or {"folder": job.get("root"), "token": None}
         check = FolderMarkCheck(**mark) if mark["folder"] else None
@@ -377,7 +382,7 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
     if filepath and os.path.isfile(filepath):
-        answer = {"summary": summarize(info), "filepath": filepath}
+        answer = {"summary": summarize(info), "filepath": filepath, "media": finished.report()}
         if gaps := ydl.params["logger"].fragments.said():
             answer["gaps"] = gaps
         return answer
@@ -476,6 +481,8 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
         job = command.get("job", "")
         try:
             result = RUNNERS[op](command, channel)
+        except NotMedia as exc:  # (its message quotes the site: no errno of the service's)
+            channel.send({"type": "error", "job": job, "message": str(exc), "not_media": True})
         except DownloadError as exc:
             message = str(exc).removeprefix("ERROR: ")
             channel.send({"type": "error", "job": job, "message": message})

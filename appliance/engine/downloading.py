@@ -255,8 +255,10 @@ class Downloading:
         folder_gone = bool(result and result.get("folder_gone"))
         if folder_gone:  # said now, not at the next periodic check; its files wait in temp
             self.folder_disk.check()
+        # A refused file's message quotes the site, whose words may read as a full disk.
+        said_by_site = bool(result and result.get("not_media"))
         with self._lock:
-            filled = failed and run.reason is None and (
+            filled = failed and run.reason is None and not said_by_site and (
                 bool(result and result.get("no_room")) or disk_room.disk_full(message))
         no_room = self._no_room(run, message) if filled else None
         with self._lock:

@@ -39,7 +39,8 @@ _HTTP_STATUS = re.compile(r"HTTP Error (\d{3}): ([^(;]*?)(?: \(|$|;)")
 def explain(message: str, settings: Settings) -> str:
     """``message`` with a plain explanation in front when it is a known failure; yt-dlp's
     repr and bug-report footer left out in any case."""
-    plain = _disk(message, settings) or _site(message)
+    # a refused file's message quotes the site's words: they must not read as another failure
+    plain = _not_media(message) or _disk(message, settings) or _site(message)
     bare = _bare(message)
     return f"{plain} ({bare})" if plain else bare
 
@@ -130,6 +131,29 @@ def _ffmpeg_failed(message: str) -> str | None:
             "way, or names a source a download may not read (ffmpeg's exit code and words "
             "follow). Try again later; a stream that fails each time cannot be downloaded as "
             "it stands.")
+
+
+# What a site sent instead of the video (``media_check``'s kinds), and what it most often is.
+_NOT_MEDIA = re.compile(r"Not media \((\w+)\): ")
+_SENT = {
+    "html": ("a web page (HTML)", "often a login, a captcha or a block page"),
+    "xml": ("an XML document", "often an error or a block page"),
+    "json": ("a JSON answer", "often an error: a login or a limit"),
+    "text": ("plain text", "often an error or a block message"),
+    "empty": ("an empty file", "often a block, or a link that expired"),
+    "unreadable": ("bytes no player reads", "ffprobe finds no audio or video in them: a "
+                                            "broken file, or a refusal sent as data"),
+}
+
+
+def _not_media(message: str) -> str | None:
+    found = _NOT_MEDIA.match(message)
+    if not found or found[1] not in _SENT:
+        return None
+    what, often = _SENT[found[1]]
+    return (f"The site sent {what}, not the video: {often}. Nothing was kept, archived or "
+            f"written beside it. Open the address in a browser, or give cookies (in a "
+            f"preset), then retry.")
 
 
 _RULES: tuple[Callable[[str], str | None], ...] = (
