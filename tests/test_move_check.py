@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yt_dlp
 from support.mounts import fill, tmpfs
+from yt_dlp.postprocessor import movefilesafterdownload
 from yt_dlp.postprocessor.movefilesafterdownload import MoveFilesAfterDownloadPP
 
 from appliance.engine.folder_disk import MARKER
 from appliance.engine.move_check import FolderGone, FolderMarkCheck, NoRoom
 
 SIZE = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _yt_dlps_own_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    """yt-dlp's own move, which cuts a copy short under the file's own name, as it runs where
+    the download process's whole move (``file_moves``) cannot be installed: a test of this
+    process may have installed it (``ytdlp_tuning.warm_up``)."""
+    monkeypatch.setattr(movefilesafterdownload, "shutil", shutil)
 
 
 def finished(tmp_path: Path) -> tuple[Path, bytes]:

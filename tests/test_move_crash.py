@@ -7,15 +7,19 @@ folder. The copy is now made under a hidden name and renamed once whole (``file_
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from support.mounts import tmpfs
+import pytest
+from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
 from support.server import Server
+
+from appliance.engine.file_moves import move_whole
 
 SIZE = 512 * 2**20  # the copy must last long enough to be caught part way
 
@@ -63,3 +67,24 @@ def test_a_power_cut_during_the_move_leaves_no_cut_file_to_finish_with(
         assert sorted(p.name for p in downloads.iterdir()) == [".appliance-folder",
                                                                done["filename"]]
         server.stop()
+
+
+def test_a_copy_cut_short_by_a_full_disk_leaves_nothing_under_either_name(
+        tmp_path: Path) -> None:
+    """The whole move on its own, between two disks: the copy that runs out of room is
+    removed, nothing takes the target's name, and the file stays whole where it was."""
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(data := os.urandom(2 << 20))
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        filler = fill(downloads)
+        os.truncate(filler, filler.stat().st_size - (1 << 20))  # half of it fits
+        target = downloads / "clip.mp4"
+        with pytest.raises(OSError) as raised:
+            move_whole(str(source), str(target))
+        assert raised.value.errno == errno.ENOSPC
+        assert sorted(p.name for p in downloads.iterdir()) == ["filler"]
+        assert source.read_bytes() == data
+        filler.unlink()
+        assert move_whole(str(source), str(target)) == str(target)
+        assert target.read_bytes() == data and not source.exists()
+        assert sorted(p.name for p in downloads.iterdir()) == ["clip.mp4"]
