@@ -50,6 +50,7 @@ from .containment import (
     valid_text,
 )
 from .credentials import COOKIES
+from .fragment_gaps import FragmentsSkipped
 from .media_check import FinishedFiles, NotMedia
 from .move_check import FolderMarkCheck, KeptBack
 from .ytdlp_tuning import (
@@ -107,38 +108,6 @@ def declared_wait(msg: str) -> float | None:
     if found["h"] is not None:
         return int(found["h"]) * 3600 + int(found["m"]) * 60 + int(found["s"])
     return float(found["sleep"])
-
-
-class FragmentsSkipped:
-    """The fragments of an HLS or DASH download that yt-dlp skipped: by default (as on its
-    command line) a fragment the site does not send after the retries is left out and the
-    download "completes", with a gap in the video that nobody was told of. yt-dlp says it only
-    on its console (``to_screen``, which reaches the logger's ``debug``)."""
-
-    def __init__(self) -> None:
-        self.total = self.skipped = 0
-        self.reason = ""
-
-    def hear(self, msg: str) -> None:
-        if (total := _TOTAL_FRAGMENTS.search(msg)) is not None:
-            self.total += int(total[1])
-        elif (error := _FRAGMENT_ERROR.search(msg)) is not None:
-            self.reason = error[1][:200]
-        elif "Skipping fragment" in msg:
-            self.skipped += 1
-
-    def said(self) -> str | None:
-        """What the item says of its gaps; None without any."""
-        if not self.skipped:
-            return None
-        of = f"the video's {self.total}" if self.total >= self.skipped else "the video's"
-        why = f" ({self.reason})" if self.reason else ""
-        each = "a gap where it was" if self.skipped == 1 else "gaps where they were"
-        return (f"The site did not send {self.skipped} of {of} fragments{why}: it has {each}.")
-
-
-_TOTAL_FRAGMENTS = re.compile(r"^\[\w+\] Total fragments: (\d+)")
-_FRAGMENT_ERROR = re.compile(r"Got error: (.*?)\.? Retrying fragment")
 
 
 class _Logger:
