@@ -4,11 +4,14 @@
   ``-loglevel quiet`` (the download process's yt-dlp is quiet), so a failed download said only
   "ffmpeg exited with code 1", and ffmpeg's reason (a 403 on a segment, a refused ``file:``
   source, a broken stream) was said nowhere. In the download process, that ffmpeg now runs at
-  ``-loglevel error`` with ``-nostats``, its error lines read from a pipe (the last few kept,
-  each cut short), and they follow the exit code in the error. ``-nostats`` matters beside the
-  pipe: below ``info`` ffmpeg writes its status line straight to stderr twice a second, even
-  while it waits for a byte that never comes, and the bytes a download's processes read count
-  as work for the stall watch (``work_signs``).
+  ``-loglevel level+warning`` with ``-nostats``, its lines read from a pipe (the last few
+  errors kept, each cut short), and they follow the exit code in the error. ``-nostats``
+  matters beside the pipe: below ``info`` ffmpeg writes its status line straight to stderr
+  twice a second, even while it waits for a byte that never comes, and the bytes a download's
+  processes read count as work for the stall watch (``work_signs``).
+- **A segment left out.** ffmpeg skips a segment of a stream it cannot open and ends as if
+  whole, saying it only in a warning; each is said as yt-dlp says its own skipped fragments,
+  which ``fragment_gaps`` counts for the finished item.
 - **A cut file that "succeeded".** ffmpeg 5.1 (Debian 12, Raspberry Pi OS 12) exits 0 when its
   output could not be written whole ("Error writing trailer of …: No space left on device",
   "Error closing file …"): on a disk that filled, a download by ffmpeg, or a merge or remux
@@ -30,12 +33,17 @@ from typing import Any
 
 LINES_KEPT = 3
 LINE_BYTES = 300
+SKIPPED_SEGMENT = "[ffmpeg] Skipped a segment it could not open: "
 # ffmpeg's prefix of a line: the component and its context's address, which say nothing here.
 _ADDRESS = re.compile(r"\[(\w+) @ 0x[0-9a-f]+\] ")
 # What ffmpeg says when its output file was not written whole.
 _OUTPUT_BROKEN = re.compile(
     r"^(?:Error writing trailer of |Error closing file |av_interleaved_write_frame\(\): )"
     r".*$", re.MULTILINE)
+# A line of ffmpeg at ``-loglevel level+warning``, its address dropped: its part, its level.
+_LINE = re.compile(r"(?:\[(?P<part>\w+)\] )?\[(?P<level>\w+)\] (?P<text>.*)")
+_FAILED = frozenset({"error", "fatal", "panic"})
+_SEGMENT_FAILED = re.compile(r"Failed to open segment (\d+) of playlist (\d+)")
 
 
 class _Heard:
@@ -43,6 +51,9 @@ class _Heard:
 
     words: str | None = None
     output_broken = False
+    # why each segment it could not open was left out (the site's answer, when it gave one),
+    # by its number and its playlist's
+    skipped: dict[tuple[str, str], str] = {}  # (a new one at each run's start)
 
 
 def _quiet_at(args: Any) -> int | None:
@@ -56,12 +67,21 @@ def _quiet_at(args: Any) -> int | None:
 
 def _listen(stream: Any) -> None:
     kept: collections.deque[str] = collections.deque(maxlen=LINES_KEPT)
+    answer = ""  # the site's last refusal of a request, which a skipped segment follows
     with contextlib.suppress(OSError, ValueError):
         for raw in stream:
             line = _ADDRESS.sub(r"[\1] ", raw[:LINE_BYTES].decode("utf-8", "replace").strip())
-            if line:
-                kept.append(line)
-                _Heard.output_broken |= _OUTPUT_BROKEN.match(line) is not None
+            if not (found := _LINE.fullmatch(line)):
+                continue
+            part, level, text = found["part"], found["level"], found["text"]
+            if level in _FAILED:
+                kept.append(f"[{part}] {text}" if part else text)
+                _Heard.output_broken |= _OUTPUT_BROKEN.match(text) is not None
+            elif part == "http" and text.startswith("HTTP error"):
+                answer = text
+            elif (segment := _SEGMENT_FAILED.match(text)) and len(_Heard.skipped) < 10_000:
+                # said again at each of its tries: a segment counts once
+                _Heard.skipped.setdefault(segment.groups(), answer)
     _Heard.words = "; ".join(kept) or None
 
 
@@ -74,8 +94,8 @@ def _hear_downloads(external: Any) -> None:
             if at is None or kwargs.get("stderr") is not None:
                 super().__init__(args, *rest, **kwargs)
                 return
-            _Heard.words, _Heard.output_broken = None, False
-            audible = [args[0], "-nostats", *args[1:at + 1], "error", *args[at + 2:]]
+            _Heard.words, _Heard.output_broken, _Heard.skipped = None, False, {}
+            audible = [args[0], "-nostats", *args[1:at + 1], "level+warning", *args[at + 2:]]
             super().__init__(audible, *rest, stderr=subprocess.PIPE, **kwargs)
             self._listener = threading.Thread(target=_listen, args=(self.stderr,),
                                               name="ffmpeg-stderr", daemon=True)
@@ -93,8 +113,17 @@ def _hear_downloads(external: Any) -> None:
             message = f"{message}: {_Heard.words}"
         return self.ydl.report_error(message, *args, **kwargs)
 
+    call = external.FFmpegFD._call_downloader
+
+    def _call_downloader(self: Any, *args: Any, **kwargs: Any) -> Any:
+        code = call(self, *args, **kwargs)
+        for answer in _Heard.skipped.values():  # (heard as yt-dlp's own: fragment_gaps)
+            self.to_screen(f"{SKIPPED_SEGMENT}{answer}")
+        return code
+
     external.Popen = Popen
     external.FFmpegFD.report_error = report_error
+    external.FFmpegFD._call_downloader = _call_downloader
 
 
 def _hear_conversions(ffmpeg: Any) -> None:

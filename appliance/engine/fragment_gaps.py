@@ -3,13 +3,16 @@
 By default (as on its command line) yt-dlp skips a fragment of an HLS or DASH download that
 the site does not send after the retries, and the download "completes" with a gap in the
 video that nobody was told of: yt-dlp says it only on its console (``to_screen``, which
-reaches the download process's logger as ``debug``). The finished item says it instead
+reaches the download process's logger as ``debug``); ffmpeg, when it downloads the stream,
+only in a warning (``ffmpeg_words`` says it the same way). The finished item says it instead
 (``engine.downloading``).
 """
 
 from __future__ import annotations
 
 import re
+
+from .ffmpeg_words import SKIPPED_SEGMENT
 
 
 class FragmentsSkipped:
@@ -27,6 +30,9 @@ class FragmentsSkipped:
             self.reason = error[1][:200]
         elif "Skipping fragment" in msg:
             self.skipped += 1
+        elif msg.startswith(SKIPPED_SEGMENT):  # ffmpeg's (ffmpeg_words)
+            self.skipped += 1
+            self.reason = msg.removeprefix(SKIPPED_SEGMENT)[:200] or self.reason
 
     def said(self) -> str | None:
         """What the item says of its gaps; None without any."""
