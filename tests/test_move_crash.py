@@ -19,7 +19,7 @@ from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
 from support.server import Server
 
-from appliance.engine.file_moves import move_whole
+from appliance.engine.file_moves import move_whole, moving_name
 
 SIZE = 512 * 2**20  # the copy must last long enough to be caught part way
 
@@ -88,3 +88,33 @@ def test_a_copy_cut_short_by_a_full_disk_leaves_nothing_under_either_name(
         assert move_whole(str(source), str(target)) == str(target)
         assert target.read_bytes() == data and not source.exists()
         assert sorted(p.name for p in downloads.iterdir()) == ["clip.mp4"]
+
+
+def test_a_file_is_on_the_disk_before_it_takes_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The item is stored as finished once its file has moved: a file renamed before its
+    bytes reached the disk could be empty under its name after a power cut (ext4's delayed
+    allocation). Each move writes the file to the disk first, and the folder after: within
+    one disk, and between two."""
+    said: list[tuple[str, str]] = []
+    sync, rename, replace = os.fsync, os.rename, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (
+        said.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), sync(fd))[1])
+    monkeypatch.setattr(os, "rename", lambda a, b: (said.append(("rename", str(b))),
+                                                    rename(a, b))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (said.append(("rename", str(b))),
+                                                     replace(a, b))[1])
+    source, folder = tmp_path / "clip.mp4", tmp_path / "downloads"
+    folder.mkdir()
+    source.write_bytes(b"clip")
+    move_whole(str(source), str(folder / "clip.mp4"))
+    assert said == [("fsync", str(source)), ("rename", str(folder / "clip.mp4")),
+                    ("fsync", str(folder))]
+    (folder / "clip.mp4").rename(source)
+    said.clear()
+    with tmpfs(tmp_path / "usb", "size=1m") as usb:
+        move_whole(str(source), str(usb / "clip.mp4"))
+        moving = moving_name(str(usb / "clip.mp4"))
+        assert said == [("fsync", moving), ("rename", str(usb / "clip.mp4")),
+                        ("fsync", str(usb))]
+        assert (usb / "clip.mp4").read_bytes() == b"clip" and not source.exists()

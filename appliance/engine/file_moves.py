@@ -10,7 +10,9 @@ file, and the whole one was removed with the temporary folder.
 Here the copy is made under a hidden name beside the target (the same for each try of that
 target, so a try after a crash writes over what the crash left), written to the disk
 (``fsync``), then renamed to the final name, and only then is the original removed. Within one
-disk the move stays a rename, which is whole by itself.
+disk the move stays a rename, of a file written to the disk first: the item is stored as
+finished once its file has moved, and on ext4 (delayed allocation) a power cut soon after the
+rename of a file not yet written could leave it empty under its name.
 """
 
 from __future__ import annotations
@@ -31,6 +33,18 @@ def moving_name(target: str) -> str:
     return os.path.join(os.path.dirname(target), MOVING_PREFIX + digest.hexdigest()[:16])
 
 
+def _one_disk(source: str, folder: str) -> bool:
+    try:
+        return os.stat(source).st_dev == os.stat(folder or ".").st_dev
+    except OSError:
+        return False  # (the copy says what is wrong)
+
+
+def _sync_file(path: str) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
 def _sync_folder(folder: str) -> None:
     with contextlib.suppress(OSError):  # (a file system that cannot: the rename stands)
         fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
@@ -44,23 +58,27 @@ def move_whole(source: str, target: str) -> str:
     """``shutil.move`` for one file whose copy is never seen under ``target`` unless whole."""
     if os.path.isdir(source) or os.path.isdir(target):
         return shutil.move(source, target)
-    try:
-        os.rename(source, target)
-        return target
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
+    folder = os.path.dirname(target)
+    if _one_disk(source, folder):
+        _sync_file(source)
+        try:
+            os.rename(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:  # (one disk mounted twice: copied as between two)
+                raise
+        else:
+            _sync_folder(folder)
+            return target
     moving = moving_name(target)
     try:
         shutil.copy2(source, moving)
-        with open(moving, "rb") as copy:
-            os.fsync(copy.fileno())
+        _sync_file(moving)
         os.replace(moving, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(moving)
         raise
-    _sync_folder(os.path.dirname(target))
+    _sync_folder(folder)
     os.remove(source)
     return target
 
