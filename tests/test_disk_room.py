@@ -302,3 +302,23 @@ def test_a_large_disk_waits_for_64_mib_free(tmp_path: Path) -> None:
         assert disk_room.short(folders) == (
             f"The disk of the temporary folder {temp} is full (67.1 MB free): downloads wait, "
             "and go on by themselves once it has 67.1 MB free. Free some space on it.")
+
+
+def test_a_download_the_size_of_the_whole_disk_goes_on_once_there_is_room(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """Exactly as large as the temporary folder's disk, which another file shares: it fills
+    the disk and waits (it is not larger than the disk, and fits alone), and once that file
+    goes it ends, whole."""
+    with tmpfs(tmp_path / "tmp", "size=2m") as temp:
+        (other := temp / "another program's").write_bytes(bytes(256 << 10))
+        rt = start_runtime()
+        [item] = rt.engine.add([{"url": origin.big_file(2 << 20)}])
+        filled = wait_for(lambda: (i := rt.engine.get(item.id)) and (
+            i.msg == WAITING_FOR_ROOM or i.kind == "done") and i, timeout=60,
+                          message="the download to fill the disk")
+        assert (filled.status, filled.msg) == ("pending", WAITING_FOR_ROOM), filled.error
+        other.unlink()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                        timeout=60, message="the download to end")
+        assert done.status == "finished", done.error
+        assert (Path(done.download_folder) / done.filename).stat().st_size == 2 << 20
