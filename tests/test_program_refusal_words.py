@@ -1,6 +1,7 @@
 """What a refused start says on a box with few of the programs a download may start: the
-refusal names each one that is there, "A and B" for two, one alone, or nothing, in the error
-yt-dlp and the item get and in the log line a person reads. Each in a process of its own
+refusal names the program refused (``os.system``'s: the shell, /bin/sh) and each one allowed
+that is there, "A and B" for two, one alone, or nothing, in the error yt-dlp and the item get
+and in the log line a person reads. Each in a process of its own
 whose PATH holds what the case needs (the programs allowed are found once per process)."""
 
 from __future__ import annotations
