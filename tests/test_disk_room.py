@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -286,3 +287,38 @@ def test_a_disk_out_of_files_and_bytes_says_both(tmp_path: Path) -> None:
             f"The disk of the temporary folder {temp} can hold no more files (every inode is "
             "used; nothing free): downloads wait, and go on by themselves once files are "
             "removed from it.")
+
+
+def test_a_large_disk_waits_for_64_mib_free(tmp_path: Path) -> None:
+    """A disk over 1.3 GB would wait for its 20th (gigabytes of a large one never used): it
+    waits for 64 MiB free (67.1 MB), not one byte more. (The filler's pages are the
+    machine's memory for the moment the test runs.)"""
+    with tmpfs(tmp_path / "tmp", "size=1400m") as temp:
+        folders = {"temporary folder": temp}
+        with (temp / "filler").open("wb") as filler:
+            os.posix_fallocate(filler.fileno(), 0, shutil.disk_usage(temp).free - (64 << 20))
+        assert disk_room.short(folders) is None
+        (temp / "one more").write_bytes(b"x")  # a page of the disk
+        assert disk_room.short(folders) == (
+            f"The disk of the temporary folder {temp} is full (67.1 MB free): downloads wait, "
+            "and go on by themselves once it has 67.1 MB free. Free some space on it.")
+
+
+def test_a_download_the_size_of_the_whole_disk_goes_on_once_there_is_room(
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+    """Exactly as large as the temporary folder's disk, which another file shares: it fills
+    the disk and waits (it is not larger than the disk, and fits alone), and once that file
+    goes it ends, whole."""
+    with tmpfs(tmp_path / "tmp", "size=2m") as temp:
+        (other := temp / "another program's").write_bytes(bytes(256 << 10))
+        rt = start_runtime()
+        [item] = rt.engine.add([{"url": origin.big_file(2 << 20)}])
+        filled = wait_for(lambda: (i := rt.engine.get(item.id)) and (
+            i.msg == WAITING_FOR_ROOM or i.kind == "done") and i, timeout=60,
+                          message="the download to fill the disk")
+        assert (filled.status, filled.msg) == ("pending", WAITING_FOR_ROOM), filled.error
+        other.unlink()
+        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
+                        timeout=60, message="the download to end")
+        assert done.status == "finished", done.error
+        assert (Path(done.download_folder) / done.filename).stat().st_size == 2 << 20

@@ -183,3 +183,55 @@ def test_a_cut_copy_that_cannot_be_removed_is_said(
         assert cut.read_bytes() == b"cut short"
     assert [r.getMessage() for r in caplog.records if r.name == "appliance.child"] == [
         f"could not remove the cut copy {cut} ([Errno 30] Read-only file system: '{cut}')"]
+
+
+def test_files_on_the_download_folder_s_own_disk_move_though_it_is_full(
+        tmp_path: Path) -> None:
+    """A temporary folder on the download folder's disk: its files are renamed into the
+    download folder, which takes no room, so a full disk keeps none of them back."""
+    with tmpfs(tmp_path / "disk", "size=4m") as disk:
+        media, data = finished(disk)
+        downloads = disk / "downloads"
+        downloads.mkdir()
+        fill(disk)
+        info = info_of(media, downloads)
+        FolderMarkCheck(str(downloads), None).run(info)
+        with yt_dlp.YoutubeDL({"quiet": True}) as ydl:
+            MoveFilesAfterDownloadPP(ydl).run(info)
+        assert (downloads / media.name).read_bytes() == data
+        assert (downloads / "clip.info.json").read_text() == "{}"
+
+
+def test_a_file_named_to_move_that_is_not_there_needs_no_room(tmp_path: Path) -> None:
+    """yt-dlp names a file it did not write (a thumbnail the site refused): its move passes
+    it over, and the check counts it for nothing."""
+    media, data = finished(tmp_path)
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        info = info_of(media, downloads)
+        info["__files_to_move"][str(media.with_suffix(".jpg"))] = None  # type: ignore[index]
+        FolderMarkCheck(str(downloads), None).run(info)
+        with yt_dlp.YoutubeDL({"quiet": True}) as ydl:
+            MoveFilesAfterDownloadPP(ydl).run(info)
+        assert (downloads / media.name).read_bytes() == data
+
+
+def test_a_download_folder_removed_since_is_left_to_the_move_to_make(tmp_path: Path) -> None:
+    """A download folder with no mark to check, removed since the service looked: its disk
+    cannot be asked, so the check keeps nothing back, and yt-dlp's move makes the folder."""
+    media, data = finished(tmp_path)
+    downloads = tmp_path / "downloads"
+    info = info_of(media, downloads)
+    FolderMarkCheck(str(downloads), None).run(info)
+    with yt_dlp.YoutubeDL({"quiet": True}) as ydl:
+        MoveFilesAfterDownloadPP(ydl).run(info)
+    assert (downloads / media.name).read_bytes() == data
+
+
+def test_a_job_that_failed_before_its_check_takes_nothing_back(tmp_path: Path) -> None:
+    """The download itself failed (the site's error): nothing was looked at, and a file of
+    the same name already in the download folder (an older download's) stays."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "clip.mp4").write_bytes(b"an older download")
+    FolderMarkCheck(str(downloads), None).take_back()
+    assert (downloads / "clip.mp4").read_bytes() == b"an older download"

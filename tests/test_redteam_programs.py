@@ -398,3 +398,5 @@ def test_an_item_whose_option_starts_another_program_fails_saying_so(
     assert item["status"] == "error", item
     assert item["error"].startswith("Refused to start program 'bidiv': only ffmpeg"), item
     assert not box.mark.exists()
+    # the journal's line says which part of the service refused it
+    assert f"appliance.engine.programs: {item['error']}" in server.log().splitlines()
