@@ -5,14 +5,17 @@ A download that finds a disk full (ENOSPC, or the user's quota: EDQUOT) is not f
 after it would fail the same way, a queue of 50 fifty times, and none would go on once room
 was made. Downloads wait instead (``folder_disk``), and go on by themselves once every disk
 found short has ``floor`` bytes free again: a few bytes more than nothing would let the next
-download fill it again at once. An item that fills a disk too often, or is larger than the
-whole disk, fails with the reason (``too_often``, ``too_big``): it would wait for good.
+download fill it again at once. (Or, on the temporary folder's disk, as much as it could have
+free while the partial files wait there, when that is less.) An item that fills a disk too
+often, or is larger than the whole disk, fails with the reason (``too_often``, ``too_big``):
+it would wait for good.
 A user's quota used up is not seen in the disk's free bytes: no wait is said, the download is
 tried again at once, and fails the same way at its fourth time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -25,6 +28,8 @@ FLOOR_BYTES = 64 << 20
 FLOOR_SHARE = 20
 # Waits for room one item may cause; the next time it fills a disk, it fails.
 MOST_WAITS = 3
+# The name ``folder_disk.folders`` gives the folder of partial files.
+TEMPORARY = "temporary folder"
 
 _FULL = re.compile(rf"\[Errno (?:{errno.ENOSPC}|{errno.EDQUOT})\]|No space left on device"
                    r"|Disk quota exceeded")
@@ -54,7 +59,9 @@ def _usage(folder: Path) -> tuple[int, int, int] | None:
 def short(folders: dict[str, Path]) -> str | None:
     """What is said while a disk of ``folders`` (named by what they hold) has less than its
     floor free, or room for no more files (every inode used: a disk of many small files);
-    None while each has room."""
+    None while each has room. The floor of the temporary folder's disk is never more than
+    that disk could have free with every other file gone (``_reachable``)."""
+    held = _held(folders.get(TEMPORARY))
     for what, folder in folders.items():
         usage = _usage(folder)
         if usage is None:
@@ -64,11 +71,49 @@ def short(folders: dict[str, Path]) -> str | None:
             return (f"The disk of the {what} {folder} can hold no more files (every inode "
                     f"is used; {human_size(free) or 'nothing'} free): downloads wait, and go "
                     "on by themselves once files are removed from it.")
-        if free < floor(total):
+        needed = min(floor(total), _reachable(folder, held))
+        if free < needed:
             return (f"The disk of the {what} {folder} is full ({human_size(free) or 'nothing'}"
                     f" free): downloads wait, and go on by themselves once it has "
-                    f"{human_size(floor(total))} free. Free some space on it.")
+                    f"{human_size(needed)} free. Free some space on it.")
     return None
+
+
+def _held(temp: Path | None) -> tuple[int, int] | None:
+    """The temporary folder's disk and the bytes the downloads' partial files take there (a
+    folder for each item): no one frees them while the downloads wait. None when it cannot
+    be asked."""
+    if temp is None:
+        return None
+    try:
+        device = os.stat(temp).st_dev
+        items = [entry.path for entry in os.scandir(temp)
+                 if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return None
+    taken = 0
+    for item in items:
+        for top, _, names in os.walk(item):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    taken += os.lstat(os.path.join(top, name)).st_blocks * 512
+    return device, taken
+
+
+def _reachable(folder: Path, held: tuple[int, int] | None) -> int:
+    """The most ``folder``'s disk could have free while the partial files wait on it. A
+    download within a 20th (or 64 MiB) of its disk's size, alone there, left less than the
+    floor free however much else was removed, and waited for good; the floor is this then,
+    and a download that still does not fit fails at its fourth time (``too_often``)."""
+    try:
+        disk = os.statvfs(folder)
+        device = os.stat(folder).st_dev
+    except OSError:
+        return 0
+    usable = (disk.f_blocks - (disk.f_bfree - disk.f_bavail)) * disk.f_frsize
+    if held is None or held[0] != device:
+        return usable
+    return max(0, usable - held[1])
 
 
 def too_big(folders: dict[str, Path], size: int | None) -> str | None:

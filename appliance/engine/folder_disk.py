@@ -248,7 +248,7 @@ class FolderDisk:
         """The folders downloads write to, named by what they hold."""
         folders = {"download folder": self._folder_of()}
         if self._temp_of is not None:
-            folders = {"temporary folder": self._temp_of(), **folders}
+            folders = {disk_room.TEMPORARY: self._temp_of(), **folders}
         return folders
 
     def filled(self) -> None:
