@@ -304,41 +304,27 @@ def test_a_large_disk_waits_for_64_mib_free(tmp_path: Path) -> None:
             "and go on by themselves once it has 67.1 MB free. Free some space on it.")
 
 
+# What another program keeps beside it: once that goes, the disk has a floor's room (a 20th)
+# free, or less (the download's own partial file taking the rest, which waited for good).
+SHARED = {"over the floor": 256 << 10, "under the floor": 64 << 10}
+
+
+@pytest.mark.parametrize("other", SHARED.values(), ids=SHARED.keys())
 def test_a_download_the_size_of_the_whole_disk_goes_on_once_there_is_room(
-        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
+        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin,
+        other: int) -> None:
     """Exactly as large as the temporary folder's disk, which another file shares: it fills
     the disk and waits (it is not larger than the disk, and fits alone), and once that file
-    goes it ends, whole."""
+    goes it ends, whole, however little that file left free."""
     with tmpfs(tmp_path / "tmp", "size=2m") as temp:
-        (other := temp / "another program's").write_bytes(bytes(256 << 10))
+        (kept := temp / "another program's").write_bytes(bytes(other))
         rt = start_runtime()
         [item] = rt.engine.add([{"url": origin.big_file(2 << 20)}])
         filled = wait_for(lambda: (i := rt.engine.get(item.id)) and (
             i.msg == WAITING_FOR_ROOM or i.kind == "done") and i, timeout=60,
                           message="the download to fill the disk")
         assert (filled.status, filled.msg) == ("pending", WAITING_FOR_ROOM), filled.error
-        other.unlink()
-        done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
-                        timeout=60, message="the download to end")
-        assert done.status == "finished", done.error
-        assert (Path(done.download_folder) / done.filename).stat().st_size == 2 << 20
-
-
-def test_a_download_nearly_the_size_of_the_disk_does_not_wait_for_good(
-        tmp_path: Path, start_runtime: Callable[..., Runtime], origin: MediaOrigin) -> None:
-    """As large as the temporary folder's disk, which a small file shares: once that file
-    goes, the disk has less than its floor (a 20th) free however long one waits, the
-    download's own partial file taking the rest. It waited for good; it goes on once nothing
-    else is left to remove, and ends whole."""
-    with tmpfs(tmp_path / "tmp", "size=2m") as temp:
-        (other := temp / "another program's").write_bytes(bytes(64 << 10))
-        rt = start_runtime()
-        [item] = rt.engine.add([{"url": origin.big_file(2 << 20)}])
-        filled = wait_for(lambda: (i := rt.engine.get(item.id)) and (
-            i.msg == WAITING_FOR_ROOM or i.kind == "done") and i, timeout=60,
-                          message="the download to fill the disk")
-        assert (filled.status, filled.msg) == ("pending", WAITING_FOR_ROOM), filled.error
-        other.unlink()
+        kept.unlink()
         done = wait_for(lambda: (i := rt.engine.get(item.id)) and i.kind == "done" and i,
                         timeout=60, message="the download to end")
         assert done.status == "finished", done.error
