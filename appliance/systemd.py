@@ -31,6 +31,7 @@ WATCHDOG_USEC = "WATCHDOG_USEC"
 WATCHDOG_PID = "WATCHDOG_PID"
 # STATUS= is sent at most this often while downloads move (it is a summary, not progress).
 STATUS_INTERVAL = 1.0
+STATUS_WAIT = 1.0  # seconds for the engine's figures
 
 _claimed: dict[str, str] = {}
 
@@ -129,14 +130,14 @@ def status_line(stats: Mapping[str, Any]) -> str:
 class ServiceAgent:
     """Tells systemd what the worker's runtime is doing, from a thread of its own.
 
-    ``alive(timeout)`` must prove the engine loop runs (the dispatcher answers); ``stats()``
-    gives the figures of the status line. The thread sleeps until something changes (a bus
-    event calls :meth:`changed`) or the next heartbeat is due: an idle service wakes it once
-    per half watchdog period.
+    ``alive(timeout)`` must prove the engine loop runs (the dispatcher answers);
+    ``stats(timeout=…)`` gives the figures of the status line, or raises TimeoutError. The
+    thread sleeps until something changes (a bus event calls :meth:`changed`) or the next
+    heartbeat is due: an idle service wakes it once per half watchdog period.
     """
 
     def __init__(self, notifier: Notifier, watchdog: float | None,
-                 alive: Callable[[float], bool], stats: Callable[[], Mapping[str, Any]]) -> None:
+                 alive: Callable[[float], bool], stats: Callable[..., Mapping[str, Any]]) -> None:
         self.notifier = notifier
         self.watchdog = watchdog
         self.alive = alive
@@ -148,7 +149,7 @@ class ServiceAgent:
 
     @classmethod
     def from_claimed(cls, alive: Callable[[float], bool],
-                     stats: Callable[[], Mapping[str, Any]]) -> ServiceAgent:
+                     stats: Callable[..., Mapping[str, Any]]) -> ServiceAgent:
         values = claimed()
         return cls(Notifier(values.get(NOTIFY_SOCKET)), watchdog_period(values), alive, stats)
 
@@ -205,7 +206,12 @@ class ServiceAgent:
     def _send_status(self) -> None:
         if self._stop.is_set():
             return
-        line = status_line(self.stats())
+        try:
+            # The engine may be stuck since it last answered: this thread must go on to
+            # say so at the next heartbeat, not wait with it.
+            line = status_line(self.stats(timeout=STATUS_WAIT))
+        except TimeoutError:
+            return
         if line != self._status:
             self._status = line
             self.notifier.send(status=line)

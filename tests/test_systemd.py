@@ -251,3 +251,40 @@ def test_journal_is_recognised_only_for_its_own_stream(tmp_path: Path) -> None:
     record = logging.LogRecord("appliance.x", logging.ERROR, __file__, 1, "one\ntwo", None,
                                None)
     assert JournalFormatter().format(record) == "<3>appliance.x: one\n<3>two"
+
+
+def test_a_status_line_asked_of_a_stuck_engine_holds_no_thread(runtime: Runtime) -> None:
+    """The engine stuck between its last answer and the status line's figures: the agent's
+    thread waited for them as long as the engine was stuck, and said nothing meanwhile (not
+    even that the engine did not answer). It gives up on them, and goes on: here, to stop."""
+    notify = NotifySocket()
+    asked = threading.Event()
+
+    def stats(**kwargs: Any) -> dict[str, Any]:
+        asked.set()
+        return runtime.engine.stats(**kwargs)
+
+    agent = ServiceAgent(Notifier(notify.path), None, runtime.engine.alive, stats)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with runtime.engine._lock:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    try:
+        agent.ready()
+        holder.start()
+        held.wait(10)
+        asked.clear()
+        agent.changed()  # a status line is due, the engine is held
+        assert asked.wait(10), "the status line was not asked for"
+        agent.stop()
+        wait_for(lambda: not any(t.name == "systemd" for t in threading.enumerate()),
+                 message="the agent's thread to end while the engine is stuck")
+    finally:
+        release.set()
+        if holder.is_alive():
+            holder.join()
+        notify.close()

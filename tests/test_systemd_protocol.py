@@ -196,7 +196,7 @@ class Engine:
         self.limits.append(limit)
         return self.answering
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, timeout: float | None = None) -> dict[str, Any]:
         return dict(self.figures)
 
 

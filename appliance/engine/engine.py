@@ -223,10 +223,16 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             return [r.item.snapshot() for r in self._runs.values()
                     if not r.handed_back]
 
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
+    def stats(self, timeout: float | None = None) -> dict[str, Any]:
+        """The engine's figures; ``timeout``: the most to wait for its lock (TimeoutError
+        after it: a stuck engine's figures are not worth a thread stuck with it)."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError("the download engine did not answer")
+        try:
             counts = self._queue_counts()
             running = [r.item for r in self._runs.values() if not r.handed_back]
+        finally:
+            self._lock.release()
         waiting: Counter[bool] = Counter()
         problem = self.folder_disk.problem
         for (status, auto_start, _), n in counts.items():
