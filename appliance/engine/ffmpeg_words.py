@@ -44,6 +44,17 @@ _OUTPUT_BROKEN = re.compile(
 _LINE = re.compile(r"(?:\[(?P<part>\w+)\] )?\[(?P<level>\w+)\] (?P<text>.*)")
 _FAILED = frozenset({"error", "fatal", "panic"})
 _SEGMENT_FAILED = re.compile(r"Failed to open segment (\d+) of playlist (\d+)")
+# An address in ffmpeg's words: a stream's are signed (a token in the query, a user and
+# password before the host), and the words go to the item's error, which any client and
+# every notification target reads. Its scheme, host and path say enough.
+_ADDRESS_SECRETS = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<user>[^/\s@]*@)?(?P<path>[^\s?#]*)"
+    r"(?P<query>[?#]\S*?)?(?=[:,;.]?(?:\s|$))")
+
+
+def _without_secrets(text: str) -> str:
+    return _ADDRESS_SECRETS.sub(
+        lambda m: m["scheme"] + m["path"] + ("?…" if m["query"] else ""), text)
 
 
 class _Heard:
@@ -75,7 +86,8 @@ def _listen(stream: Any) -> None:
                 continue
             part, level, text = found["part"], found["level"], found["text"]
             if level in _FAILED:
-                kept.append(f"[{part}] {text}" if part else text)
+                said = _without_secrets(text)
+                kept.append(f"[{part}] {said}" if part else said)
                 _Heard.output_broken |= _OUTPUT_BROKEN.match(text) is not None
             elif part == "http" and text.startswith("HTTP error"):
                 answer = text
