@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import signal
 import time
@@ -17,9 +18,11 @@ from pathlib import Path
 import pytest
 from support.mounts import fill, tmpfs
 from support.origin import MediaOrigin
-from support.server import Server
+from support.server import Server, wait_for
 
-from appliance.engine.file_moves import move_whole, moving_name
+from appliance.engine import file_moves
+from appliance.engine.file_moves import MOVING_PREFIX, move_whole, moving_name
+from appliance.files.index import FileIndex
 
 SIZE = 512 * 2**20  # the copy must last long enough to be caught part way
 
@@ -118,3 +121,37 @@ def test_a_file_is_on_the_disk_before_it_takes_its_name(
         assert said == [("fsync", moving), ("rename", str(usb / "clip.mp4")),
                         ("fsync", str(usb))]
         assert (usb / "clip.mp4").read_bytes() == b"clip" and not source.exists()
+
+
+def test_a_copy_a_crash_left_is_removed_by_the_file_index_once_old(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash's copy that no try writes over (its item deleted, its next try named another
+    way) would hold its gigabytes for good: the index's walk removes it once its inode has not
+    changed for ``LEFT_OVER_AFTER``. Nothing else of that look goes: a copy still being made,
+    a folder or a link under such a name, another hidden name."""
+    monkeypatch.setattr(file_moves, "LEFT_OVER_AFTER", 0.2)
+    root = tmp_path / "downloads"
+    (root / "show").mkdir(parents=True)
+    victim = tmp_path / "victim.mp4"
+    victim.write_bytes(b"v")
+    old = Path(moving_name(str(root / "show" / "episode.mp4")))
+    old.write_bytes(b"\0" * 4096)
+    (root / (MOVING_PREFIX + "1" * 16)).mkdir()
+    (root / (MOVING_PREFIX + "2" * 16)).symlink_to(victim)
+    (root / (MOVING_PREFIX + "unlike-ours")).write_bytes(b"h")
+    wait_for(lambda: time.time() - old.stat().st_ctime > 0.2, timeout=10,
+             message="the crash's copy to age")
+    fresh = Path(moving_name(str(root / "show" / "episode 2.mp4")))
+    fresh.write_bytes(b"\0" * 10)  # (a copy being made now)
+    caplog.set_level(logging.WARNING, logger="appliance.files")
+
+    FileIndex(root).rescan()
+
+    assert not old.exists()
+    assert fresh.exists() and victim.exists()
+    assert sorted(p.name for p in root.iterdir()) == sorted([
+        "show", MOVING_PREFIX + "1" * 16, MOVING_PREFIX + "2" * 16, MOVING_PREFIX + "unlike-ours"])
+    assert [r.getMessage() for r in caplog.records] == [
+        f"removed {old} (4096 bytes): the copy of a download into the folder that a crash or a "
+        "power cut stopped part way; that download was retried or deleted since"]

@@ -13,6 +13,10 @@ target, so a try after a crash writes over what the crash left), written to the 
 disk the move stays a rename, of a file written to the disk first: the item is stored as
 finished once its file has moved, and on ext4 (delayed allocation) a power cut soon after the
 rename of a file not yet written could leave it empty under its name.
+
+What a crash leaves of a copy is written over by the next try of that file; one no try comes
+back to (its item deleted, or its next try named differently) is removed by the file index
+once it is ``LEFT_OVER_AFTER`` old (``left_over``): on a Pi's disk it may be gigabytes.
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
+import stat
 
 MOVING_PREFIX = ".appliance-moving-"
+_MOVING_NAME = re.compile(re.escape(MOVING_PREFIX) + "[0-9a-f]{16}")
+# A copy being made is written all along, then synced and renamed within minutes: one whose
+# inode has not changed for this long (its ctime; copy2 sets its mtime to the source's) is
+# what a crash or a power cut stopped.
+LEFT_OVER_AFTER = 6 * 3600.0
 
 
 def moving_name(target: str) -> str:
@@ -31,6 +42,12 @@ def moving_name(target: str) -> str:
     name may use all 255 bytes a name may have) and the same for each try."""
     digest = hashlib.sha256(os.path.basename(target).encode("utf-8", "surrogateescape"))
     return os.path.join(os.path.dirname(target), MOVING_PREFIX + digest.hexdigest()[:16])
+
+
+def left_over(name: str, status: os.stat_result, now: float) -> bool:
+    """Whether the file ``name`` (``status``: its ``lstat``) is a copy a crash left."""
+    return (_MOVING_NAME.fullmatch(name) is not None and stat.S_ISREG(status.st_mode)
+            and now - status.st_ctime > LEFT_OVER_AFTER)
 
 
 def _one_disk(source: str, folder: str) -> bool:

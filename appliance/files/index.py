@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import kinds
+from ..engine.file_moves import MOVING_PREFIX, left_over
 from ..path_limits import real_path
 from .names import api_form, is_text, reachable_bytes, readable
 
@@ -103,6 +104,22 @@ def shown(name: str) -> str:
     return name if nameable(name) else repr(os.fsencode(name))
 
 
+def _remove_if_left_over(item: os.DirEntry[str]) -> None:
+    """Remove what a crash left of a move into the folder (engine.file_moves); the walks of
+    start-up and of each rescan come by every one."""
+    try:
+        status = item.stat(follow_symlinks=False)
+        if not left_over(item.name, status, time.time()):
+            return
+        os.unlink(item.path)
+    except OSError as exc:
+        log.debug("cannot remove %s: %s", item.path, exc)
+        return
+    log.warning("removed %s (%d bytes): the copy of a download into the folder that a crash "
+                "or a power cut stopped part way; that download was retried or deleted since",
+                shown(item.path), status.st_size)
+
+
 def make_entry(path: str, name: str, real_root: str) -> Entry | None:
     """The entry for ``path`` (absolute), or None when it is gone or must not be listed."""
     try:
@@ -164,6 +181,8 @@ class FileIndex:
             try:
                 with os.scandir(base) as it:
                     for item in it:
+                        if item.name.startswith(MOVING_PREFIX):
+                            _remove_if_left_over(item)
                         if not indexed_name(item.name) or not self._nameable(current, item.name):
                             continue
                         entry = make_entry(item.path, item.name, self._real_root)
