@@ -8,6 +8,7 @@ Apprise's ``json://`` service posts to a real receiver on 127.0.0.1 in this proc
 from __future__ import annotations
 
 import base64
+import logging
 import socket
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -53,13 +54,27 @@ def test_answers_and_whether_each_is_worth_a_retry(receiver: Receiver) -> None:
         False, None, "Apprise cannot load this URL.")
 
 
-def test_no_connection_is_worth_a_retry() -> None:
+def test_no_connection_is_worth_a_retry_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apprise says why only at DEBUG: its words are heard for the outcome, and its DEBUG lines
+    (a message's payload among them) stay out of the service's log as before (its handlers
+    take every level: the root logger's decides)."""
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    monkeypatch.setattr(logging.getLogger(), "level", logging.INFO)
     with socket.socket() as closed:  # bound, never listening: refused
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
         outcome = send_apprise(f"json://127.0.0.1:{port}/x", MESSAGE, 5)
     assert (outcome.ok, outcome.status, outcome.transient) == (False, None, True)
-    assert "Connection error" in outcome.error
+    assert outcome.error == (f"Connection refused by 127.0.0.1:{port}: nothing answers there (the "
+                             "site is down, or the address or its port is wrong). Try again once "
+                             "it is up."), outcome.error
+    apprise_lines = [(r.levelname, r.getMessage()) for r in seen if r.name.startswith("apprise")]
+    assert apprise_lines and all(level != "DEBUG" for level, _ in apprise_lines), apprise_lines
+    assert ("WARNING", "A Connection error occurred sending JSON notification to 127.0.0.1."
+            ) in apprise_lines
 
 
 def test_the_thumbnail_is_attached_or_left_out(receiver: Receiver) -> None:

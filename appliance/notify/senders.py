@@ -8,6 +8,7 @@ other 4xx is not (the request itself is wrong and will stay wrong), nor an answe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import mimetypes
 import re
@@ -151,9 +152,14 @@ def _apprise_outcome(result: Any, timeout: float, answers: Answers) -> Outcome:
         # Not worth a retry: the same request gets the same answer, and each try would send
         # the message again (it may have arrived: an answer came) and read a MiB more.
         return Outcome(False, None, f"The answer was larger than {answers.limit / 2**20:g} MiB.")
-    lines = [entry.message for entry in result.logs()
-             if entry.level in {"WARNING", "ERROR", "CRITICAL"}]
+    logs = list(result.logs())
+    lines = [entry.message for entry in logs if entry.level in {"WARNING", "ERROR", "CRITICAL"}]
     error = lines[-1] if lines else "Apprise could not deliver the notification."
+    # Why a connection failed, Apprise says only at DEBUG: "A Connection error occurred" at
+    # WARNING, then "Socket Exception: <requests' words>".
+    reasons = [plain for entry in logs if entry.message.startswith("Socket Exception:")
+               for plain in [unreached(entry.message)] if plain]
+    error = reasons[-1] if reasons else error
     statuses = [int(m.group(1)) for line in lines for m in [_APPRISE_STATUS.search(line)] if m]
     status = statuses[-1] if statuses else None
     import apprise
@@ -192,6 +198,25 @@ def _prepared(notifier: Any, url: str, trusted: bool) -> str | None:
     return None
 
 
+class _Onward(logging.Handler):
+    """Apprise's lines on to the service's log at the level the service logs at."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        root = logging.getLogger()
+        if record.levelno >= root.getEffectiveLevel():
+            root.handle(record)
+
+
+@functools.cache
+def _hear_apprise() -> None:
+    """Apprise's DEBUG lines made, for each send's own capture (``log_level``) to hold the
+    reason of a failed connection, and kept out of the service's log as before."""
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.setLevel(logging.DEBUG)
+    apprise_log.propagate = False
+    apprise_log.addHandler(_Onward())
+
+
 def send_apprise(url: str, message: Message, timeout: float,
                  allow: Callable[[Address], bool] = public_only, *,
                  trusted: bool = False) -> Outcome:
@@ -206,6 +231,7 @@ def send_apprise(url: str, message: Message, timeout: float,
     (Telegram refused it whole) nor becomes markup in a person's mail."""
     import apprise
 
+    _hear_apprise()
     notifier = apprise.Apprise(asset=asset())
     if not notifier.add(url):
         return Outcome(False, None, "Apprise cannot load this URL.", transient=False)
@@ -227,13 +253,15 @@ def send_apprise(url: str, message: Message, timeout: float,
         with connections_checked("notifications") as refused, answers_bounded() as answers:
             result = notifier.notify(body=message.body, title=message.title,
                                      notify_type=message.type, attach=attach, timeout=timeout,
-                                     body_format=apprise.NotifyFormat.TEXT)
+                                     body_format=apprise.NotifyFormat.TEXT,
+                                     log_level=logging.DEBUG)
             outcome = _apprise_outcome(result, timeout, answers)
             if not outcome.ok and attach and _ATTACH_WORDS.search(outcome.error):
                 # The picture was not taken: the message matters more than the picture.
                 result = notifier.notify(body=message.body, title=message.title,
                                          notify_type=message.type, timeout=timeout,
-                                         body_format=apprise.NotifyFormat.TEXT)
+                                         body_format=apprise.NotifyFormat.TEXT,
+                                         log_level=logging.DEBUG)
                 outcome = _apprise_outcome(result, timeout, answers)
     except Exception as exc:  # a plugin bug must not kill the delivery thread
         return Outcome(False, None, scrub(f"Apprise failed: {type(exc).__name__}: {exc}",
