@@ -204,6 +204,27 @@ def test_stopping_is_said_by_the_master_on_sigterm(service: Service) -> None:
     assert stopping.pid == master
 
 
+@contextlib.contextmanager
+def engine_held(runtime: Runtime) -> Iterator[None]:
+    """The engine's lock held by another thread, as a deadlocked engine's would be, for the
+    block."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with runtime.engine._lock:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10), "the engine's lock was not taken"
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
 def test_no_heartbeat_while_the_engine_is_stuck(
         runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     """A real engine whose lock is held (as a deadlocked engine's would be) gets no
@@ -215,22 +236,11 @@ def test_no_heartbeat_while_the_engine_is_stuck(
         agent.ready()
         wait_for(lambda: beats() >= 2, message="two beats")
         caplog.set_level(logging.ERROR, "appliance.systemd")
-        held, release = threading.Event(), threading.Event()
-
-        def hold() -> None:
-            with runtime.engine._lock:
-                held.set()
-                release.wait(30)
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        held.wait(10)
-        stuck_at = beats()
-        wait_for(lambda: sum("did not answer" in r.message for r in caplog.records) >= 3,
-                 message="three missed heartbeats")
-        assert beats() <= stuck_at + 1  # one may have been on its way when the lock was taken
-        release.set()
-        holder.join()
+        with engine_held(runtime):
+            stuck_at = beats()
+            wait_for(lambda: sum("did not answer" in r.message for r in caplog.records) >= 3,
+                     message="three missed heartbeats")
+            assert beats() <= stuck_at + 1  # one may have been on its way as the lock was taken
         after = beats()
         wait_for(lambda: beats() >= after + 2, message="beats after the engine answers again")
     finally:
@@ -265,26 +275,14 @@ def test_a_status_line_asked_of_a_stuck_engine_holds_no_thread(runtime: Runtime)
         return runtime.engine.stats(**kwargs)
 
     agent = ServiceAgent(Notifier(notify.path), None, runtime.engine.alive, stats)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with runtime.engine._lock:
-            held.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=hold)
     try:
         agent.ready()
-        holder.start()
-        held.wait(10)
-        asked.clear()
-        agent.changed()  # a status line is due, the engine is held
-        assert asked.wait(10), "the status line was not asked for"
-        agent.stop()
-        wait_for(lambda: not any(t.name == "systemd" for t in threading.enumerate()),
-                 message="the agent's thread to end while the engine is stuck")
+        with engine_held(runtime):
+            asked.clear()
+            agent.changed()  # a status line is due, the engine is held
+            assert asked.wait(10), "the status line was not asked for"
+            agent.stop()
+            wait_for(lambda: not any(t.name == "systemd" for t in threading.enumerate()),
+                     message="the agent's thread to end while the engine is stuck")
     finally:
-        release.set()
-        if holder.is_alive():
-            holder.join()
         notify.close()
