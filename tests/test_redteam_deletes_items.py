@@ -74,14 +74,15 @@ def test_a_hardlink_kept_outside_survives_and_prefixes_of_the_name_are_judged_ap
         root: Path, outside: Path) -> None:
     """The owner's hard link of the download in a library outside keeps its bytes; of the
     names that begin like the file's, only its own sidecars go: not another video's
-    (``a.mp4 (1).mkv``'s NFO, ``a.english.mp4``'s subtitles), not a link, not the folder's
-    poster."""
+    (``a.mp4 (1).mkv``'s NFO, ``a.english.ogv``'s subtitles: a video of a kind the service
+    did not know), not a link, not the folder's poster; none while a media file of its own
+    name stays (``b.mka``: they are its too)."""
     item = downloaded(root, "a.mp4")
     os.link(root / "a.mp4", outside / "a.mp4")
     (outside / "secret.srt").write_bytes(b"outside")
     own = ["a.en.srt", "a.mp4.nfo", "a.info.json"]
-    others = ["a.mp4 (1).mkv", "a.mp4 (1).nfo", "a.english.mp4", "a.english.en.srt",
-              "poster.jpg", "ab.nfo"]
+    others = ["a.mp4 (1).mkv", "a.mp4 (1).nfo", "a.english.ogv", "a.english.en.srt",
+              "a.english.nfo", "poster.jpg", "ab.nfo"]
     for name in own + others:
         (root / name).write_bytes(b"x")
     (root / "a.fr.srt").symlink_to(outside / "secret.srt")
@@ -89,3 +90,8 @@ def test_a_hardlink_kept_outside_survives_and_prefixes_of_the_name_are_judged_ap
     assert (outside / "a.mp4").read_bytes() == b"the download"
     assert (outside / "secret.srt").read_bytes() == b"outside"
     assert sorted(os.listdir(root)) == sorted([*others, "a.fr.srt"])
+    item = downloaded(root, "b.mp4")
+    for name in ("b.mka", "b.en.srt"):
+        (root / name).write_bytes(b"x")
+    remove_files_of(item, {str(root)})
+    assert (root / "b.en.srt").is_file() and not (root / "b.mp4").exists()

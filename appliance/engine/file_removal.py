@@ -161,7 +161,7 @@ def own_sidecars(media: Path, folder: int, listings: Listings) -> list[str]:
     names that begin with its stem and a dot can be either, and only of a sidecar's kinds
     (subtitles, pictures, NFO and JSON, text): a name of no known kind is no sidecar
     (``Show.f137.mp4.part``, which a person's own yt-dlp was writing beside it, went with
-    it; ``Show.mka``)."""
+    it; ``Show.cue``)."""
     stem = kinds.stem(media.name)
     names = listings.starting_with(media.parent, stem + ".", folder)
     if any(n != media.name and kinds.stem(n) == stem and kinds.content_type(n) in kinds.MEDIA
