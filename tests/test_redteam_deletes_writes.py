@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance import errors
+from appliance.engine.nfo import write_nfo
 from appliance.tasks.metadata import write_metadata
 
 
@@ -44,3 +45,29 @@ def test_a_channel_folder_swapped_while_its_pictures_come_is_not_written_through
     assert answer["nfo_file"] == "chan/tvshow.nfo"
     assert {"Chan [UC1].info.json", "tvshow.nfo", "poster.jpg"} <= set(os.listdir(root / "chan"))
     assert not [n for n in os.listdir(root / "chan") if n.endswith(".tmp")]
+
+
+def test_an_nfo_is_not_written_through_a_folder_swapped_once_the_video_is_there(
+        tmp_path: Path) -> None:
+    """The NFO is written by the service (no download's guard of its writes), once the
+    video is in its folder: that folder swapped for a link to another meanwhile (an inotify
+    watch on the folder sees the video land) had the NFO written over the file of its name
+    where the link led."""
+    root = tmp_path / "downloads"
+    (root / "chan").mkdir(parents=True)
+    (root / "chan" / "clip.mp4").write_bytes(b"the download")
+    outside = tmp_path / "library"
+    outside.mkdir()
+    (outside / "clip.nfo").write_text("the owner's")
+    (root / "chan").rename(root / "aside")
+    (root / "chan").symlink_to(outside, target_is_directory=True)
+    info = {"title": "clip", "upload_date": "20240102"}
+    with pytest.raises(ValueError, match="was replaced"):
+        write_nfo(root / "chan" / "clip.mp4", "tv", info, root=root, overwrite=True)
+    assert os.listdir(outside) == ["clip.nfo"]
+    assert (outside / "clip.nfo").read_text() == "the owner's"
+    # a link to a folder inside is followed, to the folder it leads to
+    (root / "chan").unlink()
+    (root / "chan").symlink_to("aside", target_is_directory=True)
+    assert write_nfo(root / "chan" / "clip.mp4", "tv", info, root=root, overwrite=True)
+    assert sorted(os.listdir(root / "aside")) == ["clip.mp4", "clip.nfo"]
