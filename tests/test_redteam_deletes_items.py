@@ -6,6 +6,7 @@ names beside the download that look like its own."""
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,15 @@ def test_a_hardlink_kept_outside_survives_and_prefixes_of_the_name_are_judged_ap
         (root / name).write_bytes(b"x")
     remove_files_of(item, {str(root)})
     assert (root / "b.en.srt").is_file() and not (root / "b.mp4").exists()
+
+
+def test_a_name_in_another_unicode_form_is_another_file(root: Path) -> None:
+    """A name composed (NFC, as yt-dlp writes "café") and decomposed (NFD, as a Mac copies it
+    onto a share): two names on Linux, two files; only the item's and its sidecars go."""
+    composed, decomposed = unicodedata.normalize("NFC", "café"), unicodedata.normalize(
+        "NFD", "café")
+    item = downloaded(root, f"{composed}.mp4")
+    for name in (f"{composed}.en.srt", f"{decomposed}.mp4", f"{decomposed}.en.srt"):
+        (root / name).write_bytes(b"x")
+    remove_files_of(item, {str(root)})
+    assert sorted(os.listdir(root)) == [f"{decomposed}.en.srt", f"{decomposed}.mp4"]
