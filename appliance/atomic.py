@@ -48,12 +48,22 @@ def private_folder(path: Path) -> None:
                     mode, reason)
 
 
+def _temp_name(name: str) -> str:
+    return f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def _write_all(fd: int, body: bytes) -> None:
+    view = memoryview(body)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def replace_with(path: Path, fill: Callable[[Path], None]) -> None:
     """Replace ``path`` with the file that ``fill`` writes at the temporary path it is given.
     Readers see the old file or the new one, never a mix; if ``fill`` fails, nothing changes.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temp = path.with_name(_temp_name(path.name))
     try:
         fill(temp)
         fsync_path(temp)
@@ -78,12 +88,31 @@ def write_atomic(
     def fill(temp: Path) -> None:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, body)
         finally:
             os.close(fd)
         if before_rename is not None:
             before_rename(temp)
 
     replace_with(path, fill)
+
+
+def write_in(folder: int, name: str, data: str | bytes, *, mode: int = 0o644) -> None:
+    """``write_atomic`` of the file ``name`` in the open ``folder``: in the folder a check
+    found, whatever its path has become since (a folder of it swapped for a link)."""
+    body = data.encode() if isinstance(data, str) else data
+    temp = _temp_name(name)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
+                 dir_fd=folder)
+    try:
+        try:
+            _write_all(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=folder)
+        raise
+    os.fsync(folder)

@@ -19,11 +19,16 @@ DIR = "dir"
 DOWNLOAD = "download"
 MEDIA = (VIDEO, AUDIO)
 
+# Every media file yt-dlp may write is one (yt_dlp.utils.MEDIA_EXTENSIONS): a video named of
+# no known kind was no media, and a video's deleted, renamed or zipped with the file of the
+# shorter name took its subtitles and NFO (``clip.english.ogv``'s went with ``clip.mp4``).
 _BY_SUFFIX: dict[str, str] = {
     **dict.fromkeys(("mp4", "mkv", "webm", "avi", "mov", "m4v", "ts", "mpv", "ogm", "flv",
-                     "wmv", "3gp", "mpg", "mpeg"), VIDEO),
-    **dict.fromkeys(("mp3", "flac", "aac", "opus", "wav", "m4a", "ogg", "oga", "m4b", "wma"),
-                    AUDIO),
+                     "wmv", "3gp", "mpg", "mpeg", "3g2", "f4v", "mk3d", "divx", "ogv", "asf"),
+                    VIDEO),
+    **dict.fromkeys(("mp3", "flac", "aac", "opus", "wav", "m4a", "ogg", "oga", "m4b", "wma",
+                     "mka", "weba", "aiff", "alac", "ape", "spx", "vorbis", "m4r", "f4a",
+                     "f4b", "ogx"), AUDIO),
     **dict.fromkeys(("srt", "ass", "ssa", "vtt", "smi", "sub", "idx", "lrc"), SUBTITLE),
     **dict.fromkeys(("jpg", "jpeg", "png", "gif", "bmp", "webp", "avif"), IMAGE),
     **dict.fromkeys(("txt", "md", "yml", "yaml", "description", "plexmatch", "log"), TEXT),

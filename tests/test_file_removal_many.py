@@ -50,9 +50,11 @@ def test_a_delete_of_many_items_from_one_folder_lists_it_once(
     listed: list[str] = []
     real = os.listdir
 
-    def listdir(path: str | Path = ".") -> list[str]:
+    def listdir(path: str | Path | int = ".") -> list[str]:
         if sys._getframe(1).f_globals.get("__name__") == file_removal.__name__:
-            listed.append(str(path))
+            # (the folder is listed as it was opened, by its descriptor)
+            listed.append(os.readlink(f"/proc/self/fd/{path}") if isinstance(path, int)
+                          else str(path))
         return real(path)
 
     monkeypatch.setattr(os, "listdir", listdir)

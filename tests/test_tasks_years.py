@@ -204,7 +204,7 @@ def test_retention_leaves_a_file_of_the_same_name_being_written_beside_it(
     """Every file named ``<stem>.*`` that is no media went as a sidecar of the file retention
     deleted: the ``.part`` a person's own yt-dlp was writing into the channel's folder (the
     video again, in another format: the service's downloads write theirs elsewhere) was
-    deleted under it, and a person's ``clip.mka``. Only what a download writes beside its
+    deleted under it, and a person's ``clip.cue``. Only what a download writes beside its
     file goes with it: subtitles, pictures, NFO and JSON, the description."""
     runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_REMOVE_FILES="true")
     task, (old, _) = aged_task(runtime, client, origin, "channel")
@@ -213,7 +213,7 @@ def test_retention_leaves_a_file_of_the_same_name_being_written_beside_it(
     own = [f"{stem}.en.srt", f"{stem}.info.json", f"{stem}.webp", f"{stem}.description"]
     for name in own:
         (folder / name).write_bytes(b"its own")
-    (folder / f"{stem}.mka").write_bytes(b"a person's own audio track")
+    (folder / f"{stem}.cue").write_bytes(b"a person's own cue sheet")
     part = folder / f"{stem}.f137.mp4.part"
     with part.open("wb") as writing:
         writing.write(b"the first half")
@@ -223,7 +223,7 @@ def test_retention_leaves_a_file_of_the_same_name_being_written_beside_it(
     assert any(line.endswith(" INFO retention removed 1 file(s)") for line in lines), lines
     assert not video.exists() and not any((folder / name).exists() for name in own)
     assert part.read_bytes() == b"the first half, the second half"
-    assert (folder / f"{stem}.mka").is_file()
+    assert (folder / f"{stem}.cue").is_file()
 
 
 def test_marking_a_feeds_entries_writes_their_ytdlp_ids_to_the_archive(

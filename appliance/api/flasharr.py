@@ -28,7 +28,7 @@ from .pagination import (
     pagination,
 )
 from .requests import json_object, query_bool
-from .schemas import error, json_body, json_response, nullable, path_param, query, ref
+from .schemas import FILES_AWAY, error, json_body, json_response, nullable, path_param, query, ref
 
 # Flasharr's setting names → ours. These are the settings that change while the service runs.
 SETTING_NAMES = {
@@ -517,7 +517,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [_ITEM_ID, _REMOVE_FILE],
             "responses": {"200": json_response("Deleted.", _SUCCESS),
                           "400": error("Bad remove_file."),
-                          "404": error("No such download.")},
+                          "404": error("No such download."), "409": FILES_AWAY},
         },
     },
     "/api/downloads/{item_id}/pause": _item_action("Pause a download", "paused"),
@@ -557,6 +557,7 @@ PATHS: dict[str, dict[str, Any]] = {
                                    "deleted": {"type": "integer", "minimum": 0}}}),
                 "400": error("Bad remove_file."),
                 "404": error("No such batch."),
+                "409": FILES_AWAY,
             },
         },
     },

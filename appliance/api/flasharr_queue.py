@@ -37,7 +37,7 @@ from .pagination import (
     page_request,
     pagination,
 )
-from .schemas import error, json_response, query
+from .schemas import FILES_AWAY, error, json_response, query
 
 
 class AllAction:
@@ -244,7 +244,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "tags": ["flasharr"], "summary": "Delete every download of a batch",
         "parameters": [_BATCH_ID, _REMOVE_FILE],
         "responses": {"200": _BULK, "400": error("Bad remove_file."),
-                      "404": error("No such batch.")},
+                      "404": error("No such batch."), "409": FILES_AWAY},
     }},
     "/api/downloads/batch/{batch_id}/items": {"get": {
         "tags": ["flasharr"], "summary": "The downloads of a batch, oldest first, paged",

@@ -29,7 +29,7 @@ from .pagination import (
 )
 from .queue_view import QUEUE_COUNT, QUEUE_ITEM, QUEUE_PARAMETERS, requested_queue
 from .requests import ids_from, json_object, read_json
-from .schemas import URL, error, json_body, json_response, path_param, query, ref
+from .schemas import FILES_AWAY, URL, error, json_body, json_response, path_param, query, ref
 
 # The legacy unpaginated shape would send the whole history and queue; past this many items
 # each is cut (documented in docs/API.md) so that 100,000 items never become one response.
@@ -409,6 +409,7 @@ PATHS: dict[str, dict[str, Any]] = {
                                         "deleted": {"type": "integer"}}},
                     ]}),
                 "400": error("type missing or bad; neither ids nor status."),
+                "409": FILES_AWAY,
             },
         },
     },

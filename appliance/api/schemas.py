@@ -52,6 +52,9 @@ TRANSFERS_FULL = ("Every place for files being sent is taken (YTP_MAX_TRANSFERS)
                   "says when to try again.")
 CLIENT_SHARE = error("This client is already being sent half of YTP_MAX_TRANSFERS files; "
                      "Retry-After says when to try again.")
+# A delete with files (engine.delete_items) while they are out of reach.
+FILES_AWAY = error("remove_file while the download folder's disk is gone or read-only: nothing "
+                   "was deleted (the files would have stayed for good).")
 
 
 def query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:

@@ -373,7 +373,8 @@ class Downloading:
                 notes.append(f"could not record it in the archive: {exc.strerror}")
         if plan.preset.nfo and filepath:
             try:
-                write_nfo(Path(filepath), plan.preset.nfo, item.info, overwrite=True)
+                write_nfo(Path(filepath), plan.preset.nfo, item.info,
+                          root=Path(item.download_folder), overwrite=True)
             except (ValueError, OSError) as exc:
                 notes.append(f"no NFO file: {exc}")
         return notes

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import cpu_share, events
 from ..config import Settings, SettingsHolder
-from ..errors import AppError, invalid, not_found
+from ..errors import CONFLICT, AppError, invalid, not_found
 from ..events import EventBus
 from ..store import Item, ItemStore, StatusFilter
 from ..store.collections import Collection
@@ -306,6 +306,9 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         results: dict[str, str] = {}
         history: list[str] = []
         listings = Listings()  # each folder files are removed from, listed once
+        remove_file = remove_file and self.settings.remove_files
+        if remove_file:
+            self._refuse_while_files_are_away(ids)
         for item_id in ids:
             if kind in (None, QUEUE) and self._delete_queued(item_id):
                 results[item_id] = "deleted"
@@ -323,11 +326,24 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
                 if item is None:
                     results[item_id] = "not found"
                     continue
-                if remove_file and self.settings.remove_files:
+                if remove_file:
                     remove_files_of(item, folders, listings)
                 results[item_id] = "deleted"
                 self.bus.publish(events.ITEM_DELETED, {"id": item_id, "_id": item_id})
         return results
+
+    def _refuse_while_files_are_away(self, ids: list[str]) -> None:
+        """409 for a delete with files of history items while the download folder's disk is
+        gone (or read-only): the items went and their files stayed on the disk for good once
+        it was back, out of any delete's reach, the answer saying "deleted"."""
+        if (problem := self.folder_disk.held) is None:
+            return
+        with self._lock:
+            if all(i in self._items for i in ids):  # the queue's: no file of their own yet
+                return
+        raise AppError(f"{problem} Nothing was deleted: deleted now, the items' files would "
+                       "stay on the disk for good. Delete them once it is back, or without "
+                       "their files (remove_file false).", CONFLICT)
 
     def matching_ids(self, kind: str, status: StatusFilter) -> list[str]:
         if kind == QUEUE:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from .. import kinds
-from ..atomic import write_atomic
+from .. import errors, kinds
+from ..atomic import write_in
+from ..files import trees
+from ..path_limits import real_path
 from ..units import finite
 from ..xml_text import xml_text
 
@@ -49,9 +52,15 @@ def _element(kind: str, info: dict[str, Any], date: dt.date) -> ET.Element:
     return root
 
 
-def write_nfo(media: Path, kind: str, info: dict[str, Any], *, overwrite: bool = False) -> Path:
-    """Write ``<media stem>.nfo``. Raises ValueError when the info has no usable date (media
-    servers sort episodes by it) and FileExistsError when one exists and ``overwrite`` is off."""
+def write_nfo(media: Path, kind: str, info: dict[str, Any], *, root: Path | None = None,
+              overwrite: bool = False) -> Path:
+    """Write ``<media stem>.nfo`` in ``media``'s folder as opened, which must lie in ``root``
+    (the download folder; none but the folder itself when None). Raises ValueError when the
+    info has no usable date (media servers sort episodes by it) or the folder is not where
+    its path led when checked, and FileExistsError when one exists and ``overwrite`` is off.
+    Written by its path (here, in the service, no download's guard of its writes), a folder
+    swapped for a link once the download's file was there had the NFO written where the
+    link led, over any file of its name there."""
     date = _date(info)
     if date is None:
         raise ValueError("the item has no upload or release date to put in an NFO file")
@@ -60,10 +69,26 @@ def write_nfo(media: Path, kind: str, info: dict[str, Any], *, overwrite: bool =
         # a video titled "tvshow": its NFO replaced the show's, and the media server read the
         # channel's folder as one episode
         raise ValueError(f"{target.name} is the show's NFO of the folder, not this video's")
-    if target.exists() and not overwrite:
-        raise FileExistsError(str(target))
     tree = ET.ElementTree(_element(kind, info, date))
     ET.indent(tree)
     body = ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
-    write_atomic(target, body)
+    folder = Path(real_path(media.parent))
+    try:
+        opened = trees.open_folder(folder, root or folder)
+    except errors.AppError as exc:
+        raise ValueError(exc.message) from None
+    try:
+        if not overwrite and _there(opened, target.name):
+            raise FileExistsError(str(target))
+        write_in(opened, target.name, body)
+    finally:
+        os.close(opened)
     return target
+
+
+def _there(folder: int, name: str) -> bool:
+    try:
+        os.lstat(name, dir_fd=folder)
+    except FileNotFoundError:
+        return False
+    return True

@@ -394,8 +394,11 @@ class ItemStore:
     def sharing_a_file(self, leaving: Sequence[Item]) -> set[str]:
         """The ids of ``leaving`` items whose file an item not among them records too (a
         download by hand that yt-dlp then found on disk for another item): a file both have
-        is the other's as much."""
-        names = sorted({i.filename for i in leaving if i.filename})
+        is the other's as much. Each may name it from another download folder, one the
+        settings named before (the folder moved into a folder of the old one, or out of it:
+        ``chan/a.mp4`` in one is ``a.mp4`` in the other), so the names are matched on their
+        last part and judged as files."""
+        names = sorted({_last_part(i.filename) for i in leaving if i.filename})
         ids = {i.id for i in leaving}
         if not names:
             return set()
@@ -405,18 +408,18 @@ class ItemStore:
             # file (yt-dlp found it there under a title whose case had changed)
             rows = self.db.select(
                 "SELECT id, download_folder, filename FROM items "
-                f"WHERE filename COLLATE NOCASE IN ({marks})",
+                f"WHERE {_LAST_PART} COLLATE NOCASE IN ({marks})",
                 {f"n{n}": name for n, name in enumerate(names)})
         kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
-        by_case: dict[str, list[tuple[str, str]]] = {}
+        by_name: dict[str, list[tuple[str, str]]] = {}
         for folder, name in kept:
-            by_case.setdefault(name.lower(), []).append((folder, name))
+            by_name.setdefault(_last_part(name).lower(), []).append((folder, name))
 
         def shares(item: Item) -> bool:
             if (item.download_folder, item.filename) in kept:
                 return True
             return any(_same_file(Path(item.download_folder, item.filename), Path(*other))
-                       for other in by_case.get(item.filename.lower(), ()))
+                       for other in by_name.get(_last_part(item.filename).lower(), ()))
 
         return {i.id for i in leaving if i.filename and shares(i)}
 
@@ -580,6 +583,15 @@ class ItemStore:
 
     def status_counts(self) -> dict[tuple[str, str], int]:
         return {key: n for key, n in self._counts().items() if n > 0}
+
+
+# A filename's last part in SQL: what follows its last "/" (rtrim strips every character but
+# "/" from its end, leaving its folders).
+_LAST_PART = "substr(filename, length(rtrim(filename, replace(filename, '/', ''))) + 1)"
+
+
+def _last_part(filename: str) -> str:
+    return filename.rpartition("/")[2]
 
 
 def _same_file(one: Path, other: Path) -> bool:

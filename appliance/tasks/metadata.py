@@ -3,8 +3,9 @@
 and its images (poster, fanart, thumb, banner, icon, landscape) where the source has them.
 
 Everything is written atomically into the task's folder, which must lie inside the download
-folder once symlinks are resolved; file names made from the site's title are reduced to one
-plain path component.
+folder once symlinks are resolved, and is written in that folder as opened (files.trees), not
+through a link put in its place since; file names made from the site's title are reduced to
+one plain path component.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic
+from ..atomic import write_in
 from ..errors import AppError, invalid
+from ..files import trees
 from ..path_limits import NAME_MAX, byte_length, cut_to_bytes, real_path
 from ..xml_text import xml_text
 
@@ -159,6 +161,7 @@ def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
     fetched: dict[str, bytes | str] = {}
     images: dict[str, str] = {}
     refused: dict[str, str] = {}
+    files: dict[str, str | bytes] = {}  # name: what it holds
     for kind, url in _pictures(info).items():
         if url not in fetched:
             fetched[url] = _fetch(fetch_image, url)
@@ -166,13 +169,22 @@ def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
         if isinstance(data, str):
             refused[kind] = data
             continue
-        write_atomic(home / f"{kind}.jpg", data)
         images[kind] = f"{kind}.jpg"
+        files[images[kind]] = data
     json_file = home / info_name(title, channel_id)
     kept = {k: v for k, v in info.items() if k != "entries" and not k.startswith("_")}
-    write_atomic(json_file, json.dumps(kept, ensure_ascii=False, indent=2, default=str))
+    files[json_file.name] = json.dumps(kept, ensure_ascii=False, indent=2, default=str)
     nfo_file = home / "tvshow.nfo"
-    write_atomic(nfo_file, _nfo(info, images))
+    files[nfo_file.name] = _nfo(info, images)
+    # Written in the folder as opened after the pictures came (the site sends them as slowly
+    # as it likes): by their paths, the folder swapped for a link meanwhile had them written
+    # where it led, over the files there, outside the download folder.
+    opened = trees.open_folder(home, root)
+    try:
+        for name, body in files.items():
+            write_in(opened, name, body)
+    finally:
+        os.close(opened)
 
     def shown(path: Path) -> str:
         return str(path.relative_to(root))
