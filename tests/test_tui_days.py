@@ -77,9 +77,11 @@ def test_the_total_speed_is_sampled_for_the_sparkline(hostile: HostileService) -
     async def scenario(pilot: Pilot) -> None:
         await connected(pilot)
         sparkline = app.screen.query_one("#speed-sparkline", Sparkline)
-        samples = await until(pilot, lambda: len(sparkline.data or []) >= 2
-                              and list(sparkline.data or []), "two samples")
-        assert set(samples) == {2048.0}
+        samples = await until(pilot, lambda: list(sparkline.data or []).count(2048.0) >= 2
+                              and list(sparkline.data or []), "two samples of the speed")
+        # (on a busy box a sample may come before the queue's first answer: nothing then)
+        first = samples.index(2048.0)
+        assert set(samples[:first]) <= {0.0} and set(samples[first:]) == {2048.0}, samples
 
     drive(app, scenario)
     assert not app.crash_report

@@ -27,6 +27,7 @@ from .lists import Page, StatusFilter
 from .order import Anchor, order_by
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
+from .shared_files import sharing_a_file
 
 log = logging.getLogger(__name__)
 
@@ -392,36 +393,9 @@ class ItemStore:
         return [self._record_of_columns(r) for r in rows], total
 
     def sharing_a_file(self, leaving: Sequence[Item]) -> set[str]:
-        """The ids of ``leaving`` items whose file an item not among them records too (a
-        download by hand that yt-dlp then found on disk for another item): a file both have
-        is the other's as much. Each may name it from another download folder, one the
-        settings named before (the folder moved into a folder of the old one, or out of it:
-        ``chan/a.mp4`` in one is ``a.mp4`` in the other), so the names are matched on their
-        last part and judged as files."""
-        names = sorted({_last_part(i.filename) for i in leaving if i.filename})
-        ids = {i.id for i in leaving}
-        if not names:
-            return set()
-        marks = ", ".join(f"$n{n}" for n in range(len(names)))
-        with read_session(self.db):
-            # NOCASE: on an exFAT or SMB download folder "Show.mp4" and "show.mp4" are one
-            # file (yt-dlp found it there under a title whose case had changed)
-            rows = self.db.select(
-                "SELECT id, download_folder, filename FROM items "
-                f"WHERE {_LAST_PART} COLLATE NOCASE IN ({marks})",
-                {f"n{n}": name for n, name in enumerate(names)})
-        kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
-        by_name: dict[str, list[tuple[str, str]]] = {}
-        for folder, name in kept:
-            by_name.setdefault(_last_part(name).lower(), []).append((folder, name))
-
-        def shares(item: Item) -> bool:
-            if (item.download_folder, item.filename) in kept:
-                return True
-            return any(_same_file(Path(item.download_folder, item.filename), Path(*other))
-                       for other in by_name.get(_last_part(item.filename).lower(), ()))
-
-        return {i.id for i in leaving if i.filename and shares(i)}
+        """The ids of ``leaving`` items whose file an item not among them records too
+        (``shared_files``)."""
+        return sharing_a_file(self.db, leaving)
 
     def follow_rename(self, folders: Iterable[str], old: str, new: str) -> list[str]:
         """Finished items whose file is ``old``, or lies under it (a folder), in one of
@@ -583,20 +557,3 @@ class ItemStore:
 
     def status_counts(self) -> dict[tuple[str, str], int]:
         return {key: n for key, n in self._counts().items() if n > 0}
-
-
-# A filename's last part in SQL: what follows its last "/" (rtrim strips every character but
-# "/" from its end, leaving its folders).
-_LAST_PART = "substr(filename, length(rtrim(filename, replace(filename, '/', ''))) + 1)"
-
-
-def _last_part(filename: str) -> str:
-    return filename.rpartition("/")[2]
-
-
-def _same_file(one: Path, other: Path) -> bool:
-    """Whether two names are one file (a case-insensitive folder's two spellings of it)."""
-    try:
-        return one.is_absolute() and other.is_absolute() and one.samefile(other)
-    except OSError:
-        return False

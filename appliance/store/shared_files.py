@@ -1,0 +1,62 @@
+"""Whether items share a file: one an item records that another records too (a download by
+hand that yt-dlp then found on disk for another item), perhaps under another name (another
+download folder's, a case-insensitive folder's spelling of it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pony import orm
+
+from .database import read_session
+from .records import Item
+
+# A filename's last part in SQL: what follows its last "/" (rtrim strips every character but
+# "/" from its end, leaving its folders).
+_LAST_PART = "substr(filename, length(rtrim(filename, replace(filename, '/', ''))) + 1)"
+
+
+def _last_part(filename: str) -> str:
+    return filename.rpartition("/")[2]
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two names are one file (a case-insensitive folder's two spellings of it)."""
+    try:
+        return one.is_absolute() and other.is_absolute() and one.samefile(other)
+    except OSError:
+        return False
+
+
+def sharing_a_file(db: orm.Database, leaving: Sequence[Item]) -> set[str]:
+    """The ids of ``leaving`` items whose file an item not among them records too (a
+    download by hand that yt-dlp then found on disk for another item): a file both have
+    is the other's as much. Each may name it from another download folder, one the
+    settings named before (the folder moved into a folder of the old one, or out of it:
+    ``chan/a.mp4`` in one is ``a.mp4`` in the other), so the names are matched on their
+    last part and judged as files."""
+    names = sorted({_last_part(i.filename) for i in leaving if i.filename})
+    ids = {i.id for i in leaving}
+    if not names:
+        return set()
+    marks = ", ".join(f"$n{n}" for n in range(len(names)))
+    with read_session(db):
+        # NOCASE: on an exFAT or SMB download folder "Show.mp4" and "show.mp4" are one
+        # file (yt-dlp found it there under a title whose case had changed)
+        rows = db.select(
+            "SELECT id, download_folder, filename FROM items "
+            f"WHERE {_LAST_PART} COLLATE NOCASE IN ({marks})",
+            {f"n{n}": name for n, name in enumerate(names)})
+    kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for folder, name in kept:
+        by_name.setdefault(_last_part(name).lower(), []).append((folder, name))
+
+    def shares(item: Item) -> bool:
+        if (item.download_folder, item.filename) in kept:
+            return True
+        return any(_same_file(Path(item.download_folder, item.filename), Path(*other))
+                   for other in by_name.get(_last_part(item.filename).lower(), ()))
+
+    return {i.id for i in leaving if i.filename and shares(i)}
