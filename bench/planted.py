@@ -7,14 +7,16 @@ trampolines): what runs in a download process forked from the zygote, or in a se
 process, is never judged by it (``bench/README.md``, Mutation testing). Here the mutant is
 the code, in every process the tests start.
 
-    bench/planted.py PLAN [--only TEXT] [--results FILE] [--scratch DIR]
+    bench/planted.py PLAN [--only TEXT] [--every N] [--results FILE] [--scratch DIR]
 
 PLAN: one line per function, ``SOURCE FUNCTION TEST...`` (``FUNCTION``: ``name`` or
 ``Class.name``; ``-`` for the module's own statements, its constants); the tests in the order
 to run them (the quickest to fail first: ``-x`` stops there). Those before a ``|`` run first,
 in one process (``-n 0``: xdist's start is most of a quick test's time). ``--only``: the
-mutants whose name holds TEXT. Each verdict is appended to ``--results`` (JSON lines), and a
-run with the same file goes on where it stopped. The scratch copy has an environment of its
+mutants whose name holds TEXT. ``--every N``: every Nth mutant of the whole plan, counted in
+its order (a sample for the time at hand; the same plan gives the same sample). Each verdict
+is appended to ``--results`` (JSON lines), and a run with the same file goes on where it
+stopped. The scratch copy has an environment of its
 own that reads the tree's packages: the editable install would hand a process started with
 ``-I`` (the download processes) the worktree's code, not the mutant.
 """
@@ -137,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("plan", type=Path)
     parser.add_argument("--only", default="")
+    parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--results", type=Path, default=Path("planted.jsonl"))
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/planted"))
     args = parser.parse_args()
@@ -149,9 +152,11 @@ def main() -> None:
     args.scratch.mkdir(parents=True, exist_ok=True)
     python = scratch_tree(args.scratch)
     os.chdir(args.scratch)
+    counted = 0
     for source, function, *tests in plan:
         for name, mutated, diff in mutants(source, function):
-            if name in done or args.only not in name:
+            counted += 1
+            if name in done or args.only not in name or counted % args.every:
                 continue
             verdict, took = judge(python, args.scratch, source, mutated, tests)
             done[name] = {"name": name, "verdict": verdict, "seconds": round(took, 1),

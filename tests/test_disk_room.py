@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from support.aged_tasks import aged_task
-from support.mounts import fill, tmpfs
+from support.mounts import ext4, fill, tmpfs
 from support.origin import MediaOrigin
 from support.server import wait_for
 from support.task_runs import execution_log, run_now
@@ -302,6 +302,19 @@ def test_a_large_disk_waits_for_64_mib_free(tmp_path: Path) -> None:
         assert disk_room.short(folders) == (
             f"The disk of the temporary folder {temp} is full (67.1 MB free): downloads wait, "
             "and go on by themselves once it has 67.1 MB free. Free some space on it.")
+
+
+def test_the_blocks_a_disk_keeps_for_root_are_never_counted_as_room_to_free(
+        tmp_path: Path) -> None:
+    """The most a disk could have free while the partial files wait (what its floor is held
+    to) is what it has free and what its files take: the blocks ext4 keeps for root (a fifth
+    here; 5 % on a Pi's disk by default) are never free to the service's user."""
+    with ext4(tmp_path / "disk", "8M", reserved=20) as disk:
+        usage = os.statvfs(disk)
+        kept_for_root = (usage.f_bfree - usage.f_bavail) * usage.f_frsize
+        assert kept_for_root > usage.f_blocks * usage.f_frsize // 10  # (the disk as made)
+        could_be_free = (usage.f_bavail + usage.f_blocks - usage.f_bfree) * usage.f_frsize
+        assert disk_room._reachable(disk, None) == could_be_free
 
 
 # What another program keeps beside it: once that goes, the disk has a floor's room (a 20th)

@@ -6,6 +6,7 @@ never judged; and the look is bounded against hostile files."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -237,21 +238,61 @@ def test_a_real_file_of_a_container_the_check_does_not_name_is_probed_and_kept(
     (b"\xff\xfe<\x00h\x00t\x00m\x00l\x00>\x00", None),  # a UTF-16 page's mark: no frame sync
     (b"\xff\xfb\xf0\x00" + bytes(60), None),  # reserved bit rate
     (b"GIF89a", None),
+    # each field of a frame's header, one at a time (the four bytes are all it reads)
+    (bytes.fromhex("fffb9064"), "MPEG audio"),
+    (bytes.fromhex("fffb90"), None),  # too short to hold a header
+    (bytes.fromhex("7ffb9064"), None),  # sync in the second byte only
+    (bytes.fromhex("ff1b9064"), None),  # sync in the first byte only
+    (bytes.fromhex("fff39064"), "MPEG audio"),  # MPEG-2 layer III
+    (bytes.fromhex("ffe39064"), "MPEG audio"),  # MPEG-2.5 layer III
+    (bytes.fromhex("ffeb9064"), None),  # reserved version
+    (bytes.fromhex("ffe19064"), None),  # reserved layer
+    (bytes.fromhex("fffb8c64"), None),  # reserved sample rate
+    (bytes.fromhex("fff13080"), "ADTS (AAC)"),  # the highest sample rate index, 12
+    (bytes.fromhex("fff13480"), None),  # reserved sample rate index (13)
+    (bytes.fromhex("fff13c80"), None),  # reserved sample rate index (15)
 ])
 def test_heads_are_named_only_by_their_formats_signatures(head: bytes, named: str | None
                                                           ) -> None:
     assert media_check.signature(head) == named
 
 
-@pytest.mark.parametrize(("offset", "magic", "name"), media_check.SIGNATURES,
-                         ids=[name for _, _, name in media_check.SIGNATURES])
-def test_each_signature_names_its_format_after_any_bytes(offset: int, magic: bytes,
-                                                         name: str) -> None:
-    assert media_check.signature(bytes(offset) + magic + NOISE[:64]) == name
+# Each format's head as its specification gives it (not read from the module's table: a wrong
+# byte there would be tested against itself).
+HEADS = {
+    "EBML (Matroska/WebM)": b"\x1a\x45\xdf\xa3", "Ogg": b"OggS", "FLAC": b"fLaC",
+    "ID3 (MP3)": b"ID3", "RIFF (WAVE/AVI)": b"RIFF", "IFF (AIFF)": b"FORM", "FLV": b"FLV\x01",
+    "MPEG-PS": b"\x00\x00\x01\xba", "MPEG video": b"\x00\x00\x01\xb3",
+    "H.264/H.265 stream": b"\x00\x00\x00\x01",
+    "ASF (WMA/WMV)": b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "AMR": b"#!AMR",
+    "Y4M": b"YUV4MPEG2", "IVF": b"DKIF", "CAF": b"caff", "AU": b".snd", "RealMedia": b".RMF",
+    "APE": b"MAC ", "WavPack": b"wvpk", "Musepack": b"MPCK", "MXF": b"\x06\x0e\x2b\x34",
+    "AC-3": b"\x0b\x77", "DTS": b"\x7f\xfe\x80\x01",
+}
+# ISO BMFF's and QuickTime's box types a file may start with.
+BOX_TYPES = [b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"skip", b"wide", b"sidx",
+             b"pnot", b"uuid", b"pdin", b"emsg", b"prft"]
+
+
+@pytest.mark.parametrize(("name", "magic"), HEADS.items(), ids=HEADS.keys())
+def test_each_signature_names_its_format_after_any_bytes(name: str, magic: bytes) -> None:
+    assert media_check.signature(magic + NOISE[:64]) == name
+    assert media_check.signature(b"\x5a" + magic + NOISE[:64]) is None  # at its offset only
+
+
+@pytest.mark.parametrize("box", BOX_TYPES, ids=[box.decode() for box in BOX_TYPES])
+def test_each_box_a_file_starts_with_names_it_iso_bmff(box: bytes) -> None:
+    assert media_check.signature(b"\x00\x00\x00\x18" + box + NOISE[:64]) == \
+        "ISO BMFF (MP4/MOV)"
 
 
 @pytest.mark.parametrize(("head", "kind"), [
     (b"  \n<!doctype HTML><p>Blocked", "html"),
+    *((f"<!-- blocked -->\n{tag}>".encode(), "html")
+      for tag in ("<html", "<head", "<body", "<title", "<script", "<meta")),
+    (b"\xfe\xff" + "<html>Zugriff verweigert</html>".encode("utf-16-be"), "html"),
+    (b"\n  <?xml version='1.0'?><Error/>", "xml"),
+    (b'\r\n {"error": "gone"}', "json"),
     (b"\xef\xbb\xbf<html lang=en>", "html"),
     ("<html>Accès refusé</html>".encode("utf-16"), "html"),
     (b"<?xml version='1.0'?><Error><Code>AccessDenied</Code></Error>", "xml"),
@@ -284,27 +325,60 @@ def test_a_huge_head_line_is_read_no_further_than_the_head(tmp_path: Path) -> No
 
 def test_an_empty_file_is_no_media(tmp_path: Path) -> None:
     (tmp_path / "e.mp4").write_bytes(b"")  # (as a resumed job finds one its last run left)
-    assert media_check.judge(str(tmp_path / "e.mp4")).kind == "empty"
+    verdict = media_check.judge(str(tmp_path / "e.mp4"))
+    assert verdict.kind == "empty"
+    assert media_check.refusal(verdict) == "Not media (empty): e.mp4, 0 B"
+    (tmp_path / "e.mp4").unlink()  # (and one gone since: no size to say)
+    assert media_check.refusal(verdict) == "Not media (empty): e.mp4, 0 B"
 
 
-def test_a_finished_file_that_vanished_gives_no_verdict(tmp_path: Path) -> None:
+def test_a_finished_file_that_vanished_gives_no_verdict(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     finished = media_check.FinishedFiles()
-    finished.hook({"status": "finished", "filename": str(tmp_path / "gone.mp4"),
-                   "info_dict": {"format_id": "0", "ext": "mp4"}})
+    gone = str(tmp_path / "gone.mp4")
+    with caplog.at_level(logging.WARNING, logger="appliance.child"):
+        finished.hook({"status": "finished", "filename": gone,
+                       "info_dict": {"format_id": "0", "ext": "mp4"}})
     assert finished.report() == [{"file": "gone.mp4", "media": None, "kind": None,
                                   "probed": False}]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"media check: {gone!r} could not be read ([Errno 2] No such file or directory: "
+        f"{gone!r}): no verdict"]
 
 
 def test_a_probe_that_never_ends_is_bounded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, starts: list[list[str]]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, starts: list[list[str]],
+        caplog: pytest.LogCaptureFixture) -> None:
     """ffprobe waits for ever on a pipe nobody writes (as on a file crafted to hold it): it is
     killed at the bound, and no verdict is given."""
     fifo = tmp_path / "held.mp4"
     os.mkfifo(fifo)
     monkeypatch.setattr(media_check, "PROBE_SECONDS", 1.0)
 
-    assert media_check.probe(str(fifo)) is None
+    with caplog.at_level(logging.WARNING, logger="appliance.child"):
+        assert media_check.probe(str(fifo)) is None
     assert len(probes(starts)) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"media check: ffprobe took longer than 1 s on {str(fifo)!r}: no verdict; the download "
+        "stands"]
+
+
+def test_an_ffprobe_that_cannot_start_gives_no_verdict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ffprobe on the PATH that the system cannot run (its interpreter gone)."""
+    broken = tmp_path / "bin" / "ffprobe"
+    broken.parent.mkdir()
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", str(broken.parent))
+    (noise := tmp_path / "n.mp4").write_bytes(NOISE)
+
+    with caplog.at_level(logging.WARNING, logger="appliance.child"):
+        assert media_check.probe(str(noise)) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"media check: ffprobe could not be started on {str(noise)!r}: [Errno 2] No such file "
+        f"or directory: {str(broken)!r}"]
 
 
 def test_what_a_probe_says_is_kept_to_its_end() -> None:
@@ -327,6 +401,14 @@ def test_what_a_probe_says_is_kept_to_its_end() -> None:
 def test_only_audio_or_video_formats_are_judged(name: str, info: dict[str, Any],
                                                 judged: bool) -> None:
     assert media_check.judged(name, info) is judged
+
+
+@pytest.mark.parametrize("ext", [
+    "jpg", "png", "webp", "mhtml", "srt", "vtt", "ass", "lrc", "f4f", "f4m", "m3u8", "smil",
+    "mpd", "gif", "jpeg", "avif", "bmp", "json", "xml", "html", "htm", "txt", "ttml", "dfxp",
+    "srv1", "srv2", "srv3", "json3", "sbv", "ssa"])
+def test_a_file_of_a_format_that_is_no_audio_or_video_is_never_judged(ext: str) -> None:
+    assert media_check.judged(f"a.{ext.upper()}", {"format_id": "0"}) is False
 
 
 @pytest.mark.parametrize(("kind", "sent"), [

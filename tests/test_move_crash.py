@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.mounts import fill, tmpfs
+from support.mounts import fill, removable, tmpfs
 from support.origin import MediaOrigin
 from support.server import Server, wait_for
 
@@ -121,6 +121,22 @@ def test_a_file_is_on_the_disk_before_it_takes_its_name(
         assert said == [("fsync", moving), ("rename", str(usb / "clip.mp4")),
                         ("fsync", str(usb))]
         assert (usb / "clip.mp4").read_bytes() == b"clip" and not source.exists()
+
+
+def test_a_move_within_one_disk_mounted_twice_is_a_copy(tmp_path: Path) -> None:
+    """The temporary folder and the download folder on one disk, the second through another
+    mount of it (a bind mount): one device, and a rename between them fails (EXDEV). The file
+    is copied whole as between two disks."""
+    with removable(tmp_path / "downloads", "size=4m"):
+        temp = tmp_path / ".downloads-disk" / "temp"  # (the disk itself, mounted beside)
+        temp.mkdir()
+        (source := temp / "clip.mp4").write_bytes(data := os.urandom(1 << 20))
+        target = tmp_path / "downloads" / "clip.mp4"
+        assert source.stat().st_dev == target.parent.stat().st_dev
+
+        assert move_whole(str(source), str(target)) == str(target)
+        assert target.read_bytes() == data and not source.exists()
+        assert sorted(p.name for p in target.parent.iterdir()) == ["clip.mp4", "temp"]
 
 
 def test_a_copy_a_crash_left_is_removed_by_the_file_index_once_old(

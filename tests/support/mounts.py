@@ -34,6 +34,23 @@ def tmpfs(path: Path, options: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def ext4(path: Path, size: str, reserved: int) -> Iterator[Path]:
+    """An ext4 file system of ``size`` (an image file beside ``path``, mounted on ``path``
+    through a loop device) with ``reserved`` percent of its blocks kept for root, as a Pi's
+    SD card or USB disk has them (5 %): no tmpfs keeps any."""
+    image = path.with_name(f".{path.name}.img")
+    _run("truncate", "-s", size, str(image))
+    _run("mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-m", str(reserved), str(image))
+    path.mkdir(parents=True, exist_ok=True)
+    _run("mount", "-o", "loop", str(image), str(path))
+    try:
+        yield path
+    finally:
+        _run("umount", str(path))
+        image.unlink()
+
+
+@contextlib.contextmanager
 def removable(path: Path, options: str) -> Iterator[Callable[[], None]]:
     """A disk on ``path`` that can be unplugged (``unplug(path)``) and plugged back with what
     it held (the callable this yields): a tmpfs out of sight, bound onto ``path``."""
