@@ -26,6 +26,9 @@ from ..units import human_size
 FLOOR_BYTES = 64 << 20
 # A small disk (an SD card's spare partition, a test's tmpfs) waits for a 20th of its size.
 FLOOR_SHARE = 20
+# Blocks of its own a file system may hold beyond its folders (a FAT's tables, an exFAT's
+# bitmap), never to be freed: 16 KiB on a tmpfs, 512 KiB on an exFAT disk of 128 KiB clusters.
+KEPT_BLOCKS = 4
 # Waits for room one item may cause; the next time it fills a disk, it fails.
 MOST_WAITS = 3
 # The name ``folder_disk.folders`` gives the folder of partial files.
@@ -94,7 +97,7 @@ def _held(temp: Path | None) -> tuple[int, int] | None:
     taken = 0
     for item in items:
         for top, _, names in os.walk(item):
-            for name in names:
+            for name in [os.curdir, *names]:  # (its folder's blocks too)
                 with contextlib.suppress(OSError):
                     taken += os.lstat(os.path.join(top, name)).st_blocks * 512
     return device, taken
@@ -111,9 +114,33 @@ def _reachable(folder: Path, held: tuple[int, int] | None) -> int:
     except OSError:
         return 0
     usable = (disk.f_blocks - (disk.f_bfree - disk.f_bavail)) * disk.f_frsize
-    if held is None or held[0] != device:
-        return usable
-    return max(0, usable - held[1])
+    usable -= _kept_by_the_disk(folder, device, disk.f_frsize)
+    if held is not None and held[0] == device:
+        usable -= held[1]
+    return max(0, usable)
+
+
+def _kept_by_the_disk(folder: Path, device: int, block: int) -> int:
+    """What ``folder``'s disk holds that no removal frees, as far as can be told: the folders
+    from its mount point down to ``folder``, its ``lost+found`` (ext4's, 16 KiB), and
+    KEPT_BLOCKS of its blocks (a FAT's own tables). Counted as room to free, a download
+    whose partial file alone left less than the floor free waited for good on ext4 (a
+    tmpfs, where the tests ran, holds none of it)."""
+    kept = KEPT_BLOCKS * block
+    mount_point = None
+    for at in (folder := Path(os.path.abspath(folder)), *folder.parents):
+        try:
+            info = os.lstat(at)
+        except OSError:
+            break
+        if info.st_dev != device:
+            break
+        kept += info.st_blocks * 512
+        mount_point = at
+    if mount_point is not None:
+        with contextlib.suppress(OSError):
+            kept += os.lstat(mount_point / "lost+found").st_blocks * 512
+    return kept
 
 
 def too_big(folders: dict[str, Path], size: int | None) -> str | None:
