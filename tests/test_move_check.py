@@ -89,6 +89,24 @@ def test_a_file_beside_the_media_cut_short_by_the_move_goes_too(tmp_path: Path) 
         assert subtitles.read_bytes() == text
 
 
+@pytest.mark.parametrize("size", [SIZE, 2 * SIZE])
+def test_a_whole_file_another_download_moved_there_meanwhile_stays(
+        tmp_path: Path, size: int) -> None:
+    """Two downloads of one name (a playlist's two "Trailer" entries, a template without the
+    id) checked at once, neither target there yet: the other's file lands, then this one's
+    move fails (the disk filled). Its take-back removed whatever was under the name: the
+    other download's finished file. Only a copy shorter than its source is a cut one."""
+    media, data = finished(tmp_path)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    check = FolderMarkCheck(str(downloads), None)
+    check.run(info_of(media, downloads))
+    (other := downloads / media.name).write_bytes(theirs := os.urandom(size))
+    check.take_back()
+    assert other.read_bytes() == theirs
+    assert media.read_bytes() == data
+
+
 def test_files_that_would_not_fit_stay_in_the_temporary_folder(tmp_path: Path) -> None:
     media, data = finished(tmp_path)
     with tmpfs(tmp_path / "downloads", "size=4m") as downloads:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +107,17 @@ class FolderMarkCheck(PostProcessor):
 
     def take_back(self) -> None:
         """The job failed after the check (the disk filled up during the move, another
-        download's files taking the room): each copy whose file is still in the temporary
-        folder is a cut one, and goes. The file stays whole where it was, for the next try."""
+        download's files taking the room): each copy shorter than its file, still in the
+        temporary folder, is a cut one, and goes. The file stays whole where it was, for the
+        next try. A file as long or longer under the name is whole: this job's, or another
+        download's of the same name that landed meanwhile (which went with the cut ones)."""
         for old, new in self._moving.items():
-            if os.path.exists(old) and os.path.lexists(new):
+            try:
+                copy = os.lstat(new)
+                cut = stat.S_ISREG(copy.st_mode) and copy.st_size < os.stat(old).st_size
+            except OSError:
+                continue
+            if cut:
                 try:
                     os.remove(new)
                 except OSError as exc:
