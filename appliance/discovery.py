@@ -6,6 +6,7 @@ name conflicts (about two seconds), so it runs in a thread of its own and start-
 waits for it. Before it, the announcer listens for ``LISTEN_FIRST`` seconds to the service
 type's answers: the probes wait about half a second for an answer, and a holder of the name
 on a busy box or network (a Pi at full load) answered later, so the name was taken twice.
+The listening ends early once the name is heard held: registering then takes another.
 A network that refuses multicast costs one warning, never the service. It is started in
 the worker after fork (threads made before a fork do not survive it).
 
@@ -20,6 +21,7 @@ import ipaddress
 import logging
 import socket
 import threading
+from collections.abc import Callable
 
 import ifaddr
 from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
@@ -84,10 +86,6 @@ def service_info(settings: Settings, instance_id: str, addresses: list[str]) -> 
                        parsed_addresses=addresses)
 
 
-def _heard(**_: object) -> None:
-    """A browser's handler: what it hears is kept in the cache, nothing more is done."""
-
-
 class Announcer:
     """``start()`` returns at once; ``stop()`` says goodbye on the network and closes."""
 
@@ -97,6 +95,7 @@ class Announcer:
         self.name: str | None = None  # the registered name, once announced
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # set by stop() and by hearing our name held
         self._zeroconf: Zeroconf | None = None
         self._thread: threading.Thread | None = None
         self.announced = threading.Event()
@@ -126,12 +125,14 @@ class Announcer:
             info = service_info(self.settings, self.instance_id, addresses)
             # The holders of the type answer into the cache, where registering looks for
             # the name before its own probes and takes another when it is held.
-            browser = ServiceBrowser(zeroconf, SERVICE_TYPE, handlers=[_heard])
+            browser = ServiceBrowser(zeroconf, SERVICE_TYPE,
+                                     handlers=[self._heard_held(info.name)])
             try:
-                if self._stopping.wait(LISTEN_FIRST):
-                    return
+                self._wake.wait(LISTEN_FIRST)
             finally:
                 browser.cancel()
+            if self._stopping.is_set():
+                return
             zeroconf.register_service(info, allow_name_change=True)
         except Exception as exc:  # the announcement is a convenience: never the service's end
             log.warning("zeroconf: announcement failed (%s)", exc)
@@ -141,9 +142,18 @@ class Announcer:
                  info.name, ", ".join(addresses), self.settings.port)
         self.announced.set()  # after the line: whoever waits on it reads the name said
 
+    def _heard_held(self, ours: str) -> Callable[..., None]:
+        """A browser's handler: what it hears is kept in the cache; hearing our own name
+        ends the listening."""
+        def heard(name: str, **_: object) -> None:
+            if name.lower() == ours.lower():
+                self._wake.set()
+        return heard
+
     def stop(self) -> None:
         with self._lock:
             self._stopping.set()
+            self._wake.set()
         if self._thread is not None:
             self._thread.join(STOP_WAIT)
         zeroconf = self._zeroconf
