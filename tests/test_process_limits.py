@@ -55,7 +55,9 @@ def test_a_zygote_that_cannot_fork_lives_on_and_says_why(server: Server,
     with pids_limit([pid]) as limit:
         limit.hold()
         [added] = server.post("/api/history", {"url": origin.clip_url}).json()
-        assert server.wait_status(added["id"], {"finished", "error"})["status"] == "finished"
+        # Its error and the log said, for the once it ended in error under CI's load.
+        ended = server.wait_status(added["id"], {"finished", "error"})
+        assert ended["status"] == "finished", (ended, server.log()[-4000:])
         assert limit.refused() > 0, "the zygote was never asked to fork"
     assert alive(pid), "the zygote exited when its fork was refused"
     assert ("could not fork a download process ([Errno 11] Resource temporarily "
