@@ -22,6 +22,7 @@ from support.server import Server, wait_for
 
 from appliance.engine import file_moves
 from appliance.engine.file_moves import MOVING_PREFIX, move_whole, moving_name
+from appliance.files import index as index_module
 from appliance.files.index import FileIndex
 
 SIZE = 512 * 2**20  # the copy must last long enough to be caught part way
@@ -171,3 +172,34 @@ def test_a_copy_a_crash_left_is_removed_by_the_file_index_once_old(
     assert [r.getMessage() for r in caplog.records] == [
         f"removed {old} (4096 bytes): the copy of a download into the folder that a crash or a "
         "power cut stopped part way; that download was retried or deleted since"]
+
+
+def test_a_folder_swapped_for_a_link_during_the_sweep_takes_nothing_where_it_leads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crash's copy is judged, then its folder is swapped for a link to another folder
+    holding a file of the same name (a person's, outside the download folder): that file
+    stays; the copy, in the folder as it was opened, goes."""
+    monkeypatch.setattr(file_moves, "LEFT_OVER_AFTER", 0.2)
+    root = tmp_path / "downloads"
+    (root / "show").mkdir(parents=True)
+    copy = Path(moving_name(str(root / "show" / "episode.mp4")))
+    copy.write_bytes(b"\0" * 4096)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    theirs = elsewhere / copy.name
+    theirs.write_bytes(b"not the service's")
+    wait_for(lambda: time.time() - min(copy.stat().st_ctime, theirs.stat().st_ctime) > 0.2,
+             timeout=10, message="both to age")
+    judged = index_module.left_over
+
+    def swapped_when_judged(name: str, status: os.stat_result, now: float) -> bool:
+        if (root / "show").is_dir() and not (root / "show").is_symlink():
+            (root / "show").rename(root / "show.away")
+            (root / "show").symlink_to(elsewhere)
+        return judged(name, status, now)
+
+    monkeypatch.setattr(index_module, "left_over", swapped_when_judged)
+    FileIndex(root).rescan()
+
+    assert theirs.read_bytes() == b"not the service's"
+    assert not (root / "show.away" / copy.name).exists()

@@ -35,10 +35,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import kinds
+from .. import errors, kinds
 from ..engine.file_moves import MOVING_PREFIX, left_over
 from ..path_limits import real_path
 from .names import api_form, is_text, reachable_bytes, readable
+from .trees import open_folder
 
 log = logging.getLogger(__name__)
 
@@ -104,20 +105,30 @@ def shown(name: str) -> str:
     return name if nameable(name) else repr(os.fsencode(name))
 
 
-def _remove_if_left_over(item: os.DirEntry[str]) -> None:
-    """Remove what a crash left of a move into the folder (engine.file_moves); the walks of
-    start-up and of each rescan come by every one."""
+def _remove_if_left_over(folder: str, name: str, real_root: str) -> None:
+    """Remove what a crash left of a move into ``folder`` (engine.file_moves); the walks of
+    start-up and of each rescan come by every one. Judged and removed in the folder as
+    opened: a part of its path swapped for a link meanwhile must not take a file of that
+    name wherever the link leads."""
+    path = os.path.join(folder, name)
     try:
-        status = item.stat(follow_symlinks=False)
-        if not left_over(item.name, status, time.time()):
-            return
-        os.unlink(item.path)
-    except OSError as exc:
-        log.debug("cannot remove %s: %s", item.path, exc)
+        fd = open_folder(Path(folder), Path(real_root))
+    except (OSError, errors.AppError) as exc:
+        log.debug("cannot open %s: %s", shown(folder), exc)
         return
+    try:
+        status = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if not left_over(name, status, time.time()):
+            return
+        os.unlink(name, dir_fd=fd)
+    except OSError as exc:
+        log.debug("cannot remove %s: %s", shown(path), exc)
+        return
+    finally:
+        os.close(fd)
     log.warning("removed %s (%d bytes): the copy of a download into the folder that a crash "
                 "or a power cut stopped part way; that download was retried or deleted since",
-                shown(item.path), status.st_size)
+                shown(path), status.st_size)
 
 
 def make_entry(path: str, name: str, real_root: str) -> Entry | None:
@@ -182,7 +193,7 @@ class FileIndex:
                 with os.scandir(base) as it:
                     for item in it:
                         if item.name.startswith(MOVING_PREFIX):
-                            _remove_if_left_over(item)
+                            _remove_if_left_over(base, item.name, self._real_root)
                         if not indexed_name(item.name) or not self._nameable(current, item.name):
                             continue
                         entry = make_entry(item.path, item.name, self._real_root)
