@@ -21,7 +21,7 @@ from support.server import wait_for
 
 from appliance.events import EventBus
 from appliance.ytdlp_update import Updater, YtdlpUpdates
-from appliance.ytdlp_update.updater import SOLVER, UNDER_WAY
+from appliance.ytdlp_update.updater import SOLVER, UNDER_WAY, pips_stash_of_ours
 from appliance.ytdlp_update.wheels import installed_version, site_packages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ytdlp_update")]
@@ -86,6 +86,11 @@ def test_an_update_killed_mid_unpack_is_rolled_back_at_the_next_start(
     broken = imports(python)
     assert broken.returncode != 0, "the kill left yt-dlp whole: nothing was tested"
     assert list(site.glob("~*")), "pip's stash of the old release"
+    # pip at work for another package of this venv at the same moment: its stash is not ours
+    theirs = ["~equests", "~equests-2.32.0.dist-info"]
+    for name in theirs:
+        (site / name).mkdir()
+        (site / name / "kept.py").write_text("")
 
     renewed: list[bool] = []
     updates = YtdlpUpdates(settings, lambda: renewed.append(True), EventBus(), python=python)
@@ -103,7 +108,8 @@ def test_an_update_killed_mid_unpack_is_rolled_back_at_the_next_start(
                                f"stopped during it); {index.current} is back")
     assert imports(python).stdout.strip() == index.current
     assert Updater(python, index.url, tmp_path / "unused").installed() == index.current
-    assert not list(site.glob("~*")) and not list(site.glob(f"yt_dlp-{NEWER}.dist-info"))
+    assert sorted(p.name for p in site.glob("~*")) == theirs
+    assert not list(site.glob(f"yt_dlp-{NEWER}.dist-info"))
     assert installed_version(site, SOLVER) == "0.0.1"  # what pip had not touched is left
     assert renewed == [True]  # the warm download processes start from what is back
     assert not updates.updater.interrupted()  # and the next start does nothing of it
@@ -132,3 +138,12 @@ def test_an_interrupted_update_that_cannot_be_undone_is_said(tmp_path: Path) -> 
                                       f"service stopped during it); the roll back failed "
                                       f"too: ")
     assert updater.interrupted()
+
+
+@pytest.mark.parametrize(("name", "ours"), [
+    ("~t_dlp", True), ("~t_dlp-2026.11.23.dist-info", True), ("~-_dlp", True),
+    ("~t_dlp_ejs", True), ("~t_dlp_ejs-0.8.0.dist-info", True), ("~~yt_dlp", True),
+    ("~equests", False), ("~equests-2.32.0.dist-info", False), ("yt_dlp", False),
+    ("~t_dlp_other", False), ("~x_dlp.pth", False), ("~", False)])
+def test_pips_stash_is_ours_only_for_ytdlp_and_its_solver(name: str, ours: bool) -> None:
+    assert pips_stash_of_ours(name) is ours

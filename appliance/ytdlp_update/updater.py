@@ -62,6 +62,27 @@ WHEEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!]{0,63}")  # PEP 440's char
 UNDER_WAY = "update-under-way.json"
 
 
+# pip's stash of an uninstalled folder: its name with the first characters replaced by "~" and
+# these (pip's AdjacentTempDirectory), or these put before it
+_STASH_FILLER = frozenset("-~.=%0123456789")
+_OUR_MODULES = ("yt_dlp", "yt_dlp_ejs")
+
+
+def pips_stash_of_ours(name: str) -> bool:
+    """Whether ``name`` is pip's stash of yt-dlp's or its solver's folders: another
+    package's stash (pip running for it in this venv at the same moment) is not ours."""
+    if not name.startswith("~"):
+        return False
+    for cut in range(1, len(name)):
+        if cut > 1 and name[cut - 1] not in _STASH_FILLER:
+            break
+        rest = name[cut:]
+        head = rest.split("-")[0] if rest.endswith(".dist-info") else rest
+        if head and any(head in (module[cut:], module) for module in _OUR_MODULES):
+            return True
+    return False
+
+
 class PipFailed(Exception):
     pass
 
@@ -178,7 +199,7 @@ class Updater:
             # whose install was cut short (no RECORD yet), which pip cannot uninstall
             cut_short = folder.name.endswith(".dist-info") and not (folder / "RECORD").exists() \
                 and normalize(folder.name.split("-")[0]) in packages
-            if (folder.name.startswith("~") or cut_short) and folder.is_dir() \
+            if (pips_stash_of_ours(folder.name) or cut_short) and folder.is_dir() \
                     and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
         self.say(f"the update to yt-dlp {target} was interrupted; putting {previous} back ...")
