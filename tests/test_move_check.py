@@ -15,6 +15,7 @@ from support.mounts import fill, tmpfs
 from yt_dlp.postprocessor import movefilesafterdownload
 from yt_dlp.postprocessor.movefilesafterdownload import MoveFilesAfterDownloadPP
 
+from appliance.engine import file_moves
 from appliance.engine.folder_disk import MARKER
 from appliance.engine.move_check import FolderGone, FolderMarkCheck, NoRoom
 
@@ -105,6 +106,30 @@ def test_a_whole_file_another_download_moved_there_meanwhile_stays(
     check.take_back()
     assert other.read_bytes() == theirs
     assert media.read_bytes() == data
+
+
+def test_with_the_whole_move_a_shorter_file_another_download_moved_there_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same race, the other download's file shorter than this one's: a cut copy by its
+    size, but the download process's whole move never leaves one under the name (it copies
+    under a hidden one and removes it when the disk fills), so nothing under it is taken.
+    The disk-full move itself leaves nothing cut there either."""
+    monkeypatch.setattr(movefilesafterdownload, "shutil", file_moves._Shutil())
+    media, data = finished(tmp_path)
+    with tmpfs(tmp_path / "downloads", "size=4m") as downloads:
+        check = FolderMarkCheck(str(downloads), None)
+        info = info_of(media, downloads)
+        check.run(info)
+        filler = fill(downloads)
+        os.truncate(filler, filler.stat().st_size - SIZE // 2)  # half of it fits
+        with yt_dlp.YoutubeDL({"quiet": True}) as ydl, pytest.raises(OSError):
+            MoveFilesAfterDownloadPP(ydl).run(info)
+        assert not (other := downloads / media.name).exists()
+        other.write_bytes(theirs := os.urandom(SIZE // 4))  # landed meanwhile
+        check.take_back()
+        assert other.read_bytes() == theirs
+        assert media.read_bytes() == data
+        assert not [p for p in downloads.iterdir() if p.name.startswith(".")]
 
 
 def test_files_that_would_not_fit_stay_in_the_temporary_folder(tmp_path: Path) -> None:

@@ -117,3 +117,12 @@ def move_files_whole() -> None:
 
         if hasattr(movefilesafterdownload, "shutil"):
             movefilesafterdownload.shutil = _Shutil()
+
+
+def moves_whole() -> bool:
+    """Whether yt-dlp's move in this process is ``move_whole`` (``move_files_whole`` ran)."""
+    with contextlib.suppress(ImportError):
+        from yt_dlp.postprocessor import movefilesafterdownload
+
+        return isinstance(getattr(movefilesafterdownload, "shutil", None), _Shutil)
+    return False

@@ -22,6 +22,7 @@ from yt_dlp.postprocessor.common import PostProcessor
 from yt_dlp.utils import DownloadCancelled
 
 from ..units import human_size
+from .file_moves import moves_whole
 from .folder_disk import read_only, token_in
 
 log = logging.getLogger("appliance.child")
@@ -110,7 +111,12 @@ class FolderMarkCheck(PostProcessor):
         download's files taking the room): each copy shorter than its file, still in the
         temporary folder, is a cut one, and goes. The file stays whole where it was, for the
         next try. A file as long or longer under the name is whole: this job's, or another
-        download's of the same name that landed meanwhile (which went with the cut ones)."""
+        download's of the same name that landed meanwhile (which went with the cut ones).
+        Only yt-dlp's own move leaves a cut copy under the name: the whole move's is under a
+        hidden one it removes itself, so then whatever is under the name is whole, and
+        another download's shorter file of that name stays too."""
+        if moves_whole():
+            return
         for old, new in self._moving.items():
             try:
                 copy = os.lstat(new)
