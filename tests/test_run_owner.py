@@ -146,10 +146,12 @@ def test_racing_requests_end_as_the_one_that_won(start_runtime: Callable[..., Ru
     for thread in threads:
         thread.join(timeout=30)
     stored = _ended(rt, item_id, run)
-    expected = {StopReason.PAUSE: ("queue", "pending"), StopReason.CANCEL: ("done", "cancelled"),
-                StopReason.STALL: ("done", "error")}
+    # A cancel that comes once the pause has handed the item back to the queue (a loaded
+    # box) cancels the paused item: that end is the cancel's, not the run's.
+    expected = {StopReason.PAUSE: {("queue", "pending"), ("done", "cancelled")},
+                StopReason.CANCEL: {("done", "cancelled")}, StopReason.STALL: {("done", "error")}}
     assert run.reason in expected
-    assert (stored.kind, stored.status) == expected[run.reason]
+    assert (stored.kind, stored.status) in expected[run.reason]
     wait_for(lambda: announced and announced[-1]["status"] == stored.status, timeout=10,
              message="the stored end to be the last state announced")
 
