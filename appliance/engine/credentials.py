@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import shlex
 from typing import Any
-from urllib.parse import urlsplit
+
+from ..url_secrets import MASK, without_url_secrets
 
 CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
 COOKIES = "cookies"  # the field yt-dlp puts them in
@@ -45,7 +46,6 @@ SECRET_OPTIONS = ("--password", "--video-password", "--ap-password", "--twofacto
                   "--client-certificate-password")
 SECRET_SHORT = ("-p", "-2")
 HEADER_OPTIONS = ("--add-headers", "--add-header")
-MASK = "********"
 
 
 def _names(token: str, options: tuple[str, ...]) -> bool:
@@ -87,22 +87,13 @@ def masked_cli(cli: str) -> str:
     return shlex.join(shown)
 
 
-def _password(url: str) -> str:
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""
-
-
 def shared_item(data: Any) -> Any:
-    """An item as it may leave the box: ``masked_cli``, and its URL's password masked
-    wherever its texts say it (its title is its URL until the site names it, an error may
-    quote it); anything else as it is."""
+    """An item as it may leave the box: ``masked_cli``, and the secrets of every URL its
+    texts name masked (its URL's password or token; its title is its URL until the site
+    names it, an error may quote it); anything else as it is."""
     if not isinstance(data, dict):
         return data
-    password = _password(data["url"]) if isinstance(data.get("url"), str) else ""
-    shared = {key: value.replace(f":{password}@", f":{MASK}@")
-              if password and isinstance(value, str) else value
+    shared = {key: without_url_secrets(value) if isinstance(value, str) else value
               for key, value in data.items()}
     if isinstance(shared.get("cli"), str):
         shared["cli"] = masked_cli(shared["cli"])

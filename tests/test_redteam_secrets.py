@@ -1,0 +1,129 @@
+"""An item's URL secrets (a password before the host, a token in the query) stay out of what
+the service says to others than the item's owner: the journal and the log file (handed to
+someone to debug), ``/api/logs`` and its stream, and a chat target that follows the log.
+
+The owner reads the URL back whole from the item itself (the contract's ``url``); a failed
+download's log line names it, as before, with its secrets masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from falcon.testing import TestClient
+from support.origin import MediaOrigin
+from support.server import wait_for
+from support.webhooks import Receiver, event_of, post, target
+
+from appliance import logs
+from appliance.events import EventBus
+from appliance.runtime import Runtime
+from appliance.url_secrets import without_url_secrets
+
+SECRETS = ("USECRET42", "TSECRET42")
+
+
+def _secret_url(origin: MediaOrigin) -> str:
+    base = urlsplit(origin.base_url)
+    return urlunsplit(base._replace(netloc=f"me:USECRET42@{base.netloc}",
+                                    path="/no-such-clip.mp4", query="token=TSECRET42&n=1"))
+
+
+def test_a_failed_downloads_url_secrets_stay_out_of_the_log_and_the_chat(
+        client: TestClient, runtime: Runtime, origin: MediaOrigin) -> None:
+    """"download failed: item=… url=…" wrote the item's URL whole: its password and token
+    went to the journal, the log file, /api/logs, and (as "Download failed: <url>: …") to a
+    target that follows log_error without item_error; an item_error target got its token."""
+    receiver = Receiver()
+    try:
+        target(client, "log", receiver.url("/log"), on=["log_error"])
+        target(client, "item", receiver.url("/item"), on=["item_error"])
+        url = _secret_url(origin)
+        [queued] = post(client, "/api/history", {"url": url}).json
+        [hit] = wait_for(lambda: receiver.to("/log"), timeout=90, message="the log_error")
+        [item] = wait_for(lambda: receiver.to("/item"), message="the item_error")
+    finally:
+        receiver.close()
+    path = logs.log_file_path(runtime.settings.config_path)
+    written = wait_for(lambda: "download failed" in (text := path.read_text()) and text,
+                       message="the failure's log line")
+    listed = client.simulate_get("/api/logs", params={"limit": 100}).text
+    for said in (hit.body.decode(), item.body.decode(), written, listed):
+        assert not any(secret in said for secret in SECRETS), said
+    assert f"url={origin.base_url.replace('://', '://me:********@')}/no-such-clip.mp4" \
+        "?token=********&n=1" in written
+    assert event_of(item)["data"]["url"].endswith("/no-such-clip.mp4?token=********&n=1")
+    mine = client.simulate_get(f"/api/history/{queued['id']}").json
+    assert mine["url"] == url, "its owner reads it back whole"
+
+
+def test_the_journals_lines_and_the_bus_say_a_url_without_its_secrets(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """What the stderr handler (the journal) and the bus forwarder say, tracebacks too."""
+    bus = EventBus()
+    seen: list[dict[str, str]] = []
+    bus.subscribe(lambda event: seen.append(event.data))
+    forwarder = logs.forward_to_bus(bus)
+    journal = logging.StreamHandler(stream := _Lines())
+    journal.setFormatter(logs.PrintableFormatter(logging.Formatter(logs.FORMAT)))
+    test_log = logging.getLogger("appliance.test_secrets")
+    test_log.addHandler(journal)
+    try:
+        try:
+            raise OSError("cannot open https://a:USECRET42@h.example/x?sig=TSECRET42")
+        except OSError:
+            test_log.exception("fetch of %s", "https://h.example/y?api_key=TSECRET42&p=2")
+    finally:
+        test_log.removeHandler(journal)
+        logs.stop_forwarding(forwarder)
+    said = "".join(stream.lines)
+    assert "fetch of https://h.example/y?api_key=********&p=2" in said
+    assert "https://a:********@h.example/x?sig=********" in said  # the traceback's line
+    assert not any(secret in said for secret in SECRETS), said
+    assert [data["message"] for data in seen] == [
+        "fetch of https://h.example/y?api_key=********&p=2"]
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("see https://me:pw@h.example:8/p?q=1#f.", "see https://me:********@h.example:8/p?q=1#f."),
+    ("https://h.example/a?token=abc&list=PL1&Signature=x%2By",
+     "https://h.example/a?token=********&list=PL1&Signature=********"),
+    ("(http://sk1live2abcdefgh345@api.h/v1)", "(http://********@api.h/v1)"),
+    ("rtmp://u:p@h/live/x,", "rtmp://u:********@h/live/x,"),
+    ("a:pw@b and https://h.example/x?v=dQw4w9WgXcQ", "a:pw@b and https://h.example/x?v=dQw4w9WgXcQ"),
+    ("https://me@h.example/", "https://me@h.example/"),
+    ("x1https://u:p@h/", "x1https://u:********@h/"),
+    ("https://u:p'w\"@h/x", "https://u:********@h/x"),
+    ('{"url": "https://h/?token=abc"}', '{"url": "https://h/?token=********"}'),
+    ("HTTPError('https://h/p?sig=abc')", "HTTPError('https://h/p?sig=********')"),
+    ("", ""),
+])
+def test_a_urls_secrets_are_masked_in_any_text(text: str, shown: str) -> None:
+    assert without_url_secrets(text) == shown
+
+
+def test_a_long_run_of_a_schemes_signs_is_read_once() -> None:
+    """Tried at each sign of a run ("a.a.a…"), the pattern scanned the rest of the run each
+    time: a record of a megabyte took hours, and every thread that logged waited behind it.
+    (Linear, it takes 0.05 s here; the deadline is a hang's, not a measure.)"""
+    script = ("from appliance.url_secrets import without_url_secrets as w; "
+              "print(len(w('a.' * 500_000 + ' https://u:p@h/') + w('a-' * 500_000 + '://')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == str(1_000_000 + len(" https://u:********@h/") + 1_000_003), \
+        done.stderr
