@@ -13,6 +13,7 @@ the query's names and its other values.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 MASK = "********"
@@ -71,3 +72,15 @@ def without_url_secrets(text: str) -> str:
     token-like user name, the values of the query's secret names (``token``, ``sig``,
     ``api_key``, …). Anything else as it is."""
     return _ADDRESS.sub(_address, text) if "://" in text else text
+
+
+def with_urls_masked(value: Any) -> Any:
+    """``value`` (JSON values: an info yt-dlp writes beside the media) with
+    :func:`without_url_secrets` on every text in it."""
+    if isinstance(value, str):
+        return without_url_secrets(value)
+    if isinstance(value, list):
+        return [with_urls_masked(item) for item in value]
+    if isinstance(value, dict):
+        return {key: with_urls_masked(item) for key, item in value.items()}
+    return value

@@ -7,6 +7,13 @@ landed in every ``.info.json`` of the media folder (read by the media server's g
 on the LAN), in a channel's metadata and in the URL info the API answers. The download
 itself never needs them from there: yt-dlp computes the cookies and headers of a format
 again from its cookie jar and its options when it processes an item.
+
+The item's URL is in its info too (``webpage_url``, ``original_url``, a direct link's
+format ``url``, the ``Referer`` of each format's headers, its user and password in
+``webpage_url_domain``): a password before its host or a token in its query went to the
+same files. What is written of an info masks them (``url_secrets.with_urls_masked``); the
+URL info the API answers its owner keeps them, and a channel's pictures are fetched with
+their signed URLs.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from ..url_secrets import MASK, without_url_secrets
 
 CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
 COOKIES = "cookies"  # the field yt-dlp puts them in
+DOMAIN = "webpage_url_domain"
 
 
 def without_credentials(info: Any) -> Any:
-    """``info`` (yt-dlp's, as JSON values) without the cookies yt-dlp added and without the
-    credential headers of any ``http_headers``; the rest as it is (a copy where it
-    changed)."""
+    """``info`` (yt-dlp's, as JSON values) without the cookies yt-dlp added, without the
+    credential headers of any ``http_headers`` and without the user and password in the
+    URL's domain; the rest as it is (a copy where it changed)."""
     if isinstance(info, list):
         return [without_credentials(value) for value in info]
     if not isinstance(info, dict):
@@ -32,7 +40,9 @@ def without_credentials(info: Any) -> Any:
     for key, value in info.items():
         if key == COOKIES and isinstance(value, str):
             continue
-        if key == "http_headers" and isinstance(value, dict):
+        if key == DOMAIN and isinstance(value, str):  # the URL's host, with its user info
+            kept[key] = value.rpartition("@")[2]
+        elif key == "http_headers" and isinstance(value, dict):
             kept[key] = {name: header for name, header in value.items()
                          if str(name).lower() not in CREDENTIAL_HEADERS}
         else:
