@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -20,6 +21,8 @@ from support.server import wait_for
 from support.webhooks import Receiver, event_of, post, target
 
 from appliance import logs
+from appliance.api.auth import OPEN_PATHS
+from appliance.auth import show_token
 from appliance.events import EventBus
 from appliance.runtime import Runtime
 from appliance.url_secrets import without_url_secrets
@@ -127,3 +130,29 @@ def test_a_long_run_of_a_schemes_signs_is_read_once() -> None:
                           timeout=120)
     assert done.stdout.strip() == str(1_000_000 + len(" https://u:********@h/") + 1_000_003), \
         done.stderr
+
+
+def test_what_answers_without_credentials_says_no_secret(
+        app_with: Callable[..., tuple[Runtime, TestClient]]) -> None:
+    """With auth on, the paths open to a stranger (health checks, login status, the API
+    docs) name neither the password, the token, a preset's cookies nor an item's URL."""
+    runtime, client = app_with(YTP_AUTH_USERNAME="me", YTP_AUTH_PASSWORD="PSECRET42pw",
+                               YTP_WARM_WORKERS="0")
+    token = show_token(runtime.settings.config_path)
+    owner = {"Authorization": f"Token {token}"}
+    made = client.simulate_post("/api/presets", headers=owner, json={
+        "name": "in", "cookies": "# Netscape HTTP Cookie File\n.h.example\tTRUE\t/\tFALSE\t0"
+                                 "\tsession\tCSECRET42\n"})
+    assert made.status_code in (200, 201), made.text
+    client.simulate_post("/api/history", headers=owner, json={
+        "url": "https://me:USECRET42@h.example/v?token=TSECRET42", "preset": "in",
+        "auto_start": False})
+    secrets = ("PSECRET42pw", token, "CSECRET42", *SECRETS)
+    assert "USECRET42" in client.simulate_get("/api/history", headers=owner).text
+    for path in sorted(OPEN_PATHS):
+        answer = client.simulate_get(path.replace("/*", "/swagger-ui.css"))
+        assert answer.status_code < 500, (path, answer.status_code)
+        said = answer.text + str(answer.headers)
+        assert not any(secret in said for secret in secrets), (path, said[:500])
+    refused = client.simulate_get("/api/system/configuration")
+    assert refused.status_code == 401, refused.text
