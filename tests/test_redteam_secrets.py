@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from falcon.testing import TestClient
+from support.feeds import FeedEntry
 from support.origin import MediaOrigin
 from support.server import wait_for
 from support.webhooks import Receiver, event_of, post, target
@@ -156,3 +157,29 @@ def test_what_answers_without_credentials_says_no_secret(
         assert not any(secret in said for secret in secrets), (path, said[:500])
     refused = client.simulate_get("/api/system/configuration")
     assert refused.status_code == 401, refused.text
+
+
+def test_a_tasks_feed_passkey_stays_out_of_its_dispatch_notice(
+        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin) -> None:
+    """A private feed's URL (?passkey=…, a tracker's, a podcast's) went whole to every target
+    that follows task_dispatched: in a webhook's JSON and in the chat message's link. Only
+    an item's events were masked."""
+    runtime, client = app_with(YTP_TASKS_SPREAD="0")
+    receiver = Receiver()
+    try:
+        target(client, "hook", receiver.url("/hook"), on=["task_dispatched"])
+        target(client, "chat", receiver.url("/chat", scheme="json"), on=["task_dispatched"])
+        origin.feeds.set("private", [FeedEntry("p", origin.clip_url, "p")])
+        task = post(client, "/api/tasks", {
+            "name": "private", "url": f"{origin.base_url}/feeds/private.rss?passkey=KSECRET42",
+            "auto_start": False}).json
+        assert client.simulate_post(f"/api/tasks/{task['id']}/execute").status_code == 202
+        [hook] = wait_for(lambda: receiver.to("/hook"), timeout=60, message="the webhook")
+        [chat] = wait_for(lambda: receiver.to("/chat"), message="the chat message")
+    finally:
+        receiver.close()
+    for hit in (hook, chat):
+        assert "KSECRET42" not in hit.body.decode(), hit.body
+    assert event_of(hook)["data"]["url"].endswith("/feeds/private.rss?passkey=********")
+    assert runtime.tasks.get(task["id"])["url"].endswith("?passkey=KSECRET42"), \
+        "the task keeps it"

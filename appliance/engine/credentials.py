@@ -98,9 +98,10 @@ def masked_cli(cli: str) -> str:
 
 
 def shared_item(data: Any) -> Any:
-    """An item as it may leave the box: ``masked_cli``, and the secrets of every URL its
-    texts name masked (its URL's password or token; its title is its URL until the site
-    names it, an error may quote it); anything else as it is."""
+    """An item (or another event's data) as it may leave the box: ``masked_cli``, and the
+    secrets of every URL its texts name masked (its URL's password or token; its title is
+    its URL until the site names it, an error may quote it; a task's feed); anything else
+    as it is."""
     if not isinstance(data, dict):
         return data
     shared = {key: without_url_secrets(value) if isinstance(value, str) else value
