@@ -18,10 +18,11 @@ from urllib.parse import unquote, unquote_plus
 
 MASK = "********"
 
-# The names of the query's values (and of a webhook's headers) that hold a secret.
+# The names of the query's values (and of a webhook's headers) that hold a secret; a
+# ticket is this service's own (/api/download/…?ticket=, a file's for hours).
 SECRET_NAME = re.compile(
-    r"pass|pwd|secret|token|key|auth|sig|session|cred|jwt|hash|code|bearer", re.IGNORECASE
-)
+    r"pass|pwd|secret|token|key|auth|sig|session|cred|jwt|hash|code|bearer|ticket",
+    re.IGNORECASE)
 # An address in a text: up to a space; signs that end a sentence, close a bracket or a quote
 # after it are the text's, not the address's (a password may hold them). A scheme is looked
 # for only where a run of its signs starts, and taken whole: tried inside a run ("a.a.a…"),

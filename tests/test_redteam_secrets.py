@@ -111,6 +111,8 @@ class _Lines:
     ("rtmp://u:p@h/live/x,", "rtmp://u:********@h/live/x,"),
     ("a:pw@b and https://h.example/x?v=dQw4w9WgXcQ", "a:pw@b and https://h.example/x?v=dQw4w9WgXcQ"),
     ("https://me@h.example/", "https://me@h.example/"),
+    ("http://box:8081/api/download/a.mp4?ticket=t1",
+     "http://box:8081/api/download/a.mp4?ticket=********"),
     ("x1https://u:p@h/", "x1https://u:********@h/"),
     ("https://u:p'w\"@h/x", "https://u:********@h/x"),
     ('{"url": "https://h/?token=abc"}', '{"url": "https://h/?token=********"}'),
