@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .systemd import stderr_formatter
+from .url_secrets import without_url_secrets
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_DIR = "logs"
@@ -59,6 +60,13 @@ def printable(text: str) -> str:
     return text.translate(_ESCAPED)
 
 
+def shown(text: str) -> str:
+    """A record's ``text`` as every reader of the log gets it (the journal, the file and its
+    streams, the bus): :func:`printable`, and the URLs it names without their secrets
+    (the journal and the file are handed to whoever helps debug)."""
+    return printable(without_url_secrets(text))
+
+
 def cut(text: str, most: int) -> str:
     """``text``, or its first ``most`` characters and how many more there were."""
     if len(text) <= most:
@@ -74,14 +82,14 @@ def utf8(text: str) -> str:
 
 
 class PrintableFormatter(logging.Formatter):
-    """``inner``'s lines, :func:`printable`."""
+    """``inner``'s lines, :func:`shown`."""
 
     def __init__(self, inner: logging.Formatter) -> None:
         super().__init__()
         self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
-        return printable(self.inner.format(record))
+        return shown(self.inner.format(record))
 
 
 def configure_logging(level: str) -> None:
@@ -161,7 +169,7 @@ class LogFileHandler(RotatingFileHandler):
             # A record's later lines (a traceback, a message with line breaks) start with a
             # space: a line break in a URL, a site's error text or a name that a message
             # quotes cannot start a forged record of its own (say, an ERROR) in /api/logs.
-            line = printable(cut(super().format(record), MAX_RECORD)).replace("\n", "\n ")
+            line = shown(cut(super().format(record), MAX_RECORD)).replace("\n", "\n ")
             line = utf8(line)
             record._appliance_line = line  # type: ignore[attr-defined]
         return line
@@ -372,7 +380,8 @@ class BusForwarder(logging.Handler):
         self._local.busy = True
         try:
             error = record.levelno >= logging.ERROR
-            message = utf8(cut((record.getMessage().splitlines() or [""])[0], MAX_ANNOUNCED))
+            message = (record.getMessage().splitlines() or [""])[0]
+            message = utf8(cut(without_url_secrets(message), MAX_ANNOUNCED))
             if held_back:
                 message += f" ({held_back} more log message(s) were held back)"
             self.bus.message("error" if error else "warning",

@@ -27,6 +27,7 @@ UNIT_TEMPLATE = PROJECT / "systemd" / "appliance.service"
 ENV_EXAMPLE = PROJECT / "systemd" / "appliance.env.example"
 UNIT_PATH = Path("/etc/systemd/system/appliance.service")
 ENV_PATH = Path("/etc/appliance/appliance.env")
+ENV_MODE = 0o600
 STATE_PATH = Path("/var/lib/appliance")
 DEFAULT_DOWNLOADS = Path("/srv/media/downloads")
 NOLOGIN = "/usr/sbin/nologin"
@@ -208,11 +209,17 @@ def plan(options: Options) -> list[Step]:
                               lambda p=path, m=mode: _make_folder(options, p, m)))
     steps.append(Step(f"give {options.venv} to {user} (the service updates yt-dlp in it)",
                       lambda: _own_tree(options, options.venv)))
+    # The environment file holds the service's password (YTP_AUTH_PASSWORD): root's alone.
+    # systemd reads it as root before the service starts; at mode 640 the service's group
+    # read it too, and the media server's user joins that group to read the media.
     env_file = options.under_root(ENV_PATH)
     if not env_file.exists():
-        steps.append(Step(f"write {ENV_PATH} from {ENV_EXAMPLE.name} (mode 640, group {user})",
-                          lambda: _write(env_file, ENV_EXAMPLE.read_text(), 0o640,
-                                         _owner(options)[1])))
+        steps.append(Step(f"write {ENV_PATH} from {ENV_EXAMPLE.name} (mode 600, root's)",
+                          lambda: _write(env_file, ENV_EXAMPLE.read_text(), ENV_MODE, 0)))
+    elif (mode := env_file.stat().st_mode & 0o777) & ~ENV_MODE:
+        steps.append(Step(f"close {ENV_PATH} to others than its owner (mode {mode:o} → 600): "
+                          f"it holds the service's password, and the media server's user may "
+                          f"be in group {user}", lambda: env_file.chmod(ENV_MODE)))
     unit = render_unit(UNIT_TEMPLATE.read_text(), options)
     there = options.under_root(UNIT_PATH)
     if there.is_file() and there.read_text(errors="replace") != unit:

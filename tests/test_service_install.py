@@ -126,8 +126,8 @@ def test_dry_run_shows_the_plan_and_changes_nothing(tmp_path: Path) -> None:
     install_service(Options(root=root, venv=venv), dry_run=True, say=said.append)
     assert said[0] == ("would create the system user and group 'appliance' (home "
                        "/var/lib/appliance, no login)")
-    assert "would write /etc/appliance/appliance.env from appliance.env.example (mode 640, " \
-        "group appliance)" in said
+    assert "would write /etc/appliance/appliance.env from appliance.env.example (mode 600, " \
+        "root's)" in said
     assert f"\n{UNIT_PATH} would read:\n" in said
     assert render_unit(UNIT_TEMPLATE.read_text(), Options(root=root, venv=venv)) in said
     assert tree(root) == before and tree(venv) == venv_before
@@ -149,8 +149,10 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
         assert (stat.st_uid, stat.st_gid) == (uid, gid), folder
     assert (venv / "bin").stat().st_uid == uid  # the service may update yt-dlp in it
     env = root / "etc/appliance/appliance.env"
-    assert env.stat().st_mode & 0o777 == 0o640 and env.stat().st_gid == gid
-    assert env.stat().st_uid == 0  # root's: the service may read it, not change it
+    # root's alone: systemd reads it as root; the service's group (the media server's user
+    # may be in it) reads no password there
+    assert env.stat().st_mode & 0o777 == 0o600
+    assert (env.stat().st_uid, env.stat().st_gid) == (0, 0)
     unit = root / "etc/systemd/system/appliance.service"
     text = unit.read_text()
     assert f"ExecStart={venv}/bin/appliance serve" in text
@@ -172,7 +174,7 @@ def test_install_writes_user_folders_and_a_unit_that_verifies(tmp_path: Path) ->
     assert not any("create" in line for line in again)  # the user and folders are there
     assert "write /etc/systemd/system/appliance.service" in again
     assert not any("keep" in line for line in again)  # the same unit: nothing to keep
-    assert env.stat().st_mode & 0o777 == 0o640  # kept as it was
+    assert env.stat().st_mode & 0o777 == 0o600  # kept as it was
 
 
 def test_a_machine_without_useradd_is_told_which_package_has_it(

@@ -38,6 +38,7 @@ import yt_dlp
 from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
 
 from ..path_limits import NAME_MAX, byte_length, cut_to_bytes, real_path
+from ..url_secrets import with_urls_masked
 from . import programs
 from .credentials import without_credentials
 
@@ -276,9 +277,9 @@ class ContainedYoutubeDL(yt_dlp.YoutubeDL):
     @staticmethod
     def sanitize_info(info_dict: Any, remove_private_keys: bool = False) -> Any:
         """What yt-dlp writes of an item (``.info.json``, ``-j``): without the person's
-        credentials for the site (``credentials``)."""
-        return without_credentials(
-            yt_dlp.YoutubeDL.sanitize_info(info_dict, remove_private_keys))
+        credentials for the site (``credentials``) and the secrets of its URLs."""
+        return with_urls_masked(without_credentials(
+            yt_dlp.YoutubeDL.sanitize_info(info_dict, remove_private_keys)))
 
     @staticmethod
     def _outtmpl_expandpath(outtmpl: str) -> str:

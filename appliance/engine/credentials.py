@@ -7,22 +7,31 @@ landed in every ``.info.json`` of the media folder (read by the media server's g
 on the LAN), in a channel's metadata and in the URL info the API answers. The download
 itself never needs them from there: yt-dlp computes the cookies and headers of a format
 again from its cookie jar and its options when it processes an item.
+
+The item's URL is in its info too (``webpage_url``, ``original_url``, a direct link's
+format ``url``, the ``Referer`` of each format's headers, its user and password in
+``webpage_url_domain``): a password before its host or a token in its query went to the
+same files. What is written of an info masks them (``url_secrets.with_urls_masked``); the
+URL info the API answers its owner keeps them, and a channel's pictures are fetched with
+their signed URLs.
 """
 
 from __future__ import annotations
 
 import shlex
 from typing import Any
-from urllib.parse import urlsplit
+
+from ..url_secrets import MASK, without_url_secrets
 
 CREDENTIAL_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
 COOKIES = "cookies"  # the field yt-dlp puts them in
+DOMAIN = "webpage_url_domain"
 
 
 def without_credentials(info: Any) -> Any:
-    """``info`` (yt-dlp's, as JSON values) without the cookies yt-dlp added and without the
-    credential headers of any ``http_headers``; the rest as it is (a copy where it
-    changed)."""
+    """``info`` (yt-dlp's, as JSON values) without the cookies yt-dlp added, without the
+    credential headers of any ``http_headers`` and without the user and password in the
+    URL's domain; the rest as it is (a copy where it changed)."""
     if isinstance(info, list):
         return [without_credentials(value) for value in info]
     if not isinstance(info, dict):
@@ -31,7 +40,9 @@ def without_credentials(info: Any) -> Any:
     for key, value in info.items():
         if key == COOKIES and isinstance(value, str):
             continue
-        if key == "http_headers" and isinstance(value, dict):
+        if key == DOMAIN and isinstance(value, str):  # the URL's host, with its user info
+            kept[key] = value.rpartition("@")[2]
+        elif key == "http_headers" and isinstance(value, dict):
             kept[key] = {name: header for name, header in value.items()
                          if str(name).lower() not in CREDENTIAL_HEADERS}
         else:
@@ -45,7 +56,6 @@ SECRET_OPTIONS = ("--password", "--video-password", "--ap-password", "--twofacto
                   "--client-certificate-password")
 SECRET_SHORT = ("-p", "-2")
 HEADER_OPTIONS = ("--add-headers", "--add-header")
-MASK = "********"
 
 
 def _names(token: str, options: tuple[str, ...]) -> bool:
@@ -87,22 +97,14 @@ def masked_cli(cli: str) -> str:
     return shlex.join(shown)
 
 
-def _password(url: str) -> str:
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""
-
-
 def shared_item(data: Any) -> Any:
-    """An item as it may leave the box: ``masked_cli``, and its URL's password masked
-    wherever its texts say it (its title is its URL until the site names it, an error may
-    quote it); anything else as it is."""
+    """An item (or another event's data) as it may leave the box: ``masked_cli``, and the
+    secrets of every URL its texts name masked (its URL's password or token; its title is
+    its URL until the site names it, an error may quote it; a task's feed); anything else
+    as it is."""
     if not isinstance(data, dict):
         return data
-    password = _password(data["url"]) if isinstance(data.get("url"), str) else ""
-    shared = {key: value.replace(f":{password}@", f":{MASK}@")
-              if password and isinstance(value, str) else value
+    shared = {key: without_url_secrets(value) if isinstance(value, str) else value
               for key, value in data.items()}
     if isinstance(shared.get("cli"), str):
         shared["cli"] = masked_cli(shared["cli"])

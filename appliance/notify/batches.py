@@ -74,9 +74,10 @@ class BatchTracker:
                 if not members:
                     del self.batches[batch_id]
                     closed.append(batch_id)
-        # What leaves the box for a webhook or a chat never needs the item's secrets.
+        # What leaves the box for a webhook or a chat never needs the item's secrets, nor
+        # those of another event's URL (a task's private feed).
         notice = Notice(
-            event.name, shared_item(event.data) if item_id else event.data, event.at,
+            event.name, shared_item(event.data), event.at,
             shared_item(item), item_id, str(item.get("preset") or ""),
             batch_id, str(item.get("batch_name") or ""), bool(self.batches.get(batch_id)),
         )

@@ -27,6 +27,7 @@ from .. import errors
 from ..host_names import is_host_name
 from ..http_headers import header_problem
 from ..outbound import literal_problem
+from ..url_secrets import SECRET_NAME, token_like
 from .catalog import EVENTS
 
 MASK = "****"
@@ -49,9 +50,7 @@ def asset() -> Any:
 
     return apprise.AppriseAsset(app_id="appliance", app_desc="appliance: downloads with yt-dlp")
 
-_SECRET_NAME = re.compile(
-    r"pass|pwd|secret|token|key|auth|sig|session|cred|jwt|hash|code|bearer", re.IGNORECASE
-)
+
 _PUBLIC_HEADERS = frozenset({
     "accept", "accept-language", "cache-control", "content-language", "content-type",
     "user-agent", "x-requested-with",
@@ -314,17 +313,12 @@ def apprise_problem(url: str) -> str | None:
 # --- masking --------------------------------------------------------------------------------
 
 
-def _token_like(segment: str) -> bool:
-    return len(segment) >= 16 and any(c.isalpha() for c in segment) \
-        and any(c.isdigit() for c in segment)
-
-
 def _mask_query(query: str, keep: set[str] | None = None) -> str:
     pairs = []
     for key, value in parse_qsl(query, keep_blank_values=True):
         if keep is not None and key.lower() not in keep:
             continue
-        secret = value and (_SECRET_NAME.search(key) or _token_like(value))
+        secret = value and (SECRET_NAME.search(key) or token_like(value))
         pairs.append((key, MASK if secret else value))
     return urlencode(pairs, safe="*:/,")
 
@@ -332,7 +326,7 @@ def _mask_query(query: str, keep: set[str] | None = None) -> str:
 def _lone_user_secret(parts: Any) -> bool:
     """A token-like user name without a password is the credential itself
     (``https://<api key>@host/``)."""
-    return not parts.password and _token_like(unquote(parts.username or ""))
+    return not parts.password and token_like(unquote(parts.username or ""))
 
 
 def _mask_netloc(parts: Any) -> str:
@@ -348,7 +342,7 @@ def _mask_netloc(parts: Any) -> str:
 
 def _mask_plain(url: str) -> str:
     parts = urlsplit(url)
-    path = "/".join(MASK if _token_like(s) else s for s in parts.path.split("/"))
+    path = "/".join(MASK if token_like(s) else s for s in parts.path.split("/"))
     return urlunsplit((parts.scheme, _mask_netloc(parts), path, _mask_query(parts.query),
                        parts.fragment))
 
@@ -455,10 +449,10 @@ def _url_secrets(url: str) -> list[str]:
     for pair in parts.query.split("&"):
         key, _, value = pair.partition("=")
         plain = unquote_plus(value)
-        if plain and (_SECRET_NAME.search(unquote_plus(key)) or _token_like(plain)):
+        if plain and (SECRET_NAME.search(unquote_plus(key)) or token_like(plain)):
             found += [value, plain]
     for segment in parts.path.split("/"):
-        if _token_like(unquote(segment)):
+        if token_like(unquote(segment)):
             found += [segment, unquote(segment)]
     return found
 

@@ -23,6 +23,7 @@ from ..atomic import write_in
 from ..errors import AppError, invalid
 from ..files import trees
 from ..path_limits import NAME_MAX, byte_length, cut_to_bytes, real_path
+from ..url_secrets import with_urls_masked
 from ..xml_text import xml_text
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ def write_metadata(download_path: Path, folder: Path, info: dict[str, Any],
         files[images[kind]] = data
     json_file = home / info_name(title, channel_id)
     kept = {k: v for k, v in info.items() if k != "entries" and not k.startswith("_")}
-    files[json_file.name] = json.dumps(kept, ensure_ascii=False, indent=2, default=str)
+    # beside the media (its server's group reads it): the channel's URL without its secrets
+    files[json_file.name] = json.dumps(with_urls_masked(kept), ensure_ascii=False, indent=2,
+                                       default=str)
     nfo_file = home / "tvshow.nfo"
     files[nfo_file.name] = _nfo(info, images)
     # Written in the folder as opened after the pictures came (the site sends them as slowly
