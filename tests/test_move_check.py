@@ -124,7 +124,8 @@ def test_with_the_whole_move_a_shorter_file_another_download_moved_there_stays(
         os.truncate(filler, filler.stat().st_size - SIZE // 2)  # half of it fits
         with yt_dlp.YoutubeDL({"quiet": True}) as ydl, pytest.raises(OSError):
             MoveFilesAfterDownloadPP(ydl).run(info)
-        assert not (other := downloads / media.name).exists()
+        other = downloads / media.name
+        assert not other.exists()
         other.write_bytes(theirs := os.urandom(SIZE // 4))  # landed meanwhile
         check.take_back()
         assert other.read_bytes() == theirs
