@@ -82,3 +82,22 @@ def test_a_file_of_the_same_name_landed_while_a_download_ran_is_not_replaced(
     assert slow.status == "error", (slow.status, slow.filename, slow.msg)
     assert "'Trailer.mp4' is already another video's file" in slow.error
     assert media_files(rt.settings.download_path) == [file]
+
+
+def test_the_same_video_queued_twice_at_once_ends_in_one_file_both_name(
+        start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = start_runtime()
+    monkeypatch.setattr(origin, "slow_rate", 20_000)  # until the other has landed
+    second = rt.engine.add([{"url": origin.slow_url}])[0]
+    wait_for(lambda: (rt.engine.get(second.id).downloaded_bytes or 0) > 0, timeout=60,
+             message="the second to be under way")
+    first = rt.engine.add([{"url": origin.slow_url_at(200_000_000)}])[0]
+    first = ended(rt, first.id)
+    origin.slow_rate = 200_000_000
+    second = ended(rt, second.id)
+    assert (first.status, second.status) == ("finished", "finished"), second.error
+    assert first.filename == second.filename == "slow.mp4"
+    file = rt.settings.download_path / "slow.mp4"
+    assert media_files(rt.settings.download_path) == [file]
+    assert file.read_bytes() == origin.path_for(origin.slow_url).read_bytes()
+    assert second.file_size == file.stat().st_size
