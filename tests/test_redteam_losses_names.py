@@ -62,6 +62,22 @@ def test_a_video_whose_name_another_videos_file_has_ends_in_error_saying_why(
     assert media_files(rt.settings.download_path) == [file]
 
 
+def test_two_direct_links_of_one_file_name_are_two_videos(
+        start_runtime, origin: MediaOrigin) -> None:
+    """The generic extractor's id of a direct link is its file's name: two sites' clip.mp4
+    are 'generic clip' both, so the id alone took them for one video."""
+    rt = start_runtime()
+    first = ended(rt, rt.engine.add([{"url": origin.clip_url}])[0].id)
+    assert (first.status, first.filename, first.video_id) == ("finished", "clip.mp4", "clip")
+    other = ended(rt, rt.engine.add([{"url": origin.other_clip_url}])[0].id)
+    # the old code: 'finished', naming the first site's clip
+    assert (other.status, other.video_id) == ("error", "clip"), other.filename
+    assert "'clip.mp4' is already another video's file" in other.error
+    file = rt.settings.download_path / "clip.mp4"
+    assert file.read_bytes() == origin.path_for(origin.clip_url).read_bytes()
+    assert media_files(rt.settings.download_path) == [file]
+
+
 def test_a_file_of_the_same_name_landed_while_a_download_ran_is_not_replaced(
         start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
     rt = start_runtime()
@@ -87,17 +103,15 @@ def test_a_file_of_the_same_name_landed_while_a_download_ran_is_not_replaced(
 def test_the_same_video_queued_twice_at_once_ends_in_one_file_both_name(
         start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
     rt = start_runtime()
-    monkeypatch.setattr(origin, "slow_rate", 20_000)  # until the other has landed
-    second = rt.engine.add([{"url": origin.slow_url}])[0]
-    wait_for(lambda: (rt.engine.get(second.id).downloaded_bytes or 0) > 0, timeout=60,
-             message="the second to be under way")
-    first = rt.engine.add([{"url": origin.slow_url_at(200_000_000)}])[0]
-    first = ended(rt, first.id)
+    monkeypatch.setattr(origin, "slow_rate", 20_000)  # until both are under way
+    both = rt.engine.add([{"url": origin.slow_url}, {"url": origin.slow_url}])
+    wait_for(lambda: all((rt.engine.get(i.id).downloaded_bytes or 0) > 0 for i in both),
+             timeout=60, message="both to be under way")
     origin.slow_rate = 200_000_000
-    second = ended(rt, second.id)
-    assert (first.status, second.status) == ("finished", "finished"), second.error
-    assert first.filename == second.filename == "slow.mp4"
+    both = [ended(rt, i.id) for i in both]
+    assert [i.status for i in both] == ["finished", "finished"], [i.error for i in both]
+    assert [i.filename for i in both] == ["slow.mp4", "slow.mp4"]
     file = rt.settings.download_path / "slow.mp4"
     assert media_files(rt.settings.download_path) == [file]
     assert file.read_bytes() == origin.path_for(origin.slow_url).read_bytes()
-    assert second.file_size == file.stat().st_size
+    assert [i.file_size for i in both] == [file.stat().st_size] * 2

@@ -75,6 +75,15 @@ def rate(value: Any) -> float | None:
     return value if type(value) is float and finite(value) is not None else None
 
 
+def _video(item: Item) -> str | None:
+    """What tells two items' videos apart: their archive line, and for the generic
+    extractor their URL too: its id is only a file's name from the URL, the same for every
+    HLS stream's 'index.m3u8' and every site's 'video.mp4'."""
+    key = archive_id(item.extractor, item.video_id)
+    return f"{key} {item.url}" if key is not None and item.extractor.lower() == "generic" \
+        else key
+
+
 class Downloading:
     """The download threads of ``DownloadEngine``."""
 
@@ -378,7 +387,7 @@ class Downloading:
         under a template without the id: the second finished with the first's file, "already
         downloaded", its own never fetched, nothing said (or, run at once, its file replaced
         the first's, whose item then named a video not its own)."""
-        video = archive_id(done.extractor, done.video_id)
+        video = _video(done)
         name = self._file_name(run, filepath)
         if video is None or not name:
             return None
@@ -386,7 +395,7 @@ class Downloading:
         # a failed or cancelled item's name is where its file would have been, not a file
         others = [o for o in self.store.records(sorted(self.store.sharing_with(mine)))
                   if o.status == FINISHED or o.status in ACTIVE_STATUSES]
-        videos = {archive_id(o.extractor, o.video_id): o for o in others}
+        videos = {_video(o): o for o in others}
         other = next((o for key, o in videos.items() if key not in (None, video)), None)
         if other is None or video in videos:
             return None
