@@ -73,6 +73,9 @@ def test_two_direct_links_of_one_file_name_are_two_videos(
     # the old code: 'finished', naming the first site's clip
     assert (other.status, other.video_id) == ("error", "clip"), other.filename
     assert "'clip.mp4' is already another video's file" in other.error
+    # its id is the other's: %(id)s would name both alike again
+    assert other.error.endswith("gives both one name. Give this item a template of its own, "
+                                "then retry."), other.error
     file = rt.settings.download_path / "clip.mp4"
     assert file.read_bytes() == origin.path_for(origin.clip_url).read_bytes()
     assert media_files(rt.settings.download_path) == [file]

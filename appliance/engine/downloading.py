@@ -399,10 +399,12 @@ class Downloading:
         other = next((o for key, o in videos.items() if key not in (None, video)), None)
         if other is None or video in videos:
             return None
+        # two direct links of one file name have one id too: %(id)s tells them apart no more
+        remedy = "Give this item a template of its own" if other.video_id == done.video_id \
+            else "Put %(id)s in the template (the output_template setting, or the item's)"
         return (f"Not saved: its file's name '{name}' is already another video's file "
                 f"('{other.title or other.url}', {other.url}), which was left as it is: the "
-                "output template gives both one name. Put %(id)s in the template (the "
-                "output_template setting, or the item's), then retry.")
+                f"output template gives both one name. {remedy}, then retry.")
 
     def _after_download(self, item: Item, filepath: str) -> list[str]:
         """Record the download in its archive and write its NFO file when the preset says so,
