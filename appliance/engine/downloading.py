@@ -368,7 +368,7 @@ class Downloading:
             notes.insert(0, str(gaps))
             log.warning("download finished with gaps: item=%s url=%s: %s", item.id, item.url,
                         gaps)
-        self._to_history(
+        if not self._to_history(
             item, FINISHED, run=run, durable=False, also=(events.ITEM_COMPLETED,),
             filename=self._file_name(run, filepath) if filepath else done.filename,
             file_size=size,
@@ -377,7 +377,8 @@ class Downloading:
             downloaded_bytes=size if size is not None else done.downloaded_bytes,
             total_bytes=size if size is not None else done.total_bytes,
             msg="; ".join(notes),
-        )
+        ):
+            return
         log.info("download finished: item=%s file=%s", item.id, item.filename)
         self.bus.message("success", "Download completed", item.title or item.url, id=item.id)
 
