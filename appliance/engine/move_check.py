@@ -86,9 +86,8 @@ class FolderMarkCheck(PostProcessor):
         self._folder = folder
         self._token = token
         self._moving: dict[str, str] = {}  # what is moved to a name no file had
-        # The download's file was one already under its name, not one this job wrote: the
-        # engine judges whose it is (another video's of the same name is not this item's).
-        self.found = False
+        self._found = False  # a file was under the download's name at the check
+        self._own: str | None = None  # the job's own file, to be moved there
 
     def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         folder = Path(self._folder)
@@ -115,14 +114,29 @@ class FolderMarkCheck(PostProcessor):
         that landed: the file of another download of the same name (two videos titled
         'Trailer' under a template without the id, run at once), whose item then named this
         one's video, its own lost. The job's own file stays in the temporary folder."""
+        params = self._downloader.params if self._downloader is not None else {}
+        if params.get("overwrites") is None:  # (not a person's --force-overwrites)
+            # yt-dlp's move removed a file under a target's name, then moved its own there:
+            # the other download's look at the file it had just moved there fell in between
+            # and found none ('skip', "wrote no file"). The file there is kept instead.
+            params["overwrites"] = False
         filepath = information.get("filepath")
         target = moves(information).get(filepath) if filepath else None
         if target is None:
             return
         if os.path.abspath(target) == os.path.abspath(filepath):
-            self.found = True
+            self._found = True
         elif os.path.lexists(target):
-            information["filepath"], self.found = target, True
+            information["filepath"], self._found = target, True
+        else:
+            self._own = filepath
+
+    def found(self) -> bool:
+        """After the job: whether the download's file is one that was under its name, not
+        one this job moved there (the engine judges whose it is: another video's of the same
+        name is not this item's). One may land between the check and the move, which then
+        leaves the job's own file where it was."""
+        return self._found or (self._own is not None and os.path.lexists(self._own))
 
     def take_back(self) -> None:
         """The job failed after the check (the disk filled up during the move, another
