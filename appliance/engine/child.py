@@ -352,6 +352,8 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
     if filepath and os.path.isfile(filepath):
         answer = {"summary": summarize(info), "filepath": filepath, "media": finished.report()}
+        if check is not None and check.found():
+            answer["found"] = True
         if gaps := ydl.params["logger"].fragments.said():
             answer["gaps"] = gaps
         return answer

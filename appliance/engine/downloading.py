@@ -9,6 +9,7 @@ Part of ``DownloadEngine`` (engine.py), under its owners and rules.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -19,7 +20,14 @@ from typing import Any
 from .. import events
 from ..errors import AppError
 from ..store import Item
-from ..store.records import DOWNLOADING, FINISHED, PENDING, POSTPROCESSING, SKIP
+from ..store.records import (
+    ACTIVE_STATUSES,
+    DOWNLOADING,
+    FINISHED,
+    PENDING,
+    POSTPROCESSING,
+    SKIP,
+)
 from ..units import finite, human_duration
 from . import disk_room
 from .archive import archive_id
@@ -65,6 +73,15 @@ def rate(value: Any) -> float | None:
     if type(value) is int:
         return value if abs(value) <= MAX_BYTES else None
     return value if type(value) is float and finite(value) is not None else None
+
+
+def _video(item: Item) -> str | None:
+    """What tells two items' videos apart: their archive line, and for the generic
+    extractor their URL too: its id is only a file's name from the URL, the same for every
+    HLS stream's 'index.m3u8' and every site's 'video.mp4'."""
+    key = archive_id(item.extractor, item.video_id)
+    return f"{key} {item.url}" if key is not None and item.extractor.lower() == "generic" \
+        else key
 
 
 class Downloading:
@@ -341,12 +358,17 @@ class Downloading:
         if result.get("skipped"):  # no file, and why (engine.child): neither archived nor NFO
             self._to_history(item, SKIP, run=run, durable=False, msg=str(result["skipped"]))
             return
+        if result.get("found") and (taken := self._name_taken(run, done, filepath)):
+            with self._lock:
+                item.filename = ""  # the other video's file: never this item's to show or delete
+            self._fail(item, taken, run, explained=True)
+            return
         notes = self._after_download(done, filepath)
         if gaps := result.get("gaps"):  # (engine.child: fragments yt-dlp skipped)
             notes.insert(0, str(gaps))
             log.warning("download finished with gaps: item=%s url=%s: %s", item.id, item.url,
                         gaps)
-        self._to_history(
+        if not self._to_history(
             item, FINISHED, run=run, durable=False, also=(events.ITEM_COMPLETED,),
             filename=self._file_name(run, filepath) if filepath else done.filename,
             file_size=size,
@@ -355,9 +377,35 @@ class Downloading:
             downloaded_bytes=size if size is not None else done.downloaded_bytes,
             total_bytes=size if size is not None else done.total_bytes,
             msg="; ".join(notes),
-        )
+        ):
+            return
         log.info("download finished: item=%s file=%s", item.id, item.filename)
         self.bus.message("success", "Download completed", item.title or item.url, id=item.id)
+
+    def _name_taken(self, run: Run, done: Item, filepath: str) -> str | None:
+        """Why the file the download ended with (one already under its name: engine.child's
+        ``found``) is not its own: another video's item records it. Two videos of one title
+        under a template without the id: the second finished with the first's file, "already
+        downloaded", its own never fetched, nothing said (or, run at once, its file replaced
+        the first's, whose item then named a video not its own)."""
+        video = _video(done)
+        name = self._file_name(run, filepath)
+        if video is None or not name:
+            return None
+        mine = dataclasses.replace(done, filename=name)
+        # a failed or cancelled item's name is where its file would have been, not a file
+        others = [o for o in self.store.records(sorted(self.store.sharing_with(mine)))
+                  if o.status == FINISHED or o.status in ACTIVE_STATUSES]
+        videos = {_video(o): o for o in others}
+        other = next((o for key, o in videos.items() if key not in (None, video)), None)
+        if other is None or video in videos:
+            return None
+        # two direct links of one file name have one id too: %(id)s tells them apart no more
+        remedy = "Give this item a template of its own" if other.video_id == done.video_id \
+            else "Put %(id)s in the template (the output_template setting, or the item's)"
+        return (f"Not saved: its file's name '{name}' is already another video's file "
+                f"('{other.title or other.url}', {other.url}), which was left as it is: the "
+                f"output template gives both one name. {remedy}, then retry.")
 
     def _after_download(self, item: Item, filepath: str) -> list[str]:
         """Record the download in its archive and write its NFO file when the preset says so,

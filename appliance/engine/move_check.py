@@ -87,6 +87,8 @@ class FolderMarkCheck(PostProcessor):
         self._folder = folder
         self._token = token
         self._moving: dict[str, str] = {}  # what is moved to a name no file had
+        self._found = False  # a file was under the download's name at the check
+        self._own: str | None = None  # the job's own file, to be moved there
 
     def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         folder = Path(self._folder)
@@ -96,6 +98,7 @@ class FolderMarkCheck(PostProcessor):
         if read_only(folder):
             raise FolderGone(f"The download folder {folder}'s disk turned read-only as the "
                              "download ended; its files wait in the temporary folder.")
+        self._keep_a_file_under_its_name(information)
         files = moves(information)
         needed = bytes_to_move(files, folder)
         free = shutil.disk_usage(folder).free if needed else 0
@@ -105,6 +108,36 @@ class FolderMarkCheck(PostProcessor):
                          f"need {human_size(needed)}: they wait in the temporary folder.")
         self._moving = {old: new for old, new in files.items() if not os.path.lexists(new)}
         return [], information
+
+    def _keep_a_file_under_its_name(self, information: dict[str, Any]) -> None:
+        """A file under the download's name (yt-dlp found it there as the job began, or one
+        landed while it ran) is what the job ends with, untouched. yt-dlp would replace one
+        that landed: the file of another download of the same name (two videos titled
+        'Trailer' under a template without the id, run at once), whose item then named this
+        one's video, its own lost. The job's own file stays in the temporary folder."""
+        params = self._downloader.params if self._downloader is not None else {}
+        if params.get("overwrites") is None:  # (not a person's --force-overwrites)
+            # yt-dlp's move removed a file under a target's name, then moved its own there:
+            # the other download's look at the file it had just moved there fell in between
+            # and found none ('skip', "wrote no file"). The file there is kept instead.
+            params["overwrites"] = False
+        filepath = information.get("filepath")
+        target = moves(information).get(filepath) if filepath else None
+        if target is None:
+            return
+        if os.path.abspath(target) == os.path.abspath(filepath):
+            self._found = True
+        elif os.path.lexists(target):
+            information["filepath"], self._found = target, True
+        else:
+            self._own = filepath
+
+    def found(self) -> bool:
+        """After the job: whether the download's file is one that was under its name, not
+        one this job moved there (the engine judges whose it is: another video's of the same
+        name is not this item's). One may land between the check and the move, which then
+        leaves the job's own file where it was."""
+        return self._found or (self._own is not None and os.path.lexists(self._own))
 
     def take_back(self) -> None:
         """The job failed after the check (the disk filled up during the move, another

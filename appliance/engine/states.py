@@ -71,8 +71,9 @@ class StateChanges:
                     durable: bool = True, also: tuple[str, ...] = (), **fields: Any) -> bool:
         """Move a queue item to history with its final status (stored, then announced with
         ``item_updated``, ``item_moved`` and the events in ``also``). False when it is not
-        this caller's to end (see ``_take``): the first end wins. A request's end that the
-        disk refuses (``StorageFailure``) leaves the item in the queue as it was."""
+        this caller's to end (see ``_take``): the first end wins; False too when the engine
+        stopped before the disk took it. A request's end that the disk refuses
+        (``StorageFailure``) leaves the item in the queue as it was."""
         with self._lock:
             if not self._take(item, run):
                 return False
@@ -85,13 +86,18 @@ class StateChanges:
                 self.store.save(item, durable=durable)
 
         try:
-            self._state_writes.store(save)
+            stored = self._state_writes.store(save)
         except StorageFailure:
             with self._lock:
                 for field in dataclasses.fields(Item):
                     setattr(item, field.name, getattr(before, field.name))
                 self._items.setdefault(item.id, item)
             raise
+        if not stored:
+            # The engine stopped while the disk refused it: never announced (a 'completed'
+            # told to every target, then again once the next start ended the item from its
+            # stored state), its temp folder kept for that start to go on with.
+            return False
         # Whoever sees the end finds nothing left of the item in the temp folder.
         self._remove_temp(item)
         with self._order:

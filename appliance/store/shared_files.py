@@ -32,14 +32,25 @@ def _same_file(one: Path, other: Path) -> bool:
 def sharing_a_file(db: orm.Database, leaving: Sequence[Item]) -> set[str]:
     """The ids of ``leaving`` items whose file an item not among them records too (a
     download by hand that yt-dlp then found on disk for another item): a file both have
-    is the other's as much. Each may name it from another download folder, one the
-    settings named before (the folder moved into a folder of the old one, or out of it:
-    ``chan/a.mp4`` in one is ``a.mp4`` in the other), so the names are matched on their
-    last part and judged as files."""
-    names = sorted({_last_part(i.filename) for i in leaving if i.filename})
-    ids = {i.id for i in leaving}
+    is the other's as much."""
+    return set(_others(db, leaving))
+
+
+def sharing_with(db: orm.Database, item: Item) -> set[str]:
+    """The ids of the other items that record ``item``'s file."""
+    return _others(db, [item]).get(item.id, set())
+
+
+def _others(db: orm.Database, items: Sequence[Item]) -> dict[str, set[str]]:
+    """For each of ``items`` with a file an item not among them records too, those items'
+    ids. Each may name it from another download folder, one the settings named before (the
+    folder moved into a folder of the old one, or out of it: ``chan/a.mp4`` in one is
+    ``a.mp4`` in the other), so the names are matched on their last part and judged as
+    files."""
+    names = sorted({_last_part(i.filename) for i in items if i.filename})
+    ids = {i.id for i in items}
     if not names:
-        return set()
+        return {}
     marks = ", ".join(f"$n{n}" for n in range(len(names)))
     with read_session(db):
         # NOCASE: on an exFAT or SMB download folder "Show.mp4" and "show.mp4" are one
@@ -48,15 +59,15 @@ def sharing_a_file(db: orm.Database, leaving: Sequence[Item]) -> set[str]:
             "SELECT id, download_folder, filename FROM items "
             f"WHERE {_LAST_PART} COLLATE NOCASE IN ({marks})",
             {f"n{n}": name for n, name in enumerate(names)})
-    kept = {(folder, name) for item_id, folder, name in rows if item_id not in ids}
-    by_name: dict[str, list[tuple[str, str]]] = {}
-    for folder, name in kept:
-        by_name.setdefault(_last_part(name).lower(), []).append((folder, name))
+    by_name: dict[str, list[tuple[str, str, str]]] = {}
+    for item_id, folder, name in rows:
+        if item_id not in ids:
+            by_name.setdefault(_last_part(name).lower(), []).append((item_id, folder, name))
 
-    def shares(item: Item) -> bool:
-        if (item.download_folder, item.filename) in kept:
-            return True
-        return any(_same_file(Path(item.download_folder, item.filename), Path(*other))
-                   for other in by_name.get(_last_part(item.filename).lower(), ()))
+    def holders(item: Item) -> set[str]:
+        file = Path(item.download_folder, item.filename)
+        return {other for other, folder, name in by_name.get(_last_part(item.filename).lower(), ())
+                if (folder, name) == (item.download_folder, item.filename)
+                or _same_file(file, Path(folder, name))}
 
-    return {i.id for i in leaving if i.filename and shares(i)}
+    return {i.id: found for i in items if i.filename and (found := holders(i))}

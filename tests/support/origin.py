@@ -135,6 +135,7 @@ class MediaOrigin:
         self._routes = {
             "/media/clip.mp4": self.media_dir / "clip.mp4",
             "/media/clip2.mp4": self.media_dir / "clip2.mp4",
+            "/other/clip.mp4": self.media_dir / "clip2.mp4",
             "/media/short.mp4": self.media_dir / "short.mp4",
             "/slow.mp4": self.media_dir / "slow.mp4",
             "/hls/index.m3u8": self.media_dir / "hls" / "index.m3u8",
@@ -288,6 +289,12 @@ class MediaOrigin:
     @property
     def clip2_url(self) -> str:
         return f"{self.base_url}/media/clip2.mp4"
+
+    @property
+    def other_clip_url(self) -> str:
+        """Another video under clip.mp4's file name (clip2's bytes, in another folder): to
+        yt-dlp's generic extractor a direct link's id is its file's name, 'clip' for both."""
+        return f"{self.base_url}/other/clip.mp4"
 
     @property
     def short_url(self) -> str:
