@@ -73,6 +73,9 @@ def test_an_items_info_json_names_its_url_without_its_secrets(
     assert (Path(runtime.settings.download_path) / item.filename).stat().st_size > 0
     assert client.simulate_get(f"/api/history/{item.id}").json["url"] == url, \
         "its owner reads it back whole"
+    # what the item keeps is its owner's, whole (a signed thumbnail the API fetches for a
+    # client): the masking is what is written beside the media
+    assert item.info["webpage_url"] == url
 
 
 def test_a_channels_info_json_names_its_url_without_its_secrets(

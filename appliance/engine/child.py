@@ -49,7 +49,7 @@ from .containment import (
     guard_writes,
     valid_text,
 )
-from .credentials import COOKIES
+from .credentials import COOKIES, without_credentials
 from .fragment_gaps import FragmentsSkipped
 from .media_check import FinishedFiles, NotMedia
 from .move_check import FolderMarkCheck, KeptBack
@@ -347,7 +347,9 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
             if check is not None:
                 check.take_back()
             raise
-        info = ydl.sanitize_info(info) or {}
+        # What the item keeps (its owner's): its URLs whole (a signed thumbnail the API
+        # fetches for a client), without the credentials; .info.json masks them as well.
+        info = without_credentials(yt_dlp.YoutubeDL.sanitize_info(info)) or {}
     downloads = info.get("requested_downloads") or [{}]
     filepath = downloads[-1].get("filepath") or info.get("filepath") or ""
     if filepath and os.path.isfile(filepath):
