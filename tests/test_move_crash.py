@@ -101,9 +101,11 @@ def test_a_file_is_on_the_disk_before_it_takes_its_name(
     allocation). Each move writes the file to the disk first, and the folder after: within
     one disk, and between two."""
     said: list[tuple[str, str]] = []
-    sync, rename, replace = os.fsync, os.rename, os.replace
+    sync, rename, replace, link = os.fsync, os.rename, os.replace, os.link
     monkeypatch.setattr(os, "fsync", lambda fd: (
         said.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), sync(fd))[1])
+    monkeypatch.setattr(os, "link", lambda a, b, **kw: (said.append(("rename", str(b))),
+                                                        link(a, b, **kw))[1])
     monkeypatch.setattr(os, "rename", lambda a, b: (said.append(("rename", str(b))),
                                                     rename(a, b))[1])
     monkeypatch.setattr(os, "replace", lambda a, b: (said.append(("rename", str(b))),
@@ -203,3 +205,48 @@ def test_a_folder_swapped_for_a_link_during_the_sweep_takes_nothing_where_it_lea
 
     assert theirs.read_bytes() == b"not the service's"
     assert not (root / "show.away" / copy.name).exists()
+
+
+@pytest.mark.parametrize("disks", ["one disk", "two disks"])
+def test_a_file_that_lands_under_the_name_during_the_move_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disks: str) -> None:
+    """Another download of the same name lands its file while this one's moves (a copy
+    between two disks takes minutes): the move replaced it. It stays now, and this one's
+    file stays in the temporary folder (the job says it found a file there: move_check)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    (source := temp / "Trailer.mp4").write_bytes(ours := os.urandom(4096))
+    synced = file_moves._sync_file
+
+    def another_lands(path: str) -> None:
+        synced(path)
+        if not target.exists():
+            target.write_bytes(b"the other video")
+
+    monkeypatch.setattr(file_moves, "_sync_file", another_lands)
+    with contextlib.ExitStack() as stack:
+        folder = tmp_path / "downloads"
+        if disks == "two disks":
+            stack.enter_context(tmpfs(folder, "size=1m"))
+        else:
+            folder.mkdir()
+        target = folder / "Trailer.mp4"
+        assert move_whole(str(source), str(target)) == str(target)
+        assert target.read_bytes() == b"the other video"
+        assert source.read_bytes() == ours
+        assert sorted(p.name for p in folder.iterdir()) == ["Trailer.mp4"]
+
+
+def test_a_disk_without_hard_links_still_moves(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FAT or exFAT download folder refuses link() (EPERM; this machine's kernel has no
+    FAT to mount, so the refusal is played): the file is renamed there, as before."""
+    def no_links(*_: object, **__: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    (source := tmp_path / "clip.mp4").write_bytes(data := os.urandom(4096))
+    with tmpfs(tmp_path / "usb", "size=1m") as usb:
+        assert move_whole(str(source), str(usb / "clip.mp4")) == str(usb / "clip.mp4")
+        assert (usb / "clip.mp4").read_bytes() == data and not source.exists()
+        assert sorted(p.name for p in usb.iterdir()) == ["clip.mp4"]

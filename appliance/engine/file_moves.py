@@ -14,6 +14,10 @@ disk the move stays a rename, of a file written to the disk first: the item is s
 finished once its file has moved, and on ext4 (delayed allocation) a power cut soon after the
 rename of a file not yet written could leave it empty under its name.
 
+Neither replaces a file that landed under the final name meanwhile (another download's of the
+same name, during a copy of minutes): the name is taken with a hard link, which refuses to
+replace, then the old name removed; a file system without hard links (FAT, exFAT) renames.
+
 What a crash leaves of a copy is written over by the next try of that file; one no try comes
 back to (its item deleted, or its next try named differently) is removed by the file index
 once it is ``LEFT_OVER_AFTER`` old (``left_over``): on a Pi's disk it may be gigabytes.
@@ -72,14 +76,17 @@ def _sync_folder(folder: str) -> None:
 
 
 def move_whole(source: str, target: str) -> str:
-    """``shutil.move`` for one file whose copy is never seen under ``target`` unless whole."""
+    """``shutil.move`` for one file whose copy is never seen under ``target`` unless whole,
+    and which never replaces a file that landed under ``target`` during the move (another
+    download's of the same name, a copy between two disks taking minutes): ``source`` stays
+    where it is then, for the job to say it found a file there (``move_check``)."""
     if os.path.isdir(source) or os.path.isdir(target):
         return shutil.move(source, target)
     folder = os.path.dirname(target)
     if _one_disk(source, folder):
         _sync_file(source)
         try:
-            os.rename(source, target)
+            _publish(source, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:  # (one disk mounted twice: copied as between two)
                 raise
@@ -90,14 +97,38 @@ def move_whole(source: str, target: str) -> str:
     try:
         shutil.copy2(source, moving)
         _sync_file(moving)
-        os.replace(moving, target)
+        published = _publish(moving, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(moving)
         raise
+    if not published:
+        os.remove(moving)
+        return target
     _sync_folder(folder)
     os.remove(source)
     return target
+
+
+# A file system without hard links (FAT, exFAT; some network shares) refuses link() so.
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS})
+
+
+def _publish(path: str, target: str) -> bool:
+    """``path`` renamed to ``target`` unless a file is there: False then, ``path`` left as it
+    is. A hard link then the old name's removal, as a rename cannot refuse to replace; a file
+    system without hard links gets the rename."""
+    try:
+        os.link(path, target, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        os.replace(path, target)
+        return True
+    os.unlink(path)
+    return True
 
 
 class _Shutil:
