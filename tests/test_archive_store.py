@@ -8,6 +8,8 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from appliance.engine.archive import Archives, archive_id
 from appliance.engine.child import archive_id_for
 
@@ -52,13 +54,32 @@ def test_an_id_with_a_line_break_or_spaces_is_found_as_it_was_stored(tmp_path: P
     found: the same URL added again downloaded again."""
     path = tmp_path / "archive.txt"
     archives = Archives()
-    entry = archive_id_for("https://example.com/a/my%20%20video%0A.mp4")["archive_id"]
-    assert entry == archive_id("Generic", "my  video\n") == "generic my video"
-    assert archives.add(path, ["generic my  video\n"]) == [entry]
-    assert archives.contains(path, "generic my  video\n") and entry in archives.members(path)
-    assert archive_id("Generic", " ") is None
-    path.write_text("generic my  video\n")  # as yt-dlp writes it
-    assert archives.contains(path, "generic my  video") and archives.read(path) == [entry]
+    url = "https://example.com/a/my%20%20video%0A.mp4"
+    entry = archive_id_for(url)["archive_id"]
+    assert entry == archive_id("Generic", "my  video\n", url) == f"generic my video {url}"
+    assert archives.add(path, [f"generic my  video\n {url}"]) == [entry]
+    assert archives.contains(path, f"generic my  video\n {url}")
+    assert entry in archives.members(path)
+    assert archive_id("Generic", " ", url) is None
+    path.write_text(f"generic my  video {url}\n")  # as another program writes it
+    assert archives.contains(path, f"generic my  video {url}") and archives.read(path) == [entry]
+
+
+@pytest.mark.parametrize(("url", "line"), [
+    ("https://a.example/ep/1/media.mp3", "generic media https://a.example/ep/1/media.mp3"),
+    ("https://a.example/ep/2/media.mp3?sig=x#t=3",
+     "generic media https://a.example/ep/2/media.mp3"),
+    ("https://me:pw@a.example:8443/live/index.m3u8?token=t",
+     "generic index https://a.example:8443/live/index.m3u8"),
+])
+def test_a_direct_links_line_holds_its_address_without_user_query_or_fragment(
+        url: str, line: str) -> None:
+    """The generic extractor's id is a file's name from the URL: every episode of a podcast
+    whose files are all media.mp3 (every HLS stream's index.m3u8) had one line, and each
+    after the first was skipped as already downloaded. The same file under another signature
+    is one; the archive holds no password."""
+    assert archive_id_for(url)["archive_id"] == line
+    assert archive_id("youtube", "dQw4w9WgXcQ", url) == "youtube dQw4w9WgXcQ"
 
 
 def test_archive_reads_follow_changes_on_disk(tmp_path: Path) -> None:

@@ -81,6 +81,25 @@ def test_two_direct_links_of_one_file_name_are_two_videos(
     assert media_files(rt.settings.download_path) == [file]
 
 
+def test_two_direct_links_of_one_file_name_each_downloaded_are_two_archive_lines(
+        start_runtime, origin: MediaOrigin) -> None:
+    """With the archive on (the service's default), each with a name of its own: the second
+    was skipped, "Already downloaded: 'generic clip' is in the archive", and never fetched
+    (every episode of a podcast whose files are all media.mp3, after the first)."""
+    rt = start_runtime(YTP_KEEP_ARCHIVE="true")
+    first = ended(rt, rt.engine.add([{"url": origin.clip_url,
+                                      "template": "first.%(ext)s"}])[0].id)
+    other = ended(rt, rt.engine.add([{"url": origin.other_clip_url,
+                                      "template": "second.%(ext)s"}])[0].id)
+    assert (first.status, other.status) == ("finished", "finished"), other.msg
+    folder = rt.settings.download_path
+    assert (folder / "second.mp4").read_bytes() == \
+        origin.path_for(origin.other_clip_url).read_bytes()
+    again = ended(rt, rt.engine.add([{"url": origin.other_clip_url + "?signed=2",
+                                      "template": "third.%(ext)s"}])[0].id)
+    assert again.status == "skip" and "Already downloaded" in again.msg, again.msg
+
+
 def test_a_file_of_the_same_name_landed_while_a_download_ran_is_not_replaced(
         start_runtime, origin: MediaOrigin, monkeypatch: pytest.MonkeyPatch) -> None:
     rt = start_runtime()

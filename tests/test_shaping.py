@@ -419,7 +419,7 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     wait_for(lambda: [e.data["id"] for e in completed] == [first["id"]], timeout=10,
              message="the download's completion announced")
     archive = rt.settings.config_path / "archive.txt"
-    assert archive.read_text() == "generic clip\n"
+    assert archive.read_text() == f"generic clip {origin.clip_url}\n"
     origin.clear_requests()
     [again] = add(client, {"url": origin.clip_url})
     skipped = finished(client, again["id"])
@@ -439,7 +439,8 @@ def test_archived_url_is_skipped_without_extraction_until_removed(
     assert removed.status_code == 200 and "removed from" in removed.json["message"]
     assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 404
     again_in = client.simulate_post(f"/api/history/{done['id']}/archive")
-    assert again_in.status_code == 200 and "'generic clip' archived" in again_in.json["message"]
+    assert again_in.status_code == 200 and f"'generic clip {origin.clip_url}' archived" in \
+        again_in.json["message"]
     assert client.simulate_delete(f"/api/history/{done['id']}/archive").status_code == 200
     [third] = add(client, {"url": origin.clip_url, "template": "t.%(ext)s"})
     assert finished(client, third["id"])["status"] == "finished"
@@ -491,8 +492,9 @@ def test_archive_ids_endpoint(shaped, origin: MediaOrigin) -> None:
     _rt, client = shaped
     result = client.simulate_post("/api/yt-dlp/archive_id", json=[
         origin.clip_url, 7, "https://www.youtube.com/watch?v=jNQXAC9IVRw", "http://[::1"]).json
-    assert [r["archive_id"] for r in result] == ["generic clip", None, "youtube jNQXAC9IVRw",
-                                                 None]
+    # the generic extractor's line holds its address: its id is only the file's name
+    assert [r["archive_id"] for r in result] == [f"generic clip {origin.clip_url}", None,
+                                                 "youtube jNQXAC9IVRw", None]
     assert result[1] == {"index": 1, "url": 7, "id": None, "ie_key": None, "archive_id": None,
                          "error": "not an http(s) URL"}
     assert result[2]["index"] == 2
@@ -507,15 +509,16 @@ def test_an_archive_with_a_byte_not_utf8_still_decides_and_takes_entries(
     raised, the archiver answered 500 and each download it decides on failed."""
     rt, client = shaped
     archive = rt.settings.config_path / "archive.txt"
-    archive.write_bytes(b"youtube caf\xe9\ngeneric clip\n")
+    line = f"generic clip {origin.clip_url}"
+    archive.write_bytes(b"youtube caf\xe9\n" + line.encode() + b"\n")
     read = client.simulate_get("/api/archiver", params={"preset": "default", "ids": "clip"})
-    assert read.status_code == 200 and read.json["items"] == ["generic clip"]
+    assert read.status_code == 200 and read.json["items"] == [line]
     [item] = add(client, {"url": origin.clip_url})
     assert finished(client, item["id"])["status"] == "skip"
     added = client.simulate_post("/api/archiver", json={"preset": "default",
                                                        "items": ["youtube b"]})
     assert added.status_code == 200, added.text
-    assert archive.read_bytes().endswith(b"\ngeneric clip\nyoutube b\n")
+    assert archive.read_bytes().endswith(f"\n{line}\nyoutube b\n".encode())
 
 
 def test_media_server_preset_writes_nfo_and_layout(shaped, origin: MediaOrigin) -> None:

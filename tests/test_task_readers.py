@@ -309,7 +309,7 @@ def test_a_page_yt_dlp_follows_elsewhere_is_listed_where_it_landed(
         single = client.simulate_post("/api/tasks/inspect", json={"url": moved})
         assert single.status_code == 200, single.text
         assert [(i["url"], i["archive_id"]) for i in single.json["items"]] == [
-            (origin.watch_url("clip"), "generic clip")]
+            (origin.watch_url("clip"), f"generic clip {origin.watch_url('clip')}")]
     finally:
         receiver.close()
 

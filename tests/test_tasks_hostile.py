@@ -233,7 +233,7 @@ def test_what_ytdlp_lists_is_what_a_task_sees(
     single = client.simulate_post("/api/tasks/inspect",
                                   json={"url": origin.watch_url("clip")}).json
     assert [(i["url"], i["title"], i["archive_id"]) for i in single["items"]] == [
-        (origin.watch_url("clip"), "Watch clip", "generic clip")]
+        (origin.watch_url("clip"), "Watch clip", f"generic clip {origin.watch_url('clip')}")]
     assert single["metadata"]["title"] == "Watch clip"
 
 

@@ -419,12 +419,12 @@ def test_an_array_reads_each_feed_once_for_its_name_and_its_marks(
     runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
     feeds = [f"once{n}" for n in range(6)]
     for n, feed in enumerate(feeds):
-        origin.feeds.set(feed, [FeedEntry(f"{feed}-{clip}", origin.watch_url(clip) + f"&n={n}",
+        origin.feeds.set(feed, [FeedEntry(f"{feed}-{clip}", origin.watch_url(clip) + f"?n={n}",
                                           f"{feed} {clip}")
                                 for clip in ("clip", "clip2", "short")])
     origin.feeds.junk(feeds[2], (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>AC/DC</title><item>'
-        f'<title>x</title><link>{html.escape(origin.watch_url("clip"))}&amp;n=x</link>'
+        f'<title>x</title><link>{html.escape(origin.watch_url("clip"))}?n=x</link>'
         "<guid>x</guid></item></channel></rss>").encode())
     before = {feed: origin.feeds.hits.get(feed, 0) for feed in feeds}
     made = client.simulate_post("/api/tasks", json=[

@@ -58,7 +58,7 @@ def test_an_item_queued_whole_is_known_by_its_ytdlp_id_once_its_entries_are_list
                                                                  "clip")
     assert not {"task_entry", "archive_id"} & set(item.extras), item.extras
     archive = runtime.settings.config_path / DEFAULT_ARCHIVE
-    assert archive.read_text().splitlines() == ["generic clip"]
+    assert archive.read_text().splitlines() == [f"generic clip {origin.clip_url}"]
     archive.write_text("")
 
     origin.feeds.set("whole", [FeedEntry("a", f"{origin.clip_url}?from=feed", "a")])
@@ -80,7 +80,7 @@ def test_an_item_the_archive_skipped_is_known_by_the_archive_line_it_was_skipped
     runtime, client = app_with(YTP_TASKS_SPREAD="0", YTP_KEEP_ARCHIVE="true")
     archive = runtime.settings.config_path / DEFAULT_ARCHIVE
     archive.parent.mkdir(parents=True, exist_ok=True)
-    archive.write_text("generic clip\n")
+    archive.write_text(f"generic clip {origin.clip_url}\n")
     made = client.simulate_post("/api/tasks", json={
         "name": "skipped", "url": origin.clip_url, "handler_enabled": False,
         "auto_start": True})
@@ -88,7 +88,8 @@ def test_an_item_the_archive_skipped_is_known_by_the_archive_line_it_was_skipped
     assert run_now(runtime, made.json)["queued"] == 1
     (item,) = wait_for(lambda: [i for i in runtime.tasks.items(made.json["id"], 0, 50)[0]
                                 if i.status == SKIP], timeout=60, message="the skip")
-    assert (item.video_id, item.extras.get("archive_id")) == ("", "generic clip"), item
+    assert (item.video_id, item.extras.get("archive_id")) == (
+        "", f"generic clip {origin.clip_url}"), item
     removed = client.simulate_delete(f"/api/history/{item.id}/archive")
     assert removed.status_code == 200, removed.text
     assert archive.read_text() == ""
@@ -240,7 +241,8 @@ def test_marking_a_feeds_entries_writes_their_ytdlp_ids_to_the_archive(
     assert marked.status_code == 200, marked.text
     assert marked.json["message"] == "Marked 2 entries of task 'later' as downloaded."
     archive = runtime.settings.config_path / DEFAULT_ARCHIVE
-    assert sorted(archive.read_text().splitlines()) == ["generic clip", "generic clip2"]
+    assert sorted(archive.read_text().splitlines()) == sorted([
+        f"generic clip {origin.clip_url}", f"generic clip2 {origin.clip2_url}"])
 
 
 def test_a_tasks_date_is_cleared_with_an_empty_one(

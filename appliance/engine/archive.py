@@ -15,6 +15,7 @@ import fcntl
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from ..atomic import write_atomic
 
@@ -26,11 +27,37 @@ def entry_line(entry: str) -> str:
     return " ".join(entry.split())
 
 
-def archive_id(extractor: str, video_id: str) -> str | None:
-    """The line yt-dlp writes for an item (``_make_archive_id``)."""
+def archive_id(extractor: str, video_id: str, url: str) -> str | None:
+    """The line for an item at ``url``: yt-dlp's (``_make_archive_id``), and for its generic
+    extractor the address as well. That one's id is only a file's name from the URL, the
+    same for every HLS stream's ``index.m3u8`` and every episode of a podcast whose files
+    are all ``media.mp3``: each after the first was skipped, "already downloaded". The
+    address goes without its user, query and fragment: the same file asked for with
+    another signature is one, and the archive holds no password."""
     if not extractor or not str(video_id or "").strip():
         return None
+    if extractor.lower() == "generic" and url:
+        return entry_line(f"generic {video_id} {_address(url)}")
     return entry_line(f"{extractor.lower()} {video_id}")
+
+
+def video_id_of(line: str) -> str:
+    """The id an archive line holds: after the extractor, before a generic line's address."""
+    rest = line.split(" ", 1)[-1]
+    if line.startswith("generic ") and "://" in rest.rsplit(" ", 1)[-1]:
+        return rest.rsplit(" ", 1)[0]
+    return rest
+
+
+def _address(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # (a port out of range, a bracket unclosed: the URL as it is)
+        return url.split("#")[0].split("?")[0]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class Archives:

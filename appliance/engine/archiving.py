@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import CONFLICT, INSUFFICIENT_STORAGE, NOT_FOUND, UNAVAILABLE, AppError, invalid
 from ..store import Item
-from .archive import Archives, archive_id, entry_line
+from .archive import Archives, archive_id, entry_line, video_id_of
 from .plans import Planner
 
 MAX_URLS = 500
@@ -69,7 +69,7 @@ class ArchiveService:
             lines = self.archives.read(path)
         if ids:
             wanted = {i.strip() for i in ids.split(",") if i.strip()}
-            lines = [line for line in lines if line in wanted or line.split(" ", 1)[-1] in wanted]
+            lines = [line for line in lines if line in wanted or video_id_of(line) in wanted]
         return {"file": str(path), "items": lines, "count": len(lines)}
 
     def add(self, preset: Any, items: Any) -> tuple[bool, dict[str, Any]]:
@@ -92,7 +92,7 @@ class ArchiveService:
             raise AppError("Item not found.", NOT_FOUND)
         path = self.planner.plan(item).archive
         # An item skipped before its info was read has only the line it was skipped for.
-        return item, path, archive_id(item.extractor, item.video_id) or (
+        return item, path, archive_id(item.extractor, item.video_id, item.url) or (
             item.extras.get("archive_id") or None)
 
     def archive_item(self, item_id: str) -> dict[str, Any]:

@@ -404,7 +404,7 @@ def archive_id_for(url: str) -> dict[str, Any]:
     if key is None:
         return {"url": url, "id": None, "ie_key": None, "archive_id": None,
                 "error": "no extractor matches this URL"}
-    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive_id(key, video_id),
+    return {"url": url, "id": video_id, "ie_key": key, "archive_id": archive_id(key, video_id, url),
             "error": None if video_id else "the URL does not name a video id"}
 
 

@@ -75,13 +75,9 @@ def rate(value: Any) -> float | None:
     return value if type(value) is float and finite(value) is not None else None
 
 
-def _video(item: Item) -> str | None:
-    """What tells two items' videos apart: their archive line, and for the generic
-    extractor their URL too: its id is only a file's name from the URL, the same for every
-    HLS stream's 'index.m3u8' and every site's 'video.mp4'."""
-    key = archive_id(item.extractor, item.video_id)
-    return f"{key} {item.url}" if key is not None and item.extractor.lower() == "generic" \
-        else key
+def _archive_line(item: Item) -> str | None:
+    """What tells two items' videos apart (for the generic extractor, its address too)."""
+    return archive_id(item.extractor, item.video_id, item.url)
 
 
 class Downloading:
@@ -388,7 +384,7 @@ class Downloading:
         under a template without the id: the second finished with the first's file, "already
         downloaded", its own never fetched, nothing said (or, run at once, its file replaced
         the first's, whose item then named a video not its own)."""
-        video = _video(done)
+        video = _archive_line(done)
         name = self._file_name(run, filepath)
         if video is None or not name:
             return None
@@ -396,7 +392,7 @@ class Downloading:
         # a failed or cancelled item's name is where its file would have been, not a file
         others = [o for o in self.store.records(sorted(self.store.sharing_with(mine)))
                   if o.status == FINISHED or o.status in ACTIVE_STATUSES]
-        videos = {_video(o): o for o in others}
+        videos = {_archive_line(o): o for o in others}
         other = next((o for key, o in videos.items() if key not in (None, video)), None)
         if other is None or video in videos:
             return None
@@ -412,7 +408,7 @@ class Downloading:
         before the item is announced as finished. Returns notes on what failed; the download
         itself stands."""
         plan = self.planner.plan(item)
-        entry = archive_id(item.extractor, item.video_id)
+        entry = archive_id(item.extractor, item.video_id, item.url)
         notes = []
         if plan.archive is not None and entry:
             try:

@@ -187,7 +187,7 @@ class Extraction:
             ids = self.run_job("archive_ids", item, urls=[item.url]).get("ids") or [{}]
             entry = ids[0].get("archive_id")
         else:
-            entry = archive_id(item.extractor, item.video_id)
+            entry = archive_id(item.extractor, item.video_id, item.url)
         if entry and self.archives.contains(archive, entry):
             item.extras = {**item.extras, "archive_id": entry}
             return f"Already downloaded: '{entry}' is in the archive {archive.name}."

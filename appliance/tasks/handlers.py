@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from ..connection_failures import unreached
+from ..engine.archive import archive_id
 from ..errors import AppError
 from ..http_headers import header_problem
 from ..outbound import RefusedAddress, checked_session
@@ -245,14 +246,14 @@ class GenericTaskHandler(Handler):
         if summary.get("_type") != "playlist":  # one video: the URL is its only entry
             key = summary.get("extractor_key") or summary.get("extractor") or ""
             video_id = str(summary.get("id") or "")
-            archive = f"{key.lower()} {video_id}" if key and video_id else ""
             page = summary.get("webpage_url") or url
+            archive = archive_id(key, video_id, page) or ""
             return Listing(str(summary.get("title") or ""),
                            [Entry(page, str(summary.get("title") or ""), archive)])
         entries = []
         for entry in summary.get("entries") or []:
             key, video_id = entry.get("ie_key") or "", str(entry.get("id") or "")
-            archive = f"{key.lower()} {video_id}" if key and video_id else ""
+            archive = archive_id(key, video_id, entry["url"]) or ""
             entries.append(Entry(entry["url"], entry.get("title") or "", archive))
         return Listing(str(summary.get("title") or ""), entries)
 

@@ -563,5 +563,5 @@ def _in_its_folder(item: Item) -> bool:
 def _item_keys(item: Item) -> set[str]:
     keys = {item.url, str(item.extras.get("task_entry") or ""),
             str(item.extras.get("archive_id") or ""),
-            archive_id(item.extractor, item.video_id) or ""}
+            archive_id(item.extractor, item.video_id, item.url) or ""}
     return {k for k in keys if k}
