@@ -237,12 +237,14 @@ def test_a_file_that_lands_under_the_name_during_the_move_stays(
         assert sorted(p.name for p in folder.iterdir()) == ["Trailer.mp4"]
 
 
-def test_a_disk_without_hard_links_still_moves(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A FAT or exFAT download folder refuses link() (EPERM; this machine's kernel has no
-    FAT to mount, so the refusal is played): the file is renamed there, as before."""
+@pytest.mark.parametrize("refusal", [errno.EPERM, errno.EOPNOTSUPP])
+def test_a_disk_without_hard_links_still_moves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               refusal: int) -> None:
+    """A FAT or exFAT download folder refuses link() (EPERM), a share may say otherwise
+    (this machine's kernel has no FAT to mount, so the refusal is played): the file is
+    renamed there, as before."""
     def no_links(*_: object, **__: object) -> None:
-        raise PermissionError(errno.EPERM, "Operation not permitted")
+        raise OSError(refusal, os.strerror(refusal))
 
     monkeypatch.setattr(os, "link", no_links)
     (source := tmp_path / "clip.mp4").write_bytes(data := os.urandom(4096))

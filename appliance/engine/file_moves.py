@@ -110,10 +110,6 @@ def move_whole(source: str, target: str) -> str:
     return target
 
 
-# A file system without hard links (FAT, exFAT; some network shares) refuses link() so.
-_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS})
-
-
 def _publish(path: str, target: str) -> bool:
     """``path`` renamed to ``target`` unless a file is there: False then, ``path`` left as it
     is. A hard link then the old name's removal, as a rename cannot refuse to replace; a file
@@ -122,9 +118,9 @@ def _publish(path: str, target: str) -> bool:
         os.link(path, target, follow_symlinks=False)
     except FileExistsError:
         return False
-    except OSError as exc:
-        if exc.errno not in _NO_LINKS:
-            raise
+    except OSError:
+        # No hard links there (FAT, exFAT: EPERM; a share may say otherwise): the rename.
+        # Whatever refuses the rename as well (EXDEV, EACCES, a full disk) is the move's.
         os.replace(path, target)
         return True
     os.unlink(path)
