@@ -5,6 +5,7 @@ and a cache folder others could write that is never used."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yt_dlp
 from support.server import Server, wait_for
 
 from appliance import bytecode
+from appliance.engine import url_matching, ytdlp_tuning
 
 VENV_CACHE = Path(sys.prefix).resolve() / bytecode.FOLDER
 TAG = sys.implementation.cache_tag
@@ -61,6 +63,11 @@ def test_the_zygote_caches_its_warm_up_but_no_job_import(tmp_path: Path) -> None
     assert done.stdout.split()[-1] == "True"
     assert cached(prefix, extractors / "lazy_extractors.py").is_file()  # warm-up's import
     assert not cached(prefix, extractors / "vimeo.py").exists()  # as in a job
+    # What it read of yt-dlp's URL patterns, for the next zygote (test_url_matching.py): in
+    # the environment's own folder (the service's prefix), whatever prefix it runs with.
+    kept = VENV_CACHE / ytdlp_tuning.URL_READINGS
+    assert json.loads(kept.read_bytes())["fingerprint"] == url_matching.fingerprint()
+    assert kept.stat().st_mode & 0o777 == 0o600
 
 
 def test_serve_is_run_again_optimized_once(monkeypatch: pytest.MonkeyPatch) -> None:

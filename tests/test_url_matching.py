@@ -7,7 +7,9 @@ extractor."""
 from __future__ import annotations
 
 import functools
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,3 +283,67 @@ def test_an_extraction_is_told_the_extractor(warm: None) -> None:
         ydl.__class__ = Recording
         ytdlp_tuning.extract_info(ydl, "https://vimeo.com/76979871", download=False)
     assert told == ["Vimeo", None]
+
+
+def readings_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The patterns read (parsed) from now on."""
+    parsed: list[str] = []
+    parse = url_matching.sre_parse.parse
+    monkeypatch.setattr(url_matching.sre_parse, "parse",
+                        lambda source, *a: parsed.append(source) or parse(source, *a))
+    return parsed
+
+
+def table() -> list[tuple[Any, ...]]:
+    return [(key, literal, pattern and (pattern.source, pattern.literals), ask)
+            for key, literal, pattern, ask in url_matching._TABLE]
+
+
+def test_what_was_read_is_kept_and_read_back(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """A zygote's warm-up reads ~1,900 patterns (0.6 s of CPU); the next reads the file."""
+    kept = tmp_path / "url-matching.json"
+    extractors = default_extractors()
+    parsed = readings_made(monkeypatch)
+    url_matching.prepare(extractors, remembered=kept)
+    first = table()
+    assert len(parsed) > 1000
+    assert kept.stat().st_mode & 0o777 == 0o600
+    written = kept.stat().st_mtime_ns
+    assert [p.name for p in tmp_path.iterdir()] == [kept.name]  # no temporary file left
+    parsed = readings_made(monkeypatch)
+    url_matching.prepare(extractors, remembered=kept)
+    assert parsed == []
+    assert table() == first
+    assert kept.stat().st_mtime_ns == written  # nothing new: not written again
+    for url in URLS:
+        assert url_matching.extractor_key(url) == yt_dlps_own(url)
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"\xff\xfe", b"[]", b'{"fingerprint": "another yt-dlp", "literals": {}, "own": {}}',
+    b'{"literals": {}, "own": {}}',
+    # the right fingerprint with wrong values: read again, not trusted
+    b'{"fingerprint": "FP", "literals": {"x": 5}, "own": {}}',
+    b'{"fingerprint": "FP", "literals": {"x": [""]}, "own": {}}',
+    b'{"fingerprint": "FP", "literals": {}, "own": {"x": "yes"}}',
+    b'{"fingerprint": "FP", "literals": [], "own": {}}',
+])
+def test_a_file_of_another_yt_dlp_or_damaged_is_read_again_and_replaced(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: bytes) -> None:
+    kept = tmp_path / "url-matching.json"
+    kept.write_bytes(content.replace(b"FP", url_matching.fingerprint().encode()))
+    parsed = readings_made(monkeypatch)
+    url_matching.prepare(default_extractors(), remembered=kept)
+    assert len(parsed) > 1000
+    assert json.loads(kept.read_bytes())["fingerprint"] == url_matching.fingerprint()
+    for url in URLS:
+        assert url_matching.extractor_key(url) == yt_dlps_own(url)
+
+
+def test_a_folder_that_refuses_the_file_costs_only_the_reading(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    readings_made(monkeypatch)
+    url_matching.prepare(default_extractors(), remembered=tmp_path / "gone" / "u.json")
+    assert not (tmp_path / "gone").exists()
+    assert url_matching.extractor_key(URLS[0]) == yt_dlps_own(URLS[0])

@@ -16,17 +16,32 @@ pattern only when the URL contains it. Besides the time, that matters to a forke
 process's memory: each object the loop touches has its reference count written, so its page
 is copied from the zygote. Walking every compiled pattern and asking every extractor with a
 ``suitable`` of its own copied ~1,100 pages (4 MB) on a process's first job; now ~600.
+
+Reading the literals of ~1,900 patterns (Python's own regex parser, in Python) and the
+``suitable``s' sources is 0.6 s of CPU here, most of a zygote's warm-up after its imports
+(~1.4 s), and the same for every zygote of one yt-dlp: a start of the service, the next
+download after the pool retired, each test's runtime. So what was read is kept in a file
+(``prepare(remembered=...)``: the bytecode folder, the service's own) for the yt-dlp, the
+Python and this module's code it was read with, and read back in a few milliseconds.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
+import hashlib
 import inspect
+import json
 import linecache
+import logging
+import os
 import re
+import sys
+import tempfile
 import textwrap
 from collections.abc import Iterable
+from pathlib import Path
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
@@ -34,6 +49,9 @@ from typing import Any
 from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import variadic
+from yt_dlp.version import __version__ as YTDLP_VERSION
+
+log = logging.getLogger(__name__)
 
 # A shorter run is in too many URLs to sift anything out, as is any part of a URL's usual
 # start (``http`` before an ``s?``, ``://www.``).
@@ -49,9 +67,9 @@ class Pattern:
 
     __slots__ = ("_compiled", "literals", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, literals: tuple[str, ...] | None) -> None:
         self.source = source
-        self.literals = required_literals(source)
+        self.literals = literals
         self._compiled: re.Pattern[str] | None = None
 
     def match(self, url: str) -> bool:
@@ -133,7 +151,7 @@ def _base_functions(name: str) -> set[Any]:
     return {getattr(base, name).__func__ for base in bases}
 
 
-def _patterns(extractor: type) -> tuple[Pattern, ...] | None:
+def _patterns(extractor: type, readings: _Readings) -> tuple[Pattern, ...] | None:
     """The patterns of ``extractor`` (None when they are not where the base class keeps
     them, or it reads them its own way)."""
     if getattr(extractor._match_valid_url, "__func__", None) not in _base_functions(
@@ -144,7 +162,7 @@ def _patterns(extractor: type) -> tuple[Pattern, ...] | None:
     sources = variadic(extractor._VALID_URL)
     if not all(isinstance(source, str) for source in sources):
         return None
-    return tuple(Pattern(source) for source in sources)
+    return tuple(Pattern(source, readings.literals(source)) for source in sources)
 
 
 def _suitable_of(extractor: type, after: type | None = None) -> tuple[Any, type] | None:
@@ -258,19 +276,20 @@ def requires_own_pattern(extractor: type, after: type | None = None) -> bool:
         return False  # as yt-dlp does.
 
 
-def _rows(extractor: Any) -> list[tuple[str, str | None, Pattern | None, Any]]:
+def _rows(extractor: Any, readings: _Readings
+          ) -> list[tuple[str, str | None, Pattern | None, Any]]:
     """``extractor``'s rows of the table: (its key, a literal the URL must hold for the row
     to be tried, the pattern to try, or else the extractor to ask)."""
     kind = extractor if isinstance(extractor, type) else type(extractor)
     key = extractor.ie_key()
-    patterns = _patterns(kind)
+    patterns = _patterns(kind, readings)
     found = _suitable_of(kind)
     own_suitable = found is None or found[0] not in _base_functions("suitable")
     if patterns is not None and not own_suitable:
         return [(key, literal, pattern, None) for pattern in patterns
                 for literal in pattern.literals or (None,)]
     if patterns and all(pattern.literals for pattern in patterns) \
-            and requires_own_pattern(kind):
+            and readings.own_pattern(kind):
         # Asked where the URL names its site (asked again for another literal in it: the
         # same answer).
         return [(key, literal, None, extractor) for pattern in patterns
@@ -278,9 +297,102 @@ def _rows(extractor: Any) -> list[tuple[str, str | None, Pattern | None, Any]]:
     return [(key, None, None, extractor)]
 
 
-def prepare(extractors: Iterable[Any]) -> None:
-    """Take ``extractors`` (classes, or the instances a YoutubeDL holds), in yt-dlp's order."""
-    _TABLE[:] = [row for extractor in extractors for row in _rows(extractor)]
+class _Readings:
+    """What reading the patterns and the ``suitable``s found (``required_literals``,
+    ``requires_own_pattern``), kept for a file (``remembered``): the same answers in any
+    process of the same yt-dlp, Python and code of this module (``fingerprint``)."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, dict[str, Any]] = {"literals": {}, "own": {}}
+        self.added = False
+
+    def literals(self, source: str) -> tuple[str, ...] | None:
+        known = self.found["literals"]
+        if source not in known:
+            found = required_literals(source)
+            known[source] = None if found is None else list(found)
+            self.added = True
+        found = known[source]
+        return None if found is None else tuple(found)
+
+    def own_pattern(self, extractor: type) -> bool:
+        known, name = self.found["own"], f"{extractor.__module__}.{extractor.__qualname__}"
+        if name not in known:
+            known[name] = requires_own_pattern(extractor)
+            self.added = True
+        return known[name]
+
+    def recall(self, path: Path) -> None:
+        """Take what ``path`` holds, if it was found by this yt-dlp, Python and code."""
+        try:
+            kept = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("URL patterns read again: %s is unreadable (%s)", path, exc)
+            return
+        if not (isinstance(kept, dict) and kept.get("fingerprint") == fingerprint()
+                and _well_formed(kept.get("literals"), _literal_list)
+                and _well_formed(kept.get("own"), lambda value: isinstance(value, bool))):
+            return  # another yt-dlp's (an update), or another code's: read again
+        self.found = {"literals": kept["literals"], "own": kept["own"]}
+
+    def keep(self, path: Path) -> None:
+        """Write what was found to ``path`` whole (another process may read it meanwhile);
+        a folder that refuses costs only the reading again next time."""
+        if not self.added:
+            return
+        text = json.dumps({"fingerprint": fingerprint(), **self.found}).encode()
+        try:
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            with contextlib.ExitStack() as undo:
+                undo.callback(_remove, temp)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(text)
+                os.replace(temp, path)
+                undo.pop_all()
+        except OSError as exc:
+            log.warning("URL patterns not kept in %s (%s): read again at the next start",
+                        path, exc)
+            return
+        self.added = False
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _literal_list(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and bool(value)
+                             and all(isinstance(literal, str) and literal for literal in value))
+
+
+def _well_formed(found: Any, valid: Any) -> bool:
+    return isinstance(found, dict) and all(
+        isinstance(key, str) and valid(value) for key, value in found.items())
+
+
+@functools.cache
+def fingerprint() -> str:
+    """What the readings depend on: the patterns and sources (yt-dlp's), the regex parser
+    (Python's) and the reading (this module's code)."""
+    return hashlib.sha256(b"\0".join((
+        YTDLP_VERSION.encode(), sys.version.encode(), Path(__file__).read_bytes(),
+    ))).hexdigest()
+
+
+
+def prepare(extractors: Iterable[Any], remembered: Path | None = None) -> None:
+    """Take ``extractors`` (classes, or the instances a YoutubeDL holds), in yt-dlp's order;
+    what was found reading them is kept in ``remembered``, and read from it at the next
+    start."""
+    readings = _Readings()
+    if remembered is not None:
+        readings.recall(remembered)
+    _TABLE[:] = [row for extractor in extractors for row in _rows(extractor, readings)]
+    if remembered is not None:
+        readings.keep(remembered)
     # Reading the suitable()s loaded yt-dlp's 11,000 lines of lazy extractors into the line
     # cache (1.4 MB), for nothing else to read: only a traceback reads it, and it reloads.
     linecache.clearcache()

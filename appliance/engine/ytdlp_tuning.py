@@ -13,6 +13,7 @@ import optparse
 import os
 import re
 from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import yt_dlp
@@ -20,6 +21,7 @@ from yt_dlp.extractor import get_info_extractor
 from yt_dlp.postprocessor.metadataparser import MetadataParserPP
 from yt_dlp.utils import DownloadError
 
+from .. import bytecode
 from . import url_matching
 from .containment import ContainedYoutubeDL, Containment
 from .ffmpeg_words import hear_ffmpeg
@@ -40,6 +42,8 @@ WRITE_SLICE = 256 * 1024
 # yt-dlp's compatibility options that turn off its own checks of what a site names.
 UNSAFE_COMPAT_OPTIONS = frozenset({"allow-unsafe-ext", "allow-unsafe-exec-expansion"})
 WRITEBACK_EVERY = 16 * 2**20
+# In the bytecode folder: what url_matching read of yt-dlp's patterns (``url_readings_file``).
+URL_READINGS = "url-matching.json"
 
 
 class YoutubeDL(ContainedYoutubeDL):
@@ -294,6 +298,14 @@ def rehearse(ydl: yt_dlp.YoutubeDL) -> None:
         ydl.process_ie_result(dict(_REHEARSAL), download=False)
 
 
+def url_readings_file() -> Path | None:
+    """Where a zygote keeps what it read of yt-dlp's URL patterns for the next one: the
+    virtual environment's bytecode folder, which only the service (or root) may write
+    (``appliance.bytecode``); None without one."""
+    folder = bytecode.cache_folder(make=False)
+    return folder / URL_READINGS if folder is not None else None
+
+
 def warm_up() -> None:
     """What a process does once, before it says it is ready."""
     load_generic_extractor()
@@ -310,7 +322,7 @@ def warm_up() -> None:
             else:  # the catch-all instance ("end") belongs to one YoutubeDL
                 _EXTRACTORS[key] = type(extractor)
                 _OWN_INSTANCES.append(type(extractor))
-        url_matching.prepare(_EXTRACTORS.values())
+        url_matching.prepare(_EXTRACTORS.values(), remembered=url_readings_file())
         # Compiles what every URL is tried against (the patterns without a telling literal,
         # those of the extractors that are asked), once for all the zygote's processes.
         url_matching.extractor_key("https://example.invalid/warm-up")
