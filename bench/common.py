@@ -173,7 +173,8 @@ def start_origin(stack: contextlib.ExitStack, root: Path) -> MediaOrigin:
 def start_server(stack: contextlib.ExitStack, root: Path, env: dict[str, str] | None = None
                  ) -> Server:
     """Start ``appliance serve`` under ``root``; it is stopped (and reaped) on unwind."""
-    server = Server(root, {"YTP_LOG_LEVEL": "warning", **(env or {})})
+    # As the service starts on a box: its yt-dlp option table made at its first start.
+    server = Server(root, {"YTP_LOG_LEVEL": "warning", **(env or {})}, option_table=False)
     stack.callback(stop_server, server)
     started = time.monotonic()
     server.start()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import falcon.testing
 import hypothesis
 import pytest
+from support.option_tables import keep_option_table
 from support.origin import MediaOrigin
 from support.server import Server
 
 from appliance.api.app import create_app
 from appliance.config import Settings, load_settings
-from appliance.engine.option_table import FILE, MAKE, MAKE_TIMEOUT, tables
 from appliance.runtime import Runtime
 
 # No test holds code to a time: Hypothesis's deadline (200 ms an example) failed property
@@ -54,16 +52,10 @@ def make_settings(root: Path, **env: str) -> Settings:
     })
 
 
-_option_tables: dict[str, bytes] = {}
-
-
 def started(settings: Settings) -> Runtime:
     """A started runtime on ``settings``, whose config folder holds yt-dlp's option table
-    already, as a service that started before keeps it: without it, every start makes it in a
-    process that imports yt-dlp (0.3 s of CPU, and the next runtime's start waits for it).
-    Made here once per test process instead; a first start's making of it is
-    test_option_table's."""
-    _keep_option_table(settings.config_path)
+    already (``support.option_tables``)."""
+    keep_option_table(settings.config_path)
     rt = Runtime(settings, websocket=False)
     rt.start()
     return rt
@@ -95,16 +87,6 @@ def client_of_module(factory: pytest.TempPathFactory, name: str, **extra: str
     of each such test's time); nothing is downloaded, so no yt-dlp process is kept ready."""
     for runtime in runtime_of_module(factory, name, **{"YTP_WARM_WORKERS": "0", **extra}):
         yield falcon.testing.TestClient(create_app(runtime))
-
-
-def _keep_option_table(config: Path) -> None:
-    version = tables.version()
-    if version not in _option_tables:
-        _option_tables[version] = subprocess.run(MAKE, capture_output=True, check=True,
-                                                 timeout=MAKE_TIMEOUT).stdout
-    with contextlib.suppress(OSError):  # a folder a test made unusable: the runtime says so
-        config.mkdir(parents=True, exist_ok=True)
-        (config / FILE.format(version=version)).write_bytes(_option_tables[version])
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ import falcon.testing
 import pytest
 import requests
 import yt_dlp.version
-from conftest import _keep_option_table, client_of_module, make_settings, started
+from conftest import client_of_module, make_settings, started
+from support.option_tables import keep_option_table
 from support.origin import MediaOrigin
 from support.server import Server, free_port_pair, wait_for
 from support.sse import SseClient, data
@@ -487,7 +488,7 @@ def test_dev_loop_reports_the_websocket_loop_in_process(tmp_path: Path) -> None:
     port = free_port_pair()
     settings = make_settings(tmp_path, YTP_DEV_MODE="true", YTP_HOST="127.0.0.1",
                              YTP_PORT=str(port), YTP_ZEROCONF="false")
-    _keep_option_table(settings.config_path)
+    keep_option_table(settings.config_path)
     runtime = Runtime(settings)  # with its websocket sidecar, whose loop is the one asked
     runtime.start()
     try:

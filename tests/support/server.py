@@ -85,9 +85,13 @@ class Server:
     python = sys.executable
 
     def __init__(self, root: Path, env: dict[str, str] | None = None,
-                 port: int | None = None, output: Any = None) -> None:
-        """``output``: where stdout and stderr go (a file or socket); default server.log."""
+                 port: int | None = None, output: Any = None, option_table: bool = True
+                 ) -> None:
+        """``output``: where stdout and stderr go (a file or socket); default server.log.
+        ``option_table``: its config folder holds yt-dlp's option table before the first
+        start, as a service that started before keeps it (``support.option_tables``)."""
         self.root = root
+        self.option_table = option_table
         self.output = output
         self.port = port or free_port_pair()
         self.env = {
@@ -124,6 +128,10 @@ class Server:
 
     def start(self) -> Server:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.option_table and self.python == sys.executable:  # appliance is importable
+            from .option_tables import keep_option_table
+
+            keep_option_table(Path(self.env["YTP_CONFIG_PATH"]))
         log = self.output if self.output is not None else self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [self.python, "-m", "appliance", "serve"], env=self.env, stdout=log,
