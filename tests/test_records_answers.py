@@ -3,9 +3,13 @@ wrong, word for word, and what they keep of what is right."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from falcon.testing import TestClient
 
+from appliance.engine.requests import NOT_IN_A_URL, check_url
+from appliance.errors import AppError
 from appliance.runtime import Runtime
 
 
@@ -72,6 +76,20 @@ def test_an_add_that_is_wrong_is_named(client: TestClient, body: object, error: 
     response = client.simulate_post("/api/history", json=body)
     assert response.status_code == 400, response.text
     assert response.json == {"error": error, "code": "INVALID_REQUEST"}
+
+
+def test_a_url_holding_a_space_or_a_control_character_is_refused() -> None:
+    """Every character Python calls a space (NBSP, U+2028, U+3000 ...), the C0 controls and
+    DEL; any other character is the URL's own (an IRI's letters)."""
+    refused = [chr(code) for code in range(sys.maxunicode + 1)
+               if chr(code).isspace() or code < 0x20 or code == 0x7F]
+    assert len(refused) > 40 and "\u3000" in refused and "\x85" in refused
+    for ch in refused:
+        with pytest.raises(AppError, match="must not contain spaces or control characters"):
+            check_url(f"http://x.invalid/a{ch}b")
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert {found.group() for found in NOT_IN_A_URL.finditer(every)} == set(refused)
+    assert check_url("http://x.invalid/é\x80\u200b") == "http://x.invalid/é\x80\u200b"
 
 
 def test_a_shipped_preset_keeps_its_ffmpeg_arguments_when_it_is_used(
