@@ -99,8 +99,10 @@ def _broken_off(message: str) -> str | None:
 def _unsupported(message: str) -> str | None:
     if not message.startswith("Unsupported URL: "):
         return None
+    # (a task's link is a playlist's or a channel's: "the video's own page" misled there)
     return ("yt-dlp knows no site at this address, and found no video in its page: check the "
-            "link (the page of the video itself, not a page around it).")
+            "link (a video's own page, or a playlist's or a channel's; not a page that only "
+            "mentions it).")
 
 
 def _no_format(message: str) -> str | None:
