@@ -67,3 +67,35 @@ def test_a_task_whose_page_holds_no_video_is_told_to_check_its_link_not_for_one_
         "yt-dlp knows no site at this address, and found no video in its page: check the link "
         "(a video's own page, or a playlist's or a channel's; not a page that only mentions "
         f"it). (Unsupported URL: {url})")
+
+
+LIST = b"<html><body><ul><li><a href='/watch/a'>a</a></li><li><a href='/watch/b'>b</a></li>"
+
+
+@pytest.mark.parametrize(("items", "said"), [
+    ({"type": "css", "expression": "div.video", "fields": {
+        "url": {"type": "css", "expression": "a::attr(href)"}}},
+     "parse.items's css expression 'div.video' matches nothing on {url}: the site may have "
+     "changed its pages, or sent a login or block page instead. Check the definition against "
+     "the page (open it in a browser)."),
+    ({"type": "css", "expression": "li", "fields": {
+        "url": {"type": "css", "expression": "span::attr(href)"}}},
+     "none of the 2 items parse.items finds on {url} has a url: parse.items.fields.url's css "
+     "expression 'span::attr(href)' matches nothing in them. Check it against the page (open "
+     "it in a browser)."),
+])
+def test_a_definition_that_no_longer_fits_its_page_says_so_not_found_nothing(
+        runtime: Runtime, client: falcon.testing.TestClient, origin: MediaOrigin,
+        items: dict, said: str) -> None:
+    """Its run succeeded with 0 entries: a task whose site changed its pages looked well
+    while it never queued a thing again."""
+    origin.feeds.pages["videos"] = (LIST, "text/html")
+    url = f"{origin.base_url}/pages/videos"
+    made = client.simulate_post("/api/tasks/definitions", json={
+        "name": "videos", "definition": {"match_url": [url], "parse": {"items": items}}})
+    assert made.status_code == 201, made.text
+    task = client.simulate_post("/api/tasks", json={"name": "videos", "url": url,
+                                                    "timer": "0 3 * * *"}).json
+    execution = run_now(runtime, task)
+    assert execution["status"] == "failed", execution
+    assert execution["error"] == "task definition 'videos': " + said.format(url=url)
