@@ -57,3 +57,17 @@ def test_an_update_check_that_fails_says_why_in_words(
         result = client.simulate_post("/api/system/check-updates").json
     assert result["status"] == "error"
     assert result["error"] == said.format(url=url)
+
+
+def test_an_item_edit_that_changes_nothing_or_the_wrong_thing_says_what_can_change(
+        client: falcon.testing.TestClient) -> None:
+    """It said "The request body is empty." for {}, and "title must be a str." (Python's)."""
+    [item] = client.simulate_post("/api/history", json={
+        "url": "http://127.0.0.1:9/clip.mp4", "auto_start": False}).json
+    can = ("These can: title, extras (any item); preset, folder, template, cli, cookies (an "
+           "item that waits).")
+    for body, said in (({}, f"No field to change was given. {can}"),
+                       ({"url": "x"}, f"These fields cannot be changed: url. {can}"),
+                       ({"title": 5}, "title must be a string.")):
+        refused = client.simulate_post(f"/api/history/{item['id']}", json=body)
+        assert (refused.status_code, refused.json["error"]) == (400, said), body
