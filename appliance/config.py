@@ -419,9 +419,32 @@ def ensure_folders(settings: Settings) -> None:
                 path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot create {path}: "
-                                f"{exc.strerror}") from None
+                                f"{exc.strerror}{_whose(exc.errno, _made_in(path))}") from None
         if not os.access(path, os.W_OK):
-            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {path} is not writable")
+            read_only = os.statvfs(path).f_flag & os.ST_RDONLY
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {path} is not writable"
+                                f"{_whose(errno.EROFS if read_only else errno.EACCES, path)}")
+
+
+def _made_in(path: Path) -> Path:
+    """The folder ``path`` would be made in: its nearest ancestor that is there."""
+    return next((folder for folder in path.parents if folder.exists()), path)
+
+
+def _whose(code: int | None, path: Path) -> str:
+    """What to do about a folder the service may not write: whose it must be."""
+    if code == errno.EROFS:
+        return " (its disk is read-only): choose a folder on a writable disk"
+    if code not in (errno.EACCES, errno.EPERM):
+        return ""
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a user id with no name (a container's)
+        user = str(os.geteuid())
+    return (f" by the user the service runs as ({user}): give it the folder (sudo chown "
+            f"{user} {path}), or choose another")
 
 
 def check_ports(settings: Settings) -> None:

@@ -108,7 +108,7 @@ def test_failing_url_goes_to_history_as_error(client: TestClient, origin: MediaO
 
 @pytest.mark.parametrize(("body", "status", "text"), [
     ({}, 400, "url param is required."),
-    ({"url": 5}, 400, "url param is required."),
+    ({"url": 5}, 400, "url must be a string (the link)."),
     ({"url": "file:///etc/passwd"}, 400, "must be an http(s) URL"),
     ({"url": "http://x.invalid/a\x00b"}, 400, "control characters"),
     ({"url": "http://x.invalid/a b"}, 400, "control characters"),

@@ -68,8 +68,11 @@ def test_editing_a_waiting_item(rt: Runtime, origin: MediaOrigin) -> None:
             rt.engine.update_item(item.id, {"folder": "../out"})
         # fields no edit may change, and values of the wrong type, are refused as invalid
         for changes, text in (({"status": "finished", "title": "x"},
-                               "These fields cannot be changed: status."),
-                              ({"title": 5}, "title must be a str.")):
+                               "These fields cannot be changed: status. These can: title, extras "
+                               "(any item); preset, folder, template, cli, cookies (an item "
+                               "that waits)."),
+                              ({"title": 5}, "title must be a string."),
+                              ({"extras": []}, "extras must be an object.")):
             with pytest.raises(AppError) as refused:
                 rt.engine.update_item(item.id, changes)
             assert (refused.value.code, refused.value.message) == ("INVALID_REQUEST", text)

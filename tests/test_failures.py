@@ -29,7 +29,7 @@ def test_known_failures_are_explained_and_keep_the_original(
 
 
 @pytest.mark.parametrize("message", [
-    "[generic] Unable to download webpage: HTTP Error 404: Not Found",
+    "[generic] Unable to download webpage: HTTP Error 400: Bad Request",
     # the same errno from a socket is not about the folders
     "Unable to download webpage: <urlopen error [Errno 13] Permission denied>",
     "",

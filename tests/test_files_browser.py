@@ -285,7 +285,8 @@ def test_zip_refuses_hostile_paths(app: tuple[Runtime, TestClient], folder: Path
     assert_error(client.simulate_post("/api/file/download", json={f"{folder.name}/v.mp4": 1}),
                  400)
     refused = client.simulate_post("/api/file/download", json={f"{folder.name}/v.mp4": 1})
-    assert refused.json["error"] == "Invalid parameters."
+    assert refused.json["error"] == ("The body must be a JSON array of the files' paths (as "
+                                     "the file browser names them), at least one.")
 
 
 # --- settings ---------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def test_an_ffmpeg_hung_on_a_dead_connection_is_stopped_and_can_be_retried(
     failed = wait_for(lambda: (i := _item(client, item_id))["status"] == "error" and i,
                       timeout=60, message="the stall to be noticed")
     assert failed["error"] == (
-        "No progress for 5 s: the downloader (ffmpeg) stalled; it was stopped.")
+        "No progress for 5 s: the downloader (ffmpeg) stalled (the site stopped sending, or "
+        "the connection hangs); it was stopped. Retry it later.")
     wait_for(lambda: not living_in_group(pgid), timeout=10,
              message="the stalled processes to be gone")
     assert rt.engine.queue_items() == []  # its slot is free

@@ -399,7 +399,8 @@ def test_check_updates_against_a_local_release_server(
         assert result["error"] == f"Cannot compare versions {__version__!r} and 'the newest'."
         for answer, why in (({"info": {"version": ""}}, "the answer has no info.version"),
                             ({"info": {"version": 3}}, "the answer has no info.version"),
-                            ({"info": {}}, "'version'")):
+                            ({"info": {}}, "the answer has no info.version"),
+                            ([], "the answer has no info.version")):
             releases.answer = (200, json.dumps(answer).encode())
             result = check()
             assert result["status"] == "error", answer

@@ -366,7 +366,8 @@ def test_the_definitions_request_method_is_the_one_sent(origin: MediaOrigin) -> 
     error says how the site answered."""
     with pytest.raises(HandlerError) as raised:
         listing(origin, "posted", {**HTML, "request": {"method": "POST"}}, LINKS)
-    assert "/pages/hostile-posted answered HTTP 501." in str(raised.value)
+    assert "/pages/hostile-posted: The site failed with an error of its own (HTTP 501" in str(
+        raised.value)
     assert listing(origin, "got", {**HTML, "request": {"method": "GET"}}, LINKS) == [
         (f"{origin.base_url}/watch/a", "a"), (f"{origin.base_url}/watch/b", "b")]
 

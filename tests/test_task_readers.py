@@ -81,7 +81,8 @@ def test_an_rss_entry_carries_its_date_and_junk_says_why_it_is_no_feed(
     assert str(refused.value) not in {"", "None"}
     # the parser's own reason, where it has one: not the text for a document of no feed
     assert "not well-formed" in str(refused.value), refused.value
-    with pytest.raises(feeds.NotAFeed, match=r"^no RSS or Atom document$"):
+    with pytest.raises(feeds.NotAFeed, match=r"^the site sent a web page \(HTML\), not RSS or "
+                                             r"Atom: often a login"):
         feeds.read_feed(b"<html><body>a page</body></html>")
 
 
@@ -268,7 +269,9 @@ def test_what_inspect_and_a_run_say_of_a_feed(
     assert (missing.status_code, missing.json["code"], missing.json["matched"]) == (
         400, "INVALID_REQUEST", True), missing.text
     assert missing.json["error"] == missing.json["message"] == (
-        f"Inspection failed: {origin.base_url}/feeds/missing.rss answered HTTP 404.")
+        f"Inspection failed: could not read {origin.base_url}/feeds/missing.rss: The site has "
+        "nothing at this address (HTTP 404 Not Found): the link is wrong, or what it led to was "
+        "removed or made private. Check the link in a browser.")
     unfit = client.simulate_post("/api/tasks/inspect", json={"url": url,
                                                              "handler": "YoutubeHandler"})
     assert (unfit.status_code, unfit.json["error"], unfit.json["matched"]) == (

@@ -124,7 +124,9 @@ def test_retention_applies_when_the_feed_is_gone_and_with_the_handler_off(
     task, (old, recent) = aged_task(runtime, client, origin, "vanished")
     origin.feeds.fail("vanished", 404)
     run = run_now(runtime, task)
-    assert run["status"] == "failed" and run["error"].endswith("answered HTTP 404."), run
+    assert run["status"] == "failed", run
+    assert run["error"].endswith("(HTTP 404 Not Found): the link is wrong, or what it led to "
+                                 "was removed or made private. Check the link in a browser."), run
     assert (run["found"], run["failed"]) == (0, 1), run  # the listing is the one failure
     assert any(line.endswith(f" ERROR {run['error']}") for line in execution_log(runtime, run))
     assert any(line.endswith(" INFO retention removed 1 file(s)")
@@ -349,8 +351,9 @@ def test_unmarking_a_task_whose_feed_is_gone_says_the_archive_was_left(
     # and none of them out of the archive
     assert unmark.json["message"] == (
         "Forgot the marks of task 'gone', but its entries could not be listed "
-        f"({origin.base_url}/feeds/gone.rss answered HTTP 404.): the archive was left as "
-        "it is.")
+        f"(could not read {origin.base_url}/feeds/gone.rss: The site has nothing at this "
+        "address (HTTP 404 Not Found): the link is wrong, or what it led to was removed or "
+        "made private. Check the link in a browser.): the archive was left as it is.")
     assert _archive(runtime) == archived
     assert runtime.tasks.store.marked(task["id"]) == set()
 

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import falcon
 
 from .. import __version__, errors
+from ..connection_failures import unreached
+from ..http_statuses import said
 from ..runtime import Runtime
 from .schemas import WAITING_OUTSIDE, error, json_response
 
@@ -77,8 +79,13 @@ def _fetch_latest(url: str) -> str:
                 raise ValueError("the answer is too large")
             if time.monotonic() > deadline:
                 raise TimeoutError("the answer took too long")
-    data = json.loads(bytes(body))
-    version = data["info"]["version"]
+    try:
+        data = json.loads(bytes(body))
+    except ValueError:
+        raise ValueError("the answer is not JSON (YTP_UPDATE_CHECK_URL must be a package "
+                         "index's JSON address, …/pypi/appliance/json)") from None
+    info = data.get("info") if isinstance(data, dict) else None
+    version = info.get("version") if isinstance(info, dict) else None
     if not isinstance(version, str) or not version:
         raise ValueError("the answer has no info.version")
     return version
@@ -95,12 +102,16 @@ def check_for_update(url: str) -> dict[str, Any]:
         try:
             outcome["version"] = _fetch_latest(url)
         except urllib.error.HTTPError as exc:
-            outcome["error"] = f"{url} answered HTTP {exc.code}."
+            words = said(exc.code, str(exc.reason or ""))
+            outcome["error"] = (f"Cannot read {url}: {words}" if words else
+                                f"{url} answered HTTP {exc.code}.")
         except urllib.error.URLError as exc:
-            outcome["error"] = f"Cannot reach {url}: {exc.reason}."
+            # (its reason is an OSError's text: "[Errno -2] Name or service not known")
+            reason = unreached(str(exc.reason))
+            outcome["error"] = f"Cannot reach {url}: {reason or f'{exc.reason}.'}"
         except (OSError, TimeoutError) as exc:
             outcome["error"] = f"Cannot reach {url}: {exc or type(exc).__name__}."
-        except (ValueError, KeyError, TypeError) as exc:
+        except ValueError as exc:
             outcome["error"] = f"Unexpected answer from {url}: {exc}."
 
     worker = threading.Thread(target=fetch, name="update-check", daemon=True)

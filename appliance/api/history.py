@@ -9,6 +9,7 @@ from typing import Any
 import falcon
 
 from .. import errors
+from ..engine.edits import EDITABLE_SAID
 from ..engine.engine import DownloadEngine
 from ..files import paths
 from ..files.index import api_sidecars
@@ -206,7 +207,7 @@ class HistoryItem:
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         body = json_object(req, self.runtime.settings.max_body)
         if not body:
-            raise errors.invalid("The request body is empty.")
+            raise errors.invalid(f"No field to change was given. {EDITABLE_SAID}")
         self._check_id(item_id)
         item, changed = self.runtime.engine.update_item(item_id, body)
         if not changed:

@@ -189,8 +189,9 @@ class Downloading:
             stall_timeout = self.settings.stall_timeout
             if now - run.last_progress > stall_timeout and run.request_stop(StopReason.STALL):
                 said = human_duration(stall_timeout) or f"{stall_timeout:g} s"
-                run.stalled = (f"No progress for {said}: "
-                               f"{who(run.signs)} stalled; it was stopped.")
+                run.stalled = (f"No progress for {said}: {who(run.signs)} stalled (the site "
+                               "stopped sending, or the connection hangs); it was stopped. "
+                               "Retry it later.")
                 return run.stalled
             edited = self._apply_edits(run)
         if edited:

@@ -23,6 +23,10 @@ EDITABLE_ALWAYS: dict[str, type] = {"title": str, "extras": dict}
 EDITABLE_WAITING: dict[str, type] = {
     "preset": str, "folder": str, "template": str, "cli": str, "cookies": str,
 }
+EDITABLE_SAID = (f"These can: {', '.join(EDITABLE_ALWAYS)} (any item); "
+                 f"{', '.join(EDITABLE_WAITING)} (an item that waits).")
+# A field's type as the JSON a client sends names it ("title must be a str." was Python's).
+_JSON_KINDS = {str: "a string", dict: "an object"}
 
 
 class Edits:
@@ -36,11 +40,12 @@ class Edits:
         """
         unknown = sorted(set(changes) - EDITABLE_ALWAYS.keys() - EDITABLE_WAITING.keys())
         if unknown:
-            raise invalid(f"These fields cannot be changed: {', '.join(unknown)}.")
+            raise invalid(f"These fields cannot be changed: {', '.join(unknown)}. "
+                          f"{EDITABLE_SAID}")
         for name, value in changes.items():
             expected = {**EDITABLE_ALWAYS, **EDITABLE_WAITING}[name]
             if not isinstance(value, expected):
-                raise invalid(f"{name} must be a {expected.__name__}.")
+                raise invalid(f"{name} must be {_JSON_KINDS[expected]}.")
         waiting = set(changes) & EDITABLE_WAITING.keys()
         with self._lock:
             live = item_id in self._items

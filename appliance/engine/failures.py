@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..connection_failures import CONNECTION_REPR, unreached
+from ..http_statuses import said
 from ..units import human_size
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
@@ -34,6 +35,9 @@ _COMMAND_LINE_ADVICE = re.compile(
     r"|Aborting due to --abort-on-error)\.?")
 
 _HTTP_STATUS = re.compile(r"HTTP Error (\d{3}): ([^(;]*?)(?: \(|$|;)")
+# yt-dlp's end of a transfer that the site kept cutting ("Got error: 25992 bytes read, 51985
+# more expected. Giving up after 10 retries"); a timeout's is said by ``unreached`` first.
+_GAVE_UP = re.compile(r"Got error: .*Giving up after (\d+) retries")
 
 
 def explain(message: str, settings: Settings) -> str:
@@ -41,8 +45,8 @@ def explain(message: str, settings: Settings) -> str:
     repr and bug-report footer left out in any case."""
     # a refused file's message quotes the site's words: they must not read as another failure
     plain = _not_media(message) or _disk(message, settings) or _site(message)
-    bare = _bare(message)
-    return f"{plain} ({bare})" if plain else bare
+    words = bare(message)
+    return f"{plain} ({words})" if plain else words
 
 
 def _disk(message: str, settings: Settings) -> str | None:
@@ -80,26 +84,25 @@ def _redirect_loop(message: str) -> str | None:
 
 def _http_status(message: str) -> str | None:
     found = _HTTP_STATUS.search(message)
+    return said(int(found[1]), found[2]) if found else None
+
+
+def _broken_off(message: str) -> str | None:
+    found = _GAVE_UP.search(message)
     if not found:
         return None
-    status, reason = int(found[1]), found[2].strip()
-    said = f"HTTP {status} {reason}".rstrip()
-    if status == 403:
-        return (f"The site refused access ({said}): it may need a login (cookies, in a "
-                f"preset), or it refuses this box's address.")
-    if status == 429:
-        return (f"The site is limiting requests from this box ({said}): try again later, "
-                f"with fewer downloads from it at once (YTP_MAX_WORKERS_PER_EXTRACTOR).")
-    if status >= 500:
-        return f"The site failed with an error of its own ({said}): try again later."
-    return None  # a 404 and the like say it themselves
+    return (f"The site broke the transfer off part way through, each of {found[1]} times "
+            "yt-dlp tried again: it is overloaded, or the connection is unsteady. Try again "
+            "later.")
 
 
 def _unsupported(message: str) -> str | None:
     if not message.startswith("Unsupported URL: "):
         return None
+    # (a task's link is a playlist's or a channel's: "the video's own page" misled there)
     return ("yt-dlp knows no site at this address, and found no video in its page: check the "
-            "link (the page of the video itself, not a page around it).")
+            "link (a video's own page, or a playlist's or a channel's; not a page that only "
+            "mentions it).")
 
 
 def _no_format(message: str) -> str | None:
@@ -157,12 +160,12 @@ def _not_media(message: str) -> str | None:
 
 
 _RULES: tuple[Callable[[str], str | None], ...] = (
-    unreached, _redirect_loop, _http_status, _unsupported,
+    unreached, _redirect_loop, _http_status, _broken_off, _unsupported,
     _no_format, _no_ffmpeg, _file_url, _ffmpeg_failed,
 )
 
 
-def _bare(message: str) -> str:
+def bare(message: str) -> str:
     """yt-dlp's words without its repr, its bug-report footer and its command-line advice."""
     text = _REPORT_FOOTER.sub("", message)
     text = _CAUSED_BY.sub("", text)

@@ -20,7 +20,7 @@ from ..errors import UNAVAILABLE, AppError, invalid
 from ..store import Item
 from ..store.records import new_id
 from .credentials import without_credentials
-from .failures import explain
+from .failures import bare, explain
 from .js_runtime import ytdlp_param
 from .plans import Plan
 from .requests import parse_add_request
@@ -160,8 +160,11 @@ class Jobs:
     def _log_child(self, message: dict[str, Any]) -> None:
         if message.get("type") == "log":
             level = logging.ERROR if message.get("level") == "error" else logging.WARNING
-            log.log(level, "yt-dlp [%s]: %s", message.get("job"), message.get("msg"),
-                    extra={"announce": False})
+            # yt-dlp's own line, as the item's error is: without the repr a person cannot
+            # read ("(caused by <HTTPError 404: Not Found>)"), and on one line (its progress
+            # bar's carriage return showed as \x0d)
+            said = bare(" ".join(str(message.get("msg")).split()))
+            log.log(level, "yt-dlp [%s]: %s", message.get("job"), said, extra={"announce": False})
 
     def _temp_dir(self, item: Item) -> Path:
         path = self.settings.temp_path / item.id

@@ -39,7 +39,9 @@ class AddRequest:
 
 
 def check_url(url: Any) -> str:
-    if not isinstance(url, str) or not url.strip():
+    if url is not None and not isinstance(url, str):
+        raise invalid("url must be a string (the link).")
+    if not url or not url.strip():
         raise invalid("url param is required.")
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:

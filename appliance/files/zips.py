@@ -48,7 +48,8 @@ class ZipTokens:
 
     def prepare(self, index: FileIndex, body: Any, owner: str) -> dict[str, Any]:
         if not isinstance(body, list) or not body:
-            raise errors.invalid("Invalid parameters.")
+            raise errors.invalid("The body must be a JSON array of the files' paths (as the "
+                                 "file browser names them), at least one.")
         if len(body) > MAX_FILES:
             raise errors.invalid(f"At most {MAX_FILES} files at once.")
         root = index.root

@@ -85,9 +85,34 @@ def check_timer(timer: str) -> str:
 
     try:
         CronSim(timer, datetime(2000, 1, 1))
-    except CronSimError as exc:
-        raise invalid(f"timer '{timer}' is not a valid cron expression: {exc}.") from None
+    except CronSimError:
+        raise invalid(f"timer '{timer}' {_wrong(timer)}") from None
     return timer
+
+
+# Each field of a timer: its name in words, and what it takes (cronsim says "Bad minute").
+_FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day of the month", "1-31"),
+           ("month", "1-12 or JAN-DEC"), ("day of the week", "0-7 or SUN-SAT, 0 and 7 Sunday"))
+
+
+def _wrong(timer: str) -> str:
+    """What is wrong with a 5-field ``timer`` cronsim refused: the field it cannot read, or
+    that it names a day that never comes (``0 0 30 2 *``: cronsim's "Bad day-of-month")."""
+    from cronsim import CronSim, CronSimError
+
+    fields = timer.split()
+    for place, (name, takes) in enumerate(_FIELDS):
+        alone = ["*"] * 5
+        alone[place] = fields[place]
+        try:
+            CronSim(" ".join(alone), datetime(2000, 1, 1))
+        except CronSimError:
+            return (f"is not a valid cron expression: its {name} (field {place + 1}) "
+                    f"'{fields[place][:40]}' is not {takes}, a range (1-5), a list (1,15) or a "
+                    "step (*/15).")
+    return (f"never runs: the day of the month {fields[2]!r} comes in none of the months "
+            f"{fields[3]!r} (February has 29 days at most, April, June, September and "
+            "November 30): choose a day those months have.")
 
 
 def next_run(timer: str, after: float, zone: tzinfo) -> float | None:

@@ -424,6 +424,27 @@ class _Reader:
         except (*_READ_ERRORS, jsonpath.JSONPathError) as exc:
             raise self._failed("expression", self.items, exc) from None
 
+    def nothing_found(self, nodes: list[Any], kind: str) -> None:
+        """HandlerError when a page gave no entry because the definition no longer fits it:
+        the run succeeded with none, and the task looked well while it never queued a thing
+        again. An HTML page with no item at all (a site that changed its pages, a login or
+        a block page in place of the list), or items none of which has a url; a JSON answer
+        may list none."""
+        items = self.items
+        if nodes and not self.skipped:
+            url = items["fields"]["url"]
+            raise HandlerError(
+                f"none of the {len(nodes)} items parse.items finds on {self.page[:200]} has a "
+                f"url: parse.items.fields.url's {url['type']} expression "
+                f"{url['expression'][:200]!r} matches nothing in them. Check it against the "
+                "page (open it in a browser).")
+        if not nodes and kind == "html":
+            raise HandlerError(
+                f"parse.items's {items['type']} expression {items['expression'][:200]!r} "
+                f"matches nothing on {self.page[:200]}: the site may have changed its pages, "
+                "or sent a login or block page instead. Check the definition against the "
+                "page (open it in a browser).")
+
     def entry(self, node: Any) -> Entry | None:
         import jsonpath
 
@@ -484,8 +505,10 @@ class DefinitionHandler(Handler):
         reader = _Reader(definition, where)
         kind = (definition.get("response") or {}).get("type", "html")
         try:
-            entries = [e for node in reader.containers(body, kind)
-                       if (e := reader.entry(node)) is not None]
+            nodes = reader.containers(body, kind)
+            entries = [e for node in nodes if (e := reader.entry(node)) is not None]
+            if not entries:
+                reader.nothing_found(nodes, kind)
         except PatternTimeout as exc:
             raise HandlerError(str(exc)) from None
         except HandlerError as exc:

@@ -114,12 +114,35 @@ def _timestamp(entry: Any) -> float | None:
     return float(calendar.timegm(parsed)) if parsed else None
 
 
+def _instead(body: bytes, problem: Exception | None) -> str:
+    """What ``body`` is instead of a feed, in words: a page a site sends in place of its feed
+    (a login, a block) is named as such; else how the XML broke, without the parser's
+    ``<unknown>:2:0:`` in front."""
+    from ..engine.media_check import HEAD_BYTES, text_kind
+
+    if not body.strip():
+        return "the site sent an empty answer"
+    kind = (text_kind(body[:HEAD_BYTES]) or ("", ""))[0]
+    if kind == "html":
+        return ("the site sent a web page (HTML), not RSS or Atom: often a login, an error or "
+                "a block page. Check that the address is the feed's own")
+    if kind == "json":
+        return "the site sent a JSON answer, not RSS or Atom: often an error or a login"
+    if problem is None:
+        return "no RSS or Atom document"
+    # (the line it names is off by one where feedparser put a declaration in front)
+    reason = getattr(problem, "getMessage", None)
+    if reason is None:
+        return f"it is not RSS or Atom ({problem})"
+    return f"it is not readable XML ({reason()})"
+
+
 def _slow(body: bytes) -> Feed:
     import feedparser  # the slow path's parser, loaded when a feed first needs it (~10 MB)
 
     parsed = feedparser.parse(body)
     if not parsed.get("version") and not parsed.entries:
-        raise NotAFeed(str(parsed.get("bozo_exception") or "no RSS or Atom document"))
+        raise NotAFeed(_instead(body, parsed.get("bozo_exception")))
     items = [FeedItem(
         title=str(e.get("title") or ""), link=str(e.get("link") or ""),
         enclosures=[(str(x.get("href")), str(x.get("type") or ""))

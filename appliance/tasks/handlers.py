@@ -26,6 +26,7 @@ from ..connection_failures import unreached
 from ..engine.archive import archive_id
 from ..errors import AppError
 from ..http_headers import header_problem
+from ..http_statuses import said
 from ..outbound import RefusedAddress, checked_session
 from .feeds import Feed, FeedItem, NotAFeed, read_feed
 
@@ -105,7 +106,9 @@ def fetch_request(url: str, *, method: str = "GET", headers: dict[str, str] | No
                 method, url, timeout=timeout, stream=True, params=params,
                 headers={"User-Agent": USER_AGENT, **headers}, **sent) as response:
             if response.status_code >= 400:
-                raise HandlerError(f"{url[:200]} answered HTTP {response.status_code}.")
+                words = said(response.status_code, response.reason or "")
+                raise HandlerError(f"could not read {url[:200]}: {words}" if words else
+                                   f"{url[:200]} answered HTTP {response.status_code}.")
             data = bytearray()
             for chunk in response.iter_content(64 * 1024):
                 data += chunk
