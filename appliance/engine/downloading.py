@@ -296,8 +296,8 @@ class Downloading:
                 self._commit(item)
             elif reason is StopReason.CANCEL:
                 self._finish_cancel(item, run)
-            elif reason is StopReason.DELETE:
-                self._drop(item, run)
+            elif reason is StopReason.DELETE and failed:  # (done, it ends as the delete)
+                self._end_deleted(item, run)
             elif no_room is not None:
                 self._fail(item, no_room, run, explained=True)
             elif failed:
