@@ -10,6 +10,8 @@ download folder, deleted by nobody.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +22,10 @@ from falcon.testing import Result, TestClient
 from support.origin import MediaOrigin
 from support.server import wait_for
 
-from appliance.engine import downloading
+from appliance.engine import child, downloading
+from appliance.engine.engine import DownloadEngine
+from appliance.engine.runs import Run, StopReason
+from appliance.engine.workers import Worker
 from appliance.runtime import Runtime
 from appliance.store import Item
 
@@ -84,3 +89,83 @@ def test_a_bulk_delete_as_a_download_writes_its_nfo_takes_all_of_it_and_nothing_
     assert ends == ["item_deleted"]
     assert not [event for event in said if event[0] == "log_success"]
 
+
+def test_a_delete_as_yt_dlp_moves_the_files_home_lets_the_move_end_and_takes_them(
+        app_with: Callable[..., tuple[Runtime, TestClient]], origin: MediaOrigin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """yt-dlp moves a download's sidecars home first, its media last: killed by the delete
+    part way, the sidecars it had moved stayed in the download folder, no item's."""
+    rt, client = app_with(YTP_REMOVE_FILES="true")
+    answers: list[Result] = []
+    on_message = DownloadEngine._on_message
+
+    def delete_as_it_moves(engine: DownloadEngine, run: Run, message: dict[str, Any]) -> None:
+        on_message(engine, run, message)
+        if message.get("type") == "moving" and not answers:
+            asking = threading.Thread(target=lambda: answers.append(client.simulate_delete(
+                "/api/history", json={"type": "queue", "ids": [run.item.id],
+                                      "remove_file": True})))
+            asking.start()
+            asking.join(timeout=60)
+
+    monkeypatch.setattr(DownloadEngine, "_on_message", delete_as_it_moves)
+    [item] = rt.engine.add([{"url": origin.watch_url("clip", title="Moved"),
+                             "cli": "--write-info-json --write-description"}])
+    wait_for(lambda: answers and item.id not in rt.engine._runs, timeout=90,
+             message="the delete as the files move, and the item's end")
+    assert answers[0].json == {item.id: "deleted"}, answers[0].text
+    assert files(rt.settings.download_path) == []
+    assert rt.engine.get(item.id) is None
+    assert not (rt.settings.temp_path / item.id).exists()
+
+
+
+class Seen:
+    """A download process's channel to the service: what the download folder held as each
+    message left."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.said: list[tuple[str, str, list[str]]] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.said.append((message["type"], message.get("status", ""), files(self.home)))
+
+
+def test_nothing_of_a_download_is_home_before_its_move_which_it_says(
+        origin: MediaOrigin, tmp_path: Path) -> None:
+    """What a stop leaves nowhere but in the temporary folder (removed with the item): the
+    .info.json and .description yt-dlp writes as the job starts were written home at once,
+    and a delete (or a cancel, or a failure) left them there for good, no item's."""
+    home = tmp_path / "home"
+    channel = Seen(home)
+    job = {"op": "download", "job": "j1", "url": origin.watch_url("clip", title="Moved"),
+           "args": ["--write-info-json", "--write-description"], "home": str(home),
+           "temp": str(tmp_path / "temp"), "template": "Moved.%(ext)s",
+           "default_template": "%(title)s.%(ext)s"}
+    result = child.run_download(job, channel)  # type: ignore[arg-type]
+    assert result["filepath"] == str(home / "Moved.mp4")
+    # the old code: Moved.description and Moved.info.json home as the download began
+    before = [seen for kind, status, seen in channel.said
+              if kind == "moving" or status == "downloading"]
+    assert before and all(seen == [] for seen in before), channel.said
+    assert [kind for kind, _, _ in channel.said].count("moving") == 1  # (the no-kill's)
+    assert files(home) == ["Moved.description", "Moved.info.json", "Moved.mp4"]
+
+
+def test_a_move_a_delete_leaves_to_end_is_still_stopped_once_it_stalls() -> None:
+    """A move left to end that hangs (a download folder on a share gone dead) would hold its
+    slot for good, the item deleted."""
+    proc = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        run = Run(Item(id="i", url="http://x.invalid/"), worker=Worker(proc), moving=True)
+        assert run.request_stop(StopReason.DELETE)
+        assert proc.poll() is None  # the move goes on
+        assert not run.request_stop(StopReason.CANCEL)
+        assert proc.poll() is None
+        assert not run.request_stop(StopReason.STALL)  # still the delete's end
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]

@@ -223,6 +223,10 @@ class Downloading:
         return bool(edits)
 
     def _on_message(self, run: Run, message: dict[str, Any]) -> None:
+        if message.get("type") == "moving":  # (runs.Run.request_stop)
+            with self._lock:
+                run.moving = True
+            return
         if message.get("type") == "waiting":  # a wait yt-dlp chose is no stall while it lasts
             seconds = finite(message.get("seconds"))
             if seconds is not None and seconds >= 0:
