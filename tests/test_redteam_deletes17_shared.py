@@ -12,11 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from falcon.testing import TestClient
+from support.browsing import act
 from support.origin import MediaOrigin
 from support.server import wait_for
 
 from appliance.runtime import Runtime
 from appliance.store import Item
+from appliance.store.records import DONE, FINISHED, new_id
 
 
 def finished(rt: Runtime, url: str) -> Item:
@@ -56,3 +58,24 @@ def test_a_file_another_item_records_stays_and_the_answer_says_why(
         "type": "done", "status": "finished", "remove_file": True})
     assert answer.json == {"items": {again.id: "deleted"}, "deleted": 1}
     assert names(folder) == []
+
+
+def test_the_file_browsers_delete_of_a_shared_file_is_said_by_every_item_that_recorded_it(
+        app_with: Callable[..., tuple[Runtime, TestClient]]) -> None:
+    """The browser's delete is of the file itself, as the person chose: it is handled when
+    each item that recorded the file names none afterwards (a later file of that name is not
+    theirs to delete)."""
+    rt, client = app_with(YTP_BROWSER_CONTROL_ENABLED="true")
+    folder = rt.settings.download_path
+    (folder / "Trailer.mp4").write_bytes(b"one file")
+    size = (folder / "Trailer.mp4").stat().st_size
+    both = [Item(id=new_id(), url="http://example.invalid/t", kind=DONE, status=FINISHED,
+                 filename="Trailer.mp4", file_size=size, download_folder=str(folder),
+                 created_at=rt.store.stamp()) for _ in range(2)]
+    rt.store.insert(both)
+    done = act(client, {"action": "delete", "path": "Trailer.mp4"})
+    assert done.status_code == 200 and all(r["ok"] for r in done.json), done.text
+    for item in both:
+        now = rt.engine.get(item.id)
+        assert (now.filename, now.file_size) == ("", None)
+        assert now.msg == "Its file was deleted in the file browser ('Trailer.mp4')."
