@@ -28,7 +28,17 @@ from .pagination import (
     pagination,
 )
 from .requests import json_object, query_bool
-from .schemas import FILES_AWAY, error, json_body, json_response, nullable, path_param, query, ref
+from .schemas import (
+    FILES_AWAY,
+    FILES_KEPT,
+    error,
+    json_body,
+    json_response,
+    nullable,
+    path_param,
+    query,
+    ref,
+)
 
 # Flasharr's setting names → ours. These are the settings that change while the service runs.
 SETTING_NAMES = {
@@ -117,7 +127,8 @@ class Download:
         result = self.runtime.engine.delete_items([item_id], remove_file=remove_file)
         if result.get(item_id) != "deleted":
             raise errors.not_found("Download not found.")
-        resp.media = {"success": True}
+        kept = result.files_kept.get(item_id)
+        resp.media = {"success": True, **({"file_kept": kept} if kept else {})}
 
 
 def waiting(runtime: Runtime, state: str | None, start: int, count: int, *,
@@ -246,7 +257,8 @@ class Batch:
             raise errors.not_found("Batch not found.")
         results = self.runtime.engine.delete_items(ids, remove_file=remove_file)
         deleted = sum(1 for v in results.values() if v == "deleted")
-        resp.media = {"success": True, "deleted": deleted, "affected": deleted}
+        kept = {"files_kept": results.files_kept} if results.files_kept else {}
+        resp.media = {"success": True, "deleted": deleted, "affected": deleted, **kept}
 
 
 class SettingsResource:
@@ -515,7 +527,12 @@ PATHS: dict[str, dict[str, Any]] = {
         "delete": {
             "tags": ["flasharr"], "summary": "Delete a download (a running one is stopped)",
             "parameters": [_ITEM_ID, _REMOVE_FILE],
-            "responses": {"200": json_response("Deleted.", _SUCCESS),
+            "responses": {"200": json_response("Deleted.", {
+                              **_SUCCESS, "properties": {
+                                  **_SUCCESS["properties"],
+                                  "file_kept": {"type": "string", "description":
+                                                "Why its file stayed: another item records "
+                                                "it too. Only when it did."}}}),
                           "400": error("Bad remove_file."),
                           "404": error("No such download."), "409": FILES_AWAY},
         },
@@ -554,7 +571,8 @@ PATHS: dict[str, dict[str, Any]] = {
                 "200": json_response("Deleted.", {
                     "type": "object", "required": ["success", "deleted"],
                     "properties": {"success": {"type": "boolean"},
-                                   "deleted": {"type": "integer", "minimum": 0}}}),
+                                   "deleted": {"type": "integer", "minimum": 0},
+                                   "files_kept": FILES_KEPT}}),
                 "400": error("Bad remove_file."),
                 "404": error("No such batch."),
                 "409": FILES_AWAY,

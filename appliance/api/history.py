@@ -9,6 +9,7 @@ from typing import Any
 import falcon
 
 from .. import errors
+from ..engine.deleting import Deleted
 from ..engine.edits import EDITABLE_SAID
 from ..engine.engine import DownloadEngine
 from ..files import paths
@@ -30,7 +31,18 @@ from .pagination import (
 )
 from .queue_view import QUEUE_COUNT, QUEUE_ITEM, QUEUE_PARAMETERS, requested_queue
 from .requests import ids_from, json_object, read_json
-from .schemas import FILES_AWAY, URL, error, json_body, json_response, path_param, query, ref
+from .schemas import (
+    BULK_RESULT,
+    FILES_AWAY,
+    FILES_KEPT,
+    URL,
+    error,
+    json_body,
+    json_response,
+    path_param,
+    query,
+    ref,
+)
 
 # The legacy unpaginated shape would send the whole history and queue; past this many items
 # each is cut (documented in docs/API.md) so that 100,000 items never become one response.
@@ -167,7 +179,8 @@ class History:
         if ids:
             if not isinstance(ids, list) or not all(isinstance(i, str) and i.strip() for i in ids):
                 raise errors.invalid("ids must be an array of item ids.")
-            resp.media = self.engine.delete_items(ids, remove_file=remove_file, kind=kind)
+            deleted = self.engine.delete_items(ids, remove_file=remove_file, kind=kind)
+            resp.media = {**deleted, **_files_kept(deleted)}
             return
         if not status or not isinstance(status, str):
             raise errors.invalid("either 'ids' or 'status' filter is required.")
@@ -181,7 +194,13 @@ class History:
         matching = self.engine.matching_ids(kind, wanted)
         results = self.engine.delete_items(matching, remove_file=remove_file, kind=kind)
         deleted = sum(1 for v in results.values() if v == "deleted")
-        resp.media = {"items": results, "deleted": deleted}
+        resp.media = {"items": dict(results), "deleted": deleted, **_files_kept(results)}
+
+
+def _files_kept(deleted: Deleted) -> dict[str, Any]:
+    """What a delete's answer adds to YTPTube's: why the file of an item deleted with its
+    files stayed (another item records it too), by item id; nothing when none stayed."""
+    return {"files_kept": deleted.files_kept} if deleted.files_kept else {}
 
 
 class HistoryItem:
@@ -404,10 +423,11 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {
                 "200": json_response("By ids: per id. By status: per id, and the count.", {
                     "anyOf": [
-                        ref("BulkResult"),
+                        {**BULK_RESULT, "properties": {"files_kept": FILES_KEPT}},
                         {"type": "object", "required": ["items", "deleted"],
                          "properties": {"items": ref("BulkResult"),
-                                        "deleted": {"type": "integer"}}},
+                                        "deleted": {"type": "integer"},
+                                        "files_kept": FILES_KEPT}},
                     ]}),
                 "400": error("type missing or bad; neither ids nor status."),
                 "409": FILES_AWAY,

@@ -179,6 +179,12 @@ ADD_REQUEST = {
     },
 }
 
+# What a delete with files adds to its answer when a file stayed (engine.deleting).
+FILES_KEPT = {
+    "type": "object", "additionalProperties": {"type": "string"},
+    "description": "Per id of an item deleted with its files whose file stayed: why (another "
+                   "item records it too). Only when one did.",
+}
 BULK_RESULT = {
     "type": "object",
     "description": "Per id: what was done, or `not found`.",

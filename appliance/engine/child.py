@@ -52,7 +52,7 @@ from .containment import (
 from .credentials import COOKIES, without_credentials
 from .fragment_gaps import FragmentsSkipped
 from .media_check import FinishedFiles, NotMedia
-from .move_check import FolderMarkCheck, KeptBack
+from .move_check import STARTING_SIDECARS, FolderMarkCheck, KeptBack, StartingSidecars
 from .ytdlp_tuning import (
     CONSOLE_PROGRESS_DELTA,
     YoutubeDL,
@@ -204,6 +204,9 @@ class ProgressRelay:
 
     def postprocessor_hook(self, d: dict[str, Any]) -> None:
         with self._lock:
+            if d.get("status") == "started" and d.get("postprocessor") == "MoveFiles":
+                # the files go home now (the sidecars first): a delete lets the move end
+                self.channel.send({"type": "moving", "job": self.job})
             if d.get("status") == "started" and self.last_status != "postprocessing":
                 self.last_status, self._held = "postprocessing", None
                 self.channel.send({"type": "progress", "job": self.job,
@@ -228,7 +231,8 @@ def _params(job: dict[str, Any], channel: Channel, relay: ProgressRelay | None,
         logger=_Logger(channel, job["job"]),
         # parse_options defaults to ignoring download errors; the engine must see them.
         ignoreerrors=False,
-        paths={"home": job["home"], "temp": job["temp"]},
+        paths={"home": job["home"], "temp": job["temp"],
+               **dict.fromkeys(STARTING_SIDECARS, job["temp"])},
     )
     outtmpl = dict(params.get("outtmpl") or {})
     if job.get("template") or "default" not in outtmpl:
@@ -334,6 +338,7 @@ def _download(job: dict[str, Any], channel: Channel, relay: ProgressRelay) -> di
         # the folder the files move into: its mark when it has one, its disk's state always
         mark = job.get("folder_mark") or {"folder": job.get("root"), "token": None}
         check = FolderMarkCheck(**mark) if mark["folder"] else None
+        ydl.add_post_processor(StartingSidecars(), when="before_dl")
         if check is not None:
             ydl.add_post_processor(check, when="post_process")
         try:

@@ -224,6 +224,10 @@ class Downloading:
         return bool(edits)
 
     def _on_message(self, run: Run, message: dict[str, Any]) -> None:
+        if message.get("type") == "moving":  # (runs.Run.request_stop)
+            with self._lock:
+                run.moving = True
+            return
         if message.get("type") == "waiting":  # a wait yt-dlp chose is no stall while it lasts
             seconds = finite(message.get("seconds"))
             if seconds is not None and seconds >= 0:
@@ -297,8 +301,8 @@ class Downloading:
                 self._commit(item)
             elif reason is StopReason.CANCEL:
                 self._finish_cancel(item, run)
-            elif reason is StopReason.DELETE:
-                self._drop(item, run)
+            elif reason is StopReason.DELETE and failed:  # (done, it ends as the delete)
+                self._end_deleted(item, run)
             elif no_room is not None:
                 self._fail(item, no_room, run, explained=True)
             elif failed:

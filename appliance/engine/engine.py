@@ -28,11 +28,10 @@ from typing import Any
 
 from .. import cpu_share, events
 from ..config import Settings, SettingsHolder
-from ..errors import CONFLICT, AppError, invalid, not_found
+from ..errors import AppError, invalid, not_found
 from ..events import EventBus
 from ..store import Item, ItemStore, StatusFilter
 from ..store.collections import Collection
-from ..store.database import StorageFailure
 from ..store.records import (
     CANCELLED,
     ERROR,
@@ -45,13 +44,13 @@ from .archive import Archives
 from .archiving import ArchiveService
 from .conditions import FIELDS as CONDITION_FIELDS
 from .conditions import Conditions
+from .deleting import Deleting
 from .dl_fields import FIELDS as DL_FIELDS
 from .dl_fields import DlFields
 from .downloading import Downloading
 from .edits import Edits
 from .extraction import Extraction
 from .failures import explain
-from .file_removal import Listings, remove_files_of
 from .folder_disk import FolderDisk
 from .jobs import Jobs
 from .options import resolve_folder
@@ -72,7 +71,8 @@ log = logging.getLogger(__name__)
 START_AGAIN = 5.0
 
 
-class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueReads):
+class DownloadEngine(Extraction, Downloading, Deleting, Jobs, Edits, StateChanges,
+                     QueueReads):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:
         self.settings_holder = holder = SettingsHolder.of(settings)
@@ -83,6 +83,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         self._runs: dict[str, Run] = {}
         self._items = QueueItems(running=self._runs.__contains__)
         self._extracting: dict[str, Worker | None] = {}
+        # Running items whose delete is stored, and whether with their files (deleting.py)
+        self._gone: dict[str, bool] = {}
         self._infos: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -300,51 +302,6 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
     def cancel_items(self, ids: list[str]) -> dict[str, str]:
         return self._each(ids, self._cancel_one)
 
-    def delete_items(
-        self, ids: list[str], *, remove_file: bool = False, kind: str | None = None
-    ) -> dict[str, str]:
-        results: dict[str, str] = {}
-        history: list[str] = []
-        listings = Listings()  # each folder files are removed from, listed once
-        remove_file = remove_file and self.settings.remove_files
-        if remove_file:
-            self._refuse_while_files_are_away(ids)
-        for item_id in ids:
-            if kind in (None, QUEUE) and self._delete_queued(item_id):
-                results[item_id] = "deleted"
-                continue
-            history.append(item_id)
-        if history:
-            folders = self._download_folders() if remove_file else set()
-            doomed = history
-            if kind is not None:  # read at once: a lookup each took 40 s for 20,000 items
-                kinds = {i.id: i.kind for i in self.store.records(history)}
-                doomed = [i for i in history if kinds.get(i) == kind]
-            deleted = {i.id: i for i in self.store.delete(doomed)}
-            for item_id in history:
-                item = deleted.get(item_id)
-                if item is None:
-                    results[item_id] = "not found"
-                    continue
-                if remove_file:
-                    remove_files_of(item, folders, listings)
-                results[item_id] = "deleted"
-                self.bus.publish(events.ITEM_DELETED, {"id": item_id, "_id": item_id})
-        return results
-
-    def _refuse_while_files_are_away(self, ids: list[str]) -> None:
-        """409 for a delete with files of history items while the download folder's disk is
-        gone (or read-only): the items went and their files stayed on the disk for good once
-        it was back, out of any delete's reach, the answer saying "deleted"."""
-        if (problem := self.folder_disk.held) is None:
-            return
-        with self._lock:
-            if all(i in self._items for i in ids):  # the queue's: no file of their own yet
-                return
-        raise AppError(f"{problem} Nothing was deleted: deleted now, the items' files would "
-                       "stay on the disk for good. Delete them once it is back, or without "
-                       "their files (remove_file false).", CONFLICT)
-
     def matching_ids(self, kind: str, status: StatusFilter) -> list[str]:
         if kind == QUEUE:
             return self.queue_ids(status.keeps)
@@ -432,22 +389,6 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
             if run is not None:
                 run.request_stop(reason)
 
-    def _delete_queued(self, item_id: str) -> bool:
-        """Delete a queue item; False when the queue has none of that id. A queued item has
-        no file of its own yet: a running one writes in its temp folder until yt-dlp moves the
-        finished files home, so deleting it removes only that."""
-        with self._lock:
-            item = self._items.get(item_id)
-            if item is None:
-                return False
-            run = self._live_run(item_id)
-            if run is not None:
-                run.request_stop(StopReason.DELETE)
-                return True
-        if not self._drop(item):
-            self._ask_run(item_id, StopReason.DELETE)  # it started meanwhile
-        return True
-
     def _live_run(self, item_id: str) -> Run | None:
         """The run that owns the item now (under the lock); None once it handed the item
         back to the queue."""
@@ -466,28 +407,6 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         self._room_waits.pop(item.id, None)
         if run is None:
             self._wake.notify_all()
-        return True
-
-    def _drop(self, item: Item, run: Run | None = None) -> bool:
-        """Remove a queue item from memory, the store and its temp folder, and say so. A
-        request's delete that the disk refuses leaves the item in the queue."""
-        with self._lock:
-            if not self._take(item, run):
-                return False
-
-        def delete() -> None:
-            with self._order:
-                self.store.delete([item.id])
-
-        try:
-            self._state_writes.store(delete)
-        except StorageFailure:
-            with self._lock:
-                self._items.setdefault(item.id, item)
-            raise
-        self._remove_temp(item)
-        with self._order:
-            self.bus.publish(events.ITEM_DELETED, {"id": item.id, "_id": item.id})
         return True
 
     # --- state changes (states.py: write, then announce) -------------------------------
@@ -567,7 +486,8 @@ class DownloadEngine(Extraction, Downloading, Jobs, Edits, StateChanges, QueueRe
         # Only what may start is sorted: a queue of thousands held back (not auto-started, a
         # subscription's back catalogue) was sorted whole, under the lock, at every wake.
         ready = [i for i in self._items.values()
-                 if i.status == PENDING and i.auto_start and i.extractor and i.id not in self._runs]
+                 if i.status == PENDING and i.auto_start and i.extractor and i.id not in self._runs
+                 and i.id not in self._gone]
         for item in sorted(ready, key=lambda i: i.created_at):
             if len(self._runs) >= settings.max_workers:
                 break

@@ -48,6 +48,33 @@ class NoRoom(KeptBack):
     flag = "no_room"
 
 
+# What yt-dlp writes of a video as its job starts, before the media, by their templates'
+# kinds: in the temporary folder (``child``), then home with the media (``StartingSidecars``).
+STARTING_SIDECARS = ("description", "infojson")
+
+
+class StartingSidecars(PostProcessor):
+    """Before the download: the sidecars yt-dlp wrote as the job started (its .info.json,
+    its .description) go home with the media, in yt-dlp's move. Written in the download
+    folder at once, they stayed there, no item's, out of any delete's reach, when the job
+    was stopped (a delete, a cancel) or failed."""
+
+    def set_downloader(self, downloader: Any) -> None:
+        super().set_downloader(downloader)
+        self._progress_hooks = []  # a step of the job's start: no post-processing to say
+
+    def run(self, information: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        paths = self._downloader.params["paths"]
+        moving = information.setdefault("__files_to_move", {})
+        for kind in STARTING_SIDECARS:
+            path = self._downloader.prepare_filename(information, kind)
+            if path and os.path.isfile(path):
+                # where yt-dlp wrote it before: its own template's name under home
+                moving.setdefault(path, os.path.join(
+                    paths["home"], os.path.relpath(path, paths[kind])))
+        return [], information
+
+
 def moves(information: dict[str, Any]) -> dict[str, str]:
     """The files yt-dlp moves next and where to (as its MoveFilesAfterDownloadPP names them)."""
     filepath = information.get("filepath")

@@ -76,6 +76,8 @@ class Run:
     temp: Path | None = None
     # The last sign of progress: a message from the job, or work its processes did (signs).
     last_progress: float = dataclasses.field(default_factory=time.monotonic)
+    # yt-dlp moves its files home (child.ProgressRelay): a delete lets the move end.
+    moving: bool = False
     # When its thread last looked at it (downloading._tick).
     ticked_at: float = dataclasses.field(default_factory=time.monotonic)
     # The last look at the work its processes did (work_signs), and when it was taken.
@@ -90,14 +92,21 @@ class Run:
 
     def request_stop(self, reason: StopReason) -> bool:
         """Ask the run to stop for ``reason``; False when an earlier reason (or its end) wins.
-        Kills the process group at once: the owner sees its process end."""
+        Kills the process group at once: the owner sees its process end. But not a delete's
+        once yt-dlp moves the files home: killed then, what it had moved (the sidecars, which
+        go first: the .info.json, the thumbnail, the subtitles) stayed in the download folder,
+        no item's, out of any delete's reach; let end, the job's end is the delete
+        (deleting.py), with its files when asked."""
         if self.ended:
             return False
         chosen = next_reason(self.reason, reason)
+        spared = self.moving and self.reason is StopReason.DELETE
         if chosen is self.reason:
+            if spared and reason is StopReason.STALL and self.worker is not None:
+                self.worker.signal_kill()  # a move left to end that hangs (a dead share)
             return False
         self.reason = chosen
-        if self.worker is not None:
+        if self.worker is not None and not (self.moving and chosen is StopReason.DELETE):
             self.worker.signal_kill()
         return True
 

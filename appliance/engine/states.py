@@ -16,6 +16,7 @@ from .. import events
 from ..store import Item
 from ..store.database import StorageFailure
 from ..store.records import DONE
+from .deleting import Deleted
 from .runs import Run
 
 
@@ -31,8 +32,8 @@ class StateChanges:
         def store() -> None:
             with self._order:
                 with self._lock:
-                    if self._items.get(item.id) is not item:
-                        return
+                    if self._items.get(item.id) is not item or item.id in self._gone:
+                        return  # (a deleted item's delete is stored: deleting.py)
                     snapshot = item.snapshot()
                 self.store.save(snapshot, durable=durable)
                 with self._lock:
@@ -80,10 +81,21 @@ class StateChanges:
             before = item.snapshot()
             self._mark_ended(item, status, **fields)
         # Out of the queue, the item is this thread's alone.
+        deleted: list[bool] = []  # its delete, stored first (with its files or not)
 
         def save() -> None:
+            # The end and its announcement at once: a delete stored in between (deleting.py)
+            # was said, then the end, its item gone.
             with self._order:
+                with self._lock:
+                    gone = self._gone.pop(item.id, None)
+                if gone is not None:
+                    deleted.append(gone)
+                    return
                 self.store.save(item, durable=durable)
+                # Whoever sees the end finds nothing left of the item in the temp folder.
+                self._remove_temp(item)
+                self._announce_end(item, also)
 
         try:
             stored = self._state_writes.store(save)
@@ -93,16 +105,14 @@ class StateChanges:
                     setattr(item, field.name, getattr(before, field.name))
                 self._items.setdefault(item.id, item)
             raise
-        if not stored:
-            # The engine stopped while the disk refused it: never announced (a 'completed'
-            # told to every target, then again once the next start ended the item from its
-            # stored state), its temp folder kept for that start to go on with.
+        if deleted:  # the end is the delete, with the files it ended with when asked
+            self._remove_temp(item)
+            self._say_deleted([item], deleted[0], Deleted())
             return False
-        # Whoever sees the end finds nothing left of the item in the temp folder.
-        self._remove_temp(item)
-        with self._order:
-            self._announce_end(item, also)
-        return True
+        # Not stored: the engine stopped while the disk refused it. Never announced (a
+        # 'completed' told to every target, then again once the next start ended the item
+        # from its stored state), its temp folder kept for that start to go on with.
+        return stored
 
     @staticmethod
     def _mark_ended(item: Item, status: str, **fields: Any) -> None:

@@ -27,7 +27,7 @@ from .lists import Page, StatusFilter
 from .order import Anchor, order_by
 from .records import ACTIVE_STATUSES, DONE, PENDING, PERSISTED, QUEUE, Item
 from .search import TextSearch
-from .shared_files import sharing_a_file, sharing_with
+from .shared_files import holders, sharing_a_file, sharing_with
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +396,11 @@ class ItemStore:
         """The ids of ``leaving`` items whose file an item not among them records too
         (``shared_files``)."""
         return sharing_a_file(self.db, leaving)
+
+    def holders(self, items: Sequence[Item]) -> dict[str, set[str]]:
+        """For each of ``items`` whose file other items record too, their ids
+        (``shared_files``)."""
+        return holders(self.db, items)
 
     def sharing_with(self, item: Item) -> set[str]:
         """The ids of the other items that record ``item``'s file (``shared_files``)."""

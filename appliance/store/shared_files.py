@@ -33,15 +33,15 @@ def sharing_a_file(db: orm.Database, leaving: Sequence[Item]) -> set[str]:
     """The ids of ``leaving`` items whose file an item not among them records too (a
     download by hand that yt-dlp then found on disk for another item): a file both have
     is the other's as much."""
-    return set(_others(db, leaving))
+    return set(holders(db, leaving))
 
 
 def sharing_with(db: orm.Database, item: Item) -> set[str]:
     """The ids of the other items that record ``item``'s file."""
-    return _others(db, [item]).get(item.id, set())
+    return holders(db, [item]).get(item.id, set())
 
 
-def _others(db: orm.Database, items: Sequence[Item]) -> dict[str, set[str]]:
+def holders(db: orm.Database, items: Sequence[Item]) -> dict[str, set[str]]:
     """For each of ``items`` with a file an item not among them records too, those items'
     ids. Each may name it from another download folder, one the settings named before (the
     folder moved into a folder of the old one, or out of it: ``chan/a.mp4`` in one is
@@ -64,10 +64,10 @@ def _others(db: orm.Database, items: Sequence[Item]) -> dict[str, set[str]]:
         if item_id not in ids:
             by_name.setdefault(_last_part(name).lower(), []).append((item_id, folder, name))
 
-    def holders(item: Item) -> set[str]:
+    def holding(item: Item) -> set[str]:
         file = Path(item.download_folder, item.filename)
         return {other for other, folder, name in by_name.get(_last_part(item.filename).lower(), ())
                 if (folder, name) == (item.download_folder, item.filename)
                 or _same_file(file, Path(folder, name))}
 
-    return {i.id: found for i in items if i.filename and (found := holders(i))}
+    return {i.id: found for i in items if i.filename and (found := holding(i))}
