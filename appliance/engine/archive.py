@@ -2,8 +2,9 @@
 
 The engine keeps them itself (yt-dlp never gets ``--download-archive``) so that many downloads
 finishing at once cannot lose or duplicate a line: every change happens under a per-file lock
-(a thread lock and ``flock`` for other processes) and is written whole to a temporary file that
-replaces the old one. Reads are cached and re-read when the file changes on disk.
+(a thread lock and ``flock`` for other processes). An add appends its new lines, as yt-dlp
+does, and keeps what was read with them; a removal writes the file whole to a temporary file
+that replaces the old one. Reads are cached and re-read when the file changes on disk.
 
 Owner: ``Archives``, one per engine; each file's lock owns that file.
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..atomic import write_atomic
+from ..atomic import fsync_path, write_all, write_atomic
 
 
 def entry_line(entry: str) -> str:
@@ -81,12 +83,18 @@ class Archives:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _cached(self, path: Path) -> tuple[list[str], frozenset[str]]:
+    @staticmethod
+    def _key(path: Path) -> tuple[int, int, int] | None:
         try:
             stat = path.stat()
         except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def _cached(self, path: Path) -> tuple[list[str], frozenset[str]]:
+        key = self._key(path)
+        if key is None:
             return [], frozenset()
-        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
@@ -117,18 +125,37 @@ class Archives:
         write_atomic(path, "".join(f"{line}\n" for line in lines))
 
     def add(self, path: Path, entries: Iterable[str]) -> list[str]:
-        """Append the entries not yet present; returns those added."""
+        """Append the entries not yet present; returns those added. Only the new lines are
+        written, and what was read is kept with them: each finished download rewrote the
+        whole file (3 MB at 80,000 lines, flushed to the disk) and the next lookup read it
+        all again."""
         with self._exclusive(path):
-            lines = list(self.read(path))
-            present = set(lines)
-            added = []
-            for entry in map(entry_line, entries):
-                if entry and entry not in present:
-                    present.add(entry)
-                    added.append(entry)
+            lines, members = self._cached(path)
+            added = list(dict.fromkeys(
+                entry for entry in map(entry_line, entries) if entry and entry not in members))
             if added:
-                self._write(path, lines + added)
+                self._append(path, added)
+                key = self._key(path)
+                if key is not None:
+                    self._cache[path] = (key, lines + added, members.union(added))
             return added
+
+    @staticmethod
+    def _append(path: Path, lines: list[str]) -> None:
+        """``lines`` at the end of the file, flushed to the disk. A last line cut short (a
+        power cut during an append, a file another program wrote) gets its line break
+        first: the new entry glued to it would match neither."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            open_end = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            body = ("\n" if open_end else "") + "".join(f"{line}\n" for line in lines)
+            write_all(fd, body.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if size == 0:  # (a new file: its name too)
+            fsync_path(path.parent)
 
     def remove(self, path: Path, entries: Iterable[str]) -> list[str]:
         """Drop the entries; returns those that were present."""

@@ -1,0 +1,72 @@
+"""A download archive of years: what a finished download's line costs does not grow with it.
+
+Each finished download adds its line to the archive. The file was written whole for each
+(3 MB at 80,000 lines, flushed to the disk), and the next lookup (every extraction, every
+task run) read it all again: a back catalogue of thousands finishing paid that for each.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from appliance.engine.archive import Archives
+
+
+def _archive(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "archive.txt"
+    path.write_text("".join(f"youtube v{n:07d}\n" for n in range(count)))
+    return path
+
+
+def test_an_add_appends_its_line_and_leaves_the_rest_of_the_file_as_it_was(
+        tmp_path: Path) -> None:
+    path = _archive(tmp_path, 1_000)
+    # a line as another program wrote it (two spaces): a rewrite made it the read form
+    with path.open("a") as file:
+        file.write("generic my  video https://a.example/my%20%20video.mp4\n")
+    before, inode = path.read_bytes(), path.stat().st_ino
+    archives = Archives()
+    assert archives.add(path, ["youtube new1", "youtube v0000005", "youtube new1"]) == [
+        "youtube new1"]
+    assert path.stat().st_ino == inode  # the same file, not a new one put in its place
+    assert path.read_bytes() == before + b"youtube new1\n"
+    assert archives.contains(path, "youtube new1") and archives.contains(path, "youtube v0000999")
+
+
+def test_an_add_keeps_what_was_read_instead_of_reading_the_file_again(tmp_path: Path) -> None:
+    """The kept lines are those of the file as the add left it: the file, changed behind
+    the cache without its size, time or inode changing, is not read again (as
+    ``test_archive_reads_are_kept_until_the_file_changes_on_disk``)."""
+    path = _archive(tmp_path, 1_000)
+    archives = Archives()
+    assert archives.contains(path, "youtube v0000001")
+    archives.add(path, ["youtube new1"])
+    stat = path.stat()
+    with path.open("r+") as file:  # the first line's letters, overwritten in place
+        file.write("youtube x")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    lines = archives.read(path)
+    assert lines[0] == "youtube v0000000" and lines[-1] == "youtube new1"
+    assert len(lines) == 1_001 and archives.contains(path, "youtube new1")
+
+
+def test_a_last_line_cut_short_is_not_glued_to_the_next(tmp_path: Path) -> None:
+    """A power cut during an append (or another program's file without a last line break)
+    leaves a line open at the end: the new line is written on a line of its own."""
+    path = tmp_path / "archive.txt"
+    path.write_text("youtube a\nyoutube b")
+    archives = Archives()
+    assert archives.add(path, ["youtube c"]) == ["youtube c"]
+    assert path.read_text() == "youtube a\nyoutube b\nyoutube c\n"
+    fresh = Archives()  # read from the disk
+    assert fresh.read(path) == ["youtube a", "youtube b", "youtube c"]
+
+
+def test_an_add_to_a_missing_archive_makes_it(tmp_path: Path) -> None:
+    path = tmp_path / "archives" / "mine.txt"
+    archives = Archives()
+    assert archives.add(path, ["youtube a", "youtube b"]) == ["youtube a", "youtube b"]
+    assert path.read_text() == "youtube a\nyoutube b\n"
+    assert archives.add(path, ["youtube a"]) == []
+    assert Archives().read(path) == ["youtube a", "youtube b"]
