@@ -278,16 +278,26 @@ class ItemStore:
                 total = self._search_total((kind, status, search), match, conditions, scope)
             if offset >= total:  # past the end: the index walk would find nothing, slowly
                 return Page([], total, page, per_page)
-            # (after an anchor, one more tells whether the walk goes on)
+            # (after an anchor, one more tells whether the walk goes on; the total is not
+            # what follows the anchor, so the walk is from the anchor's end)
             items = self._ordered(conditions, scope, newest_first,
                                   per_page + (after is not None), offset, match=match,
-                                  matches=total)
+                                  matches=total, of=None if after is not None else total)
         return Page(items[:per_page], total, page, per_page, more=len(items) > per_page)
 
     def _ordered(self, conditions: list[str], scope: dict[str, Any], newest_first: bool,
-                 limit: int, offset: int, *, match: str = "", matches: int = 0) -> list[Item]:
+                 limit: int, offset: int, *, match: str = "", matches: int = 0,
+                 of: int | None = None) -> list[Item]:
         """``limit`` items meeting ``conditions`` from ``offset``, by creation time; with a
-        search's ``match``, of which there are ``matches``."""
+        search's ``match``, of which there are ``matches``. ``of``: how many items meet
+        ``conditions``, when known. A page past the middle is then read from the other end:
+        SQLite walks every entry an OFFSET skips, and the last page of 100,000 items walked
+        99,950 of them (18-35 ms; page 1: 3-5 ms)."""
+        if of is not None and of - offset - limit < offset:
+            limit = max(0, min(limit, of - offset))
+            backwards = self._ordered(conditions, scope, not newest_first, limit,
+                                      of - offset - limit, match=match, matches=matches)
+            return backwards[::-1]
         direction = "DESC" if newest_first else "ASC"
         scope = {**scope, "limit": limit, "offset": offset}
         order = f"ORDER BY {order_by(direction)} LIMIT $limit OFFSET $offset"
@@ -498,7 +508,7 @@ class ItemStore:
                             if k == kind and (not wanted or status in wanted))
             if limit <= 0 or offset >= total:
                 return [], total
-            return self._ordered(conditions, scope, newest_first, limit, offset), total
+            return self._ordered(conditions, scope, newest_first, limit, offset, of=total), total
 
     def batch_totals(self) -> list[dict[str, Any]]:
         """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together)
