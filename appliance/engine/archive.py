@@ -12,6 +12,7 @@ Owner: ``Archives``, one per engine; each file's lock owns that file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import threading
@@ -62,12 +63,22 @@ def _address(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+@dataclasses.dataclass
+class _Read:
+    """An archive as read: its stat key, its lines, the same as a set, and, from the first
+    look-up by id, the places of its lines by their id."""
+
+    key: tuple[int, int, int]
+    lines: list[str]
+    members: frozenset[str]
+    by_id: dict[str, list[int]] | None = None
+
+
 class Archives:
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[Path, threading.Lock] = {}
-        # path -> (its stat key, its lines, the same as a set)
-        self._cache: dict[Path, tuple[tuple[int, int, int], list[str], frozenset[str]]] = {}
+        self._cache: dict[Path, _Read] = {}
 
     def _lock(self, path: Path) -> threading.Lock:
         with self._guard:
@@ -91,32 +102,48 @@ class Archives:
             return None
         return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
-    def _cached(self, path: Path) -> tuple[list[str], frozenset[str]]:
+    def _cached(self, path: Path) -> _Read:
         key = self._key(path)
         if key is None:
-            return [], frozenset()
+            return _Read((0, 0, 0), [], frozenset())
         cached = self._cache.get(path)
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
+        if cached is not None and cached.key == key:
+            return cached
         # yt-dlp writes UTF-8; a byte that is not (an archive brought from elsewhere) made
         # every read fail, and with it each download the archive decides on. Such a line
         # matches no id either way.
         text = path.read_text(encoding="utf-8", errors="replace")
         # Read as entries are looked up: a line yt-dlp wrote keeps an id's run of spaces.
         lines = [line for line in map(entry_line, text.splitlines()) if line]
-        members = frozenset(lines)
-        self._cache[path] = (key, lines, members)
-        return lines, members
+        read = self._cache[path] = _Read(key, lines, frozenset(lines))
+        return read
 
     def read(self, path: Path) -> list[str]:
         """The archive's lines, in file order (cached until the file changes)."""
-        return self._cached(path)[0]
+        return self._cached(path).lines
+
+    def find(self, path: Path, wanted: Iterable[str]) -> list[str]:
+        """The archive's lines that are one of ``wanted`` or whose id is, in file order.
+        Found by id: each look-up read every line's id (0.1 s at 80,000 lines); the places
+        by id are made once, kept until the file changes."""
+        read = self._cached(path)
+        if read.by_id is None:
+            by_id: dict[str, list[int]] = {}
+            for place, line in enumerate(read.lines):
+                by_id.setdefault(video_id_of(line), []).append(place)
+            read.by_id = by_id
+        places: set[int] = set()
+        for entry in wanted:
+            places.update(read.by_id.get(entry, ()))
+            places.update(p for p in read.by_id.get(video_id_of(entry), ())
+                          if read.lines[p] == entry)
+        return [read.lines[p] for p in sorted(places)]
 
     def members(self, path: Path) -> frozenset[str]:
         """The archive's lines as a set, cached with them: an archive shared by 500 tasks
         holds tens of thousands, and a set built per lookup (each extraction, each task
         run) was most of a run's time in the service (bench/tasks_scale.py)."""
-        return self._cached(path)[1]
+        return self._cached(path).members
 
     def contains(self, path: Path, entry: str) -> bool:
         return entry_line(entry) in self.members(path)
@@ -130,14 +157,15 @@ class Archives:
         whole file (3 MB at 80,000 lines, flushed to the disk) and the next lookup read it
         all again."""
         with self._exclusive(path):
-            lines, members = self._cached(path)
-            added = list(dict.fromkeys(
-                entry for entry in map(entry_line, entries) if entry and entry not in members))
+            read = self._cached(path)
+            added = list(dict.fromkeys(entry for entry in map(entry_line, entries)
+                                       if entry and entry not in read.members))
             if added:
                 self._append(path, added)
                 key = self._key(path)
                 if key is not None:
-                    self._cache[path] = (key, lines + added, members.union(added))
+                    self._cache[path] = _Read(key, read.lines + added,
+                                              read.members.union(added))
             return added
 
     @staticmethod
@@ -146,12 +174,21 @@ class Archives:
         power cut during an append, a file another program wrote) gets its line break
         first: the new entry glued to it would match neither."""
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        size = 0
         try:
             size = os.fstat(fd).st_size
             open_end = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
             body = ("\n" if open_end else "") + "".join(f"{line}\n" for line in lines)
             write_all(fd, body.encode())
             os.fsync(fd)
+        except OSError:
+            # A disk that took part of the lines (full): a line cut short would be an entry
+            # no one added. The file goes back to what it was (an empty one: to none).
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+                if size == 0:
+                    path.unlink()
+            raise
         finally:
             os.close(fd)
         if size == 0:  # (a new file: its name too)
