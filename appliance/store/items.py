@@ -226,9 +226,14 @@ class ItemStore:
             return self._record(row) if row is not None else None
 
     def queue(self) -> list[Item]:
+        """Every item of the queue, oldest first: what the engine holds from its start. Read
+        as plain columns: as entities, a back catalogue of 3,000 queued items held the
+        start 0.5 s (20,000: 3 s)."""
         with read_session(self.db):
-            query = orm.select(r for r in self._row if r.kind == QUEUE)
-            return [self._record(r) for r in query.order_by(self._row.created_at, self._row.id)]
+            rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.kind = $kind "
+                                  f"ORDER BY {order_by('ASC')}", globals={},
+                                  locals={"kind": QUEUE})
+        return [self._record_of_columns(r) for r in rows]
 
     def _query(self, kind: str, status: StatusFilter | None) -> orm.core.Query:
         query = orm.select(r for r in self._row if r.kind == kind)
