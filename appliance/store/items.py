@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pony import orm
@@ -191,10 +192,13 @@ class ItemStore:
             # In SQL, as plain columns: through Pony (an entity loaded, then deleted, per id)
             # a history of 20,000 failed items took 35 s to delete, the write lock and the
             # engine's state writes held the while.
-            records = self._of_ids(wanted, "DELETE FROM items WHERE id IN ({marks}) "
-                                           f"RETURNING {', '.join(PERSISTED)}", write=True)
-            for record in records:
-                changes.removed(record)
+            rows = self._rows_of_ids(wanted, "DELETE FROM items WHERE id IN ({marks}) "
+                                             f"RETURNING {', '.join(PERSISTED)}", write=True)
+            for row in rows:
+                changes.removed(SimpleNamespace(**dict(zip(PERSISTED, row, strict=True))))
+        # Made once the write lock is given back: their info read for 20,000 items held it
+        # another second.
+        records = [self._record_of_columns(row) for row in rows]
         order = {item_id: n for n, item_id in enumerate(wanted)}
         return sorted(records, key=lambda record: order[record.id])
 
@@ -461,22 +465,22 @@ class ItemStore:
     def records(self, ids: Sequence[str]) -> list[Item]:
         """The items of ``ids`` that are stored (in no particular order)."""
         with read_session(self.db):
-            return self._of_ids(ids, f"SELECT {COLUMNS} FROM items WHERE id IN ({{marks}})")
+            rows = self._rows_of_ids(ids, f"SELECT {COLUMNS} FROM items WHERE id IN ({{marks}})")
+        return [self._record_of_columns(row) for row in rows]
 
-    def _of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False
-                ) -> list[Item]:
-        """The records ``statement`` yields (the PERSISTED columns) for ``ids``, which it
-        names at ``{marks}``: 500 at a time, SQLite's bound on parameters. ``write``: it
-        changes rows (Pony's ``execute``, which begins a write transaction; a read must not
-        take the write lock)."""
-        found: list[Item] = []
+    def _rows_of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False
+                     ) -> list[Sequence[Any]]:
+        """The rows ``statement`` yields (the PERSISTED columns) for ``ids``, which it names
+        at ``{marks}``: 500 at a time, SQLite's bound on parameters. ``write``: it changes
+        rows (Pony's ``execute``, which begins a write transaction; a read must not take the
+        write lock)."""
+        found: list[Sequence[Any]] = []
         for first in range(0, len(ids), 500):
             chunk = list(ids[first:first + 500])
             sql = statement.format(marks=", ".join(f"$id{n}" for n in range(len(chunk))))
             values = {f"id{n}": item_id for n, item_id in enumerate(chunk)}
-            rows = (self.db.execute(sql, values).fetchall() if write
-                    else self.db.select(sql, values))
-            found += [self._record_of_columns(row) for row in rows]
+            found += (self.db.execute(sql, values).fetchall() if write
+                      else self.db.select(sql, values))
         return found
 
     def window(
