@@ -6,29 +6,14 @@ not timed."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from support.python_calls import calls
 
 from appliance.store import Item, ItemStore
 from appliance.store.records import DONE, QUEUE, new_id
 
 QUEUED = 500
-
-
-def _calls(work: Callable[[], object]) -> tuple[int, object]:
-    counted = [0]
-
-    def profile(_frame: object, event: str, _arg: object) -> None:
-        if event == "call":
-            counted[0] += 1
-
-    sys.setprofile(profile)
-    try:
-        result = work()
-    finally:
-        sys.setprofile(None)
-    return counted[0], result
 
 
 def test_the_queue_read_at_the_start_costs_little_per_item_and_is_every_field(
@@ -48,10 +33,10 @@ def test_the_queue_read_at_the_start_costs_little_per_item_and_is_every_field(
         store.insert(queued)
         store.insert([Item(id=new_id(), url=f"https://h.example/{n}", kind=DONE,
                            status="finished", created_at=store.stamp()) for n in range(50)])
-        calls, read = _calls(store.queue)
+        counted, read = calls(store.queue)
         assert [i.id for i in read] == [i.id for i in queued]  # oldest first, no history
         assert read == [store.get(i.id) for i in queued]  # as Pony reads each field
         # (~340 calls a row as entities, ~65 as columns)
-        assert calls < 100 * QUEUED, calls
+        assert counted < 100 * QUEUED, counted
     finally:
         store.close()

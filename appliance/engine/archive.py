@@ -101,15 +101,25 @@ class _IdPlaces:
             at += 1
 
 
+# Lines added since the archive's set was made, kept beside it: a set of 80,000 lines made
+# again for each add took 5-25 ms. Past this many they go into it.
+RECENT = 1024
+
+
 @dataclasses.dataclass
 class _Read:
-    """An archive as read: its stat key, its lines, the same as a set, and, from the first
-    look-up by id, the places of its lines by their id."""
+    """An archive as read: its stat key, its lines, the same as a set (``members``, and the
+    lines added since, ``recent``), and, from the first look-up by id, the places of its
+    lines by their id."""
 
     key: tuple[int, int, int]
     lines: list[str]
     members: frozenset[str]
+    recent: frozenset[str] = frozenset()
     by_id: _IdPlaces | None = None
+
+    def has(self, line: str) -> bool:
+        return line in self.members or line in self.recent
 
 
 class Archives:
@@ -176,11 +186,19 @@ class Archives:
     def members(self, path: Path) -> frozenset[str]:
         """The archive's lines as a set, cached with them: an archive shared by 500 tasks
         holds tens of thousands, and a set built per lookup (each extraction, each task
-        run) was most of a run's time in the service (bench/tasks_scale.py)."""
-        return self._cached(path).members
+        run) was most of a run's time in the service (bench/tasks_scale.py). The lines added
+        since it was made go into it now (a task run asks; an extraction, ``contains``,
+        need not)."""
+        read = self._cached(path)
+        if not read.recent:
+            return read.members
+        merged = read.members | read.recent
+        if self._cache.get(path) is read:  # (not replaced by an add meanwhile)
+            self._cache[path] = dataclasses.replace(read, members=merged, recent=frozenset())
+        return merged
 
     def contains(self, path: Path, entry: str) -> bool:
-        return entry_line(entry) in self.members(path)
+        return self._cached(path).has(entry_line(entry))
 
     def _write(self, path: Path, lines: list[str]) -> None:
         write_atomic(path, "".join(f"{line}\n" for line in lines))
@@ -193,14 +211,17 @@ class Archives:
         with self._exclusive(path):
             read = self._cached(path)
             added = list(dict.fromkeys(entry for entry in map(entry_line, entries)
-                                       if entry and entry not in read.members))
+                                       if entry and not read.has(entry)))
             if added:
                 self._append(path, added)
                 key = self._key(path)
                 if key is not None:
-                    lines = read.lines + added
+                    lines, members, recent = read.lines + added, read.members, read.recent
+                    recent = recent.union(added)
+                    if len(recent) > RECENT:
+                        members, recent = members | recent, frozenset()
                     self._cache[path] = _Read(
-                        key, lines, read.members.union(added),
+                        key, lines, members, recent,
                         None if read.by_id is None else read.by_id.with_lines(lines))
             return added
 
