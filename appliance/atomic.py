@@ -52,7 +52,7 @@ def _temp_name(name: str) -> str:
     return f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
 
-def _write_all(fd: int, body: bytes) -> None:
+def write_all(fd: int, body: bytes) -> None:
     view = memoryview(body)
     while view:
         view = view[os.write(fd, view):]
@@ -88,7 +88,7 @@ def write_atomic(
     def fill(temp: Path) -> None:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            _write_all(fd, body)
+            write_all(fd, body)
         finally:
             os.close(fd)
         if before_rename is not None:
@@ -106,7 +106,7 @@ def write_in(folder: int, name: str, data: str | bytes, *, mode: int = 0o644) ->
                  dir_fd=folder)
     try:
         try:
-            _write_all(fd, body)
+            write_all(fd, body)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -166,6 +166,18 @@ def checkout_env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{tree}:{sysconfig.get_paths()['purelib']}"}
 
 
+def in_checkout(tree: Path, script: str, *args: object) -> Any:
+    """``script --measure args`` in a fresh interpreter importing ``appliance`` from ``tree``
+    (``checkout_env``): what it printed last, read as JSON. (The child must not import this
+    module: it puts this checkout first on ``sys.path``.)"""
+    done = subprocess.run([sys.executable, "-S", script, "--measure", *map(str, args)],
+                          env=checkout_env(tree), capture_output=True, text=True,
+                          timeout=1800, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the child for {tree} failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def start_origin(stack: contextlib.ExitStack, root: Path) -> MediaOrigin:
     return stack.enter_context(MediaOrigin(root / "origin"))
 

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import checkout_child
 
 log = logging.getLogger("bench.queue_reads")
 
@@ -69,23 +68,16 @@ def rows(size: int) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def measure(db: Path, size: int, count: int) -> dict[str, list[float]]:
-    """Run in a process whose ``appliance`` is the checkout's (see ``child``)."""
+    """Run in a process whose ``appliance`` is the checkout's (``common.in_checkout``)."""
     from falcon.testing import TestClient
 
     from appliance.api.app import create_app
-    from appliance.config import load_settings
-    from appliance.runtime import Runtime
 
     root = Path(tempfile.mkdtemp(prefix="bench-queue-reads-child-"))
     try:
         (root / "config").mkdir()
         shutil.copy(db, root / "config" / "appliance.db")
-        rt = Runtime(load_settings({
-            "YTP_CONFIG_PATH": str(root / "config"), "YTP_DOWNLOAD_PATH": str(root / "dl"),
-            "YTP_TEMP_PATH": str(root / "tmp"), "YTP_WARM_WORKERS": "0",
-            "YTP_ALLOWED_HOSTS": "falconframework.org",  # the test client's Host
-            "YTP_YTDLP_INDEX_URL": "http://127.0.0.1:9/simple", "YTP_LOG_LEVEL": "warning",
-        }), websocket=False)
+        rt = checkout_child.runtime(root)
         rt.start()
         try:
             client = TestClient(create_app(rt))
@@ -110,19 +102,6 @@ def measure(db: Path, size: int, count: int) -> dict[str, list[float]]:
             rt.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def child(tree: Path, db: Path, size: int, count: int) -> dict[str, list[float]]:
-    """``measure`` in a fresh interpreter importing ``appliance`` from ``tree``."""
-    import common
-
-    done = subprocess.run(
-        [sys.executable, "-S", __file__, "--measure", str(db), str(size), str(count)],
-        env=common.checkout_env(tree), capture_output=True, text=True, timeout=1800,
-        check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the child for {tree} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.splitlines()[-1])
 
 
 # --- the parent -----------------------------------------------------------------------------
@@ -173,7 +152,8 @@ def main() -> int:
             for side, tree in trees.items():
                 # the base's reads of a big queue take seconds each: fewer of them
                 asked = count if side == "this" or size <= BASE_FULL else max(10, count // 10)
-                for label, samples in child(tree, db, size, asked).items():
+                for label, samples in common.in_checkout(tree, __file__, db, size,
+                                                           asked).items():
                     figures[size, label, side] = common.latency_ms(samples)
                 log.info("%d items: %s measured", size, side)
         common.out(f"\nReads of a queue of N items (auto_start off), {count} requests a row "
@@ -207,10 +187,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--measure"]:
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        db_path, size_text, count_text = sys.argv[2:5]
-        sys.stdout.write(json.dumps(measure(Path(db_path), int(size_text), int(count_text)))
-                         + "\n")
-        raise SystemExit(0)
-    raise SystemExit(main())
+    raise SystemExit(checkout_child.main(main, measure, Path, int, int))

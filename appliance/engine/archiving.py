@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import CONFLICT, INSUFFICIENT_STORAGE, NOT_FOUND, UNAVAILABLE, AppError, invalid
 from ..store import Item
-from .archive import Archives, archive_id, entry_line, video_id_of
+from .archive import Archives, archive_id, entry_line
 from .plans import Planner
 
 MAX_URLS = 500
@@ -66,10 +66,8 @@ class ArchiveService:
     def read(self, preset: Any, ids: str | None) -> dict[str, Any]:
         path = self._preset_archive(preset)
         with said_plainly(path):
-            lines = self.archives.read(path)
-        if ids:
-            wanted = {i.strip() for i in ids.split(",") if i.strip()}
-            lines = [line for line in lines if line in wanted or video_id_of(line) in wanted]
+            lines = (self.archives.find(path, {i.strip() for i in ids.split(",") if i.strip()})
+                     if ids else self.archives.read(path))
         return {"file": str(path), "items": lines, "count": len(lines)}
 
     def add(self, preset: Any, items: Any) -> tuple[bool, dict[str, Any]]:

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pony import orm
@@ -191,10 +192,13 @@ class ItemStore:
             # In SQL, as plain columns: through Pony (an entity loaded, then deleted, per id)
             # a history of 20,000 failed items took 35 s to delete, the write lock and the
             # engine's state writes held the while.
-            records = self._of_ids(wanted, "DELETE FROM items WHERE id IN ({marks}) "
-                                           f"RETURNING {', '.join(PERSISTED)}", write=True)
-            for record in records:
-                changes.removed(record)
+            rows = self._rows_of_ids(wanted, "DELETE FROM items WHERE id IN ({marks}) "
+                                             f"RETURNING {', '.join(PERSISTED)}", write=True)
+            for row in rows:
+                changes.removed(SimpleNamespace(**dict(zip(PERSISTED, row, strict=True))))
+        # Made once the write lock is given back: their info read for 20,000 items held it
+        # another second.
+        records = [self._record_of_columns(row) for row in rows]
         order = {item_id: n for n, item_id in enumerate(wanted)}
         return sorted(records, key=lambda record: order[record.id])
 
@@ -226,9 +230,14 @@ class ItemStore:
             return self._record(row) if row is not None else None
 
     def queue(self) -> list[Item]:
+        """Every item of the queue, oldest first: what the engine holds from its start. Read
+        as plain columns: as entities, a back catalogue of 3,000 queued items held the
+        start 0.5 s (20,000: 3 s)."""
         with read_session(self.db):
-            query = orm.select(r for r in self._row if r.kind == QUEUE)
-            return [self._record(r) for r in query.order_by(self._row.created_at, self._row.id)]
+            rows = self.db.select(f"SELECT {COLUMNS} FROM items WHERE items.kind = $kind "
+                                  f"ORDER BY {order_by('ASC')}", globals={},
+                                  locals={"kind": QUEUE})
+        return [self._record_of_columns(r) for r in rows]
 
     def _query(self, kind: str, status: StatusFilter | None) -> orm.core.Query:
         query = orm.select(r for r in self._row if r.kind == kind)
@@ -278,16 +287,26 @@ class ItemStore:
                 total = self._search_total((kind, status, search), match, conditions, scope)
             if offset >= total:  # past the end: the index walk would find nothing, slowly
                 return Page([], total, page, per_page)
-            # (after an anchor, one more tells whether the walk goes on)
+            # (after an anchor, one more tells whether the walk goes on; the total is not
+            # what follows the anchor, so the walk is from the anchor's end)
             items = self._ordered(conditions, scope, newest_first,
                                   per_page + (after is not None), offset, match=match,
-                                  matches=total)
+                                  matches=total, of=None if after is not None else total)
         return Page(items[:per_page], total, page, per_page, more=len(items) > per_page)
 
     def _ordered(self, conditions: list[str], scope: dict[str, Any], newest_first: bool,
-                 limit: int, offset: int, *, match: str = "", matches: int = 0) -> list[Item]:
+                 limit: int, offset: int, *, match: str = "", matches: int = 0,
+                 of: int | None = None) -> list[Item]:
         """``limit`` items meeting ``conditions`` from ``offset``, by creation time; with a
-        search's ``match``, of which there are ``matches``."""
+        search's ``match``, of which there are ``matches``. ``of``: how many items meet
+        ``conditions``, when known. A page past the middle is then read from the other end:
+        SQLite walks every entry an OFFSET skips, and the last page of 100,000 items walked
+        99,950 of them (18-35 ms; page 1: 3-5 ms)."""
+        if of is not None and of - offset - limit < offset:
+            limit = max(0, min(limit, of - offset))
+            backwards = self._ordered(conditions, scope, not newest_first, limit,
+                                      of - offset - limit, match=match, matches=matches)
+            return backwards[::-1]
         direction = "DESC" if newest_first else "ASC"
         scope = {**scope, "limit": limit, "offset": offset}
         order = f"ORDER BY {order_by(direction)} LIMIT $limit OFFSET $offset"
@@ -451,22 +470,22 @@ class ItemStore:
     def records(self, ids: Sequence[str]) -> list[Item]:
         """The items of ``ids`` that are stored (in no particular order)."""
         with read_session(self.db):
-            return self._of_ids(ids, f"SELECT {COLUMNS} FROM items WHERE id IN ({{marks}})")
+            rows = self._rows_of_ids(ids, f"SELECT {COLUMNS} FROM items WHERE id IN ({{marks}})")
+        return [self._record_of_columns(row) for row in rows]
 
-    def _of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False
-                ) -> list[Item]:
-        """The records ``statement`` yields (the PERSISTED columns) for ``ids``, which it
-        names at ``{marks}``: 500 at a time, SQLite's bound on parameters. ``write``: it
-        changes rows (Pony's ``execute``, which begins a write transaction; a read must not
-        take the write lock)."""
-        found: list[Item] = []
+    def _rows_of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False
+                     ) -> list[Sequence[Any]]:
+        """The rows ``statement`` yields (the PERSISTED columns) for ``ids``, which it names
+        at ``{marks}``: 500 at a time, SQLite's bound on parameters. ``write``: it changes
+        rows (Pony's ``execute``, which begins a write transaction; a read must not take the
+        write lock)."""
+        found: list[Sequence[Any]] = []
         for first in range(0, len(ids), 500):
             chunk = list(ids[first:first + 500])
             sql = statement.format(marks=", ".join(f"$id{n}" for n in range(len(chunk))))
             values = {f"id{n}": item_id for n, item_id in enumerate(chunk)}
-            rows = (self.db.execute(sql, values).fetchall() if write
-                    else self.db.select(sql, values))
-            found += [self._record_of_columns(row) for row in rows]
+            found += (self.db.execute(sql, values).fetchall() if write
+                      else self.db.select(sql, values))
         return found
 
     def window(
@@ -503,7 +522,7 @@ class ItemStore:
                             if k == kind and (not wanted or status in wanted))
             if limit <= 0 or offset >= total:
                 return [], total
-            return self._ordered(conditions, scope, newest_first, limit, offset), total
+            return self._ordered(conditions, scope, newest_first, limit, offset, of=total), total
 
     def batch_totals(self) -> list[dict[str, Any]]:
         """Per ``batch_id`` (items sharing one: a playlist's entries, or items added together)
