@@ -25,6 +25,7 @@ from . import (
     files,
     flasharr,
     flasharr_queue,
+    flasharr_settings,
     history,
     images,
     logs,
@@ -45,9 +46,9 @@ from .middleware import BodyLimit, ETags, RequestContext
 # items). create_app registers these and openapi.build() documents these — one list for both,
 # so a family added here must document its routes (tests/test_openapi.py checks).
 FAMILIES = (
-    system, auth, history, ytdlp, flasharr_queue, flasharr, logs, console, admin, docs_files,
-    openapi, presets, dl_fields, conditions, archive, command, notifications, tasks, executions,
-    task_definitions, files, downloads, images, player, ytdlp_updates,
+    system, auth, history, ytdlp, flasharr_queue, flasharr, flasharr_settings, logs, console,
+    admin, docs_files, openapi, presets, dl_fields, conditions, archive, command, notifications,
+    tasks, executions, task_definitions, files, downloads, images, player, ytdlp_updates,
 )
 
 
