@@ -99,3 +99,31 @@ def test_a_definition_that_no_longer_fits_its_page_says_so_not_found_nothing(
     execution = run_now(runtime, task)
     assert execution["status"] == "failed", execution
     assert execution["error"] == "task definition 'videos': " + said.format(url=url)
+
+
+@pytest.mark.parametrize(("page", "said"), [
+    (LOGIN_PAGE, "the site sent a web page (HTML), not JSON: often a login, an error or a "
+                 "block page. Check that the definition's url is the address of the site's "
+                 "JSON, not of its page."),
+    (b"  \n", "the site sent an empty answer."),
+    (b"{'items': []}", "the page is not JSON: Expecting property name enclosed in double "
+                       "quotes: line 1 column 2 (char 1)"),
+])
+def test_a_json_definition_given_a_page_says_what_the_site_sent(
+        runtime: Runtime, client: falcon.testing.TestClient, origin: MediaOrigin,
+        page: bytes, said: str) -> None:
+    """It said "the page is not JSON: Expecting value: line 1 column 1 (char 0)" for a login
+    page."""
+    origin.feeds.pages["api"] = (page, "application/json")
+    url = f"{origin.base_url}/pages/api"
+    made = client.simulate_post("/api/tasks/definitions", json={
+        "name": "api", "definition": {"match_url": [url], "response": {"type": "json"},
+                                      "parse": {"items": {
+            "type": "jsonpath", "expression": "$.items[*]",
+            "fields": {"url": {"type": "jsonpath", "expression": "$.u"}}}}}})
+    assert made.status_code == 201, made.text
+    task = client.simulate_post("/api/tasks", json={"name": "api", "url": url,
+                                                    "timer": "0 3 * * *"}).json
+    execution = run_now(runtime, task)
+    assert execution["status"] == "failed", execution
+    assert execution["error"] == f"task definition 'api': {said}"

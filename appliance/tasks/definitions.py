@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 from ..errors import invalid
 from ..http_headers import header_problem
 from ..patterns import Budget, PatternError, PatternTimeout, compile_pattern
+from .feeds import sent_instead
 from .handlers import (
     FETCH_TIMEOUT,
     Entry,
@@ -413,7 +414,10 @@ class _Reader:
                 raise HandlerError(f"{self.page[:200]} nests its JSON too deeply to read."
                                    ) from None
             except ValueError as exc:
-                raise HandlerError(f"the page is not JSON: {exc}") from None
+                said = sent_instead(body, "JSON", "Check that the definition's url is the "
+                                    "address of the site's JSON, not of its page")
+                raise HandlerError(f"{said}." if said else f"the page is not JSON: {exc}"
+                                   ) from None
         try:
             if kind == "json":
                 found = _jsonpath().findall(self.items["expression"], data)

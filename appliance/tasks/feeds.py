@@ -114,20 +114,30 @@ def _timestamp(entry: Any) -> float | None:
     return float(calendar.timegm(parsed)) if parsed else None
 
 
-def _instead(body: bytes, problem: Exception | None) -> str:
-    """What ``body`` is instead of a feed, in words: a page a site sends in place of its feed
-    (a login, a block) is named as such; else how the XML broke, without the parser's
-    ``<unknown>:2:0:`` in front."""
+def sent_instead(body: bytes, wanted: str, check: str) -> str | None:
+    """What a site sent in place of ``wanted`` ("RSS or Atom", "JSON"), in words, when it is
+    what sites send instead (an empty answer, a login, an error or a block page: ``check``
+    says what to look at); None when ``body`` is none of those."""
     from ..engine.media_check import HEAD_BYTES, text_kind
 
     if not body.strip():
         return "the site sent an empty answer"
     kind = (text_kind(body[:HEAD_BYTES]) or ("", ""))[0]
     if kind == "html":
-        return ("the site sent a web page (HTML), not RSS or Atom: often a login, an error or "
-                "a block page. Check that the address is the feed's own")
-    if kind == "json":
-        return "the site sent a JSON answer, not RSS or Atom: often an error or a login"
+        return (f"the site sent a web page (HTML), not {wanted}: often a login, an error or "
+                f"a block page. {check}")
+    if kind == "json" and wanted != "JSON":
+        return f"the site sent a JSON answer, not {wanted}: often an error or a login"
+    return None
+
+
+def _instead(body: bytes, problem: Exception | None) -> str:
+    """What ``body`` is instead of a feed, in words: a page a site sends in place of its feed
+    (a login, a block) is named as such; else how the XML broke, without the parser's
+    ``<unknown>:2:0:`` in front."""
+    said = sent_instead(body, "RSS or Atom", "Check that the address is the feed's own")
+    if said is not None:
+        return said
     if problem is None:
         return "no RSS or Atom document"
     # (the line it names is off by one where feedparser put a declaration in front)
