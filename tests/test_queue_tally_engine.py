@@ -53,7 +53,9 @@ def _settled(engine: DownloadEngine, origin: MediaOrigin) -> bool:
     with engine._lock:
         runs = len(engine._runs)
         for item in engine._items.values():
-            if not item.extractor or (item.url != stall and item.auto_start):
+            # (one that would end by itself may still wait for a slot the stalls hold)
+            if not item.extractor or (item.url != stall and item.auto_start
+                                      and item.status != "pending"):
                 return False
             if item.status == "pending" and item.auto_start and runs < 2:
                 return False

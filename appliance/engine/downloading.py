@@ -285,7 +285,7 @@ class Downloading:
                 run.reason = next_reason(run.reason, StopReason.DISK)
             if filled and no_room is None:
                 run.reason = next_reason(run.reason, StopReason.ROOM)
-            reason = run.reason
+            reason = reason_that_stands(run.reason, failed, item.id)
             item.speed = item.eta = None
             if reason in HANDED_BACK:
                 item.status = PENDING
@@ -443,3 +443,15 @@ class Downloading:
             return str(file.relative_to(root))
         log.warning("item %s: %s is outside its download folder %s", run.item.id, path, root)
         return ""
+
+
+def reason_that_stands(reason: StopReason | None, failed: bool, item_id: str
+                       ) -> StopReason | None:
+    """The stop reason that decides a run's end. A cancel that came once the job had ended
+    whole does not: its files are home, and a cancelled item would leave them recorded by
+    none (an orphan in the download folder). The item finishes, as it did."""
+    if reason is StopReason.CANCEL and not failed:
+        log.info("item %s: cancelled once its download had ended: it is finished, its files "
+                 "kept", item_id)
+        return None
+    return reason
