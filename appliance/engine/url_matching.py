@@ -339,7 +339,11 @@ class _Readings:
 
     def keep(self, path: Path) -> None:
         """Write what was found to ``path`` whole (another process may read it meanwhile);
-        a folder that refuses costs only the reading again next time."""
+        a folder that refuses costs only the reading again next time.
+
+        Not ``atomic.write_atomic``: a cache that a power cut takes back costs a reading, so
+        it is not flushed to the disk (two fsyncs on an SD card for a cache), and
+        its folder is only used when it exists (``bytecode.cache_folder(make=False)``)."""
         if not self.added:
             return
         text = json.dumps({"fingerprint": fingerprint(), **self.found}).encode()
