@@ -39,7 +39,7 @@ from yt_dlp.utils import DownloadError, url_basename
 from .. import cpu_share
 from ..outbound import every_connection_checked
 from ..systemd import stderr_formatter
-from . import url_matching, zygote
+from . import command_line_secrets, url_matching, zygote
 from .archive import archive_id
 from .containment import (
     Containment,
@@ -282,11 +282,15 @@ def summarize(info: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
-    """The folders this job may write in; refuses a home outside the download folder (a
-    symlinked sub-folder that leads elsewhere, say)."""
+def containment_for(job: dict[str, Any], params: dict[str, Any],
+                    secrets: command_line_secrets.Secrets = command_line_secrets.NONE
+                    ) -> Containment:
+    """The folders this job may write in, and the ``secrets`` no program it starts may name;
+    refuses a home outside the download folder (a symlinked sub-folder that leads
+    elsewhere, say)."""
     root = job.get("root") or ""
-    containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),))
+    containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),),
+                              secrets=secrets)
     if root and not Containment(root, "").holds(job["home"]):
         raise OutsideDownloadFolder(
             f"Refused: the folder {job['home']!r} leads outside the download folder {root!r}.")
