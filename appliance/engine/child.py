@@ -39,7 +39,7 @@ from yt_dlp.utils import DownloadError, url_basename
 from .. import cpu_share
 from ..outbound import every_connection_checked
 from ..systemd import stderr_formatter
-from . import command_line_secrets, url_matching, zygote
+from . import command_line_secrets, rate_limits, url_matching, zygote
 from .archive import archive_id
 from .containment import (
     Containment,
@@ -299,8 +299,11 @@ def containment_for(job: dict[str, Any], params: dict[str, Any],
 
 @contextlib.contextmanager
 def contained_ydl(job: dict[str, Any], params: dict[str, Any]) -> Iterator[YoutubeDL]:
-    """A YoutubeDL for ``job`` whose every write is held inside the job's folders."""
-    containment = containment_for(job, params)
+    """A YoutubeDL for ``job`` whose every write is held inside the job's folders, and whose
+    programs never see the person's secrets (``command_line_secrets``)."""
+    secrets = command_line_secrets.of_job(job.get("url") or "", params)
+    params = command_line_secrets.native_downloads(params, secrets)
+    containment = containment_for(job, params, secrets)
     try:
         with contained(containment), new_ydl(params, containment) as ydl:
             yield ydl
@@ -467,7 +470,10 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
             channel.send({"type": "error", "job": job, "message": str(exc), "not_media": True})
         except DownloadError as exc:
             message = str(exc).removeprefix("ERROR: ")
-            channel.send({"type": "error", "job": job, "message": message})
+            # a 429's Retry-After, which yt-dlp's message leaves out
+            waits = rate_limits.asked_wait(exc.exc_info[1] if exc.exc_info else None)
+            channel.send({"type": "error", "job": job,
+                          "message": rate_limits.marked(message, waits)})
         except KeptBack as exc:
             channel.send({"type": "error", "job": job, "message": exc.msg, exc.flag: True})
         except Exception as exc:
