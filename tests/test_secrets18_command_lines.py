@@ -73,7 +73,7 @@ def test_what_only_ffmpeg_downloads_is_refused_rather_than_handed_the_secrets(
 
 @pytest.mark.parametrize(("url", "args", "secret"), [
     ("https://me:pa55word@site.example/v", [], ["pa55word"]),
-    ("https://site.example/v?id=7&token=a%2Fbcd", [], ["a%2Fbcd", "a/bcd"]),
+    ("https://site.example/v?id=7&token=a%2Fbcdefgh", [], ["a%2Fbcdefgh", "a/bcdefgh"]),
     ("https://0a1b2c3d4e5f6a7b8c9d@site.example/v", [], ["0a1b2c3d4e5f6a7b8c9d"]),
     ("https://site.example/v", ["--add-header", "X-Api-Key: k3y-value"], ["k3y-value"]),
     ("https://site.example/v", ["--add-header", "Authorization: Basic dXNlcg=="],
@@ -84,9 +84,14 @@ def test_a_persons_secrets_are_found_in_the_url_the_headers_and_the_login(
         url: str, args: list[str], secret: list[str]) -> None:
     secrets = command_line_secrets.of_job(url, parsed_options(tuple(args)))
     assert secrets and set(secret) <= secrets.values, secrets
-    assert secrets.refusal("ffmpeg", ["ffmpeg", "-i", f"x{secret[0]}y"])
+    assert secrets.refusal("ffmpeg", ["ffmpeg", "-i", f"https://cdn.example/x{secret[0]}y"])
+    assert secrets.refusal("ffmpeg", ["ffmpeg", "-headers", f"X-Key: {secret[0]}\r\n"])
     assert secrets.refusal("ffmpeg", ["ffmpeg", "-cookies", "a=1", "-i", "file:x"])
-    assert secrets.refusal("ffmpeg", ["ffmpeg", "-i", "file:x.ts", "file:x.mp4"]) is None
+    assert secrets.refusal("ffmpeg", ["ffmpeg", "-i", "https://me:pw@cdn.example/x.m3u8"])
+    # a fix-up's files and titles are the site's texts, which may hold a value by chance
+    assert secrets.refusal("ffmpeg", [
+        "ffmpeg", "-i", f"file:{secret[0]}.ts", "-metadata", f"title={secret[0]}",
+        "file:x.mp4"]) is None
     assert command_line_secrets.native_downloads({}, secrets) == {
         "external_downloader": {"default": "native"}}
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,11 +39,17 @@ LOGINS = ("usenetrc",)
 # refuses a request to choose, the service chooses.
 NATIVE = {"default": "native"}
 # ffmpeg's option that takes the cookies it sends (the site's own too, once a person's are
-# in the jar).
+# in the jar), and those whose values go to the network with them: the headers, and each
+# address (``-i https://…``). Only these are looked at: a file's name or a title given to
+# ffmpeg (``file:…``, ``-metadata title=…``) is the site's text, and a person's short cookie
+# ("true", "1234") is found in one by chance.
 COOKIES_OPTION = "-cookies"
-# A value this short is found in any command line (a cookie "1"); ``-cookies`` is refused
-# whatever its value.
-SHORTEST = 4
+SENT_OPTIONS = frozenset({COOKIES_OPTION, "-headers"})
+ADDRESS = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# A value this short is found in an address by chance (a cookie "true" in "?live=true");
+# ``-cookies`` is refused whatever its value, and an address with a password whatever its
+# length.
+SHORTEST = 8
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,11 @@ class Secrets:
         if not self.carried:
             return None
         args = [os.fsdecode(arg) for arg in argv]
+        sent = [arg for before, arg in zip(["", *args], args, strict=False)
+                if before in SENT_OPTIONS or ADDRESS.match(arg)]
         if COOKIES_OPTION not in args and not any(
-                value in arg for arg in args for value in self.values):
+                value in arg for arg in sent for value in self.values) and not any(
+                _password(arg) for arg in sent if ADDRESS.match(arg)):
             return None
         return (f"Refused to start {program} with the item's cookies or credentials on its "
                 f"command line, where every user of this box could read them: yt-dlp "
@@ -103,6 +113,12 @@ def _cookies(path: Any) -> list[str]:
 def _headers(headers: Any) -> list[str]:
     return [str(value).strip() for name, value in dict(headers or {}).items()
             if str(name).lower() in CREDENTIAL_HEADERS or SECRET_NAME.search(str(name))]
+
+
+def _password(address: str) -> bool:
+    with contextlib.suppress(ValueError):
+        return bool(urlsplit(address).password)
+    return True  # an address Python cannot read: ffmpeg may read a password in it
 
 
 def _in_url(url: str) -> list[str]:
