@@ -62,7 +62,9 @@ def test_actions_rename_move_delete_directory(app: tuple[Runtime, TestClient],
     assert results.json[1] == {"path": f"{base}/show.mp4", "action": "rename", "ok": True,
                                "status": True, "new_path": f"{base}/Pilot.mp4",
                                "sidecar_count": 2}
-    assert results.json[4]["error"] == "Path does not exist."
+    assert results.json[4]["error"] == (
+        "Nothing is at this path any more (it was moved or deleted meanwhile): refresh the "
+        "listing.")
     season = folder / "Season 1"
     assert sorted(os.listdir(season)) == ["Extras", "Pilot.en.srt", "Pilot.info.json",
                                           "Pilot.mp4"]
@@ -146,12 +148,15 @@ def test_moves_and_folders_that_cannot_be_made_change_nothing(
     assert [(r["ok"], r["status"], r["error"]) for r in results.json] == [
         (False, False, "Cannot move a folder into itself."),
         (False, False, "Cannot move a folder into itself."),
-        (False, False, "Source and destination are the same."),
-        (False, False, "Destination path is invalid."),
-        (False, False, "Destination path is invalid."),
-        (False, False, "Path is not a directory."),
-        (False, False, "A part of the new path is a file."),
-        (False, False, "Directory already exists."),
+        (False, False, "It is in that folder already: nothing was moved."),
+        (False, False, f"There is no folder '{base}/a/b/x.mp4' to move it into (nothing, or a "
+                       "file, is there): make it first (the directory action)."),
+        (False, False, f"There is no folder '{base}/nowhere' to move it into (nothing, or a "
+                       "file, is there): make it first (the directory action)."),
+        (False, False, "path is not a folder (a file, or nothing any more): the new folder is "
+                       "made inside the folder path names."),
+        (False, False, f"'{base}/y.mp4' is a file, so no folder can be made in it."),
+        (False, False, f"The folder '{base}/a/b' is there already: nothing was made."),
     ]
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
     # a new folder under folders that exist: only its last part is made
@@ -204,7 +209,9 @@ def test_actions_refuse_existing_and_bad_names(app: tuple[Runtime, TestClient],
     make(folder / "a.mp4")
     make(folder / "b.mp4")
     clash = act(client, {"action": "rename", "path": f"{base}/a.mp4", "new_name": "b.mp4"})
-    assert clash.json[0]["ok"] is False and clash.json[0]["error"] == "Destination already exists."
+    assert clash.json[0]["ok"] is False and clash.json[0]["error"] == (
+        f"'{base}/b.mp4' is there already: nothing was renamed. Rename or move that one first, "
+        "or choose another name.")
     for bad in ("x/y.mp4", "..", ".hidden", "a\x00b", "é" * 200, " pad", "", None, 5):
         result = act(client, {"action": "rename", "path": f"{base}/a.mp4", "new_name": bad})
         assert_error(result, 400)
@@ -333,9 +340,12 @@ def test_a_sidecar_left_behind_is_said(app: tuple[Runtime, TestClient], folder: 
 
 
 @pytest.mark.parametrize(("body", "said"), [
-    ([], "Invalid parameters expecting list of dicts."),
-    ({"action": "delete", "path": "x"}, "Invalid parameters expecting list of dicts."),
-    (["delete x"], "Invalid parameters expecting list of dicts."),
+    ([], 'The array of actions is empty: give at least one, such as {"action": "delete", '
+         '"path": "folder/file.mp4"}.'),
+    ({"action": "delete", "path": "x"}, 'The body must be a JSON array of actions, such as '
+     '[{"action": "delete", "path": "folder/file.mp4"}]; it is an object.'),
+    (["delete x"], 'Each action must be a JSON object, such as {"action": "delete", "path": '
+     '"folder/file.mp4"}; this one is a string.'),
     ([{"action": "delete", "path": "a/../x"}], "The path may not contain '..'."),
 ])
 def test_a_refused_request_says_why(app: tuple[Runtime, TestClient], body: Any,

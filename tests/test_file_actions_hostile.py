@@ -297,7 +297,9 @@ def test_a_sidecar_never_replaces_one_already_there(app: tuple[Runtime, TestClie
                                "sidecar_count": 1, "sidecars_left": [f"{base}/a.en.srt"],
                                "warning": f"'{base}/to/a.en.srt' is there already: "
                                           f"'{base}/a.en.srt' was left as it is."}
-    assert [r.get("error") for r in results.json[1:]] == ["Path does not exist."] * 2
+    assert [r.get("error") for r in results.json[1:]] == [
+        "Nothing is at this path any more (it was moved or deleted meanwhile): refresh the "
+        "listing."] * 2
     assert sorted(os.listdir(folder / "to")) == ["a.en.srt", "a.mp4", "a.nfo"]
     assert (folder / "to" / "a.en.srt").read_bytes() == b"xxxx"
     assert (folder / "a.en.srt").read_bytes() == b"xx"

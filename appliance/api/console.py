@@ -5,8 +5,10 @@ would (``shlex``) but never given to one: the process is yt-dlp's own command li
 ``--ignore-config <arguments>``, saving to the download folder, run by an isolated
 interpreter (``engine/contained_cli.py``: every file it writes is checked on its final path,
 and nothing in a download folder can be imported in place of yt-dlp), in its own process
-group, with no stdin. Its stdout and stderr lines come as SSE ``output`` events, then one
-``close`` event with the exit code. The process group is killed when the client leaves, when
+group, with no stdin once it has read its arguments there (a command line is every user's
+to read, and the arguments may hold a ``--password`` or an ``Authorization`` header). Its
+stdout and stderr lines come as SSE ``output`` events, then one ``close`` event with the exit
+code. The process group is killed when the client leaves, when
 the service stops, or after ``YTP_CONSOLE_TIMEOUT`` seconds.
 
 The console is an admin feature, but still not a way around the download rules: options that
@@ -19,6 +21,7 @@ Information flags that downloads do not need (``--help``, ``--version``,
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -36,6 +39,7 @@ from typing import IO, Any
 import falcon
 
 from .. import bytecode, errors
+from ..engine.credentials import masked_cli
 from ..engine.options import Context, option_value, refusal, split_options
 from ..runtime import Runtime
 from . import sse
@@ -140,16 +144,18 @@ class _Process:
 
     def start(self) -> str | None:
         """Start yt-dlp; the reason when it cannot be started."""
-        log.info("terminal: yt-dlp %s", shlex.join(self.argv))
+        log.info("terminal: yt-dlp %s", masked_cli(shlex.join(self.argv)))
         try:
             self.temp.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", *bytecode.inherited(), "-m",
-                 "appliance.engine.contained_cli", str(self.home), str(self.temp), *self.argv],
-                cwd=self.temp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                 "appliance.engine.contained_cli", str(self.home), str(self.temp)],
+                cwd=self.temp, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"},
             )
+            with self.proc.stdin as arguments:  # type: ignore[union-attr]
+                arguments.write(json.dumps(self.argv).encode())
         except OSError as exc:
             return f"Cannot start yt-dlp: {exc}"
         for pipe, kind in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr")):

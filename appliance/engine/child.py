@@ -39,7 +39,7 @@ from yt_dlp.utils import DownloadError, url_basename
 from .. import cpu_share
 from ..outbound import every_connection_checked
 from ..systemd import stderr_formatter
-from . import url_matching, zygote
+from . import command_line_secrets, rate_limits, url_matching, zygote
 from .archive import archive_id
 from .containment import (
     Containment,
@@ -282,11 +282,15 @@ def summarize(info: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
-    """The folders this job may write in; refuses a home outside the download folder (a
-    symlinked sub-folder that leads elsewhere, say)."""
+def containment_for(job: dict[str, Any], params: dict[str, Any],
+                    secrets: command_line_secrets.Secrets = command_line_secrets.NONE
+                    ) -> Containment:
+    """The folders this job may write in, and the ``secrets`` no program it starts may name;
+    refuses a home outside the download folder (a symlinked sub-folder that leads
+    elsewhere, say)."""
     root = job.get("root") or ""
-    containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),))
+    containment = Containment(job["home"], job["temp"], root=root, extra=(cache_dir(params),),
+                              secrets=secrets)
     if root and not Containment(root, "").holds(job["home"]):
         raise OutsideDownloadFolder(
             f"Refused: the folder {job['home']!r} leads outside the download folder {root!r}.")
@@ -295,8 +299,11 @@ def containment_for(job: dict[str, Any], params: dict[str, Any]) -> Containment:
 
 @contextlib.contextmanager
 def contained_ydl(job: dict[str, Any], params: dict[str, Any]) -> Iterator[YoutubeDL]:
-    """A YoutubeDL for ``job`` whose every write is held inside the job's folders."""
-    containment = containment_for(job, params)
+    """A YoutubeDL for ``job`` whose every write is held inside the job's folders, and whose
+    programs never see the person's secrets (``command_line_secrets``)."""
+    secrets = command_line_secrets.of_job(job.get("url") or "", params)
+    params = command_line_secrets.native_downloads(params, secrets)
+    containment = containment_for(job, params, secrets)
     try:
         with contained(containment), new_ydl(params, containment) as ydl:
             yield ydl
@@ -463,7 +470,10 @@ def serve(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
             channel.send({"type": "error", "job": job, "message": str(exc), "not_media": True})
         except DownloadError as exc:
             message = str(exc).removeprefix("ERROR: ")
-            channel.send({"type": "error", "job": job, "message": message})
+            # a 429's Retry-After, which yt-dlp's message leaves out
+            waits = rate_limits.asked_wait(exc.exc_info[1] if exc.exc_info else None)
+            channel.send({"type": "error", "job": job,
+                          "message": rate_limits.marked(message, waits)})
         except KeptBack as exc:
             channel.send({"type": "error", "job": job, "message": exc.msg, exc.flag: True})
         except Exception as exc:

@@ -1,19 +1,27 @@
 """yt-dlp's own command line, held inside the download folder: the console's process.
 
-``python -I -m appliance.engine.contained_cli HOME TEMP [yt-dlp arguments]`` runs yt-dlp's
-``main`` with the same two layers as a download (``engine/containment.py``): rendered output
-paths checked, every write audited. ``-I`` keeps the working directory and ``PYTHON*``
+``python -I -m appliance.engine.contained_cli HOME TEMP`` with yt-dlp's arguments on its
+standard input (a JSON array: on the command line, every user of the box read them, a
+``--password`` or an ``Authorization`` header too) runs yt-dlp's ``main`` with the same two
+layers as a download (``engine/containment.py``): rendered output paths checked, every write
+audited. ``-I`` keeps the working directory and ``PYTHON*``
 variables out of the import path, so no downloaded ``yt_dlp.py`` can stand in for yt-dlp.
 HOME and TEMP become yt-dlp's ``--paths``; the caller refuses a ``--paths`` of the user's.
+Secrets in the arguments (a header that names a credential, a login) keep ffmpeg off the
+network, as a download's do (``command_line_secrets``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from typing import Any
 
 import yt_dlp
 
 from ..outbound import every_connection_checked
+from . import command_line_secrets
 from .containment import ContainedYoutubeDL, Containment, cache_dir, contained, guard_writes
 
 
@@ -22,7 +30,11 @@ def main(argv: list[str]) -> int:
     containment = Containment(home, temp, extra=(cache_dir({}),))
 
     class ConsoleYoutubeDL(ContainedYoutubeDL):
-        pass
+        def __init__(self, params: dict[str, Any] | None = None, auto_init: bool = True
+                     ) -> None:
+            containment.secrets = command_line_secrets.of_job("", params or {})
+            super().__init__(command_line_secrets.native_downloads(
+                params or {}, containment.secrets), auto_init)
 
     ConsoleYoutubeDL.containment = containment
     yt_dlp.YoutubeDL = ConsoleYoutubeDL  # what yt-dlp's main constructs
@@ -44,5 +56,15 @@ def main(argv: list[str]) -> int:
     return code if isinstance(code, int) else (0 if code is None else 1)
 
 
+def arguments() -> list[str]:
+    """yt-dlp's arguments, read on the standard input, which then reads nothing (a prompt of
+    yt-dlp's for a password ends at once, as with no standard input at all)."""
+    given = json.loads(sys.stdin.buffer.read() or b"[]")
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.close(nothing)
+    return [str(argument) for argument in given]
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main([*sys.argv[1:3], *arguments()]))

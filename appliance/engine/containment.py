@@ -28,6 +28,7 @@ never in the service itself: an audit hook cannot be removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import sys
@@ -40,6 +41,7 @@ from yt_dlp.utils import OUTTMPL_TYPES, DownloadError
 from ..path_limits import NAME_MAX, byte_length, cut_to_bytes, real_path
 from ..url_secrets import with_urls_masked
 from . import programs
+from .command_line_secrets import NONE, Secrets
 from .credentials import without_credentials
 
 # Components that would name the folder itself or its parent once joined.
@@ -112,11 +114,12 @@ class Containment:
     """The folders one job may write in: the download folder (``root``; its own folder
     ``home`` when none is given) and its temp folder hold its files; yt-dlp may also write
     its own cache (``extra``), which is never where a file of the job is named. ``refused``
-    keeps the writes the audit hook stopped, ``refused_programs`` the starts."""
+    keeps the writes the audit hook stopped, ``refused_programs`` the starts. ``secrets``:
+    the person's, which no program's command line may name (``command_line_secrets``)."""
 
     def __init__(self, home: str, temp: str, *, root: str = "",
-                 extra: tuple[str, ...] = ()) -> None:
-        self.home, self.temp = home, temp
+                 extra: tuple[str, ...] = (), secrets: Secrets = NONE) -> None:
+        self.home, self.temp, self.secrets = home, temp, secrets
         self.folders = _reals(root or home, temp)
         self.roots = _reals(*self.folders, *extra)
         self.refused: list[str] = []
@@ -230,6 +233,10 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
     if event in programs.STARTS or event in programs.FORKS:
         name = programs.check(event, args, containment.refused_programs)
+        argv = args[1] if programs.STARTS[event][0] is not None else args[:1]
+        if told := containment.secrets.refusal(name, argv):
+            containment.refused_programs.append(told)
+            raise programs.StartRefused(errno.EPERM, told)
         for path in programs.files(name, event, args):
             if not containment.holds(path):  # ffmpeg's reads and writes, out of the hook's sight
                 containment.refused.append(path)

@@ -17,6 +17,7 @@ from ..config import Settings
 from ..connection_failures import CONNECTION_REPR, unreached
 from ..http_statuses import said
 from ..units import human_size
+from . import rate_limits
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
 # A permission error is about the folders only when yt-dlp was writing a file (a socket can
@@ -43,8 +44,12 @@ _GAVE_UP = re.compile(r"Got error: .*Giving up after (\d+) retries")
 def explain(message: str, settings: Settings) -> str:
     """``message`` with a plain explanation in front when it is a known failure; yt-dlp's
     repr and bug-report footer left out in any case."""
+    waits = rate_limits.MARK.search(message)
+    message = rate_limits.MARK.sub("", message)
     # a refused file's message quotes the site's words: they must not read as another failure
     plain = _not_media(message) or _disk(message, settings) or _site(message)
+    if waits:
+        plain = f"{plain or ''} {rate_limits.said(int(waits[1]))}".strip()
     words = bare(message)
     return f"{plain} ({words})" if plain else words
 

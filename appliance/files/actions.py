@@ -47,8 +47,14 @@ ACTIONS = ("rename", "delete", "move", "directory")
 MAX_ACTIONS = 1000
 # Folders below the download folder a new folder may lie at most.
 MAX_DEPTH = 64
-# The field each action needs besides ``path``.
-_NEEDS = {"rename": "new_name", "move": "new_path", "directory": "new_dir"}
+# The field each action needs besides ``path``, and what it is.
+_NEEDS = {"rename": ("new_name", "the new name (one name, without slashes)"),
+          "move": ("new_path", "the folder to move it into, relative to the download folder"),
+          "directory": ("new_dir", "the folder to make inside path (a/b makes both)")}
+_EXAMPLE = '{"action": "delete", "path": "folder/file.mp4"}'
+_ACTIONS_SAID = "rename, delete, move or directory"
+_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "true or false",
+               int: "a number", float: "a number", type(None): "null"}
 
 
 @dataclasses.dataclass
@@ -64,7 +70,8 @@ def entry_path(root: Path, requested: str) -> Path:
     followed; 403 when it is a symlink leading outside, 400 for the folder itself."""
     parts = paths.relative_parts(requested)
     if not parts:
-        raise errors.invalid("Cannot operate on the download folder itself.")
+        raise errors.invalid("path names the download folder itself, which the file browser "
+                             "does not rename, move or delete: give a file or a folder in it.")
     folder = paths.resolve(root, "/".join(parts[:-1]))
     entry = folder / disk_part(str(folder), parts[-1])
     if entry.is_symlink():
@@ -78,28 +85,47 @@ def entry_path(root: Path, requested: str) -> Path:
     return entry
 
 
+def _kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), "another value")
+
+
 def plan(root: Path, body: Any) -> list[Planned]:
-    if not isinstance(body, list) or not body:
-        raise errors.invalid("Invalid parameters expecting list of dicts.")
+    """Every action of ``body`` checked; 400/403 for the first refused, which it names when
+    there are several."""
+    if not isinstance(body, list):
+        raise errors.invalid(f"The body must be a JSON array of actions, such as "
+                             f"[{_EXAMPLE}]; it is {_kind(body)}.")
+    if not body:
+        raise errors.invalid(f"The array of actions is empty: give at least one, such as "
+                             f"{_EXAMPLE}.")
     if len(body) > MAX_ACTIONS:
         raise errors.invalid(f"At most {MAX_ACTIONS} actions at once.")
-    return [plan_one(root, params) for params in body]
+    planned = []
+    for number, params in enumerate(body, start=1):
+        try:
+            if not isinstance(params, dict):
+                raise errors.invalid(f"Each action must be a JSON object, such as {_EXAMPLE}; "
+                                     f"this one is {_kind(params)}.")
+            planned.append(plan_one(root, params))
+        except errors.AppError as exc:
+            if len(body) > 1:
+                exc.message = f"Action {number} of {len(body)}: {exc.message}"
+            raise
+    return planned
 
 
-def plan_one(root: Path, params: Any) -> Planned:
+def plan_one(root: Path, params: dict[str, Any]) -> Planned:
     """One action checked on the folder as it is now; 400/403 when refused."""
-    if not isinstance(params, dict):
-        raise errors.invalid("Invalid parameters expecting list of dicts.")
-    action = str(params.get("action") or "").lower()
+    given = params.get("action")
+    action = given.lower() if isinstance(given, str) else ""
     if action not in ACTIONS:
-        raise errors.invalid(f"Invalid action '{params.get('action')}'. Must be one of "
-                             f"{', '.join(ACTIONS)}.")
+        raise errors.invalid(_no_action(given))
     requested = params.get("path")
     if not isinstance(requested, str) or not requested:
-        raise errors.invalid(f"path is required for the {action} action.")
-    need = _NEEDS.get(action)
+        raise errors.invalid(_no_path(action, requested))
+    need, what = _NEEDS.get(action, ("", ""))
     if need and not params.get(need):
-        raise errors.invalid(f"{need} is required for the {action} action.")
+        raise errors.invalid(f"{need} is missing: the {action} action needs {what}.")
     if action == "directory":
         return _new_folder(root, requested, paths.check_subpath(params[need], need), params)
     if action == "rename":
@@ -107,10 +133,26 @@ def plan_one(root: Path, params: Any) -> Planned:
                        paths.check_name(params[need], need))
     if action == "move":
         if not isinstance(params[need], str):
-            raise errors.invalid(f"{need} must be a string.")
+            raise errors.invalid(f"{need} must be a string: {what}; it is "
+                                 f"{_kind(params[need])}.")
         return Planned(action, params, entry_path(root, requested),
                        paths.resolve(root, params[need]))
     return Planned(action, params, entry_path(root, requested))
+
+
+def _no_action(given: Any) -> str:
+    if given in (None, ""):
+        return f"action is missing: give one of {_ACTIONS_SAID}."
+    if isinstance(given, str):
+        return f"action {given!r} is not one the file browser has: give one of {_ACTIONS_SAID}."
+    return f"action must be a string, one of {_ACTIONS_SAID}; it is {_kind(given)}."
+
+
+def _no_path(action: str, given: Any) -> str:
+    if given in (None, ""):
+        return (f"path is missing: the {action} action needs the path of a file or a folder, "
+                f"relative to the download folder.")
+    return f"path must be a string, relative to the download folder; it is {_kind(given)}."
 
 
 def _new_folder(root: Path, requested: str, parts: list[str], params: dict[str, Any]
@@ -197,9 +239,10 @@ class FileActions:
             raise Failed(_GONE)
         folder: Path = item.argument
         if not folder.is_dir():
-            raise Failed("Destination path is invalid.")
+            raise Failed(f"There is no folder '{_rel(root, folder)}' to move it into (nothing, "
+                         f"or a file, is there): make it first (the directory action).")
         if item.source.parent == folder:
-            raise Failed("Source and destination are the same.")
+            raise Failed("It is in that folder already: nothing was moved.")
         if item.source.is_dir() and not item.source.is_symlink() and (
                 folder == item.source or folder.is_relative_to(item.source)):
             raise Failed("Cannot move a folder into itself.")
@@ -224,7 +267,9 @@ class FileActions:
             try:
                 trees.rename(old, source.name, new, target.name)
             except trees.Exists:
-                raise Failed("Destination already exists.") from None
+                raise Failed(f"'{_rel(root, target)}' is there already: nothing was "
+                             f"{'renamed' if action == 'rename' else 'moved'}. Rename or "
+                             f"move that one first, or choose another name.") from None
             touched.append(target)
             moved = 0
             left: list[str] = []
@@ -254,7 +299,8 @@ class FileActions:
     def _directory(self, root: Path, item: Planned, touched: list[Path]) -> dict[str, Any]:
         current = item.source
         if not current.is_dir():
-            raise Failed("Path is not a directory.")
+            raise Failed("path is not a folder (a file, or nothing any more): the new folder "
+                         "is made inside the folder path names.")
         created = False
         for part in item.argument:
             with _opened(current, root) as folder:
@@ -266,11 +312,13 @@ class FileActions:
                     current, created = current / part, True
                     touched.append(current)
         if not created:
-            raise Failed("Directory already exists.")
+            raise Failed(f"The folder '{_rel(root, current)}' is there already: nothing was "
+                         f"made.")
         return {"new_dir": _rel(root, current)}
 
 
-_GONE = "Path does not exist."
+_GONE = ("Nothing is at this path any more (it was moved or deleted meanwhile): refresh "
+         "the listing.")
 
 
 @contextlib.contextmanager
@@ -336,9 +384,10 @@ def _existing_folder(root: Path, path: Path) -> Path:
     real = real_path(path)
     real_root = os.path.realpath(root)
     if real != real_root and not real.startswith(real_root + os.sep):
-        raise Failed("Destination outside root.")
+        raise Failed(f"'{_rel(root, path)}' is a link that leads outside the download folder: "
+                     f"the file browser makes folders inside it only.")
     if not os.path.isdir(real):
-        raise Failed("A part of the new path is a file.")
+        raise Failed(f"'{_rel(root, path)}' is a file, so no folder can be made in it.")
     return paths.resolve(root, _rel(root, path))  # (404 for a name the API cannot name)
 
 

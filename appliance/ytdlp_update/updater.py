@@ -270,9 +270,12 @@ class Updater:
         env["PIP_CONFIG_FILE"] = os.devnull
         command = [str(self.python), "-m", "pip", "install", "-qq", "--disable-pip-version-check",
                    "--no-input", "--no-cache-dir"]
-        # Wheels only: a source archive's build runs code from the index on this box.
-        command += ["--index-url", self.index_url, "--only-binary", ":all:"] if index \
-            else ["--no-index"]
+        # Wheels only: a source archive's build runs code from the index on this box. The
+        # index in pip's environment, not on its command line, which every user of the box
+        # reads (ps): a private index's address holds its password.
+        if index:
+            env["PIP_INDEX_URL"] = self.index_url
+        command += ["--only-binary", ":all:"] if index else ["--no-index"]
         try:
             done = subprocess.run([*command, *args], capture_output=True, text=True, env=env,
                                   timeout=PIP_TIMEOUT, check=False)
