@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import bytecode
 from .config import (
     Settings,
     SettingsError,
@@ -257,12 +256,8 @@ def _check_default_options(settings: Settings) -> None:
         raise SettingsError(f"YTP_YTDLP_CLI: {exc.message}") from None
 
 
-def _serve(args: argparse.Namespace, command_line: list[str] | None) -> int:
-    """``command_line``: the process's own arguments when it was started as this command
-    (it runs itself again optimized: appliance.bytecode); None when called from Python."""
-    optimized = None if command_line is None else bytecode.reexec_command(command_line)
-    if optimized is not None:  # the same process (systemd's main pid), optimized
-        os.execv(optimized[0], optimized)
+def _serve(args: argparse.Namespace) -> int:
+    """The service, in this process (``appliance.__main__`` ran it again optimized)."""
     claim_notify_socket()  # the worker says READY=1, not gunicorn's master (appliance.systemd)
     settings = load_settings(overrides={"host": args.host, "port": args.port})
     ensure_folders(settings)
@@ -535,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in {"serve", "daemon"}:
-            return _serve(args, sys.argv[1:] if argv is None else None)
+            return _serve(args)
         if args.command in API_COMMANDS:
             return _over_api(API_COMMANDS[args.command], args)
         if args.command == "web":

@@ -16,6 +16,7 @@ import pytest
 from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import variadic
 
+from appliance import regex_forms
 from appliance.engine import url_matching, ytdlp_tuning
 from appliance.engine.containment import Containment
 
@@ -328,6 +329,8 @@ def test_what_was_read_is_kept_and_read_back(monkeypatch: pytest.MonkeyPatch,
     b'{"fingerprint": "FP", "literals": {"x": [""]}, "own": {}}',
     b'{"fingerprint": "FP", "literals": {}, "own": {"x": "yes"}}',
     b'{"fingerprint": "FP", "literals": [], "own": {}}',
+    b'{"fingerprint": "FP", "literals": {}, "own": {}, "compiled": []}',
+    b'{"fingerprint": "FP", "literals": {}, "own": {}, "compiled": {"x": "form"}}',
 ])
 def test_a_file_of_another_yt_dlp_or_damaged_is_read_again_and_replaced(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: bytes) -> None:
@@ -347,3 +350,71 @@ def test_a_folder_that_refuses_the_file_costs_only_the_reading(
     url_matching.prepare(default_extractors(), remembered=tmp_path / "gone" / "u.json")
     assert not (tmp_path / "gone").exists()
     assert url_matching.extractor_key(URLS[0]) == yt_dlps_own(URLS[0])
+
+
+PEERTUBE = "https://framatube.org/videos/watch/9c9de5e8-0a1e-484a-b099-e80766180a6d"
+
+
+def forget_compiled() -> None:
+    """As in a new process: no pattern compiled yet (re's cache, the extractors' own)."""
+    re.purge()
+    for extractor in default_extractors():
+        kind = extractor if isinstance(extractor, type) else type(extractor)
+        if "_VALID_URL_RE" in vars(kind):
+            delattr(kind, "_VALID_URL_RE")
+
+
+def kept_forms(kept: Path) -> dict[str, Any]:
+    return json.loads(kept.read_bytes())["compiled"]
+
+
+def test_a_second_warm_up_compiles_no_pattern_every_url_is_tried_against(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A zygote compiles the patterns every URL is tried against (0.2 s of CPU: PeerTube's
+    is 65 KB, YouTube's 12 KB); the next one builds them from what the first kept. What is
+    compiled still is a few small patterns that the ``suitable``s of others name (BBC's)."""
+    kept = tmp_path / "url-matching.json"
+    url_matching.prepare(default_extractors(), remembered=kept)
+    forget_compiled()
+    parsed = readings_made(monkeypatch)
+    url_matching.prepare(default_extractors(), remembered=kept)
+    assert url_matching.extractor_key("https://example.invalid/warm-up") == "Generic"
+    largest = {extractor._VALID_URL for extractor in default_extractors()
+               if extractor.ie_key() in ("PeerTube", "Youtube")}
+    assert len(largest) == 2
+    assert not largest & set(parsed)
+    assert not set(kept_forms(kept)) & set(parsed)
+    for url in [*URLS, PEERTUBE]:
+        assert url_matching.extractor_key(url) == yt_dlps_own(url)
+
+
+def test_a_kept_form_builds_the_pattern_re_compile_builds(tmp_path: Path) -> None:
+    kept = tmp_path / "url-matching.json"
+    url_matching.prepare(default_extractors(), remembered=kept)
+    forms = kept_forms(kept)
+    assert len(forms) > 20
+    for source, form in forms.items():
+        assert regex_forms.built(source, form) == re.compile(source)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda form: [form[0], "AAAAAAAAAAA=", *form[2:]],  # code _sre refuses to run
+    lambda form: [form[0], "not base64!", *form[2:]],
+    lambda form: [form[0], form[1][:-2], *form[2:]],  # words cut short
+    lambda form: ["flags", *form[1:]],
+    lambda form: form[:3],
+    lambda form: None,
+])
+def test_a_damaged_form_is_compiled_again_and_replaced(tmp_path: Path, damage: Any) -> None:
+    kept = tmp_path / "url-matching.json"
+    url_matching.prepare(default_extractors(), remembered=kept)
+    content = json.loads(kept.read_bytes())
+    source = next(source for source in content["compiled"] if "framatube" in source)
+    whole = content["compiled"][source]
+    content["compiled"][source] = damage(whole)
+    kept.write_text(json.dumps(content))
+    forget_compiled()
+    url_matching.prepare(default_extractors(), remembered=kept)
+    assert kept_forms(kept)[source] == whole
+    for url in [*URLS, PEERTUBE]:
+        assert url_matching.extractor_key(url) == yt_dlps_own(url)

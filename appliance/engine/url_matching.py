@@ -22,7 +22,10 @@ Reading the literals of ~1,900 patterns (Python's own regex parser, in Python) a
 (~1.4 s), and the same for every zygote of one yt-dlp: a start of the service, the next
 download after the pool retired, each test's runtime. So what was read is kept in a file
 (``prepare(remembered=...)``: the bytecode folder, the service's own) for the yt-dlp, the
-Python and this module's code it was read with, and read back in a few milliseconds.
+Python and this module's code it was read with, and read back in a few milliseconds. So are the
+compiled forms of the patterns every URL is tried against, which a zygote compiles for all the
+processes it forks: 0.2 s of its warm-up to compile, a few milliseconds to build again
+(``appliance.regex_forms``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import variadic
 from yt_dlp.version import __version__ as YTDLP_VERSION
 
+from .. import regex_forms
+
 log = logging.getLogger(__name__)
 
 # A shorter run is in too many URLs to sift anything out, as is any part of a URL's usual
@@ -76,6 +81,9 @@ class Pattern:
         if self._compiled is None:
             self._compiled = re.compile(self.source)
         return self._compiled.match(url) is not None
+
+    def compile_with(self, readings: _Readings) -> None:
+        self._compiled = readings.compiled(self.source)
 
 
 # One row per literal of a pattern, in yt-dlp's order (see ``_rows``).
@@ -303,7 +311,7 @@ class _Readings:
     process of the same yt-dlp, Python and code of this module (``fingerprint``)."""
 
     def __init__(self) -> None:
-        self.found: dict[str, dict[str, Any]] = {"literals": {}, "own": {}}
+        self.found: dict[str, dict[str, Any]] = {"literals": {}, "own": {}, "compiled": {}}
         self.added = False
 
     def literals(self, source: str) -> tuple[str, ...] | None:
@@ -322,6 +330,16 @@ class _Readings:
             self.added = True
         return known[name]
 
+    def compiled(self, source: str) -> re.Pattern[str]:
+        known = self.found["compiled"]
+        pattern = regex_forms.built(source, known[source]) if source in known else None
+        if pattern is None:
+            pattern, form = regex_forms.compiled_form(source)
+            if form is not None:
+                known[source] = form
+                self.added = True
+        return pattern
+
     def recall(self, path: Path) -> None:
         """Take what ``path`` holds, if it was found by this yt-dlp, Python and code."""
         try:
@@ -333,9 +351,11 @@ class _Readings:
             return
         if not (isinstance(kept, dict) and kept.get("fingerprint") == fingerprint()
                 and _well_formed(kept.get("literals"), _literal_list)
-                and _well_formed(kept.get("own"), lambda value: isinstance(value, bool))):
+                and _well_formed(kept.get("own"), lambda value: isinstance(value, bool))
+                and _well_formed(kept.get("compiled"), lambda value: isinstance(value, list))):
             return  # another yt-dlp's (an update), or another code's: read again
-        self.found = {"literals": kept["literals"], "own": kept["own"]}
+        # A form that cannot be built is compiled again, and replaced (``compiled``).
+        self.found = {key: kept[key] for key in ("literals", "own", "compiled")}
 
     def keep(self, path: Path) -> None:
         """Write what was found to ``path`` whole (another process may read it meanwhile);
@@ -390,16 +410,36 @@ def fingerprint() -> str:
 def prepare(extractors: Iterable[Any], remembered: Path | None = None) -> None:
     """Take ``extractors`` (classes, or the instances a YoutubeDL holds), in yt-dlp's order;
     what was found reading them is kept in ``remembered``, and read from it at the next
-    start."""
+    start. With ``remembered`` (a zygote's warm-up), the patterns every URL is tried against
+    are compiled too, once for all the processes it forks."""
     readings = _Readings()
     if remembered is not None:
         readings.recall(remembered)
     _TABLE[:] = [row for extractor in extractors for row in _rows(extractor, readings)]
     if remembered is not None:
+        _compile_every_urls_patterns(readings)
         readings.keep(remembered)
     # Reading the suitable()s loaded yt-dlp's 11,000 lines of lazy extractors into the line
     # cache (1.4 MB), for nothing else to read: only a traceback reads it, and it reloads.
     linecache.clearcache()
+
+
+def _compile_every_urls_patterns(readings: _Readings) -> None:
+    """Compile the patterns of the rows without a literal: those the table tries, and those
+    of the extractors it asks, where yt-dlp's ``_match_valid_url`` looks for them first (the
+    class's own ``_VALID_URL_RE``) and would compile the same."""
+    for _, literal, pattern, ask in _TABLE:
+        if literal is not None:
+            continue
+        if pattern is not None:
+            pattern.compile_with(readings)
+            continue
+        kind = ask if isinstance(ask, type) else type(ask)
+        patterns = _patterns(kind, readings)
+        if patterns:
+            compiled = tuple(readings.compiled(each.source) for each in patterns)
+            if "_VALID_URL_RE" not in vars(kind):
+                kind._VALID_URL_RE = compiled
 
 
 def extractor_key(url: str) -> str | None:

@@ -323,7 +323,7 @@ def warm_up() -> None:
                 _EXTRACTORS[key] = type(extractor)
                 _OWN_INSTANCES.append(type(extractor))
         url_matching.prepare(_EXTRACTORS.values(), remembered=url_readings_file())
-        # Compiles what every URL is tried against (the patterns without a telling literal,
-        # those of the extractors that are asked), once for all the zygote's processes.
+        # Compiles what every URL is tried against, once for all the zygote's processes: with
+        # a readings file, only what is left (patterns that asked extractors' suitable()s name).
         url_matching.extractor_key("https://example.invalid/warm-up")
         rehearse(probe)
