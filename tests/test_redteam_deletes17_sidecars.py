@@ -131,6 +131,10 @@ class Seen:
     def send(self, message: dict[str, Any]) -> None:
         self.said.append((message["type"], message.get("status", ""), files(self.home)))
 
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.send(message)
+        return {}
+
 
 def test_nothing_of_a_download_is_home_before_its_move_which_it_says(
         origin: MediaOrigin, tmp_path: Path) -> None:

@@ -224,9 +224,8 @@ class Downloading:
         return bool(edits)
 
     def _on_message(self, run: Run, message: dict[str, Any]) -> None:
-        if message.get("type") == "moving":  # (runs.Run.request_stop)
-            with self._lock:
-                run.moving = True
+        if message.get("type") == "moving":  # the job asks to move its files home
+            self._let_move(run)
             return
         if message.get("type") == "waiting":  # a wait yt-dlp chose is no stall while it lasts
             seconds = finite(message.get("seconds"))
@@ -263,6 +262,16 @@ class Downloading:
             self._commit(item, durable=False)
         else:
             self.bus.publish(events.ITEM_UPDATED, progress, progress=True)
+
+    def _let_move(self, run: Run) -> None:
+        """Let the job move its files home unless a stop came first: from now on a cancel or
+        a delete lets the move end (runs.Run.request_stop). A stop that came first killed
+        the process, which waits for this answer: nothing of it is home."""
+        with self._lock:
+            worker = run.worker
+            run.moving = run.reason is None
+        if run.moving and worker is not None:
+            worker.answer({"op": "move"})
 
     def _end_run(self, run: Run, result: dict[str, Any] | None, failure: str | None) -> None:
         """The run's last step: its stop reason (the first one asked for) decides the item's
