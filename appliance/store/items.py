@@ -161,15 +161,21 @@ class ItemStore:
     def save(self, item: Item, *, durable: bool = True) -> None:
         """Write every persisted field of ``item`` (a state change). Not ``durable``: a
         transition the engine makes again if a power cut takes it back."""
-        item.updated_at = time.time()
+        self.save_all([item], durable=durable)
+
+    def save_all(self, items: Sequence[Item], *, durable: bool = True) -> None:
+        """``save`` each of ``items``, in one transaction."""
+        now = time.time()
         with self._write(durable) as changes:
-            row = self._row.get(id=item.id)
-            if row is None:
-                self._row(**self._columns(item))
-            else:
-                changes.removed(row)
-                row.set(**self._columns(item))
-            changes.added(item)
+            for item in items:
+                item.updated_at = now
+                row = self._row.get(id=item.id)
+                if row is None:
+                    self._row(**self._columns(item))
+                else:
+                    changes.removed(row)
+                    row.set(**self._columns(item))
+                changes.added(item)
 
     def replace(self, removed: Iterable[str], added: Sequence[Item]) -> None:
         """Swap records atomically (a playlist placeholder for its entries)."""
