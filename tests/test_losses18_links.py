@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from falcon.testing import TestClient
+from support.download_moves import Seen, files
 from support.held_moves import of_this_checkout
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -24,26 +24,6 @@ from appliance.runtime import Runtime
 
 LINKS = ["--write-url-link", "--write-webloc-link", "--write-desktop-link"]
 ALL = ["Linked.desktop", "Linked.mp4", "Linked.url", "Linked.webloc"]
-
-
-def files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))
-
-
-class Seen:
-    """A download process's channel: what the download folder held as each message left."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.said: list[tuple[str, str, list[str]]] = []
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.said.append((message["type"], message.get("status", ""), files(self.home)))
-
-    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        self.send(message)
-        return {}
 
 
 def test_a_downloads_shortcuts_wait_in_the_temporary_folder_until_its_move(

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from falcon.testing import Result, TestClient
+from support.download_moves import files, nothing_left
 from support.held_moves import ASKED, MOVED, Gate, of_this_checkout
 from support.origin import MediaOrigin
 from support.server import wait_for
@@ -29,11 +30,6 @@ from appliance.runtime import Runtime
 
 SIDECARS = "--write-info-json --write-description"
 ALL = ["Moved.description", "Moved.info.json", "Moved.mp4"]
-
-
-def files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))
 
 
 @pytest.fixture
@@ -98,10 +94,4 @@ def test_a_delete_before_the_engine_reads_that_the_move_begins_leaves_nothing_ho
     monkeypatch.setattr(DownloadEngine, "_on_message", delete_before_reading)
     [item] = rt.engine.add([{"url": origin.watch_url("clip", title="Moved"),
                              "template": "Moved.%(ext)s", "cli": SIDECARS}])
-    wait_for(lambda: answers and item.id not in rt.engine._runs, timeout=90,
-             message="the delete and the item's end")
-    assert answers[0].json == {item.id: "deleted"}, answers[0].text
-    # the old code: the first sidecar home, no item's
-    assert files(rt.settings.download_path) == []
-    assert rt.engine.get(item.id) is None
-    assert not (rt.settings.temp_path / item.id).exists()
+    nothing_left(rt, item.id, answers)  # the old code: the first sidecar home, no item's
