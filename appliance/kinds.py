@@ -31,7 +31,9 @@ _BY_SUFFIX: dict[str, str] = {
                      "f4b", "ogx"), AUDIO),
     **dict.fromkeys(("srt", "ass", "ssa", "vtt", "smi", "sub", "idx", "lrc"), SUBTITLE),
     **dict.fromkeys(("jpg", "jpeg", "png", "gif", "bmp", "webp", "avif"), IMAGE),
-    **dict.fromkeys(("txt", "md", "yml", "yaml", "description", "plexmatch", "log"), TEXT),
+    # (url, webloc, desktop: the internet shortcuts of --write-link, a video's own)
+    **dict.fromkeys(("txt", "md", "yml", "yaml", "description", "plexmatch", "log", "url",
+                     "webloc", "desktop"), TEXT),
     **dict.fromkeys(("nfo", "json", "torrent", "xml"), METADATA),
 }
 # Subtitles the player converts to WebVTT (what yt-dlp writes; YTPTube's list).

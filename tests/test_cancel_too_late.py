@@ -37,6 +37,9 @@ def test_a_cancel_after_the_job_ended_whole_leaves_it_finished_with_its_file(
     [added] = rt.engine.add([{"url": origin.clip_url, "template": "late.%(ext)s"}])
     done = wait_for(lambda: (i := rt.engine.get(added.id)) is not None and i.kind == "done"
                     and i, timeout=90, message="the item's end")
+    # its end is said just after it is stored, where the look above may already find it
+    wait_for(lambda: {"item_cancelled", "item_completed"} & set(said), timeout=30,
+             message="the item's end said")
     assert answers, "no cancel was asked"
     # the old code: 'cancelled', and late.mp4 home, no item's
     assert done.status == "finished", (done.status, done.msg)

@@ -21,7 +21,7 @@ from support.origin import MediaOrigin
 from support.server import wait_for
 from support.task_runs import execution_log, run_now
 
-from appliance.engine import disk_room, folder_disk
+from appliance.engine import disk_room, disk_waits, folder_disk
 from appliance.runtime import Runtime
 from appliance.store import Item
 from appliance.systemd import status_line
@@ -149,14 +149,15 @@ def test_a_disk_turned_read_only_as_a_download_ends_keeps_its_files_back(
         rt, _ = app_with()
         subprocess.run(["mount", "-o", "remount,ro", str(downloads)], check=True)
         [item] = rt.engine.add([{"url": origin.clip_url}])
-        waiting = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg.endswith("resume")
+        waiting = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg.endswith("itself.")
                            and i, timeout=60, message="the download to end")
-        assert (waiting.status, waiting.msg, waiting.error) == \
-            ("pending", "Waiting for the download folder's disk; will resume", "")
-        assert rt.engine.stats()["download_folder_problem"] == (
+        problem = rt.engine.stats()["download_folder_problem"]
+        assert problem == (
             f"The download folder {downloads} is on a disk that is read-only (mounted so, or "
             "made so by the system after write errors: check the disk): downloads wait until "
             "it can be written.")
+        assert (waiting.status, waiting.msg, waiting.error) == \
+            ("pending", disk_waits.disk_wait(problem), "")
         assert [p.name for p in downloads.iterdir()] == [folder_disk.MARKER]
         assert list((rt.settings.temp_path / item.id).rglob("*.mp4"))
         subprocess.run(["mount", "-o", "remount,rw", str(downloads)], check=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from falcon.testing import Result, TestClient
+from support.download_moves import Seen, files, nothing_left
 from support.origin import MediaOrigin
 from support.server import wait_for
 
@@ -37,11 +38,6 @@ def finished(rt: Runtime, url: str) -> Item:
     wait_for(lambda: rt.engine.get(item.id).status == "finished", timeout=90,
              message=f"item {item.id} to finish")
     return rt.engine.get(item.id)
-
-
-def files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and not p.name.startswith("."))
 
 
 def test_a_bulk_delete_as_a_download_writes_its_nfo_takes_all_of_it_and_nothing_else(
@@ -111,25 +107,7 @@ def test_a_delete_as_yt_dlp_moves_the_files_home_lets_the_move_end_and_takes_the
     monkeypatch.setattr(DownloadEngine, "_on_message", delete_as_it_moves)
     [item] = rt.engine.add([{"url": origin.watch_url("clip", title="Moved"),
                              "cli": "--write-info-json --write-description"}])
-    wait_for(lambda: answers and item.id not in rt.engine._runs, timeout=90,
-             message="the delete as the files move, and the item's end")
-    assert answers[0].json == {item.id: "deleted"}, answers[0].text
-    assert files(rt.settings.download_path) == []
-    assert rt.engine.get(item.id) is None
-    assert not (rt.settings.temp_path / item.id).exists()
-
-
-
-class Seen:
-    """A download process's channel to the service: what the download folder held as each
-    message left."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.said: list[tuple[str, str, list[str]]] = []
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.said.append((message["type"], message.get("status", ""), files(self.home)))
+    nothing_left(rt, item.id, answers)
 
 
 def test_nothing_of_a_download_is_home_before_its_move_which_it_says(

@@ -55,6 +55,9 @@ class Process:
             message = json.loads(line)
             if message.get("type") in {"result", "error"}:
                 return message
+            if message.get("type") == "moving":  # it asks, as the engine's answer it waits for
+                self.proc.stdin.write(b'{"op": "move"}\n')
+                self.proc.stdin.flush()
 
     def close(self) -> None:
         self.proc.stdin.close()

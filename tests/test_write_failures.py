@@ -27,7 +27,7 @@ from support.mounts import fill, removable, tmpfs, unplug
 from support.origin import MediaOrigin
 from support.server import wait_for
 
-from appliance.engine import folder_disk, storing
+from appliance.engine import disk_waits, folder_disk, storing
 from appliance.engine.folder_disk import FolderDisk
 from appliance.runtime import Runtime
 from appliance.store import Item, database
@@ -258,7 +258,7 @@ def test_downloads_wait_while_the_download_folders_disk_is_unplugged(
         assert status_line(rt.engine.stats()).endswith(", waiting for the download folder's disk")
         waiting = wait_for(lambda: (i := rt.engine.get(running.id)) and i.status == "pending"
                            and i, timeout=30, message="the running download back in the queue")
-        assert waiting.msg == "Waiting for the download folder's disk; will resume"
+        assert waiting.msg == disk_waits.disk_wait(problem)  # (its words: test_losses18_disk_waits)
         assert waiting.auto_start
         assert list((rt.settings.temp_path / running.id).rglob("*.part"))
         health = client.simulate_get("/api/health")
@@ -398,12 +398,12 @@ def test_a_disk_gone_as_a_download_ends_keeps_its_files_back(
     token = mark.read_text()
     mark.unlink()  # the disk gone since the last check, as the service sees it
     [item] = rt.engine.add([{"url": origin.clip_url}])
-    waiting = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg.endswith("resume")
+    waiting = wait_for(lambda: (i := rt.engine.get(item.id)) and i.msg.endswith("itself.")
                        and i, timeout=60, message="the download to end")
-    assert (waiting.status, waiting.msg) == \
-        ("pending", "Waiting for the download folder's disk; will resume")
-    assert rt.engine.stats()["download_folder_problem"].startswith(
-        f"The download folder {downloads} is not the folder downloads went to")
+    problem = rt.engine.stats()["download_folder_problem"]
+    assert problem.startswith(f"The download folder {downloads} is not the folder downloads "
+                              "went to")
+    assert (waiting.status, waiting.msg) == ("pending", disk_waits.disk_wait(problem))
     assert list(downloads.iterdir()) == []
     mark.write_text(token)  # the disk back
     rt.engine.folder_disk.check()  # as the next periodic check

@@ -135,6 +135,8 @@ def test_a_zygote_killed_during_a_download_lets_it_finish(
     results: list[dict[str, Any]] = []
 
     def progress(message: dict[str, Any]) -> None:
+        if message.get("type") == "moving":  # it asks, as the engine's answer it waits for
+            worker.answer({"op": "move"})
         if message.get("status") == "downloading":
             downloading.set()
 

@@ -9,7 +9,8 @@ while nobody waits.
 
 Protocol: one JSON object per line. Commands arrive on a pipe (stdin when spawned); messages
 leave on another (the file descriptor that was stdout when spawned; yt-dlp's own output goes
-to stderr).
+to stderr). A download asks before yt-dlp moves its files home (``moving``) and waits for the
+engine's ``{"op": "move"}`` (``ProgressRelay.postprocessor_hook``).
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ MAX_LIST = 50
 
 
 class Channel:
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, commands: queue.Queue[dict[str, Any]] | None = None) -> None:
         self._out = os.fdopen(fd, "wb", buffering=0)
+        self._commands = commands  # what the engine says, its answers to ``ask`` too
         # yt-dlp's fragment threads (-N) call the hooks and the logger at once: a pipe keeps
         # only writes of up to PIPE_BUF (4 KiB) whole, and a longer line interleaved with
         # another was no JSON to the service, which stopped the download.
@@ -88,6 +90,12 @@ class Channel:
         with self._lock:
             while line:  # a write a signal interrupts writes only a part
                 line = line[self._out.write(line):]
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send ``message`` and wait for the engine's answer (the next command it sends); at
+        once ({}) where no engine answers (a job run in the caller's process)."""
+        self.send(message)
+        return {} if self._commands is None else self._commands.get()
 
 
 # yt-dlp's words for a wait it chose (its screen lines reach the logger's debug): the wait for
@@ -204,14 +212,18 @@ class ProgressRelay:
 
     def postprocessor_hook(self, d: dict[str, Any]) -> None:
         with self._lock:
-            if d.get("status") == "started" and d.get("postprocessor") == "MoveFiles":
-                # the files go home now (the sidecars first): a delete lets the move end
-                self.channel.send({"type": "moving", "job": self.job})
             if d.get("status") == "started" and self.last_status != "postprocessing":
                 self.last_status, self._held = "postprocessing", None
                 self.channel.send({"type": "progress", "job": self.job,
                                    "status": "postprocessing",
                                    "postprocessor": d.get("postprocessor")})
+        if d.get("status") == "started" and d.get("postprocessor") == "MoveFiles":
+            # The files go home now, the sidecars first. The engine says when: a stop asked
+            # for until then kills this process before a file moved, one asked for after it
+            # (a cancel, a delete) lets the whole move end (runs.Run.request_stop). Said and
+            # gone on at once, a stop that came before the engine read it killed the move
+            # part way, what it had moved left home, no item's.
+            self.channel.ask({"type": "moving", "job": self.job})
 
 
 # --parse-metadata and --replace-in-metadata name their action by one of these objects, which
@@ -517,7 +529,8 @@ def run(channel: Channel, commands: queue.Queue[dict[str, Any]]) -> NoReturn:
 
 def run_forked(commands_fd: int, messages_fd: int) -> None:
     """A process the zygote forked: warm already, it only starts reading its commands."""
-    run(Channel(messages_fd), start_reading(os.fdopen(commands_fd, "rb")))
+    commands = start_reading(os.fdopen(commands_fd, "rb"))
+    run(Channel(messages_fd, commands), commands)
 
 
 def main() -> None:
@@ -536,5 +549,5 @@ def main() -> None:
     # SIGKILL) takes this process with it at once, not after a second of warming up.
     commands = start_reading(sys.stdin.buffer)
     prepare()
-    run(Channel(messages), commands)
+    run(Channel(messages, commands), commands)
 

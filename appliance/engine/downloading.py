@@ -31,6 +31,7 @@ from ..store.records import (
 from ..units import finite, human_duration
 from . import disk_room
 from .archive import archive_id
+from .disk_waits import WAITING_FOR_DISK
 from .nfo import write_nfo
 from .runs import Run, StopReason, next_reason
 from .work_signs import group_signs, who, worked
@@ -39,7 +40,6 @@ from .workers import PROCESS_LIMIT, Worker, WorkerDied
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted; will resume"
-WAITING_FOR_DISK = "Waiting for the download folder's disk; will resume"
 WAITING_FOR_ROOM = "Waiting for room on the disk; will resume"
 NO_THREAD = f"no thread could be had: {PROCESS_LIMIT}, or memory is short"
 NOT_STARTED = f"Waiting: {NO_THREAD}; will start again"
@@ -49,7 +49,8 @@ SIGNS_EVERY = 30.0
 # A run's thread looks at its download about once a second (_tick); a longer gap is time in
 # which nobody watched it.
 UNWATCHED = 5.0
-HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED, StopReason.DISK: WAITING_FOR_DISK,
+HANDED_BACK = {StopReason.SHUTDOWN: INTERRUPTED,
+               StopReason.DISK: f"{WAITING_FOR_DISK}; will resume",  # (or why: disk_waits)
                StopReason.ROOM: WAITING_FOR_ROOM, StopReason.PAUSE: "Paused"}
 
 # The most a count of bytes may be: what the history keeps (SQLite's INTEGER).
@@ -224,9 +225,8 @@ class Downloading:
         return bool(edits)
 
     def _on_message(self, run: Run, message: dict[str, Any]) -> None:
-        if message.get("type") == "moving":  # (runs.Run.request_stop)
-            with self._lock:
-                run.moving = True
+        if message.get("type") == "moving":  # the job asks to move its files home
+            self._let_move(run)
             return
         if message.get("type") == "waiting":  # a wait yt-dlp chose is no stall while it lasts
             seconds = finite(message.get("seconds"))
@@ -264,6 +264,16 @@ class Downloading:
         else:
             self.bus.publish(events.ITEM_UPDATED, progress, progress=True)
 
+    def _let_move(self, run: Run) -> None:
+        """Let the job move its files home unless a stop came first: from now on a cancel or
+        a delete lets the move end (runs.Run.request_stop). A stop that came first killed
+        the process, which waits for this answer: nothing of it is home."""
+        with self._lock:
+            worker = run.worker
+            run.moving = run.reason is None
+        if run.moving and worker is not None:
+            worker.answer({"op": "move"})
+
     def _end_run(self, run: Run, result: dict[str, Any] | None, failure: str | None) -> None:
         """The run's last step: its stop reason (the first one asked for) decides the item's
         end. From here on no request changes it."""
@@ -289,7 +299,7 @@ class Downloading:
             item.speed = item.eta = None
             if reason in HANDED_BACK:
                 item.status = PENDING
-                item.msg = HANDED_BACK[reason]
+                item.msg = self._handed_back(reason)
                 if reason is StopReason.PAUSE:
                     item.auto_start = False
                 self._apply_edits(run)
@@ -320,6 +330,10 @@ class Downloading:
                 del self._runs[item.id]
                 self._items.release(item.id)
                 self._wake.notify_all()
+
+    def _handed_back(self, reason: StopReason) -> str:
+        """What an item a run sent back to the queue says (under the lock)."""
+        return (reason is StopReason.DISK and self._disk_wait()) or HANDED_BACK[reason]
 
     def _no_room(self, run: Run, message: str) -> str | None:
         """A disk was full as the run wrote (``message``): downloads wait for room (None),

@@ -45,6 +45,7 @@ from .archiving import ArchiveService
 from .conditions import FIELDS as CONDITION_FIELDS
 from .conditions import Conditions
 from .deleting import Deleting
+from .disk_waits import DiskWaits
 from .dl_fields import FIELDS as DL_FIELDS
 from .dl_fields import DlFields
 from .downloading import Downloading
@@ -72,7 +73,7 @@ START_AGAIN = 5.0
 
 
 class DownloadEngine(Extraction, Downloading, Deleting, Jobs, Edits, StateChanges,
-                     QueueReads):
+                     QueueReads, DiskWaits):
     def __init__(self, settings: Settings | SettingsHolder, store: ItemStore, bus: EventBus
                  ) -> None:
         self.settings_holder = holder = SettingsHolder.of(settings)
@@ -154,6 +155,7 @@ class DownloadEngine(Extraction, Downloading, Deleting, Jobs, Edits, StateChange
             waiting = [i for i in self._items.values() if not i.extractor]
         for item in waiting:
             self._submit_extraction(item)
+        self._say_disk_waits()  # (or no longer: a disk back while the service was down)
         self._started = True
         self._dispatcher.start()
 
@@ -348,7 +350,8 @@ class DownloadEngine(Extraction, Downloading, Deleting, Jobs, Edits, StateChange
             if run is not None or not changed:
                 self._wake.notify_all()
                 return "started"
-            after = {"auto_start": True, "msg": "" if item.msg == "Paused" else item.msg}
+            after = {"auto_start": True,
+                     "msg": self._disk_wait() if item.msg == "Paused" else item.msg}
             before = self._set(item, after)
         self._commit_change(item, before, after)
         with self._lock:
@@ -443,6 +446,7 @@ class DownloadEngine(Extraction, Downloading, Deleting, Jobs, Edits, StateChange
                 for run in self._runs.values():
                     run.request_stop(reason)
             self._wake.notify_all()
+        self._say_disk_waits()
 
     def _wake_dispatcher(self) -> None:
         with self._lock:

@@ -141,7 +141,8 @@ class Extraction:
         work.extractor = summary.get("extractor_key") or summary.get("extractor") or "generic"
         work.video_id = str(summary.get("id") or "")
         work.info = summary
-        work.msg = "" if work.msg == "Waiting for info" else work.msg
+        if work.msg == "Waiting for info":
+            work.msg = self._disk_wait() if work.auto_start else ""
         skip = self._archived(work, before_extraction=False) or self._apply_conditions(work)
         found = {name: getattr(work, name) for name in (
             "title", "extractor", "video_id", "info", "extras", "preset", "cli")}

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from yt_dlp.postprocessor.common import PostProcessor
-from yt_dlp.utils import DownloadCancelled
+from yt_dlp.utils import LINK_TEMPLATES, DownloadCancelled, replace_extension
+from yt_dlp.utils._utils import _desktop_entry_localestring
 
 from ..units import human_size
 from .file_moves import moves_whole
@@ -50,14 +51,15 @@ class NoRoom(KeptBack):
 
 # What yt-dlp writes of a video as its job starts, before the media, by their templates'
 # kinds: in the temporary folder (``child``), then home with the media (``StartingSidecars``).
-STARTING_SIDECARS = ("description", "infojson")
+# "link": the internet shortcuts of --write-link (and --write-url-link, ...).
+STARTING_SIDECARS = ("description", "infojson", "link")
 
 
 class StartingSidecars(PostProcessor):
     """Before the download: the sidecars yt-dlp wrote as the job started (its .info.json,
-    its .description) go home with the media, in yt-dlp's move. Written in the download
-    folder at once, they stayed there, no item's, out of any delete's reach, when the job
-    was stopped (a delete, a cancel) or failed."""
+    its .description, its internet shortcuts) go home with the media, in yt-dlp's move.
+    Written in the download folder at once, they stayed there, no item's, out of any
+    delete's reach, when the job was stopped (a delete, a cancel) or failed."""
 
     def set_downloader(self, downloader: Any) -> None:
         super().set_downloader(downloader)
@@ -67,12 +69,35 @@ class StartingSidecars(PostProcessor):
         paths = self._downloader.params["paths"]
         moving = information.setdefault("__files_to_move", {})
         for kind in STARTING_SIDECARS:
-            path = self._downloader.prepare_filename(information, kind)
-            if path and os.path.isfile(path):
-                # where yt-dlp wrote it before: its own template's name under home
-                moving.setdefault(path, os.path.join(
-                    paths["home"], os.path.relpath(path, paths[kind])))
+            for path in self._written(information, kind):
+                if os.path.isfile(path):
+                    # where yt-dlp wrote it before: its own template's name under home
+                    home = os.path.join(paths["home"], os.path.relpath(path, paths[kind]))
+                    if path.endswith(".desktop"):
+                        named_home(path, home)
+                    moving.setdefault(path, home)
         return [], information
+
+    def _written(self, information: dict[str, Any], kind: str) -> list[str]:
+        """Where yt-dlp wrote the files of ``kind`` (as it names them)."""
+        path = self._downloader.prepare_filename(information, kind)
+        if not path or kind != "link":
+            return [path] if path else []
+        return [replace_extension(path, ext, information.get("ext"),
+                                  _allowed_exts=tuple(LINK_TEMPLATES))
+                for ext in LINK_TEMPLATES]
+
+
+def named_home(desktop: str, home: str) -> None:
+    """A .desktop shortcut is named by its own path (its Name=, what a file manager shows):
+    the one it will have home, not the temporary folder's."""
+    with open(desktop, encoding="utf-8") as file:
+        text = file.read()
+    name = _desktop_entry_localestring  # (yt-dlp's escape of a name in a .desktop)
+    text = text.replace(f"Name={name(desktop[:-len('.desktop')])}\n",
+                        f"Name={name(home[:-len('.desktop')])}\n", 1)
+    with open(desktop, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def moves(information: dict[str, Any]) -> dict[str, str]:

@@ -49,6 +49,16 @@ STOP_AFTER: dict[StopReason | None, frozenset[StopReason]] = {
 }
 
 
+# The stops that let yt-dlp's move of the finished files end once it has begun: killed part
+# way, what it had moved (the sidecars go first: the .info.json, the thumbnail, the
+# subtitles) stayed in the download folder, no item's, out of any delete's reach.
+# A delete's end is the delete (deleting.py), with the files when asked; a cancel's, the
+# item finished, its media home whole (downloading.reason_that_stands). The others kill
+# the move: the item goes back to the queue (paused, a disk gone or full, the service
+# stopping) or fails (stalled).
+SPARE_THE_MOVE = frozenset({StopReason.DELETE, StopReason.CANCEL})
+
+
 def next_reason(current: StopReason | None, requested: StopReason) -> StopReason | None:
     """The reason a run stops for once ``requested`` arrives while it stops for ``current``."""
     return requested if requested in STOP_AFTER[current] else current
@@ -76,7 +86,7 @@ class Run:
     temp: Path | None = None
     # The last sign of progress: a message from the job, or work its processes did (signs).
     last_progress: float = dataclasses.field(default_factory=time.monotonic)
-    # yt-dlp moves its files home (child.ProgressRelay): a delete lets the move end.
+    # yt-dlp moves its files home, as the run's thread let it (downloading._let_move).
     moving: bool = False
     # When its thread last looked at it (downloading._tick).
     ticked_at: float = dataclasses.field(default_factory=time.monotonic)
@@ -92,23 +102,23 @@ class Run:
 
     def request_stop(self, reason: StopReason) -> bool:
         """Ask the run to stop for ``reason``; False when an earlier reason (or its end) wins.
-        Kills the process group at once: the owner sees its process end. But not a delete's
-        once yt-dlp moves the files home: killed then, what it had moved (the sidecars, which
-        go first: the .info.json, the thumbnail, the subtitles) stayed in the download folder,
-        no item's, out of any delete's reach; let end, the job's end is the delete
-        (deleting.py), with its files when asked."""
+        Kills the process group at once: the owner sees its process end. But not a cancel's
+        or a delete's once yt-dlp moves the files home (``SPARE_THE_MOVE``)."""
         if self.ended:
             return False
         chosen = next_reason(self.reason, reason)
-        spared = self.moving and self.reason is StopReason.DELETE
         if chosen is self.reason:
-            if spared and reason is StopReason.STALL and self.worker is not None:
+            if self._spares(self.reason) and reason is StopReason.STALL \
+                    and self.worker is not None:
                 self.worker.signal_kill()  # a move left to end that hangs (a dead share)
             return False
         self.reason = chosen
-        if self.worker is not None and not (self.moving and chosen is StopReason.DELETE):
+        if self.worker is not None and not self._spares(chosen):
             self.worker.signal_kill()
         return True
+
+    def _spares(self, reason: StopReason | None) -> bool:
+        return self.moving and reason in SPARE_THE_MOVE
 
     def request_edit(self, changes: dict[str, Any]) -> bool:
         """Fields (title, extras, auto_start) the owner sets on the item at its next tick;

@@ -28,19 +28,28 @@ class StateChanges:
         """Store a queue item as it is now, then announce it; nothing when it has left the
         queue meanwhile (whoever took it out stores its end). A disk that refuses the write
         is waited on (``storing``), without the locks."""
+        self._commit_all([item], event, durable=durable)
+
+    def _commit_all(self, items: list[Item], event: str = events.ITEM_UPDATED, *,
+                    durable: bool = True) -> None:
+        """``_commit`` each of ``items``, in one write."""
 
         def store() -> None:
             with self._order:
                 with self._lock:
-                    if self._items.get(item.id) is not item or item.id in self._gone:
-                        return  # (a deleted item's delete is stored: deleting.py)
-                    snapshot = item.snapshot()
-                self.store.save(snapshot, durable=durable)
+                    # (a deleted item's delete is stored: deleting.py)
+                    kept = [(item, item.snapshot()) for item in items
+                            if self._items.get(item.id) is item and item.id not in self._gone]
+                if not kept:
+                    return
+                self.store.save_all([snapshot for _, snapshot in kept], durable=durable)
                 with self._lock:
                     # the stamp of its last stored change, which its progress events carry
                     # too (they went on with the one before: a time going back to a client)
-                    item.updated_at = snapshot.updated_at
-                self.bus.publish(event, snapshot.to_dict())
+                    for item, snapshot in kept:
+                        item.updated_at = snapshot.updated_at
+                for _, snapshot in kept:
+                    self.bus.publish(event, snapshot.to_dict())
 
         self._state_writes.store(store)
 

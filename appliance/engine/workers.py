@@ -173,6 +173,11 @@ class Worker:
                 self.kill()
                 raise WorkerDied(reason)
 
+    def answer(self, message: dict[str, Any]) -> None:
+        """Answer the job's question (``child.Channel.ask``), from the ``on_message`` of
+        ``run``. Raises WorkerDied when the process is gone."""
+        self._send(message)
+
     def _send(self, command: dict[str, Any]) -> None:
         try:
             self.proc.stdin.write(json.dumps(command).encode() + b"\n")  # type: ignore[union-attr]

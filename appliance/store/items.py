@@ -161,15 +161,21 @@ class ItemStore:
     def save(self, item: Item, *, durable: bool = True) -> None:
         """Write every persisted field of ``item`` (a state change). Not ``durable``: a
         transition the engine makes again if a power cut takes it back."""
-        item.updated_at = time.time()
+        self.save_all([item], durable=durable)
+
+    def save_all(self, items: Sequence[Item], *, durable: bool = True) -> None:
+        """``save`` each of ``items``, in one transaction."""
+        now = time.time()
         with self._write(durable) as changes:
-            row = self._row.get(id=item.id)
-            if row is None:
-                self._row(**self._columns(item))
-            else:
-                changes.removed(row)
-                row.set(**self._columns(item))
-            changes.added(item)
+            for item in items:
+                item.updated_at = now
+                row = self._row.get(id=item.id)
+                if row is None:
+                    self._row(**self._columns(item))
+                else:
+                    changes.removed(row)
+                    row.set(**self._columns(item))
+                changes.added(item)
 
     def replace(self, removed: Iterable[str], added: Sequence[Item]) -> None:
         """Swap records atomically (a playlist placeholder for its entries)."""
@@ -183,17 +189,19 @@ class ItemStore:
                 self._row(**self._columns(item))
                 changes.added(item)
 
-    def delete(self, ids: Iterable[str]) -> list[Item]:
-        """The records deleted, each once. An id given twice names one row: counted twice,
-        it took one more from the kept totals than was deleted, and the history's last
-        page lost an item that was still there."""
+    def delete(self, ids: Iterable[str], kind: str | None = None) -> list[Item]:
+        """The records deleted, each once; only those of ``kind`` when given. An id given
+        twice names one row: counted twice, it took one more from the kept totals than was
+        deleted, and the history's last page lost an item that was still there."""
         wanted = [i for i in dict.fromkeys(ids) if self._possible(i)]
+        of_kind = "" if kind is None else " AND +kind = $kind"  # (+: by id, not by kind)
         with self._write() as changes:
             # In SQL, as plain columns: through Pony (an entity loaded, then deleted, per id)
             # a history of 20,000 failed items took 35 s to delete, the write lock and the
             # engine's state writes held the while.
-            rows = self._rows_of_ids(wanted, "DELETE FROM items WHERE id IN ({marks}) "
-                                             f"RETURNING {', '.join(PERSISTED)}", write=True)
+            rows = self._rows_of_ids(wanted, f"DELETE FROM items WHERE id IN ({{marks}})"
+                                             f"{of_kind} RETURNING {', '.join(PERSISTED)}",
+                                     write=True, kind=kind)
             for row in rows:
                 changes.removed(SimpleNamespace(**dict(zip(PERSISTED, row, strict=True))))
         # Made once the write lock is given back: their info read for 20,000 items held it
@@ -473,17 +481,17 @@ class ItemStore:
             rows = self._rows_of_ids(ids, f"SELECT {COLUMNS} FROM items WHERE id IN ({{marks}})")
         return [self._record_of_columns(row) for row in rows]
 
-    def _rows_of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False
-                     ) -> list[Sequence[Any]]:
+    def _rows_of_ids(self, ids: Sequence[str], statement: str, *, write: bool = False,
+                     **named: Any) -> list[Sequence[Any]]:
         """The rows ``statement`` yields (the PERSISTED columns) for ``ids``, which it names
-        at ``{marks}``: 500 at a time, SQLite's bound on parameters. ``write``: it changes
-        rows (Pony's ``execute``, which begins a write transaction; a read must not take the
-        write lock)."""
+        at ``{marks}``: 500 at a time, SQLite's bound on parameters; ``named``, the values of
+        the others it names (``$kind``). ``write``: it changes rows (Pony's ``execute``,
+        which begins a write transaction; a read must not take the write lock)."""
         found: list[Sequence[Any]] = []
         for first in range(0, len(ids), 500):
             chunk = list(ids[first:first + 500])
             sql = statement.format(marks=", ".join(f"$id{n}" for n in range(len(chunk))))
-            values = {f"id{n}": item_id for n, item_id in enumerate(chunk)}
+            values = {**named, **{f"id{n}": item_id for n, item_id in enumerate(chunk)}}
             found += (self.db.execute(sql, values).fetchall() if write
                       else self.db.select(sql, values))
         return found
