@@ -2,7 +2,7 @@
 # Mutation testing (mutmut 3): which share of small, deliberate bugs in a module the tests
 # catch. Usage: bench/mutation.sh TARGET   with TARGET one of: auth, options, engine,
 # files, tasks, player, store, notify, ws, edge, edge2, api-config, api-items, engine-rest,
-# tui, system, core, procs, homeassistant.
+# queue, tui, system, core, procs, homeassistant.
 #
 # Runs in a scratch copy (mutmut rewrites the code it mutates under ./mutants), with only the
 # tests that exercise the target. Prints mutmut's summary and the share killed; the survivors
@@ -19,18 +19,19 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="$here/.venv/bin/python"
-target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|tui|system|core|procs|homeassistant}"
+target="${1:?usage: bench/mutation.sh auth|options|engine|files|tasks|player|store|notify|ws|edge|edge2|api-config|api-items|engine-rest|queue|tui|system|core|procs|homeassistant}"
 
 case "$target" in
   auth)    mutate="appliance/auth/*"
            tests="tests/test_auth.py tests/test_auth_rules.py tests/test_authenticator.py tests/test_cross_site.py tests/test_guessing.py tests/test_host_names.py tests/test_two_passwords.py tests/test_guess_budget.py tests/test_auth_years.py" ;;
   options) mutate="appliance/engine/options.py"
            tests="tests/test_option_policy.py tests/test_shaping.py tests/test_archive_store.py tests/test_option_policy_paths.py tests/test_system_endpoints.py tests/test_option_smuggling.py" ;;
-  # The engine's state transitions: the stop reasons (runs.py) and the methods of the engine
+  # The engine's state transitions: the stop reasons (runs.py), the deletes (deleting.py: what
+  # a delete removes, and never a file another item records) and the methods of the engine
   # that change an item's state (see bench/mutation_engine.txt); the tests that drive them.
-  engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py appliance/engine/file_removal.py"
+  engine)  mutate="appliance/engine/engine.py appliance/engine/edits.py appliance/engine/downloading.py appliance/engine/extraction.py appliance/engine/runs.py appliance/engine/file_removal.py appliance/engine/deleting.py"
            # (and the one test of an item the archive skips before its info is read)
-           tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_file_removal_many.py tests/test_engine.py tests/test_engine_disk_refusals.py tests/test_engine_stops.py tests/test_engine_hostile.py tests/test_stalls.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed" ;;
+           tests="tests/test_engine_commands.py tests/test_run_owner.py tests/test_store_before_announce.py tests/test_file_removal.py tests/test_file_removal_many.py tests/test_engine.py tests/test_engine_disk_refusals.py tests/test_engine_stops.py tests/test_engine_hostile.py tests/test_stalls.py tests/test_shaping.py::test_archived_url_is_skipped_without_extraction_until_removed tests/test_redteam_deletes17_running.py tests/test_redteam_deletes17_shared.py tests/test_redteam_deletes17_sidecars.py tests/test_api_history.py::test_delete_by_ids_and_by_status tests/test_api_history.py::test_delete_removes_file_only_when_allowed tests/test_flasharr.py::test_pause_resume_and_delete_a_running_download tests/test_mutation18_deletes.py" ;;
   # The file browser's actions (delete, move, rename, zips) and the paths they are confined to.
   files)   mutate="appliance/files/*"
            tests="tests/test_file_removal.py tests/test_files_browser.py tests/test_file_actions.py tests/test_file_actions_hostile.py tests/test_files_download.py tests/test_files_media.py tests/test_files_names.py tests/test_files_overflow.py tests/test_files_swaps.py tests/test_file_tickets.py tests/test_containment.py tests/test_files_latin1.py" ;;
@@ -73,11 +74,15 @@ case "$target" in
   # programs a download may start (programs).
   engine-rest) mutate="appliance/engine/containment.py appliance/engine/url_matching.py appliance/engine/filters.py appliance/engine/presets.py appliance/engine/conditions.py appliance/engine/archive.py appliance/engine/archiving.py appliance/engine/dl_fields.py appliance/engine/requests.py appliance/engine/plans.py appliance/engine/states.py appliance/engine/storing.py appliance/engine/records.py appliance/engine/jobs.py appliance/engine/ytdlp_tuning.py appliance/engine/option_table.py appliance/engine/child.py appliance/engine/filter_bound.py appliance/engine/work_signs.py appliance/engine/programs.py"
            tests="tests/test_containment.py tests/test_url_matching.py tests/test_filters.py tests/test_shaping.py tests/test_archive_store.py tests/test_engine_hostile.py tests/test_option_table.py tests/test_patterns.py tests/test_child.py tests/test_settings_holder.py tests/test_bad_input.py tests/test_write_failures.py tests/test_archive_files.py tests/test_api_history.py::test_url_info_cache tests/test_engine.py::test_a_download_waits_for_the_disk_only_where_a_person_asked tests/test_stalls.py tests/test_option_smuggling.py tests/test_metadata_paths.py tests/test_work_signs.py tests/test_records_answers.py tests/test_child_tuning.py tests/test_redteam_programs.py" ;;
-  # The API's item side and its plumbing: history, Flasharr's view, files, downloads, player
+  # The queue in memory: its orders (pages, anchors, the newest), its kept counts (engine
+  # stats, a status's total, Flasharr's batch summaries) and the reads that answer from them.
+  queue)   mutate="appliance/engine/queue_order.py appliance/engine/queue_reads.py appliance/engine/queue_tally.py"
+           tests="tests/test_queue_order.py tests/test_queue_tally.py tests/test_queue_reads.py tests/test_queue_reads_races.py tests/test_queue_tally_engine.py tests/test_queue_view.py tests/test_queue_counts_server.py tests/test_engine_disk_refusals.py tests/test_flasharr.py::test_batch_pause_resume_and_partial_counts tests/test_mutation18_queue.py" ;;
+  # The API's item side and its plumbing: history, Flasharr's view and settings, files, downloads, player
   # and image routes, and what every request passes (middleware, errors, bodies, pagination,
   # CORS, the auth routes); only the tests that drive them through falcon's TestClient.
-  api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py appliance/slots.py appliance/api/queue_view.py"
-           tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_flasharr_settings.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_settings_holder.py tests/test_wire.py tests/test_slots.py tests/test_queue_view.py tests/test_history_walk.py" ;;
+  api-items) mutate="appliance/api/downloads.py appliance/api/history.py appliance/api/files.py appliance/api/local_files.py appliance/api/player.py appliance/api/images.py appliance/api/records.py appliance/api/dl_fields.py appliance/api/requests.py appliance/api/schemas.py appliance/api/pagination.py appliance/api/middleware.py appliance/api/errors.py appliance/api/conditional.py appliance/api/cors.py appliance/api/auth.py appliance/api/flasharr.py appliance/api/flasharr_settings.py appliance/api/flasharr_queue.py appliance/api/app.py appliance/api/openapi.py appliance/api/docs_files.py appliance/flasharr.py appliance/slots.py appliance/api/queue_view.py"
+           tests="tests/test_api_history.py tests/test_bad_input.py tests/test_pagination_cors.py tests/test_flasharr.py tests/test_flasharr_settings.py tests/test_openapi.py tests/test_cross_site.py tests/test_files_browser.py tests/test_files_download.py tests/test_files_names.py tests/test_file_tickets.py tests/test_history_search.py tests/test_files_media.py tests/test_player_hostile.py tests/test_player_cuts.py tests/test_player_versions.py tests/test_player_subtitles.py tests/test_player_names.py tests/test_settings_holder.py tests/test_wire.py tests/test_slots.py tests/test_queue_view.py tests/test_history_walk.py tests/test_mutation18_settings.py" ;;
   # The terminal UI and the command line: Textual's pilot and the commands' main() run in
   # the test process (the CLI's subprocess tests judge nothing), against the real service and
   # against a hostile one (tests/test_tui_hostile.py, test_tui_forms.py).
@@ -96,9 +101,11 @@ case "$target" in
   # SSRF guard), atomic writes, the instance's lock and id, the event bus, the error type,
   # file kinds, units, XML text, the heap and CPU shares, the files in use, and the engine's
   # small modules (NFO files, a URL's info cache, failures said plainly, yt-dlp's number
-  # readers).
-  core)    mutate="appliance/outbound.py appliance/ip_addresses.py appliance/host_names.py appliance/atomic.py appliance/instance.py appliance/events.py appliance/errors.py appliance/kinds.py appliance/units.py appliance/xml_text.py appliance/heap.py appliance/cpu_share.py appliance/recent.py appliance/engine/nfo.py appliance/engine/info.py appliance/engine/contained_cli.py appliance/engine/failures.py appliance/engine/ytdlp_numbers.py appliance/in_use.py"
-           tests="tests/test_outbound.py tests/test_instance.py tests/test_atomic.py tests/test_events.py tests/test_values.py tests/test_nfo.py tests/test_url_info.py tests/test_notify_addresses.py tests/test_task_addresses.py tests/test_host_names.py tests/test_notify_messages.py tests/test_failures.py tests/test_heap.py tests/test_cpu_share.py tests/test_filters.py tests/test_engine_hostile.py tests/test_shaping.py::test_nfo_files tests/test_store.py tests/test_files_media.py tests/test_files_browser.py tests/test_bad_input.py tests/test_logs.py tests/test_discovery.py::test_instance_id_is_kept_across_restarts tests/test_api_history.py::test_url_info_cache tests/test_api_config.py::test_url_info_reads_with_the_options_given tests/test_tasks_beside_people.py tests/test_guessing.py::test_password_checks_are_bounded_cached_and_never_queued tests/test_auth_rules.py::test_the_checker_caches_successes_only_for_a_while tests/test_auth_rules.py::test_the_checker_remembers_at_most_limit tests/test_player_subtitles.py" ;;
+  # readers); the secrets of a URL masked in logs and files (url_secrets.py) and a person's
+  # credentials kept out of an info and of what leaves the box (engine/credentials.py); a
+  # site's error status and a failed connection said plainly; the wall clock's steps.
+  core)    mutate="appliance/url_secrets.py appliance/engine/credentials.py appliance/http_statuses.py appliance/connection_failures.py appliance/clock_steps.py appliance/outbound.py appliance/ip_addresses.py appliance/host_names.py appliance/atomic.py appliance/instance.py appliance/events.py appliance/errors.py appliance/kinds.py appliance/units.py appliance/xml_text.py appliance/heap.py appliance/cpu_share.py appliance/recent.py appliance/engine/nfo.py appliance/engine/info.py appliance/engine/contained_cli.py appliance/engine/failures.py appliance/engine/ytdlp_numbers.py appliance/in_use.py"
+           tests="tests/test_redteam_secrets.py tests/test_notify_secrets.py tests/test_info_credentials.py tests/test_mutation18_secrets.py tests/test_clock_steps.py tests/test_plain_connections.py tests/test_plain_failures.py tests/test_mutation18_words.py tests/test_outbound.py tests/test_instance.py tests/test_atomic.py tests/test_events.py tests/test_values.py tests/test_nfo.py tests/test_url_info.py tests/test_notify_addresses.py tests/test_task_addresses.py tests/test_host_names.py tests/test_notify_messages.py tests/test_failures.py tests/test_heap.py tests/test_cpu_share.py tests/test_filters.py tests/test_engine_hostile.py tests/test_shaping.py::test_nfo_files tests/test_store.py tests/test_files_media.py tests/test_files_browser.py tests/test_bad_input.py tests/test_logs.py tests/test_discovery.py::test_instance_id_is_kept_across_restarts tests/test_api_history.py::test_url_info_cache tests/test_api_config.py::test_url_info_reads_with_the_options_given tests/test_tasks_beside_people.py tests/test_guessing.py::test_password_checks_are_bounded_cached_and_never_queued tests/test_auth_rules.py::test_the_checker_caches_successes_only_for_a_while tests/test_auth_rules.py::test_the_checker_remembers_at_most_limit tests/test_player_subtitles.py" ;;
   # The download processes: the pool (its keeper, acquire/release/discard), a process's
   # messages and its end, the zygote and the launcher that forks from it, the service's
   # runtime and its gunicorn configuration, the bytecode cache. The pool runs in the test
@@ -116,6 +123,8 @@ case "$target" in
            tests="tests" ;;
   *) echo "unknown target: $target" >&2; exit 2 ;;
 esac
+mutate="${MUTATION_MUTATE:-$mutate}"
+tests="${MUTATION_TESTS:-$tests}"
 mutmut="$here/.venv/bin/mutmut"
 if [ "$target" = homeassistant ]; then
   py="$here/.venv-ha/bin/python"
@@ -163,7 +172,7 @@ fi
 cd "$scratch"
 names=()
 if [ "$target" = engine ]; then
-  names+=("appliance.engine.runs.*" "appliance.engine.file_removal.*")
+  names+=("appliance.engine.runs.*" "appliance.engine.file_removal.*" "appliance.engine.deleting.*")
   while read -r module class method; do
     [[ -z "$module" || "$module" == \#* ]] && continue
     names+=("appliance.engine.${module}.xǁ${class}ǁ${method}__mutmut_*")
