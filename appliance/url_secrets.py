@@ -30,6 +30,8 @@ SECRET_NAME = re.compile(
 # every logging thread).
 _ADDRESS = re.compile(r"(?<![\w+.-])[\w+.-]++://[^\s<>]+")
 _TEXTS_SIGNS = ".,;:!)]}'\""
+# The names of the pairs of a query held in a value (after its "?", or between its "&").
+_NESTED_NAME = re.compile(r"(?:^|[?&;])([^=?&;]+)=[^&;]")
 
 
 def token_like(segment: str) -> bool:
@@ -48,7 +50,18 @@ def _userinfo(userinfo: str) -> str:
 
 def _pair(pair: str) -> str:
     key, _, value = pair.partition("=")
-    return f"{key}={MASK}" if value and SECRET_NAME.search(unquote_plus(key)) else pair
+    if value and (SECRET_NAME.search(unquote_plus(key)) or _nests_a_secret(value)):
+        return f"{key}={MASK}"
+    return pair
+
+
+def _nests_a_secret(value: str) -> bool:
+    """Whether a query's value holds a query of its own that names a secret: a login page's
+    ``?next=/watch?token=…``, encoded (``%3Ftoken%3D…``) or not. The whole value is masked: it
+    is one value to the page that reads it."""
+    nested = unquote_plus(value)
+    return "=" in nested and any(SECRET_NAME.search(name)
+                                 for name in _NESTED_NAME.findall(nested))
 
 
 def _address(found: re.Match[str]) -> str:

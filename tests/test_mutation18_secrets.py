@@ -27,6 +27,13 @@ from appliance.url_secrets import without_url_secrets
     ("https://me:@h.example/x", "https://me:@h.example/x"),
     ("https://h.example/p?token=abc#t=30", "https://h.example/p?token=********#t=30"),
     ("file:///media/talk:me@home.mp4", "file:///media/talk:me@home.mp4"),
+    # a query held in a value (a login page's way back), encoded or not: the whole value
+    ("https://h.example/login?next=/watch?token=abc&lang=en",
+     "https://h.example/login?next=********&lang=en"),
+    ("https://h.example/login?next=%2Fwatch%3Fv%3Dx%26sig%3Dabc",
+     "https://h.example/login?next=********"),
+    ("https://h.example/r?u=https://cdn.example/x?v=1&n=2", "https://h.example/r?u=https://cdn.example/x?v=1&n=2"),
+    ("https://h.example/r?n=YWJj==", "https://h.example/r?n=YWJj=="),
 ])
 def test_a_secret_holding_the_signs_it_is_cut_at_is_masked_whole(text: str, shown: str) -> None:
     assert without_url_secrets(text) == shown
