@@ -75,13 +75,17 @@ def test_a_full_disk_makes_downloads_wait_and_go_on_once_there_is_room(
         assert list((temp / first.id).rglob("*.part"))
         assert rt.engine.alive(10)  # the dispatcher ran a round with the second item ready
         assert rt.engine.get(second.id).status == "pending"
+        # the one behind it says why it waits too ("" on the old code)
+        assert wait_for(lambda: rt.engine.get(second.id).msg, timeout=30,
+                        message="the item behind to say why it waits") == \
+            f"{disk_waits.ROOM_WAIT} {problem}"
         origin.clear_requests()
         origin.slow_rate = 200_000_000  # the rest, once resumed
         filler.unlink()
         for item in (first, second):
             done = wait_for(lambda i=item: (got := rt.engine.get(i.id)) and got.kind == "done"
                             and got, timeout=60, message="the downloads once there is room")
-            assert (done.status, done.error) == ("finished", "")
+            assert (done.status, done.error, done.msg) == ("finished", "", "")
         resumed = rt.engine.get(first.id)
         assert (rt.settings.download_path / resumed.filename).read_bytes() == \
             origin.path_for(origin.slow_url).read_bytes()

@@ -7,8 +7,9 @@ said nothing (an empty ``msg``: a queue standing still for no reason it gave), o
 only "Waiting for the download folder's disk; will resume". Each now says the disk's problem
 as the service last found it, from the moment it is found (``_say_disk_waits``, at each
 change and at the start) or the download is ready to start (its info read, a person's start),
-and says nothing of it again once the disk is back. A disk short of room is said apart
-(``disk_room``).
+and says nothing of it again once the disk is back. A disk short of room is said the same
+way, in ``disk_room``'s words (which name the disk and the room it waits for); a download it
+sent back keeps saying so (``downloading.WAITING_FOR_ROOM``) until it starts again.
 
 Part of ``DownloadEngine`` (engine.py), under its owners and rules.
 """
@@ -24,6 +25,7 @@ from ..store.records import PENDING
 log = logging.getLogger(__name__)
 
 WAITING_FOR_DISK = "Waiting for the download folder's disk"
+ROOM_WAIT = "Waiting for room on the disk:"
 
 
 def disk_wait(problem: str) -> str:
@@ -40,8 +42,10 @@ class DiskWaits:
         """What a download that could start says now: why it waits for the disk, or "" while
         it need not."""
         problem = self.folder_disk.problem
-        if problem is None or problem == self.folder_disk.short_of_room:
+        if problem is None:
             return ""
+        if problem == self.folder_disk.short_of_room:
+            return f"{ROOM_WAIT} {problem}"
         return disk_wait(problem)
 
     def _say_disk_waits(self) -> None:
@@ -54,8 +58,8 @@ class DiskWaits:
             for item in self._items.values():
                 if item.status != PENDING or item.id in self._runs or item.id in self._gone:
                     continue
-                if (item.msg.startswith(WAITING_FOR_DISK) or (not item.msg and item.auto_start
-                                                              and item.extractor)) \
+                if (item.msg.startswith((WAITING_FOR_DISK, ROOM_WAIT))
+                        or (not item.msg and item.auto_start and item.extractor)) \
                         and item.msg != said:
                     item.msg = said
                     changed.append(item)
